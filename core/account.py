@@ -1,0 +1,41 @@
+"""Account state snapshots: positions and balances (USDT-margined, Decimal)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.enums import MarginType, PositionSide
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """A position in one symbol. `qty` is signed: positive long, negative short (one-way mode)."""
+
+    symbol: str
+    qty: Decimal
+    entry_price: Decimal
+    position_side: PositionSide = PositionSide.BOTH
+    leverage: int = 1
+    margin_type: MarginType = MarginType.CROSSED
+    update_time_ms: int = 0
+
+    @property
+    def is_flat(self) -> bool:
+        return self.qty == 0
+
+    def unrealized_pnl(self, mark_price: Decimal) -> Decimal:
+        """USDT PnL if closed at `mark_price`, before fees."""
+        return self.qty * (mark_price - self.entry_price)
+
+    def notional(self, mark_price: Decimal) -> Decimal:
+        return abs(self.qty) * mark_price
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balance:
+    """One margin asset's balance. `wallet_balance` excludes unrealized PnL, as on Binance."""
+
+    asset: str
+    wallet_balance: Decimal
+    available_balance: Decimal
+    cross_wallet_balance: Decimal | None = None
+    update_time_ms: int = 0

@@ -1,0 +1,171 @@
+"""Past-tense domain events. Each carries two times: the exchange's and our receive time (ms).
+
+Where the event is ours (e.g. OrderSubmitted, RiskDenied), both times come from our clock.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from core.account import Balance, Position
+from core.enums import OrderStatus, TradingState
+from core.orders import Fill, OrderRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    event_time_ms: int
+    recv_time_ms: int
+
+
+# --- orders ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderSubmitted(Event):
+    """Journaled before the network call: the request may or may not reach the exchange."""
+
+    request: OrderRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAccepted(Event):
+    symbol: str
+    client_order_id: str
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected(Event):
+    symbol: str
+    client_order_id: str
+    code: int  # Binance error code, e.g. -2019; 0 when rejected by us before sending
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPartiallyFilled(Event):
+    fill: Fill
+    cumulative_qty: Decimal
+    avg_price: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilled(Event):
+    fill: Fill
+    cumulative_qty: Decimal
+    avg_price: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCanceled(Event):
+    symbol: str
+    client_order_id: str
+    order_id: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderExpired(Event):
+    symbol: str
+    client_order_id: str
+    order_id: int | None
+    reason: str  # e.g. IOC remainder, GTX would take, reduce-only knocked out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAmended(Event):
+    symbol: str
+    client_order_id: str
+    order_id: int
+    price: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderStatusUnknown(Event):
+    """The request's outcome is unknown (timeout, 5xx): reconcile before anything is resent."""
+
+    symbol: str
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderReconciled(Event):
+    """The exchange told us the true status of an order we were unsure about."""
+
+    symbol: str
+    client_order_id: str
+    status: OrderStatus
+
+
+# --- risk ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskDenied(Event):
+    request: OrderRequest
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradingStateChanged(Event):
+    previous: TradingState
+    current: TradingState
+    reason: str
+
+
+# --- account -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionChanged(Event):
+    position: Position
+    reason: str  # Binance ACCOUNT_UPDATE `m`: ORDER, FUNDING_FEE, ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceChanged(Event):
+    balance: Balance
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingPaid(Event):
+    symbol: str
+    amount: Decimal  # signed USDT: negative = paid by us
+    rate: Decimal
+
+
+# --- market-data integrity -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapDetected(Event):
+    """Aggregate trade ids `first_missing_id..last_missing_id` (inclusive) were not received."""
+
+    symbol: str
+    first_missing_id: int
+    last_missing_id: int
+    cause: str  # "reconnect", "sequence", "start", "silence"
+
+    @property
+    def size(self) -> int:
+        return self.last_missing_id - self.first_missing_id + 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapHealed(Event):
+    symbol: str
+    first_missing_id: int
+    last_missing_id: int
+    backfilled: int  # trades fetched over REST
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamStateChanged(Event):
+    """A market or user stream connected, dropped or was declared silent."""
+
+    stream: str
+    state: str  # "connected", "disconnected", "silent"
+    detail: str = ""

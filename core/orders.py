@@ -1,0 +1,190 @@
+"""Order commands, order state, fills, and the order lifecycle as an explicit transition table.
+
+Quantities are in contracts (base asset for USD-M), prices in the quote asset (USDT), Decimal.
+"""
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from core.enums import (
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+    WorkingType,
+)
+
+S = OrderStatus
+
+# Every legal status change. Self-loops are legal where the exchange reports a second event in
+# the same status (another partial fill, an amendment of a NEW order, a repeated UNKNOWN).
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_SUBMIT: frozenset(
+        {
+            S.NEW,
+            S.PARTIALLY_FILLED,
+            S.FILLED,
+            S.CANCELED,
+            S.REJECTED,
+            S.EXPIRED,
+            S.EXPIRED_IN_MATCH,
+            S.UNKNOWN,
+        }
+    ),
+    S.UNKNOWN: frozenset(
+        {
+            S.UNKNOWN,
+            S.NEW,
+            S.PARTIALLY_FILLED,
+            S.FILLED,
+            S.CANCELED,
+            S.REJECTED,
+            S.EXPIRED,
+            S.EXPIRED_IN_MATCH,
+        }
+    ),
+    S.NEW: frozenset(
+        {S.NEW, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.EXPIRED_IN_MATCH, S.UNKNOWN}
+    ),
+    S.PARTIALLY_FILLED: frozenset(
+        {S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED, S.EXPIRED_IN_MATCH, S.UNKNOWN}
+    ),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.EXPIRED_IN_MATCH: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    """An order was asked to move to a status its current status cannot reach."""
+
+    def __init__(self, client_order_id: str, current: OrderStatus, target: OrderStatus) -> None:
+        super().__init__(f"order {client_order_id}: illegal transition {current} -> {target}")
+        self.client_order_id = client_order_id
+        self.current = current
+        self.target = target
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in ORDER_TRANSITIONS[current]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRequest:
+    """What a strategy asks for, before risk checks and before it reaches the venue."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal | None  # None only with close_position
+    client_order_id: str
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+    working_type: WorkingType = WorkingType.CONTRACT_PRICE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Order:
+    """The daemon's view of one order. Immutable: `transition` returns the next version."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    time_in_force: TimeInForce | None
+    status: OrderStatus
+    created_ms: int
+    updated_ms: int
+    order_id: int | None = None  # the exchange's id, once known
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    position_side: PositionSide = PositionSide.BOTH
+
+    @classmethod
+    def from_request(cls, request: OrderRequest, now_ms: int) -> "Order":
+        return cls(
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            quantity=request.quantity if request.quantity is not None else Decimal(0),
+            price=request.price,
+            time_in_force=request.time_in_force,
+            status=OrderStatus.PENDING_SUBMIT,
+            created_ms=now_ms,
+            updated_ms=now_ms,
+            stop_price=request.stop_price,
+            reduce_only=request.reduce_only,
+            close_position=request.close_position,
+            position_side=request.position_side,
+        )
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.quantity - self.filled_qty
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def transition(
+        self,
+        status: OrderStatus,
+        *,
+        ts_ms: int,
+        order_id: int | None = None,
+        filled_qty: Decimal | None = None,
+        avg_price: Decimal | None = None,
+    ) -> "Order":
+        """Return this order in `status`; raise IllegalTransition if the table forbids it."""
+        if not can_transition(self.status, status):
+            raise IllegalTransition(self.client_order_id, self.status, status)
+        if filled_qty is not None and filled_qty < self.filled_qty:
+            raise ValueError(
+                f"order {self.client_order_id}: filled quantity cannot shrink "
+                f"({self.filled_qty} -> {filled_qty})"
+            )
+        return replace(
+            self,
+            status=status,
+            updated_ms=ts_ms,
+            order_id=self.order_id if order_id is None else order_id,
+            filled_qty=self.filled_qty if filled_qty is None else filled_qty,
+            avg_price=self.avg_price if avg_price is None else avg_price,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill:
+    """One execution of one of our orders, as the exchange reported it."""
+
+    symbol: str
+    order_id: int
+    client_order_id: str
+    trade_id: int
+    side: Side
+    price: Decimal
+    qty: Decimal
+    commission: Decimal  # positive = charged
+    commission_asset: str
+    realized_pnl: Decimal  # Binance `rp`: PnL of the reduced part, before fees
+    is_maker: bool
+    trade_time_ms: int
+    recv_time_ms: int
+    position_side: PositionSide = PositionSide.BOTH
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.qty
