@@ -1,0 +1,62 @@
+"""Entry point of the trading daemon: `python app.py --help`.
+
+Validates the configuration (config.toml, .env, flags) and prints the effective settings with
+secrets masked. The trading loop itself (DataStream -> ExecManager -> BookKeeper / RiskManager /
+TradingStrategy -> TradeExecutor) is wired in by the trading-core work.
+"""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from runtime.cli import build_parser, config_path_from_args, overrides_from_args
+from runtime.log_setup import configure_logging
+from runtime.settings import ConfigError, Settings, describe, load_settings
+
+log = logging.getLogger("app")
+
+
+def load(argv: list[str] | None = None) -> Settings:
+    """Parse flags and build the settings; exits with status 2 on any user mistake."""
+    args = build_parser().parse_args(argv)
+    if args.mode == "live" and not args.confirm_live:
+        print(
+            "error: --mode live sends real orders with real money; "
+            "add --confirm-live if that is what you want",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    try:
+        return load_settings(
+            config_path=config_path_from_args(args),
+            env_file=args.env_file,
+            overrides=overrides_from_args(args),
+        )
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load(argv)
+    secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+    configure_logging(
+        level=settings.logging.level,
+        log_dir=Path(settings.logging.dir),
+        json_lines=settings.logging.json,
+        secrets=secrets,
+    )
+    log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
+    try:
+        print("Effective settings:")
+        for line in describe(settings):
+            print(f"  {line}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `python app.py | head` is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

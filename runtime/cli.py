@@ -1,0 +1,79 @@
+"""The daemon's command line: flags, and their mapping onto settings overrides."""
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import LOG_LEVELS, MODES
+
+DEFAULT_CONFIG = Path("config.toml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description=(
+            "Event-driven trading daemon for Binance USD-M Futures. By default it runs against "
+            "the embedded local exchange replaying bundled real market data: no keys needed."
+        ),
+        epilog=(
+            "Settings come from config.toml (see config.example.toml), API keys from .env "
+            "(see .env.example); flags override both."
+        ),
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="local: embedded exchange (default); testnet: Binance futures testnet; "
+        "live: real money (needs --confirm-live)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"settings file (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)",
+    )
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="API keys file")
+    parser.add_argument(
+        "--symbol",
+        action="append",
+        metavar="SYMBOL",
+        help="symbol to trade, e.g. BTCUSDT; repeat or comma-separate for several",
+    )
+    parser.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this many seconds"
+    )
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=LOG_LEVELS, help="console and file log level"
+    )
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines")
+    parser.add_argument(
+        "--confirm-live",
+        action="store_true",
+        help="required with --mode live: you accept that real orders are sent",
+    )
+    return parser
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the flags the user gave, in the config-file shape."""
+    out: dict[str, Any] = {}
+    if args.mode:
+        out["mode"] = args.mode
+    if args.symbol:
+        out["symbols"] = [s for item in args.symbol for s in item.split(",") if s.strip()]
+    if args.duration is not None:
+        out["duration_s"] = args.duration
+    logging_section: dict[str, Any] = {}
+    if args.log_level:
+        logging_section["level"] = args.log_level
+    if args.log_json:
+        logging_section["json"] = True
+    if logging_section:
+        out["logging"] = logging_section
+    return out
+
+
+def config_path_from_args(args: argparse.Namespace) -> Path | None:
+    if args.config is not None:
+        return args.config
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None

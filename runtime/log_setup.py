@@ -1,0 +1,127 @@
+"""Logging for the daemon and the tools: readable console, rotating file, optional JSON lines.
+
+Every handler carries a `RedactionFilter`, so no secret, request signature or listenKey reaches
+a console, a file or a log shipper, whatever code logged it (ours, python-binance, aiohttp).
+"""
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+LOG_FILE_NAME = "trading_engine.log"
+_CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+# Values that must never be logged whatever their source: HMAC signatures, API-key headers,
+# listenKeys in URLs, and key=value pairs that name a secret.
+_PATTERNS = (
+    (re.compile(r"(signature=)[0-9a-fA-F]{16,}"), r"\1<redacted>"),
+    (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), r"\1<redacted>"),
+    (
+        re.compile(r"(?i)((?:api[_-]?key|api[_-]?secret|secret)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"),
+        r"\1<redacted>",
+    ),
+    (re.compile(r"(/ws/)[A-Za-z0-9]{60,64}"), r"\1<redacted>"),
+)
+
+
+class RedactionFilter(logging.Filter):
+    """Renders each record once and replaces known secrets and secret-looking values."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self.add_secrets(secrets)
+
+    def add_secrets(self, secrets: Iterable[str]) -> None:
+        self._secrets.update(s for s in secrets if s and len(s) >= 8)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "<redacted>")
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO, UTC), level, logger, message, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)) + (
+            f".{int(record.msecs):03d}Z"
+        )
+
+
+def configure_logging(
+    level: str = "INFO",
+    log_dir: Path | None = Path("logs"),
+    json_lines: bool = False,
+    secrets: Iterable[str] = (),
+    stream=None,
+) -> RedactionFilter:
+    """Install console and rotating-file handlers on the root logger; return the redaction filter.
+
+    Call once at start. `secrets` are the raw values to scrub (API key and secret).
+    """
+    redaction = RedactionFilter(secrets)
+    formatter: logging.Formatter = (
+        JsonLinesFormatter() if json_lines else _UtcFormatter(_CONSOLE_FORMAT)
+    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    console = logging.StreamHandler(stream or sys.stderr)
+    handlers: list[logging.Handler] = [console]
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                log_dir / LOG_FILE_NAME, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
+            )
+        )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(redaction)
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Chatty libraries stay at WARNING unless we debug.
+    for name in ("websockets", "aiohttp.access", "asyncio", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+    return redaction

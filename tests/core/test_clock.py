@@ -1,0 +1,31 @@
+import time
+
+import pytest
+
+from core.clock import Clock, LiveClock, SimClock
+
+
+def test_sim_clock_moves_only_when_told():
+    clock = SimClock(1_723_161_256_320)
+    assert clock.now_ms() == 1_723_161_256_320
+    assert clock.advance_ms(680) == 1_723_161_257_000
+    clock.set_ms(1_723_161_260_000)
+    assert clock.now_ms() == 1_723_161_260_000
+
+
+def test_sim_clock_never_goes_back():
+    clock = SimClock(1000)
+    with pytest.raises(ValueError):
+        clock.set_ms(999)
+    with pytest.raises(ValueError):
+        clock.advance_ms(-1)
+
+
+def test_live_clock_applies_offset():
+    before = time.time_ns() // 1_000_000
+    now = LiveClock(offset_ms=-5_000).now_ms()
+    assert before - 5_000 <= now <= time.time_ns() // 1_000_000 - 5_000
+
+
+def test_both_clocks_satisfy_the_protocol():
+    assert isinstance(SimClock(), Clock) and isinstance(LiveClock(), Clock)

@@ -1,0 +1,94 @@
+"""No secret in a log line, an exception message or a repr."""
+
+import io
+import json
+import logging
+import pickle
+
+import pytest
+
+from runtime.log_setup import configure_logging
+from runtime.secrets import Secret
+from runtime.settings import load_settings
+
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+SIGNATURE = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
+LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+
+
+@pytest.fixture
+def capture(tmp_path):
+    stream = io.StringIO()
+    configure_logging("DEBUG", log_dir=tmp_path, secrets=[KEY, SECRET], stream=stream)
+    yield stream, tmp_path / "trading_engine.log"
+    logging.getLogger().handlers.clear()
+
+
+def test_secret_repr_str_and_format_are_masked():
+    secret = Secret(SECRET)
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret:>20}", repr([secret])):
+        assert SECRET not in text
+    assert secret.reveal() == SECRET
+
+
+def test_secret_cannot_be_pickled():
+    with pytest.raises(TypeError):
+        pickle.dumps(Secret(SECRET))
+
+
+def test_settings_repr_and_exceptions_hide_secrets(monkeypatch):
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    settings = load_settings(None, env_file=None, overrides={"mode": "testnet"})
+    assert SECRET not in repr(settings) and KEY not in repr(settings)
+    try:
+        raise RuntimeError(f"request failed with credentials {settings.api_secret}")
+    except RuntimeError as e:
+        assert SECRET not in str(e)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"GET /fapi/v1/order?symbol=BTCUSDT&timestamp=1&signature={SIGNATURE}",
+        f"headers={{'X-MBX-APIKEY': '{KEY}'}}",
+        f"secret loaded: {SECRET}",
+        f"connecting to wss://fstream.binance.com/ws/{LISTEN_KEY}",
+        f"listenKey={LISTEN_KEY}",
+        f"api_secret={SECRET[:40]}",
+    ],
+)
+def test_log_lines_are_redacted_on_console_and_file(capture, message):
+    stream, log_file = capture
+    logging.getLogger("gateway").warning("%s", message)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    for text in (stream.getvalue(), log_file.read_text()):
+        assert "<redacted>" in text
+        for value in (KEY, SECRET, SIGNATURE, LISTEN_KEY, SECRET[:40]):
+            assert value not in text
+
+
+def test_tracebacks_are_redacted(capture):
+    stream, _ = capture
+    try:
+        raise ValueError(f"bad signature={SIGNATURE} for key {KEY}")
+    except ValueError:
+        logging.getLogger("rest").exception("order failed")
+    text = stream.getvalue()
+    assert "Traceback" in text and "ValueError" in text
+    assert SIGNATURE not in text and KEY not in text
+
+
+def test_json_lines_are_valid_and_redacted(tmp_path):
+    stream = io.StringIO()
+    configure_logging("INFO", log_dir=None, json_lines=True, secrets=[SECRET], stream=stream)
+    try:
+        logging.getLogger("app").info("using %s", SECRET)
+        entry = json.loads(stream.getvalue().strip())
+        assert entry["level"] == "INFO" and entry["logger"] == "app"
+        assert entry["message"] == "using <redacted>"
+        assert entry["time"].endswith("Z")
+    finally:
+        logging.getLogger().handlers.clear()

@@ -1,0 +1,128 @@
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from runtime.settings import ConfigError, Settings, describe, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_no_file_and_no_keys(tmp_path):
+    settings = load_settings(None, env_file=tmp_path / "none.env")
+    assert settings.mode == "local" and settings.symbols == ("BTCUSDT",)
+    assert settings.api_key is None
+
+
+def test_example_config_documents_every_setting_with_its_default():
+    raw = tomllib.loads((ROOT / "config.example.toml").read_text())
+    defaults = Settings()
+    for f in fields(Settings):
+        if f.metadata.get("secret"):
+            continue
+        assert f.name in raw, f"config.example.toml lacks {f.name}"
+        value = getattr(defaults, f.name)
+        if hasattr(value, "__dataclass_fields__"):
+            for sub in fields(value):
+                assert sub.name in raw[f.name], f"config.example.toml lacks {f.name}.{sub.name}"
+                assert raw[f.name][sub.name] == getattr(value, sub.name)
+    assert load_settings(ROOT / "config.example.toml", env_file=None) == defaults
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[risk]\nmax_drawdown_pct = 150\n",
+            "risk.max_drawdown_pct = 150 is not allowed: expected a percentage in (0, 100]",
+        ),
+        ('mode = "paper"\n', 'mode = "paper" is not allowed: expected one of local, testnet, live'),
+        (
+            "[risk]\nleverage = 2.5\n",
+            "risk.leverage = 2.5 is not allowed: expected an integer from 1 to 125",
+        ),
+        (
+            '[logging]\njson = "yes"\n',
+            'logging.json = "yes" is not allowed: expected true or false',
+        ),
+        ('symbols = ["BTC-USDT"]\n', 'symbols = ["BTC-USDT"] is not allowed'),
+        ("[risk]\nmax_drawdwn_pct = 5\n", "unknown setting 'risk.max_drawdwn_pct'"),
+        ("[risk\n", "not valid TOML"),
+        ('api_key = "abc"\n', "API keys are not read from config files"),
+        ("risk = 3\n", "risk must be a table"),
+    ],
+)
+def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_config_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env_file=None)
+
+
+def test_flags_override_the_file(tmp_path):
+    path = write(tmp_path, 'symbols = ["ETHUSDT"]\n[logging]\nlevel = "WARNING"\n')
+    settings = load_settings(
+        path, env_file=None, overrides={"symbols": ["btcusdt"], "logging": {"level": "DEBUG"}}
+    )
+    assert settings.symbols == ("BTCUSDT",)
+    assert settings.logging.level == "DEBUG"
+
+
+def test_testnet_reads_keys_from_env_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    env = tmp_path / ".env"
+    env.write_text(f"BINANCE_API_KEY={KEY}\nBINANCE_API_SECRET={SECRET}\n")
+    settings = load_settings(None, env_file=env, overrides={"mode": "testnet"})
+    assert settings.api_key.reveal() == KEY
+    assert settings.rest_url == "https://testnet.binancefuture.com"
+
+
+def test_environment_wins_over_env_file(tmp_path, monkeypatch):
+    other = "A" * 64
+    monkeypatch.setenv("BINANCE_API_KEY", other)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    env = tmp_path / ".env"
+    env.write_text(f"BINANCE_API_KEY={KEY}\n")
+    settings = load_settings(None, env_file=env, overrides={"mode": "testnet"})
+    assert settings.api_key.reveal() == other
+
+
+def test_missing_keys_for_testnet_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="BINANCE_API_KEY is not set"):
+        load_settings(None, env_file=tmp_path / "none.env", overrides={"mode": "testnet"})
+
+
+def test_malformed_key_is_reported_without_quoting_it(tmp_path, monkeypatch):
+    bad = "not-a-key-" + SECRET[:20]
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", bad)
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env_file=None, overrides={"mode": "live"})
+    assert "BINANCE_API_SECRET does not look like a Binance key" in str(err.value)
+    assert bad not in str(err.value) and SECRET[:20] not in str(err.value)
+
+
+def test_describe_masks_secrets(monkeypatch):
+    monkeypatch.setenv("BINANCE_API_KEY", KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", SECRET)
+    settings = load_settings(None, env_file=None, overrides={"mode": "testnet"})
+    text = "\n".join(describe(settings))
+    assert KEY not in text and SECRET not in text
+    assert "api_key = ****Eh8A" in text and "api_secret = ****" in text
