@@ -1,0 +1,244 @@
+"""`LocalExchange`: the running local Binance USD-M Futures exchange (REST + WS on one port).
+
+Use it from tests and from the CLI:
+
+    async with LocalExchange(data="btcusdt-2024-08-08", symbols=["BTCUSDT"], speed="step") as ex:
+        client = await make_async_client(ex)
+        ...
+        await ex.step(1_000)          # stepped mode: move the exchange clock 1 s, publish due data
+
+`speed`: a positive number (1.0 = real time, 10.0 = ten times faster), "max" (as fast as the
+client sockets drain) or "step" (nothing moves until the test calls `step`/`step_until`).
+Only loopback hosts are accepted. A demo account with a USDT balance is created at start;
+`ex.api_key` / `ex.api_secret` are its credentials.
+"""
+
+import asyncio
+import logging
+from collections.abc import Hashable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from exchange_sim.replay.grid import load_exchange_info
+
+from .app import build_app
+from .auth import AuthConfig, Credentials, KeyStore
+from .clock import ExchangeClock
+from .endpoints import market_endpoints
+from .faults import Faults
+from .listenkeys import ListenKeys
+from .market_state import MarketState
+from .ratelimit import RateLimitConfig, RateLimiter
+from .rest import Endpoint, RestServer
+from .ws import WsConfig, WsHub
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_BALANCE = Decimal("10000")
+HOUSEKEEPING_INTERVAL_S = 0.5
+
+
+def parse_speed(speed: float | str) -> float | str:
+    """A positive float, "max" or "step"; ValueError otherwise."""
+    if isinstance(speed, str):
+        if speed in ("max", "step"):
+            return speed
+        try:
+            speed = float(speed)
+        except ValueError:
+            msg = f"speed must be a positive number, 'max' or 'step', got {speed!r}"
+            raise ValueError(msg) from None
+    if not speed > 0:
+        raise ValueError(f"speed must be positive, got {speed!r}")
+    return float(speed)
+
+
+class LocalExchange:
+    """One local exchange server. Start with `await ex.start()` or `async with`."""
+
+    def __init__(
+        self,
+        *,
+        data: str | None = None,
+        symbols: Iterable[str] = ("BTCUSDT",),
+        speed: float | str = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin: bool = False,
+        engine_config: Any = None,
+        rate_limits: RateLimitConfig | None = None,
+        ws_config: WsConfig | None = None,
+        auth_config: AuthConfig | None = None,
+        balance: Decimal | str = DEFAULT_BALANCE,
+    ) -> None:
+        if host not in LOOPBACK_HOSTS:
+            raise ValueError(f"the local exchange only listens on loopback, not {host!r}")
+        self.speed = parse_speed(speed)
+        self.host = host
+        self.port = port
+        self.admin = admin
+        self.data = data
+        self.engine_config = engine_config
+        self.balance = Decimal(balance)
+        info = load_exchange_info()
+        known = {s["symbol"]: s for s in info["symbols"]}
+        self.symbols = tuple(symbols)
+        for symbol in self.symbols:
+            if symbol not in known:
+                raise ValueError(f"unknown symbol {symbol!r}; bundled: {sorted(known)}")
+        self.rate_limits = rate_limits or RateLimitConfig()
+        self._exchange_info = {
+            **info,
+            "rateLimits": self.rate_limits.exchange_info_entries(),
+            "symbols": [known[s] for s in self.symbols],
+        }
+        self.faults = Faults()
+        self.clock = ExchangeClock(self.faults, stepped=self.speed == "step")
+        self.market = MarketState(self.symbols)
+        self.keys = KeyStore()
+        self.listen_keys = ListenKeys()
+        self.limiter = RateLimiter(self.rate_limits, self.clock.base_now_ms)
+        self.auth_config = auth_config or AuthConfig()
+        self.hub = WsHub(
+            ws_config or WsConfig(), self.faults, self.now_ms, self._listen_key_account
+        )
+        self.faults.attach(drop_ws=self.hub.drop_all, expire_listen_key=self._expire_listen_keys)
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.demo: Credentials | None = None
+
+    # ---- public API -----------------------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._url_host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        assert self.demo is not None, "start() first"
+        return self.demo.api_key
+
+    @property
+    def api_secret(self) -> str:
+        assert self.demo is not None, "start() first"
+        return self.demo.api_secret
+
+    def now_ms(self) -> int:
+        """Exchange time (ms): what `/fapi/v1/time` answers and recvWindow is checked against."""
+        return self.clock.now_ms()
+
+    def exchange_info(self) -> dict:
+        return {**self._exchange_info, "serverTime": self.now_ms()}
+
+    def create_account(
+        self, *, can_trade: bool = True, account_id: Hashable | None = None
+    ) -> Credentials:
+        """A new API key for a new (or the given) account."""
+        account = account_id if account_id is not None else f"acct-{len(self._accounts) + 1}"
+        self._accounts.add(account)
+        return self.keys.create(account, can_trade=can_trade)
+
+    def published_agg_ids(self, symbol: str) -> list[int]:
+        """Ids of every aggTrade published so far on `<symbol>@aggTrade` (ascending)."""
+        return list(self.market.agg_trades[symbol].ids)
+
+    async def start(self) -> "LocalExchange":
+        self._accounts: set[Hashable] = set()
+        self.demo = self.create_account(account_id="demo")
+        self.rest = RestServer(
+            endpoints=self._endpoints(),
+            keys=self.keys,
+            limiter=self.limiter,
+            faults=self.faults,
+            now_ms=self.now_ms,
+            auth_config=self.auth_config,
+        )
+        app = build_app(self.rest, self.hub, self.faults, admin=self.admin)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]
+        if not self.clock.stepped:
+            self._spawn(self._housekeeping())
+        return self
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
+        await self.hub.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "LocalExchange":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def step(self, ms: int) -> None:
+        """Stepped mode: advance the exchange clock by `ms` and publish everything now due."""
+        if self.clock.sim is None:
+            raise RuntimeError("step() needs speed='step'")
+        self.clock.sim.advance_ms(ms)
+        self._tick()
+        await asyncio.sleep(0)
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    @property
+    def _url_host(self) -> str:
+        return "[::1]" if self.host == "::1" else self.host
+
+    def _endpoints(self) -> list[Endpoint]:
+        return market_endpoints(self)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _listen_key_account(self, key: str) -> Hashable | None:
+        return self.listen_keys.account_of(key, self.now_ms())
+
+    def _expire_listen_keys(self, key: str | None) -> list[str]:
+        expired = self.listen_keys.force_expire(key)
+        for k in expired:
+            self.hub.expire_listen_key(k)
+        return expired
+
+    def on_listen_key_closed(self, key: str) -> None:
+        self.hub.close_listen_key(key)
+
+    def klines(
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
+    ) -> list[list]:
+        return []
+
+    def funding_history(
+        self, symbol: str | None, start: int | None, end: int | None, limit: int
+    ) -> list[dict]:
+        return []
+
+    def _tick(self) -> None:
+        """Periodic duties: listenKey expiry."""
+        for key in self.listen_keys.expire_due(self.now_ms()):
+            self.hub.expire_listen_key(key)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            self._tick()
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)

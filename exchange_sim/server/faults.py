@@ -1,0 +1,251 @@
+"""Fault injection: the state the REST and WS layers consult, and the API tests call.
+
+Every fault is switched on through a method of `Faults` (the running server's `ex.faults`) or
+through `POST /_sim/faults` (admin mode) with `{"fault": "<method name>", ...kwargs}`;
+`{"fault": "clear"}` switches everything off. Durations are wall-clock seconds; `None` means
+"until cleared".
+
+Faults (method: effect):
+
+- `drop_websockets(refuse_s)`: abort every socket now (no close frame); refuse WS handshakes
+  (HTTP 503) for `refuse_s` seconds.
+- `silence(seconds, stream)`: keep sockets open but deliver nothing for `stream` (exact name, a
+  symbol prefix such as "btcusdt", or a listenKey; None = every stream).
+- `order_failure(mode, count)`: the next order requests (POST order / batchOrders / algoOrder):
+  "unknown_after" = execute, then answer 503 "Unknown error, please check your request or try
+  again later."; "hangup_after" = execute, then close the connection without a response;
+  "unavailable_before" = execute nothing, answer 503 "Service Unavailable.";
+  "hangup_before" = execute nothing, close the connection.
+- `latency(rest_s, ws_s)`: delay every REST response / every WS send batch.
+- `clock_skew(ms)`: shift the exchange clock (`/time`, recvWindow check, event times) by `ms`.
+- `expire_listen_key(key)`: expire a key (or all) now: `listenKeyExpired` is pushed, then
+  nothing more; PUT answers -1125.
+- `malformed_frames(count)` / `duplicate_frames(count)`: the next `count` market-stream
+  messages are sent truncated (invalid JSON) / twice.
+- `reorder_user_events(on)`: on the user stream an ACCOUNT_UPDATE that directly follows an
+  ORDER_TRADE_UPDATE of the same batch is sent before it.
+- `rest_rate_limit(count, retry_after_s)`: the next `count` REST requests get 429 -1003 with
+  `Retry-After`.
+- `rest_drop_mid_response(count)`: the next `count` REST responses are cut off after half the
+  body (headers sent, then the connection is closed).
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+ORDER_FAILURE_MODES = ("unknown_after", "hangup_after", "unavailable_before", "hangup_before")
+UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
+SERVICE_UNAVAILABLE_MSG = "Service Unavailable."
+
+
+@dataclass(slots=True)
+class _Silence:
+    stream: str | None
+    until: float | None  # time.monotonic() deadline
+
+
+class Faults:
+    """Current faults. The hot paths read plain attributes (`ws_active`, `rest_active`)."""
+
+    def __init__(self) -> None:
+        self._drop_ws: Callable[[], int] = lambda: 0
+        self._expire_key: Callable[[str | None], list[str]] = lambda key: []
+        self.clear()
+
+    def attach(
+        self,
+        *,
+        drop_ws: Callable[[], int],
+        expire_listen_key: Callable[[str | None], list[str]],
+    ) -> None:
+        """Wire the actions that need the running server (done by LocalExchange)."""
+        self._drop_ws = drop_ws
+        self._expire_key = expire_listen_key
+
+    def clear(self) -> None:
+        """Switch every fault off."""
+        self.ws_refuse_until = 0.0
+        self._silences: list[_Silence] = []
+        self.ws_latency_s = 0.0
+        self.rest_latency_s = 0.0
+        self.clock_skew_ms = 0
+        self.malformed_next = 0
+        self.duplicate_next = 0
+        self.reorder_user = False
+        self.order_mode: str | None = None
+        self.order_remaining: int | None = None
+        self.rest_429_next = 0
+        self.rest_429_retry_after_s = 1
+        self.rest_drop_next = 0
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.ws_active = bool(self._silences or self.malformed_next or self.duplicate_next)
+        self.rest_active = bool(
+            self.rest_latency_s or self.rest_429_next or self.rest_drop_next or self.order_mode
+        )
+
+    # ---- (a) drop and refuse ------------------------------------------------------------------
+
+    def drop_websockets(self, refuse_s: float = 0.0) -> int:
+        """Abort every WebSocket now; refuse new handshakes for `refuse_s` seconds."""
+        self.ws_refuse_until = time.monotonic() + refuse_s
+        return self._drop_ws()
+
+    def ws_refusing(self) -> bool:
+        return time.monotonic() < self.ws_refuse_until
+
+    # ---- (b) silence ----------------------------------------------------------------------------
+
+    def silence(self, seconds: float | None = None, stream: str | None = None) -> None:
+        """Deliver nothing on matching streams for `seconds` (None: until cleared)."""
+        until = None if seconds is None else time.monotonic() + seconds
+        self._silences.append(_Silence(stream, until))
+        self._refresh()
+
+    def unsilence(self) -> None:
+        self._silences.clear()
+        self._refresh()
+
+    def is_silenced(self, stream: str) -> bool:
+        if not self._silences:
+            return False
+        now = time.monotonic()
+        live = [s for s in self._silences if s.until is None or s.until > now]
+        if len(live) != len(self._silences):
+            self._silences = live
+            self._refresh()
+        for s in live:
+            if s.stream is None or s.stream == stream or stream.startswith(s.stream + "@"):
+                return True
+        return False
+
+    # ---- (c) order failures ---------------------------------------------------------------------
+
+    def order_failure(self, mode: str, count: int | None = 1) -> None:
+        """Fail the next `count` order requests (None: until cleared) in `mode`."""
+        if mode not in ORDER_FAILURE_MODES:
+            raise ValueError(f"mode must be one of {ORDER_FAILURE_MODES}, got {mode!r}")
+        self.order_mode = mode
+        self.order_remaining = count
+        self._refresh()
+
+    def take_order_failure(self) -> str | None:
+        """The failure mode for this order request (consumes one), or None."""
+        mode = self.order_mode
+        if mode is None:
+            return None
+        if self.order_remaining is not None:
+            self.order_remaining -= 1
+            if self.order_remaining <= 0:
+                self.order_mode = None
+                self.order_remaining = None
+                self._refresh()
+        return mode
+
+    # ---- (d) latency, (e) clock skew ---------------------------------------------------------
+
+    def latency(self, rest_s: float = 0.0, ws_s: float = 0.0) -> None:
+        self.rest_latency_s = rest_s
+        self.ws_latency_s = ws_s
+        self._refresh()
+
+    def clock_skew(self, ms: int) -> None:
+        self.clock_skew_ms = int(ms)
+
+    # ---- (f) listenKey expiry -------------------------------------------------------------------
+
+    def expire_listen_key(self, key: str | None = None) -> list[str]:
+        return self._expire_key(key)
+
+    # ---- (g) malformed / duplicated frames, (h) reordered user events ---------------------------
+
+    def malformed_frames(self, count: int = 1) -> None:
+        self.malformed_next += count
+        self._refresh()
+
+    def duplicate_frames(self, count: int = 1) -> None:
+        self.duplicate_next += count
+        self._refresh()
+
+    def mangle_market_frame(self, raw: str) -> tuple[str, int]:
+        """(frame to send, number of copies) for one market message."""
+        if self.malformed_next:
+            self.malformed_next -= 1
+            self._refresh()
+            return raw[: len(raw) // 2], 1
+        if self.duplicate_next:
+            self.duplicate_next -= 1
+            self._refresh()
+            return raw, 2
+        return raw, 1
+
+    def reorder_user_events(self, on: bool = True) -> None:
+        self.reorder_user = on
+
+    # ---- (i) REST 429 and mid-response drops --------------------------------------------------
+
+    def rest_rate_limit(self, count: int = 1, retry_after_s: int = 1) -> None:
+        self.rest_429_next = count
+        self.rest_429_retry_after_s = retry_after_s
+        self._refresh()
+
+    def take_rest_429(self) -> int | None:
+        if not self.rest_429_next:
+            return None
+        self.rest_429_next -= 1
+        self._refresh()
+        return self.rest_429_retry_after_s
+
+    def rest_drop_mid_response(self, count: int = 1) -> None:
+        self.rest_drop_next = count
+        self._refresh()
+
+    def take_rest_drop(self) -> bool:
+        if not self.rest_drop_next:
+            return False
+        self.rest_drop_next -= 1
+        self._refresh()
+        return True
+
+    # ---- admin endpoint -------------------------------------------------------------------------
+
+    ADMIN_ACTIONS = (
+        "clear",
+        "drop_websockets",
+        "silence",
+        "unsilence",
+        "order_failure",
+        "latency",
+        "clock_skew",
+        "expire_listen_key",
+        "malformed_frames",
+        "duplicate_frames",
+        "reorder_user_events",
+        "rest_rate_limit",
+        "rest_drop_mid_response",
+    )
+
+    def apply(self, spec: dict) -> object:
+        """Run `{"fault": name, **kwargs}` (the admin endpoint's body); ValueError if bad."""
+        if not isinstance(spec, dict) or spec.get("fault") not in self.ADMIN_ACTIONS:
+            raise ValueError(f"'fault' must be one of {self.ADMIN_ACTIONS}")
+        kwargs = {k: v for k, v in spec.items() if k != "fault"}
+        try:
+            return getattr(self, spec["fault"])(**kwargs)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+def reorder_account_before_order(events: list[dict]) -> list[dict]:
+    """Swap each ORDER_TRADE_UPDATE immediately followed by an ACCOUNT_UPDATE."""
+    out = list(events)
+    i = 0
+    while i < len(out) - 1:
+        if out[i].get("e") == "ORDER_TRADE_UPDATE" and out[i + 1].get("e") == "ACCOUNT_UPDATE":
+            out[i], out[i + 1] = out[i + 1], out[i]
+            i += 2
+        else:
+            i += 1
+    return out

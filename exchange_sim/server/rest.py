@@ -1,0 +1,186 @@
+"""The REST request pipeline: faults, rate limits, authentication, dispatch, headers, errors.
+
+Order of processing (per request): injected latency; IP ban (418); injected 429; endpoint lookup
+(unknown path -> 404 JSON); request weight (429, then 418 for clients that keep going); security
+checks of reference section 2 (`auth.KeyStore.authenticate`); order-count limits on order
+placement (429 -1015); injected order failures; the handler. Every response carries
+`X-MBX-USED-WEIGHT-1M`; order placement responses also carry `X-MBX-ORDER-COUNT-10S` / `-1M`.
+Every error body is `{"code", "msg"}` JSON.
+"""
+
+import asyncio
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from exchange_sim.errors import BinanceError
+
+from .auth import AuthConfig, Credentials, KeyStore, Security
+from .faults import SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
+from .params import merge_params
+from .ratelimit import RateLimited, RateLimiter
+
+log = logging.getLogger(__name__)
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+Handler = Callable[[Mapping[str, str], Credentials | None], Any | Awaitable[Any]]
+Weight = int | Callable[[Mapping[str, str]], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One REST route. `orders` = (10 s count, 1 min count) for order-placing endpoints."""
+
+    method: str
+    path: str
+    security: Security
+    weight: Weight
+    handler: Handler
+    orders: tuple[int, int] | None = None
+
+    def weight_of(self, params: Mapping[str, str]) -> int:
+        return self.weight(params) if callable(self.weight) else self.weight
+
+
+class _HangUp(Exception):
+    """Close the connection without answering."""
+
+
+class RestServer:
+    """Dispatches REST requests to `Endpoint`s; owns the per-request protocol rules."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: list[Endpoint],
+        keys: KeyStore,
+        limiter: RateLimiter,
+        faults: Faults,
+        now_ms: Callable[[], int],
+        auth_config: AuthConfig,
+    ) -> None:
+        self._routes: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in endpoints}
+        self._paths = {e.path for e in endpoints}
+        self.keys = keys
+        self.limiter = limiter
+        self.faults = faults
+        self._now_ms = now_ms
+        self.auth_config = auth_config
+        self.request_count = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.request_count += 1
+        ip = request.remote or "127.0.0.1"
+        headers: dict[str, str] = {}
+        faults = self.faults
+        try:
+            if faults.rest_active and faults.rest_latency_s > 0:
+                await asyncio.sleep(faults.rest_latency_s)
+            self.limiter.check_ban(ip)
+            if faults.rest_active:
+                retry_after = faults.take_rest_429()
+                if retry_after is not None:
+                    raise RateLimited(
+                        -1003,
+                        "Too many requests; current limit is "
+                        f"{self.limiter.config.weight_limit} requests per minute. Please use "
+                        "the websocket for live updates to avoid polling the API.",
+                        429,
+                        retry_after,
+                    )
+            endpoint = self._routes.get((request.method, request.path))
+            if endpoint is None:
+                status = 405 if request.path in self._paths else 404
+                body: Any = {"code": -1, "msg": "Not found."}
+                headers["X-MBX-USED-WEIGHT-1M"] = str(self.limiter.used_weight(ip))
+                return web.Response(
+                    text=_dumps(body),
+                    status=status,
+                    content_type="application/json",
+                    headers=headers,
+                )
+            raw_query = request.rel_url.raw_query_string
+            raw_body = ""
+            if request.method != "GET" and request.can_read_body:
+                raw_body = (await request.read()).decode("utf-8", "replace")
+            params = merge_params(raw_query, raw_body)
+            try:
+                used = self.limiter.charge_weight(ip, endpoint.weight_of(params))
+            except BinanceError:
+                raise
+            headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+            creds = self.keys.authenticate(
+                security=endpoint.security,
+                api_key=request.headers.get("X-MBX-APIKEY"),
+                ip=ip,
+                raw_query=raw_query,
+                raw_body=raw_body,
+                params=params,
+                server_time_ms=self._now_ms(),
+                config=self.auth_config,
+            )
+            failure = None
+            if endpoint.orders is not None:
+                assert creds is not None
+                c10, c1m = self.limiter.charge_orders(str(creds.account_id), *endpoint.orders)
+                headers["X-MBX-ORDER-COUNT-10S"] = str(c10)
+                headers["X-MBX-ORDER-COUNT-1M"] = str(c1m)
+                if faults.rest_active:
+                    failure = faults.take_order_failure()
+            if failure == "unavailable_before":
+                raise BinanceError(-1001, SERVICE_UNAVAILABLE_MSG, 503)
+            if failure == "hangup_before":
+                raise _HangUp
+            result = endpoint.handler(params, creds)
+            if inspect.isawaitable(result):
+                result = await result
+            if failure == "unknown_after":
+                raise BinanceError(-1006, UNKNOWN_ERROR_MSG, 503)
+            if failure == "hangup_after":
+                raise _HangUp
+            status = 200
+            body = result
+        except _HangUp:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError from None
+        except RateLimited as exc:
+            status, body = exc.http_status, exc.to_json()
+            headers["Retry-After"] = str(exc.retry_after_s)
+            headers.setdefault("X-MBX-USED-WEIGHT-1M", str(self.limiter.used_weight(ip)))
+        except BinanceError as exc:
+            status, body = exc.http_status, exc.to_json()
+            headers.setdefault("X-MBX-USED-WEIGHT-1M", str(self.limiter.used_weight(ip)))
+        except (asyncio.CancelledError, web.HTTPException):
+            raise
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            status = 500
+            body = {"code": -1000, "msg": "An unknown error occurred while processing the request."}
+            headers.setdefault("X-MBX-USED-WEIGHT-1M", str(self.limiter.used_weight(ip)))
+        payload = _dumps(body).encode()
+        if faults.rest_active and faults.take_rest_drop():
+            return await _drop_mid_response(request, status, headers, payload)
+        return web.Response(
+            body=payload, status=status, content_type="application/json", headers=headers
+        )
+
+
+async def _drop_mid_response(
+    request: web.Request, status: int, headers: dict[str, str], payload: bytes
+) -> web.StreamResponse:
+    """Send the headers and half the body, then cut the connection."""
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type = "application/json"
+    resp.content_length = len(payload)
+    await resp.prepare(request)
+    await resp.write(payload[: max(1, len(payload) // 2)])
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError
