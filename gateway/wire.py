@@ -1,0 +1,186 @@
+"""Binance USD-M market-data wire formats -> `core.market` types (the parsing boundary).
+
+Websocket payloads (aggTrade, bookTicker, kline, markPriceUpdate) and REST rows (aggTrades
+elements, 12-column klines) become frozen domain objects here; no raw dict leaves `gateway/`.
+Prices and quantities arrive as JSON strings and become `Decimal` exactly; times are ms UTC.
+Anything that does not have the documented shape raises `MalformedMessage`.
+"""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from core.market import Bar, BookTicker, MarkPrice, Trade
+
+INTERVAL_MS: dict[str, int] = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
+
+
+class MalformedMessage(ValueError):
+    """A frame or row that does not have the documented shape; the caller skips it."""
+
+
+def interval_ms(interval: str) -> int:
+    """Length of a fixed-size interval in ms ("1m" -> 60000); `1M` (calendar month) is refused."""
+    try:
+        return INTERVAL_MS[interval]
+    except KeyError:
+        raise ValueError(f"unknown or variable-length interval {interval!r}") from None
+
+
+def _dec(value: Any) -> Decimal:
+    if type(value) is not str:
+        raise MalformedMessage(f"expected a decimal string, got {value!r}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise MalformedMessage(f"not a decimal: {value!r}") from None
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise MalformedMessage(f"expected an integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise MalformedMessage(f"expected a boolean, got {value!r}")
+    return value
+
+
+def parse_agg_trade(data: dict[str, Any], recv_time_ms: int) -> Trade:
+    """An `aggTrade` stream event (`{"e": "aggTrade", "a": ..}`) -> Trade."""
+    try:
+        return Trade(
+            _sym(data["s"]),
+            _int(data["a"]),
+            _dec(data["p"]),
+            _dec(data["q"]),
+            _int(data["f"]),
+            _int(data["l"]),
+            _bool(data["m"]),
+            _int(data["T"]),
+            _int(data["E"]),
+            recv_time_ms,
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"aggTrade without field {exc}") from None
+
+
+def parse_rest_agg_trade(symbol: str, row: dict[str, Any], recv_time_ms: int) -> Trade:
+    """One `GET /fapi/v1/aggTrades` element; REST has no event time, so E = T."""
+    try:
+        trade_time = _int(row["T"])
+        return Trade(
+            symbol,
+            _int(row["a"]),
+            _dec(row["p"]),
+            _dec(row["q"]),
+            _int(row["f"]),
+            _int(row["l"]),
+            _bool(row["m"]),
+            trade_time,
+            trade_time,
+            recv_time_ms,
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"aggTrades row without field {exc}") from None
+
+
+def parse_book_ticker(data: dict[str, Any], recv_time_ms: int) -> BookTicker:
+    try:
+        return BookTicker(
+            symbol=_sym(data["s"]),
+            update_id=_int(data["u"]),
+            bid_price=_dec(data["b"]),
+            bid_qty=_dec(data["B"]),
+            ask_price=_dec(data["a"]),
+            ask_qty=_dec(data["A"]),
+            transaction_time_ms=_int(data["T"]),
+            event_time_ms=_int(data["E"]),
+            recv_time_ms=recv_time_ms,
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"bookTicker without field {exc}") from None
+
+
+def parse_mark_price(data: dict[str, Any], recv_time_ms: int) -> MarkPrice:
+    try:
+        return MarkPrice(
+            symbol=_sym(data["s"]),
+            mark_price=_dec(data["p"]),
+            index_price=_dec(data["i"]),
+            funding_rate=_dec(data["r"]),
+            next_funding_time_ms=_int(data["T"]),
+            event_time_ms=_int(data["E"]),
+            recv_time_ms=recv_time_ms,
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"markPriceUpdate without field {exc}") from None
+
+
+def parse_kline(data: dict[str, Any]) -> Bar:
+    """A `kline` stream event; `closed` is the `k.x` flag (act only on closed bars)."""
+    try:
+        k = data["k"]
+        return Bar(
+            symbol=_sym(k["s"]),
+            interval=k["i"],
+            open_time_ms=_int(k["t"]),
+            close_time_ms=_int(k["T"]),
+            open=_dec(k["o"]),
+            high=_dec(k["h"]),
+            low=_dec(k["l"]),
+            close=_dec(k["c"]),
+            volume=_dec(k["v"]),
+            quote_volume=_dec(k["q"]),
+            taker_buy_volume=_dec(k["V"]),
+            taker_buy_quote_volume=_dec(k["Q"]),
+            trade_count=_int(k["n"]),
+            closed=_bool(k["x"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"kline without field {exc}") from None
+
+
+def parse_rest_kline(symbol: str, interval: str, row: list[Any], *, closed: bool = True) -> Bar:
+    """One 12-item `GET /fapi/v1/klines` row (open time, o, h, l, c, v, close time, ...)."""
+    if type(row) is not list or len(row) < 11:
+        raise MalformedMessage(f"kline row is not a 12-item array: {row!r}")
+    return Bar(
+        symbol=symbol,
+        interval=interval,
+        open_time_ms=_int(row[0]),
+        close_time_ms=_int(row[6]),
+        open=_dec(row[1]),
+        high=_dec(row[2]),
+        low=_dec(row[3]),
+        close=_dec(row[4]),
+        volume=_dec(row[5]),
+        quote_volume=_dec(row[7]),
+        taker_buy_volume=_dec(row[9]),
+        taker_buy_quote_volume=_dec(row[10]),
+        trade_count=_int(row[8]),
+        closed=closed,
+    )
+
+
+def _sym(value: Any) -> str:
+    if type(value) is not str or not value:
+        raise MalformedMessage(f"bad symbol {value!r}")
+    return value
