@@ -1,0 +1,52 @@
+"""Pure matching engine of the local Binance USD-M Futures exchange (no I/O, no asyncio).
+
+    from exchange_sim.engine import Exchange, EngineConfig
+    ex = Exchange(instruments: Mapping[str, core.instrument.Instrument], clock: SimClock,
+                  config: EngineConfig | None = None)
+    ex.create_account(account_id, balances={"USDT": Decimal("10000")})
+
+Market data in (recorded data drives everything; times in ms; the engine moves the clock
+forward to the time of any data that makes something happen, never back):
+    on_trade(symbol, price: Decimal, qty: Decimal, buyer_is_maker: bool, time_ms)
+    on_trade_ticks(symbol, price_ticks: int, qty_steps: int, buyer_is_maker, time_ms)  # hot
+    on_trades_batch(symbol, price_ticks, qty_steps, buyer_is_maker, time_ms)  # numpy arrays
+    on_book_ticker(symbol, bid, bid_qty, ask, ask_qty, time_ms)
+    on_depth(symbol, bids: [(price, qty)], asks: [(price, qty)], time_ms)
+    on_mark_price(symbol, mark, index, funding_rate, next_funding_time_ms, time_ms)
+    on_time(now_ms) / advance(now_ms)    # dead-man switch, GTD expiry, funding settlement
+
+REST operations: (account_id: str, params: Mapping[str, str]) -> JSON-ready dict/list, or raise
+exchange_sim.errors.BinanceError(code, msg, http_status). Params are the decoded request
+strings without timestamp/recvWindow/signature.
+    new_order, test_order, batch_orders, query_order, open_order, open_orders, all_orders,
+    cancel_order, cancel_batch_orders, cancel_all_open_orders, modify_order,
+    countdown_cancel_all,
+    new_algo_order, cancel_algo_order, query_algo_order, open_algo_orders, all_algo_orders,
+    cancel_all_algo_orders,
+    account(account_id, params, version=2|3), balance(..., version), position_risk(...,
+    version), change_leverage, change_margin_type, get_position_mode, set_position_mode,
+    commission_rate, leverage_bracket, symbol_config, account_config, user_trades, income
+
+User-data events out: drain_user_events() -> [(account_id, event_dict)] in generation order
+(ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, ALGO_UPDATE, ACCOUNT_CONFIG_UPDATE, TRADE_LITE if enabled).
+
+Read-only helpers: last_price(symbol), mark_price(symbol), book_top(symbol),
+funding_info(symbol), symbols(), has_account(account_id), check_symbol(symbol).
+
+Model choices (documented deviations from a real exchange):
+- Our orders trade only against the recorded market, never against each other, and our fills
+  never appear on the public tape; so self-trade prevention never fires.
+- Resting LIMIT orders fill from recorded trades (EngineConfig.fill_mode "through"/"touch"),
+  at their own price as maker, each trade's quantity shared in price-time priority.
+- MARKET and crossing LIMIT orders take from the recorded depth (on_depth), else from a
+  synthetic book built from bookTicker (touch qty repeated on `book_ticker_levels` ticks), else
+  (no book data at all) at the last trade price with unlimited size. What we take is removed
+  from our copy of the book until the next recorded book update.
+- One-way mode and cross margin only (marginType ISOLATED is stored and reported, not
+  simulated); Hedge Mode is refused with -1020. TRAILING_STOP_MARKET is refused with -1116.
+"""
+
+from exchange_sim.engine.config import DEFAULT_BRACKETS, Bracket, EngineConfig
+from exchange_sim.engine.exchange import Exchange
+
+__all__ = ["DEFAULT_BRACKETS", "Bracket", "EngineConfig", "Exchange"]

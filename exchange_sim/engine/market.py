@@ -1,0 +1,255 @@
+"""Recorded market data in: trades (per trade and batched), book, mark price, time.
+
+Hot path: a recorded trade that reaches no resting order, no CONTRACT_PRICE trigger and no timer
+costs a dict lookup, two stores and three int comparisons (`SymbolState.lo/hi`). The batch entry
+point finds the first trade needing work with numpy and drops to Python only for those, so both
+paths run exactly the same Python code for every trade that matters.
+
+Our fills never create public trades: the public tape stays exactly the recorded one.
+"""
+
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from exchange_sim.engine.fmt import ZERO
+from exchange_sim.engine.ledger import Core
+from exchange_sim.engine.state import EXPIRED, Account, Algo, Income, Order, SymbolState
+
+_CHUNK = 8192
+
+
+class MarketData(Core):
+    """Market-data entry points; `_fire` (trigger a conditional order) comes from AlgoOrders."""
+
+    # --- trades ------------------------------------------------------------------------
+
+    def on_trade(
+        self, symbol: str, price: Decimal, qty: Decimal, buyer_is_maker: bool, time_ms: int
+    ) -> None:
+        """One recorded public trade (price USDT, qty contracts, time ms)."""
+        inst = self._syms[symbol].inst
+        self.on_trade_ticks(
+            symbol,
+            inst.to_ticks(price),
+            int(qty / inst.lot.step_size),
+            buyer_is_maker,
+            time_ms,
+        )
+
+    def on_trade_ticks(
+        self, symbol: str, price_ticks: int, qty_steps: int, buyer_is_maker: bool, time_ms: int
+    ) -> None:
+        """As on_trade with price in ticks and quantity in steps of the instrument (hot path)."""
+        s = self._syms[symbol]
+        s.last_ticks = price_ticks
+        s.last_time = time_ms
+        if price_ticks < s.lo or price_ticks > s.hi or time_ms >= self._next_timer_ms:
+            self._trade_slow(s, price_ticks, qty_steps, time_ms)
+
+    def on_trades_batch(
+        self,
+        symbol: str,
+        price_ticks: np.ndarray,
+        qty_steps: np.ndarray,
+        buyer_is_maker: np.ndarray,
+        time_ms: np.ndarray,
+    ) -> None:
+        """Many recorded trades of one symbol in time order (int64 ticks/steps/ms, bool maker).
+
+        Equivalent to calling on_trade_ticks for each element, in order.
+        """
+        n = len(price_ticks)
+        if n == 0:
+            return
+        s = self._syms[symbol]
+        start = 0
+        while start < n:
+            end = min(start + _CHUNK, n)
+            pos = start
+            while pos < end:
+                p = price_ticks[pos:end]
+                hit = (p < s.lo) | (p > s.hi) | (time_ms[pos:end] >= self._next_timer_ms)
+                first = int(hit.argmax())
+                if not hit[first]:
+                    break
+                i = pos + first
+                t = int(time_ms[i])
+                s.last_ticks = int(price_ticks[i])
+                s.last_time = t
+                self._trade_slow(s, s.last_ticks, int(qty_steps[i]), t)
+                pos = i + 1
+            start = end
+        s.last_ticks = int(price_ticks[n - 1])
+        s.last_time = int(time_ms[n - 1])
+
+    def _trade_slow(self, s: SymbolState, p: int, q: int, t: int) -> None:
+        self._advance_to(t)
+        if t >= self._next_timer_ms:
+            self._run_timers(t)
+        if p < s.lo or p > s.hi:
+            self._match_trade(s, p, q)
+            if s.triggers_contract:
+                fired = [a for a in s.triggers_contract if a.triggered_by(p)]
+                for a in fired:
+                    self._fire(a)
+
+    # --- book ---------------------------------------------------------------------------
+
+    def on_book_ticker(
+        self,
+        symbol: str,
+        bid: Decimal,
+        bid_qty: Decimal,
+        ask: Decimal,
+        ask_qty: Decimal,
+        time_ms: int,
+    ) -> None:
+        """Recorded best bid/ask (USDT, contracts): the liquidity our taker orders take."""
+        s = self._syms[symbol]
+        inst = s.inst
+        step = inst.lot.step_size
+        s.book_touch = (
+            inst.to_ticks(bid),
+            int(bid_qty / step),
+            inst.to_ticks(ask),
+            int(ask_qty / step),
+        )
+        s.recorded_top = (bid, bid_qty, ask, ask_qty)
+        s.book_time = time_ms
+        if time_ms >= self._next_timer_ms:
+            self._advance_to(time_ms)
+            self._run_timers(time_ms)
+
+    def on_depth(
+        self,
+        symbol: str,
+        bids: Sequence[tuple[Decimal, Decimal]],
+        asks: Sequence[tuple[Decimal, Decimal]],
+        time_ms: int,
+    ) -> None:
+        """Full recorded book levels (price, qty), best first; replaces the previous book."""
+        s = self._syms[symbol]
+        inst = s.inst
+        step = inst.lot.step_size
+        s.bid_levels = [[inst.to_ticks(p), int(q / step)] for p, q in bids if q > 0]
+        s.ask_levels = [[inst.to_ticks(p), int(q / step)] for p, q in asks if q > 0]
+        s.bid_levels.sort(key=lambda lv: -lv[0])
+        s.ask_levels.sort(key=lambda lv: lv[0])
+        s.book_touch = None
+        s.depth_known = True
+        if s.bid_levels and s.ask_levels:
+            b, a = s.bid_levels[0], s.ask_levels[0]
+            s.recorded_top = (
+                inst.from_ticks(b[0]),
+                inst.from_steps(b[1]),
+                inst.from_ticks(a[0]),
+                inst.from_steps(a[1]),
+            )
+        s.book_time = time_ms
+        if time_ms >= self._next_timer_ms:
+            self._advance_to(time_ms)
+            self._run_timers(time_ms)
+
+    # --- mark price, funding, liquidation -------------------------------------------------
+
+    def on_mark_price(
+        self,
+        symbol: str,
+        mark: Decimal,
+        index: Decimal,
+        funding_rate: Decimal,
+        next_funding_time_ms: int,
+        time_ms: int,
+    ) -> None:
+        """Recorded mark price update: MARK_PRICE triggers, funding settlement, liquidations.
+
+        A settlement due at or before `time_ms` is paid first, with the mark and rate in force
+        before this update.
+        """
+        s = self._syms[symbol]
+        self._advance_to(time_ms)
+        if time_ms >= self._next_timer_ms:
+            self._run_timers(time_ms)
+        s.mark = mark
+        s.index_price = index
+        s.funding_rate = funding_rate
+        s.next_funding_time = next_funding_time_ms
+        s.mark_time = time_ms
+        if s.triggers_mark:
+            fired = [a for a in s.triggers_mark if _mark_triggers(a, mark)]
+            for a in fired:
+                self._fire(a)
+        self._check_liquidations()
+
+    def on_time(self, now_ms: int) -> None:
+        """Time passes without market data: dead-man switches, GTD expiry, funding."""
+        self._advance_to(now_ms)
+        if self._clock.now_ms() >= self._next_timer_ms:
+            self._run_timers(self._clock.now_ms())
+
+    advance = on_time
+
+    def _check_liquidations(self) -> None:
+        for acct in self._accounts.values():
+            if not any(p.amt for p in acct.positions.values()):
+                continue
+            totals = self._totals(acct)
+            if totals.maint > 0 and totals.margin_balance <= totals.maint:
+                self._liquidate(acct)
+
+    def _liquidate(self, acct: Account) -> None:
+        """Close every position of the account at its mark price (cross margin exhausted).
+
+        Open orders expire first (er = 5). Each position is closed by an `autoclose-` order
+        (LIMIT IOC, reduce-only) filled with x=CALCULATED at the mark price rounded to the tick
+        against the account; the clearance fee is instrument.liquidationFee * notional, capped
+        at what is left of the wallet; a negative wallet is reset to 0 by the insurance fund
+        (INSURANCE_CLEAR income).
+        """
+        for orders in list(acct.open_orders.values()):
+            for o in list(orders.values()):
+                self._finish(o, EXPIRED, "5")
+        for symbol, pos in list(acct.positions.items()):
+            if pos.amt == 0:
+                continue
+            s = self._syms[symbol]
+            inst = s.inst
+            mark = self._ref_price(s) or pos.entry
+            is_buy = pos.amt < 0
+            rounding = ROUND_CEILING if is_buy else ROUND_FLOOR
+            ticks = int((mark / inst.tick_size).to_integral_value(rounding=rounding))
+            steps = int(abs(pos.amt) / inst.lot.step_size)
+            o = Order(
+                account=acct,
+                symbol=symbol,
+                order_id=self._new_order_id(s),
+                client_id=f"autoclose-{self._clock.now_ms()}{self._next_liq_id:04d}",
+                side="BUY" if is_buy else "SELL",
+                type="LIMIT",
+                tif="IOC",
+                price=inst.from_ticks(ticks),
+                price_ticks=ticks,
+                qty_steps=steps,
+                reduce_only=True,
+                now_ms=self._clock.now_ms(),
+                stp="NONE",
+            )
+            self._next_liq_id += 1
+            self._register(o)
+            self._otu(o, "NEW")
+            self._fill(o, s, ticks, steps, maker=False, calculated=True)
+        if acct.wallet < 0:
+            now = self._clock.now_ms()
+            acct.incomes.append(
+                Income("", "INSURANCE_CLEAR", -acct.wallet, now, self._new_tran_id())
+            )
+            acct.wallet = ZERO
+            self._account_update(acct, "INSURANCE_CLEAR", [])
+
+
+def _mark_triggers(a: Algo, mark: Decimal) -> bool:
+    if a.triggers_on_rise:
+        return mark >= a.trigger_price
+    return mark <= a.trigger_price

@@ -1,0 +1,344 @@
+"""Mutable engine state: orders, conditional (algo) orders, positions, accounts, per-symbol books.
+
+Resting orders live in integer ticks (price) and steps (quantity) so matching is exact and cheap;
+money (balances, PnL, fees) is Decimal. Only the engine mutates these objects.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core.instrument import Instrument
+from exchange_sim.engine.config import Bracket
+from exchange_sim.engine.fmt import ZERO, q8
+
+NEG = -(1 << 62)  # "no resting bid / no trigger below": below any tick
+POS = 1 << 62  # "no resting ask / no trigger above"
+
+# Order status strings (Binance spelling), kept as plain str on the hot path.
+NEW = "NEW"
+PARTIALLY_FILLED = "PARTIALLY_FILLED"
+FILLED = "FILLED"
+CANCELED = "CANCELED"
+EXPIRED = "EXPIRED"
+OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED})
+
+
+class Order:
+    """One order in the matching engine (LIMIT/MARKET, a legacy conditional, or a liquidation)."""
+
+    __slots__ = (
+        "account",
+        "algo",
+        "client_id",
+        "close_position",
+        "cum_quote",
+        "er",
+        "filled_steps",
+        "gtd",
+        "is_buy",
+        "order_id",
+        "orig_type",
+        "position_side",
+        "price",
+        "price_protect",
+        "price_ticks",
+        "qty_steps",
+        "reduce_only",
+        "side",
+        "status",
+        "stop_price",
+        "stp",
+        "symbol",
+        "tif",
+        "time",
+        "type",
+        "update_time",
+        "working_type",
+    )
+
+    def __init__(
+        self,
+        *,
+        account: "Account",
+        symbol: str,
+        order_id: int,
+        client_id: str,
+        side: str,
+        type: str,
+        tif: str,
+        price: Decimal,
+        price_ticks: int,
+        qty_steps: int,
+        reduce_only: bool,
+        now_ms: int,
+        stp: str,
+        orig_type: str | None = None,
+        stop_price: Decimal = ZERO,
+        working_type: str = "CONTRACT_PRICE",
+        price_protect: bool = False,
+        close_position: bool = False,
+        gtd: int = 0,
+    ) -> None:
+        self.account = account
+        self.symbol = symbol
+        self.order_id = order_id
+        self.client_id = client_id
+        self.side = side
+        self.is_buy = side == "BUY"
+        self.type = type
+        self.orig_type = orig_type or type
+        self.tif = tif
+        self.price = price
+        self.price_ticks = price_ticks
+        self.qty_steps = qty_steps
+        self.filled_steps = 0
+        self.cum_quote = ZERO
+        self.reduce_only = reduce_only
+        self.close_position = close_position
+        self.position_side = "BOTH"
+        self.stop_price = stop_price
+        self.working_type = working_type
+        self.price_protect = price_protect
+        self.stp = stp
+        self.gtd = gtd
+        self.status = NEW
+        self.er = "0"
+        self.time = now_ms
+        self.update_time = now_ms
+        self.algo: Algo | None = None
+
+    @property
+    def remaining_steps(self) -> int:
+        return self.qty_steps - self.filled_steps
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def sign(self) -> int:
+        return 1 if self.is_buy else -1
+
+
+class Algo:
+    """A conditional order waiting for its trigger (Algo Order API, post 2025-12-09).
+
+    `legacy_order` is set when the conditional came through POST /fapi/v1/order with the legacy
+    switch on: triggering then converts that same order instead of creating a new one.
+    """
+
+    __slots__ = (
+        "account",
+        "actual_order",
+        "algo_id",
+        "client_id",
+        "close_position",
+        "create_time",
+        "gtd",
+        "is_buy",
+        "legacy_order",
+        "order_type",
+        "price",
+        "price_protect",
+        "qty_steps",
+        "reduce_only",
+        "reject_reason",
+        "side",
+        "status",
+        "stp",
+        "symbol",
+        "tif",
+        "trigger_price",
+        "trigger_ticks",
+        "trigger_time",
+        "update_time",
+        "working_type",
+    )
+
+    def __init__(self, **kwargs) -> None:
+        self.actual_order: Order | None = None
+        self.legacy_order: Order | None = None
+        self.trigger_time = 0
+        self.reject_reason = ""
+        self.status = NEW
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+        self.is_buy = self.side == "BUY"
+
+    @property
+    def triggers_on_rise(self) -> bool:
+        """STOP BUY and TAKE_PROFIT SELL fire when the price rises to the trigger."""
+        is_stop = self.order_type in ("STOP", "STOP_MARKET")
+        return is_stop == self.is_buy
+
+    def triggered_by(self, price_ticks: int) -> bool:
+        if self.triggers_on_rise:
+            return price_ticks >= self.trigger_ticks
+        return price_ticks <= self.trigger_ticks
+
+
+@dataclass(slots=True)
+class Position:
+    """One-way (BOTH) position: signed amount in contracts, average entry price in USDT."""
+
+    symbol: str
+    amt: Decimal = ZERO
+    entry: Decimal = ZERO
+    realized: Decimal = ZERO  # accumulated pre-fee realized PnL (`cr` of ACCOUNT_UPDATE)
+    update_time: int = 0
+
+    def apply(self, signed_qty: Decimal, price: Decimal) -> Decimal:
+        """Book a fill; return its realized PnL (8 decimals) on the reduced part."""
+        old = self.amt
+        new = old + signed_qty
+        realized = ZERO
+        if old == 0 or (old > 0) == (signed_qty > 0):
+            self.entry = (abs(old) * self.entry + abs(signed_qty) * price) / abs(new)
+        else:
+            closed = min(abs(signed_qty), abs(old))
+            realized = q8(closed * (price - self.entry) * (1 if old > 0 else -1))
+            if new == 0:
+                self.entry = ZERO
+            elif (new > 0) != (old > 0):
+                self.entry = price
+        self.amt = new
+        self.realized += realized
+        return realized
+
+
+@dataclass(slots=True)
+class UserTrade:
+    symbol: str
+    trade_id: int
+    order_id: int
+    side: str
+    price: Decimal
+    qty: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    maker: bool
+    time: int
+
+
+@dataclass(slots=True)
+class Income:
+    symbol: str
+    income_type: str
+    income: Decimal
+    time: int
+    tran_id: int
+    trade_id: str = ""
+    info: str = ""
+
+
+@dataclass(slots=True)
+class Account:
+    account_id: str
+    wallet: Decimal
+    leverage: dict[str, int] = field(default_factory=dict)
+    margin_type: dict[str, str] = field(default_factory=dict)  # symbol -> CROSSED/ISOLATED
+    positions: dict[str, Position] = field(default_factory=dict)
+    open_orders: dict[str, dict[int, Order]] = field(default_factory=dict)
+    open_algos: dict[int, Algo] = field(default_factory=dict)
+    algos: dict[int, Algo] = field(default_factory=dict)
+    client_orders: dict[tuple[str, str], Order] = field(default_factory=dict)
+    trades: dict[str, list[UserTrade]] = field(default_factory=dict)
+    incomes: list[Income] = field(default_factory=list)
+    dual_side: bool = False
+    update_time: int = 0
+
+    def position(self, symbol: str) -> Position:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos
+
+    def open_in(self, symbol: str) -> dict[int, Order]:
+        orders = self.open_orders.get(symbol)
+        if orders is None:
+            orders = self.open_orders[symbol] = {}
+        return orders
+
+
+class SymbolState:
+    """Per-symbol market state and the resting book of our orders, in ticks and steps.
+
+    `lo`/`hi` are the hot-path thresholds: a trade at price p (ticks) needs work only when
+    p < lo (it reaches a resting bid or a falling trigger) or p > hi (a resting ask or a rising
+    trigger). They are recomputed whenever resting orders or CONTRACT_PRICE triggers change.
+    """
+
+    __slots__ = (
+        "ask_levels",
+        "asks",
+        "bid_levels",
+        "bids",
+        "book_time",
+        "book_touch",
+        "brackets",
+        "depth_known",
+        "funding_rate",
+        "hi",
+        "index_price",
+        "inst",
+        "last_ticks",
+        "last_time",
+        "lo",
+        "mark",
+        "mark_time",
+        "next_funding_time",
+        "next_order_id",
+        "next_trade_id",
+        "recorded_top",
+        "triggers_contract",
+        "triggers_mark",
+    )
+
+    def __init__(self, inst: Instrument, brackets: tuple[Bracket, ...]) -> None:
+        self.inst = inst
+        self.brackets = brackets
+        self.bids: dict[int, list[Order]] = {}
+        self.asks: dict[int, list[Order]] = {}
+        self.triggers_contract: list[Algo] = []
+        self.triggers_mark: list[Algo] = []
+        self.lo = NEG
+        self.hi = POS
+        self.last_ticks: int | None = None
+        self.last_time = 0
+        self.mark: Decimal | None = None
+        self.index_price: Decimal | None = None
+        self.funding_rate = ZERO
+        self.next_funding_time = 0
+        self.mark_time = 0
+        # Recorded book for taker fills: [[ticks, steps], ...], bids descending, asks ascending.
+        self.bid_levels: list[list[int]] = []
+        self.ask_levels: list[list[int]] = []
+        self.book_touch: tuple[int, int, int, int] | None = None  # bookTicker, expanded lazily
+        self.depth_known = False
+        self.recorded_top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
+        self.book_time = 0
+        self.next_order_id = 4_000_000_001
+        self.next_trade_id = 5_000_000_001
+
+    def best_bid(self) -> int:
+        return max(self.bids) if self.bids else NEG
+
+    def best_ask(self) -> int:
+        return min(self.asks) if self.asks else POS
+
+    def refresh(self, touch: bool) -> None:
+        """Recompute the hot-path thresholds from resting orders and CONTRACT_PRICE triggers."""
+        bid = self.best_bid()
+        ask = self.best_ask()
+        if touch:
+            lo = bid + 1 if bid != NEG else NEG
+            hi = ask - 1 if ask != POS else POS
+        else:
+            lo, hi = bid, ask
+        for algo in self.triggers_contract:
+            if algo.triggers_on_rise:
+                hi = min(hi, algo.trigger_ticks - 1)
+            else:
+                lo = max(lo, algo.trigger_ticks + 1)
+        self.lo = lo
+        self.hi = hi
