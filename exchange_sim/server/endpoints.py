@@ -165,57 +165,69 @@ def market_endpoints(b: MarketBackend) -> list[Endpoint]:
 
 TRADE, USER_DATA = Security.TRADE, Security.USER_DATA
 
-# (method, path, security, weight, engine method, order counts)
-ENGINE_ROUTES: tuple[tuple[str, str, Security, Any, str, tuple[int, int] | None], ...] = (
-    ("POST", "/fapi/v1/order", TRADE, 0, "new_order", (1, 1)),
-    ("PUT", "/fapi/v1/order", TRADE, 0, "modify_order", (1, 1)),
-    ("GET", "/fapi/v1/order", USER_DATA, 1, "query_order", None),
-    ("DELETE", "/fapi/v1/order", TRADE, 1, "cancel_order", None),
-    ("POST", "/fapi/v1/order/test", TRADE, 1, "test_order", None),
-    ("POST", "/fapi/v1/batchOrders", TRADE, 5, "new_batch_orders", (5, 1)),
-    ("DELETE", "/fapi/v1/batchOrders", TRADE, 1, "cancel_batch_orders", None),
-    ("GET", "/fapi/v1/openOrder", USER_DATA, 1, "query_open_order", None),
-    ("GET", "/fapi/v1/openOrders", USER_DATA, _with_symbol(1, 40), "open_orders", None),
-    ("GET", "/fapi/v1/allOrders", USER_DATA, 5, "all_orders", None),
-    ("DELETE", "/fapi/v1/allOpenOrders", TRADE, 1, "cancel_all_open_orders", None),
-    ("POST", "/fapi/v1/countdownCancelAll", TRADE, 10, "countdown_cancel_all", None),
-    ("POST", "/fapi/v1/algoOrder", TRADE, 0, "new_algo_order", (1, 1)),
-    ("GET", "/fapi/v1/algoOrder", USER_DATA, 1, "query_algo_order", None),
-    ("DELETE", "/fapi/v1/algoOrder", TRADE, 1, "cancel_algo_order", None),
-    ("DELETE", "/fapi/v1/algoOpenOrders", TRADE, 1, "cancel_all_algo_orders", None),
-    ("GET", "/fapi/v1/openAlgoOrders", USER_DATA, _with_symbol(1, 40), "open_algo_orders", None),
-    ("GET", "/fapi/v1/allAlgoOrders", USER_DATA, 5, "all_algo_orders", None),
-    ("GET", "/fapi/v1/userTrades", USER_DATA, 5, "user_trades", None),
-    ("GET", "/fapi/v2/account", USER_DATA, 5, "account_v2", None),
-    ("GET", "/fapi/v3/account", USER_DATA, 5, "account_v3", None),
-    ("GET", "/fapi/v2/balance", USER_DATA, 5, "balance", None),
-    ("GET", "/fapi/v3/balance", USER_DATA, 5, "balance", None),
-    ("GET", "/fapi/v2/positionRisk", USER_DATA, 5, "position_risk_v2", None),
-    ("GET", "/fapi/v3/positionRisk", USER_DATA, 5, "position_risk_v3", None),
-    ("POST", "/fapi/v1/leverage", TRADE, 1, "change_leverage", None),
-    ("POST", "/fapi/v1/marginType", TRADE, 1, "change_margin_type", None),
-    ("POST", "/fapi/v1/positionSide/dual", TRADE, 1, "change_position_mode", None),
-    ("GET", "/fapi/v1/positionSide/dual", USER_DATA, 30, "position_mode", None),
-    ("GET", "/fapi/v1/symbolConfig", USER_DATA, 5, "symbol_config", None),
-    ("GET", "/fapi/v1/accountConfig", USER_DATA, 5, "account_config", None),
-    ("GET", "/fapi/v1/income", USER_DATA, 30, "income", None),
-    ("GET", "/fapi/v1/commissionRate", USER_DATA, 20, "commission_rate", None),
-    ("GET", "/fapi/v1/leverageBracket", USER_DATA, 1, "leverage_bracket", None),
+# (method, path, security, weight, engine method, extra kwargs, order counts)
+ENGINE_ROUTES: tuple[tuple[str, str, Security, Any, str, dict, tuple[int, int] | None], ...] = (
+    ("POST", "/fapi/v1/order", TRADE, 0, "new_order", {}, (1, 1)),
+    ("PUT", "/fapi/v1/order", TRADE, 0, "modify_order", {}, (1, 1)),
+    ("GET", "/fapi/v1/order", USER_DATA, 1, "query_order", {}, None),
+    ("DELETE", "/fapi/v1/order", TRADE, 1, "cancel_order", {}, None),
+    ("POST", "/fapi/v1/order/test", TRADE, 1, "test_order", {}, None),
+    ("POST", "/fapi/v1/batchOrders", TRADE, 5, "batch_orders", {}, (5, 1)),
+    ("DELETE", "/fapi/v1/batchOrders", TRADE, 1, "cancel_batch_orders", {}, None),
+    ("GET", "/fapi/v1/openOrder", USER_DATA, 1, "open_order", {}, None),
+    ("GET", "/fapi/v1/openOrders", USER_DATA, _with_symbol(1, 40), "open_orders", {}, None),
+    ("GET", "/fapi/v1/allOrders", USER_DATA, 5, "all_orders", {}, None),
+    ("DELETE", "/fapi/v1/allOpenOrders", TRADE, 1, "cancel_all_open_orders", {}, None),
+    ("POST", "/fapi/v1/countdownCancelAll", TRADE, 10, "countdown_cancel_all", {}, None),
+    ("POST", "/fapi/v1/algoOrder", TRADE, 0, "new_algo_order", {}, (1, 1)),
+    ("GET", "/fapi/v1/algoOrder", USER_DATA, 1, "query_algo_order", {}, None),
+    ("DELETE", "/fapi/v1/algoOrder", TRADE, 1, "cancel_algo_order", {}, None),
+    ("DELETE", "/fapi/v1/algoOpenOrders", TRADE, 1, "cancel_all_algo_orders", {}, None),
+    (
+        "GET",
+        "/fapi/v1/openAlgoOrders",
+        USER_DATA,
+        _with_symbol(1, 40),
+        "open_algo_orders",
+        {},
+        None,
+    ),
+    ("GET", "/fapi/v1/allAlgoOrders", USER_DATA, 5, "all_algo_orders", {}, None),
+    ("GET", "/fapi/v1/userTrades", USER_DATA, 5, "user_trades", {}, None),
+    ("GET", "/fapi/v2/account", USER_DATA, 5, "account", {"version": 2}, None),
+    ("GET", "/fapi/v3/account", USER_DATA, 5, "account", {"version": 3}, None),
+    ("GET", "/fapi/v2/balance", USER_DATA, 5, "balance", {"version": 2}, None),
+    ("GET", "/fapi/v3/balance", USER_DATA, 5, "balance", {"version": 3}, None),
+    ("GET", "/fapi/v2/positionRisk", USER_DATA, 5, "position_risk", {"version": 2}, None),
+    ("GET", "/fapi/v3/positionRisk", USER_DATA, 5, "position_risk", {"version": 3}, None),
+    ("POST", "/fapi/v1/leverage", TRADE, 1, "change_leverage", {}, None),
+    ("POST", "/fapi/v1/marginType", TRADE, 1, "change_margin_type", {}, None),
+    ("POST", "/fapi/v1/positionSide/dual", TRADE, 1, "set_position_mode", {}, None),
+    ("GET", "/fapi/v1/positionSide/dual", USER_DATA, 30, "get_position_mode", {}, None),
+    ("GET", "/fapi/v1/symbolConfig", USER_DATA, 5, "symbol_config", {}, None),
+    ("GET", "/fapi/v1/accountConfig", USER_DATA, 5, "account_config", {}, None),
+    ("GET", "/fapi/v1/income", USER_DATA, 30, "income", {}, None),
+    ("GET", "/fapi/v1/commissionRate", USER_DATA, 20, "commission_rate", {}, None),
+    ("GET", "/fapi/v1/leverageBracket", USER_DATA, 1, "leverage_bracket", {}, None),
 )
 
+_AUTH_PARAMS = ("timestamp", "recvWindow", "signature")
 
-def engine_endpoints(
-    call: Callable[[str, Hashable, Params], Any], available: Callable[[str], bool]
-) -> list[Endpoint]:
-    """Endpoints answered by the engine: `call(method_name, account_id, params)`."""
+
+def engine_endpoints(call: Callable[[str, Hashable, Params, dict], Any]) -> list[Endpoint]:
+    """Endpoints answered by the engine: `call(method_name, account_id, params, kwargs)`.
+
+    The engine gets the decoded parameters without timestamp/recvWindow/signature.
+    """
     out = []
-    for method, path, security, weight, name, orders in ENGINE_ROUTES:
-        if not available(name):
-            continue
+    for method, path, security, weight, name, kwargs, orders in ENGINE_ROUTES:
 
-        def handler(params: Params, creds: Credentials | None, _name: str = name) -> Any:
+        def handler(
+            params: Params, creds: Credentials | None, _name: str = name, _kw: dict = kwargs
+        ) -> Any:
             assert creds is not None
-            return call(_name, creds.account_id, params)
+            clean = {k: v for k, v in params.items() if k not in _AUTH_PARAMS}
+            return call(_name, creds.account_id, clean, _kw)
 
         out.append(Endpoint(method, path, security, weight, handler, orders))
     return out

@@ -21,13 +21,16 @@ from typing import Any
 
 from aiohttp import web
 
+from core.clock import SimClock
+from core.instrument import Instrument
+from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_exchange_info
 
 from .app import build_app
 from .auth import AuthConfig, Credentials, KeyStore
 from .clock import ExchangeClock
-from .endpoints import market_endpoints
-from .faults import Faults
+from .endpoints import engine_endpoints, market_endpoints
+from .faults import Faults, reorder_account_before_order
 from .listenkeys import ListenKeys
 from .market_state import MarketState
 from .ratelimit import RateLimitConfig, RateLimiter
@@ -68,7 +71,7 @@ class LocalExchange:
         host: str = "127.0.0.1",
         port: int = 0,
         admin: bool = False,
-        engine_config: Any = None,
+        engine_config: EngineConfig | None = None,
         rate_limits: RateLimitConfig | None = None,
         ws_config: WsConfig | None = None,
         auth_config: AuthConfig | None = None,
@@ -97,6 +100,9 @@ class LocalExchange:
         }
         self.faults = Faults()
         self.clock = ExchangeClock(self.faults, stepped=self.speed == "step")
+        self.instruments = {s: Instrument.from_exchange_info(known[s]) for s in self.symbols}
+        self.engine_clock = SimClock(self.clock.now_ms())
+        self.engine = Exchange(self.instruments, self.engine_clock, engine_config)
         self.market = MarketState(self.symbols)
         self.keys = KeyStore()
         self.listen_keys = ListenKeys()
@@ -141,7 +147,9 @@ class LocalExchange:
         self, *, can_trade: bool = True, account_id: Hashable | None = None
     ) -> Credentials:
         """A new API key for a new (or the given) account."""
-        account = account_id if account_id is not None else f"acct-{len(self._accounts) + 1}"
+        account = str(account_id) if account_id is not None else f"acct-{len(self._accounts) + 1}"
+        if not self.engine.has_account(account):
+            self.engine.create_account(account, {"USDT": self.balance})
         self._accounts.add(account)
         return self.keys.create(account, can_trade=can_trade)
 
@@ -203,7 +211,35 @@ class LocalExchange:
         return "[::1]" if self.host == "::1" else self.host
 
     def _endpoints(self) -> list[Endpoint]:
-        return market_endpoints(self)
+        return market_endpoints(self) + engine_endpoints(self._engine_call)
+
+    def _engine_call(self, name: str, account_id: Hashable, params: dict, kwargs: dict) -> Any:
+        """Run one engine REST operation at the current exchange time, then push user events."""
+        self.engine.on_time(self.now_ms())
+        try:
+            return getattr(self.engine, name)(account_id, params, **kwargs)
+        finally:
+            self.flush_user_events()
+
+    def flush_user_events(self) -> int:
+        """Send the engine's pending user-data events to the accounts' listenKey streams."""
+        events = self.engine.drain_user_events()
+        if not events:
+            return 0
+        by_account: dict[Hashable, list[dict]] = {}
+        for account_id, event in events:
+            by_account.setdefault(account_id, []).append(event)
+        now = self.now_ms()
+        sent = 0
+        for account_id, batch in by_account.items():
+            key = self.listen_keys.key_of(account_id)
+            if key is None or self.listen_keys.account_of(key, now) is None:
+                continue
+            if self.faults.reorder_user:
+                batch = reorder_account_before_order(batch)
+            for event in batch:
+                sent += self.hub.publish_user(key, event)
+        return sent
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
