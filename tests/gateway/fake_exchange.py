@@ -69,6 +69,12 @@ class FakeBinance:
     published: int = 0  # number of trades that have happened
     refuse_ws: bool = False
     rest_fail_next: int = 0  # answer the next N REST requests with 500
+    rate_limit_next: int = 0  # answer the next N REST requests with 429 + Retry-After
+    retry_after_s: int = 1
+    drop_next: int = 0  # cut the next N REST responses after half the body
+    banned: bool = False  # answer 418
+    ban_after_requests: int | None = None  # start answering 418 after this many REST calls
+    server_time_ms: int | None = None  # /time answer; default: the last published trade
     ws_connects: int = 0
     rest_calls: list[str] = field(default_factory=list)
 
@@ -86,6 +92,7 @@ class FakeBinance:
         app.router.add_get("/fapi/v1/aggTrades", self._agg_trades)
         app.router.add_get("/fapi/v1/klines", self._klines)
         app.router.add_get("/fapi/v1/time", self._time)
+        app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -171,12 +178,39 @@ class FakeBinance:
         return ws
 
     def _rest_fault(self) -> web.Response | None:
+        if self.ban_after_requests is not None and len(self.rest_calls) > self.ban_after_requests:
+            self.banned = True
+        if self.banned:
+            body = {"code": -1003, "msg": "Way too many requests; IP banned until 1."}
+            return web.json_response(body, status=418)
+        if self.rate_limit_next > 0:
+            self.rate_limit_next -= 1
+            return web.json_response(
+                {"code": -1003, "msg": "Too many requests"},
+                status=429,
+                headers={"Retry-After": str(self.retry_after_s)},
+            )
         if self.rest_fail_next > 0:
             self.rest_fail_next -= 1
             return web.json_response({"code": -1001, "msg": "Internal error"}, status=500)
         return None
 
-    async def _agg_trades(self, request: web.Request) -> web.Response:
+    async def _answer(self, request: web.Request, body: Any, weight: int) -> web.StreamResponse:
+        headers = {"X-MBX-USED-WEIGHT-1M": str(weight)}
+        if self.drop_next > 0:
+            self.drop_next -= 1
+            raw = json.dumps(body).encode()
+            resp = web.StreamResponse(headers=headers)
+            resp.content_type = "application/json"
+            resp.content_length = len(raw)
+            await resp.prepare(request)
+            await resp.write(raw[: len(raw) // 2])
+            assert request.transport is not None
+            request.transport.abort()
+            return resp
+        return web.json_response(body, headers=headers)
+
+    async def _agg_trades(self, request: web.Request) -> web.StreamResponse:
         self.rest_calls.append(request.path_qs)
         fault = self._rest_fault()
         if fault is not None:
@@ -187,11 +221,15 @@ class FakeBinance:
         if "fromId" in q:
             start = int(q["fromId"])
             rows = [t for t in visible if t["a"] >= start][:limit]
+        elif "startTime" in q:
+            start = int(q["startTime"])
+            end = int(q.get("endTime", start + 3_600_000 - 1))
+            rows = [t for t in visible if start <= t["T"] <= end][:limit]
         else:
             rows = visible[-limit:]
-        return web.json_response(rows, headers={"X-MBX-USED-WEIGHT-1M": "20"})
+        return await self._answer(request, rows, 20)
 
-    async def _klines(self, request: web.Request) -> web.Response:
+    async def _klines(self, request: web.Request) -> web.StreamResponse:
         self.rest_calls.append(request.path_qs)
         fault = self._rest_fault()
         if fault is not None:
@@ -201,11 +239,21 @@ class FakeBinance:
         end = int(q.get("endTime", 2**62))
         limit = min(int(q.get("limit", 500)), 1500)
         rows = [k for k in self.klines if start <= k[0] <= end][:limit]
-        return web.json_response(rows, headers={"X-MBX-USED-WEIGHT-1M": "5"})
+        return await self._answer(request, rows, 10)
 
-    async def _time(self, request: web.Request) -> web.Response:
-        now = self.trades[max(self.published - 1, 0)]["T"]
-        return web.json_response({"serverTime": now})
+    async def _time(self, request: web.Request) -> web.StreamResponse:
+        self.rest_calls.append(request.path_qs)
+        fault = self._rest_fault()
+        if fault is not None:
+            return fault
+        if self.server_time_ms is not None:
+            now = self.server_time_ms
+        else:
+            now = self.trades[max(self.published - 1, 0)]["T"]
+        return await self._answer(request, {"serverTime": now}, 1)
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        return web.json_response({"symbols": [{"symbol": self.symbol}]})
 
 
 async def wait_for(predicate: Any, timeout_s: float = 5.0, step_s: float = 0.01) -> None:
@@ -218,3 +266,27 @@ async def wait_for(predicate: Any, timeout_s: float = 5.0, step_s: float = 0.01)
         if loop.time() > deadline:
             raise TimeoutError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(step_s)
+
+
+BUNDLED_KLINES = (
+    Path(__file__).resolve().parents[2]
+    / "exchange_sim"
+    / "data"
+    / "klines"
+    / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+)
+
+
+def load_ohlcv_klines(path: Path = BUNDLED_KLINES, rows: int | None = None) -> list[list[Any]]:
+    """12-column kline rows from a real OHLCV file; fields the file lacks are "0"/0 here."""
+    out: list[list[Any]] = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            t = int(r["open_time"])
+            out.append(
+                [t, r["open"], r["high"], r["low"], r["close"], r["volume"], t + 59_999,
+                 "0", 0, "0", "0", "0"]
+            )  # fmt: skip
+            if rows is not None and len(out) >= rows:
+                break
+    return out

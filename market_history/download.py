@@ -1,0 +1,281 @@
+"""Resumable REST downloads of klines and aggregate trades into the `HistoryStore`.
+
+Only what the store does not already cover is requested, at the maximum page sizes (1500
+klines, 1000 aggTrades); every page is written back with the time range it proves complete,
+so an interrupted run continues where it stopped and never downloads a row twice. Klines that
+are still open (closing after the exchange's current time) are not stored. The report lists
+the holes the exchange itself has (outages) and the duplicates it sent.
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from gateway.market_rest import AGG_TRADES_MAX_LIMIT, KLINES_MAX_LIMIT, MarketDataRest
+from market_history.schema import AGG_TRADES_SCHEMA, KLINES_SCHEMA, Kind
+from market_history.store import HistoryStore, Range, subtract_ranges
+
+HOUR_MS = 3_600_000
+FLUSH_ROWS = 50_000
+
+Progress = Callable[[int, int], object]  # (rows received, ms of market time now done)
+
+
+@dataclass(slots=True)
+class DownloadReport:
+    symbol: str
+    kind: str
+    start_ms: int
+    end_ms: int
+    requests: int = 0
+    rows_received: int = 0
+    rows_written: int = 0
+    duplicates: int = 0
+    resumed_from: list[Range] = field(default_factory=list)  # ranges already stored
+    gaps: list[Range] = field(default_factory=list)  # klines: open-time ms; trades: agg ids
+    not_yet_available: Range | None = None  # the part of the range after the exchange's now
+
+    def lines(self) -> list[str]:
+        unit = "open times (ms)" if self.kind.startswith("klines") else "aggregate ids"
+        out = [
+            f"{self.symbol} {self.kind}: {self.rows_received} rows received in "
+            f"{self.requests} requests, {self.rows_written} new rows stored, "
+            f"{self.duplicates} duplicates dropped",
+        ]
+        if self.resumed_from:
+            out.append(f"already stored (skipped): {_fmt_ranges(self.resumed_from)}")
+        if self.gaps:
+            out.append(f"gaps in the exchange data, {unit}: {_fmt_ranges(self.gaps)}")
+        else:
+            out.append("gaps: none")
+        if self.not_yet_available:
+            out.append(f"not yet available (after the exchange's now): {self.not_yet_available}")
+        return out
+
+
+def _fmt_ranges(ranges: list[Range], limit: int = 20) -> str:
+    text = ", ".join(f"[{a}, {b})" for a, b in ranges[:limit])
+    if len(ranges) > limit:
+        text += f", ... ({len(ranges)} in all)"
+    return text
+
+
+def klines_table(rows: list[list[Any]]) -> pa.Table:
+    """REST/CSV 12-column kline rows -> a table in `KLINES_SCHEMA`."""
+    cols = list(zip(*rows, strict=False)) if rows else [()] * 11
+    return pa.table(
+        {
+            "open_time": pa.array([int(v) for v in cols[0]], pa.int64()),
+            "open": pa.array(cols[1], pa.string()),
+            "high": pa.array(cols[2], pa.string()),
+            "low": pa.array(cols[3], pa.string()),
+            "close": pa.array(cols[4], pa.string()),
+            "volume": pa.array(cols[5], pa.string()),
+            "close_time": pa.array([int(v) for v in cols[6]], pa.int64()),
+            "quote_volume": pa.array(cols[7], pa.string()),
+            "trade_count": pa.array([int(v) for v in cols[8]], pa.int64()),
+            "taker_buy_volume": pa.array(cols[9], pa.string()),
+            "taker_buy_quote_volume": pa.array(cols[10], pa.string()),
+        },
+        schema=KLINES_SCHEMA,
+    )
+
+
+def agg_trades_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """REST aggTrades rows ({"a","p","q","f","l","T","m"}) -> a table in `AGG_TRADES_SCHEMA`."""
+    return pa.table(
+        {
+            "agg_id": pa.array([r["a"] for r in rows], pa.int64()),
+            "price": pa.array([r["p"] for r in rows], pa.string()),
+            "qty": pa.array([r["q"] for r in rows], pa.string()),
+            "first_trade_id": pa.array([r["f"] for r in rows], pa.int64()),
+            "last_trade_id": pa.array([r["l"] for r in rows], pa.int64()),
+            "trade_time": pa.array([r["T"] for r in rows], pa.int64()),
+            "buyer_is_maker": pa.array([r["m"] for r in rows], pa.bool_()),
+        },
+        schema=AGG_TRADES_SCHEMA,
+    )
+
+
+def kline_gaps(store: HistoryStore, symbol: str, kind: Kind, start: int, end: int) -> list[Range]:
+    """Open-time ranges inside covered parts of [start, end) with no stored bar (outages)."""
+    step = kind.step_ms
+    present = set(store.read(symbol, kind, start, end)["open_time"].to_pylist())
+    gaps: list[Range] = []
+    for a, b in store.covered(symbol, kind, start, end):
+        t = a + (-a) % step
+        while t < b:
+            if t not in present:
+                if gaps and gaps[-1][1] == t:
+                    gaps[-1] = (gaps[-1][0], t + step)
+                else:
+                    gaps.append((t, t + step))
+            t += step
+    return gaps
+
+
+def id_gaps(ids: list[int]) -> list[Range]:
+    """Missing aggregate ids between consecutive stored ids, as half-open id ranges."""
+    return [(a + 1, b) for a, b in itertools.pairwise(ids) if b > a + 1]
+
+
+async def download_klines(
+    rest: MarketDataRest,
+    store: HistoryStore,
+    symbol: str,
+    interval: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    server_now_ms: int | None = None,
+    progress: Progress | None = None,
+) -> DownloadReport:
+    """Fill the store with the closed `interval` klines whose open time is in [start, end)."""
+    kind = Kind.klines(interval)
+    step = kind.step_ms
+    start = start_ms - start_ms % step
+    end = end_ms + (-end_ms) % step
+    report = DownloadReport(symbol, kind.key, start, end)
+    now = server_now_ms if server_now_ms is not None else await rest.server_time_ms()
+    closed_end = min(end, now - now % step)  # bars opening before this have closed
+    if closed_end < end:
+        report.not_yet_available = (max(closed_end, start), end)
+    if closed_end <= start:
+        return report
+    todo = store.missing(symbol, kind, start, closed_end)
+    report.resumed_from = subtract_ranges((start, closed_end), todo)
+    if progress:
+        done = sum(b - a for a, b in report.resumed_from)
+        progress(0, done)
+    seen: set[int] = set()
+    for a, b in todo:
+        cursor = a
+        while cursor < b:
+            rows = await rest.klines_raw(
+                symbol, interval, start_ms=cursor, end_ms=b - 1, limit=KLINES_MAX_LIMIT
+            )
+            report.requests += 1
+            report.rows_received += len(rows)
+            full_page = len(rows) >= KLINES_MAX_LIMIT
+            rows = [r for r in rows if cursor <= r[0] < b]
+            fresh = []
+            for r in rows:
+                if r[0] in seen:
+                    report.duplicates += 1
+                else:
+                    seen.add(r[0])
+                    fresh.append(r)
+            next_cursor = max(r[0] for r in rows) + step if full_page and rows else b
+            report.rows_written += store.write(
+                symbol, kind, klines_table(fresh), covered=[(cursor, next_cursor)]
+            )
+            if progress:
+                progress(len(fresh), next_cursor - cursor)
+            cursor = next_cursor
+    report.gaps = kline_gaps(store, symbol, kind, start, closed_end)
+    return report
+
+
+async def download_agg_trades(
+    rest: MarketDataRest,
+    store: HistoryStore,
+    symbol: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    server_now_ms: int | None = None,
+    progress: Progress | None = None,
+) -> DownloadReport:
+    """Fill the store with every aggregate trade whose trade time is in [start, end)."""
+    kind = Kind.agg_trades()
+    report = DownloadReport(symbol, kind.key, start_ms, end_ms)
+    now = server_now_ms if server_now_ms is not None else await rest.server_time_ms()
+    end = min(end_ms, now)
+    if end < end_ms:
+        report.not_yet_available = (max(end, start_ms), end_ms)
+    if end <= start_ms:
+        return report
+    todo = store.missing(symbol, kind, start_ms, end)
+    covered_before = store.covered(symbol, kind, start_ms - 1, end)
+    report.resumed_from = subtract_ranges((start_ms, end), todo)
+    if progress:
+        progress(0, sum(b - a for a, b in report.resumed_from))
+    seen: set[int] = set()
+    for a, b in todo:
+        await _download_trade_range(
+            rest, store, symbol, kind, a, b, covered_before, seen, report, progress
+        )
+    ids = store.read(symbol, kind, start_ms, end)["agg_id"].to_pylist()
+    report.gaps = id_gaps(ids)
+    return report
+
+
+async def _download_trade_range(
+    rest: MarketDataRest,
+    store: HistoryStore,
+    symbol: str,
+    kind: Kind,
+    span: Range,
+    covered_before: list[Range],
+    seen: set[int],
+    report: DownloadReport,
+    progress: Progress | None,
+) -> None:
+    a, b = span
+    next_id: int | None = None
+    if any(x < a <= y for x, y in covered_before):
+        last = store.last_row(symbol, kind, a + 1, a - HOUR_MS * 24)
+        if last is not None:
+            next_id = last["agg_id"] + 1
+    cursor = a  # trades before `cursor` in this range are known complete
+    buffer: list[dict[str, Any]] = []
+
+    def flush(cover_end: int) -> None:
+        nonlocal cursor, buffer
+        report.rows_written += store.write(
+            symbol, kind, agg_trades_table(buffer), covered=[(a, cover_end)]
+        )
+        if progress:
+            progress(len(buffer), cover_end - cursor)
+        cursor = cover_end
+        buffer = []
+
+    while True:
+        if next_id is None:
+            window_end = min(cursor + HOUR_MS, b)
+            rows = await rest.agg_trades_raw(
+                symbol, start_ms=cursor, end_ms=window_end - 1, limit=AGG_TRADES_MAX_LIMIT
+            )
+            report.requests += 1
+            if not rows:
+                flush(window_end)  # a quiet hour: nothing traded
+                if cursor >= b:
+                    return
+                continue
+            head_reached = False
+        else:
+            rows = await rest.agg_trades_raw(symbol, from_id=next_id, limit=AGG_TRADES_MAX_LIMIT)
+            report.requests += 1
+            head_reached = len(rows) < AGG_TRADES_MAX_LIMIT
+        report.rows_received += len(rows)
+        beyond = False
+        for r in rows:
+            if r["T"] >= b:
+                beyond = True
+                break
+            if r["a"] in seen:
+                report.duplicates += 1
+                continue
+            seen.add(r["a"])
+            buffer.append(r)
+        if rows:
+            next_id = rows[-1]["a"] + 1
+        if beyond or head_reached:
+            flush(b)
+            return
+        if len(buffer) >= FLUSH_ROWS:
+            # Trades at the last ms may continue on the next page: cover up to (not incl.) it.
+            flush(max(cursor, rows[-1]["T"]))

@@ -1,0 +1,115 @@
+"""Importers: Binance public-data layouts and plain OHLCV, normalized to one schema."""
+
+import csv
+import gzip
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from market_history.importers import (
+    import_file,
+    read_binance_agg_trades_csv,
+    read_binance_klines_csv,
+    read_ohlcv_csv,
+)
+from market_history.schema import Kind, normalize_symbol, to_ms
+from market_history.store import HistoryStore
+from tests.gateway.fake_exchange import load_agg_trades
+
+MARKET = Path(__file__).resolve().parents[1] / "fixtures" / "market"
+NEAR_12COL = MARKET / "NEARUSDT-um-1m-2024-02-01-first180-full12col.csv"
+BTC_OHLCV = MARKET / "BTCUSDT-um-1m-2025-05-04-first120-ohlcv.csv"
+
+
+def test_binance_12_column_klines_keep_every_field_exactly():
+    table = read_binance_klines_csv(NEAR_12COL)
+
+    first = table.slice(0, 1).to_pylist()[0]
+    assert table.num_rows == 180
+    assert first == {
+        "open_time": 1706745600000,
+        "open": "2.821",
+        "high": "2.835",
+        "low": "2.819",
+        "close": "2.835",
+        "volume": "124314",
+        "close_time": 1706745659999,
+        "quote_volume": "351525.351",
+        "trade_count": 986,
+        "taker_buy_volume": "76178",
+        "taker_buy_quote_volume": "215424.496",
+    }
+
+
+def test_binance_klines_in_microseconds_and_without_header_are_normalized_to_ms(tmp_path):
+    rows = list(csv.reader(NEAR_12COL.open()))[1:4]
+    for r in rows:
+        r[0], r[6] = str(int(r[0]) * 1000), str(int(r[6]) * 1000 + 999)
+    path = tmp_path / "NEARUSDT-1m-us.csv"
+    path.write_text("\n".join(",".join(r) for r in rows))
+
+    table = read_binance_klines_csv(path)
+
+    assert table["open_time"].to_pylist() == [1706745600000, 1706745660000, 1706745720000]
+    assert table["close_time"].to_pylist()[0] == 1706745659999
+
+
+def test_plain_ohlcv_csv_gets_the_same_schema_with_unknown_fields_null():
+    table = read_ohlcv_csv(BTC_OHLCV, "1m")
+
+    row = table.slice(0, 1).to_pylist()[0]
+    assert row["open_time"] == 1746372780000 and row["close_time"] == 1746372839999
+    assert Decimal(row["open"]) == Decimal("95505.4")
+    assert row["trade_count"] is None and row["quote_volume"] is None
+
+
+def test_plain_ohlcv_with_iso_dates_is_read_as_utc(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("date,open,high,low,close,volume\n2025-05-04 15:33:00+00:00,1,2,0.5,1.5,10\n")
+
+    table = read_ohlcv_csv(path, "1m")
+
+    assert table["open_time"].to_pylist() == [1746372780000]
+
+
+def test_binance_agg_trades_csv_is_read_with_or_without_header(tmp_path):
+    trades = load_agg_trades()[:50]
+    path = tmp_path / "BTCUSDT-aggTrades.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
+                 "is_buyer_maker\n")  # fmt: skip
+        for t in trades:
+            m = str(t["m"]).lower()
+            fh.write(f"{t['a']},{t['p']},{t['q']},{t['f']},{t['l']},{t['T']},{m}\n")
+
+    table = read_binance_agg_trades_csv(path)
+
+    assert table["agg_id"].to_pylist() == [t["a"] for t in trades]
+    assert table["qty"].to_pylist() == [t["q"] for t in trades]
+    assert table["buyer_is_maker"].to_pylist() == [t["m"] for t in trades]
+
+
+def test_import_file_records_the_file_span_as_covered(tmp_path):
+    store = HistoryStore(tmp_path)
+
+    added = import_file(store, NEAR_12COL, symbol="NEARUSDT", kind=Kind.klines("1m"))
+
+    assert added == 180
+    start = 1706745600000
+    assert store.missing("NEARUSDT", Kind.klines("1m"), start, start + 180 * 60_000) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "symbol"),
+    [("BTC/USDT", "BTCUSDT"), ("BTC/USDT:USDT", "BTCUSDT"), ("eth_usdt", "ETHUSDT")],
+)
+def test_symbols_are_normalized(raw, symbol):
+    assert normalize_symbol(raw) == symbol
+
+
+def test_timestamps_in_seconds_us_and_ns_become_ms():
+    assert to_ms(1746372780) == 1746372780000
+    assert to_ms(1746372780000) == 1746372780000
+    assert to_ms(1746372780000123) == 1746372780000
+    assert to_ms(1746372780000123456) == 1746372780000
