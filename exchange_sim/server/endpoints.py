@@ -30,6 +30,15 @@ class MarketBackend(Protocol):
 
     def now_ms(self) -> int: ...
     def exchange_info(self) -> dict: ...
+    def agg_trades(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None,
+        start_time: int | None,
+        end_time: int | None,
+        limit: int,
+    ) -> list[dict]: ...
     def klines(
         self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
     ) -> list[list]: ...
@@ -82,7 +91,8 @@ def market_endpoints(b: MarketBackend) -> list[Endpoint]:
 
     def agg_trades(params: Params, creds: Credentials | None) -> list:
         symbol = symbol_param(params, symbols)
-        return b.market.agg_trades[symbol].query(
+        return b.agg_trades(
+            symbol,
             from_id=opt_int(params, "fromId"),
             start_time=opt_int(params, "startTime"),
             end_time=opt_int(params, "endTime"),

@@ -24,11 +24,16 @@ from aiohttp import web
 from core.clock import SimClock
 from core.instrument import Instrument
 from exchange_sim.engine import EngineConfig, Exchange
-from exchange_sim.replay.grid import load_exchange_info
+from exchange_sim.replay.agg_trade_store import AggTradeStore
+from exchange_sim.replay.catalog import DEFAULT_DATASET, resolve
+from exchange_sim.replay.grid import grids_for, load_exchange_info
+from exchange_sim.replay.kline_store import KlineStore, kline_rest_row
+from exchange_sim.replay.timeline import MarketReplay
 
 from .app import build_app
 from .auth import AuthConfig, Credentials, KeyStore
 from .clock import ExchangeClock
+from .driver import ReplayDriver, time_map_for
 from .endpoints import engine_endpoints, market_endpoints
 from .faults import Faults, reorder_account_before_order
 from .listenkeys import ListenKeys
@@ -65,7 +70,7 @@ class LocalExchange:
     def __init__(
         self,
         *,
-        data: str | None = None,
+        data: str | None = DEFAULT_DATASET,
         symbols: Iterable[str] = ("BTCUSDT",),
         speed: float | str = 1.0,
         host: str = "127.0.0.1",
@@ -99,9 +104,21 @@ class LocalExchange:
             "symbols": [known[s] for s in self.symbols],
         }
         self.faults = Faults()
-        self.clock = ExchangeClock(self.faults, stepped=self.speed == "step")
         self.instruments = {s: Instrument.from_exchange_info(known[s]) for s in self.symbols}
-        self.engine_clock = SimClock(self.clock.now_ms())
+        self.replay: MarketReplay | None = None
+        wall = ExchangeClock(self.faults, stepped=False).base_now_ms()
+        if data is not None:
+            dataset = resolve(data)
+            self.replay = MarketReplay(dataset, symbols=self.symbols)
+            self.time_map = time_map_for(self.replay, self.speed, wall)
+            self.grids = {s: dataset.grids[s] for s in self.symbols}
+            start_ms = self.time_map.to_exchange(self.replay.start_ms)
+        else:
+            self.grids = grids_for(self.instruments)
+            start_ms = wall
+        stepped = self.speed == "step"
+        self.clock = ExchangeClock(self.faults, stepped=stepped, start_ms=start_ms)
+        self.engine_clock = SimClock(min(start_ms, wall))
         self.engine = Exchange(self.instruments, self.engine_clock, engine_config)
         self.market = MarketState(self.symbols)
         self.keys = KeyStore()
@@ -112,6 +129,21 @@ class LocalExchange:
             ws_config or WsConfig(), self.faults, self.now_ms, self._listen_key_account
         )
         self.faults.attach(drop_ws=self.hub.drop_all, expire_listen_key=self._expire_listen_keys)
+        self.agg_store = AggTradeStore(self.symbols)
+        self.kline_store = KlineStore(self.grids)
+        self.driver: ReplayDriver | None = None
+        if self.replay is not None:
+            self.driver = ReplayDriver(
+                replay=self.replay,
+                time_map=self.time_map,
+                engine=self.engine,
+                hub=self.hub,
+                market=self.market,
+                agg_store=self.agg_store,
+                kline_store=self.kline_store,
+                grids=self.grids,
+                flush_user_events=self.flush_user_events,
+            )
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
         self.demo: Credentials | None = None
@@ -155,7 +187,7 @@ class LocalExchange:
 
     def published_agg_ids(self, symbol: str) -> list[int]:
         """Ids of every aggTrade published so far on `<symbol>@aggTrade` (ascending)."""
-        return list(self.market.agg_trades[symbol].ids)
+        return [ev.agg_id for ev, _ in self.agg_store.query(symbol, from_id=0, limit=10**9)]
 
     async def start(self) -> "LocalExchange":
         self._accounts: set[Hashable] = set()
@@ -178,6 +210,13 @@ class LocalExchange:
         self.port = server.sockets[0].getsockname()[1]
         if not self.clock.stepped:
             self._spawn(self._housekeeping())
+            if self.driver is not None:
+                if self.speed == "max":
+                    self._spawn(self.driver.run_max())
+                else:
+                    self._spawn(self.driver.run_live(self.clock.base_now_ms))
+        elif self.driver is not None:
+            self.driver.publish_until(self.clock.base_now_ms())
         return self
 
     async def stop(self) -> None:
@@ -196,13 +235,35 @@ class LocalExchange:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def step(self, ms: int) -> None:
-        """Stepped mode: advance the exchange clock by `ms` and publish everything now due."""
+    async def step(self, ms: int) -> int:
+        """Stepped mode: advance the exchange clock by `ms`, publish what is due; return count."""
         if self.clock.sim is None:
             raise RuntimeError("step() needs speed='step'")
         self.clock.sim.advance_ms(ms)
+        return await self._stepped_publish()
+
+    async def step_until(self, data_time_ms: int) -> int:
+        """Stepped mode: move the clock to the exchange time of recorded time `data_time_ms`."""
+        if self.clock.sim is None or self.driver is None:
+            raise RuntimeError("step_until() needs speed='step' and data")
+        target = self.time_map.to_exchange(data_time_ms)
+        self.clock.sim.set_ms(max(target, self.clock.sim.now_ms()))
+        return await self._stepped_publish()
+
+    def to_exchange_ms(self, data_time_ms: int) -> int:
+        """Exchange time of a recorded (data) time."""
+        return self.time_map.to_exchange(data_time_ms)
+
+    async def _stepped_publish(self) -> int:
+        count = 0
+        if self.driver is not None:
+            count = self.driver.publish_until(self.clock.base_now_ms())
+        self.engine.on_time(self.now_ms())
+        self.flush_user_events()
         self._tick()
-        await asyncio.sleep(0)
+        for _ in range(3):  # let the socket writers run
+            await asyncio.sleep(0)
+        return count
 
     # ---- internals ------------------------------------------------------------------------------
 
@@ -259,18 +320,60 @@ class LocalExchange:
     def on_listen_key_closed(self, key: str) -> None:
         self.hub.close_listen_key(key)
 
+    def agg_trades(
+        self,
+        symbol: str,
+        *,
+        from_id: int | None,
+        start_time: int | None,
+        end_time: int | None,
+        limit: int,
+    ) -> list[dict]:
+        return self.agg_store.rest_rows(
+            symbol, from_id=from_id, start_time=start_time, end_time=end_time, limit=limit
+        )
+
     def klines(
         self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
     ) -> list[list]:
-        return []
+        now = self.driver.kline_now_ms(symbol) if self.driver is not None else self.now_ms()
+        rows = self.kline_store.klines(
+            symbol, interval, now_ms=now, start_time=start, end_time=end, limit=limit
+        )
+        return [kline_rest_row(row) for row in rows]
 
     def funding_history(
         self, symbol: str | None, start: int | None, end: int | None, limit: int
     ) -> list[dict]:
-        return []
+        """Realised funding rates of the data set, re-based to exchange time, up to now."""
+        if self.replay is None:
+            return []
+        now = self.now_ms()
+        rows = []
+        for sym in [symbol] if symbol else self.symbols:
+            rates = self.replay.dataset.funding.get(sym)
+            if rates is None:
+                continue
+            for t, rate, mark in zip(rates.funding_time, rates.rate, rates.mark_price, strict=True):
+                ft = self.time_map.to_exchange(int(t))
+                if ft > now or (start is not None and ft < start) or (end is not None and ft > end):
+                    continue
+                rows.append(
+                    {
+                        "symbol": sym,
+                        "fundingRate": format(rate.quantize(Decimal("0.00000001")), "f"),
+                        "fundingTime": ft,
+                        "markPrice": format(mark, "f") if mark is not None else "",
+                    }
+                )
+        rows.sort(key=lambda r: r["fundingTime"])
+        return rows[:limit] if start is not None else rows[-limit:]
 
     def _tick(self) -> None:
         """Periodic duties: listenKey expiry."""
+        if not self.clock.stepped:
+            self.engine.on_time(self.now_ms())
+            self.flush_user_events()
         for key in self.listen_keys.expire_due(self.now_ms()):
             self.hub.expire_listen_key(key)
 

@@ -1,61 +1,13 @@
 """What the server has published so far, kept for the REST market-data endpoints.
 
 The replay driver feeds every market message it publishes through `MarketState.on_message`, so
-REST answers (`depth`, `ticker/bookTicker`, `ticker/price`, `premiumIndex`, `aggTrades`) are
-consistent with the streams: `aggTrades?fromId=` returns exactly the aggTrade events sent, minus
-the stream-only keys (`e`, `E`, `s`, `nq`). Prices and quantities stay the wire strings.
+REST answers (`depth`, `ticker/bookTicker`, `ticker/price`, `premiumIndex`) are consistent with
+the streams. Prices and quantities stay the wire strings. (aggTrades and klines are served from
+the replay's `AggTradeStore` / `KlineStore`, which the driver fills as it publishes.)
 """
 
-import bisect
 from collections.abc import Iterable
 from decimal import Decimal
-
-from exchange_sim.errors import BinanceError
-
-_AGG_KEYS = ("a", "p", "q", "f", "l", "T", "m")
-ONE_HOUR_MS = 3_600_000
-
-
-class AggTradeLog:
-    """Published aggTrades of one symbol, ascending by id (= ascending by time)."""
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.times: list[int] = []
-        self.rows: list[dict] = []
-
-    def append(self, msg: dict) -> None:
-        if self.ids and msg["a"] <= self.ids[-1]:
-            return  # a duplicate (e.g. an injected duplicate frame) is not a new trade
-        self.ids.append(msg["a"])
-        self.times.append(msg["T"])
-        self.rows.append({k: msg[k] for k in _AGG_KEYS})
-
-    def query(
-        self,
-        *,
-        from_id: int | None,
-        start_time: int | None,
-        end_time: int | None,
-        limit: int,
-    ) -> list[dict]:
-        """Reference 5.5 semantics; with a time window, the first `limit` rows ascending."""
-        if from_id is not None:
-            i = bisect.bisect_left(self.ids, from_id)
-            return self.rows[i : i + limit]
-        if start_time is not None and end_time is not None:
-            if end_time - start_time >= ONE_HOUR_MS:
-                raise BinanceError(-1127, "More than 1 hours between startTime and endTime.")
-            i = bisect.bisect_left(self.times, start_time)
-            j = bisect.bisect_right(self.times, end_time)
-            return self.rows[i : min(j, i + limit)]
-        if start_time is not None:
-            i = bisect.bisect_left(self.times, start_time)
-            return self.rows[i : i + limit]
-        if end_time is not None:
-            j = bisect.bisect_right(self.times, end_time)
-            return self.rows[max(0, j - limit) : j]
-        return self.rows[-limit:]
 
 
 class DepthBook:
@@ -105,7 +57,6 @@ class MarketState:
 
     def __init__(self, symbols: Iterable[str]) -> None:
         self.symbols = tuple(symbols)
-        self.agg_trades = {s: AggTradeLog() for s in self.symbols}
         self.book_tickers: dict[str, dict] = {}
         self.mark_prices: dict[str, dict] = {}
         self.last_trades: dict[str, tuple[str, int]] = {}
@@ -114,17 +65,15 @@ class MarketState:
     def on_message(self, msg: dict) -> None:
         kind = msg.get("e")
         symbol = msg.get("s")
-        if kind == "aggTrade":
-            log = self.agg_trades.get(symbol)
-            if log is not None:
-                log.append(msg)
-            self.last_trades[symbol] = (msg["p"], msg["T"])
-        elif kind == "bookTicker":
+        if kind == "bookTicker":
             self.book_tickers[symbol] = msg
         elif kind == "markPriceUpdate":
             self.mark_prices[symbol] = msg
         elif kind == "depthUpdate":
             self.books.setdefault(symbol, DepthBook()).apply(msg)
+
+    def on_trade(self, symbol: str, price: str, time_ms: int) -> None:
+        self.last_trades[symbol] = (price, time_ms)
 
     def load_depth_snapshot(self, symbol: str, snap: dict) -> None:
         self.books.setdefault(symbol, DepthBook()).load_snapshot(snap)

@@ -104,6 +104,7 @@ class WsHub:
         self._subs: dict[str, set[Connection]] = {}
         self._conns: set[Connection] = set()
         self._writers: set[asyncio.Task] = set()
+        self._drained = asyncio.Event()
         self.sent_frames = 0
 
     # ---- publishing -------------------------------------------------------------------------
@@ -172,6 +173,16 @@ class WsHub:
     def connection_count(self) -> int:
         return len(self._conns)
 
+    def max_backlog(self) -> int:
+        """Frames queued on the slowest socket (max mode pauses on this)."""
+        return max((len(c.outbox) for c in self._conns), default=0)
+
+    async def wait_backlog_below(self, frames: int) -> None:
+        """Return once every socket has at most `frames` frames queued."""
+        while self.max_backlog() > frames:
+            self._drained.clear()
+            await self._drained.wait()
+
     # ---- aiohttp handler --------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -213,6 +224,7 @@ class WsHub:
 
     def _forget(self, conn: Connection) -> None:
         conn.closed = True
+        self._drained.set()
         self._conns.discard(conn)
         for stream in conn.streams:
             subs = self._subs.get(stream)
@@ -281,6 +293,7 @@ class WsHub:
                     for frame in frames:
                         await send(frame)
                     self.sent_frames += len(frames)
+                    self._drained.set()
         except (ConnectionResetError, RuntimeError, OSError):
             self._abort(conn)
 

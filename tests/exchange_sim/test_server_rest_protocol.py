@@ -78,7 +78,7 @@ async def test_known_path_with_wrong_method_is_405_json(local_exchange) -> None:
         ("/fapi/v1/klines?symbol=BTCUSDT&interval=7m", -1120),
         ("/fapi/v1/klines?symbol=BTCUSDT", -1102),
         ("/fapi/v1/aggTrades?symbol=BTCUSDT&limit=1001", -1130),
-        ("/fapi/v1/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600000", -1127),
+        ("/fapi/v1/aggTrades?symbol=BTCUSDT&startTime=0&endTime=3600001", -1127),
     ],
 )
 async def test_bad_market_data_params_get_documented_codes(local_exchange, path, code) -> None:

@@ -1,0 +1,295 @@
+"""The replay driver: recorded market events -> engine, stores, market streams, user streams.
+
+Clock choice (reference section 12, "One clock"): the exchange clock is the wall clock in the
+live modes (real time, N x, max) and a test-driven `SimClock` in stepped mode. Recorded event
+times are re-based onto it with `replay.timeline.TimeMap`: at speed 1 (and in stepped and max
+mode) by a whole number of minutes, `exchange = data + shift`, with the shift rounded DOWN so
+that data start <= now (the first < 60 s of data are published at once at start-up, which
+fills the aggTrade store for REST backfill instead of making clients wait for the next minute);
+at speed N, `exchange = now_at_start + (data - data_start) / N`. A python-binance client whose
+timestamp is wall clock + the offset learned from `/time` therefore passes the recvWindow
+check at any speed. Event times `E`/`T`, `updateTime` of the engine and kline times all come
+from the re-based times.
+
+Max mode publishes without sleeping, as fast as subscribers drain (it pauses while any socket
+has more than `MAX_BACKLOG` frames queued); its event times run ahead of the wall clock, while
+`/time` and the recvWindow check stay on the wall clock (a documented compromise: a signed
+request cannot be checked against a clock that runs faster than the client's).
+
+Streams published: `<s>@aggTrade`, `<s>@bookTicker`, `<s>@depth` and `<s>@depth@100ms` (each
+recorded diff, when the data set has depth), `<s>@markPrice@1s` (every mark update) and
+`<s>@markPrice` (at most every 3 s), `<s>@kline_<i>` (every 250 ms while it changes, plus the
+closing `x: true` update) for every interval the KlineStore serves.
+"""
+
+import asyncio
+import heapq
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from exchange_sim.engine import Exchange
+from exchange_sim.replay.agg_trade_store import AggTradeStore
+from exchange_sim.replay.events import (
+    AggTradeEvent,
+    BookTickerEvent,
+    DepthUpdateEvent,
+    EventKind,
+    MarketEvent,
+    MarkPriceEvent,
+)
+from exchange_sim.replay.grid import WireGrid
+from exchange_sim.replay.kline_store import INTERVAL_MS, KlineStore, kline_message
+from exchange_sim.replay.messages import (
+    agg_trade_message,
+    book_ticker_message,
+    depth_update_message,
+    mark_price_message,
+)
+from exchange_sim.replay.timeline import MINUTE_MS, MarketReplay, TimeMap
+
+from .market_state import MarketState
+from .ws import WsHub
+
+log = logging.getLogger(__name__)
+
+MAX_BACKLOG = 20_000  # frames queued on the slowest socket before max mode pauses
+MAX_BATCH_DATA_MS = 100  # data time published per batch in max mode
+KLINE_PUSH_MS = 250
+MARK_PRICE_SLOW_MS = 3000
+ENGINE_DEPTH_LEVELS = 50
+
+
+def time_map_for(replay: MarketReplay, speed: float | str, now_ms: int) -> TimeMap:
+    """Data -> exchange time for a replay starting now (see the module docstring)."""
+    t0 = replay.start_ms
+    if isinstance(speed, float) and speed != 1.0:
+        return TimeMap(t0, now_ms, speed)
+    shift = (now_ms - t0) // MINUTE_MS * MINUTE_MS
+    return TimeMap(t0, t0 + shift, 1.0)
+
+
+class _Streams:
+    """Pre-computed stream names of one symbol."""
+
+    __slots__ = ("agg", "book", "depth", "depth100", "klines", "mark1s", "mark3s")
+
+    def __init__(self, symbol: str) -> None:
+        s = symbol.lower()
+        self.agg = f"{s}@aggTrade"
+        self.book = f"{s}@bookTicker"
+        self.depth = f"{s}@depth"
+        self.depth100 = f"{s}@depth@100ms"
+        self.mark1s = f"{s}@markPrice@1s"
+        self.mark3s = f"{s}@markPrice"
+        self.klines = {i: f"{s}@kline_{i}" for i in INTERVAL_MS}
+
+
+class ReplayDriver:
+    """Pulls `MarketReplay` events and makes them happen on the exchange (sync core + async)."""
+
+    def __init__(
+        self,
+        *,
+        replay: MarketReplay,
+        time_map: TimeMap,
+        engine: Exchange,
+        hub: WsHub,
+        market: MarketState,
+        agg_store: AggTradeStore,
+        kline_store: KlineStore,
+        grids: dict[str, WireGrid],
+        flush_user_events: Callable[[], int],
+    ) -> None:
+        self.replay = replay
+        self.time_map = time_map
+        self.engine = engine
+        self.hub = hub
+        self.market = market
+        self.agg_store = agg_store
+        self.kline_store = kline_store
+        self.grids = grids
+        self.flush_user_events = flush_user_events
+        self.published = 0
+        self.market_now_ms = time_map.to_exchange(replay.start_ms)
+        self._streams = {s: _Streams(s) for s in replay.symbols}
+        self._last_trade_ms: dict[str, int] = {}
+        self._mark_slow_ms: dict[str, int] = {}
+        self._kline_open: dict[tuple[str, str], int] = {}
+        self._kline_push_ms: dict[tuple[str, str], int] = {}
+        self._load_initial_state()
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def _load_initial_state(self) -> None:
+        to_ex = self.time_map.to_exchange
+        for symbol in self.replay.symbols:
+            history = self.replay.history(symbol)
+            if history is not None and len(history):
+                self.kline_store.load_history(self.time_map.shift_bars(history))
+            snap = self.replay.initial_depth(symbol)
+            if snap is not None:
+                self.market.load_depth_snapshot(
+                    symbol,
+                    {
+                        "lastUpdateId": snap.last_update_id,
+                        "E": to_ex(snap.event_time),
+                        "T": to_ex(snap.transaction_time),
+                        "bids": [list(level) for level in snap.bids],
+                        "asks": [list(level) for level in snap.asks],
+                    },
+                )
+                self._feed_engine_depth(symbol, to_ex(snap.transaction_time))
+
+    # ---- the synchronous core -------------------------------------------------------------------
+
+    def kline_now_ms(self, symbol: str) -> int:
+        """The time the KlineStore is read at: the last published trade time of `symbol`."""
+        return self._last_trade_ms.get(symbol, self.market_now_ms)
+
+    def publish_until(self, exchange_ms: int) -> int:
+        """Publish every event due at or before `exchange_ms`; return how many."""
+        events = self.replay.events_until(self.time_map.to_data(exchange_ms))
+        for ev in events:
+            self._process(ev)
+        self.published += len(events)
+        self.flush_user_events()
+        return len(events)
+
+    def _process(self, ev: MarketEvent) -> None:
+        kind = ev.kind
+        if kind is EventKind.AGG_TRADE:
+            self._agg_trade(ev)  # type: ignore[arg-type]
+        elif kind is EventKind.BOOK_TICKER:
+            self._book_ticker(ev)  # type: ignore[arg-type]
+        elif kind is EventKind.DEPTH_UPDATE:
+            self._depth(ev)  # type: ignore[arg-type]
+        elif kind is EventKind.MARK_PRICE:
+            self._mark_price(ev)  # type: ignore[arg-type]
+
+    def _agg_trade(self, ev: AggTradeEvent) -> None:
+        to_ex = self.time_map.to_exchange
+        e_ms = to_ex(ev.data_time_ms)
+        t_ms = to_ex(ev.trade_time_ms)
+        symbol = ev.symbol
+        t_ms = max(t_ms, self._last_trade_ms.get(symbol, t_ms))
+        self.market_now_ms = max(self.market_now_ms, e_ms)
+        msg = agg_trade_message(ev, event_time_ms=e_ms, trade_time_ms=t_ms)
+        self.agg_store.append(ev, trade_time_ms=t_ms)
+        grid = self.grids[symbol]
+        self.kline_store.add_trade(
+            symbol,
+            time_ms=t_ms,
+            price_ticks=grid.ticks_of(ev.price),
+            qty_steps=grid.steps_of(ev.qty),
+            buyer_is_maker=ev.buyer_is_maker,
+            first_trade_id=ev.first_trade_id,
+            last_trade_id=ev.last_trade_id,
+        )
+        self._last_trade_ms[symbol] = t_ms
+        self.market.on_trade(symbol, msg["p"], t_ms)
+        self.engine.on_trade(symbol, ev.price, ev.qty, ev.buyer_is_maker, t_ms)
+        self.hub.publish(self._streams[symbol].agg, msg)
+        self._push_klines(symbol, t_ms)
+
+    def _book_ticker(self, ev: BookTickerEvent) -> None:
+        to_ex = self.time_map.to_exchange
+        e_ms = to_ex(ev.data_time_ms)
+        t_ms = to_ex(ev.transaction_time_ms)
+        self.market_now_ms = max(self.market_now_ms, e_ms)
+        msg = book_ticker_message(ev, event_time_ms=e_ms, transaction_time_ms=t_ms)
+        self.market.on_message(msg)
+        self.engine.on_book_ticker(
+            ev.symbol, ev.bid_price, ev.bid_qty, ev.ask_price, ev.ask_qty, t_ms
+        )
+        self.hub.publish(self._streams[ev.symbol].book, msg)
+
+    def _depth(self, ev: DepthUpdateEvent) -> None:
+        to_ex = self.time_map.to_exchange
+        e_ms = to_ex(ev.data_time_ms)
+        t_ms = to_ex(ev.transaction_time_ms)
+        self.market_now_ms = max(self.market_now_ms, e_ms)
+        msg = depth_update_message(ev, event_time_ms=e_ms, transaction_time_ms=t_ms)
+        self.market.on_message(msg)
+        self._feed_engine_depth(ev.symbol, t_ms)
+        streams = self._streams[ev.symbol]
+        self.hub.publish(streams.depth, msg)
+        self.hub.publish(streams.depth100, msg)
+
+    def _feed_engine_depth(self, symbol: str, time_ms: int) -> None:
+        book = self.market.books.get(symbol)
+        if book is None:
+            return
+        n = ENGINE_DEPTH_LEVELS
+        bids = heapq.nlargest(n, book.bids.items(), key=lambda kv: float(kv[0]))
+        asks = heapq.nsmallest(n, book.asks.items(), key=lambda kv: float(kv[0]))
+        self.engine.on_depth(
+            symbol,
+            [(Decimal(p), Decimal(q)) for p, q in bids],
+            [(Decimal(p), Decimal(q)) for p, q in asks],
+            time_ms,
+        )
+
+    def _mark_price(self, ev: MarkPriceEvent) -> None:
+        to_ex = self.time_map.to_exchange
+        e_ms = to_ex(ev.data_time_ms)
+        self.market_now_ms = max(self.market_now_ms, e_ms)
+        next_funding = to_ex(ev.next_funding_time_ms)
+        msg = mark_price_message(ev, event_time_ms=e_ms, next_funding_time_ms=next_funding)
+        self.market.on_message(msg)
+        self.engine.on_mark_price(
+            ev.symbol, ev.mark_price, ev.index_price, ev.funding_rate, next_funding, e_ms
+        )
+        streams = self._streams[ev.symbol]
+        self.hub.publish(streams.mark1s, msg)
+        if e_ms - self._mark_slow_ms.get(ev.symbol, -MARK_PRICE_SLOW_MS) >= MARK_PRICE_SLOW_MS:
+            self._mark_slow_ms[ev.symbol] = e_ms
+            self.hub.publish(streams.mark3s, msg)
+
+    def _push_klines(self, symbol: str, now: int) -> None:
+        """Kline stream updates after a trade: the closing `x: true` update of the previous
+        kline when a new one opens, and at most one update per 250 ms of the current one."""
+        for interval, stream in self._streams[symbol].klines.items():
+            if not self.hub.has_subscribers(stream):
+                continue
+            key = (symbol, interval)
+            row = self.kline_store.current(symbol, interval, now_ms=now)
+            if row is None:
+                continue
+            prev_open = self._kline_open.get(key)
+            if prev_open is not None and prev_open != row.open_time:
+                closed = self.kline_store.kline(symbol, interval, prev_open, now_ms=now)
+                if closed is not None:
+                    self.hub.publish(stream, kline_message(closed, event_time_ms=now))
+                self._kline_push_ms[key] = -KLINE_PUSH_MS
+            self._kline_open[key] = row.open_time
+            if now - self._kline_push_ms.get(key, -KLINE_PUSH_MS) >= KLINE_PUSH_MS:
+                self._kline_push_ms[key] = now
+                self.hub.publish(stream, kline_message(row, event_time_ms=now))
+
+    # ---- async pacing -------------------------------------------------------------------------
+
+    async def run_live(self, now_ms: Callable[[], int]) -> None:
+        """Real time or N x: publish each event when the exchange clock reaches its time."""
+        replay, to_ex = self.replay, self.time_map.to_exchange
+        while True:
+            nxt = replay.next_event_time()
+            if nxt is None:
+                return
+            wait_ms = to_ex(nxt) - now_ms()
+            if wait_ms > 0:
+                await asyncio.sleep(min(wait_ms / 1000, 0.5))
+                continue
+            self.publish_until(now_ms())
+            await asyncio.sleep(0)
+
+    async def run_max(self) -> None:
+        """As fast as possible, pausing while the slowest subscriber has a large backlog."""
+        replay, to_ex, hub = self.replay, self.time_map.to_exchange, self.hub
+        while True:
+            await hub.wait_backlog_below(MAX_BACKLOG)
+            nxt = replay.next_event_time()
+            if nxt is None:
+                return
+            self.publish_until(to_ex(nxt + MAX_BATCH_DATA_MS))
+            await asyncio.sleep(0)
