@@ -28,15 +28,22 @@ class MarketData(Core):
     def on_trade(
         self, symbol: str, price: Decimal, qty: Decimal, buyer_is_maker: bool, time_ms: int
     ) -> None:
-        """One recorded public trade (price USDT, qty contracts, time ms)."""
-        inst = self._syms[symbol].inst
-        self.on_trade_ticks(
-            symbol,
-            inst.to_ticks(price),
-            int(qty / inst.lot.step_size),
-            buyer_is_maker,
-            time_ms,
-        )
+        """One recorded public trade (price USDT, qty contracts, time ms).
+
+        Decimal -> ticks/steps conversions are memoised per symbol (a tape repeats a few
+        hundred distinct prices and sizes), which keeps this path near the int one.
+        """
+        s = self._syms[symbol]
+        ticks = s.tick_cache.get(price)
+        if ticks is None:
+            ticks = _cached(s.tick_cache, price, s.inst.to_ticks(price))
+        s.last_ticks = ticks
+        s.last_time = time_ms
+        if ticks < s.lo or ticks > s.hi or time_ms >= self._next_timer_ms:
+            steps = s.step_cache.get(qty)
+            if steps is None:
+                steps = _cached(s.step_cache, qty, int(qty / s.inst.lot.step_size))
+            self._trade_slow(s, ticks, steps, time_ms)
 
     def on_trade_ticks(
         self, symbol: str, price_ticks: int, qty_steps: int, buyer_is_maker: bool, time_ms: int
@@ -247,6 +254,16 @@ class MarketData(Core):
             )
             acct.wallet = ZERO
             self._account_update(acct, "INSURANCE_CLEAR", [])
+
+
+_CACHE_LIMIT = 65536
+
+
+def _cached(cache: dict[Decimal, int], key: Decimal, value: int) -> int:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _mark_triggers(a: Algo, mark: Decimal) -> bool:

@@ -290,6 +290,8 @@ class SymbolState:
         "next_order_id",
         "next_trade_id",
         "recorded_top",
+        "step_cache",
+        "tick_cache",
         "triggers_contract",
         "triggers_mark",
     )
@@ -317,6 +319,8 @@ class SymbolState:
         self.depth_known = False
         self.recorded_top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
         self.book_time = 0
+        self.tick_cache: dict[Decimal, int] = {}  # recorded price -> ticks
+        self.step_cache: dict[Decimal, int] = {}  # recorded quantity -> steps
         self.next_order_id = 4_000_000_001
         self.next_trade_id = 5_000_000_001
 
