@@ -105,7 +105,7 @@ class AggTradeStore:
         else:
             b = n
             a = max(0, n - limit)
-        return [(table.events[i], int(times[i])) for i in range(a, b)]
+        return list(zip(table.events[a:b], times[a:b].tolist(), strict=True))
 
     def rest_rows(self, symbol: str, **params: int | None) -> list[dict]:
         """`GET /fapi/v1/aggTrades` response body for `query(symbol, **params)`."""

@@ -38,6 +38,7 @@ MAX_LIMIT = 1500
 # column order of the 1m store
 _OT, _O, _H, _L, _C, _V, _Q, _N, _TBV, _TBQ, _F, _LID = range(12)
 _NCOLS = 12
+_NO_ID = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,8 @@ class KlineStore:
         """Fold one published aggregate trade (exchange time) into its 1m bar.
 
         Trades must arrive in time order; one older than the current bar raises ValueError.
+        Reads create the still-empty minutes up to their `now_ms`, so read with the time of the
+        last published trade (not a clock that runs ahead of the publishing).
         """
         store = self._bars[symbol]
         grid = self._grids[symbol]
@@ -301,31 +304,44 @@ class KlineStore:
         high = np.maximum.reduceat(d[:, _H], starts)
         low = np.minimum.reduceat(d[:, _L], starts)
         sums = np.add.reduceat(d[:, [_V, _Q, _N, _TBV, _TBQ]], starts, axis=0)
+        # trade ids grow with time: first = min over traded minutes, last = max (-1 = none)
+        f_ids = np.where(d[:, _F] >= 0, d[:, _F], _NO_ID)
+        first_ids = np.minimum.reduceat(f_ids, starts)
+        first_ids[first_ids == _NO_ID] = -1
+        last_ids = np.maximum.reduceat(d[:, _LID], starts)
         grid = self._grids[symbol]
+        p, q, quote = grid.price_str, grid.qty_str, grid.quote_str
+        cols = zip(
+            buckets[starts].tolist(),
+            d[starts, _O].tolist(),
+            high.tolist(),
+            low.tolist(),
+            d[ends, _C].tolist(),
+            sums.tolist(),
+            first_ids.tolist(),
+            last_ids.tolist(),
+            strict=True,
+        )
         out: list[KlineRow] = []
-        for j, (s, e) in enumerate(zip(starts, ends, strict=True)):
-            open_time = int(buckets[s])
+        for open_time, o, h, lo, c, (v, qv, n, tbv, tbq), f, last in cols:
             close_time = open_time + iv - 1
-            f_ids = d[s : e + 1, _F]
-            l_ids = d[s : e + 1, _LID]
-            traded = f_ids >= 0
             out.append(
                 KlineRow(
                     symbol=symbol,
                     interval=interval,
                     open_time=open_time,
                     close_time=close_time,
-                    open=grid.price_str(d[s, _O]),
-                    high=grid.price_str(high[j]),
-                    low=grid.price_str(low[j]),
-                    close=grid.price_str(d[e, _C]),
-                    volume=grid.qty_str(sums[j, 0]),
-                    quote_volume=grid.quote_str(sums[j, 1]),
-                    trade_count=int(sums[j, 2]),
-                    taker_buy_volume=grid.qty_str(sums[j, 3]),
-                    taker_buy_quote_volume=grid.quote_str(sums[j, 4]),
-                    first_trade_id=int(f_ids[traded][0]) if traded.any() else -1,
-                    last_trade_id=int(l_ids[traded][-1]) if traded.any() else -1,
+                    open=p(o),
+                    high=p(h),
+                    low=p(lo),
+                    close=p(c),
+                    volume=q(v),
+                    quote_volume=quote(qv),
+                    trade_count=n,
+                    taker_buy_volume=q(tbv),
+                    taker_buy_quote_volume=quote(tbq),
+                    first_trade_id=f,
+                    last_trade_id=last,
                     closed=close_time < now_ms,
                 )
             )
