@@ -106,7 +106,7 @@ class AlgoOrders(OrderEndpoints):
             est = a.price if not is_market else self._ref_price(s)
             try:
                 if est:
-                    self._check_margin(acct, s, a.is_buy, qty, est)
+                    self._check_margin(acct, s, a.is_buy, qty, est, immediate=is_market)
             except BinanceError as e:
                 a.status = "REJECTED"
                 a.reject_reason = e.msg

@@ -59,6 +59,8 @@ class EngineConfig:
       after that is unfillable (MARKET remainder EXPIRED, LIMIT remainder rests / expires).
     - emit_trade_lite: also emit TRADE_LITE before each fill's ORDER_TRADE_UPDATE.
     - max_algo_orders: open conditional orders per account across all symbols (-4045 beyond).
+    - margin_check: False disables the -2019 / -2027 checks (e.g. to study a strategy's signal
+      without sizing limits).
     """
 
     maker_fee: Decimal = Decimal("0.0002")
@@ -74,6 +76,7 @@ class EngineConfig:
     book_ticker_levels: int = 10
     emit_trade_lite: bool = False
     max_algo_orders: int = 200
+    margin_check: bool = True
 
     def __post_init__(self) -> None:
         if self.fill_mode not in ("through", "touch"):

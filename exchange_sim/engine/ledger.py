@@ -14,7 +14,7 @@ from core.instrument import Instrument
 from exchange_sim.engine import wire
 from exchange_sim.engine.config import EngineConfig
 from exchange_sim.engine.fmt import ZERO, q8
-from exchange_sim.engine.margin import maintenance_margin, open_order_margin
+from exchange_sim.engine.margin import maintenance_margin, max_notional, open_order_margin
 from exchange_sim.engine.state import (
     CANCELED,
     EXPIRED,
@@ -158,13 +158,41 @@ class Core:
         return open_order_margin(amt, buys, sells, self._leverage(acct, symbol))
 
     def _check_margin(
-        self, acct: Account, s: SymbolState, is_buy: bool, qty: Decimal, price: Decimal
+        self,
+        acct: Account,
+        s: SymbolState,
+        is_buy: bool,
+        qty: Decimal,
+        price: Decimal,
+        *,
+        immediate: bool = False,
     ) -> None:
-        """-2019 when the order's extra initial margin exceeds the available balance."""
+        """-2027 / -2019 for a new order of `qty` contracts valued at `price` USDT.
+
+        -2027: the position after a full fill would exceed the bracket cap of the leverage.
+        -2019: the initial margin the order adds exceeds the available balance. A resting order
+        adds open-order margin (see margin.open_order_margin); an `immediate` (MARKET) order adds
+        position margin for the part that increases exposure.
+        """
+        if not self._cfg.margin_check:
+            return
         symbol = s.inst.symbol
-        before = self._open_order_im(acct, symbol)
-        after = self._open_order_im(acct, symbol, (is_buy, qty, price))
-        if after - before > self._totals(acct).available:
+        pos = acct.positions.get(symbol)
+        amt = pos.amt if pos else ZERO
+        signed = qty if is_buy else -qty
+        lev = self._leverage(acct, symbol)
+        after = abs(amt + signed)
+        if after > abs(amt) and after * price > max_notional(s.brackets, lev):
+            raise BinanceError(
+                -2027, "Exceeded the maximum allowable position at current leverage."
+            )
+        if immediate:
+            closable = max(ZERO, -amt) if is_buy else max(ZERO, amt)
+            need = max(ZERO, qty - closable) * price / lev
+        else:
+            before = self._open_order_im(acct, symbol)
+            need = self._open_order_im(acct, symbol, (is_buy, qty, price)) - before
+        if need > self._totals(acct).available:
             raise BinanceError(-2019, "Margin is insufficient.")
 
     def _notionals(self, acct: Account, symbol: str) -> tuple[Decimal, Decimal]:

@@ -253,6 +253,21 @@ class OrderEndpoints(MarketData):
             return s.inst.from_ticks(best)
         return self._ref_price(s)
 
+    def _check_reduce_only_or_margin(self, acct: Account, req: NewOrder) -> None:
+        if req.reduce_only:
+            self._check_reduce_only(acct, req)
+            return
+        est = self._estimate_price(req)
+        if est is not None and req.quantity is not None:
+            self._check_margin(
+                acct,
+                req.s,
+                req.side is Side.BUY,
+                req.quantity,
+                est,
+                immediate=req.type is OrderType.MARKET,
+            )
+
     def _checks_before_matching(self, acct: Account, req: NewOrder) -> int | None:
         """-4131, -2022, -2019, -5021, -5022 for a LIMIT/MARKET order; returns the MARKET cap."""
         s = req.s
@@ -267,12 +282,7 @@ class OrderEndpoints(MarketData):
                     -4131,
                     "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
                 )
-        if req.reduce_only:
-            self._check_reduce_only(acct, req)
-        else:
-            est = self._estimate_price(req)
-            if est is not None and req.quantity is not None:
-                self._check_margin(acct, s, is_buy, req.quantity, est)
+        self._check_reduce_only_or_margin(acct, req)
         if req.type is OrderType.LIMIT and req.price is not None:
             limit = inst.to_ticks(req.price)
             if req.tif is TimeInForce.FOK:
@@ -384,12 +394,8 @@ class OrderEndpoints(MarketData):
         req = self._parse_new(acct, Params(params), algo=False)
         if req.type.is_conditional:
             self._check_trigger(req)
-        elif req.reduce_only:
-            self._check_reduce_only(acct, req)
         else:
-            est = self._estimate_price(req)
-            if est is not None and req.quantity is not None:
-                self._check_margin(acct, req.s, req.side is Side.BUY, req.quantity, est)
+            self._check_reduce_only_or_margin(acct, req)
         return {}
 
     def batch_orders(self, account_id: str, params: Mapping[str, str]) -> list[dict[str, Any]]:

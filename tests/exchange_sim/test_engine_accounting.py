@@ -176,6 +176,34 @@ def test_open_orders_reserve_margin_for_later_orders():
     assert e.value.code == -2019
 
 
+def test_market_order_needs_position_margin_even_with_opposite_resting_orders():
+    ex, _ = make_exchange(usdt="100")
+    ex.new_order("alice", limit("SELL", "0.030", "61900.0"))  # reserves 1857/20 = 92.85
+
+    with pytest.raises(BinanceError) as e:
+        ex.new_order("alice", market("BUY", "0.030"))  # 0.03*61800.3/20 = 92.70 > 7.15
+
+    assert e.value.code == -2019
+
+
+def test_position_beyond_the_bracket_cap_of_the_leverage_is_2027():
+    ex, _ = make_exchange()
+    ex.change_leverage("alice", {"symbol": "BTCUSDT", "leverage": "100"})  # cap 600000
+
+    with pytest.raises(BinanceError) as e:
+        ex.new_order("alice", limit("BUY", "10.000", "61700.0"))  # 617000 notional
+
+    assert e.value.code == -2027
+
+
+def test_margin_check_can_be_switched_off():
+    ex, _ = make_exchange(EngineConfig(margin_check=False), usdt="100")
+
+    placed = ex.new_order("alice", limit("BUY", "1.000", "61700.0"))
+
+    assert placed["status"] == "NEW"
+
+
 def test_liquidation_happens_when_mark_crosses_the_documented_price():
     ex, _ = make_exchange(usdt="1000")
     ex.new_order("alice", market("BUY", "0.300"))  # taker @ 61800.3, IM 927.0045 at 20x
