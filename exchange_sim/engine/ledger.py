@@ -478,6 +478,8 @@ class Core:
             for o in list(book.get(k, ())):
                 if q <= 0:
                     return 0
+                if not o.is_open:  # expired meanwhile by a reduce-only sweep
+                    continue
                 steps = min(o.remaining_steps, q)
                 if o.reduce_only:
                     steps = min(steps, self._closable_steps(o))

@@ -100,7 +100,8 @@ class MarketData(Core):
             if s.triggers_contract:
                 fired = [a for a in s.triggers_contract if a.triggered_by(p)]
                 for a in fired:
-                    self._fire(a)
+                    if a.status == "NEW":  # not dropped by an earlier trigger's effects
+                        self._fire(a)
 
     # --- book ---------------------------------------------------------------------------
 
@@ -187,7 +188,8 @@ class MarketData(Core):
         if s.triggers_mark:
             fired = [a for a in s.triggers_mark if _mark_triggers(a, mark)]
             for a in fired:
-                self._fire(a)
+                if a.status == "NEW":
+                    self._fire(a)
         self._check_liquidations()
 
     def on_time(self, now_ms: int) -> None:
