@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from exchange_sim.replay import loaders
+from exchange_sim.replay.catalog import bundled
 from exchange_sim.replay.grid import DATA_DIR, format_units, load_grids, to_units
 
 GRIDS = load_grids()
@@ -83,12 +84,13 @@ def test_kline_prices_and_volumes_are_on_the_grid(path):
 def test_raw_ws_depth_levels_are_on_the_grid(path):
     grid = GRIDS[_symbol_of(path)]
     capture = loaders.load_raw_ws(path, GRIDS, _symbol_of(path))
-    levels = [lv for s in capture.snapshots for lv in s.bids + s.asks]
-    levels += [lv for u in capture.depth_updates for lv in u.bids + u.asks]
+    levels = {lv for s in capture.snapshots for lv in s.bids + s.asks}
+    levels |= {lv for u in capture.depth_updates for lv in u.bids + u.asks}
 
-    rendered = [
+    # every distinct (price, qty) string pair: parsing raises if off the grid
+    rendered = {
         (grid.price_str(grid.parse_price(p)), grid.qty_str(grid.parse_qty(q))) for p, q in levels
-    ]
+    }
 
     assert len(levels) > 10_000
     assert rendered == levels
@@ -125,9 +127,7 @@ def test_raw_ws_capture_yields_each_message_kind():
 
 
 def test_raw_ws_depth_pu_chain_has_no_breaks():
-    path = DATA_DIR / "raw_ws/BTCUSDT-um-ws-raw-depth-2024-08-08T2354_2400.jsonl.gz"
-
-    ups = loaders.load_raw_ws(path, GRIDS, "BTCUSDT").depth_updates
+    ups = bundled("btcusdt-2024-08-08").depth_updates["BTCUSDT"]
 
     breaks = [
         i for i in range(1, len(ups)) if ups[i].prev_final_update_id != ups[i - 1].final_update_id

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from exchange_sim.replay import loaders
+from exchange_sim.replay.catalog import bundled
 from exchange_sim.replay.events import (
     AggTradeEvent,
     BookTickerEvent,
@@ -89,7 +90,7 @@ def test_depth_update_message_reproduces_the_recorded_message():
     real = _fixture("ws_market/futures_depthUpdate_0ms__BTCUSDT_2024-08-08__hftbacktest.json")
     path = DATA_DIR / "raw_ws/BTCUSDT-um-ws-raw-depth-2024-08-08T2354_2400.jsonl.gz"
     first = next(msg["data"] for _, msg in loaders.iter_raw_ws(path) if msg.get("stream"))
-    u = loaders.load_raw_ws(path, GRIDS, "BTCUSDT").depth_updates[0]
+    u = bundled("btcusdt-2024-08-08").depth_updates["BTCUSDT"][0]
     ev = DepthUpdateEvent(
         symbol=u.symbol,
         data_time_ms=u.event_time,
