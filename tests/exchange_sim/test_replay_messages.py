@@ -21,9 +21,11 @@ from exchange_sim.replay.messages import (
     agg_trade_message,
     agg_trade_rest_row,
     book_ticker_message,
+    book_ticker_rest,
     combined,
     depth_update_message,
     mark_price_message,
+    premium_index_rest,
     stream_name,
 )
 
@@ -240,3 +242,42 @@ def test_depth_sequencer_chains_pu_to_previous_u():
 
     assert first == (101, 103, 100)
     assert second == (104, 105, 103)
+
+
+def test_premium_index_rest_has_the_docs_keys_and_types():
+    real = _fixture("rest/GET_fapi_v1_premiumIndex__docs.json")
+    ev = MarkPriceEvent(
+        symbol="BTCUSDT",
+        data_time_ms=1,
+        mark_price=Decimal("61800.25"),
+        index_price=Decimal("61800.25"),
+        settle_price=Decimal("61800.25"),
+        funding_rate=Decimal("0.0001"),
+        next_funding_time_ms=28_800_000,
+        derived=True,
+    )
+
+    body = premium_index_rest(ev, time_ms=1000, next_funding_time_ms=28_800_000)
+
+    assert set(body) == set(real)
+    assert _types(body) == {k: type(real[k]) for k in body}
+    assert (body["markPrice"], body["interestRate"]) == ("61800.25000000", "0.00010000")
+
+
+def test_book_ticker_rest_has_the_docs_keys_and_types():
+    real = _fixture("rest/GET_fapi_v1_ticker_bookTicker__docs.json")
+    ev = BookTickerEvent(
+        symbol="BTCUSDT",
+        data_time_ms=1,
+        update_id=2,
+        bid_price=Decimal("61800.20"),
+        bid_qty=Decimal("2.507"),
+        ask_price=Decimal("61800.30"),
+        ask_qty=Decimal("2.510"),
+        transaction_time_ms=1,
+    )
+
+    body = book_ticker_rest(ev, time_ms=5)
+
+    assert list(body) == list(real)
+    assert _types(body) == _types(real)
