@@ -13,7 +13,7 @@ A data directory is laid out like `exchange_sim/data/`:
 Bundled named data sets:
 
 * `btcusdt-2024-08-08` (default): BTCUSDT + ETHUSDT, 2024-08-08 23:54:16 .. 24:00 recorded
-  trades, BTCUSDT bookTicker and depth (snapshot + diffs); mark price derived; then continued
+  trades and bookTicker, BTCUSDT depth (snapshot + diffs); mark price derived; then continued
   from the synthesized one-week 1m klines (see `timeline`).
 * `btcusdt-2023-04-04`: BTCUSDT 23:58:20 .. 23:59:59 from one raw capture with everything
   recorded (trades, bookTicker, depth, markPrice@1s); then continued from synthesized klines.
@@ -108,7 +108,10 @@ BUNDLED: dict[str, DatasetSpec] = {
             "BTCUSDT": "trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz",
             "ETHUSDT": "trades/ETHUSDT-um-trades-2024-08-08T2354_2400.csv.gz",
         },
-        book_ticker={"BTCUSDT": "bookticker/BTCUSDT-um-bookTicker-2024-08-08T2354_2400.csv.gz"},
+        book_ticker={
+            "BTCUSDT": "bookticker/BTCUSDT-um-bookTicker-2024-08-08T2354_2400.csv.gz",
+            "ETHUSDT": "bookticker/ETHUSDT-um-bookTicker-2024-08-08T2354_2400.csv.gz",
+        },
         raw_ws={"BTCUSDT": ("raw_ws/BTCUSDT-um-ws-raw-depth-2024-08-08T2354_2400.jsonl.gz",)},
         klines=dict(_KLINES),
         funding=dict(_FUNDING),

@@ -37,7 +37,8 @@ def test_default_data_set_has_recorded_trades_for_both_symbols():
     assert ds.symbols == ("BTCUSDT", "ETHUSDT")
     assert ds.recorded
     assert (len(ds.trades["BTCUSDT"]), len(ds.trades["ETHUSDT"])) == (21313, 14076)
-    assert "BTCUSDT" in ds.snapshots and "BTCUSDT" in ds.book_ticker
+    assert "BTCUSDT" in ds.snapshots
+    assert set(ds.book_ticker) == {"BTCUSDT", "ETHUSDT"}
 
 
 def test_bundled_data_set_is_loaded_once():
