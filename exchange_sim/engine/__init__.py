@@ -43,7 +43,11 @@ Model choices (documented deviations from a real exchange):
   (no book data at all) at the last trade price with unlimited size. What we take is removed
   from our copy of the book until the next recorded book update.
 - One-way mode and cross margin only (marginType ISOLATED is stored and reported, not
-  simulated); Hedge Mode is refused with -1020. TRAILING_STOP_MARKET is refused with -1116.
+  simulated); Hedge Mode is refused with -1020.
+- Conditional orders (STOP, STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET)
+  trigger on the last recorded trade price (CONTRACT_PRICE) or the recorded mark price
+  (MARK_PRICE); they go through the Algo API, or through /fapi/v1/order with
+  EngineConfig.legacy_conditional_orders.
 """
 
 from exchange_sim.engine.config import DEFAULT_BRACKETS, Bracket, EngineConfig

@@ -18,6 +18,7 @@ from exchange_sim.engine.params import Params
 from exchange_sim.engine.state import CANCELED, Account, Algo, Order
 from exchange_sim.errors import BinanceError
 
+_MARKET_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 _CANCEL_ALL_OK = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
@@ -30,7 +31,7 @@ class AlgoOrders(OrderEndpoints):
         algo_id = self._next_algo_id
         self._next_algo_id += 1
         trigger = req.stop_price or Decimal(0)
-        return Algo(
+        a = Algo(
             account=acct,
             algo_id=algo_id,
             client_id=req.client_id,
@@ -50,7 +51,16 @@ class AlgoOrders(OrderEndpoints):
             create_time=now,
             update_time=now,
             gtd=req.gtd,
+            tick=inst.tick_size,
         )
+        if req.type.value == "TRAILING_STOP_MARKET":
+            a.callback_rate = req.callback_rate
+            a.activate_price = req.activate_price
+            if a.activate_price is None:  # activate at the latest price (checked to be known)
+                s = req.s
+                ref = s.mark if a.working_type == "MARK_PRICE" else self._last_price(s)
+                a.activate_price = ref
+        return a
 
     def _arm(self, a: Algo) -> None:
         s = self._syms[a.symbol]
@@ -100,7 +110,7 @@ class AlgoOrders(OrderEndpoints):
             a.reject_reason = "Reduce Only reject"
             self._algo_event(a)
             return
-        is_market = a.order_type in ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+        is_market = a.order_type in _MARKET_TYPES
         qty = inst.from_steps(a.qty_steps)
         if not a.reduce_only:
             est = a.price if not is_market else self._ref_price(s)
@@ -133,6 +143,8 @@ class AlgoOrders(OrderEndpoints):
             close_position=a.close_position,
         )
         o.algo = a
+        o.activate_price = a.activate_price if a.is_trailing else None
+        o.callback_rate = a.callback_rate
         a.actual_order = o
         a.status = "TRIGGERED"
         self._algo_event(a)
@@ -149,7 +161,7 @@ class AlgoOrders(OrderEndpoints):
                 self._finish(o, "EXPIRED")
                 return
             o.qty_steps = steps
-        is_market = o.type in ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+        is_market = o.type in _MARKET_TYPES
         o.type = "MARKET" if is_market else "LIMIT"
         o.update_time = self._clock.now_ms()
         o.algo = None

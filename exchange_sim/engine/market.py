@@ -15,7 +15,7 @@ import numpy as np
 
 from exchange_sim.engine.fmt import ZERO
 from exchange_sim.engine.ledger import Core
-from exchange_sim.engine.state import EXPIRED, Account, Algo, Income, Order, SymbolState
+from exchange_sim.engine.state import EXPIRED, Account, Income, Order, SymbolState
 
 _CHUNK = 8192
 
@@ -98,7 +98,9 @@ class MarketData(Core):
         if p < s.lo or p > s.hi:
             self._match_trade(s, p, q)
             if s.triggers_contract:
-                fired = [a for a in s.triggers_contract if a.triggered_by(p)]
+                price = s.inst.from_ticks(p)
+                fired = [a for a in s.triggers_contract if a.observe(price)]
+                s.refresh(self._touch)  # trailing stops moved their thresholds
                 for a in fired:
                     if a.status == "NEW":  # not dropped by an earlier trigger's effects
                         self._fire(a)
@@ -186,7 +188,7 @@ class MarketData(Core):
         s.next_funding_time = next_funding_time_ms
         s.mark_time = time_ms
         if s.triggers_mark:
-            fired = [a for a in s.triggers_mark if _mark_triggers(a, mark)]
+            fired = [a for a in s.triggers_mark if a.observe(mark)]
             for a in fired:
                 if a.status == "NEW":
                     self._fire(a)
@@ -266,9 +268,3 @@ def _cached(cache: dict[Decimal, int], key: Decimal, value: int) -> int:
         cache.clear()
     cache[key] = value
     return value
-
-
-def _mark_triggers(a: Algo, mark: Decimal) -> bool:
-    if a.triggers_on_rise:
-        return mark >= a.trigger_price
-    return mark <= a.trigger_price

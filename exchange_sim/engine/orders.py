@@ -46,6 +46,8 @@ class NewOrder:
     price_protect: bool
     stp: str
     gtd: int
+    activate_price: Decimal | None = None  # TRAILING_STOP_MARKET (None = latest price)
+    callback_rate: Decimal | None = None  # TRAILING_STOP_MARKET, percent
 
 
 def check_client_id(value: str, name: str) -> None:
@@ -107,10 +109,6 @@ class OrderEndpoints(MarketData):
         order_type = p.enum("type", OrderType, -1116, "Invalid orderType.")
         if order_type is OrderType.LIQUIDATION:
             raise BinanceError(-1116, "Invalid orderType.")
-        if order_type is OrderType.TRAILING_STOP_MARKET:
-            raise BinanceError(
-                -1116, "Invalid orderType. (TRAILING_STOP_MARKET is not supported by this exchange)"
-            )
         if algo and not order_type.is_conditional:
             raise BinanceError(-1116, "Invalid orderType.")
         if not algo and order_type.is_conditional and not self._cfg.legacy_conditional_orders:
@@ -130,7 +128,11 @@ class OrderEndpoints(MarketData):
             p.req("price")
         if order_type is OrderType.MARKET:
             p.req("quantity")
-        if order_type.is_conditional:
+        trailing = order_type is OrderType.TRAILING_STOP_MARKET
+        if trailing:
+            p.req("callbackRate")
+            p.req("quantity")
+        elif order_type.is_conditional:
             p.req(stop_name)
             if order_type in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET) and not (
                 close_position
@@ -138,7 +140,14 @@ class OrderEndpoints(MarketData):
                 p.req("quantity")
         quantity = p.decimal("quantity")
         price = p.decimal("price")
-        stop_price = p.decimal(stop_name)
+        stop_price = None if trailing else p.decimal(stop_name)
+        activate_price = callback_rate = None
+        if trailing:
+            activate_price = p.decimal("activatePrice" if algo else "activationPrice")
+            callback_rate = p.decimal("callbackRate")
+            top = Decimal(10) if algo else Decimal(5)  # algo docs vs legacy order docs
+            if callback_rate is None or not Decimal("0.1") <= callback_rate <= top:
+                raise BinanceError(-1130, "Data sent for parameter 'callbackRate' is not valid.")
         tif = p.enum("timeInForce", TimeInForce, -1115, "Invalid timeInForce.", TimeInForce.GTC)
         if order_type is OrderType.MARKET:
             tif = TimeInForce.GTC
@@ -225,17 +234,42 @@ class OrderEndpoints(MarketData):
             price_protect=price_protect,
             stp=stp,
             gtd=gtd,
+            activate_price=activate_price,
+            callback_rate=callback_rate,
         )
 
     def _check_trigger(self, req: NewOrder) -> None:
         """-2021 when the stop/take-profit condition already holds at placement."""
         s = req.s
         ref = s.mark if req.working_type is WorkingType.MARK_PRICE else self._last_price(s)
+        if req.type is OrderType.TRAILING_STOP_MARKET:
+            self._check_activation(req, ref)
+            return
         if ref is None or req.stop_price is None:
             return
         is_stop = req.type in (OrderType.STOP, OrderType.STOP_MARKET)
         rises = is_stop == (req.side is Side.BUY)
         if (rises and ref >= req.stop_price) or (not rises and ref <= req.stop_price):
+            raise BinanceError(-2021, "Order would immediately trigger.")
+
+    def _check_activation(self, req: NewOrder, ref: Decimal | None) -> None:
+        """Trailing stop: BUY needs activatePrice < latest, SELL > latest (-2021); without one,
+        the order activates at the latest price, which must then be known (-1102)."""
+        if req.activate_price is None:
+            if ref is None:
+                raise BinanceError(
+                    -1102,
+                    "Mandatory parameter 'activatePrice' was not sent, was empty/null, "
+                    "or malformed.",
+                )
+            return
+        if req.s.inst.check_price(req.activate_price, "activatePrice") is not None:
+            raise BinanceError(-4135, "Invalid activation price.")
+        if ref is None:
+            return
+        if (req.side is Side.BUY and req.activate_price >= ref) or (
+            req.side is Side.SELL and req.activate_price <= ref
+        ):
             raise BinanceError(-2021, "Order would immediately trigger.")
 
     def _check_reduce_only(self, acct: Account, req: NewOrder) -> None:
@@ -309,7 +343,7 @@ class OrderEndpoints(MarketData):
         s = req.s
         inst = s.inst
         price = req.price if req.price is not None else Decimal(0)
-        return Order(
+        o = Order(
             account=acct,
             symbol=inst.symbol,
             order_id=self._new_order_id(s),
@@ -329,6 +363,9 @@ class OrderEndpoints(MarketData):
             close_position=req.close_position,
             gtd=req.gtd,
         )
+        o.activate_price = req.activate_price
+        o.callback_rate = req.callback_rate
+        return o
 
     def _execute(self, o: Order, s: SymbolState, cap: int | None) -> None:
         """Match a just-accepted LIMIT/MARKET order against the recorded book, then rest/expire."""
@@ -375,6 +412,7 @@ class OrderEndpoints(MarketData):
         self._register(o)
         trigger = self._make_algo(acct, req, steps)
         trigger.legacy_order = o
+        o.activate_price = trigger.activate_price
         o.algo = trigger
         self._arm(trigger)
         self._otu(o, "NEW")

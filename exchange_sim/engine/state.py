@@ -5,7 +5,7 @@ money (balances, PnL, fees) is Decimal. Only the engine mutates these objects.
 """
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from core.instrument import Instrument
 from exchange_sim.engine.config import Bracket
@@ -28,7 +28,9 @@ class Order:
 
     __slots__ = (
         "account",
+        "activate_price",
         "algo",
+        "callback_rate",
         "client_id",
         "close_position",
         "cum_quote",
@@ -106,6 +108,8 @@ class Order:
         self.time = now_ms
         self.update_time = now_ms
         self.algo: Algo | None = None
+        self.activate_price: Decimal | None = None  # TRAILING_STOP_MARKET only
+        self.callback_rate: Decimal | None = None  # percent, TRAILING_STOP_MARKET only
 
     @property
     def remaining_steps(self) -> int:
@@ -125,15 +129,20 @@ class Algo:
 
     `legacy_order` is set when the conditional came through POST /fapi/v1/order with the legacy
     switch on: triggering then converts that same order instead of creating a new one.
+    Trailing stops track the best price since activation in `extreme`.
     """
 
     __slots__ = (
         "account",
+        "activate_price",
+        "activated",
         "actual_order",
         "algo_id",
+        "callback_rate",
         "client_id",
         "close_position",
         "create_time",
+        "extreme",
         "gtd",
         "is_buy",
         "legacy_order",
@@ -147,6 +156,7 @@ class Algo:
         "status",
         "stp",
         "symbol",
+        "tick",
         "tif",
         "trigger_price",
         "trigger_ticks",
@@ -161,9 +171,17 @@ class Algo:
         self.trigger_time = 0
         self.reject_reason = ""
         self.status = NEW
+        self.activate_price: Decimal | None = None
+        self.callback_rate: Decimal | None = None
+        self.activated = False
+        self.extreme: Decimal | None = None
         for name, value in kwargs.items():
             setattr(self, name, value)
         self.is_buy = self.side == "BUY"
+
+    @property
+    def is_trailing(self) -> bool:
+        return self.order_type == "TRAILING_STOP_MARKET"
 
     @property
     def triggers_on_rise(self) -> bool:
@@ -171,10 +189,58 @@ class Algo:
         is_stop = self.order_type in ("STOP", "STOP_MARKET")
         return is_stop == self.is_buy
 
-    def triggered_by(self, price_ticks: int) -> bool:
-        if self.triggers_on_rise:
-            return price_ticks >= self.trigger_ticks
-        return price_ticks <= self.trigger_ticks
+    def observe(self, price: Decimal) -> bool:
+        """Feed the working price (last or mark); True when the order triggers now.
+
+        Trailing (section 6.2.1): a SELL activates at price >= activatePrice, then fires at
+        price <= highest * (1 - callbackRate/100); a BUY mirrors it with the lowest price.
+        """
+        if not self.is_trailing:
+            if self.triggers_on_rise:
+                return price >= self.trigger_price
+            return price <= self.trigger_price
+        if not self.activated:
+            assert self.activate_price is not None
+            reached = price <= self.activate_price if self.is_buy else price >= self.activate_price
+            if not reached:
+                return False
+            self.activated = True
+            self.extreme = price
+        assert self.extreme is not None and self.callback_rate is not None
+        rate = self.callback_rate / 100
+        if self.is_buy:
+            self.extreme = min(self.extreme, price)
+            return price >= self.extreme * (1 + rate)
+        self.extreme = max(self.extreme, price)
+        return price <= self.extreme * (1 - rate)
+
+    def thresholds(self) -> tuple[int, int]:
+        """(lo, hi) in ticks: a last price p needs `observe` only when p < lo or p > hi."""
+        if not self.is_trailing:
+            if self.triggers_on_rise:
+                return NEG, self.trigger_ticks - 1
+            return self.trigger_ticks + 1, POS
+        tick = self.tick
+        if not self.activated:
+            assert self.activate_price is not None
+            if self.is_buy:
+                return _floor_ticks(self.activate_price, tick) + 1, POS
+            return NEG, _ceil_ticks(self.activate_price, tick) - 1
+        assert self.extreme is not None and self.callback_rate is not None
+        rate = self.callback_rate / 100
+        if self.is_buy:
+            fire = _ceil_ticks(self.extreme * (1 + rate), tick)
+            return _ceil_ticks(self.extreme, tick), fire - 1
+        fire = _floor_ticks(self.extreme * (1 - rate), tick)
+        return fire + 1, _floor_ticks(self.extreme, tick)
+
+
+def _floor_ticks(price: Decimal, tick: Decimal) -> int:
+    return int((price / tick).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _ceil_ticks(price: Decimal, tick: Decimal) -> int:
+    return int((price / tick).to_integral_value(rounding=ROUND_CEILING))
 
 
 @dataclass(slots=True)
@@ -340,9 +406,8 @@ class SymbolState:
         else:
             lo, hi = bid, ask
         for algo in self.triggers_contract:
-            if algo.triggers_on_rise:
-                hi = min(hi, algo.trigger_ticks - 1)
-            else:
-                lo = max(lo, algo.trigger_ticks + 1)
+            algo_lo, algo_hi = algo.thresholds()
+            lo = max(lo, algo_lo)
+            hi = min(hi, algo_hi)
         self.lo = lo
         self.hi = hi

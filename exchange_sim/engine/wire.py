@@ -55,6 +55,9 @@ def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, 
             "goodTillDate": o.gtd,
         }
     )
+    if o.orig_type == "TRAILING_STOP_MARKET":
+        body["activatePrice"] = inst.format_price(o.activate_price or ZERO)
+        body["priceRate"] = plain(o.callback_rate or ZERO)
     if query:
         body["time"] = o.time
     body["updateTime"] = o.update_time
@@ -109,8 +112,8 @@ def order_trade_update(
             "ot": o.orig_type,
             "ps": o.position_side,
             "cp": o.close_position,
-            "AP": "0",
-            "cr": "0",
+            "AP": inst.format_price(o.activate_price) if o.activate_price else "0",
+            "cr": plain(o.callback_rate) if o.callback_rate else "0",
             "pP": o.price_protect,
             "si": 0,
             "ss": 0,
@@ -226,8 +229,8 @@ def algo_json(a: Algo, inst: Instrument, *, query: bool = False) -> dict[str, An
         "closePosition": a.close_position,
         "priceProtect": a.price_protect,
         "reduceOnly": a.reduce_only,
-        "activatePrice": "",
-        "callbackRate": "",
+        "activatePrice": inst.format_price(a.activate_price) if a.activate_price else "",
+        "callbackRate": plain(a.callback_rate) if a.callback_rate else "",
         "createTime": a.create_time,
         "updateTime": a.update_time,
         "triggerTime": a.trigger_time,

@@ -284,3 +284,97 @@ def test_legacy_conditional_can_be_canceled_like_an_order():
 
     assert ex.position_risk("alice", {}) == []
     assert ex.open_orders("alice", {}) == []
+
+
+def test_trailing_stop_activates_then_fires_after_the_callback_from_the_high():
+    ex, _ = make_exchange()
+    _long(ex)
+    ex.on_trade("BTCUSDT", D("61800.3"), D("0.010"), False, T0 + 100)
+    ex.new_algo_order(
+        "alice",
+        algo(
+            "SELL",
+            "TRAILING_STOP_MARKET",
+            "0",
+            quantity="0.100",
+            activatePrice="62000.0",
+            callbackRate="1",
+        )
+        | {"triggerPrice": ""},
+    )
+    ex.on_book_ticker("BTCUSDT", D("61875.0"), D("1"), D("61875.1"), D("1"), T0 + 150)
+    for k, price in enumerate(["61700.0", "62000.0", "62500.0", "61875.1"]):
+        ex.on_trade("BTCUSDT", D(price), D("0.010"), False, T0 + 200 + k)
+    waiting = ex.open_algo_orders("alice", {})
+
+    # highest since activation 62500.0; fires at <= 62500.0 * (1 - 1/100) = 61875.0
+    ex.on_trade("BTCUSDT", D("61875.0"), D("0.010"), True, T0 + 300)
+
+    assert [a["activatePrice"] for a in waiting] == ["62000.0"]
+    assert [a["callbackRate"] for a in waiting] == ["1"]
+    assert ex.open_algo_orders("alice", {}) == []
+    fill = ex.user_trades("alice", {"symbol": "BTCUSDT"})[-1]
+    assert (fill["side"], fill["qty"], fill["price"]) == ("SELL", "0.100", "61875.0")
+
+
+def test_trailing_stop_whose_activation_already_holds_is_2021():
+    ex, _ = make_exchange()
+    ex.on_trade("BTCUSDT", D("61800.3"), D("0.010"), False, T0 + 100)
+
+    with pytest.raises(BinanceError) as e:
+        ex.new_algo_order(
+            "alice",
+            {
+                "algoType": "CONDITIONAL",
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "TRAILING_STOP_MARKET",
+                "quantity": "0.100",
+                "activatePrice": "61700.0",
+                "callbackRate": "1",
+            },
+        )
+
+    assert e.value.code == -2021
+
+
+@pytest.mark.parametrize("rate", ["0.05", "10.1"])
+def test_trailing_callback_rate_outside_0_1_to_10_is_1130(rate):
+    ex, _ = make_exchange()
+
+    with pytest.raises(BinanceError) as e:
+        ex.new_algo_order(
+            "alice",
+            {
+                "algoType": "CONDITIONAL",
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "TRAILING_STOP_MARKET",
+                "quantity": "0.100",
+                "activatePrice": "62000.0",
+                "callbackRate": rate,
+            },
+        )
+
+    assert e.value.code == -1130
+
+
+def test_legacy_trailing_stop_order_reports_activate_price_and_rate():
+    ex, _ = make_exchange(EngineConfig(legacy_conditional_orders=True))
+    ex.on_trade("BTCUSDT", D("61800.3"), D("0.010"), False, T0 + 100)
+
+    placed = ex.new_order(
+        "alice",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "TRAILING_STOP_MARKET",
+            "quantity": "0.100",
+            "activationPrice": "61500.0",
+            "callbackRate": "0.5",
+        },
+    )
+
+    assert (placed["activatePrice"], placed["priceRate"]) == ("61500.0", "0.5")
+    [event] = of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")
+    assert (event["o"]["AP"], event["o"]["cr"]) == ("61500.0", "0.5")

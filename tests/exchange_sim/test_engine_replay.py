@@ -23,7 +23,8 @@ BTC = instruments()["BTCUSDT"]
 
 
 def _arrange():
-    """Two accounts, 40 resting orders 61740.0..61839.0, a CONTRACT_PRICE stop and a countdown."""
+    """Two accounts, 40 resting orders 61745.0..61840.0, a CONTRACT_PRICE stop, a trailing stop
+    and a dead-man switch."""
     ex, clock = make_exchange(usdt="100000")
     ex.create_account("bob", {"USDT": D("100000")})
     for k in range(10):
@@ -41,6 +42,18 @@ def _arrange():
             "type": "STOP_MARKET",
             "triggerPrice": "61760.0",
             "quantity": "0.100",
+        },
+    )
+    ex.new_algo_order(
+        "bob",
+        {
+            "algoType": "CONDITIONAL",
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "TRAILING_STOP_MARKET",
+            "quantity": "0.050",
+            "activatePrice": "61810.0",
+            "callbackRate": "0.1",
         },
     )
     ex.countdown_cancel_all("alice", {"symbol": "BTCUSDT", "countdownTime": "60000"})
@@ -81,7 +94,8 @@ def test_batch_path_equals_per_trade_path_on_real_trades():
     events = expected[0]
     # The tape really exercised the engine: maker fills, the stop and the dead-man switch.
     assert sum(1 for e in of_type(events, "ORDER_TRADE_UPDATE") if e["o"]["m"]) > 10
-    assert any(e["o"]["X"] == "FINISHED" for e in of_type(events, "ALGO_UPDATE"))
+    finished = [e["o"]["o"] for e in of_type(events, "ALGO_UPDATE") if e["o"]["X"] == "FINISHED"]
+    assert sorted(finished) == ["STOP_MARKET", "TRAILING_STOP_MARKET"]
     assert any(e["o"]["X"] == "CANCELED" for e in of_type(events, "ORDER_TRADE_UPDATE"))
 
 
