@@ -44,7 +44,9 @@ class EngineConfig:
     - maker_fee / taker_fee: VIP 0 USD-M rates (section 11.6).
     - fill_mode: "through" = a resting limit fills only when a recorded trade prints strictly
       beyond its price (conservative: the queue ahead of us is assumed to absorb trades at our
-      price); "touch" = a trade at our price fills it too.
+      price); "touch" = a trade at our price fills it too. The aggressor side of the recorded
+      trade is not considered; the fill is at our limit price, as maker, for at most the
+      trade's quantity (shared by our orders in price-time priority).
     - legacy_conditional_orders: True = STOP/TAKE_PROFIT(_MARKET) accepted on POST /fapi/v1/order
       as before 2025-12-09 (same orderId after trigger); False = -4120 there (algo API only).
     - default_leverage: leverage of a symbol the account never changed.
