@@ -23,7 +23,6 @@ closing `x: true` update) for every interval the KlineStore serves.
 """
 
 import asyncio
-import heapq
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -54,10 +53,11 @@ from .ws import WsHub
 log = logging.getLogger(__name__)
 
 MAX_BACKLOG = 20_000  # frames queued on the slowest socket before max mode pauses
-MAX_BATCH_DATA_MS = 100  # data time published per batch in max mode
+MAX_BATCH_EVENTS = 500  # max mode: aim for about this many events per batch
 KLINE_PUSH_MS = 250
 MARK_PRICE_SLOW_MS = 3000
-ENGINE_DEPTH_LEVELS = 50
+ENGINE_DEPTH_LEVELS = 20
+ENGINE_DEPTH_INTERVAL_MS = 1000  # the engine's depth copy is refreshed at most this often
 
 
 def time_map_for(replay: MarketReplay, speed: float | str, now_ms: int) -> TimeMap:
@@ -117,6 +117,7 @@ class ReplayDriver:
         self._mark_slow_ms: dict[str, int] = {}
         self._kline_open: dict[tuple[str, str], int] = {}
         self._kline_push_ms: dict[tuple[str, str], int] = {}
+        self._engine_depth_ms: dict[str, int] = {}
         self._load_initial_state()
 
     # ---- set-up -------------------------------------------------------------------------------
@@ -211,18 +212,27 @@ class ReplayDriver:
         self.market_now_ms = max(self.market_now_ms, e_ms)
         msg = depth_update_message(ev, event_time_ms=e_ms, transaction_time_ms=t_ms)
         self.market.on_message(msg)
-        self._feed_engine_depth(ev.symbol, t_ms)
+        if t_ms - self._engine_depth_ms.get(ev.symbol, -ENGINE_DEPTH_INTERVAL_MS) >= (
+            ENGINE_DEPTH_INTERVAL_MS
+        ):
+            self._feed_engine_depth(ev.symbol, t_ms)
         streams = self._streams[ev.symbol]
         self.hub.publish(streams.depth, msg)
         self.hub.publish(streams.depth100, msg)
+
+    def sync_engine_depth(self) -> None:
+        """Give the engine the latest depth of every symbol whose book changed (before a REST
+        operation, so takers see the current book)."""
+        for symbol, book in self.market.books.items():
+            if book.dirty:
+                self._feed_engine_depth(symbol, book.transaction_time)
 
     def _feed_engine_depth(self, symbol: str, time_ms: int) -> None:
         book = self.market.books.get(symbol)
         if book is None:
             return
-        n = ENGINE_DEPTH_LEVELS
-        bids = heapq.nlargest(n, book.bids.items(), key=lambda kv: float(kv[0]))
-        asks = heapq.nsmallest(n, book.asks.items(), key=lambda kv: float(kv[0]))
+        self._engine_depth_ms[symbol] = time_ms
+        bids, asks = book.top(ENGINE_DEPTH_LEVELS)
         self.engine.on_depth(
             symbol,
             [(Decimal(p), Decimal(q)) for p, q in bids],
@@ -253,18 +263,21 @@ class ReplayDriver:
             if not self.hub.has_subscribers(stream):
                 continue
             key = (symbol, interval)
-            row = self.kline_store.current(symbol, interval, now_ms=now)
-            if row is None:
-                continue
+            iv = INTERVAL_MS[interval]
+            open_time = now - now % iv
             prev_open = self._kline_open.get(key)
-            if prev_open is not None and prev_open != row.open_time:
+            rolled = prev_open is not None and prev_open != open_time
+            due = now - self._kline_push_ms.get(key, -KLINE_PUSH_MS) >= KLINE_PUSH_MS
+            if not (rolled or due):
+                continue
+            if rolled:
                 closed = self.kline_store.kline(symbol, interval, prev_open, now_ms=now)
                 if closed is not None:
                     self.hub.publish(stream, kline_message(closed, event_time_ms=now))
-                self._kline_push_ms[key] = -KLINE_PUSH_MS
-            self._kline_open[key] = row.open_time
-            if now - self._kline_push_ms.get(key, -KLINE_PUSH_MS) >= KLINE_PUSH_MS:
-                self._kline_push_ms[key] = now
+            self._kline_open[key] = open_time
+            self._kline_push_ms[key] = now
+            row = self.kline_store.current(symbol, interval, now_ms=now)
+            if row is not None:
                 self.hub.publish(stream, kline_message(row, event_time_ms=now))
 
     # ---- async pacing -------------------------------------------------------------------------
@@ -284,12 +297,21 @@ class ReplayDriver:
             await asyncio.sleep(0)
 
     async def run_max(self) -> None:
-        """As fast as possible, pausing while the slowest subscriber has a large backlog."""
+        """As fast as possible, pausing while the slowest subscriber has a large backlog.
+
+        Each batch covers a window of data time sized so that it holds about
+        `MAX_BATCH_EVENTS` events (dense recorded data and sparse synthesized data alike).
+        """
         replay, to_ex, hub = self.replay, self.time_map.to_exchange, self.hub
+        window_ms = 100
         while True:
             await hub.wait_backlog_below(MAX_BACKLOG)
             nxt = replay.next_event_time()
             if nxt is None:
                 return
-            self.publish_until(to_ex(nxt + MAX_BATCH_DATA_MS))
+            count = self.publish_until(to_ex(nxt + window_ms))
+            if count < MAX_BATCH_EVENTS // 2:
+                window_ms = min(window_ms * 2, 3_600_000)
+            elif count > MAX_BATCH_EVENTS * 2:
+                window_ms = max(window_ms // 2, 1)
             await asyncio.sleep(0)

@@ -106,10 +106,11 @@ class LocalExchange:
         self.faults = Faults()
         self.instruments = {s: Instrument.from_exchange_info(known[s]) for s in self.symbols}
         self.replay: MarketReplay | None = None
-        wall = ExchangeClock(self.faults, stepped=False).base_now_ms()
         if data is not None:
             dataset = resolve(data)
             self.replay = MarketReplay(dataset, symbols=self.symbols)
+        wall = ExchangeClock(self.faults, stepped=False).base_now_ms()
+        if self.replay is not None:
             self.time_map = time_map_for(self.replay, self.speed, wall)
             self.grids = {s: dataset.grids[s] for s in self.symbols}
             start_ms = self.time_map.to_exchange(self.replay.start_ms)
@@ -187,7 +188,12 @@ class LocalExchange:
 
     def published_agg_ids(self, symbol: str) -> list[int]:
         """Ids of every aggTrade published so far on `<symbol>@aggTrade` (ascending)."""
-        return [ev.agg_id for ev, _ in self.agg_store.query(symbol, from_id=0, limit=10**9)]
+        ids: list[int] = []
+        while True:
+            page = self.agg_store.query(symbol, from_id=(ids[-1] + 1) if ids else 0, limit=1000)
+            ids += [ev.agg_id for ev, _ in page]
+            if len(page) < 1000:
+                return ids
 
     async def start(self) -> "LocalExchange":
         self._accounts: set[Hashable] = set()
@@ -276,6 +282,8 @@ class LocalExchange:
 
     def _engine_call(self, name: str, account_id: Hashable, params: dict, kwargs: dict) -> Any:
         """Run one engine REST operation at the current exchange time, then push user events."""
+        if self.driver is not None:
+            self.driver.sync_engine_depth()
         self.engine.on_time(self.now_ms())
         try:
             return getattr(self.engine, name)(account_id, params, **kwargs)

@@ -6,23 +6,67 @@ the streams. Prices and quantities stay the wire strings. (aggTrades and klines 
 the replay's `AggTradeStore` / `KlineStore`, which the driver fills as it publishes.)
 """
 
+import bisect
 from collections.abc import Iterable
-from decimal import Decimal
+
+
+class _Side:
+    """One book side: price string -> qty string, plus the prices kept sorted (as floats)."""
+
+    __slots__ = ("keys", "levels", "names")
+
+    def __init__(self) -> None:
+        self.levels: dict[str, str] = {}
+        self.keys: list[float] = []  # ascending
+        self.names: dict[float, str] = {}
+
+    def load(self, levels: list) -> None:
+        self.levels = {p: q for p, q in levels}
+        self.names = {float(p): p for p in self.levels}
+        self.keys = sorted(self.names)
+
+    def set(self, price: str, qty: str) -> None:
+        key = float(price)
+        if float(qty) == 0:
+            if self.levels.pop(price, None) is not None:
+                del self.names[key]
+                del self.keys[bisect.bisect_left(self.keys, key)]
+            return
+        if price not in self.levels:
+            bisect.insort(self.keys, key)
+            self.names[key] = price
+        self.levels[price] = qty
+
+    def best(self, n: int, highest: bool) -> list[tuple[str, str]]:
+        keys = self.keys[-n:][::-1] if highest else self.keys[:n]
+        names, levels = self.names, self.levels
+        return [(names[k], levels[names[k]]) for k in keys]
 
 
 class DepthBook:
-    """A price -> qty book per side, maintained from depthUpdate messages (absolute qty)."""
+    """A book maintained from depthUpdate messages (absolute quantities, qty 0 removes).
+
+    Diffs are coalesced per price level (a later quantity replaces an earlier one) and only
+    applied to the sorted sides when the book is read, so a replay at max speed pays a dict
+    update per diff, not a sorted insert per level.
+    """
 
     def __init__(self) -> None:
-        self.bids: dict[str, str] = {}
-        self.asks: dict[str, str] = {}
+        self.bid_side = _Side()
+        self.ask_side = _Side()
+        self._pending_bids: dict[str, str] = {}
+        self._pending_asks: dict[str, str] = {}
+        self.dirty = False
         self.last_update_id = 0
         self.event_time = 0
         self.transaction_time = 0
 
     def load_snapshot(self, snap: dict) -> None:
-        self.bids = {p: q for p, q in snap["bids"]}
-        self.asks = {p: q for p, q in snap["asks"]}
+        self._pending_bids.clear()
+        self._pending_asks.clear()
+        self.dirty = True
+        self.bid_side.load(snap["bids"])
+        self.ask_side.load(snap["asks"])
         self.last_update_id = snap["lastUpdateId"]
         self.event_time = snap.get("E", 0)
         self.transaction_time = snap.get("T", 0)
@@ -30,19 +74,30 @@ class DepthBook:
     def apply(self, msg: dict) -> None:
         if msg["u"] < self.last_update_id:
             return
-        for side, levels in ((self.bids, msg["b"]), (self.asks, msg["a"])):
-            for price, qty in levels:
-                if Decimal(qty) == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = qty
+        self._pending_bids.update(msg["b"])
+        self._pending_asks.update(msg["a"])
+        self.dirty = True
         self.last_update_id = msg["u"]
         self.event_time = msg["E"]
         self.transaction_time = msg["T"]
 
+    def _flush(self) -> None:
+        for pending, side in (
+            (self._pending_bids, self.bid_side),
+            (self._pending_asks, self.ask_side),
+        ):
+            for price, qty in pending.items():
+                side.set(price, qty)
+            pending.clear()
+
+    def top(self, n: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(best n bids, best n asks), best first."""
+        self._flush()
+        self.dirty = False
+        return self.bid_side.best(n, highest=True), self.ask_side.best(n, highest=False)
+
     def snapshot(self, limit: int, now_ms: int) -> dict:
-        bids = sorted(self.bids.items(), key=lambda kv: Decimal(kv[0]), reverse=True)[:limit]
-        asks = sorted(self.asks.items(), key=lambda kv: Decimal(kv[0]))[:limit]
+        bids, asks = self.top(limit)
         return {
             "lastUpdateId": self.last_update_id,
             "E": now_ms,

@@ -1,0 +1,134 @@
+"""Market streams over real WebSocket connections: URL routing, envelopes, REST consistency."""
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from exchange_sim.server import WsConfig
+
+
+async def _drain(ws, idle_s: float = 0.3) -> list:
+    """Every frame received until the socket is quiet for `idle_s`."""
+    out = []
+    try:
+        while True:
+            out.append(await asyncio.wait_for(ws.recv(), idle_s))
+    except TimeoutError:
+        return out
+
+
+async def test_raw_ws_path_delivers_bare_events(local_exchange) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
+        await local_exchange.step(2000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert frames
+    assert {f["e"] for f in frames} == {"aggTrade"}
+
+
+async def test_combined_stream_wraps_events_in_envelope(local_exchange) -> None:
+    url = f"{local_exchange.ws_url}/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s"
+    async with websockets.connect(url) as ws:
+        await local_exchange.step(3000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert {f["stream"] for f in frames} == {"btcusdt@aggTrade", "btcusdt@markPrice@1s"}
+    assert all(set(f) == {"stream", "data"} for f in frames)
+
+
+async def test_set_property_combined_switches_to_envelope(local_exchange) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@bookTicker") as ws:
+        await ws.send(json.dumps({"method": "SET_PROPERTY", "params": ["combined", True], "id": 1}))
+        assert json.loads(await ws.recv()) == {"result": None, "id": 1}
+        await local_exchange.step(500)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert frames
+    assert all(f["stream"] == "btcusdt@bookTicker" for f in frames)
+
+
+async def test_live_subscribe_starts_delivery(local_exchange) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws") as ws:
+        await local_exchange.step(1000)
+        before = await _drain(ws, 0.1)
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}))
+        assert json.loads(await ws.recv()) == {"result": None, "id": 1}
+        await local_exchange.step(2000)
+        after = await _drain(ws)
+
+    assert before == []
+    assert after
+
+
+async def test_routed_path_stays_silent_for_another_group(local_exchange) -> None:
+    url = f"{local_exchange.ws_url}/public/ws/btcusdt@aggTrade/btcusdt@bookTicker"
+    async with websockets.connect(url) as ws:
+        await local_exchange.step(2000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert frames
+    assert {f["e"] for f in frames} == {"bookTicker"}
+
+
+async def test_post_split_legacy_path_only_carries_public_streams(exchange_factory) -> None:
+    ex = await exchange_factory(ws_config=WsConfig(post_split=True))
+    url = f"{ex.ws_url}/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker"
+    async with websockets.connect(url) as ws:
+        await ex.step(2000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert {f["stream"] for f in frames} == {"btcusdt@bookTicker"}
+
+
+async def test_rest_agg_trades_from_id_returns_exactly_what_the_stream_sent(
+    local_exchange, binance_client
+) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
+        await local_exchange.step(5000)
+        streamed = [json.loads(f) for f in await _drain(ws)]
+    first_id = streamed[0]["a"]
+
+    rest = await binance_client.futures_aggregate_trades(
+        symbol="BTCUSDT", fromId=first_id, limit=len(streamed)
+    )
+
+    stream_keys = ("a", "p", "q", "f", "l", "T", "m")
+    assert rest == [{k: m[k] for k in stream_keys} for m in streamed]
+    assert [m["a"] for m in streamed] == local_exchange.published_agg_ids("BTCUSDT")[
+        -len(streamed) :
+    ]
+
+
+async def test_kline_stream_closes_each_minute_with_x_true(local_exchange) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@kline_1m") as ws:
+        await local_exchange.step(70_000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    closed = [f for f in frames if f["k"]["x"]]
+    assert len(closed) >= 1
+    assert all(f["k"]["T"] - f["k"]["t"] == 59_999 for f in closed)
+
+
+async def test_mark_price_3s_stream_is_sparser_than_1s(local_exchange) -> None:
+    url = f"{local_exchange.ws_url}/stream?streams=btcusdt@markPrice/btcusdt@markPrice@1s"
+    async with websockets.connect(url) as ws:
+        await local_exchange.step(9000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    slow = [f for f in frames if f["stream"] == "btcusdt@markPrice"]
+    fast = [f for f in frames if f["stream"] == "btcusdt@markPrice@1s"]
+    assert 2 <= len(slow) <= 4
+    assert len(fast) >= 8
+
+
+@pytest.mark.parametrize("speed", [50.0, "max"])
+async def test_accelerated_replay_streams_without_stepping(exchange_factory, speed) -> None:
+    ex = await exchange_factory(speed=speed)
+    async with websockets.connect(f"{ex.ws_url}/ws/btcusdt@aggTrade") as ws:
+        frames = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(20)]
+
+    ids = [f["a"] for f in frames]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 20
