@@ -206,7 +206,7 @@ async def download_agg_trades(
     seen: set[int] = set()
     for a, b in todo:
         await _download_trade_range(
-            rest, store, symbol, kind, a, b, covered_before, seen, report, progress
+            rest, store, symbol, kind, (a, b), covered_before, seen, report, progress
         )
     ids = store.read(symbol, kind, start_ms, end)["agg_id"].to_pylist()
     report.gaps = id_gaps(ids)

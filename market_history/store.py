@@ -76,6 +76,22 @@ class HistoryStore:
     def _days(self, start_ms: int, end_ms: int) -> range:
         return range(day_of(start_ms), end_ms, DAY_MS)
 
+    def stored_days(self, symbol: str, kind: Kind, start_ms: int, end_ms: int) -> list[int]:
+        """Day starts (ms) of the existing files that overlap [start_ms, end_ms), ascending."""
+        folder = self.root / symbol / kind.key
+        if not folder.is_dir():
+            return []
+        days = []
+        for path in folder.glob("*.parquet"):
+            try:
+                day = datetime.strptime(path.stem, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            ms = int(day.timestamp() * 1000)
+            if ms + DAY_MS > start_ms and ms < end_ms:
+                days.append(ms)
+        return sorted(days)
+
     def _load_day(self, symbol: str, kind: Kind, day_ms: int) -> tuple[pa.Table, list[Range]]:
         path = self.path(symbol, kind, day_ms)
         if not path.exists():
@@ -88,7 +104,7 @@ class HistoryStore:
     def covered(self, symbol: str, kind: Kind, start_ms: int, end_ms: int) -> list[Range]:
         """The parts of [start_ms, end_ms) already fetched or imported."""
         ranges: list[Range] = []
-        for day in self._days(start_ms, end_ms):
+        for day in self.stored_days(symbol, kind, start_ms, end_ms):
             ranges.extend(self._load_day(symbol, kind, day)[1])
         clipped = [(max(a, start_ms), min(b, end_ms)) for a, b in ranges]
         return merge_ranges(clipped)
@@ -101,7 +117,7 @@ class HistoryStore:
         """Rows with time in [start_ms, end_ms), sorted by key."""
         tables = []
         col = kind.time_column
-        for day in self._days(start_ms, end_ms):
+        for day in self.stored_days(symbol, kind, start_ms, end_ms):
             table, _ = self._load_day(symbol, kind, day)
             if table.num_rows:
                 mask = pc.and_(pc.greater_equal(table[col], start_ms), pc.less(table[col], end_ms))
@@ -112,7 +128,7 @@ class HistoryStore:
 
     def last_row(self, symbol: str, kind: Kind, before_ms: int, not_before_ms: int) -> dict | None:
         """The stored row with the greatest key among times in [not_before_ms, before_ms)."""
-        for day in reversed(self._days(not_before_ms, before_ms)):
+        for day in reversed(self.stored_days(symbol, kind, not_before_ms, before_ms)):
             table = self.read(symbol, kind, max(day, not_before_ms), min(day + DAY_MS, before_ms))
             if table.num_rows:
                 return table.slice(table.num_rows - 1).to_pylist()[0]

@@ -73,6 +73,8 @@ class FakeBinance:
     retry_after_s: int = 1
     drop_next: int = 0  # cut the next N REST responses after half the body
     banned: bool = False  # answer 418
+    fault_plan: dict[int, str] = field(default_factory=dict)  # REST call no. -> "429"/"drop"
+    weight_used: int = 0  # reported in X-MBX-USED-WEIGHT-1M (never resets: tests are short)
     ban_after_requests: int | None = None  # start answering 418 after this many REST calls
     server_time_ms: int | None = None  # /time answer; default: the last published trade
     ws_connects: int = 0
@@ -178,6 +180,11 @@ class FakeBinance:
         return ws
 
     def _rest_fault(self) -> web.Response | None:
+        planned = self.fault_plan.pop(len(self.rest_calls), None)
+        if planned == "429":
+            self.rate_limit_next += 1
+        elif planned == "drop":
+            self.drop_next += 1
         if self.ban_after_requests is not None and len(self.rest_calls) > self.ban_after_requests:
             self.banned = True
         if self.banned:
@@ -196,7 +203,8 @@ class FakeBinance:
         return None
 
     async def _answer(self, request: web.Request, body: Any, weight: int) -> web.StreamResponse:
-        headers = {"X-MBX-USED-WEIGHT-1M": str(weight)}
+        self.weight_used += weight
+        headers = {"X-MBX-USED-WEIGHT-1M": str(self.weight_used)}
         if self.drop_next > 0:
             self.drop_next -= 1
             raw = json.dumps(body).encode()

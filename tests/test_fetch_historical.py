@@ -1,0 +1,162 @@
+"""fetch_historical.py against the loopback fake exchange: pagination, faults, resume, CLI."""
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import fetch_historical
+from gateway.market_rest import IpBanned
+from market_history.schema import Kind
+from market_history.store import HistoryStore
+from tests.gateway.fake_exchange import FakeBinance, load_agg_trades, load_ohlcv_klines
+
+ROOT = Path(__file__).resolve().parents[1]
+M1 = Kind.klines("1m")
+START, END = "2025-05-05", "2025-05-08"  # three days, 4320 bars, 3 pages of 1500
+
+
+@pytest.fixture
+async def fake():
+    klines = load_ohlcv_klines(rows=3 * 1440 + 60)
+    async with FakeBinance(load_agg_trades(), klines=klines) as server:
+        server.server_time_ms = klines[-1][0] + 60_000
+        yield server
+
+
+def args(fake, out, *extra: str, kind: str = "klines", start=START, end=END):
+    return fetch_historical.parse_args(
+        ["--symbol", "BTCUSDT", "--kind", kind, "--start", start, "--end", end,
+         "--base-url", fake.base_url, "--out", str(out), "--quiet", *extra]
+    )  # fmt: skip
+
+
+def stored_rows(out) -> list[list]:
+    table = HistoryStore(out).read("BTCUSDT", M1, 0, 2**62)
+    return [list(r.values()) for r in table.to_pylist()]
+
+
+def source_rows(fake, days: int = 3) -> list[list]:
+    return [r[:11] for r in fake.klines[: days * 1440]]
+
+
+def klines_calls(fake) -> list[str]:
+    return [c for c in fake.rest_calls if "/klines" in c]
+
+
+async def test_multi_day_range_is_downloaded_identical_to_the_source(fake, tmp_path):
+    report = await fetch_historical.run(args(fake, tmp_path))
+
+    assert stored_rows(tmp_path) == source_rows(fake)
+    assert len(klines_calls(fake)) == 3 and all("limit=1500" in c for c in klines_calls(fake))
+    assert report.gaps == [] and report.duplicates == 0 and report.rows_written == 4320
+
+
+async def test_injected_429_and_dropped_connection_mid_run_are_survived(fake, tmp_path):
+    fake.fault_plan = {3: "429", 4: "drop"}  # the 2nd and 3rd klines requests
+
+    report = await fetch_historical.run(args(fake, tmp_path))
+
+    assert stored_rows(tmp_path) == source_rows(fake)
+    assert report.rows_written == 4320
+    assert len(klines_calls(fake)) == 5  # 3 pages + the two failed attempts
+
+
+async def test_interrupted_run_resumes_without_downloading_anything_twice(fake, tmp_path):
+    fake.ban_after_requests = 3  # /time, 1st and 2nd page; the 3rd page gets 418
+    with pytest.raises(IpBanned):
+        await fetch_historical.run(args(fake, tmp_path))
+    first_rows = len(stored_rows(tmp_path))
+    fake.banned, fake.ban_after_requests = False, None
+    fake.rest_calls.clear()
+
+    report = await fetch_historical.run(args(fake, tmp_path))
+
+    assert first_rows == 3000
+    assert report.rows_received == 4320 - 3000 and report.duplicates == 0
+    assert f"startTime={fake.klines[3000][0]}&" in klines_calls(fake)[0]
+    assert stored_rows(tmp_path) == source_rows(fake)
+
+
+async def test_second_run_over_a_complete_range_requests_no_data(fake, tmp_path):
+    await fetch_historical.run(args(fake, tmp_path))
+    fake.rest_calls.clear()
+
+    report = await fetch_historical.run(args(fake, tmp_path))
+
+    assert klines_calls(fake) == [] and report.rows_received == 0
+
+
+async def test_exchange_gap_and_duplicates_are_reported(fake, tmp_path):
+    k = fake.klines
+    outage = (k[100][0], k[105][0])
+    fake.klines = k[:100] + k[105:700] + [k[699]] + k[700:]  # 5 bars missing, 1 sent twice
+
+    report = await fetch_historical.run(args(fake, tmp_path, end="2025-05-06"))
+
+    assert report.gaps == [outage]
+    assert report.duplicates == 1
+    assert report.rows_written == 1440 - 5
+    assert any("gaps in the exchange data" in line for line in report.lines())
+
+
+async def test_agg_trades_are_downloaded_by_id_and_resumed(fake, tmp_path):
+    fake.published = 1500
+    fake.server_time_ms = fake.trades[1499]["T"] + 1
+    start, end = fake.trades[0]["T"], fake.trades[1200]["T"]
+    span = {"kind": "aggTrades", "start": _iso(start), "end": _iso(end)}
+
+    report = await fetch_historical.run(args(fake, tmp_path, **span))
+    again = await fetch_historical.run(args(fake, tmp_path, **span))
+
+    table = HistoryStore(tmp_path).read("BTCUSDT", Kind.agg_trades(), 0, 2**62)
+    expected = [t["a"] for t in fake.trades[:1500] if start <= t["T"] < end]
+    assert table["agg_id"].to_pylist() == expected
+    assert report.gaps == [] and again.rows_received == 0
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "fetch_historical.py"), *argv,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    ("symbol", "interval", "start", "end", "message"),
+    [
+        ("NOPEUSDT", "1m", START, END, "unknown symbol NOPEUSDT"),
+        ("BTCUSDT", "1m", END, START, "is not after --start"),
+        ("BTCUSDT", "7m", START, END, "unknown interval '7m'"),
+    ],
+)
+async def test_bad_arguments_exit_2_with_one_line(
+    fake, tmp_path, symbol, interval, start, end, message
+):
+    code, out, err = await run_cli(
+        "--symbol", symbol, "--kind", "klines", "--interval", interval, "--start", start,
+        "--end", end, "--base-url", fake.base_url, "--out", str(tmp_path),
+    )  # fmt: skip
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and out == ""
+
+
+async def test_command_line_prints_the_closing_report_and_stops_on_418(fake, tmp_path):
+    base = ["--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", "2025-05-06",
+            "--base-url", fake.base_url, "--out", str(tmp_path)]  # fmt: skip
+    code, out, err = await run_cli(*base)
+    fake.banned = True
+    banned_code, _, banned_err = await run_cli(*base[:-4], "--end", END, *base[-4:])
+
+    assert code == 0 and "1440 new rows stored" in out and "gaps: none" in out
+    assert "BTCUSDT" in err  # the tqdm progress bar
+    assert banned_code == 1 and "banned" in banned_err
