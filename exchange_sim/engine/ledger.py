@@ -73,6 +73,7 @@ class Core:
         self._next_algo_id = 1_000_000_000_001
         self._next_tran_id = 9_000_000_001
         self._next_liq_id = 1
+        self._client_id_seq = 0
         self._timers: list[tuple[int, int, str, Any]] = []
         self._timer_seq = 0
         self._countdowns: dict[tuple[str, str], int] = {}
@@ -404,7 +405,9 @@ class Core:
         return levels
 
     def _apply_touch(self, s: SymbolState) -> None:
-        bid_t, bid_q, ask_t, ask_q = s.book_touch  # type: ignore[misc]
+        touch = s.book_touch
+        assert touch is not None
+        bid_t, bid_q, ask_t, ask_q = touch
         s.book_touch = None
         if s.depth_known:
             s.bid_levels = _merge_top(s.bid_levels, bid_t, bid_q, descending=True)

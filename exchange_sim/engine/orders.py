@@ -68,7 +68,7 @@ class OrderEndpoints(MarketData):
 
     def _generate_client_id(self) -> str:
         """22 alphanumeric chars, as Binance generates; deterministic (no randomness)."""
-        self._client_id_seq = getattr(self, "_client_id_seq", 0) + 1
+        self._client_id_seq += 1
         n = self._client_id_seq * 2654435761 + 0x5DEECE66D
         chars = []
         for _ in range(22):
