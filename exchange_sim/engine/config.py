@@ -61,6 +61,8 @@ class EngineConfig:
       after that is unfillable (MARKET remainder EXPIRED, LIMIT remainder rests / expires).
     - emit_trade_lite: also emit TRADE_LITE before each fill's ORDER_TRADE_UPDATE.
     - max_algo_orders: open conditional orders per account across all symbols (-4045 beyond).
+    - margin_call_ratio: when set (e.g. Decimal("0.8")), a MARGIN_CALL event is sent once the
+      margin ratio (maintenance margin / margin balance) reaches it; None = never (default).
     - margin_check: False disables the -2019 / -2027 checks (e.g. to study a strategy's signal
       without sizing limits).
     """
@@ -79,6 +81,7 @@ class EngineConfig:
     emit_trade_lite: bool = False
     max_algo_orders: int = 200
     margin_check: bool = True
+    margin_call_ratio: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.fill_mode not in ("through", "touch"):

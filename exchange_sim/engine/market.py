@@ -13,8 +13,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from exchange_sim.engine.fmt import ZERO
+from exchange_sim.engine.fmt import ZERO, f8
 from exchange_sim.engine.ledger import Core
+from exchange_sim.engine.margin import maintenance_margin
 from exchange_sim.engine.state import EXPIRED, Account, Income, Order, SymbolState
 
 _CHUNK = 8192
@@ -203,12 +204,49 @@ class MarketData(Core):
     advance = on_time
 
     def _check_liquidations(self) -> None:
+        """Liquidate accounts whose margin balance <= maintenance margin (section 11.3); warn
+        with MARGIN_CALL once the ratio reaches EngineConfig.margin_call_ratio (if set)."""
+        threshold = self._cfg.margin_call_ratio
         for acct in self._accounts.values():
             if not any(p.amt for p in acct.positions.values()):
+                acct.margin_called = False
                 continue
             totals = self._totals(acct)
             if totals.maint > 0 and totals.margin_balance <= totals.maint:
                 self._liquidate(acct)
+                acct.margin_called = False
+            elif threshold is not None and totals.maint > 0:
+                ratio = totals.maint / totals.margin_balance
+                if ratio >= threshold and not acct.margin_called:
+                    acct.margin_called = True
+                    self._margin_call(acct)
+                elif ratio < threshold:
+                    acct.margin_called = False
+
+    def _margin_call(self, acct: Account) -> None:
+        """MARGIN_CALL (section 10.6), once per crossing of the threshold."""
+        positions = []
+        for symbol, pos in acct.positions.items():
+            if pos.amt == 0:
+                continue
+            s = self._syms[symbol]
+            mark = self._ref_price(s) or pos.entry
+            positions.append(
+                {
+                    "s": symbol,
+                    "ps": "BOTH",
+                    "pa": s.inst.format_qty(pos.amt),
+                    "mt": acct.margin_type.get(symbol, "CROSSED"),
+                    "iw": "0",
+                    "mp": f8(mark),
+                    "up": f8(pos.amt * (mark - pos.entry)),
+                    "mm": f8(maintenance_margin(s.brackets, abs(pos.amt) * mark)),
+                }
+            )
+        self._emit(
+            acct,
+            {"e": "MARGIN_CALL", "E": self._clock.now_ms(), "cw": f8(acct.wallet), "p": positions},
+        )
 
     def _liquidate(self, acct: Account) -> None:
         """Close every position of the account at its mark price (cross margin exhausted).

@@ -311,6 +311,7 @@ class Account:
     trades: dict[str, list[UserTrade]] = field(default_factory=dict)
     incomes: list[Income] = field(default_factory=list)
     dual_side: bool = False
+    margin_called: bool = False  # a MARGIN_CALL was sent and the ratio has not recovered
     update_time: int = 0
 
     def position(self, symbol: str) -> Position:

@@ -350,3 +350,30 @@ def test_income_filters_by_type_and_time():
     funding = ex.income("alice", {"startTime": str(FUNDING_TIME)})
 
     assert [i["incomeType"] for i in funding] == ["FUNDING_FEE"]
+
+
+def test_margin_call_is_sent_once_when_the_ratio_reaches_the_threshold():
+    ex, _ = make_exchange(EngineConfig(margin_call_ratio=D("0.5")), usdt="1000")
+    ex.new_order("alice", market("BUY", "0.300"))  # wallet 990.729955, entry 61800.3
+    ex.drain_user_events()
+    # At mark m: MM = 0.3*m*0.004, margin balance = 990.729955 + 0.3*(m - 61800.3).
+    # m = 58900.0: MM 70.68, balance 120.639955 -> ratio 0.586 >= 0.5 (and > MM: no liquidation)
+
+    ex.on_mark_price("BTCUSDT", D("60000.0"), D("60000.0"), D("0"), FUNDING_TIME, T0 + 1000)
+    ex.on_mark_price("BTCUSDT", D("58900.0"), D("58900.0"), D("0"), FUNDING_TIME, T0 + 2000)
+    ex.on_mark_price("BTCUSDT", D("58900.0"), D("58900.0"), D("0"), FUNDING_TIME, T0 + 3000)
+
+    [call] = of_type(ex.drain_user_events(), "MARGIN_CALL")
+    assert call["cw"] == "990.72995500"
+    assert call["p"] == [
+        {
+            "s": "BTCUSDT",
+            "ps": "BOTH",
+            "pa": "0.300",
+            "mt": "CROSSED",
+            "iw": "0",
+            "mp": "58900.00000000",
+            "up": "-870.09000000",
+            "mm": "70.68000000",
+        }
+    ]
