@@ -28,7 +28,8 @@ strings without timestamp/recvWindow/signature.
     commission_rate, leverage_bracket, symbol_config, account_config, user_trades, income
 
 User-data events out: drain_user_events() -> [(account_id, event_dict)] in generation order
-(ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, ALGO_UPDATE, ACCOUNT_CONFIG_UPDATE, TRADE_LITE if enabled).
+(ORDER_TRADE_UPDATE, ACCOUNT_UPDATE, ALGO_UPDATE, ACCOUNT_CONFIG_UPDATE; TRADE_LITE and
+MARGIN_CALL when enabled in EngineConfig). `E`/`T` come from the clock.
 
 Read-only helpers: last_price(symbol), mark_price(symbol), book_top(symbol),
 funding_info(symbol), symbols(), has_account(account_id), check_symbol(symbol).
