@@ -220,6 +220,11 @@ class WsHub:
         try:
             await self._reader(conn)
         finally:
+            transport = _transport(conn)
+            if transport is not None and (conn.outbox or transport.get_write_buffer_size()):
+                # the client is gone or closing while data is still queued: a close frame
+                # behind megabytes of market data would reach it only after its close timeout
+                transport.abort()
             self._forget(conn)
             conn.wake.set()
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
@@ -251,7 +256,7 @@ class WsHub:
                     del self._subs[stream]
 
     def _abort(self, conn: Connection) -> None:
-        transport = conn.request.transport
+        transport = _transport(conn)
         if transport is not None:
             transport.abort()
         self._forget(conn)
@@ -384,6 +389,12 @@ class WsHub:
         if params[0] != "combined":
             return _error(0, "Unknown property", req_id)
         return {"result": conn.combined, "id": req_id}
+
+
+def _transport(conn: Connection) -> asyncio.Transport | None:
+    writer = conn.ws._writer
+    transport = writer.transport if writer is not None else None
+    return transport if transport is not None else conn.request.transport
 
 
 async def _write_frames(ws: web.WebSocketResponse, frames: list[bytes]) -> None:

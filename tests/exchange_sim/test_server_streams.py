@@ -126,7 +126,9 @@ async def test_mark_price_3s_stream_is_sparser_than_1s(local_exchange) -> None:
 @pytest.mark.parametrize("speed", [50.0, "max"])
 async def test_accelerated_replay_streams_without_stepping(exchange_factory, speed) -> None:
     ex = await exchange_factory(speed=speed)
-    async with websockets.connect(f"{ex.ws_url}/ws/btcusdt@aggTrade") as ws:
+    # max_queue=None: a client that stops reading a max-speed flood would otherwise wait its
+    # close timeout for the server's close frame queued behind the unread data
+    async with websockets.connect(f"{ex.ws_url}/ws/btcusdt@aggTrade", max_queue=None) as ws:
         frames = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(20)]
 
     ids = [f["a"] for f in frames]
