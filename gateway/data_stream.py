@@ -24,8 +24,8 @@ kill: ids after the last save are re-delivered, none are skipped).
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +41,7 @@ from gateway.checkpoint import MemoryCheckpoint, StreamCheckpoint
 from gateway.market_rest import AGG_TRADES_MAX_LIMIT, MarketDataRest
 from gateway.wire import (
     MalformedMessage,
+    decode_frame,
     interval_ms,
     parse_agg_trade,
     parse_book_ticker,
@@ -50,8 +51,16 @@ from gateway.wire import (
 
 log = logging.getLogger(__name__)
 
-_loads = json.loads
-_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, MalformedMessage)
+_loads = decode_frame
+_MALFORMED = (
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    ArithmeticError,  # decimal.InvalidOperation
+    MalformedMessage,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +171,9 @@ class DataStream:
         self.checkpoint = checkpoint if checkpoint is not None else MemoryCheckpoint()
         self.stats = StreamStats()
         self._sink = sink
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._now_ms = clock.now_ms
+        self._buffer: deque[object] = deque()  # delivered, not yet taken by the consumer
+        self._waiter: asyncio.Future[None] | None = None
         self._states = {
             s.upper(): _SymbolState(s.upper(), self.checkpoint.load(s.upper())) for s in symbols
         }
@@ -243,7 +254,14 @@ class DataStream:
 
     async def __anext__(self) -> object:
         self._mark_processed()
-        item = await self._queue.get()
+        buffer = self._buffer
+        while not buffer:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = buffer.popleft()
         if type(item) is Trade:
             self._yielded = item
         return item
@@ -251,31 +269,41 @@ class DataStream:
     def get_nowait(self) -> object:
         """The next item if one is ready (raises `asyncio.QueueEmpty`); marks like `__anext__`."""
         self._mark_processed()
-        item = self._queue.get_nowait()
+        if not self._buffer:
+            raise asyncio.QueueEmpty
+        item = self._buffer.popleft()
         if type(item) is Trade:
             self._yielded = item
         return item
 
+    def pending_items(self) -> int:
+        """Items delivered but not yet taken by the consumer."""
+        return len(self._buffer)
+
     def handle_frame(self, raw: str | bytes) -> None:
         """Parse one websocket text frame and deliver what it holds (also the in-process feed)."""
         self.stats.frames += 1
-        recv = self.clock.now_ms()
         try:
             msg = _loads(raw)
-            data = msg["data"] if "stream" in msg else msg
-            kind = data.get("e") if type(data) is dict else None
+            data = msg.get("data", msg)
+            kind = data.get("e")
             if kind == "aggTrade":
-                self._on_trade(parse_agg_trade(data, recv))
-            elif kind == "bookTicker":
+                self._on_trade(parse_agg_trade(data, self._now_ms()))
+                return
+            recv = self._now_ms()
+            if kind == "bookTicker":
                 self._on_book(data, recv)
             elif kind == "markPriceUpdate":
                 self._on_mark(data, recv)
             elif kind == "kline":
                 self._on_kline(data)
+            elif kind is not None:
+                self.stats.ignored += 1  # an event type this stream does not use
             elif "result" in msg or "id" in msg:
                 pass  # reply to a control request
             else:
-                self.stats.ignored += 1
+                self.stats.malformed += 1
+                log.warning("frame without an event skipped: %.200r", raw)
         except _MALFORMED as exc:
             self.stats.malformed += 1
             if self.stats.malformed <= 20 or self.stats.malformed % 1000 == 0:
@@ -287,7 +315,10 @@ class DataStream:
 
     def _emit(self, item: object) -> None:
         if self._sink is None:
-            self._queue.put_nowait(item)
+            self._buffer.append(item)
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             return
         self._sink(item)
         if type(item) is Trade:
@@ -300,7 +331,7 @@ class DataStream:
             self._yielded = None
 
     def _now(self) -> int:
-        return self.clock.now_ms()
+        return self._now_ms()
 
     def _state_event(self, stream: str, state: str, detail: str = "") -> None:
         now = self._now()
@@ -323,9 +354,12 @@ class DataStream:
             self._deliver(st, trade)
             st.syncing = None
             return
-        if a == last + 1 and st.gap is None:
+        if a == last + 1 and st.gap is None:  # the hot path: the next trade, no gap
             st.syncing = None
-            self._deliver(st, trade)
+            st.last_id = a
+            st.exchange_time_ms = trade.trade_time_ms
+            self.stats.trades += 1
+            self._emit(trade)
             return
         if a <= last or a in st.pending:
             self.stats.duplicates += 1

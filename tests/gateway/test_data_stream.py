@@ -341,7 +341,7 @@ async def test_in_process_feed_delivers_through_the_same_path():
 
     trade = stream.get_nowait()
     assert isinstance(trade, Trade) and trade.agg_id == 16599292 and str(trade.price) == "1.01100"
-    assert stream._queue.empty() and stream.stats.duplicates == 1
+    assert stream.pending_items() == 0 and stream.stats.duplicates == 1
     await rest.close()
 
 
