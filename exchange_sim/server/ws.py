@@ -404,7 +404,7 @@ async def _write_frames(ws: web.WebSocketResponse, frames: list[bytes]) -> None:
     instead of one per frame is what makes >= 50k msgs/s possible.
     """
     writer = ws._writer
-    if writer is None or writer.transport is None or writer.transport.is_closing():
+    if writer is None or writer._closing or writer.transport.is_closing():
         raise ConnectionResetError("socket closed")
     writer.transport.write(b"".join(frames))
     protocol = writer.protocol
