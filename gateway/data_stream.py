@@ -69,6 +69,9 @@ class StreamConfig:
 
     market_silence_s: float = 5.0  # markPrice@1s makes /market a 1 Hz heartbeat at least
     public_silence_s: float = 30.0  # bookTicker only: quiet symbols may pause
+    # No aggTrade for this long while /market still delivers (marks, klines): ask REST whether
+    # the exchange traded meanwhile; if so the trade stream is silently dead -> reconnect.
+    trade_silence_s: float = 10.0  # 0 disables
     watchdog_check_s: float = 0.25
     max_connection_age_s: float = 23.5 * 3600  # Binance cuts at 24 h
     rotation_overlap_s: float = 10.0  # wait this long for the new socket's first frame
@@ -127,6 +130,7 @@ class _SymbolState:
     syncing: str | None = None  # cause while waiting for the first trade after a connect
     healer: asyncio.Task[None] | None = None
     exchange_time_ms: int = 0  # trade time of the last delivered trade
+    last_trade_ms: int = 0  # our clock when the last aggTrade frame arrived
     last_book_u: int = -1
     last_mark_e: int = -1
     last_kline: tuple[int, int] = (-1, -1)  # (open time, event time)
@@ -184,6 +188,9 @@ class DataStream:
         self._sockets: set[_Socket] = set()
         self._started = False
         self._stopping = False
+        self._stale_links: dict[str, str] = {}  # link -> why it must be reconnected
+        self._market_connected_ms = 0
+        self._market_up = False
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -227,6 +234,8 @@ class DataStream:
             silence = cfg.market_silence_s if name == "market" else cfg.public_silence_s
             self._spawn(self._run_link(name, url, silence), f"datastream-{name}")
         self._spawn(self._checkpoint_loop(), "datastream-checkpoint")
+        if self.config.trade_silence_s > 0:
+            self._spawn(self._trade_watchdog(), "datastream-trade-watchdog")
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Cancel every task, close the sockets, save the checkpoint; never hangs."""
@@ -354,6 +363,7 @@ class DataStream:
             self._deliver(st, trade)
             st.syncing = None
             return
+        st.last_trade_ms = trade.recv_time_ms
         if a == last + 1 and st.gap is None:  # the hot path: the next trade, no gap
             st.syncing = None
             st.last_id = a
@@ -500,6 +510,9 @@ class DataStream:
     def _on_connected(self, link: str, first: bool) -> None:
         if link != "market":
             return
+        self._market_connected_ms = self._now()
+        self._market_up = True
+        self._stale_links.pop("market", None)
         cause = "start" if first else "reconnect"
         for st in self._states.values():
             if st.last_id is None or st.gap is not None:
@@ -707,23 +720,25 @@ class DataStream:
                 self._on_connected(link, first)
                 first = False
                 self._start_reader(sock, link)
-            reason = await self._watch(sock, silence_s)
+            reason = await self._watch(link, sock, silence_s)
             if reason == "rotate":
                 sock = await self._rotate(link, url, sock)
                 continue
-            if reason == "silent":
+            if reason.startswith("silent"):
                 self.stats.silences += 1
-                self._state_event(link, "silent", f"no frame for {silence_s:.1f} s")
+                self._state_event(link, "silent", reason.partition(": ")[2])
             else:
                 self._state_event(link, "disconnected", reason)
             good = sock.frames > 0
+            if link == "market":
+                self._market_up = False
             await self._close(sock)
             sock = None
             if good:
                 backoff.reset()
             await backoff.sleep(backoff.next_delay())
 
-    async def _watch(self, sock: _Socket, silence_s: float) -> str:
+    async def _watch(self, link: str, sock: _Socket, silence_s: float) -> str:
         """Wait until the socket closes, goes silent, or is due for rotation."""
         loop = asyncio.get_running_loop()
         reader = sock.reader
@@ -736,7 +751,10 @@ class DataStream:
                 return f"closed (code {code})"
             now = loop.time()
             if now - sock.last_frame > silence_s:
-                return "silent"
+                return f"silent: no frame for {silence_s:.1f} s"
+            stale = self._stale_links.pop(link, None)
+            if stale is not None:
+                return f"silent: {stale}"
             if now - sock.opened_at > self.config.max_connection_age_s:
                 return "rotate"
 
@@ -758,6 +776,38 @@ class DataStream:
         self.stats.rotations += 1
         self._state_event(link, "connected", "rotated before the 24 h limit")
         return new
+
+    async def _trade_watchdog(self) -> None:
+        """Catch an aggTrade stream that died while the rest of /market keeps flowing."""
+        limit_ms = int(self.config.trade_silence_s * 1000)
+        while True:
+            await asyncio.sleep(max(self.config.watchdog_check_s, limit_ms / 4000))
+            now = self._now()
+            for st in self._states.values():
+                quiet_since = max(st.last_trade_ms, self._market_connected_ms)
+                if (
+                    not self._market_up
+                    or st.last_id is None
+                    or st.gap is not None
+                    or st.syncing is not None
+                    or now - quiet_since <= limit_ms
+                    or "market" in self._stale_links
+                ):
+                    continue
+                last = st.last_id
+                try:
+                    newer = await self.rest.agg_trades(st.symbol, from_id=last + 1, limit=1)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("%s: trade-silence probe failed (%s)", st.symbol, exc)
+                    continue
+                st.last_trade_ms = self._now()  # probe again only after another full period
+                if newer and st.last_id == last and st.gap is None and self._market_up:
+                    self._stale_links["market"] = (
+                        f"{st.symbol.lower()}@aggTrade silent for {(now - quiet_since) / 1000:.1f}"
+                        f" s while the exchange traded (id {newer[0].agg_id})"
+                    )
 
     # --- checkpoint ---------------------------------------------------------------------------
 
