@@ -17,7 +17,9 @@ has more than `MAX_BACKLOG` frames queued); its event times run ahead of the wal
 request cannot be checked against a clock that runs faster than the client's).
 
 Streams published: `<s>@aggTrade`, `<s>@bookTicker`, `<s>@depth` and `<s>@depth@100ms` (each
-recorded diff, when the data set has depth), `<s>@markPrice@1s` (every mark update) and
+recorded diff, whatever the suffix: the pu chain stays intact), `<s>@depth5/10/20[@100ms|@500ms]`
+(top-N snapshot in the diff event's shape, on each recorded diff; only with depth data),
+`<s>@markPrice@1s` (every mark update) and
 `<s>@markPrice` (at most every 3 s), `<s>@kline_<i>` (every 250 ms while it changes, plus the
 closing `x: true` update) for every interval the KlineStore serves.
 """
@@ -72,7 +74,7 @@ def time_map_for(replay: MarketReplay, speed: float | str, now_ms: int) -> TimeM
 class _Streams:
     """Pre-computed stream names of one symbol."""
 
-    __slots__ = ("agg", "book", "depth", "depth100", "klines", "mark1s", "mark3s")
+    __slots__ = ("agg", "book", "depth", "depth100", "klines", "mark1s", "mark3s", "partial")
 
     def __init__(self, symbol: str) -> None:
         s = symbol.lower()
@@ -83,6 +85,11 @@ class _Streams:
         self.mark1s = f"{s}@markPrice@1s"
         self.mark3s = f"{s}@markPrice"
         self.klines = {i: f"{s}@kline_{i}" for i in INTERVAL_MS}
+        self.partial = [
+            (levels, f"{s}@depth{levels}{speed}")
+            for levels in (5, 10, 20)
+            for speed in ("", "@100ms", "@500ms")
+        ]
 
 
 class ReplayDriver:
@@ -219,6 +226,11 @@ class ReplayDriver:
         streams = self._streams[ev.symbol]
         self.hub.publish(streams.depth, msg)
         self.hub.publish(streams.depth100, msg)
+        for levels, stream in streams.partial:
+            if self.hub.has_subscribers(stream):
+                bids, asks = self.market.books[ev.symbol].top(levels)
+                partial = {**msg, "b": [list(b) for b in bids], "a": [list(a) for a in asks]}
+                self.hub.publish(stream, partial)
 
     def sync_engine_depth(self) -> None:
         """Give the engine the latest depth of every symbol whose book changed (before a REST
@@ -232,6 +244,7 @@ class ReplayDriver:
         if book is None:
             return
         self._engine_depth_ms[symbol] = time_ms
+        book.dirty = False
         bids, asks = book.top(ENGINE_DEPTH_LEVELS)
         self.engine.on_depth(
             symbol,

@@ -56,7 +56,7 @@ class DepthBook:
         self.ask_side = _Side()
         self._pending_bids: dict[str, str] = {}
         self._pending_asks: dict[str, str] = {}
-        self.dirty = False
+        self.dirty = False  # True: changed since the engine's copy was last refreshed
         self.last_update_id = 0
         self.event_time = 0
         self.transaction_time = 0
@@ -93,7 +93,6 @@ class DepthBook:
     def top(self, n: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(best n bids, best n asks), best first."""
         self._flush()
-        self.dirty = False
         return self.bid_side.best(n, highest=True), self.ask_side.best(n, highest=False)
 
     def snapshot(self, limit: int, now_ms: int) -> dict:

@@ -1,6 +1,7 @@
 """Market streams over real WebSocket connections: URL routing, envelopes, REST consistency."""
 
 import asyncio
+import itertools
 import json
 
 import pytest
@@ -134,3 +135,35 @@ async def test_accelerated_replay_streams_without_stepping(exchange_factory, spe
     ids = [f["a"] for f in frames]
     assert ids == sorted(ids)
     assert len(set(ids)) == 20
+
+
+async def test_partial_depth_stream_sends_top_levels_snapshot(local_exchange) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@depth5@100ms") as ws:
+        await local_exchange.step(2000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    assert frames
+    assert all(len(f["b"]) == 5 and len(f["a"]) == 5 for f in frames)
+    best_bid, best_ask = float(frames[-1]["b"][0][0]), float(frames[-1]["a"][0][0])
+    assert best_bid < best_ask
+
+
+async def test_diff_depth_events_continue_the_rest_snapshot(local_exchange, binance_client) -> None:
+    snapshot = await binance_client.futures_order_book(symbol="BTCUSDT", limit=1000)
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@depth") as ws:
+        await local_exchange.step(3000)
+        frames = [json.loads(f) for f in await _drain(ws)]
+
+    # futures ids are not contiguous: continuity is `pu` == the previous `u` (reference 9)
+    assert frames[0]["pu"] == snapshot["lastUpdateId"]
+    assert all(b["pu"] == a["u"] for a, b in itertools.pairwise(frames))
+
+
+async def test_deleting_the_listen_key_closes_the_user_stream(
+    local_exchange, binance_client
+) -> None:
+    key = await binance_client.futures_stream_get_listen_key()
+    async with websockets.connect(f"{local_exchange.ws_url}/private/ws/{key}") as ws:
+        await binance_client.futures_stream_close(key)
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 2)
