@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 from tqdm import tqdm
@@ -89,7 +89,10 @@ async def _check_symbol(rest: MarketDataRest, symbol: str) -> None:
         raise BadArguments(f"--symbol: unknown symbol {symbol} on {rest.base_url}")
 
 
-async def run(args: argparse.Namespace) -> DownloadReport:
+async def run(
+    args: argparse.Namespace, on_page: Callable[[int], object] | None = None
+) -> DownloadReport:
+    """Download as `args` say; `on_page(rows)` is called after every stored page."""
     rest = MarketDataRest(args.base_url, clock=LiveClock())
     store = HistoryStore(args.out)
     try:
@@ -109,6 +112,8 @@ async def run(args: argparse.Namespace) -> DownloadReport:
             rows += new_rows
             bar.update(done_ms // step)
             bar.set_postfix(rows=rows, refresh=False)
+            if on_page is not None:
+                on_page(new_rows)
 
         try:
             if args.kind == "klines":

@@ -1,13 +1,18 @@
 """fetch_historical.py against the loopback fake exchange: pagination, faults, resume, CLI."""
 
+import argparse
 import asyncio
+import csv
+import gzip
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import fetch_historical
+from exchange_sim.server import LocalExchange
 from gateway.market_rest import IpBanned
 from market_history.schema import Kind
 from market_history.store import HistoryStore
@@ -15,6 +20,7 @@ from tests.gateway.fake_exchange import FakeBinance, load_agg_trades, load_ohlcv
 
 ROOT = Path(__file__).resolve().parents[1]
 M1 = Kind.klines("1m")
+OHLCV = ("open", "high", "low", "close", "volume")
 START, END = "2025-05-05", "2025-05-08"  # three days, 4320 bars, 3 pages of 1500
 
 
@@ -160,3 +166,84 @@ async def test_command_line_prints_the_closing_report_and_stops_on_418(fake, tmp
     assert code == 0 and "1440 new rows stored" in out and "gaps: none" in out
     assert "BTCUSDT" in err  # the tqdm progress bar
     assert banned_code == 1 and "banned" in banned_err
+
+
+# --- acceptance against the local exchange ------------------------------------------------------
+
+SOURCE_KLINES = (
+    ROOT / "exchange_sim" / "data" / "klines" / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+)
+
+
+@pytest.fixture
+async def week():
+    """The local exchange on the real one-week 1m klines, moved two days past its history."""
+    async with LocalExchange(data="klines-week", symbols=["BTCUSDT"], speed="step") as ex:
+        await ex.step(2 * 86_400_000)
+        yield ex
+
+
+def source_ohlcv(ex: LocalExchange) -> dict[int, tuple[Decimal, ...]]:
+    """The bundled source klines, re-based onto the exchange clock (whole minutes)."""
+    shift = ex.time_map.exchange_start_ms - ex.time_map.data_start_ms
+    with gzip.open(SOURCE_KLINES, "rt") as fh:
+        return {
+            int(r["open_time"]) + shift: tuple(Decimal(r[k]) for k in OHLCV)
+            for r in csv.DictReader(fh)
+        }
+
+
+def week_args(ex: LocalExchange, out: Path) -> argparse.Namespace:
+    now = ex.now_ms()
+    start = now - now % 60_000 - 3 * 86_400_000
+    return fetch_historical.parse_args(
+        ["--symbol", "BTCUSDT", "--kind", "klines", "--interval", "1m",
+         "--start", _iso(start), "--end", _iso(now), "--base-url", ex.rest_url,
+         "--out", str(out), "--quiet"]
+    )  # fmt: skip
+
+
+def stored_ohlcv(out: Path) -> dict[int, tuple[Decimal, ...]]:
+    rows = HistoryStore(out).read("BTCUSDT", M1, 0, 2**62).to_pylist()
+    return {r["open_time"]: tuple(Decimal(r[k]) for k in OHLCV) for r in rows}
+
+
+async def test_local_exchange_multi_day_download_equals_source_despite_429_and_drop(week, tmp_path):
+    pages: list[int] = []
+
+    def after_page(rows: int) -> None:
+        if rows and not pages:  # first page stored: break the next requests
+            week.faults.rest_rate_limit(count=1, retry_after_s=1)
+            week.faults.rest_drop_mid_response(count=1)
+        pages.append(rows)
+
+    report = await fetch_historical.run(week_args(week, tmp_path), on_page=after_page)
+
+    stored = stored_ohlcv(tmp_path)
+    source = source_ohlcv(week)
+    assert len(stored) == 3 * 1440
+    assert all(stored[t] == source[t] for t in stored)
+    assert report.gaps == [] and report.duplicates == 0
+    assert [p for p in pages if p] == [1500, 1500, 1320]
+    assert week.faults.rest_429_next == 0 and week.faults.rest_drop_next == 0  # both were hit
+
+
+async def test_local_exchange_interrupted_download_resumes_without_refetching(week, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop_after_two_pages(rows: int) -> None:
+        stop_after_two_pages.pages += rows > 0  # type: ignore[attr-defined]
+        if stop_after_two_pages.pages == 2:  # type: ignore[attr-defined]
+            raise Stop
+
+    stop_after_two_pages.pages = 0  # type: ignore[attr-defined]
+    with pytest.raises(Stop):
+        await fetch_historical.run(week_args(week, tmp_path), on_page=stop_after_two_pages)
+
+    report = await fetch_historical.run(week_args(week, tmp_path))
+
+    stored = stored_ohlcv(tmp_path)
+    source = source_ohlcv(week)
+    assert report.rows_received == 3 * 1440 - 3000 and report.requests == 1
+    assert len(stored) == 3 * 1440 and all(stored[t] == source[t] for t in stored)
