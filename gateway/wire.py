@@ -147,32 +147,52 @@ def parse_rest_agg_trade(symbol: str, row: dict[str, Any], recv_time_ms: int) ->
 
 
 def parse_book_ticker(data: dict[str, Any], recv_time_ms: int) -> BookTicker:
+    """A `bookTicker` stream event -> BookTicker (the most frequent frame: kept lean)."""
     try:
-        return BookTicker(
-            symbol=_sym(data["s"]),
-            update_id=_int(data["u"]),
-            bid_price=_dec(data["b"]),
-            bid_qty=_dec(data["B"]),
-            ask_price=_dec(data["a"]),
-            ask_qty=_dec(data["A"]),
-            transaction_time_ms=_int(data["T"]),
-            event_time_ms=_int(data["E"]),
-            recv_time_ms=recv_time_ms,
-        )
+        symbol = data["s"]
+        update_id = data["u"]
+        bid, bid_qty, ask, ask_qty = data["b"], data["B"], data["a"], data["A"]
+        transaction_time = data["T"]
+        event_time = data["E"]
     except (KeyError, TypeError) as exc:
         raise MalformedMessage(f"bookTicker without field {exc}") from None
+    if (
+        type(update_id) is not int
+        or type(transaction_time) is not int
+        or type(event_time) is not int
+        or type(symbol) is not str
+        or type(bid) is not str
+        or type(bid_qty) is not str
+        or type(ask) is not str
+        or type(ask_qty) is not str
+    ):
+        raise MalformedMessage(f"bookTicker with a field of the wrong type: {data!r}")
+    try:
+        return BookTicker(
+            symbol,
+            update_id,
+            Decimal(bid),
+            Decimal(bid_qty),
+            Decimal(ask),
+            Decimal(ask_qty),
+            transaction_time,
+            event_time,
+            recv_time_ms,
+        )
+    except InvalidOperation:
+        raise MalformedMessage(f"bookTicker price/qty not decimal: {data!r}") from None
 
 
 def parse_mark_price(data: dict[str, Any], recv_time_ms: int) -> MarkPrice:
     try:
         return MarkPrice(
-            symbol=_sym(data["s"]),
-            mark_price=_dec(data["p"]),
-            index_price=_dec(data["i"]),
-            funding_rate=_dec(data["r"]),
-            next_funding_time_ms=_int(data["T"]),
-            event_time_ms=_int(data["E"]),
-            recv_time_ms=recv_time_ms,
+            _sym(data["s"]),
+            _dec(data["p"]),
+            _dec(data["i"]),
+            _dec(data["r"]),
+            _int(data["T"]),
+            _int(data["E"]),
+            recv_time_ms,
         )
     except (KeyError, TypeError) as exc:
         raise MalformedMessage(f"markPriceUpdate without field {exc}") from None
@@ -182,21 +202,24 @@ def parse_kline(data: dict[str, Any]) -> Bar:
     """A `kline` stream event; `closed` is the `k.x` flag (act only on closed bars)."""
     try:
         k = data["k"]
+        interval = k["i"]
+        if type(interval) is not str:
+            raise MalformedMessage(f"bad kline interval {interval!r}")
         return Bar(
-            symbol=_sym(k["s"]),
-            interval=k["i"],
-            open_time_ms=_int(k["t"]),
-            close_time_ms=_int(k["T"]),
-            open=_dec(k["o"]),
-            high=_dec(k["h"]),
-            low=_dec(k["l"]),
-            close=_dec(k["c"]),
-            volume=_dec(k["v"]),
-            quote_volume=_dec(k["q"]),
-            taker_buy_volume=_dec(k["V"]),
-            taker_buy_quote_volume=_dec(k["Q"]),
-            trade_count=_int(k["n"]),
-            closed=_bool(k["x"]),
+            _sym(k["s"]),
+            interval,
+            _int(k["t"]),
+            _int(k["T"]),
+            _dec(k["o"]),
+            _dec(k["h"]),
+            _dec(k["l"]),
+            _dec(k["c"]),
+            _dec(k["v"]),
+            _dec(k["q"]),
+            _dec(k["V"]),
+            _dec(k["Q"]),
+            _int(k["n"]),
+            _bool(k["x"]),
         )
     except (KeyError, TypeError) as exc:
         raise MalformedMessage(f"kline without field {exc}") from None
