@@ -125,6 +125,7 @@ class ReplayDriver:
         self._kline_open: dict[tuple[str, str], int] = {}
         self._kline_push_ms: dict[tuple[str, str], int] = {}
         self._engine_depth_ms: dict[str, int] = {}
+        self._pending_books: dict[str, tuple[BookTickerEvent, int]] = {}
         self._load_initial_state()
 
     # ---- set-up -------------------------------------------------------------------------------
@@ -161,15 +162,20 @@ class ReplayDriver:
         for ev in events:
             self._process(ev)
         self.published += len(events)
+        if self._pending_books:
+            self.flush_book_tickers()
         self.flush_user_events()
         return len(events)
 
     def _process(self, ev: MarketEvent) -> None:
         kind = ev.kind
+        if kind is EventKind.BOOK_TICKER:
+            self._book_ticker(ev)  # type: ignore[arg-type]
+            return
+        if self._pending_books:
+            self.flush_book_tickers()
         if kind is EventKind.AGG_TRADE:
             self._agg_trade(ev)  # type: ignore[arg-type]
-        elif kind is EventKind.BOOK_TICKER:
-            self._book_ticker(ev)  # type: ignore[arg-type]
         elif kind is EventKind.DEPTH_UPDATE:
             self._depth(ev)  # type: ignore[arg-type]
         elif kind is EventKind.MARK_PRICE:
@@ -204,13 +210,23 @@ class ReplayDriver:
         to_ex = self.time_map.to_exchange
         e_ms = to_ex(ev.data_time_ms)
         t_ms = to_ex(ev.transaction_time_ms)
-        self.market_now_ms = max(self.market_now_ms, e_ms)
+        if e_ms > self.market_now_ms:
+            self.market_now_ms = e_ms
         msg = book_ticker_message(ev, event_time_ms=e_ms, transaction_time_ms=t_ms)
-        self.market.on_message(msg)
-        self.engine.on_book_ticker(
-            ev.symbol, ev.bid_price, ev.bid_qty, ev.ask_price, ev.ask_qty, t_ms
-        )
+        self.market.book_tickers[ev.symbol] = msg
+        # consecutive touches coalesce: the engine gets the latest one before anything that
+        # could take liquidity (a trade, depth, mark price) and before every REST operation
+        self._pending_books[ev.symbol] = (ev, t_ms)
         self.hub.publish(self._streams[ev.symbol].book, msg)
+
+    def flush_book_tickers(self) -> None:
+        """Hand the engine the latest pending bookTicker of each symbol."""
+        pending = self._pending_books
+        for ev, t_ms in pending.values():
+            self.engine.on_book_ticker(
+                ev.symbol, ev.bid_price, ev.bid_qty, ev.ask_price, ev.ask_qty, t_ms
+            )
+        pending.clear()
 
     def _depth(self, ev: DepthUpdateEvent) -> None:
         to_ex = self.time_map.to_exchange

@@ -169,7 +169,7 @@ class Faults:
         self.duplicate_next += count
         self._refresh()
 
-    def mangle_market_frame(self, raw: str) -> tuple[str, int]:
+    def mangle_market_frame(self, raw: bytes) -> tuple[bytes, int]:
         """(frame to send, number of copies) for one market message."""
         if self.malformed_next:
             self.malformed_next -= 1
