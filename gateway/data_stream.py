@@ -10,7 +10,9 @@ Trades are delivered strictly in aggregate-trade-id order, each exactly once. A 
 (after a reconnect, on start from the checkpointed id, or a hole in the live sequence) opens a
 gap: live trades are held, the hole is backfilled over REST `aggTrades?fromId=`, merged,
 de-duplicated, and everything is released in id order, bracketed by `GapDetected` and
-`GapHealed`. While a gap is open `gap_open(symbol)` is True (the ExecManager blocks entries).
+`GapHealed`. While a gap is open `gap_open(symbol)` is True (the ExecManager blocks entries);
+it is also True right after a (re)connect until the first trade (or a REST probe after
+`probe_delay_s`) shows whether anything was missed.
 After a gap the closed klines it spanned are checked against REST; closed bars the socket
 missed are delivered from REST. Malformed frames are logged, counted and skipped.
 

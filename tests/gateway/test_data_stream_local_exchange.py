@@ -159,3 +159,19 @@ async def test_restart_resumes_from_the_checkpointed_id_without_loss(exchange, t
     assert ids == published_slice(exchange, ids)
     (gap,) = second_run.of(GapDetected)
     assert gap.cause == "start" and gap.first_missing_id == saved + 1
+
+
+async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_sequence_intact(
+    exchange,
+):
+    async with streaming(exchange) as (stream, consumer):
+        await wait_for(lambda: len(consumer.ids()) > 50, timeout_s=5)
+
+        exchange.faults.duplicate_frames(count=20)
+        exchange.faults.malformed_frames(count=5)
+        await asyncio.sleep(1.5)
+        await wait_for(lambda: not stream.gap_open("BTCUSDT"), timeout_s=5)
+
+    ids = consumer.ids()
+    assert ids == published_slice(exchange, ids)
+    assert stream.stats.malformed == 5 and stream.stats.duplicates + stream.stats.stale >= 1
