@@ -148,7 +148,7 @@ async def main(frames: int, messages: int) -> int:
         f"bench_data_stream in-process: {rate_in:,.0f} aggTrade msgs/s parsed+delivered "
         f"({frames:,} frames; target {IN_PROCESS_TARGET:,}) {'PASS' if ok_in else 'FAIL'}"
     )
-    rate_lo, trades, gaps, kinds = await loopback(messages)
+    rate_lo, _trades, gaps, kinds = await loopback(messages)
     ok_lo = rate_lo >= LOOPBACK_TARGET
     print(
         f"bench_data_stream loopback: {rate_lo:,.0f} msgs/s delivered end to end from the local "
