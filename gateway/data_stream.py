@@ -242,7 +242,9 @@ class DataStream:
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Cancel every task, close the sockets, save the checkpoint; never hangs."""
         self._stopping = True
-        self._mark_processed()
+        # The last item handed out is not marked processed here: the consumer may still be
+        # working on it (it is marked when the consumer asks for the next one). A restart
+        # then re-delivers it: at-least-once, never a loss.
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
