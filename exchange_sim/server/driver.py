@@ -40,7 +40,7 @@ from exchange_sim.replay.events import (
     MarkPriceEvent,
 )
 from exchange_sim.replay.grid import WireGrid
-from exchange_sim.replay.kline_store import INTERVAL_MS, KlineStore, kline_message
+from exchange_sim.replay.kline_store import INTERVAL_MS, KlineRow, KlineStore, kline_message
 from exchange_sim.replay.messages import (
     agg_trade_message,
     book_ticker_message,
@@ -69,6 +69,78 @@ def time_map_for(replay: MarketReplay, speed: float | str, now_ms: int) -> TimeM
         return TimeMap(t0, now_ms, speed)
     shift = (now_ms - t0) // MINUTE_MS * MINUTE_MS
     return TimeMap(t0, t0 + shift, 1.0)
+
+
+class LiveMinute:
+    """The current 1m kline of one symbol, folded trade by trade exactly as `KlineStore` folds
+    it (integer ticks/steps), so the 250 ms `@kline_1m` updates cost no store aggregation."""
+
+    __slots__ = (
+        "c",
+        "f",
+        "grid",
+        "h",
+        "last_id",
+        "lo",
+        "n",
+        "o",
+        "open_time",
+        "q",
+        "symbol",
+        "tbq",
+        "tbv",
+        "v",
+    )
+
+    def __init__(self, symbol: str, grid: WireGrid) -> None:
+        self.symbol = symbol
+        self.grid = grid
+        self.open_time = -1
+
+    def add(
+        self, time_ms: int, price: int, qty: int, buyer_is_maker: bool, first: int, last: int
+    ) -> None:
+        open_time = time_ms - time_ms % MINUTE_MS
+        quote = self.grid.quote_units(price, qty)
+        buy = not buyer_is_maker
+        if open_time != self.open_time:
+            self.open_time = open_time
+            self.o = self.h = self.lo = self.c = price
+            self.v, self.q, self.n = qty, quote, last - first + 1
+            self.tbv, self.tbq = (qty, quote) if buy else (0, 0)
+            self.f, self.last_id = first, last
+            return
+        self.h = max(self.h, price)
+        self.lo = min(self.lo, price)
+        self.c = price
+        self.v += qty
+        self.q += quote
+        self.n += last - first + 1
+        if buy:
+            self.tbv += qty
+            self.tbq += quote
+        self.last_id = last
+
+    def row(self) -> KlineRow:
+        g = self.grid
+        return KlineRow(
+            symbol=self.symbol,
+            interval="1m",
+            open_time=self.open_time,
+            close_time=self.open_time + MINUTE_MS - 1,
+            open=g.price_str(self.o),
+            high=g.price_str(self.h),
+            low=g.price_str(self.lo),
+            close=g.price_str(self.c),
+            volume=g.qty_str(self.v),
+            quote_volume=g.quote_str(self.q),
+            trade_count=self.n,
+            taker_buy_volume=g.qty_str(self.tbv),
+            taker_buy_quote_volume=g.quote_str(self.tbq),
+            first_trade_id=self.f,
+            last_trade_id=self.last_id,
+            closed=False,
+        )
 
 
 class _Streams:
@@ -126,6 +198,7 @@ class ReplayDriver:
         self._kline_push_ms: dict[tuple[str, str], int] = {}
         self._engine_depth_ms: dict[str, int] = {}
         self._pending_books: dict[str, tuple[BookTickerEvent, int]] = {}
+        self.live_minutes = {s: LiveMinute(s, grids[s]) for s in replay.symbols}
         self._load_initial_state()
 
     # ---- set-up -------------------------------------------------------------------------------
@@ -191,14 +264,18 @@ class ReplayDriver:
         msg = agg_trade_message(ev, event_time_ms=e_ms, trade_time_ms=t_ms)
         self.agg_store.append(ev, trade_time_ms=t_ms)
         grid = self.grids[symbol]
+        price_ticks, qty_steps = grid.ticks_of(ev.price), grid.steps_of(ev.qty)
         self.kline_store.add_trade(
             symbol,
             time_ms=t_ms,
-            price_ticks=grid.ticks_of(ev.price),
-            qty_steps=grid.steps_of(ev.qty),
+            price_ticks=price_ticks,
+            qty_steps=qty_steps,
             buyer_is_maker=ev.buyer_is_maker,
             first_trade_id=ev.first_trade_id,
             last_trade_id=ev.last_trade_id,
+        )
+        self.live_minutes[symbol].add(
+            t_ms, price_ticks, qty_steps, ev.buyer_is_maker, ev.first_trade_id, ev.last_trade_id
         )
         self._last_trade_ms[symbol] = t_ms
         self.market.on_trade(symbol, msg["p"], t_ms)
@@ -305,7 +382,10 @@ class ReplayDriver:
                     self.hub.publish(stream, kline_message(closed, event_time_ms=now))
             self._kline_open[key] = open_time
             self._kline_push_ms[key] = now
-            row = self.kline_store.current(symbol, interval, now_ms=now)
+            if interval == "1m":
+                row: KlineRow | None = self.live_minutes[symbol].row()
+            else:
+                row = self.kline_store.current(symbol, interval, now_ms=now)
             if row is not None:
                 self.hub.publish(stream, kline_message(row, event_time_ms=now))
 

@@ -167,3 +167,32 @@ async def test_deleting_the_listen_key_closes_the_user_stream(
         await binance_client.futures_stream_close(key)
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 2)
+
+
+async def test_streamed_kline_updates_equal_the_rest_klines(local_exchange, binance_client) -> None:
+    async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@kline_1m") as ws:
+        await local_exchange.step(90_000)
+        frames = [json.loads(f)["k"] for f in await _drain(ws)]
+    rest = await binance_client.futures_klines(symbol="BTCUSDT", interval="1m", limit=5)
+    by_open = {row[0]: row for row in rest}
+
+    def as_rest(k: dict) -> list:
+        return [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"],
+                k["Q"], "0"]  # fmt: skip
+
+    closed = [k for k in frames if k["x"]]
+    assert closed
+    assert all(as_rest(k) == by_open[k["t"]] for k in closed)
+
+
+@pytest.mark.parametrize("step_ms", [1_000, 45_000, 130_000])
+async def test_incremental_1m_kline_equals_the_kline_store(local_exchange, step_ms) -> None:
+    await local_exchange.step(step_ms)
+    driver = local_exchange.driver
+
+    live = driver.live_minutes["BTCUSDT"].row()
+    stored = local_exchange.kline_store.current(
+        "BTCUSDT", "1m", now_ms=driver.kline_now_ms("BTCUSDT")
+    )
+
+    assert live == stored
