@@ -11,7 +11,7 @@ import websockets
 from binance.exceptions import BinanceAPIException
 
 from exchange_sim.engine import EngineConfig
-from exchange_sim.server import make_async_client
+from exchange_sim.server import make_async_client, make_socket_manager
 
 
 async def _events(ws, idle_s: float = 0.3) -> list[dict]:
@@ -290,3 +290,21 @@ async def test_order_placement_carries_order_count_headers(client) -> None:
     assert headers["X-MBX-ORDER-COUNT-10S"] == "1"
     assert headers["X-MBX-ORDER-COUNT-1M"] == "1"
     assert "X-MBX-USED-WEIGHT-1M" in headers
+
+
+async def test_python_binance_socket_manager_streams_market_and_user_data(
+    touch_exchange, client
+) -> None:
+    manager = make_socket_manager(client, touch_exchange)
+
+    async with manager.aggtrade_futures_socket("BTCUSDT") as market:
+        await touch_exchange.step(2000)
+        agg = await asyncio.wait_for(market.recv(), 3)
+    async with manager.futures_user_socket() as user:
+        await client.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
+        )
+        event = await asyncio.wait_for(user.recv(), 3)
+
+    assert agg["stream"] == "btcusdt@aggTrade"
+    assert event["e"] == "ORDER_TRADE_UPDATE"
