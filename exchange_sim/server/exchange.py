@@ -1,16 +1,25 @@
 """`LocalExchange`: the running local Binance USD-M Futures exchange (REST + WS on one port).
 
-Use it from tests and from the CLI:
-
     async with LocalExchange(data="btcusdt-2024-08-08", symbols=["BTCUSDT"], speed="step") as ex:
-        client = await make_async_client(ex)
-        ...
-        await ex.step(1_000)          # stepped mode: move the exchange clock 1 s, publish due data
+        client = await make_async_client(ex)      # python-binance AsyncClient -> ex.rest_url
+        await ex.step(1_000)                      # stepped mode: clock +1 s, publish what is due
+        ex.faults.drop_websockets(refuse_s=2)     # see faults.Faults for every fault
 
-`speed`: a positive number (1.0 = real time, 10.0 = ten times faster), "max" (as fast as the
-client sockets drain) or "step" (nothing moves until the test calls `step`/`step_until`).
-Only loopback hosts are accepted. A demo account with a USDT balance is created at start;
-`ex.api_key` / `ex.api_secret` are its credentials.
+Constructor: `data` (bundled data-set name or directory; None = no market data), `symbols`,
+`speed` (positive number: 1.0 = real time, 10.0 = ten times faster; "max": as fast as the
+client sockets drain; "step": nothing moves until `step`/`step_until`), `host` (loopback only),
+`port` (0 = any free port), `admin` (enables `POST /_sim/faults`), `engine_config`,
+`rate_limits` (`RateLimitConfig`), `ws_config` (`WsConfig`: ping interval, pong timeout,
+post-split routing), `auth_config` (`AuthConfig`: recvWindow default and cap), `balance`
+(USDT of every account created).
+
+Attributes and methods: `rest_url` (`http://127.0.0.1:PORT`), `ws_url` (`ws://127.0.0.1:PORT`),
+`api_key` / `api_secret` (the demo account), `create_account(can_trade=...)` (more keys),
+`faults`, `now_ms()` (exchange clock), `step(ms)`, `step_until(data_time_ms)`,
+`to_exchange_ms(data_time_ms)`, `published_agg_ids(symbol)`, `engine` (the matching engine),
+`agg_store` / `kline_store` (what REST aggTrades / klines serve), `hub` (the WebSocket hub),
+`time_map` (data time -> exchange time), `driver` (the replay driver; see driver.py for the
+clock choice).
 """
 
 import asyncio

@@ -110,10 +110,7 @@ class RestServer:
             if request.method != "GET" and request.can_read_body:
                 raw_body = (await request.read()).decode("utf-8", "replace")
             params = merge_params(raw_query, raw_body)
-            try:
-                used = self.limiter.charge_weight(ip, endpoint.weight_of(params))
-            except BinanceError:
-                raise
+            used = self.limiter.charge_weight(ip, endpoint.weight_of(params))
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             creds = self.keys.authenticate(
                 security=endpoint.security,
