@@ -55,12 +55,9 @@ async def main(count: int, data: str) -> int:
     try:
         await asyncio.to_thread(results.get)  # the client is connected
         await asyncio.sleep(0.2)  # the subscription is registered by now
-        ex.speed = "max"
-        assert ex.driver is not None
-        pump = asyncio.get_running_loop().create_task(ex.driver.run_max())
+        pump = ex.release_max_speed()
         _, rate = await asyncio.to_thread(results.get)
         pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
     finally:
         proc.join(timeout=10)
         await ex.stop()

@@ -16,6 +16,7 @@ post-split routing), `auth_config` (`AuthConfig`: recvWindow default and cap), `
 Attributes and methods: `rest_url` (`http://127.0.0.1:PORT`), `ws_url` (`ws://127.0.0.1:PORT`),
 `api_key` / `api_secret` (the demo account), `create_account(can_trade=...)` (more keys),
 `faults`, `now_ms()` (exchange clock), `step(ms)`, `step_until(data_time_ms)`,
+`release_max_speed()` (a stepped exchange starts replaying at max speed),
 `to_exchange_ms(data_time_ms)`, `published_agg_ids(symbol)`, `engine` (the matching engine),
 `agg_store` / `kline_store` (what REST aggTrades / klines serve), `hub` (the WebSocket hub),
 `time_map` (data time -> exchange time), `driver` (the replay driver; see driver.py for the
@@ -265,6 +266,13 @@ class LocalExchange:
         self.clock.sim.set_ms(max(target, self.clock.sim.now_ms()))
         return await self._stepped_publish()
 
+    def release_max_speed(self) -> asyncio.Task:
+        """Stepped mode only: from now on replay as fast as the sockets drain (benchmarks start
+        stepped, connect their clients, then release). The task is cancelled by `stop()`."""
+        if not self.clock.stepped or self.driver is None:
+            raise RuntimeError("release_max_speed() needs speed='step' and data")
+        return self._spawn(self.driver.run_max())
+
     def to_exchange_ms(self, data_time_ms: int) -> int:
         """Exchange time of a recorded (data) time."""
         return self.time_map.to_exchange(data_time_ms)
@@ -322,8 +330,14 @@ class LocalExchange:
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        """Forget a finished background task; a crash is logged, never silently dropped."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("local exchange task %s failed", task.get_name(), exc_info=task.exception())
 
     def _listen_key_account(self, key: str) -> Hashable | None:
         return self.listen_keys.account_of(key, self.now_ms())
