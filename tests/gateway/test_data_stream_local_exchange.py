@@ -175,3 +175,25 @@ async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_seque
     ids = consumer.ids()
     assert ids == published_slice(exchange, ids)
     assert stream.stats.malformed == 5 and stream.stats.duplicates + stream.stats.stale >= 1
+
+
+@pytest.mark.slow
+async def test_soak_random_drops_and_silences_never_lose_or_repeat_a_trade(exchange):
+    import random
+
+    rng = random.Random(20240808)
+    async with streaming(exchange) as (stream, consumer):
+        await wait_for(lambda: len(consumer.ids()) > 50, timeout_s=5)
+        for _ in range(8):
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            if rng.random() < 0.5:
+                exchange.faults.drop_websockets(refuse_s=rng.uniform(0.0, 3.0))
+            else:
+                exchange.faults.silence(seconds=rng.uniform(1.0, 3.0))
+        exchange.faults.clear()
+        await asyncio.sleep(2.0)
+        await wait_for(lambda: not stream.gap_open("BTCUSDT"), timeout_s=10)
+
+    ids = consumer.ids()
+    assert ids == published_slice(exchange, ids)
+    assert len(consumer.of(GapDetected)) == len(consumer.of(GapHealed)) >= 3
