@@ -482,7 +482,7 @@ class DataStream:
             except Exception as exc:
                 delay = backoff.next_delay()
                 log.error("%s: backfill failed (%s); retry in %.2f s", st.symbol, exc, delay)
-                await asyncio.sleep(delay)
+                await backoff.sleep(delay)
                 continue
             self._merge(st, page)
             if st.gap is None:
@@ -490,7 +490,7 @@ class DataStream:
             if not page:
                 # REST has nothing newer yet but a hole remains before the held trades:
                 # the exchange's history lags its stream; poll again shortly.
-                await asyncio.sleep(backoff.next_delay())
+                await backoff.sleep(backoff.next_delay())
             else:
                 backoff.reset()
 

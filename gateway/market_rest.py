@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from core.backoff import Backoff, Sleep
+from core.backoff import Backoff, Sleep, retry
 from core.clock import Clock
 from core.errors import FatalError, RejectedError, RetryableError
 from core.market import Bar, Trade
@@ -143,23 +143,18 @@ class MarketDataRest:
         """GET `path` with retries; returns the decoded JSON body of the 200 answer."""
         query = {k: str(v) for k, v in params.items() if v is not None}
         url = self.base_url + path
-        failures = 0
-        while True:
+
+        async def attempt() -> Any:
             await self.governor.before(weight, self.stats)
-            try:
-                return await self._attempt(url, query)
-            except asyncio.CancelledError:
-                raise
-            except RetryableError as exc:
-                failures += 1
-                if failures >= self.max_attempts:
-                    raise
-                delay = max(self.backoff.next_delay(), exc.retry_after_s or 0.0)
-                self.stats.retries += 1
-                log.warning("GET %s failed (%s); retry %d in %.2f s", path, exc, failures, delay)
-                await self.backoff.sleep(delay)
-            else:
-                self.backoff.reset()
+            return await self._attempt(url, query)
+
+        def on_retry(exc: BaseException, delay: float) -> None:
+            self.stats.retries += 1
+            log.warning("GET %s failed (%s); retry in %.2f s", path, exc, delay)
+
+        return await retry(
+            attempt, backoff=self.backoff, max_attempts=self.max_attempts, on_retry=on_retry
+        )
 
     async def _attempt(self, url: str, query: dict[str, str]) -> Any:
         self.stats.requests += 1
