@@ -356,3 +356,28 @@ def _fixture(name: str) -> dict[str, Any]:
 
 def _fields(config: StreamConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
+
+
+async def test_sink_consumer_gets_items_and_the_checkpoint_follows_it():
+    clock = LiveClock()
+    rest = MarketDataRest("http://127.0.0.1:9", clock=clock)
+    checkpoint = MemoryCheckpoint()
+    seen: list = []
+    stream = DataStream(
+        ws_url="ws://127.0.0.1:9",
+        rest=rest,
+        symbols=["BTCUSDT"],
+        clock=clock,
+        checkpoint=checkpoint,
+        sink=seen.append,
+    )
+    fake_rows = load_agg_trades()[:3]
+    server = FakeBinance(fake_rows)
+
+    for row in fake_rows:
+        stream.handle_frame(server.frame(row))
+    await stream.stop()
+
+    assert [t.agg_id for t in seen] == [r["a"] for r in fake_rows]
+    assert checkpoint.load("BTCUSDT") == fake_rows[-1]["a"]
+    await rest.close()
