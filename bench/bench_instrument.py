@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.enums import OrderType, Side  # noqa: E402
-from core.instrument import Instrument  # noqa: E402
+from core.enums import OrderType, Side
+from core.instrument import Instrument
 
 FIXTURE = (
     Path(__file__).resolve().parents[1]
