@@ -481,3 +481,99 @@ async def test_listen_key_expired_event(ex, client) -> None:
     assert_same_shape(
         events, [{"e": "listenKeyExpired", "E": 1716003600000, "listenKey": "k" * 64}]
     )
+
+
+# ---- endpoints without a captured example: the protocol reference's documented examples ----
+
+REFERENCE_ALGO_ORDER = {  # reference 6.3
+    "algoId": 2146760, "clientAlgoId": "x-Cb7ytekJ77aa11bb22cc33dd44ee55",
+    "algoType": "CONDITIONAL", "orderType": "STOP_MARKET", "symbol": "BTCUSDT", "side": "SELL",
+    "positionSide": "BOTH", "timeInForce": "GTC", "quantity": "0.250", "algoStatus": "NEW",
+    "triggerPrice": "65500.00", "price": "0.00", "icebergQuantity": None,
+    "selfTradePreventionMode": "EXPIRE_MAKER", "workingType": "MARK_PRICE", "priceMatch": "NONE",
+    "closePosition": False, "priceProtect": True, "reduceOnly": True, "activatePrice": "",
+    "callbackRate": "", "createTime": 1716000002000, "updateTime": 1716000002000,
+    "triggerTime": 0, "goodTillDate": 0,
+}  # fmt: skip
+ALGO_QUERY_EXTRA = frozenset(
+    {"actualOrderId", "actualPrice", "tpTriggerPrice", "tpPrice", "slTriggerPrice", "slPrice",
+     "tpOrderType"}
+)  # fmt: skip
+
+
+@pytest.fixture
+async def algo(with_position):
+    last = Decimal((await with_position.futures_symbol_ticker(symbol="BTCUSDT"))["price"])
+    return await with_position.futures_create_order(
+        symbol="BTCUSDT",
+        side="SELL",
+        type="STOP_MARKET",
+        quantity="0.010",
+        stopPrice=str(last - 1000),
+        reduceOnly="true",
+    )
+
+
+async def test_algo_order_placement(algo) -> None:
+    assert_same_shape(algo, REFERENCE_ALGO_ORDER)
+
+
+async def test_algo_order_queries(with_position, algo) -> None:
+    one = await with_position.futures_get_order(
+        symbol="BTCUSDT", algoId=algo["algoId"], conditional=True
+    )
+    open_ = await with_position.futures_get_open_orders(symbol="BTCUSDT", conditional=True)
+    all_ = await with_position.futures_get_all_orders(symbol="BTCUSDT", conditional=True)
+
+    for body in (one, open_, all_):
+        expected = REFERENCE_ALGO_ORDER if isinstance(body, dict) else [REFERENCE_ALGO_ORDER]
+        assert_same_shape(body, expected, extra=ALGO_QUERY_EXTRA)
+
+
+async def test_algo_order_cancels(with_position, algo) -> None:
+    one = await with_position.futures_cancel_order(
+        symbol="BTCUSDT", algoId=algo["algoId"], conditional=True
+    )
+    everything = await with_position.futures_cancel_all_open_orders(
+        symbol="BTCUSDT", conditional=True
+    )
+
+    assert_same_shape(one, {"algoId": 1, "clientAlgoId": "x", "code": "200", "msg": "success"})
+    assert everything == {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+async def test_leverage_margin_type_and_countdown(client) -> None:
+    leverage = await client.futures_change_leverage(symbol="BTCUSDT", leverage=10)
+    margin = await client.futures_change_margin_type(symbol="BTCUSDT", marginType="ISOLATED")
+    countdown = await client.futures_countdown_cancel_all(symbol="BTCUSDT", countdownTime=120000)
+
+    assert_same_shape(  # reference 7.5, 6.8
+        leverage, {"leverage": 10, "maxNotionalValue": "230000000", "symbol": "BTCUSDT"}
+    )
+    assert margin == {"code": 200, "msg": "success"}
+    assert countdown == {"symbol": "BTCUSDT", "countdownTime": "120000"}
+
+
+async def test_income_leverage_bracket_account_config(with_position) -> None:
+    income = await with_position.futures_income_history(symbol="BTCUSDT")
+    brackets = await with_position.futures_leverage_bracket()
+    config = await with_position.futures_account_config()
+
+    assert_same_shape(  # reference 7.8
+        income,
+        [{"symbol": "BTCUSDT", "incomeType": "COMMISSION", "income": "-5.02500000",
+          "asset": "USDT", "info": "COMMISSION", "time": 1716000001450, "tranId": 91837465012,
+          "tradeId": "5012349001"}],
+    )  # fmt: skip
+    assert_same_shape(  # reference 7.6: numbers, not strings
+        brackets,
+        [{"symbol": "BTCUSDT", "brackets": [
+            {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
+             "maintMarginRatio": 0.004, "cum": 0.0}]}],
+    )  # fmt: skip
+    assert_same_shape(  # reference 7.5
+        config,
+        {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
+         "dualSidePosition": False, "updateTime": 0, "multiAssetsMargin": False,
+         "tradeGroupId": -1},
+    )  # fmt: skip
