@@ -245,10 +245,16 @@ class WsHub:
         return ws
 
     async def close(self) -> None:
-        for conn in list(self._conns):
+        """Close every socket (1001, at most 1 s for the close handshakes), stop the writers."""
+        conns = list(self._conns)
+
+        async def close_one(conn: Connection) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.ws.close(code=1001, message=b"server shutdown"), 1.0)
             self._abort(conn)
+
+        if conns:
+            await asyncio.gather(*(close_one(c) for c in conns))
         for task in list(self._writers):
             task.cancel()
         if self._writers:
