@@ -85,8 +85,11 @@ async def make_async_client(
 def make_socket_manager(client: AsyncClient, ex: Any, **kwargs: Any) -> BinanceSocketManager:
     """A BinanceSocketManager whose futures stream URLs point at `ex`."""
     manager = BinanceSocketManager(client, **kwargs)
-    manager.FSTREAM_URL = f"{ex.ws_url}/"
-    manager.FSTREAM_TESTNET_URL = f"{ex.ws_url}/"
-    manager.FSTREAM_DEMO_URL = f"{ex.ws_url}/"
-    manager.STREAM_URL = f"{ex.ws_url}/unsupported/"
+    for attr in ("FSTREAM_URL", "FSTREAM_TESTNET_URL", "FSTREAM_DEMO_URL"):
+        setattr(manager, attr, f"{ex.ws_url}/")
+    for attr in dir(manager):  # spot / coin-M streams are not served: keep them on loopback
+        if attr.endswith("_URL") and not attr.startswith("FSTREAM"):
+            value = getattr(manager, attr)
+            if isinstance(value, str) and value.startswith("wss://"):
+                setattr(manager, attr, f"{ex.ws_url}/unsupported/")
     return manager
