@@ -56,6 +56,11 @@ def point_client_at(client: AsyncClient, rest_url: str) -> AsyncClient:
     client.FUTURES_URL = f"{rest_url}/fapi"
     for attr in _OTHER_URL_ATTRS:
         setattr(client, attr, f"{rest_url}/unsupported")
+    ws_base = rest_url.replace("http://", "ws://", 1)
+    for name in ("ws_api", "ws_future"):  # the WS-API is not served; never reach a real host
+        api = getattr(client, name, None)
+        if api is not None and hasattr(api, "_url"):
+            api._url = f"{ws_base}/unsupported"
     return client
 
 

@@ -308,3 +308,11 @@ async def test_python_binance_socket_manager_streams_market_and_user_data(
 
     assert agg["stream"] == "btcusdt@aggTrade"
     assert event["e"] == "ORDER_TRADE_UPDATE"
+
+
+async def test_helper_client_points_only_at_loopback(touch_exchange, client) -> None:
+    urls = [v for k, v in vars(client).items() if k.endswith("_URL") and isinstance(v, str)]
+    urls += [client.ws_api._url, client.ws_future._url]
+
+    assert urls
+    assert all(u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:")) for u in urls)
