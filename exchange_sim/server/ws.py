@@ -9,7 +9,9 @@ message, and nothing is serialised for a stream nobody subscribed to.
 URL forms (reference 8.1, 10.1): `/ws[/<s1>/<s2>...]`, `/stream?streams=<s1>/<s2>` (combined),
 the same under `/public`, `/market` (routed), and user data by listenKey: `/ws/<listenKey>`,
 `/stream?streams=<listenKey>`, `/private/ws/<listenKey>`, `/private/ws?listenKey=<k>`,
-`/private/stream?listenKey=<k1>&listenKey=<k2>`. A routed path only delivers its own group; a
+`/private/stream?listenKey=<k1>&listenKey=<k2>`, optionally with
+`&events=ORDER_TRADE_UPDATE/ACCOUNT_UPDATE` (only those user events; `listenKeyExpired` always
+passes). A routed path only delivers its own group; a
 subscription of another group is acknowledged and stays silent (what Binance does after the
 2026-04-23 split). Legacy paths deliver every group unless `post_split=True`, in which case they
 deliver only the public group.
@@ -80,6 +82,7 @@ class Connection:
     __slots__ = (
         "closed",
         "combined",
+        "events",
         "in_count",
         "in_window",
         "outbox",
@@ -91,8 +94,16 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, route: str, combined: bool):
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        route: str,
+        combined: bool,
+        events: frozenset[str] | None = None,
+    ):
         self.ws = ws
+        self.events = events  # user-data event types to deliver (`events=` URL param); None: all
         self.request = request
         self.route = route  # "legacy", "public", "market" or "private"
         self.combined = combined
@@ -151,7 +162,14 @@ class WsHub:
             raw, copies = faults.mangle_market_frame(raw)
         bare = combined = None
         overflow = None
+        event_type = data.get("e") if isinstance(data, dict) else None
         for conn in conns:
+            if (
+                conn.events is not None
+                and event_type not in conn.events
+                and event_type != "listenKeyExpired"
+            ):
+                continue
             if conn.combined:
                 if combined is None:
                     combined = text_frame(
@@ -186,7 +204,9 @@ class WsHub:
     def close_listen_key(self, listen_key: str) -> None:
         """DELETE listenKey: close the user-data sockets of that key."""
         for conn in list(self._subs.pop(listen_key, ())):
-            asyncio.get_running_loop().create_task(self._close_gracefully(conn))
+            task = asyncio.get_running_loop().create_task(self._close_gracefully(conn))
+            self._writers.add(task)  # kept (and cancelled by close()) like the writer tasks
+            task.add_done_callback(self._writers.discard)
 
     async def _close_gracefully(self, conn: Connection) -> None:
         with contextlib.suppress(Exception):
@@ -220,10 +240,10 @@ class WsHub:
         parsed = _parse_ws_path(request)
         if parsed is None:
             return web.json_response({"code": -1, "msg": "Not found."}, status=404)
-        route, combined, initial = parsed
+        route, combined, initial, events = parsed
         ws = web.WebSocketResponse(autoping=False, compress=False, max_msg_size=1 << 20)
         await ws.prepare(request)
-        conn = Connection(ws, request, route, combined)
+        conn = Connection(ws, request, route, combined, events)
         self._conns.add(conn)
         self._subscribe(conn, initial)
         writer = asyncio.get_running_loop().create_task(self._writer(conn))
@@ -434,8 +454,11 @@ def _error(code: int, msg: str, req_id: object) -> dict:
     return {"error": {"code": code, "msg": msg}, "id": req_id}
 
 
-def _parse_ws_path(request: web.Request) -> tuple[str, bool, list[str]] | None:
-    """(route, combined, initial streams) for a WS URL, or None if the path is not a WS path."""
+def _parse_ws_path(
+    request: web.Request,
+) -> tuple[str, bool, list[str], frozenset[str] | None] | None:
+    """(route, combined, initial streams, user event filter) for a WS URL, or None if the path
+    is not a WS path."""
     parts = [p for p in request.path.split("/") if p]
     route = "legacy"
     if parts and parts[0] in (PUBLIC, MARKET, PRIVATE):
@@ -449,4 +472,5 @@ def _parse_ws_path(request: web.Request) -> tuple[str, bool, list[str]] | None:
     if combined and "streams" in query:
         streams += [s for s in query["streams"].split("/") if s]
     streams += [k for k in query.getall("listenKey", []) if k]
-    return route, combined, streams
+    events = [e for spec in query.getall("events", []) for e in spec.split("/") if e]
+    return route, combined, streams, (frozenset(events) if events else None)

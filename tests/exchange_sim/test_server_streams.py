@@ -217,3 +217,18 @@ async def test_live_replay_keeps_one_clock_for_events_and_signed_requests(
     assert abs(server_time - time.time() * 1000) < 1000
     assert server_time - 61_000 <= event["E"] <= server_time + 1000
     assert balance[0]["asset"] == "USDT"
+
+
+async def test_private_events_filter_delivers_only_the_named_event_types(
+    local_exchange, binance_client
+) -> None:
+    key = await binance_client.futures_stream_get_listen_key()
+    url = f"{local_exchange.ws_url}/private/ws?listenKey={key}&events=ACCOUNT_UPDATE"
+    async with websockets.connect(url) as ws:
+        await local_exchange.step(1000)
+        await binance_client.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
+        )
+        kinds = {json.loads(f)["e"] for f in await _drain(ws)}
+
+    assert kinds == {"ACCOUNT_UPDATE"}
