@@ -136,6 +136,12 @@ def market_endpoints(b: MarketBackend) -> list[Endpoint]:
             return b.market.ticker_price(symbol)
         return [b.market.ticker_price(s) for s in symbols]
 
+    def ticker_24hr(params: Params, creds: Credentials | None) -> Any:
+        symbol = symbol_param(params, symbols, required=False)
+        if symbol is not None:
+            return b.ticker_24hr(symbol)
+        return [b.ticker_24hr(s) for s in symbols]
+
     def listen_key_new(params: Params, creds: Credentials | None) -> dict:
         assert creds is not None
         return {"listenKey": b.listen_keys.create(creds.account_id, b.now_ms())}
@@ -167,6 +173,7 @@ def market_endpoints(b: MarketBackend) -> list[Endpoint]:
         Endpoint("GET", "/fapi/v1/ticker/bookTicker", none, _with_symbol(2, 5), book_ticker),
         Endpoint("GET", "/fapi/v1/ticker/price", none, _with_symbol(1, 2), ticker_price),
         Endpoint("GET", "/fapi/v2/ticker/price", none, _with_symbol(1, 2), ticker_price),
+        Endpoint("GET", "/fapi/v1/ticker/24hr", none, _with_symbol(1, 40), ticker_24hr),
         Endpoint("POST", "/fapi/v1/listenKey", stream, 1, listen_key_new),
         Endpoint("PUT", "/fapi/v1/listenKey", stream, 1, listen_key_keepalive),
         Endpoint("DELETE", "/fapi/v1/listenKey", stream, 1, listen_key_close),

@@ -50,6 +50,7 @@ from .listenkeys import ListenKeys
 from .market_state import MarketState
 from .ratelimit import RateLimitConfig, RateLimiter
 from .rest import Endpoint, RestServer
+from .ticker import DAY_MINUTES, ticker_24hr
 from .ws import WsConfig, WsHub
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,14 @@ class LocalExchange:
             symbol, interval, now_ms=now, start_time=start, end_time=end, limit=limit
         )
         return [kline_rest_row(row) for row in rows]
+
+    def ticker_24hr(self, symbol: str) -> dict:
+        """Rolling-day statistics from the published 1m klines (see ticker.py)."""
+        now = self.driver.kline_now_ms(symbol) if self.driver is not None else self.now_ms()
+        rows = self.kline_store.klines(symbol, "1m", now_ms=now, limit=DAY_MINUTES)
+        last = self.agg_store.last(symbol)
+        last_qty = format(last[0].qty, "f") if last is not None else "0"
+        return ticker_24hr(symbol, rows, last_qty, self.now_ms())
 
     def funding_history(
         self, symbol: str | None, start: int | None, end: int | None, limit: int

@@ -577,3 +577,13 @@ async def test_income_leverage_bracket_account_config(with_position) -> None:
          "dualSidePosition": False, "updateTime": 0, "multiAssetsMargin": False,
          "tradeGroupId": -1},
     )  # fmt: skip
+
+
+async def test_ticker_24hr(client) -> None:
+    one = await client.futures_ticker(symbol="BTCUSDT")
+    every = await client.futures_ticker()
+
+    real = rest_fixture("GET_fapi_v1_ticker_24hr__docs.json")
+    assert_same_shape(one, real)
+    assert_same_shape(every, [real])
+    assert Decimal(one["lowPrice"]) <= Decimal(one["lastPrice"]) <= Decimal(one["highPrice"])
