@@ -16,9 +16,10 @@ has more than `MAX_BACKLOG` frames queued); its event times run ahead of the wal
 `/time` and the recvWindow check stay on the wall clock (a documented compromise: a signed
 request cannot be checked against a clock that runs faster than the client's).
 
-Streams published: `<s>@aggTrade`, `<s>@bookTicker`, `<s>@depth` and `<s>@depth@100ms` (each
-recorded diff, whatever the suffix: the pu chain stays intact), `<s>@depth5/10/20[@100ms|@500ms]`
-(top-N snapshot in the diff event's shape, on each recorded diff; only with depth data),
+Streams published: `<s>@aggTrade`, `<s>@bookTicker`, `<s>@depth`, `<s>@depth@100ms` and
+`<s>@depth@500ms` (each recorded diff, whatever the suffix: the pu chain stays intact),
+`<s>@depth5/10/20[@100ms|@500ms]` (top-N snapshot in the diff event's shape, on each recorded
+diff; only with depth data),
 `<s>@markPrice@1s` (every mark update) and
 `<s>@markPrice` (at most every 3 s), `<s>@kline_<i>` (every 250 ms while it changes, plus the
 closing `x: true` update) for every interval the KlineStore serves.
@@ -146,7 +147,17 @@ class LiveMinute:
 class _Streams:
     """Pre-computed stream names of one symbol."""
 
-    __slots__ = ("agg", "book", "depth", "depth100", "klines", "mark1s", "mark3s", "partial")
+    __slots__ = (
+        "agg",
+        "book",
+        "depth",
+        "depth100",
+        "depth500",
+        "klines",
+        "mark1s",
+        "mark3s",
+        "partial",
+    )
 
     def __init__(self, symbol: str) -> None:
         s = symbol.lower()
@@ -154,6 +165,7 @@ class _Streams:
         self.book = f"{s}@bookTicker"
         self.depth = f"{s}@depth"
         self.depth100 = f"{s}@depth@100ms"
+        self.depth500 = f"{s}@depth@500ms"
         self.mark1s = f"{s}@markPrice@1s"
         self.mark3s = f"{s}@markPrice"
         self.klines = {i: f"{s}@kline_{i}" for i in INTERVAL_MS}
@@ -319,6 +331,7 @@ class ReplayDriver:
         streams = self._streams[ev.symbol]
         self.hub.publish(streams.depth, msg)
         self.hub.publish(streams.depth100, msg)
+        self.hub.publish(streams.depth500, msg)
         for levels, stream in streams.partial:
             if self.hub.has_subscribers(stream):
                 bids, asks = self.market.books[ev.symbol].top(levels)
