@@ -1,6 +1,8 @@
-"""Shared test helpers: paths to the copied real fixtures."""
+"""Shared test helpers: the loopback-only network guard and paths to the copied real fixtures."""
 
+import ipaddress
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,62 @@ def btcusdt_entry_2021() -> dict:
     return load_fixture(
         "binance_api/rest/GET_fapi_v1_exchangeInfo__BTCUSDT_entry_2021-07-22__cryptofeed.json"
     )
+
+
+# --- loopback-only network guard -------------------------------------------------------------
+# Tests may talk only to servers on this machine (the local exchange on 127.0.0.1). Any attempt
+# to resolve or connect to another address fails the test loudly instead of leaking traffic.
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+
+
+def _is_loopback(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host is None or host in _LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback or host in ("0.0.0.0", "::")
+    except ValueError:
+        return False
+
+
+class NonLoopbackConnection(RuntimeError):
+    pass
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guard(address) -> None:
+    if isinstance(address, tuple) and not _is_loopback(address[0]):
+        raise NonLoopbackConnection(f"test tried to reach non-loopback address {address[0]!r}")
+
+
+def _connect(self, address):
+    _guard(address)
+    return _real_connect(self, address)
+
+
+def _connect_ex(self, address):
+    _guard(address)
+    return _real_connect_ex(self, address)
+
+
+def _getaddrinfo(host, *args, **kwargs):
+    if not _is_loopback(host):
+        raise NonLoopbackConnection(f"test tried to resolve non-loopback host {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only():
+    socket.socket.connect = _connect
+    socket.socket.connect_ex = _connect_ex
+    socket.getaddrinfo = _getaddrinfo
+    yield
+    socket.socket.connect = _real_connect
+    socket.socket.connect_ex = _real_connect_ex
+    socket.getaddrinfo = _real_getaddrinfo
