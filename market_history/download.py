@@ -10,6 +10,7 @@ the holes the exchange itself has (outages) and the duplicates it sent.
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -39,25 +40,37 @@ class DownloadReport:
     not_yet_available: Range | None = None  # the part of the range after the exchange's now
 
     def lines(self) -> list[str]:
-        unit = "open times (ms)" if self.kind.startswith("klines") else "aggregate ids"
+        """The closing report for humans: times as ISO UTC (klines) or aggregate-id ranges."""
+        timed = self.kind.startswith("klines")
+        unit = "bar open times (UTC)" if timed else "aggregate ids"
         out = [
             f"{self.symbol} {self.kind}: {self.rows_received} rows received in "
             f"{self.requests} requests, {self.rows_written} new rows stored, "
             f"{self.duplicates} duplicates dropped",
         ]
         if self.resumed_from:
-            out.append(f"already stored (skipped): {_fmt_ranges(self.resumed_from)}")
+            out.append(f"already stored (skipped): {_fmt_ranges(self.resumed_from, timed)}")
         if self.gaps:
-            out.append(f"gaps in the exchange data, {unit}: {_fmt_ranges(self.gaps)}")
+            out.append(f"gaps in the exchange data, {unit}: {_fmt_ranges(self.gaps, timed)}")
         else:
             out.append("gaps: none")
         if self.not_yet_available:
-            out.append(f"not yet available (after the exchange's now): {self.not_yet_available}")
+            later = _fmt_ranges([self.not_yet_available], timed)
+            out.append(f"not yet available (after the exchange's now): {later}")
         return out
 
 
-def _fmt_ranges(ranges: list[Range], limit: int = 20) -> str:
-    text = ", ".join(f"[{a}, {b})" for a, b in ranges[:limit])
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fmt_ranges(ranges: list[Range], timed: bool = False, limit: int = 20) -> str:
+    """Half-open ranges as `[a, b)`; ms ranges as ISO UTC times with their length."""
+    if timed:
+        parts = [f"[{_iso(a)}, {_iso(b)}) ({(b - a) / 60_000:g} min)" for a, b in ranges[:limit]]
+    else:
+        parts = [f"[{a}, {b})" for a, b in ranges[:limit]]
+    text = ", ".join(parts)
     if len(ranges) > limit:
         text += f", ... ({len(ranges)} in all)"
     return text
