@@ -11,16 +11,14 @@ Two forms with one meaning: `BarBuilder` (streaming, Decimal, for live use) and
 history). Tests check they agree with each other and with real klines.
 """
 
-import re
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
+from core.intervals import interval_ms
 from core.market import Bar, Trade
 
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_INTERVAL_RE = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 _ZERO = Decimal(0)
 
 BAR_COLUMNS = [
@@ -38,14 +36,6 @@ BAR_COLUMNS = [
 ]
 
 
-def bar_interval_ms(interval: str) -> int:
-    """ "1s" -> 1000, "15m" -> 900000; months are not fixed-length and are refused."""
-    match = _INTERVAL_RE.match(interval)
-    if match is None:
-        raise ValueError(f"bad bar interval {interval!r} (expected e.g. 1s, 5m, 1h, 1d)")
-    return int(match.group(1)) * _UNIT_MS[match.group(2)]
-
-
 class BarBuilder:
     """Streaming bars for one symbol; feed trades in aggregate-id order."""
 
@@ -54,7 +44,7 @@ class BarBuilder:
     def __init__(self, symbol: str, interval: str) -> None:
         self.symbol = symbol
         self.interval = interval
-        self.step_ms = bar_interval_ms(interval)
+        self.step_ms = interval_ms(interval)
         self._bar: list | None = None  # [open_ms, o, h, l, c, v, qv, tbv, tbqv, n]
         self._last_open: int | None = None  # open time of the last closed bar
         self._last_close: Decimal = _ZERO
@@ -188,7 +178,7 @@ def bars_from_trades(trades: pd.DataFrame, interval: str) -> pd.DataFrame:
     """
     if trades.empty:
         return pd.DataFrame(columns=BAR_COLUMNS)
-    step = bar_interval_ms(interval)
+    step = interval_ms(interval)
     price, pdp = _scaled(trades["price"])
     qty, qdp = _scaled(trades["qty"])
     times = trades["trade_time"].to_numpy(dtype="int64")

@@ -38,13 +38,13 @@ from websockets.exceptions import ConnectionClosed, InvalidURI
 from core.backoff import Backoff
 from core.clock import Clock
 from core.events import GapDetected, GapHealed, StreamStateChanged
+from core.intervals import interval_ms
 from core.market import Bar, Trade
 from gateway.checkpoint import MemoryCheckpoint, StreamCheckpoint
 from gateway.market_rest import AGG_TRADES_MAX_LIMIT, MarketDataRest
 from gateway.wire import (
     MalformedMessage,
     decode_frame,
-    interval_ms,
     parse_agg_trade,
     parse_book_ticker,
     parse_kline,

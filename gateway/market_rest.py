@@ -19,8 +19,9 @@ import aiohttp
 from core.backoff import Backoff, Sleep, retry
 from core.clock import Clock
 from core.errors import FatalError, RejectedError, RetryableError
+from core.intervals import interval_ms
 from core.market import Bar, Trade
-from gateway.wire import MalformedMessage, interval_ms, parse_rest_agg_trade, parse_rest_kline
+from gateway.wire import MalformedMessage, parse_rest_agg_trade, parse_rest_kline
 
 log = logging.getLogger(__name__)
 

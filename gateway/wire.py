@@ -14,24 +14,6 @@ import orjson
 
 from core.market import Bar, BookTicker, MarkPrice, Trade
 
-INTERVAL_MS: dict[str, int] = {
-    "1s": 1_000,
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
-
 
 class MalformedMessage(ValueError):
     """A frame or row that does not have the documented shape; the caller skips it."""
@@ -40,14 +22,6 @@ class MalformedMessage(ValueError):
 # JSON text of one websocket frame -> Python object (ValueError if it is not JSON). orjson
 # parses a frame in about a third of json.loads' time, which the per-tick path needs.
 decode_frame: Callable[[str | bytes], Any] = orjson.loads
-
-
-def interval_ms(interval: str) -> int:
-    """Length of a fixed-size interval in ms ("1m" -> 60000); `1M` (calendar month) is refused."""
-    try:
-        return INTERVAL_MS[interval]
-    except KeyError:
-        raise ValueError(f"unknown or variable-length interval {interval!r}") from None
 
 
 def _dec(value: Any) -> Decimal:

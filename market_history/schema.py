@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from gateway.bars import bar_interval_ms
+from core.intervals import FIXED_KLINE_INTERVALS, interval_ms
 
 KLINES_SCHEMA = pa.schema(
     [
@@ -52,22 +52,7 @@ KLINE_DECIMALS = [
 ]
 
 # Binance USD-M kline intervals with a fixed length (1M is calendar-based and not stored).
-KLINE_INTERVALS = (
-    "1m",
-    "3m",
-    "5m",
-    "15m",
-    "30m",
-    "1h",
-    "2h",
-    "4h",
-    "6h",
-    "8h",
-    "12h",
-    "1d",
-    "3d",
-    "1w",
-)
+KLINE_INTERVALS = FIXED_KLINE_INTERVALS
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 
@@ -99,7 +84,7 @@ class Kind:
     @property
     def step_ms(self) -> int:
         assert self.interval is not None
-        return bar_interval_ms(self.interval)
+        return interval_ms(self.interval)
 
     @staticmethod
     def klines(interval: str) -> "Kind":

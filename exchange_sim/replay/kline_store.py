@@ -12,26 +12,16 @@ from decimal import Decimal
 
 import numpy as np
 
+from core.intervals import interval_ms
 from core.market import Bar
 from exchange_sim.errors import BinanceError
 from exchange_sim.replay.grid import WireGrid
 from exchange_sim.replay.tapes import KlineBars
 
 MINUTE_MS = 60_000
-INTERVAL_MS: dict[str, int] = {
-    "1m": MINUTE_MS,
-    "3m": 3 * MINUTE_MS,
-    "5m": 5 * MINUTE_MS,
-    "15m": 15 * MINUTE_MS,
-    "30m": 30 * MINUTE_MS,
-    "1h": 60 * MINUTE_MS,
-    "2h": 120 * MINUTE_MS,
-    "4h": 240 * MINUTE_MS,
-    "6h": 360 * MINUTE_MS,
-    "8h": 480 * MINUTE_MS,
-    "12h": 720 * MINUTE_MS,
-    "1d": 1440 * MINUTE_MS,
-}
+# Intervals this store aggregates from its 1m rows (3d, 1w and 1M are not served).
+SERVED_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+INTERVAL_MS: dict[str, int] = {i: interval_ms(i) for i in SERVED_INTERVALS}
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1500
 

@@ -7,27 +7,12 @@ Groups: "public" (bookTicker, depth), "market" (aggTrade, markPrice, kline, tick
 
 import re
 
+from core.intervals import KLINE_INTERVALS
+
 PUBLIC = "public"
 MARKET = "market"
 PRIVATE = "private"
 
-KLINE_INTERVALS = (
-    "1m",
-    "3m",
-    "5m",
-    "15m",
-    "30m",
-    "1h",
-    "2h",
-    "4h",
-    "6h",
-    "8h",
-    "12h",
-    "1d",
-    "3d",
-    "1w",
-    "1M",
-)
 
 _LISTEN_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
 _PUBLIC_RE = re.compile(
