@@ -173,6 +173,16 @@ class Instrument:
         """Fixed-point string with the tick's decimals, never exponent notation."""
         return f"{price:.{self.price_decimals}f}"
 
+    @property
+    def wire_price_decimals(self) -> int:
+        """Decimals Binance prints prices with in order and trade bodies: `pricePrecision`, at
+        least the tick's (BTCUSDT, tick 0.10 and pricePrecision 2: "110001.00")."""
+        return max(self.price_decimals, self.price_precision)
+
+    def format_wire_price(self, price: Decimal) -> str:
+        """A price as the exchange prints it in responses and events (see wire_price_decimals)."""
+        return f"{price:.{self.wire_price_decimals}f}"
+
     def format_qty(self, qty: Decimal) -> str:
         return f"{qty:.{self.qty_decimals}f}"
 

@@ -424,14 +424,14 @@ class AccountEndpoints(AlgoOrders):
             and (end is None or t.time <= end)
         ]
         picked = trades[:limit] if (from_id is not None or p.has("startTime")) else trades[-limit:]
-        quote_decimals = inst.price_decimals + inst.qty_decimals
+        quote_decimals = inst.wire_price_decimals + inst.qty_decimals
         return [
             {
                 "symbol": t.symbol,
                 "id": t.trade_id,
                 "orderId": t.order_id,
                 "side": t.side,
-                "price": inst.format_price(t.price),
+                "price": inst.format_wire_price(t.price),
                 "qty": inst.format_qty(t.qty),
                 "realizedPnl": f8(t.realized_pnl) if t.realized_pnl else "0",
                 "marginAsset": "USDT",

@@ -14,12 +14,12 @@ from exchange_sim.engine.state import Algo, Order, Position
 
 def avg_price(o: Order, inst: Instrument) -> str:
     if o.filled_steps == 0:
-        return inst.format_price(ZERO)
+        return inst.format_wire_price(ZERO)
     return flex(o.cum_quote / inst.from_steps(o.filled_steps), inst.price_decimals)
 
 
 def cum_quote(o: Order, inst: Instrument) -> str:
-    return f"{o.cum_quote:.{inst.price_decimals + inst.qty_decimals}f}"
+    return f"{o.cum_quote:.{inst.wire_price_decimals + inst.qty_decimals}f}"
 
 
 def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, 
         "symbol": o.symbol,
         "status": o.status,
         "clientOrderId": o.client_id,
-        "price": inst.format_price(o.price),
+        "price": inst.format_wire_price(o.price),
         "avgPrice": avg_price(o, inst),
         "origQty": inst.format_qty(inst.from_steps(o.qty_steps)),
         "executedQty": executed,
@@ -46,7 +46,7 @@ def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, 
             "closePosition": o.close_position,
             "side": o.side,
             "positionSide": o.position_side,
-            "stopPrice": inst.format_price(o.stop_price),
+            "stopPrice": inst.format_wire_price(o.stop_price),
             "workingType": o.working_type,
             "priceProtect": o.price_protect,
             "origType": o.orig_type,
@@ -56,7 +56,7 @@ def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, 
         }
     )
     if o.orig_type == "TRAILING_STOP_MARKET":
-        body["activatePrice"] = inst.format_price(o.activate_price or ZERO)
+        body["activatePrice"] = inst.format_wire_price(o.activate_price or ZERO)
         body["priceRate"] = plain(o.callback_rate or ZERO)
     if query:
         body["time"] = o.time
@@ -87,15 +87,15 @@ def order_trade_update(
         "o": o.type,
         "f": o.tif,
         "q": inst.format_qty(inst.from_steps(o.qty_steps)),
-        "p": inst.format_price(o.price),
+        "p": inst.format_wire_price(o.price),
         "ap": avg_price(o, inst) if o.filled_steps else "0",
-        "sp": inst.format_price(o.stop_price),
+        "sp": inst.format_wire_price(o.stop_price),
         "x": x,
         "X": o.status,
         "i": o.order_id,
         "l": inst.format_qty(inst.from_steps(last_steps)) if last_steps else "0",
         "z": inst.format_qty(inst.from_steps(o.filled_steps)),
-        "L": inst.format_price(last_price) if last_steps else "0",
+        "L": inst.format_wire_price(last_price) if last_steps else "0",
     }
     if commission is not None:
         body["N"] = inst.margin_asset
@@ -112,7 +112,7 @@ def order_trade_update(
             "ot": o.orig_type,
             "ps": o.position_side,
             "cp": o.close_position,
-            "AP": inst.format_price(o.activate_price) if o.activate_price else "0",
+            "AP": inst.format_wire_price(o.activate_price) if o.activate_price else "0",
             "cr": plain(o.callback_rate) if o.callback_rate else "0",
             "pP": o.price_protect,
             "si": 0,
@@ -143,11 +143,11 @@ def trade_lite(
         "T": now_ms,
         "s": o.symbol,
         "q": inst.format_qty(inst.from_steps(o.qty_steps)),
-        "p": inst.format_price(o.price),
+        "p": inst.format_wire_price(o.price),
         "m": maker,
         "c": o.client_id,
         "S": o.side,
-        "L": inst.format_price(price),
+        "L": inst.format_wire_price(price),
         "l": inst.format_qty(inst.from_steps(steps)),
         "t": trade_id,
         "i": o.order_id,
@@ -204,7 +204,7 @@ def account_update(
 
 
 def _algo_price(value: Decimal, inst: Instrument) -> str:
-    return inst.format_price(value) if value else "0"
+    return inst.format_wire_price(value) if value else "0"
 
 
 def algo_json(a: Algo, inst: Instrument, *, query: bool = False) -> dict[str, Any]:
@@ -220,8 +220,8 @@ def algo_json(a: Algo, inst: Instrument, *, query: bool = False) -> dict[str, An
         "timeInForce": a.tif,
         "quantity": inst.format_qty(inst.from_steps(a.qty_steps)),
         "algoStatus": a.status,
-        "triggerPrice": inst.format_price(a.trigger_price),
-        "price": inst.format_price(a.price),
+        "triggerPrice": inst.format_wire_price(a.trigger_price),
+        "price": inst.format_wire_price(a.price),
         "icebergQuantity": None,
         "selfTradePreventionMode": a.stp,
         "workingType": a.working_type,
@@ -229,7 +229,7 @@ def algo_json(a: Algo, inst: Instrument, *, query: bool = False) -> dict[str, An
         "closePosition": a.close_position,
         "priceProtect": a.price_protect,
         "reduceOnly": a.reduce_only,
-        "activatePrice": inst.format_price(a.activate_price) if a.activate_price else "",
+        "activatePrice": inst.format_wire_price(a.activate_price) if a.activate_price else "",
         "callbackRate": plain(a.callback_rate) if a.callback_rate else "",
         "createTime": a.create_time,
         "updateTime": a.update_time,
@@ -275,7 +275,7 @@ def algo_update(a: Algo, inst: Instrument, *, now_ms: int) -> dict[str, Any]:
         body["act"] = actual.type if actual else "0"
     body.update(
         {
-            "tp": inst.format_price(a.trigger_price),
+            "tp": inst.format_wire_price(a.trigger_price),
             "p": _algo_price(a.price, inst),
             "V": a.stp,
             "wt": a.working_type,

@@ -251,7 +251,7 @@ def test_liquidation_expires_open_orders_with_reason_5():
     ex.on_mark_price("BTCUSDT", D("50000.0"), D("50000.0"), D("0"), FUNDING_TIME, T0 + 1000)
 
     first = of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")[0]["o"]
-    assert (first["X"], first["er"], first["p"]) == ("EXPIRED", "5", "70000.0")
+    assert (first["X"], first["er"], first["p"]) == ("EXPIRED", "5", "70000.00")
 
 
 def test_leverage_change_replies_and_emits_account_config_update():

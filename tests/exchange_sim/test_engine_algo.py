@@ -40,7 +40,7 @@ def test_new_algo_order_replies_new_and_emits_algo_update_new():
     assert (reply["algoStatus"], reply["orderType"], reply["triggerPrice"]) == (
         "NEW",
         "STOP_MARKET",
-        "61000.0",
+        "61000.00",
     )
     [event] = of_type(ex.drain_user_events(), "ALGO_UPDATE")
     assert (event["o"]["X"], event["o"]["aid"], event["o"]["ai"]) == ("NEW", reply["algoId"], "")
@@ -72,7 +72,7 @@ def test_stop_market_triggers_on_a_trade_at_its_price_and_sells_at_the_book():
     assert (fill["o"], fill["ot"], fill["L"], fill["z"]) == (
         "MARKET",
         "STOP_MARKET",
-        "61699.9",
+        "61699.90",
         "0.100",
     )
     finished = of_type(events, "ALGO_UPDATE")[-1]["o"]
@@ -112,7 +112,7 @@ def test_take_profit_close_position_on_mark_price_closes_the_whole_position():
     assert len(still_open) == 1
     assert ex.position_risk("alice", {}) == []
     fill = ex.user_trades("alice", {"symbol": "BTCUSDT"})[-1]
-    assert (fill["side"], fill["qty"], fill["price"]) == ("SELL", "0.150", "62000.5")
+    assert (fill["side"], fill["qty"], fill["price"]) == ("SELL", "0.150", "62000.50")
     # 0.150 * (62000.5 - 61800.3) = 30.03
     assert fill["realizedPnl"] == "30.03000000"
 
@@ -235,7 +235,7 @@ def test_stop_limit_algo_places_a_resting_limit_order_when_triggered():
     ex.on_trade("BTCUSDT", D("61900.0"), D("0.010"), False, T0 + 1000)
 
     [order] = ex.open_orders("alice", {})
-    assert (order["type"], order["origType"], order["price"]) == ("LIMIT", "STOP", "61950.0")
+    assert (order["type"], order["origType"], order["price"]) == ("LIMIT", "STOP", "61950.00")
 
 
 def test_legacy_switch_accepts_stop_market_on_order_endpoint_and_keeps_the_order_id():
@@ -310,11 +310,11 @@ def test_trailing_stop_activates_then_fires_after_the_callback_from_the_high():
     # highest since activation 62500.0; fires at <= 62500.0 * (1 - 1/100) = 61875.0
     ex.on_trade("BTCUSDT", D("61875.0"), D("0.010"), True, T0 + 300)
 
-    assert [a["activatePrice"] for a in waiting] == ["62000.0"]
+    assert [a["activatePrice"] for a in waiting] == ["62000.00"]
     assert [a["callbackRate"] for a in waiting] == ["1"]
     assert ex.open_algo_orders("alice", {}) == []
     fill = ex.user_trades("alice", {"symbol": "BTCUSDT"})[-1]
-    assert (fill["side"], fill["qty"], fill["price"]) == ("SELL", "0.100", "61875.0")
+    assert (fill["side"], fill["qty"], fill["price"]) == ("SELL", "0.100", "61875.00")
 
 
 def test_trailing_stop_whose_activation_already_holds_is_2021():
@@ -375,6 +375,6 @@ def test_legacy_trailing_stop_order_reports_activate_price_and_rate():
         },
     )
 
-    assert (placed["activatePrice"], placed["priceRate"]) == ("61500.0", "0.5")
+    assert (placed["activatePrice"], placed["priceRate"]) == ("61500.00", "0.5")
     [event] = of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")
-    assert (event["o"]["AP"], event["o"]["cr"]) == ("61500.0", "0.5")
+    assert (event["o"]["AP"], event["o"]["cr"]) == ("61500.00", "0.5")

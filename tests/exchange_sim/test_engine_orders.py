@@ -30,7 +30,7 @@ def test_limit_below_market_rests_and_is_queryable_by_both_ids():
     by_client = ex.query_order("alice", {"symbol": "BTCUSDT", "origClientOrderId": "bid-1"})
     assert placed["status"] == "NEW"
     assert by_id == by_client
-    assert by_id["status"] == "NEW" and by_id["price"] == "61700.0"
+    assert by_id["status"] == "NEW" and by_id["price"] == "61700.00"
     assert [o["orderId"] for o in ex.open_orders("alice", {"symbol": "BTCUSDT"})] == [
         placed["orderId"]
     ]
@@ -100,12 +100,12 @@ def test_market_buy_walks_touch_then_next_tick_of_synthetic_book():
 
     # 0.200 @ 61800.3 + 0.100 @ 61800.4 = 12360.06 + 6180.04 = 18540.10; avg 61800.333...
     assert result["status"] == "FILLED"
-    assert result["cumQuote"] == "18540.1000"
+    assert result["cumQuote"] == "18540.10000"
     assert result["avgPrice"] == "61800.33333333"
     fills = ex.user_trades("alice", {"symbol": "BTCUSDT"})
     assert [(t["price"], t["qty"], t["maker"]) for t in fills] == [
-        ("61800.3", "0.200", False),
-        ("61800.4", "0.100", False),
+        ("61800.30", "0.200", False),
+        ("61800.40", "0.100", False),
     ]
     # taker 0.05 %: 6.18003 + 3.09002 = 9.27005
     assert ex.balance("alice", {})[0]["balance"] == "9990.72995000"
@@ -116,7 +116,7 @@ def test_market_ack_reports_new_with_nothing_executed_yet():
 
     ack = ex.new_order("alice", market("BUY", "0.100"))
 
-    assert (ack["status"], ack["executedQty"], ack["avgPrice"]) == ("NEW", "0.000", "0.0")
+    assert (ack["status"], ack["executedQty"], ack["avgPrice"]) == ("NEW", "0.000", "0.00")
     assert (
         ex.query_order("alice", {"symbol": "BTCUSDT", "orderId": str(ack["orderId"])})["status"]
         == "FILLED"
@@ -164,7 +164,7 @@ def test_crossing_limit_takes_at_book_price_and_rests_the_remainder():
     assert result["status"] == "PARTIALLY_FILLED"
     assert (result["executedQty"], result["avgPrice"]) == ("0.200", "61800.3")
     [resting] = ex.open_orders("alice", {})
-    assert resting["price"] == "61800.5"
+    assert resting["price"] == "61800.50"
     trade = ex.user_trades("alice", {"symbol": "BTCUSDT"})[0]
     assert trade["maker"] is False
 
@@ -378,8 +378,8 @@ def test_resting_bid_fills_partially_then_fully_from_trades_through_its_price():
     assert (after_two["status"], after_two["executedQty"]) == ("PARTIALLY_FILLED", "0.004")
     otus = [e["o"] for e in of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")]
     assert [(o["X"], o["l"], o["L"], o["m"], o["n"]) for o in otus] == [
-        ("PARTIALLY_FILLED", "0.004", "61700.0", True, "0.04936000"),  # 0.004*61700*0.0002
-        ("FILLED", "0.006", "61700.0", True, "0.07404000"),  # 0.006*61700*0.0002
+        ("PARTIALLY_FILLED", "0.004", "61700.00", True, "0.04936000"),  # 0.004*61700*0.0002
+        ("FILLED", "0.006", "61700.00", True, "0.07404000"),  # 0.006*61700*0.0002
     ]
     assert [o["T"] for o in otus] == [T0 + 1000, T0 + 3000]
     assert clock.now_ms() == T0 + 3000
@@ -499,9 +499,9 @@ def test_modify_moves_the_price_and_emits_amendment():
         },
     )
 
-    assert changed["price"] == "61650.0"
+    assert changed["price"] == "61650.00"
     [event] = of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")
-    assert (event["o"]["x"], event["o"]["p"]) == ("AMENDMENT", "61650.0")
+    assert (event["o"]["x"], event["o"]["p"]) == ("AMENDMENT", "61650.00")
 
 
 def test_modify_without_change_is_5027():

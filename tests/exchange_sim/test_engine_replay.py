@@ -121,7 +121,7 @@ def test_trade_crossing_nothing_changes_no_state():
 
     assert ex.drain_user_events() == []
     assert clock.now_ms() == T0  # nothing happened, so the clock was not moved
-    assert ex.last_price("BTCUSDT") == D("61750.0")
+    assert ex.last_price("BTCUSDT") == D("61750.00")
 
 
 def test_dead_man_switch_cancels_open_orders_when_not_refreshed():
@@ -171,7 +171,7 @@ def test_our_fills_do_not_move_the_recorded_book_top():
 
     ex.new_order("alice", market("BUY", "0.300"))
 
-    assert ex.book_top("BTCUSDT") == (D("61800.2"), D("0.200"), D("61800.3"), D("0.200"))
+    assert ex.book_top("BTCUSDT") == (D("61800.20"), D("0.200"), D("61800.30"), D("0.200"))
 
 
 def test_taken_liquidity_stays_taken_until_the_next_book_update():
@@ -198,8 +198,8 @@ def test_market_order_walks_recorded_depth_levels():
     result = ex.new_order("alice", market("BUY", "0.100", newOrderRespType="RESULT"))
 
     prices = [(t["price"], t["qty"]) for t in ex.user_trades("alice", {"symbol": "BTCUSDT"})]
-    assert prices == [("61800.3", "0.050"), ("61801.0", "0.030"), ("61805.0", "0.020")]
-    assert result["cumQuote"] == "6180.1450"  # 3090.015 + 1854.03 + 1236.1
+    assert prices == [("61800.30", "0.050"), ("61801.00", "0.030"), ("61805.00", "0.020")]
+    assert result["cumQuote"] == "6180.14500"  # 3090.015 + 1854.03 + 1236.1
 
 
 def test_book_ticker_updates_the_top_of_recorded_depth():
@@ -215,4 +215,4 @@ def test_book_ticker_updates_the_top_of_recorded_depth():
     ex.new_order("alice", market("BUY", "0.040"))
 
     prices = [(t["price"], t["qty"]) for t in ex.user_trades("alice", {"symbol": "BTCUSDT"})]
-    assert prices == [("61800.6", "0.010"), ("61801.0", "0.030")]
+    assert prices == [("61800.60", "0.010"), ("61801.00", "0.030")]

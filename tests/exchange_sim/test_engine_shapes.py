@@ -315,3 +315,15 @@ def test_algo_order_response_has_the_documented_fields():
         "goodTillDate": 0,
     }
     assert_same_shape(ours, documented)
+
+
+def test_order_decimals_are_printed_like_the_real_batch_order_example():
+    # Real BTCUSDT order (ccxt capture 2025-02-17): a 0.10 tick with pricePrecision 2 prints
+    # "110001.00"; unfilled averages and stop prices "0.00"; cumQuote with 2 + 3 decimals.
+    real = load(
+        "binance_api/rest/POST_fapi_v1_batchOrders__NEW_LIMIT_BTCUSDT_2025-02-17__ccxt.json"
+    )[0]
+    ex, _ = make_exchange()
+    ours = ex.new_order("alice", limit("SELL", "0.200", "110001.0"))
+    for key in ("price", "avgPrice", "origQty", "executedQty", "cumQty", "cumQuote", "stopPrice"):
+        assert ours[key] == real[key], key
