@@ -17,6 +17,31 @@ from runtime.settings import ConfigError, Settings, describe, load_settings
 log = logging.getLogger("app")
 
 
+def check_local_venue(settings: Settings) -> None:
+    """In local mode the data set must exist and hold every configured symbol."""
+    if settings.mode != "local":
+        return
+    from exchange_sim.replay.catalog import BUNDLED, spec_from_directory
+
+    name = settings.local.data
+    if name in BUNDLED:
+        available = BUNDLED[name].symbols
+    else:
+        try:
+            available = spec_from_directory(name).symbols
+        except (OSError, ValueError):
+            raise ConfigError(
+                f'local.data = "{name}" is not allowed: expected one of '
+                f"{', '.join(sorted(BUNDLED))} or a directory laid out like exchange_sim/data"
+            ) from None
+    missing = [s for s in settings.symbols if s not in available]
+    if missing:
+        raise ConfigError(
+            f"symbols: {', '.join(missing)} not in the local data set {name} "
+            f"(it has {', '.join(available)})"
+        )
+
+
 def load(argv: list[str] | None = None) -> Settings:
     """Parse flags and build the settings; exits with status 2 on any user mistake."""
     args = build_parser().parse_args(argv)
@@ -28,11 +53,13 @@ def load(argv: list[str] | None = None) -> Settings:
         )
         sys.exit(2)
     try:
-        return load_settings(
+        settings = load_settings(
             config_path=config_path_from_args(args),
             env_file=args.env_file,
             overrides=overrides_from_args(args),
         )
+        check_local_venue(settings)
+        return settings
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         sys.exit(2)

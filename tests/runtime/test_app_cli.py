@@ -86,3 +86,19 @@ def test_keys_never_printed(tmp_path):
     assert result.returncode == 0, result.stderr
     assert key not in result.stdout + result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
+    result = run_app("--symbol", "SOLUSDT", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "config error: symbols: SOLUSDT not in the local data set btcusdt-2024-08-08 "
+        "(it has BTCUSDT, ETHUSDT)"
+    ]
+
+
+def test_local_mode_refuses_an_unknown_data_set(tmp_path):
+    (tmp_path / "config.toml").write_text('[local]\ndata = "nope"\n')
+    result = run_app(cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'local.data = "nope" is not allowed' in result.stderr
