@@ -10,15 +10,7 @@ import websockets
 from binance.exceptions import BinanceAPIException
 
 from exchange_sim.server import make_async_client
-
-
-async def _frames(ws, idle_s: float = 0.3) -> list[str]:
-    out = []
-    try:
-        while True:
-            out.append(await asyncio.wait_for(ws.recv(), idle_s))
-    except TimeoutError:
-        return out
+from tests.exchange_sim.ws_helpers import frames_until_quiet
 
 
 async def test_drop_websockets_closes_every_socket_abnormally(local_exchange) -> None:
@@ -39,7 +31,7 @@ async def test_reconnects_are_refused_for_the_given_time(local_exchange) -> None
     await asyncio.sleep(0.6)
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         await local_exchange.step(2000)
-        after = await _frames(ws)
+        after = await frames_until_quiet(ws)
 
     assert info.value.response.status_code == 503
     assert after
@@ -50,7 +42,7 @@ async def test_silenced_stream_stays_connected_but_quiet(local_exchange) -> None
     async with websockets.connect(url) as ws:
         local_exchange.faults.silence(stream="btcusdt@aggTrade")
         await local_exchange.step(2000)
-        during = [json.loads(f)["stream"] for f in await _frames(ws)]
+        during = [json.loads(f)["stream"] for f in await frames_until_quiet(ws)]
         await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
         reply = json.loads(await asyncio.wait_for(ws.recv(), 2))
 
@@ -63,10 +55,10 @@ async def test_silence_ends_after_its_duration(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         local_exchange.faults.silence(seconds=0.2)
         await local_exchange.step(2000)
-        during = await _frames(ws)
+        during = await frames_until_quiet(ws)
         await asyncio.sleep(0.25)
         await local_exchange.step(2000)
-        after = await _frames(ws)
+        after = await frames_until_quiet(ws)
 
     assert during == []
     assert after
@@ -76,7 +68,7 @@ async def test_malformed_frames_are_invalid_json_then_normal_again(local_exchang
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         local_exchange.faults.malformed_frames(2)
         await local_exchange.step(3000)
-        frames = await _frames(ws)
+        frames = await frames_until_quiet(ws)
 
     def parses(frame: str) -> bool:
         try:
@@ -92,7 +84,7 @@ async def test_duplicated_frames_repeat_the_same_event(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         local_exchange.faults.duplicate_frames(1)
         await local_exchange.step(3000)
-        frames = await _frames(ws)
+        frames = await frames_until_quiet(ws)
 
     assert frames[0] == frames[1]
     assert frames[1] != frames[2]
@@ -120,7 +112,7 @@ async def test_forced_listen_key_expiry_pushes_event_then_keepalive_fails(
         await binance_client.futures_create_order(
             symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
         )
-        after = await _frames(ws)
+        after = await frames_until_quiet(ws)
         with pytest.raises(BinanceAPIException) as info:
             await binance_client.futures_stream_keepalive(key)
 
@@ -156,7 +148,7 @@ async def test_reorder_sends_account_update_before_order_update(
         await binance_client.futures_create_order(
             symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
         )
-        kinds = [json.loads(f)["e"] for f in await _frames(ws)]
+        kinds = [json.loads(f)["e"] for f in await frames_until_quiet(ws)]
 
     assert kinds.index("ACCOUNT_UPDATE") < max(
         i for i, k in enumerate(kinds) if k == "ORDER_TRADE_UPDATE"

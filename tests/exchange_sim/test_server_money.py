@@ -25,6 +25,7 @@ import websockets
 
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, make_async_client
+from tests.exchange_sim.ws_helpers import events_until_quiet
 
 E8 = Decimal("0.00000001")  # Binance prints balances, fees, PnL and liq prices with 8 decimals
 SYMBOL = "BTCUSDT"
@@ -37,16 +38,6 @@ def d(value: Any) -> Decimal:
 
 def q8(value: Decimal) -> Decimal:
     return value.quantize(E8, rounding=ROUND_HALF_UP)
-
-
-async def _drain(ws, idle_s: float = 0.3) -> list[dict]:
-    """Every frame that arrives until the socket is quiet for `idle_s` seconds."""
-    out = []
-    try:
-        while True:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), idle_s)))
-    except TimeoutError:
-        return out
 
 
 async def _marks_through(ws, until_ms: int) -> list[dict]:
@@ -126,7 +117,7 @@ async def round_trip(exchange_factory) -> RoundTrip:
             closed = await client.futures_create_order(
                 symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.003"
             )
-            events = await _drain(user_ws)
+            events = await events_until_quiet(user_ws)
             return RoundTrip(
                 rates=rates,
                 start_wallet=start_wallet,
@@ -296,7 +287,7 @@ async def funding_run(exchange_factory) -> FundingRun:
                 incomes=await client.futures_income_history(
                     symbol=SYMBOL, incomeType="FUNDING_FEE"
                 ),
-                events=await _drain(user_ws),
+                events=await events_until_quiet(user_ws),
             )
     finally:
         await client.close_connection()
@@ -451,7 +442,7 @@ async def liquidation_run(leveraged_long: LeveragedLong) -> LiquidationRun:
         return LiquidationRun(
             long=leveraged_long,
             marks=marks,
-            events=await _drain(user_ws),
+            events=await events_until_quiet(user_ws),
             positions_after=positions,
             wallet_after=d((await _usdt(client))["balance"]),
             incomes=await client.futures_income_history(symbol=SYMBOL),

@@ -9,22 +9,13 @@ import pytest
 import websockets
 
 from exchange_sim.server import WsConfig, make_async_client
-
-
-async def _drain(ws, idle_s: float = 0.3) -> list:
-    """Every frame received until the socket is quiet for `idle_s`."""
-    out = []
-    try:
-        while True:
-            out.append(await asyncio.wait_for(ws.recv(), idle_s))
-    except TimeoutError:
-        return out
+from tests.exchange_sim.ws_helpers import frames_until_quiet
 
 
 async def test_raw_ws_path_delivers_bare_events(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         await local_exchange.step(2000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert frames
     assert {f["e"] for f in frames} == {"aggTrade"}
@@ -34,7 +25,7 @@ async def test_combined_stream_wraps_events_in_envelope(local_exchange) -> None:
     url = f"{local_exchange.ws_url}/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s"
     async with websockets.connect(url) as ws:
         await local_exchange.step(3000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert {f["stream"] for f in frames} == {"btcusdt@aggTrade", "btcusdt@markPrice@1s"}
     assert all(set(f) == {"stream", "data"} for f in frames)
@@ -45,7 +36,7 @@ async def test_set_property_combined_switches_to_envelope(local_exchange) -> Non
         await ws.send(json.dumps({"method": "SET_PROPERTY", "params": ["combined", True], "id": 1}))
         assert json.loads(await ws.recv()) == {"result": None, "id": 1}
         await local_exchange.step(500)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert frames
     assert all(f["stream"] == "btcusdt@bookTicker" for f in frames)
@@ -54,11 +45,11 @@ async def test_set_property_combined_switches_to_envelope(local_exchange) -> Non
 async def test_live_subscribe_starts_delivery(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws") as ws:
         await local_exchange.step(1000)
-        before = await _drain(ws, 0.1)
+        before = await frames_until_quiet(ws, 0.1)
         await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}))
         assert json.loads(await ws.recv()) == {"result": None, "id": 1}
         await local_exchange.step(2000)
-        after = await _drain(ws)
+        after = await frames_until_quiet(ws)
 
     assert before == []
     assert after
@@ -68,7 +59,7 @@ async def test_routed_path_stays_silent_for_another_group(local_exchange) -> Non
     url = f"{local_exchange.ws_url}/public/ws/btcusdt@aggTrade/btcusdt@bookTicker"
     async with websockets.connect(url) as ws:
         await local_exchange.step(2000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert frames
     assert {f["e"] for f in frames} == {"bookTicker"}
@@ -79,7 +70,7 @@ async def test_post_split_legacy_path_only_carries_public_streams(exchange_facto
     url = f"{ex.ws_url}/stream?streams=btcusdt@aggTrade/btcusdt@bookTicker"
     async with websockets.connect(url) as ws:
         await ex.step(2000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert {f["stream"] for f in frames} == {"btcusdt@bookTicker"}
 
@@ -89,7 +80,7 @@ async def test_rest_agg_trades_from_id_returns_exactly_what_the_stream_sent(
 ) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@aggTrade") as ws:
         await local_exchange.step(5000)
-        streamed = [json.loads(f) for f in await _drain(ws)]
+        streamed = [json.loads(f) for f in await frames_until_quiet(ws)]
     first_id = streamed[0]["a"]
 
     rest = await binance_client.futures_aggregate_trades(
@@ -106,7 +97,7 @@ async def test_rest_agg_trades_from_id_returns_exactly_what_the_stream_sent(
 async def test_kline_stream_closes_each_minute_with_x_true(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@kline_1m") as ws:
         await local_exchange.step(70_000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     closed = [f for f in frames if f["k"]["x"]]
     assert len(closed) >= 1
@@ -117,7 +108,7 @@ async def test_mark_price_3s_stream_is_sparser_than_1s(local_exchange) -> None:
     url = f"{local_exchange.ws_url}/stream?streams=btcusdt@markPrice/btcusdt@markPrice@1s"
     async with websockets.connect(url) as ws:
         await local_exchange.step(9000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     slow = [f for f in frames if f["stream"] == "btcusdt@markPrice"]
     fast = [f for f in frames if f["stream"] == "btcusdt@markPrice@1s"]
@@ -141,7 +132,7 @@ async def test_accelerated_replay_streams_without_stepping(exchange_factory, spe
 async def test_partial_depth_stream_sends_top_levels_snapshot(local_exchange) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@depth5@100ms") as ws:
         await local_exchange.step(2000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     assert frames
     assert all(len(f["b"]) == 5 and len(f["a"]) == 5 for f in frames)
@@ -153,7 +144,7 @@ async def test_diff_depth_events_continue_the_rest_snapshot(local_exchange, bina
     snapshot = await binance_client.futures_order_book(symbol="BTCUSDT", limit=1000)
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@depth") as ws:
         await local_exchange.step(3000)
-        frames = [json.loads(f) for f in await _drain(ws)]
+        frames = [json.loads(f) for f in await frames_until_quiet(ws)]
 
     # futures ids are not contiguous: continuity is `pu` == the previous `u` (reference 9)
     assert frames[0]["pu"] == snapshot["lastUpdateId"]
@@ -173,7 +164,7 @@ async def test_deleting_the_listen_key_closes_the_user_stream(
 async def test_streamed_kline_updates_equal_the_rest_klines(local_exchange, binance_client) -> None:
     async with websockets.connect(f"{local_exchange.ws_url}/ws/btcusdt@kline_1m") as ws:
         await local_exchange.step(90_000)
-        frames = [json.loads(f)["k"] for f in await _drain(ws)]
+        frames = [json.loads(f)["k"] for f in await frames_until_quiet(ws)]
     rest = await binance_client.futures_klines(symbol="BTCUSDT", interval="1m", limit=5)
     by_open = {row[0]: row for row in rest}
 
@@ -229,6 +220,6 @@ async def test_private_events_filter_delivers_only_the_named_event_types(
         await binance_client.futures_create_order(
             symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
         )
-        kinds = {json.loads(f)["e"] for f in await _drain(ws)}
+        kinds = {json.loads(f)["e"] for f in await frames_until_quiet(ws)}
 
     assert kinds == {"ACCOUNT_UPDATE"}

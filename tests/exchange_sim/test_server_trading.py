@@ -3,7 +3,6 @@ read by the `websockets` library on `/private/ws?listenKey=` (what python-binanc
 """
 
 import asyncio
-import json
 from decimal import Decimal
 
 import pytest
@@ -12,15 +11,7 @@ from binance.exceptions import BinanceAPIException
 
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import make_async_client, make_socket_manager
-
-
-async def _events(ws, idle_s: float = 0.3) -> list[dict]:
-    out = []
-    try:
-        while True:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), idle_s)))
-    except TimeoutError:
-        return out
+from tests.exchange_sim.ws_helpers import events_until_quiet
 
 
 @pytest.fixture
@@ -75,7 +66,7 @@ async def test_market_order_fill_arrives_on_user_stream(client, user_ws) -> None
         symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
     )
 
-    events = await _events(user_ws)
+    events = await events_until_quiet(user_ws)
 
     fills = [e for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
     assert ack["status"] == "NEW"
@@ -94,7 +85,7 @@ async def test_resting_limit_order_shows_partial_fills_on_user_stream(
     )
 
     await touch_exchange.step(60_000)
-    events = await _events(user_ws)
+    events = await events_until_quiet(user_ws)
 
     statuses = [
         e["o"]["X"]
@@ -230,7 +221,7 @@ async def test_stop_market_triggers_and_reports_algo_update(
     )
 
     await touch_exchange.step(120_000)
-    events = await _events(user_ws)
+    events = await events_until_quiet(user_ws)
 
     algo_states = [
         e["o"]["X"] for e in events if e["e"] == "ALGO_UPDATE" and e["o"]["aid"] == algo["algoId"]

@@ -7,8 +7,6 @@ example predates a documented field (e.g. `nq`, `ap`, `rpiCommissionRate`) the n
 listed as allowed extra; ccxt captures that store integers as strings are compared loosely.
 """
 
-import asyncio
-import json
 from decimal import Decimal
 
 import aiohttp
@@ -18,6 +16,7 @@ import websockets
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import make_async_client
 from tests.conftest import load_fixture
+from tests.exchange_sim.ws_helpers import events_until_quiet
 
 
 def _kind(value: object) -> str:
@@ -80,15 +79,6 @@ def rest_fixture(name: str):
 def ws_fixture(name: str):
     data = load_fixture(f"binance_api/{name}")
     return data.get("data", data) if isinstance(data, dict) and "stream" in data else data
-
-
-async def _frames(ws, idle_s: float = 0.3) -> list[dict]:
-    out = []
-    try:
-        while True:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), idle_s)))
-    except TimeoutError:
-        return out
 
 
 @pytest.fixture
@@ -360,7 +350,7 @@ async def test_error_body_and_headers(ex) -> None:
 async def _stream_message(ex, stream: str, step_ms: int = 3000) -> dict:
     async with websockets.connect(f"{ex.ws_url}/stream?streams={stream}") as ws:
         await ex.step(step_ms)
-        frames = await _frames(ws)
+        frames = await events_until_quiet(ws)
     assert frames, stream
     assert all(f["stream"] == stream for f in frames)
     return frames[0]["data"]
@@ -408,7 +398,7 @@ async def _user_events(ex, client, action) -> list[dict]:
     key = await client.futures_stream_get_listen_key()
     async with websockets.connect(f"{ex.ws_url}/ws/{key}") as ws:
         await action()
-        return await _frames(ws)
+        return await events_until_quiet(ws)
 
 
 async def test_order_trade_update_event(ex, client) -> None:
