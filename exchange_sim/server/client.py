@@ -8,7 +8,9 @@ In stepped mode the client instead tracks the exchange's (unskewed) clock exactl
 test moves that clock faster than real time; the clock-skew fault still shows up as -1021.
 """
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from binance import AsyncClient
@@ -85,6 +87,16 @@ async def make_async_client(
         await client.close_connection()
         raise
     return client
+
+
+@contextlib.asynccontextmanager
+async def connected_client(ex: Any, *args: Any, **kwargs: Any) -> AsyncIterator[AsyncClient]:
+    """`async with connected_client(ex) as client:` make_async_client, closed on the way out."""
+    client = await make_async_client(ex, *args, **kwargs)
+    try:
+        yield client
+    finally:
+        await client.close_connection()
 
 
 def make_socket_manager(client: AsyncClient, ex: Any, **kwargs: Any) -> BinanceSocketManager:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exchange_sim.server import LocalExchange, make_async_client
+from exchange_sim.server import LocalExchange, connected_client
 
 ExchangeFactory = Callable[..., Awaitable[LocalExchange]]
 
@@ -37,6 +37,5 @@ async def local_exchange(exchange_factory: ExchangeFactory) -> LocalExchange:
 
 @pytest.fixture
 async def binance_client(local_exchange: LocalExchange) -> AsyncIterator[Any]:
-    client = await make_async_client(local_exchange)
-    yield client
-    await client.close_connection()
+    async with connected_client(local_exchange) as client:
+        yield client

@@ -9,7 +9,7 @@ import pytest
 import websockets
 from binance.exceptions import BinanceAPIException
 
-from exchange_sim.server import make_async_client
+from exchange_sim.server import connected_client
 from tests.exchange_sim.ws_helpers import frames_until_quiet
 
 
@@ -126,14 +126,11 @@ async def test_forced_listen_key_expiry_pushes_event_then_keepalive_fails(
 async def test_listen_key_lapses_after_its_validity(exchange_factory) -> None:
     ex = await exchange_factory()
     ex.listen_keys.validity_ms = 1000
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         key = await client.futures_stream_get_listen_key()
         async with websockets.connect(f"{ex.ws_url}/private/ws/{key}") as ws:
             await ex.step(1500)
             expired = json.loads(await asyncio.wait_for(ws.recv(), 2))
-    finally:
-        await client.close_connection()
 
     assert expired["e"] == "listenKeyExpired"
 

@@ -24,7 +24,7 @@ import pytest
 import websockets
 
 from exchange_sim.engine import EngineConfig
-from exchange_sim.server import LocalExchange, make_async_client
+from exchange_sim.server import LocalExchange, connected_client
 from tests.exchange_sim.ws_helpers import events_until_quiet
 
 E8 = Decimal("0.00000001")  # Binance prints balances, fees, PnL and liq prices with 8 decimals
@@ -89,8 +89,7 @@ class RoundTrip:
 async def round_trip(exchange_factory) -> RoundTrip:
     ex: LocalExchange = await exchange_factory()
     await ex.step(1000)
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         key = await client.futures_stream_get_listen_key()
         async with websockets.connect(f"{ex.ws_url}/private/ws?listenKey={key}") as user_ws:
             rates = await client.futures_commission_rate(symbol=SYMBOL)
@@ -131,8 +130,6 @@ async def round_trip(exchange_factory) -> RoundTrip:
                 balance=await _usdt(client),
                 account=await client.futures_account(),
             )
-    finally:
-        await client.close_connection()
 
 
 def _expected_commission(trade: dict, rates: dict) -> Decimal:
@@ -264,8 +261,7 @@ class FundingRun:
 async def funding_run(exchange_factory) -> FundingRun:
     config = EngineConfig(funding_interval_ms=FUNDING_INTERVAL_MS, fixed_funding_rate=FUNDING_RATE)
     ex: LocalExchange = await exchange_factory(engine_config=config)
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         key = await client.futures_stream_get_listen_key()
         async with (
             websockets.connect(f"{ex.ws_url}/market/ws/btcusdt@markPrice@1s") as mark_ws,
@@ -289,8 +285,6 @@ async def funding_run(exchange_factory) -> FundingRun:
                 ),
                 events=await events_until_quiet(user_ws),
             )
-    finally:
-        await client.close_connection()
 
 
 def _expected_funding(run: FundingRun, settle_ms: int) -> Decimal:
@@ -361,8 +355,7 @@ async def leveraged_long(exchange_factory) -> AsyncIterator[LeveragedLong]:
         data="klines-week", balance=LIQ_BALANCE, engine_config=config
     )
     await ex.step(60_000)  # the first synthesized trades and marks of 2025-05-06
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         await client.futures_change_leverage(symbol=SYMBOL, leverage=LIQ_LEVERAGE)
         await client.futures_create_order(
             symbol=SYMBOL, side="BUY", type="MARKET", quantity=str(LIQ_QTY)
@@ -384,8 +377,6 @@ async def leveraged_long(exchange_factory) -> AsyncIterator[LeveragedLong]:
             bracket=bracket,
             liquidation_fee=d(symbol_info["liquidationFee"]),
         )
-    finally:
-        await client.close_connection()
 
 
 def _section_11_4_long(long: LeveragedLong) -> Decimal:

@@ -8,7 +8,7 @@ import time
 import pytest
 import websockets
 
-from exchange_sim.server import WsConfig, make_async_client
+from exchange_sim.server import WsConfig, connected_client
 from tests.exchange_sim.ws_helpers import frames_until_quiet
 
 
@@ -195,15 +195,12 @@ async def test_live_replay_keeps_one_clock_for_events_and_signed_requests(
     exchange_factory, speed
 ) -> None:
     ex = await exchange_factory(speed=speed)
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         async with websockets.connect(f"{ex.ws_url}/ws/btcusdt@aggTrade") as ws:
             event = json.loads(await asyncio.wait_for(ws.recv(), 5))
         server_time = (await client.futures_time())["serverTime"]
         await asyncio.sleep(0.5)
         balance = await client.futures_account_balance()  # signed: passes recvWindow
-    finally:
-        await client.close_connection()
 
     assert abs(server_time - time.time() * 1000) < 1000
     assert server_time - 61_000 <= event["E"] <= server_time + 1000

@@ -10,7 +10,7 @@ import websockets
 from binance.exceptions import BinanceAPIException
 
 from exchange_sim.engine import EngineConfig
-from exchange_sim.server import make_async_client, make_socket_manager
+from exchange_sim.server import connected_client, make_socket_manager
 from tests.exchange_sim.ws_helpers import events_until_quiet
 
 
@@ -24,9 +24,8 @@ async def touch_exchange(exchange_factory):
 
 @pytest.fixture
 async def client(touch_exchange):
-    c = await make_async_client(touch_exchange)
-    yield c
-    await c.close_connection()
+    async with connected_client(touch_exchange) as c:
+        yield c
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from exchange_sim.engine import EngineConfig
-from exchange_sim.server import make_async_client
+from exchange_sim.server import connected_client
 from tests.conftest import load_fixture
 from tests.exchange_sim.ws_helpers import events_until_quiet
 
@@ -92,9 +92,8 @@ async def ex(exchange_factory):
 
 @pytest.fixture
 async def client(ex):
-    c = await make_async_client(ex)
-    yield c
-    await c.close_connection()
+    async with connected_client(ex) as c:
+        yield c
 
 
 @pytest.fixture
@@ -147,11 +146,8 @@ async def test_premium_index(client) -> None:
 
 async def test_funding_rate_history(exchange_factory) -> None:
     ex = await exchange_factory(data="klines-week", symbols=["BTCUSDT"])
-    client = await make_async_client(ex)
-    try:
+    async with connected_client(ex) as client:
         ours = await client.futures_funding_rate(symbol="BTCUSDT", limit=5)
-    finally:
-        await client.close_connection()
 
     assert ours
     assert_same_shape(
