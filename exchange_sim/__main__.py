@@ -2,8 +2,10 @@
 
     python -m exchange_sim --data btcusdt-2024-08-08 --symbols BTCUSDT --speed 10 --port 0 [--admin]
 
-Prints the REST and WebSocket base URLs and the demo account's API key and secret. Bad
-arguments exit with status 2 and one line on stderr. Listens on 127.0.0.1 only.
+Prints the REST and WebSocket base URLs and the demo account's API key and secret, then one
+status line every `--status-every` seconds (exchange time, last trade per symbol, connected
+websocket clients) so a glance at the terminal or its log shows it is alive. Bad arguments exit
+with status 2 and one line on stderr. Listens on 127.0.0.1 only.
 """
 
 import argparse
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
@@ -50,15 +53,55 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--admin", action="store_true", help="enable POST /_sim/faults (fault injection)"
     )
+    parser.add_argument(
+        "--status-every",
+        type=_interval,
+        default=10.0,
+        metavar="SECONDS",
+        help="print a status line this often (0 = never; default 10)",
+    )
     return parser
 
 
-async def serve(ex: LocalExchange) -> None:
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    return value
+
+
+def status_line(ex: LocalExchange) -> str:
+    """Exchange time, last published trade per symbol and client count, on one line."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ex.now_ms() / 1000))
+    parts = [now]
+    for symbol in ex.symbols:
+        last = ex.agg_store.last(symbol)
+        if last is None:
+            parts.append(f"{symbol} no trades yet")
+            continue
+        trade = last[0]
+        origin = "synthesized" if trade.synthesized else "recorded"
+        parts.append(f"{symbol} {trade.price} (aggTrade {trade.agg_id}, {origin})")
+    parts.append(f"ws clients {ex.hub.connection_count()}")
+    return "  ".join(parts)
+
+
+async def _report(ex: LocalExchange, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        print(status_line(ex), flush=True)
+
+
+async def serve(ex: LocalExchange, status_every_s: float = 0.0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await ex.start()
+    reporter: asyncio.Task | None = None
     try:
         print(f"REST      {ex.rest_url}", flush=True)
         print(f"WebSocket {ex.ws_url}", flush=True)
@@ -67,8 +110,13 @@ async def serve(ex: LocalExchange) -> None:
         if ex.admin:
             print(f"Admin     POST {ex.rest_url}/_sim/faults", flush=True)
         print("Ctrl+C to stop.", flush=True)
+        reporter = asyncio.create_task(_report(ex, status_every_s)) if status_every_s else None
         await stop.wait()
     finally:
+        if reporter is not None:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
         await ex.stop()
         print("stopped", flush=True)
 
@@ -87,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if exc.args else str(exc)
         parser.error(str(message).splitlines()[0])
     try:
-        asyncio.run(serve(ex))
+        asyncio.run(serve(ex, args.status_every))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
         ("--port", "70000"),
         ("--bogus",),
         ("--data", "/nonexistent/dir"),
+        ("--status-every", "-1"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args) -> None:
@@ -64,3 +65,25 @@ def test_runs_serves_and_stops_cleanly_on_ctrl_c() -> None:
     assert served == 200
     assert proc.returncode == 0
     assert "Traceback" not in err
+
+
+def test_prints_a_status_line_with_the_last_trade_while_running() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exchange_sim", "--speed", "10", "--status-every", "0.5"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(6)]  # 5 header lines, then a status
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    status = lines[5]
+    assert status.startswith("20") and status.split()[0].endswith("Z")
+    assert "BTCUSDT 6" in status and "aggTrade 3000" in status and "recorded" in status
+    assert "ws clients 0" in status
