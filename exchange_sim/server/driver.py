@@ -291,7 +291,7 @@ class ReplayDriver:
         )
         self._last_trade_ms[symbol] = t_ms
         self.market.on_trade(symbol, msg["p"], t_ms)
-        self.engine.on_trade(symbol, ev.price, ev.qty, ev.buyer_is_maker, t_ms)
+        self.engine.on_trade_ticks(symbol, price_ticks, qty_steps, ev.buyer_is_maker, t_ms)
         self.hub.publish(self._streams[symbol].agg, msg)
         self._push_klines(symbol, t_ms)
 
