@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from core.enums import MarginType, PositionSide
 
@@ -39,3 +40,16 @@ class Balance:
     available_balance: Decimal
     cross_wallet_balance: Decimal | None = None
     update_time_ms: int = 0
+
+
+class AccountView(Protocol):
+    """Read-only view of the books that the RiskManager and strategies may consult.
+
+    Implemented by the BookKeeper; amounts in USDT, quantities in contracts, Decimal.
+    """
+
+    def position(self, symbol: str) -> Position: ...
+    def mark_price(self, symbol: str) -> Decimal | None: ...
+    def equity(self) -> Decimal: ...
+    def available_balance(self) -> Decimal: ...
+    def open_order_count(self, symbol: str | None = None) -> int: ...

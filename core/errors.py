@@ -16,8 +16,20 @@ class RetryableError(TradingError):
         self.retry_after_s = retry_after_s
 
 
-class ExecutionStatusUnknown(RetryableError):
-    """The request may have executed (timeout, 503 "Unknown error"): reconcile, never resend."""
+class ExecutionStatusUnknown(TradingError):
+    """The request may have executed (timeout, hang-up, 503, -1007): resolve it, never resend.
+
+    Deliberately *not* a `RetryableError`: a retry helper that resent an order call on this
+    error could place the order twice. The caller marks the order UNKNOWN and asks the exchange
+    (query by `origClientOrderId`, the user stream) what happened.
+    """
+
+    def __init__(self, message: str, *, sent_at_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.sent_at_ms = sent_at_ms  # the request's `timestamp` (exchange clock), if known
+
+
+OutcomeUnknown = ExecutionStatusUnknown
 
 
 class RejectedError(TradingError):
@@ -31,3 +43,7 @@ class RejectedError(TradingError):
 
 class FatalError(TradingError):
     """Nothing to retry: bad key, bad configuration, IP ban. Stop with a clear message."""
+
+
+class TradingHalted(FatalError):
+    """The venue refuses us for a while (HTTP 418 IP ban): trading stops until an operator acts."""

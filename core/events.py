@@ -3,12 +3,29 @@
 Where the event is ours (e.g. OrderSubmitted, RiskDenied), both times come from our clock.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 
 from core.account import Balance, Position
 from core.enums import OrderStatus, TradingState
-from core.orders import Fill, OrderRequest
+from core.orders import Fill, Order, OrderRequest
+
+
+class GapCause(StrEnum):
+    """Why aggregate trade ids went missing."""
+
+    START = "start"  # on start, after the checkpointed id
+    RECONNECT = "reconnect"  # after a dropped socket
+    SEQUENCE = "sequence"  # a hole in the live sequence
+    SILENCE = "silence"  # the trade stream died while the connection stayed up
+
+
+class StreamState(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    SILENT = "silent"
+    FAILED = "failed"  # a fatal error (IP ban, unknown symbol): no more data, act on it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,6 +125,16 @@ class RiskDenied(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionMade(Event):
+    """A strategy proposal, journaled before risk and execution act on it."""
+
+    symbol: str
+    strategy: str
+    action: str  # e.g. "target 0.003", "buy 0.002 @ 61000.1", "hold"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Event):
     previous: TradingState
     current: TradingState
@@ -130,6 +157,21 @@ class BalanceChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VenueSnapshot(Event):
+    """What the venue says we have, read over REST (start, after a reconnect, periodically).
+
+    The BookKeeper and the order tracker compare it with what they believe and log each
+    difference; `open_orders` holds normal and algo (protective) orders alike.
+    """
+
+    balances: tuple[Balance, ...]
+    positions: tuple[Position, ...]
+    open_orders: tuple[Order, ...]
+    reason: str  # "start", "reconnect", "periodic", ...
+    symbols: tuple[str, ...] = field(default=())  # symbols the snapshot covers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FundingPaid(Event):
     symbol: str
     amount: Decimal  # signed USDT: negative = paid by us
@@ -146,7 +188,7 @@ class GapDetected(Event):
     symbol: str
     first_missing_id: int
     last_missing_id: int
-    cause: str  # "reconnect", "sequence", "start", "silence"
+    cause: GapCause
 
     @property
     def size(self) -> int:
@@ -167,5 +209,5 @@ class StreamStateChanged(Event):
     """A market or user stream connected, dropped or was declared silent."""
 
     stream: str
-    state: str  # "connected", "disconnected", "silent"
+    state: StreamState
     detail: str = ""

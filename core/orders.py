@@ -188,3 +188,73 @@ class Fill:
     @property
     def notional(self) -> Decimal:
         return self.price * self.qty
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderProposal:
+    """What a strategy proposes: no client id yet, not yet checked by the RiskManager.
+
+    `quantity` is in contracts; None with `close_position`. The ExecManager turns an approved
+    proposal into an `OrderRequest` with a deterministic client order id.
+    """
+
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: Decimal | None
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    stop_price: Decimal | None = None
+    reduce_only: bool = False
+    close_position: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetPosition:
+    """A strategy's wish for its signed position in one symbol (contracts; 0 = flat).
+
+    `price` is the limit price to work toward the target (None = at the market).
+    """
+
+    symbol: str
+    qty: Decimal
+    price: Decimal | None = None
+    reason: str = ""
+
+
+# Binance: clientOrderId / newClientOrderId must match ^[.A-Z:/a-z0-9_-]{1,36}$.
+CLIENT_ORDER_ID_MAX_LEN = 36
+
+
+class ClientOrderIds:
+    """Deterministic client order ids: `<prefix>-<seq>`, the sequence restored from the journal.
+
+    The same intent always keeps the id it was journaled with, so a retry after an unknown
+    outcome is recognised by the exchange (duplicate id) instead of creating a second order.
+    """
+
+    __slots__ = ("_next", "prefix")
+
+    def __init__(self, prefix: str, next_seq: int = 1) -> None:
+        if not prefix or len(prefix) > 20 or not all(c.isalnum() or c in "_." for c in prefix):
+            raise ValueError(f"client order id prefix: 1-20 of [A-Za-z0-9_.], not {prefix!r}")
+        self.prefix = prefix
+        self._next = next_seq
+
+    @property
+    def next_seq(self) -> int:
+        return self._next
+
+    def next(self) -> str:
+        seq = self._next
+        self._next = seq + 1
+        return f"{self.prefix}-{seq}"
+
+    @staticmethod
+    def seq_of(client_order_id: str, prefix: str) -> int | None:
+        """The sequence number of one of our ids, or None for an id that is not ours."""
+        head, _, tail = client_order_id.rpartition("-")
+        if head != prefix or not tail.isdigit():
+            return None
+        return int(tail)
