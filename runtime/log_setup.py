@@ -80,10 +80,8 @@ class JsonLinesFormatter(logging.Formatter):
 
 
 class _UtcFormatter(logging.Formatter):
-    converter = time.gmtime
-
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", self.converter(record.created)) + (
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created)) + (
             f".{int(record.msecs):03d}Z"
         )
 

@@ -9,6 +9,8 @@ import math
 import os
 import tomllib
 from dataclasses import MISSING, dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,17 @@ from dotenv import dotenv_values
 
 from runtime.secrets import Secret, api_key_problem
 
-MODES = ("local", "testnet", "live")
+
+class Mode(StrEnum):
+    """Where the daemon trades."""
+
+    LOCAL = "local"  # the embedded local exchange (or one given by [endpoints])
+    TESTNET = "testnet"
+    LIVE = "live"
+
+
+MODES = tuple(m.value for m in Mode)
+STRATEGIES = ("sma_crossover", "logistic_regression")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BAR_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h")
 
@@ -31,12 +43,16 @@ class ConfigError(Exception):
     """A user mistake in configuration: reported as one line, exit status 2, no traceback."""
 
 
-def _spec(default: Any, allowed: str, check=None, **kw: Any) -> Any:
+def _spec(default: Any, allowed: str, check: Any = None, **kw: Any) -> Any:
     return field(default=default, metadata={"allowed": allowed, "check": check}, **kw)
 
 
-def _in(choices: tuple[str, ...]):
+def _in(choices: tuple[str, ...]) -> Any:
     return lambda v: v in choices
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
 
 
 def _symbol_ok(v: str) -> bool:
@@ -45,12 +61,10 @@ def _symbol_ok(v: str) -> bool:
 
 @dataclass(frozen=True)
 class LocalExchangeSettings:
-    data: str = _spec(
-        "btcusdt-2024-08-08", "a bundled data-set name or a directory path", lambda v: bool(v)
-    )
+    data: str = _spec("klines-week", "a bundled data-set name or a directory path", bool)
     speed: float = _spec(1.0, "a replay speed > 0 (1 = real time)", lambda v: v > 0)
     port: int = _spec(0, "a TCP port 0-65535 (0 = any free port)", lambda v: 0 <= v <= 65535)
-    starting_balance_usdt: float = _spec(10_000.0, "a USDT amount > 0", lambda v: v > 0)
+    starting_balance_usdt: Decimal = _spec(_d("10000"), "a USDT amount > 0", lambda v: v > 0)
 
 
 @dataclass(frozen=True)
@@ -59,28 +73,58 @@ class EndpointSettings:
     ws_url: str = _spec("", "a ws(s) URL, or empty for the mode's default", None)
 
 
+def _pct(v: Decimal) -> bool:
+    return 0 < v <= 100
+
+
+def _pct0(v: Decimal) -> bool:
+    return 0 <= v <= 100
+
+
 @dataclass(frozen=True)
 class RiskSettings:
     leverage: int = _spec(3, "an integer from 1 to 125", lambda v: 1 <= v <= 125)
-    max_order_notional_usdt: float = _spec(500.0, "a USDT amount > 0", lambda v: v > 0)
-    max_position_notional_usdt: float = _spec(1_000.0, "a USDT amount > 0", lambda v: v > 0)
-    stop_loss_pct: float = _spec(2.0, "a percentage in (0, 100]", lambda v: 0 < v <= 100)
-    max_drawdown_pct: float = _spec(10.0, "a percentage in (0, 100]", lambda v: 0 < v <= 100)
+    max_order_notional_usdt: Decimal = _spec(_d("500"), "a USDT amount > 0", lambda v: v > 0)
+    max_position_notional_usdt: Decimal = _spec(_d("1000"), "a USDT amount > 0", lambda v: v > 0)
+    max_total_notional_usdt: Decimal = _spec(_d("2000"), "a USDT amount > 0", lambda v: v > 0)
+    price_band_pct: Decimal = _spec(_d("5"), "a percentage in (0, 100]", _pct)
+    stop_loss_pct: Decimal = _spec(_d("2"), "a percentage in (0, 100]", _pct)
+    take_profit_pct: Decimal = _spec(_d("0"), "a percentage in [0, 100] (0 = none)", _pct0)
+    max_drawdown_pct: Decimal = _spec(_d("10"), "a percentage in (0, 100]", _pct)
+    max_daily_loss_usdt: Decimal = _spec(_d("300"), "a USDT amount > 0", lambda v: v > 0)
+    max_trades_per_day: int = _spec(500, "an integer >= 1", lambda v: v >= 1)
     max_open_orders: int = _spec(10, "an integer from 1 to 200", lambda v: 1 <= v <= 200)
+    max_orders_per_minute: int = _spec(60, "an integer from 1 to 1200", lambda v: 1 <= v <= 1200)
+    max_clock_offset_ms: int = _spec(1000, "milliseconds >= 1", lambda v: v >= 1)
     stale_order_ms: int = _spec(30_000, "milliseconds >= 1000", lambda v: v >= 1000)
+    circuit_breaker_errors: int = _spec(10, "an integer >= 1", lambda v: v >= 1)
+    kill_switch_file: str = _spec("KILL", "a file path (its existence halts trading)", bool)
 
 
 @dataclass(frozen=True)
 class StrategySettings:
-    name: str = _spec(
-        "logistic_regression",
-        "one of logistic_regression, sma_crossover",
-        _in(("logistic_regression", "sma_crossover")),
-    )
-    model_path: str = _spec("model/artifacts/model.joblib", "a file path", lambda v: bool(v))
+    name: str = _spec("sma_crossover", "one of " + ", ".join(STRATEGIES), _in(STRATEGIES))
+    model_path: str = _spec("model/artifacts/model.json", "a file path", bool)
     bar_interval: str = _spec("1m", "one of " + ", ".join(BAR_INTERVALS), _in(BAR_INTERVALS))
+    fast_period: int = _spec(10, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
+    slow_period: int = _spec(50, "an integer from 2 to 5000", lambda v: 2 <= v <= 5000)
+    allow_short: bool = _spec(True, "true or false")
     entry_probability: float = _spec(0.55, "a probability in (0.5, 1)", lambda v: 0.5 < v < 1)
-    order_notional_usdt: float = _spec(100.0, "a USDT amount > 0", lambda v: v > 0)
+    order_notional_usdt: Decimal = _spec(_d("100"), "a USDT amount > 0", lambda v: v > 0)
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    client_id_prefix: str = _spec(
+        "bfd", "1-20 letters, digits, '_' or '.'", lambda v: 0 < len(v) <= 20 and v.isascii()
+    )
+    recv_window_ms: int = _spec(5000, "milliseconds from 1 to 60000", lambda v: 1 <= v <= 60000)
+    deadman_countdown_ms: int = _spec(
+        60_000, "milliseconds >= 10000 (0 = off)", lambda v: v == 0 or v >= 10_000
+    )
+    deadman_refresh_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
+    reconcile_interval_s: float = _spec(60.0, "seconds > 0", lambda v: v > 0)
+    heartbeat_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
 
 
 @dataclass(frozen=True)
@@ -92,7 +136,7 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str = _spec("local", "one of local, testnet, live", _in(MODES))
+    mode: Mode = _spec(Mode.LOCAL, "one of local, testnet, live", _in(MODES))
     symbols: tuple[str, ...] = _spec(
         ("BTCUSDT",),
         'a non-empty list of upper-case symbols such as ["BTCUSDT"]',
@@ -104,6 +148,7 @@ class Settings:
     endpoints: EndpointSettings = field(default_factory=EndpointSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
     strategy: StrategySettings = field(default_factory=StrategySettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     # Filled from the environment / .env only, never from config.toml.
     api_key: Secret | None = field(default=None, metadata={"secret": True})
@@ -123,6 +168,7 @@ _SECTIONS = {
     "endpoints": EndpointSettings,
     "risk": RiskSettings,
     "strategy": StrategySettings,
+    "execution": ExecutionSettings,
     "logging": LoggingSettings,
 }
 
@@ -135,6 +181,8 @@ def _show(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return repr(value)
 
 
@@ -155,6 +203,21 @@ def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
         if not math.isfinite(value):
             raise bad
         return float(value)
+    if annotation is Decimal:
+        # TOML floats are binary; go through their shortest repr so 0.1 stays 0.1 exactly.
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise bad
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise bad from None
+        if not number.is_finite():
+            raise bad
+        return number
+    if annotation is Mode:
+        if not isinstance(value, str) or value not in MODES:
+            raise bad
+        return Mode(value)
     if annotation is str:
         if not isinstance(value, str):
             raise bad
@@ -198,7 +261,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
 
 
 def defaults_of(cls: type) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for f in fields(cls):
         if f.default is not MISSING:
             out[f.name] = f.default
@@ -296,7 +359,7 @@ def describe(settings: Settings) -> list[str]:
         lines.append("rest_url = (embedded local exchange on 127.0.0.1)")
     else:
         lines += [f"rest_url = {settings.rest_url}", f"ws_url = {settings.ws_url}"]
-    for section in ("local", "risk", "strategy", "logging"):
+    for section in ("local", "risk", "strategy", "execution", "logging"):
         if section == "local" and settings.mode != "local":
             continue
         obj = getattr(settings, section)

@@ -92,7 +92,7 @@ def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
     result = run_app("--symbol", "SOLUSDT", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "config error: symbols: SOLUSDT not in the local data set btcusdt-2024-08-08 "
+        "config error: symbols: SOLUSDT not in the local data set klines-week "
         "(it has BTCUSDT, ETHUSDT)"
     ]
 
