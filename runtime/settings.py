@@ -155,6 +155,11 @@ class Settings:
     api_secret: Secret | None = field(default=None, metadata={"secret": True})
 
     @property
+    def attaches(self) -> bool:
+        """True when the daemon attaches to a running exchange instead of starting its own."""
+        return self.mode != Mode.LOCAL or bool(self.endpoints.rest_url)
+
+    @property
     def rest_url(self) -> str:
         return self.endpoints.rest_url or DEFAULT_ENDPOINTS.get(self.mode, ("", ""))[0]
 
@@ -322,13 +327,13 @@ def load_settings(
         raw = _merge(raw, overrides)
     settings = _build(Settings, raw, "")
 
-    if settings.mode == "local":
+    if settings.mode == Mode.LOCAL and not settings.attaches:
         return settings  # the embedded exchange makes its own demo keys
     secrets = _read_secrets(env_file)
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
         if name not in secrets:
             raise ConfigError(
-                f"{name} is not set: --mode {settings.mode} needs API keys in the environment "
+                f"{name} is not set: {_needs_keys(settings)} needs API keys in the environment "
                 "or in .env (see .env.example)"
             )
         if problem := api_key_problem(name, secrets[name]):
@@ -346,6 +351,12 @@ def load_settings(
     )
 
 
+def _needs_keys(settings: Settings) -> str:
+    if settings.mode == Mode.LOCAL:
+        return f'endpoints.rest_url = "{settings.endpoints.rest_url}" (attaching to an exchange)'
+    return f"--mode {settings.mode}"
+
+
 def describe(settings: Settings) -> list[str]:
     """`key = value` lines of the effective settings, secrets masked, for humans."""
     until = "" if settings.duration_s else " (until stopped)"
@@ -355,12 +366,12 @@ def describe(settings: Settings) -> list[str]:
         f"duration_s = {settings.duration_s:g}{until}",
         f"journal_dir = {settings.journal_dir}",
     ]
-    if settings.mode == "local":
+    if not settings.attaches:
         lines.append("rest_url = (embedded local exchange on 127.0.0.1)")
     else:
         lines += [f"rest_url = {settings.rest_url}", f"ws_url = {settings.ws_url}"]
     for section in ("local", "risk", "strategy", "execution", "logging"):
-        if section == "local" and settings.mode != "local":
+        if section == "local" and settings.attaches:
             continue
         obj = getattr(settings, section)
         for f in fields(obj):

@@ -1,6 +1,6 @@
 import tomllib
-from decimal import Decimal
 from dataclasses import fields
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -131,3 +131,19 @@ def test_describe_masks_secrets(monkeypatch):
     text = "\n".join(describe(settings))
     assert KEY not in text and SECRET not in text
     assert "api_key = ****Eh8A" in text and "api_secret = ****" in text
+
+
+def test_local_mode_attaching_to_an_exchange_needs_keys(tmp_path):
+    overrides = {"endpoints": {"rest_url": "http://127.0.0.1:8080", "ws_url": "ws://127.0.0.1:8080"}}
+    with pytest.raises(ConfigError, match=r"BINANCE_API_KEY is not set: endpoints.rest_url"):
+        load_settings(None, env_file=tmp_path / "none.env", overrides=overrides)
+
+
+def test_money_settings_are_exact_decimals(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[risk]\nmax_order_notional_usdt = 0.1\n[strategy]\norder_notional_usdt = 12.34\n"
+    )
+    settings = load_settings(config, env_file=None)
+    assert settings.risk.max_order_notional_usdt == Decimal("0.1")
+    assert settings.strategy.order_notional_usdt == Decimal("12.34")
