@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-json", action="store_true", help="log JSON lines")
     parser.add_argument(
+        "--keep-orders",
+        action="store_true",
+        help="on stop, leave open orders on the exchange (default: cancel them)",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the settings, print the effective values and exit (sends nothing)",
+    )
+    parser.add_argument(
         "--confirm-live",
         action="store_true",
         help="required with --mode live: you accept that real orders are sent",

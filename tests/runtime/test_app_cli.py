@@ -32,12 +32,14 @@ def test_help_lists_the_flags(tmp_path):
         "--log-level",
         "--log-json",
         "--confirm-live",
+        "--keep-orders",
+        "--check-config",
     ):
         assert flag in result.stdout
 
 
-def test_default_run_prints_effective_settings(tmp_path):
-    result = run_app(cwd=tmp_path)
+def test_check_config_prints_effective_settings(tmp_path):
+    result = run_app("--check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mode = local" in result.stdout and "symbols = BTCUSDT" in result.stdout
     assert (tmp_path / "logs" / "trading_engine.log").is_file()
@@ -45,7 +47,7 @@ def test_default_run_prints_effective_settings(tmp_path):
 
 def test_bad_config_value_exits_2_with_one_line(tmp_path):
     (tmp_path / "config.toml").write_text("[risk]\nleverage = 500\n")
-    result = run_app(cwd=tmp_path)
+    result = run_app("--check-config", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "config error: risk.leverage = 500 is not allowed: expected an integer from 1 to 125"
@@ -67,7 +69,14 @@ def test_testnet_without_keys_exits_2(tmp_path):
 
 def test_flags_override_config(tmp_path):
     result = run_app(
-        "--symbol", "ethusdt,BTCUSDT", "--duration", "30", "--log-level", "debug", cwd=tmp_path
+        "--check-config",
+        "--symbol",
+        "ethusdt,BTCUSDT",
+        "--duration",
+        "30",
+        "--log-level",
+        "debug",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "symbols = ETHUSDT, BTCUSDT" in result.stdout
@@ -78,6 +87,7 @@ def test_flags_override_config(tmp_path):
 def test_keys_never_printed(tmp_path):
     key, secret = "k" * 64, "S" * 60 + "abcd"
     result = run_app(
+        "--check-config",
         "--mode",
         "testnet",
         cwd=tmp_path,
@@ -89,7 +99,7 @@ def test_keys_never_printed(tmp_path):
 
 
 def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
-    result = run_app("--symbol", "SOLUSDT", cwd=tmp_path)
+    result = run_app("--check-config", "--symbol", "SOLUSDT", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "config error: symbols: SOLUSDT not in the local data set klines-week "
@@ -99,6 +109,6 @@ def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
 
 def test_local_mode_refuses_an_unknown_data_set(tmp_path):
     (tmp_path / "config.toml").write_text('[local]\ndata = "nope"\n')
-    result = run_app(cwd=tmp_path)
+    result = run_app("--check-config", cwd=tmp_path)
     assert result.returncode == 2
     assert 'local.data = "nope" is not allowed' in result.stderr

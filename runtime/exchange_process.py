@@ -1,0 +1,147 @@
+"""The embedded local exchange as a child process: `python -m exchange_sim` on 127.0.0.1.
+
+`python app.py` with no keys and no `[endpoints]` starts it, reads the one JSON line it prints
+when it listens (`--ready-json`: REST and websocket URLs, the demo account's key and secret),
+trades it, and stops it on exit. A separate process (not a task in the daemon's loop) keeps the
+exchange's replay work off the daemon's event loop and lets tests kill either side alone.
+
+The child's other output (its log lines) goes to `<log_dir>/exchange_sim.log`.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0  # loading and indexing a week of klines takes a few seconds
+STOP_TIMEOUT_S = 3.0
+
+
+class ExchangeStartError(RuntimeError):
+    """The local exchange did not come up; the message says why in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeEndpoints:
+    rest_url: str
+    ws_url: str
+    api_key: str
+    api_secret: str
+
+
+class LocalExchangeProcess:
+    """Start with `await proc.start()` (returns the endpoints), stop with `await proc.stop()`."""
+
+    def __init__(
+        self,
+        *,
+        data: str,
+        symbols: tuple[str, ...],
+        speed: float,
+        port: int,
+        balance: Decimal,
+        log_dir: Path,
+        python: str = sys.executable,
+    ) -> None:
+        self.args = [
+            python,
+            "-m",
+            "exchange_sim",
+            "--data",
+            data,
+            "--symbols",
+            ",".join(symbols),
+            "--speed",
+            repr(speed),
+            "--port",
+            str(port),
+            "--balance",
+            format(balance, "f"),
+            "--status-every",
+            "0",
+            "--ready-json",
+        ]
+        self.log_path = log_dir / "exchange_sim.log"
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self) -> ExchangeEndpoints:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("ab")
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.args,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl+C reaches the daemon, which stops the child
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            log_file.close()
+        assert self._proc.stdout is not None
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                line = await self._proc.stdout.readline()
+        except TimeoutError:
+            await self.stop()
+            raise ExchangeStartError(
+                f"the local exchange did not start within {READY_TIMEOUT_S:.0f} s "
+                f"(see {self.log_path})"
+            ) from None
+        try:
+            ready = json.loads(line)
+            endpoints = ExchangeEndpoints(
+                rest_url=ready["rest_url"],
+                ws_url=ready["ws_url"],
+                api_key=ready["api_key"],
+                api_secret=ready["api_secret"],
+            )
+        except (ValueError, KeyError, TypeError):
+            await self.stop()
+            raise ExchangeStartError(
+                f"the local exchange failed to start (see {self.log_path}): "
+                f"{line.decode(errors='replace').strip()[:200] or 'no output'}"
+            ) from None
+        self._drain = asyncio.get_running_loop().create_task(self._drain_stdout())
+        log.info("local exchange started (pid %d) at %s", self._proc.pid, endpoints.rest_url)
+        return endpoints
+
+    async def _drain_stdout(self) -> None:
+        """Keep reading the child's stdout so it never blocks on a full pipe."""
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            log.debug("exchange_sim: %s", line.decode(errors="replace").rstrip())
+
+    async def stop(self) -> None:
+        """SIGTERM, wait up to STOP_TIMEOUT_S, then SIGKILL; never hangs."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+        self._proc = None
