@@ -1,0 +1,191 @@
+"""Pure pre-trade checks: each returns None when the order passes, or the denial reason.
+
+Amounts are Decimal USDT, quantities Decimal contracts (signed for positions: + long, - short),
+percentages Decimal percent, times ms. No function here reads a clock, a file or the books:
+the RiskManager gathers the inputs and decides which checks an order must pass.
+
+Which checks apply to which order (the RiskManager's policy):
+- every order: trading state, the instrument filters, the price band, a reduce-only order that
+  really reduces, and the orders-per-minute limit (a runaway flatten loop is a storm too);
+- entries only (skipped by reduce-only / closePosition orders, which can only shrink a
+  position): no market-data gap, clock offset, max open orders, order notional, position
+  notional per symbol and in total, effective leverage, available margin.
+"""
+
+from decimal import Decimal
+
+from core.enums import OrderType, Side
+from core.instrument import Instrument
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+
+
+# --- exposure arithmetic ----------------------------------------------------------------------
+
+
+def projected_position(
+    position_qty: Decimal, side: Side, quantity: Decimal, open_same_side_qty: Decimal
+) -> Decimal:
+    """Signed position if this order and every open order on its side filled (worst case)."""
+    if side is Side.BUY:
+        return position_qty + open_same_side_qty + quantity
+    return position_qty - open_same_side_qty - quantity
+
+
+def exposure_increase(
+    position_qty: Decimal, side: Side, quantity: Decimal, open_same_side_qty: Decimal
+) -> Decimal:
+    """Contracts of this order that open exposure on its side (0 if it only closes).
+
+    A buy against a short first closes the short; only the rest (the flip) opens a long, and
+    only that part needs new initial margin, as on Binance. Open orders on the same side are
+    assumed filled first (worst case).
+    """
+    base = projected_position(position_qty, side, _ZERO, open_same_side_qty)
+    closable = -base if side is Side.BUY else base
+    if closable <= 0:
+        return quantity
+    opening = quantity - closable
+    return opening if opening > 0 else _ZERO
+
+
+# --- checks on every order -----------------------------------------------------------------------
+
+
+def check_filters(
+    instrument: Instrument,
+    *,
+    side: Side,
+    order_type: OrderType,
+    quantity: Decimal | None,
+    price: Decimal | None,
+    stop_price: Decimal | None,
+    reduce_only: bool,
+    close_position: bool,
+    mark_price: Decimal | None,
+    open_orders: int,
+) -> str | None:
+    """The exchange's own symbol filters (core.instrument), with Binance's code in the reason."""
+    violation = instrument.check_order(
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=price,
+        stop_price=stop_price,
+        reduce_only=reduce_only,
+        close_position=close_position,
+        mark_price=mark_price,
+        open_orders=open_orders,
+    )
+    if violation is None:
+        return None
+    return f"instrument filter {violation.filter_type} ({violation.code}): {violation.msg}"
+
+
+def check_price_band(price: Decimal, mark_price: Decimal, band_pct: Decimal) -> str | None:
+    """A limit price no further than `band_pct` percent from the mark: a fat-finger guard."""
+    distance = abs(price - mark_price)
+    if distance * _HUNDRED <= band_pct * mark_price:
+        return None
+    off_pct = distance * _HUNDRED / mark_price
+    return f"price band: limit {price} is {off_pct:.2f}% from mark {mark_price} (max {band_pct}%)"
+
+
+def check_reduces(side: Side, position_qty: Decimal, *, close_position: bool) -> str | None:
+    """A reduce-only order must face an open position (a closePosition order may wait flat)."""
+    if position_qty == 0:
+        if close_position:
+            return None
+        return f"reduce-only {side} with no position to reduce"
+    if (position_qty > 0) == (side is Side.BUY):
+        held = "long" if position_qty > 0 else "short"
+        return f"reduce-only {side} would increase the {held} position {position_qty}"
+    return None
+
+
+def check_close_position_type(order_type: OrderType) -> str | None:
+    """closePosition exists only on STOP_MARKET / TAKE_PROFIT_MARKET; on anything else the
+    flag would let an order skip the entry checks, and Binance refuses it anyway (-1106)."""
+    if order_type is OrderType.STOP_MARKET or order_type is OrderType.TAKE_PROFIT_MARKET:
+        return None
+    return f"closePosition on a {order_type} order (-1106): only STOP_MARKET or TAKE_PROFIT_MARKET"
+
+
+def check_order_rate(orders_in_window: int, max_per_minute: int) -> str | None:
+    if orders_in_window < max_per_minute:
+        return None
+    return f"max orders per minute: {orders_in_window} sent in the last 60 s (max {max_per_minute})"
+
+
+# --- checks on entries only ----------------------------------------------------------------------
+
+
+def check_gap(gap_open: bool) -> str | None:
+    """No entries on prices we may have missed: wait until the gap is backfilled."""
+    return "market-data gap open: no new entries until it is healed" if gap_open else None
+
+
+def check_clock_offset(offset_ms: int, max_offset_ms: int) -> str | None:
+    if abs(offset_ms) <= max_offset_ms:
+        return None
+    return f"clock offset {offset_ms} ms exceeds {max_offset_ms} ms: no new entries"
+
+
+def check_mark_known(symbol: str, mark_price: Decimal | None) -> str | None:
+    """Entries are valued at the mark; without one nothing can be checked."""
+    return None if mark_price is not None and mark_price > 0 else f"no mark price for {symbol} yet"
+
+
+def check_open_orders(symbol: str, open_orders: int, max_open_orders: int) -> str | None:
+    if open_orders < max_open_orders:
+        return None
+    return f"max open orders: {open_orders} open on {symbol} (max {max_open_orders})"
+
+
+def check_order_notional(notional: Decimal, max_notional: Decimal) -> str | None:
+    if notional <= max_notional:
+        return None
+    return f"order notional {notional:.2f} USDT exceeds max {max_notional} USDT"
+
+
+def check_position_notional(
+    symbol: str, projected_qty: Decimal, notional: Decimal, max_notional: Decimal
+) -> str | None:
+    """The symbol's worst-case position after the order, at the mark."""
+    if notional <= max_notional:
+        return None
+    return (
+        f"position notional {notional:.2f} USDT ({symbol} {projected_qty} incl. open orders) "
+        f"exceeds max {max_notional} USDT"
+    )
+
+
+def check_total_notional(notional: Decimal, max_notional: Decimal) -> str | None:
+    if notional <= max_notional:
+        return None
+    return f"total notional {notional:.2f} USDT exceeds max {max_notional} USDT"
+
+
+def check_leverage(total_notional: Decimal, equity: Decimal, max_leverage: int) -> str | None:
+    """Effective leverage of the account after the order: total notional / equity."""
+    if equity <= 0:
+        return f"leverage: equity {equity} USDT is not positive"
+    if total_notional <= equity * max_leverage:
+        return None
+    return (
+        f"leverage {total_notional / equity:.2f}x (total notional {total_notional:.2f} USDT "
+        f"on equity {equity:.2f} USDT) exceeds max {max_leverage}x"
+    )
+
+
+def check_margin(
+    required: Decimal, available: Decimal, reserve: Decimal, leverage: int
+) -> str | None:
+    """Initial margin of the order (notional / leverage) must fit, keeping `reserve` free."""
+    if required + reserve <= available:
+        return None
+    return (
+        f"insufficient margin: order needs {required:.2f} USDT at {leverage}x, available "
+        f"{available:.2f} USDT (reserve {reserve} USDT)"
+    )

@@ -1,0 +1,155 @@
+"""Exchange-side position protection: which stop-loss / take-profit orders should exist.
+
+Pure: given the position, its entry, the mark and the protective orders already open, return
+the proposals to place and the client order ids to cancel. The orders are `closePosition`
+STOP_MARKET / TAKE_PROFIT_MARKET (reduce-only by nature), so they close whatever the position
+is when they fire: a position that shrinks needs no new order, one whose average entry moves
+(added to, or flipped) gets its orders replaced at the new levels, a flat one loses them.
+
+Trigger prices are rounded so the order fires no later than asked (`round_stop_price`): a long's
+SELL stop rounds up and its SELL take-profit rounds down; a short's BUY stop rounds down and
+its BUY take-profit rounds up. A level the mark has already crossed would be rejected by the
+exchange (-2021 "Order would immediately trigger"), so the position is closed at the market
+with a reduce-only order instead.
+"""
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from core.account import Position
+from core.enums import OrderType, Side
+from core.instrument import Instrument
+from core.orders import Order, OrderProposal
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+
+
+def is_protective(order: Order) -> bool:
+    """A live closing stop or take-profit: the kind of order this module manages."""
+    return (
+        order.type in PROTECTIVE_TYPES
+        and (order.close_position or order.reduce_only)
+        and not order.is_terminal
+    )
+
+
+def on_tick_digits(instrument: Instrument, price: Decimal) -> Decimal:
+    """`price` (already on the grid) with exactly the tick's decimals: 58800.00 -> 58800.0 for
+    a 0.10 tick, so that str(price) is what Binance expects."""
+    return price.quantize(Decimal(1).scaleb(-instrument.price_decimals))
+
+
+def stop_loss_price(
+    instrument: Instrument, *, long: bool, entry_price: Decimal, pct: Decimal
+) -> Decimal:
+    """Stop trigger `pct` percent against the position, rounded to fire no later than asked."""
+    if long:
+        price = instrument.round_stop_price(entry_price * (_ONE - pct / _HUNDRED), Side.SELL)
+    else:
+        price = instrument.round_stop_price(entry_price * (_ONE + pct / _HUNDRED), Side.BUY)
+    return on_tick_digits(instrument, price)
+
+
+def take_profit_price(
+    instrument: Instrument, *, long: bool, entry_price: Decimal, pct: Decimal
+) -> Decimal:
+    """Take-profit trigger `pct` percent in favour, rounded toward the entry (fires no later).
+
+    The take-profit triggers on the opposite move of a stop, so it rounds as a stop of the
+    other side would.
+    """
+    if long:
+        price = instrument.round_stop_price(entry_price * (_ONE + pct / _HUNDRED), Side.BUY)
+    else:
+        price = instrument.round_stop_price(entry_price * (_ONE - pct / _HUNDRED), Side.SELL)
+    return on_tick_digits(instrument, price)
+
+
+def plan_protection(
+    *,
+    instrument: Instrument,
+    position: Position,
+    entry_price: Decimal,
+    existing: Iterable[Order],
+    stop_loss_pct: Decimal,
+    take_profit_pct: Decimal,
+    mark_price: Decimal | None,
+) -> tuple[list[OrderProposal], list[str]]:
+    """(proposals to place, client order ids to cancel) so the position is protected."""
+    mine = [o for o in existing if o.symbol == position.symbol and is_protective(o)]
+    if position.is_flat:
+        return [], [o.client_order_id for o in mine]
+    if entry_price <= 0:
+        raise ValueError(f"{position.symbol}: position {position.qty} has no entry price")
+    long = position.qty > 0
+    close_side = Side.SELL if long else Side.BUY
+    wanted: list[tuple[OrderType, Decimal, str]] = []
+    if stop_loss_pct > 0:
+        stop = stop_loss_price(instrument, long=long, entry_price=entry_price, pct=stop_loss_pct)
+        wanted.append((OrderType.STOP_MARKET, stop, f"stop-loss {stop_loss_pct}%"))
+    if take_profit_pct > 0:
+        target = take_profit_price(
+            instrument, long=long, entry_price=entry_price, pct=take_profit_pct
+        )
+        wanted.append((OrderType.TAKE_PROFIT_MARKET, target, f"take-profit {take_profit_pct}%"))
+
+    if mark_price is not None:
+        for order_type, trigger, label in wanted:
+            if _already_crossed(order_type, long=long, trigger=trigger, mark_price=mark_price):
+                close = OrderProposal(
+                    symbol=position.symbol,
+                    side=close_side,
+                    type=OrderType.MARKET,
+                    quantity=abs(position.qty),
+                    reduce_only=True,
+                    reason=(
+                        f"{label} level {trigger} from entry {entry_price} already crossed "
+                        f"(mark {mark_price}): close at market"
+                    ),
+                )
+                return [close], [o.client_order_id for o in mine]
+
+    proposals: list[OrderProposal] = []
+    keep: set[str] = set()
+    for order_type, trigger, label in wanted:
+        match = next(
+            (
+                o
+                for o in mine
+                if o.type is order_type
+                and o.side is close_side
+                and o.close_position
+                and o.stop_price == trigger
+                and o.client_order_id not in keep
+            ),
+            None,
+        )
+        if match is not None:
+            keep.add(match.client_order_id)
+            continue
+        proposals.append(
+            OrderProposal(
+                symbol=position.symbol,
+                side=close_side,
+                type=order_type,
+                quantity=None,
+                stop_price=trigger,
+                reduce_only=True,
+                close_position=True,
+                reason=f"{label} from entry {entry_price}",
+            )
+        )
+    cancels = [o.client_order_id for o in mine if o.client_order_id not in keep]
+    return proposals, cancels
+
+
+def _already_crossed(
+    order_type: OrderType, *, long: bool, trigger: Decimal, mark_price: Decimal
+) -> bool:
+    """True if the exchange would fire this order at once (-2021) at `mark_price`."""
+    if order_type is OrderType.STOP_MARKET:
+        return mark_price <= trigger if long else mark_price >= trigger
+    return mark_price >= trigger if long else mark_price <= trigger

@@ -1,0 +1,508 @@
+"""The RiskManager: approves, rounds or denies every order, and owns the trading state.
+
+Synchronous and free of I/O except one `stat` of the kill-switch file at most once per second;
+time comes from the injected clock (exchange time, ms). Money is Decimal USDT, quantities
+Decimal contracts.
+
+Trading state (core.enums.TradingState), as a transition table:
+    ACTIVE   -> REDUCING  a portfolio limit breached, the kill switch, the circuit breaker
+    REDUCING -> HALTED    confirm_flat(): every position flat and no order open
+    REDUCING -> ACTIVE    reset() by an operator (abandons the flatten)
+    HALTED   -> ACTIVE    reset() by an operator
+In REDUCING only reduce-only / closePosition orders pass (the ExecManager cancels all orders
+and flattens with reduce-only orders); in HALTED nothing passes. Each denial names the state
+and the breach that caused it.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from decimal import Decimal
+from typing import Protocol
+
+from core.account import AccountView, Position
+from core.clock import Clock
+from core.enums import OrderType, Side, TradingState
+from core.events import RiskDenied, TradingStateChanged
+from core.instrument import Instrument
+from core.orders import Order, OrderProposal, OrderRequest
+from risk_manager import pre_trade
+from risk_manager.config import RiskConfig
+from risk_manager.protection import on_tick_digits, plan_protection
+from risk_manager.window import SlidingWindow
+
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+DAY_MS = 86_400_000
+ORDER_RATE_WINDOW_MS = 60_000
+KILL_FILE_CHECK_MS = 1_000  # the kill-switch file is stat'ed at most this often
+_TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
+
+ACTIVE = TradingState.ACTIVE
+REDUCING = TradingState.REDUCING
+HALTED = TradingState.HALTED
+
+STATE_TRANSITIONS: dict[TradingState, frozenset[TradingState]] = {
+    ACTIVE: frozenset({REDUCING}),
+    REDUCING: frozenset({HALTED, ACTIVE}),
+    HALTED: frozenset({ACTIVE}),
+}
+
+
+class IllegalStateTransition(ValueError):
+    """The trading state was asked to move where the table (or a precondition) forbids."""
+
+    def __init__(self, current: TradingState, target: TradingState, detail: str = "") -> None:
+        text = f"trading state: illegal transition {current} -> {target}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.current = current
+        self.target = target
+
+
+class RiskView(AccountView, Protocol):
+    """The books as the RiskManager reads them: the AccountView plus open-order exposure."""
+
+    def open_order_qty(self, symbol: str, side: Side) -> Decimal:
+        """Remaining contracts of open orders on `side` that can grow the position: not
+        reduce-only, not closePosition; PENDING_SUBMIT and UNKNOWN orders included."""
+        ...
+
+
+class RiskManager:
+    """Pre-trade checks on the tick path, portfolio limits, kill switch, circuit breaker."""
+
+    __slots__ = (
+        "_clock",
+        "_day",
+        "_day_start_equity",
+        "_errors",
+        "_instruments",
+        "_last_equity",
+        "_last_realized",
+        "_next_kill_check_ms",
+        "_order_rate",
+        "_others",
+        "_peak_equity",
+        "_realized_base",
+        "_reason",
+        "_state",
+        "_trades_today",
+        "_view",
+        "config",
+    )
+
+    def __init__(
+        self,
+        *,
+        config: RiskConfig,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        view: RiskView,
+    ) -> None:
+        if not callable(getattr(view, "open_order_qty", None)):
+            # Fail at start, not on the first entry: the exposure caps need it.
+            raise TypeError(
+                f"RiskManager view {type(view).__name__} lacks open_order_qty(symbol, side): "
+                "see risk_manager.RiskView"
+            )
+        self.config = config
+        self._instruments = dict(instruments)
+        self._clock = clock
+        self._view = view
+        # For the total-notional check: every other traded symbol, precomputed once.
+        self._others = {s: tuple(o for o in self._instruments if o != s) for s in self._instruments}
+        self._state = ACTIVE
+        self._reason = ""  # the breach that moved us out of ACTIVE
+        self._order_rate = SlidingWindow(
+            window_ms=ORDER_RATE_WINDOW_MS, capacity=config.max_orders_per_minute
+        )
+        self._errors = SlidingWindow(
+            window_ms=config.circuit_breaker_window_ms,
+            capacity=max(1, config.circuit_breaker_errors),
+        )
+        self._day: int | None = None  # UTC day number (ms // DAY_MS) of the counters below
+        self._day_start_equity: Decimal | None = None
+        self._realized_base = _ZERO  # realized_today at the last operator reset (same day)
+        self._trades_today = 0
+        self._peak_equity: Decimal | None = None
+        self._last_equity: Decimal | None = None
+        self._last_realized = _ZERO
+        self._next_kill_check_ms = 0
+
+    # --- read-only state -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def reason(self) -> str:
+        """Why the state is not ACTIVE ("" when ACTIVE)."""
+        return self._reason
+
+    @property
+    def peak_equity(self) -> Decimal | None:
+        return self._peak_equity
+
+    @property
+    def day_start_equity(self) -> Decimal | None:
+        return self._day_start_equity
+
+    @property
+    def trades_today(self) -> int:
+        return self._trades_today
+
+    # --- per-order check (tick path) -------------------------------------------------------------
+
+    def check(
+        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+    ) -> OrderRequest | RiskDenied:
+        """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
+
+        Quantity is floored to the step; a limit price is snapped away from crossing (BUY down,
+        SELL up); a trigger price is snapped so it fires no later than asked. An approved order
+        counts toward the orders-per-minute window: call `check` only for orders you will send.
+        """
+        now = self._clock.now_ms()
+        result = self._evaluate(request, gap_open, clock_offset_ms, now)
+        if isinstance(result, str):
+            return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
+        self._order_rate.add(now)
+        return result
+
+    def _evaluate(
+        self, request: OrderRequest, gap_open: bool, clock_offset_ms: int, now: int
+    ) -> OrderRequest | str:
+        cfg = self.config
+        closing = request.reduce_only or request.close_position
+        state = self._state
+        if state is not ACTIVE:
+            if state is HALTED:
+                return f"trading state HALTED ({self._reason}): no orders until an operator reset"
+            if not closing:
+                return f"trading state REDUCING ({self._reason}): only reduce-only orders pass"
+        symbol = request.symbol
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            return f"unknown symbol {symbol}: not one of the traded instruments"
+        if not closing and (
+            r := pre_trade.check_gap(gap_open)
+            or pre_trade.check_clock_offset(clock_offset_ms, cfg.max_clock_offset_ms)
+        ):
+            return r
+
+        req = _rounded(inst, request)
+        view = self._view
+        position_qty = view.position(symbol).qty
+        if closing and (
+            r := (request.close_position and pre_trade.check_close_position_type(req.type))
+            or pre_trade.check_reduces(req.side, position_qty, close_position=req.close_position)
+        ):
+            return r
+        mark = view.mark_price(symbol)
+        open_orders = view.open_order_count(symbol)
+        limit_price = req.price if req.type is not OrderType.MARKET else None
+        if r := pre_trade.check_filters(
+            inst,
+            side=req.side,
+            order_type=req.type,
+            quantity=req.quantity,
+            price=limit_price,
+            stop_price=req.stop_price,
+            reduce_only=req.reduce_only,
+            close_position=req.close_position,
+            mark_price=mark,
+            open_orders=open_orders,
+        ):
+            return r
+        if (
+            limit_price is not None
+            and mark is not None
+            and (r := pre_trade.check_price_band(limit_price, mark, cfg.price_band_pct))
+        ):
+            return r
+        if not closing and (r := self._check_entry(req, position_qty, mark, open_orders)):
+            return r
+        if r := pre_trade.check_order_rate(self._order_rate.count(now), cfg.max_orders_per_minute):
+            return r
+        return req
+
+    def _check_entry(
+        self, req: OrderRequest, position_qty: Decimal, mark: Decimal | None, open_orders: int
+    ) -> str | None:
+        """Checks that only an order able to grow a position must pass."""
+        cfg = self.config
+        symbol = req.symbol
+        if mark is None or mark <= 0:
+            return pre_trade.check_mark_known(symbol, mark)
+        if open_orders >= cfg.max_open_orders:
+            return pre_trade.check_open_orders(symbol, open_orders, cfg.max_open_orders)
+        qty = req.quantity
+        assert qty is not None  # the filters refuse a missing quantity without closePosition
+        # What the order pays: its limit, else its trigger, else the mark.
+        ref = mark if req.type is OrderType.MARKET else (req.price or req.stop_price or mark)
+        notional = qty * ref
+        if notional > cfg.max_order_notional_usdt:
+            return pre_trade.check_order_notional(notional, cfg.max_order_notional_usdt)
+        view = self._view
+        side = req.side
+        open_same = view.open_order_qty(symbol, side)
+        increase = pre_trade.exposure_increase(position_qty, side, qty, open_same)
+        if increase == 0:
+            return None  # only closes: exposure caps and margin do not apply
+        projected = pre_trade.projected_position(position_qty, side, qty, open_same)
+        position_notional = abs(projected) * mark
+        if r := pre_trade.check_position_notional(
+            symbol, projected, position_notional, cfg.max_position_notional_usdt
+        ):
+            return r
+        total = position_notional
+        for other in self._others[symbol]:
+            total += self._worst_notional(other)
+        if r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt):
+            return r
+        if r := pre_trade.check_leverage(total, view.equity(), cfg.leverage):
+            return r
+        return pre_trade.check_margin(
+            increase * ref / cfg.leverage,
+            view.available_balance(),
+            cfg.min_available_margin_usdt,
+            cfg.leverage,
+        )
+
+    def _worst_notional(self, symbol: str) -> Decimal:
+        """Largest notional `symbol` can reach if its open orders on either side fill."""
+        view = self._view
+        position = view.position(symbol)
+        buys = view.open_order_qty(symbol, Side.BUY)
+        sells = view.open_order_qty(symbol, Side.SELL)
+        worst = max(abs(position.qty + buys), abs(position.qty - sells))
+        if worst == 0:
+            return _ZERO
+        price = view.mark_price(symbol) or position.entry_price
+        return worst * price
+
+    # --- portfolio limits ------------------------------------------------------------------------
+
+    def on_equity(self, equity: Decimal, realized_today: Decimal) -> TradingStateChanged | None:
+        """Feed the account's equity and today's realized PnL (USDT, fees included, since
+        00:00 UTC); returns the state change if a portfolio limit is reached.
+
+        Daily loss is the larger of (a) equity lost since the day began (the last equity seen
+        before 00:00 UTC, or the first of the day) and (b) today's realized loss: (b) survives a
+        restart through the journal, (a) also counts open losses. Drawdown is measured from
+        the highest equity seen. Reaching a limit (>=) trips it.
+        """
+        self._roll_day(self._clock.now_ms())
+        if self._day_start_equity is None:
+            self._day_start_equity = equity
+        self._last_equity = equity
+        self._last_realized = realized_today
+        if self._peak_equity is None or equity > self._peak_equity:
+            self._peak_equity = equity
+        if self._state is not ACTIVE:
+            return None
+        breach = self._portfolio_breach(equity, realized_today)
+        return None if breach is None else self._move(REDUCING, breach)
+
+    def record_trade(self) -> TradingStateChanged | None:
+        """Count one trade (call once per order that filled, not per partial fill)."""
+        self._roll_day(self._clock.now_ms())
+        self._trades_today += 1
+        limit = self.config.max_trades_per_day
+        if self._state is not ACTIVE or limit == 0 or self._trades_today < limit:
+            return None
+        return self._move(
+            REDUCING, f"max trades per day: {self._trades_today} trades today (max {limit})"
+        )
+
+    def _portfolio_breach(self, equity: Decimal, realized_today: Decimal) -> str | None:
+        cfg = self.config
+        start = self._day_start_equity
+        assert start is not None
+        loss = max(start - equity, self._realized_base - realized_today)
+        if cfg.max_daily_loss_usdt > 0 and loss >= cfg.max_daily_loss_usdt:
+            return (
+                f"max daily loss: lost {loss:.2f} USDT today (max {cfg.max_daily_loss_usdt} USDT)"
+            )
+        if (
+            cfg.max_daily_loss_pct > 0
+            and start > 0
+            and loss * _HUNDRED >= cfg.max_daily_loss_pct * start
+        ):
+            return (
+                f"max daily loss: lost {loss:.2f} USDT today, {loss * _HUNDRED / start:.2f}% of "
+                f"the day's starting equity {start:.2f} USDT (max {cfg.max_daily_loss_pct}%)"
+            )
+        peak = self._peak_equity
+        assert peak is not None
+        if (
+            cfg.max_drawdown_pct > 0
+            and peak > 0
+            and (peak - equity) * _HUNDRED >= cfg.max_drawdown_pct * peak
+        ):
+            drawdown = (peak - equity) * _HUNDRED / peak
+            return (
+                f"max drawdown: equity {equity:.2f} USDT is {drawdown:.2f}% below the peak "
+                f"{peak:.2f} USDT (max {cfg.max_drawdown_pct}%)"
+            )
+        limit = cfg.max_trades_per_day
+        if limit and self._trades_today >= limit:
+            return f"max trades per day: {self._trades_today} trades today (max {limit})"
+        return None
+
+    def _roll_day(self, now_ms: int) -> None:
+        """At the first event of a new UTC day, start the day's loss and trade counters."""
+        day = now_ms // DAY_MS
+        if day == self._day:
+            return
+        self._day = day
+        self._day_start_equity = self._last_equity  # None until the first on_equity
+        self._realized_base = _ZERO  # the caller's realized_today restarts at 00:00 UTC
+        self._last_realized = _ZERO
+        self._trades_today = 0
+
+    # --- kill switch and circuit breaker ---------------------------------------------------------
+
+    def kill(self, reason: str) -> TradingStateChanged | None:
+        """Stop trading at once: ACTIVE -> REDUCING. None if already REDUCING or HALTED."""
+        if self._state is not ACTIVE:
+            return None
+        return self._move(REDUCING, f"kill switch: {reason}")
+
+    def check_kill_switch_file(self) -> TradingStateChanged | None:
+        """Kill if the configured file exists; stats it at most once per second (clock ms)."""
+        path = self.config.kill_switch_file
+        if path is None or self._state is not ACTIVE:
+            return None
+        now = self._clock.now_ms()
+        if now < self._next_kill_check_ms:
+            return None
+        self._next_kill_check_ms = now + KILL_FILE_CHECK_MS
+        if not os.path.exists(path):
+            return None
+        return self.kill(f"file {path} exists")
+
+    def record_error(self, kind: str) -> TradingStateChanged | None:
+        """Count one venue error (e.g. "rejected -2019", "timeout"); may trip the breaker."""
+        return self._record_fault(kind)
+
+    def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None:
+        """Count one order whose outcome is unknown; may trip the breaker."""
+        return self._record_fault(
+            f"order {client_order_id} outcome unknown" if client_order_id else "outcome unknown"
+        )
+
+    def _record_fault(self, what: str) -> TradingStateChanged | None:
+        cfg = self.config
+        if cfg.circuit_breaker_errors == 0:
+            return None
+        count = self._errors.add(self._clock.now_ms())
+        if count < cfg.circuit_breaker_errors or self._state is not ACTIVE:
+            return None
+        self._errors.clear()
+        return self._move(
+            REDUCING,
+            f"circuit breaker: {count} errors or unknown orders within "
+            f"{cfg.circuit_breaker_window_ms} ms (last: {what})",
+        )
+
+    # --- state transitions -----------------------------------------------------------------------
+
+    def confirm_flat(self) -> TradingStateChanged | None:
+        """REDUCING -> HALTED once every position is flat and no order is open (per the books);
+        None while that is not yet so. Raises IllegalStateTransition outside REDUCING."""
+        if self._state is not REDUCING:
+            raise IllegalStateTransition(self._state, HALTED, "only REDUCING can halt")
+        view = self._view
+        for symbol in self._instruments:
+            if not view.position(symbol).is_flat:
+                return None
+        if view.open_order_count() > 0:
+            return None
+        return self._move(HALTED, self._reason, note="flat and no open orders; halted after: ")
+
+    def reset(self, operator_reason: str) -> TradingStateChanged:
+        """An operator's return to ACTIVE. Every limit is re-armed from the current values
+        (peak and day-start equity = the last equity, today's realized loss and trade count
+        from now), so only a new breach trips again. Refused while ACTIVE, and while the
+        kill-switch file exists (it would kill again within a second)."""
+        if self._state is ACTIVE:
+            raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
+        path = self.config.kill_switch_file
+        if path is not None and os.path.exists(path):
+            raise IllegalStateTransition(
+                self._state, ACTIVE, f"remove the kill-switch file {path} first"
+            )
+        if self._last_equity is not None:
+            self._peak_equity = self._last_equity
+            self._day_start_equity = self._last_equity
+        self._realized_base = self._last_realized
+        self._trades_today = 0
+        self._errors.clear()
+        event = self._move(ACTIVE, f"operator reset: {operator_reason}")
+        self._reason = ""
+        return event
+
+    def restore_state(self, state: TradingState, reason: str) -> None:
+        """Set the state journaled before a restart (no event: nothing changed)."""
+        self._state = state
+        self._reason = "" if state is ACTIVE else reason
+
+    def _move(self, target: TradingState, reason: str, *, note: str = "") -> TradingStateChanged:
+        previous = self._state
+        if target not in STATE_TRANSITIONS[previous]:
+            raise IllegalStateTransition(previous, target)
+        self._state = target
+        self._reason = reason
+        now = self._clock.now_ms()
+        return TradingStateChanged(
+            event_time_ms=now,
+            recv_time_ms=now,
+            previous=previous,
+            current=target,
+            reason=note + reason,
+        )
+
+    # --- position protection ---------------------------------------------------------------------
+
+    def protective_orders(
+        self, position: Position, entry_price: Decimal | None, existing: list[Order]
+    ) -> tuple[list[OrderProposal], list[str]]:
+        """(proposals to place, client order ids to cancel) for `position`'s stop-loss and
+        take-profit: closePosition STOP_MARKET / TAKE_PROFIT_MARKET at stop_loss_pct /
+        take_profit_pct from `entry_price` (None = the position's average entry). `existing`
+        may hold any open orders; only this symbol's closing stops are considered. Call when an
+        entry fills and whenever the position changes; see risk_manager.protection."""
+        return plan_protection(
+            instrument=self._instruments[position.symbol],
+            position=position,
+            entry_price=position.entry_price if entry_price is None else entry_price,
+            existing=existing,
+            stop_loss_pct=self.config.stop_loss_pct,
+            take_profit_pct=self.config.take_profit_pct,
+            mark_price=self._view.mark_price(position.symbol),
+        )
+
+
+def _rounded(inst: Instrument, req: OrderRequest) -> OrderRequest:
+    """The request on the instrument's grid; the same object when nothing moved."""
+    qty = req.quantity
+    new_qty = None if qty is None else inst.floor_qty(qty, req.type)
+    price = req.price
+    new_price = None if price is None else inst.round_price(price, req.side)
+    stop = req.stop_price
+    new_stop = None
+    if stop is not None:
+        # A take-profit fires on the opposite move of a stop: round as the other side's stop.
+        fires_as = req.side.opposite if req.type in _TAKE_PROFIT_TYPES else req.side
+        new_stop = inst.round_stop_price(stop, fires_as)
+    # Same value: keep the caller's object (no allocation on the common path).
+    if new_qty == qty and new_price == price and new_stop == stop:
+        return req
+    return replace(
+        req,
+        quantity=new_qty,
+        price=None if new_price is None else on_tick_digits(inst, new_price),
+        stop_price=None if new_stop is None else on_tick_digits(inst, new_stop),
+    )

@@ -1,0 +1,206 @@
+"""Exchange-side stop-loss / take-profit: placed for a position, replaced when the entry
+moves, cancelled when flat. Limits: stop-loss 2 %, take-profit 4 %; BTCUSDT tick 0.10 (grid
+from minPrice 402). Expected trigger prices worked out by hand.
+"""
+
+from decimal import Decimal as D
+
+from core.account import Position
+from core.enums import OrderStatus, OrderType, Side
+from core.orders import Order, OrderProposal, OrderRequest
+
+SL, TP = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
+
+
+def pos(qty: str, entry: str, symbol: str = "BTCUSDT") -> Position:
+    return Position(symbol=symbol, qty=D(qty), entry_price=D(entry))
+
+
+def resting(
+    cid: str,
+    order_type: OrderType,
+    side: Side,
+    stop_price: str | None,
+    *,
+    symbol: str = "BTCUSDT",
+    status: OrderStatus = OrderStatus.NEW,
+    close_position: bool = True,
+) -> Order:
+    return Order(
+        client_order_id=cid,
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        quantity=D(0) if close_position else D("0.010"),
+        price=None if stop_price else D("59000.0"),
+        time_in_force=None,
+        status=status,
+        created_ms=0,
+        updated_ms=0,
+        stop_price=None if stop_price is None else D(stop_price),
+        reduce_only=close_position,
+        close_position=close_position,
+    )
+
+
+def protective(order_type: OrderType, side: Side, trigger: str) -> tuple:
+    return (order_type, side, D(trigger), None, True, True)
+
+
+def shape(p: OrderProposal) -> tuple:
+    return (p.type, p.side, p.stop_price, p.quantity, p.close_position, p.reduce_only)
+
+
+def test_long_gets_a_sell_stop_below_and_a_sell_take_profit_above(risk):
+    # 60000 * 0.98 = 58800.0, 60000 * 1.04 = 62400.0
+    proposals, cancels = risk.protective_orders(pos("0.010", "60000"), None, [])
+    assert [shape(p) for p in proposals] == [
+        protective(SL, Side.SELL, "58800.0"),
+        protective(TP, Side.SELL, "62400.0"),
+    ]
+    assert cancels == []
+
+
+def test_short_gets_a_buy_stop_above_and_a_buy_take_profit_below(risk):
+    # 60000 * 1.02 = 61200.0, 60000 * 0.96 = 57600.0
+    proposals, _ = risk.protective_orders(pos("-0.010", "60000"), None, [])
+    assert [shape(p) for p in proposals] == [
+        protective(SL, Side.BUY, "61200.0"),
+        protective(TP, Side.BUY, "57600.0"),
+    ]
+
+
+def test_long_triggers_round_toward_the_market_to_fire_no_later(risk):
+    # stop 60123.45 * 0.98 = 58920.981 -> up to 58921.0; TP * 1.04 = 62528.388 -> down 62528.3
+    proposals, _ = risk.protective_orders(pos("0.010", "60123.45"), None, [])
+    assert [p.stop_price for p in proposals] == [D("58921.0"), D("62528.3")]
+
+
+def test_short_triggers_round_toward_the_market_to_fire_no_later(risk):
+    # stop 60123.45 * 1.02 = 61325.919 -> down 61325.9; TP * 0.96 = 57718.512 -> up 57718.6
+    proposals, _ = risk.protective_orders(pos("-0.010", "60123.45"), None, [])
+    assert [p.stop_price for p in proposals] == [D("61325.9"), D("57718.6")]
+
+
+def test_explicit_entry_price_overrides_the_average_entry(risk, books):
+    # 50000 * 0.98 = 49000.0
+    books.marks["BTCUSDT"] = D(50000)
+    proposals, _ = risk.protective_orders(pos("0.010", "60000"), D(50000), [])
+    assert proposals[0].stop_price == D("49000.0")
+
+
+def test_no_take_profit_when_its_percentage_is_zero(make_risk):
+    risk = make_risk(take_profit_pct=D(0))
+    proposals, _ = risk.protective_orders(pos("0.010", "60000"), None, [])
+    assert [p.type for p in proposals] == [SL]
+
+
+def test_orders_already_at_the_right_levels_are_kept(risk):
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    assert risk.protective_orders(pos("0.010", "60000"), None, existing) == ([], [])
+
+
+def test_a_smaller_position_at_the_same_entry_keeps_its_orders(risk):
+    # closePosition orders close whatever is left: nothing to resize
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    assert risk.protective_orders(pos("0.004", "60000"), None, existing) == ([], [])
+
+
+def test_orders_are_replaced_when_the_entry_moves(risk):
+    # added at a higher price: entry 61000 -> stop 59780.0, take-profit 63440.0
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    proposals, cancels = risk.protective_orders(pos("0.020", "61000"), None, existing)
+    assert [shape(p) for p in proposals] == [
+        protective(SL, Side.SELL, "59780.0"),
+        protective(TP, Side.SELL, "63440.0"),
+    ]
+    assert cancels == ["sl-1", "tp-1"]
+
+
+def test_orders_are_replaced_when_the_position_flips(risk, books):
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    proposals, cancels = risk.protective_orders(pos("-0.010", "60000"), None, existing)
+    assert [(p.type, p.side) for p in proposals] == [(SL, Side.BUY), (TP, Side.BUY)]
+    assert cancels == ["sl-1", "tp-1"]
+
+
+def test_flat_position_cancels_its_protective_orders(risk):
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    assert risk.protective_orders(pos("0", "0"), None, existing) == ([], ["sl-1", "tp-1"])
+
+
+def test_a_duplicate_stop_is_cancelled(risk):
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("sl-2", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0"),
+    ]
+    assert risk.protective_orders(pos("0.010", "60000"), None, existing) == ([], ["sl-2"])
+
+
+def test_entry_orders_other_symbols_and_finished_orders_are_left_alone(risk):
+    existing = [
+        resting("entry-1", OrderType.LIMIT, Side.BUY, None, close_position=False),
+        resting("eth-sl", SL, Side.SELL, "3920.00", symbol="ETHUSDT"),
+        resting("old-sl", SL, Side.SELL, "50000.0", status=OrderStatus.CANCELED),
+    ]
+    assert risk.protective_orders(pos("0", "0"), None, existing) == ([], [])
+
+
+def test_stop_level_already_crossed_closes_at_market(risk, books):
+    # long from 60000, stop 58800.0, the mark is already 58700
+    books.marks["BTCUSDT"] = D(58700)
+    existing = [resting("sl-1", SL, Side.SELL, "50000.0")]
+    proposals, cancels = risk.protective_orders(pos("0.010", "60000"), None, existing)
+    assert [(p.type, p.side, p.quantity, p.reduce_only) for p in proposals] == [
+        (OrderType.MARKET, Side.SELL, D("0.010"), True)
+    ]
+    assert proposals[0].reason == (
+        "stop-loss 2% level 58800.0 from entry 60000 already crossed (mark 58700): close at market"
+    )
+    assert cancels == ["sl-1"]
+
+
+def test_take_profit_level_already_crossed_closes_a_short_at_market(risk, books):
+    # short from 60000, take-profit 57600.0, the mark is already 57500
+    books.marks["BTCUSDT"] = D(57500)
+    proposals, _ = risk.protective_orders(pos("-0.010", "60000"), None, [])
+    assert [(p.type, p.side, p.quantity) for p in proposals] == [
+        (OrderType.MARKET, Side.BUY, D("0.010"))
+    ]
+
+
+def test_proposed_protective_orders_pass_the_risk_check(risk, books):
+    books.set_position("BTCUSDT", "0.010", "60000")
+    proposals, _ = risk.protective_orders(books.position("BTCUSDT"), None, [])
+    for p in proposals:
+        request = _request(p)
+        assert risk.check(request, gap_open=True, clock_offset_ms=0) == request
+
+
+def _request(p: OrderProposal) -> OrderRequest:
+    return OrderRequest(
+        symbol=p.symbol,
+        side=p.side,
+        type=p.type,
+        quantity=p.quantity,
+        stop_price=p.stop_price,
+        reduce_only=p.reduce_only,
+        close_position=p.close_position,
+        client_order_id="p-1",
+    )

@@ -1,0 +1,322 @@
+"""Trading state: portfolio limits, kill switch, circuit breaker, HALTED, operator reset.
+
+ACTIVE -> REDUCING on a breach, REDUCING -> HALTED once flat, HALTED/REDUCING -> ACTIVE by an
+operator; everything else is refused. Times are exchange ms on a SimClock starting at
+2024-08-08T12:00:00Z; equity in USDT.
+"""
+
+from decimal import Decimal as D
+
+import pytest
+
+from core.enums import Side, TradingState
+from core.events import RiskDenied, TradingStateChanged
+from core.orders import OrderRequest
+from risk_manager import IllegalStateTransition
+from risk_manager.risk_manager import STATE_TRANSITIONS
+from tests.risk_manager.helpers import NEXT_MIDNIGHT_MS, limit, market
+
+ACTIVE, REDUCING, HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
+OK = {"gap_open": False, "clock_offset_ms": 0}
+Z = D(0)
+
+
+def moved(event, previous: TradingState, current: TradingState) -> str:
+    assert isinstance(event, TradingStateChanged), f"expected a state change, got {event}"
+    assert (event.previous, event.current) == (previous, current)
+    return event.reason
+
+
+# --- portfolio limits ---------------------------------------------------------------------------
+
+
+def test_drawdown_reaching_the_limit_moves_to_reducing(make_risk):
+    risk = make_risk(max_drawdown_pct=D(10))
+    risk.on_equity(D(10000), Z)
+    risk.on_equity(D(10500), Z)
+    # (10500 - 9450) / 10500 = 10 %
+    assert moved(risk.on_equity(D(9450), Z), ACTIVE, REDUCING) == (
+        "max drawdown: equity 9450.00 USDT is 10.00% below the peak 10500.00 USDT (max 10%)"
+    )
+
+
+def test_drawdown_just_under_the_limit_keeps_trading(make_risk):
+    risk = make_risk(max_drawdown_pct=D(10))
+    risk.on_equity(D(10500), Z)
+    assert risk.on_equity(D(9451), Z) is None and risk.state is ACTIVE
+
+
+def test_drawdown_is_measured_from_the_peak_not_the_start(make_risk):
+    risk = make_risk(max_drawdown_pct=D(10))
+    risk.on_equity(D(10000), Z)
+    risk.on_equity(D(12000), Z)
+    # 10700 is above the start but (12000 - 10700) / 12000 = 10.83 % below the peak
+    assert risk.on_equity(D(10700), Z) is not None
+
+
+def test_daily_loss_in_usdt_reaching_the_limit_moves_to_reducing(make_risk):
+    risk = make_risk(max_daily_loss_usdt=D(300))
+    risk.on_equity(D(10000), Z)
+    assert risk.on_equity(D(9701), Z) is None
+    assert moved(risk.on_equity(D(9700), Z), ACTIVE, REDUCING) == (
+        "max daily loss: lost 300.00 USDT today (max 300 USDT)"
+    )
+
+
+def test_daily_loss_in_percent_of_the_day_start_equity(make_risk):
+    risk = make_risk(max_daily_loss_pct=D(3))
+    risk.on_equity(D(10000), Z)
+    assert moved(risk.on_equity(D(9700), Z), ACTIVE, REDUCING) == (
+        "max daily loss: lost 300.00 USDT today, 3.00% of the day's starting equity "
+        "10000.00 USDT (max 3%)"
+    )
+
+
+def test_realized_loss_counts_even_when_open_profit_hides_it(make_risk):
+    # equity is up 100, but 300 USDT were realized as a loss today
+    risk = make_risk(max_daily_loss_usdt=D(300))
+    risk.on_equity(D(10000), Z)
+    assert moved(risk.on_equity(D(10100), D(-300)), ACTIVE, REDUCING) == (
+        "max daily loss: lost 300.00 USDT today (max 300 USDT)"
+    )
+
+
+def test_daily_loss_restarts_at_the_utc_day_boundary(make_risk, clock):
+    risk = make_risk(max_daily_loss_usdt=D(300))
+    risk.on_equity(D(10000), Z)
+    risk.on_equity(D(9800), D(-200))  # 200 lost today
+    clock.set_ms(NEXT_MIDNIGHT_MS)
+    risk.on_equity(D(9750), D(-50))  # new day: counted from 9800, the last equity of yesterday
+    # 250 lost since 9800: under 300, although 450 were lost since yesterday noon
+    assert risk.on_equity(D(9550), D(-250)) is None
+    assert risk.day_start_equity == D(9800) and risk.state is ACTIVE
+
+
+def test_the_last_millisecond_of_the_day_still_counts_for_that_day(make_risk, clock):
+    risk = make_risk(max_daily_loss_usdt=D(300))
+    risk.on_equity(D(10000), Z)
+    clock.set_ms(NEXT_MIDNIGHT_MS - 1)
+    assert risk.on_equity(D(9700), Z) is not None
+
+
+def test_max_trades_per_day_reached_moves_to_reducing(make_risk):
+    risk = make_risk(max_trades_per_day=3)
+    assert risk.record_trade() is None
+    assert risk.record_trade() is None
+    assert moved(risk.record_trade(), ACTIVE, REDUCING) == (
+        "max trades per day: 3 trades today (max 3)"
+    )
+
+
+def test_trade_count_restarts_at_the_utc_day_boundary(make_risk, clock):
+    risk = make_risk(max_trades_per_day=3)
+    risk.record_trade()
+    risk.record_trade()
+    clock.set_ms(NEXT_MIDNIGHT_MS)
+    assert risk.record_trade() is None and risk.record_trade() is None
+    assert risk.trades_today == 2
+
+
+def test_breach_while_already_reducing_gives_no_second_event(make_risk):
+    risk = make_risk(max_drawdown_pct=D(10))
+    risk.kill("test")
+    risk.on_equity(D(10000), Z)
+    assert risk.on_equity(D(5000), Z) is None
+    assert risk.reason == "kill switch: test"
+
+
+# --- what passes in each state -------------------------------------------------------------------
+
+
+def test_reducing_denies_entries_naming_state_and_breach(risk):
+    risk.kill("test")
+    result = risk.check(limit(Side.BUY, "0.010", "60000.0"), **OK)
+    assert isinstance(result, RiskDenied)
+    assert (
+        result.reason == "trading state REDUCING (kill switch: test): only reduce-only orders pass"
+    )
+
+
+def test_reducing_lets_a_reduce_only_flatten_through(risk, books):
+    books.set_position("BTCUSDT", "0.010", "60000")
+    risk.kill("test")
+    result = risk.check(market(Side.SELL, "0.010", reduce_only=True), **OK)
+    assert isinstance(result, OrderRequest)
+
+
+def test_halted_denies_even_reduce_only_orders(risk, books):
+    risk.kill("test")
+    risk.confirm_flat()
+    books.set_position("BTCUSDT", "0.010", "60000")
+    result = risk.check(market(Side.SELL, "0.010", reduce_only=True), **OK)
+    assert isinstance(result, RiskDenied)
+    assert result.reason == (
+        "trading state HALTED (kill switch: test): no orders until an operator reset"
+    )
+
+
+# --- REDUCING -> HALTED ---------------------------------------------------------------------------
+
+
+def test_confirm_flat_waits_while_a_position_is_open(risk, books):
+    books.set_position("ETHUSDT", "-0.100", "4000")
+    risk.kill("test")
+    assert risk.confirm_flat() is None and risk.state is REDUCING
+
+
+def test_confirm_flat_waits_while_an_order_is_open(risk, books):
+    books.open_orders["BTCUSDT"] = 1
+    risk.kill("test")
+    assert risk.confirm_flat() is None and risk.state is REDUCING
+
+
+def test_confirm_flat_halts_once_flat_with_no_orders(risk):
+    risk.kill("test")
+    assert moved(risk.confirm_flat(), REDUCING, HALTED) == (
+        "flat and no open orders; halted after: kill switch: test"
+    )
+
+
+@pytest.mark.parametrize("get_there", [lambda r: None, lambda r: (r.kill("x"), r.confirm_flat())])
+def test_confirm_flat_outside_reducing_is_refused(risk, get_there):
+    get_there(risk)
+    with pytest.raises(IllegalStateTransition, match="only REDUCING can halt"):
+        risk.confirm_flat()
+
+
+def test_transition_table_never_halts_without_reducing_first():
+    assert HALTED not in STATE_TRANSITIONS[ACTIVE]
+    assert STATE_TRANSITIONS[HALTED] == frozenset({ACTIVE})
+
+
+# --- operator reset ------------------------------------------------------------------------------
+
+
+def test_reset_while_active_is_refused(risk):
+    with pytest.raises(IllegalStateTransition, match="already ACTIVE"):
+        risk.reset("nothing to reset")
+
+
+def test_reset_from_halted_returns_to_active(risk):
+    risk.kill("test")
+    risk.confirm_flat()
+    assert moved(risk.reset("checked the books"), HALTED, ACTIVE) == (
+        "operator reset: checked the books"
+    )
+    assert risk.reason == ""
+
+
+def test_reset_from_reducing_abandons_the_flatten(risk):
+    risk.kill("test")
+    assert moved(risk.reset("false alarm"), REDUCING, ACTIVE) == "operator reset: false alarm"
+
+
+def test_reset_rearms_the_drawdown_from_the_current_equity(make_risk):
+    risk = make_risk(max_drawdown_pct=D(10))
+    risk.on_equity(D(10500), Z)
+    risk.on_equity(D(9450), Z)
+    risk.confirm_flat()
+    risk.reset("accepted the loss")
+    assert risk.peak_equity == D(9450)
+    assert risk.on_equity(D(9450), Z) is None and risk.state is ACTIVE
+
+
+def test_reset_rearms_the_realized_daily_loss(make_risk):
+    risk = make_risk(max_daily_loss_usdt=D(300))
+    risk.on_equity(D(10000), D(-300))
+    risk.reset("accepted the loss")
+    # 299 more realized since the reset: under the limit
+    assert risk.on_equity(D(10000), D(-599)) is None
+    assert risk.on_equity(D(10000), D(-600)) is not None
+
+
+def test_restored_state_denies_with_its_journaled_reason(risk):
+    risk.restore_state(HALTED, "max drawdown: journaled")
+    result = risk.check(limit(Side.BUY, "0.010", "60000.0"), **OK)
+    assert isinstance(result, RiskDenied) and "HALTED (max drawdown: journaled)" in result.reason
+
+
+# --- kill switch ----------------------------------------------------------------------------------
+
+
+def test_kill_moves_to_reducing_at_once(risk, clock):
+    event = risk.kill("SIGUSR1")
+    assert moved(event, ACTIVE, REDUCING) == "kill switch: SIGUSR1"
+    assert event.event_time_ms == clock.now_ms() and risk.state is REDUCING
+
+
+def test_kill_while_reducing_changes_nothing(risk):
+    risk.kill("first")
+    assert risk.kill("second") is None and risk.reason == "kill switch: first"
+
+
+def test_kill_switch_file_trips_when_it_appears(make_risk, clock, tmp_path):
+    path = tmp_path / "KILL"
+    risk = make_risk(kill_switch_file=str(path))
+    assert risk.check_kill_switch_file() is None
+    path.touch()
+    clock.advance_ms(1000)
+    assert moved(risk.check_kill_switch_file(), ACTIVE, REDUCING) == (
+        f"kill switch: file {path} exists"
+    )
+
+
+def test_kill_switch_file_is_looked_at_most_once_per_second(make_risk, clock, tmp_path):
+    path = tmp_path / "KILL"
+    risk = make_risk(kill_switch_file=str(path))
+    risk.check_kill_switch_file()
+    path.touch()
+    clock.advance_ms(999)
+    assert risk.check_kill_switch_file() is None
+    clock.advance_ms(1)
+    assert risk.check_kill_switch_file() is not None
+
+
+def test_no_kill_switch_file_configured_never_trips(risk):
+    assert risk.check_kill_switch_file() is None
+
+
+def test_reset_is_refused_while_the_kill_switch_file_exists(make_risk, tmp_path):
+    path = tmp_path / "KILL"
+    path.touch()
+    risk = make_risk(kill_switch_file=str(path))
+    risk.check_kill_switch_file()
+    with pytest.raises(IllegalStateTransition, match="remove the kill-switch file"):
+        risk.reset("too early")
+
+
+# --- circuit breaker ------------------------------------------------------------------------------
+
+
+def test_circuit_breaker_trips_on_the_nth_error_in_the_window(make_risk, clock):
+    risk = make_risk(circuit_breaker_errors=3, circuit_breaker_window_ms=10_000)
+    assert risk.record_error("timeout") is None
+    clock.advance_ms(4000)
+    assert risk.record_error("rejected -2019") is None
+    clock.advance_ms(4000)
+    assert moved(risk.record_error("timeout"), ACTIVE, REDUCING) == (
+        "circuit breaker: 3 errors or unknown orders within 10000 ms (last: timeout)"
+    )
+
+
+def test_unknown_orders_count_toward_the_circuit_breaker(make_risk):
+    risk = make_risk(circuit_breaker_errors=3, circuit_breaker_window_ms=10_000)
+    risk.record_error("timeout")
+    risk.record_unknown("bot-7")
+    assert moved(risk.record_unknown("bot-8"), ACTIVE, REDUCING) == (
+        "circuit breaker: 3 errors or unknown orders within 10000 ms (last: order bot-8 outcome "
+        "unknown)"
+    )
+
+
+def test_errors_older_than_the_window_do_not_count(make_risk, clock):
+    risk = make_risk(circuit_breaker_errors=3, circuit_breaker_window_ms=10_000)
+    risk.record_error("timeout")
+    risk.record_error("timeout")
+    clock.advance_ms(10_000)
+    assert risk.record_error("timeout") is None and risk.state is ACTIVE
+
+
+def test_circuit_breaker_off_never_trips(risk):
+    for _ in range(100):
+        assert risk.record_error("timeout") is None
