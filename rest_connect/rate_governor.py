@@ -1,0 +1,266 @@
+"""Client-side rate governor: stays under Binance's request-weight and order-count limits.
+
+Binance counts request weight per IP and new orders per account in fixed windows aligned to
+its clock (every whole minute, every 10 s) and reports the running totals on every answer,
+errors included: `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, `X-MBX-ORDER-COUNT-1M`.
+The governor keeps the same counters, raised by what we are about to send and corrected by
+those headers, and sleeps before a request that would push a counter past `headroom` x its
+limit until that window has rolled (plus `margin_ms` for the error in our clock offset).
+
+A 429 blocks every caller until its `Retry-After` has passed (without the header: until the
+window ends), because each request sent while limited counts towards an IP ban. After a 418
+the governor is halted: every later `acquire` raises `TradingHalted` without sending anything,
+until an operator calls `resume()`.
+
+Times are ms of the injected clock, which must estimate the exchange's clock (`LiveClock` with
+the offset measured by `RestConnection.sync_time`); waits (seconds) go through `sleep`.
+"""
+
+import asyncio
+import enum
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.backoff import Sleep
+from core.clock import Clock
+from core.errors import TradingHalted
+
+log = logging.getLogger(__name__)
+
+
+class LimitKind(enum.StrEnum):
+    WEIGHT = "weight"  # request weight per IP
+    ORDERS = "orders"  # new orders per account
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimit:
+    """One limit: at most `limit` units per fixed window of `window_ms`, reported in `header`."""
+
+    kind: LimitKind
+    limit: int
+    window_ms: int
+    header: str
+
+    def __post_init__(self) -> None:
+        if self.limit <= 0 or self.window_ms <= 0:
+            raise ValueError(f"bad rate limit {self}: limit and window must be positive")
+
+
+DEFAULT_LIMITS = (
+    RateLimit(kind=LimitKind.WEIGHT, limit=2400, window_ms=60_000, header="X-MBX-USED-WEIGHT-1M"),
+    RateLimit(kind=LimitKind.ORDERS, limit=300, window_ms=10_000, header="X-MBX-ORDER-COUNT-10S"),
+    RateLimit(kind=LimitKind.ORDERS, limit=1200, window_ms=60_000, header="X-MBX-ORDER-COUNT-1M"),
+)
+
+_INTERVALS = {"SECOND": (1000, "S"), "MINUTE": (60_000, "M"), "HOUR": (3_600_000, "H"),
+              "DAY": (86_400_000, "D")}  # fmt: skip
+_TYPES = {
+    "REQUEST_WEIGHT": (LimitKind.WEIGHT, "X-MBX-USED-WEIGHT-"),
+    "ORDERS": (LimitKind.ORDERS, "X-MBX-ORDER-COUNT-"),
+}
+
+
+def limits_from_exchange_info(entries: Iterable[Mapping[str, Any]]) -> tuple[RateLimit, ...]:
+    """The limits of exchangeInfo `rateLimits` (RAW_REQUESTS has no header: skipped).
+
+    `{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}` is a
+    limit of 300 orders per 10 s reported in `X-MBX-ORDER-COUNT-10S`. ValueError if malformed.
+    """
+    limits = []
+    for entry in entries:
+        kind_header = _TYPES.get(str(entry.get("rateLimitType")))
+        if kind_header is None:
+            continue
+        try:
+            unit_ms, letter = _INTERVALS[str(entry["interval"])]
+            num = int(entry["intervalNum"])
+            limit = int(entry["limit"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed rateLimits entry {dict(entry)!r}") from exc
+        kind, prefix = kind_header
+        limits.append(
+            RateLimit(
+                kind=kind, limit=limit, window_ms=num * unit_ms, header=f"{prefix}{num}{letter}"
+            )
+        )
+    return tuple(limits)
+
+
+@dataclass(slots=True)
+class GovernorStats:
+    pauses: int = 0  # waits to stay under a limit
+    paused_s: float = 0.0
+    rate_limited: int = 0  # 429 answers that blocked every caller
+    blocked_s: float = 0.0  # time callers waited out a 429
+
+
+@dataclass(slots=True)
+class _Counter:
+    """Our view of one limit's current window (start in ms; -1 = none yet)."""
+
+    spec: RateLimit
+    budget: int
+    start_ms: int = -1
+    used: int = 0
+
+    def roll(self, now_ms: int) -> None:
+        """Move to the window holding `now_ms` if it is later than ours (never back)."""
+        start = now_ms - now_ms % self.spec.window_ms
+        if start > self.start_ms:
+            self.start_ms = start
+            self.used = 0
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.spec.window_ms
+
+
+class RateGovernor:
+    """Shared by every request of one API key / IP; all methods run on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        limits: Iterable[RateLimit] = DEFAULT_LIMITS,
+        headroom: float = 0.9,
+        margin_ms: int = 250,
+    ) -> None:
+        if not 0 < headroom <= 1:
+            raise ValueError(f"headroom must be in (0, 1], got {headroom}")
+        if margin_ms < 0:
+            raise ValueError(f"margin_ms must be >= 0, got {margin_ms}")
+        self.clock = clock
+        self._sleep = sleep
+        self.headroom = headroom
+        self.margin_ms = margin_ms
+        self.blocked_until_ms = 0
+        self.halted = False
+        self.halt_reason = ""
+        self.stats = GovernorStats()
+        self._counters: list[_Counter] = []
+        self.set_limits(limits)
+
+    # ---- limits ---------------------------------------------------------------------------
+
+    @property
+    def limits(self) -> tuple[RateLimit, ...]:
+        return tuple(c.spec for c in self._counters)
+
+    def set_limits(self, limits: Iterable[RateLimit]) -> None:
+        """Replace the limits (e.g. with the venue's exchangeInfo `rateLimits`)."""
+        self._counters = [
+            _Counter(spec, max(1, int(spec.limit * self.headroom))) for spec in limits
+        ]
+
+    def used(self, header: str) -> int:
+        """Units used in the current window of the limit reported in `header` (0 if unknown)."""
+        now = self.clock.now_ms() - self.margin_ms
+        for counter in self._counters:
+            if counter.spec.header.lower() == header.lower():
+                counter.roll(now)
+                return counter.used
+        return 0
+
+    # ---- before a request -----------------------------------------------------------------
+
+    async def acquire(self, *, weight: int = 1, orders: int = 0) -> None:
+        """Wait until `weight` and `orders` more fit under every limit, then count them.
+
+        Raises `TradingHalted` at once when halted (also if halted while waiting).
+        """
+        while True:
+            if self.halted:
+                raise TradingHalted(f"rate governor halted: {self.halt_reason}")
+            now = self.clock.now_ms()
+            if now < self.blocked_until_ms:
+                wait_s = (self.blocked_until_ms - now) / 1000
+                self.stats.blocked_s += wait_s
+                await self._sleep(wait_s)
+                continue
+            wait_ms = 0
+            for counter, amount in self._amounts(weight, orders):
+                # A window counts as rolled only `margin_ms` after its end on our clock, so an
+                # offset error of up to `margin_ms` never lands a full budget in an old window.
+                counter.roll(now - self.margin_ms)
+                if counter.used > 0 and counter.used + amount > counter.budget:
+                    wait_ms = max(wait_ms, counter.end_ms + self.margin_ms - now)
+            if wait_ms > 0:
+                self.stats.pauses += 1
+                self.stats.paused_s += wait_ms / 1000
+                log.info("rate budget reached (%s): pausing %d ms", self.usage(), wait_ms)
+                await self._sleep(wait_ms / 1000)
+                continue
+            for counter, amount in self._amounts(weight, orders):
+                counter.used += amount
+            return
+
+    def _amounts(self, weight: int, orders: int) -> list[tuple[_Counter, int]]:
+        out = []
+        for counter in self._counters:
+            amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
+            if amount > 0:
+                out.append((counter, amount))
+        return out
+
+    # ---- after an answer ------------------------------------------------------------------
+
+    def observe(self, headers: Mapping[str, str] | None, *, sent_ms: int) -> None:
+        """Take the exchange's counts from an answer to a request sent at `sent_ms`.
+
+        A count belongs to the window the request was sent in: counts from a window we have
+        already left are ignored, counts from a newer one start it.
+        """
+        if not headers:
+            return
+        for counter in self._counters:
+            raw = headers.get(counter.spec.header)
+            if raw is None:
+                continue
+            try:
+                value = int(raw)
+            except ValueError:
+                continue
+            start = sent_ms - sent_ms % counter.spec.window_ms
+            if start > counter.start_ms:
+                counter.start_ms, counter.used = start, value
+            elif start == counter.start_ms:
+                counter.used = max(counter.used, value)
+
+    def rate_limited(self, *, retry_after_s: float | None, kind: LimitKind) -> float:
+        """A 429: block every caller for `retry_after_s` (or until the window ends); seconds."""
+        now = self.clock.now_ms()
+        if retry_after_s is not None:
+            until = now + int(retry_after_s * 1000)
+        else:
+            counters = [c for c in self._counters if c.spec.kind is kind]
+            for counter in counters:
+                counter.roll(now - self.margin_ms)
+            over = [c for c in counters if c.used >= c.spec.limit] or counters
+            for counter in over:
+                counter.used = max(counter.used, counter.spec.limit)
+            until = max((c.end_ms + self.margin_ms for c in over), default=now + 1000)
+        self.blocked_until_ms = max(self.blocked_until_ms, until)
+        self.stats.rate_limited += 1
+        wait_s = max(0, self.blocked_until_ms - now) / 1000
+        log.warning("HTTP 429 (%s): every request waits %.1f s", kind, wait_s)
+        return wait_s
+
+    def halt(self, reason: str) -> None:
+        """A 418: refuse every later request until `resume()`."""
+        self.halted = True
+        self.halt_reason = reason
+        log.error("trading halted by the exchange: %s", reason)
+
+    def resume(self) -> None:
+        """Operator action after a ban has expired."""
+        self.halted = False
+        self.halt_reason = ""
+
+    def usage(self) -> str:
+        """`used/limit` per header, for logs and the heartbeat."""
+        return ", ".join(f"{c.spec.header} {c.used}/{c.spec.limit}" for c in self._counters)
