@@ -1,0 +1,6 @@
+"""The books (BookKeeper) and the durable journal (SqliteJournal) of the trading daemon."""
+
+from book_keeper.book_keeper import BookKeeper, BookSummary
+from book_keeper.journal import JournalError, SqliteJournal, Synchronous
+
+__all__ = ["BookKeeper", "BookSummary", "JournalError", "SqliteJournal", "Synchronous"]

@@ -1,0 +1,840 @@
+"""The daemon's books: wallet, one-way positions, realized and unrealized PnL, commissions,
+funding, equity with its peak, drawdown and curve, and the book of orders that are or may be
+live. Money in USDT (the margin asset), quantities in contracts, all Decimal.
+
+The arithmetic is Binance's, written exactly as the local exchange writes it
+(`exchange_sim/engine/state.py` `Position.apply`, `ledger.py` `_fill`), so both agree to the
+last Decimal digit:
+- a fill that opens or adds: entry = (|old| * entry + |qty| * price) / |new| (full precision);
+- a fill that reduces: rp = closed * (price - entry) * (+1 long, -1 short), rounded half-up to
+  8 decimals; the entry stays; flat resets it to 0; a flip closes the old position and opens
+  the remainder at the fill price;
+- wallet = start + sum(rp) - sum(commission in the margin asset) + sum(funding)
+  (+ transfers and adopted corrections, see below);
+- unrealized PnL = qty * (mark - entry), mark = the last MarkPrice, else the last trade, else
+  the book-ticker mid; equity = wallet + unrealized PnL.
+
+The exchange is the authority. Each fill's own `rp` is compared with ours; every
+`BalanceChanged`, `PositionChanged` and `VenueSnapshot` is compared with what we computed, and
+every difference is logged, counted (`differences`) and resolved by adopting the exchange's
+value. A snapshot is compared only for what did not change after its `event_time_ms`, so
+a fill that raced the REST reads is not undone. Funding: `FundingPaid` books its amount;
+`BalanceChanged` with reason FUNDING_FEE (Binance sends only the new wallet balance) books the
+wallet difference as funding; a `FundingPaid` of a settlement already booked that way is not
+booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
+the same reconciliation (a fill arriving after a snapshot that already contains it would be
+counted twice until the next snapshot corrects it).
+
+Bad input changes nothing: an event for a symbol without an instrument, a fill or order event
+of an order the daemon never sent (except the exchange's own liquidation orders) are logged
+and counted in `rejected_events`. Fills are applied once per (symbol, trade id).
+
+`mark()` runs on every market-data item: it stores a reference and compares one integer; it
+samples equity (peak, drawdown, one curve point per minute) only when a minute boundary passes.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from book_keeper.order_state import evolve, order_key
+from core.account import Balance, Position
+from core.clock import Clock
+from core.enums import OrderStatus, OrderType, Side
+from core.events import (
+    BalanceChanged,
+    Event,
+    FundingPaid,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    OrderStatusUnknown,
+    OrderSubmitted,
+    PositionChanged,
+    VenueSnapshot,
+)
+from core.instrument import Instrument
+from core.market import BookTicker, MarkPrice, Trade
+from core.orders import Fill, IllegalTransition, Order
+
+if TYPE_CHECKING:
+    from book_keeper.journal import SqliteJournal
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+_E8 = Decimal("0.00000001")
+# The exchange prints entry prices with 8 decimals: closer than half a unit of the 8th is equal.
+ENTRY_TOLERANCE = Decimal("0.000000005")
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+# Client order ids of orders the exchange places on our account itself (reference 10.3).
+EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
+# ACCOUNT_UPDATE reasons that move money in or out of the account: booked as transfers.
+TRANSFER_REASONS = frozenset(
+    {
+        "DEPOSIT",
+        "WITHDRAW",
+        "WITHDRAW_REJECT",
+        "ADMIN_DEPOSIT",
+        "ADMIN_WITHDRAW",
+        "MARGIN_TRANSFER",
+        "ASSET_TRANSFER",
+    }
+)
+FUNDING_REASON = "FUNDING_FEE"
+_LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+
+class _Book:
+    """One symbol: the position, its totals and the latest prices (mutable, hot)."""
+
+    __slots__ = (
+        "ask",
+        "bid",
+        "entry",
+        "fees",
+        "fills",
+        "funding",
+        "inst",
+        "last",
+        "leverage",
+        "mark",
+        "position",
+        "qty",
+        "realized",
+        "seen",
+        "symbol",
+        "update_ms",
+    )
+
+    def __init__(self, inst: Instrument, leverage: int) -> None:
+        self.inst = inst
+        self.symbol = inst.symbol
+        self.qty = ZERO
+        self.entry = ZERO
+        self.realized = ZERO  # Binance `cr`: pre-fee realized PnL of this symbol
+        self.fees = ZERO  # commission in the margin asset
+        self.funding = ZERO
+        self.fills = 0
+        self.leverage = leverage
+        self.mark: Decimal | None = None
+        self.last: Decimal | None = None
+        self.bid: Decimal | None = None
+        self.ask: Decimal | None = None
+        self.position: Position | None = None  # cached view, rebuilt after a change
+        self.seen: set[int] = set()  # trade ids applied
+        self.update_ms = 0  # exchange time of the last change
+
+    def ref_price(self) -> Decimal | None:
+        if self.mark is not None:
+            return self.mark
+        if self.last is not None:
+            return self.last
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BookSummary:
+    """The closing summary: what the books hold now and what happened since they began."""
+
+    orders_submitted: int
+    orders_by_status: Mapping[str, int]  # terminal statuses
+    open_orders: int
+    fills: int
+    maker_fills: int
+    volume: Decimal  # traded notional, USDT
+    fees: Mapping[str, Decimal]  # commission per asset
+    realized_pnl: Decimal
+    funding: Decimal
+    transfers: Decimal
+    adjustments: Decimal  # corrections adopted from the exchange
+    wallet: Decimal
+    unrealized_pnl: Decimal
+    equity: Decimal
+    peak_equity: Decimal
+    max_drawdown: Decimal
+    positions: tuple[Position, ...]  # non-flat
+    differences: int
+    rejected_events: int
+
+    def lines(self) -> list[str]:
+        """Human-readable lines for the daemon's closing summary."""
+        statuses = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.orders_by_status.items()))
+        fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0"
+        positions = (
+            ", ".join(f"{p.symbol} {p.qty:f} @ {p.entry_price:f}" for p in self.positions) or "flat"
+        )
+        return [
+            f"orders: {self.orders_submitted} submitted ({statuses or 'none finished'}), "
+            f"{self.open_orders} open",
+            f"fills: {self.fills} ({self.maker_fills} maker), volume {self.volume:f} USDT",
+            f"fees: {fees}",
+            f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
+            f"wallet: {self.wallet:f} USDT, unrealized: {self.unrealized_pnl:f} USDT, "
+            f"equity: {self.equity:f} USDT",
+            f"peak equity: {self.peak_equity:f} USDT, max drawdown: {self.max_drawdown:f} USDT",
+            f"final position: {positions}",
+            f"differences with the exchange: {self.differences}, "
+            f"rejected events: {self.rejected_events}",
+        ]
+
+
+class BookKeeper:
+    """Implements `core.account.AccountView`; fed by `apply(event)` and `mark(item)`.
+
+    `starting_balances` is the wallet per asset when the books begin (None: learn it from the
+    first BalanceChanged / VenueSnapshot, which is then not a difference). `leverage` per symbol
+    (default 20, Binance's default) values the initial margin in `available_balance`; a
+    VenueSnapshot's positions update it. `curve_points` bounds the equity curve (one per minute).
+    """
+
+    def __init__(
+        self,
+        *,
+        starting_balances: Mapping[str, Decimal] | None,
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        leverage: Mapping[str, int] | None = None,
+        default_leverage: int = 20,
+        curve_points: int = 7 * 24 * 60,
+        remember_orders: int = 10_000,
+    ) -> None:
+        self._clock = clock
+        self.instruments = dict(instruments)
+        assets = {inst.margin_asset for inst in self.instruments.values()}
+        self.asset = assets.pop() if len(assets) == 1 else "USDT"
+        lev = dict(leverage or {})
+        self._books = {
+            s: _Book(inst, lev.get(s, default_leverage)) for s, inst in self.instruments.items()
+        }
+        self._wallets: dict[str, Decimal] = dict(starting_balances or {})
+        self.starting_balances: dict[str, Decimal] = dict(self._wallets)
+        self._wallet_known = self.asset in self._wallets
+        self._wallet_ms = 0
+        self._orders: dict[str, Order] = {}
+        self._ended: dict[str, OrderStatus] = {}  # recent terminal orders, bounded
+        self._remember = remember_orders
+        self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
+        self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
+        self._next_sample_ms = 0
+        self._restoring = False
+        self._day = -1  # UTC day (ms // DAY_MS) of the last wallet change
+        self._day_base = ZERO  # wallet - transfers when that day began
+        self._day_fills = 0
+        # totals since the books began (restored history included)
+        self.orders_submitted = 0
+        self.orders_by_status: dict[str, int] = {}
+        self.fill_count = 0
+        self.maker_fills = 0
+        self.restored_fills = 0
+        self.volume = ZERO
+        self.fees: dict[str, Decimal] = {}
+        self.realized_pnl = ZERO
+        self.funding = ZERO
+        self.transfers = ZERO
+        self.adjustments = ZERO
+        self.peak_equity: Decimal | None = None
+        self.max_drawdown = ZERO
+        # things that went wrong, each also logged
+        self.differences = 0
+        self.rp_mismatches = 0
+        self.duplicate_fills = 0
+        self.rejected_events = 0
+        self.illegal_transitions = 0
+        self._handlers: dict[type, Any] = {
+            OrderSubmitted: self._on_submitted,
+            OrderPartiallyFilled: self._on_fill_event,
+            OrderFilled: self._on_fill_event,
+            OrderAccepted: self._on_order_event,
+            OrderRejected: self._on_order_event,
+            OrderCanceled: self._on_order_event,
+            OrderExpired: self._on_order_event,
+            OrderAmended: self._on_order_event,
+            OrderStatusUnknown: self._on_order_event,
+            OrderReconciled: self._on_order_event,
+            PositionChanged: self._on_position,
+            BalanceChanged: self._on_balance,
+            FundingPaid: self._on_funding,
+            VenueSnapshot: self.reconcile,
+        }
+
+    # --- AccountView -------------------------------------------------------------------------
+
+    def position(self, symbol: str) -> Position:
+        book = self._books.get(symbol)
+        if book is None:
+            return Position(symbol=symbol, qty=ZERO, entry_price=ZERO)
+        p = book.position
+        if p is None:
+            p = book.position = Position(
+                symbol=symbol,
+                qty=book.qty,
+                entry_price=book.entry,
+                leverage=book.leverage,
+                update_time_ms=book.update_ms,
+            )
+        return p
+
+    def mark_price(self, symbol: str) -> Decimal | None:
+        book = self._books.get(symbol)
+        return None if book is None else book.ref_price()
+
+    def wallet(self, asset: str | None = None) -> Decimal:
+        return self._wallets.get(asset or self.asset, ZERO)
+
+    def unrealized_pnl(self) -> Decimal:
+        total = ZERO
+        for book in self._books.values():
+            if book.qty:
+                ref = book.ref_price()
+                if ref is not None:
+                    total += book.qty * (ref - book.entry)
+        return total
+
+    def equity(self) -> Decimal:
+        """Wallet + unrealized PnL (Binance's margin balance), USDT."""
+        return self.wallet() + self.unrealized_pnl()
+
+    def available_balance(self) -> Decimal:
+        """Equity minus the initial margin of positions and of orders that are or may be live
+        (as the local exchange computes it: non reduce-only LIMIT orders, the part of each
+        side that would add exposure, the larger side counting), USDT."""
+        position_im = open_order_im = ZERO
+        for book in self._books.values():
+            if book.qty:
+                ref = book.ref_price() or book.entry
+                position_im += abs(book.qty) * ref / book.leverage
+        for symbol in {o.symbol for o in self._orders.values()}:
+            open_order_im += self._open_order_margin(self._books[symbol])
+        return self.equity() - position_im - open_order_im
+
+    def open_order_count(self, symbol: str | None = None) -> int:
+        """Orders that are or may be live (NEW, PARTIALLY_FILLED, PENDING_SUBMIT, UNKNOWN)."""
+        if symbol is None:
+            return len(self._orders)
+        return sum(1 for o in self._orders.values() if o.symbol == symbol)
+
+    def _open_order_margin(self, book: _Book) -> Decimal:
+        buy_qty = buy_notional = sell_qty = sell_notional = ZERO
+        for o in self._orders.values():
+            if o.symbol != book.symbol or o.reduce_only or o.type is not OrderType.LIMIT:
+                continue
+            if o.price is None:
+                continue
+            remaining = o.quantity - o.filled_qty
+            if o.side is Side.BUY:
+                buy_qty += remaining
+                buy_notional += remaining * o.price
+            else:
+                sell_qty += remaining
+                sell_notional += remaining * o.price
+        buy = _side_margin(buy_qty, buy_notional, max(ZERO, -book.qty))
+        sell = _side_margin(sell_qty, sell_notional, max(ZERO, book.qty))
+        return max(buy, sell) / book.leverage
+
+    # --- more views ----------------------------------------------------------------------
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Orders that are or may be live, by client order id (read-only view)."""
+        return self._orders
+
+    def positions(self) -> list[Position]:
+        return [self.position(s) for s in self._books]
+
+    def drawdown(self) -> Decimal:
+        """Peak equity minus equity now (>= 0), USDT."""
+        equity = self.equity()
+        peak = self.peak_equity if self.peak_equity is not None else equity
+        return max(ZERO, peak - equity)
+
+    def pnl_today(self, now_ms: int) -> Decimal:
+        """Wallet change since 00:00 UTC of `now_ms` without transfers: realized PnL - fees +
+        funding (+ adopted corrections), USDT. Survives a restart (rebuilt by `restore`)."""
+        if now_ms // DAY_MS != self._day:
+            return ZERO
+        return self.wallet() - self.transfers - self._day_base
+
+    def fills_today(self, now_ms: int) -> int:
+        """Fills booked since 00:00 UTC of `now_ms` (by trade time)."""
+        return self._day_fills if now_ms // DAY_MS == self._day else 0
+
+    def _roll_day(self, time_ms: int) -> None:
+        """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
+        day = time_ms // DAY_MS
+        if day > self._day:
+            self._day = day
+            self._day_base = self.wallet() - self.transfers
+            self._day_fills = 0
+
+    def equity_curve(self) -> list[tuple[int, Decimal]]:
+        """(minute start ms, equity USDT), one point per minute with market data, oldest first."""
+        return list(self._curve)
+
+    def summary(self) -> BookSummary:
+        equity = self.equity()
+        return BookSummary(
+            orders_submitted=self.orders_submitted,
+            orders_by_status=dict(self.orders_by_status),
+            open_orders=len(self._orders),
+            fills=self.fill_count,
+            maker_fills=self.maker_fills,
+            volume=self.volume,
+            fees=dict(self.fees),
+            realized_pnl=self.realized_pnl,
+            funding=self.funding,
+            transfers=self.transfers,
+            adjustments=self.adjustments,
+            wallet=self.wallet(),
+            unrealized_pnl=self.unrealized_pnl(),
+            equity=equity,
+            peak_equity=max(self.peak_equity, equity) if self.peak_equity is not None else equity,
+            max_drawdown=self.max_drawdown,
+            positions=tuple(p for p in self.positions() if p.qty),
+            differences=self.differences,
+            rejected_events=self.rejected_events,
+        )
+
+    # --- market data (hot path) ------------------------------------------------------------
+
+    def mark(self, item: Trade | MarkPrice | BookTicker) -> None:
+        """Take the latest price of a symbol; once a minute, sample equity for the curve."""
+        book = self._books.get(item.symbol)
+        if book is None:
+            return
+        cls = item.__class__
+        if cls is Trade:
+            book.last = item.price  # type: ignore[union-attr]
+            t = item.trade_time_ms  # type: ignore[union-attr]
+        elif cls is MarkPrice:
+            book.mark = item.mark_price  # type: ignore[union-attr]
+            t = item.event_time_ms
+        else:
+            book.bid = item.bid_price  # type: ignore[union-attr]
+            book.ask = item.ask_price  # type: ignore[union-attr]
+            t = item.event_time_ms
+        if t >= self._next_sample_ms:
+            self._sample_minute(t)
+
+    def _sample_minute(self, now_ms: int) -> None:
+        minute = now_ms - now_ms % MINUTE_MS
+        self._next_sample_ms = minute + MINUTE_MS
+        if not self._wallet_known:
+            return
+        equity = self._sample()
+        curve = self._curve
+        if curve and curve[-1][0] == minute:
+            curve[-1] = (minute, equity)
+        else:
+            curve.append((minute, equity))
+
+    def _sample(self) -> Decimal:
+        """Update peak equity and max drawdown; return equity now."""
+        equity = self.equity()
+        peak = self.peak_equity
+        if peak is None or equity > peak:
+            self.peak_equity = peak = equity
+        if peak - equity > self.max_drawdown:
+            self.max_drawdown = peak - equity
+        return equity
+
+    # --- events ------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Book one venue or order event; events that are not about the books are ignored."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _reject(self, event: Event | Fill, why: str) -> None:
+        if self._restoring:  # rejected when it first came: not news
+            log.debug("books (restore): ignored %s: %s", type(event).__name__, why)
+            return
+        self.rejected_events += 1
+        log.warning("books: ignored %s: %s", type(event).__name__, why)
+
+    def _difference(self, sentence: str) -> None:
+        if self._restoring:
+            log.debug("books (restore): %s", sentence)
+            return
+        self.differences += 1
+        log.warning("books: %s", sentence)
+
+    # orders
+
+    def _on_submitted(self, event: OrderSubmitted) -> None:
+        r = event.request
+        if r.symbol not in self._books:
+            self._reject(event, f"order {r.client_order_id} for {r.symbol}, not traded")
+            return
+        cid = r.client_order_id
+        if cid in self._orders or cid in self._ended:
+            self._reject(event, f"client order id {cid} submitted twice")
+            return
+        self._orders[cid] = Order.from_request(r, event.event_time_ms)
+        self.orders_submitted += 1
+
+    def _on_order_event(self, event: Event) -> None:
+        _, cid = order_key(event)
+        order = self._orders.get(cid)
+        if order is None:
+            if cid in self._ended:
+                log.debug("books: %s of ended order %s", type(event).__name__, cid)
+            else:
+                self._reject(event, f"unknown order {cid}")
+            return
+        self._advance(order, event)
+
+    def _advance(self, order: Order, event: Event) -> None:
+        try:
+            new = evolve(order, event)
+        except (IllegalTransition, ValueError) as e:
+            self.illegal_transitions += 1
+            log.warning("books: %s not applied: %s", type(event).__name__, e)
+            return
+        cid = new.client_order_id
+        if new.is_terminal:
+            del self._orders[cid]
+            self._end(cid, new.status)
+        else:
+            self._orders[cid] = new
+
+    def _end(self, cid: str, status: OrderStatus) -> None:
+        self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
+        ended = self._ended
+        ended[cid] = status
+        if len(ended) > self._remember:
+            del ended[next(iter(ended))]
+
+    def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
+        f = event.fill
+        if not self._apply_fill(f):
+            return
+        order = self._orders.get(f.client_order_id)
+        if order is not None:
+            self._advance(order, event)
+
+    def _known_order(self, client_order_id: str) -> bool:
+        return (
+            client_order_id in self._orders
+            or client_order_id in self._ended
+            or client_order_id.startswith(EXCHANGE_ORDER_PREFIXES)
+        )
+
+    def _apply_fill(self, f: Fill) -> bool:
+        """Book one fill; False when it was rejected or already booked."""
+        book = self._books.get(f.symbol)
+        if book is None:
+            self._reject(f, f"fill {f.trade_id} for {f.symbol}, not traded")
+            return False
+        if not self._known_order(f.client_order_id):
+            self._reject(f, f"fill {f.symbol} {f.trade_id} of unknown order {f.client_order_id}")
+            return False
+        if f.trade_id in book.seen:
+            self.duplicate_fills += 1
+            log.debug("books: fill %s %s already booked", f.symbol, f.trade_id)
+            return False
+        book.seen.add(f.trade_id)
+        price = f.price
+        signed = f.qty if f.side is Side.BUY else -f.qty
+        old = book.qty
+        new = old + signed
+        realized = ZERO
+        if old == 0 or (old > 0) == (signed > 0):
+            book.entry = (abs(old) * book.entry + abs(signed) * price) / abs(new)
+        else:
+            closed = min(abs(signed), abs(old))
+            realized = (closed * (price - book.entry) * (1 if old > 0 else -1)).quantize(
+                _E8, rounding=ROUND_HALF_UP
+            )
+            if new == 0:
+                book.entry = ZERO
+            elif (new > 0) != (old > 0):
+                book.entry = price
+        book.qty = new
+        self._roll_day(f.trade_time_ms)
+        self._day_fills += 1
+        if realized != f.realized_pnl:
+            if not self._restoring:
+                self.rp_mismatches += 1
+            self._difference(
+                f"fill {f.symbol} {f.trade_id}: realized PnL ours {realized:f}, exchange "
+                f"{f.realized_pnl:f}; adopted the exchange's"
+            )
+            realized = f.realized_pnl
+        book.realized += realized
+        self.realized_pnl += realized
+        fee = f.commission
+        fee_asset = f.commission_asset
+        self.fees[fee_asset] = self.fees.get(fee_asset, ZERO) + fee
+        wallets = self._wallets
+        if fee_asset == self.asset:
+            book.fees += fee
+            wallets[self.asset] = wallets.get(self.asset, ZERO) + realized - fee
+        else:
+            wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
+            wallets[fee_asset] = wallets.get(fee_asset, ZERO) - fee
+        book.fills += 1
+        book.position = None
+        book.update_ms = max(book.update_ms, f.trade_time_ms)
+        self._wallet_ms = max(self._wallet_ms, f.trade_time_ms)
+        self.fill_count += 1
+        if f.is_maker:
+            self.maker_fills += 1
+        self.volume += price * f.qty
+        if self._wallet_known:
+            self._sample()
+        return True
+
+    # account
+
+    def _on_funding(self, event: FundingPaid) -> None:
+        book = self._books.get(event.symbol)
+        if book is None:
+            self._reject(event, f"funding for {event.symbol}, not traded")
+            return
+        book.funding += event.amount
+        if event.event_time_ms in self._funding_times:
+            log.debug(
+                "books: funding %s at %s already booked from the balance",
+                event.symbol,
+                event.event_time_ms,
+            )
+            return
+        self._roll_day(event.event_time_ms)
+        self.funding += event.amount
+        self._wallets[self.asset] = self.wallet() + event.amount
+        self._wallet_ms = max(self._wallet_ms, event.event_time_ms)
+        if self._wallet_known:
+            self._sample()
+
+    def _on_balance(self, event: BalanceChanged) -> None:
+        self._compare_balance(event.balance, event.reason, event.event_time_ms)
+
+    def _compare_balance(self, b: Balance, reason: str, time_ms: int) -> str | None:
+        """Adopt the exchange's wallet balance of one asset; the difference sentence, if any."""
+        asset = b.asset
+        theirs = b.wallet_balance
+        ours = self._wallets.get(asset)
+        if ours is None and asset != self.asset:
+            self._wallets[asset] = theirs  # another asset's first sighting (e.g. BNB)
+            return None
+        if asset == self.asset and not self._wallet_known:
+            self._wallets[asset] = theirs
+            self.starting_balances.setdefault(asset, theirs)
+            self._wallet_known = True
+            self._wallet_ms = max(self._wallet_ms, time_ms)
+            self._day = time_ms // DAY_MS
+            self._day_base = theirs - self.transfers
+            log.info("books: %s wallet %s from the exchange (%s)", asset, theirs, reason)
+            self._sample()
+            return None
+        if ours == theirs:
+            return None
+        diff = theirs - (ours or ZERO)
+        if asset == self.asset:
+            self._roll_day(time_ms)
+        self._wallets[asset] = theirs
+        self._wallet_ms = max(self._wallet_ms, time_ms)
+        sentence = None
+        if asset == self.asset and reason == FUNDING_REASON:
+            self.funding += diff
+            self._funding_times.append(time_ms)
+        elif reason in TRANSFER_REASONS:
+            self.transfers += diff
+            log.info("books: %s %s %s", reason.lower(), diff, asset)
+        else:
+            self.adjustments += diff
+            sentence = (
+                f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
+                f"(difference {diff:f}, {reason}); adopted the exchange's"
+            )
+            self._difference(sentence)
+        if asset == self.asset:
+            self._sample()
+        return sentence
+
+    def _on_position(self, event: PositionChanged) -> None:
+        p = event.position
+        book = self._books.get(p.symbol)
+        if book is None:
+            if p.qty:
+                self._reject(event, f"position {p.qty} in {p.symbol}, not traded")
+            return
+        self._compare_position(book, p, event.reason)
+
+    def _compare_position(self, book: _Book, p: Position, reason: str) -> str | None:
+        same_qty = p.qty == book.qty
+        if same_qty and (book.qty == 0 or abs(p.entry_price - book.entry) <= ENTRY_TOLERANCE):
+            return None
+        sentence = (
+            f"{book.symbol} position: ours {book.qty:f} @ {book.entry:f}, exchange "
+            f"{p.qty:f} @ {p.entry_price:f} ({reason}); adopted the exchange's"
+        )
+        self._difference(sentence)
+        book.qty = p.qty
+        book.entry = p.entry_price if p.qty else ZERO
+        book.position = None
+        return sentence
+
+    # --- reconciliation ------------------------------------------------------------------
+
+    def reconcile(self, snapshot: VenueSnapshot) -> list[str]:
+        """Compare the books with what the venue says; adopt the venue's positions, balances
+        and open orders; return each difference as a sentence (each also logged)."""
+        return self._reconcile(snapshot, orders=True)
+
+    def _reconcile(self, snapshot: VenueSnapshot, *, orders: bool) -> list[str]:
+        at = snapshot.event_time_ms
+        why = f"snapshot {snapshot.reason}"
+        out: list[str] = []
+        symbols = snapshot.symbols or tuple(self._books)
+        theirs = {p.symbol: p for p in snapshot.positions}
+        for symbol in symbols:
+            book = self._books.get(symbol)
+            if book is None:
+                p = theirs.get(symbol)
+                if p is not None and p.qty:
+                    out.append(f"{symbol} position {p.qty:f} at the exchange is not traded here")
+                    self._difference(out[-1])
+                continue
+            p = theirs.get(symbol) or Position(symbol=symbol, qty=ZERO, entry_price=ZERO)
+            if symbol in theirs and p.leverage > 1 and p.leverage != book.leverage:
+                book.leverage = p.leverage
+                book.position = None
+            if book.update_ms > at:
+                log.debug("books: %s changed after the snapshot; not compared", symbol)
+                continue
+            if (sentence := self._compare_position(book, p, why)) is not None:
+                out.append(sentence)
+        if self._wallet_ms <= at:
+            for balance in snapshot.balances:
+                if (sentence := self._compare_balance(balance, why, at)) is not None:
+                    out.append(sentence)
+        if orders:
+            out.extend(self._reconcile_orders(snapshot, symbols))
+        return out
+
+    def _reconcile_orders(self, snapshot: VenueSnapshot, symbols: tuple[str, ...]) -> list[str]:
+        at = snapshot.event_time_ms
+        out: list[str] = []
+        covered = set(symbols)
+        theirs = {o.client_order_id: o for o in snapshot.open_orders if o.symbol in covered}
+        for cid, o in theirs.items():
+            ours = self._orders.get(cid)
+            if ours is None:
+                if o.symbol not in self._books:
+                    continue
+                out.append(
+                    f"order {cid} ({o.symbol} {o.side} {o.type} {o.quantity:f}) is open at the "
+                    "exchange but not in our books; added"
+                )
+                if cid in self._ended:
+                    del self._ended[cid]
+                else:
+                    self.orders_submitted += 1
+                self._orders[cid] = o
+            elif ours.updated_ms <= at and (
+                ours.status != o.status or ours.filled_qty != o.filled_qty
+            ):
+                out.append(
+                    f"order {cid}: ours {ours.status} filled {ours.filled_qty:f}, exchange "
+                    f"{o.status} filled {o.filled_qty:f}; adopted the exchange's"
+                )
+                self._orders[cid] = replace(
+                    o, created_ms=ours.created_ms, order_id=o.order_id or ours.order_id
+                )
+            else:
+                continue
+            self._difference(out[-1])
+        for cid, ours in list(self._orders.items()):
+            if ours.symbol in covered and cid not in theirs and ours.status in _LIVE:
+                if ours.updated_ms > at:
+                    continue
+                out.append(
+                    f"order {cid} ({ours.symbol} {ours.status}) is open in our books but not at "
+                    "the exchange; removed from the open orders"
+                )
+                self._difference(out[-1])
+                del self._orders[cid]
+                self._ended[cid] = ours.status  # its late events are known, not foreign
+        return out
+
+    # --- restore -----------------------------------------------------------------------------
+
+    def restore(self, journal: "SqliteJournal") -> None:
+        """Rebuild the books from the journal: every fill and account event replayed in journal
+        order (so positions, entry prices, wallet and totals are what they were), then the
+        orders that are or may be live. Reconcile with the venue afterwards."""
+        orders = journal.load_orders()
+        self._restoring = True
+        try:
+            for o in orders:
+                self._ended[o.client_order_id] = o.status  # known while replaying
+            for item in journal.account_history():
+                if isinstance(item, Fill):
+                    if self._apply_fill(item):
+                        self.restored_fills += 1
+                elif isinstance(item, VenueSnapshot):
+                    self._reconcile(item, orders=False)
+                else:
+                    self.apply(item)
+        finally:
+            self._restoring = False
+        self._ended.clear()
+        self._orders.clear()
+        self.orders_by_status.clear()
+        self.orders_submitted = len(orders)
+        for o in orders:
+            if o.is_terminal:
+                self._end(o.client_order_id, o.status)
+            elif o.symbol in self._books:
+                self._orders[o.client_order_id] = o
+            else:
+                log.warning(
+                    "books: open order %s for %s, not traded now: left to the exchange",
+                    o.client_order_id,
+                    o.symbol,
+                )
+        peak = journal.peak_equity()
+        if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
+            self.peak_equity = peak
+        if self._wallet_known:
+            self._sample()
+        log.info(
+            "books restored: %d orders (%d open), %d fills, wallet %s %s",
+            len(orders),
+            len(self._orders),
+            self.restored_fills,
+            self.wallet(),
+            self.asset,
+        )
+
+    def record_snapshot(self, journal: "SqliteJournal") -> None:
+        """Journal the periodic balance snapshot (equity, wallet, unrealized PnL) now."""
+        upnl = self.unrealized_pnl()
+        wallet = self.wallet()
+        journal.snapshot(
+            time_ms=self._clock.now_ms(), equity=wallet + upnl, wallet=wallet, unrealized_pnl=upnl
+        )
+
+
+def _side_margin(qty: Decimal, notional: Decimal, closable: Decimal) -> Decimal:
+    """Notional of the part of one side's orders that would add exposure (price-averaged)."""
+    if qty <= closable or qty == 0:
+        return ZERO
+    return notional * (qty - closable) / qty
+
+
+__all__ = ["ENTRY_TOLERANCE", "BookKeeper", "BookSummary"]

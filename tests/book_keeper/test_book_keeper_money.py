@@ -1,0 +1,261 @@
+"""The BookKeeper's money against hand-computed Decimal values.
+
+Fees: maker 0.0002, taker 0.0005 of the fill notional. Realized PnL (Binance `rp`) = closed qty
+* (exit - entry) * (+1 long / -1 short), 8 decimals half-up. Start wallet 10000 USDT.
+"""
+
+from core.account import Balance, Position
+from core.events import BalanceChanged, FundingPaid, PositionChanged
+from core.market import BookTicker, MarkPrice, Trade
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    book,
+    fill,
+    filled,
+    submitted,
+    trade_fill,
+)
+
+
+def _mark(price: str, t: int = T0) -> MarkPrice:
+    return MarkPrice(SYMBOL, D(price), D(price), D("0.0001"), T0 + 3_600_000, t, t)
+
+
+def _trade(price: str, t: int = T0, agg_id: int = 1) -> Trade:
+    return Trade(SYMBOL, agg_id, D(price), D("0.001"), agg_id, agg_id, False, t, t, t)
+
+
+def test_open_add_reduce_flip_close_with_fees_and_funding():
+    bk = book()
+
+    # 1. BUY 0.010 @ 60000.0 taker: fee 600 * 0.0005 = 0.3
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.010"), D("60000"))
+
+    # 2. BUY 0.020 @ 60300.0 maker: fee 1206 * 0.0002 = 0.2412;
+    #    entry (0.010*60000 + 0.020*60300) / 0.030 = 1806 / 0.03 = 60200
+    trade_fill(bk, "t-2", 2, BUY, "0.020", "60300.0", fee="0.2412", maker=True)
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.030"), D("60200"))
+
+    # 3. SELL 0.015 @ 60500.0 maker: rp 0.015 * (60500 - 60200) = 4.5; fee 907.5*0.0002 = 0.1815
+    trade_fill(bk, "t-3", 3, SELL, "0.015", "60500.0", fee="0.1815", rp="4.5", maker=True)
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.015"), D("60200"))
+
+    # 4. SELL 0.040 @ 60100.0 taker flips: closes 0.015, rp 0.015 * (60100 - 60200) = -1.5;
+    #    opens -0.025 @ 60100.0; fee 2404 * 0.0005 = 1.202
+    trade_fill(bk, "t-4", 4, SELL, "0.040", "60100.0", fee="1.202", rp="-1.5")
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("-0.025"), D("60100"))
+
+    # 5. funding, short receives: 0.025 * 60000 * 0.0001 = 0.15
+    bk.apply(
+        FundingPaid(event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL, amount=D("0.15"), rate=D(1))
+    )
+
+    # 6. BUY 0.025 @ 59900.0 taker closes: rp 0.025 * (59900 - 60100) * -1 = 5; fee 0.74875
+    trade_fill(bk, "t-5", 5, BUY, "0.025", "59900.0", fee="0.74875", rp="5")
+
+    s = bk.summary()
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D(0), D(0))
+    assert s.realized_pnl == D("8")  # 4.5 - 1.5 + 5
+    assert s.fees == {"USDT": D("2.67345")}  # 0.3 + 0.2412 + 0.1815 + 1.202 + 0.74875
+    assert s.funding == D("0.15")
+    assert bk.wallet() == D("10005.47655")  # 10000 + 8 - 2.67345 + 0.15
+    assert (s.fills, s.maker_fills, s.orders_submitted) == (5, 2, 5)
+    assert s.orders_by_status == {"FILLED": 5}
+    assert bk.rp_mismatches == 0 and bk.differences == 0
+
+
+def test_realized_pnl_uses_the_full_precision_entry_rounded_half_up_to_8_decimals():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.1", fee="0.03000005")
+    trade_fill(bk, "t-2", 2, BUY, "0.002", "60000.2", fee="0.0600002")
+
+    # entry (0.001*60000.1 + 0.002*60000.2) / 0.003 = 180.0005 / 0.003 = 60000.1666...
+    assert bk.position(SYMBOL).entry_price == D("180.0005") / D("0.003")
+    # rp 0.001 * (60001.0 - 60000.1666...) = 0.00083333|33... -> 0.00083333
+    trade_fill(bk, "t-3", 3, SELL, "0.001", "60001.0", fee="0.0300005", rp="0.00083333")
+
+    assert bk.rp_mismatches == 0
+    assert bk.summary().realized_pnl == D("0.00083333")
+
+
+def test_exchange_rp_is_adopted_when_ours_differs_and_the_difference_is_counted():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    trade_fill(bk, "t-2", 2, SELL, "0.010", "60100.0", fee="0.3005", rp="1.01")  # ours: 1.0
+
+    assert bk.rp_mismatches == 1 and bk.differences == 1
+    assert bk.summary().realized_pnl == D("1.01")
+    assert bk.wallet() == D("10000.4095")  # 10000 - 0.3 + 1.01 - 0.3005
+
+
+def test_a_fill_reported_twice_is_booked_once():
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.010", "60000.0"))
+    f = fill("t-1", 7, BUY, "0.004", "60000.0", fee="0.048", maker=True)
+
+    bk.apply(filled(f, final=False))
+    bk.apply(filled(f, final=False))  # the REST reconciliation reports it again
+
+    assert bk.position(SYMBOL).qty == D("0.004")
+    assert bk.wallet() == D("9999.952")  # 10000 - 0.004*60000*0.0002
+    assert (bk.summary().fills, bk.duplicate_fills) == (1, 1)
+    assert bk.orders["t-1"].filled_qty == D("0.004")
+
+
+def test_unrealized_pnl_uses_the_mark_price_else_the_last_trade():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.030", "60200.0", fee="0.9033")  # wallet 9999.0967
+
+    bk.mark(_trade("60300.0"))
+    assert bk.equity() == D("10002.0967")  # 9999.0967 + 0.030 * (60300 - 60200)
+    bk.mark(_mark("60250.0"))
+    bk.mark(_trade("60400.0"))  # a later trade does not replace an existing mark
+    assert bk.unrealized_pnl() == D("1.5")  # 0.030 * (60250 - 60200)
+    assert bk.equity() == D("10000.5967")
+    assert bk.mark_price(SYMBOL) == D("60250.0")
+
+
+def test_book_ticker_mid_is_the_mark_until_a_trade_or_mark_price_arrives():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    bk.mark(BookTicker(SYMBOL, 1, D("60100.0"), D(1), D("60100.2"), D(1), T0, T0, T0))
+
+    assert bk.mark_price(SYMBOL) == D("60100.1")
+    assert bk.unrealized_pnl() == D("1.001")  # 0.010 * (60100.1 - 60000)
+
+
+def test_commission_in_another_asset_is_not_taken_from_the_usdt_wallet():
+    bk = book()
+
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB")
+
+    assert bk.wallet() == D("10000")
+    assert bk.wallet("BNB") == D("-0.0005")
+    assert bk.summary().fees == {"BNB": D("0.0005")}
+
+
+def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "61800.0", fee="3.09")  # wallet 9996.91
+    settlement = T0 + 1000
+
+    # Binance sends only the new wallet: 9996.91 - 0.1 * 61800 * 0.0001 = 9996.2920
+    bk.apply(
+        BalanceChanged(
+            event_time_ms=settlement,
+            recv_time_ms=settlement,
+            balance=Balance(asset="USDT", wallet_balance=D("9996.292"), available_balance=D(0)),
+            reason="FUNDING_FEE",
+        )
+    )
+    bk.apply(
+        FundingPaid(
+            event_time_ms=settlement,
+            recv_time_ms=settlement,
+            symbol=SYMBOL,
+            amount=D("-0.618"),
+            rate=D("0.0001"),
+        )
+    )
+
+    assert bk.wallet() == D("9996.292")
+    assert bk.funding == D("-0.618")
+    assert bk.differences == 0
+
+
+def test_matching_position_and_balance_updates_are_not_differences():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.1", fee="0.03000005")
+    trade_fill(bk, "t-2", 2, BUY, "0.002", "60000.2", fee="0.0600002")
+
+    # the exchange prints the entry 60000.1666... with 8 decimals
+    bk.apply(
+        PositionChanged(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            position=Position(symbol=SYMBOL, qty=D("0.003"), entry_price=D("60000.16666667")),
+            reason="ORDER",
+        )
+    )
+    bk.apply(
+        BalanceChanged(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            # 10000 - 0.03000005 - 0.0600002
+            balance=Balance(
+                asset="USDT", wallet_balance=D("9999.90999975"), available_balance=D(0)
+            ),
+            reason="ORDER",
+        )
+    )
+
+    assert bk.differences == 0
+    assert bk.position(SYMBOL).entry_price == D("180.0005") / D("0.003")  # ours kept
+
+
+def test_equity_curve_keeps_one_point_per_minute_and_tracks_peak_and_drawdown():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "1.000", "60000.0", fee="0")  # wallet 10000
+    minute = T0 - T0 % 60_000
+
+    bk.mark(_mark("60010.0", minute + 1_000))  # equity 10010
+    bk.mark(_mark("60050.0", minute + 30_000))  # same minute: no new point
+    bk.mark(_mark("60020.0", minute + 60_000))  # equity 10020
+    bk.mark(_mark("59990.0", minute + 125_000))  # equity 9990
+
+    assert bk.equity_curve() == [
+        (minute, D("10010")),
+        (minute + 60_000, D("10020")),
+        (minute + 120_000, D("9990")),
+    ]
+    assert bk.peak_equity == D("10020")  # the 10050 within the first minute was not sampled
+    assert bk.max_drawdown == D("30")
+    assert bk.drawdown() == D("30")
+
+
+def test_equity_curve_is_a_bounded_ring():
+    bk = book()
+    bk._curve = type(bk._curve)(maxlen=3)
+
+    for k in range(5):
+        bk.mark(_mark("60000.0", T0 + k * 60_000))
+
+    assert len(bk.equity_curve()) == 3
+
+
+def test_summary_lines_state_orders_fills_fees_pnl_and_position():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    lines = bk.summary().lines()
+
+    assert lines[0] == "orders: 1 submitted (filled 1), 0 open"
+    assert lines[1] == "fills: 1 (0 maker), volume 600.0000 USDT"
+    assert lines[2] == "fees: 0.3 USDT"
+    assert lines[6] == "final position: BTCUSDT 0.010 @ 60000.0"
+
+
+def test_pnl_and_fills_today_count_from_00_00_utc():
+    bk = book()
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC, six minutes after T0
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # day 1: wallet 9999.7
+
+    bk.apply(  # long pays 0.010 * 60000 * 0.0001 = 0.06
+        FundingPaid(
+            event_time_ms=day2, recv_time_ms=day2, symbol=SYMBOL, amount=D("-0.06"), rate=D(1)
+        )
+    )
+    # rp 0.010 * (60100 - 60000) = 1; fee 601 * 0.0005 = 0.3005
+    trade_fill(bk, "t-2", 2, SELL, "0.010", "60100.0", fee="0.3005", rp="1", t=day2 + 1000)
+
+    assert bk.wallet() == D("10000.3395")
+    assert bk.pnl_today(day2 + 5000) == D("0.6395")  # -0.06 + 1 - 0.3005
+    assert bk.fills_today(day2 + 5000) == 1
+    assert bk.pnl_today(day2 + 86_400_000) == 0  # nothing booked yet on day 3

@@ -1,0 +1,258 @@
+"""Orders, bad input, and differences with the exchange: each logged, counted, then adopted."""
+
+import logging
+
+from core.account import Balance, Position
+from core.enums import OrderStatus
+from core.events import (
+    BalanceChanged,
+    OrderAccepted,
+    OrderReconciled,
+    OrderStatusUnknown,
+    PositionChanged,
+    VenueSnapshot,
+)
+from core.market import MarkPrice
+from core.orders import Order
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    accepted,
+    book,
+    canceled,
+    fill,
+    filled,
+    request,
+    submitted,
+    trade_fill,
+)
+
+
+def _snapshot(*, balances=(), positions=(), open_orders=(), t=T0 + 10_000) -> VenueSnapshot:
+    return VenueSnapshot(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balances=tuple(balances),
+        positions=tuple(positions),
+        open_orders=tuple(open_orders),
+        reason="reconnect",
+        symbols=(SYMBOL,),
+    )
+
+
+def _usdt(wallet: str) -> Balance:
+    return Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(wallet))
+
+
+def _open_order(cid: str, side, qty: str, price: str, status=OrderStatus.NEW, filled="0"):
+    return Order.from_request(request(cid, side, qty, price), T0).transition(
+        status, ts_ms=T0, order_id=99, filled_qty=D(filled)
+    )
+
+
+def test_order_book_follows_the_lifecycle_and_counts_orders_that_may_be_live():
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.010", "60000.0"))
+    bk.apply(submitted("t-2", BUY, "0.010", "59000.0"))
+    bk.apply(accepted("t-1", 11))
+    assert bk.open_order_count() == 2 and bk.open_order_count(SYMBOL) == 2
+    assert bk.orders["t-1"].status is OrderStatus.NEW
+
+    bk.apply(canceled("t-1", 11))
+    bk.apply(
+        OrderStatusUnknown(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            symbol=SYMBOL,
+            client_order_id="t-2",
+            reason="timeout",
+        )
+    )
+
+    assert list(bk.orders) == ["t-2"] and bk.orders["t-2"].status is OrderStatus.UNKNOWN
+    assert bk.summary().orders_by_status == {"CANCELED": 1}
+
+
+def test_an_illegal_transition_is_counted_and_not_applied():
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.010", "60000.0"))
+    bk.apply(
+        OrderReconciled(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            symbol=SYMBOL,
+            client_order_id="t-1",
+            status=OrderStatus.PARTIALLY_FILLED,
+        )
+    )
+
+    bk.apply(
+        OrderReconciled(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            symbol=SYMBOL,
+            client_order_id="t-1",
+            status=OrderStatus.PENDING_SUBMIT,
+        )
+    )
+
+    assert bk.illegal_transitions == 1
+    assert bk.orders["t-1"].status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_a_late_rest_acceptance_after_the_fill_does_not_reopen_the_order():
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.010", None))
+    bk.apply(filled(fill("t-1", 1, BUY, "0.010", "60000.0", fee="0.3", order_id=11)))
+
+    bk.apply(
+        OrderAccepted(
+            event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL, client_order_id="t-1", order_id=11
+        )
+    )
+
+    assert bk.open_order_count() == 0 and bk.illegal_transitions == 0
+
+
+def test_bad_input_is_counted_and_changes_nothing(caplog):
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+    before = (bk.position(SYMBOL), bk.wallet(), bk.summary().fills)
+
+    with caplog.at_level(logging.WARNING, logger="book_keeper"):
+        bk.apply(filled(fill("t-9", 2, BUY, "0.010", "60000.0", fee="0.3")))  # not our order
+        bk.apply(filled(fill("t-1", 3, BUY, "1", "3000", fee="1", symbol="DOGEUSDT")))
+        bk.apply(canceled("nobody-1", 5))
+        bk.apply(submitted("x-1", BUY, "1", "1", symbol="DOGEUSDT"))
+
+    assert (bk.position(SYMBOL), bk.wallet(), bk.summary().fills) == before
+    assert bk.rejected_events == 4
+    assert len(caplog.records) == 4
+
+
+def test_a_liquidation_fill_of_the_exchange_is_booked():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    # rp 0.010 * (50000 - 60000) = -100
+    bk.apply(
+        filled(fill("autoclose-1723161256322", 2, SELL, "0.010", "50000.0", fee="6", rp="-100"))
+    )
+
+    assert bk.position(SYMBOL).qty == 0
+    assert bk.wallet() == D("9893.7")  # 10000 - 0.3 - 100 - 6
+
+
+def test_position_and_balance_differences_are_logged_counted_and_adopted(caplog):
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    with caplog.at_level(logging.WARNING, logger="book_keeper"):
+        bk.apply(
+            PositionChanged(
+                event_time_ms=T0,
+                recv_time_ms=T0,
+                reason="ORDER",
+                position=Position(symbol=SYMBOL, qty=D("0.015"), entry_price=D("60100.0")),
+            )
+        )
+        bk.apply(
+            BalanceChanged(
+                event_time_ms=T0, recv_time_ms=T0, balance=_usdt("9999.1"), reason="ORDER"
+            )
+        )
+
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.015"), D("60100"))
+    assert bk.wallet() == D("9999.1")
+    assert bk.adjustments == D("-0.6")  # 9999.1 - 9999.7
+    assert bk.differences == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "books: BTCUSDT position: ours 0.010 @ 60000.0, exchange 0.015 @ 60100.0 (ORDER); "
+        "adopted the exchange's",
+        "books: USDT wallet balance: ours 9999.7, exchange 9999.1 (difference -0.6, ORDER); "
+        "adopted the exchange's",
+    ]
+
+
+def test_a_deposit_is_a_transfer_not_a_difference():
+    bk = book()
+
+    bk.apply(
+        BalanceChanged(event_time_ms=T0, recv_time_ms=T0, balance=_usdt("10500"), reason="DEPOSIT")
+    )
+
+    assert (bk.wallet(), bk.transfers, bk.differences) == (D("10500"), D("500"), 0)
+
+
+def test_without_a_starting_balance_the_first_balance_is_the_start():
+    bk = book(start=None)
+
+    bk.apply(_snapshot(balances=[_usdt("2500")]))
+
+    assert (bk.wallet(), bk.differences, bk.starting_balances) == (
+        D("2500"),
+        0,
+        {"USDT": D("2500")},
+    )
+
+
+def test_reconcile_reports_positions_balances_and_open_orders_in_sentences():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # wallet 9999.7
+    bk.apply(submitted("t-2", BUY, "0.010", "59000.0"))
+    bk.apply(accepted("t-2", 12))
+    bk.apply(submitted("t-3", SELL, "0.010", "61000.0"))
+    bk.apply(accepted("t-3", 13))
+    bk.apply(submitted("t-4", SELL, "0.010", "62000.0"))  # in flight: not a difference
+    exchange_orders = [
+        _open_order("t-3", SELL, "0.010", "61000.0", OrderStatus.PARTIALLY_FILLED, "0.004"),
+        _open_order("manual-1", SELL, "0.020", "65000.0"),
+    ]
+
+    differences = bk.reconcile(
+        _snapshot(
+            balances=[_usdt("9999.5")],
+            positions=[Position(symbol=SYMBOL, qty=D("0.006"), entry_price=D("60000.0"))],
+            open_orders=exchange_orders,
+        )
+    )
+
+    assert differences == [
+        "BTCUSDT position: ours 0.010 @ 60000.0, exchange 0.006 @ 60000.0 (snapshot reconnect); "
+        "adopted the exchange's",
+        "USDT wallet balance: ours 9999.7, exchange 9999.5 (difference -0.2, snapshot "
+        "reconnect); adopted the exchange's",
+        "order t-3: ours NEW filled 0, exchange PARTIALLY_FILLED filled 0.004; adopted the "
+        "exchange's",
+        "order manual-1 (BTCUSDT SELL LIMIT 0.020) is open at the exchange but not in our "
+        "books; added",
+        "order t-2 (BTCUSDT NEW) is open in our books but not at the exchange; removed from the "
+        "open orders",
+    ]
+    assert bk.differences == 5
+    assert sorted(bk.orders) == ["manual-1", "t-3", "t-4"]
+    assert bk.orders["t-3"].filled_qty == D("0.004")
+
+
+def test_reconcile_skips_what_changed_after_the_snapshot_was_read():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3", t=T0 + 20_000)
+
+    differences = bk.reconcile(_snapshot(balances=[_usdt("10000")], t=T0 + 10_000))
+
+    assert differences == []
+    assert bk.position(SYMBOL).qty == D("0.010")
+
+
+def test_available_balance_subtracts_position_and_open_order_margin():
+    bk = book()  # leverage 20
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "60000.0", fee="0")
+    bk.mark(MarkPrice(SYMBOL, D("60000.0"), D("60000.0"), D(0), 0, T0, T0))
+    bk.apply(submitted("t-2", BUY, "0.050", "59000.0"))  # adds exposure: 2950 notional
+    bk.apply(submitted("t-3", SELL, "0.050", "61000.0"))  # closes part of the long: no margin
+
+    # 10000 - 0.1*60000/20 - 0.05*59000/20 = 10000 - 300 - 147.5
+    assert bk.available_balance() == D("9552.5")

@@ -1,0 +1,415 @@
+"""SqliteJournal: order rows follow the transition table, fills are stored once, every other
+event is appended and reads back equal, the file survives a reopen and a kill -9, CSV export."""
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from book_keeper import codec
+from book_keeper.export import main as export_main
+from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal
+from core.account import Balance, Position
+from core.enums import OrderStatus, TradingState
+from core.events import (
+    BalanceChanged,
+    DecisionMade,
+    FundingPaid,
+    GapCause,
+    GapDetected,
+    GapHealed,
+    OrderAmended,
+    OrderExpired,
+    OrderReconciled,
+    OrderRejected,
+    OrderStatusUnknown,
+    PositionChanged,
+    RiskDenied,
+    StreamState,
+    StreamStateChanged,
+    TradingStateChanged,
+    VenueSnapshot,
+)
+from core.orders import Order
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    accepted,
+    canceled,
+    fill,
+    filled,
+    request,
+    submitted,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = SqliteJournal(tmp_path / "journal")
+    yield j
+    j.close()
+
+
+def _rows(j: SqliteJournal, sql: str) -> list[tuple]:
+    """Read through a second connection, as the sqlite3 CLI would."""
+    with sqlite3.connect(j.path) as db:
+        return db.execute(sql).fetchall()
+
+
+def _examples() -> list:
+    """One of each event that goes to the `events` table."""
+    t = T0
+    snapshot_order = Order.from_request(request("t-5", BUY, "0.010", "59000.0"), t).transition(
+        OrderStatus.NEW, ts_ms=t, order_id=15
+    )
+    return [
+        accepted("t-1", 11),
+        OrderRejected(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            client_order_id="t-2",
+            code=-2019,
+            reason="Margin is insufficient.",
+        ),
+        canceled("t-1", 11),
+        OrderExpired(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            client_order_id="t-3",
+            order_id=None,
+            reason="IOC remainder",
+        ),
+        OrderAmended(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            client_order_id="t-4",
+            order_id=14,
+            price=D("60000.10"),
+            quantity=D("0.020"),
+        ),
+        OrderStatusUnknown(
+            event_time_ms=t, recv_time_ms=t, symbol=SYMBOL, client_order_id="t-6", reason="503"
+        ),
+        OrderReconciled(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            client_order_id="t-6",
+            status=OrderStatus.REJECTED,
+        ),
+        RiskDenied(
+            event_time_ms=t,
+            recv_time_ms=t,
+            request=request("t-7", BUY, "5", "60000.0"),
+            reason="max order notional 1000 USDT",
+        ),
+        DecisionMade(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            strategy="sma_crossover",
+            action="target 0.003",
+            reason="fast above slow",
+        ),
+        TradingStateChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            previous=TradingState.ACTIVE,
+            current=TradingState.REDUCING,
+            reason="drawdown 5.1 % > 5 %",
+        ),
+        PositionChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            position=Position(symbol=SYMBOL, qty=D("-0.025"), entry_price=D("60100.00000001")),
+            reason="ORDER",
+        ),
+        BalanceChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            balance=Balance(
+                asset="USDT", wallet_balance=D("9996.90998500"), available_balance=D("9000")
+            ),
+            reason="FUNDING_FEE",
+        ),
+        VenueSnapshot(
+            event_time_ms=t,
+            recv_time_ms=t,
+            balances=(Balance(asset="USDT", wallet_balance=D("1E+4"), available_balance=D(0)),),
+            positions=(Position(symbol=SYMBOL, qty=D("0.001"), entry_price=D("60000.0")),),
+            open_orders=(snapshot_order,),
+            reason="start",
+            symbols=(SYMBOL,),
+        ),
+        FundingPaid(
+            event_time_ms=t, recv_time_ms=t, symbol=SYMBOL, amount=D("-0.618"), rate=D("0.0001")
+        ),
+        GapDetected(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            first_missing_id=100,
+            last_missing_id=120,
+            cause=GapCause.RECONNECT,
+        ),
+        GapHealed(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            first_missing_id=100,
+            last_missing_id=120,
+            backfilled=21,
+            duration_ms=340,
+        ),
+        StreamStateChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            stream="user",
+            state=StreamState.DISCONNECTED,
+            detail="1006",
+        ),
+    ]
+
+
+def test_every_core_event_type_has_a_place_in_the_journal():
+    covered = {type(e).__name__ for e in _examples()}
+    covered |= {"OrderSubmitted", "OrderPartiallyFilled", "OrderFilled"}  # orders / fills
+
+    assert covered == set(codec.event_classes())
+
+
+def test_events_read_back_equal_with_decimals_as_strings(journal):
+    events = _examples()
+
+    for e in events:
+        journal.record(e)
+
+    assert [e for _, e in journal.load_events()] == events
+    payload, kind = _rows(journal, "SELECT payload, kind FROM events WHERE seq = 13")[0]
+    assert kind == "VenueSnapshot"
+    assert json.loads(payload)["balances"][0]["wallet_balance"] == "10000"  # not "1E+4"
+
+
+def test_order_intent_is_a_pending_row_before_anything_is_sent(journal):
+    journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
+
+    assert _rows(journal, "SELECT client_order_id, order_id, status, price, qty FROM orders") == [
+        ("t-1", None, "PENDING_SUBMIT", "60000.0", "0.010")
+    ]
+
+
+def test_order_row_follows_acceptance_fills_and_rejects_an_illegal_transition(journal):
+    journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
+    journal.record(accepted("t-1", 11, t=T0 + 5))
+    f1 = fill("t-1", 501, BUY, "0.004", "60000.0", fee="0.048", maker=True, order_id=11)
+    f2 = fill("t-1", 502, BUY, "0.006", "60000.0", fee="0.072", maker=True, order_id=11, t=T0 + 9)
+    journal.record(filled(f1, "0.004", "60000.0", final=False))
+    journal.record(filled(f2, "0.010", "60000.0"))
+
+    journal.record(canceled("t-1", 11, t=T0 + 10))  # FILLED -> CANCELED is illegal
+
+    assert journal.illegal_transitions == 1
+    assert _rows(
+        journal, "SELECT order_id, status, filled_qty, avg_price, updated_ms FROM orders"
+    ) == [(11, "FILLED", "0.010", "60000.0", T0 + 9)]
+    assert [o.status for o in journal.open_orders()] == []
+
+
+def test_a_fill_reported_twice_is_stored_once(journal):
+    journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
+    f = fill("t-1", 501, BUY, "0.004", "60000.0", fee="0.048", maker=True, order_id=11)
+
+    journal.record(filled(f, final=False))
+    journal.record(filled(f, final=False))
+
+    assert journal.load_fills() == [f]
+    assert _rows(journal, "SELECT COUNT(*) FROM fills") == [(1,)]
+
+
+def test_reject_reason_is_kept_on_the_order_row(journal):
+    journal.record(submitted("t-2", BUY, "9", "60000.0"))
+
+    journal.record(_examples()[1])
+
+    assert _rows(journal, "SELECT status, reason FROM orders") == [
+        ("REJECTED", "-2019 Margin is insufficient.")
+    ]
+
+
+def test_events_of_orders_the_journal_never_saw_are_kept_but_change_no_row(journal):
+    journal.record(canceled("manual-1", 77))
+
+    assert journal.unknown_order_events == 1
+    assert _rows(journal, "SELECT kind FROM events") == [("OrderCanceled",)]
+    assert _rows(journal, "SELECT COUNT(*) FROM orders") == [(0,)]
+
+
+def test_journal_survives_a_reopen_with_open_orders_still_tracked(tmp_path):
+    with SqliteJournal(tmp_path) as j:
+        j.record(submitted("t-1", BUY, "0.010", "60000.0"))
+        j.record(submitted("t-2", SELL, "0.010", "61000.0"))
+        j.record(accepted("t-1", 11))
+        j.record(
+            filled(fill("t-1", 501, BUY, "0.004", "60000.0", fee="0.048", order_id=11), final=False)
+        )
+        before = (j.load_orders(), j.load_fills())
+
+    with SqliteJournal(tmp_path / FILE_NAME) as j:
+        assert (j.load_orders(), j.load_fills()) == before
+        assert [(o.client_order_id, o.status) for o in j.open_orders()] == [
+            ("t-1", OrderStatus.PARTIALLY_FILLED),
+            ("t-2", OrderStatus.PENDING_SUBMIT),
+        ]
+        j.record(canceled("t-1", 11))  # the reopened journal still knows t-1 is open
+        assert [o.client_order_id for o in j.open_orders()] == ["t-2"]
+
+
+def test_a_killed_process_loses_nothing_it_recorded(tmp_path):
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from book_keeper.journal import SqliteJournal
+from tests.book_keeper.support import BUY, submitted
+j = SqliteJournal({str(tmp_path)!r})
+for n in range(1, 51):
+    j.record(submitted(f"t-{{n}}", BUY, "0.001", "60000.0"))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with SqliteJournal(tmp_path) as j:
+        assert j.max_client_seq("t") == 50
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_journal(journal):
+    with pytest.raises(JournalError, match="in use by another process"):
+        SqliteJournal(journal.path)
+
+
+def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
+    for cid in ("bot-1", "bot-12", "bot-3", "bot-x", "bot2-99", "bo-50", "other-7"):
+        journal.record(submitted(cid, BUY, "0.001", "60000.0"))
+    journal.record(filled(fill("bot-1", 9, BUY, "0.001", "60000.0", fee="0")))
+    journal.record(filled(fill("bot-3", 12, BUY, "0.001", "60000.0", fee="0")))
+    journal.record(filled(fill("bot-12", 10, BUY, "0.001", "60000.0", fee="0")))
+
+    assert journal.max_client_seq("bot") == 12
+    assert journal.max_client_seq("none") == 0
+    assert journal.last_trade_id(SYMBOL) == 12
+    assert journal.last_trade_id("ETHUSDT") is None
+
+
+def test_balance_snapshots_and_peak_equity(journal):
+    journal.snapshot(time_ms=T0, equity=D("10000.5"), wallet=D("10000"), unrealized_pnl=D("0.5"))
+    journal.snapshot(
+        time_ms=T0 + 60_000, equity=D("9999"), wallet=D("10000"), unrealized_pnl=D("-1")
+    )
+
+    assert journal.load_snapshots() == [
+        (T0, D("10000.5"), D("10000"), D("0.5")),
+        (T0 + 60_000, D("9999"), D("10000"), D("-1")),
+    ]
+    assert journal.peak_equity() == D("10000.5")
+
+
+def _fill_journal(j: SqliteJournal) -> None:
+    j.record(submitted("t-1", BUY, "0.010", "60000.0", t=T0))
+    j.record(accepted("t-1", 11, t=T0 + 5))
+    j.record(
+        filled(
+            fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.12", maker=True, order_id=11, t=T0 + 9)
+        )
+    )
+    j.record(submitted("t-2", SELL, "0.010", None, t=T0 + 20))
+    j.record(
+        filled(
+            fill("t-2", 502, SELL, "0.010", "60100.0", fee="0.3005", rp="1", order_id=12, t=T0 + 21)
+        )
+    )
+
+
+def test_csv_export_writes_orders_and_fills_as_stored(journal, tmp_path):
+    _fill_journal(journal)
+
+    paths = journal.export_csv(tmp_path / "audit")
+
+    assert [p.name for p in paths] == ["orders.csv", "fills.csv"]
+    orders = list(csv.DictReader(paths[0].open()))
+    fills = list(csv.DictReader(paths[1].open()))
+    assert [
+        (o["client_order_id"], o["order_id"], o["type"], o["price"], o["status"]) for o in orders
+    ] == [
+        ("t-1", "11", "LIMIT", "60000.0", "FILLED"),
+        ("t-2", "12", "MARKET", "", "FILLED"),
+    ]
+    assert fills[1] == {
+        "symbol": "BTCUSDT",
+        "trade_id": "502",
+        "seq": "3",  # 1: OrderAccepted (events), 2: the first fill
+        "order_id": "12",
+        "client_order_id": "t-2",
+        "side": "SELL",
+        "position_side": "BOTH",
+        "price": "60100.0",
+        "qty": "0.010",
+        "commission": "0.3005",
+        "commission_asset": "USDT",
+        "realized_pnl": "1",
+        "is_maker": "0",
+        "time_ms": str(T0 + 21),
+        "recv_time_ms": str(T0 + 22),
+    }
+
+
+def test_export_command_writes_csvs_while_the_daemon_holds_the_journal(journal, tmp_path, capsys):
+    _fill_journal(journal)
+
+    code = export_main(["--journal", str(journal.path.parent), "--out", str(tmp_path / "out")])
+
+    assert code == 0
+    assert capsys.readouterr().out.split() == [
+        str(tmp_path / "out" / "orders.csv"),
+        str(tmp_path / "out" / "fills.csv"),
+    ]
+    assert len((tmp_path / "out" / "fills.csv").read_text().splitlines()) == 3
+
+
+def test_export_command_reads_a_closed_journal(tmp_path):
+    with SqliteJournal(tmp_path / "j") as j:
+        _fill_journal(j)
+
+    assert export_main(["--journal", str(tmp_path / "j"), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(os.listdir(tmp_path / "o")) == ["fills.csv", "orders.csv"]
+
+
+def test_export_command_exits_2_with_one_line_on_a_bad_path(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+
+    missing = export_main(["--journal", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    err_missing = capsys.readouterr().err
+    with SqliteJournal(tmp_path / "j"):
+        pass
+    not_dir = export_main(["--journal", str(tmp_path / "j"), "--out", str(tmp_path / "file")])
+    err_not_dir = capsys.readouterr().err
+
+    assert (missing, not_dir) == (2, 2)
+    assert (
+        err_missing
+        == f"python -m book_keeper.export: error: no journal at {tmp_path}/nope/{FILE_NAME}\n"
+    )
+    assert err_not_dir.count("\n") == 1 and "is not a directory" in err_not_dir

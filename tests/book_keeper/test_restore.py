@@ -1,0 +1,169 @@
+"""restore(journal) rebuilds the books exactly as they were when the daemon stopped."""
+
+from book_keeper import BookKeeper, SqliteJournal
+from core.account import Balance, Position
+from core.clock import SimClock
+from core.enums import OrderStatus
+from core.events import BalanceChanged, FundingPaid, PositionChanged, VenueSnapshot
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    accepted,
+    book,
+    canceled,
+    fill,
+    filled,
+    submitted,
+)
+
+
+def _state(bk: BookKeeper) -> dict:
+    s = bk.summary()
+    return {
+        "positions": [(p.symbol, p.qty, p.entry_price) for p in bk.positions()],
+        "wallet": bk.wallet(),
+        "realized": s.realized_pnl,
+        "fees": s.fees,
+        "funding": s.funding,
+        "adjustments": s.adjustments,
+        "fills": s.fills,
+        "orders_submitted": s.orders_submitted,
+        "orders_by_status": s.orders_by_status,
+        "open_orders": dict(bk.orders),
+        "pnl_today": bk.pnl_today(T0 + 60_000),
+    }
+
+
+def _trade_session(journal: SqliteJournal, bk: BookKeeper) -> None:
+    """What the daemon does: journal each event, then book it."""
+
+    def both(event) -> None:
+        journal.record(event)
+        bk.apply(event)
+
+    both(
+        VenueSnapshot(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            reason="start",
+            symbols=(SYMBOL,),
+            balances=(
+                Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),
+            ),
+            positions=(),
+            open_orders=(),
+        )
+    )
+    both(submitted("t-1", BUY, "0.030", "60000.0"))
+    both(accepted("t-1", 11))
+    f1 = fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.12", maker=True, order_id=11)
+    both(filled(f1, final=False))
+    both(filled(f1, final=False))  # duplicate
+    both(
+        filled(
+            fill(
+                "t-1", 502, BUY, "0.020", "60300.0", fee="0.2412", maker=True, order_id=11, t=T0 + 1
+            ),
+            "0.030",
+            "60200.0",
+        )
+    )
+    both(submitted("t-2", SELL, "0.040", None, t=T0 + 2))
+    # flip: rp 0.030 * (60100 - 60200) = -3; fee 2404 * 0.0005 = 1.202
+    both(
+        filled(
+            fill("t-2", 503, SELL, "0.040", "60100.0", fee="1.202", rp="-3", order_id=12, t=T0 + 3)
+        )
+    )
+    settlement = T0 + 10_000
+    # wallet 10000 - 0.12 - 0.2412 - 3 - 1.202 = 9995.4368; short 0.010 receives 0.0601
+    both(
+        BalanceChanged(
+            event_time_ms=settlement,
+            recv_time_ms=settlement,
+            reason="FUNDING_FEE",
+            balance=Balance(asset="USDT", wallet_balance=D("9995.4969"), available_balance=D(0)),
+        )
+    )
+    both(
+        FundingPaid(
+            event_time_ms=settlement,
+            recv_time_ms=settlement,
+            symbol=SYMBOL,
+            amount=D("0.0601"),
+            rate=D("0.0001"),
+        )
+    )
+    both(submitted("t-3", BUY, "0.010", "59000.0", t=T0 + 20_000))
+    both(accepted("t-3", 13, t=T0 + 20_001))
+    both(submitted("t-4", BUY, "0.010", "58000.0", t=T0 + 20_002))
+    both(canceled("t-4", None, t=T0 + 20_003))
+    both(submitted("t-5", BUY, "0.010", "57000.0", t=T0 + 20_004))  # in flight at the crash
+    # the exchange says the entry is 60100.5: a difference, adopted
+    both(
+        PositionChanged(
+            event_time_ms=T0 + 30_000,
+            recv_time_ms=T0 + 30_000,
+            reason="ORDER",
+            position=Position(symbol=SYMBOL, qty=D("-0.010"), entry_price=D("60100.5")),
+        )
+    )
+
+
+def test_restore_gives_the_books_the_daemon_had(tmp_path):
+    with SqliteJournal(tmp_path) as journal:
+        before = book(start=None)
+        _trade_session(journal, before)
+    assert before.differences == 1  # the entry price
+
+    restored = book(start=None, clock=SimClock(T0 + 60_000))
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert _state(restored) == _state(before)
+    assert _state(restored)["positions"] == [
+        (SYMBOL, D("-0.010"), D("60100.5")),
+        ("ETHUSDT", D(0), D(0)),
+    ]
+    assert restored.wallet() == D("9995.4969")
+    assert restored.funding == D("0.0601")
+    assert {cid: o.status for cid, o in restored.orders.items()} == {
+        "t-3": OrderStatus.NEW,
+        "t-5": OrderStatus.PENDING_SUBMIT,
+    }
+    assert restored.differences == 0  # replaying known history is not news
+
+
+def test_a_fill_seen_before_the_restart_is_not_booked_again(tmp_path):
+    with SqliteJournal(tmp_path) as journal:
+        _trade_session(journal, book(start=None))
+    restored = book(start=None)
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+    wallet = restored.wallet()
+
+    restored.apply(
+        filled(
+            fill("t-1", 502, BUY, "0.020", "60300.0", fee="0.2412", maker=True, order_id=11),
+            "0.030",
+            "60200.0",
+        )
+    )
+
+    assert restored.wallet() == wallet and restored.duplicate_fills == 1
+
+
+def test_restore_takes_the_peak_equity_from_the_balance_snapshots(tmp_path):
+    with SqliteJournal(tmp_path) as journal:
+        _trade_session(journal, book(start=None))
+        journal.snapshot(
+            time_ms=T0, equity=D("10012.5"), wallet=D("10000"), unrealized_pnl=D("12.5")
+        )
+    restored = book(start=None)
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert restored.peak_equity == D("10012.5")
