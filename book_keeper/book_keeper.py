@@ -325,6 +325,15 @@ class BookKeeper:
             return len(self._orders)
         return sum(1 for o in self._orders.values() if o.symbol == symbol)
 
+    def open_order_qty(self, symbol: str, side: Side) -> Decimal:
+        """Remaining quantity of our orders on `side` that could grow the position (not
+        reduce-only, not closePosition; PENDING_SUBMIT and UNKNOWN count), contracts."""
+        total = ZERO
+        for o in self._orders.values():
+            if o.symbol == symbol and o.side is side and not (o.reduce_only or o.close_position):
+                total += o.quantity - o.filled_qty
+        return total
+
     def _open_order_margin(self, book: _Book) -> Decimal:
         buy_qty = buy_notional = sell_qty = sell_notional = ZERO
         for o in self._orders.values():

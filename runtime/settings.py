@@ -125,6 +125,9 @@ class ExecutionSettings:
     deadman_refresh_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
     reconcile_interval_s: float = _spec(60.0, "seconds > 0", lambda v: v > 0)
     heartbeat_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
+    journal_synchronous: str = _spec(
+        "NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL"))
+    )
 
 
 @dataclass(frozen=True)

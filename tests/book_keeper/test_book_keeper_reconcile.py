@@ -256,3 +256,14 @@ def test_available_balance_subtracts_position_and_open_order_margin():
 
     # 10000 - 0.1*60000/20 - 0.05*59000/20 = 10000 - 300 - 147.5
     assert bk.available_balance() == D("9552.5")
+
+
+def test_open_order_qty_counts_only_orders_that_can_grow_the_position():
+    bk = book()
+    bk.apply(submitted("q-1", BUY, "0.010", "59000.0"))
+    bk.apply(submitted("q-2", BUY, "0.005"))  # a MARKET order still pending counts too
+    bk.apply(submitted("q-3", BUY, "0.020", "58000.0", reduce_only=True))  # cannot grow it
+    bk.apply(submitted("q-4", SELL, "0.003", "61000.0"))
+
+    assert bk.open_order_qty(SYMBOL, BUY) == D("0.015")
+    assert bk.open_order_qty(SYMBOL, SELL) == D("0.003")
