@@ -1,0 +1,579 @@
+"""ExecManager over the real BookKeeper and RiskManager, a MemoryJournal and the FakeVenue.
+
+Numbers by hand: BTCUSDT marks at 60000; a MARKET fill pays 0.05 % taker fee
+(0.100 BTC x 60000 = 6000 USDT notional -> 3 USDT).
+"""
+
+from decimal import Decimal as D
+
+import pytest
+
+from core.enums import OrderStatus, OrderType, TimeInForce, TradingState
+from core.events import (
+    DecisionMade,
+    GapCause,
+    GapDetected,
+    OrderCanceled,
+    OrderFilled,
+    OrderSubmitted,
+    RiskDenied,
+    StreamState,
+    StreamStateChanged,
+    TradingStateChanged,
+    VenueSnapshot,
+)
+from core.orders import Fill, Order, OrderProposal, TargetPosition
+from tests.trading_engine.support import BUY, MINUTE, SELL, T0, make_bar, make_rig
+from trading_engine.exec_manager import EXEC_STRATEGY, BarSource, ExecConfig
+
+MARKET, LIMIT = OrderType.MARKET, OrderType.LIMIT
+SLOW_STALE = ExecConfig(symbols=("BTCUSDT",), stale_order_ms=3_600_000)
+
+
+def target(qty: str, price: str | None = None, symbol: str = "BTCUSDT") -> TargetPosition:
+    return TargetPosition(
+        symbol=symbol, qty=D(qty), price=None if price is None else D(price), reason="test"
+    )
+
+
+def limit(side, qty: str, price: str) -> OrderProposal:
+    return OrderProposal(
+        symbol="BTCUSDT",
+        side=side,
+        type=LIMIT,
+        quantity=D(qty),
+        price=D(price),
+        time_in_force=TimeInForce.GTC,
+        reason="test",
+    )
+
+
+def go_long(rig, qty: str = "0.100", price: str = "60000") -> str:
+    """Take a long position through the pipeline: target, MARKET order, accept, fill."""
+    rig.say(target(qty))
+    cid = rig.last_cid()
+    rig.venue.accept(cid)
+    rig.venue.fill(cid, price)
+    assert rig.book.position("BTCUSDT").qty == D(qty)
+    return cid
+
+
+# --- journal before venue ------------------------------------------------------------------------
+
+
+def test_decision_then_order_submitted_are_journaled_before_the_venue_sees_the_order():
+    rig = make_rig()
+    rig.say(target("0.010"))
+    [request] = rig.venue.submitted
+    seen = rig.venue.journal_at_submit[0]
+    assert [type(e).__name__ for e in seen] == ["DecisionMade", "OrderSubmitted"]
+    assert seen[0].action == "target 0.010 (market)" and seen[0].strategy == "scripted"
+    assert seen[1].request == request
+    assert (request.side, request.type, request.quantity, request.reduce_only) == (
+        BUY,
+        MARKET,
+        D("0.010"),
+        False,
+    )
+    assert rig.book.orders[request.client_order_id].status is OrderStatus.PENDING_SUBMIT
+
+
+def test_venue_events_are_journaled_then_booked_even_when_the_venue_answers_inside_submit():
+    rig = make_rig()
+    rig.venue.fill_market_at = D("60000")  # a synchronous venue: accepts and fills in submit
+    rig.say(target("0.010"))
+    assert rig.kinds() == ["DecisionMade", "OrderSubmitted", "OrderAccepted", "OrderFilled"]
+    assert rig.book.position("BTCUSDT").qty == D("0.010")
+    assert not rig.book.orders and len(rig.venue.submitted) == 1
+
+
+# --- targets -> orders ---------------------------------------------------------------------------
+
+
+def test_no_second_order_while_the_first_is_unanswered():
+    rig = make_rig()
+    rig.say(target("0.010"))
+    rig.say(target("0.010"))
+    rig.say(target("0.020"))  # even a bigger target waits for the answer
+    assert len(rig.venue.submitted) == 1
+    assert [e.action for e in rig.journaled(DecisionMade)] == [
+        "target 0.010 (market)",
+        "target 0.020 (market)",
+    ]
+
+
+def test_a_target_already_held_places_nothing_and_journals_nothing_new():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    before = len(rig.journal.events)
+    rig.say(target("0.010"))
+    assert len(rig.venue.submitted) == 1 and len(rig.journal.events) == before
+
+
+def test_a_target_is_netted_against_the_order_already_working_toward_it():
+    rig = make_rig(config=SLOW_STALE)
+    rig.say(target("0.010", price="59900"))
+    first = rig.last_cid()
+    rig.venue.accept(first)
+    rig.venue.fill(first, "59900", "0.004", maker=True)  # position 0.004, 0.006 still working
+    rig.say(target("0.015", price="59900"))
+    assert len(rig.venue.submitted) == 2
+    extra = rig.venue.submitted[-1]
+    # 0.015 wanted - 0.004 held - 0.006 working = 0.005 more, at the same limit price
+    want = (BUY, LIMIT, D("0.005"), D("59900.0"))
+    assert (extra.side, extra.type, extra.quantity, extra.price) == want
+    assert extra.time_in_force is TimeInForce.GTC
+
+
+def test_a_working_order_that_overshoots_is_cancelled_then_replaced_once_cancelled():
+    rig = make_rig(config=SLOW_STALE)
+    rig.say(target("0.010", price="59900"))
+    first = rig.last_cid()
+    rig.venue.accept(first)
+    rig.say(target("0.004", price="59900"))
+    assert rig.venue.cancels == [("BTCUSDT", first)] and len(rig.venue.submitted) == 1
+    rig.say(target("0.004", price="59900"))  # the cancel is on its way: nothing new
+    assert len(rig.venue.cancels) == 1 and len(rig.venue.submitted) == 1
+    rig.venue.confirm_cancel(first)
+    replacement = rig.venue.submitted[-1]
+    want = (BUY, D("0.004"), D("59900.0"))
+    assert (replacement.side, replacement.quantity, replacement.price) == want
+
+
+def test_a_working_order_at_another_price_is_cancelled_first():
+    rig = make_rig(config=SLOW_STALE)
+    rig.say(target("0.010", price="59900"))
+    first = rig.last_cid()
+    rig.venue.accept(first)
+    rig.say(target("0.010", price="59950"))
+    assert rig.venue.cancels == [("BTCUSDT", first)]
+    rig.venue.confirm_cancel(first)
+    assert rig.venue.submitted[-1].price == D("59950.0")
+
+
+def test_flipping_from_long_to_short_is_one_order_and_going_flat_is_reduce_only():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.say(target("-0.010"))
+    flip = rig.venue.submitted[-1]
+    want = (SELL, MARKET, D("0.020"), False)
+    assert (flip.side, flip.type, flip.quantity, flip.reduce_only) == want
+    rig.venue.accept(flip.client_order_id)
+    rig.venue.fill(flip.client_order_id, "60000")
+    rig.say(target("0"))
+    flat = rig.venue.submitted[-1]
+    assert (flat.side, flat.quantity, flat.reduce_only) == (BUY, D("0.010"), True)
+
+
+def test_less_than_one_lot_from_the_target_places_nothing():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.say(target("0.0105"))  # 0.0005 BTC away; a step is 0.001
+    assert len(rig.venue.submitted) == 1
+
+
+def test_a_fill_short_of_the_target_is_completed_without_waiting_for_the_next_bar():
+    rig = make_rig(config=SLOW_STALE)
+    rig.say(target("0.010", price="59900"))
+    cid = rig.last_cid()
+    rig.venue.accept(cid)
+    rig.venue.fill(cid, "59900", "0.003", maker=True)
+    rig.venue.emit(  # the rest expires (e.g. an IOC remainder)
+        OrderCanceled(
+            event_time_ms=T0, recv_time_ms=T0, symbol="BTCUSDT", client_order_id=cid, order_id=1
+        )
+    )
+    rest = rig.venue.submitted[-1]
+    assert (rest.side, rest.quantity, rest.price) == (BUY, D("0.007"), D("59900.0"))
+
+
+# --- risk ----------------------------------------------------------------------------------------
+
+
+def test_a_denied_order_is_journaled_with_its_reason_and_never_reaches_the_venue():
+    rig = make_rig()
+    rig.gaps.add("BTCUSDT")
+    rig.say(target("0.010"))
+    assert rig.venue.submitted == []
+    [denied] = rig.journaled(RiskDenied)
+    assert "market-data gap open" in denied.reason
+    assert rig.kinds() == ["DecisionMade", "RiskDenied"]
+    assert not rig.book.orders
+
+
+def test_rejections_feed_the_circuit_breaker():
+    rig = make_rig(circuit_breaker_errors=2)
+    for _ in range(2):
+        rig.say(limit(BUY, "0.010", "59000"))
+        rig.venue.reject(rig.last_cid())
+    reducing, halted = rig.journaled(TradingStateChanged)  # flat, nothing open: halts at once
+    assert reducing.current is TradingState.REDUCING and "circuit breaker" in reducing.reason
+    assert halted.current is TradingState.HALTED is rig.em.trading_state
+
+
+# --- stale orders --------------------------------------------------------------------------------
+
+
+def test_an_order_older_than_stale_order_ms_is_cancelled_once():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), stale_order_ms=30_000))
+    rig.say(limit(BUY, "0.010", "59000"))
+    cid = rig.last_cid()
+    created = rig.clock.now_ms()
+    rig.venue.accept(cid)
+    rig.at(created + 29_999).trade("60000")
+    assert rig.venue.cancels == []
+    rig.at(created + 30_000).trade("60000")
+    assert rig.venue.cancels == [("BTCUSDT", cid)]
+    rig.at(created + 30_001).trade("60000")
+    assert len(rig.venue.cancels) == 1
+    decision = rig.journaled(DecisionMade)[-1]
+    assert (decision.strategy, decision.action) == (EXEC_STRATEGY, f"cancel {cid}")
+    assert decision.reason == "stale: open 30000 ms (max 30000 ms)"
+    rig.venue.confirm_cancel(cid)
+    assert not rig.book.orders
+
+
+def test_an_unanswered_order_is_not_cancelled_before_the_venue_answers():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), stale_order_ms=30_000))
+    rig.say(limit(BUY, "0.010", "59000"))
+    cid = rig.last_cid()
+    created = rig.clock.now_ms()
+    rig.at(created + 30_000).trade("60000")
+    assert rig.venue.cancels == []
+    rig.venue.accept(cid)
+    rig.at(created + 31_000).trade("60000")  # looked at again a second later
+    assert rig.venue.cancels == [("BTCUSDT", cid)]
+
+
+def test_a_lost_cancel_is_sent_again_after_another_stale_period():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), stale_order_ms=30_000))
+    rig.say(limit(BUY, "0.010", "59000"))
+    cid = rig.last_cid()
+    created = rig.clock.now_ms()
+    rig.venue.accept(cid)
+    rig.at(created + 30_000).trade("60000")
+    rig.at(created + 60_000).trade("60000")
+    assert rig.venue.cancels == [("BTCUSDT", cid)] * 2
+
+
+# --- portfolio limits: REDUCING -> HALTED --------------------------------------------------------
+
+
+def test_drawdown_breach_cancels_flattens_halts_and_denies_later_signals():
+    rig = make_rig(max_drawdown_pct=D(1))
+    go_long(rig, "0.100")  # fee 3 USDT: equity 9997, peak 10000
+    rig.say(limit(SELL, "0.050", "61000"))
+    resting = rig.last_cid()
+    rig.venue.accept(resting)
+
+    rig.mark("59000")  # unrealized -100: equity 9897 is 1.03 % below the peak 10000
+
+    assert rig.em.trading_state is TradingState.REDUCING
+    [reducing] = rig.journaled(TradingStateChanged)
+    assert reducing.current is TradingState.REDUCING and "max drawdown" in reducing.reason
+    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    flatten = rig.venue.submitted[-1]
+    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.100"),
+        True,
+    )
+    rig.venue.confirm_cancel(resting)
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "59000")
+
+    assert rig.em.trading_state is TradingState.HALTED
+    assert rig.book.position("BTCUSDT").is_flat and not rig.book.orders
+    assert [e.current for e in rig.journaled(TradingStateChanged)] == [
+        TradingState.REDUCING,
+        TradingState.HALTED,
+    ]
+    sent = len(rig.venue.submitted)
+    rig.say(target("0.100"))
+    assert len(rig.venue.submitted) == sent
+    denied = rig.journaled(RiskDenied)[-1]
+    assert denied.reason.startswith("trading state HALTED (") and "max drawdown" in denied.reason
+    assert rig.kinds()[-2:] == ["DecisionMade", "RiskDenied"]
+
+
+def test_kill_switch_file_does_the_same_within_a_second(tmp_path):
+    kill_file = tmp_path / "KILL"
+    rig = make_rig(kill_switch_file=str(kill_file))
+    go_long(rig, "0.010")
+    kill_file.touch()
+    rig.at(rig.clock.now_ms() + 1_000).trade("60000")
+    assert rig.em.trading_state is TradingState.REDUCING
+    assert "kill switch" in rig.journaled(TradingStateChanged)[0].reason
+    flatten = rig.venue.submitted[-1]
+    assert (flatten.side, flatten.quantity, flatten.reduce_only) == (SELL, D("0.010"), True)
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "60000")
+    assert rig.em.trading_state is TradingState.HALTED
+
+
+def test_kill_call_flattens_and_a_failed_flatten_is_sent_again():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.em.kill("SIGUSR1")
+    first = rig.venue.submitted[-1]
+    assert first.reduce_only and rig.venue.cancel_alls == ["BTCUSDT"]
+    rig.venue.reject(first.client_order_id, -2022, "ReduceOnly Order is rejected.")
+    rig.at(rig.clock.now_ms() + 1_999).trade("60000")
+    assert rig.venue.submitted[-1] is first
+    rig.at(rig.clock.now_ms() + 1).trade("60000")  # flatten_retry_ms = 2000 later
+    again = rig.venue.submitted[-1]
+    assert again is not first and (again.side, again.quantity, again.reduce_only) == (
+        SELL,
+        D("0.010"),
+        True,
+    )
+
+
+def test_a_failed_market_stream_stops_entries_and_flattens():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    now, before = rig.clock.now_ms(), len(rig.journal.events)
+    rig.em.on_item(
+        StreamStateChanged(
+            event_time_ms=now,
+            recv_time_ms=now,
+            stream="market",
+            state=StreamState.FAILED,
+            detail="418 IP banned",
+        )
+    )
+    assert rig.em.trading_state is TradingState.REDUCING
+    assert "stream market failed: 418 IP banned" in rig.journaled(TradingStateChanged)[0].reason
+    assert rig.venue.submitted[-1].reduce_only
+    assert rig.kinds(before) == [
+        "StreamStateChanged",
+        "TradingStateChanged",
+        "DecisionMade",  # cancel all
+        "DecisionMade",  # flatten
+        "OrderSubmitted",
+    ]
+
+
+def test_while_reducing_the_strategy_is_denied_even_for_a_reducing_order():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.em.kill("test")
+    sent = len(rig.venue.submitted)
+    rig.say(target("0"))  # would be reduce-only: still only the ExecManager flattens
+    assert len(rig.venue.submitted) == sent
+    assert rig.journaled(RiskDenied)[-1].reason.startswith("trading state REDUCING (kill switch")
+
+
+def test_an_operator_reset_returns_to_active():
+    rig = make_rig()
+    rig.em.kill("test")  # flat and no orders: halts at once
+    assert rig.em.trading_state is TradingState.HALTED
+    rig.em.reset("checked")
+    assert rig.em.trading_state is TradingState.ACTIVE
+    rig.say(target("0.010"))
+    assert len(rig.venue.submitted) == 1
+
+
+# --- protection ----------------------------------------------------------------------------------
+
+
+def test_an_entry_fill_places_a_stop_loss_and_going_flat_cancels_it():
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100")
+    stop = rig.venue.submitted[-1]
+    assert (stop.type, stop.side, stop.stop_price, stop.close_position) == (
+        OrderType.STOP_MARKET,
+        SELL,
+        D("58800.0"),  # 60000 x (1 - 2 %)
+        True,
+    )
+    assert rig.journaled(DecisionMade)[-1].strategy == EXEC_STRATEGY
+    rig.venue.accept(stop.client_order_id)
+    rig.say(target("0"))
+    close = rig.venue.submitted[-1]
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "60000")
+    assert rig.venue.cancels == [("BTCUSDT", stop.client_order_id)]
+
+
+def test_a_stop_loss_is_not_placed_twice_while_it_is_unanswered():
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100")
+    stops = [r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET]
+    rig.venue.emit(rig.journaled(OrderFilled)[-1])  # a duplicate fill event: booked once
+    rig.mark("60010")
+    assert len(stops) == 1
+    assert [r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET] == stops
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def _fill(symbol: str, cid: str, trade_id: int = 1) -> OrderFilled:
+    fill = Fill(
+        symbol=symbol,
+        order_id=1,
+        client_order_id=cid,
+        trade_id=trade_id,
+        side=BUY,
+        price=D("60000"),
+        qty=D("1"),
+        commission=D("30"),
+        commission_asset="USDT",
+        realized_pnl=D(0),
+        is_maker=False,
+        trade_time_ms=T0,
+        recv_time_ms=T0,
+    )
+    return OrderFilled(
+        event_time_ms=T0, recv_time_ms=T0, fill=fill, cumulative_qty=D(1), avg_price=D(60000)
+    )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _fill("ETHUSDT", "te-1"),  # a symbol not traded
+        _fill("BTCUSDT", "web_Zx81"),  # an order that is not ours
+        _fill("BTCUSDT", "te-99"),  # our prefix, never issued
+        OrderCanceled(
+            event_time_ms=T0, recv_time_ms=T0, symbol="BTCUSDT", client_order_id="x", order_id=3
+        ),
+    ],
+    ids=["other-symbol", "foreign-order", "never-issued", "cancel-unknown"],
+)
+def test_events_that_are_not_ours_change_nothing_and_are_counted(event):
+    rig = make_rig()
+    go_long(rig, "0.010")
+    books, journaled = rig.book.summary(), len(rig.journal.events)
+    rig.venue.emit(event)
+    assert rig.book.summary() == books and len(rig.journal.events) == journaled
+    assert rig.em.counters.ignored_events == 1
+
+
+# --- bars ----------------------------------------------------------------------------------------
+
+
+def test_only_new_closed_bars_of_the_interval_reach_the_strategy():
+    rig = make_rig()
+    rig.em.warm(
+        [make_bar("59000", open_ms=T0 - 2 * MINUTE), make_bar("59500", open_ms=T0 - MINUTE)]
+    )
+    assert len(rig.strategy.warmed) == 2
+    rig.bar("59500", open_ms=T0 - MINUTE)  # the last warm bar again
+    rig.bar("60000", open_ms=T0, closed=False)  # still open
+    rig.bar("60000", open_ms=T0, interval="5m")  # another interval
+    rig.bar("60000", open_ms=T0, symbol="ETHUSDT")  # not traded
+    assert rig.strategy.bars == []
+    rig.bar("60000", open_ms=T0)
+    assert [b.open_time_ms for b in rig.strategy.bars] == [T0]
+
+
+def test_with_bars_from_trades_the_strategy_sees_bars_built_from_the_trades():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), bar_source=BarSource.TRADES))
+    rig.at(T0 + 1_000).trade("60000")
+    rig.at(T0 + 30_000).trade("60100")
+    rig.bar("99999", open_ms=T0)  # the stream's klines are not used
+    assert rig.strategy.bars == []
+    rig.at(T0 + 61_000).trade("60050")
+    [bar] = rig.strategy.bars
+    assert (bar.open_time_ms, bar.open, bar.high, bar.low, bar.close, bar.volume) == (
+        T0,
+        D("60000"),
+        D("60100"),
+        D("60000"),
+        D("60100"),
+        D("0.020"),
+    )
+
+
+# --- status and shutdown -------------------------------------------------------------------------
+
+
+def test_status_reports_equity_positions_orders_pnl_and_state():
+    rig = make_rig()
+    go_long(rig, "0.100")  # fee 3 USDT
+    rig.mark("60100")  # unrealized +10
+    st = rig.em.status()
+    assert (st.wallet, st.unrealized_pnl, st.equity) == (D("9997"), D("10"), D("10007"))
+    assert (st.realized_pnl, st.realized_pnl_today) == (D(0), D(-3))
+    assert st.positions == {"BTCUSDT": D("0.100")} and st.open_orders == 0
+    assert st.trading_state is TradingState.ACTIVE
+    assert (st.counters.submitted, st.counters.fills, st.counters.decisions) == (1, 1, 1)
+
+
+def test_after_stop_trading_nothing_more_is_sent():
+    rig = make_rig()
+    rig.say(limit(BUY, "0.010", "59000"))
+    cid = rig.last_cid()
+    rig.em.stop_trading()
+    rig.say(target("0.100"))
+    rig.at(rig.clock.now_ms() + 3_600_000).trade("60000")  # the order is long stale
+    assert len(rig.venue.submitted) == 1 and rig.venue.cancels == []
+    rig.venue.accept(cid)  # events are still booked
+    assert rig.book.orders[cid].status is OrderStatus.NEW
+
+
+def test_gap_events_are_journaled():
+    rig = make_rig()
+    gap = GapDetected(
+        event_time_ms=T0,
+        recv_time_ms=T0,
+        symbol="BTCUSDT",
+        first_missing_id=5,
+        last_missing_id=9,
+        cause=GapCause.RECONNECT,
+    )
+    rig.em.on_item(gap)
+    assert rig.journal.events == [gap]
+
+
+def test_order_submitted_is_the_event_the_book_applied():
+    rig = make_rig()
+    rig.say(target("0.010"))
+    [submitted] = rig.journaled(OrderSubmitted)
+    assert submitted.request == rig.venue.submitted[0]
+    assert rig.book.orders_submitted == 1
+
+
+def test_a_fill_event_seen_twice_is_booked_and_counted_as_a_trade_once():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.venue.emit(rig.journaled(OrderFilled)[-1])  # replayed by a reconciliation
+    assert rig.book.position("BTCUSDT").qty == D("0.010")
+    assert rig.risk.trades_today == 1
+    assert (rig.em.counters.fills, rig.em.counters.duplicate_fills) == (1, 1)
+
+
+def test_an_order_found_open_by_a_reconciliation_is_cancelled_when_stale():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), stale_order_ms=30_000))
+    found = Order(
+        client_order_id="te-0",
+        symbol="BTCUSDT",
+        side=BUY,
+        type=LIMIT,
+        quantity=D("0.010"),
+        price=D("59000"),
+        time_in_force=TimeInForce.GTC,
+        status=OrderStatus.NEW,
+        created_ms=T0 - 20_000,
+        updated_ms=T0 - 20_000,
+        order_id=42,
+    )
+    rig.venue.emit(
+        VenueSnapshot(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            balances=(),
+            positions=(),
+            open_orders=(found,),
+            reason="start",
+            symbols=("BTCUSDT",),
+        )
+    )
+    assert "te-0" in rig.book.orders
+    rig.at(T0 + 9_999).trade("60000")
+    assert rig.venue.cancels == []
+    rig.at(T0 + 10_000).trade("60000")
+    assert rig.venue.cancels == [("BTCUSDT", "te-0")]

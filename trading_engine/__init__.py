@@ -1,0 +1,1 @@
+"""The trading engine: the per-item pipeline (`ExecManager`) and the strategies it runs."""

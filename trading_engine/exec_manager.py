@@ -1,0 +1,1001 @@
+"""ExecManager: the one path every market-data item and every venue event takes in the daemon.
+
+Market data (`on_item`: Trade, BookTicker, MarkPrice, Bar, GapDetected, GapHealed,
+StreamStateChanged), in this order:
+  1 BookKeeper.mark(item)                          marks, unrealized PnL
+  2 cancel our orders older than `stale_order_ms`  a heap by deadline: O(1) when none is due
+  3 portfolio checks                               kill-switch file (the RiskManager stats it at
+                                                   most once a second); RiskManager.on_equity
+                                                   when equity moved materially, else once a
+                                                   second -> ACTIVE / REDUCING / HALTED
+  4 strategy callbacks -> proposals                closed bars, trades, book tops
+  5 journal DecisionMade; RiskManager.check -> approved OrderRequest, or RiskDenied (journaled)
+  6 journal OrderSubmitted; BookKeeper.apply(OrderSubmitted)
+  7 venue.submit(request)                          returns at once; outcomes come back as events
+
+A `TargetPosition` becomes the order that moves the position to the target, net of the orders
+already working toward it: nothing while one of them is still unanswered (PENDING_SUBMIT or
+UNKNOWN) or being cancelled; working orders that oppose the target, overshoot it or sit at
+another price are cancelled first and the rest follows when the cancel is confirmed. The
+latest target per symbol is re-worked after each fill or cancel, so a target is reached without
+waiting for the next bar.
+
+Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a fill counts a
+trade for the RiskManager and, once the symbol's orders are settled, places / replaces /
+cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders; every
+placement journaled as OrderSubmitted, every cancel as a DecisionMade); OrderStatusUnknown and
+rejections feed the circuit breaker. Events for a symbol not traded, or for an order that is
+not ours, are logged and counted and change nothing (not even the journal).
+
+Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
+a market-data stream that FAILED) every order is cancelled, every position is flattened with a
+reduce-only MARKET order, and once the books say flat with no order open the RiskManager
+confirms -> HALTED. Outside ACTIVE the strategy still runs, but its proposals are denied with
+the state and its cause as the reason (journaled RiskDenied); nothing it says reaches the venue.
+
+Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
+right after the current step, in order, so the books never change under a decision half made.
+
+Hot path: no logging, no string formatting, no allocation when an item changes nothing; the
+clock is read once per item.
+"""
+
+import heapq
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from core.account import AccountView, Position
+from core.clock import Clock
+from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState
+from core.events import (
+    BalanceChanged,
+    DecisionMade,
+    Event,
+    FundingPaid,
+    GapDetected,
+    GapHealed,
+    OrderAccepted,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    OrderStatusUnknown,
+    OrderSubmitted,
+    PositionChanged,
+    RiskDenied,
+    StreamState,
+    StreamStateChanged,
+    TradingStateChanged,
+    VenueSnapshot,
+)
+from core.instrument import Instrument
+from core.intervals import interval_ms
+from core.journal import Journal
+from core.market import Bar, BookTicker, MarkPrice, Trade
+from core.orders import ClientOrderIds, Order, OrderProposal, OrderRequest, TargetPosition
+from core.venue import Venue
+from trading_engine.bar_builder import StreamingBarBuilder
+from trading_engine.main_trading_strategy import Proposals, TradingStrategy
+
+log = logging.getLogger(__name__)
+
+_ZERO = Decimal(0)
+_THOUSAND = Decimal(1000)
+EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
+# Client order ids of orders the exchange places on our account itself (liquidation, ADL).
+EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
+_UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
+_PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+_ORDER_EVENTS = (
+    OrderAccepted,
+    OrderRejected,
+    OrderCanceled,
+    OrderExpired,
+    OrderAmended,
+    OrderStatusUnknown,
+    OrderReconciled,
+)
+_MARKET_ITEMS = (Trade, BookTicker, MarkPrice)
+
+ACTIVE = TradingState.ACTIVE
+REDUCING = TradingState.REDUCING
+HALTED = TradingState.HALTED
+
+
+# --- what the ExecManager needs from its collaborators ------------------------------------------
+
+
+class Books(AccountView, Protocol):
+    """The BookKeeper as the ExecManager uses it (`book_keeper.BookKeeper` implements it)."""
+
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Orders that are or may be live (NEW, PARTIALLY_FILLED, PENDING_SUBMIT, UNKNOWN)."""
+        ...
+
+    def mark(self, item: Trade | MarkPrice | BookTicker) -> None: ...
+    def apply(self, event: Event) -> object: ...
+    def wallet(self, asset: str | None = None) -> Decimal: ...
+    def unrealized_pnl(self) -> Decimal: ...
+
+    realized_pnl: Decimal  # since the books began, USDT
+
+    def pnl_today(self, now_ms: int) -> Decimal:
+        """Wallet change since 00:00 UTC without transfers (rp - fees + funding), USDT."""
+        ...
+
+
+class Risk(Protocol):
+    """The RiskManager as the ExecManager uses it (`risk_manager.RiskManager` implements it)."""
+
+    @property
+    def state(self) -> TradingState: ...
+    @property
+    def reason(self) -> str: ...
+
+    def check(
+        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+    ) -> OrderRequest | RiskDenied: ...
+    def on_equity(self, equity: Decimal, realized_today: Decimal) -> TradingStateChanged | None: ...
+    def record_trade(self) -> TradingStateChanged | None: ...
+    def kill(self, reason: str) -> TradingStateChanged | None: ...
+    def check_kill_switch_file(self) -> TradingStateChanged | None: ...
+    def record_error(self, kind: str) -> TradingStateChanged | None: ...
+    def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
+    def confirm_flat(self) -> TradingStateChanged | None: ...
+    def reset(self, operator_reason: str) -> TradingStateChanged: ...
+    def protective_orders(
+        self, position: Position, entry_price: Decimal | None, existing: list[Order]
+    ) -> tuple[list[OrderProposal], list[str]]: ...
+
+
+# --- configuration and status -------------------------------------------------------------------
+
+
+class BarSource(StrEnum):
+    """Where the strategy's closed bars come from (see trading_engine.bar_builder)."""
+
+    KLINES = "klines"  # the DataStream's closed kline Bars (live default)
+    TRADES = "trades"  # built here from the trade stream (replays of trades, 1s bars)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecConfig:
+    """Knobs of the ExecManager; times in ms, `equity_change_pct` in percent."""
+
+    symbols: tuple[str, ...] = ()  # () = every instrument handed to the ExecManager
+    bar_interval: str = "1m"
+    bar_source: BarSource = BarSource.KLINES
+    stale_order_ms: int = 30_000  # cancel a resting order of ours older than this
+    equity_check_ms: int = 1_000  # RiskManager.on_equity at least this often
+    equity_change_pct: Decimal = Decimal("0.1")  # ... and at once on a move this large
+    protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
+    flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
+    pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
+
+    def __post_init__(self) -> None:
+        interval_ms(self.bar_interval)  # raises on an unknown interval
+        for name in ("stale_order_ms", "equity_check_ms", "flatten_retry_ms", "pending_recheck_ms"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
+        pct = self.equity_change_pct
+        if not isinstance(pct, Decimal) or pct <= 0:
+            raise ValueError(f"ExecConfig.equity_change_pct must be a Decimal > 0, not {pct!r}")
+
+
+@dataclass(slots=True)
+class ExecCounters:
+    """What went through the ExecManager since it started (for the heartbeat and tests)."""
+
+    items: int = 0
+    trades: int = 0
+    bars: int = 0
+    ignored_items: int = 0  # market data for a symbol not traded, open or duplicate bars
+    decisions: int = 0  # DecisionMade journaled (strategy and own)
+    proposals: int = 0  # proposals returned by the strategy
+    submitted: int = 0  # orders handed to the venue
+    denied: int = 0  # RiskDenied journaled
+    cancels: int = 0  # cancel requests sent (single orders)
+    stale_cancels: int = 0
+    cancel_alls: int = 0
+    protective_submitted: int = 0
+    flatten_orders: int = 0
+    events: int = 0  # venue events journaled and applied
+    fills: int = 0
+    duplicate_fills: int = 0  # fill events already booked (reconciliation replays)
+    rejected_orders: int = 0  # OrderRejected from the venue
+    unknown_outcomes: int = 0  # OrderStatusUnknown
+    ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
+    state_changes: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecStatus:
+    """A snapshot for the heartbeat line; money in USDT, quantities in contracts."""
+
+    time_ms: int
+    trading_state: TradingState
+    state_reason: str
+    equity: Decimal
+    wallet: Decimal
+    realized_pnl: Decimal  # since the books began, before fees (Binance `rp` summed)
+    realized_pnl_today: Decimal  # wallet change since 00:00 UTC: rp - fees + funding
+    unrealized_pnl: Decimal
+    positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
+    open_orders: int
+    counters: ExecCounters = field(default_factory=ExecCounters)
+
+
+# --- the manager ---------------------------------------------------------------------------------
+
+
+class ExecManager:
+    """Runs the per-item pipeline and reacts to venue events; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        venue: Venue,
+        book: Books,
+        risk: Risk,
+        strategy: TradingStrategy,
+        journal: Journal,
+        clock: Clock,
+        instruments: Mapping[str, Instrument],
+        ids: ClientOrderIds,
+        config: ExecConfig,
+        gap_open: Callable[[str], bool],
+        clock_offset_ms: Callable[[], int],
+    ) -> None:
+        if not config.symbols:
+            config = replace(config, symbols=tuple(instruments))
+        missing = [s for s in config.symbols if s not in instruments]
+        if missing or not config.symbols:
+            raise ValueError(f"no instrument for traded symbol(s) {', '.join(missing) or '-'}")
+        self._venue = venue
+        self._book = book
+        self._risk = risk
+        self._strategy = strategy
+        self._journal = journal
+        self._clock = clock
+        self._instruments = {s: instruments[s] for s in config.symbols}
+        self._ids = ids
+        self.config = config
+        self._gap_open = gap_open
+        self._clock_offset_ms = clock_offset_ms
+        self._symbols = frozenset(config.symbols)
+        self.counters = ExecCounters()
+
+        self._kline_bars = config.bar_source is BarSource.KLINES
+        self._builders = (
+            {}
+            if self._kline_bars
+            else {s: StreamingBarBuilder(s, config.bar_interval) for s in config.symbols}
+        )
+        self._last_bar_open: dict[str, int] = dict.fromkeys(config.symbols, -1)
+
+        self._stale: list[tuple[int, str]] = []  # heap of (deadline ms, client order id)
+        self._watched: set[str] = set()  # client order ids in the heap
+        self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
+        self._targets: dict[str, TargetPosition] = {}
+        self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
+        self._protect_dirty: set[str] = set()
+        self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+
+        self._exposed = any(not book.position(s).is_flat for s in config.symbols)
+        self._next_equity_ms = 0
+        self._last_equity: Decimal | None = None
+        self._next_reduce_ms = 0
+
+        self._busy = False
+        self._deferred: deque[Event] = deque()
+        self._stopped = False
+        self._watch_open_orders()  # restored from the journal: they can go stale too
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        """Hand history (closed bars, oldest first) to the strategy; later live bars with an
+        open time at or before the last warm bar of their symbol are not passed again."""
+        closed = [
+            b
+            for b in bars
+            if b.closed and b.symbol in self._symbols and b.interval == self.config.bar_interval
+        ]
+        self._strategy.warm(closed)
+        last = self._last_bar_open
+        for b in closed:
+            if b.open_time_ms > last[b.symbol]:
+                last[b.symbol] = b.open_time_ms
+
+    # --- market data ---------------------------------------------------------------------------
+
+    def on_item(self, item: object) -> None:
+        """One market-data item through steps 1-7 (see the module docstring)."""
+        if self._busy:
+            raise RuntimeError("ExecManager.on_item called from inside the ExecManager")
+        self._busy = True
+        try:
+            self._on_item(item)
+            if self._deferred:
+                self._drain()
+        finally:
+            self._busy = False
+
+    def stop_trading(self) -> None:
+        """Shutdown: from now on nothing is sent to the venue (no order, no cancel); items
+        still mark the books and venue events are still journaled and booked."""
+        self._stopped = True
+
+    def _on_item(self, item: object) -> None:
+        counters = self.counters
+        counters.items += 1
+        now = self._clock.now_ms()
+        cls = item.__class__
+        book = self._book
+        proposals: Proposals = ()
+        if cls is Trade:
+            trade: Trade = item  # type: ignore[assignment]
+            if trade.symbol not in self._symbols:
+                counters.ignored_items += 1
+                return
+            counters.trades += 1
+            book.mark(trade)
+        elif cls is BookTicker or cls is MarkPrice:
+            tick: BookTicker | MarkPrice = item  # type: ignore[assignment]
+            if tick.symbol not in self._symbols:
+                counters.ignored_items += 1
+                return
+            book.mark(tick)
+        elif cls is Bar:
+            bar: Bar = item  # type: ignore[assignment]
+            if not self._kline_bars or not self._fresh_bar(bar):
+                counters.ignored_items += 1  # open, duplicate, other interval or trades mode
+                return
+        elif cls is StreamStateChanged:
+            self._on_stream_state(item, now)  # type: ignore[arg-type]
+        elif cls is GapDetected or cls is GapHealed:
+            self._journal.record(item)  # type: ignore[arg-type]
+        else:
+            counters.ignored_items += 1
+            return
+        if self._stopped:
+            return
+
+        # 2: stale orders
+        stale = self._stale
+        if stale and stale[0][0] <= now:
+            self._cancel_stale(now)
+
+        # 3: portfolio
+        risk = self._risk
+        if (changed := risk.check_kill_switch_file()) is not None:
+            self._state_changed(changed, now)
+        if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
+            self._check_equity(now)
+        if risk.state is REDUCING:
+            self._progress_reducing(now)
+
+        # 4: strategy
+        strategy = self._strategy
+        if cls is Trade:
+            if not self._kline_bars:
+                # The bars this trade closes come first: the trade belongs to the next bar.
+                closed = self._close_bars(trade)
+                if closed:
+                    for b in closed:
+                        if self._fresh_bar(b):
+                            self._handle(strategy.on_bar(b, book), now)
+            proposals = strategy.on_trade(trade, book)
+        elif cls is Bar:
+            proposals = strategy.on_bar(bar, book)
+        elif cls is BookTicker:
+            proposals = strategy.on_book(tick, book)  # type: ignore[arg-type]
+        if proposals:
+            self._handle(proposals, now)
+
+    def _fresh_bar(self, bar: Bar) -> bool:
+        """A closed bar of our interval and symbol, newer than every bar already passed on."""
+        symbol = bar.symbol
+        if (
+            not bar.closed
+            or symbol not in self._symbols
+            or bar.interval != self.config.bar_interval
+            or bar.open_time_ms <= self._last_bar_open[symbol]
+        ):
+            return False
+        self._last_bar_open[symbol] = bar.open_time_ms
+        self.counters.bars += 1
+        return True
+
+    def _close_bars(self, trade: Trade) -> tuple[Bar, ...]:
+        try:
+            return self._builders[trade.symbol].add(trade)
+        except ValueError:  # a trade older than the bar being built: out of order, skip it
+            self.counters.ignored_items += 1
+            return ()
+
+    def _on_stream_state(self, event: StreamStateChanged, now: int) -> None:
+        self._journal.record(event)
+        if event.state is StreamState.FAILED:
+            log.error("stream %s failed (%s): flattening", event.stream, event.detail)
+            self.kill(f"stream {event.stream} failed: {event.detail}".rstrip(": "))
+
+    # --- 2: stale orders -----------------------------------------------------------------------
+
+    def _watch(self, cid: str, deadline_ms: int) -> None:
+        if cid not in self._watched:
+            self._watched.add(cid)
+            heapq.heappush(self._stale, (deadline_ms, cid))
+
+    def _watch_open_orders(self) -> None:
+        """Put the books' open orders not yet watched (restored, or found by a reconciliation)
+        under the stale-order watch, aged from their creation time."""
+        stale_ms = self.config.stale_order_ms
+        for o in self._book.orders.values():
+            if o.symbol in self._symbols and not _is_protective(o):
+                self._watch(o.client_order_id, o.created_ms + stale_ms)
+
+    def _cancel_stale(self, now: int) -> None:
+        heap = self._stale
+        orders = self._book.orders
+        while heap and heap[0][0] <= now:
+            _, cid = heapq.heappop(heap)
+            order = orders.get(cid)
+            if order is None:
+                self._watched.discard(cid)
+                continue  # ended meanwhile
+            if order.status is OrderStatus.PENDING_SUBMIT:
+                # Not answered yet: the venue is still sending it; look again shortly.
+                heapq.heappush(heap, (now + self.config.pending_recheck_ms, cid))
+                continue
+            self.counters.stale_cancels += 1
+            age = now - order.created_ms
+            self._cancel(order, now, f"stale: open {age} ms (max {self.config.stale_order_ms} ms)")
+            heapq.heappush(heap, (now + self.config.stale_order_ms, cid))
+
+    # --- 3: portfolio --------------------------------------------------------------------------
+
+    def _equity_moved(self) -> bool:
+        last = self._last_equity
+        if last is None:
+            return True
+        return abs(self._book.equity() - last) * 100 >= self.config.equity_change_pct * abs(last)
+
+    def _check_equity(self, now: int) -> None:
+        book = self._book
+        equity = book.equity()
+        self._last_equity = equity
+        self._next_equity_ms = now + self.config.equity_check_ms
+        changed = self._risk.on_equity(equity, book.pnl_today(now))
+        if changed is not None:
+            self._state_changed(changed, now)
+
+    def kill(self, reason: str) -> None:
+        """Stop at once (kill switch, SIGUSR1, a failed stream): REDUCING, cancel, flatten."""
+        self._guarded(self._kill, reason)
+
+    def _kill(self, reason: str) -> None:
+        changed = self._risk.kill(reason)
+        if changed is not None:
+            self._state_changed(changed, self._clock.now_ms())
+
+    def reset(self, operator_reason: str) -> None:
+        """An operator's return to ACTIVE after REDUCING / HALTED (journaled)."""
+        self._guarded(self._reset, operator_reason)
+
+    def _reset(self, operator_reason: str) -> None:
+        self._state_changed(self._risk.reset(operator_reason), self._clock.now_ms())
+        for s in self.config.symbols:
+            self._after_position_change(s)
+
+    def _guarded(self, fn: Callable[[str], None], arg: str) -> None:
+        """Run `fn` as one step: venue events it causes are processed after it, in order."""
+        if self._busy:
+            fn(arg)
+            return
+        self._busy = True
+        try:
+            fn(arg)
+            if self._deferred:
+                self._drain()
+        finally:
+            self._busy = False
+
+    def _state_changed(self, event: TradingStateChanged, now: int) -> None:
+        self._journal.record(event)
+        self.counters.state_changes += 1
+        log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
+        if event.current is REDUCING:
+            self._targets.clear()
+            self._protect_dirty.clear()
+            self._next_reduce_ms = 0
+            self._progress_reducing(now, entering=True)
+
+    def _progress_reducing(self, now: int, *, entering: bool = False) -> None:
+        """REDUCING: cancel everything, flatten, and once flat let the RiskManager halt.
+
+        On entering, every symbol gets a cancel-all (the exchange may hold orders the books
+        do not know); afterwards cancel-all and flatten are re-sent every `flatten_retry_ms`
+        while the books still show orders or a position."""
+        book = self._book
+        if entering:
+            for symbol in self.config.symbols:
+                self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
+        if self._is_flat() and not book.orders:
+            changed = self._risk.confirm_flat()
+            if changed is not None:
+                self._flatten_ids.clear()
+                self._state_changed(changed, now)
+            return
+        if now < self._next_reduce_ms:
+            return
+        self._next_reduce_ms = now + self.config.flatten_retry_ms
+        orders = book.orders
+        flatten_ids = set(self._flatten_ids.values())
+        for symbol in self.config.symbols:
+            if not entering and any(
+                o.symbol == symbol and o.client_order_id not in flatten_ids for o in orders.values()
+            ):
+                self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
+            self._flatten(symbol, now)
+
+    def _is_flat(self) -> bool:
+        book = self._book
+        return all(book.position(s).is_flat for s in self.config.symbols)
+
+    def _flatten(self, symbol: str, now: int) -> None:
+        qty = self._book.position(symbol).qty
+        if qty == 0:
+            return
+        pending = self._flatten_ids.get(symbol)
+        if pending is not None and pending in self._book.orders:
+            return  # the last flatten order is still working
+        side = Side.SELL if qty > 0 else Side.BUY
+        request = OrderRequest(
+            symbol=symbol,
+            side=side,
+            type=OrderType.MARKET,
+            quantity=abs(qty),
+            client_order_id=self._ids.next(),
+            reduce_only=True,
+        )
+        action = f"flatten {side} {abs(qty)} MARKET reduce-only"
+        self._decide(symbol, EXEC_STRATEGY, action, f"trading {REDUCING}: {self._risk.reason}", now)
+        if self._submit(request, now):
+            self._flatten_ids[symbol] = request.client_order_id
+            self.counters.flatten_orders += 1
+
+    # --- 4-7: proposals -> orders --------------------------------------------------------------
+
+    def _handle(self, proposals: Proposals, now: int) -> None:
+        self.counters.proposals += len(proposals)
+        active = self._risk.state is ACTIVE
+        for p in proposals:
+            if not active:
+                self._deny(p, now)
+            elif p.__class__ is TargetPosition:
+                self._on_target(p, now)  # type: ignore[arg-type]
+            else:
+                self._on_proposal(p, now)  # type: ignore[arg-type]
+
+    def _deny(self, p: OrderProposal | TargetPosition, now: int) -> None:
+        """Outside ACTIVE nothing the strategy says is sent (the ExecManager alone flattens):
+        journal the decision and its denial, naming the state and its cause."""
+        if p.symbol not in self._symbols:
+            self.counters.ignored_items += 1
+            return
+        if isinstance(p, TargetPosition):
+            need = p.qty - self._book.position(p.symbol).qty
+            if need == 0:
+                return  # already there: nothing to deny
+            action = _target_action(p)
+            request = OrderRequest(
+                symbol=p.symbol,
+                side=Side.BUY if need > 0 else Side.SELL,
+                type=OrderType.MARKET if p.price is None else OrderType.LIMIT,
+                quantity=abs(need),
+                client_order_id=self._ids.next(),
+                price=p.price,
+            )
+        else:
+            action = _proposal_action(p)
+            request = self._request(p)
+        self._decide(p.symbol, self._strategy.name, action, p.reason, now)
+        risk = self._risk
+        why = f" ({risk.reason})" if risk.reason else ""
+        self._journal.record(
+            RiskDenied(
+                event_time_ms=now,
+                recv_time_ms=now,
+                request=request,
+                reason=f"trading state {risk.state}{why}: strategy orders are not sent",
+            )
+        )
+        self.counters.denied += 1
+
+    def _on_proposal(self, p: OrderProposal, now: int) -> None:
+        if p.symbol not in self._symbols:
+            self.counters.ignored_items += 1
+            log.warning("strategy proposed an order for %s, which is not traded", p.symbol)
+            return
+        self._decide(p.symbol, self._strategy.name, _proposal_action(p), p.reason, now)
+        self._submit(self._request(p), now)
+
+    def _request(self, p: OrderProposal) -> OrderRequest:
+        return OrderRequest(
+            symbol=p.symbol,
+            side=p.side,
+            type=p.type,
+            quantity=p.quantity,
+            client_order_id=self._ids.next(),
+            price=p.price,
+            time_in_force=p.time_in_force,
+            stop_price=p.stop_price,
+            reduce_only=p.reduce_only,
+            close_position=p.close_position,
+        )
+
+    def _on_target(self, target: TargetPosition, now: int) -> None:
+        symbol = target.symbol
+        if symbol not in self._symbols:
+            self.counters.ignored_items += 1
+            log.warning("strategy set a target for %s, which is not traded", symbol)
+            return
+        self._targets[symbol] = target
+        key = (target.qty, target.price)
+        if self._journaled_target.get(symbol) != key:
+            self._journaled_target[symbol] = key
+            self._decide(symbol, self._strategy.name, _target_action(target), target.reason, now)
+            self._work_target(symbol, now, journaled=True)
+        else:
+            self._work_target(symbol, now, journaled=False)
+
+    def _work_target(self, symbol: str, now: int, *, journaled: bool) -> None:
+        """Send (or cancel) what moves `symbol` toward its latest target."""
+        target = self._targets.get(symbol)
+        if target is None:
+            return
+        book = self._book
+        inst = self._instruments[symbol]
+        working = _ZERO  # signed remaining quantity of our non-protective open orders
+        working_orders: list[Order] = []
+        for o in book.orders.values():
+            if o.symbol != symbol or _is_protective(o):
+                continue
+            if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
+                return  # wait for the answer: never a second order toward the same target
+            working += o.remaining_qty if o.side is Side.BUY else -o.remaining_qty
+            working_orders.append(o)
+        position = book.position(symbol).qty
+        need = target.qty - position
+        if working_orders:
+            same_way = need != 0 and (working > 0) == (need > 0) and abs(working) <= abs(need)
+            if not same_way or not all(_works_at(o, target, inst) for o in working_orders):
+                if not journaled:
+                    self._decide_target(target, now)
+                for o in working_orders:
+                    self._cancel(o, now, f"target {target.qty}: working order no longer fits")
+                return
+        delta = need - working
+        if delta == 0:
+            return
+        side = Side.BUY if delta > 0 else Side.SELL
+        order_type = OrderType.MARKET if target.price is None else OrderType.LIMIT
+        qty = inst.floor_qty(abs(delta), order_type)
+        if qty < inst.lot_for(order_type).min_qty or qty == 0:
+            return  # less than one tradeable lot away: close enough
+        reduce_only = position != 0 and (position > 0) != (need > 0) and abs(need) <= abs(position)
+        price = None if target.price is None else inst.round_price(target.price, side)
+        if not reduce_only:
+            ref = price if price is not None else book.mark_price(symbol)
+            if ref is not None and qty * ref < inst.min_notional:
+                return  # a remainder below the exchange's minimum notional: not worth an order
+        request = OrderRequest(
+            symbol=symbol,
+            side=side,
+            type=order_type,
+            quantity=qty,
+            client_order_id=self._ids.next(),
+            price=price,
+            time_in_force=None if price is None else TimeInForce.GTC,
+            reduce_only=reduce_only,
+        )
+        if not journaled:
+            self._decide_target(target, now)
+        self._submit(request, now)
+
+    def _decide_target(self, target: TargetPosition, now: int) -> None:
+        self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
+
+    # --- venue calls (always journaled first) ----------------------------------------------------
+
+    def _decide(self, symbol: str, strategy: str, action: str, reason: str, now: int) -> None:
+        self._journal.record(
+            DecisionMade(
+                event_time_ms=now,
+                recv_time_ms=now,
+                symbol=symbol,
+                strategy=strategy,
+                action=action,
+                reason=reason,
+            )
+        )
+        self.counters.decisions += 1
+
+    def _submit(self, request: OrderRequest, now: int) -> bool:
+        """Risk check, journal, book, venue. True when the order went to the venue."""
+        if self._stopped:
+            return False
+        verdict = self._risk.check(
+            request,
+            gap_open=self._gap_open(request.symbol),
+            clock_offset_ms=self._clock_offset_ms(),
+        )
+        if verdict.__class__ is RiskDenied:
+            self._journal.record(verdict)  # type: ignore[arg-type]
+            self.counters.denied += 1
+            return False
+        approved: OrderRequest = verdict  # type: ignore[assignment]
+        submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
+        self._journal.record(submitted)
+        self._book.apply(submitted)
+        if not _is_protective_request(approved):
+            self._watch(approved.client_order_id, now + self.config.stale_order_ms)
+        self.counters.submitted += 1
+        self._venue.submit(approved)
+        return True
+
+    def _cancelling(self, cid: str, now: int) -> bool:
+        """A cancel of `cid` was sent and may still be on its way (younger than the stale age:
+        a cancel that was lost does not block the symbol forever)."""
+        sent = self._cancel_sent.get(cid)
+        return sent is not None and now - sent < self.config.stale_order_ms
+
+    def _cancel(self, order: Order, now: int, reason: str) -> None:
+        if self._stopped:
+            return
+        cid = order.client_order_id
+        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {cid}", reason, now)
+        self._cancel_sent[cid] = now
+        self.counters.cancels += 1
+        self._venue.cancel(order.symbol, cid)
+
+    def _cancel_all(self, symbol: str, now: int, reason: str) -> None:
+        if self._stopped:
+            return
+        self._decide(symbol, EXEC_STRATEGY, "cancel all", reason, now)
+        for o in self._book.orders.values():
+            if o.symbol == symbol:
+                self._cancel_sent.setdefault(o.client_order_id, now)
+        self.counters.cancel_alls += 1
+        self._venue.cancel_all(symbol)
+
+    # --- venue events --------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """A venue event: journal, books, reaction. Re-entrant calls are queued, in order."""
+        if self._busy:
+            self._deferred.append(event)
+            return
+        self._busy = True
+        try:
+            self._process(event)
+            if self._deferred:
+                self._drain()
+        finally:
+            self._busy = False
+
+    def _drain(self) -> None:
+        deferred = self._deferred
+        while deferred:
+            self._process(deferred.popleft())
+
+    def _process(self, event: Event) -> None:
+        now = self._clock.now_ms()
+        symbol, cid = _subject(event)
+        if symbol and (symbol not in self._symbols or (cid and not self._ours(cid))):
+            self.counters.ignored_events += 1
+            why = "symbol not traded" if symbol not in self._symbols else "order not ours"
+            log.warning("ignored %s for %s %s: %s", type(event).__name__, symbol, cid, why)
+            return
+        if isinstance(event, StreamStateChanged):
+            self._on_stream_state(event, now)
+            return
+        book = self._book
+        before = book.orders.get(cid) if cid else None
+        qty_before = book.position(symbol).qty if symbol else _ZERO
+        self._journal.record(event)
+        book.apply(event)
+        self.counters.events += 1
+        ended = before is not None and cid not in book.orders
+        moved = bool(symbol) and book.position(symbol).qty != qty_before
+        self._react(event, now, symbol, before if ended else None, moved)
+        if self._risk.state is REDUCING:
+            self._progress_reducing(now)
+        elif self._protect_dirty:
+            self._settle(now)
+
+    def _ours(self, cid: str) -> bool:
+        """An order id the books know, the exchange's own (liquidation), or one we issued."""
+        if cid in self._book.orders or cid.startswith(EXCHANGE_ORDER_PREFIXES):
+            return True
+        seq = ClientOrderIds.seq_of(cid, self._ids.prefix)
+        return seq is not None and seq < self._ids.next_seq
+
+    def _react(self, event: Event, now: int, symbol: str, ended: Order | None, moved: bool) -> None:
+        """What an applied event means for the trading: `ended` is the order (as it was) when
+        this event ended it, `moved` says the symbol's position changed."""
+        risk = self._risk
+        changed: TradingStateChanged | None = None
+        is_fill = isinstance(event, (OrderPartiallyFilled, OrderFilled))
+        if is_fill:
+            if moved:
+                self.counters.fills += 1
+            else:
+                self.counters.duplicate_fills += 1  # booked before: nothing new
+        if ended is not None:
+            requested = self._cancel_sent.pop(ended.client_order_id, None) is not None
+            traded = (
+                is_fill
+                or ended.filled_qty > 0
+                or (isinstance(event, OrderReconciled) and event.status is OrderStatus.FILLED)
+            )
+            if traded:
+                changed = risk.record_trade()  # once per order that (partly) filled
+            if (
+                isinstance(event, (OrderCanceled, OrderExpired))
+                and not requested
+                and _is_protective(ended)
+                and self.config.protect_positions
+            ):
+                self._protect_dirty.add(symbol)  # the exchange removed a stop: plan again
+        if isinstance(event, OrderRejected):
+            self.counters.rejected_orders += 1
+            changed = risk.record_error(f"rejected {event.code}") or changed
+        elif isinstance(event, OrderStatusUnknown):
+            self.counters.unknown_outcomes += 1
+            changed = risk.record_unknown(event.client_order_id) or changed
+        elif isinstance(event, VenueSnapshot):
+            for s in self.config.symbols:
+                self._after_position_change(s)
+            open_ids = self._book.orders
+            for c in [c for c in self._cancel_sent if c not in open_ids]:
+                del self._cancel_sent[c]
+            self._watch_open_orders()
+        elif isinstance(event, (BalanceChanged, FundingPaid)):
+            self._next_equity_ms = 0  # re-check equity on the next item
+        if moved:
+            self._after_position_change(symbol)
+        if (moved or ended is not None) and not isinstance(event, OrderRejected):
+            self._rework(symbol, now)
+        if changed is not None:
+            self._state_changed(changed, now)
+
+    def _after_position_change(self, symbol: str) -> None:
+        book = self._book
+        self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
+        self._next_equity_ms = 0
+        if self.config.protect_positions:
+            self._protect_dirty.add(symbol)
+
+    def _rework(self, symbol: str, now: int) -> None:
+        if symbol in self._targets and self._risk.state is ACTIVE:
+            self._work_target(symbol, now, journaled=False)
+
+    def _settle(self, now: int) -> None:
+        """After an event: fit the protective orders to the positions that changed."""
+        if self._risk.state is not ACTIVE:
+            self._protect_dirty.clear()
+            return
+        for symbol in list(self._protect_dirty):
+            if self._protect(symbol, now):
+                self._protect_dirty.discard(symbol)
+
+    def _protect(self, symbol: str, now: int) -> bool:
+        """Place / replace / cancel the symbol's stop-loss and take-profit. False while the
+        symbol's orders are not settled (an entry unanswered, a market order or a cancel in
+        flight), so that it is planned once for the position that results."""
+        book = self._book
+        mine: list[Order] = []
+        for o in book.orders.values():
+            if o.symbol != symbol:
+                continue
+            if self._cancelling(o.client_order_id, now):
+                return False
+            if not _is_protective(o) and (o.status in _UNANSWERED or o.type is OrderType.MARKET):
+                return False
+            if _is_protective(o) and o.status in _UNANSWERED:
+                return False
+            mine.append(o)
+        position = book.position(symbol)
+        proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
+        reason = f"protect {symbol} {position.qty} @ {position.entry_price}"
+        for cid in cancel_ids:
+            order = book.orders.get(cid)
+            if order is not None:
+                self._cancel(order, now, reason)
+        for p in proposals:
+            self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
+            if self._submit(self._request(p), now):
+                self.counters.protective_submitted += 1
+        return True
+
+    # --- status --------------------------------------------------------------------------------
+
+    def status(self) -> ExecStatus:
+        """Equity, positions, open orders, PnL, trading state and counters, for the heartbeat."""
+        book = self._book
+        now = self._clock.now_ms()
+        return ExecStatus(
+            time_ms=now,
+            trading_state=self._risk.state,
+            state_reason=self._risk.reason,
+            equity=book.equity(),
+            wallet=book.wallet(),
+            realized_pnl=book.realized_pnl,
+            realized_pnl_today=book.pnl_today(now),
+            unrealized_pnl=book.unrealized_pnl(),
+            positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
+            open_orders=book.open_order_count(),
+            counters=replace(self.counters),
+        )
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._risk.state
+
+    def target(self, symbol: str) -> TargetPosition | None:
+        """The strategy's latest target for `symbol` (None before the first one)."""
+        return self._targets.get(symbol)
+
+
+def _subject(event: Event) -> tuple[str, str]:
+    """(symbol, client order id) an event is about; "" where it has none."""
+    if isinstance(event, (OrderPartiallyFilled, OrderFilled)):
+        return event.fill.symbol, event.fill.client_order_id
+    if isinstance(event, _ORDER_EVENTS):
+        return event.symbol, event.client_order_id
+    if isinstance(event, PositionChanged):
+        return event.position.symbol, ""
+    if isinstance(event, FundingPaid):
+        return event.symbol, ""
+    return "", ""
+
+
+def _is_protective(order: Order) -> bool:
+    """An exchange-side closing stop / take-profit (managed apart from the strategy's orders)."""
+    return order.type in _PROTECTIVE_TYPES and (order.close_position or order.reduce_only)
+
+
+def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
+    """The order works the way the target asks: at the market, or at the target's price."""
+    if target.price is None:
+        return order.type is OrderType.MARKET
+    return order.type is OrderType.LIMIT and order.price == inst.round_price(
+        target.price, order.side
+    )
+
+
+def _is_protective_request(r: OrderRequest) -> bool:
+    return r.type in _PROTECTIVE_TYPES and (r.close_position or r.reduce_only)
+
+
+def _target_action(target: TargetPosition) -> str:
+    price = "market" if target.price is None else f"limit {target.price}"
+    return f"target {target.qty} ({price})"
+
+
+def _proposal_action(p: OrderProposal) -> str:
+    qty = "close-position" if p.close_position else str(p.quantity)
+    at = f" @ {p.price}" if p.price is not None else ""
+    stop = f" stop {p.stop_price}" if p.stop_price is not None else ""
+    return f"{p.side} {qty} {p.type}{at}{stop}"

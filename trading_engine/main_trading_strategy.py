@@ -1,0 +1,85 @@
+"""The strategy interface and the registry of strategies the daemon can run.
+
+A strategy sees market data (closed bars, trades, book tops) and a read-only `AccountView`, and
+returns proposals: `OrderProposal`s (one order each) or `TargetPosition`s (the signed position
+it wants; the ExecManager works out the orders, net of what is already working). It never talks
+to the venue, never sleeps and never reads the clock: the same object runs live and in a
+backtest. Callbacks return a sequence; returning the shared empty tuple `NO_PROPOSALS` when
+there is nothing to say costs no allocation on the tick path.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from core.account import AccountView
+from core.market import Bar, BookTicker, Trade
+from core.orders import OrderProposal, TargetPosition
+
+Proposal = OrderProposal | TargetPosition
+Proposals = Sequence[Proposal]
+
+NO_PROPOSALS: tuple[Proposal, ...] = ()
+
+
+@runtime_checkable
+class TradingStrategy(Protocol):
+    """What the ExecManager calls. `warmup_bars` closed bars per symbol are handed to `warm`
+    at start (REST klines), so `on_bar` can act on the first live bar."""
+
+    name: str
+    warmup_bars: int
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        """Feed history (closed bars, oldest first, any symbols mixed); proposes nothing."""
+        ...
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        """A closed bar of the configured interval (each bar once, in time order per symbol)."""
+        ...
+
+    def on_trade(self, trade: Trade, view: AccountView) -> Proposals: ...
+
+    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals: ...
+
+
+class StrategyBase:
+    """Default no-op callbacks: subclass and override what the strategy uses."""
+
+    name: str = "base"
+    warmup_bars: int = 0
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        return None
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return NO_PROPOSALS
+
+    def on_trade(self, trade: Trade, view: AccountView) -> Proposals:
+        return NO_PROPOSALS
+
+    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals:
+        return NO_PROPOSALS
+
+
+StrategyFactory = Callable[..., TradingStrategy]
+
+
+def _sma_crossover(**params: Any) -> TradingStrategy:
+    from trading_engine.strategies.sma_crossover import SmaCrossover
+
+    return SmaCrossover(**params)
+
+
+# Factories import their module lazily: the ML strategy will pull in numpy and a model file,
+# which a daemon running the SMA baseline should not pay for.
+STRATEGIES: dict[str, StrategyFactory] = {"sma_crossover": _sma_crossover}
+
+
+def make_strategy(name: str, **params: Any) -> TradingStrategy:
+    """Build the strategy registered as `name` with its keyword parameters."""
+    try:
+        factory = STRATEGIES[name]
+    except KeyError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ValueError(f"unknown strategy {name!r}; known: {known}") from None
+    return factory(**params)

@@ -1,0 +1,1 @@
+"""Strategies: pure signal code behind the `TradingStrategy` interface; none touches a venue."""

@@ -1,0 +1,133 @@
+"""SMA crossover on closed bars: the rule-based baseline that exercises the whole pipeline.
+
+Regime based rather than cross based: whenever the fast SMA is above the slow one the
+strategy wants to be long, below it short (or flat with `allow_short=False`). So right after
+warm-up it already has an opinion, and the daemon takes its position on the first live bar
+instead of waiting for the next cross. On equal averages the previous regime holds.
+
+The target size is `order_notional_usdt / close` at the bar where the regime began, floored to
+the instrument's step when the instrument is known; it stays fixed while the regime holds, so
+price drift does not cause a stream of tiny rebalancing orders. The target is re-emitted on
+every closed bar: an order that was denied or rejected is retried at the next bar, and the
+ExecManager makes nothing of a target that is already held or being worked.
+
+Averages are computed on prices as integers (units of 1e-8), so the comparison is exact: a
+flat market cannot flip the regime on float noise.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from core.account import AccountView
+from core.enums import OrderType
+from core.instrument import Instrument
+from core.market import Bar
+from core.orders import TargetPosition
+from trading_engine.indicators import Sma
+from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
+
+_PRICE_SCALE = 8  # closes as integer units of 1e-8 (Binance prices have at most 8 decimals)
+_UNITS = 10**_PRICE_SCALE
+_QTY_QUANTUM = Decimal("1e-8")
+
+
+@dataclass(slots=True)
+class _SymbolState:
+    fast: Sma
+    slow: Sma
+    regime: int = 0  # +1 long, -1 short (or flat without shorts), 0 undecided
+    target: Decimal = Decimal(0)
+    last_open_ms: int = -1  # open time of the last bar taken: a repeated bar is ignored
+
+
+class SmaCrossover(StrategyBase):
+    """Target long while SMA(fast) > SMA(slow), short (or flat) while below; closed bars only."""
+
+    name = "sma_crossover"
+
+    def __init__(
+        self,
+        *,
+        fast: int = 10,
+        slow: int = 50,
+        order_notional_usdt: Decimal | float | int | str = Decimal(100),
+        allow_short: bool = True,
+        instruments: Mapping[str, Instrument] | None = None,
+    ) -> None:
+        if not 1 <= fast < slow:
+            raise ValueError(f"sma_crossover needs 1 <= fast < slow, not fast={fast} slow={slow}")
+        notional = Decimal(str(order_notional_usdt))
+        if notional <= 0:
+            raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
+        self.fast = fast
+        self.slow = slow
+        self.order_notional_usdt = notional
+        self.allow_short = allow_short
+        self.instruments = dict(instruments or {})
+        self.warmup_bars = slow
+        self._states: dict[str, _SymbolState] = {}
+
+    # --- interface --------------------------------------------------------------------------
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        for bar in bars:
+            if bar.closed:
+                self._update(bar)
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        if not bar.closed:
+            return NO_PROPOSALS
+        st = self._update(bar)
+        if st is None or st.regime == 0:
+            return NO_PROPOSALS
+        fast = st.fast.sum / (self.fast * _UNITS)
+        slow = st.slow.sum / (self.slow * _UNITS)
+        side = "long" if st.regime > 0 else ("short" if self.allow_short else "flat")
+        return (
+            TargetPosition(
+                symbol=bar.symbol,
+                qty=st.target,
+                reason=f"sma{self.fast}={fast:.8g} sma{self.slow}={slow:.8g}: {side}",
+            ),
+        )
+
+    # --- state ------------------------------------------------------------------------------
+
+    def regime(self, symbol: str) -> int:
+        """+1 long, -1 short/flat, 0 not yet known (fewer than `slow` bars seen)."""
+        st = self._states.get(symbol)
+        return 0 if st is None else st.regime
+
+    def _update(self, bar: Bar) -> _SymbolState | None:
+        """Take one closed bar; None when it is not newer than the last one (a bar delivered
+        twice, e.g. by warm-up and the live stream, must not count twice in the averages)."""
+        st = self._states.get(bar.symbol)
+        if st is None:
+            st = self._states[bar.symbol] = _SymbolState(Sma(self.fast), Sma(self.slow))
+        if bar.open_time_ms <= st.last_open_ms:
+            return None
+        st.last_open_ms = bar.open_time_ms
+        units = int(bar.close.scaleb(_PRICE_SCALE))
+        st.fast.update(units)
+        st.slow.update(units)
+        if not st.slow.ready:
+            return st
+        # fast_sum / fast > slow_sum / slow, compared exactly in integers.
+        diff = st.fast.sum * self.slow - st.slow.sum * self.fast
+        regime = 1 if diff > 0 else (-1 if diff < 0 else st.regime)
+        if regime != st.regime:
+            st.regime = regime
+            st.target = self._size(bar.symbol, bar.close, regime)
+        return st
+
+    def _size(self, symbol: str, close: Decimal, regime: int) -> Decimal:
+        if regime < 0 and not self.allow_short:
+            return Decimal(0)
+        qty = self.order_notional_usdt / close
+        instrument = self.instruments.get(symbol)
+        if instrument is not None:
+            qty = instrument.floor_qty(qty, OrderType.MARKET)
+        else:
+            qty = qty.quantize(_QTY_QUANTUM, rounding=ROUND_DOWN)
+        return qty if regime > 0 else -qty
