@@ -1,0 +1,828 @@
+"""`LiveVenue`, the TradeExecutor: orders to Binance USD-M Futures (or the local exchange) over
+REST, their fate back from the user data stream, every outcome as a `core.events` event.
+
+Submitting (`submit`, `cancel`, `cancel_all` return at once; the work runs in tasks):
+
+- LIMIT (GTC / GTX post-only / IOC), MARKET and reduce-only orders go to `POST /fapi/v1/order`
+  with `newClientOrderId` = the request's deterministic client id; STOP_MARKET,
+  TAKE_PROFIT_MARKET (and STOP / TAKE_PROFIT, `closePosition` included) go to
+  `POST /fapi/v1/algoOrder` with `clientAlgoId` (`gateway.order_params`).
+- A rejection becomes `OrderRejected(code, reason)`. An outcome we cannot know (timeout,
+  hang-up, 5xx, -1007: `ExecutionStatusUnknown`) becomes `OrderStatusUnknown`, and a resolver
+  asks the exchange (`origClientOrderId` / `clientAlgoId`) with backoff while the user stream
+  may answer first. "Order does not exist" (-2013) is final only for a query sent after the
+  create request's `timestamp + recvWindow` (+ a grace) on the exchange's clock: then
+  `OrderReconciled(status=REJECTED)` means it was never placed. The order is never sent again.
+- A cancel that ends unknown marks the order UNKNOWN and queries it; the cancel is sent again
+  only while the exchange still shows the order open (cancelling twice is harmless).
+
+Every order event is emitted once (`gateway.order_tracker`) and handed to `listener`; the
+listener (the ExecManager) journals it before acting on it (`journal_events=True` makes the
+venue record it in `journal` first instead). The user data stream (`gateway.user_stream`) is
+reconciled over REST (`gateway.venue_sync`) after each (re)connection and every
+`reconcile_interval_s`, ending in a `VenueSnapshot`. A dead-man switch refreshes
+`countdownCancelAll` per symbol, so a frozen or killed daemon leaves no resting orders.
+
+Bad input (a malformed event, an unknown client id, a symbol we do not trade) is logged and
+counted in `stats`, never applied and never fatal.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.backoff import Backoff, Sleep
+from core.clock import Clock
+from core.enums import OrderStatus
+from core.errors import (
+    ExecutionStatusUnknown,
+    FatalError,
+    RejectedError,
+    RetryableError,
+    TradingError,
+)
+from core.events import (
+    BalanceChanged,
+    Event,
+    PositionChanged,
+    StreamState,
+    StreamStateChanged,
+    VenueSnapshot,
+)
+from core.instrument import Instrument
+from core.journal import Journal
+from core.orders import Order, OrderRequest
+from core.venue import EventListener
+from gateway.order_params import create_method, order_params
+from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
+from gateway.user_stream import UserStream
+from gateway.user_wire import (
+    AccountConfigUpdate,
+    AccountUpdate,
+    AlgoUpdate,
+    IgnoredEvent,
+    ListenKeyExpired,
+    MalformedMessage,
+    OrderUpdate,
+    UserEvent,
+    decode_user_frame,
+    parse_rest_algo_order,
+    parse_rest_order,
+    parse_user_event,
+)
+from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync
+from rest_connect.connection import RestConnection
+
+log = logging.getLogger(__name__)
+
+S = OrderStatus
+CANCEL_REJECTED = -2011  # "Unknown order sent.": not open (any more, or not yet)
+DUPLICATE_CLIENT_ID = -4116  # an open order already has this client id: ours, resolve it
+STREAM = "user"
+_TRANSIENT = (RetryableError, ExecutionStatusUnknown)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorConfig:
+    """Every knob of the executor. Times: `_s` seconds, `_ms` milliseconds."""
+
+    keepalive_interval_s: float = 1800.0  # listenKey PUT (Binance expires a key after 60 min)
+    reconcile_interval_s: float = 60.0  # periodic REST reconciliation (0 = only on (re)connect)
+    deadman_refresh_s: float = 10.0  # countdownCancelAll refresh period
+    deadman_countdown_ms: int = 60_000  # countdownTime sent (0 = dead-man switch off)
+    recv_window_ms: int = 5000  # at least the connection's own recvWindow is assumed
+    unknown_grace_ms: int = 1000  # margin on top of timestamp + recvWindow before -2013 is final
+    resolve_initial_s: float = 0.2  # backoff of unknown-outcome queries
+    resolve_max_s: float = 5.0
+    reconnect_initial_s: float = 0.5  # user-stream reconnect backoff
+    reconnect_max_s: float = 30.0
+    ws_open_timeout_s: float = 10.0
+    ws_close_timeout_s: float = 1.0
+    ws_ping_interval_s: float | None = 20.0
+    max_connection_age_s: float = 23 * 3600.0  # rotate before Binance's 24 h limit
+    start_timeout_s: float = 30.0  # first user-stream connection
+    stop_timeout_s: float = 5.0  # whole clean stop, cancel-all included
+    cancel_max_attempts: int = 5
+    trades_page_limit: int = 1000  # userTrades page size (max 1000)
+    max_closed_orders: int = 10_000  # terminal orders remembered (late duplicates)
+    # The ExecManager journals each venue event before booking it; set this when the listener
+    # does not, and the venue records each event in `journal` before handing it over.
+    journal_events: bool = False
+
+    def __post_init__(self) -> None:
+        positive = (
+            "keepalive_interval_s",
+            "deadman_refresh_s",
+            "recv_window_ms",
+            "resolve_initial_s",
+            "resolve_max_s",
+            "reconnect_initial_s",
+            "reconnect_max_s",
+            "ws_open_timeout_s",
+            "ws_close_timeout_s",
+            "max_connection_age_s",
+            "start_timeout_s",
+            "stop_timeout_s",
+            "cancel_max_attempts",
+            "trades_page_limit",
+            "max_closed_orders",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"ExecutorConfig.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("reconcile_interval_s", "deadman_countdown_ms", "unknown_grace_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ExecutorConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.trades_page_limit > 1000:
+            raise ValueError("ExecutorConfig.trades_page_limit must be <= 1000")
+        if self.resolve_max_s < self.resolve_initial_s:
+            raise ValueError("ExecutorConfig.resolve_max_s must be >= resolve_initial_s")
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError("ExecutorConfig.reconnect_max_s must be >= reconnect_initial_s")
+
+
+class LiveVenue:
+    """The live `core.venue.Venue` over Binance's REST API and user data stream."""
+
+    def __init__(
+        self,
+        *,
+        rest: RestConnection,
+        ws_url: str,
+        symbols: Iterable[str],
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        journal: Journal,
+        listener: EventListener,
+        config: ExecutorConfig | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.rest = rest
+        self.symbols = tuple(symbols)
+        missing = [s for s in self.symbols if s not in instruments]
+        if missing:
+            raise ValueError(f"no instrument for {missing}")
+        self.instruments = {s: instruments[s] for s in self.symbols}
+        self.clock = clock
+        self.journal = journal
+        self.listener = listener
+        self.config = cfg = config or ExecutorConfig()
+        self._sleep = sleep
+        self.tracker = OrderTracker(max_closed=cfg.max_closed_orders)
+        self.stats = VenueStats()
+        self.sync = VenueSync(
+            rest=rest,
+            tracker=self.tracker,
+            symbols=self.symbols,
+            instruments=self.instruments,
+            clock=clock,
+            stats=self.stats,
+            on_applied=self._applied,
+            emit=self._emit,
+            follow_up=self._follow_up,
+            resolve=self._start_resolver,
+            trades_page_limit=cfg.trades_page_limit,
+        )
+        self.stream = UserStream(
+            rest=rest,
+            ws_url=ws_url,
+            on_frame=self._on_frame,
+            on_connected=self._on_connected,
+            on_state=self._on_stream_state,
+            clock=clock,
+            sleep=sleep,
+            keepalive_interval_s=cfg.keepalive_interval_s,
+            reconnect_initial_s=cfg.reconnect_initial_s,
+            reconnect_max_s=cfg.reconnect_max_s,
+            open_timeout_s=cfg.ws_open_timeout_s,
+            close_timeout_s=cfg.ws_close_timeout_s,
+            ping_interval_s=cfg.ws_ping_interval_s,
+            max_connection_age_s=cfg.max_connection_age_s,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[tuple[str, str]] = set()  # (job, client id) running in a task
+        self._reconcile_lock = asyncio.Lock()
+        self._running = False
+        self._stopping = False
+        self._deadman_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def restore(
+        self,
+        orders: Iterable[Order],
+        *,
+        trade_ids: Mapping[str, Iterable[int]] | None = None,
+        last_trade_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        """Before `start`: orders and fills recovered from the journal after a restart.
+
+        `orders`: the journal's open orders (PENDING_SUBMIT, UNKNOWN, NEW, PARTIALLY_FILLED);
+        `trade_ids`: trade ids already journaled per client order id (never emitted again);
+        `last_trade_ids`: the highest journaled trade id per symbol (userTrades resume after
+        it; without it, fills made while the daemon was down are not attributed).
+        Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
+        """
+        if self._running:
+            raise RuntimeError("restore() must come before start()")
+        ids = trade_ids or {}
+        now = self._exchange_ms()
+        for order in orders:
+            if order.symbol not in self.instruments:
+                log.warning("restore: %s is not a traded symbol; skipped", order.symbol)
+                continue
+            t = self.tracker.restore(
+                order, algo=order.type.is_conditional, trade_ids=ids.get(order.client_order_id, ())
+            )
+            if t.status is S.UNKNOWN:
+                # Its request was signed before the crash, so before now: "does not exist"
+                # becomes final only once now + recvWindow has passed.
+                t.sent_at_ms = max(t.sent_at_ms or 0, now)
+        for symbol, trade_id in (last_trade_ids or {}).items():
+            if symbol in self.instruments:
+                self.sync.last_trade_ids[symbol] = trade_id
+
+    async def start(self) -> VenueSnapshot:
+        """Open the user stream, reconcile once, resolve restored unknown orders, start the
+        dead-man switch and the periodic reconciliation. Raises FatalError (bad key, ban) or
+        RetryableError (the stream did not connect within `start_timeout_s`)."""
+        if self._running:
+            raise RuntimeError("LiveVenue already started")
+        self._running = True
+        self._stopping = False
+        self.sync.funding_since_ms = self._exchange_ms()
+        self.stream.start()
+        waits = {
+            asyncio.ensure_future(self.stream.connected.wait()),
+            asyncio.ensure_future(self.stream.finished.wait()),
+        }
+        try:
+            await asyncio.wait(
+                waits, timeout=self.config.start_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if not self.stream.connected.is_set():
+            failure = self.stream.failure
+            await self._abort_start()
+            if isinstance(failure, FatalError):
+                raise failure
+            raise RetryableError(
+                f"user data stream did not connect within {self.config.start_timeout_s} s"
+                + (f": {failure}" if failure else "")
+            )
+        try:
+            snapshot = await self.reconcile("start")
+        except BaseException:
+            await self._abort_start()
+            raise
+        for t in self.tracker.open_orders():
+            if t.status is S.UNKNOWN:
+                self._start_resolver(t)
+        if self.config.deadman_countdown_ms > 0:
+            self._deadman_task = self._spawn(self._deadman_loop(), "deadman")
+        if self.config.reconcile_interval_s > 0:
+            self._spawn(self._reconcile_loop(), "reconcile-loop")
+        return snapshot
+
+    async def _abort_start(self) -> None:
+        self._running = False
+        await self._cancel_tasks(timeout_s=1.0)
+        await self.stream.stop(close_key=False)
+
+    async def stop(self, *, cancel_orders: bool = True) -> None:
+        """Stop cleanly within `stop_timeout_s`: no new orders; wait briefly for requests in
+        flight; cancel every open order (normal and algo) unless `cancel_orders` is False;
+        stop the dead-man timer (countdownTime 0, after the cancel-all); a last
+        reconciliation; close the user stream and every task."""
+        if not self._running:
+            return
+        self._stopping = True
+        budget = self.config.stop_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        in_flight = [t for t in self._tasks if t.get_name().startswith(("submit", "cancel"))]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=budget * 0.3)
+        if self._deadman_task is not None:
+            self._deadman_task.cancel()
+        try:
+            async with asyncio.timeout(max(0.1, deadline - loop.time() - budget * 0.2)):
+                if cancel_orders:
+                    for symbol in self.symbols:
+                        await self._cancel_all_requests(symbol)
+                if self.config.deadman_countdown_ms > 0:
+                    for symbol in self.symbols:
+                        await self._countdown(symbol, 0)
+                await self.reconcile("stop")
+        except (TimeoutError, TradingError) as exc:
+            log.warning("clean stop incomplete: %s", exc or "timed out")
+        remaining = max(0.1, min(1.0, deadline - loop.time()))
+        await self._cancel_tasks(timeout_s=remaining)
+        await self.stream.stop(close_key=True, timeout_s=remaining)
+        self._running = False
+
+    async def _cancel_tasks(self, *, timeout_s: float) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
+
+    def unknown_orders(self) -> list[str]:
+        """Client ids of orders whose outcome is not known yet."""
+        return self.tracker.unknown_ids()
+
+    def order(self, client_order_id: str) -> Order | None:
+        """The executor's current view of one order (None if not tracked)."""
+        t = self.tracker.get(client_order_id)
+        return t.order if t is not None else None
+
+    def open_orders(self) -> list[Order]:
+        """Orders not known to be terminal (pending, unknown, new, partially filled)."""
+        return [t.order for t in self.tracker.open_orders()]
+
+    @property
+    def last_trade_ids(self) -> dict[str, int]:
+        """The highest trade id per symbol read from userTrades."""
+        return self.sync.last_trade_ids
+
+    # --- Venue -------------------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> None:
+        """Send a new order (an algo order for conditional types); returns at once."""
+        if self.tracker.get(request.client_order_id) is not None:
+            self.stats.duplicate_submits += 1
+            log.error("submit: client id %s already used; not sent", request.client_order_id)
+            return
+        tracked = self.tracker.track(request, now_ms=self._exchange_ms())
+        self.stats.submitted += 1
+        reason = None
+        params: dict[str, str] = {}
+        if not self._running or self._stopping:
+            reason = "venue is not running"
+        elif request.symbol not in self.instruments:
+            reason = f"{request.symbol} is not a traded symbol"
+        else:
+            try:
+                params = order_params(request, self.instruments[request.symbol])
+            except ValueError as exc:
+                reason = str(exc)
+        if reason is not None:
+            log.warning("order %s refused before sending: %s", request.client_order_id, reason)
+            self._rejected(tracked, 0, reason)
+            return
+        self._spawn(self._send_order(tracked, request, params), f"submit-{tracked.client_order_id}")
+
+    def cancel(self, symbol: str, client_order_id: str) -> None:
+        """Cancel one order (normal or algo) by client id; returns at once. An order whose
+        create request is still unanswered is cancelled as soon as it is known to be open."""
+        t = self.tracker.get(client_order_id)
+        if t is None or t.symbol != symbol:
+            self.stats.unknown_client_ids += 1
+            log.warning("cancel: %s %s is not one of our orders", symbol, client_order_id)
+            return
+        if t.order.is_terminal:
+            return
+        t.cancel_requested = True
+        self._follow_up(t)
+
+    def cancel_all(self, symbol: str) -> None:
+        """Cancel every open normal and algo order of `symbol`; returns at once."""
+        for t in self.tracker.open_orders():
+            if t.symbol == symbol:
+                t.cancel_requested = True
+        self._spawn(self._cancel_all(symbol), f"cancel-all-{symbol}")
+
+    # --- creating ----------------------------------------------------------------------------
+
+    async def _send_order(
+        self, t: TrackedOrder, request: OrderRequest, params: dict[str, str]
+    ) -> None:
+        try:
+            row = await self.rest.call(
+                create_method(request), weight=0, orders=1, mutating=True, **params
+            )
+        except RejectedError as exc:
+            if exc.code == DUPLICATE_CLIENT_ID:
+                self._unknown(t, f"duplicate client id answer: {exc}", None)
+            else:
+                log.info("order %s rejected: %s", t.client_order_id, exc)
+                self._rejected(t, exc.code, exc.reason)
+            return
+        except ExecutionStatusUnknown as exc:
+            self._unknown(t, str(exc), exc.sent_at_ms)
+            return
+        except (RetryableError, FatalError) as exc:
+            # Certain not to have executed (never sent, still rate limited, banned, bad key).
+            log.warning("order %s not sent: %s", t.client_order_id, exc)
+            self._rejected(t, 0, f"not sent: {exc}")
+            return
+        except asyncio.CancelledError:
+            self._unknown(t, "stopped before the answer", None, resolve=False)
+            raise
+        recv = self.clock.now_ms()
+        try:
+            if t.algo:
+                applied = self.tracker.apply_algo(parse_rest_algo_order(row, recv))
+            else:
+                applied = self.tracker.apply_order(parse_rest_order(row, recv))
+        except MalformedMessage as exc:
+            self.stats.malformed_rows += 1
+            self._unknown(t, f"unreadable answer: {exc}", None)
+            return
+        self._applied(applied)
+
+    def _rejected(self, t: TrackedOrder, code: int, reason: str) -> None:
+        self.stats.rejected += 1
+        self._emit(
+            self.tracker.rejected(
+                t.client_order_id,
+                code=code,
+                reason=reason,
+                now_ms=self._exchange_ms(),
+                recv_ms=self.clock.now_ms(),
+            )
+        )
+
+    def _unknown(
+        self, t: TrackedOrder, reason: str, sent_at_ms: int | None, *, resolve: bool = True
+    ) -> None:
+        """Mark the outcome of a create (or cancel) unknown and start resolving it."""
+        self.stats.unknown_outcomes += 1
+        log.warning("order %s: outcome unknown (%s)", t.client_order_id, reason)
+        now = self._exchange_ms()
+        self._emit(
+            self.tracker.unknown(
+                t.client_order_id,
+                reason=reason,
+                # the request's timestamp is at most now: a safe bound when the layer did not say
+                sent_at_ms=sent_at_ms if sent_at_ms is not None else now,
+                now_ms=now,
+                recv_ms=self.clock.now_ms(),
+            )
+        )
+        if resolve:
+            self._start_resolver(t)
+
+    def _start_resolver(self, t: TrackedOrder) -> None:
+        if not self._stopping and t.status is S.UNKNOWN:
+            self._spawn_once("resolve", t, self._resolve(t))
+
+    async def _resolve(self, t: TrackedOrder) -> None:
+        """Query an UNKNOWN order until the exchange (or the stream) says what became of it."""
+        backoff = self._backoff()
+        while t.status is S.UNKNOWN:
+            asked_at = self._exchange_ms()
+            try:
+                await self.sync.refresh(t, raise_missing=True)
+            except RejectedError as exc:
+                if exc.code != NO_SUCH_ORDER:
+                    log.warning("resolving %s: %s", t.client_order_id, exc)
+                elif t.accepted:  # it existed: purged? the next reconciliation tries again
+                    log.error("order %s: the exchange no longer knows it", t.client_order_id)
+                    return
+                else:
+                    deadline = (t.sent_at_ms or asked_at) + self._recv_window_ms()
+                    deadline += self.config.unknown_grace_ms
+                    if asked_at >= deadline:
+                        self._never_placed(t)
+                        return
+                    # The request may still be in flight: ask again until the deadline.
+                    wait_s = min((deadline - asked_at) / 1000, max(backoff.next_delay(), 0.05))
+                    await self._sleep(wait_s)
+                    continue
+            except _TRANSIENT as exc:
+                log.info("resolving %s: %s", t.client_order_id, exc)
+            except FatalError as exc:
+                log.error("cannot resolve %s: %s", t.client_order_id, exc)
+                return
+            if t.status is not S.UNKNOWN:
+                return
+            await backoff.wait()
+
+    def _never_placed(self, t: TrackedOrder) -> None:
+        self.stats.never_placed += 1
+        log.info("order %s was never placed", t.client_order_id)
+        self._emit(
+            self.tracker.never_placed(
+                t.client_order_id, now_ms=self._exchange_ms(), recv_ms=self.clock.now_ms()
+            )
+        )
+
+    # --- cancelling --------------------------------------------------------------------------
+
+    async def _cancel(self, t: TrackedOrder) -> None:
+        """Cancel one open order; on an unknown outcome query it, and send again only if the
+        exchange still shows it open."""
+        cid = t.client_order_id
+        backoff = self._backoff()
+        t.cancel_inflight = True
+        try:
+            for _ in range(self.config.cancel_max_attempts):
+                if t.order.is_terminal:
+                    return
+                self.stats.cancels_sent += 1
+                try:
+                    await self._cancel_request(t)
+                    return
+                except RejectedError as exc:
+                    if exc.code not in (CANCEL_REJECTED, NO_SUCH_ORDER):
+                        log.warning("cancel %s rejected: %s", cid, exc)
+                        return
+                    # Not open: already terminal (its report may still be on the way), or an
+                    # algo order that triggered: ask, and cancel the triggered order if open.
+                    await self.sync.refresh(t)
+                    if t.algo and t.actual_order_id is not None and t.order.status.is_open:
+                        await self._cancel_triggered(t)
+                    return
+                except ExecutionStatusUnknown as exc:
+                    self._unknown(t, f"cancel: {exc}", None, resolve=False)
+                    await self._settle_unknown(t)
+                except RetryableError as exc:
+                    log.info("cancel %s failed (%s); retrying", cid, exc)
+                await backoff.wait()
+            log.error("cancel %s: gave up after %d attempts", cid, self.config.cancel_max_attempts)
+        except FatalError as exc:
+            log.error("cancel %s failed: %s", cid, exc)
+        except _TRANSIENT as exc:
+            log.warning("cancel %s: %s (reconciliation will retry)", cid, exc)
+        finally:
+            t.cancel_inflight = False
+
+    async def _cancel_request(self, t: TrackedOrder) -> None:
+        cid = t.client_order_id
+        if t.algo:
+            answer = await self.rest.call(
+                "futures_cancel_algo_order", mutating=True, clientAlgoId=cid
+            )
+            algo_id = answer.get("algoId") if isinstance(answer, dict) else None
+            self._emit(
+                self.tracker.algo_canceled(
+                    cid,
+                    algo_id=algo_id if isinstance(algo_id, int) else None,
+                    now_ms=self._exchange_ms(),
+                    recv_ms=self.clock.now_ms(),
+                )
+            )
+        else:
+            row = await self.rest.call(
+                "futures_cancel_order", mutating=True, symbol=t.symbol, origClientOrderId=cid
+            )
+            self.sync.apply_row(row, algo=False)
+
+    async def _cancel_triggered(self, t: TrackedOrder) -> None:
+        with contextlib.suppress(RejectedError):
+            row = await self.rest.call(
+                "futures_cancel_order", mutating=True, symbol=t.symbol, orderId=t.actual_order_id
+            )
+            self.sync.apply_row(row, algo=False)
+
+    async def _settle_unknown(self, t: TrackedOrder) -> None:
+        """After a cancel with an unknown outcome: query until the status is known again
+        (bounded: an order still UNKNOWN afterwards is left to the reconciliation)."""
+        backoff = self._backoff()
+        for _ in range(4 * self.config.cancel_max_attempts):
+            try:
+                await self.sync.refresh(t)
+            except _TRANSIENT as exc:
+                log.info("re-query of %s failed: %s", t.client_order_id, exc)
+            if t.status is not S.UNKNOWN:
+                return
+            await backoff.wait()
+
+    async def _cancel_all(self, symbol: str) -> None:
+        try:
+            await self._cancel_all_requests(symbol)
+            await self.sync.sweep(symbol, *await self.sync.open_rows(symbol))
+        except TradingError as exc:
+            log.warning("cancel-all %s incomplete: %s (reconciliation will retry)", symbol, exc)
+
+    async def _cancel_all_requests(self, symbol: str) -> None:
+        for method in ("futures_cancel_all_open_orders", "futures_cancel_all_algo_open_orders"):
+            try:
+                await self.rest.call(method, mutating=True, symbol=symbol)
+            except (RejectedError, *_TRANSIENT) as exc:
+                log.warning("%s %s: %s", method, symbol, exc)
+
+    # --- user stream -------------------------------------------------------------------------
+
+    def _on_frame(self, raw: str | bytes, recv_ms: int) -> None:
+        try:
+            event = parse_user_event(decode_user_frame(raw), recv_ms, self.sync.leverage)
+        except MalformedMessage as exc:
+            self.stats.malformed_events += 1
+            log.warning("malformed user event skipped: %s", exc)
+            return
+        try:
+            self._dispatch(event)
+        except Exception:  # a bug must not kill the stream: count it, keep going
+            self.stats.malformed_events += 1
+            log.exception("user event could not be applied: %s", str(raw)[:300])
+
+    def _dispatch(self, event: UserEvent) -> None:
+        if isinstance(event, OrderUpdate | AlgoUpdate):
+            if event.symbol not in self.instruments:
+                self._foreign(event.symbol, type(event).__name__)
+                return
+            if isinstance(event, OrderUpdate):
+                applied, cid = self.tracker.apply_order(event), event.client_order_id
+            else:
+                applied, cid = self.tracker.apply_algo(event), event.client_algo_id
+            if applied is None:
+                self.stats.unknown_client_ids += 1
+                log.warning("%s for %s, not one of our orders: ignored", type(event).__name__, cid)
+            self._applied(applied)
+        elif isinstance(event, AccountUpdate):
+            self._on_account_update(event)
+        elif isinstance(event, AccountConfigUpdate):
+            if event.symbol is not None and event.leverage is not None:
+                self.sync.leverage[event.symbol] = event.leverage
+        elif isinstance(event, ListenKeyExpired):
+            if event.listen_key is None or event.listen_key == self.stream.listen_key:
+                self.stats.listen_key_expiries += 1
+                self.stream.renew("listenKeyExpired")
+        elif isinstance(event, IgnoredEvent):
+            self.stats.ignored_events += 1
+
+    def _foreign(self, symbol: str, kind: str) -> None:
+        self.stats.foreign_symbol_events += 1
+        log.warning("%s for %s, a symbol we do not trade: ignored", kind, symbol)
+
+    def _on_account_update(self, u: AccountUpdate) -> None:
+        events: list[Event] = [
+            BalanceChanged(
+                event_time_ms=u.transaction_time_ms,
+                recv_time_ms=u.recv_time_ms,
+                balance=balance,
+                reason=u.reason,
+            )
+            for balance in u.balances
+        ]
+        for position in u.positions:
+            if position.symbol not in self.instruments:
+                self._foreign(position.symbol, "ACCOUNT_UPDATE position")
+                continue
+            events.append(
+                PositionChanged(
+                    event_time_ms=u.transaction_time_ms,
+                    recv_time_ms=u.recv_time_ms,
+                    position=position,
+                    reason=u.reason,
+                )
+            )
+        self._emit(events)
+        if u.reason == "FUNDING_FEE":  # which symbol and how much: only the income endpoint says
+            self._spawn_job("funding", self._quietly("funding", self.sync.catch_up_funding()))
+
+    def _on_connected(self, connects: int) -> None:
+        if connects > 1 and self._running and not self._stopping:
+            self._spawn_job("reconcile", self._reconcile_quietly("reconnect"))
+
+    def _on_stream_state(self, state: StreamState, detail: str) -> None:
+        now = self.clock.now_ms()
+        event = StreamStateChanged(
+            event_time_ms=now, recv_time_ms=now, stream=STREAM, state=state, detail=detail
+        )
+        self._emit([event])
+
+    # --- reconciliation ----------------------------------------------------------------------
+
+    async def reconcile(self, reason: str) -> VenueSnapshot:
+        """Read open orders, algo orders, positions, balances, new fills and funding over REST;
+        emit what we missed, then a `VenueSnapshot` of what the exchange says we have."""
+        async with self._reconcile_lock:
+            return await self.sync.reconcile(reason)
+
+    async def _reconcile_quietly(self, reason: str) -> None:
+        try:
+            await self.reconcile(reason)
+        except TradingError as exc:
+            self.stats.reconcile_failures += 1
+            log.warning("reconciliation (%s) failed: %s", reason, exc)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await self._sleep(self.config.reconcile_interval_s)
+            await self._reconcile_quietly("periodic")
+
+    # --- dead-man switch ---------------------------------------------------------------------
+
+    async def _deadman_loop(self) -> None:
+        countdown = self.config.deadman_countdown_ms
+        while True:
+            for symbol in self.symbols:
+                if await self._countdown(symbol, countdown):
+                    self.stats.deadman_refreshes += 1
+                else:
+                    self.stats.deadman_failures += 1
+            await self._sleep(self.config.deadman_refresh_s)
+
+    async def _countdown(self, symbol: str, countdown_ms: int) -> bool:
+        try:
+            await self.rest.call(
+                "futures_countdown_cancel_all",
+                weight=10,
+                mutating=True,
+                symbol=symbol,
+                countdownTime=countdown_ms,
+            )
+            return True
+        except (RejectedError, FatalError, *_TRANSIENT) as exc:
+            log.warning("countdownCancelAll %s %d ms failed: %s", symbol, countdown_ms, exc)
+            return False
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _applied(self, applied: Applied | None) -> None:
+        if applied is None:
+            return
+        tracked, events = applied
+        self._emit(events)
+        self._follow_up(tracked)
+
+    def _follow_up(self, t: TrackedOrder) -> None:
+        """Start what an order's new state asks for: missing fills, a query, a wanted cancel."""
+        if self._stopping and not t.cancel_requested:
+            return
+        if t.needs_fills and t.exchange_order_id is not None:
+            self._spawn_once("fills", t, self._quietly("fills", self.sync.fetch_fills(t)))
+        if t.order.is_terminal:
+            return
+        if t.needs_query:
+            self._spawn_once("query", t, self._quietly("query", self.sync.refresh(t)))
+        if t.cancel_requested and t.status.is_open and not t.cancel_inflight:
+            self._spawn_once("cancel", t, self._cancel(t))
+
+    async def _quietly(self, what: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a REST follow-up; a failure is logged (the next reconciliation repeats it)."""
+        try:
+            await coro
+        except TradingError as exc:
+            log.warning("%s failed: %s (reconciliation will retry)", what, exc)
+
+    def _emit(self, events: Iterable[Event]) -> None:
+        """Hand each event to the listener (journaled first if `journal_events`); neither a
+        journal nor a listener failure may stop the executor."""
+        journal = self.config.journal_events
+        for event in events:
+            if journal:
+                try:
+                    self.journal.record(event)
+                except Exception:
+                    self.stats.journal_errors += 1
+                    log.exception("journal failed to record %s", type(event).__name__)
+            try:
+                self.listener(event)
+            except Exception:
+                self.stats.listener_errors += 1
+                log.exception("listener failed on %s", type(event).__name__)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _spawn_once(self, job: str, t: TrackedOrder, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` for this order unless the same job already runs for it."""
+        self._spawn_keyed((job, t.client_order_id), coro)
+
+    def _spawn_job(self, job: str, coro: Coroutine[Any, Any, Any]) -> None:
+        self._spawn_keyed((job, ""), coro)
+
+    def _spawn_keyed(self, key: tuple[str, str], coro: Coroutine[Any, Any, Any]) -> None:
+        if key in self._busy:
+            coro.close()
+            return
+        self._busy.add(key)
+        task = self._spawn(coro, "-".join(filter(None, key)))
+        task.add_done_callback(lambda _: self._busy.discard(key))
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s died", task.get_name(), exc_info=task.exception())
+
+    def _backoff(self) -> Backoff:
+        cfg = self.config
+        return Backoff(initial_s=cfg.resolve_initial_s, max_s=cfg.resolve_max_s, sleep=self._sleep)
+
+    def _exchange_ms(self) -> int:
+        """Our estimate of the exchange's clock (ms)."""
+        return self.rest.clock.now_ms()
+
+    def _recv_window_ms(self) -> int:
+        """The recvWindow our signed requests carry (python-binance may force its own)."""
+        windows = [self.config.recv_window_ms, self.rest.recv_window_ms]
+        client_window = getattr(self.rest.client, "REQUEST_RECVWINDOW", None)
+        if isinstance(client_window, int):
+            windows.append(client_window)
+        return max(windows)
+
+
+__all__ = ["ExecutorConfig", "LiveVenue", "VenueStats"]

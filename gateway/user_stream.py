@@ -1,0 +1,258 @@
+"""The user data stream: listenKey lifecycle and the private websocket, reconnected forever.
+
+`UserStream` creates a listenKey (`POST /fapi/v1/listenKey`), connects
+`<ws_url>/private/ws?listenKey=<key>`, hands every frame to `on_frame(raw, recv_time_ms)` and
+keeps the key alive with `PUT /fapi/v1/listenKey` every `keepalive_interval_s` (Binance expires
+a key 60 minutes after its creation or last keepalive). The key is created again when:
+
+- the owner calls `renew()` (it saw `listenKeyExpired` on the stream),
+- a keepalive answers -1125 (the key no longer exists),
+- the socket fails (a new POST returns the same key while it is still valid).
+
+Every (re)connection is reported through `on_connected(n)` (n = connections so far), so the
+owner can reconcile orders and positions over REST, and `on_state(state, detail)`. Failed
+attempts wait with `core.backoff` (reset after a connection succeeds). A fatal REST error (bad
+key, IP ban) or a bad URL ends the stream in state FAILED; `failure` holds the error.
+Connections are rotated before Binance's 24-hour limit.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidURI, WebSocketException
+
+from core.backoff import Backoff, Sleep
+from core.clock import Clock
+from core.errors import ExecutionStatusUnknown, FatalError, RejectedError, RetryableError
+from core.events import StreamState
+from rest_connect.connection import RestConnection
+
+log = logging.getLogger(__name__)
+
+LISTEN_KEY_GONE = -1125  # "This listenKey does not exist."
+_SOCKET_ERRORS = (WebSocketException, OSError, TimeoutError)
+_REST_ERRORS = (RetryableError, ExecutionStatusUnknown, RejectedError)
+
+
+@dataclass(slots=True)
+class UserStreamStats:
+    connects: int = 0
+    disconnects: int = 0
+    frames: int = 0
+    keys_created: int = 0  # POSTs (a still-valid key comes back unchanged)
+    key_renewals: int = 0  # re-creations asked for (expiry, -1125)
+    keepalives: int = 0
+    keepalive_failures: int = 0
+    rotations: int = 0
+
+
+class UserStream:
+    """One user-data websocket of one account (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        rest: RestConnection,
+        ws_url: str,
+        on_frame: Callable[[str | bytes, int], None],
+        on_connected: Callable[[int], None],
+        on_state: Callable[[StreamState, str], None],
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        keepalive_interval_s: float = 1800.0,
+        reconnect_initial_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        open_timeout_s: float = 10.0,
+        close_timeout_s: float = 1.0,
+        ping_interval_s: float | None = 20.0,
+        max_connection_age_s: float = 23 * 3600.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.rest = rest
+        self.ws_url = ws_url.rstrip("/")
+        self._on_frame = on_frame
+        self._on_connected = on_connected
+        self._on_state = on_state
+        self.clock = clock
+        self._sleep = sleep
+        self.keepalive_interval_s = keepalive_interval_s
+        self.open_timeout_s = open_timeout_s
+        self.close_timeout_s = close_timeout_s
+        self.ping_interval_s = ping_interval_s
+        self.max_connection_age_s = max_connection_age_s
+        self._backoff = Backoff(
+            initial_s=reconnect_initial_s, max_s=reconnect_max_s, sleep=sleep, rand=rand
+        )
+        self.stats = UserStreamStats()
+        self.listen_key: str | None = None
+        self.failure: BaseException | None = None
+        self.connected = asyncio.Event()  # set while a socket is open
+        self.finished = asyncio.Event()  # set when the stream gave up (FAILED) or was stopped
+        self._renew_key = False
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closers: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"{self.ws_url}/private/ws?listenKey={self.listen_key}"
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="user-stream")
+
+    async def stop(self, *, close_key: bool = True, timeout_s: float = 2.0) -> None:
+        """Close the socket and stop reconnecting; DELETE the listenKey if `close_key`."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout_s)
+        for closer in list(self._closers):
+            closer.cancel()
+        self.connected.clear()
+        self.finished.set()
+        key, self.listen_key = self.listen_key, None
+        if close_key and key is not None:
+            try:
+                await asyncio.wait_for(
+                    self.rest.call("futures_stream_close", listenKey=key), timeout_s
+                )
+            except (*_REST_ERRORS, FatalError, TimeoutError) as exc:
+                log.info("user stream: listenKey close failed (%s)", exc)
+
+    def renew(self, reason: str) -> None:
+        """Create a new listenKey and reconnect (the current key expired or is unknown)."""
+        if self._renew_key:
+            return
+        log.warning("user stream: listenKey renewal (%s)", reason)
+        self._renew_key = True
+        self.stats.key_renewals += 1
+        ws = self._ws
+        if ws is not None:
+            closer = asyncio.get_running_loop().create_task(self._close(ws))
+            self._closers.add(closer)
+            closer.add_done_callback(self._closers.discard)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                connects = self.stats.connects
+                detail = await self._attempt()
+                self.connected.clear()
+                if self.stats.connects > connects:
+                    self._on_state(StreamState.DISCONNECTED, detail)
+                else:
+                    log.info("user stream: %s", detail)
+                await self._backoff.wait()
+        except asyncio.CancelledError:
+            raise
+        except (FatalError, InvalidURI) as exc:
+            self._fail(exc)
+        except Exception as exc:  # a bug: report it as a failed stream instead of hiding it
+            log.exception("user stream: unexpected error")
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.connected.clear()
+        self.finished.set()
+        log.error("user stream failed: %s", exc)
+        self._on_state(StreamState.FAILED, str(exc))
+
+    async def _attempt(self) -> str:
+        """One key + connection; returns why it ended (retryable failures included)."""
+        try:
+            if self.listen_key is None or self._renew_key:
+                self._renew_key = False
+                self.listen_key = await self.rest.call("futures_stream_get_listen_key")
+                self.stats.keys_created += 1
+            ws = await connect(
+                self.url,
+                open_timeout=self.open_timeout_s,
+                close_timeout=self.close_timeout_s,
+                ping_interval=self.ping_interval_s,
+                ping_timeout=self.ping_interval_s,
+                compression=None,
+                proxy=None,
+                max_size=2**22,
+                max_queue=4096,
+            )
+        except _REST_ERRORS as exc:
+            return f"listenKey: {exc}"
+        except InvalidURI:
+            raise
+        except _SOCKET_ERRORS as exc:
+            return f"connect failed: {type(exc).__name__}: {exc}"
+        self._ws = ws
+        self.stats.connects += 1
+        self._backoff.reset()
+        self.connected.set()
+        self._on_state(StreamState.CONNECTED, "" if self.stats.connects == 1 else "reconnected")
+        self._on_connected(self.stats.connects)
+        keepalive = asyncio.get_running_loop().create_task(
+            self._keepalive(ws), name="user-stream-keepalive"
+        )
+        try:
+            return await self._read(ws)
+        finally:
+            self._ws = None
+            self.stats.disconnects += 1
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keepalive
+            await self._close(ws)
+
+    async def _read(self, ws: ClientConnection) -> str:
+        on_frame = self._on_frame
+        now_ms = self.clock.now_ms
+        try:
+            async with asyncio.timeout(self.max_connection_age_s):
+                async for raw in ws:
+                    self.stats.frames += 1
+                    on_frame(raw, now_ms())
+                    if self._renew_key:
+                        return "listenKey renewal"
+        except TimeoutError:
+            self.stats.rotations += 1
+            return "rotated before the 24 h connection limit"
+        except WebSocketException as exc:
+            return f"socket error: {exc}"
+        if self._renew_key:
+            return "listenKey renewal"
+        return f"closed (code {ws.close_code})"
+
+    async def _keepalive(self, ws: ClientConnection) -> None:
+        """PUT the key every interval; -1125 means it is gone: renew and reconnect."""
+        while True:
+            await self._sleep(self.keepalive_interval_s)
+            key = self.listen_key
+            if key is None:
+                return
+            try:
+                await self.rest.call("futures_stream_keepalive", listenKey=key)
+                self.stats.keepalives += 1
+            except RejectedError as exc:
+                self.stats.keepalive_failures += 1
+                if exc.code == LISTEN_KEY_GONE:
+                    self.renew("keepalive: listenKey does not exist (-1125)")
+                    return
+                log.warning("user stream: keepalive rejected: %s", exc)
+            except (RetryableError, ExecutionStatusUnknown, FatalError) as exc:
+                self.stats.keepalive_failures += 1
+                log.warning("user stream: keepalive failed: %s", exc)
+
+    async def _close(self, ws: ClientConnection) -> None:
+        try:
+            async with asyncio.timeout(self.close_timeout_s):
+                await ws.close()
+        except (TimeoutError, *_SOCKET_ERRORS):
+            ws.transport.abort()

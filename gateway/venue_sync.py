@@ -1,0 +1,462 @@
+"""What the exchange says about our orders and account, read over REST and applied once.
+
+`VenueSync` is the REST half of the executor's bookkeeping:
+
+- `refresh(order)`: query one order (an algo order and, once triggered, its matching-engine
+  order) and apply the answer; fetch the fills the exchange reports but we have not seen.
+- `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
+  leverage), positions (`positionRisk`), fills since the last trade id known from
+  `userTrades` (missed ones are emitted), funding income; every order we think open that the
+  exchange no longer lists is queried and its final status emitted. Returns the
+  `VenueSnapshot` (emitted last, after what it explains).
+
+Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
+callbacks; unreadable rows are counted in `VenueStats` and skipped.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from core.account import Position
+from core.clock import Clock
+from core.enums import MarginType, OrderStatus, PositionSide
+from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
+from core.events import Event, FundingPaid, VenueSnapshot
+from core.instrument import Instrument
+from core.orders import Order
+from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
+from gateway.user_wire import (
+    AlgoStatus,
+    AlgoUpdate,
+    MalformedMessage,
+    OrderUpdate,
+    parse_account,
+    parse_funding_income,
+    parse_position_risk,
+    parse_rest_algo_order,
+    parse_rest_order,
+    parse_user_trade,
+)
+from rest_connect.connection import RestConnection
+
+log = logging.getLogger(__name__)
+
+S = OrderStatus
+NO_SUCH_ORDER = -2013  # "Order does not exist."
+_TRANSIENT = (RetryableError, ExecutionStatusUnknown)
+_FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
+
+
+@dataclass(slots=True)
+class VenueStats:
+    """Counters of the executor (`LiveVenue.stats`)."""
+
+    submitted: int = 0
+    rejected: int = 0
+    unknown_outcomes: int = 0
+    never_placed: int = 0  # unknown orders resolved as REJECTED (-2013 past recvWindow)
+    cancels_sent: int = 0
+    malformed_events: int = 0  # user-stream frames that did not parse (skipped)
+    malformed_rows: int = 0  # REST rows that did not parse (skipped)
+    unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
+    foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
+    foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
+    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, MARGIN_CALL)
+    duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
+    reconciles: int = 0
+    reconcile_failures: int = 0
+    listen_key_expiries: int = 0
+    deadman_refreshes: int = 0
+    deadman_failures: int = 0
+    listener_errors: int = 0
+    journal_errors: int = 0
+    funding_events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+OpenRows = tuple[list[OrderUpdate], list[AlgoUpdate]]
+
+
+class VenueSync:
+    """REST queries and reconciliation for one `LiveVenue` (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        rest: RestConnection,
+        tracker: OrderTracker,
+        symbols: tuple[str, ...],
+        instruments: Mapping[str, Instrument],
+        clock: Clock,
+        stats: VenueStats,
+        on_applied: Callable[[Applied | None], None],
+        emit: Callable[[Iterable[Event]], None],
+        follow_up: Callable[[TrackedOrder], None],
+        resolve: Callable[[TrackedOrder], None],
+        trades_page_limit: int = 1000,
+    ) -> None:
+        self.rest = rest
+        self.tracker = tracker
+        self.symbols = symbols
+        self.instruments = instruments
+        self.clock = clock
+        self.stats = stats
+        self._on_applied = on_applied
+        self._emit = emit
+        self._follow_up = follow_up
+        self._resolve = resolve
+        self.trades_page_limit = trades_page_limit
+        self.last_trade_ids: dict[str, int] = {}  # per symbol, advanced from userTrades only
+        self.leverage: dict[str, int] = {}
+        self.margin_type: dict[str, MarginType] = {}
+        self.funding_since_ms: int | None = None  # FUNDING_FEE income from here on is ours
+        self._funding_seen: set[int] = set()
+        self._funding_order: deque[int] = deque()
+
+    # --- one order ---------------------------------------------------------------------------
+
+    async def refresh(self, t: TrackedOrder, *, raise_missing: bool = False) -> None:
+        """Query the order (and, for a triggered algo order, its matching-engine order) and
+        apply what the exchange says; fetch missing fills. -2013 raises if `raise_missing`."""
+        cid = t.client_order_id
+        try:
+            if t.algo:
+                if t.order.order_id is not None:
+                    row = await self.rest.call("futures_get_algo_order", algoId=t.order.order_id)
+                else:
+                    row = await self.rest.call("futures_get_algo_order", clientAlgoId=cid)
+                self.apply_row(row, algo=True)
+                actual = t.actual_order_id
+                if actual is not None and not t.order.is_terminal:
+                    row = await self.rest.call("futures_get_order", symbol=t.symbol, orderId=actual)
+                    self.apply_row(row, algo=False)
+            else:
+                row = await self.rest.call(
+                    "futures_get_order", symbol=t.symbol, origClientOrderId=cid
+                )
+                self.apply_row(row, algo=False)
+        except RejectedError as exc:
+            if raise_missing or exc.code != NO_SUCH_ORDER:
+                raise
+            log.warning("order %s: the exchange does not know it (%s)", cid, exc)
+            return
+        t.needs_query = False
+        if t.needs_fills:
+            await self.fetch_fills(t)
+
+    def apply_row(self, row: Any, *, algo: bool) -> None:
+        """Apply one REST order object (or algo order object)."""
+        recv = self.clock.now_ms()
+        try:
+            if algo:
+                self._on_applied(self.tracker.apply_algo(parse_rest_algo_order(row, recv)))
+            else:
+                self._on_applied(self.tracker.apply_order(parse_rest_order(row, recv)))
+        except MalformedMessage as exc:
+            self.stats.malformed_rows += 1
+            log.warning("unreadable order row: %s", exc)
+
+    async def fetch_fills(self, t: TrackedOrder) -> None:
+        """Emit the fills of one order that the exchange reported but we have not seen."""
+        order_id = t.exchange_order_id
+        if order_id is None:
+            return
+        limit = self.trades_page_limit
+        params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        while True:
+            rows = await self.rest.call("futures_account_trades", weight=5, **params)
+            highest = self._apply_trades(rows, t.symbol)
+            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
+                return
+            params["fromId"] = highest + 1
+
+    def _apply_trades(self, rows: Any, symbol: str) -> int:
+        """Apply userTrades rows; returns the highest trade id seen (0 if none)."""
+        if not isinstance(rows, list):
+            self.stats.malformed_rows += 1
+            log.warning("userTrades answer is not a list: %s", str(rows)[:200])
+            return 0
+        recv = self.clock.now_ms()
+        highest = 0
+        for row in rows:
+            try:
+                trade = parse_user_trade(row, recv)
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable userTrades row: %s", exc)
+                continue
+            if trade.symbol != symbol:
+                self.stats.foreign_symbol_events += 1
+                continue
+            highest = max(highest, trade.trade_id)
+            applied = self.tracker.apply_trade(trade)
+            if applied is None:
+                self.stats.foreign_trades += 1
+                log.info("trade %s of order %s is not ours", trade.trade_id, trade.order_id)
+                continue
+            self._on_applied(applied)
+        return highest
+
+    # --- the whole account -------------------------------------------------------------------
+
+    async def reconcile(self, reason: str) -> VenueSnapshot:
+        """Read and apply everything (see the module docstring); emit and return the snapshot.
+        Raises RetryableError / FatalError when the exchange cannot be read."""
+        rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
+        account = await self.rest.call("futures_account", weight=5)
+        try:
+            acct = parse_account(account)
+        except MalformedMessage as exc:
+            self.stats.malformed_rows += 1
+            raise RetryableError(f"unreadable account answer: {exc}") from exc
+        self.leverage.update(acct.leverage)
+        self.margin_type.update(acct.margin_type)
+        positions = await self._positions()
+        for symbol in self.symbols:
+            await self._catch_up_trades(symbol)
+        for symbol, (rows, algo_rows) in rows_by_symbol.items():
+            await self.sweep(symbol, rows, algo_rows)
+        await self.catch_up_funding()
+        now = self.rest.clock.now_ms()
+        snapshot = VenueSnapshot(
+            event_time_ms=now,
+            recv_time_ms=self.clock.now_ms(),
+            balances=acct.balances,
+            positions=positions,
+            open_orders=tuple(_snapshot_orders(rows_by_symbol.values())),
+            reason=reason,
+            symbols=self.symbols,
+        )
+        self.stats.reconciles += 1
+        self._emit([snapshot])
+        return snapshot
+
+    async def open_rows(self, symbol: str) -> OpenRows:
+        """The exchange's open orders and open algo orders of `symbol`."""
+        raw = await self.rest.call("futures_get_open_orders", symbol=symbol)
+        raw_algo = await self.rest.call("futures_get_open_algo_orders", symbol=symbol)
+        recv = self.clock.now_ms()
+        rows: list[OrderUpdate] = []
+        algo_rows: list[AlgoUpdate] = []
+        for row in raw if isinstance(raw, list) else []:
+            try:
+                rows.append(parse_rest_order(row, recv))
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable open order: %s", exc)
+        for row in _algo_list(raw_algo):
+            try:
+                algo_rows.append(parse_rest_algo_order(row, recv))
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable open algo order: %s", exc)
+        return rows, algo_rows
+
+    async def sweep(
+        self, symbol: str, rows: list[OrderUpdate], algo_rows: list[AlgoUpdate]
+    ) -> None:
+        """Bring every order we think open in line with the exchange's open-order lists."""
+        listed = {u.client_order_id: u for u in rows}
+        listed_algo = {u.client_algo_id: u for u in algo_rows}
+        for u in rows:
+            applied = self.tracker.apply_order(u)
+            if applied is None:
+                log.warning("open order %s %s is not ours", symbol, u.client_order_id)
+            self._on_applied(applied)
+        for a in algo_rows:
+            applied = self.tracker.apply_algo(a)
+            if applied is None:
+                log.warning("open algo order %s %s is not ours", symbol, a.client_algo_id)
+            self._on_applied(applied)
+        for t in self.tracker.open_orders():
+            if t.symbol != symbol or t.status is S.PENDING_SUBMIT:
+                continue  # a create request is still on its way
+            if t.status is S.UNKNOWN:
+                self._resolve(t)
+                continue
+            cid = t.client_order_id
+            shown = listed_algo.get(cid) if t.algo else listed.get(cid)
+            if isinstance(shown, AlgoUpdate) and shown.status is not AlgoStatus.NEW:
+                shown = None  # triggered: its matching-engine order decides
+            if shown is None or t.needs_fills or t.needs_query:
+                try:
+                    await self.refresh(t)
+                except RejectedError as exc:
+                    log.warning("reconcile: query of %s failed: %s", cid, exc)
+            self._follow_up(t)
+
+    async def _positions(self) -> tuple[Position, ...]:
+        rows = await self.rest.call("futures_position_information", weight=5)
+        found: dict[tuple[str, PositionSide], Position] = {}
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                position = parse_position_risk(row, self.leverage)
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable position row: %s", exc)
+                continue
+            if position.symbol in self.instruments:
+                found[(position.symbol, position.position_side)] = position
+        for symbol in self.symbols:  # a flat symbol has no v3 row: say so explicitly
+            if not any(key[0] == symbol for key in found):
+                found[(symbol, PositionSide.BOTH)] = Position(
+                    symbol=symbol,
+                    qty=Decimal(0),
+                    entry_price=Decimal(0),
+                    leverage=self.leverage.get(symbol, 1),
+                    margin_type=self.margin_type.get(symbol, MarginType.CROSSED),
+                )
+        return tuple(found.values())
+
+    async def _catch_up_trades(self, symbol: str) -> None:
+        """Fills since the last trade id known from userTrades (missed ones are emitted).
+
+        Without a known id (a fresh start without a journal) the latest trade becomes the
+        baseline: older fills belong to earlier sessions, which the journal accounts for."""
+        limit = self.trades_page_limit
+        last = self.last_trade_ids.get(symbol)
+        if last is None:
+            rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
+            latest = 0
+            for row in rows if isinstance(rows, list) else []:
+                try:
+                    latest = max(latest, parse_user_trade(row, 0).trade_id)
+                except MalformedMessage:
+                    self.stats.malformed_rows += 1
+            self.last_trade_ids[symbol] = latest
+            return
+        while True:
+            rows = await self.rest.call(
+                "futures_account_trades", weight=5, symbol=symbol, fromId=last + 1, limit=limit
+            )
+            highest = self._apply_trades(rows, symbol)
+            if highest > last:
+                last = highest
+                self.last_trade_ids[symbol] = last
+            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
+                return
+
+    # --- funding -----------------------------------------------------------------------------
+
+    async def catch_up_funding(self) -> None:
+        """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted."""
+        since = self.funding_since_ms
+        if since is None:
+            return
+        rows = await self.rest.call(
+            "futures_income_history", weight=30, incomeType="FUNDING_FEE", startTime=since,
+            limit=1000,
+        )  # fmt: skip
+        events: list[Event] = []
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                income = parse_funding_income(row)
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable income row: %s", exc)
+                continue
+            if income.tran_id in self._funding_seen or income.symbol not in self.instruments:
+                continue
+            self._remember_funding(income.tran_id)
+            self.stats.funding_events += 1
+            events.append(
+                FundingPaid(
+                    event_time_ms=income.time_ms,
+                    recv_time_ms=self.clock.now_ms(),
+                    symbol=income.symbol,
+                    amount=income.amount,
+                    rate=await self._funding_rate(income.symbol, income.time_ms),
+                )
+            )
+        self._emit(events)
+
+    def _remember_funding(self, tran_id: int) -> None:
+        self._funding_seen.add(tran_id)
+        self._funding_order.append(tran_id)
+        while len(self._funding_order) > _FUNDING_MEMORY:
+            self._funding_seen.discard(self._funding_order.popleft())
+
+    async def _funding_rate(self, symbol: str, time_ms: int) -> Decimal:
+        """The published rate of the settlement at `time_ms` (0 if the venue has none)."""
+        try:
+            rows = await self.rest.call(
+                "futures_funding_rate", symbol=symbol, startTime=time_ms - 60_000,
+                endTime=time_ms + 60_000, limit=10,
+            )  # fmt: skip
+        except (RejectedError, *_TRANSIENT) as exc:
+            log.info("funding rate of %s at %d unavailable: %s", symbol, time_ms, exc)
+            return Decimal(0)
+        best: tuple[int, Decimal] | None = None
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                distance = abs(int(row["fundingTime"]) - time_ms)
+                rate = Decimal(str(row["fundingRate"]))
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                continue
+            if best is None or distance < best[0]:
+                best = (distance, rate)
+        return best[1] if best is not None else Decimal(0)
+
+
+def _snapshot_orders(rows: Iterable[OpenRows]) -> list[Order]:
+    """The exchange's open orders as `Order`s (algo orders: `order_id` is the algoId)."""
+    out: list[Order] = []
+    for orders, algo_orders in rows:
+        out.extend(
+            Order(
+                client_order_id=u.client_order_id,
+                symbol=u.symbol,
+                side=u.side,
+                type=u.orig_type,
+                quantity=u.quantity,
+                price=u.price,
+                time_in_force=u.time_in_force,
+                status=u.status,
+                created_ms=u.event_time_ms,
+                updated_ms=u.event_time_ms,
+                order_id=u.order_id,
+                filled_qty=u.cum_qty,
+                avg_price=u.avg_price,
+                stop_price=u.stop_price or None,
+                reduce_only=u.reduce_only,
+                close_position=u.close_position,
+                position_side=u.position_side,
+            )
+            for u in orders
+        )
+        out.extend(
+            Order(
+                client_order_id=a.client_algo_id,
+                symbol=a.symbol,
+                side=a.side,
+                type=a.order_type,
+                quantity=a.quantity,
+                price=a.price or None,
+                time_in_force=a.time_in_force,
+                status=S.NEW,
+                created_ms=a.event_time_ms,
+                updated_ms=a.event_time_ms,
+                order_id=a.algo_id,
+                stop_price=a.trigger_price,
+                reduce_only=a.reduce_only,
+                close_position=a.close_position,
+                position_side=a.position_side,
+            )
+            for a in algo_orders
+        )
+    return out
+
+
+def _algo_list(raw: Any) -> list[Any]:
+    """openAlgoOrders answers a list (some versions wrap it as {"orders": [...]})."""
+    if isinstance(raw, list):
+        return raw
+    if isinstance(raw, dict) and isinstance(raw.get("orders"), list):
+        return list(raw["orders"])
+    return []

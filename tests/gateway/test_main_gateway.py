@@ -1,0 +1,246 @@
+"""LiveVenue round trips against the real local exchange (recorded BTCUSDT data, real time):
+each order type produces the right events, once, and the exchange agrees."""
+
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+
+from core.enums import OrderStatus, OrderType, Side, TimeInForce
+from core.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    PositionChanged,
+    StreamStateChanged,
+    VenueSnapshot,
+)
+from core.orders import OrderRequest
+from tests.gateway.venue_harness import (
+    FAST,
+    SYMBOL,
+    TICK,
+    assert_each_event_once,
+    session,
+    start_exchange,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ex():
+    exchange = await start_exchange()
+    yield exchange
+    await exchange.stop()
+
+
+async def test_start_reports_the_connected_stream_and_a_snapshot(ex):
+    async with session(ex) as s:
+        states = s.rec.of(StreamStateChanged)
+        (snapshot,) = s.rec.of(VenueSnapshot)
+
+    assert states[0].state == "connected" and states[0].stream == "user"
+    assert snapshot.reason == "start" and snapshot.symbols == (SYMBOL,)
+    assert [(b.asset, b.wallet_balance) for b in snapshot.balances] == [("USDT", Decimal(10000))]
+    assert [(p.symbol, p.qty) for p in snapshot.positions] == [(SYMBOL, Decimal(0))]
+    assert snapshot.open_orders == ()
+
+
+async def test_resting_limit_order_is_accepted_once_then_canceled(ex):
+    async with session(ex) as s:
+        request = s.limit(Side.BUY)
+        s.venue.submit(request)
+        accepted = await s.rec.wait_for(OrderAccepted, request.client_order_id)
+        assert s.exchange_order(request.client_order_id)["status"] == "NEW"
+
+        s.venue.cancel(SYMBOL, request.client_order_id)
+        canceled = await s.rec.wait_for(OrderCanceled, request.client_order_id)
+
+        assert (
+            accepted.order_id
+            == canceled.order_id
+            == s.exchange_order(request.client_order_id)["orderId"]
+        )
+        assert s.exchange_order(request.client_order_id)["status"] == "CANCELED"
+        assert s.venue.order(request.client_order_id).status is OrderStatus.CANCELED
+        assert_each_event_once(s.rec)
+
+
+async def test_market_order_fills_and_moves_the_position(ex):
+    async with session(ex) as s:
+        request = s.market(Side.BUY, qty="0.002")
+        s.venue.submit(request)
+        filled = await s.rec.wait_for(OrderFilled, request.client_order_id)
+        position = await s.rec.wait_for(PositionChanged, where=lambda e: e.position.qty != 0)
+
+        trades = ex.engine.user_trades(s.account, {"symbol": SYMBOL})
+        assert [t["id"] for t in trades] == [filled.fill.trade_id]
+        assert filled.cumulative_qty == filled.fill.qty == Decimal("0.002")
+        assert filled.fill.price == Decimal(trades[0]["price"])
+        assert filled.fill.commission == Decimal(trades[0]["commission"]) > 0
+        assert not filled.fill.is_maker
+        assert position.position.qty == Decimal("0.002") == s.exchange_position()
+        assert_each_event_once(s.rec)
+
+
+async def test_post_only_order_that_would_take_is_rejected_with_binance_code(ex):
+    async with session(ex) as s:
+        _, ask = s.top()
+        crossing = s.limit(Side.BUY, tif=TimeInForce.GTX, price=ask + 50 * TICK)
+        resting = s.limit(Side.BUY, tif=TimeInForce.GTX)
+        s.venue.submit(crossing)
+        s.venue.submit(resting)
+        rejected = await s.rec.wait_for(OrderRejected, crossing.client_order_id)
+        await s.rec.wait_for(OrderAccepted, resting.client_order_id)
+
+        assert rejected.code == -5022
+        assert [o["clientOrderId"] for o in s.exchange_orders()] == [resting.client_order_id]
+        assert s.rec.of(OrderAccepted, crossing.client_order_id) == []
+
+
+async def test_ioc_that_cannot_fill_expires(ex):
+    async with session(ex) as s:
+        bid, _ = s.top()
+        request = s.limit(Side.BUY, tif=TimeInForce.IOC, price=bid - 100 * TICK)
+        s.venue.submit(request)
+        expired = await s.rec.wait_for(OrderExpired, request.client_order_id)
+
+        assert expired.reason == "IOC remainder"
+        assert s.exchange_order(request.client_order_id)["status"] == "EXPIRED"
+        assert_each_event_once(s.rec)
+
+
+async def test_reduce_only_closes_and_is_refused_without_a_position(ex):
+    async with session(ex) as s:
+        entry = s.market(Side.BUY, qty="0.003")
+        s.venue.submit(entry)
+        await s.rec.wait_for(OrderFilled, entry.client_order_id)
+        close = s.market(Side.SELL, qty="0.003", reduce_only=True)
+        s.venue.submit(close)
+        await s.rec.wait_for(OrderFilled, close.client_order_id)
+        again = s.market(Side.SELL, qty="0.003", reduce_only=True)
+        s.venue.submit(again)
+        refused = await s.rec.wait_for(OrderRejected, again.client_order_id)
+
+        assert refused.code == -2022
+        assert s.exchange_position() == 0
+        assert s.exchange_order(close.client_order_id)["reduceOnly"] is True
+        assert_each_event_once(s.rec)
+
+
+async def test_close_position_stops_go_through_the_algo_api_and_one_closes(ex):
+    async with session(ex) as s:
+        entry = s.market(Side.BUY, qty="0.002")
+        s.venue.submit(entry)
+        await s.rec.wait_for(OrderFilled, entry.client_order_id)
+        last = ex.engine.last_price(SYMBOL)
+        assert last is not None
+        stops = [
+            OrderRequest(
+                symbol=SYMBOL,
+                side=Side.SELL,
+                type=kind,
+                quantity=None,
+                stop_price=last + offset,
+                close_position=True,
+                client_order_id=s.ids.next(),
+            )
+            for kind, offset in (
+                (OrderType.TAKE_PROFIT_MARKET, 3 * TICK),
+                (OrderType.STOP_MARKET, -3 * TICK),
+            )
+        ]
+        for stop in stops:
+            s.venue.submit(stop)
+        accepted = [await s.rec.wait_for(OrderAccepted, r.client_order_id) for r in stops]
+        algo_ids = {a["algoId"] for a in ex.engine.open_algo_orders(s.account, {})}
+        assert {a.order_id for a in accepted} <= algo_ids | {
+            a["algoId"] for a in ex.engine.all_algo_orders(s.account, {"symbol": SYMBOL})
+        }
+
+        closing = await s.rec.wait_for(
+            OrderFilled, within_s=60.0, where=lambda e: e.fill.side == "SELL"
+        )
+        await s.rec.wait_for(PositionChanged, where=lambda e: e.position.qty == 0)
+        other = next(r for r in stops if r.client_order_id != closing.fill.client_order_id)
+        s.venue.cancel(SYMBOL, other.client_order_id)
+        ended = await s.rec.wait_for(OrderCanceled | OrderExpired, other.client_order_id)
+
+        assert closing.fill.qty == Decimal("0.002") and closing.cumulative_qty == Decimal("0.002")
+        assert s.exchange_position() == 0
+        assert ended.client_order_id == other.client_order_id
+        assert ex.engine.open_algo_orders(s.account, {}) == []
+        assert_each_event_once(s.rec)
+
+
+async def test_cancel_all_cancels_normal_and_algo_orders(ex):
+    async with session(ex) as s:
+        resting = [s.limit(Side.BUY), s.limit(Side.SELL)]
+        last = ex.engine.last_price(SYMBOL)
+        assert last is not None
+        stop = OrderRequest(
+            symbol=SYMBOL,
+            side=Side.BUY,
+            type=OrderType.STOP_MARKET,
+            quantity=Decimal("0.002"),
+            stop_price=ex.instruments[SYMBOL].round_price(last * Decimal("1.2"), Side.BUY),
+            client_order_id=s.ids.next(),
+        )
+        for request in [*resting, stop]:
+            s.venue.submit(request)
+        for request in [*resting, stop]:
+            await s.rec.wait_for(OrderAccepted, request.client_order_id)
+
+        s.venue.cancel_all(SYMBOL)
+        for request in [*resting, stop]:
+            await s.rec.wait_for(OrderCanceled, request.client_order_id)
+
+        assert ex.engine.open_orders(s.account, {"symbol": SYMBOL}) == []
+        assert ex.engine.open_algo_orders(s.account, {}) == []
+        assert s.venue.open_orders() == []
+        assert_each_event_once(s.rec)
+
+
+async def test_order_off_the_tick_grid_is_refused_before_sending(ex):
+    async with session(ex) as s:
+        bid, _ = s.top()
+        request = s.limit(Side.BUY, price=bid - Decimal("100.05"))
+        s.venue.submit(request)
+        refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
+
+        assert refused.code == 0 and "decimals" in refused.reason
+        assert s.exchange_orders() == []
+
+
+async def test_periodic_reconciliation_emits_snapshots_with_open_orders(ex):
+    async with session(ex, config=replace(FAST, reconcile_interval_s=0.3)) as s:
+        request = s.limit(Side.SELL)
+        s.venue.submit(request)
+        await s.rec.wait_for(OrderAccepted, request.client_order_id)
+        periodic = await s.rec.wait_for(
+            VenueSnapshot, where=lambda e: e.reason == "periodic" and e.open_orders
+        )
+
+    (order,) = periodic.open_orders
+    assert (order.client_order_id, order.status, order.price) == (
+        request.client_order_id,
+        OrderStatus.NEW,
+        request.price,
+    )
+
+
+async def test_clean_stop_cancels_open_orders_and_stops_the_countdown(ex):
+    async with session(ex) as s:
+        request = s.limit(Side.BUY)
+        s.venue.submit(request)
+        await s.rec.wait_for(OrderAccepted, request.client_order_id)
+        await s.venue.stop(cancel_orders=True)
+
+        assert s.exchange_order(request.client_order_id)["status"] == "CANCELED"
+        assert s.rec.of(OrderCanceled, request.client_order_id) != []
+        assert (s.account, SYMBOL) not in ex.engine._countdowns  # countdownTime 0 sent
+        assert s.rec.of(VenueSnapshot)[-1].reason == "stop"  # a last reconciliation

@@ -1,0 +1,407 @@
+"""OrderTracker: each order event once, whatever order and however often the exchange reports."""
+
+from dataclasses import replace
+from decimal import Decimal
+
+from core.enums import (
+    ExecutionType,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+)
+from core.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    OrderStatusUnknown,
+)
+from core.orders import OrderRequest
+from gateway.order_tracker import OrderTracker
+from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade
+
+S = OrderStatus
+X = ExecutionType
+D = Decimal
+
+
+def limit(cid: str = "bfd-1", qty: str = "0.010") -> OrderRequest:
+    return OrderRequest(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D(qty),
+        price=D("60000.0"),
+        time_in_force=TimeInForce.GTC,
+        client_order_id=cid,
+    )
+
+
+def stop(cid: str = "bfd-9", *, close: bool = False) -> OrderRequest:
+    return OrderRequest(
+        symbol="BTCUSDT",
+        side=Side.SELL,
+        type=OrderType.STOP_MARKET,
+        quantity=None if close else D("0.010"),
+        stop_price=D("59000.0"),
+        close_position=close,
+        client_order_id=cid,
+    )
+
+
+def report(
+    status: OrderStatus,
+    *,
+    cid: str = "bfd-1",
+    order_id: int = 11,
+    cum: str = "0",
+    execution: ExecutionType | None = None,
+    last: str = "0",
+    price: str = "60000.0",
+    trade_id: int = 0,
+    qty: str = "0.010",
+    t: int = 100,
+) -> OrderUpdate:
+    return OrderUpdate(
+        symbol="BTCUSDT",
+        client_order_id=cid,
+        order_id=order_id,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        orig_type=OrderType.LIMIT,
+        time_in_force=TimeInForce.GTC,
+        quantity=D(qty),
+        price=D("60000.0"),
+        avg_price=D(0),
+        stop_price=D(0),
+        status=status,
+        cum_qty=D(cum),
+        reduce_only=False,
+        close_position=False,
+        position_side=PositionSide.BOTH,
+        event_time_ms=t,
+        recv_time_ms=t + 1,
+        execution=execution,
+        last_qty=D(last),
+        last_price=D(price),
+        trade_id=trade_id,
+        trade_time_ms=t,
+        commission=D("0.012"),
+        commission_asset="USDT",
+    )
+
+
+def trade(trade_id: int, qty: str, *, order_id: int = 11, price: str = "60000.0") -> UserTrade:
+    return UserTrade(
+        symbol="BTCUSDT",
+        trade_id=trade_id,
+        order_id=order_id,
+        side=Side.BUY,
+        position_side=PositionSide.BOTH,
+        price=D(price),
+        qty=D(qty),
+        realized_pnl=D(0),
+        commission=D("0.012"),
+        commission_asset="USDT",
+        is_maker=True,
+        time_ms=200 + trade_id,
+        recv_time_ms=300,
+    )
+
+
+def algo(status: AlgoStatus, *, cid: str = "bfd-9", actual: int | None = None) -> AlgoUpdate:
+    return AlgoUpdate(
+        symbol="BTCUSDT",
+        client_algo_id=cid,
+        algo_id=7,
+        side=Side.SELL,
+        order_type=OrderType.STOP_MARKET,
+        quantity=D("0.010"),
+        status=status,
+        trigger_price=D("59000.0"),
+        price=D(0),
+        reduce_only=False,
+        close_position=False,
+        position_side=PositionSide.BOTH,
+        time_in_force=TimeInForce.GTC,
+        actual_order_id=actual,
+        filled_qty=D(0),
+        reason="",
+        event_time_ms=150,
+        recv_time_ms=151,
+    )
+
+
+def events_of(applied):
+    assert applied is not None
+    return applied[1]
+
+
+def kinds(events) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def test_rest_answer_and_stream_report_give_one_accepted():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+
+    first = events_of(tracker.apply_order(report(S.NEW, execution=X.NEW)))
+    second = events_of(tracker.apply_order(report(S.NEW)))
+
+    assert first == [
+        OrderAccepted(
+            event_time_ms=100,
+            recv_time_ms=101,
+            symbol="BTCUSDT",
+            client_order_id="bfd-1",
+            order_id=11,
+        )
+    ]
+    assert second == []
+    assert tracker.get("bfd-1").status is S.NEW
+
+
+def test_a_fill_seen_on_the_stream_and_in_user_trades_is_emitted_once():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(report(S.NEW))
+
+    stream = events_of(
+        tracker.apply_order(
+            report(S.PARTIALLY_FILLED, cum="0.004", execution=X.TRADE, last="0.004", trade_id=5)
+        )
+    )
+    again = events_of(tracker.apply_trade(trade(5, "0.004")))
+
+    (fill,) = stream
+    assert isinstance(fill, OrderPartiallyFilled)
+    assert (fill.cumulative_qty, fill.avg_price, fill.fill.trade_id) == (D("0.004"), D("6E+4"), 5)
+    assert again == []
+    assert tracker.stats.duplicate_fills == 1
+
+
+def test_fills_complete_the_order_and_average_the_price():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+
+    # before the order id is known, a trade cannot be attributed (and is not remembered)
+    assert tracker.apply_trade(trade(5, "0.004", price="60000.0")) is None
+    tracker.apply_order(report(S.NEW))
+    a = events_of(tracker.apply_trade(trade(5, "0.004", price="60000.0")))
+    b = events_of(tracker.apply_trade(trade(6, "0.006", price="60010.0")))
+
+    assert kinds(a) == ["OrderPartiallyFilled"]
+    (done,) = b
+    assert isinstance(done, OrderFilled)
+    # (0.004 * 60000 + 0.006 * 60010) / 0.010 = 60006
+    assert (done.cumulative_qty, done.avg_price) == (D("0.010"), D("60006"))
+    order = tracker.get("bfd-1").order
+    assert (order.status, order.filled_qty, order.avg_price) == (S.FILLED, D("0.010"), D("60006"))
+
+
+def test_a_stale_new_after_a_fill_changes_nothing():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(
+        report(S.PARTIALLY_FILLED, cum="0.004", execution=X.TRADE, last="0.004", trade_id=5)
+    )
+
+    late = events_of(tracker.apply_order(report(S.NEW)))
+
+    assert late == []
+    assert tracker.get("bfd-1").status is S.PARTIALLY_FILLED
+
+
+def test_cancel_waits_for_fills_the_exchange_reported_but_we_missed():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(report(S.NEW))
+
+    canceled = events_of(tracker.apply_order(report(S.CANCELED, cum="0.004")))
+    tracked = tracker.get("bfd-1")
+    assert canceled == [] and tracked.needs_fills and tracked.status is S.NEW
+    caught_up = events_of(tracker.apply_trade(trade(5, "0.004")))
+
+    assert kinds(caught_up) == ["OrderPartiallyFilled", "OrderCanceled"]
+    assert tracked.status is S.CANCELED and not tracked.needs_fills
+
+
+def test_unknown_outcome_then_the_stream_shows_the_order():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+
+    unknown = tracker.unknown("bfd-1", reason="timeout", sent_at_ms=50, now_ms=60, recv_ms=61)
+    known = events_of(tracker.apply_order(report(S.NEW)))
+
+    assert kinds(unknown) == ["OrderStatusUnknown"]
+    assert isinstance(unknown[0], OrderStatusUnknown) and unknown[0].reason == "timeout"
+    assert kinds(known) == ["OrderAccepted", "OrderReconciled"]
+    assert isinstance(known[1], OrderReconciled) and known[1].status is S.NEW
+    assert tracker.unknown_ids() == []
+
+
+def test_unknown_after_the_stream_already_answered_is_not_reported():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(report(S.NEW))
+
+    assert tracker.unknown("bfd-1", reason="hang-up", sent_at_ms=5, now_ms=6, recv_ms=7) == []
+    assert tracker.get("bfd-1").status is S.NEW
+
+
+def test_never_placed_is_reconciled_as_rejected():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.unknown("bfd-1", reason="503", sent_at_ms=5, now_ms=6, recv_ms=7)
+
+    events = tracker.never_placed("bfd-1", now_ms=9000, recv_ms=9001)
+
+    assert events == [
+        OrderReconciled(
+            event_time_ms=9000,
+            recv_time_ms=9001,
+            symbol="BTCUSDT",
+            client_order_id="bfd-1",
+            status=S.REJECTED,
+        )
+    ]
+    assert tracker.get("bfd-1").status is S.REJECTED
+
+
+def test_rejection_is_final_and_a_second_one_is_ignored():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+
+    first = tracker.rejected(
+        "bfd-1", code=-2019, reason="Margin is insufficient.", now_ms=2, recv_ms=3
+    )
+    second = tracker.rejected("bfd-1", code=-2019, reason="again", now_ms=4, recv_ms=5)
+
+    assert isinstance(first[0], OrderRejected) and first[0].code == -2019
+    assert second == []
+
+
+def test_ioc_remainder_expires_after_its_fill():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(report(S.NEW))
+    tracker.apply_order(
+        report(S.PARTIALLY_FILLED, cum="0.003", execution=X.TRADE, last="0.003", trade_id=8)
+    )
+
+    expired = events_of(
+        tracker.apply_order(replace(report(S.EXPIRED, cum="0.003"), expiry_reason="2"))
+    )
+
+    (event,) = expired
+    assert isinstance(event, OrderExpired) and event.reason == "IOC remainder"
+
+
+def test_algo_order_lifecycle_from_arming_to_fill():
+    tracker = OrderTracker()
+    tracker.track(stop(), now_ms=1)
+
+    armed = events_of(tracker.apply_algo(algo(AlgoStatus.NEW)))
+    again = events_of(tracker.apply_algo(algo(AlgoStatus.NEW)))
+    triggered = events_of(tracker.apply_algo(algo(AlgoStatus.TRIGGERED, actual=900)))
+    placed = events_of(tracker.apply_order(report(S.NEW, cid="bfd-9", order_id=900)))
+    filled = events_of(
+        tracker.apply_order(
+            report(S.FILLED, cid="bfd-9", order_id=900, cum="0.010", execution=X.TRADE,
+                   last="0.010", trade_id=77)
+        )
+    )  # fmt: skip
+    finished = events_of(tracker.apply_algo(algo(AlgoStatus.FINISHED, actual=900)))
+
+    assert kinds(armed) == ["OrderAccepted"]
+    assert isinstance(armed[0], OrderAccepted) and armed[0].order_id == 7  # the algoId
+    assert again == triggered == placed == finished == []
+    (fill,) = filled
+    assert isinstance(fill, OrderFilled) and fill.fill.order_id == 900
+    assert tracker.get("bfd-9").status is S.FILLED
+
+
+def test_close_position_stop_learns_its_size_from_the_triggered_order():
+    tracker = OrderTracker()
+    tracker.track(stop(close=True), now_ms=1)
+    armed = replace(algo(AlgoStatus.TRIGGERED, actual=900), quantity=D(0), close_position=True)
+    tracker.apply_algo(armed)
+
+    filled = events_of(
+        tracker.apply_order(
+            report(S.FILLED, cid="bfd-9", order_id=900, qty="0.004", cum="0.004",
+                   execution=X.TRADE, last="0.004", trade_id=78)
+        )
+    )  # fmt: skip
+
+    assert kinds(filled) == ["OrderFilled"]
+    assert tracker.get("bfd-9").order.quantity == D("0.004")
+
+
+def test_algo_expiry_and_cancel_become_order_events():
+    tracker = OrderTracker()
+    tracker.track(stop("bfd-9"), now_ms=1)
+    tracker.track(stop("bfd-10"), now_ms=1)
+    tracker.apply_algo(algo(AlgoStatus.NEW))
+
+    expired = events_of(
+        tracker.apply_algo(replace(algo(AlgoStatus.EXPIRED), reason="No position to close."))
+    )
+    canceled = tracker.algo_canceled("bfd-10", algo_id=8, now_ms=5, recv_ms=6)
+
+    assert kinds(expired) == ["OrderExpired"]
+    assert isinstance(expired[0], OrderExpired)
+    assert expired[0].reason == "algo order expired: No position to close."
+    assert kinds(canceled) == ["OrderAccepted", "OrderCanceled"]
+    assert isinstance(canceled[1], OrderCanceled) and canceled[1].order_id == 8
+
+
+def test_reports_for_orders_we_do_not_track_are_counted_not_applied():
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+
+    assert tracker.apply_order(report(S.NEW, cid="someone-else", order_id=99)) is None
+    assert tracker.apply_algo(algo(AlgoStatus.NEW, cid="nope")) is None
+    assert tracker.apply_trade(trade(1, "0.001", order_id=12345)) is None
+    assert (tracker.stats.unknown_client_ids, tracker.stats.unattributed_trades) == (2, 1)
+    assert tracker.get("bfd-1").status is S.PENDING_SUBMIT
+
+
+def test_restored_pending_order_comes_back_unknown_and_keeps_its_fills():
+    tracker = OrderTracker()
+    pending = tracker.track(limit("old-1"), now_ms=1).order
+    other = OrderTracker()
+
+    restored = other.restore(pending, algo=False)
+    working = other.restore(
+        replace(
+            pending,
+            client_order_id="old-2",
+            order_id=12,
+            status=S.PARTIALLY_FILLED,
+            filled_qty=D("0.004"),
+            avg_price=D("60000.0"),
+        ),
+        algo=False,
+        trade_ids=[5],
+    )
+
+    assert restored.status is S.UNKNOWN and other.unknown_ids() == ["old-1"]
+    assert events_of(other.apply_trade(trade(5, "0.004", order_id=12))) == []
+    assert kinds(events_of(other.apply_trade(trade(6, "0.006", order_id=12)))) == ["OrderFilled"]
+    assert working.order.filled_qty == D("0.010")
+
+
+def test_closed_orders_are_forgotten_beyond_the_bound():
+    tracker = OrderTracker(max_closed=2)
+    for n in range(3):
+        tracker.track(limit(f"c-{n}"), now_ms=1)
+        tracker.rejected(f"c-{n}", code=-2019, reason="margin", now_ms=2, recv_ms=3)
+
+    assert tracker.get("c-0") is None and tracker.get("c-2") is not None
+    assert tracker.stats.forgotten == 1

@@ -1,0 +1,359 @@
+"""User-data parsers on real captured Binance messages (and documented examples), and their
+refusal of malformed ones. Expected values are read off the fixture files by hand."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from core.enums import (
+    ExecutionType,
+    MarginType,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+)
+from gateway.user_wire import (
+    AccountConfigUpdate,
+    AccountUpdate,
+    AlgoStatus,
+    AlgoUpdate,
+    IgnoredEvent,
+    ListenKeyExpired,
+    MalformedMessage,
+    OrderUpdate,
+    decode_user_frame,
+    parse_account,
+    parse_funding_income,
+    parse_position_risk,
+    parse_rest_algo_order,
+    parse_rest_order,
+    parse_user_event,
+    parse_user_trade,
+)
+
+API = Path(__file__).resolve().parents[1] / "fixtures" / "binance_api"
+
+
+def raw(folder: str, name: str) -> bytes:
+    return (API / folder / name).read_bytes()
+
+
+def rest(name: str):
+    return json.loads(raw("rest", name))
+
+
+def event(folder: str, name: str, recv_ms: int = 99):
+    return parse_user_event(decode_user_frame(raw(folder, name)), recv_ms)
+
+
+# --- ORDER_TRADE_UPDATE ------------------------------------------------------------------------
+
+
+def test_partial_fill_update_carries_the_fill():
+    u = event("ws_user", "ORDER_TRADE_UPDATE__TRADE_partial__docs_derived.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert (u.symbol, u.client_order_id, u.order_id) == ("BTCUSDT", "TEST", 8886774)
+    assert (u.execution, u.status) == (ExecutionType.TRADE, OrderStatus.PARTIALLY_FILLED)
+    assert (u.type, u.orig_type, u.time_in_force) == (
+        OrderType.LIMIT,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+    )
+    assert (u.quantity, u.price, u.cum_qty) == (
+        Decimal("0.001"),
+        Decimal("7100.50"),
+        Decimal("0.001"),
+    )
+    fill = u.fill
+    assert fill is not None
+    assert (fill.trade_id, fill.price, fill.qty) == (12345678, Decimal("7100.50"), Decimal("0.001"))
+    assert (fill.commission, fill.commission_asset, fill.realized_pnl) == (
+        Decimal("0.01000000"),
+        "USDT",
+        Decimal("12.34"),
+    )
+    assert fill.is_maker is True and fill.side is Side.BUY
+    assert fill.position_side is PositionSide.LONG
+    assert (fill.trade_time_ms, fill.recv_time_ms) == (1568879465651, 99)
+
+
+def test_new_order_update_has_no_fill():
+    u = event("ws_user", "ORDER_TRADE_UPDATE__NEW_trailing_stop__docs.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert (u.execution, u.status, u.type) == (
+        ExecutionType.NEW,
+        OrderStatus.NEW,
+        OrderType.TRAILING_STOP_MARKET,
+    )
+    assert u.stop_price == Decimal("7103.04")
+    assert u.fill is None
+
+
+def test_liquidation_execution_is_a_fill_of_a_foreign_client_id():
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__liquidation_CALCULATED.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "autoclose-1234567890"
+    assert u.execution is ExecutionType.CALCULATED and u.status is OrderStatus.FILLED
+    assert u.fill is not None and u.fill.realized_pnl == Decimal("-5.67")
+
+
+# --- ALGO_UPDATE -------------------------------------------------------------------------------
+
+
+def test_algo_update_new_from_the_docs():
+    u = event("ws_user", "ALGO_UPDATE__NEW__BNBUSDT__docs.json")
+
+    assert isinstance(u, AlgoUpdate)
+    assert (u.client_algo_id, u.algo_id, u.symbol) == ("Q5xaq5EGKgXXa0fD7fs0Ip", 2148719, "BNBUSDT")
+    assert (u.status, u.order_type, u.side) == (AlgoStatus.NEW, OrderType.TAKE_PROFIT, Side.SELL)
+    assert (u.quantity, u.trigger_price, u.price) == (
+        Decimal("0.01"),
+        Decimal("750"),
+        Decimal("750"),
+    )
+    assert u.actual_order_id is None  # "ai": "" before the trigger
+    assert u.reason == "Reduce Only reject"
+    assert (u.event_time_ms, u.recv_time_ms) == (1750515742303, 99)
+
+
+def test_real_algo_update_sequence_in_the_combined_envelope():
+    names = ("TRIGGERING", "TRIGGERED", "FINISHED")
+    updates = [
+        event("ws_user", f"ALGO_UPDATE__{n}__DOGEUSDT_2025-12-11__nautilus.json") for n in names
+    ]
+
+    assert [u.status for u in updates if isinstance(u, AlgoUpdate)] == [
+        AlgoStatus.TRIGGERING,
+        AlgoStatus.TRIGGERED,
+        AlgoStatus.FINISHED,
+    ]
+    triggering, triggered, finished = updates
+    assert isinstance(triggering, AlgoUpdate) and isinstance(finished, AlgoUpdate)
+    assert isinstance(triggered, AlgoUpdate)
+    assert triggering.actual_order_id is None
+    assert triggered.actual_order_id == finished.actual_order_id == 88937381063
+    assert finished.client_algo_id == "O-20251211-053131-TEST-000-1"
+    assert (finished.filled_qty, finished.quantity) == (Decimal("38"), Decimal("38"))
+
+
+# --- ACCOUNT_UPDATE and friends ----------------------------------------------------------------
+
+
+def test_account_update_balances_and_positions():
+    u = parse_user_event(
+        decode_user_frame(raw("ws_user", "ACCOUNT_UPDATE__ORDER__docs.json")), 5, {"BTCUSDT": 20}
+    )
+
+    assert isinstance(u, AccountUpdate)
+    assert u.reason == "ORDER"
+    (balance,) = u.balances
+    assert (balance.asset, balance.wallet_balance, balance.cross_wallet_balance) == (
+        "USDT",
+        Decimal("122624.12345678"),
+        Decimal("100.12345678"),
+    )
+    assert [(p.position_side, p.qty, p.entry_price) for p in u.positions] == [
+        (PositionSide.BOTH, Decimal("0"), Decimal("0.00000")),
+        (PositionSide.LONG, Decimal("20"), Decimal("6563.6")),
+        (PositionSide.SHORT, Decimal("-10"), Decimal("6563.8")),
+    ]
+    assert all(p.margin_type is MarginType.ISOLATED and p.leverage == 20 for p in u.positions)
+    assert u.positions[0].update_time_ms == 1564745798939
+
+
+def test_trade_lite_is_recognised_and_ignored():
+    u = event("ws_user", "TRADE_LITE__ETHUSDT_2024-09-30__nautilus.json")
+
+    assert u == IgnoredEvent(event_type="TRADE_LITE", event_time_ms=1727683915920)
+
+
+def test_listen_key_expired_and_leverage_change():
+    expired = parse_user_event({"e": "listenKeyExpired", "E": 7, "listenKey": "abc"}, 8)
+    config = parse_user_event(
+        {"e": "ACCOUNT_CONFIG_UPDATE", "E": 9, "T": 9, "ac": {"s": "BTCUSDT", "l": 25}}, 10
+    )
+
+    assert expired == ListenKeyExpired(listen_key="abc", event_time_ms=7)
+    assert config == AccountConfigUpdate(symbol="BTCUSDT", leverage=25, event_time_ms=9)
+
+
+# --- REST rows ---------------------------------------------------------------------------------
+
+
+def test_rest_order_object_with_quoted_ids():
+    u = parse_rest_order(rest("GET_fapi_v1_openOrder__LTCUSDT_GTX_2024-02-14__ccxt.json"), 3)
+
+    assert (u.symbol, u.order_id, u.client_order_id) == (
+        "LTCUSDT",
+        664082074,
+        "x-xcKtGhcu68f8383451844295b3e8b9",
+    )
+    assert (u.status, u.time_in_force, u.price, u.quantity, u.cum_qty) == (
+        OrderStatus.NEW,
+        TimeInForce.GTX,
+        Decimal("50.00"),
+        Decimal("0.200"),
+        Decimal("0.000"),
+    )
+    assert u.execution is None and u.fill is None
+    assert u.event_time_ms == 1707907323991
+
+
+def test_rest_algo_order_object():
+    row = {
+        "algoId": 2146760,
+        "clientAlgoId": "x-Cb7ytekJ77aa11bb22cc33dd44ee55",
+        "algoType": "CONDITIONAL",
+        "orderType": "STOP_MARKET",
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "positionSide": "BOTH",
+        "timeInForce": "GTC",
+        "quantity": "0.250",
+        "algoStatus": "NEW",
+        "triggerPrice": "65500.00",
+        "price": "0.00",
+        "icebergQuantity": None,
+        "reduceOnly": True,
+        "closePosition": False,
+        "activatePrice": "",
+        "callbackRate": "",
+        "createTime": 1716000002000,
+        "updateTime": 1716000002000,
+        "triggerTime": 0,
+        "actualOrderId": "",
+    }  # section 6.3 of the protocol reference
+
+    u = parse_rest_algo_order(row, 1)
+
+    assert (u.algo_id, u.status, u.order_type) == (2146760, AlgoStatus.NEW, OrderType.STOP_MARKET)
+    assert (u.quantity, u.trigger_price, u.reduce_only) == (
+        Decimal("0.250"),
+        Decimal("65500.00"),
+        True,
+    )
+    assert u.actual_order_id is None
+
+
+def test_user_trades_rows():
+    first, second = (
+        parse_user_trade(r, 4)
+        for r in rest("GET_fapi_v1_userTrades__ETHUSDT_2022-02-27__nautilus.json")
+    )
+
+    assert (first.trade_id, first.order_id, first.side, first.qty) == (
+        82357626,
+        831238666,
+        Side.SELL,
+        Decimal("0.005"),
+    )
+    assert (second.price, second.realized_pnl, second.commission) == (
+        Decimal("2779"),
+        Decimal("-0.00325000"),
+        Decimal("0.00555800"),
+    )
+    fill = second.to_fill("ours-7")
+    assert (fill.client_order_id, fill.trade_id, fill.trade_time_ms) == (
+        "ours-7",
+        82357629,
+        1645930333910,
+    )
+    assert fill.is_maker is False
+
+
+def test_position_risk_v2_and_v3():
+    v2 = parse_position_risk(rest("GET_fapi_v2_positionRisk__one_way__docs.json")[0])
+    v3 = parse_position_risk(
+        rest("GET_fapi_v3_positionRisk__BTCUSDT_2024-07-28__ccxt.json")[0], {"BTCUSDT": 50}
+    )
+
+    assert (v2.qty, v2.leverage, v2.margin_type) == (Decimal("0.000"), 10, MarginType.ISOLATED)
+    assert (v3.qty, v3.entry_price, v3.leverage, v3.margin_type) == (
+        Decimal("0.009"),
+        Decimal("67445.9"),
+        50,
+        MarginType.CROSSED,
+    )
+    assert v3.update_time_ms == 1722161166529
+
+
+def test_account_snapshot_has_the_available_balance_and_leverage():
+    snap = parse_account(rest("GET_fapi_v2_account__nautilus.json"))
+
+    usdt = next(b for b in snap.balances if b.asset == "USDT")
+    assert (usdt.wallet_balance, usdt.available_balance) == (
+        Decimal("23.72469206"),
+        Decimal("23.72469206"),
+    )
+    assert snap.leverage["BTCUSDT"] == 100
+    assert snap.margin_type["BTCUSDT"] is MarginType.CROSSED
+
+
+def test_funding_income_row():
+    row = {
+        "symbol": "BTCUSDT",
+        "incomeType": "FUNDING_FEE",
+        "income": "-1.67507600",
+        "asset": "USDT",
+        "info": "FUNDING_FEE",
+        "time": 1716019200000,
+        "tranId": 91837466230,
+        "tradeId": "",
+    }  # section 7.8 of the protocol reference
+
+    income = parse_funding_income(row)
+
+    assert (income.amount, income.tran_id, income.time_ms) == (
+        Decimal("-1.67507600"),
+        91837466230,
+        1716019200000,
+    )
+
+
+# --- malformed input ---------------------------------------------------------------------------
+
+
+def _otu() -> dict:
+    return json.loads(raw("ws_user", "ORDER_TRADE_UPDATE__TRADE_partial__docs_derived.json"))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: d["o"].pop("c"),
+        lambda d: d["o"].update(q=0.001),  # a number where Binance sends a decimal string
+        lambda d: d["o"].update(X="SOMETHING"),
+        lambda d: d["o"].update(i=True),
+        lambda d: d["o"].update(L="NaN"),
+        lambda d: d.update(o=[]),
+    ],
+)
+def test_malformed_order_updates_are_refused(mangle):
+    data = _otu()
+    mangle(data)
+
+    with pytest.raises(MalformedMessage):
+        parse_user_event(data, 1)
+
+
+@pytest.mark.parametrize("frame", [b"{not json", b"[1, 2]", b'"text"'])
+def test_frames_that_are_not_objects_are_refused(frame):
+    with pytest.raises(MalformedMessage):
+        decode_user_frame(frame)
+
+
+def test_unknown_event_type_is_refused():
+    with pytest.raises(MalformedMessage):
+        parse_user_event({"e": "SOMETHING_NEW", "E": 1}, 1)
+
+
+def test_account_update_with_a_non_list_is_refused():
+    with pytest.raises(MalformedMessage):
+        parse_user_event({"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": 5}}, 1)
