@@ -9,29 +9,34 @@ StreamStateChanged), in this order:
                                                    when equity moved materially, else once a
                                                    second -> ACTIVE / REDUCING / HALTED
   4 strategy callbacks -> proposals                closed bars, trades, book tops
-  5 journal DecisionMade; RiskManager.check -> approved OrderRequest, or RiskDenied (journaled)
-  6 journal OrderSubmitted; BookKeeper.apply(OrderSubmitted)
+  5 DecisionMade; RiskManager.check -> the approved OrderRequest, or a RiskDenied
+  6 journal [DecisionMade, OrderSubmitted] (or [DecisionMade, RiskDenied]); BookKeeper.apply
   7 venue.submit(request)                          returns at once; outcomes come back as events
+A decision is journaled together with the record it leads to: in one transaction when the
+journal has `record_many(events)`, else record by record; always before the venue hears of it.
 
 A `TargetPosition` becomes the order that moves the position to the target, net of the orders
 already working toward it: nothing while one of them is still unanswered (PENDING_SUBMIT or
 UNKNOWN) or being cancelled; working orders that oppose the target, overshoot it or sit at
 another price are cancelled first and the rest follows when the cancel is confirmed. The
-latest target per symbol is re-worked after each fill or cancel, so a target is reached without
-waiting for the next bar.
+latest target per symbol is re-worked after each fill or order end, so a target is reached
+without waiting for the next bar. Less than one lot (or, for an entry, less than the minimum
+notional) away from the target counts as there.
 
 Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a fill counts a
-trade for the RiskManager and, once the symbol's orders are settled, places / replaces /
-cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders; every
-placement journaled as OrderSubmitted, every cancel as a DecisionMade); OrderStatusUnknown and
-rejections feed the circuit breaker. Events for a symbol not traded, or for an order that is
-not ours, are logged and counted and change nothing (not even the journal).
+trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
+replaces / cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders;
+each placement journaled as OrderSubmitted, each cancel as a DecisionMade);
+OrderStatusUnknown and rejections feed the circuit breaker. Events for a symbol not traded,
+or for an order that is not ours, are logged and counted and change nothing (not even the
+journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a market-data stream that FAILED) every order is cancelled, every position is flattened with a
-reduce-only MARKET order, and once the books say flat with no order open the RiskManager
-confirms -> HALTED. Outside ACTIVE the strategy still runs, but its proposals are denied with
-the state and its cause as the reason (journaled RiskDenied); nothing it says reaches the venue.
+a stream that FAILED) every symbol gets a cancel-all, every position a reduce-only MARKET
+order, both re-sent every `flatten_retry_ms` while needed; once the books say flat with no
+order open the RiskManager confirms -> HALTED. Outside ACTIVE the strategy still runs, but its
+proposals are denied with the state and its cause as the reason (journaled RiskDenied);
+nothing it says reaches the venue.
 
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
@@ -298,6 +303,10 @@ class ExecManager:
         self._busy = False
         self._deferred: deque[Event] = deque()
         self._stopped = False
+        self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
+        self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
+            journal, "record_many", None
+        )
         self._watch_open_orders()  # restored from the journal: they can go stale too
 
     # --- start ---------------------------------------------------------------------------------
@@ -325,6 +334,8 @@ class ExecManager:
         self._busy = True
         try:
             self._on_item(item)
+            if self._pending:
+                self._flush()
             if self._deferred:
                 self._drain()
         finally:
@@ -363,7 +374,7 @@ class ExecManager:
         elif cls is StreamStateChanged:
             self._on_stream_state(item, now)  # type: ignore[arg-type]
         elif cls is GapDetected or cls is GapHealed:
-            self._journal.record(item)  # type: ignore[arg-type]
+            self._record(item)  # type: ignore[arg-type]
         else:
             counters.ignored_items += 1
             return
@@ -424,7 +435,7 @@ class ExecManager:
             return ()
 
     def _on_stream_state(self, event: StreamStateChanged, now: int) -> None:
-        self._journal.record(event)
+        self._record(event)
         if event.state is StreamState.FAILED:
             log.error("stream %s failed (%s): flattening", event.stream, event.detail)
             self.kill(f"stream {event.stream} failed: {event.detail}".rstrip(": "))
@@ -505,13 +516,14 @@ class ExecManager:
         self._busy = True
         try:
             fn(arg)
+            self._flush()
             if self._deferred:
                 self._drain()
         finally:
             self._busy = False
 
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
-        self._journal.record(event)
+        self._record(event)
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
@@ -612,7 +624,7 @@ class ExecManager:
         self._decide(p.symbol, self._strategy.name, action, p.reason, now)
         risk = self._risk
         why = f" ({risk.reason})" if risk.reason else ""
-        self._journal.record(
+        self._record(
             RiskDenied(
                 event_time_ms=now,
                 recv_time_ms=now,
@@ -719,7 +731,10 @@ class ExecManager:
     # --- venue calls (always journaled first) ----------------------------------------------------
 
     def _decide(self, symbol: str, strategy: str, action: str, reason: str, now: int) -> None:
-        self._journal.record(
+        """Journal a decision: written with the record that follows it (the OrderSubmitted or
+        RiskDenied it leads to), in one transaction when the journal has `record_many`, and
+        in any case before the venue hears of it."""
+        self._pending.append(
             DecisionMade(
                 event_time_ms=now,
                 recv_time_ms=now,
@@ -731,6 +746,23 @@ class ExecManager:
         )
         self.counters.decisions += 1
 
+    def _record(self, event: Event) -> None:
+        self._pending.append(event)
+        self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        if len(pending) == 1:
+            self._journal.record(pending[0])
+        elif self._record_many is not None:
+            self._record_many(tuple(pending))
+        else:
+            for event in pending:
+                self._journal.record(event)
+        pending.clear()
+
     def _submit(self, request: OrderRequest, now: int) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue."""
         if self._stopped:
@@ -741,12 +773,12 @@ class ExecManager:
             clock_offset_ms=self._clock_offset_ms(),
         )
         if verdict.__class__ is RiskDenied:
-            self._journal.record(verdict)  # type: ignore[arg-type]
+            self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
             return False
         approved: OrderRequest = verdict  # type: ignore[assignment]
         submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
-        self._journal.record(submitted)
+        self._record(submitted)
         self._book.apply(submitted)
         if not _is_protective_request(approved):
             self._watch(approved.client_order_id, now + self.config.stale_order_ms)
@@ -765,6 +797,7 @@ class ExecManager:
             return
         cid = order.client_order_id
         self._decide(order.symbol, EXEC_STRATEGY, f"cancel {cid}", reason, now)
+        self._flush()
         self._cancel_sent[cid] = now
         self.counters.cancels += 1
         self._venue.cancel(order.symbol, cid)
@@ -776,6 +809,7 @@ class ExecManager:
         for o in self._book.orders.values():
             if o.symbol == symbol:
                 self._cancel_sent.setdefault(o.client_order_id, now)
+        self._flush()
         self.counters.cancel_alls += 1
         self._venue.cancel_all(symbol)
 
@@ -789,6 +823,7 @@ class ExecManager:
         self._busy = True
         try:
             self._process(event)
+            self._flush()
             if self._deferred:
                 self._drain()
         finally:
@@ -798,6 +833,7 @@ class ExecManager:
         deferred = self._deferred
         while deferred:
             self._process(deferred.popleft())
+            self._flush()
 
     def _process(self, event: Event) -> None:
         now = self._clock.now_ms()
@@ -813,7 +849,7 @@ class ExecManager:
         book = self._book
         before = book.orders.get(cid) if cid else None
         qty_before = book.position(symbol).qty if symbol else _ZERO
-        self._journal.record(event)
+        self._record(event)
         book.apply(event)
         self.counters.events += 1
         ended = before is not None and cid not in book.orders

@@ -163,10 +163,11 @@ def make_rig(
     symbols: tuple[str, ...] = ("BTCUSDT",),
     start_ms: int = T0,
     mark: str | None = "60000",
+    journal: MemoryJournal | None = None,
     **limit_overrides: Any,
 ) -> Rig:
     clock = SimClock(start_ms)
-    journal = MemoryJournal()
+    journal = journal if journal is not None else MemoryJournal()
     instruments = {s: INSTRUMENTS[s] for s in symbols}
     book = BookKeeper(starting_balances={"USDT": D(balance)}, instruments=instruments, clock=clock)
     risk = RiskManager(

@@ -22,6 +22,7 @@ from core.events import (
     TradingStateChanged,
     VenueSnapshot,
 )
+from core.journal import MemoryJournal
 from core.orders import Fill, Order, OrderProposal, TargetPosition
 from tests.trading_engine.support import BUY, MINUTE, SELL, T0, make_bar, make_rig
 from trading_engine.exec_manager import EXEC_STRATEGY, BarSource, ExecConfig
@@ -577,3 +578,31 @@ def test_an_order_found_open_by_a_reconciliation_is_cancelled_when_stale():
     assert rig.venue.cancels == []
     rig.at(T0 + 10_000).trade("60000")
     assert rig.venue.cancels == [("BTCUSDT", "te-0")]
+
+
+class BatchJournal(MemoryJournal):
+    """A journal with `record_many` (one transaction for several records)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[str, ...]] = []
+
+    def record_many(self, events) -> None:
+        self.batches.append(tuple(type(e).__name__ for e in events))
+        self.events.extend(events)
+
+
+def test_a_decision_and_its_order_are_journaled_in_one_batch_when_the_journal_can():
+    batch = BatchJournal()
+    rig = make_rig(journal=batch)
+    rig.gaps.add("BTCUSDT")
+    rig.say(target("0.010"))  # denied: the decision and its denial together
+    rig.gaps.clear()
+    rig.say(target("0.020"))
+    assert batch.batches == [("DecisionMade", "RiskDenied"), ("DecisionMade", "OrderSubmitted")]
+    assert [type(e).__name__ for e in rig.venue.journal_at_submit[0]] == [
+        "DecisionMade",
+        "RiskDenied",
+        "DecisionMade",
+        "OrderSubmitted",
+    ]
