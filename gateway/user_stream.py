@@ -3,11 +3,13 @@
 `UserStream` creates a listenKey (`POST /fapi/v1/listenKey`), connects
 `<ws_url>/private/ws?listenKey=<key>`, hands every frame to `on_frame(raw, recv_time_ms)` and
 keeps the key alive with `PUT /fapi/v1/listenKey` every `keepalive_interval_s` (Binance expires
-a key 60 minutes after its creation or last keepalive). The key is created again when:
+a key 60 minutes after its creation or last keepalive). The key is POSTed again before every
+connection (Binance returns the same key while it is valid, and extends it), and the socket is
+reconnected when:
 
 - the owner calls `renew()` (it saw `listenKeyExpired` on the stream),
 - a keepalive answers -1125 (the key no longer exists),
-- the socket fails (a new POST returns the same key while it is still valid).
+- the socket fails or closes.
 
 Every (re)connection is reported through `on_connected(n)` (n = connections so far), so the
 owner can reconcile orders and positions over REST, and `on_state(state, detail)`. Failed
@@ -45,7 +47,7 @@ class UserStreamStats:
     connects: int = 0
     disconnects: int = 0
     frames: int = 0
-    keys_created: int = 0  # POSTs (a still-valid key comes back unchanged)
+    keys_created: int = 0  # POSTs, one per connection (a still-valid key comes back unchanged)
     key_renewals: int = 0  # re-creations asked for (expiry, -1125)
     keepalives: int = 0
     keepalive_failures: int = 0
@@ -105,6 +107,8 @@ class UserStream:
 
     def start(self) -> None:
         if self._task is None:
+            self.failure = None
+            self.finished.clear()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="user-stream")
 
     async def stop(self, *, close_key: bool = True, timeout_s: float = 2.0) -> None:
@@ -171,10 +175,11 @@ class UserStream:
     async def _attempt(self) -> str:
         """One key + connection; returns why it ended (retryable failures included)."""
         try:
-            if self.listen_key is None or self._renew_key:
-                self._renew_key = False
-                self.listen_key = await self.rest.call("futures_stream_get_listen_key")
-                self.stats.keys_created += 1
+            # POST before every connection: it extends a still-valid key (and returns it) or
+            # creates a new one, so a reconnect after a long outage never uses a dead key.
+            self._renew_key = False
+            self.listen_key = await self.rest.call("futures_stream_get_listen_key")
+            self.stats.keys_created += 1
             ws = await connect(
                 self.url,
                 open_timeout=self.open_timeout_s,

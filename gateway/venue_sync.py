@@ -207,7 +207,11 @@ class VenueSync:
 
     async def reconcile(self, reason: str) -> VenueSnapshot:
         """Read and apply everything (see the module docstring); emit and return the snapshot.
-        Raises RetryableError / FatalError when the exchange cannot be read."""
+        Raises RetryableError / FatalError when the exchange cannot be read.
+
+        The snapshot carries the time before the first read: what changed after it (a fill
+        racing the reads) may or may not be in it, so the BookKeeper does not compare that."""
+        started_ms = self.rest.clock.now_ms()
         rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
         account = await self.rest.call("futures_account", weight=5)
         try:
@@ -223,9 +227,8 @@ class VenueSync:
         for symbol, (rows, algo_rows) in rows_by_symbol.items():
             await self.sweep(symbol, rows, algo_rows)
         await self.catch_up_funding()
-        now = self.rest.clock.now_ms()
         snapshot = VenueSnapshot(
-            event_time_ms=now,
+            event_time_ms=started_ms,
             recv_time_ms=self.clock.now_ms(),
             balances=acct.balances,
             positions=positions,
@@ -346,35 +349,40 @@ class VenueSync:
 
     async def catch_up_funding(self) -> None:
         """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted."""
-        since = self.funding_since_ms
-        if since is None:
-            return
-        rows = await self.rest.call(
-            "futures_income_history", weight=30, incomeType="FUNDING_FEE", startTime=since,
-            limit=1000,
-        )  # fmt: skip
-        events: list[Event] = []
-        for row in rows if isinstance(rows, list) else []:
-            try:
-                income = parse_funding_income(row)
-            except MalformedMessage as exc:
-                self.stats.malformed_rows += 1
-                log.warning("unreadable income row: %s", exc)
-                continue
-            if income.tran_id in self._funding_seen or income.symbol not in self.instruments:
-                continue
-            self._remember_funding(income.tran_id)
-            self.stats.funding_events += 1
-            events.append(
-                FundingPaid(
-                    event_time_ms=income.time_ms,
-                    recv_time_ms=self.clock.now_ms(),
-                    symbol=income.symbol,
-                    amount=income.amount,
-                    rate=await self._funding_rate(income.symbol, income.time_ms),
+        limit = 1000
+        while (since := self.funding_since_ms) is not None:
+            rows = await self.rest.call(
+                "futures_income_history", weight=30, incomeType="FUNDING_FEE", startTime=since,
+                limit=limit,
+            )  # fmt: skip
+            events: list[Event] = []
+            latest = since
+            for row in rows if isinstance(rows, list) else []:
+                try:
+                    income = parse_funding_income(row)
+                except MalformedMessage as exc:
+                    self.stats.malformed_rows += 1
+                    log.warning("unreadable income row: %s", exc)
+                    continue
+                latest = max(latest, income.time_ms)
+                if income.tran_id in self._funding_seen or income.symbol not in self.instruments:
+                    continue
+                self._remember_funding(income.tran_id)
+                self.stats.funding_events += 1
+                events.append(
+                    FundingPaid(
+                        event_time_ms=income.time_ms,
+                        recv_time_ms=self.clock.now_ms(),
+                        symbol=income.symbol,
+                        amount=income.amount,
+                        rate=await self._funding_rate(income.symbol, income.time_ms),
+                    )
                 )
-            )
-        self._emit(events)
+            self._emit(events)
+            # Next time start at the latest settlement seen (inclusive; tranIds dedupe it).
+            self.funding_since_ms = latest
+            if not isinstance(rows, list) or len(rows) < limit or latest == since:
+                return
 
     def _remember_funding(self, tran_id: int) -> None:
         self._funding_seen.add(tran_id)

@@ -9,6 +9,8 @@ import pytest_asyncio
 
 from core.enums import OrderStatus, OrderType, Side, TimeInForce
 from core.events import (
+    BalanceChanged,
+    FundingPaid,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -19,8 +21,12 @@ from core.events import (
     VenueSnapshot,
 )
 from core.orders import OrderRequest
+from exchange_sim.engine import EngineConfig
+from exchange_sim.server import LocalExchange
 from tests.gateway.venue_harness import (
+    DATASET,
     FAST,
+    GENEROUS,
     SYMBOL,
     TICK,
     assert_each_event_once,
@@ -244,3 +250,28 @@ async def test_clean_stop_cancels_open_orders_and_stops_the_countdown(ex):
         assert s.rec.of(OrderCanceled, request.client_order_id) != []
         assert (s.account, SYMBOL) not in ex.engine._countdowns  # countdownTime 0 sent
         assert s.rec.of(VenueSnapshot)[-1].reason == "stop"  # a last reconciliation
+
+
+async def test_funding_settlement_becomes_funding_paid_once():
+    engine = EngineConfig(funding_interval_ms=2000, fixed_funding_rate=Decimal("0.001"))
+    exchange = await LocalExchange(
+        data=DATASET, symbols=[SYMBOL], speed=1.0, rate_limits=GENEROUS, engine_config=engine
+    ).start()
+    try:
+        async with session(exchange) as s:
+            entry = s.market(Side.BUY, qty="0.002")
+            s.venue.submit(entry)
+            await s.rec.wait_for(OrderFilled, entry.client_order_id)
+            paid = await s.rec.wait_for(FundingPaid, within_s=10)
+            wallet = await s.rec.wait_for(BalanceChanged, where=lambda e: e.reason == "FUNDING_FEE")
+            await s.venue.reconcile("check")  # the income is read again: not emitted twice
+
+            incomes = exchange.engine.income(s.account, {"incomeType": "FUNDING_FEE"})
+            booked = {(i["time"], Decimal(i["income"])) for i in incomes}
+            emitted = [(e.event_time_ms, e.amount) for e in s.rec.of(FundingPaid)]
+            assert (paid.event_time_ms, paid.amount) in booked
+            assert paid.symbol == SYMBOL and paid.amount < 0  # a long pays a positive rate
+            assert len(emitted) == len(set(emitted)) and set(emitted) <= booked
+            assert wallet.balance.asset == "USDT"
+    finally:
+        await exchange.stop()
