@@ -219,6 +219,7 @@ class ExecCounters:
     rejected_orders: int = 0  # OrderRejected from the venue
     unknown_outcomes: int = 0  # OrderStatusUnknown
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
+    bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
 
 
@@ -296,6 +297,7 @@ class ExecManager:
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
+        self._marked: set[str] = set()  # symbols with a MarkPrice seen
         self._next_equity_ms = 0
         self._last_equity: Decimal | None = None
         self._next_reduce_ms = 0
@@ -366,6 +368,8 @@ class ExecManager:
                 counters.ignored_items += 1
                 return
             book.mark(tick)
+            if cls is MarkPrice and tick.symbol not in self._marked:
+                self._marked.add(tick.symbol)
         elif cls is Bar:
             bar: Bar = item  # type: ignore[assignment]
             if not self._kline_bars or not self._fresh_bar(bar):
@@ -390,7 +394,13 @@ class ExecManager:
         risk = self._risk
         if (changed := risk.check_kill_switch_file()) is not None:
             self._state_changed(changed, now)
-        if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
+        # The books value positions at the mark price once one has been seen: equity can only
+        # move with a MarkPrice then (1 Hz per symbol), with any trade before that.
+        if now >= self._next_equity_ms or (
+            self._exposed
+            and (cls is MarkPrice or (cls is Trade and trade.symbol not in self._marked))
+            and self._equity_moved()
+        ):
             self._check_equity(now)
         if risk.state is REDUCING:
             self._progress_reducing(now)
@@ -850,7 +860,13 @@ class ExecManager:
         before = book.orders.get(cid) if cid else None
         qty_before = book.position(symbol).qty if symbol else _ZERO
         self._record(event)
-        book.apply(event)
+        try:
+            book.apply(event)
+        except (ArithmeticError, LookupError, TypeError, ValueError):
+            # Malformed beyond what the books check themselves: journaled, not acted on.
+            self.counters.bad_events += 1
+            log.exception("books could not apply %s", type(event).__name__)
+            return
         self.counters.events += 1
         ended = before is not None and cid not in book.orders
         moved = bool(symbol) and book.position(symbol).qty != qty_before

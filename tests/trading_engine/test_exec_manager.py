@@ -4,6 +4,7 @@ Numbers by hand: BTCUSDT marks at 60000; a MARKET fill pays 0.05 % taker fee
 (0.100 BTC x 60000 = 6000 USDT notional -> 3 USDT).
 """
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -606,3 +607,17 @@ def test_a_decision_and_its_order_are_journaled_in_one_batch_when_the_journal_ca
         "DecisionMade",
         "OrderSubmitted",
     ]
+
+
+def test_an_event_the_books_cannot_apply_is_logged_and_counted_and_trading_goes_on():
+    rig = make_rig()
+    rig.say(target("0.010"))
+    cid = rig.last_cid()
+    rig.venue.accept(cid)
+    broken = _fill("BTCUSDT", cid)
+    broken = replace(broken, fill=replace(broken.fill, qty=D(0)))  # 0 / 0 in the entry price
+    rig.venue.emit(broken)
+    assert rig.em.counters.bad_events == 1
+    assert rig.book.position("BTCUSDT").is_flat and rig.book.wallet() == D(10_000)
+    rig.venue.fill(cid, "60000")
+    assert rig.book.position("BTCUSDT").qty == D("0.010")
