@@ -1,10 +1,15 @@
 """Entry point of the trading daemon: `python app.py --help`.
 
-Validates the configuration (config.toml, .env, flags) and prints the effective settings with
-secrets masked. The trading loop itself (DataStream -> ExecManager -> BookKeeper / RiskManager /
-TradingStrategy -> TradeExecutor) is wired in by the trading-core work.
+Validates the configuration (config.toml, .env, flags), then runs the daemon
+(`trading_engine.daemon`): DataStream -> ExecManager -> BookKeeper / RiskManager /
+TradingStrategy -> TradeExecutor, against the embedded local exchange by default.
+`--check-config` only prints the effective settings (secrets masked) and exits.
+
+Exit status: 0 after a clean stop, 2 for a configuration mistake, 1 when the venue cannot be
+used (bad keys, unreachable); each with one line on stderr, never a traceback.
 """
 
+import asyncio
 import logging
 import os
 import sys
@@ -19,7 +24,7 @@ log = logging.getLogger("app")
 
 def check_local_venue(settings: Settings) -> None:
     """In local mode the data set must exist and hold every configured symbol."""
-    if settings.mode != "local":
+    if settings.attaches:
         return
     from exchange_sim.replay.catalog import BUNDLED, spec_from_directory
 
@@ -66,6 +71,7 @@ def load(argv: list[str] | None = None) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     settings = load(argv)
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     configure_logging(
@@ -75,14 +81,25 @@ def main(argv: list[str] | None = None) -> int:
         secrets=secrets,
     )
     log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
+    if args.check_config:
+        try:
+            print("Effective settings:")
+            for line in describe(settings):
+                print(f"  {line}")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `python app.py | head` is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    from trading_engine.daemon import Daemon, DaemonError
+
     try:
-        print("Effective settings:")
-        for line in describe(settings):
-            print(f"  {line}")
-        sys.stdout.flush()
-    except BrokenPipeError:  # `python app.py | head` is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+        return asyncio.run(Daemon(settings, keep_orders=args.keep_orders).run())
+    except DaemonError as e:
+        log.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+        return 130
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where `exchange_sim` lives
 READY_TIMEOUT_S = 60.0  # loading and indexing a week of klines takes a few seconds
 STOP_TIMEOUT_S = 3.0
 
@@ -87,7 +88,7 @@ class LocalExchangeProcess:
                 stderr=log_file,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl+C reaches the daemon, which stops the child
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=_child_env(),
             )
         finally:
             log_file.close()
@@ -145,3 +146,12 @@ class LocalExchangeProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drain
         self._proc = None
+
+
+def _child_env() -> dict[str, str]:
+    """The daemon's environment, with the project importable from any working directory."""
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{path}" if path else str(PROJECT_ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -1,0 +1,472 @@
+"""The daemon: one asyncio loop wiring DataStream -> ExecManager -> LiveVenue, with the books.
+
+Start-up, in order: the venue's endpoints (the embedded local exchange as a child process, or
+the configured one), the REST connection (clock offset measured), exchangeInfo -> instruments,
+leverage, the journal and the books restored from it, the strategy warmed from REST klines,
+the venue started (user stream, dead-man switch, reconciliation with the exchange: every
+difference logged), then the market-data stream feeding the ExecManager item by item.
+
+While it runs: a heartbeat line every `execution.heartbeat_s`, the kill switch (flag file and
+SIGUSR1), the duration limit. SIGINT/SIGTERM: no new orders, cancel open orders (unless
+`keep_orders`), flush the journal, print a closing summary, exit 0 within 5 s.
+
+User mistakes and unreachable venues end with one line (`DaemonError`), never a traceback.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.journal import SqliteJournal, Synchronous
+from core.clock import LiveClock
+from core.errors import FatalError, RejectedError, RetryableError, TradingError
+from core.instrument import Instrument
+from core.market import Trade
+from core.orders import ClientOrderIds
+from gateway.checkpoint import FileCheckpoint
+from gateway.data_stream import DataStream, StreamConfig
+from gateway.main_gateway import ExecutorConfig, LiveVenue
+from gateway.market_rest import MarketDataRest
+from rest_connect.connection import RestConnection
+from rest_connect.rest_factory import create_rest_connection
+from risk_manager.config import RiskConfig
+from risk_manager.risk_manager import RiskManager
+from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
+from runtime.settings import Settings
+from trading_engine.exec_manager import ExecConfig, ExecManager
+from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
+
+log = logging.getLogger("daemon")
+
+SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
+
+
+class DaemonError(Exception):
+    """A problem the user can fix (bad key, unreachable venue, unknown symbol): one line."""
+
+
+@dataclass(slots=True)
+class _Parts:
+    rest: RestConnection
+    market_rest: MarketDataRest
+    journal: SqliteJournal
+    book: BookKeeper
+    risk: RiskManager
+    exec_manager: ExecManager
+    venue: LiveVenue
+    stream: DataStream
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keep_orders: bool = False,
+        out: TextIO = sys.stdout,
+        clock: LiveClock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keep_orders = keep_orders
+        self.out = out
+        self.clock = clock or LiveClock()
+        self._stop = asyncio.Event()
+        self._stop_reason = ""
+        self._exchange: LocalExchangeProcess | None = None
+        self._parts: _Parts | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started_wall = time.monotonic()
+        self.item_errors = 0
+        self.stream_lag_ms: int | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self._stop_reason = reason
+            self._stop.set()
+
+    async def run(self) -> int:
+        """Run until stopped; returns the process exit status."""
+        loop = asyncio.get_running_loop()
+        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+            loop.add_signal_handler(sig, self.request_stop, name)
+        loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
+        try:
+            try:
+                self._parts = await self._start()
+            except DaemonError:
+                raise
+            except ExchangeStartError as exc:
+                raise DaemonError(str(exc)) from None
+            except FatalError as exc:
+                raise DaemonError(f"the exchange refused us: {exc}") from None
+            except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise DaemonError(
+                    f"cannot reach the exchange at {self._endpoint_hint()}: {exc}"
+                ) from None
+            self._spawn(self._heartbeat(), "heartbeat")
+            if self.settings.duration_s:
+                loop.call_later(self.settings.duration_s, self.request_stop, "duration reached")
+            self._print(
+                f"application running: trading {', '.join(self.settings.symbols)} "
+                f"({self.settings.strategy.name}); Ctrl+C stops"
+            )
+            await self._stop.wait()
+            log.info("stopping: %s", self._stop_reason)
+            return await self._shutdown()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+                loop.remove_signal_handler(sig)
+            await self._close_all()
+
+    def _endpoint_hint(self) -> str:
+        return self.settings.rest_url or "the local exchange"
+
+    async def _endpoints(self) -> ExchangeEndpoints:
+        s = self.settings
+        if s.attaches:
+            assert s.api_key is not None and s.api_secret is not None
+            return ExchangeEndpoints(
+                rest_url=s.rest_url,
+                ws_url=s.ws_url,
+                api_key=s.api_key.reveal(),
+                api_secret=s.api_secret.reveal(),
+            )
+        self._exchange = LocalExchangeProcess(
+            data=s.local.data,
+            symbols=s.symbols,
+            speed=s.local.speed,
+            port=s.local.port,
+            balance=s.local.starting_balance_usdt,
+            log_dir=Path(s.logging.dir),
+        )
+        self._print("starting the local exchange (bundled real data, no keys needed) ...")
+        return await self._exchange.start()
+
+    async def _start(self) -> _Parts:
+        s = self.settings
+        endpoints = await self._endpoints()
+        rest = await create_rest_connection(
+            rest_url=endpoints.rest_url,
+            api_key=endpoints.api_key,
+            api_secret=endpoints.api_secret,
+            clock=self.clock,
+            recv_window_ms=s.execution.recv_window_ms,
+        )
+        market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock)
+        instruments = await self._instruments(rest)
+        for symbol in s.symbols:
+            try:
+                await rest.call(
+                    "futures_change_leverage",
+                    symbol=symbol,
+                    leverage=s.risk.leverage,
+                    mutating=True,
+                )
+            except RejectedError as exc:
+                msg = f"cannot set leverage {s.risk.leverage} on {symbol}: {exc}"
+                raise DaemonError(msg) from None
+
+        journal_dir = Path(s.journal_dir)
+        sync = Synchronous(s.execution.journal_synchronous)
+        journal = SqliteJournal(journal_dir, synchronous=sync)
+        book = BookKeeper(
+            starting_balances=None,
+            instruments=instruments,
+            clock=self.clock,
+            leverage=dict.fromkeys(s.symbols, s.risk.leverage),
+        )
+        book.restore(journal)
+        prefix = s.execution.client_id_prefix
+        ids = ClientOrderIds(prefix, journal.max_client_seq(prefix) + 1)
+        risk = RiskManager(
+            config=_risk_config(s),
+            instruments=instruments,
+            clock=self.clock,
+            view=book,
+        )
+        strategy = make_strategy(
+            s.strategy.name,
+            fast=s.strategy.fast_period,
+            slow=s.strategy.slow_period,
+            order_notional_usdt=s.strategy.order_notional_usdt,
+            allow_short=s.strategy.allow_short,
+            instruments=instruments,
+        )
+        relay_items = _Relay()
+        stream = DataStream(
+            ws_url=endpoints.ws_url,
+            rest=market_rest,
+            symbols=list(s.symbols),
+            clock=self.clock,
+            checkpoint=FileCheckpoint(journal_dir / "stream"),
+            config=StreamConfig(kline_interval=s.strategy.bar_interval),
+            sink=self._guarded(relay_items),
+        )
+        relay_events = _Relay()
+        venue = LiveVenue(
+            rest=rest,
+            ws_url=endpoints.ws_url,
+            symbols=list(s.symbols),
+            instruments=instruments,
+            clock=self.clock,
+            journal=journal,
+            listener=relay_events,
+            config=ExecutorConfig(
+                deadman_countdown_ms=s.execution.deadman_countdown_ms,
+                deadman_refresh_s=s.execution.deadman_refresh_s,
+                reconcile_interval_s=s.execution.reconcile_interval_s,
+                recv_window_ms=s.execution.recv_window_ms,
+            ),
+        )
+        venue.restore(
+            journal.open_orders(),
+            trade_ids=_trade_ids_by_order(journal),
+            last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
+        )
+        exec_manager = ExecManager(
+            venue=venue,
+            book=book,
+            risk=risk,
+            strategy=strategy,
+            journal=journal,
+            clock=self.clock,
+            instruments=instruments,
+            ids=ids,
+            config=ExecConfig(
+                symbols=tuple(s.symbols),
+                bar_interval=s.strategy.bar_interval,
+                stale_order_ms=s.risk.stale_order_ms,
+            ),
+            gap_open=stream.gap_open,
+            clock_offset_ms=lambda: rest.stats.last_rtt_ms // 2,
+        )
+        relay_events.target = exec_manager.on_event
+        await self._warm(exec_manager, strategy, market_rest)
+        snapshot = await venue.start()
+        differences = book.reconcile(snapshot) if hasattr(book, "reconcile") else []
+        for line in differences:
+            log.warning("start-up reconciliation: %s", line)
+        relay_items.target = exec_manager.on_item
+        await stream.start()
+        self._spawn(rest.run_time_sync(), "time-sync")
+        return _Parts(
+            rest=rest,
+            market_rest=market_rest,
+            journal=journal,
+            book=book,
+            risk=risk,
+            exec_manager=exec_manager,
+            venue=venue,
+            stream=stream,
+        )
+
+    async def _instruments(self, rest: RestConnection) -> dict[str, Instrument]:
+        info = await rest.call("futures_exchange_info")
+        known = {e.get("symbol"): e for e in info.get("symbols", [])}
+        missing = [sym for sym in self.settings.symbols if sym not in known]
+        if missing:
+            raise DaemonError(
+                f"symbols: {', '.join(missing)} not traded on this exchange "
+                f"(it lists {', '.join(sorted(str(k) for k in known)[:20])})"
+            )
+        return {sym: Instrument.from_exchange_info(known[sym]) for sym in self.settings.symbols}
+
+    async def _warm(
+        self, exec_manager: ExecManager, strategy: TradingStrategy, market_rest: MarketDataRest
+    ) -> None:
+        """Feed the strategy the last closed bars so its indicators are ready at once."""
+        need = int(getattr(strategy, "warmup_bars", 0))
+        if need <= 0:
+            return
+        for symbol in self.settings.symbols:
+            bars = await market_rest.klines(
+                symbol,
+                self.settings.strategy.bar_interval,
+                limit=min(need + 1, 1500),
+                closed_before_ms=self.clock.now_ms(),
+            )
+            closed = [b for b in bars if b.closed]
+            exec_manager.warm(closed)
+            log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
+
+    def _guarded(self, on_item: Callable[[object], None]) -> Callable[[object], None]:
+        """The stream's sink: a bug on one item is logged and counted, never kills the feed.
+        It also notes how far behind the exchange the last trade arrived (the stream lag)."""
+        now_ms = self.clock.now_ms
+
+        def sink(item: object) -> None:
+            if item.__class__ is Trade:
+                self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
+            try:
+                on_item(item)
+            except Exception:
+                self.item_errors += 1
+                if self.item_errors <= 20 or self.item_errors % 1000 == 0:
+                    log.exception("error on %s (#%d)", type(item).__name__, self.item_errors)
+
+        return sink
+
+    def _kill_switch_signal(self) -> None:
+        if self._parts is not None:
+            log.warning("SIGUSR1: kill switch")
+            self._parts.exec_manager.kill("SIGUSR1 kill switch")
+
+    # --- heartbeat and summary -------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.execution.heartbeat_s)
+            self._print(self.status_line())
+
+    def status_line(self) -> str:
+        parts = self._parts
+        if parts is None:
+            return "application running: starting"
+        st = parts.exec_manager.status()
+        lag = self.stream_lag_ms
+        positions = ", ".join(f"{sym} {qty:f}" for sym, qty in st.positions.items()) or "flat"
+        gap = " (gap open)" if parts.stream.gap_open() else ""
+        state = st.trading_state + (f" ({st.state_reason})" if st.state_reason else "")
+        return (
+            f"application running | equity {_money(st.equity)} USDT | position {positions} | "
+            f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
+            f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
+            f"stream lag {'-' if lag is None else f'{lag} ms'}{gap} | state {state}"
+        )
+
+    def _print(self, line: str) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            print(line, file=self.out, flush=True)
+
+    async def _shutdown(self) -> int:
+        parts = self._parts
+        assert parts is not None
+        deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        await parts.stream.stop(timeout_s=1.0)
+        parts.exec_manager.stop_trading()
+        remaining = max(0.5, deadline - time.monotonic())
+        differences_before = parts.book.differences
+        try:
+            async with asyncio.timeout(remaining):
+                await parts.venue.stop(cancel_orders=not self.keep_orders)
+        except TimeoutError:
+            log.error("venue did not stop in time; open orders are left to the dead-man switch")
+        # venue.stop() ends with a last reconciliation: any difference it found was logged.
+        found = parts.book.differences - differences_before
+        summary = parts.book.summary()
+        self._write_summary(summary, found)
+        self._print("closing summary:")
+        for line in summary.lines():
+            self._print(f"  {line}")
+        if self.keep_orders:
+            self._print("  open orders were left on the exchange (--keep-orders)")
+        self._print(
+            "  books vs exchange at exit: "
+            + ("identical" if found == 0 else f"{found} difference(s), see the log")
+        )
+        return 0
+
+    def _write_summary(self, summary: Any, final_differences: int) -> None:
+        """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
+        data = _jsonable(summary)
+        data["final_differences"] = final_differences
+        path = Path(self.settings.journal_dir) / "summary.json"
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+    async def _close_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
+        parts = self._parts
+        if parts is not None:
+            with contextlib.suppress(Exception):
+                await parts.market_rest.close()
+            with contextlib.suppress(Exception):
+                await parts.rest.close()
+            with contextlib.suppress(Exception):
+                parts.journal.close()
+        if self._exchange is not None:
+            await self._exchange.stop()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+class _Relay:
+    """Late-bound callback: the stream and the venue are built before the ExecManager that
+    listens to them; nothing is handed on before `target` is set."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[Any], None] | None = None
+
+    def __call__(self, item: Any) -> None:
+        if self.target is not None:
+            self.target(item)
+
+
+def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for fill in journal.load_fills():
+        out.setdefault(fill.client_order_id, []).append(fill.trade_id)
+    return out
+
+
+def _risk_config(s: Settings) -> RiskConfig:
+    r = s.risk
+    return RiskConfig(
+        leverage=r.leverage,
+        max_order_notional_usdt=r.max_order_notional_usdt,
+        max_position_notional_usdt=r.max_position_notional_usdt,
+        max_total_notional_usdt=r.max_total_notional_usdt,
+        price_band_pct=r.price_band_pct,
+        max_open_orders=r.max_open_orders,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_clock_offset_ms=r.max_clock_offset_ms,
+        stop_loss_pct=r.stop_loss_pct,
+        take_profit_pct=r.take_profit_pct,
+        max_daily_loss_usdt=r.max_daily_loss_usdt,
+        max_drawdown_pct=r.max_drawdown_pct,
+        max_trades_per_day=r.max_trades_per_day,
+        circuit_breaker_errors=r.circuit_breaker_errors,
+        kill_switch_file=r.kill_switch_file or None,
+    )
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:,.2f}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str):  # StrEnum members too
+        return str(value)
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
+__all__ = ["Daemon", "DaemonError", "TradingError"]
