@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     from trading_engine.daemon import Daemon, DaemonError
 
     try:
-        return asyncio.run(Daemon(settings, keep_orders=args.keep_orders).run())
+        daemon = Daemon(settings, keep_orders=args.keep_orders, reset_halt=args.reset_halt)
+        return asyncio.run(daemon.run())
     except DaemonError as e:
         log.error("%s", e)
         print(f"error: {e}", file=sys.stderr)

@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="on stop, leave open orders on the exchange (default: cancel them)",
     )
     parser.add_argument(
+        "--reset-halt",
+        action="store_true",
+        help="operator reset: a daemon journaled as HALTED/REDUCING starts ACTIVE again",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="validate the settings, print the effective values and exit (sends nothing)",

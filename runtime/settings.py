@@ -125,6 +125,10 @@ class ExecutionSettings:
     deadman_refresh_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
     reconcile_interval_s: float = _spec(60.0, "seconds > 0", lambda v: v > 0)
     heartbeat_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
+    bar_source: str = _spec(
+        "klines", "klines (the stream's closed klines) or trades (bars built from trades)",
+        _in(("klines", "trades")),
+    )
     journal_synchronous: str = _spec(
         "NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL"))
     )

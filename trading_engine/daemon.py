@@ -31,8 +31,11 @@ import aiohttp
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal, Synchronous
 from core.clock import LiveClock
+from core.enums import TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
+from core.events import TradingStateChanged
 from core.instrument import Instrument
+from core.intervals import KLINE_INTERVALS
 from core.market import Trade
 from core.orders import ClientOrderIds
 from gateway.checkpoint import FileCheckpoint
@@ -45,7 +48,7 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.settings import Settings
-from trading_engine.exec_manager import ExecConfig, ExecManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
 
 log = logging.getLogger("daemon")
@@ -75,11 +78,13 @@ class Daemon:
         settings: Settings,
         *,
         keep_orders: bool = False,
+        reset_halt: bool = False,
         out: TextIO = sys.stdout,
         clock: LiveClock | None = None,
     ) -> None:
         self.settings = settings
         self.keep_orders = keep_orders
+        self.reset_halt = reset_halt
         self.out = out
         self.clock = clock or LiveClock()
         self._stop = asyncio.Event()
@@ -207,13 +212,17 @@ class Daemon:
             instruments=instruments,
         )
         relay_items = _Relay()
+        bar_source = BarSource(s.execution.bar_source)
+        klines = bar_source is BarSource.KLINES
         stream = DataStream(
             ws_url=endpoints.ws_url,
             rest=market_rest,
             symbols=list(s.symbols),
             clock=self.clock,
             checkpoint=FileCheckpoint(journal_dir / "stream"),
-            config=StreamConfig(kline_interval=s.strategy.bar_interval),
+            config=StreamConfig(
+                kline_interval=s.strategy.bar_interval if klines else "1m", klines=klines
+            ),
             sink=self._guarded(relay_items),
         )
         relay_events = _Relay()
@@ -249,17 +258,25 @@ class Daemon:
             config=ExecConfig(
                 symbols=tuple(s.symbols),
                 bar_interval=s.strategy.bar_interval,
+                bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
             ),
             gap_open=stream.gap_open,
             clock_offset_ms=lambda: rest.stats.last_rtt_ms // 2,
         )
         relay_events.target = exec_manager.on_event
+        self._restore_trading_state(journal, risk, exec_manager)
         await self._warm(exec_manager, strategy, market_rest)
-        snapshot = await venue.start()
-        differences = book.reconcile(snapshot) if hasattr(book, "reconcile") else []
-        for line in differences:
-            log.warning("start-up reconciliation: %s", line)
+        # The start-up reconciliation: the venue emits the fills it missed and then the
+        # snapshot, which the ExecManager journals and the books compare (each difference is
+        # logged as it is adopted); orders found open are watched for staleness.
+        differences_before = book.differences
+        await venue.start()
+        found = book.differences - differences_before
+        log.info(
+            "start-up reconciliation with the exchange: %s",
+            "no difference" if not found else f"{found} difference(s) adopted (see above)",
+        )
         relay_items.target = exec_manager.on_item
         await stream.start()
         self._spawn(rest.run_time_sync(), "time-sync")
@@ -273,6 +290,28 @@ class Daemon:
             venue=venue,
             stream=stream,
         )
+
+    def _restore_trading_state(
+        self, journal: SqliteJournal, risk: RiskManager, exec_manager: ExecManager
+    ) -> None:
+        """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
+        resets it (`--reset-halt`)."""
+        changes = journal.load_events(["TradingStateChanged"])
+        if not changes:
+            return
+        last = changes[-1][1]
+        assert isinstance(last, TradingStateChanged)
+        if last.current is TradingState.ACTIVE:
+            return
+        risk.restore_state(last.current, last.reason)
+        if self.reset_halt:
+            exec_manager.reset("operator reset (--reset-halt)")
+            self._print(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
+        else:
+            self._print(
+                f"trading state restored: {last.current} ({last.reason}); "
+                "no new entries until an operator restarts with --reset-halt"
+            )
 
     async def _instruments(self, rest: RestConnection) -> dict[str, Instrument]:
         info = await rest.call("futures_exchange_info")
@@ -290,7 +329,11 @@ class Daemon:
     ) -> None:
         """Feed the strategy the last closed bars so its indicators are ready at once."""
         need = int(getattr(strategy, "warmup_bars", 0))
+        interval = self.settings.strategy.bar_interval
         if need <= 0:
+            return
+        if interval not in KLINE_INTERVALS:
+            log.info("no REST klines of %s: the strategy warms on live bars", interval)
             return
         for symbol in self.settings.symbols:
             bars = await market_rest.klines(

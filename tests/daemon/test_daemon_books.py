@@ -1,0 +1,64 @@
+"""`python app.py` trades, and its books end equal to the exchange's account to the last digit."""
+
+import asyncio
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+from tests.daemon.harness import (
+    ROOT,
+    exchange_account,
+    exchange_process,
+    start_daemon,
+    write_config,
+)
+
+D = Decimal
+# 1 s bars built from trades and short averages: the daemon trades within seconds.
+FAST_TRADING = {
+    "execution": {"heartbeat_s": 2.0, "bar_source": "trades"},
+    "strategy": {"bar_interval": "1s", "fast_period": 2, "slow_period": 5},
+}
+
+
+def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(tmp_path):
+    """The README's command on the embedded default (local exchange child, bundled data)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--duration", "60"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "application running |" in result.stdout
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, result.stdout
+    assert summary["final_differences"] == 0
+    assert "books vs exchange at exit: identical" in result.stdout
+
+
+def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = start_daemon(tmp_path, "--duration", "30")
+        out, err = daemon.communicate(timeout=120)
+        assert daemon.returncode == 0, err[-2000:]
+        venue = asyncio.run(exchange_account(ex))
+
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert summary["fills"] >= 2, out
+    usdt = next(a for a in venue["account"]["assets"] if a["asset"] == "USDT")
+    assert D(summary["wallet"]) == D(usdt["walletBalance"])
+    exchange_qty = sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
+    book_qty = sum((D(p["qty"]) for p in summary["positions"]), D(0))
+    assert book_qty == exchange_qty
+    assert D(summary["realized_pnl"]) == sum((D(t["realizedPnl"]) for t in venue["trades"]), D(0))
+    fees = sum((D(t["commission"]) for t in venue["trades"]), D(0))
+    assert D(summary["fees"]["USDT"]) == fees
+    assert summary["fills"] == len(venue["trades"])
+    # A clean stop cancels everything it left open (normal and algo orders).
+    assert venue["open_orders"] == [] and not venue["algo_open"]
