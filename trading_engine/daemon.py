@@ -33,7 +33,15 @@ from book_keeper.journal import SqliteJournal, Synchronous
 from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
-from core.events import TradingStateChanged
+from core.events import (
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    TradingStateChanged,
+)
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Trade
@@ -271,10 +279,16 @@ class Daemon:
         # snapshot, which the ExecManager journals and the books compare (each difference is
         # logged as it is adopted); orders found open are watched for staleness.
         differences_before = book.differences
+        relay_events.seen = []
         await venue.start()
+        recovered = _recovery_lines(relay_events.seen)
+        relay_events.seen = None
+        for line in recovered:
+            log.warning("recovered at start-up: %s", line)
         found = book.differences - differences_before
         log.info(
-            "start-up reconciliation with the exchange: %s",
+            "start-up reconciliation with the exchange: %d event(s) recovered, %s",
+            len(recovered),
             "no difference" if not found else f"{found} difference(s) adopted (see above)",
         )
         relay_items.target = exec_manager.on_item
@@ -460,10 +474,34 @@ class _Relay:
 
     def __init__(self) -> None:
         self.target: Callable[[Any], None] | None = None
+        self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
 
     def __call__(self, item: Any) -> None:
+        if self.seen is not None:
+            self.seen.append(item)
         if self.target is not None:
             self.target(item)
+
+
+def _recovery_lines(events: list[Any]) -> list[str]:
+    """What the start-up reconciliation told us that the journal did not know: fills made
+    and order outcomes reached while the daemon was down (or before it ever saw them)."""
+    lines = []
+    for e in events:
+        if isinstance(e, OrderFilled | OrderPartiallyFilled):
+            f = e.fill
+            lines.append(
+                f"fill {f.symbol} trade {f.trade_id} of {f.client_order_id}: {f.side} "
+                f"{f.qty:f} @ {f.price:f}, fee {f.commission:f} {f.commission_asset}, "
+                f"realized {f.realized_pnl:f}"
+            )
+        elif isinstance(e, OrderCanceled | OrderExpired):
+            lines.append(f"order {e.client_order_id} ({e.symbol}) is {type(e).__name__[5:]}")
+        elif isinstance(e, OrderReconciled):
+            lines.append(f"order {e.client_order_id} ({e.symbol}) resolved as {e.status}")
+        elif isinstance(e, OrderRejected):
+            lines.append(f"order {e.client_order_id} ({e.symbol}) rejected: {e.reason}")
+    return lines
 
 
 def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
