@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import pytest_asyncio
 
+from book_keeper.journal import SqliteJournal, Synchronous
 from core.enums import OrderStatus, OrderType, Side
 from core.errors import FatalError
 from core.events import (
@@ -17,6 +18,7 @@ from core.events import (
     OrderFilled,
     OrderReconciled,
     OrderStatusUnknown,
+    OrderSubmitted,
     StreamStateChanged,
     VenueSnapshot,
 )
@@ -157,9 +159,11 @@ async def test_algo_order_with_unknown_outcome_is_found_by_client_algo_id(ex):
 
 
 @pytest.mark.parametrize("count", [125, pytest.param(500, marks=pytest.mark.slow)])
-async def test_many_injected_failures_leave_one_exchange_order_per_intent(ex, count):
+async def test_many_injected_failures_leave_one_exchange_order_per_intent(ex, count, tmp_path):
     modes = ["unknown_after", "hangup_after", "unavailable_before", "hangup_before", None]
-    async with session(ex) as s:
+    journal = SqliteJournal(tmp_path, synchronous=Synchronous.NORMAL)
+    config = replace(FAST, journal_events=True)  # the venue journals every event it emits
+    async with session(ex, journal=journal, config=config) as s:
         requests = []
         for n in range(count):
             mode = modes[n % len(modes)]
@@ -168,6 +172,8 @@ async def test_many_injected_failures_leave_one_exchange_order_per_intent(ex, co
             requests.append(request)
             if mode is not None:
                 ex.faults.order_failure(mode, 1)
+            now = s.venue.clock.now_ms()
+            journal.record(OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=request))
             s.venue.submit(request)
             await s.rec.wait_for(
                 OrderStatusUnknown | OrderAccepted, request.client_order_id, within_s=15
@@ -190,6 +196,18 @@ async def test_many_injected_failures_leave_one_exchange_order_per_intent(ex, co
         )
         assert len(requests) - len(placed) == expected
         assert_each_event_once(s.rec)
+        # The journal's orders match the exchange's one to one: every intent journaled, each
+        # placed one with the exchange's order id, the others known never to have been placed.
+        journaled = {o.client_order_id: o for o in journal.load_orders()}
+        assert sorted(journaled) == sorted(r.client_order_id for r in requests)
+        by_cid = {row["clientOrderId"]: row for row in s.exchange_orders()}
+        for cid, order in journaled.items():
+            if cid in by_cid:
+                assert order.order_id == by_cid[cid]["orderId"]
+                assert order.status not in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+            else:
+                assert order.status is OrderStatus.REJECTED, (cid, order.status)
+    journal.close()
 
 
 # --- user stream -------------------------------------------------------------------------------

@@ -213,6 +213,7 @@ async def session(
     creds: Credentials | None = None,
     start: bool = True,
     stop_cancels: bool = True,
+    journal: Any = None,
 ) -> AsyncIterator[Session]:
     """A started LiveVenue on a fresh account; stopped (and faults cleared) on the way out."""
     creds = creds or ex.create_account()
@@ -227,7 +228,7 @@ async def session(
         governor=RateGovernor(clock=clock, limits=GOVERNOR_LIMITS),
     )
     rec = Recorder()
-    journal = MemoryJournal()
+    journal = journal if journal is not None else MemoryJournal()
     venue = LiveVenue(
         rest=rest,
         ws_url=ex.ws_url,
