@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
-from runtime.log_setup import configure_logging
+from runtime.log_setup import FILE_ONLY, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings
 
 log = logging.getLogger("app")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load(argv)
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
-    configure_logging(
+    redaction = configure_logging(
         level=settings.logging.level,
         log_dir=Path(settings.logging.dir),
         json_lines=settings.logging.json,
@@ -93,10 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     from trading_engine.daemon import Daemon, DaemonError
 
     try:
-        daemon = Daemon(settings, keep_orders=args.keep_orders, reset_halt=args.reset_halt)
+        daemon = Daemon(
+            settings,
+            keep_orders=args.keep_orders,
+            reset_halt=args.reset_halt,
+            add_secrets=redaction.add_secrets,
+        )
         return asyncio.run(daemon.run())
     except DaemonError as e:
-        log.error("%s", e)
+        log.error("%s", e, extra=FILE_ONLY)
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown

@@ -79,6 +79,14 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _not_file_only(record: logging.LogRecord) -> bool:
+    """Records logged with `extra=FILE_ONLY` (already told to the user) skip the console."""
+    return getattr(record, "console", True)
+
+
+FILE_ONLY = {"console": False}
+
+
 class _UtcFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(record.created)) + (
@@ -106,6 +114,7 @@ def configure_logging(
         root.removeHandler(handler)
         handler.close()
     console = logging.StreamHandler(stream or sys.stderr)
+    console.addFilter(_not_file_only)
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)

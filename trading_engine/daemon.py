@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -89,17 +89,20 @@ class Daemon:
         *,
         keep_orders: bool = False,
         reset_halt: bool = False,
+        add_secrets: Callable[[Iterable[str]], None] | None = None,
         out: TextIO = sys.stdout,
         clock: LiveClock | None = None,
     ) -> None:
         self.settings = settings
         self.keep_orders = keep_orders
         self.reset_halt = reset_halt
+        self._add_secrets = add_secrets  # the log redaction learns keys made at run time
         self.out = out
         self.clock = clock or LiveClock()
         self._stop = asyncio.Event()
         self._stop_reason = ""
         self._exchange: LocalExchangeProcess | None = None
+        self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._parts: _Parts | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_wall = time.monotonic()
@@ -171,7 +174,10 @@ class Daemon:
             log_dir=Path(s.logging.dir),
         )
         self._print("starting the local exchange (bundled real data, no keys needed) ...")
-        return await self._exchange.start()
+        endpoints = await self._exchange.start()
+        if self._add_secrets is not None:
+            self._add_secrets([endpoints.api_key, endpoints.api_secret])
+        return endpoints
 
     async def _start(self) -> _Parts:
         s = self.settings
@@ -183,7 +189,9 @@ class Daemon:
             clock=self.clock,
             recv_window_ms=s.execution.recv_window_ms,
         )
+        self._closers.append(rest.close)
         market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock)
+        self._closers.append(market_rest.close)
         instruments = await self._instruments(rest)
         for symbol in s.symbols:
             try:
@@ -200,6 +208,7 @@ class Daemon:
         journal_dir = Path(s.journal_dir)
         sync = Synchronous(s.execution.journal_synchronous)
         journal = SqliteJournal(journal_dir, synchronous=sync)
+        self._closers.append(journal.close)
         book = BookKeeper(
             starting_balances=None,
             instruments=instruments,
@@ -468,14 +477,14 @@ class Daemon:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=1.0)
-        parts = self._parts
-        if parts is not None:
-            with contextlib.suppress(Exception):
-                await parts.market_rest.close()
-            with contextlib.suppress(Exception):
-                await parts.rest.close()
-            with contextlib.suppress(Exception):
-                parts.journal.close()
+        for close in reversed(self._closers):
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("error while closing")
+        self._closers.clear()
         if self._exchange is not None:
             await self._exchange.stop()
 

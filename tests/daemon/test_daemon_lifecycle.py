@@ -1,0 +1,94 @@
+"""Stopping the daemon, and the one-line errors a user sees for bad keys or a dead venue."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
+from tests.daemon.harness import (
+    ROOT,
+    daemon_env,
+    exchange_account,
+    exchange_process,
+    journal_rows,
+    start_daemon,
+    wait_for,
+    write_config,
+)
+from tests.daemon.test_daemon_books import FAST_TRADING
+
+OPEN_STOP = "SELECT COUNT(*) FROM orders WHERE type = 'STOP_MARKET' AND status = 'NEW'"
+
+
+def _run_until_a_stop_rests(workdir, *args: str) -> subprocess.Popen:
+    daemon = start_daemon(workdir, *args)
+    wait_for(lambda: journal_rows(workdir, OPEN_STOP)[0][0] >= 1, 60, "a resting stop-loss")
+    return daemon
+
+
+def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp_path):
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(tmp_path)
+        asked = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+        took_s = time.monotonic() - asked
+        venue = asyncio.run(exchange_account(ex))
+
+    assert daemon.returncode == 0, err[-2000:]
+    assert took_s <= 5.0, f"stop took {took_s:.2f} s"
+    assert "closing summary:" in out and "final position:" in out
+    assert venue["open_orders"] == [] and not venue["algo_open"]
+    assert "Traceback" not in err
+
+
+def test_keep_orders_leaves_them_on_the_exchange(tmp_path):
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(tmp_path, "--keep-orders")
+        daemon.send_signal(signal.SIGINT)
+        out, err = daemon.communicate(timeout=30)
+        venue = asyncio.run(exchange_account(ex))
+
+    assert daemon.returncode == 0, err[-2000:]
+    assert "open orders were left on the exchange (--keep-orders)" in out
+    assert venue["algo_open"]  # the exchange-side stop-loss still protects the position
+
+
+def _run_app(workdir, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--config", str(workdir / "config.toml")],
+        cwd=workdir,
+        env=env or daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_bad_keys_exit_1_with_one_clear_line(tmp_path):
+    with exchange_process(speed=1, admin=False) as ex:
+        write_config(tmp_path, ex)
+        env = daemon_env()
+        env["BINANCE_API_KEY"] = "x" * 64
+        result = _run_app(tmp_path, env)
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the exchange refused us:"), result.stderr
+    assert "Traceback" not in result.stderr and "x" * 64 not in result.stderr
+
+
+def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
+    (tmp_path / "config.toml").write_text(
+        'mode = "local"\n[endpoints]\nrest_url = "http://127.0.0.1:9"\nws_url = "ws://127.0.0.1:9"\n'
+        f'[logging]\ndir = "{tmp_path / "logs"}"\n'
+    )
+    result = _run_app(tmp_path)
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot reach the exchange at http://127.0.0.1:9"), last
+    assert "Traceback" not in result.stderr
