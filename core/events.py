@@ -19,6 +19,9 @@ class GapCause(StrEnum):
     RECONNECT = "reconnect"  # after a dropped socket
     SEQUENCE = "sequence"  # a hole in the live sequence
     SILENCE = "silence"  # the trade stream died while the connection stayed up
+    # An id absurdly far past the last one (more than the DataStream's `max_gap_trades`):
+    # checked against REST, then either skipped to (confirmed) or discarded (bogus).
+    JUMP = "jump"
 
 
 class StreamState(StrEnum):
@@ -202,6 +205,10 @@ class GapHealed(Event):
     last_missing_id: int
     backfilled: int  # trades fetched over REST
     duration_ms: int
+    # Ids of the range that will never be delivered: a confirmed JUMP, ids REST says do not
+    # exist, or a backfill that ran out of time. 0 = every missing trade was delivered (or,
+    # for a JUMP, the far id was not confirmed and nothing was missing after all).
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

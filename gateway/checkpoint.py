@@ -3,8 +3,9 @@
 On start the DataStream loads it and backfills everything after it, so a process restart
 loses no trade. `StreamCheckpoint` is the small interface the later event journal will
 implement; `FileCheckpoint` is the stand-alone implementation: one small JSON file per symbol,
-replaced atomically (write a temporary file, fsync it, rename over the old one, fsync the
-directory) so a kill at any moment leaves either the old or the new id, never a torn file.
+replaced atomically (`core.atomic_file`: write a temporary file, fsync it, rename over the old
+one, fsync the directory) so a kill at any moment leaves either the old or the new id, never a
+torn file.
 """
 
 import json
@@ -12,6 +13,8 @@ import os
 import re
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from core.atomic_file import write_atomic
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9_]{1,32}$")
 
@@ -60,21 +63,8 @@ class FileCheckpoint:
         doc = json.loads(raw)
         if doc.get("symbol") != symbol or type(doc.get("last_agg_id")) is not int:
             raise ValueError(f"corrupt checkpoint for {symbol}: {raw!r}")
-        return doc["last_agg_id"]
+        return int(doc["last_agg_id"])
 
     def save(self, symbol: str, last_agg_id: int) -> None:
-        path = self._path(symbol)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         payload = json.dumps({"symbol": symbol, "last_agg_id": int(last_agg_id)}).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self._path(symbol), payload)

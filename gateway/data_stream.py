@@ -1,20 +1,33 @@
 """DataStream: gap-free Binance USD-M market data over websockets, parsed into `core` types.
 
-Two combined-stream connections: `/market/stream?streams=` (aggTrade, kline_1m, markPrice@1s)
-and `/public/stream?streams=` (bookTicker). Each reconnects with the shared jittered backoff
-(reset after a connection that delivered data), is reconnected by a watchdog when it goes quiet
-longer than its silence timeout, and is rotated before Binance's 24-hour cut by opening the new
-connection first and closing the old one once the new one delivers (duplicates are dropped).
+Two combined-stream links (`gateway.stream_link`): `/market/stream?streams=` (aggTrade,
+kline_1m, markPrice@1s) and `/public/stream?streams=` (bookTicker). Each reconnects with the
+shared jittered backoff (reset after a connection that delivered data), is reconnected when it
+goes quiet longer than its silence timeout, and is rotated before Binance's 24-hour cut by
+opening the new connection first and closing the old one once the new one delivers (duplicates
+are dropped).
 
-Trades are delivered strictly in aggregate-trade-id order, each exactly once. A missing id
-(after a reconnect, on start from the checkpointed id, or a hole in the live sequence) opens a
-gap: live trades are held, the hole is backfilled over REST `aggTrades?fromId=`, merged,
+Trades are delivered strictly in aggregate-trade-id order, each exactly once, by one
+`TradeSequencer` per symbol (`gateway.trade_sequencer`, pure). A missing id (after a
+reconnect, on start from the checkpointed id, or a hole in the live sequence) opens a gap:
+live trades are held, the hole is backfilled over REST `aggTrades?fromId=`, merged,
 de-duplicated, and everything is released in id order, bracketed by `GapDetected` and
 `GapHealed`. While a gap is open `gap_open(symbol)` is True (the ExecManager blocks entries);
 it is also True right after a (re)connect until the first trade (or a REST probe after
-`probe_delay_s`) shows whether anything was missed.
+`probe_delay_s`) shows whether anything was missed. A gap is bounded: an id more than
+`max_gap_trades` ahead is a *jump* (`GapCause.JUMP`), checked against REST's latest trade
+within `jump_confirm_s` and then skipped to (confirmed) or discarded (bogus); a backfill that
+has not finished after `max_backfill_s` releases what it holds and reports the rest skipped.
 After a gap the closed klines it spanned are checked against REST; closed bars the socket
 missed are delivered from REST. Malformed frames are logged, counted and skipped.
+
+Errors: REST and connection errors worth retrying are retried with backoff; fatal ones (an IP
+ban, a bad key, an unknown symbol, a bad URL, a crash in our own frame handling) end that link
+with `StreamStateChanged(state=FAILED, detail=...)` and are kept in `failures`; the consumer
+must act on it (no more data comes on that link; `gap_open()` stays True once "market" failed).
+
+Time: every wait and timer of the DataStream uses the injected `clock` (ms) and `sleep`, so a
+test can drive it in simulated time.
 
 Consumers either iterate (`async for item in stream`) or pass `sink=`; items are `Trade`,
 `BookTicker`, `MarkPrice`, `Bar`, `GapDetected`, `GapHealed` and `StreamStateChanged`.
@@ -25,23 +38,22 @@ kill: ids after the last save are re-delivered, none are skipped).
 """
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidURI
-
-from core.backoff import Backoff
+from core.backoff import Backoff, Sleep
 from core.clock import Clock
-from core.events import GapDetected, GapHealed, StreamStateChanged
+from core.errors import FatalError, RejectedError, RetryableError
+from core.events import GapCause, StreamState, StreamStateChanged
 from core.intervals import interval_ms
 from core.market import Bar, Trade
 from gateway.checkpoint import MemoryCheckpoint, StreamCheckpoint
 from gateway.market_rest import AGG_TRADES_MAX_LIMIT, MarketDataRest
+from gateway.stream_link import LinkConfig, LinkEnd, LinkOutcome, StreamLink
+from gateway.trade_sequencer import Gap, Offer, SequenceStats, TradeSequencer
 from gateway.wire import (
     MalformedMessage,
     decode_frame,
@@ -53,6 +65,10 @@ from gateway.wire import (
 
 log = logging.getLogger(__name__)
 
+MARKET = "market"
+PUBLIC = "public"
+CHECKPOINT = "checkpoint"
+
 _loads = decode_frame
 _MALFORMED = (
     ValueError,
@@ -63,11 +79,17 @@ _MALFORMED = (
     ArithmeticError,  # decimal.InvalidOperation
     MalformedMessage,
 )
+# REST errors worth another try later (MarketDataRest has already retried the request itself).
+REST_RETRYABLE = (RetryableError, OSError, TimeoutError)
+# REST errors no retry can fix: IP ban (418), bad key, unknown symbol (-1121), bad parameter.
+REST_FATAL = (FatalError, RejectedError)
+_DELIVERED = Offer.DELIVERED
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class StreamConfig:
-    """Timing knobs (seconds). Defaults suit mainnet; tests shrink them."""
+    """Timing knobs (seconds) and bounds. Defaults suit mainnet; tests shrink them."""
 
     market_silence_s: float = 5.0  # markPrice@1s makes /market a 1 Hz heartbeat at least
     public_silence_s: float = 30.0  # bookTicker only: quiet symbols may pause
@@ -85,6 +107,11 @@ class StreamConfig:
     probe_delay_s: float = 0.5  # after a (re)connect with no live trade yet, ask REST
     backfill_page: int = AGG_TRADES_MAX_LIMIT
     backfill_retry_max_s: float = 5.0
+    # The largest hole (in aggregate ids) worth a backfill: about 2 minutes of REST at the
+    # default weight budget. An id further ahead is a jump: checked, then skipped or discarded.
+    max_gap_trades: int = 200_000
+    max_backfill_s: float = 300.0  # a gap not healed by then is given up (ids reported skipped)
+    jump_confirm_s: float = 1.0  # how long REST may take to show a far-ahead id before it is bogus
     checkpoint_interval_s: float = 1.0
     kline_interval: str = "1m"
     book_ticker: bool = True
@@ -95,62 +122,32 @@ class StreamConfig:
 
 
 @dataclass(slots=True)
-class StreamStats:
+class StreamStats(SequenceStats):
+    """Counters of the whole stream (the trade counters are shared with the sequencers)."""
+
     frames: int = 0
-    trades: int = 0
-    duplicates: int = 0
-    out_of_order: int = 0
     malformed: int = 0
     ignored: int = 0
     stale: int = 0  # book/mark/kline updates older than one already delivered
     connects: int = 0
     silences: int = 0
     rotations: int = 0
-    gaps: int = 0
-    backfilled: int = 0
     missed_klines: int = 0
     kline_mismatches: int = 0
-
-
-@dataclass(slots=True)
-class _Gap:
-    first: int
-    last: int
-    cause: str
-    started_ms: int
-    after_trade_ms: int  # trade time of the last trade delivered before the gap
-    backfilled: int = 0
+    failures: int = 0
 
 
 @dataclass(slots=True)
 class _SymbolState:
-    symbol: str
-    last_id: int | None  # last delivered aggregate trade id
-    pending: dict[int, Trade] = field(default_factory=dict)
-    max_held: int = -1  # highest live id held during a gap (to count reordered frames)
-    gap: _Gap | None = None
-    syncing: str | None = None  # cause while waiting for the first trade after a connect
+    seq: TradeSequencer
     healer: asyncio.Task[None] | None = None
-    exchange_time_ms: int = 0  # trade time of the last delivered trade
-    last_trade_ms: int = 0  # our clock when the last aggTrade frame arrived
+    checker: asyncio.Task[None] | None = None  # the jump check
     last_book_u: int = -1
     last_mark_e: int = -1
     last_kline: tuple[int, int] = (-1, -1)  # (open time, event time)
     closed_klines: dict[int, Bar] = field(default_factory=dict)
     processed_id: int | None = None
     saved_id: int | None = None
-
-
-class _Socket:
-    __slots__ = ("delivering", "frames", "last_frame", "opened_at", "reader", "ws")
-
-    def __init__(self, ws: ClientConnection, now: float) -> None:
-        self.ws = ws
-        self.opened_at = now
-        self.last_frame = now
-        self.frames = 0
-        self.delivering = asyncio.Event()  # set on the first frame
-        self.reader: asyncio.Task[None] | None = None
 
 
 class DataStream:
@@ -166,31 +163,44 @@ class DataStream:
         checkpoint: StreamCheckpoint | None = None,
         config: StreamConfig | None = None,
         sink: Callable[[object], object] | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not symbols:
             raise ValueError("DataStream needs at least one symbol")
         self.ws_url = ws_url.rstrip("/")
         self.rest = rest
         self.clock = clock
-        self.config = config or StreamConfig()
-        interval_ms(self.config.kline_interval)
+        self.config = cfg = config or StreamConfig()
+        interval_ms(cfg.kline_interval)
         self.checkpoint = checkpoint if checkpoint is not None else MemoryCheckpoint()
         self.stats = StreamStats()
+        self.failures: dict[str, str] = {}  # link/task group -> why it stopped for good
         self._sink = sink
+        self._sleep = sleep
         self._now_ms = clock.now_ms
         self._buffer: deque[object] = deque()  # delivered, not yet taken by the consumer
         self._waiter: asyncio.Future[None] | None = None
-        self._states = {
-            s.upper(): _SymbolState(s.upper(), self.checkpoint.load(s.upper())) for s in symbols
-        }
-        for st in self._states.values():
-            st.processed_id = st.saved_id = st.last_id
+        self._states: dict[str, _SymbolState] = {}
+        self._seqs: dict[str, TradeSequencer] = {}
+        self._offers: dict[str, Callable[[Trade, int], Offer]] = {}  # the hot path's lookup
+        for s in symbols:
+            sym = s.upper()
+            last = self.checkpoint.load(sym)
+            seq = TradeSequencer(
+                sym,
+                last_id=last,
+                emit=self._emit,
+                max_gap_trades=cfg.max_gap_trades,
+                stats=self.stats,
+            )
+            self._seqs[sym] = seq
+            self._offers[sym] = seq.offer
+            self._states[sym] = _SymbolState(seq, processed_id=last, saved_id=last)
         self._yielded: Trade | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._sockets: set[_Socket] = set()
+        self._tasks: dict[asyncio.Task[Any], str] = {}  # task -> group (a link name, ...)
+        self._links: dict[str, StreamLink] = {}
         self._started = False
         self._stopping = False
-        self._stale_links: dict[str, str] = {}  # link -> why it must be reconnected
         self._market_connected_ms = 0
         self._market_up = False
 
@@ -214,30 +224,51 @@ class DataStream:
                 market.append(f"{low}@markPrice@1s")
             if cfg.book_ticker:
                 public.append(f"{low}@bookTicker")
-        urls = {"market": f"{self.ws_url}/market/stream?streams={'/'.join(market)}"}
+        urls = {MARKET: f"{self.ws_url}/market/stream?streams={'/'.join(market)}"}
         if public:
-            urls["public"] = f"{self.ws_url}/public/stream?streams={'/'.join(public)}"
+            urls[PUBLIC] = f"{self.ws_url}/public/stream?streams={'/'.join(public)}"
         return urls
 
     def gap_open(self, symbol: str | None = None) -> bool:
-        """True while trades of `symbol` (any symbol if None) are held back for a backfill."""
-        states = self._states.values() if symbol is None else [self._states[symbol.upper()]]
-        return any(st.gap is not None or st.syncing is not None for st in states)
+        """True while trades of `symbol` (any symbol if None) may be missing or held back.
+
+        Also True for good once the market link has failed (no trades will come).
+        """
+        if MARKET in self.failures:
+            return True
+        if symbol is None:
+            return any(seq.gap_open for seq in self._seqs.values())
+        return self._seqs[symbol.upper()].gap_open
 
     def last_delivered_id(self, symbol: str) -> int | None:
-        return self._states[symbol.upper()].last_id
+        return self._seqs[symbol.upper()].last_id
 
     async def start(self) -> None:
         if self._started:
             return
         self._started = True
+        cfg = self.config
         for name, url in self.stream_urls().items():
-            cfg = self.config
-            silence = cfg.market_silence_s if name == "market" else cfg.public_silence_s
-            self._spawn(self._run_link(name, url, silence), f"datastream-{name}")
-        self._spawn(self._checkpoint_loop(), "datastream-checkpoint")
-        if self.config.trade_silence_s > 0:
-            self._spawn(self._trade_watchdog(), "datastream-trade-watchdog")
+            link = StreamLink(
+                name=name,
+                url=url,
+                on_frame=self.handle_frame,
+                clock=self.clock,
+                sleep=self._sleep,
+                config=LinkConfig(
+                    silence_s=cfg.market_silence_s if name == MARKET else cfg.public_silence_s,
+                    check_s=cfg.watchdog_check_s,
+                    max_age_s=cfg.max_connection_age_s,
+                    rotation_overlap_s=cfg.rotation_overlap_s,
+                    open_timeout_s=cfg.open_timeout_s,
+                    close_timeout_s=cfg.close_timeout_s,
+                ),
+            )
+            self._links[name] = link
+            self._spawn(self._run_link(link), f"datastream-{name}", name)
+        self._spawn(self._checkpoint_loop(), "datastream-checkpoint", CHECKPOINT)
+        if cfg.trade_silence_s > 0:
+            self._spawn(self._trade_watchdog(), "datastream-trade-watchdog", MARKET)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Cancel every task, close the sockets, save the checkpoint; never hangs."""
@@ -250,9 +281,8 @@ class DataStream:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=timeout_s)
-        for sock in list(self._sockets):
-            sock.ws.transport.abort()
-        self._sockets.clear()
+        for link in self._links.values():
+            link.abort()
         self._flush_checkpoint()
 
     async def __aenter__(self) -> "DataStream":
@@ -300,8 +330,13 @@ class DataStream:
             msg = _loads(raw)
             data = msg.get("data", msg)
             kind = data.get("e")
-            if kind == "aggTrade":
-                self._on_trade(parse_agg_trade(data, self._now_ms()))
+            if kind == "aggTrade":  # the hot path: _on_trade inlined
+                trade = parse_agg_trade(data, self._now_ms())
+                offer = self._offers.get(trade.symbol)
+                if offer is None:
+                    self.stats.ignored += 1
+                elif offer(trade, trade.recv_time_ms) is not _DELIVERED:
+                    self._react(self._states[trade.symbol])
                 return
             recv = self._now_ms()
             if kind == "bookTicker":
@@ -346,7 +381,7 @@ class DataStream:
     def _now(self) -> int:
         return self._now_ms()
 
-    def _state_event(self, stream: str, state: str, detail: str = "") -> None:
+    def _state_event(self, stream: str, state: StreamState, detail: str = "") -> None:
         now = self._now()
         self._emit(
             StreamStateChanged(
@@ -354,138 +389,66 @@ class DataStream:
             )
         )
 
-    # --- trades: ordering, gaps, backfill --------------------------------------------------------
+    # --- trades: sequencing, backfill, jumps ---------------------------------------------------
 
-    def _on_trade(self, trade: Trade) -> None:
-        st = self._states.get(trade.symbol)
-        if st is None:
-            self.stats.ignored += 1
+    def _react(self, st: _SymbolState) -> None:
+        """Start what the sequencer's state now needs: a backfill, a jump check, a kline check."""
+        seq = st.seq
+        healed = seq.take_healed()
+        if self._stopping or MARKET in self.failures:
             return
-        a = trade.agg_id
-        last = st.last_id
-        if last is None:
-            self._deliver(st, trade)
-            st.syncing = None
-            return
-        st.last_trade_ms = trade.recv_time_ms
-        if a == last + 1 and st.gap is None:  # the hot path: the next trade, no gap
-            st.syncing = None
-            st.last_id = a
-            st.exchange_time_ms = trade.trade_time_ms
-            self.stats.trades += 1
-            self._emit(trade)
-            return
-        if a <= last or a in st.pending:
-            self.stats.duplicates += 1
-            return
-        if st.gap is None:
-            if a == last + 1:  # pragma: no cover - handled above
-                return
-            cause = st.syncing or "sequence"
-            st.syncing = None
-            st.pending[a] = trade
-            st.max_held = a
-            self._open_gap(st, last + 1, a - 1, cause)
-            return
-        if a < st.max_held:
-            self.stats.out_of_order += 1
-        else:
-            st.max_held = a
-        st.pending[a] = trade
-        self._advance(st)
-
-    def _deliver(self, st: _SymbolState, trade: Trade) -> None:
-        st.last_id = trade.agg_id
-        st.exchange_time_ms = trade.trade_time_ms
-        self.stats.trades += 1
-        self._emit(trade)
-
-    def _open_gap(self, st: _SymbolState, first: int, last: int, cause: str) -> None:
-        now = self._now()
-        st.gap = _Gap(
-            first=first,
-            last=last,
-            cause=cause,
-            started_ms=now,
-            after_trade_ms=st.exchange_time_ms,
-        )
-        self.stats.gaps += 1
-        log.warning("%s: aggTrade ids %d..%d missing (%s)", st.symbol, first, last, cause)
-        self._emit(
-            GapDetected(
-                event_time_ms=now,
-                recv_time_ms=now,
-                symbol=st.symbol,
-                first_missing_id=first,
-                last_missing_id=last,
-                cause=cause,
-            )
-        )
-        if st.healer is None or st.healer.done():
-            st.healer = self._spawn(self._heal(st), f"heal-{st.symbol}")
-
-    def _advance(self, st: _SymbolState) -> bool:
-        """Release held trades that are now contiguous; close the gap when nothing is held."""
-        pending = st.pending
-        while pending:
-            nxt = pending.pop(st.last_id + 1, None)  # type: ignore[operator]
-            if nxt is None:
-                break
-            self._deliver(st, nxt)
-        gap = st.gap
-        if gap is None or pending or st.last_id < gap.last:  # type: ignore[operator]
-            return False
-        self._close_gap(st)
-        return True
-
-    def _close_gap(self, st: _SymbolState) -> None:
-        gap = st.gap
-        assert gap is not None
-        st.gap = None
-        now = self._now()
-        duration = now - gap.started_ms
-        log.info(
-            "%s: gap %d..%d healed in %d ms (%d backfilled)",
-            st.symbol,
-            gap.first,
-            gap.last,
-            duration,
-            gap.backfilled,
-        )
-        self._emit(
-            GapHealed(
-                event_time_ms=now,
-                recv_time_ms=now,
-                symbol=st.symbol,
-                first_missing_id=gap.first,
-                last_missing_id=gap.last,
-                backfilled=gap.backfilled,
-                duration_ms=duration,
-            )
-        )
-        if self.config.klines and self.config.kline_check and gap.backfilled:
-            self._spawn(self._check_klines(st, gap), f"kline-check-{st.symbol}")
+        sym = seq.symbol
+        if seq.gap is not None and (st.healer is None or st.healer.done()):
+            st.healer = self._spawn(self._heal(st), f"heal-{sym}", MARKET)
+        if seq.jump is not None and (st.checker is None or st.checker.done()):
+            st.checker = self._spawn(self._check_jump(st), f"jump-check-{sym}", MARKET)
+        cfg = self.config
+        if healed is not None and healed.backfilled and cfg.klines and cfg.kline_check:
+            self._spawn(self._check_klines(st, healed), f"kline-check-{sym}", MARKET)
 
     async def _heal(self, st: _SymbolState) -> None:
-        """Backfill the open gap over REST until every held trade is released."""
+        """Backfill the open gap over REST until every held trade is released (or time is up)."""
+        seq = st.seq
         cfg = self.config
-        if st.gap is not None and st.gap.cause == "sequence" and cfg.reorder_grace_s > 0:
-            await asyncio.sleep(cfg.reorder_grace_s)
-        backoff = Backoff(initial_s=0.05, max_s=cfg.backfill_retry_max_s)
-        while st.gap is not None:
-            try:
-                page = await self.rest.agg_trades(
-                    st.symbol, from_id=st.last_id + 1, limit=cfg.backfill_page
+        gap = seq.gap
+        if gap is not None and gap.cause is GapCause.SEQUENCE and cfg.reorder_grace_s > 0:
+            await self._sleep(cfg.reorder_grace_s)
+        backoff = Backoff(initial_s=0.05, max_s=cfg.backfill_retry_max_s, sleep=self._sleep)
+        limit_ms = cfg.max_backfill_s * 1000
+        while (gap := seq.gap) is not None:
+            if self._now() - gap.started_ms >= limit_ms:
+                skipped = seq.give_up(self._now())
+                log.error(
+                    "%s: gap %d..%d not healed within %.0f s: %d ids skipped",
+                    seq.symbol,
+                    gap.first,
+                    gap.last,
+                    cfg.max_backfill_s,
+                    skipped,
                 )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+                self._react(st)
+                continue
+            assert seq.last_id is not None
+            from_id = seq.last_id + 1
+            left_s = (limit_ms - (self._now() - gap.started_ms)) / 1000
+            try:
+                page = await self._within(
+                    left_s,
+                    self.rest.agg_trades(seq.symbol, from_id=from_id, limit=cfg.backfill_page),
+                )
+            except REST_RETRYABLE as exc:
                 delay = backoff.next_delay()
-                log.error("%s: backfill failed (%s); retry in %.2f s", st.symbol, exc, delay)
+                log.error("%s: backfill failed (%s); retry in %.2f s", seq.symbol, exc, delay)
                 await backoff.sleep(delay)
                 continue
-            self._merge(st, page)
-            if st.gap is None:
+            except REST_FATAL as exc:
+                self._fail(MARKET, f"{seq.symbol}: backfill: {type(exc).__name__}: {exc}")
+                return
+            if page is None:
+                continue  # out of time: given up at the top of the loop
+            seq.merge(page, self._now(), from_id=from_id)
+            self._react(st)
+            if seq.gap is None:
                 return
             if not page:
                 # REST has nothing newer yet but a hole remains before the held trades:
@@ -494,70 +457,119 @@ class DataStream:
             else:
                 backoff.reset()
 
-    def _merge(self, st: _SymbolState, page: list[Trade]) -> None:
-        gap = st.gap
-        last = st.last_id
-        pending = st.pending
-        fresh = 0
-        for trade in page:
-            a = trade.agg_id
-            if last is not None and a <= last:
+    async def _check_jump(self, st: _SymbolState) -> None:
+        """Ask REST whether the exchange really reached a far-ahead id; then resolve the jump."""
+        seq = st.seq
+        while (jump := seq.jump) is not None:
+            log.error(
+                "%s: aggTrade id %d is %d ids past the last delivered one (%s; max_gap_trades"
+                " %d): checking it with REST",
+                seq.symbol,
+                jump.far_id,
+                jump.far_id - jump.first + 1,
+                seq.last_id,
+                self.config.max_gap_trades,
+            )
+            try:
+                latest = await self._latest_trade(seq.symbol, jump.far_id, jump.detected_ms)
+            except REST_FATAL as exc:
+                self._fail(MARKET, f"{seq.symbol}: jump check: {type(exc).__name__}: {exc}")
+                return
+            if seq.jump is not jump:
                 continue
-            if a not in pending:
-                pending[a] = trade
-                fresh += 1
-        if gap is not None:
-            gap.backfilled += fresh
-        self.stats.backfilled += fresh
-        self._advance(st)
+            verdict = seq.resolve_jump(latest, self._now())
+            log.error(
+                "%s: far-ahead aggTrade id %d %s (REST's latest id: %s)",
+                seq.symbol,
+                jump.far_id,
+                verdict,
+                None if latest is None else latest.agg_id,
+            )
+            self._react(st)
 
-    def _on_connected(self, link: str, first: bool) -> None:
-        if link != "market":
+    async def _latest_trade(self, symbol: str, agg_id: int, since_ms: int) -> Trade | None:
+        """REST's latest trade, polled until its id reaches `agg_id` or `jump_confirm_s` ends.
+
+        Fatal REST errors propagate; retryable ones count as "REST could not tell".
+        """
+        deadline = since_ms + self.config.jump_confirm_s * 1000
+        backoff = Backoff(initial_s=0.1, max_s=0.5, sleep=self._sleep)
+        latest: Trade | None = None
+        while True:
+            # One answer is wanted even if the window has passed; REST's own retries may not
+            # stretch the check much beyond it.
+            left_s = max((deadline - self._now()) / 1000, 0.5)
+            try:
+                rows = await self._within(left_s, self.rest.agg_trades(symbol, limit=1))
+            except REST_RETRYABLE as exc:
+                log.warning("%s: jump check failed (%s)", symbol, exc)
+            else:
+                if rows:
+                    latest = rows[-1]
+            if (latest is not None and latest.agg_id >= agg_id) or self._now() >= deadline:
+                return latest
+            await backoff.sleep(backoff.next_delay())
+
+    def _on_connected(self, link: str, first: bool, after_silence: bool) -> None:
+        if link != MARKET:
             return
         self._market_connected_ms = self._now()
         self._market_up = True
-        self._stale_links.pop("market", None)
-        cause = "start" if first else "reconnect"
+        if first:
+            cause = GapCause.START
+        else:
+            cause = GapCause.SILENCE if after_silence else GapCause.RECONNECT
         for st in self._states.values():
-            if st.last_id is None or st.gap is not None:
-                continue
-            st.syncing = cause
-            self._spawn(self._probe(st, cause), f"probe-{st.symbol}")
+            if st.seq.start_sync(cause):
+                self._spawn(self._probe(st, cause), f"probe-{st.seq.symbol}", MARKET)
 
-    async def _probe(self, st: _SymbolState, cause: str) -> None:
+    async def _probe(self, st: _SymbolState, cause: GapCause) -> None:
         """After a connect, find a gap even if the market is too quiet to reveal it live."""
-        await asyncio.sleep(self.config.probe_delay_s)
-        if st.syncing != cause or st.gap is not None or st.last_id is None:
+        seq = st.seq
+        cfg = self.config
+        await self._sleep(cfg.probe_delay_s)
+        backoff = Backoff(initial_s=0.05, max_s=cfg.backfill_retry_max_s, sleep=self._sleep)
+        while seq.syncing is cause and seq.gap is None and seq.last_id is not None:
+            try:
+                page = await self._probe_pages(st, cause)
+            except REST_RETRYABLE as exc:
+                delay = backoff.next_delay()
+                log.error("%s: gap probe failed (%s); retry in %.2f s", seq.symbol, exc, delay)
+                await backoff.sleep(delay)
+                continue
+            except REST_FATAL as exc:
+                self._fail(MARKET, f"{seq.symbol}: gap probe: {type(exc).__name__}: {exc}")
+                return
+            if page is not None:
+                seq.end_sync(cause, page, self._now())
+            self._react(st)
             return
-        page: list[Trade] = []
+
+    async def _probe_pages(self, st: _SymbolState, cause: GapCause) -> list[Trade] | None:
+        """REST's trades after the last delivered id; None if it resynced to REST's latest."""
+        seq = st.seq
         size = self.config.backfill_page
-        try:
-            while True:
-                start = page[-1].agg_id + 1 if page else st.last_id + 1
-                chunk = await self.rest.agg_trades(st.symbol, from_id=start, limit=size)
-                page.extend(chunk)
-                if len(chunk) < size or st.syncing != cause:
-                    break
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("%s: gap probe failed (%s)", st.symbol, exc)
-            return
-        if st.syncing != cause or st.gap is not None:
-            # A live trade arrived meanwhile; the live path owns the gap (if any).
-            if st.gap is not None:
-                self._merge(st, page)
-            return
-        st.syncing = None
-        page = [t for t in page if t.agg_id > st.last_id]
-        if not page:
-            return
-        st.pending.update((t.agg_id, t) for t in page)
-        first = st.last_id + 1
-        self._open_gap(st, first, page[-1].agg_id, cause)
-        st.gap.backfilled += len(page)  # type: ignore[union-attr]
-        self.stats.backfilled += len(page)
-        self._advance(st)
+        assert seq.last_id is not None
+        page: list[Trade] = []
+        while True:
+            start = page[-1].agg_id + 1 if page else seq.last_id + 1
+            chunk = await self.rest.agg_trades(seq.symbol, from_id=start, limit=size)
+            page.extend(chunk)
+            if len(chunk) < size or seq.syncing is not cause:
+                return page
+            if len(page) == size:  # a full first page: is the hole too large to backfill?
+                rows = await self.rest.agg_trades(seq.symbol, limit=1)
+                last = seq.last_id
+                if rows and rows[-1].agg_id - last - 1 > self.config.max_gap_trades:
+                    log.error(
+                        "%s: %d trades missed since id %d: too many to backfill; resuming at %d",
+                        seq.symbol,
+                        rows[-1].agg_id - last - 1,
+                        last,
+                        rows[-1].agg_id,
+                    )
+                    seq.resync(rows[-1], self._now())
+                    return None
 
     # --- klines, book, mark ------------------------------------------------------------------
 
@@ -585,10 +597,11 @@ class DataStream:
         if len(closed) > self.config.closed_kline_memory:
             del closed[next(iter(closed))]
 
-    async def _check_klines(self, st: _SymbolState, gap: _Gap) -> None:
+    async def _check_klines(self, st: _SymbolState, gap: Gap) -> None:
         """Compare the closed klines spanning a healed gap with REST; deliver missed ones."""
+        seq = st.seq
         step = interval_ms(self.config.kline_interval)
-        now_ms = st.exchange_time_ms
+        now_ms = seq.exchange_time_ms
         end_open = now_ms - now_ms % step - step  # open time of the last closed bar
         start = gap.after_trade_ms - gap.after_trade_ms % step if gap.after_trade_ms else end_open
         start = max(start, end_open - step * 1000)
@@ -596,17 +609,18 @@ class DataStream:
             return
         try:
             bars = await self.rest.klines(
-                st.symbol,
+                seq.symbol,
                 self.config.kline_interval,
                 start_ms=start,
                 end_ms=end_open,
                 limit=1500,
-                closed_before_ms=st.exchange_time_ms,
+                closed_before_ms=seq.exchange_time_ms,
             )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("%s: kline check after gap failed (%s)", st.symbol, exc)
+        except REST_RETRYABLE as exc:
+            log.error("%s: kline check after gap failed (%s)", seq.symbol, exc)
+            return
+        except REST_FATAL as exc:
+            self._fail(MARKET, f"{seq.symbol}: kline check: {type(exc).__name__}: {exc}")
             return
         for bar in bars:
             if not bar.closed:
@@ -618,7 +632,7 @@ class DataStream:
                 self._emit(bar)
             elif seen != bar:
                 self.stats.kline_mismatches += 1
-                log.error("%s: closed kline %d differs from REST", st.symbol, bar.open_time_ms)
+                log.error("%s: closed kline %d differs from REST", seq.symbol, bar.open_time_ms)
 
     def _on_book(self, data: dict[str, Any], recv: int) -> None:
         tick = parse_book_ticker(data, recv)
@@ -644,172 +658,146 @@ class DataStream:
         st.last_mark_e = mark.event_time_ms
         self._emit(mark)
 
-    # --- connections -------------------------------------------------------------------------
+    # --- tasks and failures --------------------------------------------------------------------
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+    async def _within(self, seconds: float, call: Coroutine[Any, Any, _T]) -> _T | None:
+        """`await call`, unless `seconds` (injected sleep) pass first: then cancel it, None."""
+        task = asyncio.ensure_future(call)
+        tick = asyncio.ensure_future(self._sleep(max(seconds, 0.0)))
+        try:
+            await asyncio.wait({task, tick}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tick.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+        if task.cancelled():
+            return None
+        return task.result()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str, group: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
+        self._tasks[task] = group
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s died", task.get_name(), exc_info=task.exception())
+        group = self._tasks.pop(task, None)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("task %s died", task.get_name(), exc_info=exc)
+        if group is not None and not self._stopping:
+            self._fail(group, f"internal error in {task.get_name()}: {type(exc).__name__}: {exc}")
 
-    async def _open(self, url: str) -> _Socket:
+    def _fail(self, group: str, detail: str) -> None:
+        """A fatal error: stop `group` (a link and what depends on it) and tell the consumer."""
+        if group in self.failures:
+            return
+        self.failures[group] = detail
+        self.stats.failures += 1
+        log.error("%s stream failed: %s", group, detail)
+        self._state_event(group, StreamState.FAILED, detail)
+        current = asyncio.current_task()
+        for task, task_group in list(self._tasks.items()):
+            if task_group == group and task is not current:
+                task.cancel()
+        link = self._links.get(group)
+        if link is not None:
+            link.abort()
+        if group == MARKET:
+            self._market_up = False
+
+    # --- connections -------------------------------------------------------------------------
+
+    async def _run_link(self, link: StreamLink) -> None:
+        """Keep `link` connected: reconnect with backoff, rotate, give up only on a fatal error."""
         cfg = self.config
-        ws = await connect(
-            url,
-            open_timeout=cfg.open_timeout_s,
-            close_timeout=cfg.close_timeout_s,
-            compression=None,
-            proxy=None,
-            max_size=2**22,
-            max_queue=1024,
+        backoff = Backoff(
+            initial_s=cfg.reconnect_initial_s, max_s=cfg.reconnect_max_s, sleep=self._sleep
         )
-        sock = _Socket(ws, asyncio.get_running_loop().time())
-        self._sockets.add(sock)
-        return sock
-
-    async def _pump(self, sock: _Socket) -> None:
-        loop = asyncio.get_running_loop()
-        handle = self.handle_frame
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in sock.ws:
-                sock.last_frame = loop.time()
-                if not sock.frames:
-                    sock.delivering.set()
-                sock.frames += 1
-                handle(raw)
-
-    def _start_reader(self, sock: _Socket, link: str) -> None:
-        sock.reader = self._spawn(self._pump(sock), f"datastream-{link}-reader")
-
-    async def _close(self, sock: _Socket) -> None:
-        self._sockets.discard(sock)
-        if sock.reader is not None:
-            sock.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sock.reader
-        try:
-            async with asyncio.timeout(self.config.close_timeout_s):
-                await sock.ws.close()
-        except (TimeoutError, OSError, ConnectionClosed):
-            sock.ws.transport.abort()
-
-    async def _connect(self, link: str, url: str, backoff: Backoff) -> _Socket:
-        while True:
-            try:
-                return await self._open(url)
-            except asyncio.CancelledError:
-                raise
-            except InvalidURI:
-                raise
-            except Exception as exc:  # refused, reset, timeout, HTTP error on the handshake
-                delay = backoff.next_delay()
-                log.info("%s: connect failed (%s); retry in %.2f s", link, exc, delay)
-                await backoff.sleep(delay)
-
-    async def _run_link(self, link: str, url: str, silence_s: float) -> None:
-        cfg = self.config
-        backoff = Backoff(initial_s=cfg.reconnect_initial_s, max_s=cfg.reconnect_max_s)
+        name = link.name
         first = True
-        sock: _Socket | None = None
+        after_silence = False
         while True:
-            if sock is None:
-                sock = await self._connect(link, url, backoff)
-                self.stats.connects += 1
-                self._state_event(link, "connected", "" if first else "reconnected")
-                self._on_connected(link, first)
-                first = False
-                self._start_reader(sock, link)
-            reason = await self._watch(link, sock, silence_s)
-            if reason == "rotate":
-                sock = await self._rotate(link, url, sock)
+            end = await link.open()
+            if end is not None:
+                if end.outcome is LinkOutcome.FAILED:
+                    self._fail(name, end.detail)
+                    return
+                delay = backoff.next_delay()
+                log.info("%s: connect failed (%s); retry in %.2f s", name, end.detail, delay)
+                await backoff.sleep(delay)
                 continue
-            if reason.startswith("silent"):
+            self.stats.connects += 1
+            self._state_event(name, StreamState.CONNECTED, "" if first else "reconnected")
+            self._on_connected(name, first, after_silence)
+            first = False
+            end = await self._watch(link)
+            if end.outcome is LinkOutcome.FAILED:
+                self._fail(name, end.detail)
+                await link.close()
+                return
+            if end.outcome is LinkOutcome.SILENT:
                 self.stats.silences += 1
-                self._state_event(link, "silent", reason.partition(": ")[2])
+                self._state_event(name, StreamState.SILENT, end.detail)
             else:
-                self._state_event(link, "disconnected", reason)
-            good = sock.frames > 0
-            if link == "market":
+                self._state_event(name, StreamState.DISCONNECTED, end.detail)
+            after_silence = end.outcome is LinkOutcome.SILENT
+            good = link.delivered
+            if name == MARKET:
                 self._market_up = False
-            await self._close(sock)
-            sock = None
+            await link.close()
             if good:
                 backoff.reset()
             await backoff.sleep(backoff.next_delay())
 
-    async def _watch(self, link: str, sock: _Socket, silence_s: float) -> str:
-        """Wait until the socket closes, goes silent, or is due for rotation."""
-        loop = asyncio.get_running_loop()
-        reader = sock.reader
-        assert reader is not None
-        check = self.config.watchdog_check_s
+    async def _watch(self, link: StreamLink) -> LinkEnd:
+        """Watch the link, rotating it when due; returns when the connection must be replaced."""
         while True:
-            done, _ = await asyncio.wait({reader}, timeout=check)
-            if done:
-                code = sock.ws.close_code
-                return f"closed (code {code})"
-            now = loop.time()
-            if now - sock.last_frame > silence_s:
-                return f"silent: no frame for {silence_s:.1f} s"
-            stale = self._stale_links.pop(link, None)
-            if stale is not None:
-                return f"silent: {stale}"
-            if now - sock.opened_at > self.config.max_connection_age_s:
-                return "rotate"
-
-    async def _rotate(self, link: str, url: str, old: _Socket) -> _Socket:
-        """Open the replacement first, switch when it delivers, then close the old one."""
-        try:
-            new = await self._open(url)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("%s: rotation connect failed (%s); keeping the old socket", link, exc)
-            old.opened_at += 60.0
-            return old
-        self._start_reader(new, link)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.rotation_overlap_s):
-                await new.delivering.wait()
-        await self._close(old)
-        self.stats.rotations += 1
-        self._state_event(link, "connected", "rotated before the 24 h limit")
-        return new
+            end = await link.watch()
+            if end.outcome is not LinkOutcome.ROTATE:
+                return end
+            failure = await link.rotate()
+            if failure is None:
+                self.stats.rotations += 1
+                self._state_event(link.name, StreamState.CONNECTED, "rotated before the 24 h limit")
+            elif failure.outcome is LinkOutcome.FAILED:
+                return failure
 
     async def _trade_watchdog(self) -> None:
         """Catch an aggTrade stream that died while the rest of /market keeps flowing."""
-        limit_ms = int(self.config.trade_silence_s * 1000)
+        cfg = self.config
+        limit_ms = int(cfg.trade_silence_s * 1000)
+        market = self._links[MARKET]
         while True:
-            await asyncio.sleep(max(self.config.watchdog_check_s, limit_ms / 4000))
+            await self._sleep(max(cfg.watchdog_check_s, limit_ms / 4000))
             now = self._now()
-            for st in self._states.values():
-                quiet_since = max(st.last_trade_ms, self._market_connected_ms)
+            for seq in self._seqs.values():
+                quiet_since = max(seq.last_live_ms, self._market_connected_ms)
                 if (
                     not self._market_up
-                    or st.last_id is None
-                    or st.gap is not None
-                    or st.syncing is not None
+                    or seq.last_id is None
+                    or seq.gap_open
                     or now - quiet_since <= limit_ms
-                    or "market" in self._stale_links
+                    or market.flagged
                 ):
                     continue
-                last = st.last_id
+                last = seq.last_id
                 try:
-                    newer = await self.rest.agg_trades(st.symbol, from_id=last + 1, limit=1)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("%s: trade-silence probe failed (%s)", st.symbol, exc)
+                    newer = await self.rest.agg_trades(seq.symbol, from_id=last + 1, limit=1)
+                except REST_RETRYABLE as exc:
+                    log.warning("%s: trade-silence probe failed (%s)", seq.symbol, exc)
                     continue
-                st.last_trade_ms = self._now()  # probe again only after another full period
-                if newer and st.last_id == last and st.gap is None and self._market_up:
-                    self._stale_links["market"] = (
-                        f"{st.symbol.lower()}@aggTrade silent for {(now - quiet_since) / 1000:.1f}"
+                except REST_FATAL as exc:
+                    self._fail(MARKET, f"{seq.symbol}: trade-silence probe: {exc}")
+                    return
+                seq.last_live_ms = self._now()  # probe again only after another full period
+                if newer and seq.last_id == last and seq.gap is None and self._market_up:
+                    market.flag_silent(
+                        f"{seq.symbol.lower()}@aggTrade silent for {(now - quiet_since) / 1000:.1f}"
                         f" s while the exchange traded (id {newer[0].agg_id})"
                     )
 
@@ -817,18 +805,22 @@ class DataStream:
 
     async def _checkpoint_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.checkpoint_interval_s)
+            await self._sleep(self.config.checkpoint_interval_s)
             changed = [
-                (st.symbol, st.processed_id)
-                for st in self._states.values()
+                (sym, st.processed_id)
+                for sym, st in self._states.items()
                 if st.processed_id is not None and st.processed_id != st.saved_id
             ]
             for symbol, agg_id in changed:
-                await asyncio.to_thread(self.checkpoint.save, symbol, agg_id)
+                try:
+                    await asyncio.to_thread(self.checkpoint.save, symbol, agg_id)
+                except OSError as exc:  # e.g. disk full: keep going, try again next time
+                    log.error("%s: checkpoint save failed (%s)", symbol, exc)
+                    continue
                 self._states[symbol].saved_id = agg_id
 
     def _flush_checkpoint(self) -> None:
-        for st in self._states.values():
+        for sym, st in self._states.items():
             if st.processed_id is not None and st.processed_id != st.saved_id:
-                self.checkpoint.save(st.symbol, st.processed_id)
+                self.checkpoint.save(sym, st.processed_id)
                 st.saved_id = st.processed_id

@@ -6,7 +6,8 @@ fetched or imported (`covered`, half-open ms ranges). A time that is covered but
 a real hole in the exchange's data (an outage), so it is reported, not fetched again; a time
 that is not covered has simply not been asked for yet. Writes merge with what is stored,
 de-duplicate by key (aggregate id, kline open time), and replace the file atomically (write a
-temporary file, fsync, rename), so a killed download leaves every file whole.
+temporary file, fsync, rename, fsync the directory: `core.atomic_file`), so a killed download
+leaves every file whole.
 """
 
 import json
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core.atomic_file import atomic_writer
 from market_history.schema import Kind
 
 DAY_MS = 86_400_000
@@ -186,17 +188,5 @@ class HistoryStore:
 
     @staticmethod
     def _atomic_write(path: Path, table: pa.Table) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        with atomic_writer(path) as fh:
+            pq.write_table(table, fh, compression="zstd")

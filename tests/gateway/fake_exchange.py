@@ -68,16 +68,19 @@ class FakeBinance:
     klines: list[list[Any]] = field(default_factory=list)
     published: int = 0  # number of trades that have happened
     refuse_ws: bool = False
+    refuse_ws_status: int = 503  # HTTP status of a refused websocket handshake
     rest_fail_next: int = 0  # answer the next N REST requests with 500
     rate_limit_next: int = 0  # answer the next N REST requests with 429 + Retry-After
     retry_after_s: int = 1
     drop_next: int = 0  # cut the next N REST responses after half the body
     banned: bool = False  # answer 418
+    reject_rest: tuple[int, int, str] | None = None  # (status, code, msg), e.g. 400 -1121
     fault_plan: dict[int, str] = field(default_factory=dict)  # REST call no. -> "429"/"drop"
     weight_used: int = 0  # reported in X-MBX-USED-WEIGHT-1M (never resets: tests are short)
     ban_after_requests: int | None = None  # start answering 418 after this many REST calls
     server_time_ms: int | None = None  # /time answer; default: the last published trade
     ws_connects: int = 0
+    ws_refusals: int = 0
     rest_calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -164,7 +167,10 @@ class FakeBinance:
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_ws:
-            return web.json_response({"code": -1, "msg": "unavailable"}, status=503)
+            self.ws_refusals += 1
+            return web.json_response(
+                {"code": -1, "msg": "unavailable"}, status=self.refuse_ws_status
+            )
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         self.ws_connects += 1
@@ -190,6 +196,9 @@ class FakeBinance:
         if self.banned:
             body = {"code": -1003, "msg": "Way too many requests; IP banned until 1."}
             return web.json_response(body, status=418)
+        if self.reject_rest is not None:
+            status, code, msg = self.reject_rest
+            return web.json_response({"code": code, "msg": msg}, status=status)
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
             return web.json_response(

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from core.clock import LiveClock
-from core.events import GapDetected, GapHealed, StreamStateChanged
+from core.events import GapCause, GapDetected, GapHealed, StreamState, StreamStateChanged
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from gateway.checkpoint import FileCheckpoint, MemoryCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
@@ -120,7 +120,7 @@ async def test_reconnect_gap_is_backfilled_and_delivered_in_order_exactly_once(f
         fake.trades[100]["a"],
         fake.trades[499]["a"],
     )
-    assert detected.size == 400 and detected.cause == "reconnect"
+    assert detected.size == 400 and detected.cause is GapCause.RECONNECT
     assert healed.backfilled == 400
     assert consumer.items.index(detected) < consumer.items.index(healed)
 
@@ -149,7 +149,7 @@ async def test_lost_frame_is_detected_by_sequence_and_backfilled(fake):
 
     assert consumer.trade_ids() == fake.ids()
     (gap,) = consumer.of(GapDetected)
-    assert gap.cause == "sequence" and gap.size == 1
+    assert gap.cause is GapCause.SEQUENCE and gap.size == 1
     assert consumer.of(GapHealed)[0].backfilled == 1
 
 
@@ -213,7 +213,7 @@ async def test_silent_connection_is_reconnected_and_the_gap_healed(fake):
         await wait_for(lambda: len(consumer.trade_ids()) == 270)
 
     assert consumer.trade_ids() == fake.ids()
-    silent = [e for e in consumer.of(StreamStateChanged) if e.state == "silent"]
+    silent = [e for e in consumer.of(StreamStateChanged) if e.state is StreamState.SILENT]
     assert silent and silent[0].stream == "market"
     assert consumer.of(GapDetected)[0].size == 200
 
@@ -230,7 +230,7 @@ async def test_gap_after_reconnect_is_found_by_probe_when_no_trade_follows(fake)
 
     assert consumer.trade_ids() == fake.ids()
     (gap,) = consumer.of(GapDetected)
-    assert gap.size == 70 and gap.cause == "reconnect"
+    assert gap.size == 70 and gap.cause is GapCause.RECONNECT
 
 
 async def test_restart_resumes_after_the_checkpointed_id(fake, tmp_path):
@@ -250,7 +250,7 @@ async def test_restart_resumes_after_the_checkpointed_id(fake, tmp_path):
     assert first_run[-1] in (fake.trades[38]["a"], fake.trades[39]["a"])
     assert second_run[0] == first_run[-1] + 1 or second_run[0] == first_run[-1]
     assert sorted(set(first_run + second_run)) == fake.ids()
-    assert consumer.of(GapDetected)[0].cause == "start"
+    assert consumer.of(GapDetected)[0].cause is GapCause.START
     assert saved is not None and saved >= fake.trades[108]["a"]
 
 

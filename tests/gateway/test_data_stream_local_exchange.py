@@ -9,12 +9,14 @@ a process restart resumes from the checkpointed id without loss.
 
 import asyncio
 import contextlib
+from dataclasses import replace
 
 import pytest
 
 from core.clock import LiveClock
-from core.events import GapDetected, GapHealed, StreamStateChanged
+from core.events import GapCause, GapDetected, GapHealed, StreamState, StreamStateChanged
 from core.market import Trade
+from exchange_sim.replay.messages import agg_trade_message
 from exchange_sim.server import LocalExchange
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
@@ -109,11 +111,12 @@ async def test_ten_second_cut_is_healed_gap_free_within_two_seconds(exchange):
     (healed,) = consumer.of(GapHealed)
     reconnect = [
         e for e in consumer.of(StreamStateChanged)
-        if e.stream == "market" and e.state == "connected" and e.detail == "reconnected"
+        if e.stream == "market" and e.state is StreamState.CONNECTED and e.detail == "reconnected"
     ]  # fmt: skip
     assert ids == published_slice(exchange, ids)  # same sequence: no gap, no dup, same order
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
-    assert detected.first_missing_id == last_before_cut + 1 and detected.cause == "reconnect"
+    assert detected.first_missing_id == last_before_cut + 1
+    assert detected.cause is GapCause.RECONNECT
     assert detected.size > 500  # ~10 s of trading at 10x replay speed
     assert (healed.first_missing_id, healed.last_missing_id) == (
         detected.first_missing_id,
@@ -130,7 +133,7 @@ async def test_connected_but_silent_stream_is_detected_and_healed(exchange, sile
 
         exchange.faults.silence(seconds=None, stream=silenced)
         await wait_for(
-            lambda: any(e.state == "silent" for e in consumer.of(StreamStateChanged)),
+            lambda: any(e.state is StreamState.SILENT for e in consumer.of(StreamStateChanged)),
             timeout_s=10,
         )
         exchange.faults.unsilence()
@@ -158,7 +161,7 @@ async def test_restart_resumes_from_the_checkpointed_id_without_loss(exchange, t
     assert ids[0] == saved + 1
     assert ids == published_slice(exchange, ids)
     (gap,) = second_run.of(GapDetected)
-    assert gap.cause == "start" and gap.first_missing_id == saved + 1
+    assert gap.cause is GapCause.START and gap.first_missing_id == saved + 1
 
 
 async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_sequence_intact(
@@ -175,6 +178,33 @@ async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_seque
     ids = consumer.ids()
     assert ids == published_slice(exchange, ids)
     assert stream.stats.malformed == 5 and stream.stats.duplicates + stream.stats.stale >= 1
+
+
+async def test_far_ahead_aggtrade_frame_is_discarded_and_the_stream_carries_on(exchange):
+    """Issue 8 item 9: one well-formed aggTrade 1e9 ids ahead must not wedge `gap_open()`."""
+    async with streaming(exchange) as (stream, consumer):
+        await wait_for(lambda: len(consumer.ids()) > 50, timeout_s=5)
+        last = exchange.agg_store.last("BTCUSDT")
+        assert last is not None
+        event, trade_time = last
+        bogus = replace(event, agg_id=event.agg_id + 10**9)
+        frame = agg_trade_message(bogus, event_time_ms=trade_time + 1, trade_time_ms=trade_time)
+
+        exchange.hub.publish("btcusdt@aggTrade", frame)
+        await wait_for(lambda: consumer.of(GapDetected), timeout_s=5)
+        assert stream.gap_open("BTCUSDT")
+        await wait_for(lambda: not stream.gap_open("BTCUSDT"), timeout_s=5)
+        count = len(consumer.ids())
+        await wait_for(lambda: len(consumer.ids()) > count + 20, timeout_s=5)
+
+    ids = consumer.ids()
+    assert bogus.agg_id not in ids
+    assert ids == published_slice(exchange, ids)  # nothing lost, nothing repeated, in order
+    (detected,) = consumer.of(GapDetected)
+    (healed,) = consumer.of(GapHealed)
+    assert detected.cause is GapCause.JUMP and detected.last_missing_id == bogus.agg_id - 1
+    assert healed.skipped == 0 and healed.duration_ms <= 2_000
+    assert stream.stats.jump_discarded == 1 and stream.stats.backfilled == 0
 
 
 @pytest.mark.slow

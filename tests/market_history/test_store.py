@@ -47,6 +47,27 @@ def test_write_leaves_no_temporary_file_behind(tmp_path):
     assert names == ["2024-08-08.parquet"]
 
 
+def test_a_write_that_fails_midway_leaves_the_stored_day_whole(tmp_path, monkeypatch):
+    store = HistoryStore(tmp_path)
+    rows = load_ohlcv_klines(rows=100)
+    store.write("BTCUSDT", M1, klines_table(rows[:60]))
+
+    def broken_write_table(table: pa.Table, where: object, **kwargs: object) -> None:
+        where.write(b"PAR1 half a file")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr("market_history.store.pq.write_table", broken_write_table)
+    with pytest.raises(OSError):
+        store.write("BTCUSDT", M1, klines_table(rows[60:]))
+    monkeypatch.undo()
+
+    back = store.read("BTCUSDT", M1, rows[0][0], rows[-1][0] + 1)
+    assert back["open_time"].to_pylist() == [r[0] for r in rows[:60]]
+    assert [p.name for p in (tmp_path / "BTCUSDT" / "klines-1m").iterdir()] == [
+        "2025-05-05.parquet"
+    ]
+
+
 def test_coverage_survives_in_the_file_and_missing_is_the_rest(tmp_path):
     start = load_ohlcv_klines(rows=1)[0][0]
     HistoryStore(tmp_path).write(
