@@ -1,23 +1,41 @@
-"""Run the local Binance USD-M Futures exchange until Ctrl+C.
+"""Run the local Binance USD-M Futures exchange until Ctrl+C or SIGTERM (exit status 0).
 
     python -m exchange_sim --data btcusdt-2024-08-08 --symbols BTCUSDT --speed 10 --port 0 [--admin]
 
 Prints the REST and WebSocket base URLs and the demo account's API key and secret, then one
 status line every `--status-every` seconds (exchange time, last trade per symbol, connected
 websocket clients) so a glance at the terminal or its log shows it is alive. Bad arguments exit
-with status 2 and one line on stderr. Listens on 127.0.0.1 only.
+with status 2 and one line on stderr; a port that cannot be bound exits 1. Listens on 127.0.0.1
+only.
+
+Under a parent process (the daemon starts it as a child):
+
+* `--api-key` / `--api-secret`, or the environment variables EXCHANGE_SIM_API_KEY and
+  EXCHANGE_SIM_API_SECRET (preferred: command lines are visible to every local user), give the
+  demo account a fixed key (64 letters and digits) that a user keeps in `.env`; without them a
+  random pair is made at every start.
+* `--ready-json`: once listening, the first and only line on stdout is one JSON object
+  `{"rest_url": ..., "ws_url": ..., "api_key": ..., "api_secret": ...}` (flushed); everything
+  else (the header, status lines, "stopped") goes to stderr, so a parent may read that one line
+  and then stop reading stdout.
+* `--balance`: USDT of the demo account (and of every account created later).
 """
 
 import argparse
 import asyncio
 import contextlib
+import json
+import os
+import re
 import signal
 import sys
 import time
+from decimal import Decimal
+from typing import TextIO
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
-from exchange_sim.server.exchange import parse_speed
+from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -33,9 +51,17 @@ def _speed(text: str) -> float | str:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", text) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"port must be 0..65535, got {text!r}")
     return int(text)
+
+
+def _balance(text: str) -> Decimal:
+    if not re.fullmatch(r"[0-9]{1,15}(\.[0-9]{1,8})?", text) or not Decimal(text) > 0:
+        raise argparse.ArgumentTypeError(
+            f"balance must be a positive USDT amount like 10000 or 2500.5, got {text!r}"
+        )
+    return Decimal(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="print a status line this often (0 = never; default 10)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("EXCHANGE_SIM_API_KEY") or None,
+        help="fixed demo API key, 64 letters/digits (default: $EXCHANGE_SIM_API_KEY, else random)",
+    )
+    parser.add_argument(
+        "--api-secret",
+        default=os.environ.get("EXCHANGE_SIM_API_SECRET") or None,
+        help="its secret (default: $EXCHANGE_SIM_API_SECRET, else random)",
+    )
+    parser.add_argument(
+        "--balance",
+        type=_balance,
+        default=DEFAULT_BALANCE,
+        metavar="USDT",
+        help=f"USDT wallet balance of the demo account (default {DEFAULT_BALANCE})",
+    )
+    parser.add_argument(
+        "--ready-json",
+        action="store_true",
+        help="print one JSON line with the URLs and the key on stdout once listening; "
+        "all other output goes to stderr",
     )
     return parser
 
@@ -89,28 +138,44 @@ def status_line(ex: LocalExchange) -> str:
     return "  ".join(parts)
 
 
-async def _report(ex: LocalExchange, every_s: float) -> None:
+async def _report(ex: LocalExchange, every_s: float, out: TextIO) -> None:
     while True:
         await asyncio.sleep(every_s)
-        print(status_line(ex), flush=True)
+        print(status_line(ex), file=out, flush=True)
 
 
-async def serve(ex: LocalExchange, status_every_s: float = 0.0) -> None:
+def ready_line(ex: LocalExchange) -> str:
+    """The `--ready-json` line: where to connect and with which key."""
+    return json.dumps(
+        {
+            "rest_url": ex.rest_url,
+            "ws_url": ex.ws_url,
+            "api_key": ex.api_key,
+            "api_secret": ex.api_secret,
+        }
+    )
+
+
+async def serve(ex: LocalExchange, status_every_s: float = 0.0, ready_json: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await ex.start()
+    out = sys.stderr if ready_json else sys.stdout
     reporter: asyncio.Task | None = None
     try:
-        print(f"REST      {ex.rest_url}", flush=True)
-        print(f"WebSocket {ex.ws_url}", flush=True)
-        print(f"API key    {ex.api_key}", flush=True)
-        print(f"API secret {ex.api_secret}", flush=True)
+        if ready_json:
+            print(ready_line(ex), flush=True)
+        print(f"REST      {ex.rest_url}", file=out, flush=True)
+        print(f"WebSocket {ex.ws_url}", file=out, flush=True)
+        print(f"API key    {ex.api_key}", file=out, flush=True)
+        print(f"API secret {ex.api_secret}", file=out, flush=True)
         if ex.admin:
-            print(f"Admin     POST {ex.rest_url}/_sim/faults", flush=True)
-        print("Ctrl+C to stop.", flush=True)
-        reporter = asyncio.create_task(_report(ex, status_every_s)) if status_every_s else None
+            print(f"Admin     POST {ex.rest_url}/_sim/faults", file=out, flush=True)
+        print("Ctrl+C to stop.", file=out, flush=True)
+        if status_every_s:
+            reporter = asyncio.create_task(_report(ex, status_every_s, out))
         await stop.wait()
     finally:
         if reporter is not None:
@@ -118,7 +183,7 @@ async def serve(ex: LocalExchange, status_every_s: float = 0.0) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         await ex.stop()
-        print("stopped", flush=True)
+        print("stopped", file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,14 +193,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed == "step":
         parser.error("speed 'step' is for tests (LocalExchange.step); use a number or 'max'")
     try:
+        check_demo_key(args.api_key, args.api_secret)
+    except ValueError as exc:
+        parser.error(str(exc))
+    # a SIGTERM while the data loads (before the event loop handles it) is a clean stop too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
         ex = LocalExchange(
-            data=args.data, symbols=symbols, speed=args.speed, port=args.port, admin=args.admin
+            data=args.data,
+            symbols=symbols,
+            speed=args.speed,
+            port=args.port,
+            admin=args.admin,
+            balance=args.balance,
+            api_key=args.api_key,
+            api_secret=args.api_secret,
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         parser.error(str(message).splitlines()[0])
     try:
-        asyncio.run(serve(ex, args.status_every))
+        asyncio.run(serve(ex, args.status_every, args.ready_json))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

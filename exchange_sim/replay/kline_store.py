@@ -5,6 +5,13 @@ All times are exchange time (ms). The store keeps one contiguous run of 1m bars 
 Binance serves them) and aggregates them on the fly into the longer intervals of section 5.6.
 Prices are integer ticks and quantities integer steps of the symbol's WireGrid, so every
 aggregate is exact. Queries use numpy searchsorted on the open-time column.
+
+Memory is bounded: each symbol keeps the last `retention_minutes` 1m bars (default 30 days,
+43,200 rows of 96 bytes, about 4 MiB), dropped a whole UTC day at a time so every served
+interval's buckets stay complete; older klines are no longer served (a request for them gets
+the oldest retained ones, as Binance answers a startTime before a symbol's listing). At
+`--speed max` the replay covers about half a day a second, so without the bound the table grew
+by about 40 MiB in ten minutes.
 """
 
 from dataclasses import dataclass
@@ -19,6 +26,8 @@ from exchange_sim.replay.grid import WireGrid
 from exchange_sim.replay.tapes import KlineBars
 
 MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+DEFAULT_RETENTION_MINUTES = 30 * 1440
 # Intervals this store aggregates from its 1m rows (3d, 1w and 1M are not served).
 SERVED_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 INTERVAL_MS: dict[str, int] = {i: interval_ms(i) for i in SERVED_INTERVALS}
@@ -73,22 +82,37 @@ class KlineRow:
 
 
 class _MinuteBars:
-    """Growable int64 table of contiguous 1m bars of one symbol."""
+    """Int64 table of contiguous 1m bars of one symbol, the last `max_rows` (and up to one day
+    more before the oldest whole day is dropped)."""
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self.data = np.zeros((capacity, _NCOLS), dtype=np.int64)
+    def __init__(self, max_rows: int, capacity: int = 4096) -> None:
+        self.max_rows = max_rows
+        self.data = np.zeros((min(capacity, max_rows + 1440), _NCOLS), dtype=np.int64)
         self.n = 0
 
     def _grow(self, need: int) -> None:
         if need > len(self.data):
-            new = np.zeros((max(need, 2 * len(self.data)), _NCOLS), dtype=np.int64)
+            size = max(need, min(2 * len(self.data), self.max_rows + 1440))
+            new = np.zeros((size, _NCOLS), dtype=np.int64)
             new[: self.n] = self.data[: self.n]
             self.data = new
 
     def append_rows(self, rows: np.ndarray) -> None:
+        if self.n + len(rows) > self.max_rows + 1440:
+            self._drop_old_days(int(rows[-1, _OT]))
         self._grow(self.n + len(rows))
         self.data[self.n : self.n + len(rows)] = rows
         self.n += len(rows)
+
+    def _drop_old_days(self, newest_open: int) -> None:
+        """Drop the rows before the first UTC midnight that keeps at most `max_rows` rows once
+        the bar opening at `newest_open` is in."""
+        cutoff = newest_open - (self.max_rows - 1) * MINUTE_MS
+        cutoff = -(-cutoff // DAY_MS) * DAY_MS
+        k = int(np.searchsorted(self.data[: self.n, _OT], cutoff, side="left"))
+        if k:
+            self.data[: self.n - k] = self.data[k : self.n]
+            self.n -= k
 
     @property
     def open_times(self) -> np.ndarray:
@@ -115,9 +139,14 @@ class _MinuteBars:
 class KlineStore:
     """1m history + live bars per symbol, served as klines of any supported interval."""
 
-    def __init__(self, grids: dict[str, WireGrid]) -> None:
+    def __init__(
+        self, grids: dict[str, WireGrid], *, retention_minutes: int = DEFAULT_RETENTION_MINUTES
+    ) -> None:
+        if retention_minutes < 1440:
+            raise ValueError("retention_minutes must be at least one day (1440)")
         self._grids = grids
-        self._bars: dict[str, _MinuteBars] = {s: _MinuteBars() for s in grids}
+        self.retention_minutes = retention_minutes
+        self._bars = {s: _MinuteBars(retention_minutes) for s in grids}
 
     # --- writing ------------------------------------------------------------------------------
 

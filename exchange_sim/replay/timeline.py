@@ -9,7 +9,14 @@ It is pure and synchronous; the server's async driver owns sleeping and publishi
 Long runs: when the recorded capture ends, each symbol continues with trades synthesized from
 the bundled real 1m klines (`synth`), starting at the next whole minute, moved by a whole
 number of ticks so the first synthesized bar opens at the last recorded price. When the kline
-week is used up it starts again from its first bar, again moved in time and price. Trade ids,
+week is used up it plays again from its first bar, alternately mirrored and forward
+(`KlineLoop`): a mirrored pass maps every price p to K - p (high and low swap; volumes, times
+and bar shapes stay the real ones), with K chosen so the pass opens exactly at the previous
+close. A mirrored pass undoes the forward pass's drift tick for tick, so the drift never
+accumulates: however long the run, prices stay inside the week's own range (anchored at the
+start price) or its mirror image, and every 24 hours is a real day or the mirror image of one.
+Before, each loop was only shifted to start at the last price and a week's +10 % trend repeated
+every loop (BTCUSDT 70,279 -> 150,465 within minutes at max speed). Trade ids,
 aggregate ids and bookTicker update ids continue strictly increasing; nothing is ever reused.
 Synthesized events carry `synthesized=True`; mark prices computed by the replay `derived=True`.
 Recorded depth diffs stop with the capture (the exchange's own book takes over).
@@ -252,16 +259,88 @@ def applicable_depth(snapshot: DepthSnapshot, updates: list[DepthUpdate]) -> lis
 
 
 @dataclass
-class _Continuation:
-    """Per-symbol state of the synthesized continuation."""
+class KlineLoop:
+    """Endless 1m bars from a finite source, played forward, mirrored, forward, ... (ticks).
+
+    Pass 1 plays `bars[first_bar:]` moved by `offset` ticks; every later pass plays the whole
+    source, mirrored (price p -> offset - p, high and low swapped) on even passes and forward
+    (p -> offset + p) on odd ones, each anchored so its first bar opens at the previous close.
+    Forward then mirrored returns to the price the forward pass started from, exactly.
+    """
 
     bars: KlineBars  # the source 1m bars (detailless OK)
     next_bar: int
-    price_shift: int
+    offset: int
+    last_price: int
+    mirrored: bool = False
+
+    @classmethod
+    def anchored(cls, bars: KlineBars, *, first_bar: int, price: int | None) -> "KlineLoop":
+        """Play from `first_bar`, moved so that bar opens at `price` (ticks; None: unmoved)."""
+        if len(bars) == 0:
+            raise ValueError(f"{bars.symbol}: no kline bars to continue from")
+        first_bar = min(first_bar, len(bars))
+        start = int(bars.open[first_bar]) if first_bar < len(bars) else int(bars.close[-1])
+        price = start if price is None else price
+        return cls(bars=bars, next_bar=first_bar, offset=price - start, last_price=price)
+
+    def take(self, start_ms: int, minutes: int) -> list[KlineBars]:
+        """The next `minutes` bars as consecutive runs, the first opening at `start_ms`."""
+        bars = self.bars
+        parts: list[KlineBars] = []
+        cursor = start_ms
+        while minutes:
+            if self.next_bar >= len(bars):  # the source is used up: play it again, reflected
+                self.next_bar = 0
+                self.mirrored = not self.mirrored
+                first = int(bars.open[0])
+                self.offset = self.last_price + (first if self.mirrored else -first)
+            take = min(minutes, len(bars) - self.next_bar)
+            src = bars.take(slice(self.next_bar, self.next_bar + take))
+            shift_ms = cursor - int(src.open_time[0])
+            if self.mirrored:
+                moved = _mirrored(src, self.offset).shifted(time_ms=shift_ms)
+            else:
+                moved = src.shifted(time_ms=shift_ms, price_ticks=self.offset)
+            if int(moved.low.min()) <= 0:
+                raise ValueError(f"{bars.symbol}: price offset {self.offset} leaves the price grid")
+            parts.append(moved)
+            self.next_bar += take
+            cursor += take * MINUTE_MS
+            minutes -= take
+            self.last_price = int(moved.close[-1])
+        return parts
+
+
+def _mirrored(bars: KlineBars, total: int) -> KlineBars:
+    """Bars with every price p replaced by total - p (high and low swap; volumes unchanged;
+    the taker sides swap, so the taker-buy volume becomes the taker-sell volume)."""
+    no_quote = np.full_like(bars.quote_volume, -1)
+    tbv = bars.taker_buy_volume
+    return KlineBars(
+        symbol=bars.symbol,
+        interval_ms=bars.interval_ms,
+        open_time=bars.open_time,
+        open=total - bars.open,
+        high=total - bars.low,
+        low=total - bars.high,
+        close=total - bars.close,
+        volume=bars.volume,
+        quote_volume=no_quote,
+        trade_count=bars.trade_count,
+        taker_buy_volume=np.where(tbv >= 0, bars.volume - tbv, -1),
+        taker_buy_quote_volume=no_quote,
+    )
+
+
+@dataclass
+class _Continuation:
+    """Per-symbol state of the synthesized continuation."""
+
+    loop: KlineLoop
     next_trade_id: int
     next_agg_id: int
     next_book_id: int
-    last_price: int
 
 
 class MarketReplay:
@@ -307,7 +386,7 @@ class MarketReplay:
         self.start_ms = first.times[0] if first.remaining else self._cursor_ms
         self.start_ms = int(self.start_ms)
         self._segments: Iterator[_Segment] = self._segment_iter(first, continue_with_klines)
-        self._current: _Segment = next(self._segments)
+        self._current: _Segment | None = next(self._segments)
 
     # --- public API -------------------------------------------------------------------------
 
@@ -397,15 +476,11 @@ class MarketReplay:
             bars = ds.klines.get(sym)
             if bars is None or len(aggs) == 0:
                 continue
-            last_price = int(aggs.price[-1])
             self._cont[sym] = _Continuation(
-                bars=bars,
-                next_bar=0,
-                price_shift=last_price - int(bars.open[0]),
+                loop=KlineLoop.anchored(bars, first_bar=0, price=int(aggs.price[-1])),
                 next_trade_id=int(trades.trade_id[-1]) + 1,
                 next_agg_id=int(aggs.agg_id[-1]) + 1,
                 next_book_id=(int(book.update_id[-1]) if book is not None else 0) + 10,
-                last_price=last_price,
             )
             if self._history_minutes > 0:
                 self._history_src[sym] = partial(
@@ -439,17 +514,13 @@ class MarketReplay:
                     with_details, bars.take(slice(0, k)), ds.grids[sym], config=self.synth
                 )
             self._cont[sym] = _Continuation(
-                bars=bars,
-                next_bar=k,
-                price_shift=0,
+                loop=KlineLoop.anchored(bars, first_bar=k, price=None),
                 next_trade_id=FIRST_SYNTH_TRADE_ID,
                 next_agg_id=self._first_agg_id,
                 next_book_id=FIRST_SYNTH_BOOK_ID,
-                last_price=int(bars.open[min(k, len(bars) - 1)]),
             )
-        sym0 = self.symbols[0]
-        c0 = self._cont[sym0]
-        self._cursor_ms = int(c0.bars.open_time[min(c0.next_bar, len(c0.bars) - 1)])
+        loop0 = self._cont[self.symbols[0]].loop
+        self._cursor_ms = int(loop0.bars.open_time[min(loop0.next_bar, len(loop0.bars) - 1)])
         return _Segment([], self._cursor_ms)
 
     # --- segments ---------------------------------------------------------------------------
@@ -473,25 +544,7 @@ class MarketReplay:
         streams: list[_Stream] = []
         for sym, c in self._cont.items():
             grid = self.dataset.grids[sym]
-            parts: list[KlineBars] = []
-            cursor = start
-            need = self._chunk
-            while need:
-                if c.next_bar >= len(c.bars):  # loop the kline source: re-anchor the price
-                    c.next_bar = 0
-                    c.price_shift = c.last_price - int(c.bars.open[0])
-                take = min(need, len(c.bars) - c.next_bar)
-                src = c.bars.take(slice(c.next_bar, c.next_bar + take))
-                moved = src.shifted(
-                    time_ms=cursor - int(src.open_time[0]), price_ticks=c.price_shift
-                )
-                if int(moved.low.min()) <= 0:
-                    raise ValueError(f"{sym}: price shift {c.price_shift} leaves the price grid")
-                parts.append(moved)
-                c.next_bar += take
-                cursor += take * MINUTE_MS
-                need -= take
-                c.last_price = int(moved.close[-1])
+            parts = c.loop.take(start, self._chunk)
             trades = _concat_synth(parts, first_trade_id=c.next_trade_id, config=self.synth)
             if len(trades) == 0:
                 continue

@@ -274,9 +274,9 @@ class ReplayDriver:
         t_ms = max(t_ms, self._last_trade_ms.get(symbol, t_ms))
         self.market_now_ms = max(self.market_now_ms, e_ms)
         msg = agg_trade_message(ev, event_time_ms=e_ms, trade_time_ms=t_ms)
-        self.agg_store.append(ev, trade_time_ms=t_ms)
         grid = self.grids[symbol]
         price_ticks, qty_steps = grid.ticks_of(ev.price), grid.steps_of(ev.qty)
+        self.agg_store.append(ev, trade_time_ms=t_ms, price_ticks=price_ticks, qty_steps=qty_steps)
         self.kline_store.add_trade(
             symbol,
             time_ms=t_ms,

@@ -11,7 +11,9 @@ client sockets drain; "step": nothing moves until `step`/`step_until`), `host` (
 `port` (0 = any free port), `admin` (enables `POST /_sim/faults`), `engine_config`,
 `rate_limits` (`RateLimitConfig`), `ws_config` (`WsConfig`: ping interval, pong timeout,
 post-split routing), `auth_config` (`AuthConfig`: recvWindow default and cap), `balance`
-(USDT of every account created).
+(USDT of every account created), `api_key` / `api_secret` (a fixed key for the demo account,
+64 letters and digits and a secret of 1..256 visible ASCII characters; both or neither; a random
+pair when None, so a user can keep one key in `.env` across restarts of the exchange).
 
 Attributes and methods: `rest_url` (`http://127.0.0.1:PORT`), `ws_url` (`ws://127.0.0.1:PORT`),
 `api_key` / `api_secret` (the demo account), `create_account(can_trade=...)` (more keys),
@@ -25,6 +27,7 @@ clock choice).
 
 import asyncio
 import logging
+import re
 from collections.abc import Hashable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -56,8 +59,23 @@ from .ws import WsConfig, WsHub
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_KEY_FORMAT = re.compile(r"[A-Za-z0-9]{64}")
+_SECRET_FORMAT = re.compile(r"[!-~]{1,256}")
 DEFAULT_BALANCE = Decimal("10000")
 HOUSEKEEPING_INTERVAL_S = 0.5
+
+
+def check_demo_key(api_key: str | None, api_secret: str | None) -> None:
+    """ValueError unless both are None, or the key is 64 letters/digits (what the request check
+    accepts as a key's format) and the secret 1..256 visible ASCII characters."""
+    if (api_key is None) != (api_secret is None):
+        raise ValueError("give both an API key and its secret, or neither")
+    if api_key is None or api_secret is None:
+        return
+    if not _KEY_FORMAT.fullmatch(api_key):
+        raise ValueError("the API key must be 64 ASCII letters and digits")
+    if not _SECRET_FORMAT.fullmatch(api_secret):
+        raise ValueError("the API secret must be 1 to 256 visible ASCII characters, no spaces")
 
 
 def parse_speed(speed: float | str) -> float | str:
@@ -92,9 +110,13 @@ class LocalExchange:
         ws_config: WsConfig | None = None,
         auth_config: AuthConfig | None = None,
         balance: Decimal | str = DEFAULT_BALANCE,
+        api_key: str | None = None,
+        api_secret: str | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise ValueError(f"the local exchange only listens on loopback, not {host!r}")
+        check_demo_key(api_key, api_secret)
+        self._demo_key = (api_key, api_secret) if api_key is not None else None
         self.speed = parse_speed(speed)
         self.host = host
         self.port = port
@@ -141,7 +163,7 @@ class LocalExchange:
             ws_config or WsConfig(), self.faults, self.now_ms, self._listen_key_account
         )
         self.faults.attach(drop_ws=self.hub.drop_all, expire_listen_key=self._expire_listen_keys)
-        self.agg_store = AggTradeStore(self.symbols)
+        self.agg_store = AggTradeStore(self.grids)
         self.kline_store = KlineStore(self.grids)
         self.driver: ReplayDriver | None = None
         if self.replay is not None:
@@ -188,17 +210,26 @@ class LocalExchange:
         return {**self._exchange_info, "serverTime": self.now_ms()}
 
     def create_account(
-        self, *, can_trade: bool = True, account_id: Hashable | None = None
+        self,
+        *,
+        can_trade: bool = True,
+        account_id: Hashable | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
     ) -> Credentials:
-        """A new API key for a new (or the given) account."""
+        """A new API key (random, or the given pair) for a new (or the given) account."""
+        check_demo_key(api_key, api_secret)
         account = str(account_id) if account_id is not None else f"acct-{len(self._accounts) + 1}"
         if not self.engine.has_account(account):
             self.engine.create_account(account, {"USDT": self.balance})
         self._accounts.add(account)
-        return self.keys.create(account, can_trade=can_trade)
+        if api_key is None or api_secret is None:
+            return self.keys.create(account, can_trade=can_trade)
+        return self.keys.add(Credentials(api_key, api_secret, account, can_trade))
 
     def published_agg_ids(self, symbol: str) -> list[int]:
-        """Ids of every aggTrade published so far on `<symbol>@aggTrade` (ascending)."""
+        """Ids of the aggTrades published on `<symbol>@aggTrade` that REST still serves
+        (the AggTradeStore's window: the last 6 hours of replay; ascending)."""
         ids: list[int] = []
         while True:
             page = self.agg_store.query(symbol, from_id=(ids[-1] + 1) if ids else 0, limit=1000)
@@ -208,7 +239,8 @@ class LocalExchange:
 
     async def start(self) -> "LocalExchange":
         self._accounts: set[Hashable] = set()
-        self.demo = self.create_account(account_id="demo")
+        key, secret = self._demo_key or (None, None)
+        self.demo = self.create_account(account_id="demo", api_key=key, api_secret=secret)
         self.rest = RestServer(
             endpoints=self._endpoints(),
             keys=self.keys,

@@ -1,12 +1,22 @@
-"""`python -m exchange_sim`: prints URLs and credentials, stops cleanly on SIGINT, bad args -> 2."""
+"""`python -m exchange_sim`: prints URLs and credentials, stops cleanly on SIGINT/SIGTERM, bad
+args -> 2; under a parent: --ready-json, a fixed demo key (flags or environment), --balance."""
 
+import hashlib
+import hmac
+import json
+import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from exchange_sim.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +48,31 @@ def test_bad_arguments_exit_2_with_one_line(args) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "error" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--port", "\u00b2"),
+        ("--api-key", "short", "--api-secret", "s"),
+        ("--api-key", "A" * 64),
+        ("--api-key", "A" * 64, "--api-secret", "has space"),
+        ("--balance", "-5"),
+        ("--balance", "0"),
+        ("--balance", "\u0661\u0660"),
+        ("--balance", "1e3"),
+    ],
+)
+def test_bad_key_balance_or_port_exit_2_with_one_line(args, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("EXCHANGE_SIM_API_KEY", raising=False)
+    monkeypatch.delenv("EXCHANGE_SIM_API_SECRET", raising=False)
+
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err
 
 
 def test_runs_serves_and_stops_cleanly_on_ctrl_c() -> None:
@@ -87,3 +122,95 @@ def test_prints_a_status_line_with_the_last_trade_while_running() -> None:
     assert status.startswith("20") and status.split()[0].endswith("Z")
     assert "BTCUSDT 6" in status and "aggTrade 3000" in status and "recorded" in status
     assert "ws clients 0" in status
+
+
+KEY = "K" * 32 + "0123456789abcdef" * 2
+SECRET = "local-demo-secret"
+
+
+def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "exchange_sim", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _signed_get(rest_url: str, path: str, key: str, secret: str) -> Any:
+    query = urllib.parse.urlencode({"timestamp": int(time.time() * 1000), "recvWindow": 10000})
+    signature = hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
+    request = urllib.request.Request(
+        f"{rest_url}{path}?{query}&signature={signature}", headers={"X-MBX-APIKEY": key}
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _ready(proc: subprocess.Popen) -> dict[str, str]:
+    """The --ready-json line (the first line on stdout)."""
+    assert proc.stdout is not None
+    return json.loads(proc.stdout.readline())
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[str, str]:
+    try:
+        proc.send_signal(sig)
+        return proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_ready_json_is_the_only_stdout_line_and_the_fixed_key_trades_until_sigterm() -> None:
+    proc = _spawn(
+        "--ready-json", "--status-every", "0.2", "--balance", "2500.5",
+        env={"EXCHANGE_SIM_API_KEY": KEY, "EXCHANGE_SIM_API_SECRET": SECRET},
+    )  # fmt: skip
+    ready = _ready(proc)
+    balances = _signed_get(ready["rest_url"], "/fapi/v3/balance", KEY, SECRET)
+    time.sleep(0.5)  # a few status lines
+    rest_of_stdout, err = _stop(proc)
+
+    assert ready == {
+        "rest_url": ready["rest_url"],
+        "ws_url": ready["ws_url"],
+        "api_key": KEY,
+        "api_secret": SECRET,
+    }
+    assert ready["rest_url"].startswith("http://127.0.0.1:")
+    assert ready["ws_url"] == ready["rest_url"].replace("http://", "ws://")
+    usdt = next(b for b in balances if b["asset"] == "USDT")
+    assert usdt["balance"] == "2500.50000000"
+    assert proc.returncode == 0
+    assert rest_of_stdout == ""
+    assert f"API key    {KEY}" in err and "BTCUSDT" in err and "stopped" in err
+    assert "Traceback" not in err
+
+
+def test_key_flags_take_precedence_over_the_environment() -> None:
+    other = "Z" * 64
+    proc = _spawn(
+        "--ready-json", "--api-key", other, "--api-secret", "flag-secret",
+        env={"EXCHANGE_SIM_API_KEY": KEY, "EXCHANGE_SIM_API_SECRET": SECRET},
+    )  # fmt: skip
+    ready = _ready(proc)
+    account = _signed_get(ready["rest_url"], "/fapi/v2/account", other, "flag-secret")
+    _stop(proc)
+
+    assert (ready["api_key"], ready["api_secret"]) == (other, "flag-secret")
+    assert "assets" in account
+    assert proc.returncode == 0
+
+
+def test_without_a_fixed_key_every_start_makes_a_random_one() -> None:
+    first = _spawn("--ready-json")
+    second = _spawn("--ready-json")
+    keys = [_ready(p)["api_key"] for p in (first, second)]
+    _stop(first)
+    _stop(second)
+
+    assert keys[0] != keys[1] and all(len(k) == 64 for k in keys)
+    assert first.returncode == second.returncode == 0
