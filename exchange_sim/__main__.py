@@ -19,6 +19,8 @@ Under a parent process (the daemon starts it as a child):
   else (the header, status lines, "stopped") goes to stderr, so a parent may read that one line
   and then stop reading stdout.
 * `--balance`: USDT of the demo account (and of every account created later).
+* `--exit-with-parent`: stop when the parent process dies (the daemon's child exchange must not
+  outlive a `kill -9` of the daemon).
 """
 
 import argparse
@@ -36,6 +38,8 @@ from typing import TextIO
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
+
+PARENT_POLL_S = 1.0
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -104,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"USDT wallet balance of the demo account (default {DEFAULT_BALANCE})",
     )
     parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one dies (a daemon's child exchange)",
+    )
+    parser.add_argument(
         "--ready-json",
         action="store_true",
         help="print one JSON line with the URLs and the key on stdout once listening; "
@@ -156,11 +165,29 @@ def ready_line(ex: LocalExchange) -> str:
     )
 
 
-async def serve(ex: LocalExchange, status_every_s: float = 0.0, ready_json: bool = False) -> None:
+async def _watch_parent(stop: asyncio.Event, parent_pid: int) -> None:
+    """Stop when the process that started us is gone (it was killed: we were re-parented)."""
+    while True:
+        await asyncio.sleep(PARENT_POLL_S)
+        if os.getppid() != parent_pid:
+            break
+    print("parent process gone: stopping", file=sys.stderr, flush=True)
+    stop.set()
+
+
+async def serve(
+    ex: LocalExchange,
+    status_every_s: float = 0.0,
+    ready_json: bool = False,
+    exit_with_parent: bool = False,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watcher = (
+        asyncio.create_task(_watch_parent(stop, os.getppid())) if exit_with_parent else None
+    )
     await ex.start()
     out = sys.stderr if ready_json else sys.stdout
     reporter: asyncio.Task | None = None
@@ -178,10 +205,11 @@ async def serve(ex: LocalExchange, status_every_s: float = 0.0, ready_json: bool
             reporter = asyncio.create_task(_report(ex, status_every_s, out))
         await stop.wait()
     finally:
-        if reporter is not None:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
+        for task in (reporter, watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await ex.stop()
         print("stopped", file=out, flush=True)
 
@@ -213,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if exc.args else str(exc)
         parser.error(str(message).splitlines()[0])
     try:
-        asyncio.run(serve(ex, args.status_every, args.ready_json))
+        asyncio.run(serve(ex, args.status_every, args.ready_json, args.exit_with_parent))
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -69,6 +69,7 @@ class LocalExchangeProcess:
             "--status-every",
             "0",
             "--ready-json",
+            "--exit-with-parent",  # a kill -9 of the daemon must not leave an orphan exchange
         ]
         self.log_path = log_dir / "exchange_sim.log"
         self._proc: asyncio.subprocess.Process | None = None

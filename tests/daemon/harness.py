@@ -111,8 +111,8 @@ def wait_for(predicate, timeout_s: float, what: str, every_s: float = 0.2) -> No
         try:
             if predicate():
                 return
-        except sqlite3.Error:
-            pass  # the journal is not created yet
+        except (sqlite3.Error, OSError):
+            pass  # the journal or the log is not created yet
         time.sleep(every_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 

@@ -1,6 +1,7 @@
 """Stopping the daemon, and the one-line errors a user sees for bad keys or a dead venue."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -92,3 +93,32 @@ def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot reach the exchange at http://127.0.0.1:9"), last
     assert "Traceback" not in result.stderr
+
+
+def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
+    daemon = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=tmp_path,
+        env=daemon_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        log = tmp_path / "logs" / "trading_engine.log"
+        wait_for(lambda: "local exchange started (pid" in log.read_text(), 60, "the child")
+        child = int(log.read_text().split("local exchange started (pid ")[1].split(")")[0])
+        os.kill(child, 0)  # it runs
+    finally:
+        daemon.kill()
+        daemon.wait(timeout=10)
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat") as fh:  # a zombie waiting for init counts as gone
+            return fh.read().split()[2] == "Z"
+
+    wait_for(gone, 10, "the orphaned exchange to stop")
