@@ -56,6 +56,7 @@ from rest_connect.rest_factory import create_rest_connection
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
+from runtime.log_setup import FILE_ONLY
 from runtime.settings import Settings
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
@@ -412,9 +413,18 @@ class Daemon:
     # --- heartbeat and summary -------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        """The status line on stdout and in the log file, and a balance snapshot journaled."""
         while True:
             await asyncio.sleep(self.settings.execution.heartbeat_s)
-            self._print(self.status_line())
+            line = self.status_line()
+            self._print(line)
+            log.info("%s", line, extra=FILE_ONLY)
+            parts = self._parts
+            if parts is not None:
+                try:
+                    parts.book.record_snapshot(parts.journal)
+                except TradingError:
+                    log.exception("balance snapshot not journaled")
 
     def status_line(self) -> str:
         parts = self._parts

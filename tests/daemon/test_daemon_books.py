@@ -10,6 +10,7 @@ from tests.daemon.harness import (
     ROOT,
     exchange_account,
     exchange_process,
+    journal_rows,
     start_daemon,
     write_config,
 )
@@ -62,3 +63,7 @@ def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     assert summary["fills"] == len(venue["trades"])
     # A clean stop cancels everything it left open (normal and algo orders).
     assert venue["open_orders"] == [] and not venue["algo_open"]
+    # The heartbeat journals balance snapshots, and logs its status line.
+    assert journal_rows(tmp_path, "SELECT COUNT(*) FROM balance_snapshots")[0][0] >= 5
+    log = (tmp_path / "logs" / "trading_engine.log").read_text()
+    assert "application running | equity" in log
