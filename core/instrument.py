@@ -11,7 +11,7 @@ Rounding policy:
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
@@ -92,6 +92,16 @@ class Instrument:
     trigger_protect: Decimal
     liquidation_fee: Decimal
     market_take_bound: Decimal
+    # Decimal places of the tick and of both lot steps, derived once: the filters never change,
+    # and these are read on every order check and every formatted price or quantity.
+    _price_decimals: int = field(init=False, repr=False, compare=False)
+    _lot_decimals: int = field(init=False, repr=False, compare=False)
+    _market_lot_decimals: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_price_decimals", _decimals(self.tick_size))
+        object.__setattr__(self, "_lot_decimals", _decimals(self.lot.step_size))
+        object.__setattr__(self, "_market_lot_decimals", _decimals(self.market_lot.step_size))
 
     # --- construction -------------------------------------------------------------------
 
@@ -139,11 +149,11 @@ class Instrument:
 
     @property
     def price_decimals(self) -> int:
-        return _decimals(self.tick_size)
+        return self._price_decimals
 
     @property
     def qty_decimals(self) -> int:
-        return _decimals(self.lot.step_size)
+        return self._lot_decimals
 
     def lot_for(self, order_type: OrderType) -> LotSize:
         """MARKET_LOT_SIZE for market-like orders, LOT_SIZE for the rest (as Binance)."""
@@ -235,8 +245,10 @@ class Instrument:
     ) -> FilterViolation | None:
         """LOT_SIZE (or MARKET_LOT_SIZE for market-like orders)."""
         lot = self.lot_for(order_type)
-        name = "MARKET_LOT_SIZE" if order_type.is_market_like else "LOT_SIZE"
-        if _decimal_places(qty) > _decimals(lot.step_size):
+        market = order_type.is_market_like
+        name = "MARKET_LOT_SIZE" if market else "LOT_SIZE"
+        step_decimals = self._market_lot_decimals if market else self._lot_decimals
+        if _decimal_places(qty) > step_decimals:
             return FilterViolation(
                 name, -1111, "Precision is over the maximum defined for this asset."
             )
