@@ -309,6 +309,10 @@ class ExecManager:
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
         )
+        self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
+        self._on_start: Callable[[str, AccountView], Proposals] | None = getattr(
+            strategy, "on_start", None
+        )
         self._watch_open_orders()  # restored from the journal: they can go stale too
 
     # --- start ---------------------------------------------------------------------------------
@@ -408,6 +412,11 @@ class ExecManager:
         # 4: strategy
         strategy = self._strategy
         if cls is Trade:
+            if trade.symbol in self._unstarted:
+                # The first live trade: act on the warmed state at once, not at the next bar.
+                self._unstarted.discard(trade.symbol)
+                if self._on_start is not None:
+                    self._handle(self._on_start(trade.symbol, book), now)
             if not self._kline_bars:
                 # The bars this trade closes come first: the trade belongs to the next bar.
                 closed = self._close_bars(trade)

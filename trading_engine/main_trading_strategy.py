@@ -41,6 +41,11 @@ class TradingStrategy(Protocol):
 
     def on_book(self, tick: BookTicker, view: AccountView) -> Proposals: ...
 
+    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+        """Called once per symbol with the first live trade after warm-up: what the strategy
+        wants now, from its warmed state (so a first run does not wait for a bar to close)."""
+        ...
+
 
 class StrategyBase:
     """Default no-op callbacks: subclass and override what the strategy uses."""
@@ -60,6 +65,9 @@ class StrategyBase:
     def on_book(self, tick: BookTicker, view: AccountView) -> Proposals:
         return NO_PROPOSALS
 
+    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+        return NO_PROPOSALS
+
 
 StrategyFactory = Callable[..., TradingStrategy]
 
@@ -70,9 +78,18 @@ def _sma_crossover(**params: Any) -> TradingStrategy:
     return SmaCrossover(**params)
 
 
-# Factories import their module lazily: the ML strategy will pull in numpy and a model file,
-# which a daemon running the SMA baseline should not pay for.
-STRATEGIES: dict[str, StrategyFactory] = {"sma_crossover": _sma_crossover}
+def _logistic_regression(**params: Any) -> TradingStrategy:
+    from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
+
+    return LogisticRegressionStrategy(**params)
+
+
+# Factories import their module lazily: a daemon running the SMA baseline should not pay for
+# reading a model file (the ML strategy itself is pure Python: no numpy, no scikit-learn).
+STRATEGIES: dict[str, StrategyFactory] = {
+    "sma_crossover": _sma_crossover,
+    "logistic_regression": _logistic_regression,
+}
 
 
 def make_strategy(name: str, **params: Any) -> TradingStrategy:

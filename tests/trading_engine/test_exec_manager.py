@@ -621,3 +621,22 @@ def test_an_event_the_books_cannot_apply_is_logged_and_counted_and_trading_goes_
     assert rig.book.position("BTCUSDT").is_flat and rig.book.wallet() == D(10_000)
     rig.venue.fill(cid, "60000")
     assert rig.book.position("BTCUSDT").qty == D("0.010")
+
+
+# --- start ---------------------------------------------------------------------------------------
+
+
+def test_the_first_live_trade_after_warm_up_acts_on_the_warmed_state_without_waiting_for_a_bar():
+    from trading_engine.strategies.sma_crossover import SmaCrossover
+
+    strategy = SmaCrossover(fast=2, slow=3, order_notional_usdt="600")
+    rig = make_rig(strategy=strategy)
+    closes = ["59990", "59995", "60000"]  # sma2 59997.5 > sma3 59995: long, 600/60000 BTC
+    rig.em.warm([make_bar(c, open_ms=T0 - (4 - i) * MINUTE) for i, c in enumerate(closes)])
+    assert rig.venue.submitted == []
+
+    rig.trade("60000")
+    rig.trade("60001")  # only the first trade starts the symbol
+
+    [request] = rig.venue.submitted
+    assert (request.side, request.type, request.quantity) == (BUY, MARKET, D("0.010"))

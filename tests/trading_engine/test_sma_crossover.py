@@ -105,3 +105,12 @@ def test_make_strategy_builds_the_registered_strategy():
 def test_make_strategy_names_the_known_strategies_for_an_unknown_one():
     with pytest.raises(ValueError, match="unknown strategy 'nope'; known: sma_crossover"):
         make_strategy("nope")
+
+
+def test_on_start_holds_the_regime_the_warm_up_ended_in():
+    s = SmaCrossover(fast=2, slow=3, order_notional_usdt="120")
+    assert s.on_start("BTCUSDT", None) == ()  # nothing known yet
+    s.warm(bars("10", "11", "12"))
+    assert s.on_start("BTCUSDT", None) == (
+        TargetPosition(symbol="BTCUSDT", qty=D(10), reason="sma2=11.5 sma3=11: long"),
+    )

@@ -81,12 +81,22 @@ class SmaCrossover(StrategyBase):
         st = self._update(bar)
         if st is None or st.regime == 0:
             return NO_PROPOSALS
+        return self._target(bar.symbol, st)
+
+    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+        """The regime the warm-up bars ended in: hold it at once."""
+        st = self._states.get(symbol)
+        if st is None or st.regime == 0:
+            return NO_PROPOSALS
+        return self._target(symbol, st)
+
+    def _target(self, symbol: str, st: "_SymbolState") -> Proposals:
         fast = st.fast.sum / (self.fast * _UNITS)
         slow = st.slow.sum / (self.slow * _UNITS)
         side = "long" if st.regime > 0 else ("short" if self.allow_short else "flat")
         return (
             TargetPosition(
-                symbol=bar.symbol,
+                symbol=symbol,
                 qty=st.target,
                 reason=f"sma{self.fast}={fast:.8g} sma{self.slow}={slow:.8g}: {side}",
             ),
