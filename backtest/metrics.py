@@ -1,0 +1,209 @@
+"""Performance metrics of a backtest: pure functions of the equity curve and the fills.
+
+Inputs are plain floats and ints (the curve is sampled once per bar; money is USDT as float:
+a report, not a ledger). Conventions, each stated once here:
+
+- returns are simple returns between consecutive equity samples; a year is 365 days, and the
+  number of samples per year is `YEAR_MS / median sampling step`;
+- Sharpe = mean / sample std (ddof 1) * sqrt(samples per year), risk-free rate 0;
+  Sortino = mean / downside deviation * sqrt(samples per year), downside deviation =
+  sqrt(mean(min(r, 0)^2)) over all samples;
+- drawdown at a sample = 1 - equity / running peak; max drawdown duration = the longest time
+  (ms) from a peak to the first sample back at or above it (or to the end if never);
+- Calmar = annualized return / max drawdown;
+- a closed trade = a fill that realizes PnL (it reduces or flips a position); its result is
+  realized_pnl - that fill's commission. Win rate, profit factor (gross wins / gross losses)
+  and expectancy (mean result) are over closed trades;
+- exposure = share of samples with a non-zero position; turnover = traded notional / starting
+  equity; fees and funding are sums (funding signed: negative = paid).
+A ratio whose denominator is 0 is reported as None (JSON null), never inf or NaN.
+"""
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from statistics import median
+from typing import Any
+
+YEAR_MS = 365 * 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """One fill as the metrics need it (the trades.csv columns used)."""
+
+    time_ms: int
+    price: float
+    qty: float
+    commission: float
+    realized_pnl: float
+
+
+def returns(equity: Sequence[float]) -> list[float]:
+    return [b / a - 1.0 for a, b in itertools.pairwise(equity) if a != 0]
+
+
+def total_return(equity: Sequence[float]) -> float:
+    return equity[-1] / equity[0] - 1.0 if equity and equity[0] else 0.0
+
+
+def periods_per_year(times_ms: Sequence[int]) -> float | None:
+    steps = [b - a for a, b in itertools.pairwise(times_ms) if b > a]
+    return YEAR_MS / median(steps) if steps else None
+
+
+def annualized_return(equity: Sequence[float], times_ms: Sequence[int]) -> float | None:
+    if len(equity) < 2 or times_ms[-1] <= times_ms[0] or equity[0] <= 0:
+        return None
+    growth = equity[-1] / equity[0]
+    if growth <= 0:
+        return -1.0
+    return float(growth ** (YEAR_MS / (times_ms[-1] - times_ms[0])) - 1.0)
+
+
+def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
+    if len(rets) < 2 or per_year is None:
+        return None
+    mean = sum(rets) / len(rets)
+    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+    return None if var <= 0 else mean / math.sqrt(var) * math.sqrt(per_year)
+
+
+def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
+    if not rets or per_year is None:
+        return None
+    mean = sum(rets) / len(rets)
+    down = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+    return None if down <= 0 else mean / down * math.sqrt(per_year)
+
+
+def drawdowns(equity: Sequence[float]) -> list[float]:
+    """1 - equity / running peak, per sample (0 at a new peak)."""
+    out = []
+    peak = -math.inf
+    for e in equity:
+        peak = max(peak, e)
+        out.append(1.0 - e / peak if peak > 0 else 0.0)
+    return out
+
+
+def max_drawdown(equity: Sequence[float]) -> float:
+    return max(drawdowns(equity), default=0.0)
+
+
+def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -> int:
+    longest = 0
+    peak = -math.inf
+    peak_t = times_ms[0] if times_ms else 0
+    under = False
+    for e, t in zip(equity, times_ms, strict=True):
+        if e >= peak:
+            if under:  # recovered: the drawdown lasted from the peak to now
+                longest = max(longest, t - peak_t)
+                under = False
+            peak, peak_t = e, t
+        else:
+            under = True
+            longest = max(longest, t - peak_t)  # still under at the end: up to the end
+    return longest
+
+
+def calmar(ann_return: float | None, max_dd: float) -> float | None:
+    return None if ann_return is None or max_dd <= 0 else ann_return / max_dd
+
+
+def closed_trade_results(fills: Sequence[FillRow]) -> list[float]:
+    return [f.realized_pnl - f.commission for f in fills if f.realized_pnl != 0]
+
+
+def win_rate(results: Sequence[float]) -> float | None:
+    return sum(1 for r in results if r > 0) / len(results) if results else None
+
+
+def profit_factor(results: Sequence[float]) -> float | None:
+    wins = sum(r for r in results if r > 0)
+    losses = -sum(r for r in results if r < 0)
+    return None if losses <= 0 else wins / losses
+
+
+def expectancy(results: Sequence[float]) -> float | None:
+    return sum(results) / len(results) if results else None
+
+
+def exposure(positions: Sequence[float]) -> float:
+    return sum(1 for p in positions if p != 0) / len(positions) if positions else 0.0
+
+
+def turnover(fills: Sequence[FillRow], starting_equity: float) -> float | None:
+    traded = sum(abs(f.price * f.qty) for f in fills)
+    return None if starting_equity <= 0 else traded / starting_equity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    start_ms: int
+    end_ms: int
+    samples: int
+    starting_equity: float
+    final_equity: float
+    total_return: float
+    annualized_return: float | None
+    sharpe: float | None
+    sortino: float | None
+    calmar: float | None
+    max_drawdown: float
+    max_drawdown_duration_ms: int
+    win_rate: float | None
+    profit_factor: float | None
+    expectancy: float | None
+    exposure: float
+    turnover: float | None
+    fees: float
+    funding: float
+    fills: int
+    closed_trades: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(
+    *,
+    times_ms: Sequence[int],
+    equity: Sequence[float],
+    positions: Sequence[float],
+    fills: Sequence[FillRow],
+    funding: float = 0.0,
+) -> Summary:
+    """Every metric of the module docstring from the curve and the fills."""
+    if not equity:
+        raise ValueError("an empty equity curve has no metrics")
+    rets = returns(equity)
+    per_year = periods_per_year(times_ms)
+    ann = annualized_return(equity, times_ms)
+    mdd = max_drawdown(equity)
+    results = closed_trade_results(fills)
+    return Summary(
+        start_ms=times_ms[0],
+        end_ms=times_ms[-1],
+        samples=len(equity),
+        starting_equity=equity[0],
+        final_equity=equity[-1],
+        total_return=total_return(equity),
+        annualized_return=ann,
+        sharpe=sharpe(rets, per_year),
+        sortino=sortino(rets, per_year),
+        calmar=calmar(ann, mdd),
+        max_drawdown=mdd,
+        max_drawdown_duration_ms=max_drawdown_duration_ms(equity, times_ms),
+        win_rate=win_rate(results),
+        profit_factor=profit_factor(results),
+        expectancy=expectancy(results),
+        exposure=exposure(positions),
+        turnover=turnover(fills, equity[0]),
+        fees=sum(f.commission for f in fills),
+        funding=funding,
+        fills=len(fills),
+        closed_trades=len(results),
+    )

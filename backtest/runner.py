@@ -1,0 +1,679 @@
+"""Run a backtest: the daemon's pipeline on recorded data, against the in-process engine.
+
+The SAME objects as `python app.py` (trading_engine.daemon): `ExecManager`, `RiskManager`,
+`BookKeeper`, the strategy from `make_strategy`, a journal; only the venue
+(`backtest.venue.InProcessVenue` over `exchange_sim.engine.Exchange`) and the clock (a
+`SimClock`) differ.
+
+Klines drive the engine through a small deterministic path inside each 1m bar, so that resting
+orders and stops can fill within it: open -> low -> high -> close for a bar that closed at or
+above its open, open -> high -> low -> close otherwise, as trades at open +0, +20 s, +40 s and
++59.999 s, each of a quarter of the bar's volume (at least one lot). A mark price equal to the
+close follows the last trade, then the ExecManager gets that MarkPrice and the closed `Bar`
+(`BarSource.KLINES`) at the bar's close time: a market order the strategy sends then, with
+no latency and no slippage, fills at the close. With `slippage_bps` the engine also gets a
+synthetic best bid/ask that far (at least a tick) either side of each path price, so takers
+pay it. Trades data drives the engine trade by trade (a mark each second at the last price)
+and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
+
+Funding: kline and trade files carry no funding rates; the engine settles at rate 0.
+"""
+
+import csv
+import json
+import time
+from array import array
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from backtest import metrics
+from backtest.data import Klines, MarketData, Trades
+from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
+from book_keeper.book_keeper import BookKeeper
+from core.clock import SimClock
+from core.enums import Side
+from core.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    OrderSubmitted,
+)
+from core.instrument import Instrument
+from core.market import Bar, MarkPrice, Trade
+from core.orders import ClientOrderIds
+from exchange_sim.engine import EngineConfig, Exchange
+from exchange_sim.replay.grid import load_instruments
+from risk_manager.config import RiskConfig
+from risk_manager.risk_manager import RiskManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.main_trading_strategy import make_strategy
+
+ACCOUNT = "backtest"
+MINUTE_MS = 60_000
+_PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
+_EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
+_HUGE_QTY = Decimal(1_000_000)
+_ZERO = Decimal(0)
+
+
+def backtest_risk(order_notional_usdt: Decimal) -> RiskConfig:
+    """The daemon's default limits, with order and position caps fitted to the strategy's
+    size: a reversal is one order of twice the position, so caps are 3 x the notional."""
+    cap = max(Decimal(500), order_notional_usdt * 3)
+    return RiskConfig(
+        max_order_notional_usdt=cap,
+        max_position_notional_usdt=cap,
+        max_total_notional_usdt=cap,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestConfig:
+    """What a backtest runs and under which assumptions (written into summary.json)."""
+
+    symbol: str = "BTCUSDT"
+    strategy: str = "sma_crossover"
+    strategy_params: Mapping[str, Any] = field(default_factory=dict)
+    starting_balance: Decimal = Decimal(10_000)
+    maker_fee: Decimal = Decimal("0.0002")  # Binance VIP 0
+    taker_fee: Decimal = Decimal("0.0005")
+    latency_ms: int = 0
+    slippage_bps: Decimal = _ZERO
+    risk: RiskConfig | None = None  # None: backtest_risk(strategy's order notional)
+    protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
+    progress: bool = False  # a tqdm bar on stderr
+
+    def settings(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("risk", "progress")}
+        out["risk"] = asdict(self.risk) if self.risk is not None else None
+        return _jsonable(out)
+
+
+@dataclass(slots=True)
+class OrderRow:
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    quantity: str
+    price: str
+    stop_price: str
+    reduce_only: bool
+    close_position: bool
+    submitted_ms: int
+    order_id: int | None = None
+    status: str = "PENDING_SUBMIT"
+    filled_qty: Decimal = _ZERO
+    updated_ms: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class FillRecord:
+    time_ms: int
+    client_order_id: str
+    order_id: int
+    trade_id: int
+    side: str
+    price: Decimal
+    qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    realized_pnl: Decimal
+    is_maker: bool
+    position_after: Decimal
+
+
+class RecordingJournal:
+    """The `core.journal.Journal` of a backtest: keeps what the reports need (orders, fills,
+    counts by kind) instead of every event, so memory stays flat over long runs."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, OrderRow] = {}
+        self.fills: list[FillRecord] = []
+        self.counts: dict[str, int] = {}
+        self._positions: dict[str, Decimal] = {}
+
+    def record(self, event: Event) -> None:
+        kind = type(event).__name__
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if isinstance(event, OrderSubmitted):
+            r = event.request
+            self.orders[r.client_order_id] = OrderRow(
+                client_order_id=r.client_order_id,
+                symbol=r.symbol,
+                side=r.side.value,
+                type=r.type.value,
+                quantity="" if r.quantity is None else f"{r.quantity:f}",
+                price="" if r.price is None else f"{r.price:f}",
+                stop_price="" if r.stop_price is None else f"{r.stop_price:f}",
+                reduce_only=r.reduce_only,
+                close_position=r.close_position,
+                submitted_ms=event.event_time_ms,
+                updated_ms=event.event_time_ms,
+            )
+            return
+        if isinstance(event, OrderPartiallyFilled | OrderFilled):
+            f = event.fill
+            pos = self._positions.get(f.symbol, _ZERO)
+            pos += f.qty if f.side is Side.BUY else -f.qty
+            self._positions[f.symbol] = pos
+            self.fills.append(
+                FillRecord(
+                    f.trade_time_ms,
+                    f.client_order_id,
+                    f.order_id,
+                    f.trade_id,
+                    f.side.value,
+                    f.price,
+                    f.qty,
+                    f.commission,
+                    f.commission_asset,
+                    f.realized_pnl,
+                    f.is_maker,
+                    pos,
+                )
+            )
+            row = self.orders.get(f.client_order_id)
+            if row is not None:
+                row.filled_qty = event.cumulative_qty
+                row.status = "FILLED" if isinstance(event, OrderFilled) else "PARTIALLY_FILLED"
+                row.order_id = f.order_id
+                row.updated_ms = event.event_time_ms
+            return
+        row = self.orders.get(getattr(event, "client_order_id", ""))
+        if row is None:
+            return
+        row.updated_ms = event.event_time_ms
+        if isinstance(event, OrderAccepted):
+            row.order_id = event.order_id
+            if row.status == "PENDING_SUBMIT":
+                row.status = "NEW"
+        elif isinstance(event, OrderCanceled):
+            row.status = "CANCELED"
+        elif isinstance(event, OrderExpired):
+            row.status, row.reason = "EXPIRED", event.reason
+        elif isinstance(event, OrderRejected):
+            row.status, row.reason = "REJECTED", f"{event.code} {event.reason}".strip()
+        elif isinstance(event, OrderReconciled):
+            row.status = event.status.value
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    config: BacktestConfig
+    summary: metrics.Summary
+    times_ms: array  # type: ignore[type-arg]
+    equity: array  # type: ignore[type-arg]
+    positions: array  # type: ignore[type-arg]
+    journal: RecordingJournal
+    counters: dict[str, int]
+    units: int  # bars or trades replayed
+    kind: str  # "klines" | "trades"
+    wall_s: float
+    price_times: array  # type: ignore[type-arg]
+    prices: array  # type: ignore[type-arg]
+
+    def summary_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "metrics": self.summary.to_dict(),
+            "settings": self.config.settings(),
+            "data": {"kind": self.kind, "rows": self.units},
+            "counters": self.counters,
+            "orders": len(self.journal.orders),
+            "journal_events": dict(sorted(self.journal.counts.items())),
+        }
+        return _jsonable(out)
+
+
+class _Rig:
+    """The daemon's objects wired to the in-process venue."""
+
+    def __init__(
+        self, config: BacktestConfig, inst: Instrument, start_ms: int, bar_source: BarSource
+    ) -> None:
+        symbol = config.symbol
+        instruments = {symbol: inst}
+        params = dict(config.strategy_params)
+        params.setdefault("instruments", instruments)
+        self.strategy = make_strategy(config.strategy, **params)
+        notional = Decimal(str(getattr(self.strategy, "order_notional_usdt", 100)))
+        risk_config = config.risk or backtest_risk(notional)
+        self.risk_config = risk_config
+        self.clock = SimClock(start_ms)
+        self.engine = Exchange(
+            instruments,
+            self.clock,
+            EngineConfig(maker_fee=config.maker_fee, taker_fee=config.taker_fee),
+        )
+        self.engine.create_account(ACCOUNT, {"USDT": config.starting_balance})
+        self.engine.change_leverage(
+            ACCOUNT, {"symbol": symbol, "leverage": str(risk_config.leverage)}
+        )
+        self.engine.drain_user_events()
+        self.book = BookKeeper(
+            starting_balances={"USDT": config.starting_balance},
+            instruments=instruments,
+            clock=self.clock,
+            leverage={symbol: risk_config.leverage},
+        )
+        self.risk = RiskManager(
+            config=risk_config, instruments=instruments, clock=self.clock, view=self.book
+        )
+        self.journal = RecordingJournal()
+        self.venue = InProcessVenue(
+            engine=self.engine,
+            account=ACCOUNT,
+            clock=self.clock,
+            instruments=instruments,
+            config=VenueConfig(latency_ms=config.latency_ms),
+        )
+        self.em = ExecManager(
+            venue=self.venue,
+            book=self.book,
+            risk=self.risk,
+            strategy=self.strategy,
+            journal=self.journal,
+            clock=self.clock,
+            instruments=instruments,
+            ids=ClientOrderIds("bt"),
+            config=ExecConfig(
+                symbols=(symbol,),
+                bar_source=bar_source,
+                protect_positions=config.protect_positions,
+            ),
+            gap_open=lambda s: False,
+            clock_offset_ms=lambda: 0,
+        )
+        self.venue.listener = self.em.on_event
+
+
+def run_backtest(
+    data: MarketData,
+    config: BacktestConfig,
+    *,
+    instruments: Mapping[str, Instrument] | None = None,
+) -> BacktestResult:
+    """Replay `data` through the daemon's pipeline; every output in memory."""
+    instruments = instruments if instruments is not None else load_instruments()
+    if config.symbol not in instruments:
+        raise ValueError(f"unknown symbol {config.symbol!r}")
+    inst = instruments[config.symbol]
+    wall = time.perf_counter()
+    start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
+    klines = isinstance(data, Klines)
+    rig = _Rig(config, inst, start_ms, BarSource.KLINES if klines else BarSource.TRADES)
+    times, equity, positions = array("q", [start_ms]), array("d"), array("d")
+    equity.append(float(config.starting_balance))
+    positions.append(0.0)
+    price_times, prices = array("q"), array("d")
+    config = replace(config, risk=rig.risk_config)
+    if isinstance(data, Klines):
+        _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
+    else:
+        _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
+    funding = float(rig.book.funding)
+    fill_rows = [
+        metrics.FillRow(
+            f.time_ms, float(f.price), float(f.qty), float(f.commission), float(f.realized_pnl)
+        )
+        for f in rig.journal.fills
+    ]
+    summary = metrics.summarize(
+        times_ms=times, equity=equity, positions=positions, fills=fill_rows, funding=funding
+    )
+    counters = {k: int(v) for k, v in asdict(rig.em.counters).items()}
+    counters.update({f"venue_{k}": int(v) for k, v in asdict(rig.venue.stats).items()})
+    counters["book_differences"] = rig.book.differences
+    counters["book_rejected_events"] = rig.book.rejected_events
+    return BacktestResult(
+        config=config,
+        summary=summary,
+        times_ms=times,
+        equity=equity,
+        positions=positions,
+        journal=rig.journal,
+        counters=counters,
+        units=len(data),
+        kind="klines" if isinstance(data, Klines) else "trades",
+        wall_s=time.perf_counter() - wall,
+        price_times=price_times,
+        prices=prices,
+    )
+
+
+def _progress(total: int, enabled: bool, unit: str) -> Any:
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    return tqdm(total=total, disable=not enabled, unit=unit, mininterval=0.5, leave=False)
+
+
+def _run_klines(
+    rig: _Rig,
+    k: Klines,
+    config: BacktestConfig,
+    inst: Instrument,
+    times: array,  # type: ignore[type-arg]
+    equity: array,  # type: ignore[type-arg]
+    positions: array,  # type: ignore[type-arg]
+    price_times: array,  # type: ignore[type-arg]
+    prices: array,  # type: ignore[type-arg]
+) -> None:
+    symbol = config.symbol
+    clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
+    tick = inst.tick_size
+    step = inst.lot.step_size
+    slip = config.slippage_bps
+    queue = venue.queue
+    on_trade_ticks = engine.on_trade_ticks
+    on_book_ticker = engine.on_book_ticker
+    on_mark = engine.on_mark_price
+    on_item = em.on_item
+    pump = venue.pump
+    rate0 = _ZERO
+    price = _PriceCache(tick)
+    n = len(k)
+    bar_ = progress_every = 10_000
+    with _progress(n, config.progress, "bar") as bar_progress:
+        for i in range(n):
+            t0 = k.open_time[i]
+            o, o_ticks = price(k.open[i])
+            h, h_ticks = price(k.high[i])
+            lo, lo_ticks = price(k.low[i])
+            c, c_ticks = price(k.close[i])
+            path = (
+                (o_ticks, lo_ticks, h_ticks, c_ticks)
+                if c >= o
+                else (o_ticks, h_ticks, lo_ticks, c_ticks)
+            )
+            vol = Decimal(k.volume[i])
+            q = max(1, int(vol / step) // 4)
+            for p_ticks, off in zip(path, _PATH_OFFSETS_MS, strict=True):
+                t = t0 + off
+                if queue and queue[0][0] <= t:
+                    venue.release(t)
+                if clock.now_ms() < t:
+                    clock.set_ms(t)
+                if slip:
+                    bid, ask = synthetic_touch(p_ticks, slip, tick)
+                    on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+                on_trade_ticks(symbol, p_ticks, q, False, t)
+                pump()
+            t_close = t0 + MINUTE_MS - 1
+            next_funding = (t_close // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+            on_mark(symbol, c, c, rate0, next_funding, t_close)
+            pump()
+            on_item(MarkPrice(symbol, c, c, rate0, next_funding, t_close, t_close))
+            on_item(
+                Bar(symbol, "1m", t0, t_close, o, h, lo, c, vol, vol * c, _ZERO, _ZERO, 0, True)
+            )
+            times.append(t_close)
+            equity.append(float(book.equity()))
+            positions.append(float(book.position(symbol).qty))
+            price_times.append(t_close)
+            prices.append(float(c))
+            bar_ -= 1
+            if bar_ == 0:
+                bar_progress.update(progress_every)
+                bar_ = progress_every
+        _finish(rig, symbol, times, equity, positions)
+        bar_progress.update(n % progress_every)
+
+
+class _PriceCache:
+    """Price text -> (Decimal, ticks), memoised: a week of bars repeats few distinct prices."""
+
+    __slots__ = ("_cache", "_tick")
+
+    def __init__(self, tick: Decimal) -> None:
+        self._cache: dict[str, tuple[Decimal, int]] = {}
+        self._tick = tick
+
+    def __call__(self, text: str) -> tuple[Decimal, int]:
+        hit = self._cache.get(text)
+        if hit is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            d = Decimal(text)
+            hit = self._cache[text] = (d, int(d / self._tick))
+        return hit
+
+
+def _dec(cache: dict[str, Decimal], s: str) -> Decimal:
+    d = cache.get(s)
+    if d is None:
+        if len(cache) > 100_000:
+            cache.clear()
+        d = cache[s] = Decimal(s)
+    return d
+
+
+def _run_trades(
+    rig: _Rig,
+    tr: Trades,
+    config: BacktestConfig,
+    inst: Instrument,
+    times: array,  # type: ignore[type-arg]
+    equity: array,  # type: ignore[type-arg]
+    positions: array,  # type: ignore[type-arg]
+    price_times: array,  # type: ignore[type-arg]
+    prices: array,  # type: ignore[type-arg]
+) -> None:
+    symbol = config.symbol
+    clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
+    tick = inst.tick_size
+    step = inst.lot.step_size
+    slip = config.slippage_bps
+    queue = venue.queue
+    dec_cache: dict[str, Decimal] = {}
+    next_mark = tr.time[0]
+    next_sample = tr.time[0] - tr.time[0] % MINUTE_MS + MINUTE_MS
+    n = len(tr)
+    with _progress(n, config.progress, "trade") as bar_progress:
+        for i in range(n):
+            t = tr.time[i]
+            price = _dec(dec_cache, tr.price[i])
+            qty = _dec(dec_cache, tr.qty[i])
+            if queue and queue[0][0] <= t:
+                venue.release(t)
+            if clock.now_ms() < t:
+                clock.set_ms(t)
+            if t >= next_sample:  # the minute before this trade is over: sample it
+                times.append(next_sample - 1)
+                equity.append(float(book.equity()))
+                positions.append(float(book.position(symbol).qty))
+                next_sample = t - t % MINUTE_MS + MINUTE_MS
+            if t >= next_mark:  # a mark each second: the last trade price
+                nf = (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+                engine.on_mark_price(symbol, price, price, _ZERO, nf, t)
+                venue.pump()
+                em.on_item(MarkPrice(symbol, price, price, _ZERO, nf, t, t))
+                next_mark = t - t % 1000 + 1000
+                price_times.append(t)
+                prices.append(float(price))
+            p_ticks = int(price / tick)
+            if slip:
+                bid, ask = synthetic_touch(p_ticks, slip, tick)
+                engine.on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+            engine.on_trade_ticks(symbol, p_ticks, max(1, int(qty / step)), tr.buyer_is_maker[i], t)
+            venue.pump()
+            em.on_item(Trade(symbol, i, price, qty, i, i, tr.buyer_is_maker[i], t, t, t))
+            if i % 10_000 == 9_999:
+                bar_progress.update(10_000)
+        _finish(rig, symbol, times, equity, positions)
+        bar_progress.update(n % 10_000)
+
+
+def _finish(
+    rig: _Rig,
+    symbol: str,
+    times: array,  # type: ignore[type-arg]
+    equity: array,  # type: ignore[type-arg]
+    positions: array,  # type: ignore[type-arg]
+) -> None:
+    """Requests still in flight reach the engine; a last sample after them."""
+    if rig.venue.next_due_ms() is None:
+        return
+    while (due := rig.venue.next_due_ms()) is not None:
+        rig.venue.release(due)
+    if rig.clock.now_ms() > times[-1]:
+        times.append(rig.clock.now_ms())
+        equity.append(float(rig.book.equity()))
+        positions.append(float(rig.book.position(symbol).qty))
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+EQUITY_COLUMNS = ("time_ms", "equity", "drawdown", "position")
+TRADE_COLUMNS = (
+    "time_ms",
+    "client_order_id",
+    "order_id",
+    "trade_id",
+    "side",
+    "price",
+    "qty",
+    "commission",
+    "commission_asset",
+    "realized_pnl",
+    "is_maker",
+    "position_after",
+)
+ORDER_COLUMNS = (
+    "client_order_id",
+    "order_id",
+    "symbol",
+    "side",
+    "type",
+    "quantity",
+    "price",
+    "stop_price",
+    "reduce_only",
+    "close_position",
+    "status",
+    "filled_qty",
+    "submitted_ms",
+    "updated_ms",
+    "reason",
+)
+
+
+def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
+    """summary.json, equity.csv, trades.csv, orders.csv (and PNG plots when matplotlib is
+    installed) into `out_dir`; the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    path = out_dir / "equity.csv"
+    dd = metrics.drawdowns(result.equity)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(EQUITY_COLUMNS)
+        for t, e, d, p in zip(result.times_ms, result.equity, dd, result.positions, strict=True):
+            w.writerow((t, repr(e), repr(d), repr(p)))
+    written.append(path)
+    path = out_dir / "trades.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TRADE_COLUMNS)
+        for f in result.journal.fills:
+            w.writerow(
+                (
+                    f.time_ms,
+                    f.client_order_id,
+                    f.order_id,
+                    f.trade_id,
+                    f.side,
+                    f"{f.price:f}",
+                    f"{f.qty:f}",
+                    f"{f.commission:f}",
+                    f.commission_asset,
+                    f"{f.realized_pnl:f}",
+                    str(f.is_maker).lower(),
+                    f"{f.position_after:f}",
+                )
+            )
+    written.append(path)
+    path = out_dir / "orders.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(ORDER_COLUMNS)
+        for o in result.journal.orders.values():
+            w.writerow(
+                (
+                    o.client_order_id,
+                    "" if o.order_id is None else o.order_id,
+                    o.symbol,
+                    o.side,
+                    o.type,
+                    o.quantity,
+                    o.price,
+                    o.stop_price,
+                    str(o.reduce_only).lower(),
+                    str(o.close_position).lower(),
+                    o.status,
+                    f"{o.filled_qty:f}",
+                    o.submitted_ms,
+                    o.updated_ms,
+                    o.reason,
+                )
+            )
+    written.append(path)
+    path = out_dir / "summary.json"
+    path.write_text(json.dumps(result.summary_dict(), indent=2, sort_keys=True) + "\n")
+    written.append(path)
+    written.extend(_plots(result, out_dir))
+    return written
+
+
+def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
+    """Equity + drawdown and price with entries/exits, as PNG; nothing without matplotlib."""
+    try:
+        import matplotlib  # type: ignore[import-not-found]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    t = [x / 86_400_000 for x in result.times_ms]
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+    ax1.plot(t, list(result.equity))
+    ax1.set_ylabel("equity USDT")
+    ax2.fill_between(t, [-d for d in metrics.drawdowns(result.equity)], 0.0)
+    ax2.set_ylabel("drawdown")
+    ax2.set_xlabel("days since epoch")
+    equity_png = out_dir / "equity.png"
+    fig.savefig(equity_png, dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot([x / 86_400_000 for x in result.price_times], list(result.prices), lw=0.5)
+    for side, marker in (("BUY", "^"), ("SELL", "v")):
+        fs = [f for f in result.journal.fills if f.side == side]
+        ax.scatter(
+            [f.time_ms / 86_400_000 for f in fs], [float(f.price) for f in fs], marker=marker, s=12
+        )
+    price_png = out_dir / "price.png"
+    fig.savefig(price_png, dpi=100)
+    plt.close(fig)
+    return [equity_png, price_png]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,291 @@
+"""`InProcessVenue`: the daemon's `core.venue.Venue` over the in-process matching engine.
+
+The ExecManager cannot tell it from the live venue: requests become the same REST parameters
+(`gateway.order_params`), the engine answers with Binance's JSON, its user-data events are
+parsed at the same boundary (`gateway.user_wire`) and turned into `core` order events by the
+same `gateway.order_tracker.OrderTracker`; ACCOUNT_UPDATE becomes BalanceChanged /
+PositionChanged as in `gateway.main_gateway`. Conditional types (STOP_MARKET,
+TAKE_PROFIT_MARKET, closePosition) go to the engine's Algo API.
+
+Order-entry latency (`VenueConfig.latency_ms`): a request reaches the engine that many ms
+after it was made, on the simulated clock. The runner calls `release(t)` before it hands the
+engine data stamped `t`, so a request due at or before `t` is executed first, at its due time
+(the engine then prices it on the market as it was at that instant). With 0 ms a request is
+executed inside `submit`. Events are delivered to the listener at once (no acknowledgement
+latency). Everything is deterministic: no randomness, no wall clock.
+"""
+
+import contextlib
+import heapq
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from core.clock import SimClock
+from core.events import BalanceChanged, Event, PositionChanged
+from core.instrument import Instrument
+from core.orders import OrderRequest
+from core.venue import EventListener
+from exchange_sim.engine import Exchange
+from exchange_sim.errors import BinanceError
+from gateway.order_params import order_params
+from gateway.order_tracker import Applied, OrderTracker
+from gateway.user_wire import (
+    AccountUpdate,
+    AlgoUpdate,
+    MalformedMessage,
+    OrderUpdate,
+    parse_user_event,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueConfig:
+    """Realism knobs of the venue (fees live in `exchange_sim.engine.EngineConfig`)."""
+
+    latency_ms: int = 0  # order-entry latency: request made -> request at the matching engine
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
+
+
+@dataclass(slots=True)
+class VenueStats:
+    submitted: int = 0
+    rejected: int = 0  # refused by the engine (BinanceError) or by order_params
+    cancels: int = 0
+    cancel_misses: int = 0  # cancel of an order already gone (-2011 / -2013): harmless
+    malformed_events: int = 0
+    foreign_events: int = 0  # events for orders not ours (none expected)
+
+
+class InProcessVenue:
+    """`core.venue.Venue` over `exchange_sim.engine.Exchange` for one account; see module doc."""
+
+    def __init__(
+        self,
+        *,
+        engine: Exchange,
+        account: str,
+        clock: SimClock,
+        instruments: Mapping[str, Instrument],
+        config: VenueConfig | None = None,
+        listener: EventListener | None = None,
+    ) -> None:
+        self.engine = engine
+        self.account = account
+        self.clock = clock
+        self.instruments = dict(instruments)
+        self.config = config or VenueConfig()
+        self.listener = listener
+        self.tracker = OrderTracker(max_closed=1_000)
+        self.stats = VenueStats()
+        self.queue: list[tuple[int, int, Callable[[], None]]] = []  # (due ms, seq, action)
+        # Engine events (account, dict) and our own event lists, waiting for the listener.
+        self._inbox: deque[tuple[str, dict[str, Any]] | list[Event]] = deque()
+        self._delivering = False
+        self._seq = 0
+        self._leverage: dict[str, int] = {}
+
+    # --- core.venue.Venue ------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> None:
+        self.tracker.track(request, now_ms=self.clock.now_ms())
+        self.stats.submitted += 1
+        self._later(lambda: self._send(request))
+
+    def cancel(self, symbol: str, client_order_id: str) -> None:
+        self.stats.cancels += 1
+        self._later(lambda: self._cancel(symbol, client_order_id))
+
+    def cancel_all(self, symbol: str) -> None:
+        self._later(lambda: self._cancel_all(symbol))
+
+    # --- time ------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Requests made but not yet at the engine."""
+        return len(self.queue)
+
+    def next_due_ms(self) -> int | None:
+        return self.queue[0][0] if self.queue else None
+
+    def release(self, now_ms: int) -> None:
+        """Execute every request due at or before `now_ms`, each at its due time, in order."""
+        queue = self.queue
+        while queue and queue[0][0] <= now_ms:
+            due, _, action = heapq.heappop(queue)
+            if due > self.clock.now_ms():
+                self.clock.set_ms(due)
+            action()
+
+    def pump(self) -> None:
+        """Hand every engine event generated so far to the listener, in the engine's order.
+
+        Re-entrant: a listener that reacts to an event by sending an order (executed at once
+        without latency) makes the engine generate more events while earlier ones are still
+        being delivered; those join the end of the queue, so the books always see the
+        engine's events in the order it produced them (a fill before the ACCOUNT_UPDATE it
+        caused, before anything a later order did)."""
+        drained = self.engine.drain_user_events()
+        if drained:
+            self._inbox.extend(drained)
+        if not self._delivering:
+            self._deliver_all()
+
+    def _deliver_all(self) -> None:
+        inbox = self._inbox
+        self._delivering = True
+        try:
+            while inbox:
+                item = inbox.popleft()
+                if isinstance(item, tuple):
+                    self._dispatch(*item)
+                else:
+                    self._deliver(item)
+        finally:
+            self._delivering = False
+
+    def _dispatch(self, account: str, data: dict[str, Any]) -> None:
+        if account != self.account:
+            return
+        try:
+            event = parse_user_event(data, self.clock.now_ms(), self._leverage)
+        except MalformedMessage as e:  # the engine's own output: a bug, but not a crash
+            self.stats.malformed_events += 1
+            log.warning("malformed engine event skipped: %s", e)
+            return
+        if isinstance(event, OrderUpdate):
+            self._applied(self.tracker.apply_order(event))
+        elif isinstance(event, AlgoUpdate):
+            self._applied(self.tracker.apply_algo(event))
+        elif isinstance(event, AccountUpdate):
+            self._account_update(event)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _later(self, action: Callable[[], None]) -> None:
+        latency = self.config.latency_ms
+        if latency == 0:
+            action()
+            return
+        self._seq += 1
+        heapq.heappush(self.queue, (self.clock.now_ms() + latency, self._seq, action))
+
+    def _send(self, request: OrderRequest) -> None:
+        engine, account = self.engine, self.account
+        try:
+            params = order_params(request, self.instruments[request.symbol])
+            if request.type.is_conditional:
+                engine.new_algo_order(account, params)
+            else:
+                engine.new_order(account, params)
+        except BinanceError as e:
+            self._rejected(request, e.code, e.msg)
+        except ValueError as e:  # refused at the boundary, as the live executor does
+            self._rejected(request, 0, str(e))
+        self.pump()
+
+    def _rejected(self, request: OrderRequest, code: int, reason: str) -> None:
+        self.pump()  # whatever the engine said before refusing comes first
+        self.stats.rejected += 1
+        now = self.clock.now_ms()
+        self._emit(
+            self.tracker.rejected(
+                request.client_order_id, code=code, reason=reason, now_ms=now, recv_ms=now
+            )
+        )
+
+    def _cancel(self, symbol: str, cid: str) -> None:
+        tracked = self.tracker.get(cid)
+        params = {"symbol": symbol}
+        try:
+            if tracked is not None and tracked.algo and tracked.actual_order_id is None:
+                answer = self.engine.cancel_algo_order(
+                    self.account, {**params, "clientAlgoId": cid}
+                )
+                now = self.clock.now_ms()
+                algo_id = answer.get("algoId") if isinstance(answer, dict) else None
+                self.pump()
+                self._emit(
+                    self.tracker.algo_canceled(
+                        cid,
+                        algo_id=algo_id if isinstance(algo_id, int) else None,
+                        now_ms=now,
+                        recv_ms=now,
+                    )
+                )
+                return
+            if tracked is not None and tracked.algo:  # triggered: cancel the engine's order
+                params["orderId"] = str(tracked.actual_order_id)
+            else:
+                params["origClientOrderId"] = cid
+            self.engine.cancel_order(self.account, params)
+        except BinanceError:  # already filled / canceled: its end came (or comes) as an event
+            self.stats.cancel_misses += 1
+        self.pump()
+
+    def _cancel_all(self, symbol: str) -> None:
+        for call in (self.engine.cancel_all_open_orders, self.engine.cancel_all_algo_orders):
+            with contextlib.suppress(BinanceError):
+                call(self.account, {"symbol": symbol})
+            self.pump()
+        # An algo order canceled by cancel-all reports ALGO_UPDATE CANCELED through pump.
+
+    def _applied(self, applied: Applied | None) -> None:
+        if applied is None:
+            self.stats.foreign_events += 1
+            return
+        self._deliver(applied[1])
+
+    def _account_update(self, u: AccountUpdate) -> None:
+        events: list[Event] = [
+            BalanceChanged(
+                event_time_ms=u.transaction_time_ms,
+                recv_time_ms=u.recv_time_ms,
+                balance=b,
+                reason=u.reason,
+            )
+            for b in u.balances
+        ]
+        events.extend(
+            PositionChanged(
+                event_time_ms=u.transaction_time_ms,
+                recv_time_ms=u.recv_time_ms,
+                position=p,
+                reason=u.reason,
+            )
+            for p in u.positions
+            if p.symbol in self.instruments
+        )
+        self._deliver(events)
+
+    def _emit(self, events: list[Event]) -> None:
+        """Our own events (a refusal, a cancel answer): after every engine event before them."""
+        if events:
+            self._inbox.append(events)
+        if not self._delivering:
+            self._deliver_all()
+
+    def _deliver(self, events: list[Event]) -> None:
+        listener = self.listener
+        if listener is None:
+            raise RuntimeError("InProcessVenue has no listener")
+        for e in events:
+            listener(e)
+
+
+def synthetic_touch(price_ticks: int, slippage_bps: Decimal, tick: Decimal) -> tuple[int, int]:
+    """(bid, ask) in ticks around a trade price, `slippage_bps` away each side, at least one
+    tick apart from the price (rounded away from it): what a taker pays in the bps model."""
+    price = price_ticks * tick
+    off = price * slippage_bps / Decimal(10_000)
+    off_ticks = max(1, int((off / tick).to_integral_value(rounding="ROUND_CEILING")))
+    return price_ticks - off_ticks, price_ticks + off_ticks

@@ -1,0 +1,199 @@
+"""The command line on the bundled week of real BTCUSDT 1m klines (2025-05-05..11, 10,080
+bars): outputs, metrics recomputed here from the CSVs, determinism, bad inputs."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from statistics import median
+
+import pytest
+
+import backtest_trading_strategy as cli
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+TRADES = ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+YEAR_MS = 365 * 86_400_000
+
+
+def run(tmp: Path, *extra: str) -> Path:
+    out = tmp / "out"
+    assert cli.main(["--data", str(KLINES), "--symbol", "BTCUSDT", "--out", str(out), *extra]) == 0
+    return out
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory) -> Path:
+    return run(tmp_path_factory.mktemp("week"))
+
+
+def test_the_week_writes_every_output(week):
+    assert {p.name for p in week.iterdir()} >= {
+        "summary.json",
+        "equity.csv",
+        "trades.csv",
+        "orders.csv",
+    }
+    summary = json.loads((week / "summary.json").read_text())
+    assert summary["data"] == {"kind": "klines", "rows": 10_080}
+    assert summary["counters"]["bars"] == 10_080 - 0  # every bar reached the strategy
+    assert summary["counters"]["book_differences"] == 0  # books == engine after every fill
+    assert summary["counters"]["denied"] == 0 and summary["counters"]["rejected_orders"] == 0
+    m = summary["metrics"]
+    assert m["fills"] > 50 and m["closed_trades"] > 50  # SMA 10/50 flips a few times a day
+    assert len(rows(week / "equity.csv")) == 10_081  # the start, then one sample per bar
+    orders = rows(week / "orders.csv")
+    stops = [o for o in orders if o["type"] == "STOP_MARKET"]
+    assert stops and all(o["close_position"] == "true" for o in stops)  # protective stops
+
+
+def test_summary_metrics_equal_a_recomputation_from_the_csvs(week):
+    m = json.loads((week / "summary.json").read_text())["metrics"]
+    eq = rows(week / "equity.csv")
+    t = [int(r["time_ms"]) for r in eq]
+    e = [float(r["equity"]) for r in eq]
+    pos = [float(r["position"]) for r in eq]
+    fills = rows(week / "trades.csv")
+
+    r = [e[i] / e[i - 1] - 1 for i in range(1, len(e))]
+    per_year = YEAR_MS / median(t[i] - t[i - 1] for i in range(1, len(t)))
+    mean = sum(r) / len(r)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in r) / (len(r) - 1))
+    down = math.sqrt(sum(min(x, 0) ** 2 for x in r) / len(r))
+    peak, dd = e[0], []
+    for ei in e:
+        peak = max(peak, ei)
+        dd.append(1 - ei / peak)
+    worst = max(dd)
+    # Underwater stretches: from the sample before the stretch (its peak) to the first sample
+    # after it (back at the peak), or to the last sample when the curve never gets back.
+    longest, i = 0, 0
+    while i < len(e):
+        if dd[i] > 0:
+            j = i
+            while j < len(e) and dd[j] > 0:
+                j += 1
+            longest = max(longest, t[min(j, len(e) - 1)] - t[i - 1])
+            i = j
+        else:
+            i += 1
+    ann = (e[-1] / e[0]) ** (YEAR_MS / (t[-1] - t[0])) - 1
+    results = [
+        float(f["realized_pnl"]) - float(f["commission"])
+        for f in fills
+        if float(f["realized_pnl"]) != 0
+    ]
+    wins = sum(x for x in results if x > 0)
+    losses = -sum(x for x in results if x < 0)
+
+    expected = {
+        "starting_equity": 10_000.0,
+        "final_equity": e[-1],
+        "total_return": e[-1] / e[0] - 1,
+        "annualized_return": ann,
+        "sharpe": mean / sd * math.sqrt(per_year),
+        "sortino": mean / down * math.sqrt(per_year),
+        "max_drawdown": worst,
+        "calmar": ann / worst,
+        "max_drawdown_duration_ms": longest,
+        "win_rate": sum(1 for x in results if x > 0) / len(results),
+        "profit_factor": wins / losses,
+        "expectancy": sum(results) / len(results),
+        "exposure": sum(1 for p in pos if p) / len(pos),
+        "turnover": sum(abs(float(f["price"]) * float(f["qty"])) for f in fills) / e[0],
+        "fees": sum(float(f["commission"]) for f in fills),
+        "funding": 0.0,
+        "fills": len(fills),
+        "closed_trades": len(results),
+    }
+    for key, value in expected.items():
+        assert m[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert [float(x["drawdown"]) for x in eq] == pytest.approx(dd, abs=1e-15)
+    # The wallet identity: final equity = start + realized - fees when the run ends flat, and
+    # in any case the fills' money adds up to the wallet the books report at the last sample.
+    realized = sum(float(f["realized_pnl"]) for f in fills)
+    if pos[-1] == 0:
+        assert e[-1] == pytest.approx(10_000 + realized - expected["fees"], abs=1e-6)
+
+
+def test_two_runs_are_identical(tmp_path):
+    knobs = ("--latency-ms", "250", "--slippage-bps", "2", "--end", "2025-05-07")
+    a = run(tmp_path / "a", *knobs)
+    b = run(tmp_path / "b", *knobs)
+    for name in ("summary.json", "equity.csv", "trades.csv", "orders.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_latency_and_slippage_cost_money_and_are_reported(tmp_path):
+    base = json.loads((run(tmp_path / "0", "--end", "2025-05-07") / "summary.json").read_text())
+    worse = json.loads(
+        (
+            run(tmp_path / "1", "--end", "2025-05-07", "--slippage-bps", "5") / "summary.json"
+        ).read_text()
+    )
+    assert worse["settings"]["slippage_bps"] == "5"
+    assert worse["metrics"]["final_equity"] < base["metrics"]["final_equity"]
+    late = run(tmp_path / "2", "--end", "2025-05-07", "--latency-ms", "1500")
+    fills = rows(late / "trades.csv")
+    orders = {o["client_order_id"]: o for o in rows(late / "orders.csv")}
+    first = fills[0]
+    # Sent at a bar's close (…59_999), it reaches the engine 1.5 s later, in the next bar.
+    assert int(orders[first["client_order_id"]]["submitted_ms"]) % 60_000 == 59_999
+    assert int(first["time_ms"]) == int(orders[first["client_order_id"]]["submitted_ms"]) + 1500
+
+
+def test_trades_data_run_tick_by_tick(tmp_path):
+    out = tmp_path / "t"
+    argv = ["--data", str(TRADES), "--fast", "2", "--slow", "3", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"] == {"kind": "trades", "rows": 21_313}
+    # 1m bars built from the trades: 23:54 .. 23:58 are closed by a later trade; the last
+    # minute (23:59) has none after it, so it never closes.
+    assert summary["counters"]["bars"] == 5
+    assert summary["counters"]["trades"] == 21_313
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--data", "/nonexistent/klines.csv"], "data file not found"),
+        (["--data", str(KLINES), "--start", "2030-01-01"], "no rows"),
+        (["--data", str(KLINES), "--strategy", "nope"], "unknown strategy 'nope'"),
+        (["--data", str(KLINES), "--start", "yesterday"], "bad time"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, says):
+    assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_script_exits_2_in_a_real_process(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "backtest_trading_strategy.py"),
+            "--data",
+            "missing.csv",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "backtest_trading_strategy.py: data file not found: missing.csv"
+    ]

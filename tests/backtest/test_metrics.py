@@ -1,0 +1,52 @@
+"""The metric functions on curves small enough to check by hand."""
+
+import math
+
+import pytest
+
+from backtest import metrics as m
+
+DAY = 86_400_000
+
+
+def test_returns_drawdown_and_its_duration():
+    equity = [100.0, 110.0, 99.0, 121.0, 110.0]
+    times = [0, DAY, 2 * DAY, 3 * DAY, 4 * DAY]
+    assert m.returns(equity) == pytest.approx([0.1, -0.1, 121 / 99 - 1, -1 / 11])
+    assert m.drawdowns(equity) == pytest.approx([0, 0, 0.1, 0, 1 / 11])
+    assert m.max_drawdown(equity) == pytest.approx(0.1)  # 110 -> 99
+    assert m.max_drawdown_duration_ms(equity, times) == 2 * DAY  # 110 at day 1, back on day 3
+    assert m.total_return(equity) == pytest.approx(0.1)
+    assert m.periods_per_year(times) == 365
+    assert m.annualized_return(equity, times) == pytest.approx(1.1 ** (365 / 4) - 1)
+
+
+def test_sharpe_and_sortino_by_hand():
+    r = [0.01, -0.02, 0.03]
+    mean = 0.02 / 3
+    sd = math.sqrt(((0.01 - mean) ** 2 + (-0.02 - mean) ** 2 + (0.03 - mean) ** 2) / 2)
+    assert m.sharpe(r, 365) == pytest.approx(mean / sd * math.sqrt(365))
+    assert m.sortino(r, 365) == pytest.approx(mean / math.sqrt(0.0004 / 3) * math.sqrt(365))
+    assert m.sharpe([0.01, 0.01], 365) is None  # no variance: no ratio
+    assert m.sortino([0.01], 365) is None  # no downside
+
+
+def test_trade_statistics():
+    fills = [
+        m.FillRow(1, 100.0, 1.0, 0.1, 0.0),  # opens: not a closed trade
+        m.FillRow(2, 110.0, 1.0, 0.1, 10.0),  # +9.9
+        m.FillRow(3, 100.0, 2.0, 0.2, -5.0),  # -5.2
+    ]
+    results = m.closed_trade_results(fills)
+    assert results == pytest.approx([9.9, -5.2])
+    assert m.win_rate(results) == 0.5
+    assert m.profit_factor(results) == pytest.approx(9.9 / 5.2)
+    assert m.expectancy(results) == pytest.approx(2.35)
+    assert m.turnover(fills, 1000.0) == pytest.approx(0.41)  # (100 + 110 + 200) / 1000
+    assert m.exposure([0.0, 1.0, -1.0, 0.0]) == 0.5
+    assert m.profit_factor([1.0]) is None and m.win_rate([]) is None
+
+
+def test_summary_has_no_inf_or_nan_on_a_flat_curve():
+    s = m.summarize(times_ms=[0, 60_000], equity=[100.0, 100.0], positions=[0.0, 0.0], fills=[])
+    assert s.total_return == 0 and s.sharpe is None and s.calmar is None and s.fills == 0
