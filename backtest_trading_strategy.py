@@ -2,7 +2,7 @@
 
     python backtest_trading_strategy.py --data PATH --symbol BTCUSDT --strategy sma_crossover \\
         [--start 2025-05-06] [--end 2025-05-08] [--fees 0.0002,0.0005] [--latency-ms 50] \\
-        [--slippage-bps 1] [--fast 10 --slow 50 --notional 1000] --out DIR
+        [--slippage-bps 1] [--fast 10 --slow 50 --notional 1000] [--journal DIR] --out DIR
 
 `--data`: 1m klines (plain OHLCV CSV with `open_time` in ms, optionally gzipped; Binance's
 12-column files) or trades / aggTrades CSV, or a market_history store Parquet file or folder.
@@ -79,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--notional", default="1000", help="sma_crossover position size, USDT")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
     p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p.add_argument("--journal", default=None, help="also write the daemon's SQLite journal here")
     p.add_argument("--out", required=True, help="output folder")
     return p
 
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             slippage_bps=_dec(args.slippage_bps, "--slippage-bps"),
             protect_positions=not args.no_stops,
             progress=args.progress,
+            journal_dir=None if args.journal is None else Path(args.journal),
         )
         data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
         result = run_backtest(data, config)

@@ -19,6 +19,7 @@ and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
 Funding: kline and trade files carry no funding rates; the engine settles at rate 0.
 """
 
+import contextlib
 import csv
 import json
 import time
@@ -33,6 +34,7 @@ from backtest import metrics
 from backtest.data import Klines, MarketData, Trades
 from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
 from book_keeper.book_keeper import BookKeeper
+from book_keeper.journal import SqliteJournal, Synchronous
 from core.clock import SimClock
 from core.enums import Side
 from core.events import (
@@ -90,9 +92,11 @@ class BacktestConfig:
     risk: RiskConfig | None = None  # None: backtest_risk(strategy's order notional)
     protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
     progress: bool = False  # a tqdm bar on stderr
+    journal_dir: Path | None = None  # also write the daemon's SQLite journal there
 
     def settings(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("risk", "progress")}
+        skip = ("risk", "progress", "journal_dir")
+        out = {k: v for k, v in asdict(self).items() if k not in skip}
         out["risk"] = asdict(self.risk) if self.risk is not None else None
         return _jsonable(out)
 
@@ -130,6 +134,19 @@ class FillRecord:
     realized_pnl: Decimal
     is_maker: bool
     position_after: Decimal
+
+
+class TeeJournal:
+    """Every event to the reports' journal and to the daemon's SQLite journal (the same file
+    a live session writes, for `sqlite3` queries and `export_csv`)."""
+
+    def __init__(self, recording: "RecordingJournal", sqlite: Any) -> None:
+        self._recording = recording
+        self._sqlite = sqlite
+
+    def record(self, event: Event) -> None:
+        self._sqlite.record(event)
+        self._recording.record(event)
 
 
 class RecordingJournal:
@@ -238,7 +255,12 @@ class _Rig:
     """The daemon's objects wired to the in-process venue."""
 
     def __init__(
-        self, config: BacktestConfig, inst: Instrument, start_ms: int, bar_source: BarSource
+        self,
+        config: BacktestConfig,
+        inst: Instrument,
+        start_ms: int,
+        bar_source: BarSource,
+        sqlite: Any = None,
     ) -> None:
         symbol = config.symbol
         instruments = {symbol: inst}
@@ -281,7 +303,7 @@ class _Rig:
             book=self.book,
             risk=self.risk,
             strategy=self.strategy,
-            journal=self.journal,
+            journal=self.journal if sqlite is None else TeeJournal(self.journal, sqlite),
             clock=self.clock,
             instruments=instruments,
             ids=ClientOrderIds("bt"),
@@ -310,7 +332,22 @@ def run_backtest(
     wall = time.perf_counter()
     start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
     klines = isinstance(data, Klines)
-    rig = _Rig(config, inst, start_ms, BarSource.KLINES if klines else BarSource.TRADES)
+    with contextlib.ExitStack() as stack:
+        sqlite = None
+        if config.journal_dir is not None:
+            config.journal_dir.mkdir(parents=True, exist_ok=True)
+            sqlite = stack.enter_context(
+                SqliteJournal(config.journal_dir, synchronous=Synchronous.NORMAL)
+            )
+        source = BarSource.KLINES if klines else BarSource.TRADES
+        rig = _Rig(config, inst, start_ms, source, sqlite)
+        return _run(rig, data, config, inst, wall)
+
+
+def _run(
+    rig: "_Rig", data: MarketData, config: BacktestConfig, inst: Instrument, wall: float
+) -> BacktestResult:
+    start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
     times, equity, positions = array("q", [start_ms]), array("d"), array("d")
     equity.append(float(config.starting_balance))
     positions.append(0.0)

@@ -208,9 +208,11 @@ class InProcessVenue:
         params = {"symbol": symbol}
         try:
             if tracked is not None and tracked.algo and tracked.actual_order_id is None:
-                answer = self.engine.cancel_algo_order(
-                    self.account, {**params, "clientAlgoId": cid}
-                )
+                # By algoId once known: the engine looks a clientAlgoId up among every algo
+                # order the account ever had (O(history)), an algoId directly.
+                known = tracked.order.order_id
+                key = {"algoId": str(known)} if known else {"clientAlgoId": cid}
+                answer = self.engine.cancel_algo_order(self.account, {**params, **key})
                 now = self.clock.now_ms()
                 algo_id = answer.get("algoId") if isinstance(answer, dict) else None
                 self.pump()

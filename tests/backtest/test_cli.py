@@ -197,3 +197,36 @@ def test_the_script_exits_2_in_a_real_process(tmp_path):
     assert proc.stderr.splitlines() == [
         "backtest_trading_strategy.py: data file not found: missing.csv"
     ]
+
+
+def test_store_files_give_the_same_backtest_as_the_csv(tmp_path):
+    """The week imported into a market_history store (one Parquet file per day) and read
+    back from the store's folder: the same bars, so the same summary."""
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    store = HistoryStore(tmp_path / "store")
+    kind = Kind.klines("1m")
+    assert import_file(store, KLINES, symbol="BTCUSDT", kind=kind, layout="ohlcv") == 10_080
+    folder = tmp_path / "store" / "BTCUSDT" / kind.key
+    a = run(tmp_path / "csv", "--end", "2025-05-07")
+    out = tmp_path / "parquet"
+    argv = ["--data", str(folder), "--end", "2025-05-07", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert (a / "trades.csv").read_bytes() == (out / "trades.csv").read_bytes()
+    assert (a / "equity.csv").read_bytes() == (out / "equity.csv").read_bytes()
+
+
+def test_the_daemons_journal_can_be_written_too(tmp_path):
+    """--journal: the same SQLite journal a live session writes, one row per order."""
+    from book_keeper.journal import SqliteJournal
+
+    out = run(tmp_path / "j", "--end", "2025-05-06", "--journal", str(tmp_path / "journal"))
+    orders = rows(out / "orders.csv")
+    with SqliteJournal(tmp_path / "journal") as journal:
+        journaled = {o.client_order_id: o for o in journal.load_orders()}
+        fills = journal.load_fills()
+    assert set(journaled) == {o["client_order_id"] for o in orders}
+    assert all(journaled[o["client_order_id"]].status == o["status"] for o in orders)
+    assert len(fills) == len(rows(out / "trades.csv"))
