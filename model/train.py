@@ -1,0 +1,426 @@
+"""Offline training: walk-forward evaluation, then a final fit saved as a plain-JSON model.
+
+    python -m model.train --data PATH --symbol BTCUSDT --interval 1m \
+        --start 2025-05-04 --end 2025-06-24 --out models/
+
+The data is a kline CSV (optionally gzipped) with open_time (ms), open, high, low, close,
+volume, and optionally taker_buy_volume and count/trade_count (flow features). Rows are
+features at bar t's close (model.features) and labels from model.labeling. Evaluation is
+walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold k trains on
+everything before block k minus a purge gap (default: the label horizon, so no training label
+looks into the test block) and tests on block k. Folds x the C grid run in parallel with
+joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC (one-vs-rest, macro) and
+calibration (expected calibration error, Brier score) are reported next to two naive
+baselines: the majority class of the training fold, and the last bar's direction. The final
+model (best C by mean out-of-sample log loss) is fitted on all labelled rows and saved with
+its metadata. Bad inputs exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+
+from model import features, labeling
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+INTERVAL_MS = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+
+
+class InputError(Exception):
+    """A bad command-line input or data file: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(message)
+
+
+def _parse_time(text: str) -> int:
+    """A UTC date or ISO datetime -> epoch ms."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"bad time {text!r}: use YYYY-MM-DD or an ISO datetime (UTC)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def load_bars(
+    path: Path, *, symbol: str, interval: str, start_ms: int | None, end_ms: int | None
+) -> pd.DataFrame:
+    """The kline window [start, end) as a DataFrame; InputError on anything unusable."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputError(f"--data {path}: no such file")
+    head = path.name.split("-")[0].upper()
+    if head.isalnum() and head.endswith(("USDT", "USDC", "BUSD")) and head != symbol:
+        raise InputError(f"--data {path.name} holds {head}, not --symbol {symbol}")
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:  # pandas raises many types for a bad file
+        raise InputError(f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
+    df = df.rename(columns={"count": "trade_count"})
+    need = ["open_time", *features.BAR_COLUMNS]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise InputError(f"--data {path}: missing column(s) {', '.join(missing)}")
+    if start_ms is not None:
+        df = df[df["open_time"] >= start_ms]
+    if end_ms is not None:
+        df = df[df["open_time"] < end_ms]
+    df = df.reset_index(drop=True)
+    if len(df) == 0:
+        raise InputError(f"--data {path}: no bars in the requested window")
+    ot = df["open_time"].to_numpy()
+    if np.any(np.diff(ot) <= 0):
+        raise InputError(f"--data {path}: open_time is not strictly increasing")
+    step = INTERVAL_MS[interval]
+    if len(ot) > 1 and int(np.median(np.diff(ot))) != step:
+        found = int(np.median(np.diff(ot)))
+        raise InputError(f"--data {path}: bars are {found} ms apart, not --interval {interval}")
+    px = df[list(features.BAR_COLUMNS)].to_numpy(dtype=float)
+    if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
+        raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
+    return df
+
+
+def data_hash(df: pd.DataFrame, flow: bool) -> str:
+    cols = ["open_time", *features.BAR_COLUMNS] + (list(features.FLOW_COLUMNS) if flow else [])
+    h = hashlib.sha256()
+    for c in cols:
+        h.update(c.encode())
+        h.update(np.ascontiguousarray(df[c].to_numpy(dtype=float)).tobytes())
+    return h.hexdigest()
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def _ece(y: np.ndarray, p: np.ndarray, classes: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of the top-class probability (10 equal-width bins)."""
+    conf = p.max(axis=1)
+    hit = classes[p.argmax(axis=1)] == y
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            err += m.mean() * abs(hit[m].mean() - conf[m].mean())
+    return float(err)
+
+
+def metrics(
+    y: np.ndarray, p: np.ndarray, classes: np.ndarray, pred: np.ndarray | None = None
+) -> dict[str, Any]:
+    from sklearn.metrics import (  # type: ignore[import-untyped]
+        accuracy_score,
+        balanced_accuracy_score,
+        log_loss,
+        roc_auc_score,
+    )
+
+    if pred is None:
+        pred = classes[p.argmax(axis=1)]
+    onehot = (y[:, None] == classes[None, :]).astype(float)
+    try:
+        auc: float | None = float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
+    except ValueError:  # a class absent from this test block
+        auc = None
+    return {
+        "n": len(y),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1.0), labels=classes)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        "roc_auc_ovr": auc,
+        "ece": _ece(y, p, classes),
+        "brier": float(((p - onehot) ** 2).sum(axis=1).mean()),
+    }
+
+
+BASELINES = ("majority", "last_direction")
+
+
+def baseline_predictions(
+    y_tr: np.ndarray, r_tr: np.ndarray, r_te: np.ndarray, classes: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(probabilities, predicted class) of the naive baselines on a test block, fitted on the
+    training block: majority class (training class frequencies as probabilities) and last
+    direction (BUY after an up bar, SELL after a down bar, HOLD after a flat one; probabilities
+    = the training frequencies of each class after that direction). Laplace-smoothed."""
+    freq = np.array([(y_tr == k).sum() + 1.0 for k in classes])
+    freq /= freq.sum()
+    p_major = np.tile(freq, (len(r_te), 1))
+    pred_major = np.full(len(r_te), classes[int(freq.argmax())])
+    d_tr, d_te = np.sign(r_tr), np.sign(r_te)
+    p_dir = np.empty((len(r_te), len(classes)))
+    for s in (-1.0, 0.0, 1.0):
+        cond = np.array([((d_tr == s) & (y_tr == k)).sum() + 1.0 for k in classes])
+        p_dir[d_te == s] = cond / cond.sum()
+    pred_dir = np.where(d_te > 0, labeling.BUY, np.where(d_te < 0, labeling.SELL, labeling.HOLD))
+    return {"majority": (p_major, pred_major), "last_direction": (p_dir, pred_dir)}
+
+
+def walk_forward_splits(n: int, *, folds: int, purge: int) -> list[tuple[int, int, int]]:
+    """(train_end, test_start, test_end) row positions: train = [0, train_end)."""
+    edges = np.linspace(0, n, folds + 2).astype(int)
+    out = []
+    for k in range(1, folds + 1):
+        test_start, test_end = int(edges[k]), int(edges[k + 1])
+        train_end = test_start - purge
+        if train_end > 0 and test_end > test_start:
+            out.append((train_end, test_start, test_end))
+    return out
+
+
+def _run_fold(
+    x: np.ndarray,
+    y: np.ndarray,
+    r1: np.ndarray,
+    split: tuple[int, int, int],
+    c: float,
+    flow: bool,
+    cw: str | None,
+) -> dict[str, Any]:
+    from model.logreg_model import LogRegModel
+
+    train_end, a, b = split
+    classes = np.array(labeling.CLASSES)
+    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[:train_end], y[:train_end])
+    p_fit = model.predict_proba(x[a:b])
+    # Columns for every class, even one missing from this training block (probability 0).
+    p = np.zeros((b - a, len(classes)))
+    for j, k in enumerate(model.classes):
+        p[:, list(classes).index(k)] = p_fit[:, j]
+    return {
+        "C": c,
+        "train": [0, train_end],
+        "test": [a, b],
+        "model": metrics(y[a:b], p, classes),
+        "baselines": {
+            name: metrics(y[a:b], p_b, classes, pred_b)
+            for name, (p_b, pred_b) in baseline_predictions(
+                y[:train_end], r1[:train_end], r1[a:b], classes
+            ).items()
+        },
+        "proba": p,
+    }
+
+
+def _pooled(results: list[dict[str, Any]], y: np.ndarray, r1: np.ndarray) -> dict[str, Any]:
+    classes = np.array(labeling.CLASSES)
+    ys = np.concatenate([y[r["test"][0] : r["test"][1]] for r in results])
+    ps = np.concatenate([r["proba"] for r in results])
+    out = {"model": metrics(ys, ps, classes)}
+    # Baselines pooled the same way (each fold's baselines fitted on its own training block).
+    parts = [
+        baseline_predictions(
+            y[: r["train"][1]], r1[: r["train"][1]], r1[slice(*r["test"])], classes
+        )
+        for r in results
+    ]
+    for name in BASELINES:
+        p_all = np.concatenate([part[name][0] for part in parts])
+        pred_all = np.concatenate([part[name][1] for part in parts])
+        out[name] = metrics(ys, p_all, classes, pred_all)
+    return out
+
+
+def build_dataset(
+    df: Any, *, flow: bool, label: str, horizon: int, threshold: float, min_swing: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, ret_1, positions) over rows with complete features and a label."""
+    feats = features.compute_features(df, flow=flow)
+    close = df["close"].to_numpy(dtype=float)
+    if label == "forward":
+        y = labeling.forward_return_labels(close, horizon=horizon, threshold=threshold)
+    else:
+        y = labeling.peak_trough_labels(close, min_swing=min_swing)
+    x = feats.to_numpy()
+    ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
+    pos = np.flatnonzero(ok)
+    return x[ok], y[ok].astype(int), x[ok, features.FEATURE_NAMES.index("ret_1")], pos
+
+
+def _fmt(m: dict[str, Any]) -> str:
+    auc = "  n/a " if m["roc_auc_ovr"] is None else f"{m['roc_auc_ovr']:.4f}"
+    return (
+        f"logloss {m['log_loss']:.4f}  acc {m['accuracy']:.4f}  bal_acc "
+        f"{m['balanced_accuracy']:.4f}  auc {auc}  ece {m['ece']:.4f}  brier {m['brier']:.4f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except InputError as e:
+        print(f"model.train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--symbol", required=True)
+    ap.add_argument("--interval", required=True, choices=sorted(INTERVAL_MS))
+    ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
+    ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
+    ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
+    ap.add_argument("--label", choices=("forward", "peak_trough"), default="forward")
+    ap.add_argument("--horizon", type=int, default=15, help="bars ahead (forward labels)")
+    ap.add_argument("--threshold", type=float, default=0.001, help="log return for BUY/SELL")
+    ap.add_argument("--min-swing", type=float, default=0.005, help="peak_trough labels")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--purge", type=int, help="bars between train and test (default horizon)")
+    ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
+    ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
+    ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel fold fits (joblib)")
+    args = ap.parse_args(argv)
+
+    symbol = args.symbol.upper()
+    if args.horizon < 1 or args.folds < 1 or args.jobs < 1 or args.threshold < 0:
+        raise InputError("--horizon, --folds and --jobs must be >= 1, --threshold >= 0")
+    if args.min_swing <= 0:
+        raise InputError("--min-swing must be > 0")
+    try:
+        grid = [float(s) for s in args.c.split(",")]
+    except ValueError:
+        raise InputError(f"--c {args.c!r}: expected numbers like 0.1,1.0") from None
+    if not grid or any(not c > 0 for c in grid):
+        raise InputError("--c values must be > 0")
+    start_ms = _parse_time(args.start) if args.start else None
+    end_ms = _parse_time(args.end) if args.end else None
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise InputError("--end must be after --start")
+    purge = args.horizon if args.purge is None else args.purge
+    if purge < 0:
+        raise InputError("--purge must be >= 0")
+
+    t0 = time.perf_counter()
+    df = load_bars(
+        args.data, symbol=symbol, interval=args.interval, start_ms=start_ms, end_ms=end_ms
+    )
+    has_flow = all(c in df.columns for c in features.FLOW_COLUMNS)
+    if args.flow == "on" and not has_flow:
+        raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
+    flow = has_flow if args.flow == "auto" else args.flow == "on"
+    x, y, r1, _rows = build_dataset(
+        df,
+        flow=flow,
+        label=args.label,
+        horizon=args.horizon,
+        threshold=args.threshold,
+        min_swing=args.min_swing,
+    )
+    min_rows = 50 * (args.folds + 1)
+    if len(y) < min_rows:
+        raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
+    splits = walk_forward_splits(len(y), folds=args.folds, purge=purge)
+    if not splits:
+        raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
+    ot = df["open_time"].to_numpy()
+    gaps = int((np.diff(ot) != INTERVAL_MS[args.interval]).sum())
+    t_feat = time.perf_counter() - t0
+
+    from joblib import Parallel, delayed  # type: ignore[import-untyped]
+
+    cw = None if args.class_weight == "none" else "balanced"
+    jobs = [(s, c) for c in grid for s in splits]
+    results = Parallel(n_jobs=min(args.jobs, len(jobs)))(
+        delayed(_run_fold)(x, y, r1, s, c, flow, cw) for s, c in jobs
+    )
+    by_c = {c: [r for r in results if r["C"] == c] for c in grid}
+    mean_ll = {c: float(np.mean([r["model"]["log_loss"] for r in rs])) for c, rs in by_c.items()}
+    best_c = min(grid, key=lambda c: mean_ll[c])
+    best = by_c[best_c]
+    pooled = _pooled(best, y, r1)
+    t_cv = time.perf_counter() - t0 - t_feat
+
+    from model.logreg_model import LogRegModel
+
+    model = LogRegModel(c=best_c, class_weight=cw, flow=flow).fit(x, y)
+    counts = {str(k): int((y == k).sum()) for k in labeling.CLASSES}
+    model.metadata = {
+        "symbol": symbol,
+        "interval": args.interval,
+        "training_window": {
+            "start": _iso(int(ot[0])),
+            "end_exclusive": _iso(int(ot[-1]) + INTERVAL_MS[args.interval]),
+            "bars": len(df),
+            "labelled_rows": len(y),
+            "gaps": gaps,
+        },
+        "data": {"file": args.data.name, "sha256": data_hash(df, flow)},
+        "label": {
+            "kind": args.label,
+            "horizon": args.horizon,
+            "threshold": args.threshold,
+            "min_swing": args.min_swing,
+            "class_counts": counts,
+        },
+        "validation": {
+            "scheme": "walk-forward, expanding window",
+            "folds": len(splits),
+            "purge_bars": purge,
+            "C_grid": grid,
+            "mean_log_loss_by_C": {str(c): v for c, v in mean_ll.items()},
+            "best_C": best_c,
+        },
+        "metrics": {
+            "out_of_sample": pooled,
+            "folds": [{k: v for k, v in r.items() if k != "proba"} for r in best],
+        },
+        "trained_at": _iso(int(time.time() * 1000)),
+    }
+    out = args.out
+    if out.suffix != ".json":
+        end_tag = _iso(int(ot[-1]) + INTERVAL_MS[args.interval])[:10]
+        out = out / f"{symbol}-{args.interval}-logreg-{_iso(int(ot[0]))[:10]}_{end_tag}.json"
+    model.save(out)
+    t_all = time.perf_counter() - t0
+
+    print(
+        f"{symbol} {args.interval}: {len(df)} bars, {len(y)} labelled rows, {gaps} gaps, "
+        f"classes SELL/HOLD/BUY = {counts['-1']}/{counts['0']}/{counts['1']}, flow={flow}"
+    )
+    for c in grid:
+        print(f"  C={c:g}: mean fold log loss {mean_ll[c]:.4f}")
+    print(f"out-of-sample ({len(splits)} folds, purge {purge} bars, C={best_c:g}):")
+    for name in ("model", "majority", "last_direction"):
+        print(f"  {name:15s} {_fmt(pooled[name])}")
+    print(f"saved {out}  (features {t_feat:.1f}s, walk-forward {t_cv:.1f}s, total {t_all:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""LogisticRegressionStrategy: registered, warms up with what the features need, computes
+live exactly what the batch features and the model give offline, and turns probabilities
+into long / short / flat targets."""
+
+from dataclasses import replace
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+
+from core.orders import TargetPosition
+from model import features
+from model.labeling import forward_return_labels
+from model.live import LinearModel
+from model.logreg_model import LogRegModel
+from tests.model.support import bars_of, near, week
+from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
+from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
+
+RET_1 = features.FEATURE_NAMES.index("ret_1")
+
+
+def momentum_model(*, flow: bool = False) -> LinearModel:
+    """Hand-made: logit(BUY) = 1000 * ret_1, logit(SELL) = -1000 * ret_1, logit(HOLD) = 0."""
+    n = len(features.FEATURE_NAMES)
+    buy = tuple(1000.0 if i == RET_1 else 0.0 for i in range(n))
+    sell = tuple(-w for w in buy)
+    return LinearModel(
+        classes=(-1, 0, 1),
+        feature_names=features.FEATURE_NAMES,
+        coef=(sell, (0.0,) * n, buy),
+        intercept=(0.0, 0.0, 0.0),
+        flow=flow,
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    df = week()
+    x = features.compute_features(df).to_numpy()
+    y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
+    ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
+    model = LogRegModel().fit(x[ok][:5000], y[ok][:5000].astype(int))
+    return model.save(tmp_path_factory.mktemp("model") / "m.json")
+
+
+def test_registered_as_logistic_regression_with_the_features_warm_up(saved_model):
+    s = make_strategy("logistic_regression", model_path=str(saved_model), entry_probability="0.6")
+    assert isinstance(s, LogisticRegressionStrategy) and isinstance(s, TradingStrategy)
+    assert s.name == "logistic_regression"
+    assert s.warmup_bars == features.WARMUP_BARS == 61
+
+
+def test_live_features_and_probabilities_equal_the_offline_batch(saved_model):
+    df = week().iloc[:1500]
+    strategy = LogisticRegressionStrategy(model_path=saved_model)
+    strategy.warm(bars_of(df.iloc[:100]))
+    live_rows, live_p = [], []
+    for bar in bars_of(df.iloc[100:]):
+        strategy.on_bar(bar, None)
+        live_rows.append(strategy.last_features("BTCUSDT"))
+        live_p.append(strategy.last_probabilities("BTCUSDT"))
+    batch = features.compute_features(df).to_numpy()[100:]
+    np.testing.assert_allclose(np.array(live_rows), batch, rtol=0, atol=1e-9)
+    offline = LogRegModel.load(saved_model).predict_proba(batch)
+    np.testing.assert_allclose(np.array(live_p), offline, rtol=0, atol=1e-12)
+
+
+def test_flow_model_reads_taker_volume_and_trade_counts_from_the_bars():
+    df = near()
+    strategy = LogisticRegressionStrategy(model=momentum_model(flow=True))
+    for bar in bars_of(df, symbol="NEARUSDT"):
+        strategy.on_bar(bar, None)
+    batch = features.compute_features(df, flow=True).to_numpy()[-1]
+    np.testing.assert_allclose(strategy.last_features("NEARUSDT"), batch, rtol=0, atol=1e-9)
+
+
+def test_targets_follow_the_probabilities():
+    # A momentum model on a hand-made series: after an up bar P(BUY) is high -> long
+    # 100 USDT / close; after a down bar short; after a flat bar all logits 0 -> 1/3 each,
+    # below entry_probability 0.5 -> flat.
+    bars = bars_of(week().iloc[: features.WARMUP_BARS])
+    strategy = LogisticRegressionStrategy(model=momentum_model(), entry_probability=0.5)
+    strategy.warm(bars[:-1])
+    last = bars[-1]
+    step = 60_000
+
+    def bar(close: str, k: int):
+        return replace(
+            last,
+            open_time_ms=last.open_time_ms + k * step,
+            close=D(close),
+            high=D(close),
+            low=D(close),
+        )
+
+    up = strategy.on_bar(bar("100000", 1), None)  # +~4% from ~96k: strongly up
+    assert up == (TargetPosition(symbol="BTCUSDT", qty=D("0.001"), reason=up[0].reason),)
+    down = strategy.on_bar(bar("99000", 2), None)
+    assert down[0].qty == D("-0.00101010")
+    flat = strategy.on_bar(bar("99000", 3), None)
+    assert flat[0].qty == D(0) and "flat" in flat[0].reason
+    assert strategy.on_bar(bar("99000", 3), None) == ()  # the same bar twice counts once
+
+
+def test_on_start_takes_the_side_the_warm_up_ended_on():
+    bars = bars_of(week().iloc[: features.WARMUP_BARS])
+    strategy = LogisticRegressionStrategy(model=momentum_model())
+    assert strategy.on_start("BTCUSDT", None) == ()  # nothing seen yet
+    strategy.warm(bars[:-1])
+    assert strategy.on_start("BTCUSDT", None) == ()  # still warming up
+    strategy.warm([replace(bars[-1], close=D("200000"), high=D("200000"))])
+    (target,) = strategy.on_start("BTCUSDT", None)
+    assert target.qty == D("0.0005") and "long" in target.reason
+
+
+def test_without_shorts_a_sell_signal_is_flat():
+    bars = bars_of(week().iloc[: features.WARMUP_BARS])
+    strategy = LogisticRegressionStrategy(model=momentum_model(), allow_short=False)
+    strategy.warm(bars[:-1])
+    down = replace(bars[-1], close=D("90000"), low=D("90000"))
+    assert strategy.on_bar(down, None)[0].qty == D(0)
+
+
+def test_bad_parameters_are_refused(saved_model):
+    with pytest.raises(ValueError, match="exactly one of"):
+        LogisticRegressionStrategy()
+    with pytest.raises(ValueError, match="entry_probability"):
+        LogisticRegressionStrategy(model_path=saved_model, entry_probability=1.5)
+    with pytest.raises(ValueError, match="order_notional_usdt"):
+        LogisticRegressionStrategy(model_path=saved_model, order_notional_usdt=0)

@@ -1,0 +1,93 @@
+"""LogRegModel: the folded pure-Python inference equals scikit-learn's predict_proba, the
+saved file is plain JSON with its metadata, and a model that does not fit the code is
+refused with a clear message."""
+
+import json
+
+import numpy as np
+import pytest
+
+from model import features
+from model.labeling import forward_return_labels
+from model.live import ModelMismatchError, load_linear_model
+from model.logreg_model import LogRegModel
+from tests.model.support import week
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    df = week()
+    x = features.compute_features(df).to_numpy()
+    y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
+    ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
+    return x[ok], y[ok].astype(int)
+
+
+@pytest.fixture(scope="module")
+def fitted(dataset):
+    x, y = dataset
+    return LogRegModel(c=1.0).fit(x[:6000], y[:6000])
+
+
+def test_pure_python_inference_equals_scikit_learn_predict_proba(fitted, dataset):
+    x, _ = dataset
+    rows = x[6000:]
+    expected = fitted.pipeline.predict_proba(rows)
+    live = fitted.linear
+    got = np.array([live.predict_proba(r.tolist()) for r in rows])
+    assert list(fitted.pipeline.classes_) == list(live.classes) == [-1, 0, 1]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fitted.predict_proba(rows), expected, rtol=0, atol=1e-12)
+
+
+def test_saved_model_is_plain_json_with_metadata_and_loads_back_equal(fitted, dataset, tmp_path):
+    x, _ = dataset
+    fitted.metadata = {"symbol": "BTCUSDT", "metrics": {"log_loss": 1.0}}
+    path = fitted.save(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    assert doc["feature_names"] == list(features.FEATURE_NAMES)
+    assert doc["feature_hash"] == features.feature_code_hash()
+    assert doc["params"]["class_weight"] == "balanced"
+    assert {"numpy", "scikit-learn", "python"} <= set(doc["versions"])
+    assert doc["symbol"] == "BTCUSDT" and doc["metrics"] == {"log_loss": 1.0}
+    loaded = LogRegModel.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(x[6000:]), fitted.predict_proba(x[6000:]))
+    live = load_linear_model(path)
+    assert live.predict_proba(x[7000].tolist()) == fitted.linear.predict_proba(x[7000].tolist())
+
+
+def _saved_doc(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m.json")
+    return path, json.loads(path.read_text())
+
+
+def test_a_model_trained_on_other_feature_code_is_refused(fitted, tmp_path):
+    path, doc = _saved_doc(fitted, tmp_path)
+    doc["feature_hash"] = "0" * 64
+    path.write_text(json.dumps(doc))
+    with pytest.raises(
+        ModelMismatchError, match=r"model/features\.py changed\); retrain the model"
+    ):
+        load_linear_model(path)
+    with pytest.raises(ModelMismatchError):
+        LogRegModel.load(path)
+
+
+def test_a_model_with_other_features_is_refused(fitted, tmp_path):
+    path, doc = _saved_doc(fitted, tmp_path)
+    doc["feature_names"] = doc["feature_names"][:-1]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelMismatchError, match="differ from the code's"):
+        load_linear_model(path)
+
+
+def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
+    path = tmp_path / "m.pkl"
+    path.write_bytes(b"\x80\x04\x95cos\nsystem\n")  # the start of a pickle
+    with pytest.raises(ModelMismatchError, match="not a JSON model file"):
+        load_linear_model(path)
+    path.write_text('{"format": "sklearn-pickle"}')
+    with pytest.raises(ModelMismatchError, match="unknown model format"):
+        load_linear_model(path)
+    with pytest.raises(ModelMismatchError, match="cannot read"):
+        load_linear_model(tmp_path / "missing.json")

@@ -1,0 +1,108 @@
+"""python -m model.train: walk-forward folds with a purge gap, metrics next to the naive
+baselines saved in the model's metadata, and bad inputs refused with exit status 2 and one
+line."""
+
+import json
+
+import pytest
+
+from model.live import load_linear_model
+from model.train import main, walk_forward_splits
+from tests.model.support import WEEK
+
+
+def test_walk_forward_folds_are_time_ordered_with_the_purge_gap():
+    splits = walk_forward_splits(600, folds=5, purge=15)
+    assert splits == [
+        (85, 100, 200),
+        (185, 200, 300),
+        (285, 300, 400),
+        (385, 400, 500),
+        (485, 500, 600),
+    ]
+    for train_end, test_start, test_end in splits:
+        assert train_end + 15 == test_start < test_end
+
+
+def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_path, capsys):
+    rc = main(
+        [
+            "--data",
+            str(WEEK),
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+            "--start",
+            "2025-05-05",
+            "--end",
+            "2025-05-09",
+            "--out",
+            str(tmp_path),
+            "--folds",
+            "3",
+            "--c",
+            "1.0",
+            "--jobs",
+            "1",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "majority" in out and "last_direction" in out
+    (path,) = tmp_path.glob("BTCUSDT-1m-logreg-2025-05-05_2025-05-09.json")
+    doc = json.loads(path.read_text())
+    assert doc["training_window"]["bars"] == 4 * 1440
+    assert doc["training_window"]["start"] == "2025-05-05T00:00:00Z"
+    assert doc["validation"]["folds"] == 3 and doc["validation"]["purge_bars"] == 15
+    oos = doc["metrics"]["out_of_sample"]
+    for name in ("model", "majority", "last_direction"):
+        assert {"log_loss", "accuracy", "balanced_accuracy", "roc_auc_ovr", "ece"} <= set(oos[name])
+    assert len(doc["data"]["sha256"]) == 64
+    assert load_linear_model(path).classes == (-1, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "/nonexistent.csv"], "no such file"),
+        (["--interval", "5m"], "60000 ms apart, not --interval 5m"),
+        (["--symbol", "ETHUSDT"], "holds BTCUSDT, not --symbol ETHUSDT"),
+        (["--start", "yesterday"], "bad time"),
+        (["--start", "2025-05-09", "--end", "2025-05-08"], "--end must be after --start"),
+        (["--start", "2030-01-01"], "no bars in the requested window"),
+        (["--c", "x"], "--c"),
+        (["--interval", "7m"], "invalid choice"),
+        (["--flow", "on"], "--flow on"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
+    base = {"--data": str(WEEK), "--symbol": "BTCUSDT", "--interval": "1m", "--out": str(tmp_path)}
+    opts = dict(base)
+    extra = []
+    it = iter(args)
+    for k in it:
+        if k in opts:
+            opts[k] = next(it)
+        else:
+            extra += [k, next(it)]
+    argv = [x for kv in opts.items() for x in kv] + extra
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("model.train: error: ")
+    assert message in err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_parallel_folds_give_the_same_metrics_as_sequential_ones(tmp_path):
+    # joblib worker processes (slow: each worker imports scikit-learn).
+    docs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"m{jobs}.json"
+        argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--folds", "4", "--c", "0.1,1", "--jobs", jobs]  # fmt: skip
+        assert main(argv) == 0
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["metrics"] == docs[1]["metrics"]
+    assert docs[0]["linear"] == docs[1]["linear"]
