@@ -1,0 +1,71 @@
+"""Smoke test of bench/bench_daemon_memory.py: a few replayed minutes against a real local
+exchange process and a real `python app.py`, figures printed; the arithmetic it reports with.
+No memory or timing assertions."""
+
+import argparse
+import re
+
+from tests.bench.support import load_bench
+
+bench = load_bench("bench_daemon_memory")
+
+
+def test_a_short_replay_prints_the_memory_figures(capsys, tmp_path):
+    status = bench.main(
+        [
+            "--hours",
+            "0.4",
+            "--speed",
+            "480",
+            "--warmup-hours",
+            "0.1",
+            "--sample-s",
+            "0.5",
+            "--print-every-hours",
+            "0.2",
+            "--keep",
+            str(tmp_path / "run"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    line = next(line for line in out.splitlines() if line.startswith("daemon RSS:"))
+    assert re.search(r"[\d.]+ MiB after the warm-up .* peak [\d.]+ MiB", line)
+    assert "MiB per replayed hour" in line
+    assert "target <= 150 MiB and < 1 MiB/h" in line
+    assert "exit status 0" in out  # the daemon stopped cleanly on SIGTERM
+    assert "journal:" in out
+    assert (tmp_path / "run" / "config.toml").read_text().count("127.0.0.1") == 2
+
+
+def _sample(hours: float, mib: float) -> object:
+    return bench.Sample(wall_s=hours * 7.5, replay_h=hours, rss_mib=mib, cpu_s=0.0)
+
+
+def test_slope_is_mib_per_replayed_hour():
+    flat = [_sample(h, 60.0) for h in (1, 2, 3, 4)]
+    assert bench.slope_per_hour(flat) == 0.0
+    growing = [_sample(h, 60.0 + 0.5 * h) for h in (1, 2, 3, 4)]
+    assert abs(bench.slope_per_hour(growing) - 0.5) < 1e-9
+    assert bench.slope_per_hour(growing[:1]) == 0.0
+
+
+def test_summary_uses_samples_after_the_warm_up_and_the_heartbeats():
+    args = argparse.Namespace(warmup_hours=2.0, speed=480.0)
+    samples = [_sample(0.5, 80.0), _sample(2.0, 60.0), _sample(3.0, 61.0), _sample(4.0, 62.0)]
+    heartbeat = (
+        "application running | equity 10,000.00 USDT | position flat | open orders 0 | "
+        "realized 0.00 | unrealized 0.00 | fills {fills} | stream lag {lag} ms | state ACTIVE"
+    )
+    lines = bench.summarize(
+        args,
+        samples,
+        62.5,
+        [heartbeat.format(fills=0, lag=3), heartbeat.format(fills=2, lag=1)],
+        ["2025-05-06T00:00:00Z  BTCUSDT 94000.1 (aggTrade 100, synthesized)  ws clients 2"] * 2,
+        0,
+    )
+    assert lines[0].startswith("daemon RSS: 60.0 MiB after the warm-up (2.0 h replayed)")
+    assert "62.0 MiB at the end (4.0 h), peak 80.0 MiB (VmHWM 62.5 MiB)" in lines[0]
+    assert "slope after the warm-up +1.000 MiB per replayed hour (3 samples) [ABOVE" in lines[0]
+    assert "median 3 ms, max 3 ms, last 1 ms; fills 2" in lines[2]

@@ -1,0 +1,84 @@
+"""Smoke test of bench/bench_tick_to_order.py with tiny sizes: it runs, the order it times is
+a real signed python-binance request, and it prints its figures. No timing assertions."""
+
+import asyncio
+import hashlib
+import hmac
+import re
+from urllib.parse import parse_qsl
+
+import pytest
+
+from tests.bench.support import load_bench
+
+bench = load_bench("bench_tick_to_order")
+
+
+def test_script_prints_figures_and_targets_for_each_journal(capsys):
+    status = bench.main(
+        [
+            "--orders",
+            "15",
+            "--journals",
+            "NORMAL,MEMORY",
+            "--cold-every",
+            "300",
+            "--cold-orders",
+            "2",
+            "--cold-journals",
+            "MEMORY",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    for label in (
+        "flip every 50th trade, SqliteJournal NORMAL; 15 ordering ticks",
+        "flip every 50th trade, MemoryJournal; 15 ordering ticks",
+        "flip every 300th trade, MemoryJournal; 2 ordering ticks",
+    ):
+        line = next(line for line in out.splitlines() if label in line)
+        assert re.search(r"p50 [\d.]+ us, p99 [\d.]+ us, p99\.9 [\d.]+ us", line)
+        assert "target p50 <= 50 us, p99 <= 250 us" in line
+    assert "non-ordering ticks, on_item: Trade p50" in out
+    assert "load average" in out
+    assert "0 unexpected requests" in out
+
+
+def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
+    one, span_ms = bench.capture()
+    result = asyncio.run(
+        bench.measure(
+            bench.endless_tape(one, span_ms),
+            start_ms=bench.item_time(one[0]),
+            max_items=20_000,
+            orders=3,
+            journal_mode="NORMAL",
+            strategy_name="flip",
+            every=20,
+            tmp=tmp_path,
+            keep_sent=True,
+        )
+    )
+    assert len(result.order_us) == 3
+    assert all(us > 0 for us in result.order_us)
+    sent = result.rig.session.sent
+    orders = [s for s in sent if s.method == "POST" and s.path == "/fapi/v1/order"]
+    assert len(orders) == 3
+    first = orders[0]
+    pairs = parse_qsl(first.body)
+    assert pairs[-1][0] == "signature"
+    unsigned = first.body.rsplit("&signature=", 1)[0]
+    expected = hmac.new(bench.API_SECRET.encode(), unsigned.encode(), hashlib.sha256).hexdigest()
+    assert pairs[-1][1] == expected
+    params = dict(pairs)
+    assert params["type"] == "MARKET" and params["symbol"] == "BTCUSDT"
+    assert params["newClientOrderId"].startswith("bench-")
+    assert {"timestamp", "recvWindow"} <= params.keys()
+    # the fills came back through the user-stream callback and the stop-loss went out
+    assert result.fills == 3 and result.unexpected == 0
+    assert any(s.path == "/fapi/v1/algoOrder" for s in sent)
+
+
+def test_rejects_an_unknown_journal_mode():
+    with pytest.raises(ValueError):
+        bench.main(["--journals", "SOMETIMES", "--orders", "1"])
