@@ -91,3 +91,14 @@ def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
         load_linear_model(path)
     with pytest.raises(ModelMismatchError, match="cannot read"):
         load_linear_model(tmp_path / "missing.json")
+
+
+def test_two_class_models_fold_to_the_same_probabilities(dataset):
+    # scikit-learn keeps one coefficient row for two classes; the fold turns it into two.
+    x, y = dataset
+    up_down = y != 0
+    model = LogRegModel().fit(x[up_down][:3000], y[up_down][:3000])
+    rows = x[up_down][3000:]
+    got = np.array([model.linear.predict_proba(r.tolist()) for r in rows])
+    assert model.linear.classes == (-1, 1)
+    np.testing.assert_allclose(got, model.pipeline.predict_proba(rows), rtol=0, atol=1e-12)
