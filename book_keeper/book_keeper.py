@@ -523,8 +523,11 @@ class BookKeeper:
         self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
         ended = self._ended
         ended[cid] = status
+        self._ended_ms[cid] = self._clock.now_ms()
         if len(ended) > self._remember:
-            del ended[next(iter(ended))]
+            oldest = next(iter(ended))
+            del ended[oldest]
+            self._ended_ms.pop(oldest, None)
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
         f = event.fill
@@ -743,8 +746,8 @@ class BookKeeper:
         for cid, o in theirs.items():
             ours = self._orders.get(cid)
             if ours is None:
-                if o.symbol not in self._books:
-                    continue
+                if o.symbol not in self._books or self._ended_ms.get(cid, 0) > at:
+                    continue  # not ours, or it ended after the snapshot's reads began
                 out.append(
                     f"order {cid} ({o.symbol} {o.side} {o.type} {o.quantity:f}) is open at the "
                     "exchange but not in our books; added"
