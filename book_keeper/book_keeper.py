@@ -224,6 +224,7 @@ class BookKeeper:
         self._wallet_ms = 0
         self._orders: dict[str, Order] = {}
         self._ended: dict[str, OrderStatus] = {}  # recent terminal orders, bounded
+        self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
         self._remember = remember_orders
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
@@ -805,6 +806,7 @@ class BookKeeper:
         finally:
             self._restoring = False
         self._ended.clear()
+        self._ended_ms.clear()
         self._orders.clear()
         self.orders_by_status.clear()
         self.orders_submitted = len(orders)

@@ -225,14 +225,10 @@ class Daemon:
             clock=self.clock,
             view=book,
         )
-        strategy = make_strategy(
-            s.strategy.name,
-            fast=s.strategy.fast_period,
-            slow=s.strategy.slow_period,
-            order_notional_usdt=s.strategy.order_notional_usdt,
-            allow_short=s.strategy.allow_short,
-            instruments=instruments,
-        )
+        try:
+            strategy = make_strategy(s.strategy.name, **_strategy_params(s, instruments))
+        except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
+            raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
         bar_source = BarSource(s.execution.bar_source)
         klines = bar_source is BarSource.KLINES
@@ -551,6 +547,19 @@ def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
     for fill in journal.load_fills():
         out.setdefault(fill.client_order_id, []).append(fill.trade_id)
     return out
+
+
+def _strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
+    """The keyword arguments of the configured strategy, from `[strategy]`."""
+    st = s.strategy
+    common: dict[str, Any] = {
+        "order_notional_usdt": st.order_notional_usdt,
+        "allow_short": st.allow_short,
+        "instruments": instruments,
+    }
+    if st.name == "logistic_regression":
+        return {**common, "model_path": st.model_path, "entry_probability": st.entry_probability}
+    return {**common, "fast": st.fast_period, "slow": st.slow_period}
 
 
 def _risk_config(s: Settings) -> RiskConfig:

@@ -3,6 +3,7 @@
 import logging
 
 from core.account import Balance, Position
+from core.clock import SimClock
 from core.enums import OrderStatus
 from core.events import (
     BalanceChanged,
@@ -267,3 +268,17 @@ def test_open_order_qty_counts_only_orders_that_can_grow_the_position():
 
     assert bk.open_order_qty(SYMBOL, BUY) == D("0.015")
     assert bk.open_order_qty(SYMBOL, SELL) == D("0.003")
+
+
+def test_an_order_that_ended_after_the_snapshot_was_read_is_not_re_added():
+    clock = SimClock(T0)
+    bk = book(clock=clock)
+    bk.apply(submitted("t-5", SELL, "0.010", "61000.0"))
+    bk.apply(accepted("t-5", 15))
+    clock.set_ms(T0 + 20_000)
+    bk.apply(canceled("t-5", 15, t=T0 + 20_000))  # our cancel, after the snapshot's reads
+
+    snapshot = _snapshot(open_orders=[_open_order("t-5", SELL, "0.010", "61000.0")])
+
+    assert bk.reconcile(snapshot) == []
+    assert "t-5" not in bk.orders
