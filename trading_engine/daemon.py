@@ -109,6 +109,7 @@ class Daemon:
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self.stream_lag_ms: int | None = None
+        self._last_items = (0, time.monotonic())  # (items, when) at the last status line
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -430,12 +431,17 @@ class Daemon:
         lag = self.stream_lag_ms
         positions = ", ".join(f"{sym} {qty:f}" for sym, qty in st.positions.items()) or "flat"
         gap = " (gap open)" if parts.stream.gap_open() else ""
+        now = time.monotonic()
+        items = st.counters.items
+        rate = (items - self._last_items[0]) / max(1e-9, now - self._last_items[1])
+        self._last_items = (items, now)
         state = st.trading_state + (f" ({st.state_reason})" if st.state_reason else "")
         return (
             f"application running | equity {_money(st.equity)} USDT | position {positions} | "
             f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
             f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
-            f"stream lag {'-' if lag is None else f'{lag} ms'}{gap} | state {state}"
+            f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap} | "
+            f"state {state}"
         )
 
     def _print(self, line: str) -> None:
