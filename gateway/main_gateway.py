@@ -74,7 +74,7 @@ from gateway.user_wire import (
     parse_user_event,
 )
 from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync
-from rest_connect.connection import RestConnection
+from rest_connect.connection import RestConnection, SignedRequest
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +363,7 @@ class LiveVenue:
         self.stats.submitted += 1
         reason = None
         params: dict[str, str] = {}
+        signed: SignedRequest | None = None
         if not self._running or self._stopping:
             reason = "venue is not running"
         elif request.symbol not in self.instruments:
@@ -370,13 +371,18 @@ class LiveVenue:
         else:
             try:
                 params = order_params(request, self.instruments[request.symbol])
+                # signed here, before the loop hop: the task only does the I/O
+                signed = self.rest.sign(create_method(request), **params)
             except ValueError as exc:
                 reason = str(exc)
         if reason is not None:
             log.warning("order %s refused before sending: %s", request.client_order_id, reason)
             self._rejected(tracked, 0, reason)
             return
-        self._spawn(self._send_order(tracked, request, params), f"submit-{tracked.client_order_id}")
+        self._spawn(
+            self._send_order(tracked, request, params, signed),
+            f"submit-{tracked.client_order_id}",
+        )
 
     def cancel(self, symbol: str, client_order_id: str) -> None:
         """Cancel one order (normal or algo) by client id; returns at once. An order whose
@@ -401,12 +407,19 @@ class LiveVenue:
     # --- creating ----------------------------------------------------------------------------
 
     async def _send_order(
-        self, t: TrackedOrder, request: OrderRequest, params: dict[str, str]
+        self,
+        t: TrackedOrder,
+        request: OrderRequest,
+        params: dict[str, str],
+        signed: SignedRequest | None = None,
     ) -> None:
         try:
-            row = await self.rest.call(
-                create_method(request), weight=0, orders=1, mutating=True, **params
-            )
+            if signed is not None:
+                row = await self.rest.send(signed, weight=0, orders=1)
+            else:
+                row = await self.rest.call(
+                    create_method(request), weight=0, orders=1, mutating=True, **params
+                )
         except RejectedError as exc:
             if exc.code == DUPLICATE_CLIENT_ID:
                 self._unknown(t, f"duplicate client id answer: {exc}", None)

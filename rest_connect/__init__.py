@@ -6,7 +6,7 @@ offset, and failures translated into `core.errors` at this boundary.
 **params)` runs one python-binance method under the `RateGovernor`.
 """
 
-from .connection import RestConnection, RestStats, TrackedClient
+from .connection import RestConnection, RestStats, SignedRequest, TrackedClient
 from .errors import Failure, FailureKind, classify, to_error
 from .rate_governor import (
     DEFAULT_LIMITS,
@@ -28,6 +28,7 @@ __all__ = [
     "RateLimit",
     "RestConnection",
     "RestStats",
+    "SignedRequest",
     "TrackedClient",
     "build_client",
     "classify",

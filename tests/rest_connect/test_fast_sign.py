@@ -1,0 +1,186 @@
+"""`RestConnection.sign`/`send`: the order path's own signing builds byte for byte the request
+python-binance builds (URL, headers, form body, signature) and the local exchange accepts it."""
+
+import time
+from typing import Any
+
+import pytest
+from aiohttp import FormData
+
+from exchange_sim.server import LocalExchange
+from rest_connect import RestConnection
+
+FROZEN_S = 1_700_000_000.1234
+
+
+class _Captured(Exception):
+    """Raised by the recording session: the request is in our hands, nothing is sent."""
+
+
+class RecordingSession:
+    """Stands in for the client's aiohttp session: records each request and raises."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+
+    def _record(self, method: str, url: Any, kw: dict[str, Any]) -> Any:
+        self.requests.append((method, str(url), kw))
+        raise _Captured
+
+    def post(self, url: Any, **kw: Any) -> Any:
+        return self._record("post", url, kw)
+
+    def delete(self, url: Any, **kw: Any) -> Any:
+        return self._record("delete", url, kw)
+
+
+def wire_body(data: Any) -> bytes:
+    """The bytes aiohttp sends for `data` (python-binance hands it a list of pairs)."""
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    payload = FormData(data)()
+    return bytes(payload._value)
+
+
+async def capture_both(
+    conn: RestConnection, monkeypatch: pytest.MonkeyPatch, method: str, params: dict[str, Any]
+) -> tuple[tuple[str, str, dict[str, Any]], tuple[str, str, dict[str, Any]]]:
+    """(python-binance's request, ours) for the same parameters at the same timestamp."""
+    monkeypatch.setattr(time, "time", lambda: FROZEN_S)
+    real_session = conn.client.session
+    recorder = RecordingSession()
+    conn.client.session = recorder
+    try:
+        with pytest.raises(_Captured):
+            await getattr(conn.client, method)(**dict(params))
+        request = conn.sign(method, **params)
+        assert request is not None
+        with pytest.raises(_Captured):
+            await conn.send(request)
+    finally:
+        conn.client.session = real_session
+        monkeypatch.undo()
+    theirs, ours = recorder.requests
+    return theirs, ours
+
+
+CASES = [
+    (
+        "futures_create_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": "50000.10",
+            "newClientOrderId": "d7-abc_123.x",
+            "reduceOnly": None,
+        },
+    ),
+    (
+        "futures_create_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quantity": "0.004",
+            "newClientOrderId": "d7-1",
+            "reduceOnly": "true",
+        },
+    ),
+    (  # a client id with characters urlencode() escapes: the slow encoding branch
+        "futures_create_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quantity": "0.004",
+            "newClientOrderId": "d7:1/é+ x",
+        },
+    ),
+    (  # python-binance reroutes conditional types to the Algo API
+        "futures_create_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "STOP_MARKET",
+            "stopPrice": "49000.0",
+            "closePosition": "true",
+            "clientAlgoId": "d7-sl-1",
+            "newClientOrderId": "ignored",
+        },
+    ),
+    (
+        "futures_create_algo_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "STOP_MARKET",
+            "triggerPrice": "49000.0",
+            "closePosition": "true",
+            "clientAlgoId": "d7-sl-2",
+            "workingType": "MARK_PRICE",
+        },
+    ),
+    ("futures_cancel_order", {"symbol": "BTCUSDT", "origClientOrderId": "d7-1"}),
+    ("futures_cancel_order", {"symbol": "BTCUSDT", "clientAlgoId": "d7-sl-1"}),
+    ("futures_cancel_algo_order", {"symbol": "BTCUSDT", "clientAlgoId": "d7-sl-2"}),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), CASES)
+async def test_fast_request_is_byte_identical_to_python_binance(
+    exchange: LocalExchange,
+    connect: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    params: dict[str, Any],
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+
+    theirs, ours = await capture_both(conn, monkeypatch, method, params)
+
+    assert ours[0] == theirs[0]  # HTTP method
+    assert ours[1] == theirs[1]  # URL
+    their_kw, our_kw = theirs[2], ours[2]
+    assert wire_body(our_kw.pop("data")) == wire_body(their_kw.pop("data"))
+    assert our_kw == their_kw  # headers, proxy, timeout
+    assert conn.stats.unknown_outcomes == 0
+
+
+async def test_fast_order_and_cancel_are_accepted_by_the_exchange(
+    exchange: LocalExchange, connect: Any
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+    params = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": "50000",
+        "newClientOrderId": "fast-1",
+    }
+    request = conn.sign("futures_create_order", **params)
+    assert request is not None and request.timestamp_ms > 0
+
+    placed = await conn.send(request, weight=0, orders=1)
+    cancelled = await conn.call(
+        "futures_cancel_order", mutating=True, symbol="BTCUSDT", origClientOrderId="fast-1"
+    )
+
+    assert placed["status"] == "NEW" and placed["clientOrderId"] == "fast-1"
+    assert cancelled["status"] == "CANCELED"
+    assert conn.governor.used("X-MBX-ORDER-COUNT-1M") >= 1  # the answer's headers were read
+
+
+async def test_sign_refuses_an_order_without_our_client_id(
+    exchange: LocalExchange, connect: Any
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+    with pytest.raises(ValueError, match="newClientOrderId"):
+        conn.sign(
+            "futures_create_order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001"
+        )
+    assert conn.sign("futures_get_all_orders", symbol="BTCUSDT") is None  # not a fast method
