@@ -59,6 +59,7 @@ from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, Loca
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Settings
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.gc_tuning import freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
 
 log = logging.getLogger("daemon")
@@ -303,6 +304,7 @@ class Daemon:
             "no difference" if not found else f"{found} difference(s) adopted (see above)",
         )
         relay_items.target = exec_manager.on_item
+        freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
         await stream.start()
         self._spawn(rest.run_time_sync(), "time-sync")
         return _Parts(
