@@ -62,7 +62,9 @@ def journal(tmp_path):
 
 
 def _rows(j: SqliteJournal, sql: str) -> list[tuple]:
-    """Read through a second connection, as the sqlite3 CLI would."""
+    """Read through a second connection, as the sqlite3 CLI would (once the writer thread has
+    applied what was recorded: the CLI lags the journal by a few milliseconds)."""
+    j.flush()
     with sqlite3.connect(j.path) as db:
         return db.execute(sql).fetchall()
 

@@ -23,7 +23,9 @@ def _decision(action: str = "target 0.002 (market)") -> DecisionMade:
 
 
 def _rows(j: SqliteJournal, sql: str) -> list[tuple]:
-    """Through a second connection, as the sqlite3 CLI would read it."""
+    """Through a second connection, as the sqlite3 CLI would read it (once the writer thread
+    has applied what was recorded: the CLI lags the journal by a few milliseconds)."""
+    j.flush()
     with sqlite3.connect(j.path) as db:
         return db.execute(sql).fetchall()
 

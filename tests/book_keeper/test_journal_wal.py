@@ -1,0 +1,194 @@
+"""SqliteJournal's write-ahead log: a record is safe once `record` returns even if the process
+is killed before the writer thread applied it; a torn last write is dropped and counted;
+synchronous=FULL fsyncs every record; a writer failure is never silent; replay is idempotent."""
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import book_keeper.journal as journal_module
+from book_keeper.journal import JournalError, SqliteJournal, Synchronous
+from core.enums import OrderStatus
+from core.events import DecisionMade
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    submitted,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+N_ORDERS = 40
+
+
+def _decision(n: int) -> DecisionMade:
+    return DecisionMade(
+        event_time_ms=T0 + n,
+        recv_time_ms=T0 + n,
+        symbol=SYMBOL,
+        strategy="sma_crossover",
+        action=f"target {n}",
+        reason="fast above slow",
+    )
+
+
+def _count(path: Path, sql: str) -> int:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute(sql).fetchone()[0])
+    finally:
+        db.close()
+
+
+def _record_then_die(tmp_path: Path, torn_tail: bool = False) -> str:
+    """A child process journals N_ORDERS order flows (decision + intent in one record_many,
+    accepted, a partial and a final fill) and a snapshot, with its writer thread held back,
+    checks that the tables hold none of it, then SIGKILLs itself. Returns its stdout."""
+    script = f"""
+import os, signal, sqlite3, sys
+sys.path.insert(0, {str(ROOT)!r})
+from book_keeper.journal import SqliteJournal
+from tests.book_keeper.test_journal_wal import N_ORDERS, _decision
+from tests.book_keeper.support import BUY, D, accepted, fill, filled, submitted
+j = SqliteJournal({str(tmp_path)!r}, apply_interval_s=3600)  # the writer waits an hour
+for n in range(1, N_ORDERS + 1):
+    cid = f"t-{{n}}"
+    j.record_many((_decision(n), submitted(cid, BUY, "0.002", "60000.0")))
+    j.record(accepted(cid, 1000 + n))
+    j.record(filled(fill(cid, 2 * n, BUY, "0.001", "60000.0", fee="0.024", order_id=1000 + n),
+                    "0.001", "60000.0", final=False))
+    j.record(filled(fill(cid, 2 * n + 1, BUY, "0.001", "60000.0", fee="0.024", order_id=1000 + n),
+                    "0.002", "60000.0"))
+j.snapshot(time_ms=1, equity=D("10000.5"), wallet=D("10000"), unrealized_pnl=D("0.5"))
+db = sqlite3.connect(j.path)
+orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+print("orders in the tables before the kill:", orders)
+sys.stdout.flush()
+if {torn_tail!r}:
+    with open(j.wal_path, "rb") as f:
+        data = f.read()
+    os.write(j._wal_fd, data[:40])  # a frame cut short by the crash
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return proc.stdout
+
+
+def _assert_everything_is_there(j: SqliteJournal) -> None:
+    assert [(o.client_order_id, o.status, o.filled_qty) for o in j.load_orders()] == [
+        (f"t-{n}", OrderStatus.FILLED, D("0.002")) for n in range(1, N_ORDERS + 1)
+    ]
+    assert len(j.load_fills()) == 2 * N_ORDERS
+    assert j.last_trade_id(SYMBOL) == 2 * N_ORDERS + 1
+    assert [e for _, e in j.load_events(["DecisionMade"])] == [
+        _decision(n) for n in range(1, N_ORDERS + 1)
+    ]
+    assert j.load_snapshots() == [(1, D("10000.5"), D("10000"), D("0.5"))]
+
+
+def test_records_the_killed_process_had_not_applied_are_recovered_at_opening(tmp_path):
+    out = _record_then_die(tmp_path)
+
+    assert out == "orders in the tables before the kill: 0\n"  # all of it only in the log
+    with SqliteJournal(tmp_path) as j:
+        assert j.recovered_records == 4 * N_ORDERS + 1
+        assert j.torn_records == 0
+        assert _count(j.path, "SELECT COUNT(*) FROM orders") == N_ORDERS  # applied at opening
+        assert os.path.getsize(j.wal_path) == 0
+        _assert_everything_is_there(j)
+        # the sequence numbers go on: new records land after the recovered ones
+        j.record(_decision(999))
+        assert j.load_events(["DecisionMade"])[-1][1] == _decision(999)
+
+
+def test_a_torn_last_record_is_dropped_and_counted(tmp_path):
+    _record_then_die(tmp_path, torn_tail=True)
+
+    with SqliteJournal(tmp_path) as j:
+        assert (j.torn_records, j.recovered_records) == (1, 4 * N_ORDERS + 1)
+        _assert_everything_is_there(j)
+        j.record(submitted("t-new", SELL, "0.001", "61000.0"))  # written after the cut
+    with SqliteJournal(tmp_path) as j:
+        assert j.torn_records == 0
+        assert j.open_orders()[0].client_order_id == "t-new"
+
+
+def test_replaying_the_log_again_duplicates_nothing(tmp_path):
+    _record_then_die(tmp_path)
+    stale = tmp_path / "stale.wal"
+    shutil.copy(tmp_path / "journal.wal", stale)
+    with SqliteJournal(tmp_path) as j:
+        assert j.recovered_records == 4 * N_ORDERS + 1
+
+    # A crash after the records were applied but before the log was emptied: same log again.
+    shutil.copy(stale, tmp_path / "journal.wal")
+    with SqliteJournal(tmp_path) as j:
+        assert j.recovered_records == 0
+        _assert_everything_is_there(j)
+        assert _count(j.path, "SELECT COUNT(*) FROM events") == 2 * N_ORDERS  # decided, accepted
+
+
+@pytest.mark.parametrize(("mode", "per_record"), [(Synchronous.FULL, 1), (Synchronous.NORMAL, 0)])
+def test_full_fsyncs_every_record_and_normal_none(tmp_path, monkeypatch, mode, per_record):
+    calls: list[int] = []
+    real_fdatasync = os.fdatasync
+    with SqliteJournal(tmp_path, synchronous=mode, apply_interval_s=3600) as j:
+        monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real_fdatasync(fd))[1])
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        j.record_many((_decision(1), submitted("t-2", BUY, "0.001", "60000.0")))
+        j.snapshot(time_ms=1, equity=D(1), wallet=D(1), unrealized_pnl=D(0))
+        wal_fd = j._wal_fd
+        monkeypatch.setattr(os, "fdatasync", real_fdatasync)
+
+        assert calls == [wal_fd] * (3 * per_record)
+        assert len(j.open_orders()) == 2
+
+
+def test_a_writer_failure_is_raised_by_the_next_record_and_nothing_is_lost(tmp_path, monkeypatch):
+    real_apply = journal_module._Applier.apply
+
+    def broken(self, batches):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    j = SqliteJournal(tmp_path)
+    monkeypatch.setattr(journal_module._Applier, "apply", broken)
+    j.record(submitted("t-1", BUY, "0.001", "60000.0"))  # in the log; the writer then fails
+    with pytest.raises(JournalError, match="writer failed"):
+        j.flush()
+    with pytest.raises(JournalError, match="writer failed"):
+        j.record(submitted("t-2", BUY, "0.001", "60000.0"))
+    with pytest.raises(JournalError, match="writer failed"):
+        j.close()
+    monkeypatch.setattr(journal_module._Applier, "apply", real_apply)
+
+    with SqliteJournal(tmp_path) as again:  # the logged record is applied at the next opening
+        assert [o.client_order_id for o in again.open_orders()] == ["t-1"]
+
+
+def test_the_log_is_emptied_once_applied(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal_module, "_ROTATE_BYTES", 1)
+    with SqliteJournal(tmp_path) as j:
+        for n in range(1, 20):
+            j.record(_decision(n))
+        j.flush()
+        deadline = time.monotonic() + 5
+        while os.path.getsize(j.wal_path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.path.getsize(j.wal_path) == 0  # the writer emptied it once all was applied
+        j.record(_decision(20))  # appended at the start of the emptied log
+        assert len(j.load_events()) == 20
+    assert os.path.getsize(tmp_path / "journal.wal") == 0
+    with SqliteJournal(tmp_path) as j:
+        assert j.recovered_records == 0 and len(j.load_events()) == 20
