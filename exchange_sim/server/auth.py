@@ -16,8 +16,8 @@ from exchange_sim.errors import BinanceError
 
 from .signing import signature_matches, split_signed_payload
 
-_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
-_INT_RE = re.compile(r"^-?[0-9]{1,19}$")
+_KEY_RE = re.compile(r"[A-Za-z0-9]{64}")
+_INT_RE = re.compile(r"-?[0-9]{1,19}")  # fullmatch: ASCII digits, no trailing newline
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 BAD_KEY_FORMAT_MSG = "API-key format invalid."
@@ -105,7 +105,7 @@ class KeyStore:
         """Run the checks for `security`; return the caller's credentials (None for NONE)."""
         if not security.needs_key:
             return None
-        if not api_key or not _KEY_RE.match(api_key):
+        if not api_key or not _KEY_RE.fullmatch(api_key):
             raise BinanceError(-2014, BAD_KEY_FORMAT_MSG, 401)
         creds = self._by_key.get(api_key)
         if creds is None or (security is Security.TRADE and not creds.can_trade):
@@ -116,7 +116,7 @@ class KeyStore:
         if not signature:
             raise mandatory("signature")
         timestamp = params.get("timestamp", "")
-        if not _INT_RE.match(timestamp):
+        if not _INT_RE.fullmatch(timestamp):
             raise mandatory("timestamp")
         recv_window = _recv_window(params, config)
         if not signature_matches(creds.api_secret, payload, signature):
@@ -129,7 +129,7 @@ def _recv_window(params: Mapping[str, str], config: AuthConfig) -> int:
     raw = params.get("recvWindow")
     if raw is None:
         return config.default_recv_window_ms
-    if not _INT_RE.match(raw) or int(raw) <= 0:
+    if not _INT_RE.fullmatch(raw) or int(raw) <= 0:
         raise BinanceError(-1102, "Param 'recvWindow' was not sent, was empty/null, or malformed.")
     if int(raw) > config.max_recv_window_ms:
         raise BinanceError(-1131, f"recvWindow must be less than {config.max_recv_window_ms}.")

@@ -13,7 +13,7 @@ from exchange_sim.errors import BinanceError
 from .auth import Credentials, Security
 from .listenkeys import ListenKeys
 from .market_state import MarketState
-from .params import limit_param, opt_int, require, symbol_param
+from .params import limit_param, opt_int, require, strict_int, symbol_param
 from .rest import Endpoint
 from .streams import KLINE_INTERVALS
 
@@ -49,13 +49,15 @@ class MarketBackend(Protocol):
 
 
 def _depth_weight(params: Params) -> int:
-    raw = params.get("limit", "500")
-    return DEPTH_LIMITS.get(int(raw), 20) if raw.isdigit() else 20
+    limit = strict_int(params.get("limit", "500"))
+    return DEPTH_LIMITS.get(limit, 20) if limit is not None else 20
 
 
 def _klines_weight(params: Params) -> int:
-    raw = params.get("limit", "500")
-    limit = int(raw) if raw.isdigit() else 500
+    """Weight by `limit`; a malformed limit (rejected later with -1100) weighs as the default."""
+    limit = strict_int(params.get("limit", "500"))
+    if limit is None:
+        limit = 500
     if limit < 100:
         return 1
     if limit < 500:

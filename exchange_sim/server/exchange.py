@@ -43,7 +43,7 @@ from exchange_sim.replay.grid import grids_for, load_exchange_info
 from exchange_sim.replay.kline_store import KlineStore, kline_rest_row
 from exchange_sim.replay.timeline import MarketReplay
 
-from .app import build_app
+from .app import JsonErrorRunner, build_app
 from .auth import AuthConfig, Credentials, KeyStore
 from .clock import ExchangeClock
 from .driver import ReplayDriver, time_map_for
@@ -250,7 +250,7 @@ class LocalExchange:
             auth_config=self.auth_config,
         )
         app = build_app(self.rest, self.hub, self.faults, admin=self.admin)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = JsonErrorRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -28,15 +28,58 @@ Faults (method: effect):
   `Retry-After`.
 - `rest_drop_mid_response(count)`: the next `count` REST responses are cut off after half the
   body (headers sent, then the connection is closed).
+
+Every argument is checked (ValueError, which the admin endpoint answers with HTTP 400): seconds
+are finite numbers in [0, MAX_SECONDS], counts whole numbers in [0, MAX_COUNT] (at least 1 for
+`order_failure`), `clock_skew` at most MAX_SKEW_MS (one day) either way, `retry_after_s` a
+whole number of seconds in [0, MAX_SECONDS]. Booleans are not numbers here. A refused call
+changes nothing, so no input can leave the server answering 500 or 429 for good.
 """
 
+import inspect
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 ORDER_FAILURE_MODES = ("unknown_after", "hangup_after", "unavailable_before", "hangup_before")
 UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
 SERVICE_UNAVAILABLE_MSG = "Service Unavailable."
+MAX_SECONDS = 3600.0
+MAX_COUNT = 1_000_000
+MAX_SKEW_MS = 86_400_000
+MAX_NAME_CHARS = 200
+
+
+def _seconds(name: str, value: Any, *, optional: bool = False) -> float | None:
+    """A duration in [0, MAX_SECONDS] s (None allowed if `optional`)."""
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_SECONDS
+    ):
+        raise ValueError(
+            f"{name} must be a number of seconds in [0, {MAX_SECONDS:g}], got {value!r}"
+        )
+    return float(value)
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _name(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_CHARS:
+        raise ValueError(f"{name} must be a non-empty string of at most {MAX_NAME_CHARS} chars")
+    return value
 
 
 @dataclass(slots=True)
@@ -90,7 +133,9 @@ class Faults:
 
     def drop_websockets(self, refuse_s: float = 0.0) -> int:
         """Abort every WebSocket now; refuse new handshakes for `refuse_s` seconds."""
-        self.ws_refuse_until = time.monotonic() + refuse_s
+        refuse = _seconds("refuse_s", refuse_s)
+        assert refuse is not None
+        self.ws_refuse_until = time.monotonic() + refuse
         return self._drop_ws()
 
     def ws_refusing(self) -> bool:
@@ -100,7 +145,9 @@ class Faults:
 
     def silence(self, seconds: float | None = None, stream: str | None = None) -> None:
         """Deliver nothing on matching streams for `seconds` (None: until cleared)."""
-        until = None if seconds is None else time.monotonic() + seconds
+        duration = _seconds("seconds", seconds, optional=True)
+        stream = _name("stream", stream)
+        until = None if duration is None else time.monotonic() + duration
         self._silences.append(_Silence(stream, until))
         self._refresh()
 
@@ -127,6 +174,8 @@ class Faults:
         """Fail the next `count` order requests (None: until cleared) in `mode`."""
         if mode not in ORDER_FAILURE_MODES:
             raise ValueError(f"mode must be one of {ORDER_FAILURE_MODES}, got {mode!r}")
+        if count is not None:
+            count = _whole("count", count, 1, MAX_COUNT)
         self.order_mode = mode
         self.order_remaining = count
         self._refresh()
@@ -147,26 +196,31 @@ class Faults:
     # ---- (d) latency, (e) clock skew ---------------------------------------------------------
 
     def latency(self, rest_s: float = 0.0, ws_s: float = 0.0) -> None:
-        self.rest_latency_s = rest_s
-        self.ws_latency_s = ws_s
+        rest, ws = _seconds("rest_s", rest_s), _seconds("ws_s", ws_s)
+        assert rest is not None and ws is not None
+        self.rest_latency_s = rest
+        self.ws_latency_s = ws
         self._refresh()
 
     def clock_skew(self, ms: int) -> None:
-        self.clock_skew_ms = int(ms)
+        """Shift the exchange clock by `ms` (|ms| <= one day)."""
+        self.clock_skew_ms = _whole("ms", ms, -MAX_SKEW_MS, MAX_SKEW_MS)
 
     # ---- (f) listenKey expiry -------------------------------------------------------------------
 
     def expire_listen_key(self, key: str | None = None) -> list[str]:
-        return self._expire_key(key)
+        return self._expire_key(_name("key", key))
 
     # ---- (g) malformed / duplicated frames, (h) reordered user events ---------------------------
 
     def malformed_frames(self, count: int = 1) -> None:
-        self.malformed_next += count
+        count = _whole("count", count, 0, MAX_COUNT)
+        self.malformed_next = min(self.malformed_next + count, MAX_COUNT)
         self._refresh()
 
     def duplicate_frames(self, count: int = 1) -> None:
-        self.duplicate_next += count
+        count = _whole("count", count, 0, MAX_COUNT)
+        self.duplicate_next = min(self.duplicate_next + count, MAX_COUNT)
         self._refresh()
 
     def mangle_market_frame(self, raw: bytes) -> tuple[bytes, int]:
@@ -182,11 +236,15 @@ class Faults:
         return raw, 1
 
     def reorder_user_events(self, on: bool = True) -> None:
+        if not isinstance(on, bool):
+            raise ValueError(f"on must be true or false, got {on!r}")
         self.reorder_user = on
 
     # ---- (i) REST 429 and mid-response drops --------------------------------------------------
 
     def rest_rate_limit(self, count: int = 1, retry_after_s: int = 1) -> None:
+        count = _whole("count", count, 0, MAX_COUNT)
+        retry_after_s = _whole("retry_after_s", retry_after_s, 0, int(MAX_SECONDS))
         self.rest_429_next = count
         self.rest_429_retry_after_s = retry_after_s
         self._refresh()
@@ -199,7 +257,7 @@ class Faults:
         return self.rest_429_retry_after_s
 
     def rest_drop_mid_response(self, count: int = 1) -> None:
-        self.rest_drop_next = count
+        self.rest_drop_next = _whole("count", count, 0, MAX_COUNT)
         self._refresh()
 
     def take_rest_drop(self) -> bool:
@@ -227,15 +285,20 @@ class Faults:
         "rest_drop_mid_response",
     )
 
-    def apply(self, spec: dict) -> object:
-        """Run `{"fault": name, **kwargs}` (the admin endpoint's body); ValueError if bad."""
+    def apply(self, spec: object) -> object:
+        """Run `{"fault": name, **kwargs}` (the admin endpoint's body); ValueError if bad.
+
+        Arguments are checked by the methods themselves; an unknown or missing argument is a
+        ValueError too. Nothing is changed when a ValueError is raised."""
         if not isinstance(spec, dict) or spec.get("fault") not in self.ADMIN_ACTIONS:
-            raise ValueError(f"'fault' must be one of {self.ADMIN_ACTIONS}")
+            raise ValueError(f"'fault' must be one of {', '.join(self.ADMIN_ACTIONS)}")
         kwargs = {k: v for k, v in spec.items() if k != "fault"}
+        method = getattr(self, spec["fault"])
         try:
-            return getattr(self, spec["fault"])(**kwargs)
+            inspect.signature(method).bind(**kwargs)
         except TypeError as exc:
-            raise ValueError(str(exc)) from exc
+            raise ValueError(f"{spec['fault']}: {exc}") from None
+        return method(**kwargs)
 
 
 def reorder_account_before_order(events: list[dict]) -> list[dict]:

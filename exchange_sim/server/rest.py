@@ -1,11 +1,15 @@
 """The REST request pipeline: faults, rate limits, authentication, dispatch, headers, errors.
 
 Order of processing (per request): injected latency; IP ban (418); injected 429; endpoint lookup
-(unknown path -> 404 JSON); request weight (429, then 418 for clients that keep going); security
-checks of reference section 2 (`auth.KeyStore.authenticate`); order-count limits on order
-placement (429 -1015); injected order failures; the handler. Every response carries
-`X-MBX-USED-WEIGHT-1M`; order placement responses also carry `X-MBX-ORDER-COUNT-10S` / `-1M`.
-Every error body is `{"code", "msg"}` JSON.
+(unknown path: 404, known path with another method: 405, both with Binance's -5000 body "Path
+<path>, Method <METHOD> is invalid"); the body (over 16 KiB: 413 -1101); parameter parsing
+(duplicates, too many: -1101, see params.py); request weight (429, then 418 for clients that
+keep going); security checks of reference section 2 (`auth.KeyStore.authenticate`); parameter
+syntax (`params.check_syntax`: -1100 / -1102 / -1130, so no handler ever sees a malformed
+number); order-count limits on order placement (429 -1015); injected order failures; the
+handler. Every response carries `X-MBX-USED-WEIGHT-1M`; order placement responses also carry
+`X-MBX-ORDER-COUNT-10S` / `-1M`. Every error body is `{"code", "msg"}` JSON (errors found by
+the HTTP parser itself are made JSON by `app.JsonErrorRunner`).
 """
 
 import asyncio
@@ -22,12 +26,29 @@ from exchange_sim.errors import BinanceError
 
 from .auth import AuthConfig, Credentials, KeyStore, Security
 from .faults import SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
-from .params import merge_params
+from .params import check_syntax, parse_params
 from .ratelimit import RateLimited, RateLimiter
 
 log = logging.getLogger(__name__)
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+# aiohttp's client_max_size (app.py). Binance documents no limit; no valid request comes near
+# it (five batch orders are ~3.5 KB), and parsing stays well under 1 ms at this size.
+MAX_BODY_BYTES = 16_384
+MAX_ECHOED_PATH = 100  # characters of the request path an error message repeats
+
+
+def invalid_path(method: str, path: str) -> BinanceError:
+    """What Binance answers for a path/method it does not serve (observed on fapi: -5000)."""
+    if len(path) > MAX_ECHOED_PATH:
+        path = path[:MAX_ECHOED_PATH] + "..."
+    return BinanceError(-5000, f"Path {path}, Method {method} is invalid", 404)
+
+
+def body_too_large() -> BinanceError:
+    return BinanceError(-1101, f"Request body too large; the limit is {MAX_BODY_BYTES} bytes.", 413)
+
 
 Handler = Callable[[Mapping[str, str], Credentials | None], Any | Awaitable[Any]]
 Weight = int | Callable[[Mapping[str, str]], int]
@@ -96,20 +117,19 @@ class RestServer:
                     )
             endpoint = self._routes.get((request.method, request.path))
             if endpoint is None:
-                status = 405 if request.path in self._paths else 404
-                body: Any = {"code": -1, "msg": "Not found."}
-                headers["X-MBX-USED-WEIGHT-1M"] = str(self.limiter.used_weight(ip))
-                return web.Response(
-                    text=_dumps(body),
-                    status=status,
-                    content_type="application/json",
-                    headers=headers,
-                )
+                error = invalid_path(request.method, request.path)
+                if request.path in self._paths:
+                    error.http_status = 405
+                    headers["Allow"] = ", ".join(m for (m, p) in self._routes if p == request.path)
+                raise error
             raw_query = request.rel_url.raw_query_string
             raw_body = ""
             if request.method != "GET" and request.can_read_body:
-                raw_body = (await request.read()).decode("utf-8", "replace")
-            params = merge_params(raw_query, raw_body)
+                try:
+                    raw_body = (await request.read()).decode("utf-8", "replace")
+                except web.HTTPRequestEntityTooLarge:
+                    raise body_too_large() from None
+            params = parse_params(raw_query, raw_body)
             used = self.limiter.charge_weight(ip, endpoint.weight_of(params))
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)
             creds = self.keys.authenticate(
@@ -122,6 +142,7 @@ class RestServer:
                 server_time_ms=self._now_ms(),
                 config=self.auth_config,
             )
+            check_syntax(params)
             failure = None
             if endpoint.orders is not None:
                 assert creds is not None
@@ -142,7 +163,7 @@ class RestServer:
             if failure == "hangup_after":
                 raise _HangUp
             status = 200
-            body = result
+            body: Any = result
         except _HangUp:
             if request.transport is not None:
                 request.transport.abort()
