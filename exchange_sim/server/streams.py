@@ -14,27 +14,27 @@ MARKET = "market"
 PRIVATE = "private"
 
 
-_LISTEN_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
+_LISTEN_KEY_RE = re.compile(r"[A-Za-z0-9]{64}")
 _PUBLIC_RE = re.compile(
-    r"^([a-z0-9]+@(bookTicker|depth(5|10|20)?(@100ms|@500ms)?|trade)|!bookTicker)$"
+    r"([a-z0-9]+@(bookTicker|depth(5|10|20)?(@100ms|@500ms)?|trade)|!bookTicker)"
 )
 _MARKET_RE = re.compile(
-    r"^([a-z0-9]+@(aggTrade|markPrice(@1s)?|kline_(?:"
+    r"([a-z0-9]+@(aggTrade|markPrice(@1s)?|kline_(?:"
     + "|".join(KLINE_INTERVALS)
     + r")|miniTicker|ticker|forceOrder)|!markPrice@arr(@1s)?|!miniTicker@arr|!ticker@arr"
-    r"|!forceOrder@arr)$"
+    r"|!forceOrder@arr)"
 )
 
 
 def is_listen_key(name: str) -> bool:
-    return bool(_LISTEN_KEY_RE.match(name))
+    return bool(_LISTEN_KEY_RE.fullmatch(name))
 
 
 def stream_group(name: str) -> str | None:
     """Route group of a stream name, or None if the name is not a known stream form."""
-    if _PUBLIC_RE.match(name):
+    if _PUBLIC_RE.fullmatch(name):
         return PUBLIC
-    if _MARKET_RE.match(name):
+    if _MARKET_RE.fullmatch(name):
         return MARKET
     if is_listen_key(name):
         return PRIVATE
