@@ -3,19 +3,29 @@
     python fetch_historical.py --symbol BTCUSDT --kind klines --interval 1m \\
         --start 2025-05-05 --end 2025-05-08 --out data_store
 
-`--start`/`--end` are ISO dates or date-times in UTC; the range is [start, end). Pages are
-requested at the maximum sizes, the request weight is kept under the limit using the
-`X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After`), a 418 (IP ban) stops the
-run with a message. Every page is stored as it arrives, so a second run resumes where the first
-stopped and downloads nothing twice. The closing report lists gaps and duplicates.
-Exit codes: 0 done, 1 stopped by the exchange or the network, 2 bad arguments, 130 interrupted.
+`--start`/`--end` are ISO dates or date-times in UTC; the range is [start, end). Neither may
+be before 2019-09-01 (Binance USD-M futures opened in September 2019: BTCUSDT's first kline
+is from 2019-09-08, so nothing older exists) nor after the exchange's current time (checked
+against `/fapi/v1/time` before anything is downloaded; dates after 2100 are refused at once).
+`--out` must be a directory this user can write (created if missing); `--base-url` an
+http(s) URL. Pages are requested at the maximum sizes, the request weight is kept under the
+limit using the `X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After`), a 418 (IP
+ban) stops the run with a message. Every page is stored as it arrives, so a second run resumes
+where the first stopped and downloads nothing twice. The closing report lists gaps and
+duplicates.
+Exit codes: 0 done, 1 stopped by the exchange, the network or the disk, 2 bad arguments (one
+line on stderr), 130 interrupted.
 """
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 from tqdm import tqdm
@@ -29,6 +39,9 @@ from market_history.store import HistoryStore
 
 DEFAULT_BASE_URL = "https://fapi.binance.com"
 INVALID_SYMBOL = -1121
+EARLIEST = pd.Timestamp("2019-09-01", tz="UTC")  # USD-M futures opened in September 2019
+LATEST = pd.Timestamp("2100-01-01", tz="UTC")  # a sanity bound; "now" is the exchange's clock
+CLOCK_TOLERANCE_MS = 60_000  # `--end` may pass the exchange's time by this much (clock drift)
 
 
 class BadArguments(Exception):
@@ -54,12 +67,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _utc_ms(text: str, name: str) -> int:
+    """An ISO date/date-time (UTC unless it says otherwise) as epoch ms inside
+    [EARLIEST, LATEST]; BadArguments otherwise ("" and "NaT" are not dates)."""
     try:
         ts = pd.Timestamp(text)
-    except ValueError:
+        if pd.isna(ts):
+            raise ValueError(text)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    except (ValueError, TypeError, OverflowError):
         raise BadArguments(f"--{name}: not an ISO date: {text!r}") from None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts < EARLIEST:
+        raise BadArguments(
+            f"--{name} {text} is before {EARLIEST:%Y-%m-%d}: Binance USD-M futures have no "
+            "data before then"
+        )
+    if ts > LATEST:
+        raise BadArguments(f"--{name} {text} is after {LATEST:%Y-%m-%d}; give a date up to now")
     return int(ts.value // 1_000_000)
+
+
+def _check_base_url(text: str) -> str:
+    """An http(s) URL with a host: anything else would only fail later, retried as if the
+    network were down."""
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # e.g. a port that is not a number
+        valid = False
+    if not valid:
+        raise BadArguments(f"--base-url: not an http(s) URL: {text!r}")
+    if parts.query or parts.fragment:
+        raise BadArguments(f"--base-url: a base URL has no query or fragment: {text!r}")
+    return text
+
+
+def _check_out_dir(text: str) -> str:
+    """A directory this user can write (created if missing); BadArguments otherwise."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise BadArguments(f"--out {text}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".fetch-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise BadArguments(f"--out {text}: cannot write there ({exc.strerror or exc})") from None
+    return text
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -76,7 +130,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.end_ms = _utc_ms(args.end, "end")
     if args.end_ms <= args.start_ms:
         raise BadArguments(f"--end {args.end} is not after --start {args.start}")
+    args.base_url = _check_base_url(args.base_url)
+    args.out = _check_out_dir(args.out)
     return args
+
+
+def _check_range_against(args: argparse.Namespace, server_now_ms: int) -> None:
+    """Neither end of the range may lie after the exchange's current time."""
+    now = pd.Timestamp(server_now_ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    if args.start_ms >= server_now_ms:
+        raise BadArguments(f"--start {args.start} is not before the exchange's current time {now}")
+    if args.end_ms > server_now_ms + CLOCK_TOLERANCE_MS:
+        raise BadArguments(f"--end {args.end} is after the exchange's current time {now}")
 
 
 async def _check_symbol(rest: MarketDataRest, symbol: str) -> None:
@@ -98,6 +163,7 @@ async def run(
     try:
         await _check_symbol(rest, args.symbol)
         now = await rest.server_time_ms()
+        _check_range_against(args, now)
         span = args.end_ms - args.start_ms
         if args.kind == "klines":
             step = Kind.klines(args.interval).step_ms
@@ -162,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetryableError as exc:
         print(f"fetch_historical.py: gave up after retries ({exc}); run again to resume",
               file=sys.stderr)  # fmt: skip
+        return 1
+    except OSError as exc:  # the store's disk: network errors arrive as RetryableError
+        print(f"fetch_historical.py: cannot write the history store: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fetch_historical.py: interrupted; run again to resume", file=sys.stderr)

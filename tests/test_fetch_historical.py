@@ -5,6 +5,7 @@ import asyncio
 import csv
 import gzip
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -247,3 +248,98 @@ async def test_local_exchange_interrupted_download_resumes_without_refetching(we
     source = source_ohlcv(week)
     assert report.rows_received == 3 * 1440 - 3000 and report.requests == 1
     assert len(stored) == 3 * 1440 and all(stored[t] == source[t] for t in stored)
+
+
+# --- hostile command lines (issue 8, item 10) ---------------------------------------------------
+
+
+def cli_main(capsys, *argv: str) -> tuple[int, str]:
+    code = fetch_historical.main(list(argv))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return code, captured.err
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("", END, "--start: not an ISO date: ''"),
+        ("NaT", END, "--start: not an ISO date: 'NaT'"),
+        ("1677-01-01", END, "--start 1677-01-01 is before 2019-09-01"),
+        ("2016-12-31", END, "--start 2016-12-31 is before 2019-09-01"),
+        (START, "3000-01-01", "--end 3000-01-01 is after 2100-01-01"),
+        (START, "NaT", "--end: not an ISO date: 'NaT'"),
+    ],
+)
+def test_impossible_dates_exit_2_with_one_line_before_any_request(
+    capsys, tmp_path, start, end, message
+) -> None:
+    out = tmp_path / "store"
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", start, "--end", end,
+        "--base-url", "http://127.0.0.1:9", "--out", str(out),
+    )  # fmt: skip
+
+    assert code == 2
+    assert err.count("\n") == 1 and message in err
+    assert not out.exists()  # nothing was created: the run never started
+
+
+@pytest.mark.parametrize("kind", ["file", "proc", "under-proc", "under-file"])
+def test_out_that_cannot_hold_the_store_exits_2_with_one_line(capsys, tmp_path, kind) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    out = {
+        "file": a_file,
+        "proc": Path("/proc"),
+        "under-proc": Path("/proc/no-such-dir/store"),
+        "under-file": a_file / "store",
+    }[kind]
+
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", "http://127.0.0.1:9", "--out", str(out),
+    )  # fmt: skip
+
+    assert code == 2
+    assert err.count("\n") == 1 and f"--out {out}" in err
+
+
+@pytest.mark.parametrize(
+    "url", ["not-a-url", "ftp://127.0.0.1", "http://", "http://127.0.0.1:99999", "127.0.0.1:80"]
+)
+def test_base_url_that_is_not_an_http_url_exits_2_at_once(capsys, tmp_path, url) -> None:
+    started = time.monotonic()
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", url, "--out", str(tmp_path),
+    )  # fmt: skip
+
+    assert code == 2 and time.monotonic() - started < 1.0  # not retried as a network failure
+    assert err == f"fetch_historical.py: error: --base-url: not an http(s) URL: {url!r}\n"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        (START, "2030-01-01", "--end 2030-01-01 is after the exchange's current time"),
+        ("2030-01-01", "2030-01-02", "--start 2030-01-01 is not before the exchange's current"),
+    ],
+)
+async def test_range_after_the_exchange_clock_is_refused_before_downloading(
+    fake, tmp_path, start, end, message
+) -> None:
+    with pytest.raises(fetch_historical.BadArguments, match=message):
+        await fetch_historical.run(args(fake, tmp_path, start=start, end=end))
+
+    assert klines_calls(fake) == []
+
+
+async def test_command_line_with_an_end_after_the_exchange_clock_exits_2(fake, tmp_path) -> None:
+    code, out, err = await run_cli(
+        "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", "2030-01-01",
+        "--base-url", fake.base_url, "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "is after the exchange's current time 2025-05-08" in err
