@@ -68,8 +68,14 @@ def check_features(meta: Mapping[str, Any], *, source: str) -> None:
 
 
 def load_linear_model(path: str | Path) -> LinearModel:
-    """Read a model file written by `model.logreg_model.LogRegModel.save`."""
-    p = Path(path)
+    """Read a model file written by `model.logreg_model.LogRegModel.save`, or a model
+    registry directory's promoted version (`model.registry`)."""
+    from model.registry import RegistryError, resolve_model_path
+
+    try:
+        p = resolve_model_path(path)
+    except RegistryError as e:
+        raise ModelMismatchError(str(e)) from e
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except OSError as e:

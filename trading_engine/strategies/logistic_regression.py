@@ -12,8 +12,17 @@ and the target is re-emitted on every bar so a denied order is retried.
 setting decides whether taker volume and trade counts are read from the bars: a model trained
 on OHLCV-only data sees zeros there live as well. The model's bar interval must be the one the
 daemon builds bars at (the file records it under `interval`).
+
+Hot swap: given a model registry directory (`model.registry`) as `model_path`, the strategy
+loads its promoted version and, on each new closed bar before computing, looks at the
+`PROMOTED` file's mtime (one `stat` per bar); when it changed and names another version, that
+version is loaded and used from this bar on. The feature state is kept (the features are the
+same code, checked by the feature hash); a model that fails to load, does not match the
+feature code, uses another flow setting or lacks BUY/SELL is refused with a warning and the
+old one kept.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
@@ -24,12 +33,14 @@ from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar
 from core.orders import TargetPosition
+from model import registry
 from model.features import WARMUP_BARS, FeatureState
 from model.live import LinearModel, load_linear_model
 from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
 
 _QTY_QUANTUM = Decimal("1e-8")
 _SELL, _BUY = -1, 1
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -59,11 +70,19 @@ class LogisticRegressionStrategy(StrategyBase):
     ) -> None:
         if (model is None) == (model_path is None):
             raise ValueError("logistic_regression needs exactly one of model_path or model")
+        self._registry: Path | None = None
+        self._promoted_stat: tuple[int, int] | None = None
+        self._checked_open_ms = -1
+        self.model_version: str | None = None
+        if model_path is not None and registry.is_registry(model_path):
+            self._registry = Path(model_path)
+            self._promoted_stat = self._stat_promoted()
+            self.model_version = registry.promoted_id(self._registry)
+            if self.model_version is not None:  # this version, even if PROMOTED changes now
+                model_path = registry.version_dir(self._registry, self.model_version)
+                model_path = model_path / registry.MODEL_FILE
         self.model = model if model is not None else load_linear_model(str(model_path))
-        if _BUY not in self.model.classes or _SELL not in self.model.classes:
-            raise ValueError(f"model classes {self.model.classes} lack BUY (1) or SELL (-1)")
-        self._i_buy = self.model.classes.index(_BUY)
-        self._i_sell = self.model.classes.index(_SELL)
+        self._set_model(self.model)
         p = float(entry_probability)
         if not 0.0 < p <= 1.0:
             raise ValueError(f"entry_probability must be in (0, 1], not {entry_probability}")
@@ -117,6 +136,51 @@ class LogisticRegressionStrategy(StrategyBase):
         st = self._states.get(symbol)
         return [] if st is None else st.proba
 
+    # --- hot swap ---------------------------------------------------------------------------
+
+    def _set_model(self, model: LinearModel) -> None:
+        if _BUY not in model.classes or _SELL not in model.classes:
+            raise ValueError(f"model classes {model.classes} lack BUY (1) or SELL (-1)")
+        self.model = model
+        self._i_buy = model.classes.index(_BUY)
+        self._i_sell = model.classes.index(_SELL)
+
+    def _stat_promoted(self) -> tuple[int, int] | None:
+        """(mtime, inode) of PROMOTED: every atomic write replaces the file (a new inode)."""
+        assert self._registry is not None
+        try:
+            st = (self._registry / registry.PROMOTED_FILE).stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_ino
+
+    def _maybe_swap(self) -> None:
+        """Switch to the registry's promoted version if it changed since the last look."""
+        stat = self._stat_promoted()
+        if stat is None or stat == self._promoted_stat:
+            return
+        self._promoted_stat = stat
+        reg = self._registry
+        assert reg is not None
+        try:
+            version = registry.promoted_id(reg)
+            if version is None or version == self.model_version:
+                return
+            new = load_linear_model(registry.version_dir(reg, version) / registry.MODEL_FILE)
+            if new.flow != self.model.flow:
+                raise ValueError(f"flow={new.flow}, the running model has flow={self.model.flow}")
+            self._set_model(new)
+        except (OSError, ValueError) as e:
+            log.warning(
+                "model registry %s: promoted model refused, keeping %s: %s",
+                reg,
+                self.model_version,
+                e,
+            )
+            return
+        log.info("model registry %s: switched model %s -> %s", reg, self.model_version, version)
+        self.model_version = version
+
     def _update(self, bar: Bar) -> _SymbolState | None:
         st = self._states.get(bar.symbol)
         if st is None:
@@ -124,6 +188,9 @@ class LogisticRegressionStrategy(StrategyBase):
         if bar.open_time_ms <= st.last_open_ms:
             return None
         st.last_open_ms = bar.open_time_ms
+        if self._registry is not None and bar.open_time_ms > self._checked_open_ms:
+            self._checked_open_ms = bar.open_time_ms
+            self._maybe_swap()
         st.row = row = st.features.update(
             float(bar.high),
             float(bar.low),

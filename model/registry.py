@@ -1,0 +1,177 @@
+"""A directory of model versions, one of them promoted, with rollback.
+
+Layout (plain files, never a pickle)::
+
+    <dir>/versions/<version_id>/model.json   the model file, byte for byte as added
+    <dir>/versions/<version_id>/meta.json    sha256, source path, time added, model metadata
+    <dir>/PROMOTED                           {"promoted": id | null, "history": [...]}
+
+A version id is the UTC time it was added plus the first 8 hex digits of the model file's
+sha256 (`20250511T120000Z-1a2b3c4d`), so ids sort in the order versions were added; adding the
+same bytes twice returns the existing id. `PROMOTED` holds the promoted id and an append-only
+history of promotions and rollbacks; a rollback goes back to the version that was promoted
+before the current one (replaying the history as a stack). Every write is atomic
+(`core.atomic_file.write_atomic`): a crash leaves the old `PROMOTED` or the new one, and a
+version's directory gets its files before `PROMOTED` can name it.
+
+`--model PATH` everywhere takes a model file or a registry directory: `resolve_model_path`
+maps a registry to its promoted version's `model.json` (`model.live.load_linear_model` calls it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.atomic_file import write_atomic
+
+PROMOTED_FILE = "PROMOTED"
+VERSIONS_DIR = "versions"
+MODEL_FILE = "model.json"
+META_FILE = "meta.json"
+
+
+class RegistryError(ValueError):
+    """The registry cannot do what was asked (unknown version, nothing to roll back to...)."""
+
+
+def is_registry(path: str | Path) -> bool:
+    """A directory (an existing one, or one holding `versions/` or `PROMOTED`)."""
+    return Path(path).is_dir()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dump(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def _read_state(reg: Path) -> dict[str, Any]:
+    p = reg / PROMOTED_FILE
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"promoted": None, "history": []}
+    except (OSError, ValueError) as e:
+        raise RegistryError(f"{p}: unreadable ({e})") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("history", []), list):
+        raise RegistryError(f"{p}: not a registry PROMOTED file")
+    doc.setdefault("history", [])
+    doc.setdefault("promoted", None)
+    return doc
+
+
+def version_dir(reg: str | Path, version_id: str) -> Path:
+    return Path(reg) / VERSIONS_DIR / version_id
+
+
+def versions(reg: str | Path) -> list[dict[str, Any]]:
+    """Every version's metadata (meta.json plus `version_id`), oldest first."""
+    root = Path(reg) / VERSIONS_DIR
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(root.iterdir()):
+        if not (d / MODEL_FILE).is_file():
+            continue
+        try:
+            meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        meta["version_id"] = d.name
+        out.append(meta)
+    return out
+
+
+def add(reg: str | Path, model_json_path: str | Path) -> str:
+    """Copy a model file into the registry (it must load and match the feature code);
+    return its version id. The same bytes added again return the existing id."""
+    from model.live import load_linear_model  # late: model.live imports this module
+
+    src = Path(model_json_path)
+    model = load_linear_model(src)  # refuses a bad or mismatched model (ModelMismatchError)
+    data = src.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    for meta in versions(reg):
+        if meta.get("sha256") == sha:
+            return str(meta["version_id"])
+    now = _now()
+    version_id = f"{now:%Y%m%dT%H%M%S}Z-{sha[:8]}"
+    d = version_dir(reg, version_id)
+    skip = {"linear", "unfolded", "format"}
+    meta = {
+        "version_id": version_id,
+        "added_at": now.isoformat(timespec="seconds"),
+        "sha256": sha,
+        "source": str(src.resolve()),
+        "model": {k: v for k, v in model.metadata.items() if k not in skip},
+    }
+    write_atomic(d / MODEL_FILE, data)
+    write_atomic(d / META_FILE, _dump(meta))
+    return version_id
+
+
+def promoted_id(reg: str | Path) -> str | None:
+    v = _read_state(Path(reg)).get("promoted")
+    return v if isinstance(v, str) else None
+
+
+def promoted(reg: str | Path) -> Path | None:
+    """The promoted version's model.json, or None when nothing is promoted."""
+    v = promoted_id(reg)
+    return None if v is None else version_dir(reg, v) / MODEL_FILE
+
+
+def promote(reg: str | Path, version_id: str, reason: str) -> None:
+    """Make `version_id` the promoted version (recorded in the history with `reason`)."""
+    reg = Path(reg)
+    if not (version_dir(reg, version_id) / MODEL_FILE).is_file():
+        raise RegistryError(f"{reg}: no version {version_id!r}")
+    state = _read_state(reg)
+    entry = {"action": "promote", "version_id": version_id, "reason": reason}
+    _write_state(reg, state, version_id, entry)
+
+
+def _stack(history: list[dict[str, Any]]) -> list[str]:
+    stack: list[str] = []
+    for e in history:
+        if e.get("action") == "promote":
+            stack.append(str(e["version_id"]))
+        elif e.get("action") == "rollback" and stack:
+            stack.pop()
+    return stack
+
+
+def rollback(reg: str | Path, reason: str = "rollback") -> str:
+    """Promote again the version promoted before the current one; return its id."""
+    reg = Path(reg)
+    state = _read_state(reg)
+    stack = _stack(state["history"])
+    if len(stack) < 2:
+        raise RegistryError(f"{reg}: no earlier promoted version to roll back to")
+    target = stack[-2]
+    entry = {"action": "rollback", "version_id": target, "from": stack[-1], "reason": reason}
+    _write_state(reg, state, target, entry)
+    return target
+
+
+def _write_state(reg: Path, state: dict[str, Any], version_id: str, entry: dict[str, Any]) -> None:
+    entry["at"] = _now().isoformat(timespec="seconds")
+    doc = {"promoted": version_id, "history": [*state["history"], entry]}
+    write_atomic(reg / PROMOTED_FILE, _dump(doc))
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A model file as is; a registry directory -> its promoted version's model.json."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    target = promoted(p)
+    if target is None:
+        raise RegistryError(f"{p}: registry has no promoted model")
+    return target
