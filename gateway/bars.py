@@ -6,20 +6,28 @@ maker), and trade count (sum of `last_trade_id - first_trade_id + 1`). Like Bina
 with no trade still gets a bar: open = high = low = close = the previous close, zero volume.
 Open time is the bucket start (ms UTC), close time = open + interval - 1 ms.
 
-Two forms with one meaning: `BarBuilder` (streaming, Decimal, for live use) and
-`bars_from_trades` (vectorized over a DataFrame of trades, exact integer arithmetic, for
-history). Tests check they agree with each other and with real klines.
+Two forms with one meaning: `BarBuilder` (streaming, Decimal, for live use: the ExecManager
+builds bars with it when `execution.bar_source = "trades"`) and `bars_from_trades` (vectorized
+over a DataFrame of trades, exact integer arithmetic, for history). Tests check they agree with
+each other and with real klines. numpy and pandas are imported only by the vectorized
+functions, so the daemon's tick path does not pay for them; a trade that closes no bar returns
+the shared empty tuple `NO_BARS` (no allocation).
 """
 
-from decimal import Decimal
+from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from core.intervals import interval_ms
 from core.market import Bar, Trade
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 _ZERO = Decimal(0)
+NO_BARS: tuple[Bar, ...] = ()
 
 BAR_COLUMNS = [
     "open_time",
@@ -37,77 +45,131 @@ BAR_COLUMNS = [
 
 
 class BarBuilder:
-    """Streaming bars for one symbol; feed trades in aggregate-id order."""
+    """Time bars of one symbol and interval from trades fed in aggregate-id order.
 
-    __slots__ = ("_bar", "_last_close", "_last_open", "interval", "step_ms", "symbol")
+    Like Binance, a bucket without trades still gets a bar at the previous close with zero
+    volume; open time is the bucket start, close time = open + interval - 1 ms.
+    """
+
+    __slots__ = (
+        "_close",
+        "_count",
+        "_high",
+        "_last_close",
+        "_last_open",
+        "_low",
+        "_open",
+        "_open_ms",
+        "_qv",
+        "_tbq",
+        "_tbv",
+        "_vol",
+        "interval",
+        "step_ms",
+        "symbol",
+    )
 
     def __init__(self, symbol: str, interval: str) -> None:
         self.symbol = symbol
         self.interval = interval
         self.step_ms = interval_ms(interval)
-        self._bar: list | None = None  # [open_ms, o, h, l, c, v, qv, tbv, tbqv, n]
-        self._last_open: int | None = None  # open time of the last closed bar
-        self._last_close: Decimal = _ZERO
+        self._open_ms = -1  # open time of the bar being built; -1 = none
+        self._last_open = -1  # open time of the last closed bar; -1 = none yet
+        self._last_close = _ZERO
+        self._open = self._high = self._low = self._close = _ZERO
+        self._vol = self._qv = self._tbv = self._tbq = _ZERO
+        self._count = 0
 
-    def add(self, trade: Trade) -> list[Bar]:
-        """Add one trade; returns the bars it closed (empty buckets included), oldest first."""
-        start = trade.trade_time_ms - trade.trade_time_ms % self.step_ms
-        bar = self._bar
-        price, qty = trade.price, trade.qty
-        quote = price * qty
-        count = trade.last_trade_id - trade.first_trade_id + 1
-        if bar is not None and bar[0] == start:
-            if price > bar[2]:
-                bar[2] = price
-            elif price < bar[3]:
-                bar[3] = price
-            bar[4] = price
-            bar[5] += qty
-            bar[6] += quote
-            if not trade.buyer_is_maker:
-                bar[7] += qty
-                bar[8] += quote
-            bar[9] += count
-            return []
-        last = bar[0] if bar is not None else self._last_open
-        if last is not None and start < last:
-            raise ValueError(
-                f"trade {trade.agg_id} at {trade.trade_time_ms} is older than bar {last}"
-            )
-        closed = self.close_until(start)
-        taker = not trade.buyer_is_maker
-        self._bar = [
-            start,
-            price,
-            price,
-            price,
-            price,
-            qty,
-            quote,
-            qty if taker else _ZERO,
-            quote if taker else _ZERO,
-            count,
-        ]
-        return closed
+    @property
+    def next_close_ms(self) -> int:
+        """First ms at which the open bar (if any) is complete; -1 when no bar is open."""
+        return -1 if self._open_ms < 0 else self._open_ms + self.step_ms
 
     def current(self) -> Bar | None:
-        """The open bar so far (closed=False), or None before the first trade."""
-        return None if self._bar is None else self._to_bar(self._bar, closed=False)
+        """The open bar so far (closed=False), or None when no bar is open."""
+        if self._open_ms < 0:
+            return None
+        return Bar(
+            self.symbol,
+            self.interval,
+            self._open_ms,
+            self._open_ms + self.step_ms - 1,
+            self._open,
+            self._high,
+            self._low,
+            self._close,
+            self._vol,
+            self._qv,
+            self._tbv,
+            self._tbq,
+            self._count,
+            False,
+        )
 
-    def close_until(self, now_ms: int) -> list[Bar]:
-        """Close every bar that ends at or before `now_ms` (time passing with no trade)."""
+    def add(self, trade: Trade) -> tuple[Bar, ...]:
+        """Add one trade; return the bars it closed (empty buckets included), oldest first."""
+        t = trade.trade_time_ms
+        start = t - t % self.step_ms
+        price, qty = trade.price, trade.qty
+        quote = price * qty
+        if start == self._open_ms:
+            if price > self._high:
+                self._high = price
+            elif price < self._low:
+                self._low = price
+            self._close = price
+            self._vol += qty
+            self._qv += quote
+            if not trade.buyer_is_maker:
+                self._tbv += qty
+                self._tbq += quote
+            self._count += trade.last_trade_id - trade.first_trade_id + 1
+            return NO_BARS
+        last = self._open_ms if self._open_ms >= 0 else self._last_open
+        if start < last:
+            raise ValueError(f"trade {trade.agg_id} at {t} is older than bar {last}")
+        closed = self.close_until(start)
+        self._open_ms = start
+        self._open = self._high = self._low = self._close = price
+        self._vol = qty
+        self._qv = quote
+        taker_buy = not trade.buyer_is_maker
+        self._tbv = qty if taker_buy else _ZERO
+        self._tbq = quote if taker_buy else _ZERO
+        self._count = trade.last_trade_id - trade.first_trade_id + 1
+        return closed
+
+    def close_until(self, now_ms: int) -> tuple[Bar, ...]:
+        """Close every bar that ends at or before `now_ms` (time passing without trades)."""
         step = self.step_ms
+        open_ms = self._open_ms
+        if open_ms >= 0 and open_ms + step > now_ms:
+            return NO_BARS
+        if open_ms < 0 and (self._last_open < 0 or self._last_open + 2 * step > now_ms):
+            return NO_BARS
         out: list[Bar] = []
-        bar = self._bar
-        if bar is not None:
-            if bar[0] + step > now_ms:
-                return out
-            out.append(self._to_bar(bar, closed=True))
-            self._last_close = bar[4]
-            self._last_open = bar[0]
-            self._bar = None
-        if self._last_open is None:
-            return out
+        if open_ms >= 0:
+            out.append(
+                Bar(
+                    self.symbol,
+                    self.interval,
+                    open_ms,
+                    open_ms + step - 1,
+                    self._open,
+                    self._high,
+                    self._low,
+                    self._close,
+                    self._vol,
+                    self._qv,
+                    self._tbv,
+                    self._tbq,
+                    self._count,
+                    True,
+                )
+            )
+            self._last_close = self._close
+            self._last_open = open_ms
+            self._open_ms = -1
         price = self._last_close
         t = self._last_open + step
         while t + step <= now_ms:
@@ -131,25 +193,7 @@ class BarBuilder:
             )
             self._last_open = t
             t += step
-        return out
-
-    def _to_bar(self, b: list, *, closed: bool) -> Bar:
-        return Bar(
-            self.symbol,
-            self.interval,
-            b[0],
-            b[0] + self.step_ms - 1,
-            b[1],
-            b[2],
-            b[3],
-            b[4],
-            b[5],
-            b[6],
-            b[7],
-            b[8],
-            b[9],
-            closed,
-        )
+        return tuple(out)
 
 
 # --- vectorized ---------------------------------------------------------------------------------
@@ -176,6 +220,8 @@ def bars_from_trades(trades: pd.DataFrame, interval: str) -> pd.DataFrame:
     bucket from the first to the last trade's bucket, columns `BAR_COLUMNS` with Decimal
     values for prices and volumes (open_time/close_time/trade_count are int64).
     """
+    import numpy as np
+    import pandas as pd
     if trades.empty:
         return pd.DataFrame(columns=BAR_COLUMNS)
     step = interval_ms(interval)
@@ -269,6 +315,7 @@ def frame_to_bars(frame: pd.DataFrame, symbol: str, interval: str) -> list[Bar]:
 
 def trades_frame(trades: list[Trade]) -> pd.DataFrame:
     """Domain trades -> the column layout `bars_from_trades` reads."""
+    import pandas as pd
     return pd.DataFrame(
         {
             "price": [str(t.price) for t in trades],

@@ -87,7 +87,7 @@ from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, Order, OrderProposal, OrderRequest, TargetPosition
 from core.venue import Venue
-from trading_engine.bar_builder import StreamingBarBuilder
+from gateway.bars import BarBuilder
 from trading_engine.main_trading_strategy import Proposals, TradingStrategy
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,10 @@ class Risk(Protocol):
 
 
 class BarSource(StrEnum):
-    """Where the strategy's closed bars come from (see trading_engine.bar_builder)."""
+    """Where the strategy's closed bars come from: the stream's closed klines (the exchange's
+    own numbers, re-checked over REST after a gap), or bars built from trades with
+    `gateway.bars.BarBuilder` (replays of trades only, or intervals the stream does not
+    subscribe to, e.g. 1s)."""
 
     KLINES = "klines"  # the DataStream's closed kline Bars (live default)
     TRADES = "trades"  # built here from the trade stream (replays of trades, 1s bars)
@@ -284,7 +287,7 @@ class ExecManager:
         self._builders = (
             {}
             if self._kline_bars
-            else {s: StreamingBarBuilder(s, config.bar_interval) for s in config.symbols}
+            else {s: BarBuilder(s, config.bar_interval) for s in config.symbols}
         )
         self._last_bar_open: dict[str, int] = dict.fromkeys(config.symbols, -1)
 

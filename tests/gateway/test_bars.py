@@ -170,7 +170,7 @@ def test_close_until_closes_the_open_bar_when_time_passes():
     builder = BarBuilder("BTCUSDT", "1m")
     builder.add(Trade("BTCUSDT", 1, Decimal("1"), Decimal("1"), 1, 1, True, t0, t0, 0))
 
-    assert builder.close_until(t0 + 59_999) == []
+    assert builder.close_until(t0 + 59_999) == ()  # nothing closed (the shared empty tuple)
     (bar,) = builder.close_until(t0 + 60_000)
     assert bar.closed and bar.close_time_ms == t0 + 59_999 and builder.current() is None
 

@@ -1,4 +1,6 @@
-"""StreamingBarBuilder: the same bars as gateway.bars.BarBuilder on real trades, no allocation."""
+"""The streaming BarBuilder on real trades: no allocation when nothing closes, order enforced.
+
+(That its bars equal the vectorized form on real trades is in test_bars.py.)"""
 
 import csv
 import gzip
@@ -8,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.market import Trade
-from gateway.bars import BarBuilder
-from trading_engine.bar_builder import NO_BARS, StreamingBarBuilder
+from gateway.bars import NO_BARS, BarBuilder
 
 TRADES = (
     Path(__file__).resolve().parents[2]
@@ -36,30 +37,16 @@ def real_trades() -> list[Trade]:
         ]
 
 
-@pytest.mark.parametrize("interval", ["1s", "1m"])
-def test_streaming_bars_equal_the_gateway_builder_on_real_trades(interval):
-    trades = real_trades()
-    ours, theirs = StreamingBarBuilder("BTCUSDT", interval), BarBuilder("BTCUSDT", interval)
-    got, want = [], []
-    for t in trades:
-        got.extend(ours.add(t))
-        want.extend(theirs.add(t))
-    end = trades[-1].trade_time_ms + 120_000
-    got.extend(ours.close_until(end))
-    want.extend(theirs.close_until(end))
-    assert len(got) > 5 and got == want
-
-
 def test_a_trade_that_closes_nothing_returns_the_shared_empty_tuple():
     trades = real_trades()[:3]
-    builder = StreamingBarBuilder("BTCUSDT", "1m")
+    builder = BarBuilder("BTCUSDT", "1m")
     builder.add(trades[0])
     assert builder.add(trades[1]) is NO_BARS
 
 
 def test_a_trade_older_than_the_open_bar_is_refused():
     second = real_trades()[1]
-    builder = StreamingBarBuilder("BTCUSDT", "1s")
+    builder = BarBuilder("BTCUSDT", "1s")
     builder.add(second)
     t = second.trade_time_ms - 5_000
     old = Trade("BTCUSDT", 1, Decimal(1), Decimal(1), 1, 1, False, t, 0, 0)
