@@ -9,9 +9,12 @@ there is nothing to say costs no allocation on the tick path.
 """
 
 from collections.abc import Callable, Sequence
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from core.account import AccountView
+from core.enums import OrderType
+from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
 from core.orders import OrderProposal, TargetPosition
 
@@ -67,6 +70,38 @@ class StrategyBase:
 
     def on_start(self, symbol: str, view: AccountView) -> Proposals:
         return NO_PROPOSALS
+
+
+_QTY_QUANTUM = Decimal("1e-8")
+
+
+def positive_notional(order_notional_usdt: Decimal | float | int | str) -> Decimal:
+    """A strategy's position size in USDT, exact; ValueError unless > 0."""
+    notional = Decimal(str(order_notional_usdt))
+    if not notional > 0:
+        raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
+    return notional
+
+
+def target_qty(
+    notional: Decimal,
+    close: Decimal,
+    side: int,
+    instrument: Instrument | None,
+    *,
+    allow_short: bool,
+) -> Decimal:
+    """Signed contracts for `notional` USDT at `close` (side +1 long, -1 short, 0 flat),
+    floored to the market lot step so rounding never adds exposure; 0 for a short when
+    shorting is off."""
+    if side == 0 or (side < 0 and not allow_short):
+        return Decimal(0)
+    qty = notional / close
+    if instrument is not None:
+        qty = instrument.floor_qty(qty, OrderType.MARKET)
+    else:
+        qty = qty.quantize(_QTY_QUANTUM, rounding=ROUND_DOWN)
+    return qty if side > 0 else -qty
 
 
 StrategyFactory = Callable[..., TradingStrategy]

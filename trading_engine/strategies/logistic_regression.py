@@ -25,20 +25,24 @@ old one kept.
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from core.account import AccountView
-from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar
 from core.orders import TargetPosition
 from model import registry
 from model.features import WARMUP_BARS, FeatureState
 from model.live import LinearModel, load_linear_model
-from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
+from trading_engine.main_trading_strategy import (
+    NO_PROPOSALS,
+    Proposals,
+    StrategyBase,
+    positive_notional,
+    target_qty,
+)
 
-_QTY_QUANTUM = Decimal("1e-8")
 _SELL, _BUY = -1, 1
 log = logging.getLogger(__name__)
 
@@ -86,9 +90,7 @@ class LogisticRegressionStrategy(StrategyBase):
         p = float(entry_probability)
         if not 0.0 < p <= 1.0:
             raise ValueError(f"entry_probability must be in (0, 1], not {entry_probability}")
-        notional = Decimal(str(order_notional_usdt))
-        if notional <= 0:
-            raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
+        notional = positive_notional(order_notional_usdt)
         self.entry_probability = p
         self.order_notional_usdt = notional
         self.allow_short = allow_short
@@ -215,12 +217,10 @@ class LogisticRegressionStrategy(StrategyBase):
         return st
 
     def _size(self, symbol: str, close: Decimal, side: int) -> Decimal:
-        if side == 0 or (side < 0 and not self.allow_short):
-            return Decimal(0)
-        qty = self.order_notional_usdt / close
-        instrument = self.instruments.get(symbol)
-        if instrument is not None:
-            qty = instrument.floor_qty(qty, OrderType.MARKET)
-        else:
-            qty = qty.quantize(_QTY_QUANTUM, rounding=ROUND_DOWN)
-        return qty if side > 0 else -qty
+        return target_qty(
+            self.order_notional_usdt,
+            close,
+            side,
+            self.instruments.get(symbol),
+            allow_short=self.allow_short,
+        )

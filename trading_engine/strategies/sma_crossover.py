@@ -17,19 +17,23 @@ flat market cannot flip the regime on float noise.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from core.account import AccountView
-from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar
 from core.orders import TargetPosition
 from trading_engine.indicators import Sma
-from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
+from trading_engine.main_trading_strategy import (
+    NO_PROPOSALS,
+    Proposals,
+    StrategyBase,
+    positive_notional,
+    target_qty,
+)
 
 _PRICE_SCALE = 8  # closes as integer units of 1e-8 (Binance prices have at most 8 decimals)
 _UNITS = 10**_PRICE_SCALE
-_QTY_QUANTUM = Decimal("1e-8")
 
 
 @dataclass(slots=True)
@@ -57,9 +61,7 @@ class SmaCrossover(StrategyBase):
     ) -> None:
         if not 1 <= fast < slow:
             raise ValueError(f"sma_crossover needs 1 <= fast < slow, not fast={fast} slow={slow}")
-        notional = Decimal(str(order_notional_usdt))
-        if notional <= 0:
-            raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
+        notional = positive_notional(order_notional_usdt)
         self.fast = fast
         self.slow = slow
         self.order_notional_usdt = notional
@@ -132,12 +134,10 @@ class SmaCrossover(StrategyBase):
         return st
 
     def _size(self, symbol: str, close: Decimal, regime: int) -> Decimal:
-        if regime < 0 and not self.allow_short:
-            return Decimal(0)
-        qty = self.order_notional_usdt / close
-        instrument = self.instruments.get(symbol)
-        if instrument is not None:
-            qty = instrument.floor_qty(qty, OrderType.MARKET)
-        else:
-            qty = qty.quantize(_QTY_QUANTUM, rounding=ROUND_DOWN)
-        return qty if regime > 0 else -qty
+        return target_qty(
+            self.order_notional_usdt,
+            close,
+            regime,
+            self.instruments.get(symbol),
+            allow_short=self.allow_short,
+        )
