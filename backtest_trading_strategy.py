@@ -78,7 +78,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
     p.add_argument("--notional", default="1000", help="sma_crossover position size, USDT")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
-    p.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: on when stderr is a terminal)",
+    )
     p.add_argument("--journal", default=None, help="also write the daemon's SQLite journal here")
     p.add_argument("--out", required=True, help="output folder")
     return p
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             slippage_bps=_dec(args.slippage_bps, "--slippage-bps"),
             protect_positions=not args.no_stops,
-            progress=args.progress,
+            progress=sys.stderr.isatty() if args.progress is None else args.progress,
             journal_dir=None if args.journal is None else Path(args.journal),
         )
         data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
