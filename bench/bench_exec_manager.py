@@ -197,25 +197,6 @@ def item_time(item: object) -> int:
     return item.trade_time_ms if isinstance(item, Trade) else item.event_time_ms  # type: ignore[attr-defined]
 
 
-class BatchingSqliteJournal(SqliteJournal):
-    """SqliteJournal plus the `record_many` the ExecManager uses when a journal has it: a
-    decision and the OrderSubmitted / RiskDenied it leads to in one transaction (one commit
-    instead of two before the order goes out). A sketch for the book keeper, built on its
-    private helpers; measured here to show what it saves."""
-
-    def record_many(self, events: Sequence[Event]) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for event in events:
-                handler = self._handlers.get(type(event))
-                (handler or self._on_event)(event)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-
 # --- an in-process venue ---------------------------------------------------------------------
 
 
@@ -465,10 +446,7 @@ def main() -> None:
             orders = min(args.orders, 1_000)
             with SqliteJournal(Path(tmp) / "k", synchronous=Synchronous.NORMAL) as journal:
                 samples, rate, em = latency(flips, orders, journal, kill)
-            report("SqliteJournal NORMAL", samples, rate, em)
-            with BatchingSqliteJournal(Path(tmp) / "m", synchronous=Synchronous.NORMAL) as batch:
-                samples, rate, em = latency(flips, orders, batch, kill)
-            report("SqliteJournal NORMAL + record_many", samples, rate, em)
+            report("SqliteJournal NORMAL (decision + order in one record_many)", samples, rate, em)
 
 
 def report(journal: str, samples: list[float], rate: float, em: ExecManager) -> None:
