@@ -67,7 +67,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="klines / trades CSV[.gz] or store Parquet")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--strategy", default="sma_crossover")
-    p.add_argument("--model", default=None, help="model file (for model strategies)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file or registry directory (its promoted version), for model strategies",
+    )
     p.add_argument("--start", default=None, help="epoch ms or ISO date-time (UTC), inclusive")
     p.add_argument("--end", default=None, help="epoch ms or ISO date-time (UTC), exclusive")
     p.add_argument("--fees", default="0.0002,0.0005", help="MAKER,TAKER fractions (VIP 0)")
@@ -107,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 "slow": args.slow,
                 "order_notional_usdt": _dec(args.notional, "--notional"),
             }
+        if args.model is not None:
+            params["model_path"] = args.model
+            params["order_notional_usdt"] = _dec(args.notional, "--notional")
+        elif args.strategy == "logistic_regression":
+            raise UsageError("--strategy logistic_regression needs --model PATH")
         config = BacktestConfig(
             symbol=args.symbol.upper(),
             strategy=args.strategy,
