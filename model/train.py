@@ -22,6 +22,8 @@ import argparse
 import hashlib
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -279,85 +281,173 @@ def _fmt(m: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+# --- parallel map: joblib processes, or a Dask cluster ---------------------------------------
+
+
+def parallel_map(
+    fn: Callable[..., Any],
+    shared: tuple[Any, ...],
+    tasks: list[tuple[Any, ...]],
+    *,
+    jobs: int = 1,
+    dask_scheduler: str | None = None,
+    progress: bool = False,
+    desc: str = "",
+) -> list[Any]:
+    """[fn(*shared, *task) for task in tasks], in task order, computed by `jobs` joblib
+    workers, or on the Dask cluster at `dask_scheduler` (the `shared` arrays are scattered to
+    the workers once); a tqdm bar on stderr counts finished tasks when `progress`. The order
+    of results never depends on which worker finished first, so parallel equals sequential."""
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    with tqdm(total=len(tasks), desc=desc, disable=not progress, unit="fit", leave=False) as bar:
+        if dask_scheduler is not None:
+            return _dask_map(fn, shared, tasks, dask_scheduler, bar)
+        from joblib import Parallel, delayed  # type: ignore[import-untyped]
+
+        n = max(1, min(jobs, len(tasks)))
+        out = []
+        gen = Parallel(n_jobs=n, return_as="generator")(delayed(fn)(*shared, *t) for t in tasks)
+        for r in gen:
+            out.append(r)
+            bar.update(1)
+        return out
+
+
+def check_scheduler(address: str) -> None:
+    """Fail at once, in one line, when nothing listens at a tcp scheduler address (the Dask
+    client would retry for its whole connect timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    if url.scheme != "tcp":
+        return  # tls://, inproc://...: left to the client
     try:
-        return _main(argv)
-    except InputError as e:
-        print(f"model.train: error: {e}", file=sys.stderr)
-        return 2
-
-
-def _main(argv: list[str] | None) -> int:
-    ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
-    ap.add_argument("--symbol", required=True)
-    ap.add_argument("--interval", required=True, choices=sorted(INTERVAL_MS))
-    ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
-    ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
-    ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
-    ap.add_argument("--label", choices=("forward", "peak_trough"), default="forward")
-    ap.add_argument("--horizon", type=int, default=15, help="bars ahead (forward labels)")
-    ap.add_argument("--threshold", type=float, default=0.001, help="log return for BUY/SELL")
-    ap.add_argument("--min-swing", type=float, default=0.005, help="peak_trough labels")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--purge", type=int, help="bars between train and test (default horizon)")
-    ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
-    ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
-    ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel fold fits (joblib)")
-    args = ap.parse_args(argv)
-
-    symbol = args.symbol.upper()
-    if args.horizon < 1 or args.folds < 1 or args.jobs < 1 or args.threshold < 0:
-        raise InputError("--horizon, --folds and --jobs must be >= 1, --threshold >= 0")
-    if args.min_swing <= 0:
-        raise InputError("--min-swing must be > 0")
-    try:
-        grid = [float(s) for s in args.c.split(",")]
+        host, port = url.hostname, url.port
     except ValueError:
-        raise InputError(f"--c {args.c!r}: expected numbers like 0.1,1.0") from None
-    if not grid or any(not c > 0 for c in grid):
-        raise InputError("--c values must be > 0")
-    start_ms = _parse_time(args.start) if args.start else None
-    end_ms = _parse_time(args.end) if args.end else None
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise InputError("--end must be after --start")
-    purge = args.horizon if args.purge is None else args.purge
-    if purge < 0:
-        raise InputError("--purge must be >= 0")
+        host = port = None
+    if not host or port is None:
+        raise InputError(f"--dask-scheduler {address!r}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host, port), timeout=3.0).close()
+    except OSError as e:
+        raise InputError(f"--dask-scheduler {address}: cannot connect ({e})") from None
 
+
+def _dask_map(
+    fn: Callable[..., Any],
+    shared: tuple[Any, ...],
+    tasks: list[tuple[Any, ...]],
+    address: str,
+    bar: Any,
+) -> list[Any]:
+    from distributed import Client, as_completed  # type: ignore[import-untyped]
+
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise InputError(f"--dask-scheduler {address}: cannot connect ({e})") from None
+    with client:
+        remote = client.scatter(list(shared), broadcast=True)
+        futures = [client.submit(fn, *remote, *t, pure=False) for t in tasks]
+        for _ in as_completed(futures, loop=client.loop):
+            bar.update(1)
+        return list(client.gather(futures))
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """Labels, walk-forward scheme, C grid and how to run the fits."""
+
+    label: str = "forward"  # forward | peak_trough
+    horizon: int = 15  # bars ahead (forward labels)
+    threshold: float = 0.001  # log return for BUY/SELL
+    min_swing: float = 0.005  # peak_trough labels
+    folds: int = 5
+    purge: int | None = None  # bars between train and test; None: the horizon
+    grid: tuple[float, ...] = (0.1, 1.0)
+    class_weight: str | None = "balanced"
+    flow: str = "auto"  # auto | on | off
+    jobs: int = 2
+    dask_scheduler: str | None = None
+    progress: bool = False
+
+    def check(self) -> None:
+        if self.horizon < 1 or self.folds < 1 or self.jobs < 1 or self.threshold < 0:
+            raise InputError("--horizon, --folds and --jobs must be >= 1, --threshold >= 0")
+        if self.min_swing <= 0:
+            raise InputError("--min-swing must be > 0")
+        if not self.grid or any(not c > 0 for c in self.grid):
+            raise InputError("--c values must be > 0")
+        if self.purge is not None and self.purge < 0:
+            raise InputError("--purge must be >= 0")
+
+
+@dataclass(slots=True)
+class TrainResult:
+    model: Any  # LogRegModel, fitted on every labelled row, metadata filled in
+    pooled: dict[str, Any]  # out-of-sample metrics: model and baselines
+    mean_log_loss: dict[float, float]
+    best_c: float
+    folds: int
+    purge: int
+    counts: dict[str, int]
+    bars: int
+    rows: int
+    gaps: int
+    flow: bool
+    seconds: dict[str, float]
+
+
+def train(
+    df: pd.DataFrame,
+    config: TrainConfig,
+    *,
+    symbol: str,
+    interval: str,
+    data_name: str,
+) -> TrainResult:
+    """Walk-forward evaluation of the C grid, then the final fit at the best C."""
+    config.check()
     t0 = time.perf_counter()
-    df = load_bars(
-        args.data, symbol=symbol, interval=args.interval, start_ms=start_ms, end_ms=end_ms
-    )
     has_flow = all(c in df.columns for c in features.FLOW_COLUMNS)
-    if args.flow == "on" and not has_flow:
+    if config.flow == "on" and not has_flow:
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
-    flow = has_flow if args.flow == "auto" else args.flow == "on"
+    flow = has_flow if config.flow == "auto" else config.flow == "on"
+    purge = config.horizon if config.purge is None else config.purge
     x, y, r1, _rows = build_dataset(
         df,
         flow=flow,
-        label=args.label,
-        horizon=args.horizon,
-        threshold=args.threshold,
-        min_swing=args.min_swing,
+        label=config.label,
+        horizon=config.horizon,
+        threshold=config.threshold,
+        min_swing=config.min_swing,
     )
-    min_rows = 50 * (args.folds + 1)
+    min_rows = 50 * (config.folds + 1)
     if len(y) < min_rows:
         raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
-    splits = walk_forward_splits(len(y), folds=args.folds, purge=purge)
+    splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
     ot = df["open_time"].to_numpy()
-    gaps = int((np.diff(ot) != INTERVAL_MS[args.interval]).sum())
+    gaps = int((np.diff(ot) != INTERVAL_MS[interval]).sum())
     t_feat = time.perf_counter() - t0
 
-    from joblib import Parallel, delayed  # type: ignore[import-untyped]
-
-    cw = None if args.class_weight == "none" else "balanced"
-    jobs = [(s, c) for c in grid for s in splits]
-    results = Parallel(n_jobs=min(args.jobs, len(jobs)))(
-        delayed(_run_fold)(x, y, r1, s, c, flow, cw) for s, c in jobs
+    grid = list(config.grid)
+    cw = config.class_weight
+    tasks = [(s, c, flow, cw) for c in grid for s in splits]
+    results = parallel_map(
+        _run_fold,
+        (x, y, r1),
+        tasks,
+        jobs=config.jobs,
+        dask_scheduler=config.dask_scheduler,
+        progress=config.progress,
+        desc="walk-forward fits",
     )
     by_c = {c: [r for r in results if r["C"] == c] for c in grid}
     mean_ll = {c: float(np.mean([r["model"]["log_loss"] for r in rs])) for c, rs in by_c.items()}
@@ -372,20 +462,20 @@ def _main(argv: list[str] | None) -> int:
     counts = {str(k): int((y == k).sum()) for k in labeling.CLASSES}
     model.metadata = {
         "symbol": symbol,
-        "interval": args.interval,
+        "interval": interval,
         "training_window": {
             "start": _iso(int(ot[0])),
-            "end_exclusive": _iso(int(ot[-1]) + INTERVAL_MS[args.interval]),
+            "end_exclusive": _iso(int(ot[-1]) + INTERVAL_MS[interval]),
             "bars": len(df),
             "labelled_rows": len(y),
             "gaps": gaps,
         },
-        "data": {"file": args.data.name, "sha256": data_hash(df, flow)},
+        "data": {"file": data_name, "sha256": data_hash(df, flow)},
         "label": {
-            "kind": args.label,
-            "horizon": args.horizon,
-            "threshold": args.threshold,
-            "min_swing": args.min_swing,
+            "kind": config.label,
+            "horizon": config.horizon,
+            "threshold": config.threshold,
+            "min_swing": config.min_swing,
             "class_counts": counts,
         },
         "validation": {
@@ -402,23 +492,134 @@ def _main(argv: list[str] | None) -> int:
         },
         "trained_at": _iso(int(time.time() * 1000)),
     }
+    t_all = time.perf_counter() - t0
+    return TrainResult(
+        model=model,
+        pooled=pooled,
+        mean_log_loss=mean_ll,
+        best_c=best_c,
+        folds=len(splits),
+        purge=purge,
+        counts=counts,
+        bars=len(df),
+        rows=len(y),
+        gaps=gaps,
+        flow=flow,
+        seconds={"features": t_feat, "walk_forward": t_cv, "total": t_all},
+    )
+
+
+def default_model_name(symbol: str, interval: str, df: pd.DataFrame) -> str:
+    ot = df["open_time"].to_numpy()
+    end_tag = _iso(int(ot[-1]) + INTERVAL_MS[interval])[:10]
+    return f"{symbol}-{interval}-logreg-{_iso(int(ot[0]))[:10]}_{end_tag}.json"
+
+
+def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
+    c = res.counts
+    print(
+        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps, "
+        f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
+    )
+    for cv in grid:
+        print(f"  C={cv:g}: mean fold log loss {res.mean_log_loss[cv]:.4f}")
+    print(f"out-of-sample ({res.folds} folds, purge {res.purge} bars, C={res.best_c:g}):")
+    for name in ("model", *BASELINES):
+        print(f"  {name:15s} {_fmt(res.pooled[name])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except InputError as e:
+        print(f"model.train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def add_train_arguments(ap: argparse.ArgumentParser) -> None:
+    """The label / validation / parallelism flags (shared with `model.review`)."""
+    ap.add_argument("--label", choices=("forward", "peak_trough"), default="forward")
+    ap.add_argument("--horizon", type=int, default=15, help="bars ahead (forward labels)")
+    ap.add_argument("--threshold", type=float, default=0.001, help="log return for BUY/SELL")
+    ap.add_argument("--min-swing", type=float, default=0.005, help="peak_trough labels")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--purge", type=int, help="bars between train and test (default horizon)")
+    ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
+    ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
+    ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel fold fits (joblib processes)")
+    ap.add_argument(
+        "--dask-scheduler", metavar="ADDRESS", help="run the fold fits on this Dask cluster"
+    )
+    ap.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: on when stderr is a terminal)",
+    )
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    try:
+        grid = tuple(float(s) for s in args.c.split(","))
+    except ValueError:
+        raise InputError(f"--c {args.c!r}: expected numbers like 0.1,1.0") from None
+    config = TrainConfig(
+        label=args.label,
+        horizon=args.horizon,
+        threshold=args.threshold,
+        min_swing=args.min_swing,
+        folds=args.folds,
+        purge=args.purge,
+        grid=grid,
+        class_weight=None if args.class_weight == "none" else "balanced",
+        flow=args.flow,
+        jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+    )
+    config.check()
+    if config.dask_scheduler is not None:
+        check_scheduler(config.dask_scheduler)
+    return config
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--symbol", required=True)
+    ap.add_argument("--interval", required=True, choices=sorted(INTERVAL_MS))
+    ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
+    ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
+    ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
+    add_train_arguments(ap)
+    args = ap.parse_args(argv)
+
+    symbol = args.symbol.upper()
+    config = train_config(args)
+    start_ms = _parse_time(args.start) if args.start else None
+    end_ms = _parse_time(args.end) if args.end else None
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise InputError("--end must be after --start")
+
+    t0 = time.perf_counter()
+    df = load_bars(
+        args.data, symbol=symbol, interval=args.interval, start_ms=start_ms, end_ms=end_ms
+    )
+    t_load = time.perf_counter() - t0
+    res = train(df, config, symbol=symbol, interval=args.interval, data_name=args.data.name)
     out = args.out
     if out.suffix != ".json":
-        end_tag = _iso(int(ot[-1]) + INTERVAL_MS[args.interval])[:10]
-        out = out / f"{symbol}-{args.interval}-logreg-{_iso(int(ot[0]))[:10]}_{end_tag}.json"
-    model.save(out)
+        out = out / default_model_name(symbol, args.interval, df)
+    res.model.save(out)
     t_all = time.perf_counter() - t0
 
+    print_report(res, symbol, args.interval, config.grid)
+    sec = res.seconds
     print(
-        f"{symbol} {args.interval}: {len(df)} bars, {len(y)} labelled rows, {gaps} gaps, "
-        f"classes SELL/HOLD/BUY = {counts['-1']}/{counts['0']}/{counts['1']}, flow={flow}"
+        f"saved {out}  (load {t_load:.1f}s, features {sec['features']:.1f}s, "
+        f"walk-forward {sec['walk_forward']:.1f}s, total {t_all:.1f}s)"
     )
-    for c in grid:
-        print(f"  C={c:g}: mean fold log loss {mean_ll[c]:.4f}")
-    print(f"out-of-sample ({len(splits)} folds, purge {purge} bars, C={best_c:g}):")
-    for name in ("model", "majority", "last_direction"):
-        print(f"  {name:15s} {_fmt(pooled[name])}")
-    print(f"saved {out}  (features {t_feat:.1f}s, walk-forward {t_cv:.1f}s, total {t_all:.1f}s)")
     return 0
 
 

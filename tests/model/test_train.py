@@ -1,14 +1,18 @@
 """python -m model.train: walk-forward folds with a purge gap, metrics next to the naive
-baselines saved in the model's metadata, and bad inputs refused with exit status 2 and one
-line."""
+baselines saved in the model's metadata, the same model whether the fits run in sequence, in
+joblib workers or on a Dask cluster, a progress bar on request, and bad inputs refused with
+exit status 2 and one line."""
 
 import json
+import time
 
 import pytest
 
 from model.live import load_linear_model
 from model.train import main, walk_forward_splits
-from tests.model.support import WEEK
+from tests.model.support import ROOT, WEEK
+
+SHARED = ROOT.parent / "shared/data/market/klines"
 
 
 def test_walk_forward_folds_are_time_ordered_with_the_purge_gap():
@@ -74,6 +78,8 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--c", "x"], "--c"),
         (["--interval", "7m"], "invalid choice"),
         (["--flow", "on"], "--flow on"),
+        (["--dask-scheduler", "tcp://127.0.0.1:1"], "cannot connect"),
+        (["--dask-scheduler", "tcp://127.0.0.1"], "expected tcp://HOST:PORT"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -106,3 +112,53 @@ def test_parallel_folds_give_the_same_metrics_as_sequential_ones(tmp_path):
         docs.append(json.loads(out.read_text()))
     assert docs[0]["metrics"] == docs[1]["metrics"]
     assert docs[0]["linear"] == docs[1]["linear"]
+
+
+def _argv(out, *extra):
+    return ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--folds", "4", "--c", "0.1,1", "--no-progress", *extra]  # fmt: skip
+
+
+def test_folds_on_a_local_dask_cluster_give_the_same_model_as_sequential_ones(tmp_path):
+    from distributed import LocalCluster  # type: ignore[import-untyped]
+
+    seq, dsk = tmp_path / "seq.json", tmp_path / "dask.json"
+    assert main(_argv(seq, "--jobs", "1")) == 0
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp",
+        dashboard_address=None,
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert main(_argv(dsk, "--dask-scheduler", cluster.scheduler_address)) == 0
+    a, b = json.loads(seq.read_text()), json.loads(dsk.read_text())
+    assert a["metrics"] == b["metrics"]
+    assert a["linear"] == b["linear"] and a["validation"] == b["validation"]
+
+
+def test_progress_bar_counts_every_walk_forward_fit(tmp_path, capsys):
+    argv = [a for a in _argv(tmp_path / "m.json", "--jobs", "1") if a != "--no-progress"]
+    assert main([*argv, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "walk-forward fits" in err and "8/8" in err  # 4 folds x 2 values of C
+    assert main(argv) == 0  # default: off when stderr is not a terminal
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_three_months_of_1m_bars_train_in_under_two_minutes(tmp_path):
+    data = SHARED / "BTCUSDT-spot-1m-2025-05-20_2025-08-18.csv.gz"
+    if not data.is_file():
+        pytest.skip(f"{data} absent (../shared is not mounted)")
+    t0 = time.perf_counter()
+    out = tmp_path / "m.json"
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--jobs", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    elapsed = time.perf_counter() - t0
+    doc = json.loads(out.read_text())
+    assert doc["training_window"]["bars"] >= 89 * 1440
+    assert elapsed < 120, f"training took {elapsed:.1f} s"
