@@ -57,10 +57,11 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
-from runtime.settings import Settings
+from runtime.settings import Mode, Settings
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
+from trading_engine.market_recorder import MarketRecorder, session_header
 
 log = logging.getLogger("daemon")
 
@@ -111,6 +112,7 @@ class Daemon:
         self.item_errors = 0
         self.stream_lag_ms: int | None = None
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
+        self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -227,8 +229,9 @@ class Daemon:
             clock=self.clock,
             view=book,
         )
+        strategy_params = _strategy_params(s, instruments)
         try:
-            strategy = make_strategy(s.strategy.name, **_strategy_params(s, instruments))
+            strategy = make_strategy(s.strategy.name, **strategy_params)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
             raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
@@ -266,13 +269,23 @@ class Daemon:
             trade_ids=_trade_ids_by_order(journal),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
         )
+        # Local sessions record what the ExecManager is fed (backtest.parity replays it).
+        em_clock: Any = self.clock
+        gap_open: Callable[[str], bool] = stream.gap_open
+        clock_offset: Callable[[], int] = lambda: rest.stats.last_rtt_ms // 2  # noqa: E731
+        if s.mode == Mode.LOCAL:
+            recorder = self._recorder = MarketRecorder(journal_dir, self.clock)
+            self._closers.append(recorder.close)
+            em_clock = recorder.clock
+            gap_open = recorder.gap_open(gap_open)
+            clock_offset = recorder.clock_offset(clock_offset)
         exec_manager = ExecManager(
             venue=venue,
             book=book,
             risk=risk,
             strategy=strategy,
             journal=journal,
-            clock=self.clock,
+            clock=em_clock,
             instruments=instruments,
             ids=ids,
             config=ExecConfig(
@@ -281,10 +294,24 @@ class Daemon:
                 bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
             ),
-            gap_open=stream.gap_open,
-            clock_offset_ms=lambda: rest.stats.last_rtt_ms // 2,
+            gap_open=gap_open,
+            clock_offset_ms=clock_offset,
         )
         relay_events.target = exec_manager.on_event
+        if self._recorder is not None:
+            self._recorder.start(
+                session_header(
+                    strategy=s.strategy.name,
+                    strategy_params=strategy_params,
+                    risk=risk.config,
+                    exec_config=exec_manager.config,
+                    instruments=instruments,
+                    client_id_prefix=ids.prefix,
+                    client_id_next=ids.next_seq,
+                    local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
+                )
+            )
+            relay_events.target = self._recorder.events(exec_manager.on_event)
         self._restore_trading_state(journal, risk, exec_manager)
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
@@ -304,6 +331,8 @@ class Daemon:
             "no difference" if not found else f"{found} difference(s) adopted (see above)",
         )
         relay_items.target = exec_manager.on_item
+        if self._recorder is not None:
+            relay_items.target = self._recorder.items(exec_manager.on_item)
         freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
         await stream.start()
         self._spawn(rest.run_time_sync(), "time-sync")
@@ -371,6 +400,8 @@ class Daemon:
             )
             closed = [b for b in bars if b.closed]
             exec_manager.warm(closed)
+            if self._recorder is not None:
+                self._recorder.warm(closed)
             log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
 
     def _guarded(self, on_item: Callable[[object], None]) -> Callable[[object], None]:
