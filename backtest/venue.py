@@ -7,12 +7,21 @@ same `gateway.order_tracker.OrderTracker`; ACCOUNT_UPDATE becomes BalanceChanged
 PositionChanged as in `gateway.main_gateway`. Conditional types (STOP_MARKET,
 TAKE_PROFIT_MARKET, closePosition) go to the engine's Algo API.
 
-Order-entry latency (`VenueConfig.latency_ms`): a request reaches the engine that many ms
-after it was made, on the simulated clock. The runner calls `release(t)` before it hands the
-engine data stamped `t`, so a request due at or before `t` is executed first, at its due time
-(the engine then prices it on the market as it was at that instant). With 0 ms a request is
-executed inside `submit`. Events are delivered to the listener at once (no acknowledgement
-latency). Everything is deterministic: no randomness, no wall clock.
+Order-entry latency (`VenueConfig.latency_ms`, or a distribution in `entry_latency`): a request
+reaches the engine that long after it was made, on the simulated clock. Acknowledgement latency
+(`ack_latency`): the engine's events (and our own answers to a request: a refusal, a cancel's
+result) reach the listener that long after the engine produced them. Each direction is one
+ordered connection: a draw never lets a later request (or event) overtake an earlier one. The
+runner calls `release(t)` before it hands the engine data stamped `t`, so whatever is due at
+or before `t` happens first, at its due time (a request is priced on the market as it was at
+that instant). With 0 ms a request is executed inside `submit` and events are delivered at
+once. Draws come from generators seeded with `VenueConfig.seed` (`backtest.realism`): a given
+seed gives the same run; no wall clock.
+
+Liquidation: the engine closes a position whose margin is exhausted with its own `autoclose-`
+order (Binance's liquidation order). The venue tracks such an order when its first report
+arrives, so its fill reaches the books (which accept the exchange's own liquidation orders) and
+the reports like any other fill.
 """
 
 import contextlib
@@ -24,7 +33,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from backtest.realism import BookFeed, LatencyModel, parse_latency, rng_for
 from core.clock import SimClock
+from core.enums import OrderType
 from core.events import BalanceChanged, Event, PositionChanged
 from core.instrument import Instrument
 from core.orders import OrderRequest
@@ -43,16 +54,24 @@ from gateway.user_wire import (
 
 log = logging.getLogger(__name__)
 
+_LIQUIDATION_PREFIX = "autoclose-"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueConfig:
     """Realism knobs of the venue (fees live in `exchange_sim.engine.EngineConfig`)."""
 
     latency_ms: int = 0  # order-entry latency: request made -> request at the matching engine
+    entry_latency: LatencyModel | None = None  # a distribution instead of latency_ms
+    ack_latency: LatencyModel | None = None  # engine event -> listener; None = at once
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
+
+    def entry_model(self) -> LatencyModel:
+        return self.entry_latency or parse_latency(self.latency_ms)
 
 
 @dataclass(slots=True)
@@ -63,6 +82,11 @@ class VenueStats:
     cancel_misses: int = 0  # cancel of an order already gone (-2011 / -2013): harmless
     malformed_events: int = 0
     foreign_events: int = 0  # events for orders not ours (none expected)
+    liquidations: int = 0  # the engine's autoclose orders on our account
+    entry_latency_ms_total: int = 0  # sum of order-entry latency draws (mean = / draws)
+    entry_latency_draws: int = 0
+    ack_latency_ms_total: int = 0  # sum of acknowledgement latency draws
+    ack_latency_draws: int = 0
 
 
 class InProcessVenue:
@@ -92,6 +116,16 @@ class InProcessVenue:
         self._delivering = False
         self._seq = 0
         self._leverage: dict[str, int] = {}
+        cfg = self.config
+        entry = cfg.entry_model()
+        self._entry_draw = None if entry.is_zero else entry.sampler(rng_for(cfg.seed, "entry"))
+        ack = cfg.ack_latency
+        self._ack_draw = (
+            None if ack is None or ack.is_zero else ack.sampler(rng_for(cfg.seed, "ack"))
+        )
+        self._last_entry_due = 0
+        self._last_ack_due = 0
+        self.book_feed: BookFeed | None = None  # recorded top of book, brought up to date
 
     # --- core.venue.Venue ------------------------------------------------------------------
 
@@ -136,6 +170,9 @@ class InProcessVenue:
         caused, before anything a later order did)."""
         drained = self.engine.drain_user_events()
         if drained:
+            if self._ack_draw is not None:
+                self._ack_later(drained)
+                return
             self._inbox.extend(drained)
         if not self._delivering:
             self._deliver_all()
@@ -163,6 +200,8 @@ class InProcessVenue:
             log.warning("malformed engine event skipped: %s", e)
             return
         if isinstance(event, OrderUpdate):
+            if event.client_order_id.startswith(_LIQUIDATION_PREFIX):
+                self._track_liquidation(event)
             self._applied(self.tracker.apply_order(event))
         elif isinstance(event, AlgoUpdate):
             self._applied(self.tracker.apply_algo(event))
@@ -172,15 +211,56 @@ class InProcessVenue:
     # --- internals -------------------------------------------------------------------------
 
     def _later(self, action: Callable[[], None]) -> None:
-        latency = self.config.latency_ms
-        if latency == 0:
+        draw = self._entry_draw
+        if draw is None:
             action()
             return
+        ms = draw()
+        self.stats.entry_latency_draws += 1
+        self.stats.entry_latency_ms_total += ms
+        # One connection: a request never overtakes the one sent before it.
+        due = max(self.clock.now_ms() + ms, self._last_entry_due)
+        self._last_entry_due = due
         self._seq += 1
-        heapq.heappush(self.queue, (self.clock.now_ms() + latency, self._seq, action))
+        heapq.heappush(self.queue, (due, self._seq, action))
+
+    def _ack_later(self, items: list[Any]) -> None:
+        """Deliver `items` (engine events or our event lists) after an acknowledgement draw."""
+        assert self._ack_draw is not None
+        ms = self._ack_draw()
+        self.stats.ack_latency_draws += 1
+        self.stats.ack_latency_ms_total += ms
+        due = max(self.clock.now_ms() + ms, self._last_ack_due)
+        self._last_ack_due = due
+        self._seq += 1
+        heapq.heappush(self.queue, (due, self._seq, lambda: self._arrive(items)))
+
+    def _arrive(self, items: list[Any]) -> None:
+        self._inbox.extend(items)
+        if not self._delivering:
+            self._deliver_all()
+
+    def _track_liquidation(self, u: OrderUpdate) -> None:
+        """Track the engine's liquidation order on first sight, as if we had sent it."""
+        if self.tracker.get(u.client_order_id) is not None:
+            return
+        self.stats.liquidations += 1
+        request = OrderRequest(
+            symbol=u.symbol,
+            side=u.side,
+            type=OrderType.LIMIT,
+            quantity=u.quantity,
+            client_order_id=u.client_order_id,
+            price=u.price,
+            time_in_force=u.time_in_force,
+            reduce_only=True,
+        )
+        self.tracker.track(request, now_ms=u.event_time_ms)
 
     def _send(self, request: OrderRequest) -> None:
         engine, account = self.engine, self.account
+        if self.book_feed is not None:
+            self.book_feed.feed_until(self.clock.now_ms())
         try:
             params = order_params(request, self.instruments[request.symbol])
             if request.type.is_conditional:
@@ -271,6 +351,9 @@ class InProcessVenue:
 
     def _emit(self, events: list[Event]) -> None:
         """Our own events (a refusal, a cancel answer): after every engine event before them."""
+        if events and self._ack_draw is not None:
+            self._ack_later([events])
+            return
         if events:
             self._inbox.append(events)
         if not self._delivering:
