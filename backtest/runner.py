@@ -16,7 +16,12 @@ synthetic best bid/ask that far (at least a tick) either side of each path price
 pay it. Trades data drives the engine trade by trade (a mark each second at the last price)
 and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
 
-Funding: kline and trade files carry no funding rates; the engine settles at rate 0.
+Funding: kline and trade files carry no funding rates; with `funding` (a recorded funding-rate
+CSV, or "auto" for the bundled file of the symbol) each mark price update carries the recorded
+rate of the next settlement and the engine settles it at its time (`backtest.realism`);
+otherwise the rate is 0. Fill realism (latency distributions, acknowledgement latency, the
+recorded top of book for trades data, leverage and brackets): `backtest.realism` and
+`backtest.venue`; `_realism` applies them.
 """
 
 import contextlib
@@ -30,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from backtest import metrics
+from backtest import metrics, realism
 from backtest.data import Klines, MarketData, Trades
 from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
 from book_keeper.book_keeper import BookKeeper
@@ -93,6 +98,14 @@ class BacktestConfig:
     protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
     progress: bool = False  # a tqdm bar on stderr
     journal_dir: Path | None = None  # also write the daemon's SQLite journal there
+    # Fill realism (backtest.realism), as plain values so summary.json shows them:
+    seed: int = 0  # seeds every random draw of the run (latency distributions)
+    entry_latency: str = ""  # "" = latency_ms; "lognormal:median=20,sigma=0.5"; "empirical:.."
+    ack_latency: str = "0"  # engine event -> the daemon (ms or a distribution as above)
+    funding: str = "none"  # a funding-rate CSV, "auto" (the bundled one of the symbol), "none"
+    book_ticker: str = ""  # bookTicker CSV (trades data): takers take the recorded top of book
+    leverage: int | None = None  # None = the risk config's leverage
+    brackets: str = ""  # a saved GET /fapi/v1/leverageBracket answer; "" = engine's default
 
     def settings(self) -> dict[str, Any]:
         skip = ("risk", "progress", "journal_dir")
@@ -271,10 +284,18 @@ class _Rig:
         risk_config = config.risk or backtest_risk(notional)
         self.risk_config = risk_config
         self.clock = SimClock(start_ms)
+        self.realism = _realism(config, start_ms)
+        if self.realism.book_ticker is not None and bar_source is BarSource.KLINES:
+            raise ValueError("book_ticker needs trades data (its quotes interleave with trades)")
+        if config.leverage is not None:
+            risk_config = replace(risk_config, leverage=config.leverage)
+            self.risk_config = risk_config
         self.engine = Exchange(
             instruments,
             self.clock,
-            EngineConfig(maker_fee=config.maker_fee, taker_fee=config.taker_fee),
+            EngineConfig(
+                maker_fee=config.maker_fee, taker_fee=config.taker_fee, **self.realism.engine
+            ),
         )
         self.engine.create_account(ACCOUNT, {"USDT": config.starting_balance})
         self.engine.change_leverage(
@@ -296,8 +317,13 @@ class _Rig:
             account=ACCOUNT,
             clock=self.clock,
             instruments=instruments,
-            config=VenueConfig(latency_ms=config.latency_ms),
+            config=self.realism.venue,
         )
+        self.funding = self.realism.funding
+        if self.realism.book_ticker is not None:
+            self.venue.book_feed = realism.BookFeed(
+                self.engine, symbol, self.realism.book_ticker, inst.tick_size, config.slippage_bps
+            )
         self.em = ExecManager(
             venue=self.venue,
             book=self.book,
@@ -316,6 +342,44 @@ class _Rig:
             clock_offset_ms=lambda: 0,
         )
         self.venue.listener = self.em.on_event
+
+
+@dataclass(slots=True)
+class _Realism:
+    engine: dict[str, Any]  # EngineConfig keywords
+    venue: VenueConfig
+    funding: realism.FundingRates | None
+    book_ticker: realism.BookTicker | None
+    resolved: dict[str, Any]  # BacktestConfig fields as actually used ("auto" -> its file)
+
+
+def _realism(config: BacktestConfig, start_ms: int) -> _Realism:
+    """The realism knobs of `config` as objects; RealismError (a ValueError) for a bad one."""
+    resolved: dict[str, Any] = {}
+    entry = realism.parse_latency(config.entry_latency or config.latency_ms)
+    ack = realism.parse_latency(config.ack_latency)
+    engine: dict[str, Any] = {}
+    if config.brackets:
+        engine["brackets"] = {config.symbol: realism.load_brackets(config.brackets, config.symbol)}
+    funding = None
+    source = config.funding
+    if source == "auto":
+        found = realism.bundled_funding(config.symbol, start_ms, 2**62)
+        source = "none" if found is None else str(found)
+    if source not in ("", "none"):
+        funding = realism.load_funding(source)
+        engine["funding_interval_ms"] = funding.interval_ms
+    resolved["funding"] = source or "none"
+    book = None
+    if config.book_ticker:
+        book = realism.load_book_ticker(config.book_ticker, start_ms=start_ms - MINUTE_MS)
+    venue = VenueConfig(
+        latency_ms=config.latency_ms,
+        entry_latency=entry,
+        ack_latency=None if ack.is_zero else ack,
+        seed=config.seed,
+    )
+    return _Realism(engine, venue, funding, book, resolved)
 
 
 def run_backtest(
@@ -352,7 +416,7 @@ def _run(
     equity.append(float(config.starting_balance))
     positions.append(0.0)
     price_times, prices = array("q"), array("d")
-    config = replace(config, risk=rig.risk_config)
+    config = replace(config, risk=rig.risk_config, **rig.realism.resolved)
     if isinstance(data, Klines):
         _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
     else:
@@ -416,6 +480,7 @@ def _run_klines(
     on_item = em.on_item
     pump = venue.pump
     rate0 = _ZERO
+    funding = rig.funding
     price = _PriceCache(tick)
     n = len(k)
     bar_ = progress_every = 10_000
@@ -446,6 +511,8 @@ def _run_klines(
                 pump()
             t_close = t0 + MINUTE_MS - 1
             next_funding = (t_close // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+            if funding is not None:
+                rate0, next_funding = funding.next_rate(t_close)
             on_mark(symbol, c, c, rate0, next_funding, t_close)
             pump()
             on_item(MarkPrice(symbol, c, c, rate0, next_funding, t_close, t_close))
@@ -511,6 +578,10 @@ def _run_trades(
     slip = config.slippage_bps
     queue = venue.queue
     dec_cache: dict[str, Decimal] = {}
+    funding = rig.funding
+    feed = venue.book_feed
+    if feed is not None:
+        slip = _ZERO  # the recorded book replaces the synthetic touch; slippage_bps = impact
     next_mark = tr.time[0]
     next_sample = tr.time[0] - tr.time[0] % MINUTE_MS + MINUTE_MS
     n = len(tr)
@@ -523,6 +594,8 @@ def _run_trades(
                 venue.release(t)
             if clock.now_ms() < t:
                 clock.set_ms(t)
+            if feed is not None:
+                feed.feed_until(t)
             if t >= next_sample:  # the minute before this trade is over: sample it
                 times.append(next_sample - 1)
                 equity.append(float(book.equity()))
@@ -530,9 +603,12 @@ def _run_trades(
                 next_sample = t - t % MINUTE_MS + MINUTE_MS
             if t >= next_mark:  # a mark each second: the last trade price
                 nf = (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
-                engine.on_mark_price(symbol, price, price, _ZERO, nf, t)
+                rate = _ZERO
+                if funding is not None:
+                    rate, nf = funding.next_rate(t)
+                engine.on_mark_price(symbol, price, price, rate, nf, t)
                 venue.pump()
-                em.on_item(MarkPrice(symbol, price, price, _ZERO, nf, t, t))
+                em.on_item(MarkPrice(symbol, price, price, rate, nf, t, t))
                 next_mark = t - t % 1000 + 1000
                 price_times.append(t)
                 prices.append(float(price))
