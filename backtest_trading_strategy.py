@@ -6,18 +6,27 @@
 
 `--data`: 1m klines (plain OHLCV CSV with `open_time` in ms, optionally gzipped; Binance's
 12-column files) or trades / aggTrades CSV, or a market_history store Parquet file or folder.
-Writes summary.json, equity.csv, trades.csv, orders.csv (and PNG plots when matplotlib is
-installed) into `--out`. Bad inputs exit 2 with one line on stderr.
+Writes summary.json, equity.csv, trades.csv, orders.csv, PNG plots (equity, price, monthly
+returns) and report.html (one self-contained page; `--no-html` skips it) into `--out`.
+
+Robustness (backtest/robustness.py):
+    --monte-carlo N [--seed S]     N runs with random latency/slippage + a trade bootstrap:
+                                   percentile bands in summary.json ("monte_carlo"), fan chart
+    --sweep FILE [--jobs N]        a TOML grid (optionally walk-forward) -> sweep.csv, heatmap
+    --dask-scheduler ADDRESS       run those on a Dask cluster instead of local processes
+Bad inputs exit 2 with one line on stderr.
 """
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from backtest.data import DataError, load
-from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from backtest import report, robustness
+from backtest.data import DataError, MarketData, load
+from backtest.runner import BacktestConfig, BacktestResult, run_backtest, write_outputs
 from trading_engine.main_trading_strategy import STRATEGIES
 
 
@@ -90,7 +99,161 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--journal", default=None, help="also write the daemon's SQLite journal here")
     p.add_argument("--out", required=True, help="output folder")
+    _robustness_flags(p)
+    _report_flags(p)
     return p
+
+
+def _robustness_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("robustness")
+    g.add_argument("--monte-carlo", type=int, default=0, metavar="N", help="Monte Carlo runs")
+    g.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (same seed, same runs)")
+    g.add_argument(
+        "--mc-latency-ms",
+        type=int,
+        default=1000,
+        metavar="MS",
+        help="Monte Carlo: latency drawn from [--latency-ms, --latency-ms + MS]",
+    )
+    g.add_argument(
+        "--mc-slippage-bps",
+        default="5",
+        metavar="BPS",
+        help="Monte Carlo: slippage drawn from [--slippage-bps, --slippage-bps + BPS]",
+    )
+    g.add_argument("--sweep", default=None, metavar="FILE", help="TOML parameter grid")
+    g.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: every core)")
+    g.add_argument(
+        "--dask-scheduler", default=None, metavar="ADDRESS", help="e.g. tcp://10.0.0.5:8786"
+    )
+
+
+def _report_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--html",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write report.html (default: on)",
+    )
+
+
+def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | None:
+    """Flags checked and the sweep file read before anything runs."""
+    if args.monte_carlo < 0:
+        raise UsageError("--monte-carlo must be >= 0")
+    if args.mc_latency_ms < 0:
+        raise UsageError("--mc-latency-ms must be >= 0")
+    _dec(args.mc_slippage_bps, "--mc-slippage-bps")
+    if args.jobs == 0 or args.jobs < -1:
+        raise UsageError("--jobs must be >= 1, or -1 for every core")
+    return None if args.sweep is None else robustness.load_sweep(args.sweep)
+
+
+def _run_monte_carlo(
+    args: argparse.Namespace, data: MarketData, result: BacktestResult
+) -> robustness.MonteCarloResult | None:
+    if not args.monte_carlo:
+        return None
+    spec = robustness.MonteCarloSpec(
+        runs=args.monte_carlo,
+        seed=args.seed,
+        latency_jitter_ms=args.mc_latency_ms,
+        slippage_jitter_bps=_dec(args.mc_slippage_bps, "--mc-slippage-bps"),
+    )
+    return robustness.monte_carlo(
+        data, result, spec, jobs=args.jobs, dask_scheduler=args.dask_scheduler
+    )
+
+
+def _run_sweep(
+    args: argparse.Namespace,
+    spec: robustness.SweepSpec | None,
+    data: MarketData,
+    config: BacktestConfig,
+) -> robustness.SweepResult | None:
+    if spec is None:
+        return None
+    return robustness.run_sweep(
+        data, config, spec, jobs=args.jobs, dask_scheduler=args.dask_scheduler
+    )
+
+
+def _add_sections(out: Path, sections: dict[str, object]) -> dict[str, object]:
+    """summary.json with the robustness sections added (same layout as write_outputs')."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text())
+    summary.update({k: v for k, v in sections.items() if v is not None})
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    return summary
+
+
+def _write_robustness(
+    out: Path,
+    mc: robustness.MonteCarloResult | None,
+    sweep: robustness.SweepResult | None,
+) -> list[Path]:
+    pngs: list[Path | None] = []
+    if mc is not None:
+        pngs.append(report.plot_fan_chart(mc, out / "monte_carlo.png"))
+    if sweep is not None:
+        robustness.write_sweep_csv(sweep, out / "sweep.csv")
+        table = robustness.heatmap_table(sweep)
+        title = ("mean out-of-sample " if sweep.spec.walk_forward else "") + sweep.spec.metric
+        pngs.append(report.plot_sweep_heatmap(table, title, out / "sweep_heatmap.png"))
+    return [p for p in pngs if p is not None]
+
+
+def _write_report(
+    args: argparse.Namespace, out: Path, result: BacktestResult, summary: dict, extra: list[Path]
+) -> None:
+    monthly = report.plot_monthly_returns(
+        result.times_ms, result.equity, out / "monthly_returns.png"
+    )
+    pngs = [out / "equity.png", out / "price.png", *([monthly] if monthly else []), *extra]
+    if args.html:
+        report.write_html(summary, pngs, out / "report.html")
+
+
+def _num(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _print_robustness(
+    mc: robustness.MonteCarloResult | None, sweep: robustness.SweepResult | None
+) -> None:
+    if mc is not None:
+        d = mc.to_dict()
+        r, b = d["randomized"], d["bootstrap"]
+        line = (
+            f"monte carlo ({mc.spec.runs} runs, seed {mc.spec.seed}): total return p5 "
+            f"{r['total_return']['p5']:+.4%} p50 {r['total_return']['p50']:+.4%} p95 "
+            f"{r['total_return']['p95']:+.4%}"
+        )
+        if "total_return" in b:
+            line += (
+                f"; bootstrap of {b['trades']} trades: p5 {b['total_return']['p5']:+.4%} "
+                f"p95 {b['total_return']['p95']:+.4%}"
+            )
+        print(line)
+    if sweep is None:
+        return
+    metric = sweep.spec.metric
+    for c in sweep.choices:
+        settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())
+        if "window" in c:
+            print(
+                f"walk-forward window {c['window']}: best in-sample by {metric}: {settings}; "
+                f"out-of-sample {metric} {_num(c[f'test_{metric}'])}, "
+                f"return {c['test_total_return']:+.4%}"
+            )
+        else:
+            print(
+                f"sweep best by {metric}: {settings} -> {metric} {_num(c[metric])}, "
+                f"return {c['total_return']:+.4%}"
+            )
+    if sweep.spec.walk_forward:
+        oos = robustness.oos_total_return(sweep.choices)
+        print(f"walk-forward out-of-sample return: {'n/a' if oos is None else f'{oos:+.4%}'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model is not None and not Path(args.model).exists():
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = _fees(args.fees)
+        sweep_spec = _check_robustness_args(args)
         params: dict[str, object] = {}
         if args.strategy == "sma_crossover":
             params = {
@@ -131,16 +295,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
         result = run_backtest(data, config)
+        mc = _run_monte_carlo(args, data, result)
+        sweep = _run_sweep(args, sweep_spec, data, config)
     except (UsageError, DataError, ValueError) as e:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
     write_outputs(result, out)
+    summary = _add_sections(
+        out,
+        {
+            "monte_carlo": None if mc is None else mc.to_dict(),
+            "sweep": None if sweep is None else sweep.to_dict(),
+        },
+    )
+    _write_report(args, out, result, summary, _write_robustness(out, mc, sweep))
     m = result.summary
     print(
         f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "
         f"max drawdown {m.max_drawdown:.4%}, {m.fills} fills, fees {m.fees:.2f} USDT -> {out}"
     )
+    _print_robustness(mc, sweep)
     return 0
 
 

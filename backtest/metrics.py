@@ -14,6 +14,11 @@ a report, not a ledger). Conventions, each stated once here:
 - a closed trade = a fill that realizes PnL (it reduces or flips a position); its result is
   realized_pnl - that fill's commission. Win rate, profit factor (gross wins / gross losses)
   and expectancy (mean result) are over closed trades;
+- a trade's PnL for the Monte Carlo bootstrap (`trade_pnls`) = a closing fill's realized_pnl
+  minus every commission paid since the previous closing fill (this one included), so the
+  trades' PnLs add up to the wallet's change over the closed trades;
+- monthly returns (UTC calendar months) = the month's last equity / the last equity before the
+  month (the first sample for the first month) - 1; they compound to the total return;
 - exposure = share of samples with a non-zero position; turnover = traded notional / starting
   equity; fees and funding are sums (funding signed: negative = paid).
 A ratio whose denominator is 0 is reported as None (JSON null), never inf or NaN.
@@ -23,6 +28,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
@@ -115,6 +121,40 @@ def calmar(ann_return: float | None, max_dd: float) -> float | None:
 
 def closed_trade_results(fills: Sequence[FillRow]) -> list[float]:
     return [f.realized_pnl - f.commission for f in fills if f.realized_pnl != 0]
+
+
+def trade_pnls(fills: Sequence[FillRow]) -> list[float]:
+    """Per closed trade: realized PnL net of all fees since the previous closed trade."""
+    out = []
+    fees = 0.0
+    for f in fills:
+        fees += f.commission
+        if f.realized_pnl != 0:
+            out.append(f.realized_pnl - fees)
+            fees = 0.0
+    return out
+
+
+def monthly_returns(
+    times_ms: Sequence[int], equity: Sequence[float]
+) -> list[tuple[int, int, float]]:
+    """(year, month, return) per UTC calendar month holding a sample, in time order."""
+    out: list[tuple[int, int, float]] = []
+    if not equity:
+        return out
+    before = equity[0]
+    month: tuple[int, int] | None = None
+    last = equity[0]
+    for t, e in zip(times_ms, equity, strict=True):
+        d = datetime.fromtimestamp(t / 1000, tz=UTC)
+        ym = (d.year, d.month)
+        if month is not None and ym != month:
+            out.append((*month, last / before - 1.0 if before else 0.0))
+            before = last
+        month, last = ym, e
+    assert month is not None
+    out.append((*month, last / before - 1.0 if before else 0.0))
+    return out
 
 
 def win_rate(results: Sequence[float]) -> float | None:

@@ -1,0 +1,341 @@
+"""The backtest report: extra plots (monthly returns, Monte Carlo fan chart, sweep heatmap) and
+one self-contained HTML page (`report.html`).
+
+The page is built by a pure function (`render_html`) from summary.json's dictionary and the
+PNGs' bytes: images are embedded as base64 data URIs and the style is inline, so the file
+opens anywhere with no network and no other file. The plot functions need matplotlib and
+return None without it.
+"""
+
+import base64
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backtest import metrics
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Settings that are assumptions about the market rather than the strategy: shown on their own.
+REALISM_WORDS = ("fee", "latency", "slippage", "funding", "liquidation", "leverage", "seed")
+PERCENT_METRICS = frozenset(
+    {"total_return", "annualized_return", "max_drawdown", "win_rate", "exposure"}
+)
+METRIC_ORDER = (
+    "start_ms",
+    "end_ms",
+    "samples",
+    "starting_equity",
+    "final_equity",
+    "total_return",
+    "annualized_return",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "max_drawdown_duration_ms",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "exposure",
+    "turnover",
+    "fees",
+    "funding",
+    "fills",
+    "closed_trades",
+)
+
+# --- plots ----------------------------------------------------------------------------------
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib  # type: ignore[import-not-found]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return plt
+
+
+def monthly_table(
+    monthly: Sequence[tuple[int, int, float]],
+) -> tuple[list[int], np.ndarray]:
+    """Years (rows) and a years x 12 matrix of monthly returns (NaN: no data that month)."""
+    years = sorted({y for y, _, _ in monthly})
+    table = np.full((len(years), 12), np.nan)
+    for y, m, r in monthly:
+        table[years.index(y), m - 1] = r
+    return years, table
+
+
+def plot_monthly_returns(
+    times_ms: Sequence[int], equity: Sequence[float], path: Path
+) -> Path | None:
+    """A year x month heatmap of returns, each cell annotated in percent."""
+    plt = _pyplot()
+    if plt is None or not equity:
+        return None
+    years, table = monthly_table(metrics.monthly_returns(times_ms, equity))
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.5 * len(years)))
+    finite = table[np.isfinite(table)]
+    lim = float(np.max(np.abs(finite))) if finite.size else 0.0
+    lim = lim or 0.01
+    ax.imshow(table, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(12), MONTHS)
+    ax.set_yticks(range(len(years)), [str(y) for y in years])
+    for i in range(len(years)):
+        for j in range(12):
+            if np.isfinite(table[i, j]):
+                ax.text(j, i, f"{table[i, j]:+.2%}", ha="center", va="center", fontsize=8)
+    ax.set_title("monthly returns (UTC)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_fan_chart(mc: Any, path: Path) -> Path | None:
+    """Monte Carlo bands: the randomized runs' equity over time (left) and the bootstrap's
+    equity over the trade sequence (right); 5-95 and 25-75 percentile bands and the median."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    curves = np.asarray([r.curve for r in mc.runs], dtype=float)
+    days = (np.asarray(mc.grid_ms, dtype=float) - mc.grid_ms[0]) / 86_400_000
+    _fan(a1, days, curves)
+    a1.set_title(f"{len(mc.runs)} runs, random latency and slippage")
+    a1.set_xlabel("days")
+    a1.set_ylabel("equity USDT")
+    _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
+    a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades")
+    a2.set_xlabel("trade")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0}
+
+
+def _fan(ax: Any, x: np.ndarray, paths: np.ndarray) -> None:
+    p5, p25, p50, p75, p95 = np.percentile(paths, [5, 25, 50, 75, 95], axis=0)
+    ax.fill_between(x, p5, p95, alpha=0.2, color="tab:blue", label="5-95 %")
+    ax.fill_between(x, p25, p75, alpha=0.4, color="tab:blue", label="25-75 %")
+    ax.plot(x, p50, color="tab:blue", lw=1, label="median")
+    ax.legend(loc="upper left", fontsize=8)
+
+
+def plot_sweep_heatmap(table: Any, title: str, path: Path) -> Path | None:
+    """A 2-D grid's metric as an annotated heatmap (`robustness.heatmap_table`'s output)."""
+    plt = _pyplot()
+    if plt is None or table is None:
+        return None
+    ky, kx, ys, xs, m = table
+    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(xs), 1.2 + 0.6 * len(ys)))
+    ax.imshow(m, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    ax.set_xlabel(kx)
+    ax.set_ylabel(ky)
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            text = "n/a" if not np.isfinite(m[i, j]) else f"{m[i, j]:.3g}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, bbox=_LABEL_BOX)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .8em;border:1px solid #ddd;
+text-align:left;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
+img{max-width:100%;display:block;margin:.5em 0}.muted{color:#777}
+"""
+
+
+def fmt_value(key: str, value: Any) -> str:
+    """A metric or setting as text: percentages, durations, dates, 4 significant digits."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool | str):
+        return str(value)
+    if key.endswith("duration_ms") and isinstance(value, int | float):
+        return _duration(float(value))
+    if key in ("start_ms", "end_ms") or key.endswith(("_start_ms", "_end_ms")):
+        return datetime.fromtimestamp(value / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        if key in PERCENT_METRICS or key.endswith(("total_return", "max_drawdown")):
+            return f"{value:+.2%}" if "return" in key else f"{value:.2%}"
+        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return html.escape(str(value))
+
+
+def _duration(ms: float) -> str:
+    days, rest = divmod(ms / 1000, 86_400)
+    hours, rest = divmod(rest, 3600)
+    return f"{int(days)} d {int(hours)} h {int(rest // 60)} min"
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _kv_table(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _grid_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def realism_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that model the market (fees, latency, slippage, funding, ...)."""
+    flat = _flatten(settings)
+    return {k: v for k, v in flat.items() if any(w in k for w in REALISM_WORDS)}
+
+
+def _image(title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    alt = html.escape(title)
+    return f'<h3>{alt}</h3><img alt="{alt}" src="data:image/png;base64,{data}">'
+
+
+def _bands_rows(section: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, label in (("randomized", "random latency/slippage"), ("bootstrap", "bootstrap")):
+        part = section.get(name) or {}
+        for metric in ("total_return", "max_drawdown"):
+            b = part.get(metric)
+            if b:
+                cells = [fmt_value(metric, b[f"p{p}"]) for p in section["percentiles"]]
+                rows.append([label, metric, *cells])
+    return rows
+
+
+def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
+    lat, slip = mc.get("latency_ms_range", ["", ""]), mc.get("slippage_bps_range", ["", ""])
+    intro = (
+        f"<p>{mc['runs']} runs, seed {mc['seed']}: latency {lat[0]}-{lat[1]} ms, slippage "
+        f"{html.escape(str(slip[0]))}-{html.escape(str(slip[1]))} bps; bootstrap of "
+        f"{mc.get('bootstrap', {}).get('trades', 0)} trades.</p>"
+    )
+    header = ["source", "metric", *(f"p{p}" for p in mc["percentiles"])]
+    return intro + _grid_table(header, _bands_rows(mc))
+
+
+def _sweep_html(sweep: Mapping[str, Any]) -> str:
+    metric = sweep["metric"]
+    parts = [
+        f"<p>{sweep['points']} grid points from {html.escape(sweep.get('file', ''))}, "
+        f"{sweep['runs']} runs; best by {html.escape(metric)}.</p>"
+    ]
+    if sweep.get("skipped"):
+        parts.append(f"<p class=muted>{len(sweep['skipped'])} grid points skipped.</p>")
+    wf = sweep.get("walk_forward")
+    if wf:
+        header = ["window", "train", "test", "settings", f"in-sample {metric}"]
+        header += [f"out-of-sample {metric}", "out-of-sample return"]
+        rows = [
+            [
+                str(w["window"]),
+                fmt_value("train_start_ms", w["train_start_ms"])
+                + " - "
+                + fmt_value("train_end_ms", w["train_end_ms"]),
+                fmt_value("test_start_ms", w["test_start_ms"])
+                + " - "
+                + fmt_value("test_end_ms", w["test_end_ms"]),
+                html.escape(", ".join(f"{k}={v}" for k, v in w["settings"].items())),
+                fmt_value(metric, w[f"train_{metric}"]),
+                fmt_value(metric, w[f"test_{metric}"]),
+                fmt_value("total_return", w["test_total_return"]),
+            ]
+            for w in wf["windows"]
+        ]
+        parts.append(_grid_table(header, rows))
+        oos = fmt_value("total_return", wf.get("out_of_sample_total_return"))
+        parts.append(f"<p>Out-of-sample return, windows compounded: {oos}</p>")
+    elif sweep.get("best"):
+        best = sweep["best"]
+        parts.append(
+            _kv_table(
+                [
+                    ("best settings", html.escape(str(best["settings"]))),
+                    *((k, fmt_value(k, v)) for k, v in best.items() if k != "settings"),
+                ]
+            )
+        )
+    return "".join(parts)
+
+
+def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]]) -> str:
+    """The whole report page from summary.json's dictionary and (title, PNG bytes) pairs."""
+    settings = summary.get("settings", {})
+    m = summary.get("metrics", {})
+    data = summary.get("data", {})
+    title = f"Backtest {settings.get('strategy', '')} {settings.get('symbol', '')}".strip()
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(str(data.get('rows', '')))} {html.escape(str(data.get('kind', '')))}"
+        f" from {fmt_value('start_ms', m.get('start_ms'))}"
+        f" to {fmt_value('end_ms', m.get('end_ms'))}</p>",
+        "<h2>Summary</h2>",
+        _kv_table(
+            (k, fmt_value(k, m[k]))
+            for k in (*METRIC_ORDER, *sorted(set(m) - set(METRIC_ORDER)))
+            if k in m
+        ),
+        "<h2>Realism</h2>",
+        _kv_table((k, fmt_value(k, v)) for k, v in realism_settings(settings).items()),
+        "<h2>Settings</h2>",
+        _kv_table((k, fmt_value(k, v)) for k, v in _flatten(settings).items()),
+    ]
+    if summary.get("monte_carlo"):
+        parts += ["<h2>Monte Carlo</h2>", _monte_carlo_html(summary["monte_carlo"])]
+    if summary.get("sweep"):
+        parts += ["<h2>Parameter sweep</h2>", _sweep_html(summary["sweep"])]
+    if images:
+        parts.append("<h2>Plots</h2>")
+        parts += [_image(t, png) for t, png in images]
+    if summary.get("counters"):
+        parts += [
+            "<h2>Counters</h2>",
+            _kv_table((k, fmt_value(k, v)) for k, v in summary["counters"].items()),
+        ]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_html(summary: Mapping[str, Any], pngs: Sequence[Path], path: Path) -> Path:
+    """report.html with the PNGs that exist, in the order given."""
+    images = [(p.stem.replace("_", " "), p.read_bytes()) for p in pngs if p.exists()]
+    path.write_text(render_html(summary, images), encoding="utf-8")
+    return path

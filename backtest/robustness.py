@@ -1,0 +1,691 @@
+"""How much a backtest's result depends on luck and on its parameters.
+
+- Monte Carlo (`monte_carlo`): N backtests whose latency and slippage are drawn at random
+  (seeded: the same seed gives the same runs), and a bootstrap of the base run's trade
+  sequence (its per-trade PnL resampled with replacement into N equity paths). Both give
+  percentile bands (5/25/50/75/95) of total return and max drawdown.
+- Parameter sweeps (`load_sweep`, `run_sweep`): a grid from a TOML file run in parallel with
+  joblib (`jobs`) or on a Dask cluster (`dask_scheduler`), optionally over walk-forward windows
+  (consecutive train/test spans; the best grid point in-sample is reported out-of-sample).
+
+Every backtest here is `backtest.runner.run_backtest`, which is deterministic for its inputs,
+so a parallel sweep equals a sequential one. Random streams: knobs from
+`numpy.random.default_rng([seed, 0])`, the bootstrap from `default_rng([seed, 1])`.
+"""
+
+import bisect
+import csv
+import itertools
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backtest import metrics
+from backtest.data import Klines, MarketData
+from backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from trading_engine.main_trading_strategy import make_strategy
+
+PERCENTILES = (5, 25, 50, 75, 95)
+DAY_MS = 86_400_000
+CURVE_POINTS = 400  # equity samples kept per Monte Carlo run, for the fan chart
+# Metrics where less is better when picking the best grid point.
+LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration_ms", "fees", "turnover"})
+SWEEP_METRICS = (
+    "total_return",
+    "annualized_return",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "expectancy",
+    "exposure",
+    "fees",
+    "fills",
+    "closed_trades",
+)
+# BacktestConfig fields a sweep file may not set (they are not assumptions of a run).
+_NOT_SWEEPABLE = frozenset({"strategy_params", "risk", "progress", "journal_dir"})
+
+
+class RobustnessError(ValueError):
+    """A sweep file or a Monte Carlo / cluster setting that cannot be used (one sentence)."""
+
+
+# --- data windows ---------------------------------------------------------------------------
+
+
+def data_times(data: MarketData) -> list[int]:
+    return data.open_time if isinstance(data, Klines) else data.time
+
+
+def data_end_ms(data: MarketData) -> int:
+    """Exclusive end of the data: the last bar's close (klines) or just after the last trade."""
+    times = data_times(data)
+    return times[-1] + (60_000 if isinstance(data, Klines) else 1)
+
+
+def slice_data(data: MarketData, start_ms: int, end_ms: int) -> MarketData:
+    """Rows with time in [start_ms, end_ms), every column cut alike."""
+    times = data_times(data)
+    lo, hi = bisect.bisect_left(times, start_ms), bisect.bisect_left(times, end_ms)
+    cut = {f.name: getattr(data, f.name)[lo:hi] for f in fields(data)}  # type: ignore[arg-type]
+    return type(data)(**cut)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One walk-forward step: train on [train_start, train_end), test on [test_start, test_end)."""
+
+    index: int
+    train_start: int
+    train_end: int
+    test_start: int
+    test_end: int
+
+
+def walk_forward_windows(start_ms: int, end_ms: int, train_ms: int, test_ms: int) -> list[Window]:
+    """Consecutive windows: each test span follows its train span; the next window starts one
+    test span later (rolling train). Only whole windows inside [start_ms, end_ms)."""
+    if train_ms <= 0 or test_ms <= 0:
+        raise RobustnessError("walk_forward train_days and test_days must be > 0")
+    out = []
+    t = start_ms
+    while t + train_ms + test_ms <= end_ms:
+        out.append(Window(len(out), t, t + train_ms, t + train_ms, t + train_ms + test_ms))
+        t += test_ms
+    return out
+
+
+# --- running many backtests ---------------------------------------------------------------
+
+
+def parallel_map(
+    fn: Callable[[Any, Any], Any],
+    shared: Any,
+    items: Sequence[Any],
+    *,
+    jobs: int = 1,
+    dask_scheduler: str | None = None,
+) -> list[Any]:
+    """[fn(shared, item) for item in items], in order: in this process (jobs 1), in joblib
+    workers (jobs > 1 or -1 for every core), or on the Dask cluster at `dask_scheduler`
+    (`shared` is scattered once to the workers; they must be able to import this project)."""
+    if dask_scheduler:
+        return _dask_map(fn, shared, items, dask_scheduler)
+    if jobs == 1 or len(items) <= 1:
+        return [fn(shared, item) for item in items]
+    from joblib import Parallel, delayed
+
+    return list(Parallel(n_jobs=jobs)(delayed(fn)(shared, item) for item in items))
+
+
+def _dask_map(
+    fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], address: str
+) -> Any:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as e:
+        raise RobustnessError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    with client:
+        shared_future = client.scatter(shared, broadcast=True)
+        futures = client.map(fn, [shared_future] * len(items), list(items), pure=False)
+        return client.gather(futures)
+
+
+# --- Monte Carlo ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonteCarloSpec:
+    """N runs; each draws latency uniformly from the integers [base, base + latency_jitter_ms]
+    and slippage from [base, base + slippage_jitter_bps] in steps of 0.1 bps (costs only go up
+    from the base run's: a stress test, not a symmetric error bar)."""
+
+    runs: int
+    seed: int = 0
+    latency_jitter_ms: int = 1000
+    slippage_jitter_bps: Decimal = Decimal(5)
+
+
+def draw_knobs(spec: MonteCarloSpec, base: BacktestConfig) -> list[tuple[int, Decimal]]:
+    """(latency_ms, slippage_bps) of each run, from default_rng([seed, 0])."""
+    rng = np.random.default_rng([spec.seed, 0])
+    lat = rng.integers(0, spec.latency_jitter_ms + 1, size=spec.runs)
+    tenths = rng.integers(0, int(spec.slippage_jitter_bps * 10) + 1, size=spec.runs)
+    return [
+        (base.latency_ms + int(a), base.slippage_bps + Decimal(int(b)) / 10)
+        for a, b in zip(lat, tenths, strict=True)
+    ]
+
+
+def bootstrap_paths(
+    trade_pnls: Sequence[float], starting_equity: float, runs: int, seed: int
+) -> np.ndarray:
+    """`runs` equity paths of len(trade_pnls) + 1 points: the start, then the cumulative sum
+    of the trade PnLs drawn with replacement (indices from default_rng([seed, 1]))."""
+    pnl = np.asarray(trade_pnls, dtype=float)
+    rng = np.random.default_rng([seed, 1])
+    idx = rng.integers(0, len(pnl), size=(runs, len(pnl)))
+    steps = np.concatenate([np.zeros((runs, 1)), np.cumsum(pnl[idx], axis=1)], axis=1)
+    return starting_equity + steps
+
+
+def path_total_returns(paths: np.ndarray) -> np.ndarray:
+    return paths[:, -1] / paths[:, 0] - 1.0
+
+
+def path_max_drawdowns(paths: np.ndarray) -> np.ndarray:
+    """Per path: max of 1 - equity / running peak (as metrics.max_drawdown)."""
+    peaks = np.maximum.accumulate(paths, axis=1)
+    return np.max(1.0 - paths / peaks, axis=1)
+
+
+def bands(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """The PERCENTILES of `values` (numpy's linear interpolation), as {"p5": ..., ...}."""
+    qs = np.percentile(np.asarray(values, dtype=float), PERCENTILES)
+    return {f"p{p}": float(q) for p, q in zip(PERCENTILES, qs, strict=True)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class McRun:
+    latency_ms: int
+    slippage_bps: Decimal
+    total_return: float
+    max_drawdown: float
+    final_equity: float
+    fills: int
+    curve: list[float]  # equity on the shared time grid (CURVE_POINTS samples)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonteCarloResult:
+    spec: MonteCarloSpec
+    runs: list[McRun]
+    grid_ms: list[int]
+    trade_pnls: list[float]
+    paths: np.ndarray  # bootstrap equity paths, runs x (trades + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        boot: dict[str, Any] = {"trades": len(self.trade_pnls), "paths": len(self.paths)}
+        if self.trade_pnls:
+            boot["total_return"] = bands(path_total_returns(self.paths))
+            boot["max_drawdown"] = bands(path_max_drawdowns(self.paths))
+        return {
+            "runs": self.spec.runs,
+            "seed": self.spec.seed,
+            "percentiles": list(PERCENTILES),
+            "latency_ms_range": [
+                min(r.latency_ms for r in self.runs),
+                max(r.latency_ms for r in self.runs),
+            ],
+            "slippage_bps_range": [
+                f"{min(r.slippage_bps for r in self.runs):f}",
+                f"{max(r.slippage_bps for r in self.runs):f}",
+            ],
+            "randomized": {
+                "total_return": bands([r.total_return for r in self.runs]),
+                "max_drawdown": bands([r.max_drawdown for r in self.runs]),
+                "runs": [
+                    {
+                        "latency_ms": r.latency_ms,
+                        "slippage_bps": f"{r.slippage_bps:f}",
+                        "total_return": r.total_return,
+                        "max_drawdown": r.max_drawdown,
+                        "fills": r.fills,
+                    }
+                    for r in self.runs
+                ],
+            },
+            "bootstrap": boot,
+        }
+
+
+def time_grid(times_ms: Sequence[int], points: int = CURVE_POINTS) -> list[int]:
+    n = min(points, len(times_ms))
+    return [int(t) for t in np.linspace(times_ms[0], times_ms[-1], n)]
+
+
+def _mc_task(data: MarketData, item: tuple[BacktestConfig, list[int]]) -> McRun:
+    config, grid = item
+    r = run_backtest(data, config)
+    curve = np.interp(grid, np.asarray(r.times_ms, dtype=float), np.asarray(r.equity))
+    return McRun(
+        latency_ms=config.latency_ms,
+        slippage_bps=config.slippage_bps,
+        total_return=r.summary.total_return,
+        max_drawdown=r.summary.max_drawdown,
+        final_equity=r.summary.final_equity,
+        fills=r.summary.fills,
+        curve=[float(x) for x in curve],
+    )
+
+
+def monte_carlo(
+    data: MarketData,
+    base: BacktestResult,
+    spec: MonteCarloSpec,
+    *,
+    jobs: int = 1,
+    dask_scheduler: str | None = None,
+) -> MonteCarloResult:
+    """The randomized runs of `base.config` on `data` and the bootstrap of `base`'s trades."""
+    if spec.runs < 1:
+        raise RobustnessError("--monte-carlo needs at least 1 run")
+    grid = time_grid(base.times_ms)
+    quiet = replace(base.config, progress=False, journal_dir=None)
+    items = [
+        (replace(quiet, latency_ms=lat, slippage_bps=slip), grid)
+        for lat, slip in draw_knobs(spec, base.config)
+    ]
+    runs = parallel_map(_mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler)
+    fills = [
+        metrics.FillRow(
+            f.time_ms, float(f.price), float(f.qty), float(f.commission), float(f.realized_pnl)
+        )
+        for f in base.journal.fills
+    ]
+    pnls = metrics.trade_pnls(fills)
+    start = float(base.config.starting_balance)
+    paths = (
+        bootstrap_paths(pnls, start, spec.runs, spec.seed)
+        if pnls
+        else np.full((spec.runs, 1), start)
+    )
+    return MonteCarloResult(spec=spec, runs=runs, grid_ms=grid, trade_pnls=pnls, paths=paths)
+
+
+# --- sweeps and walk-forward ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepSpec:
+    """A sweep file:
+
+        metric = "sharpe"            # optional: what "best" means (default sharpe)
+        [fixed]                      # optional: settings every run shares
+        latency_ms = 50
+        [grid]                       # every combination is one run
+        fast = [5, 10, 20]
+        slow = [30, 50]
+        [walk_forward]               # optional
+        train_days = 2
+        test_days = 1
+
+    Keys are BacktestConfig fields (latency_ms, slippage_bps, taker_fee, ...) or the
+    strategy's keyword parameters (fast, slow, order_notional_usdt, ...)."""
+
+    grid: dict[str, list[Any]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    metric: str = "sharpe"
+    train_days: float | None = None
+    test_days: float | None = None
+    source: str = ""
+
+    @property
+    def walk_forward(self) -> bool:
+        return self.train_days is not None
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file; RobustnessError with one sentence when it is unusable."""
+    p = Path(path)
+    where = f"sweep file {p}"
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RobustnessError(f"{where} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RobustnessError(f"cannot read {where}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RobustnessError(f"bad {where}: {e}") from None
+    unknown = set(doc) - {"metric", "fixed", "grid", "walk_forward"}
+    if unknown:
+        raise RobustnessError(f"bad {where}: unknown key(s) {', '.join(sorted(unknown))}")
+    grid = doc.get("grid")
+    if not isinstance(grid, dict) or not grid:
+        raise RobustnessError(f"bad {where}: needs a [grid] table of lists, e.g. fast = [5, 10]")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise RobustnessError(f"bad {where}: grid.{key} must be a non-empty list")
+        if any(isinstance(v, dict | list) for v in values):
+            raise RobustnessError(f"bad {where}: grid.{key} must hold plain values")
+    fixed = doc.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise RobustnessError(f"bad {where}: [fixed] must be a table")
+    metric = doc.get("metric", "sharpe")
+    if metric not in SWEEP_METRICS:
+        raise RobustnessError(
+            f"bad {where}: metric {metric!r} is not one of {', '.join(SWEEP_METRICS)}"
+        )
+    wf = doc.get("walk_forward")
+    train = test = None
+    if wf is not None:
+        if not isinstance(wf, dict) or set(wf) != {"train_days", "test_days"}:
+            raise RobustnessError(f"bad {where}: [walk_forward] needs train_days and test_days")
+        train, test = wf["train_days"], wf["test_days"]
+        for name, v in (("train_days", train), ("test_days", test)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                raise RobustnessError(f"bad {where}: walk_forward.{name} must be a number > 0")
+    return SweepSpec(
+        grid=dict(grid),
+        fixed=dict(fixed),
+        metric=metric,
+        train_days=train,
+        test_days=test,
+        source=str(p),
+    )
+
+
+def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every combination of the grid, in file order (the last key varies fastest)."""
+    keys = list(spec.grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*spec.grid.values())]
+
+
+_CONFIG_FIELDS = {f.name for f in fields(BacktestConfig)} - _NOT_SWEEPABLE
+
+
+def _as_type_of(like: Any, value: Any, key: str) -> Any:
+    if isinstance(like, Decimal) or (isinstance(value, float) and not isinstance(like, int)):
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            raise RobustnessError(f"{key} = {value!r} is not a number") from None
+        if not d.is_finite():
+            raise RobustnessError(f"{key} = {value!r} is not a finite number")
+        return d
+    if isinstance(like, bool) or isinstance(value, bool):
+        return value
+    if isinstance(like, int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def point_config(base: BacktestConfig, settings: Mapping[str, Any]) -> BacktestConfig:
+    """`base` with `settings` applied: config fields replaced, anything else a strategy
+    parameter (numbers typed like the base's value; TOML floats become Decimals)."""
+    changes: dict[str, Any] = {}
+    params = dict(base.strategy_params)
+    for key, value in settings.items():
+        if key in _CONFIG_FIELDS:
+            changes[key] = _as_type_of(getattr(base, key), value, key)
+        else:
+            params[key] = _as_type_of(params.get(key), value, key)
+    return replace(base, strategy_params=params, progress=False, journal_dir=None, **changes)
+
+
+def check_point(config: BacktestConfig) -> str | None:
+    """None when the strategy accepts these parameters, else why it refuses (ValueError);
+    an unknown parameter name (TypeError) is an error of the sweep file."""
+    try:
+        make_strategy(config.strategy, **dict(config.strategy_params))
+    except TypeError as e:
+        raise RobustnessError(f"bad sweep setting for {config.strategy}: {e}") from None
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepTask:
+    window: int  # -1: the whole data
+    phase: str  # "full" | "train" | "test"
+    point: int  # index into the grid points
+    start_ms: int
+    end_ms: int
+    config: BacktestConfig
+
+
+def _sweep_task(data: MarketData, task: SweepTask) -> dict[str, Any]:
+    part = slice_data(data, task.start_ms, task.end_ms)
+    if not len(part):
+        return {"rows": 0}
+    s = run_backtest(part, task.config).summary
+    out: dict[str, Any] = {"rows": len(part)}
+    out.update({k: getattr(s, k) for k in SWEEP_METRICS})
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepResult:
+    spec: SweepSpec
+    points: list[dict[str, Any]]  # the runnable grid points
+    skipped: list[tuple[dict[str, Any], str]]  # grid points the strategy refused, and why
+    windows: list[Window]
+    rows: list[dict[str, Any]]  # one per (window, phase, point): settings + metrics
+    choices: list[dict[str, Any]]  # full: [best]; walk-forward: one per window
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "file": self.spec.source,
+            "metric": self.spec.metric,
+            "grid": self.spec.grid,
+            "fixed": self.spec.fixed,
+            "points": len(self.points),
+            "skipped": [{"settings": p, "reason": why} for p, why in self.skipped],
+            "runs": len(self.rows),
+        }
+        if self.spec.walk_forward:
+            out["walk_forward"] = {
+                "train_days": self.spec.train_days,
+                "test_days": self.spec.test_days,
+                "windows": self.choices,
+                "out_of_sample_total_return": oos_total_return(self.choices),
+            }
+        else:
+            out["best"] = self.choices[0] if self.choices else None
+        return out
+
+
+def rank_key(metric: str) -> Callable[[dict[str, Any]], tuple[int, float]]:
+    """Sort key putting the best row first; rows without the metric (None) last."""
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+
+    def key(row: dict[str, Any]) -> tuple[int, float]:
+        v = row.get(metric)
+        return (1, 0.0) if v is None else (0, sign * float(v))
+
+    return key
+
+
+def best_row(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The best row by `metric` (the first in grid order on a tie), None if none has it."""
+    ranked = sorted(rows, key=rank_key(metric))  # stable: ties keep grid order
+    return ranked[0] if ranked and ranked[0].get(metric) is not None else None
+
+
+def oos_total_return(choices: Sequence[dict[str, Any]]) -> float | None:
+    """The chosen points' test-window returns compounded, window after window."""
+    rets = [c.get("test_total_return") for c in choices]
+    if not rets or any(r is None for r in rets):
+        return None
+    return math.prod(1.0 + float(r) for r in rets) - 1.0  # type: ignore[arg-type]
+
+
+def sweep_tasks(
+    data: MarketData, base: BacktestConfig, spec: SweepSpec
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[Window], list[SweepTask]]:
+    points, skipped, configs = [], [], []
+    for settings in grid_points(spec):
+        config = point_config(base, {**spec.fixed, **settings})
+        why = check_point(config)
+        if why is None:
+            points.append(settings)
+            configs.append(config)
+        else:
+            skipped.append((settings, why))
+    if not points:
+        raise RobustnessError(f"no grid point of {spec.source} is accepted by the strategy")
+    start, end = data_times(data)[0], data_end_ms(data)
+    windows: list[Window] = []
+    tasks: list[SweepTask] = []
+    if spec.walk_forward:
+        train_ms = round(float(spec.train_days) * DAY_MS)  # type: ignore[arg-type]
+        test_ms = round(float(spec.test_days) * DAY_MS)  # type: ignore[arg-type]
+        windows = walk_forward_windows(start, end, train_ms, test_ms)
+        if not windows:
+            raise RobustnessError(
+                f"the data ({(end - start) / DAY_MS:.2f} days) is shorter than one "
+                f"walk-forward window ({spec.train_days} + {spec.test_days} days)"
+            )
+        for w in windows:
+            for phase, a, b in (
+                ("train", w.train_start, w.train_end),
+                ("test", w.test_start, w.test_end),
+            ):
+                for i, config in enumerate(configs):
+                    tasks.append(
+                        SweepTask(
+                            window=w.index,
+                            phase=phase,
+                            point=i,
+                            start_ms=a,
+                            end_ms=b,
+                            config=config,
+                        )
+                    )
+    else:
+        for i, config in enumerate(configs):
+            tasks.append(
+                SweepTask(
+                    window=-1, phase="full", point=i, start_ms=start, end_ms=end, config=config
+                )
+            )
+    return points, skipped, windows, tasks
+
+
+def run_sweep(
+    data: MarketData,
+    base: BacktestConfig,
+    spec: SweepSpec,
+    *,
+    jobs: int = 1,
+    dask_scheduler: str | None = None,
+) -> SweepResult:
+    """Every (window, phase, grid point) backtest, in parallel; the best point per window."""
+    points, skipped, windows, tasks = sweep_tasks(data, base, spec)
+    outputs = parallel_map(_sweep_task, data, tasks, jobs=jobs, dask_scheduler=dask_scheduler)
+    rows = []
+    for task, result in zip(tasks, outputs, strict=True):
+        row: dict[str, Any] = {
+            "window": task.window,
+            "phase": task.phase,
+            "start_ms": task.start_ms,
+            "end_ms": task.end_ms,
+            "point": task.point,
+            **points[task.point],
+        }
+        row.update({k: result.get(k) for k in ("rows", *SWEEP_METRICS)})
+        row["selected"] = False
+        rows.append(row)
+    choices = []
+    metric = spec.metric
+    if spec.walk_forward:
+        for w in windows:
+            train = [r for r in rows if r["window"] == w.index and r["phase"] == "train"]
+            pick = best_row(train, metric)
+            if pick is None:
+                continue
+            pick["selected"] = True
+            test = next(
+                r
+                for r in rows
+                if r["window"] == w.index and r["phase"] == "test" and r["point"] == pick["point"]
+            )
+            test["selected"] = True
+            choices.append(
+                {
+                    "window": w.index,
+                    "train_start_ms": w.train_start,
+                    "train_end_ms": w.train_end,
+                    "test_start_ms": w.test_start,
+                    "test_end_ms": w.test_end,
+                    "settings": points[pick["point"]],
+                    f"train_{metric}": pick[metric],
+                    f"test_{metric}": test[metric],
+                    "test_total_return": test["total_return"],
+                    "test_max_drawdown": test["max_drawdown"],
+                }
+            )
+    else:
+        pick = best_row(rows, metric)
+        if pick is not None:
+            pick["selected"] = True
+            choices.append(
+                {
+                    "settings": points[pick["point"]],
+                    metric: pick[metric],
+                    "total_return": pick["total_return"],
+                    "max_drawdown": pick["max_drawdown"],
+                }
+            )
+    return SweepResult(
+        spec=spec, points=points, skipped=skipped, windows=windows, rows=rows, choices=choices
+    )
+
+
+def sweep_columns(result: SweepResult) -> list[str]:
+    return [
+        "window",
+        "phase",
+        "start_ms",
+        "end_ms",
+        *result.spec.grid,
+        "rows",
+        *SWEEP_METRICS,
+        "selected",
+    ]
+
+
+def write_sweep_csv(result: SweepResult, path: Path) -> Path:
+    """sweep.csv: one row per grid point and window/phase, with the key metrics."""
+    cols = sweep_columns(result)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in result.rows:
+            w.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in cols])
+    return path
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def heatmap_table(result: SweepResult) -> tuple[str, str, list[Any], list[Any], np.ndarray] | None:
+    """For a 2-D grid: (row key, column key, row values, column values, metric matrix), the
+    metric from the full run, or its mean over the out-of-sample windows; None otherwise."""
+    keys = list(result.spec.grid)
+    if len(keys) != 2:
+        return None
+    ky, kx = keys
+    ys, xs = result.spec.grid[ky], result.spec.grid[kx]
+    phase = "test" if result.spec.walk_forward else "full"
+    m = np.full((len(ys), len(xs)), np.nan)
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            vals = [
+                r[result.spec.metric]
+                for r in result.rows
+                if r["phase"] == phase
+                and r[ky] == y
+                and r[kx] == x
+                and r[result.spec.metric] is not None
+            ]
+            if vals:
+                m[i, j] = float(np.mean(vals))
+    return ky, kx, ys, xs, m

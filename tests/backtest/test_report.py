@@ -1,0 +1,169 @@
+"""The report: monthly returns by hand, the HTML page self-contained (only data: URIs, the
+PNGs on disk byte for byte), and the CLI writing it on the bundled real week."""
+
+import base64
+import csv
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import backtest_trading_strategy as cli
+from backtest import metrics, report
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def ms(*ymd_hm: int) -> int:
+    return int(datetime(*ymd_hm, tzinfo=UTC).timestamp() * 1000)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_monthly_returns_by_hand():
+    times = [ms(2024, 12, 31, 12), ms(2025, 1, 10), ms(2025, 1, 31, 23, 59), ms(2025, 3, 1)]
+    equity = [100.0, 90.0, 110.0, 99.0]
+    got = metrics.monthly_returns(times, equity)
+    # Dec: only the start sample (0 %); Jan: 100 -> 110; no February sample; Mar: 110 -> 99.
+    assert [(y, m) for y, m, _ in got] == [(2024, 12), (2025, 1), (2025, 3)]
+    assert [r for _, _, r in got] == pytest.approx([0.0, 0.1, -0.1])
+    compounded = 1.0
+    for _, _, r in got:
+        compounded *= 1 + r
+    assert compounded - 1 == pytest.approx(metrics.total_return(equity))
+    years, table = report.monthly_table(got)
+    assert years == [2024, 2025]
+    assert table[0, 11] == 0.0 and table[1, 0] == pytest.approx(0.1)
+    assert table[1, 2] == pytest.approx(-0.1)
+    assert sum(1 for v in table.flat if v == v) == 3  # every other cell is NaN (no data)
+
+
+def test_trade_pnls_carry_the_opening_fees():
+    fills = [
+        metrics.FillRow(1, 100.0, 1.0, 0.5, 0.0),  # opens, pays 0.5
+        metrics.FillRow(2, 110.0, 2.0, 1.0, 10.0),  # closes (+10) and reverses, pays 1.0
+        metrics.FillRow(3, 105.0, 1.0, 0.25, 5.0),  # closes the short (+5), pays 0.25
+    ]
+    assert metrics.trade_pnls(fills) == pytest.approx([10 - 1.5, 5 - 0.25])
+
+
+def _summary() -> dict:
+    return {
+        "metrics": {"total_return": 0.0123, "max_drawdown": 0.05, "sharpe": 1.5, "fills": 3},
+        "settings": {
+            "strategy": "sma_crossover",
+            "symbol": "BTCUSDT",
+            "taker_fee": "0.0005",
+            "latency_ms": 250,
+            "slippage_bps": "2",
+            "strategy_params": {"fast": 10, "slow": 50},
+        },
+        "data": {"kind": "klines", "rows": 10},
+        "monte_carlo": {
+            "runs": 4,
+            "seed": 1,
+            "percentiles": [5, 25, 50, 75, 95],
+            "latency_ms_range": [0, 900],
+            "slippage_bps_range": ["0", "4.5"],
+            "randomized": {
+                "total_return": {"p5": -0.1, "p25": -0.05, "p50": 0.0, "p75": 0.05, "p95": 0.1},
+                "max_drawdown": {"p5": 0.01, "p25": 0.02, "p50": 0.03, "p75": 0.04, "p95": 0.05},
+            },
+            "bootstrap": {"trades": 0, "paths": 4},
+        },
+    }
+
+
+def test_the_page_embeds_its_images_and_reaches_nothing_outside():
+    png = PNG_MAGIC + b"fake image bytes <script>"
+    page = report.render_html(_summary(), [("equity", png)])
+    srcs = re.findall(r'src="([^"]*)"', page)
+    assert srcs == ["data:image/png;base64," + base64.b64encode(png).decode()]
+    assert not re.search(r"https?://|href=|<link|<script", page)
+    # The metrics, the realism knobs and the Monte Carlo bands are on the page.
+    assert "+1.23%" in page and "5.00%" in page  # total return, max drawdown
+    realism = page.split("<h2>Realism</h2>")[1].split("<h2>")[0]
+    assert "taker_fee" in realism and "latency_ms" in realism and "slippage_bps" in realism
+    assert "strategy_params.fast" not in realism
+    assert "strategy_params.fast" in page.split("<h2>Settings</h2>")[1]
+    mc = page.split("<h2>Monte Carlo</h2>")[1].split("<h2>")[0]
+    assert "-10.00%" in mc and "+10.00%" in mc and "latency 0-900 ms" in mc
+
+
+def test_no_monte_carlo_no_section():
+    s = _summary()
+    del s["monte_carlo"]
+    assert "Monte Carlo" not in report.render_html(s, [])
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "out"
+    argv = ["--data", str(KLINES), "--end", "2025-05-06", "--out", str(out)]
+    assert cli.main([*argv, "--monte-carlo", "4", "--seed", "1"]) == 0
+    return out
+
+
+def test_the_cli_writes_one_self_contained_page(day):
+    page = (day / "report.html").read_text()
+    embedded = [
+        base64.b64decode(s) for s in re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    ]
+    on_disk = [
+        (day / n).read_bytes()
+        for n in ("equity.png", "price.png", "monthly_returns.png", "monte_carlo.png")
+    ]
+    assert embedded == on_disk and all(b.startswith(PNG_MAGIC) for b in on_disk)
+    assert len(re.findall(r"src=", page)) == 4
+    assert not re.search(r"https?://|href=|<link|<script", page)
+    summary = json.loads((day / "summary.json").read_text())
+    table = page.split("<h2>Summary</h2>")[1].split("<h2>")[0]
+    for key in summary["metrics"]:  # every metric of summary.json is in the table
+        assert f"<th>{key}</th>" in table, key
+    assert f"{summary['metrics']['total_return']:+.2%}" in table
+
+
+def test_summary_has_every_metric_the_issue_lists(day):
+    m = json.loads((day / "summary.json").read_text())["metrics"]
+    assert set(m) >= {
+        "total_return",
+        "annualized_return",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "max_drawdown_duration_ms",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "exposure",
+        "turnover",
+        "fees",
+        "funding",
+        "fills",
+        "closed_trades",
+    }
+
+
+def test_monthly_returns_of_the_run_equal_the_equity_csv(day):
+    eq = rows(day / "equity.csv")
+    e = [float(r["equity"]) for r in eq]
+    t = [int(r["time_ms"]) for r in eq]
+    # The day is inside May 2025 (closing at 2025-05-05 23:59:59.999): one cell, start -> end.
+    assert all(datetime.fromtimestamp(x / 1000, tz=UTC).month == 5 for x in t)
+    [(year, month, r)] = metrics.monthly_returns(t, e)
+    assert (year, month) == (2025, 5) and r == pytest.approx(e[-1] / e[0] - 1)
+
+
+def test_no_html_writes_no_page(tmp_path):
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--out", str(out), "--no-html"]
+    assert cli.main(argv) == 0
+    assert (out / "summary.json").exists() and not (out / "report.html").exists()
