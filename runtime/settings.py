@@ -28,7 +28,8 @@ class Mode(StrEnum):
 
 
 MODES = tuple(m.value for m in Mode)
-STRATEGIES = ("sma_crossover", "logistic_regression")
+STRATEGIES = ("sma_crossover", "logistic_regression", "rsi_macd")
+PRICE_MODES = ("passive", "inside", "cross", "market")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BAR_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h")
 
@@ -111,6 +112,16 @@ class StrategySettings:
     allow_short: bool = _spec(True, "true or false")
     entry_probability: float = _spec(0.55, "a probability in (0.5, 1)", lambda v: 0.5 < v < 1)
     order_notional_usdt: Decimal = _spec(_d("100"), "a USDT amount > 0", lambda v: v > 0)
+    rsi_period: int = _spec(14, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
+    rsi_oversold: float = _spec(30.0, "an RSI level in [0, 100)", lambda v: 0 <= v < 100)
+    rsi_overbought: float = _spec(70.0, "an RSI level in (0, 100]", lambda v: 0 < v <= 100)
+    macd_fast: int = _spec(12, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
+    macd_slow: int = _spec(26, "an integer from 2 to 5000", lambda v: 2 <= v <= 5000)
+    macd_signal: int = _spec(9, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
+    hold_bars: int = _spec(-1, "bars >= 0, or -1 for the model's label horizon", lambda v: v >= -1)
+    price_mode: str = _spec("inside", "one of " + ", ".join(PRICE_MODES), _in(PRICE_MODES))
+    reprice_ms: int = _spec(5000, "milliseconds >= 0 (0 = never re-price)", lambda v: v >= 0)
+    log_features: bool = _spec(True, "true or false")
 
 
 @dataclass(frozen=True)
@@ -126,12 +137,11 @@ class ExecutionSettings:
     reconcile_interval_s: float = _spec(60.0, "seconds > 0", lambda v: v > 0)
     heartbeat_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
     bar_source: str = _spec(
-        "klines", "klines (the stream's closed klines) or trades (bars built from trades)",
+        "klines",
+        "klines (the stream's closed klines) or trades (bars built from trades)",
         _in(("klines", "trades")),
     )
-    journal_synchronous: str = _spec(
-        "NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL"))
-    )
+    journal_synchronous: str = _spec("NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL")))
 
 
 @dataclass(frozen=True)

@@ -598,6 +598,16 @@ def _strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict
     }
     if st.name == "logistic_regression":
         return {**common, "model_path": st.model_path, "entry_probability": st.entry_probability}
+    if st.name == "rsi_macd":
+        return {
+            **common,
+            "rsi_period": st.rsi_period,
+            "oversold": st.rsi_oversold,
+            "overbought": st.rsi_overbought,
+            "macd_fast": st.macd_fast,
+            "macd_slow": st.macd_slow,
+            "macd_signal": st.macd_signal,
+        }
     return {**common, "fast": st.fast_period, "slow": st.slow_period}
 
 

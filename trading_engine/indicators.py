@@ -87,3 +87,118 @@ class Ema:
     @property
     def ready(self) -> bool:
         return self.value is not None
+
+
+class Rsi:
+    """Wilder's relative strength index in [0, 100], the TA-Lib convention: the first average
+    gain / loss is the plain mean of the first `period` close-to-close changes (so the first
+    value needs `period + 1` closes), then `avg = (avg * (period - 1) + x) / period`. A window
+    without any change reads 50. `value` is None until then."""
+
+    __slots__ = ("_avg_gain", "_avg_loss", "_count", "_prev", "period", "value")
+
+    def __init__(self, period: int = 14) -> None:
+        if period < 1:
+            raise ValueError(f"RSI period must be >= 1, not {period}")
+        self.period = period
+        self.value: float | None = None
+        self._prev: float | None = None
+        self._avg_gain = 0.0
+        self._avg_loss = 0.0
+        self._count = 0  # changes seen, up to `period`
+
+    def update(self, close: float) -> float | None:
+        prev = self._prev
+        self._prev = close
+        if prev is None:
+            return None
+        d = close - prev
+        gain = d if d > 0.0 else 0.0
+        loss = -d if d < 0.0 else 0.0
+        n = self.period
+        if self._count < n:
+            # Sum first, divide once at the end: the seed is the mean of the first n changes.
+            self._avg_gain += gain
+            self._avg_loss += loss
+            self._count += 1
+            if self._count < n:
+                return None
+            self._avg_gain /= n
+            self._avg_loss /= n
+        else:
+            self._avg_gain = (self._avg_gain * (n - 1) + gain) / n
+            self._avg_loss = (self._avg_loss * (n - 1) + loss) / n
+        total = self._avg_gain + self._avg_loss
+        self.value = 100.0 * self._avg_gain / total if total > 0.0 else 50.0
+        return self.value
+
+    @property
+    def ready(self) -> bool:
+        return self.value is not None
+
+
+class Macd:
+    """MACD line (EMA(fast) - EMA(slow)), its signal line (EMA(signal) of the MACD line) and the
+    histogram (line - signal), the TA-Lib convention: both EMAs start at the `slow`-th value,
+    the fast one seeded with the mean of the last `fast` values there, the slow one with the
+    mean of all `slow`; the signal line is seeded with the mean of its first `signal` MACD
+    values, so the first complete triple needs `slow + signal - 1` values. Attributes are None
+    until known."""
+
+    __slots__ = (
+        "_count",
+        "_fast",
+        "_seed",
+        "_signal",
+        "_slow",
+        "fast",
+        "histogram",
+        "line",
+        "signal",
+        "signal_line",
+        "slow",
+    )
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        if not 1 <= fast < slow or signal < 1:
+            raise ValueError(
+                f"MACD needs 1 <= fast < slow and signal >= 1, not {fast}/{slow}/{signal}"
+            )
+        self.fast, self.slow, self.signal = fast, slow, signal
+        self._fast = Ema(fast)
+        self._slow = Ema(slow)
+        self._signal = Ema(signal)
+        self._seed: deque[float] = deque(maxlen=slow)
+        self._count = 0
+        self.line: float | None = None
+        self.signal_line: float | None = None
+        self.histogram: float | None = None
+
+    def update(self, x: float) -> float | None:
+        """Add one value; return the histogram (None until the signal line exists)."""
+        if self._count < self.slow:
+            self._seed.append(x)
+            self._count += 1
+            if self._count < self.slow:
+                return None
+            seed = list(self._seed)
+            self._seed.clear()
+            for v in seed[self.slow - self.fast :]:
+                self._fast.update(v)
+            for v in seed:
+                self._slow.update(v)
+            fast, slow = self._fast.value, self._slow.value
+        else:
+            fast, slow = self._fast.update(x), self._slow.update(x)
+        assert fast is not None and slow is not None
+        self.line = line = fast - slow
+        signal = self._signal.update(line)
+        if signal is None:
+            return None
+        self.signal_line = signal
+        self.histogram = line - signal
+        return self.histogram
+
+    @property
+    def ready(self) -> bool:
+        return self.histogram is not None

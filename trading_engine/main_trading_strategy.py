@@ -119,11 +119,18 @@ def _logistic_regression(**params: Any) -> TradingStrategy:
     return LogisticRegressionStrategy(**params)
 
 
+def _rsi_macd(**params: Any) -> TradingStrategy:
+    from trading_engine.strategies.rsi_macd import RsiMacd
+
+    return RsiMacd(**params)
+
+
 # Factories import their module lazily: a daemon running the SMA baseline should not pay for
 # reading a model file (the ML strategy itself is pure Python: no numpy, no scikit-learn).
 STRATEGIES: dict[str, StrategyFactory] = {
     "sma_crossover": _sma_crossover,
     "logistic_regression": _logistic_regression,
+    "rsi_macd": _rsi_macd,
 }
 
 

@@ -104,7 +104,8 @@ def test_make_strategy_builds_the_registered_strategy():
 
 def test_make_strategy_names_the_known_strategies_for_an_unknown_one():
     with pytest.raises(
-        ValueError, match="unknown strategy 'nope'; known: logistic_regression, sma_crossover"
+        ValueError,
+        match="unknown strategy 'nope'; known: logistic_regression, rsi_macd, sma_crossover",
     ):
         make_strategy("nope")
 
