@@ -36,7 +36,13 @@ from typing import Any
 from backtest.realism import BookFeed, LatencyModel, parse_latency, rng_for
 from core.clock import SimClock
 from core.enums import OrderType
-from core.events import BalanceChanged, Event, PositionChanged
+from core.events import (
+    BalanceChanged,
+    Event,
+    OrderFilled,
+    OrderPartiallyFilled,
+    PositionChanged,
+)
 from core.instrument import Instrument
 from core.orders import OrderRequest
 from core.venue import EventListener
@@ -201,7 +207,8 @@ class InProcessVenue:
             return
         if isinstance(event, OrderUpdate):
             if event.client_order_id.startswith(_LIQUIDATION_PREFIX):
-                self._track_liquidation(event)
+                self._liquidation(event)
+                return
             self._applied(self.tracker.apply_order(event))
         elif isinstance(event, AlgoUpdate):
             self._applied(self.tracker.apply_algo(event))
@@ -240,10 +247,18 @@ class InProcessVenue:
         if not self._delivering:
             self._deliver_all()
 
+    def _liquidation(self, u: OrderUpdate) -> None:
+        """The engine's liquidation order: tracked on first sight as if we had sent it; only
+        its fills reach the listener (the books know no such order, only its trades)."""
+        if self.tracker.get(u.client_order_id) is None:
+            self._track_liquidation(u)
+        applied = self.tracker.apply_order(u)
+        if applied is not None:
+            fills = [e for e in applied[1] if isinstance(e, OrderFilled | OrderPartiallyFilled)]
+            if fills:
+                self._deliver(fills)
+
     def _track_liquidation(self, u: OrderUpdate) -> None:
-        """Track the engine's liquidation order on first sight, as if we had sent it."""
-        if self.tracker.get(u.client_order_id) is not None:
-            return
         self.stats.liquidations += 1
         request = OrderRequest(
             symbol=u.symbol,

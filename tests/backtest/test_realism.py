@@ -1,0 +1,410 @@
+"""Fill-realism knobs with hand-computed expectations: latency draws for a seed and their order,
+acknowledgement latency, a market order walking the recorded top of book into the impact
+level, a funding settlement through the engine into the books, a leveraged position liquidated
+at the liquidation price of the protocol reference's formula, and the knobs in summary.json."""
+
+import gzip
+import json
+import random
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from backtest import realism
+from backtest.data import Klines
+from backtest.realism import (
+    BookFeed,
+    BookTicker,
+    LatencyKind,
+    LatencyModel,
+    RealismError,
+    impact_offset,
+    load_brackets,
+    load_funding,
+    parse_latency,
+    rng_for,
+)
+from backtest.runner import ACCOUNT, BacktestConfig, _Rig, run_backtest
+from backtest.venue import InProcessVenue, VenueConfig
+from core.clock import SimClock
+from core.enums import OrderType, Side
+from core.events import OrderAccepted, OrderFilled, OrderPartiallyFilled
+from core.orders import OrderRequest
+from exchange_sim.engine import EngineConfig, Exchange
+from exchange_sim.replay.grid import load_instruments
+from trading_engine.exec_manager import BarSource
+
+SYMBOL = "BTCUSDT"
+T0 = 1_746_403_200_000  # 2025-05-05T00:00Z, a funding settlement instant
+INSTRUMENTS = {SYMBOL: load_instruments()[SYMBOL]}  # tick 0.10, step 0.001
+HOUR = 3_600_000
+
+
+def rig(*, balance: str = "10000", leverage: int = 20, **venue_knobs):
+    clock = SimClock(T0)
+    engine = Exchange(INSTRUMENTS, clock, EngineConfig(taker_fee=D("0.0005")))
+    engine.create_account("a", {"USDT": D(balance)})
+    engine.change_leverage("a", {"symbol": SYMBOL, "leverage": str(leverage)})
+    engine.drain_user_events()
+    events: list = []
+    venue = InProcessVenue(
+        engine=engine,
+        account="a",
+        clock=clock,
+        instruments=INSTRUMENTS,
+        config=VenueConfig(**venue_knobs),
+        listener=events.append,
+    )
+    return clock, engine, venue, events
+
+
+def trade(clock, engine, venue, price: str, at_ms: int) -> None:
+    venue.release(at_ms)
+    clock.set_ms(max(clock.now_ms(), at_ms))
+    engine.on_trade(SYMBOL, D(price), D("1"), False, at_ms)
+    venue.pump()
+
+
+def market(cid: str, side: Side, qty: str) -> OrderRequest:
+    return OrderRequest(
+        symbol=SYMBOL, side=side, type=OrderType.MARKET, quantity=D(qty), client_order_id=cid
+    )
+
+
+def fills(events) -> list[tuple[str, D, D, int]]:
+    return [
+        (e.fill.client_order_id, e.fill.price, e.fill.qty, e.recv_time_ms)
+        for e in events
+        if isinstance(e, OrderFilled | OrderPartiallyFilled)
+    ]
+
+
+# --- latency ----------------------------------------------------------------------------------
+
+
+def test_latency_specs_parse_and_print_back():
+    assert parse_latency(20) == LatencyModel(ms=20)
+    assert parse_latency("lognormal:median=20,sigma=0.5") == LatencyModel(
+        kind=LatencyKind.LOGNORMAL, median=20.0, sigma=0.5
+    )
+    assert parse_latency("empirical:5,10,40").samples == (5, 10, 40)
+    for spec in ("0", "35", "lognormal:median=20,sigma=0.5", "empirical:5,10,40"):
+        assert parse_latency(spec).spec() == spec
+    for bad in ("-1", "lognormal:median=0,sigma=1", "empirical:", "gamma:k=2", "fast"):
+        with pytest.raises(RealismError):
+            parse_latency(bad)
+
+
+def test_draws_for_a_seed_are_fixed_and_streams_are_independent():
+    # Empirical: uniform index into the samples from random.Random("7:entry").
+    expected_rng = random.Random("7:entry")
+    expected = [(5, 10, 40)[expected_rng.randrange(3)] for _ in range(8)]
+    draw = parse_latency("empirical:5,10,40").sampler(rng_for(7, "entry"))
+    assert [draw() for _ in range(8)] == expected
+    # Lognormal: exp(N(ln median, sigma)) rounded to the ms; sigma 0 is the median itself.
+    flat = parse_latency("lognormal:median=20,sigma=0").sampler(rng_for(7, "entry"))
+    assert [flat() for _ in range(3)] == [20, 20, 20]
+    a = parse_latency("lognormal:median=20,sigma=0.5").sampler(rng_for(7, "entry"))
+    b = parse_latency("lognormal:median=20,sigma=0.5").sampler(rng_for(7, "entry"))
+    c = parse_latency("lognormal:median=20,sigma=0.5").sampler(rng_for(8, "entry"))
+    da, db, dc = [a() for _ in range(50)], [b() for _ in range(50)], [c() for _ in range(50)]
+    assert da == db and da != dc
+    assert 5 < sorted(da)[25] < 80  # around the median of 20 ms
+
+
+def test_requests_reach_the_engine_after_their_draw_and_never_overtake():
+    # Draws 40 then 5 ms: the second request (sent 1 ms later) waits for the first (due +40).
+    clock, engine, venue, events = rig(entry_latency=parse_latency("empirical:40,5"), seed=1)
+    draws_rng = random.Random("1:entry")
+    d1, d2 = ((40, 5)[draws_rng.randrange(2)] for _ in range(2))
+    trade(clock, engine, venue, "100000", T0)
+    venue.submit(market("x1", Side.BUY, "0.001"))
+    clock.set_ms(T0 + 1)
+    venue.submit(market("x2", Side.BUY, "0.001"))
+    due1 = T0 + d1
+    due2 = max(T0 + 1 + d2, due1)
+    assert [d for d, _, _ in sorted(venue.queue)] == [due1, due2]
+    trade(clock, engine, venue, "100100", T0 + 100)
+    assert [(c, t) for c, _, _, t in fills(events)] == [("x1", due1), ("x2", due2)]
+    assert venue.stats.entry_latency_draws == 2
+    assert venue.stats.entry_latency_ms_total == d1 + d2
+
+
+def test_acknowledgements_arrive_after_the_ack_latency():
+    clock, engine, venue, events = rig(latency_ms=20, ack_latency=parse_latency("30"))
+    trade(clock, engine, venue, "100000", T0)
+    venue.submit(market("x1", Side.BUY, "0.001"))
+    trade(clock, engine, venue, "100000", T0 + 25)  # the request executed at T0 + 20
+    assert not fills(events)  # its fill is on the way
+    trade(clock, engine, venue, "100000", T0 + 49)
+    assert not fills(events)
+    trade(clock, engine, venue, "100000", T0 + 50)
+    assert fills(events) == [("x1", D("100000.0"), D("0.001"), T0 + 50)]
+    filled = next(e for e in events if isinstance(e, OrderFilled))
+    assert filled.fill.trade_time_ms == T0 + 20  # the engine's time, received 30 ms later
+
+
+# --- top of book and impact -------------------------------------------------------------------
+
+
+def test_a_market_order_takes_the_recorded_top_then_walks_to_the_impact_level():
+    clock, engine, venue, events = rig()
+    tick = INSTRUMENTS[SYMBOL].tick_size
+    quotes = BookTicker(
+        [T0, T0 + 1_000],
+        ["99999.9", "99999.9"],
+        ["1.000", "1.000"],
+        ["100000.0", "100000.0"],
+        ["0.004", "0.004"],
+    )
+    venue.book_feed = BookFeed(engine, SYMBOL, quotes, tick, D(2))
+    # 2 bps of 100,000 = 20.0 USDT = 200 ticks beyond the best ask.
+    assert impact_offset(D("100000.0"), D(2), tick) == D("20.0")
+    assert impact_offset(D("100000.0"), D(0), tick) == tick  # at least one tick
+    trade(clock, engine, venue, "100000", T0)
+    venue.submit(market("x1", Side.BUY, "0.010"))
+    assert fills(events) == [
+        ("x1", D("100000.0"), D("0.004"), T0),  # the recorded ask, its whole quantity
+        ("x1", D("100020.0"), D("0.006"), T0),  # the rest one impact step beyond
+    ]
+    # The top stays eaten until the next recorded quote.
+    clock.set_ms(T0 + 500)
+    venue.submit(market("x2", Side.BUY, "0.001"))
+    assert fills(events)[-1] == ("x2", D("100020.0"), D("0.001"), T0 + 500)
+    clock.set_ms(T0 + 1_000)
+    venue.submit(market("x3", Side.BUY, "0.001"))
+    assert fills(events)[-1] == ("x3", D("100000.0"), D("0.001"), T0 + 1_000)
+
+
+# --- funding ----------------------------------------------------------------------------------
+
+
+def write_gz(path: Path, text: str) -> Path:
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+    return path
+
+
+def test_funding_files_of_every_layout_load_on_the_minute(tmp_path):
+    freqtrade = write_gz(tmp_path / "a.csv.gz", "time,funding_rate\n1746403200001,6.818e-05\n")
+    binance = tmp_path / "b.csv"
+    binance.write_text(
+        "symbol,fundingTime,fundingRate,markPrice\n"
+        "BTCUSDT,1746403200000,0.00010000,94000.1\nBTCUSDT,1746432000000,-0.00002,94001\n"
+    )
+    vision = tmp_path / "c.csv"
+    vision.write_text(
+        "calc_time,funding_interval_hours,last_funding_rate\n1746417600000,4,0.0001\n"
+    )
+    f = load_funding(freqtrade)
+    assert f.times == (T0,) and f.rates == (D("0.00006818"),) and f.interval_ms == 8 * HOUR
+    f = load_funding(binance)
+    assert f.rate_at(T0) == D("0.0001") and f.rate_at(T0 + 8 * HOUR) == D("-0.00002")
+    assert f.interval_ms == 8 * HOUR and f.rate_at(T0 + HOUR) == 0
+    assert f.next_rate(T0 - 1) == (D("0.0001"), T0)
+    assert f.next_rate(T0) == (D("-0.00002"), T0 + 8 * HOUR)
+    assert f.times_between(T0, T0 + 8 * HOUR) == [T0]
+    assert list(f.times_array()) == [T0, T0 + 8 * HOUR]
+    assert load_funding(vision).times == (T0 + 4 * HOUR,)
+    with pytest.raises(RealismError):
+        load_funding(tmp_path / "missing.csv")
+
+
+def rising_klines(start_ms: int, n: int, first: int = 100_000, step: int = 10) -> Klines:
+    """n 1m bars, each closing `step` USDT above the last (a straight line: SMA 2 > SMA 3)."""
+    closes = [first + step * i for i in range(n)]
+    opens = [first - step, *closes[:-1]]
+    return Klines(
+        [start_ms + 60_000 * i for i in range(n)],
+        [str(o) for o in opens],
+        [str(c) for c in closes],
+        [str(o) for o in opens],
+        [str(c) for c in closes],
+        ["10"] * n,
+    )
+
+
+def test_a_recorded_funding_rate_is_paid_at_its_time_on_the_position_and_mark(tmp_path):
+    funding = write_gz(tmp_path / "f.csv.gz", f"time,funding_rate\n{T0},0.0001\n")
+    start = T0 - 10 * 60_000  # 23:50; the settlement at 00:00 falls in bar 10
+    data = rising_klines(start, 20)
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        maker_fee=D(0),
+        taker_fee=D(0),
+        funding=str(funding),
+    )
+    result = run_backtest(data, config)
+    # Long from the close of bar 2 (100,020): 1000 / 100,020 -> 0.009 BTC (step 0.001).
+    first = result.journal.fills[0]
+    assert (first.side, first.price, first.qty) == ("BUY", D("100020"), D("0.009"))
+    assert all(f.side == "BUY" for f in result.journal.fills)  # still long at 00:00
+    # Settled with the mark in force just before 00:00: bar 9's close, 100,090.
+    # Long pays: 0.009 * 100,090 * 0.0001 = 0.090081 USDT.
+    assert result.summary.funding == pytest.approx(-0.090081, abs=1e-12)
+    assert result.summary_dict()["settings"]["funding"] == str(funding)
+    # Without a funding file nothing is paid.
+    assert (
+        run_backtest(data, BacktestConfig(**{**_kw(config), "funding": "none"})).summary.funding
+        == 0
+    )
+
+
+def _kw(config: BacktestConfig) -> dict:
+    return {f: getattr(config, f) for f in config.__dataclass_fields__}
+
+
+def test_auto_funding_picks_the_bundled_file_covering_the_data():
+    path = realism.bundled_funding(SYMBOL, T0, T0 + 24 * HOUR)
+    assert path is not None and path.name.startswith("BTCUSDT-um-8h-funding_rate")
+    assert realism.bundled_funding(SYMBOL, 1_600_000_000_000, 1_600_086_400_000) is None
+
+
+# --- leverage, brackets, liquidation ----------------------------------------------------------
+
+
+def test_a_leveraged_long_is_liquidated_at_the_hand_computed_price():
+    # Wallet 110 USDT, 20x, buy 0.020 BTC at 100,000 (taker fee 0.0005 * 2000 = 1 USDT):
+    # wallet 109. Bracket 1 (notional < 50,000): MMR 0.004, cum 0. Section 11.4:
+    # LP = (WB + cum - Q*EP) / (Q*MMR - Q) = (109 - 2000) / (0.00008 - 0.02) = 94929.7188...
+    lp = (D(109) - D(2000)) / (D("0.020") * D("0.004") - D("0.020"))
+    assert D("94929.71") < lp < D("94929.72")
+    clock, engine, venue, events = rig(balance="110", leverage=20)
+    trade(clock, engine, venue, "100000", T0)
+    venue.submit(market("x1", Side.BUY, "0.020"))
+    risk = engine.position_risk("a", {"symbol": SYMBOL})[0]
+    assert D(risk["liquidationPrice"]) == pytest.approx(lp, abs=D("0.00000001"))
+    # Mark one tick above the price (94929.8): margin balance 7.596 > maintenance 7.594384.
+    engine.on_mark_price(SYMBOL, D("94929.8"), D("94929.8"), D(0), T0 + 8 * HOUR, T0 + 1_000)
+    venue.pump()
+    assert venue.stats.liquidations == 0
+    # One tick below (94929.7): 7.594 <= 7.594376: the engine closes it at that mark.
+    clock.set_ms(T0 + 2_000)
+    engine.on_mark_price(SYMBOL, D("94929.7"), D("94929.7"), D(0), T0 + 8 * HOUR, T0 + 2_000)
+    venue.pump()
+    assert venue.stats.liquidations == 1
+    liq = [f for f in fills(events) if f[0].startswith("autoclose-")]
+    assert [(p, q) for _, p, q, _ in liq] == [(D("94929.7"), D("0.020"))]
+    filled = next(
+        e for e in events if isinstance(e, OrderFilled) and e.fill.client_order_id == liq[0][0]
+    )
+    assert filled.fill.side is Side.SELL
+    assert filled.fill.realized_pnl == D("0.020") * (D("94929.7") - D("100000"))  # -101.406
+    assert not any(isinstance(e, OrderAccepted) for e in events if "autoclose" in str(e))
+    assert venue.stats.foreign_events == 0
+
+
+def test_the_backtest_liquidates_a_leveraged_long_below_its_liquidation_price_only():
+    # 60 USDT, 20x, no fees, no stops: long 0.009 BTC at 100,020 (bar 2's close). Bracket 1:
+    # LP = (60 - 0.009 * 100,020) / (0.009 * 0.004 - 0.009) = 840.18 / 0.008964 = 93728.246..
+    lp = (D(60) - D("0.009") * D(100_020)) / (D("0.009") * D("0.004") - D("0.009"))
+    assert D("93728.24") < lp < D("93728.25")
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        starting_balance=D(60),
+        leverage=20,
+        protect_positions=False,
+        maker_fee=D(0),
+        taker_fee=D(0),
+    )
+    outcomes = {}
+    for close in ("93728.3", "93728.2"):  # the tick above and the tick below
+        data = rising_klines(T0, 10)
+        for col, value in zip(
+            ("open_time", "open", "high", "low", "close", "volume"),
+            (T0 + 600_000, data.close[-1], data.close[-1], close, close, "10"),
+            strict=True,
+        ):
+            getattr(data, col).append(value)
+        outcomes[close] = run_backtest(data, config)
+    above, below = outcomes["93728.3"], outcomes["93728.2"]
+    assert above.counters["venue_liquidations"] == 0  # the strategy sells itself, at the close
+    assert [f.client_order_id[:3] for f in above.journal.fills] == ["bt-", "bt-"]
+    assert below.counters["venue_liquidations"] == 1
+    liq = below.journal.fills[-1]
+    assert liq.client_order_id.startswith("autoclose-")
+    assert (liq.side, liq.price, liq.qty) == ("SELL", D("93728.2"), D("0.009"))
+    assert liq.time_ms == T0 + 600_000 + 59_999  # the bar's close: the mark
+    assert liq.realized_pnl == D("0.009") * (D("93728.2") - D("100020"))  # -56.6262
+    assert below.counters["book_differences"] == 0 and below.counters["book_rejected_events"] == 0
+
+
+def test_leverage_and_brackets_from_the_config_reach_the_engine_and_the_books(tmp_path):
+    brackets = tmp_path / "brackets.json"
+    brackets.write_text(
+        json.dumps(
+            [
+                {
+                    "symbol": SYMBOL,
+                    "brackets": [
+                        {
+                            "bracket": 2,
+                            "initialLeverage": 50,
+                            "notionalCap": 1000000,
+                            "notionalFloor": 10000,
+                            "maintMarginRatio": 0.01,
+                            "cum": 50.0,
+                        },
+                        {
+                            "bracket": 1,
+                            "initialLeverage": 75,
+                            "notionalCap": 10000,
+                            "notionalFloor": 0,
+                            "maintMarginRatio": 0.005,
+                            "cum": 0.0,
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    tiers = load_brackets(brackets, SYMBOL)
+    assert [b.bracket for b in tiers] == [1, 2] and tiers[0].maint_margin_ratio == D("0.005")
+    with pytest.raises(RealismError):
+        load_brackets(brackets, "ETHUSDT")
+    config = BacktestConfig(leverage=7, brackets=str(brackets))
+    r = _Rig(config, INSTRUMENTS[SYMBOL], T0, BarSource.KLINES)
+    answer = r.engine.leverage_bracket(ACCOUNT, {"symbol": SYMBOL})
+    answer = answer[0] if isinstance(answer, list) else answer
+    assert [b["maintMarginRatio"] for b in answer["brackets"]] == [0.005, 0.01]
+    assert r.risk_config.leverage == 7
+    assert r.engine.symbol_config(ACCOUNT, {"symbol": SYMBOL})[0]["leverage"] == 7
+
+
+# --- the knobs in summary.json ----------------------------------------------------------------
+
+
+def test_every_knob_is_in_the_settings_and_a_seed_makes_the_run_repeatable():
+    data = rising_klines(T0, 60, step=-10)  # falling: SMA 2 < 3, the strategy goes short
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3},
+        entry_latency="lognormal:median=200,sigma=1",
+        ack_latency="empirical:10,50",
+        seed=5,
+        funding="auto",
+        slippage_bps=D(1),
+        leverage=5,
+    )
+    a, b = run_backtest(data, config), run_backtest(data, config)
+    assert a.summary_dict() == b.summary_dict() and a.journal.fills == b.journal.fills
+    s = a.summary_dict()["settings"]
+    assert s["entry_latency"] == "lognormal:median=200,sigma=1"
+    assert s["ack_latency"] == "empirical:10,50"
+    assert s["seed"] == 5 and s["leverage"] == 5 and s["risk"]["leverage"] == 5
+    assert s["funding"].endswith("BTCUSDT-um-8h-funding_rate-2025-03-06_2025-06-03.csv.gz")
+    assert s["slippage_bps"] == "1" and s["maker_fee"] == "0.0002" and s["taker_fee"] == "0.0005"
+    assert s["book_ticker"] == "" and s["brackets"] == ""
+    assert a.counters["venue_entry_latency_draws"] > 0 and a.counters["venue_ack_latency_draws"] > 0
+    c = run_backtest(data, BacktestConfig(**{**_kw(config), "seed": 6}))
+    assert c.counters["venue_entry_latency_ms_total"] != a.counters["venue_entry_latency_ms_total"]
+
+
+def test_book_ticker_needs_trades_data(tmp_path):
+    quotes = write_gz(
+        tmp_path / "q.csv.gz",
+        "update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,"
+        f"event_time\n1,99999.9,1,100000.0,1,{T0},{T0}\n",
+    )
+    with pytest.raises(ValueError, match="trades data"):
+        run_backtest(rising_klines(T0, 5), BacktestConfig(book_ticker=str(quotes)))
