@@ -486,6 +486,8 @@ class Daemon:
         assert parts is not None
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
         await parts.stream.stop(timeout_s=1.0)
+        if self._recorder is not None:
+            self._recorder.stopping(cancel_orders=not self.keep_orders)
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences

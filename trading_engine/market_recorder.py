@@ -6,7 +6,8 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``i``: a market item, with the ExecManager's clock reading for it;
 * ``e``: a venue event (the whole event), with the clock reading;
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
-* ``w``: the bars the strategy was warmed with.
+* ``w``: the bars the strategy was warmed with;
+* ``s``: the shutdown (trading stopped; whether open orders are then canceled).
 
 The first line is the session header: the effective settings (strategy and its parameters,
 risk limits, ExecManager config, instruments, client order id sequence), so that the audit can
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 FLUSH_S = 0.25
 SESSION_DIR = "market"
-ITEM, EVENT, GAP, OFFSET, WARM = "i", "e", "g", "o", "w"
+ITEM, EVENT, GAP, OFFSET, WARM, STOP = "i", "e", "g", "o", "w", "s"
 MARKET_CLASSES: dict[str, type] = {c.__name__: c for c in (Trade, BookTicker, MarkPrice, Bar)}
 
 
@@ -165,6 +166,10 @@ class MarketRecorder:
 
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))
+
+    def stopping(self, *, cancel_orders: bool) -> None:
+        """The daemon stops trading now (and cancels its open orders unless told to keep them)."""
+        self._buf_append((STOP, self.clock.now_ms(), cancel_orders))
 
     def _buf_append(self, entry: tuple[Any, ...]) -> None:
         self._buf.append(entry)
