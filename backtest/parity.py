@@ -1,0 +1,625 @@
+"""Parity audit: replay a recorded local session through the backtester and diff it with the
+daemon's journal (`backtest_trading_strategy.py --replay-journal JOURNAL_DIR`).
+
+Input: the daemon's journal directory: `journal.sqlite3` (what the daemon decided and what the
+exchange did) and `market/session-*.jsonl.gz` (what the ExecManager was fed, in order, with
+its clock readings, and the session's effective settings; `trading_engine.market_recorder`).
+
+The replay rebuilds the session's objects (the same ExecManager, RiskManager, BookKeeper and
+strategy, from the recorded settings) and runs them against the in-process matching engine
+(`exchange_sim.engine.Exchange`, the engine the local exchange runs), both on simulated time:
+
+* the ExecManager gets each recorded item at its recorded clock reading, and the same
+  `gap_open` / clock-offset answers the daemon got;
+* the engine gets the recorded trades, book tickers and mark prices in exchange-time order,
+  and each of our requests at the exchange time the live exchange handled it (the journal's
+  acceptance / cancel time of that client order id; one without a live counterpart at once);
+  at equal times the market item comes first;
+* what the engine reports (parsed by the same `gateway` code as live) reaches the ExecManager
+  where the daemon received the same event (kind and order), so reactions happen at the same
+  point; reconciliation snapshots and user-stream states are replayed as recorded.
+
+Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
+(client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
+order; the first difference is named with both sides. Exit 0 identical, 1 divergence, 2 bad
+input. Limits: one session that started on an empty journal (no earlier orders); data sets
+with order-book depth (the engine also matched against depth the daemon never saw) and kill
+switches pulled by hand are not reproduced (a divergence names them).
+"""
+
+import argparse
+import heapq
+import logging
+import math
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.codec import from_jsonable
+from book_keeper.journal import JournalError, SqliteJournal, journal_file
+from core.clock import SimClock
+from core.events import (
+    BalanceChanged,
+    DecisionMade,
+    Event,
+    FundingPaid,
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    OrderRejected,
+    PositionChanged,
+    StreamStateChanged,
+    VenueSnapshot,
+)
+from core.instrument import Instrument
+from core.market import BookTicker, MarkPrice, Trade
+from core.orders import ClientOrderIds, Fill, OrderRequest
+from exchange_sim.engine import EngineConfig, Exchange
+from risk_manager.config import RiskConfig
+from risk_manager.risk_manager import RiskManager
+from trading_engine.exec_manager import ExecConfig, ExecManager
+from trading_engine.main_trading_strategy import make_strategy
+from trading_engine.market_recorder import (
+    EVENT,
+    GAP,
+    ITEM,
+    OFFSET,
+    STOP,
+    WARM,
+    Session,
+    read_session,
+    session_files,
+    unjsonable,
+)
+
+from .venue import InProcessVenue
+
+log = logging.getLogger(__name__)
+
+EXIT_IDENTICAL, EXIT_DIVERGED, EXIT_BAD_INPUT = 0, 1, 2
+ACCOUNT = "parity"
+# Venue events replayed exactly as the daemon got them (not produced by the matching engine).
+VERBATIM = (VenueSnapshot, StreamStateChanged, OrderReconciled)
+
+
+class ParityInputError(ValueError):
+    """The journal or its recorded session cannot be audited (exit 2, one line)."""
+
+
+# --- what the daemon did ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFacts:
+    decisions: list[DecisionMade]
+    fills: list[Fill]
+    accepted_ms: dict[str, int]  # client order id -> exchange time it was handled
+    canceled_ms: dict[str, int]  # client order id -> exchange time of its cancel
+
+
+def load_live(journal_dir: Path, session: Session) -> LiveFacts:
+    """The session's decisions and fills from the daemon's journal, and when the exchange
+    handled each of its orders and cancels."""
+    header = session.header
+    prefix, first_seq = header["client_id_prefix"], int(header["client_id_next"])
+    started = int(header["started_ms"])
+    try:
+        journal = SqliteJournal(journal_dir, readonly=True)
+    except (JournalError, OSError) as exc:
+        raise ParityInputError(f"cannot read the journal in {journal_dir}: {exc}") from None
+    try:
+        if first_seq > 1 and journal.max_client_seq(prefix) >= 1:
+            raise ParityInputError(
+                f"the recorded session started on a journal with {first_seq - 1} earlier "
+                "order(s): the audit needs a session that started on an empty journal"
+            )
+        kinds = ("DecisionMade", "OrderAccepted", "OrderCanceled", "OrderExpired", "OrderRejected")
+        events: list[Event | Fill] = [e for _, e in journal.load_events(kinds)]
+        events.extend(journal.load_fills())  # fills live in their own table
+    finally:
+        journal.close()
+
+    def ours(cid: str) -> bool:
+        seq = ClientOrderIds.seq_of(cid, prefix)
+        return (seq is not None and seq >= first_seq) or cid.startswith("autoclose-")
+
+    decisions: list[DecisionMade] = []
+    fills: list[Fill] = []
+    accepted: dict[str, int] = {}
+    canceled: dict[str, int] = {}
+    for e in events:
+        if isinstance(e, DecisionMade):
+            if e.event_time_ms >= started:
+                decisions.append(e)
+            continue
+        if isinstance(e, Fill):
+            cid, t = e.client_order_id, e.trade_time_ms
+            if ours(cid):
+                fills.append(e)
+        else:
+            assert isinstance(e, OrderAccepted | OrderCanceled | OrderExpired | OrderRejected)
+            cid, t = e.client_order_id, e.event_time_ms
+            if isinstance(e, OrderRejected) and e.code == 0:
+                continue  # refused by us before sending: the exchange never saw it
+            if isinstance(e, OrderCanceled):
+                canceled.setdefault(cid, t)
+                if cid in accepted:
+                    continue
+        if ours(cid) and (cid not in accepted or t < accepted[cid]):
+            accepted[cid] = t
+    return LiveFacts(decisions=decisions, fills=fills, accepted_ms=accepted, canceled_ms=canceled)
+
+
+# --- the replay --------------------------------------------------------------------------------
+
+
+class ListJournal:
+    """`core.journal.Journal` keeping every event in memory (a session is short)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def record_many(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+
+def event_key(event: Event) -> tuple[str, str]:
+    """What identifies a venue event across the live venue and the replay: kind and subject."""
+    kind = type(event).__name__
+    if isinstance(event, OrderFilled | OrderPartiallyFilled):
+        return kind, event.fill.client_order_id
+    if isinstance(event, BalanceChanged):
+        return kind, event.balance.asset
+    if isinstance(event, PositionChanged):
+        return kind, event.position.symbol
+    if isinstance(event, FundingPaid):
+        return kind, event.symbol
+    return kind, str(getattr(event, "client_order_id", ""))
+
+
+class ParityVenue(InProcessVenue):
+    """The in-process venue with requests executed at the exchange times the live exchange
+    handled them, and engine events held until the replay reaches the point where the daemon
+    received them."""
+
+    def __init__(
+        self,
+        *,
+        due_order: Callable[[str], int | None],
+        due_cancel: Callable[[str], int | None],
+        request_time: Callable[[], int],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._due_order = due_order
+        self._due_cancel = due_cancel
+        self._request_time = request_time
+        self.held: deque[Event] = deque()
+
+    def submit(self, request: OrderRequest) -> None:
+        self.tracker.track(request, now_ms=self.clock.now_ms())
+        self.stats.submitted += 1
+        due = self._due_order(request.client_order_id)
+        self._at(due, lambda: self._send(request))
+
+    def cancel(self, symbol: str, client_order_id: str) -> None:
+        self.stats.cancels += 1
+        due = self._due_cancel(client_order_id)
+        self._at(due, lambda: self._cancel(symbol, client_order_id))
+
+    def cancel_all(self, symbol: str) -> None:
+        self._at(None, lambda: self._cancel_all(symbol))
+
+    def cancel_all_at(self, symbol: str, due: int | None) -> None:
+        """The daemon's cancel-all at shutdown (the live venue's own, not the ExecManager's)."""
+        self._at(due, lambda: self._cancel_all(symbol))
+
+    def _at(self, due: int | None, action: Callable[[], None]) -> None:
+        self._seq += 1
+        when = self._request_time() if due is None else due
+        heapq.heappush(self.queue, (when, self._seq, action))
+
+    def execute_next(self) -> None:
+        """The earliest queued request, at its exchange time."""
+        due, _, action = heapq.heappop(self.queue)
+        self.engine.on_time(max(due, self.clock.now_ms()))
+        action()
+        self.pump()
+
+    def _deliver(self, events: list[Event]) -> None:
+        self.held.extend(events)
+
+    def deliver_through(self, key: tuple[str, str]) -> int:
+        """Hand the held events up to and including the first one with `key` to the listener
+        (nothing when none has it yet); how many were handed on."""
+        held = self.held
+        for i, e in enumerate(held):
+            if event_key(e) == key:
+                return self._hand_on(i + 1)
+        return 0
+
+    def deliver_all(self) -> int:
+        return self._hand_on(len(self.held))
+
+    def _hand_on(self, n: int) -> int:
+        listener = self.listener
+        assert listener is not None
+        for _ in range(n):
+            listener(self.held.popleft())
+        return n
+
+
+def _exchange_time(item: object) -> int:
+    if isinstance(item, Trade):
+        return item.trade_time_ms
+    if isinstance(item, BookTicker):
+        return item.transaction_time_ms
+    assert isinstance(item, MarkPrice)
+    return item.event_time_ms
+
+
+@dataclass(slots=True)
+class Replay:
+    decisions: list[DecisionMade]
+    fills: list[Fill]
+    book_differences: int
+    item_errors: int
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+def replay_session(session: Session, live: LiveFacts) -> Replay:
+    """Run the recorded session through the backtester's objects (see the module docstring)."""
+    h = session.header
+    try:
+        instruments = {
+            sym: from_jsonable(Instrument, data) for sym, data in h["instruments"].items()
+        }
+        risk_config = from_jsonable(RiskConfig, h["risk"])
+        exec_config = from_jsonable(ExecConfig, h["exec"])
+        params = unjsonable(h["strategy_params"])
+        strategy = make_strategy(h["strategy"], **params, instruments=instruments)
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        raise ParityInputError(f"cannot rebuild the session's settings: {exc}") from None
+    risk_config = _replace_risk(risk_config)
+    entries = session.entries
+    started = int(h["started_ms"])
+    em_clock = SimClock(started)
+    market = [
+        e[2] for e in entries if e[0] == ITEM and isinstance(e[2], Trade | BookTicker | MarkPrice)
+    ]
+    feed = sorted(market, key=_exchange_time)  # stable: receipt order at equal times
+    engine_clock = SimClock(min([started, *(_exchange_time(x) for x in feed[:1])]))
+    engine = Exchange(instruments, engine_clock, EngineConfig())
+    start_snapshot = next(
+        (e[2] for e in entries if e[0] == EVENT and isinstance(e[2], VenueSnapshot)), None
+    )
+    if start_snapshot is None:
+        raise ParityInputError(f"{session.path}: no start-up snapshot of the account recorded")
+    if any(p.qty != 0 for p in start_snapshot.positions) or start_snapshot.open_orders:
+        raise ParityInputError(
+            "the session did not start flat with no open order: the audit replays fresh sessions"
+        )
+    wallet = sum(
+        (b.wallet_balance for b in start_snapshot.balances if b.asset == "USDT"), Decimal(0)
+    )
+    engine.create_account(ACCOUNT, {"USDT": wallet})
+    for sym in instruments:
+        engine.change_leverage(ACCOUNT, {"symbol": sym, "leverage": str(risk_config.leverage)})
+    engine.drain_user_events()
+
+    book = BookKeeper(
+        starting_balances=None,
+        instruments=instruments,
+        clock=em_clock,
+        leverage=dict.fromkeys(instruments, risk_config.leverage),
+    )
+    risk = RiskManager(config=risk_config, instruments=instruments, clock=em_clock, view=book)
+    journal = ListJournal()
+    venue = ParityVenue(
+        engine=engine,
+        account=ACCOUNT,
+        clock=engine_clock,
+        instruments=instruments,
+        due_order=live.accepted_ms.get,
+        due_cancel=live.canceled_ms.get,
+        request_time=em_clock.now_ms,
+    )
+    gaps = deque(bool(e[2]) for e in entries if e[0] == GAP)
+    offsets = deque(int(e[1]) for e in entries if e[0] == OFFSET)
+    em = ExecManager(
+        venue=venue,
+        book=book,
+        risk=risk,
+        strategy=strategy,
+        journal=journal,
+        clock=em_clock,
+        instruments=instruments,
+        ids=ClientOrderIds(h["client_id_prefix"], int(h["client_id_next"])),
+        config=exec_config,
+        gap_open=lambda _s: gaps.popleft() if gaps else False,
+        clock_offset_ms=lambda: offsets.popleft() if offsets else 0,
+    )
+    venue.listener = em.on_event
+
+    fed = 0
+    n_feed = len(feed)
+
+    def advance(to_ms: float) -> None:
+        """The engine catches up with exchange time `to_ms`: recorded market data and our
+        requests in time order (a market item first at equal times)."""
+        nonlocal fed
+        queue = venue.queue
+        while True:
+            t_item = _exchange_time(feed[fed]) if fed < n_feed else math.inf
+            t_req = queue[0][0] if queue else math.inf
+            if min(t_item, t_req) > to_ms:
+                return
+            if t_item <= t_req:
+                _feed_engine(engine, feed[fed])
+                fed += 1
+                venue.pump()
+            else:
+                venue.execute_next()
+
+    item_errors = 0
+    items_seen = False
+    for entry in entries:
+        code = entry[0]
+        if code == WARM:
+            em.warm(entry[1])
+            continue
+        if code == STOP:  # the daemon's shutdown: no more trading, open orders canceled
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.stop_trading()
+            if entry[2]:
+                for sym in instruments:
+                    ids = [o.client_order_id for o in book.orders.values() if o.symbol == sym]
+                    times = [t for c in ids if (t := live.canceled_ms.get(c)) is not None]
+                    venue.cancel_all_at(sym, min(times) if times else None)
+            continue
+        if code not in (ITEM, EVENT):
+            continue
+        t = int(entry[1])
+        if t > em_clock.now_ms():
+            em_clock.set_ms(t)
+        advance(t)
+        obj = entry[2]
+        if code == ITEM:
+            items_seen = True
+            try:
+                em.on_item(obj)
+            except Exception:  # the daemon's sink counts and logs, and so do we
+                item_errors += 1
+                log.exception("error on %s", type(obj).__name__)
+        elif not items_seen or isinstance(obj, VERBATIM):
+            em.on_event(obj)
+        else:
+            venue.deliver_through(event_key(obj))
+    venue.deliver_all()
+    decisions = [e for e in journal.events if isinstance(e, DecisionMade)]
+    fills: list[Fill] = []
+    seen: set[tuple[str, int]] = set()
+    for e in journal.events:  # each trade once, as the live journal stores it
+        if isinstance(e, OrderFilled | OrderPartiallyFilled):
+            key = (e.fill.client_order_id, e.fill.trade_id)
+            if key not in seen:
+                seen.add(key)
+                fills.append(e.fill)
+    counters = {k: int(getattr(em.counters, k)) for k in em.counters.__dataclass_fields__}
+    return Replay(
+        decisions=decisions,
+        fills=fills,
+        book_differences=book.differences,
+        item_errors=item_errors,
+        counters=counters,
+    )
+
+
+def _replace_risk(config: RiskConfig) -> RiskConfig:
+    """No kill-switch file in a replay (its state at the time is not recorded)."""
+    from dataclasses import replace
+
+    return replace(config, kill_switch_file=None)
+
+
+def _feed_engine(engine: Exchange, item: object) -> None:
+    """One recorded market item to the engine, as the local exchange's replay driver does."""
+    if isinstance(item, Trade):
+        engine.on_trade(item.symbol, item.price, item.qty, item.buyer_is_maker, item.trade_time_ms)
+    elif isinstance(item, BookTicker):
+        engine.on_book_ticker(
+            item.symbol,
+            item.bid_price,
+            item.bid_qty,
+            item.ask_price,
+            item.ask_qty,
+            item.transaction_time_ms,
+        )
+    elif isinstance(item, MarkPrice):
+        engine.on_mark_price(
+            item.symbol,
+            item.mark_price,
+            item.index_price,
+            item.funding_rate,
+            item.next_funding_time_ms,
+            item.event_time_ms,
+        )
+
+
+# --- the diff ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    what: str  # "decision", "fill", "books"
+    index: int  # 0-based position in the compared sequence
+    live: str
+    replay: str
+
+    def lines(self) -> list[str]:
+        return [
+            f"parity: first divergence at {self.what} #{self.index + 1}",
+            f"  live:   {self.live}",
+            f"  replay: {self.replay}",
+        ]
+
+
+def decision_text(d: DecisionMade | None) -> str:
+    if d is None:
+        return "(none)"
+    return f"{d.event_time_ms} {d.symbol} {d.strategy}: {d.action} ({d.reason})"
+
+
+def fill_text(f: Fill | None) -> str:
+    if f is None:
+        return "(none)"
+    return (
+        f"{f.trade_time_ms} {f.client_order_id} {f.side} {f.qty:f} @ {f.price:f} "
+        f"fee {f.commission:f} {f.commission_asset} realized {f.realized_pnl:f} "
+        f"{'maker' if f.is_maker else 'taker'}"
+    )
+
+
+def _decision_key(d: DecisionMade) -> tuple[Any, ...]:
+    return (d.event_time_ms, d.symbol, d.strategy, d.action, d.reason)
+
+
+def _fill_key(f: Fill) -> tuple[Any, ...]:
+    return (
+        f.trade_time_ms,
+        f.client_order_id,
+        f.symbol,
+        f.side,
+        f.price,
+        f.qty,
+        f.commission,
+        f.commission_asset,
+        f.realized_pnl,
+        f.is_maker,
+    )
+
+
+def _first_difference(
+    live: Sequence[Any], replay: Sequence[Any], key: Callable[[Any], tuple[Any, ...]]
+) -> int | None:
+    for i in range(max(len(live), len(replay))):
+        a = live[i] if i < len(live) else None
+        b = replay[i] if i < len(replay) else None
+        if a is None or b is None or key(a) != key(b):
+            return i
+    return None
+
+
+def diff(live: LiveFacts, replay: Replay) -> Divergence | None:
+    """The first divergence: decisions, then fills, then the replay's books against the
+    exchange snapshots the daemon got; None when they agree."""
+    i = _first_difference(live.decisions, replay.decisions, _decision_key)
+    if i is not None:
+        a = live.decisions[i] if i < len(live.decisions) else None
+        b = replay.decisions[i] if i < len(replay.decisions) else None
+        return Divergence("decision", i, decision_text(a), decision_text(b))
+    live_fills = sorted(live.fills, key=lambda f: (f.trade_time_ms, f.client_order_id))
+    replay_fills = sorted(replay.fills, key=lambda f: (f.trade_time_ms, f.client_order_id))
+    i = _first_difference(live_fills, replay_fills, _fill_key)
+    if i is not None:
+        fa = live_fills[i] if i < len(live_fills) else None
+        fb = replay_fills[i] if i < len(replay_fills) else None
+        return Divergence("fill", i, fill_text(fa), fill_text(fb))
+    if replay.book_differences:
+        return Divergence(
+            "books",
+            0,
+            "the exchange's snapshots",
+            f"{replay.book_differences} difference(s) of the replayed books from them",
+        )
+    return None
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+def find_session(path: Path) -> tuple[Path, Path]:
+    """(journal directory, newest recorded session) for a journal directory or file."""
+    path = Path(path)
+    journal_dir = path.parent if path.is_file() else path
+    if not journal_file(journal_dir).is_file():
+        raise ParityInputError(f"no journal at {path}")
+    files = session_files(journal_dir)
+    if not files:
+        raise ParityInputError(
+            f"no recorded session in {journal_dir / 'market'} (sessions are recorded in local mode)"
+        )
+    return journal_dir, files[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    decisions: int
+    fills: int
+    divergence: Divergence | None
+    replay: Replay
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_IDENTICAL if self.divergence is None else EXIT_DIVERGED
+
+    def lines(self) -> list[str]:
+        if self.divergence is None:
+            return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)"]
+        return self.divergence.lines()
+
+
+def audit(path: Path) -> AuditResult:
+    """Replay the newest recorded session of the journal at `path` and diff it."""
+    journal_dir, session_path = find_session(path)
+    try:
+        session = read_session(session_path)
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        raise ParityInputError(str(exc)) from None
+    live = load_live(journal_dir, session)
+    replay = replay_session(session, live)
+    divergence = diff(live, replay)
+    return AuditResult(
+        decisions=len(live.decisions),
+        fills=len(live.fills),
+        divergence=divergence,
+        replay=replay,
+    )
+
+
+def run(path: str | Path, out: Any = None) -> int:
+    """The CLI's `--replay-journal PATH`: print the verdict; exit status 0 / 1 / 2."""
+    out = out or sys.stdout
+    try:
+        result = audit(Path(path))
+    except ParityInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in result.lines():
+        print(line, file=out)
+    return result.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m backtest.parity",
+        description="Replay a local session's recorded market data; diff decisions and fills.",
+    )
+    parser.add_argument("journal", help="the daemon's journal directory (journal_dir)")
+    args = parser.parse_args(argv)
+    return run(args.journal)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
