@@ -14,6 +14,10 @@ Robustness (backtest/robustness.py):
                                    percentile bands in summary.json ("monte_carlo"), fan chart
     --sweep FILE [--jobs N]        a TOML grid (optionally walk-forward) -> sweep.csv, heatmap
     --dask-scheduler ADDRESS       run those on a Dask cluster instead of local processes
+Parity audit (backtest/parity.py):
+    --replay-journal PATH          replay a local session the daemon recorded (PATH: its
+                                   journal_dir) and diff decisions and fills: exit 0 identical,
+                                   1 at the first divergence (named), 2 bad input
 Bad inputs exit 2 with one line on stderr.
 """
 
@@ -101,7 +105,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     _robustness_flags(p)
     _report_flags(p)
+    p.add_argument(
+        "--replay-journal",
+        default=None,
+        metavar="PATH",
+        help="parity audit of a recorded local session (the daemon's journal_dir); alone",
+    )
     return p
+
+
+def _replay_journal(argv: list[str] | None) -> int | None:
+    """`--replay-journal PATH` alone (no --data/--out): the parity audit's exit status."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--replay-journal", default=None)
+    known, _ = p.parse_known_args(argv)
+    if known.replay_journal is None:
+        return None
+    from backtest import parity
+
+    return parity.run(known.replay_journal)
 
 
 def _robustness_flags(p: argparse.ArgumentParser) -> None:
@@ -257,6 +279,8 @@ def _print_robustness(
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (status := _replay_journal(argv)) is not None:
+        return status
     args = parser().parse_args(argv)
     try:
         if args.strategy not in STRATEGIES:
