@@ -230,3 +230,58 @@ def test_the_daemons_journal_can_be_written_too(tmp_path):
     assert set(journaled) == {o["client_order_id"] for o in orders}
     assert all(journaled[o["client_order_id"]].status == o["status"] for o in orders)
     assert len(fills) == len(rows(out / "trades.csv"))
+
+
+SWEEP_TOML = """
+metric = "total_return"
+[grid]
+fast = [5, 10]
+slow = [20, 40]
+"""
+
+
+def test_a_sweep_from_the_command_line(tmp_path, capsys):
+    """--sweep: sweep.csv (one row per grid point), a heatmap for the 2-D grid, the sweep in
+    summary.json and report.html, the best point printed."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(SWEEP_TOML)
+    out = run(tmp_path, "--end", "2025-05-06", "--sweep", str(sweep), "--jobs", "2")
+    table = rows(out / "sweep.csv")
+    assert [(r["fast"], r["slow"], r["phase"]) for r in table] == [
+        ("5", "20", "full"),
+        ("5", "40", "full"),
+        ("10", "20", "full"),
+        ("10", "40", "full"),
+    ]
+    best = max(table, key=lambda r: float(r["total_return"]))
+    assert [r["selected"] for r in table].count("true") == 1 and best["selected"] == "true"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sweep"]["best"]["settings"] == {
+        "fast": int(best["fast"]),
+        "slow": int(best["slow"]),
+    }
+    assert (out / "sweep_heatmap.png").read_bytes().startswith(b"\x89PNG")
+    assert "Parameter sweep" in (out / "report.html").read_text()
+    printed = capsys.readouterr().out
+    assert f"sweep best by total_return: fast={best['fast']} slow={best['slow']}" in printed
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--sweep", "/nonexistent/grid.toml"], "sweep file /nonexistent/grid.toml not found"),
+        (["--sweep", "BAD"], "bad sweep file"),
+        (["--monte-carlo", "-1"], "--monte-carlo must be >= 0"),
+        (["--jobs", "0"], "--jobs must be >= 1"),
+        (["--mc-slippage-bps", "x"], "bad --mc-slippage-bps"),
+    ],
+)
+def test_bad_robustness_inputs_exit_2_with_one_line(tmp_path, capsys, extra, says):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[grid]\nfast = 5\n")
+    extra = [str(bad) if x == "BAD" else x for x in extra]
+    argv = ["--data", str(KLINES), "--out", str(tmp_path / "o"), *extra]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "o").exists()

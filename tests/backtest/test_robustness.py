@@ -1,0 +1,259 @@
+"""Monte Carlo, sweeps and walk-forward windows on the bundled real BTCUSDT week: bootstrap
+bands recomputed here from trades.csv with numpy and the same seed, randomized runs equal to
+plain run_backtest calls with the drawn knobs, sweeps (joblib, a local Dask cluster on
+127.0.0.1) equal to sequential backtests."""
+
+import csv
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backtest_trading_strategy as cli
+from backtest import robustness as rb
+from backtest.data import Klines, load
+from backtest.runner import BacktestConfig, run_backtest
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+DAY = 86_400_000
+MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
+
+
+@pytest.fixture(scope="module")
+def day_data() -> Klines:
+    data = load(KLINES, end_ms=MAY5 + DAY)
+    assert isinstance(data, Klines) and len(data) == 1440
+    return data
+
+
+@pytest.fixture(scope="module")
+def mc_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mc") / "out"
+    argv = ["--data", str(KLINES), "--end", "2025-05-06", "--out", str(out), "--no-html"]
+    assert cli.main([*argv, "--monte-carlo", "6", "--seed", "3", "--latency-ms", "100"]) == 0
+    return out
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_bootstrap_bands_equal_a_recomputation_from_trades_csv(mc_run):
+    mc = json.loads((mc_run / "summary.json").read_text())["monte_carlo"]
+    # Per closed trade: realized PnL minus every commission since the previous closing fill.
+    pnls, fees = [], 0.0
+    for f in rows(mc_run / "trades.csv"):
+        fees += float(f["commission"])
+        if float(f["realized_pnl"]) != 0:
+            pnls.append(float(f["realized_pnl"]) - fees)
+            fees = 0.0
+    assert mc["bootstrap"]["trades"] == len(pnls) > 10
+    draws = np.random.default_rng([3, 1]).integers(0, len(pnls), size=(6, len(pnls)))
+    totals, drawdowns = [], []
+    for path_idx in draws:
+        equity, peak, worst = 10_000.0, 10_000.0, 0.0
+        for i in path_idx:
+            equity += pnls[i]
+            peak = max(peak, equity)
+            worst = max(worst, 1 - equity / peak)
+        totals.append(equity / 10_000 - 1)
+        drawdowns.append(worst)
+    for name, values in (("total_return", totals), ("max_drawdown", drawdowns)):
+        expected = np.percentile(values, [5, 25, 50, 75, 95])
+        got = [mc["bootstrap"][name][f"p{p}"] for p in (5, 25, 50, 75, 95)]
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+
+
+def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_data):
+    mc = json.loads((mc_run / "summary.json").read_text())["monte_carlo"]
+    rng = np.random.default_rng([3, 0])
+    latency = 100 + rng.integers(0, 1001, size=6)
+    slippage_tenths = rng.integers(0, 51, size=6)
+    runs = mc["randomized"]["runs"]
+    assert [r["latency_ms"] for r in runs] == latency.tolist()
+    assert [Decimal(r["slippage_bps"]) for r in runs] == [
+        Decimal(int(x)) / 10 for x in slippage_tenths
+    ]
+    base = BacktestConfig(
+        strategy_params={"fast": 10, "slow": 50, "order_notional_usdt": Decimal(1000)}
+    )
+    for r in runs[:2]:  # two independent re-runs are enough to pin the plumbing
+        config = replace(base, latency_ms=r["latency_ms"], slippage_bps=Decimal(r["slippage_bps"]))
+        s = run_backtest(day_data, config).summary
+        assert (r["total_return"], r["max_drawdown"], r["fills"]) == (
+            s.total_return,
+            s.max_drawdown,
+            s.fills,
+        )
+    for name in ("total_return", "max_drawdown"):
+        expected = np.percentile([r[name] for r in runs], [5, 25, 50, 75, 95])
+        got = [mc["randomized"][name][f"p{p}"] for p in (5, 25, 50, 75, 95)]
+        assert got == pytest.approx(expected, rel=1e-12)
+    assert mc["latency_ms_range"] == [min(latency.tolist()), max(latency.tolist())]
+
+
+def test_the_same_seed_gives_the_same_monte_carlo(mc_run, tmp_path):
+    argv = ["--data", str(KLINES), "--end", "2025-05-06", "--no-html", "--latency-ms", "100"]
+    assert cli.main([*argv, "--out", str(tmp_path / "a"), "--monte-carlo", "6", "--seed", "3"]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / "b"), "--monte-carlo", "6", "--seed", "4"]) == 0
+    same = json.loads((tmp_path / "a/summary.json").read_text())["monte_carlo"]
+    other = json.loads((tmp_path / "b/summary.json").read_text())["monte_carlo"]
+    assert same == json.loads((mc_run / "summary.json").read_text())["monte_carlo"]
+    assert other["randomized"]["runs"] != same["randomized"]["runs"]
+    assert other["bootstrap"] != same["bootstrap"]
+
+
+def test_walk_forward_windows_by_hand():
+    ws = rb.walk_forward_windows(0, 10 * DAY, 3 * DAY, 2 * DAY)
+    assert [(w.train_start, w.train_end, w.test_start, w.test_end) for w in ws] == [
+        (0, 3 * DAY, 3 * DAY, 5 * DAY),
+        (2 * DAY, 5 * DAY, 5 * DAY, 7 * DAY),
+        (4 * DAY, 7 * DAY, 7 * DAY, 9 * DAY),
+    ]  # a fourth would test 9..11 days: past the data
+    assert rb.walk_forward_windows(0, 4 * DAY, 3 * DAY, 2 * DAY) == []
+
+
+def test_slice_data_keeps_rows_in_the_span(day_data):
+    part = rb.slice_data(day_data, MAY5 + 60_000, MAY5 + 3 * 60_000)
+    assert part.open_time == [MAY5 + 60_000, MAY5 + 120_000]
+    assert part.close == day_data.close[1:3] and part.volume == day_data.volume[1:3]
+
+
+def write(tmp: Path, text: str) -> Path:
+    p = tmp / "sweep.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[grid\nfast = [1]", "bad sweep file"),
+        ("metric = 'sharpe'", "needs a [grid]"),
+        ("[grid]\nfast = []", "grid.fast must be a non-empty list"),
+        ("[grid]\nfast = 5", "grid.fast must be a non-empty list"),
+        ("metric = 'luck'\n[grid]\nfast = [5]", "metric 'luck'"),
+        ("[grid]\nfast = [5]\n[walk_forward]\ntrain_days = 1", "train_days and test_days"),
+        ("[grid]\nfast = [5]\n[walk_forward]\ntrain_days = 1\ntest_days = 0", "test_days"),
+        ("[grids]\nfast = [5]", "unknown key(s) grids"),
+    ],
+)
+def test_bad_sweep_files_are_refused_with_a_reason(tmp_path, text, says):
+    with pytest.raises(rb.RobustnessError) as e:
+        rb.load_sweep(write(tmp_path, text))
+    assert says in str(e.value)
+
+
+def test_unknown_parameters_and_refused_points(tmp_path, day_data):
+    base = BacktestConfig(strategy_params={"order_notional_usdt": Decimal(1000)})
+    spec = rb.load_sweep(write(tmp_path, "[grid]\nfastest = [5]"))
+    with pytest.raises(rb.RobustnessError, match="fastest"):
+        rb.sweep_tasks(day_data, base, spec)
+    spec = rb.load_sweep(write(tmp_path, "[grid]\nfast = [5, 50]\nslow = [30, 50]"))
+    points, skipped, _, tasks = rb.sweep_tasks(day_data, base, spec)
+    assert points == [{"fast": 5, "slow": 30}, {"fast": 5, "slow": 50}]
+    assert [s for s, _ in skipped] == [{"fast": 50, "slow": 30}, {"fast": 50, "slow": 50}]
+    assert len(tasks) == 2
+
+
+def test_point_config_types_the_settings():
+    base = BacktestConfig(strategy_params={"order_notional_usdt": Decimal(1000)})
+    c = rb.point_config(base, {"fast": 5, "slippage_bps": 1.5, "order_notional_usdt": 500.0})
+    assert c.slippage_bps == Decimal("1.5") and c.strategy_params["fast"] == 5
+    assert c.strategy_params["order_notional_usdt"] == Decimal("500.0")
+    assert not c.progress and c.journal_dir is None
+
+
+SWEEP = """
+metric = "total_return"
+[fixed]
+order_notional_usdt = 1000
+[grid]
+fast = [5, 10]
+slow = [20, 40]
+"""
+BASE = BacktestConfig(strategy_params={"order_notional_usdt": Decimal(1000)})
+
+
+def sequential_rows(data, spec: rb.SweepSpec) -> dict[tuple, dict]:
+    """Each task as a plain run_backtest on its slice, keyed by (window, phase, point)."""
+    _, _, _, tasks = rb.sweep_tasks(data, BASE, spec)
+    out = {}
+    for t in tasks:
+        s = run_backtest(rb.slice_data(data, t.start_ms, t.end_ms), t.config).summary
+        out[(t.window, t.phase, t.point)] = {k: getattr(s, k) for k in rb.SWEEP_METRICS}
+    return out
+
+
+def assert_rows_equal(result: rb.SweepResult, expected: dict[tuple, dict]) -> None:
+    assert len(result.rows) == len(expected)
+    for r in result.rows:
+        want = expected[(r["window"], r["phase"], r["point"])]
+        assert {k: r[k] for k in rb.SWEEP_METRICS} == want
+
+
+def test_a_joblib_sweep_equals_sequential_backtests(tmp_path, day_data):
+    spec = rb.load_sweep(write(tmp_path, SWEEP))
+    result = rb.run_sweep(day_data, BASE, spec, jobs=2)
+    expected = sequential_rows(day_data, spec)
+    assert_rows_equal(result, expected)
+    best = max(expected.items(), key=lambda kv: kv[1]["total_return"])
+    assert result.choices[0]["total_return"] == best[1]["total_return"]
+    assert result.choices[0]["settings"] == rb.grid_points(spec)[best[0][2]]
+    assert [r["selected"] for r in result.rows].count(True) == 1
+
+
+def test_walk_forward_picks_in_sample_and_reports_out_of_sample(tmp_path):
+    data = load(KLINES, end_ms=MAY5 + 3 * DAY)
+    text = SWEEP + "[walk_forward]\ntrain_days = 1\ntest_days = 1\n"
+    spec = rb.load_sweep(write(tmp_path, text))
+    result = rb.run_sweep(data, BASE, spec, jobs=1)
+    expected = sequential_rows(data, spec)
+    assert_rows_equal(result, expected)
+    assert [w.index for w in result.windows] == [0, 1]  # train day 1 test 2, train 2 test 3
+    for w, choice in zip(result.windows, result.choices, strict=True):
+        train = {p: m for (win, ph, p), m in expected.items() if win == w.index and ph == "train"}
+        pick = max(train, key=lambda p: (train[p]["total_return"], -p))
+        test = expected[(w.index, "test", pick)]
+        assert choice["settings"] == rb.grid_points(spec)[pick]
+        assert choice["test_total_return"] == test["total_return"]
+        assert (choice["test_start_ms"], choice["test_end_ms"]) == (w.test_start, w.test_end)
+    compounded = (1 + result.choices[0]["test_total_return"]) * (
+        1 + result.choices[1]["test_total_return"]
+    ) - 1
+    assert result.to_dict()["walk_forward"]["out_of_sample_total_return"] == pytest.approx(
+        compounded
+    )
+
+
+def test_a_sweep_on_a_local_dask_cluster_equals_sequential_backtests(tmp_path, day_data):
+    distributed = pytest.importorskip("distributed")
+    spec = rb.load_sweep(write(tmp_path, SWEEP))
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")  # a real loopback socket
+        result = rb.run_sweep(day_data, BASE, spec, dask_scheduler=cluster.scheduler_address)
+        base = run_backtest(day_data, BASE)
+        mc_spec = rb.MonteCarloSpec(runs=3, seed=11)
+        on_dask = rb.monte_carlo(day_data, base, mc_spec, dask_scheduler=cluster.scheduler_address)
+    assert_rows_equal(result, sequential_rows(day_data, spec))
+    assert on_dask.to_dict() == rb.monte_carlo(day_data, base, mc_spec).to_dict()
+    assert on_dask.runs == rb.monte_carlo(day_data, base, mc_spec, jobs=2).runs
+
+
+def test_bands_are_numpy_percentiles_by_hand():
+    # Linear interpolation over 4 sorted values: position q/100 * 3.
+    assert rb.bands([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
+        {"p5": 1.15, "p25": 1.75, "p50": 2.5, "p75": 3.25, "p95": 3.85}
+    )
