@@ -1,0 +1,253 @@
+"""Parity audit (backtest/parity.py) without processes: a "live" session is the daemon's own
+objects (ExecManager, RiskManager, BookKeeper, sma_crossover, the SQLite journal) wired through
+the MarketRecorder exactly as trading_engine/daemon.py wires them, trading against the
+in-process engine on a zigzag of trades; the audit of that recording must be empty, and a
+divergence made on purpose must be named with both sides."""
+
+import gzip
+import shutil
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+
+import orjson
+import pytest
+
+from backtest import parity
+from backtest.venue import InProcessVenue
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.journal import SqliteJournal
+from core.clock import SimClock
+from core.events import StreamState, StreamStateChanged, VenueSnapshot
+from core.market import BookTicker, MarkPrice, Trade
+from core.orders import ClientOrderIds
+from exchange_sim.engine import EngineConfig, Exchange
+from exchange_sim.replay.grid import load_instruments
+from risk_manager.config import RiskConfig
+from risk_manager.risk_manager import RiskManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.main_trading_strategy import make_strategy
+from trading_engine.market_recorder import (
+    MarketRecorder,
+    read_session,
+    session_files,
+    session_header,
+)
+
+SYMBOL = "BTCUSDT"
+T0 = 1_746_403_200_000
+INSTRUMENTS = {SYMBOL: load_instruments()[SYMBOL]}
+PARAMS = {"order_notional_usdt": D(100), "allow_short": True, "fast": 2, "slow": 5}
+
+
+def _zigzag(n: int) -> list[tuple[int, D]]:
+    """(time ms, price): 4 trades a second, a slow wave so the 2/5 SMAs cross often."""
+    out = []
+    price = D("60000.0")
+    for i in range(n):
+        leg = (i // 24) % 2  # 6 s up, 6 s down
+        price += D("1.5") if leg == 0 else D("-1.5")
+        out.append((T0 + 250 * i, price))
+    return out
+
+
+def record_live_session(journal_dir: Path, n_trades: int = 240) -> int:
+    """Run a session through the daemon's objects and the recorder; its decision count."""
+    clock = SimClock(T0 - 1_000)
+    engine = Exchange(INSTRUMENTS, clock, EngineConfig())
+    engine.create_account("live", {"USDT": D(10_000)})
+    engine.change_leverage("live", {"symbol": SYMBOL, "leverage": "3"})
+    engine.drain_user_events()
+    journal = SqliteJournal(journal_dir)
+    recorder = MarketRecorder(journal_dir, clock)
+    book = BookKeeper(
+        starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
+    )
+    risk_config = RiskConfig(leverage=3)
+    risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
+    strategy = make_strategy("sma_crossover", **PARAMS, instruments=INSTRUMENTS)
+    ids = ClientOrderIds("bfd", 1)
+    venue = InProcessVenue(engine=engine, account="live", clock=clock, instruments=INSTRUMENTS)
+    em = ExecManager(
+        venue=venue,
+        book=book,
+        risk=risk,
+        strategy=strategy,
+        journal=journal,
+        clock=recorder.clock,
+        instruments=INSTRUMENTS,
+        ids=ids,
+        config=ExecConfig(symbols=(SYMBOL,), bar_interval="1s", bar_source=BarSource.TRADES),
+        gap_open=recorder.gap_open(lambda s: False),
+        clock_offset_ms=recorder.clock_offset(lambda: 3),
+    )
+    recorder.start(
+        session_header(
+            strategy="sma_crossover",
+            strategy_params={**PARAMS, "instruments": INSTRUMENTS},
+            risk=risk_config,
+            exec_config=em.config,
+            instruments=INSTRUMENTS,
+            client_id_prefix=ids.prefix,
+            client_id_next=ids.next_seq,
+            local={"data": "test", "speed": 1.0, "attached": False},
+        )
+    )
+    on_event = recorder.events(em.on_event)
+    venue.listener = on_event
+    on_item = recorder.items(em.on_item)
+    on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900, stream="user",
+                                state=StreamState.CONNECTED))  # fmt: skip
+    on_event(_start_snapshot(book, T0 - 900))
+    for i, (t, price) in enumerate(_zigzag(n_trades)):
+        clock.set_ms(t)
+        bid, ask = price - D("0.1"), price
+        engine.on_book_ticker(SYMBOL, bid, D(5), ask, D(5), t)
+        venue.pump()
+        on_item(BookTicker(SYMBOL, i, bid, D(5), ask, D(5), t, t, t))
+        engine.on_trade(SYMBOL, price, D("0.010"), i % 3 == 0, t)
+        venue.pump()
+        on_item(Trade(SYMBOL, i, price, D("0.010"), i, i, i % 3 == 0, t, t, t))
+        if i % 4 == 0:
+            nf = (t // 28_800_000 + 1) * 28_800_000
+            engine.on_mark_price(SYMBOL, price, price, D("0.0001"), nf, t)
+            venue.pump()
+            on_item(MarkPrice(SYMBOL, price, price, D("0.0001"), nf, t, t))
+    recorder.stopping(cancel_orders=True)
+    em.stop_trading()
+    venue.cancel_all(SYMBOL)
+    venue.pump()
+    recorder.close()
+    journal.close()
+    return em.counters.decisions
+
+
+def _start_snapshot(book: BookKeeper, t: int) -> VenueSnapshot:
+    from core.account import Balance, Position
+
+    return VenueSnapshot(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balances=(
+            Balance(
+                asset="USDT",
+                wallet_balance=D("10000"),
+                available_balance=D("10000"),
+                cross_wallet_balance=D("10000"),
+                update_time_ms=t,
+            ),
+        ),
+        positions=(Position(symbol=SYMBOL, qty=D(0), entry_price=D(0), leverage=3),),
+        open_orders=(),
+        reason="start",
+        symbols=(SYMBOL,),
+    )
+
+
+@pytest.fixture(scope="module")
+def live_session(tmp_path_factory) -> tuple[Path, int]:
+    journal_dir = tmp_path_factory.mktemp("parity") / "journal"
+    decisions = record_live_session(journal_dir)
+    return journal_dir, decisions
+
+
+def _copy(session: tuple[Path, int], tmp_path: Path) -> Path:
+    target = tmp_path / "journal"
+    shutil.copytree(session[0], target)
+    return target
+
+
+def _rewrite_header(journal_dir: Path, change) -> None:
+    path = session_files(journal_dir)[-1]
+    with gzip.open(path, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    header = orjson.loads(lines[0])
+    change(header)
+    with gzip.open(path, "wb") as fh:
+        fh.write(orjson.dumps(header) + b"\n" + b"".join(lines[1:]))
+
+
+def test_the_recorded_session_holds_what_the_exec_manager_was_fed(live_session):
+    session = read_session(session_files(live_session[0])[-1])
+    kinds = [type(e[2]).__name__ for e in session.entries if e[0] == "i"]
+    assert kinds.count("Trade") == 240 and kinds.count("BookTicker") == 240
+    assert kinds.count("MarkPrice") == 60
+    assert session.header["strategy"] == "sma_crossover"
+    assert session.header["strategy_params"]["fast"] == 2
+    # each item's clock reading is the (simulated) clock at that item: the trade times
+    trades = [e for e in session.entries if e[0] == "i" and isinstance(e[2], Trade)]
+    assert [e[1] for e in trades] == [T0 + 250 * i for i in range(240)]
+    assert [e[2].trade_time_ms for e in trades] == [e[1] for e in trades]
+
+
+def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
+    journal_dir, decisions = live_session
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions >= 6  # the zigzag makes the strategy trade
+    assert result.fills >= 3
+    assert result.replay.book_differences == 0
+    assert parity.run(journal_dir) == 0
+    out = capsys.readouterr().out
+    assert out == f"parity: identical ({decisions} decisions, {result.fills} fills)\n"
+
+
+def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_session, tmp_path):
+    """The replay runs a 3 % stop-loss where the session ran 2 %: the first stop-loss
+    decision is the first divergence, with both texts."""
+    journal_dir = _copy(live_session, tmp_path)
+    _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="3"))
+    live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
+    first_stop = next(i for i, d in enumerate(live.decisions) if "STOP_MARKET" in d.action)
+
+    result = parity.audit(journal_dir)
+
+    d = result.divergence
+    assert d is not None and d.what == "decision" and d.index == first_stop
+    assert "stop-loss 2%" in d.live and "stop-loss 3%" in d.replay
+    assert d.live.split()[0] == d.replay.split()[0]  # same time: only the level differs
+    assert parity.run(journal_dir) == 1
+
+
+def test_a_fill_that_differs_is_named_with_both_sides(live_session):
+    journal_dir = live_session[0]
+    session = read_session(session_files(journal_dir)[-1])
+    live = parity.load_live(journal_dir, session)
+    replay = parity.replay_session(session, live)
+    assert parity.diff(live, replay) is None
+    changed = list(replay.fills)
+    changed[1] = replace(changed[1], price=changed[1].price + D("0.1"))
+    replay.fills[:] = changed
+
+    d = parity.diff(live, replay)
+
+    assert d is not None and d.what == "fill" and d.index == 1
+    f = live.fills[1]
+    assert f"{f.client_order_id} {f.side} {f.qty:f} @ {f.price:f}" in d.live
+    assert f"@ {f.price + D('0.1'):f}" in d.replay
+    assert d.lines()[0] == "parity: first divergence at fill #2"
+
+
+def test_a_missing_decision_is_named_as_none_on_the_replay_side(live_session):
+    journal_dir = live_session[0]
+    session = read_session(session_files(journal_dir)[-1])
+    live = parity.load_live(journal_dir, session)
+    replay = parity.replay_session(session, live)
+    last = len(replay.decisions) - 1
+    del replay.decisions[last]
+
+    d = parity.diff(live, replay)
+
+    assert d is not None and d.what == "decision" and d.index == last
+    assert d.replay == "(none)" and d.live == parity.decision_text(live.decisions[last])
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert parity.run(tmp_path / "missing") == 2
+    (tmp_path / "j").mkdir()
+    SqliteJournal(tmp_path / "j").close()
+    assert parity.run(tmp_path / "j") == 2  # a journal without a recorded session
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("error: no journal at")
+    assert err[1].startswith("error: no recorded session in")
