@@ -74,7 +74,7 @@ from gateway.user_wire import (
     parse_user_event,
 )
 from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync
-from rest_connect.connection import RestConnection, SignedRequest
+from rest_connect.connection import RestConnection, SignedRequest, StartedCall
 
 log = logging.getLogger(__name__)
 
@@ -355,15 +355,16 @@ class LiveVenue:
 
     def submit(self, request: OrderRequest) -> None:
         """Send a new order (an algo order for conditional types); returns at once."""
-        if self.tracker.get(request.client_order_id) is not None:
+        tracker = self.tracker
+        if tracker.get(request.client_order_id) is not None:
             self.stats.duplicate_submits += 1
             log.error("submit: client id %s already used; not sent", request.client_order_id)
             return
-        tracked = self.tracker.track(request, now_ms=self._exchange_ms())
         self.stats.submitted += 1
         reason = None
         params: dict[str, str] = {}
         signed: SignedRequest | None = None
+        started: StartedCall | None = None
         if not self._running or self._stopping:
             reason = "venue is not running"
         elif request.symbol not in self.instruments:
@@ -371,18 +372,27 @@ class LiveVenue:
         else:
             try:
                 params = order_params(request, self.instruments[request.symbol])
-                # signed here, before the loop hop: the task only does the I/O
                 signed = self.rest.sign(create_method(request), **params)
             except ValueError as exc:
                 reason = str(exc)
         if reason is not None:
+            tracked = tracker.track(request, now_ms=self._exchange_ms())
             log.warning("order %s refused before sending: %s", request.client_order_id, reason)
             self._rejected(tracked, 0, reason)
             return
-        self._spawn(
-            self._send_order(tracked, request, params, signed),
+        if signed is not None:
+            # Handed to the HTTP layer now, without waiting for a loop hop (when the governor
+            # lets it through at once); the task awaits the answer. Nothing can answer before
+            # this call returns, so tracking it right after is as good as before.
+            started = self.rest.start(signed, weight=0, orders=1)
+        tracked = tracker.track(request, now_ms=self._exchange_ms())
+        task = self._spawn(
+            self._send_order(tracked, request, params, signed, started),
             f"submit-{tracked.client_order_id}",
         )
+        if started is not None:
+            close = started.close  # cancelled before it ran: the request is never started
+            task.add_done_callback(lambda t: close() if t.cancelled() else None)
 
     def cancel(self, symbol: str, client_order_id: str) -> None:
         """Cancel one order (normal or algo) by client id; returns at once. An order whose
@@ -412,9 +422,12 @@ class LiveVenue:
         request: OrderRequest,
         params: dict[str, str],
         signed: SignedRequest | None = None,
+        started: StartedCall | None = None,
     ) -> None:
         try:
-            if signed is not None:
+            if started is not None:
+                row = await started  # handed to the HTTP layer by `submit`
+            elif signed is not None:
                 row = await self.rest.send(signed, weight=0, orders=1)
             else:
                 row = await self.rest.call(

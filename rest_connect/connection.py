@@ -29,7 +29,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +176,31 @@ def _route(method: str, params: Mapping[str, Any]) -> tuple[str, str, Mapping[st
     return None
 
 
+class StartedCall:
+    """The rest of a call whose request `RestConnection.start` already handed to the HTTP
+    layer: await it once. `close()` when it will never be awaited (its task was cancelled
+    before it ran): the request is then never sent (aiohttp starts it when awaited)."""
+
+    __slots__ = ("_call", "_complete", "_context")
+
+    def __init__(
+        self, call: Coroutine[Any, Any, Any], complete: Coroutine[Any, Any, Any], context: Any
+    ) -> None:
+        self._call = call
+        self._complete = complete
+        self._context = context
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._call.__await__()
+
+    def close(self) -> None:
+        """Drop the call without running it (a no-op once it has run)."""
+        self._call.close()
+        self._complete.close()
+        if isinstance(self._context, Coroutine):  # aiohttp's request, not started yet
+            self._context.close()
+
+
 class TrackedClient(AsyncClient):  # type: ignore[misc]
     """python-binance `AsyncClient` that reports each request to the `call` that made it.
 
@@ -309,16 +334,28 @@ class RestConnection:
         return Backoff(initial_s=initial_s, max_s=max_s, sleep=self._sleep)
 
     async def _attempt(
-        self, method: str, send: Callable[[], Awaitable[Any]], weight: int, orders: int
+        self,
+        method: str,
+        send: Callable[[], Awaitable[Any]],
+        weight: int,
+        orders: int,
+        first: tuple[Awaitable[Any], int] | None = None,
     ) -> Any:
-        """One logical attempt: re-sent only after answers that prove nothing was executed."""
+        """One logical attempt: re-sent only after answers that prove nothing was executed.
+        `first`: the first request, already counted by the governor and handed to the HTTP
+        layer (`start`), with the number of clock syncs done before it was signed."""
         limited = 0
         resynced = False
         while True:
-            syncs_before = self._syncs
-            await self.governor.acquire(weight=weight, orders=orders)
+            if first is not None:
+                pending, syncs_before = first
+                first = None
+            else:
+                syncs_before = self._syncs
+                await self.governor.acquire(weight=weight, orders=orders)
+                pending = send()
             try:
-                return await send()
+                return await pending
             except _RateLimited as exc:
                 limited += 1
                 if limited > self.max_rate_limited:
@@ -431,6 +468,27 @@ class RestConnection:
 
         return await self._attempt(request.method, send, weight, orders)
 
+    def start(
+        self, request: SignedRequest, /, *, weight: int = 0, orders: int = 0
+    ) -> "StartedCall | None":
+        """`send` with its first request handed to the HTTP layer now, synchronously, when the
+        governor lets it through without waiting (else None: use `send`). Returns the rest of
+        the call (the answer, its error translation, any allowed re-send) to await, in a task:
+        the order leaves without waiting for a loop hop. Nothing is sent twice: a re-send
+        after a 429 or -1021 is signed again, exactly as in `send`."""
+        if not self.governor.try_acquire(weight=weight, orders=orders):
+            return None
+        self.stats.calls += 1
+        syncs_before = self._syncs
+        context, error, sent_ms = self._hand_off(request)
+
+        def send() -> Awaitable[Any]:
+            return self._send_signed(request)
+
+        complete = self._complete(request, context, error, sent_ms)
+        call = self._attempt(request.method, send, weight, orders, (complete, syncs_before))
+        return StartedCall(call, complete, context)
+
     def _fast_client(self) -> bool:
         """Whether python-binance would sign with plain HMAC and no extras we do not copy."""
         client = self.client
@@ -487,6 +545,13 @@ class RestConnection:
 
     async def _send_signed(self, request: SignedRequest) -> Any:
         """One HTTP request of a signed order/cancel, as python-binance's `_request` sends it."""
+        return await self._complete(request, *self._hand_off(request))
+
+    def _hand_off(self, request: SignedRequest) -> tuple[Any, BaseException | None, int]:
+        """Hand the request to the HTTP session (signed again first if it was sent before or
+        signed too long ago): (the session's request context, or the exception the session
+        raised, when it was handed over on our clock). aiohttp starts the request when its
+        context is entered (`_complete`)."""
         client = self.client
         if request.sent or (
             time.time() * 1000 + client.timestamp_offset - request.timestamp_ms > _RESIGN_AFTER_MS
@@ -495,15 +560,28 @@ class RestConnection:
         request.sent = True
         sent_ms = self.clock.now_ms()
         self.stats.requests += 1
-        headers: Mapping[str, str] | None = None
         try:
-            async with getattr(client.session, request.http)(
+            context = getattr(client.session, request.http)(
                 request.url,
                 proxy=client.https_proxy,
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
                 data=request.body,
                 timeout=client.REQUEST_TIMEOUT,
-            ) as response:
+            )
+        except Exception as exc:  # translated by `_complete`, as if raised when entering
+            return None, exc, sent_ms
+        return context, None, sent_ms
+
+    async def _complete(
+        self, request: SignedRequest, context: Any, error: BaseException | None, sent_ms: int
+    ) -> Any:
+        """The answer to a request `_hand_off` handed over, its failure translated."""
+        client = self.client
+        headers: Mapping[str, str] | None = None
+        try:
+            if error is not None:
+                raise error
+            async with context as response:
                 client.response = response
                 headers = response.headers
                 result = await client._handle_response(response)

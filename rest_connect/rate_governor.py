@@ -199,6 +199,28 @@ class RateGovernor:
                 counter.used += amount
             return
 
+    def try_acquire(self, *, weight: int = 1, orders: int = 0) -> bool:
+        """`acquire` without waiting: count `weight` and `orders` and return True when they fit
+        now; False (nothing counted) when `acquire` would wait or raise (halted, blocked by a
+        429, a budget reached). Lets the order path hand a request over without a loop hop."""
+        if self.halted:
+            return False
+        now = self.clock.now_ms()
+        if now < self.blocked_until_ms:
+            return False
+        margin = self.margin_ms
+        for counter in self._counters:
+            amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
+            if amount > 0:
+                counter.roll(now - margin)
+                if counter.used > 0 and counter.used + amount > counter.budget:
+                    return False
+        for counter in self._counters:
+            amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
+            if amount > 0:
+                counter.used += amount
+        return True
+
     def _amounts(self, weight: int, orders: int) -> list[tuple[_Counter, int]]:
         out = []
         for counter in self._counters:

@@ -10,8 +10,10 @@ StreamStateChanged), in this order:
                                                    second -> ACTIVE / REDUCING / HALTED
   4 strategy callbacks -> proposals                closed bars, trades, book tops
   5 DecisionMade; RiskManager.check -> the approved OrderRequest, or a RiskDenied
-  6 journal [DecisionMade, OrderSubmitted] (or [DecisionMade, RiskDenied]); BookKeeper.apply
-  7 venue.submit(request)                          returns at once; outcomes come back as events
+  6 journal [DecisionMade, OrderSubmitted] (or [DecisionMade, RiskDenied])
+  7 venue.submit(request), then BookKeeper.apply   submit returns at once (the request is on its
+                                                   way); outcomes come back as events, after
+                                                   the books know the order
 A decision is journaled together with the record it leads to: in one transaction when the
 journal has `record_many(events)`, else record by record; always before the venue hears of it.
 
@@ -801,11 +803,16 @@ class ExecManager:
         approved: OrderRequest = verdict  # type: ignore[assignment]
         submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
         self._record(submitted)
-        self._book.apply(submitted)
-        if not _is_protective_request(approved):
-            self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         self.counters.submitted += 1
-        self._venue.submit(approved)
+        try:
+            # Journaled: the venue may send it now. The books learn of it right after, before
+            # anything can answer (events a venue emits from inside submit wait in
+            # `_deferred` until this step is done), so the request leaves a little sooner.
+            self._venue.submit(approved)
+        finally:
+            self._book.apply(submitted)
+            if not _is_protective_request(approved):
+                self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
     def _cancelling(self, cid: str, now: int) -> bool:

@@ -1,6 +1,7 @@
 """`RestConnection.sign`/`send`: the order path's own signing builds byte for byte the request
 python-binance builds (URL, headers, form body, signature) and the local exchange accepts it."""
 
+import asyncio
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ from aiohttp import FormData
 
 from exchange_sim.server import LocalExchange
 from rest_connect import RestConnection
+from rest_connect.rate_governor import LimitKind
 
 FROZEN_S = 1_700_000_000.1234
 
@@ -184,3 +186,72 @@ async def test_sign_refuses_an_order_without_our_client_id(
             "futures_create_order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001"
         )
     assert conn.sign("futures_get_all_orders", symbol="BTCUSDT") is None  # not a fast method
+
+
+@pytest.mark.parametrize(("method", "params"), CASES[:3])
+async def test_started_request_is_handed_over_before_start_returns_and_byte_identical(
+    exchange: LocalExchange,
+    connect: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    params: dict[str, Any],
+) -> None:
+    """`start` hands the request to the session synchronously (no loop hop), the very request
+    `send` would hand over; the error the session raises comes out of the awaited call."""
+    conn = await connect(exchange, time_samples=1)
+    theirs, _ = await capture_both(conn, monkeypatch, method, params)
+    monkeypatch.setattr(time, "time", lambda: FROZEN_S)
+    recorder = RecordingSession()
+    real_session = conn.client.session
+    conn.client.session = recorder
+    try:
+        request = conn.sign(method, **params)
+        assert request is not None
+        started = conn.start(request, weight=0, orders=1)
+        assert started is not None
+        assert len(recorder.requests) == 1  # handed over before anything was awaited
+        with pytest.raises(_Captured):
+            await started
+    finally:
+        conn.client.session = real_session
+        monkeypatch.undo()
+    (ours,) = recorder.requests
+    assert ours[:2] == theirs[:2]
+    their_kw, our_kw = dict(theirs[2]), dict(ours[2])
+    assert wire_body(our_kw.pop("data")) == wire_body(their_kw.pop("data"))
+    assert our_kw == their_kw
+
+
+async def test_started_order_is_accepted_and_a_closed_start_never_sends(
+    exchange: LocalExchange, connect: Any
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+    params = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": "50000",
+        "newClientOrderId": "start-1",
+    }
+    started = conn.start(conn.sign("futures_create_order", **params), weight=0, orders=1)
+    assert started is not None
+    placed = await started
+    assert placed["status"] == "NEW" and placed["clientOrderId"] == "start-1"
+
+    # A started call closed before it ran (its task cancelled): aiohttp never starts it.
+    dropped = conn.start(
+        conn.sign("futures_create_order", **{**params, "newClientOrderId": "start-2"}),
+        weight=0,
+        orders=1,
+    )
+    assert dropped is not None
+    dropped.close()
+    await asyncio.sleep(0.05)
+    rows = await conn.call("futures_get_open_orders", symbol="BTCUSDT")
+    assert {r["clientOrderId"] for r in rows} == {"start-1"}
+
+    # A governor that would make the order wait: no hand-over, `send` takes it.
+    conn.governor.rate_limited(retry_after_s=5, kind=LimitKind.WEIGHT)
+    assert conn.start(conn.sign("futures_create_order", **params), weight=0, orders=1) is None

@@ -198,3 +198,26 @@ def test_limits_from_real_exchange_info() -> None:
 def test_malformed_rate_limits_entry_is_refused() -> None:
     with pytest.raises(ValueError, match="malformed"):
         limits_from_exchange_info([{"rateLimitType": "ORDERS", "interval": "WEEK"}])
+
+
+async def test_try_acquire_counts_what_fits_and_refuses_what_acquire_would_wait_for() -> None:
+    governor, clock, sleep = make(weight_limit(10), order_limit(2), start_ms=NOW, headroom=1.0)
+
+    assert governor.try_acquire(weight=0, orders=1)
+    assert governor.try_acquire(weight=0, orders=1)
+    assert not governor.try_acquire(weight=0, orders=1)  # the third order: acquire would wait
+    assert governor.used("X-MBX-ORDER-COUNT-10S") == 2  # the refused one counted nothing
+    assert governor.used("X-MBX-USED-WEIGHT-1M") == 0
+
+    clock.advance_ms(10_000 + 250)  # the next 10 s window, after the margin
+    assert governor.try_acquire(weight=3, orders=1)
+    assert governor.used("X-MBX-ORDER-COUNT-10S") == 1
+    assert governor.used("X-MBX-USED-WEIGHT-1M") == 3
+
+    governor.rate_limited(retry_after_s=2, kind=LimitKind.WEIGHT)
+    assert not governor.try_acquire(weight=1)  # blocked by the 429
+    clock.advance_ms(2_000)
+    assert governor.try_acquire(weight=1)
+    governor.halt("HTTP 418")
+    assert not governor.try_acquire(weight=1)  # halted: acquire raises, try_acquire declines
+    assert sleep.calls == []
