@@ -129,7 +129,12 @@ def _replay_journal(argv: list[str] | None) -> int | None:
 def _robustness_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("robustness")
     g.add_argument("--monte-carlo", type=int, default=0, metavar="N", help="Monte Carlo runs")
-    g.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (same seed, same runs)")
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of every random draw (latency distributions, Monte Carlo)",
+    )
     g.add_argument(
         "--mc-latency-ms",
         type=int,
@@ -313,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             taker_fee=taker,
             latency_ms=args.latency_ms,
             slippage_bps=_dec(args.slippage_bps, "--slippage-bps"),
+            seed=args.seed,
             protect_positions=not args.no_stops,
             progress=sys.stderr.isatty() if args.progress is None else args.progress,
             journal_dir=None if args.journal is None else Path(args.journal),

@@ -17,6 +17,7 @@ import bisect
 import csv
 import itertools
 import math
+import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -33,6 +34,7 @@ from trading_engine.main_trading_strategy import make_strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)
 DAY_MS = 86_400_000
+DASK_CONNECT_TIMEOUT_S = 10
 CURVE_POINTS = 400  # equity samples kept per Monte Carlo run, for the fan chart
 # Metrics where less is better when picking the best grid point.
 LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration_ms", "fees", "turnover"})
@@ -124,7 +126,18 @@ def parallel_map(
         return [fn(shared, item) for item in items]
     from joblib import Parallel, delayed
 
-    return list(Parallel(n_jobs=jobs)(delayed(fn)(shared, item) for item in items))
+    # One call per worker with a stripe of the items: `shared` (the data) is pickled once per
+    # worker, not once per item.
+    k = min((os.cpu_count() or 1) if jobs == -1 else jobs, len(items))
+    stripes = Parallel(n_jobs=k)(delayed(_stripe)(fn, shared, items[i::k]) for i in range(k))
+    out: list[Any] = [None] * len(items)
+    for i, part in enumerate(stripes):
+        out[i::k] = part
+    return out
+
+
+def _stripe(fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> list[Any]:
+    return [fn(shared, item) for item in items]
 
 
 def _dask_map(
@@ -133,7 +146,7 @@ def _dask_map(
     from distributed import Client
 
     try:
-        client = Client(address, timeout="10s")
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as e:
         raise RobustnessError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     with client:
@@ -147,7 +160,8 @@ def _dask_map(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MonteCarloSpec:
-    """N runs; each draws latency uniformly from the integers [base, base + latency_jitter_ms]
+    """N runs; each gets its own seed (BacktestConfig.seed: the venue's latency draws) and
+    draws latency uniformly from the integers [base, base + latency_jitter_ms]
     and slippage from [base, base + slippage_jitter_bps] in steps of 0.1 bps (costs only go up
     from the base run's: a stress test, not a symmetric error bar)."""
 
@@ -157,14 +171,16 @@ class MonteCarloSpec:
     slippage_jitter_bps: Decimal = Decimal(5)
 
 
-def draw_knobs(spec: MonteCarloSpec, base: BacktestConfig) -> list[tuple[int, Decimal]]:
-    """(latency_ms, slippage_bps) of each run, from default_rng([seed, 0])."""
+def draw_knobs(spec: MonteCarloSpec, base: BacktestConfig) -> list[tuple[int, Decimal, int]]:
+    """(latency_ms, slippage_bps, seed) of each run, from default_rng([seed, 0]): latencies,
+    then slippages, then the runs' own seeds (for the venue's latency distributions)."""
     rng = np.random.default_rng([spec.seed, 0])
     lat = rng.integers(0, spec.latency_jitter_ms + 1, size=spec.runs)
     tenths = rng.integers(0, int(spec.slippage_jitter_bps * 10) + 1, size=spec.runs)
+    seeds = rng.integers(0, 2**31, size=spec.runs)
     return [
-        (base.latency_ms + int(a), base.slippage_bps + Decimal(int(b)) / 10)
-        for a, b in zip(lat, tenths, strict=True)
+        (base.latency_ms + int(a), base.slippage_bps + Decimal(int(b)) / 10, int(c))
+        for a, b, c in zip(lat, tenths, seeds, strict=True)
     ]
 
 
@@ -200,6 +216,7 @@ def bands(values: Sequence[float] | np.ndarray) -> dict[str, float]:
 class McRun:
     latency_ms: int
     slippage_bps: Decimal
+    seed: int
     total_return: float
     max_drawdown: float
     final_equity: float
@@ -239,6 +256,7 @@ class MonteCarloResult:
                     {
                         "latency_ms": r.latency_ms,
                         "slippage_bps": f"{r.slippage_bps:f}",
+                        "seed": r.seed,
                         "total_return": r.total_return,
                         "max_drawdown": r.max_drawdown,
                         "fills": r.fills,
@@ -262,6 +280,7 @@ def _mc_task(data: MarketData, item: tuple[BacktestConfig, list[int]]) -> McRun:
     return McRun(
         latency_ms=config.latency_ms,
         slippage_bps=config.slippage_bps,
+        seed=config.seed,
         total_return=r.summary.total_return,
         max_drawdown=r.summary.max_drawdown,
         final_equity=r.summary.final_equity,
@@ -284,8 +303,8 @@ def monte_carlo(
     grid = time_grid(base.times_ms)
     quiet = replace(base.config, progress=False, journal_dir=None)
     items = [
-        (replace(quiet, latency_ms=lat, slippage_bps=slip), grid)
-        for lat, slip in draw_knobs(spec, base.config)
+        (replace(quiet, latency_ms=lat, slippage_bps=slip, seed=seed), grid)
+        for lat, slip, seed in draw_knobs(spec, base.config)
     ]
     runs = parallel_map(_mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler)
     fills = [

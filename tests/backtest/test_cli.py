@@ -285,3 +285,22 @@ def test_bad_robustness_inputs_exit_2_with_one_line(tmp_path, capsys, extra, say
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_dask_scheduler_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from backtest import robustness
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(robustness, "DASK_CONNECT_TIMEOUT_S", 1)
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(SWEEP_TOML)
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T02:00", "--out", str(tmp_path / "o")]
+    address = f"tcp://127.0.0.1:{port}"
+    assert cli.main([*argv, "--sweep", str(sweep), "--dask-scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot reach the Dask scheduler at {address}" in err
+    assert not (tmp_path / "o").exists()

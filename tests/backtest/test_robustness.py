@@ -74,8 +74,10 @@ def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_da
     rng = np.random.default_rng([3, 0])
     latency = 100 + rng.integers(0, 1001, size=6)
     slippage_tenths = rng.integers(0, 51, size=6)
+    seeds = rng.integers(0, 2**31, size=6)
     runs = mc["randomized"]["runs"]
     assert [r["latency_ms"] for r in runs] == latency.tolist()
+    assert [r["seed"] for r in runs] == seeds.tolist()
     assert [Decimal(r["slippage_bps"]) for r in runs] == [
         Decimal(int(x)) / 10 for x in slippage_tenths
     ]
@@ -83,7 +85,12 @@ def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_da
         strategy_params={"fast": 10, "slow": 50, "order_notional_usdt": Decimal(1000)}
     )
     for r in runs[:2]:  # two independent re-runs are enough to pin the plumbing
-        config = replace(base, latency_ms=r["latency_ms"], slippage_bps=Decimal(r["slippage_bps"]))
+        config = replace(
+            base,
+            latency_ms=r["latency_ms"],
+            slippage_bps=Decimal(r["slippage_bps"]),
+            seed=r["seed"],
+        )
         s = run_backtest(day_data, config).summary
         assert (r["total_return"], r["max_drawdown"], r["fills"]) == (
             s.total_return,
