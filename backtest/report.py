@@ -21,7 +21,18 @@ from backtest import metrics
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Settings that are assumptions about the market rather than the strategy: shown on their own.
-REALISM_WORDS = ("fee", "latency", "slippage", "funding", "liquidation", "leverage", "seed")
+REALISM_WORDS = (
+    "fee",
+    "latency",
+    "slippage",
+    "funding",
+    "liquidation",
+    "leverage",
+    "brackets",
+    "book_ticker",
+    "seed",
+    "fast_path",
+)
 PERCENT_METRICS = frozenset(
     {"total_return", "annualized_return", "max_drawdown", "win_rate", "exposure"}
 )
@@ -172,7 +183,7 @@ def fmt_value(key: str, value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, bool | str):
-        return str(value)
+        return html.escape(str(value)) if value != "" else "-"
     if key.endswith("duration_ms") and isinstance(value, int | float):
         return _duration(float(value))
     if key in ("start_ms", "end_ms") or key.endswith(("_start_ms", "_end_ms")):
@@ -181,7 +192,7 @@ def fmt_value(key: str, value: Any) -> str:
         if not math.isfinite(value):
             return "n/a"
         if key in PERCENT_METRICS or key.endswith(("total_return", "max_drawdown")):
-            return f"{value:+.2%}" if "return" in key else f"{value:.2%}"
+            return f"{value:+.3%}" if "return" in key else f"{value:.3%}"
         return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"

@@ -63,7 +63,7 @@ def _summary() -> dict:
             "taker_fee": "0.0005",
             "latency_ms": 250,
             "slippage_bps": "2",
-            "strategy_params": {"fast": 10, "slow": 50},
+            "strategy_params": {"fast": 10, "slow": 50, "model_path": "<script>x.json"},
         },
         "data": {"kind": "klines", "rows": 10},
         "monte_carlo": {
@@ -88,13 +88,14 @@ def test_the_page_embeds_its_images_and_reaches_nothing_outside():
     assert srcs == ["data:image/png;base64," + base64.b64encode(png).decode()]
     assert not re.search(r"https?://|href=|<link|<script", page)
     # The metrics, the realism knobs and the Monte Carlo bands are on the page.
-    assert "+1.23%" in page and "5.00%" in page  # total return, max drawdown
+    assert "+1.230%" in page and "5.000%" in page  # total return, max drawdown
     realism = page.split("<h2>Realism</h2>")[1].split("<h2>")[0]
     assert "taker_fee" in realism and "latency_ms" in realism and "slippage_bps" in realism
     assert "strategy_params.fast" not in realism
     assert "strategy_params.fast" in page.split("<h2>Settings</h2>")[1]
+    assert "&lt;script&gt;x.json" in page  # text from the settings is escaped
     mc = page.split("<h2>Monte Carlo</h2>")[1].split("<h2>")[0]
-    assert "-10.00%" in mc and "+10.00%" in mc and "latency 0-900 ms" in mc
+    assert "-10.000%" in mc and "+10.000%" in mc and "latency 0-900 ms" in mc
 
 
 def test_no_monte_carlo_no_section():
@@ -127,7 +128,7 @@ def test_the_cli_writes_one_self_contained_page(day):
     table = page.split("<h2>Summary</h2>")[1].split("<h2>")[0]
     for key in summary["metrics"]:  # every metric of summary.json is in the table
         assert f"<th>{key}</th>" in table, key
-    assert f"{summary['metrics']['total_return']:+.2%}" in table
+    assert f"{summary['metrics']['total_return']:+.3%}" in table
 
 
 def test_summary_has_every_metric_the_issue_lists(day):
