@@ -4,6 +4,8 @@ Layout (plain files, never a pickle)::
 
     <dir>/versions/<version_id>/model.json   the model file, byte for byte as added
     <dir>/versions/<version_id>/meta.json    sha256, source path, time added, model metadata
+    <dir>/versions/<version_id>/review.json  the reviews of this version as a candidate (a list:
+                                             windows, both backtests' metrics, the decision)
     <dir>/PROMOTED                           {"promoted": id | null, "history": [...]}
 
 A version id is the UTC time it was added plus the first 8 hex digits of the model file's
@@ -32,6 +34,7 @@ PROMOTED_FILE = "PROMOTED"
 VERSIONS_DIR = "versions"
 MODEL_FILE = "model.json"
 META_FILE = "meta.json"
+REVIEW_FILE = "review.json"
 
 
 class RegistryError(ValueError):
@@ -84,8 +87,28 @@ def versions(reg: str | Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             meta = {}
         meta["version_id"] = d.name
+        meta["reviews"] = reviews(reg, d.name)
         out.append(meta)
     return out
+
+
+def reviews(reg: str | Path, version_id: str) -> list[dict[str, Any]]:
+    """The reviews recorded for a version, oldest first ([] when none or unreadable)."""
+    try:
+        doc = json.loads((version_dir(reg, version_id) / REVIEW_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if isinstance(doc, dict):  # one review, as written before reviews became a list
+        doc = [doc]
+    return [r for r in doc if isinstance(r, dict)] if isinstance(doc, list) else []
+
+
+def record_review(reg: str | Path, version_id: str, review: dict[str, Any]) -> None:
+    """Append a review (plain JSON data) to the version's review.json, atomically."""
+    if not (version_dir(reg, version_id) / MODEL_FILE).is_file():
+        raise RegistryError(f"{reg}: no version {version_id!r}")
+    doc = [*reviews(reg, version_id), review]
+    write_atomic(version_dir(reg, version_id) / REVIEW_FILE, _dump(doc))
 
 
 def add(reg: str | Path, model_json_path: str | Path) -> str:

@@ -1,36 +1,63 @@
-"""Review a candidate model against the promoted one, and promote it only if it is better.
+"""Retrain, backtest the candidate against the promoted model, promote it only if it is better.
 
-    python -m model.review --registry models/registry --candidate models/m.json \\
-        --data PATH.csv.gz --symbol BTCUSDT [--start 2025-05-10] [--end 2025-05-11] \\
-        [--metric total_return|sharpe] [--min-improvement 0.001]
+    python -m model.review --registry models/registry --data PATH.csv.gz --symbol BTCUSDT \\
+        --train-days 30 --eval-days 7 [--end 2025-06-24] [--metric sharpe] \\
+        [--min-improvement 0.1] [model.train's flags: --horizon --c --jobs --dask-scheduler ...]
+    python -m model.review --registry models/registry --candidate models/m.json --data PATH \\
+        [--eval-days 7 | --start 2025-05-10 --end 2025-05-11]
     python -m model.review --registry models/registry --rollback
 
-Both models are backtested on the same window through `backtest.runner.run_backtest`
-(`strategy="logistic_regression"`, the backtester's fees: the metric is after fees). The
-candidate is added to the registry (every version is kept) and promoted when nothing is
-promoted yet, or when its metric exceeds the promoted model's by more than `--min-improvement`
-(an absolute difference; a missing Sharpe counts as -inf). Exit 0 after printing the
-comparison; bad inputs exit 2 with one line.
+Windows (UTC, 1m klines): the review ends at `--end` (default: after the file's last bar); the
+evaluation window is the last `--eval-days` before it (or [--start, --end)); with
+`--train-days N` a candidate is trained (`model.train.train`, walk-forward report included) on
+the N days just before the evaluation window, so the evaluation is out of sample: no bar of it
+is seen in training, labels included (they are computed inside the training window).
+
+Both models, the candidate and the promoted one, are backtested on the same evaluation window
+through `backtest.runner.run_backtest` (`strategy="logistic_regression"`, the backtester's
+fees: every metric is after fees). The backtest starts `WARMUP_BARS - 1` bars before the window
+so the features are warm at its first bar and the first decision falls on it. The candidate is
+added to the registry (every version is kept) and its review (windows, both backtests'
+metrics, the training report, the decision) is appended to its `review.json`. It is promoted
+when nothing is promoted yet, or when its metric beats the promoted model's by more than
+`--min-improvement` (an absolute margin; for max_drawdown, lower is better); a metric the
+backtest cannot define (a Sharpe without trades) counts as the worst value. Exit 0 after
+printing the comparison; bad inputs exit 2 with one line.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
+import tempfile
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from backtest.data import DataError, MarketData, load
+from backtest.data import DataError, Klines, MarketData, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest
-from core.atomic_file import write_atomic
 from model import registry
+from model.features import WARMUP_BARS
 from model.live import ModelMismatchError, load_linear_model
 
-METRICS = ("total_return", "sharpe")
+# name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
+METRICS: dict[str, int] = {
+    "total_return": 1,
+    "annualized_return": 1,
+    "sharpe": 1,
+    "sortino": 1,
+    "calmar": 1,
+    "profit_factor": 1,
+    "expectancy": 1,
+    "max_drawdown": -1,
+}
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
 
 
 class UsageError(Exception):
@@ -56,52 +83,152 @@ def _iso(ms: int) -> str:
 
 
 def metric_value(result: BacktestResult, metric: str) -> float:
+    """The metric as a score where higher is better (-inf when undefined)."""
     value = getattr(result.summary, metric)
-    return -math.inf if value is None or not math.isfinite(value) else float(value)
+    if value is None or not math.isfinite(value):
+        return -math.inf
+    return float(value) * METRICS[metric]
 
 
-def backtest_model(model_path: Path, data: MarketData, symbol: str) -> BacktestResult:
+def backtest_model(
+    model_path: Path,
+    data: MarketData,
+    symbol: str,
+    *,
+    notional: Decimal = Decimal(1000),
+    progress: bool = False,
+) -> BacktestResult:
     config = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
-        strategy_params={"model_path": str(model_path)},
+        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        progress=progress,
     )
     return run_backtest(data, config)
 
 
 def parser() -> argparse.ArgumentParser:
+    from model.train import add_train_arguments
+
     p = argparse.ArgumentParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, help="model registry directory")
-    p.add_argument("--candidate", default=None, help="candidate model JSON file")
-    p.add_argument("--data", default=None, help="klines or trades file (backtest.data)")
+    p.add_argument("--candidate", default=None, help="candidate model JSON file (no training)")
+    p.add_argument("--data", default=None, help="1m klines file (backtest.data formats)")
     p.add_argument("--symbol", default="BTCUSDT")
-    p.add_argument("--start", default=None, help="epoch ms or ISO date-time (UTC), inclusive")
-    p.add_argument("--end", default=None, help="epoch ms or ISO date-time (UTC), exclusive")
-    p.add_argument("--metric", default="total_return", choices=METRICS)
+    p.add_argument("--train-days", type=float, default=None, help="retrain on N days")
+    p.add_argument("--eval-days", type=float, default=None, help="evaluate on the last M days")
+    p.add_argument("--start", default=None, help="evaluation start (instead of --eval-days)")
+    p.add_argument("--end", default=None, help="review end, exclusive (default: the data's end)")
+    p.add_argument("--metric", default="total_return", choices=sorted(METRICS))
     p.add_argument("--min-improvement", default="0", help="absolute margin on the metric")
+    p.add_argument("--notional", default="1000", help="position size in the backtests, USDT")
     p.add_argument("--rollback", action="store_true", help="re-promote the previous version")
+    group = p.add_argument_group("training (with --train-days)")
+    add_train_arguments(group)
     return p
 
 
 def _fmt(metric: str, v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
-    return f"{v:+.4%}" if metric in ("total_return", "max_drawdown") else f"{v:+.4f}"
+    pct = ("total_return", "annualized_return", "max_drawdown")
+    return f"{v:+.4%}" if metric in pct else f"{v:+.4f}"
 
 
 def _print_comparison(rows: dict[str, BacktestResult], metric: str) -> None:
     cols = list(rows)
-    print(f"{'':16}" + "".join(f"{c:>18}" for c in cols))
-    fields: list[tuple[str, Callable[[BacktestResult], Any]]] = [
-        ("total_return", lambda r: _fmt("total_return", r.summary.total_return)),
-        ("sharpe", lambda r: _fmt("sharpe", r.summary.sharpe)),
-        ("max_drawdown", lambda r: _fmt("max_drawdown", r.summary.max_drawdown)),
+    print(f"{'':18}" + "".join(f"{c:>18}" for c in cols))
+    names = ["total_return", "sharpe", "max_drawdown"]
+    if metric not in names:
+        names.append(metric)
+
+    def metric_cell(name: str) -> Callable[[BacktestResult], str]:
+        return lambda r: _fmt(name, getattr(r.summary, name))
+
+    fields: list[tuple[str, Callable[[BacktestResult], Any]]] = [(n, metric_cell(n)) for n in names]
+    fields += [
         ("fees (USDT)", lambda r: f"{r.summary.fees:.2f}"),
         ("fills", lambda r: str(r.summary.fills)),
     ]
     for name, get in fields:
         mark = " *" if name == metric else ""
-        print(f"{name + mark:16}" + "".join(f"{get(rows[c]):>18}" for c in cols))
+        print(f"{name + mark:18}" + "".join(f"{get(rows[c]):>18}" for c in cols))
+
+
+def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[int, int]:
+    """The evaluation window [start, end) in ms."""
+    end = _time_ms(args.end)
+    end = data_end if end is None else min(end, data_end)
+    if args.eval_days is not None:
+        if args.start is not None:
+            raise UsageError("give --eval-days or --start, not both")
+        if not (args.eval_days > 0 and math.isfinite(args.eval_days)):
+            raise UsageError(f"bad --eval-days {args.eval_days}: expected > 0")
+        start = end - int(args.eval_days * DAY_MS)
+    else:
+        given = _time_ms(args.start)
+        start = data_start if given is None else given
+    if end <= start:
+        raise UsageError(f"empty evaluation window {_iso(start)} .. {_iso(end)}")
+    return start, end
+
+
+def _train_candidate(
+    args: argparse.Namespace, eval_start: int, out_dir: Path
+) -> tuple[Path, dict[str, Any]]:
+    """Train on the --train-days before `eval_start`; the saved file and a report."""
+    from model import train as tr
+
+    if not (args.train_days > 0 and math.isfinite(args.train_days)):
+        raise UsageError(f"bad --train-days {args.train_days}: expected > 0")
+    try:
+        config = tr.train_config(args)
+        start = eval_start - int(args.train_days * DAY_MS)
+        df = tr.load_bars(
+            Path(args.data), symbol=args.symbol, interval="1m", start_ms=start, end_ms=eval_start
+        )
+        res = tr.train(
+            df, config, symbol=args.symbol, interval="1m", data_name=Path(args.data).name
+        )
+    except tr.InputError as e:
+        raise UsageError(f"training: {e}") from None
+    path = res.model.save(out_dir / tr.default_model_name(args.symbol, "1m", df))
+    tr.print_report(res, args.symbol, "1m", config.grid)
+    report = {
+        "training_window": res.model.metadata["training_window"],
+        "best_C": res.best_c,
+        "out_of_sample": res.pooled,
+        "seconds": res.seconds,
+    }
+    return path, report
+
+
+def _slice(k: Klines, start_ms: int, end_ms: int) -> Klines:
+    """The bars with open time in [start_ms, end_ms)."""
+    a, b = bisect_left(k.open_time, start_ms), bisect_left(k.open_time, end_ms)
+    if a >= b:
+        raise UsageError(f"no bars in {_iso(start_ms)} .. {_iso(end_ms)}")
+    return Klines(
+        open_time=k.open_time[a:b],
+        open=k.open[a:b],
+        high=k.high[a:b],
+        low=k.low[a:b],
+        close=k.close[a:b],
+        volume=k.volume[a:b],
+    )
+
+
+def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
+    """The model's recorded training window overlaps the evaluation window."""
+    tw = load_linear_model(model_path).metadata.get("training_window")
+    if not isinstance(tw, dict):
+        return False
+    try:
+        a = _time_ms(str(tw["start"]).replace("Z", "+00:00"))
+        b = _time_ms(str(tw["end_exclusive"]).replace("Z", "+00:00"))
+    except (KeyError, UsageError):
+        return False
+    return a is not None and b is not None and a < eval_end and eval_start < b
 
 
 def review(args: argparse.Namespace) -> int:
@@ -113,35 +240,61 @@ def review(args: argparse.Namespace) -> int:
         version = registry.rollback(reg, reason="model.review --rollback")
         print(f"rolled back {reg}: {previous} -> {version}")
         return 0
-    if args.candidate is None or args.data is None:
-        raise UsageError("--candidate and --data are required (or --rollback)")
+    if args.data is None or (args.candidate is None) == (args.train_days is None):
+        raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
     try:
         min_improvement = float(args.min_improvement)
     except ValueError:
         raise UsageError(f"bad --min-improvement {args.min_improvement!r}") from None
     if not math.isfinite(min_improvement) or min_improvement < 0:
         raise UsageError(f"bad --min-improvement {args.min_improvement!r}: expected >= 0")
-    candidate = Path(args.candidate)
-    if not candidate.is_file():
-        raise UsageError(f"candidate model not found: {candidate}")
-    load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
-    symbol = args.symbol.upper()
-    data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
-    current_id = registry.promoted_id(reg)
-    current = registry.promoted(reg)
-    results = {"candidate": backtest_model(candidate, data, symbol)}
-    if current is not None:
-        results["promoted"] = backtest_model(current, data, symbol)
-    version = registry.add(reg, candidate)
+    try:
+        notional = Decimal(args.notional)
+    except InvalidOperation:
+        notional = Decimal(-1)
+    if not notional.is_finite() or notional <= 0:
+        raise UsageError(f"bad --notional {args.notional!r}: expected a number > 0")
+    args.symbol = args.symbol.upper()
+    symbol = args.symbol
+    if args.candidate is not None:
+        candidate = Path(args.candidate)
+        if not candidate.is_file():
+            raise UsageError(f"candidate model not found: {candidate}")
+        load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
+    whole = load(args.data, end_ms=_time_ms(args.end))
+    if not isinstance(whole, Klines):
+        raise UsageError(f"--data {args.data}: model.review needs 1m klines, not trades")
+    data_end = whole.open_time[-1] + MINUTE_MS
+    eval_start, eval_end = _windows(args, whole.open_time[0], data_end)
+    warm_start = eval_start - (WARMUP_BARS - 1) * MINUTE_MS
+    if args.eval_days is None and args.start is None:
+        warm_start = eval_start  # the whole file, as given
+    data = _slice(whole, warm_start, eval_end)
+    progress = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+    with tempfile.TemporaryDirectory(prefix="model-review-") as tmp:
+        train_report = None
+        if args.candidate is None:
+            candidate, train_report = _train_candidate(args, eval_start, Path(tmp))
+        in_sample = _in_sample(candidate, eval_start, eval_end)
+        current_id = registry.promoted_id(reg)
+        current = registry.promoted(reg)
+        bt = partial(backtest_model, data=data, symbol=symbol, notional=notional, progress=progress)
+        results = {"candidate": bt(candidate)}
+        if current is not None:
+            results["promoted"] = bt(current)
+        version = registry.add(reg, candidate)
     cand = metric_value(results["candidate"], args.metric)
-    first = results["candidate"].summary
-    rows = results["candidate"].units
-    window = f"{symbol} {_iso(first.start_ms)} .. {_iso(first.end_ms)} ({rows} rows)"
+    window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} (+{WARMUP_BARS - 1} warm-up bars)"
+    if warm_start == eval_start:
+        window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
     print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
+    if in_sample:
+        print("warning: the candidate's training window overlaps the evaluation window")
     _print_comparison(results, args.metric)
+    cur: float | None = None
     if current is None:
         decision, promote = "nothing promoted yet: promote the candidate", True
-        cur = None
     else:
         cur = metric_value(results["promoted"], args.metric)
         if version == current_id:
@@ -151,19 +304,25 @@ def review(args: argparse.Namespace) -> int:
         else:
             decision, promote = f"candidate does not beat {current_id} (+{min_improvement})", False
     record = {
+        "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "symbol": symbol,
+        "data": Path(args.data).name,
         "window": window,
+        "eval_window_ms": [eval_start, eval_end],
+        "backtest_from_ms": warm_start,
         "metric": args.metric,
         "min_improvement": min_improvement,
-        "candidate": cand if math.isfinite(cand) else None,
+        "notional_usdt": str(notional),
+        "candidate_in_sample": in_sample,
+        "candidate_score": cand if math.isfinite(cand) else None,
         "promoted": current_id,
-        "promoted_metric": cur if cur is not None and math.isfinite(cur) else None,
+        "promoted_score": cur if cur is not None and math.isfinite(cur) else None,
+        "backtests": {name: r.summary.to_dict() for name, r in results.items()},
+        "training": train_report,
         "decision": decision,
         "promote": promote,
     }
-    write_atomic(
-        registry.version_dir(reg, version) / "review.json",
-        (json.dumps(record, indent=1) + "\n").encode(),
-    )
+    registry.record_review(reg, version, record)
     if promote:
         registry.promote(reg, version, reason=f"model.review: {decision} ({args.metric})")
         print(f"{decision} -> promoted {version}")
@@ -173,11 +332,20 @@ def review(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model.train import InputError
+
     args = parser().parse_args(argv)
     try:
         return review(args)
-    except (UsageError, DataError, ModelMismatchError, registry.RegistryError, ValueError) as e:
-        print(f"model.review: {e}", file=sys.stderr)
+    except (
+        UsageError,
+        InputError,
+        DataError,
+        ModelMismatchError,
+        registry.RegistryError,
+        ValueError,
+    ) as e:
+        print(f"model.review: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
 
 

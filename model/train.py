@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def add_train_arguments(ap: argparse.ArgumentParser) -> None:
+def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     """The label / validation / parallelism flags (shared with `model.review`)."""
     ap.add_argument("--label", choices=("forward", "peak_trough"), default="forward")
     ap.add_argument("--horizon", type=int, default=15, help="bars ahead (forward labels)")

@@ -1,17 +1,27 @@
 """Model registry (add / promote / rollback, atomic writes), `model.review` on constructed
-cases (an always-long model on the bundled week, which rose, against its inverse), and the
-strategy's hot swap to a newly promoted version at the next bar."""
+cases (an always-long model on the bundled week, which rose, against its inverse; a model
+retrained by the review against a scrambled and a label-shuffled one, the decisions checked
+against backtests recomputed here), and the strategy's hot swap to a newly promoted version at
+the next bar."""
 
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from backtest.data import load
+from backtest.runner import BacktestConfig, run_backtest
+from backtest_trading_strategy import main as backtest_main
 from model import features, registry
 from model.live import ModelMismatchError, load_linear_model
+from model.logreg_model import LogRegModel
 from model.review import main as review_main
+from model.train import build_dataset, load_bars
+from model.train import main as train_main
 from tests.model.support import WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
@@ -129,7 +139,11 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--candidate", "missing.json"], "not found"),
         (["--min-improvement", "-1"], "min-improvement"),
         (["--start", "yesterday"], "bad time"),
-        (["--start", "2030-01-01"], "no rows"),
+        (["--start", "2030-01-01"], "empty evaluation window"),
+        (["--eval-days", "0"], "bad --eval-days"),
+        (["--eval-days", "1", "--start", "2025-05-09"], "not both"),
+        (["--notional", "x"], "bad --notional"),
+        (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
         (["--symbol", "NOPEUSDT"], "unknown symbol"),
     ],
 )
@@ -197,3 +211,133 @@ def test_strategy_stats_promoted_at_most_once_per_bar(tmp_path, models, monkeypa
         strategy.on_bar(bar, VIEW)  # the same bar again: no second look
     strategy.on_bar(bars_of(week().iloc[4:5], symbol="ETHUSDT")[0], VIEW)  # same bar time
     assert len(calls) == 5
+
+
+# --- review with retraining: train on May 5-8, evaluate out of sample on May 9-11 ------------
+
+DAY = 86_400_000
+EVAL_START = 1746748800000  # 2025-05-09T00:00Z
+EVAL_END = 1747008000000  # 2025-05-12T00:00Z (the week's end)
+TRAIN = ["--folds", "3", "--c", "0.1", "--jobs", "1", "--no-progress"]
+REVIEW = ["--data", str(WEEK), "--train-days", "4", "--eval-days", "3", *TRAIN]
+
+
+@pytest.fixture(scope="module")
+def rivals(tmp_path_factory):
+    """Two honest rivals for the model the review trains on May 5-8:
+    - scrambled: that same training run's coefficients with the feature columns permuted
+      (seed 0) and their signs flipped: a model reacting to the wrong features the wrong way;
+    - shuffled: the same pipeline fitted on May 5-8 with the labels permuted (seed 0): it learns
+      no signal, so its probabilities stay near the class frequencies and it seldom trades."""
+    d = tmp_path_factory.mktemp("rivals")
+    trained = d / "trained.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-05", "--end", "2025-05-09", "--out", str(trained), *TRAIN]  # fmt: skip
+    assert train_main(argv) == 0
+    doc = json.loads(trained.read_text())
+    coef = np.array(doc["linear"]["coef"])
+    perm = np.random.default_rng(0).permutation(coef.shape[1])
+    assert (perm != np.arange(coef.shape[1])).any()
+    doc["linear"]["coef"] = (-coef[:, perm]).tolist()
+    doc.pop("unfolded")
+    (d / "scrambled.json").write_text(json.dumps(doc))
+    df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=EVAL_START - 4 * DAY,
+                   end_ms=EVAL_START)  # fmt: skip
+    x, y, _r, _ = build_dataset(
+        df, flow=False, label="forward", horizon=15, threshold=0.001, min_swing=0.005
+    )
+    y_shuffled = np.random.default_rng(0).permutation(y)
+    LogRegModel(c=0.1).fit(x, y_shuffled).save(d / "shuffled.json")
+    return {"trained": trained, "scrambled": d / "scrambled.json", "shuffled": d / "shuffled.json"}
+
+
+def _oos_backtest(model_path: Path):
+    """The review's evaluation, recomputed: the same window with 60 warm-up bars before it."""
+    data = load(WEEK, start_ms=EVAL_START - (features.WARMUP_BARS - 1) * 60_000, end_ms=EVAL_END)
+    config = BacktestConfig(
+        strategy="logistic_regression",
+        strategy_params={"model_path": str(model_path), "order_notional_usdt": Decimal(1000)},
+    )
+    return run_backtest(data, config).summary
+
+
+def _seed(reg: Path, model: Path) -> str:
+    version = registry.add(reg, model)
+    registry.promote(reg, version, "test seed")
+    return version
+
+
+def test_review_promotes_the_better_and_refuses_the_worse_of_trained_and_scrambled(
+    tmp_path, rivals, capsys
+):
+    """The same pair reviewed both ways: (A) the review retrains a candidate on May 5-8 while
+    the scrambled model is promoted; (B) the scrambled model is offered as a candidate while the
+    trained one is promoted. Which of the two is better after fees on May 9-11 is measured
+    here, independently, with the backtester; the review must promote it in the case where it
+    is the candidate and refuse the other one. (Which one wins depends on the strategy's
+    thresholds, not on this test.)"""
+    margin = 0.001
+    trained_oos, scrambled_oos = (
+        _oos_backtest(rivals["trained"]),
+        _oos_backtest(rivals["scrambled"]),
+    )
+    assert trained_oos.fees > 0 and scrambled_oos.fees > 0  # both trade; fees are on
+    assert abs(trained_oos.total_return - scrambled_oos.total_return) > margin
+    trained_wins = trained_oos.total_return > scrambled_oos.total_return + margin
+
+    # (A) retrain vs a promoted scrambled model.
+    reg_a = tmp_path / "a"
+    scrambled = _seed(reg_a, rivals["scrambled"])
+    assert review_main(["--registry", str(reg_a), *REVIEW, "--min-improvement", str(margin)]) == 0
+    out = capsys.readouterr().out
+    assert "2025-05-09 00:00 .. 2025-05-12 00:00" in out and "majority" in out
+    (cand_a,) = [v for v in registry.versions(reg_a) if v["version_id"] != scrambled]
+    window = cand_a["model"]["training_window"]
+    assert window["start"] == "2025-05-05T00:00:00Z"
+    assert window["end_exclusive"] == "2025-05-09T00:00:00Z"
+    # The retrained candidate is the model train_main fits on that window (same code and data).
+    candidate_file = registry.version_dir(reg_a, cand_a["version_id"]) / "model.json"
+    assert load_linear_model(candidate_file).coef == load_linear_model(rivals["trained"]).coef
+    (rev,) = cand_a["reviews"]
+    assert rev["eval_window_ms"] == [EVAL_START, EVAL_END] and rev["promoted"] == scrambled
+    assert rev["candidate_in_sample"] is False and "model" in rev["training"]["out_of_sample"]
+    assert rev["backtests"]["candidate"] == trained_oos.to_dict()
+    assert rev["backtests"]["promoted"] == scrambled_oos.to_dict()
+    assert rev["promote"] is trained_wins
+    assert registry.promoted_id(reg_a) == (cand_a["version_id"] if trained_wins else scrambled)
+
+    # (B) the scrambled model as the candidate vs the promoted trained model.
+    reg_b = tmp_path / "b"
+    trained = _seed(reg_b, rivals["trained"])
+    args = ["--registry", str(reg_b), "--data", str(WEEK), "--eval-days", "3"]
+    assert review_main([*args, "--candidate", str(rivals["scrambled"]),
+                        "--min-improvement", str(margin)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    (cand_b,) = [v for v in registry.versions(reg_b) if v["version_id"] != trained]
+    assert cand_b["reviews"][0]["promote"] is (not trained_wins)
+    assert ("does not beat" in out) is trained_wins
+    assert registry.promoted_id(reg_b) == (trained if trained_wins else cand_b["version_id"])
+    assert len(registry.versions(reg_b)) == 2  # a refused candidate is kept too
+
+
+def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, rivals, capsys):
+    reg = tmp_path / "reg"
+    first = _seed(reg, rivals["shuffled"])
+    trained = registry.add(reg, rivals["trained"])
+    registry.promote(reg, trained, "test seed")
+    # The trained model evaluated inside its own training window is flagged.
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--start", "2025-05-08", "--end",
+            "2025-05-09", "--candidate", str(rivals["trained"])]  # fmt: skip
+    assert review_main(argv) == 0
+    assert "overlaps the evaluation window" in capsys.readouterr().out
+    assert review_main(["--registry", str(reg), "--rollback"]) == 0
+    assert f"-> {first}" in capsys.readouterr().out
+    assert registry.promoted_id(reg) == first
+    # The backtester's --model takes the registry: it now runs the rolled-back version.
+    out_dir = tmp_path / "bt"
+    argv = ["--data", str(WEEK), "--strategy", "logistic_regression", "--model", str(reg),
+            "--start", str(EVAL_START - (features.WARMUP_BARS - 1) * 60_000),
+            "--end", str(EVAL_END), "--out", str(out_dir), "--no-progress"]  # fmt: skip
+    assert backtest_main(argv) == 0
+    summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
+    assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
