@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
 DAY = 86_400_000
 MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
+HALF_DAY = "2025-05-05T12:00"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def day_data() -> Klines:
 @pytest.fixture(scope="module")
 def mc_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mc") / "out"
-    argv = ["--data", str(KLINES), "--end", "2025-05-06", "--out", str(out), "--no-html"]
+    argv = ["--data", str(KLINES), "--end", HALF_DAY, "--out", str(out), "--no-html"]
     assert cli.main([*argv, "--monte-carlo", "6", "--seed", "3", "--latency-ms", "100"]) == 0
     return out
 
@@ -91,7 +92,7 @@ def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_da
             slippage_bps=Decimal(r["slippage_bps"]),
             seed=r["seed"],
         )
-        s = run_backtest(day_data, config).summary
+        s = run_backtest(rb.slice_data(day_data, MAY5, MAY5 + DAY // 2), config).summary
         assert (r["total_return"], r["max_drawdown"], r["fills"]) == (
             s.total_return,
             s.max_drawdown,
@@ -105,7 +106,7 @@ def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_da
 
 
 def test_the_same_seed_gives_the_same_monte_carlo(mc_run, tmp_path):
-    argv = ["--data", str(KLINES), "--end", "2025-05-06", "--no-html", "--latency-ms", "100"]
+    argv = ["--data", str(KLINES), "--end", HALF_DAY, "--no-html", "--latency-ms", "100"]
     assert cli.main([*argv, "--out", str(tmp_path / "a"), "--monte-carlo", "6", "--seed", "3"]) == 0
     assert cli.main([*argv, "--out", str(tmp_path / "b"), "--monte-carlo", "6", "--seed", "4"]) == 0
     same = json.loads((tmp_path / "a/summary.json").read_text())["monte_carlo"]
@@ -215,14 +216,18 @@ def test_a_joblib_sweep_equals_sequential_backtests(tmp_path, day_data):
     assert [r["selected"] for r in result.rows].count(True) == 1
 
 
-def test_walk_forward_picks_in_sample_and_reports_out_of_sample(tmp_path):
-    data = load(KLINES, end_ms=MAY5 + 3 * DAY)
-    text = SWEEP + "[walk_forward]\ntrain_days = 1\ntest_days = 1\n"
+def test_walk_forward_picks_in_sample_and_reports_out_of_sample(tmp_path, day_data):
+    data = day_data
+    text = SWEEP + "[walk_forward]\ntrain_days = 0.5\ntest_days = 0.25\n"
     spec = rb.load_sweep(write(tmp_path, text))
     result = rb.run_sweep(data, BASE, spec, jobs=1)
     expected = sequential_rows(data, spec)
     assert_rows_equal(result, expected)
-    assert [w.index for w in result.windows] == [0, 1]  # train day 1 test 2, train 2 test 3
+    # Train 00:00-12:00, test 12:00-18:00; then train 06:00-18:00, test 18:00-24:00.
+    assert [(w.train_start, w.test_start, w.test_end) for w in result.windows] == [
+        (MAY5, MAY5 + DAY // 2, MAY5 + 3 * DAY // 4),
+        (MAY5 + DAY // 4, MAY5 + 3 * DAY // 4, MAY5 + DAY),
+    ]
     for w, choice in zip(result.windows, result.choices, strict=True):
         train = {p: m for (win, ph, p), m in expected.items() if win == w.index and ph == "train"}
         pick = max(train, key=lambda p: (train[p]["total_return"], -p))
