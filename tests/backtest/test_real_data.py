@@ -1,0 +1,295 @@
+"""Acceptance on real data: whole months of 1m klines (../shared/data/market/klines) and the real
+trade captures with their bookTicker (../shared/data/market/trades, bookticker) run through the
+backtest, and summary.json's metrics equal an independent recomputation from equity.csv and
+trades.csv; funding is recomputed from the funding-rate file, the positions in equity.csv and the
+klines' closes. The big runs need ../shared (skipped without it) and are `slow`; the bundled week
+and the bundled capture give CI the same checks on a bounded input.
+"""
+
+import bisect
+import csv
+import gzip
+import itertools
+import json
+import math
+from decimal import ROUND_HALF_UP
+from decimal import Decimal as D
+from pathlib import Path
+from statistics import median
+
+import pytest
+
+from backtest.data import load
+from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from exchange_sim.replay.grid import load_instruments
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data" / "market"
+BUNDLED = ROOT / "exchange_sim" / "data"
+YEAR_MS = 365 * 86_400_000
+MINUTE_MS = 60_000
+E8 = D("0.00000001")
+SYMBOLS = set(load_instruments())  # the instruments the engine knows (BTCUSDT, ETHUSDT)
+
+
+def shared_months() -> list[Path]:
+    folder = SHARED / "klines"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*-um-1m-*.csv.gz") if p.name.split("-")[0] in SYMBOLS)
+
+
+def shared_captures() -> list[Path]:
+    folder = SHARED / "trades"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*-um-trades-*.csv.gz") if p.name.split("-")[0] in SYMBOLS)
+
+
+def needs_shared(paths: list[Path]) -> list:
+    if paths:
+        return [pytest.param(p, id=p.name.split(".")[0]) for p in paths]
+    return [pytest.param(None, marks=pytest.mark.skip(reason=f"{SHARED} is absent"))]
+
+
+# --- the independent recomputation -------------------------------------------------------------
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int | None]:
+    """Every metric of summary.json from equity.csv and trades.csv alone (definitions in
+    backtest/metrics.py's docstring, re-derived here; None where a denominator is 0)."""
+    eq = rows(out / "equity.csv")
+    t = [int(r["time_ms"]) for r in eq]
+    e = [float(r["equity"]) for r in eq]
+    pos = [float(r["position"]) for r in eq]
+    fills = rows(out / "trades.csv")
+    r = [e[i] / e[i - 1] - 1 for i in range(1, len(e))]
+    steps = [b - a for a, b in itertools.pairwise(t) if b > a]
+    per_year = YEAR_MS / median(steps)
+    mean = sum(r) / len(r)
+    var = sum((x - mean) ** 2 for x in r) / (len(r) - 1)
+    down = math.sqrt(sum(min(x, 0) ** 2 for x in r) / len(r))
+    peak, dd = e[0], []
+    for ei in e:
+        peak = max(peak, ei)
+        dd.append(1 - ei / peak)
+    worst = max(dd)
+    longest, i = 0, 0
+    while i < len(e):  # underwater stretches: peak sample before -> first sample back (or end)
+        if dd[i] > 0:
+            j = i
+            while j < len(e) and dd[j] > 0:
+                j += 1
+            longest = max(longest, t[min(j, len(e) - 1)] - t[i - 1])
+            i = j
+        else:
+            i += 1
+    growth = e[-1] / e[0]
+    ann = growth ** (YEAR_MS / (t[-1] - t[0])) - 1 if growth > 0 else -1.0
+    results = [
+        float(f["realized_pnl"]) - float(f["commission"])
+        for f in fills
+        if float(f["realized_pnl"]) != 0
+    ]
+    wins = sum(x for x in results if x > 0)
+    losses = -sum(x for x in results if x < 0)
+    return {
+        "starting_equity": starting_equity,
+        "final_equity": e[-1],
+        "total_return": e[-1] / e[0] - 1,
+        "annualized_return": ann,
+        "sharpe": mean / math.sqrt(var) * math.sqrt(per_year) if var > 0 else None,
+        "sortino": mean / down * math.sqrt(per_year) if down > 0 else None,
+        "max_drawdown": worst,
+        "calmar": ann / worst if worst > 0 else None,
+        "max_drawdown_duration_ms": longest,
+        "win_rate": sum(1 for x in results if x > 0) / len(results) if results else None,
+        "profit_factor": wins / losses if losses > 0 else None,
+        "expectancy": sum(results) / len(results) if results else None,
+        "exposure": sum(1 for p in pos if p) / len(pos),
+        "turnover": sum(abs(float(f["price"]) * float(f["qty"])) for f in fills) / e[0],
+        "fees": sum(float(f["commission"]) for f in fills),
+        "fills": len(fills),
+        "closed_trades": len(results),
+    }
+
+
+def assert_summary_matches_csvs(out: Path, starting_equity: float) -> dict:
+    summary = json.loads((out / "summary.json").read_text())
+    m = summary["metrics"]
+    for key, value in expected_metrics(out, starting_equity).items():
+        if value is None:
+            assert m[key] is None, key
+        else:
+            assert m[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+    eq = rows(out / "equity.csv")
+    fills = rows(out / "trades.csv")
+    if float(eq[-1]["position"]) == 0:  # flat at the end: the wallet identity holds
+        realized = sum(float(f["realized_pnl"]) for f in fills)
+        fees = sum(float(f["commission"]) for f in fills)
+        final = starting_equity + realized - fees + m["funding"]
+        assert float(eq[-1]["equity"]) == pytest.approx(final, abs=1e-6)
+    assert summary["counters"]["book_differences"] == 0  # the books agreed with the engine
+    return summary
+
+
+def funding_by_hand(out: Path, klines: Path, funding: Path) -> D:
+    """sum over settlements T inside the data of -position(T-) * close(bar before T) * rate(T),
+    each rounded to 8 decimals half up as the exchange books it (the months have no gaps, so
+    each settlement is paid at the bar that opens at T)."""
+    with gzip.open(funding, "rt") as fh:
+        rate_rows = list(csv.reader(fh))[1:]
+    rates = {(int(tm) + 30_000) // MINUTE_MS * MINUTE_MS: D(rate) for tm, rate in rate_rows}
+    with gzip.open(klines, "rt") as fh:
+        bars = list(csv.reader(fh))[1:]
+    close_before = {int(b[0]) + MINUTE_MS: D(b[4]) for b in bars}  # T -> close of bar T-1m
+    opens = {int(b[0]) for b in bars}
+    first_open = int(bars[0][0])
+    position = {int(r["time_ms"]): D(r["position"]) for r in rows(out / "equity.csv")}
+    total = D(0)
+    for tm, rate in rates.items():
+        if tm <= first_open or tm not in opens:  # settled by the first data at or after T
+            continue
+        amount = (position[tm - 1] * close_before[tm] * rate).quantize(E8, ROUND_HALF_UP)
+        total -= amount  # longs pay a positive rate
+    return total
+
+
+# --- klines: a bounded CI run and the real months ----------------------------------------------
+
+
+def run_klines(path: Path, out: Path, **knobs) -> dict:
+    config = BacktestConfig(
+        symbol=path.name.split("-")[0],
+        strategy_params={"order_notional_usdt": D(1000)},
+        funding="auto",
+        **knobs,
+    )
+    result = run_backtest(load(path), config)
+    write_outputs(result, out)
+    summary = assert_summary_matches_csvs(out, 10_000.0)
+    assert summary["data"] == {"kind": "klines", "rows": len(load(path))}
+    return summary
+
+
+def check_funding(summary: dict, out: Path, klines: Path) -> None:
+    source = summary["settings"]["funding"]
+    if source == "none":
+        assert summary["metrics"]["funding"] == 0
+        return
+    by_hand = funding_by_hand(out, klines, Path(source))
+    assert by_hand != 0  # the run held positions over recorded settlements
+    assert summary["metrics"]["funding"] == pytest.approx(float(by_hand), abs=1e-9)
+
+
+def test_the_bundled_week_with_recorded_funding_matches_its_recomputation(tmp_path):
+    week = BUNDLED / "klines" / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    summary = run_klines(week, tmp_path)
+    assert summary["settings"]["funding"].endswith(
+        "BTCUSDT-um-8h-funding_rate-2025-03-06_2025-06-03.csv.gz"
+    )
+    check_funding(summary, tmp_path, week)
+    assert summary["metrics"]["fills"] > 50
+
+
+def test_the_bundled_week_with_every_knob_on_still_matches(tmp_path):
+    week = BUNDLED / "klines" / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    summary = run_klines(
+        week,
+        tmp_path,
+        entry_latency="lognormal:median=250,sigma=0.7",
+        ack_latency="empirical:20,40,80",
+        seed=11,
+        slippage_bps=D(2),
+        leverage=10,
+    )
+    s = summary["settings"]
+    assert (s["entry_latency"], s["ack_latency"], s["seed"]) == (
+        "lognormal:median=250,sigma=0.7",
+        "empirical:20,40,80",
+        11,
+    )
+    assert summary["counters"]["venue_entry_latency_draws"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("month", needs_shared(shared_months()))
+def test_a_real_month_of_klines_matches_its_recomputation(month, tmp_path):
+    summary = run_klines(month, tmp_path)
+    assert summary["data"]["rows"] > 40_000  # a month or more of 1m bars
+    assert summary["metrics"]["fills"] > 0
+    check_funding(summary, tmp_path, month)
+
+
+# --- trades with the recorded top of book ------------------------------------------------------
+
+
+def book_for(trades: Path) -> Path | None:
+    """The bookTicker capture of the same session (same symbol and time span), if any."""
+    for folder in (trades.parent.parent / "bookticker",):
+        p = folder / trades.name.replace("-trades-", "-bookTicker-")
+        if p.is_file():
+            return p
+    return None
+
+
+def run_trades(path: Path, out: Path, book: Path | None) -> dict:
+    config = BacktestConfig(
+        symbol=path.name.split("-")[0],
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        book_ticker="" if book is None else str(book),
+        slippage_bps=D(1),
+        entry_latency="lognormal:median=20,sigma=0.5",
+        ack_latency="10",
+        seed=3,
+    )
+    result = run_backtest(load(path), config)
+    write_outputs(result, out)
+    summary = assert_summary_matches_csvs(out, 10_000.0)
+    assert summary["data"]["kind"] == "trades"
+    if book is not None:
+        assert_taker_fills_at_the_recorded_top(out, book, D(1))
+    return summary
+
+
+def assert_taker_fills_at_the_recorded_top(out: Path, book: Path, impact_bps: D) -> None:
+    """Each taker fill is at the last recorded best quote at or before it, or one impact step
+    beyond (2 levels: the touch with its size, then the impact level)."""
+    with gzip.open(book, "rt") as fh:
+        quotes = sorted(
+            (int(r["transaction_time"]), D(r["best_bid_price"]), D(r["best_ask_price"]))
+            for r in csv.DictReader(fh)
+        )
+    times = [q[0] for q in quotes]
+    tick = D("0.1") if "BTCUSDT" in book.name else D("0.01")
+    takers = [f for f in rows(out / "trades.csv") if f["is_maker"] == "false"]
+    assert takers
+    for f in takers:
+        i = bisect.bisect_right(times, int(f["time_ms"])) - 1
+        _, bid, ask = quotes[i]
+        price = D(f["price"])
+        if f["side"] == "BUY":
+            step = max(1, math.ceil(ask * impact_bps / 10_000 / tick)) * tick
+            assert price in (ask, ask + step), (f, ask)
+        else:
+            step = max(1, math.ceil(bid * impact_bps / 10_000 / tick)) * tick
+            assert price in (bid, bid - step), (f, bid)
+
+
+def test_the_bundled_capture_with_its_book_matches_its_recomputation(tmp_path):
+    trades = BUNDLED / "trades" / "BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+    summary = run_trades(trades, tmp_path, book_for(trades))
+    assert summary["settings"]["book_ticker"].endswith("bookTicker-2024-08-08T2354_2400.csv.gz")
+    assert summary["metrics"]["fills"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("capture", needs_shared(shared_captures()))
+def test_a_real_trade_capture_matches_its_recomputation(capture, tmp_path):
+    summary = run_trades(capture, tmp_path, book_for(capture))
+    assert summary["data"]["rows"] > 10_000
