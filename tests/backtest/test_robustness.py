@@ -256,12 +256,20 @@ def test_a_sweep_on_a_local_dask_cluster_equals_sequential_backtests(tmp_path, d
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")  # a real loopback socket
         result = rb.run_sweep(day_data, BASE, spec, dask_scheduler=cluster.scheduler_address)
-        base = run_backtest(day_data, BASE)
+        half = rb.slice_data(day_data, MAY5, MAY5 + DAY // 2)
+        base = run_backtest(half, BASE)
         mc_spec = rb.MonteCarloSpec(runs=3, seed=11)
-        on_dask = rb.monte_carlo(day_data, base, mc_spec, dask_scheduler=cluster.scheduler_address)
+        on_dask = rb.monte_carlo(half, base, mc_spec, dask_scheduler=cluster.scheduler_address)
+        argv = ["--data", str(KLINES), "--end", "2025-05-05T03:00", "--sweep", str(spec.source)]
+        argv += ["--monte-carlo", "2", "--no-html"]
+        dask_out, local_out = tmp_path / "dask", tmp_path / "local"
+        address = cluster.scheduler_address
+        assert cli.main([*argv, "--out", str(dask_out), "--dask-scheduler", address]) == 0
     assert_rows_equal(result, sequential_rows(day_data, spec))
-    assert on_dask.to_dict() == rb.monte_carlo(day_data, base, mc_spec).to_dict()
-    assert on_dask.runs == rb.monte_carlo(day_data, base, mc_spec, jobs=2).runs
+    assert on_dask.to_dict() == rb.monte_carlo(half, base, mc_spec).to_dict()
+    assert cli.main([*argv, "--out", str(local_out)]) == 0  # the command line, sequential
+    for name in ("sweep.csv", "summary.json"):
+        assert (dask_out / name).read_bytes() == (local_out / name).read_bytes(), name
 
 
 def test_bands_are_numpy_percentiles_by_hand():
