@@ -277,3 +277,9 @@ def test_bands_are_numpy_percentiles_by_hand():
     assert rb.bands([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
         {"p5": 1.15, "p25": 1.75, "p50": 2.5, "p75": 3.25, "p95": 3.85}
     )
+
+
+def test_the_shipped_example_sweep_file_loads():
+    spec = rb.load_sweep(ROOT / "backtest/sweep_example.toml")
+    assert spec.grid == {"fast": [5, 10, 20], "slow": [30, 50]} and spec.walk_forward
+    assert len(rb.grid_points(spec)) == 6 and spec.metric == "sharpe"
