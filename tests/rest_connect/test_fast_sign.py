@@ -2,6 +2,8 @@
 python-binance builds (URL, headers, form body, signature) and the local exchange accepts it."""
 
 import asyncio
+import hashlib
+import hmac
 import time
 from typing import Any
 
@@ -10,6 +12,7 @@ from aiohttp import FormData
 
 from exchange_sim.server import LocalExchange
 from rest_connect import RestConnection
+from rest_connect.connection import HmacSha256
 from rest_connect.rate_governor import LimitKind
 
 FROZEN_S = 1_700_000_000.1234
@@ -255,3 +258,10 @@ async def test_started_order_is_accepted_and_a_closed_start_never_sends(
     # A governor that would make the order wait: no hand-over, `send` takes it.
     conn.governor.rate_limited(retry_after_s=5, kind=LimitKind.WEIGHT)
     assert conn.start(conn.sign("futures_create_order", **params), weight=0, orders=1) is None
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"s" * 63, b"s" * 64, b"s" * 65, bytes(range(200))])
+def test_hmac_sha256_equals_the_standard_library(key: bytes) -> None:
+    mac = HmacSha256(key)
+    for message in (b"", b"symbol=BTCUSDT&timestamp=1", "d7:1/é+ x".encode() * 50):
+        assert mac.hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
