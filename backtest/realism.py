@@ -388,3 +388,57 @@ def _csv_rows(p: Path) -> list[list[str]]:
             return [[c.strip() for c in r] for r in csv.reader(fh) if r]
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise RealismError(f"cannot read {p}: {e}") from None
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def add_cli_flags(parser: Any) -> None:
+    """The realism flags of backtest_trading_strategy.py (an argparse parser)."""
+    g = parser.add_argument_group("fill realism (backtest/realism.py)")
+    g.add_argument(
+        "--latency",
+        default="",
+        metavar="SPEC",
+        help="order-entry latency: MS, lognormal:median=MS,sigma=S or empirical:MS,MS,... "
+        "(overrides --latency-ms)",
+    )
+    g.add_argument(
+        "--ack-latency", default="0", metavar="SPEC", help="engine event -> daemon, same forms"
+    )
+    g.add_argument(
+        "--funding",
+        default="none",
+        metavar="PATH|auto|none",
+        help="recorded funding rates (CSV); auto = the bundled file of the symbol if it "
+        "overlaps the data (settlements outside it pay 0)",
+    )
+    g.add_argument(
+        "--book-ticker",
+        default="",
+        metavar="PATH",
+        help="bookTicker CSV for trades data: takers take the recorded top of book, the rest "
+        "--slippage-bps (at least a tick) beyond it",
+    )
+    g.add_argument("--leverage", type=int, default=None, help="leverage (default: risk config)")
+    g.add_argument(
+        "--brackets", default="", metavar="PATH", help="saved GET /fapi/v1/leverageBracket JSON"
+    )
+
+
+def cli_config(args: Any) -> dict[str, Any]:
+    """BacktestConfig keywords from the parsed flags; RealismError for a bad one. (The seed of
+    the draws is the CLI's --seed.)"""
+    if args.latency:
+        parse_latency(args.latency)
+    parse_latency(args.ack_latency)
+    if args.leverage is not None and not 1 <= args.leverage <= 125:
+        raise RealismError(f"--leverage must be 1..125, not {args.leverage}")
+    return {
+        "entry_latency": args.latency,
+        "ack_latency": args.ack_latency,
+        "funding": args.funding,
+        "book_ticker": args.book_ticker,
+        "leverage": args.leverage,
+        "brackets": args.brackets,
+    }
