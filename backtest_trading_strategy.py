@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from backtest import report, robustness
+from backtest import realism, report, robustness
 from backtest.data import DataError, MarketData, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest, write_outputs
 from trading_engine.main_trading_strategy import STRATEGIES
@@ -105,6 +105,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     _robustness_flags(p)
     _report_flags(p)
+    realism.add_cli_flags(p)
     p.add_argument(
         "--replay-journal",
         default=None,
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             protect_positions=not args.no_stops,
             progress=sys.stderr.isatty() if args.progress is None else args.progress,
             journal_dir=None if args.journal is None else Path(args.journal),
+            **realism.cli_config(args),
         )
         data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
         result = run_backtest(data, config)
