@@ -7,6 +7,10 @@ Accepted files (plain or gzipped CSV, or a `market_history` store Parquet file /
   (`agg_trade_id, price, quantity, first_trade_id, last_trade_id, transact_time,
   is_buyer_maker`), with or without a header.
 
+A bookTicker file is not market data on its own: it is the recorded top of book of a trades
+replay (`BacktestConfig.book_ticker`, read by `backtest.realism.load_book_ticker`); funding-rate
+files likewise (`BacktestConfig.funding`).
+
 Prices and quantities stay exact strings until the runner turns them into ticks, steps and
 Decimals; times are int ms UTC. A bad file raises `DataError` with one sentence.
 """
@@ -122,6 +126,11 @@ def _load_csv(p: Path) -> MarketData:
                 if t is not None and q is not None:
                     cols = [t, header.index("price"), q, header.index("is_buyer_maker")]
                     return _trades(rows, cols)
+            if "best_bid_price" in header:
+                raise DataError(
+                    f"{p} is a bookTicker file: give it as the book (--book-ticker) of a trades "
+                    "file of the same session"
+                )
             raise DataError(f"{p}: unknown columns {','.join(first)}")
         # No header: Binance's files by their width.
         rows = _chain(first, rows)

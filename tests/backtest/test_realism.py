@@ -408,3 +408,43 @@ def test_book_ticker_needs_trades_data(tmp_path):
     )
     with pytest.raises(ValueError, match="trades data"):
         run_backtest(rising_klines(T0, 5), BacktestConfig(book_ticker=str(quotes)))
+
+
+# --- the command line -------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPTURE = ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+BOOK = ROOT / "exchange_sim/data/bookticker/BTCUSDT-um-bookTicker-2024-08-08T2354_2400.csv.gz"
+
+
+def test_the_cli_flags_reach_summary_json(tmp_path):
+    import backtest_trading_strategy as cli
+
+    out = tmp_path / "out"
+    argv = ["--data", str(CAPTURE), "--fast", "2", "--slow", "3", "--out", str(out)]
+    knobs = ["--book-ticker", str(BOOK), "--latency", "empirical:5,30", "--ack-latency", "10"]
+    knobs += ["--seed", "4", "--funding", "auto", "--leverage", "5", "--no-html"]
+    assert cli.main([*argv, *knobs]) == 0
+    s = json.loads((out / "summary.json").read_text())["settings"]
+    assert s["book_ticker"] == str(BOOK) and s["entry_latency"] == "empirical:5,30"
+    assert (s["ack_latency"], s["seed"], s["leverage"]) == ("10", 4, 5)
+    assert s["funding"] == "none"  # the bundled rates (2025) do not cover an August 2024 capture
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--latency", "gamma:3"],
+        ["--ack-latency", "-5"],
+        ["--leverage", "0"],
+        ["--funding", "/nonexistent.csv"],
+        ["--book-ticker", str(CAPTURE)],  # a trades file is no bookTicker
+    ],
+)
+def test_bad_realism_flags_exit_2_with_one_line(flags, tmp_path, capsys):
+    import backtest_trading_strategy as cli
+
+    argv = ["--data", str(CAPTURE), "--out", str(tmp_path / "o"), "--no-html", *flags]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("backtest_trading_strategy.py: ") and "\n" not in err
