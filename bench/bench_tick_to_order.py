@@ -11,10 +11,11 @@ JSON (with the rate-limit headers). Everything between is the daemon's own code,
   portfolio limits armed; a kill-switch file that does not exist, stat'ed once a second;
   stop-loss protection on), the `SqliteJournal` in a temporary directory (synchronous NORMAL,
   the daemon's default, and FULL) and the strategy;
-- `LiveVenue.submit` -> its submit task (started by the event loop right after `on_item`
-  returns: the loop hop is part of the figure) -> `RestConnection.call` (its `RateGovernor`,
-  the client-id check, the error-translation wrapper) -> python-binance `futures_create_order`
-  -> `_request` (HMAC-SHA256 signing) -> `session.post`.
+- `LiveVenue.submit` -> `order_params` -> `RestConnection.sign` (the request python-binance's
+  `futures_create_order` -> `_request` would send, byte for byte, HMAC-SHA256 signed) ->
+  `RestConnection.start` (`RateGovernor.try_acquire`, then `session.post` at once, inside
+  `on_item`); when the governor would make it wait, the venue's submit task sends it after a
+  loop hop instead (`RestConnection.send`), and that hop is part of the figure.
 
 After the answer, the fake exchange fills each MARKET order at the last trade price with an
 ORDER_TRADE_UPDATE frame handed to the venue's user-stream callback (`LiveVenue._on_frame`,
@@ -527,7 +528,7 @@ class Result:
     strategy: str
     every: int
     order_us: list[float]  # tick-to-order per ordering tick
-    order_sync_us: list[float]  # ... of which inside on_item (until it returned)
+    order_sync_us: list[float]  # on_item's own time on those ticks (until it returned)
     order_cpu_us: list[float]  # CPU time of this thread over the same span
     idle_us: dict[str, list[float]]  # on_item time of ticks that did not order, by item type
     items: int
@@ -538,6 +539,7 @@ class Result:
     denied: int
     unexpected: int
     rig: Rig | None = None
+    handed_in_call: int = 0  # ordering ticks whose request reached the session inside on_item
 
 
 async def measure(
@@ -591,6 +593,7 @@ async def measure(
     gc.freeze()  # the tape is the benchmark's, not the daemon's: keep it out of GC passes
     started = time.perf_counter()
     n = 0
+    handed_in_call = 0
     for item in items:
         n += 1
         is_trade = item.__class__ is Trade
@@ -604,7 +607,10 @@ async def measure(
         on_item(item)
         t1 = now_ns()
         if em.counters.submitted != submitted:
-            # The order is in the venue's submit task: let the loop run it to session.post.
+            if session.order_posts != before:
+                handed_in_call += 1
+            # Not handed over yet (the governor made it wait): let the loop run the venue's
+            # submit task to session.post.
             while session.order_posts == before and tasks:
                 await sleep0(0)
             if session.order_posts != before:
@@ -630,6 +636,7 @@ async def measure(
         order_sync_us=order_sync_us,
         order_cpu_us=order_cpu_us,
         idle_us=idle,
+        handed_in_call=handed_in_call,
         items=n,
         wall_s=wall,
         orders_posted=session.order_posts,
@@ -678,8 +685,9 @@ def report(r: Result, out: Callable[[str], None] = print) -> bool:
         f"{pct(c, 50):.1f} us, p99 {pct(c, 99):.1f} us, p99.9 {pct(c, 99.9):.1f} us"
     )
     out(
-        f"  of which in on_item (risk, journal, books, venue.submit): p50 {sync50:.1f} us; "
-        f"loop hop + RestConnection + signing: p50 {p50 - sync50:.1f} us"
+        f"  handed to the HTTP session inside on_item (no loop hop): {r.handed_in_call:,} of "
+        f"{len(s):,}; on_item's whole time on those ticks (incl. the books and the order "
+        f"tracking after the hand-off, the answer's task started): p50 {sync50:.1f} us"
     )
     parts = []
     for kind, values in r.idle_us.items():
