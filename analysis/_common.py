@@ -1,0 +1,120 @@
+"""Shared plumbing of the analysis commands: one-line input errors (exit 2), reading a kline
+file into a DataFrame, and a matplotlib figure saved with the Agg backend."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class InputError(Exception):
+    """A bad command-line input or file: one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(message)
+
+
+def run(prog: str, body: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
+    """`body(argv)`, with an InputError printed as one line and turned into exit status 2."""
+    try:
+        return body(argv)
+    except InputError as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+
+
+def parse_time(text: str | None) -> int | None:
+    """Epoch ms, or a UTC date / ISO datetime -> epoch ms."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"bad time {text!r}: use epoch ms or YYYY-MM-DD (UTC)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def read_csv(path: Path, what: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.is_file():
+        raise InputError(f"{what} {path}: no such file")
+    try:
+        return pd.read_csv(path)
+    except Exception as e:  # pandas raises many types for a bad file
+        raise InputError(f"{what} {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
+
+
+def need_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{what}: missing column(s) {', '.join(missing)}")
+
+
+def load_klines(path: Path, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    """A kline CSV(.gz) with open_time (ms), open, high, low, close, volume; rows in
+    [start, end), time-ordered, finite positive prices."""
+    import numpy as np
+
+    df = read_csv(path, "--data")
+    df = df.rename(columns={"count": "trade_count"})
+    need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
+    start_ms, end_ms = parse_time(start), parse_time(end)
+    if start_ms is not None:
+        df = df[df["open_time"] >= start_ms]
+    if end_ms is not None:
+        df = df[df["open_time"] < end_ms]
+    df = df.reset_index(drop=True)
+    if len(df) == 0:
+        raise InputError(f"--data {path}: no bars in the requested window")
+    if np.any(np.diff(df["open_time"].to_numpy()) <= 0):
+        raise InputError(f"--data {path}: open_time is not strictly increasing")
+    px = df[["open", "high", "low", "close"]].to_numpy(dtype=float)
+    if not np.isfinite(px).all() or (px <= 0).any():
+        raise InputError(f"--data {path}: non-finite or non-positive prices")
+    return df
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    pyplot().close(fig)
+    return out
+
+
+def check_out(out: Path) -> Path:
+    if out.suffix.lower() != ".png":
+        raise InputError(f"--out {out}: expected a .png file name")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise InputError(f"--out {out}: {out.parent} is not a directory")
+    return out
+
+
+def times(ms: Any) -> Any:
+    """Epoch ms -> numpy datetime64 for the x axis."""
+    import numpy as np
+
+    return np.asarray(ms, dtype="int64").astype("datetime64[ms]")

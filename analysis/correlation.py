@@ -1,0 +1,114 @@
+"""The correlation heatmap of the model's features and forward returns over a kline file.
+
+    python -m analysis.correlation --data klines.csv.gz [--start --end] [--horizons 1,15] \\
+        [--method pearson|spearman] [--flow auto|on|off] --out corr.png
+
+Rows are bars with every feature defined (`model.features.compute_features`, the batch form
+the model trains on) and every forward return known: fwd_h = log(close[t+h] / close[t]), the
+return the features at bar t's close would have to predict. The matrix covers features and
+forward returns together, constant columns left out (the flow features of a file without
+taker volume); the command prints each horizon's features ranked by |correlation|. Bad input
+exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analysis._common import InputError, Parser, check_out, load_klines, pyplot, run, save
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+PROG = "python -m analysis.correlation"
+METHODS = ("pearson", "spearman")
+
+
+def table(bars: pd.DataFrame, horizons: list[int], *, flow: bool) -> pd.DataFrame:
+    """Features and forward log returns, one row per bar where all are defined."""
+    import numpy as np
+
+    from model import features
+
+    feats = features.compute_features(bars, flow=flow)
+    logc = np.log(bars["close"].to_numpy(dtype=float))
+    for h in horizons:
+        fwd = np.full(len(logc), np.nan)
+        fwd[:-h] = logc[h:] - logc[:-h]
+        feats[f"fwd_{h}"] = fwd
+    tab = feats.dropna().reset_index(drop=True)
+    # A constant column (the flow features without flow data) has no correlation to show.
+    return tab.drop(columns=[c for c in tab.columns if len(tab) and tab[c].nunique() <= 1])
+
+
+def correlation(tab: pd.DataFrame, method: str) -> pd.DataFrame:
+    if method not in METHODS:
+        raise InputError(f"--method {method!r}: expected pearson or spearman")
+    return tab.corr(method=method)  # type: ignore[arg-type]
+
+
+def plot(corr: pd.DataFrame, out: Path, title: str = "") -> Path:
+    plt = pyplot()
+    n = len(corr)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.5 * n + 3), max(6.0, 0.5 * n + 2)))
+    im = ax.imshow(corr.to_numpy(), cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+    ax.set_xticks(range(n), labels=list(corr.columns), rotation=90, fontsize=8)
+    ax.set_yticks(range(n), labels=list(corr.index), fontsize=8)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                v = float(corr.iat[i, j])
+                color = "white" if abs(v) > 0.6 else "black"
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color=color)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title or "feature / forward-return correlation")
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def _main(argv: list[str] | None) -> int:
+    from model import features
+
+    ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
+    ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
+    ap.add_argument("--horizons", default="1,15", help="forward-return horizons in bars")
+    ap.add_argument("--method", default="pearson", choices=METHODS)
+    ap.add_argument("--flow", default="auto", choices=("auto", "on", "off"))
+    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    args = ap.parse_args(argv)
+    out = check_out(args.out)
+    try:
+        horizons = [int(s) for s in args.horizons.split(",")]
+    except ValueError:
+        raise InputError(f"--horizons {args.horizons!r}: expected bars like 1,15") from None
+    if not horizons or any(h < 1 for h in horizons):
+        raise InputError("--horizons must be >= 1")
+    bars = load_klines(args.data, args.start, args.end)
+    has_flow = all(c in bars.columns for c in features.FLOW_COLUMNS)
+    if args.flow == "on" and not has_flow:
+        raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
+    flow = has_flow if args.flow == "auto" else args.flow == "on"
+    tab = table(bars, horizons, flow=flow)
+    if len(tab) < 3:
+        need = features.WARMUP_BARS + max(horizons) + 3
+        raise InputError(f"--data {args.data}: too few bars for the features (need > {need})")
+    corr = correlation(tab, args.method)
+    plot(corr, out, title=f"{args.method} correlation, {args.data.name}, {len(tab)} rows")
+    for h in horizons:
+        col = corr[f"fwd_{h}"].drop([f"fwd_{k}" for k in horizons])
+        top = col.reindex(col.abs().sort_values(ascending=False).index)[:5]
+        print(f"fwd_{h}: " + ", ".join(f"{k} {v:+.3f}" for k, v in top.items()))
+    print(f"{len(tab)} rows x {len(corr)} columns -> {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

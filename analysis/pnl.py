@@ -1,0 +1,216 @@
+"""PnL from a trades file or a signals file: the cumulative curve and the per-trade distribution.
+
+    python -m analysis.pnl --trades out/trades.csv --out pnl.png
+    python -m analysis.pnl --signals signals.csv [--notional 1000] [--fee 0.0005] --out pnl.png
+
+Trades file (the backtester's trades.csv; columns time_ms, realized_pnl, commission, and
+optionally side, qty, position_after): each fill adds realized_pnl - commission (USDT) to the
+cumulative PnL. A trade is closed by a fill that reduces or flips the position (by
+position_after when present, else a non-zero realized_pnl); its result is that fill's
+realized_pnl minus every commission paid since the previous closing fill, this one included
+(as `backtest.metrics.trade_pnls`), so the trades add up to the curve at the last closing fill.
+
+Signals file (columns time_ms or open_time, close, signal in {-1, 0, 1}: the position held from
+this bar's close to the next one's): bar t earns signal_t * notional * (close_t+1 / close_t - 1)
+USDT and every change of signal pays |signal_t - signal_t-1| * notional * fee. A trade is a run
+of one non-zero signal; it is charged its entry and exit fees; a run still open at the end is a
+trade marked to the last close without an exit fee. Bad input exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis._common import (
+    InputError,
+    Parser,
+    check_out,
+    need_columns,
+    pyplot,
+    read_csv,
+    run,
+    save,
+    times,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+PROG = "python -m analysis.pnl"
+
+
+@dataclass(frozen=True, slots=True)
+class Pnl:
+    """A cumulative PnL curve (USDT at `times_ms`) and the per-trade results (USDT)."""
+
+    times_ms: np.ndarray
+    cumulative: np.ndarray
+    trades: np.ndarray
+    fees: float
+    source: str
+
+    @property
+    def total(self) -> float:
+        return float(self.cumulative[-1]) if len(self.cumulative) else 0.0
+
+
+def _numeric(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
+    import numpy as np
+
+    for c in cols:
+        try:
+            v = df[c].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"{what}: column {c} is not numeric") from None
+        if not np.isfinite(v).all():
+            raise InputError(f"{what}: column {c} has empty or non-finite values")
+
+
+def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
+    """PnL of the fills in a trades.csv DataFrame (see the module docstring)."""
+    import numpy as np
+
+    need_columns(df, ("time_ms", "realized_pnl", "commission"), what)
+    if len(df) == 0:
+        raise InputError(f"{what}: no fills")
+    _numeric(df, ("time_ms", "realized_pnl", "commission"), what)
+    df = df.sort_values("time_ms", kind="stable").reset_index(drop=True)
+    realized = df["realized_pnl"].to_numpy(dtype=float)
+    fee = df["commission"].to_numpy(dtype=float)
+    if {"side", "qty", "position_after"} <= set(df.columns):
+        _numeric(df, ("qty", "position_after"), what)
+        sign = np.where(df["side"].astype(str).str.upper() == "BUY", 1.0, -1.0)
+        after = df["position_after"].to_numpy(dtype=float)
+        before = after - sign * df["qty"].to_numpy(dtype=float)
+        closing = (np.abs(after) < np.abs(before)) | (np.sign(after) * np.sign(before) < 0)
+    else:
+        closing = realized != 0.0
+    trades = []
+    paid = 0.0
+    for r, f, c in zip(realized, fee, closing, strict=True):
+        paid += f
+        if c:
+            trades.append(r - paid)
+            paid = 0.0
+    return Pnl(
+        times_ms=df["time_ms"].to_numpy(dtype="int64"),
+        cumulative=np.cumsum(realized - fee),
+        trades=np.asarray(trades, dtype=float),
+        fees=float(fee.sum()),
+        source=what,
+    )
+
+
+def from_signals(df: pd.DataFrame, *, notional: float, fee: float, what: str = "signals") -> Pnl:
+    """PnL of holding `signal * notional` USDT from each close to the next (module docstring)."""
+    import numpy as np
+
+    tcol = "time_ms" if "time_ms" in df.columns else "open_time"
+    need_columns(df, (tcol, "close", "signal"), what)
+    if len(df) < 2:
+        raise InputError(f"{what}: need at least 2 rows")
+    _numeric(df, (tcol, "close", "signal"), what)
+    df = df.sort_values(tcol, kind="stable").reset_index(drop=True)
+    close = df["close"].to_numpy(dtype=float)
+    sig = df["signal"].to_numpy(dtype=float)
+    if (close <= 0).any():
+        raise InputError(f"{what}: non-positive close")
+    if not np.isin(sig, (-1.0, 0.0, 1.0)).all():
+        raise InputError(f"{what}: signal must be -1, 0 or 1")
+    ret = np.append(close[1:] / close[:-1] - 1.0, 0.0)  # the last bar has no next close
+    bar_pnl = sig * notional * ret
+    change = np.abs(np.diff(sig, prepend=0.0))
+    bar_fee = change * notional * fee
+    trades = []
+    i, n = 0, len(sig)
+    while i < n:
+        if sig[i] == 0:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and sig[j + 1] == sig[i]:
+            j += 1
+        exit_fee = notional * fee if j + 1 < n else 0.0  # a run open at the end: no exit yet
+        trades.append(bar_pnl[i : j + 1].sum() - notional * fee - exit_fee)
+        i = j + 1
+    return Pnl(
+        times_ms=df[tcol].to_numpy(dtype="int64"),
+        cumulative=np.cumsum(bar_pnl - bar_fee),
+        trades=np.asarray(trades, dtype=float),
+        fees=float(bar_fee.sum()),
+        source=what,
+    )
+
+
+def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
+    """Cumulative PnL over time (top) and the histogram of per-trade PnL (bottom)."""
+    import numpy as np
+
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [3, 2]})
+    ax1.plot(times(pnl.times_ms), pnl.cumulative, lw=1.0, color="tab:blue")
+    ax1.axhline(0.0, color="grey", lw=0.6)
+    ax1.set_ylabel("cumulative PnL (USDT)")
+    ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
+    ax1.grid(alpha=0.3)
+    t = pnl.trades
+    if len(t):
+        ax2.hist(t, bins=min(50, max(5, len(t) // 3)), color="tab:gray", edgecolor="white")
+        ax2.axvline(float(np.mean(t)), color="tab:red", lw=1.0, label=f"mean {np.mean(t):+.2f}")
+        wins = float((t > 0).mean())
+        ax2.legend(title=f"{len(t)} trades, {wins:.0%} winners", loc="upper right")
+    else:
+        ax2.text(0.5, 0.5, "no closed trades", ha="center", va="center", transform=ax2.transAxes)
+    ax2.set_xlabel("PnL per trade (USDT, after fees)")
+    ax2.set_ylabel("trades")
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trades", type=Path, help="a backtest's trades.csv")
+    src.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
+    ap.add_argument("--notional", type=float, default=1000.0, help="signals: position, USDT")
+    ap.add_argument("--fee", type=float, default=0.0005, help="signals: fee per side (fraction)")
+    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    args = ap.parse_args(argv)
+    out = check_out(args.out)
+    if not (args.notional > 0 and args.fee >= 0):
+        raise InputError("--notional must be > 0 and --fee >= 0")
+    if args.trades is not None:
+        pnl = from_trades(read_csv(args.trades, "--trades"), f"--trades {args.trades}")
+    else:
+        df = read_csv(args.signals, "--signals")
+        pnl = from_signals(
+            df, notional=args.notional, fee=args.fee, what=f"--signals {args.signals}"
+        )
+    plot(pnl, out)
+    print(
+        f"{len(pnl.times_ms)} rows, {len(pnl.trades)} trades, net PnL {pnl.total:+.4f} USDT "
+        f"(fees {pnl.fees:.4f}) -> {out}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+def summary(pnl: Pnl) -> dict[str, Any]:
+    """The numbers behind the plot, as plain data."""
+    return {
+        "rows": len(pnl.times_ms),
+        "trades": len(pnl.trades),
+        "total": pnl.total,
+        "fees": pnl.fees,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

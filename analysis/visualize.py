@@ -1,0 +1,215 @@
+"""Price with indicators and buy/sell signals, as a PNG.
+
+    python -m analysis.visualize --data klines.csv.gz [--start 2025-05-09 --end 2025-05-10] \\
+        [--sma 20,60] [--ema 20] [--bollinger 20 --bb-width 2] \\
+        [--trades out/trades.csv | --signals signals.csv] --out price.png
+
+Indicators on the closes: SMA and EMA from `trading_engine.indicators` (the streaming ones the
+strategies use; the EMA is seeded with the SMA of its first `period` closes, as TA-Lib), and
+Bollinger bands = SMA(period) +- width x the population standard deviation of the same closes
+(as `model.features`' %b). Markers: the fills of a backtest's trades.csv (BUY ^ green,
+SELL v red, at the fill price) or the bars where a signals file's signal changes (to 1: buy, to
+-1: sell, to 0 from a position: exit x). Bad input exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analysis._common import (
+    InputError,
+    Parser,
+    check_out,
+    load_klines,
+    need_columns,
+    pyplot,
+    read_csv,
+    run,
+    save,
+    times,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+PROG = "python -m analysis.visualize"
+
+
+@dataclass(slots=True)
+class Chart:
+    """The series behind the plot (NaN where an indicator is not ready yet)."""
+
+    times_ms: np.ndarray
+    close: np.ndarray
+    lines: dict[str, np.ndarray] = field(default_factory=dict)
+    buys: tuple[np.ndarray, np.ndarray] | None = None  # (times_ms, prices)
+    sells: tuple[np.ndarray, np.ndarray] | None = None
+    exits: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def sma(close: np.ndarray, period: int) -> np.ndarray:
+    import numpy as np
+
+    from trading_engine.indicators import Sma
+
+    ind = Sma(period)
+    return np.array([np.nan if (v := ind.update(float(c))) is None else v for c in close])
+
+
+def ema(close: np.ndarray, period: int) -> np.ndarray:
+    import numpy as np
+
+    from trading_engine.indicators import Ema
+
+    ind = Ema(period)
+    return np.array([np.nan if (v := ind.update(float(c))) is None else v for c in close])
+
+
+def bollinger(close: np.ndarray, period: int, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper): SMA -+ width x population std of the last `period` closes."""
+    import numpy as np
+
+    mid = sma(close, period)
+    sd = np.full(len(close), np.nan)
+    if len(close) >= period:
+        win = np.lib.stride_tricks.sliding_window_view(close, period)
+        sd[period - 1 :] = win.std(axis=1)
+    return mid - width * sd, mid + width * sd
+
+
+def _periods(text: str | None, flag: str) -> list[int]:
+    if not text:
+        return []
+    try:
+        out = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise InputError(f"{flag} {text!r}: expected periods like 20,60") from None
+    if any(p < 1 for p in out):
+        raise InputError(f"{flag} {text!r}: periods must be >= 1")
+    return out
+
+
+def build(
+    bars: pd.DataFrame,
+    *,
+    sma_periods: list[int],
+    ema_periods: list[int],
+    bb_period: int | None,
+    bb_width: float = 2.0,
+) -> Chart:
+    close = bars["close"].to_numpy(dtype=float)
+    chart = Chart(times_ms=bars["open_time"].to_numpy(dtype="int64"), close=close)
+    for p in sma_periods:
+        chart.lines[f"SMA {p}"] = sma(close, p)
+    for p in ema_periods:
+        chart.lines[f"EMA {p}"] = ema(close, p)
+    if bb_period:
+        lo, hi = bollinger(close, bb_period, bb_width)
+        chart.lines[f"BB {bb_period} lower"] = lo
+        chart.lines[f"BB {bb_period} upper"] = hi
+    return chart
+
+
+def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
+    need_columns(trades, ("time_ms", "side", "price"), what)
+    t0, t1 = chart.times_ms[0], chart.times_ms[-1] + 60_000
+    tr = trades[(trades["time_ms"] >= t0) & (trades["time_ms"] < t1)]
+    side = tr["side"].astype(str).str.upper()
+    for name, mask in (("buys", side == "BUY"), ("sells", side == "SELL")):
+        sel = tr[mask]
+        pts = (sel["time_ms"].to_numpy(dtype="int64"), sel["price"].to_numpy(dtype=float))
+        setattr(chart, name, pts)
+
+
+def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
+    import numpy as np
+
+    tcol = "time_ms" if "time_ms" in signals.columns else "open_time"
+    need_columns(signals, (tcol, "close", "signal"), what)
+    s = signals.sort_values(tcol, kind="stable")
+    sig = s["signal"].to_numpy(dtype=float)
+    prev = np.concatenate([[0.0], sig[:-1]])
+    t, px = s[tcol].to_numpy(dtype="int64"), s["close"].to_numpy(dtype=float)
+    changed = sig != prev
+    chart.buys = (t[changed & (sig > 0)], px[changed & (sig > 0)])
+    chart.sells = (t[changed & (sig < 0)], px[changed & (sig < 0)])
+    chart.exits = (t[changed & (sig == 0)], px[changed & (sig == 0)])
+
+
+def plot(chart: Chart, out: Path, title: str = "") -> Path:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(12, 6))
+    x = times(chart.times_ms)
+    ax.plot(x, chart.close, lw=0.8, color="black", label="close")
+    bands = [k for k in chart.lines if k.startswith("BB ")]
+    for name, y in chart.lines.items():
+        if name not in bands:
+            ax.plot(x, y, lw=0.9, label=name)
+    if len(bands) == 2:
+        lo, hi = chart.lines[bands[0]], chart.lines[bands[1]]
+        ax.fill_between(x, lo, hi, color="tab:blue", alpha=0.12, label=bands[0][:-6] + " band")
+    for pts, marker, color, label in (
+        (chart.buys, "^", "tab:green", "buy"),
+        (chart.sells, "v", "tab:red", "sell"),
+        (chart.exits, "x", "tab:gray", "exit"),
+    ):
+        if pts is not None and len(pts[0]):
+            ax.scatter(
+                times(pts[0]), pts[1], marker=marker, color=color, s=36, label=label, zorder=3
+            )
+    ax.set_ylabel("price")
+    ax.set_title(title or "price, indicators and signals")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
+    ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
+    ap.add_argument("--sma", default="20,60", help="SMA periods (comma-separated, '' for none)")
+    ap.add_argument("--ema", default="20", help="EMA periods")
+    ap.add_argument("--bollinger", type=int, default=20, help="Bollinger period (0: none)")
+    ap.add_argument("--bb-width", type=float, default=2.0, help="Bollinger width in std devs")
+    marks = ap.add_mutually_exclusive_group()
+    marks.add_argument("--trades", type=Path, help="a backtest's trades.csv (fills as markers)")
+    marks.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
+    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    args = ap.parse_args(argv)
+    out = check_out(args.out)
+    if args.bollinger < 0 or not args.bb_width > 0:
+        raise InputError("--bollinger must be >= 0 and --bb-width > 0")
+    bars = load_klines(args.data, args.start, args.end)
+    chart = build(
+        bars,
+        sma_periods=_periods(args.sma, "--sma"),
+        ema_periods=_periods(args.ema, "--ema"),
+        bb_period=args.bollinger or None,
+        bb_width=args.bb_width,
+    )
+    if args.trades is not None:
+        add_trades(chart, read_csv(args.trades, "--trades"), f"--trades {args.trades}")
+    if args.signals is not None:
+        add_signals(chart, read_csv(args.signals, "--signals"), f"--signals {args.signals}")
+    plot(chart, out, title=f"{args.data.name}: {len(bars)} bars")
+    n_buy = 0 if chart.buys is None else len(chart.buys[0])
+    n_sell = 0 if chart.sells is None else len(chart.sells[0])
+    print(f"{len(bars)} bars, {', '.join(chart.lines) or 'no indicators'}, "
+          f"{n_buy} buys, {n_sell} sells -> {out}")  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""analysis/: each command runs on the bundled week, writes a valid PNG and exits 2 with one
+line on bad input; the numbers behind each plot are recomputed here independently (trades.csv
+summed with Decimal, signals PnL by hand, indicators with pandas, correlations with numpy)."""
+
+import csv
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import correlation, pnl, visualize
+from backtest_trading_strategy import main as backtest_main
+from model import features
+
+ROOT = Path(__file__).resolve().parents[2]
+WEEK = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path: Path, min_px: int = 300) -> None:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    h, w = matplotlib.image.imread(path).shape[:2]
+    assert h >= min_px and w >= min_px
+
+
+@pytest.fixture(scope="module")
+def backtest(tmp_path_factory):
+    """SMA crossover 10/50 over one real day of the bundled week, fees on."""
+    out = tmp_path_factory.mktemp("bt")
+    argv = ["--data", str(WEEK), "--start", "2025-05-09", "--end", "2025-05-10",
+            "--out", str(out), "--no-progress"]  # fmt: skip
+    assert backtest_main(argv) == 0
+    return out
+
+
+def test_pnl_from_trades_equals_the_fills_summed_by_hand(backtest, tmp_path, capsys):
+    out = tmp_path / "pnl.png"
+    assert pnl.main(["--trades", str(backtest / "trades.csv"), "--out", str(out)]) == 0
+    assert_png(out)
+    assert "trades, net PnL" in capsys.readouterr().out
+    rows = list(csv.DictReader((backtest / "trades.csv").open()))
+    assert len(rows) > 10
+    net = sum(Decimal(r["realized_pnl"]) - Decimal(r["commission"]) for r in rows)
+    res = pnl.from_trades(pd.read_csv(backtest / "trades.csv"))
+    assert res.total == pytest.approx(float(net), abs=1e-6)
+    assert res.fees == pytest.approx(float(sum(Decimal(r["commission"]) for r in rows)), abs=1e-9)
+    # Trades by hand: a fill that shrinks or flips the position closes one; it carries every
+    # commission since the previous closing fill.
+    trades, paid, pos = [], Decimal(0), Decimal(0)
+    for r in rows:
+        qty = Decimal(r["qty"]) * (1 if r["side"] == "BUY" else -1)
+        after = pos + qty
+        paid += Decimal(r["commission"])
+        if abs(after) < abs(pos) or after * pos < 0:
+            trades.append(Decimal(r["realized_pnl"]) - paid)
+            paid = Decimal(0)
+        pos = after
+    assert pos == Decimal(rows[-1]["position_after"])
+    assert res.trades == pytest.approx([float(t) for t in trades], abs=1e-9)
+    summary = json.loads((backtest / "summary.json").read_text())["metrics"]
+    realized = sum(1 for r in rows if Decimal(r["realized_pnl"]) != 0)
+    assert summary["closed_trades"] == realized <= len(trades)
+
+
+def test_pnl_from_signals_by_hand(tmp_path):
+    sig = tmp_path / "signals.csv"
+    sig.write_text(
+        "time_ms,close,signal\n0,100,1\n60000,110,1\n120000,99,0\n180000,99,-1\n240000,108.9,-1\n"
+    )
+    res = pnl.from_signals(pd.read_csv(sig), notional=1000.0, fee=0.001)
+    # Bar PnL: +100 (100 -> 110 long), -100 (110 -> 99 long), 0 (flat), -100 (99 -> 108.9
+    # short), 0 (no next close); fees 1 at each change: t0 (enter), t2 (exit), t3 (enter).
+    assert res.cumulative == pytest.approx([99.0, -1.0, -2.0, -103.0, -103.0])
+    assert res.fees == pytest.approx(3.0)
+    # Trades: long run -2 (+100 - 100 - entry 1 - exit 1); short run still open: -100 - 1.
+    assert res.trades == pytest.approx([-2.0, -101.0])
+    out = tmp_path / "sig.png"
+    assert pnl.main(["--signals", str(sig), "--fee", "0.001", "--out", str(out)]) == 0
+    assert_png(out)
+
+
+def test_visualize_indicators_and_markers(backtest, tmp_path):
+    out = tmp_path / "price.png"
+    argv = ["--data", str(WEEK), "--start", "2025-05-09", "--end", "2025-05-10",
+            "--trades", str(backtest / "trades.csv"), "--out", str(out)]  # fmt: skip
+    assert visualize.main(argv) == 0
+    assert_png(out)
+    bars = pd.read_csv(WEEK)
+    bars = bars[(bars.open_time >= 1746748800000) & (bars.open_time < 1746835200000)]
+    chart = visualize.build(bars, sma_periods=[20, 60], ema_periods=[20], bb_period=20)
+    close = bars["close"].astype(float).reset_index(drop=True)
+    np.testing.assert_allclose(chart.lines["SMA 60"], close.rolling(60).mean(), atol=1e-8)
+    ema = [np.nan] * 19 + [close[:20].mean()]
+    for c in close[20:]:
+        ema.append(ema[-1] + 2 / 21 * (c - ema[-1]))
+    np.testing.assert_allclose(chart.lines["EMA 20"], ema, rtol=1e-12)
+    sd = close.rolling(20).std(ddof=0)
+    mid = close.rolling(20).mean()
+    np.testing.assert_allclose(chart.lines["BB 20 upper"], mid + 2 * sd, rtol=1e-9)
+    np.testing.assert_allclose(chart.lines["BB 20 lower"], mid - 2 * sd, rtol=1e-9)
+    trades = pd.read_csv(backtest / "trades.csv")
+    visualize.add_trades(chart, trades, "trades")
+    assert chart.buys is not None and chart.sells is not None
+    assert len(chart.buys[0]) == (trades.side == "BUY").sum() > 0
+    assert len(chart.sells[0]) == (trades.side == "SELL").sum() > 0
+
+
+def test_visualize_signals_markers(tmp_path):
+    sig = tmp_path / "signals.csv"
+    sig.write_text("open_time,close,signal\n1,10,0\n2,11,1\n3,12,1\n4,11,-1\n5,10,0\n")
+    chart = visualize.build(pd.read_csv(WEEK).iloc[:100], sma_periods=[], ema_periods=[],
+                            bb_period=None)  # fmt: skip
+    visualize.add_signals(chart, pd.read_csv(sig), "signals")
+    assert chart.buys is not None and chart.sells is not None and chart.exits is not None
+    assert list(chart.buys[0]) == [2] and list(chart.sells[0]) == [4]
+    assert list(chart.exits[0]) == [5]
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_correlation_heatmap_numbers(tmp_path, capsys, method):
+    out = tmp_path / "corr.png"
+    argv = ["--data", str(WEEK), "--end", "2025-05-08", "--horizons", "1,15",
+            "--method", method, "--out", str(out)]  # fmt: skip
+    assert correlation.main(argv) == 0
+    assert_png(out)
+    assert "fwd_15:" in capsys.readouterr().out
+    bars = pd.read_csv(WEEK)
+    bars = bars[bars.open_time < 1746662400000].reset_index(drop=True)
+    tab = correlation.table(bars, [1, 15], flow=False)
+    corr = correlation.correlation(tab, method)
+    # Independently: the features, forward log returns from the closes, complete rows only.
+    feats = features.compute_features(bars, flow=False)
+    c = bars["close"].to_numpy(dtype=float)
+    fwd15 = np.full(len(c), np.nan)
+    fwd15[:-15] = np.log(c[15:] / c[:-15])
+    x = feats["rsi_14"].to_numpy()
+    ok = ~np.isnan(feats.to_numpy()).any(axis=1) & ~np.isnan(fwd15)
+    ok[-15:] = False
+    assert ok.sum() == len(tab) == len(bars) - (features.WARMUP_BARS - 1) - 15
+    a, b = x[ok], fwd15[ok]
+    if method == "spearman":
+        a, b = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
+    assert corr.loc["rsi_14", "fwd_15"] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+    assert "taker_imbalance_20" not in corr.columns  # no flow data: constant columns dropped
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "says"),
+    [
+        (pnl, ["--trades", "/nonexistent.csv", "--out", "x.png"], "no such file"),
+        (pnl, ["--trades", str(WEEK), "--out", "x.png"], "missing column(s) time_ms"),
+        (pnl, ["--out", "x.png"], "one of the arguments --trades --signals is required"),
+        (pnl, ["--trades", str(WEEK), "--out", "x.jpg"], "expected a .png"),
+        (visualize, ["--data", str(WEEK), "--sma", "a", "--out", "x.png"], "--sma"),
+        (visualize, ["--data", str(WEEK), "--start", "2031-01-01", "--out", "x.png"], "no bars"),
+        (correlation, ["--data", str(WEEK), "--horizons", "0", "--out", "x.png"], "--horizons"),
+        (correlation, ["--data", str(WEEK), "--flow", "on", "--out", "x.png"], "--flow on"),
+        (correlation, ["--data", str(WEEK), "--end", "2025-05-05T01:00", "--out", "x.png"],
+         "too few bars"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, monkeypatch, module, argv, says):
+    monkeypatch.chdir(tmp_path)
+    assert module.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and err.startswith("python -m analysis.")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_signals_exit_2(tmp_path, capsys):
+    sig = tmp_path / "s.csv"
+    sig.write_text("time_ms,close,signal\n0,100,0.5\n1,101,1\n")
+    assert pnl.main(["--signals", str(sig), "--out", str(tmp_path / "p.png")]) == 2
+    assert "signal must be -1, 0 or 1" in capsys.readouterr().err
+
+
+def test_commands_run_as_modules(backtest, tmp_path):
+    out = tmp_path / "p.png"
+    ok = subprocess.run(
+        [sys.executable, "-m", "analysis.pnl", "--trades", str(backtest / "trades.csv"),
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert_png(out)
+    bad = subprocess.run(
+        [sys.executable, "-m", "analysis.correlation", "--data", "nope.csv", "--out", "c.png"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
