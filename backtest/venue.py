@@ -254,7 +254,9 @@ class InProcessVenue:
             self._track_liquidation(u)
         applied = self.tracker.apply_order(u)
         if applied is not None:
-            fills = [e for e in applied[1] if isinstance(e, OrderFilled | OrderPartiallyFilled)]
+            fills: list[Event] = [
+                e for e in applied[1] if isinstance(e, OrderFilled | OrderPartiallyFilled)
+            ]
             if fills:
                 self._deliver(fills)
 
