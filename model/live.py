@@ -105,3 +105,100 @@ def load_linear_model(path: str | Path) -> LinearModel:
         flow=bool(doc.get("feature_config", {}).get("flow", False)),
         metadata=doc,
     )
+
+
+# --- the live feature log (live/batch parity) -----------------------------------------------
+
+BAR_FIELDS = (
+    "open_time_ms",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "taker_buy_volume",
+    "trade_count",
+)
+FEATURE_LOG_COLUMNS = ("symbol", *BAR_FIELDS, *features.FEATURE_NAMES)
+
+
+class FeatureLog:
+    """`features.csv`: one line per closed bar a strategy took (warm-up bars included), with
+    the bar as received (Decimal text) and the feature row computed live from it (`repr` of
+    each float, which reads back to the same float; empty during warm-up).
+
+    Called on the event loop with `(bar, row)`: that only puts the pair on a queue (about a
+    microsecond); a daemon thread formats and appends the lines and flushes after each batch,
+    so nothing is lost when the daemon stops with `close()`. The bars make the log
+    self-contained: the batch features can be recomputed from exactly the bars the daemon saw.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import queue
+        import threading
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = self.path.open("a", encoding="utf-8", newline="")
+        if new:
+            self._fh.write(",".join(FEATURE_LOG_COLUMNS) + "\n")
+            self._fh.flush()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="feature-log", daemon=True)
+        self._thread.start()
+        self.lines = 0
+
+    def __call__(self, bar: Any, row: Sequence[float] | None) -> None:
+        self._queue.put((bar, row))
+
+    def _run(self) -> None:
+        q, fh = self._queue, self._fh
+        while True:
+            item = q.get()
+            batch = [item]
+            while not q.empty():
+                batch.append(q.get())
+            stop = False
+            for entry in batch:
+                if entry is None:
+                    stop = True
+                    continue
+                bar, row = entry
+                fields = [
+                    bar.symbol,
+                    str(bar.open_time_ms),
+                    str(bar.open),
+                    str(bar.high),
+                    str(bar.low),
+                    str(bar.close),
+                    str(bar.volume),
+                    str(bar.taker_buy_volume),
+                    str(bar.trade_count),
+                ]
+                if row is None:
+                    fields.extend([""] * len(features.FEATURE_NAMES))
+                else:
+                    fields.extend(repr(float(v)) for v in row)
+                fh.write(",".join(fields) + "\n")
+                self.lines += 1
+            fh.flush()
+            if stop:
+                return
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Write what is queued, then close the file."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout_s)
+        self._fh.close()
+
+
+def read_feature_log(path: str | Path) -> Any:
+    """A feature log as a pandas DataFrame (imported here, never on the daemon's path): the
+    bar columns as floats (`open_time_ms`, `trade_count` as ints) and the feature columns as
+    floats (NaN during warm-up)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, dtype={"symbol": str})
+    return df.astype({"open_time_ms": "int64", "trade_count": "int64"})

@@ -40,6 +40,20 @@ DEFAULT_ENDPOINTS = {
 }
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_model_path(path: str) -> str:
+    """A relative model path names a file in the working directory if one is there, else in
+    the project (where the shipped default model lives), so `python app.py` finds it from
+    any directory."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return path
+    shipped = PROJECT_ROOT / p
+    return str(shipped) if shipped.exists() else path
+
+
 class ConfigError(Exception):
     """A user mistake in configuration: reported as one line, exit status 2, no traceback."""
 
@@ -104,13 +118,13 @@ class RiskSettings:
 
 @dataclass(frozen=True)
 class StrategySettings:
-    name: str = _spec("sma_crossover", "one of " + ", ".join(STRATEGIES), _in(STRATEGIES))
-    model_path: str = _spec("model/artifacts/model.json", "a file path", bool)
+    name: str = _spec("logistic_regression", "one of " + ", ".join(STRATEGIES), _in(STRATEGIES))
+    model_path: str = _spec("models/btcusdt-1m", "a model file or a model registry directory", bool)
     bar_interval: str = _spec("1m", "one of " + ", ".join(BAR_INTERVALS), _in(BAR_INTERVALS))
     fast_period: int = _spec(10, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
     slow_period: int = _spec(50, "an integer from 2 to 5000", lambda v: 2 <= v <= 5000)
     allow_short: bool = _spec(True, "true or false")
-    entry_probability: float = _spec(0.55, "a probability in (0.5, 1)", lambda v: 0.5 < v < 1)
+    entry_probability: float = _spec(0.36, "a probability in (0, 1)", lambda v: 0 < v < 1)
     order_notional_usdt: Decimal = _spec(_d("100"), "a USDT amount > 0", lambda v: v > 0)
     rsi_period: int = _spec(14, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
     rsi_oversold: float = _spec(30.0, "an RSI level in [0, 100)", lambda v: 0 <= v < 100)

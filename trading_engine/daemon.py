@@ -57,7 +57,7 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
-from runtime.settings import Mode, Settings
+from runtime.settings import Mode, Settings, resolve_model_path
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
@@ -230,8 +230,16 @@ class Daemon:
             view=book,
         )
         strategy_params = _strategy_params(s, instruments)
+        # The live feature log is wiring, not a parameter: kept out of `strategy_params`.
+        sink: dict[str, Any] = {}
+        if s.strategy.name == "logistic_regression" and s.strategy.log_features:
+            from model.live import FeatureLog
+
+            feature_log = FeatureLog(journal_dir / "features.csv")  # a writer thread
+            self._closers.append(feature_log.close)
+            sink["feature_sink"] = feature_log
         try:
-            strategy = make_strategy(s.strategy.name, **strategy_params)
+            strategy = make_strategy(s.strategy.name, **strategy_params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
             raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
@@ -599,7 +607,14 @@ def _strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict
         "instruments": instruments,
     }
     if st.name == "logistic_regression":
-        return {**common, "model_path": st.model_path, "entry_probability": st.entry_probability}
+        return {
+            **common,
+            "model_path": resolve_model_path(st.model_path),
+            "entry_probability": st.entry_probability,
+            "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
+            "price_mode": st.price_mode,
+            "reprice_ms": st.reprice_ms,
+        }
     if st.name == "rsi_macd":
         return {
             **common,

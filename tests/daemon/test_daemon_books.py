@@ -16,10 +16,16 @@ from tests.daemon.harness import (
 )
 
 D = Decimal
-# 1 s bars built from trades and short averages: the daemon trades within seconds.
+# 1 s bars built from trades and short averages: the daemon trades within seconds. The SMA
+# strategy is named: the default is the ML model, which works on 1m bars.
 FAST_TRADING = {
     "execution": {"heartbeat_s": 2.0, "bar_source": "trades"},
-    "strategy": {"bar_interval": "1s", "fast_period": 2, "slow_period": 5},
+    "strategy": {
+        "name": "sma_crossover",
+        "bar_interval": "1s",
+        "fast_period": 2,
+        "slow_period": 5,
+    },
 }
 
 

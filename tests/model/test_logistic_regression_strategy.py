@@ -1,6 +1,6 @@
 """LogisticRegressionStrategy: registered, warms up with what the features need, computes
-live exactly what the batch features and the model give offline, and turns probabilities
-into long / short / flat targets."""
+live exactly what the batch features and the model give offline, turns probabilities into
+Buy / Sell / Hold and long / short / flat targets, and prices them at or inside the spread."""
 
 from dataclasses import replace
 from decimal import Decimal as D
@@ -15,7 +15,10 @@ from model.live import LinearModel
 from model.logreg_model import LogRegModel
 from tests.model.support import bars_of, near, week
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
-from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
+from trading_engine.strategies.logistic_regression import (
+    EMA_SETTLE_BARS,
+    LogisticRegressionStrategy,
+)
 
 RET_1 = features.FEATURE_NAMES.index("ret_1")
 
@@ -48,7 +51,9 @@ def test_registered_as_logistic_regression_with_the_features_warm_up(saved_model
     s = make_strategy("logistic_regression", model_path=str(saved_model), entry_probability="0.6")
     assert isinstance(s, LogisticRegressionStrategy) and isinstance(s, TradingStrategy)
     assert s.name == "logistic_regression"
-    assert s.warmup_bars == features.WARMUP_BARS == 61
+    assert features.WARMUP_BARS == 61
+    # The features' own warm-up, plus enough bars for the EMAs to forget their seed.
+    assert s.warmup_bars == features.WARMUP_BARS + EMA_SETTLE_BARS == 301
 
 
 def test_live_features_and_probabilities_equal_the_offline_batch(saved_model):
@@ -78,9 +83,11 @@ def test_flow_model_reads_taker_volume_and_trade_counts_from_the_bars():
 def test_targets_follow_the_probabilities():
     # A momentum model on a hand-made series: after an up bar P(BUY) is high -> long
     # 100 USDT / close; after a down bar short; after a flat bar all logits 0 -> 1/3 each,
-    # below entry_probability 0.5 -> flat.
+    # below entry_probability 0.5 -> HOLD, and with hold_bars=0 a HOLD is flat at once.
     bars = bars_of(week().iloc[: features.WARMUP_BARS])
-    strategy = LogisticRegressionStrategy(model=momentum_model(), entry_probability=0.5)
+    strategy = LogisticRegressionStrategy(
+        model=momentum_model(), entry_probability=0.5, hold_bars=0
+    )
     strategy.warm(bars[:-1])
     last = bars[-1]
     step = 60_000

@@ -1,17 +1,35 @@
-"""The ML strategy: incremental features -> logistic-regression probabilities -> a target.
+"""The ML strategy: incremental features -> logistic-regression probabilities -> Buy / Sell / Hold
+-> a target position, worked by a limit order at or inside the spread.
 
 On each closed bar (per symbol) `model.features.FeatureState` updates its O(1) state, and the
 model file's folded coefficients give SELL/HOLD/BUY probabilities (`model.live.LinearModel`:
-a dot product and a softmax in plain Python; neither scikit-learn nor numpy is imported). The
-target is long when P(BUY) >= `entry_probability` and exceeds P(SELL), short (or flat with
-`allow_short=False`) when P(SELL) does, flat otherwise. As in the SMA strategy, the size is
-`order_notional_usdt / close` at the bar where the side changed, held while the side holds,
-and the target is re-emitted on every bar so a denied order is retried.
+a dot product and a softmax in plain Python; neither scikit-learn nor numpy is imported).
 
-`warmup_bars` is what the features need (`model.features.WARMUP_BARS`). The model's flow
-setting decides whether taker volume and trade counts are read from the bars: a model trained
-on OHLCV-only data sees zeros there live as well. The model's bar interval must be the one the
-daemon builds bars at (the file records it under `interval`).
+Signal per bar: BUY when P(BUY) >= `entry_probability` and P(BUY) > P(SELL), SELL likewise,
+HOLD otherwise. BUY -> long, SELL -> short (flat with `allow_short=False`); HOLD keeps the side
+for `hold_bars` bars after the last BUY/SELL, then flat: the model predicts a move over its label
+horizon, so by default (`hold_bars=None`) a position lives that many bars without a renewed
+signal (0 = flat at the first HOLD). The size is `order_notional_usdt / close` at the bar where
+the side changed (floored to the lot step), held while the side holds; the target is re-emitted
+on every bar so a denied order is retried, and the RiskManager checks (and may deny) every order
+the ExecManager derives from it.
+
+Price (`price_mode`), from the last book top seen (`on_book`), for the order the target needs
+(buy when the target is above the position): `passive` buys at the best bid / sells at the best
+ask; `inside` goes one tick inside the spread when it is at least two ticks wide, else passive;
+`cross` takes the far side (buy at the ask: a marketable limit with a known worst price);
+`market` sends market orders. Prices are snapped to the tick deliberately, never across what was
+asked (a buy floors, a sell ceils). With no book seen yet, or one older than the bar by over a
+minute of market time, the fallback is a market order (backtests on klines have no book). While
+the position is short of the target, a book that moved away from our price re-prices the target
+to the new touch at most every `reprice_ms` of market-data time (0 = only at the next bar).
+
+`warmup_bars` is what the features need (`model.features.WARMUP_BARS`) plus enough bars for the
+exponential averages (RSI, ATR: weight 1/14 per bar) to forget their seed to ~1e-8, so live
+features after a REST warm-up match those of a long history. The model's flow setting decides
+whether taker volume and trade counts are read from the bars. `feature_sink`, when given, is
+called with every bar taken and its feature row (None during warm-up): the daemon writes them
+to `features.csv` off the event loop (`model.live.FeatureLog`) for live/batch parity checks.
 
 Hot swap: given a model registry directory (`model.registry`) as `model_path`, the strategy
 loads its promoted version and, on each new closed bar before computing, looks at the
@@ -23,14 +41,16 @@ old one kept.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 
 from core.account import AccountView
+from core.enums import Side
 from core.instrument import Instrument
-from core.market import Bar
+from core.market import Bar, BookTicker
 from core.orders import TargetPosition
 from model import registry
 from model.features import WARMUP_BARS, FeatureState
@@ -44,7 +64,41 @@ from trading_engine.main_trading_strategy import (
 )
 
 _SELL, _BUY = -1, 1
+# (13/14)^240 ~ 2e-8: the slowest exponential average (weight 1/14) forgets its seed.
+EMA_SETTLE_BARS = 240
+BOOK_MAX_AGE_MS = 60_000  # an older book top than this, at the bar's close, is not used
+DEFAULT_HOLD_BARS = 15  # when the model file does not say its label horizon
+# A class-balanced 3-class model reads 1/3 as "no information": a BUY or SELL signal needs a
+# little more than that (the shipped model signals on about a third of the bundled week's bars).
+DEFAULT_ENTRY_PROBABILITY = 0.36
 log = logging.getLogger(__name__)
+
+FeatureSink = Callable[[Bar, "list[float] | None"], None]
+
+
+class PriceMode(StrEnum):
+    """Where the limit order that works a target sits (see the module docstring)."""
+
+    PASSIVE = "passive"
+    INSIDE = "inside"
+    CROSS = "cross"
+    MARKET = "market"
+
+
+def limit_price(
+    buy: bool, bid: Decimal, ask: Decimal, mode: PriceMode, tick: Decimal | None
+) -> Decimal | None:
+    """The limit price for a buy (`buy`) or a sell from the book top, or None (market).
+
+    `inside` improves on our side by one tick only when the spread is at least two ticks
+    wide, so the order never reaches the far side; without a known tick it stays passive."""
+    if mode is PriceMode.MARKET:
+        return None
+    if mode is PriceMode.CROSS:
+        return ask if buy else bid
+    if mode is PriceMode.INSIDE and tick is not None and ask - bid >= 2 * tick:
+        return bid + tick if buy else ask - tick
+    return bid if buy else ask
 
 
 @dataclass(slots=True)
@@ -52,13 +106,21 @@ class _SymbolState:
     features: FeatureState
     side: int = 0  # +1 long, -1 short, 0 flat
     target: Decimal = Decimal(0)
+    hold_left: int = 0  # HOLD bars the current side may still last
     last_open_ms: int = -1  # a bar delivered twice (warm-up, then live) counts once
     row: list[float] | None = None  # the last feature row (for logging and parity checks)
     proba: list[float] = field(default_factory=list)
+    signal: int = 0  # the last bar's signal: +1 BUY, -1 SELL, 0 HOLD
+    bid: Decimal | None = None  # the last book top seen
+    ask: Decimal | None = None
+    book_ms: int = 0  # its event time
+    price: Decimal | None = None  # the limit price of the last target emitted
+    priced_ms: int = 0  # market time it was set
+    chasing: bool = False  # a priced target not yet reached: on_book may re-price it
 
 
 class LogisticRegressionStrategy(StrategyBase):
-    """Long / short / flat from a saved logistic-regression model's class probabilities."""
+    """Buy / Sell / Hold from a saved logistic-regression model's class probabilities."""
 
     name = "logistic_regression"
 
@@ -67,10 +129,14 @@ class LogisticRegressionStrategy(StrategyBase):
         *,
         model_path: str | Path | None = None,
         model: LinearModel | None = None,
-        entry_probability: Decimal | float | str = 0.5,
+        entry_probability: Decimal | float | str = DEFAULT_ENTRY_PROBABILITY,
         order_notional_usdt: Decimal | float | int | str = Decimal(100),
         allow_short: bool = True,
         instruments: Mapping[str, Instrument] | None = None,
+        hold_bars: int | None = None,
+        price_mode: PriceMode | str = PriceMode.INSIDE,
+        reprice_ms: int = 5000,
+        feature_sink: FeatureSink | None = None,
     ) -> None:
         if (model is None) == (model_path is None):
             raise ValueError("logistic_regression needs exactly one of model_path or model")
@@ -91,11 +157,23 @@ class LogisticRegressionStrategy(StrategyBase):
         if not 0.0 < p <= 1.0:
             raise ValueError(f"entry_probability must be in (0, 1], not {entry_probability}")
         notional = positive_notional(order_notional_usdt)
+        if hold_bars is None or hold_bars < 0:
+            hold_bars = _model_horizon(self.model)
+        if reprice_ms < 0:
+            raise ValueError(f"reprice_ms must be >= 0, not {reprice_ms}")
+        try:
+            self.price_mode = PriceMode(price_mode)
+        except ValueError:
+            known = ", ".join(m.value for m in PriceMode)
+            raise ValueError(f"price_mode must be one of {known}, not {price_mode!r}") from None
         self.entry_probability = p
         self.order_notional_usdt = notional
         self.allow_short = allow_short
         self.instruments = dict(instruments or {})
-        self.warmup_bars = WARMUP_BARS
+        self.hold_bars = hold_bars
+        self.reprice_ms = reprice_ms
+        self.feature_sink = feature_sink
+        self.warmup_bars = WARMUP_BARS + EMA_SETTLE_BARS
         self._states: dict[str, _SymbolState] = {}
 
     # --- interface --------------------------------------------------------------------------
@@ -111,20 +189,63 @@ class LogisticRegressionStrategy(StrategyBase):
         st = self._update(bar)
         if st is None or st.row is None:
             return NO_PROPOSALS
-        return self._target(bar.symbol, st)
+        return self._target(bar.symbol, st, view, bar.close_time_ms)
 
     def on_start(self, symbol: str, view: AccountView) -> Proposals:
         """The side the warm-up bars ended on: take it at once (no wait for the next bar)."""
         st = self._states.get(symbol)
         if st is None or st.row is None:
             return NO_PROPOSALS
-        return self._target(symbol, st)
+        return self._target(symbol, st, view, st.book_ms)
 
-    def _target(self, symbol: str, st: _SymbolState) -> Proposals:
+    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals:
+        """Keep the book top; re-price a target not yet reached that the book moved away from."""
+        st = self._states.get(tick.symbol)
+        if st is None:
+            return NO_PROPOSALS
+        st.bid = tick.bid_price
+        st.ask = tick.ask_price
+        st.book_ms = t = tick.event_time_ms
+        if not st.chasing or t - st.priced_ms < self.reprice_ms or st.price is None:
+            return NO_PROPOSALS
+        position = _position(view, tick.symbol)
+        if position == st.target:
+            st.chasing = False
+            return NO_PROPOSALS
+        buy = st.target > position
+        price = self._price(tick.symbol, buy, st)
+        # Only an adverse move: a bid above our buy (or an ask below our sell) leaves us behind.
+        if price is None or (price <= st.price if buy else price >= st.price):
+            return NO_PROPOSALS
+        st.price = price
+        st.priced_ms = t
+        return (TargetPosition(symbol=tick.symbol, qty=st.target, price=price, reason="re-price"),)
+
+    def _target(
+        self, symbol: str, st: _SymbolState, view: AccountView | None, now_ms: int
+    ) -> Proposals:
         p = st.proba
         side = {1: "long", -1: "short" if self.allow_short else "flat", 0: "flat"}[st.side]
-        reason = f"p_buy={p[self._i_buy]:.3f} p_sell={p[self._i_sell]:.3f}: {side}"
-        return (TargetPosition(symbol=symbol, qty=st.target, reason=reason),)
+        signal = {1: "BUY", -1: "SELL", 0: "HOLD"}[st.signal]
+        reason = f"p_buy={p[self._i_buy]:.3f} p_sell={p[self._i_sell]:.3f} {signal}: {side}"
+        position = _position(view, symbol)
+        if position == st.target:  # reached: keep what was said, nothing to re-price
+            st.chasing = False
+        else:
+            fresh = st.bid is not None and now_ms - st.book_ms <= BOOK_MAX_AGE_MS
+            st.price = self._price(symbol, st.target > position, st) if fresh else None
+            st.priced_ms = st.book_ms
+            st.chasing = st.price is not None and self.reprice_ms > 0
+        return (TargetPosition(symbol=symbol, qty=st.target, price=st.price, reason=reason),)
+
+    def _price(self, symbol: str, buy: bool, st: _SymbolState) -> Decimal | None:
+        assert st.bid is not None and st.ask is not None
+        inst = self.instruments.get(symbol)
+        tick = inst.tick_size if inst is not None else None
+        price = limit_price(buy, st.bid, st.ask, self.price_mode, tick)
+        if price is None or inst is None:
+            return price
+        return inst.round_price(price, Side.BUY if buy else Side.SELL)
 
     # --- state ------------------------------------------------------------------------------
 
@@ -201,16 +322,22 @@ class LogisticRegressionStrategy(StrategyBase):
             float(bar.taker_buy_volume),
             bar.trade_count,
         )
+        if self.feature_sink is not None:
+            self.feature_sink(bar, row)
         if row is None:
             return st
         st.proba = p = self.model.predict_proba(row)
         pb, ps = p[self._i_buy], p[self._i_sell]
         if pb >= self.entry_probability and pb > ps:
-            side = 1
+            st.signal = side = 1
         elif ps >= self.entry_probability and ps > pb:
-            side = -1
+            st.signal = side = -1
         else:
-            side = 0
+            st.signal = 0
+            st.hold_left -= 1
+            side = st.side if st.hold_left >= 0 else 0
+        if st.signal != 0:
+            st.hold_left = self.hold_bars
         if side != st.side:
             st.side = side
             st.target = self._size(bar.symbol, bar.close, side)
@@ -224,3 +351,14 @@ class LogisticRegressionStrategy(StrategyBase):
             self.instruments.get(symbol),
             allow_short=self.allow_short,
         )
+
+
+def _position(view: AccountView | None, symbol: str) -> Decimal:
+    return Decimal(0) if view is None else view.position(symbol).qty
+
+
+def _model_horizon(model: LinearModel) -> int:
+    """The bars ahead the model's labels looked (its file's label.horizon), else 15."""
+    label = model.metadata.get("label") if model.metadata else None
+    horizon = label.get("horizon") if isinstance(label, Mapping) else None
+    return int(horizon) if isinstance(horizon, int) and horizon > 0 else DEFAULT_HOLD_BARS
