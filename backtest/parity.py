@@ -14,7 +14,8 @@ strategy, from the recorded settings) and runs them against the in-process match
 * the engine gets the recorded trades, book tickers and mark prices in exchange-time order,
   and each of our requests at the exchange time the live exchange handled it (the journal's
   acceptance / cancel time of that client order id; one without a live counterpart at once);
-  at equal times the market item comes first;
+  a market item within `TIE_WINDOW_MS` of a request goes before it when the daemon received
+  it before the first event about the request (the exchange had published it), else after;
 * what the engine reports (parsed by the same `gateway` code as live) reaches the ExecManager
   where the daemon received the same event (kind and order), so reactions happen at the same
   point; reconciliation snapshots and user-stream states are replayed as recorded.
@@ -30,7 +31,6 @@ switches pulled by hand are not reproduced (a divergence names them).
 import argparse
 import heapq
 import logging
-import math
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -86,6 +86,7 @@ log = logging.getLogger(__name__)
 
 EXIT_IDENTICAL, EXIT_DIVERGED, EXIT_BAD_INPUT = 0, 1, 2
 ACCOUNT = "parity"
+TIE_WINDOW_MS = 50  # see _request_first
 # Venue events replayed exactly as the daemon got them (not produced by the matching engine).
 VERBATIM = (VenueSnapshot, StreamStateChanged, OrderReconciled)
 
@@ -196,8 +197,8 @@ class ParityVenue(InProcessVenue):
     def __init__(
         self,
         *,
-        due_order: Callable[[str], int | None],
-        due_cancel: Callable[[str], int | None],
+        due_order: Callable[[str], tuple[int, int] | None],
+        due_cancel: Callable[[str], tuple[int, int] | None],
         request_time: Callable[[], int],
         **kwargs: Any,
     ) -> None:
@@ -206,6 +207,8 @@ class ParityVenue(InProcessVenue):
         self._due_cancel = due_cancel
         self._request_time = request_time
         self.held: deque[Event] = deque()
+        # seq of a queued request -> where in the recording the daemon first heard of it
+        self.heard_at: dict[int, int] = {}
 
     def submit(self, request: OrderRequest) -> None:
         self.tracker.track(request, now_ms=self.clock.now_ms())
@@ -221,13 +224,18 @@ class ParityVenue(InProcessVenue):
     def cancel_all(self, symbol: str) -> None:
         self._at(None, lambda: self._cancel_all(symbol))
 
-    def cancel_all_at(self, symbol: str, due: int | None) -> None:
+    def cancel_all_at(self, symbol: str, due: tuple[int, int] | None) -> None:
         """The daemon's cancel-all at shutdown (the live venue's own, not the ExecManager's)."""
         self._at(due, lambda: self._cancel_all(symbol))
 
-    def _at(self, due: int | None, action: Callable[[], None]) -> None:
+    def _at(self, due: tuple[int, int] | None, action: Callable[[], None]) -> None:
+        """Queue a request for the exchange time `due` = (ms, recording index of the first
+        live event about it), or for now when the live session has no counterpart."""
         self._seq += 1
-        when = self._request_time() if due is None else due
+        if due is None:
+            when = self._request_time()
+        else:
+            when, self.heard_at[self._seq] = due
         heapq.heappush(self.queue, (when, self._seq, action))
 
     def execute_next(self) -> None:
@@ -295,11 +303,13 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     entries = session.entries
     started = int(h["started_ms"])
     em_clock = SimClock(started)
-    market = [
-        e[2] for e in entries if e[0] == ITEM and isinstance(e[2], Trade | BookTicker | MarkPrice)
-    ]
-    feed = sorted(market, key=_exchange_time)  # stable: receipt order at equal times
-    engine_clock = SimClock(min([started, *(_exchange_time(x) for x in feed[:1])]))
+    market_types = (Trade, BookTicker, MarkPrice)
+    feed = sorted(  # (exchange time, receipt index, item); receipt order at equal times
+        (_exchange_time(e[2]), i, e[2])
+        for i, e in enumerate(entries)
+        if e[0] == ITEM and isinstance(e[2], market_types)
+    )
+    engine_clock = SimClock(min([started, *(x[0] for x in feed[:1])]))
     engine = Exchange(instruments, engine_clock, EngineConfig())
     start_snapshot = next(
         (e[2] for e in entries if e[0] == EVENT and isinstance(e[2], VenueSnapshot)), None
@@ -326,13 +336,23 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     )
     risk = RiskManager(config=risk_config, instruments=instruments, clock=em_clock, view=book)
     journal = ListJournal()
+    heard, heard_cancel = _first_heard(entries)
+
+    def due_order(cid: str) -> tuple[int, int] | None:
+        t = live.accepted_ms.get(cid)
+        return None if t is None else (t, heard.get(cid, len(entries)))
+
+    def due_cancel(cid: str) -> tuple[int, int] | None:
+        t = live.canceled_ms.get(cid)
+        return None if t is None else (t, heard_cancel.get(cid, len(entries)))
+
     venue = ParityVenue(
         engine=engine,
         account=ACCOUNT,
         clock=engine_clock,
         instruments=instruments,
-        due_order=live.accepted_ms.get,
-        due_cancel=live.canceled_ms.get,
+        due_order=due_order,
+        due_cancel=due_cancel,
         request_time=em_clock.now_ms,
     )
     gaps = deque(bool(e[2]) for e in entries if e[0] == GAP)
@@ -357,20 +377,21 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
 
     def advance(to_ms: float) -> None:
         """The engine catches up with exchange time `to_ms`: recorded market data and our
-        requests in time order (a market item first at equal times)."""
+        requests in the order the exchange handled them (`_request_first`)."""
         nonlocal fed
         queue = venue.queue
         while True:
-            t_item = _exchange_time(feed[fed]) if fed < n_feed else math.inf
-            t_req = queue[0][0] if queue else math.inf
-            if min(t_item, t_req) > to_ms:
-                return
-            if t_item <= t_req:
-                _feed_engine(engine, feed[fed])
+            item = feed[fed] if fed < n_feed else None
+            if queue and (item is None or _request_first(queue[0], item, venue.heard_at)):
+                if queue[0][0] > to_ms:
+                    return
+                venue.execute_next()
+            elif item is not None and item[0] <= to_ms:
+                _feed_engine(engine, item[2])
                 fed += 1
                 venue.pump()
             else:
-                venue.execute_next()
+                return
 
     item_errors = 0
     items_seen = False
@@ -385,8 +406,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             if entry[2]:
                 for sym in instruments:
                     ids = [o.client_order_id for o in book.orders.values() if o.symbol == sym]
-                    times = [t for c in ids if (t := live.canceled_ms.get(c)) is not None]
-                    venue.cancel_all_at(sym, min(times) if times else None)
+                    dues = [d for c in ids if (d := due_cancel(c)) is not None]
+                    venue.cancel_all_at(sym, min(dues) if dues else None)
             continue
         if code not in (ITEM, EVENT):
             continue
@@ -424,6 +445,46 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         item_errors=item_errors,
         counters=counters,
     )
+
+
+def _first_heard(entries: Sequence[tuple[Any, ...]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Client order id -> index of the first recorded venue event about it (any, and its
+    cancel): where in the stream the daemon learnt the exchange had handled the request."""
+    heard: dict[str, int] = {}
+    canceled: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        if e[0] != EVENT:
+            continue
+        ev = e[2]
+        if isinstance(ev, OrderFilled | OrderPartiallyFilled):
+            cid = ev.fill.client_order_id
+        else:
+            cid = getattr(ev, "client_order_id", "")
+        if not cid:
+            continue
+        heard.setdefault(cid, i)
+        if isinstance(ev, OrderCanceled):
+            canceled.setdefault(cid, i)
+    return heard, canceled
+
+
+def _request_first(
+    request: tuple[int, int, Any], item: tuple[int, int, object], heard_at: dict[int, int]
+) -> bool:
+    """Did the exchange handle `request` before publishing `item`?
+
+    By time when they are far apart; within `TIE_WINDOW_MS` (an item may be published a
+    little after its time when the exchange's loop is busy, and both can fall in one ms) by
+    the order the daemon received them: the item first when it reached the daemon before
+    the first event about the request."""
+    due, seq, _ = request
+    t_item, received, _ = item
+    if t_item > due:
+        return True
+    heard = heard_at.get(seq)
+    if heard is None or due - t_item > TIE_WINDOW_MS:
+        return False
+    return received > heard
 
 
 def _replace_risk(config: RiskConfig) -> RiskConfig:

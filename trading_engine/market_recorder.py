@@ -22,6 +22,7 @@ import dataclasses
 import gzip
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 FLUSH_S = 0.25
+WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop may run
 SESSION_DIR = "market"
 ITEM, EVENT, GAP, OFFSET, WARM, STOP = "i", "e", "g", "o", "w", "s"
 MARKET_CLASSES: dict[str, type] = {c.__name__: c for c in (Trade, BookTicker, MarkPrice, Bar)}
@@ -71,11 +73,58 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot record a {type(value).__name__}")
 
 
+def _trade_row(x: Trade) -> list[Any]:
+    return [
+        x.symbol, x.agg_id, str(x.price), str(x.qty), x.first_trade_id, x.last_trade_id,
+        x.buyer_is_maker, x.trade_time_ms, x.event_time_ms, x.recv_time_ms,
+    ]  # fmt: skip
+
+
+def _book_row(x: BookTicker) -> list[Any]:
+    return [
+        x.symbol, x.update_id, str(x.bid_price), str(x.bid_qty), str(x.ask_price),
+        str(x.ask_qty), x.transaction_time_ms, x.event_time_ms, x.recv_time_ms,
+    ]  # fmt: skip
+
+
+def _mark_row(x: MarkPrice) -> list[Any]:
+    return [
+        x.symbol, str(x.mark_price), str(x.index_price), str(x.funding_rate),
+        x.next_funding_time_ms, x.event_time_ms, x.recv_time_ms,
+    ]  # fmt: skip
+
+
+def _trade_of(r: list[Any]) -> Trade:
+    return Trade(r[0], r[1], Decimal(r[2]), Decimal(r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
+
+
+def _book_of(r: list[Any]) -> BookTicker:
+    d = Decimal
+    return BookTicker(r[0], r[1], d(r[2]), d(r[3]), d(r[4]), d(r[5]), r[6], r[7], r[8])
+
+
+def _mark_of(r: list[Any]) -> MarkPrice:
+    return MarkPrice(r[0], Decimal(r[1]), Decimal(r[2]), Decimal(r[3]), r[4], r[5], r[6])
+
+
+# The frequent items as positional rows (str(Decimal) round-trips exactly): ~4x cheaper to
+# encode than orjson's dataclass walk with a Python callback per Decimal.
+_ROWS: dict[type, tuple[str, Callable[[Any], list[Any]]]] = {
+    Trade: ("t", _trade_row),
+    BookTicker: ("b", _book_row),
+    MarkPrice: ("m", _mark_row),
+}
+_FROM_ROWS: dict[str, Callable[[list[Any]], Any]] = {"t": _trade_of, "b": _book_of, "m": _mark_of}
+
+
 def encode_entry(entry: tuple[Any, ...]) -> bytes:
     """One recorded entry as a JSON line (market items and events as their dataclass fields)."""
     code = entry[0]
     if code in (ITEM, EVENT):
         _, t, obj = entry
+        row = _ROWS.get(type(obj))
+        if row is not None:
+            return orjson.dumps([code, t, row[0], row[1](obj)]) + b"\n"
         return orjson.dumps([code, t, type(obj).__name__, obj], default=_default) + b"\n"
     if code == WARM:
         return orjson.dumps([code, list(entry[1])], default=_default) + b"\n"
@@ -84,6 +133,9 @@ def encode_entry(entry: tuple[Any, ...]) -> bytes:
 
 def decode_object(kind: str, data: Any) -> Any:
     """A market item or event back from its recorded fields (KeyError for an unknown kind)."""
+    from_row = _FROM_ROWS.get(kind)
+    if from_row is not None:
+        return from_row(data)
     cls = MARKET_CLASSES.get(kind) or event_classes()[kind]
     return from_jsonable(cls, data)
 
@@ -117,10 +169,12 @@ class MarketRecorder:
     # --- wrappers the daemon wires in -----------------------------------------------------------
 
     def items(self, on_item: Callable[[Any], None]) -> Callable[[Any], None]:
-        clock, append = self.clock, self._buf_append
+        clock, append = self.clock, self._buf.append
+        now_ms = clock._clock.now_ms
 
         def record_item(item: Any) -> None:
-            append((ITEM, clock.latch(), item))
+            t = clock.latched = now_ms()
+            append((ITEM, t, item))
             try:
                 on_item(item)
             finally:
@@ -129,7 +183,7 @@ class MarketRecorder:
         return record_item
 
     def events(self, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
-        clock, append = self.clock, self._buf_append
+        clock, append = self.clock, self._buf.append
 
         def record_event(event: Event) -> None:
             if clock.latched is not None:  # an event handed on from inside an item: no reading
@@ -190,7 +244,9 @@ class MarketRecorder:
         batch = buf[:n]
         del buf[:n]  # list ops are atomic under the GIL: appends after n stay
         try:
-            self._file.write(b"".join(map(encode_entry, batch)))
+            for i in range(0, n, WRITE_CHUNK):
+                self._file.write(b"".join(map(encode_entry, batch[i : i + WRITE_CHUNK])))
+                time.sleep(0)  # let the event loop have the GIL between chunks
             self.entries += n
         except (TypeError, ValueError, OSError):
             self.errors += 1

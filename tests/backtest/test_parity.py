@@ -251,3 +251,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("error: no journal at")
     assert err[1].startswith("error: no recorded session in")
+
+
+def test_a_request_and_a_market_item_are_ordered_as_the_exchange_handled_them():
+    """Request due at 1000 ms, first heard of at recording index 50 (queue seq 7)."""
+    request, heard = (1_000, 7, None), {7: 50}
+    first = parity._request_first
+    assert first(request, (1_001, 10, None), heard)  # a later item: published after
+    assert not first(request, (999, 60, None), {})  # no live counterpart: by time
+    assert not first(request, (1_000, 40, None), heard)  # same ms, received before: first
+    assert first(request, (1_000, 60, None), heard)  # same ms, received after: after
+    assert first(request, (1_000 - parity.TIE_WINDOW_MS, 60, None), heard)  # a late publish
+    assert not first(request, (999 - parity.TIE_WINDOW_MS, 60, None), heard)  # too old
