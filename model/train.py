@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -592,6 +593,13 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
     ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
     ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
+    ap.add_argument(
+        "--holdout-days",
+        type=float,
+        help="train on all but the last N days, then backtest the model on them (1m only)",
+    )
+    ap.add_argument("--backtest-out", type=Path, help="write the holdout backtest's files here")
+    ap.add_argument("--notional", default="1000", help="holdout backtest position size, USDT")
     add_train_arguments(ap)
     args = ap.parse_args(argv)
 
@@ -602,10 +610,33 @@ def _main(argv: list[str] | None) -> int:
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise InputError("--end must be after --start")
 
+    holdout = args.holdout_days
+    if holdout is not None:
+        if args.interval != "1m":
+            raise InputError("--holdout-days: the backtester replays 1m bars; use --interval 1m")
+        if not (holdout > 0 and np.isfinite(holdout)):
+            raise InputError(f"--holdout-days {holdout}: expected > 0")
+    elif args.backtest_out is not None:
+        raise InputError("--backtest-out needs --holdout-days")
+    try:
+        notional = Decimal(args.notional)
+    except InvalidOperation:
+        notional = Decimal(-1)
+    if not notional.is_finite() or notional <= 0:
+        raise InputError(f"--notional {args.notional!r}: expected a number > 0")
+
     t0 = time.perf_counter()
     df = load_bars(
         args.data, symbol=symbol, interval=args.interval, start_ms=start_ms, end_ms=end_ms
     )
+    hold: tuple[int, int] | None = None
+    if holdout is not None:
+        step = INTERVAL_MS[args.interval]
+        data_end = int(df["open_time"].iloc[-1]) + step
+        hold = (data_end - int(holdout * 86_400_000), data_end)
+        df = df[df["open_time"] < hold[0]].reset_index(drop=True)
+        if len(df) == 0:
+            raise InputError(f"--holdout-days {holdout}: no bars left to train on")
     t_load = time.perf_counter() - t0
     res = train(df, config, symbol=symbol, interval=args.interval, data_name=args.data.name)
     out = args.out
@@ -620,7 +651,109 @@ def _main(argv: list[str] | None) -> int:
         f"saved {out}  (load {t_load:.1f}s, features {sec['features']:.1f}s, "
         f"walk-forward {sec['walk_forward']:.1f}s, total {t_all:.1f}s)"
     )
+    if hold is not None:
+        report = holdout_backtest(
+            args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
+            progress=config.progress,
+        )  # fmt: skip
+        res.model.metadata["holdout_backtest"] = report
+        res.model.save(out)
+        print_holdout(report)
     return 0
+
+
+# --- out-of-sample backtest on a holdout -------------------------------------------------------
+
+
+def holdout_backtest(
+    data: Path,
+    symbol: str,
+    model_path: Path,
+    window: tuple[int, int],
+    *,
+    notional: Decimal,
+    out_dir: Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Backtest the saved model on [start, end) through `backtest.runner.run_backtest` (fees
+    on; the replay starts WARMUP_BARS - 1 bars early so the first decision falls on the first
+    holdout bar), next to baselines on the same bars: SMA crossover 10/50 through the same
+    backtester, buy and hold (long the same notional from the first to the last close, no fees,
+    as a return on the same starting wallet) and flat (0)."""
+    from backtest.data import DataError, Klines, load
+    from backtest.runner import BacktestConfig, run_backtest, write_outputs
+
+    start, end = window
+    try:
+        bars = load(data, start_ms=start - (features.WARMUP_BARS - 1) * 60_000, end_ms=end)
+    except DataError as e:
+        raise InputError(f"holdout backtest: {e}") from None
+    if not isinstance(bars, Klines):
+        raise InputError(f"--data {data}: the holdout backtest needs klines")
+    lr = BacktestConfig(
+        symbol=symbol,
+        strategy="logistic_regression",
+        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        progress=progress,
+    )
+    sma = BacktestConfig(
+        symbol=symbol,
+        strategy="sma_crossover",
+        strategy_params={"fast": 10, "slow": 50, "order_notional_usdt": notional},
+        progress=progress,
+    )
+    try:
+        model_run = run_backtest(bars, lr)
+        sma_run = run_backtest(bars, sma)
+    except ValueError as e:
+        raise InputError(f"holdout backtest: {e}") from None
+    if out_dir is not None:
+        write_outputs(model_run, out_dir)
+    first = next(i for i, t in enumerate(bars.open_time) if t >= start)
+    hold_close = float(bars.close[-1]) / float(bars.close[first]) - 1.0
+    return {
+        "window": {"start": _iso(start), "end_exclusive": _iso(end)},
+        "replay_from": _iso(bars.open_time[0]),
+        "bars": len(bars) - first,
+        "fees": {"maker": str(lr.maker_fee), "taker": str(lr.taker_fee)},
+        "notional_usdt": str(notional),
+        "balance_usdt": str(lr.starting_balance),
+        "model": model_run.summary.to_dict(),
+        "baselines": {
+            "sma_crossover_10_50": sma_run.summary.to_dict(),
+            # Long `notional` USDT for the whole window, as a return on the same wallet.
+            "buy_and_hold_no_fees": {
+                "total_return": hold_close * float(notional / lr.starting_balance),
+                "price_return": hold_close,
+            },
+            "flat": {"total_return": 0.0},
+        },
+        "out_dir": None if out_dir is None else str(out_dir),
+    }
+
+
+def print_holdout(report: dict[str, Any]) -> None:
+    w = report["window"]
+    fees = report["fees"]
+    print(
+        f"holdout backtest, out of sample: {w['start']} .. {w['end_exclusive']} "
+        f"({report['bars']} bars), fees {fees['maker']}/{fees['taker']} maker/taker, "
+        f"{report['notional_usdt']} USDT positions on a {report['balance_usdt']} USDT wallet:"
+    )
+    rows = {"model": report["model"], **report["baselines"]}
+    for name, m in rows.items():
+        parts = [f"return {m['total_return']:+.4%}"]
+        if "sharpe" in m:
+            sharpe = "n/a" if m["sharpe"] is None else f"{m['sharpe']:+.2f}"
+            parts += [
+                f"sharpe {sharpe}",
+                f"max dd {m['max_drawdown']:.4%}",
+                f"fills {m['fills']}",
+                f"fees {m['fees']:.2f} USDT",
+            ]
+        print(f"  {name:22s} " + "  ".join(parts))
+    if report["out_dir"]:
+        print(f"  backtest files: {report['out_dir']}")
 
 
 if __name__ == "__main__":

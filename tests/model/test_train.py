@@ -80,6 +80,10 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--flow", "on"], "--flow on"),
         (["--dask-scheduler", "tcp://127.0.0.1:1"], "cannot connect"),
         (["--dask-scheduler", "tcp://127.0.0.1"], "expected tcp://HOST:PORT"),
+        (["--holdout-days", "0"], "--holdout-days 0.0: expected > 0"),
+        (["--holdout-days", "9"], "no bars left to train on"),
+        (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
+        (["--notional", "abc"], "--notional 'abc'"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -162,3 +166,68 @@ def test_three_months_of_1m_bars_train_in_under_two_minutes(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["training_window"]["bars"] >= 89 * 1440
     assert elapsed < 120, f"training took {elapsed:.1f} s"
+
+
+def _holdout_check(tmp_path, data, holdout_days, extra):
+    """Train with a holdout, then check the report against an independent backtest of the
+    saved model on the same bars, and the baselines against the data."""
+    from backtest.data import load
+    from backtest.runner import BacktestConfig, run_backtest
+    from model import features
+
+    out, bt = tmp_path / "m.json", tmp_path / "bt"
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", str(holdout_days), "--backtest-out", str(bt), "--no-progress",
+            *extra]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    rep = doc["holdout_backtest"]
+    # Out of sample: training ends where the holdout starts.
+    assert doc["training_window"]["end_exclusive"] == rep["window"]["start"]
+    start = _ms(rep["window"]["start"])
+    end = _ms(rep["window"]["end_exclusive"])
+    assert end - start == holdout_days * 86_400_000
+    bars = load(data, start_ms=start - (features.WARMUP_BARS - 1) * 60_000, end_ms=end)
+    again = run_backtest(
+        bars,
+        BacktestConfig(
+            strategy="logistic_regression",
+            strategy_params={"model_path": str(out), "order_notional_usdt": 1000},
+        ),
+    )
+    assert rep["model"] == again.summary.to_dict()
+    assert json.loads((bt / "summary.json").read_text())["metrics"] == rep["model"]
+    closes = [float(c) for t, c in zip(bars.open_time, bars.close, strict=True) if t >= start]
+    hold = rep["baselines"]["buy_and_hold_no_fees"]
+    assert hold["price_return"] == pytest.approx(closes[-1] / closes[0] - 1, rel=1e-12)
+    assert hold["total_return"] == pytest.approx(hold["price_return"] * 0.1, rel=1e-12)
+    assert rep["baselines"]["sma_crossover_10_50"]["fills"] > 0
+    return rep, doc["metrics"]["out_of_sample"]
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_train_then_backtest_the_model_on_a_holdout_of_the_bundled_week(tmp_path, capsys):
+    rep, oos = _holdout_check(tmp_path, WEEK, 2, ["--folds", "3", "--c", "0.1", "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert "holdout backtest, out of sample: 2025-05-10T00:00:00Z .. 2025-05-12T00:00:00Z" in out
+    for name in ("model", "sma_crossover_10_50", "buy_and_hold_no_fees", "flat", "majority"):
+        assert name in out
+    assert rep["bars"] == 2 * 1440 and rep["model"]["fees"] > 0
+    assert set(oos) == {"model", "majority", "last_direction"}
+
+
+@pytest.mark.slow
+def test_acceptance_train_then_backtest_out_of_sample_on_seven_weeks(tmp_path, capsys):
+    data = SHARED / "BTCUSDT-um-1m-2025-05-04_2025-06-24.csv.gz"
+    if not data.is_file():
+        pytest.skip(f"{data} absent (../shared is not mounted)")
+    rep, oos = _holdout_check(tmp_path, data, 7, ["--jobs", "2"])
+    with capsys.disabled():  # the figures the report states, for the record
+        print(f"\nout-of-sample classification: {json.dumps(oos)}")
+        print(f"holdout backtest: {json.dumps(rep)}")
+    assert oos["model"]["n"] > 50_000
