@@ -16,7 +16,6 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 import bisect
 import csv
 import itertools
-import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -98,7 +97,7 @@ def walk_forward_windows(start_ms: int, end_ms: int, train_ms: int, test_ms: int
     test span later (rolling train). Only whole windows inside [start_ms, end_ms)."""
     if train_ms <= 0 or test_ms <= 0:
         raise RobustnessError("walk_forward train_days and test_days must be > 0")
-    out = []
+    out: list[Window] = []
     t = start_ms
     while t + train_ms + test_ms <= end_ms:
         out.append(Window(len(out), t, t + train_ms, t + train_ms, t + train_ms + test_ms))
@@ -124,7 +123,7 @@ def parallel_map(
         return _dask_map(fn, shared, items, dask_scheduler)
     if jobs == 1 or len(items) <= 1:
         return [fn(shared, item) for item in items]
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
     # One call per worker with a stripe of the items: `shared` (the data) is pickled once per
     # worker, not once per item.
@@ -528,7 +527,10 @@ def oos_total_return(choices: Sequence[dict[str, Any]]) -> float | None:
     rets = [c.get("test_total_return") for c in choices]
     if not rets or any(r is None for r in rets):
         return None
-    return math.prod(1.0 + float(r) for r in rets) - 1.0  # type: ignore[arg-type]
+    growth = 1.0
+    for r in rets:
+        growth *= 1.0 + float(r)  # type: ignore[arg-type]
+    return growth - 1.0
 
 
 def sweep_tasks(
