@@ -8,6 +8,7 @@ units) the sum is exact forever, fed floats it is recomputed with `math.fsum` on
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 
 class Sma:
@@ -36,6 +37,21 @@ class Sma:
             self._sum = math.fsum(window)
             self._since_exact = 0
         return self.value
+
+    def load(self, values: Sequence[int]) -> None:
+        """Take many integer values at once: the state `update` would leave after feeding
+        them one by one (the last `period` values in the window, their exact sum). For a
+        strategy that skips ahead over bars (`BarFastForward`); ints only, since a float sum
+        would not be bit-identical to the running one."""
+        window = self._window
+        window.extend(values[-self.period :])
+        self._sum = sum(window)
+        self._since_exact += len(values)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        """The values in the window, oldest first."""
+        return tuple(self._window)
 
     @property
     def ready(self) -> bool:
