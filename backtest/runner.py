@@ -106,9 +106,12 @@ class BacktestConfig:
     book_ticker: str = ""  # bookTicker CSV (trades data): takers take the recorded top of book
     leverage: int | None = None  # None = the risk config's leverage
     brackets: str = ""  # a saved GET /fapi/v1/leverageBracket answer; "" = engine's default
+    # Skip, vectorized, the bars at which nothing can happen (backtest/fast_path.py): the same
+    # results as the plain bar-by-bar loop (False), which stays as the reference.
+    fast_path: bool = True
 
     def settings(self) -> dict[str, Any]:
-        skip = ("risk", "progress", "journal_dir")
+        skip = ("risk", "progress", "journal_dir", "fast_path")
         out = {k: v for k, v in asdict(self).items() if k not in skip}
         out["risk"] = asdict(self.risk) if self.risk is not None else None
         return _jsonable(out)
@@ -251,6 +254,8 @@ class BacktestResult:
     wall_s: float
     price_times: array  # type: ignore[type-arg]
     prices: array  # type: ignore[type-arg]
+    fast_path_bars: int = 0  # bars taken by the fast path without the pipeline
+    fast_path_skips: int = 0  # runs of such bars
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -419,8 +424,9 @@ def _run(
     positions.append(0.0)
     price_times, prices = array("q"), array("d")
     config = replace(config, risk=rig.risk_config, **rig.realism.resolved)
+    fast = (0, 0)
     if isinstance(data, Klines):
-        _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
+        fast = _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
     else:
         _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
     funding = float(rig.book.funding)
@@ -450,6 +456,8 @@ def _run(
         wall_s=time.perf_counter() - wall,
         price_times=price_times,
         prices=prices,
+        fast_path_bars=fast[0],
+        fast_path_skips=fast[1],
     )
 
 
@@ -469,7 +477,9 @@ def _run_klines(
     positions: array,  # type: ignore[type-arg]
     price_times: array,  # type: ignore[type-arg]
     prices: array,  # type: ignore[type-arg]
-) -> None:
+) -> tuple[int, int]:
+    """Every bar through the pipeline (`bar(i)`), except, with `config.fast_path`, the quiet
+    bars `backtest.fast_path` finds and takes at once. (bars taken so, runs of them)."""
     symbol = config.symbol
     clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
     tick = inst.tick_size
@@ -481,57 +491,99 @@ def _run_klines(
     on_mark = engine.on_mark_price
     on_item = em.on_item
     pump = venue.pump
-    rate0 = _ZERO
     funding = rig.funding
     price = _PriceCache(tick)
     n = len(k)
-    bar_ = progress_every = 10_000
-    with _progress(n, config.progress, "bar") as bar_progress:
-        for i in range(n):
-            t0 = k.open_time[i]
-            o, o_ticks = price(k.open[i])
-            h, h_ticks = price(k.high[i])
-            lo, lo_ticks = price(k.low[i])
-            c, c_ticks = price(k.close[i])
-            path = (
-                (o_ticks, lo_ticks, h_ticks, c_ticks)
-                if c >= o
-                else (o_ticks, h_ticks, lo_ticks, c_ticks)
-            )
-            vol = Decimal(k.volume[i])
-            q = max(1, int(vol / step) // 4)
-            for p_ticks, off in zip(path, _PATH_OFFSETS_MS, strict=True):
-                t = t0 + off
-                if queue and queue[0][0] <= t:
-                    venue.release(t)
-                if clock.now_ms() < t:
-                    clock.set_ms(t)
-                if slip:
-                    bid, ask = synthetic_touch(p_ticks, slip, tick)
-                    on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
-                on_trade_ticks(symbol, p_ticks, q, False, t)
-                pump()
-            t_close = t0 + MINUTE_MS - 1
-            next_funding = (t_close // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
-            if funding is not None:
-                rate0, next_funding = funding.next_rate(t_close)
-            on_mark(symbol, c, c, rate0, next_funding, t_close)
+
+    def bar(i: int) -> None:
+        t0 = k.open_time[i]
+        o, o_ticks = price(k.open[i])
+        h, h_ticks = price(k.high[i])
+        lo, lo_ticks = price(k.low[i])
+        c, c_ticks = price(k.close[i])
+        path = (
+            (o_ticks, lo_ticks, h_ticks, c_ticks)
+            if c >= o
+            else (o_ticks, h_ticks, lo_ticks, c_ticks)
+        )
+        vol = Decimal(k.volume[i])
+        q = max(1, int(vol / step) // 4)
+        for p_ticks, off in zip(path, _PATH_OFFSETS_MS, strict=True):
+            t = t0 + off
+            if queue and queue[0][0] <= t:
+                venue.release(t)
+            if clock.now_ms() < t:
+                clock.set_ms(t)
+            if slip:
+                bid, ask = synthetic_touch(p_ticks, slip, tick)
+                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+            on_trade_ticks(symbol, p_ticks, q, False, t)
             pump()
-            on_item(MarkPrice(symbol, c, c, rate0, next_funding, t_close, t_close))
-            on_item(
-                Bar(symbol, "1m", t0, t_close, o, h, lo, c, vol, vol * c, _ZERO, _ZERO, 0, True)
+        t_close = t0 + MINUTE_MS - 1
+        rate = _ZERO
+        next_funding = (t_close // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+        if funding is not None:
+            rate, next_funding = funding.next_rate(t_close)
+        on_mark(symbol, c, c, rate, next_funding, t_close)
+        pump()
+        on_item(MarkPrice(symbol, c, c, rate, next_funding, t_close, t_close))
+        on_item(Bar(symbol, "1m", t0, t_close, o, h, lo, c, vol, vol * c, _ZERO, _ZERO, 0, True))
+        times.append(t_close)
+        equity.append(float(book.equity()))
+        positions.append(float(book.position(symbol).qty))
+        price_times.append(t_close)
+        prices.append(float(c))
+
+    fast = None
+    if config.fast_path:
+        from backtest import fast_path
+
+        try:
+            fast = fast_path.KlineFastPath(
+                rig,
+                k,
+                inst,
+                symbol=symbol,
+                slippage_bps=slip,
+                funding_interval_ms=(
+                    rig.funding.interval_ms if rig.funding is not None else _EIGHT_HOURS_MS
+                ),
             )
-            times.append(t_close)
-            equity.append(float(book.equity()))
-            positions.append(float(book.position(symbol).qty))
-            price_times.append(t_close)
-            prices.append(float(c))
-            bar_ -= 1
-            if bar_ == 0:
-                bar_progress.update(progress_every)
-                bar_ = progress_every
+        except fast_path.NotApplicable:
+            fast = None
+
+    def taken(t_close: Any, eq: Any, position: float) -> None:
+        """The rows of quiet bars (numpy arrays of their close times and equities)."""
+        times.frombytes(t_close.astype("<i8").tobytes())
+        equity.frombytes(eq.astype("<f8").tobytes())
+        positions.extend([position] * len(eq))
+        price_times.frombytes(t_close.astype("<i8").tobytes())
+
+    progress_every = 10_000
+    with _progress(n, config.progress, "bar") as bar_progress:
+        if fast is None:
+            for i in range(n):
+                bar(i)
+                if i % progress_every == progress_every - 1:
+                    bar_progress.update(progress_every)
+        else:
+            i = check_at = reported = 0
+            while i < n:
+                if i >= check_at:
+                    event = fast.next_event(i)
+                    if event - 1 - i >= fast_path.MIN_SKIP:
+                        fast.absorb(i, event - 1, taken)
+                        prices.frombytes(fast.close_f[i : event - 1].astype("<f8").tobytes())
+                        i = event - 1
+                    check_at = event + 1
+                bar(i)
+                i += 1
+                if i - reported >= progress_every:
+                    bar_progress.update(i - reported)
+                    reported = i
         _finish(rig, symbol, times, equity, positions)
-        bar_progress.update(n % progress_every)
+        bar_progress.update(n - bar_progress.n)
+    return (0, 0) if fast is None else (fast.absorbed, fast.skips)
 
 
 class _PriceCache:

@@ -50,6 +50,32 @@ class TradingStrategy(Protocol):
         ...
 
 
+PRICE_UNITS = 10**8  # prices as integers in units of 1e-8 (Binance prices have <= 8 decimals)
+
+
+@runtime_checkable
+class BarFastForward(Protocol):
+    """Optional, for a strategy that decides on closed bars only: lets a backtest skip ahead.
+
+    Most bars change no decision; a backtest (backtest/fast_path.py) asks how many of the
+    coming bars are like that, lets the strategy take them into its state at once, and runs
+    only the rest through the live pipeline. Arguments are numpy int64 arrays of the coming
+    closed bars of the configured interval, in the order `on_bar` would get them: open times
+    (ms) and closes as integers in `PRICE_UNITS`. A strategy implementing this must derive
+    its proposals on those bars from the closes alone (no trades, book, or account view).
+    """
+
+    def bars_without_decision(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
+        """How many of the leading bars leave what `on_bar` proposes unchanged (the same
+        proposals as for the bar before them, or none); pure, the state is not touched."""
+        ...
+
+    def absorb_bars(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
+        """Take bars counted by `bars_without_decision` into the state, as `on_bar` one by
+        one would; returns how many of those `on_bar` calls would have returned proposals."""
+        ...
+
+
 class StrategyBase:
     """Default no-op callbacks: subclass and override what the strategy uses."""
 

@@ -18,6 +18,7 @@ flat market cannot flip the regime on float noise.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.account import AccountView
 from core.instrument import Instrument
@@ -103,6 +104,53 @@ class SmaCrossover(StrategyBase):
                 reason=f"sma{self.fast}={fast:.8g} sma{self.slow}={slow:.8g}: {side}",
             ),
         )
+
+    # --- fast-forward (trading_engine.main_trading_strategy.BarFastForward) -----------------
+
+    def bars_without_decision(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
+        """Bars before the first one that flips the regime (the next sign change of
+        fast_sum * slow - slow_sum * fast, computed vectorized from the current windows).
+        0 during warm-up, and at a bar not newer than the last one taken."""
+        import numpy as np  # only a backtest calls this: the live daemon never imports it here
+
+        st = self._states.get(symbol)
+        n = len(close_units)
+        if st is None or not st.slow.ready or n == 0:
+            return 0
+        times = np.asarray(open_time_ms, dtype=np.int64)
+        if times[0] <= st.last_open_ms:
+            return 0
+        if n > 1 and not (times[1:] > times[:-1]).all():  # a repeated bar: stop before it
+            n = int(np.flatnonzero(times[1:] <= times[:-1])[0]) + 1
+        hist = np.array(st.slow.values, dtype=np.int64)
+        x = np.concatenate((hist, np.asarray(close_units[:n], dtype=np.int64)))
+        x -= x[0]  # sums of differences from one close: the sign test is shift-invariant
+        if int(np.abs(x).max()) * (len(x) + 1) * self.slow >= 2**62:
+            return 0  # could overflow int64: let the bars go one by one
+        cs = np.concatenate(([0], np.cumsum(x)))
+        end = np.arange(len(hist) + 1, len(x) + 1)  # cs index just past each new bar
+        fast_sum = cs[end] - cs[end - self.fast]
+        slow_sum = cs[end] - cs[end - self.slow]
+        diff = fast_sum * self.slow - slow_sum * self.fast
+        if st.regime > 0:
+            flips = diff < 0
+        elif st.regime < 0:
+            flips = diff > 0
+        else:
+            flips = diff != 0
+        first = np.flatnonzero(flips)
+        return int(first[0]) if len(first) else n
+
+    def absorb_bars(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
+        st = self._states[symbol]
+        n = len(close_units)
+        if n == 0:
+            return 0
+        values = close_units[-self.slow :].tolist()
+        st.fast.load(values)
+        st.slow.load(values)
+        st.last_open_ms = int(open_time_ms[-1])
+        return n if st.regime != 0 else 0
 
     # --- state ------------------------------------------------------------------------------
 

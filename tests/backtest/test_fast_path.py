@@ -1,0 +1,210 @@
+"""The fast path (backtest/fast_path.py) gives exactly what the plain bar-by-bar loop gives.
+
+On the bundled real week of BTCUSDT 1m klines, each case runs the backtest twice, with
+`fast_path=False` (every bar through the pipeline: the reference) and with the fast path, and
+compares everything it produces: every event of the daemon's SQLite journal (decisions with
+their reasons, orders, fills, state changes, in order), the orders, the fills, the equity,
+position and price series (float for float), the counters and summary.json. Cases: the
+protective stops on and off, a stop hit by a price gap, latency and slippage, and the
+RiskManager's drawdown and daily-loss halts. The fast path must also really skip (most bars).
+"""
+
+import sqlite3
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backtest.data import Klines, load_klines
+from backtest.fast_path import equity_floats, price_ticks, tick_floats
+from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest
+from core.market import Bar
+from tests.backtest.test_reference_loop import KLINES
+from tests.backtest.test_runner import gap_data
+from trading_engine.strategies.sma_crossover import SmaCrossover
+
+BASE = BacktestConfig(strategy_params={"order_notional_usdt": D(1000)})
+
+
+def journal_file(path: Path) -> Path:
+    files = sorted(path.glob("*.sqlite*"))
+    assert files, f"no journal in {path}"
+    return files[0]
+
+
+def both(
+    data: Klines, config: BacktestConfig, tmp_path: Path
+) -> tuple[BacktestResult, BacktestResult]:
+    plain = run_backtest(data, replace(config, fast_path=False, journal_dir=tmp_path / "plain"))
+    fast = run_backtest(data, replace(config, fast_path=True, journal_dir=tmp_path / "fast"))
+    assert plain.fast_path_bars == 0
+    assert_identical(plain, fast, tmp_path)
+    return plain, fast
+
+
+def assert_identical(a: BacktestResult, b: BacktestResult, tmp_path: Path) -> None:
+    assert list(a.times_ms) == list(b.times_ms)
+    assert list(a.equity) == list(b.equity)  # float for float
+    assert list(a.positions) == list(b.positions)
+    assert list(a.price_times) == list(b.price_times)
+    assert list(a.prices) == list(b.prices)
+    assert a.journal.fills == b.journal.fills
+    assert list(a.journal.orders.items()) == list(b.journal.orders.items())
+    assert a.journal.counts == b.journal.counts
+    assert a.counters == b.counters
+    assert a.summary_dict() == b.summary_dict()
+    rows_a = _events(journal_file(tmp_path / "plain"))
+    rows_b = _events(journal_file(tmp_path / "fast"))
+    assert len(rows_a) == len(rows_b)
+    for x, y in zip(rows_a, rows_b, strict=True):
+        assert x == y
+
+
+def _events(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT seq, event_time_ms, recv_time_ms, kind, symbol, payload FROM events"
+            " ORDER BY seq"
+        ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def week() -> Klines:
+    return load_klines(KLINES)
+
+
+def test_stops_on_identical_and_most_bars_skipped(week: Klines, tmp_path: Path) -> None:
+    plain, fast = both(week, BASE, tmp_path)
+    stops = [o for o in plain.journal.orders.values() if o.type == "STOP_MARKET"]
+    assert len(plain.journal.fills) > 250 and stops
+    assert fast.fast_path_bars > 0.9 * len(week)
+
+
+def test_stops_off_identical(week: Klines, tmp_path: Path) -> None:
+    _, fast = both(week, replace(BASE, protect_positions=False), tmp_path)
+    # The hand-checked reference loop's trade count (tests/backtest/test_reference_loop.py)
+    # comes from this strategy: fast and plain make the same 291 fills here too.
+    assert len(fast.journal.fills) == 291
+    assert fast.fast_path_bars > 0.9 * len(week)
+
+
+def test_a_stop_triggered_by_a_gap_identical(tmp_path: Path) -> None:
+    data = gap_data()
+    plain, fast = both(data, BASE, tmp_path)
+    stop_ids = {cid for cid, o in plain.journal.orders.items() if o.type == "STOP_MARKET"}
+    assert any(f.client_order_id in stop_ids for f in fast.journal.fills)  # it fired
+    assert fast.fast_path_bars > 0
+
+
+def head(week: Klines, n: int) -> Klines:
+    return Klines(*(getattr(week, f)[:n] for f in week.__slots__))
+
+
+def test_stops_hit_inside_bars_identical(week: Klines, tmp_path: Path) -> None:
+    """Tight stops (0.3 %) and take-profits (0.5 %) on the week's first 4,000 bars: many fire
+    within a bar's range, each an event of the fast path."""
+    risk = replace(backtest_risk(D(1000)), stop_loss_pct=D("0.3"), take_profit_pct=D("0.5"))
+    plain, fast = both(head(week, 4000), replace(BASE, risk=risk), tmp_path)
+    fired = {o.client_order_id for o in plain.journal.orders.values() if o.status == "FILLED"}
+    kinds = {o.type for o in plain.journal.orders.values() if o.client_order_id in fired}
+    assert {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= kinds
+    assert fast.fast_path_bars > 0.8 * 4000
+
+
+def test_latency_and_slippage_identical(week: Klines, tmp_path: Path) -> None:
+    config = replace(BASE, latency_ms=250, slippage_bps=D(2))
+    plain, fast = both(week, config, tmp_path)
+    assert plain.counters["submitted"] > 500
+    assert fast.fast_path_bars > 0.8 * len(week)
+
+
+def test_recorded_funding_identical(week: Klines, tmp_path: Path) -> None:
+    """Recorded funding rates (the bundled BTCUSDT file): every settlement while a position
+    is open is paid (FUNDING_FEE), each an event of the fast path."""
+    plain, fast = both(head(week, 3000), replace(BASE, funding="auto"), tmp_path)
+    assert plain.summary.funding != 0
+    assert fast.fast_path_bars > 0.8 * 3000
+
+
+def test_drawdown_halt_identical(week: Klines, tmp_path: Path) -> None:
+    """A 2 % drawdown limit on 10,000 USDT with 5,000 USDT positions: the RiskManager halts
+    after about 870 of the first 1,200 bars; the bars after it run through the pipeline
+    (nothing is quiet then: each denied proposal is journaled)."""
+    risk = replace(backtest_risk(D(5000)), max_drawdown_pct=D(2), max_daily_loss_pct=D(0))
+    config = replace(BASE, strategy_params={"order_notional_usdt": D(5000)}, risk=risk)
+    plain, fast = both(head(week, 1200), config, tmp_path)
+    assert plain.journal.counts.get("TradingStateChanged", 0) == 2  # REDUCING, HALTED
+    assert fast.fast_path_bars > 600
+
+
+def test_daily_loss_halt_identical(week: Klines, tmp_path: Path) -> None:
+    risk = replace(backtest_risk(D(5000)), max_daily_loss_pct=D(2), max_drawdown_pct=D(0))
+    config = replace(BASE, strategy_params={"order_notional_usdt": D(5000)}, risk=risk)
+    plain, fast = both(head(week, 1200), config, tmp_path)
+    assert plain.journal.counts.get("TradingStateChanged", 0) == 2
+    assert fast.fast_path_bars > 600
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+def test_equity_floats_equal_the_books_decimal_arithmetic() -> None:
+    rng = np.random.default_rng(7)
+    tick = D("0.10")
+    for wallet, qty, entry in [
+        (D("10000"), D("0.010"), D("95000.10")),
+        (D("9987.12345678"), D("-0.123"), D("103999.9")),
+        (D("1000000.00000001"), D("1.5"), D("100000.05")),
+        (D("12.5"), D("0.001"), D("3.333333333333333333333333333")),  # not exact: per close
+        (D("5000"), D("0"), D("0")),
+    ]:
+        ticks = rng.integers(900_000, 1_100_000, size=300).astype(np.int64)
+        got = equity_floats(wallet, qty, entry, ticks, tick)
+        want = [float(wallet + (D(0) + qty * (int(t) * tick - entry))) for t in ticks]
+        assert got.tolist() == want
+
+
+def test_price_ticks_and_floats_are_exact() -> None:
+    texts = ["104000.10", "99999.9", "0.1", "123456.7"]
+    ticks = price_ticks(texts, D("0.10"))
+    assert ticks.tolist() == [1040001, 999999, 1, 1234567]
+    assert tick_floats(ticks, D("0.10")).tolist() == [float(t) for t in texts]
+
+
+def _bar(t: int, close: D) -> Bar:
+    return Bar("BTCUSDT", "1m", t, t + 59_999, close, close, close, close, D(1), close, D(0),
+               D(0), 0, True)  # fmt: skip
+
+
+def test_sma_fast_forward_matches_bar_by_bar(week: Klines) -> None:
+    """bars_without_decision finds the first regime flip on_bar would make, and absorb_bars
+    leaves the state on_bar would leave (the same proposals afterwards)."""
+    closes = [D(c) for c in week.close[:3000]]
+    units = np.array([int(c.scaleb(8)) for c in closes], dtype=np.int64)
+    times = np.array(week.open_time[:3000], dtype=np.int64)
+    ref, ff = SmaCrossover(), SmaCrossover()
+    flips = []
+    regime = 0
+    for i, c in enumerate(closes):
+        ref.on_bar(_bar(int(times[i]), c), None)  # type: ignore[arg-type]
+        if ref.regime("BTCUSDT") != regime:
+            flips.append(i)
+            regime = ref.regime("BTCUSDT")
+    i = 0
+    found = []
+    while i < len(closes):
+        quiet = ff.bars_without_decision("BTCUSDT", times[i:], units[i:])
+        if quiet:
+            ff.absorb_bars("BTCUSDT", times[i : i + quiet], units[i : i + quiet])
+            i += quiet
+            continue
+        before = ff.regime("BTCUSDT")
+        ff.on_bar(_bar(int(times[i]), closes[i]), None)  # type: ignore[arg-type]
+        if ff.regime("BTCUSDT") != before:
+            found.append(i)
+        i += 1
+    assert found == flips and len(flips) > 50
+    last = _bar(int(times[-1]) + 60_000, closes[-1])
+    assert ff.on_bar(last, None) == ref.on_bar(last, None)  # type: ignore[arg-type]
