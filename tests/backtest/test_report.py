@@ -168,3 +168,41 @@ def test_no_html_writes_no_page(tmp_path):
     argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--out", str(out), "--no-html"]
     assert cli.main(argv) == 0
     assert (out / "summary.json").exists() and not (out / "report.html").exists()
+
+
+def test_the_walk_forward_table_shows_each_windows_out_of_sample_result():
+    s = _summary()
+    s["sweep"] = {
+        "file": "grid.toml",
+        "metric": "sharpe",
+        "points": 4,
+        "runs": 16,
+        "skipped": [],
+        "walk_forward": {
+            "train_days": 1,
+            "test_days": 1,
+            "out_of_sample_total_return": (1 + 0.01) * (1 - 0.02) - 1,
+            "windows": [
+                {
+                    "window": i,
+                    "train_start_ms": ms(2025, 5, 5 + i),
+                    "train_end_ms": ms(2025, 5, 6 + i),
+                    "test_start_ms": ms(2025, 5, 6 + i),
+                    "test_end_ms": ms(2025, 5, 7 + i),
+                    "settings": {"fast": 5, "slow": 20 + 20 * i},
+                    "train_sharpe": 1.5,
+                    "test_sharpe": -0.25,
+                    "test_total_return": ret,
+                    "test_max_drawdown": 0.03,
+                }
+                for i, ret in enumerate((0.01, -0.02))
+            ],
+        },
+    }
+    page = report.render_html(s, [])
+    section = page.split("<h2>Parameter sweep</h2>")[1]
+    table_rows = re.findall(r"<tr><td>(\d)</td>(.*?)</tr>", section)
+    assert [n for n, _ in table_rows] == ["0", "1"]
+    assert "2025-05-06 00:00 UTC - 2025-05-07 00:00 UTC" in table_rows[0][1]  # test span
+    assert "fast=5, slow=40" in table_rows[1][1] and "-2.000%" in table_rows[1][1]
+    assert "windows compounded: -1.020%" in section
