@@ -59,6 +59,9 @@ def _orjson_default(value: Any) -> Any:
     raise TypeError(f"cannot journal a {type(value).__name__}: {value!r}")
 
 
+orjson_default = _orjson_default  # for callers that inline `encode` (the journal's order path)
+
+
 def encode(event: Event) -> bytes:
     """The same JSON as `dumps` (UTF-8 bytes, non-ASCII unescaped), ~5x faster: orjson walks
     the dataclasses, enums and tuples in C and calls back only for Decimals. Raises TypeError

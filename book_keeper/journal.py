@@ -914,12 +914,18 @@ class SqliteJournal:
         The ExecManager journals a decision together with the OrderSubmitted (or RiskDenied)
         it leads to this way: one write instead of two on the tick path. Raises like `record`.
         """
-        encode = codec.encode
-        entries = tuple((event, encode(event)) for event in events)
+        dumps, default, prefixes = orjson.dumps, codec.orjson_default, _PREFIXES
+        entries: list[_Entry] = []
+        lines: list[bytes] = []
+        for event in events:  # one plain loop: this is on the order path
+            payload = dumps(event, default=default)  # = codec.encode(event)
+            entries.append((event, payload))
+            cls = event.__class__
+            prefix = prefixes.get(cls)
+            lines.append((_kind_prefix(cls) if prefix is None else prefix) + payload)
         if not entries:
             return
-        body = b"\n".join(_kind_prefix(type(e)) + p for e, p in entries)
-        self._append(entries, body, "events")
+        self._append(tuple(entries), b"\n".join(lines), "events")
 
     def snapshot(
         self, *, time_ms: int, equity: Decimal, wallet: Decimal, unrealized_pnl: Decimal

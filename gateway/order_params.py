@@ -30,10 +30,11 @@ def create_method(request: OrderRequest) -> str:
 
 def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
     """The REST parameters of a new order; ValueError for a request that must not be sent."""
+    # str() of a StrEnum is its value, without `.value`'s Python-level descriptor calls
     params = {
         "symbol": request.symbol,
-        "side": request.side.value,
-        "type": request.type.value,
+        "side": str(request.side),
+        "type": str(request.type),
     }
     if request.position_side is not PositionSide.BOTH:
         params["positionSide"] = request.position_side.value
