@@ -96,6 +96,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--notional", default="1000", help="sma_crossover position size, USDT")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
     p.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help="every bar through the pipeline (the reference loop; same results, slower)",
+    )
+    p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -321,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             slippage_bps=_dec(args.slippage_bps, "--slippage-bps"),
             seed=args.seed,
             protect_positions=not args.no_stops,
+            fast_path=not args.no_fast_path,
             progress=sys.stderr.isatty() if args.progress is None else args.progress,
             journal_dir=None if args.journal is None else Path(args.journal),
             **realism.cli_config(args),
