@@ -1,16 +1,23 @@
 """The SMA-crossover backtest through the full live pipeline on 500,000 1m bars.
 
-Run: `python bench/bench_backtest.py [n_bars]` (default 500,000; `--profile` adds a cProfile
-table of the first 50,000 bars). The bundled real week of BTCUSDT 1m klines (10,080 bars) is
-repeated, each copy shifted by a week, to n bars; the backtest is `backtest.runner
-.run_backtest` with the CLI's defaults (SMA 10/50, 1,000 USDT, VIP 0 fees, the RiskManager's
-protective stops, no latency, no slippage): the daemon's ExecManager, RiskManager, BookKeeper
-and strategy against the in-process matching engine, each bar driving 4 engine trades, a
-mark price and the closed bar.
+Run: `python bench/bench_backtest.py [n_bars] [--no-fast-path] [--check N] [--orders 1000,...]
+[--profile]`. The series: the real BTCUSDT USD-M 1m months in
+`../shared/data/market/klines/BTCUSDT-um-1m-*.csv.gz` when present (about 160,000 bars),
+else the bundled real week (10,080 bars); concatenated and repeated, each copy shifted to
+follow the one before, to n bars. The backtest is `backtest.runner.run_backtest` with the
+CLI's defaults (SMA 10/50, 1,000 USDT, VIP 0 fees, the RiskManager's protective stops, no
+latency, no slippage): the daemon's ExecManager, RiskManager, BookKeeper and strategy against
+the in-process matching engine. With the fast path (the default) the quiet bars are taken
+vectorized and only the rest (a regime flip, a stop reached, a day roll, funding...) drive the
+engine and the pipeline (4 trades, a mark price and the closed bar each); `--no-fast-path`
+runs every bar so (the reference loop).
 
-Prints: bars/s (target 200,000), peak resident memory of the process (target < 300 MiB), and
-the cost per simulated order with SMA 1/2 (a flip about every other bar, zero fees so the
-wallet lasts) at about 1,000 and about 100,000 orders (target: flat).
+What is timed: `run_backtest` alone (its numpy conversion of the price columns included);
+reading and building the series is timed apart and printed. Also printed: how many bars went
+through the pipeline, the orders, peak resident memory of the process (target < 300 MiB),
+`--check N`: the fast path equals the plain loop on the first N bars (every output), and the
+cost per simulated order with SMA 1/2 (a flip about every other bar, zero fees) at about 1,000,
+10,000 and 100,000 orders (target: flat).
 """
 
 import argparse
@@ -27,25 +34,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backtest.data import Klines, load_klines  # noqa: E402
-from backtest.runner import BacktestConfig, backtest_risk, run_backtest  # noqa: E402
+from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest  # noqa: E402
 
-KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+BUNDLED = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+SHARED = ROOT.parent / "shared/data/market/klines"
 TARGET_BARS_PER_S = 200_000
 TARGET_MIB = 300
 
 
-def bars(n: int) -> Klines:
-    """`n` bars: the bundled week repeated, each copy a week later (price strings shared)."""
-    week = load_klines(KLINES)
-    span = week.open_time[-1] - week.open_time[0] + 60_000
+def sources() -> list[Path]:
+    found = sorted(SHARED.glob("BTCUSDT-um-1m-*.csv.gz")) if SHARED.is_dir() else []
+    return found or [BUNDLED]
+
+
+def real_bars() -> Klines:
+    """The real months, one after the other, each shifted to start a minute after the last
+    bar of the one before (prices untouched)."""
+    out = Klines([], [], [], [], [], [])
+    for path in sources():
+        part = load_klines(path)
+        shift = 0
+        if out.open_time:
+            shift = out.open_time[-1] + 60_000 - part.open_time[0]
+        out.open_time.extend(t + shift for t in part.open_time)
+        for name in ("open", "high", "low", "close", "volume"):
+            getattr(out, name).extend(getattr(part, name))
+    return out
+
+
+def bars(n: int, base: Klines | None = None) -> Klines:
+    """`n` bars: the real series repeated, each copy following the last (strings shared)."""
+    real = base if base is not None else real_bars()
+    span = real.open_time[-1] - real.open_time[0] + 60_000
     out = Klines([], [], [], [], [], [])
     copy = 0
     while len(out) < n:
-        take = min(len(week), n - len(out))
+        take = min(len(real), n - len(out))
         shift = copy * span
-        out.open_time.extend(t + shift for t in week.open_time[:take])
+        out.open_time.extend(t + shift for t in real.open_time[:take])
         for name in ("open", "high", "low", "close", "volume"):
-            getattr(out, name).extend(getattr(week, name)[:take])
+            getattr(out, name).extend(getattr(real, name)[:take])
         copy += 1
     return out
 
@@ -54,9 +82,9 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def config(*, fees: bool = True, **params: object) -> BacktestConfig:
+def config(*, fees: bool = True, fast_path: bool = True, **params: object) -> BacktestConfig:
     """The CLI's defaults, with 1,000,000 USDT to start (the SMA loses money on these
-    weeks and must keep its margin for the whole run) and the portfolio limits (drawdown,
+    months and must keep its margin for the whole run) and the portfolio limits (drawdown,
     daily loss, trades per day) off, so that it trades to the end instead of halting on the
     first breach; without `fees` the fees are 0."""
     risk = replace(
@@ -70,14 +98,14 @@ def config(*, fees: bool = True, **params: object) -> BacktestConfig:
         strategy_params={"order_notional_usdt": Decimal(1000), **params},
         risk=risk,
         starting_balance=Decimal(1_000_000),  # the losing SMA must not run out of margin
+        fast_path=fast_path,
     )
     return base if fees else replace(base, maker_fee=Decimal(0), taker_fee=Decimal(0))
 
 
-def timed(data: Klines, *, fees: bool = True, **params: object) -> tuple[float, int, int]:
-    """(seconds, orders submitted, fills) of one backtest."""
+def timed(data: Klines, cfg: BacktestConfig) -> tuple[float, BacktestResult]:
     t = time.perf_counter()
-    result = run_backtest(data, config(fees=fees, **params))
+    result = run_backtest(data, cfg)
     wall = time.perf_counter() - t
     assert result.counters["book_differences"] == 0
     c = result.counters
@@ -86,47 +114,89 @@ def timed(data: Klines, *, fees: bool = True, **params: object) -> tuple[float, 
             f"  ({c['denied']:,} proposals denied by the RiskManager, "
             f"{c['rejected_orders']:,} orders rejected by the engine)"
         )
-    return wall, c["submitted"], c["fills"]
+    return wall, result
+
+
+def same(a: BacktestResult, b: BacktestResult) -> bool:
+    return (
+        list(a.times_ms) == list(b.times_ms)
+        and list(a.equity) == list(b.equity)
+        and list(a.positions) == list(b.positions)
+        and list(a.prices) == list(b.prices)
+        and a.journal.fills == b.journal.fills
+        and list(a.journal.orders.items()) == list(b.journal.orders.items())
+        and a.journal.counts == b.journal.counts
+        and a.counters == b.counters
+        and a.summary_dict() == b.summary_dict()
+    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("n", nargs="?", type=int, default=500_000)
+    p.add_argument("--no-fast-path", action="store_true", help="every bar through the pipeline")
+    p.add_argument("--check", type=int, default=0, help="fast == plain on the first N bars")
+    p.add_argument("--orders", default="1000,10000,100000", help="order counts; '' = skip")
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
     print(f"resident memory after imports: {rss_mib():.0f} MiB")
-    data = bars(args.n)
-    print(f"{len(data):,} bars built; resident memory {rss_mib():.0f} MiB")
-
-    wall, orders, fills = timed(data)
-    rate = len(data) / wall
+    t = time.perf_counter()
+    real = real_bars()
+    data = bars(args.n, real)
+    load_s = time.perf_counter() - t
+    names = ", ".join(s.name for s in sources())
     print(
-        f"SMA 10/50 on {len(data):,} 1m bars: {wall:.1f} s, {rate:,.0f} bars/s "
-        f"(target {TARGET_BARS_PER_S:,}; {rate / TARGET_BARS_PER_S:.0%}), {orders:,} orders, "
-        f"{fills:,} fills, {wall / len(data) * 1e6:.1f} us/bar"
+        f"{len(data):,} bars from {len(real):,} real ones ({names}) read and built in "
+        f"{load_s:.1f} s (not timed below); resident memory {rss_mib():.0f} MiB"
     )
-    peak = rss_mib()
-    print(f"peak resident memory: {peak:.0f} MiB (target < {TARGET_MIB} MiB)")
 
-    # Cost per order: SMA 1/2 flips on about every other bar (a market order, then the
-    # protective stop replaced: ~1 order per bar). The same mix at 1k and 100k orders: the
-    # cost per order (bars included) stays flat if nothing grows with the order history.
-    for n_bars in (1_000, min(args.n, 100_000)):
-        w, n_orders, n_fills = timed(bars(n_bars), fees=False, fast=1, slow=2)
+    fast = not args.no_fast_path
+    wall, result = timed(data, config(fast_path=fast))
+    rate = len(data) / wall
+    c = result.counters
+    live = len(data) - result.fast_path_bars
+    print(
+        f"SMA 10/50 on {len(data):,} 1m bars, fast path {'on' if fast else 'off'}: {wall:.1f} s, "
+        f"{rate:,.0f} bars/s (target {TARGET_BARS_PER_S:,}; {rate / TARGET_BARS_PER_S:.0%}); "
+        f"{len(data) / (wall + load_s):,.0f} bars/s with the load"
+    )
+    print(
+        f"  {live:,} bars through the pipeline ({live / len(data):.1%}; "
+        f"{result.fast_path_skips:,} skips), {c['submitted']:,} orders, {c['fills']:,} fills: "
+        f"{wall / max(1, c['submitted']) * 1e6:,.0f} us of run per order"
+    )
+    print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
+
+    if args.check:
+        sub = bars(args.check, real)
+        w_fast, r_fast = timed(sub, config())
+        w_plain, r_plain = timed(sub, config(fast_path=False))
         print(
-            f"SMA 1/2, {n_orders:,} orders ({n_fills:,} fills) over {n_bars:,} bars in "
-            f"{w:.2f} s: {w / n_orders * 1e6:.0f} us per order, bar included"
+            f"check on {len(sub):,} bars: fast path {len(sub) / w_fast:,.0f} bars/s, plain "
+            f"{len(sub) / w_plain:,.0f} bars/s; identical results: {same(r_fast, r_plain)}"
         )
 
-    print(f"peak resident memory after the 100k-order run: {rss_mib():.0f} MiB")
+    # Cost per order: SMA 1/2 flips on about every other bar (a market order, then the
+    # protective stop replaced: ~1 order per bar). The same mix at each size: the cost per
+    # order (its bars included) stays flat if nothing grows with the order history.
+    for n_orders in [int(x) for x in args.orders.split(",") if x]:
+        sub = bars(n_orders + n_orders // 40, real)
+        w, r = timed(sub, config(fees=False, fast=1, slow=2))
+        n_sub = r.counters["submitted"]
+        print(
+            f"SMA 1/2, {n_sub:,} orders ({r.counters['fills']:,} fills) over {len(sub):,} bars "
+            f"in {w:.2f} s: {w / n_sub * 1e6:.0f} us per order, bar included"
+        )
+    if args.orders:
+        print(f"peak resident memory after the order runs: {rss_mib():.0f} MiB")
 
     if args.profile:
         prof = cProfile.Profile()
-        sample = bars(min(args.n, 50_000))
+        sample = bars(min(args.n, 100_000), real)
         prof.enable()
-        run_backtest(sample, config())
+        run_backtest(sample, config(fast_path=fast))
         prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":
