@@ -21,8 +21,10 @@ added to the registry (every version is kept) and its review (windows, both back
 metrics, the training report, the decision) is appended to its `review.json`. It is promoted
 when nothing is promoted yet, or when its metric beats the promoted model's by more than
 `--min-improvement` (an absolute margin; for max_drawdown, lower is better); a metric the
-backtest cannot define (a Sharpe without trades) counts as the worst value. Exit 0 after
-printing the comparison; bad inputs exit 2 with one line.
+backtest cannot define (a Sharpe without trades) counts as the worst value. With
+`--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
+--min-metric 0`: never promote a model that loses money after fees, even over a worse one or
+an empty registry). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--end", default=None, help="review end, exclusive (default: the data's end)")
     p.add_argument("--metric", default="total_return", choices=sorted(METRICS))
     p.add_argument("--min-improvement", default="0", help="absolute margin on the metric")
+    p.add_argument("--min-metric", default=None, help="the candidate must beat this value too")
     p.add_argument("--notional", default="1000", help="position size in the backtests, USDT")
     p.add_argument("--rollback", action="store_true", help="re-promote the previous version")
     group = p.add_argument_group("training (with --train-days)")
@@ -248,6 +251,14 @@ def review(args: argparse.Namespace) -> int:
         raise UsageError(f"bad --min-improvement {args.min_improvement!r}") from None
     if not math.isfinite(min_improvement) or min_improvement < 0:
         raise UsageError(f"bad --min-improvement {args.min_improvement!r}: expected >= 0")
+    floor: float | None = None
+    if args.min_metric is not None:
+        try:
+            floor = float(args.min_metric)
+        except ValueError:
+            raise UsageError(f"bad --min-metric {args.min_metric!r}") from None
+        if not math.isfinite(floor):
+            raise UsageError(f"bad --min-metric {args.min_metric!r}: expected a number")
     try:
         notional = Decimal(args.notional)
     except InvalidOperation:
@@ -303,6 +314,9 @@ def review(args: argparse.Namespace) -> int:
             decision, promote = f"candidate beats {current_id} by more than {min_improvement}", True
         else:
             decision, promote = f"candidate does not beat {current_id} (+{min_improvement})", False
+    if promote and floor is not None and not cand > floor * METRICS[args.metric]:
+        decision = f"candidate {args.metric} does not clear --min-metric {floor} ({decision})"
+        promote = False
     record = {
         "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "symbol": symbol,
@@ -312,6 +326,7 @@ def review(args: argparse.Namespace) -> int:
         "backtest_from_ms": warm_start,
         "metric": args.metric,
         "min_improvement": min_improvement,
+        "min_metric": floor,
         "notional_usdt": str(notional),
         "candidate_in_sample": in_sample,
         "candidate_score": cand if math.isfinite(cand) else None,

@@ -129,6 +129,13 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     better = write_model(tmp_path / "long2.json", 6.0)
     assert review_main([*args, "--candidate", str(better), "--min-improvement", "1"]) == 0
     assert registry.promoted_id(reg) == long_id
+    # A floor on the metric itself: a losing candidate is not promoted even into an empty
+    # registry (the short model lost money after fees on the week).
+    empty = tmp_path / "empty"
+    floor = ["--registry", str(empty), "--data", str(WEEK), "--min-metric", "0"]
+    assert review_main([*floor, "--candidate", str(models["short"])]) == 0
+    assert "does not clear --min-metric 0.0" in capsys.readouterr().out
+    assert registry.promoted_id(empty) is None and len(registry.versions(empty)) == 1
     assert review_main(["--registry", str(reg), "--rollback"]) == 0
     assert registry.promoted_id(reg) == short_id
 
@@ -143,6 +150,7 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--eval-days", "0"], "bad --eval-days"),
         (["--eval-days", "1", "--start", "2025-05-09"], "not both"),
         (["--notional", "x"], "bad --notional"),
+        (["--min-metric", "nan"], "bad --min-metric"),
         (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
         (["--symbol", "NOPEUSDT"], "unknown symbol"),
     ],
