@@ -230,6 +230,11 @@ class BookKeeper:
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
         self._restoring = False
+        # Every change that can move equity or the available balance bumps `_version` (apply,
+        # reconcile, restore, a mark that moves a valuation price); both are cached per version.
+        self._version = 0
+        self._equity_at = self._available_at = -1
+        self._equity = self._available = ZERO
         self._day = -1  # UTC day (ms // DAY_MS) of the last wallet change
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
@@ -304,13 +309,26 @@ class BookKeeper:
         return total
 
     def equity(self) -> Decimal:
-        """Wallet + unrealized PnL (Binance's margin balance), USDT."""
-        return self.wallet() + self.unrealized_pnl()
+        """Wallet + unrealized PnL (Binance's margin balance), USDT. Computed once per state
+        of the books (`_version`): the risk check reads it on every order."""
+        if self._equity_at == self._version:
+            return self._equity
+        value = self.wallet() + self.unrealized_pnl()
+        self._equity, self._equity_at = value, self._version
+        return value
 
     def available_balance(self) -> Decimal:
         """Equity minus the initial margin of positions and of orders that are or may be live
         (as the local exchange computes it: non reduce-only LIMIT orders, the part of each
-        side that would add exposure, the larger side counting), USDT."""
+        side that would add exposure, the larger side counting), USDT. Computed once per
+        state of the books (`_version`)."""
+        if self._available_at == self._version:
+            return self._available
+        value = self._compute_available_balance()
+        self._available, self._available_at = value, self._version
+        return value
+
+    def _compute_available_balance(self) -> Decimal:
         position_im = open_order_im = ZERO
         for book in self._books.values():
             if book.qty:
@@ -424,13 +442,20 @@ class BookKeeper:
         if book is None:
             return
         cls = item.__class__
+        # A new state of the books (`_version`) only when the price the books value the
+        # position at (`_Book.ref_price`: mark, else last trade, else mid) can move.
         if cls is Trade:
+            if book.mark is None:
+                self._version += 1
             book.last = item.price  # type: ignore[union-attr]
             t = item.trade_time_ms  # type: ignore[union-attr]
         elif cls is MarkPrice:
+            self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
             t = item.event_time_ms
         else:
+            if book.mark is None and book.last is None:
+                self._version += 1
             book.bid = item.bid_price  # type: ignore[union-attr]
             book.ask = item.ask_price  # type: ignore[union-attr]
             t = item.event_time_ms
@@ -465,7 +490,11 @@ class BookKeeper:
         """Book one venue or order event; events that are not about the books are ignored."""
         handler = self._handlers.get(type(event))
         if handler is not None:
-            handler(event)
+            self._version += 1
+            try:
+                handler(event)
+            finally:
+                self._version += 1  # also after: a read inside may have cached a half state
 
     def _reject(self, event: Event | Fill, why: str) -> None:
         if self._restoring:  # rejected when it first came: not news
@@ -706,7 +735,11 @@ class BookKeeper:
     def reconcile(self, snapshot: VenueSnapshot) -> list[str]:
         """Compare the books with what the venue says; adopt the venue's positions, balances
         and open orders; return each difference as a sentence (each also logged)."""
-        return self._reconcile(snapshot, orders=True)
+        self._version += 1
+        try:
+            return self._reconcile(snapshot, orders=True)
+        finally:
+            self._version += 1
 
     def _reconcile(self, snapshot: VenueSnapshot, *, orders: bool) -> list[str]:
         at = snapshot.event_time_ms
@@ -790,6 +823,13 @@ class BookKeeper:
         """Rebuild the books from the journal: every fill and account event replayed in journal
         order (so positions, entry prices, wallet and totals are what they were), then the
         orders that are or may be live. Reconcile with the venue afterwards."""
+        self._version += 1
+        try:
+            self._restore(journal)
+        finally:
+            self._version += 1
+
+    def _restore(self, journal: "SqliteJournal") -> None:
         orders = journal.load_orders()
         self._restoring = True
         try:
@@ -824,6 +864,7 @@ class BookKeeper:
         peak = journal.peak_equity()
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
+        self._version += 1  # what the replay cached is of a half-restored state
         if self._wallet_known:
             self._sample()
         log.info(

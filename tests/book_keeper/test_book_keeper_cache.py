@@ -1,0 +1,94 @@
+"""Equity and available balance are cached per state of the books (the risk check reads them on
+every order): after every kind of change, the cached values equal a fresh recomputation, and the
+hand-computed figures."""
+
+from core.account import Balance
+from core.events import BalanceChanged, FundingPaid
+from core.market import BookTicker, MarkPrice, Trade
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    SYMBOL,
+    T0,
+    D,
+    accepted,
+    book,
+    canceled,
+    submitted,
+    trade_fill,
+)
+
+
+def _mark(price: str, t: int = T0) -> MarkPrice:
+    return MarkPrice(SYMBOL, D(price), D(price), D("0.0001"), T0 + 3_600_000, t, t)
+
+
+def _trade(price: str, t: int = T0, agg_id: int = 1) -> Trade:
+    return Trade(SYMBOL, agg_id, D(price), D("0.001"), agg_id, agg_id, False, t, t, t)
+
+
+def _ticker(bid: str, ask: str) -> BookTicker:
+    return BookTicker(SYMBOL, 1, D(bid), D(1), D(ask), D(1), T0, T0, T0)
+
+
+def _fresh(bk):
+    """(equity, available balance) computed from scratch, bypassing the cache."""
+    return bk.wallet() + bk.unrealized_pnl(), bk._compute_available_balance()
+
+
+def _same(bk) -> None:
+    assert (bk.equity(), bk.available_balance()) == _fresh(bk)
+
+
+def test_cached_equity_and_available_balance_follow_every_change():
+    bk = book()  # 10000 USDT, BTCUSDT leverage 20
+    assert (bk.equity(), bk.available_balance()) == (D("10000"), D("10000"))
+
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # wallet 9999.7
+    _same(bk)
+    bk.mark(_ticker("60100.0", "60100.2"))  # no mark, no trade yet: the mid values it
+    assert bk.equity() == D("10000.701")  # 9999.7 + 0.010 * (60100.1 - 60000)
+    _same(bk)
+    bk.mark(_trade("60200.0"))  # the last trade values it until a mark price comes
+    assert bk.equity() == D("10001.7")
+    _same(bk)
+    bk.mark(_mark("60300.0"))
+    assert bk.equity() == D("10002.7")
+    # initial margin of the position at the mark: 0.010 * 60300 / 20 = 30.15
+    assert bk.available_balance() == D("9972.55")
+    bk.mark(_trade("61000.0", agg_id=2))  # a trade does not move a marked valuation
+    assert bk.equity() == D("10002.7")
+    bk.mark(_ticker("1.0", "2.0"))
+    assert bk.equity() == D("10002.7")
+    _same(bk)
+
+    bk.apply(submitted("l-1", BUY, "0.020", "59000.0"))  # a resting LIMIT buy: its margin
+    bk.apply(accepted("l-1", 7))
+    assert bk.available_balance() == D("9972.55") - D("0.020") * D("59000.0") / 20
+    _same(bk)
+    bk.apply(canceled("l-1", 7))
+    assert bk.available_balance() == D("9972.55")
+    _same(bk)
+
+    bk.apply(
+        FundingPaid(
+            event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL, amount=D("-1.5"), rate=D("0.0001")
+        )
+    )
+    assert bk.equity() == D("10001.2")
+    _same(bk)
+    bk.apply(
+        BalanceChanged(
+            event_time_ms=T0 + 1,
+            recv_time_ms=T0 + 1,
+            balance=Balance(asset="USDT", wallet_balance=D("10999.7"), available_balance=D(0)),
+            reason="DEPOSIT",
+        )
+    )
+    assert bk.wallet() == D("10999.7")
+    _same(bk)
+
+    trade_fill(bk, "t-2", 2, SELL, "0.010", "60300.0", fee="0.3015", rp="3")  # flat again
+    assert bk.unrealized_pnl() == 0
+    _same(bk)
+    assert bk.available_balance() == bk.equity() == bk.wallet()
