@@ -317,6 +317,7 @@ class Daemon:
                     client_id_prefix=ids.prefix,
                     client_id_next=ids.next_seq,
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
+                    positions=[book.position(sym) for sym in s.symbols],
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)

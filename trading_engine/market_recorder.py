@@ -277,8 +277,10 @@ def session_header(
     client_id_prefix: str,
     client_id_next: int,
     local: dict[str, Any],
+    positions: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """The effective settings of a session, as the audit needs them to rebuild it."""
+    """The effective settings of a session, as the audit needs them to rebuild it, and the
+    positions the books started with (restored from the journal)."""
     return {
         "strategy": strategy,
         "strategy_params": jsonable(
@@ -293,6 +295,7 @@ def session_header(
         "client_id_prefix": client_id_prefix,
         "client_id_next": client_id_next,
         "local": jsonable(local),
+        "positions": [to_jsonable(p) for p in positions],
     }
 
 
