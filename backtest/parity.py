@@ -23,9 +23,11 @@ strategy, from the recorded settings) and runs them against the in-process match
 Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
 (client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
 order; the first difference is named with both sides. Exit 0 identical, 1 divergence, 2 bad
-input. Limits: one session that started on an empty journal (no earlier orders); data sets
-with order-book depth (the engine also matched against depth the daemon never saw) and kill
-switches pulled by hand are not reproduced (a divergence names them).
+input. The newest session of the journal is audited; it must have started flat with no open
+order (a later session in the same journal is fine: its books start from the exchange's
+snapshot). Not reproduced (a divergence names them): data sets with order-book depth (the
+engine also matched against depth the daemon never saw), kill switches pulled by hand, a
+HALTED state carried over from an earlier session, a model file changed since the session.
 """
 
 import argparse
@@ -42,7 +44,9 @@ from typing import Any
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.codec import from_jsonable
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
+from core.account import Position
 from core.clock import SimClock
+from core.enums import Side
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -117,11 +121,6 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
     except (JournalError, OSError) as exc:
         raise ParityInputError(f"cannot read the journal in {journal_dir}: {exc}") from None
     try:
-        if first_seq > 1 and journal.max_client_seq(prefix) >= 1:
-            raise ParityInputError(
-                f"the recorded session started on a journal with {first_seq - 1} earlier "
-                "order(s): the audit needs a session that started on an empty journal"
-            )
         kinds = ("DecisionMade", "OrderAccepted", "OrderCanceled", "OrderExpired", "OrderRejected")
         events: list[Event | Fill] = [e for _, e in journal.load_events(kinds)]
         events.extend(journal.load_fills())  # fills live in their own table
@@ -309,24 +308,15 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         for i, e in enumerate(entries)
         if e[0] == ITEM and isinstance(e[2], market_types)
     )
-    engine_clock = SimClock(min([started, *(x[0] for x in feed[:1])]))
-    engine = Exchange(instruments, engine_clock, EngineConfig())
     start_snapshot = next(
         (e[2] for e in entries if e[0] == EVENT and isinstance(e[2], VenueSnapshot)), None
     )
     if start_snapshot is None:
         raise ParityInputError(f"{session.path}: no start-up snapshot of the account recorded")
-    if any(p.qty != 0 for p in start_snapshot.positions) or start_snapshot.open_orders:
-        raise ParityInputError(
-            "the session did not start flat with no open order: the audit replays fresh sessions"
-        )
-    wallet = sum(
-        (b.wallet_balance for b in start_snapshot.balances if b.asset == "USDT"), Decimal(0)
+    engine_start = min([started, *(x[0] for x in feed[:1])]) - 1
+    engine, engine_clock = _engine_at_start(
+        instruments, engine_start, start_snapshot, risk_config.leverage
     )
-    engine.create_account(ACCOUNT, {"USDT": wallet})
-    for sym in instruments:
-        engine.change_leverage(ACCOUNT, {"symbol": sym, "leverage": str(risk_config.leverage)})
-    engine.drain_user_events()
 
     book = BookKeeper(
         starting_balances=None,
@@ -393,8 +383,19 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             else:
                 return
 
+    books_log = logging.getLogger(BookKeeper.__module__)
+    quiet, books_log.disabled = books_log.disabled, True  # seeding is not a difference
+    try:
+        for data in h.get("positions", ()):  # where the daemon's books started (its journal)
+            p = from_jsonable(Position, data)
+            if p.qty and p.symbol in instruments:
+                book.apply(PositionChanged(event_time_ms=started, recv_time_ms=started,
+                                           position=p, reason="books at start"))  # fmt: skip
+    finally:
+        books_log.disabled = quiet
     item_errors = 0
     items_seen = False
+    start_differences = book.differences
     for entry in entries:
         code = entry[0]
         if code == WARM:
@@ -423,8 +424,10 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             except Exception:  # the daemon's sink counts and logs, and so do we
                 item_errors += 1
                 log.exception("error on %s", type(obj).__name__)
-        elif not items_seen or isinstance(obj, VERBATIM):
+        elif isinstance(obj, VERBATIM):
             em.on_event(obj)
+            if not items_seen:  # the start-up snapshot sets the replayed books
+                start_differences = book.differences
         else:
             venue.deliver_through(event_key(obj))
     venue.deliver_all()
@@ -441,7 +444,7 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     return Replay(
         decisions=decisions,
         fills=fills,
-        book_differences=book.differences,
+        book_differences=book.differences - start_differences,
         item_errors=item_errors,
         counters=counters,
     )
@@ -485,6 +488,55 @@ def _request_first(
     if heard is None or due - t_item > TIE_WINDOW_MS:
         return False
     return received > heard
+
+
+def _engine_at_start(
+    instruments: dict[str, Instrument], start_ms: int, snapshot: VenueSnapshot, leverage: int
+) -> tuple[Exchange, SimClock]:
+    """The engine with the account as the start-up snapshot shows it: the USDT wallet and
+    each open position (opened by a market order at its entry price, the fee added to the
+    wallet first so that it ends exactly at the snapshot's)."""
+    if snapshot.open_orders:
+        raise ParityInputError(
+            f"the session started with {len(snapshot.open_orders)} open order(s) "
+            "(--keep-orders): the audit cannot put them back on the engine"
+        )
+    wallet = sum((b.wallet_balance for b in snapshot.balances if b.asset == "USDT"), Decimal(0))
+    positions = [p for p in snapshot.positions if p.qty != 0 and p.symbol in instruments]
+    fee = Decimal(0)
+    for _ in range(2):  # the second pass knows what opening the positions costs
+        clock = SimClock(start_ms)
+        engine = Exchange(instruments, clock, EngineConfig())
+        engine.create_account(ACCOUNT, {"USDT": wallet + fee})
+        for sym in instruments:
+            engine.change_leverage(ACCOUNT, {"symbol": sym, "leverage": str(leverage)})
+        for i, p in enumerate(positions):
+            inst = instruments[p.symbol]
+            if inst.round_price(p.entry_price, Side.BUY) != p.entry_price:
+                raise ParityInputError(
+                    f"the session started with a {p.symbol} position at {p.entry_price}, off "
+                    "the tick grid: the audit cannot open it on the engine"
+                )
+            engine.on_trade(p.symbol, p.entry_price, abs(p.qty), False, start_ms)
+            engine.new_order(
+                ACCOUNT,
+                {
+                    "symbol": p.symbol,
+                    "side": "BUY" if p.qty > 0 else "SELL",
+                    "type": "MARKET",
+                    "quantity": f"{abs(p.qty):f}",
+                    "newClientOrderId": f"parity-start-{i}",
+                },
+            )
+        engine.drain_user_events()
+        now = sum(
+            (Decimal(b["balance"]) for b in engine.balance(ACCOUNT, {}) if b["asset"] == "USDT"),
+            Decimal(0),
+        )
+        if now == wallet:
+            return engine, clock
+        fee += wallet - now
+    raise ParityInputError(f"cannot open the starting positions on the engine at {wallet} USDT")
 
 
 def _replace_risk(config: RiskConfig) -> RiskConfig:

@@ -263,3 +263,32 @@ def test_a_request_and_a_market_item_are_ordered_as_the_exchange_handled_them():
     assert first(request, (1_000, 60, None), heard)  # same ms, received after: after
     assert first(request, (1_000 - parity.TIE_WINDOW_MS, 60, None), heard)  # a late publish
     assert not first(request, (999 - parity.TIE_WINDOW_MS, 60, None), heard)  # too old
+
+
+def _snapshot(qty: str, entry: str, wallet: str = "9999.95264420") -> VenueSnapshot:
+    from core.account import Balance, Position
+
+    return VenueSnapshot(
+        event_time_ms=T0,
+        recv_time_ms=T0,
+        balances=(Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(1)),),
+        positions=(Position(symbol=SYMBOL, qty=D(qty), entry_price=D(entry), leverage=3),),
+        open_orders=(),
+        reason="start",
+    )
+
+
+def test_a_session_that_starts_with_a_position_gets_it_on_the_engine_at_the_same_wallet():
+    """A later session in the same journal: the engine account starts as the exchange's
+    snapshot shows it (the opening fee is added first, so the wallet is exact)."""
+    engine, _ = parity._engine_at_start(INSTRUMENTS, T0, _snapshot("-0.002", "60000.10"), 3)
+
+    (usdt,) = engine.balance(parity.ACCOUNT, {})
+    assert usdt["balance"] == "9999.95264420"
+    (pos,) = engine.position_risk(parity.ACCOUNT, {"symbol": SYMBOL})
+    assert D(pos["positionAmt"]) == D("-0.002") and D(pos["entryPrice"]) == D("60000.10")
+
+
+def test_a_starting_position_off_the_tick_grid_is_bad_input():
+    with pytest.raises(parity.ParityInputError, match="off the tick grid"):
+        parity._engine_at_start(INSTRUMENTS, T0, _snapshot("0.003", "60000.15"), 3)
