@@ -185,7 +185,7 @@ def _train_candidate(
     if not (args.train_days > 0 and math.isfinite(args.train_days)):
         raise UsageError(f"bad --train-days {args.train_days}: expected > 0")
     try:
-        config = tr.train_config(args)
+        config = tr.for_backtest(tr.train_config(args))
         start = eval_start - int(args.train_days * DAY_MS)
         df = tr.load_bars(
             Path(args.data), symbol=args.symbol, interval="1m", start_ms=start, end_ms=eval_start

@@ -23,7 +23,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -560,6 +560,14 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     )
 
 
+def for_backtest(config: TrainConfig) -> TrainConfig:
+    """The config of a model about to be backtested: the backtester replays klines without
+    taker volume or trade counts (the flow features would be zeros there), so flow is off."""
+    if config.flow == "on":
+        raise InputError("--flow on: the backtest replays klines without taker volume; use off")
+    return replace(config, flow="off")
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     try:
         grid = tuple(float(s) for s in args.c.split(","))
@@ -605,6 +613,8 @@ def _main(argv: list[str] | None) -> int:
 
     symbol = args.symbol.upper()
     config = train_config(args)
+    if args.holdout_days is not None:
+        config = for_backtest(config)
     start_ms = _parse_time(args.start) if args.start else None
     end_ms = _parse_time(args.end) if args.end else None
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:

@@ -83,6 +83,7 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--holdout-days", "0"], "--holdout-days 0.0: expected > 0"),
         (["--holdout-days", "9"], "no bars left to train on"),
         (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
+        (["--holdout-days", "1", "--flow", "on"], "without taker volume"),
         (["--notional", "abc"], "--notional 'abc'"),
     ],
 )
