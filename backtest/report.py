@@ -252,8 +252,11 @@ def _bands_rows(section: Mapping[str, Any]) -> list[list[str]]:
 
 def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
     lat, slip = mc.get("latency_ms_range", ["", ""]), mc.get("slippage_bps_range", ["", ""])
+    latency = f"latency {lat[0]}-{lat[1]} ms"
+    if mc.get("entry_latency"):
+        latency = f"latency drawn from {html.escape(mc['entry_latency'])} (each run its own seed)"
     intro = (
-        f"<p>{mc['runs']} runs, seed {mc['seed']}: latency {lat[0]}-{lat[1]} ms, slippage "
+        f"<p>{mc['runs']} runs, seed {mc['seed']}: {latency}, slippage "
         f"{html.escape(str(slip[0]))}-{html.escape(str(slip[1]))} bps; bootstrap of "
         f"{mc.get('bootstrap', {}).get('trades', 0)} trades.</p>"
     )

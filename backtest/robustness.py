@@ -162,7 +162,8 @@ class MonteCarloSpec:
     """N runs; each gets its own seed (BacktestConfig.seed: the venue's latency draws) and
     draws latency uniformly from the integers [base, base + latency_jitter_ms]
     and slippage from [base, base + slippage_jitter_bps] in steps of 0.1 bps (costs only go up
-    from the base run's: a stress test, not a symmetric error bar)."""
+    from the base run's: a stress test, not a symmetric error bar). With a latency
+    distribution (entry_latency) the latency comes from its draws under each run's seed."""
 
     runs: int
     seed: int = 0
@@ -230,6 +231,7 @@ class MonteCarloResult:
     grid_ms: list[int]
     trade_pnls: list[float]
     paths: np.ndarray  # bootstrap equity paths, runs x (trades + 1)
+    entry_latency: str = ""  # the base run's latency distribution, if any
 
     def to_dict(self) -> dict[str, Any]:
         boot: dict[str, Any] = {"trades": len(self.trade_pnls), "paths": len(self.paths)}
@@ -239,6 +241,7 @@ class MonteCarloResult:
         return {
             "runs": self.spec.runs,
             "seed": self.spec.seed,
+            "entry_latency": self.entry_latency,
             "percentiles": list(PERCENTILES),
             "latency_ms_range": [
                 min(r.latency_ms for r in self.runs),
@@ -300,9 +303,20 @@ def monte_carlo(
     if spec.runs < 1:
         raise RobustnessError("--monte-carlo needs at least 1 run")
     grid = time_grid(base.times_ms)
+    # A latency distribution (BacktestConfig.entry_latency) replaces latency_ms: its draws vary
+    # with each run's seed, and latency_ms is left as it is.
+    dist = getattr(base.config, "entry_latency", "")
     quiet = replace(base.config, progress=False, journal_dir=None)
     items = [
-        (replace(quiet, latency_ms=lat, slippage_bps=slip, seed=seed), grid)
+        (
+            replace(
+                quiet,
+                latency_ms=base.config.latency_ms if dist else lat,
+                slippage_bps=slip,
+                seed=seed,
+            ),
+            grid,
+        )
         for lat, slip, seed in draw_knobs(spec, base.config)
     ]
     runs = parallel_map(_mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler)
@@ -319,7 +333,9 @@ def monte_carlo(
         if pnls
         else np.full((spec.runs, 1), start)
     )
-    return MonteCarloResult(spec=spec, runs=runs, grid_ms=grid, trade_pnls=pnls, paths=paths)
+    return MonteCarloResult(
+        spec=spec, runs=runs, grid_ms=grid, trade_pnls=pnls, paths=paths, entry_latency=dist
+    )
 
 
 # --- sweeps and walk-forward ------------------------------------------------------------------

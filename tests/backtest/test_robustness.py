@@ -283,3 +283,19 @@ def test_the_shipped_example_sweep_file_loads():
     spec = rb.load_sweep(ROOT / "backtest/sweep_example.toml")
     assert spec.grid == {"fast": [5, 10, 20], "slow": [30, 50]} and spec.walk_forward
     assert len(rb.grid_points(spec)) == 6 and spec.metric == "sharpe"
+
+
+def test_with_a_latency_distribution_each_run_draws_it_with_its_own_seed(day_data):
+    part = rb.slice_data(day_data, MAY5, MAY5 + DAY // 4)
+    config = replace(BASE, entry_latency="lognormal:median=20000,sigma=1")
+    base = run_backtest(part, config)
+    spec = rb.MonteCarloSpec(runs=3, seed=2, slippage_jitter_bps=Decimal(0))
+    mc = rb.monte_carlo(part, base, spec)
+    assert mc.to_dict()["entry_latency"] == "lognormal:median=20000,sigma=1"
+    assert [r.latency_ms for r in mc.runs] == [0, 0, 0]  # the distribution replaces it
+    assert len({r.seed for r in mc.runs}) == 3
+    for r in mc.runs[:2]:
+        again = run_backtest(part, replace(config, seed=r.seed))
+        assert [float(x) for x in again.equity][-1] == r.final_equity
+    # Bars are replayed as trades at +0, +20 and +40 s: latencies around 20 s land on either side.
+    assert len({r.final_equity for r in mc.runs}) > 1  # different draws, different fills
