@@ -18,8 +18,13 @@ turned into an object here:
   engine's `DEFAULT_BRACKETS` (the protocol reference's BTCUSDT tiers 1-5).
 - Book (`BookFeed`): recorded bookTicker quotes. A taker takes the recorded best level with its
   quantity; what is left fills one impact step beyond it: `impact_bps` of the touch price (at
-  least one tick) away, unlimited. Depth snapshots (../shared/data/market/depth) are not used:
-  a snapshot every few minutes between bookTicker updates would be stale the moment it is read.
+  least one tick) away, unlimited. Where the depth is known, from a raw websocket capture
+  (`<recv ts> <json>` lines: a REST depth snapshot, then `depthUpdate` diffs, as in
+  exchange_sim/data/raw_ws), the taker walks the recorded levels instead (the best
+  `DEPTH_LEVELS` per side, the bookTicker touch merged on top when it is newer), and the impact
+  level sits one step beyond the last of them. The standalone depth files of
+  ../shared/data/market/depth (one snapshot a day, Tardis top-5/25 snapshots of another year)
+  match no trade capture, so they are not used.
 """
 
 import bisect
@@ -42,6 +47,7 @@ from exchange_sim.engine.config import Bracket
 MINUTE_MS = 60_000
 _ZERO = Decimal(0)
 _UNLIMITED = Decimal(1_000_000)  # contracts: the impact level never runs dry
+DEPTH_LEVELS = 20  # recorded levels per side handed to the engine
 _BUNDLED_FUNDING = Path(__file__).resolve().parents[1] / "exchange_sim" / "data" / "funding"
 
 
@@ -262,12 +268,123 @@ class BookTicker:
     bid_qty: list[str]
     ask: list[str]
     ask_qty: list[str]
+    depth: "DepthTape | None" = None  # the recorded depth of the same session, if any
 
     def __len__(self) -> int:
         return len(self.time)
 
 
+@dataclass(frozen=True, slots=True)
+class DepthTape:
+    """A recorded order book: a REST depth snapshot and the `depthUpdate` diffs that follow it
+    (in update-id order, those already in the snapshot dropped). Sizes are absolute; 0 removes
+    a level. Prices and sizes stay the recorded strings (Binance's canonical text, so a price
+    string is a level's key). `gaps` counts diffs whose `pu` did not chain to the previous `u`
+    (applied anyway)."""
+
+    snapshot_ms: int
+    bids: list[list[str]]
+    asks: list[list[str]]
+    update_ms: list[int]  # transaction time of each diff
+    updates: list[tuple[list[list[str]], list[list[str]]]]  # (bids, asks) per diff
+    gaps: int
+
+
+def load_depth(paths: Sequence[str | Path], symbol: str) -> DepthTape:
+    """The depth of `symbol` in raw websocket captures (consecutive files of one session)."""
+    from exchange_sim.replay.loaders import iter_raw_ws
+
+    stream = symbol.lower() + "@depth"
+    snapshot: dict[str, Any] | None = None
+    diffs: list[dict[str, Any]] = []
+    try:
+        for path in paths:
+            for _, msg in iter_raw_ws(path):
+                if "stream" not in msg:
+                    if snapshot is None and "lastUpdateId" in msg:
+                        snapshot = msg
+                elif msg["stream"].startswith(stream):
+                    diffs.append(msg["data"])
+    except (OSError, ValueError, KeyError) as e:
+        raise RealismError(f"cannot read depth from {', '.join(map(str, paths))}: {e}") from None
+    if snapshot is None:
+        raise RealismError(f"no depth snapshot in {', '.join(map(str, paths))}")
+    last = int(snapshot["lastUpdateId"])
+    diffs = [d for d in diffs if int(d["u"]) >= last]  # older ones are in the snapshot
+    gaps, prev = 0, None
+    if diffs and not int(diffs[0]["U"]) <= last <= int(diffs[0]["u"]):
+        gaps += 1
+    for d in diffs:
+        if prev is not None and int(d["pu"]) != prev:
+            gaps += 1
+        prev = int(d["u"])
+
+    return DepthTape(
+        snapshot_ms=int(snapshot["T"]),
+        bids=snapshot["bids"],
+        asks=snapshot["asks"],
+        update_ms=[int(d["T"]) for d in diffs],
+        updates=[(d["b"], d["a"]) for d in diffs],
+        gaps=gaps,
+    )
+
+
 def load_book_ticker(
+    spec: str | Path,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    symbol: str | None = None,
+) -> BookTicker:
+    """`BacktestConfig.book_ticker`: comma-separated files of one session: a bookTicker CSV
+    and/or raw websocket captures (`.jsonl[.gz]`: their depth, and their bookTicker messages
+    when no CSV is given). `symbol` defaults to the first file name's prefix
+    (`BTCUSDT-um-...`)."""
+    paths = [Path(x.strip()) for x in str(spec).split(",") if x.strip()]
+    if symbol is None:
+        symbol = paths[0].name.split("-")[0].upper() if paths else ""
+    raw = [p for p in paths if ".jsonl" in p.name]
+    csvs = [p for p in paths if p not in raw]
+    for p in raw:
+        if not p.is_file():
+            raise RealismError(f"capture not found: {p}")
+    if len(csvs) > 1:
+        raise RealismError(f"one bookTicker CSV at most, not {len(csvs)}")
+    if csvs:
+        quotes = _load_book_ticker_csv(csvs[0], start_ms=start_ms, end_ms=end_ms)
+    elif raw:
+        quotes = _raw_book_ticker(raw, symbol, start_ms, end_ms)
+    else:
+        raise RealismError("no book file given")
+    if not raw:
+        return quotes
+    return BookTicker(
+        quotes.time, quotes.bid, quotes.bid_qty, quotes.ask, quotes.ask_qty, load_depth(raw, symbol)
+    )
+
+
+def _raw_book_ticker(
+    paths: list[Path], symbol: str, start_ms: int | None, end_ms: int | None
+) -> BookTicker:
+    from exchange_sim.replay.loaders import iter_raw_ws
+
+    stream = symbol.lower() + "@bookticker"
+    rows = []
+    for path in paths:
+        for _, msg in iter_raw_ws(path):
+            if msg.get("stream", "").lower() == stream:
+                d = msg["data"]
+                t = int(d["T"])
+                if (start_ms is None or t >= start_ms) and (end_ms is None or t < end_ms):
+                    rows.append((t, d["b"], d["B"], d["a"], d["A"]))
+    if not rows:
+        raise RealismError(f"no bookTicker messages in {', '.join(map(str, paths))}")
+    rows.sort(key=lambda r: r[0])
+    times, b, bq, a, aq = (list(c) for c in zip(*rows, strict=True))
+    return BookTicker(times, b, bq, a, aq)
+
+
+def _load_book_ticker_csv(
     path: str | Path, *, start_ms: int | None = None, end_ms: int | None = None
 ) -> BookTicker:
     """A bookTicker CSV (data.binance.vision columns `update_id, best_bid_price, best_bid_qty,
@@ -310,15 +427,37 @@ def load_book_ticker(
 
 
 class BookFeed:
-    """Hands the engine the recorded top of book in force at a time, as a two-level book per
-    side: the recorded best (price, quantity), then an unlimited level one impact step beyond
-    (`impact_bps` of the best price, rounded away from it, at least one tick).
+    """Hands the engine the recorded book in force at a time.
 
-    `feed_until(t)` applies only the last quote at or before `t` (the ones before it changed
-    nothing anyone traded against); quotes are never applied twice, so what our taker orders
-    took from a level stays taken until the next recorded update."""
+    Top of book only (bookTicker): a two-level book per side: the recorded best (price,
+    quantity), then an unlimited level one impact step beyond (`impact_bps` of the best price,
+    rounded away from it, at least one tick). With depth: the best `DEPTH_LEVELS` recorded
+    levels per side and the unlimited level one impact step beyond the last of them; the
+    latest bookTicker quote, when newer than the depth, is merged on top by the engine.
 
-    __slots__ = ("_engine", "_i", "_impact", "_n", "_quotes", "_symbol", "_tick", "applied")
+    `feed_until(t)` brings the book to its state at `t` and tells the engine only when it
+    changed (the quotes and diffs before `t` changed nothing anyone traded against), so what
+    our taker orders took from a level stays taken until the next recorded update."""
+
+    __slots__ = (
+        "_ask_keys",
+        "_asks",
+        "_bid_keys",
+        "_bids",
+        "_depth",
+        "_depth_ms",
+        "_engine",
+        "_i",
+        "_impact",
+        "_j",
+        "_n",
+        "_quote_ms",
+        "_quotes",
+        "_symbol",
+        "_tick",
+        "applied",
+        "stats",
+    )
 
     def __init__(
         self, engine: Any, symbol: str, quotes: BookTicker, tick: Decimal, impact_bps: Decimal
@@ -330,24 +469,123 @@ class BookFeed:
         self._impact = impact_bps
         self._i = 0  # next quote not yet applied
         self._n = len(quotes)
-        self.applied = 0
+        self._quote_ms: int | None = None  # time of the last quote applied
+        self._depth = quotes.depth
+        self._j = -1  # next depth diff to apply; -1: the snapshot is not in force yet
+        self._depth_ms: int | None = None
+        # Per side: sort key (-price for bids, price for asks) -> (price text, size text), and
+        # the keys in ascending order (best first).
+        self._bids: dict[float, tuple[str, str]] = {}
+        self._asks: dict[float, tuple[str, str]] = {}
+        self._bid_keys: list[float] = []
+        self._ask_keys: list[float] = []
+        self.applied = 0  # books handed to the engine
+        self.stats: Any = None  # the venue's VenueStats (book_updates, depth_gaps), once attached
+
+    def attach(self, stats: Any) -> None:
+        """Count into the venue's VenueStats (book_updates, depth_gaps)."""
+        self.stats = stats
+        if self._depth is not None:
+            stats.depth_gaps = self._depth.gaps
 
     @property
     def next_ms(self) -> int | None:
-        return self._quotes.time[self._i] if self._i < self._n else None
+        """Time of the next recorded change (ms), None at the end."""
+        t = self._quotes.time[self._i] if self._i < self._n else None
+        d = self._depth
+        if d is not None:
+            nd = (
+                d.snapshot_ms
+                if self._j < 0
+                else (d.update_ms[self._j] if self._j < len(d.updates) else None)
+            )
+            if nd is not None and (t is None or nd < t):
+                return nd
+        return t
 
     def feed_until(self, t_ms: int) -> None:
+        depth_changed = self._depth is not None and self._advance_depth(t_ms)
         q = self._quotes
-        if self._i >= self._n or q.time[self._i] > t_ms:
+        quote_changed = self._i < self._n and q.time[self._i] <= t_ms
+        if quote_changed:
+            self._i = bisect.bisect_right(q.time, t_ms, self._i)
+            self._quote_ms = q.time[self._i - 1]
+        if not (depth_changed or quote_changed):
             return
-        j = bisect.bisect_right(q.time, t_ms, self._i) - 1
-        self._i = j + 1
-        bid, ask = Decimal(q.bid[j]), Decimal(q.ask[j])
-        bids, asks = book_levels(
-            bid, Decimal(q.bid_qty[j]), ask, Decimal(q.ask_qty[j]), self._tick, self._impact
-        )
-        self._engine.on_depth(self._symbol, bids, asks, q.time[j])
         self.applied += 1
+        if self.stats is not None:
+            self.stats.book_updates += 1
+        j = self._i - 1
+        if self._depth_ms is None:  # top of book only
+            bid, ask = Decimal(q.bid[j]), Decimal(q.ask[j])
+            bids, asks = book_levels(
+                bid, Decimal(q.bid_qty[j]), ask, Decimal(q.ask_qty[j]), self._tick, self._impact
+            )
+            self._engine.on_depth(self._symbol, bids, asks, q.time[j])
+            return
+        if depth_changed:
+            self._engine.on_depth(self._symbol, *self._depth_levels(), self._depth_ms)
+        if self._quote_ms is not None and self._quote_ms >= self._depth_ms:
+            self._engine.on_book_ticker(
+                self._symbol,
+                Decimal(q.bid[j]),
+                Decimal(q.bid_qty[j]),
+                Decimal(q.ask[j]),
+                Decimal(q.ask_qty[j]),
+                self._quote_ms,
+            )
+
+    def _advance_depth(self, t_ms: int) -> bool:
+        d = self._depth
+        assert d is not None
+        changed = False
+        if self._j < 0:
+            if d.snapshot_ms > t_ms:
+                return False
+            self._bids = {-float(p): (p, q) for p, q in d.bids if float(q) > 0}
+            self._asks = {float(p): (p, q) for p, q in d.asks if float(q) > 0}
+            self._bid_keys, self._ask_keys = sorted(self._bids), sorted(self._asks)
+            self._j, self._depth_ms, changed = 0, d.snapshot_ms, True
+        times, updates = d.update_ms, d.updates
+        while self._j < len(updates) and times[self._j] <= t_ms:
+            bids, asks = updates[self._j]
+            for sign, book, keys, levels in (
+                (-1.0, self._bids, self._bid_keys, bids),
+                (1.0, self._asks, self._ask_keys, asks),
+            ):
+                for p, qty in levels:
+                    k = sign * float(p)
+                    if float(qty) > 0:
+                        if k not in book:
+                            bisect.insort(keys, k)
+                        book[k] = (p, qty)
+                    elif book.pop(k, None) is not None:
+                        del keys[bisect.bisect_left(keys, k)]
+            self._depth_ms = times[self._j]
+            self._j += 1
+            changed = True
+        return changed
+
+    def _depth_levels(
+        self,
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        bids = [
+            (Decimal(p), Decimal(q))
+            for p, q in map(self._bids.__getitem__, self._bid_keys[:DEPTH_LEVELS])
+        ]
+        asks = [
+            (Decimal(p), Decimal(q))
+            for p, q in map(self._asks.__getitem__, self._ask_keys[:DEPTH_LEVELS])
+        ]
+        if bids:
+            worst = bids[-1][0]
+            price = worst - impact_offset(worst, self._impact, self._tick)
+            if price > 0:
+                bids.append((price, _UNLIMITED))
+        if asks:
+            worst = asks[-1][0]
+            asks.append((worst + impact_offset(worst, self._impact, self._tick), _UNLIMITED))
+        return bids, asks
 
 
 def impact_offset(price: Decimal, impact_bps: Decimal, tick: Decimal) -> Decimal:

@@ -93,6 +93,8 @@ class VenueStats:
     entry_latency_draws: int = 0
     ack_latency_ms_total: int = 0  # sum of acknowledgement latency draws
     ack_latency_draws: int = 0
+    book_updates: int = 0  # recorded books (top of book / depth) handed to the engine
+    depth_gaps: int = 0  # depthUpdate diffs that did not chain (`pu` != previous `u`)
 
 
 class InProcessVenue:
@@ -131,7 +133,18 @@ class InProcessVenue:
         )
         self._last_entry_due = 0
         self._last_ack_due = 0
-        self.book_feed: BookFeed | None = None  # recorded top of book, brought up to date
+        self._book_feed: BookFeed | None = None
+
+    @property
+    def book_feed(self) -> BookFeed | None:
+        """The recorded book, brought up to date before each request reaches the engine."""
+        return self._book_feed
+
+    @book_feed.setter
+    def book_feed(self, feed: BookFeed | None) -> None:
+        self._book_feed = feed
+        if feed is not None:
+            feed.attach(self.stats)
 
     # --- core.venue.Venue ------------------------------------------------------------------
 
@@ -276,8 +289,8 @@ class InProcessVenue:
 
     def _send(self, request: OrderRequest) -> None:
         engine, account = self.engine, self.account
-        if self.book_feed is not None:
-            self.book_feed.feed_until(self.clock.now_ms())
+        if self._book_feed is not None:
+            self._book_feed.feed_until(self.clock.now_ms())
         try:
             params = order_params(request, self.instruments[request.symbol])
             if request.type.is_conditional:

@@ -229,20 +229,30 @@ def test_a_real_month_of_klines_matches_its_recomputation(month, tmp_path):
 # --- trades with the recorded top of book ------------------------------------------------------
 
 
-def book_for(trades: Path) -> Path | None:
-    """The bookTicker capture of the same session (same symbol and time span), if any."""
-    for folder in (trades.parent.parent / "bookticker",):
-        p = folder / trades.name.replace("-trades-", "-bookTicker-")
-        if p.is_file():
-            return p
-    return None
+def book_for(trades: Path, *, depth: bool = False) -> str:
+    """The book of the same session (symbol, time span): its bookTicker CSV, and with `depth`
+    the raw websocket captures starting inside the span (their depth snapshot and diffs)."""
+    market = trades.parent.parent
+    parts = []
+    csv_path = market / "bookticker" / trades.name.replace("-trades-", "-bookTicker-")
+    if csv_path.is_file():
+        parts.append(csv_path)
+    if depth:
+        symbol, span = trades.name.split("-trades-")[0], trades.name.split("-trades-")[1]
+        start, _, end = span.split(".")[0].partition("_")
+        end = end if "T" in end else start.split("T")[0] + "T" + end
+        for raw in sorted((market / "raw_ws").glob(f"{symbol}-ws-raw-*.jsonl.gz")):
+            raw_start = raw.name.split("-ws-raw-")[1].removeprefix("depth-").split("_")[0]
+            if start <= raw_start <= end:
+                parts.append(raw)
+    return ",".join(str(p) for p in parts)
 
 
-def run_trades(path: Path, out: Path, book: Path | None) -> dict:
+def run_trades(path: Path, out: Path, book: str) -> dict:
     config = BacktestConfig(
         symbol=path.name.split("-")[0],
         strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
-        book_ticker="" if book is None else str(book),
+        book_ticker=book,
         slippage_bps=D(1),
         entry_latency="lognormal:median=20,sigma=0.5",
         ack_latency="10",
@@ -252,8 +262,10 @@ def run_trades(path: Path, out: Path, book: Path | None) -> dict:
     write_outputs(result, out)
     summary = assert_summary_matches_csvs(out, 10_000.0)
     assert summary["data"]["kind"] == "trades"
-    if book is not None:
-        assert_taker_fills_at_the_recorded_top(out, book, D(1))
+    if book:
+        assert summary["counters"]["venue_book_updates"] > 0
+    if book and "," not in book and ".jsonl" not in book:  # top of book only
+        assert_taker_fills_at_the_recorded_top(out, Path(book), D(1))
     return summary
 
 
@@ -291,5 +303,9 @@ def test_the_bundled_capture_with_its_book_matches_its_recomputation(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", needs_shared(shared_captures()))
 def test_a_real_trade_capture_matches_its_recomputation(capture, tmp_path):
-    summary = run_trades(capture, tmp_path, book_for(capture))
+    summary = run_trades(capture, tmp_path / "top", book_for(capture))
     assert summary["data"]["rows"] > 10_000
+    book = book_for(capture, depth=True)
+    if ".jsonl" in book:  # the session's depth was recorded too: walk it
+        summary = run_trades(capture, tmp_path / "depth", book)
+        assert summary["settings"]["book_ticker"] == book

@@ -16,6 +16,7 @@ from backtest.data import Klines
 from backtest.realism import (
     BookFeed,
     BookTicker,
+    DepthTape,
     LatencyKind,
     LatencyModel,
     RealismError,
@@ -175,6 +176,58 @@ def test_a_market_order_takes_the_recorded_top_then_walks_to_the_impact_level():
     clock.set_ms(T0 + 1_000)
     venue.submit(market("x3", Side.BUY, "0.001"))
     assert fills(events)[-1] == ("x3", D("100000.0"), D("0.001"), T0 + 1_000)
+
+
+def test_with_recorded_depth_a_market_order_walks_the_levels_then_the_impact_level():
+    clock, engine, venue, events = rig()
+    tick = INSTRUMENTS[SYMBOL].tick_size
+    depth = DepthTape(
+        snapshot_ms=T0,
+        bids=[["99999.9", "1.000"]],
+        asks=[["100000.0", "0.002"], ["100000.5", "0.003"], ["100001.0", "0.001"]],
+        update_ms=[T0 + 100, T0 + 300],
+        updates=[
+            ([], [["100001.0", "0"]]),  # that level is gone
+            ([], [["100000.0", "0.004"]]),
+        ],
+        gaps=0,
+    )
+    # The first quote is older than the depth: it does not override it; the second is newer.
+    quotes = BookTicker(
+        [T0 - 5, T0 + 400],
+        ["99999.9", "99999.8"],
+        ["1.000", "1.000"],
+        ["100000.0", "99999.9"],
+        ["0.009", "0.001"],
+        depth,
+    )
+    feed = BookFeed(engine, SYMBOL, quotes, tick, D(2))
+    venue.book_feed = feed
+    trade(clock, engine, venue, "100000", T0 + 200)
+    venue.submit(market("x1", Side.BUY, "0.010"))
+    # 2 bps of the last level, 100000.5: 20.0001 -> 201 ticks = 20.1 beyond it: 100020.6.
+    assert impact_offset(D("100000.5"), D(2), tick) == D("20.1")
+    assert fills(events) == [
+        ("x1", D("100000.0"), D("0.002"), T0 + 200),
+        ("x1", D("100000.5"), D("0.003"), T0 + 200),
+        ("x1", D("100020.6"), D("0.005"), T0 + 200),
+    ]
+    # The next diff hands the engine the recorded book again: best 0.004, 100000.5 back to
+    # 0.003 (what we took is forgotten at a recorded update, as with the top of book).
+    clock.set_ms(T0 + 300)
+    venue.submit(market("x2", Side.BUY, "0.005"))
+    assert fills(events)[-2:] == [
+        ("x2", D("100000.0"), D("0.004"), T0 + 300),
+        ("x2", D("100000.5"), D("0.001"), T0 + 300),
+    ]
+    # A newer bookTicker quote is merged on top of the depth (better levels dropped).
+    clock.set_ms(T0 + 400)
+    venue.submit(market("x3", Side.BUY, "0.003"))
+    assert fills(events)[-2:] == [
+        ("x3", D("99999.9"), D("0.001"), T0 + 400),
+        ("x3", D("100000.5"), D("0.002"), T0 + 400),
+    ]
+    assert venue.stats.book_updates == 3 and venue.stats.depth_gaps == 0
 
 
 # --- funding ----------------------------------------------------------------------------------
