@@ -654,9 +654,10 @@ def add_cli_flags(parser: Any) -> None:
     g.add_argument(
         "--book-ticker",
         default="",
-        metavar="PATH",
-        help="bookTicker CSV for trades data: takers take the recorded top of book, the rest "
-        "--slippage-bps (at least a tick) beyond it",
+        metavar="PATH[,PATH..]",
+        help="the recorded book of a trades replay: a bookTicker CSV and/or raw websocket "
+        "captures (.jsonl.gz, for their depth); takers walk it, the rest --slippage-bps (at "
+        "least a tick) beyond its last level",
     )
     g.add_argument("--leverage", type=int, default=None, help="leverage (default: risk config)")
     g.add_argument(
