@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--balance", default="10000", help="starting USDT wallet")
     p.add_argument("--fast", type=int, default=10, help="sma_crossover fast SMA (bars)")
     p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
-    p.add_argument("--notional", default="1000", help="sma_crossover position size, USDT")
+    p.add_argument("--notional", default="1000", help="position size, USDT")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
     p.add_argument(
         "--no-fast-path",
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                 "slow": args.slow,
                 "order_notional_usdt": _dec(args.notional, "--notional"),
             }
+        if args.strategy == "rsi_macd":
+            params = {"order_notional_usdt": _dec(args.notional, "--notional")}
         if args.model is not None:
             params["model_path"] = args.model
             params["order_notional_usdt"] = _dec(args.notional, "--notional")

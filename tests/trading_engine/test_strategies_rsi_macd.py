@@ -2,6 +2,7 @@
 results on the bundled real klines, warm-up, sizing and registration."""
 
 import gzip
+import json
 import math
 from decimal import Decimal as D
 from fractions import Fraction as F
@@ -217,3 +218,23 @@ def test_registered_under_its_name_and_chosen_by_the_config(tmp_path):
     cfg.write_text('[strategy]\nname = "rsi_macd"\nrsi_period = 10\n')
     settings = load_settings(config_path=cfg, env_file=None)
     assert settings.strategy.name == "rsi_macd" and settings.strategy.rsi_period == 10
+
+
+def test_the_backtester_runs_it_with_strategy_rsi_macd_and_its_notional(tmp_path):
+    import backtest_trading_strategy as cli
+
+    # Six hours of the bundled week: 1000 USDT positions trade (100 USDT would floor to 0 BTC).
+    code = cli.main(
+        [
+            "--data", str(KLINES), "--strategy", "rsi_macd", "--notional", "1000",
+            "--start", "2025-05-10T00:00", "--end", "2025-05-10T06:00",
+            "--no-progress", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["counters"]["fills"] > 0 and summary["counters"]["denied"] == 0
+    # The first entry is 1000 USDT floored to the 0.001 step: within one step of 1000 USDT.
+    first = (tmp_path / "trades.csv").read_text().splitlines()[1].split(",")
+    price, qty = D(first[5]), D(first[6])
+    assert 1000 - price * D("0.001") < price * qty <= 1000
