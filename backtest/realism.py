@@ -177,10 +177,14 @@ class FundingRates:
 
 
 def load_funding(path: str | Path) -> FundingRates:
-    """Read a funding-rate history CSV (plain or gzipped; see the module doc for layouts)."""
+    """Read a funding-rate history CSV (plain or gzipped; see the module doc for layouts), or
+    a raw websocket capture (`.jsonl[.gz]`): there each settlement's rate is the last
+    `markPriceUpdate` rate `r` announced for it (`T`) before it."""
     p = Path(path)
     if not p.is_file():
         raise RealismError(f"funding file not found: {p}")
+    if ".jsonl" in p.name:
+        return _raw_funding(p)
     rows = _csv_rows(p)
     if not rows:
         raise RealismError(f"no rows in {p}")
@@ -210,6 +214,24 @@ def load_funding(path: str | Path) -> FundingRates:
     if interval < MINUTE_MS:  # one row, or irregular times: Binance's 8 h default
         interval = 8 * 60 * MINUTE_MS
     return FundingRates(times, tuple(by_time[t] for t in times), interval, str(p))
+
+
+def _raw_funding(p: Path) -> FundingRates:
+    from exchange_sim.replay.loaders import iter_raw_ws
+
+    stream = p.name.split("-")[0].lower() + "@markprice"
+    by_time: dict[int, Decimal] = {}
+    try:
+        for _, msg in iter_raw_ws(p):
+            if msg.get("stream", "").lower().startswith(stream):
+                d = msg["data"]
+                by_time[int(d["T"])] = Decimal(d["r"])  # later announcements win
+    except (OSError, ValueError, KeyError, InvalidOperation) as e:
+        raise RealismError(f"cannot read funding from {p}: {e}") from None
+    if not by_time:
+        raise RealismError(f"no markPriceUpdate in {p}")
+    times = tuple(sorted(by_time))
+    return FundingRates(times, tuple(by_time[t] for t in times), 8 * 60 * MINUTE_MS, str(p))
 
 
 def bundled_funding(symbol: str, start_ms: int, end_ms: int) -> Path | None:

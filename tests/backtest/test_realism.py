@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backtest import realism
-from backtest.data import Klines
+from backtest.data import Klines, Trades
 from backtest.realism import (
     BookFeed,
     BookTicker,
@@ -40,6 +40,7 @@ SYMBOL = "BTCUSDT"
 T0 = 1_746_403_200_000  # 2025-05-05T00:00Z, a funding settlement instant
 INSTRUMENTS = {SYMBOL: load_instruments()[SYMBOL]}  # tick 0.10, step 0.001
 HOUR = 3_600_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rig(*, balance: str = "10000", leverage: int = 20, **venue_knobs):
@@ -304,6 +305,40 @@ def test_a_recorded_funding_rate_is_paid_at_its_time_on_the_position_and_mark(tm
     )
 
 
+def test_trades_replay_pays_the_recorded_rate_on_the_last_trade_price_mark(tmp_path):
+    # A trade every 10 s from 23:54, each 10 USDT above the last; marks follow the trades.
+    funding = write_gz(tmp_path / "f.csv.gz", f"time,funding_rate\n{T0},-0.0002\n")
+    start = T0 - 6 * 60_000
+    n = 42  # the last at 00:00:50
+    data = Trades(
+        [start + 10_000 * k for k in range(n)],
+        [str(100_000 + 10 * k) for k in range(n)],
+        ["0.5"] * n,
+        [False] * n,
+    )
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        maker_fee=D(0),
+        taker_fee=D(0),
+        funding=str(funding),
+    )
+    result = run_backtest(data, config)
+    buys = [f for f in result.journal.fills if f.time_ms < T0]
+    assert buys and all(f.side == "BUY" for f in result.journal.fills)
+    qty = sum(f.qty for f in buys)
+    # The settlement at 00:00 uses the mark in force before it: the 23:59:50 trade's price,
+    # 100,000 + 10 * 35 = 100,350. Shorts pay a negative rate, longs receive it.
+    expected = qty * D(100_350) * D("0.0002")
+    assert result.summary.funding == pytest.approx(float(expected), abs=1e-12)
+
+
+def test_a_raw_capture_gives_the_rate_its_mark_price_stream_announced():
+    raw = ROOT / "exchange_sim/data/raw_ws/BTCUSDT-um-ws-raw-2023-04-04T2358_2359.jsonl.gz"
+    f = load_funding(raw)
+    # The capture's last markPriceUpdate: "r":"0.00002754","T":1680652800000 (00:00 UTC).
+    assert f.times == (1_680_652_800_000,) and f.rates == (D("0.00002754"),)
+
+
 def _kw(config: BacktestConfig) -> dict:
     return {f: getattr(config, f) for f in config.__dataclass_fields__}
 
@@ -465,7 +500,6 @@ def test_book_ticker_needs_trades_data(tmp_path):
 
 # --- the command line -------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
 BOOK = ROOT / "exchange_sim/data/bookticker/BTCUSDT-um-bookTicker-2024-08-08T2354_2400.csv.gz"
 
