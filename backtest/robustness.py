@@ -434,9 +434,9 @@ def _as_type_of(like: Any, value: Any, key: str) -> Any:
         try:
             d = Decimal(str(value))
         except InvalidOperation:
-            raise RobustnessError(f"{key} = {value!r} is not a number") from None
+            raise RobustnessError(f"bad sweep setting {key} = {value!r}: not a number") from None
         if not d.is_finite():
-            raise RobustnessError(f"{key} = {value!r} is not a finite number")
+            raise RobustnessError(f"bad sweep setting {key} = {value!r}: not a finite number")
         return d
     if isinstance(like, bool) or isinstance(value, bool):
         return value
@@ -452,7 +452,12 @@ def point_config(base: BacktestConfig, settings: Mapping[str, Any]) -> BacktestC
     params = dict(base.strategy_params)
     for key, value in settings.items():
         if key in _CONFIG_FIELDS:
-            changes[key] = _as_type_of(getattr(base, key), value, key)
+            typed = _as_type_of(getattr(base, key), value, key)
+            if isinstance(typed, int | Decimal) and not isinstance(typed, bool) and typed < 0:
+                raise RobustnessError(
+                    f"bad sweep setting {key} = {value!r}: expected a number >= 0"
+                )
+            changes[key] = typed
         else:
             params[key] = _as_type_of(params.get(key), value, key)
     return replace(base, strategy_params=params, progress=False, journal_dir=None, **changes)

@@ -175,6 +175,9 @@ def test_point_config_types_the_settings():
     assert c.slippage_bps == Decimal("1.5") and c.strategy_params["fast"] == 5
     assert c.strategy_params["order_notional_usdt"] == Decimal("500.0")
     assert not c.progress and c.journal_dir is None
+    for bad in ({"taker_fee": -1}, {"latency_ms": -5}, {"slippage_bps": "x"}):
+        with pytest.raises(rb.RobustnessError, match=next(iter(bad))):
+            rb.point_config(base, bad)
 
 
 SWEEP = """
