@@ -328,6 +328,11 @@ class BookKeeper:
         self._available, self._available_at = value, self._version
         return value
 
+    def _revalue(self) -> None:
+        """Compute equity and the available balance of the new state now (after an event or a
+        mark price, off the order path), so the next order's risk check finds them cached."""
+        self.available_balance()  # computes equity() on the way
+
     def _compute_available_balance(self) -> Decimal:
         position_im = open_order_im = ZERO
         for book in self._books.values():
@@ -453,6 +458,7 @@ class BookKeeper:
             self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
             t = item.event_time_ms
+            self._revalue()
         else:
             if book.mark is None and book.last is None:
                 self._version += 1
@@ -495,6 +501,7 @@ class BookKeeper:
                 handler(event)
             finally:
                 self._version += 1  # also after: a read inside may have cached a half state
+            self._revalue()
 
     def _reject(self, event: Event | Fill, why: str) -> None:
         if self._restoring:  # rejected when it first came: not news

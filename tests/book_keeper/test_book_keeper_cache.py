@@ -92,3 +92,16 @@ def test_cached_equity_and_available_balance_follow_every_change():
     assert bk.unrealized_pnl() == 0
     _same(bk)
     assert bk.available_balance() == bk.equity() == bk.wallet()
+
+
+def test_an_applied_event_or_a_mark_price_leaves_both_values_computed_for_the_next_order():
+    """The risk check of the next order finds them cached: computed when the event or mark
+    price came, not on the order path."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+    assert bk._equity_at == bk._available_at == bk._version
+    bk.mark(_mark("60300.0"))
+    assert bk._equity_at == bk._available_at == bk._version
+    assert (bk._equity, bk._available) == (D("10002.7"), D("9972.55"))
+    bk.mark(_trade("60400.0", agg_id=2))  # does not move the valuation: still cached
+    assert bk._available_at == bk._version
