@@ -535,3 +535,28 @@ def test_bad_realism_flags_exit_2_with_one_line(flags, tmp_path, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("backtest_trading_strategy.py: ") and "\n" not in err
+
+
+@pytest.mark.slow  # two interpreters with pandas/matplotlib: ~4-9 s on 2 busy cores
+def test_a_seed_gives_the_same_run_in_another_process(tmp_path):
+    """Draws come from random.Random(str seed), hashed with SHA-512: no PYTHONHASHSEED, no
+    process state. Two interpreters with different hash seeds write identical outputs."""
+    import os
+    import subprocess
+    import sys
+
+    week = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        argv = [sys.executable, str(ROOT / "backtest_trading_strategy.py"), "--data", str(week)]
+        argv += ["--end", "2025-05-05T08:00", "--latency", "lognormal:median=300,sigma=1"]
+        argv += ["--ack-latency", "empirical:5,50,500", "--seed", "9", "--no-html"]
+        argv += ["--no-progress", "--out", str(out)]
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run(argv, check=True, env=env, capture_output=True, cwd=ROOT, timeout=120)
+        outs.append(out)
+    for name in ("summary.json", "trades.csv", "orders.csv", "equity.csv"):
+        a, b = ((o / name).read_bytes() for o in outs)
+        assert a == b, name
+    assert json.loads((outs[0] / "summary.json").read_text())["counters"]["venue_ack_latency_draws"]
