@@ -194,7 +194,12 @@ def _run_monte_carlo(
         slippage_jitter_bps=_dec(args.mc_slippage_bps, "--mc-slippage-bps"),
     )
     return robustness.monte_carlo(
-        data, result, spec, jobs=args.jobs, dask_scheduler=args.dask_scheduler
+        data,
+        result,
+        spec,
+        jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler,
+        progress=result.config.progress,
     )
 
 
@@ -207,7 +212,12 @@ def _run_sweep(
     if spec is None:
         return None
     return robustness.run_sweep(
-        data, config, spec, jobs=args.jobs, dask_scheduler=args.dask_scheduler
+        data,
+        config,
+        spec,
+        jobs=args.jobs,
+        dask_scheduler=args.dask_scheduler,
+        progress=config.progress,
     )
 
 

@@ -115,14 +115,19 @@ def parallel_map(
     *,
     jobs: int = 1,
     dask_scheduler: str | None = None,
+    progress: str = "",
 ) -> list[Any]:
     """[fn(shared, item) for item in items], in order: in this process (jobs 1), in joblib
     workers (jobs > 1 or -1 for every core), or on the Dask cluster at `dask_scheduler`
-    (`shared` is scattered once to the workers; they must be able to import this project)."""
+    (`shared` is scattered once to the workers; they must be able to import this project).
+    `progress`: a label for a progress bar on stderr (in-process runs only)."""
     if dask_scheduler:
         return _dask_map(fn, shared, items, dask_scheduler)
     if jobs == 1 or len(items) <= 1:
-        return [fn(shared, item) for item in items]
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        bar = tqdm(items, desc=progress, disable=not progress, unit="run", leave=False)
+        return [fn(shared, item) for item in bar]
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
     # One call per worker with a stripe of the items: `shared` (the data) is pickled once per
@@ -298,6 +303,7 @@ def monte_carlo(
     *,
     jobs: int = 1,
     dask_scheduler: str | None = None,
+    progress: bool = False,
 ) -> MonteCarloResult:
     """The randomized runs of `base.config` on `data` and the bootstrap of `base`'s trades."""
     if spec.runs < 1:
@@ -319,7 +325,10 @@ def monte_carlo(
         )
         for lat, slip, seed in draw_knobs(spec, base.config)
     ]
-    runs = parallel_map(_mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler)
+    label = "monte carlo" if progress else ""
+    runs = parallel_map(
+        _mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler, progress=label
+    )
     fills = [
         metrics.FillRow(
             f.time_ms, float(f.price), float(f.qty), float(f.commission), float(f.realized_pnl)
@@ -613,10 +622,14 @@ def run_sweep(
     *,
     jobs: int = 1,
     dask_scheduler: str | None = None,
+    progress: bool = False,
 ) -> SweepResult:
     """Every (window, phase, grid point) backtest, in parallel; the best point per window."""
     points, skipped, windows, tasks = sweep_tasks(data, base, spec)
-    outputs = parallel_map(_sweep_task, data, tasks, jobs=jobs, dask_scheduler=dask_scheduler)
+    label = "sweep" if progress else ""
+    outputs = parallel_map(
+        _sweep_task, data, tasks, jobs=jobs, dask_scheduler=dask_scheduler, progress=label
+    )
     rows = []
     for task, result in zip(tasks, outputs, strict=True):
         row: dict[str, Any] = {
