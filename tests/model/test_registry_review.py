@@ -110,7 +110,8 @@ def test_promoted_write_is_atomic(tmp_path, models, monkeypatch):
 
 def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models, capsys):
     reg = tmp_path / "reg"
-    args = ["--registry", str(reg), "--data", str(WEEK), "--symbol", "btcusdt"]
+    # The last two days of the week (price rose 1.08 % from May 10 00:00 to the end).
+    args = ["--registry", str(reg), "--data", str(WEEK), "--symbol", "btcusdt", "--eval-days", "2"]
     assert review_main([*args, "--candidate", str(models["short"])]) == 0
     short_id = registry.promoted_id(reg)
     assert "nothing promoted yet" in capsys.readouterr().out
@@ -132,7 +133,7 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     # A floor on the metric itself: a losing candidate is not promoted even into an empty
     # registry (the short model lost money after fees on the week).
     empty = tmp_path / "empty"
-    floor = ["--registry", str(empty), "--data", str(WEEK), "--min-metric", "0"]
+    floor = ["--registry", str(empty), "--data", str(WEEK), "--min-metric", "0", "--eval-days", "2"]
     assert review_main([*floor, "--candidate", str(models["short"])]) == 0
     assert "does not clear --min-metric 0.0" in capsys.readouterr().out
     assert registry.promoted_id(empty) is None and len(registry.versions(empty)) == 1
