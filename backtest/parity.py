@@ -18,21 +18,25 @@ strategy, from the recorded settings) and runs them against the in-process match
   the same ms or later after it (the exchange's replay wakes up a little after an item's
   time, a request is handled at once; the daemon's receive order across its market and user
   sockets says nothing: both ways were seen);
-* what the engine reports (parsed by the same `gateway` code as live) reaches the ExecManager
-  where the daemon received the same event (kind and order), so reactions happen at the same
-  point; reconciliation snapshots and user-stream states are replayed as recorded.
+* the engine is advanced only where the daemon heard from the exchange, up to the time the
+  exchange stamped on that event; what it reports (parsed by the same `gateway` code as
+  live) reaches the ExecManager there, up to the event of the same kind and order, so
+  reactions happen at the same point; reconciliation snapshots and user-stream states are
+  replayed as recorded.
 
 Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
 (client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
 order; the first difference is named with both sides. Exit 0 identical, 1 divergence, 2 bad
-input. The newest session of the journal is audited; it must have started flat with no open
-order (a later session in the same journal is fine: its books start from the exchange's
-snapshot). Not reproduced (a divergence names them): data sets with order-book depth (the
+input. The newest session of the journal is audited; a later session in the same journal is
+fine (the engine account and the books start as the exchange's start-up snapshot and the
+daemon's restored books show them), unless it started with orders kept open (--keep-orders:
+exit 2). Not reproduced (a divergence names them): data sets with order-book depth (the
 engine also matched against depth the daemon never saw), kill switches pulled by hand, a
 HALTED state carried over from an earlier session, a model file changed since the session.
 """
 
 import argparse
+import copy
 import heapq
 import logging
 import sys
@@ -69,6 +73,8 @@ from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, Fill, OrderRequest
 from exchange_sim.engine import EngineConfig, Exchange
+from exchange_sim.errors import BinanceError
+from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from trading_engine.exec_manager import ExecConfig, ExecManager
@@ -92,6 +98,7 @@ log = logging.getLogger(__name__)
 
 EXIT_IDENTICAL, EXIT_DIVERGED, EXIT_BAD_INPUT = 0, 1, 2
 ACCOUNT = "parity"
+PLACEMENT_WINDOW_MS = 25  # see _placement
 # Venue events replayed exactly as the daemon got them (not produced by the matching engine).
 VERBATIM = (VenueSnapshot, StreamStateChanged, OrderReconciled)
 
@@ -207,12 +214,14 @@ class ParityVenue(InProcessVenue):
         self._due_cancel = due_cancel
         self._request_time = request_time
         self.held: deque[Event] = deque()
+        self.requests: dict[int, OrderRequest] = {}  # queue seq -> the order it sends
 
     def submit(self, request: OrderRequest) -> None:
         self.tracker.track(request, now_ms=self.clock.now_ms())
         self.stats.submitted += 1
         due = self._due_order(request.client_order_id)
         self._at(due, lambda: self._send(request))
+        self.requests[self._seq] = request
 
     def cancel(self, symbol: str, client_order_id: str) -> None:
         self.stats.cancels += 1
@@ -279,6 +288,7 @@ class Replay:
     book_differences: int
     item_errors: int
     counters: dict[str, int] = field(default_factory=dict)
+    placed_by_fill: int = 0  # orders not at their usual place in the stream (`_placement`)
 
 
 def replay_session(session: Session, live: LiveFacts) -> Replay:
@@ -352,19 +362,40 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     fed = 0
     n_feed = len(feed)
 
+    immediate: dict[str, list[tuple[Decimal, Decimal]]] = {}  # fills at acceptance time
+    for f in live.fills:
+        if f.trade_time_ms == live.accepted_ms.get(f.client_order_id):
+            immediate.setdefault(f.client_order_id, []).append((f.price, f.qty))
+    placed_by_fill = 0
+
     def advance(to_ms: float) -> None:
         """The engine catches up with exchange time `to_ms`: recorded market data and our
         requests in the order the exchange handled them (`_request_first`). Called only
         where the daemon heard from the exchange, with the time the exchange stamped on it:
         the daemon's and the exchange's clocks differ by a few ms (the offset is estimated
         from REST round trips), so a request is queued before the engine gets that far."""
-        nonlocal fed
+        nonlocal fed, placed_by_fill
         queue = venue.queue
         while True:
             item = feed[fed] if fed < n_feed else None
             if queue and (item is None or _request_first(queue[0][0], item[0])):
                 if queue[0][0] > to_ms:
                     return
+                venue.execute_next()
+            elif (
+                queue
+                and item is not None
+                and (due_ms := queue[0][0]) <= to_ms
+                and due_ms - PLACEMENT_WINDOW_MS <= item[0]
+                and (request := venue.requests.pop(queue[0][1], None)) is not None
+                and (expected := immediate.get(request.client_order_id))
+            ):
+                k = _placement(engine, feed, fed, due_ms, request, instruments, expected)
+                for x in feed[fed : fed + k]:
+                    _feed_engine(engine, x[2])
+                    venue.pump()
+                fed += k
+                placed_by_fill += k != _items_before(feed, fed - k, due_ms)
                 venue.execute_next()
             elif item is not None and item[0] <= to_ms:
                 _feed_engine(engine, item[2])
@@ -438,7 +469,64 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         book_differences=book.differences - start_differences,
         item_errors=item_errors,
         counters=counters,
+        placed_by_fill=placed_by_fill,
     )
+
+
+def _items_before(feed: Sequence[tuple[int, int, object]], start: int, due_ms: int) -> int:
+    """How many feed items from `start` on are stamped before `due_ms`."""
+    n = start
+    while n < len(feed) and feed[n][0] < due_ms:
+        n += 1
+    return n - start
+
+
+def _placement(
+    engine: Exchange,
+    feed: Sequence[tuple[int, int, object]],
+    start: int,
+    due_ms: int,
+    request: OrderRequest,
+    instruments: dict[str, Instrument],
+    expected: list[tuple[Decimal, Decimal]],
+) -> int:
+    """How many of the feed items from `start` on the exchange had applied when it took
+    `request` (stamped `due_ms`), for an order that filled at once: the usual answer (those
+    stamped before `due_ms`, `_request_first`) unless another position within
+    `PLACEMENT_WINDOW_MS` is the only way to get the fills the exchange reported (under load
+    its replay publishes a few ms late). Each candidate is tried on a copy of the engine."""
+    usual = _items_before(feed, start, due_ms)
+    same_ms = usual
+    while start + same_ms < len(feed) and feed[start + same_ms][0] == due_ms:
+        same_ms += 1
+    earliest = usual
+    while earliest > 0 and feed[start + earliest - 1][0] >= due_ms - PLACEMENT_WINDOW_MS:
+        earliest -= 1
+    candidates = [usual, *range(usual + 1, same_ms + 1), *range(usual - 1, earliest - 1, -1)]
+    if request.type.is_conditional:
+        return usual
+    params = order_params(request, instruments[request.symbol])
+    for k in candidates:
+        trial = copy.deepcopy(engine)
+        for x in feed[start : start + k]:
+            _feed_engine(trial, x[2])
+        trial.on_time(due_ms)
+        trial.drain_user_events()
+        try:
+            trial.new_order(ACCOUNT, params)
+        except BinanceError:
+            continue
+        fills = [
+            (Decimal(o["L"]), Decimal(o["l"]))
+            for account, ev in trial.drain_user_events()
+            if account == ACCOUNT
+            and ev.get("e") == "ORDER_TRADE_UPDATE"
+            and (o := ev["o"])["x"] == "TRADE"
+            and o["c"] == request.client_order_id
+        ]
+        if fills == expected:
+            return k
+    return usual
 
 
 def _request_first(due_ms: int, item_ms: int) -> bool:
@@ -646,9 +734,15 @@ class AuditResult:
         return EXIT_IDENTICAL if self.divergence is None else EXIT_DIVERGED
 
     def lines(self) -> list[str]:
+        notes = []
+        if self.replay.placed_by_fill:
+            notes.append(
+                f"  ({self.replay.placed_by_fill} order(s) placed in the market stream by their "
+                f"fills, within {PLACEMENT_WINDOW_MS} ms before the exchange's time stamp)"
+            )
         if self.divergence is None:
-            return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)"]
-        return self.divergence.lines()
+            return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)", *notes]
+        return [*self.divergence.lines(), *notes]
 
 
 def audit(path: Path) -> AuditResult:

@@ -297,3 +297,33 @@ def test_a_session_that_starts_with_a_position_gets_it_on_the_engine_at_the_same
 def test_a_starting_position_off_the_tick_grid_is_bad_input():
     with pytest.raises(parity.ParityInputError, match="off the tick grid"):
         parity._engine_at_start(INSTRUMENTS, T0, _snapshot("0.003", "60000.15"), 3)
+
+
+def test_an_order_filled_at_an_older_touch_is_placed_before_the_late_published_item():
+    """The exchange stamped the order at 1006 ms but filled it at the touch of 1000 ms (its
+    replay published the 1005 ms touch late): of the two positions within the window only
+    'after the first touch' gives that fill, so that is where the order goes."""
+    engine = Exchange(INSTRUMENTS, SimClock(T0), EngineConfig())
+    engine.create_account(parity.ACCOUNT, {"USDT": D(10_000)})
+    feed = [
+        (T0 + 1000, 0, BookTicker(SYMBOL, 1, D("99.9"), D(5), D("100.0"), D(5), T0 + 1000, 0, 0)),
+        (T0 + 1005, 1, BookTicker(SYMBOL, 2, D("100.9"), D(5), D("101.0"), D(5), T0 + 1005, 0, 0)),
+    ]
+    from core.enums import OrderType, Side
+    from core.orders import OrderRequest
+
+    buy = OrderRequest(
+        symbol=SYMBOL,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=D("0.5"),
+        client_order_id="x-1",
+    )
+    place = parity._placement
+    assert place(engine, feed, 0, T0 + 1006, buy, INSTRUMENTS, [(D("101.0"), D("0.5"))]) == 2
+    assert place(engine, feed, 0, T0 + 1006, buy, INSTRUMENTS, [(D("100.0"), D("0.5"))]) == 1
+    # no position reproduces it: the usual one (the diff will then name the fill)
+    assert place(engine, feed, 0, T0 + 1006, buy, INSTRUMENTS, [(D("99.0"), D("0.5"))]) == 2
+    # outside the window: never moved
+    far = T0 + 1005 + parity.PLACEMENT_WINDOW_MS + 1
+    assert place(engine, feed, 0, far, buy, INSTRUMENTS, [(D("100.0"), D("0.5"))]) == 2
