@@ -615,6 +615,7 @@ def _strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict
             "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
             "price_mode": st.price_mode,
             "reprice_ms": st.reprice_ms,
+            "bar_interval": st.bar_interval,
         }
     if st.name == "rsi_macd":
         return {

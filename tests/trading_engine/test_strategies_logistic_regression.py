@@ -218,6 +218,13 @@ def test_reprice_ms_0_never_re_prices():
     assert s.on_book(book("105.0", "105.1", bar.close_time_ms + 10**6), View()) == ()
 
 
+def test_a_model_trained_on_other_bars_than_the_strategy_gets_is_refused():
+    one_minute = momentum_model({"interval": "1m"})
+    with pytest.raises(ValueError, match="trained on 1m bars, the strategy gets 1s bars"):
+        LogisticRegressionStrategy(model=one_minute, bar_interval="1s")
+    assert LogisticRegressionStrategy(model=one_minute, bar_interval="1m").bar_interval == "1m"
+
+
 def test_bad_pricing_parameters_are_refused():
     with pytest.raises(ValueError, match="price_mode"):
         LogisticRegressionStrategy(model=momentum_model(), price_mode="mid")

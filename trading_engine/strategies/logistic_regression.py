@@ -27,9 +27,11 @@ to the new touch at most every `reprice_ms` of market-data time (0 = only at the
 `warmup_bars` is what the features need (`model.features.WARMUP_BARS`) plus enough bars for the
 exponential averages (RSI, ATR: weight 1/14 per bar) to forget their seed to ~1e-8, so live
 features after a REST warm-up match those of a long history. The model's flow setting decides
-whether taker volume and trade counts are read from the bars. `feature_sink`, when given, is
-called with every bar taken and its feature row (None during warm-up): the daemon writes them
-to `features.csv` off the event loop (`model.live.FeatureLog`) for live/batch parity checks.
+whether taker volume and trade counts are read from the bars; a model trained on other bars
+than `bar_interval` (the file's `interval`) is refused, at start and on a hot swap.
+`feature_sink`, when given, is called with every bar taken and its feature row (None during
+warm-up): the daemon writes them to `features.csv` off the event loop (`model.live.FeatureLog`)
+for live/batch parity checks.
 
 Hot swap: given a model registry directory (`model.registry`) as `model_path`, the strategy
 loads its promoted version and, on each new closed bar before computing, looks at the
@@ -136,10 +138,12 @@ class LogisticRegressionStrategy(StrategyBase):
         hold_bars: int | None = None,
         price_mode: PriceMode | str = PriceMode.INSIDE,
         reprice_ms: int = 5000,
+        bar_interval: str | None = None,
         feature_sink: FeatureSink | None = None,
     ) -> None:
         if (model is None) == (model_path is None):
             raise ValueError("logistic_regression needs exactly one of model_path or model")
+        self.bar_interval = bar_interval  # checked against the model's, when both are known
         self._registry: Path | None = None
         self._promoted_stat: tuple[int, int] | None = None
         self._checked_open_ms = -1
@@ -264,6 +268,12 @@ class LogisticRegressionStrategy(StrategyBase):
     def _set_model(self, model: LinearModel) -> None:
         if _BUY not in model.classes or _SELL not in model.classes:
             raise ValueError(f"model classes {model.classes} lack BUY (1) or SELL (-1)")
+        trained = model.metadata.get("interval") if model.metadata else None
+        if self.bar_interval is not None and trained is not None and trained != self.bar_interval:
+            raise ValueError(
+                f"the model was trained on {trained} bars, the strategy gets "
+                f"{self.bar_interval} bars (strategy.bar_interval)"
+            )
         self.model = model
         self._i_buy = model.classes.index(_BUY)
         self._i_sell = model.classes.index(_SELL)
