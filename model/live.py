@@ -131,6 +131,8 @@ class FeatureLog:
     microsecond); a daemon thread formats and appends the lines and flushes after each batch,
     so nothing is lost when the daemon stops with `close()`. The bars make the log
     self-contained: the batch features can be recomputed from exactly the bars the daemon saw.
+    A restarted daemon appends its run (warm-up bars again) to the same file: a run starts
+    where `open_time_ms` stops increasing.
     """
 
     def __init__(self, path: str | Path) -> None:
