@@ -248,7 +248,7 @@ class MarketRecorder:
                 self._file.write(b"".join(map(encode_entry, batch[i : i + WRITE_CHUNK])))
                 time.sleep(0)  # let the event loop have the GIL between chunks
             self.entries += n
-        except (TypeError, ValueError, OSError):
+        except Exception:  # a full disk or a bug must not stop the thread (the buffer grows)
             self.errors += 1
             if self.errors <= 5:
                 log.exception("market recorder: %d entries not written", n)
