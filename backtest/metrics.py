@@ -59,13 +59,19 @@ def periods_per_year(times_ms: Sequence[int]) -> float | None:
     return YEAR_MS / median(steps) if steps else None
 
 
+_MAX_EXP = 690.0  # e**690 ~ 1e299, below float's 1.8e308
+
+
 def annualized_return(equity: Sequence[float], times_ms: Sequence[int]) -> float | None:
     if len(equity) < 2 or times_ms[-1] <= times_ms[0] or equity[0] <= 0:
         return None
     growth = equity[-1] / equity[0]
     if growth <= 0:
         return -1.0
-    return float(growth ** (YEAR_MS / (times_ms[-1] - times_ms[0])) - 1.0)
+    exponent = math.log(growth) * YEAR_MS / (times_ms[-1] - times_ms[0])
+    if exponent > _MAX_EXP:
+        return None  # a short, steep run: a yearly figure past 1e300 % says nothing (and overflows)
+    return math.expm1(exponent)
 
 
 def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:

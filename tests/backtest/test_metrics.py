@@ -21,6 +21,14 @@ def test_returns_drawdown_and_its_duration():
     assert m.annualized_return(equity, times) == pytest.approx(1.1 ** (365 / 4) - 1)
 
 
+def test_annualized_return_of_a_short_steep_run_is_none_not_an_overflow():
+    # 80 -> 170 USDT in 400 minutes: (170/80) ** (525,600/400) is about 10**430, past any float.
+    minute = 60_000
+    assert m.annualized_return([80.0, 170.0], [0, 400 * minute]) is None
+    # Doubling every day for a year is 2**365 ~ 7.5e109: large but still a number.
+    assert m.annualized_return([1.0, 2.0], [0, DAY]) == pytest.approx(2.0**365 - 1)
+
+
 def test_sharpe_and_sortino_by_hand():
     r = [0.01, -0.02, 0.03]
     mean = 0.02 / 3
