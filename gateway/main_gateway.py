@@ -1,7 +1,10 @@
 """`LiveVenue`, the TradeExecutor: orders to Binance USD-M Futures (or the local exchange) over
 REST, their fate back from the user data stream, every outcome as a `core.events` event.
 
-Submitting (`submit`, `cancel`, `cancel_all` return at once; the work runs in tasks):
+Submitting (`submit`, `cancel`, `cancel_all` return at once; the work runs in tasks). `submit`
+hands a new order's signed request to the HTTP session before it returns when the rate
+governor lets it through at once (`RestConnection.start`: no loop hop before the order
+leaves; its task awaits the answer), else its task sends it when the governor allows:
 
 - LIMIT (GTC / GTX post-only / IOC), MARKET and reduce-only orders go to `POST /fapi/v1/order`
   with `newClientOrderId` = the request's deterministic client id; STOP_MARKET,
