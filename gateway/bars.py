@@ -106,6 +106,27 @@ class BarBuilder:
             False,
         )
 
+    def restore(
+        self,
+        *,
+        open_ms: int,
+        ohlc: tuple[Decimal, Decimal, Decimal, Decimal],
+        volumes: tuple[Decimal, Decimal, Decimal, Decimal],
+        count: int,
+        last_open_ms: int,
+        last_close: Decimal,
+    ) -> None:
+        """Set the state `add` would have left after the trades of the bar opened at
+        `open_ms` so far: its open/high/low/close, (volume, quote volume, taker-buy volume,
+        taker-buy quote volume) and trade count, and the last closed bar's open time and
+        close. For a backtest that takes many quiet trades at once (backtest/fast_path.py)."""
+        self._open_ms = open_ms
+        self._open, self._high, self._low, self._close = ohlc
+        self._vol, self._qv, self._tbv, self._tbq = volumes
+        self._count = count
+        self._last_open = last_open_ms
+        self._last_close = last_close
+
     def add(self, trade: Trade) -> tuple[Bar, ...]:
         """Add one trade; return the bars it closed (empty buckets included), oldest first."""
         t = trade.trade_time_ms
@@ -222,6 +243,7 @@ def bars_from_trades(trades: pd.DataFrame, interval: str) -> pd.DataFrame:
     """
     import numpy as np
     import pandas as pd
+
     if trades.empty:
         return pd.DataFrame(columns=BAR_COLUMNS)
     step = interval_ms(interval)
@@ -316,6 +338,7 @@ def frame_to_bars(frame: pd.DataFrame, symbol: str, interval: str) -> list[Bar]:
 def trades_frame(trades: list[Trade]) -> pd.DataFrame:
     """Domain trades -> the column layout `bars_from_trades` reads."""
     import pandas as pd
+
     return pd.DataFrame(
         {
             "price": [str(t.price) for t in trades],
