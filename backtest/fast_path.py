@@ -31,6 +31,7 @@ What the fast path does not reproduce: the BookKeeper's in-memory minute curve o
 equities only, not one point per bar.
 """
 
+import bisect
 from collections.abc import Callable
 from decimal import Decimal, Inexact, localcontext
 from typing import Any
@@ -38,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from backtest.data import Klines
+from backtest.venue import synthetic_touch
 from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.instrument import Instrument
-from core.market import MarkPrice
+from core.market import MarkPrice, Trade
 from trading_engine.main_trading_strategy import PRICE_UNITS, BarFastForward
 
 MINUTE_MS = 60_000
@@ -50,6 +52,7 @@ _FIRST_WINDOW = 64  # the strategy is asked about this many bars first, then 8x 
 _PROTECTIVE = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 _ZERO = Decimal(0)
 _EXACT = 2**52  # integers below this are exact as float64
+_HUGE = Decimal(1_000_000)  # the synthetic touch's size (as the runner's)
 
 
 class NotApplicable(Exception):
@@ -305,3 +308,370 @@ class KlineFastPath:
         append(self.close_ms[a:b], eq, float(qty))
         self.absorbed += n
         self.skips += 1
+
+
+class TradeFastPath:
+    """Finds quiet trades of a trades backtest and takes them at once.
+
+    The pipeline sees, per trade, the engine trade, `ExecManager.on_item(Trade)` (the books'
+    last price, the 1m bar being built, the strategy's bar at each minute's first trade) and,
+    at each second's first trade, a mark price. A run of trades is quiet under the conditions
+    of the module docstring, with trades for bars: no decision change at any bar those
+    trades close, no trade reaching a stop / take-profit level, no mark price at which the
+    equity might breach a limit or move enough for the ExecManager's early equity check, no
+    funding time with a position, no new UTC day, no minute without trades, no trade older
+    than the one before it. The trades are taken at once: the engine gets them as one batch
+    (`Exchange.on_trades_batch`, equivalent to one by one) and the last mark price; the bar
+    being built is restored (`BarBuilder.restore`); the strategy absorbs the closed bars; the
+    ExecManager's once-a-second equity checks are replayed (their times exactly, the
+    RiskManager fed their highest and their last equity); equity.csv's minute rows and the
+    per-second price rows are computed with numpy. The pipeline resumes at the first trade
+    of the minute before the event (its bar close then sets the strategy's latest target as
+    the plain loop would, before the event's trade can need it).
+    """
+
+    def __init__(
+        self,
+        rig: Any,  # backtest.runner._Rig
+        times: list[int],
+        prices: list[str],
+        qtys: list[str],
+        maker: list[bool],
+        inst: Instrument,
+        *,
+        symbol: str,
+        slippage_bps: Decimal,
+        funding_interval_ms: int,
+    ) -> None:
+        strategy = rig.strategy
+        if not isinstance(strategy, BarFastForward):
+            raise NotApplicable(f"strategy {strategy.name} has no fast-forward")
+        if rig.risk_config.kill_switch_file is not None:
+            raise NotApplicable("a kill-switch file is watched once a second")
+        if getattr(rig.venue, "book_feed", None) is not None:
+            raise NotApplicable("recorded quotes interleave with the trades")
+        if rig.em.config.bar_interval != "1m":
+            raise NotApplicable("bars other than 1m")
+        tick = inst.tick_size
+        units = tick * PRICE_UNITS
+        if units != units.to_integral_value():
+            raise NotApplicable("tick finer than 1e-8")
+        self.rig = rig
+        self.symbol = symbol
+        self.tick = tick
+        self.step = inst.lot.step_size
+        self.strategy: BarFastForward = strategy
+        self.funding_ms = funding_interval_ms
+        self.times = times
+        self.price_text = prices
+        self.maker_list = maker
+        self.t = np.array(times, dtype=np.int64)
+        self.ticks = price_ticks(prices, tick)
+        self.qsteps = price_ticks(qtys, self.step)
+        self.esteps = np.maximum(self.qsteps, 1)
+        self.maker = np.array(maker, dtype=bool)
+        self.units = self.ticks * int(units)
+        self.price_f = tick_floats(self.ticks, tick)
+        n = len(times)
+        minute = self.t // MINUTE_MS
+        second = self.t // 1000
+        first = np.ones(n, dtype=bool)
+        first[1:] = minute[1:] != minute[:-1]
+        self.minute = minute
+        self.minute_first = np.flatnonzero(first)
+        mark = np.ones(n, dtype=bool)
+        mark[1:] = second[1:] != second[:-1]
+        self.marks = np.flatnonzero(mark)
+        forced = np.zeros(n, dtype=bool)
+        forced[0] = True
+        day = self.t // DAY_MS
+        forced[1:] = (
+            (day[1:] != day[:-1]) | (self.t[1:] < self.t[:-1]) | (minute[1:] > minute[:-1] + 1)
+        )
+        self.forced = np.flatnonzero(forced)
+        slip = 0
+        if slippage_bps and n:
+            slip = int(int(self.ticks.max()) * slippage_bps / Decimal(10_000)) + 2
+        self.margin_ticks = 1 + slip
+        self.slippage_bps = slippage_bps
+        self.absorbed = 0
+        self.skips = 0
+
+    def _minute_start_index(self, j: int) -> int:
+        """Index of the first trade of trade j's minute."""
+        mf = self.minute_first
+        return int(mf[np.searchsorted(mf, j, side="right") - 1])
+
+    def _mark_before(self, js: np.ndarray, *, inclusive: bool) -> np.ndarray:
+        """For each trade index, the index of the mark trade in force (the latest at or before
+        it when `inclusive`, strictly before it otherwise); -1 when none."""
+        pos = np.searchsorted(self.marks, js, side="right" if inclusive else "left") - 1
+        return np.where(pos >= 0, self.marks[np.maximum(pos, 0)], -1)
+
+    # --- where is the next event ----------------------------------------------------------
+
+    def next_event(self, s: int) -> tuple[int, int]:
+        """(r, e): trades [s, r) are quiet and can be absorbed, trade e is the first that may
+        do something; (s, s) when the live state is not quiet."""
+        rig = self.rig
+        if s == 0 or rig.risk.state is not TradingState.ACTIVE or rig.venue.pending:
+            return s, s
+        em = rig.em
+        symbol = self.symbol
+        if em._protect_dirty or em._deferred or em._pending or em._unstarted:
+            return s, s
+        if symbol not in em._marked:
+            return s, s
+        book = rig.book
+        levels: list[tuple[int, bool]] = []
+        for o in book.orders.values():
+            if (
+                o.type not in _PROTECTIVE
+                or not (o.close_position or o.reduce_only)
+                or o.status is not OrderStatus.NEW
+                or o.stop_price is None
+                or o.client_order_id in em._cancel_sent
+            ):
+                return s, s
+            ticks = o.stop_price / self.tick
+            if ticks != ticks.to_integral_value():
+                return s, s
+            below = (o.type is OrderType.STOP_MARKET) == (o.side is Side.SELL)
+            levels.append((int(ticks), below))
+        position = book.position(symbol)
+        target = em.target(symbol)
+        if target is not None and target.qty != position.qty:
+            return s, s
+        n = len(self.t)
+        j = int(np.searchsorted(self.forced, s, side="left"))
+        end = int(self.forced[j]) if j < len(self.forced) else n
+        qty = position.qty
+        if qty:
+            boundary = (self.times[s - 1] // self.funding_ms + 1) * self.funding_ms
+            end = min(end, int(np.searchsorted(self.t, boundary, side="left")))
+        strategy_end = self._strategy_quiet(s, end)
+        # The other tests also look at the strategy's event trade itself: if nothing else
+        # can happen there, the pipeline resumes at it (its bar close sets the target).
+        probe = min(strategy_end + 1, n)
+        other = probe
+        m = self.margin_ticks
+        for ticks, below in levels:
+            seg = self.ticks[s:other]
+            hit = seg <= ticks + m if below else seg >= ticks - m
+            k = int(hit.argmax()) if len(hit) else 0
+            if len(hit) and hit[k]:
+                other = s + k
+        if qty and other > s:
+            other = self._equity_quiet(s, other, qty, position.entry_price)
+        e = min(strategy_end, other)
+        if e <= s:
+            return s, s
+        # The pipeline always resumes at a minute's first trade: the bar it closes sets the
+        # strategy's latest target (and its reason) as in the plain loop, before anything
+        # can re-work it. At e itself when nothing but that bar close can act there; else
+        # (a stop, a limit, an equity check may act at e and re-work the target) at the bar
+        # close before e; at the end of the data, at the last bar close.
+        if e == n:
+            return max(s, self._minute_start_index(n - 1)), e
+        r = self._minute_start_index(e)
+        if r == e and other > e:
+            return e, e
+        if r == e:
+            r = self._minute_start_index(e - 1)
+        return max(s, r), e
+
+    def _strategy_quiet(self, s: int, end: int) -> int:
+        """min(end, the trade closing the first bar at which the decision could change)."""
+        mf = self.minute_first
+        lo = int(np.searchsorted(mf, s, side="left"))
+        hi = int(np.searchsorted(mf, end, side="left"))
+        closing = mf[lo:hi]  # trades that close a bar within [s, end)
+        if not len(closing):
+            return end
+        window = _FIRST_WINDOW
+        ask = self.strategy.bars_without_decision
+        while True:
+            part = closing[:window]
+            quiet = ask(self.symbol, (self.minute[part] - 1) * MINUTE_MS, self.units[part - 1])
+            if quiet < len(part):
+                return int(part[quiet])
+            if len(part) == len(closing):
+                return end
+            window *= 8
+
+    def _equity_quiet(self, s: int, end: int, qty: Decimal, entry: Decimal) -> int:
+        """`end`, or the first mark trade in [s, end) whose equity might breach a limit, come
+        near liquidation, or move enough since the mark before for an early equity check."""
+        rig = self.rig
+        cfg = rig.risk_config
+        marks = self.marks[np.searchsorted(self.marks, s) : np.searchsorted(self.marks, end)]
+        if not len(marks):
+            return end
+        q = float(qty)
+        wallet = float(rig.book.wallet())
+        price = self.price_f[marks]
+        eq = wallet + q * (price - float(entry))
+        bad = eq <= 0.5 * abs(q) * price * (1 + 1e-9) + 1e-6
+        tol = 1e-9
+        if cfg.max_drawdown_pct > 0:
+            peak0 = rig.risk.peak_equity
+            peak = np.maximum.accumulate(eq)
+            if peak0 is not None:
+                peak = np.maximum(peak, float(peak0))
+            bad |= (peak - eq) * 100 >= float(cfg.max_drawdown_pct) * peak * (1 - tol) - 1e-6
+        start = rig.risk.day_start_equity
+        if start is not None:
+            st = float(start)
+            if cfg.max_daily_loss_usdt > 0:
+                bad |= st - eq >= float(cfg.max_daily_loss_usdt) * (1 - tol) - 1e-6
+            if cfg.max_daily_loss_pct > 0:
+                bad |= (st - eq) * 100 >= float(cfg.max_daily_loss_pct) * st * (1 - tol) - 1e-6
+        prev = self._mark_before(marks, inclusive=False)
+        prev_price = np.where(prev >= 0, self.price_f[np.maximum(prev, 0)], price)
+        prev_eq = wallet + q * (prev_price - float(entry))
+        pct = float(rig.em.config.equity_change_pct)
+        bad |= np.abs(eq - prev_eq) * 100 >= pct * np.abs(prev_eq) * (1 - tol) - 1e-6
+        k = int(bad.argmax())
+        return int(marks[k]) if bad[k] else end
+
+    # --- taking quiet trades ---------------------------------------------------------------
+
+    def absorb(
+        self,
+        s: int,
+        r: int,
+        next_sample: int,
+        rows: Callable[[np.ndarray, np.ndarray, float], None],
+        price_rows: Callable[[np.ndarray, np.ndarray], None],
+        mark_rate: Callable[[int], tuple[Decimal, int]],
+    ) -> tuple[int, int]:
+        """Take trades [s, r) without the pipeline; (next_sample, next_mark) for the loop
+        (next_mark -1 when no mark price fell in them)."""
+        rig = self.rig
+        em, book, engine, clock = rig.em, rig.book, rig.engine, rig.clock
+        symbol = self.symbol
+        tick = self.tick
+        text = self.price_text
+        n = r - s
+        mf = self.minute_first[
+            np.searchsorted(self.minute_first, s) : np.searchsorted(self.minute_first, r)
+        ]
+        marks = self.marks[np.searchsorted(self.marks, s) : np.searchsorted(self.marks, r)]
+        # The strategy: the bars the minute-first trades close.
+        proposals = 0
+        if len(mf):
+            proposals = self.strategy.absorb_bars(
+                symbol, (self.minute[mf] - 1) * MINUTE_MS, self.units[mf - 1]
+            )
+            em._last_bar_open[symbol] = int(self.minute[mf[-1]] - 1) * MINUTE_MS
+        counters = em.counters
+        counters.items += n + len(marks)
+        counters.trades += n
+        counters.bars += len(mf)
+        counters.proposals += proposals
+        # The bar being built: the trades of trade r-1's minute so far.
+        f0 = self._minute_start_index(r - 1)
+        sl = slice(f0, r)
+        seg = self.ticks[sl]
+        taker = ~self.maker[sl]
+        qs = self.qsteps[sl]
+        quote_unit = tick * self.step
+        builder = em._builders[symbol]
+        builder.restore(
+            open_ms=int(self.minute[f0]) * MINUTE_MS,
+            ohlc=(
+                Decimal(text[f0]),
+                Decimal(text[f0 + int(seg.argmax())]),
+                Decimal(text[f0 + int(seg.argmin())]),
+                Decimal(text[r - 1]),
+            ),
+            volumes=(
+                Decimal(int(qs.sum())) * self.step,
+                Decimal(int((seg * qs).sum())) * quote_unit,
+                Decimal(int(qs[taker].sum())) * self.step,
+                Decimal(int((seg[taker] * qs[taker]).sum())) * quote_unit,
+            ),
+            count=r - f0,
+            last_open_ms=int(self.minute[f0] - 1) * MINUTE_MS if f0 > 0 else -1,
+            last_close=Decimal(text[f0 - 1]) if f0 > 0 else _ZERO,
+        )
+        # The ExecManager's equity checks: at the first item at or after each deadline.
+        position = book.position(symbol)
+        qty, entry = position.qty, position.entry_price
+        wallet = book.wallet()
+        times = self.times
+        deadline = em._next_equity_ms
+        checks: list[int] = []
+        j = s
+        while True:
+            j = bisect.bisect_left(times, deadline, j, r)
+            if j >= r:
+                break
+            checks.append(j)
+            deadline = times[j] + 1000
+            j += 1
+        if checks:
+            at = self._mark_before(np.array(checks, dtype=np.int64), inclusive=True)
+            realized = book.pnl_today(times[checks[-1]])
+            last_price = Decimal(text[int(at[-1])])
+            last_eq = wallet + (_ZERO + qty * (last_price - entry)) if qty else wallet + _ZERO
+            if qty:
+                k = int(self.ticks[at].argmax() if qty > 0 else self.ticks[at].argmin())
+                best = Decimal(text[int(at[k])])
+                self._on_equity(wallet + (_ZERO + qty * (best - entry)), realized)
+            self._on_equity(last_eq, realized)
+            em._last_equity = last_eq
+            em._next_equity_ms = deadline
+        # The engine: the trades as one batch, then the last mark and touch.
+        last_t = times[r - 1]
+        if clock.now_ms() < last_t:
+            clock.set_ms(last_t)
+        engine.on_trades_batch(
+            symbol, self.ticks[s:r], self.esteps[s:r], self.maker[s:r], self.t[s:r]
+        )
+        next_mark = -1
+        if len(marks):
+            lm = int(marks[-1])
+            tm = times[lm]
+            p = Decimal(text[lm])
+            rate, nf = mark_rate(tm)
+            engine.on_mark_price(symbol, p, p, rate, nf, tm)
+            book.mark(MarkPrice(symbol, p, p, rate, nf, tm, tm))
+            next_mark = tm - tm % 1000 + 1000
+            price_rows(self.t[marks], self.price_f[marks])
+        if self.slippage_bps:
+            bid, ask = synthetic_touch(int(self.ticks[r - 1]), self.slippage_bps, tick)
+            engine.on_book_ticker(symbol, bid * tick, _HUGE, ask * tick, _HUGE, last_t)
+        rig.venue.pump()
+        p_last = Decimal(text[r - 1])
+        q_last = Decimal(int(self.qsteps[r - 1])) * self.step
+        book.mark(
+            Trade(
+                symbol,
+                r - 1,
+                p_last,
+                q_last,
+                r - 1,
+                r - 1,
+                self.maker_list[r - 1],
+                last_t,
+                last_t,
+                last_t,
+            )
+        )
+        # equity.csv: a row at each minute's first trade, valued at the mark before it.
+        sampled = mf[self.t[mf] >= next_sample] if len(mf) else mf
+        if len(sampled):
+            before = self._mark_before(sampled, inclusive=False)
+            eq = equity_floats(wallet, qty, entry, self.ticks[before], tick)
+            rows(self.minute[sampled] * MINUTE_MS - 1, eq, float(qty))
+            ts = int(self.t[sampled[-1]])
+            next_sample = ts - ts % MINUTE_MS + MINUTE_MS
+        self.absorbed += n
+        self.skips += 1
+        return next_sample, next_mark
+
+    def _on_equity(self, equity: Decimal, realized: Decimal) -> None:
+        changed = self.rig.risk.on_equity(equity, realized)
+        if changed is not None:
+            raise RuntimeError(f"fast path: a quiet trade changed the trading state: {changed}")

@@ -68,6 +68,7 @@ MINUTE_MS = 60_000
 _PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
 _EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
 _HUGE_QTY = Decimal(1_000_000)
+_MIN_TRADE_SKIP = 32  # quiet trades worth taking at once (a skip costs about 30 trades' time)
 _ZERO = Decimal(0)
 
 
@@ -428,7 +429,7 @@ def _run(
     if isinstance(data, Klines):
         fast = _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
     else:
-        _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
+        fast = _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
     funding = float(rig.book.funding)
     fill_rows = [
         metrics.FillRow(
@@ -624,7 +625,10 @@ def _run_trades(
     positions: array,  # type: ignore[type-arg]
     price_times: array,  # type: ignore[type-arg]
     prices: array,  # type: ignore[type-arg]
-) -> None:
+) -> tuple[int, int]:
+    """Every trade through the pipeline (`trade(i)`), except, with `config.fast_path`, the
+    quiet runs `backtest.fast_path.TradeFastPath` finds and takes at once. (trades taken so,
+    runs of them)."""
     symbol = config.symbol
     clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
     tick = inst.tick_size
@@ -639,44 +643,104 @@ def _run_trades(
     next_mark = tr.time[0]
     next_sample = tr.time[0] - tr.time[0] % MINUTE_MS + MINUTE_MS
     n = len(tr)
-    with _progress(n, config.progress, "trade") as bar_progress:
-        for i in range(n):
-            t = tr.time[i]
-            price = _dec(dec_cache, tr.price[i])
-            qty = _dec(dec_cache, tr.qty[i])
-            if queue and queue[0][0] <= t:
-                venue.release(t)
-            if clock.now_ms() < t:
-                clock.set_ms(t)
-            if feed is not None:
-                feed.feed_until(t)
-            if t >= next_sample:  # the minute before this trade is over: sample it
-                times.append(next_sample - 1)
-                equity.append(float(book.equity()))
-                positions.append(float(book.position(symbol).qty))
-                next_sample = t - t % MINUTE_MS + MINUTE_MS
-            if t >= next_mark:  # a mark each second: the last trade price
-                nf = (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
-                rate = _ZERO
-                if funding is not None:
-                    rate, nf = funding.next_rate(t)
-                engine.on_mark_price(symbol, price, price, rate, nf, t)
-                venue.pump()
-                em.on_item(MarkPrice(symbol, price, price, rate, nf, t, t))
-                next_mark = t - t % 1000 + 1000
-                price_times.append(t)
-                prices.append(float(price))
-            p_ticks = int(price / tick)
-            if slip:
-                bid, ask = synthetic_touch(p_ticks, slip, tick)
-                engine.on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
-            engine.on_trade_ticks(symbol, p_ticks, max(1, int(qty / step)), tr.buyer_is_maker[i], t)
+
+    def mark_rate(t: int) -> tuple[Decimal, int]:
+        if funding is not None:
+            return funding.next_rate(t)
+        return _ZERO, (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+
+    def trade(i: int) -> None:
+        nonlocal next_mark, next_sample
+        t = tr.time[i]
+        price = _dec(dec_cache, tr.price[i])
+        qty = _dec(dec_cache, tr.qty[i])
+        if queue and queue[0][0] <= t:
+            venue.release(t)
+        if clock.now_ms() < t:
+            clock.set_ms(t)
+        if feed is not None:
+            feed.feed_until(t)
+        if t >= next_sample:  # the minute before this trade is over: sample it
+            times.append(next_sample - 1)
+            equity.append(float(book.equity()))
+            positions.append(float(book.position(symbol).qty))
+            next_sample = t - t % MINUTE_MS + MINUTE_MS
+        if t >= next_mark:  # a mark each second: the last trade price
+            rate, nf = mark_rate(t)
+            engine.on_mark_price(symbol, price, price, rate, nf, t)
             venue.pump()
-            em.on_item(Trade(symbol, i, price, qty, i, i, tr.buyer_is_maker[i], t, t, t))
-            if i % 10_000 == 9_999:
-                bar_progress.update(10_000)
+            em.on_item(MarkPrice(symbol, price, price, rate, nf, t, t))
+            next_mark = t - t % 1000 + 1000
+            price_times.append(t)
+            prices.append(float(price))
+        p_ticks = int(price / tick)
+        if slip:
+            bid, ask = synthetic_touch(p_ticks, slip, tick)
+            engine.on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+        engine.on_trade_ticks(symbol, p_ticks, max(1, int(qty / step)), tr.buyer_is_maker[i], t)
+        venue.pump()
+        em.on_item(Trade(symbol, i, price, qty, i, i, tr.buyer_is_maker[i], t, t, t))
+
+    fast = None
+    if config.fast_path:
+        from backtest import fast_path
+
+        try:
+            fast = fast_path.TradeFastPath(
+                rig,
+                tr.time,
+                tr.price,
+                tr.qty,
+                tr.buyer_is_maker,
+                inst,
+                symbol=symbol,
+                slippage_bps=slip,
+                funding_interval_ms=(
+                    rig.funding.interval_ms if rig.funding is not None else _EIGHT_HOURS_MS
+                ),
+            )
+        except fast_path.NotApplicable:
+            fast = None
+
+    def rows(t_row: Any, eq: Any, position: float) -> None:
+        times.frombytes(t_row.astype("<i8").tobytes())
+        equity.frombytes(eq.astype("<f8").tobytes())
+        positions.extend([position] * len(eq))
+
+    def price_rows(t_mark: Any, p: Any) -> None:
+        price_times.frombytes(t_mark.astype("<i8").tobytes())
+        prices.frombytes(p.astype("<f8").tobytes())
+
+    every = 10_000
+    with _progress(n, config.progress, "trade") as bar_progress:
+        if fast is None:
+            for i in range(n):
+                trade(i)
+                if i % every == every - 1:
+                    bar_progress.update(every)
+        else:
+            i = check_at = reported = 0
+            while i < n:
+                if i >= check_at:
+                    resume, event = fast.next_event(i)
+                    if resume - i >= _MIN_TRADE_SKIP:
+                        next_sample, mark = fast.absorb(
+                            i, resume, next_sample, rows, price_rows, mark_rate
+                        )
+                        if mark >= 0:
+                            next_mark = mark
+                        i = resume
+                    check_at = event + 1
+                    if i >= n:
+                        break
+                trade(i)
+                i += 1
+                if i - reported >= every:
+                    bar_progress.update(i - reported)
+                    reported = i
         _finish(rig, symbol, times, equity, positions)
-        bar_progress.update(n % 10_000)
+        bar_progress.update(n - bar_progress.n)
+    return (0, 0) if fast is None else (fast.absorbed, fast.skips)
 
 
 def _finish(

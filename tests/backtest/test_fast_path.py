@@ -1,6 +1,7 @@
 """The fast path (backtest/fast_path.py) gives exactly what the plain bar-by-bar loop gives.
 
-On the bundled real week of BTCUSDT 1m klines, each case runs the backtest twice, with
+On the bundled real week of BTCUSDT 1m klines and on the bundled real trade captures, each
+case runs the backtest twice, with
 `fast_path=False` (every bar through the pipeline: the reference) and with the fast path, and
 compares everything it produces: every event of the daemon's SQLite journal (decisions with
 their reasons, orders, fills, state changes, in order), the orders, the fills, the equity,
@@ -13,11 +14,13 @@ import sqlite3
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from backtest.data import Klines, load_klines
+from backtest import runner
+from backtest.data import Klines, Trades, load, load_klines
 from backtest.fast_path import equity_floats, price_ticks, tick_floats
 from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest
 from core.market import Bar
@@ -34,13 +37,69 @@ def journal_file(path: Path) -> Path:
     return files[0]
 
 
+RIGS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def keep_rigs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep each run's live objects, to compare their state at the end too."""
+
+    class Kept(runner._Rig):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            RIGS.append(self)
+            self.bars_seen: dict[int, Bar] = {}
+            on_bar = self.strategy.on_bar
+
+            def seen(bar: Bar, view: Any) -> Any:
+                self.bars_seen[bar.open_time_ms] = bar
+                return on_bar(bar, view)
+
+            self.strategy.on_bar = seen  # type: ignore[method-assign]
+
+    RIGS.clear()
+    monkeypatch.setattr(runner, "_Rig", Kept)
+
+
+def live_state(rig: Any, symbol: str = "BTCUSDT") -> dict[str, Any]:
+    """What the next item would see: the strategy's windows and target, the ExecManager's
+    equity-check schedule, latest target and bar, the bar being built, the RiskManager's
+    equity memory, the books' prices and equity, the clock."""
+    em, risk, book = rig.em, rig.risk, rig.book
+    st = rig.strategy._states.get(symbol)
+    builder = em._builders.get(symbol)
+    return {
+        "strategy": None
+        if st is None
+        else (
+            st.fast.values,
+            st.slow.values,
+            st.fast.sum,
+            st.slow.sum,
+            st.regime,
+            st.target,
+            st.last_open_ms,
+        ),
+        "em": (em._next_equity_ms, em._last_equity, dict(em._last_bar_open), em.target(symbol)),
+        "bar": None if builder is None else builder.current(),
+        "risk": (risk.state, risk.peak_equity, risk.day_start_equity, risk._last_equity),
+        "book": (book.mark_price(symbol), book.equity(), book.position(symbol)),
+        "clock": rig.clock.now_ms(),
+    }
+
+
 def both(
-    data: Klines, config: BacktestConfig, tmp_path: Path
+    data: Klines | Trades, config: BacktestConfig, tmp_path: Path
 ) -> tuple[BacktestResult, BacktestResult]:
     plain = run_backtest(data, replace(config, fast_path=False, journal_dir=tmp_path / "plain"))
     fast = run_backtest(data, replace(config, fast_path=True, journal_dir=tmp_path / "fast"))
     assert plain.fast_path_bars == 0
     assert_identical(plain, fast, tmp_path)
+    assert len(RIGS) == 2
+    assert live_state(RIGS[0]) == live_state(RIGS[1])
+    # Every bar the strategy still sees one by one is the bar the plain loop gave it.
+    seen_plain, seen_fast = RIGS[0].bars_seen, RIGS[1].bars_seen
+    assert seen_fast and all(seen_plain[t] == bar for t, bar in seen_fast.items())
     return plain, fast
 
 
@@ -145,6 +204,91 @@ def test_daily_loss_halt_identical(week: Klines, tmp_path: Path) -> None:
     plain, fast = both(head(week, 1200), config, tmp_path)
     assert plain.journal.counts.get("TradingStateChanged", 0) == 2
     assert fast.fast_path_bars > 600
+
+
+# --- trades --------------------------------------------------------------------------------
+
+TRADES = Path(__file__).resolve().parents[2] / "exchange_sim/data/trades"
+
+
+def repeated(name: str, copies: int) -> Trades:
+    """A bundled real trade capture, `copies` times, each copy a whole number of minutes
+    after the one before (the price jumps at each seam, as after a gap)."""
+    tr = load(TRADES / name)
+    assert isinstance(tr, Trades)
+    span = (tr.time[-1] // 60_000 + 1 - tr.time[0] // 60_000) * 60_000
+    out = Trades([], [], [], [])
+    for c in range(copies):
+        out.time.extend(t + c * span for t in tr.time)
+        out.price.extend(tr.price)
+        out.qty.extend(tr.qty)
+        out.buyer_is_maker.extend(tr.buyer_is_maker)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tape() -> Trades:
+    """The 2024-08-08 BTCUSDT capture (21,313 trades, 6 minutes) five times: 30 minutes."""
+    return repeated("BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz", 5)
+
+
+FAST_SMA = replace(BASE, strategy_params={"order_notional_usdt": D(1000), "fast": 2, "slow": 3})
+
+
+def test_trades_stops_on_identical(tape: Trades, tmp_path: Path) -> None:
+    plain, fast = both(tape, FAST_SMA, tmp_path)
+    assert plain.counters["submitted"] >= 10 and plain.journal.fills
+    assert fast.fast_path_bars > 0.9 * len(tape)
+
+
+def test_trades_stops_off_identical(tape: Trades, tmp_path: Path) -> None:
+    plain, fast = both(tape, replace(FAST_SMA, protect_positions=False), tmp_path)
+    assert plain.journal.fills
+    assert fast.fast_path_bars > 0.9 * len(tape)
+
+
+def test_trades_stops_and_take_profits_hit_identical(tape: Trades, tmp_path: Path) -> None:
+    risk = replace(backtest_risk(D(1000)), stop_loss_pct=D("0.1"), take_profit_pct=D("0.15"))
+    plain, fast = both(tape, replace(FAST_SMA, risk=risk), tmp_path)
+    fired = {o.client_order_id for o in plain.journal.orders.values() if o.status == "FILLED"}
+    kinds = {o.type for o in plain.journal.orders.values() if o.client_order_id in fired}
+    assert {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= kinds
+    assert fast.fast_path_bars > 0.3 * len(tape)
+
+
+def test_trades_state_right_after_a_skip_identical(tape: Trades, tmp_path: Path) -> None:
+    """The tape cut one trade into a minute: the fast path takes everything before that
+    minute's first trade, so the live objects' state at the end is the state it built."""
+    minute = [t // 60_000 for t in tape.time]
+    cut = next(i for i in range(len(minute) - 1, 0, -1) if minute[i] != minute[i - 1]) + 1
+    short = Trades(*(getattr(tape, f)[:cut] for f in tape.__slots__))
+    _, fast = both(short, FAST_SMA, tmp_path)
+    assert fast.fast_path_bars >= 0.9 * cut
+
+
+def test_trades_drawdown_halt_identical(tape: Trades, tmp_path: Path) -> None:
+    """A 1 % drawdown limit with 5,000 USDT positions: the RiskManager halts after about 25
+    minutes, at an equity check whose time the fast path must have replayed exactly."""
+    risk = replace(backtest_risk(D(5000)), max_drawdown_pct=D(1), max_daily_loss_pct=D(0))
+    params = {"order_notional_usdt": D(5000), "fast": 2, "slow": 3}
+    plain, fast = both(tape, replace(BASE, strategy_params=params, risk=risk), tmp_path)
+    assert plain.journal.counts.get("TradingStateChanged", 0) == 2
+    assert fast.fast_path_bars > 0.5 * len(tape)
+
+
+def test_trades_latency_slippage_and_warm_up_identical(tmp_path: Path) -> None:
+    """SMA 5/12 on the 2023-04-04 capture (12,936 trades, 9 minutes) three times: twelve
+    minutes of warm-up taken at once, then latency and slippage on every order."""
+    tape = repeated("BTCUSDT-um-trades-2023-04-04T2358_2023-04-05T0007.csv.gz", 3)
+    config = replace(
+        BASE,
+        strategy_params={"order_notional_usdt": D(1000), "fast": 5, "slow": 12},
+        latency_ms=120,
+        slippage_bps=D(1),
+    )
+    plain, fast = both(tape, config, tmp_path)
+    assert plain.counters["submitted"] >= 2
+    assert fast.fast_path_bars > 0.5 * len(tape)
 
 
 # --- the pieces -------------------------------------------------------------------------------

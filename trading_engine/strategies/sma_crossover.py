@@ -109,19 +109,22 @@ class SmaCrossover(StrategyBase):
 
     def bars_without_decision(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
         """Bars before the first one that flips the regime (the next sign change of
-        fast_sum * slow - slow_sum * fast, computed vectorized from the current windows).
-        0 during warm-up, and at a bar not newer than the last one taken."""
+        fast_sum * slow - slow_sum * fast, computed vectorized from the current windows), or,
+        while warming up, before the bar that fills the slow window; 0 at a bar not newer
+        than the last one taken."""
         import numpy as np  # only a backtest calls this: the live daemon never imports it here
 
-        st = self._states.get(symbol)
+        st = self._state(symbol)
         n = len(close_units)
-        if st is None or not st.slow.ready or n == 0:
+        if n == 0:
             return 0
         times = np.asarray(open_time_ms, dtype=np.int64)
         if times[0] <= st.last_open_ms:
             return 0
         if n > 1 and not (times[1:] > times[:-1]).all():  # a repeated bar: stop before it
             n = int(np.flatnonzero(times[1:] <= times[:-1])[0]) + 1
+        if not st.slow.ready:  # warming up: no proposal until the bar that fills the window
+            return min(n, self.slow - len(st.slow.values) - 1)
         hist = np.array(st.slow.values, dtype=np.int64)
         x = np.concatenate((hist, np.asarray(close_units[:n], dtype=np.int64)))
         x -= x[0]  # sums of differences from one close: the sign test is shift-invariant
@@ -142,7 +145,7 @@ class SmaCrossover(StrategyBase):
         return int(first[0]) if len(first) else n
 
     def absorb_bars(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
-        st = self._states[symbol]
+        st = self._state(symbol)
         n = len(close_units)
         if n == 0:
             return 0
@@ -159,12 +162,16 @@ class SmaCrossover(StrategyBase):
         st = self._states.get(symbol)
         return 0 if st is None else st.regime
 
+    def _state(self, symbol: str) -> _SymbolState:
+        st = self._states.get(symbol)
+        if st is None:
+            st = self._states[symbol] = _SymbolState(Sma(self.fast), Sma(self.slow))
+        return st
+
     def _update(self, bar: Bar) -> _SymbolState | None:
         """Take one closed bar; None when it is not newer than the last one (a bar delivered
         twice, e.g. by warm-up and the live stream, must not count twice in the averages)."""
-        st = self._states.get(bar.symbol)
-        if st is None:
-            st = self._states[bar.symbol] = _SymbolState(Sma(self.fast), Sma(self.slow))
+        st = self._state(bar.symbol)
         if bar.open_time_ms <= st.last_open_ms:
             return None
         st.last_open_ms = bar.open_time_ms
