@@ -1,7 +1,7 @@
 """The SMA-crossover backtest through the full live pipeline on 500,000 1m bars.
 
-Run: `python bench/bench_backtest.py [n_bars] [--no-fast-path] [--check N] [--orders 1000,...]
-[--profile]`. The series: the real BTCUSDT USD-M 1m months in
+Run: `python bench/bench_backtest.py [n_bars] [--no-fast-path] [--trades N] [--check N]
+[--orders 1000,...] [--profile]`. The series: the real BTCUSDT USD-M 1m months in
 `../shared/data/market/klines/BTCUSDT-um-1m-*.csv.gz` when present (about 160,000 bars),
 else the bundled real week (10,080 bars); concatenated and repeated, each copy shifted to
 follow the one before, to n bars. The backtest is `backtest.runner.run_backtest` with the
@@ -15,9 +15,11 @@ runs every bar so (the reference loop).
 What is timed: `run_backtest` alone (its numpy conversion of the price columns included);
 reading and building the series is timed apart and printed. Also printed: how many bars went
 through the pipeline, the orders, peak resident memory of the process (target < 300 MiB),
-`--check N`: the fast path equals the plain loop on the first N bars (every output), and the
-cost per simulated order with SMA 1/2 (a flip about every other bar, zero fees) at about 1,000,
-10,000 and 100,000 orders (target: flat).
+`--check N`: the fast path equals the plain loop on the first N bars (and 20 N trades), every
+output compared; and the cost per simulated order with SMA 1/2 (a flip about every other bar,
+zero fees) at about 1,000, 10,000 and 100,000 orders (target: flat). `--trades N`: the same backtest on N real trade ticks
+(the largest BTCUSDT USD-M capture of ../shared/data/market/trades, else of the bundled ones,
+repeated), 1m bars built from the trades (target 1,000,000 ticks/s).
 """
 
 import argparse
@@ -33,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backtest.data import Klines, load_klines  # noqa: E402
+from backtest.data import Klines, Trades, load, load_klines  # noqa: E402
 from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest  # noqa: E402
 
 BUNDLED = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -78,6 +80,41 @@ def bars(n: int, base: Klines | None = None) -> Klines:
     return out
 
 
+TRADES_BUNDLED = ROOT / "exchange_sim/data/trades"
+TRADES_SHARED = ROOT.parent / "shared/data/market/trades"
+
+
+def trade_tape(n: int) -> tuple[Trades, list[str]]:
+    """`n` trades: the largest real BTCUSDT USD-M trade capture (../shared, else bundled)
+    repeated, each copy a whole number of minutes after the one before (prices and sizes
+    untouched); and the capture's name."""
+    folder = TRADES_SHARED if TRADES_SHARED.is_dir() else TRADES_BUNDLED
+    # The largest capture alone: captures of other years sit at other prices, and a seam
+    # between them (a 50 % jump) is no market the strategy would see.
+    paths = sorted(folder.glob("BTCUSDT-um-trades-*.csv.gz"), key=lambda p: p.stat().st_size)
+    paths = paths[-1:]
+    parts = []
+    for path in paths:
+        part = load(path)
+        assert isinstance(part, Trades)
+        parts.append(part)
+    out = Trades([], [], [], [])
+    shift = 0
+    while len(out) < n:
+        for part in parts:
+            take = min(len(part), n - len(out))
+            if take <= 0:
+                break
+            first_minute = part.time[0] // 60_000 * 60_000
+            start = 0 if not out.time else (out.time[-1] // 60_000 + 1) * 60_000
+            shift = start - first_minute
+            out.time.extend(t + shift for t in part.time[:take])
+            out.price.extend(part.price[:take])
+            out.qty.extend(part.qty[:take])
+            out.buyer_is_maker.extend(part.buyer_is_maker[:take])
+    return out, [p.name for p in paths]
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -103,7 +140,7 @@ def config(*, fees: bool = True, fast_path: bool = True, **params: object) -> Ba
     return base if fees else replace(base, maker_fee=Decimal(0), taker_fee=Decimal(0))
 
 
-def timed(data: Klines, cfg: BacktestConfig) -> tuple[float, BacktestResult]:
+def timed(data: Klines | Trades, cfg: BacktestConfig) -> tuple[float, BacktestResult]:
     t = time.perf_counter()
     result = run_backtest(data, cfg)
     wall = time.perf_counter() - t
@@ -138,6 +175,7 @@ def main() -> None:
     p.add_argument("--check", type=int, default=0, help="fast == plain on the first N bars")
     p.add_argument("--orders", default="1000,10000,100000", help="order counts; '' = skip")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--trades", type=int, default=0, help="also N trade ticks (e.g. 2000000)")
     args = p.parse_args()
     print(f"resident memory after imports: {rss_mib():.0f} MiB")
     t = time.perf_counter()
@@ -166,6 +204,34 @@ def main() -> None:
         f"{wall / max(1, c['submitted']) * 1e6:,.0f} us of run per order"
     )
     print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
+
+    if args.trades:
+        t = time.perf_counter()
+        tape, names = trade_tape(args.trades)
+        load_t = time.perf_counter() - t
+        print(
+            f"{len(tape):,} trades from {', '.join(names)} read and built in {load_t:.1f} s "
+            f"(not timed below); resident memory {rss_mib():.0f} MiB"
+        )
+        wall_t, rt = timed(tape, config(fast_path=fast))
+        rate_t = len(tape) / wall_t
+        print(
+            f"SMA 10/50 on 1m bars from {len(tape):,} trades, fast path {'on' if fast else 'off'}"
+            f": {wall_t:.1f} s, {rate_t:,.0f} ticks/s (target 1,000,000; "
+            f"{rate_t / 1_000_000:.0%}); {len(tape) - rt.fast_path_bars:,} trades through the "
+            f"pipeline ({rt.fast_path_skips:,} skips), {rt.counters['submitted']:,} orders"
+        )
+        print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
+        if args.check:
+            sub = Trades(*(getattr(tape, f)[: args.check * 20] for f in tape.__slots__))
+            w_fast, r_fast = timed(sub, config())
+            w_plain, r_plain = timed(sub, config(fast_path=False))
+            print(
+                f"check on {len(sub):,} trades: fast path {len(sub) / w_fast:,.0f} ticks/s, "
+                f"plain {len(sub) / w_plain:,.0f} ticks/s; identical results: "
+                f"{same(r_fast, r_plain)}"
+            )
+        del tape, rt
 
     if args.check:
         sub = bars(args.check, real)
