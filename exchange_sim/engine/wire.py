@@ -8,7 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from core.instrument import Instrument
+from exchange_sim.engine.config import Bracket
 from exchange_sim.engine.fmt import ZERO, f8, flex, plain, q8
+from exchange_sim.engine.margin import maintenance_margin
 from exchange_sim.engine.state import Algo, Order, Position
 
 
@@ -290,3 +292,26 @@ def algo_update(a: Algo, inst: Instrument, *, now_ms: int) -> dict[str, Any]:
     if a.reject_reason:
         body["rm"] = a.reject_reason
     return {"e": "ALGO_UPDATE", "T": now_ms, "E": now_ms, "o": body}
+
+
+def margin_call(
+    *,
+    now_ms: int,
+    wallet: Decimal,
+    rows: list[tuple[Position, Instrument, Decimal, tuple[Bracket, ...], str]],
+) -> dict[str, Any]:
+    """MARGIN_CALL (section 10.6): rows of (position, instrument, mark, brackets, margin type)."""
+    positions = [
+        {
+            "s": pos.symbol,
+            "ps": "BOTH",
+            "pa": inst.format_qty(pos.amt),
+            "mt": margin_type,
+            "iw": "0",
+            "mp": f8(mark),
+            "up": f8(pos.amt * (mark - pos.entry)),
+            "mm": f8(maintenance_margin(brackets, abs(pos.amt) * mark)),
+        }
+        for pos, inst, mark, brackets, margin_type in rows
+    ]
+    return {"e": "MARGIN_CALL", "E": now_ms, "cw": f8(wallet), "p": positions}
