@@ -19,27 +19,34 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
+from core.account import Balance
+from core.account import Position as CorePosition
 from core.clock import SimClock
-from core.enums import OrderType, Side, TimeInForce, WorkingType
+from core.enums import (
+    AlgoStatus,
+    ExecutionType,
+    ExpiryReason,
+    MarginType,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+    WorkingType,
+)
+from core.events import Event
 from core.instrument import Instrument
+from core.orders import Fill, OrderRequest
+from core.orders import Order as CoreOrder
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.config import EngineConfig
-from exchange_sim.engine.events import UserEvents
+from exchange_sim.engine.events import OrderUpdate, UserEvents
 from exchange_sim.engine.ledger import Ledger
 from exchange_sim.engine.request import NewOrder
-from exchange_sim.engine.state import (
-    CANCELED,
-    EXPIRED,
-    FILLED,
-    NEW,
-    PARTIALLY_FILLED,
-    POS,
-    Account,
-    Algo,
-    Order,
-)
+from exchange_sim.engine.state import POS, Account, Algo, Order
 from exchange_sim.engine.timers import COUNTDOWN, GTD, Timers
 from exchange_sim.engine.triggers import TriggerBook
+from exchange_sim.engine.typed import core_algo_order, core_events, core_fill, core_order
 from exchange_sim.errors import BinanceError
 
 _CHUNK = 8192
@@ -279,7 +286,7 @@ class Engine:
         cap = self._checks_before_matching(acct, req)
         o = self._make_order(acct, req, b.inst.to_steps(req.quantity or Decimal(0)))
         self._register(o)
-        self.events.order_update(o, "NEW")
+        self.events.order_update(o, ExecutionType.NEW)
         ack = o.snapshot()
         self._execute(o, b, cap)
         return ack, o
@@ -324,7 +331,7 @@ class Engine:
         o.activate_price = trigger.activate_price
         o.algo = trigger
         self._arm(trigger)
-        self.events.order_update(o, "NEW")
+        self.events.order_update(o, ExecutionType.NEW)
         return o
 
     def _register(self, o: Order) -> None:
@@ -337,7 +344,7 @@ class Engine:
         if o.type == "MARKET":
             self._take(o, b, cap)
             if o.is_open:
-                self._finish(o, EXPIRED, "9")
+                self._finish(o, OrderStatus.EXPIRED, ExpiryReason.MARKET_REMAINDER)
             return
         crosses = b.best_opposite(o.is_buy)
         if crosses is not None and (
@@ -347,9 +354,9 @@ class Engine:
         if not o.is_open:
             return
         if o.tif in ("IOC", "FOK"):
-            self._finish(o, EXPIRED, "2")
+            self._finish(o, OrderStatus.EXPIRED, ExpiryReason.IOC_REMAINDER)
         elif o.reduce_only and self.ledger.closable_steps(o) == 0:
-            self._finish(o, EXPIRED, "4")
+            self._finish(o, OrderStatus.EXPIRED, ExpiryReason.REDUCE_ONLY)
         else:
             b.rest(o)
             if o.gtd:
@@ -359,11 +366,11 @@ class Engine:
 
     def cancel(self, o: Order) -> None:
         """Cancel an open order (x=CANCELED)."""
-        self._finish(o, CANCELED)
+        self._finish(o, OrderStatus.CANCELED)
 
     def cancel_all(self, acct: Account, symbol: str) -> None:
         for o in sorted(acct.open_orders.get(symbol, {}).values(), key=lambda o: o.order_id):
-            self._finish(o, CANCELED)
+            self._finish(o, OrderStatus.CANCELED)
 
     def countdown(self, acct: Account, symbol: str, countdown_ms: int) -> None:
         """Cancel the symbol's open orders after countdown_ms unless called again; 0 stops."""
@@ -380,14 +387,14 @@ class Engine:
         best = b.best_opposite(o.is_buy)
         crosses = best is not None and (best <= new_ticks if o.is_buy else best >= new_ticks)
         if new_steps <= o.filled_steps or (o.tif == "GTX" and crosses):
-            self._finish(o, CANCELED)
+            self._finish(o, OrderStatus.CANCELED)
             return
         b.unrest(o)
         o.qty_steps = new_steps
         o.price = b.inst.from_ticks(new_ticks)
         o.price_ticks = new_ticks
         o.update_time = self.clock.now_ms()
-        self.events.order_update(o, "AMENDMENT")
+        self.events.order_update(o, ExecutionType.AMENDMENT)
         if crosses:
             self._take(o, b, new_ticks)
         if o.is_open:
@@ -403,13 +410,13 @@ class Engine:
             else:
                 self._algo_done(o.algo)
 
-    def _finish(self, o: Order, status: str, er: str = "0") -> None:
+    def _finish(self, o: Order, status: OrderStatus, er: ExpiryReason = ExpiryReason.NONE) -> None:
         """Cancel or expire an open order: ORDER_TRADE_UPDATE x=CANCELED / x=EXPIRED."""
-        o.status = status
-        o.er = er
+        o.move_to(status, er)
         o.update_time = self.clock.now_ms()
         self._close(o)
-        self.events.order_update(o, CANCELED if status == CANCELED else EXPIRED)
+        x = ExecutionType.CANCELED if status is OrderStatus.CANCELED else ExecutionType.EXPIRED
+        self.events.order_update(o, x)
 
     # --- fills ---------------------------------------------------------------------------------
 
@@ -432,15 +439,16 @@ class Engine:
         o.filled_steps += steps
         o.cum_quote += price * qty
         o.update_time = now
-        o.status = FILLED if o.filled_steps >= o.qty_steps else PARTIALLY_FILLED
-        if o.status == FILLED:
+        filled = o.filled_steps >= o.qty_steps
+        o.move_to(OrderStatus.FILLED if filled else OrderStatus.PARTIALLY_FILLED)
+        if filled:
             o.account.open_orders.get(o.symbol, {}).pop(o.order_id, None)
             b.unrest(o)
         if not calculated:
             self.events.trade_lite(o, steps, price, booked.trade_id, maker)
         self.events.order_update(
             o,
-            "CALCULATED" if calculated else "TRADE",
+            ExecutionType.CALCULATED if calculated else ExecutionType.TRADE,
             last_steps=steps,
             last_price=price,
             commission=booked.fee,
@@ -449,7 +457,7 @@ class Engine:
             realized=booked.realized,
         )
         self.events.account_update(o.account, "ORDER", [o.symbol])
-        if o.status == FILLED and o.algo is not None:
+        if filled and o.algo is not None:
             self._close(o)
         self._reduce_only_sweep(o.account, o.symbol)
 
@@ -457,7 +465,7 @@ class Engine:
         """Expire resting reduce-only orders that can no longer reduce (er = 4)."""
         for o in list(acct.open_orders.get(symbol, {}).values()):
             if o.reduce_only and o.type == "LIMIT" and self.ledger.closable_steps(o) == 0:
-                self._finish(o, EXPIRED, "4")
+                self._finish(o, OrderStatus.EXPIRED, ExpiryReason.REDUCE_ONLY)
 
     def _take(self, o: Order, b: SymbolBook, limit: int | None) -> None:
         """Fill `o` as taker against the recorded book up to `limit` ticks (None = no limit)."""
@@ -500,7 +508,7 @@ class Engine:
                 if o.reduce_only:
                     steps = min(steps, self.ledger.closable_steps(o))
                     if steps <= 0:
-                        self._finish(o, EXPIRED, "4")
+                        self._finish(o, OrderStatus.EXPIRED, ExpiryReason.REDUCE_ONLY)
                         continue
                 q -= steps
                 self._fill(o, b, k, steps, maker=True)
@@ -565,12 +573,12 @@ class Engine:
 
     def _algo_done(self, a: Algo) -> None:
         """The order a triggered algo placed is terminal: ALGO_UPDATE FINISHED."""
-        a.status = "FINISHED"
+        a.move_to(AlgoStatus.FINISHED)
         self.events.algo_update(a)
 
     def cancel_algo(self, a: Algo) -> None:
         self._drop_trigger(a)
-        a.status = CANCELED
+        a.move_to(AlgoStatus.CANCELED)
         self.events.algo_update(a)
 
     def cancel_all_algos(self, acct: Account, symbol: str) -> None:
@@ -593,20 +601,20 @@ class Engine:
         if a.legacy_order is not None:
             self._fire_legacy(a, a.legacy_order)
             return
-        a.status = "TRIGGERING"
+        a.move_to(AlgoStatus.TRIGGERING)
         self.events.algo_update(a)
         pos = acct.positions.get(a.symbol)
         amt = pos.amt if pos else Decimal(0)
         closes = amt != 0 and (amt > 0) != a.is_buy
         if a.close_position:
             if not closes:
-                a.status = "EXPIRED"
+                a.move_to(AlgoStatus.EXPIRED)
                 a.reject_reason = "No position to close."
                 self.events.algo_update(a)
                 return
             a.qty_steps = int(abs(amt) / inst.lot.step_size)
         if a.reduce_only and not closes:
-            a.status = "REJECTED"
+            a.move_to(AlgoStatus.REJECTED)
             a.reject_reason = "Reduce Only reject"
             self.events.algo_update(a)
             return
@@ -620,7 +628,7 @@ class Engine:
                         acct, a.symbol, a.is_buy, qty, est, immediate=is_market
                     )
             except BinanceError as e:
-                a.status = "REJECTED"
+                a.move_to(AlgoStatus.REJECTED)
                 a.reject_reason = e.msg
                 self.events.algo_update(a)
                 return
@@ -648,10 +656,10 @@ class Engine:
         o.activate_price = a.activate_price if a.is_trailing else None
         o.callback_rate = a.callback_rate
         a.actual_order = o
-        a.status = "TRIGGERED"
+        a.move_to(AlgoStatus.TRIGGERED)
         self.events.algo_update(a)
         self._register(o)
-        self.events.order_update(o, "NEW")
+        self.events.order_update(o, ExecutionType.NEW)
         self._execute(o, b, b.market_cap(o.is_buy) if is_market else None)
 
     def _fire_legacy(self, a: Algo, o: Order) -> None:
@@ -660,15 +668,192 @@ class Engine:
         if a.close_position:
             steps = self.ledger.closable_steps(o)
             if steps == 0:
-                self._finish(o, EXPIRED)
+                self._finish(o, OrderStatus.EXPIRED)
                 return
             o.qty_steps = steps
         is_market = o.type in _MARKET_TYPES
         o.type = "MARKET" if is_market else "LIMIT"
         o.update_time = self.clock.now_ms()
         o.algo = None
-        self.events.order_update(o, "NEW")
+        self.events.order_update(o, ExecutionType.NEW)
         self._execute(o, b, b.market_cap(o.is_buy) if is_market else None)
+
+    # --- typed API: core requests in; core orders, fills and events out ---------------------
+
+    def submit(self, account_id: str, request: OrderRequest, *, good_till_ms: int = 0) -> CoreOrder:
+        """Place `request` (LIMIT, MARKET, or a conditional armed on its trigger) and match it.
+
+        Returns the order after matching (a conditional: not placed yet, no order id). Raises
+        BinanceError with the code Binance would answer (-1121 unknown symbol, -1102 missing
+        price or quantity, -4116 duplicate client id, filters, -2019 margin, -5021/-5022, ...).
+        `good_till_ms` is the GTD expiry (ms, with time_in_force GTD).
+        """
+        acct = self.ledger.account(account_id)
+        b = self.book(request.symbol)
+        order_type = request.type
+        if order_type is OrderType.LIQUIDATION:
+            raise BinanceError(-1116, "Invalid orderType.")
+        if order_type is OrderType.TRAILING_STOP_MARKET:
+            raise BinanceError(-1116, "Trailing stops are not in the typed API (use the wire).")
+        quantity = request.quantity
+        close = request.close_position
+        priced = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
+        if order_type in priced and request.price is None:
+            raise _mandatory("price")
+        if quantity is None and not close:
+            raise _mandatory("quantity")
+        if order_type.is_conditional and request.stop_price is None:
+            raise _mandatory("stopPrice")
+        tif = request.time_in_force or TimeInForce.GTC
+        if order_type is OrderType.MARKET:
+            tif = TimeInForce.GTC
+        client_id = request.client_order_id
+        check_client_id(client_id, "newClientOrderId")
+        symbol = b.inst.symbol
+        if self.client_id_taken(acct, symbol, client_id, algo=order_type.is_conditional):
+            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+        if request.position_side is not PositionSide.BOTH:
+            raise BinanceError(-4061, "Order's position side does not match user's setting.")
+        if close:
+            if order_type not in (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET):
+                raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
+            if quantity is not None:
+                raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
+        gtd = 0
+        if tif is TimeInForce.GTD:
+            gtd = good_till_ms // 1000 * 1000
+            if gtd <= self.clock.now_ms() + 600_000:
+                raise BinanceError(
+                    -5040,
+                    "goodTillDate timestamp must be greater than current time plus 600 seconds",
+                )
+        price = request.price if order_type is not OrderType.MARKET else None
+        self.check_filters(
+            acct,
+            b,
+            side=request.side,
+            order_type=order_type,
+            quantity=quantity,
+            price=price,
+            stop_price=request.stop_price,
+            reduce_only=request.reduce_only,
+            close_position=close,
+        )
+        req = NewOrder(
+            s=b,
+            side=request.side,
+            type=order_type,
+            tif=tif,
+            quantity=quantity,
+            price=price,
+            stop_price=request.stop_price,
+            reduce_only=request.reduce_only or close,
+            close_position=close,
+            client_id=client_id,
+            resp_type="RESULT",
+            working_type=request.working_type,
+            price_protect=False,
+            stp=self.config.stp_mode,
+            gtd=gtd,
+        )
+        if order_type.is_conditional and not self.config.legacy_conditional_orders:
+            return core_algo_order(self.new_algo(acct, req), b.inst)
+        _, o = self.place(acct, req)
+        return core_order(o, b.inst)
+
+    def cancel_order(
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> CoreOrder:
+        """Cancel an open order (or a conditional still waiting, by client id); -2011 if none."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        if order_id is None and client_order_id is None:
+            raise BinanceError(-1102, "Param 'orderId' or 'origClientOrderId' must be sent.")
+        o = self.find_order(acct, b.inst.symbol, order_id, client_order_id)
+        if o is not None and o.is_open:
+            self.cancel(o)
+            return core_order(o, b.inst)
+        if order_id is None:
+            for a in acct.open_algos.values():
+                if a.symbol == b.inst.symbol and a.client_id == client_order_id:
+                    self.cancel_algo(a)
+                    return core_algo_order(a, b.inst)
+        raise BinanceError(-2011, "Unknown order sent.")
+
+    def order(
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> CoreOrder:
+        """One order by exchange id or client id (-2013 if unknown)."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        o = self.find_order(acct, b.inst.symbol, order_id, client_order_id)
+        if o is None:
+            raise BinanceError(-2013, "Order does not exist.")
+        return core_order(o, b.inst)
+
+    def open_orders(self, account_id: str, symbol: str | None = None) -> list[CoreOrder]:
+        """Open normal orders (by order id) of one symbol or of all."""
+        acct = self.ledger.account(account_id)
+        symbols = [self.book(symbol).inst.symbol] if symbol is not None else list(self.books)
+        return [
+            core_order(o, self.books[s].inst)
+            for s in symbols
+            for o in sorted(acct.open_orders.get(s, {}).values(), key=lambda o: o.order_id)
+        ]
+
+    def fills(self, account_id: str, symbol: str) -> list[Fill]:
+        """Every execution of the account on `symbol`, oldest first."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        return [
+            core_fill(t, b.orders[t.order_id].client_id, b.inst)
+            for t in acct.trades.get(b.inst.symbol, [])
+        ]
+
+    def position(self, account_id: str, symbol: str) -> CorePosition:
+        """The one-way position (contracts, signed) and its entry price (USDT)."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        pos = acct.positions.get(b.inst.symbol)
+        return CorePosition(
+            symbol=b.inst.symbol,
+            qty=pos.amt if pos else Decimal(0),
+            entry_price=pos.entry if pos else Decimal(0),
+            leverage=self.ledger.leverage(acct, b.inst.symbol),
+            margin_type=MarginType(acct.margin_type.get(b.inst.symbol, "CROSSED")),
+            update_time_ms=pos.update_time if pos else 0,
+        )
+
+    def balance(self, account_id: str) -> Balance:
+        """USDT wallet and available balance now (cross margin)."""
+        acct = self.ledger.account(account_id)
+        available = max(Decimal(0), self.ledger.totals(acct).available)
+        return Balance(
+            asset="USDT",
+            wallet_balance=acct.wallet,
+            available_balance=available,
+            cross_wallet_balance=acct.wallet,
+            update_time_ms=acct.update_time,
+        )
+
+    def drain_events(self) -> list[tuple[str, Event]]:
+        """`core.events` (account_id, event) since the last drain, in order (takes the pending
+        records: use either this or the wire adapter's drain, not both)."""
+        out: list[tuple[str, Event]] = []
+        for ev in self.events.drain():
+            inst = self.books[ev.order.symbol].inst if isinstance(ev, OrderUpdate) else None
+            out.extend((ev.account_id, e) for e in core_events(ev, inst))
+        return out
 
     # --- market data: trades (hot path) ------------------------------------------------------
 
@@ -750,7 +935,7 @@ class Engine:
                 fired = self.triggers.fired_by_last(b.inst.symbol, b.inst.from_ticks(p))
                 b.refresh()  # trailing stops moved their thresholds
                 for a in fired:
-                    if a.status == NEW:  # not dropped by an earlier trigger's effects
+                    if a.status is AlgoStatus.NEW:  # not dropped by an earlier trigger's effects
                         self._fire(a)
 
     # --- market data: book, mark price, time ---------------------------------------------------
@@ -808,7 +993,7 @@ class Engine:
         b.mark_time = time_ms
         if b.triggers.mark:
             for a in self.triggers.fired_by_mark(symbol, mark):
-                if a.status == NEW:
+                if a.status is AlgoStatus.NEW:
                     self._fire(a)
         self._check_liquidations()
 
@@ -837,11 +1022,11 @@ class Engine:
                 account_id, symbol = payload
                 acct = self.ledger.accounts[account_id]
                 for o in list(acct.open_orders.get(symbol, {}).values()):
-                    self._finish(o, CANCELED)
+                    self._finish(o, OrderStatus.CANCELED)
             elif kind == GTD:
                 o = payload
                 if o.is_open and o.gtd == due:
-                    self._finish(o, EXPIRED)
+                    self._finish(o, OrderStatus.EXPIRED)
         if timers.funding_due(now):
             for acct, symbol, amount, rate in self.ledger.settle_funding(self.clock.now_ms()):
                 self.events.funding(acct, symbol, amount, rate)
@@ -868,7 +1053,7 @@ class Engine:
         """
         for orders in list(acct.open_orders.values()):
             for o in list(orders.values()):
-                self._finish(o, EXPIRED, "5")
+                self._finish(o, OrderStatus.EXPIRED, ExpiryReason.LIQUIDATION)
         for symbol, pos in list(acct.positions.items()):
             if pos.amt == 0:
                 continue
@@ -897,7 +1082,7 @@ class Engine:
             )
             self._next_liq_id += 1
             self._register(o)
-            self.events.order_update(o, "NEW")
+            self.events.order_update(o, ExecutionType.NEW)
             self._fill(o, b, ticks, steps, maker=False, calculated=True)
         if self.ledger.insurance_clear(acct, self.clock.now_ms()):
             self.events.account_update(acct, "INSURANCE_CLEAR", [])
@@ -913,6 +1098,12 @@ def check_client_id(value: str, name: str) -> None:
             f"Illegal characters found in parameter '{name}'; "
             "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
         )
+
+
+def _mandatory(name: str) -> BinanceError:
+    return BinanceError(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 def _cached(cache: dict[Decimal, int], key: Decimal, value: int) -> int:

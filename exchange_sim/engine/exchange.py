@@ -68,7 +68,7 @@ class Exchange:
 
     def drain_user_events(self) -> list[tuple[str, dict[str, Any]]]:
         """User-data-stream events (account_id, event) generated since the last drain, in order."""
-        return self.engine.events.drain()
+        return self.wire.drain_user_events()
 
     # --- read-only market state for the server ------------------------------------------------
 

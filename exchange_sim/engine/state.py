@@ -7,18 +7,14 @@ money (balances, PnL, fees) is Decimal. Only the engine mutates these objects.
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from core.enums import AlgoStatus, ExpiryReason, OrderStatus
+from core.orders import IllegalTransition, can_transition
 from exchange_sim.engine.fmt import ZERO, q8
 
 NEG = -(1 << 62)  # "no resting bid / no trigger below": below any tick
 POS = 1 << 62  # "no resting ask / no trigger above"
 
-# Order status strings (Binance spelling), kept as plain str on the hot path.
-NEW = "NEW"
-PARTIALLY_FILLED = "PARTIALLY_FILLED"
-FILLED = "FILLED"
-CANCELED = "CANCELED"
-EXPIRED = "EXPIRED"
-OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED})
+OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 class Order:
@@ -101,8 +97,8 @@ class Order:
         self.price_protect = price_protect
         self.stp = stp
         self.gtd = gtd
-        self.status = NEW
-        self.er = "0"
+        self.status = OrderStatus.NEW
+        self.er = ExpiryReason.NONE
         self.time = now_ms
         self.update_time = now_ms
         self.algo: Algo | None = None
@@ -112,6 +108,13 @@ class Order:
     @property
     def remaining_steps(self) -> int:
         return self.qty_steps - self.filled_steps
+
+    def move_to(self, status: OrderStatus, er: ExpiryReason = ExpiryReason.NONE) -> None:
+        """Change status through core's order transition table (IllegalTransition if barred)."""
+        if not can_transition(self.status, status):
+            raise IllegalTransition(self.client_id, self.status, status)
+        self.status = status
+        self.er = er
 
     def snapshot(self) -> "Order":
         """A shallow copy: the order as it is now (an acknowledgement before any fill)."""
@@ -170,12 +173,35 @@ class Algo:
         "working_type",
     )
 
-    def __init__(self, **kwargs) -> None:
+    # Set from the constructor's keywords (the engine's _make_algo passes all of them).
+    account: "Account"
+    algo_id: int
+    client_id: str
+    order_type: str
+    symbol: str
+    side: str
+    tif: str
+    qty_steps: int
+    price: Decimal
+    trigger_price: Decimal
+    trigger_ticks: int
+    working_type: str
+    price_protect: bool
+    reduce_only: bool
+    close_position: bool
+    stp: str
+    create_time: int
+    update_time: int
+    gtd: int
+    tick: Decimal
+    status: AlgoStatus
+
+    def __init__(self, **kwargs: object) -> None:
         self.actual_order: Order | None = None
         self.legacy_order: Order | None = None
         self.trigger_time = 0
         self.reject_reason = ""
-        self.status = NEW
+        self.status = AlgoStatus.NEW
         self.activate_price: Decimal | None = None
         self.callback_rate: Decimal | None = None
         self.activated = False
@@ -183,6 +209,21 @@ class Algo:
         for name, value in kwargs.items():
             setattr(self, name, value)
         self.is_buy = self.side == "BUY"
+
+    def move_to(self, status: AlgoStatus) -> None:
+        """Change status through core's algo lifecycle (AlgoStatus.can_become)."""
+        if not self.status.can_become(status):
+            raise ValueError(f"algo {self.algo_id}: illegal transition {self.status} -> {status}")
+        self.status = status
+
+    def snapshot(self) -> "Algo":
+        """A copy as it is now, with a copy of the order it placed (if any)."""
+        copy = Algo.__new__(Algo)
+        for name in Algo.__slots__:
+            setattr(copy, name, getattr(self, name))
+        if self.actual_order is not None:
+            copy.actual_order = self.actual_order.snapshot()
+        return copy
 
     @property
     def is_trailing(self) -> bool:

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from core.enums import OrderType, Side, TimeInForce, WorkingType
-from exchange_sim.engine import wire
+from core.enums import AlgoStatus, OrderType, Side, TimeInForce, WorkingType
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.engine import Engine, check_client_id
 from exchange_sim.engine.fmt import ZERO, f8, flex
@@ -31,6 +30,7 @@ from exchange_sim.engine.margin import (
 from exchange_sim.engine.request import NewOrder
 from exchange_sim.engine.state import Account, Algo, Order
 from exchange_sim.errors import BinanceError
+from exchange_sim.server import wire_format as wire
 from exchange_sim.server.engine_params import Params, mandatory
 
 _STP_MODES = frozenset({"NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"})
@@ -59,6 +59,18 @@ class _PositionView:
         "upnl",
     )
 
+    amt: Decimal
+    ask: Decimal
+    bid: Decimal
+    entry: Decimal
+    im: Decimal
+    liq: Decimal
+    mark: Decimal
+    mm: Decimal
+    notional: Decimal
+    oo_im: Decimal
+    upnl: Decimal
+
 
 class WireAdapter:
     """Binance USD-M REST operations over one `Engine`: `(account_id, params) -> JSON`."""
@@ -68,6 +80,12 @@ class WireAdapter:
         self._ledger = engine.ledger
         self._books = engine.books
         self._cfg = engine.config
+
+    def drain_user_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """The engine's pending events as (account_id, user-data-stream JSON), in order."""
+        books = self._books
+        fee = self._cfg.taker_fee
+        return [(ev.account_id, wire.user_event(ev, books, fee)) for ev in self._e.events.drain()]
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -429,7 +447,7 @@ class WireAdapter:
         """DELETE /fapi/v1/algoOrder: -2011 unless the algo order still waits for its trigger."""
         acct = self._ledger.account(account_id)
         a = self._find_algo(acct, Params(params))
-        if a is None or a.status != "NEW":
+        if a is None or a.status is not AlgoStatus.NEW:
             raise BinanceError(-2011, "Unknown order sent.")
         self._e.cancel_algo(a)
         return {"algoId": a.algo_id, "clientAlgoId": a.client_id, "code": "200", "msg": "success"}
