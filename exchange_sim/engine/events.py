@@ -71,14 +71,14 @@ class PositionState:
 class AccountUpdate:
     """Wallet (and the positions of the symbols concerned) changed; `reason` is Binance `m`.
 
-    `available` is the available balance (USDT) at that instant.
+    Like Binance's ACCOUNT_UPDATE it carries no available balance (computing one costs a pass
+    over the open orders at every fill); ask the engine's `balance()` for it.
     """
 
     account_id: str
     time_ms: int
     reason: str
     wallet: Decimal
-    available: Decimal
     positions: tuple[PositionState, ...] = ()
     funding_symbol: str = ""  # reason FUNDING_FEE: the symbol and what was paid
     funding_amount: Decimal = ZERO
@@ -213,7 +213,6 @@ class UserEvents:
                 time_ms=self._clock.now_ms(),
                 reason=reason,
                 wallet=acct.wallet,
-                available=self._ledger.totals(acct).available,
                 positions=tuple(states),
             )
         )
@@ -226,7 +225,6 @@ class UserEvents:
                 time_ms=self._clock.now_ms(),
                 reason="FUNDING_FEE",
                 wallet=acct.wallet,
-                available=self._ledger.totals(acct).available,
                 funding_symbol=symbol,
                 funding_amount=amount,
                 funding_rate=rate,

@@ -202,7 +202,7 @@ def core_events(ev: EngineEvent, inst: Instrument | None) -> list[Event]:
         balance = Balance(
             asset="USDT",
             wallet_balance=ev.wallet,
-            available_balance=max(ZERO, ev.available),
+            available_balance=ev.wallet,  # as the gateway reads ACCOUNT_UPDATE: cross wallet
             cross_wallet_balance=ev.wallet,
             update_time_ms=t,
         )

@@ -99,10 +99,13 @@ def test_market_buy_emits_core_events_in_order() -> None:
     assert filled.fill.commission == D("0.30900150")
     balance = events[2]
     assert isinstance(balance, BalanceChanged)
-    # available = wallet + uPnL - position margin, at mark 61800.0 and leverage 20
+    # As the gateway reads ACCOUNT_UPDATE (no available balance on the wire): the cross wallet.
+    assert balance.balance.available_balance == D("9999.69099850")
+    # The engine's balance() has the real one: wallet + uPnL - position margin (mark 61800.0,
+    # leverage 20).
     upnl = D("0.010") * (D("61800.0") - D("61800.3"))
     im = D("0.010") * D("61800.0") / 20
-    assert balance.balance.available_balance == D("9999.69099850") + upnl - im
+    assert e.balance("alice").available_balance == D("9999.69099850") + upnl - im
     assert e.drain_events() == []
 
 
