@@ -8,6 +8,11 @@ per-trade paths (on_trade_ticks with ints, on_trade with Decimals) and for the n
 - "walk": a seeded random walk of +-1 tick moves around the same start price.
 50 bids below and 50 asks above the first price (one every 40 ticks from 3 ticks away), so
 the tape fills some of them. Acceptance: >= 1,000,000 trades/s in-process.
+
+Then order entry: a resting LIMIT placed and canceled, through the Binance wire adapter
+(`Exchange.new_order` / `cancel_order` with string parameters, JSON answers, user events
+formatted) and through the engine's typed API (`Engine.submit` / `cancel_order` with a
+`core.orders.OrderRequest`, `core` orders and events out), in round trips per second.
 """
 
 import csv
@@ -24,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.clock import SimClock  # noqa: E402
+from core.enums import OrderType, Side, TimeInForce  # noqa: E402
 from core.instrument import Instrument  # noqa: E402
+from core.orders import OrderRequest  # noqa: E402
 from exchange_sim.engine import Exchange  # noqa: E402
 
 TARGET = 1_000_000
@@ -162,6 +169,58 @@ def run(name: str, inst: Instrument, tape: tuple[np.ndarray, ...], repeat: int) 
     return ok
 
 
+def order_entry(inst: Instrument, start_ticks: int, start_ms: int, n: int) -> None:
+    """Place-and-cancel round trips per second: wire dicts vs the typed API."""
+    price = inst.from_ticks(start_ticks - 500)
+    text = inst.format_price(price)
+
+    def wire() -> float:
+        ex = fresh_exchange(inst, start_ticks, start_ms)[0]
+        began = time.perf_counter()
+        for i in range(n):
+            cid = f"w-{i}"
+            ex.new_order(
+                "bench",
+                {
+                    "symbol": SYMBOL,
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.010",
+                    "price": text,
+                    "newClientOrderId": cid,
+                },
+            )
+            ex.cancel_order("bench", {"symbol": SYMBOL, "origClientOrderId": cid})
+            ex.drain_user_events()
+        return n / (time.perf_counter() - began)
+
+    def typed() -> float:
+        engine = fresh_exchange(inst, start_ticks, start_ms)[0].engine
+        began = time.perf_counter()
+        for i in range(n):
+            cid = f"t-{i}"
+            engine.submit(
+                "bench",
+                OrderRequest(
+                    symbol=SYMBOL,
+                    side=Side.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=Decimal("0.010"),
+                    price=price,
+                    time_in_force=TimeInForce.GTC,
+                    client_order_id=cid,
+                ),
+            )
+            engine.cancel_order("bench", SYMBOL, client_order_id=cid)
+            engine.drain_events()
+        return n / (time.perf_counter() - began)
+
+    print(f"[order entry] {n:,} place+cancel round trips of a resting LIMIT, 100 orders resting")
+    print(f"  wire adapter (dict params, JSON)  {max(wire() for _ in range(3)):>10,.0f} /s")
+    print(f"  typed API (core requests/events)  {max(typed() for _ in range(3)):>10,.0f} /s")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     repeat = 3
@@ -172,6 +231,7 @@ def main() -> None:
     results += run("walk", inst, walk_tape(int(real[0][0]), n), repeat)
     verdict = "MEETS" if all(results) else "DOES NOT MEET"
     print(f"acceptance (>= 1,000,000 trades/s with 100 resting orders, every path): {verdict}")
+    order_entry(inst, int(real[0][0]), int(real[3][0]), 5_000)
 
 
 if __name__ == "__main__":

@@ -133,3 +133,47 @@ class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     HALTED = "HALTED"
+
+
+class AlgoStatus(StrEnum):
+    """`algoStatus` / ALGO_UPDATE `X` of a conditional (algo) order."""
+
+    NEW = "NEW"  # armed, waiting for its trigger
+    CANCELED = "CANCELED"
+    TRIGGERING = "TRIGGERING"
+    TRIGGERED = "TRIGGERED"  # a normal order (its own orderId) now works in the matching engine
+    FINISHED = "FINISHED"  # that order is terminal
+    REJECTED = "REJECTED"  # refused at trigger time (margin, reduce-only)
+    EXPIRED = "EXPIRED"  # system-cancelled (e.g. closePosition with nothing to close)
+
+    def can_become(self, target: "AlgoStatus") -> bool:
+        """The algo lifecycle: NEW -> TRIGGERING -> TRIGGERED -> FINISHED, or it ends earlier."""
+        return target in _ALGO_NEXT[self]
+
+
+_ALGO_NEXT: dict[AlgoStatus, frozenset[AlgoStatus]] = {
+    AlgoStatus.NEW: frozenset({AlgoStatus.TRIGGERING, AlgoStatus.CANCELED, AlgoStatus.EXPIRED}),
+    AlgoStatus.TRIGGERING: frozenset(
+        {AlgoStatus.TRIGGERED, AlgoStatus.REJECTED, AlgoStatus.EXPIRED}
+    ),
+    AlgoStatus.TRIGGERED: frozenset({AlgoStatus.FINISHED}),
+    AlgoStatus.FINISHED: frozenset(),
+    AlgoStatus.CANCELED: frozenset(),
+    AlgoStatus.REJECTED: frozenset(),
+    AlgoStatus.EXPIRED: frozenset(),
+}
+
+
+class ExpiryReason(StrEnum):
+    """`er` of ORDER_TRADE_UPDATE: why an order expired (section 10.3); "0" otherwise."""
+
+    NONE = "0"
+    SELF_TRADE_PREVENTION = "1"
+    IOC_REMAINDER = "2"
+    IOC_REMAINDER_AFTER_STP = "3"
+    REDUCE_ONLY = "4"  # a reduce-only (or reversing) order that can no longer reduce
+    LIQUIDATION = "5"  # the account is being liquidated
+    GTE_UNSATISFIED = "6"
+    SYMBOL_DELISTED = "7"
+    STOP_TRIGGERED = "8"  # the initial order expired after the stop triggered
+    MARKET_REMAINDER = "9"  # what a MARKET order could not fill

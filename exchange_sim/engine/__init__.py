@@ -1,5 +1,32 @@
 """Pure matching engine of the local Binance USD-M Futures exchange (no I/O, no asyncio).
 
+Structure (composition; each component owns its state, collaborators are passed in):
+    Engine (engine.py)        the order flow: accept, match, fill, rest, expire, trigger,
+                              liquidate; recorded market data in; the typed API
+    SymbolBook (book.py)      one symbol: market state, our resting orders and the recorded
+                              liquidity, in integer ticks and steps; hot-path thresholds
+    Ledger (ledger.py)        accounts: wallet, positions, fees, funding, margin checks
+    TriggerBook (triggers.py) conditional (algo) orders armed on the last or the mark price
+    Timers (timers.py)        countdownCancelAll, GTD expiry, funding instants
+    UserEvents (events.py)    typed records of what happened, per account, in order
+Statuses are core.enums StrEnums (OrderStatus through core.orders' transition table,
+AlgoStatus through its lifecycle, ExpiryReason for `er`). The Binance wire (REST parameters
+in, JSON out, user-data-stream JSON) is exchange_sim.server.wire_adapter / wire_format.
+
+Typed API (`Engine`, `core` types in and out):
+    engine = Engine(instruments, clock, config)      # or Exchange(...).engine
+    engine.create_account(account_id, Decimal("10000"))
+    engine.submit(account_id, core.orders.OrderRequest) -> core.orders.Order
+    engine.cancel_order(account_id, symbol, order_id=... | client_order_id=...) -> Order
+    engine.order(...), engine.open_orders(account_id, symbol=None) -> [Order]
+    engine.fills(account_id, symbol) -> [core.orders.Fill]
+    engine.position(account_id, symbol) -> core.account.Position; engine.balance(account_id)
+    engine.drain_events() -> [(account_id, core.events.Event)]   # OrderAccepted, OrderFilled,
+        # OrderPartiallyFilled, OrderCanceled, OrderExpired, OrderAmended, BalanceChanged,
+        # PositionChanged, FundingPaid
+    Rejections raise exchange_sim.errors.BinanceError(code, msg) with Binance's code.
+
+Historical one-object facade (`Exchange`, used by the server, backtest/venue.py, bench):
     from exchange_sim.engine import Exchange, EngineConfig
     ex = Exchange(instruments: Mapping[str, core.instrument.Instrument], clock: SimClock,
                   config: EngineConfig | None = None)
@@ -52,6 +79,7 @@ Model choices (documented deviations from a real exchange):
 """
 
 from exchange_sim.engine.config import DEFAULT_BRACKETS, Bracket, EngineConfig
+from exchange_sim.engine.engine import Engine
 from exchange_sim.engine.exchange import Exchange
 
-__all__ = ["DEFAULT_BRACKETS", "Bracket", "EngineConfig", "Exchange"]
+__all__ = ["DEFAULT_BRACKETS", "Bracket", "Engine", "EngineConfig", "Exchange"]

@@ -7,20 +7,14 @@ money (balances, PnL, fees) is Decimal. Only the engine mutates these objects.
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from core.instrument import Instrument
-from exchange_sim.engine.config import Bracket
+from core.enums import AlgoStatus, ExpiryReason, OrderStatus
+from core.orders import IllegalTransition, can_transition
 from exchange_sim.engine.fmt import ZERO, q8
 
 NEG = -(1 << 62)  # "no resting bid / no trigger below": below any tick
 POS = 1 << 62  # "no resting ask / no trigger above"
 
-# Order status strings (Binance spelling), kept as plain str on the hot path.
-NEW = "NEW"
-PARTIALLY_FILLED = "PARTIALLY_FILLED"
-FILLED = "FILLED"
-CANCELED = "CANCELED"
-EXPIRED = "EXPIRED"
-OPEN_STATUSES = frozenset({NEW, PARTIALLY_FILLED})
+OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 class Order:
@@ -103,8 +97,8 @@ class Order:
         self.price_protect = price_protect
         self.stp = stp
         self.gtd = gtd
-        self.status = NEW
-        self.er = "0"
+        self.status = OrderStatus.NEW
+        self.er = ExpiryReason.NONE
         self.time = now_ms
         self.update_time = now_ms
         self.algo: Algo | None = None
@@ -114,6 +108,20 @@ class Order:
     @property
     def remaining_steps(self) -> int:
         return self.qty_steps - self.filled_steps
+
+    def move_to(self, status: OrderStatus, er: ExpiryReason = ExpiryReason.NONE) -> None:
+        """Change status through core's order transition table (IllegalTransition if barred)."""
+        if not can_transition(self.status, status):
+            raise IllegalTransition(self.client_id, self.status, status)
+        self.status = status
+        self.er = er
+
+    def snapshot(self) -> "Order":
+        """A shallow copy: the order as it is now (an acknowledgement before any fill)."""
+        copy = Order.__new__(Order)
+        for name in Order.__slots__:
+            setattr(copy, name, getattr(self, name))
+        return copy
 
     @property
     def is_open(self) -> bool:
@@ -165,12 +173,35 @@ class Algo:
         "working_type",
     )
 
-    def __init__(self, **kwargs) -> None:
+    # Set from the constructor's keywords (the engine's _make_algo passes all of them).
+    account: "Account"
+    algo_id: int
+    client_id: str
+    order_type: str
+    symbol: str
+    side: str
+    tif: str
+    qty_steps: int
+    price: Decimal
+    trigger_price: Decimal
+    trigger_ticks: int
+    working_type: str
+    price_protect: bool
+    reduce_only: bool
+    close_position: bool
+    stp: str
+    create_time: int
+    update_time: int
+    gtd: int
+    tick: Decimal
+    status: AlgoStatus
+
+    def __init__(self, **kwargs: object) -> None:
         self.actual_order: Order | None = None
         self.legacy_order: Order | None = None
         self.trigger_time = 0
         self.reject_reason = ""
-        self.status = NEW
+        self.status = AlgoStatus.NEW
         self.activate_price: Decimal | None = None
         self.callback_rate: Decimal | None = None
         self.activated = False
@@ -178,6 +209,21 @@ class Algo:
         for name, value in kwargs.items():
             setattr(self, name, value)
         self.is_buy = self.side == "BUY"
+
+    def move_to(self, status: AlgoStatus) -> None:
+        """Change status through core's algo lifecycle (AlgoStatus.can_become)."""
+        if not self.status.can_become(status):
+            raise ValueError(f"algo {self.algo_id}: illegal transition {self.status} -> {status}")
+        self.status = status
+
+    def snapshot(self) -> "Algo":
+        """A copy as it is now, with a copy of the order it placed (if any)."""
+        copy = Algo.__new__(Algo)
+        for name in Algo.__slots__:
+            setattr(copy, name, getattr(self, name))
+        if self.actual_order is not None:
+            copy.actual_order = self.actual_order.snapshot()
+        return copy
 
     @property
     def is_trailing(self) -> bool:
@@ -325,90 +371,3 @@ class Account:
         if orders is None:
             orders = self.open_orders[symbol] = {}
         return orders
-
-
-class SymbolState:
-    """Per-symbol market state and the resting book of our orders, in ticks and steps.
-
-    `lo`/`hi` are the hot-path thresholds: a trade at price p (ticks) needs work only when
-    p < lo (it reaches a resting bid or a falling trigger) or p > hi (a resting ask or a rising
-    trigger). They are recomputed whenever resting orders or CONTRACT_PRICE triggers change.
-    """
-
-    __slots__ = (
-        "ask_levels",
-        "asks",
-        "bid_levels",
-        "bids",
-        "book_time",
-        "book_touch",
-        "brackets",
-        "depth_known",
-        "funding_rate",
-        "hi",
-        "index_price",
-        "inst",
-        "last_ticks",
-        "last_time",
-        "lo",
-        "mark",
-        "mark_time",
-        "next_funding_time",
-        "next_order_id",
-        "next_trade_id",
-        "recorded_top",
-        "step_cache",
-        "tick_cache",
-        "triggers_contract",
-        "triggers_mark",
-    )
-
-    def __init__(self, inst: Instrument, brackets: tuple[Bracket, ...]) -> None:
-        self.inst = inst
-        self.brackets = brackets
-        self.bids: dict[int, list[Order]] = {}
-        self.asks: dict[int, list[Order]] = {}
-        self.triggers_contract: list[Algo] = []
-        self.triggers_mark: list[Algo] = []
-        self.lo = NEG
-        self.hi = POS
-        self.last_ticks: int | None = None
-        self.last_time = 0
-        self.mark: Decimal | None = None
-        self.index_price: Decimal | None = None
-        self.funding_rate = ZERO
-        self.next_funding_time = 0
-        self.mark_time = 0
-        # Recorded book for taker fills: [[ticks, steps], ...], bids descending, asks ascending.
-        self.bid_levels: list[list[int]] = []
-        self.ask_levels: list[list[int]] = []
-        self.book_touch: tuple[int, int, int, int] | None = None  # bookTicker, expanded lazily
-        self.depth_known = False
-        self.recorded_top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
-        self.book_time = 0
-        self.tick_cache: dict[Decimal, int] = {}  # recorded price -> ticks
-        self.step_cache: dict[Decimal, int] = {}  # recorded quantity -> steps
-        self.next_order_id = 4_000_000_001
-        self.next_trade_id = 5_000_000_001
-
-    def best_bid(self) -> int:
-        return max(self.bids) if self.bids else NEG
-
-    def best_ask(self) -> int:
-        return min(self.asks) if self.asks else POS
-
-    def refresh(self, touch: bool) -> None:
-        """Recompute the hot-path thresholds from resting orders and CONTRACT_PRICE triggers."""
-        bid = self.best_bid()
-        ask = self.best_ask()
-        if touch:
-            lo = bid + 1 if bid != NEG else NEG
-            hi = ask - 1 if ask != POS else POS
-        else:
-            lo, hi = bid, ask
-        for algo in self.triggers_contract:
-            algo_lo, algo_hi = algo.thresholds()
-            lo = max(lo, algo_lo)
-            hi = min(hi, algo_hi)
-        self.lo = lo
-        self.hi = hi

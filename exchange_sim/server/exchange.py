@@ -336,7 +336,7 @@ class LocalExchange:
             self.driver.sync_engine_depth()
         self.engine.on_time(self.now_ms())
         try:
-            return getattr(self.engine, name)(account_id, params, **kwargs)
+            return getattr(self.engine.wire, name)(account_id, params, **kwargs)
         finally:
             self.flush_user_events()
 

@@ -1,13 +1,26 @@
 """Binance wire shapes (JSON-ready dicts) of orders, algo orders and user-data-stream events.
 
+The engine's objects and event records in, Binance JSON out: the only place that knows it.
+
 Key sets and value types follow the real captures in tests/fixtures/binance_api: ints/bools as
 JSON numbers/booleans, every decimal as a fixed-point string.
 """
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from core.enums import AlgoStatus
 from core.instrument import Instrument
+from exchange_sim.engine.book import SymbolBook
+from exchange_sim.engine.events import (
+    AccountUpdate,
+    AlgoUpdate,
+    EngineEvent,
+    MarginCall,
+    OrderUpdate,
+    TradeLite,
+)
 from exchange_sim.engine.fmt import ZERO, f8, flex, plain, q8
 from exchange_sim.engine.state import Algo, Order, Position
 
@@ -28,7 +41,7 @@ def order_json(o: Order, inst: Instrument, *, query: bool = False) -> dict[str, 
     body: dict[str, Any] = {
         "orderId": o.order_id,
         "symbol": o.symbol,
-        "status": o.status,
+        "status": o.status.value,
         "clientOrderId": o.client_id,
         "price": inst.format_wire_price(o.price),
         "avgPrice": avg_price(o, inst),
@@ -91,7 +104,7 @@ def order_trade_update(
         "ap": avg_price(o, inst) if o.filled_steps else "0",
         "sp": inst.format_wire_price(o.stop_price),
         "x": x,
-        "X": o.status,
+        "X": o.status.value,
         "i": o.order_id,
         "l": inst.format_qty(inst.from_steps(last_steps)) if last_steps else "0",
         "z": inst.format_qty(inst.from_steps(o.filled_steps)),
@@ -121,7 +134,7 @@ def order_trade_update(
             "V": o.stp,
             "pm": "NONE",
             "gtd": o.gtd,
-            "er": o.er,
+            "er": o.er.value,
         }
     )
     return {"e": "ORDER_TRADE_UPDATE", "E": now_ms, "T": now_ms, "o": body}
@@ -219,7 +232,7 @@ def algo_json(a: Algo, inst: Instrument, *, query: bool = False) -> dict[str, An
         "positionSide": "BOTH",
         "timeInForce": a.tif,
         "quantity": inst.format_qty(inst.from_steps(a.qty_steps)),
-        "algoStatus": a.status,
+        "algoStatus": a.status.value,
         "triggerPrice": inst.format_wire_price(a.trigger_price),
         "price": inst.format_wire_price(a.price),
         "icebergQuantity": None,
@@ -265,10 +278,10 @@ def algo_update(a: Algo, inst: Instrument, *, now_ms: int) -> dict[str, Any]:
         "ps": "BOTH",
         "f": a.tif,
         "q": inst.format_qty(inst.from_steps(a.qty_steps)),
-        "X": a.status,
+        "X": a.status.value,
         "ai": str(actual.order_id) if actual else "",
     }
-    if a.status != "TRIGGERING":
+    if a.status is not AlgoStatus.TRIGGERING:
         filled = actual.filled_steps if actual else 0
         body["ap"] = avg_price(actual, inst) if (actual and filled) else "0"
         body["aq"] = inst.format_qty(inst.from_steps(filled)) if filled else "0"
@@ -290,3 +303,79 @@ def algo_update(a: Algo, inst: Instrument, *, now_ms: int) -> dict[str, Any]:
     if a.reject_reason:
         body["rm"] = a.reject_reason
     return {"e": "ALGO_UPDATE", "T": now_ms, "E": now_ms, "o": body}
+
+
+def margin_call(ev: MarginCall, books: Mapping[str, SymbolBook]) -> dict[str, Any]:
+    """MARGIN_CALL (section 10.6)."""
+    positions = [
+        {
+            "s": r.symbol,
+            "ps": "BOTH",
+            "pa": books[r.symbol].inst.format_qty(r.amt),
+            "mt": r.margin_type,
+            "iw": "0",
+            "mp": f8(r.mark),
+            "up": f8(r.upnl),
+            "mm": f8(r.maint),
+        }
+        for r in ev.rows
+    ]
+    return {"e": "MARGIN_CALL", "E": ev.time_ms, "cw": f8(ev.wallet), "p": positions}
+
+
+def user_event(
+    ev: EngineEvent, books: Mapping[str, SymbolBook], taker_fee: Decimal
+) -> dict[str, Any]:
+    """One engine event record as the Binance user-data-stream JSON it stands for."""
+    if isinstance(ev, OrderUpdate):
+        o = ev.order
+        return order_trade_update(
+            o,
+            books[o.symbol].inst,
+            now_ms=ev.time_ms,
+            x=ev.x.value,
+            bid_notional=ev.bid_notional,
+            ask_notional=ev.ask_notional,
+            last_steps=ev.last_steps,
+            last_price=ev.last_price,
+            commission=ev.commission,
+            trade_id=ev.trade_id,
+            maker=ev.maker,
+            realized=ev.realized,
+        )
+    if isinstance(ev, AccountUpdate):
+        entries = [
+            position_entry(
+                st.position,
+                books[st.position.symbol].inst,
+                mark=st.mark,
+                taker_fee=taker_fee,
+                margin_type=st.margin_type,
+            )
+            for st in ev.positions
+        ]
+        return account_update(
+            now_ms=ev.time_ms, reason=ev.reason, asset="USDT", wallet=ev.wallet, positions=entries
+        )
+    if isinstance(ev, AlgoUpdate):
+        return algo_update(ev.algo, books[ev.algo.symbol].inst, now_ms=ev.time_ms)
+    if isinstance(ev, TradeLite):
+        o = ev.order
+        return trade_lite(
+            o,
+            books[o.symbol].inst,
+            now_ms=ev.time_ms,
+            steps=ev.steps,
+            price=ev.price,
+            trade_id=ev.trade_id,
+            maker=ev.maker,
+        )
+    if isinstance(ev, MarginCall):
+        return margin_call(ev, books)
+    now = ev.time_ms
+    return {
+        "e": "ACCOUNT_CONFIG_UPDATE",
+        "E": now,
+        "T": now,
+        "ac": {"s": ev.symbol, "l": ev.leverage},
+    }

@@ -3,6 +3,7 @@
 Each reader raises the BinanceError Binance answers for a missing or malformed value.
 """
 
+import builtins
 import json
 import re
 from collections.abc import Mapping
@@ -57,7 +58,7 @@ class Params:
             raise mandatory(name)
         return Decimal(value)
 
-    def int(self, name: str, required: bool = False) -> int | None:
+    def int(self, name: str, required: bool = False) -> builtins.int | None:
         value = self.req(name) if required else self.opt(name)
         if value is None:
             return None
@@ -74,7 +75,9 @@ class Params:
             raise invalid(name)
         return lowered == "true"
 
-    def enum(self, name: str, enum: type[E], code: int, msg: str, default: E | None = None) -> E:
+    def enum(
+        self, name: str, enum: type[E], code: builtins.int, msg: str, default: E | None = None
+    ) -> E:
         value = self.opt(name)
         if value is None:
             if default is None:
@@ -95,7 +98,7 @@ class Params:
             raise mandatory(name)
         return parsed
 
-    def limit(self, default: int, maximum: int) -> int:
+    def limit(self, default: builtins.int, maximum: builtins.int) -> builtins.int:
         value = self.int("limit")
         if value is None:
             return default
