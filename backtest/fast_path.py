@@ -1,4 +1,6 @@
-"""The backtest's fast path: skip, vectorized, the bars at which nothing can happen.
+"""The backtest's fast path: skip, vectorized, the bars (or trades) at which nothing can happen.
+
+`KlineFastPath` for 1m klines (below); `TradeFastPath` for trades data (its docstring).
 
 Most 1m bars touch no order and change no decision. Before each bar the runner asks
 `KlineFastPath.next_event(i)` for the first bar, from `i` on, at which something could happen
@@ -59,15 +61,32 @@ class NotApplicable(Exception):
     """The data cannot take the fast path (prices off the tick grid): use the plain loop."""
 
 
+# What the fast path reads (and, for the trades path, sets) inside the ExecManager: whether
+# anything is in flight, and the state its once-a-second equity check and its bar builder
+# keep. If the ExecManager changes shape the fast path steps aside (the plain loop runs; the
+# tests, which require skipping, then fail loudly) rather than guess.
+_EM_STATE = ("_protect_dirty", "_deferred", "_pending", "_cancel_sent", "_unstarted", "_marked")
+_EM_TRADES_STATE = ("_last_bar_open", "_builders", "_last_equity", "_next_equity_ms")
+
+
+def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
+    missing = [name for name in names if not hasattr(em, name)]
+    if missing:
+        raise NotApplicable(f"ExecManager without {', '.join(missing)}")
+
+
 def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
-    """Price strings -> int64 ticks, vectorized; NotApplicable unless every price is exactly
-    on the grid (checked through float64, exact for prices of at most 15 digits)."""
-    f = np.array(texts, dtype=np.float64)
+    """Price strings -> int64 ticks, vectorized over the distinct strings (a tape repeats
+    few); NotApplicable unless every price is exactly on the grid (checked through float64,
+    exact for prices of at most 15 digits)."""
+    keys = list(dict.fromkeys(texts))
+    f = np.array(keys, dtype=np.float64)
     scale = float(tick)
     ticks = np.rint(f / scale)
     if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
         raise NotApplicable("a price is off the tick grid")
-    return ticks.astype(np.int64)
+    lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
+    return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
 
 
 def tick_floats(ticks: np.ndarray, tick: Decimal) -> np.ndarray:
@@ -143,6 +162,7 @@ class KlineFastPath:
             raise NotApplicable(f"strategy {strategy.name} has no fast-forward")
         if rig.risk_config.kill_switch_file is not None:
             raise NotApplicable("a kill-switch file is watched once a second")
+        _check_exec_manager(rig.em, _EM_STATE)
         tick = inst.tick_size
         units = tick * PRICE_UNITS
         if units != units.to_integral_value():
@@ -160,7 +180,6 @@ class KlineFastPath:
         self.close = price_ticks(k.close, tick)
         self.close_f = tick_floats(self.close, tick)
         self.close_units = self.close * int(units)
-        self.close_ms_f = self.close_ms.astype(np.float64)
         n = len(k)
         day = self.close_ms // DAY_MS
         forced = np.zeros(n, dtype=bool)
@@ -352,6 +371,7 @@ class TradeFastPath:
             raise NotApplicable("recorded quotes interleave with the trades")
         if rig.em.config.bar_interval != "1m":
             raise NotApplicable("bars other than 1m")
+        _check_exec_manager(rig.em, _EM_STATE + _EM_TRADES_STATE)
         tick = inst.tick_size
         units = tick * PRICE_UNITS
         if units != units.to_integral_value():
@@ -368,10 +388,8 @@ class TradeFastPath:
         self.t = np.array(times, dtype=np.int64)
         self.ticks = price_ticks(prices, tick)
         self.qsteps = price_ticks(qtys, self.step)
-        self.esteps = np.maximum(self.qsteps, 1)
         self.maker = np.array(maker, dtype=bool)
-        self.units = self.ticks * int(units)
-        self.price_f = tick_floats(self.ticks, tick)
+        self.tick_units = int(units)
         n = len(times)
         minute = self.t // MINUTE_MS
         second = self.t // 1000
@@ -492,7 +510,8 @@ class TradeFastPath:
         ask = self.strategy.bars_without_decision
         while True:
             part = closing[:window]
-            quiet = ask(self.symbol, (self.minute[part] - 1) * MINUTE_MS, self.units[part - 1])
+            closes = self.ticks[part - 1] * self.tick_units
+            quiet = ask(self.symbol, (self.minute[part] - 1) * MINUTE_MS, closes)
             if quiet < len(part):
                 return int(part[quiet])
             if len(part) == len(closing):
@@ -509,7 +528,7 @@ class TradeFastPath:
             return end
         q = float(qty)
         wallet = float(rig.book.wallet())
-        price = self.price_f[marks]
+        price = tick_floats(self.ticks[marks], self.tick)
         eq = wallet + q * (price - float(entry))
         bad = eq <= 0.5 * abs(q) * price * (1 + 1e-9) + 1e-6
         tol = 1e-9
@@ -527,7 +546,9 @@ class TradeFastPath:
             if cfg.max_daily_loss_pct > 0:
                 bad |= (st - eq) * 100 >= float(cfg.max_daily_loss_pct) * st * (1 - tol) - 1e-6
         prev = self._mark_before(marks, inclusive=False)
-        prev_price = np.where(prev >= 0, self.price_f[np.maximum(prev, 0)], price)
+        prev_price = np.where(
+            prev >= 0, tick_floats(self.ticks[np.maximum(prev, 0)], self.tick), price
+        )
         prev_eq = wallet + q * (prev_price - float(entry))
         pct = float(rig.em.config.equity_change_pct)
         bad |= np.abs(eq - prev_eq) * 100 >= pct * np.abs(prev_eq) * (1 - tol) - 1e-6
@@ -561,7 +582,7 @@ class TradeFastPath:
         proposals = 0
         if len(mf):
             proposals = self.strategy.absorb_bars(
-                symbol, (self.minute[mf] - 1) * MINUTE_MS, self.units[mf - 1]
+                symbol, (self.minute[mf] - 1) * MINUTE_MS, self.ticks[mf - 1] * self.tick_units
             )
             em._last_bar_open[symbol] = int(self.minute[mf[-1]] - 1) * MINUTE_MS
         counters = em.counters
@@ -627,7 +648,7 @@ class TradeFastPath:
         if clock.now_ms() < last_t:
             clock.set_ms(last_t)
         engine.on_trades_batch(
-            symbol, self.ticks[s:r], self.esteps[s:r], self.maker[s:r], self.t[s:r]
+            symbol, self.ticks[s:r], np.maximum(self.qsteps[s:r], 1), self.maker[s:r], self.t[s:r]
         )
         next_mark = -1
         if len(marks):
@@ -638,7 +659,7 @@ class TradeFastPath:
             engine.on_mark_price(symbol, p, p, rate, nf, tm)
             book.mark(MarkPrice(symbol, p, p, rate, nf, tm, tm))
             next_mark = tm - tm % 1000 + 1000
-            price_rows(self.t[marks], self.price_f[marks])
+            price_rows(self.t[marks], tick_floats(self.ticks[marks], tick))
         if self.slippage_bps:
             bid, ask = synthetic_touch(int(self.ticks[r - 1]), self.slippage_bps, tick)
             engine.on_book_ticker(symbol, bid * tick, _HUGE, ask * tick, _HUGE, last_t)

@@ -16,6 +16,12 @@ synthetic best bid/ask that far (at least a tick) either side of each path price
 pay it. Trades data drives the engine trade by trade (a mark each second at the last price)
 and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
 
+Fast path (`BacktestConfig.fast_path`, on by default; backtest/fast_path.py): with a strategy
+that implements `BarFastForward` (SmaCrossover does), the bars / trades at which nothing can
+happen (no decision change, no stop level reached, no limit near, no funding or day roll) are
+taken vectorized and only the others go through the pipeline above; the results are the plain
+loop's exactly (tests/backtest/test_fast_path.py). `fast_path=False` runs every bar / trade.
+
 Funding: kline and trade files carry no funding rates; with `funding` (a recorded funding-rate
 CSV, or "auto" for the bundled file of the symbol) each mark price update carries the recorded
 rate of the next settlement and the engine settles it at its time (`backtest.realism`);
@@ -255,7 +261,7 @@ class BacktestResult:
     wall_s: float
     price_times: array  # type: ignore[type-arg]
     prices: array  # type: ignore[type-arg]
-    fast_path_bars: int = 0  # bars taken by the fast path without the pipeline
+    fast_path_bars: int = 0  # bars (trades, for trades data) the fast path took at once
     fast_path_skips: int = 0  # runs of such bars
 
     def summary_dict(self) -> dict[str, Any]:

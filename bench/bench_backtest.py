@@ -1,25 +1,30 @@
-"""The SMA-crossover backtest through the full live pipeline on 500,000 1m bars.
+"""The SMA-crossover backtest through the full live pipeline: 1m bars, trade ticks, orders.
 
-Run: `python bench/bench_backtest.py [n_bars] [--no-fast-path] [--trades N] [--check N]
-[--orders 1000,...] [--profile]`. The series: the real BTCUSDT USD-M 1m months in
-`../shared/data/market/klines/BTCUSDT-um-1m-*.csv.gz` when present (about 160,000 bars),
-else the bundled real week (10,080 bars); concatenated and repeated, each copy shifted to
-follow the one before, to n bars. The backtest is `backtest.runner.run_backtest` with the
-CLI's defaults (SMA 10/50, 1,000 USDT, VIP 0 fees, the RiskManager's protective stops, no
-latency, no slippage): the daemon's ExecManager, RiskManager, BookKeeper and strategy against
-the in-process matching engine. With the fast path (the default) the quiet bars are taken
-vectorized and only the rest (a regime flip, a stop reached, a day roll, funding...) drive the
-engine and the pipeline (4 trades, a mark price and the closed bar each); `--no-fast-path`
-runs every bar so (the reference loop).
+Run (one phase per process, so that each peak memory is its own):
+  python bench/bench_backtest.py 500000 --orders ''           500,000 bars (target 200,000/s)
+  python bench/bench_backtest.py 0 --trades 1000000 --orders ''   trade ticks (1,000,000/s)
+  python bench/bench_backtest.py 0 --orders 1000,10000,100000   cost per order (flat)
+Options: `--no-fast-path` (every bar / trade through the pipeline: the reference loop),
+`--check N` (fast path == plain loop on N bars, and on 20 N trades with --trades: every
+output compared), `--profile`.
+
+Bars: the real BTCUSDT USD-M 1m months in `../shared/data/market/klines/BTCUSDT-um-1m-*.csv.gz`
+when present (about 160,000 bars), else the bundled real week (10,080 bars); concatenated and
+repeated, each copy shifted to follow the one before. Trades: the largest real BTCUSDT USD-M
+trade capture of `../shared/data/market/trades` (else of the bundled ones) repeated, each copy
+a whole number of minutes after the one before; 1m bars built from the trades. The backtest is
+`backtest.runner.run_backtest` with the CLI's defaults (SMA 10/50, 1,000 USDT, VIP 0 fees, the
+RiskManager's protective stops, no latency, no slippage): the daemon's ExecManager,
+RiskManager, BookKeeper and strategy against the in-process matching engine. With the fast
+path (the default) the quiet bars / trades are taken vectorized and only the rest (a regime
+flip, a stop reached, a day roll, funding...) go through the engine and the pipeline.
 
 What is timed: `run_backtest` alone (its numpy conversion of the price columns included);
-reading and building the series is timed apart and printed. Also printed: how many bars went
-through the pipeline, the orders, peak resident memory of the process (target < 300 MiB),
-`--check N`: the fast path equals the plain loop on the first N bars (and 20 N trades), every
-output compared; and the cost per simulated order with SMA 1/2 (a flip about every other bar,
-zero fees) at about 1,000, 10,000 and 100,000 orders (target: flat). `--trades N`: the same backtest on N real trade ticks
-(the largest BTCUSDT USD-M capture of ../shared/data/market/trades, else of the bundled ones,
-repeated), 1m bars built from the trades (target 1,000,000 ticks/s).
+reading and building the series is timed apart and printed. Printed: the rate, how many bars
+or trades went through the pipeline, the orders, peak resident memory of the process (target
+< 300 MiB). Cost per order: SMA 1/2 (a flip about every other bar, zero fees: about one order
+per bar) at about 1,000, 10,000 and 100,000 orders; the cost per order, bars included, should
+not grow with the order history.
 """
 
 import argparse
@@ -28,6 +33,7 @@ import pstats
 import resource
 import sys
 import time
+from array import array
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -68,7 +74,9 @@ def bars(n: int, base: Klines | None = None) -> Klines:
     """`n` bars: the real series repeated, each copy following the last (strings shared)."""
     real = base if base is not None else real_bars()
     span = real.open_time[-1] - real.open_time[0] + 60_000
-    out = Klines([], [], [], [], [], [])
+    # Times as a compact int64 array (indexes as ints, as the runner needs): 500,000 Python
+    # ints would cost 16 MB of the memory budget.
+    out = Klines(array("q"), [], [], [], [], [])  # type: ignore[arg-type]
     copy = 0
     while len(out) < n:
         take = min(len(real), n - len(out))
@@ -98,7 +106,7 @@ def trade_tape(n: int) -> tuple[Trades, list[str]]:
         part = load(path)
         assert isinstance(part, Trades)
         parts.append(part)
-    out = Trades([], [], [], [])
+    out = Trades(array("q"), [], [], [])  # type: ignore[arg-type]
     shift = 0
     while len(out) < n:
         for part in parts:
@@ -170,7 +178,7 @@ def same(a: BacktestResult, b: BacktestResult) -> bool:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("n", nargs="?", type=int, default=500_000)
+    p.add_argument("n", nargs="?", type=int, default=500_000, help="bars; 0 = none")
     p.add_argument("--no-fast-path", action="store_true", help="every bar through the pipeline")
     p.add_argument("--check", type=int, default=0, help="fast == plain on the first N bars")
     p.add_argument("--orders", default="1000,10000,100000", help="order counts; '' = skip")
@@ -178,32 +186,35 @@ def main() -> None:
     p.add_argument("--trades", type=int, default=0, help="also N trade ticks (e.g. 2000000)")
     args = p.parse_args()
     print(f"resident memory after imports: {rss_mib():.0f} MiB")
-    t = time.perf_counter()
-    real = real_bars()
-    data = bars(args.n, real)
-    load_s = time.perf_counter() - t
-    names = ", ".join(s.name for s in sources())
-    print(
-        f"{len(data):,} bars from {len(real):,} real ones ({names}) read and built in "
-        f"{load_s:.1f} s (not timed below); resident memory {rss_mib():.0f} MiB"
-    )
-
     fast = not args.no_fast_path
-    wall, result = timed(data, config(fast_path=fast))
-    rate = len(data) / wall
-    c = result.counters
-    live = len(data) - result.fast_path_bars
-    print(
-        f"SMA 10/50 on {len(data):,} 1m bars, fast path {'on' if fast else 'off'}: {wall:.1f} s, "
-        f"{rate:,.0f} bars/s (target {TARGET_BARS_PER_S:,}; {rate / TARGET_BARS_PER_S:.0%}); "
-        f"{len(data) / (wall + load_s):,.0f} bars/s with the load"
-    )
-    print(
-        f"  {live:,} bars through the pipeline ({live / len(data):.1%}; "
-        f"{result.fast_path_skips:,} skips), {c['submitted']:,} orders, {c['fills']:,} fills: "
-        f"{wall / max(1, c['submitted']) * 1e6:,.0f} us of run per order"
-    )
-    print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
+    real: Klines | None = None
+    if args.n:
+        t = time.perf_counter()
+        real = real_bars()
+        data = bars(args.n, real)
+        load_s = time.perf_counter() - t
+        names = ", ".join(s.name for s in sources())
+        print(
+            f"{len(data):,} bars from {len(real):,} real ones ({names}) read and built in "
+            f"{load_s:.1f} s (not timed below); resident memory {rss_mib():.0f} MiB"
+        )
+        wall, result = timed(data, config(fast_path=fast))
+        rate = len(data) / wall
+        c = result.counters
+        live = len(data) - result.fast_path_bars
+        print(
+            f"SMA 10/50 on {len(data):,} 1m bars, fast path {'on' if fast else 'off'}: "
+            f"{wall:.1f} s, {rate:,.0f} bars/s (target {TARGET_BARS_PER_S:,}; "
+            f"{rate / TARGET_BARS_PER_S:.0%}); {len(data) / (wall + load_s):,.0f} bars/s with "
+            f"the load"
+        )
+        print(
+            f"  {live:,} bars through the pipeline ({live / len(data):.1%}; "
+            f"{result.fast_path_skips:,} skips), {c['submitted']:,} orders, {c['fills']:,} "
+            f"fills: {wall / max(1, c['submitted']) * 1e6:,.0f} us of run per order"
+        )
+        print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
+        del data, result
 
     if args.trades:
         t = time.perf_counter()
@@ -233,7 +244,10 @@ def main() -> None:
             )
         del tape, rt
 
+    if real is None and (args.check or args.orders or args.profile):
+        real = real_bars()
     if args.check:
+        assert real is not None
         sub = bars(args.check, real)
         w_fast, r_fast = timed(sub, config())
         w_plain, r_plain = timed(sub, config(fast_path=False))
@@ -246,6 +260,7 @@ def main() -> None:
     # protective stop replaced: ~1 order per bar). The same mix at each size: the cost per
     # order (its bars included) stays flat if nothing grows with the order history.
     for n_orders in [int(x) for x in args.orders.split(",") if x]:
+        assert real is not None
         sub = bars(n_orders + n_orders // 40, real)
         w, r = timed(sub, config(fees=False, fast=1, slow=2))
         n_sub = r.counters["submitted"]
@@ -257,8 +272,9 @@ def main() -> None:
         print(f"peak resident memory after the order runs: {rss_mib():.0f} MiB")
 
     if args.profile:
+        assert real is not None
         prof = cProfile.Profile()
-        sample = bars(min(args.n, 100_000), real)
+        sample = bars(min(args.n or 100_000, 100_000), real)
         prof.enable()
         run_backtest(sample, config(fast_path=fast))
         prof.disable()
