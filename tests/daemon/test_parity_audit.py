@@ -32,7 +32,7 @@ def _audit(journal_dir) -> subprocess.CompletedProcess:
 def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_SMA)
-        daemon = start_daemon(tmp_path, "--duration", "25")
+        daemon = start_daemon(tmp_path, "--duration", "15")
         out, err = daemon.communicate(timeout=120)
     assert daemon.returncode == 0, err[-2000:]
     assert list((tmp_path / "journal" / "market").glob("session-*.jsonl.gz"))
