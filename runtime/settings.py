@@ -125,7 +125,7 @@ class StrategySettings:
     slow_period: int = _spec(50, "an integer from 2 to 5000", lambda v: 2 <= v <= 5000)
     allow_short: bool = _spec(True, "true or false")
     entry_probability: float = _spec(0.36, "a probability in (0, 1)", lambda v: 0 < v < 1)
-    order_notional_usdt: Decimal = _spec(_d("100"), "a USDT amount > 0", lambda v: v > 0)
+    order_notional_usdt: Decimal = _spec(_d("200"), "a USDT amount > 0", lambda v: v > 0)
     rsi_period: int = _spec(14, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
     rsi_oversold: float = _spec(30.0, "an RSI level in [0, 100)", lambda v: 0 <= v < 100)
     rsi_overbought: float = _spec(70.0, "an RSI level in (0, 100]", lambda v: 0 < v <= 100)
