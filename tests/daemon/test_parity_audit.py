@@ -47,6 +47,7 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)
 def test_the_acceptance_session_python_app_py_duration_120_replays_to_an_empty_diff(tmp_path):
     """The issue's acceptance: the README's command on the embedded local exchange."""
     run = subprocess.run(
