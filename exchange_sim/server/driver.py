@@ -389,7 +389,7 @@ class ReplayDriver:
             due = now - self._kline_push_ms.get(key, -KLINE_PUSH_MS) >= KLINE_PUSH_MS
             if not (rolled or due):
                 continue
-            if rolled:
+            if rolled and prev_open is not None:
                 closed = self.kline_store.kline(symbol, interval, prev_open, now_ms=now)
                 if closed is not None:
                     self.hub.publish(stream, kline_message(closed, event_time_ms=now))

@@ -28,9 +28,9 @@ clock choice).
 import asyncio
 import logging
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -256,7 +256,7 @@ class LocalExchange:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = cast(asyncio.Server, server).sockets[0].getsockname()[1]
         if not self.clock.stepped:
             self._spawn(self._housekeeping())
             if self.driver is not None:
@@ -330,7 +330,9 @@ class LocalExchange:
     def _endpoints(self) -> list[Endpoint]:
         return market_endpoints(self) + engine_endpoints(self._engine_call)
 
-    def _engine_call(self, name: str, account_id: Hashable, params: dict, kwargs: dict) -> Any:
+    def _engine_call(
+        self, name: str, account_id: Hashable, params: Mapping[str, str], kwargs: dict
+    ) -> Any:
         """Run one engine REST operation at the current exchange time, then push user events."""
         if self.driver is not None:
             self.driver.sync_engine_depth()
@@ -345,7 +347,7 @@ class LocalExchange:
         events = self.engine.drain_user_events()
         if not events:
             return 0
-        by_account: dict[Hashable, list[dict]] = {}
+        by_account: dict[str, list[dict]] = {}
         for account_id, event in events:
             by_account.setdefault(account_id, []).append(event)
         now = self.now_ms()
@@ -438,7 +440,7 @@ class LocalExchange:
                         "markPrice": format(mark, "f") if mark is not None else "",
                     }
                 )
-        rows.sort(key=lambda r: r["fundingTime"])
+        rows.sort(key=lambda r: cast(int, r["fundingTime"]))
         return rows[:limit] if start is not None else rows[-limit:]
 
     def _tick(self) -> None:

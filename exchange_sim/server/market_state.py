@@ -8,6 +8,7 @@ the replay's `AggTradeStore` / `KlineStore`, which the driver fills as it publis
 
 import bisect
 from collections.abc import Iterable
+from typing import cast
 
 
 class _Side:
@@ -118,7 +119,7 @@ class MarketState:
 
     def on_message(self, msg: dict) -> None:
         kind = msg.get("e")
-        symbol = msg.get("s")
+        symbol = cast(str, msg.get("s"))  # every message handled here names its symbol
         if kind == "bookTicker":
             self.book_tickers[symbol] = msg
         elif kind == "markPriceUpdate":

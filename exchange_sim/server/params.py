@@ -26,7 +26,7 @@ value earns: missing -1102, malformed number -1100, out-of-range -1130, unknown 
 import json
 import re
 from collections.abc import Container, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from exchange_sim.errors import BinanceError
 
@@ -225,6 +225,14 @@ def limit_param(params: Mapping[str, str], default: int, maximum: int) -> int:
     return limit
 
 
+@overload
+def symbol_param(
+    params: Mapping[str, str], known: Container[str], required: Literal[True] = True
+) -> str: ...
+@overload
+def symbol_param(
+    params: Mapping[str, str], known: Container[str], required: bool
+) -> str | None: ...
 def symbol_param(
     params: Mapping[str, str], known: Container[str], required: bool = True
 ) -> str | None:
