@@ -520,10 +520,13 @@ class TradeFastPath:
 
     def _equity_quiet(self, s: int, end: int, qty: Decimal, entry: Decimal) -> int:
         """`end`, or the first mark trade in [s, end) whose equity might breach a limit, come
-        near liquidation, or move enough since the mark before for an early equity check."""
+        near liquidation, or move enough since the mark before for an early equity check; `s`
+        when the mark in force at `s` might breach (a check of it may still be to come)."""
         rig = self.rig
         cfg = rig.risk_config
-        marks = self.marks[np.searchsorted(self.marks, s) : np.searchsorted(self.marks, end)]
+        lo = int(np.searchsorted(self.marks, s))
+        first = max(lo - 1, 0)  # the mark in force at s, then the marks within
+        marks = self.marks[first : int(np.searchsorted(self.marks, end))]
         if not len(marks):
             return end
         q = float(qty)
@@ -551,9 +554,10 @@ class TradeFastPath:
         )
         prev_eq = wallet + q * (prev_price - float(entry))
         pct = float(rig.em.config.equity_change_pct)
-        bad |= np.abs(eq - prev_eq) * 100 >= pct * np.abs(prev_eq) * (1 - tol) - 1e-6
+        moved = np.abs(eq - prev_eq) * 100 >= pct * np.abs(prev_eq) * (1 - tol) - 1e-6
+        bad |= moved & (marks >= s)  # the mark in force at s was already delivered
         k = int(bad.argmax())
-        return int(marks[k]) if bad[k] else end
+        return max(s, int(marks[k])) if bad[k] else end
 
     # --- taking quiet trades ---------------------------------------------------------------
 
