@@ -574,7 +574,7 @@ def _run_klines(
                 if i % progress_every == progress_every - 1:
                     bar_progress.update(progress_every)
         else:
-            i = check_at = reported = 0
+            i = check_at = reported = misses = 0
             while i < n:
                 if i >= check_at:
                     event = fast.next_event(i)
@@ -582,7 +582,10 @@ def _run_klines(
                         fast.absorb(i, event - 1, taken)
                         prices.frombytes(fast.close_f[i : event - 1].astype("<f8").tobytes())
                         i = event - 1
-                    check_at = event + 1
+                        misses = 0
+                    else:  # events back to back: ask again less often (bars run live meanwhile)
+                        misses = min(misses + 1, 4)
+                    check_at = event + (1 << misses)
                 bar(i)
                 i += 1
                 if i - reported >= progress_every:
