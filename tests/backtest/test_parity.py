@@ -18,9 +18,10 @@ from backtest.venue import InProcessVenue, VenueConfig
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
+from core.enums import OrderType, Side
 from core.events import StreamState, StreamStateChanged, VenueSnapshot
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds
+from core.orders import ClientOrderIds, OrderRequest
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
@@ -63,7 +64,8 @@ def record_live_session(journal_dir: Path, n_trades: int = 240) -> int:
     book = BookKeeper(
         starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
     )
-    risk_config = RiskConfig(leverage=3)
+    # A tight stop-loss: some positions end at their stop (fills triggered by market data).
+    risk_config = RiskConfig(leverage=3, stop_loss_pct=D("0.005"))
     risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
     strategy = make_strategy("sma_crossover", **PARAMS, instruments=INSTRUMENTS)
     ids = ClientOrderIds("bfd", 1)
@@ -198,16 +200,20 @@ def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
     assert result.decisions == decisions >= 6  # the zigzag makes the strategy trade
     assert result.fills >= 3
     assert result.replay.book_differences == 0
+    journal = SqliteJournal(journal_dir, readonly=True)
+    stops = [o for o in journal.load_orders() if o.type is OrderType.STOP_MARKET]
+    journal.close()
+    assert sum(1 for o in stops if o.filled_qty > 0) >= 2  # stops that triggered and filled
     assert parity.run(journal_dir) == 0
     out = capsys.readouterr().out
     assert out == f"parity: identical ({decisions} decisions, {result.fills} fills)\n"
 
 
 def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_session, tmp_path):
-    """The replay runs a 3 % stop-loss where the session ran 2 %: the first stop-loss
+    """The replay runs a 0.01 % stop-loss where the session ran 0.005 %: the first stop-loss
     decision is the first divergence, with both texts."""
     journal_dir = _copy(live_session, tmp_path)
-    _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="3"))
+    _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="0.01"))
     live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
     first_stop = next(i for i, d in enumerate(live.decisions) if "STOP_MARKET" in d.action)
 
@@ -215,7 +221,7 @@ def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_sess
 
     d = result.divergence
     assert d is not None and d.what == "decision" and d.index == first_stop
-    assert "stop-loss 2%" in d.live and "stop-loss 3%" in d.replay
+    assert "stop-loss 0.005%" in d.live and "stop-loss 0.01%" in d.replay
     assert d.live.split()[0] == d.replay.split()[0]  # same time: only the level differs
     assert parity.run(journal_dir) == 1
 
@@ -309,9 +315,6 @@ def test_an_order_filled_at_an_older_touch_is_placed_before_the_late_published_i
         (T0 + 1000, 0, BookTicker(SYMBOL, 1, D("99.9"), D(5), D("100.0"), D(5), T0 + 1000, 0, 0)),
         (T0 + 1005, 1, BookTicker(SYMBOL, 2, D("100.9"), D(5), D("101.0"), D(5), T0 + 1005, 0, 0)),
     ]
-    from core.enums import OrderType, Side
-    from core.orders import OrderRequest
-
     buy = OrderRequest(
         symbol=SYMBOL,
         side=Side.BUY,
