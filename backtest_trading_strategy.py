@@ -115,7 +115,8 @@ def parser() -> argparse.ArgumentParser:
         "--replay-journal",
         default=None,
         metavar="PATH",
-        help="parity audit of a recorded local session (the daemon's journal_dir); alone",
+        help="parity audit of a recorded local session, PATH = the daemon's journal_dir "
+        "(no other flag needed)",
     )
     return p
 
