@@ -4,11 +4,13 @@ replays it through the backtester against the in-process engine and the diff is 
 
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
 from tests.daemon.harness import ROOT, exchange_process, start_daemon, write_config
 from tests.daemon.test_daemon_books import FAST_TRADING
+from trading_engine.market_recorder import read_session, session_files
 
 # sma_crossover 2/5 on 1 s bars trades within seconds, whatever app.py's default strategy is.
 FAST_SMA = {**FAST_TRADING, "strategy": {**FAST_TRADING["strategy"], "name": "sma_crossover"}}
@@ -63,3 +65,24 @@ def test_the_acceptance_session_python_app_py_duration_120_replays_to_an_empty_d
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     assert audit.stdout.strip().splitlines()[-1].startswith("parity: identical (")
+
+
+@pytest.mark.slow
+def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_identical(tmp_path):
+    """A clean stop leaves the position open: the next session starts with it (and its books
+    restored from the journal); the audit of that newest session is empty too."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_SMA)
+        for _ in range(2):
+            daemon = start_daemon(tmp_path, "--duration", "15")
+            _, err = daemon.communicate(timeout=120)
+            assert daemon.returncode == 0, err[-2000:]
+    sessions = session_files(tmp_path / "journal")
+    assert len(sessions) == 2
+    started_with = read_session(sessions[-1]).header["positions"]
+    assert any(Decimal(p["qty"]) != 0 for p in started_with)  # sma_crossover is always in
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    assert audit.stdout.strip().splitlines()[0].startswith("parity: identical (")
