@@ -20,14 +20,14 @@ from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
 from core.enums import OrderType, Side
 from core.events import StreamState, StreamStateChanged, VenueSnapshot
-from core.market import BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds, OrderRequest
+from core.market import Bar, BookTicker, MarkPrice, Trade
+from core.orders import ClientOrderIds, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
-from trading_engine.main_trading_strategy import make_strategy
+from trading_engine.main_trading_strategy import STRATEGIES, StrategyBase, make_strategy
 from trading_engine.market_recorder import (
     MarketRecorder,
     read_session,
@@ -52,7 +52,12 @@ def _zigzag(n: int) -> list[tuple[int, D]]:
     return out
 
 
-def record_live_session(journal_dir: Path, n_trades: int = 240) -> int:
+def record_live_session(
+    journal_dir: Path,
+    n_trades: int = 240,
+    strategy_name: str = "sma_crossover",
+    params: dict | None = None,
+) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
@@ -67,7 +72,8 @@ def record_live_session(journal_dir: Path, n_trades: int = 240) -> int:
     # A tight stop-loss: some positions end at their stop (fills triggered by market data).
     risk_config = RiskConfig(leverage=3, stop_loss_pct=D("0.005"))
     risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
-    strategy = make_strategy("sma_crossover", **PARAMS, instruments=INSTRUMENTS)
+    params = PARAMS if params is None else params
+    strategy = make_strategy(strategy_name, **params, instruments=INSTRUMENTS)
     ids = ClientOrderIds("bfd", 1)
     # Requests reach the engine 1 ms after they are made, before the next market data, as
     # the local exchange handles a request at once (its replay publishes a little late).
@@ -93,8 +99,8 @@ def record_live_session(journal_dir: Path, n_trades: int = 240) -> int:
     )
     recorder.start(
         session_header(
-            strategy="sma_crossover",
-            strategy_params={**PARAMS, "instruments": INSTRUMENTS},
+            strategy=strategy_name,
+            strategy_params={**params, "instruments": INSTRUMENTS},
             risk=risk_config,
             exec_config=em.config,
             instruments=INSTRUMENTS,
@@ -330,3 +336,36 @@ def test_an_order_filled_at_an_older_touch_is_placed_before_the_late_published_i
     # outside the window: never moved
     far = T0 + 1005 + parity.PLACEMENT_WINDOW_MS + 1
     assert place(engine, feed, 0, far, buy, INSTRUMENTS, [(D("100.0"), D("0.5"))]) == 2
+
+
+class LimitFlipper(StrategyBase):
+    """A test strategy of resting limit orders: each closed bar flips the target between
+    long and short 0.002, at 3 USDT better than the close (filled as maker when the zigzag
+    comes back, re-placed when the next bar's price no longer fits)."""
+
+    name = "parity_limit_test"
+
+    def __init__(self, **_params: object) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Bar, view: object) -> tuple[TargetPosition, ...]:
+        self.bars += 1
+        side = 1 if self.bars % 2 else -1
+        price = bar.close - D(3) if side > 0 else bar.close + D(3)
+        target = D("0.002") * side
+        return (
+            TargetPosition(symbol=bar.symbol, qty=target, price=price, reason=f"flip {self.bars}"),
+        )
+
+
+def test_resting_limit_orders_maker_fills_and_cancels_replay_identical(tmp_path, monkeypatch):
+    monkeypatch.setitem(STRATEGIES, LimitFlipper.name, LimitFlipper)
+    journal_dir = tmp_path / "journal"
+    record_live_session(journal_dir, strategy_name=LimitFlipper.name, params={})
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
+    assert sum(f.is_maker for f in live.fills) >= 3  # resting limit orders filled as maker
+    assert sum("cancel" in d.action for d in live.decisions) >= 3  # re-placed ones canceled
