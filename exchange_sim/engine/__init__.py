@@ -24,9 +24,23 @@ Typed API (`Engine`, `core` types in and out):
     engine.drain_events() -> [(account_id, core.events.Event)]   # OrderAccepted, OrderFilled,
         # OrderPartiallyFilled, OrderCanceled, OrderExpired, OrderAmended, BalanceChanged,
         # PositionChanged, FundingPaid
+    Conditional (algo) orders: submit() arms STOP/STOP_MARKET/TAKE_PROFIT(_MARKET) and
+    closePosition requests (legacy=True: rest them as orders instead);
+    engine.cancel_conditional(account_id, symbol, algo_id=... | client_algo_id=...)
+        -> reports.AlgoReport; engine.conditional(...), engine.open_conditionals(...)
+    Cancel-all: engine.cancel_open_orders(account_id, symbol) -> [Order];
+        engine.cancel_open_conditionals(account_id, symbol) -> [AlgoReport]
+    engine.drain_reports() -> [(account_id, reports.Report)]    # OrderReport, AlgoReport,
+        # AccountReport, OtherReport: the user stream's reports as typed values (what a
+        # client reads from the JSON), for a client that keeps its own order book
+        # (backtest/venue.py feeds them to gateway.order_tracker); one drain per engine:
+        # drain_events, drain_reports and Exchange.drain_user_events share the records.
+    Not typed yet: trailing stops (core.orders.OrderRequest has no callback rate), modify,
+    countdownCancelAll, leverage / margin-type changes (use the wire adapter).
     Rejections raise exchange_sim.errors.BinanceError(code, msg) with Binance's code.
 
-Historical one-object facade (`Exchange`, used by the server, backtest/venue.py, bench):
+Historical one-object facade (`Exchange`, used by the server, the backtest runner, bench;
+backtest/venue.py takes one and uses its `.engine`):
     from exchange_sim.engine import Exchange, EngineConfig
     ex = Exchange(instruments: Mapping[str, core.instrument.Instrument], clock: SimClock,
                   config: EngineConfig | None = None)

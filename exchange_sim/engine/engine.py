@@ -42,6 +42,7 @@ from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.config import EngineConfig
 from exchange_sim.engine.events import OrderUpdate, UserEvents
 from exchange_sim.engine.ledger import Ledger
+from exchange_sim.engine.reports import AlgoReport, Report, algo_report, report
 from exchange_sim.engine.request import NewOrder
 from exchange_sim.engine.state import POS, Account, Algo, Order
 from exchange_sim.engine.timers import COUNTDOWN, GTD, Timers
@@ -680,13 +681,22 @@ class Engine:
 
     # --- typed API: core requests in; core orders, fills and events out ---------------------
 
-    def submit(self, account_id: str, request: OrderRequest, *, good_till_ms: int = 0) -> CoreOrder:
+    def submit(
+        self,
+        account_id: str,
+        request: OrderRequest,
+        *,
+        good_till_ms: int = 0,
+        legacy: bool | None = None,
+    ) -> CoreOrder:
         """Place `request` (LIMIT, MARKET, or a conditional armed on its trigger) and match it.
 
         Returns the order after matching (a conditional: not placed yet, no order id). Raises
         BinanceError with the code Binance would answer (-1121 unknown symbol, -1102 missing
         price or quantity, -4116 duplicate client id, filters, -2019 margin, -5021/-5022, ...).
-        `good_till_ms` is the GTD expiry (ms, with time_in_force GTD).
+        `good_till_ms` is the GTD expiry (ms, with time_in_force GTD). `legacy`: a conditional
+        rests as an order (pre-2025-12 /fapi/v1/order) instead of an algo order; None =
+        EngineConfig.legacy_conditional_orders.
         """
         acct = self.ledger.account(account_id)
         b = self.book(request.symbol)
@@ -756,7 +766,9 @@ class Engine:
             stp=self.config.stp_mode,
             gtd=gtd,
         )
-        if order_type.is_conditional and not self.config.legacy_conditional_orders:
+        if legacy is None:
+            legacy = self.config.legacy_conditional_orders
+        if order_type.is_conditional and not legacy:
             return core_algo_order(self.new_algo(acct, req), b.inst)
         _, o = self.place(acct, req)
         return core_order(o, b.inst)
@@ -854,6 +866,89 @@ class Engine:
             inst = self.books[ev.order.symbol].inst if isinstance(ev, OrderUpdate) else None
             out.extend((ev.account_id, e) for e in core_events(ev, inst))
         return out
+
+    def drain_reports(self) -> list[tuple[str, Report]]:
+        """Typed user-stream reports (account_id, report) since the last drain, in order: one
+        per event the wire adapter would send (orders, algo orders, account updates, and an
+        `OtherReport` for the rest), with the values a client reads from that JSON. Takes the
+        pending records, like `drain_events` (use one drain only)."""
+        books = self.books
+        return [(ev.account_id, report(ev, books)) for ev in self.events.drain()]
+
+    def cancel_conditional(
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        algo_id: int | None = None,
+        client_algo_id: str | None = None,
+    ) -> AlgoReport:
+        """Cancel a conditional still waiting for its trigger (DELETE /fapi/v1/algoOrder).
+
+        By algo id, or by client algo id (its latest algo order with that id); -2011 unless it
+        is still NEW (a triggered one is canceled through its order: `cancel_order`)."""
+        acct = self.ledger.account(account_id)
+        self.book(symbol)
+        a = self._find_algo(acct, algo_id, client_algo_id)
+        if a is None or a.status is not AlgoStatus.NEW:
+            raise BinanceError(-2011, "Unknown order sent.")
+        self.cancel_algo(a)
+        return algo_report(a, self.books[a.symbol].inst, a.update_time)
+
+    def conditional(
+        self,
+        account_id: str,
+        *,
+        algo_id: int | None = None,
+        client_algo_id: str | None = None,
+    ) -> AlgoReport:
+        """One conditional (algo) order's state now; -2013 if unknown."""
+        acct = self.ledger.account(account_id)
+        a = self._find_algo(acct, algo_id, client_algo_id)
+        if a is None:
+            raise BinanceError(-2013, "Order does not exist.")
+        return algo_report(a, self.books[a.symbol].inst, a.update_time)
+
+    def open_conditionals(self, account_id: str, symbol: str | None = None) -> list[AlgoReport]:
+        """Conditionals still waiting for their trigger (or working), by algo id."""
+        acct = self.ledger.account(account_id)
+        name = self.book(symbol).inst.symbol if symbol is not None else None
+        return [
+            algo_report(a, self.books[a.symbol].inst, a.update_time)
+            for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id)
+            if (name is None or a.symbol == name) and a.legacy_order is None
+        ]
+
+    def _find_algo(self, acct: Account, algo_id: int | None, client_id: str | None) -> Algo | None:
+        if algo_id is None and client_id is None:
+            raise BinanceError(
+                -1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!"
+            )
+        if algo_id is not None:
+            return acct.algos.get(algo_id)
+        matches = [a for a in acct.algos.values() if a.client_id == client_id]
+        return matches[-1] if matches else None
+
+    def cancel_open_orders(self, account_id: str, symbol: str) -> list[CoreOrder]:
+        """Cancel every open normal order of `symbol` (DELETE /fapi/v1/allOpenOrders; the
+        conditionals have `cancel_open_conditionals`). Returns them as canceled."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        orders = sorted(acct.open_orders.get(b.inst.symbol, {}).values(), key=lambda o: o.order_id)
+        self.cancel_all(acct, b.inst.symbol)
+        return [core_order(o, b.inst) for o in orders]
+
+    def cancel_open_conditionals(self, account_id: str, symbol: str) -> list[AlgoReport]:
+        """Cancel every conditional of `symbol` waiting for its trigger
+        (DELETE /fapi/v1/algoOpenOrders). Returns them as canceled."""
+        acct = self.ledger.account(account_id)
+        b = self.book(symbol)
+        name = b.inst.symbol
+        algos = [a for a in acct.open_algos.values() if a.symbol == name and a.legacy_order is None]
+        self.cancel_all_algos(acct, name)
+        return [
+            algo_report(a, b.inst, a.update_time) for a in sorted(algos, key=lambda a: a.algo_id)
+        ]
 
     # --- market data: trades (hot path) ------------------------------------------------------
 
