@@ -1,11 +1,16 @@
 """`InProcessVenue`: the daemon's `core.venue.Venue` over the in-process matching engine.
 
-The ExecManager cannot tell it from the live venue: requests become the same REST parameters
-(`gateway.order_params`), the engine answers with Binance's JSON, its user-data events are
-parsed at the same boundary (`gateway.user_wire`) and turned into `core` order events by the
-same `gateway.order_tracker.OrderTracker`; ACCOUNT_UPDATE becomes BalanceChanged /
-PositionChanged as in `gateway.main_gateway`. Conditional types (STOP_MARKET,
-TAKE_PROFIT_MARKET, closePosition) go to the engine's Algo API.
+The ExecManager cannot tell it from the live venue, yet nothing is formatted to JSON or parsed
+back: requests go to the engine's typed API (`Engine.submit` with the `core` request, after
+the same boundary checks as `gateway.order_params`; conditional types STOP_MARKET,
+TAKE_PROFIT_MARKET and closePosition become the engine's algo orders; `cancel_order`,
+`cancel_conditional`, `cancel_open_orders` / `cancel_open_conditionals`), and the engine's
+typed reports (`Engine.drain_reports`: the values its ORDER_TRADE_UPDATE / ALGO_UPDATE /
+ACCOUNT_UPDATE JSON carries) become the `gateway.user_wire` records the live gateway parses
+from the wire, turned into `core` order events by the same
+`gateway.order_tracker.OrderTracker`; ACCOUNT_UPDATE becomes BalanceChanged / PositionChanged
+as in `gateway.main_gateway`. tests/backtest/test_venue_typed_parity.py runs one session both
+ways (wire JSON + user_wire parsing, typed) and compares the core events.
 
 Order-entry latency (`VenueConfig.latency_ms`, or a distribution in `entry_latency`): a request
 reaches the engine that long after it was made, on the simulated clock. Acknowledgement latency
@@ -34,8 +39,10 @@ from decimal import Decimal
 from typing import Any
 
 from backtest.realism import BookFeed, LatencyModel, parse_latency, rng_for
+from core.account import Balance, Position
 from core.clock import SimClock
-from core.enums import OrderType
+from core.enums import AlgoStatus as EngineAlgoStatus
+from core.enums import OrderType, PositionSide, TimeInForce
 from core.events import (
     BalanceChanged,
     Event,
@@ -47,16 +54,11 @@ from core.instrument import Instrument
 from core.orders import OrderRequest
 from core.venue import EventListener
 from exchange_sim.engine import Exchange
+from exchange_sim.engine.reports import AccountReport, AlgoReport, OrderReport, Report
 from exchange_sim.errors import BinanceError
-from gateway.order_params import order_params
+from gateway.order_params import exact
 from gateway.order_tracker import Applied, OrderTracker
-from gateway.user_wire import (
-    AccountUpdate,
-    AlgoUpdate,
-    MalformedMessage,
-    OrderUpdate,
-    parse_user_event,
-)
+from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class VenueStats:
     rejected: int = 0  # refused by the engine (BinanceError) or by order_params
     cancels: int = 0
     cancel_misses: int = 0  # cancel of an order already gone (-2011 / -2013): harmless
-    malformed_events: int = 0
+    malformed_events: int = 0  # kept for callers: typed reports cannot be malformed
     foreign_events: int = 0  # events for orders not ours (none expected)
     liquidations: int = 0  # the engine's autoclose orders on our account
     entry_latency_ms_total: int = 0  # sum of order-entry latency draws (mean = / draws)
@@ -119,8 +121,9 @@ class InProcessVenue:
         self.tracker = OrderTracker(max_closed=1_000)
         self.stats = VenueStats()
         self.queue: list[tuple[int, int, Callable[[], None]]] = []  # (due ms, seq, action)
-        # Engine events (account, dict) and our own event lists, waiting for the listener.
-        self._inbox: deque[tuple[str, dict[str, Any]] | list[Event]] = deque()
+        # Engine reports (account, report) and our own event lists, waiting for the listener.
+        self._inbox: deque[tuple[str, Report] | list[Event]] = deque()
+        self._core = engine.engine  # the typed API
         self._delivering = False
         self._seq = 0
         self._leverage: dict[str, int] = {}
@@ -187,7 +190,7 @@ class InProcessVenue:
         being delivered; those join the end of the queue, so the books always see the
         engine's events in the order it produced them (a fill before the ACCOUNT_UPDATE it
         caused, before anything a later order did)."""
-        drained = self.engine.drain_user_events()
+        drained = self._core.drain_reports()
         if drained:
             if self._ack_draw is not None:
                 self._ack_later(drained)
@@ -209,24 +212,25 @@ class InProcessVenue:
         finally:
             self._delivering = False
 
-    def _dispatch(self, account: str, data: dict[str, Any]) -> None:
+    def _dispatch(self, account: str, report: Report) -> None:
+        """One engine report, received now: as the live gateway's record of the same JSON."""
         if account != self.account:
             return
-        try:
-            event = parse_user_event(data, self.clock.now_ms(), self._leverage)
-        except MalformedMessage as e:  # the engine's own output: a bug, but not a crash
-            self.stats.malformed_events += 1
-            log.warning("malformed engine event skipped: %s", e)
-            return
-        if isinstance(event, OrderUpdate):
-            if event.client_order_id.startswith(_LIQUIDATION_PREFIX):
-                self._liquidation(event)
+        kind = type(report)
+        if kind is OrderReport:
+            assert isinstance(report, OrderReport)
+            u = order_update(report, self.clock.now_ms())
+            if u.client_order_id.startswith(_LIQUIDATION_PREFIX):
+                self._liquidation(u)
                 return
-            self._applied(self.tracker.apply_order(event))
-        elif isinstance(event, AlgoUpdate):
-            self._applied(self.tracker.apply_algo(event))
-        elif isinstance(event, AccountUpdate):
-            self._account_update(event)
+            self._applied(self.tracker.apply_order(u))
+        elif kind is AlgoReport:
+            assert isinstance(report, AlgoReport)
+            self._applied(self.tracker.apply_algo(algo_update(report, self.clock.now_ms())))
+        elif kind is AccountReport:
+            assert isinstance(report, AccountReport)
+            self._account_update(report, self.clock.now_ms())
+        # OtherReport (TRADE_LITE, MARGIN_CALL, ACCOUNT_CONFIG_UPDATE): nothing to act on
 
     # --- internals -------------------------------------------------------------------------
 
@@ -288,15 +292,11 @@ class InProcessVenue:
         self.tracker.track(request, now_ms=u.event_time_ms)
 
     def _send(self, request: OrderRequest) -> None:
-        engine, account = self.engine, self.account
         if self._book_feed is not None:
             self._book_feed.feed_until(self.clock.now_ms())
         try:
-            params = order_params(request, self.instruments[request.symbol])
-            if request.type.is_conditional:
-                engine.new_algo_order(account, params)
-            else:
-                engine.new_order(account, params)
+            check_request(request, self.instruments[request.symbol])
+            self._core.submit(self.account, request, legacy=False)
         except BinanceError as e:
             self._rejected(request, e.code, e.msg)
         except ValueError as e:  # refused at the boundary, as the live executor does
@@ -315,39 +315,35 @@ class InProcessVenue:
 
     def _cancel(self, symbol: str, cid: str) -> None:
         tracked = self.tracker.get(cid)
-        params = {"symbol": symbol}
+        core, account = self._core, self.account
         try:
             if tracked is not None and tracked.algo and tracked.actual_order_id is None:
                 # By algoId once known: the engine looks a clientAlgoId up among every algo
                 # order the account ever had (O(history)), an algoId directly.
                 known = tracked.order.order_id
-                key = {"algoId": str(known)} if known else {"clientAlgoId": cid}
-                answer = self.engine.cancel_algo_order(self.account, {**params, **key})
+                if known:
+                    answer = core.cancel_conditional(account, symbol, algo_id=known)
+                else:
+                    answer = core.cancel_conditional(account, symbol, client_algo_id=cid)
                 now = self.clock.now_ms()
-                algo_id = answer.get("algoId") if isinstance(answer, dict) else None
                 self.pump()
                 self._emit(
-                    self.tracker.algo_canceled(
-                        cid,
-                        algo_id=algo_id if isinstance(algo_id, int) else None,
-                        now_ms=now,
-                        recv_ms=now,
-                    )
+                    self.tracker.algo_canceled(cid, algo_id=answer.algo_id, now_ms=now, recv_ms=now)
                 )
                 return
             if tracked is not None and tracked.algo:  # triggered: cancel the engine's order
-                params["orderId"] = str(tracked.actual_order_id)
+                core.cancel_order(account, symbol, order_id=tracked.actual_order_id)
             else:
-                params["origClientOrderId"] = cid
-            self.engine.cancel_order(self.account, params)
+                core.cancel_order(account, symbol, client_order_id=cid)
         except BinanceError:  # already filled / canceled: its end came (or comes) as an event
             self.stats.cancel_misses += 1
         self.pump()
 
     def _cancel_all(self, symbol: str) -> None:
-        for call in (self.engine.cancel_all_open_orders, self.engine.cancel_all_algo_orders):
+        core = self._core
+        for call in (core.cancel_open_orders, core.cancel_open_conditionals):
             with contextlib.suppress(BinanceError):
-                call(self.account, {"symbol": symbol})
+                call(self.account, symbol)
             self.pump()
         # An algo order canceled by cancel-all reports ALGO_UPDATE CANCELED through pump.
 
@@ -357,21 +353,35 @@ class InProcessVenue:
             return
         self._deliver(applied[1])
 
-    def _account_update(self, u: AccountUpdate) -> None:
+    def _account_update(self, u: AccountReport, recv_ms: int) -> None:
+        """As the gateway reads ACCOUNT_UPDATE: the cross wallet as available balance, and the
+        leverage this venue knows (none: 1, as ACCOUNT_UPDATE carries none)."""
+        t = u.event_time_ms
+        wallet = u.wallet
+        balance = Balance(
+            asset="USDT",
+            wallet_balance=wallet,
+            available_balance=wallet,
+            cross_wallet_balance=wallet,
+            update_time_ms=t,
+        )
         events: list[Event] = [
-            BalanceChanged(
-                event_time_ms=u.transaction_time_ms,
-                recv_time_ms=u.recv_time_ms,
-                balance=b,
-                reason=u.reason,
-            )
-            for b in u.balances
+            BalanceChanged(event_time_ms=t, recv_time_ms=recv_ms, balance=balance, reason=u.reason)
         ]
+        leverage = self._leverage
         events.extend(
             PositionChanged(
-                event_time_ms=u.transaction_time_ms,
-                recv_time_ms=u.recv_time_ms,
-                position=p,
+                event_time_ms=t,
+                recv_time_ms=recv_ms,
+                position=Position(
+                    symbol=p.symbol,
+                    qty=p.qty,
+                    entry_price=p.entry_price,
+                    position_side=PositionSide.BOTH,
+                    leverage=leverage.get(p.symbol, 1),
+                    margin_type=p.margin_type,
+                    update_time_ms=t,
+                ),
                 reason=u.reason,
             )
             for p in u.positions
@@ -395,6 +405,98 @@ class InProcessVenue:
             raise RuntimeError("InProcessVenue has no listener")
         for e in events:
             listener(e)
+
+
+_WIRE_ALGO_STATUS = {s: AlgoStatus(s.value) for s in EngineAlgoStatus}
+_LIMIT_TIFS = frozenset({TimeInForce.GTC, TimeInForce.GTX, TimeInForce.IOC, TimeInForce.FOK})
+_PRICED = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
+_CLOSE_POSITION = (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
+
+
+def check_request(request: OrderRequest, inst: Instrument) -> None:
+    """ValueError for a request the live executor refuses at its boundary, with the same
+    message (`gateway.order_params.order_params`, which also builds the REST parameters)."""
+    kind = request.type
+    if kind is OrderType.TRAILING_STOP_MARKET or kind is OrderType.LIQUIDATION:
+        raise ValueError(f"order type {kind} is not supported")
+    if kind.is_conditional:
+        if request.stop_price is None:
+            raise ValueError(f"{kind} needs a stop price")
+        exact(inst.format_price, request.stop_price, "stop price")
+    if request.close_position:
+        if kind not in _CLOSE_POSITION:
+            raise ValueError("closePosition needs STOP_MARKET or TAKE_PROFIT_MARKET")
+    else:
+        if request.quantity is None or request.quantity <= 0:
+            raise ValueError("quantity must be > 0")
+        exact(inst.format_qty, request.quantity, "quantity")
+    if kind in _PRICED:
+        if request.price is None:
+            raise ValueError(f"{kind} needs a price")
+        exact(inst.format_price, request.price, "price")
+        tif = request.time_in_force or TimeInForce.GTC
+        if tif not in _LIMIT_TIFS:
+            raise ValueError(f"time in force {tif} is not supported")
+    elif request.price is not None:
+        raise ValueError(f"a {kind} order takes no price")
+
+
+def order_update(r: OrderReport, recv_ms: int) -> OrderUpdate:
+    """The record `gateway.user_wire.parse_order_update` makes of the same report's JSON."""
+    return OrderUpdate(
+        symbol=r.symbol,
+        client_order_id=r.client_order_id,
+        order_id=r.order_id,
+        side=r.side,
+        type=r.type,
+        orig_type=r.orig_type,
+        time_in_force=r.time_in_force,
+        quantity=r.quantity,
+        price=r.price,
+        avg_price=r.avg_price,
+        stop_price=r.stop_price,
+        status=r.status,
+        cum_qty=r.cum_qty,
+        reduce_only=r.reduce_only,
+        close_position=r.close_position,
+        position_side=r.position_side,
+        event_time_ms=r.event_time_ms,
+        recv_time_ms=recv_ms,
+        execution=r.execution,
+        expiry_reason=r.expiry_reason.value,
+        last_qty=r.last_qty,
+        last_price=r.last_price,
+        trade_id=r.trade_id,
+        trade_time_ms=r.event_time_ms,
+        commission=r.commission,
+        commission_asset=r.commission_asset,
+        realized_pnl=r.realized_pnl,
+        is_maker=r.is_maker,
+    )
+
+
+def algo_update(r: AlgoReport, recv_ms: int) -> AlgoUpdate:
+    """The record `gateway.user_wire.parse_algo_update` makes of the same report's JSON."""
+    return AlgoUpdate(
+        symbol=r.symbol,
+        client_algo_id=r.client_algo_id,
+        algo_id=r.algo_id,
+        side=r.side,
+        order_type=r.order_type,
+        quantity=r.quantity,
+        status=_WIRE_ALGO_STATUS[r.status],
+        trigger_price=r.trigger_price,
+        price=r.price,
+        reduce_only=r.reduce_only,
+        close_position=r.close_position,
+        position_side=r.position_side,
+        time_in_force=r.time_in_force,
+        actual_order_id=r.actual_order_id,
+        filled_qty=r.filled_qty,
+        reason=r.reason,
+        event_time_ms=r.event_time_ms,
+        recv_time_ms=recv_ms,
+    )
 
 
 def synthetic_touch(price_ticks: int, slippage_bps: Decimal, tick: Decimal) -> tuple[int, int]:
