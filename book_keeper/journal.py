@@ -221,20 +221,11 @@ _FILL_COLUMNS = (
     "symbol, trade_id, seq, order_id, client_order_id, side, position_side, price, qty, "
     "commission, commission_asset, realized_pnl, is_maker, time_ms, recv_time_ms"
 )
-_INSERT_ORDER = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
     "qty = ?, reason = COALESCE(?, reason), updated_ms = ? WHERE client_order_id = ?"
 )
 _SELECT_ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?"
-_INSERT_FILL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 15)})"
-_INSERT_EVENT = (
-    "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_SNAPSHOT = (
-    "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl) VALUES (?, ?, ?, ?)"
-)
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
 
 
@@ -330,6 +321,54 @@ def _decode_body(body: bytes) -> tuple[_Entry, ...]:
     return tuple(entries)
 
 
+_INSERT_ORDER_HEAD = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS})"
+_INSERT_FILL_HEAD = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS})"
+_INSERT_EVENT_HEAD = "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload)"
+_INSERT_SNAPSHOT_HEAD = "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl)"
+_MAX_PARAMS = 999  # SQLite's historic bound-parameter limit (32766 since 3.32)
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE ... FROM
+_UPDATE_ORDERS_HEAD = (
+    "UPDATE orders SET order_id = v.column1, status = v.column2, filled_qty = v.column3, "
+    "avg_price = v.column4, price = v.column5, qty = v.column6, "
+    "reason = COALESCE(v.column7, orders.reason), updated_ms = v.column8 FROM (VALUES "
+)
+_UPDATE_ORDERS_TAIL = ") AS v WHERE orders.client_order_id = v.column9"
+_SQL: dict[tuple[str, int, int], str] = {}
+
+
+def _values_sql(head: str, width: int, count: int, tail: str = "", values: str = " VALUES ") -> str:
+    """`head` VALUES (?, ...), ... (`count` rows of `width`) `tail`, built once per shape."""
+    key = (head, width, count)
+    sql = _SQL.get(key)
+    if sql is None:
+        row = "(" + ", ".join("?" * width) + ")"
+        sql = _SQL[key] = head + values + ", ".join([row] * count) + tail
+    return sql
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT `rows` (in their order) with one statement step per chunk."""
+    width = len(rows[0])
+    for chunk in _chunks(rows, _MAX_PARAMS // width):
+        db.execute(_values_sql(head, width, len(chunk)), [v for row in chunk for v in row])
+
+
+def _update_orders(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """`_UPDATE_ORDER` for `rows` (at most one per client id) in one step per chunk."""
+    if not _UPDATE_FROM:
+        db.executemany(_UPDATE_ORDER, rows)
+        return
+    for chunk in _chunks(rows, _MAX_PARAMS // 9):
+        sql = _values_sql(_UPDATE_ORDERS_HEAD, 9, len(chunk), _UPDATE_ORDERS_TAIL, values="")
+        db.execute(sql, [v for row in chunk for v in row])
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    """`values` in lists of at most `size` (SQLite's limit on bound parameters is 999+)."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
 class _Applier:
     """Applies journal entries to the SQLite tables: one transaction per batch, the batch's
     last lsn stored in `meta` in the same transaction (so a batch is applied exactly once).
@@ -356,7 +395,16 @@ class _Applier:
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN ({marks})", _OPEN_STATUSES
         ).fetchall()
         self._open_orders: dict[str, Order] = {r[0]: _order(r) for r in rows}
-        self._event_rows: list[tuple[Any, ...]] = []  # `events` rows of the batch being applied
+        # The rows of the batch being applied, written by `_write_rows` as multi-row statements:
+        # sqlite3 gives the GIL up around every statement step and then waits to get it back
+        # from the order path (a thread switch each time), so one step per table, not per row.
+        self._event_rows: list[tuple[Any, ...]] = []
+        self._order_rows: list[tuple[Any, ...]] = []
+        self._fill_rows: list[tuple[Any, ...]] = []
+        self._update_rows: dict[str, tuple[Any, ...]] = {}  # client id -> its last update
+        self._snapshot_rows: list[tuple[Any, ...]] = []
+        self._known_ids: set[str] = set()  # client ids in `orders` or inserted by the batch
+        self._known_fills: set[tuple[str, int]] = set()  # (symbol, trade_id) likewise
         self._handlers: dict[type, Callable[[Any, bytes], None]] = {
             OrderSubmitted: self._on_submitted,
             OrderPartiallyFilled: self._on_fill,
@@ -384,16 +432,15 @@ class _Applier:
         db = self.db
         handlers = self._handlers
         saved = (self._seq, dict(self._open_orders))
-        rows = self._event_rows = []
+        self._event_rows, self._order_rows, self._fill_rows = [], [], []
+        self._update_rows, self._snapshot_rows = {}, []
         db.execute("BEGIN IMMEDIATE")
         try:
+            self._load_known(todo)
             for _lsn, entries in todo:
                 for obj, payload in entries:
                     (handlers.get(obj.__class__) or self._on_event)(obj, payload)
-            if rows:
-                # One executemany for the batch's events (their seq fixed as they came): far
-                # fewer Python-level statements while the order path may want the GIL.
-                db.executemany(_INSERT_EVENT, rows)
+            self._write_rows()
             last = todo[-1][0]
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_APPLIED_KEY, str(last))
@@ -404,6 +451,49 @@ class _Applier:
             self._seq, self._open_orders = saved
             raise
         self.applied_lsn = last
+
+    def _load_known(self, todo: Sequence[_Batch]) -> None:
+        """Which of the batch's client order ids and fills the tables already hold (one query
+        each): what `INSERT OR IGNORE`'s row count told, per statement, before."""
+        ids: list[str] = []
+        trades: list[int] = []
+        for _lsn, entries in todo:
+            for obj, _payload in entries:
+                cls = obj.__class__
+                if cls is OrderSubmitted:
+                    ids.append(obj.request.client_order_id)
+                elif cls is OrderFilled or cls is OrderPartiallyFilled:
+                    trades.append(obj.fill.trade_id)
+        db = self.db
+        known_ids: set[str] = set()
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})"
+            known_ids.update(r[0] for r in db.execute(sql, chunk))
+        known_fills: set[tuple[str, int]] = set()
+        for chunk in _chunks(sorted(set(trades))):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT symbol, trade_id FROM fills WHERE trade_id IN ({marks})"
+            known_fills.update((r[0], r[1]) for r in db.execute(sql, chunk))
+        self._known_ids, self._known_fills = known_ids, known_fills
+
+    def _write_rows(self) -> None:
+        """Write the rows gathered so far, in an order that keeps every statement's meaning
+        (an order's row exists before its update)."""
+        db = self.db
+        for head, rows in (
+            (_INSERT_ORDER_HEAD, self._order_rows),
+            (_INSERT_FILL_HEAD, self._fill_rows),
+            (_INSERT_EVENT_HEAD, self._event_rows),
+            (_INSERT_SNAPSHOT_HEAD, self._snapshot_rows),
+        ):
+            if rows:
+                _insert_rows(db, head, rows)
+                rows.clear()
+        updates = self._update_rows
+        if updates:
+            _update_orders(db, list(updates.values()))
+            updates.clear()
 
     def _insert_event(self, event: Event, symbol: str | None, payload: bytes) -> None:
         """Queued for `apply`'s one executemany (nothing in a batch reads `events` back)."""
@@ -420,7 +510,7 @@ class _Applier:
         )
 
     def _on_snapshot(self, s: _Snapshot, _payload: bytes) -> None:
-        self.db.execute(_INSERT_SNAPSHOT, s)
+        self._snapshot_rows.append(s)
 
     def _on_event(self, event: Event, payload: bytes) -> None:
         symbol = getattr(event, "symbol", None)
@@ -433,9 +523,16 @@ class _Applier:
 
     def _on_submitted(self, event: OrderSubmitted, payload: bytes) -> None:
         r = event.request
+        cid = r.client_order_id
+        if cid in self._known_ids:
+            log.warning(
+                "journal: client order id %s submitted again; the first intent is kept", cid
+            )
+            self._insert_event(event, r.symbol, payload)
+            return
+        self._known_ids.add(cid)
         order = Order.from_request(r, event.event_time_ms)
-        cursor = self.db.execute(
-            _INSERT_ORDER,
+        self._order_rows.append(
             (
                 r.client_order_id,
                 None,
@@ -455,21 +552,17 @@ class _Applier:
                 None,
                 event.event_time_ms,
                 event.event_time_ms,
-            ),
-        )
-        if cursor.rowcount == 0:
-            log.warning(
-                "journal: client order id %s submitted again; the first intent is kept",
-                r.client_order_id,
             )
-            self._insert_event(event, r.symbol, payload)
-            return
-        self._open_orders[r.client_order_id] = order
+        )
+        self._open_orders[cid] = order
 
     def _on_fill(self, event: OrderPartiallyFilled | OrderFilled, _payload: bytes) -> None:
         f = event.fill
-        cursor = self.db.execute(
-            _INSERT_FILL,
+        key = (f.symbol, f.trade_id)
+        if key in self._known_fills:
+            return  # the same trade reported again (stream and REST): stored once
+        self._known_fills.add(key)
+        self._fill_rows.append(
             (
                 f.symbol,
                 f.trade_id,
@@ -486,10 +579,8 @@ class _Applier:
                 int(f.is_maker),
                 f.trade_time_ms,
                 f.recv_time_ms,
-            ),
+            )
         )
-        if cursor.rowcount == 0:
-            return  # the same trade reported again (stream and REST): stored once
         self._seq += 1
         self._update_order(event, f.client_order_id)
 
@@ -500,6 +591,7 @@ class _Applier:
     def _update_order(self, event: Event, client_order_id: str) -> None:
         order = self._open_orders.get(client_order_id)
         if order is None:
+            self._write_rows()  # the row may have been inserted or updated by this batch
             row = self.db.execute(_SELECT_ORDER, (client_order_id,)).fetchone()
             order = None if row is None else _order(row)
             if order is None:
@@ -518,19 +610,20 @@ class _Applier:
             return
         if new is order:
             return
-        self.db.execute(
-            _UPDATE_ORDER,
-            (
-                new.order_id,
-                new.status.value,
-                dec(new.filled_qty),
-                dec(new.avg_price),
-                opt_dec(new.price),
-                dec(new.quantity),
-                event_reason(event),
-                new.updated_ms,
-                client_order_id,
-            ),
+        updates = self._update_rows
+        reason = event_reason(event)
+        if reason is None and (earlier := updates.get(client_order_id)) is not None:
+            reason = earlier[6]  # COALESCE(?, reason) as if the earlier update had run
+        updates[client_order_id] = (
+            new.order_id,
+            new.status.value,
+            dec(new.filled_qty),
+            dec(new.avg_price),
+            opt_dec(new.price),
+            dec(new.quantity),
+            reason,
+            new.updated_ms,
+            client_order_id,
         )
         if new.is_terminal:
             self._open_orders.pop(client_order_id, None)
