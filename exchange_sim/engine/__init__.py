@@ -35,8 +35,9 @@ Typed API (`Engine`, `core` types in and out):
         # client reads from the JSON), for a client that keeps its own order book
         # (backtest/venue.py feeds them to gateway.order_tracker); one drain per engine:
         # drain_events, drain_reports and Exchange.drain_user_events share the records.
-    Not typed yet: trailing stops (core.orders.OrderRequest has no callback rate), modify,
-    countdownCancelAll, leverage / margin-type changes (use the wire adapter).
+    Trailing stops: submit(..., callback_rate=Decimal percent, activate_price=None | Decimal)
+    with a TRAILING_STOP_MARKET request (core.orders.OrderRequest has no such fields).
+    Not typed yet: modify, countdownCancelAll, leverage / margin-type changes (use the wire).
     Rejections raise exchange_sim.errors.BinanceError(code, msg) with Binance's code.
 
 Historical one-object facade (`Exchange`, used by the server, the backtest runner, bench;

@@ -688,6 +688,8 @@ class Engine:
         *,
         good_till_ms: int = 0,
         legacy: bool | None = None,
+        callback_rate: Decimal | None = None,
+        activate_price: Decimal | None = None,
     ) -> CoreOrder:
         """Place `request` (LIMIT, MARKET, or a conditional armed on its trigger) and match it.
 
@@ -696,24 +698,36 @@ class Engine:
         price or quantity, -4116 duplicate client id, filters, -2019 margin, -5021/-5022, ...).
         `good_till_ms` is the GTD expiry (ms, with time_in_force GTD). `legacy`: a conditional
         rests as an order (pre-2025-12 /fapi/v1/order) instead of an algo order; None =
-        EngineConfig.legacy_conditional_orders.
+        EngineConfig.legacy_conditional_orders. A TRAILING_STOP_MARKET (core's OrderRequest has
+        no fields for it) takes `callback_rate` (percent: 0.1..10, 0.1..5 as a legacy order)
+        and an optional `activate_price` (default: the latest price).
         """
         acct = self.ledger.account(account_id)
         b = self.book(request.symbol)
         order_type = request.type
         if order_type is OrderType.LIQUIDATION:
             raise BinanceError(-1116, "Invalid orderType.")
-        if order_type is OrderType.TRAILING_STOP_MARKET:
-            raise BinanceError(-1116, "Trailing stops are not in the typed API (use the wire).")
+        if legacy is None:
+            legacy = self.config.legacy_conditional_orders
         quantity = request.quantity
         close = request.close_position
         priced = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
         if order_type in priced and request.price is None:
             raise _mandatory("price")
-        if quantity is None and not close:
+        trailing = order_type is OrderType.TRAILING_STOP_MARKET
+        if trailing and callback_rate is None:
+            raise _mandatory("callbackRate")
+        if quantity is None and (trailing or not close):
             raise _mandatory("quantity")
-        if order_type.is_conditional and request.stop_price is None:
+        if order_type.is_conditional and not trailing and request.stop_price is None:
             raise _mandatory("stopPrice")
+        if trailing:
+            top = Decimal(5) if legacy else Decimal(10)  # legacy order docs vs algo docs
+            if callback_rate is None or not Decimal("0.1") <= callback_rate <= top:
+                raise BinanceError(-1130, "Data sent for parameter 'callbackRate' is not valid.")
+        else:
+            callback_rate = activate_price = None
+        stop_price = None if trailing else request.stop_price
         tif = request.time_in_force or TimeInForce.GTC
         if order_type is OrderType.MARKET:
             tif = TimeInForce.GTC
@@ -745,7 +759,7 @@ class Engine:
             order_type=order_type,
             quantity=quantity,
             price=price,
-            stop_price=request.stop_price,
+            stop_price=stop_price,
             reduce_only=request.reduce_only,
             close_position=close,
         )
@@ -756,7 +770,7 @@ class Engine:
             tif=tif,
             quantity=quantity,
             price=price,
-            stop_price=request.stop_price,
+            stop_price=stop_price,
             reduce_only=request.reduce_only or close,
             close_position=close,
             client_id=client_id,
@@ -765,9 +779,9 @@ class Engine:
             price_protect=False,
             stp=self.config.stp_mode,
             gtd=gtd,
+            activate_price=activate_price,
+            callback_rate=callback_rate,
         )
-        if legacy is None:
-            legacy = self.config.legacy_conditional_orders
         if order_type.is_conditional and not legacy:
             return core_algo_order(self.new_algo(acct, req), b.inst)
         _, o = self.place(acct, req)

@@ -104,6 +104,10 @@ def run(typed: bool) -> list[Any]:
 def test_reports_carry_what_the_wire_json_says() -> None:
     wire, typed = run(False), run(True)
     assert len(wire) == len(typed) > 15
+    same_values(wire, typed)
+
+
+def same_values(wire: list[Any], typed: list[Any]) -> None:
     pairs = {OrderUpdate: OrderReport, AlgoUpdate: AlgoReport, AccountUpdate: AccountReport}
     for w, t in zip(wire, typed, strict=True):
         if type(w) not in pairs:
@@ -258,3 +262,72 @@ def test_submit_legacy_switch() -> None:
     )
     assert algo.order_id is None
     assert [a.client_algo_id for a in e.open_conditionals("alice")] == ["s2"]
+
+
+def trailing_session(typed: bool) -> list[Any]:
+    """Long 0.010; a trailing SELL stop (callback 1 %, activating at the latest price 61800.0:
+    the last recorded trade) follows the price up to 62500.0 and fires at or below
+    62500.0 * 0.99 = 61875.0; the MARKET sell takes the recorded bid 61800.2."""
+    ex, _ = make_exchange()
+    e = ex.engine
+    e.on_trade(SYMBOL, D("61800.0"), D("0.100"), True, T0)
+    e.submit("alice", req("m1", Side.BUY, OrderType.MARKET, "0.010"))
+    ex.drain_user_events()
+    if typed:
+        e.submit(
+            "alice",
+            req("tr", Side.SELL, OrderType.TRAILING_STOP_MARKET, "0.010", reduce_only=True),
+            callback_rate=D("1"),
+        )
+    else:
+        ex.new_algo_order(
+            "alice",
+            {
+                "symbol": SYMBOL,
+                "side": "SELL",
+                "type": "TRAILING_STOP_MARKET",
+                "algoType": "CONDITIONAL",
+                "quantity": "0.010",
+                "callbackRate": "1",
+                "reduceOnly": "true",
+                "clientAlgoId": "tr",
+            },
+        )
+    for i, price in enumerate(("62000.0", "62500.0", "62000.0", "61875.0")):
+        e.on_trade(SYMBOL, D(price), D("0.100"), True, T0 + 1000 * (i + 1))
+    if typed:
+        return [r for _, r in e.drain_reports()]
+    return [parse_user_event(d, 0) for _, d in ex.drain_user_events()]
+
+
+def test_trailing_stop_through_the_typed_api_as_through_the_wire() -> None:
+    wire, typed = trailing_session(False), trailing_session(True)
+    same_values(wire, typed)
+    algo = [(r.status, r.event_time_ms) for r in typed if isinstance(r, AlgoReport)]
+    assert algo == [
+        (AlgoStatus.NEW, T0),
+        (AlgoStatus.TRIGGERING, T0 + 4000),  # 62000.0 (third trade) is above 61875.0
+        (AlgoStatus.TRIGGERED, T0 + 4000),
+        (AlgoStatus.FINISHED, T0 + 4000),
+    ]
+    fill = next(r for r in typed if isinstance(r, OrderReport) and r.trade_id)
+    assert (fill.orig_type, fill.last_price, fill.last_qty) == (
+        OrderType.TRAILING_STOP_MARKET,
+        D("61800.20"),
+        D("0.010"),
+    )
+
+
+def test_trailing_stop_refusals() -> None:
+    ex, _ = make_exchange()
+    e = ex.engine
+    trail = req("tr", Side.SELL, OrderType.TRAILING_STOP_MARKET, "0.010")
+    codes = []
+    for kw in ({}, {"callback_rate": D("0.05")}, {"callback_rate": D("11")}):
+        with pytest.raises(BinanceError) as err:
+            e.submit("alice", trail, **kw)
+        codes.append(err.value.code)
+    with pytest.raises(BinanceError) as err:  # legacy orders allow at most 5 %
+        e.submit("alice", trail, callback_rate=D("6"), legacy=True)
+    codes.append(err.value.code)
+    assert codes == [-1102, -1130, -1130, -1130]
