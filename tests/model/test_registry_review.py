@@ -29,10 +29,17 @@ N = len(features.FEATURE_NAMES)
 VIEW: Any = None  # the strategy does not read the account view
 
 
-def write_model(path: Path, bias: float, *, flow: bool = False, feature_hash: str | None = None):
+def write_model(
+    path: Path,
+    bias: float,
+    *,
+    flow: bool = False,
+    feature_hash: str | None = None,
+    horizon: int | None = None,
+):
     """A hand-made model: constant logits (BUY = bias, SELL = -bias): always long for
     bias > 0, always short for bias < 0."""
-    doc = {
+    doc: dict[str, Any] = {
         "format": "linear-softmax/1",
         "model": "logistic_regression",
         "classes": [-1, 0, 1],
@@ -41,6 +48,8 @@ def write_model(path: Path, bias: float, *, flow: bool = False, feature_hash: st
         "feature_config": {"flow": flow, "warmup_bars": features.WARMUP_BARS},
         "linear": {"coef": [[0.0] * N] * 3, "intercept": [-bias, 0.0, bias]},
     }
+    if horizon is not None:
+        doc["label"] = {"kind": "forward", "horizon": horizon}
     path.write_text(json.dumps(doc))
     return path
 
@@ -200,6 +209,27 @@ def test_strategy_switches_to_the_promoted_model_at_the_next_bar(tmp_path, model
         (target,) = strategy.on_bar(bars[features.WARMUP_BARS + 2], VIEW)
     assert target.qty < 0 and strategy.model_version == b
     assert "refused" in caplog.text and "feature code" in caplog.text
+
+
+def test_a_swapped_model_brings_its_own_hold_period(tmp_path):
+    # hold_bars defaults to the model's label horizon: after a swap, the new model's (found by
+    # H11: the old horizon stayed). An explicit hold_bars stays what the config says.
+    reg = tmp_path / "reg"
+    a = registry.add(reg, write_model(tmp_path / "a.json", 5.0, horizon=15))
+    b = registry.add(reg, write_model(tmp_path / "b.json", -5.0, horizon=5))
+    registry.promote(reg, a, "first")
+    bars = bars_of(week().iloc[: features.WARMUP_BARS + 2])
+    follows = LogisticRegressionStrategy(model_path=reg)
+    fixed = LogisticRegressionStrategy(model_path=reg, hold_bars=7)
+    for strategy in (follows, fixed):
+        strategy.warm(bars[: features.WARMUP_BARS])
+        strategy.on_bar(bars[features.WARMUP_BARS], VIEW)
+    assert (follows.hold_bars, fixed.hold_bars) == (15, 7)
+    registry.promote(reg, b, "second")
+    for strategy in (follows, fixed):
+        strategy.on_bar(bars[features.WARMUP_BARS + 1], VIEW)
+        assert strategy.model_version == b
+    assert (follows.hold_bars, fixed.hold_bars) == (5, 7)
 
 
 def test_strategy_stats_promoted_at_most_once_per_bar(tmp_path, models, monkeypatch):

@@ -161,6 +161,7 @@ class LogisticRegressionStrategy(StrategyBase):
         if not 0.0 < p <= 1.0:
             raise ValueError(f"entry_probability must be in (0, 1], not {entry_probability}")
         notional = positive_notional(order_notional_usdt)
+        self._hold_from_model = hold_bars is None or hold_bars < 0  # follows a hot swap too
         if hold_bars is None or hold_bars < 0:
             hold_bars = _model_horizon(self.model)
         if reprice_ms < 0:
@@ -303,6 +304,8 @@ class LogisticRegressionStrategy(StrategyBase):
             if new.flow != self.model.flow:
                 raise ValueError(f"flow={new.flow}, the running model has flow={self.model.flow}")
             self._set_model(new)
+            if self._hold_from_model:  # the new model's label horizon, not the old one's
+                self.hold_bars = _model_horizon(new)
         except (OSError, ValueError) as e:
             log.warning(
                 "model registry %s: promoted model refused, keeping %s: %s",
@@ -311,7 +314,13 @@ class LogisticRegressionStrategy(StrategyBase):
                 e,
             )
             return
-        log.info("model registry %s: switched model %s -> %s", reg, self.model_version, version)
+        log.info(
+            "model registry %s: switched model %s -> %s (hold %d bars)",
+            reg,
+            self.model_version,
+            version,
+            self.hold_bars,
+        )
         self.model_version = version
 
     def _update(self, bar: Bar) -> _SymbolState | None:
