@@ -75,16 +75,19 @@ def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
         raise NotApplicable(f"ExecManager without {', '.join(missing)}")
 
 
-def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
-    """Price strings -> int64 ticks, vectorized over the distinct strings (a tape repeats
-    few); NotApplicable unless every price is exactly on the grid (checked through float64,
-    exact for prices of at most 15 digits)."""
-    keys = list(dict.fromkeys(texts))
-    f = np.array(keys, dtype=np.float64)
+def price_ticks(texts: list[str], tick: Decimal, *, repeating: bool = True) -> np.ndarray:
+    """Price strings -> int64 ticks; NotApplicable unless every price is exactly on the grid
+    (checked through float64, exact for prices of at most 15 digits). `repeating` (a trade
+    tape: few distinct strings): parsed once per distinct string; else (bars: mostly
+    distinct) every string parsed, which is cheaper than finding the distinct ones."""
+    keys = list(dict.fromkeys(texts)) if repeating else texts
+    f = np.fromiter(map(float, keys), dtype=np.float64, count=len(keys))
     scale = float(tick)
     ticks = np.rint(f / scale)
     if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
         raise NotApplicable("a price is off the tick grid")
+    if not repeating:
+        return ticks.astype(np.int64)
     lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
     return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
 
@@ -175,9 +178,9 @@ class KlineFastPath:
         self.funding_ms = funding_interval_ms
         self.open_ms = np.array(k.open_time, dtype=np.int64)
         self.close_ms = self.open_ms + (MINUTE_MS - 1)
-        self.low = price_ticks(k.low, tick)
-        self.high = price_ticks(k.high, tick)
-        self.close = price_ticks(k.close, tick)
+        self.low = price_ticks(k.low, tick, repeating=False)
+        self.high = price_ticks(k.high, tick, repeating=False)
+        self.close = price_ticks(k.close, tick, repeating=False)
         self.close_f = tick_floats(self.close, tick)
         self.close_units = self.close * int(units)
         n = len(k)
@@ -192,6 +195,9 @@ class KlineFastPath:
             top = int(self.high.max()) if n else 0
             slip = int(top * slippage_bps / Decimal(10_000)) + 2
         self.margin_ticks = 1 + slip
+        # The strategy's decisions over this whole series at once, when it offers that.
+        plan = getattr(strategy, "series_plan", None)
+        self._plan = plan(symbol, self.open_ms, self.close_units) if plan is not None else None
         self.absorbed = 0
         self.skips = 0
 
@@ -253,6 +259,10 @@ class KlineFastPath:
 
     def _strategy_quiet(self, i: int, end: int) -> int:
         """min(end, the first bar at which the strategy's decision could change)."""
+        if self._plan is not None:
+            quiet = self._plan(i, end)
+            if quiet is not None:
+                return i + quiet
         window = _FIRST_WINDOW
         ask = self.strategy.bars_without_decision
         while True:

@@ -15,7 +15,7 @@ Averages are computed on prices as integers (units of 1e-8), so the comparison i
 flat market cannot flip the regime on float noise.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -143,6 +143,56 @@ class SmaCrossover(StrategyBase):
             flips = diff != 0
         first = np.flatnonzero(flips)
         return int(first[0]) if len(first) else n
+
+    def series_plan(
+        self, symbol: str, open_time_ms: Any, close_units: Any
+    ) -> "Callable[[int, int], int | None] | None":
+        """Optional, for a backtest's fast path over one whole series: the regime flips of
+        every bar computed once, vectorized (each bar's windows taken from the series), so
+        that asking about bars [i, stop) of it is a lookup. The returned function answers
+        what `bars_without_decision` would for those bars, or None when the live state is not
+        the series' own at i (window not full or other values, another regime, a bar not
+        newer than the last one taken): then ask `bars_without_decision`. None when int64
+        could overflow."""
+        import numpy as np  # only a backtest calls this: the live daemon never imports it here
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        x = np.asarray(close_units, dtype=np.int64)
+        times = np.asarray(open_time_ms, dtype=np.int64)
+        n = len(x)
+        fast, slow = self.fast, self.slow
+        if n < slow or int(np.abs(x).max()) * slow * (fast + slow) >= 2**62:
+            return None
+        slow_sum = sliding_window_view(x, slow).sum(axis=1)  # bars slow-1 .. n-1
+        fast_sum = sliding_window_view(x[slow - fast :], fast).sum(axis=1)
+        sign = np.zeros(n, dtype=np.int8)
+        sign[slow - 1 :] = np.sign(fast_sum * slow - slow_sum * fast)
+        # The regime after each bar: the last non-zero sign (equal averages keep it).
+        last = np.maximum.accumulate(np.where(sign != 0, np.arange(n), 0))
+        regime = sign[last]  # sign[0] is 0 (slow >= 2): no regime before the first sign
+        flips = np.flatnonzero(regime[1:] != regime[:-1]) + 1
+        repeats = np.flatnonzero(times[1:] <= times[:-1]) + 1  # a bar not newer than the last
+        state = self._state(symbol)
+
+        def quiet(i: int, stop: int) -> int | None:
+            st = state
+            if (
+                i < slow
+                or not st.slow.ready
+                or int(times[i]) <= st.last_open_ms
+                or st.regime != int(regime[i - 1])
+                or st.slow.values != tuple(x[i - slow : i].tolist())
+                or st.fast.values != tuple(x[i - fast : i].tolist())
+            ):
+                return None
+            k = int(np.searchsorted(flips, i, side="left"))  # a flip at i itself counts
+            first = int(flips[k]) if k < len(flips) else n
+            k = int(np.searchsorted(repeats, i, side="right"))  # a repeat after i only
+            if k < len(repeats):
+                first = min(first, int(repeats[k]))
+            return min(first, stop) - i
+
+        return quiet
 
     def absorb_bars(self, symbol: str, open_time_ms: Any, close_units: Any) -> int:
         st = self._state(symbol)
