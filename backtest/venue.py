@@ -124,6 +124,7 @@ class InProcessVenue:
         # Engine reports (account, report) and our own event lists, waiting for the listener.
         self._inbox: deque[tuple[str, Report] | list[Event]] = deque()
         self._core = engine.engine  # the typed API
+        self._events = self._core.events  # its pending records: pump skips when none
         self._delivering = False
         self._seq = 0
         self._leverage: dict[str, int] = {}
@@ -190,6 +191,8 @@ class InProcessVenue:
         being delivered; those join the end of the queue, so the books always see the
         engine's events in the order it produced them (a fill before the ACCOUNT_UPDATE it
         caused, before anything a later order did)."""
+        if not self._events.pending and not self._inbox:
+            return  # nothing to hand over (most calls: a quiet trade or mark)
         drained = self._core.drain_reports()
         if drained:
             if self._ack_draw is not None:
@@ -296,7 +299,7 @@ class InProcessVenue:
             self._book_feed.feed_until(self.clock.now_ms())
         try:
             check_request(request, self.instruments[request.symbol])
-            self._core.submit(self.account, request, legacy=False)
+            self._core.enter(self.account, request, legacy=False)
         except BinanceError as e:
             self._rejected(request, e.code, e.msg)
         except ValueError as e:  # refused at the boundary, as the live executor does

@@ -702,6 +702,32 @@ class Engine:
         no fields for it) takes `callback_rate` (percent: 0.1..10, 0.1..5 as a legacy order)
         and an optional `activate_price` (default: the latest price).
         """
+        placed = self.enter(
+            account_id,
+            request,
+            good_till_ms=good_till_ms,
+            legacy=legacy,
+            callback_rate=callback_rate,
+            activate_price=activate_price,
+        )
+        inst = self.books[placed.symbol].inst
+        if isinstance(placed, Algo):
+            return core_algo_order(placed, inst)
+        return core_order(placed, inst)
+
+    def enter(
+        self,
+        account_id: str,
+        request: OrderRequest,
+        *,
+        good_till_ms: int = 0,
+        legacy: bool | None = None,
+        callback_rate: Decimal | None = None,
+        activate_price: Decimal | None = None,
+    ) -> Order | Algo:
+        """`submit` without building its answer: the engine's own order (or armed algo) as it
+        is after matching. For a caller that reads the outcome from the reports (the backtest
+        venue), which then pays for no `core.orders.Order` it would throw away."""
         acct = self.ledger.account(account_id)
         b = self.book(request.symbol)
         order_type = request.type
@@ -783,9 +809,8 @@ class Engine:
             callback_rate=callback_rate,
         )
         if order_type.is_conditional and not legacy:
-            return core_algo_order(self.new_algo(acct, req), b.inst)
-        _, o = self.place(acct, req)
-        return core_order(o, b.inst)
+            return self.new_algo(acct, req)
+        return self.place(acct, req)[1]
 
     def cancel_order(
         self,
