@@ -82,9 +82,12 @@ def price_ticks(texts: list[str], tick: Decimal, *, repeating: bool = True) -> n
     distinct) every string parsed, which is cheaper than finding the distinct ones."""
     keys = list(dict.fromkeys(texts)) if repeating else texts
     f = np.fromiter(map(float, keys), dtype=np.float64, count=len(keys))
-    scale = float(tick)
-    ticks = np.rint(f / scale)
-    if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
+    f /= float(tick)
+    ticks = np.rint(f)
+    f -= ticks  # in place (and f gone before the int copy): few temporaries on long series
+    off = len(f) > 0 and float(np.abs(f, out=f).max()) > 1e-6
+    del f
+    if off or (len(ticks) and max(float(ticks.max()), -float(ticks.min())) >= _EXACT):
         raise NotApplicable("a price is off the tick grid")
     if not repeating:
         return ticks.astype(np.int64)

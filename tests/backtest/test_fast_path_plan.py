@@ -5,10 +5,12 @@ strategy's state is not the series' own."""
 from decimal import Decimal as D
 
 import numpy as np
+import pytest
 
 from backtest.data import load_klines
 from core.market import Bar
 from tests.backtest.test_reference_loop import KLINES
+from trading_engine.strategies import sma_crossover
 from trading_engine.strategies.sma_crossover import SmaCrossover
 
 SYMBOL = "BTCUSDT"
@@ -35,7 +37,11 @@ def series() -> tuple[list[D], np.ndarray, np.ndarray]:
     return closes, units, np.array(times, dtype=np.int64)
 
 
-def test_series_plan_answers_as_bars_without_decision() -> None:
+@pytest.mark.parametrize("chunk", [1 << 16, 7])  # one vectorized step, and many
+def test_series_plan_answers_as_bars_without_decision(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sma_crossover, "_PLAN_CHUNK", chunk)
     closes, units, times = series()
     n = len(closes)
     for fast, slow in [(10, 50), (1, 2), (3, 7)]:

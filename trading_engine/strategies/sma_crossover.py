@@ -35,6 +35,7 @@ from trading_engine.main_trading_strategy import (
 
 _PRICE_SCALE = 8  # closes as integer units of 1e-8 (Binance prices have at most 8 decimals)
 _UNITS = 10**_PRICE_SCALE
+_PLAN_CHUNK = 1 << 16  # bars per vectorized step of series_plan
 
 
 @dataclass(slots=True)
@@ -161,16 +162,27 @@ class SmaCrossover(StrategyBase):
         times = np.asarray(open_time_ms, dtype=np.int64)
         n = len(x)
         fast, slow = self.fast, self.slow
-        if n < slow or int(np.abs(x).max()) * slow * (fast + slow) >= 2**62:
+        if n < slow or max(int(x.max()), -int(x.min())) * slow * (fast + slow) >= 2**62:
             return None
-        slow_sum = sliding_window_view(x, slow).sum(axis=1)  # bars slow-1 .. n-1
-        fast_sum = sliding_window_view(x[slow - fast :], fast).sum(axis=1)
-        sign = np.zeros(n, dtype=np.int8)
-        sign[slow - 1 :] = np.sign(fast_sum * slow - slow_sum * fast)
-        # The regime after each bar: the last non-zero sign (equal averages keep it).
-        last = np.maximum.accumulate(np.where(sign != 0, np.arange(n), 0))
-        regime = sign[last]  # sign[0] is 0 (slow >= 2): no regime before the first sign
-        flips = np.flatnonzero(regime[1:] != regime[:-1]) + 1
+        # The regime after each bar is the sign of its fast_sum * slow - slow_sum * fast, or,
+        # on equal averages, the regime before it. Kept: the bars where it changes and the
+        # regime from there on. In chunks, so the temporaries stay small on long series.
+        flip_parts, value_parts = [], []
+        before = 0  # no regime before the first full window
+        for a in range(slow - 1, n, _PLAN_CHUNK):
+            b = min(n, a + _PLAN_CHUNK)
+            diff = sliding_window_view(x[a - fast + 1 : b], fast).sum(axis=1) * slow
+            diff -= sliding_window_view(x[a - slow + 1 : b], slow).sum(axis=1) * fast
+            sign = np.sign(diff).astype(np.int8)
+            last = np.where(sign != 0, np.arange(len(sign)), -1)
+            np.maximum.accumulate(last, out=last)
+            regime = np.where(last >= 0, sign[last], np.int8(before))
+            changed = np.flatnonzero(regime != np.concatenate(([before], regime[:-1])))
+            flip_parts.append(changed + a)
+            value_parts.append(regime[changed])
+            before = int(regime[-1])
+        flips = np.concatenate(flip_parts)
+        regimes = np.concatenate(value_parts)
         repeats = np.flatnonzero(times[1:] <= times[:-1]) + 1  # a bar not newer than the last
         state = self._state(symbol)
 
@@ -180,12 +192,13 @@ class SmaCrossover(StrategyBase):
                 i < slow
                 or not st.slow.ready
                 or int(times[i]) <= st.last_open_ms
-                or st.regime != int(regime[i - 1])
                 or st.slow.values != tuple(x[i - slow : i].tolist())
                 or st.fast.values != tuple(x[i - fast : i].tolist())
             ):
                 return None
             k = int(np.searchsorted(flips, i, side="left"))  # a flip at i itself counts
+            if st.regime != (int(regimes[k - 1]) if k else 0):  # the regime after bar i - 1
+                return None
             first = int(flips[k]) if k < len(flips) else n
             k = int(np.searchsorted(repeats, i, side="right"))  # a repeat after i only
             if k < len(repeats):
