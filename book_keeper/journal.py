@@ -14,11 +14,9 @@ survives a power loss too (one disk flush per record: milliseconds on a slow dis
 ~12 us with NORMAL, instead of 50-150 us (and millisecond checkpoint tails) for a SQLite commit.
 
 Applying. A background writer thread (its own SQLite connection, WAL mode, same synchronous
-setting) looks every 4 x `apply_interval_s` (20 ms) while nothing is recorded; once it sees
-records it looks again after 5, 10, 20 ms, and after a look without new records (at the latest
-50 ms after it saw the first of a burst) it takes every frame recorded and applies them to the
-tables in one transaction (the batch's `events` rows in one executemany: every statement
-hands the GIL back and forth with the order path), storing the last applied lsn in
+setting) looks every `apply_interval_s` (5 ms); after a poll interval without new records
+(at the latest 50 ms after it saw the first of a burst) it takes every frame recorded and
+applies them to the tables in one transaction, storing the last applied lsn in
 `meta.wal_applied_lsn` in the same transaction (so a frame is applied exactly once, whatever
 happens). Once everything is applied and the log exceeds 1 MiB (and at `close()`), the log is
 emptied. On opening, the frames after `wal_applied_lsn` - recorded by a process that died
@@ -31,7 +29,7 @@ not apply stay in the log for the next opening.
 Reading. Every read method first waits until the writer has applied everything recorded so far
 (`flush()`), so it sees every record made before it. Another process (the `sqlite3` CLI,
 `python -m book_keeper.export`, `readonly=True`) sees a record once the writer applied it:
-typically 10-30 ms after `record`, at most ~50 ms plus the apply time; a read-only journal
+typically 5-15 ms after `record`, at most ~50 ms plus the apply time; a read-only journal
 waits (up to 2 s) for the daemon's writer to apply what its log holds. One process writes a
 journal at a time (an exclusive `journal.sqlite3.lock` file lock, released by the OS even
 after `kill -9`).
@@ -142,7 +140,6 @@ FILE_NAME = "journal.sqlite3"
 WAL_SUFFIX = ".wal"  # journal.sqlite3 -> journal.wal, next to it
 APPLY_INTERVAL_S = 0.005  # the writer thread looks for new records this often
 MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it saw them
-IDLE_POLLS = 4  # while nothing is recorded it looks only every IDLE_POLLS apply intervals
 READER_WAIT_S = 2.0  # how long a read-only reader waits for the daemon's writer to catch up
 SCHEMA_VERSION = 1
 # What the BookKeeper replays on restore, besides the fills.
@@ -221,11 +218,20 @@ _FILL_COLUMNS = (
     "symbol, trade_id, seq, order_id, client_order_id, side, position_side, price, qty, "
     "commission, commission_asset, realized_pnl, is_maker, time_ms, recv_time_ms"
 )
+_INSERT_ORDER = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
     "qty = ?, reason = COALESCE(?, reason), updated_ms = ? WHERE client_order_id = ?"
 )
 _SELECT_ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?"
+_INSERT_FILL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SNAPSHOT = (
+    "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl) VALUES (?, ?, ?, ?)"
+)
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
 
 
@@ -321,55 +327,6 @@ def _decode_body(body: bytes) -> tuple[_Entry, ...]:
     return tuple(entries)
 
 
-_INSERT_ORDER_HEAD = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS})"
-_INSERT_FILL_HEAD = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS})"
-_INSERT_EVENT_HEAD = "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload)"
-_INSERT_SNAPSHOT_HEAD = "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl)"
-_YIELD_EVERY = 4  # entries the writer applies (~15 us each) between two GIL hand-overs
-_MAX_PARAMS = 999  # SQLite's historic bound-parameter limit (32766 since 3.32)
-_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33)  # UPDATE ... FROM
-_UPDATE_ORDERS_HEAD = (
-    "UPDATE orders SET order_id = v.column1, status = v.column2, filled_qty = v.column3, "
-    "avg_price = v.column4, price = v.column5, qty = v.column6, "
-    "reason = COALESCE(v.column7, orders.reason), updated_ms = v.column8 FROM (VALUES "
-)
-_UPDATE_ORDERS_TAIL = ") AS v WHERE orders.client_order_id = v.column9"
-_SQL: dict[tuple[str, int, int], str] = {}
-
-
-def _values_sql(head: str, width: int, count: int, tail: str = "", values: str = " VALUES ") -> str:
-    """`head` VALUES (?, ...), ... (`count` rows of `width`) `tail`, built once per shape."""
-    key = (head, width, count)
-    sql = _SQL.get(key)
-    if sql is None:
-        row = "(" + ", ".join("?" * width) + ")"
-        sql = _SQL[key] = head + values + ", ".join([row] * count) + tail
-    return sql
-
-
-def _insert_rows(db: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
-    """INSERT `rows` (in their order) with one statement step per chunk."""
-    width = len(rows[0])
-    for chunk in _chunks(rows, _MAX_PARAMS // width):
-        db.execute(_values_sql(head, width, len(chunk)), [v for row in chunk for v in row])
-
-
-def _update_orders(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """`_UPDATE_ORDER` for `rows` (at most one per client id) in one step per chunk."""
-    if not _UPDATE_FROM:
-        db.executemany(_UPDATE_ORDER, rows)
-        return
-    for chunk in _chunks(rows, _MAX_PARAMS // 9):
-        sql = _values_sql(_UPDATE_ORDERS_HEAD, 9, len(chunk), _UPDATE_ORDERS_TAIL, values="")
-        db.execute(sql, [v for row in chunk for v in row])
-
-
-def _chunks(values: list[Any], size: int = 500) -> Iterable[list[Any]]:
-    """`values` in lists of at most `size` (SQLite's limit on bound parameters is 999+)."""
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
 class _Applier:
     """Applies journal entries to the SQLite tables: one transaction per batch, the batch's
     last lsn stored in `meta` in the same transaction (so a batch is applied exactly once).
@@ -396,16 +353,6 @@ class _Applier:
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN ({marks})", _OPEN_STATUSES
         ).fetchall()
         self._open_orders: dict[str, Order] = {r[0]: _order(r) for r in rows}
-        # The rows of the batch being applied, written by `_write_rows` as multi-row statements:
-        # sqlite3 gives the GIL up around every statement step and then waits to get it back
-        # from the order path (a thread switch each time), so one step per table, not per row.
-        self._event_rows: list[tuple[Any, ...]] = []
-        self._order_rows: list[tuple[Any, ...]] = []
-        self._fill_rows: list[tuple[Any, ...]] = []
-        self._update_rows: dict[str, tuple[Any, ...]] = {}  # client id -> its last update
-        self._snapshot_rows: list[tuple[Any, ...]] = []
-        self._known_ids: set[str] = set()  # client ids in `orders` or inserted by the batch
-        self._known_fills: set[tuple[str, int]] = set()  # (symbol, trade_id) likewise
         self._handlers: dict[type, Callable[[Any, bytes], None]] = {
             OrderSubmitted: self._on_submitted,
             OrderPartiallyFilled: self._on_fill,
@@ -433,22 +380,11 @@ class _Applier:
         db = self.db
         handlers = self._handlers
         saved = (self._seq, dict(self._open_orders))
-        self._event_rows, self._order_rows, self._fill_rows = [], [], []
-        self._update_rows, self._snapshot_rows = {}, []
         db.execute("BEGIN IMMEDIATE")
         try:
-            self._load_known(todo)
-            done = 0
             for _lsn, entries in todo:
                 for obj, payload in entries:
-                    (handlers.get(obj.__class__) or self._on_event)(obj, payload)
-                    done += 1
-                    if done % _YIELD_EVERY == 0:
-                        # Pure Python from here to the statements: hand the GIL over now and
-                        # then, or an order arriving meanwhile waits up to the 5 ms switch
-                        # interval (sleep(0) releases it; it costs ~1 us when nobody waits).
-                        time.sleep(0)
-            self._write_rows()
+                    (handlers.get(type(obj)) or self._on_event)(obj, payload)
             last = todo[-1][0]
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_APPLIED_KEY, str(last))
@@ -460,65 +396,25 @@ class _Applier:
             raise
         self.applied_lsn = last
 
-    def _load_known(self, todo: Sequence[_Batch]) -> None:
-        """Which of the batch's client order ids and fills the tables already hold (one query
-        each): what `INSERT OR IGNORE`'s row count told, per statement, before."""
-        ids: list[str] = []
-        trades: list[int] = []
-        for _lsn, entries in todo:
-            for obj, _payload in entries:
-                cls = obj.__class__
-                if cls is OrderSubmitted:
-                    ids.append(obj.request.client_order_id)
-                elif cls is OrderFilled or cls is OrderPartiallyFilled:
-                    trades.append(obj.fill.trade_id)
-        db = self.db
-        known_ids: set[str] = set()
-        for chunk in _chunks(ids):
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})"
-            known_ids.update(r[0] for r in db.execute(sql, chunk))
-        known_fills: set[tuple[str, int]] = set()
-        for chunk in _chunks(sorted(set(trades))):
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT symbol, trade_id FROM fills WHERE trade_id IN ({marks})"
-            known_fills.update((r[0], r[1]) for r in db.execute(sql, chunk))
-        self._known_ids, self._known_fills = known_ids, known_fills
-
-    def _write_rows(self) -> None:
-        """Write the rows gathered so far, in an order that keeps every statement's meaning
-        (an order's row exists before its update)."""
-        db = self.db
-        for head, rows in (
-            (_INSERT_ORDER_HEAD, self._order_rows),
-            (_INSERT_FILL_HEAD, self._fill_rows),
-            (_INSERT_EVENT_HEAD, self._event_rows),
-            (_INSERT_SNAPSHOT_HEAD, self._snapshot_rows),
-        ):
-            if rows:
-                _insert_rows(db, head, rows)
-                rows.clear()
-        updates = self._update_rows
-        if updates:
-            _update_orders(db, list(updates.values()))
-            updates.clear()
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     def _insert_event(self, event: Event, symbol: str | None, payload: bytes) -> None:
-        """Queued for `apply`'s one executemany (nothing in a batch reads `events` back)."""
-        self._seq += 1
-        self._event_rows.append(
+        self.db.execute(
+            _INSERT_EVENT,
             (
-                self._seq,
+                self._next_seq(),
                 event.event_time_ms,
                 event.recv_time_ms,
-                event.__class__.__name__,
+                type(event).__name__,
                 symbol,
                 payload.decode(),
-            )
+            ),
         )
 
     def _on_snapshot(self, s: _Snapshot, _payload: bytes) -> None:
-        self._snapshot_rows.append(s)
+        self.db.execute(_INSERT_SNAPSHOT, s)
 
     def _on_event(self, event: Event, payload: bytes) -> None:
         symbol = getattr(event, "symbol", None)
@@ -531,16 +427,9 @@ class _Applier:
 
     def _on_submitted(self, event: OrderSubmitted, payload: bytes) -> None:
         r = event.request
-        cid = r.client_order_id
-        if cid in self._known_ids:
-            log.warning(
-                "journal: client order id %s submitted again; the first intent is kept", cid
-            )
-            self._insert_event(event, r.symbol, payload)
-            return
-        self._known_ids.add(cid)
         order = Order.from_request(r, event.event_time_ms)
-        self._order_rows.append(
+        cursor = self.db.execute(
+            _INSERT_ORDER,
             (
                 r.client_order_id,
                 None,
@@ -560,17 +449,21 @@ class _Applier:
                 None,
                 event.event_time_ms,
                 event.event_time_ms,
-            )
+            ),
         )
-        self._open_orders[cid] = order
+        if cursor.rowcount == 0:
+            log.warning(
+                "journal: client order id %s submitted again; the first intent is kept",
+                r.client_order_id,
+            )
+            self._insert_event(event, r.symbol, payload)
+            return
+        self._open_orders[r.client_order_id] = order
 
     def _on_fill(self, event: OrderPartiallyFilled | OrderFilled, _payload: bytes) -> None:
         f = event.fill
-        key = (f.symbol, f.trade_id)
-        if key in self._known_fills:
-            return  # the same trade reported again (stream and REST): stored once
-        self._known_fills.add(key)
-        self._fill_rows.append(
+        cursor = self.db.execute(
+            _INSERT_FILL,
             (
                 f.symbol,
                 f.trade_id,
@@ -587,8 +480,10 @@ class _Applier:
                 int(f.is_maker),
                 f.trade_time_ms,
                 f.recv_time_ms,
-            )
+            ),
         )
+        if cursor.rowcount == 0:
+            return  # the same trade reported again (stream and REST): stored once
         self._seq += 1
         self._update_order(event, f.client_order_id)
 
@@ -599,7 +494,6 @@ class _Applier:
     def _update_order(self, event: Event, client_order_id: str) -> None:
         order = self._open_orders.get(client_order_id)
         if order is None:
-            self._write_rows()  # the row may have been inserted or updated by this batch
             row = self.db.execute(_SELECT_ORDER, (client_order_id,)).fetchone()
             order = None if row is None else _order(row)
             if order is None:
@@ -618,20 +512,19 @@ class _Applier:
             return
         if new is order:
             return
-        updates = self._update_rows
-        reason = event_reason(event)
-        if reason is None and (earlier := updates.get(client_order_id)) is not None:
-            reason = earlier[6]  # COALESCE(?, reason) as if the earlier update had run
-        updates[client_order_id] = (
-            new.order_id,
-            new.status.value,
-            dec(new.filled_qty),
-            dec(new.avg_price),
-            opt_dec(new.price),
-            dec(new.quantity),
-            reason,
-            new.updated_ms,
-            client_order_id,
+        self.db.execute(
+            _UPDATE_ORDER,
+            (
+                new.order_id,
+                new.status.value,
+                dec(new.filled_qty),
+                dec(new.avg_price),
+                opt_dec(new.price),
+                dec(new.quantity),
+                event_reason(event),
+                new.updated_ms,
+                client_order_id,
+            ),
         )
         if new.is_terminal:
             self._open_orders.pop(client_order_id, None)
@@ -850,35 +743,24 @@ class SqliteJournal:
         queue = self._queue
         seen = 0  # the last lsn this thread saw recorded
         burst_start: float | None = None
-        interval = self.apply_interval_s
-        wait = interval * IDLE_POLLS
         try:
             while True:
                 # Polled, not woken by `record`: waking a thread costs the recording thread
                 # ~10 us (futex wake + GIL hand-over), the order path's whole journal budget.
-                # Every wake-up takes the GIL from the order path too, so the writer looks
-                # IDLE_POLLS times less often while nothing is recorded, and backs off (5, 10,
-                # 20 ms ...) while records keep coming.
-                self._hurry.wait(wait)
+                self._hurry.wait(self.apply_interval_s)
                 urgent = self._hurry.is_set() or self._closing
                 self._hurry.clear()
                 lsn = self._lsn
                 if not urgent and lsn != seen:
                     # Records came in since the last look: an order may be on its way out.
-                    # Apply once a poll without records passed (or the lag would exceed
-                    # MAX_APPLY_LAG_S), not to compete with it for the GIL.
+                    # Apply once a poll interval passed without records (or the lag would
+                    # exceed MAX_APPLY_LAG_S), not to compete with it for the GIL.
                     seen = lsn
                     now = time.monotonic()
                     if burst_start is None:
                         burst_start = now
-                        wait = interval
-                    else:
-                        wait *= 2
-                    left = burst_start + MAX_APPLY_LAG_S - now
-                    if left > 0:
-                        wait = min(wait, max(left, interval / 4))
+                    if now - burst_start < MAX_APPLY_LAG_S:
                         continue
-                wait = interval * IDLE_POLLS
                 burst_start = None
                 batch: list[_Batch] = []
                 while queue:
