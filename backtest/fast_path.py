@@ -75,22 +75,20 @@ def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
         raise NotApplicable(f"ExecManager without {', '.join(missing)}")
 
 
-def price_ticks(texts: list[str], tick: Decimal, *, repeating: bool = True) -> np.ndarray:
-    """Price strings -> int64 ticks; NotApplicable unless every price is exactly on the grid
-    (checked through float64, exact for prices of at most 15 digits). `repeating` (a trade
-    tape: few distinct strings): parsed once per distinct string; else (bars: mostly
-    distinct) every string parsed, which is cheaper than finding the distinct ones."""
-    keys = list(dict.fromkeys(texts)) if repeating else texts
-    f = np.fromiter(map(float, keys), dtype=np.float64, count=len(keys))
+def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
+    """Price strings -> int64 ticks, vectorized over the distinct strings (a tape repeats
+    few); NotApplicable unless every price is exactly on the grid (checked through float64,
+    exact for prices of at most 15 digits)."""
+    keys = list(dict.fromkeys(texts))
+    f = np.array(keys, dtype=np.float64)
     f /= float(tick)
     ticks = np.rint(f)
-    f -= ticks  # in place (and f gone before the int copy): few temporaries on long series
-    off = len(f) > 0 and float(np.abs(f, out=f).max()) > 1e-6
-    del f
-    if off or (len(ticks) and max(float(ticks.max()), -float(ticks.min())) >= _EXACT):
+    f -= ticks  # in place: few temporaries on long series
+    if len(f) and (
+        float(np.abs(f, out=f).max()) > 1e-6
+        or max(float(ticks.max()), -float(ticks.min())) >= _EXACT
+    ):
         raise NotApplicable("a price is off the tick grid")
-    if not repeating:
-        return ticks.astype(np.int64)
     lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
     return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
 
@@ -181,9 +179,9 @@ class KlineFastPath:
         self.funding_ms = funding_interval_ms
         self.open_ms = np.array(k.open_time, dtype=np.int64)
         self.close_ms = self.open_ms + (MINUTE_MS - 1)
-        self.low = price_ticks(k.low, tick, repeating=False)
-        self.high = price_ticks(k.high, tick, repeating=False)
-        self.close = price_ticks(k.close, tick, repeating=False)
+        self.low = price_ticks(k.low, tick)
+        self.high = price_ticks(k.high, tick)
+        self.close = price_ticks(k.close, tick)
         self.close_f = tick_floats(self.close, tick)
         self.close_units = self.close * int(units)
         n = len(k)
