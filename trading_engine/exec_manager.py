@@ -963,8 +963,9 @@ class ExecManager:
             self._work_target(symbol, now, journaled=False)
 
     def _settle(self, now: int) -> None:
-        """After an event: fit the protective orders to the positions that changed."""
-        if self._risk.state is not ACTIVE:
+        """After an event: fit the protective orders to the positions that changed (not after
+        stop_trading: nothing would be sent, so nothing is planned or journaled)."""
+        if self._stopped or self._risk.state is not ACTIVE:
             self._protect_dirty.clear()
             return
         for symbol in list(self._protect_dirty):

@@ -409,6 +409,22 @@ def test_a_stop_loss_is_not_placed_twice_while_it_is_unanswered():
     assert [r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET] == stops
 
 
+def test_after_stop_trading_a_cancelled_stop_loss_is_not_planned_again():
+    # Shutdown cancels every order, the protective stop included: the position is no longer
+    # re-protected, and no decision is journaled for an order that would never be sent.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100")
+    stop = rig.venue.submitted[-1]
+    rig.venue.accept(stop.client_order_id)
+    decisions = len(rig.journaled(DecisionMade))
+    rig.em.stop_trading()
+    rig.venue.confirm_cancel(stop.client_order_id)  # the daemon's cancel-all at shutdown
+    rig.mark("60010")
+    assert stop.client_order_id not in rig.book.orders  # booked as ended
+    assert len(rig.journaled(DecisionMade)) == decisions
+    assert rig.venue.submitted[-1] is stop
+
+
 # --- bad input -----------------------------------------------------------------------------------
 
 
