@@ -81,13 +81,9 @@ def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
     exact for prices of at most 15 digits)."""
     keys = list(dict.fromkeys(texts))
     f = np.array(keys, dtype=np.float64)
-    f /= float(tick)
-    ticks = np.rint(f)
-    f -= ticks  # in place: few temporaries on long series
-    if len(f) and (
-        float(np.abs(f, out=f).max()) > 1e-6
-        or max(float(ticks.max()), -float(ticks.min())) >= _EXACT
-    ):
+    scale = float(tick)
+    ticks = np.rint(f / scale)
+    if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
         raise NotApplicable("a price is off the tick grid")
     lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
     return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
