@@ -24,13 +24,13 @@ Bad inputs exit 2 with one line on stderr.
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
 from backtest.data import DataError, MarketData, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest, write_outputs
+from core.clock import parse_utc_ms
 from trading_engine.main_trading_strategy import STRATEGIES
 
 
@@ -41,15 +41,10 @@ class UsageError(Exception):
 def _time_ms(text: str | None) -> int | None:
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"bad time {text!r}: use epoch ms or an ISO date (UTC)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return parse_utc_ms(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _dec(text: str, what: str) -> Decimal:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from core.clock import parse_utc_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,15 +37,10 @@ def parse_time(text: str | None) -> int | None:
     """Epoch ms, or a UTC date / ISO datetime -> epoch ms."""
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"bad time {text!r}: use epoch ms or YYYY-MM-DD (UTC)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return parse_utc_ms(text)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def read_csv(path: Path, what: str) -> pd.DataFrame:

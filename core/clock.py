@@ -4,6 +4,7 @@ All times are integer milliseconds since the Unix epoch (UTC), as on Binance.
 """
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 
@@ -48,3 +49,17 @@ class SimClock:
             raise ValueError(f"SimClock cannot advance by a negative delta ({delta_ms} ms)")
         self._now_ms += int(delta_ms)
         return self._now_ms
+
+
+def parse_utc_ms(text: str) -> int:
+    """Epoch ms, or a UTC date / ISO date-time (a naive one is UTC) -> epoch ms; the command
+    lines' `--start`/`--end`. ValueError with a message meant for the user."""
+    if text.isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: use epoch ms or an ISO date (UTC)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)

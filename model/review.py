@@ -43,6 +43,7 @@ from typing import Any
 
 from backtest.data import DataError, Klines, MarketData, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from core.clock import parse_utc_ms
 from model import registry
 from model.features import WARMUP_BARS
 from model.live import ModelMismatchError, load_linear_model
@@ -69,15 +70,10 @@ class UsageError(Exception):
 def _time_ms(text: str | None) -> int | None:
     if text is None:
         return None
-    if text.isdigit():
-        return int(text)
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"bad time {text!r}: use epoch ms or an ISO date (UTC)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return parse_utc_ms(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _iso(ms: int) -> str:

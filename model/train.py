@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+from core.clock import parse_utc_ms
 from model import features, labeling
 
 if TYPE_CHECKING:
@@ -63,14 +64,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parse_time(text: str) -> int:
-    """A UTC date or ISO datetime -> epoch ms."""
+    """Epoch ms, or a UTC date / ISO datetime -> epoch ms."""
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"bad time {text!r}: use YYYY-MM-DD or an ISO datetime (UTC)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+        return parse_utc_ms(text)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def _iso(ms: int) -> str:

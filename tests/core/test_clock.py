@@ -29,3 +29,14 @@ def test_live_clock_applies_offset():
 
 def test_both_clocks_satisfy_the_protocol():
     assert isinstance(SimClock(), Clock) and isinstance(LiveClock(), Clock)
+
+
+def test_parse_utc_ms_takes_epoch_ms_dates_and_iso_times_naive_as_utc():
+    from core.clock import parse_utc_ms
+
+    assert parse_utc_ms("1746403200000") == 1_746_403_200_000
+    assert parse_utc_ms("2025-05-05") == 1_746_403_200_000  # 2025-05-05T00:00Z
+    assert parse_utc_ms("2025-05-05T01:30") == 1_746_403_200_000 + 90 * 60_000
+    assert parse_utc_ms("2025-05-05T03:30+02:00") == 1_746_403_200_000 + 90 * 60_000
+    with pytest.raises(ValueError, match="bad time 'yesterday': use epoch ms or an ISO date"):
+        parse_utc_ms("yesterday")
