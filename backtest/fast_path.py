@@ -69,6 +69,21 @@ _EM_STATE = ("_protect_dirty", "_deferred", "_pending", "_cancel_sent", "_unstar
 _EM_TRADES_STATE = ("_last_bar_open", "_builders", "_last_equity", "_next_equity_ms")
 
 
+def _applicable(rig: Any, inst: Instrument, em_state: tuple[str, ...]) -> BarFastForward:
+    """The strategy, if the fast path can stand in for the plain loop of this rig; else
+    NotApplicable with the reason (the runner then takes the plain loop)."""
+    strategy = rig.strategy
+    if not isinstance(strategy, BarFastForward):
+        raise NotApplicable(f"strategy {strategy.name} has no fast-forward")
+    if rig.risk_config.kill_switch_file is not None:
+        raise NotApplicable("a kill-switch file is watched once a second")
+    _check_exec_manager(rig.em, em_state)
+    units = inst.tick_size * PRICE_UNITS
+    if units != units.to_integral_value():
+        raise NotApplicable("tick finer than 1e-8")
+    return strategy
+
+
 def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
     missing = [name for name in names if not hasattr(em, name)]
     if missing:
@@ -157,16 +172,8 @@ class KlineFastPath:
         slippage_bps: Decimal,
         funding_interval_ms: int,
     ) -> None:
-        strategy = rig.strategy
-        if not isinstance(strategy, BarFastForward):
-            raise NotApplicable(f"strategy {strategy.name} has no fast-forward")
-        if rig.risk_config.kill_switch_file is not None:
-            raise NotApplicable("a kill-switch file is watched once a second")
-        _check_exec_manager(rig.em, _EM_STATE)
+        strategy = _applicable(rig, inst, _EM_STATE)
         tick = inst.tick_size
-        units = tick * PRICE_UNITS
-        if units != units.to_integral_value():
-            raise NotApplicable("tick finer than 1e-8")
         self.rig = rig
         self.k = k
         self.symbol = symbol
@@ -179,7 +186,7 @@ class KlineFastPath:
         self.high = price_ticks(k.high, tick)
         self.close = price_ticks(k.close, tick)
         self.close_f = tick_floats(self.close, tick)
-        self.close_units = self.close * int(units)
+        self.close_units = self.close * int(tick * PRICE_UNITS)
         n = len(k)
         day = self.close_ms // DAY_MS
         forced = np.zeros(n, dtype=bool)
@@ -369,20 +376,12 @@ class TradeFastPath:
         slippage_bps: Decimal,
         funding_interval_ms: int,
     ) -> None:
-        strategy = rig.strategy
-        if not isinstance(strategy, BarFastForward):
-            raise NotApplicable(f"strategy {strategy.name} has no fast-forward")
-        if rig.risk_config.kill_switch_file is not None:
-            raise NotApplicable("a kill-switch file is watched once a second")
         if getattr(rig.venue, "book_feed", None) is not None:
             raise NotApplicable("recorded quotes interleave with the trades")
         if rig.em.config.bar_interval != "1m":
             raise NotApplicable("bars other than 1m")
-        _check_exec_manager(rig.em, _EM_STATE + _EM_TRADES_STATE)
+        strategy = _applicable(rig, inst, _EM_STATE + _EM_TRADES_STATE)
         tick = inst.tick_size
-        units = tick * PRICE_UNITS
-        if units != units.to_integral_value():
-            raise NotApplicable("tick finer than 1e-8")
         self.rig = rig
         self.symbol = symbol
         self.tick = tick
@@ -396,7 +395,7 @@ class TradeFastPath:
         self.ticks = price_ticks(prices, tick)
         self.qsteps = price_ticks(qtys, self.step)
         self.maker = np.array(maker, dtype=bool)
-        self.tick_units = int(units)
+        self.tick_units = int(tick * PRICE_UNITS)
         n = len(times)
         minute = self.t // MINUTE_MS
         second = self.t // 1000

@@ -527,10 +527,7 @@ def _run_klines(
             on_trade_ticks(symbol, p_ticks, q, False, t)
             pump()
         t_close = t0 + MINUTE_MS - 1
-        rate = _ZERO
-        next_funding = (t_close // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
-        if funding is not None:
-            rate, next_funding = funding.next_rate(t_close)
+        rate, next_funding = _funding_at(funding, t_close)
         on_mark(symbol, c, c, rate, next_funding, t_close)
         pump()
         on_item(MarkPrice(symbol, c, c, rate, next_funding, t_close, t_close))
@@ -552,9 +549,7 @@ def _run_klines(
                 inst,
                 symbol=symbol,
                 slippage_bps=slip,
-                funding_interval_ms=(
-                    rig.funding.interval_ms if rig.funding is not None else _EIGHT_HOURS_MS
-                ),
+                funding_interval_ms=_funding_interval_ms(rig.funding),
             )
         except fast_path.NotApplicable:
             fast = None
@@ -594,6 +589,21 @@ def _run_klines(
         _finish(rig, symbol, times, equity, positions)
         bar_progress.update(n - bar_progress.n)
     return (0, 0) if fast is None else (fast.absorbed, fast.skips)
+
+
+def _funding_at(funding: Any, t: int) -> tuple[Decimal, int]:
+    """The funding rate and settlement time a mark price at `t` announces: the recorded ones
+    (`realism` funding), else rate 0 at the next 8-hour boundary."""
+    if funding is not None:
+        rate: Decimal
+        next_ms: int
+        rate, next_ms = funding.next_rate(t)
+        return rate, next_ms
+    return _ZERO, (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+
+
+def _funding_interval_ms(funding: Any) -> int:
+    return int(funding.interval_ms) if funding is not None else _EIGHT_HOURS_MS
 
 
 class _PriceCache:
@@ -654,9 +664,7 @@ def _run_trades(
     n = len(tr)
 
     def mark_rate(t: int) -> tuple[Decimal, int]:
-        if funding is not None:
-            return funding.next_rate(t)
-        return _ZERO, (t // _EIGHT_HOURS_MS + 1) * _EIGHT_HOURS_MS
+        return _funding_at(funding, t)
 
     def trade(i: int) -> None:
         nonlocal next_mark, next_sample
@@ -704,9 +712,7 @@ def _run_trades(
                 inst,
                 symbol=symbol,
                 slippage_bps=slip,
-                funding_interval_ms=(
-                    rig.funding.interval_ms if rig.funding is not None else _EIGHT_HOURS_MS
-                ),
+                funding_interval_ms=_funding_interval_ms(rig.funding),
             )
         except fast_path.NotApplicable:
             fast = None
