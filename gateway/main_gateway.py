@@ -249,9 +249,10 @@ class LiveVenue:
                 self.sync.last_trade_ids[symbol] = trade_id
 
     async def start(self) -> VenueSnapshot:
-        """Open the user stream, reconcile once, resolve restored unknown orders, start the
-        dead-man switch and the periodic reconciliation. Raises FatalError (bad key, ban) or
-        RetryableError (the stream did not connect within `start_timeout_s`)."""
+        """Open the user stream, reconcile once, resolve restored unknown orders (waiting up to
+        `start_timeout_s` for them), start the dead-man switch and the periodic reconciliation.
+        Raises FatalError (bad key, ban) or RetryableError (the stream did not connect within
+        `start_timeout_s`)."""
         if self._running:
             raise RuntimeError("LiveVenue already started")
         self._running = True
@@ -286,6 +287,12 @@ class LiveVenue:
         for t in self.tracker.open_orders():
             if t.status is S.UNKNOWN:
                 self._start_resolver(t)
+        # What became of the orders in doubt at a crash belongs to the start-up reconciliation:
+        # wait for their resolvers (an order the exchange knows answers at once, one never
+        # placed is final after its recvWindow) before trading resumes on top of them.
+        resolving = [task for task in self._tasks if task.get_name().startswith("resolve-")]
+        if resolving:
+            await asyncio.wait(resolving, timeout=self.config.start_timeout_s)
         if self.config.deadman_countdown_ms > 0:
             self._deadman_task = self._spawn(self._deadman_loop(), "deadman")
         if self.config.reconcile_interval_s > 0:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import time
 from decimal import Decimal
 
@@ -19,11 +20,49 @@ from tests.daemon.harness import (
 from tests.daemon.test_daemon_books import FAST_TRADING
 
 D = Decimal
-STOP_RESTING = "SELECT COUNT(*) FROM orders WHERE type = 'STOP_MARKET' AND status = 'NEW'"
+NEAR_STOP = D("0.0001")  # 0.01 % of the price, about 9.5 USDT on the bundled week
+
+
+def _journal_trade_ids(workdir) -> set[int]:
+    return {row[0] for row in journal_rows(workdir, "SELECT trade_id FROM fills")}
+
+
+def _freeze_where_a_fill_will_be_missed(daemon, workdir, ex, timeout_s: float) -> dict:
+    """SIGSTOP the daemon at a moment when the exchange holds a position with our stop-loss
+    resting within NEAR_STOP of the mark price (it fires while the daemon is down), or has
+    already filled something the frozen journal lacks; otherwise let it run on and try again.
+
+    Freezing first makes the check race-free: a stopped daemon can neither place, cancel nor
+    journal anything, while the exchange trades on. (Killing on what the journal said raced
+    the fast replay: a stop journaled NEW was not yet on the exchange, or had just filled; and a
+    stop the price had run away from need not fire within a fixed downtime.)
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            if len(_journal_trade_ids(workdir)) < 2:
+                continue
+        except sqlite3.Error:
+            continue  # the journal is not created yet
+        os.kill(daemon.pid, signal.SIGSTOP)
+        journaled = _journal_trade_ids(workdir)
+        venue = asyncio.run(exchange_account(ex))
+        open_qty = sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
+        mark = max((D(p["markPrice"]) for p in venue["positions"]), default=D(0))
+        stop_near = any(
+            o["orderType"] == "STOP_MARKET" and abs(D(o["triggerPrice"]) - mark) <= mark * NEAR_STOP
+            for o in venue["algo_open"]
+        )
+        already_missed = any(t["id"] not in journaled for t in venue["trades"])
+        if (open_qty != 0 and stop_near) or already_missed:
+            return venue
+        os.kill(daemon.pid, signal.SIGCONT)
+    raise AssertionError(f"no moment with a resting stop-loss found in {timeout_s} s")
 
 
 def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
-    # A tight exchange-side stop-loss on a fast replay: it fires while the daemon is dead.
+    # A tight exchange-side stop-loss (0.01 %) on a fast replay: it fires while the daemon is dead.
     config = {
         **FAST_TRADING,
         "risk": {"stop_loss_pct": 0.01},
@@ -37,18 +76,24 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
         write_config(tmp_path, ex, **config)
         first = start_daemon(tmp_path)
         try:
-            wait_for(
-                lambda: journal_rows(tmp_path, "SELECT COUNT(*) FROM fills")[0][0] >= 2
-                and journal_rows(tmp_path, STOP_RESTING)[0][0] >= 1,
-                timeout_s=60,
-                what="two fills and a resting stop-loss in the journal",
-            )
+            at_freeze = _freeze_where_a_fill_will_be_missed(first, tmp_path, ex, timeout_s=60)
         finally:
             os.kill(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
-        killed_ms = int(time.time() * 1000)
-        fills_before = journal_rows(tmp_path, "SELECT COUNT(*) FROM fills")[0][0]
-        time.sleep(12)  # the exchange trades on; the dead-man countdown (10 s) runs out
+        killed_at = time.monotonic()
+        journaled_at_kill = _journal_trade_ids(tmp_path)
+        # The exchange trades on until the stop-loss has filled; the dead-man countdown (10 s)
+        # runs out meanwhile.
+        wait_for(
+            lambda: any(
+                t["id"] not in journaled_at_kill
+                for t in asyncio.run(exchange_account(ex))["trades"]
+            ),
+            timeout_s=60,
+            what="the stop-loss to fill while the daemon is down",
+            every_s=0.5,
+        )
+        time.sleep(max(0.0, killed_at + 12 - time.monotonic()))
         restarted_ms = int(time.time() * 1000)
 
         second = start_daemon(tmp_path, "--duration", "6")
@@ -56,23 +101,28 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
         assert second.returncode == 0, err[-2000:]
         venue = asyncio.run(exchange_account(ex))
 
-    journal_trade_ids = {row[0] for row in journal_rows(tmp_path, "SELECT trade_id FROM fills")}
     exchange_trade_ids = {t["id"] for t in venue["trades"]}
-    assert journal_trade_ids == exchange_trade_ids  # no fill lost, none invented
-    assert len(journal_trade_ids) >= fills_before
-    while_down = [t for t in venue["trades"] if killed_ms <= t["time"] <= restarted_ms]
-    assert while_down, "the stop-loss did not fire while the daemon was down"
-    recovered = journal_rows(
-        tmp_path,
-        f"SELECT client_order_id FROM fills WHERE trade_id = {while_down[0]['id']}",
-    )
-    assert recovered and recovered[0][0].startswith("bfd-")  # attributed to our stop order
+    assert _journal_trade_ids(tmp_path) == exchange_trade_ids  # no fill lost, none invented
+    assert journaled_at_kill <= exchange_trade_ids
+    missed = [
+        t for t in venue["trades"] if t["id"] not in journaled_at_kill and t["time"] < restarted_ms
+    ]
+    assert missed, f"nothing filled while the daemon was down; at the freeze: {at_freeze}"
+    orders = dict(journal_rows(tmp_path, "SELECT client_order_id, type FROM orders"))
+    recovered_ids = {
+        row[0]: row[1]
+        for row in journal_rows(tmp_path, "SELECT trade_id, client_order_id FROM fills")
+    }
+    stop_fills = [t for t in missed if orders.get(recovered_ids[t["id"]]) == "STOP_MARKET"]
+    assert stop_fills, missed  # the missed fill is attributed to our own stop-loss order
+    assert all(recovered_ids[t["id"]].startswith("bfd-") for t in missed)
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     book_qty = sum((D(p["qty"]) for p in summary["positions"]), D(0))
     assert book_qty == sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
     assert summary["final_differences"] == 0
     log = (tmp_path / "logs" / "trading_engine.log").read_text()
-    # The restart's log names what the reconciliation recovered: the stop-loss fill made while
-    # the daemon was down, with its trade id.
-    assert f"recovered at start-up: fill BTCUSDT trade {while_down[0]['id']} " in log
+    # The restart's log names what the reconciliation recovered: each fill made while the
+    # daemon was down (or made just before the kill and never journaled), with its trade id.
+    for t in missed:
+        assert f"recovered at start-up: fill BTCUSDT trade {t['id']} " in log
     assert "start-up reconciliation with the exchange" in log

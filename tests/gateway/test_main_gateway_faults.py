@@ -398,8 +398,9 @@ async def test_restart_restores_orders_and_recovers_a_fill_made_while_down(ex):
     async with session(ex, creds=creds, config=config, start=False, prefix="u") as second:
         second.venue.restore([*journaled, pending])
         snapshot = await second.venue.start()
-        filled = await second.rec.wait_for(OrderFilled, crashed.client_order_id)
-        reconciled = await second.rec.wait_for(OrderReconciled, crashed.client_order_id)
+        # Resolved within the start-up reconciliation, before trading resumes on top of it.
+        (filled,) = second.rec.of(OrderFilled, crashed.client_order_id)
+        (reconciled,) = second.rec.of(OrderReconciled, crashed.client_order_id)
 
         assert reconciled.status is OrderStatus.FILLED
         assert filled.fill.qty == Decimal("0.002") == second.exchange_position()
