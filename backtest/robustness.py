@@ -16,7 +16,9 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 import bisect
 import csv
 import itertools
+import multiprocessing
 import os
+import threading
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -120,34 +122,75 @@ def parallel_map(
     """[fn(shared, item) for item in items], in order: in this process (jobs 1), in joblib
     workers (jobs > 1 or -1 for every core), or on the Dask cluster at `dask_scheduler`
     (`shared` is scattered once to the workers; they must be able to import this project).
-    `progress`: a label for a progress bar on stderr (in-process runs only)."""
-    if dask_scheduler:
-        return _dask_map(fn, shared, items, dask_scheduler)
-    if jobs == 1 or len(items) <= 1:
-        from tqdm import tqdm  # type: ignore[import-untyped]
+    `progress`: a label for a progress bar on stderr counting finished runs, wherever they
+    run."""
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
-        bar = tqdm(items, desc=progress, disable=not progress, unit="run", leave=False)
-        return [fn(shared, item) for item in bar]
+    with tqdm(
+        total=len(items), desc=progress, disable=not progress, unit="run", leave=False
+    ) as bar:
+        if dask_scheduler:
+            return _dask_map(fn, shared, items, dask_scheduler, bar)
+        if jobs == 1 or len(items) <= 1:
+            out = []
+            for item in items:
+                out.append(fn(shared, item))
+                bar.update(1)
+            return out
+        k = min((os.cpu_count() or 1) if jobs == -1 else jobs, len(items))
+        return _joblib_map(fn, shared, items, k, bar if progress else None)
+
+
+def _joblib_map(
+    fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], k: int, bar: Any
+) -> list[Any]:
+    """One call per worker with a stripe of the items: `shared` (the data) is pickled once per
+    worker, not once per item. With a `bar`, the workers count each finished run on a
+    multiprocessing manager's queue, which a thread here turns into bar updates."""
     from joblib import Parallel, delayed  # type: ignore[import-untyped]
 
-    # One call per worker with a stripe of the items: `shared` (the data) is pickled once per
-    # worker, not once per item.
-    k = min((os.cpu_count() or 1) if jobs == -1 else jobs, len(items))
-    stripes = Parallel(n_jobs=k)(delayed(_stripe)(fn, shared, items[i::k]) for i in range(k))
+    def run(done: Any) -> list[list[Any]]:
+        calls = (delayed(_stripe)(fn, shared, items[i::k], done) for i in range(k))
+        return list(Parallel(n_jobs=k)(calls))
+
+    if bar is None:
+        stripes = run(None)
+    else:
+        with multiprocessing.Manager() as manager:
+            done = manager.Queue()
+            counter = threading.Thread(target=_count_into, args=(done, bar), daemon=True)
+            counter.start()
+            try:
+                stripes = run(done)
+            finally:
+                done.put(None)
+                counter.join(timeout=5)
     out: list[Any] = [None] * len(items)
     for i, part in enumerate(stripes):
         out[i::k] = part
     return out
 
 
-def _stripe(fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> list[Any]:
-    return [fn(shared, item) for item in items]
+def _count_into(done: Any, bar: Any) -> None:
+    while done.get() is not None:
+        bar.update(1)
+
+
+def _stripe(
+    fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], done: Any = None
+) -> list[Any]:
+    out = []
+    for item in items:
+        out.append(fn(shared, item))
+        if done is not None:
+            done.put(1)
+    return out
 
 
 def _dask_map(
-    fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], address: str
+    fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], address: str, bar: Any
 ) -> Any:
-    from distributed import Client
+    from distributed import Client, as_completed
 
     try:
         client = Client(address, timeout=DASK_CONNECT_TIMEOUT_S)
@@ -156,6 +199,8 @@ def _dask_map(
     with client:
         shared_future = client.scatter(shared, broadcast=True)
         futures = client.map(fn, [shared_future] * len(items), list(items), pure=False)
+        for _ in as_completed(futures):
+            bar.update(1)
         return client.gather(futures)
 
 

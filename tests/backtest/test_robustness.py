@@ -302,3 +302,50 @@ def test_with_a_latency_distribution_each_run_draws_it_with_its_own_seed(day_dat
         assert [float(x) for x in again.equity][-1] == r.final_equity
     # Bars are replayed as trades at +0, +20 and +40 s: latencies around 20 s land on either side.
     assert len({r.final_equity for r in mc.runs}) > 1  # different draws, different fills
+
+
+def _add(shared: int, item: int) -> int:
+    return shared + item
+
+
+@pytest.fixture
+def closed_bars(monkeypatch) -> list[tuple[str, int, int]]:
+    """(label, count, total) of every enabled progress bar when it closed (its last redraw
+    depends on timing, its count does not)."""
+    import tqdm
+
+    closed: list[tuple[str, int, int]] = []
+
+    class Recording(tqdm.tqdm):  # type: ignore[misc]
+        def close(self) -> None:
+            if not self.disable and self.total is not None:
+                closed.append((self.desc, self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    return closed
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_progress_bar_counts_runs_finished_in_joblib_workers(jobs, closed_bars):
+    out = rb.parallel_map(_add, 100, list(range(7)), jobs=jobs, progress="sweep")
+    assert out == [100 + i for i in range(7)]  # in item order, whoever finished first
+    assert closed_bars == [("sweep", 7, 7)]
+    rb.parallel_map(_add, 100, list(range(3)), jobs=jobs)  # no label: no bar
+    assert closed_bars == [("sweep", 7, 7)]
+
+
+def test_the_progress_bar_counts_runs_finished_on_a_dask_cluster(closed_bars):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        address = cluster.scheduler_address
+        out = rb.parallel_map(_add, 1, [3, 1, 2], dask_scheduler=address, progress="monte carlo")
+    assert out == [4, 2, 3]
+    assert closed_bars == [("monte carlo", 3, 3)]
