@@ -1,6 +1,8 @@
-"""PnL from a trades file or a signals file: the cumulative curve and the per-trade distribution.
+"""PnL from a trades file, a daemon's journal or a signals file: the cumulative curve and the
+per-trade distribution.
 
     python -m analysis.pnl --trades out/trades.csv --out pnl.png
+    python -m analysis.pnl --journal journal --out pnl.png
     python -m analysis.pnl --signals signals.csv [--notional 1000] [--fee 0.0005] --out pnl.png
 
 Trades file (the backtester's trades.csv; columns time_ms, realized_pnl, commission, and
@@ -9,6 +11,11 @@ cumulative PnL. A trade is closed by a fill that reduces or flips the position (
 position_after when present, else a non-zero realized_pnl); its result is that fill's
 realized_pnl minus every commission paid since the previous closing fill, this one included
 (as `backtest.metrics.trade_pnls`), so the trades add up to the curve at the last closing fill.
+
+Journal (a live or local `python app.py` session's `journal/` directory or its
+journal.sqlite3, opened read-only, also while the daemon runs): its fills, every session of it,
+read as a trades file whose position_after is the running position per symbol; commissions
+paid in another asset than the fill's quote asset (BNB) are left out and counted in the output.
 
 Signals file (columns time_ms or open_time, close, signal in {-1, 0, 1}: the position held from
 this bar's close to the next one's): bar t earns signal_t * notional * (close_t+1 / close_t - 1)
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +43,7 @@ from analysis._common import (
     save,
     times,
 )
+from core.enums import Side
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,6 +112,40 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
         fees=float(fee.sum()),
         source=what,
     )
+
+
+def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
+    """The journal's fills as a trades DataFrame (time_ms, side, qty, realized_pnl,
+    commission, position_after), and how many commissions were in another asset."""
+    import pandas as pd
+
+    from book_keeper.journal import JournalError, SqliteJournal
+
+    try:
+        with SqliteJournal(path, readonly=True) as journal:
+            fills = journal.load_fills()
+    except (JournalError, OSError) as e:
+        raise InputError(f"--journal {path}: {e}") from None
+    position: dict[str, Decimal] = {}
+    rows = []
+    other_asset = 0
+    for f in sorted(fills, key=lambda f: (f.trade_time_ms, f.trade_id)):
+        signed = f.qty if f.side is Side.BUY else -f.qty
+        after = position[f.symbol] = position.get(f.symbol, Decimal(0)) + signed
+        in_quote = f.symbol.endswith(f.commission_asset)
+        other_asset += not in_quote
+        rows.append(
+            {
+                "time_ms": f.trade_time_ms,
+                "side": f.side.value,
+                "qty": float(f.qty),
+                "realized_pnl": float(f.realized_pnl),
+                "commission": float(f.commission) if in_quote else 0.0,
+                "position_after": float(after),
+            }
+        )
+    columns = ["time_ms", "side", "qty", "realized_pnl", "commission", "position_after"]
+    return pd.DataFrame(rows, columns=columns), other_asset
 
 
 def from_signals(df: pd.DataFrame, *, notional: float, fee: float, what: str = "signals") -> Pnl:
@@ -175,6 +218,7 @@ def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--trades", type=Path, help="a backtest's trades.csv")
+    src.add_argument("--journal", type=Path, help="a daemon's journal directory (or its file)")
     src.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
     ap.add_argument("--notional", type=float, default=1000.0, help="signals: position, USDT")
     ap.add_argument("--fee", type=float, default=0.0005, help="signals: fee per side (fraction)")
@@ -183,8 +227,14 @@ def _main(argv: list[str] | None) -> int:
     out = check_out(args.out)
     if not (args.notional > 0 and args.fee >= 0):
         raise InputError("--notional must be > 0 and --fee >= 0")
+    note = ""
     if args.trades is not None:
         pnl = from_trades(read_csv(args.trades, "--trades"), f"--trades {args.trades}")
+    elif args.journal is not None:
+        df, other_asset = journal_trades(args.journal)
+        pnl = from_trades(df, f"--journal {args.journal}")
+        if other_asset:
+            note = f"; {other_asset} commission(s) in another asset not counted"
     else:
         df = read_csv(args.signals, "--signals")
         pnl = from_signals(
@@ -193,7 +243,7 @@ def _main(argv: list[str] | None) -> int:
     plot(pnl, out)
     print(
         f"{len(pnl.times_ms)} rows, {len(pnl.trades)} trades, net PnL {pnl.total:+.4f} USDT "
-        f"(fees {pnl.fees:.4f}) -> {out}"
+        f"(fees {pnl.fees:.4f}{note}) -> {out}"
     )
     return 0
 

@@ -69,6 +69,42 @@ def test_pnl_from_trades_equals_the_fills_summed_by_hand(backtest, tmp_path, cap
     assert summary["closed_trades"] == realized <= len(trades)
 
 
+def test_pnl_from_a_daemon_journal_by_hand(tmp_path, capsys):
+    from book_keeper.journal import SqliteJournal
+    from tests.book_keeper.support import BUY, SELL, T0, fill, filled, submitted
+
+    with SqliteJournal(tmp_path / "journal") as j:
+        j.record(submitted("a", BUY, "0.010", None, t=T0))
+        j.record(filled(fill("a", 1, BUY, "0.010", "60000", fee="0.24", order_id=1, t=T0 + 1)))
+        j.record(submitted("b", SELL, "0.020", None, t=T0 + 60_000))
+        flip = fill("b", 2, SELL, "0.020", "60100", fee="0.4808", rp="1", order_id=2, t=T0 + 60_001)
+        j.record(filled(flip))
+        j.record(submitted("c", BUY, "0.010", None, t=T0 + 120_000))
+        bnb = fill(
+            "c", 3, BUY, "0.010", "60050", fee="0.0001", rp="0.5", asset="BNB", t=T0 + 120_001
+        )
+        j.record(filled(bnb))
+    out = tmp_path / "pnl.png"
+    assert pnl.main(["--journal", str(tmp_path / "journal"), "--out", str(out)]) == 0
+    assert_png(out)
+    said = capsys.readouterr().out
+    assert "3 rows, 2 trades, net PnL +0.7792 USDT (fees 0.7208; 1 commission(s) in another" in said
+    df, other_asset = pnl.journal_trades(tmp_path / "journal")
+    assert other_asset == 1
+    assert df["position_after"].tolist() == [0.01, -0.01, 0.0]
+    res = pnl.from_trades(df)
+    # -0.24 at the entry; the flip realizes 1 and pays 0.4808; the BNB-paid close realizes 0.5.
+    assert res.cumulative == pytest.approx([-0.24, 0.2792, 0.7792], abs=1e-12)
+    # The flip closes the long with both commissions; the last fill closes the short.
+    assert res.trades == pytest.approx([1 - 0.24 - 0.4808, 0.5], abs=1e-12)
+
+
+def test_pnl_from_a_missing_journal_is_one_line(tmp_path, capsys):
+    assert pnl.main(["--journal", str(tmp_path / "none"), "--out", str(tmp_path / "p.png")]) == 2
+    err = capsys.readouterr().err
+    assert "--journal" in err and "no journal" in err and "Traceback" not in err
+
+
 def test_pnl_from_signals_by_hand(tmp_path):
     sig = tmp_path / "signals.csv"
     sig.write_text(
@@ -156,7 +192,7 @@ def test_correlation_heatmap_numbers(tmp_path, capsys, method):
     [
         (pnl, ["--trades", "/nonexistent.csv", "--out", "x.png"], "no such file"),
         (pnl, ["--trades", str(WEEK), "--out", "x.png"], "missing column(s) time_ms"),
-        (pnl, ["--out", "x.png"], "one of the arguments --trades --signals is required"),
+        (pnl, ["--out", "x.png"], "one of the arguments --trades --journal --signals is required"),
         (pnl, ["--trades", str(WEEK), "--out", "x.jpg"], "expected a .png"),
         (visualize, ["--data", str(WEEK), "--sma", "a", "--out", "x.png"], "--sma"),
         (visualize, ["--data", str(WEEK), "--start", "2031-01-01", "--out", "x.png"], "no bars"),
