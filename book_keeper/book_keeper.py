@@ -37,7 +37,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from book_keeper.order_state import evolve, order_key
@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+SHOWN_PLACES = Decimal("0.00000001")  # balances as Binance shows them
 _E8 = Decimal("0.00000001")
 # The exchange prints entry prices with 8 decimals: closer than half a unit of the 8th is equal.
 ENTRY_TOLERANCE = Decimal("0.000000005")
@@ -181,13 +182,20 @@ class BookSummary:
             f"fills: {self.fills} ({self.maker_fills} maker), volume {self.volume:f} USDT",
             f"fees: {fees}",
             f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
-            f"wallet: {self.wallet:f} USDT, unrealized: {self.unrealized_pnl:f} USDT, "
-            f"equity: {self.equity:f} USDT",
-            f"peak equity: {self.peak_equity:f} USDT, max drawdown: {self.max_drawdown:f} USDT",
+            f"wallet: {_shown(self.wallet)} USDT, unrealized: {_shown(self.unrealized_pnl)} USDT, "
+            f"equity: {_shown(self.equity)} USDT",
+            f"peak equity: {_shown(self.peak_equity)} USDT, "
+            f"max drawdown: {_shown(self.max_drawdown)} USDT",
             f"final position: {positions}",
             f"differences with the exchange: {self.differences}, "
             f"rejected events: {self.rejected_events}",
         ]
+
+
+def _shown(amount: Decimal) -> str:
+    """An amount as Binance shows balances (8 decimals, rounded half-even); for display only:
+    unrealized PnL and equity carry the average entry's extra digits exactly."""
+    return f"{amount.quantize(SHOWN_PLACES, rounding=ROUND_HALF_EVEN):f}"
 
 
 class BookKeeper:

@@ -10,6 +10,7 @@ from core.market import BookTicker, MarkPrice, Trade
 from tests.book_keeper.support import (
     BUY,
     SELL,
+    START,
     SYMBOL,
     T0,
     D,
@@ -240,6 +241,23 @@ def test_summary_lines_state_orders_fills_fees_pnl_and_position():
     assert lines[1] == "fills: 1 (0 maker), volume 600.0000 USDT"
     assert lines[2] == "fees: 0.3 USDT"
     assert lines[6] == "final position: BTCUSDT 0.010 @ 60000.0"
+
+
+def test_summary_shows_balances_with_binances_eight_decimals():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.0", fee="0.024")
+    trade_fill(bk, "t-2", 2, BUY, "0.002", "60000.1", fee="0.04800008")
+    bk.mark(_mark("60001.0", T0 + 1))
+    # Entry (60 + 120.0002) / 0.003 = 60000.0666...: the exact unrealized PnL
+    # 0.003 * (60001 - 60000.0666...) = 0.0028 carries the average's repeating digits.
+    assert bk.unrealized_pnl() != bk.unrealized_pnl().quantize(D("0.00000001"))
+
+    lines = bk.summary().lines()
+
+    wallet = START - D("0.024") - D("0.04800008")  # 9999.92799992
+    assert lines[4] == (
+        f"wallet: {wallet:f} USDT, unrealized: 0.00280000 USDT, equity: 9999.93079992 USDT"
+    )
 
 
 def test_pnl_and_fills_today_count_from_00_00_utc():
