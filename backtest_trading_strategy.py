@@ -24,12 +24,20 @@ Bad inputs exit 2 with one line on stderr.
 import argparse
 import json
 import sys
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
 from backtest.data import DataError, MarketData, load
-from backtest.runner import BacktestConfig, BacktestResult, run_backtest, write_outputs
+from backtest.runner import (
+    MINUTE_MS,
+    WARM_HISTORY_BARS,
+    BacktestConfig,
+    BacktestResult,
+    run_backtest,
+    write_outputs,
+)
 from core.clock import parse_utc_ms
 from trading_engine.main_trading_strategy import STRATEGIES
 
@@ -81,6 +89,11 @@ def parser() -> argparse.ArgumentParser:
         help="model file or registry directory (its promoted version), for model strategies",
     )
     p.add_argument("--start", default=None, help="epoch ms or ISO date-time (UTC), inclusive")
+    p.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="start the strategy cold at --start (default: it warms from the bars before it)",
+    )
     p.add_argument("--end", default=None, help="epoch ms or ISO date-time (UTC), exclusive")
     p.add_argument("--fees", default="0.0002,0.0005", help="MAKER,TAKER fractions (VIP 0)")
     p.add_argument("--latency-ms", type=int, default=0, help="order-entry latency, ms")
@@ -339,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
             journal_dir=None if args.journal is None else Path(args.journal),
             **realism.cli_config(args),
         )
-        data = load(args.data, start_ms=_time_ms(args.start), end_ms=_time_ms(args.end))
+        start_ms = _time_ms(args.start)
+        if start_ms is not None and not args.no_warm:
+            # The bars before --start warm the strategy (as a daemon started then would).
+            config = replace(config, trade_from_ms=start_ms)
+            start_ms -= WARM_HISTORY_BARS * MINUTE_MS
+        data = load(args.data, start_ms=start_ms, end_ms=_time_ms(args.end))
         result = run_backtest(data, config)
         mc = _run_monte_carlo(args, data, result)
         sweep = _run_sweep(args, sweep_spec, data, config)

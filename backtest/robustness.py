@@ -30,7 +30,13 @@ import numpy as np
 
 from backtest import metrics
 from backtest.data import Klines, MarketData
-from backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from backtest.runner import (
+    MINUTE_MS,
+    WARM_HISTORY_BARS,
+    BacktestConfig,
+    BacktestResult,
+    run_backtest,
+)
 from trading_engine.main_trading_strategy import make_strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -539,13 +545,20 @@ class SweepTask:
     config: BacktestConfig
 
 
+def task_data(data: MarketData, task: SweepTask) -> MarketData:
+    """The task's rows, and before them the history its strategy warms from (each window
+    starts warm, as a daemon started then would)."""
+    return slice_data(data, task.start_ms - WARM_HISTORY_BARS * MINUTE_MS, task.end_ms)
+
+
 def _sweep_task(data: MarketData, task: SweepTask) -> dict[str, Any]:
-    part = slice_data(data, task.start_ms, task.end_ms)
-    if not len(part):
+    part = task_data(data, task)
+    times = data_times(part)
+    if not len(times) or times[-1] < task.start_ms:
         return {"rows": 0}
-    s = run_backtest(part, task.config).summary
-    out: dict[str, Any] = {"rows": len(part)}
-    out.update({k: getattr(s, k) for k in SWEEP_METRICS})
+    r = run_backtest(part, task.config)
+    out: dict[str, Any] = {"rows": r.units}
+    out.update({k: getattr(r.summary, k) for k in SWEEP_METRICS})
     return out
 
 
@@ -623,6 +636,8 @@ def sweep_tasks(
     if not points:
         raise RobustnessError(f"no grid point of {spec.source} is accepted by the strategy")
     start, end = data_times(data)[0], data_end_ms(data)
+    if base.trade_from_ms is not None:
+        start = max(start, base.trade_from_ms)  # the rows before it only warm the strategy
     windows: list[Window] = []
     tasks: list[SweepTask] = []
     if spec.walk_forward:
@@ -647,14 +662,19 @@ def sweep_tasks(
                             point=i,
                             start_ms=a,
                             end_ms=b,
-                            config=config,
+                            config=replace(config, trade_from_ms=a),
                         )
                     )
     else:
         for i, config in enumerate(configs):
             tasks.append(
                 SweepTask(
-                    window=-1, phase="full", point=i, start_ms=start, end_ms=end, config=config
+                    window=-1,
+                    phase="full",
+                    point=i,
+                    start_ms=start,
+                    end_ms=end,
+                    config=replace(config, trade_from_ms=start),
                 )
             )
     return points, skipped, windows, tasks

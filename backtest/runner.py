@@ -30,19 +30,20 @@ recorded top of book for trades data, leverage and brackets): `backtest.realism`
 `backtest.venue`; `_realism` applies them.
 """
 
+import bisect
 import contextlib
 import csv
 import json
 import time
 from array import array
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from backtest import metrics, realism
-from backtest.data import Klines, MarketData, Trades
+from backtest.data import DataError, Klines, MarketData, Trades
 from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal, Synchronous
@@ -71,6 +72,7 @@ from trading_engine.main_trading_strategy import make_strategy
 
 ACCOUNT = "backtest"
 MINUTE_MS = 60_000
+WARM_HISTORY_BARS = 1500  # the most history a warm-up reads: one page of REST klines, as live
 _PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
 _EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
 _HUGE_QTY = Decimal(1_000_000)
@@ -116,6 +118,10 @@ class BacktestConfig:
     # Skip, vectorized, the bars at which nothing can happen (backtest/fast_path.py): the same
     # results as the plain bar-by-bar loop (False), which stays as the reference.
     fast_path: bool = True
+    # Trading starts here (epoch ms); the klines before it only warm the strategy (its last
+    # `warmup_bars` of them, as the daemon warms from REST klines at start-up). None: at the
+    # data's first row, cold.
+    trade_from_ms: int | None = None
 
     def settings(self) -> dict[str, Any]:
         skip = ("risk", "progress", "journal_dir", "fast_path")
@@ -263,12 +269,13 @@ class BacktestResult:
     prices: array  # type: ignore[type-arg]
     fast_path_bars: int = 0  # bars (trades, for trades data) the fast path took at once
     fast_path_skips: int = 0  # runs of such bars
+    warm_bars: int = 0  # closed bars before trade_from_ms handed to the strategy
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "metrics": self.summary.to_dict(),
             "settings": self.config.settings(),
-            "data": {"kind": self.kind, "rows": self.units},
+            "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
             "counters": self.counters,
             "orders": len(self.journal.orders),
             "journal_events": dict(sorted(self.journal.counts.items())),
@@ -401,12 +408,16 @@ def run_backtest(
     *,
     instruments: Mapping[str, Instrument] | None = None,
 ) -> BacktestResult:
-    """Replay `data` through the daemon's pipeline; every output in memory."""
+    """Replay `data` through the daemon's pipeline; every output in memory. With
+    `config.trade_from_ms`, the klines before it warm the strategy and are not traded."""
     instruments = instruments if instruments is not None else load_instruments()
     if config.symbol not in instruments:
         raise ValueError(f"unknown symbol {config.symbol!r}")
     inst = instruments[config.symbol]
     wall = time.perf_counter()
+    history: Klines | None = None
+    if config.trade_from_ms is not None:
+        history, data = split_history(data, config.trade_from_ms)
     start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
     klines = isinstance(data, Klines)
     with contextlib.ExitStack() as stack:
@@ -419,7 +430,57 @@ def run_backtest(
         source = BarSource.KLINES if klines else BarSource.TRADES
         end_ms = data.open_time[-1] + MINUTE_MS if isinstance(data, Klines) else data.time[-1] + 1
         rig = _Rig(config, inst, start_ms, source, sqlite, end_ms=end_ms)
-        return _run(rig, data, config, inst, wall)
+        warm = []
+        if history is not None:
+            warm = closed_bars(history, config.symbol, int(rig.strategy.warmup_bars), start_ms)
+            rig.em.warm(warm)
+        return replace(_run(rig, data, config, inst, wall), warm_bars=len(warm))
+
+
+def split_history(data: MarketData, trade_from_ms: int) -> tuple[Klines | None, MarketData]:
+    """(the klines before `trade_from_ms` or None for trades data, the rows from it on);
+    DataError when nothing is left to trade."""
+    times = data.open_time if isinstance(data, Klines) else data.time
+    cut = bisect.bisect_left(times, trade_from_ms)
+    if cut == len(times):
+        raise DataError(f"no rows at or after {trade_from_ms} to trade")
+    if not cut:
+        return None, data
+    parts = {f.name: getattr(data, f.name) for f in fields(data)}  # type: ignore[arg-type]
+    later = type(data)(**{k: v[cut:] for k, v in parts.items()})
+    if not isinstance(data, Klines):
+        return None, later
+    return Klines(**{k: v[:cut] for k, v in parts.items()}), later
+
+
+def closed_bars(k: Klines, symbol: str, count: int, before_ms: int) -> list[Bar]:
+    """The last `count` rows of `k` closed by `before_ms`, as the closed 1m bars the daemon's
+    warm-up reads from REST (the taker volumes stay 0, as in the bars a backtest replays)."""
+    end = bisect.bisect_right(k.open_time, before_ms - MINUTE_MS)
+    out = []
+    for i in range(max(0, end - max(0, count)), end):
+        t0 = k.open_time[i]
+        close, volume = Decimal(k.close[i]), Decimal(k.volume[i])
+        o, h, lo = Decimal(k.open[i]), Decimal(k.high[i]), Decimal(k.low[i])
+        t_close = t0 + MINUTE_MS - 1
+        bar = Bar(
+            symbol,
+            "1m",
+            t0,
+            t_close,
+            o,
+            h,
+            lo,
+            close,
+            volume,
+            volume * close,
+            _ZERO,
+            _ZERO,
+            0,
+            True,
+        )
+        out.append(bar)
+    return out
 
 
 def _run(

@@ -43,7 +43,7 @@ def test_the_week_writes_every_output(week):
         "orders.csv",
     }
     summary = json.loads((week / "summary.json").read_text())
-    assert summary["data"] == {"kind": "klines", "rows": 10_080}
+    assert summary["data"] == {"kind": "klines", "rows": 10_080, "warm_bars": 0}
     assert summary["counters"]["bars"] == 10_080 - 0  # every bar reached the strategy
     assert summary["counters"]["book_differences"] == 0  # books == engine after every fill
     assert summary["counters"]["denied"] == 0 and summary["counters"]["rejected_orders"] == 0
@@ -155,7 +155,7 @@ def test_trades_data_run_tick_by_tick(tmp_path):
     argv = ["--data", str(TRADES), "--fast", "2", "--slow", "3", "--out", str(out)]
     assert cli.main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["data"] == {"kind": "trades", "rows": 21_313}
+    assert summary["data"] == {"kind": "trades", "rows": 21_313, "warm_bars": 0}
     # 1m bars built from the trades: 23:54 .. 23:58 are closed by a later trade; the last
     # minute (23:59) has none after it, so it never closes.
     assert summary["counters"]["bars"] == 5

@@ -352,3 +352,10 @@ def test_sma_fast_forward_matches_bar_by_bar(week: Klines) -> None:
     assert found == flips and len(flips) > 50
     last = _bar(int(times[-1]) + 60_000, closes[-1])
     assert ff.on_bar(last, None) == ref.on_bar(last, None)  # type: ignore[arg-type]
+
+
+def test_warmed_from_history_identical(week: Klines, tmp_path: Path) -> None:
+    day2 = week.open_time[1440]
+    plain, fast = both(week, replace(BASE, trade_from_ms=day2), tmp_path)
+    assert plain.warm_bars == fast.warm_bars == 50
+    assert fast.times_ms[0] == day2 and fast.fast_path_bars > 0.9 * (len(week) - 1440)

@@ -173,7 +173,7 @@ def run_klines(path: Path, out: Path, **knobs) -> dict:
     result = run_backtest(load(path), config)
     write_outputs(result, out)
     summary = assert_summary_matches_csvs(out, 10_000.0)
-    assert summary["data"] == {"kind": "klines", "rows": len(load(path))}
+    assert summary["data"] == {"kind": "klines", "rows": len(load(path)), "warm_bars": 0}
     return summary
 
 

@@ -22,6 +22,7 @@ KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.cs
 DAY = 86_400_000
 MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
 HALF_DAY = "2025-05-05T12:00"
+KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +197,12 @@ def sequential_rows(data, spec: rb.SweepSpec) -> dict[tuple, dict]:
     _, _, _, tasks = rb.sweep_tasks(data, BASE, spec)
     out = {}
     for t in tasks:
-        s = run_backtest(rb.slice_data(data, t.start_ms, t.end_ms), t.config).summary
+        # Each task trades its own span, warmed from the bars before it (as many as there are).
+        history = rb.slice_data(data, data.open_time[0], t.start_ms)
+        rows = rb.slice_data(data, t.start_ms, t.end_ms)
+        joined = Klines(*(getattr(history, n) + getattr(rows, n) for n in KLINE_COLUMNS))
+        assert t.config.trade_from_ms == t.start_ms
+        s = run_backtest(joined, t.config).summary
         out[(t.window, t.phase, t.point)] = {k: getattr(s, k) for k in rb.SWEEP_METRICS}
     return out
 

@@ -1,0 +1,75 @@
+"""The backtest's strategy warms from the klines before `trade_from_ms` (the CLI's --start), as
+the daemon warms from REST klines at start-up: the first traded bar can already decide, and
+nothing before it is traded or counted."""
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import backtest_trading_strategy as cli
+from backtest.data import DataError, Klines, load_klines
+from backtest.runner import BacktestConfig, closed_bars, run_backtest, split_history
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+MINUTE = 60_000
+BASE = BacktestConfig(strategy_params={"fast": 10, "slow": 50})
+
+
+@pytest.fixture(scope="module")
+def week() -> Klines:
+    return load_klines(KLINES)
+
+
+def first_order_ms(result) -> int:
+    return min(o.submitted_ms for o in result.journal.orders.values())
+
+
+def test_closed_bars_are_the_last_ones_closed_before_the_start(week):
+    start = week.open_time[100]
+    bars = closed_bars(week, "BTCUSDT", 50, start)
+    assert [b.open_time_ms for b in bars] == week.open_time[50:100]
+    assert all(b.closed and b.interval == "1m" for b in bars)
+    assert bars[-1].close_time_ms == start - 1 and bars[-1].close == Decimal(week.close[99])
+    # A bar still open at the start is not handed over; fewer rows than asked: all of them.
+    assert closed_bars(week, "BTCUSDT", 50, start + 1)[-1].open_time_ms == week.open_time[99]
+    assert len(closed_bars(week, "BTCUSDT", 500, start)) == 100
+
+
+def test_split_history_cuts_at_the_first_traded_row(week):
+    history, rest = split_history(week, week.open_time[10])
+    assert history is not None and history.open_time == week.open_time[:10]
+    assert rest.open_time == week.open_time[10:] and rest.close == week.close[10:]
+    assert split_history(week, week.open_time[0])[0] is None
+    with pytest.raises(DataError, match="no rows at or after"):
+        split_history(week, week.open_time[-1] + MINUTE)
+
+
+def test_a_warmed_strategy_decides_on_the_first_traded_bar(week):
+    day2 = week.open_time[1440]
+    warm = run_backtest(week, replace(BASE, trade_from_ms=day2))
+    cold = run_backtest(split_history(week, day2)[1], BASE)
+
+    assert warm.warm_bars == 50 and cold.warm_bars == 0
+    assert warm.times_ms[0] == cold.times_ms[0] == day2  # nothing before it is traded
+    assert warm.units == cold.units == len(week) - 1440
+    # Cold, the 50-bar window first fills at the 50th traded bar's close; warm, the first
+    # traded bar's close already orders (the regime of the 50 bars up to it).
+    assert first_order_ms(warm) == day2 + MINUTE - 1
+    assert first_order_ms(cold) == day2 + 50 * MINUTE - 1
+    assert json.loads(json.dumps(warm.summary_dict()))["data"]["warm_bars"] == 50
+
+
+def test_the_command_line_warms_from_the_bars_before_start(tmp_path):
+    argv = ["--data", str(KLINES), "--start", "2025-05-06", "--end", "2025-05-07", "--no-html"]
+    assert cli.main([*argv, "--out", str(tmp_path / "w")]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / "c"), "--no-warm"]) == 0
+    warm = json.loads((tmp_path / "w/summary.json").read_text())
+    cold = json.loads((tmp_path / "c/summary.json").read_text())
+    assert warm["data"] == {"kind": "klines", "rows": 1440, "warm_bars": 50}
+    assert cold["data"] == {"kind": "klines", "rows": 1440, "warm_bars": 0}
+    assert warm["settings"]["trade_from_ms"] == 1_746_489_600_000  # 2025-05-06 00:00 UTC
+    assert cold["settings"]["trade_from_ms"] is None
