@@ -24,6 +24,7 @@ Bundled named data sets:
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from exchange_sim.replay import loaders
 from exchange_sim.replay.grid import DATA_DIR, INSTRUMENTS_FILE, WireGrid, load_grids
@@ -159,7 +160,7 @@ def spec_from_directory(path: Path | str, symbols: tuple[str, ...] | None = None
         raw.setdefault(p.name.split("-")[0], []).append(str(p.relative_to(root)))
     rates = first("funding/*-um-8h-funding_rate-*.csv*")
     marks = first("funding/*-um-8h-mark-*.csv*")
-    spec_parts = {
+    spec_parts: dict[str, dict[str, Any]] = {
         "trades": first("trades/*-um-trades-*.csv*"),
         "book_ticker": first("bookticker/*-um-bookTicker-*.csv*"),
         "raw_ws": {s: tuple(v) for s, v in raw.items()},
