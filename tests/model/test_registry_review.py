@@ -376,7 +376,8 @@ def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, riv
     out_dir = tmp_path / "bt"
     argv = ["--data", str(WEEK), "--strategy", "logistic_regression", "--model", str(reg),
             "--start", str(EVAL_START - (features.WARMUP_BARS - 1) * 60_000),
-            "--end", str(EVAL_END), "--out", str(out_dir), "--no-progress"]  # fmt: skip
+            "--end", str(EVAL_END), "--out", str(out_dir), "--no-progress",
+            "--no-warm"]  # fmt: skip  # the same replay as _oos_backtest's, which starts cold
     assert backtest_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
     assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
