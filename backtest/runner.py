@@ -38,6 +38,7 @@ import time
 from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -443,7 +444,8 @@ def split_history(data: MarketData, trade_from_ms: int) -> tuple[Klines | None, 
     times = data.open_time if isinstance(data, Klines) else data.time
     cut = bisect.bisect_left(times, trade_from_ms)
     if cut == len(times):
-        raise DataError(f"no rows at or after {trade_from_ms} to trade")
+        when = datetime.fromtimestamp(trade_from_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        raise DataError(f"no rows to trade at or after {when} UTC (the data ends before)")
     if not cut:
         return None, data
     parts = {f.name: getattr(data, f.name) for f in fields(data)}  # type: ignore[arg-type]

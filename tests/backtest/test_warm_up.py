@@ -44,7 +44,7 @@ def test_split_history_cuts_at_the_first_traded_row(week):
     assert history is not None and history.open_time == week.open_time[:10]
     assert rest.open_time == week.open_time[10:] and rest.close == week.close[10:]
     assert split_history(week, week.open_time[0])[0] is None
-    with pytest.raises(DataError, match="no rows at or after"):
+    with pytest.raises(DataError, match="no rows to trade at or after 2025-05-12 00:00:00 UTC"):
         split_history(week, week.open_time[-1] + MINUTE)
 
 
