@@ -292,6 +292,7 @@ class LiveVenue:
         # placed is final after its recvWindow) before trading resumes on top of them.
         resolving = [task for task in self._tasks if task.get_name().startswith("resolve-")]
         if resolving:
+            log.info("start-up: resolving %d order(s) in doubt at the last stop", len(resolving))
             await asyncio.wait(resolving, timeout=self.config.start_timeout_s)
         if self.config.deadman_countdown_ms > 0:
             self._deadman_task = self._spawn(self._deadman_loop(), "deadman")
