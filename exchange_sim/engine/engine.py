@@ -928,7 +928,7 @@ class Engine:
         is still NEW (a triggered one is canceled through its order: `cancel_order`)."""
         acct = self.ledger.account(account_id)
         self.book(symbol)
-        a = self._find_algo(acct, algo_id, client_algo_id)
+        a = self.find_algo(acct, algo_id, client_algo_id)
         if a is None or a.status is not AlgoStatus.NEW:
             raise BinanceError(-2011, "Unknown order sent.")
         self.cancel_algo(a)
@@ -943,7 +943,7 @@ class Engine:
     ) -> AlgoReport:
         """One conditional (algo) order's state now; -2013 if unknown."""
         acct = self.ledger.account(account_id)
-        a = self._find_algo(acct, algo_id, client_algo_id)
+        a = self.find_algo(acct, algo_id, client_algo_id)
         if a is None:
             raise BinanceError(-2013, "Order does not exist.")
         return algo_report(a, self.books[a.symbol].inst, a.update_time)
@@ -958,7 +958,9 @@ class Engine:
             if (name is None or a.symbol == name) and a.legacy_order is None
         ]
 
-    def _find_algo(self, acct: Account, algo_id: int | None, client_id: str | None) -> Algo | None:
+    def find_algo(self, acct: Account, algo_id: int | None, client_id: str | None) -> Algo | None:
+        """An algo order by id, else the latest with that client id (as Binance looks it up);
+        -1102 when neither is given."""
         if algo_id is None and client_id is None:
             raise BinanceError(
                 -1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!"

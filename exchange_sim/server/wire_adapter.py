@@ -432,16 +432,7 @@ class WireAdapter:
         return wire.algo_json(a, req.s.inst)
 
     def _find_algo(self, acct: Account, p: Params) -> Algo | None:
-        algo_id = p.int("algoId")
-        client_id = p.opt("clientAlgoId")
-        if algo_id is None and client_id is None:
-            raise BinanceError(
-                -1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!"
-            )
-        if algo_id is not None:
-            return acct.algos.get(algo_id)
-        matches = [a for a in acct.algos.values() if a.client_id == client_id]
-        return matches[-1] if matches else None
+        return self._e.find_algo(acct, p.int("algoId"), p.opt("clientAlgoId"))
 
     def cancel_algo_order(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         """DELETE /fapi/v1/algoOrder: -2011 unless the algo order still waits for its trigger."""
