@@ -16,6 +16,7 @@ import backtest_trading_strategy as cli
 from backtest import robustness as rb
 from backtest.data import Klines, load
 from backtest.runner import BacktestConfig, run_backtest
+from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -253,26 +254,16 @@ def test_walk_forward_picks_in_sample_and_reports_out_of_sample(tmp_path, day_da
 
 
 def test_a_sweep_on_a_local_dask_cluster_equals_sequential_backtests(tmp_path, day_data):
-    distributed = pytest.importorskip("distributed")
     spec = rb.load_sweep(write(tmp_path, SWEEP))
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")  # a real loopback socket
-        result = rb.run_sweep(day_data, BASE, spec, dask_scheduler=cluster.scheduler_address)
+    with loopback_dask_cluster() as address:
+        result = rb.run_sweep(day_data, BASE, spec, dask_scheduler=address)
         half = rb.slice_data(day_data, MAY5, MAY5 + DAY // 2)
         base = run_backtest(half, BASE)
         mc_spec = rb.MonteCarloSpec(runs=3, seed=11)
-        on_dask = rb.monte_carlo(half, base, mc_spec, dask_scheduler=cluster.scheduler_address)
+        on_dask = rb.monte_carlo(half, base, mc_spec, dask_scheduler=address)
         argv = ["--data", str(KLINES), "--end", "2025-05-05T03:00", "--sweep", str(spec.source)]
         argv += ["--monte-carlo", "2", "--no-html"]
         dask_out, local_out = tmp_path / "dask", tmp_path / "local"
-        address = cluster.scheduler_address
         assert cli.main([*argv, "--out", str(dask_out), "--dask-scheduler", address]) == 0
     assert_rows_equal(result, sequential_rows(day_data, spec))
     assert on_dask.to_dict() == rb.monte_carlo(half, base, mc_spec).to_dict()
@@ -316,20 +307,7 @@ def _add(shared: int, item: int) -> int:
 
 @pytest.fixture
 def closed_bars(monkeypatch) -> list[tuple[str, int, int]]:
-    """(label, count, total) of every enabled progress bar when it closed (its last redraw
-    depends on timing, its count does not)."""
-    import tqdm
-
-    closed: list[tuple[str, int, int]] = []
-
-    class Recording(tqdm.tqdm):  # type: ignore[misc]
-        def close(self) -> None:
-            if not self.disable and self.total is not None:
-                closed.append((self.desc, self.n, self.total))
-            super().close()
-
-    monkeypatch.setattr(tqdm, "tqdm", Recording)
-    return closed
+    return record_closed_bars(monkeypatch)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -342,16 +320,7 @@ def test_the_progress_bar_counts_runs_finished_in_joblib_workers(jobs, closed_ba
 
 
 def test_the_progress_bar_counts_runs_finished_on_a_dask_cluster(closed_bars):
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
-        address = cluster.scheduler_address
+    with loopback_dask_cluster() as address:
         out = rb.parallel_map(_add, 1, [3, 1, 2], dask_scheduler=address, progress="monte carlo")
     assert out == [4, 2, 3]
     assert closed_bars == [("monte carlo", 3, 3)]

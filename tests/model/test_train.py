@@ -11,6 +11,7 @@ import pytest
 from model.live import load_linear_model
 from model.train import main, walk_forward_splits
 from tests.model.support import ROOT, WEEK
+from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 SHARED = ROOT.parent / "shared/data/market/klines"
 
@@ -125,43 +126,21 @@ def _argv(out, *extra):
 
 
 def test_folds_on_a_local_dask_cluster_give_the_same_model_as_sequential_ones(tmp_path):
-    from distributed import LocalCluster  # type: ignore[import-untyped]
-
     seq, dsk = tmp_path / "seq.json", tmp_path / "dask.json"
     assert main(_argv(seq, "--jobs", "1")) == 0
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        host="127.0.0.1",
-        protocol="tcp",
-        dashboard_address=None,
-    ) as cluster:
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        assert main(_argv(dsk, "--dask-scheduler", cluster.scheduler_address)) == 0
+    with loopback_dask_cluster() as address:
+        assert main(_argv(dsk, "--dask-scheduler", address)) == 0
     a, b = json.loads(seq.read_text()), json.loads(dsk.read_text())
     assert a["metrics"] == b["metrics"]
     assert a["linear"] == b["linear"] and a["validation"] == b["validation"]
 
 
 def test_progress_bar_counts_every_walk_forward_fit(tmp_path, capsys, monkeypatch):
-    import tqdm
-
-    closed: list[tuple[int, int]] = []
-
-    class Recording(tqdm.tqdm):  # type: ignore[misc]
-        """What the bar had counted when it closed (its last redraw depends on timing)."""
-
-        def close(self) -> None:
-            if not self.disable:
-                closed.append((self.n, self.total))
-            super().close()
-
-    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    closed = record_closed_bars(monkeypatch)
     argv = [a for a in _argv(tmp_path / "m.json", "--jobs", "1") if a != "--no-progress"]
     assert main([*argv, "--progress"]) == 0
     assert "walk-forward fits" in capsys.readouterr().err
-    assert closed == [(8, 8)]  # 4 folds x 2 values of C, every one counted
+    assert [(n, total) for _, n, total in closed] == [(8, 8)]  # 4 folds x 2 values of C
     assert main(argv) == 0  # default: off when stderr is not a terminal
     assert capsys.readouterr().err == ""
 
