@@ -206,7 +206,8 @@ class LiveVenue:
             max_connection_age_s=cfg.max_connection_age_s,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._busy: set[tuple[str, str]] = set()  # (job, client id) running in a task
+        # (job, client id) -> the task running it
+        self._busy: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._reconcile_lock = asyncio.Lock()
         self._running = False
         self._stopping = False
@@ -290,7 +291,7 @@ class LiveVenue:
         # What became of the orders in doubt at a crash belongs to the start-up reconciliation:
         # wait for their resolvers (an order the exchange knows answers at once, one never
         # placed is final after its recvWindow) before trading resumes on top of them.
-        resolving = [task for task in self._tasks if task.get_name().startswith("resolve-")]
+        resolving = [task for (job, _), task in self._busy.items() if job == "resolve"]
         if resolving:
             log.info("start-up: resolving %d order(s) in doubt at the last stop", len(resolving))
             await asyncio.wait(resolving, timeout=self.config.start_timeout_s)
@@ -836,9 +837,9 @@ class LiveVenue:
         if key in self._busy:
             coro.close()
             return
-        self._busy.add(key)
         task = self._spawn(coro, "-".join(filter(None, key)))
-        task.add_done_callback(lambda _: self._busy.discard(key))
+        self._busy[key] = task
+        task.add_done_callback(lambda _: self._busy.pop(key, None))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
