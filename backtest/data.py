@@ -83,7 +83,7 @@ def load(path: str | Path, *, start_ms: int | None = None, end_ms: int | None = 
     if not p.exists():
         raise DataError(f"data file not found: {p}")
     data = _load_parquet(p) if p.is_dir() or p.suffix == ".parquet" else _load_csv(p)
-    data = _clip(data, start_ms, end_ms)
+    data = clip(data, start_ms, end_ms)
     if not len(data):
         raise DataError(f"no rows in {p} within the requested time range")
     return data
@@ -216,7 +216,8 @@ def _load_parquet(p: Path) -> MarketData:
     raise DataError(f"{p}: unknown columns {','.join(table.column_names)}")
 
 
-def _clip(data: MarketData, start_ms: int | None, end_ms: int | None) -> MarketData:
+def clip(data: MarketData, start_ms: int | None, end_ms: int | None) -> MarketData:
+    """The rows with time in [start_ms, end_ms) (None: unbounded), every column cut alike."""
     if start_ms is None and end_ms is None:
         return data
     times = data.open_time if isinstance(data, Klines) else data.time

@@ -13,7 +13,6 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 `numpy.random.default_rng([seed, 0])`, the bootstrap from `default_rng([seed, 1])`.
 """
 
-import bisect
 import csv
 import itertools
 import multiprocessing
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from backtest import metrics
-from backtest.data import Klines, MarketData
+from backtest.data import Klines, MarketData, clip
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -83,10 +82,7 @@ def data_end_ms(data: MarketData) -> int:
 
 def slice_data(data: MarketData, start_ms: int, end_ms: int) -> MarketData:
     """Rows with time in [start_ms, end_ms), every column cut alike."""
-    times = data_times(data)
-    lo, hi = bisect.bisect_left(times, start_ms), bisect.bisect_left(times, end_ms)
-    cut = {f.name: getattr(data, f.name)[lo:hi] for f in fields(data)}  # type: ignore[arg-type]
-    return type(data)(**cut)
+    return clip(data, start_ms, end_ms)
 
 
 @dataclass(frozen=True, slots=True)

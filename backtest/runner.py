@@ -37,14 +37,14 @@ import json
 import time
 from array import array
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from backtest import metrics, realism
-from backtest.data import DataError, Klines, MarketData, Trades
+from backtest.data import DataError, Klines, MarketData, Trades, clip
 from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal, Synchronous
@@ -441,18 +441,14 @@ def run_backtest(
 def split_history(data: MarketData, trade_from_ms: int) -> tuple[Klines | None, MarketData]:
     """(the klines before `trade_from_ms` or None for trades data, the rows from it on);
     DataError when nothing is left to trade."""
-    times = data.open_time if isinstance(data, Klines) else data.time
-    cut = bisect.bisect_left(times, trade_from_ms)
-    if cut == len(times):
+    later = clip(data, trade_from_ms, None)
+    if not len(later):
         when = datetime.fromtimestamp(trade_from_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         raise DataError(f"no rows to trade at or after {when} UTC (the data ends before)")
-    if not cut:
+    if len(later) == len(data):
         return None, data
-    parts = {f.name: getattr(data, f.name) for f in fields(data)}  # type: ignore[arg-type]
-    later = type(data)(**{k: v[cut:] for k, v in parts.items()})
-    if not isinstance(data, Klines):
-        return None, later
-    return Klines(**{k: v[:cut] for k, v in parts.items()}), later
+    history = clip(data, None, trade_from_ms)
+    return (history if isinstance(history, Klines) else None), later
 
 
 def closed_bars(k: Klines, symbol: str, count: int, before_ms: int) -> list[Bar]:
