@@ -76,7 +76,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_exec_manager import FlipStrategy, capture, item_time  # noqa: E402
 
 from book_keeper.book_keeper import BookKeeper  # noqa: E402
-from book_keeper.journal import SqliteJournal, Synchronous  # noqa: E402
+from book_keeper.journal import SqliteJournal, Synchronous, run_applier  # noqa: E402
 from core.clock import LiveClock  # noqa: E402
 from core.events import Event  # noqa: E402
 from core.journal import Journal, MemoryJournal  # noqa: E402
@@ -90,6 +90,7 @@ from rest_connect.rest_factory import build_client  # noqa: E402
 from risk_manager.config import RiskConfig  # noqa: E402
 from risk_manager.risk_manager import RiskManager  # noqa: E402
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager  # noqa: E402
+from trading_engine.gc_tuning import collect_between_items  # noqa: E402
 from trading_engine.main_trading_strategy import TradingStrategy  # noqa: E402
 from trading_engine.strategies.sma_crossover import SmaCrossover  # noqa: E402
 
@@ -570,7 +571,8 @@ async def measure(
         journal = MemoryJournal()
     else:
         jdir = tmp / f"journal-{journal_mode}-{strategy_name}"
-        journal = SqliteJournal(jdir, synchronous=Synchronous(journal_mode))
+        # As the daemon opens it: applied to the tables by a task of this loop (run_applier).
+        journal = SqliteJournal(jdir, synchronous=Synchronous(journal_mode), writer_thread=False)
     rig = await build(
         strategy=strategy,
         journal=journal,
@@ -580,6 +582,10 @@ async def measure(
         bar_interval=bar_interval,
     )
     em, venue, session, clock = rig.exec_manager, rig.venue, rig.session, rig.clock
+    applier = (
+        asyncio.create_task(run_applier(journal)) if isinstance(journal, SqliteJournal) else None
+    )
+    collector = asyncio.create_task(collect_between_items())  # as the daemon runs it
     session.keep_sent = keep_sent
     on_item, now_ns = em.on_item, time.perf_counter_ns
     tasks = venue._tasks
@@ -647,6 +653,9 @@ async def measure(
         rig=rig,
     )
     await rig.rest.close()
+    collector.cancel()
+    if applier is not None:
+        applier.cancel()
     if isinstance(journal, SqliteJournal):
         journal.close()
     return result

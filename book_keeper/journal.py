@@ -13,14 +13,20 @@ survives a power loss too (one disk flush per record: milliseconds on a slow dis
 (bench/bench_journal.py, loaded 2-core VM): record_many(DecisionMade, OrderSubmitted) p50
 ~12 us with NORMAL, instead of 50-150 us (and millisecond checkpoint tails) for a SQLite commit.
 
-Applying. A background writer thread (its own SQLite connection, WAL mode, same synchronous
-setting) looks every `apply_interval_s` (5 ms); after a poll interval without new records
-(at the latest 50 ms after it saw the first of a burst) it takes every frame recorded and
-applies them to the tables in one transaction, storing the last applied lsn in
+Applying. Every `apply_interval_s` (5 ms) the applier looks for new records; after a poll
+interval without new records (at the latest 50 ms after it saw the first of a burst) it takes
+the frames recorded and applies them to the tables (its own SQLite connection, WAL mode, same
+synchronous setting) in one transaction, storing the last applied lsn in
 `meta.wal_applied_lsn` in the same transaction (so a frame is applied exactly once, whatever
-happens). Once everything is applied and the log exceeds 1 MiB (and at `close()`), the log is
-emptied. On opening, the frames after `wal_applied_lsn` - recorded by a process that died
-before its writer applied them - are applied first (`recovered_records`); a torn or corrupt
+happens). The applier is a background writer thread by default. The daemon passes
+`writer_thread=False` and runs `apply_when_quiet()` from its own event loop instead (see
+`run_applier`): a second Python thread competes with the order path for the GIL at every
+call that releases it (the log's `os.write`, a socket send), which cost the tick-to-order
+path ~30-60 us at p50 (bench/bench_tick_to_order.py); in the loop the tables are written in
+the gaps between two market-data items, never during one (in slices of 64 frames). Once
+everything is applied and the log exceeds 1 MiB (and at `close()`), the log is emptied. On
+opening, the frames after `wal_applied_lsn` - recorded by a process that died before its
+writer applied them - are applied first (`recovered_records`); a torn or corrupt
 last frame (the process died inside its write) is dropped, logged and counted
 (`torn_records`). A writer failure (disk full, I/O error) is raised as JournalError by the
 next `record`/`flush`/read and by `close()`: nothing more is journaled, and the frames it could
@@ -91,6 +97,7 @@ Example: `sqlite3 journal/journal.sqlite3 "SELECT client_order_id, status, fille
 orders WHERE status NOT IN ('FILLED','CANCELED','EXPIRED','REJECTED')"`.
 """
 
+import asyncio
 import contextlib
 import csv
 import fcntl
@@ -102,7 +109,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -138,8 +145,9 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.sqlite3"
 WAL_SUFFIX = ".wal"  # journal.sqlite3 -> journal.wal, next to it
-APPLY_INTERVAL_S = 0.005  # the writer thread looks for new records this often
+APPLY_INTERVAL_S = 0.005  # the applier looks for new records this often
 MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it saw them
+APPLY_SLICE = 64  # without a writer thread: frames applied per call (the loop's other work waits)
 READER_WAIT_S = 2.0  # how long a read-only reader waits for the daemon's writer to catch up
 SCHEMA_VERSION = 1
 # What the BookKeeper replays on restore, besides the fills.
@@ -537,8 +545,10 @@ class SqliteJournal:
     and audit queries of the daemon.
 
     `record`/`record_many`/`snapshot` are called from one thread (the daemon's asyncio thread);
-    a background writer thread applies what they logged. Every read first waits for the writer
-    to apply everything recorded so far (`flush()`), so reads see every record made before.
+    a background writer thread applies what they logged, or, with `writer_thread=False`, the
+    owner calls `apply_when_quiet()` every `apply_interval_s` from that same thread (the
+    daemon's loop: `run_applier`). Every read first applies, or waits for the writer to apply,
+    everything recorded so far (`flush()`), so reads see every record made before.
     """
 
     def __init__(
@@ -548,12 +558,14 @@ class SqliteJournal:
         synchronous: Synchronous = Synchronous.FULL,
         readonly: bool = False,
         apply_interval_s: float = APPLY_INTERVAL_S,
+        writer_thread: bool = True,
     ) -> None:
         self.path = journal_file(path)
         self.wal_path = self.path.with_name(self.path.name.rsplit(".", 1)[0] + WAL_SUFFIX)
         self.readonly = readonly
         self.synchronous = Synchronous(synchronous)
         self.apply_interval_s = apply_interval_s
+        self.writer_thread = writer_thread
         self.torn_records = 0  # write-ahead log frames dropped at opening (a torn last write)
         self.recovered_records = 0  # frames applied at opening (recorded, not yet applied)
         self._fsync = self.synchronous is Synchronous.FULL
@@ -571,6 +583,8 @@ class SqliteJournal:
         self._hurry = threading.Event()  # a reader or close() waits: apply now
         self._applied_cond = threading.Condition()
         self._closing = False
+        self._seen = 0  # the applier's policy: the last lsn it saw recorded ...
+        self._burst_start: float | None = None  # ... and when it first saw the unapplied ones
         self._conn = self._connect(self.synchronous)
         if not readonly:
             try:
@@ -643,10 +657,11 @@ class SqliteJournal:
             raise JournalError(f"cannot open the journal {self.path}: {e.strerror or e}") from e
         except (KeyError, ValueError, TypeError, ArithmeticError) as e:
             raise JournalError(f"cannot recover the journal {self.wal_path}: {e!r}") from e
-        self._thread = threading.Thread(
-            target=self._run, name=f"journal-writer {self.path}", daemon=True
-        )
-        self._thread.start()
+        if self.writer_thread:
+            self._thread = threading.Thread(
+                target=self._run, name=f"journal-writer {self.path}", daemon=True
+            )
+            self._thread.start()
 
     def _recover(self, applier: _Applier, fd: int) -> None:
         """Apply the records logged after the last applied one (the process died before its
@@ -706,6 +721,12 @@ class SqliteJournal:
             self._thread.join()
             self._thread = None
             error = self._error
+        elif self._applier is not None:
+            try:
+                self._apply_now()
+                self._truncate_if_applied()
+            except JournalError as e:
+                error = e.__cause__ or e
         self._close_files()
         if error is not None:
             raise JournalError(f"the journal writer failed: {error!r}") from error
@@ -741,8 +762,6 @@ class SqliteJournal:
         applier = self._applier
         assert applier is not None
         queue = self._queue
-        seen = 0  # the last lsn this thread saw recorded
-        burst_start: float | None = None
         try:
             while True:
                 # Polled, not woken by `record`: waking a thread costs the recording thread
@@ -750,18 +769,8 @@ class SqliteJournal:
                 self._hurry.wait(self.apply_interval_s)
                 urgent = self._hurry.is_set() or self._closing
                 self._hurry.clear()
-                lsn = self._lsn
-                if not urgent and lsn != seen:
-                    # Records came in since the last look: an order may be on its way out.
-                    # Apply once a poll interval passed without records (or the lag would
-                    # exceed MAX_APPLY_LAG_S), not to compete with it for the GIL.
-                    seen = lsn
-                    now = time.monotonic()
-                    if burst_start is None:
-                        burst_start = now
-                    if now - burst_start < MAX_APPLY_LAG_S:
-                        continue
-                burst_start = None
+                if not urgent and not self._quiet():
+                    continue
                 batch: list[_Batch] = []
                 while queue:
                     batch.append(queue.popleft())
@@ -779,6 +788,58 @@ class SqliteJournal:
             self._error = e
             with self._applied_cond:
                 self._applied_cond.notify_all()
+
+    def _quiet(self) -> bool:
+        """The applier's policy, asked every `apply_interval_s`: records came in since the last
+        look, so an order may be on its way out: apply once a poll interval passed without
+        records (or the lag would exceed MAX_APPLY_LAG_S), not to compete with it."""
+        lsn = self._lsn
+        if lsn != self._seen:
+            self._seen = lsn
+            now = time.monotonic()
+            if self._burst_start is None:
+                self._burst_start = now
+            if now - self._burst_start < MAX_APPLY_LAG_S:
+                return False
+        self._burst_start = None
+        return True
+
+    # --- applied by the owner (writer_thread=False) ----------------------------------------
+
+    def apply_when_quiet(self, max_frames: int = APPLY_SLICE) -> int:
+        """Without a writer thread: what the thread would do at one of its looks, done by the
+        caller (up to `max_frames` frames, one transaction); the number of frames applied.
+        Call it again at once while it returns `max_frames` (more are waiting). Raises
+        JournalError when applying fails (nothing more can be journaled then)."""
+        if self._thread is not None or self._applier is None or not self._queue:
+            return 0
+        if not self._quiet():
+            return 0
+        applied = self._apply_now(max_frames)
+        if self._queue:
+            self._burst_start = self._burst_start or time.monotonic()  # the rest is due too
+        return applied
+
+    def _apply_now(self, max_frames: int | None = None) -> int:
+        """Apply (up to `max_frames`) recorded frames in this thread, in one transaction."""
+        if self._error is not None:
+            raise JournalError(f"the journal writer failed: {self._error!r}") from self._error
+        applier, queue = self._applier, self._queue
+        if applier is None or not queue:
+            return 0
+        take = len(queue) if max_frames is None else min(max_frames, len(queue))
+        batch = [queue.popleft() for _ in range(take)]
+        try:
+            applier.apply(batch)
+        except BaseException as e:
+            log.error("journal: applying failed; nothing more can be journaled: %r", e)
+            self._error = e
+            queue.extendleft(reversed(batch))
+            raise JournalError(f"the journal writer failed: {e!r}") from e
+        self._applied = batch[-1][0]
+        if self._wal_size >= _ROTATE_BYTES:
+            self._truncate_if_applied()
+        return take
 
     def _truncate_if_applied(self) -> None:
         fd = self._wal_fd
@@ -798,7 +859,9 @@ class SqliteJournal:
         if self._applied >= target and self._error is None:
             return
         if self._thread is None:
-            return  # closed
+            if self._applier is not None:  # no writer thread: apply here
+                self._apply_now()
+            return
         self._hurry.set()
         with self._applied_cond:
             while self._applied < target:
@@ -1052,6 +1115,23 @@ class SqliteJournal:
             tmp.replace(path)
             written.append(path)
         return written
+
+
+async def run_applier(
+    journal: SqliteJournal, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+) -> None:
+    """The applier of a journal opened with `writer_thread=False`, as a task of the event loop
+    that records: every `apply_interval_s` it applies what `apply_when_quiet` finds due, a
+    slice at a time with a loop turn between slices, so market data never waits for more
+    than one slice. Ends when applying fails (the next record raises the JournalError)."""
+    interval = journal.apply_interval_s
+    while True:
+        await sleep(interval)
+        try:
+            while journal.apply_when_quiet() == APPLY_SLICE:
+                await sleep(0)
+        except JournalError:
+            return  # logged; `record` / `flush` / `close` raise it to the daemon
 
 
 def _order(row: tuple[Any, ...]) -> Order:

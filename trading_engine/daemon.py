@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import SqliteJournal, Synchronous
+from book_keeper.journal import SqliteJournal, Synchronous, run_applier
 from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
@@ -59,7 +59,7 @@ from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, Loca
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, resolve_model_path
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
-from trading_engine.gc_tuning import freeze_startup_heap
+from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
 from trading_engine.market_recorder import MarketRecorder, session_header
 
@@ -212,8 +212,11 @@ class Daemon:
 
         journal_dir = Path(s.journal_dir)
         sync = Synchronous(s.execution.journal_synchronous)
-        journal = SqliteJournal(journal_dir, synchronous=sync)
+        # Applied to its tables by this loop between market-data items, not by a thread that
+        # would compete with the order path for the GIL (book_keeper.journal).
+        journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
         self._closers.append(journal.close)
+        self._spawn(run_applier(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
             instruments=instruments,
@@ -343,6 +346,7 @@ class Daemon:
         if self._recorder is not None:
             relay_items.target = self._recorder.items(exec_manager.on_item)
         freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
+        self._spawn(collect_between_items(), "gc")  # collections between items, not in one
         await stream.start()
         self._spawn(rest.run_time_sync(), "time-sync")
         return _Parts(

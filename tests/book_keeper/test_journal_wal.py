@@ -49,7 +49,7 @@ def _count(path: Path, sql: str) -> int:
         db.close()
 
 
-def _record_then_die(tmp_path: Path, torn_tail: bool = False) -> str:
+def _record_then_die(tmp_path: Path, torn_tail: bool = False, writer_thread: bool = True) -> str:
     """A child process journals N_ORDERS order flows (decision + intent in one record_many,
     accepted, a partial and a final fill) and a snapshot, with its writer thread held back,
     checks that the tables hold none of it, then SIGKILLs itself. Returns its stdout."""
@@ -59,7 +59,8 @@ sys.path.insert(0, {str(ROOT)!r})
 from book_keeper.journal import SqliteJournal
 from tests.book_keeper.test_journal_wal import N_ORDERS, _decision
 from tests.book_keeper.support import BUY, D, accepted, fill, filled, submitted
-j = SqliteJournal({str(tmp_path)!r}, apply_interval_s=3600)  # the writer waits an hour
+# the writer waits an hour (without a writer thread, nothing applies until asked)
+j = SqliteJournal({str(tmp_path)!r}, apply_interval_s=3600, writer_thread={writer_thread!r})
 for n in range(1, N_ORDERS + 1):
     cid = f"t-{{n}}"
     j.record_many((_decision(n), submitted(cid, BUY, "0.002", "60000.0")))
@@ -98,8 +99,11 @@ def _assert_everything_is_there(j: SqliteJournal) -> None:
     assert j.load_snapshots() == [(1, D("10000.5"), D("10000"), D("0.5"))]
 
 
-def test_records_the_killed_process_had_not_applied_are_recovered_at_opening(tmp_path):
-    out = _record_then_die(tmp_path)
+@pytest.mark.parametrize("writer_thread", [True, False])
+def test_records_the_killed_process_had_not_applied_are_recovered_at_opening(
+    tmp_path, writer_thread
+):
+    out = _record_then_die(tmp_path, writer_thread=writer_thread)
 
     assert out == "orders in the tables before the kill: 0\n"  # all of it only in the log
     with SqliteJournal(tmp_path) as j:
