@@ -5,8 +5,10 @@ from decimal import Decimal
 from typing import Protocol
 
 from core.enums import MarginType, PositionSide
+from core.fast_init import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
     """A position in one symbol. `qty` is signed: positive long, negative short (one-way mode)."""
@@ -31,6 +33,7 @@ class Position:
         return abs(self.qty) * mark_price
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Balance:
     """One margin asset's balance. `wallet_balance` excludes unrealized PnL, as on Binance."""

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from core.account import Balance, Position
 from core.enums import OrderStatus, TradingState
+from core.fast_init import fast_init
 from core.orders import Fill, Order, OrderRequest
 
 
@@ -31,6 +32,7 @@ class StreamState(StrEnum):
     FAILED = "failed"  # a fatal error (IP ban, unknown symbol): no more data, act on it
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     event_time_ms: int
@@ -40,6 +42,7 @@ class Event:
 # --- orders ------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSubmitted(Event):
     """Journaled before the network call: the request may or may not reach the exchange."""
@@ -47,6 +50,7 @@ class OrderSubmitted(Event):
     request: OrderRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAccepted(Event):
     symbol: str
@@ -54,6 +58,7 @@ class OrderAccepted(Event):
     order_id: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Event):
     symbol: str
@@ -62,6 +67,7 @@ class OrderRejected(Event):
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPartiallyFilled(Event):
     fill: Fill
@@ -69,6 +75,7 @@ class OrderPartiallyFilled(Event):
     avg_price: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderFilled(Event):
     fill: Fill
@@ -76,6 +83,7 @@ class OrderFilled(Event):
     avg_price: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCanceled(Event):
     symbol: str
@@ -83,6 +91,7 @@ class OrderCanceled(Event):
     order_id: int | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderExpired(Event):
     symbol: str
@@ -91,6 +100,7 @@ class OrderExpired(Event):
     reason: str  # e.g. IOC remainder, GTX would take, reduce-only knocked out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderAmended(Event):
     symbol: str
@@ -100,6 +110,7 @@ class OrderAmended(Event):
     quantity: Decimal
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderStatusUnknown(Event):
     """The request's outcome is unknown (timeout, 5xx): reconcile before anything is resent."""
@@ -109,6 +120,7 @@ class OrderStatusUnknown(Event):
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderReconciled(Event):
     """The exchange told us the true status of an order we were unsure about."""
@@ -121,12 +133,14 @@ class OrderReconciled(Event):
 # --- risk ----------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskDenied(Event):
     request: OrderRequest
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionMade(Event):
     """A strategy proposal, journaled before risk and execution act on it."""
@@ -137,6 +151,7 @@ class DecisionMade(Event):
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TradingStateChanged(Event):
     previous: TradingState
@@ -147,18 +162,21 @@ class TradingStateChanged(Event):
 # --- account -------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionChanged(Event):
     position: Position
     reason: str  # Binance ACCOUNT_UPDATE `m`: ORDER, FUNDING_FEE, ...
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalanceChanged(Event):
     balance: Balance
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueSnapshot(Event):
     """What the venue says we have, read over REST (start, after a reconnect, periodically).
@@ -174,6 +192,7 @@ class VenueSnapshot(Event):
     symbols: tuple[str, ...] = field(default=())  # symbols the snapshot covers
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FundingPaid(Event):
     symbol: str
@@ -184,6 +203,7 @@ class FundingPaid(Event):
 # --- market-data integrity -------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapDetected(Event):
     """Aggregate trade ids `first_missing_id..last_missing_id` (inclusive) were not received."""
@@ -198,6 +218,7 @@ class GapDetected(Event):
         return self.last_missing_id - self.first_missing_id + 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapHealed(Event):
     symbol: str
@@ -211,6 +232,7 @@ class GapHealed(Event):
     skipped: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamStateChanged(Event):
     """A market or user stream connected, dropped or was declared silent."""

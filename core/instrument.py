@@ -97,11 +97,18 @@ class Instrument:
     _price_decimals: int = field(init=False, repr=False, compare=False)
     _lot_decimals: int = field(init=False, repr=False, compare=False)
     _market_lot_decimals: int = field(init=False, repr=False, compare=False)
+    # Per lot filter: a quantity on its grid (min_qty + k * step) has no more decimals than the
+    # step, because min_qty has none more (true of every Binance symbol; checked, not assumed):
+    # then the precision check (-1111) cannot fail for it (check_qty's fast path).
+    _lot_grid_exact: bool = field(init=False, repr=False, compare=False)
+    _market_lot_grid_exact: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_price_decimals", _decimals(self.tick_size))
         object.__setattr__(self, "_lot_decimals", _decimals(self.lot.step_size))
         object.__setattr__(self, "_market_lot_decimals", _decimals(self.market_lot.step_size))
+        object.__setattr__(self, "_lot_grid_exact", _grid_exact(self.lot))
+        object.__setattr__(self, "_market_lot_grid_exact", _grid_exact(self.market_lot))
 
     # --- construction -------------------------------------------------------------------
 
@@ -173,6 +180,9 @@ class Instrument:
         lot = self.lot_for(order_type)
         if qty <= 0:
             return _ZERO.quantize(lot.step_size)
+        step = lot.step_size
+        if qty >= lot.min_qty and step and (qty - lot.min_qty) % step == 0:
+            return qty.quantize(step)  # already on the grid (the common case): what _snap gives
         return (
             _snap(qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
             if qty >= lot.min_qty
@@ -244,8 +254,16 @@ class Instrument:
         self, qty: Decimal, order_type: OrderType = OrderType.LIMIT
     ) -> FilterViolation | None:
         """LOT_SIZE (or MARKET_LOT_SIZE for market-like orders)."""
-        lot = self.lot_for(order_type)
         market = order_type.is_market_like
+        lot = self.market_lot if market else self.lot
+        # The common case first: within [min_qty, max_qty] and on the grid passes every check
+        # below (the precision one too, when the grid is exact), without counting decimals.
+        if (
+            0 < lot.min_qty <= qty <= lot.max_qty
+            and (self._market_lot_grid_exact if market else self._lot_grid_exact)
+            and _is_multiple(qty, lot.min_qty, lot.step_size)
+        ):
+            return None
         name = "MARKET_LOT_SIZE" if market else "LOT_SIZE"
         step_decimals = self._market_lot_decimals if market else self._lot_decimals
         if _decimal_places(qty) > step_decimals:
@@ -337,6 +355,11 @@ class Instrument:
         if open_orders >= self.max_num_orders:
             return FilterViolation("MAX_NUM_ORDERS", -2025, "Reach max open order limit.")
         return None
+
+
+def _grid_exact(lot: LotSize) -> bool:
+    """Whether every quantity on the lot's grid has at most the step's decimals."""
+    return lot.min_qty == 0 or _decimal_places(lot.min_qty) <= _decimals(lot.step_size)
 
 
 def _lot(f: Mapping[str, Any]) -> LotSize:

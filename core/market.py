@@ -7,7 +7,10 @@ Each tick carries two times: the exchange's and our receive time.
 from dataclasses import dataclass
 from decimal import Decimal
 
+from core.fast_init import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One aggregate trade (Binance `aggTrade`): trades at one price, one taker side, one time."""
@@ -28,6 +31,7 @@ class Trade:
         return self.last_trade_id - self.first_trade_id + 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class BookTicker:
     symbol: str
@@ -41,6 +45,7 @@ class BookTicker:
     recv_time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MarkPrice:
     symbol: str
@@ -52,6 +57,7 @@ class MarkPrice:
     recv_time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Bar:
     """An OHLCV time bar with the fields of a Binance kline; close time = open + interval - 1 ms."""

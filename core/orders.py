@@ -14,6 +14,7 @@ from core.enums import (
     TimeInForce,
     WorkingType,
 )
+from core.fast_init import fast_init
 
 S = OrderStatus
 
@@ -72,6 +73,7 @@ def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     return target in ORDER_TRANSITIONS[current]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRequest:
     """What a strategy asks for, before risk checks and before it reaches the venue."""
@@ -90,6 +92,7 @@ class OrderRequest:
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
     """The daemon's view of one order. Immutable: `transition` returns the next version."""
@@ -166,6 +169,7 @@ class Order:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill:
     """One execution of one of our orders, as the exchange reported it."""
@@ -190,6 +194,7 @@ class Fill:
         return self.price * self.qty
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderProposal:
     """What a strategy proposes: no client id yet, not yet checked by the RiskManager.
@@ -210,6 +215,7 @@ class OrderProposal:
     reason: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetPosition:
     """A strategy's wish for its signed position in one symbol (contracts; 0 = flat).

@@ -60,3 +60,54 @@ def test_formatted_price_parses_back_exactly(btc, price, side):
     text = btc.format_price(rounded)
     assert "E" not in text and "e" not in text
     assert Decimal(text) == rounded
+
+
+# --- the fast paths (on-grid quantities) give what the full sequence gives ----------------------
+
+_any_qty = st.one_of(
+    quantities,
+    st.decimals(min_value=Decimal("-1"), max_value=Decimal("2000"), places=4),
+    st.sampled_from(
+        [Decimal("0.0010"), Decimal("0.00100000"), Decimal("1E-3"), Decimal("1000.000")]
+    ),
+)
+
+
+def _reference_check_qty(inst: Instrument, qty: Decimal, order_type: OrderType) -> object:
+    """check_qty without its fast path: Binance's checks in Binance's order."""
+    from core.instrument import FilterViolation, _decimal_places, _is_multiple
+
+    lot = inst.lot_for(order_type)
+    name = "MARKET_LOT_SIZE" if order_type.is_market_like else "LOT_SIZE"
+    market = order_type.is_market_like
+    if _decimal_places(qty) > (inst._market_lot_decimals if market else inst._lot_decimals):
+        return FilterViolation(name, -1111, "Precision is over the maximum defined for this asset.")
+    if qty <= 0:
+        return FilterViolation(name, -4003, "Quantity less than or equal to zero.")
+    if lot.min_qty and qty < lot.min_qty:
+        return FilterViolation(name, -4004, "Quantity less than min quantity.")
+    if lot.max_qty and qty > lot.max_qty:
+        return FilterViolation(name, -4005, "Quantity greater than max quantity.")
+    if not _is_multiple(qty, lot.min_qty, lot.step_size):
+        return FilterViolation(name, -4023, "Quantity not increased by step size.")
+    return None
+
+
+@given(qty=_any_qty, order_type=order_types)
+def test_check_qty_fast_path_agrees_with_the_full_sequence(btc, qty, order_type):
+    assert btc.check_qty(qty, order_type) == _reference_check_qty(btc, qty, order_type)
+
+
+@given(qty=_any_qty, order_type=order_types)
+def test_floor_qty_fast_path_gives_the_snapped_value_and_its_digits(btc, qty, order_type):
+    from decimal import ROUND_FLOOR
+
+    from core.instrument import _snap
+
+    lot = btc.lot_for(order_type)
+    if qty <= 0:
+        return
+    base = lot.min_qty if qty >= lot.min_qty else Decimal(0)
+    expected = _snap(qty, base, lot.step_size, ROUND_FLOOR)
+    floored = btc.floor_qty(qty, order_type)
+    assert floored == expected and str(floored) == str(expected)  # same digits in the journal

@@ -1,0 +1,111 @@
+"""`fast_init`: the same constructor as the dataclass one (signature, defaults, keyword-only
+fields, `__post_init__`, frozen instances), for every record class of `core` it decorates."""
+
+import dataclasses
+import inspect
+from decimal import Decimal
+
+import pytest
+
+from core import account, events, market, orders
+from core.enums import OrderType, Side
+from core.fast_init import fast_init
+from core.orders import OrderRequest
+
+
+def _decorated() -> list[type]:
+    found = []
+    for module in (account, events, market, orders):
+        for obj in vars(module).values():
+            if (
+                inspect.isclass(obj)
+                and obj.__module__ == module.__name__
+                and dataclasses.is_dataclass(obj)
+            ):
+                found.append(obj)
+    return found
+
+
+@pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
+def test_every_core_record_keeps_the_dataclass_signature(cls: type) -> None:
+    fields = dataclasses.fields(cls)
+    reference = dataclasses.make_dataclass(  # what @dataclass alone makes of the same fields
+        "Reference",
+        [(f.name, f.type, dataclasses.field(default=f.default, kw_only=f.kw_only)) for f in fields],
+        frozen=True,
+        slots=True,
+    )
+    assert vars(cls)["__init__"].__qualname__ == f"{cls.__qualname__}.__init__"
+    expected = inspect.signature(reference)
+    got = inspect.signature(cls)
+    assert [(p.name, p.kind, p.default) for p in got.parameters.values()] == [
+        (p.name, p.kind, p.default) for p in expected.parameters.values()
+    ]
+
+
+def test_instances_equal_the_dataclass_ones_and_stay_frozen() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Slow:
+        symbol: str
+        qty: Decimal
+        price: Decimal | None = None
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Fast:
+        symbol: str
+        qty: Decimal
+        price: Decimal | None = None
+
+    slow = Slow(symbol="BTCUSDT", qty=Decimal("0.002"))
+    fast = Fast(symbol="BTCUSDT", qty=Decimal("0.002"))
+    assert (fast.symbol, fast.qty, fast.price) == (slow.symbol, slow.qty, slow.price)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.price = Decimal(1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Fast("BTCUSDT", Decimal(1))  # type: ignore[misc]  # keyword-only, as declared
+    with pytest.raises(TypeError):
+        Fast(symbol="BTCUSDT")  # type: ignore[call-arg]  # a field without default is required
+
+
+def test_post_init_runs_and_replace_goes_through_it() -> None:
+    seen: list[str] = []
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        name: str
+
+        def __post_init__(self) -> None:
+            seen.append(self.name)
+
+    dataclasses.replace(Checked("a"), name="b")
+    assert seen == ["a", "b"]
+
+
+def test_order_request_round_trips_and_hashes_as_before() -> None:
+    a = OrderRequest(
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        quantity=Decimal("0.004"),
+        client_order_id="b-1",
+    )
+    b = dataclasses.replace(a)
+    assert a == b and hash(a) == hash(b) and a.reduce_only is False
+
+
+def test_refuses_what_it_cannot_copy() -> None:
+    @dataclasses.dataclass
+    class Mutable:
+        x: int
+
+    with pytest.raises(TypeError, match="frozen dataclasses with slots"):
+        fast_init(Mutable)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithFactory:
+        x: list[int] = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError, match="no factories"):
+        fast_init(WithFactory)
