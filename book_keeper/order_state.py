@@ -4,8 +4,6 @@ Shared by the journal (which writes the result to its `orders` row) and the Book
 keeps the open-order book), so both agree on every order's status by construction.
 """
 
-from dataclasses import replace
-
 from core.enums import OrderStatus
 from core.events import (
     Event,
@@ -19,6 +17,7 @@ from core.events import (
     OrderRejected,
     OrderStatusUnknown,
 )
+from core.fast_init import replace
 from core.orders import IllegalTransition, Order
 
 ORDER_EVENTS = (

@@ -1,4 +1,4 @@
-"""A faster `__init__` for the frozen, slotted dataclasses the order path creates.
+"""A faster `__init__` (and `replace`) for the frozen, slotted dataclasses the order path makes.
 
 A `@dataclass(frozen=True)` `__init__` stores every field through `object.__setattr__` (its
 own `__setattr__` refuses): a global lookup, an attribute lookup and a call per field, ~140 ns
@@ -7,6 +7,10 @@ decision, the request, the submitted event, the order). `fast_init` replaces tha
 with one that stores each field through its slot descriptor (`member.__set__`, what
 `object.__setattr__` ends up calling): the same signature, defaults, keyword-only fields and
 `__post_init__`, about half the time. Instances stay frozen (assignment still raises).
+
+It also gives the class a `__replace__` (Python 3.13's copy protocol), which `replace` below
+uses: `dataclasses.replace` builds a keyword dict of every field and goes through `__init__`
+(3.2 us for an Order, whose every state change is a copy), `__replace__` copies slot to slot.
 """
 
 import dataclasses
@@ -20,11 +24,18 @@ def fast_init(cls: type[T]) -> type[T]:
     params = cls.__dataclass_params__  # type: ignore[attr-defined]
     if not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__}: fast_init is for frozen dataclasses with slots")
-    namespace: dict[str, Any] = {}
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = [f.name for f in fields]
+    namespace: dict[str, Any] = {
+        "_cls": cls,
+        "_new": object.__new__,
+        "_names": frozenset(names),
+        "_refuse": _refuse,
+        "_setters": {f.name: getattr(cls, f.name).__set__ for f in fields},
+    }
     positional: list[str] = []
     keyword: list[str] = []
-    body: list[str] = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in fields:
         if not f.init or f.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{f.name}: fast_init needs init fields, no factories")
         namespace[f"_set_{f.name}"] = getattr(cls, f.name).__set__
@@ -33,14 +44,42 @@ def fast_init(cls: type[T]) -> type[T]:
             namespace[f"_default_{f.name}"] = f.default
             param += f"=_default_{f.name}"
         (keyword if f.kw_only else positional).append(param)
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    if hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()")
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
-    source = f"def __init__({signature}):\n" + "\n".join(body or ["    pass"])
-    exec(source, namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__  # type: ignore[misc]
-    cls.__init__ = init  # type: ignore[method-assign]
+    post_init = hasattr(cls, "__post_init__")
+    lines = [
+        f"def __init__({signature}):",
+        *[f"    _set_{n}(self, {n})" for n in names],
+        *(["    self.__post_init__()"] if post_init else []),
+        "    pass",
+        "def __replace__(self, /, **changes):",
+        "    if not _names.issuperset(changes):",
+        "        _refuse(_cls, changes)",
+        "    new = _new(_cls)",
+        *[f"    _set_{n}(new, self.{n})" for n in names],
+        "    for name, value in changes.items():",
+        "        _setters[name](new, value)",
+        *(["    new.__post_init__()"] if post_init else []),
+        "    return new",
+    ]
+    # Built from the class's own field names, as dataclasses builds its __init__.
+    exec("\n".join(lines), namespace)
+    for name in ("__init__", "__replace__"):
+        method = namespace[name]
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        setattr(cls, name, method)
     return cls
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """`dataclasses.replace`: through the `fast_init` class's `__replace__` (~3x faster), else
+    `dataclasses.replace` itself."""
+    method = getattr(obj, "__replace__", None)
+    if method is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    return method(**changes)  # type: ignore[no-any-return]
+
+
+def _refuse(cls: type, changes: dict[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(changes) - known)
+    raise TypeError(f"{cls.__name__}.__replace__() got unexpected field(s): {unknown}")

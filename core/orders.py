@@ -3,7 +3,7 @@
 Quantities are in contracts (base asset for USD-M), prices in the quote asset (USDT), Decimal.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from core.enums import (
@@ -14,7 +14,7 @@ from core.enums import (
     TimeInForce,
     WorkingType,
 )
-from core.fast_init import fast_init
+from core.fast_init import fast_init, replace
 
 S = OrderStatus
 

@@ -109,3 +109,43 @@ def test_refuses_what_it_cannot_copy() -> None:
 
     with pytest.raises(TypeError, match="no factories"):
         fast_init(WithFactory)
+
+
+@pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
+def test_replace_equals_dataclasses_replace(cls: type) -> None:
+    from core.fast_init import replace
+
+    sample = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f"v-{f.name}"
+        for f in dataclasses.fields(cls)
+    }
+    original = cls(**{k: v for k, v in sample.items()})
+    changed = dict.fromkeys(list(sample)[:2], "changed")
+
+    assert replace(original) == dataclasses.replace(original) == original
+    assert replace(original, **changed) == dataclasses.replace(original, **changed)
+    assert replace(original, **changed) is not original
+    with pytest.raises(TypeError, match="unexpected field"):
+        replace(original, not_a_field=1)
+
+
+def test_replace_runs_post_init_and_falls_back_for_other_dataclasses() -> None:
+    from core.fast_init import replace
+
+    seen: list[int] = []
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        n: int
+
+        def __post_init__(self) -> None:
+            seen.append(self.n)
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        n: int
+
+    replace(Checked(1), n=2)
+    assert seen == [1, 2]
+    assert replace(Plain(1), n=3) == Plain(3)
