@@ -195,12 +195,13 @@ dir = "{logs}"
 
 
 # --active: a strategy that keeps trading. The exchange's klines are bars of its own (wall)
-# clock, so at 480x a 1m kline spans 8 replayed hours and the default SMA on 1m klines hardly
+# clock, so at 480x a 1m kline spans 8 replayed hours and a strategy on 1m klines hardly
 # trades; here SMA 3/8 on 1s bars built from the trades (8 replayed minutes each at 480x),
 # 200 USDT a position (0.002 BTC clears the 100 USDT minimum notional, a flip of 0.004 BTC
 # stays under the 500 USDT order cap), and the per-minute / per-day limits raised.
 ACTIVE = """
 [strategy]
+name = "sma_crossover"
 bar_interval = "1s"
 fast_period = 3
 slow_period = 8

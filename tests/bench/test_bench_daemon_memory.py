@@ -5,14 +5,18 @@ No memory or timing assertions."""
 import argparse
 import re
 
+import pytest
+
 from tests.bench.support import load_bench
 
 bench = load_bench("bench_daemon_memory")
 
 
-def test_a_short_replay_prints_the_memory_figures(capsys, tmp_path):
+@pytest.mark.parametrize("active", [False, True], ids=["default", "active"])
+def test_a_short_replay_prints_the_memory_figures(capsys, tmp_path, active):
     status = bench.main(
         [
+            *(["--active"] if active else []),
             "--hours",
             "0.4",
             "--speed",
