@@ -196,3 +196,33 @@ def test_the_log_is_emptied_once_applied(tmp_path, monkeypatch):
     assert os.path.getsize(tmp_path / "journal.wal") == 0
     with SqliteJournal(tmp_path) as j:
         assert j.recovered_records == 0 and len(j.load_events()) == 20
+
+
+def test_a_log_in_the_line_format_of_earlier_versions_is_still_recovered(tmp_path):
+    """A log left by a daemon of the previous version (record_many as `<kind> <JSON>` lines)."""
+    from book_keeper import codec
+
+    with SqliteJournal(tmp_path):
+        pass  # the tables exist, nothing applied
+    decision, intent = _decision(1), submitted("t-1", BUY, "0.001", "60000.0")
+    body = b"\n".join(f"{type(e).__name__} ".encode() + codec.encode(e) for e in (decision, intent))
+    (tmp_path / "journal.wal").write_bytes(journal_module._frame(1, body))
+
+    with SqliteJournal(tmp_path) as j:
+        assert j.recovered_records == 1
+        assert [e for _, e in j.load_events(["DecisionMade"])] == [decision]
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
+
+
+def test_record_many_stores_each_event_payload_as_record_does(tmp_path):
+    from book_keeper import codec
+
+    first, second = _decision(1), _decision(2)
+    with SqliteJournal(tmp_path) as j:
+        j.record_many((first, second))
+        j.record(_decision(3))
+        j.flush()
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    payloads = [row[0] for row in db.execute("SELECT payload FROM events ORDER BY seq")]
+    db.close()
+    assert payloads == [codec.encode(_decision(n)).decode() for n in (1, 2, 3)]
