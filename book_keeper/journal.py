@@ -24,7 +24,7 @@ happens). The applier is a background writer thread by default. The daemon passe
 `run_applier`): a second Python thread competes with the order path for the GIL at every
 call that releases it (the log's `os.write`, a socket send), which cost the tick-to-order
 path ~30-60 us at p50 (bench/bench_tick_to_order.py); in the loop the tables are written in
-the gaps between two market-data items, never during one (in slices of 64 frames). Once
+the gaps between two market-data items, never during one (in slices of 32 frames). Once
 everything is applied and the log exceeds 1 MiB (and at `close()`), the log is emptied. On
 opening, the frames after `wal_applied_lsn` - recorded by a process that died before its
 writer applied them - are applied first (`recovered_records`); a torn or corrupt
@@ -148,7 +148,7 @@ FILE_NAME = "journal.sqlite3"
 WAL_SUFFIX = ".wal"  # journal.sqlite3 -> journal.wal, next to it
 APPLY_INTERVAL_S = 0.005  # the applier looks for new records this often
 MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it saw them
-APPLY_SLICE = 64  # without a writer thread: frames applied per call (the loop's other work waits)
+APPLY_SLICE = 32  # without a writer thread: frames per call (~0.5 ms; market data waits meanwhile)
 READER_WAIT_S = 2.0  # how long a read-only reader waits for the daemon's writer to catch up
 SCHEMA_VERSION = 1
 # What the BookKeeper replays on restore, besides the fills.
