@@ -73,7 +73,7 @@ def test_no_thread_is_started_and_a_read_applies_what_was_recorded(tmp_path: Pat
 def test_records_are_applied_after_a_quiet_look_in_slices(
     tmp_path: Path, clock: FakeMonotonic
 ) -> None:
-    n = APPLY_SLICE + 36
+    n = 2 * APPLY_SLICE + 5
     with SqliteJournal(tmp_path, writer_thread=False) as j:
         for i in range(n):
             j.record(_decision(i))
@@ -82,7 +82,8 @@ def test_records_are_applied_after_a_quiet_look_in_slices(
         assert _rows(j.path, "events") == 0
         assert j.apply_when_quiet() == APPLY_SLICE  # a look without new records: apply
         assert _rows(j.path, "events") == APPLY_SLICE
-        assert j.apply_when_quiet() == 36  # the rest of the burst
+        assert j.apply_when_quiet() == APPLY_SLICE  # the rest of the burst, a slice a call
+        assert j.apply_when_quiet() == 5
         assert j.apply_when_quiet() == 0
         assert _rows(j.path, "events") == n
 
