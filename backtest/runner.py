@@ -328,6 +328,7 @@ class _Rig:
             instruments=instruments,
             clock=self.clock,
             leverage={symbol: risk_config.leverage},
+            revalue_eagerly=False,
         )
         self.risk = RiskManager(
             config=risk_config, instruments=instruments, clock=self.clock, view=self.book

@@ -205,6 +205,9 @@ class BookKeeper:
     first BalanceChanged / VenueSnapshot, which is then not a difference). `leverage` per symbol
     (default 20, Binance's default) values the initial margin in `available_balance`; a
     VenueSnapshot's positions update it. `curve_points` bounds the equity curve (one per minute).
+    `revalue_eagerly` (live) computes equity and the available balance right after each event
+    and mark price, off the order path; a backtest, where nothing waits, computes them only
+    when read (the same values, fewer computations).
     """
 
     def __init__(
@@ -217,8 +220,10 @@ class BookKeeper:
         default_leverage: int = 20,
         curve_points: int = 7 * 24 * 60,
         remember_orders: int = 10_000,
+        revalue_eagerly: bool = True,
     ) -> None:
         self._clock = clock
+        self._eager = revalue_eagerly
         self.instruments = dict(instruments)
         assets = {inst.margin_asset for inst in self.instruments.values()}
         self.asset = assets.pop() if len(assets) == 1 else "USDT"
@@ -339,7 +344,8 @@ class BookKeeper:
     def _revalue(self) -> None:
         """Compute equity and the available balance of the new state now (after an event or a
         mark price, off the order path), so the next order's risk check finds them cached."""
-        self.available_balance()  # computes equity() on the way
+        if self._eager:
+            self.available_balance()  # computes equity() on the way
 
     def _compute_available_balance(self) -> Decimal:
         position_im = open_order_im = ZERO
@@ -347,7 +353,9 @@ class BookKeeper:
             if book.qty:
                 ref = book.ref_price() or book.entry
                 position_im += abs(book.qty) * ref / book.leverage
-        for symbol in {o.symbol for o in self._orders.values()}:
+        # Only LIMIT orders that may add exposure hold margin: the symbols with none (only
+        # protective stops or a MARKET order in flight) would add exactly 0.
+        for symbol in {o.symbol for o in self._orders.values() if _holds_margin(o)}:
             open_order_im += self._open_order_margin(self._books[symbol])
         return self.equity() - position_im - open_order_im
 
@@ -369,17 +377,16 @@ class BookKeeper:
     def _open_order_margin(self, book: _Book) -> Decimal:
         buy_qty = buy_notional = sell_qty = sell_notional = ZERO
         for o in self._orders.values():
-            if o.symbol != book.symbol or o.reduce_only or o.type is not OrderType.LIMIT:
-                continue
-            if o.price is None:
+            price = o.price
+            if o.symbol != book.symbol or price is None or not _holds_margin(o):
                 continue
             remaining = o.quantity - o.filled_qty
             if o.side is Side.BUY:
                 buy_qty += remaining
-                buy_notional += remaining * o.price
+                buy_notional += remaining * price
             else:
                 sell_qty += remaining
-                sell_notional += remaining * o.price
+                sell_notional += remaining * price
         buy = _side_margin(buy_qty, buy_notional, max(ZERO, -book.qty))
         sell = _side_margin(sell_qty, sell_notional, max(ZERO, book.qty))
         return max(buy, sell) / book.leverage
@@ -898,6 +905,11 @@ class BookKeeper:
         journal.snapshot(
             time_ms=self._clock.now_ms(), equity=wallet + upnl, wallet=wallet, unrealized_pnl=upnl
         )
+
+
+def _holds_margin(o: Order) -> bool:
+    """A priced, non reduce-only LIMIT order: what the exchange counts as open-order margin."""
+    return o.type is OrderType.LIMIT and not o.reduce_only and o.price is not None
 
 
 def _side_margin(qty: Decimal, notional: Decimal, closable: Decimal) -> Decimal:
