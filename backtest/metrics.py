@@ -24,13 +24,14 @@ a report, not a ledger). Conventions, each stated once here:
 A ratio whose denominator is 0 is reported as None (JSON null), never inf or NaN.
 """
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from statistics import median
 from typing import Any
+
+import numpy as np
 
 YEAR_MS = 365 * 24 * 60 * 60 * 1000
 
@@ -47,7 +48,15 @@ class FillRow:
 
 
 def returns(equity: Sequence[float]) -> list[float]:
-    return [b / a - 1.0 for a, b in itertools.pairwise(equity) if a != 0]
+    # numpy's elementwise IEEE arithmetic: the same floats as b / a - 1.0 one by one.
+    e = _floats(equity)
+    a, b = e[:-1], e[1:]
+    keep = a != 0
+    return (b[keep] / a[keep] - 1.0).tolist()  # type: ignore[no-any-return]
+
+
+def _floats(values: Sequence[float]) -> Any:
+    return np.asarray(values, dtype=np.float64)
 
 
 def total_return(equity: Sequence[float]) -> float:
@@ -55,8 +64,9 @@ def total_return(equity: Sequence[float]) -> float:
 
 
 def periods_per_year(times_ms: Sequence[int]) -> float | None:
-    steps = [b - a for a, b in itertools.pairwise(times_ms) if b > a]
-    return YEAR_MS / median(steps) if steps else None
+    steps = np.diff(np.asarray(times_ms, dtype=np.int64))
+    steps = steps[steps > 0]
+    return YEAR_MS / median(steps.tolist()) if len(steps) else None
 
 
 _MAX_EXP = 690.0  # e**690 ~ 1e299, below float's 1.8e308
@@ -91,13 +101,12 @@ def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
 
 
 def drawdowns(equity: Sequence[float]) -> list[float]:
-    """1 - equity / running peak, per sample (0 at a new peak)."""
-    out = []
-    peak = -math.inf
-    for e in equity:
-        peak = max(peak, e)
-        out.append(1.0 - e / peak if peak > 0 else 0.0)
-    return out
+    """1 - equity / running peak, per sample (0 at a new peak, and while the peak is <= 0)."""
+    e = _floats(equity)
+    peak = np.maximum.accumulate(e) if len(e) else e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(peak > 0, 1.0 - e / peak, 0.0)
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def max_drawdown(equity: Sequence[float]) -> float:
@@ -105,20 +114,21 @@ def max_drawdown(equity: Sequence[float]) -> float:
 
 
 def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -> int:
-    longest = 0
-    peak = -math.inf
-    peak_t = times_ms[0] if times_ms else 0
-    under = False
-    for e, t in zip(equity, times_ms, strict=True):
-        if e >= peak:
-            if under:  # recovered: the drawdown lasted from the peak to now
-                longest = max(longest, t - peak_t)
-                under = False
-            peak, peak_t = e, t
-        else:
-            under = True
-            longest = max(longest, t - peak_t)  # still under at the end: up to the end
-    return longest
+    """The longest time from a peak (a sample at or above every one before) to the first
+    sample back at or above it, or to the last sample while still under."""
+    e = _floats(equity)
+    t = np.asarray(times_ms, dtype=np.int64)
+    if len(e) != len(t):
+        raise ValueError("equity and times differ in length")
+    if len(e) < 2:
+        return 0
+    before = np.maximum.accumulate(e)[:-1]  # the peak before each later sample
+    peak = np.concatenate(([True], e[1:] >= before))
+    last_peak = np.maximum.accumulate(np.where(peak, np.arange(len(e)), 0))
+    # Each sample under its peak, and each recovery, measures the time since that peak.
+    since = t[1:] - t[last_peak[:-1]]
+    counts = ~(peak[1:] & peak[:-1])
+    return max(0, int(since[counts].max())) if counts.any() else 0
 
 
 def calmar(ann_return: float | None, max_dd: float) -> float | None:
@@ -178,7 +188,8 @@ def expectancy(results: Sequence[float]) -> float | None:
 
 
 def exposure(positions: Sequence[float]) -> float:
-    return sum(1 for p in positions if p != 0) / len(positions) if positions else 0.0
+    n = len(positions)
+    return int(np.count_nonzero(_floats(positions))) / n if n else 0.0
 
 
 def turnover(fills: Sequence[FillRow], starting_equity: float) -> float | None:
