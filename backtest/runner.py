@@ -190,55 +190,65 @@ class RecordingJournal:
         self._positions: dict[str, Decimal] = {}
 
     def record(self, event: Event) -> None:
-        kind = type(event).__name__
+        cls = type(event)
+        kind = cls.__name__
         self.counts[kind] = self.counts.get(kind, 0) + 1
-        if isinstance(event, OrderSubmitted):
-            r = event.request
-            self.orders[r.client_order_id] = OrderRow(
-                client_order_id=r.client_order_id,
-                symbol=r.symbol,
-                side=r.side.value,
-                type=r.type.value,
-                quantity="" if r.quantity is None else f"{r.quantity:f}",
-                price="" if r.price is None else f"{r.price:f}",
-                stop_price="" if r.stop_price is None else f"{r.stop_price:f}",
-                reduce_only=r.reduce_only,
-                close_position=r.close_position,
-                submitted_ms=event.event_time_ms,
-                updated_ms=event.event_time_ms,
-            )
-            return
-        if isinstance(event, OrderPartiallyFilled | OrderFilled):
-            f = event.fill
-            pos = self._positions.get(f.symbol, _ZERO)
-            pos += f.qty if f.side is Side.BUY else -f.qty
-            self._positions[f.symbol] = pos
-            self.fills.append(
-                FillRecord(
-                    f.trade_time_ms,
-                    f.client_order_id,
-                    f.order_id,
-                    f.trade_id,
-                    f.side.value,
-                    f.price,
-                    f.qty,
-                    f.commission,
-                    f.commission_asset,
-                    f.realized_pnl,
-                    f.is_maker,
-                    pos,
-                )
-            )
-            row = self.orders.get(f.client_order_id)
+        if cls is OrderSubmitted:
+            self._submitted(event)  # type: ignore[arg-type]
+        elif cls is OrderFilled or cls is OrderPartiallyFilled:
+            self._filled(event)  # type: ignore[arg-type]
+        else:
+            row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:
-                row.filled_qty = event.cumulative_qty
-                row.status = "FILLED" if isinstance(event, OrderFilled) else "PARTIALLY_FILLED"
-                row.order_id = f.order_id
-                row.updated_ms = event.event_time_ms
-            return
-        row = self.orders.get(getattr(event, "client_order_id", ""))
-        if row is None:
-            return
+                self._update(row, event)
+
+    def _submitted(self, event: OrderSubmitted) -> None:
+        r = event.request
+        self.orders[r.client_order_id] = OrderRow(
+            client_order_id=r.client_order_id,
+            symbol=r.symbol,
+            side=r.side.value,
+            type=r.type.value,
+            quantity="" if r.quantity is None else f"{r.quantity:f}",
+            price="" if r.price is None else f"{r.price:f}",
+            stop_price="" if r.stop_price is None else f"{r.stop_price:f}",
+            reduce_only=r.reduce_only,
+            close_position=r.close_position,
+            submitted_ms=event.event_time_ms,
+            updated_ms=event.event_time_ms,
+        )
+
+    def _filled(self, event: OrderPartiallyFilled | OrderFilled) -> None:
+        f = event.fill
+        pos = self._positions.get(f.symbol, _ZERO)
+        pos += f.qty if f.side is Side.BUY else -f.qty
+        self._positions[f.symbol] = pos
+        self.fills.append(
+            FillRecord(
+                f.trade_time_ms,
+                f.client_order_id,
+                f.order_id,
+                f.trade_id,
+                f.side.value,
+                f.price,
+                f.qty,
+                f.commission,
+                f.commission_asset,
+                f.realized_pnl,
+                f.is_maker,
+                pos,
+            )
+        )
+        row = self.orders.get(f.client_order_id)
+        if row is not None:
+            row.filled_qty = event.cumulative_qty
+            row.status = "FILLED" if type(event) is OrderFilled else "PARTIALLY_FILLED"
+            row.order_id = f.order_id
+            row.updated_ms = event.event_time_ms
+
+    @staticmethod
+    def _update(row: OrderRow, event: Event) -> None:
+        """Any later event of the order stamps its row; these also change its status."""
         row.updated_ms = event.event_time_ms
         if isinstance(event, OrderAccepted):
             row.order_id = event.order_id
@@ -529,9 +539,24 @@ def _run(
 
 
 def _progress(total: int, enabled: bool, unit: str) -> Any:
+    if not enabled:
+        return _NoProgress()  # tqdm's import alone costs more than a short run
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    return tqdm(total=total, disable=not enabled, unit=unit, mininterval=0.5, leave=False)
+    return tqdm(total=total, unit=unit, mininterval=0.5, leave=False)
+
+
+class _NoProgress(contextlib.AbstractContextManager["_NoProgress"]):
+    """A disabled progress bar: counts, shows nothing."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, k: int) -> None:
+        self.n += k
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _run_klines(
