@@ -91,17 +91,15 @@ def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
 
 
 def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
-    """Price strings -> int64 ticks, vectorized over the distinct strings (a tape repeats
-    few); NotApplicable unless every price is exactly on the grid (checked through float64,
-    exact for prices of at most 15 digits)."""
-    keys = list(dict.fromkeys(texts))
-    f = np.array(keys, dtype=np.float64)
+    """Price strings -> int64 ticks; NotApplicable unless every price is exactly on the grid
+    (checked through float64, exact for prices of at most 15 digits). Each string is parsed:
+    cheaper than finding the distinct ones and looking every string up."""
+    f = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
     scale = float(tick)
     ticks = np.rint(f / scale)
     if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
         raise NotApplicable("a price is off the tick grid")
-    lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
-    return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
+    return ticks.astype(np.int64)
 
 
 def tick_floats(ticks: np.ndarray, tick: Decimal) -> np.ndarray:
@@ -238,12 +236,12 @@ class KlineFastPath:
         if target is not None and target.qty != position.qty:
             return i
         n = len(self.open_ms)
-        j = int(np.searchsorted(self.forced, i, side="left"))
+        j = int(self.forced.searchsorted(i))
         end = int(self.forced[j]) if j < len(self.forced) else n
         qty = position.qty
         if qty:
             boundary = (int(self.close_ms[i - 1]) // self.funding_ms + 1) * self.funding_ms
-            end = min(end, int(np.searchsorted(self.close_ms, boundary, side="left")))
+            end = min(end, int(self.close_ms.searchsorted(boundary)))
         end = self._strategy_quiet(i, end)
         if end <= i:
             return i
