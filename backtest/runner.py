@@ -33,10 +33,11 @@ recorded top of book for trades data, leverage and brackets): `backtest.realism`
 import bisect
 import contextlib
 import csv
+import gc
 import json
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -433,6 +434,7 @@ def run_backtest(
     start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
     klines = isinstance(data, Klines)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_collector_paused())
         sqlite = None
         if config.journal_dir is not None:
             config.journal_dir.mkdir(parents=True, exist_ok=True)
@@ -447,6 +449,21 @@ def run_backtest(
             warm = closed_bars(history, config.symbol, int(rig.strategy.warmup_bars), start_ms)
             rig.em.warm(warm)
         return replace(_run(rig, data, config, inst, wall), warm_bars=len(warm))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off during a run: the run makes (almost) no cyclic garbage,
+    and its objects stay reachable until it ends (the engine, the books and the journal keep
+    their history), so the collector's passes, longer as that history grows, free nothing
+    (about 9 % of a 500,000-bar run). The previous state comes back after the run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def split_history(data: MarketData, trade_from_ms: int) -> tuple[Klines | None, MarketData]:
