@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from book_keeper.order_state import evolve, order_key
+from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
 from core.enums import OrderStatus, OrderType, Side
@@ -547,7 +547,7 @@ class BookKeeper:
         self.orders_submitted += 1
 
     def _on_order_event(self, event: Event) -> None:
-        _, cid = order_key(event)
+        cid = event.client_order_id  # type: ignore[attr-defined]  # fills have their own handler
         order = self._orders.get(cid)
         if order is None:
             if cid in self._ended:
