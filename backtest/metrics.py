@@ -24,6 +24,7 @@ a report, not a ledger). Conventions, each stated once here:
 A ratio whose denominator is 0 is reported as None (JSON null), never inf or NaN.
 """
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -88,7 +89,7 @@ def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
     if len(rets) < 2 or per_year is None:
         return None
     mean = sum(rets) / len(rets)
-    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+    var = _sum_of_squares(_floats(rets) - mean) / (len(rets) - 1)
     return None if var <= 0 else mean / math.sqrt(var) * math.sqrt(per_year)
 
 
@@ -96,8 +97,14 @@ def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
     if not rets or per_year is None:
         return None
     mean = sum(rets) / len(rets)
-    down = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+    down = math.sqrt(_sum_of_squares(np.minimum(_floats(rets), 0.0)) / len(rets))
     return None if down <= 0 else mean / down * math.sqrt(per_year)
+
+
+def _sum_of_squares(values: Any) -> float:
+    """sum(v ** 2 for v in values) with Python's float power and left-to-right sum (numpy's
+    square and pairwise sum could differ in the last bit), without a generator."""
+    return sum(map(pow, values.tolist(), itertools.repeat(2.0)))
 
 
 def drawdowns(equity: Sequence[float]) -> list[float]:
@@ -110,7 +117,7 @@ def drawdowns(equity: Sequence[float]) -> list[float]:
 
 
 def max_drawdown(equity: Sequence[float]) -> float:
-    return max(drawdowns(equity), default=0.0)
+    return float(np.max(drawdowns(equity))) if len(equity) else 0.0
 
 
 def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -> int:

@@ -99,3 +99,20 @@ def test_vectorized_curve_metrics_equal_the_sample_by_sample_definitions_exactly
         assert m.max_drawdown_duration_ms(equity, times) == longest
         assert m.periods_per_year(times) == (m.YEAR_MS / median(steps) if steps else None)
         assert m.exposure(equity) == sum(1 for e in equity if e != 0) / n
+
+
+def test_sharpe_sortino_and_max_drawdown_equal_their_generator_definitions_exactly():
+    import random
+
+    rng = random.Random(11)
+    for _ in range(100):
+        rets = [rng.choice([0.0, -0.0, rng.gauss(0, 0.01), rng.gauss(0, 1e-9)]) for _ in range(40)]
+        mean = sum(rets) / len(rets)
+        var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+        want = None if var <= 0 else mean / math.sqrt(var) * math.sqrt(365)
+        assert m.sharpe(rets, 365) == want
+        down = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+        assert m.sortino(rets, 365) == (None if down <= 0 else mean / down * math.sqrt(365))
+        equity = [100.0 + 50 * r for r in rets]
+        assert m.max_drawdown(equity) == max(m.drawdowns(equity))
+    assert m.max_drawdown([]) == 0.0
