@@ -658,10 +658,11 @@ def _run_klines(
 
     def taken(t_close: Any, eq: Any, position: float) -> None:
         """The rows of quiet bars (numpy arrays of their close times and equities)."""
-        times.frombytes(t_close.astype("<i8").tobytes())
+        t_bytes = t_close.astype("<i8").tobytes()
+        times.frombytes(t_bytes)
         equity.frombytes(eq.astype("<f8").tobytes())
         positions.extend([position] * len(eq))
-        price_times.frombytes(t_close.astype("<i8").tobytes())
+        price_times.frombytes(t_bytes)
 
     progress_every = 10_000
     with _progress(n, config.progress, "bar") as bar_progress:
