@@ -90,14 +90,25 @@ def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
         raise NotApplicable(f"ExecManager without {', '.join(missing)}")
 
 
-def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
+def price_ticks(texts: list[str], tick: Decimal, *, distinct_first: bool = True) -> np.ndarray:
     """Price strings -> int64 ticks; NotApplicable unless every price is exactly on the grid
-    (checked through float64, exact for prices of at most 15 digits). Each string is parsed:
-    cheaper than finding the distinct ones and looking every string up."""
-    f = np.fromiter(map(float, texts), dtype=np.float64, count=len(texts))
+    (checked through float64, exact for prices of at most 15 digits). `distinct_first`
+    parses each distinct string once and looks every string up (a trade tape repeats few
+    prices); without it every string is parsed (cheaper when most differ: kline columns)."""
+    if not distinct_first:
+        return _grid_ticks(np.fromiter(map(float, texts), dtype=np.float64, count=len(texts)), tick)
+    keys = list(dict.fromkeys(texts))
+    ticks = _grid_ticks(np.array(keys, dtype=np.float64), tick)
+    lookup = dict(zip(keys, ticks.tolist(), strict=True))
+    return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
+
+
+def _grid_ticks(prices: np.ndarray, tick: Decimal) -> np.ndarray:
     scale = float(tick)
-    ticks = np.rint(f / scale)
-    if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
+    ticks = np.rint(prices / scale)
+    if len(prices) and (
+        np.abs(prices / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT
+    ):
         raise NotApplicable("a price is off the tick grid")
     return ticks.astype(np.int64)
 
@@ -180,9 +191,10 @@ class KlineFastPath:
         self.funding_ms = funding_interval_ms
         self.open_ms = np.array(k.open_time, dtype=np.int64)
         self.close_ms = self.open_ms + (MINUTE_MS - 1)
-        self.low = price_ticks(k.low, tick)
-        self.high = price_ticks(k.high, tick)
-        self.close = price_ticks(k.close, tick)
+        # Bars' prices mostly differ from one another: parsed one by one.
+        self.low = price_ticks(k.low, tick, distinct_first=False)
+        self.high = price_ticks(k.high, tick, distinct_first=False)
+        self.close = price_ticks(k.close, tick, distinct_first=False)
         self.close_f = tick_floats(self.close, tick)
         self.close_units = self.close * int(tick * PRICE_UNITS)
         n = len(k)
