@@ -1,5 +1,6 @@
 """The metric functions on curves small enough to check by hand."""
 
+import itertools
 import math
 
 import pytest
@@ -62,13 +63,13 @@ def test_summary_has_no_inf_or_nan_on_a_flat_curve():
 
 def _reference_curve_metrics(equity, times):
     """The metrics above as plain Python loops, one sample at a time (the definitions)."""
-    rets = [b / a - 1.0 for a, b in zip(equity, equity[1:]) if a != 0]
+    rets = [b / a - 1.0 for a, b in itertools.pairwise(equity) if a != 0]
     out, peak = [], -math.inf
     for e in equity:
         peak = max(peak, e)
         out.append(1.0 - e / peak if peak > 0 else 0.0)
     longest, peak, peak_t, under = 0, -math.inf, times[0], False
-    for e, t in zip(equity, times):
+    for e, t in zip(equity, times, strict=True):
         if e >= peak:
             if under:
                 longest, under = max(longest, t - peak_t), False
@@ -76,7 +77,7 @@ def _reference_curve_metrics(equity, times):
         else:
             under = True
             longest = max(longest, t - peak_t)
-    steps = [b - a for a, b in zip(times, times[1:]) if b > a]
+    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
     return rets, out, longest, steps
 
 
