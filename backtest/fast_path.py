@@ -202,7 +202,10 @@ class KlineFastPath:
         forced = np.zeros(n, dtype=bool)
         forced[0] = True
         forced[1:] = (day[1:] != day[:-1]) | (self.open_ms[1:] <= self.open_ms[:-1])
-        self.forced = np.flatnonzero(forced)  # bars that always run through the pipeline
+        # Bars that always run through the pipeline (a list: bisect is cheaper than numpy's
+        # searchsorted for one value).
+        self.forced: list[int] = np.flatnonzero(forced).tolist()
+        self._close_index: dict[int, int] = {}  # close time -> first bar closing at or after
         # The synthetic touch is this many ticks from a trade at most (see synthetic_touch).
         slip = 0
         if slippage_bps:
@@ -248,12 +251,12 @@ class KlineFastPath:
         if target is not None and target.qty != position.qty:
             return i
         n = len(self.open_ms)
-        j = int(self.forced.searchsorted(i))
-        end = int(self.forced[j]) if j < len(self.forced) else n
+        j = bisect.bisect_left(self.forced, i)
+        end = self.forced[j] if j < len(self.forced) else n
         qty = position.qty
         if qty:
             boundary = (int(self.close_ms[i - 1]) // self.funding_ms + 1) * self.funding_ms
-            end = min(end, int(self.close_ms.searchsorted(boundary)))
+            end = min(end, self._first_closing_at(boundary))
         end = self._strategy_quiet(i, end)
         if end <= i:
             return i
@@ -270,6 +273,14 @@ class KlineFastPath:
         if qty and end > i:
             end = i + self._equity_quiet(self.close_f[i:end], position.qty, position.entry_price)
         return end
+
+    def _first_closing_at(self, t: int) -> int:
+        """Index of the first bar closing at or after `t` ms (memoised: one funding time
+        serves every skip of its interval)."""
+        index = self._close_index.get(t)
+        if index is None:
+            index = self._close_index[t] = int(self.close_ms.searchsorted(t))
+        return index
 
     def _strategy_quiet(self, i: int, end: int) -> int:
         """min(end, the first bar at which the strategy's decision could change)."""
