@@ -34,7 +34,7 @@ samples equity (peak, drawdown, one curve point per minute) only when a minute b
 """
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
@@ -236,7 +236,9 @@ class BookKeeper:
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
         self._orders: dict[str, Order] = {}
-        self._ended: dict[str, OrderStatus] = {}  # recent terminal orders, bounded
+        # Recent terminal orders, bounded: oldest first (an OrderedDict drops its oldest in
+        # O(1); a dict's first key is found past every slot deleted before it).
+        self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
         self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
         self._remember = remember_orders
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
@@ -577,8 +579,7 @@ class BookKeeper:
         ended[cid] = status
         self._ended_ms[cid] = self._clock.now_ms()
         if len(ended) > self._remember:
-            oldest = next(iter(ended))
-            del ended[oldest]
+            oldest, _ = ended.popitem(last=False)
             self._ended_ms.pop(oldest, None)
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:

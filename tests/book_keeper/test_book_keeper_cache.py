@@ -132,3 +132,23 @@ def test_books_that_revalue_only_when_read_give_the_eager_books_values():
     # only the LIMIT sell holds margin, for the 0.020 beyond the long it would close
     assert lazy.available_balance() == D("9972.55") - D("0.020") * D("61000.0") / 20
     _same(lazy)
+
+
+def test_the_books_remember_the_latest_ended_orders_and_forget_the_oldest_first():
+    bk = BookKeeper(
+        starting_balances={"USDT": D("10000")},
+        instruments=instruments(),
+        clock=SimClock(T0),
+        remember_orders=3,
+    )
+    for k in range(5):
+        bk.apply(submitted(f"c-{k}", BUY, "0.010", "50000.0"))
+        bk.apply(accepted(f"c-{k}", k + 1))
+        bk.apply(canceled(f"c-{k}", k + 1))
+    assert list(bk._ended) == ["c-2", "c-3", "c-4"]
+    assert set(bk._ended_ms) == {"c-2", "c-3", "c-4"}
+    # a late event of a remembered order is known; one of a forgotten order is foreign
+    bk.apply(canceled("c-2", 3))
+    assert bk.rejected_events == 0
+    bk.apply(canceled("c-0", 1))
+    assert bk.rejected_events == 1
