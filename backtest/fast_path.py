@@ -90,18 +90,27 @@ def _check_exec_manager(em: Any, names: tuple[str, ...]) -> None:
         raise NotApplicable(f"ExecManager without {', '.join(missing)}")
 
 
-def price_ticks(texts: list[str], tick: Decimal) -> np.ndarray:
-    """Price strings -> int64 ticks, vectorized over the distinct strings (a tape repeats
-    few); NotApplicable unless every price is exactly on the grid (checked through float64,
-    exact for prices of at most 15 digits)."""
+def price_ticks(texts: list[str], tick: Decimal, *, distinct_first: bool = True) -> np.ndarray:
+    """Price strings -> int64 ticks; NotApplicable unless every price is exactly on the grid
+    (checked through float64, exact for prices of at most 15 digits). `distinct_first`
+    parses each distinct string once and looks every string up (a trade tape repeats few
+    prices); without it every string is parsed (cheaper when most differ: kline columns)."""
+    if not distinct_first:
+        return _grid_ticks(np.fromiter(map(float, texts), dtype=np.float64, count=len(texts)), tick)
     keys = list(dict.fromkeys(texts))
-    f = np.array(keys, dtype=np.float64)
-    scale = float(tick)
-    ticks = np.rint(f / scale)
-    if len(f) and (np.abs(f / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT):
-        raise NotApplicable("a price is off the tick grid")
-    lookup = dict(zip(keys, ticks.astype(np.int64).tolist(), strict=True))
+    ticks = _grid_ticks(np.array(keys, dtype=np.float64), tick)
+    lookup = dict(zip(keys, ticks.tolist(), strict=True))
     return np.fromiter(map(lookup.__getitem__, texts), dtype=np.int64, count=len(texts))
+
+
+def _grid_ticks(prices: np.ndarray, tick: Decimal) -> np.ndarray:
+    scale = float(tick)
+    ticks = np.rint(prices / scale)
+    if len(prices) and (
+        np.abs(prices / scale - ticks).max() > 1e-6 or np.abs(ticks).max() >= _EXACT
+    ):
+        raise NotApplicable("a price is off the tick grid")
+    return ticks.astype(np.int64)
 
 
 def tick_floats(ticks: np.ndarray, tick: Decimal) -> np.ndarray:
@@ -182,9 +191,10 @@ class KlineFastPath:
         self.funding_ms = funding_interval_ms
         self.open_ms = np.array(k.open_time, dtype=np.int64)
         self.close_ms = self.open_ms + (MINUTE_MS - 1)
-        self.low = price_ticks(k.low, tick)
-        self.high = price_ticks(k.high, tick)
-        self.close = price_ticks(k.close, tick)
+        # Bars' prices mostly differ from one another: parsed one by one.
+        self.low = price_ticks(k.low, tick, distinct_first=False)
+        self.high = price_ticks(k.high, tick, distinct_first=False)
+        self.close = price_ticks(k.close, tick, distinct_first=False)
         self.close_f = tick_floats(self.close, tick)
         self.close_units = self.close * int(tick * PRICE_UNITS)
         n = len(k)
@@ -192,7 +202,10 @@ class KlineFastPath:
         forced = np.zeros(n, dtype=bool)
         forced[0] = True
         forced[1:] = (day[1:] != day[:-1]) | (self.open_ms[1:] <= self.open_ms[:-1])
-        self.forced = np.flatnonzero(forced)  # bars that always run through the pipeline
+        # Bars that always run through the pipeline (a list: bisect is cheaper than numpy's
+        # searchsorted for one value).
+        self.forced: list[int] = np.flatnonzero(forced).tolist()
+        self._close_index: dict[int, int] = {}  # close time -> first bar closing at or after
         # The synthetic touch is this many ticks from a trade at most (see synthetic_touch).
         slip = 0
         if slippage_bps:
@@ -238,12 +251,12 @@ class KlineFastPath:
         if target is not None and target.qty != position.qty:
             return i
         n = len(self.open_ms)
-        j = int(np.searchsorted(self.forced, i, side="left"))
-        end = int(self.forced[j]) if j < len(self.forced) else n
+        j = bisect.bisect_left(self.forced, i)
+        end = self.forced[j] if j < len(self.forced) else n
         qty = position.qty
         if qty:
             boundary = (int(self.close_ms[i - 1]) // self.funding_ms + 1) * self.funding_ms
-            end = min(end, int(np.searchsorted(self.close_ms, boundary, side="left")))
+            end = min(end, self._first_closing_at(boundary))
         end = self._strategy_quiet(i, end)
         if end <= i:
             return i
@@ -260,6 +273,14 @@ class KlineFastPath:
         if qty and end > i:
             end = i + self._equity_quiet(self.close_f[i:end], position.qty, position.entry_price)
         return end
+
+    def _first_closing_at(self, t: int) -> int:
+        """Index of the first bar closing at or after `t` ms (memoised: one funding time
+        serves every skip of its interval)."""
+        index = self._close_index.get(t)
+        if index is None:
+            index = self._close_index[t] = int(self.close_ms.searchsorted(t))
+        return index
 
     def _strategy_quiet(self, i: int, end: int) -> int:
         """min(end, the first bar at which the strategy's decision could change)."""

@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
+import numpy as np
+
 YEAR_MS = 365 * 24 * 60 * 60 * 1000
 
 
@@ -47,7 +49,15 @@ class FillRow:
 
 
 def returns(equity: Sequence[float]) -> list[float]:
-    return [b / a - 1.0 for a, b in itertools.pairwise(equity) if a != 0]
+    # numpy's elementwise IEEE arithmetic: the same floats as b / a - 1.0 one by one.
+    e = _floats(equity)
+    a, b = e[:-1], e[1:]
+    keep = a != 0
+    return (b[keep] / a[keep] - 1.0).tolist()  # type: ignore[no-any-return]
+
+
+def _floats(values: Sequence[float]) -> Any:
+    return np.asarray(values, dtype=np.float64)
 
 
 def total_return(equity: Sequence[float]) -> float:
@@ -55,8 +65,9 @@ def total_return(equity: Sequence[float]) -> float:
 
 
 def periods_per_year(times_ms: Sequence[int]) -> float | None:
-    steps = [b - a for a, b in itertools.pairwise(times_ms) if b > a]
-    return YEAR_MS / median(steps) if steps else None
+    steps = np.diff(np.asarray(times_ms, dtype=np.int64))
+    steps = steps[steps > 0]
+    return YEAR_MS / median(steps.tolist()) if len(steps) else None
 
 
 _MAX_EXP = 690.0  # e**690 ~ 1e299, below float's 1.8e308
@@ -78,7 +89,7 @@ def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
     if len(rets) < 2 or per_year is None:
         return None
     mean = sum(rets) / len(rets)
-    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+    var = _sum_of_squares(_floats(rets) - mean) / (len(rets) - 1)
     return None if var <= 0 else mean / math.sqrt(var) * math.sqrt(per_year)
 
 
@@ -86,39 +97,45 @@ def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
     if not rets or per_year is None:
         return None
     mean = sum(rets) / len(rets)
-    down = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+    down = math.sqrt(_sum_of_squares(np.minimum(_floats(rets), 0.0)) / len(rets))
     return None if down <= 0 else mean / down * math.sqrt(per_year)
 
 
+def _sum_of_squares(values: Any) -> float:
+    """sum(v ** 2 for v in values) with Python's float power and left-to-right sum (numpy's
+    square and pairwise sum could differ in the last bit), without a generator."""
+    return sum(map(pow, values.tolist(), itertools.repeat(2.0)))
+
+
 def drawdowns(equity: Sequence[float]) -> list[float]:
-    """1 - equity / running peak, per sample (0 at a new peak)."""
-    out = []
-    peak = -math.inf
-    for e in equity:
-        peak = max(peak, e)
-        out.append(1.0 - e / peak if peak > 0 else 0.0)
-    return out
+    """1 - equity / running peak, per sample (0 at a new peak, and while the peak is <= 0)."""
+    e = _floats(equity)
+    peak = np.maximum.accumulate(e) if len(e) else e
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(peak > 0, 1.0 - e / peak, 0.0)
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def max_drawdown(equity: Sequence[float]) -> float:
-    return max(drawdowns(equity), default=0.0)
+    return float(np.max(drawdowns(equity))) if len(equity) else 0.0
 
 
 def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -> int:
-    longest = 0
-    peak = -math.inf
-    peak_t = times_ms[0] if times_ms else 0
-    under = False
-    for e, t in zip(equity, times_ms, strict=True):
-        if e >= peak:
-            if under:  # recovered: the drawdown lasted from the peak to now
-                longest = max(longest, t - peak_t)
-                under = False
-            peak, peak_t = e, t
-        else:
-            under = True
-            longest = max(longest, t - peak_t)  # still under at the end: up to the end
-    return longest
+    """The longest time from a peak (a sample at or above every one before) to the first
+    sample back at or above it, or to the last sample while still under."""
+    e = _floats(equity)
+    t = np.asarray(times_ms, dtype=np.int64)
+    if len(e) != len(t):
+        raise ValueError("equity and times differ in length")
+    if len(e) < 2:
+        return 0
+    before = np.maximum.accumulate(e)[:-1]  # the peak before each later sample
+    peak = np.concatenate(([True], e[1:] >= before))
+    last_peak = np.maximum.accumulate(np.where(peak, np.arange(len(e)), 0))
+    # Each sample under its peak, and each recovery, measures the time since that peak.
+    since = t[1:] - t[last_peak[:-1]]
+    counts = ~(peak[1:] & peak[:-1])
+    return max(0, int(since[counts].max())) if counts.any() else 0
 
 
 def calmar(ann_return: float | None, max_dd: float) -> float | None:
@@ -178,7 +195,8 @@ def expectancy(results: Sequence[float]) -> float | None:
 
 
 def exposure(positions: Sequence[float]) -> float:
-    return sum(1 for p in positions if p != 0) / len(positions) if positions else 0.0
+    n = len(positions)
+    return int(np.count_nonzero(_floats(positions))) / n if n else 0.0
 
 
 def turnover(fills: Sequence[FillRow], starting_equity: float) -> float | None:

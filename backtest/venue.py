@@ -219,19 +219,15 @@ class InProcessVenue:
         """One engine report, received now: as the live gateway's record of the same JSON."""
         if account != self.account:
             return
-        kind = type(report)
-        if kind is OrderReport:
-            assert isinstance(report, OrderReport)
+        if isinstance(report, OrderReport):
             u = order_update(report, self.clock.now_ms())
             if u.client_order_id.startswith(_LIQUIDATION_PREFIX):
                 self._liquidation(u)
                 return
             self._applied(self.tracker.apply_order(u))
-        elif kind is AlgoReport:
-            assert isinstance(report, AlgoReport)
+        elif isinstance(report, AlgoReport):
             self._applied(self.tracker.apply_algo(algo_update(report, self.clock.now_ms())))
-        elif kind is AccountReport:
-            assert isinstance(report, AccountReport)
+        elif isinstance(report, AccountReport):
             self._account_update(report, self.clock.now_ms())
         # OtherReport (TRADE_LITE, MARGIN_CALL, ACCOUNT_CONFIG_UPDATE): nothing to act on
 

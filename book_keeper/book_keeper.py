@@ -34,13 +34,13 @@ samples equity (peak, drawdown, one curve point per minute) only when a minute b
 """
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from book_keeper.order_state import evolve, order_key
+from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
 from core.enums import OrderStatus, OrderType, Side
@@ -205,6 +205,9 @@ class BookKeeper:
     first BalanceChanged / VenueSnapshot, which is then not a difference). `leverage` per symbol
     (default 20, Binance's default) values the initial margin in `available_balance`; a
     VenueSnapshot's positions update it. `curve_points` bounds the equity curve (one per minute).
+    `revalue_eagerly` (live) computes equity and the available balance right after each event
+    and mark price, off the order path; a backtest, where nothing waits, computes them only
+    when read (the same values, fewer computations).
     """
 
     def __init__(
@@ -217,8 +220,10 @@ class BookKeeper:
         default_leverage: int = 20,
         curve_points: int = 7 * 24 * 60,
         remember_orders: int = 10_000,
+        revalue_eagerly: bool = True,
     ) -> None:
         self._clock = clock
+        self._eager = revalue_eagerly
         self.instruments = dict(instruments)
         assets = {inst.margin_asset for inst in self.instruments.values()}
         self.asset = assets.pop() if len(assets) == 1 else "USDT"
@@ -231,7 +236,9 @@ class BookKeeper:
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
         self._orders: dict[str, Order] = {}
-        self._ended: dict[str, OrderStatus] = {}  # recent terminal orders, bounded
+        # Recent terminal orders, bounded: oldest first (an OrderedDict drops its oldest in
+        # O(1); a dict's first key is found past every slot deleted before it).
+        self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
         self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
         self._remember = remember_orders
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
@@ -339,7 +346,8 @@ class BookKeeper:
     def _revalue(self) -> None:
         """Compute equity and the available balance of the new state now (after an event or a
         mark price, off the order path), so the next order's risk check finds them cached."""
-        self.available_balance()  # computes equity() on the way
+        if self._eager:
+            self.available_balance()  # computes equity() on the way
 
     def _compute_available_balance(self) -> Decimal:
         position_im = open_order_im = ZERO
@@ -347,7 +355,9 @@ class BookKeeper:
             if book.qty:
                 ref = book.ref_price() or book.entry
                 position_im += abs(book.qty) * ref / book.leverage
-        for symbol in {o.symbol for o in self._orders.values()}:
+        # Only LIMIT orders that may add exposure hold margin: the symbols with none (only
+        # protective stops or a MARKET order in flight) would add exactly 0.
+        for symbol in {o.symbol for o in self._orders.values() if _holds_margin(o)}:
             open_order_im += self._open_order_margin(self._books[symbol])
         return self.equity() - position_im - open_order_im
 
@@ -369,17 +379,16 @@ class BookKeeper:
     def _open_order_margin(self, book: _Book) -> Decimal:
         buy_qty = buy_notional = sell_qty = sell_notional = ZERO
         for o in self._orders.values():
-            if o.symbol != book.symbol or o.reduce_only or o.type is not OrderType.LIMIT:
-                continue
-            if o.price is None:
+            price = o.price
+            if o.symbol != book.symbol or price is None or not _holds_margin(o):
                 continue
             remaining = o.quantity - o.filled_qty
             if o.side is Side.BUY:
                 buy_qty += remaining
-                buy_notional += remaining * o.price
+                buy_notional += remaining * price
             else:
                 sell_qty += remaining
-                sell_notional += remaining * o.price
+                sell_notional += remaining * price
         buy = _side_margin(buy_qty, buy_notional, max(ZERO, -book.qty))
         sell = _side_margin(sell_qty, sell_notional, max(ZERO, book.qty))
         return max(buy, sell) / book.leverage
@@ -540,7 +549,7 @@ class BookKeeper:
         self.orders_submitted += 1
 
     def _on_order_event(self, event: Event) -> None:
-        _, cid = order_key(event)
+        cid = event.client_order_id  # type: ignore[attr-defined]  # fills have their own handler
         order = self._orders.get(cid)
         if order is None:
             if cid in self._ended:
@@ -570,8 +579,7 @@ class BookKeeper:
         ended[cid] = status
         self._ended_ms[cid] = self._clock.now_ms()
         if len(ended) > self._remember:
-            oldest = next(iter(ended))
-            del ended[oldest]
+            oldest, _ = ended.popitem(last=False)
             self._ended_ms.pop(oldest, None)
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
@@ -898,6 +906,11 @@ class BookKeeper:
         journal.snapshot(
             time_ms=self._clock.now_ms(), equity=wallet + upnl, wallet=wallet, unrealized_pnl=upnl
         )
+
+
+def _holds_margin(o: Order) -> bool:
+    """A priced, non reduce-only LIMIT order: what the exchange counts as open-order margin."""
+    return o.type is OrderType.LIMIT and not o.reduce_only and o.price is not None
 
 
 def _side_margin(qty: Decimal, notional: Decimal, closable: Decimal) -> Decimal:

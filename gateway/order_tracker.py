@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from core.enums import OrderStatus
+from core.enums import ExecutionType, OrderStatus
 from core.events import (
     Event,
     OrderAccepted,
@@ -51,6 +51,8 @@ S = OrderStatus
 _ZERO = Decimal(0)
 _AVG_QUANTUM = Decimal("1e-8")
 _OPEN_REPORTS = (S.NEW, S.PARTIALLY_FILLED)
+_ENDED_REPORTS = (S.CANCELED, S.EXPIRED, S.EXPIRED_IN_MATCH)
+_FAILED_ALGOS = (AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
 
 
 @dataclass(slots=True)
@@ -291,12 +293,12 @@ class OrderTracker:
                 recv_ms=u.recv_time_ms,
             )
         self._accept(t, u.event_time_ms, u.recv_time_ms, events)
-        if u.execution is not None and u.execution.value == "AMENDMENT":
+        if u.execution is ExecutionType.AMENDMENT:
             self._amend(t, u, events)
         fill = u.fill
         if fill is not None:
             self._fill(t, fill, events)
-        if u.status in (S.CANCELED, S.EXPIRED, S.EXPIRED_IN_MATCH):
+        if u.status in _ENDED_REPORTS:
             if t.order.is_terminal:
                 self.stats.stale_reports += 1
             elif t.pending_terminal is None:
@@ -333,7 +335,7 @@ class OrderTracker:
             t.needs_query = True  # the triggered order ended; its report has not reached us
         elif status is AlgoStatus.CANCELED:
             self._pend(t, S.CANCELED, u.event_time_ms, "")
-        elif status in (AlgoStatus.EXPIRED, AlgoStatus.REJECTED):
+        elif status in _FAILED_ALGOS:
             reason = f"algo order {status.value.lower()}" + (f": {u.reason}" if u.reason else "")
             self._pend(t, S.EXPIRED, u.event_time_ms, reason)
         elif t.order.status is S.UNKNOWN:

@@ -54,6 +54,7 @@ _CHUNK = 8192
 _CACHE_LIMIT = 65536
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MARKET_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+_PRICED = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
 
@@ -737,8 +738,7 @@ class Engine:
             legacy = self.config.legacy_conditional_orders
         quantity = request.quantity
         close = request.close_position
-        priced = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
-        if order_type in priced and request.price is None:
+        if order_type in _PRICED and request.price is None:
             raise _mandatory("price")
         trailing = order_type is OrderType.TRAILING_STOP_MARKET
         if trailing and callback_rate is None:

@@ -1,5 +1,6 @@
 """The metric functions on curves small enough to check by hand."""
 
+import itertools
 import math
 
 import pytest
@@ -58,3 +59,61 @@ def test_trade_statistics():
 def test_summary_has_no_inf_or_nan_on_a_flat_curve():
     s = m.summarize(times_ms=[0, 60_000], equity=[100.0, 100.0], positions=[0.0, 0.0], fills=[])
     assert s.total_return == 0 and s.sharpe is None and s.calmar is None and s.fills == 0
+
+
+def _reference_curve_metrics(equity, times):
+    """The metrics above as plain Python loops, one sample at a time (the definitions)."""
+    rets = [b / a - 1.0 for a, b in itertools.pairwise(equity) if a != 0]
+    out, peak = [], -math.inf
+    for e in equity:
+        peak = max(peak, e)
+        out.append(1.0 - e / peak if peak > 0 else 0.0)
+    longest, peak, peak_t, under = 0, -math.inf, times[0], False
+    for e, t in zip(equity, times, strict=True):
+        if e >= peak:
+            if under:
+                longest, under = max(longest, t - peak_t), False
+            peak, peak_t = e, t
+        else:
+            under = True
+            longest = max(longest, t - peak_t)
+    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return rets, out, longest, steps
+
+
+def test_vectorized_curve_metrics_equal_the_sample_by_sample_definitions_exactly():
+    import random
+    from array import array
+    from statistics import median
+
+    rng = random.Random(7)
+    for trial in range(200):
+        n = rng.randint(1, 60)
+        level = rng.choice([0.0, -5.0, 100.0, 1e6])
+        equity = [level + rng.choice([0.0, rng.uniform(-50, 50)]) for _ in range(n)]
+        if trial % 3 == 0:
+            equity = array("d", equity)
+        times = [i * 60_000 + rng.choice([0, 0, -90_000]) for i in range(n)]
+        rets, dd, longest, steps = _reference_curve_metrics(list(equity), times)
+        assert m.returns(equity) == rets
+        assert m.drawdowns(equity) == dd
+        assert m.max_drawdown_duration_ms(equity, times) == longest
+        assert m.periods_per_year(times) == (m.YEAR_MS / median(steps) if steps else None)
+        assert m.exposure(equity) == sum(1 for e in equity if e != 0) / n
+
+
+def test_sharpe_sortino_and_max_drawdown_equal_their_generator_definitions_exactly():
+    import random
+
+    rng = random.Random(11)
+    for _ in range(100):
+        rets = [rng.choice([0.0, -0.0, rng.gauss(0, 0.01), rng.gauss(0, 1e-9)]) for _ in range(40)]
+        mean = sum(rets) / len(rets)
+        var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1)
+        want = None if var <= 0 else mean / math.sqrt(var) * math.sqrt(365)
+        assert m.sharpe(rets, 365) == want
+        down = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
+        assert m.sortino(rets, 365) == (None if down <= 0 else mean / down * math.sqrt(365))
+        equity = [100.0 + 50 * r for r in rets]
+        assert m.max_drawdown(equity) == max(m.drawdowns(equity))
+    assert m.max_drawdown([]) == 0.0

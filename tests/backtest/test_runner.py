@@ -34,3 +34,30 @@ def test_a_stop_hit_by_a_gap_and_the_re_entry_are_booked_in_order():
     assert result.counters["book_differences"] == 0
     # Never more than the one position the strategy asks for (0.009-0.010 BTC at these prices).
     assert max(abs(f.position_after) for f in fills) <= D("0.010")
+
+
+def test_a_run_pauses_the_garbage_collector_and_leaves_it_as_it_found_it():
+    import gc
+
+    from backtest import runner
+
+    seen = []
+    week = load_klines(KLINES)
+    short = Klines(*(getattr(week, c)[:120] for c in week.__slots__))
+    original = runner._finish
+
+    def finish(*args):  # the last step of the bar loop: is the collector off there?
+        seen.append(gc.isenabled())
+        return original(*args)
+
+    runner._finish = finish
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            run_backtest(short, BacktestConfig(strategy_params={"order_notional_usdt": D(1000)}))
+            assert gc.isenabled() is enabled
+    finally:
+        runner._finish = original
+        (gc.enable if was else gc.disable)()
+    assert seen == [False, False]

@@ -2,7 +2,9 @@
 every order): after every kind of change, the cached values equal a fresh recomputation, and the
 hand-computed figures."""
 
+from book_keeper.book_keeper import BookKeeper
 from core.account import Balance
+from core.clock import SimClock
 from core.events import BalanceChanged, FundingPaid
 from core.market import BookTicker, MarkPrice, Trade
 from tests.book_keeper.support import (
@@ -14,6 +16,7 @@ from tests.book_keeper.support import (
     accepted,
     book,
     canceled,
+    instruments,
     submitted,
     trade_fill,
 )
@@ -105,3 +108,47 @@ def test_an_applied_event_or_a_mark_price_leaves_both_values_computed_for_the_ne
     assert (bk._equity, bk._available) == (D("10002.7"), D("9972.55"))
     bk.mark(_trade("60400.0", agg_id=2))  # does not move the valuation: still cached
     assert bk._available_at == bk._version
+
+
+def test_books_that_revalue_only_when_read_give_the_eager_books_values():
+    """The backtest's books (revalue_eagerly=False) compute nothing after an event or a mark
+    price, and read the same equity and available balance as the live books."""
+    eager = book()
+    lazy = BookKeeper(
+        starting_balances={"USDT": D("10000")},
+        instruments=instruments(),
+        clock=SimClock(T0),
+        revalue_eagerly=False,
+    )
+    for bk in (eager, lazy):
+        trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+        bk.mark(_mark("60300.0"))
+    assert lazy._available_at != lazy._version  # nothing computed yet
+    for bk in (eager, lazy):
+        bk.apply(submitted("l-1", SELL, "0.030", "61000.0"))
+        bk.apply(submitted("r-1", SELL, "0.010", "62000.0", reduce_only=True))
+        bk.apply(submitted("m-1", BUY, "0.005"))
+    assert (lazy.equity(), lazy.available_balance()) == (eager.equity(), eager.available_balance())
+    # only the LIMIT sell holds margin, for the 0.020 beyond the long it would close
+    assert lazy.available_balance() == D("9972.55") - D("0.020") * D("61000.0") / 20
+    _same(lazy)
+
+
+def test_the_books_remember_the_latest_ended_orders_and_forget_the_oldest_first():
+    bk = BookKeeper(
+        starting_balances={"USDT": D("10000")},
+        instruments=instruments(),
+        clock=SimClock(T0),
+        remember_orders=3,
+    )
+    for k in range(5):
+        bk.apply(submitted(f"c-{k}", BUY, "0.010", "50000.0"))
+        bk.apply(accepted(f"c-{k}", k + 1))
+        bk.apply(canceled(f"c-{k}", k + 1))
+    assert list(bk._ended) == ["c-2", "c-3", "c-4"]
+    assert set(bk._ended_ms) == {"c-2", "c-3", "c-4"}
+    # a late event of a remembered order is known; one of a forgotten order is foreign
+    bk.apply(canceled("c-2", 3))
+    assert bk.rejected_events == 0
+    bk.apply(canceled("c-0", 1))
+    assert bk.rejected_events == 1
