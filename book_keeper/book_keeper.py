@@ -36,7 +36,7 @@ samples equity (peak, drawdown, one curve point per minute) only when a minute b
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
+from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
 from core.orders import Fill, IllegalTransition, Order

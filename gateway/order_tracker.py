@@ -26,7 +26,7 @@ Pure bookkeeping: no I/O and no clock; callers pass exchange and receive times (
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.enums import ExecutionType, OrderStatus
@@ -42,6 +42,7 @@ from core.events import (
     OrderRejected,
     OrderStatusUnknown,
 )
+from core.fast_init import replace
 from core.orders import Fill, Order, OrderRequest
 from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade
 
