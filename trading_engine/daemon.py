@@ -104,6 +104,7 @@ class Daemon:
         self.clock = clock or LiveClock()
         self._stop = asyncio.Event()
         self._stop_reason = ""
+        self.exit_status = 0  # what run() returns after a clean shutdown
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._parts: _Parts | None = None
@@ -216,7 +217,7 @@ class Daemon:
         # would compete with the order path for the GIL (book_keeper.journal).
         journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
         self._closers.append(journal.close)
-        self._spawn(run_applier(journal), "journal-applier")
+        self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
             instruments=instruments,
@@ -434,6 +435,15 @@ class Daemon:
 
         return sink
 
+    async def _apply_journal(self, journal: SqliteJournal) -> None:
+        """The journal's applier (`run_applier`). It returns only when applying failed (disk
+        full, I/O error): from then on nothing can be journaled, so nothing may be done (an
+        order must be journaled before it is sent): stop, with exit status 1."""
+        await run_applier(journal)
+        self.exit_status = 1
+        self._print("the journal failed (see the log): nothing more can be journaled; stopping")
+        self.request_stop("journal failed")
+
     def _kill_switch_signal(self) -> None:
         if self._parts is not None:
             log.warning("SIGUSR1: kill switch")
@@ -522,7 +532,7 @@ class Daemon:
             "  books vs exchange at exit: "
             + ("identical" if found == 0 else f"{found} difference(s), see the log")
         )
-        return 0
+        return self.exit_status
 
     def _write_summary(self, summary: Any, final_differences: int) -> None:
         """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
