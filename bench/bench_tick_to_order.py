@@ -10,7 +10,9 @@ JSON (with the rate-limit headers). Everything between is the daemon's own code,
 - `ExecManager.on_item` with the real `BookKeeper`, `RiskManager` (every pre-trade check;
   portfolio limits armed; a kill-switch file that does not exist, stat'ed once a second;
   stop-loss protection on), the `SqliteJournal` in a temporary directory (synchronous NORMAL,
-  the daemon's default, and FULL) and the strategy;
+  the daemon's default, and FULL; applied to its tables by a task of this loop, `run_applier`,
+  and the cyclic GC run by `collect_between_items`, both as the daemon runs them) and the
+  strategy;
 - `LiveVenue.submit` -> `order_params` -> `RestConnection.sign` (the request python-binance's
   `futures_create_order` -> `_request` would send, byte for byte, HMAC-SHA256 signed) ->
   `RestConnection.start` (`RateGovernor.try_acquire`, then `session.post` at once, inside
@@ -45,8 +47,13 @@ benchmark's compressed one; python-binance signs with the wall clock, as it alwa
 Data: the bundled BTCUSDT capture of 2024-08-08 (trades, book tickers and one MarkPrice per
 second; `bench_exec_manager.capture`), looped with shifted times and ids.
 
+Last, `--calls N` ordering ticks (50) run under `sys.setprofile` (a `CallCounter`, no timing):
+how many Python and C functions an ordering tick calls before its request reaches the session,
+by module. With the caches cold between orders that count is what the latency follows.
+
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
+        [--calls 50]
 """
 
 import argparse
@@ -59,6 +66,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -405,6 +413,9 @@ class FakeSession:
 # --- market data -------------------------------------------------------------------------------
 
 
+_POST_CODE = FakeSession.post.__code__  # where CallCounter stops
+
+
 def endless_tape(one: Sequence[object], span_ms: int) -> Iterator[object]:
     """The capture looped for ever, times and trade ids shifted so that they only increase
     (as `bench_exec_manager.tape`, but lazily: a cold run needs millions of items)."""
@@ -520,6 +531,56 @@ def _fields(config: RiskConfig) -> dict[str, Any]:
     return {name: getattr(config, name) for name in config.__dataclass_fields__}
 
 
+class CallCounter:
+    """How many Python functions and C functions an ordering tick calls before its request
+    reaches the HTTP session (`sys.setprofile`, counted per module). With the caches cold
+    between orders each call costs ~1.5-2 us whatever it does, so this count, not the
+    arithmetic, is what tick-to-order follows (README, "Where tick-to-order goes")."""
+
+    def __init__(self) -> None:
+        self.samples: list[Counter[str]] = []
+        self._calls: Counter[str] = Counter()
+        self._done = False
+
+    def start(self) -> None:
+        self._calls = Counter()
+        self._done = False
+        sys.setprofile(self._event)
+
+    def stop(self, *, ordered: bool) -> None:
+        sys.setprofile(None)
+        if ordered and self._done:
+            self.samples.append(self._calls)
+
+    def _event(self, frame: Any, event: str, arg: Any) -> None:
+        if self._done:
+            return
+        if event == "call":
+            if frame.f_code is _POST_CODE:
+                self._done = True  # handed to the session: stop counting
+                return
+            self._calls[f"py {frame.f_globals.get('__name__', '?')}"] += 1
+        elif event == "c_call":
+            module = (
+                getattr(arg, "__module__", None) or type(getattr(arg, "__self__", arg)).__name__
+            )
+            self._calls[f"C {module}"] += 1
+
+    def report(self, out: Callable[[str], None] = print) -> None:
+        if not self.samples:
+            out("calls before the hand-off: no ordering tick was counted")
+            return
+        totals = sorted(self.samples, key=lambda c: sum(c.values()))
+        median = totals[len(totals) // 2]
+        py = sum(n for k, n in median.items() if k.startswith("py "))
+        c = sum(n for k, n in median.items() if k.startswith("C "))
+        top = ", ".join(f"{k} {n}" for k, n in median.most_common(8))
+        out(
+            f"calls before the hand-off (median of {len(self.samples)} ordering ticks): "
+            f"{py} Python, {c} C; most: {top}"
+        )
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -554,6 +615,7 @@ async def measure(
     every: int,
     tmp: Path,
     keep_sent: bool = False,
+    calls: CallCounter | None = None,
 ) -> Result:
     if strategy_name == "flip":
         strategy: TradingStrategy = FlipStrategy(every=every, qty=Decimal("0.002"))
@@ -608,10 +670,14 @@ async def measure(
         clock.now = item_time(item)
         before = session.order_posts
         submitted = em.counters.submitted
+        if calls is not None and is_trade:
+            calls.start()
         c0 = cpu_ns()
         t0 = now_ns()
         on_item(item)
         t1 = now_ns()
+        if calls is not None and is_trade:
+            calls.stop(ordered=session.order_posts != before)
         if em.counters.submitted != submitted:
             if session.order_posts != before:
                 handed_in_call += 1
@@ -739,6 +805,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-orders", type=int, default=300, help="0 = no cold run")
     parser.add_argument("--cold-journals", default="NORMAL,MEMORY")
     parser.add_argument("--items", type=int, default=0, help="at most this many items per run")
+    parser.add_argument(
+        "--calls", type=int, default=50, help="ordering ticks whose calls are counted; 0 = none"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     runs: list[tuple[str, int, int]] = []  # (journal, every, orders)
@@ -782,6 +851,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             report(result)
+        if args.calls > 0 and args.strategy == "flip":
+            counter = CallCounter()
+            asyncio.run(
+                measure(
+                    endless_tape(one, span_ms),
+                    start_ms=item_time(one[0]),
+                    max_items=int(args.calls * args.every * per_trade * 1.5) + 10_000,
+                    orders=args.calls,
+                    journal_mode=Synchronous.NORMAL.value,
+                    strategy_name="flip",
+                    every=args.every,
+                    tmp=Path(tmp),
+                    calls=counter,
+                )
+            )
+            counter.report()
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0

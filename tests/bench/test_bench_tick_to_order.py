@@ -27,6 +27,8 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
             "2",
             "--cold-journals",
             "MEMORY",
+            "--calls",
+            "3",
         ]
     )
     out = capsys.readouterr().out
@@ -42,6 +44,10 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
     assert "non-ordering ticks, on_item: Trade p50" in out
     assert "load average" in out
     assert "0 unexpected requests" in out
+    calls = next(line for line in out.splitlines() if line.startswith("calls before the hand-off"))
+    python, c = map(int, re.search(r"(\d+) Python, (\d+) C", calls).groups())  # type: ignore[union-attr]
+    assert 20 < python < 1000 and c > 0  # the order path calls something, and not the world
+    assert "py risk_manager" in calls or "py rest_connect" in calls or "py core" in calls
 
 
 def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
