@@ -9,6 +9,8 @@ import sqlite3
 import time
 from decimal import Decimal
 
+from book_keeper.journal import _decode_body, read_wal
+from core.events import OrderFilled, OrderPartiallyFilled
 from tests.daemon.harness import (
     exchange_account,
     exchange_process,
@@ -24,7 +26,21 @@ NEAR_STOP = D("0.0001")  # 0.01 % of the price, about 9.5 USDT on the bundled we
 
 
 def _journal_trade_ids(workdir) -> set[int]:
-    return {row[0] for row in journal_rows(workdir, "SELECT trade_id FROM fills")}
+    """The fills the daemon journaled: in the tables, and in the write-ahead log the daemon's
+    loop had not applied to them yet (a record is journaled once it is in the log)."""
+    applied = {row[0] for row in journal_rows(workdir, "SELECT trade_id FROM fills")}
+    try:
+        data = (workdir / "journal" / "journal.wal").read_bytes()
+    except FileNotFoundError:
+        return applied
+    frames, _ = read_wal(data)
+    logged = {
+        event.fill.trade_id
+        for _, body in frames
+        for event, _ in _decode_body(body)
+        if isinstance(event, OrderFilled | OrderPartiallyFilled)
+    }
+    return applied | logged
 
 
 def _freeze_where_a_fill_will_be_missed(daemon, workdir, ex, timeout_s: float) -> dict:
