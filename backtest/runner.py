@@ -492,22 +492,21 @@ def closed_bars(k: Klines, symbol: str, count: int, before_ms: int) -> list[Bar]
         t0 = k.open_time[i]
         close, volume = Decimal(k.close[i]), Decimal(k.volume[i])
         o, h, lo = Decimal(k.open[i]), Decimal(k.high[i]), Decimal(k.low[i])
-        t_close = t0 + MINUTE_MS - 1
         bar = Bar(
-            symbol,
-            "1m",
-            t0,
-            t_close,
-            o,
-            h,
-            lo,
-            close,
-            volume,
-            volume * close,
-            _ZERO,
-            _ZERO,
-            0,
-            True,
+            symbol=symbol,
+            interval="1m",
+            open_time_ms=t0,
+            close_time_ms=t0 + MINUTE_MS - 1,
+            open=o,
+            high=h,
+            low=lo,
+            close=close,
+            volume=volume,
+            quote_volume=volume * close,
+            taker_buy_volume=_ZERO,
+            taker_buy_quote_volume=_ZERO,
+            trade_count=0,
+            closed=True,
         )
         out.append(bar)
     return out

@@ -72,8 +72,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-SHOWN_PLACES = Decimal("0.00000001")  # balances as Binance shows them
 _E8 = Decimal("0.00000001")
+SHOWN_PLACES = _E8  # balances as Binance shows them
 # The exchange prints entry prices with 8 decimals: closer than half a unit of the 8th is equal.
 ENTRY_TOLERANCE = Decimal("0.000000005")
 MINUTE_MS = 60_000

@@ -827,8 +827,8 @@ class SqliteJournal:
         if not self._quiet():
             return 0
         applied = self._apply_now(max_frames)
-        if self._queue:
-            self._burst_start = self._burst_start or time.monotonic()  # the rest is due too
+        if self._queue:  # the rest of this burst is due at the next call, records or not
+            self._burst_start = float("-inf")
         return applied
 
     def _apply_now(self, max_frames: int | None = None) -> int:

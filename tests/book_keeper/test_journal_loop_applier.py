@@ -19,19 +19,8 @@ from book_keeper.journal import (
     Synchronous,
     run_applier,
 )
-from core.events import DecisionMade
-from tests.book_keeper.support import BUY, SYMBOL, T0, submitted
-
-
-def _decision(n: int) -> DecisionMade:
-    return DecisionMade(
-        event_time_ms=T0 + n,
-        recv_time_ms=T0 + n,
-        symbol=SYMBOL,
-        strategy="sma_crossover",
-        action=f"target {n}",
-        reason="fast above slow",
-    )
+from tests.book_keeper.support import BUY, submitted
+from tests.book_keeper.test_journal_wal import _decision
 
 
 def _rows(path: Path, table: str) -> int:
@@ -162,3 +151,19 @@ def test_close_applies_everything_and_empties_the_log(tmp_path: Path) -> None:
     with SqliteJournal(tmp_path, writer_thread=False) as again:
         assert again.recovered_records == 0
         assert len(again.load_events()) == 10
+
+
+def test_the_rest_of_a_burst_stays_due_when_records_come_between_slices(
+    tmp_path: Path, clock: FakeMonotonic
+) -> None:
+    with SqliteJournal(tmp_path, writer_thread=False) as j:
+        for i in range(2 * APPLY_SLICE):
+            j.record(_decision(i))
+        assert j.apply_when_quiet() == 0
+        assert j.apply_when_quiet() == APPLY_SLICE
+
+        j.record(_decision(999))  # a new record between two slices (no time passes)
+
+        assert j.apply_when_quiet() == APPLY_SLICE  # the waiting slice is not held back
+        assert j.apply_when_quiet() == 1
+        assert _rows(j.path, "events") == 2 * APPLY_SLICE + 1
