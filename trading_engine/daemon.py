@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import SqliteJournal, Synchronous, run_applier
+from book_keeper.journal import JournalError, SqliteJournal, Synchronous, run_applier
 from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
@@ -111,6 +111,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started_wall = time.monotonic()
         self.item_errors = 0
+        self._journal_broken = False
         self.stream_lag_ms: int | None = None
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
@@ -260,7 +261,7 @@ class Daemon:
             ),
             sink=self._guarded(relay_items),
         )
-        relay_events = _Relay()
+        relay_events = _Relay(on_journal_error=self._journal_failed)
         venue = LiveVenue(
             rest=rest,
             ws_url=endpoints.ws_url,
@@ -428,6 +429,8 @@ class Daemon:
                 self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
             try:
                 on_item(item)
+            except JournalError as exc:
+                self._journal_failed(exc)
             except Exception:
                 self.item_errors += 1
                 if self.item_errors <= 20 or self.item_errors % 1000 == 0:
@@ -440,6 +443,18 @@ class Daemon:
         full, I/O error): from then on nothing can be journaled, so nothing may be done (an
         order must be journaled before it is sent): stop, with exit status 1."""
         await run_applier(journal)
+        self._journal_failed(None)
+
+    def _journal_failed(self, error: JournalError | None) -> None:
+        """Writing or applying the journal failed (disk full, I/O error): nothing more can be
+        journaled, so nothing may be done (an order must be journaled before it is sent, a
+        fill before it is booked); stop, with exit status 1. The exchange still knows every
+        fill: the next start recovers the ones the journal missed (`userTrades`)."""
+        if self._journal_broken:
+            return  # every later write fails the same way until the stop: said once
+        self._journal_broken = True
+        if error is not None:
+            log.error("%s", error)
         self.exit_status = 1
         self._print("the journal failed (see the log): nothing more can be journaled; stopping")
         self.request_stop("journal failed")
@@ -476,6 +491,8 @@ class Daemon:
             if parts is not None:
                 try:
                     parts.book.record_snapshot(parts.journal)
+                except JournalError as exc:
+                    self._journal_failed(exc)
                 except TradingError:
                     log.exception("balance snapshot not journaled")
 
@@ -569,15 +586,21 @@ class _Relay:
     """Late-bound callback: the stream and the venue are built before the ExecManager that
     listens to them; nothing is handed on before `target` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_journal_error: Callable[[JournalError], None] | None = None) -> None:
         self.target: Callable[[Any], None] | None = None
         self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
+        self._on_journal_error = on_journal_error
 
     def __call__(self, item: Any) -> None:
         if self.seen is not None:
             self.seen.append(item)
         if self.target is not None:
-            self.target(item)
+            try:
+                self.target(item)
+            except JournalError as exc:
+                if self._on_journal_error is None:
+                    raise
+                self._on_journal_error(exc)
 
 
 def _file_exists(path: str) -> bool:
