@@ -15,7 +15,11 @@ latest target and its reason).
 Quiet needs, at the bar before `i`: the RiskManager ACTIVE and no kill-switch file
 configured; no request in flight (latency queue empty); no open order but protective stops
 and take-profits already accepted (not being cancelled); the position at the strategy's
-target; a strategy implementing `BarFastForward`. The event bar is the first of:
+target; a strategy implementing `BarFastForward`. Or HALTED (after a portfolio limit), flat,
+no order, and nothing journaled by the ExecManager (no decision, denial or state change)
+since the fast path last looked, at least one bar through the pipeline ago: the strategy's
+target, repeated at the quiet bars, is then one the ExecManager has denied already and
+denies silently (`ExecManager._deny`), as the plain loop does. The event bar is the first of:
 - a bar at which the strategy's decision could change (`bars_without_decision`);
 - a bar whose low / high reaches an open stop or take-profit level (one tick of margin, plus
   the synthetic spread when slippage is on): the engine would trigger it;
@@ -168,6 +172,12 @@ def _exponent(d: Decimal) -> int:
     return exp
 
 
+def _journal_marks(em: Any) -> tuple[int, int, int]:
+    """What the ExecManager has journaled of its own: decisions, denials, state changes."""
+    c = em.counters
+    return (c.decisions, c.denied, c.state_changes)
+
+
 class KlineFastPath:
     """Finds quiet bars of a klines backtest and takes them; see the module docstring."""
 
@@ -217,6 +227,7 @@ class KlineFastPath:
         self._plan = plan(symbol, self.open_ms, self.close_units) if plan is not None else None
         self.absorbed = 0
         self.skips = 0
+        self._marks = _journal_marks(rig.em)  # at the last look (HALTED: see next_event)
 
     # --- where is the next event ----------------------------------------------------------
 
@@ -224,9 +235,15 @@ class KlineFastPath:
         """The first bar at or after `i` that must run through the pipeline (i if the live
         state is not quiet): bars before it change nothing but what `absorb` takes."""
         rig = self.rig
-        if i == 0 or rig.risk.state is not TradingState.ACTIVE or rig.venue.pending:
-            return i
         em = rig.em
+        state = rig.risk.state
+        marks, self._marks = self._marks, _journal_marks(em)
+        if i == 0 or rig.venue.pending:
+            return i
+        if state is not TradingState.ACTIVE and not (
+            state is TradingState.HALTED and marks == self._marks and not rig.book.orders
+        ):
+            return i
         if em._protect_dirty or em._deferred or em._pending:
             return i
         book = rig.book
@@ -249,6 +266,8 @@ class KlineFastPath:
         position = book.position(symbol)
         target = em.target(symbol)
         if target is not None and target.qty != position.qty:
+            return i
+        if state is TradingState.HALTED and position.qty:
             return i
         n = len(self.open_ms)
         j = bisect.bisect_left(self.forced, i)

@@ -38,7 +38,8 @@ a stream that FAILED) every symbol gets a cancel-all, every position a reduce-on
 order, both re-sent every `flatten_retry_ms` while needed; once the books say flat with no
 order open the RiskManager confirms -> HALTED. Outside ACTIVE the strategy still runs, but its
 proposals are denied with the state and its cause as the reason (journaled RiskDenied);
-nothing it says reaches the venue.
+nothing it says reaches the venue. A target repeated bar after bar is denied once (again when
+it, the position or the state changes): a halted daemon journals no denial a minute.
 
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
@@ -298,6 +299,9 @@ class ExecManager:
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
         self._targets: dict[str, TargetPosition] = {}
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
+        # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
+        # that a strategy repeating its target every bar is denied once, not once a bar.
+        self._denied_target: dict[str, tuple[object, ...]] = {}
         self._protect_dirty: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
 
@@ -548,6 +552,7 @@ class ExecManager:
 
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
         self._record(event)
+        self._denied_target.clear()  # a new state: what it denies is news again
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
@@ -629,10 +634,15 @@ class ExecManager:
         if p.symbol not in self._symbols:
             self.counters.ignored_items += 1
             return
+        risk = self._risk
         if isinstance(p, TargetPosition):
             need = p.qty - self._book.position(p.symbol).qty
             if need == 0:
                 return  # already there: nothing to deny
+            key = (p.qty, p.price, need, risk.reason)
+            if self._denied_target.get(p.symbol) == key:
+                return  # the same target, denied for the same reason: journaled already
+            self._denied_target[p.symbol] = key
             action = _target_action(p)
             request = OrderRequest(
                 symbol=p.symbol,
@@ -646,7 +656,6 @@ class ExecManager:
             action = _proposal_action(p)
             request = self._request(p)
         self._decide(p.symbol, self._strategy.name, action, p.reason, now)
-        risk = self._risk
         why = f" ({risk.reason})" if risk.reason else ""
         self._record(
             RiskDenied(

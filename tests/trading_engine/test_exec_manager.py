@@ -367,6 +367,25 @@ def test_while_reducing_the_strategy_is_denied_even_for_a_reducing_order():
     assert rig.journaled(RiskDenied)[-1].reason.startswith("trading state REDUCING (kill switch")
 
 
+def test_a_target_repeated_every_bar_while_halted_is_denied_once_until_it_or_the_state_changes():
+    rig = make_rig()
+    rig.em.kill("test")  # flat and no orders: halts at once
+    assert rig.em.trading_state is TradingState.HALTED
+    for _ in range(5):  # a strategy holding its target says it again at every bar
+        rig.say(target("0.010"))
+    assert len(rig.journaled(RiskDenied)) == 1
+    assert rig.kinds()[-2:] == ["DecisionMade", "RiskDenied"]
+    rig.say(target("-0.010"))  # a new target: news, denied again
+    rig.say(target("-0.010"))
+    assert [d.request.side for d in rig.journaled(RiskDenied)] == [BUY, SELL]
+    rig.em.reset("checked")
+    rig.em.kill("again")  # HALTED anew: the same target is denied (and journaled) again
+    rig.say(target("-0.010"))
+    assert len(rig.journaled(RiskDenied)) == 3
+    assert rig.journaled(RiskDenied)[-1].reason.startswith("trading state HALTED (kill switch")
+    assert rig.venue.submitted == []
+
+
 def test_an_operator_reset_returns_to_active():
     rig = make_rig()
     rig.em.kill("test")  # flat and no orders: halts at once
