@@ -172,10 +172,23 @@ def _exponent(d: Decimal) -> int:
     return exp
 
 
-def _journal_marks(em: Any) -> tuple[int, int, int]:
-    """What the ExecManager has journaled of its own: decisions, denials, state changes."""
+_Look = tuple[int, int, int, int]
+
+
+def _look(em: Any) -> _Look:
+    """What the ExecManager has journaled of its own (decisions, denials, state changes) and
+    how many bars its strategy has seen."""
     c = em.counters
-    return (c.decisions, c.denied, c.state_changes)
+    return (c.decisions, c.denied, c.state_changes, c.bars)
+
+
+def _quiet_while_halted(before: _Look, now: _Look) -> bool:
+    """HALTED: since the last look the strategy has seen a bar (so it has spoken in this
+    state) and nothing was journaled (so what it said was denied already, or was nothing):
+    its repetitions at quiet bars are then denied silently, as in the plain loop. By
+    induction over the looks: a look that finds this quiet starts from one that did, or from
+    pipeline bars seen in this state."""
+    return before[:3] == now[:3] and now[3] > before[3]
 
 
 class KlineFastPath:
@@ -227,7 +240,7 @@ class KlineFastPath:
         self._plan = plan(symbol, self.open_ms, self.close_units) if plan is not None else None
         self.absorbed = 0
         self.skips = 0
-        self._marks = _journal_marks(rig.em)  # at the last look (HALTED: see next_event)
+        self._last_look = _look(rig.em)  # HALTED: see _quiet_while_halted
 
     # --- where is the next event ----------------------------------------------------------
 
@@ -237,11 +250,13 @@ class KlineFastPath:
         rig = self.rig
         em = rig.em
         state = rig.risk.state
-        marks, self._marks = self._marks, _journal_marks(em)
+        before, self._last_look = self._last_look, _look(em)
         if i == 0 or rig.venue.pending:
             return i
         if state is not TradingState.ACTIVE and not (
-            state is TradingState.HALTED and marks == self._marks and not rig.book.orders
+            state is TradingState.HALTED
+            and _quiet_while_halted(before, self._last_look)
+            and not rig.book.orders
         ):
             return i
         if em._protect_dirty or em._deferred or em._pending:
@@ -460,6 +475,7 @@ class TradeFastPath:
         self.slippage_bps = slippage_bps
         self.absorbed = 0
         self.skips = 0
+        self._last_look = _look(rig.em)  # HALTED: see _quiet_while_halted
 
     def _minute_start_index(self, j: int) -> int:
         """Index of the first trade of trade j's minute."""
@@ -478,9 +494,17 @@ class TradeFastPath:
         """(r, e): trades [s, r) are quiet and can be absorbed, trade e is the first that may
         do something; (s, s) when the live state is not quiet."""
         rig = self.rig
-        if s == 0 or rig.risk.state is not TradingState.ACTIVE or rig.venue.pending:
-            return s, s
         em = rig.em
+        state = rig.risk.state
+        before, self._last_look = self._last_look, _look(em)
+        if s == 0 or rig.venue.pending:
+            return s, s
+        if state is not TradingState.ACTIVE and not (
+            state is TradingState.HALTED
+            and _quiet_while_halted(before, self._last_look)
+            and not rig.book.orders
+        ):
+            return s, s
         symbol = self.symbol
         if em._protect_dirty or em._deferred or em._pending or em._unstarted:
             return s, s
@@ -505,6 +529,8 @@ class TradeFastPath:
         position = book.position(symbol)
         target = em.target(symbol)
         if target is not None and target.qty != position.qty:
+            return s, s
+        if state is TradingState.HALTED and position.qty:
             return s, s
         n = len(self.t)
         j = int(np.searchsorted(self.forced, s, side="left"))

@@ -278,6 +278,18 @@ def test_trades_drawdown_halt_identical(tape: Trades, tmp_path: Path) -> None:
     assert fast.fast_path_bars > 0.5 * len(tape)
 
 
+def test_trades_halted_for_most_of_the_run_identical_and_skipped(tmp_path: Path) -> None:
+    """The same halt on 72 minutes of trades: HALTED and flat for the last ~47, quiet between
+    the strategy's flips (each flip's target denied and journaled once, in the pipeline)."""
+    tape = repeated("BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz", 12)
+    risk = replace(backtest_risk(D(5000)), max_drawdown_pct=D(1), max_daily_loss_pct=D(0))
+    params = {"order_notional_usdt": D(5000), "fast": 2, "slow": 3}
+    plain, fast = both(tape, replace(BASE, strategy_params=params, risk=risk), tmp_path)
+    assert plain.journal.counts.get("TradingStateChanged", 0) == 2
+    assert plain.counters["denied"] > 10  # flips while HALTED
+    assert fast.fast_path_bars > 0.6 * len(tape)  # 0.72 now; 0.29 when no HALTED trade was quiet
+
+
 def test_trades_latency_slippage_and_warm_up_identical(tmp_path: Path) -> None:
     """SMA 5/12 on the 2023-04-04 capture (12,936 trades, 9 minutes) three times: twelve
     minutes of warm-up taken at once, then latency and slippage on every order."""
