@@ -208,6 +208,10 @@ class LiveVenue:
         self._tasks: set[asyncio.Task[Any]] = set()
         # (job, client id) -> the task running it
         self._busy: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        # Reconnects: one task reconciles, again as long as a reconnect came during a pass (a
+        # pass already under way may have read the exchange before that reconnect's gap).
+        self._reconnect_task: asyncio.Task[Any] | None = None
+        self._reconcile_again = False
         self._reconcile_lock = asyncio.Lock()
         self._running = False
         self._stopping = False
@@ -656,6 +660,10 @@ class LiveVenue:
             self.stats.malformed_events += 1
             log.warning("malformed user event skipped: %s", exc)
             return
+        except Exception:  # a frame the parser did not foresee: skipped, never the stream's end
+            self.stats.malformed_events += 1
+            log.exception("unreadable user event skipped: %s", str(raw)[:300])
+            return
         try:
             self._dispatch(event)
         except Exception:  # a bug must not kill the stream: count it, keep going
@@ -719,7 +727,17 @@ class LiveVenue:
 
     def _on_connected(self, connects: int) -> None:
         if connects > 1 and self._running and not self._stopping:
-            self._spawn_job("reconcile", self._reconcile_quietly("reconnect"))
+            self._reconcile_again = True
+            task = self._reconnect_task
+            if task is None or task.done():
+                self._reconnect_task = self._spawn(self._reconcile_reconnects(), "reconcile")
+
+    async def _reconcile_reconnects(self) -> None:
+        """Reconcile after a reconnect, and once more after each reconnect that came while a
+        pass ran (none is dropped: the events missed in its gap may come after the reads)."""
+        while self._reconcile_again and not self._stopping:
+            self._reconcile_again = False
+            await self._reconcile_quietly("reconnect")
 
     def _on_stream_state(self, state: StreamState, detail: str) -> None:
         now = self.clock.now_ms()
@@ -742,6 +760,9 @@ class LiveVenue:
         except TradingError as exc:
             self.stats.reconcile_failures += 1
             log.warning("reconciliation (%s) failed: %s", reason, exc)
+        except Exception:  # unforeseen (a bug, an odd answer): this pass only, not the loop
+            self.stats.reconcile_failures += 1
+            log.exception("reconciliation (%s) failed", reason)
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -773,6 +794,9 @@ class LiveVenue:
         except (RejectedError, FatalError, *_TRANSIENT) as exc:
             log.warning("countdownCancelAll %s %d ms failed: %s", symbol, countdown_ms, exc)
             return False
+        except Exception:  # unforeseen: this refresh failed; the dead-man loop goes on
+            log.exception("countdownCancelAll %s %d ms failed", symbol, countdown_ms)
+            return False
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -802,6 +826,8 @@ class LiveVenue:
             await coro
         except TradingError as exc:
             log.warning("%s failed: %s (reconciliation will retry)", what, exc)
+        except Exception:
+            log.exception("%s failed (reconciliation will retry)", what)
 
     def _emit(self, events: Iterable[Event]) -> None:
         """Hand each event to the listener (journaled first if `journal_events`); neither a

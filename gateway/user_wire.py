@@ -10,6 +10,7 @@ are JSON integers (ms UTC). Missing optional keys and extra keys are tolerated, 
 fields over time; a missing required key or a value of the wrong type raises `MalformedMessage`.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -287,11 +288,16 @@ def _opt_dec(value: Any, name: str) -> Decimal:
     return _dec(value, name)
 
 
+# ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() refuses or reads.
+_INT_TEXT = re.compile(r"-?[0-9]+")
+_ID_TEXT = re.compile(r"[0-9]+")
+
+
 def _int(value: Any, name: str) -> int:
     """A JSON integer; a string of digits is accepted too (some captures quote ids/times)."""
     if type(value) is int:
         return value
-    if type(value) is str and value.lstrip("-").isdigit():
+    if type(value) is str and _INT_TEXT.fullmatch(value):
         return int(value)
     raise MalformedMessage(f"{name}: expected an integer, got {value!r}")
 
@@ -348,7 +354,7 @@ def _actual_order_id(value: Any) -> int | None:
         return None
     if type(value) is int:
         return value
-    if type(value) is str and value.isdigit():
+    if type(value) is str and _ID_TEXT.fullmatch(value):
         return int(value)
     raise MalformedMessage(f"actual order id: not an id: {value!r}")
 
@@ -462,6 +468,7 @@ def parse_order_update(data: Mapping[str, Any], recv_time_ms: int) -> OrderUpdat
 
 def parse_rest_order(row: Mapping[str, Any], recv_time_ms: int) -> OrderUpdate:
     """An order object of POST/GET/DELETE /fapi/v1/order or openOrders -> OrderUpdate."""
+    row = _obj(row, "order object")
     try:
         order_type = _enum(OrderType, row["type"], "type")
         return OrderUpdate(
@@ -519,6 +526,7 @@ def parse_algo_update(data: Mapping[str, Any], recv_time_ms: int) -> AlgoUpdate:
 
 def parse_rest_algo_order(row: Mapping[str, Any], recv_time_ms: int) -> AlgoUpdate:
     """An algo order object of POST/GET /fapi/v1/algoOrder or openAlgoOrders -> AlgoUpdate."""
+    row = _obj(row, "algo order object")
     try:
         return AlgoUpdate(
             symbol=_str(row["symbol"], "symbol"),
@@ -596,6 +604,7 @@ def parse_account_update(
 
 def parse_user_trade(row: Mapping[str, Any], recv_time_ms: int) -> UserTrade:
     """One `GET /fapi/v1/userTrades` row -> UserTrade."""
+    row = _obj(row, "userTrades row")
     try:
         return UserTrade(
             symbol=_str(row["symbol"], "symbol"),
@@ -622,6 +631,7 @@ def parse_position_risk(
     """One `GET /fapi/v2|v3/positionRisk` row -> Position. v3 has no leverage or margin type:
     `leverage` (from the account snapshot) fills it; the margin type comes from `marginType`
     (v2) or `isolatedWallet`/`isolatedMargin` (v3: non-zero means isolated)."""
+    row = _obj(row, "positionRisk row")
     try:
         symbol = _str(row["symbol"], "symbol")
         if "marginType" in row:
@@ -647,6 +657,7 @@ def parse_position_risk(
 def parse_account(body: Mapping[str, Any]) -> AccountSnapshot:
     """`GET /fapi/v2/account` -> balances (with the real available balance) and, per symbol,
     leverage and margin type (v2 `positions[]`; v3 rows without `leverage` are skipped)."""
+    body = _obj(body, "account answer")
     try:
         balances = tuple(
             Balance(
@@ -679,6 +690,7 @@ def parse_account(body: Mapping[str, Any]) -> AccountSnapshot:
 
 def parse_funding_income(row: Mapping[str, Any]) -> FundingIncome:
     """One `GET /fapi/v1/income` row of type FUNDING_FEE -> FundingIncome."""
+    row = _obj(row, "income row")
     try:
         if row["incomeType"] != "FUNDING_FEE":
             raise MalformedMessage(f"not a FUNDING_FEE income row: {row['incomeType']!r}")

@@ -90,6 +90,9 @@ def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | No
         return _classify_answer(exc, secrets)
     if isinstance(exc, BinanceRequestException):
         return Failure(FailureKind.TRANSPORT, redact(f"undecodable answer: {exc.message}", secrets))
+    if isinstance(exc, UnicodeDecodeError):  # python-binance's response.text() on bad bytes
+        detail = f"undecodable answer: not {exc.encoding}: {exc.reason}"
+        return Failure(FailureKind.TRANSPORT, detail)
     if isinstance(exc, aiohttp.InvalidURL):
         return Failure(FailureKind.CONFIG, redact(f"invalid URL: {exc}", secrets))
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):

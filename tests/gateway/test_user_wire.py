@@ -331,6 +331,9 @@ def _otu() -> dict:
         lambda d: d["o"].update(q=0.001),  # a number where Binance sends a decimal string
         lambda d: d["o"].update(X="SOMETHING"),
         lambda d: d["o"].update(i=True),
+        lambda d: d["o"].update(i="--1"),  # str.isdigit() of what lstrip("-") leaves
+        lambda d: d["o"].update(i="\u00b2"),  # "²": a digit to str.isdigit(), not to int()
+        lambda d: d["o"].update(i=" 12"),
         lambda d: d["o"].update(L="NaN"),
         lambda d: d.update(o=[]),
     ],
@@ -357,3 +360,29 @@ def test_unknown_event_type_is_refused():
 def test_account_update_with_a_non_list_is_refused():
     with pytest.raises(MalformedMessage):
         parse_user_event({"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": 5}}, 1)
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [
+        lambda row: parse_rest_order(row, 1),
+        lambda row: parse_rest_algo_order(row, 1),
+        lambda row: parse_user_trade(row, 1),
+        lambda row: parse_position_risk(row),
+        parse_account,
+        parse_funding_income,
+    ],
+)
+@pytest.mark.parametrize("row", [None, [], "text", 5])
+def test_rest_rows_that_are_not_objects_are_refused(parse, row):
+    with pytest.raises(MalformedMessage, match="expected an object"):
+        parse(row)
+
+
+@pytest.mark.parametrize("ai", ["\u00b3", "-5", "1.0", "12a"])
+def test_an_algo_update_whose_actual_order_id_is_not_an_id_is_refused(ai):
+    data = json.loads(raw("ws_user", "ALGO_UPDATE__NEW__BNBUSDT__docs.json"))
+    data["o"]["ai"] = ai
+
+    with pytest.raises(MalformedMessage, match="actual order id"):
+        parse_user_event(data, 1)

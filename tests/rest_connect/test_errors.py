@@ -54,6 +54,9 @@ def api_error(status: int, code: int | None, msg: str = "", **headers: str) -> B
         ),
         (api_error(400, -2019, "Margin is insufficient."), FailureKind.REJECTED),
         (BinanceRequestException("Invalid Response: {"), FailureKind.TRANSPORT),
+        # python-binance's response.text() on a body that is not UTF-8: undecodable, like
+        # the above (for an order: its outcome is unknown)
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), FailureKind.TRANSPORT),
         (aiohttp.ServerDisconnectedError(), FailureKind.TRANSPORT),
         (aiohttp.ClientPayloadError("cut"), FailureKind.TRANSPORT),
         (TimeoutError(), FailureKind.TRANSPORT),

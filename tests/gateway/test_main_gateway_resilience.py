@@ -1,0 +1,130 @@
+"""What one bad answer or an unlucky reconnect must not do to the TradeExecutor, against the
+local exchange: end the user stream (the daemon would flatten and halt), end the dead-man or
+the reconciliation loop for good, or drop the reconciliation a reconnect needs."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from core.enums import Side
+from core.events import OrderAccepted, OrderCanceled, StreamState, StreamStateChanged, VenueSnapshot
+from exchange_sim.server import connected_client
+from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ex() -> AsyncIterator[Any]:
+    exchange = await start_exchange()
+    yield exchange
+    await exchange.stop()
+
+
+def _reasons(s: Any) -> list[str]:
+    return [e.reason for e in s.rec.of(VenueSnapshot)]
+
+
+def _order_update(now: int, order_id: object) -> dict[str, Any]:
+    return {
+        "s": SYMBOL, "c": "x", "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "1", "p": "1",
+        "ap": "0", "sp": "0", "x": "NEW", "X": "NEW", "i": order_id, "l": "0", "z": "0",
+        "L": "0", "T": now, "t": 0, "m": False, "R": False, "ot": "LIMIT", "ps": "BOTH",
+    }  # fmt: skip
+
+
+async def test_a_user_event_with_an_unparsable_id_is_skipped_and_the_stream_lives_on(ex) -> None:
+    async with session(ex) as s:
+        key = s.venue.stream.listen_key
+        now = ex.now_ms()
+        for bad in ("--1", "²"):  # digits to str.isdigit(), not to int()
+            ex.hub.publish_user(
+                key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": _order_update(now, bad)}
+            )
+        await s.rec.until(lambda: s.venue.stats.malformed_events >= 2, within_s=5)
+        request = s.limit(Side.BUY)
+        s.venue.submit(request)
+        await s.rec.wait_for(OrderAccepted, request.client_order_id, within_s=5)
+
+        assert s.venue.stats.malformed_events == 2
+        assert s.venue.stream.failure is None and s.venue.stream.connected.is_set()
+        assert [e.state for e in s.rec.of(StreamStateChanged)] == [StreamState.CONNECTED]
+
+
+async def test_an_undecodable_answer_fails_one_dead_man_refresh_not_the_loop(ex) -> None:
+    async with session(ex, config=replace(FAST, deadman_refresh_s=0.2)) as s:
+        v = s.venue
+        real = v.rest.call
+        once = [True]
+
+        async def call(method: str, /, **kw: Any) -> Any:
+            if method == "futures_countdown_cancel_all" and once[0]:
+                once[0] = False
+                raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+            return await real(method, **kw)
+
+        v.rest.call = call  # type: ignore[method-assign]
+        await s.rec.until(lambda: not once[0], within_s=5)
+        refreshed = v.stats.deadman_refreshes
+        await s.rec.until(lambda: v.stats.deadman_refreshes >= refreshed + 2, within_s=5)
+
+        assert v.stats.deadman_failures == 1
+        assert not v._deadman_task.done()
+
+
+async def test_an_unreadable_open_order_row_fails_nothing_and_reconciliation_goes_on(ex) -> None:
+    async with session(ex, config=replace(FAST, reconcile_interval_s=0.2)) as s:
+        v = s.venue
+        real = v.rest.call
+        once = [True]
+
+        async def call(method: str, /, **kw: Any) -> Any:
+            if method == "futures_get_open_orders" and once[0]:
+                once[0] = False
+                return [None]  # a row that is not an object
+            return await real(method, **kw)
+
+        v.rest.call = call  # type: ignore[method-assign]
+        await s.rec.until(
+            lambda: len([e for e in s.rec.of(VenueSnapshot) if e.reason == "periodic"]) >= 3,
+            within_s=5,
+        )
+
+        assert v.stats.malformed_rows == 1
+        assert v.stats.reconcile_failures == 0
+
+
+async def test_a_reconnect_during_the_last_reconnects_reconciliation_is_reconciled_too(ex) -> None:
+    """The first pass read the open orders before the second gap; an order cancelled by
+    someone else in that gap is learnt by the pass the second reconnect asks for."""
+    async with (
+        session(ex) as s,
+        connected_client(ex, s.creds.api_key, s.creds.api_secret) as other,
+    ):
+        v = s.venue
+        resting = s.limit(Side.BUY)
+        v.submit(resting)
+        await s.rec.wait_for(OrderAccepted, resting.client_order_id)
+        real_funding = v.sync.catch_up_funding
+
+        async def slow_funding() -> None:  # the pass's last step, after the order reads
+            await asyncio.sleep(1.5)
+            await real_funding()
+
+        v.sync.catch_up_funding = slow_funding  # type: ignore[method-assign]
+        ex.faults.drop_websockets(refuse_s=0.3)
+        await s.rec.until(lambda: v.stream.stats.connects >= 2, within_s=5)
+        await asyncio.sleep(0.4)  # the first pass has read the open orders
+        ex.faults.drop_websockets(refuse_s=0.3)
+        await s.rec.until(lambda: v.stream.stats.disconnects >= 2, within_s=5)
+        await other.futures_cancel_order(symbol=SYMBOL, origClientOrderId=resting.client_order_id)
+        await s.rec.until(lambda: v.stream.stats.connects >= 3, within_s=5)
+        await s.rec.wait_for(OrderCanceled, resting.client_order_id, within_s=8)
+        await s.rec.until(lambda: _reasons(s).count("reconnect") == 2, within_s=5)
+
+        assert _reasons(s) == ["start", "reconnect", "reconnect"]
+        assert v.order(resting.client_order_id).status.value == "CANCELED"
