@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from core.enums import Side
+from core.enums import OrderStatus, Side
 from core.events import OrderAccepted, OrderCanceled, StreamState, StreamStateChanged, VenueSnapshot
 from exchange_sim.server import connected_client
 from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
@@ -73,7 +73,7 @@ async def test_an_undecodable_answer_fails_one_dead_man_refresh_not_the_loop(ex)
         await s.rec.until(lambda: v.stats.deadman_refreshes >= refreshed + 2, within_s=5)
 
         assert v.stats.deadman_failures == 1
-        assert not v._deadman_task.done()
+        assert v._deadman_task is not None and not v._deadman_task.done()
 
 
 async def test_an_unreadable_open_order_row_fails_nothing_and_reconciliation_goes_on(ex) -> None:
@@ -127,4 +127,5 @@ async def test_a_reconnect_during_the_last_reconnects_reconciliation_is_reconcil
         await s.rec.until(lambda: _reasons(s).count("reconnect") == 2, within_s=5)
 
         assert _reasons(s) == ["start", "reconnect", "reconnect"]
-        assert v.order(resting.client_order_id).status.value == "CANCELED"
+        order = v.order(resting.client_order_id)
+        assert order is not None and order.status is OrderStatus.CANCELED
