@@ -243,6 +243,9 @@ class BookKeeper:
         self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
         self._remember = remember_orders
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
+        # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
+        # even when the income history is read again (after a restart, or two passes racing).
+        self._funding_paid: set[tuple[str, int]] = set()
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
         self._restoring = False
@@ -670,6 +673,11 @@ class BookKeeper:
         if book is None:
             self._reject(event, f"funding for {event.symbol}, not traded")
             return
+        key = (event.symbol, event.event_time_ms)
+        if key in self._funding_paid:
+            log.debug("books: funding %s at %s already booked", *key)
+            return
+        self._funding_paid.add(key)
         book.funding += event.amount
         if event.event_time_ms in self._funding_times:
             log.debug(

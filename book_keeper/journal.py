@@ -1037,6 +1037,16 @@ class SqliteJournal:
         value = self._scalar("SELECT MAX(trade_id) FROM fills WHERE symbol = ?", (symbol,))
         return None if value is None else int(value)
 
+    def last_record_ms(self) -> int | None:
+        """The latest time the journal holds (event, fill or balance snapshot): up to when
+        the daemon knew its account (funding settled after it is read back at start-up)."""
+        value = self._scalar(
+            "SELECT MAX(t) FROM (SELECT MAX(event_time_ms) AS t FROM events"
+            " UNION ALL SELECT MAX(time_ms) FROM fills"
+            " UNION ALL SELECT MAX(time_ms) FROM balance_snapshots)"
+        )
+        return None if value is None else int(value)
+
     def max_client_seq(self, prefix: str) -> int:
         """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none."""
         low = f"{prefix}-"

@@ -211,6 +211,7 @@ class LiveVenue:
         # Reconnects: one task reconciles, again as long as a reconnect came during a pass (a
         # pass already under way may have read the exchange before that reconnect's gap).
         self._reconnect_task: asyncio.Task[Any] | None = None
+        self._funding_since_ms: int | None = None  # from `restore`
         self._reconcile_again = False
         self._reconcile_lock = asyncio.Lock()
         self._running = False
@@ -225,13 +226,16 @@ class LiveVenue:
         *,
         trade_ids: Mapping[str, Iterable[int]] | None = None,
         last_trade_ids: Mapping[str, int] | None = None,
+        funding_since_ms: int | None = None,
     ) -> None:
         """Before `start`: orders and fills recovered from the journal after a restart.
 
         `orders`: the journal's open orders (PENDING_SUBMIT, UNKNOWN, NEW, PARTIALLY_FILLED);
         `trade_ids`: trade ids already journaled per client order id (never emitted again);
         `last_trade_ids`: the highest journaled trade id per symbol (userTrades resume after
-        it; without it, fills made while the daemon was down are not attributed).
+        it; without it, fills made while the daemon was down are not attributed);
+        `funding_since_ms`: the journal's latest time (funding settled from then on, while the
+        daemon was down, is read back at start; without it, from the start on).
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
@@ -252,6 +256,7 @@ class LiveVenue:
         for symbol, trade_id in (last_trade_ids or {}).items():
             if symbol in self.instruments:
                 self.sync.last_trade_ids[symbol] = trade_id
+        self._funding_since_ms = funding_since_ms
 
     async def start(self) -> VenueSnapshot:
         """Open the user stream, reconcile once, resolve restored unknown orders (waiting up to
@@ -262,7 +267,8 @@ class LiveVenue:
             raise RuntimeError("LiveVenue already started")
         self._running = True
         self._stopping = False
-        self.sync.funding_since_ms = self._exchange_ms()
+        since = self._funding_since_ms
+        self.sync.funding_since_ms = self._exchange_ms() if since is None else since
         self.stream.start()
         waits = {
             asyncio.ensure_future(self.stream.connected.wait()),

@@ -281,6 +281,7 @@ class Daemon:
             journal.open_orders(),
             trade_ids=_trade_ids_by_order(journal),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
+            funding_since_ms=journal.last_record_ms(),
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock

@@ -171,6 +171,26 @@ def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
     assert bk.differences == 0
 
 
+def test_a_funding_settlement_read_twice_is_booked_once():
+    """The income history read again (after a restart it is read from the journal's last
+    time on, inclusive): the same settlement of the same symbol books nothing more."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "61800.0", fee="3.09")  # wallet 9996.91
+    paid = FundingPaid(
+        event_time_ms=T0 + 1000,
+        recv_time_ms=T0 + 1000,
+        symbol=SYMBOL,
+        amount=D("-0.618"),
+        rate=D("0.0001"),
+    )
+    bk.apply(paid)
+    bk.apply(paid)
+
+    assert bk.wallet() == D("9996.292")  # 9996.91 - 0.618, once
+    assert bk.funding == D("-0.618")
+    assert bk._books[SYMBOL].funding == D("-0.618")  # the symbol's share, once too
+
+
 def test_matching_position_and_balance_updates_are_not_differences():
     bk = book()
     trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.1", fee="0.03000005")

@@ -316,6 +316,16 @@ def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
     assert journal.last_trade_id("ETHUSDT") is None
 
 
+def test_last_record_ms_is_the_latest_event_fill_or_snapshot(journal):
+    """Where the start-up reads the funding history from (settled while the daemon was down)."""
+    assert journal.last_record_ms() is None
+    journal.record(submitted("bot-1", BUY, "0.001", "60000.0", t=T0 + 5))
+    journal.record(filled(fill("bot-1", 9, BUY, "0.001", "60000.0", fee="0", t=T0 + 7)))
+    assert journal.last_record_ms() == T0 + 7
+    journal.snapshot(time_ms=T0 + 60_000, equity=D("1"), wallet=D("1"), unrealized_pnl=D("0"))
+    assert journal.last_record_ms() == T0 + 60_000
+
+
 def test_balance_snapshots_and_peak_equity(journal):
     journal.snapshot(time_ms=T0, equity=D("10000.5"), wallet=D("10000"), unrealized_pnl=D("0.5"))
     journal.snapshot(
