@@ -267,8 +267,8 @@ class BookKeeper:
         self.fees: dict[str, Decimal] = {}
         self.realized_pnl = ZERO
         self.funding = ZERO
-        self.transfers = ZERO
-        self.adjustments = ZERO
+        self.transfers = ZERO  # USDT in (+) and out (-): another asset's moves are not counted
+        self.adjustments = ZERO  # USDT corrections adopted from the exchange
         self.peak_equity: Decimal | None = None
         self.max_drawdown = ZERO
         # things that went wrong, each also logged
@@ -726,10 +726,12 @@ class BookKeeper:
             self.funding += diff
             self._funding_times.append(time_ms)
         elif reason in TRANSFER_REASONS:
-            self.transfers += diff
+            if asset == self.asset:  # the totals are USDT: another asset's move is not one
+                self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
         else:
-            self.adjustments += diff
+            if asset == self.asset:
+                self.adjustments += diff
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"

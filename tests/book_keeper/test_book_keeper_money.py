@@ -191,6 +191,27 @@ def test_a_funding_settlement_read_twice_is_booked_once():
     assert bk._books[SYMBOL].funding == D("-0.618")  # the symbol's share, once too
 
 
+def test_another_assets_transfer_is_not_usdt_money():
+    """A BNB deposit (for fees) or a USDC transfer moves that asset's wallet only: today's
+    PnL and the USDT transfer total stay as they were (a daily-loss limit must not trip)."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # today: -0.3 USDT
+    for amount, reason in (("0.5", "ORDER"), ("20.5", "DEPOSIT")):  # first seen, then +20
+        bk.apply(
+            BalanceChanged(
+                event_time_ms=T0,
+                recv_time_ms=T0,
+                balance=Balance(asset="BNB", wallet_balance=D(amount), available_balance=D(0)),
+                reason=reason,
+            )
+        )
+
+    assert bk.wallet() == D("9999.7")
+    assert bk.pnl_today(T0) == D("-0.3")
+    assert (bk.transfers, bk.adjustments) == (0, 0)
+    assert bk._wallets["BNB"] == D("20.5")
+
+
 def test_matching_position_and_balance_updates_are_not_differences():
     bk = book()
     trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.1", fee="0.03000005")
