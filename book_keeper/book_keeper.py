@@ -327,6 +327,11 @@ class BookKeeper:
                     total += book.qty * (ref - book.entry)
         return total
 
+    @property
+    def wallet_known(self) -> bool:
+        """Whether the margin asset's wallet is known (set, or learnt from the exchange)."""
+        return self._wallet_known
+
     def equity(self) -> Decimal:
         """Wallet + unrealized PnL (Binance's margin balance), USDT. Computed once per state
         of the books (`_version`): the risk check reads it on every order."""

@@ -1104,12 +1104,24 @@ class SqliteJournal:
         )
         return [(t, Decimal(e), Decimal(w), Decimal(u)) for t, e, w, u in rows]
 
-    def peak_equity(self) -> Decimal | None:
-        """The highest snapshot equity (for a drawdown limit that survives a restart)."""
+    def peak_equity(self, since_ms: int = 0) -> Decimal | None:
+        """The highest snapshot equity from `since_ms` on (for a drawdown limit that
+        survives a restart: from the last operator reset on)."""
         row = self._db.execute(
-            "SELECT equity FROM balance_snapshots ORDER BY CAST(equity AS REAL) DESC LIMIT 1"
+            "SELECT equity FROM balance_snapshots WHERE time_ms >= ?"
+            " ORDER BY CAST(equity AS REAL) DESC LIMIT 1",
+            (since_ms,),
         ).fetchone()
         return None if row is None else Decimal(row[0])
+
+    def orders_filled_since(self, since_ms: int) -> int:
+        """How many of our orders have a fill from `since_ms` on (the trades-per-day count)."""
+        return int(
+            self._scalar(
+                "SELECT COUNT(DISTINCT client_order_id) FROM fills WHERE time_ms >= ?",
+                (since_ms,),
+            )
+        )
 
     def export_csv(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write orders.csv and fills.csv (the table columns, a header row, decimals as

@@ -444,6 +444,22 @@ class RiskManager:
         self._reason = ""
         return event
 
+    def restore_limits(
+        self, *, peak_equity: Decimal | None, trades_today: int, equity: Decimal | None
+    ) -> None:
+        """After a restart, what the portfolio limits had counted (from the journal, since
+        the last operator reset): the peak equity of the drawdown limit, the trades of the
+        day (UTC, now), the last equity (what an operator reset re-arms from). Without it a
+        restart would grant a fresh drawdown allowance and trade count."""
+        self._roll_day(self._clock.now_ms())
+        if peak_equity is not None and (
+            self._peak_equity is None or peak_equity > self._peak_equity
+        ):
+            self._peak_equity = peak_equity
+        self._trades_today = max(self._trades_today, trades_today)
+        if equity is not None:
+            self._last_equity = equity
+
     def restore_state(self, state: TradingState, reason: str) -> None:
         """Set the state journaled before a restart (no event: nothing changed)."""
         self._state = state

@@ -234,6 +234,7 @@ class Daemon:
             clock=self.clock,
             view=book,
         )
+        _restore_limits(journal, risk, book, self.clock.now_ms())
         strategy_params = _strategy_params(s, instruments)
         # The live feature log is wiring, not a parameter: kept out of `strategy_params`.
         sink: dict[str, Any] = {}
@@ -581,6 +582,26 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _restore_limits(
+    journal: SqliteJournal, risk: RiskManager, book: BookKeeper, now_ms: int
+) -> None:
+    """The drawdown peak and today's trade count survive a restart: counted from the journal
+    since the last operator reset (which re-armed them), the trades since 00:00 UTC too."""
+    resets = [
+        e.event_time_ms
+        for _, e in journal.load_events(["TradingStateChanged"])
+        if isinstance(e, TradingStateChanged) and e.current is TradingState.ACTIVE
+    ]
+    since = resets[-1] if resets else 0
+    day_start = now_ms - now_ms % 86_400_000
+    equity = book.equity() if book.wallet_known else None
+    risk.restore_limits(
+        peak_equity=journal.peak_equity(since),
+        trades_today=journal.orders_filled_since(max(since, day_start)),
+        equity=equity,
+    )
 
 
 class _Relay:
