@@ -18,7 +18,9 @@ The exchange is the authority. Each fill's own `rp` is compared with ours; every
 `BalanceChanged`, `PositionChanged` and `VenueSnapshot` is compared with what we computed, and
 every difference is logged, counted (`differences`) and resolved by adopting the exchange's
 value. A snapshot is compared only for what did not change after its `event_time_ms`, so
-a fill that raced the REST reads is not undone. Funding: `FundingPaid` books its amount;
+a fill that raced the REST reads is not undone. A position or balance update (reason ORDER)
+that disagrees is held first: Binance can send it before the fills it reports; it is dropped
+once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot. Funding: `FundingPaid` books its amount;
 `BalanceChanged` with reason FUNDING_FEE (Binance sends only the new wallet balance) books the
 wallet difference as funding; a `FundingPaid` of a settlement already booked that way is not
 booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
@@ -93,6 +95,10 @@ TRANSFER_REASONS = frozenset(
     }
 )
 FUNDING_REASON = "FUNDING_FEE"
+ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
+# How long an ACCOUNT_UPDATE that disagrees with us waits for the fills it may be ahead of
+# (Binance can send it before their ORDER_TRADE_UPDATEs), in event time.
+HOLD_AHEAD_MS = 2_000
 _LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
@@ -193,6 +199,13 @@ class BookSummary:
         ]
 
 
+def _agrees(book: _Book, p: Position) -> bool:
+    """The exchange's position is ours (the entry within the exchange's printed precision)."""
+    if p.qty != book.qty:
+        return False
+    return book.qty == 0 or abs(p.entry_price - book.entry) <= ENTRY_TOLERANCE
+
+
 def _shown(amount: Decimal) -> str:
     """An amount as Binance shows balances (8 decimals, rounded half-even); for display only:
     unrealized PnL and equity carry the average entry's extra digits exactly."""
@@ -246,6 +259,10 @@ class BookKeeper:
         # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
         # even when the income history is read again (after a restart, or two passes racing).
         self._funding_paid: set[tuple[str, int]] = set()
+        # ACCOUNT_UPDATEs (reason ORDER) that disagree with us, held until the fills they may
+        # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes.
+        self._held_positions: dict[str, tuple[Position, int]] = {}
+        self._held_balance: tuple[Balance, int] | None = None
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
         self._restoring = False
@@ -481,9 +498,11 @@ class BookKeeper:
             book.last = item.price  # type: ignore[union-attr]
             t = item.trade_time_ms  # type: ignore[union-attr]
         elif cls is MarkPrice:
+            t = item.event_time_ms
+            if self._held_positions or self._held_balance is not None:
+                self._release_held(t)  # once a second, with or without events
             self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
-            t = item.event_time_ms
             self._revalue()
         else:
             if book.mark is None and book.last is None:
@@ -524,6 +543,8 @@ class BookKeeper:
         if handler is not None:
             self._version += 1
             try:
+                if self._held_positions or self._held_balance is not None:
+                    self._release_held(event.event_time_ms)
                 handler(event)
             finally:
                 self._version += 1  # also after: a read inside may have cached a half state
@@ -667,6 +688,8 @@ class BookKeeper:
         if f.is_maker:
             self.maker_fills += 1
         self.volume += price * f.qty
+        if self._held_positions or self._held_balance is not None:
+            self._settle_held(f.symbol, f.trade_time_ms)
         if self._wallet_known:
             self._sample()
         return True
@@ -699,7 +722,40 @@ class BookKeeper:
             self._sample()
 
     def _on_balance(self, event: BalanceChanged) -> None:
-        self._compare_balance(event.balance, event.reason, event.event_time_ms)
+        b = event.balance
+        if event.reason == ORDER_REASON and b.asset == self.asset and self._wallet_known:
+            if b.wallet_balance != self.wallet():
+                self._held_balance = (b, event.event_time_ms)  # ahead of its fills?
+                return
+            self._held_balance = None
+        self._compare_balance(b, event.reason, event.event_time_ms)
+
+    # An ACCOUNT_UPDATE that disagrees with the books is held, not adopted at once: Binance
+    # may send it before the ORDER_TRADE_UPDATEs of the same fills, and adopting it then
+    # would book those fills twice. Each fill applied looks again: agreeing now, the held
+    # update is dropped (nothing to adopt); a fill later than it makes it stale (dropped, the
+    # next update compares). Otherwise it is compared and adopted once an event or a mark
+    # price comes HOLD_AHEAD_MS after it, or at a snapshot.
+
+    def _settle_held(self, symbol: str, time_ms: int) -> None:
+        """After a fill of `symbol` at `time_ms`: drop held updates it caught up with."""
+        held = self._held_positions.get(symbol)
+        if held is not None and (time_ms > held[1] or _agrees(self._books[symbol], held[0])):
+            del self._held_positions[symbol]
+        hb = self._held_balance
+        if hb is not None and (time_ms > hb[1] or hb[0].wallet_balance == self.wallet()):
+            self._held_balance = None
+
+    def _release_held(self, now_ms: int) -> None:
+        """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
+        for symbol, (p, t) in list(self._held_positions.items()):
+            if now_ms - t >= HOLD_AHEAD_MS:
+                del self._held_positions[symbol]
+                self._compare_position(self._books[symbol], p, ORDER_REASON)
+        hb = self._held_balance
+        if hb is not None and now_ms - hb[1] >= HOLD_AHEAD_MS:
+            self._held_balance = None
+            self._compare_balance(hb[0], ORDER_REASON, hb[1])
 
     def _compare_balance(self, b: Balance, reason: str, time_ms: int) -> str | None:
         """Adopt the exchange's wallet balance of one asset; the difference sentence, if any."""
@@ -753,11 +809,15 @@ class BookKeeper:
             if p.qty:
                 self._reject(event, f"position {p.qty} in {p.symbol}, not traded")
             return
+        if event.reason == ORDER_REASON:
+            if not _agrees(book, p):
+                self._held_positions[p.symbol] = (p, event.event_time_ms)  # ahead of fills?
+                return
+            self._held_positions.pop(p.symbol, None)
         self._compare_position(book, p, event.reason)
 
     def _compare_position(self, book: _Book, p: Position, reason: str) -> str | None:
-        same_qty = p.qty == book.qty
-        if same_qty and (book.qty == 0 or abs(p.entry_price - book.entry) <= ENTRY_TOLERANCE):
+        if _agrees(book, p):
             return None
         sentence = (
             f"{book.symbol} position: ours {book.qty:f} @ {book.entry:f}, exchange "
@@ -785,6 +845,12 @@ class BookKeeper:
         why = f"snapshot {snapshot.reason}"
         out: list[str] = []
         symbols = snapshot.symbols or tuple(self._books)
+        for symbol in symbols:  # the snapshot (fills caught up before it) says it all
+            held = self._held_positions.get(symbol)
+            if held is not None and held[1] <= at:
+                del self._held_positions[symbol]
+        if self._held_balance is not None and self._held_balance[1] <= at:
+            self._held_balance = None
         theirs = {p.symbol: p for p in snapshot.positions}
         for symbol in symbols:
             book = self._books.get(symbol)

@@ -165,6 +165,10 @@ def test_position_and_balance_differences_are_logged_counted_and_adopted(caplog)
                 event_time_ms=T0, recv_time_ms=T0, balance=_usdt("9999.1"), reason="ORDER"
             )
         )
+        # held first: an ACCOUNT_UPDATE can come before the fills it reports
+        held = (bk.position(SYMBOL).qty, bk.wallet(), bk.differences)
+        assert held == (D("0.010"), D("9999.7"), 0)
+        bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_000, T0 + 2_000))
 
     assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.015"), D("60100"))
     assert bk.wallet() == D("9999.1")
@@ -282,3 +286,82 @@ def test_an_order_that_ended_after_the_snapshot_was_read_is_not_re_added():
 
     assert bk.reconcile(snapshot) == []
     assert "t-5" not in bk.orders
+
+
+# --- an ACCOUNT_UPDATE ahead of its fills ------------------------------------------------------
+# Binance may send the ACCOUNT_UPDATE of a fill before the fill's ORDER_TRADE_UPDATE (the
+# local exchange's `reorder_user_events` fault does so): adopted at once, the fill would then
+# be booked a second time on top of it.
+
+
+def _ahead(qty: str, entry: str, wallet: str, t: int = T0) -> list[object]:
+    return [
+        PositionChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            reason="ORDER",
+            position=Position(symbol=SYMBOL, qty=D(qty), entry_price=D(entry)),
+        ),
+        BalanceChanged(event_time_ms=t, recv_time_ms=t, balance=_usdt(wallet), reason="ORDER"),
+    ]
+
+
+def test_an_account_update_ahead_of_its_fill_is_not_booked_twice():
+    bk = book()  # 10000 USDT
+    bk.apply(submitted("t-1", BUY, "0.010"))
+    # BUY 0.010 @ 60000, fee 0.3: the exchange holds 0.010 @ 60000, wallet 9999.7
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    bk.apply(filled(fill("t-1", 1, BUY, "0.010", "60000.0", fee="0.3")))
+
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.010"), D("60000"))
+    assert bk.wallet() == D("9999.7")
+    assert (bk.differences, bk.adjustments) == (0, 0)
+
+
+def test_an_account_update_ahead_of_two_fills_waits_for_both():
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.030"))
+    # two trades of one match: 0.010 @ 60000 (fee 0.3) + 0.020 @ 60001.5 (fee 0.600015)
+    # entry (600 + 1200.03) / 0.030 = 60001.0; wallet 10000 - 0.900015 = 9999.099985
+    for event in _ahead("0.030", "60001.0", "9999.099985"):
+        bk.apply(event)
+    bk.apply(filled(fill("t-1", 1, BUY, "0.010", "60000.0", fee="0.3"), final=False))
+    assert bk.position(SYMBOL).qty == D("0.010")  # still waiting for the second
+    bk.apply(filled(fill("t-1", 2, BUY, "0.020", "60001.5", fee="0.600015")))
+
+    assert (bk.position(SYMBOL).qty, bk.position(SYMBOL).entry_price) == (D("0.030"), D("60001"))
+    assert bk.wallet() == D("9999.099985")
+    assert bk.differences == 0
+
+
+def test_an_account_update_whose_fill_never_comes_is_adopted_two_seconds_later():
+    bk = book()
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 1_999, T0 + 1_999))
+    assert (bk.position(SYMBOL).qty, bk.differences) == (0, 0)
+
+    bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_000, T0 + 2_000))
+
+    assert (bk.position(SYMBOL).qty, bk.wallet(), bk.differences) == (D("0.010"), D("9999.7"), 2)
+
+
+def test_a_snapshot_settles_what_was_held():
+    bk = book()
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    bk.reconcile(
+        VenueSnapshot(
+            event_time_ms=T0 + 500,
+            recv_time_ms=T0 + 500,
+            balances=(_usdt("10000"),),
+            positions=(),
+            open_orders=(),
+            reason="periodic",
+            symbols=(SYMBOL,),
+        )
+    )
+    # the snapshot (fills caught up before it) says flat and 10000: nothing left held
+    bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 5_000, T0 + 5_000))
+    assert (bk.position(SYMBOL).qty, bk.wallet(), bk.differences) == (0, D("10000"), 0)

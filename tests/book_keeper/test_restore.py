@@ -111,6 +111,15 @@ def _trade_session(journal: SqliteJournal, bk: BookKeeper) -> None:
             position=Position(symbol=SYMBOL, qty=D("-0.010"), entry_price=D("60100.5")),
         )
     )
+    # held for fills it may be ahead of; adopted when the next update comes 2 s later
+    both(
+        PositionChanged(
+            event_time_ms=T0 + 32_000,
+            recv_time_ms=T0 + 32_000,
+            reason="ORDER",
+            position=Position(symbol=SYMBOL, qty=D("-0.010"), entry_price=D("60100.5")),
+        )
+    )
 
 
 def test_restore_gives_the_books_the_daemon_had(tmp_path):

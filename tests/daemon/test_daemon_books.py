@@ -4,6 +4,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import urllib.request
 from decimal import Decimal
 
 from tests.daemon.harness import (
@@ -73,3 +74,34 @@ def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     assert journal_rows(tmp_path, "SELECT COUNT(*) FROM balance_snapshots")[0][0] >= 5
     log = (tmp_path / "logs" / "trading_engine.log").read_text()
     assert "application running | equity" in log
+
+
+def test_account_updates_sent_before_their_fills_are_not_booked_twice(tmp_path):
+    """Binance may send a fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE (the local
+    exchange's `reorder_user_events` fault, on for the whole run): the books hold the
+    update until the fill comes, and nothing is ever adopted as a difference."""
+    with exchange_process(speed=20) as ex:
+        _fault(ex, {"fault": "reorder_user_events", "on": True})
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = start_daemon(tmp_path, "--duration", "25")
+        out, err = daemon.communicate(timeout=120)
+        assert daemon.returncode == 0, err[-2000:]
+        venue = asyncio.run(exchange_account(ex))
+
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert summary["fills"] >= 2, out
+    usdt = next(a for a in venue["account"]["assets"] if a["asset"] == "USDT")
+    assert D(summary["wallet"]) == D(usdt["walletBalance"])
+    exchange_qty = sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
+    assert sum((D(p["qty"]) for p in summary["positions"]), D(0)) == exchange_qty
+    assert summary["final_differences"] == 0
+    log = (tmp_path / "logs" / "trading_engine.log").read_text()
+    assert "adopted the exchange's" not in log  # not once during the run either
+
+
+def _fault(ex, spec: dict) -> None:
+    request = urllib.request.Request(
+        f"{ex.rest_url}/_sim/faults", data=json.dumps(spec).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # the loopback exchange
+        assert answer.status == 200

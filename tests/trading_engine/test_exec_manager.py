@@ -9,6 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from core.account import Position
 from core.enums import OrderStatus, OrderType, TimeInForce, TradingState
 from core.events import (
     DecisionMade,
@@ -17,6 +18,7 @@ from core.events import (
     OrderCanceled,
     OrderFilled,
     OrderSubmitted,
+    PositionChanged,
     RiskDenied,
     StreamState,
     StreamStateChanged,
@@ -384,6 +386,29 @@ def test_a_target_repeated_every_bar_while_halted_is_denied_once_until_it_or_the
     assert len(rig.journaled(RiskDenied)) == 3
     assert rig.journaled(RiskDenied)[-1].reason.startswith("trading state HALTED (kill switch")
     assert rig.venue.submitted == []
+
+
+def test_a_position_update_ahead_of_its_fill_sends_nothing_more():
+    """The ACCOUNT_UPDATE of a fill before its ORDER_TRADE_UPDATE: the books hold it, so the
+    target logic does not see the position twice (it used to sell the position back)."""
+    rig = make_rig()
+    rig.say(target("0.100"))
+    cid = rig.last_cid()
+    rig.venue.accept(cid)
+    now = rig.clock.now_ms()
+    rig.venue.emit(
+        PositionChanged(
+            event_time_ms=now,
+            recv_time_ms=now,
+            reason="ORDER",
+            position=Position(symbol="BTCUSDT", qty=D("0.100"), entry_price=D("60000")),
+        )
+    )
+    rig.venue.fill(cid, "60000")
+
+    assert rig.book.position("BTCUSDT").qty == D("0.100")
+    assert [r.client_order_id for r in rig.venue.submitted] == [cid]
+    assert rig.book.differences == 0
 
 
 def test_an_operator_reset_returns_to_active():
