@@ -20,9 +20,10 @@ every difference is logged, counted (`differences`) and resolved by adopting the
 value. A snapshot is compared only for what did not change after its `event_time_ms`, so
 a fill that raced the REST reads is not undone. A position or balance update (reason ORDER)
 that disagrees is held first: Binance can send it before the fills it reports; it is dropped
-once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot. Funding: `FundingPaid` books its amount;
-`BalanceChanged` with reason FUNDING_FEE (Binance sends only the new wallet balance) books the
-wallet difference as funding; a `FundingPaid` of a settlement already booked that way is not
+once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot.
+Funding: `FundingPaid` books its amount (once per symbol and settlement); `BalanceChanged`
+with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
+difference as funding; a `FundingPaid` of a settlement already booked that way is not
 booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
 the same reconciliation (a fill arriving after a snapshot that already contains it would be
 counted twice until the next snapshot corrects it).
@@ -102,6 +103,37 @@ HOLD_AHEAD_MS = 2_000
 _LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
+class _BookedTradeIds:
+    """The trade ids of one symbol already booked, in bounded memory: the latest `keep`
+    exactly, and every id at or below the highest one forgotten counts as booked too
+    (Binance's trade ids grow per symbol; a fill older than the last `keep` fills cannot
+    come first now)."""
+
+    __slots__ = ("_ids", "_keep", "_order", "floor")
+
+    def __init__(self, keep: int = 50_000) -> None:
+        self._ids: set[int] = set()
+        self._order: deque[int] = deque()
+        self._keep = keep
+        self.floor = -1  # ids at or below: booked (forgotten)
+
+    def __contains__(self, trade_id: int) -> bool:
+        return trade_id <= self.floor or trade_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, trade_id: int) -> None:
+        self._ids.add(trade_id)
+        order = self._order
+        order.append(trade_id)
+        if len(order) > self._keep:
+            old = order.popleft()
+            self._ids.discard(old)
+            if old > self.floor:
+                self.floor = old
+
+
 class _Book:
     """One symbol: the position, its totals and the latest prices (mutable, hot)."""
 
@@ -139,7 +171,7 @@ class _Book:
         self.bid: Decimal | None = None
         self.ask: Decimal | None = None
         self.position: Position | None = None  # cached view, rebuilt after a change
-        self.seen: set[int] = set()  # trade ids applied
+        self.seen = _BookedTradeIds()  # trade ids applied
         self.update_ms = 0  # exchange time of the last change
 
     def ref_price(self) -> Decimal | None:

@@ -365,3 +365,15 @@ def test_a_snapshot_settles_what_was_held():
     # the snapshot (fills caught up before it) says flat and 10000: nothing left held
     bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 5_000, T0 + 5_000))
     assert (bk.position(SYMBOL).qty, bk.wallet(), bk.differences) == (0, D("10000"), 0)
+
+
+def test_booked_trade_ids_are_kept_in_bounded_memory_and_still_refused_twice():
+    from book_keeper.book_keeper import _BookedTradeIds
+
+    ids = _BookedTradeIds(keep=3)
+    for trade_id in (10, 11, 12, 13, 14):
+        ids.add(trade_id)
+
+    assert len(ids) == 3  # 12, 13, 14 held; 10 and 11 forgotten
+    assert all(t in ids for t in (10, 11, 12, 13, 14))  # forgotten ones still count as booked
+    assert 15 not in ids and 9 in ids
