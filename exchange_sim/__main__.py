@@ -197,7 +197,10 @@ async def serve(
         print(f"REST      {ex.rest_url}", file=out, flush=True)
         print(f"WebSocket {ex.ws_url}", file=out, flush=True)
         print(f"API key    {ex.api_key}", file=out, flush=True)
-        print(f"API secret {ex.api_secret}", file=out, flush=True)
+        # With --ready-json the banner goes to stderr, which a parent process logs: the
+        # secret is only in the ready line (stdout), never in a log.
+        secret = "(in the --ready-json line)" if ready_json else ex.api_secret
+        print(f"API secret {secret}", file=out, flush=True)
         if ex.admin:
             print(f"Admin     POST {ex.rest_url}/_sim/faults", file=out, flush=True)
         print("Ctrl+C to stop.", file=out, flush=True)

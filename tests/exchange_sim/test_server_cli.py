@@ -187,6 +187,7 @@ def test_ready_json_is_the_only_stdout_line_and_the_fixed_key_trades_until_sigte
     assert proc.returncode == 0
     assert rest_of_stdout == ""
     assert f"API key    {KEY}" in err and "BTCUSDT" in err and "stopped" in err
+    assert SECRET not in err  # stderr is what a parent logs: the secret is only in the ready line
     assert "Traceback" not in err
 
 
