@@ -47,6 +47,43 @@ def check_local_venue(settings: Settings) -> None:
         )
 
 
+def check_directories(settings: Settings) -> None:
+    """journal_dir and logging.dir must be (or be creatable as) writable directories: said
+    now, in one line, not as a traceback or an exchange error once the daemon runs."""
+    dirs = (("journal_dir", settings.journal_dir), ("logging.dir", settings.logging.dir))
+    for key, value in dirs:
+        if problem := directory_problem(Path(value)):
+            raise ConfigError(f'{key} = "{value}" is not allowed: {problem}')
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why `path` cannot be a writable directory we create if needed (None when it can)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def check_strategy(settings: Settings) -> None:
+    """Build the configured strategy once, as the daemon will (the model file read, the
+    parameters checked), so that a bad `[strategy]` is a config error now, not after the
+    exchange has started."""
+    from trading_engine.daemon import _strategy_params
+    from trading_engine.main_trading_strategy import make_strategy
+
+    st = settings.strategy
+    try:
+        make_strategy(st.name, **_strategy_params(settings, {}))
+    except (OSError, ValueError) as e:
+        if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
+            raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it
+        raise ConfigError(f"[strategy] {st.name}: {e}") from None
+
+
 def load(argv: list[str] | None = None) -> Settings:
     """Parse flags and build the settings; exits with status 2 on any user mistake."""
     args = build_parser().parse_args(argv)
@@ -58,12 +95,17 @@ def load(argv: list[str] | None = None) -> Settings:
         )
         sys.exit(2)
     try:
+        env_file = args.env_file
+        if env_file is not None and not env_file.is_file():
+            raise ConfigError(f"--env-file {env_file} does not exist")
         settings = load_settings(
             config_path=config_path_from_args(args),
-            env_file=args.env_file,
+            env_file=env_file if env_file is not None else Path(".env"),
             overrides=overrides_from_args(args),
         )
         check_local_venue(settings)
+        check_directories(settings)
+        check_strategy(settings)
         return settings
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"settings file (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)",
     )
-    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="API keys file")
+    parser.add_argument("--env-file", type=Path, help="API keys file (default: .env if it exists)")
     parser.add_argument(
         "--symbol",
         action="append",

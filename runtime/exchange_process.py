@@ -75,6 +75,16 @@ class LocalExchangeProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
+    def _last_log_line(self) -> str:
+        """Why the child said it stopped: the last line it wrote to its log (stderr)."""
+        try:
+            with self.log_path.open("rb") as fh:
+                fh.seek(max(0, self.log_path.stat().st_size - 4096))
+                lines = fh.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return "no output"
+        return lines[-1].strip()[:200] if lines else "no output"
+
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
@@ -113,9 +123,9 @@ class LocalExchangeProcess:
             )
         except (ValueError, KeyError, TypeError):
             await self.stop()
+            said = line.decode(errors="replace").strip()[:200] or self._last_log_line()
             raise ExchangeStartError(
-                f"the local exchange failed to start (see {self.log_path}): "
-                f"{line.decode(errors='replace').strip()[:200] or 'no output'}"
+                f"the local exchange failed to start (see {self.log_path}): {said}"
             ) from None
         self._drain = asyncio.get_running_loop().create_task(self._drain_stdout())
         log.info("local exchange started (pid %d) at %s", self._proc.pid, endpoints.rest_url)

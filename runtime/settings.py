@@ -312,6 +312,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
 
@@ -330,7 +332,12 @@ def _read_secrets(env_file: Path | None) -> dict[str, str]:
     """BINANCE_API_KEY / BINANCE_API_SECRET from the environment, else from `.env`."""
     file_values: dict[str, str | None] = {}
     if env_file is not None and env_file.is_file():
-        file_values = dotenv_values(env_file)
+        try:
+            file_values = dotenv_values(env_file)
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{env_file}: not UTF-8 text (byte {e.start})") from None
+        except OSError as e:
+            raise ConfigError(f"{env_file} cannot be read: {e.strerror}") from None
     out = {}
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
         value = os.environ.get(name)

@@ -139,9 +139,7 @@ class Daemon:
             except FatalError as exc:
                 raise DaemonError(f"the exchange refused us: {exc}") from None
             except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise DaemonError(
-                    f"cannot reach the exchange at {self._endpoint_hint()}: {exc}"
-                ) from None
+                raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
             self._spawn(self._heartbeat(), "heartbeat")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
@@ -160,7 +158,8 @@ class Daemon:
             await self._close_all()
 
     def _endpoint_hint(self) -> str:
-        return self.settings.rest_url or "the local exchange"
+        url = self.settings.rest_url
+        return f"the exchange at {url}" if url else "the local exchange"
 
     async def _endpoints(self) -> ExchangeEndpoints:
         s = self.settings
@@ -216,7 +215,11 @@ class Daemon:
         sync = Synchronous(s.execution.journal_synchronous)
         # Applied to its tables by this loop between market-data items, not by a thread that
         # would compete with the order path for the GIL (book_keeper.journal).
-        journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
+        try:
+            journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
+        except (JournalError, OSError) as exc:  # the user's directory, not the exchange
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
         self._closers.append(journal.close)
         self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(

@@ -95,6 +95,23 @@ def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_journal_in_use_is_said_as_a_journal_problem_not_the_exchanges(tmp_path):
+    """A journal_dir another daemon holds: one line naming journal_dir, exit 1 (it once read
+    "the exchange refused us")."""
+    from book_keeper.journal import SqliteJournal
+
+    with exchange_process(speed=1, admin=False) as ex:
+        write_config(tmp_path, ex)
+        with SqliteJournal(tmp_path / "journal"):  # the other daemon
+            result = _run_app(tmp_path)
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: journal_dir = '{tmp_path / 'journal'}': "), last
+    assert "in use by another process" in last and "exchange" not in last
+    assert "Traceback" not in result.stderr
+
+
 def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
     daemon = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")],

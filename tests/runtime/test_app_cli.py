@@ -112,3 +112,47 @@ def test_local_mode_refuses_an_unknown_data_set(tmp_path):
     result = run_app("--check-config", cwd=tmp_path)
     assert result.returncode == 2
     assert 'local.data = "nope" is not allowed' in result.stderr
+
+
+def _one_config_error(tmp_path: Path, config: bytes, *args: str) -> str:
+    (tmp_path / "config.toml").write_bytes(config)
+    result = run_app("--check-config", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return line
+
+
+def test_directories_that_cannot_be_written_are_config_errors(tmp_path):
+    (tmp_path / "afile").write_text("not a directory")
+    assert _one_config_error(tmp_path, b'journal_dir = "afile"\n') == (
+        'config error: journal_dir = "afile" is not allowed: afile is a file, not a directory'
+    )
+    assert _one_config_error(tmp_path, b'[logging]\ndir = "afile/logs"\n') == (
+        'config error: logging.dir = "afile/logs" is not allowed: afile is a file, not a directory'
+    )
+
+
+def test_a_config_or_env_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    assert _one_config_error(tmp_path, b'journal_dir = "caf\xe9"\n') == (
+        "config error: config.toml: not UTF-8 text (byte 18)"
+    )
+    (tmp_path / "keys.env").write_bytes(b"BINANCE_API_KEY=\xff\xfe\n")
+    line = _one_config_error(tmp_path, b'mode = "testnet"\n', "--env-file", "keys.env")
+    assert line == "config error: keys.env: not UTF-8 text (byte 16)"
+
+
+def test_an_env_file_given_that_does_not_exist_is_a_config_error(tmp_path):
+    line = _one_config_error(tmp_path, b"", "--env-file", "missing.env")
+    assert line == "config error: --env-file missing.env does not exist"
+
+
+def test_check_config_builds_the_strategy(tmp_path):
+    """A bad `[strategy]` is said by --check-config, not after the exchange has started."""
+    bad_periods = b'[strategy]\nname = "sma_crossover"\nfast_period = 50\nslow_period = 10\n'
+    assert _one_config_error(tmp_path, bad_periods) == (
+        "config error: [strategy] sma_crossover: sma_crossover needs 1 <= fast < slow, "
+        "not fast=50 slow=10"
+    )
+    line = _one_config_error(tmp_path, b'[strategy]\nmodel_path = "no/such/model"\n')
+    assert line.startswith("config error: strategy.model_path: ") and "no/such/model" in line

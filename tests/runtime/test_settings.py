@@ -134,7 +134,9 @@ def test_describe_masks_secrets(monkeypatch):
 
 
 def test_local_mode_attaching_to_an_exchange_needs_keys(tmp_path):
-    overrides = {"endpoints": {"rest_url": "http://127.0.0.1:8080", "ws_url": "ws://127.0.0.1:8080"}}
+    overrides = {
+        "endpoints": {"rest_url": "http://127.0.0.1:8080", "ws_url": "ws://127.0.0.1:8080"}
+    }
     with pytest.raises(ConfigError, match=r"BINANCE_API_KEY is not set: endpoints.rest_url"):
         load_settings(None, env_file=tmp_path / "none.env", overrides=overrides)
 
