@@ -231,9 +231,13 @@ class ParityVenue(InProcessVenue):
     def cancel_all(self, symbol: str) -> None:
         self._at(None, lambda: self._cancel_all(symbol))
 
-    def cancel_all_at(self, symbol: str, due: int | None) -> None:
-        """The daemon's cancel-all at shutdown (the live venue's own, not the ExecManager's)."""
-        self._at(due, lambda: self._cancel_all(symbol))
+    def cancel_all_at(self, symbol: str, due: int | None, *, keep_protection: bool) -> None:
+        """The daemon's cancel-all at shutdown (the live venue's own, not the ExecManager's);
+        with `keep_protection` as `LiveVenue.stop`: the protective stops stay."""
+        if keep_protection:
+            self._at(due, lambda: self._cancel_all_but_protection(symbol))
+        else:
+            self._at(due, lambda: self._cancel_all(symbol))
 
     def _at(self, due: int | None, action: Callable[[], None]) -> None:
         """Queue a request for the exchange time `due` the live exchange handled it at, or
@@ -425,11 +429,14 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         if code == STOP:  # the daemon's shutdown: no more trading, open orders canceled
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             em.stop_trading()
+            keep_protection = len(entry) > 3 and bool(entry[3])  # older sessions: 3 fields
             if entry[2]:
                 for sym in instruments:
                     ids = [o.client_order_id for o in book.orders.values() if o.symbol == sym]
                     dues = [d for c in ids if (d := due_cancel(c)) is not None]
-                    venue.cancel_all_at(sym, min(dues) if dues else None)
+                    venue.cancel_all_at(
+                        sym, min(dues) if dues else None, keep_protection=keep_protection
+                    )
             continue
         if code not in (ITEM, EVENT):
             continue

@@ -346,6 +346,16 @@ class InProcessVenue:
             self.pump()
         # An algo order canceled by cancel-all reports ALGO_UPDATE CANCELED through pump.
 
+    def _cancel_all_but_protection(self, symbol: str) -> None:
+        """As `LiveVenue.stop` with a position left open: every open order but the protective
+        stops / take-profits."""
+        with contextlib.suppress(BinanceError):
+            self._core.cancel_open_orders(self.account, symbol)
+        self.pump()
+        for t in self.tracker.open_orders():
+            if t.algo and t.symbol == symbol and not t.order.is_protective:
+                self._cancel(symbol, t.client_order_id)
+
     def _applied(self, applied: Applied | None) -> None:
         if applied is None:
             self.stats.foreign_events += 1

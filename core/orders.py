@@ -92,6 +92,9 @@ class OrderRequest:
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
 
 
+PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
@@ -141,6 +144,12 @@ class Order:
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal
+
+    @property
+    def is_protective(self) -> bool:
+        """An exchange-side closing stop / take-profit: it protects a position (kept on the
+        exchange when the daemon stops with a position open)."""
+        return self.type in PROTECTIVE_TYPES and (self.close_position or self.reduce_only)
 
     def transition(
         self,

@@ -316,11 +316,13 @@ class LiveVenue:
         await self._cancel_tasks(timeout_s=1.0)
         await self.stream.stop(close_key=False)
 
-    async def stop(self, *, cancel_orders: bool = True) -> None:
+    async def stop(self, *, cancel_orders: bool = True, keep_protection: bool = False) -> None:
         """Stop cleanly within `stop_timeout_s`: no new orders; wait briefly for requests in
-        flight; cancel every open order (normal and algo) unless `cancel_orders` is False;
-        stop the dead-man timer (countdownTime 0, after the cancel-all); a last
-        reconciliation; close the user stream and every task."""
+        flight; cancel every open order (normal and algo) unless `cancel_orders` is False,
+        but with `keep_protection` the protective stops / take-profits (closePosition or
+        reduce-only, `Order.is_protective`) stay, guarding the position left open; stop the
+        dead-man timer (countdownTime 0, after the cancel-all); a last reconciliation; close
+        the user stream and every task."""
         if not self._running:
             return
         self._stopping = True
@@ -336,7 +338,7 @@ class LiveVenue:
             async with asyncio.timeout(max(0.1, deadline - loop.time() - budget * 0.2)):
                 if cancel_orders:
                     for symbol in self.symbols:
-                        await self._cancel_all_requests(symbol)
+                        await self._cancel_all_requests(symbol, keep_protection=keep_protection)
                 if self.config.deadman_countdown_ms > 0:
                     for symbol in self.symbols:
                         await self._countdown(symbol, 0)
@@ -650,12 +652,23 @@ class LiveVenue:
         except TradingError as exc:
             log.warning("cancel-all %s incomplete: %s (reconciliation will retry)", symbol, exc)
 
-    async def _cancel_all_requests(self, symbol: str) -> None:
-        for method in ("futures_cancel_all_open_orders", "futures_cancel_all_algo_open_orders"):
+    async def _cancel_all_requests(self, symbol: str, *, keep_protection: bool = False) -> None:
+        methods = ["futures_cancel_all_open_orders"]
+        if not keep_protection:
+            methods.append("futures_cancel_all_algo_open_orders")
+        for method in methods:
             try:
                 await self.rest.call(method, mutating=True, symbol=symbol)
             except (RejectedError, *_TRANSIENT) as exc:
                 log.warning("%s %s: %s", method, symbol, exc)
+        if not keep_protection:
+            return
+        for t in self.tracker.open_orders():  # algo orders but the protective ones: one by one
+            if t.algo and t.symbol == symbol and not t.order.is_protective:
+                try:
+                    await self._cancel_request(t)
+                except (RejectedError, *_TRANSIENT) as exc:
+                    log.warning("cancel %s: %s", t.client_order_id, exc)
 
     # --- user stream -------------------------------------------------------------------------
 

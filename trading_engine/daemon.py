@@ -531,14 +531,22 @@ class Daemon:
         assert parts is not None
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
         await parts.stream.stop(timeout_s=1.0)
+        # A position left open keeps its exchange-side stop-loss / take-profit: cancelling
+        # them with the working orders would leave it unguarded while the daemon is down.
+        open_positions = [p for sym in self.settings.symbols if (p := parts.book.position(sym)).qty]
+        keep_protection = bool(open_positions)
         if self._recorder is not None:
-            self._recorder.stopping(cancel_orders=not self.keep_orders)
+            self._recorder.stopping(
+                cancel_orders=not self.keep_orders, keep_protection=keep_protection
+            )
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences
         try:
             async with asyncio.timeout(remaining):
-                await parts.venue.stop(cancel_orders=not self.keep_orders)
+                await parts.venue.stop(
+                    cancel_orders=not self.keep_orders, keep_protection=keep_protection
+                )
         except TimeoutError:
             log.error("venue did not stop in time; open orders are left to the dead-man switch")
         # venue.stop() ends with a last reconciliation: any difference it found was logged.
@@ -550,6 +558,8 @@ class Daemon:
             self._print(f"  {line}")
         if self.keep_orders:
             self._print("  open orders were left on the exchange (--keep-orders)")
+        for line in _left_open(parts.book, self.settings.symbols):
+            self._print(f"  {line}")
         self._print(
             "  books vs exchange at exit: "
             + ("identical" if found == 0 else f"{found} difference(s), see the log")
@@ -605,6 +615,32 @@ def _restore_limits(
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
     )
+
+
+def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
+    """What guards each position the daemon leaves open: its protective orders still on the
+    exchange, or a warning that nothing does."""
+    lines = []
+    for symbol in symbols:
+        position = book.position(symbol)
+        if not position.qty:
+            continue
+        guards = [
+            f"{o.type.value} {o.stop_price:f}"
+            for o in book.orders.values()
+            if o.symbol == symbol and o.is_protective and not o.is_terminal
+        ]
+        if guards:
+            lines.append(
+                f"position {symbol} {position.qty:f} left open, guarded on the exchange by "
+                + ", ".join(guards)
+            )
+        else:
+            lines.append(
+                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                "stop-loss (risk.stop_loss_pct is 0 or it was not placed)"
+            )
+    return lines
 
 
 class _Relay:

@@ -88,7 +88,14 @@ from core.instrument import Instrument
 from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds, Order, OrderProposal, OrderRequest, TargetPosition
+from core.orders import (
+    PROTECTIVE_TYPES,
+    ClientOrderIds,
+    Order,
+    OrderProposal,
+    OrderRequest,
+    TargetPosition,
+)
 from core.venue import Venue
 from gateway.bars import BarBuilder
 from trading_engine.main_trading_strategy import Proposals, TradingStrategy
@@ -101,7 +108,7 @@ EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's o
 # Client order ids of orders the exchange places on our account itself (liquidation, ADL).
 EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
-_PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
+_PROTECTIVE_TYPES = PROTECTIVE_TYPES
 _ORDER_EVENTS = (
     OrderAccepted,
     OrderRejected,
@@ -1054,7 +1061,7 @@ def _subject(event: Event) -> tuple[str, str]:
 
 def _is_protective(order: Order) -> bool:
     """An exchange-side closing stop / take-profit (managed apart from the strategy's orders)."""
-    return order.type in _PROTECTIVE_TYPES and (order.close_position or order.reduce_only)
+    return order.is_protective
 
 
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:

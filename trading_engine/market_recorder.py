@@ -221,9 +221,10 @@ class MarketRecorder:
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))
 
-    def stopping(self, *, cancel_orders: bool) -> None:
-        """The daemon stops trading now (and cancels its open orders unless told to keep them)."""
-        self._buf_append((STOP, self.clock.now_ms(), cancel_orders))
+    def stopping(self, *, cancel_orders: bool, keep_protection: bool = False) -> None:
+        """The daemon stops trading now (and cancels its open orders unless told to keep them;
+        with `keep_protection` the protective stops / take-profits stay)."""
+        self._buf_append((STOP, self.clock.now_ms(), cancel_orders, keep_protection))
 
     def _buf_append(self, entry: tuple[Any, ...]) -> None:
         self._buf.append(entry)

@@ -142,3 +142,20 @@ async def exchange_account(ex: Exchange) -> dict[str, Any]:
         "open_orders": open_orders,
         "algo_open": algo_open,
     }
+
+
+def assert_stopped_clean(venue: dict[str, Any], out: str) -> None:
+    """After a clean stop: no working order on the exchange; a position left open keeps only
+    its protective stop-loss / take-profit (and the closing summary says so)."""
+    from decimal import Decimal
+
+    assert venue["open_orders"] == [], venue["open_orders"]
+    open_qty = sum((Decimal(p["positionAmt"]) for p in venue["positions"]), Decimal(0))
+    if open_qty == 0:
+        assert not venue["algo_open"], venue["algo_open"]
+        return
+    assert venue["algo_open"], "the position left open lost its stop-loss"
+    for o in venue["algo_open"]:
+        assert o["orderType"] in ("STOP_MARKET", "TAKE_PROFIT_MARKET"), o
+        assert o.get("closePosition") is True or o.get("reduceOnly") is True, o
+    assert "left open, guarded on the exchange by STOP_MARKET" in out, out[-1500:]

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from tests.daemon.harness import (
     ROOT,
+    assert_stopped_clean,
     exchange_account,
     exchange_process,
     journal_rows,
@@ -68,8 +69,8 @@ def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     fees = sum((D(t["commission"]) for t in venue["trades"]), D(0))
     assert D(summary["fees"]["USDT"]) == fees
     assert summary["fills"] == len(venue["trades"])
-    # A clean stop cancels everything it left open (normal and algo orders).
-    assert venue["open_orders"] == [] and not venue["algo_open"]
+    # A clean stop cancels the working orders; a position left open keeps its stop-loss.
+    assert_stopped_clean(venue, out)
     # The heartbeat journals balance snapshots, and logs its status line.
     assert journal_rows(tmp_path, "SELECT COUNT(*) FROM balance_snapshots")[0][0] >= 5
     log = (tmp_path / "logs" / "trading_engine.log").read_text()

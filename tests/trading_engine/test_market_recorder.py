@@ -54,7 +54,7 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
                              client_order_id="a-1", order_id=None)  # fmt: skip
     on_event(canceled)
     rec.gap_open(lambda s: True)("BTCUSDT")
-    rec.stopping(cancel_orders=False)
+    rec.stopping(cancel_orders=True, keep_protection=True)
     rec.close()
 
     session = read_session(session_files(tmp_path)[-1])
@@ -66,7 +66,7 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
     assert [e for e in session.entries if e[0] != "i"] == [
         ("e", 5_040, canceled),
         ("g", "BTCUSDT", True),
-        ("s", 5_040, False),
+        ("s", 5_040, True, True),  # cancel, but keep the protective orders
     ]
     assert rec.clock.now_ms() == 5_040  # released: the wrapped clock again
 
