@@ -185,9 +185,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    watcher = (
-        asyncio.create_task(_watch_parent(stop, os.getppid())) if exit_with_parent else None
-    )
+    watcher = asyncio.create_task(_watch_parent(stop, os.getppid())) if exit_with_parent else None
     await ex.start()
     out = sys.stderr if ready_json else sys.stdout
     reporter: asyncio.Task | None = None
