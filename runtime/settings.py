@@ -170,7 +170,7 @@ class Settings:
     mode: Mode = _spec(Mode.LOCAL, "one of local, testnet, live", _in(MODES))
     symbols: tuple[str, ...] = _spec(
         ("BTCUSDT",),
-        'a non-empty list of upper-case symbols such as ["BTCUSDT"]',
+        'a non-empty list of symbols of 5 to 20 upper-case letters or digits such as ["BTCUSDT"]',
         lambda v: len(v) > 0 and all(_symbol_ok(s) for s in v),
     )
     duration_s: float = _spec(0.0, "seconds >= 0 (0 = run until stopped)", lambda v: v >= 0)
