@@ -635,8 +635,11 @@ class BookKeeper:
         else:
             self._orders[cid] = new
 
-    def _end(self, cid: str, status: OrderStatus) -> None:
-        self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
+    def _end(self, cid: str, status: OrderStatus, *, count: bool = True) -> None:
+        """Remember an ended order (bounded: the oldest forgotten first); `count` it in the
+        summary's statuses unless it only vanished (a reconciliation found it gone)."""
+        if count:
+            self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
         ended = self._ended
         ended[cid] = status
         self._ended_ms[cid] = self._clock.now_ms()
@@ -951,7 +954,7 @@ class BookKeeper:
                 )
                 self._difference(out[-1])
                 del self._orders[cid]
-                self._ended[cid] = ours.status  # its late events are known, not foreign
+                self._end(cid, ours.status, count=False)  # its late events: known, not foreign
         return out
 
     # --- restore -----------------------------------------------------------------------------
