@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
+from model.inputs import cell_problem, to_float_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,33 +55,50 @@ def read_csv(path: Path, what: str) -> pd.DataFrame:
         raise InputError(f"{what} {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
 
 
+def numeric_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """InputError naming the column and file row of the first cell that is not a finite
+    number: pandas would otherwise fail later with a traceback that names neither."""
+    problem = cell_problem(df, columns)
+    if problem is not None:
+        raise InputError(f"{what}: {problem}")
+
+
 def need_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InputError(f"{what}: missing column(s) {', '.join(missing)}")
 
 
-def load_klines(path: Path, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+def load_klines(
+    path: Path, start: str | None = None, end: str | None = None, extra: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """A kline CSV(.gz) with open_time (ms), open, high, low, close, volume; rows in
-    [start, end), time-ordered, finite positive prices."""
+    [start, end), time-ordered, finite positive prices; the `extra` columns present (the flow
+    columns a command uses) numeric too."""
     import numpy as np
 
     df = read_csv(path, "--data")
     df = df.rename(columns={"count": "trade_count"})
     need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
+    numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
+    df = to_float_columns(df, ("open_time",))
     start_ms, end_ms = parse_time(start), parse_time(end)
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
         df = df[df["open_time"] < end_ms]
-    df = df.reset_index(drop=True)
     if len(df) == 0:
         raise InputError(f"--data {path}: no bars in the requested window")
+    # Checked in the window only (before reset_index, so a bad cell is named by its file row).
+    values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+    values += tuple(c for c in extra if c in df.columns)
+    numeric_columns(df, values, f"--data {path}")
+    df = to_float_columns(df, values).reset_index(drop=True)
     if np.any(np.diff(df["open_time"].to_numpy()) <= 0):
         raise InputError(f"--data {path}: open_time is not strictly increasing")
     px = df[["open", "high", "low", "close"]].to_numpy(dtype=float)
-    if not np.isfinite(px).all() or (px <= 0).any():
-        raise InputError(f"--data {path}: non-finite or non-positive prices")
+    if (px <= 0).any():
+        raise InputError(f"--data {path}: non-positive prices")
     return df
 
 

@@ -87,7 +87,8 @@ def _main(argv: list[str] | None) -> int:
         raise InputError(f"--horizons {args.horizons!r}: expected bars like 1,15") from None
     if not horizons or any(h < 1 for h in horizons):
         raise InputError("--horizons must be >= 1")
-    bars = load_klines(args.data, args.start, args.end)
+    used = () if args.flow == "off" else features.FLOW_COLUMNS
+    bars = load_klines(args.data, args.start, args.end, extra=used)
     has_flow = all(c in bars.columns for c in features.FLOW_COLUMNS)
     if args.flow == "on" and not has_flow:
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")

@@ -37,6 +37,7 @@ from analysis._common import (
     Parser,
     check_out,
     need_columns,
+    numeric_columns,
     pyplot,
     read_csv,
     run,
@@ -67,18 +68,6 @@ class Pnl:
         return float(self.cumulative[-1]) if len(self.cumulative) else 0.0
 
 
-def _numeric(df: pd.DataFrame, cols: tuple[str, ...], what: str) -> None:
-    import numpy as np
-
-    for c in cols:
-        try:
-            v = df[c].to_numpy(dtype=float)
-        except (TypeError, ValueError):
-            raise InputError(f"{what}: column {c} is not numeric") from None
-        if not np.isfinite(v).all():
-            raise InputError(f"{what}: column {c} has empty or non-finite values")
-
-
 def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
     """PnL of the fills in a trades.csv DataFrame (see the module docstring)."""
     import numpy as np
@@ -86,12 +75,15 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
     need_columns(df, ("time_ms", "realized_pnl", "commission"), what)
     if len(df) == 0:
         raise InputError(f"{what}: no fills")
-    _numeric(df, ("time_ms", "realized_pnl", "commission"), what)
+    positions = {"side", "qty", "position_after"} <= set(df.columns)
+    # Checked before sorting, so that a bad cell is named by its row in the file.
+    numeric_columns(df, ("time_ms", "realized_pnl", "commission"), what)
+    if positions:
+        numeric_columns(df, ("qty", "position_after"), what)
     df = df.sort_values("time_ms", kind="stable").reset_index(drop=True)
     realized = df["realized_pnl"].to_numpy(dtype=float)
     fee = df["commission"].to_numpy(dtype=float)
-    if {"side", "qty", "position_after"} <= set(df.columns):
-        _numeric(df, ("qty", "position_after"), what)
+    if positions:
         sign = np.where(df["side"].astype(str).str.upper() == "BUY", 1.0, -1.0)
         after = df["position_after"].to_numpy(dtype=float)
         before = after - sign * df["qty"].to_numpy(dtype=float)
@@ -156,7 +148,7 @@ def from_signals(df: pd.DataFrame, *, notional: float, fee: float, what: str = "
     need_columns(df, (tcol, "close", "signal"), what)
     if len(df) < 2:
         raise InputError(f"{what}: need at least 2 rows")
-    _numeric(df, (tcol, "close", "signal"), what)
+    numeric_columns(df, (tcol, "close", "signal"), what)
     df = df.sort_values(tcol, kind="stable").reset_index(drop=True)
     close = df["close"].to_numpy(dtype=float)
     sig = df["signal"].to_numpy(dtype=float)
@@ -214,6 +206,10 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
     return save(fig, out)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -242,7 +238,8 @@ def _main(argv: list[str] | None) -> int:
         )
     plot(pnl, out)
     print(
-        f"{len(pnl.times_ms)} rows, {len(pnl.trades)} trades, net PnL {pnl.total:+.4f} USDT "
+        f"{_count(len(pnl.times_ms), 'row')}, {_count(len(pnl.trades), 'trade')}, "
+        f"net PnL {pnl.total:+.4f} USDT "
         f"(fees {pnl.fees:.4f}{note}) -> {out}"
     )
     return 0

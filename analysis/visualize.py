@@ -25,12 +25,14 @@ from analysis._common import (
     check_out,
     load_klines,
     need_columns,
+    numeric_columns,
     pyplot,
     read_csv,
     run,
     save,
     times,
 )
+from model.inputs import to_float_columns
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,6 +118,8 @@ def build(
 
 def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
     need_columns(trades, ("time_ms", "side", "price"), what)
+    numeric_columns(trades, ("time_ms", "price"), what)
+    trades = to_float_columns(trades, ("time_ms", "price"))
     t0, t1 = chart.times_ms[0], chart.times_ms[-1] + 60_000
     tr = trades[(trades["time_ms"] >= t0) & (trades["time_ms"] < t1)]
     side = tr["side"].astype(str).str.upper()
@@ -130,6 +134,8 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
 
     tcol = "time_ms" if "time_ms" in signals.columns else "open_time"
     need_columns(signals, (tcol, "close", "signal"), what)
+    numeric_columns(signals, (tcol, "close", "signal"), what)
+    signals = to_float_columns(signals, (tcol, "close", "signal"))
     s = signals.sort_values(tcol, kind="stable")
     sig = s["signal"].to_numpy(dtype=float)
     prev = np.concatenate([[0.0], sig[:-1]])

@@ -46,6 +46,20 @@ def is_registry(path: str | Path) -> bool:
     return Path(path).is_dir()
 
 
+def state_of(path: str | Path) -> str:
+    """What `path` is to a command about to write a registry there: 'registry' (it holds
+    `PROMOTED` or `versions/`), 'empty' (an empty directory), 'missing', 'file', or 'other' (a
+    directory holding something else: writing there would litter it)."""
+    p = Path(path)
+    if not p.exists():
+        return "missing"
+    if not p.is_dir():
+        return "file"
+    if (p / PROMOTED_FILE).is_file() or (p / VERSIONS_DIR).is_dir():
+        return "registry"
+    return "other" if any(p.iterdir()) else "empty"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

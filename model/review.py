@@ -1,11 +1,15 @@
 """Retrain, backtest the candidate against the promoted model, promote it only if it is better.
 
-    python -m model.review --registry models/registry --data PATH.csv.gz --symbol BTCUSDT \\
+    python -m model.review --registry models/registry --init --data PATH.csv.gz --symbol BTCUSDT \\
         --train-days 30 --eval-days 7 [--end 2025-06-24] [--metric sharpe] \\
         [--min-improvement 0.1] [model.train's flags: --horizon --c --jobs --dask-scheduler ...]
     python -m model.review --registry models/registry --candidate models/m.json --data PATH \\
         [--eval-days 7 | --start 2025-05-10 --end 2025-05-11]
     python -m model.review --registry models/registry --rollback
+
+`--init` starts a new registry (first use: a new or empty directory); without it --registry
+must be a registry already (`PROMOTED` or `versions/` in it), so a mistyped path is refused
+rather than started as a new registry whose first candidate is promoted untested.
 
 Windows (UTC, 1m klines): the review ends at `--end` (default: after the file's last bar); the
 evaluation window is the last `--eval-days` before it (or [--start, --end)); with
@@ -46,6 +50,7 @@ from backtest.runner import BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
 from model.features import WARMUP_BARS
+from model.inputs import write_problem
 from model.live import ModelMismatchError, load_linear_model
 
 # name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
@@ -122,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-metric", default=None, help="the candidate must beat this value too")
     p.add_argument("--notional", default="1000", help="position size in the backtests, USDT")
     p.add_argument("--rollback", action="store_true", help="re-promote the previous version")
+    p.add_argument(
+        "--init",
+        action="store_true",
+        help="start a new registry at --registry (first use; without it the directory must "
+        "be a registry already, so a mistyped path is refused)",
+    )
     group = p.add_argument_group("training (with --train-days)")
     add_train_arguments(group)
     return p
@@ -230,10 +241,31 @@ def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
     return a is not None and b is not None and a < eval_end and eval_start < b
 
 
+def check_registry(reg: Path, init: bool) -> None:
+    """UsageError unless `reg` is a registry (or an empty directory), or may become one with
+    --init: a mistyped path would otherwise start a new registry and promote an untested
+    candidate, and an unrelated directory would get PROMOTED and versions/ written into it."""
+    state = registry.state_of(reg)
+    if state == "file":
+        raise UsageError(f"--registry {reg} is a file, not a directory")
+    if state == "missing" and not init:
+        raise UsageError(
+            f"--registry {reg}: no such registry (to start a new one there, add --init)"
+        )
+    if state == "other":
+        raise UsageError(
+            f"--registry {reg}: not a model registry (no {registry.PROMOTED_FILE} or "
+            f"{registry.VERSIONS_DIR}/ in it); to start a new one, give a new or empty "
+            "directory with --init"
+        )
+    problem = write_problem(reg)
+    if problem is not None:
+        raise UsageError(f"--registry {reg}: {problem}")
+
+
 def review(args: argparse.Namespace) -> int:
     reg = Path(args.registry)
-    if reg.exists() and not reg.is_dir():
-        raise UsageError(f"--registry {reg} is a file, not a directory")
+    check_registry(reg, args.init)
     if args.rollback:
         previous = registry.promoted_id(reg)
         version = registry.rollback(reg, reason="model.review --rollback")
@@ -241,6 +273,8 @@ def review(args: argparse.Namespace) -> int:
         return 0
     if args.data is None or (args.candidate is None) == (args.train_days is None):
         raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
+    if not Path(args.data).exists():  # before load() guesses the format from the name
+        raise UsageError(f"data not found: {args.data}")
     try:
         min_improvement = float(args.min_improvement)
     except ValueError:

@@ -33,6 +33,7 @@ import numpy as np
 
 from core.clock import parse_utc_ms
 from model import features, labeling
+from model.inputs import cell_problem, to_float_columns, write_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,13 +96,18 @@ def load_bars(
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise InputError(f"--data {path}: missing column(s) {', '.join(missing)}")
+    _check_cells(df, ("open_time",), path)  # the window compares it
+    df = to_float_columns(df, ("open_time",))
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
         df = df[df["open_time"] < end_ms]
-    df = df.reset_index(drop=True)
     if len(df) == 0:
         raise InputError(f"--data {path}: no bars in the requested window")
+    # The window's cells only, before reset_index, so a bad one is named by its file row.
+    values = (*features.BAR_COLUMNS, *(c for c in features.FLOW_COLUMNS if c in df.columns))
+    _check_cells(df, values, path)
+    df = to_float_columns(df, values).reset_index(drop=True)
     ot = df["open_time"].to_numpy()
     if np.any(np.diff(ot) <= 0):
         raise InputError(f"--data {path}: open_time is not strictly increasing")
@@ -113,6 +119,12 @@ def load_bars(
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
     return df
+
+
+def _check_cells(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    problem = cell_problem(df, columns)
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
 
 
 def data_hash(df: pd.DataFrame, flow: bool) -> str:
@@ -591,11 +603,29 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return config
 
 
+def check_out(out: Path) -> None:
+    """InputError when nothing can be written at `out` (a directory, or a .json file in one):
+    checked before the training run, which takes minutes, rather than at the save."""
+    if out.suffix == ".json" and out.is_dir():
+        raise InputError(f"--out {out}: is a directory, not a .json file")
+    problem = write_problem(out.parent if out.suffix == ".json" else out)
+    if problem is not None:
+        raise InputError(f"--out {out}: {problem}")
+
+
+def _save(model: Any, out: Path) -> None:
+    # A disk that fills up (or a directory removed) during the run: one line, not a traceback.
+    try:
+        model.save(out)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot save the model ({e.strerror or e})") from None
+
+
 def _main(argv: list[str] | None) -> int:
     ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
     ap.add_argument("--symbol", required=True)
-    ap.add_argument("--interval", required=True, choices=sorted(INTERVAL_MS))
+    ap.add_argument("--interval", required=True, choices=list(INTERVAL_MS))  # time order
     ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
     ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
     ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
@@ -633,6 +663,10 @@ def _main(argv: list[str] | None) -> int:
     if not notional.is_finite() or notional <= 0:
         raise InputError(f"--notional {args.notional!r}: expected a number > 0")
 
+    check_out(args.out)
+    if args.backtest_out is not None and (problem := write_problem(args.backtest_out)):
+        raise InputError(f"--backtest-out {args.backtest_out}: {problem}")
+
     t0 = time.perf_counter()
     df = load_bars(
         args.data, symbol=symbol, interval=args.interval, start_ms=start_ms, end_ms=end_ms
@@ -650,7 +684,7 @@ def _main(argv: list[str] | None) -> int:
     out = args.out
     if out.suffix != ".json":
         out = out / default_model_name(symbol, args.interval, df)
-    res.model.save(out)
+    _save(res.model, out)
     t_all = time.perf_counter() - t0
 
     print_report(res, symbol, args.interval, config.grid)
@@ -665,7 +699,7 @@ def _main(argv: list[str] | None) -> int:
             progress=config.progress,
         )  # fmt: skip
         res.model.metadata["holdout_backtest"] = report
-        res.model.save(out)
+        _save(res.model, out)
         print_holdout(report)
     return 0
 

@@ -231,3 +231,71 @@ def test_commands_run_as_modules(backtest, tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def _week_with(path: Path, row: int, column: str, value: str) -> Path:
+    """The week's first 400 bars with one cell (data row `row`, from 1) replaced."""
+    df = pd.read_csv(WEEK).iloc[:400].astype(object)
+    df.loc[row - 1, column] = value
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("module", ["analysis.visualize", "analysis.correlation"])
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("abc", "column close is not numeric at row 5 (line 6): 'abc'"),
+     ("", "column close is empty at row 5 (line 6)")],
+)  # fmt: skip
+def test_a_bad_price_cell_is_named_by_file_row_and_column(tmp_path, module, value, says):
+    data = _week_with(tmp_path / "bad.csv", 5, "close", value)
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--data", str(data), "--out", str(tmp_path / "x.png")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr == f"python -m {module}: error: --data {data}: {says}\n"
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_bad_cell_in_the_window_keeps_its_file_row(tmp_path, capsys):
+    data = _week_with(tmp_path / "bad.csv", 300, "high", "x")
+    start = str(1746403200000 + 200 * 60_000)  # data row 201 on
+    argv = ["--data", str(data), "--start", start, "--out", str(tmp_path / "x.png")]
+    assert visualize.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("column high is not numeric at row 300 (line 301): 'x'\n")
+
+
+@pytest.mark.parametrize(
+    ("module", "flag", "text", "says"),
+    [
+        (pnl, "--trades", "time_ms,realized_pnl,commission\n1,0,0.1\n2,abc,0.1\n",
+         "column realized_pnl is not numeric at row 2 (line 3): 'abc'"),
+        (pnl, "--signals", "time_ms,close,signal\n1,100,0\n2,,1\n",
+         "column close is empty at row 2 (line 3)"),
+        (visualize, "--trades", "time_ms,side,price\n1746403200000,BUY,94000\n"
+         "1746403260000,SELL,abc\n", "column price is not numeric at row 2 (line 3): 'abc'"),
+        (visualize, "--signals", "open_time,close,signal\n1746403200000,94000,x\n",
+         "column signal is not numeric at row 1 (line 2): 'x'"),
+    ],
+)  # fmt: skip
+def test_a_bad_cell_in_trades_or_signals_is_named_by_row(tmp_path, capsys, module, flag, text,
+                                                          says):  # fmt: skip
+    f = tmp_path / "f.csv"
+    f.write_text(text)
+    argv = [flag, str(f), "--out", str(tmp_path / "x.png")]
+    if module is visualize:
+        argv = ["--data", str(WEEK), "--end", "2025-05-05T06:00", *argv]
+    assert module.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith(f"{flag} {f}: {says}\n")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_pnl_says_1_row_and_1_trade(tmp_path, capsys):
+    f = tmp_path / "t.csv"
+    f.write_text("time_ms,realized_pnl,commission\n1,2.5,0.5\n")
+    assert pnl.main(["--trades", str(f), "--out", str(tmp_path / "p.png")]) == 0
+    assert capsys.readouterr().out.startswith("1 row, 1 trade, net PnL +2.0000 USDT")

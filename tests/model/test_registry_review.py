@@ -6,6 +6,8 @@ the next bar."""
 
 import json
 import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from model.logreg_model import LogRegModel
 from model.review import main as review_main
 from model.train import build_dataset, load_bars
 from model.train import main as train_main
-from tests.model.support import WEEK, bars_of, week
+from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
 N = len(features.FEATURE_NAMES)
@@ -121,7 +123,7 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     reg = tmp_path / "reg"
     # The last two days of the week (price rose 1.08 % from May 10 00:00 to the end).
     args = ["--registry", str(reg), "--data", str(WEEK), "--symbol", "btcusdt", "--eval-days", "2"]
-    assert review_main([*args, "--candidate", str(models["short"])]) == 0
+    assert review_main([*args, "--init", "--candidate", str(models["short"])]) == 0
     short_id = registry.promoted_id(reg)
     assert "nothing promoted yet" in capsys.readouterr().out
     # The week rose: always long beats always short after fees.
@@ -142,7 +144,8 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     # A floor on the metric itself: a losing candidate is not promoted even into an empty
     # registry (the short model lost money after fees on the week).
     empty = tmp_path / "empty"
-    floor = ["--registry", str(empty), "--data", str(WEEK), "--min-metric", "0", "--eval-days", "2"]
+    floor = ["--registry", str(empty), "--init", "--data", str(WEEK), "--min-metric", "0",
+             "--eval-days", "2"]  # fmt: skip
     assert review_main([*floor, "--candidate", str(models["short"])]) == 0
     assert "does not clear --min-metric 0.0" in capsys.readouterr().out
     assert registry.promoted_id(empty) is None and len(registry.versions(empty)) == 1
@@ -166,18 +169,74 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     ],
 )
 def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra, message):
-    args = ["--registry", str(tmp_path / "reg"), "--data", str(WEEK)]
+    args = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK)]
     if "--candidate" not in extra:
         args += ["--candidate", str(models["long"])]
     assert review_main(args + extra) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
-    assert registry.promoted_id(tmp_path / "reg") is None
+    assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
 
 
 def test_review_rollback_without_history_exits_2(tmp_path, capsys):
+    (tmp_path / "reg").mkdir()
     assert review_main(["--registry", str(tmp_path / "reg"), "--rollback"]) == 2
     assert "no earlier" in capsys.readouterr().err
+
+
+def _review_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "model.review", *argv],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_review_refuses_a_missing_registry_without_init(tmp_path, models):
+    # A mistyped --registry used to start a new registry and promote the untested candidate.
+    reg = tmp_path / "typo"
+    run = _review_cli("--registry", str(reg), "--data", str(WEEK), "--candidate",
+                      str(models["long"]), "--eval-days", "1")  # fmt: skip
+    assert run.returncode == 2 and run.stdout == ""
+    said = f"--registry {reg}: no such registry (to start a new one there, add --init)"
+    assert run.stderr == f"model.review: {said}\n"
+    assert "Traceback" not in run.stderr
+    assert not reg.exists()
+
+
+def test_review_refuses_a_directory_that_is_not_a_registry(tmp_path, models, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    for init in ([], ["--init"]):
+        argv = ["--registry", str(other), *init, "--data", str(WEEK),
+                "--candidate", str(models["long"]), "--eval-days", "1"]  # fmt: skip
+        assert review_main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert f"--registry {other}: not a model registry" in err
+        assert "give a new or empty directory with --init" in err
+        assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]  # nothing written
+
+
+def test_review_accepts_the_shipped_registry_and_an_empty_directory_without_init(tmp_path):
+    from model.review import check_registry
+
+    shipped = ROOT / "models/btcusdt-1m"  # runtime.settings' default strategy.model_path
+    assert registry.state_of(shipped) == "registry"
+    check_registry(shipped, init=False)
+    (tmp_path / "empty").mkdir()
+    check_registry(tmp_path / "empty", init=False)
+    check_registry(tmp_path / "new", init=True)
+    assert not (tmp_path / "new").exists()
+
+
+def test_review_reports_missing_data_before_guessing_its_format(tmp_path, models, capsys):
+    reg = tmp_path / "reg"
+    registry.add(reg, models["long"])
+    argv = ["--registry", str(reg), "--data", "/nonexistent", "--candidate", str(models["long"])]
+    assert review_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "model.review: data not found: /nonexistent\n"
 
 
 def test_strategy_switches_to_the_promoted_model_at_the_next_bar(tmp_path, models, caplog):

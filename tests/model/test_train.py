@@ -3,7 +3,10 @@ baselines saved in the model's metadata, the same model whether the fits run in 
 joblib workers or on a Dask cluster, a progress bar on request, and bad inputs refused with
 exit status 2 and one line."""
 
+import gzip
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -224,3 +227,77 @@ def test_acceptance_train_then_backtest_out_of_sample_on_seven_weeks(tmp_path, c
         print(f"\nout-of-sample classification: {json.dumps(oos)}")
         print(f"holdout backtest: {json.dumps(rep)}")
     assert oos["model"]["n"] > 50_000
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "model.train", *argv],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_an_unwritable_out_is_refused_before_training():
+    # It used to train for the whole run, then fail with a traceback at the save.
+    run = _cli("--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", "/proc/x")
+    assert run.returncode == 2 and run.stdout == ""  # no training report: refused before
+    # The reason in brackets is the OS's (ENOENT as root, EACCES otherwise).
+    assert run.stderr.startswith("model.train: error: --out /proc/x: cannot write in /proc (")
+    assert run.stderr.count("\n") == 1
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("out", ["file.txt/models", "file.txt/sub/m.json"])
+def test_an_out_under_a_file_is_refused_in_one_line(tmp_path, capsys, out):
+    (tmp_path / "file.txt").write_text("x")
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m",
+            "--out", str(tmp_path / out)]  # fmt: skip
+    assert main(argv) == 2
+    said = f"--out {tmp_path / out}: {tmp_path / 'file.txt'} is not a directory"
+    assert capsys.readouterr().err == f"model.train: error: {said}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+def _bad_csv(path, row: int, column: str, value: str):
+    """The week's first 400 bars with one cell (data row `row`, from 1) replaced."""
+    with gzip.open(WEEK, "rt") as f:
+        lines = f.read().splitlines()[:401]
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("close", "abc", "column close is not numeric at row 7 (line 8): 'abc'"),
+        ("close", "", "column close is empty at row 7 (line 8)"),
+        ("open_time", "abc", "column open_time is not numeric at row 7 (line 8): 'abc'"),
+    ],
+)
+def test_a_bad_cell_is_named_by_file_row_and_column(tmp_path, column, value, says):
+    data = _bad_csv(tmp_path / "bad.csv", 7, column, value)
+    run = _cli("--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m",
+               "--out", str(tmp_path / "out"))  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr == f"model.train: error: --data {data}: {says}\n"
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_cell_in_a_later_window_is_named_by_its_file_row(tmp_path, capsys):
+    # The window starts at data row 201: the bad cell keeps its number in the file.
+    data = _bad_csv(tmp_path / "bad.csv", 300, "high", "")
+    start = str(1746403200000 + 200 * 60_000)  # data row 201 on
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--start", start,
+            "--out", str(tmp_path / "m.json")]  # fmt: skip
+    assert main(argv) == 2
+    assert "column high is empty at row 300 (line 301)" in capsys.readouterr().err
+
+
+def test_help_lists_the_intervals_in_time_order(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{1s,1m,3m,5m,15m,30m,1h,2h,4h,6h,8h,12h,1d}" in capsys.readouterr().out

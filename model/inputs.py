@@ -1,0 +1,88 @@
+"""Checks of command-line inputs shared by the model and analysis commands, each returning a
+problem as one line of text (or None) so every command can word and exit on it its own way.
+
+- `cell_problem`: the first cell of a CSV column that is not a finite number, named by column
+  and row, so a bad value in a 100,000-row file can be found without a traceback;
+- `write_problem`: whether a file can be written under a directory that may not exist yet,
+  checked before minutes of work rather than at the save.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _where(label: object) -> str:
+    import numpy as np
+
+    # pandas numbers the data rows from 0 and the header is line 1 of the file.
+    if isinstance(label, int | np.integer):
+        return f"row {label + 1} (line {label + 2})"
+    return f"row {label}"
+
+
+def cell_problem(df: pd.DataFrame, columns: Iterable[str]) -> str | None:
+    """'column close is not numeric at row 3 (line 4): 'abc'' for the first cell of `columns`
+    that is not a finite number (text, empty, inf), or None. `df` must keep the index
+    `pandas.read_csv` gave it (row positions in the file), so filter it before
+    `reset_index`."""
+    import numpy as np
+    import pandas as pd
+
+    for c in columns:
+        raw = df[c]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = ~np.isfinite(num.to_numpy(dtype=float))
+        if not bad.any():
+            continue
+        label = df.index[int(np.argmax(bad))]
+        value = raw.loc[label]
+        if not pd.isna(num.loc[label]):
+            return f"column {c} is not finite at {_where(label)}: {value}"
+        if pd.isna(value) or (isinstance(value, str) and not value.strip()):
+            return f"column {c} is empty at {_where(label)}"
+        return f"column {c} is not numeric at {_where(label)}: {value!r}"
+    return None
+
+
+def to_float_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """`df` with `columns` as numbers (after `cell_problem` found none bad): a column that held
+    text elsewhere in the file is still of object dtype in the rows kept."""
+    import pandas as pd
+
+    df = df.copy()
+    for c in columns:
+        df[c] = pd.to_numeric(df[c])
+    return df
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def write_problem(directory: Path) -> str | None:
+    """Why no file can be created in `directory` (made first if missing), or None. Probes the
+    nearest existing ancestor with a temporary file that is removed at once: the permission
+    bits say nothing for root, and /proc or a read-only mount only fail at the write."""
+    if directory.exists() and not directory.is_dir():
+        return f"{directory} is not a directory"
+    base = _nearest_existing(directory)
+    if not base.is_dir():
+        return f"{base} is not a directory"
+    try:
+        fd, name = tempfile.mkstemp(dir=base, prefix=".write-check-")
+    except OSError as e:
+        return f"cannot write in {base} ({e.strerror or e})"
+    os.close(fd)
+    os.unlink(name)
+    return None
