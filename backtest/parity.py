@@ -29,7 +29,8 @@ Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and 
 order; the first difference is named with both sides. Exit 0 identical, 1 divergence, 2 bad
 input. The newest session of the journal is audited; a later session in the same journal is
 fine (the engine account and the books start as the exchange's start-up snapshot and the
-daemon's restored books show them), unless it started with orders kept open (--keep-orders:
+daemon's restored books show them; the protective stops a stop with a position open kept on
+the exchange are placed again), unless it started with other orders kept open (--keep-orders:
 exit 2). Not reproduced (a divergence names them): data sets with order-book depth (the
 engine also matched against depth the daemon never saw), kill switches pulled by hand, a
 HALTED state carried over from an earlier session, a model file changed since the session.
@@ -43,6 +44,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds, Fill, OrderRequest
+from core.orders import ClientOrderIds, Fill, Order, OrderRequest
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
@@ -324,7 +326,7 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     if start_snapshot is None:
         raise ParityInputError(f"{session.path}: no start-up snapshot of the account recorded")
     engine_start = min([started, *(x[0] for x in feed[:1])]) - 1
-    engine, engine_clock = _engine_at_start(
+    engine, engine_clock, kept_orders = _engine_at_start(
         instruments, engine_start, start_snapshot, risk_config.leverage
     )
 
@@ -346,6 +348,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         due_cancel=due_cancel,
         request_time=em_clock.now_ms,
     )
+    for order in kept_orders:  # as LiveVenue.restore tracks the journal's open orders
+        venue.tracker.restore(order, algo=True)
     gaps = deque(bool(e[2]) for e in entries if e[0] == GAP)
     offsets = deque(int(e[1]) for e in entries if e[0] == OFFSET)
     em = ExecManager(
@@ -545,14 +549,18 @@ def _request_first(due_ms: int, item_ms: int) -> bool:
 
 def _engine_at_start(
     instruments: dict[str, Instrument], start_ms: int, snapshot: VenueSnapshot, leverage: int
-) -> tuple[Exchange, SimClock]:
-    """The engine with the account as the start-up snapshot shows it: the USDT wallet and
+) -> tuple[Exchange, SimClock, list[Order]]:
+    """The engine with the account as the start-up snapshot shows it: the USDT wallet,
     each open position (opened by a market order at its entry price, the fee added to the
-    wallet first so that it ends exactly at the snapshot's)."""
-    if snapshot.open_orders:
+    wallet first so that it ends exactly at the snapshot's) and the protective stops /
+    take-profits a stop with a position open kept on the exchange (returned with the
+    engine's algo ids, for the venue to track)."""
+    kept = [o for o in snapshot.open_orders if o.symbol in instruments]
+    others = [o for o in kept if not o.is_protective]
+    if others:
         raise ParityInputError(
-            f"the session started with {len(snapshot.open_orders)} open order(s) "
-            "(--keep-orders): the audit cannot put them back on the engine"
+            f"the session started with {len(others)} open order(s) other than protective "
+            "stops (--keep-orders): the audit cannot put them back on the engine"
         )
     wallet = sum((b.wallet_balance for b in snapshot.balances if b.asset == "USDT"), Decimal(0))
     positions = [p for p in snapshot.positions if p.qty != 0 and p.symbol in instruments]
@@ -587,9 +595,28 @@ def _engine_at_start(
             Decimal(0),
         )
         if now == wallet:
-            return engine, clock
+            return engine, clock, [_place_kept(engine, o, instruments) for o in kept]
         fee += wallet - now
     raise ParityInputError(f"cannot open the starting positions on the engine at {wallet} USDT")
+
+
+def _place_kept(engine: Exchange, order: Order, instruments: dict[str, Instrument]) -> Order:
+    """A kept protective order placed again on the engine, as the executor placed it; the
+    order with the engine's algo id."""
+    request = OrderRequest(
+        symbol=order.symbol,
+        side=order.side,
+        type=order.type,
+        quantity=None if order.close_position else order.quantity,
+        client_order_id=order.client_order_id,
+        stop_price=order.stop_price,
+        reduce_only=order.reduce_only,
+        close_position=order.close_position,
+        position_side=order.position_side,
+    )
+    answer = engine.new_algo_order(ACCOUNT, order_params(request, instruments[order.symbol]))
+    engine.drain_user_events()  # its NEW: the books know the order from the snapshot
+    return dc_replace(order, order_id=int(answer["algoId"]))
 
 
 def _replace_risk(config: RiskConfig) -> RiskConfig:
