@@ -23,13 +23,14 @@ Bad inputs exit 2 with one line on stderr.
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
-from backtest.data import DataError, MarketData, load
+from backtest.data import DataError, MarketData, check_symbol, load
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -55,23 +56,96 @@ def _time_ms(text: str | None) -> int | None:
         raise UsageError(str(e)) from None
 
 
-def _dec(text: str, what: str) -> Decimal:
+MAX_FEE = Decimal("0.01")  # 1 %: ten times Binance's highest taker fee
+MAX_SLIPPAGE_BPS = Decimal(10_000)  # 100 %
+
+
+def _number(text: str, what: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise UsageError(f"bad {what} {text!r}: expected a number") from None
-    if not value.is_finite() or value < 0:
-        raise UsageError(f"bad {what} {text!r}: expected a number >= 0")
+    if not value.is_finite():
+        raise UsageError(f"bad {what} {text!r}: expected a number")
+    return value
+
+
+def _dec(text: str, what: str, *, most: Decimal | None = None) -> Decimal:
+    """A number >= 0 (and <= `most`)."""
+    value = _number(text, what)
+    if value < 0 or (most is not None and value > most):
+        bound = "" if most is None else f" and <= {most}"
+        raise UsageError(f"bad {what} {text!r}: expected a number >= 0{bound}")
+    return value
+
+
+def _positive(text: str, what: str) -> Decimal:
+    """A number > 0 (a balance, a size: 0 trades nothing)."""
+    value = _number(text, what)
+    if value <= 0:
+        raise UsageError(f"bad {what} {text!r}: expected a number > 0")
+    return value
+
+
+def _fee(text: str, *, maker: bool) -> Decimal:
+    """One fee fraction: < 0.01 (a percentage given by mistake is refused), >= 0, or > -0.01
+    for a maker rebate."""
+    value = _number(text, "--fees")
+    percent = f"{(value * 100).normalize():f}"
+    if value >= MAX_FEE:
+        raise UsageError(
+            f"bad --fees {text!r}: fees are fractions ({text} is {percent} %; "
+            "0.0002 is 0.02 %), expected < 0.01"
+        )
+    if value < 0 and not maker:
+        raise UsageError(f"bad --fees {text!r}: a taker fee is >= 0 (only makers get rebates)")
+    if value <= -MAX_FEE:
+        raise UsageError(f"bad --fees {text!r}: a maker rebate is > -0.01 ({percent} %)")
     return value
 
 
 def _fees(text: str) -> tuple[Decimal, Decimal]:
-    """ "0.0004" (both) or "maker,taker" as fractions (0.0002 = 0.02 %)."""
-    parts = text.split(",")
+    """ "0.0004" (both) or "maker,taker" as fractions (0.0002 = 0.02 %); a negative maker fee
+    is a rebate (`--fees=-0.0001,0.0005`: with `=`, as argparse reads "-0.0001,..." as a
+    flag)."""
+    parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (1, 2):
         raise UsageError(f"bad --fees {text!r}: expected FEE or MAKER,TAKER")
-    values = [_dec(p.strip(), "--fees") for p in parts]
-    return values[0], values[-1]
+    if len(parts) == 1:
+        fee = _fee(parts[0], maker=False)
+        return fee, fee
+    return _fee(parts[0], maker=True), _fee(parts[1], maker=False)
+
+
+def _check_out(text: str) -> None:
+    """--out must be a folder that exists or can be made, writable; checked before the run
+    (which can take minutes) and without leaving anything behind."""
+    out = Path(text)
+    if out.exists():
+        if not out.is_dir():
+            raise UsageError(f"--out {out} exists and is not a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise UsageError(f"--out {out}: the folder is not writable")
+        return
+    made: list[Path] = []
+    try:
+        for folder in reversed([out, *out.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror})") from None
+    finally:
+        for folder in reversed(made):
+            folder.rmdir()
+
+
+def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+    """--start and --end as ms; the end after the start."""
+    start_ms, end_ms = _time_ms(start), _time_ms(end)
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise UsageError(f"--end must be after --start (got --start {start} --end {end})")
+    return start_ms, end_ms
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,13 +169,20 @@ def parser() -> argparse.ArgumentParser:
         help="start the strategy cold at --start (default: it warms from the bars before it)",
     )
     p.add_argument("--end", default=None, help="epoch ms or ISO date-time (UTC), exclusive")
-    p.add_argument("--fees", default="0.0002,0.0005", help="MAKER,TAKER fractions (VIP 0)")
+    p.add_argument(
+        "--fees",
+        default="0.0002,0.0005",
+        help="MAKER,TAKER fractions (VIP 0; 0.0002 = 0.02 %%); a maker rebate with '=': "
+        "--fees=-0.0001,0.0005",
+    )
     p.add_argument("--latency-ms", type=int, default=0, help="order-entry latency, ms")
-    p.add_argument("--slippage-bps", default="0", help="taker slippage on bar data, bps")
-    p.add_argument("--balance", default="10000", help="starting USDT wallet")
+    p.add_argument(
+        "--slippage-bps", default="0", help="taker slippage on bar data, bps (0 to 10000)"
+    )
+    p.add_argument("--balance", default="10000", help="starting USDT wallet (> 0)")
     p.add_argument("--fast", type=int, default=10, help="sma_crossover fast SMA (bars)")
     p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
-    p.add_argument("--notional", default="1000", help="position size, USDT")
+    p.add_argument("--notional", default="1000", help="position size, USDT (> 0)")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
     p.add_argument(
         "--no-fast-path",
@@ -185,7 +266,7 @@ def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | N
         raise UsageError("--monte-carlo must be >= 0")
     if args.mc_latency_ms < 0:
         raise UsageError("--mc-latency-ms must be >= 0")
-    _dec(args.mc_slippage_bps, "--mc-slippage-bps")
+    _dec(args.mc_slippage_bps, "--mc-slippage-bps", most=MAX_SLIPPAGE_BPS)
     if args.jobs == 0 or args.jobs < -1:
         raise UsageError("--jobs must be >= 1, or -1 for every core")
     return None if args.sweep is None else robustness.load_sweep(args.sweep)
@@ -200,7 +281,7 @@ def _run_monte_carlo(
         runs=args.monte_carlo,
         seed=args.seed,
         latency_jitter_ms=args.mc_latency_ms,
-        slippage_jitter_bps=_dec(args.mc_slippage_bps, "--mc-slippage-bps"),
+        slippage_jitter_bps=_dec(args.mc_slippage_bps, "--mc-slippage-bps", most=MAX_SLIPPAGE_BPS),
     )
     return robustness.monte_carlo(
         data,
@@ -327,24 +408,24 @@ def main(argv: list[str] | None = None) -> int:
             params = {
                 "fast": args.fast,
                 "slow": args.slow,
-                "order_notional_usdt": _dec(args.notional, "--notional"),
+                "order_notional_usdt": _positive(args.notional, "--notional"),
             }
         if args.strategy == "rsi_macd":
-            params = {"order_notional_usdt": _dec(args.notional, "--notional")}
+            params = {"order_notional_usdt": _positive(args.notional, "--notional")}
         if args.model is not None:
             params["model_path"] = args.model
-            params["order_notional_usdt"] = _dec(args.notional, "--notional")
+            params["order_notional_usdt"] = _positive(args.notional, "--notional")
         elif args.strategy == "logistic_regression":
             raise UsageError("--strategy logistic_regression needs --model PATH")
         config = BacktestConfig(
             symbol=args.symbol.upper(),
             strategy=args.strategy,
             strategy_params=params,
-            starting_balance=_dec(args.balance, "--balance"),
+            starting_balance=_positive(args.balance, "--balance"),
             maker_fee=maker,
             taker_fee=taker,
             latency_ms=args.latency_ms,
-            slippage_bps=_dec(args.slippage_bps, "--slippage-bps"),
+            slippage_bps=_dec(args.slippage_bps, "--slippage-bps", most=MAX_SLIPPAGE_BPS),
             seed=args.seed,
             protect_positions=not args.no_stops,
             fast_path=not args.no_fast_path,
@@ -352,12 +433,14 @@ def main(argv: list[str] | None = None) -> int:
             journal_dir=None if args.journal is None else Path(args.journal),
             **realism.cli_config(args),
         )
-        start_ms = _time_ms(args.start)
+        start_ms, end_ms = _window(args.start, args.end)
+        _check_out(args.out)
+        check_symbol(args.data, config.symbol)
         if start_ms is not None and not args.no_warm:
             # The bars before --start warm the strategy (as a daemon started then would).
             config = replace(config, trade_from_ms=start_ms)
             start_ms -= WARM_HISTORY_BARS * MINUTE_MS
-        data = load(args.data, start_ms=start_ms, end_ms=_time_ms(args.end))
+        data = load(args.data, start_ms=start_ms, end_ms=end_ms)
         result = run_backtest(data, config)
         mc = _run_monte_carlo(args, data, result)
         sweep = _run_sweep(args, sweep_spec, data, config)

@@ -74,6 +74,100 @@ def _pyplot() -> Any:
     return plt
 
 
+def _dates(ms: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Epoch ms -> datetime64 for a date axis (matplotlib reads them as UTC)."""
+    return np.asarray(ms, dtype="int64").astype("datetime64[ms]")
+
+
+def _date_axis(ax: Any) -> None:
+    """UTC dates and times on the x axis, as concise as the span allows."""
+    import matplotlib.dates as mdates  # type: ignore[import-not-found]
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+
+
+def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) -> Path | None:
+    """Equity (top) and drawdown (bottom) over UTC time."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    x = _dates(times_ms)
+    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+    ax1.plot(x, list(equity), lw=0.8)
+    ax1.set_ylabel("equity USDT")
+    ax1.grid(alpha=0.3)
+    ax2.fill_between(x, [-d for d in metrics.drawdowns(equity)], 0.0, color="tab:red", alpha=0.5)
+    ax2.set_ylabel("drawdown")
+    ax2.grid(alpha=0.3)
+    _date_axis(ax2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TAKE_PROFIT_MARKET", "TAKE_PROFIT"})
+
+
+def fill_kinds(fills: Iterable[Any], order_types: Mapping[str, str]) -> dict[str, list[Any]]:
+    """Fills as entries (the position grows, or reverses: a crossover flips long to short in
+    one order), exits (it shrinks, to flat at most) and stops (a stop or take-profit order
+    filled), for the price chart's markers."""
+    kinds: dict[str, list[Any]] = {"entries": [], "exits": [], "stops": []}
+    for f in fills:
+        signed = f.qty if str(f.side) == "BUY" else -f.qty
+        before = f.position_after - signed
+        if order_types.get(f.client_order_id, "") in STOP_TYPES:
+            kinds["stops"].append(f)
+        elif abs(f.position_after) > abs(before) or f.position_after * before < 0:
+            kinds["entries"].append(f)
+        else:
+            kinds["exits"].append(f)
+    return kinds
+
+
+def plot_price(
+    price_times_ms: Sequence[int],
+    prices: Sequence[float],
+    fills: Iterable[Any],
+    order_types: Mapping[str, str],
+    path: Path,
+) -> Path | None:
+    """The traded price over UTC time with the entries, exits and stops marked."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(_dates(price_times_ms), list(prices), lw=0.5, color="black", label="price")
+    style = {
+        "entries": ("^", "tab:green"),
+        "exits": ("v", "tab:blue"),
+        "stops": ("x", "tab:red"),
+    }
+    for kind, fs in fill_kinds(fills, order_types).items():
+        marker, color = style[kind]
+        ax.scatter(
+            _dates([f.time_ms for f in fs]),
+            [float(f.price) for f in fs],
+            marker=marker,
+            color=color,
+            s=16,
+            zorder=3,
+            label=f"{kind} ({len(fs)})",
+        )
+    ax.set_ylabel("price USDT")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    _date_axis(ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def monthly_table(
     monthly: Sequence[tuple[int, int, float]],
 ) -> tuple[list[int], np.ndarray]:

@@ -986,35 +986,18 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
 
 
 def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
-    """Equity + drawdown and price with entries/exits, as PNG; nothing without matplotlib."""
-    try:
-        import matplotlib  # type: ignore[import-not-found]
+    """Equity + drawdown and price with entries/exits/stops, as PNG (backtest.report: UTC
+    date axes); nothing without matplotlib."""
+    from backtest import report
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    t = [x / 86_400_000 for x in result.times_ms]
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
-    ax1.plot(t, list(result.equity))
-    ax1.set_ylabel("equity USDT")
-    ax2.fill_between(t, [-d for d in metrics.drawdowns(result.equity)], 0.0)
-    ax2.set_ylabel("drawdown")
-    ax2.set_xlabel("days since epoch")
-    equity_png = out_dir / "equity.png"
-    fig.savefig(equity_png, dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(10, 4))
-    ax.plot([x / 86_400_000 for x in result.price_times], list(result.prices), lw=0.5)
-    for side, marker in (("BUY", "^"), ("SELL", "v")):
-        fs = [f for f in result.journal.fills if f.side == side]
-        ax.scatter(
-            [f.time_ms / 86_400_000 for f in fs], [float(f.price) for f in fs], marker=marker, s=12
-        )
-    price_png = out_dir / "price.png"
-    fig.savefig(price_png, dpi=100)
-    plt.close(fig)
-    return [equity_png, price_png]
+    types = {o.client_order_id: str(o.type) for o in result.journal.orders.values()}
+    pngs = [
+        report.plot_equity(result.times_ms, result.equity, out_dir / "equity.png"),
+        report.plot_price(
+            result.price_times, result.prices, result.journal.fills, types, out_dir / "price.png"
+        ),
+    ]
+    return [p for p in pngs if p is not None]
 
 
 def _jsonable(value: Any) -> Any:

@@ -206,3 +206,62 @@ def test_the_walk_forward_table_shows_each_windows_out_of_sample_result():
     assert "2025-05-06 00:00 UTC - 2025-05-07 00:00 UTC" in table_rows[0][1]  # test span
     assert "fast=5, slow=40" in table_rows[1][1] and "-2.000%" in table_rows[1][1]
     assert "windows compounded: -1.020%" in section
+
+
+def test_fills_are_split_into_entries_reversals_exits_and_stops():
+    from decimal import Decimal as D
+    from types import SimpleNamespace as Fill
+
+    def fill(cid, side, qty, after):
+        return Fill(client_order_id=cid, side=side, qty=D(qty), position_after=D(after))
+
+    fills = [
+        fill("a", "BUY", "1", "1"),  # flat -> long
+        fill("b", "SELL", "2", "-1"),  # long -> short: a reversal, an entry
+        fill("c", "BUY", "1", "0"),  # short -> flat
+        fill("d", "BUY", "1", "1"),
+        fill("s", "SELL", "1", "0"),  # the protective stop
+    ]
+    kinds = report.fill_kinds(fills, {"s": "STOP_MARKET"})
+    assert {k: [f.client_order_id for f in v] for k, v in kinds.items()} == {
+        "entries": ["a", "b", "d"],
+        "exits": ["c"],
+        "stops": ["s"],
+    }
+
+
+def test_equity_and_price_plots_have_utc_date_axes(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    day = 1_746_403_200_000  # 2025-05-05 00:00 UTC
+    times = [day + i * 60_000 for i in range(600)]
+    seen = {}
+    real_savefig = plt.Figure.savefig
+
+    def keep(fig, path, **kw):
+        fig.canvas.draw()
+        seen[Path(path).name] = [
+            (a.get_xlabel(), [t.get_text() for t in a.get_xticklabels()], a.get_legend())
+            for a in fig.axes
+        ]
+        return real_savefig(fig, path, **kw)
+
+    plt.Figure.savefig = keep
+    try:
+        report.plot_equity(times, [10_000.0 + i for i in range(600)], tmp_path / "equity.png")
+        report.plot_price(times, [94_000.0] * 600, [], {}, tmp_path / "price.png")
+    finally:
+        plt.Figure.savefig = real_savefig
+    label, ticks, _ = seen["equity.png"][-1]
+    assert label == "time (UTC)" and any(":00" in t for t in ticks), ticks
+    label, ticks, legend = seen["price.png"][0]
+    assert label == "time (UTC)" and any(":00" in t for t in ticks)
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "price",
+        "entries (0)",
+        "exits (0)",
+        "stops (0)",
+    ]

@@ -1,0 +1,172 @@
+"""Bad inputs the command line refuses with one line on stderr and exit status 2 (no
+traceback, nothing written): bad data rows, a bad --out, a data file of another symbol,
+implausible fees, balance, slippage, an empty time window."""
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import backtest_trading_strategy as cli
+from tests.backtest.test_cli import KLINES, ROOT
+
+with gzip.open(KLINES, "rt") as fh:
+    HEADER_AND_ROWS = fh.read().splitlines()[:120]
+
+
+def bad_csv(tmp: Path, line: int, column: int, value: str) -> Path:
+    """The week's first rows with cell `column` of file line `line` (1 = the header) set."""
+    rows = [r.split(",") for r in HEADER_AND_ROWS]
+    rows[line - 1][column] = value
+    path = tmp / "klines.csv"
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    return path
+
+
+def refused(tmp: Path, capsys, *argv: str) -> str:
+    out = tmp / "o"
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()
+    return err
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        (1, "abc", "line 51, column open: 'abc' is not a number"),
+        (5, "", "line 51, column volume: an empty cell is not a number"),
+        (4, "nan", "line 51, column close: 'nan' is not a number"),
+        (3, "0", "line 51, column low: price 0 is not > 0"),
+        (2, "1", "line 51, column high: 1 is below low"),
+        (0, "x", "line 51, column open_time: 'x' is not a time in ms"),
+    ],
+)
+def test_a_bad_cell_is_named_by_file_line_and_column(tmp_path, capsys, column, value, says):
+    path = bad_csv(tmp_path, 51, column, value)
+    err = refused(tmp_path, capsys, "--data", str(path))
+    assert f"{path}: {says}" in err
+
+
+def test_high_below_open_and_low_above_close_are_refused(tmp_path, capsys):
+    row = HEADER_AND_ROWS[50].split(",")
+    err = refused(tmp_path, capsys, "--data", str(bad_csv(tmp_path, 51, 2, row[3])))
+    assert "line 51, column high:" in err  # high = low: below open or close
+    row = HEADER_AND_ROWS[60].split(",")
+    err = refused(tmp_path, capsys, "--data", str(bad_csv(tmp_path, 61, 3, row[2])))
+    assert "line 61, column low:" in err and "is above" in err
+
+
+def test_a_bad_cell_in_a_real_process_gives_no_traceback(tmp_path):
+    path = bad_csv(tmp_path, 51, 1, "abc")
+    argv = [sys.executable, str(ROOT / "backtest_trading_strategy.py"), "--data", str(path)]
+    proc = subprocess.run(
+        [*argv, "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"backtest_trading_strategy.py: {path}: line 51, column open: 'abc' is not a number"
+    ]
+
+
+def test_a_header_only_file_says_it_has_no_rows(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text(HEADER_AND_ROWS[0] + "\n")
+    err = refused(tmp_path, capsys, "--data", str(path))
+    assert f"no data rows in {path}" in err and "time range" not in err
+
+
+def test_the_loader_reads_a_quoted_file_as_the_plain_one(tmp_path):
+    from backtest.data import load_klines
+
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(
+        "\r\n".join(",".join(f'"{c}"' for c in r.split(",")) for r in HEADER_AND_ROWS) + "\r\n"
+    )
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+    assert load_klines(quoted) == load_klines(plain)
+    assert len(load_klines(plain)) == len(HEADER_AND_ROWS) - 1
+
+
+def test_out_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert cli.main(["--data", str(KLINES), "--out", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"backtest_trading_strategy.py: --out {afile} exists and is not a folder\n"
+
+
+@pytest.mark.parametrize("out", ["/proc/x", "FILE/sub"])
+def test_out_that_cannot_be_made_is_refused_and_nothing_is_left(tmp_path, capsys, out):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    out = out.replace("FILE", str(afile))
+    assert cli.main(["--data", str(KLINES), "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: cannot create the folder" in err
+
+
+def test_out_checked_leaves_no_folder_behind_on_a_later_error(tmp_path, capsys):
+    out = tmp_path / "a" / "b"
+    argv = ["--data", str(KLINES), "--start", "2030-01-01", "--out", str(out)]
+    assert cli.main(argv) == 2
+    assert not (tmp_path / "a").exists()
+
+
+def test_data_named_for_another_symbol_is_refused(tmp_path, capsys):
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--symbol", "ETHUSDT")
+    assert f"--data {KLINES.name} holds BTCUSDT, not --symbol ETHUSDT" in err
+
+
+def test_a_plain_name_is_accepted_for_any_symbol(tmp_path):
+    plain = tmp_path / "prices.csv"
+    plain.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+    argv = ["--data", str(plain), "--symbol", "ETHUSDT", "--out", str(tmp_path / "o")]
+    assert cli.main([*argv, "--no-html"]) == 0
+
+
+def test_symbol_in_name():
+    from backtest.data import symbol_in_name
+
+    assert symbol_in_name(KLINES) == "BTCUSDT"
+    assert symbol_in_name("store/ETHUSDT/klines-1m/2025-05-05.parquet") == "ETHUSDT"
+    assert symbol_in_name("prices.csv") is None
+    assert symbol_in_name("usdt.csv") is None
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--fees=2,3", "fees are fractions (2 is 200 %"),
+        ("--fees=0.1", "fees are fractions (0.1 is 10 %"),
+        ("--fees=-0.02,0.0005", "a maker rebate is > -0.01"),
+        ("--fees=0.0002,-0.0005", "a taker fee is >= 0"),
+        ("--balance=0", "bad --balance '0': expected a number > 0"),
+        ("--balance=-5", "bad --balance '-5': expected a number > 0"),
+        ("--notional=0", "bad --notional '0': expected a number > 0"),
+        ("--slippage-bps=1e6", "bad --slippage-bps '1e6': expected a number >= 0 and <= 10000"),
+    ],
+)
+def test_implausible_values_are_refused(tmp_path, capsys, flag, says):
+    err = refused(tmp_path, capsys, "--data", str(KLINES), flag)
+    assert says in err
+
+
+def test_a_maker_rebate_is_accepted(tmp_path):
+    import json
+
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T03:00", "--fees=-0.0001,0.0005"]
+    assert cli.main([*argv, "--no-html", "--out", str(out)]) == 0
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["maker_fee"] == "-0.0001"
+
+
+def test_end_before_start_is_refused(tmp_path, capsys):
+    argv = ["--data", str(KLINES), "--start", "2025-05-05T02:00", "--end", "2025-05-05T01:00"]
+    err = refused(tmp_path, capsys, *argv)
+    assert "--end must be after --start" in err
