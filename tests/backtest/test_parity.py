@@ -282,7 +282,9 @@ def test_a_request_goes_before_market_items_of_its_own_ms_and_after_older_ones()
     assert not first(1_000, 999)  # an older item: already published
 
 
-def _snapshot(qty: str, entry: str, wallet: str = "9999.95264420") -> VenueSnapshot:
+def _snapshot(
+    qty: str, entry: str, wallet: str = "9999.95264420", open_orders: tuple = ()
+) -> VenueSnapshot:
     from core.account import Balance, Position
 
     return VenueSnapshot(
@@ -290,7 +292,7 @@ def _snapshot(qty: str, entry: str, wallet: str = "9999.95264420") -> VenueSnaps
         recv_time_ms=T0,
         balances=(Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(1)),),
         positions=(Position(symbol=SYMBOL, qty=D(qty), entry_price=D(entry), leverage=3),),
-        open_orders=(),
+        open_orders=open_orders,
         reason="start",
     )
 
@@ -298,12 +300,53 @@ def _snapshot(qty: str, entry: str, wallet: str = "9999.95264420") -> VenueSnaps
 def test_a_session_that_starts_with_a_position_gets_it_on_the_engine_at_the_same_wallet():
     """A later session in the same journal: the engine account starts as the exchange's
     snapshot shows it (the opening fee is added first, so the wallet is exact)."""
-    engine, _ = parity._engine_at_start(INSTRUMENTS, T0, _snapshot("-0.002", "60000.10"), 3)
+    engine, _, kept = parity._engine_at_start(INSTRUMENTS, T0, _snapshot("-0.002", "60000.10"), 3)
+    assert kept == []
 
     (usdt,) = engine.balance(parity.ACCOUNT, {})
     assert usdt["balance"] == "9999.95264420"
     (pos,) = engine.position_risk(parity.ACCOUNT, {"symbol": SYMBOL})
     assert D(pos["positionAmt"]) == D("-0.002") and D(pos["entryPrice"]) == D("60000.10")
+
+
+def _kept_stop(cid: str, *, protective: bool = True):
+    from core.enums import OrderStatus, OrderType, Side
+    from core.orders import Order
+
+    return Order(
+        client_order_id=cid,
+        symbol=SYMBOL,
+        side=Side.BUY,
+        type=OrderType.STOP_MARKET if protective else OrderType.LIMIT,
+        quantity=D(0) if protective else D("0.002"),
+        price=None if protective else D("59000.0"),
+        time_in_force=None,
+        status=OrderStatus.NEW,
+        created_ms=T0,
+        updated_ms=T0,
+        order_id=777,  # the live exchange's algo id
+        stop_price=D("61200.0") if protective else None,
+        close_position=protective,
+    )
+
+
+def test_the_stop_a_stop_kept_for_the_open_position_is_placed_again_on_the_engine():
+    """The daemon stopped with a short position open and kept its stop-loss on the exchange:
+    the next session's replay starts with that stop resting on the engine, tracked under
+    the engine's algo id."""
+    snapshot = _snapshot("-0.002", "60000.10", open_orders=(_kept_stop("bot-7"),))
+    engine, _, kept = parity._engine_at_start(INSTRUMENTS, T0, snapshot, 3)
+
+    [order] = kept
+    [resting] = engine.open_algo_orders(parity.ACCOUNT, {"symbol": SYMBOL})
+    assert resting["clientAlgoId"] == "bot-7" and D(resting["triggerPrice"]) == D("61200.0")
+    assert order.order_id == resting["algoId"] and order.client_order_id == "bot-7"
+
+
+def test_other_orders_kept_open_are_bad_input():
+    snapshot = _snapshot("-0.002", "60000.10", open_orders=(_kept_stop("bot-8", protective=False),))
+    with pytest.raises(parity.ParityInputError, match="other than protective stops"):
+        parity._engine_at_start(INSTRUMENTS, T0, snapshot, 3)
 
 
 def test_a_starting_position_off_the_tick_grid_is_bad_input():
