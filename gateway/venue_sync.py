@@ -356,28 +356,38 @@ class VenueSync:
                 limit=limit,
             )  # fmt: skip
             events: list[Event] = []
+            tran_ids: list[int] = []  # seen by this page (so no concurrent pass emits them too)
             latest = since
-            for row in rows if isinstance(rows, list) else []:
-                try:
-                    income = parse_funding_income(row)
-                except MalformedMessage as exc:
-                    self.stats.malformed_rows += 1
-                    log.warning("unreadable income row: %s", exc)
-                    continue
-                latest = max(latest, income.time_ms)
-                if income.tran_id in self._funding_seen or income.symbol not in self.instruments:
-                    continue
-                self._remember_funding(income.tran_id)
-                self.stats.funding_events += 1
-                events.append(
-                    FundingPaid(
-                        event_time_ms=income.time_ms,
-                        recv_time_ms=self.clock.now_ms(),
-                        symbol=income.symbol,
-                        amount=income.amount,
-                        rate=await self._funding_rate(income.symbol, income.time_ms),
+            try:
+                for row in rows if isinstance(rows, list) else []:
+                    try:
+                        income = parse_funding_income(row)
+                    except MalformedMessage as exc:
+                        self.stats.malformed_rows += 1
+                        log.warning("unreadable income row: %s", exc)
+                        continue
+                    latest = max(latest, income.time_ms)
+                    seen = income.tran_id in self._funding_seen
+                    if seen or income.symbol not in self.instruments:
+                        continue
+                    self._remember_funding(income.tran_id)
+                    tran_ids.append(income.tran_id)
+                    events.append(
+                        FundingPaid(
+                            event_time_ms=income.time_ms,
+                            recv_time_ms=self.clock.now_ms(),
+                            symbol=income.symbol,
+                            amount=income.amount,
+                            rate=await self._funding_rate(income.symbol, income.time_ms),
+                        )
                     )
-                )
+            except BaseException:
+                # Nothing of this page was emitted: unseen again, the next pass reads it (the
+                # rows must not stay remembered and never emitted).
+                for tran_id in tran_ids:
+                    self._funding_seen.discard(tran_id)
+                raise
+            self.stats.funding_events += len(events)
             self._emit(events)
             # Next time start at the latest settlement seen (inclusive; tranIds dedupe it).
             self.funding_since_ms = latest

@@ -5,15 +5,26 @@ the reconciliation loop for good, or drop the reconciliation a reconnect needs."
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from core.enums import OrderStatus, Side
-from core.events import OrderAccepted, OrderCanceled, StreamState, StreamStateChanged, VenueSnapshot
-from exchange_sim.server import connected_client
-from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
+from core.errors import RetryableError
+from core.events import (
+    FundingPaid,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    StreamState,
+    StreamStateChanged,
+    VenueSnapshot,
+)
+from exchange_sim.engine import EngineConfig
+from exchange_sim.server import LocalExchange, connected_client
+from tests.gateway.venue_harness import DATASET, FAST, GENEROUS, SYMBOL, session, start_exchange
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -157,3 +168,37 @@ async def test_a_restart_reads_the_funding_settled_since_the_journals_last_recor
             assert asked[0] >= before - 5_000  # the exchange's now, not the past
         else:
             assert asked[0] == since
+
+
+async def test_a_funding_row_whose_rate_lookup_fails_is_read_again_not_lost() -> None:
+    """The first pass fails looking up the rate: the settlement stays unseen and the next
+    pass emits it (it was remembered as seen and never emitted)."""
+    engine = EngineConfig(funding_interval_ms=2000, fixed_funding_rate=Decimal("0.001"))
+    exchange = await LocalExchange(
+        data=DATASET, symbols=[SYMBOL], speed=1.0, rate_limits=GENEROUS, engine_config=engine
+    ).start()
+    try:
+        async with session(exchange) as s:
+            sync = s.venue.sync
+            real_rate = sync._funding_rate
+            failures = [0]
+
+            async def failing_once(symbol: str, time_ms: int) -> Decimal:
+                if failures[0] == 0:
+                    failures[0] += 1
+                    raise RetryableError("fundingRate: 503")
+                return await real_rate(symbol, time_ms)
+
+            sync._funding_rate = failing_once  # type: ignore[method-assign]
+            entry = s.market(Side.BUY, qty="0.002")
+            s.venue.submit(entry)
+            await s.rec.wait_for(OrderFilled, entry.client_order_id)
+            await s.rec.until(lambda: failures[0] == 1, within_s=10)  # the FUNDING_FEE job
+            await s.venue.reconcile("check")  # the next pass
+
+            incomes = exchange.engine.income(s.account, {"incomeType": "FUNDING_FEE"})
+            booked = {(i["time"], Decimal(i["income"])) for i in incomes}
+            emitted = {(e.event_time_ms, e.amount) for e in s.rec.of(FundingPaid)}
+            assert booked and booked <= emitted
+    finally:
+        await exchange.stop()
