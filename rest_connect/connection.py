@@ -660,9 +660,10 @@ class RestConnection:
     ) -> "StartedCall | None":
         """`send` with its first request handed to the HTTP layer now, synchronously, when the
         governor lets it through without waiting (else None: use `send`). Returns the rest of
-        the call (the answer, its error translation, any allowed re-send) to await, in a task:
-        the order leaves without waiting for a loop hop. Nothing is sent twice: a re-send
-        after a 429 or -1021 is signed again, exactly as in `send`."""
+        the call (the answer, its error translation, any allowed re-send) to await, in a task.
+        The request is signed and handed to the session here, without a loop hop; aiohttp
+        writes it to the socket when that task first enters the request's context. Nothing is
+        sent twice: a re-send after a 429 or -1021 is signed again, exactly as in `send`."""
         if not self.governor.try_acquire(weight=weight, orders=orders):
             return None
         self.stats.calls += 1
