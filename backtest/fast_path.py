@@ -55,7 +55,6 @@ MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 MIN_SKIP = 2  # quiet bars worth a skip (each skip costs one extra bar through the pipeline)
 _FIRST_WINDOW = 64  # the strategy is asked about this many bars first, then 8x more each time
-_PROTECTIVE = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 _ZERO = Decimal(0)
 _EXACT = 2**52  # integers below this are exact as float64
 _HUGE = Decimal(1_000_000)  # the synthetic touch's size (as the runner's)
@@ -266,8 +265,7 @@ class KlineFastPath:
         levels: list[tuple[int, bool]] = []  # (ticks, triggers at or below)
         for o in book.orders.values():
             if (
-                o.type not in _PROTECTIVE
-                or not (o.close_position or o.reduce_only)
+                not o.is_protective
                 or o.status is not OrderStatus.NEW
                 or o.stop_price is None
                 or o.client_order_id in em._cancel_sent
@@ -514,8 +512,7 @@ class TradeFastPath:
         levels: list[tuple[int, bool]] = []
         for o in book.orders.values():
             if (
-                o.type not in _PROTECTIVE
-                or not (o.close_position or o.reduce_only)
+                not o.is_protective
                 or o.status is not OrderStatus.NEW
                 or o.stop_price is None
                 or o.client_order_id in em._cancel_sent

@@ -91,7 +91,13 @@ class OrderRequest:
     position_side: PositionSide = PositionSide.BOTH
     working_type: WorkingType = WorkingType.CONTRACT_PRICE
 
+    @property
+    def is_protective(self) -> bool:
+        """A closing stop / take-profit (see `Order.is_protective`)."""
+        return self.type in PROTECTIVE_TYPES and (self.close_position or self.reduce_only)
 
+
+# Exchange-side closing stops / take-profits: what protects a position.
 PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 
 

@@ -24,16 +24,11 @@ from core.orders import Order, OrderProposal
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
-PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET})
 
 
 def is_protective(order: Order) -> bool:
     """A live closing stop or take-profit: the kind of order this module manages."""
-    return (
-        order.type in PROTECTIVE_TYPES
-        and (order.close_position or order.reduce_only)
-        and not order.is_terminal
-    )
+    return order.is_protective and not order.is_terminal
 
 
 def on_tick_digits(instrument: Instrument, price: Decimal) -> Decimal:

@@ -89,7 +89,6 @@ from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
-    PROTECTIVE_TYPES,
     ClientOrderIds,
     Order,
     OrderProposal,
@@ -108,7 +107,6 @@ EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's o
 # Client order ids of orders the exchange places on our account itself (liquidation, ADL).
 EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
-_PROTECTIVE_TYPES = PROTECTIVE_TYPES
 _ORDER_EVENTS = (
     OrderAccepted,
     OrderRejected,
@@ -487,7 +485,7 @@ class ExecManager:
         under the stale-order watch, aged from their creation time."""
         stale_ms = self.config.stale_order_ms
         for o in self._book.orders.values():
-            if o.symbol in self._symbols and not _is_protective(o):
+            if o.symbol in self._symbols and not o.is_protective:
                 self._watch(o.client_order_id, o.created_ms + stale_ms)
 
     def _cancel_stale(self, now: int) -> None:
@@ -721,7 +719,7 @@ class ExecManager:
         working = _ZERO  # signed remaining quantity of our non-protective open orders
         working_orders: list[Order] = []
         for o in book.orders.values():
-            if o.symbol != symbol or _is_protective(o):
+            if o.symbol != symbol or o.is_protective:
                 continue
             if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
                 return  # wait for the answer: never a second order toward the same target
@@ -827,7 +825,7 @@ class ExecManager:
             self._venue.submit(approved)
         finally:
             self._book.apply(submitted)
-            if not _is_protective_request(approved):
+            if not approved.is_protective:
                 self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
@@ -941,7 +939,7 @@ class ExecManager:
             if (
                 isinstance(event, (OrderCanceled, OrderExpired))
                 and not requested
-                and _is_protective(ended)
+                and ended.is_protective
                 and self.config.protect_positions
             ):
                 self._protect_dirty.add(symbol)  # the exchange removed a stop: plan again
@@ -999,9 +997,9 @@ class ExecManager:
                 continue
             if self._cancelling(o.client_order_id, now):
                 return False
-            if not _is_protective(o) and (o.status in _UNANSWERED or o.type is OrderType.MARKET):
+            if not o.is_protective and (o.status in _UNANSWERED or o.type is OrderType.MARKET):
                 return False
-            if _is_protective(o) and o.status in _UNANSWERED:
+            if o.is_protective and o.status in _UNANSWERED:
                 return False
             mine.append(o)
         position = book.position(symbol)
@@ -1059,11 +1057,6 @@ def _subject(event: Event) -> tuple[str, str]:
     return "", ""
 
 
-def _is_protective(order: Order) -> bool:
-    """An exchange-side closing stop / take-profit (managed apart from the strategy's orders)."""
-    return order.is_protective
-
-
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     """The order works the way the target asks: at the market, or at the target's price."""
     if target.price is None:
@@ -1071,10 +1064,6 @@ def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     return order.type is OrderType.LIMIT and order.price == inst.round_price(
         target.price, order.side
     )
-
-
-def _is_protective_request(r: OrderRequest) -> bool:
-    return r.type in _PROTECTIVE_TYPES and (r.close_position or r.reduce_only)
 
 
 def _target_action(target: TargetPosition) -> str:
