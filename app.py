@@ -72,12 +72,12 @@ def check_strategy(settings: Settings) -> None:
     """Build the configured strategy once, as the daemon will (the model file read, the
     parameters checked), so that a bad `[strategy]` is a config error now, not after the
     exchange has started."""
-    from trading_engine.daemon import _strategy_params
+    from trading_engine.daemon import strategy_params
     from trading_engine.main_trading_strategy import make_strategy
 
     st = settings.strategy
     try:
-        make_strategy(st.name, **_strategy_params(settings, {}))
+        make_strategy(st.name, **strategy_params(settings, {}))
     except (OSError, ValueError) as e:
         if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
             raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it

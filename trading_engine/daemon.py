@@ -54,7 +54,7 @@ from gateway.market_rest import MarketDataRest
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.config import RiskConfig
-from risk_manager.risk_manager import RiskManager
+from risk_manager.risk_manager import DAY_MS, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, resolve_model_path
@@ -237,9 +237,11 @@ class Daemon:
             clock=self.clock,
             view=book,
         )
-        _restore_limits(journal, risk, book, self.clock.now_ms())
-        strategy_params = _strategy_params(s, instruments)
-        # The live feature log is wiring, not a parameter: kept out of `strategy_params`.
+        # Trading-state changes journaled by earlier runs: the limits' counts and the state.
+        state_changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+        _restore_limits(journal, state_changes, risk, book, self.clock.now_ms())
+        params = strategy_params(s, instruments)
+        # The live feature log is wiring, not a parameter: kept out of `params`.
         sink: dict[str, Any] = {}
         if s.strategy.name == "logistic_regression" and s.strategy.log_features:
             from model.live import FeatureLog
@@ -248,7 +250,7 @@ class Daemon:
             self._closers.append(feature_log.close)
             sink["feature_sink"] = feature_log
         try:
-            strategy = make_strategy(s.strategy.name, **strategy_params, **sink)
+            strategy = make_strategy(s.strategy.name, **params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
             raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
@@ -320,7 +322,7 @@ class Daemon:
             self._recorder.start(
                 session_header(
                     strategy=s.strategy.name,
-                    strategy_params=strategy_params,
+                    strategy_params=params,
                     risk=risk.config,
                     exec_config=exec_manager.config,
                     instruments=instruments,
@@ -331,7 +333,7 @@ class Daemon:
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
-        self._restore_trading_state(journal, risk, exec_manager)
+        self._restore_trading_state(state_changes, risk, exec_manager)
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
         # snapshot, which the ExecManager journals and the books compare (each difference is
@@ -368,14 +370,13 @@ class Daemon:
         )
 
     def _restore_trading_state(
-        self, journal: SqliteJournal, risk: RiskManager, exec_manager: ExecManager
+        self, changes: list[Any], risk: RiskManager, exec_manager: ExecManager
     ) -> None:
         """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
         resets it (`--reset-halt`)."""
-        changes = journal.load_events(["TradingStateChanged"])
         if not changes:
             return
-        last = changes[-1][1]
+        last = changes[-1]
         assert isinstance(last, TradingStateChanged)
         if last.current is TradingState.ACTIVE:
             return
@@ -598,17 +599,21 @@ class Daemon:
 
 
 def _restore_limits(
-    journal: SqliteJournal, risk: RiskManager, book: BookKeeper, now_ms: int
+    journal: SqliteJournal,
+    state_changes: list[Any],
+    risk: RiskManager,
+    book: BookKeeper,
+    now_ms: int,
 ) -> None:
     """The drawdown peak and today's trade count survive a restart: counted from the journal
     since the last operator reset (which re-armed them), the trades since 00:00 UTC too."""
     resets = [
         e.event_time_ms
-        for _, e in journal.load_events(["TradingStateChanged"])
+        for e in state_changes
         if isinstance(e, TradingStateChanged) and e.current is TradingState.ACTIVE
     ]
     since = resets[-1] if resets else 0
-    day_start = now_ms - now_ms % 86_400_000
+    day_start = now_ms - now_ms % DAY_MS
     equity = book.equity() if book.wallet_known else None
     risk.restore_limits(
         peak_equity=journal.peak_equity(since),
@@ -697,7 +702,7 @@ def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
     return out
 
 
-def _strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
+def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
     """The keyword arguments of the configured strategy, from `[strategy]`."""
     st = s.strategy
     common: dict[str, Any] = {

@@ -52,7 +52,8 @@ def test_peak_and_trades_today_are_counted_since_the_last_reset(tmp_path: Path) 
         view=books,
     )
 
-    _restore_limits(journal, risk, books, NOON)
+    changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+    _restore_limits(journal, changes, risk, books, NOON)
 
     assert risk.peak_equity == D(9800)  # not 10500: the reset re-armed the limit
     assert risk.trades_today == 2  # bot-3 and bot-4
