@@ -50,10 +50,15 @@ def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(
     assert "books vs exchange at exit: identical" in result.stdout
 
 
-def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
+def _trade(tmp_path, seconds: int, *faults: dict) -> tuple[str, dict, dict]:
+    """Run the daemon for `seconds` against a local exchange (with `faults` on); (its stdout,
+    its summary.json, the exchange's account), after checking it made fills and its wallet and
+    position equal the exchange's."""
     with exchange_process(speed=20) as ex:
+        for spec in faults:
+            _fault(ex, spec)
         write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = start_daemon(tmp_path, "--duration", "30")
+        daemon = start_daemon(tmp_path, "--duration", str(seconds))
         out, err = daemon.communicate(timeout=120)
         assert daemon.returncode == 0, err[-2000:]
         venue = asyncio.run(exchange_account(ex))
@@ -65,6 +70,12 @@ def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     exchange_qty = sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
     book_qty = sum((D(p["qty"]) for p in summary["positions"]), D(0))
     assert book_qty == exchange_qty
+    return out, summary, venue
+
+
+def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
+    out, summary, venue = _trade(tmp_path, 30)
+
     assert D(summary["realized_pnl"]) == sum((D(t["realizedPnl"]) for t in venue["trades"]), D(0))
     fees = sum((D(t["commission"]) for t in venue["trades"]), D(0))
     assert D(summary["fees"]["USDT"]) == fees
@@ -81,20 +92,8 @@ def test_account_updates_sent_before_their_fills_are_not_booked_twice(tmp_path):
     """Binance may send a fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE (the local
     exchange's `reorder_user_events` fault, on for the whole run): the books hold the
     update until the fill comes, and nothing is ever adopted as a difference."""
-    with exchange_process(speed=20) as ex:
-        _fault(ex, {"fault": "reorder_user_events", "on": True})
-        write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = start_daemon(tmp_path, "--duration", "25")
-        out, err = daemon.communicate(timeout=120)
-        assert daemon.returncode == 0, err[-2000:]
-        venue = asyncio.run(exchange_account(ex))
+    _out, summary, _venue = _trade(tmp_path, 25, {"fault": "reorder_user_events", "on": True})
 
-    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
-    assert summary["fills"] >= 2, out
-    usdt = next(a for a in venue["account"]["assets"] if a["asset"] == "USDT")
-    assert D(summary["wallet"]) == D(usdt["walletBalance"])
-    exchange_qty = sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
-    assert sum((D(p["qty"]) for p in summary["positions"]), D(0)) == exchange_qty
     assert summary["final_differences"] == 0
     log = (tmp_path / "logs" / "trading_engine.log").read_text()
     assert "adopted the exchange's" not in log  # not once during the run either

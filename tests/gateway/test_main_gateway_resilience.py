@@ -3,7 +3,7 @@ local exchange: end the user stream (the daemon would flatten and halt), end the
 the reconciliation loop for good, or drop the reconciliation a reconnect needs."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -34,6 +34,22 @@ async def ex() -> AsyncIterator[Any]:
     exchange = await start_exchange()
     yield exchange
     await exchange.stop()
+
+
+def _answer_once(venue: Any, method: str, answer: Callable[[], Any]) -> list[bool]:
+    """The venue's next REST call of `method` gets `answer()` (returned, or what it raises)
+    instead of the exchange's; a flag list, [False] once that happened."""
+    real = venue.rest.call
+    pending = [True]
+
+    async def call(name: str, /, **kw: Any) -> Any:
+        if name == method and pending[0]:
+            pending[0] = False
+            return answer()
+        return await real(name, **kw)
+
+    venue.rest.call = call
+    return pending
 
 
 def _reasons(s: Any) -> list[str]:
@@ -69,16 +85,11 @@ async def test_a_user_event_with_an_unparsable_id_is_skipped_and_the_stream_live
 async def test_an_undecodable_answer_fails_one_dead_man_refresh_not_the_loop(ex) -> None:
     async with session(ex, config=replace(FAST, deadman_refresh_s=0.2)) as s:
         v = s.venue
-        real = v.rest.call
-        once = [True]
 
-        async def call(method: str, /, **kw: Any) -> Any:
-            if method == "futures_countdown_cancel_all" and once[0]:
-                once[0] = False
-                raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
-            return await real(method, **kw)
+        def undecodable() -> Any:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-        v.rest.call = call  # type: ignore[method-assign]
+        once = _answer_once(v, "futures_countdown_cancel_all", undecodable)
         await s.rec.until(lambda: not once[0], within_s=5)
         refreshed = v.stats.deadman_refreshes
         await s.rec.until(lambda: v.stats.deadman_refreshes >= refreshed + 2, within_s=5)
@@ -90,16 +101,7 @@ async def test_an_undecodable_answer_fails_one_dead_man_refresh_not_the_loop(ex)
 async def test_an_unreadable_open_order_row_fails_nothing_and_reconciliation_goes_on(ex) -> None:
     async with session(ex, config=replace(FAST, reconcile_interval_s=0.2)) as s:
         v = s.venue
-        real = v.rest.call
-        once = [True]
-
-        async def call(method: str, /, **kw: Any) -> Any:
-            if method == "futures_get_open_orders" and once[0]:
-                once[0] = False
-                return [None]  # a row that is not an object
-            return await real(method, **kw)
-
-        v.rest.call = call  # type: ignore[method-assign]
+        _answer_once(v, "futures_get_open_orders", lambda: [None])  # a row not an object
         await s.rec.until(
             lambda: len([e for e in s.rec.of(VenueSnapshot) if e.reason == "periodic"]) >= 3,
             within_s=5,
