@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.atomic_file import write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings
@@ -52,20 +53,8 @@ def check_directories(settings: Settings) -> None:
     now, in one line, not as a traceback or an exchange error once the daemon runs."""
     dirs = (("journal_dir", settings.journal_dir), ("logging.dir", settings.logging.dir))
     for key, value in dirs:
-        if problem := directory_problem(Path(value)):
+        if problem := write_problem(Path(value)):
             raise ConfigError(f'{key} = "{value}" is not allowed: {problem}')
-
-
-def directory_problem(path: Path) -> str | None:
-    """Why `path` cannot be a writable directory we create if needed (None when it can)."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a directory"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
-    return None
 
 
 def check_strategy(settings: Settings) -> None:

@@ -4,6 +4,9 @@ The new content goes to a temporary file in the same directory (same filesystem,
 is atomic), which is flushed and fsync'ed, renamed over the target with `os.replace`, and then
 the directory is fsync'ed so the rename itself survives a power cut. A failed write removes
 its temporary file and leaves the target untouched. POSIX semantics (Linux, macOS).
+
+`write_problem` says beforehand, in one line, why no file could be written in a directory
+(the daemon's journal and log directories, the model commands' outputs).
 """
 
 import os
@@ -51,3 +54,28 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def write_problem(directory: Path) -> str | None:
+    """Why no file can be created in `directory` (made first if missing), or None. Probes the
+    nearest existing ancestor with a temporary file that is removed at once: the permission
+    bits say nothing for root, and /proc or a read-only mount only fail at the write."""
+    if directory.exists() and not directory.is_dir():
+        return f"{directory} is not a directory"
+    base = _nearest_existing(directory)
+    if not base.is_dir():
+        return f"{base} is not a directory"
+    try:
+        fd, name = tempfile.mkstemp(dir=base, prefix=".write-check-")
+    except OSError as e:
+        return f"cannot write in {base} ({e.strerror or e})"
+    os.close(fd)
+    os.unlink(name)
+    return None

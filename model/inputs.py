@@ -3,20 +3,21 @@ problem as one line of text (or None) so every command can word and exit on it i
 
 - `cell_problem`: the first cell of a CSV column that is not a finite number, named by column
   and row, so a bad value in a 100,000-row file can be found without a traceback;
-- `write_problem`: whether a file can be written under a directory that may not exist yet,
-  checked before minutes of work rather than at the save.
+- `write_problem` (from `core.atomic_file`): whether a file can be written under a directory
+  that may not exist yet, checked before minutes of work rather than at the save.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from core.atomic_file import write_problem
 
 if TYPE_CHECKING:
     import pandas as pd
+
+__all__ = ["cell_problem", "to_float_columns", "write_problem"]
 
 
 def _where(label: object) -> str:
@@ -61,28 +62,3 @@ def to_float_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     for c in columns:
         df[c] = pd.to_numeric(df[c])
     return df
-
-
-def _nearest_existing(path: Path) -> Path:
-    p = path
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-def write_problem(directory: Path) -> str | None:
-    """Why no file can be created in `directory` (made first if missing), or None. Probes the
-    nearest existing ancestor with a temporary file that is removed at once: the permission
-    bits say nothing for root, and /proc or a read-only mount only fail at the write."""
-    if directory.exists() and not directory.is_dir():
-        return f"{directory} is not a directory"
-    base = _nearest_existing(directory)
-    if not base.is_dir():
-        return f"{base} is not a directory"
-    try:
-        fd, name = tempfile.mkstemp(dir=base, prefix=".write-check-")
-    except OSError as e:
-        return f"cannot write in {base} ({e.strerror or e})"
-    os.close(fd)
-    os.unlink(name)
-    return None

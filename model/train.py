@@ -84,9 +84,11 @@ def load_bars(
 
     if not path.is_file():
         raise InputError(f"--data {path}: no such file")
-    head = path.name.split("-")[0].upper()
-    if head.isalnum() and head.endswith(("USDT", "USDC", "BUSD")) and head != symbol:
-        raise InputError(f"--data {path.name} holds {head}, not --symbol {symbol}")
+    from backtest.data import symbol_in_name  # the backtester's rule, the same message
+
+    named = symbol_in_name(path)
+    if named is not None and named != symbol.upper():
+        raise InputError(f"--data {path.name} holds {named}, not --symbol {symbol}")
     try:
         df = pd.read_csv(path)
     except Exception as e:  # pandas raises many types for a bad file

@@ -126,10 +126,10 @@ def _one_config_error(tmp_path: Path, config: bytes, *args: str) -> str:
 def test_directories_that_cannot_be_written_are_config_errors(tmp_path):
     (tmp_path / "afile").write_text("not a directory")
     assert _one_config_error(tmp_path, b'journal_dir = "afile"\n') == (
-        'config error: journal_dir = "afile" is not allowed: afile is a file, not a directory'
+        'config error: journal_dir = "afile" is not allowed: afile is not a directory'
     )
     assert _one_config_error(tmp_path, b'[logging]\ndir = "afile/logs"\n') == (
-        'config error: logging.dir = "afile/logs" is not allowed: afile is a file, not a directory'
+        'config error: logging.dir = "afile/logs" is not allowed: afile is not a directory'
     )
 
 
