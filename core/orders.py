@@ -230,6 +230,19 @@ class OrderProposal:
     reason: str = ""
 
 
+def close_position_conflict(proposal: OrderProposal, order: Order) -> bool:
+    """True if Binance refuses `proposal` while `order` is open: one open closePosition stop
+    or take-profit per symbol and direction (-4130, "An open stop or take profit order with
+    GTE and closePosition in the direction is existing"). Cancel `order` first."""
+    return (
+        proposal.close_position
+        and order.close_position
+        and not order.is_terminal
+        and order.symbol == proposal.symbol
+        and order.side is proposal.side
+    )
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TargetPosition:

@@ -1,10 +1,13 @@
 """Exchange-side position protection: which stop-loss / take-profit orders should exist.
 
 Pure: given the position, its entry, the mark and the protective orders already open, return
-the proposals to place and the client order ids to cancel. The orders are `closePosition`
-STOP_MARKET / TAKE_PROFIT_MARKET (reduce-only by nature), so they close whatever the position
-is when they fire: a position that shrinks needs no new order, one whose average entry moves
-(added to, or flipped) gets its orders replaced at the new levels, a flat one loses them.
+the proposals to place and the client order ids to cancel. The stop-loss is a `closePosition`
+STOP_MARKET: it closes whatever the position is when it fires, so a position that shrinks
+needs no new stop. Binance accepts one open closePosition stop or take-profit per symbol and
+direction (-4130), so the take-profit is a reduce-only TAKE_PROFIT_MARKET for the position's
+quantity, replaced whenever that quantity changes. A position whose average entry moves (added
+to, or flipped) gets its orders replaced at the new levels; a flat one loses them. Replacing a
+stop on the same side means cancelling the old one first (`core.orders.close_position_conflict`).
 
 Trigger prices are rounded so the order fires no later than asked (`round_stop_price`): a long's
 SELL stop rounds up and its SELL take-profit rounds down; a short's BUY stop rounds down and
@@ -81,6 +84,7 @@ def plan_protection(
         raise ValueError(f"{position.symbol}: position {position.qty} has no entry price")
     long = position.qty > 0
     close_side = Side.SELL if long else Side.BUY
+    size = abs(position.qty)
     wanted: list[tuple[OrderType, Decimal, str]] = []
     if stop_loss_pct > 0:
         stop = stop_loss_price(instrument, long=long, entry_price=entry_price, pct=stop_loss_pct)
@@ -98,7 +102,7 @@ def plan_protection(
                     symbol=position.symbol,
                     side=close_side,
                     type=OrderType.MARKET,
-                    quantity=abs(position.qty),
+                    quantity=size,
                     reduce_only=True,
                     reason=(
                         f"{label} level {trigger} from entry {entry_price} already crossed "
@@ -110,13 +114,17 @@ def plan_protection(
     proposals: list[OrderProposal] = []
     keep: set[str] = set()
     for order_type, trigger, label in wanted:
+        # The stop closes the whole position; the take-profit has the position's quantity.
+        whole = order_type is OrderType.STOP_MARKET
+        quantity = None if whole else size
         match = next(
             (
                 o
                 for o in mine
                 if o.type is order_type
                 and o.side is close_side
-                and o.close_position
+                and o.close_position is whole
+                and (whole or o.quantity == size)
                 and o.stop_price == trigger
                 and o.client_order_id not in keep
             ),
@@ -130,10 +138,10 @@ def plan_protection(
                 symbol=position.symbol,
                 side=close_side,
                 type=order_type,
-                quantity=None,
+                quantity=quantity,
                 stop_price=trigger,
                 reduce_only=True,
-                close_position=True,
+                close_position=whole,
                 reason=f"{label} from entry {entry_price}",
             )
         )

@@ -94,6 +94,7 @@ from core.orders import (
     OrderProposal,
     OrderRequest,
     TargetPosition,
+    close_position_conflict,
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
@@ -1005,10 +1006,16 @@ class ExecManager:
         position = book.position(symbol)
         proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
         reason = f"protect {symbol} {position.qty} @ {position.entry_price}"
+        cancelled: list[Order] = []
         for cid in cancel_ids:
             order = book.orders.get(cid)
             if order is not None:
                 self._cancel(order, now, reason)
+                cancelled.append(order)
+        if any(close_position_conflict(p, o) for p in proposals for o in cancelled):
+            # Binance refuses a second closePosition stop on a side (-4130): the new one goes
+            # out, planned afresh, once the old one's cancel is confirmed.
+            return False
         for p in proposals:
             self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
             if self._submit(self._request(p), now):

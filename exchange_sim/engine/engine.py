@@ -321,6 +321,25 @@ class Engine:
         o.callback_rate = req.callback_rate
         return o
 
+    def _check_one_close_position(self, acct: Account, req: NewOrder) -> None:
+        """-4130: one open closePosition stop or take-profit per symbol and direction (Algo
+        Order API; the legacy conditionals are not checked).
+
+        Not in our protocol reference; Binance's message and the client code that handles it
+        (a take-profit with closePosition refused while a closePosition stop of the same side
+        rests, whatever the type) agree that the rule is per side, not per order type.
+        """
+        if not req.close_position:
+            return
+        symbol, side = req.s.inst.symbol, req.side.value
+        for a in acct.open_algos.values():
+            if a.close_position and a.symbol == symbol and a.side == side:
+                raise BinanceError(
+                    -4130,
+                    "An open stop or take profit order with GTE and closePosition in the "
+                    "direction is existing.",
+                )
+
     def _place_legacy_conditional(self, acct: Account, req: NewOrder) -> Order:
         """Pre-2025-12-09 behaviour: the conditional rests as an order (same orderId on trigger)."""
         self.check_trigger(req)
@@ -519,9 +538,11 @@ class Engine:
     # --- conditional orders --------------------------------------------------------------------
 
     def new_algo(self, acct: Account, req: NewOrder) -> Algo:
-        """Arm a validated conditional (Algo Order API): -4045 beyond max_algo_orders, -2021."""
+        """Arm a validated conditional (Algo Order API): -4045 beyond max_algo_orders, -4130,
+        -2021."""
         if len(acct.open_algos) >= self.config.max_algo_orders:
             raise BinanceError(-4045, "Reach max stop order limit.")
+        self._check_one_close_position(acct, req)
         self.check_trigger(req)
         inst = req.s.inst
         steps = inst.to_steps(req.quantity) if req.quantity is not None else 0

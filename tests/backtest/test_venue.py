@@ -74,19 +74,22 @@ def test_a_close_position_stop_triggers_on_a_trade_and_another_can_be_cancelled(
     clock, engine, venue, events = rig()
     trade(clock, engine, venue, "60000.0", T0)
     venue.submit(market("m1", Side.BUY, "0.010"))
-    for cid, kind, stop in (
-        ("sl", OrderType.STOP_MARKET, "59000.0"),
-        ("tp", OrderType.TAKE_PROFIT_MARKET, "62000.0"),
+    # The stop closes the position; the take-profit is reduce-only (one closePosition order
+    # per side: -4130).
+    for cid, kind, stop, qty in (
+        ("sl", OrderType.STOP_MARKET, "59000.0", None),
+        ("tp", OrderType.TAKE_PROFIT_MARKET, "62000.0", D("0.010")),
     ):
         venue.submit(
             OrderRequest(
                 symbol=SYMBOL,
                 side=Side.SELL,
                 type=kind,
-                quantity=None,
+                quantity=qty,
                 client_order_id=cid,
                 stop_price=D(stop),
-                close_position=True,
+                reduce_only=qty is not None,
+                close_position=qty is None,
             )
         )
     accepted = {e.client_order_id for e in events if isinstance(e, OrderAccepted)}

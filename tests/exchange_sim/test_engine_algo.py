@@ -378,3 +378,34 @@ def test_legacy_trailing_stop_order_reports_activate_price_and_rate():
     assert (placed["activatePrice"], placed["priceRate"]) == ("61500.00", "0.5")
     [event] = of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")
     assert (event["o"]["AP"], event["o"]["cr"]) == ("61500.00", "0.5")
+
+
+def test_second_close_position_order_of_the_same_side_is_4130_whatever_its_type():
+    ex, _ = make_exchange()
+    _long(ex)
+    ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "61000.0", closePosition="true"))
+
+    for order_type, trigger in (("STOP_MARKET", "60000.0"), ("TAKE_PROFIT_MARKET", "63000.0")):
+        with pytest.raises(BinanceError) as e:
+            ex.new_algo_order("alice", algo("SELL", order_type, trigger, closePosition="true"))
+        assert e.value.code == -4130
+    # The other side, and a reduce-only take-profit with a quantity, are accepted.
+    ex.new_algo_order("alice", algo("BUY", "STOP_MARKET", "63000.0", closePosition="true"))
+    ex.new_algo_order(
+        "alice",
+        algo("SELL", "TAKE_PROFIT_MARKET", "63000.0", quantity="0.100", reduceOnly="true"),
+    )
+    assert len(ex.open_algo_orders("alice", {"symbol": "BTCUSDT"})) == 3
+
+
+def test_close_position_order_is_accepted_again_once_the_first_is_canceled():
+    ex, _ = make_exchange()
+    _long(ex)
+    first = ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "61000.0", closePosition="true"))
+    ex.cancel_algo_order("alice", {"algoId": str(first["algoId"])})
+
+    second = ex.new_algo_order(
+        "alice", algo("SELL", "STOP_MARKET", "60500.0", closePosition="true")
+    )
+
+    assert second["algoStatus"] == "NEW"

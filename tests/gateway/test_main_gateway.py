@@ -148,26 +148,29 @@ async def test_reduce_only_closes_and_is_refused_without_a_position(ex):
         assert_each_event_once(s.rec)
 
 
-async def test_close_position_stops_go_through_the_algo_api_and_one_closes(ex):
+async def test_protective_stops_go_through_the_algo_api_and_one_closes(ex):
     async with session(ex) as s:
         entry = s.market(Side.BUY, qty="0.002")
         s.venue.submit(entry)
         await s.rec.wait_for(OrderFilled, entry.client_order_id)
         last = ex.engine.last_price(SYMBOL)
         assert last is not None
+        # The stop closes the position; the take-profit is reduce-only for its quantity
+        # (Binance takes one closePosition order per side: -4130).
         stops = [
             OrderRequest(
                 symbol=SYMBOL,
                 side=Side.SELL,
                 type=kind,
-                quantity=None,
+                quantity=qty,
                 stop_price=last + offset,
-                close_position=True,
+                reduce_only=qty is not None,
+                close_position=qty is None,
                 client_order_id=s.ids.next(),
             )
-            for kind, offset in (
-                (OrderType.TAKE_PROFIT_MARKET, 3 * TICK),
-                (OrderType.STOP_MARKET, -3 * TICK),
+            for kind, offset, qty in (
+                (OrderType.TAKE_PROFIT_MARKET, 3 * TICK, Decimal("0.002")),
+                (OrderType.STOP_MARKET, -3 * TICK, None),
             )
         ]
         for stop in stops:

@@ -1,6 +1,8 @@
 """Exchange-side stop-loss / take-profit: placed for a position, replaced when the entry
 moves, cancelled when flat. Limits: stop-loss 2 %, take-profit 4 %; BTCUSDT tick 0.10 (grid
-from minPrice 402). Expected trigger prices worked out by hand.
+from minPrice 402). Expected trigger prices worked out by hand. The stop closes the position
+(closePosition); the take-profit is reduce-only for the position's quantity (Binance takes one
+closePosition order per side: -4130).
 """
 
 from decimal import Decimal as D
@@ -24,27 +26,36 @@ def resting(
     *,
     symbol: str = "BTCUSDT",
     status: OrderStatus = OrderStatus.NEW,
-    close_position: bool = True,
+    close_position: bool | None = None,
+    qty: str = "0.010",
 ) -> Order:
+    """A resting order; by default a stop closes the position and a take-profit is
+    reduce-only for `qty` (as planned)."""
+    if close_position is None:
+        close_position = order_type is SL
+    protects = order_type in (SL, TP)
     return Order(
         client_order_id=cid,
         symbol=symbol,
         side=side,
         type=order_type,
-        quantity=D(0) if close_position else D("0.010"),
+        quantity=D(0) if close_position else D(qty),
         price=None if stop_price else D("59000.0"),
         time_in_force=None,
         status=status,
         created_ms=0,
         updated_ms=0,
         stop_price=None if stop_price is None else D(stop_price),
-        reduce_only=close_position,
+        reduce_only=protects,
         close_position=close_position,
     )
 
 
-def protective(order_type: OrderType, side: Side, trigger: str) -> tuple:
-    return (order_type, side, D(trigger), None, True, True)
+def protective(order_type: OrderType, side: Side, trigger: str, qty: str = "0.010") -> tuple:
+    """A planned stop (closePosition) or take-profit (reduce-only, the position's qty)."""
+    if order_type is SL:
+        return (order_type, side, D(trigger), None, True, True)
+    return (order_type, side, D(trigger), D(qty), False, True)
 
 
 def shape(p: OrderProposal) -> tuple:
@@ -103,13 +114,26 @@ def test_orders_already_at_the_right_levels_are_kept(risk):
     assert risk.protective_orders(pos("0.010", "60000"), None, existing) == ([], [])
 
 
-def test_a_smaller_position_at_the_same_entry_keeps_its_orders(risk):
-    # closePosition orders close whatever is left: nothing to resize
+def test_a_smaller_position_keeps_its_stop_and_resizes_its_take_profit(risk):
+    # the closePosition stop closes whatever is left; the take-profit follows the quantity
     existing = [
         resting("sl-1", SL, Side.SELL, "58800.0"),
         resting("tp-1", TP, Side.SELL, "62400.0"),
     ]
-    assert risk.protective_orders(pos("0.004", "60000"), None, existing) == ([], [])
+    proposals, cancels = risk.protective_orders(pos("0.004", "60000"), None, existing)
+    assert [shape(p) for p in proposals] == [protective(TP, Side.SELL, "62400.0", "0.004")]
+    assert cancels == ["tp-1"]
+
+
+def test_a_take_profit_with_close_position_is_replaced_by_a_reduce_only_one(risk):
+    # left by an older version: it would keep a stop of the same side from being placed
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0", close_position=True),
+    ]
+    proposals, cancels = risk.protective_orders(pos("0.010", "60000"), None, existing)
+    assert [shape(p) for p in proposals] == [protective(TP, Side.SELL, "62400.0")]
+    assert cancels == ["tp-1"]
 
 
 def test_orders_are_replaced_when_the_entry_moves(risk):
@@ -121,7 +145,7 @@ def test_orders_are_replaced_when_the_entry_moves(risk):
     proposals, cancels = risk.protective_orders(pos("0.020", "61000"), None, existing)
     assert [shape(p) for p in proposals] == [
         protective(SL, Side.SELL, "59780.0"),
-        protective(TP, Side.SELL, "63440.0"),
+        protective(TP, Side.SELL, "63440.0", "0.020"),
     ]
     assert cancels == ["sl-1", "tp-1"]
 

@@ -453,6 +453,50 @@ def test_a_stop_loss_is_not_placed_twice_while_it_is_unanswered():
     assert [r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET] == stops
 
 
+def test_a_stop_moved_on_the_same_side_is_placed_only_after_the_old_one_is_cancelled():
+    # Binance takes one closePosition stop per side (-4130): adding to the long at 62000
+    # moves the entry to (0.100 x 60000 + 0.100 x 62000) / 0.200 = 61000, the stop to
+    # 61000 x 0.98 = 59780.0. The old stop is cancelled first; the new one goes out once
+    # the cancel is confirmed, and only then.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    old = rig.venue.submitted[-1]
+    rig.venue.accept(old.client_order_id)
+    rig.say(target("0.200"))
+    add = rig.venue.submitted[-1]
+    rig.venue.accept(add.client_order_id)
+    rig.venue.fill(add.client_order_id, "62000")
+    assert rig.venue.cancels == [("BTCUSDT", old.client_order_id)]
+    assert rig.venue.submitted[-1] is add  # no second stop while the first may still rest
+    rig.mark("62010")
+    assert rig.venue.submitted[-1] is add
+
+    rig.venue.confirm_cancel(old.client_order_id)
+
+    new = rig.venue.submitted[-1]
+    assert (new.type, new.side, new.stop_price, new.close_position) == (
+        OrderType.STOP_MARKET,
+        SELL,
+        D("59780.0"),
+        True,
+    )
+    assert len([r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET]) == 2
+
+
+def test_a_flip_replaces_the_stop_at_once_since_the_new_one_is_on_the_other_side():
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.050", "60000")
+    old = rig.venue.submitted[-1]
+    rig.venue.accept(old.client_order_id)
+    rig.say(target("-0.050"))  # a BUY stop replaces a SELL one: no -4130, no wait
+    flip = rig.venue.submitted[-1]
+    rig.venue.accept(flip.client_order_id)
+    rig.venue.fill(flip.client_order_id, "60000")
+    new = rig.venue.submitted[-1]
+    assert rig.venue.cancels == [("BTCUSDT", old.client_order_id)]
+    assert (new.type, new.side, new.stop_price) == (OrderType.STOP_MARKET, BUY, D("61200.0"))
+
+
 def test_after_stop_trading_a_cancelled_stop_loss_is_not_planned_again():
     # Shutdown cancels every order, the protective stop included: the position is no longer
     # re-protected, and no decision is journaled for an order that would never be sent.
