@@ -23,8 +23,8 @@ that disagrees is held first: Binance can send it before the fills it reports; i
 once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot.
 Funding: `FundingPaid` books its amount (once per symbol and settlement); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
-difference as funding; a `FundingPaid` of a settlement already booked that way is not
-booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
+difference as funding; a `FundingPaid` of a settlement already booked that way (a balance
+update within a minute of its time) is not booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
 the same reconciliation (a fill arriving after a snapshot that already contains it would be
 counted twice until the next snapshot corrects it).
 
@@ -96,6 +96,9 @@ TRANSFER_REASONS = frozenset(
     }
 )
 FUNDING_REASON = "FUNDING_FEE"
+# A FundingPaid (income record) and a FUNDING_FEE balance update this close are one settlement
+# (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
+FUNDING_MATCH_MS = 60_000
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
 # How long an ACCOUNT_UPDATE that disagrees with us waits for the fills it may be ahead of
 # (Binance can send it before their ORDER_TRADE_UPDATEs), in event time.
@@ -693,8 +696,13 @@ class BookKeeper:
             elif (new > 0) != (old > 0):
                 book.entry = price
         book.qty = new
+        # A fill of an earlier UTC day that arrives after the day rolled (late on the stream,
+        # or recovered over REST) belongs to that day: today's PnL and fills leave it out.
+        late = f.trade_time_ms // DAY_MS < self._day
+        wallet_before = self._wallets.get(self.asset, ZERO)
         self._roll_day(f.trade_time_ms)
-        self._day_fills += 1
+        if not late:
+            self._day_fills += 1
         if realized != f.realized_pnl:
             if not self._restoring:
                 self.rp_mismatches += 1
@@ -715,6 +723,8 @@ class BookKeeper:
         else:
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
             wallets[fee_asset] = wallets.get(fee_asset, ZERO) - fee
+        if late:
+            self._day_base += wallets[self.asset] - wallet_before
         book.fills += 1
         book.position = None
         book.update_ms = max(book.update_ms, f.trade_time_ms)
@@ -742,7 +752,7 @@ class BookKeeper:
             return
         self._funding_paid.add(key)
         book.funding += event.amount
-        if event.event_time_ms in self._funding_times:
+        if self._funding_from_balance(event.event_time_ms):
             log.debug(
                 "books: funding %s at %s already booked from the balance",
                 event.symbol,
@@ -755,6 +765,12 @@ class BookKeeper:
         self._wallet_ms = max(self._wallet_ms, event.event_time_ms)
         if self._wallet_known:
             self._sample()
+
+    def _funding_from_balance(self, time_ms: int) -> bool:
+        """True if a FUNDING_FEE balance update near `time_ms` booked this settlement already.
+        The income record's time and the update's need not be equal: settlements are an hour
+        or more apart, so one within FUNDING_MATCH_MS is the same settlement."""
+        return any(abs(t - time_ms) <= FUNDING_MATCH_MS for t in self._funding_times)
 
     def _on_balance(self, event: BalanceChanged) -> None:
         b = event.balance

@@ -171,6 +171,36 @@ def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
     assert bk.differences == 0
 
 
+def test_funding_from_the_balance_matches_an_income_record_of_a_slightly_other_time():
+    """The income record's time and the ACCOUNT_UPDATE's need not be equal: the settlement
+    is booked once; the next settlement, 8 hours on, is booked again."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "61800.0", fee="3.09")  # wallet 9996.91
+    settlement = T0 + 1000
+    bk.apply(
+        BalanceChanged(
+            event_time_ms=settlement + 37,  # the update is stamped 37 ms after the settlement
+            recv_time_ms=settlement + 50,
+            balance=Balance(asset="USDT", wallet_balance=D("9996.292"), available_balance=D(0)),
+            reason="FUNDING_FEE",
+        )
+    )
+    for at in (settlement, settlement + 8 * 3_600_000):
+        bk.apply(
+            FundingPaid(
+                event_time_ms=at,
+                recv_time_ms=at,
+                symbol=SYMBOL,
+                amount=D("-0.618"),
+                rate=D("0.0001"),
+            )
+        )
+
+    assert bk.wallet() == D("9995.674")  # 9996.91 - 0.618 twice: two settlements, not three
+    assert bk.funding == D("-1.236")
+    assert bk.differences == 0
+
+
 def test_a_funding_settlement_read_twice_is_booked_once():
     """The income history read again (after a restart it is read from the journal's last
     time on, inclusive): the same settlement of the same symbol books nothing more."""
@@ -318,3 +348,19 @@ def test_pnl_and_fills_today_count_from_00_00_utc():
     assert bk.pnl_today(day2 + 5000) == D("0.6395")  # -0.06 + 1 - 0.3005
     assert bk.fills_today(day2 + 5000) == 1
     assert bk.pnl_today(day2 + 86_400_000) == 0  # nothing booked yet on day 3
+
+
+def test_a_fill_of_yesterday_arriving_after_midnight_is_not_todays():
+    """The fill traded at 23:59:59.900 reaches the books after a day-2 fill: it moves the
+    wallet but not today's PnL or fill count (the daily-loss limit is per UTC day)."""
+    bk = book()
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3", t=day2 - 60_000)
+    # day 2: rp 0.005 * (60100 - 60000) = 0.5; fee 0.005 * 60100 * 0.0005 = 0.15025
+    trade_fill(bk, "t-2", 2, SELL, "0.005", "60100.0", fee="0.15025", rp="0.5", t=day2 + 50)
+    # late, day 1: rp 0.005 * (59900 - 60000) = -0.5; fee 0.005 * 59900 * 0.0005 = 0.14975
+    trade_fill(bk, "t-3", 3, SELL, "0.005", "59900.0", fee="0.14975", rp="-0.5", t=day2 - 100)
+
+    assert bk.wallet() == D("9999.4")  # 10000 - 0.3 + 0.5 - 0.15025 - 0.5 - 0.14975
+    assert bk.pnl_today(day2 + 1000) == D("0.34975")  # 0.5 - 0.15025: day 2's fill alone
+    assert bk.fills_today(day2 + 1000) == 1
