@@ -109,6 +109,7 @@ class Daemon:
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._parts: _Parts | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat_task: asyncio.Task[Any] | None = None
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
@@ -140,7 +141,7 @@ class Daemon:
                 raise DaemonError(f"the exchange refused us: {exc}") from None
             except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
-            self._spawn(self._heartbeat(), "heartbeat")
+            self._start_heartbeat()
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -486,6 +487,15 @@ class Daemon:
 
     # --- heartbeat and summary -------------------------------------------------------------
 
+    def _start_heartbeat(self) -> None:
+        self._heartbeat_task = self._spawn(self._heartbeat(), "heartbeat")
+
+    def _stop_heartbeat(self) -> None:
+        """At shutdown: the closing summary is the last thing printed, not a status line."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
+
     async def _heartbeat(self) -> None:
         """The status line on stdout and in the log file, and a balance snapshot journaled."""
         while True:
@@ -531,6 +541,7 @@ class Daemon:
         parts = self._parts
         assert parts is not None
         deadline = time.monotonic() + SHUTDOWN_BUDGET_S
+        self._stop_heartbeat()
         await parts.stream.stop(timeout_s=1.0)
         # A position left open keeps its exchange-side stop-loss / take-profit: cancelling
         # them with the working orders would leave it unguarded while the daemon is down.
