@@ -24,9 +24,10 @@ once they arrive and agree, else adopted 2 s later (event time) or settled by a 
 Funding: `FundingPaid` books its amount (once per symbol and settlement); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
 difference as funding; a `FundingPaid` of a settlement already booked that way (a balance
-update within a minute of its time) is not booked twice. The venue should emit fills recovered over REST before the `VenueSnapshot` of
-the same reconciliation (a fill arriving after a snapshot that already contains it would be
-counted twice until the next snapshot corrects it).
+update within a minute of its time) is not booked twice. The venue should emit fills
+recovered over REST before the `VenueSnapshot` of the same reconciliation (a fill arriving
+after a snapshot that already contains it would be counted twice until the next snapshot
+corrects it).
 
 Bad input changes nothing: an event for a symbol without an instrument, a fill or order event
 of an order the daemon never sent (except the exchange's own liquidation orders) are logged
