@@ -370,6 +370,13 @@ def _print_robustness(
         print(line)
     if sweep is None:
         return
+    if sweep.skipped:
+        first, why = sweep.skipped[0]
+        settings = " ".join(f"{k}={v}" for k, v in first.items())
+        print(
+            f"sweep: {len(sweep.skipped)} of {len(sweep.skipped) + len(sweep.points)} grid "
+            f"points skipped, the strategy refuses them (first: {settings}: {why})"
+        )
     metric = sweep.spec.metric
     for c in sweep.choices:
         settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())

@@ -122,10 +122,13 @@ def parse_latency(spec: str | int) -> LatencyModel:
     except (ValueError, KeyError) as e:
         if isinstance(e, RealismError):
             raise
-        raise RealismError(f"bad latency {spec!r}: {e}") from None
-    raise RealismError(
-        f"bad latency {spec!r}: use MS, lognormal:median=MS,sigma=S or empirical:MS,MS,..."
-    )
+        raise RealismError(f"bad latency {spec!r}: {_LATENCY_FORMS}") from None
+    raise RealismError(f"bad latency {spec!r}: {_LATENCY_FORMS}")
+
+
+_LATENCY_FORMS = (
+    "expected whole milliseconds (20), lognormal:median=MS,sigma=S or empirical:MS,MS,..."
+)
 
 
 def rng_for(seed: int, stream: str) -> random.Random:

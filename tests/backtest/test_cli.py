@@ -266,6 +266,19 @@ def test_a_sweep_from_the_command_line(tmp_path, capsys):
     assert f"sweep best by total_return: fast={best['fast']} slow={best['slow']}" in printed
 
 
+def test_a_sweep_says_which_grid_points_the_strategy_refused(tmp_path, capsys):
+    """fast >= slow is no SMA crossover: the point is skipped, and the console says so."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text('metric = "total_return"\n[grid]\nfast = [5, 30]\nslow = [20]\n')
+    out = run(tmp_path, "--end", "2025-05-06", "--sweep", str(sweep))
+    assert [(r["fast"], r["slow"]) for r in rows(out / "sweep.csv")] == [("5", "20")]
+    printed = capsys.readouterr().out
+    assert (
+        "sweep: 1 of 2 grid points skipped, the strategy refuses them (first: fast=30 slow=20: "
+        in printed
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [

@@ -98,6 +98,17 @@ def test_latency_specs_parse_and_print_back():
             parse_latency(bad)
 
 
+def test_a_latency_that_is_not_a_number_says_which_forms_are_taken():
+    for bad in ("x", "2.5", "lognormal:median=a,sigma=1", "empirical:5,x"):
+        with pytest.raises(RealismError) as e:
+            parse_latency(bad)
+        assert str(e.value) == (
+            f"bad latency {bad!r}: expected whole milliseconds (20), "
+            "lognormal:median=MS,sigma=S or empirical:MS,MS,..."
+        )
+        assert "int()" not in str(e.value) and "float" not in str(e.value)
+
+
 def test_draws_for_a_seed_are_fixed_and_streams_are_independent():
     # Empirical: uniform index into the samples from random.Random("7:entry").
     expected_rng = random.Random("7:entry")
