@@ -48,13 +48,24 @@ class BadArguments(Exception):
     """One line for the user; exit status 2."""
 
 
+class Unreachable(Exception):
+    """The exchange did not answer the first requests: nothing was downloaded."""
+
+
+FIRST_CONTACT_ATTEMPTS = 3  # a dead network or a wrong --base-url shows in seconds, not ~45 s
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise BadArguments(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fetch_historical.py", description=__doc__.split("\n\n")[0])
+    p = _Parser(
+        prog="fetch_historical.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
     p.add_argument("--kind", required=True, choices=["klines", "aggTrades"])
     p.add_argument("--interval", default="1m", help=f"klines only: {', '.join(KLINE_INTERVALS)}")
@@ -159,10 +170,16 @@ async def run(
 ) -> DownloadReport:
     """Download as `args` say; `on_page(rows)` is called after every stored page."""
     rest = MarketDataRest(args.base_url, clock=LiveClock())
+    attempts = rest.max_attempts  # once the exchange has answered: ride out its hiccups
     store = HistoryStore(args.out)
     try:
-        await _check_symbol(rest, args.symbol)
-        now = await rest.server_time_ms()
+        rest.max_attempts = FIRST_CONTACT_ATTEMPTS
+        try:
+            await _check_symbol(rest, args.symbol)
+            now = await rest.server_time_ms()
+        except RetryableError as exc:
+            raise Unreachable(f"cannot reach {rest.base_url}: {exc}") from None
+        rest.max_attempts = attempts
         _check_range_against(args, now)
         span = args.end_ms - args.start_ms
         if args.kind == "klines":
@@ -224,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except IpBanned as exc:
         print(f"fetch_historical.py: stopped: {exc}", file=sys.stderr)
+        return 1
+    except Unreachable as exc:
+        print(
+            f"fetch_historical.py: {exc}; nothing downloaded (check the network or --base-url)",
+            file=sys.stderr,
+        )
         return 1
     except RetryableError as exc:
         print(f"fetch_historical.py: gave up after retries ({exc}); run again to resume",

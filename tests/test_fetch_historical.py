@@ -260,6 +260,29 @@ def cli_main(capsys, *argv: str) -> tuple[int, str]:
     return code, captured.err
 
 
+def test_an_exchange_that_does_not_answer_exits_1_in_seconds_saying_nothing_was_fetched(
+    capsys, tmp_path
+) -> None:
+    started = time.monotonic()
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path / "store"),
+    )  # fmt: skip
+
+    assert code == 1 and time.monotonic() - started < 5.0  # 3 attempts, not 12 (~45 s)
+    [line] = [x for x in err.splitlines() if not x.startswith("WARNING")]
+    assert line.startswith("fetch_historical.py: cannot reach http://127.0.0.1:9: ")
+    assert line.endswith("; nothing downloaded (check the network or --base-url)")
+    assert "resume" not in err
+
+
+def test_help_shows_the_defaults(capsys) -> None:
+    with pytest.raises(SystemExit):
+        fetch_historical.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1m)" in text and "(default: data_store)" in text
+
+
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
