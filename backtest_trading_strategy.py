@@ -106,8 +106,7 @@ def _fee(text: str, *, maker: bool) -> Decimal:
 
 def _fees(text: str) -> tuple[Decimal, Decimal]:
     """ "0.0004" (both) or "maker,taker" as fractions (0.0002 = 0.02 %); a negative maker fee
-    is a rebate (`--fees=-0.0001,0.0005`: with `=`, as argparse reads "-0.0001,..." as a
-    flag)."""
+    is a rebate (`--fees -0.0001,0.0005`, see `_glue_negative_fees`)."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (1, 2):
         raise UsageError(f"bad --fees {text!r}: expected FEE or MAKER,TAKER")
@@ -172,8 +171,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fees",
         default="0.0002,0.0005",
-        help="MAKER,TAKER fractions (VIP 0; 0.0002 = 0.02 %%); a maker rebate with '=': "
-        "--fees=-0.0001,0.0005",
+        help="MAKER,TAKER fractions (VIP 0; 0.0002 = 0.02 %%); a negative maker fee is a "
+        "rebate: --fees -0.0001,0.0005",
     )
     p.add_argument("--latency-ms", type=int, default=0, help="order-entry latency, ms")
     p.add_argument(
@@ -396,10 +395,29 @@ def _print_robustness(
         print(f"walk-forward out-of-sample return: {'n/a' if oos is None else f'{oos:+.4%}'}")
 
 
+def _glue_negative_fees(argv: list[str]) -> list[str]:
+    """`--fees -0.0001,0.0005` -> `--fees=-0.0001,0.0005`: argparse takes a value that starts
+    with '-' and is not a plain number for a flag, and would print its usage instead."""
+    out: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--fees":
+            value = next(rest, None)
+            if value is not None and value.startswith("-") and value[1:2].isdigit():
+                out.append(f"--fees={value}")
+                continue
+            out.append(arg)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     if (status := _replay_journal(argv)) is not None:
         return status
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
     try:
         if args.strategy not in STRATEGIES:
             known = ", ".join(sorted(STRATEGIES))

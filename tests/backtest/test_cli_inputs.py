@@ -156,11 +156,12 @@ def test_implausible_values_are_refused(tmp_path, capsys, flag, says):
     assert says in err
 
 
-def test_a_maker_rebate_is_accepted(tmp_path):
+@pytest.mark.parametrize("fees", [["--fees=-0.0001,0.0005"], ["--fees", "-0.0001,0.0005"]])
+def test_a_maker_rebate_is_accepted_with_or_without_the_equals_sign(tmp_path, fees):
     import json
 
     out = tmp_path / "o"
-    argv = ["--data", str(KLINES), "--end", "2025-05-05T03:00", "--fees=-0.0001,0.0005"]
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T03:00", *fees]
     assert cli.main([*argv, "--no-html", "--out", str(out)]) == 0
     settings = json.loads((out / "summary.json").read_text())["settings"]
     assert settings["maker_fee"] == "-0.0001"
