@@ -500,9 +500,16 @@ class LiveVenue:
         )
 
     def _unknown(
-        self, t: TrackedOrder, reason: str, sent_at_ms: int | None, *, resolve: bool = True
+        self,
+        t: TrackedOrder,
+        reason: str,
+        sent_at_ms: int | None,
+        *,
+        resolve: bool = True,
+        cancel: bool = False,
     ) -> None:
-        """Mark the outcome of a create (or cancel) unknown and start resolving it."""
+        """Mark the outcome of a create (or with `cancel`, a cancel) unknown and start
+        resolving it."""
         self.stats.unknown_outcomes += 1
         log.warning("order %s: outcome unknown (%s)", t.client_order_id, reason)
         now = self._exchange_ms()
@@ -514,6 +521,7 @@ class LiveVenue:
                 sent_at_ms=sent_at_ms if sent_at_ms is not None else now,
                 now_ms=now,
                 recv_ms=self.clock.now_ms(),
+                cancel=cancel,
             )
         )
         if resolve:
@@ -591,7 +599,7 @@ class LiveVenue:
                         await self._cancel_triggered(t)
                     return
                 except ExecutionStatusUnknown as exc:
-                    self._unknown(t, f"cancel: {exc}", None, resolve=False)
+                    self._unknown(t, f"cancel: {exc}", None, resolve=False, cancel=True)
                     await self._settle_unknown(t)
                 except RetryableError as exc:
                     log.info("cancel %s failed (%s); retrying", cid, exc)

@@ -217,15 +217,17 @@ class OrderTracker:
         sent_at_ms: int | None,
         now_ms: int,
         recv_ms: int,
+        cancel: bool = False,
     ) -> list[Event]:
-        """A create (or cancel) request ended without an answer we can trust."""
+        """A create request (or with `cancel`, a cancel request) ended without an answer we
+        can trust."""
         t = self._orders[client_order_id]
         if sent_at_ms is not None:
             t.sent_at_ms = max(t.sent_at_ms or 0, sent_at_ms)
         if t.order.is_terminal or t.order.status is S.UNKNOWN:
             return []  # the stream already told us the outcome, or we already said so
-        if t.order.status is not S.PENDING_SUBMIT and not t.cancel_inflight:
-            return []  # the create outcome is already known from the stream
+        if t.order.status is not S.PENDING_SUBMIT and not (cancel and t.cancel_inflight):
+            return []  # the create's outcome is known from the stream; no cancel in doubt
         t.order = t.order.transition(S.UNKNOWN, ts_ms=now_ms)
         return [
             OrderStatusUnknown(

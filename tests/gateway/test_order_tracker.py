@@ -254,6 +254,24 @@ def test_unknown_after_the_stream_already_answered_is_not_reported():
     assert tracker.get("bfd-1").status is S.NEW
 
 
+def test_a_create_timeout_while_a_cancel_is_in_flight_leaves_an_accepted_order_known():
+    """The stream showed the order NEW and a cancel went out; then the create request's own
+    timeout arrives: that says nothing new about the order. A cancel in doubt does."""
+    tracker = OrderTracker()
+    tracker.track(limit(), now_ms=1)
+    tracker.apply_order(report(S.NEW))
+    tracker.get("bfd-1").cancel_inflight = True
+
+    create = tracker.unknown("bfd-1", reason="timeout", sent_at_ms=5, now_ms=6, recv_ms=7)
+    assert create == [] and tracker.get("bfd-1").status is S.NEW
+
+    cancel = tracker.unknown(
+        "bfd-1", reason="cancel: timeout", sent_at_ms=8, now_ms=9, recv_ms=10, cancel=True
+    )
+    assert kinds(cancel) == ["OrderStatusUnknown"]
+    assert tracker.get("bfd-1").status is S.UNKNOWN
+
+
 def test_never_placed_is_reconciled_as_rejected():
     tracker = OrderTracker()
     tracker.track(limit(), now_ms=1)
