@@ -50,14 +50,14 @@ def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(
     assert "books vs exchange at exit: identical" in result.stdout
 
 
-def _trade(tmp_path, seconds: int, *faults: dict) -> tuple[str, dict, dict]:
-    """Run the daemon for `seconds` against a local exchange (with `faults` on); (its stdout,
-    its summary.json, the exchange's account), after checking it made fills and its wallet and
-    position equal the exchange's."""
+def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str, dict, dict]:
+    """Run the daemon for `seconds` against a local exchange (with `faults` on, and config
+    `sections` over FAST_TRADING); (its stdout, its summary.json, the exchange's account),
+    after checking it made fills and its wallet and position equal the exchange's."""
     with exchange_process(speed=20) as ex:
         for spec in faults:
             _fault(ex, spec)
-        write_config(tmp_path, ex, **FAST_TRADING)
+        write_config(tmp_path, ex, **{**FAST_TRADING, **sections})
         daemon = start_daemon(tmp_path, "--duration", str(seconds))
         out, err = daemon.communicate(timeout=120)
         assert daemon.returncode == 0, err[-2000:]
@@ -74,12 +74,20 @@ def _trade(tmp_path, seconds: int, *faults: dict) -> tuple[str, dict, dict]:
 
 
 def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
-    out, summary, venue = _trade(tmp_path, 30)
+    # With a take-profit as well as the stop-loss: the exchange takes one closePosition
+    # order per side (-4130), so both must be placed without a refusal.
+    risk = {"stop_loss_pct": "0.5", "take_profit_pct": "0.5"}
+    out, summary, venue = _trade(tmp_path, 30, risk=risk)
 
     assert D(summary["realized_pnl"]) == sum((D(t["realizedPnl"]) for t in venue["trades"]), D(0))
     fees = sum((D(t["commission"]) for t in venue["trades"]), D(0))
     assert D(summary["fees"]["USDT"]) == fees
     assert summary["fills"] == len(venue["trades"])
+    protective = journal_rows(
+        tmp_path, "SELECT type, status FROM orders WHERE type LIKE '%MARKET' AND type != 'MARKET'"
+    )
+    assert {t for t, _ in protective} == {"STOP_MARKET", "TAKE_PROFIT_MARKET"}, protective
+    assert journal_rows(tmp_path, "SELECT COUNT(*) FROM orders WHERE status = 'REJECTED'") == [(0,)]
     # A clean stop cancels the working orders; a position left open keeps its stop-loss.
     assert_stopped_clean(venue, out)
     # The heartbeat journals balance snapshots, and logs its status line.
