@@ -3,12 +3,14 @@
 Validates the configuration (config.toml, .env, flags), then runs the daemon
 (`trading_engine.daemon`): DataStream -> ExecManager -> BookKeeper / RiskManager /
 TradingStrategy -> TradeExecutor, against the embedded local exchange by default.
-`--check-config` only prints the effective settings (secrets masked) and exits.
+`--check-config` only prints the effective settings (secrets masked) and exits; `--status`
+says whether the daemon of this configuration runs, and how it is doing (`runtime.status_file`).
 
 Exit status: 0 after a clean stop, 2 for a configuration mistake, 1 when the venue cannot be
 used (bad keys, unreachable); each with one line on stderr, never a traceback.
 """
 
+import argparse
 import asyncio
 import logging
 import os
@@ -101,8 +103,32 @@ def load(argv: list[str] | None = None) -> Settings:
         sys.exit(2)
 
 
+def show_status(args: argparse.Namespace) -> int:
+    """`--status`: read `<journal_dir>/status.json` and the journal's lock; sends nothing."""
+    from book_keeper.journal import journal_in_use
+    from runtime.status_file import report
+
+    try:
+        settings = load_settings(
+            config_path=config_path_from_args(args),
+            env_file=None,
+            overrides=overrides_from_args(args),
+            needs_keys=False,
+        )
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    journal_dir = settings.journal_dir
+    status = report(journal_dir, journal_held=journal_in_use(journal_dir))
+    for line in status.lines:
+        print(line)
+    return int(status.exit_status)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.status:
+        return show_status(args)
     settings = load(argv)
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     redaction = configure_logging(

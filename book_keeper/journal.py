@@ -253,6 +253,22 @@ class Synchronous(StrEnum):
     NORMAL = "NORMAL"  # every record is in the kernel when recorded: survives a killed process
 
 
+def journal_in_use(path: str | os.PathLike[str]) -> bool:
+    """Whether a process (a running daemon) holds the writer lock of the journal at `path`
+    (a journal directory or file). The OS drops the lock when that process dies."""
+    try:
+        fd = os.open(f"{journal_file(path)}.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases a shared lock taken above
+    return False
+
+
 def journal_file(path: str | os.PathLike[str]) -> Path:
     """The journal file for a journal directory (or a path that already names the file)."""
     p = Path(path)
@@ -918,17 +934,7 @@ class SqliteJournal:
 
     def _writer_alive(self) -> bool:
         """Whether a process holds the journal's writer lock."""
-        try:
-            fd = os.open(f"{self.path}.lock", os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # releases a shared lock taken above
-        return False
+        return journal_in_use(self.path)
 
     @property
     def illegal_transitions(self) -> int:

@@ -18,11 +18,15 @@ from typing import BinaryIO
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: str | os.PathLike[str], *, mode: int = 0o644, durable: bool = True
+) -> Iterator[BinaryIO]:
     """Yield a binary file; on a clean exit it atomically and durably replaces `path`.
 
     Parent directories are created. The temporary file is `.<name>.<random>.tmp` beside the
-    target (a leftover from a crash never matches the target's name or extension).
+    target (a leftover from a crash never matches the target's name or extension). Without
+    `durable` nothing is fsync'ed: still old-or-new for a reader and a killed process, but a
+    power cut may lose the replacement (for a view such as a status file, rewritten often).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,19 +35,23 @@ def atomic_writer(path: str | os.PathLike[str], *, mode: int = 0o644) -> Iterato
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
-    """Replace `path` with `data`, atomically and durably."""
-    with atomic_writer(path, mode=mode) as fh:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
+) -> None:
+    """Replace `path` with `data`, atomically (and durably, unless `durable` is False)."""
+    with atomic_writer(path, mode=mode, durable=durable) as fh:
         fh.write(data)
 
 

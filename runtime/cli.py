@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="operator reset: a daemon journaled as HALTED/REDUCING starts ACTIVE again",
     )
     parser.add_argument(
+        "--status",
+        action="store_true",
+        help="say whether the daemon of this config runs, and its equity, position and "
+        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, 3 stopped",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="validate the settings, print the effective values and exit (sends nothing)",

@@ -352,11 +352,14 @@ def load_settings(
     config_path: Path | None = None,
     env_file: Path | None = Path(".env"),
     overrides: dict[str, Any] | None = None,
+    *,
+    needs_keys: bool = True,
 ) -> Settings:
     """Build and validate the settings; raise ConfigError (one line) on any problem.
 
     `overrides` has the config-file shape (e.g. {"mode": "live", "logging": {"level": "DEBUG"}})
-    and comes from command-line flags.
+    and comes from command-line flags. Without `needs_keys` the API keys are neither read nor
+    required (`--status` reads files only).
     """
     raw: dict[str, Any] = {}
     if config_path is not None:
@@ -365,7 +368,7 @@ def load_settings(
         raw = _merge(raw, overrides)
     settings = _build(Settings, raw, "")
 
-    if settings.mode == Mode.LOCAL and not settings.attaches:
+    if not needs_keys or (settings.mode == Mode.LOCAL and not settings.attaches):
         return settings  # the embedded exchange makes its own demo keys
     secrets = _read_secrets(env_file)
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):

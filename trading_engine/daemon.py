@@ -58,6 +58,7 @@ from risk_manager.risk_manager import DAY_MS, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, resolve_model_path
+from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
@@ -110,6 +111,7 @@ class Daemon:
         self._parts: _Parts | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
+        self._started_ms = 0  # wall clock, for status.json
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
@@ -141,6 +143,8 @@ class Daemon:
                 raise DaemonError(f"the exchange refused us: {exc}") from None
             except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
+            self._started_ms = int(time.time() * 1000)
+            self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
@@ -503,6 +507,7 @@ class Daemon:
             line = self.status_line()
             self._print(line)
             log.info("%s", line, extra=FILE_ONLY)
+            self._write_status(DaemonState.RUNNING)
             parts = self._parts
             if parts is not None:
                 try:
@@ -532,6 +537,43 @@ class Daemon:
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap} | "
             f"state {state}"
         )
+
+    def _write_status(self, state: DaemonState, **extra: Any) -> None:
+        """`<journal_dir>/status.json` for `python app.py --status` (runtime.status_file)."""
+        parts = self._parts
+        if parts is None:
+            return
+        st = parts.exec_manager.status()
+        s = self.settings
+        status: dict[str, Any] = {
+            "state": state.value,
+            "pid": os.getpid(),
+            "updated_ms": int(time.time() * 1000),
+            "started_ms": self._started_ms,
+            "heartbeat_s": s.execution.heartbeat_s,
+            "mode": s.mode,
+            "venue": s.rest_url if s.attaches else f"local exchange ({s.local.data})",
+            "symbols": list(s.symbols),
+            "strategy": s.strategy.name,
+            "trading_state": st.trading_state.value,
+            "state_reason": st.state_reason,
+            "equity": _money(st.equity),
+            "wallet": _money(st.wallet),
+            "unrealized_pnl": _money(st.unrealized_pnl),
+            "realized_pnl": _money(st.realized_pnl),
+            "realized_pnl_today": _money(st.realized_pnl_today),
+            "positions": {sym: f"{qty:f}" for sym, qty in st.positions.items()},
+            "open_orders": st.open_orders,
+            "orders_submitted": st.counters.submitted,
+            "fills": st.counters.fills,
+            "stream_lag_ms": self.stream_lag_ms,
+            "gap_open": parts.stream.gap_open(),
+            **extra,
+        }
+        try:
+            write_status(s.journal_dir, status)
+        except OSError as exc:  # a view only: the journal is the record
+            log.warning("status file not written: %s", exc)
 
     def _print(self, line: str) -> None:
         with contextlib.suppress(BrokenPipeError, ValueError):
@@ -575,6 +617,9 @@ class Daemon:
         self._print(
             "  books vs exchange at exit: "
             + ("identical" if found == 0 else f"{found} difference(s), see the log")
+        )
+        self._write_status(
+            DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
         )
         return self.exit_status
 

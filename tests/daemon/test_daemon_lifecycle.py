@@ -29,21 +29,41 @@ def _run_until_a_stop_rests(workdir, *args: str) -> subprocess.Popen:
     return daemon
 
 
+def _status(workdir) -> subprocess.CompletedProcess:
+    """`python app.py --status` for the daemon of `workdir`'s config."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--config", "config.toml", "--status"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp_path):
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_TRADING)
         daemon = _run_until_a_stop_rests(tmp_path)
+        running = _status(tmp_path)
         asked = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=30)
         took_s = time.monotonic() - asked
         venue = asyncio.run(exchange_account(ex))
+    stopped = _status(tmp_path)
 
     assert daemon.returncode == 0, err[-2000:]
     assert took_s <= 5.0, f"stop took {took_s:.2f} s"
     assert "closing summary:" in out and "final position:" in out
     assert_stopped_clean(venue, out)  # a position left open keeps its stop-loss
     assert "Traceback" not in err
+    # --status while it ran (exit 0), and after (exit 3, with the reason it stopped)
+    assert running.returncode == 0, running.stdout + running.stderr
+    assert running.stdout.startswith(f"daemon: running, pid {daemon.pid}, up ")
+    assert "trading BTCUSDT with sma_crossover; trading state ACTIVE" in running.stdout
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
+    assert stopped.stdout.startswith("daemon: stopped ")
+    assert ": SIGTERM, exit status 0" in stopped.stdout.splitlines()[0]
 
 
 def test_keep_orders_leaves_them_on_the_exchange(tmp_path):
@@ -127,9 +147,20 @@ def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
         wait_for(lambda: "local exchange started (pid" in log.read_text(), 60, "the child")
         child = int(log.read_text().split("local exchange started (pid ")[1].split(")")[0])
         os.kill(child, 0)  # it runs
+        status = tmp_path / "journal" / "status.json"
+        wait_for(status.exists, 60, "the daemon's first status")
     finally:
         daemon.kill()
         daemon.wait(timeout=10)
+    died = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert died.returncode == 1, died.stdout + died.stderr
+    assert died.stdout.startswith("daemon: not running: it did not stop cleanly (killed or ")
 
     def gone() -> bool:
         try:

@@ -1,0 +1,138 @@
+"""`<journal_dir>/status.json`: what the daemon is doing, for `python app.py --status`.
+
+The daemon rewrites the file at start, at every heartbeat and when it stops (atomically, not
+fsync'ed: it is a view, the journal is the record). `python app.py --status` reads it and
+asks the journal's lock whether a process still holds the journal, so a person on a VPS (or a
+monitoring script) sees at a glance whether the daemon runs, is stuck, died, or stopped:
+
+    exit 0  running, last heartbeat within 3 heartbeats
+    exit 1  not responding (the journal is held but the heartbeats stopped), or gone without
+            stopping (killed, crashed: the journal is free), or the file is unreadable
+    exit 3  stopped cleanly, or no daemon ever ran with this journal_dir (as `systemctl
+            status` says of an inactive unit)
+"""
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Any
+
+from core.atomic_file import write_atomic
+
+FILE_NAME = "status.json"
+STALE_HEARTBEATS = 3  # a heartbeat older than this many intervals: not responding
+
+
+class DaemonState(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class StatusExit(IntEnum):
+    RUNNING = 0
+    UNHEALTHY = 1
+    NOT_RUNNING = 3
+
+
+def status_path(journal_dir: str | os.PathLike[str]) -> Path:
+    return Path(journal_dir) / FILE_NAME
+
+
+def write_status(journal_dir: str | os.PathLike[str], status: Mapping[str, Any]) -> None:
+    """Replace the status file (atomic rename; no fsync on the event loop)."""
+    data = json.dumps(status, indent=2, sort_keys=True).encode()
+    write_atomic(status_path(journal_dir), data, durable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    exit_status: StatusExit
+    lines: list[str]
+
+
+def report(
+    journal_dir: str | os.PathLike[str], *, journal_held: bool, now_ms: int | None = None
+) -> StatusReport:
+    """What `--status` prints. `journal_held`: a process holds the journal's writer lock."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    path = status_path(journal_dir)
+    try:
+        status = json.loads(path.read_text())
+        if not isinstance(status, dict):
+            raise ValueError("not a JSON object")
+        state = DaemonState(status["state"])
+        updated = int(status["updated_ms"])
+    except FileNotFoundError:
+        return StatusReport(
+            StatusExit.NOT_RUNNING,
+            [f"daemon: never run with journal_dir = {journal_dir} (no {path})"],
+        )
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return StatusReport(StatusExit.UNHEALTHY, [f"daemon: {path} is unreadable: {e}"])
+    ago = _ago(now - updated)
+    at = _utc(updated)
+    if state is DaemonState.STOPPED:
+        head = (
+            f"daemon: stopped {ago} ago ({at}): {status.get('stop_reason', '?')}, "
+            f"exit status {status.get('exit_status', '?')}"
+        )
+        exit_status = StatusExit.NOT_RUNNING
+    elif not journal_held:
+        head = (
+            f"daemon: not running: it did not stop cleanly (killed or crashed); last heartbeat "
+            f"{ago} ago ({at}), pid {status.get('pid', '?')}"
+        )
+        exit_status = StatusExit.UNHEALTHY
+    elif now - updated > STALE_HEARTBEATS * float(status.get("heartbeat_s", 10)) * 1000:
+        head = (
+            f"daemon: not responding: pid {status.get('pid', '?')} holds the journal, but the "
+            f"last heartbeat was {ago} ago ({at})"
+        )
+        exit_status = StatusExit.UNHEALTHY
+    else:
+        up = _ago(updated - int(status.get("started_ms", updated)))
+        head = (
+            f"daemon: running, pid {status.get('pid', '?')}, up {up}; last heartbeat {ago} ago "
+            f"({at})"
+        )
+        exit_status = StatusExit.RUNNING
+    return StatusReport(exit_status, [head, *_details(status)])
+
+
+def _details(s: Mapping[str, Any]) -> list[str]:
+    state = s.get("trading_state", "?")
+    if s.get("state_reason"):
+        state += f" ({s['state_reason']})"
+    positions = s.get("positions") or {}
+    held = ", ".join(f"{sym} {qty}" for sym, qty in positions.items()) or "flat"
+    lag = s.get("stream_lag_ms")
+    return [
+        f"venue: {s.get('venue', '?')}; trading {', '.join(s.get('symbols', []))} with "
+        f"{s.get('strategy', '?')}; trading state {state}",
+        f"equity {s.get('equity', '?')} USDT (wallet {s.get('wallet', '?')}, unrealized "
+        f"{s.get('unrealized_pnl', '?')}); realized {s.get('realized_pnl', '?')}, today "
+        f"{s.get('realized_pnl_today', '?')}",
+        f"position {held}; open orders {s.get('open_orders', '?')}; orders sent "
+        f"{s.get('orders_submitted', '?')}; fills {s.get('fills', '?')}; stream lag "
+        f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
+    ]
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(ms: int) -> str:
+    s = max(0, ms) // 1000
+    if s < 120:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 172_800:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86_400} days"

@@ -1,0 +1,143 @@
+"""`python app.py --status`: running, stuck, died, stopped or never run, from status.json and
+the journal's writer lock. Times by hand: the status was written at NOW - 4 s, 10 s
+heartbeats, the daemon started 62 min before that."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from book_keeper.journal import SqliteJournal, journal_in_use
+from runtime.status_file import StatusExit, report, status_path, write_status
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = 1_764_540_004_000  # 2025-11-30 22:00:04 UTC
+WRITTEN = NOW - 4_000
+RUNNING = {
+    "state": "running",
+    "pid": 4242,
+    "updated_ms": WRITTEN,
+    "started_ms": WRITTEN - 62 * 60_000,
+    "heartbeat_s": 10.0,
+    "venue": "local exchange (klines-week)",
+    "symbols": ["BTCUSDT"],
+    "strategy": "sma_crossover",
+    "trading_state": "ACTIVE",
+    "state_reason": "",
+    "equity": "10,012.34",
+    "wallet": "10,010.00",
+    "unrealized_pnl": "2.34",
+    "realized_pnl": "10.00",
+    "realized_pnl_today": "3.00",
+    "positions": {"BTCUSDT": "0.002"},
+    "open_orders": 1,
+    "orders_submitted": 7,
+    "fills": 5,
+    "stream_lag_ms": 35,
+    "gap_open": False,
+}
+DETAILS = [
+    "venue: local exchange (klines-week); trading BTCUSDT with sma_crossover; trading state ACTIVE",
+    "equity 10,012.34 USDT (wallet 10,010.00, unrealized 2.34); realized 10.00, today 3.00",
+    "position BTCUSDT 0.002; open orders 1; orders sent 7; fills 5; stream lag 35 ms",
+]
+
+
+def test_a_running_daemon_with_a_fresh_heartbeat_is_running(tmp_path: Path) -> None:
+    write_status(tmp_path, RUNNING)
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines == [
+        "daemon: running, pid 4242, up 1 h 02 min; last heartbeat 4 s ago "
+        "(2025-11-30 22:00:00 UTC)",
+        *DETAILS,
+    ]
+
+
+def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(
+    tmp_path: Path,
+) -> None:
+    write_status(tmp_path, RUNNING)
+
+    got = report(tmp_path, journal_held=True, now_ms=WRITTEN + 31_000)  # > 3 x 10 s
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert got.lines[0] == (
+        "daemon: not responding: pid 4242 holds the journal, but the last heartbeat was 31 s "
+        "ago (2025-11-30 22:00:00 UTC)"
+    )
+
+
+def test_running_in_the_file_but_the_journal_free_means_it_died(tmp_path: Path) -> None:
+    write_status(tmp_path, RUNNING)
+
+    got = report(tmp_path, journal_held=False, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert got.lines[0] == (
+        "daemon: not running: it did not stop cleanly (killed or crashed); last heartbeat 4 s "
+        "ago (2025-11-30 22:00:00 UTC), pid 4242"
+    )
+    assert got.lines[1:] == DETAILS  # what it was doing when it died
+
+
+def test_a_stopped_daemon_says_why_and_its_exit_status(tmp_path: Path) -> None:
+    write_status(
+        tmp_path, {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    )
+
+    got = report(tmp_path, journal_held=False, now_ms=WRITTEN + 3 * 3_600_000)
+
+    assert got.exit_status is StatusExit.NOT_RUNNING
+    assert got.lines[0] == (
+        "daemon: stopped 3 h 00 min ago (2025-11-30 22:00:00 UTC): SIGTERM, exit status 0"
+    )
+
+
+def test_no_status_file_means_never_run_and_a_broken_one_is_said(tmp_path: Path) -> None:
+    never = report(tmp_path, journal_held=False, now_ms=NOW)
+    status_path(tmp_path).write_text("{not json")
+    broken = report(tmp_path, journal_held=False, now_ms=NOW)
+
+    assert never.exit_status is StatusExit.NOT_RUNNING
+    assert never.lines == [
+        f"daemon: never run with journal_dir = {tmp_path} (no {tmp_path / 'status.json'})"
+    ]
+    assert broken.exit_status is StatusExit.UNHEALTHY
+    assert broken.lines[0].startswith(f"daemon: {tmp_path / 'status.json'} is unreadable: ")
+
+
+def test_the_journal_lock_tells_whether_a_process_holds_the_journal(tmp_path: Path) -> None:
+    assert not journal_in_use(tmp_path)
+    with SqliteJournal(tmp_path, writer_thread=False):
+        assert journal_in_use(tmp_path)
+    assert not journal_in_use(tmp_path)
+
+
+@pytest.mark.parametrize(("state", "exit_status"), [("running", 1), ("stopped", 3)])
+def test_app_status_prints_the_report_and_exits_with_its_status(
+    tmp_path: Path, state: str, exit_status: int
+) -> None:
+    journal = tmp_path / "journal"
+    (tmp_path / "config.toml").write_text(f'journal_dir = "{journal}"\n')
+    write_status(journal, {**RUNNING, "state": state, "stop_reason": "SIGINT", "exit_status": 0})
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--config", "config.toml", "--status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == exit_status, done.stderr
+    assert done.stderr == ""
+    first = done.stdout.splitlines()[0]
+    assert first.startswith(
+        "daemon: not running: it did not stop cleanly" if state == "running" else "daemon: stopped"
+    )
+    assert json.loads((journal / "status.json").read_text())["pid"] == 4242  # read only
