@@ -46,6 +46,9 @@ class Books:
     def mark_price(self, symbol: str) -> Decimal | None:
         return self.marks.get(symbol)
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        return self.marks.get(symbol)
+
     def equity(self) -> Decimal:
         return Decimal(10000)
 

@@ -368,6 +368,13 @@ class BookKeeper:
         book = self._books.get(symbol)
         return None if book is None else book.ref_price()
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The last trade price; before the first trade the mark (or the mid)."""
+        book = self._books.get(symbol)
+        if book is None:
+            return None
+        return book.last if book.last is not None else book.ref_price()
+
     def wallet(self, asset: str | None = None) -> Decimal:
         return self._wallets.get(asset or self.asset, ZERO)
 

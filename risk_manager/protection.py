@@ -11,9 +11,11 @@ stop on the same side means cancelling the old one first (`core.orders.close_pos
 
 Trigger prices are rounded so the order fires no later than asked (`round_stop_price`): a long's
 SELL stop rounds up and its SELL take-profit rounds down; a short's BUY stop rounds down and
-its BUY take-profit rounds up. A level the mark has already crossed would be rejected by the
-exchange (-2021 "Order would immediately trigger"), so the position is closed at the market
-with a reduce-only order instead.
+its BUY take-profit rounds up. The orders trigger on the last trade price (workingType
+CONTRACT_PRICE, Binance's default), and a level that price has already crossed would be
+rejected by the exchange (-2021 "Order would immediately trigger"): the position is closed at
+the market with a reduce-only order instead. The check is against the same price the exchange
+checks: against the mark, a stop the last price had passed was sent and refused.
 """
 
 from collections.abc import Iterable
@@ -74,9 +76,10 @@ def plan_protection(
     existing: Iterable[Order],
     stop_loss_pct: Decimal,
     take_profit_pct: Decimal,
-    mark_price: Decimal | None,
+    trigger_price: Decimal | None,
 ) -> tuple[list[OrderProposal], list[str]]:
-    """(proposals to place, client order ids to cancel) so the position is protected."""
+    """(proposals to place, client order ids to cancel) so the position is protected.
+    `trigger_price`: the price the orders trigger on (the last trade price), if known."""
     mine = [o for o in existing if o.symbol == position.symbol and is_protective(o)]
     if position.is_flat:
         return [], [o.client_order_id for o in mine]
@@ -95,9 +98,9 @@ def plan_protection(
         )
         wanted.append((OrderType.TAKE_PROFIT_MARKET, target, f"take-profit {take_profit_pct}%"))
 
-    if mark_price is not None:
+    if trigger_price is not None:
         for order_type, trigger, label in wanted:
-            if _already_crossed(order_type, long=long, trigger=trigger, mark_price=mark_price):
+            if _already_crossed(order_type, long=long, trigger=trigger, price=trigger_price):
                 close = OrderProposal(
                     symbol=position.symbol,
                     side=close_side,
@@ -106,7 +109,7 @@ def plan_protection(
                     reduce_only=True,
                     reason=(
                         f"{label} level {trigger} from entry {entry_price} already crossed "
-                        f"(mark {mark_price}): close at market"
+                        f"(last price {trigger_price}): close at market"
                     ),
                 )
                 return [close], [o.client_order_id for o in mine]
@@ -149,10 +152,8 @@ def plan_protection(
     return proposals, cancels
 
 
-def _already_crossed(
-    order_type: OrderType, *, long: bool, trigger: Decimal, mark_price: Decimal
-) -> bool:
-    """True if the exchange would fire this order at once (-2021) at `mark_price`."""
+def _already_crossed(order_type: OrderType, *, long: bool, trigger: Decimal, price: Decimal) -> bool:
+    """True if the exchange would fire this order at once (-2021) at `price`."""
     if order_type is OrderType.STOP_MARKET:
-        return mark_price <= trigger if long else mark_price >= trigger
-    return mark_price >= trigger if long else mark_price <= trigger
+        return price <= trigger if long else price >= trigger
+    return price >= trigger if long else price <= trigger

@@ -67,6 +67,11 @@ class RiskView(AccountView, Protocol):
         reduce-only, not closePosition; PENDING_SUBMIT and UNKNOWN orders included."""
         ...
 
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The last trade price (what a CONTRACT_PRICE stop triggers on); the mark (or the
+        book's mid) before the first trade."""
+        ...
+
 
 class RiskManager:
     """Pre-trade checks on the tick path, portfolio limits, kill switch, circuit breaker."""
@@ -486,8 +491,9 @@ class RiskManager:
         self, position: Position, entry_price: Decimal | None, existing: list[Order]
     ) -> tuple[list[OrderProposal], list[str]]:
         """(proposals to place, client order ids to cancel) for `position`'s stop-loss and
-        take-profit: closePosition STOP_MARKET / TAKE_PROFIT_MARKET at stop_loss_pct /
-        take_profit_pct from `entry_price` (None = the position's average entry). `existing`
+        take-profit: a closePosition STOP_MARKET / a reduce-only TAKE_PROFIT_MARKET at
+        stop_loss_pct / take_profit_pct from `entry_price` (None = the position's average
+        entry), checked against the last trade price they trigger on. `existing`
         may hold any open orders; only this symbol's closing stops are considered. Call when an
         entry fills and whenever the position changes; see risk_manager.protection."""
         return plan_protection(
@@ -497,7 +503,7 @@ class RiskManager:
             existing=existing,
             stop_loss_pct=self.config.stop_loss_pct,
             take_profit_pct=self.config.take_profit_pct,
-            mark_price=self._view.mark_price(position.symbol),
+            trigger_price=self._view.last_price(position.symbol),
         )
 
 

@@ -252,6 +252,10 @@ class ExecStatus:
     counters: ExecCounters = field(default_factory=ExecCounters)
 
 
+# Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
+WOULD_TRIGGER_IMMEDIATELY = -2021
+
+
 # --- the manager ---------------------------------------------------------------------------------
 
 
@@ -944,6 +948,15 @@ class ExecManager:
                 and self.config.protect_positions
             ):
                 self._protect_dirty.add(symbol)  # the exchange removed a stop: plan again
+            if (
+                isinstance(event, OrderRejected)
+                and event.code == WOULD_TRIGGER_IMMEDIATELY
+                and ended.is_protective
+                and self.config.protect_positions
+            ):
+                # The price crossed the level while the stop was on its way: plan again now
+                # (the plan then closes at the market), not at the next position change.
+                self._protect_dirty.add(symbol)
         if isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
             changed = risk.record_error(f"rejected {event.code}") or changed

@@ -40,6 +40,7 @@ class FakeBooks:
     def __init__(self) -> None:
         self.positions: dict[str, Position] = {}
         self.marks: dict[str, D | None] = {"BTCUSDT": D(60000), "ETHUSDT": D(4000)}
+        self.lasts: dict[str, D] = {}  # last trade prices; the mark where none is set
         self.equity_usdt = D(10000)
         self.available_usdt = D(10000)
         self.open_orders: dict[str, int] = {}
@@ -53,6 +54,9 @@ class FakeBooks:
 
     def mark_price(self, symbol: str) -> D | None:
         return self.marks.get(symbol)
+
+    def last_price(self, symbol: str) -> D | None:
+        return self.lasts.get(symbol, self.marks.get(symbol))
 
     def equity(self) -> D:
         return self.equity_usdt

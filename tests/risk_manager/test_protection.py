@@ -195,9 +195,25 @@ def test_stop_level_already_crossed_closes_at_market(risk, books):
         (OrderType.MARKET, Side.SELL, D("0.010"), True)
     ]
     assert proposals[0].reason == (
-        "stop-loss 2% level 58800.0 from entry 60000 already crossed (mark 58700): close at market"
+        "stop-loss 2% level 58800.0 from entry 60000 already crossed (last price 58700): close at "
+        "market"
     )
     assert cancels == ["sl-1"]
+
+
+def test_crossed_is_judged_on_the_last_price_the_stop_triggers_on_not_the_mark(risk, books):
+    # long from 60000, stop 58800.0: the last trade is 58790 (the exchange would fire the
+    # CONTRACT_PRICE stop at once, -2021) while the mark still says 58810: close at market.
+    books.marks["BTCUSDT"] = D(58810)
+    books.lasts["BTCUSDT"] = D(58790)
+    crossed, _ = risk.protective_orders(pos("0.010", "60000"), None, [])
+    # The other way round (mark past, last not): the stop is placed.
+    books.marks["BTCUSDT"] = D(58790)
+    books.lasts["BTCUSDT"] = D(58810)
+    placed, _ = risk.protective_orders(pos("0.010", "60000"), None, [])
+
+    assert [(p.type, p.reduce_only) for p in crossed] == [(OrderType.MARKET, True)]
+    assert [(p.type, p.stop_price) for p in placed] == [(SL, D("58800.0")), (TP, D("62400.0"))]
 
 
 def test_take_profit_level_already_crossed_closes_a_short_at_market(risk, books):
