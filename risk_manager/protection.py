@@ -152,7 +152,9 @@ def plan_protection(
     return proposals, cancels
 
 
-def _already_crossed(order_type: OrderType, *, long: bool, trigger: Decimal, price: Decimal) -> bool:
+def _already_crossed(
+    order_type: OrderType, *, long: bool, trigger: Decimal, price: Decimal
+) -> bool:
     """True if the exchange would fire this order at once (-2021) at `price`."""
     if order_type is OrderType.STOP_MARKET:
         return price <= trigger if long else price >= trigger
