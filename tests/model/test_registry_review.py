@@ -270,6 +270,80 @@ def test_strategy_switches_to_the_promoted_model_at_the_next_bar(tmp_path, model
     assert "refused" in caplog.text and "feature code" in caplog.text
 
 
+def _promote_broken(reg: Path, path: Path, edit) -> str:
+    """Add a model, edit its file inside the registry (as a hand edit or a bad copy would),
+    promote it."""
+    version = registry.add(reg, path)
+    model_file = reg / "versions" / version / "model.json"
+    doc = json.loads(model_file.read_text())
+    edit(doc)
+    model_file.write_text(json.dumps(doc))
+    registry.promote(reg, version, "broken")
+    return version
+
+
+def _live_rows_through_a_refused_swap(tmp_path, models, at_swap) -> tuple[Any, list, list]:
+    """(strategy, live rows, bars): a long model promoted, `at_swap(reg)` called before the
+    bar 40 bars after the warm-up, the old model kept."""
+    reg = tmp_path / "reg"
+    first = registry.add(reg, models["long"])
+    registry.promote(reg, first, "first")
+    bars = bars_of(week().iloc[: features.WARMUP_BARS + 80])
+    strategy = LogisticRegressionStrategy(model_path=reg)
+    rows = []
+    for i, bar in enumerate(bars):
+        if i == features.WARMUP_BARS + 40:
+            at_swap(reg)
+        strategy.on_bar(bar, VIEW)
+        rows.append(strategy.last_features("BTCUSDT"))
+    assert strategy.model_version == first  # the old model kept
+    return strategy, rows, bars
+
+
+def _assert_rows_equal_batch(rows: list, bars: list) -> None:
+    batch = features.compute_features(week().iloc[: len(bars)]).to_numpy()
+    for i, row in enumerate(rows):
+        if row is None:
+            assert np.isnan(batch[i]).any(), i
+        else:
+            np.testing.assert_allclose(row, batch[i], rtol=0, atol=1e-9, err_msg=str(i))
+
+
+def test_a_refused_swap_of_a_malformed_model_keeps_every_bar_in_the_features(
+    tmp_path, models, caplog
+):
+    # A promoted model.json without "linear" raised KeyError out of on_bar before the bar
+    # reached the feature state: the live features drifted from the batch ones.
+    with caplog.at_level("WARNING"):
+        strategy, rows, bars = _live_rows_through_a_refused_swap(
+            tmp_path,
+            models,
+            lambda reg: _promote_broken(reg, models["short"], lambda d: d.pop("linear")),
+        )
+    assert strategy._states["BTCUSDT"].features.bars_seen == len(bars)
+    assert "promoted model refused" in caplog.text and 'no "linear" object' in caplog.text
+    _assert_rows_equal_batch(rows, bars)
+
+
+def test_a_swap_failing_in_any_way_keeps_the_bar_and_the_old_model(
+    tmp_path, models, caplog, monkeypatch
+):
+    import trading_engine.strategies.logistic_regression as lr
+
+    def broken_loader(path: Any) -> Any:
+        raise KeyError("linear")  # an error the swap does not expect
+
+    def promote_short(reg: Path) -> None:
+        monkeypatch.setattr(lr, "load_linear_model", broken_loader)
+        registry.promote(reg, registry.add(reg, models["short"]), "second")
+
+    with caplog.at_level("WARNING"):
+        strategy, rows, bars = _live_rows_through_a_refused_swap(tmp_path, models, promote_short)
+    assert strategy._states["BTCUSDT"].features.bars_seen == len(bars)
+    assert "promoted model refused, keeping" in caplog.text and "KeyError: 'linear'" in caplog.text
+    _assert_rows_equal_batch(rows, bars)
+
+
 def test_a_swapped_model_brings_its_own_hold_period(tmp_path):
     # hold_bars defaults to the model's label horizon: after a swap, the new model's (found by
     # H11: the old horizon stayed). An explicit hold_bars stays what the config says.

@@ -306,12 +306,12 @@ class LogisticRegressionStrategy(StrategyBase):
             self._set_model(new)
             if self._hold_from_model:  # the new model's label horizon, not the old one's
                 self.hold_bars = _model_horizon(new)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # any refusal keeps the running model trading
             log.warning(
                 "model registry %s: promoted model refused, keeping %s: %s",
                 reg,
                 self.model_version,
-                e,
+                e if isinstance(e, OSError | ValueError) else f"{type(e).__name__}: {e}",
             )
             return
         log.info(
@@ -330,9 +330,8 @@ class LogisticRegressionStrategy(StrategyBase):
         if bar.open_time_ms <= st.last_open_ms:
             return None
         st.last_open_ms = bar.open_time_ms
-        if self._registry is not None and bar.open_time_ms > self._checked_open_ms:
-            self._checked_open_ms = bar.open_time_ms
-            self._maybe_swap()
+        # The bar reaches the features before any swap is tried: a swap that fails, whatever
+        # the way, must not leave the live features one bar behind the batch ones.
         st.row = row = st.features.update(
             float(bar.high),
             float(bar.low),
@@ -341,6 +340,9 @@ class LogisticRegressionStrategy(StrategyBase):
             float(bar.taker_buy_volume),
             bar.trade_count,
         )
+        if self._registry is not None and bar.open_time_ms > self._checked_open_ms:
+            self._checked_open_ms = bar.open_time_ms
+            self._maybe_swap()
         if self.feature_sink is not None:
             self.feature_sink(bar, row)
         if row is None:
