@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from backtest.data import DataError, Klines, MarketData, load
+from backtest.data import DataError, Klines, MarketData, check_symbol, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
@@ -66,6 +66,9 @@ METRICS: dict[str, int] = {
 }
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
+# The bars the backtester replays from klines: 1m, without taker volume or trade counts; the
+# strategy refuses a model trained on other bars (interval, flow features).
+BACKTEST_BARS = {"bar_interval": "1m", "taker_flow": False}
 
 
 class UsageError(Exception):
@@ -104,7 +107,11 @@ def backtest_model(
     config = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
-        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        strategy_params={
+            "model_path": str(model_path),
+            "order_notional_usdt": notional,
+            **BACKTEST_BARS,
+        },
         progress=progress,
     )
     return run_backtest(data, config)
@@ -275,6 +282,7 @@ def review(args: argparse.Namespace) -> int:
         raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
     if not Path(args.data).exists():  # before load() guesses the format from the name
         raise UsageError(f"data not found: {args.data}")
+    check_symbol(args.data, args.symbol)
     try:
         min_improvement = float(args.min_improvement)
     except ValueError:

@@ -737,7 +737,12 @@ def holdout_backtest(
     lr = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
-        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        strategy_params={
+            "model_path": str(model_path),
+            "order_notional_usdt": notional,
+            "bar_interval": "1m",
+            "taker_flow": False,
+        },
         progress=progress,
     )
     sma = BacktestConfig(

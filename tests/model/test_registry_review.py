@@ -28,6 +28,7 @@ from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
 N = len(features.FEATURE_NAMES)
+ETH_WEEK = ROOT / "exchange_sim/data/klines/ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
 VIEW: Any = None  # the strategy does not read the account view
 
 
@@ -165,7 +166,8 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--notional", "x"], "bad --notional"),
         (["--min-metric", "nan"], "bad --min-metric"),
         (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
-        (["--symbol", "NOPEUSDT"], "unknown symbol"),
+        (["--symbol", "NOPEUSDT"], "holds BTCUSDT, not --symbol NOPEUSDT"),  # by its name
+        (["--data", str(ETH_WEEK)], "ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz holds ETHUSDT"),
     ],
 )
 def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra, message):
@@ -176,6 +178,31 @@ def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra,
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"interval": "5m"}, "the model was trained on 5m bars, the strategy gets 1m bars"),
+        ({"symbol": "ETHUSDT"}, "the model was trained on ETHUSDT, the strategy trades BTCUSDT"),
+        (
+            {"feature_config": {"flow": True, "warmup_bars": features.WARMUP_BARS}},
+            "the model was trained with the taker-flow features (flow on)",
+        ),
+    ],
+)
+def test_review_refuses_a_candidate_trained_on_other_bars(tmp_path, models, capsys, changes, says):
+    # Such a candidate was backtested on the 1m klines (taker volume 0) and promoted; the daemon
+    # then refused the registry, or traded the flow model on zeros.
+    doc = json.loads(models["long"].read_text())
+    doc.update(changes)
+    models["long"].write_text(json.dumps(doc))
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK),
+            "--candidate", str(models["long"]), "--eval-days", "1"]  # fmt: skip
+    assert review_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert not (tmp_path / "reg").exists()
 
 
 def test_review_rollback_without_history_exits_2(tmp_path, capsys):
@@ -342,6 +369,20 @@ def test_a_swap_failing_in_any_way_keeps_the_bar_and_the_old_model(
     assert strategy._states["BTCUSDT"].features.bars_seen == len(bars)
     assert "promoted model refused, keeping" in caplog.text and "KeyError: 'linear'" in caplog.text
     _assert_rows_equal_batch(rows, bars)
+
+
+def test_a_promoted_model_of_another_symbol_is_refused_at_the_swap(tmp_path, models, caplog):
+    reg = tmp_path / "reg"
+    first = registry.add(reg, models["long"])
+    registry.promote(reg, first, "first")
+    strategy = LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",))
+    bars = bars_of(week().iloc[:2])
+    strategy.on_bar(bars[0], VIEW)
+    _promote_broken(reg, models["short"], lambda d: d.update(symbol="ETHUSDT"))
+    with caplog.at_level("WARNING"):
+        strategy.on_bar(bars[1], VIEW)
+    assert strategy.model_version == first
+    assert "the model was trained on ETHUSDT, the strategy trades BTCUSDT" in caplog.text
 
 
 def test_a_swapped_model_brings_its_own_hold_period(tmp_path):

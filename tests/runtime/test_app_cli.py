@@ -68,6 +68,8 @@ def test_testnet_without_keys_exits_2(tmp_path):
 
 
 def test_flags_override_config(tmp_path):
+    # sma_crossover: the shipped model (BTCUSDT) refuses to trade ETHUSDT.
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "sma_crossover"\n')
     result = run_app(
         "--check-config",
         "--symbol",
@@ -186,4 +188,12 @@ def test_check_config_refuses_a_model_with_a_nan_or_a_missing_field(tmp_path):
     assert line == (
         f'config error: strategy.model_path: model file {broken}: no "linear" object '
         "(the folded coefficients)"
+    )
+
+
+def test_check_config_refuses_a_model_trained_on_another_symbol(tmp_path):
+    line = _one_config_error(tmp_path, b"", "--symbol", "BTCUSDT,ETHUSDT")
+    assert line == (
+        "config error: [strategy] logistic_regression: the model was trained on BTCUSDT, "
+        "the strategy trades ETHUSDT; use a model trained on ETHUSDT"
     )
