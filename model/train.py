@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -161,25 +162,37 @@ def metrics(
         accuracy_score,
         balanced_accuracy_score,
         log_loss,
-        roc_auc_score,
     )
 
     if pred is None:
         pred = classes[p.argmax(axis=1)]
     onehot = (y[:, None] == classes[None, :]).astype(float)
-    try:
-        auc: float | None = float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
-    except ValueError:  # a class absent from this test block
-        auc = None
     return {
         "n": len(y),
         "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1.0), labels=classes)),
         "accuracy": float(accuracy_score(y, pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "roc_auc_ovr": auc,
+        "roc_auc_ovr": _auc(y, p, classes),
         "ece": _ece(y, p, classes),
         "brier": float(((p - onehot) ** 2).sum(axis=1).mean()),
     }
+
+
+def _auc(y: np.ndarray, p: np.ndarray, classes: np.ndarray) -> float | None:
+    """One-vs-rest macro ROC-AUC, or None when undefined: a class absent from the block has no
+    AUC (scikit-learn raises, or warns and returns NaN, which JSON cannot hold)."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            auc = float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
+    except ValueError:
+        return None
+    return auc if math.isfinite(auc) else None
 
 
 BASELINES = ("majority", "last_direction")
@@ -215,6 +228,22 @@ def walk_forward_splits(n: int, *, folds: int, purge: int) -> list[tuple[int, in
         if train_end > 0 and test_end > test_start:
             out.append((train_end, test_start, test_end))
     return out
+
+
+CLASS_NAMES = {labeling.SELL: "SELL", labeling.HOLD: "HOLD", labeling.BUY: "BUY"}
+
+
+def check_fold_classes(y: np.ndarray, splits: list[tuple[int, int, int]]) -> None:
+    """InputError when a fold's training rows hold a single class: nothing to fit (scikit-learn
+    raises), said before any fit rather than as a traceback from a worker."""
+    for k, (train_end, _, _) in enumerate(splits, 1):
+        present = np.unique(y[:train_end])
+        if len(present) < 2:
+            raise InputError(
+                f"walk-forward fold {k} of {len(splits)}: its {train_end} training rows are all "
+                f"{CLASS_NAMES[int(present[0])]}; lower --threshold / --min-swing, use fewer "
+                "--folds or a longer window"
+            )
 
 
 def _run_fold(
@@ -390,12 +419,16 @@ class TrainConfig:
     progress: bool = False
 
     def check(self) -> None:
-        if self.horizon < 1 or self.folds < 1 or self.jobs < 1 or self.threshold < 0:
-            raise InputError("--horizon, --folds and --jobs must be >= 1, --threshold >= 0")
-        if self.min_swing <= 0:
-            raise InputError("--min-swing must be > 0")
-        if not self.grid or any(not c > 0 for c in self.grid):
-            raise InputError("--c values must be > 0")
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison, and passed the latter.
+        if self.horizon < 1 or self.folds < 1 or self.jobs < 1:
+            raise InputError("--horizon, --folds and --jobs must be >= 1")
+        if not (self.threshold >= 0 and math.isfinite(self.threshold)):
+            raise InputError(f"--threshold {self.threshold}: expected a finite number >= 0")
+        if not (self.min_swing > 0 and math.isfinite(self.min_swing)):
+            raise InputError(f"--min-swing {self.min_swing}: expected a finite number > 0")
+        if not self.grid or any(not (c > 0 and math.isfinite(c)) for c in self.grid):
+            grid = ",".join(f"{c:g}" for c in self.grid)
+            raise InputError(f"--c {grid}: expected finite numbers > 0")
         if self.purge is not None and self.purge < 0:
             raise InputError("--purge must be >= 0")
 
@@ -446,6 +479,7 @@ def train(
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
+    check_fold_classes(y, splits)
     ot = df["open_time"].to_numpy()
     gaps = int((np.diff(ot) != INTERVAL_MS[interval]).sum())
     t_feat = time.perf_counter() - t0
@@ -621,6 +655,8 @@ def _save(model: Any, out: Path) -> None:
         model.save(out)
     except OSError as e:
         raise InputError(f"--out {out}: cannot save the model ({e.strerror or e})") from None
+    except ValueError as e:  # a NaN or inf in it (JSON cannot hold one): a bug, said in a line
+        raise InputError(f"--out {out}: cannot save the model ({e})") from None
 
 
 def _main(argv: list[str] | None) -> int:

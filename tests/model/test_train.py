@@ -8,11 +8,13 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 
+import numpy as np
 import pytest
 
 from model.live import load_linear_model
-from model.train import main, walk_forward_splits
+from model.train import main, metrics, walk_forward_splits
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
@@ -89,6 +91,12 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
         (["--holdout-days", "1", "--flow", "on"], "without taker volume"),
         (["--notional", "abc"], "--notional 'abc'"),
+        (["--c", "inf"], "--c inf: expected finite numbers > 0"),
+        (["--c", "0.1,nan"], "--c 0.1,nan: expected finite numbers > 0"),
+        (["--threshold", "nan"], "--threshold nan: expected a finite number >= 0"),
+        (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
+        # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
+        (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -107,6 +115,34 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("model.train: error: ")
     assert message in err
     assert not list(tmp_path.iterdir())
+
+
+def test_roc_auc_of_a_block_without_a_class_is_undefined_not_nan():
+    # No SELL (-1) in y: its one-vs-rest AUC does not exist. scikit-learn warned and returned
+    # NaN, which the model file (JSON, allow_nan=False) then refused at the save.
+    y = np.array([0, 1, 0, 1])
+    p = np.array([[0.1, 0.6, 0.3], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3], [0.2, 0.2, 0.6]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning on stderr
+        m = metrics(y, p, np.array([-1, 0, 1]))
+    assert m["roc_auc_ovr"] is None
+    assert m["accuracy"] == 1.0  # predictions 0, 1, 0, 1
+    # Brier: (0.01 + 0.16 + 0.09) + (0.01 + 0.09 + 0.16) + (0.04 + 0.25 + 0.09) + (0.04 + 0.04
+    # + 0.16) = 0.26 + 0.26 + 0.38 + 0.24 = 1.14, over 4 rows.
+    assert m["brier"] == pytest.approx(1.14 / 4, abs=1e-12)
+    json.dumps(m, allow_nan=False)
+
+
+def test_a_test_block_without_a_class_trains_and_saves_with_auc_n_a(tmp_path, capsys):
+    # May 6 with a 0.3 % threshold: the first two test blocks hold no SELL label.
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-06", "--end", "2025-05-07", "--threshold", "0.003", "--jobs", "1",
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    aucs = [f["model"]["roc_auc_ovr"] for f in doc["metrics"]["folds"]]
+    assert aucs[:2] == [None, None] and all(isinstance(a, float) for a in aucs[2:])
 
 
 @pytest.mark.slow
