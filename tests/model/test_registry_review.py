@@ -205,6 +205,25 @@ def test_review_refuses_a_candidate_trained_on_other_bars(tmp_path, models, caps
     assert not (tmp_path / "reg").exists()
 
 
+def test_review_replaces_a_promoted_model_trained_with_other_feature_code(tmp_path, models, capsys):
+    # After a change of model/features.py the promoted model cannot be backtested: the review
+    # stopped with its ModelMismatchError, so it could never be replaced.
+    reg = tmp_path / "reg"
+    stale = _promote_broken(reg, models["short"], lambda d: d.update(feature_hash="0" * 64))
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--candidate", str(models["long"]),
+            "--eval-days", "1"]  # fmt: skip
+    assert review_main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"promoted model {stale} cannot run with this code, not comparable: " in out
+    assert "model/features.py changed" in out
+    version = registry.promoted_id(reg)
+    assert version != stale
+    assert f"promoted {stale} cannot run with this code: promote the candidate" in out
+    (record,) = registry.reviews(reg, version)
+    assert set(record["backtests"]) == {"candidate"} and record["promote"] is True
+    assert "model/features.py changed" in record["promoted_unusable"]
+
+
 def test_review_rollback_without_history_exits_2(tmp_path, capsys):
     (tmp_path / "reg").mkdir()
     assert review_main(["--registry", str(tmp_path / "reg"), "--rollback"]) == 2
