@@ -692,6 +692,7 @@ def _main(argv: list[str] | None) -> int:
             raise InputError("--holdout-days: the backtester replays 1m bars; use --interval 1m")
         if not (holdout > 0 and np.isfinite(holdout)):
             raise InputError(f"--holdout-days {holdout}: expected > 0")
+        check_backtest_symbol(symbol)
     elif args.backtest_out is not None:
         raise InputError("--backtest-out needs --holdout-days")
     try:
@@ -724,6 +725,18 @@ def _main(argv: list[str] | None) -> int:
         out = out / default_model_name(symbol, args.interval, df)
     _save(res.model, out)
     t_all = time.perf_counter() - t0
+    report = None
+    if hold is not None:
+        try:
+            report = holdout_backtest(
+                args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
+                progress=config.progress,
+            )  # fmt: skip
+        except InputError:
+            out.unlink(missing_ok=True)  # no model file whose holdout backtest failed
+            raise
+        res.model.metadata["holdout_backtest"] = report
+        _save(res.model, out)
 
     print_report(res, symbol, args.interval, config.grid)
     sec = res.seconds
@@ -731,15 +744,22 @@ def _main(argv: list[str] | None) -> int:
         f"saved {out}  (load {t_load:.1f}s, features {sec['features']:.1f}s, "
         f"walk-forward {sec['walk_forward']:.1f}s, total {t_all:.1f}s)"
     )
-    if hold is not None:
-        report = holdout_backtest(
-            args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
-            progress=config.progress,
-        )  # fmt: skip
-        res.model.metadata["holdout_backtest"] = report
-        _save(res.model, out)
+    if report is not None:
         print_holdout(report)
     return 0
+
+
+def check_backtest_symbol(symbol: str) -> None:
+    """InputError when the backtester has no exchange rules (tick, lot) for `symbol`: said
+    before the training, not by the holdout backtest after the model was saved."""
+    from exchange_sim.replay.grid import load_instruments
+
+    known = load_instruments()
+    if symbol not in known:
+        raise InputError(
+            f"--holdout-days: the backtester has no exchange rules for {symbol} "
+            f"(it knows {', '.join(sorted(known))})"
+        )
 
 
 # --- out-of-sample backtest on a holdout -------------------------------------------------------

@@ -237,6 +237,48 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
     return rep, doc["metrics"]["out_of_sample"]
 
 
+def test_a_holdout_of_a_symbol_the_backtester_lacks_is_refused_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    # The model was trained and saved, then the holdout backtest failed with exit 2.
+    import model.train as tr
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the holdout's symbol was checked")
+
+    monkeypatch.setattr(tr, "train", no_training)
+    data = tmp_path / "data" / "NEARUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    data.parent.mkdir()
+    data.write_bytes(WEEK.read_bytes())
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--symbol", "NEARUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "model.train: error: --holdout-days: the backtester has no exchange rules for NEARUSDT "
+        "(it knows BTCUSDT, ETHUSDT)\n"
+    )
+    assert not out.exists()
+
+
+def test_a_failed_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkeypatch):
+    import model.train as tr
+
+    def failing_backtest(*args, **kwargs):
+        raise tr.InputError("holdout backtest: the model lacks BUY")
+
+    monkeypatch.setattr(tr, "holdout_backtest", failing_backtest)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "5", "--folds", "2", "--c", "1", "--jobs", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "model.train: error: holdout backtest: the model lacks BUY\n"
+    assert "saved" not in captured.out
+    assert not out.exists()
+
+
 def _ms(iso: str) -> int:
     from datetime import datetime
 
