@@ -5,15 +5,17 @@
 
 The data is a kline CSV (optionally gzipped) with open_time (ms), open, high, low, close,
 volume, and optionally taker_buy_volume and count/trade_count (flow features). Rows are
-features at bar t's close (model.features) and labels from model.labeling. Evaluation is
-walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold k trains on
-everything before block k minus a purge gap (default: the label horizon, so no training label
-looks into the test block) and tests on block k. Folds x the C grid run in parallel with
-joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC (one-vs-rest, macro) and
-calibration (expected calibration error, Brier score) are reported next to two naive
-baselines: the majority class of the training fold, and the last bar's direction. The final
-model (best C by mean out-of-sample log loss) is fitted on all labelled rows and saved with
-its metadata. Bad inputs exit with status 2 and one line on stderr.
+features at bar t's close (model.features) and labels from model.labeling; a row whose feature
+window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left out (counted in
+the report; peak/trough labels have no fixed horizon, so only their features are checked).
+Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
+k trains on everything before block k minus a purge gap (default: the label horizon, so no
+training label looks into the test block) and tests on block k. Folds x the C grid run in
+parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
+(one-vs-rest, macro) and calibration (expected calibration error, Brier score) are reported
+next to two naive baselines: the majority class of the training fold, and the last bar's
+direction. The final model (best C by mean out-of-sample log loss) is fitted on all labelled
+rows and saved with its metadata. Bad inputs exit with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -315,6 +317,19 @@ def build_dataset(
     return x[ok], y[ok].astype(int), x[ok, features.FEATURE_NAMES.index("ret_1")], pos
 
 
+def straddles_gap(open_time: np.ndarray, step_ms: int, *, back: int, ahead: int) -> np.ndarray:
+    """Per bar t, True when a bar is missing between bar t - back and bar t + ahead: its
+    feature window (`back` bars before it) or its label's horizon (`ahead` bars after it) spans
+    a gap in the data, so its row mixes prices from both sides of the hole."""
+    n = len(open_time)
+    hole = np.diff(open_time) != step_ms  # hole[j]: bars j and j + 1 are not consecutive
+    before = np.concatenate([[0], np.cumsum(hole)])  # before[k]: holes among hole[:k]
+    t = np.arange(n)
+    lo = np.clip(t - back, 0, max(n - 1, 0))
+    hi = np.clip(t + ahead, 0, max(n - 1, 0))
+    return np.asarray(before[hi] - before[lo] > 0)
+
+
 def _fmt(m: dict[str, Any]) -> str:
     auc = "  n/a " if m["roc_auc_ovr"] is None else f"{m['roc_auc_ovr']:.4f}"
     return (
@@ -445,6 +460,7 @@ class TrainResult:
     bars: int
     rows: int
     gaps: int
+    gap_rows: int  # labelled rows left out: their features or label span a gap
     flow: bool
     seconds: dict[str, float]
 
@@ -465,7 +481,7 @@ def train(
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
     flow = has_flow if config.flow == "auto" else config.flow == "on"
     purge = config.horizon if config.purge is None else config.purge
-    x, y, r1, _rows = build_dataset(
+    x, y, r1, rows = build_dataset(
         df,
         flow=flow,
         label=config.label,
@@ -473,6 +489,12 @@ def train(
         threshold=config.threshold,
         min_swing=config.min_swing,
     )
+    ot = df["open_time"].to_numpy()
+    step = INTERVAL_MS[interval]
+    ahead = config.horizon if config.label == "forward" else 0
+    keep = ~straddles_gap(ot, step, back=features.WARMUP_BARS - 1, ahead=ahead)[rows]
+    gap_rows = int((~keep).sum())
+    x, y, r1 = x[keep], y[keep], r1[keep]
     min_rows = 50 * (config.folds + 1)
     if len(y) < min_rows:
         raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
@@ -480,8 +502,7 @@ def train(
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
     check_fold_classes(y, splits)
-    ot = df["open_time"].to_numpy()
-    gaps = int((np.diff(ot) != INTERVAL_MS[interval]).sum())
+    gaps = int((np.diff(ot) != step).sum())
     t_feat = time.perf_counter() - t0
 
     grid = list(config.grid)
@@ -516,6 +537,7 @@ def train(
             "bars": len(df),
             "labelled_rows": len(y),
             "gaps": gaps,
+            "rows_dropped_at_gaps": gap_rows,
         },
         "data": {"file": data_name, "sha256": data_hash(df, flow)},
         "label": {
@@ -551,6 +573,7 @@ def train(
         bars=len(df),
         rows=len(y),
         gaps=gaps,
+        gap_rows=gap_rows,
         flow=flow,
         seconds={"features": t_feat, "walk_forward": t_cv, "total": t_all},
     )
@@ -565,7 +588,8 @@ def default_model_name(symbol: str, interval: str, df: pd.DataFrame) -> str:
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
     print(
-        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps, "
+        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps "
+        f"({res.gap_rows} rows across them left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
     )
     for cv in grid:

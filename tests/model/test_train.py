@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from model.live import load_linear_model
-from model.train import main, metrics, walk_forward_splits
+from model.train import main, metrics, straddles_gap, walk_forward_splits
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
@@ -277,6 +277,36 @@ def test_a_failed_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkey
     assert captured.err == "model.train: error: holdout backtest: the model lacks BUY\n"
     assert "saved" not in captured.out
     assert not out.exists()
+
+
+def test_rows_whose_features_or_label_span_a_gap_are_marked():
+    # Bars 0..3 then 10..13 (step 1): the hole lies between positions 3 and 4. With 2 bars of
+    # feature window back and a label 1 bar ahead, row t spans it when the hole is in
+    # [t - 2, t]: rows 3 (label 3 -> 4), 4 and 5 (features back to 2 and 3).
+    ot = np.array([0, 1, 2, 3, 10, 11, 12, 13])
+    got = straddles_gap(ot, 1, back=2, ahead=1)
+    assert got.tolist() == [False, False, False, True, True, True, False, False]
+    assert not straddles_gap(np.arange(5), 1, back=3, ahead=3).any()
+
+
+def test_training_leaves_out_the_rows_around_a_missing_day(tmp_path, capsys):
+    # The week without May 7 02:00 .. May 8 02:00 (rows 3000..4439): features and labels
+    # mixed prices from both sides of the hole.
+    import pandas as pd
+
+    data = tmp_path / "BTCUSDT-gap.csv"
+    pd.read_csv(WEEK).drop(index=range(3000, 4440)).to_csv(data, index=False)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--folds", "2", "--c", "1", "--jobs", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    window = json.loads(out.read_text())["training_window"]
+    # Row t (t = bar position) is left out when the hole (after position 2999) lies within its
+    # 61-bar feature window or its 15-bar label horizon: t in [2999 - 14, 2999 + 60], 75 rows.
+    # Of 8640 bars, the first 60 lack features and the last 15 a label: 8640 - 75 - 75 = 8490.
+    assert window["gaps"] == 1 and window["rows_dropped_at_gaps"] == 75
+    assert window["labelled_rows"] == 8490
+    assert "1 gaps (75 rows across them left out)" in capsys.readouterr().out
 
 
 def _ms(iso: str) -> int:
