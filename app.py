@@ -67,8 +67,11 @@ def check_strategy(settings: Settings) -> None:
     from trading_engine.main_trading_strategy import make_strategy
 
     st = settings.strategy
+    params = strategy_params(settings, {})
+    if st.name == "logistic_regression":  # no instruments here: the symbols said apart
+        params["symbols"] = settings.symbols
     try:
-        make_strategy(st.name, **strategy_params(settings, {}))
+        make_strategy(st.name, **params)
     except (OSError, ValueError) as e:
         if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
             raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it

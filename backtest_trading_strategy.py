@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
-from backtest.data import DataError, MarketData, check_symbol, load
+from backtest.data import DataError, Klines, MarketData, check_symbol, load
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -137,6 +137,13 @@ def _check_out(text: str) -> None:
     finally:
         for folder in reversed(made):
             folder.rmdir()
+
+
+def _bars_of(data: MarketData) -> dict[str, object]:
+    """What the replayed bars are, for the model strategy to refuse a model trained on others:
+    1m bars, with taker buy volume and trade counts only when built from trades (the klines
+    replayed carry neither)."""
+    return {"bar_interval": "1m", "taker_flow": not isinstance(data, Klines)}
 
 
 def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
@@ -466,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             config = replace(config, trade_from_ms=start_ms)
             start_ms -= WARM_HISTORY_BARS * MINUTE_MS
         data = load(args.data, start_ms=start_ms, end_ms=end_ms)
+        if args.strategy == "logistic_regression":
+            config = replace(config, strategy_params={**params, **_bars_of(data)})
         result = run_backtest(data, config)
         mc = _run_monte_carlo(args, data, result)
         sweep = _run_sweep(args, sweep_spec, data, config)

@@ -10,6 +10,7 @@ clear message when they do not (the model would otherwise see inputs it was not 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from math import exp
@@ -53,7 +54,8 @@ class LinearModel:
 
 def check_features(meta: Mapping[str, Any], *, source: str) -> None:
     """Refuse a model whose feature names or feature-code hash differ from this code."""
-    names = tuple(meta.get("feature_names", ()))
+    raw = meta.get("feature_names", ())
+    names = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
     if names != features.FEATURE_NAMES:
         raise ModelMismatchError(
             f"{source}: model features {list(names)} differ from the code's "
@@ -86,25 +88,60 @@ def load_linear_model(path: str | Path) -> LinearModel:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         raise ModelMismatchError(f"{p}: unknown model format {fmt!r}, expected {ARTIFACT_FORMAT}")
     check_features(doc, source=str(p))
-    lin = doc["linear"]
-    coef = tuple(tuple(float(w) for w in ws) for ws in lin["coef"])
-    intercept = tuple(float(b) for b in lin["intercept"])
-    classes = tuple(int(k) for k in doc["classes"])
+    return _parse_model(doc, f"model file {p}")
+
+
+def _parse_model(doc: dict[str, Any], source: str) -> LinearModel:
+    """The model in a parsed file, every number checked: a hand-edited or truncated file says
+    which field is wrong in one ValueError, never a KeyError or a NaN probability later."""
+    lin = doc.get("linear")
+    if not isinstance(lin, dict):
+        raise ModelMismatchError(f'{source}: no "linear" object (the folded coefficients)')
+    classes = _numbers(doc.get("classes"), "classes", source)
+    if any(k != int(k) for k in classes) or len(set(classes)) != len(classes):
+        raise ModelMismatchError(f"{source}: classes {doc.get('classes')} are not distinct ints")
+    raw_coef = lin.get("coef")
+    if not isinstance(raw_coef, list):
+        raise ModelMismatchError(f"{source}: linear.coef is not a list of rows")
+    coef = tuple(_numbers(ws, f"linear.coef[{i}]", source) for i, ws in enumerate(raw_coef))
+    intercept = _numbers(lin.get("intercept"), "linear.intercept", source)
+    unfolded = doc.get("unfolded", {})
+    if not isinstance(unfolded, dict):
+        raise ModelMismatchError(f"{source}: unfolded is not an object")
+    for key in ("scaler_mean", "scaler_scale", "intercept"):
+        if key in unfolded:
+            _numbers(unfolded[key], f"unfolded.{key}", source)
+    for i, ws in enumerate(unfolded.get("coef") or ()):
+        _numbers(ws, f"unfolded.coef[{i}]", source)
     n = len(features.FEATURE_NAMES)
     if (
         len(coef) != len(classes)
         or len(intercept) != len(classes)
         or any(len(ws) != n for ws in coef)
     ):
-        raise ModelMismatchError(f"{p}: coefficient shape does not match classes x features")
+        raise ModelMismatchError(f"{source}: coefficient shape does not match classes x features")
+    config = doc.get("feature_config", {})
+    if not isinstance(config, dict):
+        raise ModelMismatchError(f"{source}: feature_config is not an object")
     return LinearModel(
-        classes=classes,
+        classes=tuple(int(k) for k in classes),
         feature_names=tuple(doc["feature_names"]),
         coef=coef,
         intercept=intercept,
-        flow=bool(doc.get("feature_config", {}).get("flow", False)),
+        flow=bool(config.get("flow", False)),
         metadata=doc,
     )
+
+
+def _numbers(value: object, name: str, source: str) -> tuple[float, ...]:
+    """`value` as finite floats; ModelMismatchError naming the field otherwise (a NaN or an
+    infinite weight would make every probability NaN, and the strategy silently flat)."""
+    if not isinstance(value, list):
+        raise ModelMismatchError(f"{source}: {name} is not a list of numbers: {value!r:.40}")
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ModelMismatchError(f"{source}: {name}[{i}] is not a finite number: {v!r:.40}")
+    return tuple(float(v) for v in value)
 
 
 # --- the live feature log (live/batch parity) -----------------------------------------------

@@ -23,7 +23,9 @@ fees: every metric is after fees). The backtest starts `WARMUP_BARS - 1` bars be
 so the features are warm at its first bar and the first decision falls on it. The candidate is
 added to the registry (every version is kept) and its review (windows, both backtests'
 metrics, the training report, the decision) is appended to its `review.json`. It is promoted
-when nothing is promoted yet, or when its metric beats the promoted model's by more than
+when nothing is promoted yet, when the promoted model cannot run with this code (trained with
+other feature code, or damaged: said, and not compared), or when its metric beats the promoted
+model's by more than
 `--min-improvement` (an absolute margin; for max_drawdown, lower is better); a metric the
 backtest cannot define (a Sharpe without trades) counts as the worst value. With
 `--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
@@ -45,7 +47,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from backtest.data import DataError, Klines, MarketData, load
+from backtest.data import DataError, Klines, MarketData, check_symbol, load
 from backtest.runner import BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
@@ -66,6 +68,9 @@ METRICS: dict[str, int] = {
 }
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
+# The bars the backtester replays from klines: 1m, without taker volume or trade counts; the
+# strategy refuses a model trained on other bars (interval, flow features).
+BACKTEST_BARS = {"bar_interval": "1m", "taker_flow": False}
 
 
 class UsageError(Exception):
@@ -104,7 +109,11 @@ def backtest_model(
     config = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
-        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        strategy_params={
+            "model_path": str(model_path),
+            "order_notional_usdt": notional,
+            **BACKTEST_BARS,
+        },
         progress=progress,
     )
     return run_backtest(data, config)
@@ -241,6 +250,17 @@ def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
     return a is not None and b is not None and a < eval_end and eval_start < b
 
 
+def _unusable(model_path: Path) -> str | None:
+    """Why the promoted model cannot be loaded by this code (its features changed since it was
+    trained, or the file is damaged), or None: such a model cannot be backtested, so it is not
+    compared against, and must not block the candidate that replaces it."""
+    try:
+        load_linear_model(model_path)
+    except ModelMismatchError as e:
+        return str(e)
+    return None
+
+
 def check_registry(reg: Path, init: bool) -> None:
     """UsageError unless `reg` is a registry (or an empty directory), or may become one with
     --init: a mistyped path would otherwise start a new registry and promote an untested
@@ -275,6 +295,7 @@ def review(args: argparse.Namespace) -> int:
         raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
     if not Path(args.data).exists():  # before load() guesses the format from the name
         raise UsageError(f"data not found: {args.data}")
+    check_symbol(args.data, args.symbol)
     try:
         min_improvement = float(args.min_improvement)
     except ValueError:
@@ -320,9 +341,10 @@ def review(args: argparse.Namespace) -> int:
         in_sample = _in_sample(candidate, eval_start, eval_end)
         current_id = registry.promoted_id(reg)
         current = registry.promoted(reg)
+        unusable = None if current is None else _unusable(current)
         bt = partial(backtest_model, data=data, symbol=symbol, notional=notional, progress=progress)
         results = {"candidate": bt(candidate)}
-        if current is not None:
+        if current is not None and unusable is None:
             results["promoted"] = bt(current)
         version = registry.add(reg, candidate)
     cand = metric_value(results["candidate"], args.metric)
@@ -332,10 +354,15 @@ def review(args: argparse.Namespace) -> int:
     print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
     if in_sample:
         print("warning: the candidate's training window overlaps the evaluation window")
+    if unusable is not None:
+        print(f"promoted model {current_id} cannot run with this code, not comparable: {unusable}")
     _print_comparison(results, args.metric)
     cur: float | None = None
     if current is None:
         decision, promote = "nothing promoted yet: promote the candidate", True
+    elif unusable is not None:
+        decision = f"promoted {current_id} cannot run with this code: promote the candidate"
+        promote = True
     else:
         cur = metric_value(results["promoted"], args.metric)
         if version == current_id:
@@ -361,6 +388,7 @@ def review(args: argparse.Namespace) -> int:
         "candidate_in_sample": in_sample,
         "candidate_score": cand if math.isfinite(cand) else None,
         "promoted": current_id,
+        "promoted_unusable": unusable,
         "promoted_score": cur if cur is not None and math.isfinite(cur) else None,
         "backtests": {name: r.summary.to_dict() for name, r in results.items()},
         "training": train_report,

@@ -5,21 +5,24 @@
 
 The data is a kline CSV (optionally gzipped) with open_time (ms), open, high, low, close,
 volume, and optionally taker_buy_volume and count/trade_count (flow features). Rows are
-features at bar t's close (model.features) and labels from model.labeling. Evaluation is
-walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold k trains on
-everything before block k minus a purge gap (default: the label horizon, so no training label
-looks into the test block) and tests on block k. Folds x the C grid run in parallel with
-joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC (one-vs-rest, macro) and
-calibration (expected calibration error, Brier score) are reported next to two naive
-baselines: the majority class of the training fold, and the last bar's direction. The final
-model (best C by mean out-of-sample log loss) is fitted on all labelled rows and saved with
-its metadata. Bad inputs exit with status 2 and one line on stderr.
+features at bar t's close (model.features) and labels from model.labeling; a row whose feature
+window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left out (counted in
+the report; peak/trough labels have no fixed horizon, so only their features are checked).
+Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
+k trains on everything before block k minus a purge gap (default: the label horizon, so no
+training label looks into the test block) and tests on block k. Folds x the C grid run in
+parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
+(one-vs-rest, macro) and calibration (expected calibration error, Brier score) are reported
+next to two naive baselines: the majority class of the training fold, and the last bar's
+direction. The final model (best C by mean out-of-sample log loss) is fitted on all labelled
+rows and saved with its metadata. Bad inputs exit with status 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -161,25 +164,37 @@ def metrics(
         accuracy_score,
         balanced_accuracy_score,
         log_loss,
-        roc_auc_score,
     )
 
     if pred is None:
         pred = classes[p.argmax(axis=1)]
     onehot = (y[:, None] == classes[None, :]).astype(float)
-    try:
-        auc: float | None = float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
-    except ValueError:  # a class absent from this test block
-        auc = None
     return {
         "n": len(y),
         "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1.0), labels=classes)),
         "accuracy": float(accuracy_score(y, pred)),
         "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "roc_auc_ovr": auc,
+        "roc_auc_ovr": _auc(y, p, classes),
         "ece": _ece(y, p, classes),
         "brier": float(((p - onehot) ** 2).sum(axis=1).mean()),
     }
+
+
+def _auc(y: np.ndarray, p: np.ndarray, classes: np.ndarray) -> float | None:
+    """One-vs-rest macro ROC-AUC, or None when undefined: a class absent from the block has no
+    AUC (scikit-learn raises, or warns and returns NaN, which JSON cannot hold)."""
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            auc = float(roc_auc_score(y, p, multi_class="ovr", labels=classes))
+    except ValueError:
+        return None
+    return auc if math.isfinite(auc) else None
 
 
 BASELINES = ("majority", "last_direction")
@@ -215,6 +230,22 @@ def walk_forward_splits(n: int, *, folds: int, purge: int) -> list[tuple[int, in
         if train_end > 0 and test_end > test_start:
             out.append((train_end, test_start, test_end))
     return out
+
+
+CLASS_NAMES = {labeling.SELL: "SELL", labeling.HOLD: "HOLD", labeling.BUY: "BUY"}
+
+
+def check_fold_classes(y: np.ndarray, splits: list[tuple[int, int, int]]) -> None:
+    """InputError when a fold's training rows hold a single class: nothing to fit (scikit-learn
+    raises), said before any fit rather than as a traceback from a worker."""
+    for k, (train_end, _, _) in enumerate(splits, 1):
+        present = np.unique(y[:train_end])
+        if len(present) < 2:
+            raise InputError(
+                f"walk-forward fold {k} of {len(splits)}: its {train_end} training rows are all "
+                f"{CLASS_NAMES[int(present[0])]}; lower --threshold / --min-swing, use fewer "
+                "--folds or a longer window"
+            )
 
 
 def _run_fold(
@@ -284,6 +315,19 @@ def build_dataset(
     ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
     pos = np.flatnonzero(ok)
     return x[ok], y[ok].astype(int), x[ok, features.FEATURE_NAMES.index("ret_1")], pos
+
+
+def straddles_gap(open_time: np.ndarray, step_ms: int, *, back: int, ahead: int) -> np.ndarray:
+    """Per bar t, True when a bar is missing between bar t - back and bar t + ahead: its
+    feature window (`back` bars before it) or its label's horizon (`ahead` bars after it) spans
+    a gap in the data, so its row mixes prices from both sides of the hole."""
+    n = len(open_time)
+    hole = np.diff(open_time) != step_ms  # hole[j]: bars j and j + 1 are not consecutive
+    before = np.concatenate([[0], np.cumsum(hole)])  # before[k]: holes among hole[:k]
+    t = np.arange(n)
+    lo = np.clip(t - back, 0, max(n - 1, 0))
+    hi = np.clip(t + ahead, 0, max(n - 1, 0))
+    return np.asarray(before[hi] - before[lo] > 0)
 
 
 def _fmt(m: dict[str, Any]) -> str:
@@ -390,12 +434,16 @@ class TrainConfig:
     progress: bool = False
 
     def check(self) -> None:
-        if self.horizon < 1 or self.folds < 1 or self.jobs < 1 or self.threshold < 0:
-            raise InputError("--horizon, --folds and --jobs must be >= 1, --threshold >= 0")
-        if self.min_swing <= 0:
-            raise InputError("--min-swing must be > 0")
-        if not self.grid or any(not c > 0 for c in self.grid):
-            raise InputError("--c values must be > 0")
+        # `not x >= 0` rather than `x < 0`: NaN fails every comparison, and passed the latter.
+        if self.horizon < 1 or self.folds < 1 or self.jobs < 1:
+            raise InputError("--horizon, --folds and --jobs must be >= 1")
+        if not (self.threshold >= 0 and math.isfinite(self.threshold)):
+            raise InputError(f"--threshold {self.threshold}: expected a finite number >= 0")
+        if not (self.min_swing > 0 and math.isfinite(self.min_swing)):
+            raise InputError(f"--min-swing {self.min_swing}: expected a finite number > 0")
+        if not self.grid or any(not (c > 0 and math.isfinite(c)) for c in self.grid):
+            grid = ",".join(f"{c:g}" for c in self.grid)
+            raise InputError(f"--c {grid}: expected finite numbers > 0")
         if self.purge is not None and self.purge < 0:
             raise InputError("--purge must be >= 0")
 
@@ -412,6 +460,7 @@ class TrainResult:
     bars: int
     rows: int
     gaps: int
+    gap_rows: int  # labelled rows left out: their features or label span a gap
     flow: bool
     seconds: dict[str, float]
 
@@ -432,7 +481,7 @@ def train(
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
     flow = has_flow if config.flow == "auto" else config.flow == "on"
     purge = config.horizon if config.purge is None else config.purge
-    x, y, r1, _rows = build_dataset(
+    x, y, r1, rows = build_dataset(
         df,
         flow=flow,
         label=config.label,
@@ -440,14 +489,20 @@ def train(
         threshold=config.threshold,
         min_swing=config.min_swing,
     )
+    ot = df["open_time"].to_numpy()
+    step = INTERVAL_MS[interval]
+    ahead = config.horizon if config.label == "forward" else 0
+    keep = ~straddles_gap(ot, step, back=features.WARMUP_BARS - 1, ahead=ahead)[rows]
+    gap_rows = int((~keep).sum())
+    x, y, r1 = x[keep], y[keep], r1[keep]
     min_rows = 50 * (config.folds + 1)
     if len(y) < min_rows:
         raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
-    ot = df["open_time"].to_numpy()
-    gaps = int((np.diff(ot) != INTERVAL_MS[interval]).sum())
+    check_fold_classes(y, splits)
+    gaps = int((np.diff(ot) != step).sum())
     t_feat = time.perf_counter() - t0
 
     grid = list(config.grid)
@@ -482,6 +537,7 @@ def train(
             "bars": len(df),
             "labelled_rows": len(y),
             "gaps": gaps,
+            "rows_dropped_at_gaps": gap_rows,
         },
         "data": {"file": data_name, "sha256": data_hash(df, flow)},
         "label": {
@@ -517,6 +573,7 @@ def train(
         bars=len(df),
         rows=len(y),
         gaps=gaps,
+        gap_rows=gap_rows,
         flow=flow,
         seconds={"features": t_feat, "walk_forward": t_cv, "total": t_all},
     )
@@ -531,7 +588,8 @@ def default_model_name(symbol: str, interval: str, df: pd.DataFrame) -> str:
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
     print(
-        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps, "
+        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps "
+        f"({res.gap_rows} rows across them left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
     )
     for cv in grid:
@@ -621,6 +679,8 @@ def _save(model: Any, out: Path) -> None:
         model.save(out)
     except OSError as e:
         raise InputError(f"--out {out}: cannot save the model ({e.strerror or e})") from None
+    except ValueError as e:  # a NaN or inf in it (JSON cannot hold one): a bug, said in a line
+        raise InputError(f"--out {out}: cannot save the model ({e})") from None
 
 
 def _main(argv: list[str] | None) -> int:
@@ -656,6 +716,7 @@ def _main(argv: list[str] | None) -> int:
             raise InputError("--holdout-days: the backtester replays 1m bars; use --interval 1m")
         if not (holdout > 0 and np.isfinite(holdout)):
             raise InputError(f"--holdout-days {holdout}: expected > 0")
+        check_backtest_symbol(symbol)
     elif args.backtest_out is not None:
         raise InputError("--backtest-out needs --holdout-days")
     try:
@@ -688,6 +749,18 @@ def _main(argv: list[str] | None) -> int:
         out = out / default_model_name(symbol, args.interval, df)
     _save(res.model, out)
     t_all = time.perf_counter() - t0
+    report = None
+    if hold is not None:
+        try:
+            report = holdout_backtest(
+                args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
+                progress=config.progress,
+            )  # fmt: skip
+        except InputError:
+            out.unlink(missing_ok=True)  # no model file whose holdout backtest failed
+            raise
+        res.model.metadata["holdout_backtest"] = report
+        _save(res.model, out)
 
     print_report(res, symbol, args.interval, config.grid)
     sec = res.seconds
@@ -695,15 +768,22 @@ def _main(argv: list[str] | None) -> int:
         f"saved {out}  (load {t_load:.1f}s, features {sec['features']:.1f}s, "
         f"walk-forward {sec['walk_forward']:.1f}s, total {t_all:.1f}s)"
     )
-    if hold is not None:
-        report = holdout_backtest(
-            args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
-            progress=config.progress,
-        )  # fmt: skip
-        res.model.metadata["holdout_backtest"] = report
-        _save(res.model, out)
+    if report is not None:
         print_holdout(report)
     return 0
+
+
+def check_backtest_symbol(symbol: str) -> None:
+    """InputError when the backtester has no exchange rules (tick, lot) for `symbol`: said
+    before the training, not by the holdout backtest after the model was saved."""
+    from exchange_sim.replay.grid import load_instruments
+
+    known = load_instruments()
+    if symbol not in known:
+        raise InputError(
+            f"--holdout-days: the backtester has no exchange rules for {symbol} "
+            f"(it knows {', '.join(sorted(known))})"
+        )
 
 
 # --- out-of-sample backtest on a holdout -------------------------------------------------------
@@ -737,7 +817,12 @@ def holdout_backtest(
     lr = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
-        strategy_params={"model_path": str(model_path), "order_notional_usdt": notional},
+        strategy_params={
+            "model_path": str(model_path),
+            "order_notional_usdt": notional,
+            "bar_interval": "1m",
+            "taker_flow": False,
+        },
         progress=progress,
     )
     sma = BacktestConfig(

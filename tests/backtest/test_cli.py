@@ -317,3 +317,56 @@ def test_an_unreachable_dask_scheduler_exits_2_with_one_line(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot reach the Dask scheduler at {address}" in err
     assert not (tmp_path / "o").exists()
+
+
+ETH_KLINES = ROOT / "exchange_sim/data/klines/ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+SHIPPED_MODEL = ROOT / "models/btcusdt-1m"  # a BTCUSDT 1m model without the flow features
+
+
+def _model(tmp_path: Path, **changes: object) -> Path:
+    from model.registry import resolve_model_path
+
+    doc = json.loads(resolve_model_path(SHIPPED_MODEL).read_text())
+    doc.update(changes)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "symbol", "changes", "says"),
+    [
+        (
+            ETH_KLINES,
+            "ETHUSDT",
+            {},
+            "the model was trained on BTCUSDT, the strategy trades ETHUSDT; "
+            "use a model trained on ETHUSDT",
+        ),
+        (
+            KLINES,
+            "BTCUSDT",
+            {"interval": "5m"},
+            "the model was trained on 5m bars, the strategy gets 1m bars",
+        ),
+        (
+            KLINES,
+            "BTCUSDT",
+            {"feature_config": {"flow": True, "warmup_bars": 61}},
+            "the model was trained with the taker-flow features (flow on), and these bars carry "
+            "no taker buy volume or trade count",
+        ),
+    ],
+)
+def test_a_model_trained_on_other_bars_exits_2_with_one_line(
+    tmp_path, capsys, data, symbol, changes, says
+):
+    # The backtest replays 1m klines of --symbol without taker volume: a model trained for
+    # another symbol, interval or with the flow features was run on them anyway.
+    argv = ["--data", str(data), "--symbol", symbol, "--strategy", "logistic_regression",
+            "--model", str(_model(tmp_path, **changes)), "--start", "2025-05-11",
+            "--out", str(tmp_path / "o")]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"backtest_trading_strategy.py: {says}") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -81,6 +81,63 @@ def test_a_model_with_other_features_is_refused(fitted, tmp_path):
         load_linear_model(path)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        (
+            ("linear", "coef", 0, 0),
+            float("nan"),
+            r"linear\.coef\[0\]\[0\] is not a finite number: nan",
+        ),
+        (
+            ("linear", "coef", 2, 5),
+            float("inf"),
+            r"linear\.coef\[2\]\[5\] is not a finite number: inf",
+        ),
+        (("linear", "intercept", 1), float("-inf"), r"linear\.intercept\[1\] is not a finite"),
+        (("unfolded", "scaler_scale", 3), float("nan"), r"unfolded\.scaler_scale\[3\] is not"),
+        (("unfolded", "scaler_mean", 0), float("inf"), r"unfolded\.scaler_mean\[0\] is not"),
+    ],
+)
+def test_a_model_with_a_non_finite_number_is_refused_naming_the_field(
+    fitted, tmp_path, field, value, named
+):
+    path, doc = _saved_doc(fitted, tmp_path)
+    *parents, last = field
+    target = doc
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    path.write_text(json.dumps(doc))  # NaN / Infinity tokens, as json.dumps writes them
+    with pytest.raises(ModelMismatchError, match=f"^model file {path}: {named}"):
+        load_linear_model(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d.pop("linear"), 'no "linear" object'),
+        (lambda d: d["linear"].update(coef=5), r"linear\.coef is not a list of rows"),
+        (lambda d: d["linear"].update(intercept=None), r"linear\.intercept is not a list"),
+        (lambda d: d["linear"]["coef"][1].__setitem__(0, "abc"), r"coef\[1\]\[0\] .*'abc'"),
+        (lambda d: d["linear"]["coef"][1].pop(), "coefficient shape does not match"),
+        (lambda d: d.pop("classes"), "classes is not a list of numbers"),
+        (lambda d: d.update(classes=[-1, 0, 0.5]), r"classes \[-1, 0, 0\.5\] are not distinct"),
+        (lambda d: d.update(feature_config=[]), "feature_config is not an object"),
+        (lambda d: d.update(feature_names=5), "differ from the code's"),
+    ],
+)
+def test_a_malformed_model_file_is_one_value_error_naming_the_file(fitted, tmp_path, edit, named):
+    path, doc = _saved_doc(fitted, tmp_path)
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelMismatchError, match=named) as info:
+        load_linear_model(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match=named):
+        LogRegModel.load(path)
+
+
 def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
     path = tmp_path / "m.pkl"
     path.write_bytes(b"\x80\x04\x95cos\nsystem\n")  # the start of a pickle

@@ -28,6 +28,7 @@ from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
 N = len(features.FEATURE_NAMES)
+ETH_WEEK = ROOT / "exchange_sim/data/klines/ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
 VIEW: Any = None  # the strategy does not read the account view
 
 
@@ -165,7 +166,8 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--notional", "x"], "bad --notional"),
         (["--min-metric", "nan"], "bad --min-metric"),
         (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
-        (["--symbol", "NOPEUSDT"], "unknown symbol"),
+        (["--symbol", "NOPEUSDT"], "holds BTCUSDT, not --symbol NOPEUSDT"),  # by its name
+        (["--data", str(ETH_WEEK)], "ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz holds ETHUSDT"),
     ],
 )
 def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra, message):
@@ -176,6 +178,50 @@ def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra,
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"interval": "5m"}, "the model was trained on 5m bars, the strategy gets 1m bars"),
+        ({"symbol": "ETHUSDT"}, "the model was trained on ETHUSDT, the strategy trades BTCUSDT"),
+        (
+            {"feature_config": {"flow": True, "warmup_bars": features.WARMUP_BARS}},
+            "the model was trained with the taker-flow features (flow on)",
+        ),
+    ],
+)
+def test_review_refuses_a_candidate_trained_on_other_bars(tmp_path, models, capsys, changes, says):
+    # Such a candidate was backtested on the 1m klines (taker volume 0) and promoted; the daemon
+    # then refused the registry, or traded the flow model on zeros.
+    doc = json.loads(models["long"].read_text())
+    doc.update(changes)
+    models["long"].write_text(json.dumps(doc))
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK),
+            "--candidate", str(models["long"]), "--eval-days", "1"]  # fmt: skip
+    assert review_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert not (tmp_path / "reg").exists()
+
+
+def test_review_replaces_a_promoted_model_trained_with_other_feature_code(tmp_path, models, capsys):
+    # After a change of model/features.py the promoted model cannot be backtested: the review
+    # stopped with its ModelMismatchError, so it could never be replaced.
+    reg = tmp_path / "reg"
+    stale = _promote_broken(reg, models["short"], lambda d: d.update(feature_hash="0" * 64))
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--candidate", str(models["long"]),
+            "--eval-days", "1"]  # fmt: skip
+    assert review_main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"promoted model {stale} cannot run with this code, not comparable: " in out
+    assert "model/features.py changed" in out
+    version = registry.promoted_id(reg)
+    assert version != stale
+    assert f"promoted {stale} cannot run with this code: promote the candidate" in out
+    (record,) = registry.reviews(reg, version)
+    assert set(record["backtests"]) == {"candidate"} and record["promote"] is True
+    assert "model/features.py changed" in record["promoted_unusable"]
 
 
 def test_review_rollback_without_history_exits_2(tmp_path, capsys):
@@ -268,6 +314,94 @@ def test_strategy_switches_to_the_promoted_model_at_the_next_bar(tmp_path, model
         (target,) = strategy.on_bar(bars[features.WARMUP_BARS + 2], VIEW)
     assert target.qty < 0 and strategy.model_version == b
     assert "refused" in caplog.text and "feature code" in caplog.text
+
+
+def _promote_broken(reg: Path, path: Path, edit) -> str:
+    """Add a model, edit its file inside the registry (as a hand edit or a bad copy would),
+    promote it."""
+    version = registry.add(reg, path)
+    model_file = reg / "versions" / version / "model.json"
+    doc = json.loads(model_file.read_text())
+    edit(doc)
+    model_file.write_text(json.dumps(doc))
+    registry.promote(reg, version, "broken")
+    return version
+
+
+def _live_rows_through_a_refused_swap(tmp_path, models, at_swap) -> tuple[Any, list, list]:
+    """(strategy, live rows, bars): a long model promoted, `at_swap(reg)` called before the
+    bar 40 bars after the warm-up, the old model kept."""
+    reg = tmp_path / "reg"
+    first = registry.add(reg, models["long"])
+    registry.promote(reg, first, "first")
+    bars = bars_of(week().iloc[: features.WARMUP_BARS + 80])
+    strategy = LogisticRegressionStrategy(model_path=reg)
+    rows = []
+    for i, bar in enumerate(bars):
+        if i == features.WARMUP_BARS + 40:
+            at_swap(reg)
+        strategy.on_bar(bar, VIEW)
+        rows.append(strategy.last_features("BTCUSDT"))
+    assert strategy.model_version == first  # the old model kept
+    return strategy, rows, bars
+
+
+def _assert_rows_equal_batch(rows: list, bars: list) -> None:
+    batch = features.compute_features(week().iloc[: len(bars)]).to_numpy()
+    for i, row in enumerate(rows):
+        if row is None:
+            assert np.isnan(batch[i]).any(), i
+        else:
+            np.testing.assert_allclose(row, batch[i], rtol=0, atol=1e-9, err_msg=str(i))
+
+
+def test_a_refused_swap_of_a_malformed_model_keeps_every_bar_in_the_features(
+    tmp_path, models, caplog
+):
+    # A promoted model.json without "linear" raised KeyError out of on_bar before the bar
+    # reached the feature state: the live features drifted from the batch ones.
+    with caplog.at_level("WARNING"):
+        strategy, rows, bars = _live_rows_through_a_refused_swap(
+            tmp_path,
+            models,
+            lambda reg: _promote_broken(reg, models["short"], lambda d: d.pop("linear")),
+        )
+    assert strategy._states["BTCUSDT"].features.bars_seen == len(bars)
+    assert "promoted model refused" in caplog.text and 'no "linear" object' in caplog.text
+    _assert_rows_equal_batch(rows, bars)
+
+
+def test_a_swap_failing_in_any_way_keeps_the_bar_and_the_old_model(
+    tmp_path, models, caplog, monkeypatch
+):
+    import trading_engine.strategies.logistic_regression as lr
+
+    def broken_loader(path: Any) -> Any:
+        raise KeyError("linear")  # an error the swap does not expect
+
+    def promote_short(reg: Path) -> None:
+        monkeypatch.setattr(lr, "load_linear_model", broken_loader)
+        registry.promote(reg, registry.add(reg, models["short"]), "second")
+
+    with caplog.at_level("WARNING"):
+        strategy, rows, bars = _live_rows_through_a_refused_swap(tmp_path, models, promote_short)
+    assert strategy._states["BTCUSDT"].features.bars_seen == len(bars)
+    assert "promoted model refused, keeping" in caplog.text and "KeyError: 'linear'" in caplog.text
+    _assert_rows_equal_batch(rows, bars)
+
+
+def test_a_promoted_model_of_another_symbol_is_refused_at_the_swap(tmp_path, models, caplog):
+    reg = tmp_path / "reg"
+    first = registry.add(reg, models["long"])
+    registry.promote(reg, first, "first")
+    strategy = LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",))
+    bars = bars_of(week().iloc[:2])
+    strategy.on_bar(bars[0], VIEW)
+    _promote_broken(reg, models["short"], lambda d: d.update(symbol="ETHUSDT"))
+    with caplog.at_level("WARNING"):
+        strategy.on_bar(bars[1], VIEW)
+    assert strategy.model_version == first
+    assert "the model was trained on ETHUSDT, the strategy trades BTCUSDT" in caplog.text
 
 
 def test_a_swapped_model_brings_its_own_hold_period(tmp_path):

@@ -8,11 +8,13 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 
+import numpy as np
 import pytest
 
 from model.live import load_linear_model
-from model.train import main, walk_forward_splits
+from model.train import main, metrics, straddles_gap, walk_forward_splits
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
@@ -89,6 +91,12 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
         (["--holdout-days", "1", "--flow", "on"], "without taker volume"),
         (["--notional", "abc"], "--notional 'abc'"),
+        (["--c", "inf"], "--c inf: expected finite numbers > 0"),
+        (["--c", "0.1,nan"], "--c 0.1,nan: expected finite numbers > 0"),
+        (["--threshold", "nan"], "--threshold nan: expected a finite number >= 0"),
+        (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
+        # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
+        (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -107,6 +115,34 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("model.train: error: ")
     assert message in err
     assert not list(tmp_path.iterdir())
+
+
+def test_roc_auc_of_a_block_without_a_class_is_undefined_not_nan():
+    # No SELL (-1) in y: its one-vs-rest AUC does not exist. scikit-learn warned and returned
+    # NaN, which the model file (JSON, allow_nan=False) then refused at the save.
+    y = np.array([0, 1, 0, 1])
+    p = np.array([[0.1, 0.6, 0.3], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3], [0.2, 0.2, 0.6]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning on stderr
+        m = metrics(y, p, np.array([-1, 0, 1]))
+    assert m["roc_auc_ovr"] is None
+    assert m["accuracy"] == 1.0  # predictions 0, 1, 0, 1
+    # Brier: (0.01 + 0.16 + 0.09) + (0.01 + 0.09 + 0.16) + (0.04 + 0.25 + 0.09) + (0.04 + 0.04
+    # + 0.16) = 0.26 + 0.26 + 0.38 + 0.24 = 1.14, over 4 rows.
+    assert m["brier"] == pytest.approx(1.14 / 4, abs=1e-12)
+    json.dumps(m, allow_nan=False)
+
+
+def test_a_test_block_without_a_class_trains_and_saves_with_auc_n_a(tmp_path, capsys):
+    # May 6 with a 0.3 % threshold: the first two test blocks hold no SELL label.
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-06", "--end", "2025-05-07", "--threshold", "0.003", "--jobs", "1",
+            "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    aucs = [f["model"]["roc_auc_ovr"] for f in doc["metrics"]["folds"]]
+    assert aucs[:2] == [None, None] and all(isinstance(a, float) for a in aucs[2:])
 
 
 @pytest.mark.slow
@@ -199,6 +235,78 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
     assert hold["total_return"] == pytest.approx(hold["price_return"] * 0.1, rel=1e-12)
     assert rep["baselines"]["sma_crossover_10_50"]["fills"] > 0
     return rep, doc["metrics"]["out_of_sample"]
+
+
+def test_a_holdout_of_a_symbol_the_backtester_lacks_is_refused_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    # The model was trained and saved, then the holdout backtest failed with exit 2.
+    import model.train as tr
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the holdout's symbol was checked")
+
+    monkeypatch.setattr(tr, "train", no_training)
+    data = tmp_path / "data" / "NEARUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    data.parent.mkdir()
+    data.write_bytes(WEEK.read_bytes())
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--symbol", "NEARUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "model.train: error: --holdout-days: the backtester has no exchange rules for NEARUSDT "
+        "(it knows BTCUSDT, ETHUSDT)\n"
+    )
+    assert not out.exists()
+
+
+def test_a_failed_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkeypatch):
+    import model.train as tr
+
+    def failing_backtest(*args, **kwargs):
+        raise tr.InputError("holdout backtest: the model lacks BUY")
+
+    monkeypatch.setattr(tr, "holdout_backtest", failing_backtest)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "5", "--folds", "2", "--c", "1", "--jobs", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "model.train: error: holdout backtest: the model lacks BUY\n"
+    assert "saved" not in captured.out
+    assert not out.exists()
+
+
+def test_rows_whose_features_or_label_span_a_gap_are_marked():
+    # Bars 0..3 then 10..13 (step 1): the hole lies between positions 3 and 4. With 2 bars of
+    # feature window back and a label 1 bar ahead, row t spans it when the hole is in
+    # [t - 2, t]: rows 3 (label 3 -> 4), 4 and 5 (features back to 2 and 3).
+    ot = np.array([0, 1, 2, 3, 10, 11, 12, 13])
+    got = straddles_gap(ot, 1, back=2, ahead=1)
+    assert got.tolist() == [False, False, False, True, True, True, False, False]
+    assert not straddles_gap(np.arange(5), 1, back=3, ahead=3).any()
+
+
+def test_training_leaves_out_the_rows_around_a_missing_day(tmp_path, capsys):
+    # The week without May 7 02:00 .. May 8 02:00 (rows 3000..4439): features and labels
+    # mixed prices from both sides of the hole.
+    import pandas as pd
+
+    data = tmp_path / "BTCUSDT-gap.csv"
+    pd.read_csv(WEEK).drop(index=range(3000, 4440)).to_csv(data, index=False)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--folds", "2", "--c", "1", "--jobs", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    window = json.loads(out.read_text())["training_window"]
+    # Row t (t = bar position) is left out when the hole (after position 2999) lies within its
+    # 61-bar feature window or its 15-bar label horizon: t in [2999 - 14, 2999 + 60], 75 rows.
+    # Of 8640 bars, the first 60 lack features and the last 15 a label: 8640 - 75 - 75 = 8490.
+    assert window["gaps"] == 1 and window["rows_dropped_at_gaps"] == 75
+    assert window["labelled_rows"] == 8490
+    assert "1 gaps (75 rows across them left out)" in capsys.readouterr().out
 
 
 def _ms(iso: str) -> int:

@@ -68,6 +68,8 @@ def test_testnet_without_keys_exits_2(tmp_path):
 
 
 def test_flags_override_config(tmp_path):
+    # sma_crossover: the shipped model (BTCUSDT) refuses to trade ETHUSDT.
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "sma_crossover"\n')
     result = run_app(
         "--check-config",
         "--symbol",
@@ -156,3 +158,42 @@ def test_check_config_builds_the_strategy(tmp_path):
     )
     line = _one_config_error(tmp_path, b'[strategy]\nmodel_path = "no/such/model"\n')
     assert line.startswith("config error: strategy.model_path: ") and "no/such/model" in line
+
+
+SHIPPED_MODEL = ROOT / "models/btcusdt-1m"
+
+
+def _edited_model(tmp_path: Path, edit) -> Path:
+    """The shipped registry's promoted model file, edited, saved as tmp_path/m.json."""
+    import json
+
+    from model.registry import resolve_model_path
+
+    doc = json.loads(resolve_model_path(SHIPPED_MODEL).read_text())
+    edit(doc)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_check_config_refuses_a_model_with_a_nan_or_a_missing_field(tmp_path):
+    nan = _edited_model(tmp_path, lambda d: d["linear"]["intercept"].__setitem__(1, float("nan")))
+    line = _one_config_error(tmp_path, f'[strategy]\nmodel_path = "{nan}"\n'.encode())
+    assert line == (
+        f"config error: strategy.model_path: model file {nan}: linear.intercept[1] is not a "
+        "finite number: nan"
+    )
+    broken = _edited_model(tmp_path, lambda d: d.pop("linear"))
+    line = _one_config_error(tmp_path, f'[strategy]\nmodel_path = "{broken}"\n'.encode())
+    assert line == (
+        f'config error: strategy.model_path: model file {broken}: no "linear" object '
+        "(the folded coefficients)"
+    )
+
+
+def test_check_config_refuses_a_model_trained_on_another_symbol(tmp_path):
+    line = _one_config_error(tmp_path, b"", "--symbol", "BTCUSDT,ETHUSDT")
+    assert line == (
+        "config error: [strategy] logistic_regression: the model was trained on BTCUSDT, "
+        "the strategy trades ETHUSDT; use a model trained on ETHUSDT"
+    )

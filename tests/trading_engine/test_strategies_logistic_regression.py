@@ -225,6 +225,28 @@ def test_a_model_trained_on_other_bars_than_the_strategy_gets_is_refused():
     assert LogisticRegressionStrategy(model=one_minute, bar_interval="1m").bar_interval == "1m"
 
 
+def test_a_model_trained_on_another_symbol_is_refused_naming_it():
+    btc = momentum_model({"symbol": "BTCUSDT"})
+    eth = {"ETHUSDT": INSTRUMENTS["ETHUSDT"]}
+    said = "the model was trained on BTCUSDT, the strategy trades ETHUSDT"
+    with pytest.raises(ValueError, match=said):
+        LogisticRegressionStrategy(model=btc, instruments=eth)  # the symbols of a backtest
+    with pytest.raises(ValueError, match=said):
+        LogisticRegressionStrategy(model=btc, symbols=("BTCUSDT", "ETHUSDT"))  # a config's
+    assert LogisticRegressionStrategy(model=btc, symbols=("BTCUSDT",)).symbols == ("BTCUSDT",)
+    # A model file that does not say its symbol, or a strategy told none, is not checked.
+    assert LogisticRegressionStrategy(model=momentum_model(), instruments=eth)
+    assert LogisticRegressionStrategy(model=btc).symbols == ()
+
+
+def test_a_flow_model_is_refused_on_bars_without_taker_volume():
+    flow = replace(momentum_model(), flow=True)
+    with pytest.raises(ValueError, match=r"taker-flow features \(flow on\).*--flow off"):
+        LogisticRegressionStrategy(model=flow, taker_flow=False)
+    assert LogisticRegressionStrategy(model=flow).model.flow
+    assert not LogisticRegressionStrategy(model=momentum_model(), taker_flow=False).model.flow
+
+
 def test_bad_pricing_parameters_are_refused():
     with pytest.raises(ValueError, match="price_mode"):
         LogisticRegressionStrategy(model=momentum_model(), price_mode="mid")

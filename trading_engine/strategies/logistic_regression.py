@@ -28,13 +28,15 @@ to the new touch at most every `reprice_ms` of market-data time (0 = only at the
 exponential averages (RSI, ATR: weight 1/14 per bar) to forget their seed to ~1e-8, so live
 features after a REST warm-up match those of a long history. The model's flow setting decides
 whether taker volume and trade counts are read from the bars; a model trained on other bars
-than `bar_interval` (the file's `interval`) is refused, at start and on a hot swap.
+than `bar_interval` (the file's `interval`), for another symbol than `symbols` (default: the
+instruments'; the file's `symbol`), or with the flow features on bars without taker volume
+(`taker_flow=False`: a backtest's klines) is refused, at start and on a hot swap.
 `feature_sink`, when given, is called with every bar taken and its feature row (None during
 warm-up): the daemon writes them to `features.csv` off the event loop (`model.live.FeatureLog`)
 for live/batch parity checks.
 
 Hot swap: given a model registry directory (`model.registry`) as `model_path`, the strategy
-loads its promoted version and, on each new closed bar before computing, looks at the
+loads its promoted version and, on each new closed bar after the features took it, looks at the
 `PROMOTED` file's mtime (one `stat` per bar); when it changed and names another version, that
 version is loaded and used from this bar on. The feature state is kept (the features are the
 same code, checked by the feature hash); a model that fails to load, does not match the
@@ -139,11 +141,18 @@ class LogisticRegressionStrategy(StrategyBase):
         price_mode: PriceMode | str = PriceMode.INSIDE,
         reprice_ms: int = 5000,
         bar_interval: str | None = None,
+        symbols: Sequence[str] | None = None,
+        taker_flow: bool = True,
         feature_sink: FeatureSink | None = None,
     ) -> None:
         if (model is None) == (model_path is None):
             raise ValueError("logistic_regression needs exactly one of model_path or model")
         self.bar_interval = bar_interval  # checked against the model's, when both are known
+        # The symbols traded (default: the instruments'), checked against the model's symbol.
+        self.symbols = tuple(symbols if symbols is not None else (instruments or {}))
+        # False: the bars carry no taker buy volume or trade count (a backtest's klines), so a
+        # model trained with the flow features would see zeros where it learned real values.
+        self.taker_flow = taker_flow
         self._registry: Path | None = None
         self._promoted_stat: tuple[int, int] | None = None
         self._checked_open_ms = -1
@@ -275,6 +284,19 @@ class LogisticRegressionStrategy(StrategyBase):
                 f"the model was trained on {trained} bars, the strategy gets "
                 f"{self.bar_interval} bars (strategy.bar_interval)"
             )
+        symbol = model.metadata.get("symbol") if model.metadata else None
+        others = [s for s in self.symbols if isinstance(symbol, str) and s != symbol]
+        if others:
+            raise ValueError(
+                f"the model was trained on {symbol}, the strategy trades {', '.join(others)}; "
+                f"use a model trained on {others[0]}"
+            )
+        if model.flow and not self.taker_flow:
+            raise ValueError(
+                "the model was trained with the taker-flow features (flow on), and these bars "
+                "carry no taker buy volume or trade count (the backtester replays klines "
+                "without them); train it with --flow off"
+            )
         self.model = model
         self._i_buy = model.classes.index(_BUY)
         self._i_sell = model.classes.index(_SELL)
@@ -306,12 +328,12 @@ class LogisticRegressionStrategy(StrategyBase):
             self._set_model(new)
             if self._hold_from_model:  # the new model's label horizon, not the old one's
                 self.hold_bars = _model_horizon(new)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # any refusal keeps the running model trading
             log.warning(
                 "model registry %s: promoted model refused, keeping %s: %s",
                 reg,
                 self.model_version,
-                e,
+                e if isinstance(e, OSError | ValueError) else f"{type(e).__name__}: {e}",
             )
             return
         log.info(
@@ -330,9 +352,8 @@ class LogisticRegressionStrategy(StrategyBase):
         if bar.open_time_ms <= st.last_open_ms:
             return None
         st.last_open_ms = bar.open_time_ms
-        if self._registry is not None and bar.open_time_ms > self._checked_open_ms:
-            self._checked_open_ms = bar.open_time_ms
-            self._maybe_swap()
+        # The bar reaches the features before any swap is tried: a swap that fails, whatever
+        # the way, must not leave the live features one bar behind the batch ones.
         st.row = row = st.features.update(
             float(bar.high),
             float(bar.low),
@@ -341,6 +362,9 @@ class LogisticRegressionStrategy(StrategyBase):
             float(bar.taker_buy_volume),
             bar.trade_count,
         )
+        if self._registry is not None and bar.open_time_ms > self._checked_open_ms:
+            self._checked_open_ms = bar.open_time_ms
+            self._maybe_swap()
         if self.feature_sink is not None:
             self.feature_sink(bar, row)
         if row is None:
