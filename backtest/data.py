@@ -227,12 +227,10 @@ def _layout(p: Path, first: list[str], header: list[str] | None) -> tuple[DataKi
             t = next((header.index(c) for c in _TIME_NAMES if c in header), None)
             q = next((header.index(c) for c in ("qty", "quantity") if c in header), None)
             if t is not None and q is not None:
-                return DataKind.TRADES, [
-                    t,
-                    header.index("price"),
-                    q,
-                    header.index("is_buyer_maker"),
-                ]
+                cols = [t, header.index("price"), q, header.index("is_buyer_maker")]
+                if "type" in header:  # MARKET, or INSURANCE_FUND / ADL: not book trades
+                    cols.append(header.index("type"))
+                return DataKind.TRADES, cols
         if "best_bid_price" in header:
             raise DataError(
                 f"{p} is a bookTicker file: give it as the book (--book-ticker) of a trades "
@@ -249,6 +247,7 @@ def _layout(p: Path, first: list[str], header: list[str] | None) -> tuple[DataKi
 
 
 _BLOCK_CHARS = 1 << 22
+MINUTE_MS = 60_000
 _COMMAS = operator.methodcaller("count", ",")
 # Quoted cells, bare CRs and blanks to strip: the csv module and `_stripped` handle those.
 _NOT_PLAIN = ('"', "\r", " ", "\t")
@@ -323,15 +322,66 @@ def _klines(columns: list[list[str]]) -> Klines:
     out = Klines(_times(t, "open_time"), o, h, lo, c, v)
     check_klines(out)
     _check_sorted(out.open_time)
-    return out
+    _check_one_minute(out.open_time)
+    return _without_repeats(out)
 
 
 def _trades(columns: list[list[str]]) -> Trades:
-    t, p, q, m = map(_stripped, columns)
+    t, p, q, m = map(_stripped, columns[:4])
     out = Trades(_times(t, "time"), p, q, [x.lower() == "true" for x in m])
     check_trades(out)
     _check_sorted(out.time)
+    if len(columns) > 4:
+        out = _book_trades(out, _stripped(columns[4]))
     return out
+
+
+def _book_trades(t: Trades, types: list[str]) -> Trades:
+    """Only the order book's trades (type MARKET): an insurance-fund or ADL print is no trade
+    anyone could have matched (it can sit percents away from the book: a stop it crossed
+    would fill there), and Binance leaves it out of aggTrades and klines too."""
+    keep = [i for i, kind in enumerate(types) if kind.upper() in ("MARKET", "")]
+    if len(keep) == len(types):
+        return t
+    return Trades(
+        [t.time[i] for i in keep],
+        [t.price[i] for i in keep],
+        [t.qty[i] for i in keep],
+        [t.buyer_is_maker[i] for i in keep],
+    )
+
+
+def _check_one_minute(times: list[int]) -> None:
+    """_BadRow unless the bars are 1m bars (the closest two open times a minute apart): the
+    backtester replays each bar as one minute, so a 5m or 1h file would be traded as if each
+    bar closed a minute after it opened."""
+    steps = np.diff(np.asarray(times, dtype=np.int64))
+    moving = steps[steps > 0]
+    if not len(moving) or moving.min() == MINUTE_MS:
+        return
+    closest = int(moving.min())
+    i = int(np.argmax(steps == closest)) + 1
+    raise _BadRow(
+        i,
+        f"not 1m bars: this bar opens {closest / MINUTE_MS:g} min after the one before, and no "
+        "two bars are closer (the backtester replays 1m klines)",
+    )
+
+
+def _without_repeats(k: Klines) -> Klines:
+    """The bars with a repeated open time dropped when they repeat the bar before (a file
+    made of overlapping downloads); _BadRow when a repeated time holds another bar."""
+    times = k.open_time
+    same = [i for i in range(1, len(times)) if times[i] == times[i - 1]]
+    if not same:
+        return k
+    cols = (k.open, k.high, k.low, k.close, k.volume)
+    for i in same:
+        if any(c[i] != c[i - 1] for c in cols):
+            raise _BadRow(i, f"open time {times[i]} repeats with another bar")
+    drop = set(same)
+    keep = [i for i in range(len(times)) if i not in drop]
+    return Klines([times[i] for i in keep], *([c[i] for i in keep] for c in cols))
 
 
 def _times(col: list[str], name: str) -> list[int]:

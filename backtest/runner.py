@@ -871,12 +871,12 @@ def _finish(
     equity: array,  # type: ignore[type-arg]
     positions: array,  # type: ignore[type-arg]
 ) -> None:
-    """Requests still in flight reach the engine; a last sample after them."""
-    if rig.venue.next_due_ms() is None:
-        return
+    """Requests still in flight reach the engine; a last sample after them, and after the last
+    trade of trades data (its minute is sampled only when a later trade starts the next one:
+    the last minute's fills and prices were left out of the equity curve and the summary)."""
     while (due := rig.venue.next_due_ms()) is not None:
         rig.venue.release(due)
-    if rig.clock.now_ms() > times[-1]:
+    if not times or rig.clock.now_ms() > times[-1]:
         times.append(rig.clock.now_ms())
         equity.append(float(rig.book.equity()))
         positions.append(float(rig.book.position(symbol).qty))

@@ -2,9 +2,12 @@
 traceback, nothing written): bad data rows, a bad --out, a data file of another symbol,
 implausible fees, balance, slippage, an empty time window."""
 
+import csv
 import gzip
+import json
 import subprocess
 import sys
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,85 @@ def test_end_before_start_is_refused(tmp_path, capsys):
     argv = ["--data", str(KLINES), "--start", "2025-05-05T02:00", "--end", "2025-05-05T01:00"]
     err = refused(tmp_path, capsys, *argv)
     assert "--end must be after --start" in err
+
+
+# --- what the data holds (found by a review of the backtester) ---------------------------------
+
+TRADES_2023 = (
+    ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2023-04-04T2358_2023-04-05T0007.csv.gz"
+)
+
+
+def test_a_5m_kline_file_is_refused_not_replayed_as_1m_bars(tmp_path, capsys):
+    rows = [r.split(",") for r in HEADER_AND_ROWS[:40]]
+    for i, row in enumerate(rows[1:]):  # every 5th minute: 5m bars
+        row[0] = str(1746403200000 + i * 300_000)
+    path = tmp_path / "BTCUSDT-5m.csv"
+    path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    err = refused(tmp_path, capsys, "--data", str(path))
+    assert "line 3, not 1m bars: this bar opens 5 min after the one before" in err
+
+
+def test_a_repeated_bar_is_dropped_and_another_bar_at_the_same_time_refused(tmp_path, capsys):
+    rows = HEADER_AND_ROWS[:100]
+    clean, repeated = tmp_path / "clean.csv", tmp_path / "repeated.csv"
+    clean.write_text("\n".join(rows) + "\n")
+    repeated.write_text("\n".join([*rows[:51], rows[50], *rows[51:]]) + "\n")  # line 52 = 51
+    assert cli.main(["--data", str(clean), "--out", str(tmp_path / "a"), "--no-html"]) == 0
+    assert cli.main(["--data", str(repeated), "--out", str(tmp_path / "b"), "--no-html"]) == 0
+    a, b = ((tmp_path / d / "summary.json").read_text() for d in ("a", "b"))
+    metrics = [json.loads(x)["metrics"] for x in (a, b)]
+    assert metrics[0] == metrics[1]  # as if the file held each bar once
+    cells = rows[50].split(",")
+    cells[5] = "123.456"  # the same minute with another volume
+    other = [*rows[:51], ",".join(cells), *rows[51:]]
+    conflicting = tmp_path / "conflict.csv"
+    conflicting.write_text("\n".join(other) + "\n")
+    capsys.readouterr()
+    err = refused(tmp_path, capsys, "--data", str(conflicting))
+    assert f"line 52, open time {rows[50].split(',')[0]} repeats with another bar" in err
+
+
+def test_insurance_fund_prints_are_not_replayed_as_market_trades(tmp_path):
+    """The 2023-04-04 capture holds an INSURANCE_FUND print at 28722.50 while the book trades
+    near 28147: the run equals one on the file without it (it tripped a stop 2 % away)."""
+    with gzip.open(TRADES_2023, "rt") as fh:
+        lines = fh.read().splitlines()
+    kinds = {line.split(",")[6] for line in lines[1:]}
+    assert "INSURANCE_FUND" in kinds
+    only_market = tmp_path / "BTCUSDT-market-only.csv"
+    only_market.write_text(
+        "\n".join([lines[0], *(x for x in lines[1:] if x.split(",")[6] == "MARKET")]) + "\n"
+    )
+    for name, data in (("all", TRADES_2023), ("market", only_market)):
+        argv = ["--data", str(data), "--fast", "1", "--slow", "2", "--no-html"]
+        assert cli.main([*argv, "--out", str(tmp_path / name)]) == 0
+    trades = [(tmp_path / d / "trades.csv").read_text() for d in ("all", "market")]
+    assert trades[0] == trades[1]
+    assert "28722.5" not in trades[0]
+
+
+def test_the_last_minute_of_trades_data_is_in_the_equity_and_the_summary(tmp_path):
+    """Trades data: the final equity is the wallet after every fill plus the open position
+    valued at the last trade, computed here from trades.csv and the data file alone."""
+    data = ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+    out = tmp_path / "o"
+    argv = ["--data", str(data), "--fast", "1", "--slow", "2", "--no-html", "--out", str(out)]
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())["metrics"]
+    with gzip.open(data, "rt") as fh:
+        last_price = D(fh.read().splitlines()[-1].split(",")[1])
+    wallet, qty, entry = D(summary["starting_equity"]), D(0), D(0)
+    for f in csv.DictReader((out / "trades.csv").open()):
+        signed = D(f["qty"]) if f["side"] == "BUY" else -D(f["qty"])
+        wallet += D(f["realized_pnl"]) - D(f["commission"])
+        if qty == 0 or (qty > 0) == (signed > 0):
+            entry = (abs(qty) * entry + abs(signed) * D(f["price"])) / abs(qty + signed)
+        elif abs(signed) > abs(qty):
+            entry = D(f["price"])
+        qty += signed
+    assert qty != 0  # the capture ends with a position open (the case that was dropped)
+    expected = wallet + qty * (last_price - entry)
+    assert abs(D(str(summary["final_equity"])) - expected) < D("0.000001")
+    last_row = (out / "equity.csv").read_text().splitlines()[-1].split(",")
+    assert D(last_row[3]) == qty
