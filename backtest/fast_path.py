@@ -68,7 +68,15 @@ class NotApplicable(Exception):
 # anything is in flight, and the state its once-a-second equity check and its bar builder
 # keep. If the ExecManager changes shape the fast path steps aside (the plain loop runs; the
 # tests, which require skipping, then fail loudly) rather than guess.
-_EM_STATE = ("_protect_dirty", "_deferred", "_pending", "_cancel_sent", "_unstarted", "_marked")
+_EM_STATE = (
+    "_protect_dirty",
+    "_protect_on_price",
+    "_deferred",
+    "_pending",
+    "_cancel_sent",
+    "_unstarted",
+    "_marked",
+)
 _EM_TRADES_STATE = ("_last_bar_open", "_builders", "_last_equity", "_next_equity_ms")
 
 
@@ -258,7 +266,7 @@ class KlineFastPath:
             and not rig.book.orders
         ):
             return i
-        if em._protect_dirty or em._deferred or em._pending:
+        if em._protect_dirty or em._protect_on_price or em._deferred or em._pending:
             return i
         book = rig.book
         symbol = self.symbol
@@ -504,7 +512,13 @@ class TradeFastPath:
         ):
             return s, s
         symbol = self.symbol
-        if em._protect_dirty or em._deferred or em._pending or em._unstarted:
+        if (
+            em._protect_dirty
+            or em._protect_on_price
+            or em._deferred
+            or em._pending
+            or em._unstarted
+        ):
             return s, s
         if symbol not in em._marked:
             return s, s

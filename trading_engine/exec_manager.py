@@ -313,6 +313,9 @@ class ExecManager:
         # that a strategy repeating its target every bar is denied once, not once a bar.
         self._denied_target: dict[str, tuple[object, ...]] = {}
         self._protect_dirty: set[str] = set()
+        # Symbols whose stop was refused as already triggered (-2021): planned again on their
+        # next price, not at once (the same price would give the same refusal, in a loop).
+        self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
@@ -407,6 +410,8 @@ class ExecManager:
             return
         if self._stopped:
             return
+        if self._protect_on_price:
+            self._replan_on_price(item, now)
 
         # 2: stale orders
         stale = self._stale
@@ -954,9 +959,10 @@ class ExecManager:
                 and ended.is_protective
                 and self.config.protect_positions
             ):
-                # The price crossed the level while the stop was on its way: plan again now
-                # (the plan then closes at the market), not at the next position change.
-                self._protect_dirty.add(symbol)
+                # The price crossed the level while the stop was on its way: plan again on the
+                # next price (the plan then closes at the market), not at the next position
+                # change; not at once either (no price yet at start-up: the same refusal).
+                self._protect_on_price.add(symbol)
         if isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
             changed = risk.record_error(f"rejected {event.code}") or changed
@@ -985,6 +991,14 @@ class ExecManager:
         self._next_equity_ms = 0
         if self.config.protect_positions:
             self._protect_dirty.add(symbol)
+
+    def _replan_on_price(self, item: object, now: int) -> None:
+        """A price of a symbol whose stop was refused as already triggered: plan it again."""
+        symbol = getattr(item, "symbol", None)
+        if symbol in self._protect_on_price:
+            self._protect_on_price.discard(symbol)
+            self._protect_dirty.add(symbol)
+            self._settle(now)
 
     def _rework(self, symbol: str, now: int) -> None:
         if symbol in self._targets and self._risk.state is ACTIVE:

@@ -497,17 +497,22 @@ def test_a_flip_replaces_the_stop_at_once_since_the_new_one_is_on_the_other_side
     assert (new.type, new.side, new.stop_price) == (OrderType.STOP_MARKET, BUY, D("61200.0"))
 
 
-def test_a_stop_refused_as_already_triggered_is_planned_again_at_once_and_closes_at_market():
+def test_a_stop_refused_as_already_triggered_is_planned_again_on_the_next_price():
     # Long 0.100 from 60000, stop 58800.0. The last price falls through the level while the
-    # stop is on its way: the exchange refuses it (-2021). Planned again at once against the
-    # last trade price (58750 <= 58800.0): a reduce-only market order closes the position.
+    # stop is on its way: the exchange refuses it (-2021). Nothing is sent again on the same
+    # (unknown) price: at start-up, before the first trade, that looped into the circuit
+    # breaker. The next trade (58750 <= 58800.0) plans it again: a reduce-only market order
+    # closes the position.
     rig = make_rig(stop_loss_pct=D(2))
     go_long(rig, "0.100", "60000")
     stop = rig.venue.submitted[-1]
-    rig.trade("58750")
+    sent = len(rig.venue.submitted)
 
     rig.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    assert len(rig.venue.submitted) == sent
+    rig.trade("58750")
 
+    assert len(rig.venue.submitted) == sent + 1
     close = rig.venue.submitted[-1]
     assert (close.type, close.side, close.quantity, close.reduce_only) == (
         MARKET,
