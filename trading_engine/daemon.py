@@ -54,7 +54,7 @@ from gateway.market_rest import MarketDataRest
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.config import RiskConfig
-from risk_manager.risk_manager import DAY_MS, RiskManager
+from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, resolve_model_path
@@ -387,7 +387,10 @@ class Daemon:
             return
         risk.restore_state(last.current, last.reason)
         if self.reset_halt:
-            exec_manager.reset("operator reset (--reset-halt)")
+            try:
+                exec_manager.reset("operator reset (--reset-halt)")
+            except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
+                raise DaemonError(f"--reset-halt refused: {e}") from None
             self._print(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         else:
             self._print(

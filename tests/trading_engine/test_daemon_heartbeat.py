@@ -1,9 +1,12 @@
 """The heartbeat prints a status line every `execution.heartbeat_s` until the shutdown
-starts: then the closing summary is the last thing on stdout."""
+starts: then the closing summary is the last thing on stdout. An operator reset the kill
+switch forbids is one clear error."""
 
 import asyncio
 import io
 from dataclasses import replace
+
+import pytest
 
 from runtime.settings import load_settings
 from trading_engine.daemon import Daemon
@@ -27,3 +30,30 @@ def test_the_heartbeat_prints_until_the_shutdown_stops_it() -> None:
 
     assert printed >= 3  # ~10 lines in 0.1 s
     assert after == printed
+
+
+def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> None:
+    """A daemon journaled HALTED by the kill switch, restarted with --reset-halt while the
+    kill-switch file is still there: a DaemonError (one line from app.py), no traceback."""
+    from core.enums import TradingState
+    from core.events import TradingStateChanged
+    from tests.trading_engine.support import T0, make_rig
+    from trading_engine.daemon import DaemonError
+
+    kill = tmp_path / "KILL"
+    kill.touch()
+    rig = make_rig(kill_switch_file=str(kill))
+    halted = TradingStateChanged(
+        event_time_ms=T0,
+        recv_time_ms=T0,
+        previous=TradingState.REDUCING,
+        current=TradingState.HALTED,
+        reason=f"kill switch: file {kill} exists",
+    )
+    daemon = Daemon(load_settings(None, env_file=None), reset_halt=True, out=io.StringIO())
+
+    with pytest.raises(DaemonError) as e:
+        daemon._restore_trading_state([halted], rig.risk, rig.em)
+
+    assert str(e.value).startswith("--reset-halt refused: trading state: illegal transition ")
+    assert str(e.value).endswith(f"remove the kill-switch file {kill} first")
