@@ -32,7 +32,7 @@ import aiohttp
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import JournalError, SqliteJournal, Synchronous, run_applier
 from core.clock import LiveClock
-from core.enums import TradingState
+from core.enums import OrderType, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -67,6 +67,7 @@ from trading_engine.market_recorder import MarketRecorder, session_header
 log = logging.getLogger("daemon")
 
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
+PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
 
 
@@ -596,6 +597,8 @@ class Daemon:
             self._recorder.stopping(
                 cancel_orders=not self.keep_orders, keep_protection=keep_protection
             )
+        if keep_protection:
+            await self._settle_protection(parts.exec_manager, deadline)
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences
@@ -625,6 +628,18 @@ class Daemon:
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
         )
         return self.exit_status
+
+    async def _settle_protection(self, exec_manager: ExecManager, deadline: float) -> None:
+        """A position left open keeps its stop: a stop being replaced (the old one's cancel
+        sent, the new one waiting for its confirmation) gets up to PROTECT_WAIT_S of the
+        shutdown budget to go out, so the daemon does not leave it without one."""
+        until = min(deadline - SHUTDOWN_BUDGET_S / 2, time.monotonic() + PROTECT_WAIT_S)
+        for _ in range(int(PROTECT_WAIT_S / 0.02)):  # polled: the venue's events settle it
+            if not exec_manager.protection_pending or time.monotonic() >= until:
+                break
+            await asyncio.sleep(0.02)
+        if exec_manager.protection_pending:
+            log.warning("stopping with a protective order not yet placed")
 
     def _write_summary(self, summary: Any, final_differences: int) -> None:
         """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
@@ -689,15 +704,21 @@ def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
         position = book.position(symbol)
         if not position.qty:
             continue
-        guards = [
-            f"{o.type.value} {o.stop_price:f}"
+        protective = [
+            o
             for o in book.orders.values()
             if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
-        if guards:
+        guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
+        if any(o.type is OrderType.STOP_MARKET for o in protective):
             lines.append(
                 f"position {symbol} {position.qty:f} left open, guarded on the exchange by "
                 + ", ".join(guards)
+            )
+        elif guards:  # a take-profit alone does not limit a loss
+            lines.append(
+                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                f"stop-loss (only {', '.join(guards)})"
             )
         else:
             lines.append(

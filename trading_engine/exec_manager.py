@@ -1070,6 +1070,14 @@ class ExecManager:
         )
 
     @property
+    def protection_pending(self) -> bool:
+        """A stop-loss / take-profit still to be placed (a replacement waiting for the old
+        one's cancel, or a refused one for the next price), while trading is ACTIVE."""
+        return bool(self._protect_dirty or self._protect_on_price) and (
+            not self._stopped and self._risk.state is ACTIVE
+        )
+
+    @property
     def trading_state(self) -> TradingState:
         return self._risk.state
 
