@@ -33,7 +33,7 @@ counted in `stats`, never applied and never fatal.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -750,7 +750,7 @@ class LiveVenue:
             )
         self._emit(events)
         if u.reason == "FUNDING_FEE":  # which symbol and how much: only the income endpoint says
-            self._spawn_job("funding", self._quietly("funding", self.sync.catch_up_funding()))
+            self._spawn_job("funding", self._quietly("funding", self.sync.catch_up_funding))
 
     def _on_connected(self, connects: int) -> None:
         if connects > 1 and self._running and not self._stopping:
@@ -839,18 +839,20 @@ class LiveVenue:
         if self._stopping and not t.cancel_requested:
             return
         if t.needs_fills and t.exchange_order_id is not None:
-            self._spawn_once("fills", t, self._quietly("fills", self.sync.fetch_fills(t)))
+            self._spawn_once("fills", t, self._quietly("fills", lambda: self.sync.fetch_fills(t)))
         if t.order.is_terminal:
             return
         if t.needs_query:
-            self._spawn_once("query", t, self._quietly("query", self.sync.refresh(t)))
+            self._spawn_once("query", t, self._quietly("query", lambda: self.sync.refresh(t)))
         if t.cancel_requested and t.status.is_open and not t.cancel_inflight:
             self._spawn_once("cancel", t, self._cancel(t))
 
-    async def _quietly(self, what: str, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a REST follow-up; a failure is logged (the next reconciliation repeats it)."""
+    async def _quietly(self, what: str, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run a REST follow-up; a failure is logged (the next reconciliation repeats it).
+        `job` makes the coroutine only when this runs: a follow-up dropped because the same
+        one is running (`_spawn_keyed`) leaves no coroutine never awaited."""
         try:
-            await coro
+            await job()
         except TradingError as exc:
             log.warning("%s failed: %s (reconciliation will retry)", what, exc)
         except Exception:

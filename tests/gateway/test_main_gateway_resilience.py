@@ -204,3 +204,42 @@ async def test_a_funding_row_whose_rate_lookup_fails_is_read_again_not_lost() ->
             assert booked and booked <= emitted
     finally:
         await exchange.stop()
+
+
+async def test_a_funding_catch_up_dropped_while_one_runs_makes_no_coroutine() -> None:
+    """A FUNDING_FEE update while a funding catch-up already runs: the second catch-up is not
+    started, and its coroutine is not even made (it was made and never awaited: a
+    RuntimeWarning on stderr after a restart)."""
+    import gc
+    import warnings
+
+    from gateway.main_gateway import LiveVenue
+    from gateway.user_wire import AccountUpdate
+
+    class Sync:
+        calls = 0
+
+        def catch_up_funding(self) -> object:
+            self.calls += 1
+            return asyncio.sleep(0)
+
+    venue = LiveVenue.__new__(LiveVenue)  # only the account-update path is exercised
+    venue.sync = Sync()  # type: ignore[assignment]
+    venue.instruments = {}
+    venue._emit = lambda events: None  # type: ignore[method-assign]
+    venue._busy = {("funding", ""): None}  # type: ignore[dict-item]  # one is running
+    update = AccountUpdate(
+        reason="FUNDING_FEE",
+        balances=(),
+        positions=(),
+        event_time_ms=1,
+        transaction_time_ms=1,
+        recv_time_ms=1,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        venue._on_account_update(update)
+        gc.collect()
+
+    assert venue.sync.calls == 0  # type: ignore[attr-defined]
+    assert not [w for w in caught if "never awaited" in str(w.message)], caught
