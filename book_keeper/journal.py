@@ -140,7 +140,7 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
-from core.orders import Fill, IllegalTransition, Order
+from core.orders import ClientOrderIds, Fill, IllegalTransition, Order
 
 log = logging.getLogger(__name__)
 
@@ -1054,7 +1054,26 @@ class SqliteJournal:
         return None if value is None else int(value)
 
     def max_client_seq(self, prefix: str) -> int:
-        """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none."""
+        """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none. A
+        denied request took its id too (no orders row): the latest denial counts, so that the
+        next session does not give its id to another order."""
+        return max(self._max_order_seq(prefix), self._last_denied_seq(prefix))
+
+    def _last_denied_seq(self, prefix: str) -> int:
+        row = self._db.execute(
+            "SELECT payload FROM events WHERE kind = 'RiskDenied' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0
+        payload = row[0]
+        try:
+            cid = orjson.loads(payload)["request"]["client_order_id"]
+            seq = ClientOrderIds.seq_of(cid, prefix) if isinstance(cid, str) else None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return 0
+        return 0 if seq is None else seq
+
+    def _max_order_seq(self, prefix: str) -> int:
         low = f"{prefix}-"
         high = f"{prefix}."  # "." sorts right after "-": the range holds exactly `prefix-...`
         tail = len(low) + 1

@@ -316,6 +316,20 @@ def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
     assert journal.last_trade_id("ETHUSDT") is None
 
 
+def test_an_id_a_denied_request_took_is_not_given_again_after_a_restart(journal):
+    """bot-12 was denied by the RiskManager (no orders row): the next session starts at 13,
+    not at 11 after the highest order (bot-10), so no two journaled requests share an id."""
+    journal.record(submitted("bot-10", BUY, "0.001", "60000.0"))
+    denied = submitted("bot-12", BUY, "0.001", "60000.0")
+    journal.record(
+        RiskDenied(event_time_ms=T0, recv_time_ms=T0, request=denied.request, reason="max notional")
+    )
+    journal.flush()
+
+    assert journal.max_client_seq("bot") == 12
+    assert journal.max_client_seq("other") == 0
+
+
 def test_last_record_ms_is_the_latest_event_fill_or_snapshot(journal):
     """Where the start-up reads the funding history from (settled while the daemon was down)."""
     assert journal.last_record_ms() is None
