@@ -831,7 +831,15 @@ class BookKeeper:
             self._wallet_ms = max(self._wallet_ms, time_ms)
             self._day = time_ms // DAY_MS
             self._day_base = theirs - self.transfers
-            log.info("books: %s wallet %s from the exchange (%s)", asset, theirs, reason)
+            # Replaying the journal at a restart, this is an old balance, not the exchange's
+            # now (the start-up reconciliation says that): not a line of its own.
+            log.log(
+                logging.DEBUG if self._restoring else logging.INFO,
+                "books: %s wallet %s from the exchange (%s)",
+                asset,
+                theirs,
+                reason,
+            )
             self._sample()
             return None
         if ours == theirs:

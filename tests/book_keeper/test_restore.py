@@ -146,6 +146,20 @@ def test_restore_gives_the_books_the_daemon_had(tmp_path):
     assert restored.differences == 0  # replaying known history is not news
 
 
+def test_restore_does_not_log_an_old_balance_as_the_exchanges(tmp_path, caplog):
+    """The journal's first snapshot says 10000 USDT; a restart replays it. That is history,
+    not what the exchange says now: no INFO line "wallet ... from the exchange"."""
+    with SqliteJournal(tmp_path) as journal:
+        _trade_session(journal, book(start=None))
+    restored = book(start=None, clock=SimClock(T0 + 60_000))
+    caplog.set_level("INFO", logger="book_keeper.book_keeper")
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert not [r for r in caplog.records if "from the exchange" in r.getMessage()]
+    assert restored.wallet() == D("9995.4969")
+
+
 def test_a_fill_seen_before_the_restart_is_not_booked_again(tmp_path):
     with SqliteJournal(tmp_path) as journal:
         _trade_session(journal, book(start=None))
