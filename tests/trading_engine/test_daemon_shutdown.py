@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 from runtime.settings import load_settings
 from tests.trading_engine.support import make_rig
-from tests.trading_engine.test_exec_manager import go_long, target
+from tests.trading_engine.test_exec_manager import add_to_long_with_a_stop, go_long
 from trading_engine.daemon import Daemon, _left_open
 
 
@@ -16,13 +16,7 @@ def test_a_stop_being_replaced_goes_out_before_the_shutdown_goes_on() -> None:
     # Long 0.100 from 60000 with its stop at 58800.0, added to at 62000: the old stop's cancel
     # is sent, the new one (59780.0) waits for its confirmation, which comes 0.1 s later.
     rig = make_rig(stop_loss_pct=D(2))
-    go_long(rig, "0.100", "60000")
-    old = rig.venue.submitted[-1]
-    rig.venue.accept(old.client_order_id)
-    rig.say(target("0.200"))
-    add = rig.venue.submitted[-1]
-    rig.venue.accept(add.client_order_id)
-    rig.venue.fill(add.client_order_id, "62000")
+    old, _add = add_to_long_with_a_stop(rig)
     assert rig.em.protection_pending
     daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
 

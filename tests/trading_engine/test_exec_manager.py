@@ -26,7 +26,7 @@ from core.events import (
     VenueSnapshot,
 )
 from core.journal import MemoryJournal
-from core.orders import Fill, Order, OrderProposal, TargetPosition
+from core.orders import Fill, Order, OrderProposal, OrderRequest, TargetPosition
 from tests.trading_engine.support import BUY, MINUTE, SELL, T0, make_bar, make_rig
 from trading_engine.exec_manager import EXEC_STRATEGY, BarSource, ExecConfig
 
@@ -60,6 +60,20 @@ def go_long(rig, qty: str = "0.100", price: str = "60000") -> str:
     rig.venue.fill(cid, price)
     assert rig.book.position("BTCUSDT").qty == D(qty)
     return cid
+
+
+def add_to_long_with_a_stop(rig) -> tuple[OrderRequest, OrderRequest]:
+    """Long 0.100 from 60000 with its stop (58800.0) accepted, then added to at 62000: the
+    entry moves to 61000, so the stop is to move to 59780.0 on the same side. (The old stop,
+    the add order)."""
+    go_long(rig, "0.100", "60000")
+    old = rig.venue.submitted[-1]
+    rig.venue.accept(old.client_order_id)
+    rig.say(target("0.200"))
+    add = rig.venue.submitted[-1]
+    rig.venue.accept(add.client_order_id)
+    rig.venue.fill(add.client_order_id, "62000")
+    return old, add
 
 
 # --- journal before venue ------------------------------------------------------------------------
@@ -459,13 +473,7 @@ def test_a_stop_moved_on_the_same_side_is_placed_only_after_the_old_one_is_cance
     # 61000 x 0.98 = 59780.0. The old stop is cancelled first; the new one goes out once
     # the cancel is confirmed, and only then.
     rig = make_rig(stop_loss_pct=D(2))
-    go_long(rig, "0.100", "60000")
-    old = rig.venue.submitted[-1]
-    rig.venue.accept(old.client_order_id)
-    rig.say(target("0.200"))
-    add = rig.venue.submitted[-1]
-    rig.venue.accept(add.client_order_id)
-    rig.venue.fill(add.client_order_id, "62000")
+    old, add = add_to_long_with_a_stop(rig)
     assert rig.venue.cancels == [("BTCUSDT", old.client_order_id)]
     assert rig.venue.submitted[-1] is add  # no second stop while the first may still rest
     rig.mark("62010")
