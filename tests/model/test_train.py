@@ -145,6 +145,33 @@ def test_a_test_block_without_a_class_trains_and_saves_with_auc_n_a(tmp_path, ca
     assert aucs[:2] == [None, None] and all(isinstance(a, float) for a in aucs[2:])
 
 
+def test_a_block_without_a_class_the_model_predicts_scores_without_a_warning():
+    # The SELL class (-1) is predicted but absent from the block: balanced accuracy is the
+    # mean recall over the classes present, (1/2 + 1) / 2, and nothing is printed to warn.
+    classes = np.array([-1, 0, 1])
+    y = np.array([0, 0, 1, 1])
+    pred = np.array([0, -1, 1, 1])
+    p = np.eye(3)[np.searchsorted(classes, pred)] * 0.8 + 0.2 / 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = metrics(y, p, classes, pred)
+    assert m["balanced_accuracy"] == 0.75
+
+
+def test_balanced_accuracy_is_scikit_learns_on_ordinary_blocks():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from model.train import balanced_accuracy
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        y = rng.integers(-1, 2, size=200)
+        pred = rng.integers(-1, 2, size=200)
+        assert balanced_accuracy(y, pred) == pytest.approx(
+            balanced_accuracy_score(y, pred), abs=1e-15
+        )
+
+
 @pytest.mark.slow
 def test_parallel_folds_give_the_same_metrics_as_sequential_ones(tmp_path):
     # joblib worker processes (slow: each worker imports scikit-learn).
