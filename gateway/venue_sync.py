@@ -34,6 +34,7 @@ from gateway.user_wire import (
     AlgoUpdate,
     MalformedMessage,
     OrderUpdate,
+    UserTrade,
     parse_account,
     parse_funding_income,
     parse_position_risk,
@@ -118,6 +119,8 @@ class VenueSync:
         self.funding_since_ms: int | None = None  # FUNDING_FEE income from here on is ours
         self._funding_seen: set[int] = set()
         self._funding_order: deque[int] = deque()
+        # userTrades rows of unknown orders, held while a reconciliation runs (see `reconcile`)
+        self._held_trades: list[UserTrade] | None = None
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -195,13 +198,31 @@ class VenueSync:
                 self.stats.foreign_symbol_events += 1
                 continue
             highest = max(highest, trade.trade_id)
-            applied = self.tracker.apply_trade(trade)
-            if applied is None:
-                self.stats.foreign_trades += 1
-                log.info("trade %s of order %s is not ours", trade.trade_id, trade.order_id)
+            held = self._held_trades
+            if held is not None and self.tracker.by_exchange_id(symbol, trade.order_id) is None:
+                held.append(trade)  # maybe our stop's triggered order: known after the sweep
                 continue
-            self._on_applied(applied)
+            self._apply_trade(trade)
         return highest
+
+    def _apply_trade(self, trade: UserTrade) -> None:
+        applied = self.tracker.apply_trade(trade)
+        if applied is None:
+            self.stats.foreign_trades += 1
+            log.info("trade %s of order %s is not ours", trade.trade_id, trade.order_id)
+            return
+        self._on_applied(applied)
+
+    def _apply_held_trades(self, held: list[UserTrade]) -> None:
+        """The caught-up fills of orders unknown when they were read. A conditional order
+        of ours that triggered while nobody listened fills as a new matching-engine order,
+        whose id the sweep learns from the algo order (and fetches its fills with it): only
+        what is still unknown after that is not ours."""
+        for trade in held:
+            t = self.tracker.by_exchange_id(trade.symbol, trade.order_id)
+            if t is not None and trade.trade_id in t.trade_ids:
+                continue  # applied with its order's fills in the sweep
+            self._apply_trade(trade)
 
     # --- the whole account -------------------------------------------------------------------
 
@@ -222,10 +243,16 @@ class VenueSync:
         self.leverage.update(acct.leverage)
         self.margin_type.update(acct.margin_type)
         positions = await self._positions()
-        for symbol in self.symbols:
-            await self._catch_up_trades(symbol)
-        for symbol, (rows, algo_rows) in rows_by_symbol.items():
-            await self.sweep(symbol, rows, algo_rows)
+        held: list[UserTrade] = []
+        self._held_trades = held
+        try:
+            for symbol in self.symbols:
+                await self._catch_up_trades(symbol)
+            for symbol, (rows, algo_rows) in rows_by_symbol.items():
+                await self.sweep(symbol, rows, algo_rows)
+        finally:
+            self._held_trades = None
+            self._apply_held_trades(held)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,

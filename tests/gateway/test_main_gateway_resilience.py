@@ -3,6 +3,7 @@ local exchange: end the user stream (the daemon would flatten and halt), end the
 the reconciliation loop for good, or drop the reconciliation a reconnect needs."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from core.enums import OrderStatus, Side
+from core.enums import OrderStatus, OrderType, Side
 from core.errors import RetryableError
 from core.events import (
     FundingPaid,
@@ -22,9 +23,18 @@ from core.events import (
     StreamStateChanged,
     VenueSnapshot,
 )
+from core.orders import OrderRequest
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
-from tests.gateway.venue_harness import DATASET, FAST, GENEROUS, SYMBOL, session, start_exchange
+from tests.gateway.venue_harness import (
+    DATASET,
+    FAST,
+    GENEROUS,
+    SYMBOL,
+    TICK,
+    session,
+    start_exchange,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -243,3 +253,59 @@ async def test_a_funding_catch_up_dropped_while_one_runs_makes_no_coroutine() ->
 
     assert venue.sync.calls == 0  # type: ignore[attr-defined]
     assert not [w for w in caught if "never awaited" in str(w.message)], caught
+
+
+async def test_a_stop_that_filled_while_nobody_listened_is_recovered_and_never_called_foreign(
+    caplog,
+) -> None:
+    """A stop-loss that triggers while the daemon is down fills as a new matching-engine
+    order. The restart's userTrades catch-up reads that fill before the sweep has learned the
+    new order's id from the algo order: it is ours, recovered once, never logged or counted
+    as "not ours" (the log said both)."""
+    exchange = await LocalExchange(
+        data=DATASET, symbols=[SYMBOL], speed=20.0, rate_limits=GENEROUS
+    ).start()
+    try:
+        creds = exchange.create_account()
+        async with session(exchange, creds=creds, stop_cancels=False) as a:
+            entry = a.market(Side.BUY, qty="0.002")
+            a.venue.submit(entry)
+            filled = await a.rec.wait_for(OrderFilled, entry.client_order_id)
+            last = exchange.engine.last_price(SYMBOL)
+            assert last is not None
+            stop = OrderRequest(
+                symbol=SYMBOL,
+                side=Side.SELL,
+                type=OrderType.STOP_MARKET,
+                quantity=None,
+                stop_price=last - TICK,
+                close_position=True,
+                client_order_id=a.ids.next(),
+            )
+            a.venue.submit(stop)
+            await a.rec.wait_for(OrderAccepted, stop.client_order_id)
+            resting = a.venue.order(stop.client_order_id)
+            assert resting is not None
+        # Nobody listens now; the replay (20x) takes the price through the stop.
+        for _ in range(600):
+            if a.exchange_position() == 0:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the stop-loss did not fire within 60 s")
+
+        async with session(exchange, creds=creds, start=False) as b:
+            b.venue.restore(
+                [resting],
+                trade_ids={entry.client_order_id: [filled.fill.trade_id]},
+                last_trade_ids={SYMBOL: filled.fill.trade_id},
+            )
+            with caplog.at_level(logging.INFO, logger="gateway.venue_sync"):
+                await b.venue.start()
+            fills = b.rec.of(OrderFilled, stop.client_order_id)
+
+            assert [f.fill.qty for f in fills] == [Decimal("0.002")]
+            assert b.venue.stats.foreign_trades == 0
+            assert "is not ours" not in caplog.text
+    finally:
+        await exchange.stop()
