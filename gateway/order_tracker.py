@@ -248,6 +248,20 @@ class OrderTracker:
         self._close(t)
         return [self._reconciled(t, now_ms, recv_ms)]
 
+    def forgotten(
+        self, client_order_id: str, *, now_ms: int, recv_ms: int, reason: str
+    ) -> list[Event]:
+        """An accepted order without a fill that the exchange no longer knows: Binance stops
+        finding an order that ended (CANCELED or EXPIRED) without a fill 3 days after its
+        creation. Closed as EXPIRED with `reason` (which of the two it was is lost)."""
+        t = self._orders[client_order_id]
+        if t.order.is_terminal or not t.accepted or t.fill_qty > 0 or t.status is S.UNKNOWN:
+            return []
+        events: list[Event] = []
+        t.pending_terminal = (S.EXPIRED, now_ms, reason)
+        self._settle(t, recv_ms, events)
+        return events
+
     def algo_canceled(
         self, client_order_id: str, *, algo_id: int | None, now_ms: int, recv_ms: int
     ) -> list[Event]:

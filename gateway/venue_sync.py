@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 S = OrderStatus
 NO_SUCH_ORDER = -2013  # "Order does not exist."
+# Binance no longer finds an order CANCELED or EXPIRED without a fill once it is 3 days old
+# (reference §6.4, "Retention").
+NO_FILL_RETENTION_MS = 3 * 24 * 3_600_000
 _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
 
@@ -316,10 +319,34 @@ class VenueSync:
                 shown = None  # triggered: its matching-engine order decides
             if shown is None or t.needs_fills or t.needs_query:
                 try:
-                    await self.refresh(t)
+                    await self.refresh(t, raise_missing=shown is None)
                 except RejectedError as exc:
-                    log.warning("reconcile: query of %s failed: %s", cid, exc)
+                    if exc.code == NO_SUCH_ORDER and shown is None:
+                        self._not_found(t, exc)
+                    else:
+                        log.warning("reconcile: query of %s failed: %s", cid, exc)
             self._follow_up(t)
+
+    def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
+        """An order we hold open that the exchange neither lists nor finds (-2013). Past
+        Binance's retention of an order that ended without a fill (3 days) that is what
+        became of it (a restart long after the dead-man switch cancelled it): closed as
+        EXPIRED. Younger, or with fills, it is logged and asked about again next time."""
+        cid = t.client_order_id
+        now = self.rest.clock.now_ms()
+        age_ms = now - t.order.created_ms
+        if age_ms > NO_FILL_RETENTION_MS and t.accepted and t.fill_qty == 0:
+            hours = age_ms // 3_600_000
+            reason = (
+                f"no longer known to the exchange ({exc.code}): created {hours} h ago, no fill; "
+                "Binance forgets an order that ended without a fill after 3 days"
+            )
+            log.warning("order %s: %s; closed as EXPIRED", cid, reason)
+            self._emit(
+                self.tracker.forgotten(cid, now_ms=now, recv_ms=self.clock.now_ms(), reason=reason)
+            )
+            return
+        log.warning("order %s: the exchange does not know it (%s)", cid, exc)
 
     async def _positions(self) -> tuple[Position, ...]:
         rows = await self.rest.call("futures_position_information", weight=5)

@@ -12,18 +12,19 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from core.enums import OrderStatus, OrderType, Side
+from core.enums import OrderStatus, OrderType, Side, TimeInForce
 from core.errors import RetryableError
 from core.events import (
     FundingPaid,
     OrderAccepted,
     OrderCanceled,
+    OrderExpired,
     OrderFilled,
     StreamState,
     StreamStateChanged,
     VenueSnapshot,
 )
-from core.orders import OrderRequest
+from core.orders import Order, OrderRequest
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
 from tests.gateway.venue_harness import (
@@ -309,3 +310,34 @@ async def test_a_stop_that_filled_while_nobody_listened_is_recovered_and_never_c
             assert "is not ours" not in caplog.text
     finally:
         await exchange.stop()
+
+
+async def test_an_order_the_exchange_forgot_after_3_days_without_a_fill_is_closed(ex) -> None:
+    """A restart long after the dead-man switch cancelled a resting order: Binance no longer
+    finds an order that ended without a fill 3 days after its creation (-2013). Such an order
+    is closed as EXPIRED, saying why; a younger one the exchange does not find stays open
+    (asked about again at the next reconciliation): it may only be slow to show."""
+    now = ex.now_ms()
+
+    def resting(cid: str, age_ms: int, order_id: int) -> Order:
+        return Order(
+            client_order_id=cid, symbol=SYMBOL, side=Side.BUY, type=OrderType.LIMIT,
+            quantity=Decimal("0.002"), price=Decimal("50000.0"), time_in_force=TimeInForce.GTC,
+            status=OrderStatus.NEW, created_ms=now - age_ms, updated_ms=now - age_ms,
+            order_id=order_id,
+        )  # fmt: skip
+
+    old = resting("gone-1", 3 * 86_400_000 + 3_600_000, 990_000_001)
+    young = resting("gone-2", 3_600_000, 990_000_002)
+    async with session(ex, start=False) as s:
+        s.venue.restore([old, young])
+        await s.venue.start()
+
+        (expired,) = s.rec.of(OrderExpired)
+        assert expired.client_order_id == "gone-1" and expired.order_id == 990_000_001
+        assert "73 h ago, no fill" in expired.reason and "3 days" in expired.reason
+        gone = s.venue.order("gone-1")
+        kept = s.venue.order("gone-2")
+        assert gone is not None and gone.status is OrderStatus.EXPIRED
+        assert kept is not None and kept.status is OrderStatus.NEW
+        assert not s.rec.of(OrderCanceled) and len(s.rec.of(OrderExpired)) == 1
