@@ -26,10 +26,9 @@ A ratio whose denominator is 0 is reported as None (JSON null), never inf or NaN
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from statistics import median
 from typing import Any
 
 import numpy as np
@@ -49,15 +48,42 @@ class FillRow:
 
 
 def returns(equity: Sequence[float]) -> list[float]:
-    # numpy's elementwise IEEE arithmetic: the same floats as b / a - 1.0 one by one.
+    return _returns(equity).tolist()  # type: ignore[no-any-return]
+
+
+def _returns(equity: Sequence[float]) -> Any:
+    """`returns` as a float64 array (a curve of 500,000 samples: 4 MB, not a list of 16 MB).
+    numpy's elementwise IEEE arithmetic: the same floats as b / a - 1.0 one by one."""
     e = _floats(equity)
     a, b = e[:-1], e[1:]
     keep = a != 0
-    return (b[keep] / a[keep] - 1.0).tolist()  # type: ignore[no-any-return]
+    out = b[keep]
+    out /= a[keep]
+    out -= 1.0
+    return out
 
 
 def _floats(values: Sequence[float]) -> Any:
     return np.asarray(values, dtype=np.float64)
+
+
+_CHUNK = 1 << 16
+
+
+def _sum(values: Sequence[float]) -> float:
+    """sum(values) of Python floats, left to right, as `sum` of the list gives (whatever the
+    Python version's float summation): a numpy array is handed to `sum` as Python floats a
+    chunk at a time (its elements as numpy scalars would take `sum`'s generic path)."""
+    return sum(_py_floats(values))
+
+
+def _py_floats(values: Sequence[float]) -> Iterable[float]:
+    """`values` as Python floats, in order; an array converted a chunk at a time, so that no
+    list of every value is made."""
+    if not isinstance(values, np.ndarray):
+        return values
+    chunks = (values[i : i + _CHUNK].tolist() for i in range(0, len(values), _CHUNK))
+    return itertools.chain.from_iterable(chunks)
 
 
 def total_return(equity: Sequence[float]) -> float:
@@ -67,7 +93,18 @@ def total_return(equity: Sequence[float]) -> float:
 def periods_per_year(times_ms: Sequence[int]) -> float | None:
     steps = np.diff(np.asarray(times_ms, dtype=np.int64))
     steps = steps[steps > 0]
-    return YEAR_MS / median(steps.tolist()) if len(steps) else None
+    return YEAR_MS / _median_int(steps) if len(steps) else None
+
+
+def _median_int(values: Any) -> int | float:
+    """statistics.median of a non-empty int64 array, as of the list of its Python ints (the
+    middle int, or the mean of the two middle ones as int / 2), without the list."""
+    n = len(values)
+    i = n // 2
+    if n % 2:
+        return int(np.partition(values, i)[i])
+    part = np.partition(values, (i - 1, i))
+    return (int(part[i - 1]) + int(part[i])) / 2
 
 
 _MAX_EXP = 690.0  # e**690 ~ 1e299, below float's 1.8e308
@@ -88,36 +125,40 @@ def annualized_return(equity: Sequence[float], times_ms: Sequence[int]) -> float
 def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
     if len(rets) < 2 or per_year is None:
         return None
-    mean = sum(rets) / len(rets)
+    mean = _sum(rets) / len(rets)
     var = _sum_of_squares(_floats(rets) - mean) / (len(rets) - 1)
     return None if var <= 0 else mean / math.sqrt(var) * math.sqrt(per_year)
 
 
 def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
-    if not rets or per_year is None:
+    if not len(rets) or per_year is None:
         return None
-    mean = sum(rets) / len(rets)
+    mean = _sum(rets) / len(rets)
     down = math.sqrt(_sum_of_squares(np.minimum(_floats(rets), 0.0)) / len(rets))
     return None if down <= 0 else mean / down * math.sqrt(per_year)
 
 
 def _sum_of_squares(values: Any) -> float:
     """sum(v ** 2 for v in values) with Python's float power and left-to-right sum (numpy's
-    square and pairwise sum could differ in the last bit), without a generator."""
-    return sum(map(pow, values.tolist(), itertools.repeat(2.0)))
+    square and pairwise sum could differ in the last bit), without a generator expression and
+    without a list of every value."""
+    return sum(map(pow, _py_floats(values), itertools.repeat(2.0)))
 
 
 def drawdowns(equity: Sequence[float]) -> list[float]:
     """1 - equity / running peak, per sample (0 at a new peak, and while the peak is <= 0)."""
+    return _drawdowns(equity).tolist()  # type: ignore[no-any-return]
+
+
+def _drawdowns(equity: Sequence[float]) -> Any:
     e = _floats(equity)
     peak = np.maximum.accumulate(e) if len(e) else e
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(peak > 0, 1.0 - e / peak, 0.0)
-    return out.tolist()  # type: ignore[no-any-return]
+        return np.where(peak > 0, 1.0 - e / peak, 0.0)
 
 
 def max_drawdown(equity: Sequence[float]) -> float:
-    return float(np.max(drawdowns(equity))) if len(equity) else 0.0
+    return float(np.max(_drawdowns(equity))) if len(equity) else 0.0
 
 
 def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -> int:
@@ -131,9 +172,14 @@ def max_drawdown_duration_ms(equity: Sequence[float], times_ms: Sequence[int]) -
         return 0
     before = np.maximum.accumulate(e)[:-1]  # the peak before each later sample
     peak = np.concatenate(([True], e[1:] >= before))
-    last_peak = np.maximum.accumulate(np.where(peak, np.arange(len(e)), 0))
+    del before
+    last_peak = np.arange(len(e))
+    last_peak[~peak] = 0
+    np.maximum.accumulate(last_peak, out=last_peak)
     # Each sample under its peak, and each recovery, measures the time since that peak.
-    since = t[1:] - t[last_peak[:-1]]
+    since = t[last_peak[:-1]]
+    del last_peak
+    np.subtract(t[1:], since, out=since)
     counts = ~(peak[1:] & peak[:-1])
     return max(0, int(since[counts].max())) if counts.any() else 0
 
@@ -243,7 +289,7 @@ def summarize(
     """Every metric of the module docstring from the curve and the fills."""
     if not equity:
         raise ValueError("an empty equity curve has no metrics")
-    rets = returns(equity)
+    rets = _returns(equity)  # an array: the metrics below take it as the list `returns` gives
     per_year = periods_per_year(times_ms)
     ann = annualized_return(equity, times_ms)
     mdd = max_drawdown(equity)
