@@ -72,6 +72,9 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._changed = asyncio.Event()
+        # What a timed-out wait reports besides the events (the session sets it: the venue's,
+        # stream's and REST counters and the exchange's own record of the order).
+        self.describe: Callable[[str | None], str] | None = None
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
@@ -84,14 +87,30 @@ class Recorder:
         self, kind: Any, cid: str | None = None, *, where: Callable[[Any], bool] | None = None,
         within_s: float = 10.0,
     ) -> Any:  # fmt: skip
-        """The first event of `kind` (for `cid`, matching `where`), waiting if needed."""
-        async with asyncio.timeout(within_s):
-            while True:
-                for e in self.of(kind, cid):
-                    if where is None or where(e):
-                        return e
-                self._changed.clear()
-                await self._changed.wait()
+        """The first event of `kind` (for `cid`, matching `where`), waiting if needed.
+        On timeout, the TimeoutError says what did arrive (and `describe`'s state)."""
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    for e in self.of(kind, cid):
+                        if where is None or where(e):
+                            return e
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError as exc:
+            raise TimeoutError(self._missing(kind, cid, within_s)) from exc
+
+    def _missing(self, kind: Any, cid: str | None, within_s: float) -> str:
+        """Why a wait timed out: the events recorded (of `cid`, if given) and `describe`."""
+        seen = [e for e in self.events if cid is None or _cid(e) == cid]
+        lines = [f"no {getattr(kind, '__name__', kind)} for {cid} within {within_s} s; recorded:"]
+        lines += [f"  {e!r}" for e in seen[-30:]]
+        if self.describe is not None:
+            try:
+                lines.append(self.describe(cid))
+            except Exception as exc:  # a diagnostic must not hide the timeout
+                lines.append(f"(describe failed: {exc!r})")
+        return "\n".join(lines)
 
     async def until(self, condition: Callable[[], bool], *, within_s: float = 10.0) -> None:
         """Wait until `condition()` holds (checked on every event and every 50 ms)."""
@@ -240,6 +259,7 @@ async def session(
         config=config,
     )
     s = Session(ex, creds, venue, rec, journal, ClientOrderIds(prefix))
+    rec.describe = lambda cid: _describe(s, rest, cid)
     try:
         if start:
             await venue.start()
@@ -248,3 +268,19 @@ async def session(
         ex.faults.clear()
         await venue.stop(cancel_orders=stop_cancels)
         await rest.close()
+
+
+def _describe(s: Session, rest: Any, cid: str | None) -> str:
+    """The state a timed-out wait is read against: was the order executed at the exchange, did
+    the user stream drop or the REST layer resync / lose an answer."""
+    lines = [
+        f"user stream: {s.venue.stream.stats}",
+        f"venue: {s.venue.stats}",
+        f"rest: {rest.stats}",
+    ]
+    if cid is not None:
+        rows = [o for o in s.exchange_orders() if o["clientOrderId"] == cid]
+        lines.append(f"exchange's order {cid}: {rows}")
+        tracked = s.venue.order(cid)
+        lines.append(f"venue's order {cid}: {tracked}")
+    return "\n".join(lines)
