@@ -222,10 +222,7 @@ class VenueSync:
         whose id the sweep learns from the algo order (and fetches its fills with it): only
         what is still unknown after that is not ours."""
         for trade in held:
-            t = self.tracker.by_exchange_id(trade.symbol, trade.order_id)
-            if t is not None and trade.trade_id in t.trade_ids:
-                continue  # applied with its order's fills in the sweep
-            self._apply_trade(trade)
+            self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
 
     # --- the whole account -------------------------------------------------------------------
 
@@ -335,17 +332,18 @@ class VenueSync:
         cid = t.client_order_id
         now = self.rest.clock.now_ms()
         age_ms = now - t.order.created_ms
-        if age_ms > NO_FILL_RETENTION_MS and t.accepted and t.fill_qty == 0:
-            hours = age_ms // 3_600_000
+        if age_ms > NO_FILL_RETENTION_MS:
             reason = (
-                f"no longer known to the exchange ({exc.code}): created {hours} h ago, no fill; "
-                "Binance forgets an order that ended without a fill after 3 days"
+                f"no longer known to the exchange ({exc.code}): created {age_ms // 3_600_000} h "
+                "ago, no fill; Binance forgets an order that ended without a fill after 3 days"
             )
-            log.warning("order %s: %s; closed as EXPIRED", cid, reason)
-            self._emit(
-                self.tracker.forgotten(cid, now_ms=now, recv_ms=self.clock.now_ms(), reason=reason)
+            closed = self.tracker.forgotten(
+                cid, now_ms=now, recv_ms=self.clock.now_ms(), reason=reason
             )
-            return
+            if closed:
+                log.warning("order %s: %s; closed as EXPIRED", cid, reason)
+                self._emit(closed)
+                return
         log.warning("order %s: the exchange does not know it (%s)", cid, exc)
 
     async def _positions(self) -> tuple[Position, ...]:
