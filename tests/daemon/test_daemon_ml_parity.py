@@ -126,6 +126,7 @@ def test_features_computed_by_the_running_daemon_equal_the_batch_form(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(360)  # its own waits: 220 s for the bars, 60 for a decision, 60 to stop
 def test_features_of_live_stream_bars_equal_the_batch_form(tmp_path):
     """Up to ~2.5 min: two more bars from the kline stream (one a minute, wall clock)."""
     log, rest, out = _run_daemon(tmp_path, live_bars=2)

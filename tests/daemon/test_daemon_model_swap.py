@@ -224,6 +224,7 @@ def _strategy_decisions(workdir: Path) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(540)  # its own waits: 120 s warm-up, 2 x 150 per bar, 30, 60 to stop
 def test_running_daemon_switches_the_shipped_registry_at_a_1m_bar(tmp_path):
     """A copy of the shipped registry on 1m klines (a live bar a wall-clock minute, ~1.5-2.5
     min): a promoted model whose features do not match is refused at the next bar and the
