@@ -1,5 +1,6 @@
 """`fast_init`: the same constructor as the dataclass one (signature, defaults, keyword-only
-fields, `__post_init__`, frozen instances), for every record class of `core` it decorates."""
+fields, `__post_init__`, frozen instances), for every record class of `core` it decorates and
+for the records of the order path elsewhere (engine events, reports, user-stream records)."""
 
 import dataclasses
 import inspect
@@ -11,6 +12,23 @@ from core import account, events, market, orders
 from core.enums import OrderType, Side
 from core.fast_init import fast_init
 from core.orders import OrderRequest
+from exchange_sim.engine import events as engine_events
+from exchange_sim.engine import reports
+from gateway import user_wire
+
+# Outside `core`: the records one order makes on its way through the in-process venue.
+_ORDER_PATH_RECORDS = [
+    engine_events.OrderUpdate,
+    engine_events.PositionState,
+    engine_events.AccountUpdate,
+    engine_events.AlgoUpdate,
+    reports.OrderReport,
+    reports.AlgoReport,
+    reports.PositionReport,
+    reports.AccountReport,
+    user_wire.OrderUpdate,
+    user_wire.AlgoUpdate,
+]
 
 
 def _decorated() -> list[type]:
@@ -23,7 +41,7 @@ def _decorated() -> list[type]:
                 and dataclasses.is_dataclass(obj)
             ):
                 found.append(obj)
-    return found
+    return found + _ORDER_PATH_RECORDS
 
 
 @pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
