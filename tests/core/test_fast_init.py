@@ -167,3 +167,31 @@ def test_replace_runs_post_init_and_falls_back_for_other_dataclasses() -> None:
     replace(Checked(1), n=2)
     assert seen == [1, 2]
     assert replace(Plain(1), n=3) == Plain(3)
+
+
+@pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
+def test_instances_and_copies_are_of_their_own_class(cls: type) -> None:
+    from core.fast_init import replace
+
+    sample = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f"v-{f.name}"
+        for f in dataclasses.fields(cls)
+    }
+    original = cls(**sample)
+
+    assert type(original) is cls and type(replace(original)) is cls
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(original, next(iter(sample)), "changed")
+
+
+def test_a_subclass_that_inherits_the_init_keeps_its_class() -> None:
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        x: int
+
+    class Sub(Base):
+        __slots__ = ()
+
+    sub = Sub(1)
+    assert type(sub) is Sub and sub.x == 1
