@@ -5,6 +5,7 @@ Quantities are in contracts (base asset for USD-M), prices in the quote asset (U
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from core.enums import (
     OrderStatus,
@@ -14,7 +15,7 @@ from core.enums import (
     TimeInForce,
     WorkingType,
 )
-from core.fast_init import fast_init, replace
+from core.fast_init import fast_init
 
 S = OrderStatus
 
@@ -124,6 +125,10 @@ class Order:
     close_position: bool = False
     position_side: PositionSide = PositionSide.BOTH
 
+    if TYPE_CHECKING:  # made by fast_init
+
+        def __replace__(self, **changes: Any) -> "Order": ...
+
     @classmethod
     def from_request(cls, request: OrderRequest, now_ms: int) -> "Order":
         return cls(
@@ -167,15 +172,16 @@ class Order:
         avg_price: Decimal | None = None,
     ) -> "Order":
         """Return this order in `status`; raise IllegalTransition if the table forbids it."""
-        if not can_transition(self.status, status):
+        # The table and `__replace__` directly (not can_transition and fast_init.replace): an
+        # order makes about 4 transitions in the tracker and the books, 0.4 us less each.
+        if status not in ORDER_TRANSITIONS[self.status]:
             raise IllegalTransition(self.client_order_id, self.status, status)
         if filled_qty is not None and filled_qty < self.filled_qty:
             raise ValueError(
                 f"order {self.client_order_id}: filled quantity cannot shrink "
                 f"({self.filled_qty} -> {filled_qty})"
             )
-        return replace(
-            self,
+        return self.__replace__(
             status=status,
             updated_ms=ts_ms,
             order_id=self.order_id if order_id is None else order_id,

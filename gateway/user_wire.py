@@ -29,6 +29,7 @@ from core.enums import (
     Side,
     TimeInForce,
 )
+from core.fast_init import fast_init
 from core.orders import Fill
 from gateway.wire import MalformedMessage
 
@@ -77,6 +78,7 @@ class AlgoStatus(StrEnum):
 # --- records --------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderUpdate:
     """One report of a normal order's state: an ORDER_TRADE_UPDATE or a REST order object.
@@ -141,6 +143,7 @@ class OrderUpdate:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgoUpdate:
     """One report of a conditional (algo) order: an ALGO_UPDATE or a REST algo order object."""

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from core.clock import SimClock
 from core.enums import ExecutionType
+from core.fast_init import fast_init
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.config import EngineConfig
 from exchange_sim.engine.fmt import ZERO
@@ -22,6 +23,7 @@ from exchange_sim.engine.margin import maintenance_margin
 from exchange_sim.engine.state import Account, Algo, Order, Position
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderUpdate:
     """An order changed (ORDER_TRADE_UPDATE): `order` is a copy taken at that instant.
@@ -57,6 +59,7 @@ class TradeLite:
     maker: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionState:
     """One position as ACCOUNT_UPDATE reports it: a copy, its mark (None = unknown)."""
@@ -67,6 +70,7 @@ class PositionState:
     leverage: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountUpdate:
     """Wallet (and the positions of the symbols concerned) changed; `reason` is Binance `m`.
@@ -85,6 +89,7 @@ class AccountUpdate:
     funding_rate: Decimal = ZERO
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgoUpdate:
     """A conditional order changed (ALGO_UPDATE): copies of it and of the order it placed."""

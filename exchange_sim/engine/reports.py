@@ -26,6 +26,7 @@ from core.enums import (
     Side,
     TimeInForce,
 )
+from core.fast_init import fast_init
 from core.instrument import Instrument
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.events import AccountUpdate, AlgoUpdate, EngineEvent, OrderUpdate
@@ -35,6 +36,7 @@ from exchange_sim.engine.state import Algo, Order
 _ZERO_TEXT = Decimal("0")  # the wire's "0" (no fill yet, no last fill)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderReport:
     """One ORDER_TRADE_UPDATE as typed values. Fill fields are set for TRADE / CALCULATED."""
@@ -67,6 +69,7 @@ class OrderReport:
     is_maker: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlgoReport:
     """One conditional (algo) order's state: an ALGO_UPDATE, or the answer to a cancel."""
@@ -90,6 +93,7 @@ class AlgoReport:
     event_time_ms: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionReport:
     symbol: str
@@ -99,6 +103,7 @@ class PositionReport:
     leverage: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountReport:
     """ACCOUNT_UPDATE: the USDT wallet (8 decimals) and the positions that changed."""

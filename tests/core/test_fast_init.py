@@ -1,5 +1,6 @@
 """`fast_init`: the same constructor as the dataclass one (signature, defaults, keyword-only
-fields, `__post_init__`, frozen instances), for every record class of `core` it decorates."""
+fields, `__post_init__`, frozen instances), for every record class of `core` it decorates and
+for the records of the order path elsewhere (engine events, reports, user-stream records)."""
 
 import dataclasses
 import inspect
@@ -11,6 +12,23 @@ from core import account, events, market, orders
 from core.enums import OrderType, Side
 from core.fast_init import fast_init
 from core.orders import OrderRequest
+from exchange_sim.engine import events as engine_events
+from exchange_sim.engine import reports
+from gateway import user_wire
+
+# Outside `core`: the records one order makes on its way through the in-process venue.
+_ORDER_PATH_RECORDS = [
+    engine_events.OrderUpdate,
+    engine_events.PositionState,
+    engine_events.AccountUpdate,
+    engine_events.AlgoUpdate,
+    reports.OrderReport,
+    reports.AlgoReport,
+    reports.PositionReport,
+    reports.AccountReport,
+    user_wire.OrderUpdate,
+    user_wire.AlgoUpdate,
+]
 
 
 def _decorated() -> list[type]:
@@ -23,7 +41,7 @@ def _decorated() -> list[type]:
                 and dataclasses.is_dataclass(obj)
             ):
                 found.append(obj)
-    return found
+    return found + _ORDER_PATH_RECORDS
 
 
 @pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
@@ -149,3 +167,31 @@ def test_replace_runs_post_init_and_falls_back_for_other_dataclasses() -> None:
     replace(Checked(1), n=2)
     assert seen == [1, 2]
     assert replace(Plain(1), n=3) == Plain(3)
+
+
+@pytest.mark.parametrize("cls", _decorated(), ids=lambda c: c.__name__)
+def test_instances_and_copies_are_of_their_own_class(cls: type) -> None:
+    from core.fast_init import replace
+
+    sample = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f"v-{f.name}"
+        for f in dataclasses.fields(cls)
+    }
+    original = cls(**sample)
+
+    assert type(original) is cls and type(replace(original)) is cls
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(original, next(iter(sample)), "changed")
+
+
+def test_a_subclass_that_inherits_the_init_keeps_its_class() -> None:
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        x: int
+
+    class Sub(Base):
+        __slots__ = ()
+
+    sub = Sub(1)
+    assert type(sub) is Sub and sub.x == 1
