@@ -136,18 +136,24 @@ def tick_floats(ticks: np.ndarray, tick: Decimal) -> np.ndarray:
 
 
 def equity_floats(
-    wallet: Decimal, qty: Decimal, entry: Decimal, ticks: np.ndarray, tick: Decimal
+    wallet: Decimal,
+    qty: Decimal,
+    entry: Decimal,
+    ticks: np.ndarray,
+    tick: Decimal,
+    bounds: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """float(wallet + (0 + qty * (c - entry))) at each close c = ticks * tick: what
     `float(BookKeeper.equity())` gives at a mark of c. Vectorized and exact when the books'
     28-digit arithmetic is exact (checked at the extreme closes: in between the numbers are
     smaller) and every term is an integer below 2**52 at a common decimal scale of at most
     22 digits (then one IEEE division is correctly rounded, as float(Decimal) is); else
-    computed per distinct close in Decimal."""
+    computed per distinct close in Decimal. `bounds`: (min, max) of `ticks` when the caller
+    has them already (two numpy reductions, a quarter of this function on a short run)."""
     n = len(ticks)
     if qty == 0 or n == 0:
         return np.full(n, float(wallet + _ZERO))
-    lo, hi = int(ticks.min()), int(ticks.max())
+    lo, hi = bounds if bounds is not None else (int(ticks.min()), int(ticks.max()))
     try:
         with localcontext() as ctx:
             ctx.traps[Inexact] = True
@@ -161,7 +167,13 @@ def equity_floats(
                 b = int(base.scaleb(scale))
                 m = int(per_tick.scaleb(scale))
                 if abs(b) + abs(m) * max(abs(lo), abs(hi)) < _EXACT:
-                    return (ticks * m + b).astype(np.float64) / float(10**scale)
+                    # (ticks * m + b) / 10**scale, in place: the same operations, two
+                    # temporaries fewer.
+                    exact = ticks * m
+                    exact += b
+                    out = exact.astype(np.float64)
+                    out /= float(10**scale)
+                    return out
     except Inexact:
         pass
     memo: dict[int, float] = {}
@@ -389,7 +401,9 @@ class KlineFastPath:
         closes = self.k.close
         if qty:
             seg = self.close[a:b]
-            hi, lo = a + int(seg.argmax()), a + int(seg.argmin())
+            top, bottom = int(seg.argmax()), int(seg.argmin())
+            bounds = (int(seg[bottom]), int(seg[top]))
+            hi, lo = a + top, a + bottom
             best, worst = (hi, lo) if qty > 0 else (lo, hi)
             dec = {j: Decimal(closes[j]) for j in (best, worst)}
             realized = book.pnl_today(int(self.open_ms[best]) + _CLOSE_AFTER_OPEN_MS)
@@ -400,7 +414,7 @@ class KlineFastPath:
             for j in sorted({best, worst}):
                 t = int(self.open_ms[j]) + _CLOSE_AFTER_OPEN_MS
                 book.mark(MarkPrice(symbol, dec[j], dec[j], _ZERO, 0, t, t))
-            eq = equity_floats(wallet, qty, position.entry_price, seg, self.tick)
+            eq = equity_floats(wallet, qty, position.entry_price, seg, self.tick, bounds)
         else:
             eq = np.full(n, float(wallet + _ZERO))
         append(self.open_ms[a:b] + _CLOSE_AFTER_OPEN_MS, eq, float(qty))

@@ -605,14 +605,16 @@ def _run_klines(
     pump = venue.pump
     funding = rig.funding
     price = _PriceCache(tick)
+    # A hit is a dict lookup, without the call (a tuple is never false): 4 prices a bar.
+    seen = price.seen.get
     n = len(k)
 
     def bar(i: int) -> None:
         t0 = k.open_time[i]
-        o, o_ticks = price(k.open[i])
-        h, h_ticks = price(k.high[i])
-        lo, lo_ticks = price(k.low[i])
-        c, c_ticks = price(k.close[i])
+        o, o_ticks = seen(k.open[i]) or price(k.open[i])
+        h, h_ticks = seen(k.high[i]) or price(k.high[i])
+        lo, lo_ticks = seen(k.low[i]) or price(k.low[i])
+        c, c_ticks = seen(k.close[i]) or price(k.close[i])
         path = (
             (o_ticks, lo_ticks, h_ticks, c_ticks)
             if c >= o
@@ -713,21 +715,23 @@ def _funding_interval_ms(funding: Any) -> int:
 
 
 class _PriceCache:
-    """Price text -> (Decimal, ticks), memoised: a week of bars repeats few distinct prices."""
+    """Price text -> (Decimal, ticks), memoised: a week of bars repeats few distinct prices.
+    `seen` holds the prices memoised so far (the same dict for the whole run: cleared in
+    place when it grows too large), for callers that look a hit up themselves."""
 
-    __slots__ = ("_cache", "_tick")
+    __slots__ = ("_tick", "seen")
 
     def __init__(self, tick: Decimal) -> None:
-        self._cache: dict[str, tuple[Decimal, int]] = {}
+        self.seen: dict[str, tuple[Decimal, int]] = {}
         self._tick = tick
 
     def __call__(self, text: str) -> tuple[Decimal, int]:
-        hit = self._cache.get(text)
+        hit = self.seen.get(text)
         if hit is None:
-            if len(self._cache) > 200_000:
-                self._cache.clear()
+            if len(self.seen) > 200_000:
+                self.seen.clear()
             d = Decimal(text)
-            hit = self._cache[text] = (d, int(d / self._tick))
+            hit = self.seen[text] = (d, int(d / self._tick))
         return hit
 
 

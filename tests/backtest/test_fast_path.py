@@ -320,8 +320,11 @@ def test_equity_floats_equal_the_books_decimal_arithmetic() -> None:
     ]:
         ticks = rng.integers(900_000, 1_100_000, size=300).astype(np.int64)
         got = equity_floats(wallet, qty, entry, ticks, tick)
+        bounds = (int(ticks.min()), int(ticks.max()))
+        got_bounded = equity_floats(wallet, qty, entry, ticks, tick, bounds)
         want = [float(wallet + (D(0) + qty * (int(t) * tick - entry))) for t in ticks]
         assert got.tolist() == want
+        assert got_bounded.tolist() == want
 
 
 def test_price_ticks_and_floats_are_exact() -> None:

@@ -47,6 +47,24 @@ def test_docs_worked_example_account_and_position_numbers():
     assert risk["notional"] == "16750.76000000"
 
 
+def test_liquidation_check_values_equal_the_account_totals():
+    """The liquidation check's margin balance and maintenance margin are `totals`' own, with
+    a position and an open LIMIT order (whose margin only `totals` computes)."""
+    ex, _ = make_exchange(mark="67000.0", bid="66999.9", ask="67000.0", qty="0.150")
+    ex.new_order("alice", market("BUY", "0.250"))
+    ex.new_order("alice", limit("BUY", "0.100", "60000.0"))
+    ex.on_mark_price("BTCUSDT", D("67003.04"), D("67003.04"), D("0"), FUNDING_TIME, T0 + 1)
+    ledger = ex.engine.ledger
+    acct = ledger.account("alice")
+
+    balance, maint = ledger.margin_balance_and_maint(acct)
+
+    totals = ledger.totals(acct)
+    assert totals.open_order_im > 0
+    assert (balance, maint) == (totals.margin_balance, totals.maint)
+    assert maint == D("67.00304")  # 16750.76 * 0.004
+
+
 def test_round_trip_books_fees_and_realized_pnl():
     ex, _ = make_exchange()
     ex.new_order("alice", market("BUY", "0.100"))  # taker 0.100 @ 61800.3
