@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,16 @@ def exchange_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def inject_fault(ex: Exchange, spec: dict[str, Any]) -> None:
+    """Switch a fault of the exchange on (`POST /_sim/faults`, admin mode): `{"fault": name,
+    **kwargs}`, or `{"fault": "clear"}`."""
+    request = urllib.request.Request(
+        f"{ex.rest_url}/_sim/faults", data=json.dumps(spec).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # the loopback exchange
+        assert answer.status == 200
 
 
 def write_config(workdir: Path, ex: Exchange, **sections: dict[str, Any]) -> Path:

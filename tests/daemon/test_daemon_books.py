@@ -4,7 +4,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import urllib.request
 from decimal import Decimal
 
 from tests.daemon.harness import (
@@ -12,6 +11,7 @@ from tests.daemon.harness import (
     assert_stopped_clean,
     exchange_account,
     exchange_process,
+    inject_fault,
     journal_rows,
     start_daemon,
     write_config,
@@ -56,7 +56,7 @@ def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str
     after checking it made fills and its wallet and position equal the exchange's."""
     with exchange_process(speed=20) as ex:
         for spec in faults:
-            _fault(ex, spec)
+            inject_fault(ex, spec)
         write_config(tmp_path, ex, **{**FAST_TRADING, **sections})
         daemon = start_daemon(tmp_path, "--duration", str(seconds))
         out, err = daemon.communicate(timeout=120)
@@ -105,11 +105,3 @@ def test_account_updates_sent_before_their_fills_are_not_booked_twice(tmp_path):
     assert summary["final_differences"] == 0
     log = (tmp_path / "logs" / "trading_engine.log").read_text()
     assert "adopted the exchange's" not in log  # not once during the run either
-
-
-def _fault(ex, spec: dict) -> None:
-    request = urllib.request.Request(
-        f"{ex.rest_url}/_sim/faults", data=json.dumps(spec).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:  # the loopback exchange
-        assert answer.status == 200
