@@ -68,7 +68,9 @@ def random_fault(rng: random.Random) -> dict[str, Any]:
     return {"fault": "rest_drop_mid_response", "count": rng.randint(1, 2)}
 
 
-def run_chaos(tmp_path, *, seed: int, fault_s: float) -> None:
+def run_chaos(tmp_path, *, seed: int, fault_s: float, kill_after_s: float | None = None) -> None:
+    """`fault_s` seconds of random faults; with `kill_after_s`, the daemon is killed (SIGKILL)
+    that long into the faults and started again at once on the same journal, faults going on."""
     rng = random.Random(seed)
     injected: list[dict[str, Any]] = []
     with exchange_process(speed=20) as ex:
@@ -87,6 +89,13 @@ def run_chaos(tmp_path, *, seed: int, fault_s: float) -> None:
                 clock += pause
                 if rng.random() < 0.3:
                     inject_fault(ex, {"fault": "clear"})
+                if kill_after_s is not None and clock >= 8 + kill_after_s:
+                    kill_after_s = None
+                    daemon.kill()
+                    daemon.communicate()
+                    injected.append({"kill -9": round(clock, 1)})
+                    rest_s = int(8 + fault_s + 30 - clock)
+                    daemon = start_daemon(tmp_path, "--duration", str(rest_s))
             inject_fault(ex, {"fault": "clear"})
             out, err = daemon.communicate(timeout=120)
         finally:
@@ -151,3 +160,13 @@ def test_five_minutes_of_chaos_end_with_books_orders_and_fills_equal_to_the_exch
 ):
     """~6 min each, ~70 faults."""
     run_chaos(tmp_path, seed=seed, fault_s=300)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+@pytest.mark.parametrize("seed", [4, 5])
+def test_chaos_with_a_kill_9_and_restart_ends_with_books_orders_and_fills_equal(tmp_path, seed):
+    """~4 min each: the daemon is killed halfway through 3 minutes of faults and restarted on
+    its journal at once (faults still on): the restored and reconciled books, orders and fills
+    must end equal to the exchange's all the same."""
+    run_chaos(tmp_path, seed=seed, fault_s=180, kill_after_s=90)
