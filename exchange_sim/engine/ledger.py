@@ -87,35 +87,37 @@ class Ledger:
     def totals(self, acct: Account) -> Totals:
         t = Totals()
         t.wallet = acct.wallet
-        for symbol, pos in acct.positions.items():
-            if pos.amt == 0:
-                continue
-            b = self._books[symbol]
-            mark = b.ref_price() or pos.entry
-            notional = abs(pos.amt) * mark
-            t.upnl += pos.amt * (mark - pos.entry)
-            t.position_im += notional / self.leverage(acct, symbol)
-            t.maint += maintenance_margin(b.brackets, notional)
+        t.upnl, t.maint, t.position_im = self._position_sums(acct, initial_margin=True)
         for symbol in acct.open_orders:
             t.open_order_im += self.open_order_im(acct, symbol)
         t.available = t.margin_balance - t.position_im - t.open_order_im
         return t
 
     def margin_balance_and_maint(self, acct: Account) -> tuple[Decimal, Decimal]:
-        """(margin balance, maintenance margin) in USDT: `totals(acct)`'s two, computed alike
-        (the same Decimal operations in the same order), without the initial margins. The
-        liquidation check runs at every mark price of an account with a position and needs
-        only these; the position and open-order margins (and the Totals object) are about
-        half of what `totals` costs."""
-        upnl = maint = ZERO
+        """(margin balance, maintenance margin) in USDT: `totals(acct)`'s two (the same sums),
+        without the initial margins. The liquidation check runs at every mark price of an
+        account with a position and needs only these; the position and open-order margins
+        (and the Totals object) are about half of what `totals` costs."""
+        upnl, maint, _ = self._position_sums(acct, initial_margin=False)
+        return acct.wallet + upnl, maint
+
+    def _position_sums(
+        self, acct: Account, *, initial_margin: bool
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """(unrealized PnL, maintenance margin, position initial margin or 0) over the open
+        positions, each marked at its book's reference price (else its entry)."""
+        upnl = maint = im = ZERO
         for symbol, pos in acct.positions.items():
             if pos.amt == 0:
                 continue
             b = self._books[symbol]
             mark = b.ref_price() or pos.entry
+            notional = abs(pos.amt) * mark
             upnl += pos.amt * (mark - pos.entry)
-            maint += maintenance_margin(b.brackets, abs(pos.amt) * mark)
-        return acct.wallet + upnl, maint
+            maint += maintenance_margin(b.brackets, notional)
+            if initial_margin:
+                im += notional / self.leverage(acct, symbol)
+        return upnl, maint, im
 
     def open_order_im(
         self, acct: Account, symbol: str, extra: tuple[bool, Decimal, Decimal] | None = None
