@@ -140,6 +140,28 @@ def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     return value if value >= 0 else None
 
 
+# calls whose unknown outcome is settled by looking the order up (never by sending it again)
+_ORDER_CALLS = frozenset(
+    {
+        "futures_create_order",
+        "futures_create_algo_order",
+        "futures_cancel_order",
+        "futures_cancel_algo_order",
+        "futures_cancel_all_open_orders",
+        "futures_cancel_all_algo_open_orders",
+    }
+)
+
+
+def _unknown_hint(what: str) -> str:
+    """What the operator reads after "outcome unknown": an order is looked up; any other
+    state change (countdownCancelAll, leverage, listenKey) is not resent by this call and is
+    set again by its owner's next pass."""
+    if what in _ORDER_CALLS:
+        return "(outcome unknown: query the order, do not resend)"
+    return "(outcome unknown: not resent)"
+
+
 def to_error(
     failure: Failure, *, what: str, mutating: bool, sent_at_ms: int | None
 ) -> TradingError:
@@ -148,10 +170,7 @@ def to_error(
     kind = failure.kind
     if kind in (FailureKind.TRANSPORT, FailureKind.SERVER):
         if mutating:
-            return ExecutionStatusUnknown(
-                f"{message} (outcome unknown: query the order, do not resend)",
-                sent_at_ms=sent_at_ms,
-            )
+            return ExecutionStatusUnknown(f"{message} {_unknown_hint(what)}", sent_at_ms=sent_at_ms)
         return RetryableError(message)
     if kind in (FailureKind.NOT_SENT, FailureKind.RATE_LIMITED, FailureKind.CLOCK):
         return RetryableError(message, retry_after_s=failure.retry_after_s)

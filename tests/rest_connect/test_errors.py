@@ -112,6 +112,25 @@ def test_unknown_outcome_carries_the_request_timestamp() -> None:
     assert error.sent_at_ms == 1_700
 
 
+@pytest.mark.parametrize(
+    ("method", "hint"),
+    [
+        ("futures_create_order", "(outcome unknown: query the order, do not resend)"),
+        ("futures_cancel_order", "(outcome unknown: query the order, do not resend)"),
+        ("futures_countdown_cancel_all", "(outcome unknown: not resent)"),
+        ("futures_change_leverage", "(outcome unknown: not resent)"),
+    ],
+)
+def test_unknown_outcome_hint_fits_the_call(method: str, hint: str) -> None:
+    """An order is settled by looking it up; a timer refresh or a setting is not an order."""
+    failure = classify(api_error(503, -1006, "Unknown error"))
+    assert failure is not None
+
+    error = to_error(failure, what=method, mutating=True, sent_at_ms=1)
+
+    assert str(error) == f"{method}: {failure.message} {hint}"
+
+
 def test_rejection_keeps_binance_code_and_message() -> None:
     failure = classify(api_error(400, -4164, "Order's notional must be no smaller than 10"))
     assert failure is not None
