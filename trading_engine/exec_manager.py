@@ -220,6 +220,7 @@ class ExecCounters:
     proposals: int = 0  # proposals returned by the strategy
     submitted: int = 0  # orders handed to the venue
     denied: int = 0  # RiskDenied journaled
+    denied_repeats: int = 0  # the same target denied again for the same reason: not journaled
     cancels: int = 0  # cancel requests sent (single orders)
     stale_cancels: int = 0
     cancel_alls: int = 0
@@ -312,6 +313,11 @@ class ExecManager:
         # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
         # that a strategy repeating its target every bar is denied once, not once a bar.
         self._denied_target: dict[str, tuple[object, ...]] = {}
+        # In ACTIVE: the last order toward the current target that a risk check denied, with the
+        # reason, per symbol. The target is worked again at every item; while the same order is
+        # denied for the same reason (a market-data gap being backfilled, a clock resync), the
+        # decision and its denial are journaled once, not once an item.
+        self._risk_denied: dict[str, tuple[object, ...]] = {}
         self._protect_dirty: set[str] = set()
         # Symbols whose stop was refused as already triggered (-2021): planned again on their
         # next price, not at once (the same price would give the same refusal, in a loop).
@@ -714,6 +720,7 @@ class ExecManager:
         key = (target.qty, target.price)
         if self._journaled_target.get(symbol) != key:
             self._journaled_target[symbol] = key
+            self._risk_denied.pop(symbol, None)  # a new decision: its denial is news
             self._decide(symbol, self._strategy.name, _target_action(target), target.reason, now)
             self._work_target(symbol, now, journaled=True)
         else:
@@ -771,7 +778,7 @@ class ExecManager:
         )
         if not journaled:
             self._decide_target(target, now)
-        self._submit(request, now)
+        self._submit(request, now, repeat_key=(side, qty, price, reduce_only))
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
         self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
@@ -811,19 +818,37 @@ class ExecManager:
                 self._journal.record(event)
         pending.clear()
 
-    def _submit(self, request: OrderRequest, now: int) -> bool:
-        """Risk check, journal, book, venue. True when the order went to the venue."""
+    def _submit(
+        self, request: OrderRequest, now: int, *, repeat_key: tuple[object, ...] | None = None
+    ) -> bool:
+        """Risk check, journal, book, venue. True when the order went to the venue.
+
+        `repeat_key`: what identifies a target's order apart from its client id; the same one
+        denied again for the same reason is counted, not journaled (nor its decision)."""
         if self._stopped:
             return False
+        symbol = request.symbol
         verdict = self._risk.check(
             request,
-            gap_open=self._gap_open(request.symbol),
+            gap_open=self._gap_open(symbol),
             clock_offset_ms=self._clock_offset_ms(),
         )
         if verdict.__class__ is RiskDenied:
+            if repeat_key is not None:
+                key = (*repeat_key, verdict.reason)  # type: ignore[attr-defined]
+                if self._risk_denied.get(symbol) == key:
+                    pending = self._pending
+                    if pending and pending[-1].__class__ is DecisionMade:
+                        pending.pop()  # this retry's decision: journaled with the first denial
+                        self.counters.decisions -= 1
+                    self.counters.denied_repeats += 1
+                    return False
+                self._risk_denied[symbol] = key
             self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
             return False
+        if repeat_key is not None and self._risk_denied:
+            self._risk_denied.pop(symbol, None)
         approved: OrderRequest = verdict  # type: ignore[assignment]
         submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
         self._record(submitted)

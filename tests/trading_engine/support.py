@@ -81,6 +81,7 @@ class Rig:
     strategy: Any
     em: ExecManager
     gaps: set[str] = field(default_factory=set)
+    offset_ms: list[int] = field(default_factory=lambda: [0])  # the venue clock's offset
     agg_id: int = 1_000
     bars_fed: int = 0
 
@@ -179,6 +180,7 @@ def make_rig(
     venue = FakeVenue(clock=clock, journal=journal)
     strategy = strategy or ScriptedStrategy()
     gaps: set[str] = set()
+    offset_ms = [0]
     em = ExecManager(
         venue=venue,
         book=book,
@@ -190,10 +192,10 @@ def make_rig(
         ids=ClientOrderIds(PREFIX),
         config=config or ExecConfig(symbols=symbols),
         gap_open=gaps.__contains__,
-        clock_offset_ms=lambda: 0,
+        clock_offset_ms=lambda: offset_ms[0],
     )
     venue.listener = em.on_event
-    rig = Rig(clock, journal, book, risk, venue, strategy, em, gaps)
+    rig = Rig(clock, journal, book, risk, venue, strategy, em, gaps, offset_ms)
     if mark is not None:
         for s in symbols:
             rig.mark(mark if s == "BTCUSDT" else "4000", symbol=s)

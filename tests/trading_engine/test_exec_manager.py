@@ -219,6 +219,38 @@ def test_a_denied_order_is_journaled_with_its_reason_and_never_reaches_the_venue
     assert not rig.book.orders
 
 
+def test_a_target_denied_again_for_the_same_reason_is_counted_not_journaled_again():
+    """Backfilling a gap after downtime: the strategy repeats its target at every bar; the
+    journal gets the decision and its denial once, then the order once the gap is healed."""
+    rig = make_rig()
+    rig.gaps.add("BTCUSDT")
+    for _ in range(3):
+        rig.say(target("0.010"))
+    assert rig.kinds() == ["DecisionMade", "RiskDenied"]
+    assert (rig.em.counters.denied, rig.em.counters.denied_repeats) == (1, 2)
+    assert rig.em.counters.decisions == 1
+    rig.gaps.clear()
+    rig.say(target("0.010"))
+    assert rig.kinds(2) == ["DecisionMade", "OrderSubmitted"]
+    assert rig.venue.submitted[-1].quantity == D("0.010")
+
+
+def test_a_repeated_target_denied_for_a_new_reason_or_after_a_new_target_is_journaled():
+    rig = make_rig()
+    rig.gaps.add("BTCUSDT")
+    rig.say(target("0.010"))
+    rig.say(target("0.020"))  # a new decision: its denial is news
+    rig.say(target("0.010"))  # back to the first target: news again
+    rig.say(target("0.010"))  # the same again: counted
+    assert rig.kinds() == ["DecisionMade", "RiskDenied"] * 3
+    assert rig.em.counters.denied_repeats == 1
+    rig.gaps.clear()
+    rig.offset_ms[0] = 10**9  # a different reason for the same order
+    rig.say(target("0.010"))
+    assert rig.kinds(6) == ["DecisionMade", "RiskDenied"]
+    assert "clock offset" in rig.journaled(RiskDenied)[-1].reason
+
+
 def test_rejections_feed_the_circuit_breaker():
     rig = make_rig(circuit_breaker_errors=2)
     for _ in range(2):
