@@ -85,17 +85,24 @@ def load_bars(
     """The kline window [start, end) as a DataFrame; InputError on anything unusable."""
     import pandas as pd
 
-    if not path.is_file():
+    if path.is_dir():
+        path = store_folder(path, symbol=symbol, interval=interval)
+    elif not path.is_file():
         raise InputError(f"--data {path}: no such file")
     from backtest.data import symbol_in_name  # the backtester's rule, the same message
 
     named = symbol_in_name(path)
     if named is not None and named != symbol.upper():
         raise InputError(f"--data {path.name} holds {named}, not --symbol {symbol}")
-    try:
-        df = pd.read_csv(path)
-    except Exception as e:  # pandas raises many types for a bad file
-        raise InputError(f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
+    if path.is_dir() or path.suffix == ".parquet":
+        df = _read_parquet(path)
+    else:
+        try:
+            df = pd.read_csv(path)
+        except Exception as e:  # pandas raises many types for a bad file
+            raise InputError(
+                f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
+            ) from None
     df = df.rename(columns={"count": "trade_count"})
     need = ["open_time", *features.BAR_COLUMNS]
     missing = [c for c in need if c not in df.columns]
@@ -123,6 +130,45 @@ def load_bars(
     px = df[list(features.BAR_COLUMNS)].to_numpy(dtype=float)
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
+    return df
+
+
+def store_folder(path: Path, *, symbol: str, interval: str) -> Path:
+    """The folder of day files to read for `--data DIR`: DIR itself when it holds Parquet
+    files (`<store>/BTCUSDT/klines-1m`, as the backtester reads it), or the symbol's klines
+    of `interval` when DIR is a history store's root (`fetch_historical.py --out DIR`)."""
+    if any(path.glob("*.parquet")):
+        return path
+    sub = path / symbol.upper() / f"klines-{interval}"
+    if any(sub.glob("*.parquet")):
+        return sub
+    raise InputError(
+        f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A market_history store's kline day file, or a folder of them, as a DataFrame sorted by
+    open time. The store keeps prices as decimal strings (converted by the caller's checks)
+    and nulls where a source had no taker volume or trade count (plain OHLCV imports): such a
+    flow column is left out, so the flow features are off rather than a cell error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    try:
+        table = pa.concat_tables(
+            [pq.read_table(f).replace_schema_metadata(None) for f in files],
+            promote_options="default",
+        )
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"--data {path}: cannot read as Parquet ({e})") from None
+    df = table.to_pandas()
+    if "open_time" in df.columns:
+        df = df.sort_values("open_time", kind="stable").reset_index(drop=True)
+    partial = [c for c in features.FLOW_COLUMNS if c in df.columns and df[c].isna().any()]
+    if partial:
+        df = df.drop(columns=list(features.FLOW_COLUMNS), errors="ignore")
     return df
 
 
@@ -694,7 +740,13 @@ def _save(model: Any, out: Path) -> None:
 
 def _main(argv: list[str] | None) -> int:
     ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "
+        "store's root (fetch_historical.py --out)",
+    )
     ap.add_argument("--symbol", required=True)
     ap.add_argument("--interval", required=True, choices=list(INTERVAL_MS))  # time order
     ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")

@@ -436,3 +436,34 @@ def test_help_lists_the_intervals_in_time_order(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "{1s,1m,3m,5m,15m,30m,1h,2h,4h,6h,8h,12h,1d}" in capsys.readouterr().out
+
+
+def test_a_history_store_trains_the_same_model_as_the_csv_it_holds(tmp_path, capsys):
+    # The store fetch_historical.py writes (its root, one symbol's folder, or a day file) is
+    # training data as the backtester's --data already takes it, not "cannot read as CSV".
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), WEEK, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    docs = {}
+    for name, data in (("csv", WEEK), ("root", root), ("folder", root / "BTCUSDT/klines-1m")):
+        out = tmp_path / f"{name}.json"
+        argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--folds", "2", "--c", "0.1", "--jobs", "1", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs[name] = json.loads(out.read_text())
+    for name in ("root", "folder"):
+        assert docs[name]["data"]["sha256"] == docs["csv"]["data"]["sha256"]
+        assert docs[name]["linear"] == docs["csv"]["linear"]
+        assert docs[name]["feature_config"]["flow"] is False  # nulls, not zeros, in the store
+
+
+def test_a_store_without_the_symbols_klines_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "data_store" / "ETHUSDT" / "klines-1m").mkdir(parents=True)
+    argv = ["--data", str(tmp_path / "data_store"), "--symbol", "BTCUSDT", "--interval", "1m",
+            "--out", str(tmp_path / "m.json")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no .parquet files" in err and "BTCUSDT/klines-1m" in err
