@@ -30,7 +30,11 @@ model's by more than
 backtest cannot define (a Sharpe without trades) counts as the worst value. With
 `--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
 --min-metric 0`: never promote a model that loses money after fees, even over a worse one or
-an empty registry). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
+an empty registry). A candidate whose recorded training window overlaps the evaluation window
+(a `--candidate` evaluated where it learned) has an in-sample result: it is said, and such a
+candidate is never promoted over another model on it, nor does it clear `--min-metric`; a
+promoted model evaluated inside its own training window is said likewise (its result is
+flattered). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
 """
 
 from __future__ import annotations
@@ -237,17 +241,28 @@ def _slice(k: Klines, start_ms: int, end_ms: int) -> Klines:
     )
 
 
-def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
-    """The model's recorded training window overlaps the evaluation window."""
+def _training_window(model_path: Path) -> tuple[int, int] | None:
+    """The model's recorded training window [start, end) in ms, None when it has none."""
     tw = load_linear_model(model_path).metadata.get("training_window")
     if not isinstance(tw, dict):
-        return False
+        return None
     try:
         a = _time_ms(str(tw["start"]).replace("Z", "+00:00"))
         b = _time_ms(str(tw["end_exclusive"]).replace("Z", "+00:00"))
     except (KeyError, UsageError):
-        return False
-    return a is not None and b is not None and a < eval_end and eval_start < b
+        return None
+    return None if a is None or b is None else (a, b)
+
+
+def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
+    """The model's recorded training window overlaps the evaluation window."""
+    tw = _training_window(model_path)
+    return tw is not None and tw[0] < eval_end and eval_start < tw[1]
+
+
+def _trained_on(model_path: Path) -> str:
+    tw = _training_window(model_path)
+    return "an unrecorded window" if tw is None else f"{_iso(tw[0])} .. {_iso(tw[1])}"
 
 
 def _unusable(model_path: Path) -> str | None:
@@ -339,9 +354,13 @@ def review(args: argparse.Namespace) -> int:
         if args.candidate is None:
             candidate, train_report = _train_candidate(args, eval_start, Path(tmp))
         in_sample = _in_sample(candidate, eval_start, eval_end)
+        trained_on = _trained_on(candidate)
         current_id = registry.promoted_id(reg)
         current = registry.promoted(reg)
         unusable = None if current is None else _unusable(current)
+        promoted_in_sample = (
+            current is not None and unusable is None and _in_sample(current, eval_start, eval_end)
+        )
         bt = partial(backtest_model, data=data, symbol=symbol, notional=notional, progress=progress)
         results = {"candidate": bt(candidate)}
         if current is not None and unusable is None:
@@ -352,8 +371,18 @@ def review(args: argparse.Namespace) -> int:
     if warm_start == eval_start:
         window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
     print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
+    print(f"candidate trained on {trained_on}")
     if in_sample:
-        print("warning: the candidate's training window overlaps the evaluation window")
+        print(
+            "warning: the candidate's training window overlaps the evaluation window: its "
+            "result there is in-sample, so it is not promoted on it"
+        )
+    if promoted_in_sample:
+        print(
+            f"warning: the promoted model's training window ({_trained_on(current)}) overlaps "
+            "the evaluation window: its result there is in-sample (evaluate after it, or "
+            "use --end/--start)"
+        )
     if unusable is not None:
         print(f"promoted model {current_id} cannot run with this code, not comparable: {unusable}")
     _print_comparison(results, args.metric)
@@ -367,11 +396,17 @@ def review(args: argparse.Namespace) -> int:
         cur = metric_value(results["promoted"], args.metric)
         if version == current_id:
             decision, promote = "the candidate is the promoted version: no change", False
+        elif in_sample:
+            decision = f"the candidate's result is in-sample: not compared with {current_id}"
+            promote = False
         elif cand > cur + min_improvement:
             decision, promote = f"candidate beats {current_id} by more than {min_improvement}", True
         else:
             decision, promote = f"candidate does not beat {current_id} (+{min_improvement})", False
-    if promote and floor is not None and not cand > floor * METRICS[args.metric]:
+    if promote and floor is not None and in_sample:
+        decision = f"the candidate's in-sample {args.metric} cannot clear --min-metric {floor}"
+        promote = False
+    elif promote and floor is not None and not cand > floor * METRICS[args.metric]:
         decision = f"candidate {args.metric} does not clear --min-metric {floor} ({decision})"
         promote = False
     record = {
@@ -386,6 +421,7 @@ def review(args: argparse.Namespace) -> int:
         "min_metric": floor,
         "notional_usdt": str(notional),
         "candidate_in_sample": in_sample,
+        "promoted_in_sample": promoted_in_sample,
         "candidate_score": cand if math.isfinite(cand) else None,
         "promoted": current_id,
         "promoted_unusable": unusable,

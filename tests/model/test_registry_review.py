@@ -574,3 +574,60 @@ def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, riv
     assert backtest_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
     assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
+
+
+def _trained_on(path: Path, start: str, end: str) -> Path:
+    """`path`'s model with a recorded training window [start, end) (UTC)."""
+    doc = json.loads(path.read_text())
+    doc["training_window"] = {"start": start, "end_exclusive": end}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_candidate_trained_on_the_evaluation_days_is_not_promoted_on_them(
+    tmp_path, models, capsys
+):
+    # The always-long model beats the always-short one on the last two days (the week rose:
+    # test_review_promotes_a_better_and_refuses_a_worse_candidate), but this one says it was
+    # trained on the whole week, evaluation days included: its lead there is look-ahead.
+    reg = tmp_path / "reg"
+    short_id = _seed(reg, models["short"])
+    long_in_sample = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-12T00:00:00Z")
+    args = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2"]
+
+    assert review_main([*args, "--candidate", str(long_in_sample)]) == 0
+
+    out = capsys.readouterr().out
+    assert "candidate trained on 2025-05-05 00:00 .. 2025-05-12 00:00" in out
+    assert "overlaps the evaluation window" in out and "in-sample" in out
+    assert registry.promoted_id(reg) == short_id
+    (version,) = [v for v in registry.versions(reg) if v["version_id"] != short_id]
+    review = version["reviews"][-1]
+    assert review["candidate_in_sample"] is True and review["promote"] is False
+
+
+def test_an_in_sample_candidate_does_not_clear_min_metric(tmp_path, models, capsys):
+    long_in_sample = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-12T00:00:00Z")
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK), "--eval-days",
+            "2", "--min-metric", "0", "--candidate", str(long_in_sample)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    assert "cannot clear --min-metric" in capsys.readouterr().out
+    assert registry.promoted_id(tmp_path / "reg") is None
+
+
+def test_a_promoted_model_evaluated_on_its_training_days_is_flagged(tmp_path, models, capsys):
+    reg = tmp_path / "reg"
+    _seed(reg, _trained_on(models["short"], "2025-05-09T00:00:00Z", "2025-05-11T00:00:00Z"))
+    long = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-10T00:00:00Z")
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2", "--candidate",
+            str(long)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    out = capsys.readouterr().out
+    assert "the promoted model's training window (2025-05-09 00:00 .. 2025-05-11 00:00)" in out
+    assert "candidate's training window overlaps" not in out
+    (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
+    assert review["promoted_in_sample"] is True and review["candidate_in_sample"] is False
