@@ -298,6 +298,20 @@ def check_registry(reg: Path, init: bool) -> None:
         raise UsageError(f"--registry {reg}: {problem}")
 
 
+def check_promoted_symbol(reg: Path, symbol: str) -> None:
+    """UsageError when the registry's promoted model trades another symbol than --symbol: its
+    backtest would be refused, after the candidate's training, by the strategy's check."""
+    current = registry.promoted(reg)
+    if current is None or _unusable(current) is not None:
+        return
+    trained = load_linear_model(current).metadata.get("symbol")
+    if isinstance(trained, str) and trained.upper() != symbol:
+        raise UsageError(
+            f"--registry {reg}: its promoted model {registry.promoted_id(reg)} trades {trained}, "
+            f"not --symbol {symbol}; review {symbol} models in a registry of their own"
+        )
+
+
 def review(args: argparse.Namespace) -> int:
     reg = Path(args.registry)
     check_registry(reg, args.init)
@@ -338,6 +352,7 @@ def review(args: argparse.Namespace) -> int:
         if not candidate.is_file():
             raise UsageError(f"candidate model not found: {candidate}")
         load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
+    check_promoted_symbol(reg, symbol)  # before minutes of training, not after them
     whole = load(args.data, end_ms=_time_ms(args.end))
     if not isinstance(whole, Klines):
         raise UsageError(f"--data {args.data}: model.review needs 1m klines, not trades")

@@ -631,3 +631,25 @@ def test_a_promoted_model_evaluated_on_its_training_days_is_flagged(tmp_path, mo
     assert "candidate's training window overlaps" not in out
     (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
     assert review["promoted_in_sample"] is True and review["candidate_in_sample"] is False
+
+
+def test_a_registry_of_another_symbol_is_refused_before_training(tmp_path, models, capsys):
+    # Said at once, naming the registry, rather than by the promoted model's backtest after
+    # the candidate's training ("the model was trained on BTCUSDT, the strategy trades ...").
+    reg = tmp_path / "reg"
+    doc = json.loads(models["long"].read_text())
+    doc["symbol"] = "BTCUSDT"
+    models["long"].write_text(json.dumps(doc))
+    promoted = _seed(reg, models["long"])
+    argv = ["--registry", str(reg), "--data", str(ETH_WEEK), "--symbol", "ETHUSDT",
+            "--train-days", "3", "--eval-days", "2", "--jobs", "1"]  # fmt: skip
+
+    assert review_main(argv) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing trained
+    assert captured.err == (
+        f"model.review: --registry {reg}: its promoted model {promoted} trades BTCUSDT, not "
+        "--symbol ETHUSDT; review ETHUSDT models in a registry of their own\n"
+    )
+    assert registry.versions(reg)[0]["version_id"] == promoted and len(registry.versions(reg)) == 1
