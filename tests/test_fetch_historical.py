@@ -366,3 +366,26 @@ async def test_command_line_with_an_end_after_the_exchange_clock_exits_2(fake, t
 
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "is after the exchange's current time 2025-05-08" in err
+
+
+async def test_weekly_klines_open_on_mondays_and_the_current_week_is_not_stored(tmp_path):
+    # Binance's 1w bars open on Mondays 00:00 UTC; the epoch was a Thursday, so a grid of
+    # multiples of 7 days put every stored bar off-grid: all reported as one long outage, and
+    # the current week's bar stored as if it had closed.
+    week, monday = 7 * 86_400_000, 1735516800000  # Monday 2024-12-30
+
+    def bar(i: int) -> list:
+        t = monday + i * week
+        return [t, "100", "101", "99", "100", "10", t + week - 1, "1000", 5, "4", "400", "0"]
+
+    async with FakeBinance(load_agg_trades(), klines=[bar(i) for i in range(12)]) as server:
+        server.server_time_ms = monday + 10 * week + 3 * 86_400_000  # Thursday in week 10
+        argv = args(server, tmp_path, "--interval", "1w", start="2025-01-06", end="2025-03-12")
+
+        report = await fetch_historical.run(argv)
+
+    stored = HistoryStore(tmp_path).read("BTCUSDT", Kind.klines("1w"), 0, 2**62)
+    assert stored["open_time"].to_pylist() == [monday + i * week for i in range(1, 10)]
+    assert report.gaps == [] and report.rows_written == 9
+    week10 = monday + 10 * week
+    assert report.not_yet_available == (week10, week10 + week)
