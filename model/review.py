@@ -178,6 +178,10 @@ def _print_comparison(rows: dict[str, BacktestResult], metric: str) -> None:
         print(f"{name + mark:18}" + "".join(f"{get(rows[c]):>18}" for c in cols))
 
 
+def _ceil_minute(ms: int) -> int:
+    return ms + (-ms) % MINUTE_MS
+
+
 def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[int, int]:
     """The evaluation window [start, end) in ms."""
     end = _time_ms(args.end)
@@ -191,6 +195,10 @@ def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[
     else:
         given = _time_ms(args.start)
         start = data_start if given is None else given
+    # On the 1m grid: a window starting inside a minute (--eval-days 0.01, --start 12:00:30)
+    # would start at the next bar while the training, which ends at the window's start, kept
+    # the bar it began in, and its recorded window would overlap the evaluation's.
+    start, end = _ceil_minute(start), _ceil_minute(end)
     if end <= start:
         raise UsageError(f"empty evaluation window {_iso(start)} .. {_iso(end)}")
     return start, end

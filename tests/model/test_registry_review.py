@@ -653,3 +653,23 @@ def test_a_registry_of_another_symbol_is_refused_before_training(tmp_path, model
         "--symbol ETHUSDT; review ETHUSDT models in a registry of their own\n"
     )
     assert registry.versions(reg)[0]["version_id"] == promoted and len(registry.versions(reg)) == 1
+
+
+def test_an_evaluation_window_starting_inside_a_minute_keeps_the_candidate_out_of_sample(
+    tmp_path, capsys
+):
+    # --eval-days 0.01 is 14.4 minutes: the window began at 23:45:36, the candidate trained up
+    # to it (the 23:45 bar included) while the evaluation began with the 23:46 bar, and the
+    # review's own candidate was reported as overlapping its evaluation window.
+    reg = tmp_path / "reg"
+    argv = ["--registry", str(reg), "--init", "--data", str(WEEK), "--train-days", "3",
+            "--eval-days", "0.01", "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    out = capsys.readouterr().out
+    assert "overlaps" not in out
+    assert "review on BTCUSDT 2025-05-11 23:46 .. 2025-05-12 00:00" in out
+    assert "candidate trained on 2025-05-08 23:46 .. 2025-05-11 23:46" in out
+    (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
+    assert review["candidate_in_sample"] is False and review["eval_window_ms"][0] % 60_000 == 0
