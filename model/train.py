@@ -10,8 +10,10 @@ window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left ou
 the report; peak/trough labels have no fixed horizon, so only their features are checked).
 Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
 k trains on everything before block k minus a purge gap (default: the label horizon, so no
-training label looks into the test block) and tests on block k. Folds x the C grid run in
-parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
+training label looks into the test block) and tests on block k; peak/trough labels, which
+have no fixed horizon, are recomputed per fold from the closes before its test block, and a
+row whose swing is confirmed only later is left out of that fold's training. Folds x the C
+grid run in parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
 (one-vs-rest, macro) and calibration (expected calibration error, Brier score) are reported
 next to two naive baselines: the majority class of the training fold, and the last bar's
 direction. The final model (best C by mean out-of-sample log loss) is fitted on all labelled
@@ -290,16 +292,47 @@ def walk_forward_splits(n: int, *, folds: int, purge: int) -> list[tuple[int, in
 CLASS_NAMES = {labeling.SELL: "SELL", labeling.HOLD: "HOLD", labeling.BUY: "BUY"}
 
 
-def check_fold_classes(y: np.ndarray, splits: list[tuple[int, int, int]]) -> None:
-    """InputError when a fold's training rows hold a single class: nothing to fit (scikit-learn
-    raises), said before any fit rather than as a traceback from a worker."""
-    for k, (train_end, _, _) in enumerate(splits, 1):
-        present = np.unique(y[:train_end])
+FoldTrain = tuple[np.ndarray, np.ndarray]  # (training row positions, their labels)
+
+
+def fold_training_rows(
+    y: np.ndarray,
+    splits: list[tuple[int, int, int]],
+    *,
+    label: str,
+    close: np.ndarray,
+    bars: np.ndarray,
+    min_swing: float,
+) -> list[FoldTrain]:
+    """Each fold's training rows and labels, using no price of its test block or later.
+    Forward labels look `horizon` bars ahead, which the purge keeps before the test block, so
+    the rows are [0, train_end) as labelled. A peak/trough label has no fixed horizon (a swing
+    is confirmed whenever price moves far enough), so each fold's labels are recomputed from
+    the closes before its test block's first bar (`bars` maps rows to bars): a row whose swing
+    is confirmed only later is left out of that fold's training."""
+    out = []
+    for train_end, test_start, _ in splits:
+        idx = np.arange(train_end)
+        if label == "peak_trough":
+            seen = labeling.peak_trough_labels(close[: bars[test_start]], min_swing=min_swing)
+            honest = seen[bars[:train_end]]
+            idx = idx[~np.isnan(honest)]
+            out.append((idx, honest[idx].astype(int)))
+        else:
+            out.append((idx, y[:train_end]))
+    return out
+
+
+def check_fold_classes(folds: list[FoldTrain]) -> None:
+    """InputError when a fold's training rows hold a single class (or none): nothing to fit
+    (scikit-learn raises), said before any fit rather than as a traceback from a worker."""
+    for k, (idx, y_train) in enumerate(folds, 1):
+        present = np.unique(y_train)
         if len(present) < 2:
+            what = f"all {CLASS_NAMES[int(present[0])]}" if len(present) else "unlabelled"
             raise InputError(
-                f"walk-forward fold {k} of {len(splits)}: its {train_end} training rows are all "
-                f"{CLASS_NAMES[int(present[0])]}; lower --threshold / --min-swing, use fewer "
-                "--folds or a longer window"
+                f"walk-forward fold {k} of {len(folds)}: its {len(idx)} training rows are "
+                f"{what}; lower --threshold / --min-swing, use fewer --folds or a longer window"
             )
 
 
@@ -308,6 +341,7 @@ def _run_fold(
     y: np.ndarray,
     r1: np.ndarray,
     split: tuple[int, int, int],
+    fold: FoldTrain,
     c: float,
     flow: bool,
     cw: str | None,
@@ -315,8 +349,9 @@ def _run_fold(
     from model.logreg_model import LogRegModel
 
     train_end, a, b = split
+    idx, y_train = fold
     classes = np.array(labeling.CLASSES)
-    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[:train_end], y[:train_end])
+    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[idx], y_train)
     p_fit = model.predict_proba(x[a:b])
     # Columns for every class, even one missing from this training block (probability 0).
     p = np.zeros((b - a, len(classes)))
@@ -325,29 +360,30 @@ def _run_fold(
     return {
         "C": c,
         "train": [0, train_end],
+        "train_rows": len(idx),
         "test": [a, b],
         "model": metrics(y[a:b], p, classes),
         "baselines": {
             name: metrics(y[a:b], p_b, classes, pred_b)
             for name, (p_b, pred_b) in baseline_predictions(
-                y[:train_end], r1[:train_end], r1[a:b], classes
+                y_train, r1[idx], r1[a:b], classes
             ).items()
         },
         "proba": p,
     }
 
 
-def _pooled(results: list[dict[str, Any]], y: np.ndarray, r1: np.ndarray) -> dict[str, Any]:
+def _pooled(
+    results: list[dict[str, Any]], y: np.ndarray, r1: np.ndarray, folds: list[FoldTrain]
+) -> dict[str, Any]:
     classes = np.array(labeling.CLASSES)
     ys = np.concatenate([y[r["test"][0] : r["test"][1]] for r in results])
     ps = np.concatenate([r["proba"] for r in results])
     out = {"model": metrics(ys, ps, classes)}
     # Baselines pooled the same way (each fold's baselines fitted on its own training block).
     parts = [
-        baseline_predictions(
-            y[: r["train"][1]], r1[: r["train"][1]], r1[slice(*r["test"])], classes
-        )
-        for r in results
+        baseline_predictions(y_train, r1[idx], r1[slice(*r["test"])], classes)
+        for r, (idx, y_train) in zip(results, folds, strict=True)
     ]
     for name in BASELINES:
         p_all = np.concatenate([part[name][0] for part in parts])
@@ -556,13 +592,21 @@ def train(
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
-    check_fold_classes(y, splits)
+    folds = fold_training_rows(
+        y,
+        splits,
+        label=config.label,
+        close=df["close"].to_numpy(dtype=float),
+        bars=rows[keep],
+        min_swing=config.min_swing,
+    )
+    check_fold_classes(folds)
     gaps = int((np.diff(ot) != step).sum())
     t_feat = time.perf_counter() - t0
 
     grid = list(config.grid)
     cw = config.class_weight
-    tasks = [(s, c, flow, cw) for c in grid for s in splits]
+    tasks = [(s, f, c, flow, cw) for c in grid for s, f in zip(splits, folds, strict=True)]
     results = parallel_map(
         _run_fold,
         (x, y, r1),
@@ -576,7 +620,7 @@ def train(
     mean_ll = {c: float(np.mean([r["model"]["log_loss"] for r in rs])) for c, rs in by_c.items()}
     best_c = min(grid, key=lambda c: mean_ll[c])
     best = by_c[best_c]
-    pooled = _pooled(best, y, r1)
+    pooled = _pooled(best, y, r1, folds)
     t_cv = time.perf_counter() - t0 - t_feat
 
     from model.logreg_model import LogRegModel

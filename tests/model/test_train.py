@@ -467,3 +467,32 @@ def test_a_store_without_the_symbols_klines_is_refused_in_one_line(tmp_path, cap
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no .parquet files" in err and "BTCUSDT/klines-1m" in err
+
+
+@pytest.mark.parametrize("label", ["peak_trough", "forward"])
+def test_a_folds_training_labels_never_depend_on_its_test_block(label):
+    # A peak/trough label waits for its swing to be confirmed, however far ahead: labelled on
+    # the whole series, up to 644 training rows of a fold on the real week were labelled by
+    # prices of its test block. Rewriting every price from the test block on must not change
+    # one training row or label of that fold.
+    from model.train import build_dataset, fold_training_rows, load_bars
+
+    df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
+    kw = {"flow": False, "label": label, "horizon": 15, "threshold": 0.001, "min_swing": 0.005}
+    _, y, _, rows = build_dataset(df, **kw)
+    splits = walk_forward_splits(len(y), folds=5, purge=15)
+    close = df["close"].to_numpy(dtype=float)
+    folds = fold_training_rows(y, splits, label=label, close=close, bars=rows, min_swing=0.005)
+    rng = np.random.default_rng(0)
+    for k, (_, test_start, _) in enumerate(splits):
+        first = rows[test_start]
+        changed = df.copy()
+        changed.loc[first:, "close"] = close[first:] * rng.uniform(0.97, 1.03, len(df) - first)
+        _, y_changed, _, rows_changed = build_dataset(changed, **kw)
+        assert np.array_equal(rows_changed[: test_start + 1], rows[: test_start + 1])
+        again = fold_training_rows(
+            y_changed, splits, label=label, close=changed["close"].to_numpy(dtype=float),
+            bars=rows_changed, min_swing=0.005,
+        )  # fmt: skip
+        assert np.array_equal(folds[k][0], again[k][0])
+        assert np.array_equal(folds[k][1], again[k][1])
