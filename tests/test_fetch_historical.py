@@ -389,3 +389,18 @@ async def test_weekly_klines_open_on_mondays_and_the_current_week_is_not_stored(
     assert report.gaps == [] and report.rows_written == 9
     week10 = monday + 10 * week
     assert report.not_yet_available == (week10, week10 + week)
+
+
+async def test_a_damaged_day_file_is_named_in_one_line_and_left_as_it_is(fake, tmp_path):
+    base = ["--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", "2025-05-06",
+            "--base-url", fake.base_url, "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert (await run_cli(*base))[0] == 0
+    day = tmp_path / "BTCUSDT" / "klines-1m" / "2025-05-05.parquet"
+    day.write_bytes(day.read_bytes()[:100])  # e.g. a copy cut short
+
+    code, out, err = await run_cli(*base)
+
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"fetch_historical.py: damaged history file {day} (")
+    assert err.count("\n") == 1 and "move it away and run again" in err
+    assert len(day.read_bytes()) == 100
