@@ -673,3 +673,27 @@ def test_an_evaluation_window_starting_inside_a_minute_keeps_the_candidate_out_o
     assert "candidate trained on 2025-05-08 23:46 .. 2025-05-11 23:46" in out
     (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
     assert review["candidate_in_sample"] is False and review["eval_window_ms"][0] % 60_000 == 0
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "other feature code"])
+def test_a_rollback_to_a_model_that_cannot_load_is_refused(tmp_path, models, capsys, damage):
+    # A daemon on the registry refuses to switch to such a model and keeps trading the current
+    # one: the rollback would be recorded but would not happen where it matters.
+    reg = tmp_path / "reg"
+    old = _seed(reg, models["long"])
+    current = _seed(reg, models["short"])
+    path = reg / "versions" / old / "model.json"
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:40])
+    else:
+        write_model(path, 5.0, feature_hash="0" * 64)
+    before = (reg / "PROMOTED").read_bytes()
+
+    assert review_main(["--registry", str(reg), "--rollback"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"model.review: {reg}: cannot roll back to {old}: ")
+    assert err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
