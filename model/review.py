@@ -128,7 +128,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, help="model registry directory")
-    p.add_argument("--candidate", default=None, help="candidate model JSON file (no training)")
+    p.add_argument(
+        "--candidate",
+        default=None,
+        help="candidate model JSON file, or a registry directory (its promoted model); no training",
+    )
     p.add_argument("--data", default=None, help="1m klines file (backtest.data formats)")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--train-days", type=float, default=None, help="retrain on N days")
@@ -357,7 +361,9 @@ def review(args: argparse.Namespace) -> int:
     symbol = args.symbol
     if args.candidate is not None:
         candidate = Path(args.candidate)
-        if not candidate.is_file():
+        if candidate.is_dir():  # another registry (e.g. a staging one): its promoted model
+            candidate = registry.resolve_model_path(candidate)
+        elif not candidate.is_file():
             raise UsageError(f"candidate model not found: {candidate}")
         load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
     check_promoted_symbol(reg, symbol)  # before minutes of training, not after them

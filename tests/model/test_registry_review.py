@@ -697,3 +697,19 @@ def test_a_rollback_to_a_model_that_cannot_load_is_refused(tmp_path, models, cap
     assert err.startswith(f"model.review: {reg}: cannot roll back to {old}: ")
     assert err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
+
+
+def test_a_candidate_given_as_a_registry_is_its_promoted_model(tmp_path, models, capsys):
+    # Every --model takes a registry directory; --candidate said "candidate model not found"
+    # for an existing one (e.g. a staging registry whose promoted model is to be reviewed).
+    reg, staging = tmp_path / "reg", tmp_path / "staging"
+    _seed(reg, models["short"])
+    _seed(staging, models["long"])
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2", "--candidate",
+            str(staging)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    promoted = registry.promoted_id(reg)
+    assert f"-> promoted {promoted}" in capsys.readouterr().out  # long beat short on the week
+    assert registry.promoted(reg).read_bytes() == models["long"].read_bytes()
