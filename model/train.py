@@ -112,6 +112,7 @@ def load_bars(
         raise InputError(f"--data {path}: missing column(s) {', '.join(missing)}")
     _check_cells(df, ("open_time",), path)  # the window compares it
     df = to_float_columns(df, ("open_time",))
+    df["open_time"] = open_time_ms(df["open_time"].to_numpy())
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
@@ -133,6 +134,17 @@ def load_bars(
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
     return df
+
+
+def open_time_ms(t: np.ndarray) -> np.ndarray:
+    """Epoch open times in s, ms, us or ns as int ms, as the backtester and the history store
+    read them (`market_history.schema.to_ms`): Binance's spot files moved to microseconds."""
+    t = np.asarray(t, dtype=np.int64)
+    return np.where(
+        t >= 10**17,
+        t // 1_000_000,
+        np.where(t >= 10**14, t // 1_000, np.where(t < 10**11, t * 1_000, t)),
+    )
 
 
 def store_folder(path: Path, *, symbol: str, interval: str) -> Path:

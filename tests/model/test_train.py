@@ -496,3 +496,24 @@ def test_a_folds_training_labels_never_depend_on_its_test_block(label):
         )  # fmt: skip
         assert np.array_equal(folds[k][0], again[k][0])
         assert np.array_equal(folds[k][1], again[k][1])
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("us", 1000), ("s", 1 / 1000)])
+def test_open_times_in_seconds_or_microseconds_train_as_ms(tmp_path, capsys, unit, scale):
+    # Binance's spot kline files moved to microseconds; the backtester and the history store
+    # normalize such times, model.train said "bars are 60000000 ms apart, not --interval 1m".
+    rows = gzip.decompress(WEEK.read_bytes()).decode().splitlines()
+    lines = [rows[0]] + [
+        ",".join([str(int(int(r.split(",")[0]) * scale)), *r.split(",")[1:]]) for r in rows[1:]
+    ]
+    data = tmp_path / f"BTCUSDT-{unit}.csv"
+    data.write_text("\n".join(lines) + "\n")
+    docs = []
+    for name, path in (("ms", WEEK), (unit, data)):
+        out = tmp_path / f"{name}.json"
+        argv = ["--data", str(path), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--start", "2025-05-06", "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["linear"] == docs[1]["linear"]
+    assert docs[0]["training_window"] == docs[1]["training_window"]
