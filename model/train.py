@@ -100,7 +100,9 @@ def load_bars(
         df = _read_parquet(path)
     else:
         try:
-            df = pd.read_csv(path)
+            headerless = _headerless_binance(path)
+            df = pd.read_csv(path, header=None if headerless else "infer",
+                             names=BINANCE_KLINE_COLUMNS if headerless else None)  # fmt: skip
         except Exception as e:  # pandas raises many types for a bad file
             raise InputError(
                 f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
@@ -134,6 +136,36 @@ def load_bars(
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
     return df
+
+
+# data.binance.vision's 12-column klines layout (older files have no header row).
+BINANCE_KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+
+def _headerless_binance(path: Path) -> bool:
+    """The first line is 12 numbers: a Binance klines file without a header row."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt") as fh:  # type: ignore[operator]
+            cells = fh.readline().strip().split(",")
+        [float(c) for c in cells]
+    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+        return False
+    return len(cells) == len(BINANCE_KLINE_COLUMNS)
 
 
 def open_time_ms(t: np.ndarray) -> np.ndarray:

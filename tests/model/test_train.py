@@ -517,3 +517,28 @@ def test_open_times_in_seconds_or_microseconds_train_as_ms(tmp_path, capsys, uni
         docs.append(json.loads(out.read_text()))
     assert docs[0]["linear"] == docs[1]["linear"]
     assert docs[0]["training_window"] == docs[1]["training_window"]
+
+
+def test_a_binance_klines_file_without_a_header_trains_like_one_with_it(tmp_path, capsys):
+    # data.binance.vision's older 12-column files have no header row (the backtester reads
+    # them); model.train said "missing column(s) open_time, open, high, low, close, volume".
+    from model.train import BINANCE_KLINE_COLUMNS
+
+    rows = gzip.decompress(WEEK.read_bytes()).decode().splitlines()[1:3001]
+    body = []
+    for r in rows:
+        t, o, h, lo, c, v = r.split(",")
+        body.append(f"{t},{o},{h},{lo},{c},{v},{int(t) + 59_999},0,10,{float(v) / 2},0,0")
+    with_header = tmp_path / "BTCUSDT-1m-header.csv"
+    with_header.write_text(",".join(BINANCE_KLINE_COLUMNS) + "\n" + "\n".join(body) + "\n")
+    without = tmp_path / "BTCUSDT-1m-noheader.csv.gz"
+    without.write_bytes(gzip.compress(("\n".join(body) + "\n").encode()))
+    docs = []
+    for path in (with_header, without):
+        out = tmp_path / f"{path.name}.json"
+        argv = ["--data", str(path), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["linear"] == docs[1]["linear"]
+    assert docs[1]["feature_config"]["flow"] is True  # taker volume and count were read
