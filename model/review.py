@@ -404,7 +404,7 @@ def review(args: argparse.Namespace) -> int:
     if in_sample:
         print(
             "warning: the candidate's training window overlaps the evaluation window: its "
-            "result there is in-sample, so it is not promoted on it"
+            "result there is in-sample and cannot earn it a promotion"
         )
     if promoted_in_sample:
         print(
