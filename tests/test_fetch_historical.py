@@ -404,3 +404,24 @@ async def test_a_damaged_day_file_is_named_in_one_line_and_left_as_it_is(fake, t
     assert err.startswith(f"fetch_historical.py: damaged history file {day} (")
     assert err.count("\n") == 1 and "move it away and run again" in err
     assert len(day.read_bytes()) == 100
+
+
+async def test_downloaded_agg_trades_replay_in_the_backtester(fake, tmp_path):
+    # The backtester takes "a market_history store Parquet file or folder", but refused the
+    # aggTrades one fetch_historical.py writes: "unknown columns agg_id,price,qty,...".
+    from backtest.data import Trades, load
+
+    fake.published = 1500
+    fake.server_time_ms = fake.trades[1499]["T"] + 1
+    start, end = fake.trades[0]["T"], fake.trades[1200]["T"]
+    await fetch_historical.run(
+        args(fake, tmp_path, kind="aggTrades", start=_iso(start), end=_iso(end))
+    )
+
+    data = load(tmp_path / "BTCUSDT" / "aggTrades")
+
+    sent = [t for t in fake.trades[:1500] if start <= t["T"] < end]
+    assert isinstance(data, Trades)
+    assert data.time == [t["T"] for t in sent]
+    assert data.price == [t["p"] for t in sent] and data.qty == [t["q"] for t in sent]
+    assert data.buyer_is_maker == [t["m"] for t in sent]
