@@ -373,10 +373,14 @@ def check_fold_classes(folds: list[FoldTrain]) -> None:
     for k, (idx, y_train) in enumerate(folds, 1):
         present = np.unique(y_train)
         if len(present) < 2:
-            what = f"all {CLASS_NAMES[int(present[0])]}" if len(present) else "unlabelled"
+            what = (
+                f"its {len(idx)} training rows are all {CLASS_NAMES[int(present[0])]}"
+                if len(present)
+                else "no training row has a label yet (no swing confirmed before its test block)"
+            )
             raise InputError(
-                f"walk-forward fold {k} of {len(folds)}: its {len(idx)} training rows are "
-                f"{what}; lower --threshold / --min-swing, use fewer --folds or a longer window"
+                f"walk-forward fold {k} of {len(folds)}: {what}; lower --threshold / "
+                "--min-swing, use fewer --folds or a longer window"
             )
 
 

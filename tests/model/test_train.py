@@ -97,6 +97,11 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
+        # No 2 % swing confirmed before the first test block: no training row has a label.
+        (
+            ["--label", "peak_trough", "--min-swing", "0.02"],
+            "walk-forward fold 1 of 5: no training row has a label yet",
+        ),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
