@@ -13,8 +13,10 @@ limit using the `X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After
 ban) stops the run with a message. Every page is stored as it arrives, so a second run resumes
 where the first stopped and downloads nothing twice. The closing report lists gaps and
 duplicates.
-Exit codes: 0 done, 1 stopped by the exchange, the network or the disk, 2 bad arguments (one
-line on stderr), 130 interrupted.
+A day file of the store that cannot be read (cut short, overwritten) is named and left as it
+is: move it away and run again to fetch that day anew.
+Exit codes: 0 done, 1 stopped by the exchange, the network, the disk or a damaged store file,
+2 bad arguments (one line on stderr), 130 interrupted.
 """
 
 import argparse
@@ -35,7 +37,7 @@ from core.errors import RejectedError, RetryableError
 from gateway.market_rest import IpBanned, MarketDataRest
 from market_history.download import DownloadReport, download_agg_trades, download_klines
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
-from market_history.store import HistoryStore
+from market_history.store import DamagedFile, HistoryStore
 
 DEFAULT_BASE_URL = "https://fapi.binance.com"
 INVALID_SYMBOL = -1121
@@ -251,6 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RetryableError as exc:
         print(f"fetch_historical.py: gave up after retries ({exc}); run again to resume",
               file=sys.stderr)  # fmt: skip
+        return 1
+    except DamagedFile as exc:
+        print(
+            f"fetch_historical.py: damaged history file {exc.path} ({exc.reason}); move it away "
+            "and run again to fetch its day anew",
+            file=sys.stderr,
+        )
         return 1
     except OSError as exc:  # the store's disk: network errors arrive as RetryableError
         print(f"fetch_historical.py: cannot write the history store: {exc}", file=sys.stderr)

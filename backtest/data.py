@@ -530,16 +530,19 @@ def _load_parquet(p: Path) -> MarketData:
             *[[str(x) for x in col[c]] for c in _KLINE_HEADER[1:]],
         )
         return _checked(p, klines, check_klines)
-    if {"price", "is_buyer_maker"} <= names:
-        tcol = next((c for c in _TIME_NAMES if c in names), None)
+    # The history store names aggregate trades' columns buyer_is_maker and trade_time.
+    maker = next((c for c in ("is_buyer_maker", "buyer_is_maker") if c in names), None)
+    if "price" in names and maker is not None:
+        tcol = next((c for c in (*_TIME_NAMES, "trade_time") if c in names), None)
         qcol = next((c for c in ("qty", "quantity") if c in names), None)
         if tcol is not None and qcol is not None:
-            table = table.sort_by(tcol)
+            ties = [("agg_id", "ascending")] if "agg_id" in names else []
+            table = table.sort_by([(tcol, "ascending"), *ties])
             trades = Trades(
                 [to_ms(int(x)) for x in table[tcol].to_pylist()],
                 [str(x) for x in table["price"].to_pylist()],
                 [str(x) for x in table[qcol].to_pylist()],
-                [bool(x) for x in table["is_buyer_maker"].to_pylist()],
+                [bool(x) for x in table[maker].to_pylist()],
             )
             return _checked(p, trades, check_trades)
     raise DataError(f"{p}: unknown columns {','.join(table.column_names)}")

@@ -119,7 +119,7 @@ def kline_gaps(store: HistoryStore, symbol: str, kind: Kind, start: int, end: in
     present = set(store.read(symbol, kind, start, end)["open_time"].to_pylist())
     gaps: list[Range] = []
     for a, b in store.covered(symbol, kind, start, end):
-        t = a + (-a) % step
+        t = kind.ceil(a)
         while t < b:
             if t not in present:
                 if gaps and gaps[-1][1] == t:
@@ -149,11 +149,11 @@ async def download_klines(
     """Fill the store with the closed `interval` klines whose open time is in [start, end)."""
     kind = Kind.klines(interval)
     step = kind.step_ms
-    start = start_ms - start_ms % step
-    end = end_ms + (-end_ms) % step
+    start = kind.floor(start_ms)
+    end = kind.ceil(end_ms)
     report = DownloadReport(symbol, kind.key, start, end)
     now = server_now_ms if server_now_ms is not None else await rest.server_time_ms()
-    closed_end = min(end, now - now % step)  # bars opening before this have closed
+    closed_end = min(end, kind.floor(now))  # bars opening before this have closed
     if closed_end < end:
         report.not_yet_available = (max(closed_end, start), end)
     if closed_end <= start:

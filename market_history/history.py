@@ -41,13 +41,12 @@ async def get_price_history(
 ) -> pd.DataFrame:
     """Bars with open time in [start, end); `rest=None` reads the store only (offline)."""
     kind = Kind.klines(interval)
-    step = kind.step_ms
     start_ms = to_epoch_ms(start)
     end_ms = to_epoch_ms(end)
     if end_ms <= start_ms:
         raise ValueError(f"end {end!r} is not after start {start!r}")
-    start_ms -= start_ms % step
-    end_ms += (-end_ms) % step
+    start_ms = kind.floor(start_ms)
+    end_ms = kind.ceil(end_ms)
     if rest is not None and store.missing(symbol, kind, start_ms, end_ms):
         await download_klines(rest, store, symbol, interval, start_ms, end_ms)
     table = store.read(symbol, kind, start_ms, end_ms)

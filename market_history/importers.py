@@ -95,7 +95,8 @@ def _time_ms(values: list[str]) -> list[int]:
 
 
 def read_ohlcv_csv(path: str | os.PathLike[str], interval: str) -> pa.Table:
-    step = Kind.klines(interval).step_ms
+    kind = Kind.klines(interval)
+    step = kind.step_ms
     rows = list(_rows(path))
     if not rows or not _is_header(rows[0]):
         raise ValueError(f"{path}: a plain OHLCV CSV needs a header row")
@@ -108,7 +109,7 @@ def read_ohlcv_csv(path: str | os.PathLike[str], interval: str) -> pa.Table:
     body = rows[1:]
     opens = _time_ms([r[ix[time_col]] for r in body])
     for t in opens:
-        if t % step:
+        if kind.floor(t) != t:
             raise ValueError(f"{path}: open time {t} is not on the {interval} grid")
     nulls = pa.nulls(len(body), pa.string())
     return pa.table(

@@ -54,6 +54,9 @@ KLINE_DECIMALS = [
 # Binance USD-M kline intervals with a fixed length (1M is calendar-based and not stored).
 KLINE_INTERVALS = FIXED_KLINE_INTERVALS
 
+# Monday 1970-01-05 00:00 UTC: Binance's weekly klines open on Mondays.
+WEEK_ORIGIN_MS = 4 * 86_400_000
+
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
@@ -85,6 +88,20 @@ class Kind:
     def step_ms(self) -> int:
         assert self.interval is not None
         return interval_ms(self.interval)
+
+    @property
+    def origin_ms(self) -> int:
+        """An open time of the bar grid: 0 (the epoch) but for weekly bars, which Binance
+        opens on Mondays 00:00 UTC (the epoch was a Thursday)."""
+        return WEEK_ORIGIN_MS if self.interval == "1w" else 0
+
+    def floor(self, t: int) -> int:
+        """The open time of the bar holding `t`."""
+        return t - (t - self.origin_ms) % self.step_ms
+
+    def ceil(self, t: int) -> int:
+        """The first open time at or after `t`."""
+        return t + (self.origin_ms - t) % self.step_ms
 
     @staticmethod
     def klines(interval: str) -> "Kind":

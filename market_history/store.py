@@ -66,6 +66,16 @@ def day_name(day_ms: int) -> str:
     return datetime.fromtimestamp(day_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
+class DamagedFile(Exception):
+    """A day file that cannot be read as this kind's Parquet (truncated, overwritten, another
+    schema): named, never overwritten, so the user decides what to do with it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class HistoryStore:
     """Parquet history under one root directory."""
 
@@ -98,10 +108,15 @@ class HistoryStore:
         path = self.path(symbol, kind, day_ms)
         if not path.exists():
             return kind.schema.empty_table(), []
-        table = pq.read_table(path)
-        meta = table.schema.metadata or {}
-        covered = [tuple(r) for r in json.loads(meta.get(_META_KEY, b"[]"))]
-        return table.replace_schema_metadata(None).cast(kind.schema), covered  # type: ignore[misc]
+        try:
+            table = pq.read_table(path)
+            meta = table.schema.metadata or {}
+            covered = [tuple(r) for r in json.loads(meta.get(_META_KEY, b"[]"))]
+            table = table.replace_schema_metadata(None).select(kind.schema.names)
+            return table.cast(kind.schema), covered  # type: ignore[return-value]
+        except (pa.ArrowException, KeyError, ValueError, TypeError) as e:
+            detail = str(e).replace(f"'{path}': ", "").strip()  # Arrow repeats the path
+            raise DamagedFile(path, f"not a readable {kind.key} day file: {detail}") from None
 
     def covered(self, symbol: str, kind: Kind, start_ms: int, end_ms: int) -> list[Range]:
         """The parts of [start_ms, end_ms) already fetched or imported."""

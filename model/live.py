@@ -57,9 +57,15 @@ def check_features(meta: Mapping[str, Any], *, source: str) -> None:
     raw = meta.get("feature_names", ())
     names = tuple(raw) if isinstance(raw, list | tuple) else (raw,)
     if names != features.FEATURE_NAMES:
+        code = features.FEATURE_NAMES
+        missing = [n for n in code if n not in names]
+        extra = [str(n) for n in names if n not in code]
+        parts = [f"lacks {', '.join(missing)}"] if missing else []
+        parts += [f"has {', '.join(extra)} (not in the code)"] if extra else []
+        diff = "; ".join(parts) or "has the same names in another order"
         raise ModelMismatchError(
-            f"{source}: model features {list(names)} differ from the code's "
-            f"{list(features.FEATURE_NAMES)}; retrain the model with this version"
+            f"{source}: model features differ from the code's {len(code)}: the model {diff}; "
+            "retrain the model with this version"
         )
     have, want = meta.get("feature_hash"), features.feature_code_hash()
     if have != want:

@@ -192,9 +192,22 @@ def rollback(reg: str | Path, reason: str = "rollback") -> str:
     if len(stack) < 2:
         raise RegistryError(f"{reg}: no earlier promoted version to roll back to")
     target = stack[-2]
+    _check_loads(reg, target, "roll back to")
     entry = {"action": "rollback", "version_id": target, "from": stack[-1], "reason": reason}
     _write_state(reg, state, target, entry)
     return target
+
+
+def _check_loads(reg: Path, version_id: str, action: str) -> None:
+    """RegistryError unless the version's model.json loads with this code: a daemon on the
+    registry refuses to switch to a model it cannot load and keeps trading the current one, so
+    the rollback would not happen where it matters."""
+    from model.live import ModelMismatchError, load_linear_model
+
+    try:
+        load_linear_model(version_dir(reg, version_id) / MODEL_FILE)
+    except ModelMismatchError as e:
+        raise RegistryError(f"{reg}: cannot {action} {version_id}: {e}") from None
 
 
 def _write_state(reg: Path, state: dict[str, Any], version_id: str, entry: dict[str, Any]) -> None:

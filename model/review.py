@@ -30,7 +30,11 @@ model's by more than
 backtest cannot define (a Sharpe without trades) counts as the worst value. With
 `--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
 --min-metric 0`: never promote a model that loses money after fees, even over a worse one or
-an empty registry). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
+an empty registry). A candidate whose recorded training window overlaps the evaluation window
+(a `--candidate` evaluated where it learned) has an in-sample result: it is said, and such a
+candidate is never promoted over another model on it, nor does it clear `--min-metric`; a
+promoted model evaluated inside its own training window is said likewise (its result is
+flattered). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
 """
 
 from __future__ import annotations
@@ -124,7 +128,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, help="model registry directory")
-    p.add_argument("--candidate", default=None, help="candidate model JSON file (no training)")
+    p.add_argument(
+        "--candidate",
+        default=None,
+        help="candidate model JSON file, or a registry directory (its promoted model); no training",
+    )
     p.add_argument("--data", default=None, help="1m klines file (backtest.data formats)")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--train-days", type=float, default=None, help="retrain on N days")
@@ -174,6 +182,10 @@ def _print_comparison(rows: dict[str, BacktestResult], metric: str) -> None:
         print(f"{name + mark:18}" + "".join(f"{get(rows[c]):>18}" for c in cols))
 
 
+def _ceil_minute(ms: int) -> int:
+    return ms + (-ms) % MINUTE_MS
+
+
 def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[int, int]:
     """The evaluation window [start, end) in ms."""
     end = _time_ms(args.end)
@@ -187,6 +199,10 @@ def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[
     else:
         given = _time_ms(args.start)
         start = data_start if given is None else given
+    # On the 1m grid: a window starting inside a minute (--eval-days 0.01, --start 12:00:30)
+    # would start at the next bar while the training, which ends at the window's start, kept
+    # the bar it began in, and its recorded window would overlap the evaluation's.
+    start, end = _ceil_minute(start), _ceil_minute(end)
     if end <= start:
         raise UsageError(f"empty evaluation window {_iso(start)} .. {_iso(end)}")
     return start, end
@@ -237,17 +253,28 @@ def _slice(k: Klines, start_ms: int, end_ms: int) -> Klines:
     )
 
 
-def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
-    """The model's recorded training window overlaps the evaluation window."""
+def _training_window(model_path: Path) -> tuple[int, int] | None:
+    """The model's recorded training window [start, end) in ms, None when it has none."""
     tw = load_linear_model(model_path).metadata.get("training_window")
     if not isinstance(tw, dict):
-        return False
+        return None
     try:
         a = _time_ms(str(tw["start"]).replace("Z", "+00:00"))
         b = _time_ms(str(tw["end_exclusive"]).replace("Z", "+00:00"))
     except (KeyError, UsageError):
-        return False
-    return a is not None and b is not None and a < eval_end and eval_start < b
+        return None
+    return None if a is None or b is None else (a, b)
+
+
+def _in_sample(model_path: Path, eval_start: int, eval_end: int) -> bool:
+    """The model's recorded training window overlaps the evaluation window."""
+    tw = _training_window(model_path)
+    return tw is not None and tw[0] < eval_end and eval_start < tw[1]
+
+
+def _trained_on(model_path: Path) -> str:
+    tw = _training_window(model_path)
+    return "an unrecorded window" if tw is None else f"{_iso(tw[0])} .. {_iso(tw[1])}"
 
 
 def _unusable(model_path: Path) -> str | None:
@@ -281,6 +308,20 @@ def check_registry(reg: Path, init: bool) -> None:
     problem = write_problem(reg)
     if problem is not None:
         raise UsageError(f"--registry {reg}: {problem}")
+
+
+def check_promoted_symbol(reg: Path, symbol: str) -> None:
+    """UsageError when the registry's promoted model trades another symbol than --symbol: its
+    backtest would be refused, after the candidate's training, by the strategy's check."""
+    current = registry.promoted(reg)
+    if current is None or _unusable(current) is not None:
+        return
+    trained = load_linear_model(current).metadata.get("symbol")
+    if isinstance(trained, str) and trained.upper() != symbol:
+        raise UsageError(
+            f"--registry {reg}: its promoted model {registry.promoted_id(reg)} trades {trained}, "
+            f"not --symbol {symbol}; review {symbol} models in a registry of their own"
+        )
 
 
 def review(args: argparse.Namespace) -> int:
@@ -320,9 +361,12 @@ def review(args: argparse.Namespace) -> int:
     symbol = args.symbol
     if args.candidate is not None:
         candidate = Path(args.candidate)
-        if not candidate.is_file():
+        if candidate.is_dir():  # another registry (e.g. a staging one): its promoted model
+            candidate = registry.resolve_model_path(candidate)
+        elif not candidate.is_file():
             raise UsageError(f"candidate model not found: {candidate}")
         load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
+    check_promoted_symbol(reg, symbol)  # before minutes of training, not after them
     whole = load(args.data, end_ms=_time_ms(args.end))
     if not isinstance(whole, Klines):
         raise UsageError(f"--data {args.data}: model.review needs 1m klines, not trades")
@@ -339,9 +383,13 @@ def review(args: argparse.Namespace) -> int:
         if args.candidate is None:
             candidate, train_report = _train_candidate(args, eval_start, Path(tmp))
         in_sample = _in_sample(candidate, eval_start, eval_end)
+        trained_on = _trained_on(candidate)
         current_id = registry.promoted_id(reg)
         current = registry.promoted(reg)
         unusable = None if current is None else _unusable(current)
+        promoted_in_sample = (
+            current is not None and unusable is None and _in_sample(current, eval_start, eval_end)
+        )
         bt = partial(backtest_model, data=data, symbol=symbol, notional=notional, progress=progress)
         results = {"candidate": bt(candidate)}
         if current is not None and unusable is None:
@@ -352,8 +400,18 @@ def review(args: argparse.Namespace) -> int:
     if warm_start == eval_start:
         window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
     print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
+    print(f"candidate trained on {trained_on}")
     if in_sample:
-        print("warning: the candidate's training window overlaps the evaluation window")
+        print(
+            "warning: the candidate's training window overlaps the evaluation window: its "
+            "result there is in-sample and cannot earn it a promotion"
+        )
+    if promoted_in_sample:
+        print(
+            f"warning: the promoted model's training window ({_trained_on(current)}) overlaps "
+            "the evaluation window: its result there is in-sample (evaluate after it, or "
+            "use --end/--start)"
+        )
     if unusable is not None:
         print(f"promoted model {current_id} cannot run with this code, not comparable: {unusable}")
     _print_comparison(results, args.metric)
@@ -367,11 +425,17 @@ def review(args: argparse.Namespace) -> int:
         cur = metric_value(results["promoted"], args.metric)
         if version == current_id:
             decision, promote = "the candidate is the promoted version: no change", False
+        elif in_sample:
+            decision = f"the candidate's result is in-sample: not compared with {current_id}"
+            promote = False
         elif cand > cur + min_improvement:
             decision, promote = f"candidate beats {current_id} by more than {min_improvement}", True
         else:
             decision, promote = f"candidate does not beat {current_id} (+{min_improvement})", False
-    if promote and floor is not None and not cand > floor * METRICS[args.metric]:
+    if promote and floor is not None and in_sample:
+        decision = f"the candidate's in-sample {args.metric} cannot clear --min-metric {floor}"
+        promote = False
+    elif promote and floor is not None and not cand > floor * METRICS[args.metric]:
         decision = f"candidate {args.metric} does not clear --min-metric {floor} ({decision})"
         promote = False
     record = {
@@ -386,6 +450,7 @@ def review(args: argparse.Namespace) -> int:
         "min_metric": floor,
         "notional_usdt": str(notional),
         "candidate_in_sample": in_sample,
+        "promoted_in_sample": promoted_in_sample,
         "candidate_score": cand if math.isfinite(cand) else None,
         "promoted": current_id,
         "promoted_unusable": unusable,

@@ -10,8 +10,10 @@ window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left ou
 the report; peak/trough labels have no fixed horizon, so only their features are checked).
 Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
 k trains on everything before block k minus a purge gap (default: the label horizon, so no
-training label looks into the test block) and tests on block k. Folds x the C grid run in
-parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
+training label looks into the test block) and tests on block k; peak/trough labels, which
+have no fixed horizon, are recomputed per fold from the closes before its test block, and a
+row whose swing is confirmed only later is left out of that fold's training. Folds x the C
+grid run in parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
 (one-vs-rest, macro) and calibration (expected calibration error, Brier score) are reported
 next to two naive baselines: the majority class of the training fold, and the last bar's
 direction. The final model (best C by mean out-of-sample log loss) is fitted on all labelled
@@ -85,17 +87,26 @@ def load_bars(
     """The kline window [start, end) as a DataFrame; InputError on anything unusable."""
     import pandas as pd
 
-    if not path.is_file():
+    if path.is_dir():
+        path = store_folder(path, symbol=symbol, interval=interval)
+    elif not path.is_file():
         raise InputError(f"--data {path}: no such file")
     from backtest.data import symbol_in_name  # the backtester's rule, the same message
 
     named = symbol_in_name(path)
     if named is not None and named != symbol.upper():
         raise InputError(f"--data {path.name} holds {named}, not --symbol {symbol}")
-    try:
-        df = pd.read_csv(path)
-    except Exception as e:  # pandas raises many types for a bad file
-        raise InputError(f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
+    if path.is_dir() or path.suffix == ".parquet":
+        df = _read_parquet(path)
+    else:
+        try:
+            headerless = _headerless_binance(path)
+            df = pd.read_csv(path, header=None if headerless else "infer",
+                             names=BINANCE_KLINE_COLUMNS if headerless else None)  # fmt: skip
+        except Exception as e:  # pandas raises many types for a bad file
+            raise InputError(
+                f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
+            ) from None
     df = df.rename(columns={"count": "trade_count"})
     need = ["open_time", *features.BAR_COLUMNS]
     missing = [c for c in need if c not in df.columns]
@@ -103,6 +114,7 @@ def load_bars(
         raise InputError(f"--data {path}: missing column(s) {', '.join(missing)}")
     _check_cells(df, ("open_time",), path)  # the window compares it
     df = to_float_columns(df, ("open_time",))
+    df["open_time"] = open_time_ms(df["open_time"].to_numpy())
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
@@ -123,6 +135,86 @@ def load_bars(
     px = df[list(features.BAR_COLUMNS)].to_numpy(dtype=float)
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
+    return df
+
+
+# data.binance.vision's 12-column klines layout (older files have no header row).
+BINANCE_KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+
+def _headerless_binance(path: Path) -> bool:
+    """The first line is 12 numbers: a Binance klines file without a header row."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt") as fh:  # type: ignore[operator]
+            cells = fh.readline().strip().split(",")
+        [float(c) for c in cells]
+    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+        return False
+    return len(cells) == len(BINANCE_KLINE_COLUMNS)
+
+
+def open_time_ms(t: np.ndarray) -> np.ndarray:
+    """Epoch open times in s, ms, us or ns as int ms, as the backtester and the history store
+    read them (`market_history.schema.to_ms`): Binance's spot files moved to microseconds."""
+    t = np.asarray(t, dtype=np.int64)
+    return np.where(
+        t >= 10**17,
+        t // 1_000_000,
+        np.where(t >= 10**14, t // 1_000, np.where(t < 10**11, t * 1_000, t)),
+    )
+
+
+def store_folder(path: Path, *, symbol: str, interval: str) -> Path:
+    """The folder of day files to read for `--data DIR`: DIR itself when it holds Parquet
+    files (`<store>/BTCUSDT/klines-1m`, as the backtester reads it), or the symbol's klines
+    of `interval` when DIR is a history store's root (`fetch_historical.py --out DIR`)."""
+    if any(path.glob("*.parquet")):
+        return path
+    sub = path / symbol.upper() / f"klines-{interval}"
+    if any(sub.glob("*.parquet")):
+        return sub
+    raise InputError(
+        f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A market_history store's kline day file, or a folder of them, as a DataFrame sorted by
+    open time. The store keeps prices as decimal strings (converted by the caller's checks)
+    and nulls where a source had no taker volume or trade count (plain OHLCV imports): such a
+    flow column is left out, so the flow features are off rather than a cell error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    try:
+        table = pa.concat_tables(
+            [pq.read_table(f).replace_schema_metadata(None) for f in files],
+            promote_options="default",
+        )
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"--data {path}: cannot read as Parquet ({e})") from None
+    df = table.to_pandas()
+    if "open_time" in df.columns:
+        df = df.sort_values("open_time", kind="stable").reset_index(drop=True)
+    partial = [c for c in features.FLOW_COLUMNS if c in df.columns and df[c].isna().any()]
+    if partial:
+        df = df.drop(columns=list(features.FLOW_COLUMNS), errors="ignore")
     return df
 
 
@@ -244,16 +336,51 @@ def walk_forward_splits(n: int, *, folds: int, purge: int) -> list[tuple[int, in
 CLASS_NAMES = {labeling.SELL: "SELL", labeling.HOLD: "HOLD", labeling.BUY: "BUY"}
 
 
-def check_fold_classes(y: np.ndarray, splits: list[tuple[int, int, int]]) -> None:
-    """InputError when a fold's training rows hold a single class: nothing to fit (scikit-learn
-    raises), said before any fit rather than as a traceback from a worker."""
-    for k, (train_end, _, _) in enumerate(splits, 1):
-        present = np.unique(y[:train_end])
+FoldTrain = tuple[np.ndarray, np.ndarray]  # (training row positions, their labels)
+
+
+def fold_training_rows(
+    y: np.ndarray,
+    splits: list[tuple[int, int, int]],
+    *,
+    label: str,
+    close: np.ndarray,
+    bars: np.ndarray,
+    min_swing: float,
+) -> list[FoldTrain]:
+    """Each fold's training rows and labels, using no price of its test block or later.
+    Forward labels look `horizon` bars ahead, which the purge keeps before the test block, so
+    the rows are [0, train_end) as labelled. A peak/trough label has no fixed horizon (a swing
+    is confirmed whenever price moves far enough), so each fold's labels are recomputed from
+    the closes before its test block's first bar (`bars` maps rows to bars): a row whose swing
+    is confirmed only later is left out of that fold's training."""
+    out = []
+    for train_end, test_start, _ in splits:
+        idx = np.arange(train_end)
+        if label == "peak_trough":
+            seen = labeling.peak_trough_labels(close[: bars[test_start]], min_swing=min_swing)
+            honest = seen[bars[:train_end]]
+            idx = idx[~np.isnan(honest)]
+            out.append((idx, honest[idx].astype(int)))
+        else:
+            out.append((idx, y[:train_end]))
+    return out
+
+
+def check_fold_classes(folds: list[FoldTrain]) -> None:
+    """InputError when a fold's training rows hold a single class (or none): nothing to fit
+    (scikit-learn raises), said before any fit rather than as a traceback from a worker."""
+    for k, (idx, y_train) in enumerate(folds, 1):
+        present = np.unique(y_train)
         if len(present) < 2:
+            what = (
+                f"its {len(idx)} training rows are all {CLASS_NAMES[int(present[0])]}"
+                if len(present)
+                else "no training row has a label yet (no swing confirmed before its test block)"
+            )
             raise InputError(
-                f"walk-forward fold {k} of {len(splits)}: its {train_end} training rows are all "
-                f"{CLASS_NAMES[int(present[0])]}; lower --threshold / --min-swing, use fewer "
-                "--folds or a longer window"
+                f"walk-forward fold {k} of {len(folds)}: {what}; lower --threshold / "
+                "--min-swing, use fewer --folds or a longer window"
             )
 
 
@@ -262,6 +389,7 @@ def _run_fold(
     y: np.ndarray,
     r1: np.ndarray,
     split: tuple[int, int, int],
+    fold: FoldTrain,
     c: float,
     flow: bool,
     cw: str | None,
@@ -269,8 +397,9 @@ def _run_fold(
     from model.logreg_model import LogRegModel
 
     train_end, a, b = split
+    idx, y_train = fold
     classes = np.array(labeling.CLASSES)
-    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[:train_end], y[:train_end])
+    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[idx], y_train)
     p_fit = model.predict_proba(x[a:b])
     # Columns for every class, even one missing from this training block (probability 0).
     p = np.zeros((b - a, len(classes)))
@@ -279,29 +408,30 @@ def _run_fold(
     return {
         "C": c,
         "train": [0, train_end],
+        "train_rows": len(idx),
         "test": [a, b],
         "model": metrics(y[a:b], p, classes),
         "baselines": {
             name: metrics(y[a:b], p_b, classes, pred_b)
             for name, (p_b, pred_b) in baseline_predictions(
-                y[:train_end], r1[:train_end], r1[a:b], classes
+                y_train, r1[idx], r1[a:b], classes
             ).items()
         },
         "proba": p,
     }
 
 
-def _pooled(results: list[dict[str, Any]], y: np.ndarray, r1: np.ndarray) -> dict[str, Any]:
+def _pooled(
+    results: list[dict[str, Any]], y: np.ndarray, r1: np.ndarray, folds: list[FoldTrain]
+) -> dict[str, Any]:
     classes = np.array(labeling.CLASSES)
     ys = np.concatenate([y[r["test"][0] : r["test"][1]] for r in results])
     ps = np.concatenate([r["proba"] for r in results])
     out = {"model": metrics(ys, ps, classes)}
     # Baselines pooled the same way (each fold's baselines fitted on its own training block).
     parts = [
-        baseline_predictions(
-            y[: r["train"][1]], r1[: r["train"][1]], r1[slice(*r["test"])], classes
-        )
-        for r in results
+        baseline_predictions(y_train, r1[idx], r1[slice(*r["test"])], classes)
+        for r, (idx, y_train) in zip(results, folds, strict=True)
     ]
     for name in BASELINES:
         p_all = np.concatenate([part[name][0] for part in parts])
@@ -510,13 +640,21 @@ def train(
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
-    check_fold_classes(y, splits)
+    folds = fold_training_rows(
+        y,
+        splits,
+        label=config.label,
+        close=df["close"].to_numpy(dtype=float),
+        bars=rows[keep],
+        min_swing=config.min_swing,
+    )
+    check_fold_classes(folds)
     gaps = int((np.diff(ot) != step).sum())
     t_feat = time.perf_counter() - t0
 
     grid = list(config.grid)
     cw = config.class_weight
-    tasks = [(s, c, flow, cw) for c in grid for s in splits]
+    tasks = [(s, f, c, flow, cw) for c in grid for s, f in zip(splits, folds, strict=True)]
     results = parallel_map(
         _run_fold,
         (x, y, r1),
@@ -530,7 +668,7 @@ def train(
     mean_ll = {c: float(np.mean([r["model"]["log_loss"] for r in rs])) for c, rs in by_c.items()}
     best_c = min(grid, key=lambda c: mean_ll[c])
     best = by_c[best_c]
-    pooled = _pooled(best, y, r1)
+    pooled = _pooled(best, y, r1, folds)
     t_cv = time.perf_counter() - t0 - t_feat
 
     from model.logreg_model import LogRegModel
@@ -694,7 +832,13 @@ def _save(model: Any, out: Path) -> None:
 
 def _main(argv: list[str] | None) -> int:
     ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "
+        "store's root (fetch_historical.py --out)",
+    )
     ap.add_argument("--symbol", required=True)
     ap.add_argument("--interval", required=True, choices=list(INTERVAL_MS))  # time order
     ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")

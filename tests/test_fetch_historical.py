@@ -366,3 +366,62 @@ async def test_command_line_with_an_end_after_the_exchange_clock_exits_2(fake, t
 
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "is after the exchange's current time 2025-05-08" in err
+
+
+async def test_weekly_klines_open_on_mondays_and_the_current_week_is_not_stored(tmp_path):
+    # Binance's 1w bars open on Mondays 00:00 UTC; the epoch was a Thursday, so a grid of
+    # multiples of 7 days put every stored bar off-grid: all reported as one long outage, and
+    # the current week's bar stored as if it had closed.
+    week, monday = 7 * 86_400_000, 1735516800000  # Monday 2024-12-30
+
+    def bar(i: int) -> list:
+        t = monday + i * week
+        return [t, "100", "101", "99", "100", "10", t + week - 1, "1000", 5, "4", "400", "0"]
+
+    async with FakeBinance(load_agg_trades(), klines=[bar(i) for i in range(12)]) as server:
+        server.server_time_ms = monday + 10 * week + 3 * 86_400_000  # Thursday in week 10
+        argv = args(server, tmp_path, "--interval", "1w", start="2025-01-06", end="2025-03-12")
+
+        report = await fetch_historical.run(argv)
+
+    stored = HistoryStore(tmp_path).read("BTCUSDT", Kind.klines("1w"), 0, 2**62)
+    assert stored["open_time"].to_pylist() == [monday + i * week for i in range(1, 10)]
+    assert report.gaps == [] and report.rows_written == 9
+    week10 = monday + 10 * week
+    assert report.not_yet_available == (week10, week10 + week)
+
+
+async def test_a_damaged_day_file_is_named_in_one_line_and_left_as_it_is(fake, tmp_path):
+    base = ["--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", "2025-05-06",
+            "--base-url", fake.base_url, "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert (await run_cli(*base))[0] == 0
+    day = tmp_path / "BTCUSDT" / "klines-1m" / "2025-05-05.parquet"
+    day.write_bytes(day.read_bytes()[:100])  # e.g. a copy cut short
+
+    code, out, err = await run_cli(*base)
+
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"fetch_historical.py: damaged history file {day} (")
+    assert err.count("\n") == 1 and "move it away and run again" in err
+    assert len(day.read_bytes()) == 100
+
+
+async def test_downloaded_agg_trades_replay_in_the_backtester(fake, tmp_path):
+    # The backtester takes "a market_history store Parquet file or folder", but refused the
+    # aggTrades one fetch_historical.py writes: "unknown columns agg_id,price,qty,...".
+    from backtest.data import Trades, load
+
+    fake.published = 1500
+    fake.server_time_ms = fake.trades[1499]["T"] + 1
+    start, end = fake.trades[0]["T"], fake.trades[1200]["T"]
+    await fetch_historical.run(
+        args(fake, tmp_path, kind="aggTrades", start=_iso(start), end=_iso(end))
+    )
+
+    data = load(tmp_path / "BTCUSDT" / "aggTrades")
+
+    sent = [t for t in fake.trades[:1500] if start <= t["T"] < end]
+    assert isinstance(data, Trades)
+    assert data.time == [t["T"] for t in sent]
+    assert data.price == [t["p"] for t in sent] and data.qty == [t["q"] for t in sent]
+    assert data.buyer_is_maker == [t["m"] for t in sent]

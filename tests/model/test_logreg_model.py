@@ -159,3 +159,20 @@ def test_two_class_models_fold_to_the_same_probabilities(dataset):
     got = np.array([model.linear.predict_proba(r.tolist()) for r in rows])
     assert model.linear.classes == (-1, 1)
     np.testing.assert_allclose(got, model.pipeline.predict_proba(rows), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda names: names[:-1], "the model lacks flow_known;"),
+        (lambda names: [*names, "funding_rate"], "the model has funding_rate (not in the code);"),
+        (lambda names: names[::-1], "the model has the same names in another order;"),
+    ],
+)
+def test_a_feature_mismatch_names_the_difference_not_both_lists(fitted, tmp_path, edit, says):
+    path, doc = _saved_doc(fitted, tmp_path)
+    doc["feature_names"] = edit(doc["feature_names"])
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelMismatchError) as err:
+        load_linear_model(path)
+    assert says in str(err.value) and "ret_1" not in str(err.value)

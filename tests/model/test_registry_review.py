@@ -574,3 +574,142 @@ def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, riv
     assert backtest_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
     assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
+
+
+def _trained_on(path: Path, start: str, end: str) -> Path:
+    """`path`'s model with a recorded training window [start, end) (UTC)."""
+    doc = json.loads(path.read_text())
+    doc["training_window"] = {"start": start, "end_exclusive": end}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_candidate_trained_on_the_evaluation_days_is_not_promoted_on_them(
+    tmp_path, models, capsys
+):
+    # The always-long model beats the always-short one on the last two days (the week rose:
+    # test_review_promotes_a_better_and_refuses_a_worse_candidate), but this one says it was
+    # trained on the whole week, evaluation days included: its lead there is look-ahead.
+    reg = tmp_path / "reg"
+    short_id = _seed(reg, models["short"])
+    long_in_sample = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-12T00:00:00Z")
+    args = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2"]
+
+    assert review_main([*args, "--candidate", str(long_in_sample)]) == 0
+
+    out = capsys.readouterr().out
+    assert "candidate trained on 2025-05-05 00:00 .. 2025-05-12 00:00" in out
+    assert "overlaps the evaluation window" in out and "in-sample" in out
+    assert registry.promoted_id(reg) == short_id
+    (version,) = [v for v in registry.versions(reg) if v["version_id"] != short_id]
+    review = version["reviews"][-1]
+    assert review["candidate_in_sample"] is True and review["promote"] is False
+
+
+def test_an_in_sample_candidate_does_not_clear_min_metric(tmp_path, models, capsys):
+    long_in_sample = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-12T00:00:00Z")
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK), "--eval-days",
+            "2", "--min-metric", "0", "--candidate", str(long_in_sample)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    assert "cannot clear --min-metric" in capsys.readouterr().out
+    assert registry.promoted_id(tmp_path / "reg") is None
+
+
+def test_a_promoted_model_evaluated_on_its_training_days_is_flagged(tmp_path, models, capsys):
+    reg = tmp_path / "reg"
+    _seed(reg, _trained_on(models["short"], "2025-05-09T00:00:00Z", "2025-05-11T00:00:00Z"))
+    long = _trained_on(models["long"], "2025-05-05T00:00:00Z", "2025-05-10T00:00:00Z")
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2", "--candidate",
+            str(long)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    out = capsys.readouterr().out
+    assert "the promoted model's training window (2025-05-09 00:00 .. 2025-05-11 00:00)" in out
+    assert "candidate's training window overlaps" not in out
+    (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
+    assert review["promoted_in_sample"] is True and review["candidate_in_sample"] is False
+
+
+def test_a_registry_of_another_symbol_is_refused_before_training(tmp_path, models, capsys):
+    # Said at once, naming the registry, rather than by the promoted model's backtest after
+    # the candidate's training ("the model was trained on BTCUSDT, the strategy trades ...").
+    reg = tmp_path / "reg"
+    doc = json.loads(models["long"].read_text())
+    doc["symbol"] = "BTCUSDT"
+    models["long"].write_text(json.dumps(doc))
+    promoted = _seed(reg, models["long"])
+    argv = ["--registry", str(reg), "--data", str(ETH_WEEK), "--symbol", "ETHUSDT",
+            "--train-days", "3", "--eval-days", "2", "--jobs", "1"]  # fmt: skip
+
+    assert review_main(argv) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing trained
+    assert captured.err == (
+        f"model.review: --registry {reg}: its promoted model {promoted} trades BTCUSDT, not "
+        "--symbol ETHUSDT; review ETHUSDT models in a registry of their own\n"
+    )
+    assert registry.versions(reg)[0]["version_id"] == promoted and len(registry.versions(reg)) == 1
+
+
+def test_an_evaluation_window_starting_inside_a_minute_keeps_the_candidate_out_of_sample(
+    tmp_path, capsys
+):
+    # --eval-days 0.01 is 14.4 minutes: the window began at 23:45:36, the candidate trained up
+    # to it (the 23:45 bar included) while the evaluation began with the 23:46 bar, and the
+    # review's own candidate was reported as overlapping its evaluation window.
+    reg = tmp_path / "reg"
+    argv = ["--registry", str(reg), "--init", "--data", str(WEEK), "--train-days", "3",
+            "--eval-days", "0.01", "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    out = capsys.readouterr().out
+    assert "overlaps" not in out
+    assert "review on BTCUSDT 2025-05-11 23:46 .. 2025-05-12 00:00" in out
+    assert "candidate trained on 2025-05-08 23:46 .. 2025-05-11 23:46" in out
+    (review,) = [r for v in registry.versions(reg) for r in v["reviews"]]
+    assert review["candidate_in_sample"] is False and review["eval_window_ms"][0] % 60_000 == 0
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "other feature code"])
+def test_a_rollback_to_a_model_that_cannot_load_is_refused(tmp_path, models, capsys, damage):
+    # A daemon on the registry refuses to switch to such a model and keeps trading the current
+    # one: the rollback would be recorded but would not happen where it matters.
+    reg = tmp_path / "reg"
+    old = _seed(reg, models["long"])
+    current = _seed(reg, models["short"])
+    path = reg / "versions" / old / "model.json"
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:40])
+    else:
+        write_model(path, 5.0, feature_hash="0" * 64)
+    before = (reg / "PROMOTED").read_bytes()
+
+    assert review_main(["--registry", str(reg), "--rollback"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"model.review: {reg}: cannot roll back to {old}: ")
+    assert err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
+
+
+def test_a_candidate_given_as_a_registry_is_its_promoted_model(tmp_path, models, capsys):
+    # Every --model takes a registry directory; --candidate said "candidate model not found"
+    # for an existing one (e.g. a staging registry whose promoted model is to be reviewed).
+    reg, staging = tmp_path / "reg", tmp_path / "staging"
+    _seed(reg, models["short"])
+    _seed(staging, models["long"])
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--eval-days", "2", "--candidate",
+            str(staging)]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    promoted = registry.promoted_id(reg)
+    assert f"-> promoted {promoted}" in capsys.readouterr().out  # long beat short on the week
+    assert registry.promoted(reg).read_bytes() == models["long"].read_bytes()

@@ -97,6 +97,11 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
+        # No 2 % swing confirmed before the first test block: no training row has a label.
+        (
+            ["--label", "peak_trough", "--min-swing", "0.02"],
+            "walk-forward fold 1 of 5: no training row has a label yet",
+        ),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
@@ -436,3 +441,109 @@ def test_help_lists_the_intervals_in_time_order(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "{1s,1m,3m,5m,15m,30m,1h,2h,4h,6h,8h,12h,1d}" in capsys.readouterr().out
+
+
+def test_a_history_store_trains_the_same_model_as_the_csv_it_holds(tmp_path, capsys):
+    # The store fetch_historical.py writes (its root, one symbol's folder, or a day file) is
+    # training data as the backtester's --data already takes it, not "cannot read as CSV".
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), WEEK, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    docs = {}
+    for name, data in (("csv", WEEK), ("root", root), ("folder", root / "BTCUSDT/klines-1m")):
+        out = tmp_path / f"{name}.json"
+        argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--folds", "2", "--c", "0.1", "--jobs", "1", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs[name] = json.loads(out.read_text())
+    for name in ("root", "folder"):
+        assert docs[name]["data"]["sha256"] == docs["csv"]["data"]["sha256"]
+        assert docs[name]["linear"] == docs["csv"]["linear"]
+        assert docs[name]["feature_config"]["flow"] is False  # nulls, not zeros, in the store
+
+
+def test_a_store_without_the_symbols_klines_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "data_store" / "ETHUSDT" / "klines-1m").mkdir(parents=True)
+    argv = ["--data", str(tmp_path / "data_store"), "--symbol", "BTCUSDT", "--interval", "1m",
+            "--out", str(tmp_path / "m.json")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no .parquet files" in err and "BTCUSDT/klines-1m" in err
+
+
+@pytest.mark.parametrize("label", ["peak_trough", "forward"])
+def test_a_folds_training_labels_never_depend_on_its_test_block(label):
+    # A peak/trough label waits for its swing to be confirmed, however far ahead: labelled on
+    # the whole series, up to 644 training rows of a fold on the real week were labelled by
+    # prices of its test block. Rewriting every price from the test block on must not change
+    # one training row or label of that fold.
+    from model.train import build_dataset, fold_training_rows, load_bars
+
+    df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
+    kw = {"flow": False, "label": label, "horizon": 15, "threshold": 0.001, "min_swing": 0.005}
+    _, y, _, rows = build_dataset(df, **kw)
+    splits = walk_forward_splits(len(y), folds=5, purge=15)
+    close = df["close"].to_numpy(dtype=float)
+    folds = fold_training_rows(y, splits, label=label, close=close, bars=rows, min_swing=0.005)
+    rng = np.random.default_rng(0)
+    for k, (_, test_start, _) in enumerate(splits):
+        first = rows[test_start]
+        changed = df.copy()
+        changed.loc[first:, "close"] = close[first:] * rng.uniform(0.97, 1.03, len(df) - first)
+        _, y_changed, _, rows_changed = build_dataset(changed, **kw)
+        assert np.array_equal(rows_changed[: test_start + 1], rows[: test_start + 1])
+        again = fold_training_rows(
+            y_changed, splits, label=label, close=changed["close"].to_numpy(dtype=float),
+            bars=rows_changed, min_swing=0.005,
+        )  # fmt: skip
+        assert np.array_equal(folds[k][0], again[k][0])
+        assert np.array_equal(folds[k][1], again[k][1])
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("us", 1000), ("s", 1 / 1000)])
+def test_open_times_in_seconds_or_microseconds_train_as_ms(tmp_path, capsys, unit, scale):
+    # Binance's spot kline files moved to microseconds; the backtester and the history store
+    # normalize such times, model.train said "bars are 60000000 ms apart, not --interval 1m".
+    rows = gzip.decompress(WEEK.read_bytes()).decode().splitlines()
+    lines = [rows[0]] + [
+        ",".join([str(int(int(r.split(",")[0]) * scale)), *r.split(",")[1:]]) for r in rows[1:]
+    ]
+    data = tmp_path / f"BTCUSDT-{unit}.csv"
+    data.write_text("\n".join(lines) + "\n")
+    docs = []
+    for name, path in (("ms", WEEK), (unit, data)):
+        out = tmp_path / f"{name}.json"
+        argv = ["--data", str(path), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--start", "2025-05-06", "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["linear"] == docs[1]["linear"]
+    assert docs[0]["training_window"] == docs[1]["training_window"]
+
+
+def test_a_binance_klines_file_without_a_header_trains_like_one_with_it(tmp_path, capsys):
+    # data.binance.vision's older 12-column files have no header row (the backtester reads
+    # them); model.train said "missing column(s) open_time, open, high, low, close, volume".
+    from model.train import BINANCE_KLINE_COLUMNS
+
+    rows = gzip.decompress(WEEK.read_bytes()).decode().splitlines()[1:3001]
+    body = []
+    for r in rows:
+        t, o, h, lo, c, v = r.split(",")
+        body.append(f"{t},{o},{h},{lo},{c},{v},{int(t) + 59_999},0,10,{float(v) / 2},0,0")
+    with_header = tmp_path / "BTCUSDT-1m-header.csv"
+    with_header.write_text(",".join(BINANCE_KLINE_COLUMNS) + "\n" + "\n".join(body) + "\n")
+    without = tmp_path / "BTCUSDT-1m-noheader.csv.gz"
+    without.write_bytes(gzip.compress(("\n".join(body) + "\n").encode()))
+    docs = []
+    for path in (with_header, without):
+        out = tmp_path / f"{path.name}.json"
+        argv = ["--data", str(path), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--folds", "2", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["linear"] == docs[1]["linear"]
+    assert docs[1]["feature_config"]["flow"] is True  # taker volume and count were read
