@@ -317,6 +317,28 @@ def _run_sweep(
     )
 
 
+# Every file a run may write into --out: a run that writes fewer (no --sweep, --no-html, no
+# matplotlib) must not leave an earlier run's report or sweep next to its own summary.
+OUTPUT_FILES = (
+    "summary.json",
+    "equity.csv",
+    "trades.csv",
+    "orders.csv",
+    "equity.png",
+    "price.png",
+    "monthly_returns.png",
+    "monte_carlo.png",
+    "sweep.csv",
+    "sweep_heatmap.png",
+    "report.html",
+)
+
+
+def _remove_earlier_outputs(out: Path) -> None:
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
 def _add_sections(out: Path, sections: dict[str, object]) -> dict[str, object]:
     """summary.json with the robustness sections added (same layout as write_outputs')."""
     path = out / "summary.json"
@@ -482,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    _remove_earlier_outputs(out)
     write_outputs(result, out)
     summary = _add_sections(
         out,

@@ -256,3 +256,20 @@ def test_the_last_minute_of_trades_data_is_in_the_equity_and_the_summary(tmp_pat
     assert abs(D(str(summary["final_equity"])) - expected) < D("0.000001")
     last_row = (out / "equity.csv").read_text().splitlines()[-1].split(",")
     assert D(last_row[3]) == qty
+
+
+def test_a_run_into_a_used_out_leaves_none_of_the_earlier_runs_outputs(tmp_path, capsys):
+    out = tmp_path / "o"
+    week = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--out", str(out)]
+    grid = tmp_path / "grid.toml"
+    grid.write_text('metric = "total_return"\n[grid]\nfast = [5, 10]\nslow = [30, 50]\n')
+    assert cli.main([*week, "--sweep", str(grid), "--monte-carlo", "2"]) == 0
+    assert {"report.html", "sweep.csv", "sweep_heatmap.png", "monte_carlo.png"} <= {
+        p.name for p in out.iterdir()
+    }
+
+    assert cli.main([*week, "--no-html"]) == 0
+
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"report.html", "sweep.csv", "sweep_heatmap.png", "monte_carlo.png"}
+    assert "sweep" not in json.loads((out / "summary.json").read_text())
