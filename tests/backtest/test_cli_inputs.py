@@ -273,3 +273,34 @@ def test_a_run_into_a_used_out_leaves_none_of_the_earlier_runs_outputs(tmp_path,
     left = {p.name for p in out.iterdir()}
     assert not left & {"report.html", "sweep.csv", "sweep_heatmap.png", "monte_carlo.png"}
     assert "sweep" not in json.loads((out / "summary.json").read_text())
+
+
+def test_a_file_with_a_byte_order_mark_loads_as_the_plain_one(tmp_path):
+    from backtest.data import load_klines
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+    bom = tmp_path / "excel.csv"  # a spreadsheet's "CSV UTF-8" export
+    bom.write_text("\n".join(HEADER_AND_ROWS) + "\n", encoding="utf-8-sig")
+
+    assert load_klines(bom) == load_klines(plain)
+
+
+def test_a_header_without_volume_names_the_missing_column(tmp_path, capsys):
+    path = tmp_path / "k.csv"
+    path.write_text("\n".join(",".join(r.split(",")[:5]) for r in HEADER_AND_ROWS) + "\n")
+
+    err = refused(tmp_path, capsys, "--data", str(path))
+
+    assert "(missing volume)" in err
+
+
+def test_a_json_lines_capture_given_as_data_is_refused_on_a_short_line(tmp_path, capsys):
+    frame = json.dumps({"stream": "btcusdt@depth", "data": {"b": [["61800.2", "2.9"]] * 500}})
+    path = tmp_path / "capture.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(f"1721347020984480942 {frame}\n" * 3)
+
+    err = refused(tmp_path, capsys, "--data", str(path))
+
+    assert len(err) < 400 and "unknown columns" in err
