@@ -79,11 +79,16 @@ def _dec(text: str, what: str, *, most: Decimal | None = None) -> Decimal:
     return value
 
 
+# More USDT than exist: a larger balance or size only overflows the Decimal arithmetic of the
+# books and the exchange (28 digits) in the middle of the run.
+MAX_USDT = Decimal(10**12)
+
+
 def _positive(text: str, what: str) -> Decimal:
-    """A number > 0 (a balance, a size: 0 trades nothing)."""
+    """A number > 0 (a balance, a size: 0 trades nothing) and <= MAX_USDT."""
     value = _number(text, what)
-    if value <= 0:
-        raise UsageError(f"bad {what} {text!r}: expected a number > 0")
+    if value <= 0 or value > MAX_USDT:
+        raise UsageError(f"bad {what} {text!r}: expected a number > 0 and <= {MAX_USDT:,} USDT")
     return value
 
 

@@ -151,6 +151,8 @@ def test_symbol_in_name():
         ("--balance=0", "bad --balance '0': expected a number > 0"),
         ("--balance=-5", "bad --balance '-5': expected a number > 0"),
         ("--notional=0", "bad --notional '0': expected a number > 0"),
+        ("--notional=1e30", "bad --notional '1e30': expected a number > 0 and <= 1,000,000,0"),
+        ("--balance=1e30", "bad --balance '1e30': expected a number > 0 and <= 1,000,000,0"),
         ("--slippage-bps=1e6", "bad --slippage-bps '1e6': expected a number >= 0 and <= 10000"),
     ],
 )
