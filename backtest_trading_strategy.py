@@ -384,6 +384,23 @@ def _num(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _print_risk(result: BacktestResult) -> None:
+    """What the RiskManager refused, when it refused anything: a run halted by a loss limit
+    trades no more, and a size every check refuses trades not at all; both look like a
+    strategy that chose not to trade unless said."""
+    denied, decisions = result.counters.get("denied", 0), result.counters.get("decisions", 0)
+    if result.trading_state != "ACTIVE":
+        print(
+            f"risk: trading {result.trading_state} at the end ({result.state_reason}); "
+            f"{denied} of {decisions} decisions denied"
+        )
+    elif denied:
+        print(
+            f"risk: {denied} of {decisions} decisions denied "
+            "(--journal DIR keeps each reason: its RiskDenied events)"
+        )
+
+
 def _print_robustness(
     mc: robustness.MonteCarloResult | None, sweep: robustness.SweepResult | None
 ) -> None:
@@ -524,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "
         f"max drawdown {m.max_drawdown:.4%}, {m.fills} fills, fees {m.fees:.2f} USDT -> {out}"
     )
+    _print_risk(result)
     _print_robustness(mc, sweep)
     return 0
 

@@ -402,6 +402,16 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
+    """A run the RiskManager halted says so above its metrics (they stop moving there)."""
+    state = summary.get("trading_state") or {}
+    if state.get("at_end", "ACTIVE") == "ACTIVE":
+        return []
+    denied = summary.get("counters", {}).get("denied", 0)
+    text = f"Trading {state['at_end']} at the end: {state.get('reason', '')}; {denied} denied."
+    return [f"<p><strong>{html.escape(text)}</strong></p>"]
+
+
 def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]]) -> str:
     """The whole report page from summary.json's dictionary and (title, PNG bytes) pairs."""
     settings = summary.get("settings", {})
@@ -415,6 +425,7 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
         f"<p>{html.escape(str(data.get('rows', '')))} {html.escape(str(data.get('kind', '')))}"
         f" from {fmt_value('start_ms', m.get('start_ms'))}"
         f" to {fmt_value('end_ms', m.get('end_ms'))}</p>",
+        *_trading_state_html(summary),
         "<h2>Summary</h2>",
         _kv_table(
             (k, fmt_value(k, m[k]))

@@ -370,3 +370,24 @@ def test_a_model_trained_on_other_bars_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"backtest_trading_strategy.py: {says}") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
+    # 5,000 USDT positions lose 10 % of the 10,000 USDT wallet by 2025-05-10: the
+    # RiskManager halts trading and denies the strategy's later orders.
+    out = run(tmp_path, "--notional", "5000")
+
+    printed = capsys.readouterr().out
+    state = json.loads((out / "summary.json").read_text())["trading_state"]
+    assert state["at_end"] == "HALTED" and state["reason"].startswith("max drawdown")
+    assert "risk: trading HALTED at the end (max drawdown" in printed
+    assert "Trading HALTED at the end: max drawdown" in (out / "report.html").read_text()
+
+
+def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
+    out = run(tmp_path, "--notional", "1e9", "--end", "2025-05-05T06:00", "--no-html")
+
+    summary = json.loads((out / "summary.json").read_text())
+    denied = summary["counters"]["denied"]
+    assert summary["metrics"]["fills"] == 0 and denied == summary["counters"]["decisions"] > 0
+    assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
