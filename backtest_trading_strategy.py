@@ -475,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"unknown strategy {args.strategy!r}; known: {known}")
         if args.latency_ms < 0:
             raise UsageError("--latency-ms must be >= 0")
+        if args.model is not None and args.strategy != "logistic_regression":
+            raise UsageError(
+                f"--model is for --strategy logistic_regression; {args.strategy} takes no model"
+            )
         if args.model is not None and not Path(args.model).exists():
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = _fees(args.fees)

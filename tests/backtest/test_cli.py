@@ -169,6 +169,10 @@ def test_trades_data_run_tick_by_tick(tmp_path):
         (["--data", str(KLINES), "--start", "2030-01-01"], "no rows"),
         (["--data", str(KLINES), "--strategy", "nope"], "unknown strategy 'nope'"),
         (["--data", str(KLINES), "--start", "yesterday"], "bad time"),
+        (
+            ["--data", str(KLINES), "--strategy", "rsi_macd", "--model", "models/btcusdt-1m"],
+            "--model is for --strategy logistic_regression; rsi_macd takes no model",
+        ),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, says):
