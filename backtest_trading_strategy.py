@@ -275,8 +275,8 @@ def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | N
     """Flags checked and the sweep file read before anything runs."""
     if args.monte_carlo < 0:
         raise UsageError("--monte-carlo must be >= 0")
-    if args.mc_latency_ms < 0:
-        raise UsageError("--mc-latency-ms must be >= 0")
+    if not 0 <= args.mc_latency_ms <= realism.MAX_LATENCY_MS:
+        raise UsageError(f"--mc-latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
     _dec(args.mc_slippage_bps, "--mc-slippage-bps", most=MAX_SLIPPAGE_BPS)
     if args.jobs == 0 or args.jobs < -1:
         raise UsageError("--jobs must be >= 1, or -1 for every core")
@@ -473,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.strategy not in STRATEGIES:
             known = ", ".join(sorted(STRATEGIES))
             raise UsageError(f"unknown strategy {args.strategy!r}; known: {known}")
-        if args.latency_ms < 0:
-            raise UsageError("--latency-ms must be >= 0")
+        if not 0 <= args.latency_ms <= realism.MAX_LATENCY_MS:
+            raise UsageError(f"--latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
         if args.model is not None and args.strategy != "logistic_regression":
             raise UsageError(
                 f"--model is for --strategy logistic_regression; {args.strategy} takes no model"

@@ -306,3 +306,19 @@ def test_a_json_lines_capture_given_as_data_is_refused_on_a_short_line(tmp_path,
     err = refused(tmp_path, capsys, "--data", str(path))
 
     assert len(err) < 400 and "unknown columns" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--latency=100000000000000000000", "latency must be 0 to 86400000 ms (a day)"),
+        ("--latency-ms=100000000000000000000", "--latency-ms must be 0 to 86400000 (a day)"),
+        ("--latency=lognormal:median=20,sigma=100", "0 <= sigma <= 3"),
+        ("--latency=lognormal:median=1e300,sigma=0", "0 < median <= 86400000 ms"),
+        ("--ack-latency=empirical:1,100000000000000000000", "ms values from 0 to 86400000"),
+        ("--mc-latency-ms=100000000000000000000", "--mc-latency-ms must be 0 to 86400000"),
+    ],
+)
+def test_latencies_that_would_overflow_the_clock_are_refused(tmp_path, capsys, flag, says):
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--monte-carlo", "2", flag)
+    assert says in err
