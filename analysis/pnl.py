@@ -187,7 +187,14 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [3, 2]})
-    ax1.plot(times(pnl.times_ms), pnl.cumulative, lw=1.0, color="tab:blue")
+    x = times(pnl.times_ms)
+    # A journal a minute old holds one fill: a line through one point draws nothing, and
+    # matplotlib spans its date axis over years around it.
+    few = len(x) < 3
+    ax1.plot(x, pnl.cumulative, lw=1.0, color="tab:blue", marker="o" if few else None)
+    if len(x) == 1:
+        hour = np.timedelta64(3_600_000, "ms")
+        ax1.set_xlim(x[0] - hour, x[0] + hour)
     ax1.axhline(0.0, color="grey", lw=0.6)
     ax1.set_ylabel("cumulative PnL (USDT)")
     ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")

@@ -337,3 +337,17 @@ def test_visualize_draws_a_microsecond_kline_file(tmp_path):
     assert visualize.main(["--data", str(path), "--out", str(out)]) == 0
 
     assert_png(out)
+
+
+def test_pnl_of_a_journal_with_one_fill_draws_its_point(tmp_path):
+    import matplotlib.image
+
+    one = pnl.Pnl(times_ms=np.array([1764540000000]), cumulative=np.array([-0.09]),
+                  trades=np.array([]), fees=0.09, source="--journal j")  # fmt: skip
+    out = tmp_path / "one.png"
+
+    pnl.plot(one, out)
+
+    rgb = (matplotlib.image.imread(out)[:, :, :3] * 255).round()
+    blue = np.all(np.abs(rgb - [31, 119, 180]) <= 2, axis=2)  # tab:blue, the curve's colour
+    assert blue.sum() > 20
