@@ -113,17 +113,23 @@ STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TAKE_PROFIT_MARKET", "TAKE_PROFI
 
 
 def fill_kinds(fills: Iterable[Any], order_types: Mapping[str, str]) -> dict[str, list[Any]]:
-    """Fills as entries (the position grows, or reverses: a crossover flips long to short in
-    one order), exits (it shrinks, to flat at most) and stops (a stop or take-profit order
-    filled), for the price chart's markers."""
-    kinds: dict[str, list[Any]] = {"entries": [], "exits": [], "stops": []}
+    """Fills as long or short entries (the position grows, or reverses: a crossover flips long
+    to short in one order; the side is the position's after the fill), exits (it shrinks, to
+    flat at most) and stops (a stop or take-profit order filled), for the price chart's
+    markers."""
+    kinds: dict[str, list[Any]] = {
+        "long entries": [],
+        "short entries": [],
+        "exits": [],
+        "stops": [],
+    }
     for f in fills:
         signed = f.qty if str(f.side) == "BUY" else -f.qty
         before = f.position_after - signed
         if order_types.get(f.client_order_id, "") in STOP_TYPES:
             kinds["stops"].append(f)
         elif abs(f.position_after) > abs(before) or f.position_after * before < 0:
-            kinds["entries"].append(f)
+            kinds["long entries" if f.position_after > 0 else "short entries"].append(f)
         else:
             kinds["exits"].append(f)
     return kinds
@@ -143,9 +149,10 @@ def plot_price(
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(_dates(price_times_ms), list(prices), lw=0.5, color="black", label="price")
     style = {
-        "entries": ("^", "tab:green"),
-        "exits": ("v", "tab:blue"),
-        "stops": ("x", "tab:red"),
+        "long entries": ("^", "tab:green"),
+        "short entries": ("v", "tab:red"),
+        "exits": ("o", "tab:blue"),
+        "stops": ("x", "black"),
     }
     for kind, fs in fill_kinds(fills, order_types).items():
         marker, color = style[kind]
