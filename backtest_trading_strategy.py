@@ -39,6 +39,7 @@ from backtest.runner import (
     run_backtest,
     write_outputs,
 )
+from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from trading_engine.main_trading_strategy import STRATEGIES
 
@@ -121,15 +122,15 @@ def _fees(text: str) -> tuple[Decimal, Decimal]:
     return _fee(parts[0], maker=True), _fee(parts[1], maker=False)
 
 
-def _check_out(text: str) -> None:
+def _check_out(text: str, flag: str = "--out") -> None:
     """--out must be a folder that exists or can be made, writable; checked before the run
     (which can take minutes) and without leaving anything behind."""
     out = Path(text)
     if out.exists():
         if not out.is_dir():
-            raise UsageError(f"--out {out} exists and is not a folder")
+            raise UsageError(f"{flag} {out} exists and is not a folder")
         if not os.access(out, os.W_OK | os.X_OK):
-            raise UsageError(f"--out {out}: the folder is not writable")
+            raise UsageError(f"{flag} {out}: the folder is not writable")
         return
     made: list[Path] = []
     try:
@@ -138,10 +139,22 @@ def _check_out(text: str) -> None:
                 folder.mkdir()
                 made.append(folder)
     except OSError as e:
-        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror})") from None
+        raise UsageError(f"{flag} {out}: cannot create the folder ({e.strerror})") from None
     finally:
         for folder in reversed(made):
             folder.rmdir()
+
+
+def _check_journal(text: str) -> None:
+    """--journal must be a new or empty folder: a journal already there (an earlier run's, or
+    a daemon's) would get this run's records mixed into it, its fills and orders kept where
+    their ids repeat, and is never removed for the backtest."""
+    _check_out(text, "--journal")
+    if (Path(text) / JOURNAL_FILE).exists():
+        raise UsageError(
+            f"--journal {text} already holds a journal: give a new folder (a backtest does not "
+            "write into, or remove, an existing journal)"
+        )
 
 
 def _bars_of(data: MarketData) -> dict[str, object]:
@@ -515,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
+        if args.journal is not None:
+            _check_journal(args.journal)
         check_symbol(args.data, config.symbol)
         if start_ms is not None and not args.no_warm:
             # The bars before --start warm the strategy (as a daemon started then would).

@@ -236,6 +236,38 @@ def test_the_daemons_journal_can_be_written_too(tmp_path):
     assert len(fills) == len(rows(out / "trades.csv"))
 
 
+def test_a_journal_folder_that_holds_a_journal_is_refused_and_left_as_it_was(tmp_path, capsys):
+    journal = tmp_path / "journal"
+    run(tmp_path / "a", "--end", "2025-05-05T06:00", "--journal", str(journal))
+    before = {p.name: p.read_bytes() for p in journal.iterdir()}
+    capsys.readouterr()
+
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--fast", "3", "--slow", "7"]
+    status = cli.main([*argv, "--journal", str(journal), "--out", str(tmp_path / "b")])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"backtest_trading_strategy.py: --journal {journal} already holds a journal: give a new "
+        "folder (a backtest does not write into, or remove, an existing journal)\n"
+    )
+    assert {p.name: p.read_bytes() for p in journal.iterdir()} == before
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_journal_path_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+
+    status = cli.main(
+        ["--data", str(KLINES), "--journal", str(afile), "--out", str(tmp_path / "o")]
+    )
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == f"backtest_trading_strategy.py: --journal {afile} exists and is not a folder\n"
+
+
 SWEEP_TOML = """
 metric = "total_return"
 [grid]
