@@ -155,6 +155,8 @@ def check_out(out: Path) -> Path:
         raise InputError(f"--out {out}: expected a .png file name")
     if out.parent.exists() and not out.parent.is_dir():
         raise InputError(f"--out {out}: {out.parent} is not a directory")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a directory: expected a .png file name")
     return out
 
 

@@ -351,3 +351,16 @@ def test_pnl_of_a_journal_with_one_fill_draws_its_point(tmp_path):
     rgb = (matplotlib.image.imread(out)[:, :, :3] * 255).round()
     blue = np.all(np.abs(rgb - [31, 119, 180]) <= 2, axis=2)  # tab:blue, the curve's colour
     assert blue.sum() > 20
+
+
+@pytest.mark.parametrize("module", [pnl, visualize, correlation])
+def test_an_out_that_is_a_directory_exits_2_with_one_line(tmp_path, capsys, module):
+    folder = tmp_path / "plots.png"
+    folder.mkdir()
+    source = ["--trades", str(tmp_path / "t.csv")] if module is pnl else ["--data", str(WEEK)]
+
+    assert module.main([*source, "--out", str(folder)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: --out {folder} is a directory: expected a .png file name\n")
+    assert err.count("\n") == 1
