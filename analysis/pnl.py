@@ -217,6 +217,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -230,6 +233,11 @@ def _main(argv: list[str] | None) -> int:
     out = check_out(args.out)
     if not (args.notional > 0 and args.fee >= 0):
         raise InputError("--notional must be > 0 and --fee >= 0")
+    if args.fee >= MAX_FEE:  # as the backtester's --fees: a percentage given by mistake
+        raise InputError(
+            f"--fee {args.fee:g}: fees are fractions ({args.fee:g} is {args.fee * 100:g} %; "
+            f"0.0005 is 0.05 %), expected < {MAX_FEE:g}"
+        )
     note = ""
     if args.trades is not None:
         pnl = from_trades(read_csv(args.trades, "--trades"), f"--trades {args.trades}")

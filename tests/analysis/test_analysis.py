@@ -364,3 +364,15 @@ def test_an_out_that_is_a_directory_exits_2_with_one_line(tmp_path, capsys, modu
     err = capsys.readouterr().err
     assert err.endswith(f"error: --out {folder} is a directory: expected a .png file name\n")
     assert err.count("\n") == 1
+
+
+def test_a_signals_fee_given_as_a_percentage_is_refused(tmp_path, capsys):
+    sig = tmp_path / "s.csv"
+    sig.write_text("time_ms,close,signal\n0,100,1\n1,101,0\n")
+
+    status = pnl.main(["--signals", str(sig), "--fee", "0.05", "--out", str(tmp_path / "p.png")])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--fee 0.05: fees are fractions (0.05 is 5 %" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.png").exists()
