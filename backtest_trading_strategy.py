@@ -441,6 +441,15 @@ def _print_robustness(
             f"points skipped, the strategy refuses them (first: {settings}: {why})"
         )
     metric = sweep.spec.metric
+    chosen = {c.get("window") for c in sweep.choices}
+    if sweep.points and not sweep.spec.walk_forward and not sweep.choices:
+        print(f"sweep: no run has a {metric} (it is null in every run, e.g. no closed trades)")
+    for w in sweep.windows if sweep.spec.walk_forward and sweep.points else ():
+        if w.index not in chosen:
+            print(
+                f"walk-forward window {w.index}: no in-sample run has a {metric}; the window "
+                "is left out of the out-of-sample return"
+            )
     for c in sweep.choices:
         settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())
         if "window" in c:

@@ -315,6 +315,36 @@ def test_a_sweep_says_which_grid_points_the_strategy_refused(tmp_path, capsys):
     )
 
 
+def test_a_sweep_whose_metric_no_run_has_says_so(tmp_path, capsys):
+    """win_rate is null without a closed trade: no best point, and the console says why."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(
+        'metric = "win_rate"\n[grid]\nfast = [5, 10]\n'
+        "[walk_forward]\ntrain_days = 0.125\ntest_days = 0.125\n"
+    )
+    # 1e9 USDT positions: every order is denied, no trade closes
+    run(tmp_path, "--end", "2025-05-05T12:00", "--notional", "1e9", "--sweep", str(sweep))
+
+    printed = capsys.readouterr().out
+    assert (
+        "walk-forward window 0: no in-sample run has a win_rate; the window is left out of the "
+        "out-of-sample return" in printed
+    )
+    assert "walk-forward out-of-sample return: n/a" in printed
+
+
+def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text('metric = "win_rate"\n[grid]\nfast = [5, 10]\n')
+
+    run(tmp_path, "--end", "2025-05-05T06:00", "--notional", "1e9", "--sweep", str(sweep))
+
+    printed = capsys.readouterr().out
+    assert (
+        "sweep: no run has a win_rate (it is null in every run, e.g. no closed trades)" in printed
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
