@@ -457,3 +457,26 @@ def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
     denied = summary["counters"]["denied"]
     assert summary["metrics"]["fills"] == 0 and denied == summary["counters"]["decisions"] > 0
     assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
+
+
+def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(tmp_path, capsys):
+    # The bundled BTCUSDT funding rates run from 2025-03-06 to 2025-06-03; a file of the same
+    # week moved a year back (2024-05) has none.
+    import gzip
+
+    year_ms = 366 * 86_400_000
+    with gzip.open(KLINES, "rt") as fh:
+        lines = fh.read().splitlines()[:361]
+    moved = [lines[0]] + [",".join([str(int(r.split(",")[0]) - year_ms), *r.split(",")[1:]])
+                          for r in lines[1:]]  # fmt: skip
+    data = tmp_path / "BTCUSDT-2024.csv"
+    data.write_text("\n".join(moved) + "\n")
+
+    argv = ["--data", str(data), "--funding", "auto", "--out", str(tmp_path / "o"), "--no-html"]
+    assert cli.main(argv) == 0
+
+    printed = capsys.readouterr().out
+    assert "funding: no bundled funding rates of BTCUSDT overlap the data: none settled" in printed
+    assert (
+        json.loads((tmp_path / "o" / "summary.json").read_text())["settings"]["funding"] == "none"
+    )
