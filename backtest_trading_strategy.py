@@ -152,8 +152,8 @@ def _check_journal(text: str) -> None:
     _check_out(text, "--journal")
     if (Path(text) / JOURNAL_FILE).exists():
         raise UsageError(
-            f"--journal {text} already holds a journal: give a new folder (a backtest does not "
-            "write into, or remove, an existing journal)"
+            f"--journal {text} already holds a journal: give a new folder or remove that one "
+            "(a backtest neither writes into nor removes an existing journal)"
         )
 
 

@@ -249,7 +249,8 @@ def test_a_journal_folder_that_holds_a_journal_is_refused_and_left_as_it_was(tmp
     err = capsys.readouterr().err
     assert err == (
         f"backtest_trading_strategy.py: --journal {journal} already holds a journal: give a new "
-        "folder (a backtest does not write into, or remove, an existing journal)\n"
+        "folder or remove that one (a backtest neither writes into nor removes an existing "
+        "journal)\n"
     )
     assert {p.name: p.read_bytes() for p in journal.iterdir()} == before
     assert not (tmp_path / "b").exists()
