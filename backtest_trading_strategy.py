@@ -26,11 +26,12 @@ import json
 import os
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
-from backtest.data import DataError, Klines, MarketData, check_symbol, load
+from backtest.data import DataError, Klines, MarketData, check_symbol, kline_gaps, load
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -397,6 +398,22 @@ def _num(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _gaps_section(gaps: list[tuple[int, int]]) -> dict[str, object] | None:
+    """summary.json's `data_gaps`: holes in the 1m klines replayed (None without any)."""
+    if not gaps:
+        return None
+    start, bars = max(gaps, key=lambda g: g[1])
+    return {
+        "gaps": len(gaps),
+        "missing_bars": sum(n for _, n in gaps),
+        "longest": {"from_ms": start, "bars": bars},
+    }
+
+
+def _utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _print_risk(result: BacktestResult) -> None:
     """What the RiskManager refused, when it refused anything: a run halted by a loss limit
     trades no more, and a size every check refuses trades not at all; both look like a
@@ -553,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ValueError) as e:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
+    gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
     _remove_earlier_outputs(out)
     write_outputs(result, out)
@@ -561,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "monte_carlo": None if mc is None else mc.to_dict(),
             "sweep": None if sweep is None else sweep.to_dict(),
+            "data_gaps": _gaps_section(gaps),
         },
     )
     _write_report(args, out, result, summary, _write_robustness(out, mc, sweep))
@@ -572,6 +591,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.funding == "auto" and result.config.funding == "none":
         print(
             f"funding: no bundled funding rates of {config.symbol} overlap the data: none settled"
+        )
+    if gaps:
+        start, bars = max(gaps, key=lambda g: g[1])
+        print(
+            f"data: {len(gaps)} gap(s) in the 1m bars, {sum(n for _, n in gaps)} bars missing "
+            f"(the longest {bars} from {_utc_text(start)}); the bars on either side are "
+            "replayed as consecutive"
         )
     _print_risk(result)
     _print_robustness(mc, sweep)

@@ -145,6 +145,17 @@ def load(path: str | Path, *, start_ms: int | None = None, end_ms: int | None = 
     return kept
 
 
+def kline_gaps(k: Klines) -> list[tuple[int, int]]:
+    """(open time of the first missing bar in ms, bars missing) for each hole in 1m klines: the
+    replay takes the bars on either side of a hole as consecutive."""
+    t = np.asarray(k.open_time, dtype=np.int64)
+    steps = np.diff(t)
+    return [
+        (int(t[i]) + MINUTE_MS, int(steps[i]) // MINUTE_MS - 1)
+        for i in np.flatnonzero(steps > MINUTE_MS)
+    ]
+
+
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 

@@ -322,3 +322,32 @@ def test_a_json_lines_capture_given_as_data_is_refused_on_a_short_line(tmp_path,
 def test_latencies_that_would_overflow_the_clock_are_refused(tmp_path, capsys, flag, says):
     err = refused(tmp_path, capsys, "--data", str(KLINES), "--monte-carlo", "2", flag)
     assert says in err
+
+
+def test_a_hole_in_the_klines_is_reported_on_the_console_and_in_the_summary(tmp_path, capsys):
+    path = tmp_path / "holed.csv"  # the week's first 119 bars without bars 50..79 (30 minutes)
+    path.write_text("\n".join(HEADER_AND_ROWS[:51] + HEADER_AND_ROWS[81:]) + "\n")
+    first_missing = int(HEADER_AND_ROWS[51].split(",")[0])
+
+    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o"), "--no-html"]) == 0
+
+    printed = capsys.readouterr().out
+    assert (
+        "data: 1 gap(s) in the 1m bars, 30 bars missing (the longest 30 from 2025-05-05 " in printed
+    )
+    gaps = json.loads((tmp_path / "o" / "summary.json").read_text())["data_gaps"]
+    assert gaps == {
+        "gaps": 1,
+        "missing_bars": 30,
+        "longest": {"from_ms": first_missing, "bars": 30},
+    }
+
+
+def test_klines_without_a_hole_report_none(tmp_path, capsys):
+    path = tmp_path / "whole.csv"
+    path.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+
+    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o"), "--no-html"]) == 0
+
+    assert "gap" not in capsys.readouterr().out
+    assert "data_gaps" not in json.loads((tmp_path / "o" / "summary.json").read_text())
