@@ -419,6 +419,20 @@ def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
     return [f"<p><strong>{html.escape(text)}</strong></p>"]
 
 
+def _gaps_html(summary: Mapping[str, Any]) -> list[str]:
+    """Holes in the replayed 1m bars (summary.json `data_gaps`), above the metrics."""
+    gaps = summary.get("data_gaps")
+    if not gaps:
+        return []
+    longest = gaps["longest"]
+    text = (
+        f"The data has {gaps['gaps']} gap(s) in its 1m bars, {gaps['missing_bars']} bars missing"
+        f" (the longest {longest['bars']} from {fmt_value('start_ms', longest['from_ms'])}),"
+        " replayed as if the bars on either side were consecutive."
+    )
+    return [f"<p><strong>{html.escape(text)}</strong></p>"]
+
+
 def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]]) -> str:
     """The whole report page from summary.json's dictionary and (title, PNG bytes) pairs."""
     settings = summary.get("settings", {})
@@ -433,6 +447,7 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
         f" from {fmt_value('start_ms', m.get('start_ms'))}"
         f" to {fmt_value('end_ms', m.get('end_ms'))}</p>",
         *_trading_state_html(summary),
+        *_gaps_html(summary),
         "<h2>Summary</h2>",
         _kv_table(
             (k, fmt_value(k, m[k]))

@@ -329,12 +329,14 @@ def test_a_hole_in_the_klines_is_reported_on_the_console_and_in_the_summary(tmp_
     path.write_text("\n".join(HEADER_AND_ROWS[:51] + HEADER_AND_ROWS[81:]) + "\n")
     first_missing = int(HEADER_AND_ROWS[51].split(",")[0])
 
-    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o"), "--no-html"]) == 0
+    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o")]) == 0
 
     printed = capsys.readouterr().out
     assert (
         "data: 1 gap(s) in the 1m bars, 30 bars missing (the longest 30 from 2025-05-05 " in printed
     )
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "The data has 1 gap(s) in its 1m bars, 30 bars missing (the longest 30 from" in page
     gaps = json.loads((tmp_path / "o" / "summary.json").read_text())["data_gaps"]
     assert gaps == {
         "gaps": 1,
