@@ -26,11 +26,12 @@ import json
 import os
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
-from backtest.data import DataError, Klines, MarketData, check_symbol, load
+from backtest.data import DataError, Klines, MarketData, check_symbol, kline_gaps, load
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -39,6 +40,7 @@ from backtest.runner import (
     run_backtest,
     write_outputs,
 )
+from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from trading_engine.main_trading_strategy import STRATEGIES
 
@@ -79,11 +81,16 @@ def _dec(text: str, what: str, *, most: Decimal | None = None) -> Decimal:
     return value
 
 
+# More USDT than exist: a larger balance or size only overflows the Decimal arithmetic of the
+# books and the exchange (28 digits) in the middle of the run.
+MAX_USDT = Decimal(10**12)
+
+
 def _positive(text: str, what: str) -> Decimal:
-    """A number > 0 (a balance, a size: 0 trades nothing)."""
+    """A number > 0 (a balance, a size: 0 trades nothing) and <= MAX_USDT."""
     value = _number(text, what)
-    if value <= 0:
-        raise UsageError(f"bad {what} {text!r}: expected a number > 0")
+    if value <= 0 or value > MAX_USDT:
+        raise UsageError(f"bad {what} {text!r}: expected a number > 0 and <= {MAX_USDT:,} USDT")
     return value
 
 
@@ -116,15 +123,15 @@ def _fees(text: str) -> tuple[Decimal, Decimal]:
     return _fee(parts[0], maker=True), _fee(parts[1], maker=False)
 
 
-def _check_out(text: str) -> None:
+def _check_out(text: str, flag: str = "--out") -> None:
     """--out must be a folder that exists or can be made, writable; checked before the run
     (which can take minutes) and without leaving anything behind."""
     out = Path(text)
     if out.exists():
         if not out.is_dir():
-            raise UsageError(f"--out {out} exists and is not a folder")
+            raise UsageError(f"{flag} {out} exists and is not a folder")
         if not os.access(out, os.W_OK | os.X_OK):
-            raise UsageError(f"--out {out}: the folder is not writable")
+            raise UsageError(f"{flag} {out}: the folder is not writable")
         return
     made: list[Path] = []
     try:
@@ -133,10 +140,22 @@ def _check_out(text: str) -> None:
                 folder.mkdir()
                 made.append(folder)
     except OSError as e:
-        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror})") from None
+        raise UsageError(f"{flag} {out}: cannot create the folder ({e.strerror})") from None
     finally:
         for folder in reversed(made):
             folder.rmdir()
+
+
+def _check_journal(text: str) -> None:
+    """--journal must be a new or empty folder: a journal already there (an earlier run's, or
+    a daemon's) would get this run's records mixed into it, its fills and orders kept where
+    their ids repeat, and is never removed for the backtest."""
+    _check_out(text, "--journal")
+    if (Path(text) / JOURNAL_FILE).exists():
+        raise UsageError(
+            f"--journal {text} already holds a journal: give a new folder or remove that one "
+            "(a backtest neither writes into nor removes an existing journal)"
+        )
 
 
 def _bars_of(data: MarketData) -> dict[str, object]:
@@ -270,8 +289,8 @@ def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | N
     """Flags checked and the sweep file read before anything runs."""
     if args.monte_carlo < 0:
         raise UsageError("--monte-carlo must be >= 0")
-    if args.mc_latency_ms < 0:
-        raise UsageError("--mc-latency-ms must be >= 0")
+    if not 0 <= args.mc_latency_ms <= realism.MAX_LATENCY_MS:
+        raise UsageError(f"--mc-latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
     _dec(args.mc_slippage_bps, "--mc-slippage-bps", most=MAX_SLIPPAGE_BPS)
     if args.jobs == 0 or args.jobs < -1:
         raise UsageError("--jobs must be >= 1, or -1 for every core")
@@ -317,6 +336,28 @@ def _run_sweep(
     )
 
 
+# Every file a run may write into --out: a run that writes fewer (no --sweep, --no-html, no
+# matplotlib) must not leave an earlier run's report or sweep next to its own summary.
+OUTPUT_FILES = (
+    "summary.json",
+    "equity.csv",
+    "trades.csv",
+    "orders.csv",
+    "equity.png",
+    "price.png",
+    "monthly_returns.png",
+    "monte_carlo.png",
+    "sweep.csv",
+    "sweep_heatmap.png",
+    "report.html",
+)
+
+
+def _remove_earlier_outputs(out: Path) -> None:
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
 def _add_sections(out: Path, sections: dict[str, object]) -> dict[str, object]:
     """summary.json with the robustness sections added (same layout as write_outputs')."""
     path = out / "summary.json"
@@ -357,6 +398,39 @@ def _num(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+def _gaps_section(gaps: list[tuple[int, int]]) -> dict[str, object] | None:
+    """summary.json's `data_gaps`: holes in the 1m klines replayed (None without any)."""
+    if not gaps:
+        return None
+    start, bars = max(gaps, key=lambda g: g[1])
+    return {
+        "gaps": len(gaps),
+        "missing_bars": sum(n for _, n in gaps),
+        "longest": {"from_ms": start, "bars": bars},
+    }
+
+
+def _utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _print_risk(result: BacktestResult) -> None:
+    """What the RiskManager refused, when it refused anything: a run halted by a loss limit
+    trades no more, and a size every check refuses trades not at all; both look like a
+    strategy that chose not to trade unless said."""
+    denied, decisions = result.counters.get("denied", 0), result.counters.get("decisions", 0)
+    if result.trading_state != "ACTIVE":
+        print(
+            f"risk: trading {result.trading_state} at the end ({result.state_reason}); "
+            f"{denied} of {decisions} decisions denied"
+        )
+    elif denied:
+        print(
+            f"risk: {denied} of {decisions} decisions denied "
+            "(--journal DIR keeps each reason: its RiskDenied events)"
+        )
+
+
 def _print_robustness(
     mc: robustness.MonteCarloResult | None, sweep: robustness.SweepResult | None
 ) -> None:
@@ -384,6 +458,15 @@ def _print_robustness(
             f"points skipped, the strategy refuses them (first: {settings}: {why})"
         )
     metric = sweep.spec.metric
+    chosen = {c.get("window") for c in sweep.choices}
+    if sweep.points and not sweep.spec.walk_forward and not sweep.choices:
+        print(f"sweep: no run has a {metric} (it is null in every run, e.g. no closed trades)")
+    for w in sweep.windows if sweep.spec.walk_forward and sweep.points else ():
+        if w.index not in chosen:
+            print(
+                f"walk-forward window {w.index}: no in-sample run has a {metric}; the window "
+                "is left out of the out-of-sample return"
+            )
     for c in sweep.choices:
         settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())
         if "window" in c:
@@ -429,8 +512,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.strategy not in STRATEGIES:
             known = ", ".join(sorted(STRATEGIES))
             raise UsageError(f"unknown strategy {args.strategy!r}; known: {known}")
-        if args.latency_ms < 0:
-            raise UsageError("--latency-ms must be >= 0")
+        if not 0 <= args.latency_ms <= realism.MAX_LATENCY_MS:
+            raise UsageError(f"--latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
+        if args.model is not None and args.strategy != "logistic_regression":
+            raise UsageError(
+                f"--model is for --strategy logistic_regression; {args.strategy} takes no model"
+            )
         if args.model is not None and not Path(args.model).exists():
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = _fees(args.fees)
@@ -467,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
+        if args.journal is not None:
+            _check_journal(args.journal)
         check_symbol(args.data, config.symbol)
         if start_ms is not None and not args.no_warm:
             # The bars before --start warm the strategy (as a daemon started then would).
@@ -481,13 +570,16 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ValueError) as e:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
+    gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
+    _remove_earlier_outputs(out)
     write_outputs(result, out)
     summary = _add_sections(
         out,
         {
             "monte_carlo": None if mc is None else mc.to_dict(),
             "sweep": None if sweep is None else sweep.to_dict(),
+            "data_gaps": _gaps_section(gaps),
         },
     )
     _write_report(args, out, result, summary, _write_robustness(out, mc, sweep))
@@ -496,6 +588,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "
         f"max drawdown {m.max_drawdown:.4%}, {m.fills} fills, fees {m.fees:.2f} USDT -> {out}"
     )
+    if args.funding == "auto" and result.config.funding == "none":
+        print(
+            f"funding: no bundled funding rates of {config.symbol} overlap the data: none settled"
+        )
+    if gaps:
+        start, bars = max(gaps, key=lambda g: g[1])
+        print(
+            f"data: {len(gaps)} gap(s) in the 1m bars, {sum(n for _, n in gaps)} bars missing "
+            f"(the longest {bars} from {_utc_text(start)}); the bars on either side are "
+            "replayed as consecutive"
+        )
+    _print_risk(result)
     _print_robustness(mc, sweep)
     return 0
 

@@ -44,13 +44,13 @@ def parse_time(text: str | None) -> int | None:
         raise InputError(str(e)) from None
 
 
-def read_csv(path: Path, what: str) -> pd.DataFrame:
+def read_csv(path: Path, what: str, names: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path) if names is None else pd.read_csv(path, header=None, names=names)
     except Exception as e:  # pandas raises many types for a bad file
         raise InputError(f"{what} {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
 
@@ -69,6 +69,33 @@ def need_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
         raise InputError(f"{what}: missing column(s) {', '.join(missing)}")
 
 
+# Binance's kline CSV columns (data.binance.vision; older files have no header line).
+BINANCE_KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+
+
+def _epoch_ms(times: Any) -> Any:
+    """Epoch seconds, ms or us -> ms by magnitude, as the backtester reads them (Binance's spot
+    files are in us since 2025)."""
+    if len(times) and times.min() < 10**11:
+        return times * 1000
+    if len(times) and times.max() >= 10**14:
+        return times // 1000
+    return times
+
+
 def load_klines(
     path: Path, start: str | None = None, end: str | None = None, extra: tuple[str, ...] = ()
 ) -> pd.DataFrame:
@@ -78,10 +105,14 @@ def load_klines(
     import numpy as np
 
     df = read_csv(path, "--data")
+    if len(df.columns) in (6, 12) and str(df.columns[0]).strip().isdigit():
+        # No header: Binance's kline files (12 columns) or plain OHLCV, as the backtester reads.
+        df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[: len(df.columns)]))
     df = df.rename(columns={"count": "trade_count"})
     need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
     numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
     df = to_float_columns(df, ("open_time",))
+    df["open_time"] = _epoch_ms(df["open_time"].to_numpy(dtype="int64"))
     start_ms, end_ms = parse_time(start), parse_time(end)
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
@@ -124,6 +155,8 @@ def check_out(out: Path) -> Path:
         raise InputError(f"--out {out}: expected a .png file name")
     if out.parent.exists() and not out.parent.is_dir():
         raise InputError(f"--out {out}: {out.parent} is not a directory")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a directory: expected a .png file name")
     return out
 
 

@@ -187,7 +187,14 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
 
     plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), gridspec_kw={"height_ratios": [3, 2]})
-    ax1.plot(times(pnl.times_ms), pnl.cumulative, lw=1.0, color="tab:blue")
+    x = times(pnl.times_ms)
+    # A journal a minute old holds one fill: a line through one point draws nothing, and
+    # matplotlib spans its date axis over years around it.
+    few = len(x) < 3
+    ax1.plot(x, pnl.cumulative, lw=1.0, color="tab:blue", marker="o" if few else None)
+    if len(x) == 1:
+        hour = np.timedelta64(3_600_000, "ms")
+        ax1.set_xlim(x[0] - hour, x[0] + hour)
     ax1.axhline(0.0, color="grey", lw=0.6)
     ax1.set_ylabel("cumulative PnL (USDT)")
     ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
@@ -210,6 +217,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -223,6 +233,11 @@ def _main(argv: list[str] | None) -> int:
     out = check_out(args.out)
     if not (args.notional > 0 and args.fee >= 0):
         raise InputError("--notional must be > 0 and --fee >= 0")
+    if args.fee >= MAX_FEE:  # as the backtester's --fees: a percentage given by mistake
+        raise InputError(
+            f"--fee {args.fee:g}: fees are fractions ({args.fee:g} is {args.fee * 100:g} %; "
+            f"0.0005 is 0.05 %), expected < {MAX_FEE:g}"
+        )
     note = ""
     if args.trades is not None:
         pnl = from_trades(read_csv(args.trades, "--trades"), f"--trades {args.trades}")

@@ -35,6 +35,8 @@ import numpy as np
 _KLINE_HEADER = ("open_time", "open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
 _READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error)
+# UTF-8 that may start with a byte-order mark, as a spreadsheet's "CSV UTF-8" export does.
+_ENCODING = "utf-8-sig"
 _TIME_NAMES = ("open_time", "time", "timestamp", "transact_time")
 _QUOTE_ASSETS = ("USDT", "USDC", "BUSD")
 
@@ -143,6 +145,17 @@ def load(path: str | Path, *, start_ms: int | None = None, end_ms: int | None = 
     return kept
 
 
+def kline_gaps(k: Klines) -> list[tuple[int, int]]:
+    """(open time of the first missing bar in ms, bars missing) for each hole in 1m klines: the
+    replay takes the bars on either side of a hole as consecutive."""
+    t = np.asarray(k.open_time, dtype=np.int64)
+    steps = np.diff(t)
+    return [
+        (int(t[i]) + MINUTE_MS, int(steps[i]) // MINUTE_MS - 1)
+        for i in np.flatnonzero(steps > MINUTE_MS)
+    ]
+
+
 def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -161,7 +174,7 @@ def _rows(p: Path) -> Generator[list[str]]:
     """The non-empty rows as read; cells are stripped later, per kept column (`_stripped`)."""
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
     try:
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        with io.TextIOWrapper(raw, encoding=_ENCODING, newline="") as fh:
             yield from filter(None, csv.reader(fh))
     except _READ_ERRORS as e:
         raise DataError(f"cannot read {p}: {e}") from None
@@ -172,7 +185,7 @@ def _numbered_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
     loader does not keep line numbers, which would cost on every row)."""
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
     try:
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        with io.TextIOWrapper(raw, encoding=_ENCODING, newline="") as fh:
             reader = csv.reader(fh)
             for row in reader:
                 if row:
@@ -217,6 +230,18 @@ def _load_csv(p: Path) -> MarketData:
         raise DataError(f"{p}: line {line} has too few columns") from None
 
 
+def _unknown_header(header: list[str]) -> str:
+    """Why a header is neither klines nor trades, on one short line: what a klines file lacks
+    (a JSON capture's first line, say, is no header at all: shown cut, not whole)."""
+    shown = ",".join(header)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    missing = ",".join(c for c in _KLINE_HEADER if c not in header)
+    return (
+        f"unknown columns {shown!r}: klines need a header {','.join(_KLINE_HEADER)} "
+        f"(missing {missing}), trades one with time,price,qty,is_buyer_maker"
+    )
+
+
 def _layout(p: Path, first: list[str], header: list[str] | None) -> tuple[DataKind, list[int]]:
     """What the file holds and the columns to read: (time, open, high, low, close, volume) or
     (time, price, qty, is_buyer_maker); by the header's names, else by Binance's widths."""
@@ -236,7 +261,7 @@ def _layout(p: Path, first: list[str], header: list[str] | None) -> tuple[DataKi
                 f"{p} is a bookTicker file: give it as the book (--book-ticker) of a trades "
                 "file of the same session"
             )
-        raise DataError(f"{p}: unknown columns {','.join(first)}")
+        raise DataError(f"{p}: {_unknown_header(header)}")
     if len(first) >= 11:
         return DataKind.KLINES, [0, 1, 2, 3, 4, 5]
     if len(first) in (7, 8) and first[6].lower() in ("true", "false"):
@@ -260,7 +285,7 @@ def _plain_columns(p: Path, cols: list[int], skip: int, width: int) -> list[list
     out: list[list[str]] = [[] for _ in cols]
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
     try:
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        with io.TextIOWrapper(raw, encoding=_ENCODING, newline="") as fh:
             for block in _blocks(fh):
                 text = block.replace("\r\n", "\n") if "\r" in block else block
                 if any(c in text for c in _NOT_PLAIN):
@@ -545,7 +570,7 @@ def _load_parquet(p: Path) -> MarketData:
                 [bool(x) for x in table[maker].to_pylist()],
             )
             return _checked(p, trades, check_trades)
-    raise DataError(f"{p}: unknown columns {','.join(table.column_names)}")
+    raise DataError(f"{p}: {_unknown_header([c.lower() for c in table.column_names])}")
 
 
 def _checked(p: Path, data: _D, check: Callable[[_D], None]) -> _D:

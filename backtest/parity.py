@@ -51,7 +51,7 @@ from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.codec import from_jsonable
-from book_keeper.journal import JournalError, SqliteJournal, journal_file
+from book_keeper.journal import JournalError, SqliteJournal, journal_file, journal_in_use
 from core.account import Position
 from core.clock import SimClock
 from core.enums import Side
@@ -748,6 +748,12 @@ def find_session(path: Path) -> tuple[Path, Path]:
     journal_dir = path.parent if path.is_file() else path
     if not journal_file(journal_dir).is_file():
         raise ParityInputError(f"no journal at {path}")
+    if journal_in_use(journal_dir):
+        # Its session file is still being written (gzip holds back even the header).
+        raise ParityInputError(
+            f"a daemon is still running on {journal_dir} (its journal is locked): "
+            "stop it, then audit its session"
+        )
     files = session_files(journal_dir)
     if not files:
         raise ParityInputError(

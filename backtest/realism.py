@@ -98,26 +98,37 @@ class LatencyModel:
         return lambda: samples[rng.randrange(len(samples))]
 
 
+# A day. A longer latency means no order of the run is ever handled, and a far longer one (or
+# a lognormal draw of a huge sigma) overflows the simulated clock's int64 ms.
+MAX_LATENCY_MS = 86_400_000
+MAX_LOGNORMAL_SIGMA = 3.0  # the p99 draw is already ~1,000 x the median
+
+
 def parse_latency(spec: str | int) -> LatencyModel:
     """`20`, `"20"`, `"lognormal:median=20,sigma=0.5"` or `"empirical:12,15,20"` (ms)."""
     text = str(spec).strip().lower()
     try:
         if ":" not in text:
             ms = int(text)
-            if ms < 0:
-                raise RealismError(f"latency must be >= 0 ms, not {ms}")
+            if not 0 <= ms <= MAX_LATENCY_MS:
+                raise RealismError(f"latency must be 0 to {MAX_LATENCY_MS} ms (a day), not {ms}")
             return LatencyModel(ms=ms)
         kind, _, rest = text.partition(":")
         if kind == LatencyKind.LOGNORMAL:
             params = dict(kv.split("=", 1) for kv in rest.split(","))
             median, sigma = float(params["median"]), float(params["sigma"])
-            if not (median > 0 and sigma >= 0 and math.isfinite(median * sigma)):
-                raise RealismError(f"lognormal latency needs median > 0 and sigma >= 0: {spec}")
+            if not (0 < median <= MAX_LATENCY_MS and 0 <= sigma <= MAX_LOGNORMAL_SIGMA):
+                raise RealismError(
+                    f"lognormal latency needs 0 < median <= {MAX_LATENCY_MS} ms and "
+                    f"0 <= sigma <= {MAX_LOGNORMAL_SIGMA:g}: {spec}"
+                )
             return LatencyModel(kind=LatencyKind.LOGNORMAL, median=median, sigma=sigma)
         if kind == LatencyKind.EMPIRICAL:
             samples = tuple(int(x) for x in rest.split(",") if x.strip())
-            if not samples or min(samples) < 0:
-                raise RealismError(f"empirical latency needs ms values >= 0: {spec}")
+            if not samples or min(samples) < 0 or max(samples) > MAX_LATENCY_MS:
+                raise RealismError(
+                    f"empirical latency needs ms values from 0 to {MAX_LATENCY_MS}: {spec}"
+                )
             return LatencyModel(kind=LatencyKind.EMPIRICAL, samples=samples)
     except (ValueError, KeyError) as e:
         if isinstance(e, RealismError):

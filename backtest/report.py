@@ -113,17 +113,23 @@ STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TAKE_PROFIT_MARKET", "TAKE_PROFI
 
 
 def fill_kinds(fills: Iterable[Any], order_types: Mapping[str, str]) -> dict[str, list[Any]]:
-    """Fills as entries (the position grows, or reverses: a crossover flips long to short in
-    one order), exits (it shrinks, to flat at most) and stops (a stop or take-profit order
-    filled), for the price chart's markers."""
-    kinds: dict[str, list[Any]] = {"entries": [], "exits": [], "stops": []}
+    """Fills as long or short entries (the position grows, or reverses: a crossover flips long
+    to short in one order; the side is the position's after the fill), exits (it shrinks, to
+    flat at most) and stops (a stop or take-profit order filled), for the price chart's
+    markers."""
+    kinds: dict[str, list[Any]] = {
+        "long entries": [],
+        "short entries": [],
+        "exits": [],
+        "stops": [],
+    }
     for f in fills:
         signed = f.qty if str(f.side) == "BUY" else -f.qty
         before = f.position_after - signed
         if order_types.get(f.client_order_id, "") in STOP_TYPES:
             kinds["stops"].append(f)
         elif abs(f.position_after) > abs(before) or f.position_after * before < 0:
-            kinds["entries"].append(f)
+            kinds["long entries" if f.position_after > 0 else "short entries"].append(f)
         else:
             kinds["exits"].append(f)
     return kinds
@@ -143,9 +149,10 @@ def plot_price(
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(_dates(price_times_ms), list(prices), lw=0.5, color="black", label="price")
     style = {
-        "entries": ("^", "tab:green"),
-        "exits": ("v", "tab:blue"),
-        "stops": ("x", "tab:red"),
+        "long entries": ("^", "tab:green"),
+        "short entries": ("v", "tab:red"),
+        "exits": ("o", "tab:blue"),
+        "stops": ("x", "black"),
     }
     for kind, fs in fill_kinds(fills, order_types).items():
         marker, color = style[kind]
@@ -402,6 +409,30 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
+    """A run the RiskManager halted says so above its metrics (they stop moving there)."""
+    state = summary.get("trading_state") or {}
+    if state.get("at_end", "ACTIVE") == "ACTIVE":
+        return []
+    denied = summary.get("counters", {}).get("denied", 0)
+    text = f"Trading {state['at_end']} at the end: {state.get('reason', '')}; {denied} denied."
+    return [f"<p><strong>{html.escape(text)}</strong></p>"]
+
+
+def _gaps_html(summary: Mapping[str, Any]) -> list[str]:
+    """Holes in the replayed 1m bars (summary.json `data_gaps`), above the metrics."""
+    gaps = summary.get("data_gaps")
+    if not gaps:
+        return []
+    longest = gaps["longest"]
+    text = (
+        f"The data has {gaps['gaps']} gap(s) in its 1m bars, {gaps['missing_bars']} bars missing"
+        f" (the longest {longest['bars']} from {fmt_value('start_ms', longest['from_ms'])}),"
+        " replayed as if the bars on either side were consecutive."
+    )
+    return [f"<p><strong>{html.escape(text)}</strong></p>"]
+
+
 def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]]) -> str:
     """The whole report page from summary.json's dictionary and (title, PNG bytes) pairs."""
     settings = summary.get("settings", {})
@@ -415,6 +446,8 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
         f"<p>{html.escape(str(data.get('rows', '')))} {html.escape(str(data.get('kind', '')))}"
         f" from {fmt_value('start_ms', m.get('start_ms'))}"
         f" to {fmt_value('end_ms', m.get('end_ms'))}</p>",
+        *_trading_state_html(summary),
+        *_gaps_html(summary),
         "<h2>Summary</h2>",
         _kv_table(
             (k, fmt_value(k, m[k]))

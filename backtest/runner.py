@@ -282,12 +282,17 @@ class BacktestResult:
     fast_path_bars: int = 0  # bars (trades, for trades data) the fast path took at once
     fast_path_skips: int = 0  # runs of such bars
     warm_bars: int = 0  # closed bars before trade_from_ms handed to the strategy
+    # The RiskManager's trading state at the end and why it is not ACTIVE (a daily-loss or
+    # drawdown limit halts the run: the strategy's later orders are denied, not sent).
+    trading_state: str = "ACTIVE"
+    state_reason: str = ""
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "metrics": self.summary.to_dict(),
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
+            "trading_state": {"at_end": self.trading_state, "reason": self.state_reason},
             "counters": self.counters,
             "orders": len(self.journal.orders),
             "journal_events": dict(sorted(self.journal.counts.items())),
@@ -555,6 +560,8 @@ def _run(
         prices=prices,
         fast_path_bars=fast[0],
         fast_path_skips=fast[1],
+        trading_state=str(rig.risk.state),
+        state_reason=rig.risk.reason,
     )
 
 

@@ -299,3 +299,80 @@ def test_pnl_says_1_row_and_1_trade(tmp_path, capsys):
     f.write_text("time_ms,realized_pnl,commission\n1,2.5,0.5\n")
     assert pnl.main(["--trades", str(f), "--out", str(tmp_path / "p.png")]) == 0
     assert capsys.readouterr().out.startswith("1 row, 1 trade, net PnL +2.0000 USDT")
+
+
+def _week_rows(n: int = 200) -> pd.DataFrame:
+    return pd.read_csv(WEEK).iloc[:n]
+
+
+@pytest.mark.parametrize("form", ["binance_no_header", "ohlcv_no_header", "seconds", "micros"])
+def test_kline_files_the_backtester_reads_load_with_open_time_in_ms(tmp_path, form):
+    from analysis._common import load_klines
+
+    week = _week_rows()
+    path = tmp_path / "k.csv"
+    if form == "binance_no_header":  # data.binance.vision's 12 columns, no header line
+        rows = week.assign(close_time=week.open_time + 59_999, quote_volume=1.0, count=10,
+                           taker_buy_volume=0.5, taker_buy_quote_volume=0.5, ignore=0)  # fmt: skip
+        rows.to_csv(path, header=False, index=False)
+    elif form == "ohlcv_no_header":
+        week.to_csv(path, header=False, index=False)
+    else:
+        scale = {"seconds": 1 / 1000, "micros": 1000}[form]
+        week.assign(open_time=(week.open_time * scale).astype("int64")).to_csv(path, index=False)
+
+    bars = load_klines(path, start="2025-05-05T01:00")
+
+    expected = week[week.open_time >= 1746406800000].reset_index(drop=True)
+    assert list(bars.open_time) == list(expected.open_time)
+    np.testing.assert_array_equal(bars.close.to_numpy(), expected.close.to_numpy())
+
+
+def test_visualize_draws_a_microsecond_kline_file(tmp_path):
+    week = _week_rows()
+    path = tmp_path / "spot_us.csv"
+    week.assign(open_time=week.open_time * 1000).to_csv(path, index=False)
+    out = tmp_path / "price.png"
+
+    assert visualize.main(["--data", str(path), "--out", str(out)]) == 0
+
+    assert_png(out)
+
+
+def test_pnl_of_a_journal_with_one_fill_draws_its_point(tmp_path):
+    import matplotlib.image
+
+    one = pnl.Pnl(times_ms=np.array([1764540000000]), cumulative=np.array([-0.09]),
+                  trades=np.array([]), fees=0.09, source="--journal j")  # fmt: skip
+    out = tmp_path / "one.png"
+
+    pnl.plot(one, out)
+
+    rgb = (matplotlib.image.imread(out)[:, :, :3] * 255).round()
+    blue = np.all(np.abs(rgb - [31, 119, 180]) <= 2, axis=2)  # tab:blue, the curve's colour
+    assert blue.sum() > 20
+
+
+@pytest.mark.parametrize("module", [pnl, visualize, correlation])
+def test_an_out_that_is_a_directory_exits_2_with_one_line(tmp_path, capsys, module):
+    folder = tmp_path / "plots.png"
+    folder.mkdir()
+    source = ["--trades", str(tmp_path / "t.csv")] if module is pnl else ["--data", str(WEEK)]
+
+    assert module.main([*source, "--out", str(folder)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: --out {folder} is a directory: expected a .png file name\n")
+    assert err.count("\n") == 1
+
+
+def test_a_signals_fee_given_as_a_percentage_is_refused(tmp_path, capsys):
+    sig = tmp_path / "s.csv"
+    sig.write_text("time_ms,close,signal\n0,100,1\n1,101,0\n")
+
+    status = pnl.main(["--signals", str(sig), "--fee", "0.05", "--out", str(tmp_path / "p.png")])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--fee 0.05: fees are fractions (0.05 is 5 %" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.png").exists()

@@ -169,6 +169,10 @@ def test_trades_data_run_tick_by_tick(tmp_path):
         (["--data", str(KLINES), "--start", "2030-01-01"], "no rows"),
         (["--data", str(KLINES), "--strategy", "nope"], "unknown strategy 'nope'"),
         (["--data", str(KLINES), "--start", "yesterday"], "bad time"),
+        (
+            ["--data", str(KLINES), "--strategy", "rsi_macd", "--model", "models/btcusdt-1m"],
+            "--model is for --strategy logistic_regression; rsi_macd takes no model",
+        ),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, says):
@@ -232,6 +236,39 @@ def test_the_daemons_journal_can_be_written_too(tmp_path):
     assert len(fills) == len(rows(out / "trades.csv"))
 
 
+def test_a_journal_folder_that_holds_a_journal_is_refused_and_left_as_it_was(tmp_path, capsys):
+    journal = tmp_path / "journal"
+    run(tmp_path / "a", "--end", "2025-05-05T06:00", "--journal", str(journal))
+    before = {p.name: p.read_bytes() for p in journal.iterdir()}
+    capsys.readouterr()
+
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--fast", "3", "--slow", "7"]
+    status = cli.main([*argv, "--journal", str(journal), "--out", str(tmp_path / "b")])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"backtest_trading_strategy.py: --journal {journal} already holds a journal: give a new "
+        "folder or remove that one (a backtest neither writes into nor removes an existing "
+        "journal)\n"
+    )
+    assert {p.name: p.read_bytes() for p in journal.iterdir()} == before
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_journal_path_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+
+    status = cli.main(
+        ["--data", str(KLINES), "--journal", str(afile), "--out", str(tmp_path / "o")]
+    )
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == f"backtest_trading_strategy.py: --journal {afile} exists and is not a folder\n"
+
+
 SWEEP_TOML = """
 metric = "total_return"
 [grid]
@@ -276,6 +313,36 @@ def test_a_sweep_says_which_grid_points_the_strategy_refused(tmp_path, capsys):
     assert (
         "sweep: 1 of 2 grid points skipped, the strategy refuses them (first: fast=30 slow=20: "
         in printed
+    )
+
+
+def test_a_sweep_whose_metric_no_run_has_says_so(tmp_path, capsys):
+    """win_rate is null without a closed trade: no best point, and the console says why."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(
+        'metric = "win_rate"\n[grid]\nfast = [5, 10]\n'
+        "[walk_forward]\ntrain_days = 0.125\ntest_days = 0.125\n"
+    )
+    # 1e9 USDT positions: every order is denied, no trade closes
+    run(tmp_path, "--end", "2025-05-05T12:00", "--notional", "1e9", "--sweep", str(sweep))
+
+    printed = capsys.readouterr().out
+    assert (
+        "walk-forward window 0: no in-sample run has a win_rate; the window is left out of the "
+        "out-of-sample return" in printed
+    )
+    assert "walk-forward out-of-sample return: n/a" in printed
+
+
+def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text('metric = "win_rate"\n[grid]\nfast = [5, 10]\n')
+
+    run(tmp_path, "--end", "2025-05-05T06:00", "--notional", "1e9", "--sweep", str(sweep))
+
+    printed = capsys.readouterr().out
+    assert (
+        "sweep: no run has a win_rate (it is null in every run, e.g. no closed trades)" in printed
     )
 
 
@@ -370,3 +437,47 @@ def test_a_model_trained_on_other_bars_exits_2_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith(f"backtest_trading_strategy.py: {says}") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
+    # 5,000 USDT positions lose 10 % of the 10,000 USDT wallet by 2025-05-10: the
+    # RiskManager halts trading and denies the strategy's later orders.
+    out = run(tmp_path, "--notional", "5000")
+
+    printed = capsys.readouterr().out
+    state = json.loads((out / "summary.json").read_text())["trading_state"]
+    assert state["at_end"] == "HALTED" and state["reason"].startswith("max drawdown")
+    assert "risk: trading HALTED at the end (max drawdown" in printed
+    assert "Trading HALTED at the end: max drawdown" in (out / "report.html").read_text()
+
+
+def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
+    out = run(tmp_path, "--notional", "1e9", "--end", "2025-05-05T06:00", "--no-html")
+
+    summary = json.loads((out / "summary.json").read_text())
+    denied = summary["counters"]["denied"]
+    assert summary["metrics"]["fills"] == 0 and denied == summary["counters"]["decisions"] > 0
+    assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
+
+
+def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(tmp_path, capsys):
+    # The bundled BTCUSDT funding rates run from 2025-03-06 to 2025-06-03; a file of the same
+    # week moved a year back (2024-05) has none.
+    import gzip
+
+    year_ms = 366 * 86_400_000
+    with gzip.open(KLINES, "rt") as fh:
+        lines = fh.read().splitlines()[:361]
+    moved = [lines[0]] + [",".join([str(int(r.split(",")[0]) - year_ms), *r.split(",")[1:]])
+                          for r in lines[1:]]  # fmt: skip
+    data = tmp_path / "BTCUSDT-2024.csv"
+    data.write_text("\n".join(moved) + "\n")
+
+    argv = ["--data", str(data), "--funding", "auto", "--out", str(tmp_path / "o"), "--no-html"]
+    assert cli.main(argv) == 0
+
+    printed = capsys.readouterr().out
+    assert "funding: no bundled funding rates of BTCUSDT overlap the data: none settled" in printed
+    assert (
+        json.loads((tmp_path / "o" / "summary.json").read_text())["settings"]["funding"] == "none"
+    )

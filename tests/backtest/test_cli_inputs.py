@@ -151,6 +151,8 @@ def test_symbol_in_name():
         ("--balance=0", "bad --balance '0': expected a number > 0"),
         ("--balance=-5", "bad --balance '-5': expected a number > 0"),
         ("--notional=0", "bad --notional '0': expected a number > 0"),
+        ("--notional=1e30", "bad --notional '1e30': expected a number > 0 and <= 1,000,000,0"),
+        ("--balance=1e30", "bad --balance '1e30': expected a number > 0 and <= 1,000,000,0"),
         ("--slippage-bps=1e6", "bad --slippage-bps '1e6': expected a number >= 0 and <= 10000"),
     ],
 )
@@ -256,3 +258,98 @@ def test_the_last_minute_of_trades_data_is_in_the_equity_and_the_summary(tmp_pat
     assert abs(D(str(summary["final_equity"])) - expected) < D("0.000001")
     last_row = (out / "equity.csv").read_text().splitlines()[-1].split(",")
     assert D(last_row[3]) == qty
+
+
+def test_a_run_into_a_used_out_leaves_none_of_the_earlier_runs_outputs(tmp_path, capsys):
+    out = tmp_path / "o"
+    week = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--out", str(out)]
+    grid = tmp_path / "grid.toml"
+    grid.write_text('metric = "total_return"\n[grid]\nfast = [5, 10]\nslow = [30, 50]\n')
+    assert cli.main([*week, "--sweep", str(grid), "--monte-carlo", "2"]) == 0
+    assert {"report.html", "sweep.csv", "sweep_heatmap.png", "monte_carlo.png"} <= {
+        p.name for p in out.iterdir()
+    }
+
+    assert cli.main([*week, "--no-html"]) == 0
+
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"report.html", "sweep.csv", "sweep_heatmap.png", "monte_carlo.png"}
+    assert "sweep" not in json.loads((out / "summary.json").read_text())
+
+
+def test_a_file_with_a_byte_order_mark_loads_as_the_plain_one(tmp_path):
+    from backtest.data import load_klines
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+    bom = tmp_path / "excel.csv"  # a spreadsheet's "CSV UTF-8" export
+    bom.write_text("\n".join(HEADER_AND_ROWS) + "\n", encoding="utf-8-sig")
+
+    assert load_klines(bom) == load_klines(plain)
+
+
+def test_a_header_without_volume_names_the_missing_column(tmp_path, capsys):
+    path = tmp_path / "k.csv"
+    path.write_text("\n".join(",".join(r.split(",")[:5]) for r in HEADER_AND_ROWS) + "\n")
+
+    err = refused(tmp_path, capsys, "--data", str(path))
+
+    assert "(missing volume)" in err
+
+
+def test_a_json_lines_capture_given_as_data_is_refused_on_a_short_line(tmp_path, capsys):
+    frame = json.dumps({"stream": "btcusdt@depth", "data": {"b": [["61800.2", "2.9"]] * 500}})
+    path = tmp_path / "capture.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(f"1721347020984480942 {frame}\n" * 3)
+
+    err = refused(tmp_path, capsys, "--data", str(path))
+
+    assert len(err) < 400 and "unknown columns" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        ("--latency=100000000000000000000", "latency must be 0 to 86400000 ms (a day)"),
+        ("--latency-ms=100000000000000000000", "--latency-ms must be 0 to 86400000 (a day)"),
+        ("--latency=lognormal:median=20,sigma=100", "0 <= sigma <= 3"),
+        ("--latency=lognormal:median=1e300,sigma=0", "0 < median <= 86400000 ms"),
+        ("--ack-latency=empirical:1,100000000000000000000", "ms values from 0 to 86400000"),
+        ("--mc-latency-ms=100000000000000000000", "--mc-latency-ms must be 0 to 86400000"),
+    ],
+)
+def test_latencies_that_would_overflow_the_clock_are_refused(tmp_path, capsys, flag, says):
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--monte-carlo", "2", flag)
+    assert says in err
+
+
+def test_a_hole_in_the_klines_is_reported_on_the_console_and_in_the_summary(tmp_path, capsys):
+    path = tmp_path / "holed.csv"  # the week's first 119 bars without bars 50..79 (30 minutes)
+    path.write_text("\n".join(HEADER_AND_ROWS[:51] + HEADER_AND_ROWS[81:]) + "\n")
+    first_missing = int(HEADER_AND_ROWS[51].split(",")[0])
+
+    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o")]) == 0
+
+    printed = capsys.readouterr().out
+    assert (
+        "data: 1 gap(s) in the 1m bars, 30 bars missing (the longest 30 from 2025-05-05 " in printed
+    )
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "The data has 1 gap(s) in its 1m bars, 30 bars missing (the longest 30 from" in page
+    gaps = json.loads((tmp_path / "o" / "summary.json").read_text())["data_gaps"]
+    assert gaps == {
+        "gaps": 1,
+        "missing_bars": 30,
+        "longest": {"from_ms": first_missing, "bars": 30},
+    }
+
+
+def test_klines_without_a_hole_report_none(tmp_path, capsys):
+    path = tmp_path / "whole.csv"
+    path.write_text("\n".join(HEADER_AND_ROWS) + "\n")
+
+    assert cli.main(["--data", str(path), "--out", str(tmp_path / "o"), "--no-html"]) == 0
+
+    assert "gap" not in capsys.readouterr().out
+    assert "data_gaps" not in json.loads((tmp_path / "o" / "summary.json").read_text())

@@ -412,3 +412,18 @@ def test_resting_limit_orders_maker_fills_and_cancels_replay_identical(tmp_path,
     live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
     assert sum(f.is_maker for f in live.fills) >= 3  # resting limit orders filled as maker
     assert sum("cancel" in d.action for d in live.decisions) >= 3  # re-placed ones canceled
+
+
+def test_a_journal_a_daemon_still_runs_on_is_refused_in_one_line(live_session, tmp_path, capsys):
+    journal_dir = _copy(live_session, tmp_path)
+    running = SqliteJournal(journal_dir)  # holds the writer lock, as a running daemon does
+    try:
+        assert parity.run(journal_dir) == 2
+    finally:
+        running.close()
+
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: a daemon is still running on {journal_dir} (its journal is locked): "
+        "stop it, then audit its session\n"
+    )

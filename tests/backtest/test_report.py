@@ -208,7 +208,7 @@ def test_the_walk_forward_table_shows_each_windows_out_of_sample_result():
     assert "windows compounded: -1.020%" in section
 
 
-def test_fills_are_split_into_entries_reversals_exits_and_stops():
+def test_fills_are_split_into_long_and_short_entries_reversals_exits_and_stops():
     from decimal import Decimal as D
     from types import SimpleNamespace as Fill
 
@@ -224,7 +224,8 @@ def test_fills_are_split_into_entries_reversals_exits_and_stops():
     ]
     kinds = report.fill_kinds(fills, {"s": "STOP_MARKET"})
     assert {k: [f.client_order_id for f in v] for k, v in kinds.items()} == {
-        "entries": ["a", "b", "d"],
+        "long entries": ["a", "d"],
+        "short entries": ["b"],
         "exits": ["c"],
         "stops": ["s"],
     }
@@ -261,7 +262,8 @@ def test_equity_and_price_plots_have_utc_date_axes(tmp_path):
     assert label == "time (UTC)" and any(":00" in t for t in ticks)
     assert [t.get_text() for t in legend.get_texts()] == [
         "price",
-        "entries (0)",
+        "long entries (0)",
+        "short entries (0)",
         "exits (0)",
         "stops (0)",
     ]
