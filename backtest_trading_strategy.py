@@ -33,6 +33,7 @@ from pathlib import Path
 from backtest import realism, report, robustness
 from backtest.data import DataError, Klines, MarketData, check_symbol, kline_gaps, load
 from backtest.runner import (
+    BACKTEST_MARK,
     MINUTE_MS,
     WARM_HISTORY_BARS,
     BacktestConfig,
@@ -147,14 +148,15 @@ def _check_out(text: str, flag: str = "--out") -> None:
 
 
 def _check_journal(text: str) -> None:
-    """--journal must be a new or empty folder: a journal already there (an earlier run's, or
-    a daemon's) would get this run's records mixed into it, its fills and orders kept where
-    their ids repeat, and is never removed for the backtest."""
+    """--journal takes a new or empty folder, or one an earlier backtest wrote (its journal is
+    replaced). A journal no backtest wrote (a daemon's) is refused before the run: this run's
+    records would be mixed into it, its fills and orders kept where their ids repeat."""
     _check_out(text, "--journal")
-    if (Path(text) / JOURNAL_FILE).exists():
+    folder = Path(text)
+    if (folder / JOURNAL_FILE).exists() and not (folder / BACKTEST_MARK).exists():
         raise UsageError(
-            f"--journal {text} already holds a journal: give a new folder or remove that one "
-            "(a backtest neither writes into nor removes an existing journal)"
+            f"--journal {text} holds a journal that no backtest wrote (a daemon's?): give a new "
+            "folder (a backtest neither writes into nor removes such a journal)"
         )
 
 

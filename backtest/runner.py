@@ -48,7 +48,8 @@ from backtest import metrics, realism
 from backtest.data import DataError, Klines, MarketData, Trades, clip
 from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import SqliteJournal, Synchronous
+from book_keeper.journal import FILE_NAME as JOURNAL_FILE
+from book_keeper.journal import WAL_SUFFIX, SqliteJournal, Synchronous, journal_in_use
 from core.clock import SimClock
 from core.enums import Side
 from core.events import (
@@ -178,6 +179,30 @@ class TeeJournal:
     def record(self, event: Event) -> None:
         self._sqlite.record(event)
         self._recording.record(event)
+
+
+BACKTEST_MARK = "written-by-backtest"  # in a journal folder a backtest wrote
+
+
+def fresh_backtest_journal(folder: Path) -> None:
+    """Make `folder` ready for a backtest's SQLite journal: an earlier backtest's journal there
+    (it carries BACKTEST_MARK) is removed, so a rerun of the same command starts afresh; any
+    other journal (a daemon's) is refused with ValueError, never written into nor removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = folder / BACKTEST_MARK
+    db = folder / JOURNAL_FILE
+    if db.exists():
+        if not mark.exists():
+            raise ValueError(
+                f"{folder} holds a journal that no backtest wrote (a daemon's?): give a new "
+                "folder (a backtest neither writes into nor removes such a journal)"
+            )
+        if journal_in_use(folder):
+            raise ValueError(f"{folder}: another run is writing its journal there")
+        wal = db.with_name(db.name.rsplit(".", 1)[0] + WAL_SUFFIX)  # as SqliteJournal names it
+        for path in (db, wal, Path(f"{db}.lock"), Path(f"{db}-wal"), Path(f"{db}-shm")):
+            path.unlink(missing_ok=True)
+    mark.write_text("a backtest's journal: the next backtest into this folder replaces it\n")
 
 
 class RecordingJournal:
@@ -442,7 +467,7 @@ def run_backtest(
         stack.enter_context(_collector_paused())
         sqlite = None
         if config.journal_dir is not None:
-            config.journal_dir.mkdir(parents=True, exist_ok=True)
+            fresh_backtest_journal(config.journal_dir)
             sqlite = stack.enter_context(
                 SqliteJournal(config.journal_dir, synchronous=Synchronous.NORMAL)
             )

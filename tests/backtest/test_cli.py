@@ -4,14 +4,17 @@ bars): outputs, metrics recomputed here from the CSVs, determinism, bad inputs."
 import csv
 import json
 import math
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from statistics import median
 
 import pytest
 
 import backtest_trading_strategy as cli
+from book_keeper.journal import SqliteJournal
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -236,11 +239,34 @@ def test_the_daemons_journal_can_be_written_too(tmp_path):
     assert len(fills) == len(rows(out / "trades.csv"))
 
 
-def test_a_journal_folder_that_holds_a_journal_is_refused_and_left_as_it_was(tmp_path, capsys):
+def _journal_rows(folder: Path) -> dict[str, list[tuple]]:
+    with closing(sqlite3.connect(folder / "journal.sqlite3")) as db:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("orders", "fills")
+        }
+
+
+def test_a_rerun_into_a_backtests_journal_replaces_it(tmp_path, capsys):
+    """The README's command run twice: the second run's journal is that run's alone (not
+    mixed into the first's, whose orders and fills would be kept where ids repeat)."""
     journal = tmp_path / "journal"
     run(tmp_path / "a", "--end", "2025-05-05T06:00", "--journal", str(journal))
+    first = _journal_rows(journal)
+    argv = ["--end", "2025-05-05T12:00", "--fast", "3", "--slow", "7"]
+    run(tmp_path / "b", *argv, "--journal", str(journal))
+    run(tmp_path / "c", *argv, "--journal", str(tmp_path / "fresh"))
+
+    again = _journal_rows(journal)
+    assert again == _journal_rows(tmp_path / "fresh")
+    assert again != first and again["fills"]
+
+
+def test_a_journal_no_backtest_wrote_is_refused_and_left_as_it_was(tmp_path, capsys):
+    journal = tmp_path / "journal"
+    with SqliteJournal(journal):  # as a daemon leaves it
+        pass
     before = {p.name: p.read_bytes() for p in journal.iterdir()}
-    capsys.readouterr()
 
     argv = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--fast", "3", "--slow", "7"]
     status = cli.main([*argv, "--journal", str(journal), "--out", str(tmp_path / "b")])
@@ -248,9 +274,9 @@ def test_a_journal_folder_that_holds_a_journal_is_refused_and_left_as_it_was(tmp
     assert status == 2
     err = capsys.readouterr().err
     assert err == (
-        f"backtest_trading_strategy.py: --journal {journal} already holds a journal: give a new "
-        "folder or remove that one (a backtest neither writes into nor removes an existing "
-        "journal)\n"
+        f"backtest_trading_strategy.py: --journal {journal} holds a journal that no backtest "
+        "wrote (a daemon's?): give a new folder (a backtest neither writes into nor removes "
+        "such a journal)\n"
     )
     assert {p.name: p.read_bytes() for p in journal.iterdir()} == before
     assert not (tmp_path / "b").exists()
