@@ -43,6 +43,8 @@ from backtest.runner import (
 )
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
+from risk_manager.config import RiskConfig
+from runtime.settings import ConfigError, load_settings, risk_config
 from trading_engine.main_trading_strategy import STRATEGIES
 
 
@@ -147,6 +149,16 @@ def _check_out(text: str, flag: str = "--out") -> None:
             folder.rmdir()
 
 
+def _config_risk(path: str) -> RiskConfig:
+    """The daemon's risk limits from its config file; no kill-switch file (a backtest has no
+    operator to touch it)."""
+    try:
+        settings = load_settings(Path(path), env_file=None, needs_keys=False)
+    except ConfigError as e:
+        raise UsageError(f"--config {path}: {e}") from None
+    return replace(risk_config(settings), kill_switch_file=None)
+
+
 def _check_journal(text: str) -> None:
     """--journal takes a new or empty folder, or one an earlier backtest wrote (its journal is
     replaced). A journal no backtest wrote (a daemon's) is refused before the run: this run's
@@ -211,6 +223,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
     p.add_argument("--notional", default="1000", help="position size, USDT (> 0)")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="the RiskManager's limits from the daemon's config file (its [risk] section, as "
+        "python app.py --config PATH trades under them; --leverage still overrides); default: "
+        "the daemon's defaults with the order and position caps fitted to --notional",
+    )
     p.add_argument(
         "--no-fast-path",
         action="store_true",
@@ -554,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
             journal_dir=None if args.journal is None else Path(args.journal),
             **realism.cli_config(args),
         )
+        if args.config is not None:
+            config = replace(config, risk=_config_risk(args.config))
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
         if args.journal is not None:

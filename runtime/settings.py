@@ -16,6 +16,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 
 
@@ -421,3 +422,26 @@ def describe(settings: Settings) -> list[str]:
     secret = str(settings.api_secret) if settings.api_secret else "(not needed)"
     lines += [f"api_key = {key}", f"api_secret = {secret}"]
     return lines
+
+
+def risk_config(settings: Settings) -> RiskConfig:
+    """The RiskManager's limits from the `[risk]` section: the daemon's, and a backtest's
+    given `--config`, so both run under the same limits."""
+    r = settings.risk
+    return RiskConfig(
+        leverage=r.leverage,
+        max_order_notional_usdt=r.max_order_notional_usdt,
+        max_position_notional_usdt=r.max_position_notional_usdt,
+        max_total_notional_usdt=r.max_total_notional_usdt,
+        price_band_pct=r.price_band_pct,
+        max_open_orders=r.max_open_orders,
+        max_orders_per_minute=r.max_orders_per_minute,
+        max_clock_offset_ms=r.max_clock_offset_ms,
+        stop_loss_pct=r.stop_loss_pct,
+        take_profit_pct=r.take_profit_pct,
+        max_daily_loss_usdt=r.max_daily_loss_usdt,
+        max_drawdown_pct=r.max_drawdown_pct,
+        max_trades_per_day=r.max_trades_per_day,
+        circuit_breaker_errors=r.circuit_breaker_errors,
+        kill_switch_file=r.kill_switch_file or None,
+    )

@@ -53,11 +53,10 @@ from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
-from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
-from runtime.settings import Mode, Settings, resolve_model_path
+from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
@@ -238,7 +237,7 @@ class Daemon:
         prefix = s.execution.client_id_prefix
         ids = ClientOrderIds(prefix, journal.max_client_seq(prefix) + 1)
         risk = RiskManager(
-            config=_risk_config(s),
+            config=risk_config(s),
             instruments=instruments,
             clock=self.clock,
             view=book,
@@ -811,27 +810,6 @@ def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[
             "macd_signal": st.macd_signal,
         }
     return {**common, "fast": st.fast_period, "slow": st.slow_period}
-
-
-def _risk_config(s: Settings) -> RiskConfig:
-    r = s.risk
-    return RiskConfig(
-        leverage=r.leverage,
-        max_order_notional_usdt=r.max_order_notional_usdt,
-        max_position_notional_usdt=r.max_position_notional_usdt,
-        max_total_notional_usdt=r.max_total_notional_usdt,
-        price_band_pct=r.price_band_pct,
-        max_open_orders=r.max_open_orders,
-        max_orders_per_minute=r.max_orders_per_minute,
-        max_clock_offset_ms=r.max_clock_offset_ms,
-        stop_loss_pct=r.stop_loss_pct,
-        take_profit_pct=r.take_profit_pct,
-        max_daily_loss_usdt=r.max_daily_loss_usdt,
-        max_drawdown_pct=r.max_drawdown_pct,
-        max_trades_per_day=r.max_trades_per_day,
-        circuit_breaker_errors=r.circuit_breaker_errors,
-        kill_switch_file=r.kill_switch_file or None,
-    )
 
 
 def _money(value: Decimal) -> str:

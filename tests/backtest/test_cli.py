@@ -185,6 +185,47 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, says):
     assert not (tmp_path / "o").exists()
 
 
+def test_config_runs_the_backtest_under_the_daemons_risk_limits(tmp_path, capsys):
+    """`--config` takes the [risk] section the daemon trades under: here a 1 % drawdown limit,
+    which halts the run, and caps of 3,000 USDT; the summary shows the limits used."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        "[risk]\nmax_drawdown_pct = 1\nmax_order_notional_usdt = 3000\n"
+        "max_position_notional_usdt = 3000\nmax_total_notional_usdt = 3000\n"
+        'kill_switch_file = "KILL"\n'
+    )
+    out = run(tmp_path, "--config", str(cfg))
+
+    summary = json.loads((out / "summary.json").read_text())
+    risk = summary["settings"]["risk"]
+    assert (risk["max_drawdown_pct"], risk["max_order_notional_usdt"]) == ("1", "3000")
+    assert risk["max_daily_loss_usdt"] == "300"  # the daemon's default, not the backtest's
+    assert risk["kill_switch_file"] is None  # nobody touches a file during a backtest
+    assert summary["trading_state"]["at_end"] == "HALTED"
+    assert "max drawdown" in summary["trading_state"]["reason"]
+    assert "risk: trading HALTED at the end" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (None, "--config {cfg}: config file {cfg} does not exist"),
+        ('[risk]\nmax_drawdown_pct = "x"\n', 'risk.max_drawdown_pct = "x" is not allowed'),
+        ("[risk]\nmax_drawdown = 5\n", "max_drawdown"),
+    ],
+)
+def test_a_bad_config_exits_2_with_one_line(tmp_path, capsys, text, says):
+    cfg = tmp_path / "config.toml"
+    if text is not None:
+        cfg.write_text(text)
+    argv = ["--data", str(KLINES), "--config", str(cfg), "--out", str(tmp_path / "o")]
+
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says.format(cfg=cfg) in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_script_exits_2_in_a_real_process(tmp_path):
     proc = subprocess.run(
         [
