@@ -38,6 +38,8 @@ from backtest.runner import (
     WARM_HISTORY_BARS,
     BacktestConfig,
     BacktestResult,
+    backtest_instruments,
+    instrument_of,
     run_backtest,
     write_outputs,
 )
@@ -223,6 +225,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
     p.add_argument("--notional", default="1000", help="position size, USDT (> 0)")
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
+    p.add_argument(
+        "--exchange-info",
+        default="",
+        metavar="PATH",
+        help="a saved GET /fapi/v1/exchangeInfo answer: the symbol's filters (tick, lot, "
+        "min notional) for symbols the bundled one lacks (it has BTCUSDT and ETHUSDT)",
+    )
     p.add_argument(
         "--config",
         default=None,
@@ -572,8 +581,12 @@ def main(argv: list[str] | None = None) -> int:
             fast_path=not args.no_fast_path,
             progress=sys.stderr.isatty() if args.progress is None else args.progress,
             journal_dir=None if args.journal is None else Path(args.journal),
+            exchange_info=args.exchange_info,
             **realism.cli_config(args),
         )
+        instrument_of(
+            config.symbol, backtest_instruments(config.exchange_info), config.exchange_info
+        )  # an unknown symbol is refused before the data is read
         if args.config is not None:
             config = replace(config, risk=_config_risk(args.config))
         start_ms, end_ms = _window(args.start, args.end)

@@ -118,6 +118,7 @@ class BacktestConfig:
     book_ticker: str = ""  # bookTicker CSV (trades data): takers take the recorded top of book
     leverage: int | None = None  # None = the risk config's leverage
     brackets: str = ""  # a saved GET /fapi/v1/leverageBracket answer; "" = engine's default
+    exchange_info: str = ""  # a saved GET /fapi/v1/exchangeInfo answer; "" = the bundled one
     # Skip, vectorized, the bars at which nothing can happen (backtest/fast_path.py): the same
     # results as the plain bar-by-bar loop (False), which stays as the reference.
     fast_path: bool = True
@@ -445,6 +446,37 @@ def _realism(config: BacktestConfig, start_ms: int, end_ms: int | None = None) -
     return _Realism(engine, venue, funding, book, resolved)
 
 
+def backtest_instruments(exchange_info: str = "") -> dict[str, Instrument]:
+    """The symbols a backtest can trade and their filters (tick, lot, notional, precision):
+    from a saved GET /fapi/v1/exchangeInfo answer, or the bundled one (BTCUSDT, ETHUSDT).
+    ValueError in one line when the file cannot be read or is not such an answer."""
+    if not exchange_info:
+        return load_instruments()
+    try:
+        return load_instruments(Path(exchange_info))
+    except OSError as e:
+        raise ValueError(f"cannot read exchangeInfo file {exchange_info}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError, ArithmeticError) as e:
+        what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        raise ValueError(
+            f"{exchange_info} is not a GET /fapi/v1/exchangeInfo answer ({what})"
+        ) from None
+
+
+def instrument_of(
+    symbol: str, instruments: Mapping[str, Instrument], exchange_info: str = ""
+) -> Instrument:
+    """`symbol`'s instrument; ValueError naming the symbols known and where others come from."""
+    inst = instruments.get(symbol)
+    if inst is not None:
+        return inst
+    known = sorted(instruments)
+    shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
+    source = exchange_info or "the bundled exchangeInfo"
+    hint = "" if exchange_info else " (--exchange-info: a saved GET /fapi/v1/exchangeInfo answer)"
+    raise ValueError(f"unknown symbol {symbol!r}: {source} has {shown or 'none'}{hint}")
+
+
 def run_backtest(
     data: MarketData,
     config: BacktestConfig,
@@ -453,10 +485,9 @@ def run_backtest(
 ) -> BacktestResult:
     """Replay `data` through the daemon's pipeline; every output in memory. With
     `config.trade_from_ms`, the klines before it warm the strategy and are not traded."""
-    instruments = instruments if instruments is not None else load_instruments()
-    if config.symbol not in instruments:
-        raise ValueError(f"unknown symbol {config.symbol!r}")
-    inst = instruments[config.symbol]
+    if instruments is None:
+        instruments = backtest_instruments(config.exchange_info)
+    inst = instrument_of(config.symbol, instruments, config.exchange_info)
     wall = time.perf_counter()
     history: Klines | None = None
     if config.trade_from_ms is not None:

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from decimal import Decimal
 from pathlib import Path
 from statistics import median
 
@@ -223,6 +224,74 @@ def test_a_bad_config_exits_2_with_one_line(tmp_path, capsys, text, says):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says.format(cfg=cfg) in err
+    assert not (tmp_path / "o").exists()
+
+
+SOL_INFO = (
+    ROOT
+    / "tests/fixtures/binance_api/rest"
+    / ("GET_fapi_v1_exchangeInfo__SOLUSDT_2021-07-22__cryptofeed.json")
+)
+
+
+def _sol_klines(path: Path, bars: int = 600) -> Path:
+    """1m klines of a made-up SOLUSDT path on its 0.001 tick: a slow wave, so the SMAs cross."""
+    lines = ["open_time,open,high,low,close,volume"]
+    t0 = 1_746_000_000_000 - 1_746_000_000_000 % 60_000
+    prev = 150_000  # in ticks of 0.001
+    for i in range(bars):
+        close = 150_000 + round(3_000 * math.sin(i / 40))
+        hi, lo = max(prev, close) + 20, min(prev, close) - 20
+        lines.append(
+            f"{t0 + i * 60_000},{prev / 1000:.3f},{hi / 1000:.3f},{lo / 1000:.3f},"
+            f"{close / 1000:.3f},1000"
+        )
+        prev = close
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_exchange_info_trades_a_symbol_the_bundled_one_lacks_on_its_own_filters(tmp_path):
+    data = _sol_klines(tmp_path / "sol.csv")
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--symbol", "SOLUSDT", "--fast", "3", "--slow", "7"]
+
+    assert cli.main([*argv, "--exchange-info", str(SOL_INFO), "--out", str(out)]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["exchange_info"] == str(SOL_INFO)
+    entries = [r for r in rows(out / "orders.csv") if r["type"] == "MARKET"]
+    assert len(entries) >= 4 and {r["symbol"] for r in entries} == {"SOLUSDT"}
+    # SOLUSDT's lot step of 1 in that exchangeInfo: 1,000 USDT at ~150 is 6 SOL, a reversal 12
+    assert {r["quantity"] for r in entries} <= {"6", "7", "12", "13", "14"}
+    assert all(Decimal(r["quantity"]) == Decimal(r["quantity"]).to_integral() for r in entries)
+
+
+@pytest.mark.parametrize(
+    ("info", "says"),
+    [
+        (
+            None,
+            "unknown symbol 'SOLUSDT': the bundled exchangeInfo has BTCUSDT, ETHUSDT "
+            "(--exchange-info: a saved GET /fapi/v1/exchangeInfo answer)",
+        ),
+        ("missing.json", "cannot read exchangeInfo file missing.json: No such file or directory"),
+        ("README.md", "README.md is not a GET /fapi/v1/exchangeInfo answer (JSONDecodeError"),
+        (str(SOL_INFO), "unknown symbol 'XRPUSDT': " + str(SOL_INFO) + " has SOLUSDT"),
+    ],
+)
+def test_an_unknown_symbol_or_a_bad_exchange_info_exits_2_with_one_line(
+    tmp_path, capsys, monkeypatch, info, says
+):
+    monkeypatch.chdir(ROOT)
+    symbol = "XRPUSDT" if info == str(SOL_INFO) else "SOLUSDT"
+    argv = ["--data", str(_sol_klines(tmp_path / "d.csv", 60)), "--symbol", symbol]
+    if info is not None:
+        argv += ["--exchange-info", info]
+
+    assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err
     assert not (tmp_path / "o").exists()
 
 
