@@ -174,6 +174,36 @@ def promote(reg: str | Path, version_id: str, reason: str) -> None:
     _write_state(reg, state, version_id, entry)
 
 
+def find_version(reg: str | Path, text: str) -> str:
+    """The version id `text` names: the id itself or a unique start of it (its date-time or
+    more); RegistryError naming the versions otherwise."""
+    ids = [str(m["version_id"]) for m in versions(reg)]
+    if text in ids:
+        return text
+    matches = [v for v in ids if text and v.startswith(text)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(ids) or "none"
+    if matches:
+        raise RegistryError(f"{reg}: {text!r} names {len(matches)} versions: {known}")
+    raise RegistryError(f"{reg}: no version {text!r} (versions: {known})")
+
+
+def promote_checked(reg: str | Path, version_id: str, reason: str) -> None:
+    """`promote` for an operator's choice: only a version that loads with this code (a daemon
+    on the registry would refuse to switch to another and keep trading the current one)."""
+    reg = Path(reg)
+    if not (version_dir(reg, version_id) / MODEL_FILE).is_file():
+        raise RegistryError(f"{reg}: no version {version_id!r}")
+    _check_loads(reg, version_id, "promote")
+    promote(reg, version_id, reason)
+
+
+def history(reg: str | Path) -> list[dict[str, Any]]:
+    """The promotions and rollbacks, oldest first."""
+    return list(_read_state(Path(reg))["history"])
+
+
 def _stack(history: list[dict[str, Any]]) -> list[str]:
     stack: list[str] = []
     for e in history:

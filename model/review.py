@@ -6,6 +6,8 @@
     python -m model.review --registry models/registry --candidate models/m.json --data PATH \\
         [--eval-days 7 | --start 2025-05-10 --end 2025-05-11]
     python -m model.review --registry models/registry --rollback
+    python -m model.review --registry models/registry --list
+    python -m model.review --registry models/registry --promote 20250511T120000Z
 
 `--init` starts a new registry (first use: a new or empty directory); without it --registry
 must be a registry already (`PROMOTED` or `versions/` in it), so a mistyped path is refused
@@ -144,6 +146,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-metric", default=None, help="the candidate must beat this value too")
     p.add_argument("--notional", default="1000", help="position size in the backtests, USDT")
     p.add_argument("--rollback", action="store_true", help="re-promote the previous version")
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="list the versions (training window, last review) and the promotion history",
+    )
+    p.add_argument(
+        "--promote",
+        default=None,
+        metavar="VERSION",
+        help="promote this version (its id, or a unique start of it), e.g. back to a newer one "
+        "after a --rollback",
+    )
     p.add_argument(
         "--init",
         action="store_true",
@@ -324,9 +338,59 @@ def check_promoted_symbol(reg: Path, symbol: str) -> None:
         )
 
 
+def _last_review(meta: dict[str, Any]) -> str:
+    reviews = meta.get("reviews") or []
+    if not reviews:
+        return "not reviewed"
+    r = reviews[-1]
+    metric = str(r.get("metric", "?"))
+    score = r.get("candidate_score")
+    score_text = _fmt(metric, score if isinstance(score, int | float) else None)
+    window = str(r.get("window", "")).removeprefix(f"{r.get('symbol', '')} ")
+    verdict = "promoted" if r.get("promote") else "not promoted"
+    day = str(r.get("reviewed_at", "?"))[:10]
+    return f"reviewed {day}: {metric} {score_text} on {window}, {verdict}"
+
+
+def print_registry(reg: Path) -> None:
+    """What is in the registry, at a glance: each version (the promoted one starred) with what
+    it was trained on and its last review, then the promotion history."""
+    current = registry.promoted_id(reg)
+    metas = registry.versions(reg)
+    print(f"{reg}: {len(metas)} version(s), promoted: {current or 'none'}")
+    for meta in metas:
+        model = meta.get("model") or {}
+        window = model.get("training_window") or {}
+        trained = (
+            f"trained on {model.get('symbol', '?')} {str(window.get('start', '?'))[:16]} .. "
+            f"{str(window.get('end_exclusive', '?'))[:16]}"
+            if window
+            else f"trained on {model.get('symbol', '?')}"
+        )
+        star = "*" if meta["version_id"] == current else " "
+        print(f"{star} {meta['version_id']}  {trained}; {_last_review(meta)}")
+    events = registry.history(reg)
+    if events:
+        print("history:")
+    for e in events:
+        print(
+            f"  {str(e.get('at', '?'))[:19]}  {e.get('action', '?'):8} {e.get('version_id', '?')}"
+            f"  ({e.get('reason', '')})"
+        )
+
+
 def review(args: argparse.Namespace) -> int:
     reg = Path(args.registry)
     check_registry(reg, args.init)
+    if args.list:
+        print_registry(reg)
+        return 0
+    if args.promote is not None:
+        version = registry.find_version(reg, args.promote)
+        previous = registry.promoted_id(reg)
+        registry.promote_checked(reg, version, reason="model.review --promote (operator)")
+        print(f"promoted {reg}: {previous} -> {version}")
+        return 0
     if args.rollback:
         previous = registry.promoted_id(reg)
         version = registry.rollback(reg, reason="model.review --rollback")

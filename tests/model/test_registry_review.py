@@ -713,3 +713,52 @@ def test_a_candidate_given_as_a_registry_is_its_promoted_model(tmp_path, models,
     promoted = registry.promoted_id(reg)
     assert f"-> promoted {promoted}" in capsys.readouterr().out  # long beat short on the week
     assert registry.promoted(reg).read_bytes() == models["long"].read_bytes()
+
+
+def test_list_shows_versions_and_history_and_promote_goes_forward_after_a_rollback(
+    tmp_path, models, capsys
+):
+    # After a --rollback the newer version was reachable only by reviewing it again.
+    reg = tmp_path / "reg"
+    old = _seed(reg, models["long"])
+    new = _seed(reg, models["short"])
+    assert review_main(["--registry", str(reg), "--rollback"]) == 0
+    assert registry.promoted_id(reg) == old
+
+    assert review_main(["--registry", str(reg), "--promote", new]) == 0
+
+    assert registry.promoted_id(reg) == new
+    assert capsys.readouterr().out.splitlines()[-1] == f"promoted {reg}: {old} -> {new}"
+    assert review_main(["--registry", str(reg), "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{reg}: 2 version(s), promoted: {new}"
+    assert sorted(lines[1:3]) == sorted(
+        [f"* {new}  trained on ?; not reviewed", f"  {old}  trained on ?; not reviewed"]
+    )
+    assert lines[3] == "history:"
+    assert [line.split()[1:3] for line in lines[4:]] == [
+        ["promote", old],
+        ["promote", new],
+        ["rollback", old],
+        ["promote", new],
+    ]
+    assert lines[-1].endswith("(model.review --promote (operator))")
+
+
+def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, models, capsys):
+    reg = tmp_path / "reg"
+    old = _seed(reg, models["long"])
+    new = _seed(reg, models["short"])
+    (reg / "versions" / old / "model.json").write_text("{")
+    before = (reg / "PROMOTED").read_bytes()
+    both = "20"  # the century both ids start with
+
+    for name, says in [
+        ("nope", f"model.review: {reg}: no version 'nope' (versions: "),
+        (both, f"model.review: {reg}: {both!r} names 2 versions: "),
+        (old, f"model.review: {reg}: cannot promote {old}: "),
+    ]:
+        assert review_main(["--registry", str(reg), "--promote", name]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(says) and err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
