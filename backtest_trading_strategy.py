@@ -462,6 +462,28 @@ def _print_risk(result: BacktestResult) -> None:
         )
 
 
+def _print_no_orders(result: BacktestResult) -> None:
+    """Why a run sent no order at all, when nothing refused one: a strategy that never spoke
+    (not warm within the data) or one whose targets were all smaller than the symbol's lot."""
+    c = result.counters
+    if c.get("submitted", 0) or c.get("denied", 0) or result.trading_state != "ACTIVE":
+        return
+    if not c.get("proposals", 0):
+        print(
+            f"no order: the strategy proposed nothing over {result.units} {result.kind} "
+            "(not warm within the data? e.g. a --slow longer than it)"
+        )
+        return
+    config = result.config
+    inst = backtest_instruments(config.exchange_info).get(config.symbol)
+    lot = "" if inst is None else f" ({config.symbol}: lot step {inst.lot.step_size}, "
+    lot += "" if inst is None else f"minimum notional {inst.min_notional} USDT)"
+    print(
+        "no order: every target of the strategy was less than one lot from the position"
+        f"{lot}; a larger --notional trades"
+    )
+
+
 def _print_robustness(
     mc: robustness.MonteCarloResult | None, sweep: robustness.SweepResult | None
 ) -> None:
@@ -637,6 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             "replayed as consecutive"
         )
     _print_risk(result)
+    _print_no_orders(result)
     _print_robustness(mc, sweep)
     return 0
 

@@ -295,6 +295,27 @@ def test_an_unknown_symbol_or_a_bad_exchange_info_exits_2_with_one_line(
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (
+            ["--slow", "20000"],
+            "no order: the strategy proposed nothing over 10080 klines (not warm within the "
+            "data? e.g. a --slow longer than it)",
+        ),
+        (
+            ["--notional", "50"],  # 0.0005 BTC at ~95,000: half of the 0.001 lot step
+            "no order: every target of the strategy was less than one lot from the position "
+            "(BTCUSDT: lot step 0.001, minimum notional 10 USDT); a larger --notional trades",
+        ),
+    ],
+)
+def test_a_run_without_a_single_order_says_why(tmp_path, capsys, extra, says):
+    run(tmp_path, *extra)
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == says and ", 0 fills," in out[-2]
+
+
 def test_the_script_exits_2_in_a_real_process(tmp_path):
     proc = subprocess.run(
         [
