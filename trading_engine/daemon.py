@@ -68,6 +68,7 @@ log = logging.getLogger("daemon")
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
+STARTUP_CANCEL_S = 1.0  # a start-up abandoned for a stop: its unwinding, at most
 
 
 class DaemonError(Exception):
@@ -134,7 +135,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
         try:
             try:
-                self._parts = await self._start()
+                parts = await self._start_unless_stopped()
             except DaemonError:
                 raise
             except ExchangeStartError as exc:
@@ -143,6 +144,11 @@ class Daemon:
                 raise DaemonError(f"the exchange refused us: {exc}") from None
             except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
+            if parts is None:
+                log.info("stopped during start-up: %s", self._stop_reason)
+                self._print(f"stopped during start-up ({self._stop_reason}): nothing was traded")
+                return self.exit_status
+            self._parts = parts
             self._started_ms = int(time.time() * 1000)
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
@@ -161,6 +167,23 @@ class Daemon:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             await self._close_all()
+
+    async def _start_unless_stopped(self) -> "_Parts | None":
+        """`_start()`, abandoned (None) when a stop is asked for first: a venue that never
+        answers must not hold Ctrl+C / SIGTERM for the length of its request timeouts. What
+        the start had opened is closed by `_close_all`; the start sends no order."""
+        start = asyncio.ensure_future(self._start())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not start.done():
+                start.cancel()
+                await asyncio.wait({start}, timeout=STARTUP_CANCEL_S)
+        if start.cancelled() or not start.done():
+            return None
+        return start.result()
 
     def _endpoint_hint(self) -> str:
         url = self.settings.rest_url

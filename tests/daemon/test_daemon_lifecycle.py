@@ -171,3 +171,37 @@ def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
             return fh.read().split()[2] == "Z"
 
     wait_for(gone, 10, "the orphaned exchange to stop")
+
+
+def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_answers(tmp_path):
+    """Ctrl+C / SIGTERM while the daemon still waits on a venue that accepts connections but
+    never answers (a firewall, a hung proxy): it once waited ~40 s for the request timeouts
+    before it even looked at the signal."""
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    port = silent.getsockname()[1]
+    (tmp_path / "config.toml").write_text(
+        f'mode = "local"\njournal_dir = "{tmp_path / "journal"}"\n[endpoints]\n'
+        f'rest_url = "http://127.0.0.1:{port}"\nws_url = "ws://127.0.0.1:{port}"\n'
+        f'[logging]\ndir = "{tmp_path / "logs"}"\n'
+    )
+    try:
+        daemon = start_daemon(tmp_path)
+        log = tmp_path / "logs" / "trading_engine.log"
+        wait_for(lambda: "configuration valid" in log.read_text(), 30, "the daemon to start")
+        time.sleep(1.0)  # now inside the first request to the venue
+        asked = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            out, err = daemon.communicate(timeout=30)
+        finally:
+            daemon.kill()
+        took_s = time.monotonic() - asked
+    finally:
+        silent.close()
+
+    assert took_s <= 5.0, f"stop took {took_s:.2f} s"
+    assert daemon.returncode == 0, err[-2000:]
+    assert "stopped during start-up (SIGTERM)" in out, out
+    assert "Traceback" not in err and "error:" not in err, err[-2000:]
