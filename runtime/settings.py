@@ -71,6 +71,11 @@ def _d(text: str) -> Decimal:
     return Decimal(text)
 
 
+def _id_prefix_ok(v: str) -> bool:
+    """What `core.orders.ClientOrderIds` takes (ids are `<prefix>-<n>`)."""
+    return 0 < len(v) <= 20 and v.isascii() and all(c.isalnum() or c in "_." for c in v)
+
+
 def _symbol_ok(v: str) -> bool:
     return v.isascii() and v.isalnum() and v.isupper() and 5 <= len(v) <= 20
 
@@ -141,9 +146,7 @@ class StrategySettings:
 
 @dataclass(frozen=True)
 class ExecutionSettings:
-    client_id_prefix: str = _spec(
-        "bfd", "1-20 letters, digits, '_' or '.'", lambda v: 0 < len(v) <= 20 and v.isascii()
-    )
+    client_id_prefix: str = _spec("bfd", "1-20 letters, digits, '_' or '.'", _id_prefix_ok)
     recv_window_ms: int = _spec(5000, "milliseconds from 1 to 60000", lambda v: 1 <= v <= 60000)
     deadman_countdown_ms: int = _spec(
         60_000, "milliseconds >= 10000 (0 = off)", lambda v: v == 0 or v >= 10_000

@@ -149,3 +149,23 @@ def test_money_settings_are_exact_decimals(tmp_path):
     settings = load_settings(config, env_file=None)
     assert settings.risk.max_order_notional_usdt == Decimal("0.1")
     assert settings.strategy.order_notional_usdt == Decimal("12.34")
+
+
+@pytest.mark.parametrize("prefix", ["my-bot", "my bot", "bot:1", "bötli"])
+def test_a_client_id_prefix_the_order_ids_refuse_is_a_config_error(tmp_path, prefix):
+    """It once passed validation and `--check-config`, then the daemon died with a traceback
+    after connecting to the exchange (core.orders.ClientOrderIds refused it)."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, f'[execution]\nclient_id_prefix = "{prefix}"\n'), None)
+    assert str(err.value) == (
+        f'execution.client_id_prefix = "{prefix}" is not allowed: '
+        "expected 1-20 letters, digits, '_' or '.'"
+    )
+
+
+def test_every_client_id_prefix_the_settings_accept_makes_order_ids(tmp_path):
+    from core.orders import ClientOrderIds
+
+    for prefix in ["bfd", "My_Bot.2", "x" * 20]:
+        settings = load_settings(write(tmp_path, f'[execution]\nclient_id_prefix = "{prefix}"\n'))
+        assert ClientOrderIds(settings.execution.client_id_prefix).next() == f"{prefix}-1"
