@@ -123,9 +123,19 @@ def show_status(args: argparse.Namespace) -> int:
         return 2
     journal_dir = settings.journal_dir
     status = report(journal_dir, journal_held=journal_in_use(journal_dir))
-    for line in status.lines:
-        print(line)
+    print_lines(status.lines)
     return int(status.exit_status)
+
+
+def print_lines(lines: list[str]) -> None:
+    """Lines on stdout; a reader that goes away early (`| head -1`, `| grep -q running`) is
+    fine: the exit status still says what it says, without a BrokenPipeError traceback."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
     if args.check_config:
-        try:
-            print("Effective settings:")
-            for line in describe(settings):
-                print(f"  {line}")
-            sys.stdout.flush()
-        except BrokenPipeError:  # `python app.py | head` is fine
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print_lines(["Effective settings:", *(f"  {line}" for line in describe(settings))])
         return 0
     from trading_engine.daemon import Daemon, DaemonError
 

@@ -197,3 +197,31 @@ def test_check_config_refuses_a_model_trained_on_another_symbol(tmp_path):
         "config error: [strategy] logistic_regression: the model was trained on BTCUSDT, "
         "the strategy trades ETHUSDT; use a model trained on ETHUSDT"
     )
+
+
+def test_status_into_a_pipe_closed_early_keeps_its_exit_status_and_no_traceback(tmp_path):
+    """`python app.py --status | grep -q running` (or `| head -1`): the reader goes away after
+    the first line; it once ended in a BrokenPipeError traceback."""
+    from runtime.status_file import write_status
+
+    (tmp_path / "journal").mkdir()
+    write_status(
+        tmp_path / "journal",
+        {"state": "stopped", "updated_ms": 1_764_000_000_000, "stop_reason": "SIGTERM"},
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--status"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert app.stdout is not None and app.stderr is not None
+    app.stdout.close()  # the reader is gone before the first line is written
+    err = app.stderr.read()
+    app.wait(timeout=60)
+
+    assert app.returncode == 3, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
