@@ -139,6 +139,14 @@ def print_lines(lines: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:  # Ctrl+C before the daemon's own handler is in place
+        print("interrupted: nothing was started", file=sys.stderr)
+        return 130
+
+
+def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.status:
         return show_status(args)

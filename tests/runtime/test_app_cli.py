@@ -225,3 +225,44 @@ def test_status_into_a_pipe_closed_early_keeps_its_exit_status_and_no_traceback(
 
     assert app.returncode == 3, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_ctrl_c_while_the_settings_are_checked_exits_130_with_one_line(tmp_path):
+    """Ctrl+C in the first second or two (the settings checked, the model read, before the
+    daemon's signal handlers exist) once printed a KeyboardInterrupt traceback. A FIFO as the
+    model file holds the check there: reading it waits for a writer that never comes."""
+    import signal
+    import time
+
+    fifo = tmp_path / "model.json"
+    os.mkfifo(fifo)
+    (tmp_path / "config.toml").write_text(f'[strategy]\nmodel_path = "{fifo}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--check-config"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    writer = None
+    try:
+        deadline = time.monotonic() + 30
+        while writer is None and time.monotonic() < deadline:  # until it reads the FIFO
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                time.sleep(0.05)
+        assert writer is not None, "app.py never read the model file"
+        time.sleep(0.2)  # now blocked reading it
+        app.send_signal(signal.SIGINT)
+        _, err = app.communicate(timeout=30)
+    finally:
+        app.kill()
+        if writer is not None:
+            os.close(writer)
+
+    assert app.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted: nothing was started"], err
