@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,7 +31,13 @@ from typing import Any, TextIO
 import aiohttp
 
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import JournalError, SqliteJournal, Synchronous, run_applier
+from book_keeper.journal import (
+    JournalError,
+    SqliteJournal,
+    Synchronous,
+    journal_in_use,
+    run_applier,
+)
 from core.clock import LiveClock
 from core.enums import OrderType, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
@@ -198,6 +205,21 @@ class Daemon:
                 ws_url=s.ws_url,
                 api_key=s.api_key.reveal(),
                 api_secret=s.api_secret.reveal(),
+            )
+        # A new exchange is a new demo account whose trade ids start again: what an earlier
+        # run journaled (books, risk limits, the stream's last trade id) is about another one.
+        try:
+            moved = archive_earlier_run(Path(s.journal_dir), self.clock.now_ms())
+        except OSError as exc:  # the user's directory, not the exchange
+            reason = exc.strerror or exc
+            raise DaemonError(
+                f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
+            ) from None
+        if moved is not None:
+            log.info("the last run's journal moved to %s", moved)
+            self._print(
+                "local mode: each run is a new exchange with a new demo account; "
+                f"the last run's journal was moved to {moved}"
             )
         self._exchange = LocalExchangeProcess(
             data=s.local.data,
@@ -692,6 +714,43 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+EARLIER_RUNS = "earlier"  # <journal_dir>/earlier/<UTC time>/: journals of earlier local runs
+# What a run leaves in journal_dir about its account (status.json stays: it is the daemon's).
+_RUN_FILES = (
+    "journal.sqlite3",
+    "journal.sqlite3-wal",
+    "journal.sqlite3-shm",
+    "journal.wal",
+    "stream",
+    "market",
+    "features.csv",
+    "summary.json",
+)
+
+
+def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:
+    """Move an earlier run's journal to `<journal_dir>/earlier/<UTC time>/`; its folder, or
+    None when there is none (or a running daemon holds it: its open says so, in one line)."""
+    if (
+        not (journal_dir / "journal.sqlite3").exists()
+        and not (journal_dir / "journal.wal").exists()
+    ):
+        return None
+    if journal_in_use(journal_dir):
+        return None
+    stamp = datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y%m%d-%H%M%SZ")
+    target = journal_dir / EARLIER_RUNS / stamp
+    n = 1
+    while target.exists():  # two runs in one second
+        n += 1
+        target = journal_dir / EARLIER_RUNS / f"{stamp}-{n}"
+    target.mkdir(parents=True)
+    for name in _RUN_FILES:
+        if (journal_dir / name).exists():
+            os.replace(journal_dir / name, target / name)
+    return target
 
 
 def _restore_limits(

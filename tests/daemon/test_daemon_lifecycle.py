@@ -1,6 +1,7 @@
 """Stopping the daemon, and the one-line errors a user sees for bad keys or a dead venue."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -205,3 +206,37 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
     assert daemon.returncode == 0, err[-2000:]
     assert "stopped during start-up (SIGTERM)" in out, out
     assert "Traceback" not in err and "error:" not in err, err[-2000:]
+
+
+def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_trades(tmp_path):
+    """Each `python app.py` in local mode starts a new exchange (a new demo account, trade ids
+    from the start again). The second run once restored the first run's books, risk limits and
+    stream checkpoint against it: it adopted "differences", and dropped every trade up to the
+    first run's last id as already seen (no trade for as long as the first run had lasted)."""
+    first = [sys.executable, str(ROOT / "app.py"), "--duration", "8"]
+    (tmp_path / "fast.toml").write_text("[local]\nspeed = 30\n")
+    (tmp_path / "slow.toml").write_text("[execution]\nheartbeat_s = 3\n")
+    run = subprocess.run(
+        [*first, "--config", "fast.toml"], cwd=tmp_path, capture_output=True, text=True, timeout=90
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    first_id = json.loads((tmp_path / "journal/stream/BTCUSDT.aggtrade.json").read_text())
+
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--duration", "12", "--config", "slow.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+    assert again.returncode == 0, again.stderr[-2000:]
+    moved = [line for line in again.stdout.splitlines() if "the last run's journal" in line]
+    assert len(moved) == 1, again.stdout
+    earlier = list((tmp_path / "journal" / "earlier").iterdir())
+    assert len(earlier) == 1 and (earlier[0] / "journal.sqlite3").is_file()
+    assert json.loads((earlier[0] / "stream/BTCUSDT.aggtrade.json").read_text()) == first_id
+    assert "adopted the exchange's" not in again.stderr, again.stderr
+    assert "reconciliation with the exchange: 0 event(s) recovered, no difference" in again.stderr
+    heartbeats = [line for line in again.stdout.splitlines() if "application running |" in line]
+    assert any("stream lag -" not in line for line in heartbeats), heartbeats  # trades arrive
