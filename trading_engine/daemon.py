@@ -646,6 +646,7 @@ class Daemon:
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences
+        reconciles_before = parts.venue.stats.reconciles
         try:
             async with asyncio.timeout(remaining):
                 await parts.venue.stop(
@@ -655,8 +656,10 @@ class Daemon:
             log.error("venue did not stop in time; open orders are left to the dead-man switch")
         # venue.stop() ends with a last reconciliation: any difference it found was logged.
         found = parts.book.differences - differences_before
+        # ... unless it could not reach the exchange: then nothing was compared.
+        checked = parts.venue.stats.reconciles > reconciles_before
         summary = parts.book.summary()
-        self._write_summary(summary, found)
+        self._write_summary(summary, found, checked)
         self._print("closing summary:")
         for line in summary.lines():
             self._print(f"  {line}")
@@ -664,10 +667,14 @@ class Daemon:
             self._print("  open orders were left on the exchange (--keep-orders)")
         for line in _left_open(parts.book, self.settings.symbols):
             self._print(f"  {line}")
-        self._print(
-            "  books vs exchange at exit: "
-            + ("identical" if found == 0 else f"{found} difference(s), see the log")
-        )
+        if not checked:
+            verdict = (
+                "not checked: the exchange could not be reached "
+                "(orders may still be working there; see the log)"
+            )
+        else:
+            verdict = "identical" if found == 0 else f"{found} difference(s), see the log"
+        self._print(f"  books vs exchange at exit: {verdict}")
         self._write_status(
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
         )
@@ -685,10 +692,11 @@ class Daemon:
         if exec_manager.protection_pending:
             log.warning("stopping with a protective order not yet placed")
 
-    def _write_summary(self, summary: Any, final_differences: int) -> None:
+    def _write_summary(self, summary: Any, final_differences: int, checked: bool) -> None:
         """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
         data = _jsonable(summary)
         data["final_differences"] = final_differences
+        data["checked_at_exit"] = checked  # the last reconciliation reached the exchange
         path = Path(self.settings.journal_dir) / "summary.json"
         with contextlib.suppress(OSError):
             path.write_text(json.dumps(data, indent=2, sort_keys=True))

@@ -240,3 +240,29 @@ def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_tra
     assert "reconciliation with the exchange: 0 event(s) recovered, no difference" in again.stderr
     heartbeats = [line for line in again.stdout.splitlines() if "application running |" in line]
     assert any("stream lag -" not in line for line in heartbeats), heartbeats  # trades arrive
+
+
+def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(tmp_path):
+    """The exchange dies (or the network does) and the operator stops the daemon: the cancels
+    and the last reconciliation fail. The closing summary once still said "books vs exchange
+    at exit: identical", a check that never happened."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(tmp_path)
+        ex.proc.kill()
+        ex.proc.wait(timeout=10)
+        time.sleep(1.0)
+        asked = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+        took_s = time.monotonic() - asked
+
+    assert daemon.returncode == 0, err[-2000:]
+    assert took_s <= 5.0, f"stop took {took_s:.2f} s"
+    assert "books vs exchange at exit: identical" not in out, out
+    assert (
+        "  books vs exchange at exit: not checked: the exchange could not be reached "
+        "(orders may still be working there; see the log)"
+    ) in out.splitlines(), out
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert summary["checked_at_exit"] is False
