@@ -111,7 +111,7 @@ def _details(s: Mapping[str, Any]) -> list[str]:
     positions = s.get("positions") or {}
     held = ", ".join(f"{sym} {qty}" for sym, qty in positions.items()) or "flat"
     lag = s.get("stream_lag_ms")
-    return [
+    lines = [
         f"venue: {s.get('venue', '?')}; trading {', '.join(s.get('symbols', []))} with "
         f"{s.get('strategy', '?')}; trading state {state}",
         f"equity {s.get('equity', '?')} USDT (wallet {s.get('wallet', '?')}, unrealized "
@@ -121,6 +121,14 @@ def _details(s: Mapping[str, Any]) -> list[str]:
         f"{s.get('orders_submitted', '?')}; fills {s.get('fills', '?')}; stream lag "
         f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
     ]
+    down = s.get("streams_down")
+    if down and isinstance(down, dict):
+        lines.append(
+            "market data DISCONNECTED ("
+            + ", ".join(f"{k} {v}" for k, v in down.items())
+            + ") at the last heartbeat"
+        )
+    return lines
 
 
 def _utc(ms: int) -> str:

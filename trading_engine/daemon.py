@@ -48,6 +48,8 @@ from core.events import (
     OrderPartiallyFilled,
     OrderReconciled,
     OrderRejected,
+    StreamState,
+    StreamStateChanged,
     TradingStateChanged,
 )
 from core.instrument import Instrument
@@ -124,6 +126,7 @@ class Daemon:
         self.item_errors = 0
         self._journal_broken = False
         self.stream_lag_ms: int | None = None
+        self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
 
@@ -486,6 +489,8 @@ class Daemon:
         def sink(item: object) -> None:
             if item.__class__ is Trade:
                 self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
+            elif item.__class__ is StreamStateChanged:
+                self._stream_state(item)  # type: ignore[arg-type]
             try:
                 on_item(item)
             except JournalError as exc:
@@ -496,6 +501,22 @@ class Daemon:
                     log.exception("error on %s (#%d)", type(item).__name__, self.item_errors)
 
         return sink
+
+    def _stream_state(self, change: StreamStateChanged) -> None:
+        """Which market-data links are down, for the heartbeat and `--status`: without it they
+        go on showing the last stream lag as if data still arrived."""
+        if change.state is StreamState.CONNECTED:
+            self.streams_down.pop(change.stream, None)
+        else:
+            self.streams_down[change.stream] = change.state.value
+
+    def _down_note(self) -> str:
+        down = self.streams_down
+        if not down:
+            return ""
+        return (
+            " | market data DISCONNECTED (" + ", ".join(f"{k} {v}" for k, v in down.items()) + ")"
+        )
 
     async def _apply_journal(self, journal: SqliteJournal) -> None:
         """The journal's applier (`run_applier`). It returns only when applying failed (disk
@@ -582,8 +603,8 @@ class Daemon:
             f"application running | equity {_money(st.equity)} USDT | position {positions} | "
             f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
             f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
-            f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap} | "
-            f"state {state}"
+            f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
+            f"{self._down_note()} | state {state}"
         )
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
@@ -616,6 +637,7 @@ class Daemon:
             "fills": st.counters.fills,
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
+            "streams_down": dict(self.streams_down),
             **extra,
         }
         try:

@@ -266,3 +266,29 @@ def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(tmp_pat
     ) in out.splitlines(), out
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     assert summary["checked_at_exit"] is False
+
+
+def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(tmp_path):
+    """With the exchange gone, the heartbeat kept printing the last stream lag and state ACTIVE
+    and `--status` said all was well: nothing told the operator no data was arriving."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = start_daemon(tmp_path)
+        try:
+            status = tmp_path / "journal" / "status.json"
+            wait_for(lambda: json.loads(status.read_text())["fills"] >= 0, 60, "a heartbeat")
+            ex.proc.kill()
+            ex.proc.wait(timeout=10)
+            wait_for(
+                lambda: json.loads(status.read_text()).get("streams_down"), 20, "a status saying so"
+            )
+            running = _status(tmp_path)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
+
+    assert daemon.returncode == 0, err[-2000:]
+    heartbeats = [line for line in out.splitlines() if line.startswith("application running |")]
+    assert "market data DISCONNECTED (" in heartbeats[-1], heartbeats[-1]
+    assert running.returncode == 0, running.stdout + running.stderr
+    assert "market data DISCONNECTED (" in running.stdout, running.stdout
