@@ -20,7 +20,7 @@ from pathlib import Path
 from core.atomic_file import write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, configure_logging
-from runtime.settings import ConfigError, Settings, describe, load_settings
+from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
 
 log = logging.getLogger("app")
 
@@ -78,6 +78,15 @@ def check_strategy(settings: Settings) -> None:
         raise ConfigError(f"[strategy] {st.name}: {e}") from None
 
 
+def check_risk(settings: Settings) -> None:
+    """Build the RiskManager's limits once, as the daemon will: whatever they refuse is a config
+    error now, not a traceback after the exchange has started."""
+    try:
+        risk_config(settings)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"[risk]: {e}") from None
+
+
 def load(argv: list[str] | None = None) -> Settings:
     """Parse flags and build the settings; exits with status 2 on any user mistake."""
     args = build_parser().parse_args(argv)
@@ -99,6 +108,7 @@ def load(argv: list[str] | None = None) -> Settings:
         )
         check_local_venue(settings)
         check_directories(settings)
+        check_risk(settings)
         check_strategy(settings)
         return settings
     except ConfigError as e:

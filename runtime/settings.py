@@ -102,6 +102,14 @@ def _pct0(v: Decimal) -> bool:
     return 0 <= v <= 100
 
 
+def _pct_open(v: Decimal) -> bool:
+    return 0 < v < 100
+
+
+def _pct0_open(v: Decimal) -> bool:
+    return 0 <= v < 100
+
+
 @dataclass(frozen=True)
 class RiskSettings:
     leverage: int = _spec(3, "an integer from 1 to 125", lambda v: 1 <= v <= 125)
@@ -109,9 +117,9 @@ class RiskSettings:
     max_position_notional_usdt: Decimal = _spec(_d("1000"), "a USDT amount > 0", lambda v: v > 0)
     max_total_notional_usdt: Decimal = _spec(_d("2000"), "a USDT amount > 0", lambda v: v > 0)
     price_band_pct: Decimal = _spec(_d("5"), "a percentage in (0, 100]", _pct)
-    stop_loss_pct: Decimal = _spec(_d("2"), "a percentage in (0, 100]", _pct)
-    take_profit_pct: Decimal = _spec(_d("0"), "a percentage in [0, 100] (0 = none)", _pct0)
-    max_drawdown_pct: Decimal = _spec(_d("10"), "a percentage in (0, 100]", _pct)
+    stop_loss_pct: Decimal = _spec(_d("2"), "a percentage in (0, 100)", _pct_open)
+    take_profit_pct: Decimal = _spec(_d("0"), "a percentage in [0, 100) (0 = none)", _pct0_open)
+    max_drawdown_pct: Decimal = _spec(_d("10"), "a percentage in (0, 100)", _pct_open)
     max_daily_loss_usdt: Decimal = _spec(_d("300"), "a USDT amount > 0", lambda v: v > 0)
     max_trades_per_day: int = _spec(500, "an integer >= 1", lambda v: v >= 1)
     max_open_orders: int = _spec(10, "an integer from 1 to 200", lambda v: 1 <= v <= 200)
@@ -371,6 +379,7 @@ def load_settings(
     if overrides:
         raw = _merge(raw, overrides)
     settings = _build(Settings, raw, "")
+    _check_together(settings)
 
     if not needs_keys or (settings.mode == Mode.LOCAL and not settings.attaches):
         return settings  # the embedded exchange makes its own demo keys
@@ -394,6 +403,26 @@ def load_settings(
         api_key=Secret(secrets["BINANCE_API_KEY"]),
         api_secret=Secret(secrets["BINANCE_API_SECRET"]),
     )
+
+
+def _check_together(settings: Settings) -> None:
+    """Limits that are only valid together (what `risk_manager.config.RiskConfig` refuses, and
+    a strategy order every entry of which the order cap would deny)."""
+    r = settings.risk
+    if not r.max_order_notional_usdt <= r.max_position_notional_usdt <= r.max_total_notional_usdt:
+        raise ConfigError(
+            f"risk.max_position_notional_usdt = {_show(r.max_position_notional_usdt)} is not "
+            f"allowed: expected at least risk.max_order_notional_usdt "
+            f"({_show(r.max_order_notional_usdt)}) and at most risk.max_total_notional_usdt "
+            f"({_show(r.max_total_notional_usdt)})"
+        )
+    order = settings.strategy.order_notional_usdt
+    if order > r.max_order_notional_usdt:
+        raise ConfigError(
+            f"strategy.order_notional_usdt = {_show(order)} is not allowed: expected at most "
+            f"risk.max_order_notional_usdt ({_show(r.max_order_notional_usdt)}): a larger order "
+            "is always denied"
+        )
 
 
 def _needs_keys(settings: Settings) -> str:

@@ -48,7 +48,7 @@ def test_example_config_documents_every_setting_with_its_default():
     [
         (
             "[risk]\nmax_drawdown_pct = 150\n",
-            "risk.max_drawdown_pct = 150 is not allowed: expected a percentage in (0, 100]",
+            "risk.max_drawdown_pct = 150 is not allowed: expected a percentage in (0, 100)",
         ),
         ('mode = "paper"\n', 'mode = "paper" is not allowed: expected one of local, testnet, live'),
         (
@@ -144,11 +144,11 @@ def test_local_mode_attaching_to_an_exchange_needs_keys(tmp_path):
 def test_money_settings_are_exact_decimals(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(
-        "[risk]\nmax_order_notional_usdt = 0.1\n[strategy]\norder_notional_usdt = 12.34\n"
+        "[risk]\nmax_order_notional_usdt = 12.34\n[strategy]\norder_notional_usdt = 0.1\n"
     )
     settings = load_settings(config, env_file=None)
-    assert settings.risk.max_order_notional_usdt == Decimal("0.1")
-    assert settings.strategy.order_notional_usdt == Decimal("12.34")
+    assert settings.risk.max_order_notional_usdt == Decimal("12.34")
+    assert settings.strategy.order_notional_usdt == Decimal("0.1")
 
 
 @pytest.mark.parametrize("prefix", ["my-bot", "my bot", "bot:1", "bötli"])
@@ -169,3 +169,56 @@ def test_every_client_id_prefix_the_settings_accept_makes_order_ids(tmp_path):
     for prefix in ["bfd", "My_Bot.2", "x" * 20]:
         settings = load_settings(write(tmp_path, f'[execution]\nclient_id_prefix = "{prefix}"\n'))
         assert ClientOrderIds(settings.execution.client_id_prefix).next() == f"{prefix}-1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[risk]\nmax_position_notional_usdt = 300\n",
+            "risk.max_position_notional_usdt = 300 is not allowed: expected at least "
+            "risk.max_order_notional_usdt (500) and at most risk.max_total_notional_usdt (2000)",
+        ),
+        (
+            "[risk]\nmax_total_notional_usdt = 800\n",
+            "risk.max_position_notional_usdt = 1000 is not allowed: expected at least "
+            "risk.max_order_notional_usdt (500) and at most risk.max_total_notional_usdt (800)",
+        ),
+        (
+            "[strategy]\norder_notional_usdt = 5000\n",
+            "strategy.order_notional_usdt = 5000 is not allowed: expected at most "
+            "risk.max_order_notional_usdt (500): a larger order is always denied",
+        ),
+        (
+            "[risk]\nstop_loss_pct = 100\n",
+            "risk.stop_loss_pct = 100 is not allowed: expected a percentage in (0, 100)",
+        ),
+        (
+            "[risk]\nmax_drawdown_pct = 100\n",
+            "risk.max_drawdown_pct = 100 is not allowed: expected a percentage in (0, 100)",
+        ),
+        (
+            "[risk]\ntake_profit_pct = 100\n",
+            "risk.take_profit_pct = 100 is not allowed: expected a percentage in [0, 100) "
+            "(0 = none)",
+        ),
+    ],
+)
+def test_risk_settings_the_risk_manager_refuses_are_config_errors(tmp_path, text, message):
+    """These once passed validation and `--check-config`; the daemon then died with a
+    ValueError traceback after connecting to the exchange (risk_manager.config.RiskConfig), or,
+    for an order above the order cap, silently had every entry denied."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+    assert str(err.value) == message
+
+
+def test_every_risk_setting_the_settings_accept_makes_a_risk_config(tmp_path):
+    from runtime.settings import risk_config
+
+    text = (
+        "[risk]\nmax_order_notional_usdt = 1000\nmax_position_notional_usdt = 1000\n"
+        "max_total_notional_usdt = 1000\nstop_loss_pct = 99.9\nmax_drawdown_pct = 99.9\n"
+        "take_profit_pct = 99.9\n[strategy]\norder_notional_usdt = 1000\n"
+    )
+    risk_config(load_settings(write(tmp_path, text), env_file=None))  # does not raise
