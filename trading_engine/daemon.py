@@ -439,9 +439,9 @@ class Daemon:
                 exec_manager.reset("operator reset (--reset-halt)")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
                 raise DaemonError(f"--reset-halt refused: {e}") from None
-            self._print(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
+            self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         else:
-            self._print(
+            self._tell(
                 f"trading state restored: {last.current} ({last.reason}); "
                 "no new entries until an operator restarts with --reset-halt"
             )
@@ -649,6 +649,12 @@ class Daemon:
         with contextlib.suppress(BrokenPipeError, ValueError):
             print(line, file=self.out, flush=True)
 
+    def _tell(self, line: str, level: int = logging.INFO) -> None:
+        """A line for the operator: on stdout, and in the log file (stdout is often gone on a
+        server: nohup, a closed terminal)."""
+        self._print(line)
+        log.log(level, "%s", line.strip(), extra=FILE_ONLY)
+
     async def _shutdown(self) -> int:
         parts = self._parts
         assert parts is not None
@@ -682,13 +688,13 @@ class Daemon:
         checked = parts.venue.stats.reconciles > reconciles_before
         summary = parts.book.summary()
         self._write_summary(summary, found, checked)
-        self._print("closing summary:")
+        self._tell("closing summary:")
         for line in summary.lines():
-            self._print(f"  {line}")
+            self._tell(f"  {line}")
         if self.keep_orders:
-            self._print("  open orders were left on the exchange (--keep-orders)")
+            self._tell("  open orders were left on the exchange (--keep-orders)")
         for line in _left_open(parts.book, self.settings.symbols):
-            self._print(f"  {line}")
+            self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
         if not checked:
             verdict = (
                 "not checked: the exchange could not be reached "
@@ -696,7 +702,7 @@ class Daemon:
             )
         else:
             verdict = "identical" if found == 0 else f"{found} difference(s), see the log"
-        self._print(f"  books vs exchange at exit: {verdict}")
+        self._tell(f"  books vs exchange at exit: {verdict}")
         self._write_status(
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
         )

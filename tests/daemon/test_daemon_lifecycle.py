@@ -292,3 +292,21 @@ def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(tmp_path)
     assert "market data DISCONNECTED (" in heartbeats[-1], heartbeats[-1]
     assert running.returncode == 0, running.stdout + running.stderr
     assert "market data DISCONNECTED (" in running.stdout, running.stdout
+
+
+def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(tmp_path):
+    """On a server stdout is often gone (nohup, a closed terminal); the log file had the
+    heartbeats but not the closing summary, nor what guards the position left open."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(tmp_path)
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+
+    assert daemon.returncode == 0, err[-2000:]
+    log = (tmp_path / "logs" / "trading_engine.log").read_text()
+    summary = out[out.index("closing summary:") :].splitlines()
+    assert len(summary) > 5
+    for line in summary:
+        assert line.strip() in log, line
+    assert "closing summary" not in err  # the console had it once, on stdout
