@@ -146,6 +146,11 @@ class RiskManager:
         return self._reason
 
     @property
+    def max_order_notional_usdt(self) -> Decimal:
+        """The largest single order (USDT at the mark) `check` lets through."""
+        return self.config.max_order_notional_usdt
+
+    @property
     def peak_equity(self) -> Decimal | None:
         return self._peak_equity
 

@@ -154,6 +154,8 @@ class Risk(Protocol):
     def state(self) -> TradingState: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def max_order_notional_usdt(self) -> Decimal: ...
 
     def check(
         self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
@@ -760,11 +762,20 @@ class ExecManager:
         qty = inst.floor_qty(abs(delta), order_type)
         if qty < inst.lot_for(order_type).min_qty or qty == 0:
             return  # less than one tradeable lot away: close enough
-        reduce_only = position != 0 and (position > 0) != (need > 0) and abs(need) <= abs(position)
+        reverses = position != 0 and (position > 0) != (need > 0)
+        reduce_only = reverses and abs(need) <= abs(position)
         price = None if target.price is None else inst.round_price(target.price, side)
         if not reduce_only:
             ref = price if price is not None else book.mark_price(symbol)
-            if ref is not None and qty * ref < inst.min_notional:
+            if ref is None:
+                pass
+            elif reverses and not working_orders and qty * ref > self._risk.max_order_notional_usdt:
+                # A reversal larger than one order may be (the cap would deny it, and the
+                # position would stay on the wrong side): close first, reduce-only, which no size
+                # limit refuses; the opening order follows once the position is flat.
+                qty = inst.floor_qty(abs(position), order_type)
+                reduce_only = True
+            elif qty * ref < inst.min_notional:
                 return  # a remainder below the exchange's minimum notional: not worth an order
         request = OrderRequest(
             symbol=symbol,

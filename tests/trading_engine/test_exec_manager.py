@@ -251,6 +251,36 @@ def test_a_repeated_target_denied_for_a_new_reason_or_after_a_new_target_is_jour
     assert "clock offset" in rig.journaled(RiskDenied)[-1].reason
 
 
+def test_a_reversal_the_order_cap_would_deny_is_closed_first_then_opened():
+    """Long 0.005 BTC (300 USDT) to short 0.005 is one order of 0.010 (600 USDT): above a cap
+    of 500 it would be denied at every bar and the position would stay long. It is closed
+    (reduce-only, which no size limit refuses), then opened once flat."""
+    rig = make_rig(max_order_notional_usdt=D(500))
+    rig.say(target("0.005"))
+    rig.venue.accept(cid := rig.last_cid())
+    rig.venue.fill(cid, "60000")
+    rig.say(target("-0.005"))
+    close = rig.venue.submitted[-1]
+    assert (close.side, close.quantity, close.reduce_only) == (SELL, D("0.005"), True)
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "60000")
+    assert rig.book.position("BTCUSDT").is_flat
+    opening = rig.venue.submitted[-1]
+    assert opening is not close
+    assert (opening.side, opening.quantity, opening.reduce_only) == (SELL, D("0.005"), False)
+    assert not rig.journaled(RiskDenied)
+
+
+def test_a_reversal_within_the_order_cap_is_one_order():
+    rig = make_rig()  # cap 10,000 USDT
+    rig.say(target("0.005"))
+    rig.venue.accept(cid := rig.last_cid())
+    rig.venue.fill(cid, "60000")
+    rig.say(target("-0.005"))
+    flip = rig.venue.submitted[-1]
+    assert (flip.side, flip.quantity, flip.reduce_only) == (SELL, D("0.010"), False)
+
+
 def test_rejections_feed_the_circuit_breaker():
     rig = make_rig(circuit_breaker_errors=2)
     for _ in range(2):
