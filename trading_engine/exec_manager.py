@@ -141,6 +141,7 @@ class Books(AccountView, Protocol):
     def unrealized_pnl(self) -> Decimal: ...
 
     realized_pnl: Decimal  # since the books began, USDT
+    transfers: Decimal  # USDT moved in (+) and out (-) since the books began
 
     def pnl_today(self, now_ms: int) -> Decimal:
         """Wallet change since 00:00 UTC without transfers (rp - fees + funding), USDT."""
@@ -537,7 +538,9 @@ class ExecManager:
         equity = book.equity()
         self._last_equity = equity
         self._next_equity_ms = now + self.config.equity_check_ms
-        changed = self._risk.on_equity(equity, book.pnl_today(now))
+        # The portfolio limits see what trading made of the account: a withdrawal is no loss
+        # (no drawdown, no daily loss) and a deposit no gain to draw down from.
+        changed = self._risk.on_equity(equity - book.transfers, book.pnl_today(now))
         if changed is not None:
             self._state_changed(changed, now)
 

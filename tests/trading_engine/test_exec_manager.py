@@ -9,9 +9,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.account import Position
+from core.account import Balance, Position
 from core.enums import OrderStatus, OrderType, TimeInForce, TradingState
 from core.events import (
+    BalanceChanged,
     DecisionMade,
     GapCause,
     GapDetected,
@@ -337,6 +338,35 @@ def test_a_lost_cancel_is_sent_again_after_another_stale_period():
 
 
 # --- portfolio limits: REDUCING -> HALTED --------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["WITHDRAW", "DEPOSIT"])
+def test_money_moved_in_or_out_is_neither_a_loss_nor_a_gain_for_the_portfolio_limits(reason):
+    """A withdrawal of 20 % is no 20 % drawdown (it halted and flattened the account); a
+    deposit is no new peak to draw down from."""
+    rig = make_rig(max_drawdown_pct=D(1), max_daily_loss_usdt=D(100))
+    go_long(rig, "0.100")  # fee 3 USDT: equity 9997, peak 10000
+    moved = D(-2000) if reason == "WITHDRAW" else D(2000)
+    wallet = rig.book.wallet() + moved
+    now = rig.clock.now_ms()
+    rig.venue.emit(
+        BalanceChanged(
+            event_time_ms=now,
+            recv_time_ms=now,
+            balance=Balance(asset="USDT", wallet_balance=wallet, available_balance=wallet),
+            reason=reason,
+        )
+    )
+    rig.at(now + 2_000).mark("60000")
+    assert rig.book.transfers == moved
+    assert rig.em.trading_state is TradingState.ACTIVE
+
+    rig.mark("59300")  # unrealized -70: trading equity 9927, 0.73 % below its peak 10000
+    assert rig.em.trading_state is TradingState.ACTIVE
+    rig.mark("59000")  # -100: 1.03 % below it, and 103 USDT lost today
+    assert rig.em.trading_state is TradingState.REDUCING
+    [reducing] = rig.journaled(TradingStateChanged)
+    assert "max daily loss: lost 103.00 USDT" in reducing.reason
 
 
 def test_drawdown_breach_cancels_flattens_halts_and_denies_later_signals():
