@@ -141,13 +141,21 @@ class _Grid:
         self.qty = Decimal(1).scaleb(-inst.qty_decimals)
 
 
-_GRIDS: dict[int, _Grid] = {}
+# id(instrument) -> (the instrument, its grid). The entry holds the instrument itself and is
+# used only for that very object: an id alone is reused by a new object once the old one is
+# freed (another backtest's instrument of another symbol then got this one's decimals).
+_GRIDS: dict[int, tuple[Instrument, _Grid]] = {}
+_MAX_GRIDS = 256  # instruments are few; a process that builds many starts the cache again
 
 
 def _grid(inst: Instrument) -> _Grid:
-    g = _GRIDS.get(id(inst))
-    if g is None:
-        g = _GRIDS[id(inst)] = _Grid(inst)
+    entry = _GRIDS.get(id(inst))
+    if entry is not None and entry[0] is inst:
+        return entry[1]
+    if len(_GRIDS) >= _MAX_GRIDS:
+        _GRIDS.clear()
+    g = _Grid(inst)
+    _GRIDS[id(inst)] = (inst, g)
     return g
 
 
