@@ -83,7 +83,12 @@ def _utc_ms(text: str, name: str) -> int:
     """An ISO date/date-time (UTC unless it says otherwise) as epoch ms inside
     [EARLIEST, LATEST]; BadArguments otherwise ("" and "NaT" are not dates)."""
     try:
-        ts = pd.Timestamp(text)
+        word = text.strip().lower()
+        if word in ("now", "today"):  # pandas reads these in the machine's local time
+            ts = pd.Timestamp.now(tz="UTC")
+            ts = ts.floor("D") if word == "today" else ts
+        else:
+            ts = pd.Timestamp(text)
         if pd.isna(ts):
             raise ValueError(text)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -425,3 +425,22 @@ async def test_downloaded_agg_trades_replay_in_the_backtester(fake, tmp_path):
     assert data.time == [t["T"] for t in sent]
     assert data.price == [t["p"] for t in sent] and data.qty == [t["q"] for t in sent]
     assert data.buyer_is_maker == [t["m"] for t in sent]
+
+
+@pytest.mark.parametrize("word", ["now", "today"])
+def test_now_and_today_are_utc_on_a_machine_in_another_time_zone(monkeypatch, word):
+    """pandas reads "now" in the machine's local time: on a machine 9 h ahead of UTC,
+    `--end now` asked for 9 h that have not happened yet (or refused it as in the future)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = time.time_ns() // 1_000_000
+        got = fetch_historical._utc_ms(word, "end")
+        after = time.time_ns() // 1_000_000
+    finally:
+        monkeypatch.undo()  # the TZ as it was
+        time.tzset()
+    if word == "now":
+        assert before <= got <= after
+    else:
+        assert got == before - before % 86_400_000
