@@ -59,8 +59,13 @@ class ConfigError(Exception):
     """A user mistake in configuration: reported as one line, exit status 2, no traceback."""
 
 
-def _spec(default: Any, allowed: str, check: Any = None, **kw: Any) -> Any:
-    return field(default=default, metadata={"allowed": allowed, "check": check}, **kw)
+def _spec(
+    default: Any, allowed: str, check: Any = None, *, normalize: Any = None, **kw: Any
+) -> Any:
+    """A setting's field: its default, what is allowed (for the error), its check, and how a
+    value is normalized before the check (e.g. a log level's case)."""
+    metadata = {"allowed": allowed, "check": check, "normalize": normalize}
+    return field(default=default, metadata=metadata, **kw)
 
 
 def _in(choices: tuple[str, ...]) -> Any:
@@ -172,7 +177,9 @@ class ExecutionSettings:
 
 @dataclass(frozen=True)
 class LoggingSettings:
-    level: str = _spec("INFO", "one of " + ", ".join(LOG_LEVELS), _in(LOG_LEVELS))
+    level: str = _spec(
+        "INFO", "one of " + ", ".join(LOG_LEVELS), _in(LOG_LEVELS), normalize=str.upper
+    )
     json: bool = _spec(False, "true or false")
     dir: str = _spec("logs", "a directory path", lambda v: bool(v))
 
@@ -301,6 +308,9 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
             continue
         allowed = f.metadata["allowed"]
         coerced = _coerce(key, f.type, value, allowed)
+        normalize = f.metadata.get("normalize")
+        if normalize is not None:
+            coerced = normalize(coerced)
         check = f.metadata.get("check")
         if check is not None and not check(coerced):
             raise ConfigError(f"{key} = {_show(value)} is not allowed: expected {allowed}")

@@ -87,6 +87,14 @@ def test_flags_override_the_file(tmp_path):
     assert settings.logging.level == "DEBUG"
 
 
+def test_a_log_level_in_lower_case_is_read_as_the_flag_reads_it(tmp_path):
+    """`--log-level debug` was accepted and `level = "debug"` in the file refused."""
+    path = write(tmp_path, '[logging]\nlevel = "debug"\n')
+    assert load_settings(path, env_file=None).logging.level == "DEBUG"
+    with pytest.raises(ConfigError, match=r'logging\.level = "verbose" is not allowed'):
+        load_settings(write(tmp_path, '[logging]\nlevel = "verbose"\n'), env_file=None)
+
+
 def test_testnet_reads_keys_from_env_file(tmp_path, monkeypatch):
     monkeypatch.delenv("BINANCE_API_KEY", raising=False)
     monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
