@@ -1053,7 +1053,11 @@ class BookKeeper:
         upnl = self.unrealized_pnl()
         wallet = self.wallet()
         journal.snapshot(
-            time_ms=self._clock.now_ms(), equity=wallet + upnl, wallet=wallet, unrealized_pnl=upnl
+            time_ms=self._clock.now_ms(),
+            equity=wallet + upnl,
+            wallet=wallet,
+            unrealized_pnl=upnl,
+            transfers=self.transfers,
         )
 
 

@@ -213,7 +213,8 @@ CREATE TABLE IF NOT EXISTS balance_snapshots (
     time_ms        INTEGER NOT NULL,
     equity         TEXT NOT NULL,
     wallet         TEXT NOT NULL,
-    unrealized_pnl TEXT NOT NULL
+    unrealized_pnl TEXT NOT NULL,
+    transfers      TEXT NOT NULL DEFAULT '0'
 );
 CREATE INDEX IF NOT EXISTS balance_snapshots_time ON balance_snapshots (time_ms);
 """
@@ -239,7 +240,8 @@ _INSERT_EVENT = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SNAPSHOT = (
-    "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl) VALUES (?, ?, ?, ?)"
+    "INSERT INTO balance_snapshots (time_ms, equity, wallet, unrealized_pnl, transfers) "
+    "VALUES (?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
 
@@ -277,6 +279,14 @@ def journal_file(path: str | os.PathLike[str]) -> Path:
     return p / FILE_NAME
 
 
+def _add_snapshot_transfers(db: sqlite3.Connection) -> None:
+    """A journal made before snapshots kept the transfers gets the column (its rows: '0', as
+    none were known to the portfolio limits then)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(balance_snapshots)")}
+    if "transfers" not in columns:
+        db.execute("ALTER TABLE balance_snapshots ADD COLUMN transfers TEXT NOT NULL DEFAULT '0'")
+
+
 class _Snapshot(NamedTuple):
     """A balance snapshot as it travels through the write-ahead log (decimal strings)."""
 
@@ -284,6 +294,7 @@ class _Snapshot(NamedTuple):
     equity: str
     wallet: str
     unrealized_pnl: str
+    transfers: str = "0"  # USDT moved in and out so far (frames written before it: none)
 
 
 SNAPSHOT_KIND = "_snapshot"  # the write-ahead log's kind for a balance snapshot
@@ -353,8 +364,7 @@ def _decode_body(body: bytes) -> tuple[_Entry, ...]:
         kind_b, _, payload = line.partition(b" ")
         kind = kind_b.decode()
         if kind == SNAPSHOT_KIND:
-            t, equity, wallet, upnl = orjson.loads(payload)
-            entries.append((_Snapshot(t, equity, wallet, upnl), payload))
+            entries.append((_Snapshot(*orjson.loads(payload)), payload))
         else:
             entries.append((codec.loads(kind, payload), payload))
     return tuple(entries)
@@ -644,6 +654,7 @@ class SqliteJournal:
             db.execute(f"PRAGMA synchronous = {Synchronous(synchronous).value}")
             db.execute("PRAGMA busy_timeout = 5000")
             db.executescript(_SCHEMA)
+            _add_snapshot_transfers(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute(
@@ -1004,10 +1015,17 @@ class SqliteJournal:
         self._append(tuple([(event, None) for event in events]), body, "events")
 
     def snapshot(
-        self, *, time_ms: int, equity: Decimal, wallet: Decimal, unrealized_pnl: Decimal
+        self,
+        *,
+        time_ms: int,
+        equity: Decimal,
+        wallet: Decimal,
+        unrealized_pnl: Decimal,
+        transfers: Decimal = Decimal(0),
     ) -> None:
-        """A periodic balance snapshot (USDT); durable when this returns."""
-        s = _Snapshot(time_ms, dec(equity), dec(wallet), dec(unrealized_pnl))
+        """A periodic balance snapshot (USDT; `transfers`: moved in and out so far); durable
+        when this returns."""
+        s = _Snapshot(time_ms, dec(equity), dec(wallet), dec(unrealized_pnl), dec(transfers))
         payload = orjson.dumps(tuple(s))
         self._append(((s, payload),), f"{SNAPSHOT_KIND} ".encode() + payload, "snapshot")
 
@@ -1138,6 +1156,17 @@ class SqliteJournal:
             (since_ms,),
         ).fetchone()
         return None if row is None else Decimal(row[0])
+
+    def peak_net_equity(self, since_ms: int = 0) -> Decimal | None:
+        """The highest snapshot equity net of the transfers made by then, from `since_ms` on:
+        the peak the drawdown limit measures from (a deposit is no peak, a withdrawal no
+        drawdown)."""
+        row = self._db.execute(
+            "SELECT equity, transfers FROM balance_snapshots WHERE time_ms >= ?"
+            " ORDER BY CAST(equity AS REAL) - CAST(transfers AS REAL) DESC LIMIT 1",
+            (since_ms,),
+        ).fetchone()
+        return None if row is None else Decimal(row[0]) - Decimal(row[1])
 
     def orders_filled_since(self, since_ms: int) -> int:
         """How many of our orders have a fill from `since_ms` on (the trades-per-day count)."""

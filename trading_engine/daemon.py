@@ -805,9 +805,10 @@ def _restore_limits(
     ]
     since = resets[-1] if resets else 0
     day_start = now_ms - now_ms % DAY_MS
-    equity = book.equity() if book.wallet_known else None
+    # The portfolio limits count equity net of transfers (ExecManager._check_equity).
+    equity = book.equity() - book.transfers if book.wallet_known else None
     risk.restore_limits(
-        peak_equity=journal.peak_equity(since),
+        peak_equity=journal.peak_net_equity(since),
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
     )

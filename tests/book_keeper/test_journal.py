@@ -14,7 +14,7 @@ import pytest
 
 from book_keeper import codec
 from book_keeper.export import main as export_main
-from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal
+from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal, _frame
 from core.account import Balance, Position
 from core.enums import OrderStatus, TradingState
 from core.events import (
@@ -351,6 +351,57 @@ def test_balance_snapshots_and_peak_equity(journal):
         (T0 + 60_000, D("9999"), D("10000"), D("-1")),
     ]
     assert journal.peak_equity() == D("10000.5")
+
+
+def test_the_drawdown_peak_is_net_of_the_transfers_made_by_each_snapshot(journal):
+    """10,000 traded to 10,100 (the peak), then 2,000 withdrawn (equity 8,100), then a deposit
+    of 5,000 (13,090 after a loss of 10): the peak the drawdown limit measures from is 10,100."""
+    journal.snapshot(time_ms=T0, equity=D("10100"), wallet=D("10100"), unrealized_pnl=D("0"))
+    journal.snapshot(
+        time_ms=T0 + 60_000,
+        equity=D("8100"),
+        wallet=D("8100"),
+        unrealized_pnl=D("0"),
+        transfers=D("-2000"),
+    )
+    journal.snapshot(
+        time_ms=T0 + 120_000,
+        equity=D("13090"),
+        wallet=D("13090"),
+        unrealized_pnl=D("0"),
+        transfers=D("3000"),
+    )
+
+    assert journal.peak_equity() == D("13090")  # the account's own peak, for the summary
+    assert journal.peak_net_equity() == D("10100")
+    assert journal.peak_net_equity(T0 + 60_000) == D("10100")  # 8,100 + 2,000
+    assert journal.peak_net_equity(T0 + 120_000) == D("10090")
+
+
+def test_a_journal_from_before_the_transfers_column_gets_it_and_replays_old_frames(tmp_path):
+    """An existing journal (snapshots without transfers, a write-ahead-log frame of four
+    fields not yet applied) opens, migrates, and counts those snapshots as without transfers."""
+    folder = tmp_path / "journal"
+    with SqliteJournal(folder) as j:
+        j.snapshot(time_ms=T0, equity=D("10000"), wallet=D("10000"), unrealized_pnl=D("0"))
+    db = sqlite3.connect(folder / FILE_NAME)
+    db.executescript(
+        "CREATE TABLE old AS SELECT time_ms, equity, wallet, unrealized_pnl"
+        " FROM balance_snapshots; DROP TABLE balance_snapshots;"
+        " ALTER TABLE old RENAME TO balance_snapshots;"
+    )
+    db.close()
+    old_frame = b'_snapshot [%d,"10500","10500","0"]' % (T0 + 60_000)
+
+    db = sqlite3.connect(folder / FILE_NAME)
+    (applied,) = db.execute("SELECT value FROM meta WHERE key = 'wal_applied_lsn'").fetchone()
+    db.close()
+    with open(folder / "journal.wal", "ab") as wal:  # as a daemon killed before applying it
+        wal.write(_frame(int(applied) + 1, old_frame))
+
+    with SqliteJournal(folder) as j:
+        assert j.peak_net_equity() == D("10500")
+        assert [s[:2] for s in j.load_snapshots()] == [(T0, D("10000")), (T0 + 60_000, D("10500"))]
 
 
 def _fill_journal(j: SqliteJournal) -> None:

@@ -58,3 +58,31 @@ def test_peak_and_trades_today_are_counted_since_the_last_reset(tmp_path: Path) 
     assert risk.peak_equity == D(9800)  # not 10500: the reset re-armed the limit
     assert risk.trades_today == 2  # bot-3 and bot-4
     journal.close()
+
+
+def test_the_restored_peak_is_net_of_transfers_so_a_restart_after_a_deposit_does_not_halt(
+    tmp_path: Path,
+) -> None:
+    """The drawdown limit counts equity net of transfers: a snapshot taken after a deposit of
+    5,000 (equity 15,000) is a peak of 10,000, not of 15,000; restored raw, the restart would
+    have found a 33 % drawdown and halted."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    journal.snapshot(
+        time_ms=TODAY + HOUR,
+        equity=D(15000),
+        wallet=D(15000),
+        unrealized_pnl=D(0),
+        transfers=D(5000),
+    )
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = RiskManager(
+        config=RiskConfig(max_drawdown_pct=D(5)), instruments=instruments(), clock=clock, view=books
+    )
+
+    _restore_limits(journal, [], risk, books, NOON)
+
+    assert risk.peak_equity == D(10000)
+    assert risk.on_equity(D(9900), D(0)) is None  # 1 % below it: still ACTIVE
+    journal.close()
