@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
-from model.inputs import cell_problem, to_float_columns
+from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,33 +69,6 @@ def need_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
         raise InputError(f"{what}: missing column(s) {', '.join(missing)}")
 
 
-# Binance's kline CSV columns (data.binance.vision; older files have no header line).
-BINANCE_KLINE_COLUMNS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
-
-
-def _epoch_ms(times: Any) -> Any:
-    """Epoch seconds, ms or us -> ms by magnitude, as the backtester reads them (Binance's spot
-    files are in us since 2025)."""
-    if len(times) and times.min() < 10**11:
-        return times * 1000
-    if len(times) and times.max() >= 10**14:
-        return times // 1000
-    return times
-
-
 def load_klines(
     path: Path, start: str | None = None, end: str | None = None, extra: tuple[str, ...] = ()
 ) -> pd.DataFrame:
@@ -112,7 +85,7 @@ def load_klines(
     need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
     numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
     df = to_float_columns(df, ("open_time",))
-    df["open_time"] = _epoch_ms(df["open_time"].to_numpy(dtype="int64"))
+    df["open_time"] = open_time_ms(df["open_time"].to_numpy(dtype="int64"))
     start_ms, end_ms = parse_time(start), parse_time(end)
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]

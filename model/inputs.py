@@ -4,20 +4,44 @@ problem as one line of text (or None) so every command can word and exit on it i
 - `cell_problem`: the first cell of a CSV column that is not a finite number, named by column
   and row, so a bad value in a 100,000-row file can be found without a traceback;
 - `write_problem` (from `core.atomic_file`): whether a file can be written under a directory
-  that may not exist yet, checked before minutes of work rather than at the save.
+  that may not exist yet, checked before minutes of work rather than at the save;
+- `BINANCE_KLINE_COLUMNS`: the names of data.binance.vision's 12 kline columns, for files
+  without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.atomic_file import write_problem
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["cell_problem", "to_float_columns", "write_problem"]
+__all__ = [
+    "BINANCE_KLINE_COLUMNS",
+    "cell_problem",
+    "open_time_ms",
+    "to_float_columns",
+    "write_problem",
+]
+
+# data.binance.vision's 12-column klines layout (older files have no header line).
+BINANCE_KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
 
 
 def _where(label: object) -> str:
@@ -62,3 +86,17 @@ def to_float_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     for c in columns:
         df[c] = pd.to_numeric(df[c])
     return df
+
+
+def open_time_ms(t: Any) -> Any:
+    """Epoch open times in s, ms, us or ns (an array) as int64 ms, element by element, as the
+    backtester and the history store read them (`market_history.schema.to_ms`): Binance's spot
+    files moved to microseconds."""
+    import numpy as np
+
+    t = np.asarray(t, dtype=np.int64)
+    return np.where(
+        t >= 10**17,
+        t // 1_000_000,
+        np.where(t >= 10**14, t // 1_000, np.where(t < 10**11, t * 1_000, t)),
+    )

@@ -38,7 +38,13 @@ import numpy as np
 
 from core.clock import parse_utc_ms
 from model import features, labeling
-from model.inputs import cell_problem, to_float_columns, write_problem
+from model.inputs import (
+    BINANCE_KLINE_COLUMNS,
+    cell_problem,
+    open_time_ms,
+    to_float_columns,
+    write_problem,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,23 +144,6 @@ def load_bars(
     return df
 
 
-# data.binance.vision's 12-column klines layout (older files have no header row).
-BINANCE_KLINE_COLUMNS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
-
-
 def _headerless_binance(path: Path) -> bool:
     """The first line is 12 numbers: a Binance klines file without a header row."""
     import gzip
@@ -166,17 +155,6 @@ def _headerless_binance(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, EOFError, ValueError):
         return False
     return len(cells) == len(BINANCE_KLINE_COLUMNS)
-
-
-def open_time_ms(t: np.ndarray) -> np.ndarray:
-    """Epoch open times in s, ms, us or ns as int ms, as the backtester and the history store
-    read them (`market_history.schema.to_ms`): Binance's spot files moved to microseconds."""
-    t = np.asarray(t, dtype=np.int64)
-    return np.where(
-        t >= 10**17,
-        t // 1_000_000,
-        np.where(t >= 10**14, t // 1_000, np.where(t < 10**11, t * 1_000, t)),
-    )
 
 
 def store_folder(path: Path, *, symbol: str, interval: str) -> Path:
