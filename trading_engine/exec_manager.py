@@ -770,16 +770,19 @@ class ExecManager:
         price = None if target.price is None else inst.round_price(target.price, side)
         if not reduce_only:
             ref = price if price is not None else book.mark_price(symbol)
-            if ref is None:
-                pass
-            elif reverses and not working_orders and qty * ref > self._risk.max_order_notional_usdt:
-                # A reversal larger than one order may be (the cap would deny it, and the
-                # position would stay on the wrong side): close first, reduce-only, which no size
-                # limit refuses; the opening order follows once the position is flat.
-                qty = inst.floor_qty(abs(position), order_type)
-                reduce_only = True
-            elif qty * ref < inst.min_notional:
-                return  # a remainder below the exchange's minimum notional: not worth an order
+            if ref is not None:
+                if (
+                    reverses
+                    and not working_orders
+                    and qty * ref > self._risk.max_order_notional_usdt
+                ):
+                    # A reversal larger than one order may be (the cap would deny it and the
+                    # position would stay on the wrong side): close first, reduce-only, which no
+                    # size limit refuses; the opening order follows once the position is flat.
+                    qty = inst.floor_qty(abs(position), order_type)
+                    reduce_only = True
+                elif qty * ref < inst.min_notional:
+                    return  # a remainder below the minimum notional: not worth an order
         request = OrderRequest(
             symbol=symbol,
             side=side,
