@@ -31,6 +31,11 @@ def _audit(journal_dir) -> subprocess.CompletedProcess:
     )
 
 
+def _verdict(stdout: str) -> str:
+    """The audit's verdict line: the first one (notes on the replay may follow it)."""
+    return stdout.strip().splitlines()[0]
+
+
 def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_SMA)
@@ -42,7 +47,7 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     audit = _audit(tmp_path / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
-    line = audit.stdout.strip().splitlines()[-1]
+    line = _verdict(audit.stdout)
     assert line.startswith("parity: identical (")
     decisions, fills = (int(w) for w in line[len("parity: identical (") :].split()[::2][:2])
     assert decisions >= 2 and fills >= 2, out  # the session traded
@@ -64,7 +69,7 @@ def test_the_acceptance_session_python_app_py_duration_120_replays_to_an_empty_d
     audit = _audit(tmp_path / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
-    assert audit.stdout.strip().splitlines()[-1].startswith("parity: identical (")
+    assert _verdict(audit.stdout).startswith("parity: identical (")
 
 
 @pytest.mark.slow
@@ -85,4 +90,4 @@ def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_i
     audit = _audit(tmp_path / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
-    assert audit.stdout.strip().splitlines()[0].startswith("parity: identical (")
+    assert _verdict(audit.stdout).startswith("parity: identical (")
