@@ -36,6 +36,7 @@ from core.clock import LiveClock
 from core.errors import RejectedError, RetryableError
 from gateway.market_rest import IpBanned, MarketDataRest
 from market_history.download import DownloadReport, download_agg_trades, download_klines
+from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
 
@@ -83,15 +84,9 @@ def _utc_ms(text: str, name: str) -> int:
     """An ISO date/date-time (UTC unless it says otherwise) as epoch ms inside
     [EARLIEST, LATEST]; BadArguments otherwise ("" and "NaT" are not dates)."""
     try:
-        word = text.strip().lower()
-        if word in ("now", "today"):  # pandas reads these in the machine's local time
-            ts = pd.Timestamp.now(tz="UTC")
-            ts = ts.floor("D") if word == "today" else ts
-        else:
-            ts = pd.Timestamp(text)
+        ts = utc_timestamp(text)
         if pd.isna(ts):
             raise ValueError(text)
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     except (ValueError, TypeError, OverflowError):
         raise BadArguments(f"--{name}: not an ISO date: {text!r}") from None
     if ts < EARLIEST:

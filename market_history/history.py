@@ -20,12 +20,27 @@ from market_history.store import HistoryStore, merge_ranges
 TimeLike = int | str | datetime | pd.Timestamp
 
 
+def utc_timestamp(value: str | datetime | pd.Timestamp) -> pd.Timestamp:
+    """`value` as a UTC Timestamp; strings and naive datetimes are read as UTC, and so are
+    "now" and "today" (pandas alone reads those two in the machine's local time). NaT for
+    "" and "NaT"; ValueError for what is not a date."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("now", "today"):
+        ts = pd.Timestamp.now(tz="UTC")
+        return ts.floor("D") if word == "today" else ts
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return ts
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def to_epoch_ms(value: TimeLike) -> int:
-    """ms since the epoch; strings and naive datetimes are read as UTC."""
+    """ms since the epoch; strings and naive datetimes are read as UTC (see `utc_timestamp`)."""
     if isinstance(value, int):
         return value
-    ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = utc_timestamp(value)
+    if pd.isna(ts):
+        raise ValueError(f"not a date: {value!r}")
     return int(ts.value // 1_000_000)
 
 
@@ -67,4 +82,4 @@ async def get_price_history(
     return frame
 
 
-__all__ = ["get_price_history", "to_epoch_ms"]
+__all__ = ["get_price_history", "to_epoch_ms", "utc_timestamp"]

@@ -1,11 +1,13 @@
 """get_price_history: store first, REST only for what is missing, outages reported."""
 
+import time
+
 import pandas as pd
 import pytest
 
 from core.clock import LiveClock
 from gateway.market_rest import MarketDataRest
-from market_history.history import get_price_history
+from market_history.history import get_price_history, to_epoch_ms
 from market_history.store import HistoryStore
 from tests.gateway.fake_exchange import FakeBinance, load_agg_trades, load_ohlcv_klines
 
@@ -93,3 +95,32 @@ async def test_offline_read_reports_everything_not_stored(tmp_path):
 
     assert frame.empty
     assert frame.attrs["missing"] == [(1746403200000, 1746403200000 + 3_600_000)]
+
+
+@pytest.mark.parametrize("word", ["now", "today", " Now "])
+def test_to_epoch_ms_reads_now_and_today_in_utc_on_a_machine_in_another_time_zone(
+    monkeypatch, word
+):
+    """As `fetch_historical --end now`: pandas alone reads "now" in the machine's local
+    time, so on a machine 9 h ahead of UTC `get_price_history(..., end="now")` asked for
+    9 h that have not happened yet."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        before = time.time_ns() // 1_000_000
+        got = to_epoch_ms(word)
+        after = time.time_ns() // 1_000_000
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    if word.strip().lower() == "now":
+        assert before <= got <= after
+    else:
+        assert got == before - before % DAY
+
+
+def test_to_epoch_ms_refuses_what_is_not_a_date():
+    assert to_epoch_ms("2025-05-05") == 1_746_403_200_000  # 20,213 days after 1970-01-01
+    assert to_epoch_ms(pd.Timestamp("2025-05-05T02:00", tz="Europe/Paris")) == (1_746_403_200_000)
+    with pytest.raises(ValueError):
+        to_epoch_ms("NaT")
