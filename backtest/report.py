@@ -212,6 +212,9 @@ def plot_monthly_returns(
     return path
 
 
+NO_TRADES_TO_RESAMPLE = "no closed trade: nothing to resample"
+
+
 def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     """Monte Carlo bands: the randomized runs' equity over time (left) and the bootstrap's
     equity over the trade sequence (right); 5-95 and 25-75 percentile bands and the median."""
@@ -225,9 +228,13 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     a1.set_title(f"{len(mc.runs)} runs, random latency and slippage")
     a1.set_xlabel("days")
     a1.set_ylabel("equity USDT")
-    _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
-    a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades")
-    a2.set_xlabel("trade")
+    if len(mc.trade_pnls):
+        _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
+        a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades")
+        a2.set_xlabel("trade")
+    else:  # one point per path: the bands would draw nothing, an empty panel
+        a2.text(0.5, 0.5, NO_TRADES_TO_RESAMPLE, ha="center", va="center")
+        a2.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

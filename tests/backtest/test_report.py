@@ -7,7 +7,9 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import backtest_trading_strategy as cli
@@ -267,3 +269,28 @@ def test_equity_and_price_plots_have_utc_date_axes(tmp_path):
         "exits (0)",
         "stops (0)",
     ]
+
+
+def test_the_fan_chart_says_so_when_no_trade_closed(tmp_path, monkeypatch):
+    """With no closed trade each bootstrap path is one point: its bands drew nothing, an
+    empty right panel next to the runs' bands."""
+    import matplotlib.figure
+
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(
+        matplotlib.figure.Figure,
+        "savefig",
+        lambda fig, *a, **k: (drawn.append(fig), save(fig, *a, **k)),
+    )
+    runs = [SimpleNamespace(curve=[10_000.0, 10_000.0 + i]) for i in range(3)]
+    mc = SimpleNamespace(
+        runs=runs, grid_ms=[0, 86_400_000], trade_pnls=[], paths=np.full((3, 1), 10_000.0)
+    )
+
+    assert report.plot_fan_chart(mc, tmp_path / "mc.png") == tmp_path / "mc.png"
+
+    runs_panel, bootstrap_panel = drawn[0].axes
+    assert runs_panel.collections  # the runs' bands
+    assert [t.get_text() for t in bootstrap_panel.texts] == [report.NO_TRADES_TO_RESAMPLE]
+    assert (tmp_path / "mc.png").read_bytes().startswith(PNG_MAGIC)
