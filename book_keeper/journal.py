@@ -92,7 +92,8 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       time_ms          INTEGER
       equity, wallet, unrealized_pnl   TEXT (USDT)
     meta               key/value: schema_version, wal_applied_lsn (the last journal.wal frame
-                       applied to the tables)
+                       applied to the tables), venue (the exchange the journal records: the
+                       daemon's REST URL, or "local exchange (embedded)")
 
 Example: `sqlite3 journal/journal.sqlite3 "SELECT client_order_id, status, filled_qty FROM
 orders WHERE status NOT IN ('FILLED','CANCELED','EXPIRED','REJECTED')"`.
@@ -145,6 +146,7 @@ from core.orders import ClientOrderIds, Fill, IllegalTransition, Order
 log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.sqlite3"
+VENUE_KEY = "venue"  # meta: the exchange account the journal records (`bind_venue`)
 WAL_SUFFIX = ".wal"  # journal.sqlite3 -> journal.wal, next to it
 APPLY_INTERVAL_S = 0.005  # the applier looks for new records this often
 MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it saw them
@@ -269,6 +271,24 @@ def journal_in_use(path: str | os.PathLike[str]) -> bool:
     finally:
         os.close(fd)  # releases a shared lock taken above
     return False
+
+
+def journal_venue(path: str | os.PathLike[str]) -> str | None:
+    """The venue the journal at `path` (a directory or the file) is bound to, read without
+    opening it for writing; None without a journal, without a binding (a journal made before
+    journals were bound) or when it cannot be read (opening it says why)."""
+    file = journal_file(path)
+    if not file.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (VENUE_KEY,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else str(row[0])
 
 
 def journal_file(path: str | os.PathLike[str]) -> Path:
@@ -1071,6 +1091,21 @@ class SqliteJournal:
         )
         return None if value is None else int(value)
 
+    @property
+    def venue(self) -> str | None:
+        """The exchange account this journal belongs to (`bind_venue`); None when unbound."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (VENUE_KEY,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def bind_venue(self, venue: str) -> None:
+        """Bind the journal to the exchange account it records (its first run does): what it
+        holds (books, limits, trade ids) is about that account and no other."""
+        if self.readonly:
+            raise JournalError(f"the journal {self.path} is open read-only")
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (VENUE_KEY, venue)
+        )
+
     def max_client_seq(self, prefix: str) -> int:
         """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none. A
         denied request took its id too (no orders row): the latest denial counts, so that the
@@ -1303,4 +1338,5 @@ __all__ = [
     "SqliteJournal",
     "Synchronous",
     "journal_file",
+    "journal_venue",
 ]

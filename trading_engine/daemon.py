@@ -36,6 +36,7 @@ from book_keeper.journal import (
     SqliteJournal,
     Synchronous,
     journal_in_use,
+    journal_venue,
     run_applier,
 )
 from core.clock import LiveClock
@@ -195,6 +196,31 @@ class Daemon:
             return None
         return start.result()
 
+    def _claim_journal_dir(self, venue: str) -> None:
+        """`claim_journal_dir`, before anything is started: the user's directory, not the
+        exchange, when it fails."""
+        s = self.settings
+        try:
+            moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms())
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise DaemonError(
+                f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
+            ) from None
+        if moved is None:
+            return
+        log.info("the last run's journal moved to %s", moved)
+        if venue == LOCAL_VENUE:
+            self._print(
+                "local mode: each run is a new exchange with a new demo account; "
+                f"the last run's journal was moved to {moved}"
+            )
+        else:
+            self._print(
+                "the journal in journal_dir was a local demo run's (the embedded exchange's "
+                f"account, not this one): moved to {moved}"
+            )
+
     def _endpoint_hint(self) -> str:
         url = self.settings.rest_url
         return f"the exchange at {url}" if url else "the local exchange"
@@ -208,21 +234,6 @@ class Daemon:
                 ws_url=s.ws_url,
                 api_key=s.api_key.reveal(),
                 api_secret=s.api_secret.reveal(),
-            )
-        # A new exchange is a new demo account whose trade ids start again: what an earlier
-        # run journaled (books, risk limits, the stream's last trade id) is about another one.
-        try:
-            moved = archive_earlier_run(Path(s.journal_dir), self.clock.now_ms())
-        except OSError as exc:  # the user's directory, not the exchange
-            reason = exc.strerror or exc
-            raise DaemonError(
-                f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
-            ) from None
-        if moved is not None:
-            log.info("the last run's journal moved to %s", moved)
-            self._print(
-                "local mode: each run is a new exchange with a new demo account; "
-                f"the last run's journal was moved to {moved}"
             )
         self._exchange = LocalExchangeProcess(
             data=s.local.data,
@@ -240,6 +251,8 @@ class Daemon:
 
     async def _start(self) -> _Parts:
         s = self.settings
+        account = venue_of(s)  # what the journal is bound to
+        self._claim_journal_dir(account)
         endpoints = await self._endpoints()
         rest = await create_rest_connection(
             rest_url=endpoints.rest_url,
@@ -274,6 +287,8 @@ class Daemon:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
         self._closers.append(journal.close)
+        if journal.venue is None:
+            journal.bind_venue(account)
         self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
@@ -764,6 +779,40 @@ _RUN_FILES = (
     "features.csv",
     "summary.json",
 )
+
+
+LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` without endpoints
+
+
+def venue_of(settings: Settings) -> str:
+    """The exchange this run trades, as journals are bound to it: the REST URL, or
+    LOCAL_VENUE for the embedded local exchange (a new one, on a new port, each run)."""
+    return settings.rest_url.rstrip("/") if settings.attaches else LOCAL_VENUE
+
+
+def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None:
+    """Make `journal_dir` this run's. A journal belongs to one exchange account: restored
+    into another, its books, drawdown peak and daily loss would be that account's (a demo's
+    10,000 USDT restored into a 500 USDT account halted it at once, "lost 9500 USDT today").
+
+    - the embedded local exchange's journal (a demo account that ended with its exchange) is
+      moved to `earlier/` by any run, and so is an unbound one (made before journals were
+      bound) by a local run;
+    - another exchange's journal is refused with a DaemonError (one line; nothing is moved);
+    - this exchange's, or an unbound one when attaching, stays: this run continues it.
+
+    The folder the journal was moved to, if it was."""
+    bound = journal_venue(journal_dir)
+    if venue != LOCAL_VENUE and bound in (None, venue):
+        return None
+    if bound not in (None, LOCAL_VENUE):
+        here = "the local exchange" if venue == LOCAL_VENUE else venue
+        raise DaemonError(
+            f"journal_dir = {str(journal_dir)!r} holds the journal of {bound}, and this run "
+            f"trades {here}: a journal belongs to one exchange account. Give this run its own "
+            "journal_dir (or move that journal away to start afresh)"
+        )
+    return archive_earlier_run(journal_dir, now_ms)
 
 
 def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:

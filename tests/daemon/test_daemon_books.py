@@ -6,6 +6,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
+from book_keeper.journal import journal_venue
 from tests.daemon.harness import (
     ROOT,
     assert_stopped_clean,
@@ -62,6 +63,8 @@ def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str
         out, err = daemon.communicate(timeout=120)
         assert daemon.returncode == 0, err[-2000:]
         venue = asyncio.run(exchange_account(ex))
+    # The journal is bound to the account it records (a restart elsewhere is refused).
+    assert journal_venue(tmp_path / "journal") == ex.rest_url
 
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     assert summary["fills"] >= 2, out

@@ -1,0 +1,115 @@
+"""A journal belongs to one exchange account. Restored into another, its books, drawdown peak
+and daily loss were that account's: the demo's journal (10,000 USDT) restored into an attached
+500 USDT account halted the daemon at its first tick ("max daily loss: lost 9500 USDT today")."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from book_keeper.journal import SqliteJournal, journal_venue
+from runtime.settings import load_settings
+from tests.book_keeper.support import BUY, submitted
+from trading_engine.daemon import (
+    EARLIER_RUNS,
+    LOCAL_VENUE,
+    Daemon,
+    DaemonError,
+    claim_journal_dir,
+    venue_of,
+)
+
+T = 1_796_000_000_000  # 20,787 days + 3,200 s: 2026-11-30T00:53:20Z
+TESTNET = "https://testnet.binancefuture.com"
+OTHER = "http://127.0.0.1:18765"
+
+
+def _journal(directory: Path, venue: str | None) -> None:
+    """A journal with one order in it, bound to `venue` (None: made before the binding)."""
+    with SqliteJournal(directory, writer_thread=False) as journal:
+        journal.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        if venue is not None:
+            journal.bind_venue(venue)
+
+
+def test_a_journal_keeps_the_venue_it_is_bound_to(tmp_path):
+    assert journal_venue(tmp_path) is None  # no journal
+    _journal(tmp_path, None)
+    assert journal_venue(tmp_path) is None  # unbound
+    with SqliteJournal(tmp_path, writer_thread=False) as journal:
+        assert journal.venue is None
+        journal.bind_venue(TESTNET)
+    assert journal_venue(tmp_path) == journal_venue(tmp_path / "journal.sqlite3") == TESTNET
+    with SqliteJournal(tmp_path, readonly=True) as journal:
+        assert journal.venue == TESTNET
+
+
+def test_the_venue_is_the_rest_url_or_the_embedded_local_exchange():
+    local = load_settings(None, env_file=None)
+    assert venue_of(local) == LOCAL_VENUE
+    attached = load_settings(
+        None,
+        env_file=None,
+        overrides={"endpoints": {"rest_url": OTHER + "/", "ws_url": "ws://127.0.0.1:18765"}},
+        needs_keys=False,
+    )
+    assert venue_of(attached) == OTHER
+
+
+def test_a_demo_journal_is_moved_away_by_a_run_on_another_exchange(tmp_path):
+    _journal(tmp_path, LOCAL_VENUE)
+
+    moved = claim_journal_dir(tmp_path, OTHER, T)
+
+    assert moved == tmp_path / EARLIER_RUNS / "20261130-005320Z"
+    assert (moved / "journal.sqlite3").is_file()
+    assert not (tmp_path / "journal.sqlite3").exists()
+
+
+@pytest.mark.parametrize("bound", [None, LOCAL_VENUE])
+def test_a_local_run_moves_a_demo_or_unbound_journal_away(tmp_path, bound):
+    _journal(tmp_path, bound)
+
+    moved = claim_journal_dir(tmp_path, LOCAL_VENUE, T)
+
+    assert moved is not None and (moved / "journal.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("bound", [None, OTHER])
+def test_an_attached_run_continues_its_own_or_an_unbound_journal(tmp_path, bound):
+    _journal(tmp_path, bound)
+
+    assert claim_journal_dir(tmp_path, OTHER, T) is None
+    assert (tmp_path / "journal.sqlite3").is_file()
+    assert not (tmp_path / EARLIER_RUNS).exists()
+
+
+@pytest.mark.parametrize("venue", [OTHER, LOCAL_VENUE])
+def test_another_exchanges_journal_is_refused_and_left_where_it_is(tmp_path, venue):
+    _journal(tmp_path, TESTNET)
+
+    with pytest.raises(DaemonError) as refused:
+        claim_journal_dir(tmp_path, venue, T)
+
+    here = OTHER if venue == OTHER else "the local exchange"
+    assert str(refused.value) == (
+        f"journal_dir = {str(tmp_path)!r} holds the journal of {TESTNET}, and this run trades "
+        f"{here}: a journal belongs to one exchange account. Give this run its own journal_dir "
+        "(or move that journal away to start afresh)"
+    )
+    assert journal_venue(tmp_path) == TESTNET
+    assert not (tmp_path / EARLIER_RUNS).exists()
+
+
+def test_the_daemon_says_where_the_demo_journal_went(tmp_path):
+    _journal(tmp_path, LOCAL_VENUE)
+    settings = load_settings(None, env_file=None, overrides={"journal_dir": str(tmp_path)})
+    out = io.StringIO()
+
+    Daemon(settings, out=out)._claim_journal_dir(OTHER)
+
+    (moved,) = (tmp_path / EARLIER_RUNS).iterdir()
+    assert out.getvalue() == (
+        "the journal in journal_dir was a local demo run's (the embedded exchange's account, "
+        f"not this one): moved to {moved}\n"
+    )
