@@ -101,6 +101,7 @@ FUNDING_REASON = "FUNDING_FEE"
 # (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
 FUNDING_MATCH_MS = 60_000
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
+START_SNAPSHOT = "snapshot start"  # the start-up reconciliation (`VenueSnapshot.reason` "start")
 # How long an ACCOUNT_UPDATE that disagrees with us waits for the fills it may be ahead of
 # (Binance can send it before their ORDER_TRADE_UPDATEs), in event time.
 HOLD_AHEAD_MS = 2_000
@@ -857,6 +858,18 @@ class BookKeeper:
             if asset == self.asset:  # the totals are USDT: another asset's move is not one
                 self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
+        elif reason == START_SNAPSHOT and asset == self.asset:
+            # While no daemon ran: its fills and funding were recovered before this snapshot,
+            # so what they leave unexplained is money moved in or out (a withdrawal or deposit
+            # that no stream told us of). A transfer, not a loss or gain: counted as one, a
+            # withdrawal of profits while stopped halted the restart on "max daily loss".
+            self.transfers += diff
+            sentence = (
+                f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
+                f"(difference {diff:f}, {reason}); adopted the exchange's, as money moved in "
+                "or out while the daemon was stopped (not a loss or gain for the risk limits)"
+            )
+            self._difference(sentence)
         else:
             if asset == self.asset:
                 self.adjustments += diff

@@ -1,5 +1,6 @@
 """Orders, bad input, and differences with the exchange: each logged, counted, then adopted."""
 
+import dataclasses
 import logging
 
 from core.account import Balance, Position
@@ -377,3 +378,35 @@ def test_booked_trade_ids_are_kept_in_bounded_memory_and_still_refused_twice():
     assert len(ids) == 3  # 12, 13, 14 held; 10 and 11 forgotten
     assert all(t in ids for t in (10, 11, 12, 13, 14))  # forgotten ones still count as booked
     assert 15 not in ids and 9 in ids
+
+
+def test_money_moved_while_no_daemon_ran_is_a_transfer_at_the_start_up_reconciliation(caplog):
+    """Stopped, the user withdrew 2,000 USDT of profits; no stream told the books. The start-up
+    snapshot (fills and funding recovered before it) adopts the wallet: the 2,000 was counted
+    as a correction, a loss for the limits, and the restart halted on "max daily loss"."""
+    bk = book()  # 10000 USDT, as restored from the journal
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # wallet 9999.7
+    held = Position(symbol=SYMBOL, qty=D("0.010"), entry_price=D("60000.0"))
+    snapshot = _snapshot(balances=[_usdt("7999.7")], positions=[held])
+    snapshot = dataclasses.replace(snapshot, reason="start")
+
+    with caplog.at_level(logging.WARNING, logger="book_keeper"):
+        bk.reconcile(snapshot)
+
+    assert bk.wallet() == D("7999.7")
+    assert (bk.transfers, bk.adjustments) == (D(-2000), 0)
+    assert bk.pnl_today(T0 + 10_000) == D("-0.3")  # the fee only
+    assert bk.differences == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "books: USDT wallet balance: ours 9999.7, exchange 7999.7 (difference -2000.0, "
+        "snapshot start); adopted the exchange's, as money moved in or out while the daemon "
+        "was stopped (not a loss or gain for the risk limits)"
+    ]
+
+
+def test_a_wallet_difference_while_running_stays_a_correction():
+    bk = book()
+    bk.reconcile(_snapshot(balances=[_usdt("9990")]))  # reason "reconnect"
+
+    assert (bk.transfers, bk.adjustments) == (0, D(-10))
+    assert bk.pnl_today(T0 + 10_000) == D(-10)
