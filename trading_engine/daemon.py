@@ -265,6 +265,7 @@ class Daemon:
         market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock)
         self._closers.append(market_rest.close)
         instruments = await self._instruments(rest)
+        await check_one_way_mode(rest)
         for symbol in s.symbols:
             try:
                 await rest.call(
@@ -779,6 +780,24 @@ _RUN_FILES = (
     "features.csv",
     "summary.json",
 )
+
+
+HEDGE_MODE = (
+    "the account is in Hedge Mode (Binance's Position Mode: Hedge), and this daemon keeps one "
+    "position per symbol: switch the Position Mode to One-way in the futures settings (with "
+    "no open position or order), then start again"
+)
+
+
+async def check_one_way_mode(rest: RestConnection) -> None:
+    """The books keep one position per symbol (one-way mode). In Hedge Mode Binance keeps a
+    LONG and a SHORT one and refuses every order without a positionSide (-4061): refused at
+    start, in one line, rather than switched (the setting is the account's, for every
+    symbol). An answer that says nothing either way lets the start go on."""
+    answer = await rest.call("futures_get_position_mode", weight=30)
+    hedge = answer.get("dualSidePosition") if isinstance(answer, dict) else None
+    if hedge is True or str(hedge).lower() == "true":
+        raise DaemonError(HEDGE_MODE)
 
 
 LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` without endpoints
