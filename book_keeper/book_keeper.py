@@ -10,7 +10,8 @@ last Decimal digit:
   8 decimals; the entry stays; flat resets it to 0; a flip closes the old position and opens
   the remainder at the fill price;
 - wallet = start + sum(rp) - sum(commission in the margin asset) + sum(funding)
-  (+ transfers and adopted corrections, see below);
+  (+ transfers and adopted corrections, see below); a fee paid in another asset (BNB) is
+  counted in the fee totals, and that asset's wallet is the one the exchange last reported;
 - unrealized PnL = qty * (mark - entry), mark = the last MarkPrice, else the last trade, else
   the book-ticker mid; equity = wallet + unrealized PnL.
 
@@ -729,8 +730,9 @@ class BookKeeper:
             book.fees += fee
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized - fee
         else:
+            # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet
+            # is the exchange's word (see _compare_balance), not computed here.
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
-            wallets[fee_asset] = wallets.get(fee_asset, ZERO) - fee
         if late:
             self._day_base += wallets[self.asset] - wallet_before
         book.fills += 1
@@ -821,10 +823,16 @@ class BookKeeper:
         asset = b.asset
         theirs = b.wallet_balance
         ours = self._wallets.get(asset)
-        if ours is None and asset != self.asset:
-            self._wallets[asset] = theirs  # another asset's first sighting (e.g. BNB)
+        if asset != self.asset:
+            # Another asset (BNB paying fees, a USDC transfer) is not margin here: its wallet is
+            # what the exchange last said. Computing it from fills would drift by a fee each
+            # time Binance's ACCOUNT_UPDATE comes before the fill it reports, and a fee taken
+            # before the asset's first sighting would leave a wallet below zero.
+            self._wallets[asset] = theirs
+            if reason in TRANSFER_REASONS and ours is not None and ours != theirs:
+                log.info("books: %s %s %s", reason.lower(), theirs - ours, asset)
             return None
-        if asset == self.asset and not self._wallet_known:
+        if not self._wallet_known:
             self._wallets[asset] = theirs
             self.starting_balances.setdefault(asset, theirs)
             self._wallet_known = True
@@ -845,28 +853,24 @@ class BookKeeper:
         if ours == theirs:
             return None
         diff = theirs - (ours or ZERO)
-        if asset == self.asset:
-            self._roll_day(time_ms)
+        self._roll_day(time_ms)
         self._wallets[asset] = theirs
         self._wallet_ms = max(self._wallet_ms, time_ms)
         sentence = None
-        if asset == self.asset and reason == FUNDING_REASON:
+        if reason == FUNDING_REASON:
             self.funding += diff
             self._funding_times.append(time_ms)
         elif reason in TRANSFER_REASONS:
-            if asset == self.asset:  # the totals are USDT: another asset's move is not one
-                self.transfers += diff
+            self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
         else:
-            if asset == self.asset:
-                self.adjustments += diff
+            self.adjustments += diff
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
             )
             self._difference(sentence)
-        if asset == self.asset:
-            self._sample()
+        self._sample()
         return sentence
 
     def _on_position(self, event: PositionChanged) -> None:

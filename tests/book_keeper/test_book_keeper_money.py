@@ -138,8 +138,46 @@ def test_commission_in_another_asset_is_not_taken_from_the_usdt_wallet():
     trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB")
 
     assert bk.wallet() == D("10000")
-    assert bk.wallet("BNB") == D("-0.0005")
+    assert "BNB" not in bk._wallets  # unknown until the exchange says it: never below zero
     assert bk.summary().fees == {"BNB": D("0.0005")}
+
+
+def _balance(asset: str, wallet: str, reason: str, t: int) -> BalanceChanged:
+    return BalanceChanged(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balance=Balance(asset=asset, wallet_balance=D(wallet), available_balance=D(0)),
+        reason=reason,
+    )
+
+
+def test_bnb_fee_updates_ahead_of_their_fills_are_neither_differences_nor_charged_twice():
+    """Binance may send a fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE. BNB 0.5, two
+    fills each paying 0.0005 BNB, each announced first: BNB 0.5 -> 0.4995 -> 0.4990 (the
+    exchange's), not 0.4990 / 0.4985 (the fee taken again after the update had it)."""
+    bk = book()
+    bk.apply(_balance("BNB", "0.5", "DEPOSIT", T0))
+
+    bk.apply(_balance("BNB", "0.4995", "ORDER", T0 + 5))
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB", t=T0 + 5)
+    assert bk.wallet("BNB") == D("0.4995")
+    bk.apply(_balance("BNB", "0.4990", "ORDER", T0 + 10))
+    trade_fill(bk, "t-2", 2, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB", t=T0 + 10)
+
+    assert bk.wallet("BNB") == D("0.4990")
+    assert bk.wallet() == D("10000")  # the USDT wallet paid no fee
+    assert bk.summary().fees == {"BNB": D("0.0010")}
+    assert (bk.differences, bk.adjustments) == (0, 0)
+
+
+def test_first_bnb_balance_after_a_bnb_fee_is_not_a_difference():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB")
+
+    bk.apply(_balance("BNB", "0.4995", "ORDER", T0 + 1))
+
+    assert bk.wallet("BNB") == D("0.4995")
+    assert bk.differences == 0
 
 
 def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
