@@ -14,6 +14,9 @@ last Decimal digit:
   counted in the fee totals, and that asset's wallet is the one the exchange last reported;
 - unrealized PnL = qty * (mark - entry), mark = the last MarkPrice, else the last trade, else
   the book-ticker mid; equity = wallet + unrealized PnL.
+- peak equity and max drawdown are of equity net of transfers (equity - transfers), as the
+  RiskManager's drawdown limit measures it (a deposit is no gain to draw down from, a
+  withdrawal no loss), sampled at every mark price and every booked event.
 
 The exchange is the authority. Each fill's own `rp` is compared with ours; every
 `BalanceChanged`, `PositionChanged` and `VenueSnapshot` is compared with what we computed, and
@@ -34,8 +37,8 @@ Bad input changes nothing: an event for a symbol without an instrument, a fill o
 of an order the daemon never sent (except the exchange's own liquidation orders) are logged
 and counted in `rejected_events`. Fills are applied once per (symbol, trade id).
 
-`mark()` runs on every market-data item: it stores a reference and compares one integer; it
-samples equity (peak, drawdown, one curve point per minute) only when a minute boundary passes.
+`mark()` runs on every market-data item: it stores a reference and compares one integer. A
+mark price also samples the peak and drawdown; the equity curve gets one point per minute.
 """
 
 import logging
@@ -207,8 +210,8 @@ class BookSummary:
     wallet: Decimal
     unrealized_pnl: Decimal
     equity: Decimal
-    peak_equity: Decimal
-    max_drawdown: Decimal
+    peak_equity: Decimal  # highest equity net of transfers (equity - transfers), USDT
+    max_drawdown: Decimal  # largest fall of equity net of transfers from its peak, USDT
     positions: tuple[Position, ...]  # non-flat
     differences: int
     rejected_events: int
@@ -228,8 +231,8 @@ class BookSummary:
             f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
             f"wallet: {_shown(self.wallet)} USDT, unrealized: {_shown(self.unrealized_pnl)} USDT, "
             f"equity: {_shown(self.equity)} USDT",
-            f"peak equity: {_shown(self.peak_equity)} USDT, "
-            f"max drawdown: {_shown(self.max_drawdown)} USDT",
+            f"transfers: {_shown(self.transfers)} USDT, peak equity net of transfers: "
+            f"{_shown(self.peak_equity)} USDT, max drawdown: {_shown(self.max_drawdown)} USDT",
             f"final position: {positions}",
             f"differences with the exchange: {self.differences}, "
             f"rejected events: {self.rejected_events}",
@@ -323,7 +326,7 @@ class BookKeeper:
         self.funding = ZERO
         self.transfers = ZERO  # USDT in (+) and out (-): another asset's moves are not counted
         self.adjustments = ZERO  # USDT corrections adopted from the exchange
-        self.peak_equity: Decimal | None = None
+        self.peak_equity: Decimal | None = None  # net of transfers (equity - transfers)
         self.max_drawdown = ZERO
         # things that went wrong, each also logged
         self.differences = 0
@@ -474,10 +477,10 @@ class BookKeeper:
         return [self.position(s) for s in self._books]
 
     def drawdown(self) -> Decimal:
-        """Peak equity minus equity now (>= 0), USDT."""
-        equity = self.equity()
-        peak = self.peak_equity if self.peak_equity is not None else equity
-        return max(ZERO, peak - equity)
+        """Peak equity minus equity now (>= 0), both net of transfers, USDT."""
+        net = self.equity() - self.transfers
+        peak = self.peak_equity if self.peak_equity is not None else net
+        return max(ZERO, peak - net)
 
     def pnl_today(self, now_ms: int) -> Decimal:
         """Wallet change since 00:00 UTC of `now_ms` without transfers: realized PnL - fees +
@@ -504,6 +507,7 @@ class BookKeeper:
 
     def summary(self) -> BookSummary:
         equity = self.equity()
+        net = equity - self.transfers
         return BookSummary(
             orders_submitted=self.orders_submitted,
             orders_by_status=dict(self.orders_by_status),
@@ -519,7 +523,7 @@ class BookKeeper:
             wallet=self.wallet(),
             unrealized_pnl=self.unrealized_pnl(),
             equity=equity,
-            peak_equity=max(self.peak_equity, equity) if self.peak_equity is not None else equity,
+            peak_equity=max(self.peak_equity, net) if self.peak_equity is not None else net,
             max_drawdown=self.max_drawdown,
             positions=tuple(p for p in self.positions() if p.qty),
             differences=self.differences,
@@ -548,6 +552,8 @@ class BookKeeper:
             self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
             self._revalue()
+            if self._wallet_known:
+                self._sample()  # the peak and drawdown at every mark, as the limits see them
         else:
             if book.mark is None and book.last is None:
                 self._version += 1
@@ -570,13 +576,14 @@ class BookKeeper:
             curve.append((minute, equity))
 
     def _sample(self) -> Decimal:
-        """Update peak equity and max drawdown; return equity now."""
+        """Update peak equity and max drawdown (net of transfers); return equity now."""
         equity = self.equity()
+        net = equity - self.transfers
         peak = self.peak_equity
-        if peak is None or equity > peak:
-            self.peak_equity = peak = equity
-        if peak - equity > self.max_drawdown:
-            self.max_drawdown = peak - equity
+        if peak is None or net > peak:
+            self.peak_equity = peak = net
+        if peak - net > self.max_drawdown:
+            self.max_drawdown = peak - net
         return equity
 
     # --- events ------------------------------------------------------------------------------
@@ -1037,7 +1044,7 @@ class BookKeeper:
                     o.client_order_id,
                     o.symbol,
                 )
-        peak = journal.peak_equity()
+        peak = journal.peak_net_equity()
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
         self._version += 1  # what the replay cached is of a half-restored state

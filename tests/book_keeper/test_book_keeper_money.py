@@ -325,9 +325,36 @@ def test_equity_curve_keeps_one_point_per_minute_and_tracks_peak_and_drawdown():
         (minute + 60_000, D("10020")),
         (minute + 120_000, D("9990")),
     ]
-    assert bk.peak_equity == D("10020")  # the 10050 within the first minute was not sampled
-    assert bk.max_drawdown == D("30")
-    assert bk.drawdown() == D("30")
+    # the peak and drawdown see every mark price, as the RiskManager's limit does
+    assert bk.peak_equity == D("10050")  # within the first minute: on no curve point
+    assert bk.max_drawdown == D("60")  # 10050 -> 9990
+    assert bk.drawdown() == D("60")
+
+
+def test_peak_equity_and_max_drawdown_are_net_of_transfers():
+    """As the drawdown limit measures (equity - transfers): 10000 USDT, long 1 BTC at 60000.
+    Mark 60100: equity 10100, the peak. Withdraw 2000: equity 8100, net 10100, no drawdown.
+    Mark 60090: net 10090, drawdown 10. Deposit 5000: equity 13090, net still 10090."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "1.000", "60000.0", fee="0")
+    bk.mark(_mark("60100.0", T0 + 1_000))
+    for t, wallet, reason in ((T0 + 2_000, "8000", "WITHDRAW"), (T0 + 4_000, "13000", "DEPOSIT")):
+        if reason == "DEPOSIT":
+            bk.mark(_mark("60090.0", T0 + 3_000))
+        bk.apply(
+            BalanceChanged(
+                event_time_ms=t,
+                recv_time_ms=t,
+                balance=Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(0)),
+                reason=reason,
+            )
+        )
+
+    summary = bk.summary()
+    assert (summary.equity, summary.transfers) == (D("13090"), D("3000"))
+    assert (summary.peak_equity, summary.max_drawdown) == (D("10100"), D("10"))
+    assert bk.drawdown() == D("10")
+    assert "peak equity net of transfers: 10100.00000000 USDT" in summary.lines()[5]
 
 
 def test_equity_curve_is_a_bounded_ring():
