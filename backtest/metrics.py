@@ -11,9 +11,10 @@ a report, not a ledger). Conventions, each stated once here:
 - drawdown at a sample = 1 - equity / running peak; max drawdown duration = the longest time
   (ms) from a peak to the first sample back at or above it (or to the end if never);
 - Calmar = annualized return / max drawdown;
-- a closed trade = a fill that realizes PnL (it reduces or flips a position); its result is
-  realized_pnl - that fill's commission. Win rate, profit factor (gross wins / gross losses)
-  and expectancy (mean result) are over closed trades;
+- a closed trade = a fill that reduces or flips a position (`FillRow.closes`; without it, a
+  fill with a non-zero realized_pnl); its result is realized_pnl - that fill's commission. A
+  close at the entry price realizes 0 and is a trade that lost its fees. Win rate, profit
+  factor (gross wins / gross losses) and expectancy (mean result) are over closed trades;
 - a trade's PnL for the Monte Carlo bootstrap (`trade_pnls`) = a closing fill's realized_pnl
   minus every commission paid since the previous closing fill (this one included), so the
   trades' PnLs add up to the wallet's change over the closed trades;
@@ -45,6 +46,18 @@ class FillRow:
     qty: float
     commission: float
     realized_pnl: float
+    closes: bool | None = None  # reduces or flips the position; None: realized_pnl != 0
+
+    @property
+    def is_close(self) -> bool:
+        return self.realized_pnl != 0 if self.closes is None else self.closes
+
+
+def closes_position(buy: bool, qty: Any, position_after: Any) -> bool:
+    """Whether a fill of `qty` contracts (BUY or not) that left `position_after` (signed)
+    reduced or flipped the position it met: that position was on the other side."""
+    before = position_after - qty if buy else position_after + qty
+    return bool(before != 0 and (before > 0) != buy)
 
 
 def returns(equity: Sequence[float]) -> list[float]:
@@ -189,7 +202,7 @@ def calmar(ann_return: float | None, max_dd: float) -> float | None:
 
 
 def closed_trade_results(fills: Sequence[FillRow]) -> list[float]:
-    return [f.realized_pnl - f.commission for f in fills if f.realized_pnl != 0]
+    return [f.realized_pnl - f.commission for f in fills if f.is_close]
 
 
 def trade_pnls(fills: Sequence[FillRow]) -> list[float]:
@@ -198,7 +211,7 @@ def trade_pnls(fills: Sequence[FillRow]) -> list[float]:
     fees = 0.0
     for f in fills:
         fees += f.commission
-        if f.realized_pnl != 0:
+        if f.is_close:
             out.append(f.realized_pnl - fees)
             fees = 0.0
     return out

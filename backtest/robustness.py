@@ -378,7 +378,12 @@ def monte_carlo(
     )
     fills = [
         metrics.FillRow(
-            f.time_ms, float(f.price), float(f.qty), float(f.commission), float(f.realized_pnl)
+            f.time_ms,
+            float(f.price),
+            float(f.qty),
+            float(f.commission),
+            float(f.realized_pnl),
+            metrics.closes_position(str(f.side) == "BUY", f.qty, f.position_after),
         )
         for f in base.journal.fills
     ]

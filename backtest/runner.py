@@ -590,7 +590,12 @@ def _run(
     funding = float(rig.book.funding)
     fill_rows = [
         metrics.FillRow(
-            f.time_ms, float(f.price), float(f.qty), float(f.commission), float(f.realized_pnl)
+            f.time_ms,
+            float(f.price),
+            float(f.qty),
+            float(f.commission),
+            float(f.realized_pnl),
+            metrics.closes_position(str(f.side) == "BUY", f.qty, f.position_after),
         )
         for f in rig.journal.fills
     ]

@@ -10,9 +10,13 @@ last Decimal digit:
   8 decimals; the entry stays; flat resets it to 0; a flip closes the old position and opens
   the remainder at the fill price;
 - wallet = start + sum(rp) - sum(commission in the margin asset) + sum(funding)
-  (+ transfers and adopted corrections, see below);
+  (+ transfers and adopted corrections, see below); a fee paid in another asset (BNB) is
+  counted in the fee totals, and that asset's wallet is the one the exchange last reported;
 - unrealized PnL = qty * (mark - entry), mark = the last MarkPrice, else the last trade, else
   the book-ticker mid; equity = wallet + unrealized PnL.
+- peak equity and max drawdown are of equity net of transfers (equity - transfers), as the
+  RiskManager's drawdown limit measures it (a deposit is no gain to draw down from, a
+  withdrawal no loss), sampled at every mark price and every booked event.
 
 The exchange is the authority. Each fill's own `rp` is compared with ours; every
 `BalanceChanged`, `PositionChanged` and `VenueSnapshot` is compared with what we computed, and
@@ -33,8 +37,8 @@ Bad input changes nothing: an event for a symbol without an instrument, a fill o
 of an order the daemon never sent (except the exchange's own liquidation orders) are logged
 and counted in `rejected_events`. Fills are applied once per (symbol, trade id).
 
-`mark()` runs on every market-data item: it stores a reference and compares one integer; it
-samples equity (peak, drawdown, one curve point per minute) only when a minute boundary passes.
+`mark()` runs on every market-data item: it stores a reference and compares one integer. A
+mark price also samples the peak and drawdown; the equity curve gets one point per minute.
 """
 
 import logging
@@ -207,8 +211,8 @@ class BookSummary:
     wallet: Decimal
     unrealized_pnl: Decimal
     equity: Decimal
-    peak_equity: Decimal
-    max_drawdown: Decimal
+    peak_equity: Decimal  # highest equity net of transfers (equity - transfers), USDT
+    max_drawdown: Decimal  # largest fall of equity net of transfers from its peak, USDT
     positions: tuple[Position, ...]  # non-flat
     differences: int
     rejected_events: int
@@ -228,8 +232,8 @@ class BookSummary:
             f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
             f"wallet: {_shown(self.wallet)} USDT, unrealized: {_shown(self.unrealized_pnl)} USDT, "
             f"equity: {_shown(self.equity)} USDT",
-            f"peak equity: {_shown(self.peak_equity)} USDT, "
-            f"max drawdown: {_shown(self.max_drawdown)} USDT",
+            f"transfers: {_shown(self.transfers)} USDT, peak equity net of transfers: "
+            f"{_shown(self.peak_equity)} USDT, max drawdown: {_shown(self.max_drawdown)} USDT",
             f"final position: {positions}",
             f"differences with the exchange: {self.differences}, "
             f"rejected events: {self.rejected_events}",
@@ -323,7 +327,7 @@ class BookKeeper:
         self.funding = ZERO
         self.transfers = ZERO  # USDT in (+) and out (-): another asset's moves are not counted
         self.adjustments = ZERO  # USDT corrections adopted from the exchange
-        self.peak_equity: Decimal | None = None
+        self.peak_equity: Decimal | None = None  # net of transfers (equity - transfers)
         self.max_drawdown = ZERO
         # things that went wrong, each also logged
         self.differences = 0
@@ -474,10 +478,10 @@ class BookKeeper:
         return [self.position(s) for s in self._books]
 
     def drawdown(self) -> Decimal:
-        """Peak equity minus equity now (>= 0), USDT."""
-        equity = self.equity()
-        peak = self.peak_equity if self.peak_equity is not None else equity
-        return max(ZERO, peak - equity)
+        """Peak equity minus equity now (>= 0), both net of transfers, USDT."""
+        net = self.equity() - self.transfers
+        peak = self.peak_equity if self.peak_equity is not None else net
+        return max(ZERO, peak - net)
 
     def pnl_today(self, now_ms: int) -> Decimal:
         """Wallet change since 00:00 UTC of `now_ms` without transfers: realized PnL - fees +
@@ -504,6 +508,7 @@ class BookKeeper:
 
     def summary(self) -> BookSummary:
         equity = self.equity()
+        net = equity - self.transfers
         return BookSummary(
             orders_submitted=self.orders_submitted,
             orders_by_status=dict(self.orders_by_status),
@@ -519,7 +524,7 @@ class BookKeeper:
             wallet=self.wallet(),
             unrealized_pnl=self.unrealized_pnl(),
             equity=equity,
-            peak_equity=max(self.peak_equity, equity) if self.peak_equity is not None else equity,
+            peak_equity=max(self.peak_equity, net) if self.peak_equity is not None else net,
             max_drawdown=self.max_drawdown,
             positions=tuple(p for p in self.positions() if p.qty),
             differences=self.differences,
@@ -548,6 +553,8 @@ class BookKeeper:
             self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
             self._revalue()
+            if self._wallet_known:
+                self._sample()  # the peak and drawdown at every mark, as the limits see them
         else:
             if book.mark is None and book.last is None:
                 self._version += 1
@@ -570,13 +577,14 @@ class BookKeeper:
             curve.append((minute, equity))
 
     def _sample(self) -> Decimal:
-        """Update peak equity and max drawdown; return equity now."""
+        """Update peak equity and max drawdown (net of transfers); return equity now."""
         equity = self.equity()
+        net = equity - self.transfers
         peak = self.peak_equity
-        if peak is None or equity > peak:
-            self.peak_equity = peak = equity
-        if peak - equity > self.max_drawdown:
-            self.max_drawdown = peak - equity
+        if peak is None or net > peak:
+            self.peak_equity = peak = net
+        if peak - net > self.max_drawdown:
+            self.max_drawdown = peak - net
         return equity
 
     # --- events ------------------------------------------------------------------------------
@@ -730,8 +738,9 @@ class BookKeeper:
             book.fees += fee
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized - fee
         else:
+            # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet
+            # is the exchange's word (see _compare_balance), not computed here.
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
-            wallets[fee_asset] = wallets.get(fee_asset, ZERO) - fee
         if late:
             self._day_base += wallets[self.asset] - wallet_before
         book.fills += 1
@@ -822,10 +831,16 @@ class BookKeeper:
         asset = b.asset
         theirs = b.wallet_balance
         ours = self._wallets.get(asset)
-        if ours is None and asset != self.asset:
-            self._wallets[asset] = theirs  # another asset's first sighting (e.g. BNB)
+        if asset != self.asset:
+            # Another asset (BNB paying fees, a USDC transfer) is not margin here: its wallet is
+            # what the exchange last said. Computing it from fills would drift by a fee each
+            # time Binance's ACCOUNT_UPDATE comes before the fill it reports, and a fee taken
+            # before the asset's first sighting would leave a wallet below zero.
+            self._wallets[asset] = theirs
+            if reason in TRANSFER_REASONS and ours is not None and ours != theirs:
+                log.info("books: %s %s %s", reason.lower(), theirs - ours, asset)
             return None
-        if asset == self.asset and not self._wallet_known:
+        if not self._wallet_known:
             self._wallets[asset] = theirs
             self.starting_balances.setdefault(asset, theirs)
             self._wallet_known = True
@@ -846,17 +861,15 @@ class BookKeeper:
         if ours == theirs:
             return None
         diff = theirs - (ours or ZERO)
-        if asset == self.asset:
-            self._roll_day(time_ms)
+        self._roll_day(time_ms)
         self._wallets[asset] = theirs
         self._wallet_ms = max(self._wallet_ms, time_ms)
         sentence = None
-        if asset == self.asset and reason == FUNDING_REASON:
+        if reason == FUNDING_REASON:
             self.funding += diff
             self._funding_times.append(time_ms)
         elif reason in TRANSFER_REASONS:
-            if asset == self.asset:  # the totals are USDT: another asset's move is not one
-                self.transfers += diff
+            self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
         elif reason == START_SNAPSHOT and asset == self.asset:
             # While no daemon ran: its fills and funding were recovered before this snapshot,
@@ -871,15 +884,13 @@ class BookKeeper:
             )
             self._difference(sentence)
         else:
-            if asset == self.asset:
-                self.adjustments += diff
+            self.adjustments += diff
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
             )
             self._difference(sentence)
-        if asset == self.asset:
-            self._sample()
+        self._sample()
         return sentence
 
     def _on_position(self, event: PositionChanged) -> None:
@@ -1046,7 +1057,7 @@ class BookKeeper:
                     o.client_order_id,
                     o.symbol,
                 )
-        peak = journal.peak_equity()
+        peak = journal.peak_net_equity()
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
         self._version += 1  # what the replay cached is of a half-restored state

@@ -19,7 +19,7 @@ from typing import Any
 from core.enums import AlgoStatus, OrderType, Side, TimeInForce, WorkingType
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.engine import Engine, check_client_id
-from exchange_sim.engine.fmt import ZERO, f8, flex
+from exchange_sim.engine.fmt import ZERO, f8, flex, t8
 from exchange_sim.engine.margin import (
     bracket_for,
     liquidation_price,
@@ -546,31 +546,31 @@ class WireAdapter:
         available = max(ZERO, t.available)
         withdraw = max(ZERO, min(acct.wallet, available))
         totals = {
-            "totalInitialMargin": f8(initial),
-            "totalMaintMargin": f8(t.maint),
+            "totalInitialMargin": t8(initial),
+            "totalMaintMargin": t8(t.maint),
             "totalWalletBalance": f8(acct.wallet),
-            "totalUnrealizedProfit": f8(t.upnl),
-            "totalMarginBalance": f8(t.margin_balance),
-            "totalPositionInitialMargin": f8(t.position_im),
-            "totalOpenOrderInitialMargin": f8(t.open_order_im),
+            "totalUnrealizedProfit": t8(t.upnl),
+            "totalMarginBalance": t8(t.margin_balance),
+            "totalPositionInitialMargin": t8(t.position_im),
+            "totalOpenOrderInitialMargin": t8(t.open_order_im),
             "totalCrossWalletBalance": f8(acct.wallet),
-            "totalCrossUnPnl": f8(t.upnl),
-            "availableBalance": f8(available),
-            "maxWithdrawAmount": f8(withdraw),
+            "totalCrossUnPnl": t8(t.upnl),
+            "availableBalance": t8(available),
+            "maxWithdrawAmount": t8(withdraw),
         }
         asset: dict[str, Any] = {
             "asset": "USDT",
             "walletBalance": f8(acct.wallet),
-            "unrealizedProfit": f8(t.upnl),
-            "marginBalance": f8(t.margin_balance),
-            "maintMargin": f8(t.maint),
-            "initialMargin": f8(initial),
-            "positionInitialMargin": f8(t.position_im),
-            "openOrderInitialMargin": f8(t.open_order_im),
+            "unrealizedProfit": t8(t.upnl),
+            "marginBalance": t8(t.margin_balance),
+            "maintMargin": t8(t.maint),
+            "initialMargin": t8(initial),
+            "positionInitialMargin": t8(t.position_im),
+            "openOrderInitialMargin": t8(t.open_order_im),
             "crossWalletBalance": f8(acct.wallet),
-            "crossUnPnl": f8(t.upnl),
-            "availableBalance": f8(available),
-            "maxWithdrawAmount": f8(withdraw),
+            "crossUnPnl": t8(t.upnl),
+            "availableBalance": t8(available),
+            "maxWithdrawAmount": t8(withdraw),
         }
         if version == 2:
             asset["marginAvailable"] = True
@@ -605,22 +605,22 @@ class WireAdapter:
                 "symbol": symbol,
                 "positionSide": "BOTH",
                 "positionAmt": inst.format_qty(v.amt),
-                "unrealizedProfit": f8(v.upnl),
+                "unrealizedProfit": t8(v.upnl),
                 "isolatedMargin": "0",
-                "notional": f8(v.notional),
+                "notional": t8(v.notional),
                 "isolatedWallet": "0",
-                "initialMargin": f8(v.im + v.oo_im),
-                "maintMargin": f8(v.mm),
+                "initialMargin": t8(v.im + v.oo_im),
+                "maintMargin": t8(v.mm),
                 "updateTime": update,
             }
         lev = self._ledger.leverage(acct, symbol)
         return {
             "symbol": symbol,
-            "initialMargin": f8(v.im + v.oo_im),
-            "maintMargin": f8(v.mm),
-            "unrealizedProfit": f8(v.upnl),
-            "positionInitialMargin": f8(v.im),
-            "openOrderInitialMargin": f8(v.oo_im),
+            "initialMargin": t8(v.im + v.oo_im),
+            "maintMargin": t8(v.mm),
+            "unrealizedProfit": t8(v.upnl),
+            "positionInitialMargin": t8(v.im),
+            "openOrderInitialMargin": t8(v.oo_im),
             "leverage": str(lev),
             "isolated": acct.margin_type.get(symbol, "CROSSED") == "ISOLATED",
             "entryPrice": flex(v.entry, inst.price_decimals),
@@ -645,9 +645,9 @@ class WireAdapter:
                 "asset": "USDT",
                 "balance": f8(acct.wallet),
                 "crossWalletBalance": f8(acct.wallet),
-                "crossUnPnl": f8(t.upnl),
-                "availableBalance": f8(available),
-                "maxWithdrawAmount": f8(max(ZERO, min(acct.wallet, available))),
+                "crossUnPnl": t8(t.upnl),
+                "availableBalance": t8(available),
+                "maxWithdrawAmount": t8(max(ZERO, min(acct.wallet, available))),
                 "marginAvailable": True,
                 "updateTime": acct.update_time,
             }
@@ -681,20 +681,20 @@ class WireAdapter:
             "entryPrice": flex(v.entry, inst.price_decimals),
             "breakEvenPrice": flex(bep, inst.price_decimals),
             "markPrice": f8(v.mark),
-            "unRealizedProfit": f8(v.upnl),
-            "liquidationPrice": f8(v.liq) if v.liq else "0",
+            "unRealizedProfit": t8(v.upnl),
+            "liquidationPrice": t8(v.liq) if v.liq else "0",
             "isolatedMargin": "0",
-            "notional": f8(v.notional),
+            "notional": t8(v.notional),
         }
         if version == 3:
             row.update(
                 {
                     "marginAsset": "USDT",
                     "isolatedWallet": "0",
-                    "initialMargin": f8(v.im + v.oo_im),
-                    "maintMargin": f8(v.mm),
-                    "positionInitialMargin": f8(v.im),
-                    "openOrderInitialMargin": f8(v.oo_im),
+                    "initialMargin": t8(v.im + v.oo_im),
+                    "maintMargin": t8(v.mm),
+                    "positionInitialMargin": t8(v.im),
+                    "openOrderInitialMargin": t8(v.oo_im),
                     "adl": 0 if not v.amt else 1,
                     "bidNotional": wire.plain(v.bid),
                     "askNotional": wire.plain(v.ask),

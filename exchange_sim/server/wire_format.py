@@ -21,7 +21,7 @@ from exchange_sim.engine.events import (
     OrderUpdate,
     TradeLite,
 )
-from exchange_sim.engine.fmt import ZERO, f8, flex, plain, q8
+from exchange_sim.engine.fmt import ZERO, f8, flex, plain, q8, t8
 from exchange_sim.engine.state import Algo, Order, Position
 
 
@@ -178,7 +178,7 @@ def position_entry(
         "ep": flex(pos.entry, inst.price_decimals),
         "bep": flex(break_even(pos, taker_fee), inst.price_decimals),
         "cr": plain(q8(pos.realized)),
-        "up": f8(upnl),
+        "up": t8(upnl),
         "mt": "isolated" if margin_type == "ISOLATED" else "cross",
         "iw": "0",
         "ps": "BOTH",
@@ -315,8 +315,8 @@ def margin_call(ev: MarginCall, books: Mapping[str, SymbolBook]) -> dict[str, An
             "mt": r.margin_type,
             "iw": "0",
             "mp": f8(r.mark),
-            "up": f8(r.upnl),
-            "mm": f8(r.maint),
+            "up": t8(r.upnl),
+            "mm": t8(r.maint),
         }
         for r in ev.rows
     ]

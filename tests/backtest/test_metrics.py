@@ -56,6 +56,35 @@ def test_trade_statistics():
     assert m.profit_factor([1.0]) is None and m.win_rate([]) is None
 
 
+def test_a_close_at_the_entry_price_is_a_closed_trade_that_lost_its_fees():
+    """Long 1 at 100 (fee 0.05), closed at 100: rp 0, fee 0.05 -> result -0.05, the trade
+    -0.1 with its opening fee. Then long 1 at 100 (fee 0.05), closed at 110: rp 10, fee
+    0.055 -> result 9.945, the trade 10 - 0.105 = 9.895. Two trades, one won."""
+    fills = [
+        m.FillRow(1, 100.0, 1.0, 0.05, 0.0, m.closes_position(True, 1, 1)),
+        m.FillRow(2, 100.0, 1.0, 0.05, 0.0, m.closes_position(False, 1, 0)),
+        m.FillRow(3, 100.0, 1.0, 0.05, 0.0, m.closes_position(True, 1, 1)),
+        m.FillRow(4, 110.0, 1.0, 0.055, 10.0, m.closes_position(False, 1, 0)),
+    ]
+
+    results = m.closed_trade_results(fills)
+
+    assert results == pytest.approx([-0.05, 9.945])
+    assert m.trade_pnls(fills) == pytest.approx([-0.1, 9.895])
+    assert m.win_rate(results) == 0.5
+    summary = m.summarize(
+        times_ms=[0, 1], equity=[1000.0, 1009.795], positions=[0.0, 0.0], fills=fills
+    )
+    assert summary.closed_trades == 2
+
+
+def test_closes_position_is_a_fill_against_the_position_it_met():
+    assert m.closes_position(True, 1, 0)  # BUY 1 closed a short of 1
+    assert m.closes_position(False, 2, -1)  # SELL 2 flipped a long of 1
+    assert not m.closes_position(True, 1, 1)  # BUY 1 opened from flat
+    assert not m.closes_position(False, 1, -2)  # SELL 1 added to a short of 1
+
+
 def test_summary_has_no_inf_or_nan_on_a_flat_curve():
     s = m.summarize(times_ms=[0, 60_000], equity=[100.0, 100.0], positions=[0.0, 0.0], fills=[])
     assert s.total_return == 0 and s.sharpe is None and s.calmar is None and s.fills == 0

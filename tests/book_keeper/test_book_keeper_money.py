@@ -138,8 +138,46 @@ def test_commission_in_another_asset_is_not_taken_from_the_usdt_wallet():
     trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB")
 
     assert bk.wallet() == D("10000")
-    assert bk.wallet("BNB") == D("-0.0005")
+    assert "BNB" not in bk._wallets  # unknown until the exchange says it: never below zero
     assert bk.summary().fees == {"BNB": D("0.0005")}
+
+
+def _balance(asset: str, wallet: str, reason: str, t: int) -> BalanceChanged:
+    return BalanceChanged(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balance=Balance(asset=asset, wallet_balance=D(wallet), available_balance=D(0)),
+        reason=reason,
+    )
+
+
+def test_bnb_fee_updates_ahead_of_their_fills_are_neither_differences_nor_charged_twice():
+    """Binance may send a fill's ACCOUNT_UPDATE before its ORDER_TRADE_UPDATE. BNB 0.5, two
+    fills each paying 0.0005 BNB, each announced first: BNB 0.5 -> 0.4995 -> 0.4990 (the
+    exchange's), not 0.4990 / 0.4985 (the fee taken again after the update had it)."""
+    bk = book()
+    bk.apply(_balance("BNB", "0.5", "DEPOSIT", T0))
+
+    bk.apply(_balance("BNB", "0.4995", "ORDER", T0 + 5))
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB", t=T0 + 5)
+    assert bk.wallet("BNB") == D("0.4995")
+    bk.apply(_balance("BNB", "0.4990", "ORDER", T0 + 10))
+    trade_fill(bk, "t-2", 2, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB", t=T0 + 10)
+
+    assert bk.wallet("BNB") == D("0.4990")
+    assert bk.wallet() == D("10000")  # the USDT wallet paid no fee
+    assert bk.summary().fees == {"BNB": D("0.0010")}
+    assert (bk.differences, bk.adjustments) == (0, 0)
+
+
+def test_first_bnb_balance_after_a_bnb_fee_is_not_a_difference():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.0005", asset="BNB")
+
+    bk.apply(_balance("BNB", "0.4995", "ORDER", T0 + 1))
+
+    assert bk.wallet("BNB") == D("0.4995")
+    assert bk.differences == 0
 
 
 def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
@@ -287,9 +325,36 @@ def test_equity_curve_keeps_one_point_per_minute_and_tracks_peak_and_drawdown():
         (minute + 60_000, D("10020")),
         (minute + 120_000, D("9990")),
     ]
-    assert bk.peak_equity == D("10020")  # the 10050 within the first minute was not sampled
-    assert bk.max_drawdown == D("30")
-    assert bk.drawdown() == D("30")
+    # the peak and drawdown see every mark price, as the RiskManager's limit does
+    assert bk.peak_equity == D("10050")  # within the first minute: on no curve point
+    assert bk.max_drawdown == D("60")  # 10050 -> 9990
+    assert bk.drawdown() == D("60")
+
+
+def test_peak_equity_and_max_drawdown_are_net_of_transfers():
+    """As the drawdown limit measures (equity - transfers): 10000 USDT, long 1 BTC at 60000.
+    Mark 60100: equity 10100, the peak. Withdraw 2000: equity 8100, net 10100, no drawdown.
+    Mark 60090: net 10090, drawdown 10. Deposit 5000: equity 13090, net still 10090."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "1.000", "60000.0", fee="0")
+    bk.mark(_mark("60100.0", T0 + 1_000))
+    for t, wallet, reason in ((T0 + 2_000, "8000", "WITHDRAW"), (T0 + 4_000, "13000", "DEPOSIT")):
+        if reason == "DEPOSIT":
+            bk.mark(_mark("60090.0", T0 + 3_000))
+        bk.apply(
+            BalanceChanged(
+                event_time_ms=t,
+                recv_time_ms=t,
+                balance=Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(0)),
+                reason=reason,
+            )
+        )
+
+    summary = bk.summary()
+    assert (summary.equity, summary.transfers) == (D("13090"), D("3000"))
+    assert (summary.peak_equity, summary.max_drawdown) == (D("10100"), D("10"))
+    assert bk.drawdown() == D("10")
+    assert "peak equity net of transfers: 10100.00000000 USDT" in summary.lines()[5]
 
 
 def test_equity_curve_is_a_bounded_ring():

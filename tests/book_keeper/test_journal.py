@@ -372,7 +372,7 @@ def test_the_drawdown_peak_is_net_of_the_transfers_made_by_each_snapshot(journal
         transfers=D("3000"),
     )
 
-    assert journal.peak_equity() == D("13090")  # the account's own peak, for the summary
+    assert journal.peak_equity() == D("13090")  # the raw peak, deposits included
     assert journal.peak_net_equity() == D("10100")
     assert journal.peak_net_equity(T0 + 60_000) == D("10100")  # 8,100 + 2,000
     assert journal.peak_net_equity(T0 + 120_000) == D("10090")

@@ -190,3 +190,22 @@ def test_restore_takes_the_peak_equity_from_the_balance_snapshots(tmp_path):
         restored.restore(journal)
 
     assert restored.peak_equity == D("10012.5")
+
+
+def test_restore_takes_the_peak_equity_net_of_the_transfers_of_each_snapshot(tmp_path):
+    """A snapshot of 12,012.5 after a 2,000 deposit is a net 10,012.5: the summary's peak
+    (as the drawdown limit's) is not raised by money moved in."""
+    with SqliteJournal(tmp_path) as journal:
+        _trade_session(journal, book(start=None))
+        journal.snapshot(
+            time_ms=T0,
+            equity=D("12012.5"),
+            wallet=D("12000"),
+            unrealized_pnl=D("12.5"),
+            transfers=D("2000"),
+        )
+    restored = book(start=None)
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert restored.peak_equity == D("10012.5")

@@ -42,9 +42,36 @@ def test_docs_worked_example_account_and_position_numbers():
     [risk] = ex.position_risk("alice", {"symbol": "BTCUSDT"})
     assert risk["entryPrice"] == "67000.04"
     assert risk["breakEvenPrice"] == "67033.54002"  # 67000.04 * 1.0005
-    # (0.25*67000.04 - 9991.624995) / (0.25*(1-0.004)) = 27142.10845381...
-    assert risk["liquidationPrice"] == "27142.10845382"
+    # (0.25*67000.04 - 9991.624995) / (0.25*(1-0.004)) = 27142.108453815..., cut to 8
+    # decimals as in the reference's example (section 7.4), not rounded up
+    assert risk["liquidationPrice"] == "27142.10845381"
     assert risk["notional"] == "16750.76000000"
+
+
+def test_mark_derived_amounts_are_cut_to_8_decimals_as_in_the_real_position_risk():
+    """The real GET /fapi/v3/positionRisk of 2024-07-28 (ccxt fixture in shared/data): 0.009
+    BTC long at 67445.9, mark 67502.68519858, 80x, MMR 0.004. Exact values:
+    unrealized 0.009 * 56.78519858 = 0.51106678722, notional 607.52416678722, maintenance
+    607.52416678722 * 0.004 = 2.43009666714888, initial 607.52416678722 / 80 =
+    7.59405208484025: Binance prints 0.51106678, 607.52416678, 2.43009666, 7.59405208."""
+    ex, _ = make_exchange(mark="67445.9", bid="67445.8", ask="67445.9", qty="1.000")
+    ex.change_leverage("alice", {"symbol": "BTCUSDT", "leverage": "80"})
+    ex.new_order("alice", market("BUY", "0.009"))
+    ex.on_mark_price("BTCUSDT", D("67502.68519858"), D("67502.68519858"), D("0"), T0 + 1, T0 + 1)
+
+    [risk] = ex.position_risk("alice", {"symbol": "BTCUSDT"})
+
+    real = {
+        "entryPrice": "67445.9",
+        "breakEvenPrice": "67479.62295",
+        "markPrice": "67502.68519858",
+        "unRealizedProfit": "0.51106678",
+        "notional": "607.52416678",
+        "initialMargin": "7.59405208",
+        "maintMargin": "2.43009666",
+    }
+    assert {k: risk[k] for k in real} == real
+    assert ex.account("alice", {})["totalUnrealizedProfit"] == "0.51106678"
 
 
 def test_liquidation_check_values_equal_the_account_totals():

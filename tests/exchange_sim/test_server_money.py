@@ -17,7 +17,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -38,6 +38,12 @@ def d(value: Any) -> Decimal:
 
 def q8(value: Decimal) -> Decimal:
     return value.quantize(E8, rounding=ROUND_HALF_UP)
+
+
+def cut8(value: Decimal) -> Decimal:
+    """How Binance prints amounts derived from the mark price: cut to 8 decimals (the
+    reference's section 7.4 example, the real positionRisk capture of 2024-07-28)."""
+    return value.quantize(E8, rounding=ROUND_DOWN)
 
 
 async def _marks_through(ws, until_ms: int) -> list[dict]:
@@ -398,7 +404,7 @@ async def test_liquidation_price_is_the_section_11_4_formula(
     printed = d(leveraged_long.position["liquidationPrice"])
 
     assert d(leveraged_long.position["positionAmt"]) == LIQ_QTY
-    assert printed == q8(expected)
+    assert printed == cut8(expected)
     assert 0 < printed < d(leveraged_long.position["entryPrice"])
 
 
