@@ -66,12 +66,13 @@ from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
+from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
-from trading_engine.market_recorder import MarketRecorder, session_header
+from trading_engine.market_recorder import MarketRecorder, session_files, session_header
 
 log = logging.getLogger("daemon")
 
@@ -207,6 +208,7 @@ class Daemon:
             raise DaemonError(
                 f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
             ) from None
+        self._prune_earlier_runs()
         if moved is None:
             return
         log.info("the last run's journal moved to %s", moved)
@@ -219,6 +221,18 @@ class Daemon:
             self._print(
                 "the journal in journal_dir was a local demo run's (the embedded exchange's "
                 f"account, not this one): moved to {moved}"
+            )
+
+    def _prune_earlier_runs(self) -> None:
+        """`[retention] earlier_runs`: the oldest archived runs go."""
+        s = self.settings
+        dropped = keep_newest(earlier_runs(Path(s.journal_dir)), s.retention.earlier_runs)
+        if dropped:
+            log.info(
+                "retention.earlier_runs = %d: deleted %d older run(s) from %s",
+                s.retention.earlier_runs,
+                len(dropped),
+                Path(s.journal_dir) / EARLIER_RUNS,
             )
 
     def _endpoint_hint(self) -> str:
@@ -314,7 +328,9 @@ class Daemon:
         if s.strategy.name == "logistic_regression" and s.strategy.log_features:
             from model.live import FeatureLog
 
-            feature_log = FeatureLog(journal_dir / "features.csv")  # a writer thread
+            feature_log = FeatureLog(  # a writer thread
+                journal_dir / "features.csv", max_bytes=s.retention.features_csv_mb * 1_000_000
+            )
             self._closers.append(feature_log.close)
             sink["feature_sink"] = feature_log
         try:
@@ -401,6 +417,8 @@ class Daemon:
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
+            # The audit replays the newest session: older ones of an attached journal go.
+            keep_newest(session_files(journal_dir), s.retention.market_sessions)
         self._restore_trading_state(state_changes, risk, exec_manager)
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
@@ -777,6 +795,7 @@ _RUN_FILES = (
     "stream",
     "market",
     "features.csv",
+    "features.csv.1",
     "summary.json",
 )
 
@@ -813,6 +832,20 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
             "journal_dir (or move that journal away to start afresh)"
         )
     return archive_earlier_run(journal_dir, now_ms)
+
+
+def earlier_runs(journal_dir: Path) -> list[Path]:
+    """The archived runs in `<journal_dir>/earlier/`, oldest first (by their UTC stamp, then
+    the `-n` of a second run in the same second)."""
+    folder = journal_dir / EARLIER_RUNS
+    if not folder.is_dir():
+        return []
+
+    def when(path: Path) -> tuple[str, int]:
+        stamp, _, n = path.name.partition("Z-")
+        return stamp.rstrip("Z"), int(n) if n.isdigit() else 1
+
+    return sorted((p for p in folder.iterdir() if p.is_dir()), key=when)
 
 
 def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:

@@ -215,12 +215,16 @@ def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_tra
     first run's last id as already seen (no trade for as long as the first run had lasted)."""
     first = [sys.executable, str(ROOT / "app.py"), "--duration", "8"]
     (tmp_path / "fast.toml").write_text("[local]\nspeed = 30\n")
-    (tmp_path / "slow.toml").write_text("[execution]\nheartbeat_s = 3\n")
+    # ... and keeps one earlier run (`[retention]`): an older one already there goes.
+    (tmp_path / "slow.toml").write_text(
+        "[execution]\nheartbeat_s = 3\n[retention]\nearlier_runs = 1\n"
+    )
     run = subprocess.run(
         [*first, "--config", "fast.toml"], cwd=tmp_path, capture_output=True, text=True, timeout=90
     )
     assert run.returncode == 0, run.stderr[-2000:]
     first_id = json.loads((tmp_path / "journal/stream/BTCUSDT.aggtrade.json").read_text())
+    (tmp_path / "journal/earlier/20250101-000000Z").mkdir(parents=True)
 
     again = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "--duration", "12", "--config", "slow.toml"],
