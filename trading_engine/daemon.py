@@ -666,8 +666,10 @@ class Daemon:
             "realized_pnl_today": _money(st.realized_pnl_today),
             "positions": {sym: f"{qty:f}" for sym, qty in st.positions.items()},
             "open_orders": st.open_orders,
-            "orders_submitted": st.counters.submitted,
+            "orders_submitted": st.counters.submitted,  # this run
             "fills": st.counters.fills,
+            "orders_submitted_total": parts.book.orders_submitted,  # the whole journal
+            "fills_total": parts.book.fill_count,
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "streams_down": dict(self.streams_down),

@@ -65,6 +65,11 @@ def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert stopped.stdout.startswith("daemon: stopped ")
     assert ": SIGTERM, exit status 0" in stopped.stdout.splitlines()[0]
+    # this run's counts and the journal's, each labeled (they differ after a restart)
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert stopped.stdout.splitlines()[-1].endswith(
+        f"; whole journal: orders {summary['orders_submitted']}, fills {summary['fills']}"
+    ), stopped.stdout
 
 
 def test_keep_orders_leaves_them_on_the_exchange(tmp_path):
