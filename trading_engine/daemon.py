@@ -80,6 +80,7 @@ SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
 STARTUP_CANCEL_S = 1.0  # a start-up abandoned for a stop: its unwinding, at most
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class DaemonError(Exception):
@@ -142,8 +143,10 @@ class Daemon:
     async def run(self) -> int:
         """Run until stopped; returns the process exit status."""
         loop = asyncio.get_running_loop()
-        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-            loop.add_signal_handler(sig, self.request_stop, name)
+        # SIGHUP: the terminal of an ssh session went away; stopped as cleanly as SIGTERM
+        # (by default it killed the daemon with its orders working and no summary).
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
         try:
             try:
@@ -176,7 +179,7 @@ class Daemon:
             log.info("stopping: %s", self._stop_reason)
             return await self._shutdown()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            for sig in (*_STOP_SIGNALS, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             await self._close_all()
 
@@ -681,7 +684,9 @@ class Daemon:
             log.warning("status file not written: %s", exc)
 
     def _print(self, line: str) -> None:
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        """A line on stdout, if there still is one: a closed pipe, or the terminal of a dropped
+        ssh session (EIO), must not end the heartbeat that keeps status.json fresh."""
+        with contextlib.suppress(OSError, ValueError):
             print(line, file=self.out, flush=True)
 
     def _tell(self, line: str, level: int = logging.INFO) -> None:
