@@ -46,6 +46,7 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
+from runtime.flags import StoreOnce
 from runtime.settings import ConfigError, load_settings, risk_config
 from trading_engine.main_trading_strategy import STRATEGIES
 
@@ -195,7 +196,9 @@ def parser() -> argparse.ArgumentParser:
         description="Backtest a strategy through the daemon's ExecManager, RiskManager and "
         "BookKeeper against the in-process matching engine.",
     )
-    p.add_argument("--data", required=True, help="klines / trades CSV[.gz] or store Parquet")
+    p.add_argument(
+        "--data", action=StoreOnce, required=True, help="klines / trades CSV[.gz] or store Parquet"
+    )
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--strategy", default="sma_crossover")
     p.add_argument(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analysis._common import InputError, Parser, check_out, load_klines, pyplot, run, save
+from runtime.flags import StoreOnce
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +73,7 @@ def _main(argv: list[str] | None) -> int:
     from model import features
 
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--data", action=StoreOnce, required=True, type=Path, help="kline CSV(.gz)")
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
     ap.add_argument("--horizons", default="1,15", help="forward-return horizons in bars")

@@ -33,6 +33,7 @@ from analysis._common import (
     times,
 )
 from model.inputs import to_float_columns
+from runtime.flags import StoreOnce
 
 if TYPE_CHECKING:
     import numpy as np
@@ -178,7 +179,7 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
 
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument("--data", action=StoreOnce, required=True, type=Path, help="kline CSV(.gz)")
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
     ap.add_argument("--sma", default="20,60", help="SMA periods (comma-separated, '' for none)")

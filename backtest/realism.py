@@ -379,6 +379,10 @@ def load_book_ticker(
     paths = [Path(x.strip()) for x in str(spec).split(",") if x.strip()]
     if symbol is None:
         symbol = paths[0].name.split("-")[0].upper() if paths else ""
+    for p in paths:  # Binance names its files <SYMBOL>-um-...: another symbol's quotes
+        named = p.name.split("-")[0]  # would fail much later, on a price off the tick grid
+        if "-" in p.name and named.isalnum() and named.isupper() and named != symbol:
+            raise RealismError(f"{p.name} holds {named} quotes, not {symbol}'s")
     raw = [p for p in paths if ".jsonl" in p.name]
     csvs = [p for p in paths if p not in raw]
     for p in raw:

@@ -436,7 +436,9 @@ def _realism(config: BacktestConfig, start_ms: int, end_ms: int | None = None) -
     resolved["funding"] = source or "none"
     book = None
     if config.book_ticker:
-        book = realism.load_book_ticker(config.book_ticker, start_ms=start_ms - MINUTE_MS)
+        book = realism.load_book_ticker(
+            config.book_ticker, start_ms=start_ms - MINUTE_MS, symbol=config.symbol
+        )
     venue = VenueConfig(
         latency_ms=config.latency_ms,
         entry_latency=entry,

@@ -38,6 +38,7 @@ from typing import TextIO
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
+from runtime.flags import StoreOnce
 
 PARENT_POLL_S = 1.0
 
@@ -71,7 +72,10 @@ def _balance(text: str) -> Decimal:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="python -m exchange_sim", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", default=DEFAULT_DATASET, help="bundled data-set name or a data directory"
+        "--data",
+        action=StoreOnce,
+        default=DEFAULT_DATASET,
+        help="bundled data-set name or a data directory",
     )
     parser.add_argument(
         "--symbols", default="BTCUSDT", help="comma-separated, e.g. BTCUSDT,ETHUSDT"

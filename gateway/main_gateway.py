@@ -287,8 +287,8 @@ class LiveVenue:
             if isinstance(failure, FatalError):
                 raise failure
             raise RetryableError(
-                f"user data stream did not connect within {self.config.start_timeout_s} s"
-                + (f": {failure}" if failure else "")
+                f"user data stream at {self.stream.ws_url} did not connect within "
+                f"{self.config.start_timeout_s} s" + (f": {failure}" if failure else "")
             )
         try:
             snapshot = await self.reconcile("start")

@@ -10,7 +10,9 @@ clear message when they do not (the model would otherwise see inputs it was not 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from math import exp
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from model import features
+
+log = logging.getLogger(__name__)
 
 ARTIFACT_FORMAT = "linear-softmax/1"
 
@@ -176,30 +180,56 @@ class FeatureLog:
     self-contained: the batch features can be recomputed from exactly the bars the daemon saw.
     A restarted daemon appends its run (warm-up bars again) to the same file: a run starts
     where `open_time_ms` stops increasing.
+
+    With `max_bytes` (> 0) the file is bounded: once it reaches that size it becomes
+    `<name>.1` (replacing the one before) and a new file with a header starts, so the log
+    takes at most about twice `max_bytes` however long the daemon runs.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, max_bytes: int = 0) -> None:
         import queue
         import threading
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = self.path.open("a", encoding="utf-8", newline="")
-        if new:
-            self._fh.write(",".join(FEATURE_LOG_COLUMNS) + "\n")
-            self._fh.flush()
+        self.max_bytes = max_bytes
+        if self._full(self.path.stat().st_size if self.path.exists() else 0):
+            os.replace(self.path, self.rotated_path)
+        self._fh = self._open()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="feature-log", daemon=True)
         self._thread.start()
         self.lines = 0
 
+    @property
+    def rotated_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".1")
+
+    def _full(self, size: int) -> bool:
+        return self.max_bytes > 0 and size >= self.max_bytes
+
+    def _open(self) -> Any:
+        """Append to the log; a new (or empty) file starts with the header."""
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        fh = self.path.open("a", encoding="utf-8", newline="")
+        if new:
+            fh.write(",".join(FEATURE_LOG_COLUMNS) + "\n")
+            fh.flush()
+        return fh
+
+    def _rotate(self) -> None:
+        """Writer thread: the full file becomes `<name>.1`, a new one starts."""
+        self._fh.close()
+        os.replace(self.path, self.rotated_path)
+        self._fh = self._open()
+
     def __call__(self, bar: Any, row: Sequence[float] | None) -> None:
         self._queue.put((bar, row))
 
     def _run(self) -> None:
-        q, fh = self._queue, self._fh
+        q = self._queue
         while True:
+            fh = self._fh
             item = q.get()
             batch = [item]
             while not q.empty():
@@ -230,6 +260,14 @@ class FeatureLog:
             fh.flush()
             if stop:
                 return
+            if self._full(fh.tell()):
+                try:
+                    self._rotate()
+                except OSError as exc:  # never lose the log for its bound: keep appending
+                    log.warning("features log not rotated: %s", exc)
+                    self.max_bytes = 0
+                    if self._fh.closed:
+                        self._fh = self.path.open("a", encoding="utf-8", newline="")
 
     def close(self, timeout_s: float = 2.0) -> None:
         """Write what is queued, then close the file."""

@@ -60,6 +60,7 @@ from model import registry
 from model.features import WARMUP_BARS
 from model.inputs import write_problem
 from model.live import ModelMismatchError, load_linear_model
+from runtime.flags import StoreOnce
 
 # name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
 METRICS: dict[str, int] = {
@@ -135,7 +136,9 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="candidate model JSON file, or a registry directory (its promoted model); no training",
     )
-    p.add_argument("--data", default=None, help="1m klines file (backtest.data formats)")
+    p.add_argument(
+        "--data", action=StoreOnce, default=None, help="1m klines file (backtest.data formats)"
+    )
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--train-days", type=float, default=None, help="retrain on N days")
     p.add_argument("--eval-days", type=float, default=None, help="evaluate on the last M days")

@@ -45,6 +45,7 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
+from runtime.flags import StoreOnce
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -812,6 +813,7 @@ def _main(argv: list[str] | None) -> int:
     ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data",
+        action=StoreOnce,
         required=True,
         type=Path,
         help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "

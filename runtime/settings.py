@@ -185,6 +185,16 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How much of what the daemon writes besides the journal stays on disk (0 = no limit):
+    a daemon left running for weeks on a small VPS must not fill its disk."""
+
+    earlier_runs: int = _spec(10, "an integer >= 0 (0 = keep all)", lambda v: v >= 0)
+    market_sessions: int = _spec(10, "an integer >= 0 (0 = keep all)", lambda v: v >= 0)
+    features_csv_mb: int = _spec(100, "megabytes >= 0 (0 = never rotated)", lambda v: v >= 0)
+
+
+@dataclass(frozen=True)
 class Settings:
     mode: Mode = _spec(Mode.LOCAL, "one of local, testnet, live", _in(MODES))
     symbols: tuple[str, ...] = _spec(
@@ -200,6 +210,7 @@ class Settings:
     strategy: StrategySettings = field(default_factory=StrategySettings)
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     # Filled from the environment / .env only, never from config.toml.
     api_key: Secret | None = field(default=None, metadata={"secret": True})
     api_secret: Secret | None = field(default=None, metadata={"secret": True})
@@ -225,6 +236,7 @@ _SECTIONS = {
     "strategy": StrategySettings,
     "execution": ExecutionSettings,
     "logging": LoggingSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -454,7 +466,7 @@ def describe(settings: Settings) -> list[str]:
         lines.append("rest_url = (embedded local exchange on 127.0.0.1)")
     else:
         lines += [f"rest_url = {settings.rest_url}", f"ws_url = {settings.ws_url}"]
-    for section in ("local", "risk", "strategy", "execution", "logging"):
+    for section in ("local", "risk", "strategy", "execution", "logging", "retention"):
         if section == "local" and settings.attaches:
             continue
         obj = getattr(settings, section)

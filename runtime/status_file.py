@@ -95,7 +95,7 @@ def report(
         )
         exit_status = StatusExit.UNHEALTHY
     else:
-        up = _ago(updated - int(status.get("started_ms", updated)))
+        up = _ago(now - int(status.get("started_ms", updated)))
         head = (
             f"daemon: running, pid {status.get('pid', '?')}, up {up}; last heartbeat {ago} ago "
             f"({at})"
@@ -105,21 +105,30 @@ def report(
 
 
 def _details(s: Mapping[str, Any]) -> list[str]:
+    """The account (equity, PnL, positions) and what this run did, each figure labeled as
+    this run's or the journal's: after a restart on the same journal they differ."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
     positions = s.get("positions") or {}
     held = ", ".join(f"{sym} {qty}" for sym, qty in positions.items()) or "flat"
     lag = s.get("stream_lag_ms")
+    run = f"this run: orders sent {s.get('orders_submitted', '?')}, fills {s.get('fills', '?')}"
+    if "orders_submitted_total" in s:  # written by daemons since the figures were split
+        run += (
+            f"; whole journal: orders {s['orders_submitted_total']}, "
+            f"fills {s.get('fills_total', '?')}"
+        )
     lines = [
         f"venue: {s.get('venue', '?')}; trading {', '.join(s.get('symbols', []))} with "
         f"{s.get('strategy', '?')}; trading state {state}",
         f"equity {s.get('equity', '?')} USDT (wallet {s.get('wallet', '?')}, unrealized "
-        f"{s.get('unrealized_pnl', '?')}); realized {s.get('realized_pnl', '?')}, today "
-        f"{s.get('realized_pnl_today', '?')}",
-        f"position {held}; open orders {s.get('open_orders', '?')}; orders sent "
-        f"{s.get('orders_submitted', '?')}; fills {s.get('fills', '?')}; stream lag "
+        f"{s.get('unrealized_pnl', '?')}); realized PnL {s.get('realized_pnl', '?')} over the "
+        f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
+        "since 00:00 UTC: after fees and funding)",
+        f"position {held}; open orders {s.get('open_orders', '?')}; stream lag "
         f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
+        run,
     ]
     down = s.get("streams_down")
     if down and isinstance(down, dict):

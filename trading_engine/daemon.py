@@ -66,12 +66,13 @@ from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
+from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
-from trading_engine.market_recorder import MarketRecorder, session_header
+from trading_engine.market_recorder import MarketRecorder, session_files, session_header
 
 log = logging.getLogger("daemon")
 
@@ -79,6 +80,7 @@ SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
 STARTUP_CANCEL_S = 1.0  # a start-up abandoned for a stop: its unwinding, at most
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class DaemonError(Exception):
@@ -141,8 +143,10 @@ class Daemon:
     async def run(self) -> int:
         """Run until stopped; returns the process exit status."""
         loop = asyncio.get_running_loop()
-        for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-            loop.add_signal_handler(sig, self.request_stop, name)
+        # SIGHUP: the terminal of an ssh session went away; stopped as cleanly as SIGTERM
+        # (by default it killed the daemon with its orders working and no summary).
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
         try:
             try:
@@ -175,7 +179,7 @@ class Daemon:
             log.info("stopping: %s", self._stop_reason)
             return await self._shutdown()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            for sig in (*_STOP_SIGNALS, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             await self._close_all()
 
@@ -207,6 +211,7 @@ class Daemon:
             raise DaemonError(
                 f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
             ) from None
+        self._prune_earlier_runs()
         if moved is None:
             return
         log.info("the last run's journal moved to %s", moved)
@@ -219,6 +224,18 @@ class Daemon:
             self._print(
                 "the journal in journal_dir was a local demo run's (the embedded exchange's "
                 f"account, not this one): moved to {moved}"
+            )
+
+    def _prune_earlier_runs(self) -> None:
+        """`[retention] earlier_runs`: the oldest archived runs go."""
+        s = self.settings
+        dropped = keep_newest(earlier_runs(Path(s.journal_dir)), s.retention.earlier_runs)
+        if dropped:
+            log.info(
+                "retention.earlier_runs = %d: deleted %d older run(s) from %s",
+                s.retention.earlier_runs,
+                len(dropped),
+                Path(s.journal_dir) / EARLIER_RUNS,
             )
 
     def _endpoint_hint(self) -> str:
@@ -315,7 +332,9 @@ class Daemon:
         if s.strategy.name == "logistic_regression" and s.strategy.log_features:
             from model.live import FeatureLog
 
-            feature_log = FeatureLog(journal_dir / "features.csv")  # a writer thread
+            feature_log = FeatureLog(  # a writer thread
+                journal_dir / "features.csv", max_bytes=s.retention.features_csv_mb * 1_000_000
+            )
             self._closers.append(feature_log.close)
             sink["feature_sink"] = feature_log
         try:
@@ -402,6 +421,8 @@ class Daemon:
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
+            # The audit replays the newest session: older ones of an attached journal go.
+            keep_newest(session_files(journal_dir), s.retention.market_sessions)
         self._restore_trading_state(state_changes, risk, exec_manager)
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
@@ -649,8 +670,10 @@ class Daemon:
             "realized_pnl_today": _money(st.realized_pnl_today),
             "positions": {sym: f"{qty:f}" for sym, qty in st.positions.items()},
             "open_orders": st.open_orders,
-            "orders_submitted": st.counters.submitted,
+            "orders_submitted": st.counters.submitted,  # this run
             "fills": st.counters.fills,
+            "orders_submitted_total": parts.book.orders_submitted,  # the whole journal
+            "fills_total": parts.book.fill_count,
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "streams_down": dict(self.streams_down),
@@ -662,7 +685,9 @@ class Daemon:
             log.warning("status file not written: %s", exc)
 
     def _print(self, line: str) -> None:
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        """A line on stdout, if there still is one: a closed pipe, or the terminal of a dropped
+        ssh session (EIO), must not end the heartbeat that keeps status.json fresh."""
+        with contextlib.suppress(OSError, ValueError):
             print(line, file=self.out, flush=True)
 
     def _tell(self, line: str, level: int = logging.INFO) -> None:
@@ -778,6 +803,7 @@ _RUN_FILES = (
     "stream",
     "market",
     "features.csv",
+    "features.csv.1",
     "summary.json",
 )
 
@@ -832,6 +858,20 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
             "journal_dir (or move that journal away to start afresh)"
         )
     return archive_earlier_run(journal_dir, now_ms)
+
+
+def earlier_runs(journal_dir: Path) -> list[Path]:
+    """The archived runs in `<journal_dir>/earlier/`, oldest first (by their UTC stamp, then
+    the `-n` of a second run in the same second)."""
+    folder = journal_dir / EARLIER_RUNS
+    if not folder.is_dir():
+        return []
+
+    def when(path: Path) -> tuple[str, int]:
+        stamp, _, n = path.name.partition("Z-")
+        return stamp.rstrip("Z"), int(n) if n.isdigit() else 1
+
+    return sorted((p for p in folder.iterdir() if p.is_dir()), key=when)
 
 
 def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:

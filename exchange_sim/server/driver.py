@@ -243,7 +243,11 @@ class ReplayDriver:
 
     def publish_until(self, exchange_ms: int) -> int:
         """Publish every event due at or before `exchange_ms`; return how many."""
-        events = self.replay.events_until(self.time_map.to_data(exchange_ms))
+        return self.publish_data_until(self.time_map.to_data(exchange_ms))
+
+    def publish_data_until(self, data_ms: int) -> int:
+        """Publish every event at or before data time `data_ms`; return how many."""
+        events = self.replay.events_until(data_ms)
         for ev in events:
             self._process(ev)
         self.published += len(events)
@@ -405,8 +409,15 @@ class ReplayDriver:
     # ---- async pacing -------------------------------------------------------------------------
 
     async def run_live(self, now_ms: Callable[[], int]) -> None:
-        """Real time or N x: publish each event when the exchange clock reaches its time."""
-        replay, to_ex = self.replay, self.time_map.to_exchange
+        """Real time or N x: publish each event when the exchange clock reaches its time.
+
+        What is due is published in batches of about `MAX_BATCH_EVENTS` events, yielding to
+        the server between them (and, while behind, pausing for a backed-up subscriber as max
+        mode does): at a huge speed (1e12) everything is due at once, which in one call never
+        ended (the synthesized continuation has no end) and starved the REST server.
+        """
+        replay, to_ex, to_data = self.replay, self.time_map.to_exchange, self.time_map.to_data
+        window_ms = 100  # data time per batch, sized as in run_max
         while True:
             nxt = replay.next_event_time()
             if nxt is None:
@@ -415,7 +426,11 @@ class ReplayDriver:
             if wait_ms > 0:
                 await asyncio.sleep(min(wait_ms / 1000, 0.5))
                 continue
-            self.publish_until(now_ms())
+            due, until = to_data(now_ms()), nxt + window_ms
+            count = self.publish_data_until(min(due, until))
+            if due > until:  # behind: more is due at once than one batch
+                window_ms = _next_window(window_ms, count)
+                await self.hub.wait_backlog_below(MAX_BACKLOG)
             await asyncio.sleep(0)
 
     async def run_max(self) -> None:
@@ -432,8 +447,14 @@ class ReplayDriver:
             if nxt is None:
                 return
             count = self.publish_until(to_ex(nxt + window_ms))
-            if count < MAX_BATCH_EVENTS // 2:
-                window_ms = min(window_ms * 2, 3_600_000)
-            elif count > MAX_BATCH_EVENTS * 2:
-                window_ms = max(window_ms // 2, 1)
+            window_ms = _next_window(window_ms, count)
             await asyncio.sleep(0)
+
+
+def _next_window(window_ms: int, count: int) -> int:
+    """The data-time window of the next batch, so that it holds about `MAX_BATCH_EVENTS`."""
+    if count < MAX_BATCH_EVENTS // 2:
+        return min(window_ms * 2, 3_600_000)
+    if count > MAX_BATCH_EVENTS * 2:
+        return max(window_ms // 2, 1)
+    return window_ms

@@ -186,6 +186,20 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, argv, says):
     assert not (tmp_path / "o").exists()
 
 
+def test_data_given_twice_exits_2_naming_the_flag_before_any_run(tmp_path, capsys):
+    """Two --data files once ran on the last one alone, in silence."""
+    argv = ["--data", str(KLINES), "--data", "/elsewhere/klines.csv", "--out", str(tmp_path / "o")]
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+
+    assert done.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "backtest_trading_strategy.py: error: --data given twice: it takes one value"
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_config_runs_the_backtest_under_the_daemons_risk_limits(tmp_path, capsys):
     """`--config` takes the [risk] section the daemon trades under: here a 1 % drawdown limit,
     which halts the run, and caps of 3,000 USDT; the summary shows the limits used."""

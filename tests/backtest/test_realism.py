@@ -571,3 +571,17 @@ def test_a_seed_gives_the_same_run_in_another_process(tmp_path):
         a, b = ((o / name).read_bytes() for o in outs)
         assert a == b, name
     assert json.loads((outs[0] / "summary.json").read_text())["counters"]["venue_ack_latency_draws"]
+
+
+def test_another_symbols_book_ticker_is_refused_before_the_run_naming_it(tmp_path, capsys):
+    """ETHUSDT quotes for a BTCUSDT backtest once failed mid-run on the first ETH price, off
+    BTCUSDT's tick grid ("price 2681.62 is not a multiple of 0.10")."""
+    import backtest_trading_strategy as cli
+
+    eth = BOOK.with_name(BOOK.name.replace("BTCUSDT", "ETHUSDT"))
+    argv = ["--data", str(CAPTURE), "--out", str(tmp_path / "o"), "--no-html"]
+
+    assert cli.main([*argv, "--book-ticker", str(eth)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"backtest_trading_strategy.py: {eth.name} holds ETHUSDT quotes, not BTCUSDT's"
+    )

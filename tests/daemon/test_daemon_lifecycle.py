@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.daemon.harness import (
     ROOT,
     assert_stopped_clean,
@@ -65,6 +67,11 @@ def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert stopped.stdout.startswith("daemon: stopped ")
     assert ": SIGTERM, exit status 0" in stopped.stdout.splitlines()[0]
+    # this run's counts and the journal's, each labeled (they differ after a restart)
+    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    assert stopped.stdout.splitlines()[-1].endswith(
+        f"; whole journal: orders {summary['orders_submitted']}, fills {summary['fills']}"
+    ), stopped.stdout
 
 
 def test_keep_orders_leaves_them_on_the_exchange(tmp_path):
@@ -174,10 +181,12 @@ def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
     wait_for(gone, 10, "the orphaned exchange to stop")
 
 
-def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_answers(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_answers(tmp_path, sig):
     """Ctrl+C / SIGTERM while the daemon still waits on a venue that accepts connections but
     never answers (a firewall, a hung proxy): it once waited ~40 s for the request timeouts
-    before it even looked at the signal."""
+    before it even looked at the signal. SIGHUP (the ssh session's terminal went away) stops
+    it the same way; it once killed it on the spot, with no summary and no status."""
     import socket
 
     silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
@@ -193,7 +202,7 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
         wait_for(lambda: "configuration valid" in log.read_text(), 30, "the daemon to start")
         time.sleep(1.0)  # now inside the first request to the venue
         asked = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
+        daemon.send_signal(sig)
         try:
             out, err = daemon.communicate(timeout=30)
         finally:
@@ -204,7 +213,7 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
 
     assert took_s <= 5.0, f"stop took {took_s:.2f} s"
     assert daemon.returncode == 0, err[-2000:]
-    assert "stopped during start-up (SIGTERM)" in out, out
+    assert f"stopped during start-up ({sig.name})" in out, out
     assert "Traceback" not in err and "error:" not in err, err[-2000:]
 
 
@@ -215,12 +224,16 @@ def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_tra
     first run's last id as already seen (no trade for as long as the first run had lasted)."""
     first = [sys.executable, str(ROOT / "app.py"), "--duration", "8"]
     (tmp_path / "fast.toml").write_text("[local]\nspeed = 30\n")
-    (tmp_path / "slow.toml").write_text("[execution]\nheartbeat_s = 3\n")
+    # ... and keeps one earlier run (`[retention]`): an older one already there goes.
+    (tmp_path / "slow.toml").write_text(
+        "[execution]\nheartbeat_s = 3\n[retention]\nearlier_runs = 1\n"
+    )
     run = subprocess.run(
         [*first, "--config", "fast.toml"], cwd=tmp_path, capture_output=True, text=True, timeout=90
     )
     assert run.returncode == 0, run.stderr[-2000:]
     first_id = json.loads((tmp_path / "journal/stream/BTCUSDT.aggtrade.json").read_text())
+    (tmp_path / "journal/earlier/20250101-000000Z").mkdir(parents=True)
 
     again = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "--duration", "12", "--config", "slow.toml"],

@@ -143,6 +143,10 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
     book_qty = sum((D(p["qty"]) for p in summary["positions"]), D(0))
     assert book_qty == sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
     assert summary["final_differences"] == 0
+    # --status tells the restarted run's fills from the whole journal's (both runs)
+    status = json.loads((tmp_path / "journal" / "status.json").read_text())
+    assert status["fills_total"] == summary["fills"]
+    assert status["fills"] < status["fills_total"], status
     log = (tmp_path / "logs" / "trading_engine.log").read_text()
     # The restart's log names what the reconciliation recovered: each fill made while the
     # daemon was down (or made just before the kill and never journaled), with its trade id.

@@ -40,6 +40,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
         ("--bogus",),
         ("--data", "/nonexistent/dir"),
         ("--status-every", "-1"),
+        ("--data", "klines-week", "--data", "btcusdt-2024-08-08"),  # the last won, silently
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args) -> None:

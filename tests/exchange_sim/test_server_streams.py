@@ -5,6 +5,7 @@ import itertools
 import json
 import time
 
+import aiohttp
 import pytest
 import websockets
 
@@ -220,3 +221,19 @@ async def test_private_events_filter_delivers_only_the_named_event_types(
         kinds = {json.loads(f)["e"] for f in await frames_until_quiet(ws)}
 
     assert kinds == {"ACCOUNT_UPDATE"}
+
+
+async def test_a_huge_replay_speed_leaves_the_rest_server_answering(exchange_factory) -> None:
+    """At speed 1e12 the whole replay (and its endless synthesized continuation) is due at
+    once; it was published in one call that never returned, so no request was ever answered
+    (`python app.py` with `[local] speed = 1e12` hung at start)."""
+    ex = await exchange_factory(speed=1e12)
+
+    async with aiohttp.ClientSession() as http:
+        async with asyncio.timeout(5):
+            answers = []
+            for _ in range(3):
+                async with http.get(f"{ex.rest_url}/fapi/v1/time") as answer:
+                    answers.append(answer.status)
+
+    assert answers == [200, 200, 200]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from core.clock import LiveClock
 from core.enums import OrderStatus, OrderType, Side, TimeInForce
 from core.errors import RetryableError
 from core.events import (
@@ -25,9 +26,12 @@ from core.events import (
     StreamStateChanged,
     VenueSnapshot,
 )
+from core.journal import MemoryJournal
 from core.orders import Order, OrderRequest
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
+from gateway.main_gateway import LiveVenue
+from rest_connect import create_rest_connection
 from tests.gateway.venue_harness import (
     DATASET,
     FAST,
@@ -345,3 +349,31 @@ async def test_an_order_the_exchange_forgot_after_3_days_without_a_fill_is_close
         assert gone is not None and gone.status is OrderStatus.EXPIRED
         assert kept is not None and kept.status is OrderStatus.NEW
         assert not s.rec.of(OrderCanceled) and len(s.rec.of(OrderExpired)) == 1
+
+
+async def test_a_user_stream_that_never_connects_names_its_websocket_url(ex) -> None:
+    """REST answers but the websocket URL is dead (a typo'd `[endpoints] ws_url`): the start
+    fails naming that URL; the daemon's one line once named only the REST URL, which worked."""
+    creds = ex.create_account()
+    clock = LiveClock()
+    rest = await create_rest_connection(
+        rest_url=ex.rest_url, api_key=creds.api_key, api_secret=creds.api_secret, clock=clock
+    )
+    venue = LiveVenue(
+        rest=rest,
+        ws_url="ws://127.0.0.1:9",
+        symbols=[SYMBOL],
+        instruments=ex.instruments,
+        clock=clock,
+        journal=MemoryJournal(),
+        listener=lambda event: None,
+        config=replace(FAST, start_timeout_s=0.3),
+    )
+    try:
+        with pytest.raises(RetryableError) as failed:
+            await venue.start()
+    finally:
+        await venue.stop(cancel_orders=False)
+        await rest.close()
+
+    assert str(failed.value).startswith("user data stream at ws://127.0.0.1:9 did not connect")

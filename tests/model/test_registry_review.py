@@ -171,7 +171,9 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     ],
 )
 def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra, message):
-    args = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK)]
+    args = ["--registry", str(tmp_path / "reg"), "--init"]
+    if "--data" not in extra:  # given twice, --data is refused itself
+        args += ["--data", str(WEEK)]
     if "--candidate" not in extra:
         args += ["--candidate", str(models["long"])]
     assert review_main(args + extra) == 2

@@ -64,6 +64,10 @@ def test_example_config_documents_every_setting_with_its_default():
         ("[risk\n", "not valid TOML"),
         ('api_key = "abc"\n', "API keys are not read from config files"),
         ("risk = 3\n", "risk must be a table"),
+        (
+            "[retention]\nearlier_runs = -1\n",
+            "retention.earlier_runs = -1 is not allowed: expected an integer >= 0 (0 = keep all)",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, message):

@@ -35,13 +35,18 @@ RUNNING = {
     "open_orders": 1,
     "orders_submitted": 7,
     "fills": 5,
+    "orders_submitted_total": 40,  # restarted on its journal: earlier runs sent 33
+    "fills_total": 31,
     "stream_lag_ms": 35,
     "gap_open": False,
 }
 DETAILS = [
     "venue: local exchange (klines-week); trading BTCUSDT with sma_crossover; trading state ACTIVE",
-    "equity 10,012.34 USDT (wallet 10,010.00, unrealized 2.34); realized 10.00, today 3.00",
-    "position BTCUSDT 0.002; open orders 1; orders sent 7; fills 5; stream lag 35 ms",
+    "equity 10,012.34 USDT (wallet 10,010.00, unrealized 2.34); realized PnL 10.00 over the "
+    "whole journal (before fees); today 3.00 (wallet change since 00:00 UTC: after fees and "
+    "funding)",
+    "position BTCUSDT 0.002; open orders 1; stream lag 35 ms",
+    "this run: orders sent 7, fills 5; whole journal: orders 40, fills 31",
 ]
 
 
@@ -56,6 +61,26 @@ def test_a_running_daemon_with_a_fresh_heartbeat_is_running(tmp_path: Path) -> N
         "(2025-11-30 22:00:00 UTC)",
         *DETAILS,
     ]
+
+
+def test_the_uptime_runs_to_now_not_to_the_last_heartbeat(tmp_path: Path) -> None:
+    started = NOW - 9_000  # status.json written at start, the first heartbeat not yet due
+    write_status(tmp_path, {**RUNNING, "started_ms": started, "updated_ms": started})
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.lines[0] == (
+        "daemon: running, pid 4242, up 9 s; last heartbeat 9 s ago (2025-11-30 21:59:55 UTC)"
+    )
+
+
+def test_a_status_file_of_an_older_daemon_shows_this_runs_figures_only(tmp_path: Path) -> None:
+    older = {k: v for k, v in RUNNING.items() if not k.endswith("_total")}
+    write_status(tmp_path, older)
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.lines[-1] == "this run: orders sent 7, fills 5"
 
 
 def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(

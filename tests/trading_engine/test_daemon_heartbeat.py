@@ -3,6 +3,7 @@ starts: then the closing summary is the last thing on stdout. An operator reset 
 switch forbids is one clear error."""
 
 import asyncio
+import errno
 import io
 from dataclasses import replace
 
@@ -30,6 +31,40 @@ def test_the_heartbeat_prints_until_the_shutdown_stops_it() -> None:
 
     assert printed >= 3  # ~10 lines in 0.1 s
     assert after == printed
+
+
+class HungUpTerminal(io.StringIO):
+    """stdout after the ssh session that started the daemon dropped: every write is EIO."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        raise OSError(errno.EIO, "Input/output error")
+
+
+def test_the_heartbeat_outlives_a_terminal_that_hung_up() -> None:
+    """It once died at its first line (EIO), so status.json went stale and `--status` said
+    "not responding" of a daemon that was trading."""
+    settings = load_settings(None, env_file=None)
+    settings = replace(settings, execution=replace(settings.execution, heartbeat_s=0.01))
+    out = HungUpTerminal()
+    daemon = Daemon(settings, out=out)
+
+    async def scenario() -> bool:
+        daemon._start_heartbeat()
+        await asyncio.sleep(0.1)
+        task = daemon._heartbeat_task
+        alive = task is not None and not task.done()
+        daemon._stop_heartbeat()
+        return alive
+
+    alive = asyncio.run(scenario())
+
+    assert alive
+    assert out.writes >= 3  # ~10 beats in 0.1 s, each line tried
 
 
 def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> None:

@@ -2,6 +2,7 @@
 the limit price at or inside the spread (snapped to the tick on purpose), the market fallback
 without a book, re-pricing when the book runs away, and the live feature log."""
 
+import time
 from dataclasses import replace
 from decimal import Decimal as D
 
@@ -287,3 +288,45 @@ def test_a_feature_log_appends_to_an_existing_file_without_a_second_header(tmp_p
         log.close()
     lines = path.read_text().splitlines()
     assert len(lines) == 3 and lines[0].startswith("symbol,open_time_ms")
+
+
+def _lines_with(path, needle, timeout_s=3.0):
+    """The file's lines once it holds `needle` (the writer thread is asynchronous)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and needle in (text := path.read_text()):
+            return text.splitlines()
+        time.sleep(0.01)
+    raise AssertionError(f"{path} never held {needle!r}")
+
+
+def test_a_feature_log_at_its_size_limit_moves_to_dot_1_and_a_new_file_starts(tmp_path):
+    path = tmp_path / "features.csv"
+    first, second = bars_of(week().iloc[:2])
+    log = FeatureLog(path, max_bytes=1)  # every batch fills it
+
+    log(first, None)
+    rotated = _lines_with(log.rotated_path, f"BTCUSDT,{first.open_time_ms},")
+    log(second, None)
+    rotated_again = _lines_with(log.rotated_path, f"BTCUSDT,{second.open_time_ms},")
+    log.close()
+
+    header = ",".join(FEATURE_LOG_COLUMNS)
+    assert log.rotated_path == tmp_path / "features.csv.1"
+    assert len(rotated) == 2 and rotated[0] == header
+    assert len(rotated_again) == 2 and rotated_again[0] == header  # the first bar's file gone
+    assert path.read_text().splitlines() == [header]
+
+
+def test_a_restarted_feature_log_already_over_its_limit_starts_a_new_file(tmp_path):
+    path = tmp_path / "features.csv"
+    bar = bars_of(week().iloc[:1])[0]
+    log = FeatureLog(path)
+    log(bar, None)
+    log.close()
+    full = path.read_text()
+
+    FeatureLog(path, max_bytes=len(full)).close()
+
+    assert (tmp_path / "features.csv.1").read_text() == full
+    assert path.read_text().splitlines() == [",".join(FEATURE_LOG_COLUMNS)]

@@ -1,0 +1,33 @@
+"""Bounded disk use for what the daemon keeps besides its journal (`[retention]` settings).
+
+Earlier local runs (`journal/earlier/`), recorded market sessions (`journal/market/`) and the
+live feature log would otherwise grow for as long as the daemon is restarted or left running;
+on a small VPS that ends with a full disk, and a full disk stops the journal.
+"""
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def keep_newest(paths: Sequence[Path], keep: int) -> list[Path]:
+    """Delete all but the last `keep` of `paths` (given oldest first; files or folders);
+    `keep` 0 keeps all. Returns what was deleted. One that cannot be deleted is logged and
+    left: retention must never stop the daemon."""
+    if keep <= 0 or len(paths) <= keep:
+        return []
+    deleted = []
+    for path in paths[: len(paths) - keep]:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            log.warning("retention: cannot delete %s: %s", path, exc.strerror or exc)
+            continue
+        deleted.append(path)
+    return deleted
