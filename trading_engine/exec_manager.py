@@ -35,11 +35,13 @@ journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED) every symbol gets a cancel-all, every position a reduce-only MARKET
-order, both re-sent every `flatten_retry_ms` while needed; once the books say flat with no
-order open the RiskManager confirms -> HALTED. Outside ACTIVE the strategy still runs, but its
-proposals are denied with the state and its cause as the reason (journaled RiskDenied);
-nothing it says reaches the venue. A target repeated bar after bar is denied once (again when
-it, the position or the state changes): a halted daemon journals no denial a minute.
+order, both re-sent every `flatten_retry_ms` while needed (a flatten not while a closing market
+order is unanswered: after a restart it may be the last session's, in doubt and being
+resolved); once the books say flat with no order open the RiskManager confirms -> HALTED.
+Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
+cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
+repeated bar after bar is denied once (again when it, the position or the state changes): a
+halted daemon journals no denial a minute.
 
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
@@ -627,6 +629,18 @@ class ExecManager:
         if pending is not None and pending in self._book.orders:
             return  # the last flatten order is still working
         side = Side.SELL if qty > 0 else Side.BUY
+        for o in self._book.orders.values():
+            if (
+                o.symbol == symbol
+                and o.side is side
+                and o.reduce_only
+                and o.type is OrderType.MARKET
+                and o.status in _UNANSWERED
+            ):
+                # A closing market order whose outcome is not known yet: the flatten of the
+                # session a kill -9 ended, restored from the journal and being resolved (it may
+                # have filled). A second one waits for that answer.
+                return
         request = OrderRequest(
             symbol=symbol,
             side=side,
