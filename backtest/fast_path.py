@@ -300,7 +300,7 @@ class KlineFastPath:
             levels.append((int(ticks), below))
         position = book.position(symbol)
         target = em.target(symbol)
-        if target is not None and target.qty != position.qty:
+        if target is not None and target.qty != position.qty and not em.target_held(symbol):
             return i
         if state is TradingState.HALTED and position.qty:
             return i
@@ -557,7 +557,7 @@ class TradeFastPath:
             levels.append((int(ticks), below))
         position = book.position(symbol)
         target = em.target(symbol)
-        if target is not None and target.qty != position.qty:
+        if target is not None and target.qty != position.qty and not em.target_held(symbol):
             return s, s
         if state is TradingState.HALTED and position.qty:
             return s, s

@@ -430,7 +430,8 @@ class Daemon:
         # logged as it is adopted); orders found open are watched for staleness.
         differences_before = book.differences
         relay_events.seen = []
-        await venue.start()
+        with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
+            await venue.start()
         recovered = _recovery_lines(relay_events.seen)
         relay_events.seen = None
         for line in recovered:

@@ -23,7 +23,10 @@ UNKNOWN) or being cancelled; working orders that oppose the target, overshoot it
 another price are cancelled first and the rest follows when the cancel is confirmed. The
 latest target per symbol is re-worked after each fill or order end, so a target is reached
 without waiting for the next bar. Less than one lot (or, for an entry, less than the minimum
-notional) away from the target counts as there.
+notional) away from the target counts as there. A position closed by its stop-loss or
+take-profit is not re-opened toward the same target: the symbol stays flat until the strategy's
+target turns flat or to the other side (re-worked at once, the exit was undone by a market
+order at the next event, and a stop-loss on a falling price by a new entry at every stop).
 
 Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a fill counts a
 trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
@@ -50,10 +53,11 @@ Hot path: no logging, no string formatting, no allocation when an item changes n
 clock is read once per item.
 """
 
+import contextlib
 import heapq
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -265,6 +269,12 @@ WOULD_TRIGGER_IMMEDIATELY = -2021
 # --- the manager ---------------------------------------------------------------------------------
 
 
+_PROTECTION_NAMES = {
+    OrderType.STOP_MARKET: "stop-loss",
+    OrderType.TAKE_PROFIT_MARKET: "take-profit",
+}
+
+
 class ExecManager:
     """Runs the per-item pipeline and reacts to venue events; see the module docstring."""
 
@@ -314,6 +324,9 @@ class ExecManager:
         self._watched: set[str] = set()  # client order ids in the heap
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
         self._targets: dict[str, TargetPosition] = {}
+        # symbol -> +1 / -1: the side of the position its stop-loss or take-profit closed; no
+        # target on that side is worked until the strategy's turns flat or the other way
+        self._closed_by_protection: dict[str, int] = {}
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
         # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
         # that a strategy repeating its target every bar is denied once, not once a bar.
@@ -338,6 +351,8 @@ class ExecManager:
         self._busy = False
         self._deferred: deque[Event] = deque()
         self._stopped = False
+        self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
+        self._reduce_entering = False  # REDUCING entered while reconciling: its cancel-alls
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
@@ -379,6 +394,34 @@ class ExecManager:
                 self._drain()
         finally:
             self._busy = False
+
+    @contextlib.contextmanager
+    def reconciling(self) -> Iterator[None]:
+        """Around the venue's start-up reconciliation (the fills it missed, then its snapshot):
+        the books learn from every event, but no stop, flatten or target order is sent until
+        it is over, and then on the whole picture. Its events come in the venue's order, not
+        the exchange's (a fired take-profit's fill is held until every open order is checked,
+        so its stop's expiry comes first): acted on one by one, they sent a stop-loss for a
+        position the take-profit had already closed (refused -2021, an error for the circuit
+        breaker). If the start fails, nothing is worked."""
+        self._reconciling = True
+        try:
+            yield
+        except BaseException:
+            self._reconciling = False
+            raise
+        self._guarded(self._end_reconciling, "start-up reconciliation")
+
+    def _end_reconciling(self, _why: str) -> None:
+        self._reconciling = False
+        now = self._clock.now_ms()
+        if self._risk.state is REDUCING:
+            entering, self._reduce_entering = self._reduce_entering, False
+            self._progress_reducing(now, entering=entering)
+            return
+        self._settle(now)
+        for symbol in self.config.symbols:
+            self._rework(symbol, now)
 
     def stop_trading(self) -> None:
         """Shutdown: from now on nothing is sent to the venue (no order, no cancel); items
@@ -595,6 +638,9 @@ class ExecManager:
         On entering, every symbol gets a cancel-all (the exchange may hold orders the books
         do not know); afterwards cancel-all and flatten are re-sent every `flatten_retry_ms`
         while the books still show orders or a position."""
+        if self._reconciling:
+            self._reduce_entering |= entering  # done when the reconciliation is over
+            return
         book = self._book
         if entering:
             for symbol in self.config.symbols:
@@ -750,6 +796,11 @@ class ExecManager:
         target = self._targets.get(symbol)
         if target is None:
             return
+        closed = self._closed_by_protection.get(symbol)
+        if closed is not None:
+            if target.qty * closed > 0:
+                return  # the same side its stop or take-profit closed: stay flat
+            del self._closed_by_protection[symbol]  # the strategy turned: work its target
         book = self._book
         inst = self._instruments[symbol]
         working = _ZERO  # signed remaining quantity of our non-protective open orders
@@ -1002,6 +1053,15 @@ class ExecManager:
             )
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
+                if ended.is_protective and moved and self._book.position(symbol).is_flat:
+                    self._closed_by_protection[symbol] = 1 if ended.side is Side.SELL else -1
+                    log.warning(
+                        "%s: its %s closed the %s; no new one until the strategy's target "
+                        "turns flat or to the other side",
+                        symbol,
+                        _PROTECTION_NAMES.get(ended.type, ended.type.value),
+                        "long" if ended.side is Side.SELL else "short",
+                    )
             if (
                 isinstance(event, (OrderCanceled, OrderExpired))
                 and not requested
@@ -1057,12 +1117,16 @@ class ExecManager:
             self._settle(now)
 
     def _rework(self, symbol: str, now: int) -> None:
+        if self._reconciling:
+            return  # worked once the reconciliation is over
         if symbol in self._targets and self._risk.state is ACTIVE:
             self._work_target(symbol, now, journaled=False)
 
     def _settle(self, now: int) -> None:
         """After an event: fit the protective orders to the positions that changed (not after
         stop_trading: nothing would be sent, so nothing is planned or journaled)."""
+        if self._reconciling:
+            return  # the symbols stay dirty: planned once the reconciliation is over
         if self._stopped or self._risk.state is not ACTIVE:
             self._protect_dirty.clear()
             return
@@ -1140,6 +1204,13 @@ class ExecManager:
     def target(self, symbol: str) -> TargetPosition | None:
         """The strategy's latest target for `symbol` (None before the first one)."""
         return self._targets.get(symbol)
+
+    def target_held(self, symbol: str) -> bool:
+        """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it
+        is not worked (see the module docstring): the symbol stays flat, as if at target."""
+        closed = self._closed_by_protection.get(symbol)
+        target = self._targets.get(symbol)
+        return closed is not None and target is not None and target.qty * closed > 0
 
 
 def _subject(event: Event) -> tuple[str, str]:

@@ -209,7 +209,8 @@ def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
     journal = SqliteJournal(journal_dir, readonly=True)
     stops = [o for o in journal.load_orders() if o.type is OrderType.STOP_MARKET]
     journal.close()
-    assert sum(1 for o in stops if o.filled_qty > 0) >= 2  # stops that triggered and filled
+    # a stop that triggered and filled (its side then stays flat until the strategy turns)
+    assert sum(1 for o in stops if o.filled_qty > 0) >= 1
     assert parity.run(journal_dir) == 0
     out = capsys.readouterr().out
     assert out == f"parity: identical ({decisions} decisions, {result.fills} fills)\n"

@@ -8,14 +8,16 @@ Numbers by hand: BTCUSDT marks at 60000; long 0.010 from 60000 (entry fee 0.30 U
 
 from decimal import Decimal as D
 
+import pytest
+
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, TradingState
-from core.events import VenueSnapshot
+from core.events import OrderCanceled, OrderExpired, OrderFilled, VenueSnapshot
 from core.market import Trade
-from core.orders import ClientOrderIds, OrderRequest, TargetPosition
+from core.orders import ClientOrderIds, Fill, OrderRequest, TargetPosition
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
 from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, make_rig
@@ -136,3 +138,121 @@ def _request_of(book: BookKeeper, cid: str) -> OrderRequest:
         client_order_id=cid,
         reduce_only=o.reduce_only,
     )
+
+
+# --- a take-profit that fired while no daemon ran ---------------------------------------------
+
+
+def _long_with_stop_and_take_profit():
+    """Long 0.100 from 60000 with its stop-loss (2 %: 58800.0) and take-profit (4 %: 62400.0)
+    resting at the exchange, both closePosition."""
+    rig = make_rig(stop_loss_pct=D(2), take_profit_pct=D(4))
+    rig.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = rig.last_cid()
+    rig.venue.accept(entry)
+    rig.venue.fill(entry, "60000")
+    stop, take = rig.venue.submitted[-2:]
+    assert (stop.type, stop.stop_price) == (OrderType.STOP_MARKET, D("58800.0"))
+    assert (take.type, take.stop_price) == (OrderType.TAKE_PROFIT_MARKET, D("62400.0"))
+    rig.venue.accept(stop.client_order_id)
+    rig.venue.accept(take.client_order_id)
+    return rig, stop, take
+
+
+def _what_the_reconciliation_reports(rig, stop, take) -> None:
+    """The take-profit fired while the daemon was down; the exchange expired the stop. The
+    venue reports the stop's expiry first (a fired order's fills are held until every open
+    order is checked), then the take-profit's fill, then its snapshot: flat."""
+    now = rig.clock.now_ms()
+    times = {"event_time_ms": now, "recv_time_ms": now}
+    rig.venue.emit(
+        OrderExpired(
+            symbol=SYMBOL, client_order_id=stop.client_order_id, order_id=None,
+            reason="closePosition: the position closed", **times,
+        )
+    )  # fmt: skip
+    fill = Fill(
+        symbol=SYMBOL, order_id=77, client_order_id=take.client_order_id, trade_id=501,
+        side=SELL, price=D("62400.0"), qty=D("0.100"),
+        commission=D("3.12"),  # 62400 x 0.100 x 0.05 %
+        commission_asset="USDT",
+        realized_pnl=D("240.0"),  # (62400 - 60000) x 0.100
+        is_maker=False, trade_time_ms=now, recv_time_ms=now,
+    )  # fmt: skip
+    rig.venue.emit(OrderFilled(fill=fill, cumulative_qty=D("0.100"), avg_price=fill.price, **times))
+    flat = Position(symbol=SYMBOL, qty=D(0), entry_price=D(0))
+    balance = Balance(  # 10000 - 3.00 entry fee + 240 - 3.12
+        asset="USDT", wallet_balance=D("10233.88"), available_balance=D("10233.88")
+    )
+    rig.venue.emit(
+        VenueSnapshot(
+            balances=(balance,), positions=(flat,), open_orders=(), reason="start",
+            symbols=(SYMBOL,), **times,
+        )
+    )  # fmt: skip
+
+
+def test_the_start_up_reconciliation_sends_no_stop_for_a_position_it_then_finds_closed():
+    rig, stop, take = _long_with_stop_and_take_profit()
+    sent = len(rig.venue.submitted)
+
+    with rig.em.reconciling():
+        _what_the_reconciliation_reports(rig, stop, take)
+
+    assert rig.book.position(SYMBOL).qty == 0
+    assert rig.book.wallet() == D("10233.88")
+    assert len(rig.venue.submitted) == sent  # no stop for the long the take-profit closed
+    assert rig.book.differences == 0
+
+
+def test_acted_on_event_by_event_the_same_reports_sent_a_stop_for_a_closed_position():
+    """What `reconciling()` prevents: the stop's expiry alone looks like a stop the exchange
+    removed from a long still open, so a new one goes out."""
+    rig, stop, take = _long_with_stop_and_take_profit()
+    sent = len(rig.venue.submitted)
+
+    _what_the_reconciliation_reports(rig, stop, take)
+
+    again = rig.venue.submitted[sent:]
+    assert [(r.type, r.side, r.stop_price) for r in again] == [
+        (OrderType.STOP_MARKET, SELL, D("58800.0"))
+    ]
+
+
+def test_what_the_reconciliation_leaves_to_do_is_done_once_it_is_over():
+    """The snapshot says the long is still open and its stop gone: the stop is placed again,
+    once, after the reconciliation."""
+    rig, stop, _take = _long_with_stop_and_take_profit()
+    sent = len(rig.venue.submitted)
+    now = rig.clock.now_ms()
+
+    with rig.em.reconciling():
+        rig.venue.emit(
+            OrderCanceled(
+                symbol=SYMBOL, client_order_id=stop.client_order_id, order_id=None,
+                event_time_ms=now, recv_time_ms=now,
+            )
+        )  # fmt: skip
+        assert len(rig.venue.submitted) == sent
+
+    again = rig.venue.submitted[sent:]
+    assert [(r.type, r.side, r.stop_price) for r in again] == [
+        (OrderType.STOP_MARKET, SELL, D("58800.0"))
+    ]
+
+
+def test_a_start_that_fails_inside_the_reconciliation_works_nothing():
+    rig, stop, _take = _long_with_stop_and_take_profit()
+    sent = len(rig.venue.submitted)
+    now = rig.clock.now_ms()
+
+    with pytest.raises(ConnectionError), rig.em.reconciling():
+        rig.venue.emit(
+            OrderCanceled(
+                symbol=SYMBOL, client_order_id=stop.client_order_id, order_id=None,
+                event_time_ms=now, recv_time_ms=now,
+            )
+        )  # fmt: skip
+        raise ConnectionError("the exchange went away")
+
+    assert len(rig.venue.submitted) == sent
