@@ -366,6 +366,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         clock_offset_ms=lambda: offsets.popleft() if offsets else 0,
     )
     venue.listener = em.on_event
+    for symbol, side in h.get("held_exits", {}).items():  # as the daemon restored them
+        em.hold_exit(symbol, Side(side))
 
     fed = 0
     n_feed = len(feed)

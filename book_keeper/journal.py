@@ -1076,6 +1076,17 @@ class SqliteJournal:
         rows = self._db.execute(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY seq").fetchall()
         return [_fill(r) for r in rows]
 
+    def last_fill_order(self, symbol: str) -> tuple[Side, OrderType] | None:
+        """The side and type of the order that made `symbol`'s last journaled fill (None
+        without one): a restart learns whether a stop-loss or take-profit closed the position."""
+        row = self._db.execute(
+            "SELECT o.side, o.type FROM fills f JOIN orders o"
+            " ON o.client_order_id = f.client_order_id"
+            " WHERE f.symbol = ? ORDER BY f.time_ms DESC, f.seq DESC LIMIT 1",
+            (symbol,),
+        ).fetchone()
+        return None if row is None else (Side(row[0]), OrderType(row[1]))
+
     def last_trade_id(self, symbol: str) -> int | None:
         """The highest trade id journaled for `symbol` (userTrades `fromId` after a restart)."""
         value = self._scalar("SELECT MAX(trade_id) FROM fills WHERE symbol = ?", (symbol,))

@@ -405,6 +405,9 @@ class Daemon:
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
         )
+        for symbol in s.symbols:  # a position its stop closed stays flat across a restart
+            if (last := journal.last_fill_order(symbol)) is not None:
+                exec_manager.restore_exit(symbol, *last)
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
             self._recorder.start(
@@ -418,6 +421,7 @@ class Daemon:
                     client_id_next=ids.next_seq,
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
                     positions=[book.position(sym) for sym in s.symbols],
+                    held_exits=exec_manager.held_exits(),
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)

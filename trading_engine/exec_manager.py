@@ -1205,6 +1205,22 @@ class ExecManager:
         """The strategy's latest target for `symbol` (None before the first one)."""
         return self._targets.get(symbol)
 
+    def restore_exit(self, symbol: str, side: Side, order_type: OrderType) -> None:
+        """A restart: `symbol`'s last fill was of a `side` `order_type` order. If that was its
+        stop-loss or take-profit and the position is flat, the closed side stays held as it
+        would have in the last session (else the first target bought it back at once)."""
+        if order_type in _PROTECTION_NAMES and self._book.position(symbol).is_flat:
+            self.hold_exit(symbol, side)
+
+    def hold_exit(self, symbol: str, closing_side: Side) -> None:
+        """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL
+        closed a long), as at the exit itself: the parity audit's replay starts so too."""
+        self._closed_by_protection[symbol] = 1 if closing_side is Side.SELL else -1
+
+    def held_exits(self) -> dict[str, Side]:
+        """The symbols whose closed side is held, with the side of the order that closed it."""
+        return {s: Side.SELL if v > 0 else Side.BUY for s, v in self._closed_by_protection.items()}
+
     def target_held(self, symbol: str) -> bool:
         """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it
         is not worked (see the module docstring): the symbol stays flat, as if at target."""

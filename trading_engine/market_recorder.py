@@ -279,9 +279,11 @@ def session_header(
     client_id_next: int,
     local: dict[str, Any],
     positions: Sequence[Any] = (),
+    held_exits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The effective settings of a session, as the audit needs them to rebuild it, and the
-    positions the books started with (restored from the journal)."""
+    """The effective settings of a session, as the audit needs them to rebuild it, the
+    positions the books started with (restored from the journal) and the sides held flat after
+    a stop-loss or take-profit (symbol -> the closing order's side)."""
     return {
         "strategy": strategy,
         "strategy_params": jsonable(
@@ -297,6 +299,7 @@ def session_header(
         "client_id_next": client_id_next,
         "local": jsonable(local),
         "positions": [to_jsonable(p) for p in positions],
+        "held_exits": {sym: str(side) for sym, side in (held_exits or {}).items()},
     }
 
 

@@ -57,8 +57,11 @@ def record_live_session(
     n_trades: int = 240,
     strategy_name: str = "sma_crossover",
     params: dict | None = None,
+    held_exit: Side | None = None,
 ) -> int:
-    """Run a session through the daemon's objects and the recorder; its decision count."""
+    """Run a session through the daemon's objects and the recorder; its decision count.
+    `held_exit`: the session starts as a restart after a stop closed a position (that
+    stop's side), as the daemon restores it from the journal."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -97,6 +100,8 @@ def record_live_session(
         gap_open=recorder.gap_open(lambda s: False),
         clock_offset_ms=recorder.clock_offset(lambda: 3),
     )
+    if held_exit is not None:
+        em.hold_exit(SYMBOL, held_exit)
     recorder.start(
         session_header(
             strategy=strategy_name,
@@ -107,6 +112,7 @@ def record_live_session(
             client_id_prefix=ids.prefix,
             client_id_next=ids.next_seq,
             local={"data": "test", "speed": 1.0, "attached": False},
+            held_exits=em.held_exits(),
         )
     )
     on_event = recorder.events(em.on_event)
@@ -428,3 +434,18 @@ def test_a_journal_a_daemon_still_runs_on_is_refused_in_one_line(live_session, t
         f"error: a daemon is still running on {journal_dir} (its journal is locked): "
         "stop it, then audit its session\n"
     )
+
+
+def test_a_session_started_with_a_side_held_after_a_stop_replays_identical(tmp_path):
+    """A restart after a stop closed a long: the daemon holds that side flat (restored from
+    the journal) and the session header says so; the replay starts so too. Read without it,
+    the replay's first long target buys where the session did not."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, held_exit=Side.SELL)
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    _rewrite_header(journal_dir, lambda h: h.pop("held_exits"))
+    assert parity.audit(journal_dir).divergence is not None

@@ -256,3 +256,61 @@ def test_a_start_that_fails_inside_the_reconciliation_works_nothing():
         raise ConnectionError("the exchange went away")
 
     assert len(rig.venue.submitted) == sent
+
+
+def test_a_side_its_stop_closed_stays_held_across_a_restart(tmp_path):
+    """First session: long 0.100, its stop fires, flat. The daemon restarts; the strategy (its
+    indicators warmed) still says long. Without the journal's word the first target bought
+    the long back at once; with it, only a turn of the strategy trades."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    stop = first.venue.submitted[-1]
+    first.venue.accept(stop.client_order_id)
+    now = first.clock.now_ms()
+    fill = Fill(
+        symbol=SYMBOL, order_id=first.venue.order_id(stop.client_order_id),
+        client_order_id=stop.client_order_id, trade_id=900_001, side=SELL,
+        price=D("58800.0"), qty=D("0.100"), commission=D("2.94"),  # 5880 x 0.05 %
+        commission_asset="USDT", realized_pnl=D("-120.0"),  # (58800 - 60000) x 0.100
+        is_maker=False, trade_time_ms=now, recv_time_ms=now,
+    )  # fmt: skip
+    first.venue.emit(
+        OrderFilled(fill=fill, cumulative_qty=D("0.100"), avg_price=fill.price,
+                    event_time_ms=now, recv_time_ms=now)
+    )  # fmt: skip
+    assert first.em.held_exits() == {SYMBOL: SELL}
+    journal.close()
+
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    assert journal.last_fill_order(SYMBOL) == (SELL, OrderType.STOP_MARKET)
+    clock = SimClock(T0 + 60_000)
+    book = BookKeeper(
+        starting_balances=None, instruments={SYMBOL: INSTRUMENTS[SYMBOL]}, clock=clock
+    )
+    book.restore(journal)
+    assert book.position(SYMBOL).qty == 0  # the stop's fill is in the journal
+    second = make_rig(stop_loss_pct=D(2))
+    second.em.restore_exit(SYMBOL, *journal.last_fill_order(SYMBOL))  # as the daemon does
+    journal.close()
+
+    second.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    assert second.venue.submitted == []
+    second.say(TargetPosition(symbol=SYMBOL, qty=D("-0.100"), price=None, reason="test"))
+    assert [(r.side, r.quantity) for r in second.venue.submitted] == [(SELL, D("0.100"))]
+
+
+def test_restore_exit_holds_nothing_after_an_ordinary_fill_or_with_a_position_open():
+    rig = make_rig(stop_loss_pct=D(2))
+    rig.em.restore_exit(SYMBOL, SELL, OrderType.MARKET)  # the last fill: a strategy exit
+    assert rig.em.held_exits() == {}
+    rig.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = rig.last_cid()
+    rig.venue.accept(entry)
+    rig.venue.fill(entry, "60000")
+    rig.em.restore_exit(SYMBOL, SELL, OrderType.STOP_MARKET)  # not flat: not its exit
+    assert rig.em.held_exits() == {}
