@@ -236,7 +236,9 @@ def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_tra
     (tmp_path / "journal/earlier/20250101-000000Z").mkdir(parents=True)
 
     again = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "--duration", "12", "--config", "slow.toml"],
+        # 20 s at speed 1: trades within seconds, even on a loaded machine (12 s once saw
+        # none in CI); a restored checkpoint would drop the first run's 4 minutes of them
+        [sys.executable, str(ROOT / "app.py"), "--duration", "20", "--config", "slow.toml"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
