@@ -60,6 +60,15 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _closes(fill: dict[str, str]) -> bool:
+    """Whether a trades.csv row reduced or flipped the position it met (a close at the entry
+    price realizes 0 and is still a closed trade)."""
+    buy = fill["side"] == "BUY"
+    after, qty = D(fill["position_after"]), D(fill["qty"])
+    before = after - qty if buy else after + qty
+    return before != 0 and (before > 0) != buy
+
+
 def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int | None]:
     """Every metric of summary.json from equity.csv and trades.csv alone (definitions in
     backtest/metrics.py's docstring, re-derived here; None where a denominator is 0)."""
@@ -91,10 +100,8 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
             i += 1
     growth = e[-1] / e[0]
     ann = growth ** (YEAR_MS / (t[-1] - t[0])) - 1 if growth > 0 else -1.0
-    results = [
-        float(f["realized_pnl"]) - float(f["commission"])
-        for f in fills
-        if float(f["realized_pnl"]) != 0
+    results = [  # closed trades: fills that met a position on the other side
+        float(f["realized_pnl"]) - float(f["commission"]) for f in fills if _closes(f)
     ]
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
