@@ -119,13 +119,14 @@ def run_chaos(tmp_path, *, seed: int, fault_s: float, kill_after_s: float | None
     assert D(summary["realized_pnl"]) == sum((D(t["realizedPnl"]) for t in venue["trades"]), D(0))
 
     # One to one: the exchange's orders and the journal's orders it accepted. Protective
-    # orders live on the exchange's algo book; the matching-engine orders are compared.
+    # orders live on the exchange's algo book; the matching-engine orders are compared, and
+    # a stop or take-profit that triggered is one of them (its MARKET order, under its id).
     journal_ids = {
         cid
         for (cid,) in journal_rows(
             tmp_path,
-            "SELECT client_order_id FROM orders WHERE order_id IS NOT NULL AND type NOT IN "
-            f"{PROTECTIVE!r}",
+            "SELECT client_order_id FROM orders WHERE order_id IS NOT NULL AND (type NOT IN "
+            f"{PROTECTIVE!r} OR filled_qty + 0 > 0)",
         )
     }
     exchange_ids = [o["clientOrderId"] for o in venue["orders"]]
