@@ -376,18 +376,7 @@ def monte_carlo(
     runs = parallel_map(
         _mc_task, data, items, jobs=jobs, dask_scheduler=dask_scheduler, progress=label
     )
-    fills = [
-        metrics.FillRow(
-            f.time_ms,
-            float(f.price),
-            float(f.qty),
-            float(f.commission),
-            float(f.realized_pnl),
-            metrics.closes_position(str(f.side) == "BUY", f.qty, f.position_after),
-        )
-        for f in base.journal.fills
-    ]
-    pnls = metrics.trade_pnls(fills)
+    pnls = metrics.trade_pnls([f.metric_row() for f in base.journal.fills])
     start = float(base.config.starting_balance)
     paths = (
         bootstrap_paths(pnls, start, spec.runs, spec.seed)

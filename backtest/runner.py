@@ -168,6 +168,17 @@ class FillRecord:
     is_maker: bool
     position_after: Decimal
 
+    def metric_row(self) -> metrics.FillRow:
+        """This fill as the metrics read it (floats; whether it closed a trade)."""
+        return metrics.FillRow(
+            self.time_ms,
+            float(self.price),
+            float(self.qty),
+            float(self.commission),
+            float(self.realized_pnl),
+            metrics.closes_position(self.side == "BUY", self.qty, self.position_after),
+        )
+
 
 class TeeJournal:
     """Every event to the reports' journal and to the daemon's SQLite journal (the same file
@@ -590,17 +601,7 @@ def _run(
     else:
         fast = _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
     funding = float(rig.book.funding)
-    fill_rows = [
-        metrics.FillRow(
-            f.time_ms,
-            float(f.price),
-            float(f.qty),
-            float(f.commission),
-            float(f.realized_pnl),
-            metrics.closes_position(str(f.side) == "BUY", f.qty, f.position_after),
-        )
-        for f in rig.journal.fills
-    ]
+    fill_rows = [f.metric_row() for f in rig.journal.fills]
     summary = metrics.summarize(
         times_ms=times, equity=equity, positions=positions, fills=fill_rows, funding=funding
     )

@@ -827,7 +827,7 @@ async def check_one_way_mode(rest: RestConnection) -> None:
     symbol). An answer that says nothing either way lets the start go on."""
     answer = await rest.call("futures_get_position_mode", weight=30)
     hedge = answer.get("dualSidePosition") if isinstance(answer, dict) else None
-    if hedge is True or str(hedge).lower() == "true":
+    if str(hedge).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(HEDGE_MODE)
 
 

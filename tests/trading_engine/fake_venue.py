@@ -96,12 +96,14 @@ class FakeVenue:
     def fill(
         self, cid: str, price: Decimal | str, qty: Decimal | str | None = None, *, maker=False
     ) -> Fill:
-        """Fill `qty` (default: the rest) of order `cid` at `price`; emits the fill event."""
+        """Fill `qty` (default: the rest) of order `cid` at `price`; emits the fill event. A
+        closePosition stop has no quantity of its own: `qty` is the position it closes."""
         r = self.requests[cid]
         price = Decimal(price)
         done = self.filled.get(cid, Decimal(0))
-        assert r.quantity is not None
-        qty = r.quantity - done if qty is None else Decimal(qty)
+        assert r.quantity is not None or qty is not None
+        whole = r.quantity if r.quantity is not None else done + Decimal(qty)  # type: ignore[arg-type]
+        qty = whole - done if qty is None else Decimal(qty)
         cumulative = done + qty
         self.filled[cid] = cumulative
         rate = MAKER_FEE if maker else TAKER_FEE
@@ -120,7 +122,7 @@ class FakeVenue:
             trade_time_ms=self.clock.now_ms(),
             recv_time_ms=self.clock.now_ms(),
         )
-        kind = OrderFilled if cumulative == r.quantity else OrderPartiallyFilled
+        kind = OrderFilled if cumulative == whole else OrderPartiallyFilled
         self.emit(kind(fill=fill, cumulative_qty=cumulative, avg_price=price, **self._times()))
         return fill
 

@@ -549,25 +549,13 @@ def test_an_entry_fill_places_a_stop_loss_and_going_flat_cancels_it():
     assert rig.venue.cancels == [("BTCUSDT", stop.client_order_id)]
 
 
-def _stop_fires(rig, stop: OrderRequest, price: str, qty: str) -> None:
-    """The exchange-side stop `stop` (closePosition, no quantity of its own) triggers and
-    closes the `qty` position at `price` (taker fee 0.05 %)."""
-    now = rig.clock.now_ms()
-    entry = rig.book.position("BTCUSDT").entry_price
-    sign = 1 if stop.side is SELL else -1
-    fill = Fill(
-        symbol="BTCUSDT", order_id=rig.venue.order_id(stop.client_order_id),
-        client_order_id=stop.client_order_id, trade_id=900_777, side=stop.side,
-        price=D(price), qty=D(qty), commission=D(price) * D(qty) * D("0.0005"),
-        commission_asset="USDT", realized_pnl=(D(price) - entry) * D(qty) * sign,
-        is_maker=False, trade_time_ms=now, recv_time_ms=now,
-    )  # fmt: skip
-    rig.venue.emit(
-        OrderFilled(
-            fill=fill, cumulative_qty=D(qty), avg_price=D(price), event_time_ms=now,
-            recv_time_ms=now,
-        )
-    )  # fmt: skip
+def _long_with_its_stop(rig) -> tuple[OrderRequest, int]:
+    """Long 0.100 from 60000 with its stop-loss (58800.0) accepted; (the stop, how many
+    requests the venue had by then)."""
+    go_long(rig, "0.100")
+    stop = rig.venue.submitted[-1]
+    rig.venue.accept(stop.client_order_id)
+    return stop, len(rig.venue.submitted)
 
 
 def test_a_position_its_stop_loss_closed_is_not_reopened_toward_the_same_target():
@@ -576,12 +564,9 @@ def test_a_position_its_stop_loss_closed_is_not_reopened_toward_the_same_target(
     and on a falling price a new entry and loss at every stop). Flat until the strategy's
     target turns: then the next long is worked again."""
     rig = make_rig(stop_loss_pct=D(2))
-    go_long(rig, "0.100")
-    stop = rig.venue.submitted[-1]
-    rig.venue.accept(stop.client_order_id)
-    sent = len(rig.venue.submitted)
+    stop, sent = _long_with_its_stop(rig)
 
-    _stop_fires(rig, stop, "58800.0", "0.100")
+    rig.venue.fill(stop.client_order_id, "58800.0", "0.100")  # the stop fires
     rig.mark("58700")
     rig.say(target("0.100"))  # the next bar: the same target
     rig.say(target("0.102"))  # and one a little larger (a fixed notional at a lower price)
@@ -596,12 +581,9 @@ def test_a_position_its_stop_loss_closed_is_not_reopened_toward_the_same_target(
 
 def test_after_a_stop_loss_a_target_on_the_other_side_is_worked_at_once():
     rig = make_rig(stop_loss_pct=D(2))
-    go_long(rig, "0.100")
-    stop = rig.venue.submitted[-1]
-    rig.venue.accept(stop.client_order_id)
-    sent = len(rig.venue.submitted)
+    stop, sent = _long_with_its_stop(rig)
 
-    _stop_fires(rig, stop, "58800.0", "0.100")
+    rig.venue.fill(stop.client_order_id, "58800.0", "0.100")  # the stop fires
     rig.say(target("-0.100"))
 
     again = rig.venue.submitted[sent:]

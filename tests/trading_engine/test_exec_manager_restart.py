@@ -15,9 +15,9 @@ from book_keeper.journal import SqliteJournal
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, TradingState
-from core.events import OrderCanceled, OrderExpired, OrderFilled, VenueSnapshot
+from core.events import OrderCanceled, OrderExpired, VenueSnapshot
 from core.market import Trade
-from core.orders import ClientOrderIds, Fill, OrderRequest, TargetPosition
+from core.orders import ClientOrderIds, OrderRequest, TargetPosition
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
 from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, make_rig
@@ -171,15 +171,8 @@ def _what_the_reconciliation_reports(rig, stop, take) -> None:
             reason="closePosition: the position closed", **times,
         )
     )  # fmt: skip
-    fill = Fill(
-        symbol=SYMBOL, order_id=77, client_order_id=take.client_order_id, trade_id=501,
-        side=SELL, price=D("62400.0"), qty=D("0.100"),
-        commission=D("3.12"),  # 62400 x 0.100 x 0.05 %
-        commission_asset="USDT",
-        realized_pnl=D("240.0"),  # (62400 - 60000) x 0.100
-        is_maker=False, trade_time_ms=now, recv_time_ms=now,
-    )  # fmt: skip
-    rig.venue.emit(OrderFilled(fill=fill, cumulative_qty=D("0.100"), avg_price=fill.price, **times))
+    # fee 62400 x 0.100 x 0.05 % = 3.12; realized (62400 - 60000) x 0.100 = 240
+    rig.venue.fill(take.client_order_id, "62400.0", "0.100")
     flat = Position(symbol=SYMBOL, qty=D(0), entry_price=D(0))
     balance = Balance(  # 10000 - 3.00 entry fee + 240 - 3.12
         asset="USDT", wallet_balance=D("10233.88"), available_balance=D("10233.88")
@@ -271,18 +264,8 @@ def test_a_side_its_stop_closed_stays_held_across_a_restart(tmp_path):
     first.venue.fill(entry, "60000")
     stop = first.venue.submitted[-1]
     first.venue.accept(stop.client_order_id)
-    now = first.clock.now_ms()
-    fill = Fill(
-        symbol=SYMBOL, order_id=first.venue.order_id(stop.client_order_id),
-        client_order_id=stop.client_order_id, trade_id=900_001, side=SELL,
-        price=D("58800.0"), qty=D("0.100"), commission=D("2.94"),  # 5880 x 0.05 %
-        commission_asset="USDT", realized_pnl=D("-120.0"),  # (58800 - 60000) x 0.100
-        is_maker=False, trade_time_ms=now, recv_time_ms=now,
-    )  # fmt: skip
-    first.venue.emit(
-        OrderFilled(fill=fill, cumulative_qty=D("0.100"), avg_price=fill.price,
-                    event_time_ms=now, recv_time_ms=now)
-    )  # fmt: skip
+    # the stop fires: fee 5880 x 0.05 % = 2.94, realized (58800 - 60000) x 0.100 = -120
+    first.venue.fill(stop.client_order_id, "58800.0", "0.100")
     assert first.em.held_exits() == {SYMBOL: SELL}
     journal.close()
 
