@@ -1097,6 +1097,11 @@ class ExecManager:
         if moved:
             self._after_position_change(symbol)
         if (moved or ended is not None) and not isinstance(event, OrderRejected):
+            if self._protect_dirty and risk.state is ACTIVE:
+                # The position as it is gets its stop before the next target order: that
+                # order would hold protection back until it settled (starved while the
+                # strategy turns faster than orders are answered).
+                self._settle(now)
             self._rework(symbol, now)
         if changed is not None:
             self._state_changed(changed, now)

@@ -638,6 +638,32 @@ def test_a_flip_replaces_the_stop_at_once_since_the_new_one_is_on_the_other_side
     assert (new.type, new.side, new.stop_price) == (OrderType.STOP_MARKET, BUY, D("61200.0"))
 
 
+def test_a_position_is_protected_before_the_next_target_order_goes_out():
+    """The strategy turns back while its flip is in flight (slow answers, fast signals). When
+    the flip fills, the new short gets its stop before the order back to long is sent. Before,
+    that order was sent first and protection waited for it: with a market order always in
+    flight (3 s REST latency, 1 s flips in the chaos soak) the long's SELL stop stayed in
+    place for ~46 s through shorts and longs at other entries."""
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.050", "60000")
+    old = rig.venue.submitted[-1]
+    rig.venue.accept(old.client_order_id)
+    rig.say(target("-0.050"))
+    flip = rig.venue.submitted[-1]
+    rig.venue.accept(flip.client_order_id)
+    rig.say(target("0.050"))  # the strategy turned back: the flip is cancelled, too late
+    assert rig.venue.submitted[-1] is flip
+    assert rig.venue.cancels == [("BTCUSDT", flip.client_order_id)]
+
+    rig.venue.fill(flip.client_order_id, "60000")  # short 0.050 now
+
+    after = rig.venue.submitted[rig.venue.submitted.index(flip) + 1 :]
+    assert [(r.type, r.side) for r in after] == [(OrderType.STOP_MARKET, BUY), (MARKET, BUY)]
+    assert (after[0].stop_price, after[0].close_position) == (D("61200.0"), True)
+    assert after[1].quantity == D("0.100")
+    assert rig.venue.cancels[1:] == [("BTCUSDT", old.client_order_id)]
+
+
 def test_a_stop_refused_as_already_triggered_is_planned_again_on_the_next_price():
     # Long 0.100 from 60000, stop 58800.0. The last price falls through the level while the
     # stop is on its way: the exchange refuses it (-2021). Nothing is sent again on the same
