@@ -35,7 +35,11 @@ corrects it).
 
 Bad input changes nothing: an event for a symbol without an instrument, a fill or order event
 of an order the daemon never sent (except the exchange's own liquidation orders) are logged
-and counted in `rejected_events`. Fills are applied once per (symbol, trade id).
+and counted in `rejected_events`. Fills are applied once per (symbol, trade id), and in the
+exchange's order: a fill that arrives after fills with higher trade ids (a stop's fill late on
+a silent user stream, a fill recovered over REST after the order's own answer) is booked
+before them, as the exchange booked it, so the entry price is the exchange's, not an average
+taken in arrival order (`RESEQUENCE_FILLS` per symbol are kept for that).
 
 `mark()` runs on every market-data item: it stores a reference and compares one integer. A
 mark price also samples the peak and drawdown; the equity curve gets one point per minute.
@@ -104,6 +108,8 @@ FUNDING_REASON = "FUNDING_FEE"
 # A FundingPaid (income record) and a FUNDING_FEE balance update this close are one settlement
 # (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
 FUNDING_MATCH_MS = 60_000
+# Fills kept per symbol to re-sequence one that arrives after fills the exchange made later.
+RESEQUENCE_FILLS = 64
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
 START_SNAPSHOT = "snapshot start"  # the start-up reconciliation (`VenueSnapshot.reason` "start")
 # How long an ACCOUNT_UPDATE that disagrees with us waits for the fills it may be ahead of
@@ -160,6 +166,7 @@ class _Book:
         "position",
         "qty",
         "realized",
+        "recent",
         "seen",
         "symbol",
         "update_ms",
@@ -181,6 +188,11 @@ class _Book:
         self.ask: Decimal | None = None
         self.position: Position | None = None  # cached view, rebuilt after a change
         self.seen = _BookedTradeIds()  # trade ids applied
+        # The last fills applied, in the exchange's order: (trade id, signed qty, price, qty
+        # and entry before it), so that a late one is booked where the exchange booked it.
+        self.recent: deque[tuple[int, Decimal, Decimal, Decimal, Decimal]] = deque(
+            maxlen=RESEQUENCE_FILLS
+        )
         self.update_ms = 0  # exchange time of the last change
 
     def ref_price(self) -> Decimal | None:
@@ -238,6 +250,39 @@ class BookSummary:
             f"differences with the exchange: {self.differences}, "
             f"rejected events: {self.rejected_events}",
         ]
+
+
+def position_step(
+    qty: Decimal, entry: Decimal, signed: Decimal, price: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(quantity, entry, realized PnL) after a fill of `signed` contracts at `price`, as
+    Binance books it (see the module docstring)."""
+    new = qty + signed
+    if qty == 0 or (qty > 0) == (signed > 0):
+        return new, (abs(qty) * entry + abs(signed) * price) / abs(new), ZERO
+    closed = min(abs(signed), abs(qty))
+    realized = (closed * (price - entry) * (1 if qty > 0 else -1)).quantize(
+        _E8, rounding=ROUND_HALF_UP
+    )
+    if new == 0:
+        return new, ZERO, realized
+    return new, (price if (new > 0) != (qty > 0) else entry), realized
+
+
+def _rewind(book: _Book, trade_id: int) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal]]:
+    """Take back the fills later than `trade_id` (Binance's trade ids grow per symbol):
+    the position returns to what it was before the first of them; they are returned, oldest
+    first, to be applied again after the late fill. Nothing is taken back when the late fill
+    is older than every fill kept (a full window: fills between may be forgotten)."""
+    recent = book.recent
+    if trade_id < recent[0][0] and len(recent) == recent.maxlen:
+        return []
+    later = []
+    while recent and recent[-1][0] > trade_id:
+        later.append(recent.pop())
+    later.reverse()
+    book.qty, book.entry = later[0][3], later[0][4]
+    return later
 
 
 def _agrees(book: _Book, p: Position) -> bool:
@@ -698,21 +743,22 @@ class BookKeeper:
         book.seen.add(f.trade_id)
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
+        recent = book.recent
+        later = _rewind(book, f.trade_id) if recent and f.trade_id < recent[-1][0] else ()
         old = book.qty
-        new = old + signed
-        realized = ZERO
-        if old == 0 or (old > 0) == (signed > 0):
-            book.entry = (abs(old) * book.entry + abs(signed) * price) / abs(new)
-        else:
-            closed = min(abs(signed), abs(old))
-            realized = (closed * (price - book.entry) * (1 if old > 0 else -1)).quantize(
-                _E8, rounding=ROUND_HALF_UP
+        recent.append((f.trade_id, signed, price, old, book.entry))
+        book.qty, book.entry, realized = position_step(old, book.entry, signed, price)
+        if later:
+            log.info(
+                "books: fill %s %s arrived after %d fill(s) the exchange made later; "
+                "booked in the exchange's order",
+                f.symbol,
+                f.trade_id,
+                len(later),
             )
-            if new == 0:
-                book.entry = ZERO
-            elif (new > 0) != (old > 0):
-                book.entry = price
-        book.qty = new
+            for trade_id, s, p, _qty, _entry in later:  # their PnL and fees stand as booked
+                recent.append((trade_id, s, p, book.qty, book.entry))
+                book.qty, book.entry, _ = position_step(book.qty, book.entry, s, p)
         # A fill of an earlier UTC day that arrives after the day rolled (late on the stream,
         # or recovered over REST) belongs to that day: today's PnL and fills leave it out.
         late = f.trade_time_ms // DAY_MS < self._day
@@ -917,6 +963,7 @@ class BookKeeper:
         self._difference(sentence)
         book.qty = p.qty
         book.entry = p.entry_price if p.qty else ZERO
+        book.recent.clear()  # the fills before no longer lead to this position
         book.position = None
         return sentence
 

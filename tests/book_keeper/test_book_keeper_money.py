@@ -109,6 +109,66 @@ def test_a_fill_reported_twice_is_booked_once():
     assert bk.orders["t-1"].filled_qty == D("0.004")
 
 
+def test_a_stop_fill_arriving_after_a_later_flip_is_booked_in_the_exchanges_order():
+    """Long 0.002 @ 60000. At the exchange the stop fires first (trade 2: SELL 0.002 @ 59820,
+    rp 0.002 * (59820 - 60000) = -0.36), then the flip sent from the stale long (trade 3:
+    SELL 0.004 @ 59800 opens a short -0.004 @ 59800, rp 0). The flip's fill arrives first.
+    In arrival order the books had short -0.002 @ 59800 after the flip (rp 0.002 * -200 =
+    -0.4, not the exchange's 0) and averaged the stop in: -0.004 @ 59810, an entry the
+    exchange never had. Booked in trade-id order the entry is the exchange's 59800 and the
+    late fill's own rp agrees: no difference."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.002", "60000.0", fee="0.06")
+    bk.apply(submitted("t-2", SELL, "0.002", None))  # the stop (its fill comes late)
+    trade_fill(bk, "t-3", 3, SELL, "0.004", "59800.0", fee="0.1196")  # 239.2 * 0.0005
+    bk.apply(filled(fill("t-2", 2, SELL, "0.002", "59820.0", fee="0.05982", rp="-0.36")))
+
+    p = bk.position(SYMBOL)
+    assert (p.qty, p.entry_price) == (D("-0.004"), D("59800"))
+    assert bk.summary().realized_pnl == D("-0.36")
+    assert bk.wallet() == D("9999.40058")  # 10000 - 0.36 - 0.06 - 0.1196 - 0.05982
+    # the flip's rp was compared before the stop's fill came: that one difference only
+    assert bk.rp_mismatches == 1
+
+    # The short then closes where the exchange says: rp 0.004 * (59800 - 59700) = 0.4.
+    trade_fill(bk, "t-4", 4, BUY, "0.004", "59700.0", fee="0.1194", rp="0.4")
+    assert bk.position(SYMBOL).qty == 0
+    assert bk.rp_mismatches == 1
+
+
+def test_fills_arriving_in_reverse_order_end_at_the_entry_of_the_exchanges_order():
+    # At the exchange: BUY 0.001 @ 60000 (1), BUY 0.003 @ 60400 (2), SELL 0.002 @ 60500 (3)
+    # -> entry (60 + 181.2) / 0.004 = 60300; after 3: 0.002 @ 60300, rp 0.002 * 200 = 0.4.
+    # They arrive 3, 2, 1.
+    bk = book()
+    for cid, side, qty in (("t-1", BUY, "0.001"), ("t-2", BUY, "0.003"), ("t-3", SELL, "0.002")):
+        bk.apply(submitted(cid, side, qty, None))
+    bk.apply(filled(fill("t-3", 3, SELL, "0.002", "60500.0", fee="0", rp="0.4")))
+    bk.apply(filled(fill("t-2", 2, BUY, "0.003", "60400.0", fee="0")))
+    bk.apply(filled(fill("t-1", 1, BUY, "0.001", "60000.0", fee="0")))
+
+    p = bk.position(SYMBOL)
+    assert (p.qty, p.entry_price) == (D("0.002"), D("60300"))
+    assert bk.summary().realized_pnl == D("0.4")
+
+
+def test_a_fill_older_than_every_fill_kept_is_booked_on_arrival():
+    """The window is bounded: a fill later than RESEQUENCE_FILLS others (the ones between may
+    be forgotten) is booked as it comes, its rp adopted as before."""
+    from book_keeper.book_keeper import RESEQUENCE_FILLS
+
+    bk = book()
+    bk.apply(submitted("t-0", BUY, "0.001", None))
+    for n in range(1, RESEQUENCE_FILLS + 2):
+        trade_fill(bk, f"t-{n}", n + 10, BUY, "0.001", "60000.0", fee="0")
+    bk.apply(filled(fill("t-0", 5, BUY, "0.001", "61000.0", fee="0")))
+
+    p = bk.position(SYMBOL)
+    n = RESEQUENCE_FILLS + 2
+    assert p.qty == D("0.001") * n
+    assert p.entry_price == (D("0.001") * (n - 1) * 60000 + D("61")) / (D("0.001") * n)
+
+
 def test_unrealized_pnl_uses_the_mark_price_else_the_last_trade():
     bk = book()
     trade_fill(bk, "t-1", 1, BUY, "0.030", "60200.0", fee="0.9033")  # wallet 9999.0967
