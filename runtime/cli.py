@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="say whether the daemon of this config runs, and its equity, position and "
-        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, 3 stopped",
+        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
+        "3 stopped, 4 running but HALTED/REDUCING",
     )
     parser.add_argument(
         "--check-config",

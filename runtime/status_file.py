@@ -10,6 +10,9 @@ monitoring script) sees at a glance whether the daemon runs, is stuck, died, or 
             stopping (killed, crashed: the journal is free), or the file is unreadable
     exit 3  stopped cleanly, or no daemon ever ran with this journal_dir (as `systemctl
             status` says of an inactive unit)
+    exit 4  running, but trading HALTED or REDUCING (a loss limit, the circuit breaker or
+            the kill switch): it refuses entries until an operator resets it, so a check
+            that only asks "is it up?" must not read it as fine
 """
 
 import json
@@ -23,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_file import write_atomic
+from core.enums import TradingState
 
 FILE_NAME = "status.json"
 STALE_HEARTBEATS = 3  # a heartbeat older than this many intervals: not responding
+# A running daemon in these states takes no entries until an operator resets it.
+NOT_TRADING_STATES = frozenset({TradingState.HALTED, TradingState.REDUCING})
 
 
 class DaemonState(StrEnum):
@@ -37,6 +43,7 @@ class StatusExit(IntEnum):
     RUNNING = 0
     UNHEALTHY = 1
     NOT_RUNNING = 3
+    NOT_TRADING = 4
 
 
 def status_path(journal_dir: str | os.PathLike[str]) -> Path:
@@ -101,6 +108,9 @@ def report(
             f"({at})"
         )
         exit_status = StatusExit.RUNNING
+        if status.get("trading_state") in NOT_TRADING_STATES:
+            head += f"; NOT TRADING: {status['trading_state']}"
+            exit_status = StatusExit.NOT_TRADING
     return StatusReport(exit_status, [head, *_details(status)])
 
 

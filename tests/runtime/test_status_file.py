@@ -166,3 +166,29 @@ def test_app_status_prints_the_report_and_exits_with_its_status(
         "daemon: not running: it did not stop cleanly" if state == "running" else "daemon: stopped"
     )
     assert json.loads((journal / "status.json").read_text())["pid"] == 4242  # read only
+
+
+@pytest.mark.parametrize("state", ["HALTED", "REDUCING"])
+def test_a_running_daemon_that_does_not_trade_exits_4(tmp_path: Path, state: str) -> None:
+    """A loss limit or the kill switch halted it: the process is up, but a check that reads
+    exit 0 as "fine" would never tell the operator that it refuses every entry."""
+    reason = "max drawdown: 512.00 USDT from the peak"
+    write_status(tmp_path, {**RUNNING, "trading_state": state, "state_reason": reason})
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.NOT_TRADING
+    assert int(got.exit_status) == 4
+    assert got.lines[0] == (
+        "daemon: running, pid 4242, up 1 h 02 min; last heartbeat 4 s ago "
+        f"(2025-11-30 22:00:00 UTC); NOT TRADING: {state}"
+    )
+    assert f"trading state {state} ({reason})" in got.lines[1]
+
+
+def test_a_stuck_daemon_that_was_halted_is_unhealthy_first(tmp_path: Path) -> None:
+    write_status(tmp_path, {**RUNNING, "trading_state": "HALTED"})
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW + 60_000)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
