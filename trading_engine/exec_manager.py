@@ -805,8 +805,16 @@ class ExecManager:
         inst = self._instruments[symbol]
         working = _ZERO  # signed remaining quantity of our non-protective open orders
         working_orders: list[Order] = []
+        last = book.last_price(symbol)
         for o in book.orders.values():
-            if o.symbol != symbol or o.is_protective:
+            if o.symbol != symbol:
+                continue
+            if o.is_protective:
+                if last is not None and _crossed(o, last):
+                    # The exchange fires it on that price: the position is about to close.
+                    # Worked from the stale position, a flip would leave twice the target
+                    # once the stop's fill came. Its fill (or expiry) works the target.
+                    return
                 continue
             if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
                 return  # wait for the answer: never a second order toward the same target
@@ -1245,6 +1253,17 @@ def _subject(event: Event) -> tuple[str, str]:
     if isinstance(event, FundingPaid):
         return event.symbol, ""
     return "", ""
+
+
+def _crossed(order: Order, last: Decimal) -> bool:
+    """The last trade price is at or through a protective order's trigger: the exchange has
+    fired it (both trigger on the contract price, as `risk_manager.protection` places them).
+    A SELL stop-loss fires at or below its price, a SELL take-profit at or above; BUY mirrors."""
+    stop = order.stop_price
+    if stop is None:
+        return False
+    falling = (order.type is OrderType.STOP_MARKET) == (order.side is Side.SELL)
+    return last <= stop if falling else last >= stop
 
 
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:

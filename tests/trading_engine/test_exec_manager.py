@@ -664,6 +664,51 @@ def test_a_position_is_protected_before_the_next_target_order_goes_out():
     assert rig.venue.cancels[1:] == [("BTCUSDT", old.client_order_id)]
 
 
+def _long_0050_with_its_stop(rig) -> tuple[OrderRequest, int]:
+    """Long 0.050 from 60000 (a flip of it, 0.100, is one order under the notional cap) with
+    its stop-loss at 58800.0 accepted; (the stop, how many requests the venue had by then)."""
+    go_long(rig, "0.050")
+    stop = rig.venue.submitted[-1]
+    rig.venue.accept(stop.client_order_id)
+    return stop, len(rig.venue.submitted)
+
+
+def test_a_target_is_not_worked_while_the_price_has_crossed_an_unresolved_stop():
+    """Long 0.050, stop at 58800.0. The price falls through the stop and the strategy turns
+    short on the same move. The stop has fired at the exchange, its fill not yet here: the
+    flip sent from the long (SELL 0.100) would leave a short of 0.100, twice the target, once
+    the stop's fill came. The target waits for the stop's outcome, then sells 0.050 from
+    flat."""
+    rig = make_rig(stop_loss_pct=D(2))
+    stop, sent = _long_0050_with_its_stop(rig)
+    rig.trade("58790")  # through 58800.0: the exchange fires the stop on this trade
+
+    rig.say(target("-0.050"))
+    assert rig.venue.submitted[sent:] == []
+
+    rig.venue.fill(stop.client_order_id, "58790.0", "0.050")
+    assert rig.book.position("BTCUSDT").qty == 0
+    again = rig.venue.submitted[sent:]
+    assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, SELL, D("0.050"))]
+
+
+def test_a_target_waiting_on_a_crossed_stop_goes_out_once_the_price_is_back():
+    """The stop did not fire after all (refused, or the print at the level was not enough):
+    once the price is back on the position's side, the target the strategy says again at the
+    next bar is worked as usual: a wait, not a stall."""
+    rig = make_rig(stop_loss_pct=D(2))
+    _stop, sent = _long_0050_with_its_stop(rig)
+    rig.trade("58790")
+    rig.say(target("-0.050"))
+    assert rig.venue.submitted[sent:] == []
+
+    rig.trade("58900")
+    rig.say(target("-0.050"))
+    assert [(r.type, r.side, r.quantity) for r in rig.venue.submitted[sent:]] == [
+        (MARKET, SELL, D("0.100"))
+    ]
+
+
 def test_a_stop_refused_as_already_triggered_is_planned_again_on_the_next_price():
     # Long 0.100 from 60000, stop 58800.0. The last price falls through the level while the
     # stop is on its way: the exchange refuses it (-2021). Nothing is sent again on the same
