@@ -50,7 +50,7 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from book_keeper.order_state import evolve
 from core.account import Balance, Position
@@ -149,6 +149,18 @@ class _BookedTradeIds:
                 self.floor = old
 
 
+class _Applied(NamedTuple):
+    """A fill as the position took it, kept to re-sequence a late one."""
+
+    trade_id: int
+    signed: Decimal  # + bought, - sold
+    price: Decimal
+    qty_before: Decimal
+    entry_before: Decimal
+    exchange_rp: Decimal
+    rp_differed: bool  # its rp was counted as a difference when it was applied
+
+
 class _Book:
     """One symbol: the position, its totals and the latest prices (mutable, hot)."""
 
@@ -188,11 +200,9 @@ class _Book:
         self.ask: Decimal | None = None
         self.position: Position | None = None  # cached view, rebuilt after a change
         self.seen = _BookedTradeIds()  # trade ids applied
-        # The last fills applied, in the exchange's order: (trade id, signed qty, price, qty
-        # and entry before it), so that a late one is booked where the exchange booked it.
-        self.recent: deque[tuple[int, Decimal, Decimal, Decimal, Decimal]] = deque(
-            maxlen=RESEQUENCE_FILLS
-        )
+        # The last fills applied, in the exchange's order, so that a late one is booked
+        # where the exchange booked it.
+        self.recent: deque[_Applied] = deque(maxlen=RESEQUENCE_FILLS)
         self.update_ms = 0  # exchange time of the last change
 
     def ref_price(self) -> Decimal | None:
@@ -269,19 +279,19 @@ def position_step(
     return new, (price if (new > 0) != (qty > 0) else entry), realized
 
 
-def _rewind(book: _Book, trade_id: int) -> list[tuple[int, Decimal, Decimal, Decimal, Decimal]]:
+def _rewind(book: _Book, trade_id: int) -> list[_Applied]:
     """Take back the fills later than `trade_id` (Binance's trade ids grow per symbol):
     the position returns to what it was before the first of them; they are returned, oldest
     first, to be applied again after the late fill. Nothing is taken back when the late fill
     is older than every fill kept (a full window: fills between may be forgotten)."""
     recent = book.recent
-    if trade_id < recent[0][0] and len(recent) == recent.maxlen:
+    if trade_id < recent[0].trade_id and len(recent) == recent.maxlen:
         return []
     later = []
-    while recent and recent[-1][0] > trade_id:
+    while recent and recent[-1].trade_id > trade_id:
         later.append(recent.pop())
     later.reverse()
-    book.qty, book.entry = later[0][3], later[0][4]
+    book.qty, book.entry = later[0].qty_before, later[0].entry_before
     return later
 
 
@@ -744,10 +754,21 @@ class BookKeeper:
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
         recent = book.recent
-        later = _rewind(book, f.trade_id) if recent and f.trade_id < recent[-1][0] else ()
-        old = book.qty
-        recent.append((f.trade_id, signed, price, old, book.entry))
-        book.qty, book.entry, realized = position_step(old, book.entry, signed, price)
+        later = _rewind(book, f.trade_id) if recent and f.trade_id < recent[-1].trade_id else ()
+        old, old_entry = book.qty, book.entry
+        book.qty, book.entry, realized = position_step(old, old_entry, signed, price)
+        rp_differs = realized != f.realized_pnl
+        recent.append(
+            _Applied(
+                f.trade_id,
+                signed,
+                price,
+                old,
+                old_entry,
+                f.realized_pnl,
+                rp_differs and not self._restoring,
+            )
+        )
         if later:
             log.info(
                 "books: fill %s %s arrived after %d fill(s) the exchange made later; "
@@ -756,9 +777,7 @@ class BookKeeper:
                 f.trade_id,
                 len(later),
             )
-            for trade_id, s, p, _qty, _entry in later:  # their PnL and fees stand as booked
-                recent.append((trade_id, s, p, book.qty, book.entry))
-                book.qty, book.entry, _ = position_step(book.qty, book.entry, s, p)
+            self._reapply(book, later)
         # A fill of an earlier UTC day that arrives after the day rolled (late on the stream,
         # or recovered over REST) belongs to that day: today's PnL and fills leave it out.
         late = f.trade_time_ms // DAY_MS < self._day
@@ -766,7 +785,7 @@ class BookKeeper:
         self._roll_day(f.trade_time_ms)
         if not late:
             self._day_fills += 1
-        if realized != f.realized_pnl:
+        if rp_differs:
             if not self._restoring:
                 self.rp_mismatches += 1
             self._difference(
@@ -802,6 +821,27 @@ class BookKeeper:
         if self._wallet_known:
             self._sample()
         return True
+
+    def _reapply(self, book: _Book, later: list[_Applied]) -> None:
+        """Apply again, after a late fill, the fills the exchange made after it: the position
+        and entry move; their realized PnL and fees stand as booked (the exchange's rp). An
+        rp difference counted in arrival order that agrees in the exchange's order is taken
+        back: it was the order of arrival, not a difference with the exchange."""
+        for a in later:
+            q0, e0 = book.qty, book.entry
+            book.qty, book.entry, realized = position_step(q0, e0, a.signed, a.price)
+            differed = a.rp_differed
+            if differed and realized == a.exchange_rp:
+                differed = False
+                self.rp_mismatches -= 1
+                self.differences -= 1
+                log.info(
+                    "books: fill %s %s: its realized PnL agrees in the exchange's order; "
+                    "the difference counted for it is withdrawn",
+                    book.symbol,
+                    a.trade_id,
+                )
+            book.recent.append(a._replace(qty_before=q0, entry_before=e0, rp_differed=differed))
 
     # account
 

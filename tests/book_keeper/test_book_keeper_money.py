@@ -127,13 +127,14 @@ def test_a_stop_fill_arriving_after_a_later_flip_is_booked_in_the_exchanges_orde
     assert (p.qty, p.entry_price) == (D("-0.004"), D("59800"))
     assert bk.summary().realized_pnl == D("-0.36")
     assert bk.wallet() == D("9999.40058")  # 10000 - 0.36 - 0.06 - 0.1196 - 0.05982
-    # the flip's rp was compared before the stop's fill came: that one difference only
-    assert bk.rp_mismatches == 1
+    # The flip's rp (ours -0.4 in arrival order) was counted as a difference; in the
+    # exchange's order it agrees: the count is taken back.
+    assert (bk.rp_mismatches, bk.differences) == (0, 0)
 
     # The short then closes where the exchange says: rp 0.004 * (59800 - 59700) = 0.4.
     trade_fill(bk, "t-4", 4, BUY, "0.004", "59700.0", fee="0.1194", rp="0.4")
     assert bk.position(SYMBOL).qty == 0
-    assert bk.rp_mismatches == 1
+    assert (bk.rp_mismatches, bk.differences) == (0, 0)
 
 
 def test_fills_arriving_in_reverse_order_end_at_the_entry_of_the_exchanges_order():
@@ -150,6 +151,22 @@ def test_fills_arriving_in_reverse_order_end_at_the_entry_of_the_exchanges_order
     p = bk.position(SYMBOL)
     assert (p.qty, p.entry_price) == (D("0.002"), D("60300"))
     assert bk.summary().realized_pnl == D("0.4")
+    # Fill 3 came first (ours 0 on a flat book, exchange 0.4): counted, then withdrawn.
+    assert (bk.rp_mismatches, bk.differences) == (0, 0)
+
+
+def test_a_late_fill_that_leaves_a_real_rp_difference_keeps_it_counted():
+    # As above, but the exchange's rp for fill 3 is 0.41: in its own order ours is 0.4, a
+    # real difference (adopted, still counted once).
+    bk = book()
+    for cid, side, qty in (("t-1", BUY, "0.001"), ("t-2", BUY, "0.003"), ("t-3", SELL, "0.002")):
+        bk.apply(submitted(cid, side, qty, None))
+    bk.apply(filled(fill("t-3", 3, SELL, "0.002", "60500.0", fee="0", rp="0.41")))
+    bk.apply(filled(fill("t-2", 2, BUY, "0.003", "60400.0", fee="0")))
+    bk.apply(filled(fill("t-1", 1, BUY, "0.001", "60000.0", fee="0")))
+
+    assert bk.summary().realized_pnl == D("0.41")
+    assert (bk.rp_mismatches, bk.differences) == (1, 1)
 
 
 def test_a_fill_older_than_every_fill_kept_is_booked_on_arrival():
