@@ -241,6 +241,23 @@ def test_a_bad_config_exits_2_with_one_line(tmp_path, capsys, text, says):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_notional_above_the_configs_order_cap_exits_2_before_the_run(tmp_path, capsys):
+    """--notional 1000 (the default) under a [risk] max_order_notional_usdt of 500 (the
+    daemon's default, config.example.toml's): every entry would be denied, a run of 0 fills.
+    The daemon refuses such a config; the backtest says so too, before reading the data."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[risk]\nmax_order_notional_usdt = 500\n")
+    argv = ["--data", str(KLINES), "--config", str(cfg), "--out", str(tmp_path / "o")]
+
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"backtest_trading_strategy.py: --notional 1000 is above max_order_notional_usdt 500 "
+        f"of --config {cfg}: every entry would be denied (give --notional 500 or less)"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
 SOL_INFO = (
     ROOT
     / "tests/fixtures/binance_api/rest"
