@@ -90,11 +90,12 @@ def test_summary_metrics_equal_a_recomputation_from_the_csvs(week):
         else:
             i += 1
     ann = (e[-1] / e[0]) ** (YEAR_MS / (t[-1] - t[0])) - 1
-    results = [
-        float(f["realized_pnl"]) - float(f["commission"])
-        for f in fills
-        if float(f["realized_pnl"]) != 0
-    ]
+    results, paid = [], 0.0  # a closed trade: its realized PnL less every fee since the last
+    for f in fills:
+        paid += float(f["commission"])
+        if float(f["realized_pnl"]) != 0:
+            results.append(float(f["realized_pnl"]) - paid)
+            paid = 0.0
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
 
