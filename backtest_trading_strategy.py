@@ -162,6 +162,18 @@ def _config_risk(path: str) -> RiskConfig:
     return replace(risk_config(settings), kill_switch_file=None)
 
 
+def _check_order_cap(order: object, risk: RiskConfig, path: str) -> None:
+    """A --notional above the --config's order cap is refused, as the daemon refuses its
+    config: the RiskManager would deny every entry, a run of 0 fills that looks like a result."""
+    cap = risk.max_order_notional_usdt
+    if isinstance(order, Decimal) and order > cap:
+        raise UsageError(
+            f"--notional {order} is above max_order_notional_usdt {cap.normalize():f} of "
+            f"--config {path}: every entry would be denied (give --notional "
+            f"{cap.normalize():f} or less)"
+        )
+
+
 def _check_journal(text: str) -> None:
     """--journal takes a new or empty folder, or one an earlier backtest wrote (its journal is
     replaced). A journal no backtest wrote (a daemon's) is refused before the run: this run's
@@ -613,7 +625,9 @@ def main(argv: list[str] | None = None) -> int:
             config.symbol, backtest_instruments(config.exchange_info), config.exchange_info
         )  # an unknown symbol is refused before the data is read
         if args.config is not None:
-            config = replace(config, risk=_config_risk(args.config))
+            risk = _config_risk(args.config)
+            _check_order_cap(params.get("order_notional_usdt"), risk, args.config)
+            config = replace(config, risk=risk)
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
         if args.journal is not None:

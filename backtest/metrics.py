@@ -12,12 +12,12 @@ a report, not a ledger). Conventions, each stated once here:
   (ms) from a peak to the first sample back at or above it (or to the end if never);
 - Calmar = annualized return / max drawdown;
 - a closed trade = a fill that reduces or flips a position (`FillRow.closes`; without it, a
-  fill with a non-zero realized_pnl); its result is realized_pnl - that fill's commission. A
+  fill with a non-zero realized_pnl); its result (`trade_pnls`) = its realized_pnl minus every
+  commission paid since the previous closing fill, this one included: the entry's fee too, as
+  freqtrade and backtesting.py charge a trade both fees and as analysis.pnl and the Monte Carlo
+  bootstrap count it, so the results add up to the wallet's change over the closed trades. A
   close at the entry price realizes 0 and is a trade that lost its fees. Win rate, profit
-  factor (gross wins / gross losses) and expectancy (mean result) are over closed trades;
-- a trade's PnL for the Monte Carlo bootstrap (`trade_pnls`) = a closing fill's realized_pnl
-  minus every commission paid since the previous closing fill (this one included), so the
-  trades' PnLs add up to the wallet's change over the closed trades;
+  factor (gross wins / gross losses) and expectancy (mean result) are over these results;
 - monthly returns (UTC calendar months) = the month's last equity / the last equity before the
   month (the first sample for the first month) - 1; they compound to the total return;
 - exposure = share of samples with a non-zero position; turnover = traded notional / starting
@@ -202,7 +202,9 @@ def calmar(ann_return: float | None, max_dd: float) -> float | None:
 
 
 def closed_trade_results(fills: Sequence[FillRow]) -> list[float]:
-    return [f.realized_pnl - f.commission for f in fills if f.is_close]
+    """The closed trades' results for win rate, profit factor and expectancy: `trade_pnls`
+    (charged only the closing fill's fee, a trade opened from flat missed its entry fee)."""
+    return trade_pnls(fills)
 
 
 def trade_pnls(fills: Sequence[FillRow]) -> list[float]:

@@ -8,7 +8,9 @@ The SAME objects as `python app.py` (trading_engine.daemon): `ExecManager`, `Ris
 Klines drive the engine through a small deterministic path inside each 1m bar, so that resting
 orders and stops can fill within it: open -> low -> high -> close for a bar that closed at or
 above its open, open -> high -> low -> close otherwise, as trades at open +0, +20 s, +40 s and
-+59.999 s, each of a quarter of the bar's volume (at least one lot). A mark price equal to the
++59.999 s, each of a quarter of the bar's volume (at least one lot); a stop or take-profit
+level armed between two of these prices is traded at on the way (volume 0), so the order it
+triggers fills at its level, not at the bar's low or high. A mark price equal to the
 close follows the last trade, then the ExecManager gets that MarkPrice and the closed `Bar`
 (`BarSource.KLINES`) at the bar's close time: a market order the strategy sends then, with
 no latency and no slippage, fills at the close. With `slippage_bps` the engine also gets a
@@ -679,6 +681,31 @@ def _run_klines(
     # A hit is a dict lookup, without the call (a tuple is never false): 4 prices a bar.
     seen = price.seen.get
     n = len(k)
+    # The engine's armed CONTRACT_PRICE conditionals of the symbol (its live list).
+    triggers = engine.engine.book(symbol).triggers.contract
+
+    def through_triggers(a: int, b: int, t: int) -> None:
+        """The path from `a` to `b` ticks passes every price between them: a stop or
+        take-profit level strictly between them is traded at on the way, nearest first, so the
+        order it triggers fills there (plus the slippage), not at `b`, the bar's low or high.
+        Volume 0: resting limit orders still fill on the path's own trades."""
+        falling = b < a
+        while True:
+            levels = [
+                x.trigger_ticks
+                for x in triggers
+                if not x.is_trailing
+                and x.triggers_on_rise != falling
+                and min(a, b) < x.trigger_ticks < max(a, b)
+            ]
+            if not levels:
+                return
+            a = max(levels) if falling else min(levels)
+            if slip:
+                bid, ask = synthetic_touch(a, slip, tick)
+                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+            on_trade_ticks(symbol, a, 0, False, t)
+            pump()
 
     def bar(i: int) -> None:
         t0 = k.open_time[i]
@@ -693,12 +720,16 @@ def _run_klines(
         )
         vol = Decimal(k.volume[i])
         q = max(1, int(vol / step) // 4)
+        last = -1
         for p_ticks, off in zip(path, _PATH_OFFSETS_MS, strict=True):
             t = t0 + off
             if queue and queue[0][0] <= t:
                 venue.release(t)
             if clock.now_ms() < t:
                 clock.set_ms(t)
+            if triggers and last >= 0:
+                through_triggers(last, p_ticks, t)
+            last = p_ticks
             if slip:
                 bid, ask = synthetic_touch(p_ticks, slip, tick)
                 on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)

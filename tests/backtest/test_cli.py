@@ -90,11 +90,12 @@ def test_summary_metrics_equal_a_recomputation_from_the_csvs(week):
         else:
             i += 1
     ann = (e[-1] / e[0]) ** (YEAR_MS / (t[-1] - t[0])) - 1
-    results = [
-        float(f["realized_pnl"]) - float(f["commission"])
-        for f in fills
-        if float(f["realized_pnl"]) != 0
-    ]
+    results, paid = [], 0.0  # a closed trade: its realized PnL less every fee since the last
+    for f in fills:
+        paid += float(f["commission"])
+        if float(f["realized_pnl"]) != 0:
+            results.append(float(f["realized_pnl"]) - paid)
+            paid = 0.0
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
 
@@ -238,6 +239,23 @@ def test_a_bad_config_exits_2_with_one_line(tmp_path, capsys, text, says):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says.format(cfg=cfg) in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_notional_above_the_configs_order_cap_exits_2_before_the_run(tmp_path, capsys):
+    """--notional 1000 (the default) under a [risk] max_order_notional_usdt of 500 (the
+    daemon's default, config.example.toml's): every entry would be denied, a run of 0 fills.
+    The daemon refuses such a config; the backtest says so too, before reading the data."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[risk]\nmax_order_notional_usdt = 500\n")
+    argv = ["--data", str(KLINES), "--config", str(cfg), "--out", str(tmp_path / "o")]
+
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"backtest_trading_strategy.py: --notional 1000 is above max_order_notional_usdt 500 "
+        f"of --config {cfg}: every entry would be denied (give --notional 500 or less)"
+    ]
     assert not (tmp_path / "o").exists()
 
 

@@ -43,23 +43,42 @@ def test_sharpe_and_sortino_by_hand():
 def test_trade_statistics():
     fills = [
         m.FillRow(1, 100.0, 1.0, 0.1, 0.0),  # opens: not a closed trade
-        m.FillRow(2, 110.0, 1.0, 0.1, 10.0),  # +9.9
+        m.FillRow(2, 110.0, 1.0, 0.1, 10.0),  # 10 - 0.1 - 0.1 (its entry's fee) = +9.8
         m.FillRow(3, 100.0, 2.0, 0.2, -5.0),  # -5.2
     ]
     results = m.closed_trade_results(fills)
-    assert results == pytest.approx([9.9, -5.2])
+    assert results == pytest.approx([9.8, -5.2])
     assert m.win_rate(results) == 0.5
-    assert m.profit_factor(results) == pytest.approx(9.9 / 5.2)
-    assert m.expectancy(results) == pytest.approx(2.35)
+    assert m.profit_factor(results) == pytest.approx(9.8 / 5.2)
+    assert m.expectancy(results) == pytest.approx(2.3)
     assert m.turnover(fills, 1000.0) == pytest.approx(0.41)  # (100 + 110 + 200) / 1000
     assert m.exposure([0.0, 1.0, -1.0, 0.0]) == 0.5
     assert m.profit_factor([1.0]) is None and m.win_rate([]) is None
 
 
+def test_a_trade_opened_from_flat_is_charged_its_entry_fee():
+    """Long 1 at 1,000 (taker fee 0.5), closed at 1,000.6 (rp 0.6, fee 0.5003): the trade
+    lost 0.6 - 0.5 - 0.5003 = -0.4003, as freqtrade and backtesting.py count it and as
+    analysis.pnl's histogram shows it. Charged the closing fee alone it was a +0.0997 win."""
+    fills = [
+        m.FillRow(1, 1000.0, 1.0, 0.5, 0.0, m.closes_position(True, 1, 1)),
+        m.FillRow(2, 1000.6, 1.0, 0.5003, 0.6, m.closes_position(False, 1, 0)),
+    ]
+
+    summary = m.summarize(
+        times_ms=[0, 1], equity=[1000.0, 999.5997], positions=[0.0, 0.0], fills=fills
+    )
+
+    assert summary.closed_trades == 1
+    assert summary.win_rate == 0.0
+    assert summary.expectancy == pytest.approx(-0.4003)
+    assert summary.expectancy * summary.closed_trades == pytest.approx(999.5997 - 1000.0)
+
+
 def test_a_close_at_the_entry_price_is_a_closed_trade_that_lost_its_fees():
-    """Long 1 at 100 (fee 0.05), closed at 100: rp 0, fee 0.05 -> result -0.05, the trade
-    -0.1 with its opening fee. Then long 1 at 100 (fee 0.05), closed at 110: rp 10, fee
-    0.055 -> result 9.945, the trade 10 - 0.105 = 9.895. Two trades, one won."""
+    """Long 1 at 100 (fee 0.05), closed at 100: rp 0, fee 0.05 -> the trade -0.1 with its
+    opening fee. Then long 1 at 100 (fee 0.05), closed at 110: rp 10, fee 0.055 -> the trade
+    10 - 0.105 = 9.895. Two trades, one won."""
     fills = [
         m.FillRow(1, 100.0, 1.0, 0.05, 0.0, m.closes_position(True, 1, 1)),
         m.FillRow(2, 100.0, 1.0, 0.05, 0.0, m.closes_position(False, 1, 0)),
@@ -69,7 +88,7 @@ def test_a_close_at_the_entry_price_is_a_closed_trade_that_lost_its_fees():
 
     results = m.closed_trade_results(fills)
 
-    assert results == pytest.approx([-0.05, 9.945])
+    assert results == pytest.approx([-0.1, 9.895])
     assert m.trade_pnls(fills) == pytest.approx([-0.1, 9.895])
     assert m.win_rate(results) == 0.5
     summary = m.summarize(

@@ -100,9 +100,12 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
             i += 1
     growth = e[-1] / e[0]
     ann = growth ** (YEAR_MS / (t[-1] - t[0])) - 1 if growth > 0 else -1.0
-    results = [  # closed trades: fills that met a position on the other side
-        float(f["realized_pnl"]) - float(f["commission"]) for f in fills if _closes(f)
-    ]
+    results, paid = [], 0.0  # closed trades: fills that met a position on the other side,
+    for f in fills:  # each charged every fee since the previous one (its entry's too)
+        paid += float(f["commission"])
+        if _closes(f):
+            results.append(float(f["realized_pnl"]) - paid)
+            paid = 0.0
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
     return {
