@@ -360,6 +360,7 @@ def print_registry(reg: Path) -> None:
     it was trained on and its last review, then the promotion history."""
     current = registry.promoted_id(reg)
     metas = registry.versions(reg)
+    events = registry.history(reg)  # a damaged history refused before anything is printed
     print(f"{reg}: {len(metas)} version(s), promoted: {current or 'none'}")
     for meta in metas:
         model = meta.get("model") or {}
@@ -372,7 +373,6 @@ def print_registry(reg: Path) -> None:
         )
         star = "*" if meta["version_id"] == current else " "
         print(f"{star} {meta['version_id']}  {trained}; {_last_review(meta)}")
-    events = registry.history(reg)
     if events:
         print("history:")
     for e in events:

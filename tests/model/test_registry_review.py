@@ -764,3 +764,28 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
         err = capsys.readouterr().err
         assert err.startswith(says) and err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
+
+
+@pytest.mark.parametrize(
+    "entry", [{"action": "promote"}, "promote", {"action": "rollback", "version_id": 7}]
+)
+@pytest.mark.parametrize("command", ["--rollback", "--list"])
+def test_a_damaged_promotion_history_is_one_line_not_a_traceback(
+    tmp_path, models, capsys, entry, command
+):
+    # A hand-edited PROMOTED whose history entry lacks its version (or is not an object) made
+    # --rollback raise KeyError / AttributeError, and --list an AttributeError.
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    current = _seed(reg, models["short"])
+    state = json.loads((reg / "PROMOTED").read_text())
+    state["history"].insert(1, entry)
+    (reg / "PROMOTED").write_text(json.dumps(state))
+    before = (reg / "PROMOTED").read_bytes()
+
+    assert review_main(["--registry", str(reg), command]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"model.review: {reg / 'PROMOTED'}: history entry 2 ")
+    assert err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
