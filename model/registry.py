@@ -201,7 +201,25 @@ def promote_checked(reg: str | Path, version_id: str, reason: str) -> None:
 
 def history(reg: str | Path) -> list[dict[str, Any]]:
     """The promotions and rollbacks, oldest first."""
-    return list(_read_state(Path(reg))["history"])
+    return _checked_history(Path(reg), _read_state(Path(reg)))
+
+
+def _checked_history(reg: Path, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The history, each entry an object naming its action and version: RegistryError naming
+    the first that is not (a hand-edited PROMOTED), rather than a KeyError in a rollback. Only
+    where the history is read: the promoted id alone still loads the model a daemon trades."""
+    entries = list(state["history"])
+    for i, e in enumerate(entries, 1):
+        if not (
+            isinstance(e, dict)
+            and isinstance(e.get("action"), str)
+            and isinstance(e.get("version_id"), str)
+        ):
+            raise RegistryError(
+                f"{reg / PROMOTED_FILE}: history entry {i} is not an action on a version: "
+                f"{json.dumps(e)[:60]}"
+            )
+    return entries
 
 
 def _stack(history: list[dict[str, Any]]) -> list[str]:
@@ -218,7 +236,7 @@ def rollback(reg: str | Path, reason: str = "rollback") -> str:
     """Promote again the version promoted before the current one; return its id."""
     reg = Path(reg)
     state = _read_state(reg)
-    stack = _stack(state["history"])
+    stack = _stack(_checked_history(reg, state))
     if len(stack) < 2:
         raise RegistryError(f"{reg}: no earlier promoted version to roll back to")
     target = stack[-2]

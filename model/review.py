@@ -21,8 +21,11 @@ is seen in training, labels included (they are computed inside the training wind
 
 Both models, the candidate and the promoted one, are backtested on the same evaluation window
 through `backtest.runner.run_backtest` (`strategy="logistic_regression"`, the backtester's
-fees: every metric is after fees). The backtest starts `WARMUP_BARS - 1` bars before the window
-so the features are warm at its first bar and the first decision falls on it. The candidate is
+fees: every metric is after fees). The strategy is warmed as the backtester's `--start` warms
+it (the last `warmup_bars` bars before the window, as the daemon from REST klines) and trades
+from the window's first bar: 60 bars would make every feature exist, but the RSI/ATR/MACD
+averages would still remember their seeds (RSI off by up to 1e-2 from the training features),
+and the evaluation would not be what the daemon trades on those days. The candidate is
 added to the registry (every version is kept) and its review (windows, both backtests'
 metrics, the training report, the decision) is appended to its `review.json`. It is promoted
 when nothing is promoted yet, when the promoted model cannot run with this code (trained with
@@ -54,10 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from backtest.data import DataError, Klines, MarketData, check_symbol, load
-from backtest.runner import BacktestConfig, BacktestResult, run_backtest
+from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
-from model.features import WARMUP_BARS
 from model.inputs import write_problem
 from model.live import ModelMismatchError, load_linear_model
 from runtime.flags import StoreOnce
@@ -112,7 +114,9 @@ def backtest_model(
     *,
     notional: Decimal = Decimal(1000),
     progress: bool = False,
+    trade_from_ms: int | None = None,
 ) -> BacktestResult:
+    """Backtest the model on `data`; with `trade_from_ms` the bars before it only warm it."""
     config = BacktestConfig(
         symbol=symbol,
         strategy="logistic_regression",
@@ -122,6 +126,7 @@ def backtest_model(
             **BACKTEST_BARS,
         },
         progress=progress,
+        trade_from_ms=trade_from_ms,
     )
     return run_backtest(data, config)
 
@@ -360,6 +365,7 @@ def print_registry(reg: Path) -> None:
     it was trained on and its last review, then the promotion history."""
     current = registry.promoted_id(reg)
     metas = registry.versions(reg)
+    events = registry.history(reg)  # a damaged history refused before anything is printed
     print(f"{reg}: {len(metas)} version(s), promoted: {current or 'none'}")
     for meta in metas:
         model = meta.get("model") or {}
@@ -372,7 +378,6 @@ def print_registry(reg: Path) -> None:
         )
         star = "*" if meta["version_id"] == current else " "
         print(f"{star} {meta['version_id']}  {trained}; {_last_review(meta)}")
-    events = registry.history(reg)
     if events:
         print("history:")
     for e in events:
@@ -439,7 +444,7 @@ def review(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data}: model.review needs 1m klines, not trades")
     data_end = whole.open_time[-1] + MINUTE_MS
     eval_start, eval_end = _windows(args, whole.open_time[0], data_end)
-    warm_start = eval_start - (WARMUP_BARS - 1) * MINUTE_MS
+    warm_start = eval_start - WARM_HISTORY_BARS * MINUTE_MS  # as the backtester's --start
     if args.eval_days is None and args.start is None:
         warm_start = eval_start  # the whole file, as given
     data = _slice(whole, warm_start, eval_end)
@@ -457,13 +462,21 @@ def review(args: argparse.Namespace) -> int:
         promoted_in_sample = (
             current is not None and unusable is None and _in_sample(current, eval_start, eval_end)
         )
-        bt = partial(backtest_model, data=data, symbol=symbol, notional=notional, progress=progress)
+        bt = partial(
+            backtest_model,
+            data=data,
+            symbol=symbol,
+            notional=notional,
+            progress=progress,
+            trade_from_ms=eval_start,
+        )
         results = {"candidate": bt(candidate)}
         if current is not None and unusable is None:
             results["promoted"] = bt(current)
         version = registry.add(reg, candidate)
     cand = metric_value(results["candidate"], args.metric)
-    window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} (+{WARMUP_BARS - 1} warm-up bars)"
+    warm = results["candidate"].warm_bars
+    window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} (+{warm} warm-up bars)"
     if warm_start == eval_start:
         window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
     print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
@@ -511,7 +524,7 @@ def review(args: argparse.Namespace) -> int:
         "data": Path(args.data).name,
         "window": window,
         "eval_window_ms": [eval_start, eval_end],
-        "backtest_from_ms": warm_start,
+        "backtest_from_ms": data.open_time[bisect_left(data.open_time, eval_start) - warm],
         "metric": args.metric,
         "min_improvement": min_improvement,
         "min_metric": floor,

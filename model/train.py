@@ -933,16 +933,17 @@ def holdout_backtest(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Backtest the saved model on [start, end) through `backtest.runner.run_backtest` (fees
-    on; the replay starts WARMUP_BARS - 1 bars early so the first decision falls on the first
-    holdout bar), next to baselines on the same bars: SMA crossover 10/50 through the same
-    backtester, buy and hold (long the same notional from the first to the last close, no fees,
-    as a return on the same starting wallet) and flat (0)."""
+    on; the bars before `start` warm the strategy as the backtester's `--start` does, so the
+    first decision falls on the first holdout bar, on the features a long history gives rather
+    than on RSI/ATR/MACD averages still near their seeds), next to baselines on the same bars:
+    SMA crossover 10/50 through the same backtester, buy and hold (long the same notional from
+    the first to the last close, no fees, as a return on the same starting wallet) and flat."""
     from backtest.data import DataError, Klines, load
-    from backtest.runner import BacktestConfig, run_backtest, write_outputs
+    from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest, write_outputs
 
     start, end = window
     try:
-        bars = load(data, start_ms=start - (features.WARMUP_BARS - 1) * 60_000, end_ms=end)
+        bars = load(data, start_ms=start - WARM_HISTORY_BARS * 60_000, end_ms=end)
     except DataError as e:
         raise InputError(f"holdout backtest: {e}") from None
     if not isinstance(bars, Klines):
@@ -957,12 +958,14 @@ def holdout_backtest(
             "taker_flow": False,
         },
         progress=progress,
+        trade_from_ms=start,
     )
     sma = BacktestConfig(
         symbol=symbol,
         strategy="sma_crossover",
         strategy_params={"fast": 10, "slow": 50, "order_notional_usdt": notional},
         progress=progress,
+        trade_from_ms=start,
     )
     try:
         model_run = run_backtest(bars, lr)
@@ -975,7 +978,7 @@ def holdout_backtest(
     hold_close = float(bars.close[-1]) / float(bars.close[first]) - 1.0
     return {
         "window": {"start": _iso(start), "end_exclusive": _iso(end)},
-        "replay_from": _iso(bars.open_time[0]),
+        "replay_from": _iso(bars.open_time[first - model_run.warm_bars]),
         "bars": len(bars) - first,
         "fees": {"maker": str(lr.maker_fee), "taker": str(lr.taker_fee)},
         "notional_usdt": str(notional),

@@ -92,10 +92,10 @@ def test_targets_follow_the_probabilities():
     last = bars[-1]
     step = 60_000
 
-    def bar(close: str, k: int):
+    def bar(close: str, k: int):  # k = 1: the bar after the warm-up's (`last` itself)
         return replace(
             last,
-            open_time_ms=last.open_time_ms + k * step,
+            open_time_ms=last.open_time_ms + (k - 1) * step,
             close=D(close),
             high=D(close),
             low=D(close),
@@ -136,3 +136,39 @@ def test_bad_parameters_are_refused(saved_model):
         LogisticRegressionStrategy(model_path=saved_model, entry_probability=1.5)
     with pytest.raises(ValueError, match="order_notional_usdt"):
         LogisticRegressionStrategy(model_path=saved_model, order_notional_usdt=0)
+
+
+def test_no_signal_while_the_feature_window_spans_a_missing_bar():
+    # A bar the daemon never got (a kline missed across a reconnect, or closed between the
+    # REST warm-up and the stream's start) left the live features silently mixing prices from
+    # both sides of the hole: ret_60, the SMAs, the Bollinger band... Training leaves exactly
+    # those rows out (their 61-bar window spans a gap), so the model never learned them: the
+    # strategy gives no signal there (HOLD) and trades again once the window is whole.
+    from model.train import straddles_gap
+
+    n = len(features.FEATURE_NAMES)
+    always_buy = LinearModel(
+        classes=(-1, 0, 1),
+        feature_names=features.FEATURE_NAMES,
+        coef=((0.0,) * n,) * 3,
+        intercept=(-5.0, 0.0, 5.0),
+    )
+    bars = bars_of(week().iloc[:700])
+    missing = bars[500]
+    delivered = bars[:500] + bars[501:]
+    strategy = LogisticRegressionStrategy(model=always_buy, hold_bars=0)
+    strategy.warm(delivered[:400])
+
+    signals = {}
+    for bar in delivered[400:]:
+        (target,) = strategy.on_bar(bar, None)
+        signals[bar.open_time_ms] = "HOLD" if "HOLD: flat" in target.reason else "BUY"
+
+    hour = 60 * 60_000
+    expected_hold = {t for t in signals if missing.open_time_ms < t <= missing.open_time_ms + hour}
+    assert len(expected_hold) == 60
+    assert {t for t, s in signals.items() if s == "HOLD"} == expected_hold
+    # The rows training leaves out of the same bars: the same ones.
+    ot = np.array([b.open_time_ms for b in delivered])
+    left_out = straddles_gap(ot, 60_000, back=features.WARMUP_BARS - 1, ahead=0)
+    assert set(ot[left_out]) == expected_hold

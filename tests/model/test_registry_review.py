@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from backtest.data import load
-from backtest.runner import BacktestConfig, run_backtest
+from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest
 from backtest_trading_strategy import main as backtest_main
 from model import features, registry
 from model.live import ModelMismatchError, load_linear_model
@@ -486,11 +486,13 @@ def rivals(tmp_path_factory):
 
 
 def _oos_backtest(model_path: Path):
-    """The review's evaluation, recomputed: the same window with 60 warm-up bars before it."""
-    data = load(WEEK, start_ms=EVAL_START - (features.WARMUP_BARS - 1) * 60_000, end_ms=EVAL_END)
+    """The review's evaluation, recomputed: the window traded by the strategy warmed on the
+    bars before it (as the backtester's --start and the daemon's REST warm-up warm it)."""
+    data = load(WEEK, start_ms=EVAL_START - WARM_HISTORY_BARS * 60_000, end_ms=EVAL_END)
     config = BacktestConfig(
         strategy="logistic_regression",
         strategy_params={"model_path": str(model_path), "order_notional_usdt": Decimal(1000)},
+        trade_from_ms=EVAL_START,
     )
     return run_backtest(data, config).summary
 
@@ -570,9 +572,8 @@ def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, riv
     # The backtester's --model takes the registry: it now runs the rolled-back version.
     out_dir = tmp_path / "bt"
     argv = ["--data", str(WEEK), "--strategy", "logistic_regression", "--model", str(reg),
-            "--start", str(EVAL_START - (features.WARMUP_BARS - 1) * 60_000),
-            "--end", str(EVAL_END), "--out", str(out_dir), "--no-progress",
-            "--no-warm"]  # fmt: skip  # the same replay as _oos_backtest's, which starts cold
+            "--start", str(EVAL_START), "--end", str(EVAL_END), "--out", str(out_dir),
+            "--no-progress"]  # fmt: skip  # the same warmed replay as _oos_backtest's
     assert backtest_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
     assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
@@ -764,3 +765,71 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
         err = capsys.readouterr().err
         assert err.startswith(says) and err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
+
+
+@pytest.mark.parametrize(
+    "entry", [{"action": "promote"}, "promote", {"action": "rollback", "version_id": 7}]
+)
+@pytest.mark.parametrize("command", ["--rollback", "--list"])
+def test_a_damaged_promotion_history_is_one_line_not_a_traceback(
+    tmp_path, models, capsys, entry, command
+):
+    # A hand-edited PROMOTED whose history entry lacks its version (or is not an object) made
+    # --rollback raise KeyError / AttributeError, and --list an AttributeError.
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    current = _seed(reg, models["short"])
+    state = json.loads((reg / "PROMOTED").read_text())
+    state["history"].insert(1, entry)
+    (reg / "PROMOTED").write_text(json.dumps(state))
+    before = (reg / "PROMOTED").read_bytes()
+
+    assert review_main(["--registry", str(reg), command]) == 2
+
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"model.review: {reg / 'PROMOTED'}: history entry 2 ")
+    assert err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
+
+
+def _rsi_model(path: Path, k: float = 1000.0) -> Path:
+    """BUY when the RSI feature is above 0.5, SELL below (logits +-k * (rsi - 0.5))."""
+    i = features.FEATURE_NAMES.index("rsi_14")
+    coef = [[0.0] * N for _ in range(3)]
+    coef[0][i], coef[2][i] = -k, k
+    write_model(path, 0.0)
+    doc = json.loads(path.read_text())
+    doc["linear"] = {"coef": coef, "intercept": [k / 2, 0.0, -k / 2]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_review_evaluates_on_the_features_a_long_history_gives(tmp_path, capsys):
+    # The review's backtest started 60 bars before the window, cold: enough for every feature
+    # to exist, not for the RSI/ATR/MACD averages to forget their seeds (the strategy's own
+    # warm-up is 301 bars). At 2025-05-08 10:40 the cold RSI reads 0.5017, the RSI of the
+    # whole history (what the model was trained on, and what the daemon computes after its
+    # REST warm-up) 0.4972: the review went long where the daemon goes short.
+    start, end = "2025-05-08T10:40", "2025-05-08T11:40"
+    model = _rsi_model(tmp_path / "rsi.json")
+    df = week()
+    rsi = features.compute_features(df)["rsi_14"].to_numpy()
+    first = int(np.searchsorted(df["open_time"].to_numpy(), 1746700800000))  # 10:40 UTC
+    assert rsi[first] < 0.5  # the batch features say SELL at the first bar
+    bt = tmp_path / "bt"
+    assert backtest_main(["--data", str(WEEK), "--strategy", "logistic_regression", "--model",
+                          str(model), "--start", start, "--end", end, "--out", str(bt),
+                          "--no-progress", "--no-html"]) == 0  # fmt: skip
+    trades = (bt / "trades.csv").read_text().splitlines()
+    assert trades[1].split(",")[4] == "SELL"
+    reg = tmp_path / "reg"
+
+    argv = ["--registry", str(reg), "--init", "--data", str(WEEK), "--candidate", str(model),
+            "--start", start, "--end", end]  # fmt: skip
+    assert review_main(argv) == 0
+
+    (version,) = registry.versions(reg)
+    (review,) = version["reviews"]
+    cli = json.loads((bt / "summary.json").read_text())["metrics"]
+    assert review["backtests"]["candidate"] == cli
+    assert "(+301 warm-up bars)" in capsys.readouterr().out

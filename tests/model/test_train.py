@@ -236,8 +236,7 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
     """Train with a holdout, then check the report against an independent backtest of the
     saved model on the same bars, and the baselines against the data."""
     from backtest.data import load
-    from backtest.runner import BacktestConfig, run_backtest
-    from model import features
+    from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest
 
     out, bt = tmp_path / "m.json", tmp_path / "bt"
     argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
@@ -251,15 +250,19 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
     start = _ms(rep["window"]["start"])
     end = _ms(rep["window"]["end_exclusive"])
     assert end - start == holdout_days * 86_400_000
-    bars = load(data, start_ms=start - (features.WARMUP_BARS - 1) * 60_000, end_ms=end)
+    # Warmed on the bars before the holdout, as the backtester's --start warms a strategy.
+    bars = load(data, start_ms=start - WARM_HISTORY_BARS * 60_000, end_ms=end)
     again = run_backtest(
         bars,
         BacktestConfig(
             strategy="logistic_regression",
             strategy_params={"model_path": str(out), "order_notional_usdt": 1000},
+            trade_from_ms=start,
         ),
     )
     assert rep["model"] == again.summary.to_dict()
+    # The strategy's own warm-up, 61 bars for the features + 240 for the averages to settle.
+    assert _ms(rep["replay_from"]) == start - 301 * 60_000 and again.warm_bars == 301
     assert json.loads((bt / "summary.json").read_text())["metrics"] == rep["model"]
     closes = [float(c) for t, c in zip(bars.open_time, bars.close, strict=True) if t >= start]
     hold = rep["baselines"]["buy_and_hold_no_fees"]

@@ -31,6 +31,11 @@ whether taker volume and trade counts are read from the bars; a model trained on
 than `bar_interval` (the file's `interval`), for another symbol than `symbols` (default: the
 instruments'; the file's `symbol`), or with the flow features on bars without taker volume
 (`taker_flow=False`: a backtest's klines) is refused, at start and on a hot swap.
+A missing bar (open time more than one interval after the last one: a kline the stream never
+delivered) makes the next `WARMUP_BARS - 1` rows mix prices from both sides of the hole; training
+leaves exactly those rows out (`model.train`), so the model has nothing to say there: those bars
+give no signal (HOLD; the side runs out by `hold_bars`), and signals resume once the window is
+whole again.
 `feature_sink`, when given, is called with every bar taken and its feature row (None during
 warm-up): the daemon writes them to `features.csv` off the event loop (`model.live.FeatureLog`)
 for live/batch parity checks.
@@ -49,11 +54,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 
 from core.account import AccountView
 from core.enums import Side
 from core.instrument import Instrument
+from core.intervals import interval_ms
 from core.market import Bar, BookTicker
 from core.orders import TargetPosition
 from model import registry
@@ -76,6 +83,7 @@ DEFAULT_HOLD_BARS = 15  # when the model file does not say its label horizon
 # little more than that (the shipped model signals on about a third of the bundled week's bars).
 DEFAULT_ENTRY_PROBABILITY = 0.36
 log = logging.getLogger(__name__)
+_step_ms = cache(interval_ms)  # per bar: a dict lookup rather than parsing "1m" (~0.6 us)
 
 FeatureSink = Callable[[Bar, "list[float] | None"], None]
 
@@ -112,6 +120,7 @@ class _SymbolState:
     target: Decimal = Decimal(0)
     hold_left: int = 0  # HOLD bars the current side may still last
     last_open_ms: int = -1  # a bar delivered twice (warm-up, then live) counts once
+    gap_bars: int = 0  # bars left whose feature window spans a missing bar: no signal
     row: list[float] | None = None  # the last feature row (for logging and parity checks)
     proba: list[float] = field(default_factory=list)
     signal: int = 0  # the last bar's signal: +1 BUY, -1 SELL, 0 HOLD
@@ -351,7 +360,20 @@ class LogisticRegressionStrategy(StrategyBase):
             st = self._states[bar.symbol] = _SymbolState(FeatureState(flow=self.model.flow))
         if bar.open_time_ms <= st.last_open_ms:
             return None
+        if st.last_open_ms >= 0 and bar.open_time_ms - st.last_open_ms > _step_ms(bar.interval):
+            st.gap_bars = WARMUP_BARS - 1
+            log.warning(
+                "%s: bars missing between open times %d and %d: no signal for %d bars (the "
+                "model never saw features spanning a gap)",
+                bar.symbol,
+                st.last_open_ms,
+                bar.open_time_ms,
+                st.gap_bars,
+            )
         st.last_open_ms = bar.open_time_ms
+        spans_gap = st.gap_bars > 0
+        if spans_gap:
+            st.gap_bars -= 1
         # The bar reaches the features before any swap is tried: a swap that fails, whatever
         # the way, must not leave the live features one bar behind the batch ones.
         st.row = row = st.features.update(
@@ -371,6 +393,8 @@ class LogisticRegressionStrategy(StrategyBase):
             return st
         st.proba = p = self.model.predict_proba(row)
         pb, ps = p[self._i_buy], p[self._i_sell]
+        if spans_gap:
+            pb = ps = 0.0
         if pb >= self.entry_probability and pb > ps:
             st.signal = side = 1
         elif ps >= self.entry_probability and ps > pb:
