@@ -19,7 +19,10 @@ it is also True right after a (re)connect until the first trade (or a REST probe
 within `jump_confirm_s` and then skipped to (confirmed) or discarded (bogus); a backfill that
 has not finished after `max_backfill_s` releases what it holds and reports the rest skipped.
 After a gap the closed klines it spanned are checked against REST; closed bars the socket
-missed are delivered from REST. Malformed frames are logged, counted and skipped.
+missed are delivered from REST, in open-time order: a closed kline of the live socket waits
+while earlier ones may be missing (a gap or a reconnect's sync open, the check running), since
+a consumer drops a bar older than one it has passed on. Malformed frames are logged, counted
+and skipped.
 
 Errors: REST and connection errors worth retrying are retried with backoff; fatal ones (an IP
 ban, a bad key, an unknown symbol, a bad URL, a crash in our own frame handling) end that link
@@ -146,6 +149,10 @@ class _SymbolState:
     last_mark_e: int = -1
     last_kline: tuple[int, int] = (-1, -1)  # (open time, event time)
     closed_klines: dict[int, Bar] = field(default_factory=dict)
+    # Closed klines of the live socket held while earlier ones may be missing (trades' gap
+    # open, or the kline check running), so that the bars go out in open-time order.
+    held_klines: list[Bar] = field(default_factory=list)
+    kline_checking: bool = False
     processed_id: int | None = None
     saved_id: int | None = None
 
@@ -183,6 +190,7 @@ class DataStream:
         self._states: dict[str, _SymbolState] = {}
         self._seqs: dict[str, TradeSequencer] = {}
         self._offers: dict[str, Callable[[Trade, int], Offer]] = {}  # the hot path's lookup
+        self._klines_waiting = False  # some symbol holds closed klines (see _klines_held)
         for s in symbols:
             sym = s.upper()
             last = self.checkpoint.load(sym)
@@ -335,7 +343,9 @@ class DataStream:
                 offer = self._offers.get(trade.symbol)
                 if offer is None:
                     self.stats.ignored += 1
-                elif offer(trade, trade.recv_time_ms) is not _DELIVERED:
+                elif offer(trade, trade.recv_time_ms) is not _DELIVERED or self._klines_waiting:
+                    # the sequencer's state changed, or a sync ended on the hot path with
+                    # closed klines held: they may go now
                     self._react(self._states[trade.symbol])
                 return
             recv = self._now_ms()
@@ -404,7 +414,10 @@ class DataStream:
             st.checker = self._spawn(self._check_jump(st), f"jump-check-{sym}", MARKET)
         cfg = self.config
         if healed is not None and healed.backfilled and cfg.klines and cfg.kline_check:
+            st.kline_checking = True
             self._spawn(self._check_klines(st, healed), f"kline-check-{sym}", MARKET)
+        if st.held_klines and not self._klines_held(st):
+            self._release_klines(st, [])
 
     async def _heal(self, st: _SymbolState) -> None:
         """Backfill the open gap over REST until every held trade is released (or time is up)."""
@@ -589,7 +602,32 @@ class DataStream:
                 self.stats.duplicates += 1
                 return
             self._remember_closed(st, bar)
+            if self._klines_held(st):
+                st.held_klines.append(bar)  # after the missed ones the check will fetch
+                self._klines_waiting = True
+                return
+        if st.held_klines:
+            self._release_klines(st, [])
         self._emit(bar)
+
+    def _klines_held(self, st: _SymbolState) -> bool:
+        """Closed bars wait while the trades say bars may be missing: delivered after them, a
+        bar older than one already passed on is dropped by the consumer (a hole in its bars)."""
+        cfg = self.config
+        return cfg.kline_check and cfg.klines and (st.seq.gap_open or st.kline_checking)
+
+    def _release_klines(self, st: _SymbolState, missed: list[Bar]) -> None:
+        """Deliver the held closed bars and `missed` (fetched over REST) in open-time order,
+        unless bars may still be missing: then they all wait for the next release."""
+        bars = sorted([*st.held_klines, *missed], key=lambda b: b.open_time_ms)
+        if self._klines_held(st):
+            st.held_klines = bars
+            self._klines_waiting = bool(bars) or self._klines_waiting
+            return
+        st.held_klines = []
+        self._klines_waiting = any(other.held_klines for other in self._states.values())
+        for bar in bars:
+            self._emit(bar)
 
     def _remember_closed(self, st: _SymbolState, bar: Bar) -> None:
         closed = st.closed_klines
@@ -598,7 +636,17 @@ class DataStream:
             del closed[next(iter(closed))]
 
     async def _check_klines(self, st: _SymbolState, gap: Gap) -> None:
-        """Compare the closed klines spanning a healed gap with REST; deliver missed ones."""
+        """Compare the closed klines spanning a healed gap with REST; deliver missed ones,
+        with the live ones held meanwhile, in open-time order."""
+        missed: list[Bar] = []
+        try:
+            await self._fetch_missed_klines(st, gap, missed)
+        finally:
+            st.kline_checking = False
+            if not self._stopping:
+                self._release_klines(st, missed)
+
+    async def _fetch_missed_klines(self, st: _SymbolState, gap: Gap, missed: list[Bar]) -> None:
         seq = st.seq
         step = interval_ms(self.config.kline_interval)
         now_ms = seq.exchange_time_ms
@@ -629,7 +677,7 @@ class DataStream:
             if seen is None:
                 self.stats.missed_klines += 1
                 self._remember_closed(st, bar)
-                self._emit(bar)
+                missed.append(bar)
             elif seen != bar:
                 self.stats.kline_mismatches += 1
                 log.error("%s: closed kline %d differs from REST", seq.symbol, bar.open_time_ms)

@@ -314,6 +314,64 @@ async def test_closed_kline_missed_during_a_gap_is_delivered_from_rest(fake):
     assert stream.stats.missed_klines == 1
 
 
+async def test_a_live_closed_kline_waits_for_the_missed_one_before_it(fake):
+    """The socket was down over minute M's close. It is back just before M+1 closes, and M+1's
+    closed kline comes live before the trades' gap is healed and M is fetched from REST.
+    Delivered as they came, M+1 then M: the ExecManager drops a bar older than one it has
+    passed on, so the strategy never saw M (its features spanned a hole). The live bar is
+    held while earlier ones may be missing: M, then M+1."""
+    config = StreamConfig(**{**_fields(FAST), "kline_check": True})
+    minute = fake.trades[0]["T"] - fake.trades[0]["T"] % 60_000
+    fake.klines = [
+        [minute, "1", "2", "0.5", "1.5", "10", minute + 59_999, "15", 7, "4", "6", "0"],
+    ]
+    next_minute = next(i for i, t in enumerate(fake.trades) if t["T"] >= minute + 60_000)
+    live = _fixture("futures_kline_1m__closed__SUSHIUSDT_2021-07-22__cryptofeed.json")
+    data = live["data"]
+    data["s"] = data["k"]["s"] = "BTCUSDT"
+    data["k"]["t"], data["k"]["T"] = minute + 60_000, minute + 119_999
+    data["E"] = minute + 120_000
+    async with running(fake, config=config) as (stream, consumer):
+        await fake.publish(10)
+        await wait_for(lambda: len(consumer.trade_ids()) == 10)
+        fake.refuse_ws = True
+        fake.drop_all()
+        await fake.publish(next_minute - 10)
+        fake.refuse_ws = False
+        await wait_for(lambda: fake.market_clients())
+        await fake.send_market(json.dumps(live))  # M+1 closes before any trade is back
+        await asyncio.sleep(0.1)
+        await fake.publish(5)
+        await wait_for(lambda: len(consumer.of(Bar)) == 2, timeout_s=5)
+
+    assert [b.open_time_ms for b in consumer.of(Bar)] == [minute, minute + 60_000]
+    assert stream.stats.missed_klines == 1
+
+
+async def test_a_kline_held_after_a_reconnect_goes_out_when_the_next_trade_shows_no_gap(fake):
+    """Held while the reconnect's sync is pending; the next trade follows the last one (nothing
+    was missed): the bar goes out then, not a minute later with the next kline."""
+    config = StreamConfig(**{**_fields(FAST), "kline_check": True, "probe_delay_s": 30.0})
+    minute = fake.trades[0]["T"] - fake.trades[0]["T"] % 60_000
+    live = _fixture("futures_kline_1m__closed__SUSHIUSDT_2021-07-22__cryptofeed.json")
+    data = live["data"]
+    data["s"] = data["k"]["s"] = "BTCUSDT"
+    data["k"]["t"], data["k"]["T"], data["E"] = minute, minute + 59_999, minute + 60_000
+    async with running(fake, config=config) as (_stream, consumer):
+        await fake.publish(10)
+        await wait_for(lambda: len(consumer.trade_ids()) == 10)
+        fake.drop_all()
+        await wait_for(lambda: fake.market_clients())
+        await fake.send_market(json.dumps(live))
+        await asyncio.sleep(0.1)
+        assert consumer.of(Bar) == []  # the sync is pending: trades may have been missed
+        await fake.publish(1)
+        await wait_for(lambda: consumer.of(Bar), timeout_s=2)
+
+    assert [b.open_time_ms for b in consumer.of(Bar)] == [minute]
+    assert consumer.of(GapDetected) == []
+
+
 async def test_stop_cancels_everything_and_returns_even_while_reconnecting(fake):
     async with running(fake) as (stream, _consumer):
         fake.refuse_ws = True
