@@ -413,7 +413,14 @@ class DataStream:
         if seq.jump is not None and (st.checker is None or st.checker.done()):
             st.checker = self._spawn(self._check_jump(st), f"jump-check-{sym}", MARKET)
         cfg = self.config
-        if healed is not None and healed.backfilled and cfg.klines and cfg.kline_check:
+        # Trades fetched or skipped: bars may have closed unseen (not for a gap that live
+        # frames arriving out of order closed by themselves).
+        if (
+            healed is not None
+            and (healed.backfilled or healed.skipped)
+            and cfg.klines
+            and cfg.kline_check
+        ):
             st.kline_checking = True
             self._spawn(self._check_klines(st, healed), f"kline-check-{sym}", MARKET)
         if st.held_klines and not self._klines_held(st):

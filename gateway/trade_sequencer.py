@@ -3,7 +3,8 @@
 The pure core of the DataStream's gap handling: no asyncio, no I/O, no clock of its own. The
 DataStream feeds it live trades (`offer`), REST pages (`merge`, `end_sync`, `resolve_jump`,
 `resync`) and the current time (ms, our clock), and acts on what is left open afterwards
-(`gap` -> run a backfill, `jump` -> ask REST, `take_healed()` -> check the klines).
+(`gap` -> run a backfill, `jump` -> ask REST, `take_healed()` -> check the klines: after a gap
+backfilled or given up, or a jump skipped to).
 
 Trades leave through `emit` strictly in aggregate-id order, each at most once, and every
 `GapDetected` is followed by exactly one `GapHealed` for the same range:
@@ -278,13 +279,14 @@ class TradeSequencer:
             raise RuntimeError(f"{self.symbol}: no jump to resolve")
         self.jump = None
         if latest is not None and latest.agg_id >= jump.far_id:
+            after_ms = self.exchange_time_ms
             holes, left = self._skip_below(jump.far_id, now_ms, jump.first - 1)
-            self._healed_range(jump.first, jump.last, jump.detected_ms, holes, now_ms)
+            self._healed_range(jump.first, jump.last, jump.detected_ms, holes, now_ms, after_ms)
             self.syncing = None
             self._place_all({**jump.far, **{t.agg_id: t for t in left}}, now_ms)
             return JumpVerdict.CONFIRMED
         self.stats.jump_discarded += len(jump.far)
-        self._healed_range(jump.first, jump.last, jump.detected_ms, [], now_ms)
+        self._healed_range(jump.first, jump.last, jump.detected_ms, [], now_ms, 0)
         last = self.last_id
         if (
             latest is not None
@@ -306,8 +308,9 @@ class TradeSequencer:
         first = max(last, max(self.pending, default=-1)) + 1
         self.stats.jumps += 1
         self._detected(first, latest.agg_id - 1, GapCause.JUMP, now_ms)
+        after_ms = self.exchange_time_ms
         holes, left = self._skip_below(latest.agg_id, now_ms, first - 1)
-        self._healed_range(first, latest.agg_id - 1, now_ms, holes, now_ms)
+        self._healed_range(first, latest.agg_id - 1, now_ms, holes, now_ms, after_ms)
         self.syncing = None
         trades = {t.agg_id: t for t in left}
         trades.setdefault(latest.agg_id, latest)
@@ -396,8 +399,18 @@ class TradeSequencer:
         )
 
     def _healed_range(
-        self, first: int, last: int, started_ms: int, holes: list[tuple[int, int]], now_ms: int
+        self,
+        first: int,
+        last: int,
+        started_ms: int,
+        holes: list[tuple[int, int]],
+        now_ms: int,
+        after_trade_ms: int,
     ) -> None:
+        """A jump resolved. Skipped ids (skipped to, not backfilled) are a time the klines may
+        have missed too: `take_healed()` returns it (unless a gap closed in the same step,
+        which started earlier)."""
+        skipped = _overlap(holes, first, last)
         self._emit(
             GapHealed(
                 event_time_ms=now_ms,
@@ -407,9 +420,18 @@ class TradeSequencer:
                 last_missing_id=last,
                 backfilled=0,
                 duration_ms=now_ms - started_ms,
-                skipped=_overlap(holes, first, last),
+                skipped=skipped,
             )
         )
+        if skipped and self.healed is None:
+            self.healed = Gap(
+                first=first,
+                last=last,
+                cause=GapCause.JUMP,
+                started_ms=started_ms,
+                after_trade_ms=after_trade_ms,
+                skipped=skipped,
+            )
 
     def _skip_below(
         self, boundary: int, now_ms: int, gap_until: int | None = None

@@ -13,7 +13,7 @@ import pytest
 
 from core.clock import LiveClock
 from core.events import GapCause, GapDetected, GapHealed, StreamState, StreamStateChanged
-from core.market import Trade
+from core.market import Bar, Trade
 from gateway.checkpoint import MemoryCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.market_rest import MarketDataRest
@@ -224,6 +224,31 @@ async def test_backlog_after_a_long_downtime_resyncs_to_rests_latest_trade(fake)
     assert detected.cause is GapCause.JUMP
     assert healed.skipped == 1_498 and healed.last_missing_id == fake.trades[1_498]["a"]
     assert len([c for c in fake.rest_calls if "fromId" in c]) == 1  # one page, then resync
+
+
+async def test_klines_closed_during_a_skipped_backlog_are_fetched_from_rest(fake):
+    """A resync skips the trades of a long downtime instead of backfilling them; the bars that
+    closed meanwhile were missed by the kline socket too. Before, only a backfilled gap was
+    followed by the kline check, so the strategy's bars had a hole after every jump."""
+    minute = fake.trades[0]["T"] - fake.trades[0]["T"] % 60_000
+    assert fake.trades[1_498]["T"] >= minute + 60_000  # the bar of `minute` closed meanwhile
+    fake.klines = [
+        [minute, "1", "2", "0.5", "1.5", "10", minute + 59_999, "15", 7, "4", "6", "0"],
+    ]
+    checkpoint = MemoryCheckpoint()
+    checkpoint.save("BTCUSDT", fake.trades[0]["a"])
+    await fake.publish(1_500)  # happened while the daemon was down
+    cfg = config(max_gap_trades=500, backfill_page=100, kline_check=True)
+    async with running(fake, cfg, checkpoint=checkpoint) as (stream, consumer):
+        await wait_for(lambda: consumer.trade_ids())
+        await fake.publish(10)
+        await wait_for(lambda: consumer.of(Bar), timeout_s=5)
+
+    (healed,) = consumer.of(GapHealed)
+    assert healed.skipped == 1_498
+    (bar,) = consumer.of(Bar)
+    assert (bar.open_time_ms, bar.trade_count) == (minute, 7)
+    assert stream.stats.missed_klines == 1
 
 
 async def test_backfill_that_cannot_finish_is_given_up_after_max_backfill_s(fake):
