@@ -51,11 +51,24 @@ class SimClock:
         return self._now_ms
 
 
+# Epoch ms below this (1973-03-03) are no market data's: such a number is epoch seconds given
+# by mistake (seconds of 1973..5138 all fall below it), refused rather than read as 1970.
+SECONDS_LOOK_BELOW_MS = 10**11
+
+
 def parse_utc_ms(text: str) -> int:
     """Epoch ms, or a UTC date / ISO date-time (a naive one is UTC) -> epoch ms; the command
     lines' `--start`/`--end`. ValueError with a message meant for the user."""
     if text.isdigit():
-        return int(text)
+        ms = int(text)
+        if 0 < ms < SECONDS_LOOK_BELOW_MS:
+            as_seconds = datetime.fromtimestamp(ms, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            raise ValueError(
+                f"bad time {text!r}: epoch milliseconds are expected, and as ms this is "
+                f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d}; as seconds it is "
+                f"{as_seconds}: give {ms * 1000} or an ISO date"
+            )
+        return ms
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

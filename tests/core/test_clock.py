@@ -40,3 +40,18 @@ def test_parse_utc_ms_takes_epoch_ms_dates_and_iso_times_naive_as_utc():
     assert parse_utc_ms("2025-05-05T03:30+02:00") == 1_746_403_200_000 + 90 * 60_000
     with pytest.raises(ValueError, match="bad time 'yesterday': use epoch ms or an ISO date"):
         parse_utc_ms("yesterday")
+
+
+def test_parse_utc_ms_refuses_epoch_seconds_given_by_mistake():
+    """1762905600 is 2025-11-12 00:00 UTC in seconds; read as ms it is 1970-01-21 and a
+    backtest's --start would have run the whole file without a word."""
+    from core.clock import parse_utc_ms
+
+    with pytest.raises(ValueError) as e:
+        parse_utc_ms("1762905600")
+    assert str(e.value) == (
+        "bad time '1762905600': epoch milliseconds are expected, and as ms this is 1970-01-21; "
+        "as seconds it is 2025-11-12 00:00:00 UTC: give 1762905600000 or an ISO date"
+    )
+    assert parse_utc_ms("0") == 0  # the epoch itself: "from the beginning"
+    assert parse_utc_ms("100000000000") == 10**11
