@@ -226,6 +226,8 @@ def _stack(history: list[dict[str, Any]]) -> list[str]:
     stack: list[str] = []
     for e in history:
         if e.get("action") == "promote":
+            if stack and stack[-1] == str(e["version_id"]):
+                continue  # promoted again while promoted: a rollback goes before it
             stack.append(str(e["version_id"]))
         elif e.get("action") == "rollback" and stack:
             stack.pop()

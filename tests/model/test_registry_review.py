@@ -92,6 +92,20 @@ def test_add_promote_rollback(tmp_path, models):
         registry.promote(reg, "nope", "x")
 
 
+def test_promoting_the_promoted_version_again_does_not_block_the_rollback(tmp_path, models):
+    """A promoted, B promoted, B promoted again (a review or an operator re-confirming it): the
+    rollback goes back to A. Before, it "rolled back" to B itself: nothing changed."""
+    reg = tmp_path / "reg"
+    a = registry.add(reg, models["long"])
+    b = registry.add(reg, models["short"])
+    registry.promote(reg, a, "first")
+    registry.promote(reg, b, "second")
+    registry.promote(reg, b, "again")
+
+    assert registry.rollback(reg) == a
+    assert registry.promoted_id(reg) == a
+
+
 def test_registry_refuses_bad_models_and_empty_registries(tmp_path):
     bad = write_model(tmp_path / "bad.json", 1.0, feature_hash="0" * 64)
     with pytest.raises(ModelMismatchError, match="feature code"):
