@@ -16,6 +16,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from core.intervals import KLINE_INTERVALS
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 
@@ -428,8 +429,9 @@ def load_settings(
 
 
 def _check_together(settings: Settings) -> None:
-    """Limits that are only valid together (what `risk_manager.config.RiskConfig` refuses, and
-    a strategy order every entry of which the order cap would deny)."""
+    """Limits that are only valid together (what `risk_manager.config.RiskConfig` refuses, a
+    strategy order every entry of which the order cap would deny, and bars from a kline stream
+    Binance does not serve)."""
     r = settings.risk
     if not r.max_order_notional_usdt <= r.max_position_notional_usdt <= r.max_total_notional_usdt:
         raise ConfigError(
@@ -444,6 +446,14 @@ def _check_together(settings: Settings) -> None:
             f"strategy.order_notional_usdt = {_show(order)} is not allowed: expected at most "
             f"risk.max_order_notional_usdt ({_show(r.max_order_notional_usdt)}): a larger order "
             "is always denied"
+        )
+    interval = settings.strategy.bar_interval
+    if settings.execution.bar_source == "klines" and interval not in KLINE_INTERVALS:
+        served = ", ".join(i for i in BAR_INTERVALS if i in KLINE_INTERVALS)
+        raise ConfigError(
+            f"strategy.bar_interval = {_show(interval)} is not allowed with "
+            f'execution.bar_source = "klines": Binance serves no {interval} kline stream; set '
+            f'execution.bar_source = "trades" or use one of {served}'
         )
 
 

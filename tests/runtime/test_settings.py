@@ -234,3 +234,18 @@ def test_every_risk_setting_the_settings_accept_makes_a_risk_config(tmp_path):
         "take_profit_pct = 99.9\n[strategy]\norder_notional_usdt = 1000\n"
     )
     risk_config(load_settings(write(tmp_path, text), env_file=None))  # does not raise
+
+
+def test_a_bar_interval_binance_has_no_kline_stream_for_needs_trade_bars(tmp_path):
+    """USD-M Futures serve no `<symbol>@kline_1s` stream (nor 1s REST klines): with the default
+    bar_source = "klines" the DataStream subscribed to it, Binance (and the local exchange)
+    acknowledged it and never sent a bar, and the strategy silently never traded."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, '[strategy]\nbar_interval = "1s"\n'), env_file=None)
+    assert str(err.value) == (
+        'strategy.bar_interval = "1s" is not allowed with execution.bar_source = "klines": '
+        'Binance serves no 1s kline stream; set execution.bar_source = "trades" or use one of '
+        "1m, 3m, 5m, 15m, 30m, 1h"
+    )
+    text = '[strategy]\nbar_interval = "1s"\n[execution]\nbar_source = "trades"\n'
+    assert load_settings(write(tmp_path, text), env_file=None).strategy.bar_interval == "1s"
