@@ -8,9 +8,10 @@ backtest. Callbacks return a sequence; returning the shared empty tuple `NO_PROP
 there is nothing to say costs no allocation on the tick path.
 """
 
+import importlib
 from collections.abc import Callable, Sequence
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from core.account import AccountView
 from core.enums import OrderType
@@ -160,11 +161,52 @@ STRATEGIES: dict[str, StrategyFactory] = {
 }
 
 
-def make_strategy(name: str, **params: Any) -> TradingStrategy:
-    """Build the strategy registered as `name` with its keyword parameters."""
-    try:
-        factory = STRATEGIES[name]
-    except KeyError:
+def is_strategy_reference(name: str) -> bool:
+    """True for `module.path:Attribute`, a strategy of one's own outside the registry."""
+    module, sep, attr = name.partition(":")
+    return bool(sep) and all(part.isidentifier() for part in (*module.split("."), *attr.split(".")))
+
+
+def strategy_factory(name: str) -> StrategyFactory:
+    """The factory of a registered strategy, or the class (or function) a `module:Attribute`
+    reference names, imported from `sys.path` (the project directory, PYTHONPATH); ValueError
+    with one line when there is no such strategy."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    if not is_strategy_reference(name):
         known = ", ".join(sorted(STRATEGIES))
-        raise ValueError(f"unknown strategy {name!r}; known: {known}") from None
-    return factory(**params)
+        raise ValueError(
+            f"unknown strategy {name!r}; known: {known}, or module:Class for one of your own"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(
+            f"strategy {name!r}: no module named {exc.name!r} (on PYTHONPATH or in the project "
+            "directory)"
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"strategy {name!r}: module {module_name} has no {attr}") from None
+    if not callable(obj):
+        raise ValueError(f"strategy {name!r}: {attr} is not a class or a function")
+    return cast(StrategyFactory, obj)
+
+
+def make_strategy(name: str, **params: Any) -> TradingStrategy:
+    """Build the strategy registered as `name`, or named `module:Class`, with its keyword
+    parameters; ValueError with one line for an unknown strategy or parameter."""
+    factory = strategy_factory(name)
+    try:
+        strategy = factory(**params)
+    except TypeError as exc:  # an unexpected or missing keyword
+        raise ValueError(f"strategy {name}: {exc}") from None
+    if not isinstance(strategy, TradingStrategy):
+        raise ValueError(
+            f"strategy {name}: {type(strategy).__name__} is not a TradingStrategy "
+            "(subclass trading_engine.main_trading_strategy.StrategyBase)"
+        )
+    return strategy
