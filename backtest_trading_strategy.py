@@ -49,7 +49,7 @@ from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
 from runtime.flags import StoreOnce
 from runtime.settings import ConfigError, load_settings, risk_config
-from trading_engine.main_trading_strategy import STRATEGIES, strategy_factory
+from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
 
 class UsageError(Exception):
@@ -679,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ValueError) as e:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
+    except StrategyError as e:  # the strategy's own bug: where, and nothing written
+        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        return 1
     gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
     _remove_earlier_outputs(out)
