@@ -252,6 +252,11 @@ STRATEGIES: dict[str, StrategyFactory] = {
 }
 
 
+class StrategyParamsError(TypeError, ValueError):
+    """Keyword arguments the strategy does not take: a ValueError (a bad setting, one line)
+    that is still the TypeError a sweep tells from a value the strategy refuses."""
+
+
 def is_strategy_reference(name: str) -> bool:
     """True for `module.path:Attribute`, a strategy of one's own outside the registry."""
     module, sep, attr = name.partition(":")
@@ -294,7 +299,7 @@ def make_strategy(name: str, **params: Any) -> TradingStrategy:
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword
-        raise ValueError(f"strategy {name}: {exc}") from None
+        raise StrategyParamsError(f"strategy {name}: {exc}") from None
     if not isinstance(strategy, TradingStrategy):
         raise ValueError(
             f"strategy {name}: {type(strategy).__name__} is not a TradingStrategy "
