@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import sys
+import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -48,7 +49,7 @@ from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
 from runtime.flags import StoreOnce
 from runtime.settings import ConfigError, load_settings, risk_config
-from trading_engine.main_trading_strategy import STRATEGIES
+from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
 
 class UsageError(Exception):
@@ -187,6 +188,22 @@ def _check_journal(text: str) -> None:
         )
 
 
+def _params(pairs: list[str]) -> dict[str, object]:
+    """`--param KEY=VALUE`s as keyword arguments: VALUE read as a TOML value (10, 0.5, true,
+    "text"), else taken as text, as `[strategy.params]` would give it."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param {pair}: expected KEY=VALUE, e.g. --param lookback=20")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out
+
+
 def _bars_of(data: MarketData) -> dict[str, object]:
     """What the replayed bars are, for the model strategy to refuse a model trained on others:
     1m bars, with taker buy volume and trade counts only when built from trades (the klines
@@ -212,7 +229,19 @@ def parser() -> argparse.ArgumentParser:
         "--data", action=StoreOnce, required=True, help="klines / trades CSV[.gz] or store Parquet"
     )
     p.add_argument("--symbol", default="BTCUSDT")
-    p.add_argument("--strategy", default="sma_crossover")
+    p.add_argument(
+        "--strategy",
+        default="sma_crossover",
+        help="sma_crossover, rsi_macd, logistic_regression, or module:Class (one of your own, "
+        "importable: on PYTHONPATH or in the project directory)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the strategy (repeat), e.g. --param lookback=20",
+    )
     p.add_argument(
         "--model",
         default=None,
@@ -577,9 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     args = parser().parse_args(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
     try:
-        if args.strategy not in STRATEGIES:
-            known = ", ".join(sorted(STRATEGIES))
-            raise UsageError(f"unknown strategy {args.strategy!r}; known: {known}")
+        strategy_factory(args.strategy)  # an unknown strategy: one line, before anything
         if not 0 <= args.latency_ms <= realism.MAX_LATENCY_MS:
             raise UsageError(f"--latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
         if args.model is not None and args.strategy != "logistic_regression":
@@ -604,6 +631,12 @@ def main(argv: list[str] | None = None) -> int:
             params["order_notional_usdt"] = _positive(args.notional, "--notional")
         elif args.strategy == "logistic_regression":
             raise UsageError("--strategy logistic_regression needs --model PATH")
+        if args.strategy not in STRATEGIES:  # one of your own: what the daemon passes it
+            params = {
+                "order_notional_usdt": _positive(args.notional, "--notional"),
+                "allow_short": True,
+            }
+        params.update(_params(args.param))
         config = BacktestConfig(
             symbol=args.symbol.upper(),
             strategy=args.strategy,
@@ -646,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, ValueError) as e:
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 2
+    except StrategyError as e:  # the strategy's own bug: where, and nothing written
+        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        return 1
     gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
     _remove_earlier_outputs(out)

@@ -356,7 +356,13 @@ class _Rig:
         params = dict(config.strategy_params)
         params.setdefault("instruments", instruments)
         self.strategy = make_strategy(config.strategy, **params)
-        notional = Decimal(str(getattr(self.strategy, "order_notional_usdt", 100)))
+        notional = Decimal(
+            str(
+                params.get(
+                    "order_notional_usdt", getattr(self.strategy, "order_notional_usdt", 100)
+                )
+            )
+        )
         risk_config = config.risk or backtest_risk(notional)
         self.risk_config = risk_config
         self.clock = SimClock(start_ms)

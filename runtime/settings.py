@@ -19,6 +19,8 @@ from dotenv import dotenv_values
 from core.intervals import KLINE_INTERVALS
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
+from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
+from trading_engine.main_trading_strategy import is_strategy_reference
 
 
 class Mode(StrEnum):
@@ -30,7 +32,7 @@ class Mode(StrEnum):
 
 
 MODES = tuple(m.value for m in Mode)
-STRATEGIES = ("sma_crossover", "logistic_regression", "rsi_macd")
+STRATEGIES = tuple(STRATEGY_REGISTRY)
 PRICE_MODES = ("passive", "inside", "cross", "market")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 BAR_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h")
@@ -80,6 +82,16 @@ def _d(text: str) -> Decimal:
 def _id_prefix_ok(v: str) -> bool:
     """What `core.orders.ClientOrderIds` takes (ids are `<prefix>-<n>`)."""
     return 0 < len(v) <= 20 and v.isascii() and all(c.isalnum() or c in "_." for c in v)
+
+
+def _strategy_ok(v: str) -> bool:
+    """A registered strategy (read when checked: a strategy registered after this module's
+    import counts) or a `module:Class` of one's own."""
+    return v in STRATEGY_REGISTRY or is_strategy_reference(v)
+
+
+def _params_ok(v: dict[str, Any]) -> bool:
+    return all(isinstance(x, str | int | float | bool) for x in v.values())
 
 
 def _symbol_ok(v: str) -> bool:
@@ -138,7 +150,22 @@ class RiskSettings:
 
 @dataclass(frozen=True)
 class StrategySettings:
-    name: str = _spec("logistic_regression", "one of " + ", ".join(STRATEGIES), _in(STRATEGIES))
+    name: str = _spec(
+        "logistic_regression",
+        "one of " + ", ".join(STRATEGIES) + ", or module:Class (a strategy of your own)",
+        _strategy_ok,
+    )
+    # The keyword arguments of a strategy of your own (`[strategy.params]`), beside
+    # order_notional_usdt, allow_short and instruments, which every strategy gets.
+    params: dict[str, Any] = field(
+        default_factory=dict,
+        hash=False,
+        metadata={
+            "allowed": "a table of numbers, strings or booleans",
+            "check": _params_ok,
+            "normalize": None,
+        },
+    )
     model_path: str = _spec("models/btcusdt-1m", "a model file or a model registry directory", bool)
     bar_interval: str = _spec("1m", "one of " + ", ".join(BAR_INTERVALS), _in(BAR_INTERVALS))
     fast_period: int = _spec(10, "an integer from 1 to 1000", lambda v: 1 <= v <= 1000)
@@ -245,6 +272,8 @@ def _show(value: Any) -> str:
     """A value as the user would write it in TOML."""
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, bool):
@@ -290,6 +319,10 @@ def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
         if not isinstance(value, str):
             raise bad
         return value
+    if annotation == dict[str, Any]:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
     if annotation == tuple[str, ...]:
         if isinstance(value, str):
             value = [s for s in value.split(",") if s]
@@ -440,7 +473,14 @@ def _check_together(settings: Settings) -> None:
             f"({_show(r.max_order_notional_usdt)}) and at most risk.max_total_notional_usdt "
             f"({_show(r.max_total_notional_usdt)})"
         )
-    order = settings.strategy.order_notional_usdt
+    st = settings.strategy
+    if st.params and st.name in STRATEGY_REGISTRY:
+        raise ConfigError(
+            f"strategy.params = {_show(st.params)} is not allowed with strategy.name = "
+            f'"{st.name}": [strategy.params] is for a strategy of your own (module:Class); '
+            f"{st.name} takes the [strategy] keys"
+        )
+    order = st.order_notional_usdt
     if order > r.max_order_notional_usdt:
         raise ConfigError(
             f"strategy.order_notional_usdt = {_show(order)} is not allowed: expected at most "

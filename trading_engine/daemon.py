@@ -71,7 +71,12 @@ from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
-from trading_engine.main_trading_strategy import TradingStrategy, make_strategy
+from trading_engine.main_trading_strategy import (
+    STRATEGIES,
+    StrategyError,
+    TradingStrategy,
+    make_strategy,
+)
 from trading_engine.market_recorder import MarketRecorder, session_files, session_header
 
 log = logging.getLogger("daemon")
@@ -537,10 +542,13 @@ class Daemon:
                 on_item(item)
             except JournalError as exc:
                 self._journal_failed(exc)
-            except Exception:
+            except Exception as error:
                 self.item_errors += 1
                 if self.item_errors <= 20 or self.item_errors % 1000 == 0:
-                    log.exception("error on %s (#%d)", type(item).__name__, self.item_errors)
+                    what: object = error  # a StrategyError says which callback, item and cause
+                    if not isinstance(error, StrategyError):
+                        what = f"error on {type(item).__name__}"
+                    log.exception("%s (#%d)", what, self.item_errors)
 
         return sink
 
@@ -1014,13 +1022,16 @@ def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
 
 
 def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
-    """The keyword arguments of the configured strategy, from `[strategy]`."""
+    """The keyword arguments of the configured strategy, from `[strategy]` (a strategy of
+    your own: `[strategy.params]` beside the common ones)."""
     st = s.strategy
     common: dict[str, Any] = {
         "order_notional_usdt": st.order_notional_usdt,
         "allow_short": st.allow_short,
         "instruments": instruments,
     }
+    if st.name not in STRATEGIES:
+        return {**common, **st.params}
     if st.name == "logistic_regression":
         return {
             **common,

@@ -104,7 +104,13 @@ from core.orders import (
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
-from trading_engine.main_trading_strategy import Proposals, TradingStrategy
+from trading_engine.main_trading_strategy import (
+    NO_PROPOSALS,
+    Proposals,
+    TradingStrategy,
+    check_proposals,
+    strategy_failed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +130,7 @@ _ORDER_EVENTS = (
     OrderReconciled,
 )
 _MARKET_ITEMS = (Trade, BookTicker, MarkPrice)
+_CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
@@ -435,7 +442,7 @@ class ExecManager:
         now = self._clock.now_ms()
         cls = item.__class__
         book = self._book
-        proposals: Proposals = ()
+        proposals: Proposals = NO_PROPOSALS
         if cls is Trade:
             trade: Trade = item  # type: ignore[assignment]
             if trade.symbol not in self._symbols:
@@ -488,26 +495,42 @@ class ExecManager:
         if risk.state is REDUCING:
             self._progress_reducing(now)
 
-        # 4: strategy
+        # 4: strategy (what it raises or returns amiss is a StrategyError naming the item)
         strategy = self._strategy
         if cls is Trade:
             if trade.symbol in self._unstarted:
                 # The first live trade: act on the warmed state at once, not at the next bar.
                 self._unstarted.discard(trade.symbol)
                 if self._on_start is not None:
-                    self._handle(self._on_start(trade.symbol, book), now)
+                    self._ask(self._on_start, "on_start", trade.symbol, now)
             if not self._kline_bars:
                 # The bars this trade closes come first: the trade belongs to the next bar.
                 closed = self._close_bars(trade)
                 if closed:
                     for b in closed:
                         if self._fresh_bar(b):
-                            self._handle(strategy.on_bar(b, book), now)
-            proposals = strategy.on_trade(trade, book)
-        elif cls is Bar:
-            proposals = strategy.on_bar(bar, book)
-        elif cls is BookTicker:
-            proposals = strategy.on_book(tick, book)  # type: ignore[arg-type]
+                            self._ask(strategy.on_bar, "on_bar", b, now)
+        try:
+            if cls is Trade:
+                proposals = strategy.on_trade(trade, book)
+            elif cls is Bar:
+                proposals = strategy.on_bar(bar, book)
+            elif cls is BookTicker:
+                proposals = strategy.on_book(tick, book)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise strategy_failed(strategy.name, _CALLBACKS[cls], item, exc) from exc
+        if proposals is not NO_PROPOSALS:
+            check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)
+            if proposals:
+                self._handle(proposals, now)
+
+    def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
+        """A strategy callback off the per-item path (on_start, bars built from trades)."""
+        try:
+            proposals = callback(arg, self._book)
+        except Exception as exc:
+            raise strategy_failed(self._strategy.name, name, arg, exc) from exc
+        check_proposals(self._strategy.name, name, arg, proposals)
         if proposals:
             self._handle(proposals, now)
 

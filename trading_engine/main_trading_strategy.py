@@ -8,9 +8,12 @@ backtest. Callbacks return a sequence; returning the shared empty tuple `NO_PROP
 there is nothing to say costs no allocation on the tick path.
 """
 
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, cast, runtime_checkable
 
 from core.account import AccountView
 from core.enums import OrderType
@@ -22,6 +25,79 @@ Proposal = OrderProposal | TargetPosition
 Proposals = Sequence[Proposal]
 
 NO_PROPOSALS: tuple[Proposal, ...] = ()
+
+
+class StrategyError(Exception):
+    """The strategy raised in a callback, or returned something that is not a sequence of
+    proposals: one line naming the strategy, the callback, the item and the cause. The daemon
+    logs it and goes on with the next item; a backtest stops with it."""
+
+
+def strategy_failed(
+    strategy: str, callback: str, item: object, exc: BaseException
+) -> StrategyError:
+    """The StrategyError of `exc` raised by `strategy.callback(item)`, with where it was raised."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        code = tb.tb_frame.f_code
+        where = f" at {Path(code.co_filename).name}:{tb.tb_lineno}"
+    return StrategyError(
+        f"strategy {strategy}: {callback}({_item_text(item)}) raised "
+        f"{type(exc).__name__}{where}: {exc}"
+    )
+
+
+def check_proposals(strategy: str, callback: str, item: object, proposals: object) -> None:
+    """StrategyError unless `proposals` is a tuple or list of OrderProposal / TargetPosition
+    with Decimal quantities and prices (a float there would be a TypeError deep in the
+    ExecManager, or an inexact order)."""
+    problem = _proposals_problem(proposals)
+    if problem:
+        raise StrategyError(
+            f"strategy {strategy}: {callback}({_item_text(item)}) returned {problem}"
+        )
+
+
+def _proposals_problem(proposals: object) -> str:
+    if proposals.__class__ is not tuple and not isinstance(proposals, tuple | list):
+        return (
+            f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition "
+            "(NO_PROPOSALS for none)"
+        )
+    for p in proposals:  # type: ignore[attr-defined]
+        cls = p.__class__
+        if cls is TargetPosition:
+            numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", p.price))
+        elif cls is OrderProposal:
+            numbers = (("quantity", p.quantity), ("price", p.price), ("stop_price", p.stop_price))
+        else:
+            return f"{_short(p)} in its sequence, not an OrderProposal or TargetPosition"
+        for key, value in numbers:
+            if value is not None and value.__class__ is not Decimal:
+                return f"{cls.__name__} with {key}={value!r}: a Decimal is needed"
+    return ""
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _item_text(item: object) -> str:
+    """A market-data item as a strategy author finds it in the data: symbol and UTC time."""
+    if isinstance(item, str):
+        return item  # on_start's symbol
+    symbol = getattr(item, "symbol", "?")
+    ms = getattr(item, "open_time_ms", None)
+    if ms is None:
+        ms = getattr(item, "event_time_ms", None)
+    if not isinstance(ms, int):
+        return f"{type(item).__name__} {symbol}"
+    when = datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{type(item).__name__} {symbol} {when} UTC"
 
 
 @runtime_checkable
@@ -77,10 +153,26 @@ class BarFastForward(Protocol):
 
 
 class StrategyBase:
-    """Default no-op callbacks: subclass and override what the strategy uses."""
+    """Default no-op callbacks: subclass and override what the strategy uses.
+
+    The daemon and the backtester build every strategy with `order_notional_usdt` (USDT),
+    `allow_short` and `instruments` (by symbol) besides its own parameters; this constructor
+    keeps them, so a subclass without parameters of its own needs none. One with its own
+    takes these three too (or `**kwargs` passed on here)."""
 
     name: str = "base"
     warmup_bars: int = 0
+
+    def __init__(
+        self,
+        *,
+        order_notional_usdt: Decimal | float | int | str = 100,
+        allow_short: bool = True,
+        instruments: Mapping[str, Instrument] | None = None,
+    ) -> None:
+        self.order_notional_usdt = positive_notional(order_notional_usdt)
+        self.allow_short = allow_short
+        self.instruments = dict(instruments or {})
 
     def warm(self, bars: Sequence[Bar]) -> None:
         return None
@@ -160,11 +252,57 @@ STRATEGIES: dict[str, StrategyFactory] = {
 }
 
 
-def make_strategy(name: str, **params: Any) -> TradingStrategy:
-    """Build the strategy registered as `name` with its keyword parameters."""
-    try:
-        factory = STRATEGIES[name]
-    except KeyError:
+class StrategyParamsError(TypeError, ValueError):
+    """Keyword arguments the strategy does not take: a ValueError (a bad setting, one line)
+    that is still the TypeError a sweep tells from a value the strategy refuses."""
+
+
+def is_strategy_reference(name: str) -> bool:
+    """True for `module.path:Attribute`, a strategy of one's own outside the registry."""
+    module, sep, attr = name.partition(":")
+    return bool(sep) and all(part.isidentifier() for part in (*module.split("."), *attr.split(".")))
+
+
+def strategy_factory(name: str) -> StrategyFactory:
+    """The factory of a registered strategy, or the class (or function) a `module:Attribute`
+    reference names, imported from `sys.path` (the project directory, PYTHONPATH); ValueError
+    with one line when there is no such strategy."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    if not is_strategy_reference(name):
         known = ", ".join(sorted(STRATEGIES))
-        raise ValueError(f"unknown strategy {name!r}; known: {known}") from None
-    return factory(**params)
+        raise ValueError(
+            f"unknown strategy {name!r}; known: {known}, or module:Class for one of your own"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(
+            f"strategy {name!r}: no module named {exc.name!r} (on PYTHONPATH or in the project "
+            "directory)"
+        ) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"strategy {name!r}: module {module_name} has no {attr}") from None
+    if not callable(obj):
+        raise ValueError(f"strategy {name!r}: {attr} is not a class or a function")
+    return cast(StrategyFactory, obj)
+
+
+def make_strategy(name: str, **params: Any) -> TradingStrategy:
+    """Build the strategy registered as `name`, or named `module:Class`, with its keyword
+    parameters; ValueError with one line for an unknown strategy or parameter."""
+    factory = strategy_factory(name)
+    try:
+        strategy = factory(**params)
+    except TypeError as exc:  # an unexpected or missing keyword
+        raise StrategyParamsError(f"strategy {name}: {exc}") from None
+    if not isinstance(strategy, TradingStrategy):
+        raise ValueError(
+            f"strategy {name}: {type(strategy).__name__} is not a TradingStrategy "
+            "(subclass trading_engine.main_trading_strategy.StrategyBase)"
+        )
+    return strategy

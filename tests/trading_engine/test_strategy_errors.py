@@ -1,0 +1,118 @@
+"""A strategy that raises, or returns something other than a sequence of proposals, is a
+StrategyError of one line naming the callback, the item and the cause (the daemon logs it and
+goes on; a backtest stops with it), never a TypeError from deep in the ExecManager."""
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+import backtest_trading_strategy as cli
+from core.account import AccountView
+from core.market import Bar
+from core.orders import TargetPosition
+from tests.trading_engine.support import ScriptedStrategy, make_rig
+from trading_engine.main_trading_strategy import Proposals, StrategyBase, StrategyError
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+# The rig's first bar opens at T0 - 99 min: 2024-08-08 12:00 - 1 h 39 min.
+FIRST_BAR = "Bar BTCUSDT 2024-08-08 10:21:00 UTC"
+
+
+class Raising(ScriptedStrategy):
+    name = "raising"
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        if not self.on_bar_says:
+            raise ZeroDivisionError("boom")
+        return super().on_bar(bar, view)
+
+
+def test_a_strategy_raising_in_on_bar_is_one_line_naming_the_bar_and_the_cause():
+    rig = make_rig(strategy=Raising())
+
+    with pytest.raises(StrategyError) as raised:
+        rig.next_bar()
+
+    assert str(raised.value).startswith(
+        f"strategy raising: on_bar({FIRST_BAR}) raised ZeroDivisionError at "
+        "test_strategy_errors.py:"
+    )
+    assert str(raised.value).endswith(": boom")
+
+
+def test_the_item_after_a_strategy_error_is_traded_as_usual():
+    rig = make_rig(strategy=Raising())
+    with pytest.raises(StrategyError):
+        rig.next_bar()
+
+    rig.say(TargetPosition(symbol="BTCUSDT", qty=D("0.010")))
+
+    assert [(r.side, r.quantity) for r in rig.venue.submitted] == [("BUY", D("0.010"))]
+
+
+@pytest.mark.parametrize(
+    ("says", "problem"),
+    [
+        (
+            [TargetPosition(symbol="BTCUSDT", qty=0.01)],  # type: ignore[arg-type]
+            "returned TargetPosition with qty=0.01: a Decimal is needed",
+        ),
+        ([{"symbol": "BTCUSDT"}], "returned {'symbol': 'BTCUSDT'} in its sequence, not an"),
+        (None, "returned None, not a sequence of OrderProposal / TargetPosition"),
+        (
+            TargetPosition(symbol="BTCUSDT", qty=D(1)),
+            "returned TargetPosition(symbol='BTCUSDT', qty=Decimal('1'), price=None, "
+            "reason=''), not a sequence",
+        ),
+    ],
+)
+def test_what_is_not_a_sequence_of_proposals_is_one_line_saying_what_it_was(says, problem):
+    rig = make_rig()
+    rig.strategy.on_bar_says.append(says)
+
+    with pytest.raises(StrategyError, match=r"^strategy scripted: on_bar\(") as raised:
+        rig.next_bar()
+
+    assert problem in str(raised.value)
+    assert rig.venue.submitted == []
+
+
+class StartsWithNone(StrategyBase):
+    name = "starts_with_none"
+
+    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+        return None  # type: ignore[return-value]
+
+
+def test_none_from_on_start_is_a_strategy_error_too():
+    """on_start's None was a TypeError (len(None)) where on_bar's was taken for nothing."""
+    rig = make_rig(strategy=StartsWithNone())
+
+    with pytest.raises(StrategyError, match=r"^strategy starts_with_none: on_start\(BTCUSDT\)"):
+        rig.trade("60000")
+
+
+class BoomOnBar(StrategyBase):
+    name = "boom_on_bar"
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        raise RuntimeError("my bug")
+
+
+def test_the_backtester_stops_on_a_strategy_error_with_one_line_and_writes_nothing(
+    tmp_path, capsys
+):
+    argv = ["--data", str(KLINES), "--strategy", f"{__name__}:BoomOnBar", "--no-progress"]
+    argv += ["--end", "2025-05-05T01:00", "--out", str(tmp_path / "o")]
+
+    assert cli.main(argv) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "backtest_trading_strategy.py: strategy boom_on_bar: on_bar(Bar BTCUSDT "
+        "2025-05-05 00:00:00 UTC) raised RuntimeError at test_strategy_errors.py:"
+    )
+    assert not (tmp_path / "o").exists()

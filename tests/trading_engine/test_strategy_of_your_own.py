@@ -1,0 +1,112 @@
+"""A strategy of one's own, named `module:Class`: built with its parameters by the daemon's
+config (`[strategy.params]`) and by the backtester (`--param`), as the shipped ones are."""
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import backtest_trading_strategy as cli
+from core.account import AccountView
+from core.instrument import Instrument
+from core.market import Bar
+from core.orders import TargetPosition
+from runtime.settings import ConfigError, load_settings
+from trading_engine.daemon import strategy_params
+from trading_engine.main_trading_strategy import Proposals, StrategyBase, make_strategy
+
+ROOT = Path(__file__).resolve().parents[2]
+KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+OWN = f"{__name__}:HoldLong"
+
+
+class HoldLong(StrategyBase):
+    """Long `qty` contracts on every closed bar; takes exactly what the daemon passes."""
+
+    name = "hold_long"
+
+    def __init__(
+        self,
+        *,
+        qty: str,
+        order_notional_usdt: Decimal,
+        allow_short: bool,
+        instruments: Mapping[str, Instrument],
+        warm_up: int = 3,
+    ) -> None:
+        self.qty = Decimal(qty)
+        self.order_notional_usdt = order_notional_usdt
+        self.warmup_bars = warm_up
+        self.warmed: list[Bar] = []
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        self.warmed.extend(bars)
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return (TargetPosition(symbol=bar.symbol, qty=self.qty, reason="hold"),)
+
+
+def test_make_strategy_builds_a_strategy_of_your_own_named_module_colon_class():
+    s = make_strategy(
+        OWN, qty="0.002", order_notional_usdt=Decimal(1), allow_short=True, instruments={}
+    )
+
+    assert isinstance(s, HoldLong) and s.qty == Decimal("0.002")
+
+
+def test_an_unknown_module_is_one_line_naming_it():
+    with pytest.raises(
+        ValueError, match=r"^strategy 'no_such_module:X': no module named 'no_such_module'"
+    ):
+        make_strategy("no_such_module:X")
+
+
+def test_a_parameter_the_strategy_does_not_take_is_one_line_naming_it():
+    with pytest.raises(ValueError, match=r"^strategy sma_crossover: .*'lookback'"):
+        make_strategy("sma_crossover", lookback=3)
+
+
+def test_the_config_selects_a_strategy_of_your_own_with_its_params(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[strategy]\nname = "{OWN}"\n[strategy.params]\nqty = "0.002"\nwarm_up = 5\n'
+    )
+
+    settings = load_settings(config, env_file=None)
+
+    params = strategy_params(settings, {})
+    assert params == {
+        "order_notional_usdt": Decimal(200),
+        "allow_short": True,
+        "instruments": {},
+        "qty": "0.002",
+        "warm_up": 5,
+    }  # not the sma_crossover's fast/slow
+    assert make_strategy(settings.strategy.name, **params).warmup_bars == 5
+
+
+def test_the_config_refuses_params_for_a_shipped_strategy(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[strategy]\nname = "sma_crossover"\n[strategy.params]\nfast = 3\n')
+
+    with pytest.raises(ConfigError, match=r"^strategy.params = \{fast = 3\} is not allowed"):
+        load_settings(config, env_file=None)
+
+
+def test_the_backtester_runs_a_strategy_of_your_own_with_its_params(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--data", str(KLINES), "--strategy", OWN, "--param", 'qty="0.002"']
+    argv += ["--param", "warm_up=7", "--start", "2025-05-06", "--end", "2025-05-06T02:00"]
+
+    assert cli.main([*argv, "--no-progress", "--out", str(out)]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["strategy"] == OWN
+    assert summary["settings"]["strategy_params"]["qty"] == "0.002"
+    assert summary["data"]["warm_bars"] == 7
+    with (out / "orders.csv").open() as fh:
+        first = next(csv.DictReader(fh))
+    assert (first["side"], Decimal(first["quantity"])) == ("BUY", Decimal("0.002"))
