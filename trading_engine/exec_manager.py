@@ -335,6 +335,7 @@ class ExecManager:
         # symbol -> +1 / -1: the side of the position its stop-loss or take-profit closed; no
         # target on that side is worked until the strategy's turns flat or the other way
         self._closed_by_protection: dict[str, int] = {}
+        self._warned_untraded: set[str] = set()  # symbols a strategy asked for, not traded
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
         # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
         # that a strategy repeating its target every bar is denied once, not once a bar.
@@ -780,7 +781,7 @@ class ExecManager:
     def _on_proposal(self, p: OrderProposal, now: int) -> None:
         if p.symbol not in self._symbols:
             self.counters.ignored_items += 1
-            log.warning("strategy proposed an order for %s, which is not traded", p.symbol)
+            self._warn_untraded(p.symbol, "proposed an order")
             return
         self._decide(p.symbol, self._strategy.name, _proposal_action(p), p.reason, now)
         self._submit(self._request(p), now)
@@ -799,11 +800,20 @@ class ExecManager:
             close_position=p.close_position,
         )
 
+    def _warn_untraded(self, symbol: str, what: str) -> None:
+        """Once per symbol: a strategy that asks for it every bar would fill the log
+        (counted in `ignored_items` each time)."""
+        if symbol not in self._warned_untraded:
+            self._warned_untraded.add(symbol)
+            log.warning(
+                "strategy %s for %s, which is not traded (ignored; said once)", what, symbol
+            )
+
     def _on_target(self, target: TargetPosition, now: int) -> None:
         symbol = target.symbol
         if symbol not in self._symbols:
             self.counters.ignored_items += 1
-            log.warning("strategy set a target for %s, which is not traded", symbol)
+            self._warn_untraded(symbol, "set a target")
             return
         self._targets[symbol] = target
         key = (target.qty, target.price)

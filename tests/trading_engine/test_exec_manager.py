@@ -4,6 +4,7 @@ Numbers by hand: BTCUSDT marks at 60000; a MARKET fill pays 0.05 % taker fee
 (0.100 BTC x 60000 = 6000 USDT notional -> 3 USDT).
 """
 
+import logging
 from dataclasses import replace
 from decimal import Decimal as D
 
@@ -982,3 +983,18 @@ def test_the_first_live_trade_after_warm_up_acts_on_the_warmed_state_without_wai
 
     [request] = rig.venue.submitted
     assert (request.side, request.type, request.quantity) == (BUY, MARKET, D("0.010"))
+
+
+def test_a_strategy_asking_for_an_untraded_symbol_every_bar_is_warned_about_once(caplog):
+    """A strategy that targets ETHUSDT (not traded) at each bar logged a warning at each bar:
+    1,438 lines in one backtest. Said once per symbol; every one is still counted."""
+    rig = make_rig()
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        for _ in range(3):
+            rig.say(target("0.100", symbol="ETHUSDT"))
+            rig.say(replace(limit(BUY, "0.100", "3000"), symbol="ETHUSDT"))
+
+    warned = [r.getMessage() for r in caplog.records if "not traded" in r.getMessage()]
+    assert warned == ["strategy set a target for ETHUSDT, which is not traded (ignored; said once)"]
+    assert rig.em.counters.ignored_items == 6
+    assert rig.venue.submitted == []
