@@ -740,7 +740,12 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     ap.add_argument("--threshold", type=float, default=0.001, help="log return for BUY/SELL")
     ap.add_argument("--min-swing", type=float, default=0.005, help="peak_trough labels")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--purge", type=int, help="bars between train and test (default horizon)")
+    ap.add_argument(
+        "--purge",
+        type=int,
+        help="labelled rows left out between train and test (default: the label horizon; "
+        "rows, so across a data gap it spans more time than as many bars)",
+    )
     ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
     ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
     ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
