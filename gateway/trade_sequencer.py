@@ -385,6 +385,9 @@ class TradeSequencer:
     def _close_gap(self, gap: Gap, now_ms: int) -> None:
         self.gap = None
         self.healed = gap
+        self._announce_healed(gap, now_ms)
+
+    def _announce_healed(self, gap: Gap, now_ms: int) -> None:
         self._emit(
             GapHealed(
                 event_time_ms=now_ms,
@@ -410,28 +413,17 @@ class TradeSequencer:
         """A jump resolved. Skipped ids (skipped to, not backfilled) are a time the klines may
         have missed too: `take_healed()` returns it (unless a gap closed in the same step,
         which started earlier)."""
-        skipped = _overlap(holes, first, last)
-        self._emit(
-            GapHealed(
-                event_time_ms=now_ms,
-                recv_time_ms=now_ms,
-                symbol=self.symbol,
-                first_missing_id=first,
-                last_missing_id=last,
-                backfilled=0,
-                duration_ms=now_ms - started_ms,
-                skipped=skipped,
-            )
+        gap = Gap(
+            first=first,
+            last=last,
+            cause=GapCause.JUMP,
+            started_ms=started_ms,
+            after_trade_ms=after_trade_ms,
+            skipped=_overlap(holes, first, last),
         )
-        if skipped and self.healed is None:
-            self.healed = Gap(
-                first=first,
-                last=last,
-                cause=GapCause.JUMP,
-                started_ms=started_ms,
-                after_trade_ms=after_trade_ms,
-                skipped=skipped,
-            )
+        self._announce_healed(gap, now_ms)
+        if gap.skipped and self.healed is None:
+            self.healed = gap
 
     def _skip_below(
         self, boundary: int, now_ms: int, gap_until: int | None = None

@@ -100,7 +100,7 @@ def plan_protection(
 
     if trigger_price is not None:
         for order_type, trigger, label in wanted:
-            if _already_crossed(order_type, long=long, trigger=trigger, price=trigger_price):
+            if already_crossed(order_type, long=long, trigger=trigger, price=trigger_price):
                 close = OrderProposal(
                     symbol=position.symbol,
                     side=close_side,
@@ -152,10 +152,17 @@ def plan_protection(
     return proposals, cancels
 
 
-def _already_crossed(
-    order_type: OrderType, *, long: bool, trigger: Decimal, price: Decimal
-) -> bool:
-    """True if the exchange would fire this order at once (-2021) at `price`."""
+def already_crossed(order_type: OrderType, *, long: bool, trigger: Decimal, price: Decimal) -> bool:
+    """True if the exchange fires this order at `price` (placed now: at once, -2021)."""
     if order_type is OrderType.STOP_MARKET:
         return price <= trigger if long else price >= trigger
     return price >= trigger if long else price <= trigger
+
+
+def fired_at(order: Order, price: Decimal) -> bool:
+    """A protective order the exchange fires at `price` (its position's side: a SELL one
+    protects a long): the position it guards is closing."""
+    stop = order.stop_price
+    return stop is not None and already_crossed(
+        order.type, long=order.side is Side.SELL, trigger=stop, price=price
+    )

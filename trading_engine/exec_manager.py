@@ -104,6 +104,7 @@ from core.orders import (
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
+from risk_manager.protection import fired_at
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
@@ -844,7 +845,7 @@ class ExecManager:
             if o.symbol != symbol:
                 continue
             if o.is_protective:
-                if last is not None and _crossed(o, last):
+                if last is not None and fired_at(o, last):
                     # The exchange fires it on that price: the position is about to close.
                     # Worked from the stale position, a flip would leave twice the target
                     # once the stop's fill came. Its fill (or expiry) works the target.
@@ -1287,17 +1288,6 @@ def _subject(event: Event) -> tuple[str, str]:
     if isinstance(event, FundingPaid):
         return event.symbol, ""
     return "", ""
-
-
-def _crossed(order: Order, last: Decimal) -> bool:
-    """The last trade price is at or through a protective order's trigger: the exchange has
-    fired it (both trigger on the contract price, as `risk_manager.protection` places them).
-    A SELL stop-loss fires at or below its price, a SELL take-profit at or above; BUY mirrors."""
-    stop = order.stop_price
-    if stop is None:
-        return False
-    falling = (order.type is OrderType.STOP_MARKET) == (order.side is Side.SELL)
-    return last <= stop if falling else last >= stop
 
 
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
