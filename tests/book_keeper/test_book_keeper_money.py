@@ -141,12 +141,7 @@ def test_fills_arriving_in_reverse_order_end_at_the_entry_of_the_exchanges_order
     # At the exchange: BUY 0.001 @ 60000 (1), BUY 0.003 @ 60400 (2), SELL 0.002 @ 60500 (3)
     # -> entry (60 + 181.2) / 0.004 = 60300; after 3: 0.002 @ 60300, rp 0.002 * 200 = 0.4.
     # They arrive 3, 2, 1.
-    bk = book()
-    for cid, side, qty in (("t-1", BUY, "0.001"), ("t-2", BUY, "0.003"), ("t-3", SELL, "0.002")):
-        bk.apply(submitted(cid, side, qty, None))
-    bk.apply(filled(fill("t-3", 3, SELL, "0.002", "60500.0", fee="0", rp="0.4")))
-    bk.apply(filled(fill("t-2", 2, BUY, "0.003", "60400.0", fee="0")))
-    bk.apply(filled(fill("t-1", 1, BUY, "0.001", "60000.0", fee="0")))
+    bk = _three_fills_in_reverse(rp3="0.4")
 
     p = bk.position(SYMBOL)
     assert (p.qty, p.entry_price) == (D("0.002"), D("60300"))
@@ -158,15 +153,22 @@ def test_fills_arriving_in_reverse_order_end_at_the_entry_of_the_exchanges_order
 def test_a_late_fill_that_leaves_a_real_rp_difference_keeps_it_counted():
     # As above, but the exchange's rp for fill 3 is 0.41: in its own order ours is 0.4, a
     # real difference (adopted, still counted once).
-    bk = book()
-    for cid, side, qty in (("t-1", BUY, "0.001"), ("t-2", BUY, "0.003"), ("t-3", SELL, "0.002")):
-        bk.apply(submitted(cid, side, qty, None))
-    bk.apply(filled(fill("t-3", 3, SELL, "0.002", "60500.0", fee="0", rp="0.41")))
-    bk.apply(filled(fill("t-2", 2, BUY, "0.003", "60400.0", fee="0")))
-    bk.apply(filled(fill("t-1", 1, BUY, "0.001", "60000.0", fee="0")))
+    bk = _three_fills_in_reverse(rp3="0.41")
 
     assert bk.summary().realized_pnl == D("0.41")
     assert (bk.rp_mismatches, bk.differences) == (1, 1)
+
+
+def _three_fills_in_reverse(*, rp3: str):
+    """BUY 0.001 @ 60000 (trade 1), BUY 0.003 @ 60400 (2), SELL 0.002 @ 60500 (3, the
+    exchange's rp `rp3`), no fees, arriving 3, 2, 1."""
+    bk = book()
+    for cid, side, qty in (("t-1", BUY, "0.001"), ("t-2", BUY, "0.003"), ("t-3", SELL, "0.002")):
+        bk.apply(submitted(cid, side, qty, None))
+    bk.apply(filled(fill("t-3", 3, SELL, "0.002", "60500.0", fee="0", rp=rp3)))
+    bk.apply(filled(fill("t-2", 2, BUY, "0.003", "60400.0", fee="0")))
+    bk.apply(filled(fill("t-1", 1, BUY, "0.001", "60000.0", fee="0")))
+    return bk
 
 
 def test_a_fill_older_than_every_fill_kept_is_booked_on_arrival():

@@ -326,11 +326,7 @@ async def test_a_live_closed_kline_waits_for_the_missed_one_before_it(fake):
         [minute, "1", "2", "0.5", "1.5", "10", minute + 59_999, "15", 7, "4", "6", "0"],
     ]
     next_minute = next(i for i, t in enumerate(fake.trades) if t["T"] >= minute + 60_000)
-    live = _fixture("futures_kline_1m__closed__SUSHIUSDT_2021-07-22__cryptofeed.json")
-    data = live["data"]
-    data["s"] = data["k"]["s"] = "BTCUSDT"
-    data["k"]["t"], data["k"]["T"] = minute + 60_000, minute + 119_999
-    data["E"] = minute + 120_000
+    live = _closed_kline(minute + 60_000)
     async with running(fake, config=config) as (stream, consumer):
         await fake.publish(10)
         await wait_for(lambda: len(consumer.trade_ids()) == 10)
@@ -353,10 +349,7 @@ async def test_a_kline_held_after_a_reconnect_goes_out_when_the_next_trade_shows
     was missed): the bar goes out then, not a minute later with the next kline."""
     config = StreamConfig(**{**_fields(FAST), "kline_check": True, "probe_delay_s": 30.0})
     minute = fake.trades[0]["T"] - fake.trades[0]["T"] % 60_000
-    live = _fixture("futures_kline_1m__closed__SUSHIUSDT_2021-07-22__cryptofeed.json")
-    data = live["data"]
-    data["s"] = data["k"]["s"] = "BTCUSDT"
-    data["k"]["t"], data["k"]["T"], data["E"] = minute, minute + 59_999, minute + 60_000
+    live = _closed_kline(minute)
     async with running(fake, config=config) as (_stream, consumer):
         await fake.publish(10)
         await wait_for(lambda: len(consumer.trade_ids()) == 10)
@@ -410,6 +403,16 @@ _FIXTURES = (
 
 def _fixture(name: str) -> dict[str, Any]:
     return json.loads((_FIXTURES / name).read_text())
+
+
+def _closed_kline(open_ms: int) -> dict[str, Any]:
+    """The real closed-kline frame, as BTCUSDT's 1m bar opening at `open_ms`, sent at its
+    close."""
+    frame = _fixture("futures_kline_1m__closed__SUSHIUSDT_2021-07-22__cryptofeed.json")
+    data = frame["data"]
+    data["s"] = data["k"]["s"] = "BTCUSDT"
+    data["k"]["t"], data["k"]["T"], data["E"] = open_ms, open_ms + 59_999, open_ms + 60_000
+    return frame
 
 
 def _fields(config: StreamConfig) -> dict[str, Any]:

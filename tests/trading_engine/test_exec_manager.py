@@ -550,10 +550,11 @@ def test_an_entry_fill_places_a_stop_loss_and_going_flat_cancels_it():
     assert rig.venue.cancels == [("BTCUSDT", stop.client_order_id)]
 
 
-def _long_with_its_stop(rig) -> tuple[OrderRequest, int]:
-    """Long 0.100 from 60000 with its stop-loss (58800.0) accepted; (the stop, how many
-    requests the venue had by then)."""
-    go_long(rig, "0.100")
+def _long_with_its_stop(rig, qty: str = "0.100") -> tuple[OrderRequest, int]:
+    """Long `qty` from 60000 with its stop-loss (58800.0) accepted; (the stop, how many
+    requests the venue had by then). A flip of 0.050 (0.100) is one order under the
+    notional cap; of 0.100, two."""
+    go_long(rig, qty)
     stop = rig.venue.submitted[-1]
     rig.venue.accept(stop.client_order_id)
     return stop, len(rig.venue.submitted)
@@ -646,9 +647,7 @@ def test_a_position_is_protected_before_the_next_target_order_goes_out():
     flight (3 s REST latency, 1 s flips in the chaos soak) the long's SELL stop stayed in
     place for ~46 s through shorts and longs at other entries."""
     rig = make_rig(stop_loss_pct=D(2))
-    go_long(rig, "0.050", "60000")
-    old = rig.venue.submitted[-1]
-    rig.venue.accept(old.client_order_id)
+    old, _ = _long_with_its_stop(rig, "0.050")
     rig.say(target("-0.050"))
     flip = rig.venue.submitted[-1]
     rig.venue.accept(flip.client_order_id)
@@ -665,15 +664,6 @@ def test_a_position_is_protected_before_the_next_target_order_goes_out():
     assert rig.venue.cancels[1:] == [("BTCUSDT", old.client_order_id)]
 
 
-def _long_0050_with_its_stop(rig) -> tuple[OrderRequest, int]:
-    """Long 0.050 from 60000 (a flip of it, 0.100, is one order under the notional cap) with
-    its stop-loss at 58800.0 accepted; (the stop, how many requests the venue had by then)."""
-    go_long(rig, "0.050")
-    stop = rig.venue.submitted[-1]
-    rig.venue.accept(stop.client_order_id)
-    return stop, len(rig.venue.submitted)
-
-
 def test_a_target_is_not_worked_while_the_price_has_crossed_an_unresolved_stop():
     """Long 0.050, stop at 58800.0. The price falls through the stop and the strategy turns
     short on the same move. The stop has fired at the exchange, its fill not yet here: the
@@ -681,7 +671,7 @@ def test_a_target_is_not_worked_while_the_price_has_crossed_an_unresolved_stop()
     the stop's fill came. The target waits for the stop's outcome, then sells 0.050 from
     flat."""
     rig = make_rig(stop_loss_pct=D(2))
-    stop, sent = _long_0050_with_its_stop(rig)
+    stop, sent = _long_with_its_stop(rig, "0.050")
     rig.trade("58790")  # through 58800.0: the exchange fires the stop on this trade
 
     rig.say(target("-0.050"))
@@ -698,7 +688,7 @@ def test_a_target_waiting_on_a_crossed_stop_goes_out_once_the_price_is_back():
     once the price is back on the position's side, the target the strategy says again at the
     next bar is worked as usual: a wait, not a stall."""
     rig = make_rig(stop_loss_pct=D(2))
-    _stop, sent = _long_0050_with_its_stop(rig)
+    _stop, sent = _long_with_its_stop(rig, "0.050")
     rig.trade("58790")
     rig.say(target("-0.050"))
     assert rig.venue.submitted[sent:] == []
