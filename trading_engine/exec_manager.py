@@ -1185,20 +1185,28 @@ class ExecManager:
     def _protect(self, symbol: str, now: int) -> bool:
         """Place / replace / cancel the symbol's stop-loss and take-profit. False while the
         symbol's orders are not settled (an entry unanswered, a market order or a cancel in
-        flight), so that it is planned once for the position that results."""
+        flight), so that it is planned once for the position that results; meanwhile a
+        position left without a stop-loss gets one (`_cover_meanwhile`)."""
         book = self._book
         mine: list[Order] = []
+        settled = True
         for o in book.orders.values():
             if o.symbol != symbol:
                 continue
-            if self._cancelling(o.client_order_id, now):
-                return False
-            if not o.is_protective and (o.status in _UNANSWERED or o.type is OrderType.MARKET):
-                return False
-            if o.is_protective and o.status in _UNANSWERED:
-                return False
+            if o.is_protective:
+                if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
+                    return False  # its outcome first (and -4130 while a cancel is on its way)
+            elif (
+                o.status in _UNANSWERED
+                or o.type is OrderType.MARKET
+                or self._cancelling(o.client_order_id, now)
+            ):
+                settled = False
             mine.append(o)
         position = book.position(symbol)
+        if not settled:
+            self._cover_meanwhile(position, mine, now)
+            return False
         proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
         reason = f"protect {symbol} {position.qty} @ {position.entry_price}"
         cancelled: list[Order] = []
@@ -1216,6 +1224,27 @@ class ExecManager:
             if self._submit(self._request(p), now):
                 self.counters.protective_submitted += 1
         return True
+
+    def _cover_meanwhile(self, position: Position, orders: list[Order], now: int) -> None:
+        """While an order of the symbol is unsettled, a position with no stop-loss on its closing
+        side gets one now, for the position as it is, instead of after that order's round trip
+        (a stop moved on the same side is cancelled first: -4130). The full plan follows once
+        the orders settle and moves it if the entry changed. A closePosition stop closes
+        whatever the position is when it fires, so the order in flight cannot make it too large;
+        a level already crossed is left to the full plan (no second market order meanwhile)."""
+        if position.is_flat:
+            return
+        close_side = Side.SELL if position.qty > 0 else Side.BUY
+        for o in orders:
+            if o.is_protective and o.type is OrderType.STOP_MARKET and o.side is close_side:
+                return
+        proposals, _ = self._risk.protective_orders(position, None, orders)
+        for p in proposals:
+            if p.type is OrderType.STOP_MARKET and p.close_position:
+                reason = f"{p.reason} (meanwhile: an order of {position.symbol} is in flight)"
+                self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
+                if self._submit(self._request(p), now):
+                    self.counters.protective_submitted += 1
 
     # --- status --------------------------------------------------------------------------------
 

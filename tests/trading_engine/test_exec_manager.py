@@ -626,6 +626,52 @@ def test_a_stop_moved_on_the_same_side_is_placed_only_after_the_old_one_is_cance
     assert len([r for r in rig.venue.submitted if r.type is OrderType.STOP_MARKET]) == 2
 
 
+def test_a_stop_moved_while_a_market_order_is_in_flight_goes_out_once_the_old_one_is_cancelled():
+    """Long 0.200 at 61000 (see above): its stop is to move from 58800.0 to 59780.0. The
+    strategy adds again (BUY 0.100 at the market) before the old stop's cancel is confirmed.
+    Once it is, the long has no stop: the new one (for the long as it is) goes out at once,
+    not after the market order's round trip."""
+    rig = make_rig(stop_loss_pct=D(2))
+    old, _add = add_to_long_with_a_stop(rig)
+    rig.say(target("0.300"))
+    more = rig.venue.submitted[-1]
+    assert (more.type, more.side, more.quantity) == (MARKET, BUY, D("0.100"))
+
+    rig.venue.confirm_cancel(old.client_order_id)
+
+    new = rig.venue.submitted[-1]
+    assert (new.type, new.side, new.stop_price, new.close_position) == (
+        OrderType.STOP_MARKET,
+        SELL,
+        D("59780.0"),
+        True,
+    )
+
+
+def test_the_stop_placed_meanwhile_moves_to_the_entry_the_market_order_left():
+    """Then the market order fills at 63000: entry (0.200 x 61000 + 0.100 x 63000) / 0.300 =
+    61666.66..., stop 61666.66... x 0.98 = 60433.33... rounded up to the tick for a SELL
+    stop (it fires no later than asked): 60433.4. The stop placed meanwhile is cancelled, then
+    replaced."""
+    rig = make_rig(stop_loss_pct=D(2))
+    old, _add = add_to_long_with_a_stop(rig)
+    rig.say(target("0.300"))
+    more = rig.venue.submitted[-1]
+    rig.venue.confirm_cancel(old.client_order_id)
+    meanwhile = rig.venue.submitted[-1]
+    rig.venue.accept(meanwhile.client_order_id)
+
+    rig.venue.accept(more.client_order_id)
+    rig.trade("63000")
+    rig.venue.fill(more.client_order_id, "63000")
+    assert rig.venue.cancels[-1] == ("BTCUSDT", meanwhile.client_order_id)
+    assert rig.venue.submitted[-1] is meanwhile  # -4130: the new one after the cancel
+    rig.venue.confirm_cancel(meanwhile.client_order_id)
+
+    new = rig.venue.submitted[-1]
+    assert (new.type, new.side, new.stop_price) == (OrderType.STOP_MARKET, SELL, D("60433.4"))
+
+
 def test_a_flip_replaces_the_stop_at_once_since_the_new_one_is_on_the_other_side():
     rig = make_rig(stop_loss_pct=D(2))
     go_long(rig, "0.050", "60000")
