@@ -652,7 +652,9 @@ class Daemon:
         return (
             f"application running | equity {_money(st.equity)} USDT | position {positions} | "
             f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
-            f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
+            f"today {_money(st.realized_pnl_today)} net of fees | "
+            f"unrealized {_money(st.unrealized_pnl)} | "
+            f"fills {st.counters.fills} this run | "
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
             f"{self._down_note()} | state {state}"
         )

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -45,6 +46,13 @@ def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "application running |" in result.stdout
+    # Each figure says what it covers: the journal's realized PnL, today's wallet change, and
+    # this run's fills.
+    assert re.search(
+        r"\| realized -?[\d,]+\.\d\d \| today -?[\d,]+\.\d\d net of fees \| "
+        r"unrealized -?[\d,]+\.\d\d \| fills \d+ this run \|",
+        result.stdout,
+    ), result.stdout
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, result.stdout
     assert summary["final_differences"] == 0
