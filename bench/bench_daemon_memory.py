@@ -96,6 +96,14 @@ def slope_per_hour(samples: Sequence[Sample]) -> float:
     return sum((s.replay_h - mx) * (s.rss_mib - my) for s in samples) / sxx
 
 
+STARTUP_GRACE_S = 60.0  # how long a short run waits past its end for the daemon to be up
+
+
+def _trading(out: "LineReader") -> bool:
+    """The daemon said it is trading (its signal handlers are in place)."""
+    return any(line.startswith("application running") for line in out.lines)
+
+
 @dataclass
 class LineReader:
     """Collects the lines of a child's pipe in a thread (and mirrors a few to our stdout)."""
@@ -453,8 +461,8 @@ def run(args: argparse.Namespace) -> int:
                         f"CPU {sample.cpu_s:6.1f} s",
                         flush=True,
                     )
-            if wall >= replay_s:
-                break
+            if wall >= replay_s and (_trading(out) or wall >= replay_s + STARTUP_GRACE_S):
+                break  # not before the daemon is up: a SIGTERM during its imports kills it
             time.sleep(min(args.sample_s, max(0.05, replay_s - wall)))
     finally:
         status_code = stop(daemon, "the daemon") if daemon is not None else None
