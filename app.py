@@ -164,7 +164,9 @@ def run(argv: list[str] | None = None) -> int:
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     redaction = configure_logging(
         level=settings.logging.level,
-        log_dir=Path(settings.logging.dir),
+        # --check-config writes no log file: beside a running daemon, its line could rotate
+        # the daemon's file under it (two RotatingFileHandlers on one file).
+        log_dir=None if args.check_config else Path(settings.logging.dir),
         json_lines=settings.logging.json,
         secrets=secrets,
     )

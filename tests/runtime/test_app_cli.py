@@ -42,7 +42,21 @@ def test_check_config_prints_effective_settings(tmp_path):
     result = run_app("--check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mode = local" in result.stdout and "symbols = BTCUSDT" in result.stdout
-    assert (tmp_path / "logs" / "trading_engine.log").is_file()
+
+
+def test_check_config_leaves_a_running_daemons_log_file_alone(tmp_path):
+    """A daemon's log at its 10 MiB limit: a check beside it once wrote its line there and
+    rotated the file under the daemon (which went on writing to trading_engine.log.1)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    full = logs / "trading_engine.log"
+    full.write_bytes(b"x" * (10 * 1024 * 1024))
+
+    result = run_app("--check-config", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert full.stat().st_size == 10 * 1024 * 1024
+    assert sorted(p.name for p in logs.iterdir()) == ["trading_engine.log"]
 
 
 def test_bad_config_value_exits_2_with_one_line(tmp_path):
