@@ -35,6 +35,7 @@ from book_keeper.journal import (
     JournalError,
     SqliteJournal,
     Synchronous,
+    journal_file,
     journal_in_use,
     journal_venue,
     run_applier,
@@ -209,6 +210,11 @@ class Daemon:
         """`claim_journal_dir`, before anything is started: the user's directory, not the
         exchange, when it fails."""
         s = self.settings
+        if journal_in_use(s.journal_dir):  # before a local exchange is started for nothing
+            raise DaemonError(
+                f"journal_dir = {s.journal_dir!r}: the journal {journal_file(s.journal_dir)} "
+                "is in use by another process (a daemon running? `python app.py --status`)"
+            )
         try:
             moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms())
         except OSError as exc:

@@ -141,6 +141,23 @@ def test_a_journal_in_use_is_said_as_a_journal_problem_not_the_exchanges(tmp_pat
     assert "Traceback" not in result.stderr
 
 
+def test_a_local_run_beside_a_running_daemon_refuses_before_starting_an_exchange(tmp_path):
+    """A second `python app.py` in the same folder started a whole local exchange (seconds,
+    a child process, lines in the log) only to refuse the held journal afterwards."""
+    from book_keeper.journal import SqliteJournal
+
+    (tmp_path / "config.toml").write_text('mode = "local"\n')
+    with SqliteJournal(tmp_path / "journal"):  # the running daemon's
+        result = _run_app(tmp_path)
+
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: journal_dir = 'journal': "), last
+    assert "in use by another process" in last, last
+    assert "starting the local exchange" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_embedded_exchange_does_not_outlive_a_killed_daemon(tmp_path):
     daemon = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py")],
