@@ -35,6 +35,7 @@ NOT_TRADING_STATES = frozenset({TradingState.HALTED, TradingState.REDUCING})
 
 
 class DaemonState(StrEnum):
+    STARTING = "starting"  # journal_dir claimed; connecting, reconciling, warming up
     RUNNING = "running"
     STOPPED = "stopped"
 
@@ -83,6 +84,21 @@ def report(
         return StatusReport(StatusExit.UNHEALTHY, [f"daemon: {path} is unreadable: {e}"])
     ago = _ago(now - updated)
     at = _utc(updated)
+    if state is DaemonState.STARTING:
+        # Not trading yet, and the journal's lock comes later in the start: the process says.
+        pid = status.get("pid")
+        if isinstance(pid, int) and _alive(pid):
+            return StatusReport(
+                StatusExit.NOT_TRADING,
+                [f"daemon: starting, pid {pid}, for {ago} (since {at}); not trading yet"],
+            )
+        return StatusReport(
+            StatusExit.UNHEALTHY,
+            [
+                "daemon: not running: it did not stop cleanly (killed or crashed while "
+                f"starting, {at}), pid {pid}"
+            ],
+        )
     if state is DaemonState.STOPPED:
         head = (
             f"daemon: stopped {ago} ago ({at}): {status.get('stop_reason', '?')}, "
@@ -111,7 +127,9 @@ def report(
         if status.get("trading_state") in NOT_TRADING_STATES:
             head += f"; NOT TRADING: {status['trading_state']}"
             exit_status = StatusExit.NOT_TRADING
-    return StatusReport(exit_status, [head, *_details(status)])
+    # A start that failed wrote no account figures: its one line says it all.
+    details = _details(status) if "equity" in status else []
+    return StatusReport(exit_status, [head, *details])
 
 
 def _details(s: Mapping[str, Any]) -> list[str]:
@@ -148,6 +166,17 @@ def _details(s: Mapping[str, Any]) -> list[str]:
             + ") at the last heartbeat"
         )
     return lines
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True
 
 
 def _utc(ms: int) -> str:

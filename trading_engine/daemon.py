@@ -131,6 +131,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
         self._started_ms = 0  # wall clock, for status.json
+        self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
@@ -156,18 +157,29 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
         try:
             try:
-                parts = await self._start_unless_stopped()
-            except DaemonError:
+                try:
+                    parts = await self._start_unless_stopped()
+                except DaemonError:
+                    raise
+                except ExchangeStartError as exc:
+                    raise DaemonError(str(exc)) from None
+                except FatalError as exc:
+                    raise DaemonError(f"the exchange refused us: {exc}") from None
+                except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
+            except DaemonError as exc:
+                self._write_start_status(
+                    DaemonState.STOPPED, stop_reason=f"start failed: {exc}", exit_status=1
+                )
                 raise
-            except ExchangeStartError as exc:
-                raise DaemonError(str(exc)) from None
-            except FatalError as exc:
-                raise DaemonError(f"the exchange refused us: {exc}") from None
-            except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
             if parts is None:
                 log.info("stopped during start-up: %s", self._stop_reason)
                 self._print(f"stopped during start-up ({self._stop_reason}): nothing was traded")
+                self._write_start_status(
+                    DaemonState.STOPPED,
+                    stop_reason=f"stopped during start-up: {self._stop_reason}",
+                    exit_status=self.exit_status,
+                )
                 return self.exit_status
             self._parts = parts
             self._started_ms = int(time.time() * 1000)
@@ -281,6 +293,8 @@ class Daemon:
         s = self.settings
         account = venue_of(s)  # what the journal is bound to
         self._claim_journal_dir(account)
+        self._start_status_written = True
+        self._write_start_status(DaemonState.STARTING)
         endpoints = await self._endpoints()
         rest = await create_rest_connection(
             rest_url=endpoints.rest_url,
@@ -664,6 +678,30 @@ class Daemon:
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
             f"{self._down_note()} | state {state}"
         )
+
+    def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
+        """status.json before the parts exist: starting, or a start that ended (not written
+        before journal_dir is claimed: another daemon's status is not ours to replace)."""
+        if not self._start_status_written:
+            return
+        s = self.settings
+        now = int(time.time() * 1000)
+        status: dict[str, Any] = {
+            "state": state.value,
+            "pid": os.getpid(),
+            "updated_ms": now,
+            "started_ms": now,
+            "heartbeat_s": s.execution.heartbeat_s,
+            "mode": s.mode,
+            "venue": s.rest_url if s.attaches else f"local exchange ({s.local.data})",
+            "symbols": list(s.symbols),
+            "strategy": s.strategy.name,
+            **extra,
+        }
+        try:
+            write_status(s.journal_dir, status)
+        except OSError as exc:  # a view only
+            log.warning("status file not written: %s", exc)
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
         """`<journal_dir>/status.json` for `python app.py --status` (runtime.status_file)."""

@@ -109,6 +109,9 @@ def test_bad_keys_exit_1_with_one_clear_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the exchange refused us:"), result.stderr
     assert "Traceback" not in result.stderr and "x" * 64 not in result.stderr
+    status = json.loads((tmp_path / "journal" / "status.json").read_text())  # --status says so
+    assert (status["state"], status["exit_status"]) == ("stopped", 1)
+    assert status["stop_reason"] == "start failed: " + last.removeprefix("error: ")
 
 
 def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
@@ -308,7 +311,9 @@ def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(tmp_path)
         daemon = start_daemon(tmp_path)
         try:
             status = tmp_path / "journal" / "status.json"
-            wait_for(lambda: json.loads(status.read_text())["fills"] >= 0, 60, "a heartbeat")
+            wait_for(
+                lambda: json.loads(status.read_text())["state"] == "running", 60, "a heartbeat"
+            )
             ex.proc.kill()
             ex.proc.wait(timeout=10)
             wait_for(

@@ -3,6 +3,7 @@ the journal's writer lock. Times by hand: the status was written at NOW - 4 s, 1
 heartbeats, the daemon started 62 min before that."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,62 @@ def test_a_stuck_daemon_that_was_halted_is_unhealthy_first(tmp_path: Path) -> No
     got = report(tmp_path, journal_held=True, now_ms=NOW + 60_000)
 
     assert got.exit_status is StatusExit.UNHEALTHY
+
+
+STARTING = {
+    "state": "starting",
+    "pid": 4242,
+    "updated_ms": WRITTEN,
+    "started_ms": WRITTEN,
+    "heartbeat_s": 10.0,
+    "venue": "local exchange (klines-week)",
+    "symbols": ["BTCUSDT"],
+    "strategy": "sma_crossover",
+}
+
+
+def test_a_daemon_still_starting_is_running_but_not_trading_yet(tmp_path: Path) -> None:
+    """A restart once read "stopped" (the last run's file) until the new daemon's first
+    heartbeat: a monitoring check raised an alarm at every restart."""
+    write_status(tmp_path, {**STARTING, "pid": os.getpid()})  # this process: alive
+
+    got = report(tmp_path, journal_held=False, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.NOT_TRADING
+    assert got.lines == [
+        f"daemon: starting, pid {os.getpid()}, for 4 s (since 2025-11-30 22:00:00 UTC); "
+        "not trading yet"
+    ]
+
+
+def test_a_daemon_that_died_while_starting_is_unhealthy(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid = int(gone.stdout)
+    write_status(tmp_path, {**STARTING, "pid": pid})
+
+    got = report(tmp_path, journal_held=False, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert got.lines == [
+        "daemon: not running: it did not stop cleanly (killed or crashed while starting, "
+        f"2025-11-30 22:00:00 UTC), pid {pid}"
+    ]
+
+
+def test_a_start_that_failed_is_one_line_with_its_reason(tmp_path: Path) -> None:
+    write_status(
+        tmp_path,
+        {**STARTING, "state": "stopped", "stop_reason": "start failed: bad keys", "exit_status": 1},
+    )
+
+    got = report(tmp_path, journal_held=False, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.NOT_RUNNING
+    assert got.lines == [
+        "daemon: stopped 4 s ago (2025-11-30 22:00:00 UTC): start failed: bad keys, exit status 1"
+    ]
