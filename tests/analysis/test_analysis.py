@@ -148,15 +148,64 @@ def test_visualize_indicators_and_markers(backtest, tmp_path):
     assert len(chart.sells[0]) == (trades.side == "SELL").sum() > 0
 
 
-def test_visualize_signals_markers(tmp_path):
+T0 = 1746403200000  # 2025-05-05 00:00 UTC
+M1, M5 = 60_000, 300_000
+
+
+def _chart(open_times: list[int]) -> visualize.Chart:
+    bars = pd.DataFrame(
+        {"open_time": open_times, "close": [100.0 + i for i in range(len(open_times))]}
+    )
+    return visualize.build(bars, sma_periods=[], ema_periods=[], bb_period=None)
+
+
+def test_visualize_plots_each_close_at_its_bars_close_time():
+    chart = _chart([T0, T0 + M1, T0 + 2 * M1])
+
+    assert list(chart.times_ms) == [T0 + M1, T0 + 2 * M1, T0 + 3 * M1]
+
+
+def test_visualize_takes_the_bar_interval_from_the_data_not_across_a_hole():
+    chart = _chart([T0, T0 + M5, T0 + 3 * M5])  # 5m bars, the third after a missing one
+
+    assert chart.interval_ms == M5
+    assert list(chart.times_ms) == [T0 + M5, T0 + 2 * M5, T0 + 4 * M5]
+
+
+def test_visualize_signals_by_open_time_are_placed_at_their_bars_close(tmp_path):
     sig = tmp_path / "signals.csv"
-    sig.write_text("open_time,close,signal\n1,10,0\n2,11,1\n3,12,1\n4,11,-1\n5,10,0\n")
-    chart = visualize.build(pd.read_csv(WEEK).iloc[:100], sma_periods=[], ema_periods=[],
-                            bb_period=None)  # fmt: skip
+    rows = [(T0, 0), (T0 + M1, 1), (T0 + 2 * M1, 1), (T0 + 3 * M1, -1), (T0 + 4 * M1, 0)]
+    sig.write_text("open_time,close,signal\n" + "".join(f"{t},10,{v}\n" for t, v in rows))
+    chart = _chart([T0 + i * M1 for i in range(5)])
+
     visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
     assert chart.buys is not None and chart.sells is not None and chart.exits is not None
-    assert list(chart.buys[0]) == [2] and list(chart.sells[0]) == [4]
-    assert list(chart.exits[0]) == [5]
+    assert list(chart.buys[0]) == [T0 + 2 * M1]  # bar 1's close
+    assert list(chart.sells[0]) == [T0 + 4 * M1]
+    assert list(chart.exits[0]) == [T0 + 5 * M1]
+
+
+def test_visualize_signals_by_time_ms_are_placed_at_that_time(tmp_path):
+    sig = tmp_path / "signals.csv"
+    sig.write_text(f"time_ms,close,signal\n{T0 + M1},10,0\n{T0 + 2 * M1},11,1\n")
+    chart = _chart([T0, T0 + M1])
+
+    visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
+    assert chart.buys is not None and list(chart.buys[0]) == [T0 + 2 * M1]
+
+
+def test_visualize_shows_the_fills_from_the_first_open_to_the_last_close():
+    chart = _chart([T0, T0 + M5])  # 5m bars: they span T0 .. T0 + 10 min
+    inside = [T0, T0 + M5 + 2 * M1, T0 + 2 * M5 - 1]
+    outside = [T0 - 1, T0 + 2 * M5]
+    times = inside + outside
+    trades = pd.DataFrame({"time_ms": times, "side": ["BUY"] * len(times), "price": 100.0})
+
+    visualize.add_trades(chart, trades, "trades")
+
+    assert chart.buys is not None and list(chart.buys[0]) == inside
 
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
