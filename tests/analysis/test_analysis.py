@@ -218,7 +218,7 @@ def test_correlation_heatmap_numbers(tmp_path, capsys, method):
     assert "fwd_15:" in capsys.readouterr().out
     bars = pd.read_csv(WEEK)
     bars = bars[bars.open_time < 1746662400000].reset_index(drop=True)
-    tab = correlation.table(bars, [1, 15], flow=False)
+    tab, gaps = correlation.table(bars, [1, 15], flow=False)
     corr = correlation.correlation(tab, method)
     # Independently: the features, forward log returns from the closes, complete rows only.
     feats = features.compute_features(bars, flow=False)
@@ -234,6 +234,46 @@ def test_correlation_heatmap_numbers(tmp_path, capsys, method):
         a, b = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
     assert corr.loc["rsi_14", "fwd_15"] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
     assert "taker_imbalance_20" not in corr.columns  # no flow data: constant columns dropped
+    assert gaps == correlation.GapRows(holes=0, horizon=0, window=0)
+
+
+def _bars_with_a_hole(n: int, hole_at: int) -> pd.DataFrame:
+    """`n` 1m bars of a seeded random walk; the bar that would sit at `hole_at` is missing (the
+    bars from there on open one minute later)."""
+    rng = np.random.default_rng(7)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    minutes = np.arange(n) + (np.arange(n) >= hole_at)
+    return pd.DataFrame({"open_time": T0 + M1 * minutes, "open": close, "high": close * 1.001,
+                         "low": close * 0.999, "close": close,
+                         "volume": rng.uniform(1, 2, n)})  # fmt: skip
+
+
+def test_correlation_leaves_out_the_rows_whose_forward_return_spans_a_hole():
+    n, k, w = 300, 200, features.WARMUP_BARS
+    bars = _bars_with_a_hole(n, k)
+
+    tab, gaps = correlation.table(bars, [1, 15], flow=False)
+
+    # Bars k-15 .. k-1 would pair their features with a return over the hole (16 minutes for
+    # 15 bars); bars k .. k+w-2 have a feature window reaching back across it.
+    assert gaps == correlation.GapRows(holes=1, horizon=15, window=w - 1)
+    assert len(tab) == (n - (w - 1) - 15) - 15 - (w - 1)
+    logc = np.log(bars["close"].to_numpy())
+    assert not np.isclose(tab["fwd_1"].to_numpy(), logc[k] - logc[k - 1], rtol=0, atol=0).any()
+    assert np.isclose(tab["fwd_1"].to_numpy(), logc[k - 16] - logc[k - 17], rtol=0, atol=0).any()
+
+
+def test_correlation_says_how_many_rows_it_left_out_at_holes(tmp_path, capsys):
+    data = tmp_path / "k.csv"
+    _bars_with_a_hole(300, 200).to_csv(data, index=False)
+
+    assert correlation.main(["--data", str(data), "--out", str(tmp_path / "c.png")]) == 0
+
+    w = features.WARMUP_BARS
+    assert capsys.readouterr().out.startswith(
+        f"data: 1 hole(s) between the bars: 15 row(s) left out whose forward return spans one, "
+        f"{w - 1} whose {w}-bar feature window does\n"
+    )
 
 
 @pytest.mark.parametrize(
