@@ -305,6 +305,7 @@ def parser() -> argparse.ArgumentParser:
     realism.add_cli_flags(p)
     p.add_argument(
         "--replay-journal",
+        action=StoreOnce,
         default=None,
         metavar="PATH",
         help="parity audit of a recorded local session, PATH = the daemon's journal_dir; "

@@ -522,3 +522,13 @@ def test_replay_journal_refuses_the_backtests_own_flags_in_one_line(
         "replays the session with the settings it recorded (only --out DIR is taken)\n"
     )
     assert not out.exists()  # nothing written, nothing audited
+
+
+def test_replay_journal_given_twice_exits_2_naming_it(live_session, tmp_path, capsys):
+    other = tmp_path / "other"
+
+    with pytest.raises(SystemExit) as exit_:
+        backtest_main(["--replay-journal", str(live_session[0]), "--replay-journal", str(other)])
+
+    assert exit_.value.code == 2
+    assert "--replay-journal given twice: it takes one value" in capsys.readouterr().err
