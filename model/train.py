@@ -414,9 +414,14 @@ def _run_fold(
 
 
 def _fit_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, c: float, flow: bool,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    c: float,
+    flow: bool,
     cw: str | None,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """Probabilities on `x_test` of a model fitted on the training rows, one column per class
     of labeling.CLASSES, even one missing from the training rows (probability 0)."""
     from model.logreg_model import LogRegModel
