@@ -16,8 +16,11 @@ Robustness (backtest/robustness.py):
     --dask-scheduler ADDRESS       run those on a Dask cluster instead of local processes
 Parity audit (backtest/parity.py):
     --replay-journal PATH          replay a local session the daemon recorded (PATH: its
-                                   journal_dir) and diff decisions and fills: exit 0 identical,
-                                   1 at the first divergence (named), 2 bad input
+        [--out DIR]                journal_dir) and diff decisions and fills: exit 0 identical,
+                                   1 at the first divergence (named), 2 bad input (any other
+                                   flag: the session's recorded settings are replayed); --out
+                                   writes the report (parity.txt, parity.json, the decisions
+                                   and fills side by side as CSV) into DIR
 Bad inputs exit 2 with one line on stderr.
 """
 
@@ -302,24 +305,68 @@ def parser() -> argparse.ArgumentParser:
     realism.add_cli_flags(p)
     p.add_argument(
         "--replay-journal",
+        action=StoreOnce,
         default=None,
         metavar="PATH",
-        help="parity audit of a recorded local session, PATH = the daemon's journal_dir "
-        "(no other flag needed)",
+        help="parity audit of a recorded local session, PATH = the daemon's journal_dir; "
+        "takes no other flag but --out DIR (the report: parity.txt, parity.json and the "
+        "decisions and fills side by side)",
     )
     return p
 
 
+# What --replay-journal takes with it: the audit replays the session with the settings it
+# recorded (strategy, symbol, data, risk, costs), so every other flag would set nothing.
+REPLAY_FLAGS = ("replay_journal", "out")
+
+
+class _Unset:
+    """The default of every flag while finding the ones given (any value may be given)."""
+
+
+def _given_flags(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
+    """(the parsed flags, {dest: option name} of those given) on the full command line."""
+    p = parser()
+    unset = _Unset()
+    for action in p._actions:
+        action.required = False
+        # An appending flag's default must be a list or None (argparse copies and extends it).
+        action.default = None if isinstance(action, argparse._AppendAction) else unset
+    args = p.parse_args(argv)
+    given = {}
+    for a in p._actions:
+        value = getattr(args, a.dest, None)
+        if a.option_strings and value is not None and value is not unset:
+            no = isinstance(a, argparse.BooleanOptionalAction) and value is False
+            given[a.dest] = a.option_strings[1 if no else 0]  # --no-html: its second name
+    return args, given
+
+
 def _replay_journal(argv: list[str] | None) -> int | None:
-    """`--replay-journal PATH` alone (no --data/--out): the parity audit's exit status."""
+    """`--replay-journal PATH [--out DIR]`: the parity audit's exit status (None without the
+    flag). Any other flag is refused in one line (exit 2): it would be ignored."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--replay-journal", default=None)
     known, _ = p.parse_known_args(argv)
     if known.replay_journal is None:
         return None
+    args, given = _given_flags(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
+    other = [flag for dest, flag in given.items() if dest not in REPLAY_FLAGS]
+    try:
+        if other:
+            raise UsageError(
+                f"{', '.join(other)} cannot be used with --replay-journal: the audit replays "
+                "the session with the settings it recorded (only --out DIR is taken)"
+            )
+        if isinstance(args.out, str):
+            _check_out(args.out)
+    except UsageError as e:
+        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        return 2
     from backtest import parity
 
-    return parity.run(known.replay_journal)
+    out = Path(args.out) if isinstance(args.out, str) else None
+    return parity.run(known.replay_journal, out_dir=out)
 
 
 def _robustness_flags(p: argparse.ArgumentParser) -> None:

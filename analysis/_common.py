@@ -106,6 +106,19 @@ def load_klines(
     return df
 
 
+# One bar alone says nothing of its length: taken as 1m, the bars the backtester replays.
+DEFAULT_INTERVAL_MS = 60_000
+
+
+def bar_interval_ms(open_time: Any) -> int:
+    """The bars' interval in ms: the smallest step between consecutive open times (a hole in
+    the data makes a longer step, never a shorter one); DEFAULT_INTERVAL_MS for a single bar."""
+    import numpy as np
+
+    t = np.asarray(open_time, dtype="int64")
+    return int(np.diff(t).min()) if len(t) > 1 else DEFAULT_INTERVAL_MS
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib

@@ -9,15 +9,31 @@ return the features at bar t's close would have to predict. The matrix covers fe
 forward returns together, constant columns left out (the flow features of a file without
 taker volume); the command prints each horizon's features ranked by |correlation|. Bad input
 exits 2 with one line.
+
+Missing bars are not invented: bar t+h is h bars after bar t only when its open time is
+h intervals later (the interval: the smallest step between the file's bars). A row whose
+forward return would span a hole in the data (a return over more time than its horizon), or
+whose feature window (`WARMUP_BARS` bars) spans one (features mixing both sides of it, rows
+model.train leaves out too), is dropped; the command says how many.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis._common import InputError, Parser, check_out, load_klines, pyplot, run, save
+from analysis._common import (
+    InputError,
+    Parser,
+    bar_interval_ms,
+    check_out,
+    load_klines,
+    pyplot,
+    run,
+    save,
+)
 from runtime.flags import StoreOnce
 
 if TYPE_CHECKING:
@@ -27,21 +43,48 @@ PROG = "python -m analysis.correlation"
 METHODS = ("pearson", "spearman")
 
 
-def table(bars: pd.DataFrame, horizons: list[int], *, flow: bool) -> pd.DataFrame:
-    """Features and forward log returns, one row per bar where all are defined."""
+@dataclass(frozen=True, slots=True)
+class GapRows:
+    """Rows left out at holes in the data (each counted once, the horizon first)."""
+
+    holes: int  # steps between consecutive bars longer than the interval
+    horizon: int  # rows whose forward return spans a hole
+    window: int  # further rows whose feature window spans one
+
+
+def table(bars: pd.DataFrame, horizons: list[int], *, flow: bool) -> tuple[pd.DataFrame, GapRows]:
+    """Features and forward log returns, one row per bar where all are defined over
+    consecutive bars (module docstring), and the rows left out at holes in the data."""
     import numpy as np
 
     from model import features
 
     feats = features.compute_features(bars, flow=flow)
     logc = np.log(bars["close"].to_numpy(dtype=float))
+    open_time = bars["open_time"].to_numpy(dtype="int64")
+    step = bar_interval_ms(open_time)
+    n = len(logc)
+    across_hole = np.zeros(n, dtype=bool)  # the row's forward return spans a hole
     for h in horizons:
-        fwd = np.full(len(logc), np.nan)
+        fwd = np.full(n, np.nan)
         fwd[:-h] = logc[h:] - logc[:-h]
+        spans = np.zeros(n, dtype=bool)
+        spans[:-h] = open_time[h:] - open_time[:-h] != h * step
+        across_hole |= spans
         feats[f"fwd_{h}"] = fwd
-    tab = feats.dropna().reset_index(drop=True)
+    holes_before = np.concatenate([[0], np.cumsum(np.diff(open_time) != step)])
+    back = np.maximum(np.arange(n) - (features.WARMUP_BARS - 1), 0)
+    window_spans = holes_before - holes_before[back] > 0
+    defined = feats.notna().all(axis=1).to_numpy()
+    gap_rows = GapRows(
+        holes=int(holes_before[-1]) if n else 0,
+        horizon=int((defined & across_hole).sum()),
+        window=int((defined & ~across_hole & window_spans).sum()),
+    )
+    tab = feats[defined & ~across_hole & ~window_spans].reset_index(drop=True)
     # A constant column (the flow features without flow data) has no correlation to show.
-    return tab.drop(columns=[c for c in tab.columns if len(tab) and tab[c].nunique() <= 1])
+    tab = tab.drop(columns=[c for c in tab.columns if len(tab) and tab[c].nunique() <= 1])
+    return tab, gap_rows
 
 
 def correlation(tab: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -94,10 +137,18 @@ def _main(argv: list[str] | None) -> int:
     if args.flow == "on" and not has_flow:
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
     flow = has_flow if args.flow == "auto" else args.flow == "on"
-    tab = table(bars, horizons, flow=flow)
+    tab, gaps = table(bars, horizons, flow=flow)
+    if gaps.holes:
+        print(
+            f"data: {gaps.holes} hole(s) between the bars: {gaps.horizon} row(s) left out whose "
+            f"forward return spans one, {gaps.window} whose {features.WARMUP_BARS}-bar feature "
+            "window does"
+        )
     if len(tab) < 3:
         need = features.WARMUP_BARS + max(horizons) + 3
-        raise InputError(f"--data {args.data}: too few bars for the features (need > {need})")
+        raise InputError(
+            f"--data {args.data}: too few bars for the features (need > {need} consecutive)"
+        )
     corr = correlation(tab, args.method)
     plot(corr, out, title=f"{args.method} correlation, {args.data.name}, {len(tab)} rows")
     for h in horizons:

@@ -8,8 +8,14 @@ Indicators on the closes: SMA and EMA from `trading_engine.indicators` (the stre
 strategies use; the EMA is seeded with the SMA of its first `period` closes, as TA-Lib), and
 Bollinger bands = SMA(period) +- width x the population standard deviation of the same closes
 (as `model.features`' %b). Markers: the fills of a backtest's trades.csv (BUY ^ green,
-SELL v red, at the fill price) or the bars where a signals file's signal changes (to 1: buy, to
--1: sell, to 0 from a position: exit x). Bad input exits 2 with one line.
+SELL v red, at the fill price and time) or the bars where a signals file's signal changes (to 1:
+buy, to -1: sell, to 0 from a position: exit x). Bad input exits 2 with one line.
+
+Times on the x axis: a close, and every indicator of it, is plotted at the bar's close time
+(open_time + the bar interval, the smallest step between the file's bars), when it is known
+and a strategy acts on it. A signals file's signal is taken at its bar's close too: with an
+`open_time` column it is plotted at open_time + the interval; a `time_ms` column is the time it
+was taken (plotted as it is). A fill is plotted at its own time.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import TYPE_CHECKING
 from analysis._common import (
     InputError,
     Parser,
+    bar_interval_ms,
     check_out,
     load_klines,
     need_columns,
@@ -46,8 +53,9 @@ PROG = "python -m analysis.visualize"
 class Chart:
     """The series behind the plot (NaN where an indicator is not ready yet)."""
 
-    times_ms: np.ndarray
+    times_ms: np.ndarray  # each bar's close time (open_time + interval_ms): when its close is
     close: np.ndarray
+    interval_ms: int
     lines: dict[str, np.ndarray] = field(default_factory=dict)
     buys: tuple[np.ndarray, np.ndarray] | None = None  # (times_ms, prices)
     sells: tuple[np.ndarray, np.ndarray] | None = None
@@ -105,7 +113,9 @@ def build(
     bb_width: float = 2.0,
 ) -> Chart:
     close = bars["close"].to_numpy(dtype=float)
-    chart = Chart(times_ms=bars["open_time"].to_numpy(dtype="int64"), close=close)
+    open_time = bars["open_time"].to_numpy(dtype="int64")
+    interval = bar_interval_ms(open_time)
+    chart = Chart(times_ms=open_time + interval, close=close, interval_ms=interval)
     for p in sma_periods:
         chart.lines[f"SMA {p}"] = sma(close, p)
     for p in ema_periods:
@@ -121,7 +131,8 @@ def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
     need_columns(trades, ("time_ms", "side", "price"), what)
     numeric_columns(trades, ("time_ms", "price"), what)
     trades = to_float_columns(trades, ("time_ms", "price"))
-    t0, t1 = chart.times_ms[0], chart.times_ms[-1] + 60_000
+    # The bars' span: the first one's open to the last one's close.
+    t0, t1 = chart.times_ms[0] - chart.interval_ms, chart.times_ms[-1]
     tr = trades[(trades["time_ms"] >= t0) & (trades["time_ms"] < t1)]
     side = tr["side"].astype(str).str.upper()
     for name, mask in (("buys", side == "BUY"), ("sells", side == "SELL")):
@@ -141,6 +152,8 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
     sig = s["signal"].to_numpy(dtype=float)
     prev = np.concatenate([[0.0], sig[:-1]])
     t, px = s[tcol].to_numpy(dtype="int64"), s["close"].to_numpy(dtype=float)
+    if tcol == "open_time":  # taken at the bar's close
+        t = t + chart.interval_ms
     changed = sig != prev
     chart.buys = (t[changed & (sig > 0)], px[changed & (sig > 0)])
     chart.sells = (t[changed & (sig < 0)], px[changed & (sig < 0)])

@@ -267,8 +267,8 @@ def turnover(fills: Sequence[FillRow], starting_equity: float) -> float | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Summary:
-    start_ms: int
-    end_ms: int
+    start_ms: int  # the period replayed: its first bar's open time
+    end_ms: int  # its end, exclusive: the last bar's close (open time + 1m), not its open
     samples: int
     starting_equity: float
     final_equity: float
@@ -300,18 +300,21 @@ def summarize(
     positions: Sequence[float],
     fills: Sequence[FillRow],
     funding: float = 0.0,
+    period: tuple[int, int] | None = None,
 ) -> Summary:
-    """Every metric of the module docstring from the curve and the fills."""
+    """Every metric of the module docstring from the curve and the fills. `period`: (start,
+    exclusive end) of the data replayed, in ms; default: the first and last samples' times."""
     if not equity:
         raise ValueError("an empty equity curve has no metrics")
+    start_ms, end_ms = (times_ms[0], times_ms[-1]) if period is None else period
     rets = _returns(equity)  # an array: the metrics below take it as the list `returns` gives
     per_year = periods_per_year(times_ms)
     ann = annualized_return(equity, times_ms)
     mdd = max_drawdown(equity)
     results = closed_trade_results(fills)
     return Summary(
-        start_ms=times_ms[0],
-        end_ms=times_ms[-1],
+        start_ms=start_ms,
+        end_ms=end_ms,
         samples=len(equity),
         starting_equity=equity[0],
         final_equity=equity[-1],

@@ -38,7 +38,9 @@ HALTED state carried over from an earlier session, a model file changed since th
 
 import argparse
 import copy
+import csv
 import heapq
+import json
 import logging
 import sys
 from collections import deque
@@ -716,6 +718,12 @@ def _first_difference(
     return None
 
 
+def _in_time_order(fills: Sequence[Fill]) -> list[Fill]:
+    """Fills as compared: by time, then client order id (the two sides book them in the order
+    their events arrived, which may differ within a ms)."""
+    return sorted(fills, key=lambda f: (f.trade_time_ms, f.client_order_id))
+
+
 def diff(live: LiveFacts, replay: Replay) -> Divergence | None:
     """The first divergence: decisions, then fills, then the replay's books against the
     exchange snapshots the daemon got; None when they agree."""
@@ -724,8 +732,8 @@ def diff(live: LiveFacts, replay: Replay) -> Divergence | None:
         a = live.decisions[i] if i < len(live.decisions) else None
         b = replay.decisions[i] if i < len(replay.decisions) else None
         return Divergence("decision", i, decision_text(a), decision_text(b))
-    live_fills = sorted(live.fills, key=lambda f: (f.trade_time_ms, f.client_order_id))
-    replay_fills = sorted(replay.fills, key=lambda f: (f.trade_time_ms, f.client_order_id))
+    live_fills = _in_time_order(live.fills)
+    replay_fills = _in_time_order(replay.fills)
     i = _first_difference(live_fills, replay_fills, _fill_key)
     if i is not None:
         fa = live_fills[i] if i < len(live_fills) else None
@@ -770,6 +778,8 @@ class AuditResult:
     fills: int
     divergence: Divergence | None
     replay: Replay
+    live: LiveFacts
+    session: Path  # the recorded session file audited
 
     @property
     def exit_code(self) -> int:
@@ -802,11 +812,71 @@ def audit(path: Path) -> AuditResult:
         fills=len(live.fills),
         divergence=divergence,
         replay=replay,
+        live=live,
+        session=session_path,
     )
 
 
-def run(path: str | Path, out: Any = None) -> int:
-    """The CLI's `--replay-journal PATH`: print the verdict; exit status 0 / 1 / 2."""
+# The files `write_report` writes into its folder.
+REPORT_FILES = ("parity.txt", "parity.json", "parity_decisions.csv", "parity_fills.csv")
+
+
+def _side_by_side(
+    path: Path,
+    live: Sequence[Any],
+    replay: Sequence[Any],
+    key: Callable[[Any], tuple[Any, ...]],
+    text: Callable[[Any], str],
+) -> None:
+    """One CSV row per position in the compared sequences: both sides' texts and whether
+    they are equal (`(none)` where a side has fewer)."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["n", "same", "live", "replay"])
+        for i in range(max(len(live), len(replay))):
+            a = live[i] if i < len(live) else None
+            b = replay[i] if i < len(replay) else None
+            same = a is not None and b is not None and key(a) == key(b)
+            w.writerow([i + 1, int(same), text(a), text(b)])
+
+
+def write_report(result: AuditResult, out_dir: Path) -> list[Path]:
+    """The audit into `out_dir`: `parity.txt` (the lines printed), `parity.json` (verdict,
+    counts, first divergence), and the whole diff side by side, one row per decision
+    (`parity_decisions.csv`) and per fill in time order (`parity_fills.csv`)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / name for name in REPORT_FILES]
+    txt, js, decisions, fills = paths
+    txt.write_text("".join(f"{line}\n" for line in result.lines()))
+    d = result.divergence
+    doc = {
+        "session": str(result.session),
+        "verdict": "identical" if d is None else "diverged",
+        "exit_code": result.exit_code,
+        "live": {"decisions": len(result.live.decisions), "fills": len(result.live.fills)},
+        "replay": {
+            "decisions": len(result.replay.decisions),
+            "fills": len(result.replay.fills),
+            "book_differences": result.replay.book_differences,
+            "item_errors": result.replay.item_errors,
+            "placed_by_fill": result.replay.placed_by_fill,
+        },
+        "first_divergence": None
+        if d is None
+        else {"what": d.what, "n": d.index + 1, "live": d.live, "replay": d.replay},
+    }
+    js.write_text(json.dumps(doc, indent=2) + "\n")
+    live, replay = result.live, result.replay
+    _side_by_side(decisions, live.decisions, replay.decisions, _decision_key, decision_text)
+    _side_by_side(
+        fills, _in_time_order(live.fills), _in_time_order(replay.fills), _fill_key, fill_text
+    )
+    return paths
+
+
+def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
+    """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
+    into `out_dir`); exit status 0 / 1 / 2."""
     out = out or sys.stdout
     try:
         result = audit(Path(path))
@@ -815,6 +885,9 @@ def run(path: str | Path, out: Any = None) -> int:
         return EXIT_BAD_INPUT
     for line in result.lines():
         print(line, file=out)
+    if out_dir is not None:
+        write_report(result, out_dir)
+        print(f"parity report -> {out_dir}", file=out)
     return result.exit_code
 
 
@@ -824,8 +897,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )
     parser.add_argument("journal", help="the daemon's journal directory (journal_dir)")
+    parser.add_argument("--out", type=Path, help="also write the report into this folder")
     args = parser.parse_args(argv)
-    return run(args.journal)
+    return run(args.journal, out_dir=args.out)
 
 
 if __name__ == "__main__":

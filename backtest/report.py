@@ -360,9 +360,13 @@ def _bands_rows(section: Mapping[str, Any]) -> list[list[str]]:
 
 def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
     lat, slip = mc.get("latency_ms_range", ["", ""]), mc.get("slippage_bps_range", ["", ""])
-    latency = f"latency {lat[0]}-{lat[1]} ms"
+    latency = f"latency {lat[0]}-{lat[1]} ms" if lat else "latency"
     if mc.get("entry_latency"):
-        latency = f"latency drawn from {html.escape(mc['entry_latency'])} (each run its own seed)"
+        latency += (
+            f" drawn from {html.escape(mc['entry_latency'])} (each run its own seed)"
+            if lat
+            else f" from {html.escape(mc['entry_latency'])}: no order, nothing drawn"
+        )
     intro = (
         f"<p>{mc['runs']} runs, seed {mc['seed']}: {latency}, slippage "
         f"{html.escape(str(slip[0]))}-{html.escape(str(slip[1]))} bps; bootstrap of "

@@ -274,6 +274,9 @@ class McRun:
     final_equity: float
     fills: int
     curve: list[float]  # equity on the shared time grid (CURVE_POINTS samples)
+    # (smallest, largest) order-entry latency the run's venue drew, ms; None: no draw (no
+    # order sent, or no latency)
+    latency_drawn_ms: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,6 +288,24 @@ class MonteCarloResult:
     paths: np.ndarray  # bootstrap equity paths, runs x (trades + 1)
     entry_latency: str = ""  # the base run's latency distribution, if any
 
+    def latency_ms_range(self) -> list[int] | None:
+        """[lowest, highest] order-entry latency of the runs, ms: the runs' latencies, or with
+        a distribution the smallest and largest draw of any run (None: nothing was drawn, no
+        run sent an order)."""
+        if not self.entry_latency:
+            return [min(r.latency_ms for r in self.runs), max(r.latency_ms for r in self.runs)]
+        drawn = [r.latency_drawn_ms for r in self.runs if r.latency_drawn_ms is not None]
+        if not drawn:
+            return None
+        return [min(lo for lo, _ in drawn), max(hi for _, hi in drawn)]
+
+    def _run_latency(self, r: McRun) -> dict[str, Any]:
+        if not self.entry_latency:
+            return {"latency_ms": r.latency_ms}
+        # The distribution replaces the run's latency_ms: what it drew instead.
+        drawn = None if r.latency_drawn_ms is None else list(r.latency_drawn_ms)
+        return {"latency_ms": None, "latency_ms_drawn": drawn}
+
     def to_dict(self) -> dict[str, Any]:
         boot: dict[str, Any] = {"trades": len(self.trade_pnls), "paths": len(self.paths)}
         if self.trade_pnls:
@@ -295,10 +316,7 @@ class MonteCarloResult:
             "seed": self.spec.seed,
             "entry_latency": self.entry_latency,
             "percentiles": list(PERCENTILES),
-            "latency_ms_range": [
-                min(r.latency_ms for r in self.runs),
-                max(r.latency_ms for r in self.runs),
-            ],
+            "latency_ms_range": self.latency_ms_range(),
             "slippage_bps_range": [
                 f"{min(r.slippage_bps for r in self.runs):f}",
                 f"{max(r.slippage_bps for r in self.runs):f}",
@@ -308,7 +326,7 @@ class MonteCarloResult:
                 "max_drawdown": bands([r.max_drawdown for r in self.runs]),
                 "runs": [
                     {
-                        "latency_ms": r.latency_ms,
+                        **self._run_latency(r),
                         "slippage_bps": f"{r.slippage_bps:f}",
                         "seed": r.seed,
                         "total_return": r.total_return,
@@ -340,6 +358,11 @@ def _mc_task(data: MarketData, item: tuple[BacktestConfig, list[int]]) -> McRun:
         final_equity=r.summary.final_equity,
         fills=r.summary.fills,
         curve=[float(x) for x in curve],
+        latency_drawn_ms=(
+            (r.counters["venue_entry_latency_ms_min"], r.counters["venue_entry_latency_ms_max"])
+            if r.counters["venue_entry_latency_draws"]
+            else None
+        ),
     )
 
 

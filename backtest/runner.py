@@ -524,8 +524,7 @@ def run_backtest(
                 SqliteJournal(config.journal_dir, synchronous=Synchronous.NORMAL)
             )
         source = BarSource.KLINES if klines else BarSource.TRADES
-        end_ms = data.open_time[-1] + MINUTE_MS if isinstance(data, Klines) else data.time[-1] + 1
-        rig = _Rig(config, inst, start_ms, source, sqlite, end_ms=end_ms)
+        rig = _Rig(config, inst, start_ms, source, sqlite, end_ms=data_period(data)[1])
         warm = []
         if history is not None:
             warm = closed_bars(history, config.symbol, int(rig.strategy.warmup_bars), start_ms)
@@ -611,7 +610,12 @@ def _run(
     funding = float(rig.book.funding)
     fill_rows = [f.metric_row() for f in rig.journal.fills]
     summary = metrics.summarize(
-        times_ms=times, equity=equity, positions=positions, fills=fill_rows, funding=funding
+        times_ms=times,
+        equity=equity,
+        positions=positions,
+        fills=fill_rows,
+        funding=funding,
+        period=data_period(data),
     )
     counters = {k: int(v) for k, v in asdict(rig.em.counters).items()}
     counters.update({f"venue_{k}": int(v) for k, v in asdict(rig.venue.stats).items()})
@@ -635,6 +639,16 @@ def _run(
         trading_state=str(rig.risk.state),
         state_reason=rig.risk.reason,
     )
+
+
+def data_period(data: MarketData) -> tuple[int, int]:
+    """(start, exclusive end) in ms of the rows replayed: from the first bar's open to the last
+    bar's close (its open + 1m: its equity sample is stamped with Binance's close time, 1 ms
+    before, which a report in minutes shows as the last bar's open), or from the first trade
+    to just after the last one."""
+    if isinstance(data, Klines):
+        return data.open_time[0], data.open_time[-1] + MINUTE_MS
+    return data.time[0], data.time[-1] + 1
 
 
 def _progress(total: int, enabled: bool, unit: str) -> Any:

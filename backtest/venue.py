@@ -93,6 +93,8 @@ class VenueStats:
     liquidations: int = 0  # the engine's autoclose orders on our account
     entry_latency_ms_total: int = 0  # sum of order-entry latency draws (mean = / draws)
     entry_latency_draws: int = 0
+    entry_latency_ms_min: int = 0  # the smallest and largest draw (0 without any draw)
+    entry_latency_ms_max: int = 0
     ack_latency_ms_total: int = 0  # sum of acknowledgement latency draws
     ack_latency_draws: int = 0
     book_updates: int = 0  # recorded books (top of book / depth) handed to the engine
@@ -239,8 +241,13 @@ class InProcessVenue:
             action()
             return
         ms = draw()
-        self.stats.entry_latency_draws += 1
-        self.stats.entry_latency_ms_total += ms
+        stats = self.stats
+        if not stats.entry_latency_draws or ms < stats.entry_latency_ms_min:
+            stats.entry_latency_ms_min = ms
+        if ms > stats.entry_latency_ms_max:
+            stats.entry_latency_ms_max = ms
+        stats.entry_latency_draws += 1
+        stats.entry_latency_ms_total += ms
         # One connection: a request never overtakes the one sent before it.
         due = max(self.clock.now_ms() + ms, self._last_entry_due)
         self._last_entry_due = due

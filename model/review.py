@@ -254,6 +254,7 @@ def _train_candidate(
     report = {
         "training_window": res.model.metadata["training_window"],
         "best_C": res.best_c,
+        "C_by_fold": res.c_by_fold,  # each fold's C, chosen on its own training rows
         "out_of_sample": res.pooled,
         "seconds": res.seconds,
     }

@@ -12,12 +12,20 @@ Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecuti
 k trains on everything before block k minus a purge gap (default: the label horizon, so no
 training label looks into the test block) and tests on block k; peak/trough labels, which
 have no fixed horizon, are recomputed per fold from the closes before its test block, and a
-row whose swing is confirmed only later is left out of that fold's training. Folds x the C
-grid run in parallel with joblib. Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
-(one-vs-rest, macro) and calibration (expected calibration error, Brier score) are reported
-next to two naive baselines: the majority class of the training fold, and the last bar's
-direction. The final model (best C by mean out-of-sample log loss) is fitted on all labelled
-rows and saved with its metadata. Bad inputs exit with status 2 and one line on stderr.
+row whose swing is confirmed only later is left out of that fold's training.
+
+The metrics are nested: each fold's C is chosen on its own training rows only, by the mean log
+loss of `inner_folds` walk-forward folds cut from them the same way (same purge, same
+relabelling), and the fold is then fitted at that C and scored on its test block; choosing C on
+the very folds being reported would flatter them (as scikit-learn's `cross_val_score` of a
+`GridSearchCV` avoids). Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
+(one-vs-rest, macro) and calibration (expected calibration error, Brier score), pooled over the
+folds, are reported next to two naive baselines: the majority class of the training fold, and
+the last bar's direction. The final model's C is the best mean log loss over the (outer) folds
+(GridSearchCV's refit: a choice, not a score) and the model is fitted on all labelled rows and
+saved with its metadata. Outer and inner fits run in parallel with joblib. With a single C
+there is nothing to choose and no inner fold. Bad inputs exit with status 2 and one line on
+stderr.
 """
 
 from __future__ import annotations
@@ -346,6 +354,18 @@ def fold_training_rows(
     return out
 
 
+def check_inner_folds(inner: list[list[InnerFold]], n_inner: int) -> None:
+    """InputError when a fold's training rows leave no inner fold to choose its C on (too few
+    rows for `n_inner` folds and the purge, or a single class in each): said before any fit."""
+    for k, these in enumerate(inner, 1):
+        if not these:
+            raise InputError(
+                f"walk-forward fold {k} of {len(inner)}: its training rows leave no inner fold "
+                f"(of {n_inner}) to choose C on; use a longer window, fewer --folds or "
+                "--inner-folds, a smaller --purge, or a single --c"
+            )
+
+
 def check_fold_classes(folds: list[FoldTrain]) -> None:
     """InputError when a fold's training rows hold a single class (or none): nothing to fit
     (scikit-learn raises), said before any fit rather than as a traceback from a worker."""
@@ -373,17 +393,10 @@ def _run_fold(
     flow: bool,
     cw: str | None,
 ) -> dict[str, Any]:
-    from model.logreg_model import LogRegModel
-
     train_end, a, b = split
     idx, y_train = fold
     classes = np.array(labeling.CLASSES)
-    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x[idx], y_train)
-    p_fit = model.predict_proba(x[a:b])
-    # Columns for every class, even one missing from this training block (probability 0).
-    p = np.zeros((b - a, len(classes)))
-    for j, k in enumerate(model.classes):
-        p[:, list(classes).index(k)] = p_fit[:, j]
+    p = _fit_predict(x[idx], y_train, x[a:b], c=c, flow=flow, cw=cw)
     return {
         "C": c,
         "train": [0, train_end],
@@ -398,6 +411,91 @@ def _run_fold(
         },
         "proba": p,
     }
+
+
+def _fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    c: float,
+    flow: bool,
+    cw: str | None,
+) -> np.ndarray:
+    """Probabilities on `x_test` of a model fitted on the training rows, one column per class
+    of labeling.CLASSES, even one missing from the training rows (probability 0)."""
+    from model.logreg_model import LogRegModel
+
+    classes = list(labeling.CLASSES)
+    model = LogRegModel(c=c, class_weight=cw, flow=flow).fit(x_train, y_train)
+    p_fit = model.predict_proba(x_test)
+    p = np.zeros((len(x_test), len(classes)))
+    for j, k in enumerate(model.classes):
+        p[:, classes.index(k)] = p_fit[:, j]
+    return p
+
+
+InnerFold = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # train rows, y, test rows, y
+
+
+def inner_folds(
+    outer: list[FoldTrain],
+    *,
+    inner: int,
+    purge: int,
+    label: str,
+    close: np.ndarray,
+    bars: np.ndarray,
+    min_swing: float,
+) -> list[list[InnerFold]]:
+    """Per outer fold, the walk-forward folds cut from its training rows alone to choose its C:
+    (training rows, their labels, test rows, their labels), rows numbered as the outer ones.
+    The outer fold's labels are the test labels (they use no price of its test block); the
+    training labels use no price of the inner test block (`fold_training_rows`). An inner fold
+    whose training rows hold a single class is left out (nothing to fit)."""
+    out = []
+    for idx, y_outer in outer:
+        splits = walk_forward_splits(len(idx), folds=inner, purge=purge)
+        trains = fold_training_rows(
+            y_outer, splits, label=label, close=close, bars=bars[idx], min_swing=min_swing
+        )
+        out.append(
+            [
+                (idx[pos], y_pos, idx[a:b], y_outer[a:b])
+                for (_, a, b), (pos, y_pos) in zip(splits, trains, strict=True)
+                if len(np.unique(y_pos)) > 1
+            ]
+        )
+    return out
+
+
+def _inner_log_loss(
+    x: np.ndarray,
+    train_rows: np.ndarray,
+    y_train: np.ndarray,
+    test_rows: np.ndarray,
+    y_test: np.ndarray,
+    c: float,
+    flow: bool,
+    cw: str | None,
+) -> float:
+    from sklearn.metrics import log_loss
+
+    p = _fit_predict(x[train_rows], y_train, x[test_rows], c=c, flow=flow, cw=cw)
+    return float(log_loss(y_test, np.clip(p, 1e-15, 1.0), labels=np.array(labeling.CLASSES)))
+
+
+def _fit_task(x: np.ndarray, y: np.ndarray, r1: np.ndarray, kind: str, *task: Any) -> Any:
+    """One fit of the walk-forward: an outer fold at a C (its metrics), or an inner fold at a
+    C (its test log loss); one function, so both kinds share one pool of workers."""
+    if kind == "outer":
+        return _run_fold(x, y, r1, *task)
+    return _inner_log_loss(x, *task)
+
+
+def choose_c(grid: list[float], losses: dict[tuple[int, float], list[float]], k: int) -> float:
+    """Outer fold k's C: the lowest mean inner log loss (the first of the grid on a tie)."""
+    return min(grid, key=lambda c: float(np.mean(losses[(k, c)])))
 
 
 def _pooled(
@@ -545,6 +643,7 @@ class TrainConfig:
     folds: int = 5
     purge: int | None = None  # bars between train and test; None: the horizon
     grid: tuple[float, ...] = (0.1, 1.0)
+    inner_folds: int = 3  # folds of each fold's training rows that choose its C
     class_weight: str | None = "balanced"
     flow: str = "auto"  # auto | on | off
     jobs: int = 2
@@ -553,8 +652,8 @@ class TrainConfig:
 
     def check(self) -> None:
         # `not x >= 0` rather than `x < 0`: NaN fails every comparison, and passed the latter.
-        if self.horizon < 1 or self.folds < 1 or self.jobs < 1:
-            raise InputError("--horizon, --folds and --jobs must be >= 1")
+        if self.horizon < 1 or self.folds < 1 or self.jobs < 1 or self.inner_folds < 1:
+            raise InputError("--horizon, --folds, --inner-folds and --jobs must be >= 1")
         if not (self.threshold >= 0 and math.isfinite(self.threshold)):
             raise InputError(f"--threshold {self.threshold}: expected a finite number >= 0")
         if not (self.min_swing > 0 and math.isfinite(self.min_swing)):
@@ -569,9 +668,11 @@ class TrainConfig:
 @dataclass(slots=True)
 class TrainResult:
     model: Any  # LogRegModel, fitted on every labelled row, metadata filled in
-    pooled: dict[str, Any]  # out-of-sample metrics: model and baselines
-    mean_log_loss: dict[float, float]
+    pooled: dict[str, Any]  # out-of-sample metrics (nested: see module doc): model, baselines
+    mean_log_loss: dict[float, float]  # over the outer folds: chooses the final model's C
     best_c: float
+    c_by_fold: list[float]  # each fold's C, chosen on its own training rows
+    inner_folds: int  # 0: a single C, nothing chosen
     folds: int
     purge: int
     counts: dict[str, int]
@@ -633,9 +734,30 @@ def train(
 
     grid = list(config.grid)
     cw = config.class_weight
-    tasks = [(s, f, c, flow, cw) for c in grid for s, f in zip(splits, folds, strict=True)]
+    tasks: list[tuple[Any, ...]] = [
+        ("outer", s, f, c, flow, cw) for c in grid for s, f in zip(splits, folds, strict=True)
+    ]
+    n_outer = len(tasks)
+    inner_keys: list[tuple[int, float]] = []  # (outer fold, C) of each inner task
+    n_inner = config.inner_folds if len(grid) > 1 else 0
+    if n_inner:
+        inner = inner_folds(
+            folds,
+            inner=n_inner,
+            purge=purge,
+            label=config.label,
+            close=df["close"].to_numpy(dtype=float),
+            bars=rows[keep],
+            min_swing=config.min_swing,
+        )
+        check_inner_folds(inner, n_inner)
+        for k, these in enumerate(inner):
+            for fold in these:
+                for c in grid:
+                    tasks.append(("inner", *fold, c, flow, cw))
+                    inner_keys.append((k, c))
     results = parallel_map(
-        _run_fold,
+        _fit_task,
         (x, y, r1),
         tasks,
         jobs=config.jobs,
@@ -643,11 +765,16 @@ def train(
         progress=config.progress,
         desc="walk-forward fits",
     )
-    by_c = {c: [r for r in results if r["C"] == c] for c in grid}
+    outer_results = results[:n_outer]
+    by_c = {c: [r for r in outer_results if r["C"] == c] for c in grid}
     mean_ll = {c: float(np.mean([r["model"]["log_loss"] for r in rs])) for c, rs in by_c.items()}
-    best_c = min(grid, key=lambda c: mean_ll[c])
-    best = by_c[best_c]
-    pooled = _pooled(best, y, r1, folds)
+    best_c = min(grid, key=lambda c: mean_ll[c])  # the final model's C
+    losses: dict[tuple[int, float], list[float]] = {}
+    for key, loss in zip(inner_keys, results[n_outer:], strict=True):
+        losses.setdefault(key, []).append(loss)
+    c_by_fold = [choose_c(grid, losses, k) if n_inner else grid[0] for k in range(len(splits))]
+    nested = [by_c[c][k] for k, c in enumerate(c_by_fold)]
+    pooled = _pooled(nested, y, r1, folds)
     t_cv = time.perf_counter() - t0 - t_feat
 
     from model.logreg_model import LogRegModel
@@ -674,16 +801,20 @@ def train(
             "class_counts": counts,
         },
         "validation": {
-            "scheme": "walk-forward, expanding window",
+            "scheme": "walk-forward, expanding window; each fold's C chosen on inner "
+            "walk-forward folds of its own training rows (nested)",
             "folds": len(splits),
             "purge_bars": purge,
             "C_grid": grid,
+            "inner_folds": n_inner,
+            "C_by_fold": c_by_fold,
+            # Over the outer folds: what chose the final model's C (not an unbiased score).
             "mean_log_loss_by_C": {str(c): v for c, v in mean_ll.items()},
             "best_C": best_c,
         },
         "metrics": {
             "out_of_sample": pooled,
-            "folds": [{k: v for k, v in r.items() if k != "proba"} for r in best],
+            "folds": [{k: v for k, v in r.items() if k != "proba"} for r in nested],
         },
         "trained_at": _iso(int(time.time() * 1000)),
     }
@@ -693,6 +824,8 @@ def train(
         pooled=pooled,
         mean_log_loss=mean_ll,
         best_c=best_c,
+        c_by_fold=c_by_fold,
+        inner_folds=n_inner,
         folds=len(splits),
         purge=purge,
         counts=counts,
@@ -718,9 +851,15 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         f"({res.gap_rows} rows across them left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
     )
-    for cv in grid:
-        print(f"  C={cv:g}: mean fold log loss {res.mean_log_loss[cv]:.4f}")
-    print(f"out-of-sample ({res.folds} folds, purge {res.purge} bars, C={res.best_c:g}):")
+    if len(grid) > 1:
+        print(f"the final model's C={res.best_c:g}, by mean fold log loss:")
+        for cv in grid:
+            print(f"  C={cv:g}: mean fold log loss {res.mean_log_loss[cv]:.4f}")
+        chosen = ", ".join(f"{c:g}" for c in res.c_by_fold)
+        how = f"C per fold from {res.inner_folds} inner folds of its training rows: {chosen}"
+    else:
+        how = f"C={res.best_c:g}"
+    print(f"out-of-sample ({res.folds} folds, purge {res.purge} bars, {how}):")
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
 
@@ -747,6 +886,13 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
         "rows, so across a data gap it spans more time than as many bars)",
     )
     ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
+    ap.add_argument(
+        "--inner-folds",
+        type=int,
+        default=3,
+        help="walk-forward folds of each fold's training rows that choose its C (nested: the "
+        "reported metrics never score the folds that chose C)",
+    )
     ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
     ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
     ap.add_argument("--jobs", type=int, default=2, help="parallel fold fits (joblib processes)")
@@ -782,6 +928,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         folds=args.folds,
         purge=args.purge,
         grid=grid,
+        inner_folds=args.inner_folds,
         class_weight=None if args.class_weight == "none" else "balanced",
         flow=args.flow,
         jobs=args.jobs,

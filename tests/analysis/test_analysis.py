@@ -148,15 +148,64 @@ def test_visualize_indicators_and_markers(backtest, tmp_path):
     assert len(chart.sells[0]) == (trades.side == "SELL").sum() > 0
 
 
-def test_visualize_signals_markers(tmp_path):
+T0 = 1746403200000  # 2025-05-05 00:00 UTC
+M1, M5 = 60_000, 300_000
+
+
+def _chart(open_times: list[int]) -> visualize.Chart:
+    bars = pd.DataFrame(
+        {"open_time": open_times, "close": [100.0 + i for i in range(len(open_times))]}
+    )
+    return visualize.build(bars, sma_periods=[], ema_periods=[], bb_period=None)
+
+
+def test_visualize_plots_each_close_at_its_bars_close_time():
+    chart = _chart([T0, T0 + M1, T0 + 2 * M1])
+
+    assert list(chart.times_ms) == [T0 + M1, T0 + 2 * M1, T0 + 3 * M1]
+
+
+def test_visualize_takes_the_bar_interval_from_the_data_not_across_a_hole():
+    chart = _chart([T0, T0 + M5, T0 + 3 * M5])  # 5m bars, the third after a missing one
+
+    assert chart.interval_ms == M5
+    assert list(chart.times_ms) == [T0 + M5, T0 + 2 * M5, T0 + 4 * M5]
+
+
+def test_visualize_signals_by_open_time_are_placed_at_their_bars_close(tmp_path):
     sig = tmp_path / "signals.csv"
-    sig.write_text("open_time,close,signal\n1,10,0\n2,11,1\n3,12,1\n4,11,-1\n5,10,0\n")
-    chart = visualize.build(pd.read_csv(WEEK).iloc[:100], sma_periods=[], ema_periods=[],
-                            bb_period=None)  # fmt: skip
+    rows = [(T0, 0), (T0 + M1, 1), (T0 + 2 * M1, 1), (T0 + 3 * M1, -1), (T0 + 4 * M1, 0)]
+    sig.write_text("open_time,close,signal\n" + "".join(f"{t},10,{v}\n" for t, v in rows))
+    chart = _chart([T0 + i * M1 for i in range(5)])
+
     visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
     assert chart.buys is not None and chart.sells is not None and chart.exits is not None
-    assert list(chart.buys[0]) == [2] and list(chart.sells[0]) == [4]
-    assert list(chart.exits[0]) == [5]
+    assert list(chart.buys[0]) == [T0 + 2 * M1]  # bar 1's close
+    assert list(chart.sells[0]) == [T0 + 4 * M1]
+    assert list(chart.exits[0]) == [T0 + 5 * M1]
+
+
+def test_visualize_signals_by_time_ms_are_placed_at_that_time(tmp_path):
+    sig = tmp_path / "signals.csv"
+    sig.write_text(f"time_ms,close,signal\n{T0 + M1},10,0\n{T0 + 2 * M1},11,1\n")
+    chart = _chart([T0, T0 + M1])
+
+    visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
+    assert chart.buys is not None and list(chart.buys[0]) == [T0 + 2 * M1]
+
+
+def test_visualize_shows_the_fills_from_the_first_open_to_the_last_close():
+    chart = _chart([T0, T0 + M5])  # 5m bars: they span T0 .. T0 + 10 min
+    inside = [T0, T0 + M5 + 2 * M1, T0 + 2 * M5 - 1]
+    outside = [T0 - 1, T0 + 2 * M5]
+    times = inside + outside
+    trades = pd.DataFrame({"time_ms": times, "side": ["BUY"] * len(times), "price": 100.0})
+
+    visualize.add_trades(chart, trades, "trades")
+
+    assert chart.buys is not None and list(chart.buys[0]) == inside
 
 
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
@@ -169,7 +218,7 @@ def test_correlation_heatmap_numbers(tmp_path, capsys, method):
     assert "fwd_15:" in capsys.readouterr().out
     bars = pd.read_csv(WEEK)
     bars = bars[bars.open_time < 1746662400000].reset_index(drop=True)
-    tab = correlation.table(bars, [1, 15], flow=False)
+    tab, gaps = correlation.table(bars, [1, 15], flow=False)
     corr = correlation.correlation(tab, method)
     # Independently: the features, forward log returns from the closes, complete rows only.
     feats = features.compute_features(bars, flow=False)
@@ -185,6 +234,46 @@ def test_correlation_heatmap_numbers(tmp_path, capsys, method):
         a, b = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
     assert corr.loc["rsi_14", "fwd_15"] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
     assert "taker_imbalance_20" not in corr.columns  # no flow data: constant columns dropped
+    assert gaps == correlation.GapRows(holes=0, horizon=0, window=0)
+
+
+def _bars_with_a_hole(n: int, hole_at: int) -> pd.DataFrame:
+    """`n` 1m bars of a seeded random walk; the bar that would sit at `hole_at` is missing (the
+    bars from there on open one minute later)."""
+    rng = np.random.default_rng(7)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    minutes = np.arange(n) + (np.arange(n) >= hole_at)
+    return pd.DataFrame({"open_time": T0 + M1 * minutes, "open": close, "high": close * 1.001,
+                         "low": close * 0.999, "close": close,
+                         "volume": rng.uniform(1, 2, n)})  # fmt: skip
+
+
+def test_correlation_leaves_out_the_rows_whose_forward_return_spans_a_hole():
+    n, k, w = 300, 200, features.WARMUP_BARS
+    bars = _bars_with_a_hole(n, k)
+
+    tab, gaps = correlation.table(bars, [1, 15], flow=False)
+
+    # Bars k-15 .. k-1 would pair their features with a return over the hole (16 minutes for
+    # 15 bars); bars k .. k+w-2 have a feature window reaching back across it.
+    assert gaps == correlation.GapRows(holes=1, horizon=15, window=w - 1)
+    assert len(tab) == (n - (w - 1) - 15) - 15 - (w - 1)
+    logc = np.log(bars["close"].to_numpy())
+    assert not np.isclose(tab["fwd_1"].to_numpy(), logc[k] - logc[k - 1], rtol=0, atol=0).any()
+    assert np.isclose(tab["fwd_1"].to_numpy(), logc[k - 16] - logc[k - 17], rtol=0, atol=0).any()
+
+
+def test_correlation_says_how_many_rows_it_left_out_at_holes(tmp_path, capsys):
+    data = tmp_path / "k.csv"
+    _bars_with_a_hole(300, 200).to_csv(data, index=False)
+
+    assert correlation.main(["--data", str(data), "--out", str(tmp_path / "c.png")]) == 0
+
+    w = features.WARMUP_BARS
+    assert capsys.readouterr().out.startswith(
+        f"data: 1 hole(s) between the bars: 15 row(s) left out whose forward return spans one, "
+        f"{w - 1} whose {w}-bar feature window does\n"
+    )
 
 
 @pytest.mark.parametrize(

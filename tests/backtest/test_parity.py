@@ -4,7 +4,9 @@ the MarketRecorder exactly as trading_engine/daemon.py wires them, trading again
 in-process engine on a zigzag of trades; the audit of that recording must be empty, and a
 divergence made on purpose must be named with both sides."""
 
+import csv
 import gzip
+import json
 import shutil
 from dataclasses import replace
 from decimal import Decimal as D
@@ -15,6 +17,7 @@ import pytest
 
 from backtest import parity
 from backtest.venue import InProcessVenue, VenueConfig
+from backtest_trading_strategy import main as backtest_main
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
@@ -449,3 +452,83 @@ def test_a_session_started_with_a_side_held_after_a_stop_replays_identical(tmp_p
     assert result.decisions == decisions
     _rewrite_header(journal_dir, lambda h: h.pop("held_exits"))
     assert parity.audit(journal_dir).divergence is not None
+
+
+# --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------
+
+
+def test_replay_journal_with_out_writes_the_audit_report_there(live_session, tmp_path, capsys):
+    journal_dir, decisions = live_session
+    out = tmp_path / "audit"
+
+    status = backtest_main(["--replay-journal", str(journal_dir), "--out", str(out)])
+
+    assert status == 0
+    verdict = capsys.readouterr().out.splitlines()[0]
+    assert (out / "parity.txt").read_text() == verdict + "\n"
+    doc = json.loads((out / "parity.json").read_text())
+    assert doc["verdict"] == "identical" and doc["exit_code"] == 0
+    assert doc["first_divergence"] is None
+    assert doc["live"]["decisions"] == doc["replay"]["decisions"] == decisions
+    rows = list(csv.DictReader((out / "parity_decisions.csv").open()))
+    assert [r["n"] for r in rows] == [str(i) for i in range(1, decisions + 1)]
+    assert all(r["same"] == "1" and r["live"] == r["replay"] for r in rows)
+    fills = list(csv.DictReader((out / "parity_fills.csv").open()))
+    assert len(fills) == doc["live"]["fills"] >= 3 and all(r["same"] == "1" for r in fills)
+
+
+def test_replay_journal_with_out_reports_the_first_divergence_in_the_files(
+    live_session, tmp_path, capsys
+):
+    journal_dir = _copy(live_session, tmp_path)
+    _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="0.01"))
+    out = tmp_path / "audit"
+
+    status = backtest_main(["--replay-journal", str(journal_dir), "--out", str(out)])
+
+    assert status == 1
+    doc = json.loads((out / "parity.json").read_text())
+    first = doc["first_divergence"]
+    assert doc["verdict"] == "diverged" and first["what"] == "decision"
+    rows = list(csv.DictReader((out / "parity_decisions.csv").open()))
+    assert [r["same"] for r in rows[: first["n"]]] == ["1"] * (first["n"] - 1) + ["0"]
+    assert rows[first["n"] - 1]["live"] == first["live"]
+    assert "stop-loss 0.01%" in rows[first["n"] - 1]["replay"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--strategy", "rsi_macd"], "--strategy"),
+        (["--start", "2025-05-06", "--end", "2025-05-07"], "--start, --end"),
+        (["--data", "x.csv", "--symbol", "ETHUSDT"], "--data, --symbol"),
+        (["--fees", "-0.0001,0.0005"], "--fees"),
+        (["--param", "fast=3"], "--param"),
+        (["--no-html"], "--no-html"),
+        (["--symbol", "BTCUSDT"], "--symbol"),  # even the default's value: it is not used
+    ],
+)
+def test_replay_journal_refuses_the_backtests_own_flags_in_one_line(
+    live_session, tmp_path, capsys, extra, named
+):
+    out = tmp_path / "audit"
+
+    status = backtest_main(["--replay-journal", str(live_session[0]), *extra, "--out", str(out)])
+
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"backtest_trading_strategy.py: {named} cannot be used with --replay-journal: the audit "
+        "replays the session with the settings it recorded (only --out DIR is taken)\n"
+    )
+    assert not out.exists()  # nothing written, nothing audited
+
+
+def test_replay_journal_given_twice_exits_2_naming_it(live_session, tmp_path, capsys):
+    other = tmp_path / "other"
+
+    with pytest.raises(SystemExit) as exit_:
+        backtest_main(["--replay-journal", str(live_session[0]), "--replay-journal", str(other)])
+
+    assert exit_.value.code == 2
+    assert "--replay-journal given twice: it takes one value" in capsys.readouterr().err

@@ -133,6 +133,29 @@ def test_the_cli_writes_one_self_contained_page(day):
     assert f"{summary['metrics']['total_return']:+.3%}" in table
 
 
+def test_the_period_ends_at_the_last_bars_close_not_its_open(day):
+    """The day's last bar opens at 23:59 and closes at 00:00: the period ends there (its
+    equity sample carries Binance's close time, 23:59:59.999, which shown in minutes was the
+    bar's open)."""
+    m = json.loads((day / "summary.json").read_text())["metrics"]
+    assert (m["start_ms"], m["end_ms"]) == (ms(2025, 5, 5), ms(2025, 5, 6))
+    page = (day / "report.html").read_text()
+    assert "1440 klines from 2025-05-05 00:00 UTC to 2025-05-06 00:00 UTC" in page
+
+
+def test_the_period_starts_at_start_not_at_the_warm_up_bars(tmp_path):
+    out = tmp_path / "out"
+    argv = ["--data", str(KLINES), "--start", "2025-05-05 12:00", "--end", "2025-05-05 18:00",
+            "--out", str(out), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["warm_bars"] > 0  # the bars before --start warmed the strategy
+    m = summary["metrics"]
+    assert (m["start_ms"], m["end_ms"]) == (ms(2025, 5, 5, 12), ms(2025, 5, 5, 18))
+    page = (out / "report.html").read_text()
+    assert "360 klines from 2025-05-05 12:00 UTC to 2025-05-05 18:00 UTC" in page
+
+
 def test_summary_has_every_metric_the_issue_lists(day):
     m = json.loads((day / "summary.json").read_text())["metrics"]
     assert set(m) >= {

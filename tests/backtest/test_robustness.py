@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import backtest_trading_strategy as cli
+from backtest import report
 from backtest import robustness as rb
 from backtest.data import Klines, load
 from backtest.runner import BacktestConfig, run_backtest
@@ -299,6 +300,45 @@ def test_with_a_latency_distribution_each_run_draws_it_with_its_own_seed(day_dat
         assert [float(x) for x in again.equity][-1] == r.final_equity
     # Bars are replayed as trades at +0, +20 and +40 s: latencies around 20 s land on either side.
     assert len({r.final_equity for r in mc.runs}) > 1  # different draws, different fills
+
+
+def test_with_a_latency_distribution_the_range_reported_is_the_one_drawn(day_data):
+    """Every draw of `empirical:250` is 250 ms while the runs' latency_ms stays 0: the range
+    is the draws', not the unused base latency's ([0, 0])."""
+    part = rb.slice_data(day_data, MAY5, MAY5 + DAY // 4)
+    base = run_backtest(part, replace(BASE, entry_latency="empirical:250"))
+    spec = rb.MonteCarloSpec(runs=2, seed=2, slippage_jitter_bps=Decimal(0))
+
+    d = rb.monte_carlo(part, base, spec).to_dict()
+
+    assert d["latency_ms_range"] == [250, 250]
+    assert [(r["latency_ms"], r["latency_ms_drawn"]) for r in d["randomized"]["runs"]] == [
+        (None, [250, 250]),
+        (None, [250, 250]),
+    ]
+    page = report.render_html({"monte_carlo": d}, [])
+    assert "latency 250-250 ms drawn from empirical:250" in page
+
+
+def test_with_a_latency_distribution_and_no_order_nothing_is_drawn():
+    run = rb.McRun(latency_ms=0, slippage_bps=Decimal(0), seed=1, total_return=0.0,
+                   max_drawdown=0.0, final_equity=1.0, fills=0, curve=[1.0])  # fmt: skip
+    mc = rb.MonteCarloResult(
+        spec=rb.MonteCarloSpec(runs=1),
+        runs=[run],
+        grid_ms=[0],
+        trade_pnls=[],
+        paths=np.ones((1, 1)),
+        entry_latency="empirical:9",
+    )
+
+    d = mc.to_dict()
+
+    assert d["latency_ms_range"] is None
+    assert d["randomized"]["runs"][0]["latency_ms_drawn"] is None
+    assert "latency from empirical:9: no order, nothing drawn" in report.render_html(
+        {"monte_carlo": d}, []
+    )
 
 
 def _add(shared: int, item: int) -> int:

@@ -847,3 +847,15 @@ def test_review_evaluates_on_the_features_a_long_history_gives(tmp_path, capsys)
     cli = json.loads((bt / "summary.json").read_text())["metrics"]
     assert review["backtests"]["candidate"] == cli
     assert "(+301 warm-up bars)" in capsys.readouterr().out
+
+
+def test_the_readmes_list_example_is_what_list_prints_for_the_shipped_registry(capsys, monkeypatch):
+    """README.md shows `model.review --registry models/btcusdt-1m --list` verbatim."""
+    monkeypatch.chdir(ROOT)  # the registry as the README names it
+    readme = (ROOT / "README.md").read_text()
+
+    assert review_main(["--registry", "models/btcusdt-1m", "--list"]) == 0
+
+    printed = capsys.readouterr().out
+    assert printed.startswith("models/btcusdt-1m: 1 version(s), promoted: ")
+    assert f"```\n{printed}```\n" in readme

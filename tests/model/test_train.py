@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from model.live import load_linear_model
-from model.train import main, metrics, straddles_gap, walk_forward_splits
+from model.train import (
+    choose_c,
+    fold_training_rows,
+    inner_folds,
+    main,
+    metrics,
+    straddles_gap,
+    walk_forward_splits,
+)
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
@@ -95,6 +103,13 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--c", "0.1,nan"], "--c 0.1,nan: expected finite numbers > 0"),
         (["--threshold", "nan"], "--threshold nan: expected a finite number >= 0"),
         (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
+        (["--inner-folds", "0"], "--inner-folds"),
+        # A day in 6 blocks of ~227 rows: fold 1 trains on 77 rows, and 3 inner folds of them
+        # cannot keep a 150-row purge.
+        (
+            ["--start", "2025-05-06", "--end", "2025-05-07", "--purge", "150"],
+            "walk-forward fold 1 of 5: its training rows leave no inner fold (of 3) to choose C",
+        ),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
         # No 2 % swing confirmed before the first test block: no training row has a label.
@@ -211,7 +226,8 @@ def test_progress_bar_counts_every_walk_forward_fit(tmp_path, capsys, monkeypatc
     argv = [a for a in _argv(tmp_path / "m.json", "--jobs", "1") if a != "--no-progress"]
     assert main([*argv, "--progress"]) == 0
     assert "walk-forward fits" in capsys.readouterr().err
-    assert [(n, total) for _, n, total in closed] == [(8, 8)]  # 4 folds x 2 values of C
+    # 4 folds x 2 values of C, and in each fold 3 inner folds x 2 values of C to choose it
+    assert [(n, total) for _, n, total in closed] == [(8 + 24, 8 + 24)]
     assert main(argv) == 0  # default: off when stderr is not a terminal
     assert capsys.readouterr().err == ""
 
@@ -550,3 +566,113 @@ def test_a_binance_klines_file_without_a_header_trains_like_one_with_it(tmp_path
         docs.append(json.loads(out.read_text()))
     assert docs[0]["linear"] == docs[1]["linear"]
     assert docs[1]["feature_config"]["flow"] is True  # taker volume and count were read
+
+
+def _outer_folds(n: int, folds: int, purge: int) -> tuple[list, list]:
+    y = np.array([-1, 0, 1] * (n // 3))
+    splits = walk_forward_splits(n, folds=folds, purge=purge)
+    close = np.ones(n)
+    outer = fold_training_rows(y, splits, label="forward", close=close, bars=np.arange(n),
+                               min_swing=0.005)  # fmt: skip
+    return splits, outer
+
+
+def test_each_folds_c_is_chosen_on_inner_folds_of_its_own_training_rows():
+    # 600 rows, 5 folds, purge 15: fold 1 trains on rows 0..84. Its 3 inner folds cut those
+    # 85 rows at 21, 42, 63 (linspace(0, 85, 5)), each training 15 rows before its test block.
+    splits, outer = _outer_folds(600, folds=5, purge=15)
+
+    inner = inner_folds(outer, inner=3, purge=15, label="forward", close=np.ones(600),
+                        bars=np.arange(600), min_swing=0.005)  # fmt: skip
+
+    got = [(list(tr), list(te)) for tr, _, te, _ in inner[0]]
+    assert got == [
+        (list(range(6)), list(range(21, 42))),
+        (list(range(27)), list(range(42, 63))),
+        (list(range(48)), list(range(63, 85))),
+    ]
+    for (train_end, _, _), these in zip(splits, inner, strict=True):
+        assert len(these) == 3
+        assert all(tr.max() < train_end and te.max() < train_end for tr, _, te, _ in these)
+
+
+def test_an_inner_fold_of_a_single_class_is_left_out():
+    n = 600
+    y = np.zeros(n, dtype=int)
+    y[30:] = np.array([-1, 0, 1] * n)[: n - 30]  # rows 0..29: HOLD only
+    splits = walk_forward_splits(n, folds=5, purge=15)
+    outer = fold_training_rows(y, splits, label="forward", close=np.ones(n), bars=np.arange(n),
+                               min_swing=0.005)  # fmt: skip
+
+    inner = inner_folds(outer, inner=3, purge=15, label="forward", close=np.ones(n),
+                        bars=np.arange(n), min_swing=0.005)  # fmt: skip
+
+    # Fold 1's inner folds train on rows 0..5, 0..26 (all HOLD: nothing to fit, left out)
+    # and 0..47; fold 2's (185 rows cut at 46, 92, 138) on 0..30, 0..76, 0..122: each holds
+    # row 30 (SELL) at least.
+    assert [len(tr) for tr, _, _, _ in inner[0]] == [48]
+    assert [len(tr) for tr, _, _, _ in inner[1]] == [31, 77, 123]
+
+
+def test_choose_c_takes_the_lowest_mean_inner_log_loss_and_the_first_on_a_tie():
+    losses = {(0, 0.1): [1.0, 1.2], (0, 1.0): [1.05, 1.1], (1, 0.1): [1.0], (1, 1.0): [1.0]}
+
+    assert choose_c([0.1, 1.0], losses, 0) == 1.0  # mean 1.075 < 1.1
+    assert choose_c([0.1, 1.0], losses, 1) == 0.1  # a tie: the first
+
+
+def test_the_reported_metrics_are_each_folds_at_the_c_its_training_rows_chose(tmp_path):
+    out = tmp_path / "m.json"
+    assert main(_argv(out, "--jobs", "1")) == 0
+    doc = json.loads(out.read_text())
+
+    v = doc["validation"]
+    assert v["inner_folds"] == 3 and len(v["C_by_fold"]) == v["folds"] == 4
+    assert [f["C"] for f in doc["metrics"]["folds"]] == v["C_by_fold"]
+    tests = [f["test"] for f in doc["metrics"]["folds"]]
+    assert doc["metrics"]["out_of_sample"]["model"]["n"] == sum(b - a for a, b in tests)
+
+
+def test_a_single_c_is_not_chosen_and_needs_no_inner_fold(tmp_path, capsys, monkeypatch):
+    closed = record_closed_bars(monkeypatch)
+    argv = [a for a in _argv(tmp_path / "m.json", "--jobs", "1") if a != "--no-progress"]
+    argv[argv.index("0.1,1")] = "0.5"
+
+    assert main([*argv, "--progress"]) == 0
+
+    assert [(n, total) for _, n, total in closed] == [(4, 4)]  # the 4 folds only
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["validation"]["inner_folds"] == 0 and doc["validation"]["C_by_fold"] == [0.5] * 4
+    assert "out-of-sample (4 folds, purge 15 bars, C=0.5):" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("label", ["peak_trough", "forward"])
+def test_the_inner_folds_of_a_fold_never_depend_on_its_test_block(label):
+    # Rewriting every price from an outer test block on must not change one row or label its
+    # inner folds choose C on.
+    from model.train import build_dataset, load_bars
+
+    df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
+    kw = {"flow": False, "label": label, "horizon": 15, "threshold": 0.001, "min_swing": 0.005}
+
+    def inner_of(frame):
+        _, y, _, rows = build_dataset(frame, **kw)
+        close = frame["close"].to_numpy(dtype=float)
+        outer = fold_training_rows(y, splits, label=label, close=close, bars=rows,
+                                   min_swing=0.005)  # fmt: skip
+        return rows, inner_folds(outer, inner=3, purge=15, label=label, close=close, bars=rows,
+                                 min_swing=0.005)  # fmt: skip
+
+    _, y, _, _ = build_dataset(df, **kw)
+    splits = walk_forward_splits(len(y), folds=5, purge=15)
+    rows, inner = inner_of(df)
+    rng = np.random.default_rng(0)
+    close = df["close"].to_numpy(dtype=float)
+    for k, (_, test_start, _) in enumerate(splits):
+        first = rows[test_start]
+        changed = df.copy()
+        changed.loc[first:, "close"] = close[first:] * rng.uniform(0.97, 1.03, len(df) - first)
+        _, again = inner_of(changed)
+        assert len(again[k]) == len(inner[k]) > 0
+        for a, b in zip(inner[k], again[k], strict=True):
+            assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
