@@ -76,7 +76,7 @@ from core.events import (
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import Fill, IllegalTransition, Order
+from core.orders import Fill, IllegalTransition, Order, forced_close
 
 if TYPE_CHECKING:
     from book_keeper.journal import SqliteJournal
@@ -90,8 +90,6 @@ SHOWN_PLACES = _E8  # balances as Binance shows them
 ENTRY_TOLERANCE = Decimal("0.000000005")
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
-# Client order ids of orders the exchange places on our account itself (reference 10.3).
-EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 # ACCOUNT_UPDATE reasons that move money in or out of the account: booked as transfers.
 TRANSFER_REASONS = frozenset(
     {
@@ -734,7 +732,7 @@ class BookKeeper:
         return (
             client_order_id in self._orders
             or client_order_id in self._ended
-            or client_order_id.startswith(EXCHANGE_ORDER_PREFIXES)
+            or forced_close(client_order_id) is not None
         )
 
     def _apply_fill(self, f: Fill) -> bool:

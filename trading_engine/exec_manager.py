@@ -101,6 +101,7 @@ from core.orders import (
     OrderRequest,
     TargetPosition,
     close_position_conflict,
+    forced_close,
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
@@ -118,8 +119,6 @@ log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
 EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
-# Client order ids of orders the exchange places on our account itself (liquidation, ADL).
-EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 _ORDER_EVENTS = (
     OrderAccepted,
@@ -1071,7 +1070,7 @@ class ExecManager:
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), or one we issued."""
-        if cid in self._book.orders or cid.startswith(EXCHANGE_ORDER_PREFIXES):
+        if cid in self._book.orders or forced_close(cid) is not None:
             return True
         seq = ClientOrderIds.seq_of(cid, self._ids.prefix)
         return seq is not None and seq < self._ids.next_seq
