@@ -434,7 +434,7 @@ class LiveVenue:
     def cancel_all(self, symbol: str) -> None:
         """Cancel every open normal and algo order of `symbol`; returns at once."""
         for t in self.tracker.open_orders():
-            if t.symbol == symbol:
+            if t.symbol == symbol and t.forced is None:  # not the exchange's liquidation
                 t.cancel_requested = True
         self._spawn(self._cancel_all(symbol), f"cancel-all-{symbol}")
 
@@ -703,7 +703,7 @@ class LiveVenue:
                 self._foreign(event.symbol, type(event).__name__)
                 return
             if isinstance(event, OrderUpdate):
-                applied, cid = self.tracker.apply_order(event), event.client_order_id
+                applied, cid = self.sync.apply_update(event), event.client_order_id
             else:
                 applied, cid = self.tracker.apply_algo(event), event.client_algo_id
             if applied is None:

@@ -326,6 +326,22 @@ def _enum(cls: type[E], value: Any, name: str) -> E:
         raise MalformedMessage(f"{name}: unknown value {value!r}") from None
 
 
+# Order statuses only the exchange's own orders take (older Binance documentation, nautilus_trader;
+# the reference's list in 6.2.4 lacks them): NEW_INSURANCE, a liquidation order filled by the
+# insurance fund; NEW_ADL, an auto-deleveraging (a counterparty's liquidation closes ours). An
+# order in them is working or done as its quantities say.
+_FORCED_STATUSES = frozenset({"NEW_INSURANCE", "NEW_ADL"})
+
+
+def _status(value: Any, quantity: Decimal, cum_qty: Decimal, name: str) -> OrderStatus:
+    """`X` / `status`; NEW_INSURANCE and NEW_ADL become the status the quantities make."""
+    if value in _FORCED_STATUSES:
+        if cum_qty <= 0:
+            return OrderStatus.NEW
+        return OrderStatus.FILLED if cum_qty >= quantity else OrderStatus.PARTIALLY_FILLED
+    return _enum(OrderStatus, value, name)
+
+
 def _tif(value: Any, name: str) -> TimeInForce | None:
     if value is None or value == "":
         return None
@@ -435,6 +451,8 @@ def parse_order_update(data: Mapping[str, Any], recv_time_ms: int) -> OrderUpdat
         order_type = _enum(OrderType, o["o"], "o.o")
         commission = o.get("n")
         asset = o.get("N")
+        quantity = _dec(o["q"], "o.q")
+        cum_qty = _dec(o["z"], "o.z")
         return OrderUpdate(
             symbol=_str(o["s"], "o.s"),
             client_order_id=_str(o["c"], "o.c"),
@@ -443,12 +461,12 @@ def parse_order_update(data: Mapping[str, Any], recv_time_ms: int) -> OrderUpdat
             type=order_type,
             orig_type=_enum(OrderType, o.get("ot", o["o"]), "o.ot"),
             time_in_force=_tif(o.get("f"), "o.f"),
-            quantity=_dec(o["q"], "o.q"),
+            quantity=quantity,
             price=_dec(o["p"], "o.p"),
             avg_price=_opt_dec(o.get("ap"), "o.ap"),
             stop_price=_opt_dec(o.get("sp"), "o.sp"),
-            status=_enum(OrderStatus, o["X"], "o.X"),
-            cum_qty=_dec(o["z"], "o.z"),
+            status=_status(o["X"], quantity, cum_qty, "o.X"),
+            cum_qty=cum_qty,
             reduce_only=_bool(o.get("R", False), "o.R"),
             close_position=_bool(o.get("cp", False), "o.cp"),
             position_side=_enum(PositionSide, o.get("ps", "BOTH"), "o.ps"),
@@ -474,6 +492,8 @@ def parse_rest_order(row: Mapping[str, Any], recv_time_ms: int) -> OrderUpdate:
     row = _obj(row, "order object")
     try:
         order_type = _enum(OrderType, row["type"], "type")
+        quantity = _dec(row["origQty"], "origQty")
+        cum_qty = _dec(row["executedQty"], "executedQty")
         return OrderUpdate(
             symbol=_str(row["symbol"], "symbol"),
             client_order_id=_str(row["clientOrderId"], "clientOrderId"),
@@ -482,12 +502,12 @@ def parse_rest_order(row: Mapping[str, Any], recv_time_ms: int) -> OrderUpdate:
             type=order_type,
             orig_type=_enum(OrderType, row.get("origType", row["type"]), "origType"),
             time_in_force=_tif(row.get("timeInForce"), "timeInForce"),
-            quantity=_dec(row["origQty"], "origQty"),
+            quantity=quantity,
             price=_opt_dec(row.get("price"), "price"),
             avg_price=_opt_dec(row.get("avgPrice"), "avgPrice"),
             stop_price=_opt_dec(row.get("stopPrice"), "stopPrice"),
-            status=_enum(OrderStatus, row["status"], "status"),
-            cum_qty=_dec(row["executedQty"], "executedQty"),
+            status=_status(row["status"], quantity, cum_qty, "status"),
+            cum_qty=cum_qty,
             reduce_only=_bool(row.get("reduceOnly", False), "reduceOnly"),
             close_position=_bool(row.get("closePosition", False), "closePosition"),
             position_side=_enum(PositionSide, row.get("positionSide", "BOTH"), "positionSide"),

@@ -27,7 +27,7 @@ from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import Event, FundingPaid, VenueSnapshot
 from core.instrument import Instrument
-from core.orders import Order
+from core.orders import Order, forced_close
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -156,6 +156,26 @@ class VenueSync:
         if t.needs_fills:
             await self.fetch_fills(t)
 
+    def apply_update(self, u: OrderUpdate) -> Applied | None:
+        """Apply one order report (stream or REST): ours, or one of the exchange's own orders
+        on our account (a liquidation, an auto-deleveraging, a settlement), which is tracked
+        from its first report on and announced then. None if it is neither."""
+        kind = forced_close(u.client_order_id)
+        if kind is None:
+            return self.tracker.apply_order(u)
+        if self.tracker.get(u.client_order_id) is None:
+            log.warning(
+                "%s: the exchange's own %s order %s on our account: %s %s %s, %s",
+                u.symbol,
+                kind.value,
+                u.client_order_id,
+                u.side.value,
+                u.quantity,
+                u.type.value,
+                u.status.value,
+            )
+        return self.tracker.apply_exchange_order(u)
+
     def apply_row(self, row: Any, *, algo: bool) -> None:
         """Apply one REST order object (or algo order object)."""
         recv = self.clock.now_ms()
@@ -163,7 +183,7 @@ class VenueSync:
             if algo:
                 self._on_applied(self.tracker.apply_algo(parse_rest_algo_order(row, recv)))
             else:
-                self._on_applied(self.tracker.apply_order(parse_rest_order(row, recv)))
+                self._on_applied(self.apply_update(parse_rest_order(row, recv)))
         except MalformedMessage as exc:
             self.stats.malformed_rows += 1
             log.warning("unreadable order row: %s", exc)
@@ -295,7 +315,7 @@ class VenueSync:
         listed = {u.client_order_id: u for u in rows}
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
-            applied = self.tracker.apply_order(u)
+            applied = self.apply_update(u)
             if applied is None:
                 log.warning("open order %s %s is not ours", symbol, u.client_order_id)
             self._on_applied(applied)

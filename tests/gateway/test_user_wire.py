@@ -104,6 +104,75 @@ def test_liquidation_execution_is_a_fill_of_a_foreign_client_id():
     assert u.fill is not None and u.fill.realized_pnl == Decimal("-5.67")
 
 
+def test_an_auto_deleveraging_in_status_new_adl_is_a_filled_fill():
+    # X = NEW_ADL is not in the reference's status list (6.2.4); q = z = 0.005: all done.
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__ADL.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "adl_autoclose_12345"
+    assert (u.execution, u.status) == (ExecutionType.CALCULATED, OrderStatus.FILLED)
+    fill = u.fill
+    assert fill is not None
+    assert (fill.side, fill.qty, fill.price) == (Side.BUY, Decimal("0.005"), Decimal("42000.00"))
+    assert (fill.realized_pnl, fill.commission, fill.commission_asset) == (
+        Decimal("-2.50"),
+        Decimal("0.10500000"),
+        "USDT",
+    )
+    assert (fill.order_id, fill.trade_id, fill.position_side) == (
+        8887001,
+        12346001,
+        PositionSide.SHORT,
+    )
+
+
+def test_a_liquidation_in_status_new_insurance_is_a_filled_fill():
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__insurance.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "autoclose-insurance-5678"
+    assert (u.execution, u.status) == (ExecutionType.CALCULATED, OrderStatus.FILLED)
+    fill = u.fill
+    assert fill is not None
+    assert (fill.side, fill.qty, fill.price) == (Side.SELL, Decimal("0.020"), Decimal("45000.00"))
+    assert (fill.realized_pnl, fill.commission) == (Decimal("-8.00"), Decimal("0.45000000"))
+
+
+def test_a_delisting_settlement_is_a_trade_of_the_exchanges_own_order():
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__settlement.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "settlement_autoclose-9999"
+    assert (u.execution, u.status) == (ExecutionType.TRADE, OrderStatus.FILLED)
+    assert u.fill is not None and u.fill.realized_pnl == Decimal("-10.00")
+
+
+@pytest.mark.parametrize(
+    ("status", "cum", "expected"),
+    [
+        ("NEW_ADL", "0", OrderStatus.NEW),  # announced, nothing done yet
+        ("NEW_ADL", "0.002", OrderStatus.PARTIALLY_FILLED),  # 0.002 of 0.005
+        ("NEW_INSURANCE", "0.005", OrderStatus.FILLED),
+    ],
+)
+def test_new_adl_and_new_insurance_take_the_status_their_quantities_make(status, cum, expected):
+    data = json.loads(raw("upstream_constructed", "ORDER_TRADE_UPDATE__ADL.json"))
+    data["o"].update({"X": status, "z": cum})
+
+    u = parse_user_event(data, 99)
+
+    assert isinstance(u, OrderUpdate) and u.status is expected
+
+
+def test_a_rest_order_object_in_status_new_insurance_is_read_too():
+    row = rest("GET_fapi_v1_openOrder__LTCUSDT_GTX_2024-02-14__ccxt.json")
+    row.update({"clientOrderId": "autoclose-1", "status": "NEW_INSURANCE", "executedQty": "0"})
+
+    u = parse_rest_order(row, 5)
+
+    assert u.status is OrderStatus.NEW and u.client_order_id == "autoclose-1"
+
+
 # --- ALGO_UPDATE -------------------------------------------------------------------------------
 
 
