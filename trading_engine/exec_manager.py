@@ -32,15 +32,19 @@ Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a f
 trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
 replaces / cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders;
 each placement journaled as OrderSubmitted, each cancel as a DecisionMade);
-OrderStatusUnknown and rejections feed the circuit breaker. Events for a symbol not traded,
-or for an order that is not ours, are logged and counted and change nothing (not even the
-journal).
+OrderStatusUnknown and rejections feed the circuit breaker. A fill of the exchange's own order
+on our account (a liquidation, an auto-deleveraging, a delisting settlement) is booked like
+any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
+stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
+resets). Events for a symbol not traded, or for an order that is not ours, are logged and
+counted and change nothing (not even the journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a stream that FAILED) every symbol gets a cancel-all, every position a reduce-only MARKET
-order, both re-sent every `flatten_retry_ms` while needed (a flatten not while a closing market
-order is unanswered: after a restart it may be the last session's, in doubt and being
-resolved); once the books say flat with no order open the RiskManager confirms -> HALTED.
+a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
+reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a flatten not
+while a closing market order is unanswered: after a restart it may be the last session's, in
+doubt and being resolved); once the books say flat with no order open the RiskManager
+confirms -> HALTED.
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -65,7 +69,7 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState
+from core.enums import ForcedClose, OrderStatus, OrderType, Side, TimeInForce, TradingState
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -96,6 +100,7 @@ from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
     ClientOrderIds,
+    Fill,
     Order,
     OrderProposal,
     OrderRequest,
@@ -181,6 +186,7 @@ class Risk(Protocol):
     def check_kill_switch_file(self) -> TradingStateChanged | None: ...
     def record_error(self, kind: str) -> TradingStateChanged | None: ...
     def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
+    def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
     def confirm_flat(self) -> TradingStateChanged | None: ...
     def reset(self, operator_reason: str) -> TradingStateChanged: ...
     def protective_orders(
@@ -248,6 +254,7 @@ class ExecCounters:
     duplicate_fills: int = 0  # fill events already booked (reconciliation replays)
     rejected_orders: int = 0  # OrderRejected from the venue
     unknown_outcomes: int = 0  # OrderStatusUnknown
+    forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
     bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
@@ -277,6 +284,11 @@ WOULD_TRIGGER_IMMEDIATELY = -2021
 # --- the manager ---------------------------------------------------------------------------------
 
 
+_FORCED_WORDS = {
+    ForcedClose.LIQUIDATION: "liquidated",
+    ForcedClose.ADL: "auto-deleveraged",
+    ForcedClose.SETTLEMENT: "settled (delisting)",
+}
 _PROTECTION_NAMES = {
     OrderType.STOP_MARKET: "stop-loss",
     OrderType.TAKE_PROFIT_MARKET: "take-profit",
@@ -1084,6 +1096,10 @@ class ExecManager:
         if is_fill:
             if moved:
                 self.counters.fills += 1
+                fill: Fill = event.fill  # type: ignore[attr-defined]
+                kind = forced_close(fill.client_order_id)
+                if kind is not None:
+                    changed = self._forced_close(fill, kind) or changed
             else:
                 self.counters.duplicate_fills += 1  # booked before: nothing new
         if ended is not None:
@@ -1147,6 +1163,25 @@ class ExecManager:
             self._rework(symbol, now)
         if changed is not None:
             self._state_changed(changed, now)
+
+    def _forced_close(self, fill: Fill, kind: ForcedClose) -> TradingStateChanged | None:
+        """A fill of the exchange's own order, booked: say so, and let the RiskManager
+        stop the trading (`RiskManager.record_forced_close`)."""
+        self.counters.forced_fills += 1
+        symbol = fill.symbol
+        detail = (
+            f"{symbol} {_FORCED_WORDS[kind]} by the exchange: {fill.side} {fill.qty:f} @ "
+            f"{fill.price:f} (order {fill.client_order_id}, trade {fill.trade_id})"
+        )
+        log.warning(
+            "%s; realized %s, fee %s %s; position now %s",
+            detail,
+            fill.realized_pnl,
+            fill.commission,
+            fill.commission_asset,
+            self._book.position(symbol).qty,
+        )
+        return self._risk.record_forced_close(kind, detail)
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
