@@ -50,6 +50,7 @@ from core.errors import (
 from core.events import (
     BalanceChanged,
     Event,
+    MarginCalled,
     PositionChanged,
     StreamState,
     StreamStateChanged,
@@ -69,6 +70,7 @@ from gateway.user_wire import (
     IgnoredEvent,
     ListenKeyExpired,
     MalformedMessage,
+    MarginCall,
     OrderUpdate,
     UserEvent,
     decode_user_frame,
@@ -715,6 +717,18 @@ class LiveVenue:
         elif isinstance(event, AccountConfigUpdate):
             if event.symbol is not None and event.leverage is not None:
                 self.sync.leverage[event.symbol] = event.leverage
+        elif isinstance(event, MarginCall):
+            self.stats.margin_calls += 1
+            self._emit(
+                [
+                    MarginCalled(
+                        event_time_ms=event.event_time_ms,
+                        recv_time_ms=event.recv_time_ms,
+                        cross_wallet_balance=event.cross_wallet_balance,
+                        positions=event.positions,
+                    )
+                ]
+            )
         elif isinstance(event, ListenKeyExpired):
             if event.listen_key is None or event.listen_key == self.stream.listen_key:
                 self.stats.listen_key_expiries += 1

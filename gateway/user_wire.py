@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from core.account import Balance, Position
+from core.account import Balance, Position, PositionAtRisk
 from core.enums import (
     ExecutionType,
     MarginType,
@@ -43,6 +43,7 @@ __all__ = [
     "IgnoredEvent",
     "ListenKeyExpired",
     "MalformedMessage",
+    "MarginCall",
     "OrderUpdate",
     "UserEvent",
     "UserTrade",
@@ -51,6 +52,7 @@ __all__ = [
     "parse_account_update",
     "parse_algo_update",
     "parse_funding_income",
+    "parse_margin_call",
     "parse_order_update",
     "parse_position_risk",
     "parse_rest_algo_order",
@@ -194,6 +196,16 @@ class AccountConfigUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MarginCall:
+    """MARGIN_CALL: the account's margin is nearly used up; the positions at risk."""
+
+    cross_wallet_balance: Decimal | None  # `cw`: sent only when cross positions are at risk
+    positions: tuple[PositionAtRisk, ...]
+    event_time_ms: int
+    recv_time_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListenKeyExpired:
     listen_key: str | None
     event_time_ms: int
@@ -201,14 +213,20 @@ class ListenKeyExpired:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IgnoredEvent:
-    """A well-formed event the executor does not act on (TRADE_LITE, MARGIN_CALL, ...)."""
+    """A well-formed event the executor does not act on (TRADE_LITE, GRID_UPDATE, ...)."""
 
     event_type: str
     event_time_ms: int
 
 
 UserEvent = (
-    OrderUpdate | AlgoUpdate | AccountUpdate | AccountConfigUpdate | ListenKeyExpired | IgnoredEvent
+    OrderUpdate
+    | AlgoUpdate
+    | AccountUpdate
+    | AccountConfigUpdate
+    | MarginCall
+    | ListenKeyExpired
+    | IgnoredEvent
 )
 
 
@@ -398,7 +416,6 @@ def decode_user_frame(raw: str | bytes) -> dict[str, Any]:
 _IGNORED = frozenset(
     {
         "TRADE_LITE",
-        "MARGIN_CALL",
         "STRATEGY_UPDATE",
         "GRID_UPDATE",
         "CONDITIONAL_ORDER_TRIGGER_REJECT",
@@ -419,6 +436,8 @@ def parse_user_event(
         return parse_algo_update(data, recv_time_ms)
     if kind == "ACCOUNT_UPDATE":
         return parse_account_update(data, recv_time_ms, leverage)
+    if kind == "MARGIN_CALL":
+        return parse_margin_call(data, recv_time_ms)
     if kind == "listenKeyExpired":
         key = data.get("listenKey")
         return ListenKeyExpired(
@@ -623,6 +642,35 @@ def parse_account_update(
         raise MalformedMessage(f"ACCOUNT_UPDATE without field {exc}") from None
     except TypeError as exc:  # B or P not a list
         raise MalformedMessage(f"ACCOUNT_UPDATE with a malformed list: {exc}") from None
+
+
+def parse_margin_call(data: Mapping[str, Any], recv_time_ms: int) -> MarginCall:
+    """MARGIN_CALL -> MarginCall (section 10.6; `mt` is upper-case here, CROSSED/ISOLATED)."""
+    try:
+        cw = data.get("cw")
+        positions = tuple(
+            PositionAtRisk(
+                symbol=_str(p["s"], "p.s"),
+                position_side=_enum(PositionSide, p.get("ps", "BOTH"), "p.ps"),
+                qty=_dec(p["pa"], "p.pa"),
+                margin_type=_margin_type(p.get("mt", "CROSSED")),
+                mark_price=_dec(p["mp"], "p.mp"),
+                unrealized_pnl=_dec(p["up"], "p.up"),
+                maintenance_margin=_dec(p["mm"], "p.mm"),
+                isolated_wallet=_opt_dec(p.get("iw"), "p.iw"),
+            )
+            for p in (_obj(x, "p[]") for x in data.get("p") or ())
+        )
+        return MarginCall(
+            cross_wallet_balance=None if cw is None else _dec(cw, "cw"),
+            positions=positions,
+            event_time_ms=_int(data["E"], "E"),
+            recv_time_ms=recv_time_ms,
+        )
+    except KeyError as exc:
+        raise MalformedMessage(f"MARGIN_CALL without field {exc}") from None
+    except TypeError as exc:  # p not a list
+        raise MalformedMessage(f"MARGIN_CALL with a malformed list: {exc}") from None
 
 
 def parse_user_trade(row: Mapping[str, Any], recv_time_ms: int) -> UserTrade:

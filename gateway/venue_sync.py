@@ -69,7 +69,8 @@ class VenueStats:
     unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
     foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
     foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
-    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, MARGIN_CALL)
+    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
+    margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
     reconciles: int = 0
     reconcile_failures: int = 0

@@ -69,7 +69,7 @@ from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
     STRATEGIES,
@@ -654,7 +654,7 @@ class Daemon:
             f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
             f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
-            f"{self._down_note()} | state {state}"
+            f"{self._down_note()}{_margin_call_note(st)} | state {state}"
         )
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
@@ -690,6 +690,9 @@ class Daemon:
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "streams_down": dict(self.streams_down),
+            "margin_calls": st.counters.margin_calls,  # this run
+            "last_margin_call_ms": st.last_margin_call_ms,
+            "forced_fills": st.counters.forced_fills,  # liquidation / ADL fills, this run
             **extra,
         }
         try:
@@ -1053,6 +1056,14 @@ def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[
             "macd_signal": st.macd_signal,
         }
     return {**common, "fast": st.fast_period, "slow": st.slow_period}
+
+
+def _margin_call_note(st: ExecStatus) -> str:
+    """ " | MARGIN CALL x2 (last 14:03:07 UTC)" once the exchange sent one this run."""
+    if not st.counters.margin_calls or st.last_margin_call_ms is None:
+        return ""
+    at = datetime.fromtimestamp(st.last_margin_call_ms / 1000, tz=UTC).strftime("%H:%M:%S")
+    return f" | MARGIN CALL x{st.counters.margin_calls} (last {at} UTC)"
 
 
 def _money(value: Decimal) -> str:

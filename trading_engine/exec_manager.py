@@ -36,8 +36,9 @@ OrderStatusUnknown and rejections feed the circuit breaker. A fill of the exchan
 on our account (a liquidation, an auto-deleveraging, a delisting settlement) is booked like
 any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
 stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
-resets). Events for a symbol not traded, or for an order that is not ours, are logged and
-counted and change nothing (not even the journal).
+resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
+at risk; nothing is sent for it. Events for a symbol not traded, or for an order that is not
+ours, are logged and counted and change nothing (not even the journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
@@ -69,7 +70,15 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import ForcedClose, OrderStatus, OrderType, Side, TimeInForce, TradingState
+from core.enums import (
+    ForcedClose,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -77,6 +86,7 @@ from core.events import (
     FundingPaid,
     GapDetected,
     GapHealed,
+    MarginCalled,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -255,6 +265,7 @@ class ExecCounters:
     rejected_orders: int = 0  # OrderRejected from the venue
     unknown_outcomes: int = 0  # OrderStatusUnknown
     forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
+    margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
     bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
@@ -275,6 +286,7 @@ class ExecStatus:
     positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
     open_orders: int
     counters: ExecCounters = field(default_factory=ExecCounters)
+    last_margin_call_ms: int | None = None  # exchange time of the latest MARGIN_CALL
 
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
@@ -362,6 +374,7 @@ class ExecManager:
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        self._last_margin_call_ms: int | None = None
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
@@ -1152,6 +1165,8 @@ class ExecManager:
             self._watch_open_orders()
         elif isinstance(event, (BalanceChanged, FundingPaid)):
             self._next_equity_ms = 0  # re-check equity on the next item
+        elif isinstance(event, MarginCalled):
+            self._margin_called(event)
         if moved:
             self._after_position_change(symbol)
         if (moved or ended is not None) and not isinstance(event, OrderRejected):
@@ -1182,6 +1197,28 @@ class ExecManager:
             self._book.position(symbol).qty,
         )
         return self._risk.record_forced_close(kind, detail)
+
+    def _margin_called(self, event: MarginCalled) -> None:
+        """MARGIN_CALL, journaled: say which positions are at risk. Nothing is sent: the
+        reference calls it informational (liquidation may already be under way), and the
+        daemon's own limits (drawdown, daily loss) are the lines it acts on."""
+        self.counters.margin_calls += 1
+        self._last_margin_call_ms = event.event_time_ms
+        self._next_equity_ms = 0
+        wallet = event.cross_wallet_balance
+        at_risk = "; ".join(
+            f"{p.symbol} {p.qty:f} ({p.margin_type.value.lower()}"
+            + (f", {p.position_side.value}" if p.position_side is not PositionSide.BOTH else "")
+            + f"): mark {p.mark_price:f}, unrealized {p.unrealized_pnl:f} USDT, maintenance "
+            f"margin {p.maintenance_margin:f} USDT"
+            for p in event.positions
+        )
+        log.warning(
+            "MARGIN CALL from the exchange (liquidation may follow): cross wallet %s USDT; "
+            "at risk: %s",
+            "-" if wallet is None else f"{wallet:f}",
+            at_risk or "-",
+        )
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
@@ -1269,6 +1306,7 @@ class ExecManager:
             positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
+            last_margin_call_ms=self._last_margin_call_ms,
         )
 
     @property

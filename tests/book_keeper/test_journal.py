@@ -15,8 +15,8 @@ import pytest
 from book_keeper import codec
 from book_keeper.export import main as export_main
 from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal, _frame
-from core.account import Balance, Position
-from core.enums import OrderStatus, TradingState
+from core.account import Balance, Position, PositionAtRisk
+from core.enums import MarginType, OrderStatus, PositionSide, TradingState
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -24,6 +24,7 @@ from core.events import (
     GapCause,
     GapDetected,
     GapHealed,
+    MarginCalled,
     OrderAmended,
     OrderExpired,
     OrderReconciled,
@@ -159,6 +160,22 @@ def _examples() -> list:
         ),
         FundingPaid(
             event_time_ms=t, recv_time_ms=t, symbol=SYMBOL, amount=D("-0.618"), rate=D("0.0001")
+        ),
+        MarginCalled(  # the reference's example (section 10.6)
+            event_time_ms=t,
+            recv_time_ms=t,
+            cross_wallet_balance=D("3.16812045"),
+            positions=(
+                PositionAtRisk(
+                    symbol="ETHUSDT",
+                    position_side=PositionSide.LONG,
+                    qty=D("1.327"),
+                    margin_type=MarginType.CROSSED,
+                    mark_price=D("187.17127"),
+                    unrealized_pnl=D("-1.166074"),
+                    maintenance_margin=D("1.614445"),
+                ),
+            ),
         ),
         GapDetected(
             event_time_ms=t,

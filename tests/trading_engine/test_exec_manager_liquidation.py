@@ -1,6 +1,7 @@
 """The exchange closing a position itself (a liquidation, an auto-deleveraging): the fill is
 booked like any fill, said in one WARNING line, and the trading stops (REDUCING: cancel-all,
-flatten what is left; then HALTED until an operator resets).
+flatten what is left; then HALTED until an operator resets). Its warning before, MARGIN_CALL:
+journaled, said with the positions at risk, shown in the status; nothing sent.
 
 Numbers by hand: long 0.100 BTCUSDT from 60000 by a MARKET order, taker fee 0.05 % of 6000 =
 3 USDT: wallet 10000 - 3 = 9997 USDT.
@@ -9,11 +10,13 @@ Numbers by hand: long 0.100 BTCUSDT from 60000 by a MARKET order, taker fee 0.05
 import logging
 from decimal import Decimal as D
 
-from core.enums import OrderType, TradingState
-from core.events import OrderFilled, RiskDenied, TradingStateChanged
+from core.account import PositionAtRisk
+from core.enums import MarginType, OrderType, PositionSide, TradingState
+from core.events import MarginCalled, OrderFilled, RiskDenied, TradingStateChanged
 from core.orders import Fill
 from tests.trading_engine.support import BUY, SELL, make_rig
 from tests.trading_engine.test_exec_manager import go_long, target
+from trading_engine.daemon import _margin_call_note
 
 LIQUIDATION = "autoclose-17231612563220001"
 
@@ -138,3 +141,63 @@ def test_a_liquidation_fill_seen_twice_is_booked_and_acted_on_once():
     assert rig.book.wallet() == D("9428.25")
     assert rig.em.counters.forced_fills == 1 and rig.em.counters.duplicate_fills == 1
     assert len(rig.journaled(TradingStateChanged)) == 2  # REDUCING, HALTED; nothing more
+
+
+# --- MARGIN_CALL -------------------------------------------------------------------------------
+
+
+def margin_call(rig) -> MarginCalled:
+    """The long 0.100 from 60000 at a mark of 50100: unrealized 0.100 * -9900 = -990 USDT,
+    maintenance margin 0.100 * 50100 * 0.4 % = 20.04 USDT, cross wallet 9997."""
+    now = rig.clock.now_ms()
+    event = MarginCalled(
+        event_time_ms=now,
+        recv_time_ms=now,
+        cross_wallet_balance=D("9997"),
+        positions=(
+            PositionAtRisk(
+                symbol="BTCUSDT",
+                position_side=PositionSide.BOTH,
+                qty=D("0.100"),
+                margin_type=MarginType.CROSSED,
+                mark_price=D("50100.0"),
+                unrealized_pnl=D("-990"),
+                maintenance_margin=D("20.04"),
+            ),
+        ),
+    )
+    rig.venue.emit(event)
+    return event
+
+
+def test_a_margin_call_is_journaled_and_said_with_the_positions_at_risk(caplog):
+    rig = make_rig()
+    go_long(rig, "0.100", "60000")
+    submitted = len(rig.venue.submitted)
+
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        event = margin_call(rig)
+
+    assert rig.journal.events[-1] is event
+    assert [r.getMessage() for r in caplog.records] == [
+        "MARGIN CALL from the exchange (liquidation may follow): cross wallet 9997 USDT; at "
+        "risk: BTCUSDT 0.100 (crossed): mark 50100.0, unrealized -990 USDT, maintenance margin "
+        "20.04 USDT"
+    ]
+    assert rig.em.trading_state is TradingState.ACTIVE  # informational: nothing is sent
+    assert len(rig.venue.submitted) == submitted and rig.venue.cancel_alls == []
+
+
+def test_the_status_counts_margin_calls_and_the_heartbeat_shows_the_last():
+    rig = make_rig()
+    go_long(rig, "0.100", "60000")
+    assert _margin_call_note(rig.em.status()) == ""
+
+    margin_call(rig)
+    rig.clock.advance_ms(61_000)
+    last = margin_call(rig)
+    status = rig.em.status()
+
+    assert (status.counters.margin_calls, status.last_margin_call_ms) == (2, last.event_time_ms)
+    # T0 = 2024-08-08T12:00:00Z; go_long's bar moved the clock 1 s: 12:00:01 + 61 s
+    assert _margin_call_note(status) == " | MARGIN CALL x2 (last 12:01:02 UTC)"
