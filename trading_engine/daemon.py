@@ -288,6 +288,7 @@ class Daemon:
         self._closers.append(market_rest.close)
         instruments = await self._instruments(rest)
         await check_one_way_mode(rest)
+        await check_single_asset_mode(rest)
         for symbol in s.symbols:
             try:
                 await rest.call(
@@ -840,6 +841,32 @@ async def check_one_way_mode(rest: RestConnection) -> None:
     hedge = answer.get("dualSidePosition") if isinstance(answer, dict) else None
     if str(hedge).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(HEDGE_MODE)
+
+
+MULTI_ASSETS_MODE = (
+    "the account is in Multi-Assets Mode (Binance's Asset Mode: Multi-Assets), and this daemon "
+    "keeps its books in USDT alone: switch the Asset Mode to Single-Asset in the futures "
+    "settings (with no open position or order), then start again"
+)
+
+
+async def check_single_asset_mode(rest: RestConnection) -> None:
+    """The books keep one margin wallet, USDT (Single-Asset Mode). In Multi-Assets Mode the
+    margin is the USD value of every asset held (USDC, BNB, BTC, BNFCR credits...), the
+    account's totals are USD sums and a loss may be settled in another asset than USDT: the
+    books' wallet and equity, and with them the drawdown and daily-loss limits, would be
+    wrong. Refused at start, in one line, rather than switched (the setting is the
+    account's). Read from `GET /fapi/v1/accountConfig` (reference 7.5, weight 5), which says
+    it beside the position mode. An answer that says nothing either way lets the start go
+    on, and so does an exchange that refuses the query (logged)."""
+    try:
+        answer = await rest.call("futures_account_config", weight=5)
+    except RejectedError as exc:
+        log.warning("account configuration unreadable (%s): Multi-Assets Mode not checked", exc)
+        return
+    multi = answer.get("multiAssetsMargin") if isinstance(answer, dict) else None
+    if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
+        raise DaemonError(MULTI_ASSETS_MODE)
 
 
 LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` without endpoints
