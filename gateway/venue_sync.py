@@ -6,9 +6,10 @@
   order) and apply the answer; fetch the fills the exchange reports but we have not seen.
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
   leverage), positions (`positionRisk`), fills since the last trade id known from
-  `userTrades` (missed ones are emitted), funding income; every order we think open that the
-  exchange no longer lists is queried and its final status emitted. Returns the
-  `VenueSnapshot` (emitted last, after what it explains).
+  `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
+  the exchange's own liquidation order's are booked too), funding income; every order we
+  think open that the exchange no longer lists is queried and its final status emitted.
+  Returns the `VenueSnapshot` (emitted last, after what it explains).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
@@ -237,6 +238,34 @@ class VenueSync:
             return
         self._on_applied(applied)
 
+    async def _claim_exchange_orders(self, held: list[UserTrade]) -> None:
+        """Fills of orders still unknown after the sweep may be the exchange's own: a
+        liquidation or an auto-deleveraging while the user stream was down (or the daemon
+        was). userTrades rows carry no client id: each such order is asked for once, and
+        tracked if its client id is the exchange's (`forced_close`), so that its fills are
+        applied with the others. An order that cannot be read stays unknown: its fills are
+        not ours to book, and the snapshot's position is adopted as before."""
+        asked: set[tuple[str, int]] = set()
+        for trade in held:
+            key = (trade.symbol, trade.order_id)
+            if key in asked or self.tracker.by_exchange_id(*key) is not None:
+                continue
+            asked.add(key)
+            try:
+                row = await self.rest.call(
+                    "futures_get_order", symbol=trade.symbol, orderId=trade.order_id
+                )
+                u = parse_rest_order(row, self.clock.now_ms())
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable order row of trade %s: %s", trade.trade_id, exc)
+                continue
+            except (RejectedError, *_TRANSIENT) as exc:
+                log.info("order %s of trade %s unreadable: %s", trade.order_id, trade.trade_id, exc)
+                continue
+            if forced_close(u.client_order_id) is not None:
+                self.apply_update(u)  # tracked; its fills come from the held rows
+
     def _apply_held_trades(self, held: list[UserTrade]) -> None:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
@@ -271,6 +300,7 @@ class VenueSync:
                 await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
+            await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
             self._apply_held_trades(held)
