@@ -26,8 +26,11 @@ reconciled over REST (`gateway.venue_sync`) after each (re)connection and every
 `reconcile_interval_s`, ending in a `VenueSnapshot`. A dead-man switch refreshes
 `countdownCancelAll` per symbol, so a frozen or killed daemon leaves no resting orders.
 
-Bad input (a malformed event, an unknown client id, a symbol we do not trade) is logged and
-counted in `stats`, never applied and never fatal.
+The exchange's own orders on our account (a liquidation `autoclose-...`, an auto-deleveraging
+`adl_autoclose...`, a settlement) are tracked from their first report and only their fills
+are handed on, once each (`OrderTracker.apply_exchange_order`); MARGIN_CALL becomes a
+`MarginCalled` event. Bad input (a malformed event, an unknown client id, a symbol we do not
+trade) is logged and counted in `stats`, never applied and never fatal.
 """
 
 import asyncio
