@@ -1057,7 +1057,13 @@ class BookKeeper:
         at = snapshot.event_time_ms
         out: list[str] = []
         covered = set(symbols)
-        theirs = {o.client_order_id: o for o in snapshot.open_orders if o.symbol in covered}
+        # The exchange's own orders (a liquidation working) are not the books' to hold open:
+        # only their fills are booked.
+        theirs = {
+            o.client_order_id: o
+            for o in snapshot.open_orders
+            if o.symbol in covered and forced_close(o.client_order_id) is None
+        }
         for cid, o in theirs.items():
             ours = self._orders.get(cid)
             if ours is None:
