@@ -75,7 +75,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds, Fill, Order, OrderRequest
+from core.orders import ClientOrderIds, Fill, Order, OrderRequest, forced_close
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
@@ -141,7 +141,7 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
 
     def ours(cid: str) -> bool:
         seq = ClientOrderIds.seq_of(cid, prefix)
-        return (seq is not None and seq >= first_seq) or cid.startswith("autoclose-")
+        return (seq is not None and seq >= first_seq) or forced_close(cid) is not None
 
     decisions: list[DecisionMade] = []
     fills: list[Fill] = []

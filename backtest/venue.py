@@ -24,9 +24,9 @@ once. Draws come from generators seeded with `VenueConfig.seed` (`backtest.reali
 seed gives the same run; no wall clock.
 
 Liquidation: the engine closes a position whose margin is exhausted with its own `autoclose-`
-order (Binance's liquidation order). The venue tracks such an order when its first report
-arrives, so its fill reaches the books (which accept the exchange's own liquidation orders) and
-the reports like any other fill.
+order (Binance's liquidation order). As the live gateway does, the venue tracks such an order
+from its first report on (`OrderTracker.apply_exchange_order`), so its fills reach the books
+(which accept the exchange's own orders) like any other fill, and only its fills.
 """
 
 import contextlib
@@ -46,12 +46,10 @@ from core.enums import OrderType, PositionSide, TimeInForce
 from core.events import (
     BalanceChanged,
     Event,
-    OrderFilled,
-    OrderPartiallyFilled,
     PositionChanged,
 )
 from core.instrument import Instrument
-from core.orders import OrderRequest
+from core.orders import OrderRequest, forced_close
 from core.venue import EventListener
 from exchange_sim.engine import Exchange
 from exchange_sim.engine.reports import AccountReport, AlgoReport, OrderReport, Report
@@ -61,8 +59,6 @@ from gateway.order_tracker import Applied, OrderTracker
 from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate
 
 log = logging.getLogger(__name__)
-
-_LIQUIDATION_PREFIX = "autoclose-"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +219,7 @@ class InProcessVenue:
             return
         if isinstance(report, OrderReport):
             u = order_update(report, self.clock.now_ms())
-            if u.client_order_id.startswith(_LIQUIDATION_PREFIX):
+            if forced_close(u.client_order_id) is not None:
                 self._liquidation(u)
                 return
             self._applied(self.tracker.apply_order(u))
@@ -271,31 +267,11 @@ class InProcessVenue:
             self._deliver_all()
 
     def _liquidation(self, u: OrderUpdate) -> None:
-        """The engine's liquidation order: tracked on first sight as if we had sent it; only
-        its fills reach the listener (the books know no such order, only its trades)."""
+        """The engine's liquidation order: tracked on first sight; only its fills reach the
+        listener (the books know no such order, only its trades)."""
         if self.tracker.get(u.client_order_id) is None:
-            self._track_liquidation(u)
-        applied = self.tracker.apply_order(u)
-        if applied is not None:
-            fills: list[Event] = [
-                e for e in applied[1] if isinstance(e, OrderFilled | OrderPartiallyFilled)
-            ]
-            if fills:
-                self._deliver(fills)
-
-    def _track_liquidation(self, u: OrderUpdate) -> None:
-        self.stats.liquidations += 1
-        request = OrderRequest(
-            symbol=u.symbol,
-            side=u.side,
-            type=OrderType.LIMIT,
-            quantity=u.quantity,
-            client_order_id=u.client_order_id,
-            price=u.price,
-            time_in_force=u.time_in_force,
-            reduce_only=True,
-        )
-        self.tracker.track(request, now_ms=u.event_time_ms)
+            self.stats.liquidations += 1
+        self._applied(self.tracker.apply_exchange_order(u))
 
     def _send(self, request: OrderRequest) -> None:
         if self._book_feed is not None:

@@ -76,7 +76,7 @@ from core.events import (
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import Fill, IllegalTransition, Order
+from core.orders import Fill, IllegalTransition, Order, forced_close
 
 if TYPE_CHECKING:
     from book_keeper.journal import SqliteJournal
@@ -90,8 +90,6 @@ SHOWN_PLACES = _E8  # balances as Binance shows them
 ENTRY_TOLERANCE = Decimal("0.000000005")
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
-# Client order ids of orders the exchange places on our account itself (reference 10.3).
-EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 # ACCOUNT_UPDATE reasons that move money in or out of the account: booked as transfers.
 TRANSFER_REASONS = frozenset(
     {
@@ -734,7 +732,7 @@ class BookKeeper:
         return (
             client_order_id in self._orders
             or client_order_id in self._ended
-            or client_order_id.startswith(EXCHANGE_ORDER_PREFIXES)
+            or forced_close(client_order_id) is not None
         )
 
     def _apply_fill(self, f: Fill) -> bool:
@@ -1059,7 +1057,13 @@ class BookKeeper:
         at = snapshot.event_time_ms
         out: list[str] = []
         covered = set(symbols)
-        theirs = {o.client_order_id: o for o in snapshot.open_orders if o.symbol in covered}
+        # The exchange's own orders (a liquidation working) are not the books' to hold open:
+        # only their fills are booked.
+        theirs = {
+            o.client_order_id: o
+            for o in snapshot.open_orders
+            if o.symbol in covered and forced_close(o.client_order_id) is None
+        }
         for cid, o in theirs.items():
             ours = self._orders.get(cid)
             if ours is None:

@@ -62,12 +62,14 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     unknown-outcome reason, else NULL
       created_ms       INTEGER      when the intent was journaled (our clock)
       updated_ms       INTEGER      time of the last applied event (exchange time)
-    fills              one row per execution of one of our orders
+    fills              one row per execution of one of our orders, or of the exchange's own
+                       order on our account (a liquidation, an auto-deleveraging, a delisting
+                       settlement: `core.orders.forced_close`), which has no orders row
       symbol           TEXT   } PRIMARY KEY: a fill is stored once, however often it is
       trade_id         INTEGER}              reported (stream, REST reconciliation)
       seq              INTEGER      journal order (shared with events.seq)
       order_id         INTEGER
-      client_order_id  TEXT
+      client_order_id  TEXT         ours, or the exchange's (autoclose-..., adl_autoclose...)
       side, position_side  TEXT
       price, qty       TEXT
       commission       TEXT         positive = charged
@@ -141,7 +143,14 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
-from core.orders import ClientOrderIds, Fill, IllegalTransition, Order
+from core.orders import (
+    EXCHANGE_ORDER_PREFIXES,
+    ClientOrderIds,
+    Fill,
+    IllegalTransition,
+    Order,
+    forced_close,
+)
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +255,10 @@ _INSERT_SNAPSHOT = (
     "VALUES (?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
+# SQL condition: a fills row of one of our orders, not of the exchange's own (GLOB: `_` literal).
+_NOT_THE_EXCHANGES = "".join(
+    f" AND client_order_id NOT GLOB '{prefix}*'" for prefix, _ in EXCHANGE_ORDER_PREFIXES
+)
 
 
 class JournalError(FatalError):
@@ -550,7 +563,8 @@ class _Applier:
         if cursor.rowcount == 0:
             return  # the same trade reported again (stream and REST): stored once
         self._seq += 1
-        self._update_order(event, f.client_order_id)
+        if forced_close(f.client_order_id) is None:  # the exchange's own order has no row
+            self._update_order(event, f.client_order_id)
 
     def _on_order_event(self, event: Event, payload: bytes) -> None:
         self._insert_event(event, event.symbol, payload)  # type: ignore[attr-defined]
@@ -1078,14 +1092,17 @@ class SqliteJournal:
 
     def last_fill_order(self, symbol: str) -> tuple[Side, OrderType] | None:
         """The side and type of the order that made `symbol`'s last journaled fill (None
-        without one): a restart learns whether a stop-loss or take-profit closed the position."""
+        without one, or when it was the exchange's own order, a liquidation: no orders row):
+        a restart learns whether a stop-loss or take-profit closed the position."""
         row = self._db.execute(
-            "SELECT o.side, o.type FROM fills f JOIN orders o"
+            "SELECT o.side, o.type FROM fills f LEFT JOIN orders o"
             " ON o.client_order_id = f.client_order_id"
             " WHERE f.symbol = ? ORDER BY f.time_ms DESC, f.seq DESC LIMIT 1",
             (symbol,),
         ).fetchone()
-        return None if row is None else (Side(row[0]), OrderType(row[1]))
+        if row is None or row[0] is None:
+            return None
+        return Side(row[0]), OrderType(row[1])
 
     def last_trade_id(self, symbol: str) -> int | None:
         """The highest trade id journaled for `symbol` (userTrades `fromId` after a restart)."""
@@ -1215,10 +1232,12 @@ class SqliteJournal:
         return None if row is None else Decimal(row[0]) - Decimal(row[1])
 
     def orders_filled_since(self, since_ms: int) -> int:
-        """How many of our orders have a fill from `since_ms` on (the trades-per-day count)."""
+        """How many of our orders have a fill from `since_ms` on (the trades-per-day count;
+        the exchange's own orders, a liquidation, are not trades of ours)."""
         return int(
             self._scalar(
-                "SELECT COUNT(DISTINCT client_order_id) FROM fills WHERE time_ms >= ?",
+                "SELECT COUNT(DISTINCT client_order_id) FROM fills WHERE time_ms >= ?"
+                + _NOT_THE_EXCHANGES,
                 (since_ms,),
             )
         )

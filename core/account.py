@@ -45,6 +45,21 @@ class Balance:
     update_time_ms: int = 0
 
 
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionAtRisk:
+    """One position of a MARGIN_CALL (reference 10.6): USDT amounts, `qty` signed contracts."""
+
+    symbol: str
+    position_side: PositionSide
+    qty: Decimal
+    margin_type: MarginType
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    maintenance_margin: Decimal  # what the position needs before it is liquidated
+    isolated_wallet: Decimal = Decimal(0)
+
+
 class AccountView(Protocol):
     """Read-only view of the books that the RiskManager and strategies may consult.
 

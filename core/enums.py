@@ -127,6 +127,15 @@ class ExecutionType(StrEnum):
     AMENDMENT = "AMENDMENT"
 
 
+class ForcedClose(StrEnum):
+    """Why the exchange itself traded on our account: the kind of order it placed there
+    (reference 10.3, recognised by the order's client id, see `core.orders.forced_close`)."""
+
+    LIQUIDATION = "liquidation"  # `autoclose-`: the margin ran out (or the insurance fund took it)
+    ADL = "auto-deleverage"  # `adl_autoclose`: closed against a bankrupt counterparty
+    SETTLEMENT = "settlement"  # `settlement_autoclose-`: a delisting (or delivery) closed it
+
+
 class TradingState(StrEnum):
     """Kill-switch state of the daemon: ACTIVE trades, REDUCING only closes, HALTED does nothing."""
 

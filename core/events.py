@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from core.account import Balance, Position
+from core.account import Balance, Position, PositionAtRisk
 from core.enums import OrderStatus, TradingState
 from core.fast_init import fast_init
 from core.orders import Fill, Order, OrderRequest
@@ -174,6 +174,17 @@ class PositionChanged(Event):
 class BalanceChanged(Event):
     balance: Balance
     reason: str
+
+
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarginCalled(Event):
+    """The exchange warned that the account's margin is nearly used up (MARGIN_CALL): the
+    positions at risk, with the maintenance margin each needs. Informational (reference 10.6):
+    liquidation may already be under way."""
+
+    cross_wallet_balance: Decimal | None  # USDT; None when only isolated positions are at risk
+    positions: tuple[PositionAtRisk, ...]
 
 
 @fast_init

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.enums import (
+    ForcedClose,
     OrderStatus,
     OrderType,
     PositionSide,
@@ -263,6 +264,30 @@ class TargetPosition:
     reason: str = ""
 
 
+# Client order id prefixes of the orders the exchange places on our account itself (reference
+# 10.3): the liquidation engine, auto-deleveraging, a delisting settlement. nautilus_trader
+# also meets `delivery_autoclose-` (a delivery contract closed at expiry): a settlement too.
+EXCHANGE_ORDER_PREFIXES: tuple[tuple[str, ForcedClose], ...] = (
+    ("autoclose-", ForcedClose.LIQUIDATION),
+    ("adl_autoclose", ForcedClose.ADL),
+    ("settlement_autoclose-", ForcedClose.SETTLEMENT),
+    ("delivery_autoclose-", ForcedClose.SETTLEMENT),
+)
+_EXCHANGE_PREFIXES = tuple(prefix for prefix, _ in EXCHANGE_ORDER_PREFIXES)
+
+
+def forced_close(client_order_id: str) -> ForcedClose | None:
+    """The kind of the exchange's own order this client id names (a liquidation, an
+    auto-deleveraging, a settlement), or None for any other order (ours, or one placed by
+    hand). Its fills change our position and wallet like any fill, though nobody sent it."""
+    if not client_order_id.startswith(_EXCHANGE_PREFIXES):
+        return None
+    for prefix, kind in EXCHANGE_ORDER_PREFIXES:
+        if client_order_id.startswith(prefix):
+            return kind
+    return None  # pragma: no cover - the startswith above matched one of them
+
+
 # Binance: clientOrderId / newClientOrderId must match ^[.A-Z:/a-z0-9_-]{1,36}$.
 CLIENT_ORDER_ID_MAX_LEN = 36
 
@@ -279,6 +304,11 @@ class ClientOrderIds:
     def __init__(self, prefix: str, next_seq: int = 1) -> None:
         if not prefix or len(prefix) > 20 or not all(c.isalnum() or c in "_." for c in prefix):
             raise ValueError(f"client order id prefix: 1-20 of [A-Za-z0-9_.], not {prefix!r}")
+        if forced_close(f"{prefix}-1") is not None:
+            raise ValueError(
+                f"client order id prefix {prefix!r}: its ids would read as the exchange's own "
+                "liquidation / deleveraging / settlement orders"
+            )
         self.prefix = prefix
         self._next = next_seq
 

@@ -26,8 +26,11 @@ reconciled over REST (`gateway.venue_sync`) after each (re)connection and every
 `reconcile_interval_s`, ending in a `VenueSnapshot`. A dead-man switch refreshes
 `countdownCancelAll` per symbol, so a frozen or killed daemon leaves no resting orders.
 
-Bad input (a malformed event, an unknown client id, a symbol we do not trade) is logged and
-counted in `stats`, never applied and never fatal.
+The exchange's own orders on our account (a liquidation `autoclose-...`, an auto-deleveraging
+`adl_autoclose...`, a settlement) are tracked from their first report and only their fills
+are handed on, once each (`OrderTracker.apply_exchange_order`); MARGIN_CALL becomes a
+`MarginCalled` event. Bad input (a malformed event, an unknown client id, a symbol we do not
+trade) is logged and counted in `stats`, never applied and never fatal.
 """
 
 import asyncio
@@ -50,6 +53,7 @@ from core.errors import (
 from core.events import (
     BalanceChanged,
     Event,
+    MarginCalled,
     PositionChanged,
     StreamState,
     StreamStateChanged,
@@ -69,6 +73,7 @@ from gateway.user_wire import (
     IgnoredEvent,
     ListenKeyExpired,
     MalformedMessage,
+    MarginCall,
     OrderUpdate,
     UserEvent,
     decode_user_frame,
@@ -434,7 +439,7 @@ class LiveVenue:
     def cancel_all(self, symbol: str) -> None:
         """Cancel every open normal and algo order of `symbol`; returns at once."""
         for t in self.tracker.open_orders():
-            if t.symbol == symbol:
+            if t.symbol == symbol and t.forced is None:  # not the exchange's liquidation
                 t.cancel_requested = True
         self._spawn(self._cancel_all(symbol), f"cancel-all-{symbol}")
 
@@ -703,7 +708,7 @@ class LiveVenue:
                 self._foreign(event.symbol, type(event).__name__)
                 return
             if isinstance(event, OrderUpdate):
-                applied, cid = self.tracker.apply_order(event), event.client_order_id
+                applied, cid = self.sync.apply_update(event), event.client_order_id
             else:
                 applied, cid = self.tracker.apply_algo(event), event.client_algo_id
             if applied is None:
@@ -715,6 +720,18 @@ class LiveVenue:
         elif isinstance(event, AccountConfigUpdate):
             if event.symbol is not None and event.leverage is not None:
                 self.sync.leverage[event.symbol] = event.leverage
+        elif isinstance(event, MarginCall):
+            self.stats.margin_calls += 1
+            self._emit(
+                [
+                    MarginCalled(
+                        event_time_ms=event.event_time_ms,
+                        recv_time_ms=event.recv_time_ms,
+                        cross_wallet_balance=event.cross_wallet_balance,
+                        positions=event.positions,
+                    )
+                ]
+            )
         elif isinstance(event, ListenKeyExpired):
             if event.listen_key is None or event.listen_key == self.stream.listen_key:
                 self.stats.listen_key_expiries += 1

@@ -16,6 +16,12 @@ cancel is confirmed by the DELETE answer and by ORDER_TRADE_UPDATE. `OrderTracke
   forward along `core.orders.ORDER_TRANSITIONS`.
 - `OrderReconciled` when an UNKNOWN order's status becomes known again.
 
+The exchange's own orders on our account (a liquidation `autoclose-...`, an auto-deleveraging
+`adl_autoclose...`, a settlement: `core.orders.forced_close`) are tracked from their first
+report on (`apply_exchange_order`), so that their fills are emitted once per trade id like
+ours, stream and REST alike; but only their fills: nobody sent them, so no OrderAccepted,
+OrderCanceled or OrderExpired is news to anyone (the books know no such order, only its trades).
+
 Conditional orders live in the Algo service: their client id is `clientAlgoId`, their
 `Order.order_id` is the `algoId`; once triggered, the matching-engine order (its own order id,
 the same client id) reports fills through ORDER_TRADE_UPDATE and is matched by either id.
@@ -29,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.enums import ExecutionType, OrderStatus
+from core.enums import ExecutionType, ForcedClose, OrderStatus
 from core.events import (
     Event,
     OrderAccepted,
@@ -43,7 +49,7 @@ from core.events import (
     OrderStatusUnknown,
 )
 from core.fast_init import replace
-from core.orders import Fill, Order, OrderRequest
+from core.orders import Fill, Order, OrderRequest, forced_close
 from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,7 @@ class TrackedOrder:
     cancel_requested: bool = False  # cancel wanted; sent once the order is known to be open
     cancel_inflight: bool = False
     resolving: bool = False  # an unknown-outcome resolver task runs for it
+    forced: ForcedClose | None = None  # the exchange's own order (liquidation, ADL, settlement)
 
     @property
     def client_order_id(self) -> str:
@@ -106,9 +113,11 @@ class TrackerStats:
     stale_reports: int = 0  # reports older than what we knew (ignored)
     late_fills: int = 0  # fills for an order already terminal (emitted, status kept)
     forgotten: int = 0  # closed orders dropped from memory (bounded history)
+    exchange_orders: int = 0  # the exchange's own orders seen (liquidation, ADL, settlement)
 
 
 Applied = tuple[TrackedOrder, list[Event]]  # the order a report was about, and its new events
+_FILL_EVENTS = (OrderPartiallyFilled, OrderFilled)
 
 
 class OrderTracker:
@@ -173,7 +182,8 @@ class OrderTracker:
         return self._by_exchange_id.get((symbol, order_id))
 
     def open_orders(self) -> list[TrackedOrder]:
-        """Orders not known to be terminal (PENDING_SUBMIT, UNKNOWN, NEW, PARTIALLY_FILLED)."""
+        """Orders not known to be terminal (PENDING_SUBMIT, UNKNOWN, NEW, PARTIALLY_FILLED),
+        the exchange's own included (they are looked up like ours, never cancelled)."""
         return [t for t in self._orders.values() if not t.order.is_terminal]
 
     def unknown_ids(self) -> list[str]:
@@ -302,12 +312,15 @@ class OrderTracker:
             t.order = replace(t.order, quantity=u.quantity)
         t.exchange_cum_qty = max(t.exchange_cum_qty, u.cum_qty)
         if u.status is S.REJECTED:
-            return t, self.rejected(
-                t.client_order_id,
-                code=0,
-                reason="rejected by the exchange",
-                now_ms=u.event_time_ms,
-                recv_ms=u.recv_time_ms,
+            return t, _news(
+                t,
+                self.rejected(
+                    t.client_order_id,
+                    code=0,
+                    reason="rejected by the exchange",
+                    now_ms=u.event_time_ms,
+                    recv_ms=u.recv_time_ms,
+                ),
             )
         self._accept(t, u.event_time_ms, u.recv_time_ms, events)
         if u.execution is ExecutionType.AMENDMENT:
@@ -326,7 +339,33 @@ class OrderTracker:
         self._settle(t, u.recv_time_ms, events)
         if was_unknown and t.order.status is not S.UNKNOWN:
             events.append(self._reconciled(t, u.event_time_ms, u.recv_time_ms))
-        return t, events
+        return t, _news(t, events)
+
+    def apply_exchange_order(self, u: OrderUpdate) -> Applied | None:
+        """A report of one of the exchange's own orders on our account (`forced_close` of
+        its client id: a liquidation, an auto-deleveraging, a settlement): tracked on first
+        sight as if we had sent it, then applied like ours; only its fills come back. None
+        for any other client id."""
+        kind = forced_close(u.client_order_id)
+        if kind is None:
+            return None
+        if self._orders.get(u.client_order_id) is None:
+            self.stats.exchange_orders += 1
+            request = OrderRequest(
+                symbol=u.symbol,
+                side=u.side,
+                type=u.type,
+                quantity=u.quantity,
+                client_order_id=u.client_order_id,
+                price=u.price or None,
+                time_in_force=u.time_in_force,
+                reduce_only=u.reduce_only,
+                position_side=u.position_side,
+            )
+            tracked = TrackedOrder(order=Order.from_request(request, u.event_time_ms), algo=False)
+            tracked.forced = kind
+            self._orders[u.client_order_id] = tracked
+        return self.apply_order(u)
 
     def apply_algo(self, u: AlgoUpdate) -> Applied | None:
         """An ALGO_UPDATE or REST algo order object; None if the order is not ours."""
@@ -377,7 +416,7 @@ class OrderTracker:
         self._settle(t, trade.recv_time_ms, events)
         if was_unknown and t.order.status is not S.UNKNOWN:
             events.append(self._reconciled(t, trade.time_ms, trade.recv_time_ms))
-        return t, events
+        return t, _news(t, events)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -529,6 +568,14 @@ class OrderTracker:
                     del self._by_exchange_id[(old.symbol, order_id)]
             if old.algo and old.order.order_id is not None:
                 self._by_algo_id.pop(old.order.order_id, None)
+
+
+def _news(t: TrackedOrder, events: list[Event]) -> list[Event]:
+    """What is news to the listener: everything about our orders; of the exchange's own
+    orders, their fills only."""
+    if t.forced is None:
+        return events
+    return [e for e in events if isinstance(e, _FILL_EVENTS)]
 
 
 _EXPIRY_REASONS = {

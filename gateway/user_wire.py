@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from core.account import Balance, Position
+from core.account import Balance, Position, PositionAtRisk
 from core.enums import (
     ExecutionType,
     MarginType,
@@ -43,6 +43,7 @@ __all__ = [
     "IgnoredEvent",
     "ListenKeyExpired",
     "MalformedMessage",
+    "MarginCall",
     "OrderUpdate",
     "UserEvent",
     "UserTrade",
@@ -51,6 +52,7 @@ __all__ = [
     "parse_account_update",
     "parse_algo_update",
     "parse_funding_income",
+    "parse_margin_call",
     "parse_order_update",
     "parse_position_risk",
     "parse_rest_algo_order",
@@ -194,6 +196,16 @@ class AccountConfigUpdate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MarginCall:
+    """MARGIN_CALL: the account's margin is nearly used up; the positions at risk."""
+
+    cross_wallet_balance: Decimal | None  # `cw`: sent only when cross positions are at risk
+    positions: tuple[PositionAtRisk, ...]
+    event_time_ms: int
+    recv_time_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ListenKeyExpired:
     listen_key: str | None
     event_time_ms: int
@@ -201,14 +213,20 @@ class ListenKeyExpired:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IgnoredEvent:
-    """A well-formed event the executor does not act on (TRADE_LITE, MARGIN_CALL, ...)."""
+    """A well-formed event the executor does not act on (TRADE_LITE, GRID_UPDATE, ...)."""
 
     event_type: str
     event_time_ms: int
 
 
 UserEvent = (
-    OrderUpdate | AlgoUpdate | AccountUpdate | AccountConfigUpdate | ListenKeyExpired | IgnoredEvent
+    OrderUpdate
+    | AlgoUpdate
+    | AccountUpdate
+    | AccountConfigUpdate
+    | MarginCall
+    | ListenKeyExpired
+    | IgnoredEvent
 )
 
 
@@ -326,6 +344,22 @@ def _enum(cls: type[E], value: Any, name: str) -> E:
         raise MalformedMessage(f"{name}: unknown value {value!r}") from None
 
 
+# Order statuses only the exchange's own orders take (older Binance documentation, nautilus_trader;
+# the reference's list in 6.2.4 lacks them): NEW_INSURANCE, a liquidation order filled by the
+# insurance fund; NEW_ADL, an auto-deleveraging (a counterparty's liquidation closes ours). An
+# order in them is working or done as its quantities say.
+_FORCED_STATUSES = frozenset({"NEW_INSURANCE", "NEW_ADL"})
+
+
+def _status(value: Any, quantity: Decimal, cum_qty: Decimal, name: str) -> OrderStatus:
+    """`X` / `status`; NEW_INSURANCE and NEW_ADL become the status the quantities make."""
+    if value in _FORCED_STATUSES:
+        if cum_qty <= 0:
+            return OrderStatus.NEW
+        return OrderStatus.FILLED if cum_qty >= quantity else OrderStatus.PARTIALLY_FILLED
+    return _enum(OrderStatus, value, name)
+
+
 def _tif(value: Any, name: str) -> TimeInForce | None:
     if value is None or value == "":
         return None
@@ -382,7 +416,6 @@ def decode_user_frame(raw: str | bytes) -> dict[str, Any]:
 _IGNORED = frozenset(
     {
         "TRADE_LITE",
-        "MARGIN_CALL",
         "STRATEGY_UPDATE",
         "GRID_UPDATE",
         "CONDITIONAL_ORDER_TRIGGER_REJECT",
@@ -403,6 +436,8 @@ def parse_user_event(
         return parse_algo_update(data, recv_time_ms)
     if kind == "ACCOUNT_UPDATE":
         return parse_account_update(data, recv_time_ms, leverage)
+    if kind == "MARGIN_CALL":
+        return parse_margin_call(data, recv_time_ms)
     if kind == "listenKeyExpired":
         key = data.get("listenKey")
         return ListenKeyExpired(
@@ -435,6 +470,8 @@ def parse_order_update(data: Mapping[str, Any], recv_time_ms: int) -> OrderUpdat
         order_type = _enum(OrderType, o["o"], "o.o")
         commission = o.get("n")
         asset = o.get("N")
+        quantity = _dec(o["q"], "o.q")
+        cum_qty = _dec(o["z"], "o.z")
         return OrderUpdate(
             symbol=_str(o["s"], "o.s"),
             client_order_id=_str(o["c"], "o.c"),
@@ -443,12 +480,12 @@ def parse_order_update(data: Mapping[str, Any], recv_time_ms: int) -> OrderUpdat
             type=order_type,
             orig_type=_enum(OrderType, o.get("ot", o["o"]), "o.ot"),
             time_in_force=_tif(o.get("f"), "o.f"),
-            quantity=_dec(o["q"], "o.q"),
+            quantity=quantity,
             price=_dec(o["p"], "o.p"),
             avg_price=_opt_dec(o.get("ap"), "o.ap"),
             stop_price=_opt_dec(o.get("sp"), "o.sp"),
-            status=_enum(OrderStatus, o["X"], "o.X"),
-            cum_qty=_dec(o["z"], "o.z"),
+            status=_status(o["X"], quantity, cum_qty, "o.X"),
+            cum_qty=cum_qty,
             reduce_only=_bool(o.get("R", False), "o.R"),
             close_position=_bool(o.get("cp", False), "o.cp"),
             position_side=_enum(PositionSide, o.get("ps", "BOTH"), "o.ps"),
@@ -474,6 +511,8 @@ def parse_rest_order(row: Mapping[str, Any], recv_time_ms: int) -> OrderUpdate:
     row = _obj(row, "order object")
     try:
         order_type = _enum(OrderType, row["type"], "type")
+        quantity = _dec(row["origQty"], "origQty")
+        cum_qty = _dec(row["executedQty"], "executedQty")
         return OrderUpdate(
             symbol=_str(row["symbol"], "symbol"),
             client_order_id=_str(row["clientOrderId"], "clientOrderId"),
@@ -482,12 +521,12 @@ def parse_rest_order(row: Mapping[str, Any], recv_time_ms: int) -> OrderUpdate:
             type=order_type,
             orig_type=_enum(OrderType, row.get("origType", row["type"]), "origType"),
             time_in_force=_tif(row.get("timeInForce"), "timeInForce"),
-            quantity=_dec(row["origQty"], "origQty"),
+            quantity=quantity,
             price=_opt_dec(row.get("price"), "price"),
             avg_price=_opt_dec(row.get("avgPrice"), "avgPrice"),
             stop_price=_opt_dec(row.get("stopPrice"), "stopPrice"),
-            status=_enum(OrderStatus, row["status"], "status"),
-            cum_qty=_dec(row["executedQty"], "executedQty"),
+            status=_status(row["status"], quantity, cum_qty, "status"),
+            cum_qty=cum_qty,
             reduce_only=_bool(row.get("reduceOnly", False), "reduceOnly"),
             close_position=_bool(row.get("closePosition", False), "closePosition"),
             position_side=_enum(PositionSide, row.get("positionSide", "BOTH"), "positionSide"),
@@ -603,6 +642,35 @@ def parse_account_update(
         raise MalformedMessage(f"ACCOUNT_UPDATE without field {exc}") from None
     except TypeError as exc:  # B or P not a list
         raise MalformedMessage(f"ACCOUNT_UPDATE with a malformed list: {exc}") from None
+
+
+def parse_margin_call(data: Mapping[str, Any], recv_time_ms: int) -> MarginCall:
+    """MARGIN_CALL -> MarginCall (section 10.6; `mt` is upper-case here, CROSSED/ISOLATED)."""
+    try:
+        cw = data.get("cw")
+        positions = tuple(
+            PositionAtRisk(
+                symbol=_str(p["s"], "p.s"),
+                position_side=_enum(PositionSide, p.get("ps", "BOTH"), "p.ps"),
+                qty=_dec(p["pa"], "p.pa"),
+                margin_type=_margin_type(p.get("mt", "CROSSED")),
+                mark_price=_dec(p["mp"], "p.mp"),
+                unrealized_pnl=_dec(p["up"], "p.up"),
+                maintenance_margin=_dec(p["mm"], "p.mm"),
+                isolated_wallet=_opt_dec(p.get("iw"), "p.iw"),
+            )
+            for p in (_obj(x, "p[]") for x in data.get("p") or ())
+        )
+        return MarginCall(
+            cross_wallet_balance=None if cw is None else _dec(cw, "cw"),
+            positions=positions,
+            event_time_ms=_int(data["E"], "E"),
+            recv_time_ms=recv_time_ms,
+        )
+    except KeyError as exc:
+        raise MalformedMessage(f"MARGIN_CALL without field {exc}") from None
+    except TypeError as exc:  # p not a list
+        raise MalformedMessage(f"MARGIN_CALL with a malformed list: {exc}") from None
 
 
 def parse_user_trade(row: Mapping[str, Any], recv_time_ms: int) -> UserTrade:

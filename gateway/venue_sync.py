@@ -6,9 +6,10 @@
   order) and apply the answer; fetch the fills the exchange reports but we have not seen.
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
   leverage), positions (`positionRisk`), fills since the last trade id known from
-  `userTrades` (missed ones are emitted), funding income; every order we think open that the
-  exchange no longer lists is queried and its final status emitted. Returns the
-  `VenueSnapshot` (emitted last, after what it explains).
+  `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
+  the exchange's own liquidation order's are booked too), funding income; every order we
+  think open that the exchange no longer lists is queried and its final status emitted.
+  Returns the `VenueSnapshot` (emitted last, after what it explains).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
@@ -27,7 +28,7 @@ from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import Event, FundingPaid, VenueSnapshot
 from core.instrument import Instrument
-from core.orders import Order
+from core.orders import Order, forced_close
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -69,7 +70,8 @@ class VenueStats:
     unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
     foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
     foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
-    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, MARGIN_CALL)
+    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
+    margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
     reconciles: int = 0
     reconcile_failures: int = 0
@@ -156,6 +158,26 @@ class VenueSync:
         if t.needs_fills:
             await self.fetch_fills(t)
 
+    def apply_update(self, u: OrderUpdate) -> Applied | None:
+        """Apply one order report (stream or REST): ours, or one of the exchange's own orders
+        on our account (a liquidation, an auto-deleveraging, a settlement), which is tracked
+        from its first report on and announced then. None if it is neither."""
+        kind = forced_close(u.client_order_id)
+        if kind is None:
+            return self.tracker.apply_order(u)
+        if self.tracker.get(u.client_order_id) is None:
+            log.warning(
+                "%s: the exchange's own %s order %s on our account: %s %s %s, %s",
+                u.symbol,
+                kind.value,
+                u.client_order_id,
+                u.side.value,
+                u.quantity,
+                u.type.value,
+                u.status.value,
+            )
+        return self.tracker.apply_exchange_order(u)
+
     def apply_row(self, row: Any, *, algo: bool) -> None:
         """Apply one REST order object (or algo order object)."""
         recv = self.clock.now_ms()
@@ -163,7 +185,7 @@ class VenueSync:
             if algo:
                 self._on_applied(self.tracker.apply_algo(parse_rest_algo_order(row, recv)))
             else:
-                self._on_applied(self.tracker.apply_order(parse_rest_order(row, recv)))
+                self._on_applied(self.apply_update(parse_rest_order(row, recv)))
         except MalformedMessage as exc:
             self.stats.malformed_rows += 1
             log.warning("unreadable order row: %s", exc)
@@ -216,6 +238,34 @@ class VenueSync:
             return
         self._on_applied(applied)
 
+    async def _claim_exchange_orders(self, held: list[UserTrade]) -> None:
+        """Fills of orders still unknown after the sweep may be the exchange's own: a
+        liquidation or an auto-deleveraging while the user stream was down (or the daemon
+        was). userTrades rows carry no client id: each such order is asked for once, and
+        tracked if its client id is the exchange's (`forced_close`), so that its fills are
+        applied with the others. An order that cannot be read stays unknown: its fills are
+        not ours to book, and the snapshot's position is adopted as before."""
+        asked: set[tuple[str, int]] = set()
+        for trade in held:
+            key = (trade.symbol, trade.order_id)
+            if key in asked or self.tracker.by_exchange_id(*key) is not None:
+                continue
+            asked.add(key)
+            try:
+                row = await self.rest.call(
+                    "futures_get_order", symbol=trade.symbol, orderId=trade.order_id
+                )
+                u = parse_rest_order(row, self.clock.now_ms())
+            except MalformedMessage as exc:
+                self.stats.malformed_rows += 1
+                log.warning("unreadable order row of trade %s: %s", trade.trade_id, exc)
+                continue
+            except (RejectedError, *_TRANSIENT) as exc:
+                log.info("order %s of trade %s unreadable: %s", trade.order_id, trade.trade_id, exc)
+                continue
+            if forced_close(u.client_order_id) is not None:
+                self.apply_update(u)  # tracked; its fills come from the held rows
+
     def _apply_held_trades(self, held: list[UserTrade]) -> None:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
@@ -250,6 +300,7 @@ class VenueSync:
                 await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
+            await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
             self._apply_held_trades(held)
@@ -295,7 +346,7 @@ class VenueSync:
         listed = {u.client_order_id: u for u in rows}
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
-            applied = self.tracker.apply_order(u)
+            applied = self.apply_update(u)
             if applied is None:
                 log.warning("open order %s %s is not ours", symbol, u.client_order_id)
             self._on_applied(applied)

@@ -5,7 +5,8 @@ time comes from the injected clock (exchange time, ms). Money is Decimal USDT, q
 Decimal contracts.
 
 Trading state (core.enums.TradingState), as a transition table:
-    ACTIVE   -> REDUCING  a portfolio limit breached, the kill switch, the circuit breaker
+    ACTIVE   -> REDUCING  a portfolio limit breached, the kill switch, the circuit breaker,
+                          the exchange closing a position itself (liquidation, ADL, settlement)
     REDUCING -> HALTED    confirm_flat(): every position flat and no order open
     REDUCING -> ACTIVE    reset() by an operator (abandons the flatten)
     HALTED   -> ACTIVE    reset() by an operator
@@ -22,7 +23,7 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import OrderType, Side, TradingState
+from core.enums import ForcedClose, OrderType, Side, TradingState
 from core.events import RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import Order, OrderProposal, OrderRequest
@@ -416,6 +417,25 @@ class RiskManager:
             f"circuit breaker: {count} errors or unknown orders within "
             f"{cfg.circuit_breaker_window_ms} ms (last: {what})",
         )
+
+    def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None:
+        """The exchange closed (part of) a position itself: `kind` says how (a liquidation,
+        an auto-deleveraging, a delisting settlement), `detail` what (symbol, side, quantity,
+        price). ACTIVE -> REDUCING with `detail` as the reason, as for a breached limit: every
+        order is cancelled, what is left of the positions is closed, then HALTED until an
+        operator resets (`--reset-halt`; the state survives a restart). None when already
+        REDUCING or HALTED.
+
+        Why stop rather than trade on: the position the strategy was working is gone, and
+        the margin it sized against with it; what let the exchange take over is still there
+        (a market that went through the stop-loss, a stop that was missing, leverage too
+        high for the volatility, or a market the insurance fund could not absorb, for an
+        auto-deleveraging). A strategy re-entering at once can be liquidated again within
+        minutes, with nobody having looked. An unattended bot's user expects it to stop and
+        say so, not to find a second liquidation in the morning; resetting is one flag."""
+        if self._state is not ACTIVE:
+            return None
+        return self._move(REDUCING, f"{kind.value}: {detail}")
 
     # --- state transitions -----------------------------------------------------------------------
 

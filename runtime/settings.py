@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from core.intervals import KLINE_INTERVALS
+from core.orders import forced_close
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -80,8 +81,14 @@ def _d(text: str) -> Decimal:
 
 
 def _id_prefix_ok(v: str) -> bool:
-    """What `core.orders.ClientOrderIds` takes (ids are `<prefix>-<n>`)."""
-    return 0 < len(v) <= 20 and v.isascii() and all(c.isalnum() or c in "_." for c in v)
+    """What `core.orders.ClientOrderIds` takes (ids are `<prefix>-<n>`): not one whose ids
+    read as the exchange's own orders (`autoclose-...`: a liquidation)."""
+    return (
+        0 < len(v) <= 20
+        and v.isascii()
+        and all(c.isalnum() or c in "_." for c in v)
+        and forced_close(f"{v}-1") is None
+    )
 
 
 def _strategy_ok(v: str) -> bool:
@@ -187,7 +194,11 @@ class StrategySettings:
 
 @dataclass(frozen=True)
 class ExecutionSettings:
-    client_id_prefix: str = _spec("bfd", "1-20 letters, digits, '_' or '.'", _id_prefix_ok)
+    client_id_prefix: str = _spec(
+        "bfd",
+        "1-20 letters, digits, '_' or '.' (not the exchange's own autoclose, adl_autoclose...)",
+        _id_prefix_ok,
+    )
     recv_window_ms: int = _spec(5000, "milliseconds from 1 to 60000", lambda v: 1 <= v <= 60000)
     deadman_countdown_ms: int = _spec(
         60_000, "milliseconds >= 10000 (0 = off)", lambda v: v == 0 or v >= 10_000

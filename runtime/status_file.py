@@ -158,6 +158,14 @@ def _details(s: Mapping[str, Any]) -> list[str]:
         f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
         run,
     ]
+    calls = s.get("margin_calls")
+    if isinstance(calls, int) and calls > 0:
+        last = s.get("last_margin_call_ms")
+        lines.append(
+            f"MARGIN CALL from the exchange: {calls} this run"
+            + (f", the last at {_utc(last)}" if isinstance(last, int) else "")
+            + " (liquidation may follow)"
+        )
     down = s.get("streams_down")
     if down and isinstance(down, dict):
         lines.append(

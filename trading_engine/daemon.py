@@ -70,7 +70,7 @@ from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
     STRATEGIES,
@@ -308,6 +308,7 @@ class Daemon:
         self._closers.append(market_rest.close)
         instruments = await self._instruments(rest)
         await check_one_way_mode(rest)
+        await check_single_asset_mode(rest)
         for symbol in s.symbols:
             try:
                 await rest.call(
@@ -676,7 +677,7 @@ class Daemon:
             f"unrealized {_money(st.unrealized_pnl)} | "
             f"fills {st.counters.fills} this run | "
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
-            f"{self._down_note()} | state {state}"
+            f"{self._down_note()}{_margin_call_note(st)} | state {state}"
         )
 
     def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
@@ -736,6 +737,9 @@ class Daemon:
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "streams_down": dict(self.streams_down),
+            "margin_calls": st.counters.margin_calls,  # this run
+            "last_margin_call_ms": st.last_margin_call_ms,
+            "forced_fills": st.counters.forced_fills,  # liquidation / ADL fills, this run
             **extra,
         }
         try:
@@ -883,6 +887,32 @@ async def check_one_way_mode(rest: RestConnection) -> None:
     hedge = answer.get("dualSidePosition") if isinstance(answer, dict) else None
     if str(hedge).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(HEDGE_MODE)
+
+
+MULTI_ASSETS_MODE = (
+    "the account is in Multi-Assets Mode (Binance's Asset Mode: Multi-Assets), and this daemon "
+    "keeps its books in USDT alone: switch the Asset Mode to Single-Asset in the futures "
+    "settings (with no open position or order), then start again"
+)
+
+
+async def check_single_asset_mode(rest: RestConnection) -> None:
+    """The books keep one margin wallet, USDT (Single-Asset Mode). In Multi-Assets Mode the
+    margin is the USD value of every asset held (USDC, BNB, BTC, BNFCR credits...), the
+    account's totals are USD sums and a loss may be settled in another asset than USDT: the
+    books' wallet and equity, and with them the drawdown and daily-loss limits, would be
+    wrong. Refused at start, in one line, rather than switched (the setting is the
+    account's). Read from `GET /fapi/v1/accountConfig` (reference 7.5, weight 5), which says
+    it beside the position mode. An answer that says nothing either way lets the start go
+    on, and so does an exchange that refuses the query (logged)."""
+    try:
+        answer = await rest.call("futures_account_config", weight=5)
+    except RejectedError as exc:
+        log.warning("account configuration unreadable (%s): Multi-Assets Mode not checked", exc)
+        return
+    multi = answer.get("multiAssetsMargin") if isinstance(answer, dict) else None
+    if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
+        raise DaemonError(MULTI_ASSETS_MODE)
 
 
 LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` without endpoints
@@ -1099,6 +1129,14 @@ def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[
             "macd_signal": st.macd_signal,
         }
     return {**common, "fast": st.fast_period, "slow": st.slow_period}
+
+
+def _margin_call_note(st: ExecStatus) -> str:
+    """ " | MARGIN CALL x2 (last 14:03:07 UTC)" once the exchange sent one this run."""
+    if not st.counters.margin_calls or st.last_margin_call_ms is None:
+        return ""
+    at = datetime.fromtimestamp(st.last_margin_call_ms / 1000, tz=UTC).strftime("%H:%M:%S")
+    return f" | MARGIN CALL x{st.counters.margin_calls} (last {at} UTC)"
 
 
 def _money(value: Decimal) -> str:

@@ -32,15 +32,20 @@ Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a f
 trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
 replaces / cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders;
 each placement journaled as OrderSubmitted, each cancel as a DecisionMade);
-OrderStatusUnknown and rejections feed the circuit breaker. Events for a symbol not traded,
-or for an order that is not ours, are logged and counted and change nothing (not even the
-journal).
+OrderStatusUnknown and rejections feed the circuit breaker. A fill of the exchange's own order
+on our account (a liquidation, an auto-deleveraging, a delisting settlement) is booked like
+any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
+stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
+resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
+at risk; nothing is sent for it. Events for a symbol not traded, or for an order that is not
+ours, are logged and counted and change nothing (not even the journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a stream that FAILED) every symbol gets a cancel-all, every position a reduce-only MARKET
-order, both re-sent every `flatten_retry_ms` while needed (a flatten not while a closing market
-order is unanswered: after a restart it may be the last session's, in doubt and being
-resolved); once the books say flat with no order open the RiskManager confirms -> HALTED.
+a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
+reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a flatten not
+while a closing market order is unanswered: after a restart it may be the last session's, in
+doubt and being resolved); once the books say flat with no order open the RiskManager
+confirms -> HALTED.
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -65,7 +70,15 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState
+from core.enums import (
+    ForcedClose,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -73,6 +86,7 @@ from core.events import (
     FundingPaid,
     GapDetected,
     GapHealed,
+    MarginCalled,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -96,11 +110,13 @@ from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
     ClientOrderIds,
+    Fill,
     Order,
     OrderProposal,
     OrderRequest,
     TargetPosition,
     close_position_conflict,
+    forced_close,
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
@@ -118,8 +134,6 @@ log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
 EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
-# Client order ids of orders the exchange places on our account itself (liquidation, ADL).
-EXCHANGE_ORDER_PREFIXES = ("autoclose-", "adl_autoclose", "settlement_autoclose-")
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 _ORDER_EVENTS = (
     OrderAccepted,
@@ -182,6 +196,7 @@ class Risk(Protocol):
     def check_kill_switch_file(self) -> TradingStateChanged | None: ...
     def record_error(self, kind: str) -> TradingStateChanged | None: ...
     def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
+    def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
     def confirm_flat(self) -> TradingStateChanged | None: ...
     def reset(self, operator_reason: str) -> TradingStateChanged: ...
     def protective_orders(
@@ -249,6 +264,8 @@ class ExecCounters:
     duplicate_fills: int = 0  # fill events already booked (reconciliation replays)
     rejected_orders: int = 0  # OrderRejected from the venue
     unknown_outcomes: int = 0  # OrderStatusUnknown
+    forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
+    margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
     bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
@@ -269,6 +286,7 @@ class ExecStatus:
     positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
     open_orders: int
     counters: ExecCounters = field(default_factory=ExecCounters)
+    last_margin_call_ms: int | None = None  # exchange time of the latest MARGIN_CALL
 
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
@@ -278,6 +296,11 @@ WOULD_TRIGGER_IMMEDIATELY = -2021
 # --- the manager ---------------------------------------------------------------------------------
 
 
+_FORCED_WORDS = {
+    ForcedClose.LIQUIDATION: "liquidated",
+    ForcedClose.ADL: "auto-deleveraged",
+    ForcedClose.SETTLEMENT: "settled (delisting)",
+}
 _PROTECTION_NAMES = {
     OrderType.STOP_MARKET: "stop-loss",
     OrderType.TAKE_PROFIT_MARKET: "take-profit",
@@ -351,6 +374,7 @@ class ExecManager:
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        self._last_margin_call_ms: int | None = None
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
@@ -1071,7 +1095,7 @@ class ExecManager:
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), or one we issued."""
-        if cid in self._book.orders or cid.startswith(EXCHANGE_ORDER_PREFIXES):
+        if cid in self._book.orders or forced_close(cid) is not None:
             return True
         seq = ClientOrderIds.seq_of(cid, self._ids.prefix)
         return seq is not None and seq < self._ids.next_seq
@@ -1085,6 +1109,10 @@ class ExecManager:
         if is_fill:
             if moved:
                 self.counters.fills += 1
+                fill: Fill = event.fill  # type: ignore[attr-defined]
+                kind = forced_close(fill.client_order_id)
+                if kind is not None:
+                    changed = self._forced_close(fill, kind) or changed
             else:
                 self.counters.duplicate_fills += 1  # booked before: nothing new
         if ended is not None:
@@ -1137,6 +1165,8 @@ class ExecManager:
             self._watch_open_orders()
         elif isinstance(event, (BalanceChanged, FundingPaid)):
             self._next_equity_ms = 0  # re-check equity on the next item
+        elif isinstance(event, MarginCalled):
+            self._margin_called(event)
         if moved:
             self._after_position_change(symbol)
         if (moved or ended is not None) and not isinstance(event, OrderRejected):
@@ -1148,6 +1178,47 @@ class ExecManager:
             self._rework(symbol, now)
         if changed is not None:
             self._state_changed(changed, now)
+
+    def _forced_close(self, fill: Fill, kind: ForcedClose) -> TradingStateChanged | None:
+        """A fill of the exchange's own order, booked: say so, and let the RiskManager
+        stop the trading (`RiskManager.record_forced_close`)."""
+        self.counters.forced_fills += 1
+        symbol = fill.symbol
+        detail = (
+            f"{symbol} {_FORCED_WORDS[kind]} by the exchange: {fill.side} {fill.qty:f} @ "
+            f"{fill.price:f} (order {fill.client_order_id}, trade {fill.trade_id})"
+        )
+        log.warning(
+            "%s; realized %s, fee %s %s; position now %s",
+            detail,
+            fill.realized_pnl,
+            fill.commission,
+            fill.commission_asset,
+            self._book.position(symbol).qty,
+        )
+        return self._risk.record_forced_close(kind, detail)
+
+    def _margin_called(self, event: MarginCalled) -> None:
+        """MARGIN_CALL, journaled: say which positions are at risk. Nothing is sent: the
+        reference calls it informational (liquidation may already be under way), and the
+        daemon's own limits (drawdown, daily loss) are the lines it acts on."""
+        self.counters.margin_calls += 1
+        self._last_margin_call_ms = event.event_time_ms
+        self._next_equity_ms = 0
+        wallet = event.cross_wallet_balance
+        at_risk = "; ".join(
+            f"{p.symbol} {p.qty:f} ({p.margin_type.value.lower()}"
+            + (f", {p.position_side.value}" if p.position_side is not PositionSide.BOTH else "")
+            + f"): mark {p.mark_price:f}, unrealized {p.unrealized_pnl:f} USDT, maintenance "
+            f"margin {p.maintenance_margin:f} USDT"
+            for p in event.positions
+        )
+        log.warning(
+            "MARGIN CALL from the exchange (liquidation may follow): cross wallet %s USDT; "
+            "at risk: %s",
+            "-" if wallet is None else f"{wallet:f}",
+            at_risk or "-",
+        )
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
@@ -1264,6 +1335,7 @@ class ExecManager:
             positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
+            last_margin_call_ms=self._last_margin_call_ms,
         )
 
     @property

@@ -25,7 +25,7 @@ from backtest.venue import InProcessVenue, VenueConfig
 from core.clock import SimClock
 from core.enums import OrderType, Side, TimeInForce
 from core.events import Event
-from core.orders import OrderRequest
+from core.orders import OrderRequest, forced_close
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.engine.reports import OrderReport
 from exchange_sim.errors import BinanceError
@@ -70,7 +70,7 @@ class WireVenue(InProcessVenue):
             log.warning("malformed engine event skipped: %s", e)
             return
         if isinstance(event, OrderUpdate):
-            if event.client_order_id.startswith("autoclose-"):
+            if forced_close(event.client_order_id) is not None:
                 self._liquidation(event)
                 return
             self._applied(self.tracker.apply_order(event))

@@ -4,9 +4,13 @@ Fees: maker 0.0002, taker 0.0005 of the fill notional. Realized PnL (Binance `rp
 * (exit - entry) * (+1 long / -1 short), 8 decimals half-up. Start wallet 10000 USDT.
 """
 
+import json
+from pathlib import Path
+
 from core.account import Balance, Position
-from core.events import BalanceChanged, FundingPaid, PositionChanged
+from core.events import BalanceChanged, FundingPaid, PositionChanged, VenueSnapshot
 from core.market import BookTicker, MarkPrice, Trade
+from gateway.user_wire import AccountUpdate, decode_user_frame, parse_account, parse_user_event
 from tests.book_keeper.support import (
     BUY,
     SELL,
@@ -357,6 +361,61 @@ def test_another_assets_transfer_is_not_usdt_money():
     assert bk.pnl_today(T0) == D("-0.3")
     assert (bk.transfers, bk.adjustments) == (0, 0)
     assert bk._wallets["BNB"] == D("20.5")
+
+
+API = Path(__file__).resolve().parents[1] / "fixtures" / "binance_api"
+
+
+def test_a_credit_asset_on_the_user_stream_stays_out_of_the_usdt_wallet():
+    """A real ACCOUNT_UPDATE of BNFCR (Binance's futures credit, 5001.28983031) as the gateway
+    hands it over: its own wallet, not USDT money, not a transfer, not a difference."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")  # 9999.7 USDT
+    frame = (API / "ws_user" / "ACCOUNT_UPDATE__BNFCR_2026-06-16__nautilus.json").read_bytes()
+    update = parse_user_event(decode_user_frame(frame), T0 + 1)
+    assert isinstance(update, AccountUpdate)
+
+    for balance in update.balances:
+        bk.apply(
+            BalanceChanged(
+                event_time_ms=update.event_time_ms,
+                recv_time_ms=T0 + 1,
+                balance=balance,
+                reason=update.reason,
+            )
+        )
+    bk.mark(_mark("60000", T0 + 2_000))  # a held ORDER update would be settled by now
+
+    assert bk.wallet() == D("9999.7") and bk.equity() == D("9999.7")
+    assert bk.wallet("BNFCR") == D("5001.28983031")
+    assert (bk.transfers, bk.adjustments, bk.differences) == (0, 0, 0)
+    assert bk.summary().wallet == D("9999.7")
+
+
+def test_a_multi_asset_account_snapshot_gives_the_books_its_usdt_row_only():
+    """The real v3 account of a Multi-Assets account (USDT 3.72964781, USDC 22, and BTC, BNB,
+    ETH, FDUSD at 0): the books' wallet is the USDT row, the others are kept apart. (The
+    daemon refuses to start on such an account; a snapshot must still not mix them.)"""
+    body = json.loads(
+        (API / "rest" / "GET_fapi_v3_account__multi_asset_2024-07-28__ccxt.json").read_bytes()
+    )
+    bk = book(start=None)
+
+    bk.reconcile(
+        VenueSnapshot(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            balances=parse_account(body).balances,
+            positions=(),
+            open_orders=(),
+            reason="start",
+            symbols=(SYMBOL,),
+        )
+    )
+
+    assert bk.wallet() == D("3.72964781") and bk.equity() == D("3.72964781")
+    assert bk.wallet("USDC") == D("22.00000000") and bk.wallet("BNB") == 0
+    assert (bk.transfers, bk.differences) == (0, 0)
 
 
 def test_matching_position_and_balance_updates_are_not_differences():

@@ -243,6 +243,17 @@ def test_reconcile_reports_positions_balances_and_open_orders_in_sentences():
     assert bk.orders["t-3"].filled_qty == D("0.004")
 
 
+def test_a_liquidation_order_working_at_the_exchange_is_not_added_to_the_books():
+    # Only its fills are booked; held open in the books it would keep a flatten from ending.
+    bk = book()
+
+    differences = bk.reconcile(
+        _snapshot(open_orders=[_open_order("autoclose-1723161256322", SELL, "0.010", "50000.0")])
+    )
+
+    assert differences == [] and not bk.orders and bk.differences == 0
+
+
 def test_reconcile_skips_what_changed_after_the_snapshot_was_read():
     bk = book()
     trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3", t=T0 + 20_000)

@@ -15,8 +15,8 @@ import pytest
 from book_keeper import codec
 from book_keeper.export import main as export_main
 from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal, _frame
-from core.account import Balance, Position
-from core.enums import OrderStatus, TradingState
+from core.account import Balance, Position, PositionAtRisk
+from core.enums import MarginType, OrderStatus, PositionSide, TradingState
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -24,6 +24,7 @@ from core.events import (
     GapCause,
     GapDetected,
     GapHealed,
+    MarginCalled,
     OrderAmended,
     OrderExpired,
     OrderReconciled,
@@ -160,6 +161,22 @@ def _examples() -> list:
         FundingPaid(
             event_time_ms=t, recv_time_ms=t, symbol=SYMBOL, amount=D("-0.618"), rate=D("0.0001")
         ),
+        MarginCalled(  # the reference's example (section 10.6)
+            event_time_ms=t,
+            recv_time_ms=t,
+            cross_wallet_balance=D("3.16812045"),
+            positions=(
+                PositionAtRisk(
+                    symbol="ETHUSDT",
+                    position_side=PositionSide.LONG,
+                    qty=D("1.327"),
+                    margin_type=MarginType.CROSSED,
+                    mark_price=D("187.17127"),
+                    unrealized_pnl=D("-1.166074"),
+                    maintenance_margin=D("1.614445"),
+                ),
+            ),
+        ),
         GapDetected(
             event_time_ms=t,
             recv_time_ms=t,
@@ -258,6 +275,25 @@ def test_events_of_orders_the_journal_never_saw_are_kept_but_change_no_row(journ
     assert journal.unknown_order_events == 1
     assert _rows(journal, "SELECT kind FROM events") == [("OrderCanceled",)]
     assert _rows(journal, "SELECT COUNT(*) FROM orders") == [(0,)]
+
+
+def test_a_liquidation_fill_is_stored_without_an_orders_row_and_is_no_unknown_order(journal):
+    # The exchange's own autoclose order (reference 10.3): nobody journaled its intent.
+    journal.record(submitted("t-1", BUY, "0.010"))
+    journal.record(filled(fill("t-1", 500, BUY, "0.010", "60000.0", fee="0.3", order_id=11)))
+    liquidation = fill(
+        "autoclose-1723161256322", 501, SELL, "0.010", "50000.0", fee="6", rp="-100",
+        order_id=12, t=T0 + 60_000,
+    )  # fmt: skip
+
+    journal.record(filled(liquidation))
+
+    assert journal.unknown_order_events == 0 and journal.illegal_transitions == 0
+    assert journal.load_fills()[-1] == liquidation
+    assert _rows(journal, "SELECT client_order_id FROM orders") == [("t-1",)]
+    assert journal.last_trade_id(SYMBOL) == 501  # userTrades resume after it
+    assert journal.last_fill_order(SYMBOL) is None  # not a stop of ours that closed it
+    assert journal.orders_filled_since(T0) == 1  # t-1: a liquidation is no trade of ours
 
 
 def test_journal_survives_a_reopen_with_open_orders_still_tracked(tmp_path):

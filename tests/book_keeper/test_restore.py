@@ -210,3 +210,30 @@ def test_restore_takes_the_peak_equity_net_of_the_transfers_of_each_snapshot(tmp
         restored.restore(journal)
 
     assert restored.peak_equity == D("10012.5")
+
+
+def test_the_exchanges_adl_and_liquidation_fills_are_booked_again_on_restore(tmp_path):
+    # A short 0.010 at 60000 (fee 0.3): auto-deleveraged 0.004 at 55000, rp 0.004 * 5000 = +20,
+    # fee 0.11; the rest liquidated at 66000, rp 0.006 * -6000 = -36, clearance fee 4.95.
+    # Wallet 10000 - 0.3 + 20 - 0.11 - 36 - 4.95 = 9978.64, flat.
+    with SqliteJournal(tmp_path) as journal:
+        before = book()
+        for event in (
+            submitted("t-1", SELL, "0.010"),
+            filled(fill("t-1", 501, SELL, "0.010", "60000.0", fee="0.3", order_id=11)),
+            filled(fill("adl_autoclose_7", 502, BUY, "0.004", "55000.0", fee="0.11", rp="20",
+                        order_id=12, t=T0 + 1), "0.004", "55000.0"),
+            filled(fill("autoclose-8", 503, BUY, "0.006", "66000.0", fee="4.95", rp="-36",
+                        order_id=13, t=T0 + 2), "0.006", "66000.0"),
+        ):  # fmt: skip
+            journal.record(event)
+            before.apply(event)
+        assert journal.unknown_order_events == 0
+
+    restored = book(clock=SimClock(T0 + 60_000))
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert (restored.position(SYMBOL).qty, restored.wallet()) == (D(0), D("9978.64"))
+    assert _state(restored) == _state(before)
+    assert restored.restored_fills == 3 and restored.rejected_events == 0

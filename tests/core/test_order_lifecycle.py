@@ -3,8 +3,16 @@ from decimal import Decimal
 
 import pytest
 
-from core.enums import OrderStatus, OrderType, Side, TimeInForce
-from core.orders import ORDER_TRANSITIONS, IllegalTransition, Order, OrderRequest, can_transition
+from core.enums import ForcedClose, OrderStatus, OrderType, Side, TimeInForce
+from core.orders import (
+    ORDER_TRANSITIONS,
+    ClientOrderIds,
+    IllegalTransition,
+    Order,
+    OrderRequest,
+    can_transition,
+    forced_close,
+)
 
 S = OrderStatus
 LEGAL = {
@@ -116,3 +124,31 @@ def test_order_is_immutable():
 def test_exchange_id_is_kept_once_known():
     order = make_order(S.PENDING_SUBMIT).transition(S.NEW, ts_ms=5, order_id=4071203392)
     assert order.transition(S.CANCELED, ts_ms=6).order_id == 4071203392
+
+
+# --- the exchange's own orders ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_order_id", "kind"),
+    [
+        ("autoclose-1234567890", ForcedClose.LIQUIDATION),  # the upstream fixtures' ids
+        ("autoclose-insurance-5678", ForcedClose.LIQUIDATION),
+        ("adl_autoclose_12345", ForcedClose.ADL),
+        ("adl_autoclose", ForcedClose.ADL),  # as the reference spells it, nothing after
+        ("settlement_autoclose-9999", ForcedClose.SETTLEMENT),
+        ("delivery_autoclose-BTCUSDT_250627", ForcedClose.SETTLEMENT),
+        ("bfd-17", None),
+        ("x-Cb7ytekJaaaa0000bbbb1111cccc22", None),
+        ("Autoclose-1", None),  # Binance's prefixes are lower case
+        ("my_autoclose-1", None),
+    ],
+)
+def test_the_exchanges_own_orders_are_known_by_their_client_id(client_order_id, kind):
+    assert forced_close(client_order_id) is kind
+
+
+@pytest.mark.parametrize("prefix", ["autoclose", "adl_autoclose", "settlement_autoclose"])
+def test_a_client_id_prefix_that_reads_as_the_exchanges_own_orders_is_refused(prefix):
+    with pytest.raises(ValueError, match="the exchange's own"):
+        ClientOrderIds(prefix)

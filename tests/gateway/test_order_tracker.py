@@ -423,3 +423,72 @@ def test_closed_orders_are_forgotten_beyond_the_bound():
 
     assert tracker.get("c-0") is None and tracker.get("c-2") is not None
     assert tracker.stats.forgotten == 1
+
+
+# --- the exchange's own orders -----------------------------------------------------------------
+
+LIQ = "autoclose-1723161256322"
+
+
+def test_a_liquidation_order_is_tracked_on_first_sight_and_only_its_fills_come_out():
+    # Reference 10.8: autoclose NEW, then its fills (x = CALCULATED); here 0.004 and 0.006.
+    tracker = OrderTracker()
+
+    new = events_of(tracker.apply_exchange_order(report(S.NEW, cid=LIQ, execution=X.NEW)))
+    part = events_of(
+        tracker.apply_exchange_order(
+            report(S.PARTIALLY_FILLED, cid=LIQ, cum="0.004", execution=X.CALCULATED,
+                   last="0.004", trade_id=5)
+        )
+    )  # fmt: skip
+    done = events_of(
+        tracker.apply_exchange_order(
+            report(S.FILLED, cid=LIQ, cum="0.010", execution=X.CALCULATED, last="0.006",
+                   price="60010.0", trade_id=6, t=110)
+        )
+    )  # fmt: skip
+
+    assert new == []  # no OrderAccepted: nobody sent it
+    assert kinds(part) == ["OrderPartiallyFilled"] and kinds(done) == ["OrderFilled"]
+    (filled,) = done
+    assert isinstance(filled, OrderFilled)
+    # (0.004 * 60000.0 + 0.006 * 60010.0) / 0.010 = 600.36 / 0.010 = 60006
+    assert (filled.cumulative_qty, filled.avg_price) == (D("0.010"), D("60006"))
+    assert filled.fill.client_order_id == LIQ and filled.fill.order_id == 11
+    assert tracker.get(LIQ).status is S.FILLED
+    assert tracker.stats.exchange_orders == 1 and tracker.stats.unknown_client_ids == 0
+
+
+def test_a_liquidation_fill_read_again_from_user_trades_is_not_emitted_twice():
+    tracker = OrderTracker()
+    tracker.apply_exchange_order(
+        report(S.FILLED, cid=LIQ, cum="0.010", execution=X.CALCULATED, last="0.010", trade_id=5)
+    )
+
+    again = events_of(tracker.apply_trade(trade(5, "0.010")))
+
+    assert again == [] and tracker.stats.duplicate_fills == 1
+
+
+def test_a_liquidation_order_that_expires_part_done_says_nothing_of_the_expiry():
+    tracker = OrderTracker()
+    first = events_of(
+        tracker.apply_exchange_order(
+            report(S.PARTIALLY_FILLED, cid=LIQ, cum="0.004", execution=X.CALCULATED,
+                   last="0.004", trade_id=5)
+        )
+    )  # fmt: skip
+
+    expired = events_of(
+        tracker.apply_exchange_order(report(S.EXPIRED, cid=LIQ, cum="0.004", execution=X.EXPIRED))
+    )
+
+    assert kinds(first) == ["OrderPartiallyFilled"]
+    assert expired == [] and tracker.get(LIQ).status is S.EXPIRED
+
+
+def test_only_the_exchanges_own_client_ids_are_taken_as_its_orders():
+    tracker = OrderTracker()
+
+    assert tracker.apply_exchange_order(report(S.NEW, cid="bfd-1")) is None
+    assert tracker.get("bfd-1") is None and tracker.stats.exchange_orders == 0

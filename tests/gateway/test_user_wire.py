@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.account import PositionAtRisk
 from core.enums import (
     ExecutionType,
     MarginType,
@@ -24,6 +25,7 @@ from gateway.user_wire import (
     IgnoredEvent,
     ListenKeyExpired,
     MalformedMessage,
+    MarginCall,
     OrderUpdate,
     decode_user_frame,
     parse_account,
@@ -104,6 +106,75 @@ def test_liquidation_execution_is_a_fill_of_a_foreign_client_id():
     assert u.fill is not None and u.fill.realized_pnl == Decimal("-5.67")
 
 
+def test_an_auto_deleveraging_in_status_new_adl_is_a_filled_fill():
+    # X = NEW_ADL is not in the reference's status list (6.2.4); q = z = 0.005: all done.
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__ADL.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "adl_autoclose_12345"
+    assert (u.execution, u.status) == (ExecutionType.CALCULATED, OrderStatus.FILLED)
+    fill = u.fill
+    assert fill is not None
+    assert (fill.side, fill.qty, fill.price) == (Side.BUY, Decimal("0.005"), Decimal("42000.00"))
+    assert (fill.realized_pnl, fill.commission, fill.commission_asset) == (
+        Decimal("-2.50"),
+        Decimal("0.10500000"),
+        "USDT",
+    )
+    assert (fill.order_id, fill.trade_id, fill.position_side) == (
+        8887001,
+        12346001,
+        PositionSide.SHORT,
+    )
+
+
+def test_a_liquidation_in_status_new_insurance_is_a_filled_fill():
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__insurance.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "autoclose-insurance-5678"
+    assert (u.execution, u.status) == (ExecutionType.CALCULATED, OrderStatus.FILLED)
+    fill = u.fill
+    assert fill is not None
+    assert (fill.side, fill.qty, fill.price) == (Side.SELL, Decimal("0.020"), Decimal("45000.00"))
+    assert (fill.realized_pnl, fill.commission) == (Decimal("-8.00"), Decimal("0.45000000"))
+
+
+def test_a_delisting_settlement_is_a_trade_of_the_exchanges_own_order():
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__settlement.json")
+
+    assert isinstance(u, OrderUpdate)
+    assert u.client_order_id == "settlement_autoclose-9999"
+    assert (u.execution, u.status) == (ExecutionType.TRADE, OrderStatus.FILLED)
+    assert u.fill is not None and u.fill.realized_pnl == Decimal("-10.00")
+
+
+@pytest.mark.parametrize(
+    ("status", "cum", "expected"),
+    [
+        ("NEW_ADL", "0", OrderStatus.NEW),  # announced, nothing done yet
+        ("NEW_ADL", "0.002", OrderStatus.PARTIALLY_FILLED),  # 0.002 of 0.005
+        ("NEW_INSURANCE", "0.005", OrderStatus.FILLED),
+    ],
+)
+def test_new_adl_and_new_insurance_take_the_status_their_quantities_make(status, cum, expected):
+    data = json.loads(raw("upstream_constructed", "ORDER_TRADE_UPDATE__ADL.json"))
+    data["o"].update({"X": status, "z": cum})
+
+    u = parse_user_event(data, 99)
+
+    assert isinstance(u, OrderUpdate) and u.status is expected
+
+
+def test_a_rest_order_object_in_status_new_insurance_is_read_too():
+    row = rest("GET_fapi_v1_openOrder__LTCUSDT_GTX_2024-02-14__ccxt.json")
+    row.update({"clientOrderId": "autoclose-1", "status": "NEW_INSURANCE", "executedQty": "0"})
+
+    u = parse_rest_order(row, 5)
+
+    assert u.status is OrderStatus.NEW and u.client_order_id == "autoclose-1"
+
+
 # --- ALGO_UPDATE -------------------------------------------------------------------------------
 
 
@@ -166,6 +237,63 @@ def test_account_update_balances_and_positions():
     ]
     assert all(p.margin_type is MarginType.ISOLATED and p.leverage == 20 for p in u.positions)
     assert u.positions[0].update_time_ms == 1564745798939
+
+
+def test_an_account_update_of_a_credit_asset_is_its_own_balance():
+    # A real BNFCR (Binance's futures credit) update: another asset than USDT, no position.
+    u = event("ws_user", "ACCOUNT_UPDATE__BNFCR_2026-06-16__nautilus.json")
+
+    assert isinstance(u, AccountUpdate)
+    assert (u.reason, u.positions) == ("ORDER", ())
+    (balance,) = u.balances
+    assert (balance.asset, balance.wallet_balance, balance.cross_wallet_balance) == (
+        "BNFCR",
+        Decimal("5001.28983031"),
+        Decimal("5001.28983031"),
+    )
+
+
+# The MARGIN_CALL example of the reference (section 10.6).
+MARGIN_CALL = {
+    "e": "MARGIN_CALL", "E": 1716050000000, "cw": "3.16812045",
+    "p": [{"s": "ETHUSDT", "ps": "LONG", "pa": "1.327", "mt": "CROSSED", "iw": "0",
+           "mp": "187.17127", "up": "-1.166074", "mm": "1.614445"}],
+}  # fmt: skip
+
+
+def test_a_margin_call_names_the_positions_at_risk():
+    u = parse_user_event(MARGIN_CALL, 5)
+
+    assert u == MarginCall(
+        cross_wallet_balance=Decimal("3.16812045"),
+        positions=(
+            PositionAtRisk(
+                symbol="ETHUSDT",
+                position_side=PositionSide.LONG,
+                qty=Decimal("1.327"),
+                margin_type=MarginType.CROSSED,
+                mark_price=Decimal("187.17127"),
+                unrealized_pnl=Decimal("-1.166074"),
+                maintenance_margin=Decimal("1.614445"),
+                isolated_wallet=Decimal("0"),
+            ),
+        ),
+        event_time_ms=1716050000000,
+        recv_time_ms=5,
+    )
+
+
+def test_a_margin_call_of_isolated_positions_only_has_no_cross_wallet():
+    data = {**MARGIN_CALL, "p": [{**MARGIN_CALL["p"][0], "mt": "ISOLATED", "iw": "2.5"}]}
+    del data["cw"]
+
+    u = parse_user_event(data, 5)
+
+    assert isinstance(u, MarginCall) and u.cross_wallet_balance is None
+    assert (u.positions[0].margin_type, u.positions[0].isolated_wallet) == (
+        MarginType.ISOLATED,
+        Decimal("2.5"),
+    )
 
 
 def test_trade_lite_is_recognised_and_ignored():
@@ -360,6 +488,24 @@ def test_unknown_event_type_is_refused():
 def test_account_update_with_a_non_list_is_refused():
     with pytest.raises(MalformedMessage):
         parse_user_event({"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER", "B": 5}}, 1)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: d["p"][0].pop("mm"),
+        lambda d: d["p"][0].update(pa=1.327),  # a number where Binance sends a string
+        lambda d: d["p"][0].update(mt="PORTFOLIO"),
+        lambda d: d.update(p=5),
+        lambda d: d.update(cw="lots"),
+    ],
+)
+def test_malformed_margin_calls_are_refused(mangle):
+    data = json.loads(json.dumps(MARGIN_CALL))
+    mangle(data)
+
+    with pytest.raises(MalformedMessage):
+        parse_user_event(data, 1)
 
 
 @pytest.mark.parametrize(

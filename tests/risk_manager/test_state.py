@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.enums import Side, TradingState
+from core.enums import ForcedClose, Side, TradingState
 from core.events import RiskDenied, TradingStateChanged
 from core.orders import OrderRequest
 from risk_manager import IllegalStateTransition
@@ -259,6 +259,40 @@ def test_a_reset_after_a_restart_rearms_from_the_restored_equity(make_risk):
     risk.reset("accepted the loss")
     assert risk.peak_equity == D(9000)
     assert risk.on_equity(D(9000), Z) is None and risk.state is ACTIVE
+
+
+# --- the exchange closing a position itself -------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(ForcedClose))
+def test_a_liquidation_adl_or_settlement_moves_to_reducing_naming_it(risk, clock, kind):
+    event = risk.record_forced_close(kind, "BTCUSDT SELL 0.100 @ 55000.0")
+
+    assert moved(event, ACTIVE, REDUCING) == f"{kind.value}: BTCUSDT SELL 0.100 @ 55000.0"
+    assert event.event_time_ms == clock.now_ms()
+
+
+def test_a_second_forced_close_while_reducing_changes_nothing(risk):
+    risk.record_forced_close(ForcedClose.ADL, "first")
+
+    assert risk.record_forced_close(ForcedClose.LIQUIDATION, "second") is None
+    assert risk.reason == "auto-deleverage: first"
+
+
+def test_after_a_liquidation_only_an_operator_reset_lets_entries_through_again(risk, books):
+    risk.record_forced_close(ForcedClose.LIQUIDATION, "BTCUSDT SELL 0.100 @ 55000.0")
+    risk.confirm_flat()  # nothing open: HALTED
+
+    denied = risk.check(limit(Side.BUY, "0.001", "60000"), **OK)
+    risk.reset("looked at it")
+    approved = risk.check(limit(Side.BUY, "0.001", "60000"), **OK)
+
+    assert isinstance(denied, RiskDenied)
+    assert denied.reason == (
+        "trading state HALTED (liquidation: BTCUSDT SELL 0.100 @ 55000.0): no orders until "
+        "an operator reset"
+    )
+    assert isinstance(approved, OrderRequest)
 
 
 # --- kill switch ----------------------------------------------------------------------------------

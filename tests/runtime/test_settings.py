@@ -163,7 +163,9 @@ def test_money_settings_are_exact_decimals(tmp_path):
     assert settings.strategy.order_notional_usdt == Decimal("0.1")
 
 
-@pytest.mark.parametrize("prefix", ["my-bot", "my bot", "bot:1", "bötli"])
+@pytest.mark.parametrize(
+    "prefix", ["my-bot", "my bot", "bot:1", "bötli", "autoclose", "adl_autoclose2"]
+)
 def test_a_client_id_prefix_the_order_ids_refuse_is_a_config_error(tmp_path, prefix):
     """It once passed validation and `--check-config`, then the daemon died with a traceback
     after connecting to the exchange (core.orders.ClientOrderIds refused it)."""
@@ -171,7 +173,8 @@ def test_a_client_id_prefix_the_order_ids_refuse_is_a_config_error(tmp_path, pre
         load_settings(write(tmp_path, f'[execution]\nclient_id_prefix = "{prefix}"\n'), None)
     assert str(err.value) == (
         f'execution.client_id_prefix = "{prefix}" is not allowed: '
-        "expected 1-20 letters, digits, '_' or '.'"
+        "expected 1-20 letters, digits, '_' or '.' (not the exchange's own autoclose, "
+        "adl_autoclose...)"
     )
 
 

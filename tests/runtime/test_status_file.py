@@ -84,6 +84,19 @@ def test_a_status_file_of_an_older_daemon_shows_this_runs_figures_only(tmp_path:
     assert got.lines[-1] == "this run: orders sent 7, fills 5"
 
 
+def test_a_margin_call_of_this_run_is_said_with_its_time(tmp_path: Path) -> None:
+    write_status(tmp_path, {**RUNNING, "margin_calls": 2, "last_margin_call_ms": WRITTEN - 60_000})
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.exit_status is StatusExit.RUNNING  # a warning, not a state
+    assert got.lines[1:] == [
+        *DETAILS,
+        "MARGIN CALL from the exchange: 2 this run, the last at 2025-11-30 21:59:00 UTC "
+        "(liquidation may follow)",
+    ]
+
+
 def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(
     tmp_path: Path,
 ) -> None:
