@@ -232,8 +232,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strategy",
         default="sma_crossover",
-        help="sma_crossover, rsi_macd, logistic_regression, or module:Class (one of your own, "
-        "importable: on PYTHONPATH or in the project directory)",
+        help="sma_crossover, rsi_macd, logistic_regression, or one of your own: "
+        "path/to/file.py:Class, or module:Class (on PYTHONPATH, in the project directory or in "
+        "the working directory)",
     )
     p.add_argument(
         "--param",

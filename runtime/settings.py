@@ -86,7 +86,7 @@ def _id_prefix_ok(v: str) -> bool:
 
 def _strategy_ok(v: str) -> bool:
     """A registered strategy (read when checked: a strategy registered after this module's
-    import counts) or a `module:Class` of one's own."""
+    import counts) or a `module:Class` / `path/to/file.py:Class` of one's own."""
     return v in STRATEGY_REGISTRY or is_strategy_reference(v)
 
 
@@ -152,7 +152,9 @@ class RiskSettings:
 class StrategySettings:
     name: str = _spec(
         "logistic_regression",
-        "one of " + ", ".join(STRATEGIES) + ", or module:Class (a strategy of your own)",
+        "one of "
+        + ", ".join(STRATEGIES)
+        + ", or module:Class or path/to/file.py:Class (a strategy of your own)",
         _strategy_ok,
     )
     # The keyword arguments of a strategy of your own (`[strategy.params]`), beside

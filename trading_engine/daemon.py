@@ -427,6 +427,7 @@ class Daemon:
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
                     positions=[book.position(sym) for sym in s.symbols],
                     held_exits=exec_manager.held_exits(),
+                    strategy_dir=os.getcwd(),
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
