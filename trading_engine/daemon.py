@@ -517,13 +517,16 @@ class Daemon:
             log.info("no REST klines of %s: the strategy warms on live bars", interval)
             return
         for symbol in self.settings.symbols:
+            # One more than asked: the last row is the exchange's current (open) bar, unless
+            # our clock is a few ms ahead of the exchange's across a bar's close; then all of
+            # them have closed (by our clock) and the strategy gets the newest `need`.
             bars = await market_rest.klines(
                 symbol,
                 self.settings.strategy.bar_interval,
                 limit=min(need + 1, 1500),
                 closed_before_ms=self.clock.now_ms(),
             )
-            closed = [b for b in bars if b.closed]
+            closed = [b for b in bars if b.closed][-need:]
             exec_manager.warm(closed)
             if self._recorder is not None:
                 self._recorder.warm(closed)
