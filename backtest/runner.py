@@ -110,6 +110,7 @@ class BacktestConfig:
     slippage_bps: Decimal = _ZERO
     risk: RiskConfig | None = None  # None: backtest_risk(strategy's order notional)
     protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
+    stale_order_ms: int = 30_000  # a resting order older than this is cancelled (risk.*)
     progress: bool = False  # a tqdm bar on stderr
     journal_dir: Path | None = None  # also write the daemon's SQLite journal there
     # Fill realism (backtest.realism), as plain values so summary.json shows them:
@@ -420,6 +421,7 @@ class _Rig:
                 symbols=(symbol,),
                 bar_source=bar_source,
                 protect_positions=config.protect_positions,
+                stale_order_ms=config.stale_order_ms,
             ),
             gap_open=lambda s: False,
             clock_offset_ms=lambda: 0,

@@ -263,6 +263,19 @@ class TargetPosition:
     reason: str = ""
 
 
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelProposal:
+    """A strategy's wish to cancel one of its open orders, named by our client order id (as
+    `StrategyView.open_orders` lists it). Checked by the RiskManager like any proposal (a
+    `CancelDenied` with the reason when refused), journaled, then sent as the venue's cancel;
+    the order's end comes back as an `OrderCanceled` (or its fill, when that came first)."""
+
+    symbol: str
+    client_order_id: str
+    reason: str = ""
+
+
 # Binance: clientOrderId / newClientOrderId must match ^[.A-Z:/a-z0-9_-]{1,36}$.
 CLIENT_ORDER_ID_MAX_LEN = 36
 

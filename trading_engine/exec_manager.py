@@ -8,7 +8,9 @@ StreamStateChanged), in this order:
                                                    most once a second); RiskManager.on_equity
                                                    when equity moved materially, else once a
                                                    second -> ACTIVE / REDUCING / HALTED
-  4 strategy callbacks -> proposals                closed bars, trades, book tops
+  4 strategy callbacks -> proposals                closed bars, trades, book tops; the strategy
+                                                   sees the account and its own open orders
+                                                   (`StrategyView`)
   5 DecisionMade; RiskManager.check -> the approved OrderRequest, or a RiskDenied
   6 journal [DecisionMade, OrderSubmitted] (or [DecisionMade, RiskDenied])
   7 venue.submit(request), then BookKeeper.apply   submit returns at once (the request is on its
@@ -46,6 +48,14 @@ cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A
 repeated bar after bar is denied once (again when it, the position or the state changes): a
 halted daemon journals no denial a minute.
 
+A `CancelProposal` (a strategy cancelling one of its orders) is journaled as a DecisionMade and
+checked by `RiskManager.check_cancel` in any trading state (a cancel never adds exposure):
+refused, a CancelDenied is journaled with it (the same refusal again for the same order is
+counted, not journaled); approved, the venue's cancel follows. An order whose cancel is already
+on its way (ours, or the strategy's last) is not cancelled again, nor journaled. Cancelling an
+order that works toward a `TargetPosition` does not drop the target: once the cancel is
+confirmed, the target is worked again (a new order); to stop, the strategy sets a new target.
+
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
 
@@ -63,11 +73,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from core.account import AccountView, Position
+from core.account import AccountView, Position, StrategyView
 from core.clock import Clock
 from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState
 from core.events import (
     BalanceChanged,
+    CancelDenied,
     DecisionMade,
     Event,
     FundingPaid,
@@ -95,6 +106,7 @@ from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
+    CancelProposal,
     ClientOrderIds,
     Order,
     OrderProposal,
@@ -176,6 +188,9 @@ class Risk(Protocol):
     def check(
         self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
     ) -> OrderRequest | RiskDenied: ...
+    def check_cancel(
+        self, proposal: CancelProposal, order: Order | None
+    ) -> CancelDenied | None: ...
     def on_equity(self, equity: Decimal, realized_today: Decimal) -> TradingStateChanged | None: ...
     def record_trade(self) -> TradingStateChanged | None: ...
     def kill(self, reason: str) -> TradingStateChanged | None: ...
@@ -187,6 +202,50 @@ class Risk(Protocol):
     def protective_orders(
         self, position: Position, entry_price: Decimal | None, existing: list[Order]
     ) -> tuple[list[OrderProposal], list[str]]: ...
+
+
+class _StrategyView:
+    """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
+    (their own methods, bound: no extra call on the way) and the strategy's open orders, that
+    is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
+    orders of REDUCING (`flatten_ids`, the ExecManager's dict, read live) and the orders the
+    exchange placed itself (liquidation)."""
+
+    __slots__ = (
+        "_book",
+        "_flatten_ids",
+        "available_balance",
+        "equity",
+        "mark_price",
+        "open_order_count",
+        "position",
+    )
+
+    position: Callable[[str], Position]
+    mark_price: Callable[[str], Decimal | None]
+    equity: Callable[[], Decimal]
+    available_balance: Callable[[], Decimal]
+    open_order_count: Callable[..., int]
+
+    def __init__(self, book: Books, flatten_ids: Mapping[str, str]) -> None:
+        self.position = book.position
+        self.mark_price = book.mark_price
+        self.equity = book.equity
+        self.available_balance = book.available_balance
+        self.open_order_count = book.open_order_count
+        self._book = book
+        self._flatten_ids = flatten_ids
+
+    def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
+        flatten = self._flatten_ids.values()
+        return tuple(
+            o
+            for o in self._book.orders.values()
+            if (symbol is None or o.symbol == symbol)
+            and not o.is_protective
+            and not o.client_order_id.startswith(EXCHANGE_ORDER_PREFIXES)
+            and o.client_order_id not in flatten
+        )
 
 
 # --- configuration and status -------------------------------------------------------------------
@@ -240,6 +299,8 @@ class ExecCounters:
     denied: int = 0  # RiskDenied journaled
     denied_repeats: int = 0  # the same target denied again for the same reason: not journaled
     cancels: int = 0  # cancel requests sent (single orders)
+    strategy_cancels: int = 0  # of them, the strategy's own (CancelProposal approved)
+    cancels_denied: int = 0  # CancelDenied journaled
     stale_cancels: int = 0
     cancel_alls: int = 0
     protective_submitted: int = 0
@@ -351,6 +412,10 @@ class ExecManager:
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        # The last cancel of the strategy's refused per symbol (client id, reason): the same
+        # refusal proposed bar after bar is journaled once.
+        self._cancel_denied: dict[str, tuple[str, str]] = {}
+        self._view = _StrategyView(book, self._flatten_ids)
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
@@ -368,7 +433,7 @@ class ExecManager:
             journal, "record_many", None
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
-        self._on_start: Callable[[str, AccountView], Proposals] | None = getattr(
+        self._on_start: Callable[[str, StrategyView], Proposals] | None = getattr(
             strategy, "on_start", None
         )
         self._watch_open_orders()  # restored from the journal: they can go stale too
@@ -512,13 +577,14 @@ class ExecManager:
                     for b in closed:
                         if self._fresh_bar(b):
                             self._ask(strategy.on_bar, "on_bar", b, now)
+        view = self._view
         try:
             if cls is Trade:
-                proposals = strategy.on_trade(trade, book)
+                proposals = strategy.on_trade(trade, view)
             elif cls is Bar:
-                proposals = strategy.on_bar(bar, book)
+                proposals = strategy.on_bar(bar, view)
             elif cls is BookTicker:
-                proposals = strategy.on_book(tick, book)  # type: ignore[arg-type]
+                proposals = strategy.on_book(tick, view)  # type: ignore[arg-type]
         except Exception as exc:
             raise strategy_failed(strategy.name, _CALLBACKS[cls], item, exc) from exc
         if proposals is not NO_PROPOSALS:
@@ -529,7 +595,7 @@ class ExecManager:
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
         try:
-            proposals = callback(arg, self._book)
+            proposals = callback(arg, self._view)
         except Exception as exc:
             raise strategy_failed(self._strategy.name, name, arg, exc) from exc
         check_proposals(self._strategy.name, name, arg, proposals)
@@ -733,12 +799,46 @@ class ExecManager:
         self.counters.proposals += len(proposals)
         active = self._risk.state is ACTIVE
         for p in proposals:
-            if not active:
-                self._deny(p, now)
-            elif p.__class__ is TargetPosition:
+            cls = p.__class__
+            if cls is CancelProposal:
+                self._on_cancel(p, now)  # type: ignore[arg-type]
+            elif not active:
+                self._deny(p, now)  # type: ignore[arg-type]
+            elif cls is TargetPosition:
                 self._on_target(p, now)  # type: ignore[arg-type]
             else:
                 self._on_proposal(p, now)  # type: ignore[arg-type]
+
+    def _on_cancel(self, p: CancelProposal, now: int) -> None:
+        """The strategy cancels one of its orders: decision, RiskManager, journal, venue (in
+        any trading state; see the module docstring)."""
+        if self._stopped:
+            return
+        symbol, cid = p.symbol, p.client_order_id
+        if symbol not in self._symbols:
+            self.counters.ignored_items += 1
+            self._warn_untraded(symbol, "cancelled an order")
+            return
+        order = self._book.orders.get(cid)
+        if order is not None and order.symbol == symbol and self._cancelling(cid, now):
+            return  # its cancel is on its way already
+        self._decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
+        denied = self._risk.check_cancel(p, order)
+        if denied is not None:
+            key = (cid, denied.reason)
+            if self._cancel_denied.get(symbol) == key:
+                self._pending.pop()  # this decision: journaled with the first refusal
+                self.counters.decisions -= 1
+                self.counters.denied_repeats += 1
+                return
+            self._cancel_denied[symbol] = key
+            self._record(denied)
+            self.counters.cancels_denied += 1
+            return
+        assert order is not None  # the RiskManager refuses a cancel of no open order
+        self._cancel_denied.pop(symbol, None)
+        self.counters.strategy_cancels += 1
+        self._send_cancel(order, now)
 
     def _deny(self, p: OrderProposal | TargetPosition, now: int) -> None:
         """Outside ACTIVE nothing the strategy says is sent (the ExecManager alone flattens):
@@ -998,8 +1098,12 @@ class ExecManager:
     def _cancel(self, order: Order, now: int, reason: str) -> None:
         if self._stopped:
             return
+        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {order.client_order_id}", reason, now)
+        self._send_cancel(order, now)
+
+    def _send_cancel(self, order: Order, now: int) -> None:
+        """The decision to cancel `order` is pending: journal it, then ask the venue."""
         cid = order.client_order_id
-        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {cid}", reason, now)
         self._flush()
         self._cancel_sent[cid] = now
         self.counters.cancels += 1

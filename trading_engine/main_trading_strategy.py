@@ -1,8 +1,9 @@
 """The strategy interface and the registry of strategies the daemon can run.
 
-A strategy sees market data (closed bars, trades, book tops) and a read-only `AccountView`, and
-returns proposals: `OrderProposal`s (one order each) or `TargetPosition`s (the signed position
-it wants; the ExecManager works out the orders, net of what is already working). It never talks
+A strategy sees market data (closed bars, trades, book tops) and a read-only `StrategyView` (the
+account, and its own open orders), and returns proposals: `OrderProposal`s (one order each),
+`TargetPosition`s (the signed position it wants; the ExecManager works out the orders, net of
+what is already working) or `CancelProposal`s (cancel one of its open orders). It never talks
 to the venue, never sleeps and never reads the clock: the same object runs live and in a
 backtest. Callbacks return a sequence; returning the shared empty tuple `NO_PROPOSALS` when
 there is nothing to say costs no allocation on the tick path.
@@ -18,13 +19,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, cast, runtime_checkable
 
-from core.account import AccountView
+from core.account import StrategyView
 from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
-from core.orders import OrderProposal, TargetPosition
+from core.orders import CancelProposal, OrderProposal, TargetPosition
 
-Proposal = OrderProposal | TargetPosition
+Proposal = OrderProposal | TargetPosition | CancelProposal
 Proposals = Sequence[Proposal]
 
 NO_PROPOSALS: tuple[Proposal, ...] = ()
@@ -56,7 +57,7 @@ def strategy_failed(
 def check_proposals(strategy: str, callback: str, item: object, proposals: object) -> None:
     """StrategyError unless `proposals` is a tuple or list of OrderProposal / TargetPosition
     with Decimal quantities and prices (a float there would be a TypeError deep in the
-    ExecManager, or an inexact order)."""
+    ExecManager, or an inexact order), or CancelProposal with a client order id."""
     problem = _proposals_problem(proposals)
     if problem:
         raise StrategyError(
@@ -67,8 +68,8 @@ def check_proposals(strategy: str, callback: str, item: object, proposals: objec
 def _proposals_problem(proposals: object) -> str:
     if proposals.__class__ is not tuple and not isinstance(proposals, tuple | list):
         return (
-            f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition "
-            "(NO_PROPOSALS for none)"
+            f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition / "
+            "CancelProposal (NO_PROPOSALS for none)"
         )
     for p in proposals:  # type: ignore[attr-defined]
         cls = p.__class__
@@ -76,8 +77,15 @@ def _proposals_problem(proposals: object) -> str:
             numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", p.price))
         elif cls is OrderProposal:
             numbers = (("quantity", p.quantity), ("price", p.price), ("stop_price", p.stop_price))
+        elif cls is CancelProposal:
+            if p.client_order_id.__class__ is not str or not p.client_order_id:
+                return f"{_short(p)}: a client order id (text) is needed"
+            continue
         else:
-            return f"{_short(p)} in its sequence, not an OrderProposal or TargetPosition"
+            return (
+                f"{_short(p)} in its sequence, not an OrderProposal, TargetPosition or "
+                "CancelProposal"
+            )
         for key, value in numbers:
             if value is not None and value.__class__ is not Decimal:
                 return f"{cls.__name__} with {key}={value!r}: a Decimal is needed"
@@ -115,15 +123,15 @@ class TradingStrategy(Protocol):
         """Feed history (closed bars, oldest first, any symbols mixed); proposes nothing."""
         ...
 
-    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+    def on_bar(self, bar: Bar, view: StrategyView) -> Proposals:
         """A closed bar of the configured interval (each bar once, in time order per symbol)."""
         ...
 
-    def on_trade(self, trade: Trade, view: AccountView) -> Proposals: ...
+    def on_trade(self, trade: Trade, view: StrategyView) -> Proposals: ...
 
-    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals: ...
+    def on_book(self, tick: BookTicker, view: StrategyView) -> Proposals: ...
 
-    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+    def on_start(self, symbol: str, view: StrategyView) -> Proposals:
         """Called once per symbol with the first live trade after warm-up: what the strategy
         wants now, from its warmed state (so a first run does not wait for a bar to close)."""
         ...
@@ -180,16 +188,16 @@ class StrategyBase:
     def warm(self, bars: Sequence[Bar]) -> None:
         return None
 
-    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+    def on_bar(self, bar: Bar, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_trade(self, trade: Trade, view: AccountView) -> Proposals:
+    def on_trade(self, trade: Trade, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals:
+    def on_book(self, tick: BookTicker, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+    def on_start(self, symbol: str, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
 
