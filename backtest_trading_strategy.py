@@ -507,6 +507,17 @@ def _print_risk(result: BacktestResult) -> None:
         )
 
 
+def _print_slow_calls(result: BacktestResult) -> None:
+    """Strategy calls over the budget: live, each would have held the daemon's event loop."""
+    if result.slow_strategy_calls:
+        print(
+            f"strategy: {result.slow_strategy_calls} call(s) over strategy.max_call_ms "
+            f"{result.config.max_strategy_call_ms:g} ms (slowest "
+            f"{result.slowest_strategy_call_ms:,.0f} ms): live, each would hold the daemon's "
+            "event loop (market data, user stream, protection) that long"
+        )
+
+
 def _print_no_orders(result: BacktestResult) -> None:
     """Why a run sent no order at all, when nothing refused one: a strategy that never spoke
     (not warm within the data) or one whose targets were all smaller than the symbol's lot."""
@@ -713,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
             "replayed as consecutive"
         )
     _print_risk(result)
+    _print_slow_calls(result)
     _print_no_orders(result)
     _print_robustness(mc, sweep)
     return 0

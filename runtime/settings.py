@@ -185,6 +185,9 @@ class StrategySettings:
     price_mode: str = _spec("inside", "one of " + ", ".join(PRICE_MODES), _in(PRICE_MODES))
     reprice_ms: int = _spec(5000, "milliseconds >= 0 (0 = never re-price)", lambda v: v >= 0)
     log_features: bool = _spec(True, "true or false")
+    # A strategy call taking longer holds the daemon's one event loop: warned about (at most
+    # once a minute), counted in the heartbeat and --status; nothing more (see README).
+    max_call_ms: int = _spec(100, "milliseconds >= 1", lambda v: v >= 1)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, resolve_model_path, risk_config
 from runtime.status_file import DaemonState, write_status
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
     STRATEGIES,
@@ -406,6 +406,7 @@ class Daemon:
                 bar_interval=s.strategy.bar_interval,
                 bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
+                max_strategy_call_ms=Decimal(s.strategy.max_call_ms),
             ),
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
@@ -658,7 +659,8 @@ class Daemon:
             f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
             f"unrealized {_money(st.unrealized_pnl)} | fills {st.counters.fills} | "
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
-            f"{self._down_note()} | state {state}"
+            f"{self._down_note()}{slow_note(st, self.settings.strategy.max_call_ms)} | "
+            f"state {state}"
         )
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
@@ -694,6 +696,9 @@ class Daemon:
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "streams_down": dict(self.streams_down),
+            "strategy_max_call_ms": s.strategy.max_call_ms,
+            "strategy_slow_calls": st.slow_strategy_calls,  # this run
+            "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
             **extra,
         }
         try:
@@ -1057,6 +1062,16 @@ def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[
             "macd_signal": st.macd_signal,
         }
     return {**common, "fast": st.fast_period, "slow": st.slow_period}
+
+
+def slow_note(status: ExecStatus, max_call_ms: float) -> str:
+    """The heartbeat's note of strategy calls over `strategy.max_call_ms` ("" without any)."""
+    if not status.slow_strategy_calls:
+        return ""
+    return (
+        f" | slow strategy calls {status.slow_strategy_calls} (over {max_call_ms:g} ms, "
+        f"slowest {status.slowest_strategy_call_ms:,.0f} ms)"
+    )
 
 
 def _money(value: Decimal) -> str:

@@ -59,6 +59,11 @@ confirmed, the target is worked again (a new order); to stop, the strategy sets 
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
 
+Each strategy call is timed (two reads of a real monotonic timer, ~0.15 us): one over
+`ExecConfig.max_strategy_call_ms` is counted and warned about (at most once a minute), never
+acted on. A callback the strategy's class leaves as StrategyBase's no-op is neither called nor
+timed (set on the class, not patched onto the object later).
+
 Hot path: no logging, no string formatting, no allocation when an item changes nothing; the
 clock is read once per item.
 """
@@ -66,6 +71,7 @@ clock is read once per item.
 import contextlib
 import heapq
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -120,8 +126,10 @@ from risk_manager.protection import fired_at
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
+    StrategyBase,
     TradingStrategy,
     check_proposals,
+    item_text,
     strategy_failed,
 )
 
@@ -274,9 +282,20 @@ class ExecConfig:
     protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
+    # A strategy callback taking longer holds the one event loop (market data, the user
+    # stream, protection): counted, shown in the status and warned about, never acted on.
+    # No HALT: the exchange-side stops protect the position whatever the loop does, a halt
+    # (flatten) on a slow machine would turn a latency problem into realized losses and an
+    # operator's reset, and a decision on real time would make backtests unrepeatable.
+    max_strategy_call_ms: Decimal = Decimal(100)  # Decimal: the session header is journaled
 
     def __post_init__(self) -> None:
         interval_ms(self.bar_interval)  # raises on an unknown interval
+        budget = self.max_strategy_call_ms
+        if not isinstance(budget, Decimal) or not budget > 0:
+            raise ValueError(
+                f"ExecConfig.max_strategy_call_ms must be a Decimal > 0, not {budget!r}"
+            )
         for name in ("stale_order_ms", "equity_check_ms", "flatten_retry_ms", "pending_recheck_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
@@ -330,7 +349,13 @@ class ExecStatus:
     positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
     open_orders: int
     counters: ExecCounters = field(default_factory=ExecCounters)
+    # Strategy calls over ExecConfig.max_strategy_call_ms (real time: kept out of the
+    # counters, which a backtest reports as its results) and the slowest of them, ms.
+    slow_strategy_calls: int = 0
+    slowest_strategy_call_ms: float = 0.0
 
+
+SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
 WOULD_TRIGGER_IMMEDIATELY = -2021
@@ -362,7 +387,10 @@ class ExecManager:
         config: ExecConfig,
         gap_open: Callable[[str], bool],
         clock_offset_ms: Callable[[], int],
+        timer: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
+        """`timer`: nanoseconds, monotonic, real: what strategy calls are measured with (not
+        the injected clock, which a backtest does not move during a call)."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
@@ -381,6 +409,11 @@ class ExecManager:
         self._clock_offset_ms = clock_offset_ms
         self._symbols = frozenset(config.symbols)
         self.counters = ExecCounters()
+        self._timer = timer
+        self._call_budget_ns = int(config.max_strategy_call_ms * 1_000_000)  # whole ns
+        self._next_slow_warning: int | None = None  # timer ns
+        self.slow_strategy_calls = 0
+        self.slowest_strategy_call_ms = 0.0
 
         self._kline_bars = config.bar_source is BarSource.KLINES
         self._builders = (
@@ -433,9 +466,13 @@ class ExecManager:
             journal, "record_many", None
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
-        self._on_start: Callable[[str, StrategyView], Proposals] | None = getattr(
-            strategy, "on_start", None
+        self._on_start: Callable[[str, StrategyView], Proposals] | None = (
+            getattr(strategy, "on_start", None) if _overrides(strategy, "on_start") else None
         )
+        # Callbacks the strategy's class leaves as StrategyBase's (a no-op that proposes
+        # nothing) are not called, nor timed: a bar strategy costs no call per trade and book.
+        self._asks_trades = _overrides(strategy, "on_trade")
+        self._asks_books = _overrides(strategy, "on_book")
         self._watch_open_orders()  # restored from the journal: they can go stale too
 
     # --- start ---------------------------------------------------------------------------------
@@ -577,16 +614,28 @@ class ExecManager:
                     for b in closed:
                         if self._fresh_bar(b):
                             self._ask(strategy.on_bar, "on_bar", b, now)
+            if not self._asks_trades:
+                return
+        elif cls is BookTicker:
+            if not self._asks_books:
+                return
+        elif cls is not Bar:
+            return  # a mark price, a gap, a stream state: no callback
         view = self._view
+        timer = self._timer
+        started = timer()
         try:
             if cls is Trade:
                 proposals = strategy.on_trade(trade, view)
             elif cls is Bar:
                 proposals = strategy.on_bar(bar, view)
-            elif cls is BookTicker:
+            else:
                 proposals = strategy.on_book(tick, view)  # type: ignore[arg-type]
         except Exception as exc:
             raise strategy_failed(strategy.name, _CALLBACKS[cls], item, exc) from exc
+        took = timer() - started
+        if took > self._call_budget_ns:
+            self._slow_call(_CALLBACKS[cls], item, took)
         if proposals is not NO_PROPOSALS:
             check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)
             if proposals:
@@ -594,13 +643,42 @@ class ExecManager:
 
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
+        started = self._timer()
         try:
             proposals = callback(arg, self._view)
         except Exception as exc:
             raise strategy_failed(self._strategy.name, name, arg, exc) from exc
+        took = self._timer() - started
+        if took > self._call_budget_ns:
+            self._slow_call(name, arg, took)
         check_proposals(self._strategy.name, name, arg, proposals)
         if proposals:
             self._handle(proposals, now)
+
+    def _slow_call(self, callback: str, item: object, took_ns: int) -> None:
+        """A strategy call over `max_strategy_call_ms`: counted, the slowest kept, and a
+        WARNING at most every SLOW_CALL_WARNING_NS of real time (with what was counted since).
+        Nothing is decided on it (see ExecConfig.max_strategy_call_ms)."""
+        ms = took_ns / 1_000_000
+        self.slow_strategy_calls += 1
+        if ms > self.slowest_strategy_call_ms:
+            self.slowest_strategy_call_ms = ms
+        now = self._timer()
+        if self._next_slow_warning is not None and now < self._next_slow_warning:
+            return
+        self._next_slow_warning = now + SLOW_CALL_WARNING_NS
+        log.warning(
+            "strategy %s: %s(%s) took %.0f ms, over strategy.max_call_ms = %g: market data, "
+            "the user stream and protection waited that long; %d call(s) over it so far "
+            "(slowest %.0f ms; said at most once a minute)",
+            self._strategy.name,
+            callback,
+            item_text(item),
+            ms,
+            self.config.max_strategy_call_ms,
+            self.slow_strategy_calls,
+            self.slowest_strategy_call_ms,
+        )
 
     def _fresh_bar(self, bar: Bar) -> bool:
         """A closed bar of our interval and symbol, newer than every bar already passed on."""
@@ -1339,6 +1417,8 @@ class ExecManager:
             positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
+            slow_strategy_calls=self.slow_strategy_calls,
+            slowest_strategy_call_ms=self.slowest_strategy_call_ms,
         )
 
     @property
@@ -1379,6 +1459,14 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
+
+
+def _overrides(strategy: TradingStrategy, callback: str) -> bool:
+    """Whether `strategy` has its own `callback`, not StrategyBase's no-op."""
+    own = getattr(type(strategy), callback, None)
+    return own is not getattr(StrategyBase, callback) or callback in getattr(
+        strategy, "__dict__", ()
+    )
 
 
 def _subject(event: Event) -> tuple[str, str]:

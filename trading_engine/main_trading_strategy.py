@@ -49,7 +49,7 @@ def strategy_failed(
         code = tb.tb_frame.f_code
         where = f" at {Path(code.co_filename).name}:{tb.tb_lineno}"
     return StrategyError(
-        f"strategy {strategy}: {callback}({_item_text(item)}) raised "
+        f"strategy {strategy}: {callback}({item_text(item)}) raised "
         f"{type(exc).__name__}{where}: {exc}"
     )
 
@@ -61,7 +61,7 @@ def check_proposals(strategy: str, callback: str, item: object, proposals: objec
     problem = _proposals_problem(proposals)
     if problem:
         raise StrategyError(
-            f"strategy {strategy}: {callback}({_item_text(item)}) returned {problem}"
+            f"strategy {strategy}: {callback}({item_text(item)}) returned {problem}"
         )
 
 
@@ -97,7 +97,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _item_text(item: object) -> str:
+def item_text(item: object) -> str:
     """A market-data item as a strategy author finds it in the data: symbol and UTC time."""
     if isinstance(item, str):
         return item  # on_start's symbol
