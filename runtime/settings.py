@@ -8,6 +8,7 @@ naming the key, the value and what is allowed; secrets are never quoted.
 import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -554,3 +555,38 @@ def risk_config(settings: Settings) -> RiskConfig:
         circuit_breaker_errors=r.circuit_breaker_errors,
         kill_switch_file=r.kill_switch_file or None,
     )
+
+
+def strategy_params(s: Settings, instruments: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the configured strategy, from `[strategy]` (a strategy of
+    your own: `[strategy.params]` beside the common ones): what the daemon builds it with,
+    and a backtest given the same config file."""
+    st = s.strategy
+    common: dict[str, Any] = {
+        "order_notional_usdt": st.order_notional_usdt,
+        "allow_short": st.allow_short,
+        "instruments": instruments,
+    }
+    if st.name not in STRATEGY_REGISTRY:
+        return {**common, **st.params}
+    if st.name == "logistic_regression":
+        return {
+            **common,
+            "model_path": resolve_model_path(st.model_path),
+            "entry_probability": st.entry_probability,
+            "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
+            "price_mode": st.price_mode,
+            "reprice_ms": st.reprice_ms,
+            "bar_interval": st.bar_interval,
+        }
+    if st.name == "rsi_macd":
+        return {
+            **common,
+            "rsi_period": st.rsi_period,
+            "oversold": st.rsi_oversold,
+            "overbought": st.rsi_overbought,
+            "macd_fast": st.macd_fast,
+            "macd_slow": st.macd_slow,
+            "macd_signal": st.macd_signal,
+        }
+    return {**common, "fast": st.fast_period, "slow": st.slow_period}

@@ -67,12 +67,11 @@ from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManage
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
-from runtime.settings import Mode, Settings, resolve_model_path, risk_config
+from runtime.settings import Mode, Settings, risk_config, strategy_params
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
-    STRATEGIES,
     StrategyError,
     TradingStrategy,
     make_strategy,
@@ -1028,40 +1027,6 @@ def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
     for fill in journal.load_fills():
         out.setdefault(fill.client_order_id, []).append(fill.trade_id)
     return out
-
-
-def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
-    """The keyword arguments of the configured strategy, from `[strategy]` (a strategy of
-    your own: `[strategy.params]` beside the common ones)."""
-    st = s.strategy
-    common: dict[str, Any] = {
-        "order_notional_usdt": st.order_notional_usdt,
-        "allow_short": st.allow_short,
-        "instruments": instruments,
-    }
-    if st.name not in STRATEGIES:
-        return {**common, **st.params}
-    if st.name == "logistic_regression":
-        return {
-            **common,
-            "model_path": resolve_model_path(st.model_path),
-            "entry_probability": st.entry_probability,
-            "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
-            "price_mode": st.price_mode,
-            "reprice_ms": st.reprice_ms,
-            "bar_interval": st.bar_interval,
-        }
-    if st.name == "rsi_macd":
-        return {
-            **common,
-            "rsi_period": st.rsi_period,
-            "oversold": st.rsi_oversold,
-            "overbought": st.rsi_overbought,
-            "macd_fast": st.macd_fast,
-            "macd_slow": st.macd_slow,
-            "macd_signal": st.macd_signal,
-        }
-    return {**common, "fast": st.fast_period, "slow": st.slow_period}
 
 
 def slow_note(status: ExecStatus, max_call_ms: float) -> str:
