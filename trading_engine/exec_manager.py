@@ -316,7 +316,8 @@ class ExecCounters:
     proposals: int = 0  # proposals returned by the strategy
     submitted: int = 0  # orders handed to the venue
     denied: int = 0  # RiskDenied journaled
-    denied_repeats: int = 0  # the same target denied again for the same reason: not journaled
+    # the same target (or cancel) denied again for the same reason: not journaled
+    denied_repeats: int = 0
     cancels: int = 0  # cancel requests sent (single orders)
     strategy_cancels: int = 0  # of them, the strategy's own (CancelProposal approved)
     cancels_denied: int = 0  # CancelDenied journaled
