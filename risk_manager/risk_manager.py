@@ -38,6 +38,7 @@ _HUNDRED = Decimal(100)
 DAY_MS = 86_400_000
 ORDER_RATE_WINDOW_MS = 60_000
 KILL_FILE_CHECK_MS = 1_000  # the kill-switch file is stat'ed at most this often
+NEVER_MS = 2**62  # a time no clock reaches
 _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 ACTIVE = TradingState.ACTIVE
@@ -86,7 +87,6 @@ class RiskManager:
         "_instruments",
         "_last_equity",
         "_last_realized",
-        "_next_kill_check_ms",
         "_order_rate",
         "_others",
         "_peak_equity",
@@ -96,6 +96,7 @@ class RiskManager:
         "_trades_today",
         "_view",
         "config",
+        "kill_check_due_ms",
     )
 
     def __init__(
@@ -134,7 +135,9 @@ class RiskManager:
         self._peak_equity: Decimal | None = None
         self._last_equity: Decimal | None = None
         self._last_realized = _ZERO
-        self._next_kill_check_ms = 0
+        # When `check_kill_switch_file` next stats the file (clock ms); never without one. Read
+        # by the ExecManager to skip the call on the items in between.
+        self.kill_check_due_ms = 0 if config.kill_switch_file is not None else NEVER_MS
 
     # --- read-only state -------------------------------------------------------------------------
 
@@ -422,16 +425,18 @@ class RiskManager:
             return None
         return self._move(REDUCING, f"kill switch: {reason}")
 
-    def check_kill_switch_file(self) -> TradingStateChanged | None:
-        """Kill if the configured file exists; stats it at most once per second (clock ms)."""
+    def check_kill_switch_file(self, now_ms: int | None = None) -> TradingStateChanged | None:
+        """Kill if the configured file exists; stats it at most once per second (clock ms,
+        `kill_check_due_ms`), while ACTIVE. `now_ms`: the caller's reading of the clock (the
+        ExecManager's, once per item)."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        if now < self.kill_check_due_ms:
+            return None
         path = self.config.kill_switch_file
-        if path is None or self._state is not ACTIVE:
+        if path is None:
             return None
-        now = self._clock.now_ms()
-        if now < self._next_kill_check_ms:
-            return None
-        self._next_kill_check_ms = now + KILL_FILE_CHECK_MS
-        if not os.path.exists(path):
+        self.kill_check_due_ms = now + KILL_FILE_CHECK_MS
+        if self._state is not ACTIVE or not os.path.exists(path):
             return None
         return self.kill(f"file {path} exists")
 
