@@ -63,7 +63,7 @@ def check_strategy(settings: Settings) -> None:
     """Build the configured strategy once, as the daemon will (the model file read, the
     parameters checked), so that a bad `[strategy]` is a config error now, not after the
     exchange has started."""
-    from trading_engine.daemon import strategy_params
+    from runtime.settings import strategy_params
     from trading_engine.main_trading_strategy import make_strategy
 
     st = settings.strategy

@@ -51,7 +51,7 @@ from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
 from runtime.flags import StoreOnce
-from runtime.settings import ConfigError, load_settings, risk_config
+from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
 
@@ -156,14 +156,96 @@ def _check_out(text: str, flag: str = "--out") -> None:
             folder.rmdir()
 
 
-def _config_risk(path: str) -> RiskConfig:
-    """The daemon's risk limits from its config file; no kill-switch file (a backtest has no
-    operator to touch it)."""
+DEFAULT_STRATEGY = "sma_crossover"
+DEFAULT_SYMBOL = "BTCUSDT"
+DEFAULT_NOTIONAL = "1000"
+DEFAULT_BALANCE = "10000"
+DEFAULT_FAST, DEFAULT_SLOW = 10, 50
+
+
+def _config_settings(path: str) -> Settings:
+    """The daemon's settings from its config file (defaults for what it does not set, as the
+    daemon reads it), refused in one line where a backtest cannot run them: several symbols
+    (it trades one; --symbol chooses), bars other than 1m (it replays 1m bars)."""
     try:
         settings = load_settings(Path(path), env_file=None, needs_keys=False)
     except ConfigError as e:
         raise UsageError(f"--config {path}: {e}") from None
+    interval = settings.strategy.bar_interval
+    if interval != "1m":
+        raise UsageError(
+            f'--config {path}: strategy.bar_interval = "{interval}": the backtester replays '
+            '1m bars (a config with bar_interval = "1m" backtests)'
+        )
+    return settings
+
+
+def _config_risk(settings: Settings) -> RiskConfig:
+    """The daemon's risk limits from its config file; no kill-switch file (a backtest has no
+    operator to touch it)."""
     return replace(risk_config(settings), kill_switch_file=None)
+
+
+def _symbol(args: argparse.Namespace, settings: Settings | None) -> str:
+    """--symbol, else the config's one symbol, else BTCUSDT."""
+    if args.symbol is not None:
+        return str(args.symbol).upper()
+    if settings is None:
+        return DEFAULT_SYMBOL
+    if len(settings.symbols) > 1:
+        raise UsageError(
+            f"--config {args.config}: symbols = {', '.join(settings.symbols)}: a backtest trades "
+            "one symbol; choose it with --symbol"
+        )
+    return settings.symbols[0]
+
+
+def _balance(args: argparse.Namespace, settings: Settings | None) -> Decimal:
+    """--balance, else the config's [local] starting_balance_usdt (the local exchange's demo
+    account), else 10,000 USDT."""
+    if args.balance is not None:
+        return _positive(args.balance, "--balance")
+    if settings is None:
+        return Decimal(DEFAULT_BALANCE)
+    return _positive(str(settings.local.starting_balance_usdt), "[local] starting_balance_usdt")
+
+
+def _strategy_params(
+    args: argparse.Namespace, settings: Settings | None, strategy: str
+) -> dict[str, object]:
+    """The strategy's keyword arguments: with --config, the daemon's for that file's
+    [strategy] (its [strategy.params] only for the strategy it names); without, the
+    backtester's defaults; then the flags over either."""
+    if (args.fast is not None or args.slow is not None) and strategy != "sma_crossover":
+        flag = "--fast" if args.fast is not None else "--slow"
+        raise UsageError(
+            f"{flag} is for --strategy sma_crossover; {strategy} takes --param KEY=VALUE"
+        )
+    params: dict[str, object]
+    if settings is not None:
+        st = settings.strategy
+        own = replace(st, name=strategy, params=st.params if strategy == st.name else {})
+        params = strategy_params(replace(settings, strategy=own), {})
+        del params["instruments"]  # the runner's: the backtested symbol's
+    else:
+        notional = _positive(args.notional or DEFAULT_NOTIONAL, "--notional")
+        params = {"order_notional_usdt": notional}
+        if strategy == "sma_crossover":
+            params = {"fast": DEFAULT_FAST, "slow": DEFAULT_SLOW, **params}
+        elif strategy == "logistic_regression" and args.model is None:
+            raise UsageError("--strategy logistic_regression needs --model PATH (or --config)")
+        elif strategy not in STRATEGIES:  # one of your own: what the daemon passes it
+            params["allow_short"] = True
+    if args.fast is not None:
+        params["fast"] = args.fast
+    if args.slow is not None:
+        params["slow"] = args.slow
+    if args.notional is not None:
+        params["order_notional_usdt"] = _positive(args.notional, "--notional")
+    if args.model is not None:
+        params["model_path"] = args.model
+    params.update(_params(args.param))
+    return params
 
 
 def _check_order_cap(order: object, risk: RiskConfig, path: str) -> None:
@@ -231,12 +313,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", action=StoreOnce, required=True, help="klines / trades CSV[.gz] or store Parquet"
     )
-    p.add_argument("--symbol", default="BTCUSDT")
+    p.add_argument(
+        "--symbol", default=None, help="the symbol to trade (default: --config's, else BTCUSDT)"
+    )
     p.add_argument(
         "--strategy",
-        default="sma_crossover",
-        help="sma_crossover, rsi_macd, logistic_regression, or module:Class (one of your own, "
-        "importable: on PYTHONPATH or in the project directory)",
+        default=None,
+        help="sma_crossover, rsi_macd, logistic_regression, or one of your own: "
+        "path/to/file.py:Class, or module:Class (on PYTHONPATH, in the project directory or in "
+        "the working directory)",
     )
     p.add_argument(
         "--param",
@@ -267,10 +352,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--slippage-bps", default="0", help="taker slippage on bar data, bps (0 to 10000)"
     )
-    p.add_argument("--balance", default="10000", help="starting USDT wallet (> 0)")
-    p.add_argument("--fast", type=int, default=10, help="sma_crossover fast SMA (bars)")
-    p.add_argument("--slow", type=int, default=50, help="sma_crossover slow SMA (bars)")
-    p.add_argument("--notional", default="1000", help="position size, USDT (> 0)")
+    p.add_argument(
+        "--balance",
+        default=None,
+        help="starting USDT wallet (> 0; default: --config's [local] starting_balance_usdt, "
+        "else 10000)",
+    )
+    p.add_argument(
+        "--fast",
+        type=int,
+        default=None,
+        help="sma_crossover fast SMA, bars (default: --config's fast_period, else 10)",
+    )
+    p.add_argument(
+        "--slow",
+        type=int,
+        default=None,
+        help="sma_crossover slow SMA, bars (default: --config's slow_period, else 50)",
+    )
+    p.add_argument(
+        "--notional",
+        default=None,
+        help="position size, USDT (> 0; default: --config's order_notional_usdt, else 1000)",
+    )
     p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
     p.add_argument(
         "--exchange-info",
@@ -283,9 +387,11 @@ def parser() -> argparse.ArgumentParser:
         "--config",
         default=None,
         metavar="PATH",
-        help="the RiskManager's limits from the daemon's config file (its [risk] section, as "
-        "python app.py --config PATH trades under them; --leverage still overrides); default: "
-        "the daemon's defaults with the order and position caps fitted to --notional",
+        help="run what python app.py --config PATH trades: its symbol, [strategy] (name, "
+        "parameters, [strategy.params]), [risk] limits and [local] starting balance; the "
+        "flags override it (--strategy, --symbol, --fast, --slow, --notional, --model, "
+        "--param, --balance, --leverage); default: sma_crossover 10/50 on BTCUSDT under the "
+        "daemon's limits with the order and position caps fitted to --notional",
     )
     p.add_argument(
         "--no-fast-path",
@@ -553,6 +659,17 @@ def _print_risk(result: BacktestResult) -> None:
         )
 
 
+def _print_slow_calls(result: BacktestResult) -> None:
+    """Strategy calls over the budget: live, each would have held the daemon's event loop."""
+    if result.slow_strategy_calls:
+        print(
+            f"strategy: {result.slow_strategy_calls} call(s) over strategy.max_call_ms "
+            f"{result.config.max_strategy_call_ms:g} ms (slowest "
+            f"{result.slowest_strategy_call_ms:,.0f} ms): live, each would hold the daemon's "
+            "event loop (market data, user stream, protection) that long"
+        )
+
+
 def _print_no_orders(result: BacktestResult) -> None:
     """Why a run sent no order at all, when nothing refused one: a strategy that never spoke
     (not warm within the data) or one whose targets were all smaller than the symbol's lot."""
@@ -653,42 +770,27 @@ def main(argv: list[str] | None = None) -> int:
         return status
     args = parser().parse_args(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
     try:
-        strategy_factory(args.strategy)  # an unknown strategy: one line, before anything
+        settings = None if args.config is None else _config_settings(args.config)
+        strategy = args.strategy or (
+            settings.strategy.name if settings is not None else DEFAULT_STRATEGY
+        )
+        strategy_factory(strategy)  # an unknown strategy: one line, before anything
         if not 0 <= args.latency_ms <= realism.MAX_LATENCY_MS:
             raise UsageError(f"--latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
-        if args.model is not None and args.strategy != "logistic_regression":
+        if args.model is not None and strategy != "logistic_regression":
             raise UsageError(
-                f"--model is for --strategy logistic_regression; {args.strategy} takes no model"
+                f"--model is for --strategy logistic_regression; {strategy} takes no model"
             )
         if args.model is not None and not Path(args.model).exists():
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = _fees(args.fees)
         sweep_spec = _check_robustness_args(args)
-        params: dict[str, object] = {}
-        if args.strategy == "sma_crossover":
-            params = {
-                "fast": args.fast,
-                "slow": args.slow,
-                "order_notional_usdt": _positive(args.notional, "--notional"),
-            }
-        if args.strategy == "rsi_macd":
-            params = {"order_notional_usdt": _positive(args.notional, "--notional")}
-        if args.model is not None:
-            params["model_path"] = args.model
-            params["order_notional_usdt"] = _positive(args.notional, "--notional")
-        elif args.strategy == "logistic_regression":
-            raise UsageError("--strategy logistic_regression needs --model PATH")
-        if args.strategy not in STRATEGIES:  # one of your own: what the daemon passes it
-            params = {
-                "order_notional_usdt": _positive(args.notional, "--notional"),
-                "allow_short": True,
-            }
-        params.update(_params(args.param))
+        params = _strategy_params(args, settings, strategy)
         config = BacktestConfig(
-            symbol=args.symbol.upper(),
-            strategy=args.strategy,
+            symbol=_symbol(args, settings),
+            strategy=strategy,
             strategy_params=params,
-            starting_balance=_positive(args.balance, "--balance"),
+            starting_balance=_balance(args, settings),
             maker_fee=maker,
             taker_fee=taker,
             latency_ms=args.latency_ms,
@@ -704,10 +806,16 @@ def main(argv: list[str] | None = None) -> int:
         instrument_of(
             config.symbol, backtest_instruments(config.exchange_info), config.exchange_info
         )  # an unknown symbol is refused before the data is read
-        if args.config is not None:
-            risk = _config_risk(args.config)
+        if settings is not None:
+            assert args.config is not None
+            risk = _config_risk(settings)
             _check_order_cap(params.get("order_notional_usdt"), risk, args.config)
-            config = replace(config, risk=risk)
+            config = replace(
+                config,
+                risk=risk,
+                stale_order_ms=settings.risk.stale_order_ms,
+                max_strategy_call_ms=Decimal(settings.strategy.max_call_ms),
+            )
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
         if args.journal is not None:
@@ -718,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
             config = replace(config, trade_from_ms=start_ms)
             start_ms -= WARM_HISTORY_BARS * MINUTE_MS
         data = load(args.data, start_ms=start_ms, end_ms=end_ms)
-        if args.strategy == "logistic_regression":
+        if strategy == "logistic_regression":
             config = replace(config, strategy_params={**params, **_bars_of(data)})
         result = run_backtest(data, config)
         mc = _run_monte_carlo(args, data, result)
@@ -759,6 +867,7 @@ def main(argv: list[str] | None = None) -> int:
             "replayed as consecutive"
         )
     _print_risk(result)
+    _print_slow_calls(result)
     _print_no_orders(result)
     _print_robustness(mc, sweep)
     return 0

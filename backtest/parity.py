@@ -82,7 +82,7 @@ from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from trading_engine.exec_manager import ExecConfig, ExecManager
-from trading_engine.main_trading_strategy import make_strategy
+from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
     EVENT,
     GAP,
@@ -309,7 +309,10 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         risk_config = from_jsonable(RiskConfig, h["risk"])
         exec_config = from_jsonable(ExecConfig, h["exec"])
         params = unjsonable(h["strategy_params"])
-        strategy = make_strategy(h["strategy"], **params, instruments=instruments)
+        # A strategy of one's own is found where the daemon found it: a relative file path or
+        # a module in the daemon's working directory (not the audit's).
+        factory = strategy_factory(h["strategy"], base_dir=h.get("strategy_dir") or None)
+        strategy = build_strategy(h["strategy"], factory, {**params, "instruments": instruments})
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ParityInputError(f"cannot rebuild the session's settings: {exc}") from None
     risk_config = _replace_risk(risk_config)

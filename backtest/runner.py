@@ -110,6 +110,10 @@ class BacktestConfig:
     slippage_bps: Decimal = _ZERO
     risk: RiskConfig | None = None  # None: backtest_risk(strategy's order notional)
     protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
+    stale_order_ms: int = 30_000  # a resting order older than this is cancelled (risk.*)
+    # A strategy call over this is warned about and counted (strategy.max_call_ms), as live;
+    # measured in real time, so it decides nothing and is not part of the results.
+    max_strategy_call_ms: Decimal = Decimal(100)
     progress: bool = False  # a tqdm bar on stderr
     journal_dir: Path | None = None  # also write the daemon's SQLite journal there
     # Fill realism (backtest.realism), as plain values so summary.json shows them:
@@ -325,6 +329,10 @@ class BacktestResult:
     # drawdown limit halts the run: the strategy's later orders are denied, not sent).
     trading_state: str = "ACTIVE"
     state_reason: str = ""
+    # Strategy calls over config.max_strategy_call_ms, and the slowest (ms): real time, so
+    # not in summary.json (the same run gives the same summary on any machine).
+    slow_strategy_calls: int = 0
+    slowest_strategy_call_ms: float = 0.0
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -420,6 +428,8 @@ class _Rig:
                 symbols=(symbol,),
                 bar_source=bar_source,
                 protect_positions=config.protect_positions,
+                stale_order_ms=config.stale_order_ms,
+                max_strategy_call_ms=config.max_strategy_call_ms,
             ),
             gap_open=lambda s: False,
             clock_offset_ms=lambda: 0,
@@ -638,6 +648,8 @@ def _run(
         fast_path_skips=fast[1],
         trading_state=str(rig.risk.state),
         state_reason=rig.risk.reason,
+        slow_strategy_calls=rig.em.slow_strategy_calls,
+        slowest_strategy_call_ms=rig.em.slowest_strategy_call_ms,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from core.enums import MarginType, PositionSide
 from core.fast_init import fast_init
+from core.orders import Order
 
 
 @fast_init
@@ -71,3 +72,17 @@ class AccountView(Protocol):
     def equity(self) -> Decimal: ...
     def available_balance(self) -> Decimal: ...
     def open_order_count(self, symbol: str | None = None) -> int: ...
+
+
+class StrategyView(AccountView, Protocol):
+    """What a strategy's callbacks get: the account read-only, and the strategy's own open
+    orders. `open_order_count` counts every open order of ours (what `risk.max_open_orders`
+    caps, the stop-loss and take-profit included); `open_orders` lists only the strategy's."""
+
+    def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
+        """The strategy's orders that are or may be live (NEW, PARTIALLY_FILLED, and
+        PENDING_SUBMIT / UNKNOWN while the exchange's answer is awaited), oldest first, as
+        frozen `Order` records (client_order_id, side, type, price, quantity, filled_qty,
+        status, ...): neither the RiskManager's exchange-side stop-loss / take-profit nor the
+        orders that flatten the account while REDUCING. Of `symbol`, or of every symbol."""
+        ...

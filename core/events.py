@@ -142,6 +142,17 @@ class RiskDenied(Event):
 
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CancelDenied(Event):
+    """A strategy's cancel the RiskManager refused (the order is not open, or not the
+    strategy's to cancel: a stop-loss / take-profit protecting the position)."""
+
+    symbol: str
+    client_order_id: str
+    reason: str
+
+
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionMade(Event):
     """A strategy proposal, journaled before risk and execution act on it."""
 

@@ -288,6 +288,19 @@ def forced_close(client_order_id: str) -> ForcedClose | None:
     return None  # pragma: no cover - the startswith above matched one of them
 
 
+@fast_init
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelProposal:
+    """A strategy's wish to cancel one of its open orders, named by our client order id (as
+    `StrategyView.open_orders` lists it). Checked by the RiskManager like any proposal (a
+    `CancelDenied` with the reason when refused), journaled, then sent as the venue's cancel;
+    the order's end comes back as an `OrderCanceled` (or its fill, when that came first)."""
+
+    symbol: str
+    client_order_id: str
+    reason: str = ""
+
+
 # Binance: clientOrderId / newClientOrderId must match ^[.A-Z:/a-z0-9_-]{1,36}$.
 CLIENT_ORDER_ID_MAX_LEN = 36
 

@@ -12,7 +12,9 @@ Trading state (core.enums.TradingState), as a transition table:
     HALTED   -> ACTIVE    reset() by an operator
 In REDUCING only reduce-only / closePosition orders pass (the ExecManager cancels all orders
 and flattens with reduce-only orders); in HALTED nothing passes. Each denial names the state
-and the breach that caused it.
+and the breach that caused it. A strategy's cancel (`check_cancel`) passes in every state: a
+cancel never adds exposure, and refusing one would keep working an order its strategy no
+longer wants, halted or not; only the position's protection is not the strategy's to cancel.
 """
 
 import os
@@ -24,9 +26,9 @@ from typing import Protocol
 from core.account import AccountView, Position
 from core.clock import Clock
 from core.enums import ForcedClose, OrderType, Side, TradingState
-from core.events import RiskDenied, TradingStateChanged
+from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
-from core.orders import Order, OrderProposal, OrderRequest
+from core.orders import CancelProposal, Order, OrderProposal, OrderRequest
 from risk_manager import pre_trade
 from risk_manager.config import RiskConfig
 from risk_manager.protection import on_tick_digits, plan_protection
@@ -37,6 +39,7 @@ _HUNDRED = Decimal(100)
 DAY_MS = 86_400_000
 ORDER_RATE_WINDOW_MS = 60_000
 KILL_FILE_CHECK_MS = 1_000  # the kill-switch file is stat'ed at most this often
+NEVER_MS = 2**62  # a time no clock reaches
 _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 ACTIVE = TradingState.ACTIVE
@@ -85,7 +88,6 @@ class RiskManager:
         "_instruments",
         "_last_equity",
         "_last_realized",
-        "_next_kill_check_ms",
         "_order_rate",
         "_others",
         "_peak_equity",
@@ -95,6 +97,7 @@ class RiskManager:
         "_trades_today",
         "_view",
         "config",
+        "kill_check_due_ms",
     )
 
     def __init__(
@@ -133,7 +136,9 @@ class RiskManager:
         self._peak_equity: Decimal | None = None
         self._last_equity: Decimal | None = None
         self._last_realized = _ZERO
-        self._next_kill_check_ms = 0
+        # When `check_kill_switch_file` next stats the file (clock ms); never without one. Read
+        # by the ExecManager to skip the call on the items in between.
+        self.kill_check_due_ms = 0 if config.kill_switch_file is not None else NEVER_MS
 
     # --- read-only state -------------------------------------------------------------------------
 
@@ -180,6 +185,46 @@ class RiskManager:
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
         self._order_rate.add(now)
         return result
+
+    def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
+        """None when the strategy may cancel `order`, the open order the books hold under
+        `proposal.client_order_id` (None: they hold no such open order), else a CancelDenied
+        with the reason. In every trading state, HALTED and REDUCING included (a cancel takes
+        exposure away, never adds it), and counting toward no order limit (Binance's order
+        rate limits count new orders). Refused: an order that is not open (ended, or never
+        ours), one of another symbol, an exchange-side stop-loss / take-profit (the position's
+        protection: placed, moved and cancelled by this RiskManager alone), and, while
+        REDUCING, a reduce-only order (it is closing the position)."""
+        reason = self._cancel_problem(proposal, order)
+        if reason is None:
+            return None
+        now = self._clock.now_ms()
+        return CancelDenied(
+            event_time_ms=now,
+            recv_time_ms=now,
+            symbol=proposal.symbol,
+            client_order_id=proposal.client_order_id,
+            reason=reason,
+        )
+
+    def _cancel_problem(self, proposal: CancelProposal, order: Order | None) -> str | None:
+        cid = proposal.client_order_id
+        if order is None or order.is_terminal:
+            return f"no open order {cid}: it ended already, or is not ours"
+        if order.symbol != proposal.symbol:
+            return f"order {cid} is of {order.symbol}, not {proposal.symbol}"
+        if order.is_protective:
+            what = "take-profit" if order.type in _TAKE_PROFIT_TYPES else "stop-loss"
+            return (
+                f"order {cid} is the position's exchange-side {what}: the risk manager places, "
+                "moves and cancels it (risk.stop_loss_pct / take_profit_pct), not the strategy"
+            )
+        if self._state is REDUCING and order.reduce_only:
+            return (
+                f"order {cid} is reduce-only and trading is REDUCING ({self._reason}): it "
+                "closes the position"
+            )
+        return None
 
     def _evaluate(
         self, request: OrderRequest, gap_open: bool, clock_offset_ms: int, now: int
@@ -381,16 +426,18 @@ class RiskManager:
             return None
         return self._move(REDUCING, f"kill switch: {reason}")
 
-    def check_kill_switch_file(self) -> TradingStateChanged | None:
-        """Kill if the configured file exists; stats it at most once per second (clock ms)."""
+    def check_kill_switch_file(self, now_ms: int | None = None) -> TradingStateChanged | None:
+        """Kill if the configured file exists; stats it at most once per second (clock ms,
+        `kill_check_due_ms`), while ACTIVE. `now_ms`: the caller's reading of the clock (the
+        ExecManager's, once per item)."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        if now < self.kill_check_due_ms:
+            return None
         path = self.config.kill_switch_file
-        if path is None or self._state is not ACTIVE:
+        if path is None:
             return None
-        now = self._clock.now_ms()
-        if now < self._next_kill_check_ms:
-            return None
-        self._next_kill_check_ms = now + KILL_FILE_CHECK_MS
-        if not os.path.exists(path):
+        self.kill_check_due_ms = now + KILL_FILE_CHECK_MS
+        if self._state is not ACTIVE or not os.path.exists(path):
             return None
         return self.kill(f"file {path} exists")
 

@@ -8,6 +8,7 @@ naming the key, the value and what is allowed; secrets are never quoted.
 import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -93,7 +94,7 @@ def _id_prefix_ok(v: str) -> bool:
 
 def _strategy_ok(v: str) -> bool:
     """A registered strategy (read when checked: a strategy registered after this module's
-    import counts) or a `module:Class` of one's own."""
+    import counts) or a `module:Class` / `path/to/file.py:Class` of one's own."""
     return v in STRATEGY_REGISTRY or is_strategy_reference(v)
 
 
@@ -159,7 +160,9 @@ class RiskSettings:
 class StrategySettings:
     name: str = _spec(
         "logistic_regression",
-        "one of " + ", ".join(STRATEGIES) + ", or module:Class (a strategy of your own)",
+        "one of "
+        + ", ".join(STRATEGIES)
+        + ", or module:Class or path/to/file.py:Class (a strategy of your own)",
         _strategy_ok,
     )
     # The keyword arguments of a strategy of your own (`[strategy.params]`), beside
@@ -190,6 +193,9 @@ class StrategySettings:
     price_mode: str = _spec("inside", "one of " + ", ".join(PRICE_MODES), _in(PRICE_MODES))
     reprice_ms: int = _spec(5000, "milliseconds >= 0 (0 = never re-price)", lambda v: v >= 0)
     log_features: bool = _spec(True, "true or false")
+    # A strategy call taking longer holds the daemon's one event loop: warned about (at most
+    # once a minute), counted in the heartbeat and --status; nothing more (see README).
+    max_call_ms: int = _spec(100, "milliseconds >= 1", lambda v: v >= 1)
 
 
 @dataclass(frozen=True)
@@ -560,3 +566,38 @@ def risk_config(settings: Settings) -> RiskConfig:
         circuit_breaker_errors=r.circuit_breaker_errors,
         kill_switch_file=r.kill_switch_file or None,
     )
+
+
+def strategy_params(s: Settings, instruments: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the configured strategy, from `[strategy]` (a strategy of
+    your own: `[strategy.params]` beside the common ones): what the daemon builds it with,
+    and a backtest given the same config file."""
+    st = s.strategy
+    common: dict[str, Any] = {
+        "order_notional_usdt": st.order_notional_usdt,
+        "allow_short": st.allow_short,
+        "instruments": instruments,
+    }
+    if st.name not in STRATEGY_REGISTRY:
+        return {**common, **st.params}
+    if st.name == "logistic_regression":
+        return {
+            **common,
+            "model_path": resolve_model_path(st.model_path),
+            "entry_probability": st.entry_probability,
+            "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
+            "price_mode": st.price_mode,
+            "reprice_ms": st.reprice_ms,
+            "bar_interval": st.bar_interval,
+        }
+    if st.name == "rsi_macd":
+        return {
+            **common,
+            "rsi_period": st.rsi_period,
+            "oversold": st.rsi_oversold,
+            "overbought": st.rsi_overbought,
+            "macd_fast": st.macd_fast,
+            "macd_slow": st.macd_slow,
+            "macd_signal": st.macd_signal,
+        }
+    return {**common, "fast": st.fast_period, "slow": st.slow_period}

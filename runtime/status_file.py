@@ -166,6 +166,12 @@ def _details(s: Mapping[str, Any]) -> list[str]:
             + (f", the last at {_utc(last)}" if isinstance(last, int) else "")
             + " (liquidation may follow)"
         )
+    slow = s.get("strategy_slow_calls")
+    if isinstance(slow, int) and slow > 0:
+        lines.append(
+            f"strategy calls over {s.get('strategy_max_call_ms', '?')} ms this run: {slow} "
+            f"(slowest {s.get('strategy_slowest_ms', '?')} ms): each held the event loop"
+        )
     down = s.get("streams_down")
     if down and isinstance(down, dict):
         lines.append(

@@ -68,12 +68,11 @@ from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManage
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
-from runtime.settings import Mode, Settings, resolve_model_path, risk_config
+from runtime.settings import Mode, Settings, risk_config, strategy_params
 from runtime.status_file import DaemonState, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
-    STRATEGIES,
     StrategyError,
     TradingStrategy,
     make_strategy,
@@ -427,6 +426,7 @@ class Daemon:
                 bar_interval=s.strategy.bar_interval,
                 bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
+                max_strategy_call_ms=Decimal(s.strategy.max_call_ms),
             ),
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
@@ -448,6 +448,7 @@ class Daemon:
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
                     positions=[book.position(sym) for sym in s.symbols],
                     held_exits=exec_manager.held_exits(),
+                    strategy_dir=os.getcwd(),
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
@@ -537,13 +538,16 @@ class Daemon:
             log.info("no REST klines of %s: the strategy warms on live bars", interval)
             return
         for symbol in self.settings.symbols:
+            # One more than asked: the last row is the exchange's current (open) bar, unless
+            # our clock is a few ms ahead of the exchange's across a bar's close; then all of
+            # them have closed (by our clock) and the strategy gets the newest `need`.
             bars = await market_rest.klines(
                 symbol,
                 self.settings.strategy.bar_interval,
                 limit=min(need + 1, 1500),
                 closed_before_ms=self.clock.now_ms(),
             )
-            closed = [b for b in bars if b.closed]
+            closed = [b for b in bars if b.closed][-need:]
             exec_manager.warm(closed)
             if self._recorder is not None:
                 self._recorder.warm(closed)
@@ -677,7 +681,8 @@ class Daemon:
             f"unrealized {_money(st.unrealized_pnl)} | "
             f"fills {st.counters.fills} this run | "
             f"items {rate:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
-            f"{self._down_note()}{_margin_call_note(st)} | state {state}"
+            f"{self._down_note()}{_margin_call_note(st)}"
+            f"{slow_note(st, self.settings.strategy.max_call_ms)} | state {state}"
         )
 
     def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
@@ -740,6 +745,9 @@ class Daemon:
             "margin_calls": st.counters.margin_calls,  # this run
             "last_margin_call_ms": st.last_margin_call_ms,
             "forced_fills": st.counters.forced_fills,  # liquidation / ADL fills, this run
+            "strategy_max_call_ms": s.strategy.max_call_ms,
+            "strategy_slow_calls": st.slow_strategy_calls,  # this run
+            "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
             **extra,
         }
         try:
@@ -1097,38 +1105,14 @@ def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
     return out
 
 
-def strategy_params(s: Settings, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
-    """The keyword arguments of the configured strategy, from `[strategy]` (a strategy of
-    your own: `[strategy.params]` beside the common ones)."""
-    st = s.strategy
-    common: dict[str, Any] = {
-        "order_notional_usdt": st.order_notional_usdt,
-        "allow_short": st.allow_short,
-        "instruments": instruments,
-    }
-    if st.name not in STRATEGIES:
-        return {**common, **st.params}
-    if st.name == "logistic_regression":
-        return {
-            **common,
-            "model_path": resolve_model_path(st.model_path),
-            "entry_probability": st.entry_probability,
-            "hold_bars": None if st.hold_bars < 0 else st.hold_bars,
-            "price_mode": st.price_mode,
-            "reprice_ms": st.reprice_ms,
-            "bar_interval": st.bar_interval,
-        }
-    if st.name == "rsi_macd":
-        return {
-            **common,
-            "rsi_period": st.rsi_period,
-            "oversold": st.rsi_oversold,
-            "overbought": st.rsi_overbought,
-            "macd_fast": st.macd_fast,
-            "macd_slow": st.macd_slow,
-            "macd_signal": st.macd_signal,
-        }
-    return {**common, "fast": st.fast_period, "slow": st.slow_period}
+def slow_note(status: ExecStatus, max_call_ms: float) -> str:
+    """The heartbeat's note of strategy calls over `strategy.max_call_ms` ("" without any)."""
+    if not status.slow_strategy_calls:
+        return ""
+    return (
+        f" | slow strategy calls {status.slow_strategy_calls} (over {max_call_ms:g} ms, "
+        f"slowest {status.slowest_strategy_call_ms:,.0f} ms)"
+    )
 
 
 def _margin_call_note(st: ExecStatus) -> str:

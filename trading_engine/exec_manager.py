@@ -8,7 +8,9 @@ StreamStateChanged), in this order:
                                                    most once a second); RiskManager.on_equity
                                                    when equity moved materially, else once a
                                                    second -> ACTIVE / REDUCING / HALTED
-  4 strategy callbacks -> proposals                closed bars, trades, book tops
+  4 strategy callbacks -> proposals                closed bars, trades, book tops; the strategy
+                                                   sees the account and its own open orders
+                                                   (`StrategyView`)
   5 DecisionMade; RiskManager.check -> the approved OrderRequest, or a RiskDenied
   6 journal [DecisionMade, OrderSubmitted] (or [DecisionMade, RiskDenied])
   7 venue.submit(request), then BookKeeper.apply   submit returns at once (the request is on its
@@ -51,8 +53,21 @@ cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A
 repeated bar after bar is denied once (again when it, the position or the state changes): a
 halted daemon journals no denial a minute.
 
+A `CancelProposal` (a strategy cancelling one of its orders) is journaled as a DecisionMade and
+checked by `RiskManager.check_cancel` in any trading state (a cancel never adds exposure):
+refused, a CancelDenied is journaled with it (the same refusal again for the same order is
+counted, not journaled); approved, the venue's cancel follows. An order whose cancel is already
+on its way (ours, or the strategy's last) is not cancelled again, nor journaled. Cancelling an
+order that works toward a `TargetPosition` does not drop the target: once the cancel is
+confirmed, the target is worked again (a new order); to stop, the strategy sets a new target.
+
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
+
+Each strategy call is timed (two reads of a real monotonic timer, ~0.15 us): one over
+`ExecConfig.max_strategy_call_ms` is counted and warned about (at most once a minute), never
+acted on. A callback the strategy's class leaves as StrategyBase's no-op is neither called nor
+timed (set on the class, not patched onto the object later).
 
 Hot path: no logging, no string formatting, no allocation when an item changes nothing; the
 clock is read once per item.
@@ -61,6 +76,7 @@ clock is read once per item.
 import contextlib
 import heapq
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,7 +84,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from core.account import AccountView, Position
+from core.account import AccountView, Position, StrategyView
 from core.clock import Clock
 from core.enums import (
     ForcedClose,
@@ -81,6 +97,7 @@ from core.enums import (
 )
 from core.events import (
     BalanceChanged,
+    CancelDenied,
     DecisionMade,
     Event,
     FundingPaid,
@@ -109,6 +126,7 @@ from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
+    CancelProposal,
     ClientOrderIds,
     Fill,
     Order,
@@ -124,8 +142,10 @@ from risk_manager.protection import fired_at
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
+    StrategyBase,
     TradingStrategy,
     check_proposals,
+    item_text,
     strategy_failed,
 )
 
@@ -186,14 +206,21 @@ class Risk(Protocol):
     def reason(self) -> str: ...
     @property
     def max_order_notional_usdt(self) -> Decimal: ...
+    @property
+    def kill_check_due_ms(self) -> int:
+        """When `check_kill_switch_file` will next look (clock ms): not called before."""
+        ...
 
     def check(
         self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
     ) -> OrderRequest | RiskDenied: ...
+    def check_cancel(
+        self, proposal: CancelProposal, order: Order | None
+    ) -> CancelDenied | None: ...
     def on_equity(self, equity: Decimal, realized_today: Decimal) -> TradingStateChanged | None: ...
     def record_trade(self) -> TradingStateChanged | None: ...
     def kill(self, reason: str) -> TradingStateChanged | None: ...
-    def check_kill_switch_file(self) -> TradingStateChanged | None: ...
+    def check_kill_switch_file(self, now_ms: int | None = None) -> TradingStateChanged | None: ...
     def record_error(self, kind: str) -> TradingStateChanged | None: ...
     def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
     def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
@@ -202,6 +229,50 @@ class Risk(Protocol):
     def protective_orders(
         self, position: Position, entry_price: Decimal | None, existing: list[Order]
     ) -> tuple[list[OrderProposal], list[str]]: ...
+
+
+class _StrategyView:
+    """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
+    (their own methods, bound: no extra call on the way) and the strategy's open orders, that
+    is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
+    orders of REDUCING (`flatten_ids`, the ExecManager's dict, read live) and the orders the
+    exchange placed itself (liquidation)."""
+
+    __slots__ = (
+        "_book",
+        "_flatten_ids",
+        "available_balance",
+        "equity",
+        "mark_price",
+        "open_order_count",
+        "position",
+    )
+
+    position: Callable[[str], Position]
+    mark_price: Callable[[str], Decimal | None]
+    equity: Callable[[], Decimal]
+    available_balance: Callable[[], Decimal]
+    open_order_count: Callable[..., int]
+
+    def __init__(self, book: Books, flatten_ids: Mapping[str, str]) -> None:
+        self.position = book.position
+        self.mark_price = book.mark_price
+        self.equity = book.equity
+        self.available_balance = book.available_balance
+        self.open_order_count = book.open_order_count
+        self._book = book
+        self._flatten_ids = flatten_ids
+
+    def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
+        flatten = self._flatten_ids.values()
+        return tuple(
+            o
+            for o in self._book.orders.values()
+            if (symbol is None or o.symbol == symbol)
+            and not o.is_protective
+            and forced_close(o.client_order_id) is None
+            and o.client_order_id not in flatten
+        )
 
 
 # --- configuration and status -------------------------------------------------------------------
@@ -230,9 +301,20 @@ class ExecConfig:
     protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
+    # A strategy callback taking longer holds the one event loop (market data, the user
+    # stream, protection): counted, shown in the status and warned about, never acted on.
+    # No HALT: the exchange-side stops protect the position whatever the loop does, a halt
+    # (flatten) on a slow machine would turn a latency problem into realized losses and an
+    # operator's reset, and a decision on real time would make backtests unrepeatable.
+    max_strategy_call_ms: Decimal = Decimal(100)  # Decimal: the session header is journaled
 
     def __post_init__(self) -> None:
         interval_ms(self.bar_interval)  # raises on an unknown interval
+        budget = self.max_strategy_call_ms
+        if not isinstance(budget, Decimal) or not budget > 0:
+            raise ValueError(
+                f"ExecConfig.max_strategy_call_ms must be a Decimal > 0, not {budget!r}"
+            )
         for name in ("stale_order_ms", "equity_check_ms", "flatten_retry_ms", "pending_recheck_ms"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
@@ -253,8 +335,11 @@ class ExecCounters:
     proposals: int = 0  # proposals returned by the strategy
     submitted: int = 0  # orders handed to the venue
     denied: int = 0  # RiskDenied journaled
-    denied_repeats: int = 0  # the same target denied again for the same reason: not journaled
+    # the same target (or cancel) denied again for the same reason: not journaled
+    denied_repeats: int = 0
     cancels: int = 0  # cancel requests sent (single orders)
+    strategy_cancels: int = 0  # of them, the strategy's own (CancelProposal approved)
+    cancels_denied: int = 0  # CancelDenied journaled
     stale_cancels: int = 0
     cancel_alls: int = 0
     protective_submitted: int = 0
@@ -287,7 +372,13 @@ class ExecStatus:
     open_orders: int
     counters: ExecCounters = field(default_factory=ExecCounters)
     last_margin_call_ms: int | None = None  # exchange time of the latest MARGIN_CALL
+    # Strategy calls over ExecConfig.max_strategy_call_ms (real time: kept out of the
+    # counters, which a backtest reports as its results) and the slowest of them, ms.
+    slow_strategy_calls: int = 0
+    slowest_strategy_call_ms: float = 0.0
 
+
+SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
 WOULD_TRIGGER_IMMEDIATELY = -2021
@@ -324,7 +415,10 @@ class ExecManager:
         config: ExecConfig,
         gap_open: Callable[[str], bool],
         clock_offset_ms: Callable[[], int],
+        timer: Callable[[], int] = time.perf_counter_ns,
     ) -> None:
+        """`timer`: nanoseconds, monotonic, real: what strategy calls are measured with (not
+        the injected clock, which a backtest does not move during a call)."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
@@ -343,6 +437,11 @@ class ExecManager:
         self._clock_offset_ms = clock_offset_ms
         self._symbols = frozenset(config.symbols)
         self.counters = ExecCounters()
+        self._timer = timer
+        self._call_budget_ns = int(config.max_strategy_call_ms * 1_000_000)  # whole ns
+        self._next_slow_warning: int | None = None  # timer ns
+        self.slow_strategy_calls = 0
+        self.slowest_strategy_call_ms = 0.0
 
         self._kline_bars = config.bar_source is BarSource.KLINES
         self._builders = (
@@ -375,6 +474,10 @@ class ExecManager:
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
         self._last_margin_call_ms: int | None = None
+        # The last cancel of the strategy's refused per symbol (client id, reason): the same
+        # refusal proposed bar after bar is journaled once.
+        self._cancel_denied: dict[str, tuple[str, str]] = {}
+        self._view = _StrategyView(book, self._flatten_ids)
 
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
@@ -392,9 +495,13 @@ class ExecManager:
             journal, "record_many", None
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
-        self._on_start: Callable[[str, AccountView], Proposals] | None = getattr(
-            strategy, "on_start", None
+        self._on_start: Callable[[str, StrategyView], Proposals] | None = (
+            getattr(strategy, "on_start", None) if _overrides(strategy, "on_start") else None
         )
+        # Callbacks the strategy's class leaves as StrategyBase's (a no-op that proposes
+        # nothing) are not called, nor timed: a bar strategy costs no call per trade and book.
+        self._asks_trades = _overrides(strategy, "on_trade")
+        self._asks_books = _overrides(strategy, "on_book")
         self._watch_open_orders()  # restored from the journal: they can go stale too
 
     # --- start ---------------------------------------------------------------------------------
@@ -508,7 +615,7 @@ class ExecManager:
 
         # 3: portfolio
         risk = self._risk
-        if (changed := risk.check_kill_switch_file()) is not None:
+        if now >= risk.kill_check_due_ms and (changed := risk.check_kill_switch_file(now)):
             self._state_changed(changed, now)
         # The books value positions at the mark price once one has been seen: equity can only
         # move with a MarkPrice then (1 Hz per symbol), with any trade before that.
@@ -536,15 +643,28 @@ class ExecManager:
                     for b in closed:
                         if self._fresh_bar(b):
                             self._ask(strategy.on_bar, "on_bar", b, now)
+            if not self._asks_trades:
+                return
+        elif cls is BookTicker:
+            if not self._asks_books:
+                return
+        elif cls is not Bar:
+            return  # a mark price, a gap, a stream state: no callback
+        view = self._view
+        timer = self._timer
+        started = timer()
         try:
             if cls is Trade:
-                proposals = strategy.on_trade(trade, book)
+                proposals = strategy.on_trade(trade, view)
             elif cls is Bar:
-                proposals = strategy.on_bar(bar, book)
-            elif cls is BookTicker:
-                proposals = strategy.on_book(tick, book)  # type: ignore[arg-type]
+                proposals = strategy.on_bar(bar, view)
+            else:
+                proposals = strategy.on_book(tick, view)  # type: ignore[arg-type]
         except Exception as exc:
             raise strategy_failed(strategy.name, _CALLBACKS[cls], item, exc) from exc
+        took = timer() - started
+        if took > self._call_budget_ns:
+            self._slow_call(_CALLBACKS[cls], item, took)
         if proposals is not NO_PROPOSALS:
             check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)
             if proposals:
@@ -552,13 +672,42 @@ class ExecManager:
 
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
+        started = self._timer()
         try:
-            proposals = callback(arg, self._book)
+            proposals = callback(arg, self._view)
         except Exception as exc:
             raise strategy_failed(self._strategy.name, name, arg, exc) from exc
+        took = self._timer() - started
+        if took > self._call_budget_ns:
+            self._slow_call(name, arg, took)
         check_proposals(self._strategy.name, name, arg, proposals)
         if proposals:
             self._handle(proposals, now)
+
+    def _slow_call(self, callback: str, item: object, took_ns: int) -> None:
+        """A strategy call over `max_strategy_call_ms`: counted, the slowest kept, and a
+        WARNING at most every SLOW_CALL_WARNING_NS of real time (with what was counted since).
+        Nothing is decided on it (see ExecConfig.max_strategy_call_ms)."""
+        ms = took_ns / 1_000_000
+        self.slow_strategy_calls += 1
+        if ms > self.slowest_strategy_call_ms:
+            self.slowest_strategy_call_ms = ms
+        now = self._timer()
+        if self._next_slow_warning is not None and now < self._next_slow_warning:
+            return
+        self._next_slow_warning = now + SLOW_CALL_WARNING_NS
+        log.warning(
+            "strategy %s: %s(%s) took %.0f ms, over strategy.max_call_ms = %g: market data, "
+            "the user stream and protection waited that long; %d call(s) over it so far "
+            "(slowest %.0f ms; said at most once a minute)",
+            self._strategy.name,
+            callback,
+            item_text(item),
+            ms,
+            self.config.max_strategy_call_ms,
+            self.slow_strategy_calls,
+            self.slowest_strategy_call_ms,
+        )
 
     def _fresh_bar(self, bar: Bar) -> bool:
         """A closed bar of our interval and symbol, newer than every bar already passed on."""
@@ -757,12 +906,46 @@ class ExecManager:
         self.counters.proposals += len(proposals)
         active = self._risk.state is ACTIVE
         for p in proposals:
-            if not active:
-                self._deny(p, now)
-            elif p.__class__ is TargetPosition:
+            cls = p.__class__
+            if cls is CancelProposal:
+                self._on_cancel(p, now)  # type: ignore[arg-type]
+            elif not active:
+                self._deny(p, now)  # type: ignore[arg-type]
+            elif cls is TargetPosition:
                 self._on_target(p, now)  # type: ignore[arg-type]
             else:
                 self._on_proposal(p, now)  # type: ignore[arg-type]
+
+    def _on_cancel(self, p: CancelProposal, now: int) -> None:
+        """The strategy cancels one of its orders: decision, RiskManager, journal, venue (in
+        any trading state; see the module docstring)."""
+        if self._stopped:
+            return
+        symbol, cid = p.symbol, p.client_order_id
+        if symbol not in self._symbols:
+            self.counters.ignored_items += 1
+            self._warn_untraded(symbol, "cancelled an order")
+            return
+        order = self._book.orders.get(cid)
+        if order is not None and order.symbol == symbol and self._cancelling(cid, now):
+            return  # its cancel is on its way already
+        self._decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
+        denied = self._risk.check_cancel(p, order)
+        if denied is not None:
+            key = (cid, denied.reason)
+            if self._cancel_denied.get(symbol) == key:
+                self._pending.pop()  # this decision: journaled with the first refusal
+                self.counters.decisions -= 1
+                self.counters.denied_repeats += 1
+                return
+            self._cancel_denied[symbol] = key
+            self._record(denied)
+            self.counters.cancels_denied += 1
+            return
+        assert order is not None  # the RiskManager refuses a cancel of no open order
+        self._cancel_denied.pop(symbol, None)
+        self.counters.strategy_cancels += 1
+        self._send_cancel(order, now)
 
     def _deny(self, p: OrderProposal | TargetPosition, now: int) -> None:
         """Outside ACTIVE nothing the strategy says is sent (the ExecManager alone flattens):
@@ -1022,8 +1205,12 @@ class ExecManager:
     def _cancel(self, order: Order, now: int, reason: str) -> None:
         if self._stopped:
             return
+        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {order.client_order_id}", reason, now)
+        self._send_cancel(order, now)
+
+    def _send_cancel(self, order: Order, now: int) -> None:
+        """The decision to cancel `order` is pending: journal it, then ask the venue."""
         cid = order.client_order_id
-        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {cid}", reason, now)
         self._flush()
         self._cancel_sent[cid] = now
         self.counters.cancels += 1
@@ -1336,6 +1523,8 @@ class ExecManager:
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
             last_margin_call_ms=self._last_margin_call_ms,
+            slow_strategy_calls=self.slow_strategy_calls,
+            slowest_strategy_call_ms=self.slowest_strategy_call_ms,
         )
 
     @property
@@ -1376,6 +1565,14 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
+
+
+def _overrides(strategy: TradingStrategy, callback: str) -> bool:
+    """Whether `strategy` has its own `callback`, not StrategyBase's no-op."""
+    own = getattr(type(strategy), callback, None)
+    return own is not getattr(StrategyBase, callback) or callback in getattr(
+        strategy, "__dict__", ()
+    )
 
 
 def _subject(event: Event) -> tuple[str, str]:

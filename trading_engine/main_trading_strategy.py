@@ -1,27 +1,31 @@
 """The strategy interface and the registry of strategies the daemon can run.
 
-A strategy sees market data (closed bars, trades, book tops) and a read-only `AccountView`, and
-returns proposals: `OrderProposal`s (one order each) or `TargetPosition`s (the signed position
-it wants; the ExecManager works out the orders, net of what is already working). It never talks
+A strategy sees market data (closed bars, trades, book tops) and a read-only `StrategyView` (the
+account, and its own open orders), and returns proposals: `OrderProposal`s (one order each),
+`TargetPosition`s (the signed position it wants; the ExecManager works out the orders, net of
+what is already working) or `CancelProposal`s (cancel one of its open orders). It never talks
 to the venue, never sleeps and never reads the clock: the same object runs live and in a
 backtest. Callbacks return a sequence; returning the shared empty tuple `NO_PROPOSALS` when
 there is nothing to say costs no allocation on the tick path.
 """
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol, cast, runtime_checkable
 
-from core.account import AccountView
+from core.account import StrategyView
 from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
-from core.orders import OrderProposal, TargetPosition
+from core.orders import CancelProposal, OrderProposal, TargetPosition
 
-Proposal = OrderProposal | TargetPosition
+Proposal = OrderProposal | TargetPosition | CancelProposal
 Proposals = Sequence[Proposal]
 
 NO_PROPOSALS: tuple[Proposal, ...] = ()
@@ -45,7 +49,7 @@ def strategy_failed(
         code = tb.tb_frame.f_code
         where = f" at {Path(code.co_filename).name}:{tb.tb_lineno}"
     return StrategyError(
-        f"strategy {strategy}: {callback}({_item_text(item)}) raised "
+        f"strategy {strategy}: {callback}({item_text(item)}) raised "
         f"{type(exc).__name__}{where}: {exc}"
     )
 
@@ -53,19 +57,19 @@ def strategy_failed(
 def check_proposals(strategy: str, callback: str, item: object, proposals: object) -> None:
     """StrategyError unless `proposals` is a tuple or list of OrderProposal / TargetPosition
     with Decimal quantities and prices (a float there would be a TypeError deep in the
-    ExecManager, or an inexact order)."""
+    ExecManager, or an inexact order), or CancelProposal with a client order id."""
     problem = _proposals_problem(proposals)
     if problem:
         raise StrategyError(
-            f"strategy {strategy}: {callback}({_item_text(item)}) returned {problem}"
+            f"strategy {strategy}: {callback}({item_text(item)}) returned {problem}"
         )
 
 
 def _proposals_problem(proposals: object) -> str:
     if proposals.__class__ is not tuple and not isinstance(proposals, tuple | list):
         return (
-            f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition "
-            "(NO_PROPOSALS for none)"
+            f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition / "
+            "CancelProposal (NO_PROPOSALS for none)"
         )
     for p in proposals:  # type: ignore[attr-defined]
         cls = p.__class__
@@ -73,8 +77,15 @@ def _proposals_problem(proposals: object) -> str:
             numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", p.price))
         elif cls is OrderProposal:
             numbers = (("quantity", p.quantity), ("price", p.price), ("stop_price", p.stop_price))
+        elif cls is CancelProposal:
+            if p.client_order_id.__class__ is not str or not p.client_order_id:
+                return f"{_short(p)}: a client order id (text) is needed"
+            continue
         else:
-            return f"{_short(p)} in its sequence, not an OrderProposal or TargetPosition"
+            return (
+                f"{_short(p)} in its sequence, not an OrderProposal, TargetPosition or "
+                "CancelProposal"
+            )
         for key, value in numbers:
             if value is not None and value.__class__ is not Decimal:
                 return f"{cls.__name__} with {key}={value!r}: a Decimal is needed"
@@ -86,7 +97,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _item_text(item: object) -> str:
+def item_text(item: object) -> str:
     """A market-data item as a strategy author finds it in the data: symbol and UTC time."""
     if isinstance(item, str):
         return item  # on_start's symbol
@@ -112,15 +123,15 @@ class TradingStrategy(Protocol):
         """Feed history (closed bars, oldest first, any symbols mixed); proposes nothing."""
         ...
 
-    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+    def on_bar(self, bar: Bar, view: StrategyView) -> Proposals:
         """A closed bar of the configured interval (each bar once, in time order per symbol)."""
         ...
 
-    def on_trade(self, trade: Trade, view: AccountView) -> Proposals: ...
+    def on_trade(self, trade: Trade, view: StrategyView) -> Proposals: ...
 
-    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals: ...
+    def on_book(self, tick: BookTicker, view: StrategyView) -> Proposals: ...
 
-    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+    def on_start(self, symbol: str, view: StrategyView) -> Proposals:
         """Called once per symbol with the first live trade after warm-up: what the strategy
         wants now, from its warmed state (so a first run does not wait for a bar to close)."""
         ...
@@ -177,16 +188,16 @@ class StrategyBase:
     def warm(self, bars: Sequence[Bar]) -> None:
         return None
 
-    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+    def on_bar(self, bar: Bar, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_trade(self, trade: Trade, view: AccountView) -> Proposals:
+    def on_trade(self, trade: Trade, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_book(self, tick: BookTicker, view: AccountView) -> Proposals:
+    def on_book(self, tick: BookTicker, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
-    def on_start(self, symbol: str, view: AccountView) -> Proposals:
+    def on_start(self, symbol: str, view: StrategyView) -> Proposals:
         return NO_PROPOSALS
 
 
@@ -258,44 +269,153 @@ class StrategyParamsError(TypeError, ValueError):
 
 
 def is_strategy_reference(name: str) -> bool:
-    """True for `module.path:Attribute`, a strategy of one's own outside the registry."""
-    module, sep, attr = name.partition(":")
-    return bool(sep) and all(part.isidentifier() for part in (*module.split("."), *attr.split(".")))
+    """True for `module.path:Attribute` or `path/to/file.py:Attribute`: a strategy of one's
+    own outside the registry."""
+    target, sep, attr = name.rpartition(":")
+    if not sep or not target or not all(part.isidentifier() for part in attr.split(".")):
+        return False
+    return _is_file(target) or all(part.isidentifier() for part in target.split("."))
 
 
-def strategy_factory(name: str) -> StrategyFactory:
-    """The factory of a registered strategy, or the class (or function) a `module:Attribute`
-    reference names, imported from `sys.path` (the project directory, PYTHONPATH); ValueError
-    with one line when there is no such strategy."""
+def _is_file(target: str) -> bool:
+    return target.endswith(".py")
+
+
+def strategy_factory(name: str, *, base_dir: str | Path | None = None) -> StrategyFactory:
+    """The factory of a registered strategy, or the class (or function) a reference names:
+    `path/to/file.py:Class` (a relative path from `base_dir`, default the working directory)
+    or `module:Class`, imported from `sys.path` (the project directory, PYTHONPATH) or else
+    from `base_dir`. The directory a strategy is found in goes on `sys.path` (at its end, so
+    it shadows nothing), so that its own helper modules import as in a script. ValueError with
+    one line when there is no such strategy or it cannot be loaded."""
     if name in STRATEGIES:
         return STRATEGIES[name]
     if not is_strategy_reference(name):
         known = ", ".join(sorted(STRATEGIES))
         raise ValueError(
-            f"unknown strategy {name!r}; known: {known}, or module:Class for one of your own"
+            f"unknown strategy {name!r}; known: {known}, or module:Class or "
+            "path/to/file.py:Class for one of your own"
         )
-    module_name, _, attr = name.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ValueError(
-            f"strategy {name!r}: no module named {exc.name!r} (on PYTHONPATH or in the project "
-            "directory)"
-        ) from None
+    target, _, attr = name.rpartition(":")
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    if _is_file(target):
+        path = Path(target).expanduser()
+        path = (path if path.is_absolute() else base / path).resolve()
+        obj: Any = _load_file(name, path)
+        where = str(path)
+    else:
+        obj = _import(name, target, base)
+        where = f"module {target}"
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"strategy {name!r}: module {module_name} has no {attr}") from None
+            raise ValueError(f"strategy {name!r}: {where} has no {attr}") from None
     if not callable(obj):
         raise ValueError(f"strategy {name!r}: {attr} is not a class or a function")
     return cast(StrategyFactory, obj)
 
 
-def make_strategy(name: str, **params: Any) -> TradingStrategy:
-    """Build the strategy registered as `name`, or named `module:Class`, with its keyword
-    parameters; ValueError with one line for an unknown strategy or parameter."""
-    factory = strategy_factory(name)
+def _on_path(folder: Path) -> None:
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+        importlib.invalidate_caches()
+
+
+def _import(name: str, module_name: str, base: Path) -> ModuleType:
+    """`module_name` from sys.path, else from `base` (the working directory)."""
+    top = module_name.split(".")[0]
+    try:
+        return _run_import(name, module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if not (module_name == missing or module_name.startswith(missing + ".")):
+            raise ValueError(  # one the strategy imports
+                f"strategy {name!r}: importing {module_name} raised ModuleNotFoundError: "
+                f"no module named {missing!r}"
+            ) from None
+        if not ((base / f"{top}.py").is_file() or (base / top).is_dir()):
+            raise ValueError(
+                f"strategy {name!r}: no module named {missing!r} (on PYTHONPATH, in the "
+                f"project directory or in {base})"
+            ) from None
+    _on_path(base)
+    try:
+        return _run_import(name, module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"strategy {name!r}: no module named {exc.name!r}") from None
+
+
+def _run_import(name: str, module_name: str) -> ModuleType:
+    """import_module, with whatever the module's own code raises as one line (a
+    ModuleNotFoundError passes: the caller tells which module is missing)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"strategy {name!r}: importing {module_name} {_raised(exc)}") from None
+
+
+def _load_file(name: str, path: Path) -> ModuleType:
+    """The module of a strategy file, loaded once under its file name (`mine.py`: `mine`)."""
+    if not path.is_file():
+        raise ValueError(f"strategy {name!r}: no file {path}")
+    module_name = path.stem
+    if not module_name.isidentifier():
+        raise ValueError(
+            f"strategy {name!r}: {path.name} is not a Python module name (letters, digits "
+            "and '_', not starting with a digit): rename the file"
+        )
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        loaded_from = getattr(loaded, "__file__", None)
+        if loaded_from is not None and Path(loaded_from).resolve() == path:
+            return loaded
+        raise ValueError(
+            f"strategy {name!r}: a module named {module_name} is already loaded "
+            f"(from {loaded_from or 'the standard library'}): rename {path.name}"
+        )
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"strategy {name!r}: {path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    _on_path(path.parent)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise ValueError(f"strategy {name!r}: loading {path} {_raised(exc)}") from None
+    return module
+
+
+def _raised(exc: BaseException) -> str:
+    """`raised KindError at file.py:12: message`: where a module's own code failed."""
+    if isinstance(exc, SyntaxError):
+        where = f" at {Path(exc.filename or '?').name}:{exc.lineno}"
+        return f"raised SyntaxError{where}: {exc.msg}"
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        where = f" at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+    return f"raised {type(exc).__name__}{where}: {exc}"
+
+
+def make_strategy(name: str, /, **params: Any) -> TradingStrategy:
+    """Build the strategy registered as `name`, or named by a reference (`module:Class`,
+    `path/to/file.py:Class`), with its keyword parameters; ValueError with one line for an
+    unknown strategy or parameter."""
+    return build_strategy(name, strategy_factory(name), params)
+
+
+def build_strategy(
+    name: str, factory: StrategyFactory, params: Mapping[str, Any]
+) -> TradingStrategy:
+    """`factory(**params)`, checked: StrategyParamsError for a keyword it does not take,
+    ValueError when what it builds is not a TradingStrategy."""
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword

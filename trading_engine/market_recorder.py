@@ -280,12 +280,16 @@ def session_header(
     local: dict[str, Any],
     positions: Sequence[Any] = (),
     held_exits: dict[str, Any] | None = None,
+    strategy_dir: str = "",
 ) -> dict[str, Any]:
     """The effective settings of a session, as the audit needs them to rebuild it, the
     positions the books started with (restored from the journal) and the sides held flat after
-    a stop-loss or take-profit (symbol -> the closing order's side)."""
+    a stop-loss or take-profit (symbol -> the closing order's side). `strategy_dir`: the
+    daemon's working directory, where a strategy of one's own (a relative file path, or a
+    module found there) was loaded from."""
     return {
         "strategy": strategy,
+        "strategy_dir": strategy_dir,
         "strategy_params": jsonable(
             {k: v for k, v in strategy_params.items() if k != "instruments"}
         ),

@@ -209,6 +209,7 @@ def test_config_runs_the_backtest_under_the_daemons_risk_limits(tmp_path, capsys
         "[risk]\nmax_drawdown_pct = 1\nmax_order_notional_usdt = 3000\n"
         "max_position_notional_usdt = 3000\nmax_total_notional_usdt = 3000\n"
         'kill_switch_file = "KILL"\n'
+        '[strategy]\nname = "sma_crossover"\norder_notional_usdt = 1000\n'
     )
     out = run(tmp_path, "--config", str(cfg))
 
@@ -243,12 +244,13 @@ def test_a_bad_config_exits_2_with_one_line(tmp_path, capsys, text, says):
 
 
 def test_a_notional_above_the_configs_order_cap_exits_2_before_the_run(tmp_path, capsys):
-    """--notional 1000 (the default) under a [risk] max_order_notional_usdt of 500 (the
+    """--notional 1000 over the config's under a [risk] max_order_notional_usdt of 500 (the
     daemon's default, config.example.toml's): every entry would be denied, a run of 0 fills.
     The daemon refuses such a config; the backtest says so too, before reading the data."""
     cfg = tmp_path / "config.toml"
     cfg.write_text("[risk]\nmax_order_notional_usdt = 500\n")
-    argv = ["--data", str(KLINES), "--config", str(cfg), "--out", str(tmp_path / "o")]
+    argv = ["--data", str(KLINES), "--config", str(cfg), "--notional", "1000"]
+    argv += ["--out", str(tmp_path / "o")]
 
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

@@ -19,6 +19,7 @@ from core.account import Balance, Position, PositionAtRisk
 from core.enums import MarginType, OrderStatus, PositionSide, TradingState
 from core.events import (
     BalanceChanged,
+    CancelDenied,
     DecisionMade,
     FundingPaid,
     GapCause,
@@ -200,6 +201,13 @@ def _examples() -> list:
             stream="user",
             state=StreamState.DISCONNECTED,
             detail="1006",
+        ),
+        CancelDenied(
+            event_time_ms=t,
+            recv_time_ms=t,
+            symbol=SYMBOL,
+            client_order_id="t-8",
+            reason="no open order t-8: it ended already, or is not ours",
         ),
     ]
 

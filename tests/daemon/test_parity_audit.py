@@ -53,6 +53,40 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     assert decisions >= 2 and fills >= 2, out  # the session traded
 
 
+MY_SMA = """
+from trading_engine.strategies.sma_crossover import SmaCrossover
+
+
+class MySma(SmaCrossover):
+    name = "my_sma"
+"""
+
+
+def test_a_session_of_a_strategy_file_in_the_daemons_directory_audits_from_elsewhere(tmp_path):
+    """`name = "my_sma.py:MySma"`: the daemon (working directory tmp_path) loads the file with
+    no PYTHONPATH, and the audit, run from the project directory, loads it from there too."""
+    (tmp_path / "my_sma.py").write_text(MY_SMA)
+    sections = {
+        "execution": FAST_SMA["execution"],
+        "strategy": {"name": "my_sma.py:MySma", "bar_interval": "1s"},
+        "strategy.params": {"fast": 2, "slow": 5},
+    }
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **sections)
+        daemon = start_daemon(tmp_path, "--duration", "15")
+        out, err = daemon.communicate(timeout=120)
+    assert daemon.returncode == 0, err[-2000:]
+    assert "(my_sma.py:MySma)" in out
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    line = _verdict(audit.stdout)
+    assert line.startswith("parity: identical (")
+    decisions = int(line[len("parity: identical (") :].split()[0])
+    assert decisions >= 2, out  # the strategy of the file traded
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_the_acceptance_session_python_app_py_duration_120_replays_to_an_empty_diff(tmp_path):

@@ -335,6 +335,17 @@ def test_no_kill_switch_file_configured_never_trips(risk):
     assert risk.check_kill_switch_file() is None
 
 
+def test_the_next_kill_switch_look_is_due_a_second_after_the_last_or_never_without_a_file(
+    make_risk, clock, tmp_path
+):
+    """What the ExecManager reads to skip the call on the items in between."""
+    with_file = make_risk(kill_switch_file=str(tmp_path / "KILL"))
+    with_file.check_kill_switch_file(clock.now_ms())
+
+    assert with_file.kill_check_due_ms == clock.now_ms() + 1000
+    assert make_risk(kill_switch_file=None).kill_check_due_ms > 10**18
+
+
 def test_reset_is_refused_while_the_kill_switch_file_exists(make_risk, tmp_path):
     path = tmp_path / "KILL"
     path.touch()

@@ -7,7 +7,7 @@ hand; portfolio limits, protection and the circuit breaker are off unless a test
 """
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from typing import Any
@@ -165,6 +165,7 @@ def make_rig(
     start_ms: int = T0,
     mark: str | None = "60000",
     journal: MemoryJournal | None = None,
+    timer: Callable[[], float] | None = None,
     **limit_overrides: Any,
 ) -> Rig:
     clock = SimClock(start_ms)
@@ -193,6 +194,7 @@ def make_rig(
         config=config or ExecConfig(symbols=symbols),
         gap_open=gaps.__contains__,
         clock_offset_ms=lambda: offset_ms[0],
+        **({} if timer is None else {"timer": timer}),
     )
     venue.listener = em.on_event
     rig = Rig(clock, journal, book, risk, venue, strategy, em, gaps, offset_ms)

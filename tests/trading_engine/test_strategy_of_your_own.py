@@ -3,6 +3,7 @@ config (`[strategy.params]`) and by the backtester (`--param`), as the shipped o
 
 import csv
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -110,3 +111,120 @@ def test_the_backtester_runs_a_strategy_of_your_own_with_its_params(tmp_path):
     with (out / "orders.csv").open() as fh:
         first = next(csv.DictReader(fh))
     assert (first["side"], Decimal(first["quantity"])) == ("BUY", Decimal("0.002"))
+
+
+# --- a strategy file of one's own, found without PYTHONPATH ----------------------------------
+
+STRATEGY_FILE = """
+from decimal import Decimal
+from core.orders import TargetPosition
+from trading_engine.main_trading_strategy import StrategyBase
+
+
+class Hold(StrategyBase):
+    name = "hold_from_file"
+    warmup_bars = 2
+
+    def __init__(self, *, qty="0.002", **common):
+        super().__init__(**common)
+        self.qty = Decimal(qty)
+
+    def on_bar(self, bar, view):
+        return (TargetPosition(symbol=bar.symbol, qty=self.qty, reason="hold"),)
+"""
+
+
+@pytest.fixture
+def own_dir(tmp_path, monkeypatch):
+    """The working directory of a user's run, and imports undone after the test (the strategy
+    modules a test loads, and the folders put on sys.path for them)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def test_a_strategy_file_given_by_a_relative_path_loads_from_the_working_directory(own_dir):
+    (own_dir / "strategies").mkdir()
+    (own_dir / "strategies" / "hold_by_path.py").write_text(STRATEGY_FILE)
+
+    s = make_strategy("strategies/hold_by_path.py:Hold", qty="0.003")
+
+    assert (s.name, s.qty) == ("hold_from_file", Decimal("0.003"))
+
+
+def test_a_strategy_module_in_the_working_directory_loads_without_pythonpath(own_dir):
+    (own_dir / "hold_in_cwd.py").write_text(STRATEGY_FILE)
+
+    s = make_strategy("hold_in_cwd:Hold")
+
+    assert s.name == "hold_from_file"
+
+
+def test_a_strategy_file_imports_a_helper_module_beside_it(own_dir, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("mine")
+    (elsewhere / "sizing_helper.py").write_text('QTY = "0.004"\n')
+    (elsewhere / "hold_with_helper.py").write_text(
+        STRATEGY_FILE.replace('qty="0.002"', "qty=sizing_helper.QTY").replace(
+            "from decimal", "import sizing_helper\nfrom decimal"
+        )
+    )
+
+    s = make_strategy(f"{elsewhere}/hold_with_helper.py:Hold")
+
+    assert s.qty == Decimal("0.004")
+
+
+def test_a_missing_strategy_file_is_one_line_naming_the_path(own_dir):
+    with pytest.raises(ValueError) as raised:
+        make_strategy("nowhere/mine.py:Hold")
+
+    assert str(raised.value) == (
+        f"strategy 'nowhere/mine.py:Hold': no file {own_dir.resolve() / 'nowhere' / 'mine.py'}"
+    )
+
+
+def test_a_strategy_file_without_the_class_is_one_line_naming_both(own_dir):
+    (own_dir / "hold_no_class.py").write_text(STRATEGY_FILE)
+
+    with pytest.raises(ValueError) as raised:
+        make_strategy("hold_no_class.py:Breakout")
+
+    assert str(raised.value) == (
+        f"strategy 'hold_no_class.py:Breakout': {own_dir.resolve() / 'hold_no_class.py'} "
+        "has no Breakout"
+    )
+
+
+def test_a_strategy_file_that_does_not_compile_is_one_line_naming_its_line(own_dir):
+    (own_dir / "hold_broken.py").write_text("x = 1\ndef on_bar(:\n")
+
+    with pytest.raises(ValueError) as raised:
+        make_strategy("hold_broken.py:Hold")
+
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith(
+        f"strategy 'hold_broken.py:Hold': loading {own_dir.resolve() / 'hold_broken.py'} "
+        "raised SyntaxError at hold_broken.py:2: "
+    )
+
+
+def test_the_config_takes_a_strategy_file_path(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[strategy]\nname = "strategies/mine.py:Breakout"\n')
+
+    assert load_settings(config, env_file=None).strategy.name == "strategies/mine.py:Breakout"
+
+
+def test_the_backtester_runs_a_strategy_file_from_the_working_directory(own_dir):
+    (own_dir / "hold_for_backtest.py").write_text(STRATEGY_FILE)
+    argv = ["--data", str(KLINES), "--strategy", "hold_for_backtest.py:Hold"]
+    argv += ["--start", "2025-05-06", "--end", "2025-05-06T01:00", "--no-progress"]
+
+    assert cli.main([*argv, "--out", "out"]) == 0
+
+    summary = json.loads((own_dir / "out" / "summary.json").read_text())
+    assert summary["data"]["warm_bars"] == 2
+    assert summary["counters"]["submitted"] >= 1
