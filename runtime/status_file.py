@@ -128,7 +128,8 @@ def report(
             head += f"; NOT TRADING: {status['trading_state']}"
             exit_status = StatusExit.NOT_TRADING
     # A start that failed wrote no account figures: its one line says it all.
-    details = _details(status) if "equity" in status else []
+    failed_start = state is DaemonState.STOPPED and "equity" not in status
+    details = [] if failed_start else _details(status)
     return StatusReport(exit_status, [head, *details])
 
 
