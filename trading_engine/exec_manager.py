@@ -39,8 +39,9 @@ on our account (a liquidation, an auto-deleveraging, a delisting settlement) is 
 any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
 stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
 resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
-at risk; nothing is sent for it. Events for a symbol not traded, or for an order that is not
-ours, are logged and counted and change nothing (not even the journal).
+at risk (at most one WARNING a minute); nothing is sent for it. Events for a symbol not
+traded, or for an order that is not ours, are logged and counted and change nothing (not even
+the journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
@@ -380,6 +381,8 @@ class ExecStatus:
 
 SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
 
+MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (exchange time)
+
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
 WOULD_TRIGGER_IMMEDIATELY = -2021
 
@@ -474,6 +477,8 @@ class ExecManager:
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
         self._last_margin_call_ms: int | None = None
+        self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
+        self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
         # The last cancel of the strategy's refused per symbol (client id, reason): the same
         # refusal proposed bar after bar is journaled once.
         self._cancel_denied: dict[str, tuple[str, str]] = {}
@@ -1392,6 +1397,14 @@ class ExecManager:
         self.counters.margin_calls += 1
         self._last_margin_call_ms = event.event_time_ms
         self._next_equity_ms = 0
+        # The exchange says it again at every crossing of its threshold (tens a minute on a
+        # ratio that hovers there): each is journaled and counted, a WARNING once a minute.
+        warned = self._margin_call_warned_ms
+        if warned is not None and event.event_time_ms - warned < MARGIN_CALL_WARN_EVERY_MS:
+            self._margin_calls_unsaid += 1
+            return
+        self._margin_call_warned_ms = event.event_time_ms
+        unsaid, self._margin_calls_unsaid = self._margin_calls_unsaid, 0
         wallet = event.cross_wallet_balance
         at_risk = "; ".join(
             f"{p.symbol} {p.qty:f} ({p.margin_type.value.lower()}"
@@ -1402,9 +1415,10 @@ class ExecManager:
         )
         log.warning(
             "MARGIN CALL from the exchange (liquidation may follow): cross wallet %s USDT; "
-            "at risk: %s",
+            "at risk: %s%s",
             "-" if wallet is None else f"{wallet:f}",
             at_risk or "-",
+            f" ({unsaid} more since the last warning, journaled)" if unsaid else "",
         )
 
     def _after_position_change(self, symbol: str) -> None:

@@ -188,6 +188,28 @@ def test_a_margin_call_is_journaled_and_said_with_the_positions_at_risk(caplog):
     assert len(rig.venue.submitted) == submitted and rig.venue.cancel_alls == []
 
 
+def test_margin_calls_repeated_within_a_minute_are_journaled_but_warned_once(caplog):
+    """The local exchange said it 15 times in one end-to-end run as the ratio hovered at its
+    threshold: 15 WARNING lines. Within a minute of the last warning a call is journaled and
+    counted only; the next warning says how many it skipped."""
+    rig = make_rig()
+    go_long(rig, "0.100", "60000")
+
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        margin_call(rig)
+        rig.clock.advance_ms(20_000)
+        margin_call(rig)
+        rig.clock.advance_ms(39_999)  # 59.999 s after the first warning
+        margin_call(rig)
+        rig.clock.advance_ms(1)  # a minute after it
+        margin_call(rig)
+
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2
+    assert said[1].endswith("20.04 USDT (2 more since the last warning, journaled)")
+    assert len(rig.journaled(MarginCalled)) == 4 and rig.em.counters.margin_calls == 4
+
+
 def test_the_status_counts_margin_calls_and_the_heartbeat_shows_the_last():
     rig = make_rig()
     go_long(rig, "0.100", "60000")
