@@ -934,16 +934,13 @@ class ExecManager:
         order = self._book.orders.get(cid)
         if order is not None and order.symbol == symbol and self._cancelling(cid, now):
             return  # its cancel is on its way already
+        denied = self._risk.check_cancel(p, order)  # pure: asked before the decision
+        if denied is not None and self._cancel_denied.get(symbol) == (cid, denied.reason):
+            self.counters.denied_repeats += 1  # journaled with the first refusal
+            return
         self._decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
-        denied = self._risk.check_cancel(p, order)
         if denied is not None:
-            key = (cid, denied.reason)
-            if self._cancel_denied.get(symbol) == key:
-                self._pending.pop()  # this decision: journaled with the first refusal
-                self.counters.decisions -= 1
-                self.counters.denied_repeats += 1
-                return
-            self._cancel_denied[symbol] = key
+            self._cancel_denied[symbol] = (cid, denied.reason)
             self._record(denied)
             self.counters.cancels_denied += 1
             return
