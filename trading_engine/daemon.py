@@ -156,16 +156,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self._kill_switch_signal)
         try:
             try:
-                try:
-                    parts = await self._start_unless_stopped()
-                except DaemonError:
-                    raise
-                except ExchangeStartError as exc:
-                    raise DaemonError(str(exc)) from None
-                except FatalError as exc:
-                    raise DaemonError(f"the exchange refused us: {exc}") from None
-                except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
+                parts = await self._start_said_in_one_line()
             except DaemonError as exc:
                 self._write_start_status(
                     DaemonState.STOPPED, stop_reason=f"start failed: {exc}", exit_status=1
@@ -199,6 +190,19 @@ class Daemon:
             for sig in (*_STOP_SIGNALS, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
             await self._close_all()
+
+    async def _start_said_in_one_line(self) -> "_Parts | None":
+        """`_start_unless_stopped()`, its failures translated into one DaemonError line."""
+        try:
+            return await self._start_unless_stopped()
+        except DaemonError:
+            raise
+        except ExchangeStartError as exc:
+            raise DaemonError(str(exc)) from None
+        except FatalError as exc:
+            raise DaemonError(f"the exchange refused us: {exc}") from None
+        except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
 
     async def _start_unless_stopped(self) -> "_Parts | None":
         """`_start()`, abandoned (None) when a stop is asked for first: a venue that never
@@ -688,25 +692,29 @@ class Daemon:
     def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
         """status.json before the parts exist: starting, or a start that ended (not written
         before journal_dir is claimed: another daemon's status is not ours to replace)."""
-        if not self._start_status_written:
-            return
+        if self._start_status_written:
+            self._put_status({**self._status_header(state), **extra})
+
+    def _status_header(self, state: DaemonState) -> dict[str, Any]:
+        """What status.json says of the process and its settings, before any figure."""
         s = self.settings
         now = int(time.time() * 1000)
-        status: dict[str, Any] = {
+        return {
             "state": state.value,
             "pid": os.getpid(),
             "updated_ms": now,
-            "started_ms": now,
+            "started_ms": self._started_ms or now,
             "heartbeat_s": s.execution.heartbeat_s,
             "mode": s.mode,
             "venue": s.rest_url if s.attaches else f"local exchange ({s.local.data})",
             "symbols": list(s.symbols),
             "strategy": s.strategy.name,
-            **extra,
         }
+
+    def _put_status(self, status: dict[str, Any]) -> None:
         try:
-            write_status(s.journal_dir, status)
-        except OSError as exc:  # a view only
+            write_status(self.settings.journal_dir, status)
+        except OSError as exc:  # a view only: the journal is the record
             log.warning("status file not written: %s", exc)
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
@@ -717,15 +725,7 @@ class Daemon:
         st = parts.exec_manager.status()
         s = self.settings
         status: dict[str, Any] = {
-            "state": state.value,
-            "pid": os.getpid(),
-            "updated_ms": int(time.time() * 1000),
-            "started_ms": self._started_ms,
-            "heartbeat_s": s.execution.heartbeat_s,
-            "mode": s.mode,
-            "venue": s.rest_url if s.attaches else f"local exchange ({s.local.data})",
-            "symbols": list(s.symbols),
-            "strategy": s.strategy.name,
+            **self._status_header(state),
             "trading_state": st.trading_state.value,
             "state_reason": st.state_reason,
             "equity": _money(st.equity),
@@ -750,10 +750,7 @@ class Daemon:
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
             **extra,
         }
-        try:
-            write_status(s.journal_dir, status)
-        except OSError as exc:  # a view only: the journal is the record
-            log.warning("status file not written: %s", exc)
+        self._put_status(status)
 
     def _print(self, line: str) -> None:
         """A line on stdout, if there still is one: a closed pipe, or the terminal of a dropped
