@@ -235,6 +235,9 @@ class ParityVenue(InProcessVenue):
     def cancel_all(self, symbol: str) -> None:
         self._at(None, lambda: self._cancel_all(symbol))
 
+    def reconcile_soon(self, reason: str) -> None:
+        """Nothing is overdue here: the engine answers every request in turn."""
+
     def cancel_all_at(self, symbol: str, due: int | None, *, keep_protection: bool) -> None:
         """The daemon's cancel-all at shutdown (the live venue's own, not the ExecManager's);
         with `keep_protection` as `LiveVenue.stop`: the protective stops stay."""

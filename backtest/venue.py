@@ -162,6 +162,9 @@ class InProcessVenue:
     def cancel_all(self, symbol: str) -> None:
         self._later(lambda: self._cancel_all(symbol))
 
+    def reconcile_soon(self, reason: str) -> None:
+        """Nothing is overdue here: the engine answers every request in turn."""
+
     # --- time ------------------------------------------------------------------------------
 
     @property

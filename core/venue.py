@@ -32,3 +32,9 @@ class Venue(Protocol):
     def cancel_all(self, symbol: str) -> None:
         """Cancel every open normal and algo order of `symbol`; never blocks."""
         ...
+
+    def reconcile_soon(self, reason: str) -> None:
+        """An answer looks overdue (a stop the price crossed, and no fill): read the
+        exchange's orders and positions now rather than at the next periodic pass. A venue
+        that answers every request in turn (the backtest's) has nothing overdue: a no-op."""
+        ...

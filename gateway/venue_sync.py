@@ -75,6 +75,7 @@ class VenueStats:
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
     reconciles: int = 0
     reconcile_failures: int = 0
+    early_reconciles: int = 0  # asked for by the ExecManager (`reconcile_soon`)
     listen_key_expiries: int = 0
     deadman_refreshes: int = 0
     deadman_failures: int = 0

@@ -352,6 +352,8 @@ class ExecCounters:
     unknown_outcomes: int = 0  # OrderStatusUnknown
     forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
     margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
+    # protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them
+    overdue_fires: int = 0
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
     bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
@@ -382,6 +384,12 @@ class ExecStatus:
 SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
 
 MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (exchange time)
+
+# A protective order the price has crossed fires at the exchange and its fill comes over the
+# user stream within a second or so. With no answer this long after the crossing (our clock),
+# the stream may be silent: the venue is asked to reconcile now, not at its next periodic pass
+# (60 s), while the symbol's target waits and the books show a position already closing.
+FIRED_ANSWER_WAIT_MS = 5_000
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
 WOULD_TRIGGER_IMMEDIATELY = -2021
@@ -496,6 +504,10 @@ class ExecManager:
         self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
         self._reduce_entering = False  # REDUCING entered while reconciling: its cancel-alls
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
+        # protective orders the price crossed, with no answer yet -> when first seen (ms), or
+        # None once the venue was asked to reconcile for them (FIRED_ANSWER_WAIT_MS)
+        self._fired_seen: dict[str, int | None] = {}
+        self._fired_due: int | None = None  # the earliest of them to ask about
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
         )
@@ -613,10 +625,12 @@ class ExecManager:
         if self._protect_on_price:
             self._replan_on_price(item, now)
 
-        # 2: stale orders
+        # 2: stale orders, and answers overdue
         stale = self._stale
         if stale and stale[0][0] <= now:
             self._cancel_stale(now)
+        if self._fired_due is not None and now >= self._fired_due:
+            self._ask_about_fired(now)
 
         # 3: portfolio
         risk = self._risk
@@ -1058,6 +1072,8 @@ class ExecManager:
                     # The exchange fires it on that price: the position is about to close.
                     # Worked from the stale position, a flip would leave twice the target
                     # once the stop's fill came. Its fill (or expiry) works the target.
+                    if o.client_order_id not in self._fired_seen:
+                        self._await_fired(o.client_order_id, now)
                     return
                 continue
             if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
@@ -1432,6 +1448,48 @@ class ExecManager:
             self._protect_on_price.discard(symbol)
             self._protect_dirty.add(symbol)
             self._settle(now)
+
+    def _await_fired(self, cid: str, now: int) -> None:
+        """A protective order the price crossed: its answer is expected within
+        FIRED_ANSWER_WAIT_MS."""
+        self._fired_seen[cid] = now
+        due = now + FIRED_ANSWER_WAIT_MS
+        if self._fired_due is None or due < self._fired_due:
+            self._fired_due = due
+
+    def _ask_about_fired(self, now: int) -> None:
+        """Protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them: a
+        WARNING naming them, and one early reconciliation (once per order: after it, the
+        periodic passes go on as usual). Orders that ended meanwhile are forgotten."""
+        orders = self._book.orders
+        overdue: list[Order] = []
+        due: int | None = None
+        for cid, seen in list(self._fired_seen.items()):
+            order = orders.get(cid)
+            if order is None:
+                del self._fired_seen[cid]  # answered: filled, expired or cancelled
+            elif seen is not None:
+                if now - seen >= FIRED_ANSWER_WAIT_MS:
+                    overdue.append(order)
+                    self._fired_seen[cid] = None
+                elif due is None or seen + FIRED_ANSWER_WAIT_MS < due:
+                    due = seen + FIRED_ANSWER_WAIT_MS
+        self._fired_due = due
+        if not overdue or self._stopped:
+            return
+        said = "; ".join(
+            f"{_PROTECTION_NAMES.get(o.type, o.type.value)} {o.client_order_id} ({o.side.value} "
+            f"{o.symbol}, stop {o.stop_price}, last price {self._book.last_price(o.symbol)})"
+            for o in overdue
+        )
+        self.counters.overdue_fires += len(overdue)
+        log.warning(
+            "no fill nor end has come %.0f s after the price crossed %s: the user stream may "
+            "be silent; reconciling with the exchange now",
+            FIRED_ANSWER_WAIT_MS / 1000,
+            said,
+        )
+        self._venue.reconcile_soon(f"overdue answer: {said}")
 
     def _rework(self, symbol: str, now: int) -> None:
         if self._reconciling:

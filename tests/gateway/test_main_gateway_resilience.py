@@ -377,3 +377,25 @@ async def test_a_user_stream_that_never_connects_names_its_websocket_url(ex) -> 
         await rest.close()
 
     assert str(failed.value).startswith("user data stream at ws://127.0.0.1:9 did not connect")
+
+
+async def test_reconcile_soon_brings_the_fill_a_silent_user_stream_kept(ex) -> None:
+    """The user stream delivers nothing (silenced at the exchange): a market order's fill does
+    not come. `reconcile_soon` (the ExecManager's ask when a crossed stop stays unanswered)
+    reads it over REST at once instead of at the next periodic pass; a second ask while that
+    pass runs starts no second pass."""
+    async with session(ex) as s:
+        ex.faults.silence()  # every stream, the user stream included, says nothing
+        entry = s.market(Side.BUY, qty="0.002")
+        s.venue.submit(entry)
+        await s.rec.until(lambda: s.exchange_position() == Decimal("0.002"))
+        await asyncio.sleep(0.3)
+        assert s.rec.of(OrderFilled, entry.client_order_id) == []
+
+        s.venue.reconcile_soon("overdue answer: test")
+        s.venue.reconcile_soon("overdue answer: test")
+        await s.rec.wait_for(OrderFilled, entry.client_order_id)
+        await s.rec.until(lambda: "overdue answer: test" in _reasons(s))
+        await asyncio.sleep(0.2)
+        assert _reasons(s).count("overdue answer: test") == 1
+        assert s.venue.stats.early_reconciles == 2

@@ -80,6 +80,9 @@ class EngineVenue:
         self.exchange.cancel_all_open_orders(self.account, {"symbol": symbol})
         self.pump()
 
+    def reconcile_soon(self, reason: str) -> None:
+        """Nothing is overdue: each call pumps the engine's answers."""
+
     def pump(self) -> None:
         """Hand every engine event generated so far to the listener, in order."""
         for account, data in self.exchange.drain_user_events():

@@ -45,6 +45,7 @@ class FakeVenue:
     submitted: list[OrderRequest] = field(default_factory=list)
     cancels: list[tuple[str, str]] = field(default_factory=list)
     cancel_alls: list[str] = field(default_factory=list)
+    reconciles_asked: list[str] = field(default_factory=list)  # reasons given to reconcile_soon
     journal_at_submit: list[list[Event]] = field(default_factory=list)
     requests: dict[str, OrderRequest] = field(default_factory=dict)
     filled: dict[str, Decimal] = field(default_factory=dict)
@@ -69,6 +70,9 @@ class FakeVenue:
 
     def cancel_all(self, symbol: str) -> None:
         self.cancel_alls.append(symbol)
+
+    def reconcile_soon(self, reason: str) -> None:
+        self.reconciles_asked.append(reason)
 
     # --- answers the test gives -----------------------------------------------------------------
 

@@ -729,6 +729,57 @@ def test_a_target_is_not_worked_while_the_price_has_crossed_an_unresolved_stop()
     assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, SELL, D("0.050"))]
 
 
+def test_a_crossed_stop_with_no_answer_for_5_s_asks_the_venue_to_reconcile_once(caplog):
+    """The price crossed the stop (58790 through 58800.0) and the target waits for its fill.
+    When the user stream is silent, the fill never comes: the wait lasted until the venue's
+    periodic reconciliation (60 s). 5 s after the wait began (FIRED_ANSWER_WAIT_MS) the venue
+    is asked to reconcile now, once, with a WARNING naming the stop; the fill the
+    reconciliation brings works the target as usual."""
+    rig = make_rig(stop_loss_pct=D(2))
+    stop, sent = _long_with_its_stop(rig, "0.050")
+    rig.trade("58790")
+    rig.say(target("-0.050"))  # the wait begins now
+    began = rig.clock.now_ms()
+    assert rig.venue.submitted[sent:] == []
+
+    rig.at(began + 4_999).trade("58785")
+    assert rig.venue.reconciles_asked == []
+
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        rig.at(began + 5_000).trade("58780")
+    assert len(rig.venue.reconciles_asked) == 1
+    assert stop.client_order_id in rig.venue.reconciles_asked[0]
+    assert rig.em.counters.overdue_fires == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert f"stop-loss {stop.client_order_id} (SELL BTCUSDT, stop 58800.0" in warned[0]
+    assert "user stream may be silent" in warned[0]
+
+    rig.at(began + 20_000).trade("58770")
+    rig.say(target("-0.050"))
+    assert len(rig.venue.reconciles_asked) == 1  # asked once; the periodic passes go on
+    assert rig.venue.submitted[sent:] == []
+
+    rig.venue.fill(stop.client_order_id, "58790.0", "0.050")  # what the reconciliation read
+    assert [(r.type, r.side, r.quantity) for r in rig.venue.submitted[sent:]] == [
+        (MARKET, SELL, D("0.050"))
+    ]
+
+
+def test_a_crossed_stop_answered_in_time_asks_for_nothing():
+    rig = make_rig(stop_loss_pct=D(2))
+    stop, _sent = _long_with_its_stop(rig, "0.050")
+    rig.trade("58790")
+    rig.say(target("-0.050"))
+    began = rig.clock.now_ms()
+    rig.at(began + 1_000)
+    rig.venue.fill(stop.client_order_id, "58790.0", "0.050")
+    rig.at(began + 6_000).trade("58780")
+    rig.at(began + 60_000).trade("58770")
+    assert rig.venue.reconciles_asked == []
+    assert rig.em.counters.overdue_fires == 0
+
+
 def test_a_target_waiting_on_a_crossed_stop_goes_out_once_the_price_is_back():
     """The stop did not fire after all (refused, or the print at the level was not enough):
     once the price is back on the position's side, the target the strategy says again at the
