@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -56,7 +56,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
-from core.market import Trade
+from core.market import Bar, Trade
 from core.orders import ClientOrderIds
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
@@ -114,8 +114,10 @@ class Daemon:
         add_secrets: Callable[[Iterable[str]], None] | None = None,
         out: TextIO = sys.stdout,
         clock: LiveClock | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
+        self._sleep = sleep  # the warm-up's wait for a bar to settle (tests pass their own)
         self.keep_orders = keep_orders
         self.reset_halt = reset_halt
         self._add_secrets = add_secrets  # the log redaction learns keys made at run time
@@ -545,17 +547,31 @@ class Daemon:
             # One more than asked: the last row is the exchange's current (open) bar, unless
             # our clock is a few ms ahead of the exchange's across a bar's close; then all of
             # them have closed (by our clock) and the strategy gets the newest `need`.
-            bars = await market_rest.klines(
-                symbol,
-                self.settings.strategy.bar_interval,
-                limit=min(need + 1, 1500),
-                closed_before_ms=self.clock.now_ms(),
-            )
-            closed = [b for b in bars if b.closed][-need:]
+            limit = min(need + 1, 1500)
+            closed = await self._closed_klines(market_rest, symbol, interval, limit)
+            # A bar that closed by our clock less than WARM_SETTLE_MS ago may be open at the
+            # exchange still, or lack its last trades there (our clock is the exchange's to
+            # within half a round trip): read once more after it settled, or the strategy
+            # keeps a short bar whose whole version the live stream no longer passes on.
+            if closed:
+                wait_ms = closed[-1].close_time_ms + WARM_SETTLE_MS - self.clock.now_ms()
+                if wait_ms > 0:
+                    await self._sleep(wait_ms / 1000)
+                    closed = await self._closed_klines(market_rest, symbol, interval, limit)
+            closed = closed[-need:]
             exec_manager.warm(closed)
             if self._recorder is not None:
                 self._recorder.warm(closed)
             log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
+
+    async def _closed_klines(
+        self, market_rest: MarketDataRest, symbol: str, interval: str, limit: int
+    ) -> list[Bar]:
+        """The closed bars (by our clock) among the last `limit` REST klines."""
+        bars = await market_rest.klines(
+            symbol, interval, limit=limit, closed_before_ms=self.clock.now_ms()
+        )
+        return [b for b in bars if b.closed]
 
     def _guarded(self, on_item: Callable[[object], None]) -> Callable[[object], None]:
         """The stream's sink: a bug on one item is logged and counted, never kills the feed.
@@ -919,6 +935,9 @@ async def check_single_asset_mode(rest: RestConnection) -> None:
     if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(MULTI_ASSETS_MODE)
 
+
+# The warm-up reads klines only once the newest closed bar closed this long ago (by our clock).
+WARM_SETTLE_MS = 1_000
 
 LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` without endpoints
 
