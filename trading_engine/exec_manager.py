@@ -47,8 +47,9 @@ Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breake
 a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
 reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a flatten not
 while a closing market order is unanswered: after a restart it may be the last session's, in
-doubt and being resolved); once the books say flat with no order open the RiskManager
-confirms -> HALTED.
+doubt and being resolved); a position that appears in between (an order filling before its
+cancel) is flattened as soon as it is seen, once; once the books say flat with no order open
+the RiskManager confirms -> HALTED.
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -476,6 +477,7 @@ class ExecManager:
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
         self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
@@ -833,6 +835,7 @@ class ExecManager:
         if event.current is REDUCING:
             self._targets.clear()
             self._protect_dirty.clear()
+            self._flattened_qty.clear()
             self._next_reduce_ms = 0
             self._progress_reducing(now, entering=True)
 
@@ -841,7 +844,8 @@ class ExecManager:
 
         On entering, every symbol gets a cancel-all (the exchange may hold orders the books
         do not know); afterwards cancel-all and flatten are re-sent every `flatten_retry_ms`
-        while the books still show orders or a position."""
+        while the books still show orders or a position, and a position that appears in
+        between (an order filling before its cancel) is flattened when it is seen."""
         if self._reconciling:
             self._reduce_entering |= entering  # done when the reconciliation is over
             return
@@ -853,9 +857,12 @@ class ExecManager:
             changed = self._risk.confirm_flat()
             if changed is not None:
                 self._flatten_ids.clear()
+                self._flattened_qty.clear()
                 self._state_changed(changed, now)
             return
         if now < self._next_reduce_ms:
+            for symbol in self.config.symbols:
+                self._flatten_new(symbol, now)
             return
         self._next_reduce_ms = now + self.config.flatten_retry_ms
         orders = book.orders
@@ -870,6 +877,16 @@ class ExecManager:
     def _is_flat(self) -> bool:
         book = self._book
         return all(book.position(s).is_flat for s in self.config.symbols)
+
+    def _flatten_new(self, symbol: str, now: int) -> None:
+        """Between the retries, a position not flattened yet (one that appeared, a working
+        order filling before its cancel) is flattened when it is seen; the one a flatten was
+        sent for (refused, or its remainder expired) waits for the retry."""
+        qty = self._book.position(symbol).qty
+        if qty == 0:
+            self._flattened_qty.pop(symbol, None)
+        elif qty != self._flattened_qty.get(symbol):
+            self._flatten(symbol, now)
 
     def _flatten(self, symbol: str, now: int) -> None:
         qty = self._book.position(symbol).qty
@@ -901,6 +918,7 @@ class ExecManager:
         )
         action = f"flatten {side} {abs(qty)} MARKET reduce-only"
         self._decide(symbol, EXEC_STRATEGY, action, f"trading {REDUCING}: {self._risk.reason}", now)
+        self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
         if self._submit(request, now):
             self._flatten_ids[symbol] = request.client_order_id
             self.counters.flatten_orders += 1

@@ -441,6 +441,52 @@ def test_kill_call_flattens_and_a_failed_flatten_is_sent_again():
     )
 
 
+def test_a_position_that_appears_while_reducing_is_flattened_at_once_and_once():
+    rig = make_rig()
+    rig.say(limit(BUY, "0.010", "59000"))
+    resting = rig.last_cid()
+    rig.venue.accept(resting)
+    rig.em.kill("SIGUSR1")  # flat: a cancel-all, nothing to flatten
+    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    sent = len(rig.venue.submitted)
+
+    rig.at(rig.clock.now_ms() + 100).venue.fill(resting, "59000", "0.004")  # before the cancel
+
+    [flatten] = rig.venue.submitted[sent:]  # 100 ms in, not flatten_retry_ms (2000) later
+    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.004"),
+        True,
+    )
+    rig.venue.confirm_cancel(resting)
+    rig.venue.accept(flatten.client_order_id)
+    rig.trade("59000")
+    assert rig.venue.submitted[sent:] == [flatten]  # not a second one while it is in flight
+    rig.venue.fill(flatten.client_order_id, "59000")
+    assert rig.em.trading_state is TradingState.HALTED
+    assert rig.venue.submitted[sent:] == [flatten]
+
+
+def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_next():
+    rig = make_rig()
+    rig.say(limit(BUY, "0.010", "59000"))
+    resting = rig.last_cid()
+    rig.venue.accept(resting)
+    rig.em.kill("SIGUSR1")
+    rig.at(rig.clock.now_ms() + 100).venue.fill(resting, "59000", "0.004")
+    first = rig.venue.submitted[-1]
+
+    rig.venue.reject(first.client_order_id, -2022, "ReduceOnly Order is rejected.")
+    rig.venue.confirm_cancel(resting)
+    rig.trade("59000")
+
+    assert rig.venue.submitted[-1] is first  # the same position: not flattened twice at once
+    rig.at(rig.clock.now_ms() + 1_900).trade("59000")  # the kill + flatten_retry_ms (2000)
+    again = rig.venue.submitted[-1]
+    assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
+
+
 def test_a_failed_market_stream_stops_entries_and_flattens():
     rig = make_rig()
     go_long(rig, "0.010")
