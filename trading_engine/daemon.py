@@ -430,6 +430,7 @@ class Daemon:
                 bar_interval=s.strategy.bar_interval,
                 bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
+                reentry_hold=s.risk.reentry_hold,
                 max_strategy_call_ms=Decimal(s.strategy.max_call_ms),
             ),
             gap_open=gap_open,

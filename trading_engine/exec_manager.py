@@ -301,6 +301,9 @@ class ExecConfig:
     equity_check_ms: int = 1_000  # RiskManager.on_equity at least this often
     equity_change_pct: Decimal = Decimal("0.1")  # ... and at once on a move this large
     protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
+    # After its stop-loss / take-profit closed a position, that side is not entered again
+    # until the strategy's target turns flat or to the other side (risk.reentry_hold).
+    reentry_hold: bool = True
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
     # A strategy callback taking longer holds the one event loop (market data, the user
@@ -1331,7 +1334,12 @@ class ExecManager:
             )
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
-                if ended.is_protective and moved and self._book.position(symbol).is_flat:
+                if (
+                    self.config.reentry_hold
+                    and ended.is_protective
+                    and moved
+                    and self._book.position(symbol).is_flat
+                ):
                     self._closed_by_protection[symbol] = 1 if ended.side is Side.SELL else -1
                     log.warning(
                         "%s: its %s closed the %s; no new one until the strategy's target "
@@ -1576,7 +1584,8 @@ class ExecManager:
         """A restart: `symbol`'s last fill was of a `side` `order_type` order. If that was its
         stop-loss or take-profit and the position is flat, the closed side stays held as it
         would have in the last session (else the first target bought it back at once)."""
-        if order_type in _PROTECTION_NAMES and self._book.position(symbol).is_flat:
+        flat = self._book.position(symbol).is_flat
+        if self.config.reentry_hold and order_type in _PROTECTION_NAMES and flat:
             self.hold_exit(symbol, side)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:

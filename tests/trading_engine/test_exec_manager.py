@@ -627,6 +627,21 @@ def test_a_position_its_stop_loss_closed_is_not_reopened_toward_the_same_target(
     assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, BUY, D("0.100"))]
 
 
+def test_without_the_reentry_hold_the_same_target_re_enters_after_a_stop_loss():
+    """risk.reentry_hold = false: the strategy still saying long 0.100 after the stop fired
+    buys the long back at the next bar."""
+    rig = make_rig(stop_loss_pct=D(2), config=ExecConfig(symbols=("BTCUSDT",), reentry_hold=False))
+    stop, sent = _long_with_its_stop(rig)
+
+    rig.venue.fill(stop.client_order_id, "58800.0", "0.100")  # the stop fires
+    rig.mark("58700")
+    rig.say(target("0.100"))
+
+    again = rig.venue.submitted[sent:]
+    assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, BUY, D("0.100"))]
+    assert rig.em.held_exits() == {}
+
+
 def test_after_a_stop_loss_a_target_on_the_other_side_is_worked_at_once():
     rig = make_rig(stop_loss_pct=D(2))
     stop, sent = _long_with_its_stop(rig)
