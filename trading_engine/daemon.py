@@ -369,7 +369,8 @@ class Daemon:
         try:
             strategy = make_strategy(s.strategy.name, **params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
-            raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
+            named = str(exc).startswith("strategy ")  # the loader's line names it already
+            raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
         bar_source = BarSource(s.execution.bar_source)
         klines = bar_source is BarSource.KLINES
