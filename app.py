@@ -75,7 +75,9 @@ def check_strategy(settings: Settings) -> None:
     except (OSError, ValueError) as e:
         if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
             raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it
-        raise ConfigError(f"[strategy] {st.name}: {e}") from None
+        # The loader's and the parameter check's lines name the strategy already.
+        named = str(e).startswith("strategy ")
+        raise ConfigError(str(e) if named else f"[strategy] {st.name}: {e}") from None
 
 
 def check_risk(settings: Settings) -> None:

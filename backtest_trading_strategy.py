@@ -814,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
                 config,
                 risk=risk,
                 stale_order_ms=settings.risk.stale_order_ms,
+                reentry_hold=settings.risk.reentry_hold,
                 max_strategy_call_ms=Decimal(settings.strategy.max_call_ms),
             )
         start_ms, end_ms = _window(args.start, args.end)

@@ -111,6 +111,7 @@ class BacktestConfig:
     risk: RiskConfig | None = None  # None: backtest_risk(strategy's order notional)
     protect_positions: bool = True  # the RiskManager's exchange-side stops, as live
     stale_order_ms: int = 30_000  # a resting order older than this is cancelled (risk.*)
+    reentry_hold: bool = True  # a side its stop closed waits for the target to turn (risk.*)
     # A strategy call over this is warned about and counted (strategy.max_call_ms), as live;
     # measured in real time, so it decides nothing and is not part of the results.
     max_strategy_call_ms: Decimal = Decimal(100)
@@ -429,6 +430,7 @@ class _Rig:
                 bar_source=bar_source,
                 protect_positions=config.protect_positions,
                 stale_order_ms=config.stale_order_ms,
+                reentry_hold=config.reentry_hold,
                 max_strategy_call_ms=config.max_strategy_call_ms,
             ),
             gap_open=lambda s: False,

@@ -175,8 +175,9 @@ async def _watch_parent(stop: asyncio.Event, parent_pid: int) -> None:
         await asyncio.sleep(PARENT_POLL_S)
         if os.getppid() != parent_pid:
             break
-    print("parent process gone: stopping", file=sys.stderr, flush=True)
-    stop.set()
+    stop.set()  # first: the parent read our stderr, and that pipe may be closed with it
+    with contextlib.suppress(OSError):
+        print("parent process gone: stopping", file=sys.stderr, flush=True)
 
 
 async def serve(
@@ -216,7 +217,8 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await ex.stop()
-        print("stopped", file=out, flush=True)
+        with contextlib.suppress(OSError):  # a parent that read it may be gone
+            print("stopped", file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,6 +222,9 @@ class LiveVenue:
         self._running = False
         self._stopping = False
         self._deadman_task: asyncio.Task[None] | None = None
+        # The exchange's time (ms) when the user stream first connected: from then on what
+        # happens is seen live; what came before and the reconciliation finds was missed.
+        self.connected_ms: int | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -777,6 +780,8 @@ class LiveVenue:
             self._spawn_job("funding", self._quietly("funding", self.sync.catch_up_funding))
 
     def _on_connected(self, connects: int) -> None:
+        if self.connected_ms is None:
+            self.connected_ms = self._exchange_ms()
         if connects > 1 and self._running and not self._stopping:
             self._reconcile_again = True
             task = self._reconnect_task

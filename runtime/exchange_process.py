@@ -5,7 +5,9 @@ when it listens (`--ready-json`: REST and websocket URLs, the demo account's key
 trades it, and stops it on exit. A separate process (not a task in the daemon's loop) keeps the
 exchange's replay work off the daemon's event loop and lets tests kill either side alone.
 
-The child's other output (its log lines) goes to `<log_dir>/exchange_sim.log`.
+The child's other output (its log lines, stderr) is read by the daemon and written to
+`<log_dir>/exchange_sim.log`, which rotates as the daemon's own log does (`runtime.log_setup`:
+5 x 10 MB), so a daemon left running for weeks does not fill the disk with it.
 """
 
 import asyncio
@@ -18,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from runtime.log_setup import LOG_MAX_BYTES, rotating_file
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class LocalExchangeProcess:
         balance: Decimal,
         log_dir: Path,
         python: str = sys.executable,
+        log_max_bytes: int = LOG_MAX_BYTES,
     ) -> None:
         self.args = [
             python,
@@ -72,8 +77,10 @@ class LocalExchangeProcess:
             "--exit-with-parent",  # a kill -9 of the daemon must not leave an orphan exchange
         ]
         self.log_path = log_dir / "exchange_sim.log"
+        self.log_max_bytes = log_max_bytes
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._log_copy: asyncio.Task[None] | None = None
 
     def _last_log_line(self) -> str:
         """Why the child said it stopped: the last line it wrote to its log (stderr)."""
@@ -91,18 +98,20 @@ class LocalExchangeProcess:
 
     async def start(self) -> ExchangeEndpoints:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log_file = self.log_path.open("ab")
+        handler = rotating_file(self.log_path, self.log_max_bytes)
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.args,
                 stdout=asyncio.subprocess.PIPE,
-                stderr=log_file,
+                stderr=asyncio.subprocess.PIPE,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl+C reaches the daemon, which stops the child
                 env=_child_env(),
             )
-        finally:
-            log_file.close()
+        except BaseException:
+            handler.close()
+            raise
+        self._log_copy = asyncio.get_running_loop().create_task(self._copy_log(handler))
         assert self._proc.stdout is not None
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
@@ -131,6 +140,17 @@ class LocalExchangeProcess:
         log.info("local exchange started (pid %d) at %s", self._proc.pid, endpoints.rest_url)
         return endpoints
 
+    async def _copy_log(self, handler: logging.Handler) -> None:
+        """The child's stderr, line by line as it wrote them, into its rotating log file."""
+        assert self._proc is not None and self._proc.stderr is not None
+        stderr = self._proc.stderr
+        try:
+            while line := await stderr.readline():
+                text = line.decode(errors="replace").rstrip("\n")
+                handler.emit(logging.makeLogRecord({"msg": text}))
+        finally:
+            handler.close()
+
     async def _drain_stdout(self) -> None:
         """Keep reading the child's stdout so it never blocks on a full pipe."""
         assert self._proc is not None and self._proc.stdout is not None
@@ -156,6 +176,15 @@ class LocalExchangeProcess:
             self._drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drain
+        if self._log_copy is not None:  # its last lines (why it stopped) reach the file
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await self._log_copy
+            except TimeoutError:  # a grandchild holding the pipe open: not waited for
+                self._log_copy.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._log_copy
+            self._log_copy = None
         self._proc = None
 
 

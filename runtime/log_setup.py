@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 LOG_FILE_NAME = "trading_engine.log"
+LOG_MAX_BYTES = 10 * 1024 * 1024  # a log file rotates at this size ...
+LOG_BACKUPS = 5  # ... keeping this many older ones (.1 to .5)
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 # Values that must never be logged whatever their source: HMAC signatures, API-key headers,
@@ -118,11 +120,7 @@ def configure_logging(
     handlers: list[logging.Handler] = [console]
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
-                log_dir / LOG_FILE_NAME, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8"
-            )
-        )
+        handlers.append(rotating_file(log_dir / LOG_FILE_NAME))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(redaction)
@@ -132,3 +130,13 @@ def configure_logging(
     for name in ("websockets", "aiohttp.access", "asyncio", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
     return redaction
+
+
+def rotating_file(
+    path: Path, max_bytes: int = LOG_MAX_BYTES
+) -> logging.handlers.RotatingFileHandler:
+    """The file handler of every log the daemon writes: `path` moves to `path.1` (and so on,
+    LOG_BACKUPS of them) when it would grow past `max_bytes`."""
+    return logging.handlers.RotatingFileHandler(
+        path, maxBytes=max_bytes, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )

@@ -152,6 +152,7 @@ class RiskSettings:
     max_orders_per_minute: int = _spec(60, "an integer from 1 to 1200", lambda v: 1 <= v <= 1200)
     max_clock_offset_ms: int = _spec(1000, "milliseconds >= 1", lambda v: v >= 1)
     stale_order_ms: int = _spec(30_000, "milliseconds >= 1000", lambda v: v >= 1000)
+    reentry_hold: bool = _spec(True, "true or false")
     circuit_breaker_errors: int = _spec(10, "an integer >= 1", lambda v: v >= 1)
     kill_switch_file: str = _spec("KILL", "a file path (its existence halts trading)", bool)
 

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -371,7 +371,8 @@ class Daemon:
         try:
             strategy = make_strategy(s.strategy.name, **params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
-            raise DaemonError(f"strategy {s.strategy.name}: {exc}") from None
+            named = str(exc).startswith("strategy ")  # the loader's line names it already
+            raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
         relay_items = _Relay()
         bar_source = BarSource(s.execution.bar_source)
         klines = bar_source is BarSource.KLINES
@@ -432,6 +433,7 @@ class Daemon:
                 bar_interval=s.strategy.bar_interval,
                 bar_source=bar_source,
                 stale_order_ms=s.risk.stale_order_ms,
+                reentry_hold=s.risk.reentry_hold,
                 max_strategy_call_ms=Decimal(s.strategy.max_call_ms),
             ),
             gap_open=gap_open,
@@ -466,10 +468,13 @@ class Daemon:
         # snapshot, which the ExecManager journals and the books compare (each difference is
         # logged as it is adopted); orders found open are watched for staleness.
         differences_before = book.differences
+        restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
         with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
             await venue.start()
-        recovered = _recovery_lines(relay_events.seen)
+        recovered = _recovery_lines(
+            relay_events.seen, back_ms=venue.connected_ms, restored_ids=restored
+        )
         relay_events.seen = None
         for line in recovered:
             log.warning("recovered at start-up: %s", line)
@@ -1093,11 +1098,24 @@ def _file_exists(path: str) -> bool:
     return os.path.exists(path)
 
 
-def _recovery_lines(events: list[Any]) -> list[str]:
+def _recovery_lines(
+    events: list[Any], *, back_ms: int | None, restored_ids: Collection[str]
+) -> list[str]:
     """What the start-up reconciliation told us that the journal did not know: fills made
-    and order outcomes reached while the daemon was down (or before it ever saw them)."""
+    and order outcomes reached while the daemon was down (or before it ever saw them).
+
+    `events` are all that passed during the start-up, the new session's own among them: what
+    the exchange did from `back_ms` on (its clock, when the user stream connected: seen live,
+    a fill of a resting order, or an answer to an order the start sent, such as the flatten
+    at its end) was not missed. The exception is what became of an order of the last run
+    (`restored_ids`: the journal's open orders) that the exchange no longer shows, which
+    carries the time we learnt it: one in flight at the stop, resolved; one forgotten."""
     lines = []
     for e in events:
+        if back_ms is not None and e.event_time_ms >= back_ms:
+            resolves = isinstance(e, OrderReconciled | OrderRejected | OrderExpired)
+            if not (resolves and e.client_order_id in restored_ids):
+                continue
         if isinstance(e, OrderFilled | OrderPartiallyFilled):
             f = e.fill
             lines.append(

@@ -47,8 +47,9 @@ Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breake
 a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
 reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a flatten not
 while a closing market order is unanswered: after a restart it may be the last session's, in
-doubt and being resolved); once the books say flat with no order open the RiskManager
-confirms -> HALTED.
+doubt and being resolved); a position that appears in between (an order filling before its
+cancel) is flattened as soon as it is seen, once; once the books say flat with no order open
+the RiskManager confirms -> HALTED.
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -300,6 +301,9 @@ class ExecConfig:
     equity_check_ms: int = 1_000  # RiskManager.on_equity at least this often
     equity_change_pct: Decimal = Decimal("0.1")  # ... and at once on a move this large
     protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
+    # After its stop-loss / take-profit closed a position, that side is not entered again
+    # until the strategy's target turns flat or to the other side (risk.reentry_hold).
+    reentry_hold: bool = True
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
     # A strategy callback taking longer holds the one event loop (market data, the user
@@ -484,6 +488,7 @@ class ExecManager:
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
         self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
         self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
@@ -847,6 +852,7 @@ class ExecManager:
         if event.current is REDUCING:
             self._targets.clear()
             self._protect_dirty.clear()
+            self._flattened_qty.clear()
             self._next_reduce_ms = 0
             self._progress_reducing(now, entering=True)
 
@@ -855,7 +861,8 @@ class ExecManager:
 
         On entering, every symbol gets a cancel-all (the exchange may hold orders the books
         do not know); afterwards cancel-all and flatten are re-sent every `flatten_retry_ms`
-        while the books still show orders or a position."""
+        while the books still show orders or a position, and a position that appears in
+        between (an order filling before its cancel) is flattened when it is seen."""
         if self._reconciling:
             self._reduce_entering |= entering  # done when the reconciliation is over
             return
@@ -867,9 +874,12 @@ class ExecManager:
             changed = self._risk.confirm_flat()
             if changed is not None:
                 self._flatten_ids.clear()
+                self._flattened_qty.clear()
                 self._state_changed(changed, now)
             return
         if now < self._next_reduce_ms:
+            for symbol in self.config.symbols:
+                self._flatten_new(symbol, now)
             return
         self._next_reduce_ms = now + self.config.flatten_retry_ms
         orders = book.orders
@@ -884,6 +894,16 @@ class ExecManager:
     def _is_flat(self) -> bool:
         book = self._book
         return all(book.position(s).is_flat for s in self.config.symbols)
+
+    def _flatten_new(self, symbol: str, now: int) -> None:
+        """Between the retries, a position not flattened yet (one that appeared, a working
+        order filling before its cancel) is flattened when it is seen; the one a flatten was
+        sent for (refused, or its remainder expired) waits for the retry."""
+        qty = self._book.position(symbol).qty
+        if qty == 0:
+            self._flattened_qty.pop(symbol, None)
+        elif qty != self._flattened_qty.get(symbol):
+            self._flatten(symbol, now)
 
     def _flatten(self, symbol: str, now: int) -> None:
         qty = self._book.position(symbol).qty
@@ -915,6 +935,7 @@ class ExecManager:
         )
         action = f"flatten {side} {abs(qty)} MARKET reduce-only"
         self._decide(symbol, EXEC_STRATEGY, action, f"trading {REDUCING}: {self._risk.reason}", now)
+        self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
         if self._submit(request, now):
             self._flatten_ids[symbol] = request.client_order_id
             self.counters.flatten_orders += 1
@@ -1329,7 +1350,12 @@ class ExecManager:
             )
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
-                if ended.is_protective and moved and self._book.position(symbol).is_flat:
+                if (
+                    self.config.reentry_hold
+                    and ended.is_protective
+                    and moved
+                    and self._book.position(symbol).is_flat
+                ):
                     self._closed_by_protection[symbol] = 1 if ended.side is Side.SELL else -1
                     log.warning(
                         "%s: its %s closed the %s; no new one until the strategy's target "
@@ -1616,7 +1642,8 @@ class ExecManager:
         """A restart: `symbol`'s last fill was of a `side` `order_type` order. If that was its
         stop-loss or take-profit and the position is flat, the closed side stays held as it
         would have in the last session (else the first target bought it back at once)."""
-        if order_type in _PROTECTION_NAMES and self._book.position(symbol).is_flat:
+        flat = self._book.position(symbol).is_flat
+        if self.config.reentry_hold and order_type in _PROTECTION_NAMES and flat:
             self.hold_exit(symbol, side)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:

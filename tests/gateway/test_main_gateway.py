@@ -57,6 +57,17 @@ async def test_start_reports_the_connected_stream_and_a_snapshot(ex):
     assert snapshot.open_orders == ()
 
 
+async def test_start_notes_the_exchange_time_the_user_stream_first_connected(ex):
+    async with session(ex, start=False) as s:
+        assert s.venue.connected_ms is None
+        before = s.venue.rest.clock.now_ms()
+        await s.venue.start()
+        after = s.venue.rest.clock.now_ms()
+        connected_ms = s.venue.connected_ms
+
+    assert connected_ms is not None and before <= connected_ms <= after
+
+
 async def test_resting_limit_order_is_accepted_once_then_canceled(ex):
     async with session(ex) as s:
         request = s.limit(Side.BUY)

@@ -174,6 +174,12 @@ def test_check_config_builds_the_strategy(tmp_path):
     assert line.startswith("config error: strategy.model_path: ") and "no/such/model" in line
 
 
+def test_a_strategy_that_does_not_load_is_named_once(tmp_path):
+    """The loader's line already names the strategy: said once, as the README shows it."""
+    line = _one_config_error(tmp_path, b'[strategy]\nname = "nope.py:Breakout"\n')
+    assert line == f"config error: strategy 'nope.py:Breakout': no file {tmp_path / 'nope.py'}"
+
+
 SHIPPED_MODEL = ROOT / "models/btcusdt-1m"
 
 

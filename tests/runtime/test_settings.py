@@ -59,6 +59,10 @@ def test_example_config_documents_every_setting_with_its_default():
             '[logging]\njson = "yes"\n',
             'logging.json = "yes" is not allowed: expected true or false',
         ),
+        (
+            "[risk]\nreentry_hold = 1\n",
+            "risk.reentry_hold = 1 is not allowed: expected true or false",
+        ),
         ('symbols = ["BTC-USDT"]\n', 'symbols = ["BTC-USDT"] is not allowed'),
         ("[risk]\nmax_drawdwn_pct = 5\n", "unknown setting 'risk.max_drawdwn_pct'"),
         ("[risk\n", "not valid TOML"),

@@ -441,6 +441,52 @@ def test_kill_call_flattens_and_a_failed_flatten_is_sent_again():
     )
 
 
+def test_a_position_that_appears_while_reducing_is_flattened_at_once_and_once():
+    rig = make_rig()
+    rig.say(limit(BUY, "0.010", "59000"))
+    resting = rig.last_cid()
+    rig.venue.accept(resting)
+    rig.em.kill("SIGUSR1")  # flat: a cancel-all, nothing to flatten
+    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    sent = len(rig.venue.submitted)
+
+    rig.at(rig.clock.now_ms() + 100).venue.fill(resting, "59000", "0.004")  # before the cancel
+
+    [flatten] = rig.venue.submitted[sent:]  # 100 ms in, not flatten_retry_ms (2000) later
+    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.004"),
+        True,
+    )
+    rig.venue.confirm_cancel(resting)
+    rig.venue.accept(flatten.client_order_id)
+    rig.trade("59000")
+    assert rig.venue.submitted[sent:] == [flatten]  # not a second one while it is in flight
+    rig.venue.fill(flatten.client_order_id, "59000")
+    assert rig.em.trading_state is TradingState.HALTED
+    assert rig.venue.submitted[sent:] == [flatten]
+
+
+def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_next():
+    rig = make_rig()
+    rig.say(limit(BUY, "0.010", "59000"))
+    resting = rig.last_cid()
+    rig.venue.accept(resting)
+    rig.em.kill("SIGUSR1")
+    rig.at(rig.clock.now_ms() + 100).venue.fill(resting, "59000", "0.004")
+    first = rig.venue.submitted[-1]
+
+    rig.venue.reject(first.client_order_id, -2022, "ReduceOnly Order is rejected.")
+    rig.venue.confirm_cancel(resting)
+    rig.trade("59000")
+
+    assert rig.venue.submitted[-1] is first  # the same position: not flattened twice at once
+    rig.at(rig.clock.now_ms() + 1_900).trade("59000")  # the kill + flatten_retry_ms (2000)
+    again = rig.venue.submitted[-1]
+    assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
+
+
 def test_a_failed_market_stream_stops_entries_and_flattens():
     rig = make_rig()
     go_long(rig, "0.010")
@@ -579,6 +625,21 @@ def test_a_position_its_stop_loss_closed_is_not_reopened_toward_the_same_target(
     rig.say(target("0.100"))  # ... then long again: a new entry
     again = rig.venue.submitted[sent:]
     assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, BUY, D("0.100"))]
+
+
+def test_without_the_reentry_hold_the_same_target_re_enters_after_a_stop_loss():
+    """risk.reentry_hold = false: the strategy still saying long 0.100 after the stop fired
+    buys the long back at the next bar."""
+    rig = make_rig(stop_loss_pct=D(2), config=ExecConfig(symbols=("BTCUSDT",), reentry_hold=False))
+    stop, sent = _long_with_its_stop(rig)
+
+    rig.venue.fill(stop.client_order_id, "58800.0", "0.100")  # the stop fires
+    rig.mark("58700")
+    rig.say(target("0.100"))
+
+    again = rig.venue.submitted[sent:]
+    assert [(r.type, r.side, r.quantity) for r in again] == [(MARKET, BUY, D("0.100"))]
+    assert rig.em.held_exits() == {}
 
 
 def test_after_a_stop_loss_a_target_on_the_other_side_is_worked_at_once():
