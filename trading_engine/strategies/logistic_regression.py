@@ -282,6 +282,12 @@ class LogisticRegressionStrategy(StrategyBase):
         st = self._states.get(symbol)
         return [] if st is None else st.proba
 
+    def model_identity(self) -> dict[str, str | None]:
+        """The model in use: its file, the sha256 of the file's bytes and, on a registry, its
+        version (what a backtest report and the daemon's log name)."""
+        m = self.model
+        return {"path": m.source or None, "sha256": m.sha256 or None, "version": self.model_version}
+
     # --- hot swap ---------------------------------------------------------------------------
 
     def _set_model(self, model: LinearModel) -> None:
@@ -346,11 +352,12 @@ class LogisticRegressionStrategy(StrategyBase):
             )
             return
         log.info(
-            "model registry %s: switched model %s -> %s (hold %d bars)",
+            "model registry %s: switched model %s -> %s (hold %d bars): %s",
             reg,
             self.model_version,
             version,
             self.hold_bars,
+            self.model.identity(),
         )
         self.model_version = version
 
