@@ -44,6 +44,7 @@ def saved_model(tmp_path_factory):
     y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
     ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
     model = LogRegModel().fit(x[ok][:5000], y[ok][:5000].astype(int))
+    model.metadata = {"symbol": "BTCUSDT", "interval": "1m"}
     return model.save(tmp_path_factory.mktemp("model") / "m.json")
 
 
