@@ -856,6 +856,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "
         f"max drawdown {m.max_drawdown:.4%}, {m.fills} fills, fees {m.fees:.2f} USDT -> {out}"
     )
+    if result.model is not None:
+        model = result.model
+        version = f", registry version {model['version']}" if model["version"] else ""
+        print(f"model: {model['path']} (sha256 {model['sha256']}{version})")
     if args.funding == "auto" and result.config.funding == "none":
         print(
             f"funding: no bundled funding rates of {config.symbol} overlap the data: none settled"

@@ -470,6 +470,11 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
         "<h2>Settings</h2>",
         _kv_table((k, fmt_value(k, v)) for k, v in _flatten(settings).items()),
     ]
+    if summary.get("model"):  # the model file traded and its hash (summary.json `model`)
+        parts += [
+            "<h2>Model</h2>",
+            _kv_table((k, html.escape(str(v))) for k, v in summary["model"].items()),
+        ]
     if summary.get("monte_carlo"):
         parts += ["<h2>Monte Carlo</h2>", _monte_carlo_html(summary["monte_carlo"])]
     if summary.get("sweep"):

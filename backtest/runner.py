@@ -334,6 +334,9 @@ class BacktestResult:
     # not in summary.json (the same run gives the same summary on any machine).
     slow_strategy_calls: int = 0
     slowest_strategy_call_ms: float = 0.0
+    # The model a model strategy traded (file, sha256 of its bytes, registry version), else
+    # None: `settings.strategy_params.model_path` may name a registry, i.e. any version.
+    model: dict[str, Any] | None = None
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -345,6 +348,8 @@ class BacktestResult:
             "orders": len(self.journal.orders),
             "journal_events": dict(sorted(self.journal.counts.items())),
         }
+        if self.model is not None:
+            out["model"] = self.model
         return _jsonable(out)
 
 
@@ -541,7 +546,12 @@ def run_backtest(
         if history is not None:
             warm = closed_bars(history, config.symbol, int(rig.strategy.warmup_bars), start_ms)
             rig.em.warm(warm)
-        return replace(_run(rig, data, config, inst, wall), warm_bars=len(warm))
+        identity = getattr(rig.strategy, "model_identity", None)
+        return replace(
+            _run(rig, data, config, inst, wall),
+            warm_bars=len(warm),
+            model=identity() if callable(identity) else None,
+        )
 
 
 @contextlib.contextmanager

@@ -9,12 +9,13 @@ clear message when they do not (the model would otherwise see inputs it was not 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import exp
 from operator import mul
 from pathlib import Path
@@ -42,6 +43,16 @@ class LinearModel:
     intercept: tuple[float, ...]
     flow: bool = False  # the flow features were on in training (FeatureState(flow=...))
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Where it was read from and the sha256 of the file's bytes ("" for a model built in
+    # memory): what a backtest report and the daemon's log name as the model used.
+    source: str = field(default="", compare=False)
+    sha256: str = field(default="", compare=False)
+
+    def identity(self) -> str:
+        """'FILE (sha256 0123456789ab)', or 'a model built in memory'."""
+        if not self.source:
+            return "a model built in memory"
+        return f"{self.source} (sha256 {self.sha256[:12]})"
 
     def predict_proba(self, row: Sequence[float]) -> list[float]:
         """Class probabilities (in `classes` order) for one feature row."""
@@ -89,7 +100,8 @@ def load_linear_model(path: str | Path) -> LinearModel:
     except RegistryError as e:
         raise ModelMismatchError(str(e)) from e
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+        doc = json.loads(raw.decode("utf-8"))
     except OSError as e:
         raise ModelMismatchError(f"{p}: cannot read model file ({e.strerror})") from e
     except ValueError as e:
@@ -98,7 +110,8 @@ def load_linear_model(path: str | Path) -> LinearModel:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         raise ModelMismatchError(f"{p}: unknown model format {fmt!r}, expected {ARTIFACT_FORMAT}")
     check_features(doc, source=str(p))
-    return _parse_model(doc, f"model file {p}")
+    model = _parse_model(doc, f"model file {p}")
+    return replace(model, source=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
 
 def _parse_model(doc: dict[str, Any], source: str) -> LinearModel:

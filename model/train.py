@@ -816,7 +816,8 @@ def train(
             "out_of_sample": pooled,
             "folds": [{k: v for k, v in r.items() if k != "proba"} for r in nested],
         },
-        "trained_at": _iso(int(time.time() * 1000)),
+        # No wall-clock time here: the same data and settings give the same bytes (and so the
+        # same registry version); the registry's meta.json records when a version was added.
     }
     t_all = time.perf_counter() - t0
     return TrainResult(

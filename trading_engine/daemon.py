@@ -373,6 +373,17 @@ class Daemon:
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
             named = str(exc).startswith("strategy ")  # the loader's line names it already
             raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
+        identity = getattr(strategy, "model_identity", None)
+        if callable(identity):  # which model trades: the file and its bytes' hash, in the log
+            m = identity()
+            version = f", registry version {m['version']}" if m["version"] else ""
+            log.info(
+                "strategy %s: model %s (sha256 %s%s)",
+                s.strategy.name,
+                m["path"],
+                m["sha256"],
+                version,
+            )
         relay_items = _Relay()
         bar_source = BarSource(s.execution.bar_source)
         klines = bar_source is BarSource.KLINES

@@ -672,3 +672,30 @@ def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(
     assert (
         json.loads((tmp_path / "o" / "summary.json").read_text())["settings"]["funding"] == "none"
     )
+
+
+def test_a_model_backtest_names_the_model_file_and_its_sha256(tmp_path, capsys):
+    # `--model models/btcusdt-1m` names a registry: any of its versions. The report named only
+    # that directory, so which model made the figures could not be told afterwards.
+    import hashlib
+
+    promoted = json.loads((SHIPPED_MODEL / "PROMOTED").read_text())["promoted"]
+    model_file = SHIPPED_MODEL / "versions" / promoted / "model.json"
+    sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--symbol", "BTCUSDT", "--strategy", "logistic_regression",
+            "--model", str(SHIPPED_MODEL), "--start", "2025-05-11T20:00", "--out", str(out),
+            "--no-progress"]  # fmt: skip
+
+    assert cli.main(argv) == 0
+
+    model = json.loads((out / "summary.json").read_text())["model"]
+    assert model == {"path": str(model_file), "sha256": sha, "version": promoted}
+    printed = capsys.readouterr().out
+    assert f"model: {model_file} (sha256 {sha}, registry version {promoted})" in printed
+    assert sha in (out / "report.html").read_text()
+
+
+def test_a_rule_based_backtest_has_no_model_section(tmp_path):
+    out = run(tmp_path, "--end", "2025-05-05T06:00", "--no-html")
+    assert "model" not in json.loads((out / "summary.json").read_text())

@@ -131,3 +131,24 @@ def test_features_of_live_stream_bars_equal_the_batch_form(tmp_path):
     """Up to ~2.5 min: two more bars from the kline stream (one a minute, wall clock)."""
     log, rest, out = _run_daemon(tmp_path, live_bars=2)
     _check_parity(tmp_path, log, rest, out, live_bars=2)
+
+
+def test_the_daemon_logs_which_model_file_it_trades_and_its_sha256(tmp_path):
+    # `strategy.model_path` names a registry: which version traded was nowhere in the log.
+    import hashlib
+    from pathlib import Path
+
+    from model.registry import promoted
+
+    _run_daemon(tmp_path, live_bars=0)
+
+    model_file = promoted(Path(MODEL))
+    assert model_file is not None
+    sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    text = (tmp_path / "logs" / "trading_engine.log").read_text()
+    said = re.search(
+        r"strategy logistic_regression: model (\S+) \(sha256 (\w+), registry version (\S+)\)", text
+    )
+    assert said is not None, text[-2000:]
+    assert Path(said.group(1)).resolve() == model_file.resolve()
+    assert said.group(2) == sha and said.group(3) == model_file.parent.name

@@ -44,6 +44,7 @@ def saved_model(tmp_path_factory):
     y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
     ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
     model = LogRegModel().fit(x[ok][:5000], y[ok][:5000].astype(int))
+    model.metadata = {"symbol": "BTCUSDT", "interval": "1m"}
     return model.save(tmp_path_factory.mktemp("model") / "m.json")
 
 
@@ -172,3 +173,42 @@ def test_no_signal_while_the_feature_window_spans_a_missing_bar():
     ot = np.array([b.open_time_ms for b in delivered])
     left_out = straddles_gap(ot, 60_000, back=features.WARMUP_BARS - 1, ahead=0)
     assert set(ot[left_out]) == expected_hold
+
+
+def test_shipped_model_live_equals_batch_from_cold_start_across_a_hole_and_a_replay():
+    # Train/serve parity of every feature and of the shipped model's probabilities on real
+    # bars, through the strategy as the daemon runs it: from its very first bar (warm-up: no
+    # row before the 61st bar, then the batch's first complete row), across a missing bar (a
+    # kline lost in a reconnect: both forms take the bars on either side as consecutive) and
+    # a stretch of bars delivered twice (a reconnect's replay: taken once).
+    from model.registry import promoted
+    from tests.model.support import ROOT
+
+    shipped = promoted(ROOT / "models/btcusdt-1m")
+    assert shipped is not None
+    df = week().iloc[:1500].drop(index=700).reset_index(drop=True)  # bar 700 never arrives
+    bars = bars_of(df)
+    delivered = bars[:900] + bars[880:]  # 20 bars again after a reconnect
+    strategy = LogisticRegressionStrategy(model_path=shipped)
+
+    live_rows, live_p = {}, {}
+    for bar in delivered:
+        before = strategy.last_features("BTCUSDT")
+        proposals = strategy.on_bar(bar, None)
+        row = strategy.last_features("BTCUSDT")
+        if bar.open_time_ms in live_rows:  # a repeat: no decision, the state untouched
+            assert proposals == () and row is before
+            continue
+        live_rows[bar.open_time_ms] = [np.nan] * len(features.FEATURE_NAMES) if row is None else row
+        live_p[bar.open_time_ms] = strategy.last_probabilities("BTCUSDT")
+
+    batch = features.compute_features(df).to_numpy()
+    live = np.array([live_rows[t] for t in df["open_time"]])
+    np.testing.assert_array_equal(np.isnan(live), np.isnan(batch))
+    first = features.WARMUP_BARS - 1
+    assert np.isnan(batch[:first]).all() and not np.isnan(batch[first:]).any()
+    np.testing.assert_allclose(live[first:], batch[first:], rtol=0, atol=1e-9)
+    # The probabilities: numpy's softmax of the batch rows against the strategy's pure Python.
+    offline = LogRegModel.load(shipped).predict_proba(batch[first:])
+    online = np.array([live_p[t] for t in df["open_time"][first:]])
+    np.testing.assert_allclose(online, offline, rtol=0, atol=1e-12)

@@ -50,6 +50,8 @@ def write_model(
         "feature_hash": feature_hash or features.feature_code_hash(),
         "feature_config": {"flow": flow, "warmup_bars": features.WARMUP_BARS},
         "linear": {"coef": [[0.0] * N] * 3, "intercept": [-bias, 0.0, bias]},
+        "symbol": "BTCUSDT",
+        "interval": "1m",
     }
     if horizon is not None:
         doc["label"] = {"kind": "forward", "horizon": horizon}
@@ -495,7 +497,9 @@ def rivals(tmp_path_factory):
         df, flow=False, label="forward", horizon=15, threshold=0.001, min_swing=0.005
     )
     y_shuffled = np.random.default_rng(0).permutation(y)
-    LogRegModel(c=0.1).fit(x, y_shuffled).save(d / "shuffled.json")
+    shuffled = LogRegModel(c=0.1).fit(x, y_shuffled)
+    shuffled.metadata = {"symbol": "BTCUSDT", "interval": "1m"}
+    shuffled.save(d / "shuffled.json")
     return {"trained": trained, "scrambled": d / "scrambled.json", "shuffled": d / "shuffled.json"}
 
 
@@ -750,7 +754,10 @@ def test_list_shows_versions_and_history_and_promote_goes_forward_after_a_rollba
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{reg}: 2 version(s), promoted: {new}"
     assert sorted(lines[1:3]) == sorted(
-        [f"* {new}  trained on ?; not reviewed", f"  {old}  trained on ?; not reviewed"]
+        [
+            f"* {new}  trained on BTCUSDT; not reviewed",
+            f"  {old}  trained on BTCUSDT; not reviewed",
+        ]
     )
     assert lines[3] == "history:"
     assert [line.split()[1:3] for line in lines[4:]] == [

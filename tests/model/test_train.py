@@ -676,3 +676,16 @@ def test_the_inner_folds_of_a_fold_never_depend_on_its_test_block(label):
         assert len(again[k]) == len(inner[k]) > 0
         for a, b in zip(inner[k], again[k], strict=True):
             assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_training_twice_on_the_same_data_writes_byte_identical_model_files(tmp_path):
+    # A model file is a function of its data and settings: a wall-clock field in it made every
+    # retraining a new file (and a new registry version) for the same coefficients and metrics.
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for out in paths:
+        argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+                "--start", "2025-05-05", "--end", "2025-05-07", "--folds", "2", "--c", "0.1",
+                "--jobs", "1", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        time.sleep(0.01)  # a clock in the file would differ between the two runs
+    assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -211,6 +211,17 @@ def test_check_config_refuses_a_model_with_a_nan_or_a_missing_field(tmp_path):
     )
 
 
+def test_check_config_refuses_a_model_file_that_does_not_say_its_symbol(tmp_path):
+    # It traded whatever symbol the config named, unchecked.
+    unsaid = _edited_model(tmp_path, lambda d: d.pop("symbol"))
+    line = _one_config_error(tmp_path, f'[strategy]\nmodel_path = "{unsaid}"\n'.encode())
+    assert line == (
+        f"config error: [strategy] logistic_regression: model file {unsaid}: symbol is None, "
+        "not the symbol it was trained on, so it cannot be checked against what this strategy "
+        "trades; retrain it with python -m model.train"
+    )
+
+
 def test_check_config_refuses_a_model_trained_on_another_symbol(tmp_path):
     line = _one_config_error(tmp_path, b"", "--symbol", "BTCUSDT,ETHUSDT")
     assert line == (

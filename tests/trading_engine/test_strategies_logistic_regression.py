@@ -2,6 +2,7 @@
 the limit price at or inside the spread (snapped to the tick on purpose), the market fallback
 without a book, re-pricing when the book runs away, and the live feature log."""
 
+import re
 import time
 from dataclasses import replace
 from decimal import Decimal as D
@@ -13,7 +14,7 @@ from core.market import BookTicker
 from core.orders import TargetPosition
 from model import features
 from model.live import FEATURE_LOG_COLUMNS, FeatureLog, LinearModel, read_feature_log
-from tests.model.support import bars_of, week
+from tests.model.support import ROOT, bars_of, week
 from tests.trading_engine.support import INSTRUMENTS
 from trading_engine.strategies.logistic_regression import (
     DEFAULT_HOLD_BARS,
@@ -235,9 +236,42 @@ def test_a_model_trained_on_another_symbol_is_refused_naming_it():
     with pytest.raises(ValueError, match=said):
         LogisticRegressionStrategy(model=btc, symbols=("BTCUSDT", "ETHUSDT"))  # a config's
     assert LogisticRegressionStrategy(model=btc, symbols=("BTCUSDT",)).symbols == ("BTCUSDT",)
-    # A model file that does not say its symbol, or a strategy told none, is not checked.
+    # A model built in memory that does not say its symbol, or a strategy told none, is not
+    # checked (a model file must say it: below).
     assert LogisticRegressionStrategy(model=momentum_model(), instruments=eth)
     assert LogisticRegressionStrategy(model=btc).symbols == ()
+
+
+@pytest.mark.parametrize(
+    ("drop", "set_", "says"),
+    [
+        ("symbol", {}, "symbol is None, not the symbol it was trained on"),
+        ("interval", {}, "interval is None, not the bar interval it was trained on"),
+        (None, {"symbol": ["BTCUSDT"]}, "symbol is ['BTCUSDT'], not the symbol"),
+    ],
+)
+def test_a_model_file_that_does_not_say_its_symbol_or_interval_is_refused(
+    tmp_path, drop, set_, says
+):
+    # Such a file was traded on any symbol and interval, unchecked: a model trained on ETH
+    # 5m bars whose metadata was lost traded BTC 1m bars without a word.
+    import json
+
+    from model.registry import promoted
+
+    shipped = promoted(ROOT / "models/btcusdt-1m")
+    assert shipped is not None
+    doc = json.loads(shipped.read_text())
+    doc.pop(drop, None)
+    doc.update(set_)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=re.escape(f"model file {path}: {says}")):
+        LogisticRegressionStrategy(model_path=path, symbols=("BTCUSDT",), bar_interval="1m")
+    # The same file with both fields trades.
+    doc.update(symbol="BTCUSDT", interval="1m")
+    path.write_text(json.dumps(doc))
+    assert LogisticRegressionStrategy(model_path=path, symbols=("BTCUSDT",), bar_interval="1m")
 
 
 def test_a_flow_model_is_refused_on_bars_without_taker_volume():

@@ -30,7 +30,8 @@ features after a REST warm-up match those of a long history. The model's flow se
 whether taker volume and trade counts are read from the bars; a model trained on other bars
 than `bar_interval` (the file's `interval`), for another symbol than `symbols` (default: the
 instruments'; the file's `symbol`), or with the flow features on bars without taker volume
-(`taker_flow=False`: a backtest's klines) is refused, at start and on a hot swap.
+(`taker_flow=False`: a backtest's klines) is refused, at start and on a hot swap; so is a model
+file that does not say its symbol and interval (nothing to check them against).
 A missing bar (open time more than one interval after the last one: a kline the stream never
 delivered) makes the next `WARMUP_BARS - 1` rows mix prices from both sides of the hole; training
 leaves exactly those rows out (`model.train`), so the model has nothing to say there: those bars
@@ -282,11 +283,26 @@ class LogisticRegressionStrategy(StrategyBase):
         st = self._states.get(symbol)
         return [] if st is None else st.proba
 
+    def model_identity(self) -> dict[str, str | None]:
+        """The model in use: its file, the sha256 of the file's bytes and, on a registry, its
+        version (what a backtest report and the daemon's log name)."""
+        m = self.model
+        return {"path": m.source or None, "sha256": m.sha256 or None, "version": self.model_version}
+
     # --- hot swap ---------------------------------------------------------------------------
 
     def _set_model(self, model: LinearModel) -> None:
         if _BUY not in model.classes or _SELL not in model.classes:
             raise ValueError(f"model classes {model.classes} lack BUY (1) or SELL (-1)")
+        if model.source:  # a file: it must say what it was trained on, or nothing is checked
+            for key, what in (("symbol", "symbol"), ("interval", "bar interval")):
+                value = model.metadata.get(key)
+                if not isinstance(value, str) or not value:
+                    raise ValueError(
+                        f"model file {model.source}: {key} is {value!r}, not the {what} it was "
+                        "trained on, so it cannot be checked against what this strategy trades; "
+                        "retrain it with python -m model.train"
+                    )
         trained = model.metadata.get("interval") if model.metadata else None
         if self.bar_interval is not None and trained is not None and trained != self.bar_interval:
             raise ValueError(
@@ -346,11 +362,12 @@ class LogisticRegressionStrategy(StrategyBase):
             )
             return
         log.info(
-            "model registry %s: switched model %s -> %s (hold %d bars)",
+            "model registry %s: switched model %s -> %s (hold %d bars): %s",
             reg,
             self.model_version,
             version,
             self.hold_bars,
+            self.model.identity(),
         )
         self.model_version = version
 
