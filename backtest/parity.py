@@ -31,14 +31,17 @@ input. The newest session of the journal is audited; a later session in the same
 fine (the engine account and the books start as the exchange's start-up snapshot and the
 daemon's restored books show them; the protective stops a stop with a position open kept on
 the exchange are placed again), unless it started with other orders kept open (--keep-orders:
-exit 2). Not reproduced (a divergence names them): data sets with order-book depth (the
-engine also matched against depth the daemon never saw), kill switches pulled by hand, a
-HALTED state carried over from an earlier session, a model file changed since the session.
+exit 2). A model strategy is rebuilt with the model file the session traded (the header
+names it and its sha256; the registry's promotion since does not matter; a file whose bytes
+changed is exit 2). Not reproduced (a divergence names them): data sets with order-book depth
+(the engine also matched against depth the daemon never saw), kill switches pulled by hand, a
+HALTED state carried over from an earlier session, a model promoted during the session.
 """
 
 import argparse
 import copy
 import csv
+import hashlib
 import heapq
 import json
 import logging
@@ -302,6 +305,29 @@ class Replay:
     placed_by_fill: int = 0  # orders not at their usual place in the stream (`_placement`)
 
 
+def _traded_model_file(model: dict[str, Any], base_dir: str) -> str:
+    """The model file the session traded (its header's `model`), checked to hold the same
+    bytes: a registry's promotion since then, or a retrain into the same file, would rebuild
+    another session."""
+    path = Path(model["path"])
+    if not path.is_absolute() and base_dir:
+        path = Path(base_dir) / path
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ParityInputError(
+            f"the session traded the model file {path}, which cannot be read now "
+            f"({exc.strerror}): the audit needs it to rebuild the session"
+        ) from None
+    if digest != model["sha256"]:
+        raise ParityInputError(
+            f"the session traded the model file {path} with sha256 {model['sha256'][:12]}; "
+            f"it holds {digest[:12]} now (retrained or replaced since): the audit cannot "
+            "rebuild the session with it"
+        )
+    return str(path)
+
+
 def replay_session(session: Session, live: LiveFacts) -> Replay:
     """Run the recorded session through the backtester's objects (see the module docstring)."""
     h = session.header
@@ -312,6 +338,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         risk_config = from_jsonable(RiskConfig, h["risk"])
         exec_config = from_jsonable(ExecConfig, h["exec"])
         params = unjsonable(h["strategy_params"])
+        if h.get("model"):
+            params["model_path"] = _traded_model_file(h["model"], h.get("strategy_dir") or "")
         # A strategy of one's own is found where the daemon found it: a relative file path or
         # a module in the daemon's working directory (not the audit's).
         factory = strategy_factory(h["strategy"], base_dir=h.get("strategy_dir") or None)

@@ -374,8 +374,9 @@ class Daemon:
             named = str(exc).startswith("strategy ")  # the loader's line names it already
             raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
         identity = getattr(strategy, "model_identity", None)
+        model: dict[str, Any] | None = None
         if callable(identity):  # which model trades: the file and its bytes' hash, in the log
-            m = identity()
+            m = model = identity()
             version = f", registry version {m['version']}" if m["version"] else ""
             log.info(
                 "strategy %s: model %s (sha256 %s%s)",
@@ -468,6 +469,7 @@ class Daemon:
                     positions=[book.position(sym) for sym in s.symbols],
                     held_exits=exec_manager.held_exits(),
                     strategy_dir=os.getcwd(),
+                    model=model,
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)

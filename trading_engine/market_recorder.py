@@ -281,12 +281,15 @@ def session_header(
     positions: Sequence[Any] = (),
     held_exits: dict[str, Any] | None = None,
     strategy_dir: str = "",
+    model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The effective settings of a session, as the audit needs them to rebuild it, the
     positions the books started with (restored from the journal) and the sides held flat after
     a stop-loss or take-profit (symbol -> the closing order's side). `strategy_dir`: the
     daemon's working directory, where a strategy of one's own (a relative file path, or a
-    module found there) was loaded from."""
+    module found there) was loaded from. `model`: the model a model strategy traded at the
+    start (`model_identity()`: file, sha256, registry version), so that the audit rebuilds the
+    session with that file, not with whatever the registry promotes by then."""
     return {
         "strategy": strategy,
         "strategy_dir": strategy_dir,
@@ -304,6 +307,7 @@ def session_header(
         "local": jsonable(local),
         "positions": [to_jsonable(p) for p in positions],
         "held_exits": {sym: str(side) for sym, side in (held_exits or {}).items()},
+        "model": model,
     }
 
 

@@ -2,12 +2,16 @@
 daemon records what its ExecManager was fed; `backtest_trading_strategy.py --replay-journal`
 replays it through the backtester against the in-process engine and the diff is empty."""
 
+import hashlib
+import json
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
 
 import pytest
 
+from model import registry
 from tests.daemon.harness import ROOT, exchange_process, start_daemon, write_config
 from tests.daemon.test_daemon_books import FAST_TRADING
 from trading_engine.market_recorder import read_session, session_files
@@ -125,3 +129,46 @@ def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_i
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     assert _verdict(audit.stdout).startswith("parity: identical (")
+
+
+def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_since(tmp_path):
+    """The session traded the registry's promoted version. Since then another version (the
+    same model, its BUY intercept raised by 50: it buys at every bar) was promoted: the audit
+    rebuilds the session with the file the session traded, named in its header with the
+    sha256 of its bytes (before, with whatever the registry promoted: a divergence at the
+    first bar). That file changed in place: exit 2, naming both hashes."""
+    reg = tmp_path / "models" / "btcusdt-1m"
+    shutil.copytree(ROOT / "models" / "btcusdt-1m", reg)
+    traded_id = registry.promoted_id(reg)
+    assert traded_id is not None
+    traded = registry.version_dir(reg, traded_id) / registry.MODEL_FILE
+    (tmp_path / "config.toml").write_text(
+        f'[strategy]\nname = "logistic_regression"\nmodel_path = "{reg}"\n'
+    )
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--duration", "25"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    header = read_session(session_files(tmp_path / "journal")[-1]).header
+    sha = hashlib.sha256(traded.read_bytes()).hexdigest()
+    assert header["model"] == {"path": str(traded), "sha256": sha, "version": traded_id}
+
+    doc = json.loads(traded.read_text())
+    doc["linear"]["intercept"][doc["classes"].index(1)] += 50.0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    registry.promote(reg, registry.add(reg, other), "a test: another model promoted")
+    audit = _audit(tmp_path / "journal")
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    assert _verdict(audit.stdout).startswith("parity: identical (")
+
+    traded.write_bytes(traded.read_bytes() + b"\n")
+    audit = _audit(tmp_path / "journal")
+    assert audit.returncode == 2, audit.stdout + audit.stderr[-2000:]
+    now = hashlib.sha256(traded.read_bytes()).hexdigest()
+    said = audit.stdout + audit.stderr
+    assert f"sha256 {sha[:12]}" in said and f"it holds {now[:12]} now" in said
