@@ -274,6 +274,31 @@ def test_a_model_file_that_does_not_say_its_symbol_or_interval_is_refused(
     assert LogisticRegressionStrategy(model_path=path, symbols=("BTCUSDT",), bar_interval="1m")
 
 
+@pytest.mark.parametrize("horizon", ["20", 0, 2.5, True])
+def test_a_model_file_whose_label_horizon_is_not_a_whole_number_of_bars_is_refused(
+    tmp_path, horizon
+):
+    # The hold (hold_bars = the label horizon) fell back to 15 bars without a word for a
+    # horizon written as "20": positions held for another length than the model was made for.
+    import json
+
+    from model.registry import promoted
+
+    shipped = promoted(ROOT / "models/btcusdt-1m")
+    assert shipped is not None
+    doc = json.loads(shipped.read_text())
+    assert doc["label"]["horizon"] == 15
+    doc["label"]["horizon"] = horizon
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    says = f"model file {path}: label.horizon is {horizon!r}, not a whole number of bars >= 1"
+    with pytest.raises(ValueError, match=re.escape(says)):
+        LogisticRegressionStrategy(model_path=path, symbols=("BTCUSDT",), bar_interval="1m")
+    doc["label"]["horizon"] = 20
+    path.write_text(json.dumps(doc))
+    assert LogisticRegressionStrategy(model_path=path, symbols=("BTCUSDT",)).hold_bars == 20
+
+
 def test_a_flow_model_is_refused_on_bars_without_taker_volume():
     flow = replace(momentum_model(), flow=True)
     with pytest.raises(ValueError, match=r"taker-flow features \(flow on\).*--flow off"):

@@ -303,6 +303,14 @@ class LogisticRegressionStrategy(StrategyBase):
                         "trained on, so it cannot be checked against what this strategy trades; "
                         "retrain it with python -m model.train"
                     )
+            label = model.metadata.get("label")
+            horizon = label.get("horizon") if isinstance(label, Mapping) else None
+            if horizon is not None and (type(horizon) is not int or horizon < 1):
+                raise ValueError(
+                    f"model file {model.source}: label.horizon is {horizon!r}, not a whole "
+                    "number of bars >= 1 (how long a position is held without a renewed "
+                    "signal); retrain it with python -m model.train"
+                )
         trained = model.metadata.get("interval") if model.metadata else None
         if self.bar_interval is not None and trained is not None and trained != self.bar_interval:
             raise ValueError(
