@@ -356,7 +356,12 @@ def _last_review(meta: dict[str, Any]) -> str:
     score = r.get("candidate_score")
     score_text = _fmt(metric, score if isinstance(score, int | float) else None)
     window = str(r.get("window", "")).removeprefix(f"{r.get('symbol', '')} ")
-    verdict = "promoted" if r.get("promote") else "not promoted"
+    if r.get("promote"):
+        verdict = "promoted"
+    elif r.get("promoted") == meta.get("version_id"):
+        verdict = "already the promoted version"  # reviewed again against itself
+    else:
+        verdict = "not promoted"
     day = str(r.get("reviewed_at", "?"))[:10]
     return f"reviewed {day}: {metric} {score_text} on {window}, {verdict}"
 

@@ -866,3 +866,30 @@ def test_the_readmes_list_example_is_what_list_prints_for_the_shipped_registry(c
     printed = capsys.readouterr().out
     assert printed.startswith("models/btcusdt-1m: 1 version(s), promoted: ")
     assert f"```\n{printed}```\n" in readme
+
+
+@pytest.mark.parametrize(
+    ("promote", "promoted", "verdict"),
+    [
+        (True, "v0", "promoted"),
+        (False, "v0", "not promoted"),
+        (False, "v1", "already the promoted version"),  # reviewed again against itself
+    ],
+)
+def test_list_says_what_a_review_decided_for_the_version(promote, promoted, verdict):
+    from model.review import _last_review
+
+    review = {
+        "metric": "total_return",
+        "candidate_score": -0.011522,
+        "symbol": "BTCUSDT",
+        "window": "BTCUSDT 2025-05-10 00:00 .. 2025-05-12 00:00",
+        "reviewed_at": "2026-12-01T20:00:00+00:00",
+        "promote": promote,
+        "promoted": promoted,
+    }
+    said = _last_review({"version_id": "v1", "reviews": [review]})
+    assert said == (
+        "reviewed 2026-12-01: total_return -1.1522% on 2025-05-10 00:00 .. 2025-05-12 00:00, "
+        f"{verdict}"
+    )
