@@ -93,7 +93,7 @@ def check_features(meta: Mapping[str, Any], *, source: str) -> None:
 def load_linear_model(path: str | Path) -> LinearModel:
     """Read a model file written by `model.logreg_model.LogRegModel.save`, or a model
     registry directory's promoted version (`model.registry`)."""
-    from model.registry import RegistryError, resolve_model_path
+    from model.registry import RegistryError, recorded_sha256, resolve_model_path
 
     try:
         p = resolve_model_path(path)
@@ -111,7 +111,15 @@ def load_linear_model(path: str | Path) -> LinearModel:
         raise ModelMismatchError(f"{p}: unknown model format {fmt!r}, expected {ARTIFACT_FORMAT}")
     check_features(doc, source=str(p))
     model = _parse_model(doc, f"model file {p}")
-    return replace(model, source=str(p), sha256=hashlib.sha256(raw).hexdigest())
+    digest = hashlib.sha256(raw).hexdigest()
+    added = recorded_sha256(p)
+    if added is not None and added != digest:
+        raise ModelMismatchError(
+            f"{p}: this registry version's model file changed since it was added (sha256 "
+            f"{added[:12]} then, {digest[:12]} now): a version is never edited; add the new "
+            "file as a version of its own (python -m model.review --candidate FILE)"
+        )
+    return replace(model, source=str(p), sha256=digest)
 
 
 def _parse_model(doc: dict[str, Any], source: str) -> LinearModel:

@@ -266,6 +266,19 @@ def _write_state(reg: Path, state: dict[str, Any], version_id: str, entry: dict[
     write_atomic(reg / PROMOTED_FILE, _dump(doc))
 
 
+def recorded_sha256(model_file: Path) -> str | None:
+    """The sha256 a registry recorded when it added the version whose model file this is
+    (its meta.json), or None for a file outside a registry (or a meta.json without one)."""
+    if model_file.name != MODEL_FILE or model_file.parent.parent.name != VERSIONS_DIR:
+        return None
+    try:
+        meta = json.loads((model_file.parent / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sha = meta.get("sha256") if isinstance(meta, dict) else None
+    return sha if isinstance(sha, str) else None
+
+
 def resolve_model_path(path: str | Path) -> Path:
     """A model file as is; a registry directory -> its promoted version's model.json."""
     p = Path(path)

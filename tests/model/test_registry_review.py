@@ -4,6 +4,7 @@ retrained by the review against a scrambled and a label-shuffled one, the decisi
 against backtests recomputed here), and the strategy's hot swap to a newly promoted version at
 the next bar."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -415,11 +416,38 @@ def test_a_promoted_model_of_another_symbol_is_refused_at_the_swap(tmp_path, mod
     strategy = LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",))
     bars = bars_of(week().iloc[:2])
     strategy.on_bar(bars[0], VIEW)
-    _promote_broken(reg, models["short"], lambda d: d.update(symbol="ETHUSDT"))
+    eth = json.loads(Path(models["short"]).read_text())
+    eth["symbol"] = "ETHUSDT"
+    (tmp_path / "eth.json").write_text(json.dumps(eth))
+    registry.promote(reg, registry.add(reg, tmp_path / "eth.json"), "an ETH model")
     with caplog.at_level("WARNING"):
         strategy.on_bar(bars[1], VIEW)
     assert strategy.model_version == first
     assert "the model was trained on ETHUSDT, the strategy trades BTCUSDT" in caplog.text
+
+
+def test_a_registry_version_edited_after_it_was_added_is_refused(tmp_path, models, caplog):
+    """A version's model.json edited in place (still a valid model) was loaded as if it were
+    the version reviewed and promoted: its sha256 no longer matches the one the registry
+    recorded, so it is refused at start and at a swap, naming both hashes."""
+    reg = tmp_path / "reg"
+    first = registry.add(reg, models["long"])
+    registry.promote(reg, first, "first")
+    strategy = LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",))
+    bars = bars_of(week().iloc[:2])
+    strategy.on_bar(bars[0], VIEW)
+    added = json.loads((reg / "versions" / first / "meta.json").read_text())["sha256"]
+    edited = _promote_broken(reg, models["short"], lambda d: d["linear"]["intercept"].reverse())
+    now = hashlib.sha256((reg / "versions" / edited / "model.json").read_bytes()).hexdigest()
+    with caplog.at_level("WARNING"):
+        strategy.on_bar(bars[1], VIEW)
+    assert strategy.model_version == first
+    assert "model file changed since it was added (sha256 " in caplog.text
+    assert f"{now[:12]} now)" in caplog.text
+    with pytest.raises(ValueError, match="changed since it was added"):
+        LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",))
+    registry.promote(reg, first, "back")  # the untouched version still loads
+    assert LogisticRegressionStrategy(model_path=reg, symbols=("BTCUSDT",)).model.sha256 == added
 
 
 def test_a_swapped_model_brings_its_own_hold_period(tmp_path):
