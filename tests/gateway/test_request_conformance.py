@@ -32,7 +32,11 @@ from core.events import OrderAccepted, OrderCanceled, OrderFilled
 from core.orders import OrderRequest
 from exchange_sim.server import rest as rest_module
 from exchange_sim.server.params import parse_params
+from gateway.data_stream import DataStream
 from gateway.market_rest import MarketDataRest
+from gateway.user_stream import UserStream
+from rest_connect.rest_factory import build_client
+from runtime.settings import DEFAULT_ENDPOINTS
 from tests.gateway.venue_harness import SYMBOL, session, start_exchange
 from trading_engine.daemon import check_one_way_mode, check_single_asset_mode
 
@@ -486,3 +490,42 @@ async def test_every_request_of_a_trading_session_conforms_to_the_reference(ex, 
     assert seen == expected, (sorted(expected - seen), sorted(seen - expected))
     bad = [f"{r}: {'; '.join(p)}" for r in sent if (p := problems(r))]
     assert bad == []
+
+
+# --- where the requests go: the reference's URLs (1.1, 8.1, 10.1) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "rest_base", "ws_base"),
+    [
+        ("testnet", "https://testnet.binancefuture.com", "wss://fstream.binancefuture.com"),
+        ("live", "https://fapi.binance.com", "wss://fstream.binance.com"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_the_default_endpoints_are_the_references_urls(mode, rest_base, ws_base):
+    rest_url, ws_url = DEFAULT_ENDPOINTS[mode]
+    client = build_client(  # sends nothing
+        rest_url=rest_url, api_key="", api_secret="", recv_window_ms=5000, timeout_s=1.0
+    )
+    await client.close_connection()
+    data = DataStream(ws_url=ws_url, rest=None, symbols=["BTCUSDT"], clock=LiveClock())  # type: ignore[arg-type]
+    user = UserStream(
+        rest=None,  # type: ignore[arg-type]
+        ws_url=ws_url,
+        on_frame=lambda raw, ms: None,
+        on_connected=lambda n: None,
+        on_state=lambda state, detail: None,
+        clock=LiveClock(),
+    )
+    user.listen_key = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+
+    assert (rest_url, ws_url) == (rest_base, ws_base)
+    assert client._create_futures_api_uri("order") == f"{rest_base}/fapi/v1/order"
+    assert client._create_futures_api_uri("account", version=2) == f"{rest_base}/fapi/v2/account"
+    assert data.stream_urls() == {
+        "market": f"{ws_base}/market/stream?streams="
+        "btcusdt@aggTrade/btcusdt@kline_1m/btcusdt@markPrice@1s",
+        "public": f"{ws_base}/public/stream?streams=btcusdt@bookTicker",
+    }
+    assert user.url == f"{ws_base}/private/ws?listenKey={user.listen_key}"
