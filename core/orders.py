@@ -315,7 +315,11 @@ class ClientOrderIds:
     __slots__ = ("_next", "prefix")
 
     def __init__(self, prefix: str, next_seq: int = 1) -> None:
-        if not prefix or len(prefix) > 20 or not all(c.isalnum() or c in "_." for c in prefix):
+        # ASCII only: Binance's client ids are ^[\.A-Z\:/a-z0-9_-]{1,36}$ (reference 6.2.1,
+        # -1100 otherwise), while str.isalnum() also takes "é", "ß" or "٣".
+        if not (0 < len(prefix) <= 20 and prefix.isascii()) or not all(
+            c.isalnum() or c in "_." for c in prefix
+        ):
             raise ValueError(f"client order id prefix: 1-20 of [A-Za-z0-9_.], not {prefix!r}")
         if forced_close(f"{prefix}-1") is not None:
             raise ValueError(

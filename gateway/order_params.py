@@ -11,7 +11,7 @@ RiskManager rounds, the executor only sends what was approved.
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.enums import OrderType, PositionSide, TimeInForce
+from core.enums import OrderType, PositionSide, Side, TimeInForce
 from core.instrument import Instrument
 from core.orders import OrderRequest
 
@@ -36,8 +36,19 @@ def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
         "side": str(request.side),
         "type": str(request.type),
     }
-    if request.position_side is not PositionSide.BOTH:
+    hedge = request.position_side is not PositionSide.BOTH
+    if hedge:
         params["positionSide"] = request.position_side.value
+        # Hedge Mode (reference 6.2.1): a position side's closing orders are reduce-only by
+        # nature and Binance refuses the flag (-1106); closePosition only closes (SELL a LONG,
+        # BUY a SHORT).
+        if request.reduce_only and not request.close_position:
+            raise ValueError("reduceOnly cannot be sent with a hedge-mode positionSide")
+        opening = (request.side is Side.BUY) == (request.position_side is PositionSide.LONG)
+        if request.close_position and opening:
+            raise ValueError(
+                f"closePosition {request.side} {request.position_side} would open, not close"
+            )
     conditional = request.type.is_conditional
     if request.type is OrderType.TRAILING_STOP_MARKET or request.type is OrderType.LIQUIDATION:
         raise ValueError(f"order type {request.type} is not supported")

@@ -152,3 +152,10 @@ def test_the_exchanges_own_orders_are_known_by_their_client_id(client_order_id, 
 def test_a_client_id_prefix_that_reads_as_the_exchanges_own_orders_is_refused(prefix):
     with pytest.raises(ValueError, match="the exchange's own"):
         ClientOrderIds(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["café", "straße", "bot٣", "ｂｆｄ"])
+def test_a_client_id_prefix_outside_binances_ascii_charset_is_refused(prefix):
+    # reference 6.2.1: newClientOrderId must match ^[\.A-Z\:/a-z0-9_-]{1,36}$ (-1100)
+    with pytest.raises(ValueError, match="1-20 of"):
+        ClientOrderIds(prefix)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.enums import OrderType, Side, TimeInForce, WorkingType
+from core.enums import OrderType, PositionSide, Side, TimeInForce, WorkingType
 from core.instrument import Instrument
 from core.orders import OrderRequest
 from gateway.main_gateway import ExecutorConfig
@@ -99,6 +99,21 @@ def test_close_position_stop_goes_to_the_algo_api(btc):
         ({"close_position": True}, "closePosition"),
         ({"type": OrderType.TRAILING_STOP_MARKET, "price": None}, "not supported"),
         ({"time_in_force": TimeInForce.GTD}, "time in force"),
+        # Hedge Mode, reference 6.2.1: reduceOnly with LONG/SHORT is -1106; closePosition
+        # BUY+LONG / SELL+SHORT is refused
+        ({"position_side": PositionSide.LONG, "reduce_only": True}, "hedge-mode"),
+        (
+            {
+                "type": OrderType.STOP_MARKET,
+                "side": Side.SELL,
+                "quantity": None,
+                "price": None,
+                "stop_price": Decimal("58000"),
+                "close_position": True,
+                "position_side": PositionSide.SHORT,
+            },
+            "would open",
+        ),
     ],
 )
 def test_requests_that_must_not_be_sent_are_refused(btc, changes, why):

@@ -113,3 +113,21 @@ def test_decode_frame_accepts_json_and_refuses_trailing_garbage():
         decode_frame('{"a": 1} trailing')
     with pytest.raises(ValueError):
         decode_frame('{"a": ')
+
+
+def test_real_book_ticker_frame_of_2021_keeps_every_field():
+    # cryptofeed sample_data/BINANCE_FUTURES.ws.1.0 (first bookTicker message, 2021-07-22)
+    book = parse_book_ticker(data("futures_bookTicker__SUSHIUSDT_2021-07-22__cryptofeed.json"), 3)
+
+    assert (book.symbol, book.update_id) == ("SUSHIUSDT", 600859600576)
+    assert (book.bid_price, book.bid_qty, book.ask_price, book.ask_qty) == (
+        Decimal("7.6110"),
+        Decimal("2"),
+        Decimal("7.6120"),
+        Decimal("297"),
+    )
+    assert (book.transaction_time_ms, book.event_time_ms, book.recv_time_ms) == (
+        1626992741012,
+        1626992741017,
+        3,
+    )
