@@ -53,6 +53,9 @@ NO_SUCH_ORDER = -2013  # "Order does not exist."
 # (reference §6.4, "Retention").
 NO_FILL_RETENTION_MS = 3 * 24 * 3_600_000
 _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
+# A fill of a moment ago may not show in userTrades yet: a read by time starts this far before
+# the last one (trade ids dedupe what both read).
+TRADES_SETTLE_MS = 60_000
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
 
 
@@ -120,6 +123,9 @@ class VenueSync:
         self._resolve = resolve
         self.trades_page_limit = trades_page_limit
         self.last_trade_ids: dict[str, int] = {}  # per symbol, advanced from userTrades only
+        # symbol -> exchange time from which its fills are ours, while no trade id is known
+        # (a fresh start on an account without a trade in userTrades' last 7 days)
+        self.trades_since_ms: dict[str, int] = {}
         self.leverage: dict[str, int] = {}
         self.margin_type: dict[str, MarginType] = {}
         self.funding_since_ms: int | None = None  # FUNDING_FEE income from here on is ours
@@ -425,10 +431,14 @@ class VenueSync:
         """Fills since the last trade id known from userTrades (missed ones are emitted).
 
         Without a known id (a fresh start without a journal) the latest trade becomes the
-        baseline: older fills belong to earlier sessions, which the journal accounts for."""
+        baseline: older fills belong to earlier sessions, which the journal accounts for. With
+        no trade in userTrades' last 7 days there is no id to start from: paging from id 1
+        read the account's whole history (6 months of pages, and a lookup of each order of
+        it), so fills are read by time from the baseline's moment on until one is seen."""
         limit = self.trades_page_limit
         last = self.last_trade_ids.get(symbol)
         if last is None:
+            asked_ms = self.clock.now_ms()
             rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
             latest = 0
             for row in rows if isinstance(rows, list) else []:
@@ -437,7 +447,13 @@ class VenueSync:
                 except MalformedMessage:
                     self.stats.malformed_rows += 1
             self.last_trade_ids[symbol] = latest
+            if latest == 0:
+                self.trades_since_ms[symbol] = asked_ms
             return
+        if last == 0 and symbol in self.trades_since_ms:
+            if not await self._catch_up_trades_by_time(symbol):
+                return
+            last = self.last_trade_ids[symbol]
         while True:
             rows = await self.rest.call(
                 "futures_account_trades", weight=5, symbol=symbol, fromId=last + 1, limit=limit
@@ -448,6 +464,25 @@ class VenueSync:
                 self.last_trade_ids[symbol] = last
             if not isinstance(rows, list) or len(rows) < limit or highest == 0:
                 return
+
+    async def _catch_up_trades_by_time(self, symbol: str) -> bool:
+        """One page of `symbol`'s fills from `trades_since_ms` on (Binance's window: 7 days
+        from startTime). True when a full page says more follow (read on by trade id)."""
+        since = self.trades_since_ms[symbol]
+        asked_ms = self.clock.now_ms()
+        limit = self.trades_page_limit
+        rows = await self.rest.call(
+            "futures_account_trades", weight=5, symbol=symbol, startTime=since, limit=limit
+        )
+        highest = self._apply_trades(rows, symbol)
+        if highest > 0:
+            self.last_trade_ids[symbol] = highest
+            del self.trades_since_ms[symbol]
+            return isinstance(rows, list) and len(rows) >= limit
+        # None up to the time asked (but a fill of a moment ago that userTrades does not show
+        # yet): the next read starts there, inside the 7 days a window may span.
+        self.trades_since_ms[symbol] = max(since, asked_ms - TRADES_SETTLE_MS)
+        return False
 
     # --- funding -----------------------------------------------------------------------------
 

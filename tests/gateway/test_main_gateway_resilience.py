@@ -399,3 +399,51 @@ async def test_reconcile_soon_brings_the_fill_a_silent_user_stream_kept(ex) -> N
         await asyncio.sleep(0.2)
         assert _reasons(s).count("overdue answer: test") == 1
         assert s.venue.stats.early_reconciles == 2
+
+
+async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_not_from_id_1(
+    ex,
+) -> None:
+    """A fresh start (no journal) on an account whose last fill is older than userTrades'
+    default 7 days: the baseline query finds no trade id. The catch-up paged from fromId=1,
+    i.e. through the account's whole history (6 months of pages, and a lookup of each of its
+    orders). It now reads by time from the start on: the old fill is not read, nothing is
+    looked up, and the first new fill gives the trade id the next reads page from."""
+    creds = ex.create_account()
+    eight_days = 8 * 86_400_000
+    async with session(ex, creds=creds) as a:
+        old = a.market(Side.BUY, qty="0.002")
+        a.venue.submit(old)
+        await a.rec.wait_for(OrderFilled, old.client_order_id)
+    for t in ex.engine.engine.ledger.account(creds.account_id).trades[SYMBOL]:
+        t.time -= eight_days  # that fill is older than the last 7 days now
+
+    async with session(ex, creds=creds, start=False) as b:
+        calls: list[tuple[str, dict[str, Any]]] = []
+        real = b.venue.rest.call
+
+        async def call(name: str, /, **kw: Any) -> Any:
+            calls.append((name, kw))
+            return await real(name, **kw)
+
+        b.venue.rest.call = call  # type: ignore[method-assign]
+        await b.venue.start()
+        await b.venue.reconcile("check")
+        trades = [kw for name, kw in calls if name == "futures_account_trades"]
+        assert [set(kw) - {"weight", "symbol"} for kw in trades] == [
+            {"limit"},
+            {"startTime", "limit"},
+        ]
+        assert not any(name == "futures_get_order" for name, _ in calls)
+        assert b.rec.of(OrderFilled) == []
+
+        new = b.market(Side.SELL, qty="0.002")
+        b.venue.submit(new)
+        filled = await b.rec.wait_for(OrderFilled, new.client_order_id)
+        calls.clear()
+        await b.venue.reconcile("check")  # by time: the new fill (already booked) gives its id
+        await b.venue.reconcile("check")  # by id from there
+        trades = [kw for name, kw in calls if name == "futures_account_trades"]
+        assert "startTime" in trades[0]
+        assert trades[1]["fromId"] == filled.fill.trade_id + 1
+        assert len(b.rec.of(OrderFilled, new.client_order_id)) == 1
