@@ -473,7 +473,9 @@ class Daemon:
             relay_events.target = self._recorder.events(exec_manager.on_event)
             # The audit replays the newest session: older ones of an attached journal go.
             keep_newest(session_files(journal_dir), s.retention.market_sessions)
-        self._restore_trading_state(state_changes, risk, exec_manager)
+        self._restore_trading_state(
+            state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
+        )
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
         # snapshot, which the ExecManager journals and the books compare (each difference is
@@ -514,10 +516,15 @@ class Daemon:
         )
 
     def _restore_trading_state(
-        self, changes: list[Any], risk: RiskManager, exec_manager: ExecManager
+        self,
+        changes: list[Any],
+        risk: RiskManager,
+        exec_manager: ExecManager,
+        snapshot: Callable[[], None] | None = None,
     ) -> None:
         """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
-        resets it (`--reset-halt`)."""
+        resets it (`--reset-halt`). `snapshot` journals the balance at the reset: the equity
+        the daily-loss limit was re-armed from, which a later restart that day restores."""
         if not changes:
             return
         last = changes[-1]
@@ -530,6 +537,8 @@ class Daemon:
                 exec_manager.reset("operator reset (--reset-halt)")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
                 raise DaemonError(f"--reset-halt refused: {e}") from None
+            if snapshot is not None:
+                snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         else:
             self._tell(
@@ -1033,8 +1042,9 @@ def _restore_limits(
     book: BookKeeper,
     now_ms: int,
 ) -> None:
-    """The drawdown peak and today's trade count survive a restart: counted from the journal
-    since the last operator reset (which re-armed them), the trades since 00:00 UTC too."""
+    """The drawdown peak, today's trade count and the daily loss's base survive a restart:
+    counted from the journal since the last operator reset (which re-armed them), the trades
+    since 00:00 UTC too."""
     resets = [
         e.event_time_ms
         for e in state_changes
@@ -1044,11 +1054,45 @@ def _restore_limits(
     day_start = now_ms - now_ms % DAY_MS
     # The portfolio limits count equity net of transfers (ExecManager._check_equity).
     equity = book.equity() - book.transfers if book.wallet_known else None
+    realized_today = book.pnl_today(now_ms)
+    day_start_equity, realized_base = _day_base(journal, book, since, day_start, realized_today)
     risk.restore_limits(
         peak_equity=journal.peak_net_equity(since),
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
+        day_start_equity=day_start_equity,
+        realized_today=realized_today,
+        realized_base=realized_base,
     )
+
+
+def _day_base(
+    journal: SqliteJournal, book: BookKeeper, since: int, day_start: int, realized_today: Decimal
+) -> tuple[Decimal | None, Decimal]:
+    """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
+    equity (None: the first equity seen, as at a first start) and the part of today's realized
+    PnL already accepted by an operator reset.
+
+    - An operator reset today re-armed the limit from its equity and realized PnL then: the
+      balance snapshot journaled at the reset. None (an older journal without it): the equity
+      found now, and the whole day's realized PnL counts (the careful side).
+    - Else the last equity journaled before 00:00 UTC, when it is of the day before (the daemon
+      ran until midnight, or stopped that day holding what it held: its loss while stopped
+      is today's, not forgiven); else the first equity journaled today (a run that began
+      today); else None."""
+    if since >= day_start:
+        snap = journal.first_snapshot_since(since)
+        if snap is None:
+            return None, Decimal(0)
+        _, equity, wallet, transfers = snap
+        moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
+        return equity - transfers, realized_today - moved_since
+    snap = journal.last_snapshot_before(day_start)
+    if snap is None or snap[0] < day_start - DAY_MS:
+        snap = journal.first_snapshot_since(day_start)
+    if snap is None:
+        return None, Decimal(0)
+    return snap[1] - snap[3], Decimal(0)
 
 
 def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
