@@ -129,6 +129,10 @@ class Daemon:
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._parts: _Parts | None = None
+        # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
+        # SIGUSR1 that came before it: applied to it then, not lost.
+        self._starting_em: ExecManager | None = None
+        self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
         self._started_ms = 0  # wall clock, for status.json
@@ -484,6 +488,7 @@ class Daemon:
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
         with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
+            self._kill_if_asked(exec_manager)
             await venue.start()
         recovered = _recovery_lines(
             relay_events.seen, back_ms=venue.connected_ms, restored_ids=restored
@@ -660,9 +665,30 @@ class Daemon:
         self.request_stop("journal failed")
 
     def _kill_switch_signal(self) -> None:
-        if self._parts is not None:
-            log.warning("SIGUSR1: kill switch")
-            self._parts.exec_manager.kill("SIGUSR1 kill switch")
+        em = self._parts.exec_manager if self._parts is not None else self._starting_em
+        if em is None:
+            # Starting (journal, warm-up): nothing can be traded yet, and nothing may be once
+            # the books exist: the kill waits for them instead of being dropped.
+            if not self._kill_pending:
+                log.warning("SIGUSR1 during start-up: kill switch, acting once the books exist")
+            self._kill_pending = True
+            return
+        log.warning("SIGUSR1: kill switch")
+        em.kill("SIGUSR1 kill switch")
+
+    def _kill_if_asked(self, exec_manager: ExecManager) -> None:
+        """At the start of the start-up reconciliation (nothing sent yet; its flatten and
+        cancels wait for the whole picture): a SIGUSR1 received while starting, or the
+        kill-switch file already there, stops the trading before anything is traded."""
+        self._starting_em = exec_manager
+        if self._kill_pending:
+            self._kill_pending = False
+            log.warning("SIGUSR1 (sent during start-up): kill switch")
+            exec_manager.kill("SIGUSR1 kill switch (sent during start-up)")
+        path = self.settings.risk.kill_switch_file
+        if path and _file_exists(path):
+            log.warning("kill switch: file %s exists", path)
+            exec_manager.kill(f"file {path} exists")
 
     async def _watch_kill_file(self, path: str) -> None:
         """The kill switch file acts within a second even when no market data arrives (the
