@@ -84,6 +84,7 @@ log = logging.getLogger("daemon")
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
+EXEC_TIMER_S = 1.0  # ExecManager.on_timer: REDUCING's retries without market data
 STARTUP_CANCEL_S = 1.0  # a start-up abandoned for a stop: its unwinding, at most
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -181,6 +182,7 @@ class Daemon:
             self._started_ms = int(time.time() * 1000)
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
+            self._spawn(self._exec_timer(), "exec-timer")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -703,6 +705,21 @@ class Daemon:
             ):
                 log.warning("kill switch: file %s exists", path)
                 parts.exec_manager.kill(f"file {path} exists")
+
+    async def _exec_timer(self) -> None:
+        """The ExecManager's retries that market data usually drives (REDUCING's flatten and
+        cancel-all) go on without it: once a second (`ExecManager.on_timer`)."""
+        while True:
+            await asyncio.sleep(EXEC_TIMER_S)
+            parts = self._parts
+            if parts is None:
+                continue
+            try:
+                parts.exec_manager.on_timer()
+            except JournalError as exc:
+                self._journal_failed(exc)
+            except Exception:
+                log.exception("ExecManager timer")
 
     # --- heartbeat and summary -------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The kill switch acts without market data and during the start-up: the flag file within a
 second on a quiet (or dead) stream, a SIGUSR1 sent while the daemon is still starting once its
-books exist (it was dropped), the flag file already there before anything is traded."""
+books exist (it was dropped), the flag file already there before anything is traded; and the
+flatten that follows is retried on the daemon's timer when no market data arrives."""
 
 import asyncio
 import io
@@ -94,3 +95,25 @@ def test_a_kill_file_already_there_at_start_kills_before_anything_is_traded(tmp_
         assert rig.risk.state is REDUCING
 
     assert rig.risk.reason == f"kill switch: file {kill} exists"
+
+
+def test_the_daemon_calls_the_exec_managers_timer_without_market_data(monkeypatch) -> None:
+    """REDUCING's flatten retries do not wait for market data: the daemon ticks the ExecManager
+    (ExecManager.on_timer) on its own, here every 10 ms instead of every second."""
+    import trading_engine.daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "EXEC_TIMER_S", 0.01)
+    ticks: list[int] = []
+    daemon = _daemon()
+    daemon._parts = SimpleNamespace(  # type: ignore[assignment]
+        exec_manager=SimpleNamespace(on_timer=lambda: ticks.append(1))
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(daemon._exec_timer())
+        await asyncio.sleep(0.2)
+        task.cancel()
+
+    asyncio.run(scenario())
+
+    assert len(ticks) >= 5
