@@ -520,6 +520,26 @@ def test_the_timer_sends_nothing_while_active():
     assert len(rig.venue.submitted) == sent and rig.em.trading_state is TradingState.ACTIVE
 
 
+def test_a_trade_of_the_daily_limit_is_an_order_that_filled_not_each_partial_fill():
+    """max_trades_per_day counts our orders that filled, in whole or in part: one order filled
+    in two parts is one trade; the limit (2) is reached by the second order, which halts."""
+    rig = make_rig(max_trades_per_day=2)
+    rig.say(limit(BUY, "0.010", "59000"))
+    first = rig.last_cid()
+    rig.venue.accept(first)
+    rig.venue.fill(first, "59000", "0.004")
+    rig.venue.fill(first, "59000")  # the other 0.006: the order is filled
+    assert rig.risk.trades_today == 1 and rig.em.trading_state is TradingState.ACTIVE
+
+    go_long(rig, "0.020")  # a second order: 0.010 more, filled
+
+    assert rig.risk.trades_today == 2
+    assert rig.em.trading_state is not TradingState.ACTIVE
+    assert rig.journaled(TradingStateChanged)[0].reason == (
+        "max trades per day: 2 trades today (max 2)"
+    )
+
+
 def test_a_failed_market_stream_stops_entries_and_flattens():
     rig = make_rig()
     go_long(rig, "0.010")
