@@ -1231,6 +1231,26 @@ class SqliteJournal:
         ).fetchone()
         return None if row is None else Decimal(row[0]) - Decimal(row[1])
 
+    def last_snapshot_before(self, before_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
+        """(time_ms, equity, wallet, transfers) of the latest balance snapshot taken before
+        `before_ms` (None without one): e.g. the last equity seen before 00:00 UTC."""
+        row = self._db.execute(
+            "SELECT time_ms, equity, wallet, transfers FROM balance_snapshots WHERE time_ms < ?"
+            " ORDER BY time_ms DESC, rowid DESC LIMIT 1",
+            (before_ms,),
+        ).fetchone()
+        return None if row is None else (row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
+
+    def first_snapshot_since(self, since_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
+        """(time_ms, equity, wallet, transfers) of the earliest balance snapshot taken at or
+        after `since_ms` (None without one): e.g. the one journaled at an operator reset."""
+        row = self._db.execute(
+            "SELECT time_ms, equity, wallet, transfers FROM balance_snapshots WHERE time_ms >= ?"
+            " ORDER BY time_ms, rowid LIMIT 1",
+            (since_ms,),
+        ).fetchone()
+        return None if row is None else (row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
+
     def orders_filled_since(self, since_ms: int) -> int:
         """How many of our orders have a fill from `since_ms` on (the trades-per-day count;
         the exchange's own orders, a liquidation, are not trades of ours)."""

@@ -522,12 +522,23 @@ class RiskManager:
         return event
 
     def restore_limits(
-        self, *, peak_equity: Decimal | None, trades_today: int, equity: Decimal | None
+        self,
+        *,
+        peak_equity: Decimal | None,
+        trades_today: int,
+        equity: Decimal | None,
+        day_start_equity: Decimal | None = None,
+        realized_today: Decimal = _ZERO,
+        realized_base: Decimal = _ZERO,
     ) -> None:
         """After a restart, what the portfolio limits had counted (from the journal, since
         the last operator reset): the peak equity of the drawdown limit, the trades of the
-        day (UTC, now), the last equity (what an operator reset re-arms from). Without it a
-        restart would grant a fresh drawdown allowance and trade count."""
+        day (UTC, now), the last equity (what an operator reset re-arms from), the day's
+        starting equity of the daily-loss limit (None: the first equity of the day, as at a
+        first start), today's realized PnL as the books restored it and the part of it an
+        operator reset today accepted (`realized_base`, what the reset re-armed from). Without
+        it a restart would grant a fresh drawdown allowance, trade count and daily loss, and
+        `--reset-halt` would count the loss it resets again at once."""
         self._roll_day(self._clock.now_ms())
         if peak_equity is not None and (
             self._peak_equity is None or peak_equity > self._peak_equity
@@ -536,6 +547,10 @@ class RiskManager:
         self._trades_today = max(self._trades_today, trades_today)
         if equity is not None:
             self._last_equity = equity
+        if day_start_equity is not None:
+            self._day_start_equity = day_start_equity
+        self._last_realized = realized_today
+        self._realized_base = realized_base
 
     def restore_state(self, state: TradingState, reason: str) -> None:
         """Set the state journaled before a restart (no event: nothing changed)."""

@@ -84,6 +84,7 @@ log = logging.getLogger("daemon")
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
+EXEC_TIMER_S = 1.0  # ExecManager.on_timer: REDUCING's retries without market data
 STARTUP_CANCEL_S = 1.0  # a start-up abandoned for a stop: its unwinding, at most
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -129,6 +130,10 @@ class Daemon:
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._parts: _Parts | None = None
+        # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
+        # SIGUSR1 that came before it: applied to it then, not lost.
+        self._starting_em: ExecManager | None = None
+        self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
         self._started_ms = 0  # wall clock, for status.json
@@ -177,6 +182,7 @@ class Daemon:
             self._started_ms = int(time.time() * 1000)
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
+            self._spawn(self._exec_timer(), "exec-timer")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -475,7 +481,9 @@ class Daemon:
             relay_events.target = self._recorder.events(exec_manager.on_event)
             # The audit replays the newest session: older ones of an attached journal go.
             keep_newest(session_files(journal_dir), s.retention.market_sessions)
-        self._restore_trading_state(state_changes, risk, exec_manager)
+        self._restore_trading_state(
+            state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
+        )
         await self._warm(exec_manager, strategy, market_rest)
         # The start-up reconciliation: the venue emits the fills it missed and then the
         # snapshot, which the ExecManager journals and the books compare (each difference is
@@ -484,6 +492,7 @@ class Daemon:
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
         with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
+            self._kill_if_asked(exec_manager)
             await venue.start()
         recovered = _recovery_lines(
             relay_events.seen, back_ms=venue.connected_ms, restored_ids=restored
@@ -516,10 +525,15 @@ class Daemon:
         )
 
     def _restore_trading_state(
-        self, changes: list[Any], risk: RiskManager, exec_manager: ExecManager
+        self,
+        changes: list[Any],
+        risk: RiskManager,
+        exec_manager: ExecManager,
+        snapshot: Callable[[], None] | None = None,
     ) -> None:
         """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
-        resets it (`--reset-halt`)."""
+        resets it (`--reset-halt`). `snapshot` journals the balance at the reset: the equity
+        the daily-loss limit was re-armed from, which a later restart that day restores."""
         if not changes:
             return
         last = changes[-1]
@@ -532,6 +546,8 @@ class Daemon:
                 exec_manager.reset("operator reset (--reset-halt)")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
                 raise DaemonError(f"--reset-halt refused: {e}") from None
+            if snapshot is not None:
+                snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         else:
             self._tell(
@@ -653,9 +669,30 @@ class Daemon:
         self.request_stop("journal failed")
 
     def _kill_switch_signal(self) -> None:
-        if self._parts is not None:
-            log.warning("SIGUSR1: kill switch")
-            self._parts.exec_manager.kill("SIGUSR1 kill switch")
+        em = self._parts.exec_manager if self._parts is not None else self._starting_em
+        if em is None:
+            # Starting (journal, warm-up): nothing can be traded yet, and nothing may be once
+            # the books exist: the kill waits for them instead of being dropped.
+            if not self._kill_pending:
+                log.warning("SIGUSR1 during start-up: kill switch, acting once the books exist")
+            self._kill_pending = True
+            return
+        log.warning("SIGUSR1: kill switch")
+        em.kill("SIGUSR1 kill switch")
+
+    def _kill_if_asked(self, exec_manager: ExecManager) -> None:
+        """At the start of the start-up reconciliation (nothing sent yet; its flatten and
+        cancels wait for the whole picture): a SIGUSR1 received while starting, or the
+        kill-switch file already there, stops the trading before anything is traded."""
+        self._starting_em = exec_manager
+        if self._kill_pending:
+            self._kill_pending = False
+            log.warning("SIGUSR1 (sent during start-up): kill switch")
+            exec_manager.kill("SIGUSR1 kill switch (sent during start-up)")
+        path = self.settings.risk.kill_switch_file
+        if path and _file_exists(path):
+            log.warning("kill switch: file %s exists", path)
+            exec_manager.kill(f"file {path} exists")
 
     async def _watch_kill_file(self, path: str) -> None:
         """The kill switch file acts within a second even when no market data arrives (the
@@ -670,6 +707,21 @@ class Daemon:
             ):
                 log.warning("kill switch: file %s exists", path)
                 parts.exec_manager.kill(f"file {path} exists")
+
+    async def _exec_timer(self) -> None:
+        """The ExecManager's retries that market data usually drives (REDUCING's flatten and
+        cancel-all) go on without it: once a second (`ExecManager.on_timer`)."""
+        while True:
+            await asyncio.sleep(EXEC_TIMER_S)
+            parts = self._parts
+            if parts is None:
+                continue
+            try:
+                parts.exec_manager.on_timer()
+            except JournalError as exc:
+                self._journal_failed(exc)
+            except Exception:
+                log.exception("ExecManager timer")
 
     # --- heartbeat and summary -------------------------------------------------------------
 
@@ -1035,8 +1087,9 @@ def _restore_limits(
     book: BookKeeper,
     now_ms: int,
 ) -> None:
-    """The drawdown peak and today's trade count survive a restart: counted from the journal
-    since the last operator reset (which re-armed them), the trades since 00:00 UTC too."""
+    """The drawdown peak, today's trade count and the daily loss's base survive a restart:
+    counted from the journal since the last operator reset (which re-armed them), the trades
+    since 00:00 UTC too."""
     resets = [
         e.event_time_ms
         for e in state_changes
@@ -1046,11 +1099,45 @@ def _restore_limits(
     day_start = now_ms - now_ms % DAY_MS
     # The portfolio limits count equity net of transfers (ExecManager._check_equity).
     equity = book.equity() - book.transfers if book.wallet_known else None
+    realized_today = book.pnl_today(now_ms)
+    day_start_equity, realized_base = _day_base(journal, book, since, day_start, realized_today)
     risk.restore_limits(
         peak_equity=journal.peak_net_equity(since),
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
+        day_start_equity=day_start_equity,
+        realized_today=realized_today,
+        realized_base=realized_base,
     )
+
+
+def _day_base(
+    journal: SqliteJournal, book: BookKeeper, since: int, day_start: int, realized_today: Decimal
+) -> tuple[Decimal | None, Decimal]:
+    """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
+    equity (None: the first equity seen, as at a first start) and the part of today's realized
+    PnL already accepted by an operator reset.
+
+    - An operator reset today re-armed the limit from its equity and realized PnL then: the
+      balance snapshot journaled at the reset. None (an older journal without it): the equity
+      found now, and the whole day's realized PnL counts (the careful side).
+    - Else the last equity journaled before 00:00 UTC, when it is of the day before (the daemon
+      ran until midnight, or stopped that day holding what it held: its loss while stopped
+      is today's, not forgiven); else the first equity journaled today (a run that began
+      today); else None."""
+    if since >= day_start:
+        snap = journal.first_snapshot_since(since)
+        if snap is None:
+            return None, Decimal(0)
+        _, equity, wallet, transfers = snap
+        moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
+        return equity - transfers, realized_today - moved_since
+    snap = journal.last_snapshot_before(day_start)
+    if snap is None or snap[0] < day_start - DAY_MS:
+        snap = journal.first_snapshot_since(day_start)
+    if snap is None:
+        return None, Decimal(0)
+    return snap[1] - snap[3], Decimal(0)
 
 
 def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:

@@ -812,6 +812,17 @@ class ExecManager:
         if changed is not None:
             self._state_changed(changed, now)
 
+    def on_timer(self) -> None:
+        """About once a second, from the daemon: while REDUCING, the cancel-all and flatten
+        retries (every `flatten_retry_ms`) go on when no market data arrives to drive them (a
+        failed stream is one cause of REDUCING, a quiet market another): a refused flatten
+        waited for the next reconciliation, a minute later. Nothing otherwise."""
+        if self._risk.state is REDUCING and not self._stopped and not self._busy:
+            self._guarded(self._on_timer, "timer")
+
+    def _on_timer(self, _why: str) -> None:
+        self._progress_reducing(self._clock.now_ms())
+
     def kill(self, reason: str) -> None:
         """Stop at once (kill switch, SIGUSR1, a failed stream): REDUCING, cancel, flatten."""
         self._guarded(self._kill, reason)

@@ -92,3 +92,28 @@ def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> N
 
     assert str(e.value).startswith("--reset-halt refused: trading state: illegal transition ")
     assert str(e.value).endswith(f"remove the kill-switch file {kill} first")
+
+
+def test_reset_halt_journals_the_balance_the_limits_were_rearmed_from(tmp_path) -> None:
+    """The daily-loss limit re-armed by --reset-halt starts from the equity then: journaled as
+    a balance snapshot at once, so a restart later that day restores that base."""
+    from core.enums import TradingState
+    from core.events import TradingStateChanged
+    from tests.trading_engine.support import T0, make_rig
+
+    rig = make_rig()
+    halted = TradingStateChanged(
+        event_time_ms=T0,
+        recv_time_ms=T0,
+        previous=TradingState.REDUCING,
+        current=TradingState.HALTED,
+        reason="max daily loss: lost 600.00 USDT today (max 500 USDT)",
+    )
+    daemon = Daemon(load_settings(None, env_file=None), reset_halt=True, out=io.StringIO())
+    snapshots: list[TradingState] = []
+
+    daemon._restore_trading_state(
+        [halted], rig.risk, rig.em, snapshot=lambda: snapshots.append(rig.risk.state)
+    )
+
+    assert snapshots == [TradingState.ACTIVE]  # taken once, after the reset

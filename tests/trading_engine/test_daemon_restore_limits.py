@@ -8,11 +8,21 @@ from core.clock import SimClock
 from core.enums import TradingState
 from core.events import TradingStateChanged
 from risk_manager import RiskConfig, RiskManager
-from tests.book_keeper.support import BUY, D, book, fill, filled, instruments, submitted
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    D,
+    book,
+    fill,
+    filled,
+    instruments,
+    submitted,
+    trade_fill,
+)
 from trading_engine.daemon import _restore_limits
 
 DAY = 86_400_000
-NOON = 1_723_118_400_000 + 12 * 3_600_000  # 2024-08-08T12:00Z
+NOON = 1_723_118_400_000  # 2024-08-08T12:00Z
 TODAY = NOON - NOON % DAY
 HOUR = 3_600_000
 
@@ -85,4 +95,164 @@ def test_the_restored_peak_is_net_of_transfers_so_a_restart_after_a_deposit_does
 
     assert risk.peak_equity == D(10000)
     assert risk.on_equity(D(9900), D(0)) is None  # 1 % below it: still ACTIVE
+    journal.close()
+
+
+# --- the daily loss across a restart ------------------------------------------------------------
+
+
+def _snap(journal: SqliteJournal, t: int, equity: str, wallet: str = "10000") -> None:
+    journal.snapshot(
+        time_ms=t, equity=D(equity), wallet=D(wallet), unrealized_pnl=D(equity) - D(wallet)
+    )
+
+
+def _daily_loss_risk(books, clock: SimClock) -> RiskManager:
+    """Only the daily loss in USDT is on: 500 USDT a day."""
+    config = RiskConfig(max_daily_loss_usdt=D(500), max_daily_loss_pct=D(0), max_drawdown_pct=D(0))
+    return RiskManager(config=config, instruments=instruments(), clock=clock, view=books)
+
+
+def test_a_restart_mid_day_keeps_the_days_starting_equity_so_an_open_loss_is_not_forgotten(
+    tmp_path: Path,
+) -> None:
+    """The day began at 10,000 (the last snapshot before 00:00 UTC); by 06:00 an open position
+    had lost 300. Restarted at noon and losing 250 more, the day has lost 550 >= 500: the
+    restart must not start the day again from the equity it finds (9,450)."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 10_000, "10000")
+    _snap(journal, TODAY + 6 * HOUR, "9700")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = _daily_loss_risk(books, clock)
+
+    _restore_limits(journal, [], risk, books, NOON)
+
+    assert risk.day_start_equity == D(10000)
+    assert "lost 550.00 USDT today" in risk.on_equity(D(9450), D(0)).reason
+    journal.close()
+
+
+def test_a_day_begun_while_the_daemon_was_stopped_starts_from_the_last_equity_before_midnight(
+    tmp_path: Path,
+) -> None:
+    """Stopped at 22:00 UTC with equity 10,000 and started at noon the next day: the day's
+    loss counts from that last equity seen before 00:00 UTC (the open position's loss while
+    the daemon was down is not forgiven), not from the equity found at the start."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 2 * HOUR, "10000")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = _daily_loss_risk(books, clock)
+
+    _restore_limits(journal, [], risk, books, NOON)
+
+    assert risk.day_start_equity == D(10000)
+    assert risk.on_equity(D(9501), D(0)) is None  # 499 lost
+    assert "lost 500.00 USDT today" in risk.on_equity(D(9500), D(0)).reason
+    journal.close()
+
+
+def test_after_more_than_a_day_stopped_the_day_starts_from_the_equity_found(
+    tmp_path: Path,
+) -> None:
+    """Stopped two days ago: what was lost since is no loss of today (the first equity of the
+    day is the base, as for a first start)."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 2 * DAY, "10000")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = _daily_loss_risk(books, clock)
+
+    _restore_limits(journal, [], risk, books, NOON)
+
+    assert risk.day_start_equity is None  # the first equity of the day will be the base
+    assert risk.on_equity(D(9000), D(0)) is None
+    assert risk.day_start_equity == D(9000)
+    journal.close()
+
+
+def _reset(t: int, previous: TradingState = TradingState.HALTED) -> TradingStateChanged:
+    return TradingStateChanged(
+        event_time_ms=t,
+        recv_time_ms=t,
+        previous=previous,
+        current=TradingState.ACTIVE,
+        reason="operator reset: operator reset (--reset-halt)",
+    )
+
+
+def _lost_600_realized_today(books) -> None:
+    """Bought 0.1 at 60,000 at 01:00 UTC, sold at 54,000 at 02:00: realized -600, no fee."""
+    trade_fill(books, "bot-1", 1, BUY, "0.1", "60000.0", fee="0", t=TODAY + HOUR)
+    trade_fill(books, "bot-2", 2, SELL, "0.1", "54000.0", fee="0", rp="-600", t=TODAY + 2 * HOUR)
+
+
+def test_a_restart_on_the_day_of_a_reset_keeps_the_loss_the_reset_accepted(
+    tmp_path: Path,
+) -> None:
+    """Halted at 02:00 for 600 realized, reset at 03:00 (equity 9,400, journaled then),
+    restarted at noon: the 600 the operator accepted must not halt the daemon again at once;
+    500 more from the reset's 9,400 does."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 10_000, "10000")
+    journal.record(_reset(TODAY + 3 * HOUR))
+    _snap(journal, TODAY + 3 * HOUR, "9400", wallet="9400")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    _lost_600_realized_today(books)
+    risk = _daily_loss_risk(books, clock)
+    changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+
+    _restore_limits(journal, changes, risk, books, NOON)
+
+    assert books.pnl_today(NOON) == D(-600)
+    assert risk.on_equity(D(9400), books.pnl_today(NOON)) is None
+    assert "lost 500.00 USDT today" in risk.on_equity(D(8900), books.pnl_today(NOON)).reason
+    journal.close()
+
+
+def test_reset_halt_after_a_realized_daily_loss_does_not_halt_again_at_once(
+    tmp_path: Path,
+) -> None:
+    """`--reset-halt` re-arms every limit from the current values (RiskManager.reset): after a
+    restart that includes today's realized loss, which the journal restored into the books."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 10_000, "10000")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    _lost_600_realized_today(books)
+    risk = _daily_loss_risk(books, clock)
+    _restore_limits(journal, [], risk, books, NOON)
+    risk.restore_state(TradingState.HALTED, "max daily loss: lost 600.00 USDT today")
+
+    risk.reset("operator reset (--reset-halt)")
+
+    assert risk.on_equity(D(9400), books.pnl_today(NOON)) is None
+    assert risk.state is TradingState.ACTIVE
+    journal.close()
+
+
+def test_a_run_begun_today_keeps_its_first_equity_of_the_day_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """No equity journaled the day before (stopped for days), a run from 08:00 (first snapshot
+    9,800), restarted at noon: the day counts from 9,800, as that run did."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 3 * DAY, "10000")
+    _snap(journal, TODAY + 8 * HOUR, "9800")
+    _snap(journal, TODAY + 9 * HOUR, "9600")
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = _daily_loss_risk(books, clock)
+
+    _restore_limits(journal, [], risk, books, NOON)
+
+    assert risk.day_start_equity == D(9800)
     journal.close()

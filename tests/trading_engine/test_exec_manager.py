@@ -487,6 +487,59 @@ def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_
     assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
 
 
+def test_a_refused_flatten_is_sent_again_on_the_timer_when_no_market_data_arrives():
+    """REDUCING because the market stream failed for good (or in a quiet market): no item
+    comes to drive the retries; the daemon's one-second timer does (flatten_retry_ms = 2000
+    after the last attempt), not the next reconciliation a minute later."""
+    rig = make_rig()
+    go_long(rig, "0.010")
+    rig.em.kill("SIGUSR1")
+    first = rig.venue.submitted[-1]
+    rig.venue.reject(first.client_order_id, -4131, "The counterparty's best price does not meet")
+
+    rig.at(rig.clock.now_ms() + 1_999).em.on_timer()
+    assert rig.venue.submitted[-1] is first
+    rig.at(rig.clock.now_ms() + 1).em.on_timer()
+
+    again = rig.venue.submitted[-1]
+    assert again is not first and (again.side, again.quantity, again.reduce_only) == (
+        SELL,
+        D("0.010"),
+        True,
+    )
+    assert rig.venue.cancel_alls == ["BTCUSDT"]  # no order left: no second cancel-all
+
+
+def test_the_timer_sends_nothing_while_active():
+    rig = make_rig()
+    go_long(rig, "0.010")
+    sent = len(rig.venue.submitted)
+
+    rig.at(rig.clock.now_ms() + 60_000).em.on_timer()
+
+    assert len(rig.venue.submitted) == sent and rig.em.trading_state is TradingState.ACTIVE
+
+
+def test_a_trade_of_the_daily_limit_is_an_order_that_filled_not_each_partial_fill():
+    """max_trades_per_day counts our orders that filled, in whole or in part: one order filled
+    in two parts is one trade; the limit (2) is reached by the second order, which halts."""
+    rig = make_rig(max_trades_per_day=2)
+    rig.say(limit(BUY, "0.010", "59000"))
+    first = rig.last_cid()
+    rig.venue.accept(first)
+    rig.venue.fill(first, "59000", "0.004")
+    rig.venue.fill(first, "59000")  # the other 0.006: the order is filled
+    assert rig.risk.trades_today == 1 and rig.em.trading_state is TradingState.ACTIVE
+
+    go_long(rig, "0.020")  # a second order: 0.010 more, filled
+
+    assert rig.risk.trades_today == 2
+    assert rig.em.trading_state is not TradingState.ACTIVE
+    assert rig.journaled(TradingStateChanged)[0].reason == (
+        "max trades per day: 2 trades today (max 2)"
+    )
+
+
 def test_a_failed_market_stream_stops_entries_and_flattens():
     rig = make_rig()
     go_long(rig, "0.010")
