@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.atomic_file import write_problem
+from core.atomic_file import keep_new_files_private, write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
@@ -162,6 +162,9 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.status:
         return show_status(args)
+    # The journal, status.json, the logs (ours and the local exchange's) and the market
+    # recordings hold account data: readable by this user only, on a shared machine too.
+    keep_new_files_private()
     settings = load(argv)
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     redaction = configure_logging(

@@ -82,6 +82,14 @@ def current_umask() -> int:
     return mask
 
 
+def keep_new_files_private() -> None:
+    """From now on this process creates files only its user can read or write (0600, directories
+    0700), whatever the umask allowed: for the commands whose files hold account data (the
+    daemon's journal, its logs and status.json; an export of the journal). The other bits of
+    the umask are kept; files that exist already keep their permissions."""
+    os.umask(current_umask() | 0o077)
+
+
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make a rename or a new file in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)

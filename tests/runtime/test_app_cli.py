@@ -297,3 +297,28 @@ def test_ctrl_c_while_the_settings_are_checked_exits_130_with_one_line(tmp_path)
 
     assert app.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted: nothing was started"], err
+
+
+def test_what_the_daemon_writes_is_readable_by_its_user_only(tmp_path):
+    # journal_dir and the logs hold account data (orders, fills, balances, error lines): on a
+    # shared machine nobody else may read them, whatever the umask (022 here) would allow.
+    (tmp_path / "config.toml").write_text(
+        '[endpoints]\nrest_url = "http://127.0.0.1:9"\nws_url = "ws://127.0.0.1:9"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    env.update(BINANCE_API_KEY="k" * 64, BINANCE_API_SECRET="s" * 64)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--mode", "testnet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=0o022,
+    )
+    assert result.returncode == 1, result.stderr  # nothing listens on port 9
+
+    written = [p for d in ("logs", "journal") for p in [tmp_path / d, *(tmp_path / d).rglob("*")]]
+    assert {p.name for p in written} >= {"trading_engine.log", "status.json"}
+    modes = {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in written}
+    assert all(int(m, 8) & 0o077 == 0 for m in modes.values()), modes
