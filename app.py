@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.atomic_file import keep_new_files_private, write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
-from runtime.log_setup import FILE_ONLY, configure_logging
+from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
 
 log = logging.getLogger("app")
@@ -89,8 +89,9 @@ def check_risk(settings: Settings) -> None:
         raise ConfigError(f"[risk]: {e}") from None
 
 
-def load(argv: list[str] | None = None) -> Settings:
-    """Parse flags and build the settings; exits with status 2 on any user mistake."""
+def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None) -> Settings:
+    """Parse flags and build the settings; exits with status 2 on any user mistake.
+    `redaction` learns the API keys as soon as they are read."""
     args = build_parser().parse_args(argv)
     if args.mode == "live" and not args.confirm_live:
         print(
@@ -108,6 +109,8 @@ def load(argv: list[str] | None = None) -> Settings:
             env_file=env_file if env_file is not None else Path(".env"),
             overrides=overrides_from_args(args),
         )
+        if redaction is not None:
+            redaction.add_secrets(_secrets(settings))
         check_local_venue(settings)
         check_directories(settings)
         check_risk(settings)
@@ -150,30 +153,40 @@ def print_lines(lines: list[str]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
 
 
+def _secrets(settings: Settings) -> list[str]:
+    return [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+
+
 def main(argv: list[str] | None = None) -> int:
+    redaction = RedactionFilter()
     try:
-        return run(argv)
+        return run(argv, redaction)
     except KeyboardInterrupt:  # Ctrl+C before the daemon's own handler is in place
         print("interrupted: nothing was started", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: Python would print its traceback past the redaction
+        if not logging.getLogger().handlers:  # before the logs were set up: the console only
+            configure_logging(log_dir=None, redaction=redaction)
+        log.critical("unexpected error, please report it: %s", exc, exc_info=exc)
+        return 1
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.status:
         return show_status(args)
     # The journal, status.json, the logs (ours and the local exchange's) and the market
     # recordings hold account data: readable by this user only, on a shared machine too.
     keep_new_files_private()
-    settings = load(argv)
-    secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+    settings = load(argv, redaction)
     redaction = configure_logging(
         level=settings.logging.level,
         # --check-config writes no log file: beside a running daemon, its line could rotate
         # the daemon's file under it (two RotatingFileHandlers on one file).
         log_dir=None if args.check_config else Path(settings.logging.dir),
         json_lines=settings.logging.json,
-        secrets=secrets,
+        secrets=_secrets(settings),
+        redaction=redaction,
     )
     log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
     if args.check_config:
@@ -191,7 +204,7 @@ def run(argv: list[str] | None = None) -> int:
         return asyncio.run(daemon.run())
     except DaemonError as e:
         log.error("%s", e, extra=FILE_ONLY)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redaction.redact(str(e))}", file=sys.stderr)  # as the log line says it
         return 1
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         return 130

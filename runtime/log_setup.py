@@ -102,12 +102,16 @@ def configure_logging(
     json_lines: bool = False,
     secrets: Iterable[str] = (),
     stream=None,
+    redaction: RedactionFilter | None = None,
 ) -> RedactionFilter:
     """Install console and rotating-file handlers on the root logger; return the redaction filter.
 
-    Call once at start. `secrets` are the raw values to scrub (API key and secret).
+    Call once at start. `secrets` are the raw values to scrub (API key and secret), added to
+    `redaction` when one is given (it may know some already).
     """
-    redaction = RedactionFilter(secrets)
+    if redaction is None:
+        redaction = RedactionFilter()
+    redaction.add_secrets(secrets)
     formatter: logging.Formatter = (
         JsonLinesFormatter() if json_lines else _UtcFormatter(_CONSOLE_FORMAT)
     )

@@ -322,3 +322,28 @@ def test_what_the_daemon_writes_is_readable_by_its_user_only(tmp_path):
     assert {p.name for p in written} >= {"trading_engine.log", "status.json"}
     modes = {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in written}
     assert all(int(m, 8) & 0o077 == 0 for m in modes.values()), modes
+
+
+def test_an_unexpected_error_at_start_is_reported_without_the_keys(tmp_path):
+    # A bug's traceback went to stderr as Python prints it, past the redaction filter and
+    # outside the log file; here a strategy's constructor fails quoting the secret.
+    key, secret = "k" * 64, "S" * 60 + "wxyz"
+    (tmp_path / "boom.py").write_text(
+        "import os\n"
+        "from trading_engine.main_trading_strategy import StrategyBase\n"
+        "class Boom(StrategyBase):\n"
+        "    def __init__(self, **kw):\n"
+        "        raise RuntimeError('no luck with ' + os.environ['BINANCE_API_SECRET'])\n"
+    )
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "boom.py:Boom"\n')
+
+    result = run_app(
+        "--mode",
+        "testnet",
+        cwd=tmp_path,
+        env_extra={"BINANCE_API_KEY": key, "BINANCE_API_SECRET": secret},
+    )
+
+    assert result.returncode == 1
+    assert "RuntimeError: no luck with <redacted>" in result.stderr
+    assert secret not in result.stdout + result.stderr
