@@ -19,9 +19,12 @@ LOG_BACKUPS = 5  # ... keeping this many older ones (.1 to .5)
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 # Values that must never be logged whatever their source: HMAC signatures, API-key headers,
-# listenKeys in URLs, and key=value pairs that name a secret.
+# listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
+# letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
+# listenKeys, so that one the filter was never told about (a listenKey made at run time, quoted
+# as a combined stream's name) is caught too.
 _PATTERNS = (
-    (re.compile(r"(signature=)[0-9a-fA-F]{16,}"), r"\1<redacted>"),
+    (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), r"\1<redacted>"),
     (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), r"\1<redacted>"),
     (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), r"\1<redacted>"),
     (
@@ -29,6 +32,10 @@ _PATTERNS = (
         r"\1<redacted>",
     ),
     (re.compile(r"(/ws/)[A-Za-z0-9]{60,64}"), r"\1<redacted>"),
+    (
+        re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]{0,63}[G-Zg-z])[A-Za-z0-9]{64}(?![A-Za-z0-9])"),
+        "<redacted>",
+    ),
 )
 
 
