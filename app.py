@@ -89,6 +89,20 @@ def check_risk(settings: Settings) -> None:
         raise ConfigError(f"[risk]: {e}") from None
 
 
+def warn_if_shared(env_file: Path) -> None:
+    """A keys file that other users of the machine can read (as ssh says of a private key)."""
+    try:
+        mode = env_file.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077 and "BINANCE_API_" in env_file.read_text(errors="replace"):
+        print(
+            f"warning: {env_file} holds API keys and other users can read it "
+            f"(mode {mode & 0o777:o}): chmod 600 {env_file}",
+            file=sys.stderr,
+        )
+
+
 def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None) -> Settings:
     """Parse flags and build the settings; exits with status 2 on any user mistake.
     `redaction` learns the API keys as soon as they are read."""
@@ -104,11 +118,13 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
         env_file = args.env_file
         if env_file is not None and not env_file.is_file():
             raise ConfigError(f"--env-file {env_file} does not exist")
+        env_file = env_file if env_file is not None else Path(".env")
         settings = load_settings(
             config_path=config_path_from_args(args),
-            env_file=env_file if env_file is not None else Path(".env"),
+            env_file=env_file,
             overrides=overrides_from_args(args),
         )
+        warn_if_shared(env_file)
         if redaction is not None:
             redaction.add_secrets(_secrets(settings))
         check_local_venue(settings)

@@ -347,3 +347,17 @@ def test_an_unexpected_error_at_start_is_reported_without_the_keys(tmp_path):
     assert result.returncode == 1
     assert "RuntimeError: no luck with <redacted>" in result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+def test_a_keys_file_other_users_can_read_is_warned_about(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"BINANCE_API_KEY={'k' * 64}\nBINANCE_API_SECRET={'s' * 64}\n")
+    env_file.chmod(0o644)
+    shared = run_app("--check-config", "--mode", "testnet", cwd=tmp_path)
+    env_file.chmod(0o600)
+    private = run_app("--check-config", "--mode", "testnet", cwd=tmp_path)
+
+    assert shared.returncode == private.returncode == 0
+    assert "warning: .env holds API keys and other users can read it" in shared.stderr
+    assert "chmod 600 .env" in shared.stderr
+    assert "warning" not in private.stderr
