@@ -17,9 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-from core.atomic_file import write_problem
+from core.atomic_file import keep_new_files_private, write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
-from runtime.log_setup import FILE_ONLY, configure_logging
+from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
 
 log = logging.getLogger("app")
@@ -89,8 +89,23 @@ def check_risk(settings: Settings) -> None:
         raise ConfigError(f"[risk]: {e}") from None
 
 
-def load(argv: list[str] | None = None) -> Settings:
-    """Parse flags and build the settings; exits with status 2 on any user mistake."""
+def warn_if_shared(env_file: Path) -> None:
+    """A keys file that other users of the machine can read (as ssh says of a private key)."""
+    try:
+        mode = env_file.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077 and "BINANCE_API_" in env_file.read_text(errors="replace"):
+        print(
+            f"warning: {env_file} holds API keys and other users can read it "
+            f"(mode {mode & 0o777:o}): chmod 600 {env_file}",
+            file=sys.stderr,
+        )
+
+
+def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None) -> Settings:
+    """Parse flags and build the settings; exits with status 2 on any user mistake.
+    `redaction` learns the API keys as soon as they are read."""
     args = build_parser().parse_args(argv)
     if args.mode == "live" and not args.confirm_live:
         print(
@@ -103,11 +118,15 @@ def load(argv: list[str] | None = None) -> Settings:
         env_file = args.env_file
         if env_file is not None and not env_file.is_file():
             raise ConfigError(f"--env-file {env_file} does not exist")
+        env_file = env_file if env_file is not None else Path(".env")
         settings = load_settings(
             config_path=config_path_from_args(args),
-            env_file=env_file if env_file is not None else Path(".env"),
+            env_file=env_file,
             overrides=overrides_from_args(args),
         )
+        warn_if_shared(env_file)
+        if redaction is not None:
+            redaction.add_secrets(_secrets(settings))
         check_local_venue(settings)
         check_directories(settings)
         check_risk(settings)
@@ -150,27 +169,40 @@ def print_lines(lines: list[str]) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
 
 
+def _secrets(settings: Settings) -> list[str]:
+    return [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+
+
 def main(argv: list[str] | None = None) -> int:
+    redaction = RedactionFilter()
     try:
-        return run(argv)
+        return run(argv, redaction)
     except KeyboardInterrupt:  # Ctrl+C before the daemon's own handler is in place
         print("interrupted: nothing was started", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: Python would print its traceback past the redaction
+        if not logging.getLogger().handlers:  # before the logs were set up: the console only
+            configure_logging(log_dir=None, redaction=redaction)
+        log.critical("unexpected error, please report it: %s", exc, exc_info=exc)
+        return 1
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.status:
         return show_status(args)
-    settings = load(argv)
-    secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+    # The journal, status.json, the logs (ours and the local exchange's) and the market
+    # recordings hold account data: readable by this user only, on a shared machine too.
+    keep_new_files_private()
+    settings = load(argv, redaction)
     redaction = configure_logging(
         level=settings.logging.level,
         # --check-config writes no log file: beside a running daemon, its line could rotate
         # the daemon's file under it (two RotatingFileHandlers on one file).
         log_dir=None if args.check_config else Path(settings.logging.dir),
         json_lines=settings.logging.json,
-        secrets=secrets,
+        secrets=_secrets(settings),
+        redaction=redaction,
     )
     log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
     if args.check_config:
@@ -188,7 +220,7 @@ def run(argv: list[str] | None = None) -> int:
         return asyncio.run(daemon.run())
     except DaemonError as e:
         log.error("%s", e, extra=FILE_ONLY)
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redaction.redact(str(e))}", file=sys.stderr)  # as the log line says it
         return 1
     except KeyboardInterrupt:  # a second Ctrl+C during shutdown
         return 130

@@ -1,6 +1,6 @@
 """Audit export: `python -m book_keeper.export --journal DIR --out DIR` writes orders.csv and
 fills.csv from a journal (read-only; safe while the daemon runs). Exit 2 with one line on a bad
-path."""
+path. The files it creates (the account's orders and fills) are readable by its user only."""
 
 import argparse
 import sqlite3
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
+from core.atomic_file import keep_new_files_private
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,4 +52,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    keep_new_files_private()  # the command's, not main()'s: callers keep their own umask
     sys.exit(main())

@@ -7,6 +7,10 @@ its temporary file and leaves the target untouched. POSIX semantics (Linux, macO
 
 `write_problem` says beforehand, in one line, why no file could be written in a directory
 (the daemon's journal and log directories, the model commands' outputs).
+
+Permissions: a replaced file keeps its own; a new one gets what `open()` would have given it
+(0o666 less the umask), so a user whose umask keeps their files private gets a private
+status.json too. `mode` sets them explicitly.
 """
 
 import os
@@ -19,7 +23,7 @@ from typing import BinaryIO
 
 @contextmanager
 def atomic_writer(
-    path: str | os.PathLike[str], *, mode: int = 0o644, durable: bool = True
+    path: str | os.PathLike[str], *, mode: int | None = None, durable: bool = True
 ) -> Iterator[BinaryIO]:
     """Yield a binary file; on a clean exit it atomically and durably replaces `path`.
 
@@ -37,7 +41,7 @@ def atomic_writer(
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, _mode_for(target) if mode is None else mode)
         os.replace(tmp, target)
     except BaseException:
         with suppress(FileNotFoundError):
@@ -48,11 +52,42 @@ def atomic_writer(
 
 
 def write_atomic(
-    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, durable: bool = True
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None, durable: bool = True
 ) -> None:
     """Replace `path` with `data`, atomically (and durably, unless `durable` is False)."""
     with atomic_writer(path, mode=mode, durable=durable) as fh:
         fh.write(data)
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits of the file `target` replaces, else those of a new file."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it (`os.umask` can only set it, and setting
+    it even for a moment would apply to files other threads create meanwhile)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): the only other way to read it
+    os.umask(mask)
+    return mask
+
+
+def keep_new_files_private() -> None:
+    """From now on this process creates files only its user can read or write (0600, directories
+    0700), whatever the umask allowed: for the commands whose files hold account data (the
+    daemon's journal, its logs and status.json; an export of the journal). The other bits of
+    the umask are kept; files that exist already keep their permissions."""
+    os.umask(current_umask() | 0o077)
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

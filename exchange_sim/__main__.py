@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-secret",
         default=os.environ.get("EXCHANGE_SIM_API_SECRET") or None,
-        help="its secret (default: $EXCHANGE_SIM_API_SECRET, else random)",
+        help="its secret (default: $EXCHANGE_SIM_API_SECRET, else random); a command line is "
+        "visible to every local user (ps): prefer the environment variables",
     )
     parser.add_argument(
         "--balance",
@@ -199,10 +200,11 @@ async def serve(
             print(ready_line(ex), flush=True)
         print(f"REST      {ex.rest_url}", file=out, flush=True)
         print(f"WebSocket {ex.ws_url}", file=out, flush=True)
-        print(f"API key    {ex.api_key}", file=out, flush=True)
-        # With --ready-json the banner goes to stderr, which a parent process logs: the
-        # secret is only in the ready line (stdout), never in a log.
+        # With --ready-json the banner goes to stderr, which a parent process logs: the key
+        # and the secret are only in the ready line (stdout), never in a log.
+        key = f"****{ex.api_key[-4:]} (in the --ready-json line)" if ready_json else ex.api_key
         secret = "(in the --ready-json line)" if ready_json else ex.api_secret
+        print(f"API key    {key}", file=out, flush=True)
         print(f"API secret {secret}", file=out, flush=True)
         if ex.admin:
             print(f"Admin     POST {ex.rest_url}/_sim/faults", file=out, flush=True)

@@ -20,10 +20,13 @@ Every 5xx on a mutating call is an unknown outcome, including the 503 "Service U
 and -1001 / -1008 answers that Binance documents as certain failures: the cost of being wrong
 the other way is a lost or doubled order, the cost of this choice is one order query.
 429 (-1003 / -1015), 418 and -1021 are kinds of their own: the connection waits, halts or
-resyncs (see `connection.py`). Messages never contain the API key or secret (`redact`).
+resyncs (see `connection.py`). Messages never contain the API key or secret, a request's
+HMAC signature (python-binance signs a GET in its URL, which aiohttp quotes in some errors) or
+a listenKey (`redact`).
 """
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -75,11 +78,21 @@ class Failure:
     headers: Mapping[str, str] | None = None
 
 
+# A signature is valid for its request until timestamp + recvWindow; a listenKey lets anyone
+# read the account's stream for an hour. The rest of a query string is kept: it says what failed.
+_SCRUB = (
+    (re.compile(r"(?i)(signature=)[0-9a-f]+"), r"\1***"),
+    (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]+"), r"\1***"),
+)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every non-empty secret replaced by `***`."""
+    """`text` with every non-empty secret, request signature and listenKey replaced by `***`."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
     return text
 
 

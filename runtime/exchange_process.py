@@ -7,7 +7,9 @@ exchange's replay work off the daemon's event loop and lets tests kill either si
 
 The child's other output (its log lines, stderr) is read by the daemon and written to
 `<log_dir>/exchange_sim.log`, which rotates as the daemon's own log does (`runtime.log_setup`:
-5 x 10 MB), so a daemon left running for weeks does not fill the disk with it.
+5 x 10 MB), so a daemon left running for weeks does not fill the disk with it, through the same
+redaction (no API key, signature or listenKey). The child does not inherit the account's
+BINANCE_API_KEY / BINANCE_API_SECRET: it makes its own demo key.
 """
 
 import asyncio
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from runtime.log_setup import LOG_MAX_BYTES, rotating_file
+from runtime.log_setup import LOG_MAX_BYTES, RedactionFilter, rotating_file
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class LocalExchangeProcess:
     async def start(self) -> ExchangeEndpoints:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         handler = rotating_file(self.log_path, self.log_max_bytes)
+        handler.addFilter(RedactionFilter())
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.args,
@@ -147,7 +150,7 @@ class LocalExchangeProcess:
         try:
             while line := await stderr.readline():
                 text = line.decode(errors="replace").rstrip("\n")
-                handler.emit(logging.makeLogRecord({"msg": text}))
+                handler.handle(logging.makeLogRecord({"msg": text}))  # filtered, then written
         finally:
             handler.close()
 
@@ -188,9 +191,13 @@ class LocalExchangeProcess:
         self._proc = None
 
 
+_ACCOUNT_KEYS = frozenset({"BINANCE_API_KEY", "BINANCE_API_SECRET"})
+
+
 def _child_env() -> dict[str, str]:
-    """The daemon's environment, with the project importable from any working directory."""
-    env = dict(os.environ)
+    """The daemon's environment, with the project importable from any working directory,
+    without the account's API keys (the local exchange has no use for them)."""
+    env = {k: v for k, v in os.environ.items() if k not in _ACCOUNT_KEYS}
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = f"{PROJECT_ROOT}{os.pathsep}{path}" if path else str(PROJECT_ROOT)
     env["PYTHONUNBUFFERED"] = "1"

@@ -19,9 +19,12 @@ LOG_BACKUPS = 5  # ... keeping this many older ones (.1 to .5)
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 # Values that must never be logged whatever their source: HMAC signatures, API-key headers,
-# listenKeys in URLs, and key=value pairs that name a secret.
+# listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
+# letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
+# listenKeys, so that one the filter was never told about (a listenKey made at run time, quoted
+# as a combined stream's name) is caught too.
 _PATTERNS = (
-    (re.compile(r"(signature=)[0-9a-fA-F]{16,}"), r"\1<redacted>"),
+    (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), r"\1<redacted>"),
     (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), r"\1<redacted>"),
     (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), r"\1<redacted>"),
     (
@@ -29,6 +32,10 @@ _PATTERNS = (
         r"\1<redacted>",
     ),
     (re.compile(r"(/ws/)[A-Za-z0-9]{60,64}"), r"\1<redacted>"),
+    (
+        re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]{0,63}[G-Zg-z])[A-Za-z0-9]{64}(?![A-Za-z0-9])"),
+        "<redacted>",
+    ),
 )
 
 
@@ -102,12 +109,16 @@ def configure_logging(
     json_lines: bool = False,
     secrets: Iterable[str] = (),
     stream=None,
+    redaction: RedactionFilter | None = None,
 ) -> RedactionFilter:
     """Install console and rotating-file handlers on the root logger; return the redaction filter.
 
-    Call once at start. `secrets` are the raw values to scrub (API key and secret).
+    Call once at start. `secrets` are the raw values to scrub (API key and secret), added to
+    `redaction` when one is given (it may know some already).
     """
-    redaction = RedactionFilter(secrets)
+    if redaction is None:
+        redaction = RedactionFilter()
+    redaction.add_secrets(secrets)
     formatter: logging.Formatter = (
         JsonLinesFormatter() if json_lines else _UtcFormatter(_CONSOLE_FORMAT)
     )

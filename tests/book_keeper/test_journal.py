@@ -518,6 +518,25 @@ def test_export_command_reads_a_closed_journal(tmp_path):
     assert sorted(os.listdir(tmp_path / "o")) == ["fills.csv", "orders.csv"]
 
 
+def test_export_command_writes_files_only_its_user_can_read(tmp_path):
+    with SqliteJournal(tmp_path / "j") as j:
+        _fill_journal(j)
+
+    journal, out = str(tmp_path / "j"), str(tmp_path / "o" / "audit")
+    result = subprocess.run(
+        [sys.executable, "-m", "book_keeper.export", "--journal", journal, "--out", out],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=0o022,
+    )
+
+    assert result.returncode == 0, result.stderr
+    written = [tmp_path / "o", *sorted((tmp_path / "o").rglob("*"))]
+    assert [oct(p.stat().st_mode & 0o777) for p in written] == ["0o700", "0o700", "0o600", "0o600"]
+
+
 def test_export_command_exits_2_with_one_line_on_a_bad_path(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
 

@@ -66,3 +66,29 @@ def test_the_new_file_gets_the_requested_mode(tmp_path):
     write_atomic(target, b"data", mode=0o600)
 
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+def private_umask():
+    old = os.umask(0o077)
+    yield
+    os.umask(old)
+
+
+def test_a_new_file_honours_the_umask(tmp_path, private_umask):
+    # A user with umask 077 expects status.json and the like readable by nobody else.
+    target = tmp_path / "status.json"
+
+    write_atomic(target, b"data")
+
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    target = tmp_path / "status.json"
+    write_atomic(target, b"old")
+    target.chmod(0o640)
+
+    write_atomic(target, b"new")
+
+    assert target.stat().st_mode & 0o777 == 0o640

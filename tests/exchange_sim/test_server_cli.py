@@ -187,8 +187,10 @@ def test_ready_json_is_the_only_stdout_line_and_the_fixed_key_trades_until_sigte
     assert usdt["balance"] == "2500.50000000"
     assert proc.returncode == 0
     assert rest_of_stdout == ""
-    assert f"API key    {KEY}" in err and "BTCUSDT" in err and "stopped" in err
-    assert SECRET not in err  # stderr is what a parent logs: the secret is only in the ready line
+    assert f"API key    ****{KEY[-4:]}" in err and "BTCUSDT" in err and "stopped" in err
+    # stderr is what a parent logs (the daemon's exchange_sim.log): the key and the secret are
+    # only in the ready line
+    assert KEY not in err and SECRET not in err
     assert "Traceback" not in err
 
 

@@ -297,3 +297,67 @@ def test_ctrl_c_while_the_settings_are_checked_exits_130_with_one_line(tmp_path)
 
     assert app.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted: nothing was started"], err
+
+
+def test_what_the_daemon_writes_is_readable_by_its_user_only(tmp_path):
+    # journal_dir and the logs hold account data (orders, fills, balances, error lines): on a
+    # shared machine nobody else may read them, whatever the umask (022 here) would allow.
+    (tmp_path / "config.toml").write_text(
+        '[endpoints]\nrest_url = "http://127.0.0.1:9"\nws_url = "ws://127.0.0.1:9"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    env.update(BINANCE_API_KEY="k" * 64, BINANCE_API_SECRET="s" * 64)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--mode", "testnet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=0o022,
+    )
+    assert result.returncode == 1, result.stderr  # nothing listens on port 9
+
+    written = [p for d in ("logs", "journal") for p in [tmp_path / d, *(tmp_path / d).rglob("*")]]
+    assert {p.name for p in written} >= {"trading_engine.log", "status.json"}
+    modes = {p.relative_to(tmp_path).as_posix(): oct(p.stat().st_mode & 0o777) for p in written}
+    assert all(int(m, 8) & 0o077 == 0 for m in modes.values()), modes
+
+
+def test_an_unexpected_error_at_start_is_reported_without_the_keys(tmp_path):
+    # A bug's traceback went to stderr as Python prints it, past the redaction filter and
+    # outside the log file; here a strategy's constructor fails quoting the secret.
+    key, secret = "k" * 64, "S" * 60 + "wxyz"
+    (tmp_path / "boom.py").write_text(
+        "import os\n"
+        "from trading_engine.main_trading_strategy import StrategyBase\n"
+        "class Boom(StrategyBase):\n"
+        "    def __init__(self, **kw):\n"
+        "        raise RuntimeError('no luck with ' + os.environ['BINANCE_API_SECRET'])\n"
+    )
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "boom.py:Boom"\n')
+
+    result = run_app(
+        "--mode",
+        "testnet",
+        cwd=tmp_path,
+        env_extra={"BINANCE_API_KEY": key, "BINANCE_API_SECRET": secret},
+    )
+
+    assert result.returncode == 1
+    assert "RuntimeError: no luck with <redacted>" in result.stderr
+    assert secret not in result.stdout + result.stderr
+
+
+def test_a_keys_file_other_users_can_read_is_warned_about(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"BINANCE_API_KEY={'k' * 64}\nBINANCE_API_SECRET={'s' * 64}\n")
+    env_file.chmod(0o644)
+    shared = run_app("--check-config", "--mode", "testnet", cwd=tmp_path)
+    env_file.chmod(0o600)
+    private = run_app("--check-config", "--mode", "testnet", cwd=tmp_path)
+
+    assert shared.returncode == private.returncode == 0
+    assert "warning: .env holds API keys and other users can read it" in shared.stderr
+    assert "chmod 600 .env" in shared.stderr
+    assert "warning" not in private.stderr

@@ -57,6 +57,13 @@ def test_settings_repr_and_exceptions_hide_secrets(monkeypatch):
         f"connecting to wss://fstream.binance.com/ws/{LISTEN_KEY}",
         f"listenKey={LISTEN_KEY}",
         f"api_secret={SECRET[:40]}",
+        # the repr of python-binance's signed parameters; a combined-stream envelope of the
+        # user stream (its stream name is the listenKey), as a skipped frame is quoted
+        f"data=[('symbol', 'BTCUSDT'), ('timestamp', 1), ('signature', '{SIGNATURE}')]",
+        f'unreadable user event skipped: {{"stream":"{LISTEN_KEY}","data":{{"e":"X"}}}}',
+        # a key the filter was not told about (another account's, a listenKey made at run
+        # time): 64 letters and digits
+        f"key {KEY[::-1]} refused",
     ],
 )
 def test_log_lines_are_redacted_on_console_and_file(capture, message):
@@ -66,7 +73,7 @@ def test_log_lines_are_redacted_on_console_and_file(capture, message):
         handler.flush()
     for text in (stream.getvalue(), log_file.read_text()):
         assert "<redacted>" in text
-        for value in (KEY, SECRET, SIGNATURE, LISTEN_KEY, SECRET[:40]):
+        for value in (KEY, SECRET, SIGNATURE, LISTEN_KEY, SECRET[:40], KEY[::-1]):
             assert value not in text
 
 
@@ -79,6 +86,14 @@ def test_tracebacks_are_redacted(capture):
     text = stream.getvalue()
     assert "Traceback" in text and "ValueError" in text
     assert SIGNATURE not in text and KEY not in text
+
+
+def test_hex_digests_and_ordinary_values_are_left_alone(capture):
+    stream, _ = capture
+    digest = "ab" * 32  # a model file's SHA-256, say
+    line = f"model sha256 {digest}; order bfd-12 BUY 0.002 BTCUSDT @ 94711.60 id 5000000008"
+    logging.getLogger("model").info("%s", line)
+    assert line in stream.getvalue()
 
 
 def test_json_lines_are_valid_and_redacted(tmp_path):
