@@ -388,8 +388,44 @@ def print_registry(reg: Path) -> None:
         )
 
 
+_REVIEW_INPUTS = (
+    ("--candidate", "candidate"),
+    ("--data", "data"),
+    ("--train-days", "train_days"),
+    ("--eval-days", "eval_days"),
+    ("--start", "start"),
+    ("--end", "end"),
+    ("--min-metric", "min_metric"),
+)
+
+
+def check_one_action(args: argparse.Namespace) -> None:
+    """`--list`, `--promote` and `--rollback` each do one thing, and none reviews: two of them,
+    or one with a review's inputs, are refused rather than all but one silently ignored
+    (`--promote X --rollback` promoted X and said nothing of the rollback)."""
+    actions = [
+        flag
+        for flag, given in (
+            ("--list", args.list),
+            ("--promote", args.promote is not None),
+            ("--rollback", args.rollback),
+        )
+        if given
+    ]
+    if len(actions) > 1:
+        raise UsageError(f"{' and '.join(actions)} are different actions: give one of them")
+    if actions:
+        inputs = [flag for flag, name in _REVIEW_INPUTS if getattr(args, name) is not None]
+        if inputs:
+            raise UsageError(
+                f"{actions[0]} does not review: {', '.join(inputs)} would be ignored "
+                "(a review is --data with --candidate FILE or --train-days N)"
+            )
+
+
 def review(args: argparse.Namespace) -> int:
     reg = Path(args.registry)
+    check_one_action(args)
     check_registry(reg, args.init)
     if args.list:
         print_registry(reg)

@@ -782,6 +782,37 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
 
 
 @pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--promote", "NEW", "--rollback"], "--promote and --rollback are different actions"),
+        (["--list", "--rollback"], "--list and --rollback are different actions"),
+        (["--list", "--promote", "NEW"], "--list and --promote are different actions"),
+        (["--rollback", "--data", str(WEEK)], "--rollback does not review: --data would be"),
+        (
+            ["--promote", "NEW", "--candidate", "x.json", "--eval-days", "1"],
+            "--promote does not review: --candidate, --eval-days would be",
+        ),
+    ],
+)
+def test_registry_actions_given_with_another_action_or_a_review_are_refused(
+    tmp_path, models, capsys, extra, says
+):
+    # `--promote NEW --rollback` promoted NEW and dropped the rollback without a word; `--list`
+    # or `--rollback` with a review's inputs did the one and ignored the review.
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    new = registry.add(reg, models["short"])
+    before = (reg / "PROMOTED").read_bytes()
+    argv = ["--registry", str(reg), *(new if a == "NEW" else a for a in extra)]
+
+    assert review_main(argv) == 2
+
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before
+
+
+@pytest.mark.parametrize(
     "entry", [{"action": "promote"}, "promote", {"action": "rollback", "version_id": 7}]
 )
 @pytest.mark.parametrize("command", ["--rollback", "--list"])
