@@ -443,6 +443,13 @@ def review(args: argparse.Namespace) -> int:
         return 0
     if args.data is None or (args.candidate is None) == (args.train_days is None):
         raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
+    if args.train_days is not None and args.eval_days is None and args.start is None:
+        # Else the evaluation window is the whole file and the training, the days before it,
+        # fails with "no bars in the requested window", naming neither flag.
+        raise UsageError(
+            "--train-days trains on the days before the evaluation window: give --eval-days M "
+            "or --start too (without them the window is the whole file, with no day before it)"
+        )
     if not Path(args.data).exists():  # before load() guesses the format from the name
         raise UsageError(f"data not found: {args.data}")
     check_symbol(args.data, args.symbol)

@@ -781,6 +781,25 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
 
 
+def test_train_days_without_an_evaluation_window_is_refused_naming_the_flags(
+    tmp_path, models, capsys
+):
+    # Without --eval-days / --start the window is the whole file: the training before it
+    # failed with "training: --data ...: no bars in the requested window".
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    before = (reg / "PROMOTED").read_bytes()
+
+    code = review_main(["--registry", str(reg), "--data", str(WEEK), "--train-days", "3"])
+
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("model.review: --train-days trains on the days before the evaluation")
+    assert "give --eval-days M or --start too" in err
+    assert (reg / "PROMOTED").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
