@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:  # else the data load says "BTCUSDT: history overlaps bars already in the store"
+        parser.error(f"--symbols {args.symbols}: {', '.join(twice)} given twice")
     if args.speed == "step":
         parser.error("speed 'step' is for tests (LocalExchange.step); use a number or 'max'")
     try:

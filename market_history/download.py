@@ -40,7 +40,7 @@ class DownloadReport:
     not_yet_available: Range | None = None  # the part of the range after the exchange's now
 
     def lines(self) -> list[str]:
-        """The closing report for humans: times as ISO UTC (klines) or aggregate-id ranges."""
+        """The closing report for humans: times as ISO UTC, trade gaps as aggregate-id ranges."""
         timed = self.kind.startswith("klines")
         unit = "bar open times (UTC)" if timed else "aggregate ids"
         out = [
@@ -48,14 +48,14 @@ class DownloadReport:
             f"{self.requests} requests, {self.rows_written} new rows stored, "
             f"{self.duplicates} duplicates dropped",
         ]
-        if self.resumed_from:
-            out.append(f"already stored (skipped): {_fmt_ranges(self.resumed_from, timed)}")
+        if self.resumed_from:  # times for both kinds: the store's coverage is by time
+            out.append(f"already stored (skipped): {_fmt_ranges(self.resumed_from, True)}")
         if self.gaps:
             out.append(f"gaps in the exchange data, {unit}: {_fmt_ranges(self.gaps, timed)}")
         else:
             out.append("gaps: none")
         if self.not_yet_available:
-            later = _fmt_ranges([self.not_yet_available], timed)
+            later = _fmt_ranges([self.not_yet_available], True)
             out.append(f"not yet available (after the exchange's now): {later}")
         return out
 

@@ -393,8 +393,44 @@ def print_registry(reg: Path) -> None:
         )
 
 
+_REVIEW_INPUTS = (
+    ("--candidate", "candidate"),
+    ("--data", "data"),
+    ("--train-days", "train_days"),
+    ("--eval-days", "eval_days"),
+    ("--start", "start"),
+    ("--end", "end"),
+    ("--min-metric", "min_metric"),
+)
+
+
+def check_one_action(args: argparse.Namespace) -> None:
+    """`--list`, `--promote` and `--rollback` each do one thing, and none reviews: two of them,
+    or one with a review's inputs, are refused rather than all but one silently ignored
+    (`--promote X --rollback` promoted X and said nothing of the rollback)."""
+    actions = [
+        flag
+        for flag, given in (
+            ("--list", args.list),
+            ("--promote", args.promote is not None),
+            ("--rollback", args.rollback),
+        )
+        if given
+    ]
+    if len(actions) > 1:
+        raise UsageError(f"{' and '.join(actions)} are different actions: give one of them")
+    if actions:
+        inputs = [flag for flag, name in _REVIEW_INPUTS if getattr(args, name) is not None]
+        if inputs:
+            raise UsageError(
+                f"{actions[0]} does not review: {', '.join(inputs)} would be ignored "
+                "(a review is --data with --candidate FILE or --train-days N)"
+            )
+
+
 def review(args: argparse.Namespace) -> int:
     reg = Path(args.registry)
+    check_one_action(args)
     check_registry(reg, args.init)
     if args.list:
         print_registry(reg)
@@ -412,6 +448,13 @@ def review(args: argparse.Namespace) -> int:
         return 0
     if args.data is None or (args.candidate is None) == (args.train_days is None):
         raise UsageError("give --data and one of --candidate FILE, --train-days N (or --rollback)")
+    if args.train_days is not None and args.eval_days is None and args.start is None:
+        # Else the evaluation window is the whole file and the training, the days before it,
+        # fails with "no bars in the requested window", naming neither flag.
+        raise UsageError(
+            "--train-days trains on the days before the evaluation window: give --eval-days M "
+            "or --start too (without them the window is the whole file, with no day before it)"
+        )
     if not Path(args.data).exists():  # before load() guesses the format from the name
         raise UsageError(f"data not found: {args.data}")
     check_symbol(args.data, args.symbol)

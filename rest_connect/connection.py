@@ -799,9 +799,18 @@ class RestConnection:
 
     async def _measure_offset(self) -> int:
         best: tuple[int, int] | None = None  # (round trip, offset), both ms
+
+        def on_retry(exc: BaseException, delay_s: float) -> None:
+            # Said: at start-up against a venue that never answers, the attempts' timeouts
+            # add up to ~45 s before the one-line error, silence that looks like a hang.
+            log.warning("measuring the exchange clock: %s; retry in %.2f s", exc, delay_s)
+
         for _ in range(self.time_samples):
             sample = await retry(
-                self._time_sample, backoff=self._new_backoff(), max_attempts=self.max_attempts
+                self._time_sample,
+                backoff=self._new_backoff(),
+                max_attempts=self.max_attempts,
+                on_retry=on_retry,
             )
             if best is None or sample[0] < best[0]:
                 best = sample

@@ -56,14 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="operator reset: a daemon journaled as HALTED/REDUCING starts ACTIVE again",
     )
-    parser.add_argument(
+    # Two actions, one run: `--status --check-config` did the status and dropped the check.
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
         "--status",
         action="store_true",
         help="say whether the daemon of this config runs, and its equity, position and "
         "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
-        "3 stopped, 4 running but HALTED/REDUCING",
+        "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING)",
     )
-    parser.add_argument(
+    action.add_argument(
         "--check-config",
         action="store_true",
         help="validate the settings, print the effective values and exit (sends nothing)",

@@ -10,9 +10,10 @@ monitoring script) sees at a glance whether the daemon runs, is stuck, died, or 
             stopping (killed, crashed: the journal is free), or the file is unreadable
     exit 3  stopped cleanly, or no daemon ever ran with this journal_dir (as `systemctl
             status` says of an inactive unit)
-    exit 4  running, but trading HALTED or REDUCING (a loss limit, the circuit breaker or
-            the kill switch): it refuses entries until an operator resets it, so a check
-            that only asks "is it up?" must not read it as fine
+    exit 4  running, but not trading: still starting (connecting, reconciling, warming up),
+            or trading HALTED or REDUCING (a loss limit, the circuit breaker or the kill
+            switch): it refuses entries until an operator resets it, so a check that only
+            asks "is it up?" must not read it as fine
 """
 
 import json

@@ -15,6 +15,7 @@ import pytest
 import fetch_historical
 from exchange_sim.server import LocalExchange
 from gateway.market_rest import IpBanned
+from market_history.download import DownloadReport
 from market_history.schema import Kind
 from market_history.store import HistoryStore
 from tests.gateway.fake_exchange import FakeBinance, load_agg_trades, load_ohlcv_klines
@@ -274,6 +275,31 @@ def test_an_exchange_that_does_not_answer_exits_1_in_seconds_saying_nothing_was_
     assert line.startswith("fetch_historical.py: cannot reach http://127.0.0.1:9: ")
     assert line.endswith("; nothing downloaded (check the network or --base-url)")
     assert "resume" not in err
+
+
+def test_an_agg_trades_report_gives_its_skipped_and_later_times_as_utc_times() -> None:
+    # They were printed as raw ms ("already stored (skipped): [1796158380000, ...)") while a
+    # klines report gave the same ranges as UTC times; trade gaps stay aggregate ids.
+    report = DownloadReport(
+        symbol="BTCUSDT",
+        kind="aggTrades",
+        start_ms=1746403200000,  # 2025-05-05T00:00:00Z
+        end_ms=1746403500000,
+        resumed_from=[(1746403200000, 1746403320000)],
+        gaps=[(3000000005, 3000000007)],
+        not_yet_available=(1746403440000, 1746403500000),
+    )
+
+    lines = report.lines()
+
+    assert lines[1] == (
+        "already stored (skipped): [2025-05-05T00:00:00Z, 2025-05-05T00:02:00Z) (2 min)"
+    )
+    assert lines[2] == "gaps in the exchange data, aggregate ids: [3000000005, 3000000007)"
+    assert lines[3] == (
+        "not yet available (after the exchange's now): "
+        "[2025-05-05T00:04:00Z, 2025-05-05T00:05:00Z) (1 min)"
+    )
 
 
 def test_help_shows_the_defaults(capsys) -> None:

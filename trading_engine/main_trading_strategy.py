@@ -174,6 +174,13 @@ class StrategyBase:
     name: str = "base"
     warmup_bars: int = 0
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A strategy of one's own that sets no `name` is its class's name in its errors,
+        # warnings and journaled decisions, not "strategy base" (which names no strategy).
+        super().__init_subclass__(**kwargs)
+        if cls.name == StrategyBase.name:
+            cls.name = cls.__name__
+
     def __init__(
         self,
         *,

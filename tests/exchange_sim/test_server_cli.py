@@ -76,6 +76,17 @@ def test_bad_key_balance_or_port_exit_2_with_one_line(args, capsys, monkeypatch)
     assert len(err.strip().splitlines()) == 1 and "error" in err
 
 
+def test_a_symbol_given_twice_is_named(capsys) -> None:
+    # It was refused as "BTCUSDT: history overlaps bars already in the store".
+    with pytest.raises(SystemExit) as exit_:
+        main(["--symbols", "BTCUSDT,ethusdt,btcusdt"])
+
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("error: --symbols BTCUSDT,ethusdt,btcusdt: BTCUSDT given twice")
+    assert len(err.splitlines()) == 1
+
+
 def test_runs_serves_and_stops_cleanly_on_ctrl_c() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "exchange_sim", "--speed", "10"],

@@ -816,6 +816,56 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
 
 
+def test_train_days_without_an_evaluation_window_is_refused_naming_the_flags(
+    tmp_path, models, capsys
+):
+    # Without --eval-days / --start the window is the whole file: the training before it
+    # failed with "training: --data ...: no bars in the requested window".
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    before = (reg / "PROMOTED").read_bytes()
+
+    code = review_main(["--registry", str(reg), "--data", str(WEEK), "--train-days", "3"])
+
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("model.review: --train-days trains on the days before the evaluation")
+    assert "give --eval-days M or --start too" in err
+    assert (reg / "PROMOTED").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--promote", "NEW", "--rollback"], "--promote and --rollback are different actions"),
+        (["--list", "--rollback"], "--list and --rollback are different actions"),
+        (["--list", "--promote", "NEW"], "--list and --promote are different actions"),
+        (["--rollback", "--data", str(WEEK)], "--rollback does not review: --data would be"),
+        (
+            ["--promote", "NEW", "--candidate", "x.json", "--eval-days", "1"],
+            "--promote does not review: --candidate, --eval-days would be",
+        ),
+    ],
+)
+def test_registry_actions_given_with_another_action_or_a_review_are_refused(
+    tmp_path, models, capsys, extra, says
+):
+    # `--promote NEW --rollback` promoted NEW and dropped the rollback without a word; `--list`
+    # or `--rollback` with a review's inputs did the one and ignored the review.
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    new = registry.add(reg, models["short"])
+    before = (reg / "PROMOTED").read_bytes()
+    argv = ["--registry", str(reg), *(new if a == "NEW" else a for a in extra)]
+
+    assert review_main(argv) == 2
+
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert (reg / "PROMOTED").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     "entry", [{"action": "promote"}, "promote", {"action": "rollback", "version_id": 7}]
 )

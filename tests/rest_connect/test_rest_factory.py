@@ -1,5 +1,6 @@
 """Client construction: every base URL on the configured host, nothing sent before start."""
 
+import logging
 import socket
 
 import pytest
@@ -66,3 +67,29 @@ async def test_unreachable_venue_fails_retryably_after_the_attempts() -> None:
         )
 
     assert len(waits) == 2  # three attempts, two backoff waits
+
+
+async def test_each_retry_of_the_clock_measurement_is_logged(caplog) -> None:
+    # A venue that never answered held the start ~45 s (4 attempts x 10 s timeouts) with
+    # nothing on the console before the one-line error: it looked like a hang.
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    with caplog.at_level(logging.WARNING), pytest.raises(RetryableError):
+        await create_rest_connection(
+            rest_url=f"http://127.0.0.1:{port}",
+            api_key="k",
+            api_secret="s",
+            clock=LiveClock(),
+            sleep=no_wait,
+            max_attempts=3,
+        )
+
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 2  # three attempts: two retries, each said once
+    assert all(m.startswith("measuring the exchange clock: futures_time") for m in said)
+    assert all(" retry in " in m for m in said)

@@ -59,6 +59,17 @@ def test_check_config_leaves_a_running_daemons_log_file_alone(tmp_path):
     assert sorted(p.name for p in logs.iterdir()) == ["trading_engine.log"]
 
 
+def test_status_and_check_config_together_are_refused(tmp_path):
+    # The status was printed (exit 3) and the check of the settings silently dropped.
+    result = run_app("--status", "--check-config", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "app.py: error: argument --check-config: not allowed with argument --status"
+    )
+
+
 def test_bad_config_value_exits_2_with_one_line(tmp_path):
     (tmp_path / "config.toml").write_text("[risk]\nleverage = 500\n")
     result = run_app("--check-config", cwd=tmp_path)

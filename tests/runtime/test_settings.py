@@ -95,6 +95,21 @@ def test_flags_override_the_file(tmp_path):
     assert settings.logging.level == "DEBUG"
 
 
+def test_a_symbol_given_twice_is_a_config_error(tmp_path):
+    # It reached the local exchange, which failed to start with "BTCUSDT: history overlaps
+    # bars already in the store"; the flag's lower case is the same symbol.
+    with pytest.raises(ConfigError) as err:
+        load_settings(
+            write(tmp_path, 'symbols = ["BTCUSDT", "ETHUSDT", "BTCUSDT"]\n'), env_file=None
+        )
+    assert str(err.value).startswith(
+        'symbols = ["BTCUSDT", "ETHUSDT", "BTCUSDT"] is not allowed: expected a non-empty list '
+        "of distinct symbols"
+    )
+    with pytest.raises(ConfigError, match=r"expected a non-empty list of distinct symbols"):
+        load_settings(None, env_file=None, overrides={"symbols": ["btcusdt", "BTCUSDT"]})
+
+
 def test_a_log_level_in_lower_case_is_read_as_the_flag_reads_it(tmp_path):
     """`--log-level debug` was accepted and `level = "debug"` in the file refused."""
     path = write(tmp_path, '[logging]\nlevel = "debug"\n')

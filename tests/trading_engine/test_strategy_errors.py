@@ -42,6 +42,21 @@ def test_a_strategy_raising_in_on_bar_is_one_line_naming_the_bar_and_the_cause()
     assert str(raised.value).endswith(": boom")
 
 
+class Unnamed(StrategyBase):  # a strategy of one's own that sets no `name`
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        raise ZeroDivisionError("boom")
+
+
+def test_a_strategy_without_a_name_is_named_after_its_class():
+    # It was "strategy base: on_bar(...)", naming StrategyBase rather than the user's class.
+    rig = make_rig(strategy=Unnamed())
+
+    with pytest.raises(StrategyError, match=rf"^strategy Unnamed: on_bar\({FIRST_BAR}\) raised"):
+        rig.next_bar()
+    assert Unnamed.name == "Unnamed" and Raising.name == "raising"
+    assert StrategyBase.name == "base"
+
+
 def test_the_item_after_a_strategy_error_is_traded_as_usual():
     rig = make_rig(strategy=Raising())
     with pytest.raises(StrategyError):
