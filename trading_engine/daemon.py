@@ -543,7 +543,7 @@ class Daemon:
         risk.restore_state(last.current, last.reason)
         if self.reset_halt:
             try:
-                exec_manager.reset("operator reset (--reset-halt)")
+                exec_manager.reset("--reset-halt")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
                 raise DaemonError(f"--reset-halt refused: {e}") from None
             if snapshot is not None:

@@ -181,7 +181,7 @@ def _reset(t: int, previous: TradingState = TradingState.HALTED) -> TradingState
         recv_time_ms=t,
         previous=previous,
         current=TradingState.ACTIVE,
-        reason="operator reset: operator reset (--reset-halt)",
+        reason="operator reset: --reset-halt",
     )
 
 
