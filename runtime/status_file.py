@@ -130,13 +130,15 @@ def report(
             exit_status = StatusExit.NOT_TRADING
     # A start that failed wrote no account figures: its one line says it all.
     failed_start = state is DaemonState.STOPPED and "equity" not in status
-    details = [] if failed_start else _details(status)
+    # A clean stop's last stream lag says nothing now; a dead or stuck daemon's is a clue.
+    details = [] if failed_start else _details(status, live=state is not DaemonState.STOPPED)
     return StatusReport(exit_status, [head, *details])
 
 
-def _details(s: Mapping[str, Any]) -> list[str]:
+def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
-    this run's or the journal's: after a restart on the same journal they differ."""
+    this run's or the journal's: after a restart on the same journal they differ. The stream
+    lag not of a daemon that stopped cleanly (`live` False)."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
@@ -156,8 +158,9 @@ def _details(s: Mapping[str, Any]) -> list[str]:
         f"{s.get('unrealized_pnl', '?')}); realized PnL {s.get('realized_pnl', '?')} over the "
         f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
         "since 00:00 UTC: after fees and funding)",
-        f"position {held}; open orders {s.get('open_orders', '?')}; stream lag "
-        f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
+        f"position {held}; open orders {s.get('open_orders', '?')}"
+        + (f"; stream lag {'-' if lag is None else f'{lag} ms'}" if live else "")
+        + (" (gap open)" if live and s.get("gap_open") else ""),
         run,
     ]
     calls = s.get("margin_calls")

@@ -135,6 +135,8 @@ def test_a_stopped_daemon_says_why_and_its_exit_status(tmp_path: Path) -> None:
     assert got.lines[0] == (
         "daemon: stopped 3 h 00 min ago (2025-11-30 22:00:00 UTC): SIGTERM, exit status 0"
     )
+    # the books as it left them, but no stream lag: 35 ms three hours ago says nothing now
+    assert got.lines[3] == "position BTCUSDT 0.002; open orders 1"
 
 
 def test_no_status_file_means_never_run_and_a_broken_one_is_said(tmp_path: Path) -> None:
