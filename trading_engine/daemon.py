@@ -62,6 +62,7 @@ from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
+from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
@@ -344,6 +345,7 @@ class Daemon:
         self._closers.append(journal.close)
         if journal.venue is None:
             journal.bind_venue(account)
+        await check_untraded_symbols(rest, journal.symbols() - set(s.symbols))
         self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
@@ -1004,6 +1006,47 @@ async def check_single_asset_mode(rest: RestConnection) -> None:
     multi = answer.get("multiAssetsMargin") if isinstance(answer, dict) else None
     if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(MULTI_ASSETS_MODE)
+
+
+async def check_untraded_symbols(rest: RestConnection, symbols: Collection[str]) -> None:
+    """`symbols`: those the journal traded that `symbols` no longer names. A position or open
+    order of one of them on the exchange would be left to itself: no stop-loss moved or put
+    back, no fill booked, the position out of the equity the limits watch, and out of the
+    heartbeat and the closing summary, so forgotten. Refused at start, in one line that says
+    what is there and what to do; a symbol flat with no order (closed before it was removed)
+    is fine. An exchange that does not list the symbol any more holds nothing of it."""
+    held: list[tuple[str, str]] = []
+    for symbol in sorted(symbols):
+        try:
+            rows = await rest.call("futures_position_information", weight=5, symbol=symbol)
+            orders = await rest.call("futures_get_open_orders", symbol=symbol)
+            algos = await rest.call("futures_get_open_algo_orders", symbol=symbol)
+        except RejectedError as exc:
+            log.info("%s, traded before, is not listed by the exchange (%s)", symbol, exc)
+            continue
+        qty = sum((parse_position_risk(r).qty for r in rows), Decimal(0))
+        what = [
+            f"{o.type.value} {o.side.value} {o.quantity:f}" + (f" @ {o.price:f}" if o.price else "")
+            for o in (parse_rest_order(r, 0) for r in orders)
+        ] + [
+            f"{a.order_type.value} {a.side.value} at {a.trigger_price:f}"
+            for a in (parse_rest_algo_order(r, 0) for r in algos)
+        ]
+        if not qty and not what:
+            continue
+        found = [f"position {qty:f}"] if qty else []
+        if what:
+            found.append(f"{len(what)} open order(s): {', '.join(what)}")
+        held.append((symbol, f"{symbol} {'; '.join(found)}"))
+    if held:
+        names = ", ".join(symbol for symbol, _ in held)
+        raise DaemonError(
+            f"symbols: {names} {'is' if len(held) == 1 else 'are'} no longer in symbols, but "
+            f"this daemon traded there and the exchange holds: {', '.join(h for _, h in held)}."
+            " Not traded, it would be forgotten (no stop-loss managed, no fill booked, out of "
+            f"the equity, the limits and the summary): add {names} back to symbols, or close "
+            "the position and cancel the orders on the exchange, then start again"
+        )
 
 
 # The warm-up reads klines only once the newest closed bar closed this long ago (by our clock).
