@@ -156,7 +156,8 @@ def _details(s: Mapping[str, Any]) -> list[str]:
         f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
         "since 00:00 UTC: after fees and funding)",
         f"position {held}; open orders {s.get('open_orders', '?')}; stream lag "
-        f"{'-' if lag is None else f'{lag} ms'}" + (" (gap open)" if s.get("gap_open") else ""),
+        f"{'-' if lag is None else f'{lag} ms'}"
+        + gap_note(bool(s.get("gap_open")), s.get("gap_symbols")),
         run,
     ]
     calls = s.get("margin_calls")
@@ -181,6 +182,15 @@ def _details(s: Mapping[str, Any]) -> list[str]:
             + ") at the last heartbeat"
         )
     return lines
+
+
+def gap_note(gap_open: bool, symbols: Any = None) -> str:
+    """The heartbeat's and --status's note ` (gap open: ETHUSDT)`: whose entries are held
+    while their trades are backfilled (a gap holds its own symbol's entries only);
+    ` (gap open)` from a status file that does not say (an older daemon's)."""
+    if isinstance(symbols, list) and symbols:
+        return f" (gap open: {', '.join(str(sym) for sym in symbols)})"
+    return " (gap open)" if gap_open else ""
 
 
 def _alive(pid: int) -> bool:

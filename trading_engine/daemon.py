@@ -70,7 +70,7 @@ from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, Loca
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, risk_config, strategy_params
-from runtime.status_file import DaemonState, write_status
+from runtime.status_file import DaemonState, gap_note, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
@@ -753,6 +753,9 @@ class Daemon:
                 except TradingError:
                     log.exception("balance snapshot not journaled")
 
+    def _gap_symbols(self, parts: _Parts) -> list[str]:
+        return [sym for sym in self.settings.symbols if parts.stream.gap_open(sym)]
+
     def status_line(self) -> str:
         parts = self._parts
         if parts is None:
@@ -760,7 +763,7 @@ class Daemon:
         st = parts.exec_manager.status()
         lag = self.stream_lag_ms
         positions = ", ".join(f"{sym} {qty:f}" for sym, qty in st.positions.items()) or "flat"
-        gap = " (gap open)" if parts.stream.gap_open() else ""
+        gap = gap_note(parts.stream.gap_open(), self._gap_symbols(parts))
         now = time.monotonic()
         items = st.counters.items
         rate = (items - self._last_items[0]) / max(1e-9, now - self._last_items[1])
@@ -829,6 +832,7 @@ class Daemon:
             "fills_total": parts.book.fill_count,
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
+            "gap_symbols": self._gap_symbols(parts),  # whose entries are held
             "streams_down": dict(self.streams_down),
             "margin_calls": st.counters.margin_calls,  # this run
             "last_margin_call_ms": st.last_margin_call_ms,
