@@ -247,6 +247,10 @@ class Settings:
         ("BTCUSDT",),
         'a non-empty list of symbols of 5 to 20 upper-case letters or digits such as ["BTCUSDT"]',
         lambda v: len(v) > 0 and all(_symbol_ok(s) for s in v),
+        # Named twice (`--symbol BTCUSDT --symbol ETHUSDT,BTCUSDT`), a symbol is traded once:
+        # twice, the local exchange refused to start ("history overlaps bars") and the daemon
+        # would have subscribed, flattened and protected it twice.
+        normalize=lambda v: tuple(dict.fromkeys(v)),
     )
     duration_s: float = _spec(0.0, "seconds >= 0 (0 = run until stopped)", lambda v: v >= 0)
     journal_dir: str = _spec("journal", "a directory path", lambda v: bool(v))

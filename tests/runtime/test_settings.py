@@ -95,6 +95,21 @@ def test_flags_override_the_file(tmp_path):
     assert settings.logging.level == "DEBUG"
 
 
+def test_a_symbol_named_twice_is_traded_once(tmp_path):
+    """`--symbol BTCUSDT --symbol ETHUSDT,BTCUSDT` was BTCUSDT, ETHUSDT, BTCUSDT: the local
+    exchange then refused to start with "BTCUSDT: history overlaps bars already in the
+    store"."""
+    path = write(tmp_path, 'symbols = ["ETHUSDT", "ETHUSDT"]\n')
+
+    from_file = load_settings(path, env_file=None)
+    from_flags = load_settings(
+        path, env_file=None, overrides={"symbols": ["BTCUSDT", "ETHUSDT", "btcusdt"]}
+    )
+
+    assert from_file.symbols == ("ETHUSDT",)
+    assert from_flags.symbols == ("BTCUSDT", "ETHUSDT")
+
+
 def test_a_log_level_in_lower_case_is_read_as_the_flag_reads_it(tmp_path):
     """`--log-level debug` was accepted and `level = "debug"` in the file refused."""
     path = write(tmp_path, '[logging]\nlevel = "debug"\n')
