@@ -57,7 +57,7 @@ from core.events import (
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Bar, Trade
-from core.orders import ClientOrderIds
+from core.orders import ClientOrderIds, Order
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import ExecutorConfig, LiveVenue
@@ -345,7 +345,9 @@ class Daemon:
         self._closers.append(journal.close)
         if journal.venue is None:
             journal.bind_venue(account)
-        await check_untraded_symbols(rest, journal.symbols() - set(s.symbols))
+        untraded = journal.symbols() - set(s.symbols)
+        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
+            self._tell(f"WARNING: {line}", logging.WARNING)
         self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
@@ -1012,14 +1014,21 @@ async def check_single_asset_mode(rest: RestConnection) -> None:
         raise DaemonError(MULTI_ASSETS_MODE)
 
 
-async def check_untraded_symbols(rest: RestConnection, symbols: Collection[str]) -> None:
+async def check_untraded_symbols(
+    rest: RestConnection, symbols: Collection[str], journal_open: Collection[Order] = ()
+) -> list[str]:
     """`symbols`: those the journal traded that `symbols` no longer names. A position or open
     order of one of them on the exchange would be left to itself: no stop-loss moved or put
     back, no fill booked, the position out of the equity the limits watch, and out of the
     heartbeat and the closing summary, so forgotten. Refused at start, in one line that says
     what is there and what to do; a symbol flat with no order (closed before it was removed)
-    is fine. An exchange that does not list the symbol any more holds nothing of it."""
+    is fine. An exchange that does not list the symbol any more holds nothing of it.
+
+    Returns a warning per such symbol whose orders the journal (`journal_open`: its open
+    orders) still holds open: they ended while no daemon ran, and how is not booked (its
+    stop-loss filled? the fill's PnL would be taken as money moved in or out)."""
     held: list[tuple[str, str]] = []
+    warnings: list[str] = []
     for symbol in sorted(symbols):
         try:
             rows = await rest.call("futures_position_information", weight=5, symbol=symbol)
@@ -1037,6 +1046,17 @@ async def check_untraded_symbols(rest: RestConnection, symbols: Collection[str])
             for a in (parse_rest_algo_order(r, 0) for r in algos)
         ]
         if not qty and not what:
+            if ended := [o for o in journal_open if o.symbol == symbol]:
+                warnings.append(
+                    f"{symbol} is no longer in symbols, and its order(s) "
+                    + ", ".join(
+                        f"{o.client_order_id} ({o.side.value} {o.type.value})" for o in ended
+                    )
+                    + ", open when a daemon last traded it, are no longer open on the exchange: "
+                    "if one filled (a stop-loss while the daemon was down), that fill is not "
+                    "booked and the wallet's change is taken as money moved in or out; add "
+                    f"{symbol} back to symbols for one start to book how they ended"
+                )
             continue
         found = [f"position {qty:f}"] if qty else []
         if what:
@@ -1051,6 +1071,7 @@ async def check_untraded_symbols(rest: RestConnection, symbols: Collection[str])
             f"the equity, the limits and the summary): add {names} back to symbols, or close "
             "the position and cancel the orders on the exchange, then start again"
         )
+    return warnings
 
 
 # The warm-up reads klines only once the newest closed bar closed this long ago (by our clock).
