@@ -189,7 +189,13 @@ def _config_risk(settings: Settings) -> RiskConfig:
 def _symbol(args: argparse.Namespace, settings: Settings | None) -> str:
     """--symbol, else the config's one symbol, else BTCUSDT."""
     if args.symbol is not None:
-        return str(args.symbol).upper()
+        symbol = str(args.symbol).upper()
+        if "," in symbol:  # the daemon's --symbol takes several; a backtest, one
+            raise UsageError(
+                f"--symbol {args.symbol}: a backtest trades one symbol; run one backtest per "
+                "symbol, each with its --data"
+            )
+        return symbol
     if settings is None:
         return DEFAULT_SYMBOL
     if len(settings.symbols) > 1:
@@ -314,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
         "--data", action=StoreOnce, required=True, help="klines / trades CSV[.gz] or store Parquet"
     )
     p.add_argument(
-        "--symbol", default=None, help="the symbol to trade (default: --config's, else BTCUSDT)"
+        "--symbol", default=None, help="the one symbol to trade (default: --config's, else BTCUSDT)"
     )
     p.add_argument(
         "--strategy",

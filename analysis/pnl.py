@@ -11,6 +11,7 @@ cumulative PnL. A trade is closed by a fill that reduces or flips the position (
 position_after when present, else a non-zero realized_pnl); its result is that fill's
 realized_pnl minus every commission paid since the previous closing fill, this one included
 (as `backtest.metrics.trade_pnls`), so the trades add up to the curve at the last closing fill.
+With a symbol column (a journal's), that is the previous closing fill of the same symbol.
 
 Journal (a live or local `python app.py` session's `journal/` directory or its
 journal.sqlite3, opened read-only, also while the daemon runs): its fills, every session of it,
@@ -90,13 +91,16 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
         closing = (np.abs(after) < np.abs(before)) | (np.sign(after) * np.sign(before) < 0)
     else:
         closing = realized != 0.0
+    # Commissions wait for the closing fill of their own symbol: in a journal of BTCUSDT and
+    # ETHUSDT, an ETHUSDT entry's fee is not a cost of the BTCUSDT trade that closes next.
+    symbols = df["symbol"].astype(str).tolist() if "symbol" in df.columns else [""] * len(df)
     trades = []
-    paid = 0.0
-    for r, f, c in zip(realized, fee, closing, strict=True):
-        paid += f
+    paid: dict[str, float] = {}
+    for r, f, c, sym in zip(realized, fee, closing, symbols, strict=True):
+        paid[sym] = paid.get(sym, 0.0) + f
         if c:
-            trades.append(r - paid)
-            paid = 0.0
+            trades.append(r - paid[sym])
+            paid[sym] = 0.0
     return Pnl(
         times_ms=df["time_ms"].to_numpy(dtype="int64"),
         cumulative=np.cumsum(realized - fee),
@@ -107,7 +111,7 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
 
 
 def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
-    """The journal's fills as a trades DataFrame (time_ms, side, qty, realized_pnl,
+    """The journal's fills as a trades DataFrame (time_ms, symbol, side, qty, realized_pnl,
     commission, position_after), and how many commissions were in another asset."""
     import pandas as pd
 
@@ -129,6 +133,7 @@ def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
         rows.append(
             {
                 "time_ms": f.trade_time_ms,
+                "symbol": f.symbol,
                 "side": f.side.value,
                 "qty": float(f.qty),
                 "realized_pnl": float(f.realized_pnl),
@@ -136,7 +141,7 @@ def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
                 "position_after": float(after),
             }
         )
-    columns = ["time_ms", "side", "qty", "realized_pnl", "commission", "position_after"]
+    columns = ["time_ms", "symbol", "side", "qty", "realized_pnl", "commission", "position_after"]
     return pd.DataFrame(rows, columns=columns), other_asset
 
 

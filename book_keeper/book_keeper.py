@@ -353,6 +353,8 @@ class BookKeeper:
         # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
         # even when the income history is read again (after a restart, or two passes racing).
         self._funding_paid: set[tuple[str, int]] = set()
+        # Fills restored of symbols no longer traded, by (symbol, trade id): booked once.
+        self._untraded_seen: set[tuple[str, int]] = set()
         # ACCOUNT_UPDATEs (reason ORDER) that disagree with us, held until the fills they may
         # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes.
         self._held_positions: dict[str, tuple[Position, int]] = {}
@@ -739,6 +741,8 @@ class BookKeeper:
         """Book one fill; False when it was rejected or already booked."""
         book = self._books.get(f.symbol)
         if book is None:
+            if self._restoring and self._known_order(f.client_order_id):
+                return self._apply_untraded_fill(f)
             self._reject(f, f"fill {f.trade_id} for {f.symbol}, not traded")
             return False
         if not self._known_order(f.client_order_id):
@@ -776,13 +780,6 @@ class BookKeeper:
                 len(later),
             )
             self._reapply(book, later)
-        # A fill of an earlier UTC day that arrives after the day rolled (late on the stream,
-        # or recovered over REST) belongs to that day: today's PnL and fills leave it out.
-        late = f.trade_time_ms // DAY_MS < self._day
-        wallet_before = self._wallets.get(self.asset, ZERO)
-        self._roll_day(f.trade_time_ms)
-        if not late:
-            self._day_fills += 1
         if rp_differs:
             if not self._restoring:
                 self.rp_mismatches += 1
@@ -792,13 +789,44 @@ class BookKeeper:
             )
             realized = f.realized_pnl
         book.realized += realized
+        if f.commission_asset == self.asset:
+            book.fees += f.commission
+        book.fills += 1
+        book.position = None
+        book.update_ms = max(book.update_ms, f.trade_time_ms)
+        self._book_money(f, realized)
+        return True
+
+    def _apply_untraded_fill(self, f: Fill) -> bool:
+        """At a restore, a journaled fill of a symbol no longer traded (removed from the
+        config): its position is not kept here (the daemon refuses to start while the exchange
+        holds one), but its realized PnL (the exchange's `rp`) and fee moved the wallet, and
+        count in the totals like every other fill; left out, the wallet's first snapshot
+        would adopt them as money moved out."""
+        key = (f.symbol, f.trade_id)
+        if key in self._untraded_seen:
+            self.duplicate_fills += 1
+            return False
+        self._untraded_seen.add(key)
+        self._book_money(f, f.realized_pnl)
+        return True
+
+    def _book_money(self, f: Fill, realized: Decimal) -> None:
+        """The account's side of a fill: realized PnL and fee in the wallet, the totals."""
+        price = f.price
+        # A fill of an earlier UTC day that arrives after the day rolled (late on the stream,
+        # or recovered over REST) belongs to that day: today's PnL and fills leave it out.
+        late = f.trade_time_ms // DAY_MS < self._day
+        wallet_before = self._wallets.get(self.asset, ZERO)
+        self._roll_day(f.trade_time_ms)
+        if not late:
+            self._day_fills += 1
         self.realized_pnl += realized
         fee = f.commission
         fee_asset = f.commission_asset
         self.fees[fee_asset] = self.fees.get(fee_asset, ZERO) + fee
         wallets = self._wallets
         if fee_asset == self.asset:
-            book.fees += fee
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized - fee
         else:
             # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet
@@ -806,9 +834,6 @@ class BookKeeper:
             wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
         if late:
             self._day_base += wallets[self.asset] - wallet_before
-        book.fills += 1
-        book.position = None
-        book.update_ms = max(book.update_ms, f.trade_time_ms)
         self._wallet_ms = max(self._wallet_ms, f.trade_time_ms)
         self.fill_count += 1
         if f.is_maker:
@@ -818,7 +843,6 @@ class BookKeeper:
             self._settle_held(f.symbol, f.trade_time_ms)
         if self._wallet_known:
             self._sample()
-        return True
 
     def _reapply(self, book: _Book, later: list[_Applied]) -> None:
         """Apply again, after a late fill, the fills the exchange made after it: the position
@@ -845,15 +869,17 @@ class BookKeeper:
 
     def _on_funding(self, event: FundingPaid) -> None:
         book = self._books.get(event.symbol)
-        if book is None:
+        if book is None and not self._restoring:
             self._reject(event, f"funding for {event.symbol}, not traded")
             return
+        # Restoring, the funding of a symbol no longer traded moved the wallet all the same.
         key = (event.symbol, event.event_time_ms)
         if key in self._funding_paid:
             log.debug("books: funding %s at %s already booked", *key)
             return
         self._funding_paid.add(key)
-        book.funding += event.amount
+        if book is not None:
+            book.funding += event.amount
         if self._funding_from_balance(event.event_time_ms):
             log.debug(
                 "books: funding %s at %s already booked from the balance",

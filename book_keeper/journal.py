@@ -1085,6 +1085,13 @@ class SqliteJournal:
         ).fetchall()
         return [_order(r) for r in rows]
 
+    def symbols(self) -> set[str]:
+        """Every symbol the journal has an order or a fill of."""
+        rows = self._db.execute(
+            "SELECT symbol FROM orders UNION SELECT symbol FROM fills"
+        ).fetchall()
+        return {r[0] for r in rows}
+
     def load_fills(self) -> list[Fill]:
         """Every journaled fill, in the order the journal stored them."""
         rows = self._db.execute(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY seq").fetchall()

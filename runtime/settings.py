@@ -245,11 +245,12 @@ class Settings:
     mode: Mode = _spec(Mode.LOCAL, "one of local, testnet, live", _in(MODES))
     symbols: tuple[str, ...] = _spec(
         ("BTCUSDT",),
-        "a non-empty list of distinct symbols of 5 to 20 upper-case letters or digits such as "
-        '["BTCUSDT"]',
-        # A symbol twice (`--symbol BTCUSDT,BTCUSDT`) made the local exchange fail to start
-        # ("history overlaps bars already in the store"), saying nothing of the settings.
-        lambda v: len(v) > 0 and all(_symbol_ok(s) for s in v) and len(set(v)) == len(v),
+        'a non-empty list of symbols of 5 to 20 upper-case letters or digits such as ["BTCUSDT"]',
+        lambda v: len(v) > 0 and all(_symbol_ok(s) for s in v),
+        # Named twice (`--symbol BTCUSDT --symbol ETHUSDT,BTCUSDT`), a symbol is traded once:
+        # twice, the local exchange refused to start ("history overlaps bars") and the daemon
+        # would have subscribed, flattened and protected it twice.
+        normalize=lambda v: tuple(dict.fromkeys(v)),
     )
     duration_s: float = _spec(0.0, "seconds >= 0 (0 = run until stopped)", lambda v: v >= 0)
     journal_dir: str = _spec("journal", "a directory path", lambda v: bool(v))

@@ -160,7 +160,7 @@ def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
         "since 00:00 UTC: after fees and funding)",
         f"position {held}; open orders {s.get('open_orders', '?')}"
         + (f"; stream lag {'-' if lag is None else f'{lag} ms'}" if live else "")
-        + (" (gap open)" if live and s.get("gap_open") else ""),
+        + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
     ]
     calls = s.get("margin_calls")
@@ -185,6 +185,15 @@ def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
             + ") at the last heartbeat"
         )
     return lines
+
+
+def gap_note(gap_open: bool, symbols: Any = None) -> str:
+    """The heartbeat's and --status's note ` (gap open: ETHUSDT)`: whose entries are held
+    while their trades are backfilled (a gap holds its own symbol's entries only);
+    ` (gap open)` from a status file that does not say (an older daemon's)."""
+    if isinstance(symbols, list) and symbols:
+        return f" (gap open: {', '.join(str(sym) for sym in symbols)})"
+    return " (gap open)" if gap_open else ""
 
 
 def _alive(pid: int) -> bool:

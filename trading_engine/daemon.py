@@ -57,11 +57,12 @@ from core.events import (
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Bar, Trade
-from core.orders import ClientOrderIds
+from core.orders import ClientOrderIds, Order
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
+from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
@@ -69,7 +70,7 @@ from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, Loca
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, risk_config, strategy_params
-from runtime.status_file import DaemonState, write_status
+from runtime.status_file import DaemonState, gap_note, write_status
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
@@ -344,6 +345,9 @@ class Daemon:
         self._closers.append(journal.close)
         if journal.venue is None:
             journal.bind_venue(account)
+        untraded = journal.symbols() - set(s.symbols)
+        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
+            self._tell(f"WARNING: {line}", logging.WARNING)
         self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
@@ -751,6 +755,9 @@ class Daemon:
                 except TradingError:
                     log.exception("balance snapshot not journaled")
 
+    def _gap_symbols(self, parts: _Parts) -> list[str]:
+        return [sym for sym in self.settings.symbols if parts.stream.gap_open(sym)]
+
     def status_line(self) -> str:
         parts = self._parts
         if parts is None:
@@ -758,7 +765,7 @@ class Daemon:
         st = parts.exec_manager.status()
         lag = self.stream_lag_ms
         positions = ", ".join(f"{sym} {qty:f}" for sym, qty in st.positions.items()) or "flat"
-        gap = " (gap open)" if parts.stream.gap_open() else ""
+        gap = gap_note(parts.stream.gap_open(), self._gap_symbols(parts))
         now = time.monotonic()
         items = st.counters.items
         rate = (items - self._last_items[0]) / max(1e-9, now - self._last_items[1])
@@ -827,6 +834,7 @@ class Daemon:
             "fills_total": parts.book.fill_count,
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
+            "gap_symbols": self._gap_symbols(parts),  # whose entries are held
             "streams_down": dict(self.streams_down),
             "margin_calls": st.counters.margin_calls,  # this run
             "last_margin_call_ms": st.last_margin_call_ms,
@@ -1004,6 +1012,66 @@ async def check_single_asset_mode(rest: RestConnection) -> None:
     multi = answer.get("multiAssetsMargin") if isinstance(answer, dict) else None
     if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
         raise DaemonError(MULTI_ASSETS_MODE)
+
+
+async def check_untraded_symbols(
+    rest: RestConnection, symbols: Collection[str], journal_open: Collection[Order] = ()
+) -> list[str]:
+    """`symbols`: those the journal traded that `symbols` no longer names. A position or open
+    order of one of them on the exchange would be left to itself: no stop-loss moved or put
+    back, no fill booked, the position out of the equity the limits watch, and out of the
+    heartbeat and the closing summary, so forgotten. Refused at start, in one line that says
+    what is there and what to do; a symbol flat with no order (closed before it was removed)
+    is fine. An exchange that does not list the symbol any more holds nothing of it.
+
+    Returns a warning per such symbol whose orders the journal (`journal_open`: its open
+    orders) still holds open: they ended while no daemon ran, and how is not booked (its
+    stop-loss filled? the fill's PnL would be taken as money moved in or out)."""
+    held: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for symbol in sorted(symbols):
+        try:
+            rows = await rest.call("futures_position_information", weight=5, symbol=symbol)
+            orders = await rest.call("futures_get_open_orders", symbol=symbol)
+            algos = await rest.call("futures_get_open_algo_orders", symbol=symbol)
+        except RejectedError as exc:
+            log.info("%s, traded before, is not listed by the exchange (%s)", symbol, exc)
+            continue
+        qty = sum((parse_position_risk(r).qty for r in rows), Decimal(0))
+        what = [
+            f"{o.type.value} {o.side.value} {o.quantity:f}" + (f" @ {o.price:f}" if o.price else "")
+            for o in (parse_rest_order(r, 0) for r in orders)
+        ] + [
+            f"{a.order_type.value} {a.side.value} at {a.trigger_price:f}"
+            for a in (parse_rest_algo_order(r, 0) for r in algos)
+        ]
+        if not qty and not what:
+            if ended := [o for o in journal_open if o.symbol == symbol]:
+                warnings.append(
+                    f"{symbol} is no longer in symbols, and its order(s) "
+                    + ", ".join(
+                        f"{o.client_order_id} ({o.side.value} {o.type.value})" for o in ended
+                    )
+                    + ", open when a daemon last traded it, are no longer open on the exchange: "
+                    "if one filled (a stop-loss while the daemon was down), that fill is not "
+                    "booked and the wallet's change is taken as money moved in or out; add "
+                    f"{symbol} back to symbols for one start to book how they ended"
+                )
+            continue
+        found = [f"position {qty:f}"] if qty else []
+        if what:
+            found.append(f"{len(what)} open order(s): {', '.join(what)}")
+        held.append((symbol, f"{symbol} {'; '.join(found)}"))
+    if held:
+        names = ", ".join(symbol for symbol, _ in held)
+        raise DaemonError(
+            f"symbols: {names} {'is' if len(held) == 1 else 'are'} no longer in symbols, but "
+            f"this daemon traded there and the exchange holds: {', '.join(h for _, h in held)}."
+            " Not traded, it would be forgotten (no stop-loss managed, no fill booked, out of "
+            f"the equity, the limits and the summary): add {names} back to symbols, or close "
+            "the position and cancel the orders on the exchange, then start again"
+        )
+    return warnings
 
 
 # The warm-up reads klines only once the newest closed bar closed this long ago (by our clock).

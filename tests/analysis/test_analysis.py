@@ -99,6 +99,39 @@ def test_pnl_from_a_daemon_journal_by_hand(tmp_path, capsys):
     assert res.trades == pytest.approx([1 - 0.24 - 0.4808, 0.5], abs=1e-12)
 
 
+def test_pnl_of_a_two_symbol_journal_charges_each_trade_its_own_symbols_fees(tmp_path):
+    """BTCUSDT and ETHUSDT interleaved: the ETHUSDT entry's fee was charged to the BTCUSDT
+    trade that closed next, and the ETHUSDT trade went without it."""
+    from book_keeper.journal import SqliteJournal
+    from tests.book_keeper.support import BUY, SELL, T0, fill, filled, submitted
+
+    eth = "ETHUSDT"
+    with SqliteJournal(tmp_path / "journal") as j:
+        j.record(submitted("a", BUY, "0.010", None, t=T0))
+        j.record(filled(fill("a", 1, BUY, "0.010", "60000", fee="0.30", order_id=1, t=T0 + 1)))
+        j.record(submitted("b", BUY, "0.100", None, symbol=eth, t=T0 + 2))
+        entry = fill("b", 1, BUY, "0.100", "3000", fee="0.15", order_id=2, symbol=eth, t=T0 + 3)
+        j.record(filled(entry))
+        j.record(submitted("c", SELL, "0.010", None, t=T0 + 4))
+        # rp 0.010 * (60100 - 60000) = 1; fee 0.010 * 60100 * 0.0005 = 0.3005
+        close = fill("c", 2, SELL, "0.010", "60100", fee="0.3005", rp="1", order_id=3, t=T0 + 5)
+        j.record(filled(close))
+        j.record(submitted("d", SELL, "0.100", None, symbol=eth, t=T0 + 6))
+        # rp 0.100 * (3010 - 3000) = 1; fee 0.100 * 3010 * 0.0005 = 0.1505
+        eth_close = fill(
+            "d", 2, SELL, "0.100", "3010", fee="0.1505", rp="1", order_id=4, symbol=eth, t=T0 + 7
+        )
+        j.record(filled(eth_close))
+
+    df, _ = pnl.journal_trades(tmp_path / "journal")
+    res = pnl.from_trades(df)
+
+    # BTCUSDT: 1 - 0.30 - 0.3005; ETHUSDT: 1 - 0.15 - 0.1505 (were 0.2495 and 0.8495)
+    assert res.trades == pytest.approx([0.3995, 0.6995], abs=1e-12)
+    assert res.total == pytest.approx(0.3995 + 0.6995, abs=1e-12)
+    assert df["symbol"].tolist() == ["BTCUSDT", eth, "BTCUSDT", eth]
+
+
 def test_pnl_from_a_missing_journal_is_one_line(tmp_path, capsys):
     assert pnl.main(["--journal", str(tmp_path / "none"), "--out", str(tmp_path / "p.png")]) == 2
     err = capsys.readouterr().err

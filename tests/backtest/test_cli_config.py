@@ -125,6 +125,17 @@ def test_several_config_symbols_without_symbol_exit_2(tmp_path, capsys):
     )
 
 
+def test_several_symbols_in_symbol_exit_2_saying_a_backtest_trades_one(tmp_path, capsys):
+    """`--symbol BTCUSDT,ETHUSDT`, as the daemon takes it, was refused as the unknown symbol
+    'BTCUSDT,ETHUSDT' "the bundled exchangeInfo has BTCUSDT, ETHUSDT"."""
+    line = refusal(tmp_path, capsys, "", "--symbol", "BTCUSDT,ETHUSDT")
+
+    assert line == (
+        "backtest_trading_strategy.py: --symbol BTCUSDT,ETHUSDT: a backtest trades one "
+        "symbol; run one backtest per symbol, each with its --data"
+    )
+
+
 def test_a_config_of_other_than_1m_bars_exits_2(tmp_path, capsys):
     line = refusal(
         tmp_path,

@@ -16,6 +16,7 @@ from tests.book_keeper.support import (
     canceled,
     fill,
     filled,
+    instruments,
     submitted,
 )
 
@@ -237,3 +238,73 @@ def test_the_exchanges_adl_and_liquidation_fills_are_booked_again_on_restore(tmp
     assert (restored.position(SYMBOL).qty, restored.wallet()) == (D(0), D("9978.64"))
     assert _state(restored) == _state(before)
     assert restored.restored_fills == 3 and restored.rejected_events == 0
+
+
+def _snapshot(t: int, wallet: str, *positions: Position) -> VenueSnapshot:
+    usdt = Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(wallet))
+    return VenueSnapshot(
+        event_time_ms=t,
+        recv_time_ms=t,
+        reason="start",
+        symbols=(SYMBOL,),
+        balances=(usdt,),
+        positions=positions,
+        open_orders=(),
+    )
+
+
+def test_restore_keeps_the_money_of_a_symbol_removed_from_the_config(tmp_path):
+    """A daemon traded BTCUSDT and ETHUSDT, then restarts with BTCUSDT alone. ETHUSDT's fills
+    and funding moved the wallet: restored without them, the wallet came out 0.6695 USDT too
+    high, and the start-up snapshot adopted the exchange's as 0.6695 USDT moved out (a loss
+    hidden from the daily-loss limit as a withdrawal), with realized PnL and fills short."""
+    eth = "ETHUSDT"
+    with SqliteJournal(tmp_path) as journal:
+        both_symbols = book(start=None)
+        for event in (
+            _snapshot(T0, "10000"),
+            submitted("t-1", BUY, "0.010", None),
+            # taker fee 0.010 * 60000 * 0.0005 = 0.30
+            filled(fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.30", order_id=11)),
+            submitted("t-2", BUY, "0.100", None, symbol=eth, t=T0 + 1),
+            # 0.100 * 3000 * 0.0005 = 0.15
+            filled(fill("t-2", 801, BUY, "0.100", "3000.00", fee="0.15", symbol=eth, t=T0 + 1)),
+            submitted("t-3", SELL, "0.100", None, symbol=eth, t=T0 + 2),
+            # rp 0.100 * (3010 - 3000) = 1; fee 0.100 * 3010 * 0.0005 = 0.1505
+            filled(
+                fill(
+                    "t-3", 802, SELL, "0.100", "3010.00", fee="0.1505", rp="1", symbol=eth, t=T0 + 2
+                )
+            ),
+            FundingPaid(
+                event_time_ms=T0 + 5_000,
+                recv_time_ms=T0 + 5_000,
+                symbol=eth,
+                amount=D("-0.03"),
+                rate=D("0.0001"),
+            ),
+        ):
+            journal.record(event)
+            both_symbols.apply(event)
+    # 10000 - 0.30 - 0.15 - 0.1505 + 1 - 0.03
+    assert both_symbols.wallet() == D("10000.3695")
+
+    btc_only = BookKeeper(
+        starting_balances=None,
+        instruments={SYMBOL: instruments()[SYMBOL]},
+        clock=SimClock(T0 + 60_000),
+    )
+    with SqliteJournal(tmp_path) as journal:
+        btc_only.restore(journal)
+    # What the exchange says at the restart.
+    long = Position(symbol=SYMBOL, qty=D("0.010"), entry_price=D("60000.0"))
+    btc_only.reconcile(_snapshot(T0 + 60_000, "10000.3695", long))
+
+    s = btc_only.summary()
+    assert btc_only.wallet() == D("10000.3695")
+    assert (s.transfers, s.adjustments, btc_only.differences) == (0, 0, 0)
+    assert s.realized_pnl == D("1")
+    assert s.fees == {"USDT": D("0.6005")}
+    assert s.funding == D("-0.03")
+    assert s.fills == 3
+    assert [(p.symbol, p.qty) for p in btc_only.positions()] == [(SYMBOL, D("0.010"))]

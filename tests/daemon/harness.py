@@ -32,10 +32,10 @@ class Exchange:
 
 @contextmanager
 def exchange_process(
-    *, speed: float, admin: bool = True, data: str = "klines-week"
+    *, speed: float, admin: bool = True, data: str = "klines-week", symbols: str = "BTCUSDT"
 ) -> Iterator[Exchange]:
     args = [
-        sys.executable, "-m", "exchange_sim", "--data", data, "--symbols", "BTCUSDT",
+        sys.executable, "-m", "exchange_sim", "--data", data, "--symbols", symbols,
         "--speed", str(speed), "--port", "0", "--status-every", "0", "--ready-json",
         "--api-key", API_KEY, "--api-secret", API_SECRET,
     ]  # fmt: skip
@@ -67,11 +67,13 @@ def inject_fault(ex: Exchange, spec: dict[str, Any]) -> None:
         assert answer.status == 200
 
 
-def write_config(workdir: Path, ex: Exchange, **sections: dict[str, Any]) -> Path:
-    """config.toml attaching to `ex`, journal and logs inside `workdir`."""
+def write_config(
+    workdir: Path, ex: Exchange, symbols: tuple[str, ...] = ("BTCUSDT",), **sections: dict[str, Any]
+) -> Path:
+    """config.toml attaching to `ex`, trading `symbols`, journal and logs inside `workdir`."""
     lines = [
         'mode = "local"',
-        'symbols = ["BTCUSDT"]',
+        f"symbols = {json.dumps(list(symbols))}",
         f'journal_dir = "{workdir / "journal"}"',
         "[endpoints]",
         f'rest_url = "{ex.rest_url}"',

@@ -153,3 +153,50 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
     for t in missed:
         assert f"recovered at start-up: fill BTCUSDT trade {t['id']} " in log
     assert "start-up reconciliation with the exchange" in log
+
+
+def _eth_position(ex) -> Decimal:
+    async def read() -> Decimal:
+        from core.clock import LiveClock
+        from rest_connect import create_rest_connection
+        from tests.daemon.harness import API_KEY, API_SECRET
+
+        conn = await create_rest_connection(
+            rest_url=ex.rest_url, api_key=API_KEY, api_secret=API_SECRET, clock=LiveClock()
+        )
+        try:
+            rows = await conn.call("futures_position_information", weight=5, symbol="ETHUSDT")
+        finally:
+            await conn.close()
+        return sum((D(r["positionAmt"]) for r in rows), D(0))
+
+    return asyncio.run(read())
+
+
+def test_a_symbol_removed_from_the_config_while_it_holds_a_position_is_refused_at_start(
+    tmp_path,
+):
+    """Trading BTCUSDT and ETHUSDT, `kill -9` with ETHUSDT long or short, restart with
+    symbols = ["BTCUSDT"]: the restart ran on BTCUSDT alone, the ETHUSDT position out of its
+    heartbeat, summary, equity and limits, with one log line about its orders. Refused now,
+    naming the position, and the position stays on the exchange for the user to decide."""
+    with exchange_process(speed=20, symbols="BTCUSDT,ETHUSDT") as ex:
+        write_config(tmp_path, ex, ("BTCUSDT", "ETHUSDT"), **FAST_TRADING)
+        daemon = start_daemon(tmp_path)
+        try:
+            wait_for(lambda: _eth_position(ex) != 0, 90, "an ETHUSDT position")
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.communicate(timeout=30)
+        write_config(tmp_path, ex, ("BTCUSDT",), **FAST_TRADING)
+
+        restart = start_daemon(tmp_path, "--duration", "10")
+        out, err = restart.communicate(timeout=60)
+
+        assert restart.returncode == 1, out[-1500:]
+        assert "Traceback" not in err
+        line = next(x for x in (err + out).splitlines() if x.startswith("error:"))
+        assert line.startswith("error: symbols: ETHUSDT is no longer in symbols"), line
+        assert f"position {_eth_position(ex):f}" in line, line
+        assert "STOP_MARKET" in line, line  # its stop-loss, still on the exchange
+        assert _eth_position(ex) != 0

@@ -234,10 +234,22 @@ def test_check_config_refuses_a_model_file_that_does_not_say_its_symbol(tmp_path
 
 
 def test_check_config_refuses_a_model_trained_on_another_symbol(tmp_path):
-    line = _one_config_error(tmp_path, b"", "--symbol", "BTCUSDT,ETHUSDT")
+    line = _one_config_error(tmp_path, b"", "--symbol", "ETHUSDT")
     assert line == (
         "config error: [strategy] logistic_regression: the model was trained on BTCUSDT, "
         "the strategy trades ETHUSDT; use a model trained on ETHUSDT"
+    )
+
+
+def test_a_model_for_one_symbol_refused_on_two_says_how_to_trade_them(tmp_path):
+    """`--symbol BTCUSDT,ETHUSDT` with the default model said "use a model trained on
+    ETHUSDT", and that one then refused BTCUSDT the same way: advice in a circle."""
+    line = _one_config_error(tmp_path, b"", "--symbol", "BTCUSDT,ETHUSDT")
+    assert line == (
+        "config error: [strategy] logistic_regression: the model was trained on BTCUSDT, "
+        "the strategy trades BTCUSDT, ETHUSDT: a model trades only the symbol it was trained "
+        "on, and the strategy takes one model; trade BTCUSDT alone with it (symbols = "
+        '["BTCUSDT"]), or several symbols with a rule-based strategy (sma_crossover)'
     )
 
 

@@ -95,19 +95,19 @@ def test_flags_override_the_file(tmp_path):
     assert settings.logging.level == "DEBUG"
 
 
-def test_a_symbol_given_twice_is_a_config_error(tmp_path):
-    # It reached the local exchange, which failed to start with "BTCUSDT: history overlaps
-    # bars already in the store"; the flag's lower case is the same symbol.
-    with pytest.raises(ConfigError) as err:
-        load_settings(
-            write(tmp_path, 'symbols = ["BTCUSDT", "ETHUSDT", "BTCUSDT"]\n'), env_file=None
-        )
-    assert str(err.value).startswith(
-        'symbols = ["BTCUSDT", "ETHUSDT", "BTCUSDT"] is not allowed: expected a non-empty list '
-        "of distinct symbols"
+def test_a_symbol_named_twice_is_traded_once(tmp_path):
+    """`--symbol BTCUSDT --symbol ETHUSDT,BTCUSDT` was BTCUSDT, ETHUSDT, BTCUSDT: the local
+    exchange then refused to start with "BTCUSDT: history overlaps bars already in the
+    store"."""
+    path = write(tmp_path, 'symbols = ["ETHUSDT", "ETHUSDT"]\n')
+
+    from_file = load_settings(path, env_file=None)
+    from_flags = load_settings(
+        path, env_file=None, overrides={"symbols": ["BTCUSDT", "ETHUSDT", "btcusdt"]}
     )
-    with pytest.raises(ConfigError, match=r"expected a non-empty list of distinct symbols"):
-        load_settings(None, env_file=None, overrides={"symbols": ["btcusdt", "BTCUSDT"]})
+
+    assert from_file.symbols == ("ETHUSDT",)
+    assert from_flags.symbols == ("BTCUSDT", "ETHUSDT")
 
 
 def test_a_log_level_in_lower_case_is_read_as_the_flag_reads_it(tmp_path):

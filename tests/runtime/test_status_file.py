@@ -267,3 +267,16 @@ def test_a_start_that_failed_is_one_line_with_its_reason(tmp_path: Path) -> None
     assert got.lines == [
         "daemon: stopped 4 s ago (2025-11-30 22:00:00 UTC): start failed: bad keys, exit status 1"
     ]
+
+
+def test_a_gap_names_the_symbols_whose_entries_it_holds(tmp_path: Path) -> None:
+    """Trading BTCUSDT and ETHUSDT, a gap in ETHUSDT's trades holds ETHUSDT's entries only:
+    "(gap open)" alone left the user to guess whether BTCUSDT still traded."""
+    two = {**RUNNING, "symbols": ["BTCUSDT", "ETHUSDT"], "gap_open": True}
+    write_status(tmp_path, {**two, "gap_symbols": ["ETHUSDT"]})
+
+    got = report(tmp_path, journal_held=True, now_ms=NOW)
+
+    assert got.lines[3] == (
+        "position BTCUSDT 0.002; open orders 1; stream lag 35 ms (gap open: ETHUSDT)"
+    )

@@ -221,6 +221,20 @@ def test_a_denied_order_is_journaled_with_its_reason_and_never_reaches_the_venue
     assert not rig.book.orders
 
 
+def test_a_gap_in_one_symbols_trades_holds_that_symbols_entries_only():
+    """Trading BTCUSDT and ETHUSDT: ETHUSDT's trades being backfilled says nothing of
+    BTCUSDT's prices, so BTCUSDT's entry goes out and ETHUSDT's waits."""
+    rig = make_rig(symbols=("BTCUSDT", "ETHUSDT"))
+    rig.gaps.add("ETHUSDT")
+
+    rig.say(target("0.100", symbol="ETHUSDT"), target("0.002"))
+
+    assert [(r.symbol, r.quantity) for r in rig.venue.submitted] == [("BTCUSDT", D("0.002"))]
+    [denied] = rig.journaled(RiskDenied)
+    assert denied.request.symbol == "ETHUSDT"
+    assert "market-data gap open" in denied.reason
+
+
 def test_a_target_denied_again_for_the_same_reason_is_counted_not_journaled_again():
     """Backfilling a gap after downtime: the strategy repeats its target at every bar; the
     journal gets the decision and its denial once, then the order once the gap is healed."""

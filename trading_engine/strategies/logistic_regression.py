@@ -319,6 +319,20 @@ class LogisticRegressionStrategy(StrategyBase):
             )
         symbol = model.metadata.get("symbol") if model.metadata else None
         others = [s for s in self.symbols if isinstance(symbol, str) and s != symbol]
+        if others and len(self.symbols) > 1:
+            # "Use a model trained on ETHUSDT" would go round in circles: that one refuses
+            # BTCUSDT. One model, one symbol.
+            alone = (
+                f'trade {symbol} alone with it (symbols = ["{symbol}"])'
+                if symbol in self.symbols
+                else "trade one symbol with a model trained on it"
+            )
+            raise ValueError(
+                f"the model was trained on {symbol}, the strategy trades "
+                f"{', '.join(self.symbols)}: a model trades only the symbol it was trained on, "
+                f"and the strategy takes one model; {alone}, or several symbols with a "
+                "rule-based strategy (sma_crossover)"
+            )
         if others:
             raise ValueError(
                 f"the model was trained on {symbol}, the strategy trades {', '.join(others)}; "
