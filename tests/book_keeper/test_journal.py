@@ -360,6 +360,22 @@ def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
     assert journal.last_trade_id("ETHUSDT") is None
 
 
+def test_a_restart_reads_the_trade_ids_of_the_open_orders_only(journal):
+    journal.record(submitted("t-1", BUY, "0.002", "60000.0"))
+    journal.record(filled(fill("t-1", 7, BUY, "0.002", "60000.0", fee="0")))
+    journal.record(submitted("t-2", SELL, "0.003", "60100.0"))
+    journal.record(filled(fill("t-2", 8, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(filled(fill("t-2", 9, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(submitted("t-3", SELL, "0.001", "60200.0"))
+
+    assert journal.open_order_trade_ids() == {"t-2": [8, 9]}
+    assert journal.order_statuses() == [
+        ("t-1", OrderStatus.FILLED),
+        ("t-2", OrderStatus.PARTIALLY_FILLED),
+        ("t-3", OrderStatus.PENDING_SUBMIT),
+    ]
+
+
 def test_an_id_a_denied_request_took_is_not_given_again_after_a_restart(journal):
     """bot-12 was denied by the RiskManager (no orders row): the next session starts at 13,
     not at 11 after the highest order (bot-10), so no two journaled requests share an id."""
