@@ -341,6 +341,11 @@ _HEAD = struct.Struct("<QI")
 _FRAME_HEAD = _CRC.size + _HEAD.size
 _MAX_BODY = 64 << 20  # a length above this is a torn or corrupt header, not a record
 _ROTATE_BYTES = 1 << 20  # truncate the fully applied write-ahead log once it is this big
+# SQLite's own -wal file: checkpointed every 1,000 pages (~4 MB) and then written again from
+# its start, but never shrunk; after a reader held a snapshot (an export, an open `sqlite3`
+# session) and kept the checkpoints from restarting it, it would stay at the size it reached.
+# This truncates it back at the next restart.
+_SQLITE_WAL_LIMIT = 8 << 20
 _APPLIED_KEY = "wal_applied_lsn"
 
 # A journal entry in memory: the event (or snapshot) and its JSON payload (None: the applier
@@ -719,6 +724,7 @@ class SqliteJournal:
             )
             db.execute(f"PRAGMA synchronous = {self.synchronous.value}")
             db.execute("PRAGMA busy_timeout = 5000")
+            db.execute(f"PRAGMA journal_size_limit = {_SQLITE_WAL_LIMIT}")
             self._applier = applier = _Applier(db)
             self._wal_fd = fd = os.open(
                 self.wal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
