@@ -14,6 +14,12 @@ per replayed hour). Targets: <= 150 MiB and < 1 MiB per hour. Also the daemon's 
 stream lag its heartbeat lines report (is the DataStream keeping up with the replay?), its
 fills, and the exchange's aggTrade rate (the trades the daemon had to process per second).
 
+Every progress line and the end of the run also give what grows on disk and in the kernel
+(`footprint`): the daemon's open file descriptors and threads, the sizes of journal.sqlite3,
+its SQLite -wal, journal.wal, the recorded market sessions and the logs, and the journal's
+rows per table; the last line puts the growth per wall hour (the daemon's clocks, heartbeats
+and reconciliations run on wall time whatever the replay speed).
+
 `--tracemalloc` runs the daemon under tracemalloc (which costs memory and time of its own:
 the RSS figures of such a run are not the daemon's) and prints the allocation sites that grew
 most between the end of the warm-up and the end of the run.
@@ -94,6 +100,70 @@ def slope_per_hour(samples: Sequence[Sample]) -> float:
     if sxx == 0:
         return 0.0
     return sum((s.replay_h - mx) * (s.rss_mib - my) for s in samples) / sxx
+
+
+JOURNAL_TABLES = ("orders", "fills", "events", "balance_snapshots")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(_size(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def footprint(workdir: Path, pid: int | None) -> dict[str, int]:
+    """What the daemon of `workdir` holds open and has written: file descriptors and threads
+    of `pid` (-1 once it has gone), file sizes in bytes, journal rows per table."""
+    journal = workdir / "journal"
+    out: dict[str, int] = {"fds": -1, "threads": -1}
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+            out["threads"] = len(os.listdir(f"/proc/{pid}/task"))
+    out["sqlite"] = _size(journal / "journal.sqlite3")
+    out["sqlite_wal"] = _size(journal / "journal.sqlite3-wal")
+    out["journal_wal"] = _size(journal / "journal.wal")
+    out["market"] = _tree_size(journal / "market")
+    out["logs"] = _tree_size(workdir / "logs")
+    with contextlib.suppress(sqlite3.Error):
+        uri = f"file:{journal / 'journal.sqlite3'}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            for table in JOURNAL_TABLES:
+                out[table] = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    return out
+
+
+def footprint_line(f: dict[str, int]) -> str:
+    mb = {k: f.get(k, 0) / 1e6 for k in ("sqlite", "sqlite_wal", "journal_wal", "market", "logs")}
+    rows = ", ".join(f"{t} {f.get(t, 0):,}" for t in JOURNAL_TABLES)
+    return (
+        f"fds {f['fds']}, threads {f['threads']}; journal.sqlite3 {mb['sqlite']:.2f} MB, -wal "
+        f"{mb['sqlite_wal']:.2f} MB, journal.wal {mb['journal_wal']:.2f} MB, market "
+        f"{mb['market']:.2f} MB, logs {mb['logs']:.2f} MB; rows: {rows}"
+    )
+
+
+def growth_line(first: dict[str, int], last: dict[str, int], wall_s: float) -> str:
+    """The growth from `first` to `last` per wall hour."""
+    per_h = 3600 / max(1e-9, wall_s)
+
+    def grown(*keys: str) -> float:
+        return sum(last.get(k, 0) - first.get(k, 0) for k in keys) / 1e6 * per_h
+
+    # SQLite's -wal holds what the last checkpoint has not copied yet (up to ~4 MB)
+    sizes = (
+        f"journal.sqlite3 with its -wal {grown('sqlite', 'sqlite_wal'):+.2f} MB, market "
+        f"{grown('market'):+.2f} MB, logs {grown('logs'):+.2f} MB"
+    )
+    rows = ", ".join(
+        f"{t} {(last.get(t, 0) - first.get(t, 0)) * per_h:+,.0f}" for t in JOURNAL_TABLES
+    )
+    return f"growth per wall hour: {sizes}; rows: {rows}"
 
 
 STARTUP_GRACE_S = 60.0  # how long a short run waits past its end for the daemon to be up
@@ -422,6 +492,9 @@ def run(args: argparse.Namespace) -> int:
     out: LineReader | None = None
     samples: list[Sample] = []
     hwm = 0.0
+    first_footprint: dict[str, int] | None = None
+    last_footprint: dict[str, int] | None = None
+    first_wall = last_wall = 0.0
     try:
         daemon, out = start_daemon(
             ready=ready,
@@ -456,12 +529,16 @@ def run(args: argparse.Namespace) -> int:
                 samples.append(sample)
                 if sample.replay_h >= next_hour * args.print_every_hours:
                     next_hour += 1
+                    now = footprint(workdir, daemon.pid)
+                    if first_footprint is None:
+                        first_footprint, first_wall = now, wall
                     print(
                         f"  {sample.replay_h:5.1f} h replayed: RSS {sample.rss_mib:6.1f} MiB, "
-                        f"CPU {sample.cpu_s:6.1f} s",
+                        f"CPU {sample.cpu_s:6.1f} s; {footprint_line(now)}",
                         flush=True,
                     )
             if wall >= replay_s and (_trading(out) or wall >= replay_s + STARTUP_GRACE_S):
+                last_footprint, last_wall = footprint(workdir, daemon.pid), wall
                 break  # not before the daemon is up: a SIGTERM during its imports kills it
             time.sleep(min(args.sample_s, max(0.05, replay_s - wall)))
     finally:
@@ -473,6 +550,9 @@ def run(args: argparse.Namespace) -> int:
     daemon_lines = out.lines if out is not None else []
     figures = summarize(args, samples, hwm, daemon_lines, ex_lines.lines, status_code)
     figures.append(journal_counts(workdir / "journal" / "journal.sqlite3"))
+    if first_footprint is not None and last_footprint is not None:
+        figures.append(f"at the end: {footprint_line(last_footprint)}")
+        figures.append(growth_line(first_footprint, last_footprint, last_wall - first_wall))
     for line in figures:
         print(line)
     if snap_dir is not None:

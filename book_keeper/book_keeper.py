@@ -1143,11 +1143,13 @@ class BookKeeper:
             self._version += 1
 
     def _restore(self, journal: "SqliteJournal") -> None:
-        orders = journal.load_orders()
+        # Ids and statuses only: a journal of weeks holds ~100,000 orders, and the books keep
+        # the open ones and the last `remember_orders` ended ones.
+        statuses = journal.order_statuses()
         self._restoring = True
         try:
-            for o in orders:
-                self._ended[o.client_order_id] = o.status  # known while replaying
+            for cid, status in statuses:
+                self._ended[cid] = status  # known while replaying
             for item in journal.account_history():
                 if isinstance(item, Fill):
                     if self._apply_fill(item):
@@ -1162,11 +1164,12 @@ class BookKeeper:
         self._ended_ms.clear()
         self._orders.clear()
         self.orders_by_status.clear()
-        self.orders_submitted = len(orders)
-        for o in orders:
-            if o.is_terminal:
-                self._end(o.client_order_id, o.status)
-            elif o.symbol in self._books:
+        self.orders_submitted = len(statuses)
+        for cid, status in statuses:
+            if status.is_terminal:
+                self._end(cid, status)
+        for o in journal.open_orders():
+            if o.symbol in self._books:
                 self._orders[o.client_order_id] = o
             else:
                 log.warning(
@@ -1182,7 +1185,7 @@ class BookKeeper:
             self._sample()
         log.info(
             "books restored: %d orders (%d open), %d fills, wallet %s %s",
-            len(orders),
+            len(statuses),
             len(self._orders),
             self.restored_fills,
             self.wallet(),

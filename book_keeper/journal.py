@@ -105,6 +105,7 @@ import asyncio
 import contextlib
 import csv
 import fcntl
+import heapq
 import logging
 import os
 import sqlite3
@@ -113,7 +114,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -340,6 +341,11 @@ _HEAD = struct.Struct("<QI")
 _FRAME_HEAD = _CRC.size + _HEAD.size
 _MAX_BODY = 64 << 20  # a length above this is a torn or corrupt header, not a record
 _ROTATE_BYTES = 1 << 20  # truncate the fully applied write-ahead log once it is this big
+# SQLite's own -wal file: checkpointed every 1,000 pages (~4 MB) and then written again from
+# its start, but never shrunk; after a reader held a snapshot (an export, an open `sqlite3`
+# session) and kept the checkpoints from restarting it, it would stay at the size it reached.
+# This truncates it back at the next restart.
+_SQLITE_WAL_LIMIT = 8 << 20
 _APPLIED_KEY = "wal_applied_lsn"
 
 # A journal entry in memory: the event (or snapshot) and its JSON payload (None: the applier
@@ -718,6 +724,7 @@ class SqliteJournal:
             )
             db.execute(f"PRAGMA synchronous = {self.synchronous.value}")
             db.execute("PRAGMA busy_timeout = 5000")
+            db.execute(f"PRAGMA journal_size_limit = {_SQLITE_WAL_LIMIT}")
             self._applier = applier = _Applier(db)
             self._wal_fd = fd = os.open(
                 self.wal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
@@ -1179,6 +1186,9 @@ class SqliteJournal:
 
         Rows of a kind this version does not know are skipped with a warning.
         """
+        return list(self._iter_events(kinds))
+
+    def _iter_events(self, kinds: Iterable[str] | None = None) -> Iterator[tuple[int, Event]]:
         if kinds is None:
             rows = self._db.execute("SELECT seq, kind, payload FROM events ORDER BY seq")
         else:
@@ -1188,26 +1198,45 @@ class SqliteJournal:
                 f"SELECT seq, kind, payload FROM events WHERE kind IN ({marks}) ORDER BY seq",
                 wanted,
             )
-        out: list[tuple[int, Event]] = []
         for seq, kind, payload in rows:
             try:
-                out.append((seq, codec.loads(kind, payload)))
+                yield seq, codec.loads(kind, payload)
             except (KeyError, ValueError, TypeError, ArithmeticError) as e:
                 log.warning("journal: event %s (%s) cannot be read back: %s", seq, kind, e)
-        return out
 
-    def account_history(self) -> list[Fill | Event]:
+    def account_history(self) -> Iterator[Fill | Event]:
         """Fills and account events (balances, positions, funding, venue snapshots) merged in
-        journal order: replaying them rebuilds the books exactly as they were applied."""
-        fills = [(seq, _fill(row)) for seq, row in self._fill_rows_with_seq()]
-        events = self.load_events(ACCOUNT_EVENTS)
-        merged: list[tuple[int, Fill | Event]] = [*fills, *events]
-        merged.sort(key=lambda pair: pair[0])
-        return [item for _, item in merged]
-
-    def _fill_rows_with_seq(self) -> list[tuple[int, tuple[Any, ...]]]:
+        journal order: replaying them rebuilds the books exactly as they were applied. Read
+        and decoded row by row as it is iterated, not all at once (a journal of some weeks
+        holds hundreds of thousands of them)."""
         rows = self._db.execute(f"SELECT seq, {_FILL_COLUMNS} FROM fills ORDER BY seq")
-        return [(row[0], row[1:]) for row in rows]
+        fills: Iterator[tuple[int, Fill | Event]] = ((row[0], _fill(row[1:])) for row in rows)
+        events: Iterator[tuple[int, Fill | Event]] = self._iter_events(ACCOUNT_EVENTS)
+        for _, item in heapq.merge(fills, events, key=lambda pair: pair[0]):
+            yield item
+
+    def order_statuses(self) -> list[tuple[str, OrderStatus]]:
+        """(client order id, status) of every journaled order, oldest first: what a restore
+        needs of the ended ones, without building each one's Order."""
+        rows = self._db.execute(
+            "SELECT client_order_id, status FROM orders ORDER BY created_ms, rowid"
+        ).fetchall()
+        return [(cid, OrderStatus(status)) for cid, status in rows]
+
+    def open_order_trade_ids(self) -> dict[str, list[int]]:
+        """The journaled trade ids of each order that is or may be live (`open_orders`), in
+        journal order: the fills a restarted venue must not report again."""
+        marks = ", ".join("?" * len(_OPEN_STATUSES))
+        rows = self._db.execute(
+            "SELECT f.client_order_id, f.trade_id FROM fills f JOIN orders o"
+            f" ON o.client_order_id = f.client_order_id WHERE o.status IN ({marks})"
+            " ORDER BY f.seq",
+            _OPEN_STATUSES,
+        )
+        out: dict[str, list[int]] = {}
+        for cid, trade_id in rows:
+            out.setdefault(cid, []).append(trade_id)
+        return out
 
     def load_snapshots(self) -> list[tuple[int, Decimal, Decimal, Decimal]]:
         """(time_ms, equity, wallet, unrealized_pnl) of every balance snapshot, oldest first."""

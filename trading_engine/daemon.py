@@ -427,7 +427,7 @@ class Daemon:
         )
         venue.restore(
             journal.open_orders(),
-            trade_ids=_trade_ids_by_order(journal),
+            trade_ids=journal.open_order_trade_ids(),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
             funding_since_ms=journal.last_record_ms(),
         )
@@ -1298,13 +1298,6 @@ def _recovery_lines(
         elif isinstance(e, OrderRejected):
             lines.append(f"order {e.client_order_id} ({e.symbol}) rejected: {e.reason}")
     return lines
-
-
-def _trade_ids_by_order(journal: SqliteJournal) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for fill in journal.load_fills():
-        out.setdefault(fill.client_order_id, []).append(fill.trade_id)
-    return out
 
 
 def slow_note(status: ExecStatus, max_call_ms: float) -> str:

@@ -3,7 +3,9 @@ exchange process and a real `python app.py`, figures printed; the arithmetic it 
 No memory or timing assertions."""
 
 import argparse
+import contextlib
 import re
+import sqlite3
 
 import pytest
 
@@ -73,3 +75,29 @@ def test_summary_uses_samples_after_the_warm_up_and_the_heartbeats():
     assert "62.0 MiB at the end (4.0 h), peak 80.0 MiB (VmHWM 62.5 MiB)" in lines[0]
     assert "slope after the warm-up +1.000 MiB per replayed hour (3 samples) [ABOVE" in lines[0]
     assert "median 3 ms, max 3 ms, last 1 ms; fills 2" in lines[2]
+
+
+def test_footprint_reads_the_journal_files_and_rows_and_growth_is_per_wall_hour(tmp_path):
+    journal = tmp_path / "journal"
+    (journal / "market").mkdir(parents=True)
+    (journal / "market" / "session-1.jsonl.gz").write_bytes(b"x" * 2_000_000)
+    (journal / "journal.wal").write_bytes(b"w" * 1_000)
+    with contextlib.closing(sqlite3.connect(journal / "journal.sqlite3")) as db:
+        for table in bench.JOURNAL_TABLES:
+            db.execute(f"CREATE TABLE {table} (x)")
+        db.executemany("INSERT INTO fills VALUES (?)", [(k,) for k in range(3)])
+        db.commit()
+
+    f = bench.footprint(tmp_path, None)
+
+    assert (f["fds"], f["market"], f["journal_wal"], f["fills"], f["orders"]) == (
+        -1,
+        2_000_000,
+        1_000,
+        3,
+        0,
+    )
+    assert "market 2.00 MB" in bench.footprint_line(f)
+    later = {**f, "market": 3_000_000, "fills": 5}
+    line = bench.growth_line(f, later, wall_s=1800.0)
+    assert "market +2.00 MB" in line and "fills +4" in line

@@ -342,6 +342,44 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert j.max_client_seq("t") == 50
 
 
+def test_the_sqlite_wal_file_shrinks_back_once_a_reader_that_held_it_lets_go(tmp_path):
+    """A reader that holds a snapshot (an export, an open `sqlite3` session) stops SQLite's
+    checkpoints from restarting the -wal file, which grows meanwhile; once it lets go the file
+    must come back to a few MB, not stay at its largest size for the rest of the run."""
+    j = SqliteJournal(tmp_path / "journal", writer_thread=False)
+    wal = Path(f"{j.path}-wal")
+    reader = sqlite3.connect(j.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM events").fetchone()
+    for k in range(3_000):
+        j.record(_decision(k, "x" * 4_000))
+        if k % 100 == 0:
+            j.flush()
+    j.flush()
+    grown = wal.stat().st_size
+    reader.execute("COMMIT")
+    reader.close()
+
+    for k in range(200):
+        j.record(_decision(k, "after"))
+        j.flush()
+
+    assert grown > 12 << 20
+    assert wal.stat().st_size <= 8 << 20
+    j.close()
+
+
+def _decision(k: int, reason: str) -> DecisionMade:
+    return DecisionMade(
+        event_time_ms=T0 + k,
+        recv_time_ms=T0 + k,
+        symbol=SYMBOL,
+        strategy="test",
+        action="hold",
+        reason=reason,
+    )
+
+
 def test_a_second_writer_is_refused_while_the_first_holds_the_journal(journal):
     with pytest.raises(JournalError, match="in use by another process"):
         SqliteJournal(journal.path)
@@ -358,6 +396,22 @@ def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
     assert journal.max_client_seq("none") == 0
     assert journal.last_trade_id(SYMBOL) == 12
     assert journal.last_trade_id("ETHUSDT") is None
+
+
+def test_a_restart_reads_the_trade_ids_of_the_open_orders_only(journal):
+    journal.record(submitted("t-1", BUY, "0.002", "60000.0"))
+    journal.record(filled(fill("t-1", 7, BUY, "0.002", "60000.0", fee="0")))
+    journal.record(submitted("t-2", SELL, "0.003", "60100.0"))
+    journal.record(filled(fill("t-2", 8, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(filled(fill("t-2", 9, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(submitted("t-3", SELL, "0.001", "60200.0"))
+
+    assert journal.open_order_trade_ids() == {"t-2": [8, 9]}
+    assert journal.order_statuses() == [
+        ("t-1", OrderStatus.FILLED),
+        ("t-2", OrderStatus.PARTIALLY_FILLED),
+        ("t-3", OrderStatus.PENDING_SUBMIT),
+    ]
 
 
 def test_an_id_a_denied_request_took_is_not_given_again_after_a_restart(journal):

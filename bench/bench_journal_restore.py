@@ -1,0 +1,346 @@
+"""How long a restart takes to read back a journal that grew for weeks.
+
+Run: `python bench/bench_journal_restore.py [n_orders ...] [--dir DIR]` (default 10,000 and
+100,000 orders). Builds a journal the way a daemon trading SMA on 1s bars fills it (with the
+daemon's defaults: a reconciliation every 60 s, a balance snapshot every 10 s heartbeat): each
+flip is a DecisionMade + MARKET OrderSubmitted, its OrderAccepted and OrderFilled, the
+ACCOUNT_UPDATE (BalanceChanged, PositionChanged), the old stop-loss cancelled and a new
+STOP_MARKET submitted and accepted; a flip every 30 s, so two orders, one VenueSnapshot and six
+balance snapshots per minute (100,000 orders: ~17 days of such a daemon). Wallet, position and
+realized PnL are consistent, as the exchange's would be.
+
+Then it times what the daemon's start-up reads of the journal (`trading_engine/daemon.py`
+`_start`, in that order): opening it, `BookKeeper.restore`, the client id sequence, the
+trading-state history and the limits (`_restore_limits`), the venue's restore (open orders and
+their journaled trade ids, last trade ids, last record time) and the last fill's order; and
+the peak resident memory of the process. Prints the size of the journal and each step's wall
+and CPU time (the CPU time is the figure to compare on a machine shared with other work).
+"""
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from book_keeper import BookKeeper  # noqa: E402
+from book_keeper.journal import SqliteJournal, Synchronous  # noqa: E402
+from core.account import Balance, Position  # noqa: E402
+from core.clock import SimClock  # noqa: E402
+from core.enums import OrderStatus, OrderType, Side  # noqa: E402
+from core.events import (  # noqa: E402
+    BalanceChanged,
+    DecisionMade,
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderSubmitted,
+    PositionChanged,
+    VenueSnapshot,
+)
+from core.instrument import Instrument  # noqa: E402
+from core.orders import Fill, Order, OrderRequest  # noqa: E402
+from risk_manager.config import RiskConfig  # noqa: E402
+from risk_manager.risk_manager import RiskManager  # noqa: E402
+from trading_engine.daemon import _restore_limits  # noqa: E402
+
+SYMBOL = "BTCUSDT"
+T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
+FLIP_MS = 30_000
+QTY = Decimal("0.002")
+FEE_RATE = Decimal("0.0005")
+DATA = ROOT / "exchange_sim" / "data"
+
+
+def instruments() -> dict[str, Instrument]:
+    info = json.loads((DATA / "instruments.json").read_text())
+    return {
+        s["symbol"]: Instrument.from_exchange_info(s)
+        for s in info["symbols"]
+        if s["symbol"] == SYMBOL
+    }
+
+
+def build(journal: SqliteJournal, n_orders: int) -> int:
+    """Journal `n_orders` orders (half entries, half stop-losses); the time of the last record."""
+    wallet = Decimal(10_000)
+    qty = Decimal(0)
+    entry = Decimal(0)
+    stop: Order | None = None
+    trade_id = 5_000_000_000
+    t = T0
+    journal.record(
+        VenueSnapshot(
+            event_time_ms=t,
+            recv_time_ms=t,
+            balances=(Balance(asset="USDT", wallet_balance=wallet, available_balance=wallet),),
+            positions=(),
+            open_orders=(),
+            reason="start",
+            symbols=(SYMBOL,),
+        )
+    )
+    for k in range(n_orders // 2):
+        t = T0 + (k + 1) * FLIP_MS
+        price = Decimal(90_000) + Decimal(k * 37 % 2_000) / 10
+        side = Side.BUY if qty <= 0 else Side.SELL
+        target = QTY if side is Side.BUY else -QTY
+        trade_qty = abs(target - qty)
+        cid = f"bfd-{2 * k + 1}"
+        request = OrderRequest(
+            symbol=SYMBOL, side=side, type=OrderType.MARKET, quantity=trade_qty, client_order_id=cid
+        )
+        journal.record_many(
+            (
+                DecisionMade(
+                    event_time_ms=t,
+                    recv_time_ms=t,
+                    symbol=SYMBOL,
+                    strategy="sma_crossover",
+                    action=f"target {target} (market)",
+                    reason="sma2 > sma5: long" if side is Side.BUY else "sma2 < sma5: short",
+                ),
+                OrderSubmitted(event_time_ms=t, recv_time_ms=t, request=request),
+            )
+        )
+        journal.record(
+            OrderAccepted(
+                event_time_ms=t + 1,
+                recv_time_ms=t + 2,
+                symbol=SYMBOL,
+                client_order_id=cid,
+                order_id=4_000_000_000 + k,
+            )
+        )
+        closed = min(abs(qty), trade_qty)
+        rp = (price - entry) * closed * (1 if qty > 0 else -1) if closed else Decimal(0)
+        fee = (price * trade_qty * FEE_RATE).quantize(Decimal("0.00000001"))
+        trade_id += 1
+        fill = Fill(
+            symbol=SYMBOL,
+            order_id=4_000_000_000 + k,
+            client_order_id=cid,
+            trade_id=trade_id,
+            side=side,
+            price=price,
+            qty=trade_qty,
+            commission=fee,
+            commission_asset="USDT",
+            realized_pnl=rp,
+            is_maker=False,
+            trade_time_ms=t + 1,
+            recv_time_ms=t + 3,
+        )
+        journal.record(
+            OrderFilled(
+                event_time_ms=t + 1,
+                recv_time_ms=t + 3,
+                fill=fill,
+                cumulative_qty=trade_qty,
+                avg_price=price,
+            )
+        )
+        wallet += rp - fee
+        qty, entry = target, price
+        stop_side = Side.SELL if qty > 0 else Side.BUY
+        stop_price = (price * (Decimal("0.98") if qty > 0 else Decimal("1.02"))).quantize(
+            Decimal("0.1")
+        )
+        journal.record_many(
+            (
+                DecisionMade(
+                    event_time_ms=t + 4,
+                    recv_time_ms=t + 4,
+                    symbol=SYMBOL,
+                    strategy="exec_manager",
+                    action=f"{stop_side} close-position STOP_MARKET stop {stop_price}",
+                    reason=f"stop-loss 2% from entry {price}",
+                ),
+            )
+        )
+        for event in (
+            BalanceChanged(
+                event_time_ms=t + 1,
+                recv_time_ms=t + 4,
+                balance=Balance(
+                    asset="USDT",
+                    wallet_balance=wallet,
+                    available_balance=wallet,
+                    cross_wallet_balance=wallet,
+                    update_time_ms=t + 1,
+                ),
+                reason="ORDER",
+            ),
+            PositionChanged(
+                event_time_ms=t + 1,
+                recv_time_ms=t + 4,
+                position=Position(
+                    symbol=SYMBOL, qty=qty, entry_price=entry, leverage=3, update_time_ms=t + 1
+                ),
+                reason="ORDER",
+            ),
+        ):
+            journal.record(event)
+        if stop is not None:
+            journal.record(
+                OrderCanceled(
+                    event_time_ms=t + 6,
+                    recv_time_ms=t + 6,
+                    symbol=SYMBOL,
+                    client_order_id=stop.client_order_id,
+                    order_id=stop.order_id,
+                )
+            )
+        stop_request = OrderRequest(
+            symbol=SYMBOL,
+            side=stop_side,
+            type=OrderType.STOP_MARKET,
+            quantity=None,
+            client_order_id=f"bfd-{2 * k + 2}",
+            stop_price=stop_price,
+            close_position=True,
+        )
+        journal.record(
+            OrderSubmitted(event_time_ms=t + 5, recv_time_ms=t + 5, request=stop_request)
+        )
+        journal.record(
+            OrderAccepted(
+                event_time_ms=t + 7,
+                recv_time_ms=t + 7,
+                symbol=SYMBOL,
+                client_order_id=stop_request.client_order_id,
+                order_id=1_000_000_000_000 + k,
+            )
+        )
+        stop = Order.from_request(stop_request, t + 5)
+        stop = Order(
+            **{
+                **{f: getattr(stop, f) for f in stop.__dataclass_fields__},
+                "status": OrderStatus.NEW,
+                "order_id": 1_000_000_000_000 + k,
+            }
+        )
+        # a heartbeat snapshot every 10 s, a reconciliation every 60 s
+        for h in range(3):
+            journal.snapshot(
+                time_ms=t + 10_000 * h + 9,
+                equity=wallet,
+                wallet=wallet,
+                unrealized_pnl=Decimal(0),
+            )
+        if k % 2:
+            journal.record(
+                VenueSnapshot(
+                    event_time_ms=t + 20_000,
+                    recv_time_ms=t + 20_010,
+                    balances=(
+                        Balance(
+                            asset="USDT",
+                            wallet_balance=wallet,
+                            available_balance=wallet - Decimal(60),
+                            cross_wallet_balance=wallet,
+                            update_time_ms=t + 1,
+                        ),
+                    ),
+                    positions=(
+                        Position(
+                            symbol=SYMBOL, qty=qty, entry_price=entry, leverage=3, update_time_ms=t
+                        ),
+                    ),
+                    open_orders=(stop,),
+                    reason="periodic",
+                    symbols=(SYMBOL,),
+                )
+            )
+        if k % 200 == 0:
+            journal.flush()
+    journal.flush()
+    return t + FLIP_MS
+
+
+def timed(steps: list[tuple[str, float, float]], name: str, fn: Callable[[], Any]) -> Any:
+    started, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    steps.append((name, time.perf_counter() - started, time.process_time() - cpu))
+    return out
+
+
+def restart(path: Path, now_ms: int) -> list[tuple[str, float, float]]:
+    """The daemon's start-up reads, timed step by step."""
+    steps: list[tuple[str, float, float]] = []
+    clock = SimClock(now_ms)
+    insts = instruments()
+    journal = timed(
+        steps,
+        "open",
+        lambda: SqliteJournal(path, synchronous=Synchronous.NORMAL, writer_thread=False),
+    )
+    try:
+        book = BookKeeper(
+            starting_balances=None,
+            instruments=insts,
+            clock=clock,
+            leverage=dict.fromkeys(insts, 3),
+        )
+        timed(steps, "BookKeeper.restore", lambda: book.restore(journal))
+        timed(steps, "max_client_seq", lambda: journal.max_client_seq("bfd"))
+        risk = RiskManager(config=RiskConfig(), instruments=insts, clock=clock, view=book)
+
+        def limits() -> None:
+            changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+            _restore_limits(journal, changes, risk, book, now_ms)
+
+        timed(steps, "trading state + limits", limits)
+
+        def venue_restore() -> None:
+            journal.open_orders()
+            journal.open_order_trade_ids()
+            journal.last_trade_id(SYMBOL)
+            journal.last_record_ms()
+
+        timed(steps, "venue restore reads", venue_restore)
+        timed(steps, "last_fill_order", lambda: journal.last_fill_order(SYMBOL))
+        timed(steps, "open_orders", journal.open_orders)
+    finally:
+        journal.close()
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("orders", nargs="*", type=int, default=[10_000, 100_000])
+    parser.add_argument("--dir", default=None, help="where the temporary journals go")
+    args = parser.parse_args(argv)
+    for n in args.orders:
+        with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-restore-") as tmp:
+            path = Path(tmp) / "journal"
+            started = time.perf_counter()
+            with SqliteJournal(path, synchronous=Synchronous.NORMAL, writer_thread=False) as j:
+                end_ms = build(j, n)
+            built = time.perf_counter() - started
+            size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+            steps = restart(path, end_ms + 60_000)
+            total = sum(s for _, s, _ in steps)
+            cpu = sum(c for _, _, c in steps)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            days = (end_ms - T0) / 86_400_000
+            print(
+                f"{n:,} orders ({days:.1f} days at one flip per 30 s; built in {built:.0f} s), "
+                f"journal {size / 1e6:.1f} MB: restart reads {total:.2f} s ({cpu:.2f} s CPU); "
+                f"peak RSS {rss:.0f} MiB"
+            )
+            for name, s, c in steps:
+                print(f"  {name:24s} {s * 1000:9.1f} ms ({c * 1000:.1f} ms CPU)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
