@@ -22,7 +22,9 @@ class RiskConfig:
     max_position_notional_usdt: Decimal = Decimal(1000)  # per symbol, at the mark
     max_total_notional_usdt: Decimal = Decimal(2000)  # every symbol together, at the mark
     price_band_pct: Decimal = Decimal(5)  # a limit price at most this far from the mark
-    max_open_orders: int = 10  # per symbol, entries only (protective orders do not count)
+    # per symbol: an entry is refused at this many of our open orders there (its stop-loss
+    # and take-profit count, as BookKeeper.open_order_count does); closing orders are not capped
+    max_open_orders: int = 10
     max_orders_per_minute: int = 60  # every approved order, reduce-only included
     min_available_margin_usdt: Decimal = _ZERO  # reserve left free after the order's margin
     max_clock_offset_ms: int = 1000  # no entries when our clock may be off by more
