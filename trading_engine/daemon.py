@@ -538,11 +538,11 @@ class Daemon:
         """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
         resets it (`--reset-halt`). `snapshot` journals the balance at the reset: the equity
         the daily-loss limit was re-armed from, which a later restart that day restores."""
-        if not changes:
-            return
-        last = changes[-1]
-        assert isinstance(last, TradingStateChanged)
-        if last.current is TradingState.ACTIVE:
+        last = changes[-1] if changes else None
+        assert last is None or isinstance(last, TradingStateChanged)
+        if last is None or last.current is TradingState.ACTIVE:
+            if self.reset_halt:  # said, or the operator cannot tell it was looked at
+                self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)
         if self.reset_halt:

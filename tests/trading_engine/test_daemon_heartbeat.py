@@ -117,3 +117,21 @@ def test_reset_halt_journals_the_balance_the_limits_were_rearmed_from(tmp_path) 
     )
 
     assert snapshots == [TradingState.ACTIVE]  # taken once, after the reset
+
+
+def test_reset_halt_on_a_daemon_that_is_active_says_there_is_nothing_to_reset() -> None:
+    """It printed nothing: the operator could not tell whether the flag was looked at."""
+    from tests.trading_engine.support import make_rig
+
+    rig = make_rig()
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), reset_halt=True, out=out)
+    daemon._restore_trading_state([], rig.risk, rig.em)
+    quiet = io.StringIO()
+    Daemon(load_settings(None, env_file=None), out=quiet)._restore_trading_state(
+        [], rig.risk, rig.em
+    )
+
+    assert out.getvalue() == "--reset-halt: trading state is ACTIVE already, nothing to reset\n"
+    assert quiet.getvalue() == ""
+    assert rig.risk.state.value == "ACTIVE"
