@@ -64,7 +64,7 @@ def check_strategy(settings: Settings) -> None:
     parameters checked), so that a bad `[strategy]` is a config error now, not after the
     exchange has started."""
     from runtime.settings import strategy_params
-    from trading_engine.main_trading_strategy import make_strategy
+    from trading_engine.main_trading_strategy import StrategyLoadError, make_strategy
 
     st = settings.strategy
     params = strategy_params(settings, {})
@@ -75,8 +75,7 @@ def check_strategy(settings: Settings) -> None:
     except (OSError, ValueError) as e:
         if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
             raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it
-        # The loader's and the parameter check's lines name the strategy already.
-        named = str(e).startswith("strategy ")
+        named = isinstance(e, StrategyLoadError)  # its line names the strategy already
         raise ConfigError(str(e) if named else f"[strategy] {st.name}: {e}") from None
 
 

@@ -75,6 +75,7 @@ from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, Exec
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
     StrategyError,
+    StrategyLoadError,
     TradingStrategy,
     make_strategy,
 )
@@ -381,7 +382,7 @@ class Daemon:
         try:
             strategy = make_strategy(s.strategy.name, **params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
-            named = str(exc).startswith("strategy ")  # the loader's line names it already
+            named = isinstance(exc, StrategyLoadError)  # its line names the strategy already
             raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
         identity = getattr(strategy, "model_identity", None)
         model: dict[str, Any] | None = None

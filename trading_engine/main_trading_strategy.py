@@ -270,7 +270,12 @@ STRATEGIES: dict[str, StrategyFactory] = {
 }
 
 
-class StrategyParamsError(TypeError, ValueError):
+class StrategyLoadError(ValueError):
+    """The strategy is unknown, cannot be loaded or built: one line that names it already (a
+    caller adds no prefix of its own)."""
+
+
+class StrategyParamsError(TypeError, StrategyLoadError):
     """Keyword arguments the strategy does not take: a ValueError (a bad setting, one line)
     that is still the TypeError a sweep tells from a value the strategy refuses."""
 
@@ -293,13 +298,13 @@ def strategy_factory(name: str, *, base_dir: str | Path | None = None) -> Strate
     `path/to/file.py:Class` (a relative path from `base_dir`, default the working directory)
     or `module:Class`, imported from `sys.path` (the project directory, PYTHONPATH) or else
     from `base_dir`. The directory a strategy is found in goes on `sys.path` (at its end, so
-    it shadows nothing), so that its own helper modules import as in a script. ValueError with
-    one line when there is no such strategy or it cannot be loaded."""
+    it shadows nothing), so that its own helper modules import as in a script. StrategyLoadError
+    with one line when there is no such strategy or it cannot be loaded."""
     if name in STRATEGIES:
         return STRATEGIES[name]
     if not is_strategy_reference(name):
         known = ", ".join(sorted(STRATEGIES))
-        raise ValueError(
+        raise StrategyLoadError(
             f"unknown strategy {name!r}; known: {known}, or module:Class or "
             "path/to/file.py:Class for one of your own"
         )
@@ -317,9 +322,9 @@ def strategy_factory(name: str, *, base_dir: str | Path | None = None) -> Strate
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValueError(f"strategy {name!r}: {where} has no {attr}") from None
+            raise StrategyLoadError(f"strategy {name!r}: {where} has no {attr}") from None
     if not callable(obj):
-        raise ValueError(f"strategy {name!r}: {attr} is not a class or a function")
+        raise StrategyLoadError(f"strategy {name!r}: {attr} is not a class or a function")
     return cast(StrategyFactory, obj)
 
 
@@ -337,12 +342,12 @@ def _import(name: str, module_name: str, base: Path) -> ModuleType:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if not (module_name == missing or module_name.startswith(missing + ".")):
-            raise ValueError(  # one the strategy imports
+            raise StrategyLoadError(  # one the strategy imports
                 f"strategy {name!r}: importing {module_name} raised ModuleNotFoundError: "
                 f"no module named {missing!r}"
             ) from None
         if not ((base / f"{top}.py").is_file() or (base / top).is_dir()):
-            raise ValueError(
+            raise StrategyLoadError(
                 f"strategy {name!r}: no module named {missing!r} (on PYTHONPATH, in the "
                 f"project directory or in {base})"
             ) from None
@@ -350,7 +355,7 @@ def _import(name: str, module_name: str, base: Path) -> ModuleType:
     try:
         return _run_import(name, module_name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"strategy {name!r}: no module named {exc.name!r}") from None
+        raise StrategyLoadError(f"strategy {name!r}: no module named {exc.name!r}") from None
 
 
 def _run_import(name: str, module_name: str) -> ModuleType:
@@ -361,16 +366,18 @@ def _run_import(name: str, module_name: str) -> ModuleType:
     except ModuleNotFoundError:
         raise
     except Exception as exc:
-        raise ValueError(f"strategy {name!r}: importing {module_name} {_raised(exc)}") from None
+        raise StrategyLoadError(
+            f"strategy {name!r}: importing {module_name} {_raised(exc)}"
+        ) from None
 
 
 def _load_file(name: str, path: Path) -> ModuleType:
     """The module of a strategy file, loaded once under its file name (`mine.py`: `mine`)."""
     if not path.is_file():
-        raise ValueError(f"strategy {name!r}: no file {path}")
+        raise StrategyLoadError(f"strategy {name!r}: no file {path}")
     module_name = path.stem
     if not module_name.isidentifier():
-        raise ValueError(
+        raise StrategyLoadError(
             f"strategy {name!r}: {path.name} is not a Python module name (letters, digits "
             "and '_', not starting with a digit): rename the file"
         )
@@ -379,13 +386,13 @@ def _load_file(name: str, path: Path) -> ModuleType:
         loaded_from = getattr(loaded, "__file__", None)
         if loaded_from is not None and Path(loaded_from).resolve() == path:
             return loaded
-        raise ValueError(
+        raise StrategyLoadError(
             f"strategy {name!r}: a module named {module_name} is already loaded "
             f"(from {loaded_from or 'the standard library'}): rename {path.name}"
         )
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"strategy {name!r}: {path} cannot be loaded as a Python module")
+        raise StrategyLoadError(f"strategy {name!r}: {path} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     _on_path(path.parent)
     sys.modules[module_name] = module
@@ -393,7 +400,7 @@ def _load_file(name: str, path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise ValueError(f"strategy {name!r}: loading {path} {_raised(exc)}") from None
+        raise StrategyLoadError(f"strategy {name!r}: loading {path} {_raised(exc)}") from None
     return module
 
 
@@ -413,8 +420,8 @@ def _raised(exc: BaseException) -> str:
 
 def make_strategy(name: str, /, **params: Any) -> TradingStrategy:
     """Build the strategy registered as `name`, or named by a reference (`module:Class`,
-    `path/to/file.py:Class`), with its keyword parameters; ValueError with one line for an
-    unknown strategy or parameter."""
+    `path/to/file.py:Class`), with its keyword parameters; StrategyLoadError with one line for
+    an unknown strategy or parameter (what the strategy's own constructor raises passes as is)."""
     return build_strategy(name, strategy_factory(name), params)
 
 
@@ -422,13 +429,13 @@ def build_strategy(
     name: str, factory: StrategyFactory, params: Mapping[str, Any]
 ) -> TradingStrategy:
     """`factory(**params)`, checked: StrategyParamsError for a keyword it does not take,
-    ValueError when what it builds is not a TradingStrategy."""
+    StrategyLoadError when what it builds is not a TradingStrategy."""
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword
         raise StrategyParamsError(f"strategy {name}: {exc}") from None
     if not isinstance(strategy, TradingStrategy):
-        raise ValueError(
+        raise StrategyLoadError(
             f"strategy {name}: {type(strategy).__name__} is not a TradingStrategy "
             "(subclass trading_engine.main_trading_strategy.StrategyBase)"
         )
