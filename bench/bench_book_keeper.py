@@ -9,7 +9,6 @@ Ticks are the bundled real BTCUSDT trades (exchange_sim/data/trades) parsed once
 
 import csv
 import gzip
-import json
 import sys
 import time
 import tracemalloc
@@ -23,21 +22,12 @@ from book_keeper import BookKeeper  # noqa: E402
 from core.clock import SimClock  # noqa: E402
 from core.enums import OrderType, Side  # noqa: E402
 from core.events import OrderFilled, OrderSubmitted  # noqa: E402
-from core.instrument import Instrument  # noqa: E402
 from core.market import MarkPrice, Trade  # noqa: E402
 from core.orders import Fill, OrderRequest  # noqa: E402
+from exchange_sim.replay.grid import load_instruments  # noqa: E402
 
 SYMBOL = "BTCUSDT"
 DATA = ROOT / "exchange_sim" / "data"
-
-
-def instruments() -> dict[str, Instrument]:
-    info = json.loads((DATA / "instruments.json").read_text())
-    return {
-        s["symbol"]: Instrument.from_exchange_info(s)
-        for s in info["symbols"]
-        if s["symbol"] == SYMBOL
-    }
 
 
 def real_trades(limit: int) -> list[Trade]:
@@ -67,7 +57,9 @@ def real_trades(limit: int) -> list[Trade]:
 
 def books_with_a_position() -> BookKeeper:
     bk = BookKeeper(
-        starting_balances={"USDT": Decimal("10000")}, instruments=instruments(), clock=SimClock(0)
+        starting_balances={"USDT": Decimal("10000")},
+        instruments={SYMBOL: load_instruments()[SYMBOL]},
+        clock=SimClock(0),
     )
     request = OrderRequest(
         symbol=SYMBOL,

@@ -18,7 +18,6 @@ and CPU time (the CPU time is the figure to compare on a machine shared with oth
 """
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
@@ -46,8 +45,8 @@ from core.events import (  # noqa: E402
     PositionChanged,
     VenueSnapshot,
 )
-from core.instrument import Instrument  # noqa: E402
 from core.orders import Fill, Order, OrderRequest  # noqa: E402
+from exchange_sim.replay.grid import load_instruments  # noqa: E402
 from risk_manager.config import RiskConfig  # noqa: E402
 from risk_manager.risk_manager import RiskManager  # noqa: E402
 from trading_engine.daemon import _restore_limits  # noqa: E402
@@ -57,16 +56,6 @@ T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
 FLIP_MS = 30_000
 QTY = Decimal("0.002")
 FEE_RATE = Decimal("0.0005")
-DATA = ROOT / "exchange_sim" / "data"
-
-
-def instruments() -> dict[str, Instrument]:
-    info = json.loads((DATA / "instruments.json").read_text())
-    return {
-        s["symbol"]: Instrument.from_exchange_info(s)
-        for s in info["symbols"]
-        if s["symbol"] == SYMBOL
-    }
 
 
 def build(journal: SqliteJournal, n_orders: int) -> int:
@@ -277,7 +266,7 @@ def restart(path: Path, now_ms: int) -> list[tuple[str, float, float]]:
     """The daemon's start-up reads, timed step by step."""
     steps: list[tuple[str, float, float]] = []
     clock = SimClock(now_ms)
-    insts = instruments()
+    insts = {SYMBOL: load_instruments()[SYMBOL]}
     journal = timed(
         steps,
         "open",
