@@ -1270,20 +1270,20 @@ class SqliteJournal:
     def last_snapshot_before(self, before_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
         """(time_ms, equity, wallet, transfers) of the latest balance snapshot taken before
         `before_ms` (None without one): e.g. the last equity seen before 00:00 UTC."""
-        row = self._db.execute(
-            "SELECT time_ms, equity, wallet, transfers FROM balance_snapshots WHERE time_ms < ?"
-            " ORDER BY time_ms DESC, rowid DESC LIMIT 1",
-            (before_ms,),
-        ).fetchone()
-        return None if row is None else (row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
+        return self._one_snapshot("time_ms < ? ORDER BY time_ms DESC, rowid DESC", before_ms)
 
     def first_snapshot_since(self, since_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
         """(time_ms, equity, wallet, transfers) of the earliest balance snapshot taken at or
         after `since_ms` (None without one): e.g. the one journaled at an operator reset."""
+        return self._one_snapshot("time_ms >= ? ORDER BY time_ms, rowid", since_ms)
+
+    def _one_snapshot(
+        self, where: str, time_ms: int
+    ) -> tuple[int, Decimal, Decimal, Decimal] | None:
         row = self._db.execute(
-            "SELECT time_ms, equity, wallet, transfers FROM balance_snapshots WHERE time_ms >= ?"
-            " ORDER BY time_ms, rowid LIMIT 1",
-            (since_ms,),
+            f"SELECT time_ms, equity, wallet, transfers FROM balance_snapshots WHERE {where}"
+            " LIMIT 1",
+            (time_ms,),
         ).fetchone()
         return None if row is None else (row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
 
