@@ -22,11 +22,10 @@ the other way is a lost or doubled order, the cost of this choice is one order q
 429 (-1003 / -1015), 418 and -1021 are kinds of their own: the connection waits, halts or
 resyncs (see `connection.py`). Messages never contain the API key or secret, a request's
 HMAC signature (python-binance signs a GET in its URL, which aiohttp quotes in some errors) or
-a listenKey (`redact`).
+a listenKey (`core.redaction.redact`, the list the logs use too).
 """
 
 import enum
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -44,6 +43,13 @@ from core.errors import (
     TradingError,
     TradingHalted,
 )
+from core.redaction import redact as _redact
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every non-empty secret and secret-shaped value (`core.redaction`) as `***`."""
+    return _redact(text, secrets, mark="***")
+
 
 AUTH_CODES = frozenset({-1002, -1022, -2014, -2015})
 OUTCOME_UNKNOWN_CODES = frozenset({-1000, -1006, -1007})
@@ -76,24 +82,6 @@ class Failure:
     code: int | None = None
     retry_after_s: float | None = None
     headers: Mapping[str, str] | None = None
-
-
-# A signature is valid for its request until timestamp + recvWindow; a listenKey lets anyone
-# read the account's stream for an hour. The rest of a query string is kept: it says what failed.
-_SCRUB = (
-    (re.compile(r"(?i)(signature=)[0-9a-f]+"), r"\1***"),
-    (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]+"), r"\1***"),
-)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every non-empty secret, request signature and listenKey replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    for pattern, replacement in _SCRUB:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | None:

@@ -1,42 +1,24 @@
 """Logging for the daemon and the tools: readable console, rotating file, optional JSON lines.
 
 Every handler carries a `RedactionFilter`, so no secret, request signature or listenKey reaches
-a console, a file or a log shipper, whatever code logged it (ours, python-binance, aiohttp).
+a console, a file or a log shipper, whatever code logged it (ours, python-binance, aiohttp);
+what it replaces is `core.redaction`'s.
 """
 
 import json
 import logging
 import logging.handlers
-import re
 import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from core.redaction import redact
+
 LOG_FILE_NAME = "trading_engine.log"
 LOG_MAX_BYTES = 10 * 1024 * 1024  # a log file rotates at this size ...
 LOG_BACKUPS = 5  # ... keeping this many older ones (.1 to .5)
 _CONSOLE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-# Values that must never be logged whatever their source: HMAC signatures, API-key headers,
-# listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
-# letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
-# listenKeys, so that one the filter was never told about (a listenKey made at run time, quoted
-# as a combined stream's name) is caught too.
-_PATTERNS = (
-    (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), r"\1<redacted>"),
-    (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), r"\1<redacted>"),
-    (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), r"\1<redacted>"),
-    (
-        re.compile(r"(?i)((?:api[_-]?key|api[_-]?secret|secret)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"),
-        r"\1<redacted>",
-    ),
-    (re.compile(r"(/ws/)[A-Za-z0-9]{60,64}"), r"\1<redacted>"),
-    (
-        re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]{0,63}[G-Zg-z])[A-Za-z0-9]{64}(?![A-Za-z0-9])"),
-        "<redacted>",
-    ),
-)
 
 
 class RedactionFilter(logging.Filter):
@@ -51,12 +33,7 @@ class RedactionFilter(logging.Filter):
         self._secrets.update(s for s in secrets if s and len(s) >= 8)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "<redacted>")
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
-        return text
+        return redact(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = self.redact(record.getMessage())

@@ -1,0 +1,41 @@
+"""Values that must never be written anywhere, whatever wrote them: a log line (ours,
+python-binance's, aiohttp's), an error message that reaches the journal, status.json or the
+exit line. One list for all of them (`runtime.log_setup.RedactionFilter`,
+`rest_connect.errors`), so a shape caught in one place is caught in every place.
+"""
+
+import re
+from collections.abc import Iterable
+
+REDACTED = "<redacted>"
+
+# (pattern, whether its first group is a name to keep): HMAC signatures, API-key headers,
+# listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
+# letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
+# listenKeys, so that one never told to us (a listenKey made at run time, quoted as a combined
+# stream's name) is caught too.
+_PATTERNS = (
+    (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), True),
+    (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), True),
+    (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), True),
+    (
+        re.compile(r"(?i)((?:api[_-]?key|api[_-]?secret|secret)['\"]?\s*[:=]\s*['\"]?)[^\s'\",&]+"),
+        True,
+    ),
+    (re.compile(r"(/ws/)[A-Za-z0-9]{60,64}"), True),
+    (
+        re.compile(r"(?<![A-Za-z0-9])(?=[A-Za-z0-9]{0,63}[G-Zg-z])[A-Za-z0-9]{64}(?![A-Za-z0-9])"),
+        False,
+    ),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = (), mark: str = REDACTED) -> str:
+    """`text` with every non-empty one of `secrets` and every secret-shaped value replaced by
+    `mark` (a pattern's named prefix, `signature=` say, is kept)."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, mark)
+    for pattern, keeps_prefix in _PATTERNS:
+        text = pattern.sub((lambda m: m.group(1) + mark) if keeps_prefix else mark, text)
+    return text
