@@ -145,14 +145,9 @@ def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_si
     (tmp_path / "config.toml").write_text(
         f'[strategy]\nname = "logistic_regression"\nmodel_path = "{reg}"\n'
     )
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "app.py"), "--duration", "25"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
+    daemon = start_daemon(tmp_path, "--duration", "25")
+    _, err = daemon.communicate(timeout=120)
+    assert daemon.returncode == 0, err[-2000:]
     header = read_session(session_files(tmp_path / "journal")[-1]).header
     sha = hashlib.sha256(traded.read_bytes()).hexdigest()
     assert header["model"] == {"path": str(traded), "sha256": sha, "version": traded_id}
