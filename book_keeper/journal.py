@@ -1144,9 +1144,15 @@ class SqliteJournal:
         holds (books, limits, trade ids) is about that account and no other."""
         if self.readonly:
             raise JournalError(f"the journal {self.path} is open read-only")
-        self._db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (VENUE_KEY, venue)
-        )
+        # secure_delete: a binding replaced (an earlier version's, with a proxy's password in
+        # its URL) is overwritten with zeros in the file, not left in the page's free space.
+        self._db.execute("PRAGMA secure_delete = ON")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (VENUE_KEY, venue)
+            )
+        finally:
+            self._db.execute("PRAGMA secure_delete = OFF")
 
     def max_client_seq(self, prefix: str) -> int:
         """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none. A

@@ -2,6 +2,10 @@
 python-binance's, aiohttp's), an error message that reaches the journal, status.json or the
 exit line. One list for all of them (`runtime.log_setup.RedactionFilter`,
 `rest_connect.errors`), so a shape caught in one place is caught in every place.
+
+A URL's userinfo (`http://user:password@proxy:8080`, a proxy's or a gateway's credentials in
+`[endpoints]`) is one of them: shown as `http://<redacted>@proxy:8080`, and left out of what
+names the endpoint (`url_without_userinfo`, a journal's binding).
 """
 
 import re
@@ -13,8 +17,10 @@ REDACTED = "<redacted>"
 # listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
 # letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
 # listenKeys, so that one never told to us (a listenKey made at run time, quoted as a combined
-# stream's name) is caught too.
+# stream's name) is caught too; and the userinfo of a URL (what precedes the host's `@`).
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^\s/?#@'\"<>]+(?=@)")
 _PATTERNS = (
+    (_URL_USERINFO, True),
     (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), True),
     (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9]+"), True),
     (re.compile(r"(?i)(listenKey['\"]?\s*[:=/]\s*['\"]?)[A-Za-z0-9]{16,}"), True),
@@ -39,3 +45,18 @@ def redact(text: str, secrets: Iterable[str] = (), mark: str = REDACTED) -> str:
     for pattern, keeps_prefix in _PATTERNS:
         text = pattern.sub((lambda m: m.group(1) + mark) if keeps_prefix else mark, text)
     return text
+
+
+# A URL's scheme and authority up to the host: the userinfo cannot hold '/', '?' or '#'.
+_USERINFO = re.compile(r"(?i)^([a-z][a-z0-9+.-]*://)[^/?#]*@")
+
+
+def url_without_userinfo(url: str) -> str:
+    """`url` without its `user:password@`: the endpoint it names (scheme, host, port, path),
+    which a change of password does not change."""
+    return _USERINFO.sub(r"\1", url, count=1)
+
+
+def redact_userinfo(text: str, mark: str = REDACTED) -> str:
+    """`text` with the userinfo of every URL in it replaced by `mark` (host and port kept)."""
+    return _URL_USERINFO.sub(lambda m: m.group(1) + mark, text)

@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
+from core.redaction import redact, redact_userinfo
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -61,7 +62,11 @@ def resolve_model_path(path: str) -> str:
 
 
 class ConfigError(Exception):
-    """A user mistake in configuration: reported as one line, exit status 2, no traceback."""
+    """A user mistake in configuration: reported as one line, exit status 2, no traceback.
+    Its message never carries a URL's `user:password@` (`core.redaction`), whoever wrote it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_userinfo(message))
 
 
 def _spec(
@@ -537,7 +542,8 @@ def describe(settings: Settings) -> list[str]:
     if not settings.attaches:
         lines.append("rest_url = (embedded local exchange on 127.0.0.1)")
     else:
-        lines += [f"rest_url = {settings.rest_url}", f"ws_url = {settings.ws_url}"]
+        # A proxy's `user:password@` shown as <redacted>: this output is pasted into issues.
+        lines += [f"rest_url = {redact(settings.rest_url)}", f"ws_url = {redact(settings.ws_url)}"]
     for section in ("local", "risk", "strategy", "execution", "logging", "retention"):
         if section == "local" and settings.attaches:
             continue

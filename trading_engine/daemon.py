@@ -58,6 +58,7 @@ from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Bar, Trade
 from core.orders import ClientOrderIds, Order
+from core.redaction import redact, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import ExecutorConfig, LiveVenue
@@ -168,7 +169,7 @@ class Daemon:
                 parts = await self._start_said_in_one_line()
             except DaemonError as exc:
                 self._write_start_status(
-                    DaemonState.STOPPED, stop_reason=f"start failed: {exc}", exit_status=1
+                    DaemonState.STOPPED, stop_reason=redact(f"start failed: {exc}"), exit_status=1
                 )
                 raise
             if parts is None:
@@ -275,7 +276,7 @@ class Daemon:
             )
 
     def _endpoint_hint(self) -> str:
-        url = self.settings.rest_url
+        url = redact(self.settings.rest_url)  # a proxy's user:password@ is not shown
         return f"the exchange at {url}" if url else "the local exchange"
 
     async def _endpoints(self) -> ExchangeEndpoints:
@@ -344,7 +345,7 @@ class Daemon:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
         self._closers.append(journal.close)
-        if journal.venue is None:
+        if journal.venue != account:  # unbound, or bound with a proxy's password in it
             journal.bind_venue(account)
         untraded = journal.symbols() - set(s.symbols)
         for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
@@ -800,7 +801,7 @@ class Daemon:
             "started_ms": self._started_ms or now,
             "heartbeat_s": s.execution.heartbeat_s,
             "mode": s.mode,
-            "venue": s.rest_url if s.attaches else f"local exchange ({s.local.data})",
+            "venue": redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})",
             "symbols": list(s.symbols),
             "strategy": s.strategy.name,
         }
@@ -1082,9 +1083,16 @@ LOCAL_VENUE = "local exchange (embedded)"  # the venue of `python app.py` withou
 
 
 def venue_of(settings: Settings) -> str:
-    """The exchange this run trades, as journals are bound to it: the REST URL, or
+    """The exchange this run trades, as journals are bound to it: the REST URL without its
+    userinfo (a proxy's `user:password@`: a secret, and not what names the exchange), or
     LOCAL_VENUE for the embedded local exchange (a new one, on a new port, each run)."""
-    return settings.rest_url.rstrip("/") if settings.attaches else LOCAL_VENUE
+    return bound_form(settings.rest_url) if settings.attaches else LOCAL_VENUE
+
+
+def bound_form(venue: str) -> str:
+    """A venue as a journal is bound to it: an earlier version stored the REST URL as given,
+    userinfo included, which names the same exchange as the URL without it."""
+    return url_without_userinfo(venue).rstrip("/")
 
 
 def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None:
@@ -1100,6 +1108,8 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
 
     The folder the journal was moved to, if it was."""
     bound = journal_venue(journal_dir)
+    if bound is not None:
+        bound = bound_form(bound)
     if venue != LOCAL_VENUE and bound in (None, venue):
         return None
     if bound not in (None, LOCAL_VENUE):

@@ -1,6 +1,7 @@
 """Stopping the daemon, and the one-line errors a user sees for bad keys or a dead venue."""
 
 import asyncio
+import gzip
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 
 from tests.daemon.harness import (
     ROOT,
+    Exchange,
     assert_stopped_clean,
     daemon_env,
     exchange_account,
@@ -125,6 +127,45 @@ def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot reach the exchange at http://127.0.0.1:9"), last
     assert "Traceback" not in result.stderr
+
+
+PROXY_PASSWORD = "Pr0xyPassw0rd"
+
+
+def _with_userinfo(url: str) -> str:
+    """`url` through a gateway that wants a user and a password (`scheme://user:pw@host`)."""
+    scheme, rest = url.split("://")
+    return f"{scheme}://trader:{PROXY_PASSWORD}@{rest}"
+
+
+def test_a_password_in_the_endpoint_urls_is_in_nothing_the_daemon_shows_or_writes(tmp_path):
+    """`[endpoints]` URLs with `user:password@`: the password was in status.json, --status and
+    the journal's binding. It is shown as <redacted>; the journal is bound to the URL without
+    it, and one an earlier version bound with the password in it is the same endpoint: this
+    run continues it (its binding rewritten without the password)."""
+    from book_keeper.journal import SqliteJournal, journal_venue
+
+    with exchange_process(speed=20, admin=False) as ex:
+        with SqliteJournal(tmp_path / "journal", writer_thread=False) as earlier:
+            earlier.bind_venue(_with_userinfo(ex.rest_url))
+        proxied = Exchange(ex.proc, _with_userinfo(ex.rest_url), _with_userinfo(ex.ws_url))
+        write_config(tmp_path, proxied, **FAST_TRADING)
+        daemon = start_daemon(tmp_path, "--duration", "4")
+        out, err = daemon.communicate(timeout=120)
+        status = _status(tmp_path)
+
+    assert daemon.returncode == 0, err[-2000:]
+    assert journal_venue(tmp_path / "journal") == ex.rest_url
+    redacted = ex.rest_url.replace("http://", "http://<redacted>@")
+    assert json.loads((tmp_path / "journal" / "status.json").read_text())["venue"] == redacted
+    assert f"venue: {redacted};" in status.stdout
+    assert PROXY_PASSWORD not in out + err + status.stdout + status.stderr
+    written = [p for d in ("journal", "logs") for p in (tmp_path / d).rglob("*") if p.is_file()]
+    assert any(p.name == "journal.sqlite3" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        data = gzip.decompress(data) if path.suffix == ".gz" else data
+        assert PROXY_PASSWORD.encode() not in data, path
 
 
 def test_a_journal_in_use_is_said_as_a_journal_problem_not_the_exchanges(tmp_path):

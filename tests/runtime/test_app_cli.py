@@ -125,6 +125,29 @@ def test_keys_never_printed(tmp_path):
     assert secret not in result.stdout + result.stderr
 
 
+def test_check_config_shows_endpoint_urls_without_their_password(tmp_path):
+    (tmp_path / "config.toml").write_text(
+        '[endpoints]\nrest_url = "http://trader:Pr0xyPw@127.0.0.1:8080"\n'
+        'ws_url = "ws://trader:Pr0xyPw@127.0.0.1:8080"\n'
+    )
+    result = run_app(
+        "--check-config",
+        cwd=tmp_path,
+        env_extra={"BINANCE_API_KEY": "k" * 64, "BINANCE_API_SECRET": "s" * 64},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  rest_url = http://<redacted>@127.0.0.1:8080\n" in result.stdout
+    assert "  ws_url = ws://<redacted>@127.0.0.1:8080\n" in result.stdout
+    assert "Pr0xyPw" not in result.stdout + result.stderr
+    without_keys = run_app("--check-config", cwd=tmp_path)  # a config error quotes the URL
+    assert without_keys.returncode == 2
+    assert without_keys.stderr.strip().splitlines() == [
+        'config error: BINANCE_API_KEY is not set: endpoints.rest_url = "http://<redacted>@'
+        '127.0.0.1:8080" (attaching to an exchange) needs API keys in the environment or in '
+        ".env (see .env.example)"
+    ]
+
+
 def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
     result = run_app("--check-config", "--symbol", "SOLUSDT", cwd=tmp_path)
     assert result.returncode == 2

@@ -56,6 +56,41 @@ def test_the_venue_is_the_rest_url_or_the_embedded_local_exchange():
     assert venue_of(attached) == OTHER
 
 
+def test_the_venue_of_a_url_with_a_password_is_the_url_without_it():
+    """`user:password@` (a proxy's) is a secret, and not what names the exchange: a journal
+    is bound to the URL without it, so a new password keeps the same journal."""
+    proxied = load_settings(
+        None,
+        env_file=None,
+        overrides={
+            "endpoints": {
+                "rest_url": "http://trader:s3cret@127.0.0.1:18765/",
+                "ws_url": "ws://trader:s3cret@127.0.0.1:18765",
+            }
+        },
+        needs_keys=False,
+    )
+    assert venue_of(proxied) == OTHER
+
+
+def test_a_journal_bound_with_a_password_in_its_url_is_continued_by_that_endpoint(tmp_path):
+    # An earlier version bound the journal to the REST URL as given, password included.
+    _journal(tmp_path, "http://trader:0ld-pw@127.0.0.1:18765")
+
+    assert claim_journal_dir(tmp_path, OTHER, T) is None
+    assert not (tmp_path / EARLIER_RUNS).exists()
+
+
+def test_another_exchange_bound_with_a_password_is_refused_without_showing_it(tmp_path):
+    _journal(tmp_path, "https://trader:0ld-pw@proxy.example:8443")
+
+    with pytest.raises(DaemonError) as refused:
+        claim_journal_dir(tmp_path, OTHER, T)
+
+    assert "holds the journal of https://proxy.example:8443, and this run" in str(refused.value)
+    assert "0ld-pw" not in str(refused.value)
+
+
 def test_a_demo_journal_is_moved_away_by_a_run_on_another_exchange(tmp_path):
     _journal(tmp_path, LOCAL_VENUE)
 
