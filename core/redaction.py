@@ -60,3 +60,27 @@ def url_without_userinfo(url: str) -> str:
 def redact_userinfo(text: str, mark: str = REDACTED) -> str:
     """`text` with the userinfo of every URL in it replaced by `mark` (host and port kept)."""
     return _URL_USERINFO.sub(lambda m: m.group(1) + mark, text)
+
+
+SECRET_LIKE = "<not shown: looks like a secret>"
+# A word of a message: up to whitespace, a quote, a bracket, a brace or a comma (a TOML value as
+# a config error quotes it: "...", ["...", "..."], {k = "..."}).
+_WORD = re.compile(r"""[^\s"'\[\](){},]+""")
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]{20,}")
+
+
+def _secret_like(word: str) -> bool:
+    """20 or more letters and digits in a row, both among them, or 64 of either: the shape of
+    an API key or secret (Binance's: 64), a token or base64 key material; not of a symbol
+    (at most 20), a time stamp, a version id or a path segment, which `-`, `_`, `.`, `:` and
+    `/` cut into shorter runs."""
+    for run in _ALNUM_RUN.findall(word):
+        if len(run) >= 64 or (any(c.isdigit() for c in run) and not run.isdigit()):
+            return True
+    return False
+
+
+def hide_secret_like(text: str, mark: str = SECRET_LIKE) -> str:
+    """`text` with every word that looks like a secret (`_secret_like`) replaced by `mark`,
+    whole: a key pasted into a URL or a path is not shown in part either."""
+    return _WORD.sub(lambda m: mark if _secret_like(m.group()) else m.group(), text)

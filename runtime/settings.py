@@ -14,12 +14,13 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
-from core.redaction import redact, redact_userinfo
+from core.redaction import hide_secret_like, redact, redact_userinfo
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -63,10 +64,12 @@ def resolve_model_path(path: str) -> str:
 
 class ConfigError(Exception):
     """A user mistake in configuration: reported as one line, exit status 2, no traceback.
-    Its message never carries a URL's `user:password@` (`core.redaction`), whoever wrote it."""
+    Its message never echoes a URL's `user:password@` nor a value that looks like a secret (an
+    API secret pasted into a URL or symbol field: `core.redaction.hide_secret_like`), whoever
+    wrote it; the key and what is wrong with it are still said."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact_userinfo(message))
+        super().__init__(hide_secret_like(redact_userinfo(message)))
 
 
 def _spec(
@@ -119,10 +122,30 @@ class LocalExchangeSettings:
     starting_balance_usdt: Decimal = _spec(_d("10000"), "a USDT amount > 0", lambda v: v > 0)
 
 
+def _url(*schemes: str) -> Any:
+    """Empty (the mode's default), or a URL of one of `schemes` with a host: a wrong scheme is
+    said now, not as an exchange that cannot be reached (a ws:// REST URL was retried)."""
+
+    def ok(v: str) -> bool:
+        if not v:
+            return True
+        try:
+            parts = urlsplit(v)
+            return parts.scheme in schemes and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number
+            return False
+
+    return ok
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
-    rest_url: str = _spec("", "an http(s) URL, or empty for the mode's default", None)
-    ws_url: str = _spec("", "a ws(s) URL, or empty for the mode's default", None)
+    rest_url: str = _spec(
+        "", "an http(s) URL with a host, or empty for the mode's default", _url("http", "https")
+    )
+    ws_url: str = _spec(
+        "", "a ws(s) URL with a host, or empty for the mode's default", _url("ws", "wss")
+    )
 
 
 def _pct(v: Decimal) -> bool:
@@ -475,12 +498,6 @@ def load_settings(
             )
         if problem := api_key_problem(name, secrets[name]):
             raise ConfigError(problem)
-    for key, url, scheme in (
-        ("endpoints.rest_url", settings.rest_url, ("http://", "https://")),
-        ("endpoints.ws_url", settings.ws_url, ("ws://", "wss://")),
-    ):
-        if not url.startswith(scheme):
-            raise ConfigError(f'{key} = "{url}" is not allowed: expected a {scheme[0]}... URL')
     return replace(
         settings,
         api_key=Secret(secrets["BINANCE_API_KEY"]),
@@ -492,6 +509,17 @@ def _check_together(settings: Settings) -> None:
     """Limits that are only valid together (what `risk_manager.config.RiskConfig` refuses, a
     strategy order every entry of which the order cap would deny, and bars from a kline stream
     Binance does not serve)."""
+    e = settings.endpoints
+    if settings.attaches and not settings.ws_url:
+        raise ConfigError(
+            'endpoints.ws_url = "" is not allowed with endpoints.rest_url set: attaching to an '
+            "exchange needs its websocket URL too (ws://... or wss://...)"
+        )
+    if e.ws_url and not settings.attaches:
+        raise ConfigError(
+            f"endpoints.ws_url = {_show(e.ws_url)} is not allowed without endpoints.rest_url: "
+            "set both to attach to an exchange, or neither for the embedded one"
+        )
     r = settings.risk
     if not r.max_order_notional_usdt <= r.max_position_notional_usdt <= r.max_total_notional_usdt:
         raise ConfigError(

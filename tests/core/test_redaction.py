@@ -2,7 +2,13 @@
 
 import pytest
 
-from core.redaction import redact, redact_userinfo, url_without_userinfo
+from core.redaction import (
+    SECRET_LIKE,
+    hide_secret_like,
+    redact,
+    redact_userinfo,
+    url_without_userinfo,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +60,34 @@ def test_userinfo_alone_is_redacted_where_other_secret_shapes_are_not_looked_for
     assert redact_userinfo(text) == (
         'api_key: not read here; endpoints.rest_url = "http://<redacted>@h:1" is not allowed'
     )
+
+
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Binance's shape
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f'symbols = ["{KEY}"]', f'symbols = ["{SECRET_LIKE}"]'),
+        (f'rest_url = "https://h/{KEY}/x"', f'rest_url = "{SECRET_LIKE}"'),  # whole, not in part
+        ("k = MC4CAQAwBQYDK2VwBCIE/IJ7s3BsGqt+Xx5tUSaRQ", f"k = {SECRET_LIKE}"),  # base64
+        ("token 0123456789abcdef0123", f"token {SECRET_LIKE}"),  # 20 hex digits
+        ("a" * 64, SECRET_LIKE),
+    ],
+)
+def test_words_shaped_like_a_secret_are_hidden_whole(text, shown):
+    assert hide_secret_like(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'symbols = ["1000SHIBUSDT", "BTCUSDT"] is not allowed',
+        "models/btcusdt-1m/versions/20261130T112220Z-16ada749/model.json",  # runs of 16 and 8
+        "2025-05-05T00:00:00Z 1746403200000 1746403200000123456789",  # digits alone: times
+        "strategy 'my_strategies.py:Breakout': no file /home/me/my_strategies.py",
+        "abcdefghijklmnopqrstuvwxyz",  # letters alone, under 64: a word
+    ],
+)
+def test_ordinary_words_are_left_alone(text):
+    assert hide_secret_like(text) == text

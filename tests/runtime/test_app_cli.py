@@ -148,6 +148,27 @@ def test_check_config_shows_endpoint_urls_without_their_password(tmp_path):
     ]
 
 
+def test_a_secret_pasted_into_a_url_or_symbol_is_not_echoed_to_the_terminal(tmp_path):
+    secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+    (tmp_path / "config.toml").write_text(f'[endpoints]\nrest_url = "{secret}"\n')
+    in_url = run_app("--check-config", cwd=tmp_path)
+    (tmp_path / "config.toml").write_text("")
+    in_flag = run_app("--check-config", "--symbol", f"BTCUSDT,{secret}", cwd=tmp_path)
+
+    assert in_url.returncode == in_flag.returncode == 2
+    assert in_url.stderr.strip().splitlines() == [
+        'config error: endpoints.rest_url = "<not shown: looks like a secret>" is not allowed: '
+        "expected an http(s) URL with a host, or empty for the mode's default"
+    ]
+    assert in_flag.stderr.strip().splitlines() == [
+        'config error: symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not '
+        "allowed: expected a non-empty list of symbols of 5 to 20 upper-case letters or digits "
+        'such as ["BTCUSDT"]'
+    ]
+    for result in (in_url, in_flag):
+        assert secret[:20] not in result.stdout + result.stderr
+
+
 def test_local_mode_refuses_a_symbol_the_data_set_lacks(tmp_path):
     result = run_app("--check-config", "--symbol", "SOLUSDT", cwd=tmp_path)
     assert result.returncode == 2

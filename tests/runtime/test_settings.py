@@ -81,6 +81,73 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            f'[endpoints]\nrest_url = "{SECRET}"\n',
+            'endpoints.rest_url = "<not shown: looks like a secret>" is not allowed: expected an '
+            "http(s) URL with a host, or empty for the mode's default",
+        ),
+        (
+            f'[endpoints]\nrest_url = "http://127.0.0.1:8080"\nws_url = "wss:{SECRET}"\n',
+            'endpoints.ws_url = "<not shown: looks like a secret>" is not allowed: expected a '
+            "ws(s) URL with a host, or empty for the mode's default",
+        ),
+        (
+            f'symbols = ["BTCUSDT", "{KEY}"]\n',
+            'symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not allowed: expected '
+            "a non-empty list of symbols of 5 to 20 upper-case letters or digits such as "
+            '["BTCUSDT"]',
+        ),
+        (
+            f'[risk]\nleverage = "{SECRET}"\n',
+            'risk.leverage = "<not shown: looks like a secret>" is not allowed: expected an '
+            "integer from 1 to 125",
+        ),
+        (f"{SECRET} = 1\n", "unknown setting '<not shown: looks like a secret>' (known here: "),
+    ],
+)
+def test_a_secret_pasted_into_the_wrong_field_is_named_but_not_echoed(tmp_path, text, line):
+    """An API secret pasted into a URL or symbol field was echoed to the terminal (and to
+    whatever captured it: a CI log, a pasted issue). The key and what is wrong are still said."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+
+    assert str(err.value).startswith(line)
+    assert SECRET not in str(err.value) and KEY not in str(err.value)
+    assert SECRET[10:30] not in str(err.value) and KEY[20:40] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "line"),
+    [
+        (
+            {"rest_url": "http://127.0.0.1:8080", "ws_url": "http://127.0.0.1:8080"},
+            'endpoints.ws_url = "http://127.0.0.1:8080" is not allowed: expected a ws(s) URL',
+        ),
+        (
+            {"rest_url": "ws://127.0.0.1:8080", "ws_url": "ws://127.0.0.1:8080"},
+            'endpoints.rest_url = "ws://127.0.0.1:8080" is not allowed: expected an http(s) URL',
+        ),
+        (
+            {"rest_url": "http://127.0.0.1:8080"},
+            'endpoints.ws_url = "" is not allowed with endpoints.rest_url set: attaching to an '
+            "exchange needs its websocket URL too",
+        ),
+        (
+            {"ws_url": "ws://127.0.0.1:8080"},
+            'endpoints.ws_url = "ws://127.0.0.1:8080" is not allowed without endpoints.rest_url',
+        ),
+    ],
+)
+def test_endpoint_urls_are_checked_without_keys(endpoints, line):
+    # A wrong scheme was only said once the keys were there (and a ws:// REST URL after them).
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False)
+    assert str(err.value).startswith(line)
+
+
 def test_missing_config_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", env_file=None)
