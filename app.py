@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.atomic_file import keep_new_files_private, write_problem
+from core.atomic_file import directory_problem, keep_new_files_private, write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
@@ -51,12 +51,41 @@ def check_local_venue(settings: Settings) -> None:
 
 
 def check_directories(settings: Settings) -> None:
-    """journal_dir and logging.dir must be (or be creatable as) writable directories: said
-    now, in one line, not as a traceback or an exchange error once the daemon runs."""
-    dirs = (("journal_dir", settings.journal_dir), ("logging.dir", settings.logging.dir))
-    for key, value in dirs:
-        if problem := write_problem(Path(value)):
+    """journal_dir and logging.dir must be (or be creatable as) writable directories, and the
+    files the daemon opens there for writing writable by this user (a first run under sudo
+    leaves them root's): said now, in one line, not as a traceback or an exchange error once
+    the daemon runs."""
+    from book_keeper.journal import writer_files
+    from runtime.log_setup import LOG_FILE_NAME
+
+    journal_dir, log_dir = Path(settings.journal_dir), Path(settings.logging.dir)
+    dirs = (
+        ("journal_dir", journal_dir, writer_files(journal_dir)),
+        ("logging.dir", log_dir, (log_dir / LOG_FILE_NAME,)),
+    )
+    for key, value, files in dirs:
+        if problem := write_problem(value) or next(filter(None, map(open_problem, files)), None):
             raise ConfigError(f'{key} = "{value}" is not allowed: {problem}')
+
+
+def open_problem(path: Path) -> str | None:
+    """Why this user cannot open `path` (when it exists) for writing, or None."""
+    try:
+        with path.open("r+b"):
+            return None
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        try:
+            owner = f"; the file's owner is uid {path.stat().st_uid}"
+        except OSError:
+            owner = ""
+        return (
+            f"{path} is not writable by this user (uid {os.getuid()}{owner}): run the daemon "
+            "as the user that made it, or give the files to this one"
+        )
+    except OSError as e:
+        return f"{path} cannot be opened for writing: {e.strerror or e}"
 
 
 def check_strategy(settings: Settings) -> None:
@@ -137,9 +166,11 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
 
 
 def show_status(args: argparse.Namespace) -> int:
-    """`--status`: read `<journal_dir>/status.json` and the journal's lock; sends nothing."""
-    from book_keeper.journal import journal_in_use
-    from runtime.status_file import report
+    """`--status`: read `<journal_dir>/status.json` and the journal's lock; sends nothing.
+    A journal_dir that is a file, or files this user may not read, are the user's mistake:
+    one line and exit 2, not "died" (1) or a traceback."""
+    from book_keeper.journal import journal_in_use, lock_file
+    from runtime.status_file import read_problem, report
 
     try:
         settings = load_settings(
@@ -152,6 +183,18 @@ def show_status(args: argparse.Namespace) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     journal_dir = settings.journal_dir
+    try:
+        if problem := directory_problem(Path(journal_dir)):
+            print(f'config error: journal_dir = "{journal_dir}" is not allowed: {problem}',
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if problem := read_problem(journal_dir, lock_file(journal_dir)):
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    except OSError as e:  # a part of the path this user may not look into
+        print(f"error: cannot read journal_dir = \"{journal_dir}\": {e.strerror or e}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     status = report(journal_dir, journal_held=journal_in_use(journal_dir))
     print_lines(status.lines)
     return int(status.exit_status)

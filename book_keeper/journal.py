@@ -275,7 +275,7 @@ def journal_in_use(path: str | os.PathLike[str]) -> bool:
     """Whether a process (a running daemon) holds the writer lock of the journal at `path`
     (a journal directory or file). The OS drops the lock when that process dies."""
     try:
-        fd = os.open(f"{journal_file(path)}.lock", os.O_RDONLY)
+        fd = os.open(lock_file(path), os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -303,6 +303,20 @@ def journal_venue(path: str | os.PathLike[str]) -> str | None:
     except sqlite3.Error:
         return None
     return None if row is None else str(row[0])
+
+
+def writer_files(path: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files the journal's writer opens for writing (the SQLite file, its own -wal and
+    -shm, the lock, and our `journal.wal`): each must be writable by the user running it."""
+    db = journal_file(path)
+    wal = db.with_name(db.name.rsplit(".", 1)[0] + WAL_SUFFIX)
+    sqlite_side = (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+    return (db, *sqlite_side, lock_file(path), wal)
+
+
+def lock_file(path: str | os.PathLike[str]) -> Path:
+    """The writer-lock file of the journal at `path` (a directory or the file)."""
+    return Path(f"{journal_file(path)}.lock")
 
 
 def journal_file(path: str | os.PathLike[str]) -> Path:

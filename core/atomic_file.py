@@ -106,15 +106,24 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def write_problem(directory: Path) -> str | None:
-    """Why no file can be created in `directory` (made first if missing), or None. Probes the
-    nearest existing ancestor with a temporary file that is removed at once: the permission
-    bits say nothing for root, and /proc or a read-only mount only fail at the write."""
+def directory_problem(directory: Path) -> str | None:
+    """Why `directory` is not, and cannot become, a directory (it, or the nearest part of its
+    path that exists, is a file), or None."""
     if directory.exists() and not directory.is_dir():
         return f"{directory} is not a directory"
     base = _nearest_existing(directory)
     if not base.is_dir():
         return f"{base} is not a directory"
+    return None
+
+
+def write_problem(directory: Path) -> str | None:
+    """Why no file can be created in `directory` (made first if missing), or None. Probes the
+    nearest existing ancestor with a temporary file that is removed at once: the permission
+    bits say nothing for root, and /proc or a read-only mount only fail at the write."""
+    if problem := directory_problem(directory):
+        return problem
+    base = _nearest_existing(directory)
     try:
         fd, name = tempfile.mkstemp(dir=base, prefix=".write-check-")
     except OSError as e:

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say whether the daemon of this config runs, and its equity, position and "
         "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
+        "2 cannot read it (not a directory, another user's files), "
         "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING)",
     )
     action.add_argument(

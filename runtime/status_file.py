@@ -8,6 +8,8 @@ monitoring script) sees at a glance whether the daemon runs, is stuck, died, or 
     exit 0  running, last heartbeat within 3 heartbeats
     exit 1  not responding (the journal is held but the heartbeats stopped), or gone without
             stopping (killed, crashed: the journal is free), or the file is unreadable
+    exit 2  (`app.py`, before this module reads anything) journal_dir is not a directory, or
+            status.json or the journal's lock cannot be read by this user (`read_problem`)
     exit 3  stopped cleanly, or no daemon ever ran with this journal_dir (as `systemctl
             status` says of an inactive unit)
     exit 4  running, but not trading: still starting (connecting, reconciling, warming up),
@@ -56,6 +58,27 @@ def write_status(journal_dir: str | os.PathLike[str], status: Mapping[str, Any])
     """Replace the status file (atomic rename; no fsync on the event loop)."""
     data = json.dumps(status, indent=2, sort_keys=True).encode()
     write_atomic(status_path(journal_dir), data, durable=False)
+
+
+def read_problem(journal_dir: str | os.PathLike[str], *also: Path) -> str | None:
+    """Why this user cannot read status.json (or `also`, the journal's lock), or None when it
+    can or the file does not exist: the daemon makes them readable by its user only, so this
+    is `--status` run as another user (or a status.json that is a directory), not a daemon
+    that died."""
+    for path in (status_path(journal_dir), *also):
+        try:
+            with open(path, "rb"):
+                pass
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError:
+            return (
+                f"cannot read {path} (permission denied): run --status as the user the daemon "
+                "runs as (what it writes is readable by that user only)"
+            )
+        except OSError as e:
+            return f"cannot read {path}: {e.strerror or e}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

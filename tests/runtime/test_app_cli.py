@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -202,6 +204,75 @@ def test_directories_that_cannot_be_written_are_config_errors(tmp_path):
     assert _one_config_error(tmp_path, b'[logging]\ndir = "afile/logs"\n') == (
         'config error: logging.dir = "afile/logs" is not allowed: afile is not a directory'
     )
+
+
+def test_status_with_a_journal_dir_that_is_not_a_directory_exits_2_with_one_line(tmp_path):
+    # It said "daemon: afile/status.json is unreadable: [Errno 20] Not a directory" and exit 1,
+    # what a monitoring check reads as "the daemon died".
+    (tmp_path / "afile").write_text("not a directory")
+    for journal_dir in ("afile", "afile/journal"):
+        (tmp_path / "config.toml").write_text(f'journal_dir = "{journal_dir}"\n')
+        result = run_app("--status", cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stdout == ""
+        assert result.stderr.strip().splitlines() == [
+            f'config error: journal_dir = "{journal_dir}" is not allowed: afile is not a directory'
+        ]
+
+
+def test_status_that_cannot_read_its_file_exits_2_with_one_line(tmp_path):
+    (tmp_path / "journal" / "status.json").mkdir(parents=True)
+
+    result = run_app("--status", cwd=tmp_path)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot read journal/status.json: Is a directory"
+    ]
+
+
+def test_files_of_another_user_are_one_line_and_exit_2_for_status_and_the_daemon(tmp_path):
+    """A first run under sudo leaves the journal and status.json readable by root only: the
+    next `--status` said "died" (exit 1), and the daemon failed after contacting the exchange."""
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    (journal / "status.json").write_text("{}")
+    (journal / "journal.sqlite3").write_bytes(b"")
+    for name in ("status.json", "journal.sqlite3"):
+        (journal / name).chmod(0o000)
+    try:
+        (journal / "status.json").open("rb").close()
+        pytest.skip("this user reads every file (root with CAP_DAC_OVERRIDE)")
+    except PermissionError:
+        pass
+
+    status = run_app("--status", cwd=tmp_path)
+    check = run_app("--check-config", cwd=tmp_path)
+
+    assert status.returncode == check.returncode == 2
+    assert status.stderr.strip().splitlines() == [
+        "error: cannot read journal/status.json (permission denied): run --status as the user "
+        "the daemon runs as (what it writes is readable by that user only)"
+    ]
+    [line] = check.stderr.strip().splitlines()
+    assert line.startswith(
+        'config error: journal_dir = "journal" is not allowed: journal/journal.sqlite3 is not '
+        "writable by this user"
+    )
+
+
+def test_a_journal_file_the_daemon_cannot_open_is_a_config_error_before_it_starts(tmp_path):
+    (tmp_path / "journal" / "journal.sqlite3").mkdir(parents=True)
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "sma_crossover"\n')
+    expected = [
+        'config error: journal_dir = "journal" is not allowed: journal/journal.sqlite3 cannot '
+        "be opened for writing: Is a directory"
+    ]
+    for mode in ("--check-config", "--reset-halt"):
+        result = run_app(mode, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == expected, mode
+        assert "starting the local exchange" not in result.stdout
 
 
 def test_a_config_or_env_file_that_is_not_utf8_is_a_config_error(tmp_path):
