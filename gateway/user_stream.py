@@ -14,7 +14,11 @@ reconnected when:
 Every (re)connection is reported through `on_connected(n)` (n = connections so far), so the
 owner can reconcile orders and positions over REST, and `on_state(state, detail)`. Failed
 attempts wait with `core.backoff` (reset after a connection succeeds). A fatal REST error (bad
-key, IP ban) or a bad URL ends the stream in state FAILED; `failure` holds the error.
+key, IP ban) or a bad URL ends the stream in state FAILED; `failure` holds the error. So does
+an endpoint that refuses the first connection `start_refusals` times in a row (`refusal`:
+nothing listens, no such host, TLS against a plain endpoint or the reverse, a 4xx answer): a
+mistyped `ws_url` fails the start in about a second, not after its 30 s timeout. Once a
+connection has been made, every failure is retried, as a drop during a run is.
 Connections are rotated before Binance's 24-hour limit.
 """
 
@@ -22,17 +26,21 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidURI, WebSocketException
+from websockets.exceptions import InvalidMessage, InvalidStatus, InvalidURI, WebSocketException
 
 from core.backoff import Backoff, Sleep
 from core.clock import Clock
 from core.errors import ExecutionStatusUnknown, FatalError, RejectedError, RetryableError
 from core.events import StreamState
+from core.redaction import redact
+from gateway.stream_link import RETRYABLE_STATUS
 from rest_connect.connection import RestConnection
 
 log = logging.getLogger(__name__)
@@ -40,6 +48,31 @@ log = logging.getLogger(__name__)
 LISTEN_KEY_GONE = -1125  # "This listenKey does not exist."
 _SOCKET_ERRORS = (WebSocketException, OSError, TimeoutError)
 _REST_ERRORS = (RetryableError, ExecutionStatusUnknown, RejectedError)
+START_REFUSALS = 3  # refusals in a row before any connection: the endpoint is wrong
+
+
+class EndpointRefused(FatalError):
+    """The websocket endpoint refused every connection of the start: a wrong `ws_url`."""
+
+
+def refusal(exc: BaseException) -> str | None:
+    """What a failed open attempt says when the endpoint itself refuses (nothing listens, no
+    such host, TLS against a plain endpoint or the reverse, a 4xx answer), or None for a
+    failure that may pass (a timeout, a reset, a 5xx, a name server that did not answer)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens at that host and port)"
+    if isinstance(exc, socket.gaierror) and exc.errno != socket.EAI_AGAIN:
+        return f"no such host ({exc.strerror})"
+    if isinstance(exc, ssl.SSLError):
+        why = getattr(exc, "reason", None) or exc
+        return f"TLS failed ({why}): a wss:// URL for a plain ws:// endpoint?"
+    if isinstance(exc, InvalidMessage):
+        return "no websocket (HTTP) answer: a ws:// URL for a TLS (wss://) endpoint?"
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status not in RETRYABLE_STATUS:
+            return f"answered HTTP {status} instead of a websocket (a wrong path or host?)"
+    return None
 
 
 @dataclass(slots=True)
@@ -74,6 +107,7 @@ class UserStream:
         close_timeout_s: float = 1.0,
         ping_interval_s: float | None = 20.0,
         max_connection_age_s: float = 23 * 3600.0,
+        start_refusals: int = START_REFUSALS,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.rest = rest
@@ -88,6 +122,8 @@ class UserStream:
         self.close_timeout_s = close_timeout_s
         self.ping_interval_s = ping_interval_s
         self.max_connection_age_s = max_connection_age_s
+        self.start_refusals = start_refusals
+        self._refused: str | None = None  # the last attempt's `refusal`, if it was one
         self._backoff = Backoff(
             initial_s=reconnect_initial_s, max_s=reconnect_max_s, sleep=sleep, rand=rand
         )
@@ -147,6 +183,7 @@ class UserStream:
     # --- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        refusals = 0  # in a row, before the first connection
         try:
             while True:
                 connects = self.stats.connects
@@ -156,24 +193,36 @@ class UserStream:
                     self._on_state(StreamState.DISCONNECTED, detail)
                 else:
                     log.info("user stream: %s", detail)
+                refusals = refusals + 1 if self._refused and not self.stats.connects else 0
+                if refusals and refusals >= self.start_refusals:
+                    raise EndpointRefused(
+                        f"the user data stream at {redact(self.ws_url)} cannot connect: "
+                        f"{self._refused} ({refusals} attempts)"
+                    )
                 await self._backoff.wait()
         except asyncio.CancelledError:
             raise
+        except EndpointRefused as exc:
+            # A start that failed, not a stream that failed: no FAILED state for the owner to
+            # act on (journaled, it would hold the next start in REDUCING once ws_url is fixed).
+            self._fail(exc, report=False)
         except (FatalError, InvalidURI) as exc:
             self._fail(exc)
         except Exception as exc:  # a bug: report it as a failed stream instead of hiding it
             log.exception("user stream: unexpected error")
             self._fail(exc)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, *, report: bool = True) -> None:
         self.failure = exc
         self.connected.clear()
         self.finished.set()
         log.error("user stream failed: %s", exc)
-        self._on_state(StreamState.FAILED, str(exc))
+        if report:
+            self._on_state(StreamState.FAILED, str(exc))
 
     async def _attempt(self) -> str:
         """One key + connection; returns why it ended (retryable failures included)."""
+        self._refused = None
         try:
             # POST before every connection: it extends a still-valid key (and returns it) or
             # creates a new one, so a reconnect after a long outage never uses a dead key.
@@ -196,6 +245,7 @@ class UserStream:
         except InvalidURI:
             raise
         except _SOCKET_ERRORS as exc:
+            self._refused = refusal(exc)
             return f"connect failed: {type(exc).__name__}: {exc}"
         self._ws = ws
         self.stats.connects += 1

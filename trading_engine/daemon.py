@@ -63,6 +63,7 @@ from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
+from gateway.user_stream import EndpointRefused
 from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
@@ -210,6 +211,9 @@ class Daemon:
             raise
         except ExchangeStartError as exc:
             raise DaemonError(str(exc)) from None
+        except EndpointRefused as exc:  # REST answered: the websocket URL is the wrong one
+            where = "; check [endpoints] ws_url" if self.settings.endpoints.ws_url else ""
+            raise DaemonError(f"{exc}{where}") from None
         except FatalError as exc:
             raise DaemonError(f"the exchange refused us: {exc}") from None
         except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -129,6 +129,31 @@ def test_unreachable_venue_exits_1_with_one_clear_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_ws_url_where_nothing_listens_fails_the_start_in_seconds_and_holds_no_halt(tmp_path):
+    """REST answers, the websocket URL is dead: the start waited 30 s for the user stream; it
+    now gives up after three refused attempts, in one line naming ws_url. And that failed start
+    leaves no REDUCING behind: started again with the right ws_url, the daemon trades."""
+    with exchange_process(speed=20, admin=False) as ex:
+        write_config(tmp_path, Exchange(ex.proc, ex.rest_url, "ws://127.0.0.1:9"), **FAST_TRADING)
+        started = time.monotonic()
+        refused = _run_app(tmp_path)
+        took_s = time.monotonic() - started
+        write_config(tmp_path, ex, **FAST_TRADING)
+        fixed = start_daemon(tmp_path, "--duration", "3")
+        out, err = fixed.communicate(timeout=120)
+
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: the user data stream at ws://127.0.0.1:9 cannot connect: connection refused "
+        "(nothing listens at that host and port) (3 attempts); check [endpoints] ws_url"
+    )
+    assert took_s < 20, took_s  # Python, REST, the warm-up and ~1 s of attempts, not 30 s more
+    assert "Traceback" not in refused.stderr
+    assert fixed.returncode == 0, err[-2000:]
+    assert "trading state restored" not in out + err
+    assert "application running: trading BTCUSDT" in out
+
+
 PROXY_PASSWORD = "Pr0xyPassw0rd"
 
 

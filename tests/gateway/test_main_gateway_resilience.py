@@ -31,6 +31,7 @@ from core.orders import Order, OrderRequest
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
 from gateway.main_gateway import LiveVenue
+from gateway.user_stream import EndpointRefused
 from rest_connect import create_rest_connection
 from tests.gateway.venue_harness import (
     DATASET,
@@ -351,14 +352,17 @@ async def test_an_order_the_exchange_forgot_after_3_days_without_a_fill_is_close
         assert not s.rec.of(OrderCanceled) and len(s.rec.of(OrderExpired)) == 1
 
 
-async def test_a_user_stream_that_never_connects_names_its_websocket_url(ex) -> None:
+async def test_a_user_stream_whose_endpoint_refuses_fails_the_start_at_once_naming_it(ex) -> None:
     """REST answers but the websocket URL is dead (a typo'd `[endpoints] ws_url`): the start
-    fails naming that URL; the daemon's one line once named only the REST URL, which worked."""
+    fails naming that URL, after three refused attempts (about a second with the daemon's
+    backoff), not after `start_timeout_s` (30 s); and it reports no FAILED stream, which the
+    daemon would journal as a reason to flatten and halt, holding the next start in REDUCING."""
     creds = ex.create_account()
     clock = LiveClock()
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=creds.api_key, api_secret=creds.api_secret, clock=clock
     )
+    events: list[Any] = []
     venue = LiveVenue(
         rest=rest,
         ws_url="ws://127.0.0.1:9",
@@ -366,17 +370,23 @@ async def test_a_user_stream_that_never_connects_names_its_websocket_url(ex) -> 
         instruments=ex.instruments,
         clock=clock,
         journal=MemoryJournal(),
-        listener=lambda event: None,
-        config=replace(FAST, start_timeout_s=0.3),
+        listener=events.append,
+        config=FAST,  # start_timeout_s 10 s
     )
+    started = asyncio.get_running_loop().time()
     try:
-        with pytest.raises(RetryableError) as failed:
+        with pytest.raises(EndpointRefused) as failed:
             await venue.start()
     finally:
         await venue.stop(cancel_orders=False)
         await rest.close()
 
-    assert str(failed.value).startswith("user data stream at ws://127.0.0.1:9 did not connect")
+    assert asyncio.get_running_loop().time() - started < 3.0
+    assert str(failed.value) == (
+        "the user data stream at ws://127.0.0.1:9 cannot connect: connection refused (nothing "
+        "listens at that host and port) (3 attempts)"
+    )
+    assert not [e for e in events if isinstance(e, StreamStateChanged) and e.state == "failed"]
 
 
 async def test_reconcile_soon_brings_the_fill_a_silent_user_stream_kept(ex) -> None:
