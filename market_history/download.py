@@ -2,7 +2,10 @@
 
 Only what the store does not already cover is requested, at the maximum page sizes (1500
 klines, 1000 aggTrades); every page is written back with the time range it proves complete,
-so an interrupted run continues where it stopped and never downloads a row twice. Klines that
+so an interrupted run continues where it stopped and never downloads a row twice. Aggregate
+trades are complete by their consecutive ids: a time the exchange answers empty for is stored
+as done only when the trade after it directly follows one before it (a fresh local exchange,
+or a venue that does not serve that far back, answers empty too). Klines that
 are still open (closing after the exchange's current time) are not stored. The report lists
 the holes the exchange itself has (outages) and the duplicates it sent.
 """
@@ -38,6 +41,9 @@ class DownloadReport:
     resumed_from: list[Range] = field(default_factory=list)  # ranges already stored
     gaps: list[Range] = field(default_factory=list)  # klines: open-time ms; trades: agg ids
     not_yet_available: Range | None = None  # the part of the range after the exchange's now
+    # aggTrades: times the exchange answered empty for without proving that nothing traded
+    # then (no trade whose predecessor is older): not stored as done, asked for by a later run
+    not_served: list[Range] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The closing report for humans: times as ISO UTC, trade gaps as aggregate-id ranges."""
@@ -57,6 +63,11 @@ class DownloadReport:
         if self.not_yet_available:
             later = _fmt_ranges([self.not_yet_available], True)
             out.append(f"not yet available (after the exchange's now): {later}")
+        if self.not_served:
+            out.append(
+                "not served by the exchange (no trade there, and none proving it quiet; not "
+                f"stored as done, asked for again next run): {_fmt_ranges(self.not_served, True)}"
+            )
         return out
 
 
@@ -244,41 +255,45 @@ async def _download_trade_range(
         if last is not None:
             next_id = last["agg_id"] + 1
     cursor = a  # trades before `cursor` in this range are known complete
+    covered_from = a  # what is proven complete starts here (later: the venue's data does)
     buffer: list[dict[str, Any]] = []
 
     def flush(cover_end: int) -> None:
         nonlocal cursor, buffer
-        report.rows_written += store.write(
-            symbol, kind, agg_trades_table(buffer), covered=[(a, cover_end)]
-        )
+        covered = [(covered_from, cover_end)] if cover_end > covered_from else []
+        report.rows_written += store.write(symbol, kind, agg_trades_table(buffer), covered=covered)
         if progress:
             progress(len(buffer), cover_end - cursor)
         cursor = cover_end
         buffer = []
 
+    rows: list[dict[str, Any]] | None = None
+    if next_id is None:  # no stored trade to go on from: find the range's first by time
+        rows = await _first_window(rest, symbol, a, b, report)
+        first = rows[0] if rows else None
+        if first is None:  # none in [a, b) by time; the trade after b may prove it
+            after = await _time_window(rest, symbol, b, b + HOUR_MS, report, limit=1)
+            if after and await _follows_directly(rest, symbol, after[0], a, report):
+                flush(b)
+            else:
+                report.not_served.append((a, b))
+            return
+        if first["T"] > a and not await _follows_directly(rest, symbol, first, a, report):
+            covered_from = first["T"]
+            report.not_served.append((a, covered_from))
     while True:
-        if next_id is None:
-            window_end = min(cursor + HOUR_MS, b)
-            rows = await rest.agg_trades_raw(
-                symbol, start_ms=cursor, end_ms=window_end - 1, limit=AGG_TRADES_MAX_LIMIT
-            )
-            report.requests += 1
-            if not rows:
-                flush(window_end)  # a quiet hour: nothing traded
-                if cursor >= b:
-                    return
-                continue
-            head_reached = False
-        else:
+        if rows is None:
             rows = await rest.agg_trades_raw(symbol, from_id=next_id, limit=AGG_TRADES_MAX_LIMIT)
             report.requests += 1
             head_reached = len(rows) < AGG_TRADES_MAX_LIMIT
-        report.rows_received += len(rows)
+        else:  # the first time window's page: the ids go on from its last trade
+            head_reached = False
         beyond = False
         for r in rows:
             if r["T"] >= b:
                 beyond = True
                 break
+            report.rows_received += r["T"] >= a  # rows in the range only
             if r["a"] in seen:
                 report.duplicates += 1
                 continue
@@ -292,3 +307,47 @@ async def _download_trade_range(
         if len(buffer) >= FLUSH_ROWS:
             # Trades at the last ms may continue on the next page: cover up to (not incl.) it.
             flush(max(cursor, rows[-1]["T"]))
+        rows = None
+
+
+async def _time_window(
+    rest: MarketDataRest,
+    symbol: str,
+    start: int,
+    end: int,
+    report: DownloadReport,
+    limit: int = AGG_TRADES_MAX_LIMIT,
+) -> list[dict[str, Any]]:
+    """The aggTrades with a time in [start, end) (less than the hour Binance allows)."""
+    rows = await rest.agg_trades_raw(symbol, start_ms=start, end_ms=end - 1, limit=limit)
+    report.requests += 1
+    return rows
+
+
+async def _first_window(
+    rest: MarketDataRest, symbol: str, a: int, b: int, report: DownloadReport
+) -> list[dict[str, Any]]:
+    """The first page of trades in [a, b), asked for an hour at a time; [] when none is."""
+    start = a
+    while start < b:
+        end = min(start + HOUR_MS, b)
+        rows = await _time_window(rest, symbol, start, end, report)
+        if rows:
+            return rows
+        start = end
+    return []
+
+
+async def _follows_directly(
+    rest: MarketDataRest, symbol: str, trade: dict[str, Any], before_ms: int, report: DownloadReport
+) -> bool:
+    """Whether the trade just before `trade` (its id - 1) exists and is older than `before_ms`:
+    then the venue proves that nothing traded in [before_ms, trade's time). An empty answer for
+    a time window proves nothing by itself: a venue that does not serve that far back (a local
+    exchange whose replay starts later, Binance's time-range form beyond its limit) answers
+    empty too, and that time must be asked for again, not stored as done."""
+    if trade["a"] <= 0:
+        return False
+    rows = await rest.agg_trades_raw(symbol, from_id=trade["a"] - 1, limit=1)
+    report.requests += 1
+    return bool(rows) and rows[0]["a"] == trade["a"] - 1 and rows[0]["T"] < before_ms

@@ -125,6 +125,79 @@ async def test_agg_trades_are_downloaded_by_id_and_resumed(fake, tmp_path):
     assert report.gaps == [] and again.rows_received == 0
 
 
+async def test_rows_received_counts_only_the_trades_in_the_range(fake, tmp_path):
+    # The id pages go past --end (1000 trades a page): all 1500 were counted as received.
+    fake.published = 1500
+    fake.server_time_ms = fake.trades[1499]["T"] + 1
+    start, end = fake.trades[0]["T"], fake.trades[1200]["T"]
+    in_range = [t for t in fake.trades[:1500] if start <= t["T"] < end]
+
+    report = await fetch_historical.run(
+        args(fake, tmp_path, kind="aggTrades", start=_iso(start), end=_iso(end))
+    )
+
+    assert report.rows_received == report.rows_written == len(in_range)
+    assert report.lines()[0].startswith(f"BTCUSDT aggTrades: {len(in_range)} rows received in ")
+
+
+def _quiet_hours(fake, after: int, hours: int) -> tuple[int, int]:
+    """Trades from index `after` on moved `hours` later: a quiet stretch the ids run across
+    (trade `after - 1` directly followed by trade `after`); its [start, end) in ms."""
+    shift = hours * 3_600_000
+    for t in fake.trades[after:]:
+        t["T"] += shift
+    fake.published = len(fake.trades)
+    fake.server_time_ms = fake.trades[-1]["T"] + 1
+    return fake.trades[after - 1]["T"] + 1, fake.trades[after]["T"]
+
+
+async def test_a_quiet_stretch_the_ids_prove_is_stored_as_done(fake, tmp_path):
+    quiet_start, quiet_end = _quiet_hours(fake, after=800, hours=3)
+    start, end = quiet_start + 600_000, quiet_end - 600_000  # inside it: no trade at all
+    span = {"kind": "aggTrades", "start": _iso(start), "end": _iso(end)}
+
+    report = await fetch_historical.run(args(fake, tmp_path, **span))
+    again = await fetch_historical.run(args(fake, tmp_path, **span))
+
+    assert report.rows_received == 0 and report.not_served == []
+    assert HistoryStore(tmp_path).missing("BTCUSDT", Kind.agg_trades(), start, end) == []
+    assert again.requests == 0
+
+
+async def test_a_window_before_a_fresh_exchanges_trades_is_not_stored_as_done(tmp_path):
+    """The local exchange serves trades from its replay's start only: a window before it was
+    answered empty, stored as done with 0 rows, and skipped by every later run."""
+    async with LocalExchange(data="klines-week", symbols=["BTCUSDT"], speed="step") as ex:
+        await ex.step(20 * 60_000)
+        t0 = ex.time_map.exchange_start_ms  # its first trade is at or after this
+        before = (t0 - 2 * 3_600_000, t0 - 3_600_000)
+        across = (t0 - 3_600_000, t0 + 10 * 60_000)
+
+        def run(span: tuple[int, int]) -> argparse.Namespace:
+            return fetch_historical.parse_args(
+                ["--symbol", "BTCUSDT", "--kind", "aggTrades", "--start", _iso(span[0]),
+                 "--end", _iso(span[1]), "--base-url", ex.rest_url, "--out", str(tmp_path),
+                 "--quiet"]
+            )  # fmt: skip
+
+        empty = await fetch_historical.run(run(before))
+        empty_again = await fetch_historical.run(run(before))
+        partial = await fetch_historical.run(run(across))
+        partial_again = await fetch_historical.run(run(across))
+
+    store = HistoryStore(tmp_path)
+    kind = Kind.agg_trades()
+    stored = store.read("BTCUSDT", kind, 0, 2**62)["trade_time"].to_pylist()
+    first = stored[0]
+    assert t0 <= first < across[1] and partial.rows_written == len(stored) > 0
+    assert empty.rows_written == 0 and empty.not_served == [before]
+    assert empty_again.requests > 0 and empty_again.resumed_from == []  # asked for again
+    assert partial.not_served == [(across[0], first)]
+    assert store.missing("BTCUSDT", kind, *across) == [(across[0], first)]
+    assert partial_again.rows_written == 0 and partial_again.resumed_from == [(first, across[1])]
+    assert any(line.startswith("not served by the exchange") for line in empty.lines())
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
