@@ -389,6 +389,8 @@ class Daemon:
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
             named = isinstance(exc, StrategyLoadError)  # its line names the strategy already
             raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
+        if note := synthesized_flow_note(s.mode, strategy):
+            self._tell(f"WARNING: {note}", logging.WARNING)
         identity = getattr(strategy, "model_identity", None)
         model: dict[str, Any] | None = None
         if callable(identity):  # which model trades: the file and its bytes' hash, in the log
@@ -1078,6 +1080,25 @@ async def check_untraded_symbols(
             "the position and cancel the orders on the exchange, then start again"
         )
     return warnings
+
+
+def synthesized_flow_note(mode: Mode, strategy: object) -> str | None:
+    """What to tell the operator of a strategy that reads the bars' taker buy volume or trade
+    count (`uses_taker_flow`, a flow model) on the local exchange, or None. There those columns
+    come from trades made up from 1m OHLCV bars (`exchange_sim.replay.synth.with_details`, the
+    live bars from the same synthesized trades): only a recorded trade capture has real ones,
+    minutes in the bundled data sets. Said, not refused: a flow model's plumbing (orders,
+    protection, the parity audit) is worth trying there; its results are not evidence."""
+    if mode != Mode.LOCAL or not getattr(strategy, "uses_taker_flow", False):
+        return None
+    name = getattr(strategy, "name", type(strategy).__name__)
+    return (
+        f"strategy {name} uses the taker-flow features (taker buy volume, trade count), and "
+        "the local exchange synthesizes them: its bars' taker columns come from trades made "
+        "up from 1m OHLCV (exchange_sim.replay.synth.with_details), but for a recorded trade "
+        "capture (minutes in the bundled data). What the strategy does here says nothing about "
+        "those features; judge it on Binance's own data (--mode testnet)"
+    )
 
 
 # The warm-up reads klines only once the newest closed bar closed this long ago (by our clock).

@@ -192,6 +192,13 @@ class StrategyBase:
         self.allow_short = allow_short
         self.instruments = dict(instruments or {})
 
+    @property
+    def uses_taker_flow(self) -> bool:
+        """Whether the strategy reads the bars' taker buy volume or trade count (a subclass
+        that does says so, `uses_taker_flow = True`): on the local exchange those are
+        synthesized, and the daemon warns at start."""
+        return False
+
     def warm(self, bars: Sequence[Bar]) -> None:
         return None
 

@@ -38,3 +38,28 @@ def test_rsi_macd_chosen_in_the_config_trades_and_ends_identical_to_the_exchange
     ]
     ours = [d for d in decisions if d["strategy"] == "rsi_macd"]
     assert ours and all(d["reason"].startswith("rsi5=") for d in ours)
+
+
+def test_a_flow_model_on_the_local_exchange_is_warned_about_at_start(tmp_path):
+    """The local exchange's taker buy volume and trade counts are synthesized from 1m OHLCV:
+    a model trained with the flow features was accepted there in silence."""
+    from model.registry import resolve_model_path
+    from tests.daemon.harness import ROOT
+
+    doc = json.loads(resolve_model_path(ROOT / "models/btcusdt-1m").read_text())
+    doc["feature_config"]["flow"] = True
+    flow_model = tmp_path / "flow-model.json"
+    flow_model.write_text(json.dumps(doc))
+    with exchange_process(speed=20, admin=False) as ex:
+        write_config(tmp_path, ex, strategy={"model_path": str(flow_model)})
+        daemon = start_daemon(tmp_path, "--duration", "2")
+        out, err = daemon.communicate(timeout=90)
+
+    assert daemon.returncode == 0, err[-2000:]
+    warning = (
+        "WARNING: strategy logistic_regression uses the taker-flow features (taker buy volume, "
+        "trade count), and the local exchange synthesizes them: "
+    )
+    [line] = [x for x in out.splitlines() if x.startswith(warning)]
+    assert line.endswith("judge it on Binance's own data (--mode testnet)")
+    assert line in (tmp_path / "logs" / "trading_engine.log").read_text()

@@ -283,6 +283,11 @@ class LogisticRegressionStrategy(StrategyBase):
         st = self._states.get(symbol)
         return [] if st is None else st.proba
 
+    @property
+    def uses_taker_flow(self) -> bool:
+        """The model reads the bars' taker buy volume and trade count (its flow features)."""
+        return self.model.flow
+
     def model_identity(self) -> dict[str, str | None]:
         """The model in use: its file, the sha256 of the file's bytes and, on a registry, its
         version (what a backtest report and the daemon's log name)."""
