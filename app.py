@@ -93,7 +93,7 @@ def check_strategy(settings: Settings) -> None:
     parameters checked), so that a bad `[strategy]` is a config error now, not after the
     exchange has started."""
     from runtime.settings import strategy_params
-    from trading_engine.main_trading_strategy import StrategyLoadError, make_strategy
+    from trading_engine.main_trading_strategy import StrategyLoadError, make_strategy, named_once
 
     st = settings.strategy
     params = strategy_params(settings, {})
@@ -104,8 +104,10 @@ def check_strategy(settings: Settings) -> None:
     except (OSError, ValueError) as e:
         if isinstance(e, OSError) or type(e).__name__ == "ModelMismatchError":
             raise ConfigError(f"strategy.model_path: {e}") from None  # the message names it
-        named = isinstance(e, StrategyLoadError)  # its line names the strategy already
-        raise ConfigError(str(e) if named else f"[strategy] {st.name}: {e}") from None
+        line = named_once(st.name, e)  # "strategy 'x.py:X': ..." alone, else under [strategy]
+        raise ConfigError(
+            line if isinstance(e, StrategyLoadError) else f"[strategy] {line}"
+        ) from None
 
 
 def check_risk(settings: Settings) -> None:

@@ -39,6 +39,7 @@ HALTED state carried over from an earlier session, a model promoted during the s
 """
 
 import argparse
+import contextlib
 import copy
 import csv
 import hashlib
@@ -47,7 +48,7 @@ import json
 import logging
 import sys
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from decimal import Decimal
@@ -451,15 +452,12 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                 return
 
     books_log = logging.getLogger(BookKeeper.__module__)
-    quiet, books_log.disabled = books_log.disabled, True  # seeding is not a difference
-    try:
+    with _silenced(books_log):  # seeding is not a difference
         for data in h.get("positions", ()):  # where the daemon's books started (its journal)
             p = from_jsonable(Position, data)
             if p.qty and p.symbol in instruments:
                 book.apply(PositionChanged(event_time_ms=started, recv_time_ms=started,
                                            position=p, reason="books at start"))  # fmt: skip
-    finally:
-        books_log.disabled = quiet
     item_errors = 0
     items_seen = False
     start_differences = book.differences
@@ -494,8 +492,12 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                 item_errors += 1
                 log.exception("error on %s", type(obj).__name__)
         elif isinstance(obj, VERBATIM):
-            em.on_event(obj)
-            if not items_seen:  # the start-up snapshot sets the replayed books
+            if items_seen:
+                em.on_event(obj)
+            else:  # the start-up snapshot sets the replayed books (seeded with positions only:
+                # its open orders, a stop-loss say, are news to them, not a difference)
+                with _silenced(books_log):
+                    em.on_event(obj)
                 start_differences = book.differences
         else:  # the exchange got this far (its own time) when it sent what the daemon got here
             advance(obj.event_time_ms)
@@ -906,6 +908,17 @@ def write_report(result: AuditResult, out_dir: Path) -> list[Path]:
         fills, _in_time_order(live.fills), _in_time_order(replay.fills), _fill_key, fill_text
     )
     return paths
+
+
+@contextlib.contextmanager
+def _silenced(logger: logging.Logger) -> Iterator[None]:
+    """`logger` says nothing inside: what the replay's seeding makes it say is not news, and
+    the command's output is its verdict (lines of a logger with no handler went to stderr)."""
+    quiet, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = quiet
 
 
 def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:

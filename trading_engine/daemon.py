@@ -80,6 +80,7 @@ from trading_engine.main_trading_strategy import (
     StrategyLoadError,
     TradingStrategy,
     make_strategy,
+    named_once,
 )
 from trading_engine.market_recorder import MarketRecorder, session_files, session_header
 
@@ -387,8 +388,10 @@ class Daemon:
         try:
             strategy = make_strategy(s.strategy.name, **params, **sink)
         except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
-            named = isinstance(exc, StrategyLoadError)  # its line names the strategy already
-            raise DaemonError(str(exc) if named else f"strategy {s.strategy.name}: {exc}") from None
+            line = named_once(s.strategy.name, exc)
+            raise DaemonError(
+                line if isinstance(exc, StrategyLoadError) else f"strategy {line}"
+            ) from None
         if note := synthesized_flow_note(s.mode, strategy):
             self._tell(f"WARNING: {note}", logging.WARNING)
         identity = getattr(strategy, "model_identity", None)

@@ -425,6 +425,19 @@ def _raised(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}{where}: {exc}"
 
 
+def named_once(name: str, exc: BaseException) -> str:
+    """`exc`'s message naming the strategy `name` once: as it is when it names it already (a
+    StrategyLoadError's line, a constructor's own "sma_crossover needs 1 <= fast < slow"; a
+    file's strategy by its reference or its class), else as `name: message`."""
+    message = str(exc)
+    names = {name, name.rpartition(":")[2]}
+    if isinstance(exc, StrategyLoadError) or any(
+        message.startswith((f"{n} ", f"{n}:")) for n in names
+    ):
+        return message
+    return f"{name}: {message}"
+
+
 def make_strategy(name: str, /, **params: Any) -> TradingStrategy:
     """Build the strategy registered as `name`, or named by a reference (`module:Class`,
     `path/to/file.py:Class`), with its keyword parameters; StrategyLoadError with one line for

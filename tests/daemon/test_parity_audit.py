@@ -55,6 +55,7 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     assert line.startswith("parity: identical (")
     decisions, fills = (int(w) for w in line[len("parity: identical (") :].split()[::2][:2])
     assert decisions >= 2 and fills >= 2, out  # the session traded
+    assert audit.stderr == ""
 
 
 MY_SMA = """
@@ -110,6 +111,29 @@ def test_the_acceptance_session_python_app_py_duration_120_replays_to_an_empty_d
     assert _verdict(audit.stdout).startswith("parity: identical (")
 
 
+def test_the_audit_of_a_session_started_with_a_position_and_its_stop_prints_only_its_verdict(
+    tmp_path,
+):
+    """The replay's books are seeded with the session's starting positions; the start-up
+    snapshot then brings the stop-loss kept on the exchange, which they logged to stderr as
+    "books: order bfd-6 (...) is open at the exchange but not in our books; added": the
+    seeding's doing, not a finding (nor counted as one)."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_SMA)
+        for _ in range(2):
+            daemon = start_daemon(tmp_path, "--duration", "6")
+            _, err = daemon.communicate(timeout=120)
+            assert daemon.returncode == 0, err[-2000:]
+    header = read_session(session_files(tmp_path / "journal")[-1]).header
+    assert any(Decimal(p["qty"]) != 0 for p in header["positions"]), header["positions"]
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    assert _verdict(audit.stdout).startswith("parity: identical (")
+    assert audit.stderr == ""
+
+
 @pytest.mark.slow
 def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_identical(tmp_path):
     """A clean stop leaves the position open: the next session starts with it (and its books
@@ -129,6 +153,7 @@ def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_i
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     assert _verdict(audit.stdout).startswith("parity: identical (")
+    assert audit.stderr == ""
 
 
 def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_since(tmp_path):

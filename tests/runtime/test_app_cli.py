@@ -293,8 +293,7 @@ def test_check_config_builds_the_strategy(tmp_path):
     """A bad `[strategy]` is said by --check-config, not after the exchange has started."""
     bad_periods = b'[strategy]\nname = "sma_crossover"\nfast_period = 50\nslow_period = 10\n'
     assert _one_config_error(tmp_path, bad_periods) == (
-        "config error: [strategy] sma_crossover: sma_crossover needs 1 <= fast < slow, "
-        "not fast=50 slow=10"
+        "config error: [strategy] sma_crossover needs 1 <= fast < slow, not fast=50 slow=10"
     )
     line = _one_config_error(tmp_path, b'[strategy]\nmodel_path = "no/such/model"\n')
     assert line.startswith("config error: strategy.model_path: ") and "no/such/model" in line
