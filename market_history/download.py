@@ -277,6 +277,8 @@ async def _download_trade_range(
                 flush(b)
             else:
                 report.not_served.append((a, b))
+                if progress:  # asked for: done for this run, though not stored
+                    progress(0, b - a)
             return
         if first["T"] > a and not await _follows_directly(rest, symbol, first, a, report):
             covered_from = first["T"]
