@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from core.clock import LiveClock
 from core.errors import RejectedError, RetryableError
+from core.redaction import redact_userinfo
 from gateway.market_rest import IpBanned, MarketDataRest
 from market_history.download import DownloadReport, download_agg_trades, download_klines
 from market_history.history import utc_timestamp
@@ -227,45 +228,58 @@ async def run(
         await rest.close()
 
 
+def _error(line: str) -> None:
+    """A line on stderr, without the `user:password@` a --base-url may carry."""
+    print(redact_userinfo(line), file=sys.stderr)
+
+
+class _NoUserinfo(logging.Filter):
+    """Log lines (a retried request's error quoting its URL) without a URL's userinfo."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_userinfo(record.getMessage()), None
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoUserinfo) for f in handler.filters):
+            handler.addFilter(_NoUserinfo())
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         report = asyncio.run(run(args))
     except BadArguments as exc:
-        print(f"fetch_historical.py: error: {exc}", file=sys.stderr)
+        _error(f"fetch_historical.py: error: {exc}")
         return 2
     except RejectedError as exc:
         if exc.code == INVALID_SYMBOL:
-            print(f"fetch_historical.py: error: --symbol: {exc.reason}", file=sys.stderr)
+            _error(f"fetch_historical.py: error: --symbol: {exc.reason}")
             return 2
-        print(f"fetch_historical.py: rejected by the exchange: {exc}", file=sys.stderr)
+        _error(f"fetch_historical.py: rejected by the exchange: {exc}")
         return 1
     except IpBanned as exc:
-        print(f"fetch_historical.py: stopped: {exc}", file=sys.stderr)
+        _error(f"fetch_historical.py: stopped: {exc}")
         return 1
     except Unreachable as exc:
-        print(
+        _error(
             f"fetch_historical.py: {exc}; nothing downloaded (check the network or --base-url)",
-            file=sys.stderr,
         )
         return 1
     except RetryableError as exc:
-        print(f"fetch_historical.py: gave up after retries ({exc}); run again to resume",
-              file=sys.stderr)  # fmt: skip
+        _error(f"fetch_historical.py: gave up after retries ({exc}); run again to resume")
         return 1
     except DamagedFile as exc:
-        print(
+        _error(
             f"fetch_historical.py: damaged history file {exc.path} ({exc.reason}); move it away "
             "and run again to fetch its day anew",
-            file=sys.stderr,
         )
         return 1
     except OSError as exc:  # the store's disk: network errors arrive as RetryableError
-        print(f"fetch_historical.py: cannot write the history store: {exc}", file=sys.stderr)
+        _error(f"fetch_historical.py: cannot write the history store: {exc}")
         return 1
     except KeyboardInterrupt:
-        print("fetch_historical.py: interrupted; run again to resume", file=sys.stderr)
+        _error("fetch_historical.py: interrupted; run again to resume")
         return 130
     for line in report.lines():
         print(line)

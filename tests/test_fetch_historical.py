@@ -350,6 +350,17 @@ def test_an_exchange_that_does_not_answer_exits_1_in_seconds_saying_nothing_was_
     assert "resume" not in err
 
 
+def test_a_base_url_with_a_password_is_not_shown_in_the_error_or_the_log(capsys, tmp_path):
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", "http://trader:Pr0xyPw@127.0.0.1:9", "--out", str(tmp_path / "store"),
+    )  # fmt: skip
+
+    assert code == 1
+    assert "fetch_historical.py: cannot reach http://<redacted>@127.0.0.1:9: " in err
+    assert "Pr0xyPw" not in err
+
+
 def test_an_agg_trades_report_gives_its_skipped_and_later_times_as_utc_times() -> None:
     # They were printed as raw ms ("already stored (skipped): [1796158380000, ...)") while a
     # klines report gave the same ranges as UTC times; trade gaps stay aggregate ids.
