@@ -1334,7 +1334,7 @@ class ExecManager:
         """An order id the books know, the exchange's own (liquidation), or one we issued."""
         if cid in self._book.orders or forced_close(cid) is not None:
             return True
-        seq = ClientOrderIds.seq_of(cid, self._ids.prefix)
+        seq = ClientOrderIds.seq_of(cid, self._ids.stem)
         return seq is not None and seq < self._ids.next_seq
 
     def _react(self, event: Event, now: int, symbol: str, ended: Order | None, moved: bool) -> None:
