@@ -237,8 +237,8 @@ class _StrategyView:
     """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
     (their own methods, bound: no extra call on the way) and the strategy's open orders, that
     is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (`flatten_ids`, the ExecManager's dict, read live) and the orders the
-    exchange placed itself (liquidation)."""
+    orders of REDUCING (`flatten_ids`, the ExecManager's dict of their client ids, read live)
+    and the orders the exchange placed itself (liquidation)."""
 
     __slots__ = (
         "_book",
@@ -266,7 +266,7 @@ class _StrategyView:
         self._flatten_ids = flatten_ids
 
     def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        flatten = self._flatten_ids.values()
+        flatten = self._flatten_ids
         return tuple(
             o
             for o in self._book.orders.values()
@@ -487,7 +487,9 @@ class ExecManager:
         # Symbols whose stop was refused as already triggered (-2021): planned again on their
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
-        self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        # client id -> symbol of the flatten orders of REDUCING (one position larger than
+        # MARKET_LOT_SIZE's maxQty is closed by several)
+        self._flatten_ids: dict[str, str] = {}
         self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
@@ -894,7 +896,7 @@ class ExecManager:
             return
         self._next_reduce_ms = now + self.config.flatten_retry_ms
         orders = book.orders
-        flatten_ids = set(self._flatten_ids.values())
+        flatten_ids = self._flatten_ids
         for symbol in self.config.symbols:
             if not entering and any(
                 o.symbol == symbol and o.client_order_id not in flatten_ids for o in orders.values()
@@ -917,12 +919,17 @@ class ExecManager:
             self._flatten(symbol, now)
 
     def _flatten(self, symbol: str, now: int) -> None:
+        """Close `symbol`'s position with reduce-only market orders: one, or as many as
+        MARKET_LOT_SIZE's maxQty asks for, all sent at once (`Instrument.split_qty`)."""
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        pending = self._flatten_ids.get(symbol)
-        if pending is not None and pending in self._book.orders:
-            return  # the last flatten order is still working
+        orders = self._book.orders
+        mine = [cid for cid, s in self._flatten_ids.items() if s == symbol]
+        if any(cid in orders for cid in mine):
+            return  # the last flatten is still working
+        for cid in mine:
+            del self._flatten_ids[cid]
         side = Side.SELL if qty > 0 else Side.BUY
         for o in self._book.orders.values():
             if (
@@ -936,20 +943,25 @@ class ExecManager:
                 # session a kill -9 ended, restored from the journal and being resolved (it may
                 # have filled). A second one waits for that answer.
                 return
-        request = OrderRequest(
-            symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=abs(qty),
-            client_order_id=self._ids.next(),
-            reduce_only=True,
-        )
-        action = f"flatten {side} {abs(qty)} MARKET reduce-only"
-        self._decide(symbol, EXEC_STRATEGY, action, f"trading {REDUCING}: {self._risk.reason}", now)
+        parts = self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET)
+        reason = f"trading {REDUCING}: {self._risk.reason}"
         self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
-        if self._submit(request, now):
-            self._flatten_ids[symbol] = request.client_order_id
-            self.counters.flatten_orders += 1
+        for n, part in enumerate(parts, 1):
+            request = OrderRequest(
+                symbol=symbol,
+                side=side,
+                type=OrderType.MARKET,
+                quantity=part,
+                client_order_id=self._ids.next(),
+                reduce_only=True,
+            )
+            action = f"flatten {side} {part} MARKET reduce-only"
+            if len(parts) > 1:  # maxQty
+                action += f" ({n} of {len(parts)} orders for {abs(qty)})"
+            self._decide(symbol, EXEC_STRATEGY, action, reason, now)
+            if self._submit(request, now):
+                self._flatten_ids[request.client_order_id] = symbol
+                self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 
@@ -1148,6 +1160,9 @@ class ExecManager:
                     reduce_only = True
                 elif qty * ref < inst.min_notional:
                     return  # a remainder below the minimum notional: not worth an order
+        # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
+        # goes as far as it may, the next one once it is answered.
+        qty = min(qty, inst.max_qty(order_type))
         request = OrderRequest(
             symbol=symbol,
             side=side,
