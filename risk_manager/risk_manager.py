@@ -171,19 +171,34 @@ class RiskManager:
     # --- per-order check (tick path) -------------------------------------------------------------
 
     def check(
-        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        risk_reducing: bool = False,
     ) -> OrderRequest | RiskDenied:
         """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
 
         Quantity is floored to the step; a limit price is snapped away from crossing (BUY down,
         SELL up); a trigger price is snapped so it fires no later than asked. An approved order
         counts toward the orders-per-minute window: call `check` only for orders you will send.
+
+        `risk_reducing`: the order is one the daemon itself sends to take risk away (a
+        flatten, the position's stop-loss / take-profit, the reduce-only close of a target;
+        see `pre_trade`), and only counts as such when it is reduce-only or closePosition.
+        Such an order goes out whenever the exchange would take it: our own soft limits
+        (orders per minute, the price band, our count of open orders) do not hold it back,
+        and it does not count toward the orders-per-minute window (which is about the orders
+        that can add risk); the exchange's filters and the trading state still apply.
         """
         now = self._clock.now_ms()
-        result = self._evaluate(request, gap_open, clock_offset_ms, now)
+        exempt = risk_reducing and (request.reduce_only or request.close_position)
+        result = self._evaluate(request, gap_open, clock_offset_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        self._order_rate.add(now)
+        if not exempt:
+            self._order_rate.add(now)
         return result
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
@@ -227,8 +242,15 @@ class RiskManager:
         return None
 
     def _evaluate(
-        self, request: OrderRequest, gap_open: bool, clock_offset_ms: int, now: int
+        self,
+        request: OrderRequest,
+        gap_open: bool,
+        clock_offset_ms: int,
+        now: int,
+        exempt: bool = False,
     ) -> OrderRequest | str:
+        """The checks (see `pre_trade`); `exempt`: a risk-reducing order of the daemon's own,
+        reduce-only or closePosition, which our soft limits do not hold back."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
         state = self._state
@@ -268,9 +290,12 @@ class RiskManager:
             reduce_only=req.reduce_only,
             close_position=req.close_position,
             mark_price=mark,
-            open_orders=open_orders,
+            # Our count holds orders whose cancel is on its way: the exchange counts its own.
+            open_orders=0 if exempt else open_orders,
         ):
             return r
+        if exempt:
+            return req  # none of the soft limits below holds back a risk-reducing order
         if (
             limit_price is not None
             and mark is not None

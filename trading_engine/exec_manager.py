@@ -214,7 +214,12 @@ class Risk(Protocol):
         ...
 
     def check(
-        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        risk_reducing: bool = False,
     ) -> OrderRequest | RiskDenied: ...
     def check_cancel(
         self, proposal: CancelProposal, order: Order | None
@@ -959,7 +964,7 @@ class ExecManager:
             if len(parts) > 1:  # maxQty
                 action += f" ({n} of {len(parts)} orders for {abs(qty)})"
             self._decide(symbol, EXEC_STRATEGY, action, reason, now)
-            if self._submit(request, now):
+            if self._submit(request, now, risk_reducing=True):
                 self._flatten_ids[request.client_order_id] = symbol
                 self.counters.flatten_orders += 1
 
@@ -1175,7 +1180,9 @@ class ExecManager:
         )
         if not journaled:
             self._decide_target(target, now)
-        self._submit(request, now, repeat_key=(side, qty, price, reduce_only))
+        self._submit(
+            request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
+        )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
         self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
@@ -1216,12 +1223,20 @@ class ExecManager:
         pending.clear()
 
     def _submit(
-        self, request: OrderRequest, now: int, *, repeat_key: tuple[object, ...] | None = None
+        self,
+        request: OrderRequest,
+        now: int,
+        *,
+        repeat_key: tuple[object, ...] | None = None,
+        risk_reducing: bool = False,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
         `repeat_key`: what identifies a target's order apart from its client id; the same one
-        denied again for the same reason is counted, not journaled (nor its decision)."""
+        denied again for the same reason is counted, not journaled (nor its decision).
+        `risk_reducing`: an order of ours that takes risk away (a flatten, protection, a
+        target's reduce-only close): our own soft limits do not hold it back
+        (`RiskManager.check`)."""
         if self._stopped:
             return False
         symbol = request.symbol
@@ -1229,6 +1244,7 @@ class ExecManager:
             request,
             gap_open=self._gap_open(symbol),
             clock_offset_ms=self._clock_offset_ms(),
+            risk_reducing=risk_reducing,
         )
         if verdict.__class__ is RiskDenied:
             if repeat_key is not None:
@@ -1600,7 +1616,7 @@ class ExecManager:
             return False
         for p in proposals:
             self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
-            if self._submit(self._request(p), now):
+            if self._submit(self._request(p), now, risk_reducing=True):
                 self.counters.protective_submitted += 1
         return True
 
@@ -1622,7 +1638,7 @@ class ExecManager:
             if p.type is OrderType.STOP_MARKET and p.close_position:
                 reason = f"{p.reason} (meanwhile: an order of {position.symbol} is in flight)"
                 self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
-                if self._submit(self._request(p), now):
+                if self._submit(self._request(p), now, risk_reducing=True):
                     self.counters.protective_submitted += 1
 
     # --- status --------------------------------------------------------------------------------

@@ -33,27 +33,27 @@ INSTRUMENTS = {SYMBOL: SMALL_LOT}
 class Rig:
     """The daemon's ExecManager, RiskManager and BookKeeper on the engine, one account."""
 
-    def __init__(self, **limits: object) -> None:
+    def __init__(self, instruments: dict = INSTRUMENTS, **limits: object) -> None:
         self.clock = SimClock(T0)
-        self.engine = Exchange(INSTRUMENTS, self.clock, EngineConfig())
+        self.engine = Exchange(instruments, self.clock, EngineConfig())
         self.engine.create_account("a", {"USDT": D(100_000)})
         self.engine.change_leverage("a", {"symbol": SYMBOL, "leverage": "5"})
         self.journal = MemoryJournal()
         self.book = BookKeeper(
             starting_balances={"USDT": D(100_000)},
-            instruments=INSTRUMENTS,
+            instruments=instruments,
             clock=self.clock,
             leverage={SYMBOL: 5},
         )
         self.risk = RiskManager(
             config=replace(LIMITS, **limits),  # type: ignore[arg-type]
-            instruments=INSTRUMENTS,
+            instruments=instruments,
             clock=self.clock,
             view=self.book,
         )
         self.strategy = ScriptedStrategy()
         self.venue = InProcessVenue(
-            engine=self.engine, account="a", clock=self.clock, instruments=INSTRUMENTS
+            engine=self.engine, account="a", clock=self.clock, instruments=instruments
         )
         self.em = ExecManager(
             venue=self.venue,
@@ -62,7 +62,7 @@ class Rig:
             strategy=self.strategy,
             journal=self.journal,
             clock=self.clock,
-            instruments=INSTRUMENTS,
+            instruments=instruments,
             ids=ClientOrderIds("bfd", tag="k3x9q2"),
             config=ExecConfig(symbols=(SYMBOL,)),
             gap_open=lambda _symbol: False,
