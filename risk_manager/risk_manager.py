@@ -10,6 +10,8 @@ Trading state (core.enums.TradingState), as a transition table:
     REDUCING -> HALTED    confirm_flat(): every position flat and no order open
     REDUCING -> ACTIVE    reset() by an operator (abandons the flatten)
     HALTED   -> ACTIVE    reset() by an operator
+    HALTED   -> REDUCING  reduce_again(): a position found while halted (a fill that came
+                          after the halt, or one the books had missed): flattened again
 In REDUCING only reduce-only / closePosition orders pass (the ExecManager cancels all orders
 and flattens with reduce-only orders); in HALTED nothing passes. Each denial names the state
 and the breach that caused it. A strategy's cancel (`check_cancel`) passes in every state: a
@@ -49,7 +51,7 @@ HALTED = TradingState.HALTED
 STATE_TRANSITIONS: dict[TradingState, frozenset[TradingState]] = {
     ACTIVE: frozenset({REDUCING}),
     REDUCING: frozenset({HALTED, ACTIVE}),
-    HALTED: frozenset({ACTIVE}),
+    HALTED: frozenset({ACTIVE, REDUCING}),
 }
 
 
@@ -523,6 +525,16 @@ class RiskManager:
         if view.open_order_count() > 0:
             return None
         return self._move(HALTED, self._reason, note="flat and no open orders; halted after: ")
+
+    def reduce_again(self, found: str) -> TradingStateChanged | None:
+        """HALTED -> REDUCING because of `found`, a position the books hold while HALTED, which
+        promises flat: a fill that came after the halt (an order's fill racing its cancel), or
+        one the books had missed when they halted and a reconciliation brought. Left alone it
+        would stay open without a stop-loss (protection is placed only while ACTIVE) until an
+        operator looked; it is flattened, then the state is HALTED again. None outside HALTED."""
+        if self._state is not HALTED:
+            return None
+        return self._move(REDUCING, f"{found} while {HALTED} ({self._reason})")
 
     def reset(self, operator_reason: str) -> TradingStateChanged:
         """An operator's return to ACTIVE. Every limit is re-armed from the current values

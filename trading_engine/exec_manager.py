@@ -49,7 +49,9 @@ reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a 
 while a closing market order is unanswered: after a restart it may be the last session's, in
 doubt and being resolved); a position that appears in between (an order filling before its
 cancel) is flattened as soon as it is seen, once; once the books say flat with no order open
-the RiskManager confirms -> HALTED.
+the RiskManager confirms -> HALTED. HALTED promises flat: a position the books learn of while
+HALTED (a fill that came after the halt, or one a reconciliation found that they had missed)
+moves the state back to REDUCING, which flattens it (and then halts again).
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -232,6 +234,7 @@ class Risk(Protocol):
     def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
     def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
     def confirm_flat(self) -> TradingStateChanged | None: ...
+    def reduce_again(self, found: str) -> TradingStateChanged | None: ...
     def reset(self, operator_reason: str) -> TradingStateChanged: ...
     def protective_orders(
         self, position: Position, entry_price: Decimal | None, existing: list[Order]
@@ -585,6 +588,8 @@ class ExecManager:
     def _end_reconciling(self, _why: str) -> None:
         self._reconciling = False
         now = self._clock.now_ms()
+        if self._risk.state is HALTED:
+            self._reduce_if_open(now)
         if self._risk.state is REDUCING:
             entering, self._reduce_entering = self._reduce_entering, False
             self._progress_reducing(now, entering=entering)
@@ -908,6 +913,21 @@ class ExecManager:
             ):
                 self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
             self._flatten(symbol, now)
+
+    def _reduce_if_open(self, now: int) -> None:
+        """HALTED with a position in the books (a late fill, or one a reconciliation found):
+        back to REDUCING, which flattens it (`RiskManager.reduce_again`). Judged once a
+        start-up reconciliation is over, on the whole picture; not after stop_trading."""
+        if self._reconciling or self._stopped:
+            return
+        book = self._book
+        found = [(s, q) for s in self.config.symbols if (q := book.position(s).qty) != 0]
+        if not found:
+            return
+        said = ", ".join(f"{s} position {q:f}" for s, q in found)
+        changed = self._risk.reduce_again(f"{said} found")
+        if changed is not None:
+            self._state_changed(changed, now)
 
     def _is_flat(self) -> bool:
         book = self._book
@@ -1356,8 +1376,11 @@ class ExecManager:
         ended = before is not None and cid not in book.orders
         moved = bool(symbol) and book.position(symbol).qty != qty_before
         self._react(event, now, symbol, before if ended else None, moved)
-        if self._risk.state is REDUCING:
+        state = self._risk.state
+        if state is REDUCING:
             self._progress_reducing(now)
+        elif state is HALTED:
+            self._reduce_if_open(now)
         elif self._protect_dirty:
             self._settle(now)
 

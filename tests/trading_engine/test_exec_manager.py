@@ -501,6 +501,73 @@ def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_
     assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
 
 
+def _halted_after_a_kill(rig) -> None:
+    go_long(rig, "0.010")
+    rig.em.kill("SIGUSR1")
+    flatten = rig.venue.submitted[-1]
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "60000")
+    assert rig.em.trading_state is TradingState.HALTED
+
+
+def _snapshot_long(qty: str, at_ms: int) -> VenueSnapshot:
+    """A reconciliation that finds a long the books do not hold (they missed its fill)."""
+    return VenueSnapshot(
+        event_time_ms=at_ms,
+        recv_time_ms=at_ms,
+        balances=(),
+        positions=(Position(symbol="BTCUSDT", qty=D(qty), entry_price=D("60000")),),
+        open_orders=(),
+        reason="periodic",
+        symbols=("BTCUSDT",),
+    )
+
+
+def test_a_position_found_while_halted_is_flattened_then_the_state_is_halted_again():
+    """HALTED promises flat. A position the books learn of afterwards (here the periodic
+    reconciliation's, a fill they had missed) used to stay open, without a stop-loss
+    (protection is placed only while ACTIVE), until an operator looked."""
+    rig = make_rig()
+    _halted_after_a_kill(rig)
+    sent = len(rig.venue.submitted)
+
+    rig.venue.emit(_snapshot_long("0.050", rig.clock.now_ms()))
+    [flatten] = rig.venue.submitted[sent:]
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "60000")
+
+    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.050"),
+        True,
+    )
+    states = [(e.previous, e.current) for e in rig.journaled(TradingStateChanged)]
+    assert states[-2:] == [
+        (TradingState.HALTED, TradingState.REDUCING),
+        (TradingState.REDUCING, TradingState.HALTED),
+    ]
+    assert rig.journaled(TradingStateChanged)[-2].reason == (
+        "BTCUSDT position 0.050 found while HALTED (kill switch: SIGUSR1)"
+    )
+    assert rig.venue.cancel_alls == ["BTCUSDT", "BTCUSDT"]  # on each entry into REDUCING
+    assert rig.book.position("BTCUSDT").is_flat
+
+
+def test_a_restart_halted_on_an_account_holding_a_position_flattens_it_after_the_reconciliation():
+    rig = make_rig()
+    _halted_after_a_kill(rig)
+    sent = len(rig.venue.submitted)
+
+    with rig.em.reconciling():  # the start-up reconciliation: judged once it is over
+        rig.venue.emit(_snapshot_long("0.050", rig.clock.now_ms()))
+        assert rig.venue.submitted[sent:] == []
+
+    [flatten] = rig.venue.submitted[sent:]
+    assert (flatten.side, flatten.quantity, flatten.reduce_only) == (SELL, D("0.050"), True)
+    assert rig.em.trading_state is TradingState.REDUCING
+
+
 def test_a_refused_flatten_is_sent_again_on_the_timer_when_no_market_data_arrives():
     """REDUCING because the market stream failed for good (or in a quiet market): no item
     comes to drive the retries; the daemon's one-second timer does (flatten_retry_ms = 2000
