@@ -1376,13 +1376,13 @@ class ExecManager:
         ended = before is not None and cid not in book.orders
         moved = bool(symbol) and book.position(symbol).qty != qty_before
         self._react(event, now, symbol, before if ended else None, moved)
-        state = self._risk.state
-        if state is REDUCING:
+        if self._risk.state is REDUCING:
             self._progress_reducing(now)
-        elif state is HALTED:
-            self._reduce_if_open(now)
-        elif self._protect_dirty:
-            self._settle(now)
+            return
+        if self._risk.state is HALTED:
+            self._reduce_if_open(now)  # REDUCING again, if a position shows up
+        if self._protect_dirty:
+            self._settle(now)  # outside ACTIVE: only forgets what was to be protected
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), or one we issued."""
