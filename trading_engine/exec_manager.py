@@ -1200,9 +1200,43 @@ class ExecManager:
         )
         if not journaled:
             self._decide_target(target, now)
-        self._submit(
+        sent = self._submit(
             request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
         )
+        if not sent and reverses and not reduce_only and not working_orders:
+            self._close_first(symbol, side, order_type, price, abs(position), now)
+
+    def _close_first(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        price: Decimal | None,
+        size: Decimal,
+        now: int,
+    ) -> None:
+        """A reversal (one order of both sizes) refused by a check of the side it opens (margin,
+        a notional cap, orders per minute, a gap, the clock): the side the strategy leaves is
+        closed anyway, reduce-only, which none of them holds back; the opening order follows
+        once flat, if it passes then. Refused, the position stayed on the side the strategy
+        had turned away from."""
+        denied = self._risk_denied.get(symbol)
+        why = denied[-1] if denied else "refused"
+        inst = self._instruments[symbol]
+        qty = min(inst.floor_qty(size, order_type), inst.max_qty(order_type))
+        request = OrderRequest(
+            symbol=symbol,
+            side=side,
+            type=order_type,
+            quantity=qty,
+            client_order_id=self._ids.next(),
+            price=price,
+            time_in_force=None if price is None else TimeInForce.GTC,
+            reduce_only=True,
+        )
+        action = f"close {side} {qty} reduce-only first"
+        self._decide(symbol, EXEC_STRATEGY, action, f"the reversal was refused: {why}", now)
+        self._submit(request, now, repeat_key=(side, qty, price, True), risk_reducing=True)
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
         self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)

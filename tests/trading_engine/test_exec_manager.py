@@ -287,6 +287,60 @@ def test_a_reversal_the_order_cap_would_deny_is_closed_first_then_opened():
     assert not rig.journaled(RiskDenied)
 
 
+def test_a_reversal_refused_for_margin_closes_the_old_side_first():
+    """Long 0.050 from 60000 (3000 USDT; the books hold 150 USDT of margin for it at their
+    default leverage 20x, fee 1.50) on a 700 USDT wallet: 548.50 available. The flip to
+    short 0.050 opens 0.050 more, 600 USDT of margin at the risk limit's 5x: refused. Before,
+    the long stayed open while the strategy said short, bar after bar."""
+    rig = make_rig(balance="700")
+    go_long(rig, "0.050")
+
+    rig.say(target("-0.050"))
+    [denied] = rig.journaled(RiskDenied)
+    close = rig.venue.submitted[-1]
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "60000")
+
+    assert (denied.request.side, denied.request.quantity, denied.request.reduce_only) == (
+        SELL,
+        D("0.100"),
+        False,
+    )
+    assert denied.reason == (
+        "insufficient margin: order needs 600.00 USDT at 5x, available 548.50 USDT (reserve 0 USDT)"
+    )
+    assert (close.side, close.type, close.quantity, close.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.050"),
+        True,
+    )
+    decision = rig.journaled(DecisionMade)[-2]  # the one before the opening order's
+    assert (decision.action, decision.reason) == (
+        "close SELL 0.050 reduce-only first",
+        f"the reversal was refused: {denied.reason}",
+    )
+    assert rig.book.position("BTCUSDT").is_flat
+    opening = rig.venue.submitted[-1]  # flat now: the short needs 600 of 697.00 (2 fees)
+    assert (opening.side, opening.quantity, opening.reduce_only) == (SELL, D("0.050"), False)
+
+
+def test_a_reversal_refused_by_the_order_rate_closes_the_old_side_at_once():
+    rig = make_rig(max_orders_per_minute=2)
+    go_long(rig, "0.010")
+    go_long(rig, "0.020")  # the second order of the minute
+
+    rig.say(target("-0.020"))
+
+    [denied] = rig.journaled(RiskDenied)
+    close = rig.venue.submitted[-1]
+    assert (denied.request.quantity, denied.reason) == (
+        D("0.040"),
+        "max orders per minute: 2 sent in the last 60 s (max 2)",
+    )
+    assert (close.side, close.quantity, close.reduce_only) == (SELL, D("0.020"), True)
+
+
 def test_a_reversal_within_the_order_cap_is_one_order():
     rig = make_rig()  # cap 10,000 USDT
     rig.say(target("0.005"))
