@@ -130,7 +130,9 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
     """The session's decisions and fills from the daemon's journal, and when the exchange
     handled each of its orders and cancels."""
     header = session.header
-    prefix, first_seq = header["client_id_prefix"], int(header["client_id_next"])
+    first_seq = int(header["client_id_next"])
+    # A session of a journal without a tag (an earlier version's) has no client_id_tag.
+    stem = ClientOrderIds.stem_of(header["client_id_prefix"], header.get("client_id_tag", ""))
     started = int(header["started_ms"])
     try:
         journal = SqliteJournal(journal_dir, readonly=True)
@@ -144,7 +146,7 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
         journal.close()
 
     def ours(cid: str) -> bool:
-        seq = ClientOrderIds.seq_of(cid, prefix)
+        seq = ClientOrderIds.seq_of(cid, stem)
         return (seq is not None and seq >= first_seq) or forced_close(cid) is not None
 
     decisions: list[DecisionMade] = []
@@ -397,7 +399,9 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         journal=journal,
         clock=em_clock,
         instruments=instruments,
-        ids=ClientOrderIds(h["client_id_prefix"], int(h["client_id_next"])),
+        ids=ClientOrderIds(
+            h["client_id_prefix"], int(h["client_id_next"]), tag=h.get("client_id_tag", "")
+        ),
         config=exec_config,
         gap_open=lambda _s: gaps.popleft() if gaps else False,
         clock_offset_ms=lambda: offsets.popleft() if offsets else 0,

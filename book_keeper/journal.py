@@ -95,7 +95,9 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       equity, wallet, unrealized_pnl   TEXT (USDT)
     meta               key/value: schema_version, wal_applied_lsn (the last journal.wal frame
                        applied to the tables), venue (the exchange the journal records: the
-                       daemon's REST URL, or "local exchange (embedded)")
+                       daemon's REST URL, or "local exchange (embedded)"), client_id_tag (the
+                       journal's part of its client order ids `<prefix>-<tag>-<n>`, drawn at
+                       random when the journal is created)
 
 Example: `sqlite3 journal/journal.sqlite3 "SELECT client_order_id, status, filled_qty FROM
 orders WHERE status NOT IN ('FILLED','CANCELED','EXPIRED','REJECTED')"`.
@@ -108,6 +110,7 @@ import fcntl
 import heapq
 import logging
 import os
+import secrets
 import sqlite3
 import struct
 import threading
@@ -145,11 +148,13 @@ from core.events import (
     VenueSnapshot,
 )
 from core.orders import (
+    CLIENT_ID_TAG_CHOICES,
     EXCHANGE_ORDER_PREFIXES,
     ClientOrderIds,
     Fill,
     IllegalTransition,
     Order,
+    client_id_tag,
     forced_close,
 )
 
@@ -157,6 +162,8 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.sqlite3"
 VENUE_KEY = "venue"  # meta: the exchange account the journal records (`bind_venue`)
+# meta: the journal's part of its client order ids (`ClientOrderIds`), drawn when it is created
+CLIENT_ID_TAG_KEY = "client_id_tag"
 WAL_SUFFIX = ".wal"  # journal.sqlite3 -> journal.wal, next to it
 APPLY_INTERVAL_S = 0.005  # the applier looks for new records this often
 MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it saw them
@@ -631,6 +638,25 @@ class _Applier:
             self._open_orders[client_order_id] = new
 
 
+def _draw_client_id_tag(db: sqlite3.Connection) -> None:
+    """Give a journal that has issued no client order id yet its tag, drawn at random: a
+    journal created now, or one an earlier version created that never sent an order. One
+    that has issued ids keeps its `<prefix>-<n>` (its open orders are known by them)."""
+    try:
+        if db.execute("SELECT 1 FROM meta WHERE key = ?", (CLIENT_ID_TAG_KEY,)).fetchone():
+            return
+        issued = db.execute(
+            "SELECT EXISTS (SELECT 1 FROM orders) OR EXISTS "
+            "(SELECT 1 FROM events WHERE kind = 'RiskDenied')"
+        ).fetchone()[0]
+        if issued:
+            return
+        tag = client_id_tag(secrets.randbelow(CLIENT_ID_TAG_CHOICES))
+        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (CLIENT_ID_TAG_KEY, tag))
+    except sqlite3.Error as e:
+        raise JournalError(f"cannot give the journal its client id tag: {e}") from e
+
+
 class SqliteJournal:
     """`core.journal.Journal` in SQLite behind an append-only write-ahead log, with the restore
     and audit queries of the daemon.
@@ -680,6 +706,8 @@ class SqliteJournal:
         if not readonly:
             try:
                 self._open_writer()
+                # After the recovery: the log may hold the first orders of a journal.
+                _draw_client_id_tag(self._db)
             except BaseException:
                 self._close_files()
                 raise
@@ -1168,11 +1196,21 @@ class SqliteJournal:
         finally:
             self._db.execute("PRAGMA secure_delete = OFF")
 
-    def max_client_seq(self, prefix: str) -> int:
-        """The highest n of our client order ids `<prefix>-<n>`; 0 when there is none. A
-        denied request took its id too (no orders row): the latest denial counts, so that the
-        next session does not give its id to another order."""
-        return max(self._max_order_seq(prefix), self._last_denied_seq(prefix))
+    @property
+    def client_id_tag(self) -> str:
+        """The journal's part of its client order ids (`core.orders.ClientOrderIds`), drawn
+        when the journal was created; "" for a journal an earlier version began (its ids stay
+        `<prefix>-<n>`)."""
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (CLIENT_ID_TAG_KEY,)
+        ).fetchone()
+        return "" if row is None else str(row[0])
+
+    def max_client_seq(self, stem: str) -> int:
+        """The highest n of our client order ids `<stem>-<n>` (`ClientOrderIds.stem`); 0 when
+        there is none. A denied request took its id too (no orders row): the latest denial
+        counts, so that the next session does not give its id to another order."""
+        return max(self._max_order_seq(stem), self._last_denied_seq(stem))
 
     def _last_denied_seq(self, prefix: str) -> int:
         row = self._db.execute(

@@ -189,6 +189,35 @@ class Instrument:
             else (_snap(qty, _ZERO, lot.step_size, ROUND_FLOOR))
         )
 
+    def max_qty(self, order_type: OrderType = OrderType.LIMIT) -> Decimal:
+        """The largest quantity one `order_type` order may have: the lot filter's maxQty,
+        floored onto its step grid."""
+        lot = self.lot_for(order_type)
+        return _snap(lot.max_qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
+
+    def split_qty(self, qty: Decimal, order_type: OrderType = OrderType.LIMIT) -> list[Decimal]:
+        """`qty`, floored to the step, as the quantities of as few `order_type` orders as the
+        lot filter allows: orders of maxQty (`max_qty`) and the rest last. A position larger
+        than maxQty cannot be closed by one order (-4005). A rest below minQty takes what it
+        lacks from the order before it (then both are on the grid and within the filter).
+        Empty for less than one step."""
+        lot = self.lot_for(order_type)
+        total = self.floor_qty(qty, order_type)
+        if total <= 0:
+            return []
+        top = self.max_qty(order_type)
+        if total <= top or top <= 0:
+            return [total]
+        whole, rest = divmod(total, top)
+        pieces = [top] * int(whole)
+        if rest > 0:
+            if rest < lot.min_qty:
+                lack = lot.min_qty - rest
+                pieces[-1] -= lack
+                rest += lack
+            pieces.append(rest.quantize(lot.step_size))
+        return pieces
+
     def format_price(self, price: Decimal) -> str:
         """Fixed-point string with the tick's decimals, never exponent notation."""
         return f"{price:.{self.price_decimals}f}"

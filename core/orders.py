@@ -303,18 +303,48 @@ class CancelProposal:
 
 # Binance: clientOrderId / newClientOrderId must match ^[.A-Z:/a-z0-9_-]{1,36}$.
 CLIENT_ORDER_ID_MAX_LEN = 36
+# A journal's tag: base-36 digits (lower case, so no venue or tool that folds case can merge two
+# tags); 6 of them tell 2,176,782,336 journals apart.
+CLIENT_ID_TAG_LEN = 6
+CLIENT_ID_TAG_CHOICES = 36**CLIENT_ID_TAG_LEN
+_TAG_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def client_id_tag(number: int) -> str:
+    """The journal tag of `number` (0 <= number < CLIENT_ID_TAG_CHOICES): its
+    CLIENT_ID_TAG_LEN base-36 digits. The journal draws the number once, when it is created,
+    so that two journals on one account never issue the same client order id."""
+    if not 0 <= number < CLIENT_ID_TAG_CHOICES:
+        raise ValueError(f"client id tag number out of range: {number}")
+    digits = []
+    for _ in range(CLIENT_ID_TAG_LEN):
+        number, digit = divmod(number, 36)
+        digits.append(_TAG_DIGITS[digit])
+    return "".join(reversed(digits))
+
+
+def _is_tag(text: str) -> bool:
+    return 0 < len(text) <= 8 and text.isascii() and all(c in _TAG_DIGITS for c in text)
 
 
 class ClientOrderIds:
-    """Deterministic client order ids: `<prefix>-<seq>`, the sequence restored from the journal.
+    """Deterministic client order ids `<prefix>-<tag>-<seq>`: `tag` is the journal's (fixed
+    when it was created), `seq` continues from the journal. A journal begun before tags
+    existed has none and keeps `<prefix>-<seq>`.
 
-    The same intent always keeps the id it was journaled with, so a retry after an unknown
-    outcome is recognised by the exchange (duplicate id) instead of creating a second order.
+    Within one journal the same intent always keeps the id it was journaled with, so an order
+    whose outcome is unknown is found by querying that id and never sent twice. Across
+    journals the tag keeps the ids apart: a fresh journal on an account that still holds (or
+    recently held) orders of an earlier one neither collides with them (-4116) nor mistakes
+    one of them for its own when it queries an id.
+
+    Lengths: the prefix is at most 20 characters and the tag 6, so `<prefix>-<tag>-` takes at
+    most 28 of Binance's 36 and the sequence has 8 digits left (99,999,999 orders).
     """
 
-    __slots__ = ("_next", "prefix")
+    __slots__ = ("_max_seq", "_next", "prefix", "stem", "tag")
 
-    def __init__(self, prefix: str, next_seq: int = 1) -> None:
+    def __init__(self, prefix: str, next_seq: int = 1, *, tag: str = "") -> None:
         # ASCII only: Binance's client ids are ^[\.A-Z\:/a-z0-9_-]{1,36}$ (reference 6.2.1,
         # -1100 otherwise), while str.isalnum() also takes "é", "ß" or "٣".
         if not (0 < len(prefix) <= 20 and prefix.isascii()) or not all(
@@ -326,8 +356,19 @@ class ClientOrderIds:
                 f"client order id prefix {prefix!r}: its ids would read as the exchange's own "
                 "liquidation / deleveraging / settlement orders"
             )
+        if tag and not _is_tag(tag):
+            raise ValueError(f"client order id tag: 1-8 of [a-z0-9], not {tag!r}")
         self.prefix = prefix
+        self.tag = tag
+        self.stem = self.stem_of(prefix, tag)
         self._next = next_seq
+        self._max_seq = 10 ** (CLIENT_ORDER_ID_MAX_LEN - len(self.stem) - 1) - 1
+
+    @staticmethod
+    def stem_of(prefix: str, tag: str) -> str:
+        """What a journal's ids are `<stem>-<seq>` of: `<prefix>-<tag>`, or the prefix alone
+        for a journal without a tag."""
+        return f"{prefix}-{tag}" if tag else prefix
 
     @property
     def next_seq(self) -> int:
@@ -335,13 +376,28 @@ class ClientOrderIds:
 
     def next(self) -> str:
         seq = self._next
+        if seq > self._max_seq:  # past Binance's 36 characters: -1100 on every order
+            raise ValueError(f"client order ids of {self.stem!r} exhausted at {seq}")
         self._next = seq + 1
-        return f"{self.prefix}-{seq}"
+        return f"{self.stem}-{seq}"
 
     @staticmethod
-    def seq_of(client_order_id: str, prefix: str) -> int | None:
-        """The sequence number of one of our ids, or None for an id that is not ours."""
+    def seq_of(client_order_id: str, stem: str) -> int | None:
+        """The sequence number of an id `<stem>-<n>` (see `stem`), or None for any other id."""
         head, _, tail = client_order_id.rpartition("-")
-        if head != prefix or not tail.isdigit():
+        if head != stem or not tail.isdigit():
             return None
         return int(tail)
+
+    @staticmethod
+    def issued_by(client_order_id: str, prefix: str) -> bool:
+        """Whether the id is one a daemon with `prefix` issues, in any journal: `<prefix>-<n>`
+        (a journal without a tag) or `<prefix>-<tag>-<n>`. The prefix holds no "-", so the
+        split is unambiguous."""
+        head, _, tail = client_order_id.rpartition("-")
+        if not (tail.isdigit() and tail.isascii()):
+            return False
+        if head == prefix:
+            return True
+        owner, _, tag = head.rpartition("-")
+        return owner == prefix and _is_tag(tag)

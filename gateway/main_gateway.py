@@ -116,6 +116,10 @@ class ExecutorConfig:
     cancel_max_attempts: int = 5
     trades_page_limit: int = 1000  # userTrades page size (max 1000)
     max_closed_orders: int = 10_000  # terminal orders remembered (late duplicates)
+    # The daemon's client order id prefix: an open order of a traded symbol with an id it
+    # issues (any journal's, `ClientOrderIds.issued_by`) that it does not track is one of an
+    # earlier journal's, tracked from the reconciliation that finds it ("" = none is).
+    client_id_prefix: str = ""
     # The ExecManager journals each venue event before booking it; set this when the listener
     # does not, and the venue records each event in `journal` before handing it over.
     journal_events: bool = False
@@ -193,6 +197,7 @@ class LiveVenue:
             follow_up=self._follow_up,
             resolve=self._start_resolver,
             trades_page_limit=cfg.trades_page_limit,
+            client_id_prefix=cfg.client_id_prefix,
         )
         self.stream = UserStream(
             rest=rest,

@@ -8,7 +8,12 @@
   leverage), positions (`positionRisk`), fills since the last trade id known from
   `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
   the exchange's own liquidation order's are booked too), funding income; every order we
-  think open that the exchange no longer lists is queried and its final status emitted.
+  think open that the exchange no longer lists is queried and its final status emitted. An
+  open order with a client id of ours (`client_id_prefix`) that we do not track is one an
+  earlier journal of this daemon placed (the journal was moved or deleted, e.g. a position
+  left with its stop-loss): it is tracked from then on, as the books adopt it from the
+  snapshot, so that it can be cancelled and its fills and end are booked. Other orders on the
+  account (placed by hand, another program) are left alone.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
@@ -28,7 +33,7 @@ from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import Event, FundingPaid, VenueSnapshot
 from core.instrument import Instrument
-from core.orders import Order, forced_close
+from core.orders import ClientOrderIds, Order, forced_close
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -110,6 +115,7 @@ class VenueSync:
         follow_up: Callable[[TrackedOrder], None],
         resolve: Callable[[TrackedOrder], None],
         trades_page_limit: int = 1000,
+        client_id_prefix: str = "",
     ) -> None:
         self.rest = rest
         self.tracker = tracker
@@ -122,6 +128,7 @@ class VenueSync:
         self._follow_up = follow_up
         self._resolve = resolve
         self.trades_page_limit = trades_page_limit
+        self.client_id_prefix = client_id_prefix
         self.last_trade_ids: dict[str, int] = {}  # per symbol, advanced from userTrades only
         # symbol -> exchange time from which its fills are ours, while no trade id is known
         # (a fresh start on an account without a trade in userTrades' last 7 days)
@@ -354,12 +361,14 @@ class VenueSync:
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
             applied = self.apply_update(u)
-            if applied is None:
+            if applied is None and not self._adopt(_order_of(u), algo=False):
                 log.warning("open order %s %s is not ours", symbol, u.client_order_id)
             self._on_applied(applied)
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
-            if applied is None:
+            if applied is None and not (
+                a.status is AlgoStatus.NEW and self._adopt(_algo_order_of(a), algo=True)
+            ):
                 log.warning("open algo order %s %s is not ours", symbol, a.client_algo_id)
             self._on_applied(applied)
         for t in self.tracker.open_orders():
@@ -381,6 +390,29 @@ class VenueSync:
                     else:
                         log.warning("reconcile: query of %s failed: %s", cid, exc)
             self._follow_up(t)
+
+    def _adopt(self, order: Order, *, algo: bool) -> bool:
+        """Track an open order an earlier journal of this daemon placed (its client id is one
+        we issue, `ClientOrderIds.issued_by`, but no journal of ours holds it): as it stands,
+        with its fills so far counted as seen (they were that journal's to book). False for
+        any other order. Nothing is emitted: the snapshot brings it into the books."""
+        prefix = self.client_id_prefix
+        cid = order.client_order_id
+        if not prefix or not ClientOrderIds.issued_by(cid, prefix):
+            return False
+        self.tracker.restore(order, algo=algo)
+        log.warning(
+            "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
+            "(client id prefix %s): tracked as ours again",
+            "algo " if algo else "",
+            order.symbol,
+            cid,
+            order.side.value,
+            order.type.value,
+            "close-position" if order.close_position else f"{order.quantity:f}",
+            prefix,
+        )
+        return True
 
     def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
         """An order we hold open that the exchange neither lists nor finds (-2013). Past
@@ -565,49 +597,53 @@ def _snapshot_orders(rows: Iterable[OpenRows]) -> list[Order]:
     """The exchange's open orders as `Order`s (algo orders: `order_id` is the algoId)."""
     out: list[Order] = []
     for orders, algo_orders in rows:
-        out.extend(
-            Order(
-                client_order_id=u.client_order_id,
-                symbol=u.symbol,
-                side=u.side,
-                type=u.orig_type,
-                quantity=u.quantity,
-                price=u.price,
-                time_in_force=u.time_in_force,
-                status=u.status,
-                created_ms=u.event_time_ms,
-                updated_ms=u.event_time_ms,
-                order_id=u.order_id,
-                filled_qty=u.cum_qty,
-                avg_price=u.avg_price,
-                stop_price=u.stop_price or None,
-                reduce_only=u.reduce_only,
-                close_position=u.close_position,
-                position_side=u.position_side,
-            )
-            for u in orders
-        )
-        out.extend(
-            Order(
-                client_order_id=a.client_algo_id,
-                symbol=a.symbol,
-                side=a.side,
-                type=a.order_type,
-                quantity=a.quantity,
-                price=a.price or None,
-                time_in_force=a.time_in_force,
-                status=S.NEW,
-                created_ms=a.event_time_ms,
-                updated_ms=a.event_time_ms,
-                order_id=a.algo_id,
-                stop_price=a.trigger_price,
-                reduce_only=a.reduce_only,
-                close_position=a.close_position,
-                position_side=a.position_side,
-            )
-            for a in algo_orders
-        )
+        out.extend(_order_of(u) for u in orders)
+        out.extend(_algo_order_of(a) for a in algo_orders)
     return out
+
+
+def _order_of(u: OrderUpdate) -> Order:
+    """An open order row as an `Order`."""
+    return Order(
+        client_order_id=u.client_order_id,
+        symbol=u.symbol,
+        side=u.side,
+        type=u.orig_type,
+        quantity=u.quantity,
+        price=u.price,
+        time_in_force=u.time_in_force,
+        status=u.status,
+        created_ms=u.event_time_ms,
+        updated_ms=u.event_time_ms,
+        order_id=u.order_id,
+        filled_qty=u.cum_qty,
+        avg_price=u.avg_price,
+        stop_price=u.stop_price or None,
+        reduce_only=u.reduce_only,
+        close_position=u.close_position,
+        position_side=u.position_side,
+    )
+
+
+def _algo_order_of(a: AlgoUpdate) -> Order:
+    """An open (waiting) algo order row as an `Order`: `order_id` is its algoId."""
+    return Order(
+        client_order_id=a.client_algo_id,
+        symbol=a.symbol,
+        side=a.side,
+        type=a.order_type,
+        quantity=a.quantity,
+        price=a.price or None,
+        time_in_force=a.time_in_force,
+        status=S.NEW,
+        created_ms=a.event_time_ms,
+        updated_ms=a.event_time_ms,
+        order_id=a.algo_id,
+        stop_price=a.trigger_price,
+        reduce_only=a.reduce_only,
+        close_position=a.close_position,
+        position_side=a.position_side,
+    )
 
 
 def _algo_list(raw: Any) -> list[Any]:

@@ -5,8 +5,17 @@ percentages Decimal percent, times ms. No function here reads a clock, a file or
 the RiskManager gathers the inputs and decides which checks an order must pass.
 
 Which checks apply to which order (the RiskManager's policy):
-- every order: trading state, the instrument filters, the price band, a reduce-only order that
-  really reduces, and the orders-per-minute limit (a runaway flatten loop is a storm too);
+- every order: trading state, the exchange's instrument filters (LOT_SIZE / MARKET_LOT_SIZE,
+  PRICE_FILTER, PERCENT_PRICE, MIN_NOTIONAL), a reduce-only order that really reduces;
+- every order but the daemon's own risk-reducing ones (`RiskManager.check(risk_reducing=True)`
+  with reduce-only or closePosition: a flatten while REDUCING, the position's stop-loss /
+  take-profit and the market close of a level already crossed, the reduce-only order that
+  closes toward a strategy's target): the price band, the orders-per-minute limit (which they
+  do not count toward either) and our own count for MAX_NUM_ORDERS. Those are our soft limits
+  against a runaway strategy; an order that takes risk away goes out whenever the exchange
+  would take it (the exchange's own rate limits stay with the REST layer's rate governor). A
+  strategy's own reduce-only `OrderProposal` is not exempt: its loop can repeat it at will,
+  which is what the limit guards against;
 - entries only (skipped by reduce-only / closePosition orders, which can only shrink a
   position): no market-data gap, clock offset, max open orders, order notional, position
   notional per symbol and in total, effective leverage, available margin.

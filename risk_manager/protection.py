@@ -5,7 +5,9 @@ the proposals to place and the client order ids to cancel. The stop-loss is a `c
 STOP_MARKET: it closes whatever the position is when it fires, so a position that shrinks
 needs no new stop. Binance accepts one open closePosition stop or take-profit per symbol and
 direction (-4130), so the take-profit is a reduce-only TAKE_PROFIT_MARKET for the position's
-quantity, replaced whenever that quantity changes. A position whose average entry moves (added
+quantity, replaced whenever that quantity changes (a position larger than MARKET_LOT_SIZE's
+maxQty gets as many take-profit orders at the same level as it needs, and so does the
+market close of a level already crossed). A position whose average entry moves (added
 to, or flipped) gets its orders replaced at the new levels; a flat one loses them. Replacing a
 stop on the same side means cancelling the old one first (`core.orders.close_position_conflict`).
 
@@ -101,52 +103,57 @@ def plan_protection(
     if trigger_price is not None:
         for order_type, trigger, label in wanted:
             if already_crossed(order_type, long=long, trigger=trigger, price=trigger_price):
-                close = OrderProposal(
-                    symbol=position.symbol,
-                    side=close_side,
-                    type=OrderType.MARKET,
-                    quantity=size,
-                    reduce_only=True,
-                    reason=(
-                        f"{label} level {trigger} from entry {entry_price} already crossed "
-                        f"(last price {trigger_price}): close at market"
-                    ),
+                why = (
+                    f"{label} level {trigger} from entry {entry_price} already crossed "
+                    f"(last price {trigger_price}): close at market"
                 )
-                return [close], [o.client_order_id for o in mine]
+                closes = [
+                    OrderProposal(
+                        symbol=position.symbol,
+                        side=close_side,
+                        type=OrderType.MARKET,
+                        quantity=part,
+                        reduce_only=True,
+                        reason=why,
+                    )
+                    for part in instrument.split_qty(size, OrderType.MARKET)
+                ]
+                return closes, [o.client_order_id for o in mine]
 
     proposals: list[OrderProposal] = []
     keep: set[str] = set()
     for order_type, trigger, label in wanted:
-        # The stop closes the whole position; the take-profit has the position's quantity.
+        # The stop closes the whole position; the take-profit has the position's quantity, in
+        # as many orders as MARKET_LOT_SIZE's maxQty asks for.
         whole = order_type is OrderType.STOP_MARKET
-        quantity = None if whole else size
-        match = next(
-            (
-                o
-                for o in mine
-                if o.type is order_type
-                and o.side is close_side
-                and o.close_position is whole
-                and (whole or o.quantity == size)
-                and o.stop_price == trigger
-                and o.client_order_id not in keep
-            ),
-            None,
-        )
-        if match is not None:
-            keep.add(match.client_order_id)
+        sizes = [] if whole else instrument.split_qty(size, order_type)
+        parts: list[Decimal | None] = [None] if whole else list(sizes)
+        same = [
+            o
+            for o in mine
+            if o.type is order_type
+            and o.side is close_side
+            and o.close_position is whole
+            and o.stop_price == trigger
+        ]
+        if whole and same:
+            keep.add(same[0].client_order_id)
             continue
-        proposals.append(
+        if not whole and sorted(o.quantity for o in same) == sorted(sizes):
+            keep.update(o.client_order_id for o in same)
+            continue
+        proposals.extend(
             OrderProposal(
                 symbol=position.symbol,
                 side=close_side,
                 type=order_type,
-                quantity=quantity,
+                quantity=part,
                 stop_price=trigger,
                 reduce_only=True,
                 close_position=whole,
                 reason=f"{label} from entry {entry_price}",
             )
+            for part in parts
         )
     cancels = [o.client_order_id for o in mine if o.client_order_id not in keep]
     return proposals, cancels

@@ -10,6 +10,8 @@ Trading state (core.enums.TradingState), as a transition table:
     REDUCING -> HALTED    confirm_flat(): every position flat and no order open
     REDUCING -> ACTIVE    reset() by an operator (abandons the flatten)
     HALTED   -> ACTIVE    reset() by an operator
+    HALTED   -> REDUCING  reduce_again(): a position found while halted (a fill that came
+                          after the halt, or one the books had missed): flattened again
 In REDUCING only reduce-only / closePosition orders pass (the ExecManager cancels all orders
 and flattens with reduce-only orders); in HALTED nothing passes. Each denial names the state
 and the breach that caused it. A strategy's cancel (`check_cancel`) passes in every state: a
@@ -49,7 +51,7 @@ HALTED = TradingState.HALTED
 STATE_TRANSITIONS: dict[TradingState, frozenset[TradingState]] = {
     ACTIVE: frozenset({REDUCING}),
     REDUCING: frozenset({HALTED, ACTIVE}),
-    HALTED: frozenset({ACTIVE}),
+    HALTED: frozenset({ACTIVE, REDUCING}),
 }
 
 
@@ -171,19 +173,34 @@ class RiskManager:
     # --- per-order check (tick path) -------------------------------------------------------------
 
     def check(
-        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        risk_reducing: bool = False,
     ) -> OrderRequest | RiskDenied:
         """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
 
         Quantity is floored to the step; a limit price is snapped away from crossing (BUY down,
         SELL up); a trigger price is snapped so it fires no later than asked. An approved order
         counts toward the orders-per-minute window: call `check` only for orders you will send.
+
+        `risk_reducing`: the order is one the daemon itself sends to take risk away (a
+        flatten, the position's stop-loss / take-profit, the reduce-only close of a target;
+        see `pre_trade`), and only counts as such when it is reduce-only or closePosition.
+        Such an order goes out whenever the exchange would take it: our own soft limits
+        (orders per minute, the price band, our count of open orders) do not hold it back,
+        and it does not count toward the orders-per-minute window (which is about the orders
+        that can add risk); the exchange's filters and the trading state still apply.
         """
         now = self._clock.now_ms()
-        result = self._evaluate(request, gap_open, clock_offset_ms, now)
+        exempt = risk_reducing and (request.reduce_only or request.close_position)
+        result = self._evaluate(request, gap_open, clock_offset_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        self._order_rate.add(now)
+        if not exempt:
+            self._order_rate.add(now)
         return result
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
@@ -227,8 +244,15 @@ class RiskManager:
         return None
 
     def _evaluate(
-        self, request: OrderRequest, gap_open: bool, clock_offset_ms: int, now: int
+        self,
+        request: OrderRequest,
+        gap_open: bool,
+        clock_offset_ms: int,
+        now: int,
+        exempt: bool = False,
     ) -> OrderRequest | str:
+        """The checks (see `pre_trade`); `exempt`: a risk-reducing order of the daemon's own,
+        reduce-only or closePosition, which our soft limits do not hold back."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
         state = self._state
@@ -268,9 +292,12 @@ class RiskManager:
             reduce_only=req.reduce_only,
             close_position=req.close_position,
             mark_price=mark,
-            open_orders=open_orders,
+            # Our count holds orders whose cancel is on its way: the exchange counts its own.
+            open_orders=0 if exempt else open_orders,
         ):
             return r
+        if exempt:
+            return req  # none of the soft limits below holds back a risk-reducing order
         if (
             limit_price is not None
             and mark is not None
@@ -498,6 +525,16 @@ class RiskManager:
         if view.open_order_count() > 0:
             return None
         return self._move(HALTED, self._reason, note="flat and no open orders; halted after: ")
+
+    def reduce_again(self, found: str) -> TradingStateChanged | None:
+        """HALTED -> REDUCING because of `found`, a position the books hold while HALTED, which
+        promises flat: a fill that came after the halt (an order's fill racing its cancel), or
+        one the books had missed when they halted and a reconciliation brought. Left alone it
+        would stay open without a stop-loss (protection is placed only while ACTIVE) until an
+        operator looked; it is flattened, then the state is HALTED again. None outside HALTED."""
+        if self._state is not HALTED:
+            return None
+        return self._move(REDUCING, f"{found} while {HALTED} ({self._reason})")
 
     def reset(self, operator_reason: str) -> TradingStateChanged:
         """An operator's return to ACTIVE. Every limit is re-armed from the current values

@@ -363,8 +363,12 @@ class Daemon:
             leverage=dict.fromkeys(s.symbols, s.risk.leverage),
         )
         book.restore(journal)
-        prefix = s.execution.client_id_prefix
-        ids = ClientOrderIds(prefix, journal.max_client_seq(prefix) + 1)
+        # `<prefix>-<tag>-<n>`: the journal's tag keeps its ids apart from an earlier
+        # journal's on the same account (core.orders.ClientOrderIds).
+        prefix, tag = s.execution.client_id_prefix, journal.client_id_tag
+        ids = ClientOrderIds(
+            prefix, journal.max_client_seq(ClientOrderIds.stem_of(prefix, tag)) + 1, tag=tag
+        )
         risk = RiskManager(
             config=risk_config(s),
             instruments=instruments,
@@ -434,6 +438,7 @@ class Daemon:
                 deadman_refresh_s=s.execution.deadman_refresh_s,
                 reconcile_interval_s=s.execution.reconcile_interval_s,
                 recv_window_ms=s.execution.recv_window_ms,
+                client_id_prefix=prefix,
             ),
         )
         venue.restore(
@@ -486,6 +491,7 @@ class Daemon:
                     instruments=instruments,
                     client_id_prefix=ids.prefix,
                     client_id_next=ids.next_seq,
+                    client_id_tag=ids.tag,
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
                     positions=[book.position(sym) for sym in s.symbols],
                     held_exits=exec_manager.held_exits(),

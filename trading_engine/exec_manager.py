@@ -49,7 +49,9 @@ reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a 
 while a closing market order is unanswered: after a restart it may be the last session's, in
 doubt and being resolved); a position that appears in between (an order filling before its
 cancel) is flattened as soon as it is seen, once; once the books say flat with no order open
-the RiskManager confirms -> HALTED.
+the RiskManager confirms -> HALTED. HALTED promises flat: a position the books learn of while
+HALTED (a fill that came after the halt, or one a reconciliation found that they had missed)
+moves the state back to REDUCING, which flattens it (and then halts again).
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -214,7 +216,12 @@ class Risk(Protocol):
         ...
 
     def check(
-        self, request: OrderRequest, *, gap_open: bool, clock_offset_ms: int
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        risk_reducing: bool = False,
     ) -> OrderRequest | RiskDenied: ...
     def check_cancel(
         self, proposal: CancelProposal, order: Order | None
@@ -227,6 +234,7 @@ class Risk(Protocol):
     def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
     def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
     def confirm_flat(self) -> TradingStateChanged | None: ...
+    def reduce_again(self, found: str) -> TradingStateChanged | None: ...
     def reset(self, operator_reason: str) -> TradingStateChanged: ...
     def protective_orders(
         self, position: Position, entry_price: Decimal | None, existing: list[Order]
@@ -237,8 +245,8 @@ class _StrategyView:
     """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
     (their own methods, bound: no extra call on the way) and the strategy's open orders, that
     is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (`flatten_ids`, the ExecManager's dict, read live) and the orders the
-    exchange placed itself (liquidation)."""
+    orders of REDUCING (`flatten_ids`, the ExecManager's dict of their client ids, read live)
+    and the orders the exchange placed itself (liquidation)."""
 
     __slots__ = (
         "_book",
@@ -266,7 +274,7 @@ class _StrategyView:
         self._flatten_ids = flatten_ids
 
     def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        flatten = self._flatten_ids.values()
+        flatten = self._flatten_ids
         return tuple(
             o
             for o in self._book.orders.values()
@@ -487,7 +495,9 @@ class ExecManager:
         # Symbols whose stop was refused as already triggered (-2021): planned again on their
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
-        self._flatten_ids: dict[str, str] = {}  # symbol -> client id of its flatten order
+        # client id -> symbol of the flatten orders of REDUCING (one position larger than
+        # MARKET_LOT_SIZE's maxQty is closed by several)
+        self._flatten_ids: dict[str, str] = {}
         self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
@@ -578,6 +588,8 @@ class ExecManager:
     def _end_reconciling(self, _why: str) -> None:
         self._reconciling = False
         now = self._clock.now_ms()
+        if self._risk.state is HALTED:
+            self._reduce_if_open(now)
         if self._risk.state is REDUCING:
             entering, self._reduce_entering = self._reduce_entering, False
             self._progress_reducing(now, entering=entering)
@@ -894,13 +906,28 @@ class ExecManager:
             return
         self._next_reduce_ms = now + self.config.flatten_retry_ms
         orders = book.orders
-        flatten_ids = set(self._flatten_ids.values())
+        flatten_ids = self._flatten_ids
         for symbol in self.config.symbols:
             if not entering and any(
                 o.symbol == symbol and o.client_order_id not in flatten_ids for o in orders.values()
             ):
                 self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
             self._flatten(symbol, now)
+
+    def _reduce_if_open(self, now: int) -> None:
+        """HALTED with a position in the books (a late fill, or one a reconciliation found):
+        back to REDUCING, which flattens it (`RiskManager.reduce_again`). Judged once a
+        start-up reconciliation is over, on the whole picture; not after stop_trading."""
+        if self._reconciling or self._stopped:
+            return
+        book = self._book
+        found = [(s, q) for s in self.config.symbols if (q := book.position(s).qty) != 0]
+        if not found:
+            return
+        said = ", ".join(f"{s} position {q:f}" for s, q in found)
+        changed = self._risk.reduce_again(f"{said} found")
+        if changed is not None:
+            self._state_changed(changed, now)
 
     def _is_flat(self) -> bool:
         book = self._book
@@ -917,12 +944,17 @@ class ExecManager:
             self._flatten(symbol, now)
 
     def _flatten(self, symbol: str, now: int) -> None:
+        """Close `symbol`'s position with reduce-only market orders: one, or as many as
+        MARKET_LOT_SIZE's maxQty asks for, all sent at once (`Instrument.split_qty`)."""
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        pending = self._flatten_ids.get(symbol)
-        if pending is not None and pending in self._book.orders:
-            return  # the last flatten order is still working
+        orders = self._book.orders
+        mine = [cid for cid, s in self._flatten_ids.items() if s == symbol]
+        if any(cid in orders for cid in mine):
+            return  # the last flatten is still working
+        for cid in mine:
+            del self._flatten_ids[cid]
         side = Side.SELL if qty > 0 else Side.BUY
         for o in self._book.orders.values():
             if (
@@ -936,20 +968,25 @@ class ExecManager:
                 # session a kill -9 ended, restored from the journal and being resolved (it may
                 # have filled). A second one waits for that answer.
                 return
-        request = OrderRequest(
-            symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=abs(qty),
-            client_order_id=self._ids.next(),
-            reduce_only=True,
-        )
-        action = f"flatten {side} {abs(qty)} MARKET reduce-only"
-        self._decide(symbol, EXEC_STRATEGY, action, f"trading {REDUCING}: {self._risk.reason}", now)
+        parts = self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET)
+        reason = f"trading {REDUCING}: {self._risk.reason}"
         self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
-        if self._submit(request, now):
-            self._flatten_ids[symbol] = request.client_order_id
-            self.counters.flatten_orders += 1
+        for n, part in enumerate(parts, 1):
+            request = OrderRequest(
+                symbol=symbol,
+                side=side,
+                type=OrderType.MARKET,
+                quantity=part,
+                client_order_id=self._ids.next(),
+                reduce_only=True,
+            )
+            action = f"flatten {side} {part} MARKET reduce-only"
+            if len(parts) > 1:  # maxQty
+                action += f" ({n} of {len(parts)} orders for {abs(qty)})"
+            self._decide(symbol, EXEC_STRATEGY, action, reason, now)
+            if self._submit(request, now, risk_reducing=True):
+                self._flatten_ids[request.client_order_id] = symbol
+                self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 
@@ -1148,6 +1185,9 @@ class ExecManager:
                     reduce_only = True
                 elif qty * ref < inst.min_notional:
                     return  # a remainder below the minimum notional: not worth an order
+        # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
+        # goes as far as it may, the next one once it is answered.
+        qty = min(qty, inst.max_qty(order_type))
         request = OrderRequest(
             symbol=symbol,
             side=side,
@@ -1160,7 +1200,43 @@ class ExecManager:
         )
         if not journaled:
             self._decide_target(target, now)
-        self._submit(request, now, repeat_key=(side, qty, price, reduce_only))
+        sent = self._submit(
+            request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
+        )
+        if not sent and reverses and not reduce_only and not working_orders:
+            self._close_first(symbol, side, order_type, price, abs(position), now)
+
+    def _close_first(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        price: Decimal | None,
+        size: Decimal,
+        now: int,
+    ) -> None:
+        """A reversal (one order of both sizes) refused by a check of the side it opens (margin,
+        a notional cap, orders per minute, a gap, the clock): the side the strategy leaves is
+        closed anyway, reduce-only, which none of them holds back; the opening order follows
+        once flat, if it passes then. Refused, the position stayed on the side the strategy
+        had turned away from."""
+        denied = self._risk_denied.get(symbol)
+        why = denied[-1] if denied else "refused"
+        inst = self._instruments[symbol]
+        qty = min(inst.floor_qty(size, order_type), inst.max_qty(order_type))
+        request = OrderRequest(
+            symbol=symbol,
+            side=side,
+            type=order_type,
+            quantity=qty,
+            client_order_id=self._ids.next(),
+            price=price,
+            time_in_force=None if price is None else TimeInForce.GTC,
+            reduce_only=True,
+        )
+        action = f"close {side} {qty} reduce-only first"
+        self._decide(symbol, EXEC_STRATEGY, action, f"the reversal was refused: {why}", now)
+        self._submit(request, now, repeat_key=(side, qty, price, True), risk_reducing=True)
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
         self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
@@ -1201,12 +1277,20 @@ class ExecManager:
         pending.clear()
 
     def _submit(
-        self, request: OrderRequest, now: int, *, repeat_key: tuple[object, ...] | None = None
+        self,
+        request: OrderRequest,
+        now: int,
+        *,
+        repeat_key: tuple[object, ...] | None = None,
+        risk_reducing: bool = False,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
         `repeat_key`: what identifies a target's order apart from its client id; the same one
-        denied again for the same reason is counted, not journaled (nor its decision)."""
+        denied again for the same reason is counted, not journaled (nor its decision).
+        `risk_reducing`: an order of ours that takes risk away (a flatten, protection, a
+        target's reduce-only close): our own soft limits do not hold it back
+        (`RiskManager.check`)."""
         if self._stopped:
             return False
         symbol = request.symbol
@@ -1214,6 +1298,7 @@ class ExecManager:
             request,
             gap_open=self._gap_open(symbol),
             clock_offset_ms=self._clock_offset_ms(),
+            risk_reducing=risk_reducing,
         )
         if verdict.__class__ is RiskDenied:
             if repeat_key is not None:
@@ -1327,14 +1412,17 @@ class ExecManager:
         self._react(event, now, symbol, before if ended else None, moved)
         if self._risk.state is REDUCING:
             self._progress_reducing(now)
-        elif self._protect_dirty:
-            self._settle(now)
+            return
+        if self._risk.state is HALTED:
+            self._reduce_if_open(now)  # REDUCING again, if a position shows up
+        if self._protect_dirty:
+            self._settle(now)  # outside ACTIVE: only forgets what was to be protected
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), or one we issued."""
         if cid in self._book.orders or forced_close(cid) is not None:
             return True
-        seq = ClientOrderIds.seq_of(cid, self._ids.prefix)
+        seq = ClientOrderIds.seq_of(cid, self._ids.stem)
         return seq is not None and seq < self._ids.next_seq
 
     def _react(self, event: Event, now: int, symbol: str, ended: Order | None, moved: bool) -> None:
@@ -1585,7 +1673,7 @@ class ExecManager:
             return False
         for p in proposals:
             self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
-            if self._submit(self._request(p), now):
+            if self._submit(self._request(p), now, risk_reducing=True):
                 self.counters.protective_submitted += 1
         return True
 
@@ -1607,7 +1695,7 @@ class ExecManager:
             if p.type is OrderType.STOP_MARKET and p.close_position:
                 reason = f"{p.reason} (meanwhile: an order of {position.symbol} is in flight)"
                 self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
-                if self._submit(self._request(p), now):
+                if self._submit(self._request(p), now, risk_reducing=True):
                     self.counters.protective_submitted += 1
 
     # --- status --------------------------------------------------------------------------------

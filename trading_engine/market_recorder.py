@@ -278,6 +278,7 @@ def session_header(
     client_id_prefix: str,
     client_id_next: int,
     local: dict[str, Any],
+    client_id_tag: str = "",
     positions: Sequence[Any] = (),
     held_exits: dict[str, Any] | None = None,
     strategy_dir: str = "",
@@ -289,7 +290,9 @@ def session_header(
     daemon's working directory, where a strategy of one's own (a relative file path, or a
     module found there) was loaded from. `model`: the model a model strategy traded at the
     start (`model_identity()`: file, sha256, registry version), so that the audit rebuilds the
-    session with that file, not with whatever the registry promotes by then."""
+    session with that file, not with whatever the registry promotes by then. The client ids
+    the session issues are `ClientOrderIds(client_id_prefix, client_id_next,
+    tag=client_id_tag)`'s."""
     return {
         "strategy": strategy,
         "strategy_dir": strategy_dir,
@@ -304,6 +307,7 @@ def session_header(
         },
         "client_id_prefix": client_id_prefix,
         "client_id_next": client_id_next,
+        "client_id_tag": client_id_tag,
         "local": jsonable(local),
         "positions": [to_jsonable(p) for p in positions],
         "held_exits": {sym: str(side) for sym, side in (held_exits or {}).items()},

@@ -398,6 +398,47 @@ def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):
     assert journal.last_trade_id("ETHUSDT") is None
 
 
+def test_a_new_journal_draws_its_client_id_tag_once_and_keeps_it(tmp_path, monkeypatch):
+    """The tag is drawn when the journal is created (here the number 1331: "00010z") and
+    read back on every reopen: the daemon's ids stay `<prefix>-00010z-<n>` in this journal."""
+    monkeypatch.setattr("book_keeper.journal.secrets.randbelow", lambda n: 1331)
+    with SqliteJournal(tmp_path / "a", writer_thread=False) as first:
+        assert first.client_id_tag == "00010z"
+        first.record(submitted("bfd-00010z-1", BUY, "0.001", "60000.0"))
+    monkeypatch.setattr("book_keeper.journal.secrets.randbelow", lambda n: 7)
+    with SqliteJournal(tmp_path / "a", writer_thread=False) as again:
+        assert again.client_id_tag == "00010z"  # not drawn again
+        assert again.max_client_seq("bfd-00010z") == 1
+    with SqliteJournal(tmp_path / "a", readonly=True) as reader:
+        assert reader.client_id_tag == "00010z"
+
+
+def test_two_journals_draw_their_own_tags(tmp_path):
+    """Drawn at random (one chance in 36^6 = 2,176,782,336 of two being equal): a journal
+    moved away and a new one on the same account issue different client ids."""
+    tags = []
+    for name in ("a", "b"):
+        with SqliteJournal(tmp_path / name, writer_thread=False) as journal:
+            tags.append(journal.client_id_tag)
+    assert all(len(t) == 6 and t.isascii() and t.isalnum() and t == t.lower() for t in tags)
+    assert tags[0] != tags[1]
+
+
+def test_a_journal_an_earlier_version_began_keeps_ids_without_a_tag(tmp_path):
+    """A journal that holds orders and no tag (made before tags): its open orders are known by
+    `<prefix>-<n>`, so it goes on with those ids rather than taking a tag now."""
+    with SqliteJournal(tmp_path, writer_thread=False) as journal:
+        journal.record(submitted("bfd-7", BUY, "0.001", "60000.0"))
+    db = sqlite3.connect(tmp_path / FILE_NAME)
+    with db:
+        db.execute("DELETE FROM meta WHERE key = 'client_id_tag'")  # as an earlier version's
+    db.close()
+
+    with SqliteJournal(tmp_path, writer_thread=False) as journal:
+        assert journal.client_id_tag == ""
+        assert journal.max_client_seq("bfd") == 7
+
+
 def test_a_restart_reads_the_trade_ids_of_the_open_orders_only(journal):
     journal.record(submitted("t-1", BUY, "0.002", "60000.0"))
     journal.record(filled(fill("t-1", 7, BUY, "0.002", "60000.0", fee="0")))

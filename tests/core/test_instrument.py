@@ -1,11 +1,12 @@
 """Instrument rules against the real BTCUSDT exchangeInfo entries (2021 and 2022 captures)."""
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
 
 from core.enums import OrderType, Side
-from core.instrument import Instrument, InstrumentError
+from core.instrument import Instrument, InstrumentError, LotSize
 
 
 @pytest.fixture
@@ -194,3 +195,41 @@ def test_close_position_needs_no_quantity(btc):
         is None
     )
     assert _check(btc, quantity=None).code == -1102
+
+
+# --- quantities beyond one order -----------------------------------------------------------------
+
+
+def _small_market_lot(btc: Instrument, min_qty: str = "0.001") -> Instrument:
+    """BTCUSDT with MARKET_LOT_SIZE maxQty 0.050 (step 0.001): LOT_SIZE keeps its 1000."""
+    return replace(btc, market_lot=LotSize(D(min_qty), D("0.050"), D("0.001")))
+
+
+@pytest.mark.parametrize(
+    ("qty", "parts"),
+    [
+        ("0.125", ["0.050", "0.050", "0.025"]),  # two of maxQty, the rest last
+        ("0.100", ["0.050", "0.050"]),
+        ("0.050", ["0.050"]),
+        ("0.0305", ["0.030"]),  # floored to the step first
+        ("0.0004", []),  # less than one step: nothing to send
+    ],
+)
+def test_a_quantity_beyond_max_qty_is_split_into_orders_of_max_qty(btc, qty, parts):
+    assert _small_market_lot(btc).split_qty(D(qty), OrderType.MARKET) == [D(p) for p in parts]
+
+
+def test_a_rest_below_min_qty_takes_what_it_lacks_from_the_order_before_it(btc):
+    # minQty 0.010: 0.104 = 0.050 + 0.050 + 0.004, and 0.004 < 0.010 -> 0.050, 0.044, 0.010
+    inst = _small_market_lot(btc, min_qty="0.010")
+    parts = inst.split_qty(D("0.104"), OrderType.MARKET)
+    assert parts == [D("0.050"), D("0.044"), D("0.010")]
+    assert all(inst.check_qty(p, OrderType.MARKET) is None for p in parts)
+
+
+def test_limit_orders_split_on_lot_size_and_market_ones_on_market_lot_size(btc):
+    inst = _small_market_lot(btc)
+    assert inst.max_qty(OrderType.MARKET) == D("0.050")
+    assert inst.max_qty(OrderType.TAKE_PROFIT_MARKET) == D("0.050")  # market-like
+    assert inst.max_qty(OrderType.LIMIT) == D("1000")
+    assert inst.split_qty(D("0.125"), OrderType.LIMIT) == [D("0.125")]

@@ -5,12 +5,14 @@ import pytest
 
 from core.enums import ForcedClose, OrderStatus, OrderType, Side, TimeInForce
 from core.orders import (
+    CLIENT_ID_TAG_CHOICES,
     ORDER_TRANSITIONS,
     ClientOrderIds,
     IllegalTransition,
     Order,
     OrderRequest,
     can_transition,
+    client_id_tag,
     forced_close,
 )
 
@@ -159,3 +161,71 @@ def test_a_client_id_prefix_outside_binances_ascii_charset_is_refused(prefix):
     # reference 6.2.1: newClientOrderId must match ^[\.A-Z\:/a-z0-9_-]{1,36}$ (-1100)
     with pytest.raises(ValueError, match="1-20 of"):
         ClientOrderIds(prefix)
+
+
+# --- client order ids across journals ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "tag"),
+    [
+        (0, "000000"),
+        (35, "00000z"),
+        (36, "000010"),
+        (1331, "00010z"),  # 1 x 36^2 + 0 x 36 + 35
+        (36**6 - 1, "zzzzzz"),
+    ],
+)
+def test_a_journal_tag_is_its_number_in_six_base_36_digits(number, tag):
+    assert client_id_tag(number) == tag
+
+
+def test_a_journal_tag_number_outside_six_digits_is_refused():
+    with pytest.raises(ValueError, match="out of range"):
+        client_id_tag(CLIENT_ID_TAG_CHOICES)
+
+
+def test_a_tagged_journals_ids_are_prefix_tag_seq_and_keep_within_36_characters():
+    assert ClientOrderIds("bfd", 41, tag="k3x9q2").next() == "bfd-k3x9q2-41"
+    assert ClientOrderIds("bfd", 41).next() == "bfd-41"  # a journal of an earlier version
+    # The longest prefix (20) and tag (6): 20 + 1 + 6 + 1 + 8 digits = 36, Binance's maximum.
+    ids = ClientOrderIds("p" * 20, 99_999_999, tag="zzzzzz")
+    assert len(ids.next()) == 36
+    with pytest.raises(ValueError, match="exhausted at 100000000"):
+        ids.next()  # the 37th character would be refused (-1100) on every order
+
+
+@pytest.mark.parametrize("tag", ["K3X9Q2", "k3-x9", "k3x9q2k3x", "k3é9"])
+def test_a_tag_outside_lower_case_base_36_is_refused(tag):
+    with pytest.raises(ValueError, match="tag"):
+        ClientOrderIds("bfd", tag=tag)
+
+
+@pytest.mark.parametrize(
+    ("client_order_id", "ours"),
+    [
+        ("bfd-17", True),  # a journal without a tag (an earlier version's)
+        ("bfd-k3x9q2-17", True),  # any journal's tag
+        ("bfd-a1b2c3-1", True),
+        ("bfd-K3X9Q2-17", False),  # not a tag of ours: upper case
+        ("bfd-k3x9q2-", False),
+        ("bfd-k3x9q2-1x", False),
+        ("bfd2-17", False),  # another prefix
+        ("xbfd-17", False),
+        ("bfd-k3-x9-17", False),
+        ("bfd-٣", False),  # a digit, but not an ASCII one
+        ("web_Zx81", False),  # placed by hand
+        ("autoclose-17", False),  # the exchange's liquidation
+    ],
+)
+def test_the_ids_a_prefix_issues_in_any_journal_are_told_from_others(client_order_id, ours):
+    assert ClientOrderIds.issued_by(client_order_id, "bfd") is ours
+
+
+def test_the_sequence_of_an_id_is_read_within_its_journals_stem_only():
+    ids = ClientOrderIds("bfd", tag="k3x9q2")
+    assert ids.stem == "bfd-k3x9q2"
+    assert ClientOrderIds.seq_of("bfd-k3x9q2-17", ids.stem) == 17
+    assert ClientOrderIds.seq_of("bfd-a1b2c3-17", ids.stem) is None  # another journal's
+    assert ClientOrderIds.seq_of("bfd-17", ids.stem) is None
+    assert ClientOrderIds.seq_of("bfd-17", "bfd") == 17

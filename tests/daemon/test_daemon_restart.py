@@ -200,3 +200,56 @@ def test_a_symbol_removed_from_the_config_while_it_holds_a_position_is_refused_a
         assert f"position {_eth_position(ex):f}" in line, line
         assert "STOP_MARKET" in line, line  # its stop-loss, still on the exchange
         assert _eth_position(ex) != 0
+
+
+TAG_QUERY = "SELECT value FROM meta WHERE key = 'client_id_tag'"
+
+
+def test_a_new_journal_on_an_account_with_the_earlier_journals_stop_loss_takes_it_over(tmp_path):
+    """The user moves the journal away and restarts on the same account, which still holds
+    the position and its stop-loss the first run left (a clean stop keeps them). The second
+    journal issues ids of its own tag (`bfd-<tag>-<n>`: before tags it issued bfd-1, bfd-2 ...
+    again, -4116 once it reached the earlier stop's number, and a query by such an id found
+    the earlier order), and it takes the earlier stop-loss over as its own: kept while it
+    guards the position, cancelled when the position moves (before, "cancel: ... is not one
+    of our orders", and the new stop could not be placed beside it: -4130)."""
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, **FAST_TRADING, risk={"stop_loss_pct": 0.5})
+        first = start_daemon(tmp_path)
+        try:
+            wait_for(
+                lambda: asyncio.run(exchange_account(ex))["algo_open"],
+                timeout_s=60,
+                what="the first run's stop-loss",
+                every_s=0.5,
+            )
+        finally:
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=60)
+        left = asyncio.run(exchange_account(ex))
+        [(first_tag,)] = journal_rows(tmp_path, TAG_QUERY)
+        (tmp_path / "journal").rename(tmp_path / "journal-moved")
+
+        second = start_daemon(tmp_path, "--duration", "20")
+        out, err = second.communicate(timeout=120)
+        venue = asyncio.run(exchange_account(ex))
+
+    assert first.returncode == 0 and second.returncode == 0, err[-2000:]
+    [stop] = left["algo_open"]  # the position left open kept its stop-loss
+    assert stop["clientAlgoId"].startswith(f"bfd-{first_tag}-")
+    [(second_tag,)] = journal_rows(tmp_path, TAG_QUERY)
+    assert second_tag != first_tag
+    ids = [row[0] for row in journal_rows(tmp_path, "SELECT client_order_id FROM orders")]
+    assert ids and all(cid.startswith(f"bfd-{second_tag}-") for cid in ids), ids
+    log = (tmp_path / "logs" / "trading_engine.log").read_text()
+    assert (
+        f"open algo order BTCUSDT {stop['clientAlgoId']} ({stop['side']} STOP_MARKET "
+        "close-position) was placed by this daemon under an earlier journal" in log
+    )
+    assert "is not one of our orders" not in log and "is not ours" not in log
+    assert "-4116" not in log and "-4130" not in log
+    assert "books vs exchange at exit: identical" in out
+    # Whatever the second run did with it, the earlier stop is on the exchange only if it
+    # still guards the position (the closing summary names the stops left).
+    left_open = [o["clientAlgoId"] for o in venue["algo_open"]]
+    assert len(left_open) <= 1, venue["algo_open"]

@@ -268,13 +268,85 @@ def test_denied_orders_do_not_use_the_order_rate(risk):
         assert isinstance(risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK), OrderRequest)
 
 
-def test_reduce_only_orders_count_toward_the_order_rate(risk, books):
+def test_a_strategys_own_reduce_only_orders_count_toward_the_order_rate(risk, books):
+    # not the daemon's risk-reducing orders (see above): a strategy's loop can repeat it
     books.set_position("BTCUSDT", "1.000", "60000")
     close = market(Side.SELL, "0.001", reduce_only=True)
     for _ in range(5):
         assert isinstance(risk.check(close, **OK), OrderRequest)
     assert denial(risk.check(close, **OK)) == (
         "max orders per minute: 5 sent in the last 60 s (max 5)"
+    )
+
+
+# --- the daemon's own risk-reducing orders ------------------------------------------------------
+
+REDUCING_OK = {**OK, "risk_reducing": True}
+
+
+def test_the_daemons_risk_reducing_orders_pass_a_full_order_rate_window_uncounted(risk, books):
+    """A flatten, a stop-loss and a target's reduce-only close after 5 entries in a minute
+    (the limit) are sent; and after 4 entries and those 3, a 5th entry still may go."""
+    entry = limit(Side.BUY, "0.001", "60000.0")
+    flatten = market(Side.SELL, "1.000", reduce_only=True)
+    stop_loss = stop(OrderType.STOP_MARKET, Side.SELL, "58800.0")
+    close = limit(Side.SELL, "0.500", "60000.0", reduce_only=True)
+
+    def reduce_risk() -> list:
+        books.set_position("BTCUSDT", "1.000", "60000")
+        approved = [risk.check(r, **REDUCING_OK) for r in (flatten, stop_loss, close)]
+        books.set_position("BTCUSDT", "0", "0")  # closed: entries are entries again
+        return approved
+
+    first = [risk.check(entry, **OK) for _ in range(4)]
+    between = reduce_risk()
+    fifth = risk.check(entry, **OK)
+    after_five = reduce_risk()
+
+    assert first == [entry] * 4 and fifth is entry  # 4 + 3 risk-reducing did not fill it
+    assert between == after_five == [flatten, stop_loss, close]
+    assert denial(risk.check(entry, **OK)) == (
+        "max orders per minute: 5 sent in the last 60 s (max 5)"
+    )
+
+
+def test_an_order_that_can_add_exposure_is_not_exempt_whoever_sends_it(risk):
+    for _ in range(5):
+        risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK)
+    assert denial(risk.check(limit(Side.BUY, "0.001", "60000.0"), **REDUCING_OK)) == (
+        "max orders per minute: 5 sent in the last 60 s (max 5)"
+    )
+
+
+def test_a_risk_reducing_limit_skips_the_price_band_but_not_the_exchanges_percent_price(
+    risk, books
+):
+    # band 1 %: 59000.0 is 1.67 % from 60000; PERCENT_PRICE multiplierDown 0.5454: a SELL may
+    # not go below 60000 x 0.5454 = 32724.0
+    books.set_position("BTCUSDT", "0.050", "60000")
+    inside = limit(Side.SELL, "0.050", "59000.0", reduce_only=True)
+    assert risk.check(inside, **REDUCING_OK) is inside
+    assert denial(
+        risk.check(limit(Side.SELL, "0.050", "32700.0", reduce_only=True), **REDUCING_OK)
+    ) == ("instrument filter PERCENT_PRICE (-4024): Limit price can't be lower than 32724.0.")
+
+
+def test_a_risk_reducing_order_leaves_max_num_orders_to_the_exchange(risk, books):
+    """Our count of 200 open orders includes those whose cancel is on its way (REDUCING sends
+    the cancel-all just before the flatten): the exchange counts its own."""
+    books.set_position("BTCUSDT", "0.050", "60000")
+    books.open_orders["BTCUSDT"] = 200
+    flatten = market(Side.SELL, "0.050", reduce_only=True)
+    assert risk.check(flatten, **REDUCING_OK) is flatten
+
+
+def test_a_risk_reducing_order_still_obeys_the_trading_state_and_the_lot_filter(risk, books):
+    books.set_position("BTCUSDT", "0.050", "60000")
+    assert denial(risk.check(market(Side.BUY, "0.050", reduce_only=True), **REDUCING_OK)) == (
+        "reduce-only BUY would increase the long position 0.050"
+    )
+    assert denial(risk.check(market(Side.SELL, "1001", reduce_only=True), **REDUCING_OK)) == (
+        "instrument filter MARKET_LOT_SIZE (-4005): Quantity greater than max quantity."
     )
 
 
@@ -292,7 +364,7 @@ def test_reduce_only_order_skips_the_entry_checks(risk, books):
     assert isinstance(result, OrderRequest)
 
 
-def test_reduce_only_order_still_obeys_the_exchange_order_limit(risk, books):
+def test_a_strategys_own_reduce_only_order_still_obeys_the_open_order_count(risk, books):
     books.set_position("BTCUSDT", "0.050", "60000")
     books.open_orders["BTCUSDT"] = 200
     assert denial(risk.check(market(Side.SELL, "0.050", reduce_only=True), **OK)) == (
@@ -300,7 +372,7 @@ def test_reduce_only_order_still_obeys_the_exchange_order_limit(risk, books):
     )
 
 
-def test_reduce_only_limit_still_obeys_the_price_band(risk, books):
+def test_a_strategys_own_reduce_only_limit_still_obeys_the_price_band(risk, books):
     books.set_position("BTCUSDT", "0.050", "60000")
     assert denial(risk.check(limit(Side.SELL, "0.050", "59000.0", reduce_only=True), **OK)) == (
         "price band: limit 59000.0 is 1.67% from mark 60000 (max 1%)"

@@ -5,10 +5,12 @@ from minPrice 402). Expected trigger prices worked out by hand. The stop closes 
 closePosition order per side: -4130).
 """
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from core.account import Position
 from core.enums import OrderStatus, OrderType, Side
+from core.instrument import LotSize
 from core.orders import Order, OrderProposal, OrderRequest
 
 SL, TP = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
@@ -244,3 +246,58 @@ def _request(p: OrderProposal) -> OrderRequest:
         close_position=p.close_position,
         client_order_id="p-1",
     )
+
+
+def _small_market_lot(make_risk, instruments):
+    """A RiskManager whose BTCUSDT has MARKET_LOT_SIZE maxQty 0.050 (step 0.001)."""
+    btc = instruments["BTCUSDT"]
+    instruments["BTCUSDT"] = replace(btc, market_lot=LotSize(D("0.001"), D("0.050"), D("0.001")))
+    return make_risk()
+
+
+def test_a_take_profit_beyond_max_qty_is_as_many_orders_at_the_same_level(make_risk, instruments):
+    # long 0.125 from 60000: take-profit 4 % = 62400.0 for 0.050 + 0.050 + 0.025
+    risk = _small_market_lot(make_risk, instruments)
+    proposals, cancels = risk.protective_orders(pos("0.125", "60000"), None, [])
+    assert [shape(p) for p in proposals] == [
+        protective(SL, Side.SELL, "58800.0"),
+        protective(TP, Side.SELL, "62400.0", "0.050"),
+        protective(TP, Side.SELL, "62400.0", "0.050"),
+        protective(TP, Side.SELL, "62400.0", "0.025"),
+    ]
+    assert cancels == []
+
+
+def test_take_profits_beyond_max_qty_already_placed_are_kept_and_resized_together(
+    make_risk, instruments
+):
+    risk = _small_market_lot(make_risk, instruments)
+    existing = [
+        resting("sl-1", SL, Side.SELL, "58800.0"),
+        resting("tp-1", TP, Side.SELL, "62400.0", qty="0.050"),
+        resting("tp-2", TP, Side.SELL, "62400.0", qty="0.050"),
+        resting("tp-3", TP, Side.SELL, "62400.0", qty="0.025"),
+    ]
+    kept = risk.protective_orders(pos("0.125", "60000"), None, existing)
+    # 0.025 of it closed elsewhere: 0.100 is 0.050 + 0.050, placed anew
+    resized = risk.protective_orders(pos("0.100", "60000"), None, existing)
+
+    assert kept == ([], [])
+    assert [shape(p) for p in resized[0]] == [
+        protective(TP, Side.SELL, "62400.0", "0.050"),
+        protective(TP, Side.SELL, "62400.0", "0.050"),
+    ]
+    assert resized[1] == ["tp-1", "tp-2", "tp-3"]
+
+
+def test_a_crossed_level_closes_a_position_beyond_max_qty_in_several_market_orders(
+    make_risk, instruments, books
+):
+    risk = _small_market_lot(make_risk, instruments)
+    books.marks["BTCUSDT"] = D(58700)  # below the long's stop, 58800.0
+    proposals, _ = risk.protective_orders(pos("0.125", "60000"), None, [])
+    assert [(p.type, p.side, p.quantity, p.reduce_only) for p in proposals] == [
+        (OrderType.MARKET, Side.SELL, D("0.050"), True),
+        (OrderType.MARKET, Side.SELL, D("0.050"), True),
+        (OrderType.MARKET, Side.SELL, D("0.025"), True),
+    ]

@@ -186,7 +186,25 @@ def test_confirm_flat_outside_reducing_is_refused(risk, get_there):
 
 def test_transition_table_never_halts_without_reducing_first():
     assert HALTED not in STATE_TRANSITIONS[ACTIVE]
-    assert STATE_TRANSITIONS[HALTED] == frozenset({ACTIVE})
+    # out of HALTED: an operator's reset, or a position found (flattened again)
+    assert STATE_TRANSITIONS[HALTED] == frozenset({ACTIVE, REDUCING})
+
+
+def test_a_position_found_while_halted_goes_back_to_reducing_naming_it(risk):
+    risk.kill("test")
+    risk.confirm_flat()
+    changed = risk.reduce_again("BTCUSDT position 0.050 found")
+    assert moved(changed, HALTED, REDUCING) == (
+        "BTCUSDT position 0.050 found while HALTED (kill switch: test)"
+    )
+
+
+@pytest.mark.parametrize("get_there", [lambda r: None, lambda r: r.kill("x")])
+def test_a_position_found_outside_halted_changes_no_state(risk, get_there):
+    get_there(risk)
+    state = risk.state
+    assert risk.reduce_again("BTCUSDT position 0.050 found") is None
+    assert risk.state is state
 
 
 # --- operator reset ------------------------------------------------------------------------------

@@ -287,6 +287,60 @@ def test_a_reversal_the_order_cap_would_deny_is_closed_first_then_opened():
     assert not rig.journaled(RiskDenied)
 
 
+def test_a_reversal_refused_for_margin_closes_the_old_side_first():
+    """Long 0.050 from 60000 (3000 USDT; the books hold 150 USDT of margin for it at their
+    default leverage 20x, fee 1.50) on a 700 USDT wallet: 548.50 available. The flip to
+    short 0.050 opens 0.050 more, 600 USDT of margin at the risk limit's 5x: refused. Before,
+    the long stayed open while the strategy said short, bar after bar."""
+    rig = make_rig(balance="700")
+    go_long(rig, "0.050")
+
+    rig.say(target("-0.050"))
+    [denied] = rig.journaled(RiskDenied)
+    close = rig.venue.submitted[-1]
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "60000")
+
+    assert (denied.request.side, denied.request.quantity, denied.request.reduce_only) == (
+        SELL,
+        D("0.100"),
+        False,
+    )
+    assert denied.reason == (
+        "insufficient margin: order needs 600.00 USDT at 5x, available 548.50 USDT (reserve 0 USDT)"
+    )
+    assert (close.side, close.type, close.quantity, close.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.050"),
+        True,
+    )
+    decision = rig.journaled(DecisionMade)[-2]  # the one before the opening order's
+    assert (decision.action, decision.reason) == (
+        "close SELL 0.050 reduce-only first",
+        f"the reversal was refused: {denied.reason}",
+    )
+    assert rig.book.position("BTCUSDT").is_flat
+    opening = rig.venue.submitted[-1]  # flat now: the short needs 600 of 697.00 (2 fees)
+    assert (opening.side, opening.quantity, opening.reduce_only) == (SELL, D("0.050"), False)
+
+
+def test_a_reversal_refused_by_the_order_rate_closes_the_old_side_at_once():
+    rig = make_rig(max_orders_per_minute=2)
+    go_long(rig, "0.010")
+    go_long(rig, "0.020")  # the second order of the minute
+
+    rig.say(target("-0.020"))
+
+    [denied] = rig.journaled(RiskDenied)
+    close = rig.venue.submitted[-1]
+    assert (denied.request.quantity, denied.reason) == (
+        D("0.040"),
+        "max orders per minute: 2 sent in the last 60 s (max 2)",
+    )
+    assert (close.side, close.quantity, close.reduce_only) == (SELL, D("0.020"), True)
+
+
 def test_a_reversal_within_the_order_cap_is_one_order():
     rig = make_rig()  # cap 10,000 USDT
     rig.say(target("0.005"))
@@ -499,6 +553,73 @@ def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_
     rig.at(rig.clock.now_ms() + 1_900).trade("59000")  # the kill + flatten_retry_ms (2000)
     again = rig.venue.submitted[-1]
     assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
+
+
+def _halted_after_a_kill(rig) -> None:
+    go_long(rig, "0.010")
+    rig.em.kill("SIGUSR1")
+    flatten = rig.venue.submitted[-1]
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "60000")
+    assert rig.em.trading_state is TradingState.HALTED
+
+
+def _snapshot_long(qty: str, at_ms: int) -> VenueSnapshot:
+    """A reconciliation that finds a long the books do not hold (they missed its fill)."""
+    return VenueSnapshot(
+        event_time_ms=at_ms,
+        recv_time_ms=at_ms,
+        balances=(),
+        positions=(Position(symbol="BTCUSDT", qty=D(qty), entry_price=D("60000")),),
+        open_orders=(),
+        reason="periodic",
+        symbols=("BTCUSDT",),
+    )
+
+
+def test_a_position_found_while_halted_is_flattened_then_the_state_is_halted_again():
+    """HALTED promises flat. A position the books learn of afterwards (here the periodic
+    reconciliation's, a fill they had missed) used to stay open, without a stop-loss
+    (protection is placed only while ACTIVE), until an operator looked."""
+    rig = make_rig()
+    _halted_after_a_kill(rig)
+    sent = len(rig.venue.submitted)
+
+    rig.venue.emit(_snapshot_long("0.050", rig.clock.now_ms()))
+    [flatten] = rig.venue.submitted[sent:]
+    rig.venue.accept(flatten.client_order_id)
+    rig.venue.fill(flatten.client_order_id, "60000")
+
+    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
+        SELL,
+        MARKET,
+        D("0.050"),
+        True,
+    )
+    states = [(e.previous, e.current) for e in rig.journaled(TradingStateChanged)]
+    assert states[-2:] == [
+        (TradingState.HALTED, TradingState.REDUCING),
+        (TradingState.REDUCING, TradingState.HALTED),
+    ]
+    assert rig.journaled(TradingStateChanged)[-2].reason == (
+        "BTCUSDT position 0.050 found while HALTED (kill switch: SIGUSR1)"
+    )
+    assert rig.venue.cancel_alls == ["BTCUSDT", "BTCUSDT"]  # on each entry into REDUCING
+    assert rig.book.position("BTCUSDT").is_flat
+
+
+def test_a_restart_halted_on_an_account_holding_a_position_flattens_it_after_the_reconciliation():
+    rig = make_rig()
+    _halted_after_a_kill(rig)
+    sent = len(rig.venue.submitted)
+
+    with rig.em.reconciling():  # the start-up reconciliation: judged once it is over
+        rig.venue.emit(_snapshot_long("0.050", rig.clock.now_ms()))
+        assert rig.venue.submitted[sent:] == []
+
+    [flatten] = rig.venue.submitted[sent:]
+    assert (flatten.side, flatten.quantity, flatten.reduce_only) == (SELL, D("0.050"), True)
+    assert rig.em.trading_state is TradingState.REDUCING
 
 
 def test_a_refused_flatten_is_sent_again_on_the_timer_when_no_market_data_arrives():
