@@ -448,7 +448,8 @@ class LiveVenue:
 
     def reconcile_soon(self, reason: str) -> None:
         """A reconciliation pass now (the ExecManager waited too long for an answer that the
-        user stream should have brought); one already asked for and still running is enough."""
+        user stream should have brought; the daemon resumed after a pause); one already asked
+        for and still running is enough."""
         if self._running and not self._stopping:
             self.stats.early_reconciles += 1
             self._spawn_job("reconcile-soon", self._reconcile_quietly(reason))

@@ -80,6 +80,7 @@ from trading_engine.main_trading_strategy import (
     make_strategy,
 )
 from trading_engine.market_recorder import MarketRecorder, session_files, session_header
+from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 
 log = logging.getLogger("daemon")
 
@@ -143,6 +144,9 @@ class Daemon:
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
+        # Ticked by every market item and venue event before it is handed on, and by a timer:
+        # the first of them after a pause says so (trading_engine.pause_watch).
+        self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
         self.stream_lag_ms: int | None = None
         self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
@@ -185,6 +189,7 @@ class Daemon:
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             self._spawn(self._exec_timer(), "exec-timer")
+            self._spawn(self._tick_pauses(), "pause-watch")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -410,7 +415,7 @@ class Daemon:
             ),
             sink=self._guarded(relay_items),
         )
-        relay_events = _Relay(on_journal_error=self._journal_failed)
+        relay_events = _Relay(on_journal_error=self._journal_failed, before=self._pause_watch.tick)
         venue = LiveVenue(
             rest=rest,
             ws_url=endpoints.ws_url,
@@ -616,8 +621,10 @@ class Daemon:
         """The stream's sink: a bug on one item is logged and counted, never kills the feed.
         It also notes how far behind the exchange the last trade arrived (the stream lag)."""
         now_ms = self.clock.now_ms
+        tick = self._pause_watch.tick
 
         def sink(item: object) -> None:
+            tick()  # before the item: after a pause, the trading knows it first
             if item.__class__ is Trade:
                 self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
             elif item.__class__ is StreamStateChanged:
@@ -727,6 +734,32 @@ class Daemon:
                 self._journal_failed(exc)
             except Exception:
                 log.exception("ExecManager timer")
+
+    async def _tick_pauses(self) -> None:
+        """The pause watch's tick while no market data or venue event comes (a quiet market):
+        a pause is noticed within `PAUSE_POLL_S` of the daemon running again."""
+        self._pause_watch.arm()
+        while True:
+            await asyncio.sleep(PAUSE_POLL_S)
+            self._pause_watch.tick()
+
+    def _resumed(self, paused_ms: int) -> None:
+        """After a pause: the exchange's dead-man switch may have cancelled our working
+        orders, fills and funding may have come, the listenKey may have expired, and the
+        market data still to be read is old. Said in one line; the venue reconciles at once
+        (not at its next pass, up to `reconcile_interval_s` later) and no entry is sent until
+        the market data read is current again (`ExecManager.note_pause`)."""
+        self._tell(
+            f"WARNING: the daemon did not run for {paused_ms / 1000:.1f} s (process stopped, "
+            "machine suspended or overloaded): reconciling with the exchange now (its dead-man "
+            "switch may have cancelled our orders); no new entries until market data is current",
+            logging.WARNING,
+        )
+        parts = self._parts
+        if parts is None:
+            return  # still starting: its reconciliation comes at the end of the start
+        parts.exec_manager.note_pause(paused_ms)
+        parts.venue.reconcile_soon("resumed after a pause")
 
     # --- heartbeat and summary -------------------------------------------------------------
 
@@ -1245,12 +1278,19 @@ class _Relay:
     """Late-bound callback: the stream and the venue are built before the ExecManager that
     listens to them; nothing is handed on before `target` is set."""
 
-    def __init__(self, on_journal_error: Callable[[JournalError], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_journal_error: Callable[[JournalError], None] | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         self.target: Callable[[Any], None] | None = None
         self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
         self._on_journal_error = on_journal_error
+        self._before = before  # called first with each item (the pause watch's tick)
 
     def __call__(self, item: Any) -> None:
+        if self._before is not None:
+            self._before()
         if self.seen is not None:
             self.seen.append(item)
         if self.target is not None:
