@@ -287,6 +287,49 @@ def journal_in_use(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+class JournalLock:
+    """The exclusive writer lock of a journal (`<journal file>.lock`, flock), taken before a
+    daemon does anything else with its journal_dir and handed on to the `SqliteJournal` that
+    opens the journal: two daemons started together on one journal_dir both found it free
+    when they looked and the second was refused only at the journal's opening, seconds later,
+    after it had started an exchange, set the leverage and overwritten the first one's
+    status.json. The OS drops the lock when the process dies (`kill -9`): the file left
+    behind blocks no restart."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Take the lock of the journal at `path` (a directory or the file); JournalError when
+        another process holds it."""
+        self.path = journal_file(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalError(f"the journal {self.path} is in use by another process") from None
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def take(self) -> int:
+        """The locked descriptor, handed over (its closing releases the lock)."""
+        fd = self._fd
+        if fd is None:
+            raise JournalError(f"the lock of the journal {self.path} was released")
+        self._fd = None
+        return fd
+
+    def release(self) -> None:
+        """Release the lock unless it was handed over (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def journal_venue(path: str | os.PathLike[str]) -> str | None:
     """The venue the journal at `path` (a directory or the file) is bound to, read without
     opening it for writing; None without a journal, without a binding (a journal made before
@@ -636,8 +679,12 @@ class SqliteJournal:
         readonly: bool = False,
         apply_interval_s: float = APPLY_INTERVAL_S,
         writer_thread: bool = True,
+        lock: JournalLock | None = None,
     ) -> None:
+        """`lock`: this journal's writer lock, taken beforehand (`JournalLock`); the journal
+        keeps it from then on, and releases it when closed (or when it fails to open)."""
         self.path = journal_file(path)
+        self._given_lock = lock
         self.wal_path = self.path.with_name(self.path.name.rsplit(".", 1)[0] + WAL_SUFFIX)
         self.readonly = readonly
         self.synchronous = Synchronous(synchronous)
@@ -776,6 +823,13 @@ class SqliteJournal:
         self._wal_size = 0
 
     def _lock(self, path: Path) -> None:
+        given = self._given_lock
+        if given is not None:
+            if given.path != path:
+                raise JournalError(f"the lock given is {given.path}'s, not {path}'s")
+            self._given_lock = None
+            self._lock_fd = given.take()
+            return
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -33,6 +33,7 @@ import aiohttp
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import (
     JournalError,
+    JournalLock,
     SqliteJournal,
     Synchronous,
     journal_file,
@@ -132,6 +133,7 @@ class Daemon:
         self.exit_status = 0  # what run() returns after a clean shutdown
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
+        self._journal_lock: JournalLock | None = None  # journal_dir's, from its claim on
         self._parts: _Parts | None = None
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
         # SIGUSR1 that came before it: applied to it then, not lost.
@@ -240,13 +242,21 @@ class Daemon:
         """`claim_journal_dir`, before anything is started: the user's directory, not the
         exchange, when it fails."""
         s = self.settings
-        if journal_in_use(s.journal_dir):  # before a local exchange is started for nothing
+        # The journal's lock first, held from now on (the journal takes it over when it
+        # opens): a second daemon started with this one is refused here, before it starts an
+        # exchange, touches the venue or writes status.json, not at the journal's opening.
+        try:
+            self._journal_lock = JournalLock(s.journal_dir)
+        except JournalError:
             raise DaemonError(
                 f"journal_dir = {s.journal_dir!r}: the journal {journal_file(s.journal_dir)} "
                 "is in use by another process (a daemon running? `python app.py --status`)"
-            )
+            ) from None
+        except OSError as exc:
+            raise DaemonError(f"journal_dir = {s.journal_dir!r}: {exc.strerror or exc}") from None
+        self._closers.append(self._journal_lock.release)
         try:
-            moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms())
+            moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms(), held=True)
         except OSError as exc:
             reason = exc.strerror or exc
             raise DaemonError(
@@ -344,7 +354,9 @@ class Daemon:
         # Applied to its tables by this loop between market-data items, not by a thread that
         # would compete with the order path for the GIL (book_keeper.journal).
         try:
-            journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
+            journal = SqliteJournal(
+                journal_dir, synchronous=sync, writer_thread=False, lock=self._journal_lock
+            )
         except (JournalError, OSError) as exc:  # the user's directory, not the exchange
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
@@ -1120,7 +1132,9 @@ def venue_of(settings: Settings) -> str:
     return settings.rest_url.rstrip("/") if settings.attaches else LOCAL_VENUE
 
 
-def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None:
+def claim_journal_dir(
+    journal_dir: Path, venue: str, now_ms: int, *, held: bool = False
+) -> Path | None:
     """Make `journal_dir` this run's. A journal belongs to one exchange account: restored
     into another, its books, drawdown peak and daily loss would be that account's (a demo's
     10,000 USDT restored into a 500 USDT account halted it at once, "lost 9500 USDT today").
@@ -1131,7 +1145,8 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
     - another exchange's journal is refused with a DaemonError (one line; nothing is moved);
     - this exchange's, or an unbound one when attaching, stays: this run continues it.
 
-    The folder the journal was moved to, if it was."""
+    `held`: this process holds the journal's lock (`JournalLock`). The folder the journal was
+    moved to, if it was."""
     bound = journal_venue(journal_dir)
     if venue != LOCAL_VENUE and bound in (None, venue):
         return None
@@ -1142,7 +1157,7 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
         )
-    return archive_earlier_run(journal_dir, now_ms)
+    return archive_earlier_run(journal_dir, now_ms, held=held)
 
 
 def earlier_runs(journal_dir: Path) -> list[Path]:
@@ -1159,15 +1174,16 @@ def earlier_runs(journal_dir: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_dir()), key=when)
 
 
-def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:
+def archive_earlier_run(journal_dir: Path, now_ms: int, *, held: bool = False) -> Path | None:
     """Move an earlier run's journal to `<journal_dir>/earlier/<UTC time>/`; its folder, or
-    None when there is none (or a running daemon holds it: its open says so, in one line)."""
+    None when there is none (or a running daemon holds it: its open says so, in one line;
+    `held`: this process holds the journal's lock, so no other does)."""
     if (
         not (journal_dir / "journal.sqlite3").exists()
         and not (journal_dir / "journal.wal").exists()
     ):
         return None
-    if journal_in_use(journal_dir):
+    if not held and journal_in_use(journal_dir):
         return None
     stamp = datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y%m%d-%H%M%SZ")
     target = journal_dir / EARLIER_RUNS / stamp
