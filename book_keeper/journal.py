@@ -518,7 +518,11 @@ class _Applier:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A COMMIT that failed on a full disk has rolled back already: the ROLLBACK then
+            # fails too ("no transaction is active"), and must not replace the cause.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             self._seq, self._open_orders = saved
             raise
         self.applied_lsn = last
@@ -862,7 +866,10 @@ class SqliteJournal:
                 error = e.__cause__ or e
         self._close_files()
         if error is not None:
-            raise JournalError(f"the journal writer failed: {error!r}") from error
+            raise JournalError(
+                f"the journal writer failed: {error!r}; the records it could not apply stay "
+                f"in {self.wal_path}, for the next opening"
+            ) from error
 
     def _close_files(self) -> None:
         if self._applier is not None:
@@ -1377,19 +1384,20 @@ class SqliteJournal:
 
 async def run_applier(
     journal: SqliteJournal, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
-) -> None:
+) -> JournalError:
     """The applier of a journal opened with `writer_thread=False`, as a task of the event loop
     that records: every `apply_interval_s` it applies what `apply_when_quiet` finds due, a
     slice at a time with a loop turn between slices, so market data never waits for more
-    than one slice. Ends when applying fails (the next record raises the JournalError)."""
+    than one slice. Returns when applying fails, with the error (logged; the next record
+    raises it too)."""
     interval = journal.apply_interval_s
     while True:
         await sleep(interval)
         try:
             while journal.apply_when_quiet() == APPLY_SLICE:
                 await sleep(0)
-        except JournalError:
-            return  # logged; `record` / `flush` / `close` raise it to the daemon
+        except JournalError as exc:
+            return exc
 
 
 def _order(row: tuple[Any, ...]) -> Order:

@@ -54,6 +54,7 @@ from core.events import (
     StreamState,
     StreamStateChanged,
     TradingStateChanged,
+    VenueSnapshot,
 )
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
@@ -134,6 +135,7 @@ class Daemon:
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._journal_lock: JournalLock | None = None  # journal_dir's, from its claim on
+        self._relay_events: _Relay | None = None  # venue events -> the ExecManager
         self._parts: _Parts | None = None
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
         # SIGUSR1 that came before it: applied to it then, not lost.
@@ -428,6 +430,7 @@ class Daemon:
             sink=self._guarded(relay_items),
         )
         relay_events = _Relay(on_journal_error=self._journal_failed, before=self._pause_watch.tick)
+        self._relay_events = relay_events  # the shutdown looks at the last snapshot it passed
         venue = LiveVenue(
             rest=rest,
             ws_url=endpoints.ws_url,
@@ -675,8 +678,7 @@ class Daemon:
         """The journal's applier (`run_applier`). It returns only when applying failed (disk
         full, I/O error): from then on nothing can be journaled, so nothing may be done (an
         order must be journaled before it is sent): stop, with exit status 1."""
-        await run_applier(journal)
-        self._journal_failed(None)
+        self._journal_failed(await run_applier(journal))
 
     def _journal_failed(self, error: JournalError | None) -> None:
         """Writing or applying the journal failed (disk full, I/O error): nothing more can be
@@ -686,10 +688,15 @@ class Daemon:
         if self._journal_broken:
             return  # every later write fails the same way until the stop: said once
         self._journal_broken = True
-        if error is not None:
-            log.error("%s", error)
+        cause = f": {error}" if error is not None else " (see the log)"
         self.exit_status = 1
-        self._print("the journal failed (see the log): nothing more can be journaled; stopping")
+        # Said in full on the console: on a full disk the log file may not take it.
+        self._tell(
+            f"the journal failed{cause}; nothing more can be journaled, so nothing more is "
+            "sent: stopping as on SIGTERM (the next start recovers from the exchange what was "
+            "not journaled)",
+            logging.ERROR,
+        )
         self.request_stop("journal failed")
 
     def _kill_switch_signal(self) -> None:
@@ -924,6 +931,9 @@ class Daemon:
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences
         reconciles_before = parts.venue.stats.reconciles
+        relay = self._relay_events
+        if relay is not None:
+            relay.seen = []  # what the venue says at its stop (read when the journal failed)
         try:
             async with asyncio.timeout(remaining):
                 await parts.venue.stop(
@@ -931,26 +941,28 @@ class Daemon:
                 )
         except TimeoutError:
             log.error("venue did not stop in time; open orders are left to the dead-man switch")
+        seen = [] if relay is None or relay.seen is None else relay.seen
+        if relay is not None:
+            relay.seen = None
+        exchange_view = next((e for e in reversed(seen) if isinstance(e, VenueSnapshot)), None)
         # venue.stop() ends with a last reconciliation: any difference it found was logged.
-        found = parts.book.differences - differences_before
-        # ... unless it could not reach the exchange: then nothing was compared.
-        checked = parts.venue.stats.reconciles > reconciles_before
+        left, verdict, checked = exit_check(
+            parts.book,
+            self.settings.symbols,
+            reconciled=parts.venue.stats.reconciles > reconciles_before,
+            differences=parts.book.differences - differences_before,
+            journal_failed=self._journal_broken,
+            exchange_view=exchange_view,
+        )
         summary = parts.book.summary()
-        self._write_summary(summary, found, checked)
+        self._write_summary(summary, parts.book.differences - differences_before, checked)
         self._tell("closing summary:")
         for line in summary.lines():
             self._tell(f"  {line}")
         if self.keep_orders:
             self._tell("  open orders were left on the exchange (--keep-orders)")
-        for line in _left_open(parts.book, self.settings.symbols):
+        for line in left:
             self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
-        if not checked:
-            verdict = (
-                "not checked: the exchange could not be reached "
-                "(orders may still be working there; see the log)"
-            )
-        else:
-            verdict = "identical" if found == 0 else f"{found} difference(s), see the log"
         self._tell(f"  books vs exchange at exit: {verdict}")
         self._write_status(
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
@@ -988,6 +1000,9 @@ class Daemon:
                 result = close()
                 if asyncio.iscoroutine(result):
                     await result
+            except (JournalError, OSError) as exc:  # a full disk: said, not a traceback
+                what = getattr(close, "__qualname__", repr(close))
+                log.error("closing (%s): %s", what, exc)
             except Exception:
                 log.exception("error while closing")
         self._closers.clear()
@@ -1258,33 +1273,84 @@ def _day_base(
     return snap[1] - snap[3], Decimal(0)
 
 
+def exit_check(
+    book: BookKeeper,
+    symbols: Iterable[str],
+    *,
+    reconciled: bool,
+    differences: int,
+    journal_failed: bool,
+    exchange_view: VenueSnapshot | None,
+) -> tuple[list[str], str, bool]:
+    """The closing summary's last lines: what guards each position left open, the verdict
+    on the books against the exchange, and whether they were compared at all.
+
+    `reconciled`: the venue's last reconciliation read the exchange; `differences`: what it
+    found in the books; `exchange_view`: the snapshot it read. A reconciliation that could
+    not be journaled was not booked either (the journal failed), so nothing was compared;
+    the books may then miss what could not be journaled (a fill, a stop-loss's end), and
+    what is left open is the exchange's word."""
+    symbols = list(symbols)
+    if journal_failed and exchange_view is not None:
+        held = {p.symbol: p.qty for p in exchange_view.positions}
+        left = _guards(
+            {sym: held.get(sym, Decimal(0)) for sym in symbols},
+            exchange_view.open_orders,
+            "(the exchange's, read at the stop) ",
+        )
+    else:
+        left = _left_open(book, symbols)
+    if journal_failed:
+        verdict = (
+            "not checked: the journal failed, so what the exchange said since was not "
+            "booked (the next start recovers it from the exchange)"
+        )
+        return left, verdict, False
+    if not reconciled:
+        verdict = (
+            "not checked: the exchange could not be reached "
+            "(orders may still be working there; see the log)"
+        )
+        return left, verdict, False
+    return (
+        left,
+        "identical" if differences == 0 else f"{differences} difference(s), see the log",
+        True,
+    )
+
+
 def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
-    """What guards each position the daemon leaves open: its protective orders still on the
-    exchange, or a warning that nothing does."""
+    """What guards each position the daemon leaves open, by its books."""
+    return _guards({sym: book.position(sym).qty for sym in symbols}, book.orders.values())
+
+
+def _guards(
+    positions: Mapping[str, Decimal], orders: Iterable[Order], whose: str = ""
+) -> list[str]:
+    """What guards each open position (symbol -> signed qty): its protective orders still on
+    the exchange, or a warning that nothing does. `whose` qualifies the position."""
+    orders = list(orders)
     lines = []
-    for symbol in symbols:
-        position = book.position(symbol)
-        if not position.qty:
+    for symbol, qty in positions.items():
+        if not qty:
             continue
         protective = [
-            o
-            for o in book.orders.values()
-            if o.symbol == symbol and o.is_protective and not o.is_terminal
+            o for o in orders if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
         guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
         if any(o.type is OrderType.STOP_MARKET for o in protective):
             lines.append(
-                f"position {symbol} {position.qty:f} left open, guarded on the exchange by "
+                f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
                 + ", ".join(guards)
             )
         elif guards:  # a take-profit alone does not limit a loss
             lines.append(
-                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 f"stop-loss (only {', '.join(guards)})"
             )
         else:
             lines.append(
-                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 "stop-loss (risk.stop_loss_pct is 0 or it was not placed)"
             )
     return lines
