@@ -778,7 +778,7 @@ class Daemon:
         if parts is None:
             return  # still starting: its reconciliation comes at the end of the start
         parts.exec_manager.note_pause(paused_ms)
-        parts.venue.reconcile_soon("resumed after a pause")
+        parts.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
 
     # --- heartbeat and summary -------------------------------------------------------------
 
