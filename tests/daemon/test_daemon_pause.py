@@ -18,6 +18,7 @@ import pytest
 from tests.daemon.harness import (
     exchange_account,
     exchange_process,
+    inject_fault,
     journal_rows,
     start_daemon,
     wait_for,
@@ -29,9 +30,11 @@ PAUSE_LINE = "WARNING: the daemon did not run for "
 RESUMED = "resumed after a pause"
 
 
-def _stopped_for(daemon: subprocess.Popen, seconds: float) -> int:
-    """SIGSTOP the daemon for `seconds`; the wall-clock ms at its SIGCONT."""
+def _stopped_for(daemon: subprocess.Popen, seconds: float, meanwhile=lambda: None) -> int:
+    """SIGSTOP the daemon for `seconds` (`meanwhile` done at the exchange then); the
+    wall-clock ms at its SIGCONT."""
     daemon.send_signal(signal.SIGSTOP)
+    meanwhile()
     time.sleep(seconds)
     resumed_ms = time.time_ns() // 1_000_000
     daemon.send_signal(signal.SIGCONT)
@@ -49,9 +52,10 @@ def _resync_ms(workdir: Path, since_ms: int) -> int | None:
 
 
 def test_a_stopped_daemon_says_so_reconciles_and_enters_nothing_on_what_it_missed(tmp_path):
-    """SIGSTOP 6 s with a position open: one line says it; no entry is sent between SIGCONT and
-    the reconciliation's snapshot (the backlog of trades is read, not traded); the run ends
-    with the books equal to the exchange."""
+    """SIGSTOP 6 s with a position open, its listenKey expired meanwhile (as after an hour):
+    one line says it; no entry is sent between SIGCONT and the reconciliation's snapshot (the
+    backlog of trades is read, not traded); the user stream comes back on a new key; the run
+    ends with the books equal to the exchange."""
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_TRADING)
         daemon = start_daemon(tmp_path)
@@ -61,7 +65,8 @@ def test_a_stopped_daemon_says_so_reconciles_and_enters_nothing_on_what_it_misse
                 60,
                 "a first fill",
             )
-            resumed_ms = _stopped_for(daemon, 6.0)
+            expire = lambda: inject_fault(ex, {"fault": "expire_listen_key"})  # noqa: E731
+            resumed_ms = _stopped_for(daemon, 6.0, meanwhile=expire)
             wait_for(lambda: _resync_ms(tmp_path, resumed_ms), 15, "the reconciliation")
             time.sleep(1.0)  # trading again on current data
         finally:
@@ -83,6 +88,13 @@ def test_a_stopped_daemon_says_so_reconciles_and_enters_nothing_on_what_it_misse
         f"AND close_position = 0 AND created_ms >= {resumed_ms} AND created_ms < {resync_ms}",
     )
     assert entries == []
+    back = journal_rows(
+        tmp_path,
+        "SELECT payload FROM events WHERE kind = 'StreamStateChanged' "
+        f"AND recv_time_ms >= {resumed_ms} ORDER BY seq",
+    )
+    user = [json.loads(p)["state"] for (p,) in back if json.loads(p)["stream"] == "user"]
+    assert user and user[-1] == "connected", user  # on a new listenKey
     assert "books vs exchange at exit: identical" in out, out[-2000:]
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     assert summary["fills"] == len(venue["trades"])
