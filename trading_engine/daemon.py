@@ -148,6 +148,7 @@ class Daemon:
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
+        self._status_failing = False  # status.json could not be written (said once)
         # Ticked by every market item and venue event before it is handed on, and by a timer:
         # the first of them after a pause says so (trading_engine.pause_watch).
         self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
@@ -767,7 +768,8 @@ class Daemon:
         orders, fills and funding may have come, the listenKey may have expired, and the
         market data still to be read is old. Said in one line; the venue reconciles at once
         (not at its next pass, up to `reconcile_interval_s` later) and no entry is sent until
-        the market data read is current again (`ExecManager.note_pause`)."""
+        that reconciliation has told the books what happened and the market data read is
+        current again (`ExecManager.note_pause`)."""
         self._tell(
             f"WARNING: the daemon did not run for {paused_ms / 1000:.1f} s (process stopped, "
             "machine suspended or overloaded): reconciling with the exchange now (its dead-man "
@@ -861,7 +863,11 @@ class Daemon:
         try:
             write_status(self.settings.journal_dir, status)
         except OSError as exc:  # a view only: the journal is the record
-            log.warning("status file not written: %s", exc)
+            if not self._status_failing:  # said once (a full disk: at every heartbeat)
+                log.warning("status file not written: %s", exc)
+            self._status_failing = True
+            return
+        self._status_failing = False
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
         """`<journal_dir>/status.json` for `python app.py --status` (runtime.status_file)."""

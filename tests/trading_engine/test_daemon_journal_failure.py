@@ -230,3 +230,31 @@ def test_without_a_journal_failure_the_verdict_is_the_reconciliations() -> None:
         rig.book, ["BTCUSDT"], reconciled=False, differences=0, **common
     )
     assert verdict.startswith("not checked: the exchange could not be reached") and not checked
+
+
+def test_a_status_file_that_cannot_be_written_is_said_once_per_outage(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a full disk status.json failed at every heartbeat, each time with a WARNING."""
+    import trading_engine.daemon as daemon_module
+
+    full = [True]
+    written: list[dict[str, object]] = []
+
+    def write_status(journal_dir: str, status: dict[str, object]) -> None:
+        if full[0]:
+            raise OSError(28, "No space left on device")
+        written.append(status)
+
+    monkeypatch.setattr(daemon_module, "write_status", write_status)
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    for _ in range(3):
+        daemon._put_status({"state": "running"})
+    full[0] = False
+    daemon._put_status({"state": "running"})
+    full[0] = True
+    daemon._put_status({"state": "running"})
+
+    said = [r.getMessage() for r in caplog.records if "status file not written" in r.getMessage()]
+    assert said == ["status file not written: [Errno 28] No space left on device"] * 2
+    assert written == [{"state": "running"}]
