@@ -9,12 +9,31 @@ says whether the daemon of this configuration runs, and how it is doing (`runtim
 Exit status: 0 after a clean stop, 2 for a configuration mistake, 1 when the venue cannot be
 used (bad keys, unreachable); each with one line on stderr, never a traceback.
 """
+# ruff: noqa: E402  (the stop signals' handler goes in before the imports, which take time)
+
+import signal
+import sys
+
+
+def _stopped_before_start(signum: int, _frame: object) -> None:
+    """SIGTERM / SIGHUP while the imports and the settings are read, before the daemon's own
+    handlers are in place (a second or two on a loaded machine): nothing was started, so
+    there is nothing to stop; exit 0 as after a clean stop, not the default death by the
+    signal (status -15, a supervisor's "failed")."""
+    print(
+        f"stopped during start-up ({signal.Signals(signum).name}): nothing was started",
+        flush=True,
+    )
+    sys.exit(0)
+
+
+for _stop_signal in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_stop_signal, _stopped_before_start)
 
 import argparse
 import asyncio
 import logging
 import os
-import sys
 from pathlib import Path
 
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem

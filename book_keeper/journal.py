@@ -294,6 +294,49 @@ def journal_in_use(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+class JournalLock:
+    """The exclusive writer lock of a journal (`<journal file>.lock`, flock), taken before a
+    daemon does anything else with its journal_dir and handed on to the `SqliteJournal` that
+    opens the journal: two daemons started together on one journal_dir both found it free
+    when they looked and the second was refused only at the journal's opening, seconds later,
+    after it had started an exchange, set the leverage and overwritten the first one's
+    status.json. The OS drops the lock when the process dies (`kill -9`): the file left
+    behind blocks no restart."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Take the lock of the journal at `path` (a directory or the file); JournalError when
+        another process holds it."""
+        self.path = journal_file(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise JournalError(f"the journal {self.path} is in use by another process") from None
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def take(self) -> int:
+        """The locked descriptor, handed over (its closing releases the lock)."""
+        fd = self._fd
+        if fd is None:
+            raise JournalError(f"the lock of the journal {self.path} was released")
+        self._fd = None
+        return fd
+
+    def release(self) -> None:
+        """Release the lock unless it was handed over (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def journal_venue(path: str | os.PathLike[str]) -> str | None:
     """The venue the journal at `path` (a directory or the file) is bound to, read without
     opening it for writing; None without a journal, without a binding (a journal made before
@@ -496,7 +539,11 @@ class _Applier:
             )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A COMMIT that failed on a full disk has rolled back already: the ROLLBACK then
+            # fails too ("no transaction is active"), and must not replace the cause.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             self._seq, self._open_orders = saved
             raise
         self.applied_lsn = last
@@ -676,8 +723,12 @@ class SqliteJournal:
         readonly: bool = False,
         apply_interval_s: float = APPLY_INTERVAL_S,
         writer_thread: bool = True,
+        lock: JournalLock | None = None,
     ) -> None:
+        """`lock`: this journal's writer lock, taken beforehand (`JournalLock`); the journal
+        keeps it from then on, and releases it when closed (or when it fails to open)."""
         self.path = journal_file(path)
+        self._given_lock = lock
         self.wal_path = self.path.with_name(self.path.name.rsplit(".", 1)[0] + WAL_SUFFIX)
         self.readonly = readonly
         self.synchronous = Synchronous(synchronous)
@@ -818,6 +869,13 @@ class SqliteJournal:
         self._wal_size = 0
 
     def _lock(self, path: Path) -> None:
+        given = self._given_lock
+        if given is not None:
+            if given.path != path:
+                raise JournalError(f"the lock given is {given.path}'s, not {path}'s")
+            self._given_lock = None
+            self._lock_fd = given.take()
+            return
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -850,7 +908,10 @@ class SqliteJournal:
                 error = e.__cause__ or e
         self._close_files()
         if error is not None:
-            raise JournalError(f"the journal writer failed: {error!r}") from error
+            raise JournalError(
+                f"the journal writer failed: {error!r}; the records it could not apply stay "
+                f"in {self.wal_path}, for the next opening"
+            ) from error
 
     def _close_files(self) -> None:
         if self._applier is not None:
@@ -1381,19 +1442,20 @@ class SqliteJournal:
 
 async def run_applier(
     journal: SqliteJournal, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
-) -> None:
+) -> JournalError:
     """The applier of a journal opened with `writer_thread=False`, as a task of the event loop
     that records: every `apply_interval_s` it applies what `apply_when_quiet` finds due, a
     slice at a time with a loop turn between slices, so market data never waits for more
-    than one slice. Ends when applying fails (the next record raises the JournalError)."""
+    than one slice. Returns when applying fails, with the error (logged; the next record
+    raises it too)."""
     interval = journal.apply_interval_s
     while True:
         await sleep(interval)
         try:
             while journal.apply_when_quiet() == APPLY_SLICE:
                 await sleep(0)
-        except JournalError:
-            return  # logged; `record` / `flush` / `close` raise it to the daemon
+        except JournalError as exc:
+            return exc
 
 
 def _order(row: tuple[Any, ...]) -> Order:

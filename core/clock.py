@@ -4,6 +4,7 @@ All times are integer milliseconds since the Unix epoch (UTC), as on Binance.
 """
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -15,16 +16,53 @@ class Clock(Protocol):
         ...
 
 
+_STEADY = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+
+
+def steady_ns() -> int:
+    """A count of ns that no setting of the wall clock moves and that goes on while the
+    machine sleeps: CLOCK_BOOTTIME on Linux (CLOCK_MONOTONIC stops during a suspend), else
+    the monotonic clock (which on macOS does count a sleep)."""
+    return time.clock_gettime_ns(_STEADY)
+
+
 class LiveClock:
-    """Wall-clock time, optionally shifted by an offset learned from the exchange's /time."""
+    """Our estimate of the exchange's clock: a steady count since this clock was made,
+    started at the machine's wall clock then, plus `offset_ms` (what the exchange's /time
+    said its clock is ahead of that; the REST connection measures it again every 5 minutes).
 
-    __slots__ = ("offset_ms",)
+    Not the wall clock itself: NTP stepping it by minutes (a VPS whose clock drifted, a
+    resumed VM) would move the time of every deadline, stale-order cancel, day boundary and
+    order-outcome wait with it until the next measurement. A step of the wall clock leaves
+    this one where it was; the count goes on through a suspended process or a sleeping
+    machine, as the exchange's clock does. `wall_ns` / `steady` are injectable for tests."""
 
-    def __init__(self, offset_ms: int = 0) -> None:
+    __slots__ = ("_local_ns", "_steady", "_wall_ns", "offset_ms")
+
+    def __init__(
+        self,
+        offset_ms: int = 0,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        steady: Callable[[], int] = steady_ns,
+    ) -> None:
+        self._wall_ns = wall_ns
+        self._steady = steady
+        self._local_ns = wall_ns() - steady()  # the wall clock now, on the steady count
         self.offset_ms = offset_ms
 
     def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000 + self.offset_ms
+        return (self._steady() + self._local_ns) // 1_000_000 + self.offset_ms
+
+    def local_ms(self) -> int:
+        """This machine's time as the clock keeps it (before the offset): what an offset to
+        the exchange's clock is measured against."""
+        return (self._steady() + self._local_ns) // 1_000_000
+
+    def wall_ms(self) -> int:
+        """The machine's wall clock as it is now (NTP steps included): what python-binance
+        signs with, `time.time()` plus its own offset."""
+        return self._wall_ns() // 1_000_000
 
 
 class SimClock:

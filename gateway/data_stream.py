@@ -180,6 +180,7 @@ class DataStream:
         self.config = cfg = config or StreamConfig()
         interval_ms(cfg.kline_interval)
         self.checkpoint = checkpoint if checkpoint is not None else MemoryCheckpoint()
+        self._checkpoint_errors: set[str] = set()  # symbols whose last save failed (said)
         self.stats = StreamStats()
         self.failures: dict[str, str] = {}  # link/task group -> why it stopped for good
         self._sink = sink
@@ -870,12 +871,28 @@ class DataStream:
                 try:
                     await asyncio.to_thread(self.checkpoint.save, symbol, agg_id)
                 except OSError as exc:  # e.g. disk full: keep going, try again next time
-                    log.error("%s: checkpoint save failed (%s)", symbol, exc)
+                    self._checkpoint_failed(symbol, exc)
                     continue
+                self._checkpoint_errors.discard(symbol)
                 self._states[symbol].saved_id = agg_id
 
     def _flush_checkpoint(self) -> None:
+        """The last ids, saved at the stop. A full disk must not end the stop here (the
+        cancels and the closing summary come after it): the next start then backfills from
+        the last checkpoint that was saved, which delivers again what was processed since
+        (at-least-once, as after a crash)."""
         for sym, st in self._states.items():
             if st.processed_id is not None and st.processed_id != st.saved_id:
-                self.checkpoint.save(sym, st.processed_id)
+                try:
+                    self.checkpoint.save(sym, st.processed_id)
+                except OSError as exc:
+                    self._checkpoint_failed(sym, exc)
+                    continue
                 st.saved_id = st.processed_id
+
+    def _checkpoint_failed(self, symbol: str, exc: OSError) -> None:
+        """Said once per symbol until a save succeeds again (every second, a full disk
+        filled the log too)."""
+        if symbol not in self._checkpoint_errors:
+            self._checkpoint_errors.add(symbol)
+            log.error("%s: checkpoint save failed (%s); retried every second", symbol, exc)

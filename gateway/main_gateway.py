@@ -451,12 +451,15 @@ class LiveVenue:
                 t.cancel_requested = True
         self._spawn(self._cancel_all(symbol), f"cancel-all-{symbol}")
 
-    def reconcile_soon(self, reason: str) -> None:
+    def reconcile_soon(self, reason: str, job: str = "reconcile-soon") -> None:
         """A reconciliation pass now (the ExecManager waited too long for an answer that the
-        user stream should have brought); one already asked for and still running is enough."""
+        user stream should have brought); one already asked for under the same `job` and
+        still running is enough. The daemon resumed after a pause asks under a job of its
+        own: a pass that began before the pause read the exchange too early to tell what
+        happened during it."""
         if self._running and not self._stopping:
             self.stats.early_reconciles += 1
-            self._spawn_job("reconcile-soon", self._reconcile_quietly(reason))
+            self._spawn_job(job, self._reconcile_quietly(reason))
 
     # --- creating ----------------------------------------------------------------------------
 

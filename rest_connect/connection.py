@@ -17,10 +17,14 @@ boundary (`errors.py`):
   rejects a request that arrives later than `timestamp + recvWindow`, so "order does not
   exist" is final once that time has passed on the exchange's clock.
 
-Time: `clock` (a `LiveClock`) is our estimate of the exchange's clock. python-binance signs
-with `int(time.time() * 1000 + client.timestamp_offset)`; `sync_time` sets both offsets to
-the same value, measured as `serverTime - midpoint of the round trip` of `GET /fapi/v1/time`
-(the sample with the shortest round trip wins).
+Time: `clock` (a `LiveClock`) is our estimate of the exchange's clock: a steady count that a
+step of the wall clock does not move, plus `clock.offset_ms`, measured as `serverTime -
+midpoint of the round trip` of `GET /fapi/v1/time` on that count (the sample with the shortest
+round trip wins). python-binance signs with `int(time.time() * 1000 +
+client.timestamp_offset)`: `sync_time` sets `client.timestamp_offset` so that this is the
+clock's time, i.e. the exchange's clock minus the machine's wall clock. When NTP steps the
+wall clock, the signatures are off until the exchange answers -1021, and the resync then puts
+`client.timestamp_offset` right again (the clock itself never moved).
 """
 
 import asyncio
@@ -816,13 +820,22 @@ class RestConnection:
                 best = sample
         assert best is not None
         rtt, offset = best
-        previous = self.clock.offset_ms
-        self.clock.offset_ms = offset
-        self.client.timestamp_offset = offset
+        clock = self.clock
+        previous = clock.offset_ms
+        clock.offset_ms = offset
+        signing = clock.now_ms() - clock.wall_ms()  # python-binance's: exchange - wall clock
+        stepped = signing - self.client.timestamp_offset
+        self.client.timestamp_offset = signing
         self.stats.last_rtt_ms = rtt
         self._syncs += 1
         if abs(offset - previous) > 1000:
             log.warning("exchange clock offset %+d ms (was %+d ms)", offset, previous)
+        if self._syncs > 1 and abs(stepped - (offset - previous)) > 1000:
+            log.warning(
+                "this machine's wall clock was set %+d ms (NTP?); the daemon's clock follows "
+                "a steady count and the exchange's, so no deadline moved with it",
+                -(stepped - (offset - previous)),
+            )
         return offset
 
     async def _time_sample(self) -> tuple[int, int]:
@@ -841,8 +854,9 @@ class RestConnection:
         return ended - started, server_ms - (started + ended) // 2
 
     def _wall_ms(self) -> int:
-        """This machine's clock, on the same base as python-binance's `time.time()`."""
-        return self.clock.now_ms() - self.clock.offset_ms
+        """This machine's time as the clock counts it (before the offset): the base the
+        offset is measured on."""
+        return self.clock.local_ms()
 
     async def run_time_sync(self, interval_s: float = 300.0) -> None:
         """Re-measure the offset every `interval_s` seconds until cancelled.

@@ -28,6 +28,9 @@ class RiskConfig:
     max_orders_per_minute: int = 60  # every approved order, reduce-only included
     min_available_margin_usdt: Decimal = _ZERO  # reserve left free after the order's margin
     max_clock_offset_ms: int = 1000  # no entries when our clock may be off by more
+    # no entries on market data read this far behind the exchange's clock: a backlog being
+    # caught up (after a suspended process, a stalled loop), not the market now
+    max_data_lag_ms: int = 5000
     # --- position protection (exchange-side closePosition orders) ---------------------------
     stop_loss_pct: Decimal = Decimal(2)  # from the entry; 0 = no stop-loss
     take_profit_pct: Decimal = _ZERO  # from the entry; 0 = no take-profit
@@ -85,6 +88,9 @@ class RiskConfig:
             "max_clock_offset_ms",
             self.max_clock_offset_ms,
             "milliseconds >= 0",
+        )
+        _require(
+            self.max_data_lag_ms >= 1, "max_data_lag_ms", self.max_data_lag_ms, "milliseconds >= 1"
         )
         for name in ("stop_loss_pct", "take_profit_pct", "max_daily_loss_pct", "max_drawdown_pct"):
             value = getattr(self, name)

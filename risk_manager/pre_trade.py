@@ -17,8 +17,9 @@ Which checks apply to which order (the RiskManager's policy):
   strategy's own reduce-only `OrderProposal` is not exempt: its loop can repeat it at will,
   which is what the limit guards against;
 - entries only (skipped by reduce-only / closePosition orders, which can only shrink a
-  position): no market-data gap, clock offset, max open orders, order notional, position
-  notional per symbol and in total, effective leverage, available margin.
+  position): no market-data gap, no market data read late (a backlog), clock offset, max open
+  orders, order notional, position notional per symbol and in total, effective leverage,
+  available margin.
 """
 
 from decimal import Decimal
@@ -133,6 +134,21 @@ def check_order_rate(orders_in_window: int, max_per_minute: int) -> str | None:
 def check_gap(gap_open: bool) -> str | None:
     """No entries on prices we may have missed: wait until the gap is backfilled."""
     return "market-data gap open: no new entries until it is healed" if gap_open else None
+
+
+def check_data_lag(lag_ms: int, max_lag_ms: int) -> str | None:
+    """No entries on a view of the market `lag_ms` behind the exchange's clock: a backlog of
+    market data being caught up (a daemon that was suspended or starved reads what the
+    exchange sent meanwhile), or books not yet reconciled after such a pause, is not the
+    market now. The reason does not quote the lag, which changes at every item: the same
+    denial of a target's order is journaled once, not once an item."""
+    if lag_ms <= max_lag_ms:
+        return None
+    return (
+        f"the daemon's view is more than {max_lag_ms} ms behind the exchange (market data "
+        "being caught up, or a reconciliation after a pause awaited): no new entries until "
+        "it is current"
+    )
 
 
 def check_clock_offset(offset_ms: int, max_offset_ms: int) -> str | None:

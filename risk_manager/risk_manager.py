@@ -179,8 +179,12 @@ class RiskManager:
         gap_open: bool,
         clock_offset_ms: int,
         risk_reducing: bool = False,
+        data_lag_ms: int = 0,
     ) -> OrderRequest | RiskDenied:
         """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
+
+        `data_lag_ms`: how far behind the exchange's clock the market data the decision saw
+        was read (an entry on a backlog being caught up is denied).
 
         Quantity is floored to the step; a limit price is snapped away from crossing (BUY down,
         SELL up); a trigger price is snapped so it fires no later than asked. An approved order
@@ -196,7 +200,7 @@ class RiskManager:
         """
         now = self._clock.now_ms()
         exempt = risk_reducing and (request.reduce_only or request.close_position)
-        result = self._evaluate(request, gap_open, clock_offset_ms, now, exempt)
+        result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
         if not exempt:
@@ -248,6 +252,7 @@ class RiskManager:
         request: OrderRequest,
         gap_open: bool,
         clock_offset_ms: int,
+        lag_ms: int,
         now: int,
         exempt: bool = False,
     ) -> OrderRequest | str:
@@ -267,6 +272,7 @@ class RiskManager:
             return f"unknown symbol {symbol}: not one of the traded instruments"
         if not closing and (
             r := pre_trade.check_gap(gap_open)
+            or pre_trade.check_data_lag(lag_ms, cfg.max_data_lag_ms)
             or pre_trade.check_clock_offset(clock_offset_ms, cfg.max_clock_offset_ms)
         ):
             return r

@@ -5,6 +5,7 @@ a console, a file or a log shipper, whatever code logged it (ours, python-binanc
 what it replaces is `core.redaction`'s.
 """
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from core.redaction import redact
 
@@ -120,11 +122,42 @@ def configure_logging(
     return redaction
 
 
-def rotating_file(
-    path: Path, max_bytes: int = LOG_MAX_BYTES
-) -> logging.handlers.RotatingFileHandler:
+class LogFile(logging.handlers.RotatingFileHandler):
+    """A rotating log file that a full disk (or any OSError) does not turn into a traceback
+    per log line: logging's own handler prints `--- Logging error ---` and the whole call
+    stack to stderr for every record it could not write, dozens of lines each, on the
+    console an operator reads. Said once on stderr instead (lines still reach the console
+    handler), and again after the file could be written in between."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing = False  # the last record could not be written
+        self._failed = False  # ... this one
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)  # its failure comes back through handleError
+        if not self._failed:
+            self.failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)  # a bug (a bad format): logging's own report
+            return
+        self._failed = True
+        if self.failing:
+            return
+        self.failing = True
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"log file {self.baseFilename} cannot be written ({error.strerror or error}): "
+                "log lines reach the console only, until it can\n"
+            )
+            sys.stderr.flush()
+
+
+def rotating_file(path: Path, max_bytes: int = LOG_MAX_BYTES) -> LogFile:
     """The file handler of every log the daemon writes: `path` moves to `path.1` (and so on,
     LOG_BACKUPS of them) when it would grow past `max_bytes`."""
-    return logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    return LogFile(path, maxBytes=max_bytes, backupCount=LOG_BACKUPS, encoding="utf-8")

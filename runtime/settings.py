@@ -179,6 +179,7 @@ class RiskSettings:
     max_open_orders: int = _spec(10, "an integer from 1 to 200", lambda v: 1 <= v <= 200)
     max_orders_per_minute: int = _spec(60, "an integer from 1 to 1200", lambda v: 1 <= v <= 1200)
     max_clock_offset_ms: int = _spec(1000, "milliseconds >= 1", lambda v: v >= 1)
+    max_data_lag_ms: int = _spec(5000, "milliseconds >= 1", lambda v: v >= 1)
     stale_order_ms: int = _spec(30_000, "milliseconds >= 1000", lambda v: v >= 1000)
     reentry_hold: bool = _spec(True, "true or false")
     circuit_breaker_errors: int = _spec(10, "an integer >= 1", lambda v: v >= 1)
@@ -597,6 +598,7 @@ def risk_config(settings: Settings) -> RiskConfig:
         max_open_orders=r.max_open_orders,
         max_orders_per_minute=r.max_orders_per_minute,
         max_clock_offset_ms=r.max_clock_offset_ms,
+        max_data_lag_ms=r.max_data_lag_ms,
         stop_loss_pct=r.stop_loss_pct,
         take_profit_pct=r.take_profit_pct,
         max_daily_loss_usdt=r.max_daily_loss_usdt,

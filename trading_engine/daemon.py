@@ -33,6 +33,7 @@ import aiohttp
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import (
     JournalError,
+    JournalLock,
     SqliteJournal,
     Synchronous,
     journal_file,
@@ -53,6 +54,7 @@ from core.events import (
     StreamState,
     StreamStateChanged,
     TradingStateChanged,
+    VenueSnapshot,
 )
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
@@ -83,6 +85,7 @@ from trading_engine.main_trading_strategy import (
     named_once,
 )
 from trading_engine.market_recorder import MarketRecorder, session_files, session_header
+from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 
 log = logging.getLogger("daemon")
 
@@ -134,6 +137,8 @@ class Daemon:
         self.exit_status = 0  # what run() returns after a clean shutdown
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
+        self._journal_lock: JournalLock | None = None  # journal_dir's, from its claim on
+        self._relay_events: _Relay | None = None  # venue events -> the ExecManager
         self._parts: _Parts | None = None
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
         # SIGUSR1 that came before it: applied to it then, not lost.
@@ -146,6 +151,10 @@ class Daemon:
         self._started_wall = time.monotonic()
         self.item_errors = 0
         self._journal_broken = False
+        self._status_failing = False  # status.json could not be written (said once)
+        # Ticked by every market item and venue event before it is handed on, and by a timer:
+        # the first of them after a pause says so (trading_engine.pause_watch).
+        self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
         self.stream_lag_ms: int | None = None
         self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
@@ -188,6 +197,7 @@ class Daemon:
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             self._spawn(self._exec_timer(), "exec-timer")
+            self._spawn(self._tick_pauses(), "pause-watch")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -241,13 +251,21 @@ class Daemon:
         """`claim_journal_dir`, before anything is started: the user's directory, not the
         exchange, when it fails."""
         s = self.settings
-        if journal_in_use(s.journal_dir):  # before a local exchange is started for nothing
+        # The journal's lock first, held from now on (the journal takes it over when it
+        # opens): a second daemon started with this one is refused here, before it starts an
+        # exchange, touches the venue or writes status.json, not at the journal's opening.
+        try:
+            self._journal_lock = JournalLock(s.journal_dir)
+        except JournalError:
             raise DaemonError(
                 f"journal_dir = {s.journal_dir!r}: the journal {journal_file(s.journal_dir)} "
                 "is in use by another process (a daemon running? `python app.py --status`)"
-            )
+            ) from None
+        except OSError as exc:
+            raise DaemonError(f"journal_dir = {s.journal_dir!r}: {exc.strerror or exc}") from None
+        self._closers.append(self._journal_lock.release)
         try:
-            moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms())
+            moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms(), held=True)
         except OSError as exc:
             reason = exc.strerror or exc
             raise DaemonError(
@@ -345,7 +363,9 @@ class Daemon:
         # Applied to its tables by this loop between market-data items, not by a thread that
         # would compete with the order path for the GIL (book_keeper.journal).
         try:
-            journal = SqliteJournal(journal_dir, synchronous=sync, writer_thread=False)
+            journal = SqliteJournal(
+                journal_dir, synchronous=sync, writer_thread=False, lock=self._journal_lock
+            )
         except (JournalError, OSError) as exc:  # the user's directory, not the exchange
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
@@ -424,7 +444,8 @@ class Daemon:
             ),
             sink=self._guarded(relay_items),
         )
-        relay_events = _Relay(on_journal_error=self._journal_failed)
+        relay_events = _Relay(on_journal_error=self._journal_failed, before=self._pause_watch.tick)
+        self._relay_events = relay_events  # the shutdown looks at the last snapshot it passed
         venue = LiveVenue(
             rest=rest,
             ws_url=endpoints.ws_url,
@@ -632,8 +653,10 @@ class Daemon:
         """The stream's sink: a bug on one item is logged and counted, never kills the feed.
         It also notes how far behind the exchange the last trade arrived (the stream lag)."""
         now_ms = self.clock.now_ms
+        tick = self._pause_watch.tick
 
         def sink(item: object) -> None:
+            tick()  # before the item: after a pause, the trading knows it first
             if item.__class__ is Trade:
                 self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
             elif item.__class__ is StreamStateChanged:
@@ -672,8 +695,7 @@ class Daemon:
         """The journal's applier (`run_applier`). It returns only when applying failed (disk
         full, I/O error): from then on nothing can be journaled, so nothing may be done (an
         order must be journaled before it is sent): stop, with exit status 1."""
-        await run_applier(journal)
-        self._journal_failed(None)
+        self._journal_failed(await run_applier(journal))
 
     def _journal_failed(self, error: JournalError | None) -> None:
         """Writing or applying the journal failed (disk full, I/O error): nothing more can be
@@ -683,10 +705,15 @@ class Daemon:
         if self._journal_broken:
             return  # every later write fails the same way until the stop: said once
         self._journal_broken = True
-        if error is not None:
-            log.error("%s", error)
+        cause = f": {error}" if error is not None else " (see the log)"
         self.exit_status = 1
-        self._print("the journal failed (see the log): nothing more can be journaled; stopping")
+        # Said in full on the console: on a full disk the log file may not take it.
+        self._tell(
+            f"the journal failed{cause}; nothing more can be journaled, so nothing more is "
+            "sent: stopping as on SIGTERM (the next start recovers from the exchange what was "
+            "not journaled)",
+            logging.ERROR,
+        )
         self.request_stop("journal failed")
 
     def _kill_switch_signal(self) -> None:
@@ -743,6 +770,33 @@ class Daemon:
                 self._journal_failed(exc)
             except Exception:
                 log.exception("ExecManager timer")
+
+    async def _tick_pauses(self) -> None:
+        """The pause watch's tick while no market data or venue event comes (a quiet market):
+        a pause is noticed within `PAUSE_POLL_S` of the daemon running again."""
+        self._pause_watch.arm()
+        while True:
+            await asyncio.sleep(PAUSE_POLL_S)
+            self._pause_watch.tick()
+
+    def _resumed(self, paused_ms: int) -> None:
+        """After a pause: the exchange's dead-man switch may have cancelled our working
+        orders, fills and funding may have come, the listenKey may have expired, and the
+        market data still to be read is old. Said in one line; the venue reconciles at once
+        (not at its next pass, up to `reconcile_interval_s` later) and no entry is sent until
+        that reconciliation has told the books what happened and the market data read is
+        current again (`ExecManager.note_pause`)."""
+        self._tell(
+            f"WARNING: the daemon did not run for {paused_ms / 1000:.1f} s (process stopped, "
+            "machine suspended or overloaded): reconciling with the exchange now (its dead-man "
+            "switch may have cancelled our orders); no new entries until market data is current",
+            logging.WARNING,
+        )
+        parts = self._parts
+        if parts is None:
+            return  # still starting: its reconciliation comes at the end of the start
+        parts.exec_manager.note_pause(paused_ms)
+        parts.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
 
     # --- heartbeat and summary -------------------------------------------------------------
 
@@ -825,7 +879,11 @@ class Daemon:
         try:
             write_status(self.settings.journal_dir, status)
         except OSError as exc:  # a view only: the journal is the record
-            log.warning("status file not written: %s", exc)
+            if not self._status_failing:  # said once (a full disk: at every heartbeat)
+                log.warning("status file not written: %s", exc)
+            self._status_failing = True
+            return
+        self._status_failing = False
 
     def _write_status(self, state: DaemonState, **extra: Any) -> None:
         """`<journal_dir>/status.json` for `python app.py --status` (runtime.status_file)."""
@@ -895,6 +953,9 @@ class Daemon:
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences
         reconciles_before = parts.venue.stats.reconciles
+        relay = self._relay_events
+        if relay is not None:
+            relay.seen = []  # what the venue says at its stop (read when the journal failed)
         try:
             async with asyncio.timeout(remaining):
                 await parts.venue.stop(
@@ -902,26 +963,28 @@ class Daemon:
                 )
         except TimeoutError:
             log.error("venue did not stop in time; open orders are left to the dead-man switch")
+        seen = [] if relay is None or relay.seen is None else relay.seen
+        if relay is not None:
+            relay.seen = None
+        exchange_view = next((e for e in reversed(seen) if isinstance(e, VenueSnapshot)), None)
         # venue.stop() ends with a last reconciliation: any difference it found was logged.
-        found = parts.book.differences - differences_before
-        # ... unless it could not reach the exchange: then nothing was compared.
-        checked = parts.venue.stats.reconciles > reconciles_before
+        left, verdict, checked = exit_check(
+            parts.book,
+            self.settings.symbols,
+            reconciled=parts.venue.stats.reconciles > reconciles_before,
+            differences=parts.book.differences - differences_before,
+            journal_failed=self._journal_broken,
+            exchange_view=exchange_view,
+        )
         summary = parts.book.summary()
-        self._write_summary(summary, found, checked)
+        self._write_summary(summary, parts.book.differences - differences_before, checked)
         self._tell("closing summary:")
         for line in summary.lines():
             self._tell(f"  {line}")
         if self.keep_orders:
             self._tell("  open orders were left on the exchange (--keep-orders)")
-        for line in _left_open(parts.book, self.settings.symbols):
+        for line in left:
             self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
-        if not checked:
-            verdict = (
-                "not checked: the exchange could not be reached "
-                "(orders may still be working there; see the log)"
-            )
-        else:
-            verdict = "identical" if found == 0 else f"{found} difference(s), see the log"
         self._tell(f"  books vs exchange at exit: {verdict}")
         self._write_status(
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
@@ -959,6 +1022,9 @@ class Daemon:
                 result = close()
                 if asyncio.iscoroutine(result):
                     await result
+            except (JournalError, OSError) as exc:  # a full disk: said, not a traceback
+                what = getattr(close, "__qualname__", repr(close))
+                log.error("closing (%s): %s", what, exc)
             except Exception:
                 log.exception("error while closing")
         self._closers.clear()
@@ -1129,7 +1195,9 @@ def bound_form(venue: str) -> str:
     return url_without_userinfo(venue).rstrip("/")
 
 
-def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None:
+def claim_journal_dir(
+    journal_dir: Path, venue: str, now_ms: int, *, held: bool = False
+) -> Path | None:
     """Make `journal_dir` this run's. A journal belongs to one exchange account: restored
     into another, its books, drawdown peak and daily loss would be that account's (a demo's
     10,000 USDT restored into a 500 USDT account halted it at once, "lost 9500 USDT today").
@@ -1140,7 +1208,8 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
     - another exchange's journal is refused with a DaemonError (one line; nothing is moved);
     - this exchange's, or an unbound one when attaching, stays: this run continues it.
 
-    The folder the journal was moved to, if it was."""
+    `held`: this process holds the journal's lock (`JournalLock`). The folder the journal was
+    moved to, if it was."""
     bound = journal_venue(journal_dir)
     if bound is not None:
         bound = bound_form(bound)
@@ -1153,7 +1222,7 @@ def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
         )
-    return archive_earlier_run(journal_dir, now_ms)
+    return archive_earlier_run(journal_dir, now_ms, held=held)
 
 
 def earlier_runs(journal_dir: Path) -> list[Path]:
@@ -1170,15 +1239,16 @@ def earlier_runs(journal_dir: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_dir()), key=when)
 
 
-def archive_earlier_run(journal_dir: Path, now_ms: int) -> Path | None:
+def archive_earlier_run(journal_dir: Path, now_ms: int, *, held: bool = False) -> Path | None:
     """Move an earlier run's journal to `<journal_dir>/earlier/<UTC time>/`; its folder, or
-    None when there is none (or a running daemon holds it: its open says so, in one line)."""
+    None when there is none (or a running daemon holds it: its open says so, in one line;
+    `held`: this process holds the journal's lock, so no other does)."""
     if (
         not (journal_dir / "journal.sqlite3").exists()
         and not (journal_dir / "journal.wal").exists()
     ):
         return None
-    if journal_in_use(journal_dir):
+    if not held and journal_in_use(journal_dir):
         return None
     stamp = datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y%m%d-%H%M%SZ")
     target = journal_dir / EARLIER_RUNS / stamp
@@ -1253,33 +1323,84 @@ def _day_base(
     return snap[1] - snap[3], Decimal(0)
 
 
+def exit_check(
+    book: BookKeeper,
+    symbols: Iterable[str],
+    *,
+    reconciled: bool,
+    differences: int,
+    journal_failed: bool,
+    exchange_view: VenueSnapshot | None,
+) -> tuple[list[str], str, bool]:
+    """The closing summary's last lines: what guards each position left open, the verdict
+    on the books against the exchange, and whether they were compared at all.
+
+    `reconciled`: the venue's last reconciliation read the exchange; `differences`: what it
+    found in the books; `exchange_view`: the snapshot it read. A reconciliation that could
+    not be journaled was not booked either (the journal failed), so nothing was compared;
+    the books may then miss what could not be journaled (a fill, a stop-loss's end), and
+    what is left open is the exchange's word."""
+    symbols = list(symbols)
+    if journal_failed and exchange_view is not None:
+        held = {p.symbol: p.qty for p in exchange_view.positions}
+        left = _guards(
+            {sym: held.get(sym, Decimal(0)) for sym in symbols},
+            exchange_view.open_orders,
+            "(the exchange's, read at the stop) ",
+        )
+    else:
+        left = _left_open(book, symbols)
+    if journal_failed:
+        verdict = (
+            "not checked: the journal failed, so what the exchange said since was not "
+            "booked (the next start recovers it from the exchange)"
+        )
+        return left, verdict, False
+    if not reconciled:
+        verdict = (
+            "not checked: the exchange could not be reached "
+            "(orders may still be working there; see the log)"
+        )
+        return left, verdict, False
+    return (
+        left,
+        "identical" if differences == 0 else f"{differences} difference(s), see the log",
+        True,
+    )
+
+
 def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
-    """What guards each position the daemon leaves open: its protective orders still on the
-    exchange, or a warning that nothing does."""
+    """What guards each position the daemon leaves open, by its books."""
+    return _guards({sym: book.position(sym).qty for sym in symbols}, book.orders.values())
+
+
+def _guards(
+    positions: Mapping[str, Decimal], orders: Iterable[Order], whose: str = ""
+) -> list[str]:
+    """What guards each open position (symbol -> signed qty): its protective orders still on
+    the exchange, or a warning that nothing does. `whose` qualifies the position."""
+    orders = list(orders)
     lines = []
-    for symbol in symbols:
-        position = book.position(symbol)
-        if not position.qty:
+    for symbol, qty in positions.items():
+        if not qty:
             continue
         protective = [
-            o
-            for o in book.orders.values()
-            if o.symbol == symbol and o.is_protective and not o.is_terminal
+            o for o in orders if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
         guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
         if any(o.type is OrderType.STOP_MARKET for o in protective):
             lines.append(
-                f"position {symbol} {position.qty:f} left open, guarded on the exchange by "
+                f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
                 + ", ".join(guards)
             )
         elif guards:  # a take-profit alone does not limit a loss
             lines.append(
-                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 f"stop-loss (only {', '.join(guards)})"
             )
         else:
             lines.append(
-                f"WARNING: position {symbol} {position.qty:f} left open WITHOUT an exchange-side "
+                f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 "stop-loss (risk.stop_loss_pct is 0 or it was not placed)"
             )
     return lines
@@ -1289,12 +1410,19 @@ class _Relay:
     """Late-bound callback: the stream and the venue are built before the ExecManager that
     listens to them; nothing is handed on before `target` is set."""
 
-    def __init__(self, on_journal_error: Callable[[JournalError], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_journal_error: Callable[[JournalError], None] | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> None:
         self.target: Callable[[Any], None] | None = None
         self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
         self._on_journal_error = on_journal_error
+        self._before = before  # called first with each item (the pause watch's tick)
 
     def __call__(self, item: Any) -> None:
+        if self._before is not None:
+            self._before()
         if self.seen is not None:
             self.seen.append(item)
         if self.target is not None:

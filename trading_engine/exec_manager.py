@@ -222,6 +222,7 @@ class Risk(Protocol):
         gap_open: bool,
         clock_offset_ms: int,
         risk_reducing: bool = False,
+        data_lag_ms: int = 0,
     ) -> OrderRequest | RiskDenied: ...
     def check_cancel(
         self, proposal: CancelProposal, order: Order | None
@@ -507,6 +508,15 @@ class ExecManager:
         self._cancel_denied: dict[str, tuple[str, str]] = {}
         self._view = _StrategyView(book, self._flatten_ids)
 
+        # symbol -> how far behind the clock its last trade, book top or mark price was read
+        # (ms): a backlog (a suspended daemon reading what the exchange sent meanwhile) is no
+        # market to enter. A closed kline comes on the socket of the symbol's trades, after
+        # them: their lag is its own (a Bar's close time says nothing of when it was sent).
+        self._lag_ms: dict[str, int] = dict.fromkeys(config.symbols, 0)
+        # `note_pause`: when the daemon resumed (clock ms) while no snapshot since says what
+        # the exchange did meanwhile, and how long it had not run
+        self._resumed_ms: int | None = None
+        self._paused_ms = 0
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
         self._next_equity_ms = 0
@@ -598,6 +608,28 @@ class ExecManager:
         for symbol in self.config.symbols:
             self._rework(symbol, now)
 
+    def note_pause(self, paused_ms: int) -> None:
+        """The daemon did not run for `paused_ms` (a suspended process, a machine asleep, a
+        stalled loop): the exchange's dead-man switch may have cancelled our orders, a stop
+        may have filled, and the market data still to be read is that old. Until a venue
+        snapshot taken after now (the reconciliation the daemon asks for) has told the books
+        what happened, entries are held as on a backlog (`RiskConfig.max_data_lag_ms`): a
+        target worked from the books' old position could double it (a stop that filled
+        unseen, a reversal sent for the position it closed). Closing orders pass."""
+        self._paused_ms = paused_ms
+        self._resumed_ms = self._clock.now_ms()
+
+    def _resynced(self, snapshot: VenueSnapshot, now: int) -> None:
+        """A venue snapshot taken after the daemon resumed: the books are current again;
+        targets held meanwhile are worked (on market data as current as the lag check
+        says)."""
+        if self._resumed_ms is None or snapshot.event_time_ms < self._resumed_ms:
+            return
+        self._resumed_ms = None
+        log.info("resumed after a pause: books reconciled with the exchange; entries allowed")
+        for symbol in self.config.symbols:
+            self._rework(symbol, now)
+
     def stop_trading(self) -> None:
         """Shutdown: from now on nothing is sent to the venue (no order, no cancel); items
         still mark the books and venue events are still journaled and booked."""
@@ -616,12 +648,14 @@ class ExecManager:
                 counters.ignored_items += 1
                 return
             counters.trades += 1
+            self._lag_ms[trade.symbol] = now - trade.event_time_ms
             book.mark(trade)
         elif cls is BookTicker or cls is MarkPrice:
             tick: BookTicker | MarkPrice = item  # type: ignore[assignment]
             if tick.symbol not in self._symbols:
                 counters.ignored_items += 1
                 return
+            self._lag_ms[tick.symbol] = now - tick.event_time_ms
             book.mark(tick)
             if cls is MarkPrice and tick.symbol not in self._marked:
                 self._marked.add(tick.symbol)
@@ -1294,11 +1328,15 @@ class ExecManager:
         if self._stopped:
             return False
         symbol = request.symbol
+        lag = self._lag_ms.get(symbol, 0)
+        if self._resumed_ms is not None:  # the books as they were before a pause
+            lag = max(lag, self._paused_ms)
         verdict = self._risk.check(
             request,
             gap_open=self._gap_open(symbol),
             clock_offset_ms=self._clock_offset_ms(),
             risk_reducing=risk_reducing,
+            data_lag_ms=lag,
         )
         if verdict.__class__ is RiskDenied:
             if repeat_key is not None:
@@ -1493,6 +1531,8 @@ class ExecManager:
             for c in [c for c in self._cancel_sent if c not in open_ids]:
                 del self._cancel_sent[c]
             self._watch_open_orders()
+            if self._resumed_ms is not None:
+                self._resynced(event, now)
         elif isinstance(event, (BalanceChanged, FundingPaid)):
             self._next_equity_ms = 0  # re-check equity on the next item
         elif isinstance(event, MarginCalled):

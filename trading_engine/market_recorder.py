@@ -249,7 +249,11 @@ class MarketRecorder:
                 self._file.write(b"".join(map(encode_entry, batch[i : i + WRITE_CHUNK])))
                 time.sleep(0)  # let the event loop have the GIL between chunks
             self.entries += n
-        except Exception:  # a full disk or a bug must not stop the thread (the buffer grows)
+        except OSError as exc:  # a full disk must not stop the thread: one line, not five
+            self.errors += 1
+            if self.errors == 1:
+                log.error("market recorder: %d entries not written to %s: %s", n, self.path, exc)
+        except Exception:  # a bug must not stop the thread either (the buffer grows)
             self.errors += 1
             if self.errors <= 5:
                 log.exception("market recorder: %d entries not written", n)
@@ -264,7 +268,11 @@ class MarketRecorder:
         if self._file is None:
             return
         self._write()
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:  # a full disk: the session file's end is lost, not the stop
+            log.error("market recorder: %s not closed: %s", self.path, exc)
+            return
         log.info("market recorder: %d entries in %s", self.entries, self.path)
 
 

@@ -14,7 +14,14 @@ import pytest
 
 from book_keeper import codec
 from book_keeper.export import main as export_main
-from book_keeper.journal import FILE_NAME, JournalError, SqliteJournal, _frame
+from book_keeper.journal import (
+    FILE_NAME,
+    JournalError,
+    JournalLock,
+    SqliteJournal,
+    _frame,
+    journal_in_use,
+)
 from core.account import Balance, Position, PositionAtRisk
 from core.enums import MarginType, OrderStatus, PositionSide, TradingState
 from core.events import (
@@ -383,6 +390,43 @@ def _decision(k: int, reason: str) -> DecisionMade:
 def test_a_second_writer_is_refused_while_the_first_holds_the_journal(journal):
     with pytest.raises(JournalError, match="in use by another process"):
         SqliteJournal(journal.path)
+
+
+def test_the_writer_lock_taken_first_is_handed_to_the_journal_and_released_with_it(tmp_path):
+    """A daemon takes the lock before anything else and the journal keeps it: no second
+    process gets in between (they both found the journal free, then one was refused only at
+    its opening, after starting an exchange)."""
+    lock = JournalLock(tmp_path / "journal")
+    assert journal_in_use(tmp_path / "journal")
+    with pytest.raises(JournalError, match="in use by another process"):
+        JournalLock(tmp_path / "journal")
+
+    journal = SqliteJournal(tmp_path / "journal", lock=lock)
+    lock.release()  # handed over: releasing it is the journal's business now
+    assert not lock.held and journal_in_use(tmp_path / "journal")
+    with pytest.raises(JournalError, match="in use by another process"):
+        SqliteJournal(tmp_path / "journal")
+    journal.close()
+    assert not journal_in_use(tmp_path / "journal")
+    JournalLock(tmp_path / "journal").release()
+
+
+def test_the_lock_of_a_killed_process_does_not_block_the_next_one(tmp_path):
+    """`kill -9` leaves `journal.sqlite3.lock` behind; the OS dropped the lock itself."""
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from book_keeper.journal import JournalLock
+lock = JournalLock({str(tmp_path / "journal")!r})
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (tmp_path / "journal" / f"{FILE_NAME}.lock").exists()
+    assert not journal_in_use(tmp_path / "journal")
+    with SqliteJournal(tmp_path / "journal", lock=JournalLock(tmp_path / "journal")) as j:
+        assert j.max_client_seq("t") == 0
 
 
 def test_restart_bookmarks_last_trade_id_and_max_client_seq(journal):

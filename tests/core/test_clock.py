@@ -27,6 +27,49 @@ def test_live_clock_applies_offset():
     assert before - 5_000 <= now <= time.time_ns() // 1_000_000 - 5_000
 
 
+class FakeTime:
+    """A machine's two clocks, in ns: the wall clock (NTP may step it) and the steady count."""
+
+    def __init__(self, wall_ms: int) -> None:
+        self.wall = wall_ms * 1_000_000
+        self.steady = 42_000_000_000  # any origin: only its differences count
+
+    def wall_ns(self) -> int:
+        return self.wall
+
+    def steady_ns(self) -> int:
+        return self.steady
+
+    def run(self, ms: int) -> None:
+        """Time passes: both clocks move."""
+        self.wall += ms * 1_000_000
+        self.steady += ms * 1_000_000
+
+
+def test_live_clock_starts_at_the_wall_clock_and_follows_the_steady_count():
+    t = FakeTime(1_764_547_140_000)  # 2025-11-30 23:59:00 UTC
+    clock = LiveClock(offset_ms=250, wall_ns=t.wall_ns, steady=t.steady_ns)
+    assert clock.now_ms() == 1_764_547_140_250
+    t.run(1_500)
+    assert clock.now_ms() == 1_764_547_141_750
+    assert clock.local_ms() == clock.wall_ms() == 1_764_547_141_500
+
+
+@pytest.mark.parametrize("step_ms", [-300_000, 300_000], ids=["back 5 min", "forward 5 min"])
+def test_a_step_of_the_wall_clock_does_not_move_the_live_clock(step_ms: int):
+    """NTP setting the wall clock by minutes moved every deadline of the daemon with it (a
+    stale-order cancel fired at once, a day boundary crossed twice) until the next /time."""
+    t = FakeTime(1_764_547_140_000)
+    clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+    t.run(10_000)
+    t.wall += step_ms * 1_000_000  # the step: the wall clock only
+
+    assert clock.now_ms() == 1_764_547_150_000
+    assert clock.wall_ms() == 1_764_547_150_000 + step_ms  # what python-binance signs with
+    t.run(2_000)
+    assert clock.now_ms() == 1_764_547_152_000
+
+
 def test_both_clocks_satisfy_the_protocol():
     assert isinstance(SimClock(), Clock) and isinstance(LiveClock(), Clock)
 

@@ -442,3 +442,35 @@ async def test_sink_consumer_gets_items_and_the_checkpoint_follows_it():
     assert [t.agg_id for t in seen] == [r["a"] for r in fake_rows]
     assert checkpoint.load("BTCUSDT") == fake_rows[-1]["a"]
     await rest.close()
+
+
+class FullDiskCheckpoint(MemoryCheckpoint):
+    """A checkpoint on a disk that is full while `full` is set."""
+
+    full = True
+
+    def save(self, symbol: str, last_agg_id: int) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        super().save(symbol, last_agg_id)
+
+
+async def test_a_checkpoint_that_cannot_be_saved_at_the_stop_does_not_end_the_stop(caplog):
+    """On a full disk the stop's checkpoint raised out of `DataStream.stop`, and the daemon's
+    shutdown ended there: no cancels, no closing summary, a traceback instead."""
+    checkpoint = FullDiskCheckpoint()
+    stream = DataStream(
+        ws_url="ws://127.0.0.1:9", rest=None, symbols=["BTCUSDT"], clock=LiveClock(),
+        checkpoint=checkpoint,
+    )  # type: ignore[arg-type]  # fmt: skip
+    stream._states["BTCUSDT"].processed_id = 42  # processed, not saved yet
+
+    await stream.stop()
+    await stream.stop()  # said once, not at every attempt
+
+    failed = [r for r in caplog.records if "checkpoint save failed" in r.getMessage()]
+    assert [(r.levelname, r.exc_info) for r in failed] == [("ERROR", None)]
+    assert checkpoint.load("BTCUSDT") is None
+    checkpoint.full = False
+    stream._flush_checkpoint()
+    assert checkpoint.load("BTCUSDT") == 42

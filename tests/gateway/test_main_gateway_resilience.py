@@ -411,6 +411,17 @@ async def test_reconcile_soon_brings_the_fill_a_silent_user_stream_kept(ex) -> N
         assert s.venue.stats.early_reconciles == 2
 
 
+async def test_the_pass_asked_for_after_a_pause_runs_even_while_another_one_does(ex) -> None:
+    """A pass that began before the daemon was stopped read the exchange too early to say what
+    happened during the stop: the daemon's ask after a pause is not folded into it."""
+    async with session(ex) as s:
+        s.venue.reconcile_soon("overdue answer: test")
+        s.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
+        await s.rec.until(lambda: "resumed after a pause" in _reasons(s))
+        assert "overdue answer: test" in _reasons(s)
+        assert s.venue.stats.early_reconciles == 2
+
+
 async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_not_from_id_1(
     ex,
 ) -> None:

@@ -109,6 +109,19 @@ def test_entry_with_clock_offset_at_the_limit_passes(risk):
     assert isinstance(result, OrderRequest)
 
 
+LATE = (
+    "the daemon's view is more than 5000 ms behind the exchange (market data being caught up, "
+    "or a reconciliation after a pause awaited): no new entries until it is current"
+)
+
+
+def test_entry_on_market_data_read_more_than_max_data_lag_ms_late_is_denied(risk):
+    """A daemon resumed after a SIGSTOP reads what the exchange sent meanwhile as if live."""
+    entry = limit(Side.BUY, "0.010", "60000.0")
+    assert isinstance(risk.check(entry, **OK, data_lag_ms=5000), OrderRequest)  # the limit
+    assert denial(risk.check(entry, **OK, data_lag_ms=5001)) == LATE
+
+
 def test_quantity_below_the_step_is_denied_with_binance_code(risk):
     # 0.0005 floors to 0.000
     assert denial(risk.check(limit(Side.BUY, "0.0005", "60000.0"), **OK)) == (
@@ -354,12 +367,16 @@ def test_a_risk_reducing_order_still_obeys_the_trading_state_and_the_lot_filter(
 
 
 def test_reduce_only_order_skips_the_entry_checks(risk, books):
-    # gap open, clock off, notional 0.050 * 60000 = 3000 over every cap, no margin, 3 open
+    # gap open, clock off, a minute behind, notional 0.050 * 60000 = 3000 over every cap, no
+    # margin, 3 open
     books.set_position("BTCUSDT", "0.050", "60000")
     books.available_usdt = D(0)
     books.open_orders["BTCUSDT"] = 3
     result = risk.check(
-        market(Side.SELL, "0.050", reduce_only=True), gap_open=True, clock_offset_ms=5000
+        market(Side.SELL, "0.050", reduce_only=True),
+        gap_open=True,
+        clock_offset_ms=5000,
+        data_lag_ms=60_000,
     )
     assert isinstance(result, OrderRequest)
 

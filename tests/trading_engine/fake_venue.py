@@ -71,7 +71,7 @@ class FakeVenue:
     def cancel_all(self, symbol: str) -> None:
         self.cancel_alls.append(symbol)
 
-    def reconcile_soon(self, reason: str) -> None:
+    def reconcile_soon(self, reason: str, job: str = "reconcile-soon") -> None:
         self.reconciles_asked.append(reason)
 
     # --- answers the test gives -----------------------------------------------------------------

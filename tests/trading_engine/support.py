@@ -166,9 +166,12 @@ def make_rig(
     mark: str | None = "60000",
     journal: MemoryJournal | None = None,
     timer: Callable[[], float] | None = None,
+    clock: Any = None,
     **limit_overrides: Any,
 ) -> Rig:
-    clock = SimClock(start_ms)
+    """`clock`: another clock than a SimClock at `start_ms` (then `Rig.at`, `next_bar` and
+    `say`, which move a SimClock, are not for it)."""
+    clock = clock if clock is not None else SimClock(start_ms)
     journal = journal if journal is not None else MemoryJournal()
     instruments = {s: INSTRUMENTS[s] for s in symbols}
     book = BookKeeper(starting_balances={"USDT": D(balance)}, instruments=instruments, clock=clock)

@@ -2,6 +2,7 @@
 per item is what the ExecManager sees, and a torn last line (a killed daemon) is dropped."""
 
 import gzip
+import io
 from decimal import Decimal as D
 
 from core.clock import SimClock
@@ -84,3 +85,22 @@ def test_a_torn_last_line_is_dropped(tmp_path):
     session = read_session(path)
 
     assert [e[2] for e in session.entries] == [ITEMS[0]]
+
+
+def test_a_session_file_that_cannot_be_finished_on_a_full_disk_does_not_raise(tmp_path, caplog):
+    """Its close raised out of the daemon's closers: a traceback on a full disk."""
+
+    class FullDisk(io.BytesIO):
+        def close(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    rec = MarketRecorder(tmp_path, SimClock(1))
+    rec.start({"strategy": "x", "strategy_params": {}})
+    rec._file.close()
+    rec._file = FullDisk()
+
+    rec.close()
+
+    (said,) = [r for r in caplog.records if "not closed" in r.getMessage()]
+    assert said.levelname == "ERROR" and said.exc_info is None
+    assert "No space left on device" in said.getMessage()

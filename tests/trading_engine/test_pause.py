@@ -1,0 +1,211 @@
+"""The daemon stopped for a while (SIGSTOP, a VM live migration, a machine asleep), then
+resumed: the exchange's dead-man switch cancelled its working orders, a stop may have filled,
+and its sockets hold what the exchange sent meanwhile, which it reads in one burst.
+
+Before, the burst was traded as if live (a SIGSTOP of 15 s against the local exchange: four
+targets flipped and a market order sent 34 ms after SIGCONT, on bars 15 s old), nothing was
+said, and the books waited up to `reconcile_interval_s` to learn what the exchange had done.
+Now: market data read more than `risk.max_data_lag_ms` late opens no position, the first item
+or event after a pause says so in one line and asks the venue to reconcile, and no entry goes
+out until a snapshot taken after the resume has told the books what happened."""
+
+import io
+from decimal import Decimal as D
+
+from core.account import Position
+from core.clock import LiveClock
+from core.events import Balance, OrderCanceled, RiskDenied, VenueSnapshot
+from core.market import Trade
+from runtime.settings import load_settings
+from tests.core.test_clock import FakeTime
+from tests.trading_engine.support import BUY, SELL, T0, Rig, make_rig
+from tests.trading_engine.test_exec_manager import target
+from trading_engine.daemon import Daemon, _Parts, _Relay
+from trading_engine.pause_watch import PauseWatch
+
+LATE = (
+    "the daemon's view is more than 5000 ms behind the exchange (market data being caught up, "
+    "or a reconciliation after a pause awaited): no new entries until it is current"
+)
+
+
+def late_trade(rig: Rig, price: str, late_ms: int) -> Trade:
+    """A trade the exchange sent `late_ms` before it is read (a backlog)."""
+    rig.agg_id += 1
+    a, now = rig.agg_id, rig.clock.now_ms()
+    trade = Trade(
+        "BTCUSDT", a, D(price), D("0.010"), a, a, False, now - late_ms, now - late_ms, now
+    )
+    rig.em.on_item(trade)
+    return trade
+
+
+def snapshot(at_ms: int, position_qty: str | None = None) -> VenueSnapshot:
+    """What a reconciliation read at `at_ms` (exchange time): the wallet (10,000 USDT less
+    the 0.30 taker fee of 0.010 @ 60000), the position (None: flat)."""
+    positions = ()
+    if position_qty is not None:
+        held = Position(symbol="BTCUSDT", qty=D(position_qty), entry_price=D(60000), leverage=5)
+        positions = (held,)
+    usdt = Balance(asset="USDT", wallet_balance=D("9999.70"), available_balance=D("9999.70"))
+    return VenueSnapshot(
+        event_time_ms=at_ms,
+        recv_time_ms=at_ms,
+        balances=(usdt,),
+        positions=positions,
+        open_orders=(),
+        reason="resumed after a pause",
+        symbols=("BTCUSDT",),
+    )
+
+
+# --- the backlog: market data read late --------------------------------------------------------
+
+
+def test_an_entry_on_a_trade_read_more_than_max_data_lag_ms_late_is_denied_then_sent_when_current():
+    rig = make_rig()
+    rig.strategy.on_trade_says.append([target("0.010")])
+    late_trade(rig, "60000", late_ms=5_001)
+
+    assert rig.venue.submitted == []
+    assert [d.reason for d in rig.journaled(RiskDenied)] == [LATE]
+
+    rig.strategy.on_trade_says.append([target("0.010")])  # the strategy says it again
+    late_trade(rig, "60000", late_ms=5_000)  # caught up: 5 s is the limit, allowed
+
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted] == [
+        (BUY, D("0.010"), False)
+    ]
+
+
+def test_closing_a_position_is_not_held_by_a_backlog():
+    rig = make_rig()
+    rig.strategy.on_trade_says.append([target("0.010")])
+    rig.trade("60000")
+    rig.venue.accept(rig.last_cid())
+    rig.venue.fill(rig.last_cid(), "60000")
+
+    rig.strategy.on_trade_says.append([target("0")])
+    late_trade(rig, "59000", late_ms=60_000)
+
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[1:]] == [
+        (SELL, D("0.010"), True)
+    ]
+
+
+# --- a pause: the books are old until a snapshot taken after it -------------------------------
+
+
+def test_after_a_pause_no_entry_goes_out_on_the_old_books_until_a_later_snapshot():
+    """Long 0.010 when the daemon stopped; its stop-loss filled meanwhile (the exchange is
+    flat). Worked on the old books, a turn to short sold 0.020: short twice the target."""
+    rig = make_rig()
+    rig.strategy.on_trade_says.append([target("0.010")])
+    rig.trade("60000")
+    rig.venue.accept(rig.last_cid())
+    rig.venue.fill(rig.last_cid(), "60000")
+    rig.at(T0 + 20_000)
+    rig.em.note_pause(15_000)  # resumed now, after 15 s
+
+    rig.strategy.on_trade_says.append([target("-0.010")])
+    rig.trade("59000")  # current market data: the books are what is old
+    rig.venue.emit(snapshot(T0 + 19_999, "0.010"))  # read before the pause ended: no news
+    assert len(rig.venue.submitted) == 1
+    assert [d.reason for d in rig.journaled(RiskDenied)] == [LATE]
+
+    rig.venue.emit(snapshot(T0 + 20_000))  # read after: flat, the stop filled meanwhile
+
+    assert rig.book.position("BTCUSDT").qty == 0
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[1:]] == [
+        (SELL, D("0.010"), False)  # the target at once, from the position as it is
+    ]
+
+
+# --- the watch -----------------------------------------------------------------------------------
+
+
+def test_the_pause_watch_says_a_silence_of_notice_ms_once_at_the_next_tick():
+    t = FakeTime(T0)
+    clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+    pauses: list[int] = []
+    watch = PauseWatch(clock.now_ms, pauses.append, notice_ms=5_000)
+    watch.tick()
+    t.run(60_000)
+    watch.tick()  # not armed (a start-up): nothing to miss yet
+    watch.arm()
+    for _ in range(10):  # a quiet market: only the timer's ticks, a second apart
+        t.run(1_000)
+        watch.tick()
+    t.run(4_999)
+    watch.tick()
+    assert pauses == []
+
+    t.run(15_000)  # SIGSTOP ... SIGCONT
+    watch.tick()
+    watch.tick()
+    t.wall += 3_600_000_000_000  # NTP steps the wall clock an hour: no pause
+    t.run(1)
+    watch.tick()
+    assert pauses == [15_000] and watch.pauses == 1
+
+
+def _daemon_over(rig: Rig, t: FakeTime) -> tuple[Daemon, io.StringIO]:
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
+    daemon._parts = _Parts(  # what `_resumed` uses: the ExecManager and the venue
+        rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
+        exec_manager=rig.em, venue=rig.venue, stream=None,
+    )  # type: ignore[arg-type]  # fmt: skip
+    daemon._pause_watch.arm()
+    return daemon, out
+
+
+def test_the_first_market_item_after_a_pause_says_it_before_it_is_traded():
+    """The clock-watching timer runs only after the burst of buffered data was traded: the
+    item path itself notices the pause first."""
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    daemon, out = _daemon_over(rig, t)
+    sink = daemon._guarded(rig.em.on_item)
+
+    t.run(15_000)  # SIGSTOP ... SIGCONT
+    rig.strategy.on_trade_says.append([target("0.010")])
+    rig.agg_id += 1
+    now = rig.clock.now_ms()
+    sink(Trade("BTCUSDT", rig.agg_id, D("60000"), D("0.010"), 1, 1, False, now, now, now))
+
+    assert rig.venue.submitted == []
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "WARNING: the daemon did not run for 15.0 s (process stopped, machine suspended or "
+        "overloaded): reconciling with the exchange now (its dead-man switch may have "
+        "cancelled our orders); no new entries until market data is current"
+    ]
+
+
+def test_the_dead_man_switch_cancel_read_first_after_a_pause_does_not_send_the_order_again():
+    """The exchange cancelled the resting entry while the daemon was stopped; its cancel is
+    the first event read. The target re-worked on it would be sent again on the old books."""
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    daemon, out = _daemon_over(rig, t)
+    relay = _Relay(before=daemon._pause_watch.tick)
+    relay.target = rig.em.on_event
+    rig.venue.listener = relay
+    rig.strategy.on_trade_says.append([target("0.010", price="59000")])
+    rig.trade("60000")
+    cid = rig.last_cid()
+    rig.venue.accept(cid)
+
+    t.run(12_000)  # stopped longer than the dead-man switch's countdown
+    rig.venue.emit(OrderCanceled(**rig.venue._times(), symbol="BTCUSDT", client_order_id=cid,
+                                 order_id=rig.venue.order_id(cid)))  # fmt: skip
+
+    assert [r.client_order_id for r in rig.venue.submitted] == [cid]
+    assert cid not in rig.book.orders
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    assert "did not run for 12.0 s" in out.getvalue()
+
+    rig.venue.emit(snapshot(rig.clock.now_ms()))  # the reconciliation it asked for
+    assert len(rig.venue.submitted) == 2  # now the target is worked again, on current books
