@@ -110,14 +110,25 @@ def test_after_a_pause_no_entry_goes_out_on_the_old_books_until_a_later_snapshot
     rig.strategy.on_trade_says.append([target("-0.010")])
     rig.trade("59000")  # current market data: the books are what is old
     rig.venue.emit(snapshot(T0 + 19_999, "0.010"))  # read before the pause ended: no news
-    assert len(rig.venue.submitted) == 1
+    # The short side is denied; the reversal's closing part goes out (a refused reversal
+    # closes first): reduce-only, it can only shrink whatever the exchange holds now.
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[1:]] == [
+        (SELL, D("0.010"), True)
+    ]
     assert [d.reason for d in rig.journaled(RiskDenied)] == [LATE]
 
     rig.venue.emit(snapshot(T0 + 20_000))  # read after: flat, the stop filled meanwhile
-
     assert rig.book.position("BTCUSDT").qty == 0
-    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[1:]] == [
-        (SELL, D("0.010"), False)  # the target at once, from the position as it is
+    assert len(rig.venue.submitted) == 2  # the close is still working: nothing more yet
+    # The exchange refuses the close (nothing left to reduce; a refusal works no target, so
+    # the strategy's next word does): the target from the position as it is, short 0.010,
+    # not the 0.020 the old books would have sold.
+    rig.venue.reject(rig.last_cid(), -2022, "ReduceOnly Order is rejected.")
+    rig.strategy.on_trade_says.append([target("-0.010")])
+    rig.trade("59000")
+
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[2:]] == [
+        (SELL, D("0.010"), False)
     ]
 
 
