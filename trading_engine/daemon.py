@@ -464,6 +464,8 @@ class Daemon:
             ),
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
+            # A new drawdown peak is journaled (a balance snapshot): a restart keeps it.
+            journal_peak=lambda: book.record_snapshot(journal),
         )
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
