@@ -1064,8 +1064,6 @@ class SqliteJournal:
                     with self._applied_cond:
                         self._applied = batch[-1][0]
                         self._applied_cond.notify_all()
-                if self._closing and not queue:
-                    self._final_checkpoint(applier)
                 if self._wal_size >= _ROTATE_BYTES or (self._closing and not queue):
                     self._truncate_if_applied()
                 if self._closing and not queue:
@@ -1497,9 +1495,12 @@ class SqliteJournal:
         journal: call it right after the restore, before anything more is recorded) and write
         it into the `checkpoints` table every `every_records` rows, or `every_s` seconds with
         anything new, and at `close()`. Writes one at once when the restore replayed rows
-        after its checkpoint (a start after a crash, or the first of this version)."""
+        after its checkpoint (a start after a crash, or the first of this version). For a
+        journal applied by its owner (`writer_thread=False`, the daemon's)."""
         if self.readonly or self._applier is None:
             raise JournalError(f"the journal {self.path} is not open for writing")
+        if self._thread is not None:  # its checkpoints would race the writer's transactions
+            raise JournalError("checkpoints are kept by a journal opened with writer_thread=False")
         if every_records < 1 or every_s <= 0:
             raise ValueError(f"checkpoints every {every_records} rows / {every_s} s")
         end = self.end_position()  # flushed: every record so far is applied
