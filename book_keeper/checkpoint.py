@@ -260,7 +260,7 @@ class Replay:
         self.marks = marks
         self.position = position
         self.origin = origin  # where the restore started from, for its log line
-        self.replayed = 0  # rows `catch_up` went through
+        self.replayed = 0  # rows `catch_up` went through (of every table)
         self.symbols_traded = tuple(sorted(books.instruments))
 
     # --- starting ---------------------------------------------------------------------------
@@ -345,20 +345,17 @@ class Replay:
         start = self.position
         end = journal.end_position()
         ledger, marks = self.ledger, self.marks
-        n = 0
         # The orders: the ones open at the checkpoint may have ended since; new rows.
         for cid, status in journal.order_statuses_of(list(ledger.open)):
             ledger.moved(cid, status)
         for rowid, cid, symbol, status, created_ms in journal.orders_after(start.order_rowid):
             ledger.add(rowid, cid, symbol, created_ms, status)
-            n += 1
         # Fills and account events, merged in journal order.
         books, symbols = self.books, ledger.symbols
         for _seq, item, known in journal.replay_rows(start.seq):
             books._replay(item, known)
             if isinstance(item, Fill):
                 symbols.add(item.symbol)
-            n += 1
         # The marks: an operator reset since moves the drawdown peak's start.
         reset = marks.reset_ms
         for _, event in journal.load_events([STATE_KIND], after_seq=start.seq):
@@ -376,10 +373,9 @@ class Replay:
         )
         if (last := journal.last_event_ms(after_seq=start.seq)) is not None:
             marks.event(last)
-        n += end.snapshot_rowid - start.snapshot_rowid
         self.position = end
-        self.replayed = n
-        return n
+        self.replayed = sum(end) - sum(start)  # events and fills, orders, balance snapshots
+        return self.replayed
 
     # --- fed by the journal's applier, row by row, in journal order -------------------------
 
