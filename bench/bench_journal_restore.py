@@ -18,11 +18,14 @@ and CPU time (the CPU time is the figure to compare on a machine shared with oth
 """
 
 import argparse
+import gc
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from book_keeper import BookKeeper  # noqa: E402
+from book_keeper.checkpoint import EVERY_RECORDS  # noqa: E402
 from book_keeper.journal import SqliteJournal, Synchronous  # noqa: E402
 from core.account import Balance, Position  # noqa: E402
 from core.clock import SimClock  # noqa: E402
@@ -58,26 +62,44 @@ QTY = Decimal("0.002")
 FEE_RATE = Decimal("0.0005")
 
 
-def build(journal: SqliteJournal, n_orders: int) -> int:
-    """Journal `n_orders` orders (half entries, half stop-losses); the time of the last record."""
-    wallet = Decimal(10_000)
-    qty = Decimal(0)
-    entry = Decimal(0)
+@dataclass
+class Tape:
+    """Where the journal's story stands, so that more of it can be appended later."""
+
+    flips: int = 0
+    wallet: Decimal = Decimal(10_000)
+    qty: Decimal = Decimal(0)
+    entry: Decimal = Decimal(0)
     stop: Order | None = None
-    trade_id = 5_000_000_000
-    t = T0
-    journal.record(
-        VenueSnapshot(
-            event_time_ms=t,
-            recv_time_ms=t,
-            balances=(Balance(asset="USDT", wallet_balance=wallet, available_balance=wallet),),
-            positions=(),
-            open_orders=(),
-            reason="start",
-            symbols=(SYMBOL,),
-        )
+    trade_id: int = 5_000_000_000
+
+
+def build(journal: SqliteJournal, n_orders: int, tape: Tape | None = None) -> tuple[int, Tape]:
+    """Journal `n_orders` orders (half entries, half stop-losses), from the start or on from
+    `tape`; the time of the last record and where the story stands."""
+    start = tape is None
+    tape = tape or Tape()
+    wallet, qty, entry, stop, trade_id = (
+        tape.wallet,
+        tape.qty,
+        tape.entry,
+        tape.stop,
+        tape.trade_id,
     )
-    for k in range(n_orders // 2):
+    t = T0 + tape.flips * FLIP_MS
+    if start:
+        journal.record(
+            VenueSnapshot(
+                event_time_ms=t,
+                recv_time_ms=t,
+                balances=(Balance(asset="USDT", wallet_balance=wallet, available_balance=wallet),),
+                positions=(),
+                open_orders=(),
+                reason="start",
+                symbols=(SYMBOL,),
+            )
+        )
+    for k in range(tape.flips, tape.flips + n_orders // 2):
         t = T0 + (k + 1) * FLIP_MS
         price = Decimal(90_000) + Decimal(k * 37 % 2_000) / 10
         side = Side.BUY if qty <= 0 else Side.SELL
@@ -252,7 +274,8 @@ def build(journal: SqliteJournal, n_orders: int) -> int:
         if k % 200 == 0:
             journal.flush()
     journal.flush()
-    return t + FLIP_MS
+    flips = tape.flips + n_orders // 2
+    return t + FLIP_MS, Tape(flips, wallet, qty, entry, stop, trade_id)
 
 
 def timed(steps: list[tuple[str, float, float]], name: str, fn: Callable[[], Any]) -> Any:
@@ -262,11 +285,13 @@ def timed(steps: list[tuple[str, float, float]], name: str, fn: Callable[[], Any
     return out
 
 
-def restart(path: Path, now_ms: int) -> list[tuple[str, float, float]]:
-    """The daemon's start-up reads, timed step by step."""
+def restart(path: Path, now_ms: int, *, checkpoints: bool) -> list[tuple[str, float, float]]:
+    """The daemon's start-up reads, timed step by step (`checkpoints=False`: the whole journal
+    replayed, as before checkpoints, and as at the first start of a version that has them)."""
     steps: list[tuple[str, float, float]] = []
     clock = SimClock(now_ms)
     insts = {SYMBOL: load_instruments()[SYMBOL]}
+    gc.collect()  # the last restart's garbage is not this one's to collect
     journal = timed(
         steps,
         "open",
@@ -279,13 +304,16 @@ def restart(path: Path, now_ms: int) -> list[tuple[str, float, float]]:
             clock=clock,
             leverage=dict.fromkeys(insts, 3),
         )
-        timed(steps, "BookKeeper.restore", lambda: book.restore(journal))
-        timed(steps, "max_client_seq", lambda: journal.max_client_seq("bfd"))
+        replay = timed(
+            steps, "BookKeeper.restore", lambda: book.restore(journal, checkpoints=checkpoints)
+        )
+        timed(steps, "symbols", lambda: replay.symbols)
+        timed(steps, "max_client_seq", lambda: replay.max_client_seq(journal, "bfd"))
         risk = RiskManager(config=RiskConfig(), instruments=insts, clock=clock, view=book)
 
         def limits() -> None:
             changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
-            _restore_limits(journal, changes, risk, book, now_ms)
+            _restore_limits(journal, changes, risk, book, now_ms, replay)
 
         timed(steps, "trading state + limits", limits)
 
@@ -293,42 +321,109 @@ def restart(path: Path, now_ms: int) -> list[tuple[str, float, float]]:
             journal.open_orders()
             journal.open_order_trade_ids()
             journal.last_trade_id(SYMBOL)
-            journal.last_record_ms()
+            replay.last_record_ms(journal)
 
         timed(steps, "venue restore reads", venue_restore)
         timed(steps, "last_fill_order", lambda: journal.last_fill_order(SYMBOL))
         timed(steps, "open_orders", journal.open_orders)
+        if checkpoints:  # the daemon checkpoints from here on, at once after a long replay
+            timed(steps, "keep_checkpoints", lambda: journal.keep_checkpoints(replay))
     finally:
         journal.close()
     return steps
+
+
+def append_without_checkpoint(path: Path, tape: Tape, rows: int) -> int:
+    """Journal about `rows` more rows (the story on from `tape`) after the checkpoint a clean
+    stop left, and end as a `kill -9` would: no checkpoint of them. The time of the last."""
+    journal = SqliteJournal(path, synchronous=Synchronous.NORMAL, writer_thread=False)
+    try:
+        book = BookKeeper(
+            starting_balances=None,
+            instruments={SYMBOL: load_instruments()[SYMBOL]},
+            clock=SimClock(T0),
+            leverage={SYMBOL: 3},
+        )
+        journal.keep_checkpoints(book.restore(journal), every_records=10**9)
+        before = journal.end_position()
+        flips = rows * 2 // ROWS_PER_TWO_FLIPS
+        end_ms, _ = build(journal, 2 * flips, tape)
+        after = journal.end_position()
+        assert journal._applier is not None
+        journal._applier.replay = None  # killed: no checkpoint at close
+    finally:
+        journal.close()
+    grown = sum(after) - sum(before)
+    print(f"  (appended {2 * flips:,} orders, {grown:,} rows, after the last checkpoint)")
+    return end_ms
+
+
+# Rows of two flips (4 orders): each has 2 orders rows, 1 fill, 7 events and 3 balance
+# snapshots, and every other one a VenueSnapshot.
+ROWS_PER_TWO_FLIPS = 27
+
+
+def report(title: str, steps: list[tuple[str, float, float]]) -> None:
+    total = sum(s for _, s, _ in steps)
+    cpu = sum(c for _, _, c in steps)
+    print(f"  {title}: {total:.3f} s ({cpu:.3f} s CPU)")
+    for name, s, c in steps:
+        print(f"    {name:24s} {s * 1000:9.1f} ms ({c * 1000:.1f} ms CPU)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("orders", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--dir", default=None, help="where the temporary journals go")
+    parser.add_argument(
+        "--tail-rows",
+        type=int,
+        default=EVERY_RECORDS,
+        help="rows journaled after the last checkpoint in the kill -9 case (default: the "
+        "daemon's checkpoint interval, the most a restart replays)",
+    )
     args = parser.parse_args(argv)
     for n in args.orders:
         with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-restore-") as tmp:
             path = Path(tmp) / "journal"
             started = time.perf_counter()
             with SqliteJournal(path, synchronous=Synchronous.NORMAL, writer_thread=False) as j:
-                end_ms = build(j, n)
+                end_ms, tape = build(j, n)
             built = time.perf_counter() - started
             size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-            steps = restart(path, end_ms + 60_000)
-            total = sum(s for _, s, _ in steps)
-            cpu = sum(c for _, _, c in steps)
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             days = (end_ms - T0) / 86_400_000
             print(
                 f"{n:,} orders ({days:.1f} days at one flip per 30 s; built in {built:.0f} s), "
-                f"journal {size / 1e6:.1f} MB: restart reads {total:.2f} s ({cpu:.2f} s CPU); "
-                f"peak RSS {rss:.0f} MiB"
+                f"journal {size / 1e6:.1f} MB"
             )
-            for name, s, c in steps:
-                print(f"  {name:24s} {s * 1000:9.1f} ms ({c * 1000:.1f} ms CPU)")
+            report("full replay (no checkpoint)", restart(path, end_ms + 60_000, checkpoints=False))
+            report(
+                "the first start with checkpoints (full replay, then one written)",
+                restart(path, end_ms + 60_000, checkpoints=True),
+            )
+            report(
+                "from the checkpoint a clean stop left",
+                restart(path, end_ms + 60_000, checkpoints=True),
+            )
+            end_ms = append_without_checkpoint(path, tape, args.tail_rows)
+            report(
+                "after a kill -9 just before the next checkpoint",
+                restart(path, end_ms + 60_000, checkpoints=True),
+            )
+            rows = journal_rows(path)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"  checkpoints: {rows}; peak RSS {rss:.0f} MiB")
     return 0
+
+
+def journal_rows(path: Path) -> str:
+    """The checkpoints kept, with their sizes."""
+    db = sqlite3.connect(f"file:{path / 'journal.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, seq, length(state) FROM checkpoints ORDER BY id").fetchall()
+    finally:
+        db.close()
+    return ", ".join(f"#{i} at seq {seq:,} ({size / 1e3:.0f} KB)" for i, seq, size in rows)
 
 
 if __name__ == "__main__":

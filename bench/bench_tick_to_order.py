@@ -11,8 +11,9 @@ JSON (with the rate-limit headers). Everything between is the daemon's own code,
   portfolio limits armed; a kill-switch file that does not exist, stat'ed once a second;
   stop-loss protection on), the `SqliteJournal` in a temporary directory (synchronous NORMAL,
   the daemon's default, and FULL; applied to its tables by a task of this loop, `run_applier`,
-  and the cyclic GC run by `collect_between_items`, both as the daemon runs them) and the
-  strategy;
+  and the cyclic GC run by `collect_between_items`, both as the daemon runs them; the
+  restart's replay kept and checkpointed by the applier and new drawdown peaks journaled, as
+  the daemon does, unless `--without-checkpoints`) and the strategy;
 - `LiveVenue.submit` -> `order_params` -> `RestConnection.sign` (the request python-binance's
   `futures_create_order` -> `_request` would send, byte for byte, HMAC-SHA256 signed) ->
   `RestConnection.start` (`RateGovernor.try_acquire`, then `session.post` at once, inside
@@ -53,7 +54,7 @@ by module. With the caches cold between orders that count is what the latency fo
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
-        [--calls 50]
+        [--calls 50] [--without-checkpoints]
 """
 
 import argparse
@@ -471,6 +472,7 @@ async def build(
     kill_file: Path,
     bar_source: BarSource,
     bar_interval: str,
+    checkpoints: bool = True,
 ) -> Rig:
     instruments = {SYMBOL: load_instruments()[SYMBOL]}
     clock = TapeClock(start_ms)
@@ -491,6 +493,16 @@ async def build(
         clock=clock,
         leverage={SYMBOL: LIMITS.leverage},
     )
+    journal_peak = None
+    if checkpoints and isinstance(journal, SqliteJournal):
+        # As the daemon: restored (an empty journal), its replay checkpointed from then on
+        # (fed by the applier between items), and a new drawdown peak journaled.
+        journal.keep_checkpoints(book.restore(journal))
+        sqlite_journal = journal
+
+        def journal_peak() -> None:
+            book.record_snapshot(sqlite_journal)
+
     risk = RiskManager(
         config=RiskConfig(**{**_fields(LIMITS), "kill_switch_file": str(kill_file)}),
         instruments=instruments,
@@ -520,6 +532,7 @@ async def build(
         config=ExecConfig(symbols=(SYMBOL,), bar_source=bar_source, bar_interval=bar_interval),
         gap_open=lambda symbol: False,
         clock_offset_ms=lambda: rest.stats.last_rtt_ms // 2,
+        journal_peak=journal_peak,
     )
     listener.append(em.on_event)
     venue._running = True  # started without start(): no socket, no background loops
@@ -602,6 +615,7 @@ class Result:
     unexpected: int
     rig: Rig | None = None
     handed_in_call: int = 0  # ordering ticks whose request reached the session inside on_item
+    checkpoints: int = 0  # the restart's checkpoints the journal's applier wrote meanwhile
 
 
 async def measure(
@@ -616,6 +630,7 @@ async def measure(
     tmp: Path,
     keep_sent: bool = False,
     calls: CallCounter | None = None,
+    checkpoints: bool = True,
 ) -> Result:
     if strategy_name == "flip":
         strategy: TradingStrategy = FlipStrategy(every=every, qty=Decimal("0.002"))
@@ -642,6 +657,7 @@ async def measure(
         kill_file=tmp / "KILL",  # never created
         bar_source=bar_source,
         bar_interval=bar_interval,
+        checkpoints=checkpoints,
     )
     em, venue, session, clock = rig.exec_manager, rig.venue, rig.session, rig.clock
     applier = (
@@ -717,6 +733,7 @@ async def measure(
         denied=em.counters.denied,
         unexpected=session.unexpected,
         rig=rig,
+        checkpoints=journal.checkpoints_written if isinstance(journal, SqliteJournal) else 0,
     )
     await rig.rest.close()
     collector.cancel()
@@ -781,7 +798,7 @@ def report(r: Result, out: Callable[[str], None] = print) -> bool:
     out(
         f"  run: {r.items:,} items, {r.orders_posted:,} orders posted, {r.algo_requests:,} "
         f"stop-loss orders, {r.fills:,} fills, {r.denied:,} denied, {r.unexpected} unexpected "
-        f"requests"
+        f"requests, {r.checkpoints} checkpoints written by the journal"
     )
     return ok
 
@@ -808,6 +825,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--calls", type=int, default=50, help="ordering ticks whose calls are counted; 0 = none"
     )
+    parser.add_argument(
+        "--without-checkpoints",
+        action="store_true",
+        help="the SqliteJournal without the restart's checkpoints and the new-peak snapshots "
+        "(as before them), for comparison",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     runs: list[tuple[str, int, int]] = []  # (journal, every, orders)
@@ -830,6 +853,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"trade), looped; strategy {args.strategy}; load average {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f} on {os.cpu_count()} CPUs"
     )
+    print(
+        "SqliteJournal "
+        + (
+            "without the restart's checkpoints and new-peak snapshots (--without-checkpoints)"
+            if args.without_checkpoints
+            else "as the daemon keeps it: the restart's replay fed and checkpointed by its "
+            "applier, new drawdown peaks journaled"
+        )
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for mode, every, orders in runs:
             if args.items:
@@ -848,6 +880,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     strategy_name=args.strategy,
                     every=every,
                     tmp=Path(tmp),
+                    checkpoints=not args.without_checkpoints,
                 )
             )
             report(result)

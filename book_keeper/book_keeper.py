@@ -48,10 +48,13 @@ mark price also samples the peak and drawdown; the equity curve gets one point p
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from book_keeper.checkpoint import Replay
+from book_keeper.codec import from_jsonable, to_jsonable
 from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
@@ -145,6 +148,25 @@ class _BookedTradeIds:
             self._ids.discard(old)
             if old > self.floor:
                 self.floor = old
+
+    def to_json(self) -> dict[str, Any]:
+        """For a checkpoint: the ids in the order they were booked (which decides the next one
+        forgotten), as differences (mostly small: ids grow), the floor and the capacity."""
+        ids = list(self._order)
+        steps = [b - a for a, b in pairwise(ids)]
+        return {"keep": self._keep, "floor": self.floor, "first": ids[:1], "steps": steps}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "_BookedTradeIds":
+        out = cls(int(data["keep"]))
+        out.floor = int(data["floor"])
+        first, steps = data["first"], data["steps"]
+        if len(first) > 1 or (steps and not first):
+            raise ValueError(f"trade ids: first {first!r} and {len(steps)} steps")
+        ids = list(accumulate(steps, initial=first[0])) if first else []
+        out._order.extend(ids)
+        out._ids.update(ids)
+        return out
 
 
 class _Applied(NamedTuple):
@@ -332,6 +354,7 @@ class BookKeeper:
     ) -> None:
         self._clock = clock
         self._eager = revalue_eagerly
+        self._curve_points = curve_points
         self.instruments = dict(instruments)
         assets = {inst.margin_asset for inst in self.instruments.values()}
         self.asset = assets.pop() if len(assets) == 1 else "USDT"
@@ -340,6 +363,7 @@ class BookKeeper:
             s: _Book(inst, lev.get(s, default_leverage)) for s, inst in self.instruments.items()
         }
         self._wallets: dict[str, Decimal] = dict(starting_balances or {})
+        self._given_balances = dict(self._wallets)  # as given, for a restore's replay twin
         self.starting_balances: dict[str, Decimal] = dict(self._wallets)
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
@@ -361,7 +385,10 @@ class BookKeeper:
         self._held_balance: tuple[Balance, int] | None = None
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
+        # A restore's replay twin (`_replay_twin`): books journal rows as a restart reads them
+        # back. `_journal_knows`: whether the journal has an orders row for the fill replayed.
         self._restoring = False
+        self._journal_knows = False
         # Every change that can move equity or the available balance bumps `_version` (apply,
         # reconcile, restore, a mark that moves a valuation price); both are cached per version.
         self._version = 0
@@ -731,6 +758,8 @@ class BookKeeper:
             self._advance(order, event)
 
     def _known_order(self, client_order_id: str) -> bool:
+        if self._restoring:  # a journaled fill: of an order the journal has, or the exchange's
+            return self._journal_knows or forced_close(client_order_id) is not None
         return (
             client_order_id in self._orders
             or client_order_id in self._ended
@@ -1132,42 +1161,48 @@ class BookKeeper:
 
     # --- restore -----------------------------------------------------------------------------
 
-    def restore(self, journal: "SqliteJournal") -> None:
+    def restore(self, journal: "SqliteJournal", *, checkpoints: bool = True) -> Replay:
         """Rebuild the books from the journal: every fill and account event replayed in journal
         order (so positions, entry prices, wallet and totals are what they were), then the
-        orders that are or may be live. Reconcile with the venue afterwards."""
+        orders that are or may be live. Reconcile with the venue afterwards.
+
+        The replay starts from the newest checkpoint the journal holds for these symbols
+        (`book_keeper.checkpoint`; `checkpoints=False`: from the start of the journal) and
+        goes through the rows after it: the same books either way. Returns the replay, at the
+        end of the journal: what the rest of a restart reads (client ids, limits, last record
+        time) and what `SqliteJournal.keep_checkpoints` checkpoints from then on."""
         self._version += 1
         try:
-            self._restore(journal)
+            replay = Replay.begin(journal, self, use_checkpoints=checkpoints)
+            replay.catch_up(journal)
+            self._load_replay_state(replay.books._replay_state())
+            self._finish_restore(journal, replay)
         finally:
             self._version += 1
+        log.info(
+            "books restored: %d orders (%d open), %d fills, wallet %s %s (%s)",
+            self.orders_submitted,
+            len(self._orders),
+            self.restored_fills,
+            self.wallet(),
+            self.asset,
+            replay.origin,
+        )
+        return replay
 
-    def _restore(self, journal: "SqliteJournal") -> None:
-        # Ids and statuses only: a journal of weeks holds ~100,000 orders, and the books keep
-        # the open ones and the last `remember_orders` ended ones.
-        statuses = journal.order_statuses()
-        self._restoring = True
-        try:
-            for cid, status in statuses:
-                self._ended[cid] = status  # known while replaying
-            for item in journal.account_history():
-                if isinstance(item, Fill):
-                    if self._apply_fill(item):
-                        self.restored_fills += 1
-                elif isinstance(item, VenueSnapshot):
-                    self._reconcile(item, orders=False)
-                else:
-                    self.apply(item)
-        finally:
-            self._restoring = False
+    def _finish_restore(self, journal: "SqliteJournal", replay: Replay) -> None:
+        """After the replay: the order totals, the newest ended orders (bounded) and the open
+        ones from the journal's rows, the peak from its balance snapshots."""
+        ledger = replay.ledger
         self._ended.clear()
         self._ended_ms.clear()
         self._orders.clear()
-        self.orders_by_status.clear()
-        self.orders_submitted = len(statuses)
-        for cid, status in statuses:
-            if status.is_terminal:
-                self._end(cid, status)
+        self.orders_by_status = dict(ledger.by_status)
+        self.orders_submitted = ledger.rows
+        now = self._clock.now_ms()
+        for cid, status in ledger.newest_ended():  # at most `remember_orders`, oldest first
+            self._ended[cid] = status
+            self._ended_ms[cid] = now
         for o in journal.open_orders():
             if o.symbol in self._books:
                 self._orders[o.client_order_id] = o
@@ -1177,20 +1212,109 @@ class BookKeeper:
                     o.client_order_id,
                     o.symbol,
                 )
-        peak = journal.peak_net_equity()
+        peak = replay.marks.peak_all
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
         self._version += 1  # what the replay cached is of a half-restored state
         if self._wallet_known:
             self._sample()
-        log.info(
-            "books restored: %d orders (%d open), %d fills, wallet %s %s",
-            len(statuses),
-            len(self._orders),
-            self.restored_fills,
-            self.wallet(),
-            self.asset,
+
+    def _replay_twin(self) -> "BookKeeper":
+        """Empty books like these (symbols, margin asset, starting balances) that book journal
+        rows as a restore reads them back (`_replay`), for `book_keeper.checkpoint.Replay`.
+        Their leverage is 0 until a snapshot says one, so a checkpoint tells a leverage the
+        exchange reported from the configured one (which may change between runs)."""
+        twin = BookKeeper(
+            starting_balances=self._given_balances,
+            instruments=self.instruments,
+            clock=self._clock,
+            leverage=dict.fromkeys(self.instruments, 0),
+            curve_points=self._curve_points,
+            remember_orders=self._remember,
+            revalue_eagerly=False,
         )
+        twin._restoring = True
+        return twin
+
+    def _replay(self, item: Fill | Event, known: bool = False) -> None:
+        """Book one journal row of a restore's replay (these books are a `_replay_twin`): a
+        fill (`known`: the journal has an orders row for its client order id) or an account
+        event (balance, position, funding, venue snapshot). A new state of the books for each
+        (`_version`), as `apply` makes: the peak and drawdown sampled on the way must not
+        read an equity cached before the row (the full replay did, until checkpoints, which
+        do not hold such caches, showed it)."""
+        self._version += 1
+        try:
+            if isinstance(item, Fill):
+                self._journal_knows = known
+                try:
+                    if self._apply_fill(item):
+                        self.restored_fills += 1
+                finally:
+                    self._journal_knows = False
+            elif isinstance(item, VenueSnapshot):
+                self._reconcile(item, orders=False)
+            else:
+                self.apply(item)
+        finally:
+            self._version += 1
+
+    def _replay_state(self) -> dict[str, Any]:
+        """What replaying the journal builds in these books, as plain JSON values (Decimals as
+        `str`: exact, exponent kept): the books' part of a checkpoint. Everything a replay can
+        change is here; the open and ended orders and the order totals are not (they come from
+        the journal's rows when a restore finishes)."""
+        held = self._held_balance
+        return {
+            "wallets": _texts(self._wallets),
+            "starting_balances": _texts(self.starting_balances),
+            "wallet_known": self._wallet_known,
+            "wallet_ms": self._wallet_ms,
+            "funding_times": list(self._funding_times),
+            "funding_paid": sorted([s, t] for s, t in self._funding_paid),
+            "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
+            "held_positions": {s: [_exact(p), t] for s, (p, t) in self._held_positions.items()},
+            "held_balance": None if held is None else [_exact(held[0]), held[1]],
+            "day": self._day,
+            "day_base": str(self._day_base),
+            "day_fills": self._day_fills,
+            "counts": {name: getattr(self, name) for name in _REPLAY_COUNTS},
+            "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
+            "fees": _texts(self.fees),
+            "peak_equity": None if self.peak_equity is None else str(self.peak_equity),
+            "books": {symbol: _book_state(book) for symbol, book in self._books.items()},
+        }
+
+    def _load_replay_state(self, state: dict[str, Any]) -> None:
+        """Take the state `_replay_state` gave (of books with the same symbols). A book's
+        leverage is taken only when a snapshot said one (else the configured one stays)."""
+        self._wallets = _decimals(state["wallets"])
+        self.starting_balances = _decimals(state["starting_balances"])
+        self._wallet_known = bool(state["wallet_known"])
+        self._wallet_ms = int(state["wallet_ms"])
+        self._funding_times = deque(state["funding_times"], maxlen=self._funding_times.maxlen)
+        self._funding_paid = {(s, int(t)) for s, t in state["funding_paid"]}
+        self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
+        self._held_positions = {
+            s: (from_jsonable(Position, p), int(t)) for s, (p, t) in state["held_positions"].items()
+        }
+        held = state["held_balance"]
+        self._held_balance = None if held is None else (from_jsonable(Balance, held[0]), held[1])
+        self._day = int(state["day"])
+        self._day_base = Decimal(state["day_base"])
+        self._day_fills = int(state["day_fills"])
+        for name in _REPLAY_COUNTS:
+            setattr(self, name, int(state["counts"][name]))
+        for name in _REPLAY_AMOUNTS:
+            setattr(self, name, Decimal(state["amounts"][name]))
+        self.fees = _decimals(state["fees"])
+        peak = state["peak_equity"]
+        self.peak_equity = None if peak is None else Decimal(peak)
+        if set(state["books"]) != set(self._books):
+            raise ValueError(f"books of {sorted(state['books'])}, not of {sorted(self._books)}")
+        for symbol, data in state["books"].items():
+            _load_book_state(self._books[symbol], data)
+        self._version += 1  # nothing cached before holds
 
     def record_snapshot(self, journal: "SqliteJournal") -> None:
         """Journal the periodic balance snapshot (equity, wallet, unrealized PnL) now."""
@@ -1203,6 +1327,85 @@ class BookKeeper:
             unrealized_pnl=upnl,
             transfers=self.transfers,
         )
+
+
+# What a replay counts and sums besides the books per symbol (`_replay_state`).
+_REPLAY_COUNTS = (
+    "fill_count",
+    "maker_fills",
+    "restored_fills",
+    "differences",
+    "rp_mismatches",
+    "duplicate_fills",
+    "rejected_events",
+    "illegal_transitions",
+)
+_REPLAY_AMOUNTS = ("volume", "realized_pnl", "funding", "transfers", "adjustments", "max_drawdown")
+
+
+def _texts(amounts: Mapping[str, Decimal]) -> dict[str, str]:
+    return {k: str(v) for k, v in amounts.items()}
+
+
+def _decimals(texts: Mapping[str, str]) -> dict[str, Decimal]:
+    return {k: Decimal(v) for k, v in texts.items()}
+
+
+def _exact(record: Position | Balance) -> dict[str, Any]:
+    """A flat record as JSON values, its Decimals as `str` (exact; `codec` writes fixed
+    point, which drops an exponent); read back with `codec.from_jsonable`."""
+    out: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        out[f.name] = str(value) if isinstance(value, Decimal) else to_jsonable(value)
+    return out
+
+
+def _book_state(book: _Book) -> dict[str, Any]:
+    return {
+        "qty": str(book.qty),
+        "entry": str(book.entry),
+        "realized": str(book.realized),
+        "fees": str(book.fees),
+        "funding": str(book.funding),
+        "fills": book.fills,
+        "leverage": book.leverage,
+        "update_ms": book.update_ms,
+        "seen": book.seen.to_json(),
+        "recent": [
+            [
+                a.trade_id,
+                str(a.signed),
+                str(a.price),
+                str(a.qty_before),
+                str(a.entry_before),
+                str(a.exchange_rp),
+                a.rp_differed,
+            ]
+            for a in book.recent
+        ],
+    }
+
+
+def _load_book_state(book: _Book, data: dict[str, Any]) -> None:
+    book.qty = Decimal(data["qty"])
+    book.entry = Decimal(data["entry"])
+    book.realized = Decimal(data["realized"])
+    book.fees = Decimal(data["fees"])
+    book.funding = Decimal(data["funding"])
+    book.fills = int(data["fills"])
+    if data["leverage"]:  # 0: no snapshot said one, the configured leverage stays
+        book.leverage = int(data["leverage"])
+    book.update_ms = int(data["update_ms"])
+    book.seen = _BookedTradeIds.from_json(data["seen"])
+    book.recent = deque(
+        (
+            _Applied(int(t), Decimal(s), Decimal(p), Decimal(q), Decimal(e), Decimal(rp), bool(d))
+            for t, s, p, q, e, rp, d in data["recent"]
+        ),
+        maxlen=RESEQUENCE_FILLS,
+    )
+    book.position = None
 
 
 def _holds_margin(o: Order) -> bool:

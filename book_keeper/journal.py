@@ -90,9 +90,22 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       kind             TEXT         the core.events class name
       symbol           TEXT         NULL when the event is not about one symbol
       payload          TEXT         JSON of the event; decimals as strings
-    balance_snapshots  periodic account snapshots (`snapshot()`, e.g. once a minute)
+    balance_snapshots  account snapshots (`snapshot()`): the daemon's at every heartbeat, and
+                       whenever equity net of transfers reaches a new high (the drawdown peak)
       time_ms          INTEGER
       equity, wallet, unrealized_pnl   TEXT (USDT)
+      transfers        TEXT         USDT moved in and out so far (the peak is net of it)
+    checkpoints        the restart's replay at a position of the journal (book_keeper.checkpoint;
+                       written by the applier once `keep_checkpoints` gave it the replay: in the
+                       transaction of the rows it covers, every EVERY_RECORDS rows or EVERY_S
+                       seconds, and at close; the newest KEEP are kept)
+      id               INTEGER PRIMARY KEY
+      version          INTEGER      of the state's layout (checkpoint.VERSION)
+      seq              INTEGER      the last events / fills seq it covers
+      order_rowid      INTEGER      the last orders rowid it covers
+      snapshot_rowid   INTEGER      the last balance_snapshots rowid it covers
+      symbols          TEXT         JSON list of the traded symbols it was made for
+      state            BLOB         zlib-compressed JSON: books, order ledger, marks
     meta               key/value: schema_version, wal_applied_lsn (the last journal.wal frame
                        applied to the tables), venue (the exchange the journal records: the
                        daemon's REST URL, or "local exchange (embedded)"), client_id_tag (the
@@ -107,7 +120,6 @@ import asyncio
 import contextlib
 import csv
 import fcntl
-import heapq
 import logging
 import os
 import secrets
@@ -126,6 +138,16 @@ from typing import Any, NamedTuple
 import orjson
 
 from book_keeper import codec
+from book_keeper.checkpoint import (
+    EVERY_RECORDS,
+    EVERY_S,
+    CheckpointRow,
+    JournalPosition,
+    Replay,
+    merged_rows,
+)
+from book_keeper.checkpoint import KEEP as KEEP_CHECKPOINTS
+from book_keeper.checkpoint import VERSION as CHECKPOINT_VERSION
 from book_keeper.codec import dec, opt_dec
 from book_keeper.order_state import event_reason, evolve
 from core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce
@@ -219,6 +241,8 @@ CREATE TABLE IF NOT EXISTS fills (
 );
 CREATE INDEX IF NOT EXISTS fills_client_order_id ON fills (client_order_id);
 CREATE INDEX IF NOT EXISTS fills_time ON fills (time_ms);
+CREATE INDEX IF NOT EXISTS fills_seq ON fills (seq);
+CREATE INDEX IF NOT EXISTS fills_symbol_time ON fills (symbol, time_ms, seq);
 CREATE TABLE IF NOT EXISTS events (
     seq           INTEGER PRIMARY KEY,
     event_time_ms INTEGER NOT NULL,
@@ -236,6 +260,15 @@ CREATE TABLE IF NOT EXISTS balance_snapshots (
     transfers      TEXT NOT NULL DEFAULT '0'
 );
 CREATE INDEX IF NOT EXISTS balance_snapshots_time ON balance_snapshots (time_ms);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id             INTEGER PRIMARY KEY,
+    version        INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    order_rowid    INTEGER NOT NULL,
+    snapshot_rowid INTEGER NOT NULL,
+    symbols        TEXT NOT NULL,
+    state          BLOB NOT NULL
+);
 """
 
 _ORDER_COLUMNS = (
@@ -247,6 +280,7 @@ _FILL_COLUMNS = (
     "symbol, trade_id, seq, order_id, client_order_id, side, position_side, price, qty, "
     "commission, commission_asset, realized_pnl, is_maker, time_ms, recv_time_ms"
 )
+_FILL_COLUMNS_OF_F = ", ".join(f"f.{c.strip()}" for c in _FILL_COLUMNS.split(","))
 _INSERT_ORDER = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 18)})"
 _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
@@ -385,6 +419,47 @@ def _add_snapshot_transfers(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE balance_snapshots ADD COLUMN transfers TEXT NOT NULL DEFAULT '0'")
 
 
+def end_position(db: sqlite3.Connection) -> JournalPosition:
+    """The position after the last row of each table (0 where a table is empty)."""
+    events, fills, orders, snapshots = db.execute(
+        "SELECT (SELECT MAX(seq) FROM events), (SELECT MAX(seq) FROM fills),"
+        " (SELECT MAX(rowid) FROM orders), (SELECT MAX(rowid) FROM balance_snapshots)"
+    ).fetchone()
+    return JournalPosition(max(events or 0, fills or 0), orders or 0, snapshots or 0)
+
+
+_NET = "CAST(equity AS REAL) - CAST(transfers AS REAL)"
+_SIZE = "ABS(CAST(equity AS REAL)) + ABS(CAST(transfers AS REAL))"
+
+
+def peak_net_equity(
+    db: sqlite3.Connection, since_ms: int = 0, after_rowid: int = 0
+) -> Decimal | None:
+    """The highest equity net of transfers of the balance snapshots taken from `since_ms` on
+    (and stored after row `after_rowid`), exact: SQLite ranks them as floats, so the rows
+    within float error of its top are compared as Decimals; of equal ones the earliest row's
+    (the same answer a running maximum gives, `checkpoint.higher`)."""
+    where = "time_ms >= ? AND rowid > ?"
+    top, size = db.execute(
+        f"SELECT MAX({_NET}), MAX({_SIZE}) FROM balance_snapshots WHERE {where}",
+        (since_ms, after_rowid),
+    ).fetchone()
+    if top is None:
+        return None
+    slack = 1e-9 * (1.0 + size)  # a float's error here is ~1e-15 of the largest amount
+    rows = db.execute(
+        f"SELECT equity, transfers, MIN(rowid) FROM balance_snapshots WHERE {where}"
+        f" AND {_NET} >= ? GROUP BY equity, transfers ORDER BY MIN(rowid)",
+        (since_ms, after_rowid, top - slack),
+    )
+    best: Decimal | None = None
+    for equity, transfers, _ in rows:
+        net = Decimal(equity) - Decimal(transfers)
+        if best is None or net > best:
+            best = net
+    return best
+
+
 class _Snapshot(NamedTuple):
     """A balance snapshot as it travels through the write-ahead log (decimal strings)."""
 
@@ -487,6 +562,14 @@ class _Applier:
         self.db = db
         self.illegal_transitions = 0
         self.unknown_order_events = 0
+        # The restart's replay, kept up to date row by row and checkpointed now and then
+        # (`SqliteJournal.keep_checkpoints`); None: no checkpoints.
+        self.replay: Replay | None = None
+        self.every_records = EVERY_RECORDS
+        self.every_s = EVERY_S
+        self.checkpoints_written = 0
+        self._rows_since_checkpoint = 0
+        self._checkpoint_at = time.monotonic()
         self.applied_lsn = int(
             self._scalar(f"SELECT value FROM meta WHERE key = '{_APPLIED_KEY}'") or 0
         )
@@ -533,6 +616,8 @@ class _Applier:
                     if payload is None:  # record_many leaves the per-event JSON to this thread
                         payload = codec.encode(obj)
                     (handlers.get(type(obj)) or self._on_event)(obj, payload)
+            if self.replay is not None and self._checkpoint_due():
+                self._write_checkpoint()
             last = todo[-1][0]
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_APPLIED_KEY, str(last))
@@ -545,6 +630,8 @@ class _Applier:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
             self._seq, self._open_orders = saved
+            if self.replay is not None:  # it saw rows that are not in the tables after all
+                self._drop_replay("applying failed")
             raise
         self.applied_lsn = last
 
@@ -553,20 +640,28 @@ class _Applier:
         return self._seq
 
     def _insert_event(self, event: Event, symbol: str | None, payload: bytes) -> None:
+        kind = type(event).__name__
         self.db.execute(
             _INSERT_EVENT,
             (
                 self._next_seq(),
                 event.event_time_ms,
                 event.recv_time_ms,
-                type(event).__name__,
+                kind,
                 symbol,
                 payload.decode(),
             ),
         )
+        if self.replay is not None:
+            self._feed(self.replay.event_row, kind, event.event_time_ms, payload, self._peak_since)
+
+    def _peak_since(self, since_ms: int) -> Decimal | None:
+        return peak_net_equity(self.db, since_ms)
 
     def _on_snapshot(self, s: _Snapshot, _payload: bytes) -> None:
         self.db.execute(_INSERT_SNAPSHOT, s)
+        if self.replay is not None:
+            self._feed(self.replay.snapshot_row, s.time_ms, s.equity, s.transfers)
 
     def _on_event(self, event: Event, payload: bytes) -> None:
         symbol = getattr(event, "symbol", None)
@@ -611,40 +706,50 @@ class _Applier:
             self._insert_event(event, r.symbol, payload)
             return
         self._open_orders[r.client_order_id] = order
+        if self.replay is not None:
+            rowid = cursor.lastrowid
+            assert rowid is not None
+            self._feed(
+                self.replay.order_row, rowid, r.client_order_id, r.symbol, event.event_time_ms
+            )
+            if self._has_fills(r.client_order_id):
+                self._fills_came_first(r.client_order_id)
 
     def _on_fill(self, event: OrderPartiallyFilled | OrderFilled, _payload: bytes) -> None:
         f = event.fill
-        cursor = self.db.execute(
-            _INSERT_FILL,
-            (
-                f.symbol,
-                f.trade_id,
-                self._seq + 1,
-                f.order_id,
-                f.client_order_id,
-                f.side.value,
-                f.position_side.value,
-                dec(f.price),
-                dec(f.qty),
-                dec(f.commission),
-                f.commission_asset,
-                dec(f.realized_pnl),
-                int(f.is_maker),
-                f.trade_time_ms,
-                f.recv_time_ms,
-            ),
+        row = (
+            f.symbol,
+            f.trade_id,
+            self._seq + 1,
+            f.order_id,
+            f.client_order_id,
+            f.side.value,
+            f.position_side.value,
+            dec(f.price),
+            dec(f.qty),
+            dec(f.commission),
+            f.commission_asset,
+            dec(f.realized_pnl),
+            int(f.is_maker),
+            f.trade_time_ms,
+            f.recv_time_ms,
         )
+        cursor = self.db.execute(_INSERT_FILL, row)
         if cursor.rowcount == 0:
             return  # the same trade reported again (stream and REST): stored once
         self._seq += 1
+        known = False
         if forced_close(f.client_order_id) is None:  # the exchange's own order has no row
-            self._update_order(event, f.client_order_id)
+            known = self._update_order(event, f.client_order_id)
+        if self.replay is not None:  # the fill as a restart reads it back from this row
+            self._feed(self.replay.fill_row, _fill(row), known)
 
     def _on_order_event(self, event: Event, payload: bytes) -> None:
         self._insert_event(event, event.symbol, payload)  # type: ignore[attr-defined]
         self._update_order(event, event.client_order_id)  # type: ignore[attr-defined]
 
-    def _update_order(self, event: Event, client_order_id: str) -> None:
+    def _update_order(self, event: Event, client_order_id: str) -> bool:
+        """Move the order's row by `event`; False when the journal has no such order."""
         order = self._open_orders.get(client_order_id)
         if order is None:
             row = self.db.execute(_SELECT_ORDER, (client_order_id,)).fetchone()
@@ -656,15 +761,15 @@ class _Applier:
                     type(event).__name__,
                     client_order_id,
                 )
-                return
+                return False
         try:
             new = evolve(order, event)
         except (IllegalTransition, ValueError) as e:
             self.illegal_transitions += 1
             log.warning("journal: %s not applied: %s", type(event).__name__, e)
-            return
+            return True
         if new is order:
-            return
+            return True
         self.db.execute(
             _UPDATE_ORDER,
             (
@@ -683,6 +788,98 @@ class _Applier:
             self._open_orders.pop(client_order_id, None)
         else:
             self._open_orders[client_order_id] = new
+        if self.replay is not None and new.status is not order.status:
+            self._feed(self.replay.order_moved, client_order_id, new.status.value, row=False)
+        return True
+
+    # --- the restart's replay and its checkpoints ----------------------------------------
+
+    def _feed(self, hook: Callable[..., None], *args: Any, row: bool = True) -> None:
+        """Hand one applied row (`row=False`: a row's change) to the replay. A failure there
+        (a bug) must not stop the journal: the replay is dropped, and no checkpoint is
+        written until the next start."""
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("journal: the checkpoint replay failed on a row")
+            self._drop_replay("it failed on a row")
+            return
+        if row:
+            self._rows_since_checkpoint += 1
+
+    def _drop_replay(self, why: str) -> None:
+        log.warning("journal: no more checkpoints this run (%s); the next start makes one", why)
+        self.replay = None
+
+    def _has_fills(self, client_order_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM fills WHERE client_order_id = ? LIMIT 1", (client_order_id,)
+        ).fetchone()
+        return row is not None
+
+    def _fills_came_first(self, client_order_id: str) -> None:
+        """An order row for a client order id the journal already has fills of (another
+        process sending with our prefix?): a restart books those fills as of a known order,
+        while the replay, row by row, found none. The checkpoints that miss them go, and no
+        more are made this run; the next start replays the whole journal."""
+        log.warning(
+            "journal: order %s journaled after fills of it; checkpoints dropped",
+            client_order_id,
+        )
+        self.db.execute("DELETE FROM checkpoints")
+        self._drop_replay(f"fills of {client_order_id} came before its order")
+
+    def _checkpoint_due(self) -> bool:
+        rows = self._rows_since_checkpoint
+        if rows >= self.every_records:
+            return True
+        return rows > 0 and time.monotonic() - self._checkpoint_at >= self.every_s
+
+    def _write_checkpoint(self) -> None:
+        """Store the replay at the position of the rows applied so far (inside the caller's
+        transaction), and keep only the newest KEEP checkpoints."""
+        replay = self.replay
+        assert replay is not None
+        replay.position = position = end_position(self.db)
+        try:
+            state = replay.encode()
+        except Exception:
+            log.exception("journal: a checkpoint could not be encoded")
+            self._drop_replay("encoding failed")
+            return
+        self.db.execute(
+            "INSERT INTO checkpoints (version, seq, order_rowid, snapshot_rowid, symbols, state)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                CHECKPOINT_VERSION,
+                *position,
+                orjson.dumps(replay.symbols_traded).decode(),
+                state,
+            ),
+        )
+        self.db.execute(
+            "DELETE FROM checkpoints WHERE id NOT IN"
+            " (SELECT id FROM checkpoints ORDER BY id DESC LIMIT ?)",
+            (KEEP_CHECKPOINTS,),
+        )
+        self.checkpoints_written += 1
+        self._rows_since_checkpoint = 0
+        self._checkpoint_at = time.monotonic()
+
+    def checkpoint(self, *, force: bool = False) -> bool:
+        """Write a checkpoint now, in a transaction of its own, when rows were applied since
+        the last one (or `force`); True when one was written."""
+        if self.replay is None or not (force or self._rows_since_checkpoint):
+            return False
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._write_checkpoint()
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return self.replay is not None
 
 
 def _draw_client_id_tag(db: sqlite3.Connection) -> None:
@@ -903,6 +1100,7 @@ class SqliteJournal:
         elif self._applier is not None:
             try:
                 self._apply_now()
+                self._final_checkpoint(self._applier)
                 self._truncate_if_applied()
             except JournalError as e:
                 error = e.__cause__ or e
@@ -912,6 +1110,14 @@ class SqliteJournal:
                 f"the journal writer failed: {error!r}; the records it could not apply stay "
                 f"in {self.wal_path}, for the next opening"
             ) from error
+
+    def _final_checkpoint(self, applier: _Applier) -> None:
+        """At close: a checkpoint of what was applied since the last one. Not having it costs
+        the next start some replay, nothing else: a failure is logged, not raised."""
+        try:
+            applier.checkpoint()
+        except sqlite3.Error as e:
+            log.warning("journal: no checkpoint at close: %s", e)
 
     def _close_files(self) -> None:
         if self._applier is not None:
@@ -1271,9 +1477,10 @@ class SqliteJournal:
         """The highest n of our client order ids `<stem>-<n>` (`ClientOrderIds.stem`); 0 when
         there is none. A denied request took its id too (no orders row): the latest denial
         counts, so that the next session does not give its id to another order."""
-        return max(self._max_order_seq(stem), self._last_denied_seq(stem))
+        return max(self._max_order_seq(stem), self.last_denied_seq(stem))
 
-    def _last_denied_seq(self, prefix: str) -> int:
+    def last_denied_seq(self, prefix: str) -> int:
+        """The n of the latest denied request's client order id `<prefix>-<n>` (0: none)."""
         row = self._db.execute(
             "SELECT payload FROM events WHERE kind = 'RiskDenied' ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -1300,22 +1507,30 @@ class SqliteJournal:
         )
         return 0 if value is None else int(value)
 
-    def load_events(self, kinds: Iterable[str] | None = None) -> list[tuple[int, Event]]:
-        """(seq, event) of the `events` table in journal order, optionally of some kinds only.
+    def load_events(
+        self, kinds: Iterable[str] | None = None, *, after_seq: int = 0
+    ) -> list[tuple[int, Event]]:
+        """(seq, event) of the `events` table in journal order (after `after_seq`), optionally
+        of some kinds only.
 
         Rows of a kind this version does not know are skipped with a warning.
         """
-        return list(self._iter_events(kinds))
+        return list(self._iter_events(kinds, after_seq))
 
-    def _iter_events(self, kinds: Iterable[str] | None = None) -> Iterator[tuple[int, Event]]:
+    def _iter_events(
+        self, kinds: Iterable[str] | None = None, after_seq: int = 0
+    ) -> Iterator[tuple[int, Event]]:
         if kinds is None:
-            rows = self._db.execute("SELECT seq, kind, payload FROM events ORDER BY seq")
+            rows = self._db.execute(
+                "SELECT seq, kind, payload FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
+            )
         else:
             wanted = tuple(kinds)
             marks = ", ".join("?" * len(wanted))
             rows = self._db.execute(
-                f"SELECT seq, kind, payload FROM events WHERE kind IN ({marks}) ORDER BY seq",
-                wanted,
+                f"SELECT seq, kind, payload FROM events WHERE kind IN ({marks}) AND seq > ?"
+                " ORDER BY seq",
+                (*wanted, after_seq),
             )
         for seq, kind, payload in rows:
             try:
@@ -1323,16 +1538,121 @@ class SqliteJournal:
             except (KeyError, ValueError, TypeError, ArithmeticError) as e:
                 log.warning("journal: event %s (%s) cannot be read back: %s", seq, kind, e)
 
-    def account_history(self) -> Iterator[Fill | Event]:
-        """Fills and account events (balances, positions, funding, venue snapshots) merged in
-        journal order: replaying them rebuilds the books exactly as they were applied. Read
-        and decoded row by row as it is iterated, not all at once (a journal of some weeks
-        holds hundreds of thousands of them)."""
-        rows = self._db.execute(f"SELECT seq, {_FILL_COLUMNS} FROM fills ORDER BY seq")
-        fills: Iterator[tuple[int, Fill | Event]] = ((row[0], _fill(row[1:])) for row in rows)
-        events: Iterator[tuple[int, Fill | Event]] = self._iter_events(ACCOUNT_EVENTS)
-        for _, item in heapq.merge(fills, events, key=lambda pair: pair[0]):
-            yield item
+    def replay_rows(self, after_seq: int = 0) -> Iterator[tuple[int, Fill | Event, bool]]:
+        """(seq, item, known) of the fills and account events (balances, positions, funding,
+        venue snapshots) after `after_seq`, merged in journal order: replaying them rebuilds
+        the books exactly as they were applied. `known`: a fill whose client order id has an
+        orders row. Read and decoded row by row as it is iterated, not all at once (a journal
+        of some weeks holds hundreds of thousands of them)."""
+        rows = self._db.execute(
+            f"SELECT {_FILL_COLUMNS_OF_F}, o.rowid IS NOT NULL FROM fills f"
+            " LEFT JOIN orders o ON o.client_order_id = f.client_order_id"
+            " WHERE f.seq > ? ORDER BY f.seq",
+            (after_seq,),
+        )
+        fills = ((row[2], _fill(row[:15]), bool(row[15])) for row in rows)
+        return merged_rows(fills, self._iter_events(ACCOUNT_EVENTS, after_seq))
+
+    def orders_after(self, rowid: int) -> list[tuple[int, str, str, str, int]]:
+        """(rowid, client order id, symbol, status, created_ms) of the orders rows after
+        `rowid`, in the order they were added."""
+        return self._db.execute(
+            "SELECT rowid, client_order_id, symbol, status, created_ms FROM orders"
+            " WHERE rowid > ? ORDER BY rowid",
+            (rowid,),
+        ).fetchall()
+
+    def order_statuses_of(self, client_order_ids: Sequence[str]) -> list[tuple[str, str]]:
+        """(client order id, status) of these orders (those the journal has)."""
+        out: list[tuple[str, str]] = []
+        for i in range(0, len(client_order_ids), 500):  # SQLite's limit of ? per statement
+            chunk = tuple(client_order_ids[i : i + 500])
+            out += self._db.execute(
+                "SELECT client_order_id, status FROM orders WHERE client_order_id IN"
+                f" ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        return out
+
+    def last_event_ms(self, *, after_seq: int = 0) -> int | None:
+        """The latest event time of the events after `after_seq`."""
+        value = self._scalar("SELECT MAX(event_time_ms) FROM events WHERE seq > ?", (after_seq,))
+        return None if value is None else int(value)
+
+    def last_fill_ms(self) -> int | None:
+        value = self._scalar("SELECT MAX(time_ms) FROM fills")
+        return None if value is None else int(value)
+
+    def last_snapshot_ms(self) -> int | None:
+        value = self._scalar("SELECT MAX(time_ms) FROM balance_snapshots")
+        return None if value is None else int(value)
+
+    # --- checkpoints (book_keeper.checkpoint) ------------------------------------------------
+
+    def end_position(self) -> JournalPosition:
+        """The position after the last row of each table: where a full replay ends."""
+        return end_position(self._db)
+
+    def checkpoint_rows(self) -> Iterator[CheckpointRow]:
+        """The checkpoints, newest first."""
+        rows = self._db.execute(
+            "SELECT id, version, seq, order_rowid, snapshot_rowid, symbols, state"
+            " FROM checkpoints ORDER BY id DESC"
+        )
+        for id_, version, seq, order_rowid, snapshot_rowid, symbols, state in rows:
+            position = JournalPosition(seq, order_rowid, snapshot_rowid)
+            yield CheckpointRow(id_, version, position, symbols, bytes(state))
+
+    def keep_checkpoints(
+        self,
+        replay: Replay,
+        *,
+        every_records: int = EVERY_RECORDS,
+        every_s: float = EVERY_S,
+    ) -> None:
+        """From now on, hand each row applied to `replay` (a restore's, at the end of this
+        journal: call it right after the restore, before anything more is recorded) and write
+        it into the `checkpoints` table every `every_records` rows, or `every_s` seconds with
+        anything new, and at `close()`. Writes one at once when the restore replayed rows
+        after its checkpoint (a start after a crash, or the first of this version). For a
+        journal applied by its owner (`writer_thread=False`, the daemon's)."""
+        if self.readonly or self._applier is None:
+            raise JournalError(f"the journal {self.path} is not open for writing")
+        if self._thread is not None:  # its checkpoints would race the writer's transactions
+            raise JournalError("checkpoints are kept by a journal opened with writer_thread=False")
+        if every_records < 1 or every_s <= 0:
+            raise ValueError(f"checkpoints every {every_records} rows / {every_s} s")
+        end = self.end_position()  # flushed: every record so far is applied
+        if replay.position != end:
+            raise ValueError(
+                f"the replay is at {tuple(replay.position)}, the journal at {tuple(end)}: keep "
+                "the checkpoints of a replay made right before"
+            )
+        applier = self._applier
+        applier.every_records = every_records
+        applier.every_s = every_s
+        applier.replay = replay
+        applier._checkpoint_at = time.monotonic()
+        applier._rows_since_checkpoint = 0
+        if replay.replayed:
+            self.checkpoint(force=True)
+
+    def checkpoint(self, *, force: bool = False) -> bool:
+        """Write a checkpoint of the kept replay now when rows were applied since the last one
+        (or `force`: also without); True when one was written."""
+        self.flush()
+        applier = self._applier
+        if applier is None:
+            return False
+        try:
+            return applier.checkpoint(force=force)
+        except sqlite3.Error as e:
+            raise JournalError(f"journal checkpoint failed: {e}") from e
+
+    @property
+    def checkpoints_written(self) -> int:
+        """Checkpoints written by this process."""
+        return 0 if self._applier is None else self._applier.checkpoints_written
 
     def order_statuses(self) -> list[tuple[str, OrderStatus]]:
         """(client order id, status) of every journaled order, oldest first: what a restore
@@ -1375,16 +1695,11 @@ class SqliteJournal:
         ).fetchone()
         return None if row is None else Decimal(row[0])
 
-    def peak_net_equity(self, since_ms: int = 0) -> Decimal | None:
-        """The highest snapshot equity net of the transfers made by then, from `since_ms` on:
-        the peak the drawdown limit measures from (a deposit is no peak, a withdrawal no
-        drawdown)."""
-        row = self._db.execute(
-            "SELECT equity, transfers FROM balance_snapshots WHERE time_ms >= ?"
-            " ORDER BY CAST(equity AS REAL) - CAST(transfers AS REAL) DESC LIMIT 1",
-            (since_ms,),
-        ).fetchone()
-        return None if row is None else Decimal(row[0]) - Decimal(row[1])
+    def peak_net_equity(self, since_ms: int = 0, *, after_rowid: int = 0) -> Decimal | None:
+        """The highest snapshot equity net of the transfers made by then, from `since_ms` on
+        (of the rows after `after_rowid`): the peak the drawdown limit measures from (a
+        deposit is no peak, a withdrawal no drawdown). Exact (`peak_net_equity`)."""
+        return peak_net_equity(self._db, since_ms, after_rowid)
 
     def last_snapshot_before(self, before_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
         """(time_ms, equity, wallet, transfers) of the latest balance snapshot taken before

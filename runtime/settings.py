@@ -248,6 +248,9 @@ class ExecutionSettings:
         _in(("klines", "trades")),
     )
     journal_synchronous: str = _spec("NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL")))
+    journal_checkpoint_records: int = _spec(
+        10_000, "an integer from 100 to 10000000", lambda v: 100 <= v <= 10_000_000
+    )
 
 
 @dataclass(frozen=True)

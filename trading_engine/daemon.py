@@ -31,6 +31,7 @@ from typing import Any, TextIO
 import aiohttp
 
 from book_keeper.book_keeper import BookKeeper
+from book_keeper.checkpoint import Replay
 from book_keeper.journal import (
     JournalError,
     JournalLock,
@@ -372,23 +373,24 @@ class Daemon:
         self._closers.append(journal.close)
         if journal.venue != account:  # unbound, or bound with a proxy's password in it
             journal.bind_venue(account)
-        untraded = journal.symbols() - set(s.symbols)
-        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
-            self._tell(f"WARNING: {line}", logging.WARNING)
-        self._spawn(self._apply_journal(journal), "journal-applier")
         book = BookKeeper(
             starting_balances=None,
             instruments=instruments,
             clock=self.clock,
             leverage=dict.fromkeys(s.symbols, s.risk.leverage),
         )
-        book.restore(journal)
+        # From the newest checkpoint, then the rows after it; checkpointed from here on.
+        replay = book.restore(journal)
+        journal.keep_checkpoints(replay, every_records=s.execution.journal_checkpoint_records)
+        untraded = replay.symbols - set(s.symbols)
+        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
+            self._tell(f"WARNING: {line}", logging.WARNING)
+        self._spawn(self._apply_journal(journal), "journal-applier")
         # `<prefix>-<tag>-<n>`: the journal's tag keeps its ids apart from an earlier
         # journal's on the same account (core.orders.ClientOrderIds).
         prefix, tag = s.execution.client_id_prefix, journal.client_id_tag
-        ids = ClientOrderIds(
-            prefix, journal.max_client_seq(ClientOrderIds.stem_of(prefix, tag)) + 1, tag=tag
-        )
+        stem = ClientOrderIds.stem_of(prefix, tag)
+        ids = ClientOrderIds(prefix, replay.max_client_seq(journal, stem) + 1, tag=tag)
         risk = RiskManager(
             config=risk_config(s),
             instruments=instruments,
@@ -397,7 +399,7 @@ class Daemon:
         )
         # Trading-state changes journaled by earlier runs: the limits' counts and the state.
         state_changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
-        _restore_limits(journal, state_changes, risk, book, self.clock.now_ms())
+        _restore_limits(journal, state_changes, risk, book, self.clock.now_ms(), replay)
         params = strategy_params(s, instruments)
         # The live feature log is wiring, not a parameter: kept out of `params`.
         sink: dict[str, Any] = {}
@@ -466,7 +468,7 @@ class Daemon:
             journal.open_orders(),
             trade_ids=journal.open_order_trade_ids(),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
-            funding_since_ms=journal.last_record_ms(),
+            funding_since_ms=replay.last_record_ms(journal),
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock
@@ -497,6 +499,8 @@ class Daemon:
             ),
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
+            # A new drawdown peak is journaled (a balance snapshot): a restart keeps it.
+            journal_peak=lambda: book.record_snapshot(journal),
         )
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
@@ -1269,10 +1273,12 @@ def _restore_limits(
     risk: RiskManager,
     book: BookKeeper,
     now_ms: int,
+    replay: Replay | None = None,
 ) -> None:
     """The drawdown peak, today's trade count and the daily loss's base survive a restart:
     counted from the journal since the last operator reset (which re-armed them), the trades
-    since 00:00 UTC too."""
+    since 00:00 UTC too. `replay`: the books' restore, which kept the peak since the last
+    reset (else it is read from every balance snapshot since)."""
     resets = [
         e.event_time_ms
         for e in state_changes
@@ -1284,8 +1290,11 @@ def _restore_limits(
     equity = book.equity() - book.transfers if book.wallet_known else None
     realized_today = book.pnl_today(now_ms)
     day_start_equity, realized_base = _day_base(journal, book, since, day_start, realized_today)
+    peak = (
+        journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
+    )
     risk.restore_limits(
-        peak_equity=journal.peak_net_equity(since),
+        peak_equity=peak,
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
         day_start_equity=day_start_equity,

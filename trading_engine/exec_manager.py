@@ -211,6 +211,11 @@ class Risk(Protocol):
     @property
     def max_order_notional_usdt(self) -> Decimal: ...
     @property
+    def peak_equity(self) -> Decimal | None:
+        """The drawdown limit's peak: the highest equity net of transfers it was fed."""
+        ...
+
+    @property
     def kill_check_due_ms(self) -> int:
         """When `check_kill_switch_file` will next look (clock ms): not called before."""
         ...
@@ -440,9 +445,14 @@ class ExecManager:
         gap_open: Callable[[str], bool],
         clock_offset_ms: Callable[[], int],
         timer: Callable[[], int] = time.perf_counter_ns,
+        journal_peak: Callable[[], None] | None = None,
     ) -> None:
         """`timer`: nanoseconds, monotonic, real: what strategy calls are measured with (not
-        the injected clock, which a backtest does not move during a call)."""
+        the injected clock, which a backtest does not move during a call). `journal_peak`:
+        called when the drawdown limit's peak (`Risk.peak_equity`) rises above the last one
+        journaled, right after the equity check that raised it, so a restart does not forget
+        it (the daemon journals a balance snapshot: its equity net of transfers is the new
+        peak); None (backtests, which do not restart): not journaled."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
@@ -521,6 +531,9 @@ class ExecManager:
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
         self._next_equity_ms = 0
         self._last_equity: Decimal | None = None
+        self._journal_peak = journal_peak
+        # The drawdown peak as last journaled (restored from the journal at start).
+        self._peak_journaled = risk.peak_equity if journal_peak is not None else None
         self._next_reduce_ms = 0
 
         self._busy = False
@@ -854,9 +867,24 @@ class ExecManager:
         self._next_equity_ms = now + self.config.equity_check_ms
         # The portfolio limits see what trading made of the account: a withdrawal is no loss
         # (no drawdown, no daily loss) and a deposit no gain to draw down from.
-        changed = self._risk.on_equity(equity - book.transfers, book.pnl_today(now))
+        net = equity - book.transfers
+        changed = self._risk.on_equity(net, book.pnl_today(now))
+        if self._journal_peak is not None and self._risk.peak_equity == net:
+            self._peak_rose(net)
         if changed is not None:
             self._state_changed(changed, now)
+
+    def _peak_rose(self, peak: Decimal) -> None:
+        """The drawdown peak is this check's equity: journaled when above the last journaled
+        one. At most once per equity check (at least once a second, or at a mark price that
+        moved equity by `equity_change_pct`), and only at a new high: a balance snapshot a
+        second during a rally, none otherwise; the heartbeat's snapshots alone missed every
+        peak between two of them."""
+        last = self._peak_journaled
+        if last is None or peak > last:
+            assert self._journal_peak is not None
+            self._journal_peak()
+            self._peak_journaled = peak
 
     def on_timer(self) -> None:
         """About once a second, from the daemon: while REDUCING, the cancel-all and flatten
@@ -884,6 +912,9 @@ class ExecManager:
 
     def _reset(self, operator_reason: str) -> None:
         self._state_changed(self._risk.reset(operator_reason), self._clock.now_ms())
+        # The reset re-armed the peak from the equity now; its caller journals that (the
+        # daemon's balance snapshot at --reset-halt), and higher ones are journaled from it.
+        self._peak_journaled = self._risk.peak_equity
         for s in self.config.symbols:
             self._after_position_change(s)
 

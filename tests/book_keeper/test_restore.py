@@ -308,3 +308,35 @@ def test_restore_keeps_the_money_of_a_symbol_removed_from_the_config(tmp_path):
     assert s.funding == D("-0.03")
     assert s.fills == 3
     assert [(p.symbol, p.qty) for p in btc_only.positions()] == [(SYMBOL, D("0.010"))]
+
+
+def test_the_replay_samples_the_peak_and_drawdown_on_each_fills_wallet(tmp_path):
+    """Fills only between the start and the end: each one's wallet is sampled, as live. (The
+    replay read an equity cached before the fills until checkpoints showed it: peak 10000,
+    drawdown 30.) Long 0.010 from 60000 closed at 65000 (+50), again from 60000 closed at
+    52000 (-80), no fees: wallet 10050 then 9970."""
+    start = VenueSnapshot(
+        event_time_ms=T0,
+        recv_time_ms=T0,
+        reason="start",
+        symbols=(SYMBOL,),
+        balances=(Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),),
+        positions=(),
+        open_orders=(),
+    )
+    trades = [("t-1", BUY, "60000", "0"), ("t-2", SELL, "65000", "50")]
+    trades += [("t-3", BUY, "60000", "0"), ("t-4", SELL, "52000", "-80")]
+    with SqliteJournal(tmp_path) as journal:
+        journal.record(start)
+        for n, (cid, side, price, rp) in enumerate(trades):
+            journal.record(submitted(cid, side, "0.010", None, t=T0 + n))
+            journal.record(
+                filled(fill(cid, 600 + n, side, "0.010", price, fee="0", rp=rp, t=T0 + n))
+            )
+    restored = book(start=None, clock=SimClock(T0 + 60_000))
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert restored.wallet() == D("9970")
+    assert restored.peak_equity == D("10050")
+    assert restored.max_drawdown == D("80")
