@@ -38,6 +38,7 @@ from typing import Any
 from core.atomic_file import write_atomic
 from core.clock import steady_ns
 from core.enums import TradingState
+from core.redaction import hide_secret_like
 
 FILE_NAME = "status.json"
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")  # Linux: new at every boot
@@ -160,10 +161,13 @@ def report(
     except FileNotFoundError:
         return StatusReport(
             StatusExit.NOT_RUNNING,
-            [f"daemon: never run with journal_dir = {journal_dir} (no {path})"],
+            # journal_dir as --check-config shows it: a secret-shaped path is not shown
+            [hide_secret_like(f"daemon: never run with journal_dir = {journal_dir} (no {path})")],
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
-        return StatusReport(StatusExit.UNHEALTHY, [f"daemon: {path} is unreadable: {e}"])
+        return StatusReport(
+            StatusExit.UNHEALTHY, [hide_secret_like(f"daemon: {path} is unreadable: {e}")]
+        )
     ago = _ago(since_update)
     at = _utc(updated)  # as the daemon's wall clock read it (its log lines carry that time)
     if state is DaemonState.STARTING:

@@ -73,7 +73,7 @@ from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManage
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
-from runtime.settings import Mode, Settings, risk_config, strategy_params
+from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
 from runtime.status_file import (
     DaemonState,
     HostTime,
@@ -211,7 +211,7 @@ class Daemon:
                 loop.call_later(self.settings.duration_s, self.request_stop, "duration reached")
             self._print(
                 f"application running: trading {', '.join(self.settings.symbols)} "
-                f"({self.settings.strategy.name}); Ctrl+C stops"
+                f"({shown_setting(self.settings.strategy.name)}); Ctrl+C stops"
             )
             await self._stop.wait()
             log.info("stopping: %s", self._stop_reason)
@@ -878,9 +878,12 @@ class Daemon:
             **time_fields("started", self._started or now),
             "heartbeat_s": s.execution.heartbeat_s,
             "mode": s.mode,
-            "venue": redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})",
-            "symbols": list(s.symbols),
-            "strategy": s.strategy.name,
+            # Settings as --check-config shows them: a secret-shaped value is not written out.
+            "venue": shown_setting(
+                redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})"
+            ),
+            "symbols": [shown_setting(sym) for sym in s.symbols],
+            "strategy": shown_setting(s.strategy.name),
         }
 
     def _put_status(self, status: dict[str, Any]) -> None:

@@ -406,3 +406,28 @@ def test_app_status_measures_on_the_steady_count_across_a_wall_clock_step(
     assert done.returncode == exit_status, done.stdout + done.stderr
     first = done.stdout.splitlines()[0]
     assert first.startswith("daemon: running" if exit_status == 0 else "daemon: not responding")
+
+
+def test_status_json_does_not_show_a_secret_shaped_setting(tmp_path: Path) -> None:
+    """What --check-config does not show, status.json (readable with the journal) does not
+    either: a strategy file named by a pasted key, a data set folder named so."""
+    from dataclasses import replace
+
+    from runtime.settings import load_settings
+    from runtime.status_file import DaemonState
+    from trading_engine.daemon import Daemon
+
+    pasted = "aK3mZ9qLp2Xw7RtY5vB8nC1dE4"
+    settings = load_settings(None, env_file=None)
+    settings = replace(
+        settings,
+        journal_dir=str(tmp_path),
+        strategy=replace(settings.strategy, name=f"strategies/{pasted}.py:Mine"),
+        local=replace(settings.local, data=f"data/{pasted}"),
+    )
+
+    header = Daemon(settings)._status_header(DaemonState.STARTING)
+
+    assert header["strategy"] == "<not shown: looks like a secret>"
+    assert header["venue"] == "local exchange (<not shown: looks like a secret>)"
+    assert pasted not in json.dumps(header)
