@@ -11,8 +11,11 @@ against `/fapi/v1/time` before anything is downloaded; dates after 2100 are refu
 http(s) URL. Pages are requested at the maximum sizes, the request weight is kept under the
 limit using the `X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After`), a 418 (IP
 ban) stops the run with a message. Every page is stored as it arrives, so a second run resumes
-where the first stopped and downloads nothing twice. The closing report lists gaps and
-duplicates.
+where the first stopped and downloads nothing twice. A time the exchange answers empty for is
+stored as done only when that is proven (klines: before the symbol's listing, exchangeInfo's
+`onboardDate`, or bars served on both sides; aggTrades: the trade after it directly follows one
+before it); otherwise the report lists it as not served and the next run asks again. The
+closing report lists gaps and duplicates.
 A day file of the store that cannot be read (cut short, overwritten) is named and left as it
 is: move it away and run again to fetch that day anew.
 Exit codes: 0 done, 1 stopped by the exchange, the network, the disk or a damaged store file,
@@ -158,14 +161,18 @@ def _check_range_against(args: argparse.Namespace, server_now_ms: int) -> None:
         raise BadArguments(f"--end {args.end} is after the exchange's current time {now}")
 
 
-async def _check_symbol(rest: MarketDataRest, symbol: str) -> None:
+async def _check_symbol(rest: MarketDataRest, symbol: str) -> int | None:
+    """BadArguments for a symbol the exchange does not list; its listing time (exchangeInfo
+    `onboardDate`, epoch ms) when the exchange says it: no kline can open long before it."""
     try:
         info = await rest.exchange_info()
     except RejectedError:
-        return  # no exchangeInfo: the first data request will tell
-    listed = {s.get("symbol") for s in info.get("symbols", [])}
-    if listed and symbol not in listed:
+        return None  # no exchangeInfo: the first data request will tell
+    entries = {s.get("symbol"): s for s in info.get("symbols", []) if isinstance(s, dict)}
+    if entries and symbol not in entries:
         raise BadArguments(f"--symbol: unknown symbol {symbol} on {rest.base_url}")
+    onboard = entries.get(symbol, {}).get("onboardDate")
+    return onboard if isinstance(onboard, int) and onboard > 0 else None
 
 
 async def run(
@@ -178,7 +185,7 @@ async def run(
     try:
         rest.max_attempts = FIRST_CONTACT_ATTEMPTS
         try:
-            await _check_symbol(rest, args.symbol)
+            listed_ms = await _check_symbol(rest, args.symbol)
             now = await rest.server_time_ms()
         except RetryableError as exc:
             raise Unreachable(f"cannot reach {rest.base_url}: {exc}") from None
@@ -211,6 +218,7 @@ async def run(
                     args.start_ms,
                     args.end_ms,
                     server_now_ms=now,
+                    listed_ms=listed_ms,
                     progress=progress,
                 )
             return await download_agg_trades(
