@@ -28,6 +28,7 @@ import logging
 import os
 import sys
 import tempfile
+from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -67,20 +68,61 @@ class _Parser(argparse.ArgumentParser):
         raise BadArguments(message)
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Each option's default after its help, unless it has none (a required option, a
+    switch): argparse's own formatter printed `(default: None)` for those."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.required or action.default in (None, False, SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="fetch_historical.py",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsShown,
     )
-    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
-    p.add_argument("--kind", required=True, choices=["klines", "aggTrades"])
-    p.add_argument("--interval", default="1m", help=f"klines only: {', '.join(KLINE_INTERVALS)}")
-    p.add_argument("--start", required=True, help="ISO date/date-time, UTC (inclusive)")
-    p.add_argument("--end", required=True, help="ISO date/date-time, UTC (exclusive)")
-    p.add_argument("--base-url", default=DEFAULT_BASE_URL, help="REST base URL")
-    p.add_argument("--out", default="data_store", help="history store directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--symbol", required=True, help="the USD-M symbol, e.g. BTCUSDT (btcusdt, BTC/USDT too)"
+    )
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=["klines", "aggTrades"],
+        help="klines: the bars of --interval; aggTrades: every aggregate trade (by id)",
+    )
+    p.add_argument(
+        "--interval",
+        default="1m",
+        help=f"klines only: the bar length, one of {', '.join(KLINE_INTERVALS)}",
+    )
+    p.add_argument(
+        "--start",
+        required=True,
+        help="the range's start, inclusive: an ISO date or date-time, UTC unless it gives an "
+        "offset (2025-05-05, 2025-05-05T12:00), or now / today; not before 2019-09-01",
+    )
+    p.add_argument(
+        "--end",
+        required=True,
+        help="the range's end, exclusive, in the same forms; not after the exchange's current "
+        "time (by more than a minute)",
+    )
+    p.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        help="the exchange's REST base URL, http(s) (the local exchange: http://127.0.0.1:PORT)",
+    )
+    p.add_argument(
+        "--out",
+        default="data_store",
+        help="history store directory, created if missing: one Parquet file per UTC day, "
+        "<out>/BTCUSDT/klines-1m/2025-05-05.parquet, <out>/BTCUSDT/aggTrades/...",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     return p
 
 
