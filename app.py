@@ -39,7 +39,14 @@ from pathlib import Path
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
-from runtime.settings import ConfigError, Settings, describe, load_settings, risk_config
+from runtime.settings import (
+    ConfigError,
+    Settings,
+    describe,
+    load_settings,
+    risk_config,
+    shown_setting,
+)
 
 log = logging.getLogger("app")
 
@@ -204,16 +211,17 @@ def show_status(args: argparse.Namespace) -> int:
         print(f"config error: {e}", file=sys.stderr)
         return 2
     journal_dir = settings.journal_dir
+    shown = shown_setting(journal_dir)  # as --check-config shows it (a pasted key is not)
     try:
         if problem := directory_problem(Path(journal_dir)):
-            print(f'config error: journal_dir = "{journal_dir}" is not allowed: {problem}',
+            print(shown_setting(f'config error: journal_dir = "{shown}" is not allowed: {problem}'),
                   file=sys.stderr)  # fmt: skip
             return 2
         if problem := read_problem(journal_dir, lock_file(journal_dir)):
-            print(f"error: {problem}", file=sys.stderr)
+            print(f"error: {shown_setting(problem)}", file=sys.stderr)
             return 2
     except OSError as e:  # a part of the path this user may not look into
-        print(f"error: cannot read journal_dir = \"{journal_dir}\": {e.strerror or e}",
+        print(f"error: cannot read journal_dir = \"{shown}\": {e.strerror or e}",
               file=sys.stderr)  # fmt: skip
         return 2
     status = report(journal_dir, journal_held=journal_in_use(journal_dir))

@@ -317,7 +317,12 @@ def parser() -> argparse.ArgumentParser:
         "BookKeeper against the in-process matching engine.",
     )
     p.add_argument(
-        "--data", action=StoreOnce, required=True, help="klines / trades CSV[.gz] or store Parquet"
+        "--data",
+        action=StoreOnce,
+        required=True,
+        help="the market data replayed: 1m klines or trades / aggTrades CSV[.gz] (Binance's "
+        "files, or OHLCV with open_time in ms), or market_history store Parquet "
+        "(fetch_historical.py --out: a day file or a folder)",
     )
     p.add_argument(
         "--symbol", default=None, help="the one symbol to trade (default: --config's, else BTCUSDT)"
@@ -327,36 +332,54 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="sma_crossover, rsi_macd, logistic_regression, or one of your own: "
         "path/to/file.py:Class, or module:Class (on PYTHONPATH, in the project directory or in "
-        "the working directory)",
+        "the working directory); default: --config's, else sma_crossover",
     )
     p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a keyword argument of the strategy (repeat), e.g. --param lookback=20",
+        help="a keyword argument of the strategy (repeat; VALUE read as TOML: 20, 0.5, true, "
+        "else text), e.g. --param lookback=20",
     )
     p.add_argument(
         "--model",
         default=None,
-        help="model file or registry directory (its promoted version), for model strategies",
+        help="logistic_regression's model file or registry directory (its promoted version); "
+        "default: --config's model_path (needed without --config)",
     )
-    p.add_argument("--start", default=None, help="epoch ms or ISO date-time (UTC), inclusive")
+    p.add_argument(
+        "--start",
+        default=None,
+        help="first traded bar, inclusive: epoch ms or ISO date-time, UTC (default: the data's "
+        "first bar)",
+    )
     p.add_argument(
         "--no-warm",
         action="store_true",
         help="start the strategy cold at --start (default: it warms from the bars before it)",
     )
-    p.add_argument("--end", default=None, help="epoch ms or ISO date-time (UTC), exclusive")
+    p.add_argument(
+        "--end",
+        default=None,
+        help="end, exclusive: epoch ms or ISO date-time, UTC (default: the data's end)",
+    )
     p.add_argument(
         "--fees",
         default="0.0002,0.0005",
-        help="MAKER,TAKER fractions (VIP 0; 0.0002 = 0.02 %%); a negative maker fee is a "
-        "rebate: --fees -0.0001,0.0005",
+        help="MAKER,TAKER fee fractions of the notional (0.0002 = 0.02 %%); a negative maker "
+        "fee is a rebate: --fees -0.0001,0.0005 (default: %(default)s, Binance's VIP 0)",
     )
-    p.add_argument("--latency-ms", type=int, default=0, help="order-entry latency, ms")
     p.add_argument(
-        "--slippage-bps", default="0", help="taker slippage on bar data, bps (0 to 10000)"
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="order-entry latency, ms, 0 to 86400000 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--slippage-bps",
+        default="0",
+        help="taker slippage on bar data, bps of the price, 0 to 10000 (default: %(default)s)",
     )
     p.add_argument(
         "--balance",
@@ -381,13 +404,19 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="position size, USDT (> 0; default: --config's order_notional_usdt, else 1000)",
     )
-    p.add_argument("--no-stops", action="store_true", help="no exchange-side stop-loss")
+    p.add_argument(
+        "--no-stops",
+        action="store_true",
+        help="no exchange-side stop-loss / take-profit (default: the risk limits' "
+        "stop_loss_pct, 2 %% without --config)",
+    )
     p.add_argument(
         "--exchange-info",
         default="",
         metavar="PATH",
         help="a saved GET /fapi/v1/exchangeInfo answer: the symbol's filters (tick, lot, "
-        "min notional) for symbols the bundled one lacks (it has BTCUSDT and ETHUSDT)",
+        "min notional) for symbols the bundled one lacks (default: the bundled one, with "
+        "BTCUSDT and ETHUSDT)",
     )
     p.add_argument(
         "--config",
@@ -410,8 +439,20 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar on stderr (default: on when stderr is a terminal)",
     )
-    p.add_argument("--journal", default=None, help="also write the daemon's SQLite journal here")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--journal",
+        default=None,
+        metavar="DIR",
+        help="also write the daemon's SQLite journal into this folder (new, empty, or an "
+        "earlier backtest's)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output folder: summary.json, equity.csv, trades.csv, orders.csv, the charts and "
+        "report.html (files of an earlier run there are replaced)",
+    )
     _robustness_flags(p)
     _report_flags(p)
     realism.add_cli_flags(p)
@@ -483,30 +524,56 @@ def _replay_journal(argv: list[str] | None) -> int | None:
 
 def _robustness_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("robustness")
-    g.add_argument("--monte-carlo", type=int, default=0, metavar="N", help="Monte Carlo runs")
+    g.add_argument(
+        "--monte-carlo",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N more runs with latency and slippage drawn at random, and a bootstrap of the "
+        "trades: percentiles of return and drawdown (default: 0, none)",
+    )
     g.add_argument(
         "--seed",
         type=int,
         default=0,
-        help="seed of every random draw (latency distributions, Monte Carlo)",
+        help="seed of every random draw (latency distributions, Monte Carlo) (default: "
+        "%(default)s)",
     )
     g.add_argument(
         "--mc-latency-ms",
         type=int,
         default=1000,
         metavar="MS",
-        help="Monte Carlo: latency drawn from [--latency-ms, --latency-ms + MS]",
+        help="Monte Carlo: latency drawn from [--latency-ms, --latency-ms + MS], ms (default: "
+        "%(default)s)",
     )
     g.add_argument(
         "--mc-slippage-bps",
         default="5",
         metavar="BPS",
-        help="Monte Carlo: slippage drawn from [--slippage-bps, --slippage-bps + BPS]",
+        help="Monte Carlo: slippage drawn from [--slippage-bps, --slippage-bps + BPS], bps "
+        "(default: %(default)s)",
     )
-    g.add_argument("--sweep", default=None, metavar="FILE", help="TOML parameter grid")
-    g.add_argument("--jobs", type=int, default=1, help="parallel workers (-1: every core)")
     g.add_argument(
-        "--dask-scheduler", default=None, metavar="ADDRESS", help="e.g. tcp://10.0.0.5:8786"
+        "--sweep",
+        default=None,
+        metavar="FILE",
+        help="run a TOML parameter grid ([grid], [fixed], metric, optional [walk_forward]; "
+        "see backtest/sweep_example.toml)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="parallel worker processes of a sweep or Monte Carlo (-1: every core; default: "
+        "%(default)s)",
+    )
+    g.add_argument(
+        "--dask-scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run a sweep's or Monte Carlo's runs on this Dask cluster, e.g. "
+        "tcp://10.0.0.5:8786 (the workers need this project importable)",
     )
 
 

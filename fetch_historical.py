@@ -11,8 +11,11 @@ against `/fapi/v1/time` before anything is downloaded; dates after 2100 are refu
 http(s) URL. Pages are requested at the maximum sizes, the request weight is kept under the
 limit using the `X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After`), a 418 (IP
 ban) stops the run with a message. Every page is stored as it arrives, so a second run resumes
-where the first stopped and downloads nothing twice. The closing report lists gaps and
-duplicates.
+where the first stopped and downloads nothing twice. A time the exchange answers empty for is
+stored as done only when that is proven (klines: before the symbol's listing, exchangeInfo's
+`onboardDate`, or bars served on both sides; aggTrades: the trade after it directly follows one
+before it); otherwise the report lists it as not served and the next run asks again. The
+closing report lists gaps and duplicates.
 A day file of the store that cannot be read (cut short, overwritten) is named and left as it
 is: move it away and run again to fetch that day anew.
 Exit codes: 0 done, 1 stopped by the exchange, the network, the disk or a damaged store file,
@@ -25,6 +28,7 @@ import logging
 import os
 import sys
 import tempfile
+from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,20 +68,61 @@ class _Parser(argparse.ArgumentParser):
         raise BadArguments(message)
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Each option's default after its help, unless it has none (a required option, a
+    switch): argparse's own formatter printed `(default: None)` for those."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.required or action.default in (None, False, SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="fetch_historical.py",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsShown,
     )
-    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
-    p.add_argument("--kind", required=True, choices=["klines", "aggTrades"])
-    p.add_argument("--interval", default="1m", help=f"klines only: {', '.join(KLINE_INTERVALS)}")
-    p.add_argument("--start", required=True, help="ISO date/date-time, UTC (inclusive)")
-    p.add_argument("--end", required=True, help="ISO date/date-time, UTC (exclusive)")
-    p.add_argument("--base-url", default=DEFAULT_BASE_URL, help="REST base URL")
-    p.add_argument("--out", default="data_store", help="history store directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--symbol", required=True, help="the USD-M symbol, e.g. BTCUSDT (btcusdt, BTC/USDT too)"
+    )
+    p.add_argument(
+        "--kind",
+        required=True,
+        choices=["klines", "aggTrades"],
+        help="klines: the bars of --interval; aggTrades: every aggregate trade (by id)",
+    )
+    p.add_argument(
+        "--interval",
+        default="1m",
+        help=f"klines only: the bar length, one of {', '.join(KLINE_INTERVALS)}",
+    )
+    p.add_argument(
+        "--start",
+        required=True,
+        help="the range's start, inclusive: an ISO date or date-time, UTC unless it gives an "
+        "offset (2025-05-05, 2025-05-05T12:00), or now / today; not before 2019-09-01",
+    )
+    p.add_argument(
+        "--end",
+        required=True,
+        help="the range's end, exclusive, in the same forms; not after the exchange's current "
+        "time (by more than a minute)",
+    )
+    p.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        help="the exchange's REST base URL, http(s) (the local exchange: http://127.0.0.1:PORT)",
+    )
+    p.add_argument(
+        "--out",
+        default="data_store",
+        help="history store directory, created if missing: one Parquet file per UTC day, "
+        "<out>/BTCUSDT/klines-1m/2025-05-05.parquet, <out>/BTCUSDT/aggTrades/...",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     return p
 
 
@@ -158,14 +203,18 @@ def _check_range_against(args: argparse.Namespace, server_now_ms: int) -> None:
         raise BadArguments(f"--end {args.end} is after the exchange's current time {now}")
 
 
-async def _check_symbol(rest: MarketDataRest, symbol: str) -> None:
+async def _check_symbol(rest: MarketDataRest, symbol: str) -> int | None:
+    """BadArguments for a symbol the exchange does not list; its listing time (exchangeInfo
+    `onboardDate`, epoch ms) when the exchange says it: no kline can open long before it."""
     try:
         info = await rest.exchange_info()
     except RejectedError:
-        return  # no exchangeInfo: the first data request will tell
-    listed = {s.get("symbol") for s in info.get("symbols", [])}
-    if listed and symbol not in listed:
+        return None  # no exchangeInfo: the first data request will tell
+    entries = {s.get("symbol"): s for s in info.get("symbols", []) if isinstance(s, dict)}
+    if entries and symbol not in entries:
         raise BadArguments(f"--symbol: unknown symbol {symbol} on {rest.base_url}")
+    onboard = entries.get(symbol, {}).get("onboardDate")
+    return onboard if isinstance(onboard, int) and onboard > 0 else None
 
 
 async def run(
@@ -178,7 +227,7 @@ async def run(
     try:
         rest.max_attempts = FIRST_CONTACT_ATTEMPTS
         try:
-            await _check_symbol(rest, args.symbol)
+            listed_ms = await _check_symbol(rest, args.symbol)
             now = await rest.server_time_ms()
         except RetryableError as exc:
             raise Unreachable(f"cannot reach {rest.base_url}: {exc}") from None
@@ -211,6 +260,7 @@ async def run(
                     args.start_ms,
                     args.end_ms,
                     server_now_ms=now,
+                    listed_ms=listed_ms,
                     progress=progress,
                 )
             return await download_agg_trades(

@@ -231,8 +231,18 @@ def _main(argv: list[str] | None) -> int:
     src.add_argument("--trades", type=Path, help="a backtest's trades.csv")
     src.add_argument("--journal", type=Path, help="a daemon's journal directory (or its file)")
     src.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
-    ap.add_argument("--notional", type=float, default=1000.0, help="signals: position, USDT")
-    ap.add_argument("--fee", type=float, default=0.0005, help="signals: fee per side (fraction)")
+    ap.add_argument(
+        "--notional",
+        type=float,
+        default=1000.0,
+        help="signals: position size, USDT (default: %(default)g)",
+    )
+    ap.add_argument(
+        "--fee",
+        type=float,
+        default=0.0005,
+        help="signals: fee per side, a fraction of the notional (default: %(default)g)",
+    )
     ap.add_argument("--out", required=True, type=Path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)

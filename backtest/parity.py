@@ -33,7 +33,10 @@ daemon's restored books show them; the protective stops a stop with a position o
 the exchange are placed again), unless it started with other orders kept open (--keep-orders:
 exit 2). A model strategy is rebuilt with the model file the session traded (the header
 names it and its sha256; the registry's promotion since does not matter; a file whose bytes
-changed is exit 2). Not reproduced (a divergence names them): data sets with order-book depth
+changed is exit 2). A session with a hole (entries the recorder dropped while the disk refused
+its file) is exit 2, naming the hole; one cut short (the daemon killed, or its disk full at the
+stop) is replayed as far as it goes, and the verdict says where it ends. Not reproduced (a
+divergence names them): data sets with order-book depth
 (the engine also matched against depth the daemon never saw), kill switches pulled by hand, a
 HALTED state carried over from an earlier session, a model promoted during the session.
 """
@@ -51,6 +54,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -820,6 +824,7 @@ class AuditResult:
     replay: Replay
     live: LiveFacts
     session: Path  # the recorded session file audited
+    cut_short_at_ms: int | None = None  # the recording's last clock reading, when cut short
 
     @property
     def exit_code(self) -> int:
@@ -831,6 +836,12 @@ class AuditResult:
             notes.append(
                 f"  ({self.replay.placed_by_fill} order(s) placed in the market stream by their "
                 f"fills, within {PLACEMENT_WINDOW_MS} ms before the exchange's time stamp)"
+            )
+        if self.cut_short_at_ms is not None:
+            notes.append(
+                f"  (the recording is cut short at {_utc(self.cut_short_at_ms)}: the daemon was "
+                "killed, or its disk was full at the stop; what the journal holds after that "
+                "was not replayed)"
             )
         if self.divergence is None:
             return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)", *notes]
@@ -844,6 +855,12 @@ def audit(path: Path) -> AuditResult:
         session = read_session(session_path)
     except (ValueError, OSError, KeyError, TypeError) as exc:
         raise ParityInputError(str(exc)) from None
+    if holes := session.holes:
+        raise ParityInputError(
+            f"{session_path}: the recording has {len(holes)} hole(s) (the disk refused the "
+            f"file; the entries were dropped): {'; '.join(h.text() for h in holes)}: a replay "
+            "without them cannot be compared with the journal"
+        )
     live = load_live(journal_dir, session)
     replay = replay_session(session, live)
     divergence = diff(live, replay)
@@ -854,7 +871,18 @@ def audit(path: Path) -> AuditResult:
         replay=replay,
         live=live,
         session=session_path,
+        cut_short_at_ms=None if session.complete else _recording_end(session),
     )
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _recording_end(session: Session) -> int:
+    """Where a cut-short recording ends: its last clock reading (its start if it has none)."""
+    last = session.last_ms()
+    return int(session.header["started_ms"]) if last is None else last
 
 
 # The files `write_report` writes into its folder.
@@ -892,6 +920,7 @@ def write_report(result: AuditResult, out_dir: Path) -> list[Path]:
     doc = {
         "session": str(result.session),
         "verdict": "identical" if d is None else "diverged",
+        "recording_cut_short_at_ms": result.cut_short_at_ms,
         "exit_code": result.exit_code,
         "live": {"decisions": len(result.live.decisions), "fills": len(result.live.fills)},
         "replay": {

@@ -678,18 +678,23 @@ def add_cli_flags(parser: Any) -> None:
         "--latency",
         default="",
         metavar="SPEC",
-        help="order-entry latency: MS, lognormal:median=MS,sigma=S or empirical:MS,MS,... "
-        "(overrides --latency-ms)",
+        help="order-entry latency, ms: MS, lognormal:median=MS,sigma=S or empirical:MS,MS,... "
+        "(overrides --latency-ms; default: --latency-ms)",
     )
     g.add_argument(
-        "--ack-latency", default="0", metavar="SPEC", help="engine event -> daemon, same forms"
+        "--ack-latency",
+        default="0",
+        metavar="SPEC",
+        help="latency of the engine's events reaching the daemon, ms, same forms as --latency "
+        "(default: %(default)s)",
     )
     g.add_argument(
         "--funding",
         default="none",
         metavar="PATH|auto|none",
         help="recorded funding rates (CSV); auto = the bundled file of the symbol if it "
-        "overlaps the data (settlements outside it pay 0)",
+        "overlaps the data (settlements outside it pay 0); none = no funding (default: "
+        "%(default)s)",
     )
     g.add_argument(
         "--book-ticker",
@@ -697,11 +702,20 @@ def add_cli_flags(parser: Any) -> None:
         metavar="PATH[,PATH..]",
         help="the recorded book of a trades replay: a bookTicker CSV and/or raw websocket "
         "captures (.jsonl.gz, for their depth); takers walk it, the rest --slippage-bps (at "
-        "least a tick) beyond its last level",
+        "least a tick) beyond its last level (default: none)",
     )
-    g.add_argument("--leverage", type=int, default=None, help="leverage (default: risk config)")
     g.add_argument(
-        "--brackets", default="", metavar="PATH", help="saved GET /fapi/v1/leverageBracket JSON"
+        "--leverage",
+        type=int,
+        default=None,
+        help="leverage, 1 to 125 (default: --config's risk.leverage, else 3)",
+    )
+    g.add_argument(
+        "--brackets",
+        default="",
+        metavar="PATH",
+        help="a saved GET /fapi/v1/leverageBracket answer: the maintenance margin tiers the "
+        "engine liquidates at (default: the engine's BTCUSDT-like tiers)",
     )
 
 

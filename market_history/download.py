@@ -5,9 +5,13 @@ klines, 1000 aggTrades); every page is written back with the time range it prove
 so an interrupted run continues where it stopped and never downloads a row twice. Aggregate
 trades are complete by their consecutive ids: a time the exchange answers empty for is stored
 as done only when the trade after it directly follows one before it (a fresh local exchange,
-or a venue that does not serve that far back, answers empty too). Klines that
-are still open (closing after the exchange's current time) are not stored. The report lists
-the holes the exchange itself has (outages) and the duplicates it sent.
+or a venue that does not serve that far back, answers empty too). Klines likewise: a time the
+exchange answers no bar for is stored as done only before the symbol's listing (exchangeInfo's
+`onboardDate`: nothing can exist then) or when the exchange serves a bar before it and one
+after it (an outage of its own, reported as a gap); otherwise it is reported as not served and
+asked for again by the next run. Klines that are still open (closing after the exchange's
+current time) are not stored. The report lists the holes the exchange itself has (outages)
+and the duplicates it sent.
 """
 
 import itertools
@@ -41,9 +45,12 @@ class DownloadReport:
     resumed_from: list[Range] = field(default_factory=list)  # ranges already stored
     gaps: list[Range] = field(default_factory=list)  # klines: open-time ms; trades: agg ids
     not_yet_available: Range | None = None  # the part of the range after the exchange's now
-    # aggTrades: times the exchange answered empty for without proving that nothing traded
-    # then (no trade whose predecessor is older): not stored as done, asked for by a later run
+    # Times the exchange answered empty for without proving that nothing traded then
+    # (aggTrades: no trade whose predecessor is older; klines: no bar on both sides, after the
+    # listing): not stored as done, asked for by a later run
     not_served: list[Range] = field(default_factory=list)
+    # klines: bar open times before the symbol's listing (onboardDate): empty, stored as done
+    before_listing: list[Range] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The closing report for humans: times as ISO UTC, trade gaps as aggregate-id ranges."""
@@ -63,10 +70,20 @@ class DownloadReport:
         if self.not_yet_available:
             later = _fmt_ranges([self.not_yet_available], True)
             out.append(f"not yet available (after the exchange's now): {later}")
-        if self.not_served:
+        if self.before_listing:
             out.append(
-                "not served by the exchange (no trade there, and none proving it quiet; not "
-                f"stored as done, asked for again next run): {_fmt_ranges(self.not_served, True)}"
+                "before the symbol's listing (exchangeInfo onboardDate; nothing to fetch, "
+                f"stored as done): {_fmt_ranges(self.before_listing, True)}"
+            )
+        if self.not_served:
+            why = (
+                "no bar there, and no bar on both sides proving an outage"
+                if timed
+                else "no trade there, and none proving it quiet"
+            )
+            out.append(
+                f"not served by the exchange ({why}; not stored as done, asked for again next "
+                f"run): {_fmt_ranges(self.not_served, True)}"
             )
         return out
 
@@ -155,11 +172,12 @@ async def download_klines(
     end_ms: int,
     *,
     server_now_ms: int | None = None,
+    listed_ms: int | None = None,
     progress: Progress | None = None,
 ) -> DownloadReport:
-    """Fill the store with the closed `interval` klines whose open time is in [start, end)."""
+    """Fill the store with the closed `interval` klines whose open time is in [start, end).
+    `listed_ms`: the symbol's listing time (exchangeInfo `onboardDate`), None if unknown."""
     kind = Kind.klines(interval)
-    step = kind.step_ms
     start = kind.floor(start_ms)
     end = kind.ceil(end_ms)
     report = DownloadReport(symbol, kind.key, start, end)
@@ -174,33 +192,106 @@ async def download_klines(
     if progress:
         done = sum(b - a for a, b in report.resumed_from)
         progress(0, done)
-    seen: set[int] = set()
-    for a, b in todo:
+    # Bars opening before this one close before the listing: none can exist.
+    listed = kind.floor(listed_ms) if listed_ms is not None else None
+    fetch = _KlineFetch(rest, store, symbol, kind, listed, report, progress)
+    for span in todo:
+        await fetch.range(span)
+    # No bar before the listing is no gap of the exchange's.
+    report.gaps = kline_gaps(store, symbol, kind, max(start, listed or 0), closed_end)
+    return report
+
+
+@dataclass(slots=True)
+class _KlineFetch:
+    """The pages of one download_klines run, and what it may store as done where the
+    exchange sent no bar."""
+
+    rest: MarketDataRest
+    store: HistoryStore
+    symbol: str
+    kind: Kind
+    listed: int | None  # the open time of the listing's bar (grid), None if unknown
+    report: DownloadReport
+    progress: Progress | None
+    seen: set[int] = field(default_factory=set)
+
+    async def range(self, span: Range) -> None:
+        """Page through [a, b): rows stored with the time they prove complete."""
+        a, b = span
+        step = self.kind.step_ms
         cursor = a
+        bar_before: bool | None = None  # a bar is served before `cursor` (None: not asked)
         while cursor < b:
-            rows = await rest.klines_raw(
-                symbol, interval, start_ms=cursor, end_ms=b - 1, limit=KLINES_MAX_LIMIT
-            )
-            report.requests += 1
-            report.rows_received += len(rows)
+            rows = await self._klines(cursor, b - 1, KLINES_MAX_LIMIT)
+            self.report.rows_received += len(rows)
             full_page = len(rows) >= KLINES_MAX_LIMIT
             rows = [r for r in rows if cursor <= r[0] < b]
+            if not rows:  # nothing in [cursor, b)
+                await self._empty((cursor, b), bar_before, None)
+                return
+            first, last = int(rows[0][0]), max(int(r[0]) for r in rows)
+            if first > cursor:  # none in [cursor, first): the bar at `first` is after it
+                await self._empty((cursor, first), bar_before, True)
+            next_cursor = last + step if full_page else b
             fresh = []
             for r in rows:
-                if r[0] in seen:
-                    report.duplicates += 1
+                if r[0] in self.seen:
+                    self.report.duplicates += 1
                 else:
-                    seen.add(r[0])
+                    self.seen.add(r[0])
                     fresh.append(r)
-            next_cursor = max(r[0] for r in rows) + step if full_page and rows else b
-            report.rows_written += store.write(
-                symbol, kind, klines_table(fresh), covered=[(cursor, next_cursor)]
+            # A page that is not full holds every bar up to b: none after `last` is a span
+            # to prove (below), not a part of this page's proof.
+            covered_end = last + step if not full_page else next_cursor
+            self.report.rows_written += self.store.write(
+                self.symbol, self.kind, klines_table(fresh), covered=[(first, covered_end)]
             )
-            if progress:
-                progress(len(fresh), next_cursor - cursor)
+            if self.progress:
+                self.progress(len(fresh), covered_end - first)
+            if covered_end < b and not full_page:
+                await self._empty((covered_end, b), True, None)
+                return
             cursor = next_cursor
-    report.gaps = kline_gaps(store, symbol, kind, start, closed_end)
-    return report
+            bar_before = True
+
+    async def _klines(self, start: int, end: int | None, limit: int) -> list[list[Any]]:
+        rows = await self.rest.klines_raw(
+            self.symbol, self.kind.interval, start_ms=start, end_ms=end, limit=limit
+        )
+        self.report.requests += 1
+        return rows
+
+    async def _empty(self, span: Range, before: bool | None, after: bool | None) -> None:
+        """A span the exchange sent no bar for (`before` / `after`: whether it serves a bar
+        before / after the span, None: not asked yet): stored as done where that is proven
+        (before the listing; or served bars on both sides: an outage, which the report lists
+        as a gap), else reported as not served (asked for again next run)."""
+        x, y = span
+        if self.listed is not None and x < self.listed:
+            pre = (x, min(y, self.listed))
+            self._done(pre, listing=True)
+            x = pre[1]
+            if x >= y:
+                return
+        if before is None:  # any bar served before x (from the listing on, or ever)
+            since = self.listed if self.listed is not None else 0
+            before = x > since and bool(await self._klines(since, x - 1, 1))
+        if before and after is None:
+            after = bool(await self._klines(y, None, 1))
+        if before and after:  # the exchange serves both sides: a hole of its own
+            self._done((x, y), listing=False)
+            return
+        self.report.not_served.append((x, y))
+        if self.progress:  # asked for: done for this run, though not stored
+            self.progress(0, y - x)
+
+    def _done(self, span: Range, *, listing: bool) -> None:
+        self.store.write(self.symbol, self.kind, klines_table([]), covered=[span])
+        if listing:
+            self.report.before_listing.append(span)
+        if self.progress:
+            self.progress(0, span[1] - span[0])
 
 
 async def download_agg_trades(

@@ -139,20 +139,67 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--candidate",
         default=None,
-        help="candidate model JSON file, or a registry directory (its promoted model); no training",
+        help="candidate model JSON file, or a registry directory (its promoted model), "
+        "instead of training one (--train-days)",
     )
     p.add_argument(
-        "--data", action=StoreOnce, default=None, help="1m klines file (backtest.data formats)"
+        "--data",
+        action=StoreOnce,
+        default=None,
+        help="1m klines the candidate is trained and both models are backtested on (the "
+        "backtester's --data formats)",
     )
-    p.add_argument("--symbol", default="BTCUSDT")
-    p.add_argument("--train-days", type=float, default=None, help="retrain on N days")
-    p.add_argument("--eval-days", type=float, default=None, help="evaluate on the last M days")
-    p.add_argument("--start", default=None, help="evaluation start (instead of --eval-days)")
-    p.add_argument("--end", default=None, help="review end, exclusive (default: the data's end)")
-    p.add_argument("--metric", default="total_return", choices=sorted(METRICS))
-    p.add_argument("--min-improvement", default="0", help="absolute margin on the metric")
-    p.add_argument("--min-metric", default=None, help="the candidate must beat this value too")
-    p.add_argument("--notional", default="1000", help="position size in the backtests, USDT")
+    p.add_argument(
+        "--symbol", default="BTCUSDT", help="the symbol of --data (default: %(default)s)"
+    )
+    p.add_argument(
+        "--train-days",
+        type=float,
+        default=None,
+        help="train a candidate on the N days before the evaluation window (needs --eval-days "
+        "or --start)",
+    )
+    p.add_argument(
+        "--eval-days",
+        type=float,
+        default=None,
+        help="evaluate (backtest) both models on the last M days (default: the whole --data, "
+        "or from --start)",
+    )
+    p.add_argument(
+        "--start",
+        default=None,
+        help="evaluation start, UTC date/datetime or epoch ms (instead of --eval-days)",
+    )
+    p.add_argument(
+        "--end",
+        default=None,
+        help="evaluation end, exclusive, same forms (default: the data's end)",
+    )
+    p.add_argument(
+        "--metric",
+        default="total_return",
+        choices=sorted(METRICS),
+        help="what the candidate must beat the promoted model on (max_drawdown: lower is "
+        "better; default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-improvement",
+        default="0",
+        help="by more than this absolute margin on --metric, in its unit (total_return is a "
+        "fraction: 0.01 = 1 percentage point; default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-metric",
+        default=None,
+        help="the candidate's --metric must also reach this value to be promoted (default: "
+        "no floor)",
+    )
+    p.add_argument(
+        "--notional",
+        default="1000",
+        help="position size in the backtests, USDT (default: %(default)s)",
+    )
     p.add_argument("--rollback", action="store_true", help="re-promote the previous version")
     p.add_argument(
         "--list",

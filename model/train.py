@@ -875,28 +875,80 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     """The label / validation / parallelism flags (shared with `model.review`)."""
-    ap.add_argument("--label", choices=("forward", "peak_trough"), default="forward")
-    ap.add_argument("--horizon", type=int, default=15, help="bars ahead (forward labels)")
-    ap.add_argument("--threshold", type=float, default=0.001, help="log return for BUY/SELL")
-    ap.add_argument("--min-swing", type=float, default=0.005, help="peak_trough labels")
-    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument(
+        "--label",
+        choices=("forward", "peak_trough"),
+        default="forward",
+        help="what is learnt: forward = BUY/SELL/HOLD by the log return --horizon bars ahead; "
+        "peak_trough = the turning points of swings of at least --min-swing (default: "
+        "%(default)s)",
+    )
+    ap.add_argument(
+        "--horizon",
+        type=int,
+        default=15,
+        help="forward labels: bars ahead, >= 1 (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=0.001,
+        help="forward labels: BUY above this log return, SELL below minus it, else HOLD "
+        "(0.001 = ~0.1 %%; default: %(default)s)",
+    )
+    ap.add_argument(
+        "--min-swing",
+        type=float,
+        default=0.005,
+        help="peak_trough labels: the smallest swing, a fraction of the price (0.005 = 0.5 %%; "
+        "default: %(default)s)",
+    )
+    ap.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="walk-forward folds: time-ordered test blocks scored out of sample (default: "
+        "%(default)s)",
+    )
     ap.add_argument(
         "--purge",
         type=int,
         help="labelled rows left out between train and test (default: the label horizon; "
         "rows, so across a data gap it spans more time than as many bars)",
     )
-    ap.add_argument("--c", default="0.1,1.0", help="comma-separated C grid")
+    ap.add_argument(
+        "--c",
+        default="0.1,1.0",
+        help="comma-separated grid of C, the inverse L2 regularization strength of the "
+        "logistic regression (smaller: simpler model; default: %(default)s)",
+    )
     ap.add_argument(
         "--inner-folds",
         type=int,
         default=3,
         help="walk-forward folds of each fold's training rows that choose its C (nested: the "
-        "reported metrics never score the folds that chose C)",
+        "reported metrics never score the folds that chose C; default: %(default)s)",
     )
-    ap.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
-    ap.add_argument("--flow", choices=("auto", "on", "off"), default="auto")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel fold fits (joblib processes)")
+    ap.add_argument(
+        "--class-weight",
+        choices=("balanced", "none"),
+        default="balanced",
+        help="balanced = each class (SELL, HOLD, BUY) weighs as much in the fit whatever its "
+        "count; none = every row alike (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--flow",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the taker-flow features (taker buy volume, trade count): auto = when --data has "
+        "those columns; on = required; off = never (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="parallel fold fits, joblib processes (default: %(default)s)",
+    )
     ap.add_argument(
         "--dask-scheduler", metavar="ADDRESS", help="run the fold fits on this Dask cluster"
     )
@@ -962,7 +1014,8 @@ def _save(model: Any, out: Path) -> None:
         raise InputError(f"--out {out}: cannot save the model ({e})") from None
 
 
-def _main(argv: list[str] | None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`python -m model.train`'s flags."""
     ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data",
@@ -972,20 +1025,49 @@ def _main(argv: list[str] | None) -> int:
         help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "
         "store's root (fetch_historical.py --out)",
     )
-    ap.add_argument("--symbol", required=True)
-    ap.add_argument("--interval", required=True, choices=list(INTERVAL_MS))  # time order
-    ap.add_argument("--start", help="UTC date/datetime, inclusive (default: first bar)")
-    ap.add_argument("--end", help="UTC date/datetime, exclusive (default: after last bar)")
-    ap.add_argument("--out", required=True, type=Path, help="directory (or .json file)")
+    ap.add_argument(
+        "--symbol", required=True, help="the symbol the bars are of, e.g. BTCUSDT (recorded)"
+    )
+    ap.add_argument(
+        "--interval",
+        required=True,
+        choices=list(INTERVAL_MS),  # time order
+        help="the bars' interval (recorded: the daemon and the backtester refuse the model on "
+        "other bars)",
+    )
+    ap.add_argument("--start", help="epoch ms or UTC date/datetime, inclusive (default: first bar)")
+    ap.add_argument(
+        "--end", help="epoch ms or UTC date/datetime, exclusive (default: after last bar)"
+    )
+    ap.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="where the model is saved: a .json file, or a directory to write "
+        "<SYMBOL>-<interval>-logreg-<first day>_<end day>.json into",
+    )
     ap.add_argument(
         "--holdout-days",
         type=float,
-        help="train on all but the last N days, then backtest the model on them (1m only)",
+        help="train on all but the last N days, then backtest the model on them (1m only; "
+        "default: train on every bar, no backtest)",
     )
-    ap.add_argument("--backtest-out", type=Path, help="write the holdout backtest's files here")
-    ap.add_argument("--notional", default="1000", help="holdout backtest position size, USDT")
+    ap.add_argument(
+        "--backtest-out",
+        type=Path,
+        help="write the holdout backtest's files here (default: none written)",
+    )
+    ap.add_argument(
+        "--notional",
+        default="1000",
+        help="holdout backtest position size, USDT (default: %(default)s)",
+    )
     add_train_arguments(ap)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
 
     symbol = args.symbol.upper()
     config = train_config(args)

@@ -24,37 +24,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode",
         choices=MODES,
-        help="local: embedded exchange (default); testnet: Binance futures testnet; "
-        "live: real money (needs --confirm-live)",
+        help="where to trade: local = the embedded local exchange, no keys needed (or the "
+        "one [endpoints] rest_url names, with its keys); testnet = Binance's futures testnet; "
+        "live = real money (needs --confirm-live); default: the config's mode, else local",
     )
     parser.add_argument(
         "--config",
         type=Path,
-        help=f"settings file (default: {DEFAULT_CONFIG} if it exists, else built-in defaults)",
+        metavar="PATH",
+        help=f"settings file, TOML (default: {DEFAULT_CONFIG} in the working directory if it "
+        "exists, else the built-in defaults, those of config.example.toml)",
     )
-    parser.add_argument("--env-file", type=Path, help="API keys file (default: .env if it exists)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="PATH",
+        help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet and live "
+        "(default: .env in the working directory if it exists, else the environment)",
+    )
     parser.add_argument(
         "--symbol",
         action="append",
         metavar="SYMBOL",
-        help="symbol to trade, e.g. BTCUSDT; repeat or comma-separate for several",
+        help="symbol to trade, e.g. BTCUSDT; repeat or comma-separate for several (default: "
+        "the config's symbols, else BTCUSDT)",
     )
     parser.add_argument(
-        "--duration", type=float, metavar="SECONDS", help="stop after this many seconds"
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop as on Ctrl+C after this many seconds (default: the config's duration_s, "
+        "else 0 = run until stopped)",
     )
     parser.add_argument(
-        "--log-level", type=str.upper, choices=LOG_LEVELS, help="console and file log level"
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="level of the console and the log file (default: the config's [logging] level, "
+        "else INFO)",
     )
-    parser.add_argument("--log-json", action="store_true", help="log JSON lines")
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log lines as JSON objects, on the console and in the log file (default: text, "
+        "unless the config's [logging] json is true)",
+    )
     parser.add_argument(
         "--keep-orders",
         action="store_true",
-        help="on stop, leave open orders on the exchange (default: cancel them)",
+        help="on stop, leave the working orders on the exchange (default: cancel them; a "
+        "position left open keeps its stop-loss / take-profit either way)",
     )
     parser.add_argument(
         "--reset-halt",
         action="store_true",
-        help="operator reset: a daemon journaled as HALTED/REDUCING starts ACTIVE again",
+        help="operator reset: a daemon whose journal says HALTED or REDUCING (a loss limit, "
+        "the circuit breaker, the kill switch, a liquidation) starts ACTIVE again; refused "
+        "while the kill-switch file exists",
     )
     # Two actions, one run: `--status --check-config` did the status and dropped the check.
     action = parser.add_mutually_exclusive_group()
@@ -64,12 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="say whether the daemon of this config runs, and its equity, position and "
         "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
         "2 cannot read it (not a directory, another user's files), "
-        "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING)",
+        "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING); "
+        "sends nothing, needs no keys",
     )
     action.add_argument(
         "--check-config",
         action="store_true",
-        help="validate the settings, print the effective values and exit (sends nothing)",
+        help="validate the settings, print the effective values (secrets masked) and exit "
+        "(sends nothing)",
     )
     parser.add_argument(
         "--confirm-live",

@@ -8,7 +8,7 @@ naming the key, the value and what is allowed; secrets are never quoted.
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
-from core.redaction import hide_secret_like, redact, redact_userinfo
+from core.redaction import SECRET_LIKE, hide_secret_like, redact, redact_userinfo
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -563,7 +563,10 @@ def _needs_keys(settings: Settings) -> str:
 
 
 def describe(settings: Settings) -> list[str]:
-    """`key = value` lines of the effective settings, secrets masked, for humans."""
+    """`key = value` lines of the effective settings, secrets masked, for humans: a value that
+    is valid in its field but looks like a secret (an API key pasted as `journal_dir` or into
+    a strategy parameter) is not shown, by the rule a config error follows
+    (`core.redaction.hide_secret_like`), nor is the configured key or secret anywhere."""
     until = "" if settings.duration_s else " (until stopped)"
     lines = [
         f"mode = {settings.mode}",
@@ -582,10 +585,18 @@ def describe(settings: Settings) -> list[str]:
         obj = getattr(settings, section)
         for f in fields(obj):
             lines.append(f"{section}.{f.name} = {_show(getattr(obj, f.name))}")
+    secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
+    lines = [shown_setting(line, secrets) for line in lines]
     key = settings.api_key.hint() if settings.api_key else "(not needed)"
     secret = str(settings.api_secret) if settings.api_secret else "(not needed)"
     lines += [f"api_key = {key}", f"api_secret = {secret}"]
     return lines
+
+
+def shown_setting(text: str, secrets: Iterable[str] = ()) -> str:
+    """A setting's value as the program shows it (`--check-config`, status.json, the start
+    line): the configured `secrets` and any secret-shaped word replaced by the same mark."""
+    return hide_secret_like(redact(text, secrets, mark=SECRET_LIKE))
 
 
 def risk_config(settings: Settings) -> RiskConfig:

@@ -16,8 +16,15 @@ monitoring script) sees at a glance whether the daemon runs, is stuck, died, or 
             or trading HALTED or REDUCING (a loss limit, the circuit breaker or the kill
             switch): it refuses entries until an operator resets it, so a check that only
             asks "is it up?" must not read it as fine
+
+How long ago the daemon wrote the file is measured on the machine's steady count
+(CLOCK_BOOTTIME, which NTP does not step) when the file was written since this boot (its
+`boot_id` is this one's), else on the wall clock: comparing wall-clock times, a forward step
+of more than 3 heartbeats read a healthy daemon as "not responding" until its next heartbeat,
+and a backward step read a dead one's last heartbeat as fresh.
 """
 
+import functools
 import json
 import os
 import time
@@ -29,9 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic_file import write_atomic
+from core.clock import steady_ns
 from core.enums import TradingState
+from core.redaction import hide_secret_like
 
 FILE_NAME = "status.json"
+BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")  # Linux: new at every boot
 STALE_HEARTBEATS = 3  # a heartbeat older than this many intervals: not responding
 # A running daemon in these states takes no entries until an operator resets it.
 NOT_TRADING_STATES = frozenset({TradingState.HALTED, TradingState.REDUCING})
@@ -48,6 +58,53 @@ class StatusExit(IntEnum):
     UNHEALTHY = 1
     NOT_RUNNING = 3
     NOT_TRADING = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HostTime:
+    """A reading of this machine's clocks: the wall clock (ms since the epoch; what NTP steps),
+    the steady count (ms since boot, CLOCK_BOOTTIME: no step moves it) and the boot that count
+    began at (None where the OS does not say: the steady count is then never compared)."""
+
+    wall_ms: int
+    steady_ms: int | None = None
+    boot_id: str | None = None
+
+
+def host_time() -> HostTime:
+    """The clocks now: what the daemon writes into status.json and `--status` reads against."""
+    return HostTime(time.time_ns() // 1_000_000, steady_ns() // 1_000_000, boot_id())
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's id, or None (not Linux, no /proc): a steady count is comparable only
+    between two readings of the same boot (it starts again at each)."""
+    try:
+        return BOOT_ID_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def time_fields(prefix: str, at: HostTime) -> dict[str, Any]:
+    """status.json's record of a moment: `<prefix>_ms` on the wall clock (shown to the user)
+    and `<prefix>_steady_ms` on the steady count (measured from), e.g. `updated_ms`."""
+    return {f"{prefix}_ms": at.wall_ms, f"{prefix}_steady_ms": at.steady_ms}
+
+
+def elapsed_ms(status: Mapping[str, Any], prefix: str, now: HostTime) -> int:
+    """ms from the moment status.json recorded as `prefix` to `now`: on the steady count when
+    the file was written during this boot (a wall-clock step since moves neither reading),
+    else on the wall clock (another boot, another OS, or a file of an older daemon)."""
+    steady = status.get(f"{prefix}_steady_ms")
+    if (
+        now.boot_id is not None
+        and now.steady_ms is not None
+        and status.get("boot_id") == now.boot_id
+        and isinstance(steady, int)
+    ):
+        return now.steady_ms - steady
+    return now.wall_ms - int(status[f"{prefix}_ms"])
 
 
 def status_path(journal_dir: str | os.PathLike[str]) -> Path:
@@ -88,10 +145,11 @@ class StatusReport:
 
 
 def report(
-    journal_dir: str | os.PathLike[str], *, journal_held: bool, now_ms: int | None = None
+    journal_dir: str | os.PathLike[str], *, journal_held: bool, now: HostTime | None = None
 ) -> StatusReport:
-    """What `--status` prints. `journal_held`: a process holds the journal's writer lock."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    """What `--status` prints. `journal_held`: a process holds the journal's writer lock;
+    `now`: this machine's clocks (read when not given)."""
+    now = host_time() if now is None else now
     path = status_path(journal_dir)
     try:
         status = json.loads(path.read_text())
@@ -99,15 +157,19 @@ def report(
             raise ValueError("not a JSON object")
         state = DaemonState(status["state"])
         updated = int(status["updated_ms"])
+        since_update = elapsed_ms(status, "updated", now)
     except FileNotFoundError:
         return StatusReport(
             StatusExit.NOT_RUNNING,
-            [f"daemon: never run with journal_dir = {journal_dir} (no {path})"],
+            # journal_dir as --check-config shows it: a secret-shaped path is not shown
+            [hide_secret_like(f"daemon: never run with journal_dir = {journal_dir} (no {path})")],
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
-        return StatusReport(StatusExit.UNHEALTHY, [f"daemon: {path} is unreadable: {e}"])
-    ago = _ago(now - updated)
-    at = _utc(updated)
+        return StatusReport(
+            StatusExit.UNHEALTHY, [hide_secret_like(f"daemon: {path} is unreadable: {e}")]
+        )
+    ago = _ago(since_update)
+    at = _utc(updated)  # as the daemon's wall clock read it (its log lines carry that time)
     if state is DaemonState.STARTING:
         # Not trading yet, and the journal's lock comes later in the start: the process says.
         pid = status.get("pid")
@@ -135,14 +197,14 @@ def report(
             f"{ago} ago ({at}), pid {status.get('pid', '?')}"
         )
         exit_status = StatusExit.UNHEALTHY
-    elif now - updated > STALE_HEARTBEATS * float(status.get("heartbeat_s", 10)) * 1000:
+    elif since_update > STALE_HEARTBEATS * float(status.get("heartbeat_s", 10)) * 1000:
         head = (
             f"daemon: not responding: pid {status.get('pid', '?')} holds the journal, but the "
             f"last heartbeat was {ago} ago ({at})"
         )
         exit_status = StatusExit.UNHEALTHY
     else:
-        up = _ago(now - int(status.get("started_ms", updated)))
+        up = _ago(elapsed_ms(status, "started", now) if "started_ms" in status else since_update)
         head = (
             f"daemon: running, pid {status.get('pid', '?')}, up {up}; last heartbeat {ago} ago "
             f"({at})"

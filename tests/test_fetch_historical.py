@@ -198,6 +198,94 @@ async def test_a_window_before_a_fresh_exchanges_trades_is_not_stored_as_done(tm
     assert any(line.startswith("not served by the exchange") for line in empty.lines())
 
 
+def local_klines(ex: LocalExchange, out: Path, span: tuple[int, int]) -> argparse.Namespace:
+    return fetch_historical.parse_args(
+        ["--symbol", "BTCUSDT", "--kind", "klines", "--interval", "1m", "--start",
+         _iso(span[0]), "--end", _iso(span[1]), "--base-url", ex.rest_url, "--out", str(out),
+         "--quiet"]
+    )  # fmt: skip
+
+
+async def test_a_kline_window_before_a_fresh_exchanges_bars_is_not_stored_as_done(tmp_path):
+    """The local exchange serves klines from a day before its replay's start only: a window
+    before that (after the symbol's listing) was answered empty, stored as done with 0 rows,
+    and skipped by every later run."""
+    async with LocalExchange(data="klines-week", symbols=["BTCUSDT"], speed="step") as ex:
+        await ex.step(20 * 60_000)
+        first = ex.time_map.exchange_start_ms - 86_400_000  # its first bar opens here
+        before = (first - 2 * 3_600_000, first - 3_600_000)
+        across = (first - 3_600_000, first + 10 * 60_000)
+
+        empty = await fetch_historical.run(local_klines(ex, tmp_path, before))
+        empty_again = await fetch_historical.run(local_klines(ex, tmp_path, before))
+        partial = await fetch_historical.run(local_klines(ex, tmp_path, across))
+        partial_again = await fetch_historical.run(local_klines(ex, tmp_path, across))
+
+    store = HistoryStore(tmp_path)
+    stored = store.read("BTCUSDT", M1, 0, 2**62)["open_time"].to_pylist()
+    assert stored == [first + 60_000 * i for i in range(10)]
+    assert empty.rows_written == 0 and empty.not_served == [before] and empty.gaps == []
+    assert empty_again.requests > 0 and empty_again.resumed_from == []  # asked for again
+    assert partial.rows_written == 10 and partial.not_served == [(across[0], first)]
+    assert store.missing("BTCUSDT", M1, *across) == [(across[0], first)]
+    assert partial_again.rows_written == 0 and partial_again.resumed_from == [(first, across[1])]
+    assert partial_again.gaps == []  # the part not served is no outage of the exchange's
+    assert any(
+        line.startswith("not served by the exchange (no bar there, and no bar on both sides")
+        for line in empty.lines()
+    )
+
+
+async def test_a_kline_window_before_the_listing_is_stored_as_done(tmp_path):
+    """exchangeInfo's onboardDate for BTCUSDT is 1569398400000 (2019-09-25 08:00 UTC): no
+    bar can open before it, so an empty answer there is the truth, stored as done (and no
+    outage); after it, an empty answer proves nothing (the local exchange's bars start in
+    its own week)."""
+    listed = 1_569_398_400_000
+    before = (listed - 5 * 86_400_000, listed - 86_400_000)  # 2019-09-20 to 09-24 08:00
+    across = (listed - 3_600_000, listed + 3_600_000)
+    async with LocalExchange(data="klines-week", symbols=["BTCUSDT"], speed="step") as ex:
+        done = await fetch_historical.run(local_klines(ex, tmp_path, before))
+        again = await fetch_historical.run(local_klines(ex, tmp_path, before))
+        half = await fetch_historical.run(local_klines(ex, tmp_path, across))
+
+    assert done.rows_written == 0 and done.not_served == [] and done.gaps == []
+    assert done.before_listing == [before]
+    assert again.requests == 0 and again.resumed_from == [before]
+    assert half.before_listing == [(across[0], listed)]
+    assert half.not_served == [(listed, across[1])]
+    assert HistoryStore(tmp_path).missing("BTCUSDT", M1, *across) == [(listed, across[1])]
+    assert (
+        "before the symbol's listing (exchangeInfo onboardDate; nothing to fetch, stored as "
+        "done): [2019-09-20T08:00:00Z, 2019-09-24T08:00:00Z) (5760 min)"
+    ) in done.lines()
+
+
+async def test_a_kline_window_inside_an_outage_the_bars_around_prove_is_done(fake, tmp_path):
+    """A whole window without bars, with bars served before and after it: an outage of the
+    exchange's own, stored as done and reported as a gap; past the last bar it serves, a
+    window with none after it is not served."""
+    k = fake.klines
+    outage = (k[100][0], k[400][0])
+    fake.klines = k[:100] + k[400:1440]  # bars 100-399 missing; the last bar is k[1439]
+    fake.server_time_ms = k[1439][0] + 86_400_000
+    inside = (k[150][0], k[300][0])
+    after_last = (k[1439][0] + 3_600_000, k[1439][0] + 7_200_000)
+
+    done = await fetch_historical.run(args(fake, tmp_path, start=_iso(inside[0]),
+                                           end=_iso(inside[1])))  # fmt: skip
+    fake.rest_calls.clear()
+    again = await fetch_historical.run(args(fake, tmp_path, start=_iso(inside[0]),
+                                            end=_iso(inside[1])))  # fmt: skip
+    tail = await fetch_historical.run(args(fake, tmp_path, start=_iso(after_last[0]),
+                                           end=_iso(after_last[1])))  # fmt: skip
+
+    assert done.rows_written == 0 and done.not_served == [] and done.gaps == [inside]
+    assert inside[0] > outage[0] and inside[1] < outage[1]
+    assert again.requests == 0 and again.gaps == [inside]
+    assert tail.not_served == [after_last] and tail.gaps == []
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 

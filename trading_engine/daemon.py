@@ -74,8 +74,15 @@ from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManage
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
-from runtime.settings import Mode, Settings, risk_config, strategy_params
-from runtime.status_file import DaemonState, gap_note, write_status
+from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
+from runtime.status_file import (
+    DaemonState,
+    HostTime,
+    gap_note,
+    host_time,
+    time_fields,
+    write_status,
+)
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.main_trading_strategy import (
@@ -147,7 +154,7 @@ class Daemon:
         self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
-        self._started_ms = 0  # wall clock, for status.json
+        self._started: HostTime | None = None  # this machine's clocks then, for status.json
         self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
         self.item_errors = 0
@@ -194,7 +201,7 @@ class Daemon:
                 )
                 return self.exit_status
             self._parts = parts
-            self._started_ms = int(time.time() * 1000)
+            self._started = host_time()
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             self._spawn(self._exec_timer(), "exec-timer")
@@ -205,7 +212,7 @@ class Daemon:
                 loop.call_later(self.settings.duration_s, self.request_stop, "duration reached")
             self._print(
                 f"application running: trading {', '.join(self.settings.symbols)} "
-                f"({self.settings.strategy.name}); Ctrl+C stops"
+                f"({shown_setting(self.settings.strategy.name)}); Ctrl+C stops"
             )
             await self._stop.wait()
             log.info("stopping: %s", self._stop_reason)
@@ -866,17 +873,21 @@ class Daemon:
     def _status_header(self, state: DaemonState) -> dict[str, Any]:
         """What status.json says of the process and its settings, before any figure."""
         s = self.settings
-        now = int(time.time() * 1000)
+        now = host_time()  # the wall clock and the steady count: --status measures on the latter
         return {
             "state": state.value,
             "pid": os.getpid(),
-            "updated_ms": now,
-            "started_ms": self._started_ms or now,
+            "boot_id": now.boot_id,
+            **time_fields("updated", now),
+            **time_fields("started", self._started or now),
             "heartbeat_s": s.execution.heartbeat_s,
             "mode": s.mode,
-            "venue": redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})",
-            "symbols": list(s.symbols),
-            "strategy": s.strategy.name,
+            # Settings as --check-config shows them: a secret-shaped value is not written out.
+            "venue": shown_setting(
+                redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})"
+            ),
+            "symbols": [shown_setting(sym) for sym in s.symbols],
+            "strategy": shown_setting(s.strategy.name),
         }
 
     def _put_status(self, status: dict[str, Any]) -> None:

@@ -7,7 +7,9 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``e``: a venue event (the whole event), with the clock reading;
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
 * ``w``: the bars the strategy was warmed with;
-* ``s``: the shutdown (trading stopped; whether open orders are then canceled).
+* ``s``: the shutdown (trading stopped; whether open orders are then canceled);
+* ``h``: a hole: entries that were not recorded (how many, and the clock readings of the
+  first and last of them), where they would have been.
 
 The first line is the session header: the effective settings (strategy and its parameters,
 risk limits, ExecManager config, instruments, client order id sequence), so that the audit can
@@ -16,14 +18,25 @@ event, taken here, so the replay can give it exactly the times it saw.
 
 Hot path: one clock read and one list append per item; a writer thread encodes (orjson) and
 gzips the entries every `FLUSH_S` into `<journal_dir>/market/session-<start ms>.jsonl.gz`.
+
+A disk that refuses the file (full, an I/O error): the compressed stream waits in memory, up to
+`MAX_UNWRITTEN_BYTES`, and is written once the disk takes it again, whole (a failed write into
+the gzip file itself cut the stream: nothing after it could be read back). Beyond that the
+entries are dropped, counted and said in one line when the disk takes the file again, and a
+``h`` entry marks the hole, so that the parity audit names it instead of replaying a session
+with entries missing.
 """
 
 import dataclasses
+import errno
 import gzip
 import logging
+import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +54,10 @@ FORMAT = 1
 FLUSH_S = 0.25
 WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop may run
 SESSION_DIR = "market"
-ITEM, EVENT, GAP, OFFSET, WARM, STOP = "i", "e", "g", "o", "w", "s"
+ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE = "i", "e", "g", "o", "w", "s", "h"
+# The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
+# the entries beyond are dropped, and the session marked as having a hole.
+MAX_UNWRITTEN_BYTES = 8 << 20
 MARKET_CLASSES: dict[str, type] = {c.__name__: c for c in (Trade, BookTicker, MarkPrice, Bar)}
 
 
@@ -140,18 +156,76 @@ def decode_object(kind: str, data: Any) -> Any:
     return from_jsonable(cls, data)
 
 
-class MarketRecorder:
-    """Records one session (see the module docstring); `close()` writes what is left."""
+@dataclasses.dataclass(slots=True)
+class Hole:
+    """Entries not recorded in a row: how many, and the clock readings (ms) of the first and
+    last of them that carry one (the writer's clock where none does)."""
 
-    def __init__(self, journal_dir: Path, clock: Clock) -> None:
+    count: int
+    first_ms: int
+    last_ms: int
+
+    def text(self) -> str:
+        return f"{self.count} entries from {_utc(self.first_ms)} to {_utc(self.last_ms)}"
+
+
+class Spool:
+    """Under the gzip stream: what gzip writes waits here until `write` (the session file's
+    `os.write`) takes it; a write the disk refuses loses nothing and is tried again."""
+
+    __slots__ = ("pending", "write_to")
+
+    def __init__(self, write_to: Callable[[bytearray], int]) -> None:
+        self.write_to = write_to
+        self.pending = bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        return len(data)
+
+    def flush(self) -> None:
+        """What gzip calls; `drain` writes (in the writer thread, not in gzip's calls)."""
+
+    def drain(self) -> None:
+        """Write what is pending (OSError once the disk refuses: the rest stays pending)."""
+        while self.pending:
+            written = self.write_to(self.pending)
+            if written <= 0:
+                raise OSError(errno.EIO, "the session file took no bytes")
+            del self.pending[:written]
+
+
+class MarketRecorder:
+    """Records one session (see the module docstring); `close()` writes what is left.
+
+    `write_to`: writes bytes to the session file's descriptor and returns how many it took
+    (`os.write`; a test's fills the disk); `max_unwritten_bytes`: the compressed stream kept
+    while the disk refuses it, before entries are dropped."""
+
+    def __init__(
+        self,
+        journal_dir: Path,
+        clock: Clock,
+        *,
+        write_to: Callable[[int, bytearray], int] = os.write,
+        max_unwritten_bytes: int = MAX_UNWRITTEN_BYTES,
+    ) -> None:
         self.clock = LatchedClock(clock)
         self.folder = Path(journal_dir) / SESSION_DIR
         self.path: Path | None = None
         self._buf: list[tuple[Any, ...]] = []
-        self._file: Any = None
+        self._write_to = write_to
+        self._max_unwritten = max_unwritten_bytes
+        self._fd = -1
+        self._spool: Spool | None = None
+        self._gz: gzip.GzipFile | None = None
+        self._lock = threading.Lock()  # one writer at a time: the thread, flush(), close()
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._failing = False  # the disk refuses the file (said once per outage)
+        self.hole: Hole | None = None  # entries being dropped now
+        self.holes: list[Hole] = []  # every hole of the session, the open one included
         self.entries = 0
         self.errors = 0
 
@@ -160,9 +234,12 @@ class MarketRecorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         started = self.clock.now_ms()
         self.path = self.folder / f"session-{started}.jsonl.gz"
-        self._file = gzip.open(self.path, "wb", compresslevel=3)  # noqa: SIM115 (closed in close)
+        fd = self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        write_to = self._write_to
+        self._spool = Spool(lambda data: write_to(fd, data))
+        self._gz = gzip.GzipFile(fileobj=self._spool, mode="wb", compresslevel=3, filename="")
         head = {"format": FORMAT, "started_ms": started, **header}
-        self._file.write(orjson.dumps(head, default=_default) + b"\n")
+        self._gz.write(orjson.dumps(head, default=_default) + b"\n")
         self._thread = threading.Thread(target=self._run, name="market-recorder", daemon=True)
         self._thread.start()
 
@@ -235,28 +312,85 @@ class MarketRecorder:
         while not self._closed:
             self._wake.wait(FLUSH_S)
             self._wake.clear()
-            self._write()
+            self.flush()
+
+    def flush(self) -> None:
+        """Compress what the event loop recorded since the last flush and write it out."""
+        with self._lock:
+            if self._gz is not None:
+                self._write()
 
     def _write(self) -> None:
         buf = self._buf
-        if not buf:
-            return
         n = len(buf)
         batch = buf[:n]
         del buf[:n]  # list ops are atomic under the GIL: appends after n stay
+        spool = self._spool
+        assert spool is not None
+        for i in range(0, n, WRITE_CHUNK):
+            chunk = batch[i : i + WRITE_CHUNK]
+            if self.hole is not None or len(spool.pending) > self._max_unwritten:
+                self._drop(chunk)  # the disk has refused the file for a while: memory is kept
+                continue
+            try:
+                self._compress(b"".join(map(encode_entry, chunk)))
+            except Exception:  # a bug must not stop the thread: those entries are a hole
+                self.errors += 1
+                if self.errors <= 5:
+                    log.exception("market recorder: %d entries not recorded", len(chunk))
+                self._drop(chunk)
+                continue
+            self.entries += len(chunk)
+            time.sleep(0)  # let the event loop have the GIL between chunks
         try:
-            for i in range(0, n, WRITE_CHUNK):
-                self._file.write(b"".join(map(encode_entry, batch[i : i + WRITE_CHUNK])))
-                time.sleep(0)  # let the event loop have the GIL between chunks
-            self.entries += n
+            spool.drain()
         except OSError as exc:  # a full disk must not stop the thread: one line, not five
-            self.errors += 1
-            if self.errors == 1:
-                log.error("market recorder: %d entries not written to %s: %s", n, self.path, exc)
-        except Exception:  # a bug must not stop the thread either (the buffer grows)
-            self.errors += 1
-            if self.errors <= 5:
-                log.exception("market recorder: %d entries not written", n)
+            if not self._failing:
+                self._failing = True
+                log.error(
+                    "market recorder: %s cannot be written (%s): up to %d MiB of it is kept "
+                    "until the disk takes it, then entries are dropped (the session is marked "
+                    "as having a hole)",
+                    self.path,
+                    exc.strerror or exc,
+                    self._max_unwritten >> 20,
+                )
+            return
+        if self.hole is not None:
+            self._close_hole()
+        elif self._failing:
+            log.warning("market recorder: %s is written again; nothing was lost", self.path)
+        self._failing = False
+
+    def _compress(self, data: bytes) -> None:
+        gz = self._gz
+        assert gz is not None
+        gz.write(data)
+
+    def _drop(self, chunk: list[tuple[Any, ...]]) -> None:
+        """Count entries not recorded into the open hole (opened here)."""
+        times = [t for e in chunk if (t := _entry_ms(e)) is not None]
+        first = times[0] if times else self.clock._clock.now_ms()
+        last = times[-1] if times else first
+        if self.hole is None:
+            self.hole = Hole(0, first, last)
+            self.holes.append(self.hole)
+        self.hole.count += len(chunk)
+        self.hole.last_ms = max(self.hole.last_ms, last)
+
+    def _close_hole(self) -> None:
+        """The disk takes the file again: the hole's mark goes into the stream where the
+        dropped entries would have been, and one line counts them."""
+        hole = self.hole
+        assert hole is not None
+        self.hole = None
+        self._compress(encode_entry((HOLE, hole.count, hole.first_ms, hole.last_ms)))
+        log.warning(
+            "market recorder: %s is written again; %s were dropped: the session is marked as "
+            "having a hole (its parity audit names it)",
+            self.path,
+            hole.text(),
+        )
 
     def close(self) -> None:
         if self._closed:
@@ -265,15 +399,38 @@ class MarketRecorder:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
-        if self._file is None:
-            return
-        self._write()
-        try:
-            self._file.close()
-        except OSError as exc:  # a full disk: the session file's end is lost, not the stop
-            log.error("market recorder: %s not closed: %s", self.path, exc)
-            return
+        with self._lock:
+            gz, spool = self._gz, self._spool
+            if gz is None or spool is None:
+                return
+            self._write()
+            if self.hole is not None:  # the mark goes in, should the disk take it at the end
+                hole, self.hole = self.hole, None
+                self._compress(encode_entry((HOLE, hole.count, hole.first_ms, hole.last_ms)))
+            gz.close()  # the stream's end, into the spool
+            try:
+                spool.drain()
+            except OSError as exc:  # a full disk: the session file's end is lost, not the stop
+                log.error(
+                    "market recorder: %s cut short: its last %d bytes not written (%s): its "
+                    "parity audit says so",
+                    self.path,
+                    len(spool.pending),
+                    exc.strerror or exc,
+                )
+                return
+            finally:
+                os.close(self._fd)
         log.info("market recorder: %d entries in %s", self.entries, self.path)
+
+
+def _entry_ms(entry: tuple[Any, ...]) -> int | None:
+    """The clock reading an entry carries (items, events, the stop), None for the others."""
+    return int(entry[1]) if entry[0] in (ITEM, EVENT, STOP) else None
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def session_header(
@@ -325,11 +482,23 @@ def session_header(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Session:
-    """A recorded session, decoded: the header and the entries in order."""
+    """A recorded session, decoded: the header and the entries in order. `complete`: the file
+    ends where its stream does (False: cut short, by a kill or a disk full at the stop; or
+    unreadable from some point on, `entries` holding what came before)."""
 
     path: Path
     header: dict[str, Any]
     entries: list[tuple[Any, ...]]
+    complete: bool = True
+
+    @property
+    def holes(self) -> list[Hole]:
+        """The entries the recorder had to drop (a disk that refused the file), in order."""
+        return [Hole(int(e[1]), int(e[2]), int(e[3])) for e in self.entries if e[0] == HOLE]
+
+    def last_ms(self) -> int | None:
+        """The last clock reading recorded (where a cut-short recording ends)."""
+        return next((t for e in reversed(self.entries) if (t := _entry_ms(e)) is not None), None)
 
 
 def session_files(journal_dir: Path) -> list[Path]:
@@ -341,22 +510,26 @@ def session_files(journal_dir: Path) -> list[Path]:
 
 def read_session(path: Path) -> Session:
     """Decode a recorded session; ValueError for a file that is not one (or is truncated
-    before its header). A torn last line (a killed daemon) is dropped."""
+    before its header). A torn last line (a killed daemon) is dropped, and a file cut short
+    or unreadable from some point on gives what came before, `complete` False."""
     with gzip.open(path, "rb") as fh:
         lines = _lines(fh)
         try:
             header = orjson.loads(next(lines))
-        except (StopIteration, orjson.JSONDecodeError, EOFError, OSError) as exc:
+        except (StopIteration, orjson.JSONDecodeError, EOFError, OSError, zlib.error) as exc:
             raise ValueError(f"{path}: not a recorded session ({exc or 'empty'})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError(f"{path}: unknown session format")
         entries: list[tuple[Any, ...]] = []
+        complete = True
         try:
             for line in lines:
                 entries.append(_decode(orjson.loads(line)))
-        except (orjson.JSONDecodeError, EOFError, OSError):
-            pass  # torn tail
-    return Session(path=path, header=header, entries=entries)
+        except orjson.JSONDecodeError:
+            pass  # torn last line, the stream's end after it
+        except (EOFError, OSError, zlib.error):  # the stream cut short, or broken
+            complete = False
+    return Session(path=path, header=header, entries=entries, complete=complete)
 
 
 def _lines(fh: Any) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ import gzip
 import json
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -436,6 +437,53 @@ def test_a_journal_a_daemon_still_runs_on_is_refused_in_one_line(live_session, t
     assert err == (
         f"error: a daemon is still running on {journal_dir} (its journal is locked): "
         "stop it, then audit its session\n"
+    )
+
+
+def _rewrite_entries(journal_dir: Path, change) -> None:
+    """The recorded session's lines (the header first) as `change` leaves them."""
+    path = session_files(journal_dir)[-1]
+    with gzip.open(path, "rb") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"".join(change(lines)))
+
+
+def test_a_session_with_a_hole_is_bad_input_naming_the_hole(live_session, tmp_path, capsys):
+    """The recorder dropped entries while the disk refused its file (and marked where): the
+    replay would diverge somewhere after it, for no reason the audit could name."""
+    journal_dir = _copy(live_session, tmp_path)
+    hole = orjson.dumps(["h", 37, T0 + 10_000, T0 + 19_000]) + b"\n"  # 00:00:10 to 00:00:19
+    _rewrite_entries(journal_dir, lambda lines: [*lines[:100], hole, *lines[100:]])
+
+    assert parity.run(journal_dir) == 2
+
+    session = session_files(journal_dir)[-1]
+    assert capsys.readouterr().err == (
+        f"error: {session}: the recording has 1 hole(s) (the disk refused the file; the entries "
+        "were dropped): 37 entries from 2025-05-05 00:00:10 UTC to 2025-05-05 00:00:19 UTC: a "
+        "replay without them cannot be compared with the journal\n"
+    )
+
+
+def test_a_session_cut_short_says_where_its_recording_ends(live_session, tmp_path):
+    """A disk still full at the stop (or a kill): the file's end is missing. The audit
+    replays what there is and says where it ends, beside the divergence that follows."""
+    journal_dir = _copy(live_session, tmp_path)
+    path = session_files(journal_dir)[-1]
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    cut = read_session(path)
+    last = cut.last_ms()
+    assert not cut.complete and last is not None and last < T0 + 250 * 239
+
+    result = parity.audit(journal_dir)
+
+    assert result.cut_short_at_ms == last
+    at = datetime.fromtimestamp(last / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    assert result.lines()[-1] == (
+        f"  (the recording is cut short at {at} UTC: the daemon was killed, or its disk was "
+        "full at the stop; what the journal holds after that was not replayed)"
     )
 
 

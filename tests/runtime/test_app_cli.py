@@ -46,6 +46,50 @@ def test_check_config_prints_effective_settings(tmp_path):
     assert "mode = local" in result.stdout and "symbols = BTCUSDT" in result.stdout
 
 
+PASTED = "Zx81Qw3Er5Ty7Ui9Op2As4Df"  # 24 letters and digits: an API key's shape, cut short
+OWN_STRATEGY = """
+from decimal import Decimal
+from trading_engine.main_trading_strategy import StrategyBase
+
+
+class Mine(StrategyBase):
+    name = "mine"
+
+    def __init__(self, *, token, order_notional_usdt, allow_short, instruments):
+        self.order_notional_usdt = Decimal(order_notional_usdt)
+        self.warmup_bars = 1
+
+    def on_bar(self, bar, view):
+        return None
+"""
+
+
+def test_check_config_does_not_show_a_secret_shaped_value_valid_in_its_field(tmp_path):
+    """A key pasted as journal_dir, or as a strategy's string parameter, is a valid value there:
+    --check-config printed it, for the user to paste into an issue."""
+    (tmp_path / "mystrat.py").write_text(OWN_STRATEGY)
+    (tmp_path / "config.toml").write_text(
+        f'journal_dir = "{PASTED}"\n[strategy]\nname = "mystrat.py:Mine"\n'
+        f'[strategy.params]\ntoken = "{PASTED}"\n'
+    )
+
+    checked = run_app("--check-config", cwd=tmp_path)
+    status = run_app("--status", cwd=tmp_path)
+
+    assert checked.returncode == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert "  journal_dir = <not shown: looks like a secret>" in lines
+    assert '  strategy.params = {token = "<not shown: looks like a secret>"}' in lines
+    assert '  strategy.name = "mystrat.py:Mine"' in lines  # not secret-shaped: shown
+    assert status.returncode == 3  # never run, said without the path
+    assert status.stdout == (
+        "daemon: never run with journal_dir = <not shown: looks like a secret> "
+        "(no <not shown: looks like a secret>)\n"
+    )
+    for result in (checked, status):
+        assert PASTED[:20] not in result.stdout + result.stderr
+
+
 def test_check_config_leaves_a_running_daemons_log_file_alone(tmp_path):
     """A daemon's log at its 10 MiB limit: a check beside it once wrote its line there and
     rotated the file under the daemon (which went on writing to trading_engine.log.1)."""

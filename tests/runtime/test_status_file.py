@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from book_keeper.journal import SqliteJournal, journal_in_use
-from runtime.status_file import StatusExit, report, status_path, write_status
+from runtime.status_file import HostTime, StatusExit, report, status_path, write_status
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_764_540_004_000  # 2025-11-30 22:00:04 UTC
@@ -54,7 +54,7 @@ DETAILS = [
 def test_a_running_daemon_with_a_fresh_heartbeat_is_running(tmp_path: Path) -> None:
     write_status(tmp_path, RUNNING)
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.RUNNING
     assert got.lines == [
@@ -68,7 +68,7 @@ def test_the_uptime_runs_to_now_not_to_the_last_heartbeat(tmp_path: Path) -> Non
     started = NOW - 9_000  # status.json written at start, the first heartbeat not yet due
     write_status(tmp_path, {**RUNNING, "started_ms": started, "updated_ms": started})
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.lines[0] == (
         "daemon: running, pid 4242, up 9 s; last heartbeat 9 s ago (2025-11-30 21:59:55 UTC)"
@@ -79,7 +79,7 @@ def test_a_status_file_of_an_older_daemon_shows_this_runs_figures_only(tmp_path:
     older = {k: v for k, v in RUNNING.items() if not k.endswith("_total")}
     write_status(tmp_path, older)
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.lines[-1] == "this run: orders sent 7, fills 5"
 
@@ -87,7 +87,7 @@ def test_a_status_file_of_an_older_daemon_shows_this_runs_figures_only(tmp_path:
 def test_a_margin_call_of_this_run_is_said_with_its_time(tmp_path: Path) -> None:
     write_status(tmp_path, {**RUNNING, "margin_calls": 2, "last_margin_call_ms": WRITTEN - 60_000})
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.RUNNING  # a warning, not a state
     assert got.lines[1:] == [
@@ -102,7 +102,7 @@ def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(
 ) -> None:
     write_status(tmp_path, RUNNING)
 
-    got = report(tmp_path, journal_held=True, now_ms=WRITTEN + 31_000)  # > 3 x 10 s
+    got = report(tmp_path, journal_held=True, now=HostTime(WRITTEN + 31_000))  # > 3 x 10 s
 
     assert got.exit_status is StatusExit.UNHEALTHY
     assert got.lines[0] == (
@@ -114,7 +114,7 @@ def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(
 def test_running_in_the_file_but_the_journal_free_means_it_died(tmp_path: Path) -> None:
     write_status(tmp_path, RUNNING)
 
-    got = report(tmp_path, journal_held=False, now_ms=NOW)
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.UNHEALTHY
     assert got.lines[0] == (
@@ -129,7 +129,7 @@ def test_a_stopped_daemon_says_why_and_its_exit_status(tmp_path: Path) -> None:
         tmp_path, {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
     )
 
-    got = report(tmp_path, journal_held=False, now_ms=WRITTEN + 3 * 3_600_000)
+    got = report(tmp_path, journal_held=False, now=HostTime(WRITTEN + 3 * 3_600_000))
 
     assert got.exit_status is StatusExit.NOT_RUNNING
     assert got.lines[0] == (
@@ -140,9 +140,9 @@ def test_a_stopped_daemon_says_why_and_its_exit_status(tmp_path: Path) -> None:
 
 
 def test_no_status_file_means_never_run_and_a_broken_one_is_said(tmp_path: Path) -> None:
-    never = report(tmp_path, journal_held=False, now_ms=NOW)
+    never = report(tmp_path, journal_held=False, now=HostTime(NOW))
     status_path(tmp_path).write_text("{not json")
-    broken = report(tmp_path, journal_held=False, now_ms=NOW)
+    broken = report(tmp_path, journal_held=False, now=HostTime(NOW))
 
     assert never.exit_status is StatusExit.NOT_RUNNING
     assert never.lines == [
@@ -191,7 +191,7 @@ def test_a_running_daemon_that_does_not_trade_exits_4(tmp_path: Path, state: str
     reason = "max drawdown: 512.00 USDT from the peak"
     write_status(tmp_path, {**RUNNING, "trading_state": state, "state_reason": reason})
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.NOT_TRADING
     assert int(got.exit_status) == 4
@@ -205,7 +205,7 @@ def test_a_running_daemon_that_does_not_trade_exits_4(tmp_path: Path, state: str
 def test_a_stuck_daemon_that_was_halted_is_unhealthy_first(tmp_path: Path) -> None:
     write_status(tmp_path, {**RUNNING, "trading_state": "HALTED"})
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW + 60_000)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW + 60_000))
 
     assert got.exit_status is StatusExit.UNHEALTHY
 
@@ -227,7 +227,7 @@ def test_a_daemon_still_starting_is_running_but_not_trading_yet(tmp_path: Path) 
     heartbeat: a monitoring check raised an alarm at every restart."""
     write_status(tmp_path, {**STARTING, "pid": os.getpid()})  # this process: alive
 
-    got = report(tmp_path, journal_held=False, now_ms=NOW)
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.NOT_TRADING
     assert got.lines == [
@@ -246,7 +246,7 @@ def test_a_daemon_that_died_while_starting_is_unhealthy(tmp_path: Path) -> None:
     pid = int(gone.stdout)
     write_status(tmp_path, {**STARTING, "pid": pid})
 
-    got = report(tmp_path, journal_held=False, now_ms=NOW)
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.UNHEALTHY
     assert got.lines == [
@@ -261,7 +261,7 @@ def test_a_start_that_failed_is_one_line_with_its_reason(tmp_path: Path) -> None
         {**STARTING, "state": "stopped", "stop_reason": "start failed: bad keys", "exit_status": 1},
     )
 
-    got = report(tmp_path, journal_held=False, now_ms=NOW)
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
 
     assert got.exit_status is StatusExit.NOT_RUNNING
     assert got.lines == [
@@ -275,8 +275,159 @@ def test_a_gap_names_the_symbols_whose_entries_it_holds(tmp_path: Path) -> None:
     two = {**RUNNING, "symbols": ["BTCUSDT", "ETHUSDT"], "gap_open": True}
     write_status(tmp_path, {**two, "gap_symbols": ["ETHUSDT"]})
 
-    got = report(tmp_path, journal_held=True, now_ms=NOW)
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
 
     assert got.lines[3] == (
         "position BTCUSDT 0.002; open orders 1; stream lag 35 ms (gap open: ETHUSDT)"
     )
+
+
+# Wall-clock steps. The daemon wrote its heartbeat at WRITTEN on the wall clock and at
+# STEADY on this boot's steady count (ms since boot); NTP then stepped the wall clock.
+BOOT = "a262d93a-5d33-4dd8-9ebf-83695314eea6"
+STEADY = 86_400_000  # one day after boot
+STEADY_RUNNING = {
+    **RUNNING,
+    "boot_id": BOOT,
+    "updated_steady_ms": STEADY,
+    "started_steady_ms": STEADY - 62 * 60_000,
+}
+
+
+def test_a_forward_step_of_the_wall_clock_leaves_a_healthy_daemon_running(
+    tmp_path: Path,
+) -> None:
+    """4 s after the heartbeat, the wall clock is set 10 min ahead: on the wall clock the
+    heartbeat looks 10 min 04 s old (> 3 x 10 s), on the steady count it is 4 s old."""
+    write_status(tmp_path, STEADY_RUNNING)
+    stepped = HostTime(wall_ms=NOW + 600_000, steady_ms=STEADY + 4_000, boot_id=BOOT)
+
+    got = report(tmp_path, journal_held=True, now=stepped)
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines[0] == (
+        "daemon: running, pid 4242, up 1 h 02 min; last heartbeat 4 s ago (2025-11-30 22:00:00 UTC)"
+    )
+
+
+def test_a_backward_step_of_the_wall_clock_does_not_hide_a_stuck_daemon(tmp_path: Path) -> None:
+    """The heartbeats stopped; 40 s later the wall clock is set 5 min back: on the wall clock
+    the last heartbeat is 'in the future' (read as fresh), on the steady count 40 s old."""
+    write_status(tmp_path, STEADY_RUNNING)
+    stepped = HostTime(wall_ms=WRITTEN + 40_000 - 300_000, steady_ms=STEADY + 40_000, boot_id=BOOT)
+
+    got = report(tmp_path, journal_held=True, now=stepped)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert got.lines[0] == (
+        "daemon: not responding: pid 4242 holds the journal, but the last heartbeat was 40 s "
+        "ago (2025-11-30 22:00:00 UTC)"
+    )
+
+
+def test_a_status_of_an_earlier_boot_is_measured_on_the_wall_clock(tmp_path: Path) -> None:
+    """After a reboot the steady count began again (30 s since this boot): compared with the
+    file's it would say -1 day; the wall clock says 3 h."""
+    write_status(
+        tmp_path, {**STEADY_RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    )
+    rebooted = HostTime(wall_ms=WRITTEN + 3 * 3_600_000, steady_ms=30_000, boot_id="another")
+
+    got = report(tmp_path, journal_held=False, now=rebooted)
+
+    assert got.lines[0] == (
+        "daemon: stopped 3 h 00 min ago (2025-11-30 22:00:00 UTC): SIGTERM, exit status 0"
+    )
+
+
+def test_without_a_boot_id_here_the_wall_clock_is_used(tmp_path: Path) -> None:
+    """An OS that does not say its boot (not Linux): the steady counts are not compared."""
+    write_status(tmp_path, STEADY_RUNNING)
+    unknown_boot = HostTime(wall_ms=WRITTEN + 31_000, steady_ms=STEADY + 4_000, boot_id=None)
+
+    got = report(tmp_path, journal_held=True, now=unknown_boot)
+
+    assert got.exit_status is StatusExit.UNHEALTHY  # 31 s on the wall clock, > 3 x 10 s
+
+
+def test_the_daemon_writes_its_boot_and_steady_count_with_the_wall_clock(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from runtime.settings import load_settings
+    from runtime.status_file import DaemonState, host_time
+    from trading_engine.daemon import Daemon
+
+    settings = replace(load_settings(None, env_file=None), journal_dir=str(tmp_path))
+    daemon = Daemon(settings)
+    before = host_time()
+
+    header = daemon._status_header(DaemonState.STARTING)
+
+    after = host_time()
+    assert header["boot_id"] == before.boot_id
+    assert before.wall_ms <= header["updated_ms"] <= after.wall_ms
+    assert before.steady_ms is not None and after.steady_ms is not None
+    assert before.steady_ms <= header["updated_steady_ms"] <= after.steady_ms
+    assert header["started_steady_ms"] == header["updated_steady_ms"]  # not started yet
+
+
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")
+@pytest.mark.parametrize(
+    ("step_ms", "quiet_ms", "exit_status"), [(600_000, 4_000, 0), (-300_000, 40_000, 1)]
+)
+def test_app_status_measures_on_the_steady_count_across_a_wall_clock_step(
+    tmp_path: Path, step_ms: int, quiet_ms: int, exit_status: int
+) -> None:
+    """The command on this machine's clocks: a heartbeat written `quiet_ms` ago on the steady
+    count, the wall clock set `step_ms` since (the file's wall time moved back by it)."""
+    from runtime.status_file import host_time
+
+    journal = tmp_path / "journal"
+    (tmp_path / "config.toml").write_text(f'journal_dir = "{journal}"\n')
+    now = host_time()
+    assert now.steady_ms is not None
+    written = {
+        **RUNNING,
+        "boot_id": now.boot_id,
+        "updated_ms": now.wall_ms - quiet_ms - step_ms,
+        "updated_steady_ms": now.steady_ms - quiet_ms,
+    }
+    write_status(journal, written)
+
+    with SqliteJournal(journal, writer_thread=False):  # the daemon holds its journal
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "--config", "config.toml", "--status"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode == exit_status, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("daemon: running" if exit_status == 0 else "daemon: not responding")
+
+
+def test_status_json_does_not_show_a_secret_shaped_setting(tmp_path: Path) -> None:
+    """What --check-config does not show, status.json (readable with the journal) does not
+    either: a strategy file named by a pasted key, a data set folder named so."""
+    from dataclasses import replace
+
+    from runtime.settings import load_settings
+    from runtime.status_file import DaemonState
+    from trading_engine.daemon import Daemon
+
+    pasted = "aK3mZ9qLp2Xw7RtY5vB8nC1dE4"
+    settings = load_settings(None, env_file=None)
+    settings = replace(
+        settings,
+        journal_dir=str(tmp_path),
+        strategy=replace(settings.strategy, name=f"strategies/{pasted}.py:Mine"),
+        local=replace(settings.local, data=f"data/{pasted}"),
+    )
+
+    header = Daemon(settings)._status_header(DaemonState.STARTING)
+
+    assert header["strategy"] == "<not shown: looks like a secret>"
+    assert header["venue"] == "local exchange (<not shown: looks like a secret>)"
+    assert pasted not in json.dumps(header)

@@ -15,7 +15,7 @@ from backtest.runner import BacktestConfig, run_backtest
 from core.market import Bar
 from core.orders import TargetPosition
 from runtime.settings import ConfigError, load_settings
-from runtime.status_file import report
+from runtime.status_file import HostTime, report
 from tests.backtest.test_reference_loop import KLINES
 from tests.trading_engine.support import ScriptedStrategy, make_rig
 from trading_engine.daemon import slow_note
@@ -165,7 +165,7 @@ def test_status_reports_the_slow_calls_of_this_run(tmp_path):
         '"strategy_max_call_ms": 100, "strategy_slow_calls": 3, "strategy_slowest_ms": 412}'
     )
 
-    lines = report(tmp_path, journal_held=True, now_ms=2000).lines
+    lines = report(tmp_path, journal_held=True, now=HostTime(2000)).lines
 
     assert (
         "strategy calls over 100 ms this run: 3 (slowest 412 ms): each held the event loop" in lines

@@ -1,0 +1,40 @@
+"""Every option of the command lines a user starts with says what it does in --help, and no
+help prints a default that is none (argparse's `(default: None)` of a required option)."""
+
+import argparse
+from collections.abc import Callable
+
+import pytest
+
+import backtest_trading_strategy
+import fetch_historical
+from model import review, train
+from runtime import cli
+
+PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "app.py": cli.build_parser,
+    "fetch_historical.py": fetch_historical.build_parser,
+    "backtest_trading_strategy.py": backtest_trading_strategy.parser,
+    "python -m model.train": train.build_parser,
+    "python -m model.review": review.parser,
+}
+
+
+@pytest.mark.parametrize("name", PARSERS)
+def test_every_option_has_help_and_no_empty_default(name: str) -> None:
+    parser = PARSERS[name]()
+
+    undocumented = [a.option_strings[-1] for a in parser._actions if not (a.help or "").strip()]
+    text = " ".join(parser.format_help().split())
+
+    assert undocumented == []
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_the_fetch_help_gives_the_defaults_and_the_limits() -> None:
+    text = " ".join(fetch_historical.build_parser().format_help().split())
+
+    assert "(default: 1m)" in text and "(default: data_store)" in text
+    assert "(default: https://fapi.binance.com)" in text
+    assert "not before 2019-09-01" in text
+    assert "--symbol SYMBOL the USD-M symbol" in text  # no "(default: None)" after it
