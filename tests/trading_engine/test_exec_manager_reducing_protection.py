@@ -240,7 +240,7 @@ def test_a_position_found_while_halted_gets_a_stop_loss_until_it_is_flattened():
     assert rig.em.trading_state is HALTED and not rig.book.orders
 
 
-def test_a_stop_refused_while_reducing_is_placed_again_with_the_flatten_retry():
+def test_a_stop_the_exchange_removed_while_reducing_is_placed_again_with_the_flatten_retry():
     rig, stop, _take_profit = protected_long()
     rig.em.kill("SIGUSR1")
     flatten = flatten_of(rig)
