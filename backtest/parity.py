@@ -242,8 +242,8 @@ class ParityVenue(InProcessVenue):
         due = self._due_cancel(client_order_id)
         self._at(due, lambda: self._cancel(symbol, client_order_id))
 
-    def cancel_all(self, symbol: str) -> None:
-        self._at(None, lambda: self._cancel_all(symbol))
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        self.cancel_all_at(symbol, None, keep_protection=keep_protection)
 
     def reconcile_soon(self, reason: str) -> None:
         """Nothing is overdue here: the engine answers every request in turn."""

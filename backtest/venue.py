@@ -159,8 +159,11 @@ class InProcessVenue:
         self.stats.cancels += 1
         self._later(lambda: self._cancel(symbol, client_order_id))
 
-    def cancel_all(self, symbol: str) -> None:
-        self._later(lambda: self._cancel_all(symbol))
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        if keep_protection:
+            self._later(lambda: self._cancel_all_but_protection(symbol))
+        else:
+            self._later(lambda: self._cancel_all(symbol))
 
     def reconcile_soon(self, reason: str) -> None:
         """Nothing is overdue here: the engine answers every request in turn."""
@@ -333,8 +336,9 @@ class InProcessVenue:
         # An algo order canceled by cancel-all reports ALGO_UPDATE CANCELED through pump.
 
     def _cancel_all_but_protection(self, symbol: str) -> None:
-        """As `LiveVenue.stop` with a position left open: every open order but the protective
-        stops / take-profits."""
+        """As `LiveVenue.cancel_all(keep_protection=True)` (REDUCING, and its stop with a
+        position left open): every open order but the protective stops / take-profits (the
+        account holds no algo order but ours)."""
         with contextlib.suppress(BinanceError):
             self._core.cancel_open_orders(self.account, symbol)
         self.pump()

@@ -274,8 +274,8 @@ class InstantVenue:
                 )
             )
 
-    def cancel_all(self, symbol: str) -> None:
-        for cid in list(self.open):
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        for cid in list(self.open):  # it places no stop-loss / take-profit: nothing to keep
             self.cancel(symbol, cid)
 
     def reconcile_soon(self, reason: str) -> None:

@@ -29,8 +29,11 @@ class Venue(Protocol):
         """Cancel one order (normal or algo) by our client order id; never blocks."""
         ...
 
-    def cancel_all(self, symbol: str) -> None:
-        """Cancel every open normal and algo order of `symbol`; never blocks."""
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        """Cancel every open normal and algo order of `symbol`, those the caller does not know
+        of included; never blocks. With `keep_protection`, all but the position's own
+        stop-loss / take-profit (`Order.is_protective`, placed by us): REDUCING keeps them on
+        the exchange until the position is flat."""
         ...
 
     def reconcile_soon(self, reason: str) -> None:

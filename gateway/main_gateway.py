@@ -69,6 +69,7 @@ from gateway.user_stream import UserStream
 from gateway.user_wire import (
     AccountConfigUpdate,
     AccountUpdate,
+    AlgoStatus,
     AlgoUpdate,
     IgnoredEvent,
     ListenKeyExpired,
@@ -444,12 +445,17 @@ class LiveVenue:
         t.cancel_requested = True
         self._follow_up(t)
 
-    def cancel_all(self, symbol: str) -> None:
-        """Cancel every open normal and algo order of `symbol`; returns at once."""
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        """Cancel every open normal and algo order of `symbol`; returns at once. With
+        `keep_protection` our protective stops / take-profits stay (`_cancel_all_requests`)."""
         for t in self.tracker.open_orders():
-            if t.symbol == symbol and t.forced is None:  # not the exchange's liquidation
+            if t.symbol != symbol or t.forced is not None:  # not the exchange's liquidation
+                continue
+            if not (keep_protection and t.order.is_protective):
                 t.cancel_requested = True
-        self._spawn(self._cancel_all(symbol), f"cancel-all-{symbol}")
+        self._spawn(
+            self._cancel_all(symbol, keep_protection=keep_protection), f"cancel-all-{symbol}"
+        )
 
     def reconcile_soon(self, reason: str, job: str = "reconcile-soon") -> None:
         """A reconciliation pass now (the ExecManager waited too long for an answer that the
@@ -676,14 +682,22 @@ class LiveVenue:
                 return
             await backoff.wait()
 
-    async def _cancel_all(self, symbol: str) -> None:
+    async def _cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        """The cancel-all, then the symbol's open orders read back: every order we hold open
+        that the exchange no longer lists is asked about (one it had expired or cancelled
+        already ends here too, instead of waiting for the next reconciliation)."""
         try:
-            await self._cancel_all_requests(symbol)
+            await self._cancel_all_requests(symbol, keep_protection=keep_protection)
             await self.sync.sweep(symbol, *await self.sync.open_rows(symbol))
         except TradingError as exc:
             log.warning("cancel-all %s incomplete: %s (reconciliation will retry)", symbol, exc)
 
     async def _cancel_all_requests(self, symbol: str, *, keep_protection: bool = False) -> None:
+        """`DELETE allOpenOrders` (normal orders: the protective ones are algo orders) and,
+        unless `keep_protection`, `DELETE algoOpenOrders`. With it, the open algo orders are
+        read and each one but our protective stops / take-profits is cancelled by itself,
+        ours and those we do not track alike (placed by hand or by another program: a blanket
+        cancel-all would have taken them too)."""
         methods = ["futures_cancel_all_open_orders"]
         if not keep_protection:
             methods.append("futures_cancel_all_algo_open_orders")
@@ -694,12 +708,34 @@ class LiveVenue:
                 log.warning("%s %s: %s", method, symbol, exc)
         if not keep_protection:
             return
-        for t in self.tracker.open_orders():  # algo orders but the protective ones: one by one
+        try:
+            _rows, algo_rows = await self.sync.open_rows(symbol)
+        except (RejectedError, *_TRANSIENT) as exc:
+            log.warning("open algo orders of %s not read: %s", symbol, exc)
+            algo_rows = []
+        for t in self.tracker.open_orders():  # ours: listed, or a create still in flight
             if t.algo and t.symbol == symbol and not t.order.is_protective:
-                try:
-                    await self._cancel_request(t)
-                except (RejectedError, *_TRANSIENT) as exc:
-                    log.warning("cancel %s: %s", t.client_order_id, exc)
+                await self._cancel_one(t.client_order_id, self._cancel_request(t))
+        for a in algo_rows:
+            if a.status is not AlgoStatus.NEW or self.tracker.get(a.client_algo_id) is not None:
+                continue  # ours: kept (protective) or cancelled above
+            log.warning(
+                "open algo order %s %s (%s %s) is not ours: cancelled with the others",
+                symbol,
+                a.client_algo_id,
+                a.side.value,
+                a.order_type.value,
+            )
+            await self._cancel_one(
+                a.client_algo_id,
+                self.rest.call("futures_cancel_algo_order", mutating=True, algoId=a.algo_id),
+            )
+
+    async def _cancel_one(self, cid: str, request: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await request
+        except (RejectedError, *_TRANSIENT) as exc:
+            log.warning("cancel %s: %s", cid, exc)
 
     # --- user stream -------------------------------------------------------------------------
 

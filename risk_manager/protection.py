@@ -6,8 +6,9 @@ STOP_MARKET: it closes whatever the position is when it fires, so a position tha
 needs no new stop. Binance accepts one open closePosition stop or take-profit per symbol and
 direction (-4130), so the take-profit is a reduce-only TAKE_PROFIT_MARKET for the position's
 quantity, replaced whenever that quantity changes (a position larger than MARKET_LOT_SIZE's
-maxQty gets as many take-profit orders at the same level as it needs, and so does the
-market close of a level already crossed). A position whose average entry moves (added
+maxQty gets as many take-profit orders at the same level as it needs, up to
+`take_profit_order_cap`, and so does the market close of a level already crossed, which takes
+no conditional order). A position whose average entry moves (added
 to, or flipped) gets its orders replaced at the new levels; a flat one loses them. Replacing a
 stop on the same side means cancelling the old one first (`core.orders.close_position_conflict`).
 
@@ -31,6 +32,26 @@ from core.orders import Order, OrderProposal
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
+
+# Open conditional (algo) orders, which the stop-loss and take-profit are, one account may hold
+# across all its symbols (Binance since 2025-12-29; beyond: -4045 "Reach max stop order limit").
+ACCOUNT_ALGO_ORDER_LIMIT = 200
+
+
+def take_profit_order_cap(instrument: Instrument, symbols: int) -> int:
+    """How many take-profit orders one position may have, so that its protection stays within
+    Binance's limits on open conditional orders (-4045: per symbol while exchangeInfo carries
+    MAX_NUM_ALGO_ORDERS, else ACCOUNT_ALGO_ORDER_LIMIT for the account, of which each of the
+    `symbols` traded gets an equal share) and on open orders per symbol (MAX_NUM_ORDERS, -2025).
+
+    A replacement places the new plan while the old one's cancels are on their way (a flip's
+    stop on the other side, take-profits of a new size): both plans, each a stop and its
+    take-profits, must fit at once, so (limit - 2) // 2, at least 1. The exchange refusing the
+    rest would count each refusal toward the circuit breaker, and halt the daemon."""
+    limit = min(ACCOUNT_ALGO_ORDER_LIMIT // max(1, symbols), instrument.max_num_orders)
+    if instrument.max_num_algo_orders is not None:
+        limit = min(limit, instrument.max_num_algo_orders)
+    return max(1, (limit - 2) // 2)
 
 
 def is_protective(order: Order) -> bool:
@@ -79,9 +100,13 @@ def plan_protection(
     stop_loss_pct: Decimal,
     take_profit_pct: Decimal,
     trigger_price: Decimal | None,
+    max_take_profits: int | None = None,
 ) -> tuple[list[OrderProposal], list[str]]:
     """(proposals to place, client order ids to cancel) so the position is protected.
-    `trigger_price`: the price the orders trigger on (the last trade price), if known."""
+    `trigger_price`: the price the orders trigger on (the last trade price), if known.
+    `max_take_profits` (`take_profit_order_cap`): a position that would need more take-profit
+    orders of maxQty than that gets that many, each of maxQty (the largest the lot filter
+    allows): the rest of it has no take-profit, and its closePosition stop-loss guards it all."""
     mine = [o for o in existing if o.symbol == position.symbol and is_protective(o)]
     if position.is_flat:
         return [], [o.client_order_id for o in mine]
@@ -127,6 +152,12 @@ def plan_protection(
         # as many orders as MARKET_LOT_SIZE's maxQty asks for.
         whole = order_type is OrderType.STOP_MARKET
         sizes = [] if whole else instrument.split_qty(size, order_type)
+        if max_take_profits is not None and len(sizes) > max_take_profits:
+            sizes = sizes[:max_take_profits]  # of maxQty each: the remainder came last
+            label = (
+                f"{label} for {sum(sizes)} of {size} (at most {max_take_profits} take-profit "
+                "orders: open conditional orders are limited)"
+            )
         parts: list[Decimal | None] = [None] if whole else list(sizes)
         same = [
             o

@@ -33,7 +33,7 @@ from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest
 from risk_manager import pre_trade
 from risk_manager.config import RiskConfig
-from risk_manager.protection import on_tick_digits, plan_protection
+from risk_manager.protection import on_tick_digits, plan_protection, take_profit_order_cap
 from risk_manager.window import SlidingWindow
 
 _ZERO = Decimal(0)
@@ -625,15 +625,19 @@ class RiskManager:
         stop_loss_pct / take_profit_pct from `entry_price` (None = the position's average
         entry), checked against the last trade price they trigger on. `existing`
         may hold any open orders; only this symbol's closing stops are considered. Call when an
-        entry fills and whenever the position changes; see risk_manager.protection."""
+        entry fills and whenever the position changes; see risk_manager.protection. The
+        take-profit takes at most `take_profit_order_cap` orders (the traded symbols share the
+        account's limit on open conditional orders)."""
+        instrument = self._instruments[position.symbol]
         return plan_protection(
-            instrument=self._instruments[position.symbol],
+            instrument=instrument,
             position=position,
             entry_price=position.entry_price if entry_price is None else entry_price,
             existing=existing,
             stop_loss_pct=self.config.stop_loss_pct,
             take_profit_pct=self.config.take_profit_pct,
             trigger_price=self._view.last_price(position.symbol),
+            max_take_profits=take_profit_order_cap(instrument, len(self._instruments)),
         )
 
 

@@ -44,14 +44,26 @@ traded, or for an order that is not ours, are logged and counted and change noth
 the journal).
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a stream that FAILED, a liquidation) every symbol gets a cancel-all, every position a
-reduce-only MARKET order, both re-sent every `flatten_retry_ms` while needed (a flatten not
-while a closing market order is unanswered: after a restart it may be the last session's, in
-doubt and being resolved); a position that appears in between (an order filling before its
-cancel) is flattened as soon as it is seen, once; once the books say flat with no order open
-the RiskManager confirms -> HALTED. HALTED promises flat: a position the books learn of while
-HALTED (a fill that came after the halt, or one a reconciliation found that they had missed)
-moves the state back to REDUCING, which flattens it (and then halts again).
+a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
+stop-loss / take-profit (`Venue.cancel_all(keep_protection=True)`: entries, working target
+orders, the strategy's own and whatever the exchange holds that the books do not know are
+cancelled), every position a reduce-only MARKET order, both re-sent every `flatten_retry_ms`
+while needed (a flatten not while a closing market order is unanswered: after a restart it
+may be the last session's, in doubt and being resolved). The stop-loss stays on the exchange
+until the position is flat: a flatten refused, or in doubt (a timeout), or the daemon killed
+meanwhile, leaves the position guarded; a position without one (a stop being replaced when
+the state changed, one found while HALTED) gets a closePosition stop (retried with the
+flatten). Both close only (closePosition / reduce-only), so a stop that fires during the
+flatten cannot flip the position: whichever comes second finds less or nothing to close. A
+position that appears in between (an order filling before its cancel) is flattened as soon
+as it is seen, once. A symbol flat with no order of its own left working then has its
+protective orders cancelled (a cancel-all, re-sent every `flatten_retry_ms` while the books
+still hold one: the venue verifies with the exchange, so one the exchange had already
+expired or cancelled ends in the books too, and a reconciliation removes what it no longer
+lists); once the books say flat with no order open the RiskManager confirms -> HALTED.
+HALTED promises flat: a position the books learn of while HALTED (a fill that came after the
+halt, or one a reconciliation found that they had missed) moves the state back to REDUCING,
+which flattens it (and then halts again).
 Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
 cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
 repeated bar after bar is denied once (again when it, the position or the state changes): a
@@ -158,6 +170,8 @@ log = logging.getLogger(__name__)
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
 EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
+CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
+CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 _ORDER_EVENTS = (
     OrderAccepted,
@@ -510,6 +524,9 @@ class ExecManager:
         # MARKET_LOT_SIZE's maxQty is closed by several)
         self._flatten_ids: dict[str, str] = {}
         self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
+        # REDUCING: symbols flat and settled whose protective orders' cancel-all went out (the
+        # first at once, later ones at the retries)
+        self._unguarding: set[str] = set()
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
         self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
@@ -943,41 +960,96 @@ class ExecManager:
             self._flattened_qty.clear()
             self._next_reduce_ms = 0
             self._progress_reducing(now, entering=True)
+        elif event.current is HALTED:
+            # Flat: nothing left to protect. The flatten's fill marked its symbol, and the last
+            # event of REDUCING (now the protection's own cancel) may be the last for a while:
+            # left set, it kept the backtest's fast path from finding a halted bar quiet.
+            self._protect_dirty.clear()
+            self._protect_on_price.clear()
 
     def _progress_reducing(self, now: int, *, entering: bool = False) -> None:
-        """REDUCING: cancel everything, flatten, and once flat let the RiskManager halt.
+        """REDUCING: cancel what works, flatten, then the protection, and once flat with no
+        order left let the RiskManager halt.
 
-        On entering, every symbol gets a cancel-all (the exchange may hold orders the books
-        do not know); afterwards cancel-all and flatten are re-sent every `flatten_retry_ms`
-        while the books still show orders or a position, and a position that appears in
-        between (an order filling before its cancel) is flattened when it is seen."""
+        On entering, every symbol gets a cancel-all that keeps the stop-loss / take-profit (the
+        exchange may hold orders the books do not know); afterwards that cancel-all and the
+        flatten are re-sent every `flatten_retry_ms` while the books still show such orders or
+        a position, and a position that appears in between (an order filling before its
+        cancel) is flattened when it is seen. A symbol's protective orders go once it is flat
+        and settled (`_reduce_symbol`)."""
         if self._reconciling:
             self._reduce_entering |= entering  # done when the reconciliation is over
             return
         book = self._book
+        why = f"trading {REDUCING}: {self._risk.reason}"
         if entering:
+            self._unguarding.clear()
             for symbol in self.config.symbols:
-                self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
+                self._cancel_all(symbol, now, why, keep_protection=True)
         if self._is_flat() and not book.orders:
             changed = self._risk.confirm_flat()
             if changed is not None:
                 self._flatten_ids.clear()
                 self._flattened_qty.clear()
+                self._unguarding.clear()
                 self._state_changed(changed, now)
             return
-        if now < self._next_reduce_ms:
-            for symbol in self.config.symbols:
-                self._flatten_new(symbol, now)
-            return
-        self._next_reduce_ms = now + self.config.flatten_retry_ms
-        orders = book.orders
-        flatten_ids = self._flatten_ids
+        due = now >= self._next_reduce_ms
+        if due:
+            self._next_reduce_ms = now + self.config.flatten_retry_ms
         for symbol in self.config.symbols:
-            if not entering and any(
-                o.symbol == symbol and o.client_order_id not in flatten_ids for o in orders.values()
-            ):
-                self._cancel_all(symbol, now, f"trading {REDUCING}: {self._risk.reason}")
-            self._flatten(symbol, now)
+            self._reduce_symbol(symbol, now, why, due=due, entering=entering)
+
+    def _reduce_symbol(self, symbol: str, now: int, why: str, *, due: bool, entering: bool) -> None:
+        """One symbol's step of REDUCING. `due`: the retry time has come (re-send the cancel-all
+        of what still works and the flatten; place a stop-loss where the position has none);
+        between retries only a position not flattened yet is flattened.
+
+        Its stop-loss / take-profit stay while the position is open, or an order of its own
+        (an entry whose cancel is on its way, a flatten, one unanswered) still works: such an
+        order could yet open or move a position. Once flat and settled they are cancelled, at
+        once the first time, then again at each retry while the books still hold one."""
+        orders = self._book.orders
+        flatten_ids = self._flatten_ids
+        working = flattening = guarded = False
+        for o in orders.values():
+            if o.symbol != symbol:
+                continue
+            if o.is_protective:
+                guarded = True
+            elif o.client_order_id in flatten_ids:
+                flattening = True
+            else:
+                working = True
+        if working and due and not entering:
+            self._cancel_all(symbol, now, why, keep_protection=True)
+        if self._book.position(symbol).is_flat:
+            self._flattened_qty.pop(symbol, None)
+            settled = guarded and not working and not flattening
+            if settled and (due or symbol not in self._unguarding):
+                self._unguarding.add(symbol)
+                self._cancel_all(
+                    symbol, now, f"{why}; {symbol} is flat: its stop-loss / take-profit go"
+                )
+            return
+        self._unguarding.discard(symbol)
+        if not due:
+            self._flatten_new(symbol, now)
+            return
+        self._flatten(symbol, now)
+        self._guard(symbol, now)
+
+    def _guard(self, symbol: str, now: int) -> None:
+        """REDUCING: a position with no stop-loss on its closing side (one being replaced when
+        the state changed, one found while HALTED, one the exchange removed) gets one, for the
+        position as it is, until the flatten has closed it."""
+        if not self.config.protect_positions:
+            return
+        position = self._book.position(symbol)
+        if position.entry_price <= 0:
+            return  # no level to set a stop from (the flatten goes on regardless)
+        orders = [o for o in self._book.orders.values() if o.symbol == symbol]
+        self._cover_meanwhile(position, orders, now, f"while {REDUCING}: the position had none")
 
     def _reduce_if_open(self, now: int) -> None:
         """HALTED with a position in the books (a late fill, or one a reconciliation found):
@@ -1420,16 +1492,21 @@ class ExecManager:
         self.counters.cancels += 1
         self._venue.cancel(order.symbol, cid)
 
-    def _cancel_all(self, symbol: str, now: int, reason: str) -> None:
+    def _cancel_all(
+        self, symbol: str, now: int, reason: str, *, keep_protection: bool = False
+    ) -> None:
+        """Every open order of `symbol`, those the books do not know included; with
+        `keep_protection` all but the position's stop-loss / take-profit."""
         if self._stopped:
             return
-        self._decide(symbol, EXEC_STRATEGY, "cancel all", reason, now)
+        action = CANCEL_ALL_BUT_PROTECTION if keep_protection else CANCEL_ALL
+        self._decide(symbol, EXEC_STRATEGY, action, reason, now)
         for o in self._book.orders.values():
-            if o.symbol == symbol:
+            if o.symbol == symbol and not (keep_protection and o.is_protective):
                 self._cancel_sent.setdefault(o.client_order_id, now)
         self._flush()
         self.counters.cancel_alls += 1
-        self._venue.cancel_all(symbol)
+        self._venue.cancel_all(symbol, keep_protection=keep_protection)
 
     # --- venue events --------------------------------------------------------------------------
 
@@ -1748,7 +1825,9 @@ class ExecManager:
                 self.counters.protective_submitted += 1
         return True
 
-    def _cover_meanwhile(self, position: Position, orders: list[Order], now: int) -> None:
+    def _cover_meanwhile(
+        self, position: Position, orders: list[Order], now: int, note: str = ""
+    ) -> None:
         """While an order of the symbol is unsettled, a position with no stop-loss on its closing
         side gets one now, for the position as it is, instead of after that order's round trip
         (a stop moved on the same side is cancelled first: -4130). The full plan follows once
@@ -1764,7 +1843,8 @@ class ExecManager:
         proposals, _ = self._risk.protective_orders(position, None, orders)
         for p in proposals:
             if p.type is OrderType.STOP_MARKET and p.close_position:
-                reason = f"{p.reason} (meanwhile: an order of {position.symbol} is in flight)"
+                why = note or f"meanwhile: an order of {position.symbol} is in flight"
+                reason = f"{p.reason} ({why})"
                 self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
                 if self._submit(self._request(p), now, risk_reducing=True):
                     self.counters.protective_submitted += 1

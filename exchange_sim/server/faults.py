@@ -16,6 +16,10 @@ Faults (method: effect):
   again later."; "hangup_after" = execute, then close the connection without a response;
   "unavailable_before" = execute nothing, answer 503 "Service Unavailable.";
   "hangup_before" = execute nothing, close the connection.
+- `order_rejection(code, count)`: the next order requests are refused with Binance's `code`
+  and its message (HTTP 400), nothing executed: a venue turning an order away, as -4131
+  (a market order on a book beyond PERCENT_PRICE) or -2019 (margin) do; the codes in
+  ORDER_REJECTIONS. `order_failure` is consulted first.
 - `latency(rest_s, ws_s)`: delay every REST response / every WS send batch.
 - `clock_skew(ms)`: shift the exchange clock (`/time`, recvWindow check, event times) by `ms`.
 - `expire_listen_key(key)`: expire a key (or all) now: `listenKeyExpired` is pushed, then
@@ -50,6 +54,11 @@ MAX_SECONDS = 3600.0
 MAX_COUNT = 1_000_000
 MAX_SKEW_MS = 86_400_000
 MAX_NAME_CHARS = 200
+# Business refusals `order_rejection` can inject, with Binance's messages.
+ORDER_REJECTIONS = {
+    -4131: "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
+    -2019: "Margin is insufficient.",
+}
 
 
 def _seconds(name: str, value: Any, *, optional: bool = False) -> float | None:
@@ -118,6 +127,8 @@ class Faults:
         self.reorder_user = False
         self.order_mode: str | None = None
         self.order_remaining: int | None = None
+        self.order_reject_code: int | None = None
+        self.order_reject_next = 0
         self.rest_429_next = 0
         self.rest_429_retry_after_s = 1
         self.rest_drop_next = 0
@@ -126,7 +137,11 @@ class Faults:
     def _refresh(self) -> None:
         self.ws_active = bool(self._silences or self.malformed_next or self.duplicate_next)
         self.rest_active = bool(
-            self.rest_latency_s or self.rest_429_next or self.rest_drop_next or self.order_mode
+            self.rest_latency_s
+            or self.rest_429_next
+            or self.rest_drop_next
+            or self.order_mode
+            or self.order_reject_next
         )
 
     # ---- (a) drop and refuse ------------------------------------------------------------------
@@ -192,6 +207,25 @@ class Faults:
                 self.order_remaining = None
                 self._refresh()
         return mode
+
+    def order_rejection(self, code: int = -4131, count: int = 1) -> None:
+        """Refuse the next `count` order requests with `code` (one of ORDER_REJECTIONS)."""
+        if isinstance(code, bool) or code not in ORDER_REJECTIONS:
+            raise ValueError(f"code must be one of {sorted(ORDER_REJECTIONS)}, got {code!r}")
+        self.order_reject_next = _whole("count", count, 1, MAX_COUNT)
+        self.order_reject_code = code
+        self._refresh()
+
+    def take_order_rejection(self) -> int | None:
+        """The code to refuse this order request with (consumes one), or None."""
+        if not self.order_reject_next:
+            return None
+        self.order_reject_next -= 1
+        code = self.order_reject_code
+        if not self.order_reject_next:
+            self.order_reject_code = None
+            self._refresh()
+        return code
 
     # ---- (d) latency, (e) clock skew ---------------------------------------------------------
 
@@ -275,6 +309,7 @@ class Faults:
         "silence",
         "unsilence",
         "order_failure",
+        "order_rejection",
         "latency",
         "clock_skew",
         "expire_listen_key",

@@ -25,7 +25,7 @@ from aiohttp import web
 from exchange_sim.errors import BinanceError
 
 from .auth import AuthConfig, Credentials, KeyStore, Security
-from .faults import SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
+from .faults import ORDER_REJECTIONS, SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
 from .params import check_syntax, parse_params
 from .ratelimit import RateLimited, RateLimiter
 
@@ -151,6 +151,9 @@ class RestServer:
                 headers["X-MBX-ORDER-COUNT-1M"] = str(c1m)
                 if faults.rest_active:
                     failure = faults.take_order_failure()
+                    refused = None if failure else faults.take_order_rejection()
+                    if refused is not None:
+                        raise BinanceError(refused, ORDER_REJECTIONS[refused])
             if failure == "unavailable_before":
                 raise BinanceError(-1001, SERVICE_UNAVAILABLE_MSG, 503)
             if failure == "hangup_before":

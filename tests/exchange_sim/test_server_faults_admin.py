@@ -40,6 +40,8 @@ async def _ping(ex) -> int:
         b'{"fault": "rest_rate_limit", "count": 2.5}',
         b'{"fault": "order_failure", "mode": "unknown_after", "count": -1}',
         b'{"fault": "order_failure", "mode": "explode"}',
+        b'{"fault": "order_rejection", "code": -1000}',
+        b'{"fault": "order_rejection", "code": -4131, "count": 0}',
         b'{"fault": "clock_skew", "ms": 1e18}',
         b'{"fault": "clock_skew", "ms": 86400001}',
         b'{"fault": "clock_skew", "ms": "5"}',
@@ -103,6 +105,8 @@ async def test_admin_endpoint_answers_other_methods_with_405_json(admin) -> None
         ("clock_skew", {"ms": 10**18}),
         ("silence", {"seconds": float("inf")}),
         ("order_failure", {"mode": "hangup_after", "count": 0}),
+        ("order_rejection", {"code": True}),
+        ("order_rejection", {"code": -2019, "count": 1.5}),
     ],
 )
 def test_python_fault_api_checks_its_arguments_too(method, kwargs) -> None:

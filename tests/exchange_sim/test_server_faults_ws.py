@@ -215,6 +215,36 @@ async def test_hangup_closes_the_connection_without_an_answer(
     assert (client_id in [o["clientOrderId"] for o in orders]) is executed
 
 
+async def test_order_rejection_refuses_the_next_orders_with_the_code_and_executes_nothing(
+    local_exchange, binance_client
+) -> None:
+    await local_exchange.step(1000)
+    local_exchange.faults.order_rejection(-4131, count=1)
+
+    with pytest.raises(BinanceAPIException) as info:
+        await binance_client.futures_create_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="MARKET",
+            quantity="0.010",
+            newClientOrderId="refused-1",
+        )
+    with pytest.raises(BinanceAPIException) as lookup:
+        await binance_client.futures_get_order(symbol="BTCUSDT", origClientOrderId="refused-1")
+    second = await binance_client.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.010"
+    )
+
+    assert (info.value.status_code, info.value.code, info.value.message) == (
+        400,
+        -4131,
+        "The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
+    )
+    assert lookup.value.code == -2013
+    assert second["status"] == "NEW"
+    assert not local_exchange.faults.rest_active
+
+
 async def test_order_failure_count_limits_the_fault(local_exchange, binance_client) -> None:
     await local_exchange.step(1000)
     local_exchange.faults.order_failure("unavailable_before", count=1)

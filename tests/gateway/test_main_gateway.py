@@ -235,6 +235,62 @@ async def test_cancel_all_cancels_normal_and_algo_orders(ex):
         assert_each_event_once(s.rec)
 
 
+async def test_cancel_all_keeping_protection_leaves_only_our_stop_loss(ex):
+    """REDUCING's cancel-all: the resting entry, our entry stop (an algo order, not protective)
+    and an algo order we never placed (by hand on the website, say) are cancelled; our
+    closePosition stop-loss stays on the exchange."""
+    async with session(ex) as s:
+        last = ex.engine.last_price(SYMBOL)
+        assert last is not None
+        inst = ex.instruments[SYMBOL]
+        entry = s.limit(Side.BUY)
+        entry_stop = OrderRequest(
+            symbol=SYMBOL,
+            side=Side.BUY,
+            type=OrderType.STOP_MARKET,
+            quantity=Decimal("0.002"),
+            stop_price=inst.round_price(last * Decimal("1.2"), Side.BUY),
+            client_order_id=s.ids.next(),
+        )
+        stop_loss = OrderRequest(
+            symbol=SYMBOL,
+            side=Side.SELL,
+            type=OrderType.STOP_MARKET,
+            quantity=None,
+            stop_price=inst.round_price(last * Decimal("0.8"), Side.SELL),
+            close_position=True,
+            client_order_id=s.ids.next(),
+        )
+        for request in (entry, entry_stop, stop_loss):
+            s.venue.submit(request)
+            await s.rec.wait_for(OrderAccepted, request.client_order_id)
+        ex.engine.new_algo_order(
+            s.account,
+            {
+                "algoType": "CONDITIONAL",
+                "symbol": SYMBOL,
+                "side": "BUY",
+                "type": "STOP_MARKET",
+                "quantity": "0.003",
+                "triggerPrice": str(inst.round_price(last * Decimal("1.3"), Side.BUY)),
+                "clientAlgoId": "web_Zx81",
+            },
+        )
+        ex.flush_user_events()
+
+        s.venue.cancel_all(SYMBOL, keep_protection=True)
+        for request in (entry, entry_stop):
+            await s.rec.wait_for(OrderCanceled, request.client_order_id)
+        await s.rec.until(lambda: len(ex.engine.open_algo_orders(s.account, {})) == 1)
+
+        [kept] = ex.engine.open_algo_orders(s.account, {})
+        assert (kept["clientAlgoId"], kept["closePosition"]) == (stop_loss.client_order_id, True)
+        assert ex.engine.open_orders(s.account, {"symbol": SYMBOL}) == []
+        assert [o.client_order_id for o in s.venue.open_orders()] == [stop_loss.client_order_id]
+        assert s.rec.of(OrderCanceled, stop_loss.client_order_id) == []
+        assert_each_event_once(s.rec)
+
+
 async def test_order_off_the_tick_grid_is_refused_before_sending(ex):
     async with session(ex) as s:
         bid, _ = s.top()

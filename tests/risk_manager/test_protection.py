@@ -12,6 +12,7 @@ from core.account import Position
 from core.enums import OrderStatus, OrderType, Side
 from core.instrument import LotSize
 from core.orders import Order, OrderProposal, OrderRequest
+from risk_manager.protection import take_profit_order_cap
 
 SL, TP = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
 
@@ -301,3 +302,39 @@ def test_a_crossed_level_closes_a_position_beyond_max_qty_in_several_market_orde
         (OrderType.MARKET, Side.SELL, D("0.050"), True),
         (OrderType.MARKET, Side.SELL, D("0.025"), True),
     ]
+
+
+def test_the_take_profit_order_cap_fits_two_plans_within_the_open_order_limits(btc):
+    # MAX_NUM_ALGO_ORDERS 10 per symbol (this exchangeInfo of 2022): (10 - 2) // 2 = 4
+    assert take_profit_order_cap(btc, 1) == take_profit_order_cap(btc, 3) == 4
+    # Without that filter (exchangeInfo since 2025-12-29) 200 per account, shared: one symbol
+    # (200 - 2) // 2 = 99; two get 100 each: 49; three get 66: 32
+    no_filter = replace(btc, max_num_algo_orders=None)
+    assert [take_profit_order_cap(no_filter, n) for n in (1, 2, 3)] == [99, 49, 32]
+    # MAX_NUM_ORDERS 50 per symbol counts algo orders too: (50 - 2) // 2 = 24
+    assert take_profit_order_cap(replace(no_filter, max_num_orders=50), 1) == 24
+    assert take_profit_order_cap(replace(btc, max_num_algo_orders=2), 1) == 1  # at least one
+
+
+def test_a_take_profit_needing_more_orders_than_the_cap_gets_the_cap_in_orders_of_max_qty(
+    make_risk, instruments
+):
+    # long 0.480 with maxQty 0.050 would take 10 take-profits (9 x 0.050 + 0.030) and the
+    # stop 11 conditional orders; BTCUSDT's MAX_NUM_ALGO_ORDERS 10 allows 4 take-profits:
+    # 4 x 0.050 = 0.200 of the position at 62400.0. The closePosition stop guards all of it.
+    risk = _small_market_lot(make_risk, instruments)
+    proposals, cancels = risk.protective_orders(pos("0.480", "60000"), None, [])
+
+    assert [shape(p) for p in proposals] == [
+        protective(SL, Side.SELL, "58800.0"),
+        *[protective(TP, Side.SELL, "62400.0", "0.050")] * 4,
+    ]
+    assert cancels == []
+    assert proposals[-1].reason == (
+        "take-profit 4% for 0.200 of 0.480 (at most 4 take-profit orders: open conditional "
+        "orders are limited) from entry 60000"
+    )
+    placed = [resting("sl-1", SL, Side.SELL, "58800.0")] + [
+        resting(f"tp-{n}", TP, Side.SELL, "62400.0", qty="0.050") for n in range(4)
+    ]
+    assert risk.protective_orders(pos("0.480", "60000"), None, placed) == ([], [])

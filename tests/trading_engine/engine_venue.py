@@ -76,7 +76,8 @@ class EngineVenue:
             )
         self.pump()
 
-    def cancel_all(self, symbol: str) -> None:
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        # Normal orders only (no Algo API here): a stop-loss there is nothing to keep.
         self.exchange.cancel_all_open_orders(self.account, {"symbol": symbol})
         self.pump()
 

@@ -44,7 +44,9 @@ class FakeVenue:
     listener: Callable[[Event], None] | None = None
     submitted: list[OrderRequest] = field(default_factory=list)
     cancels: list[tuple[str, str]] = field(default_factory=list)
-    cancel_alls: list[str] = field(default_factory=list)
+    cancel_alls: list[str] = field(default_factory=list)  # symbols: every order
+    # symbols: every order but the position's stop-loss / take-profit (REDUCING's)
+    cancel_alls_keeping_protection: list[str] = field(default_factory=list)
     reconciles_asked: list[str] = field(default_factory=list)  # reasons given to reconcile_soon
     journal_at_submit: list[list[Event]] = field(default_factory=list)
     requests: dict[str, OrderRequest] = field(default_factory=dict)
@@ -68,8 +70,11 @@ class FakeVenue:
     def cancel(self, symbol: str, client_order_id: str) -> None:
         self.cancels.append((symbol, client_order_id))
 
-    def cancel_all(self, symbol: str) -> None:
-        self.cancel_alls.append(symbol)
+    def cancel_all(self, symbol: str, *, keep_protection: bool = False) -> None:
+        if keep_protection:
+            self.cancel_alls_keeping_protection.append(symbol)
+        else:
+            self.cancel_alls.append(symbol)
 
     def reconcile_soon(self, reason: str, job: str = "reconcile-soon") -> None:
         self.reconciles_asked.append(reason)

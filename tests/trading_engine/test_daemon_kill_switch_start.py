@@ -51,7 +51,7 @@ def test_the_kill_file_acts_within_a_second_when_no_market_data_arrives(tmp_path
     assert rig.risk.state is TradingState.HALTED
     assert rig.risk.reason == f"kill switch: file {kill} exists"
     assert reacted_s <= 1.0, f"kill file took {reacted_s:.2f} s"
-    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
 
 
 def test_a_sigusr1_sent_while_starting_kills_once_the_books_exist() -> None:
@@ -65,10 +65,10 @@ def test_a_sigusr1_sent_while_starting_kills_once_the_books_exist() -> None:
     with rig.em.reconciling():
         daemon._kill_if_asked(rig.em)
         assert rig.risk.state is REDUCING
-        assert rig.venue.cancel_alls == []  # nothing sent before the whole picture is known
+        assert rig.venue.cancel_alls_keeping_protection == []  # nothing before the whole picture
 
     assert rig.risk.reason == "kill switch: SIGUSR1 kill switch (sent during start-up)"
-    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
 
 
 def test_a_sigusr1_during_the_start_up_reconciliation_kills_at_once() -> None:

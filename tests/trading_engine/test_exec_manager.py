@@ -450,7 +450,7 @@ def test_drawdown_breach_cancels_flattens_halts_and_denies_later_signals():
     assert rig.em.trading_state is TradingState.REDUCING
     [reducing] = rig.journaled(TradingStateChanged)
     assert reducing.current is TradingState.REDUCING and "max drawdown" in reducing.reason
-    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"] and rig.venue.cancel_alls == []
     flatten = rig.venue.submitted[-1]
     assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
         SELL,
@@ -496,7 +496,7 @@ def test_kill_call_flattens_and_a_failed_flatten_is_sent_again():
     go_long(rig, "0.010")
     rig.em.kill("SIGUSR1")
     first = rig.venue.submitted[-1]
-    assert first.reduce_only and rig.venue.cancel_alls == ["BTCUSDT"]
+    assert first.reduce_only and rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
     rig.venue.reject(first.client_order_id, -2022, "ReduceOnly Order is rejected.")
     rig.at(rig.clock.now_ms() + 1_999).trade("60000")
     assert rig.venue.submitted[-1] is first
@@ -515,7 +515,7 @@ def test_a_position_that_appears_while_reducing_is_flattened_at_once_and_once():
     resting = rig.last_cid()
     rig.venue.accept(resting)
     rig.em.kill("SIGUSR1")  # flat: a cancel-all, nothing to flatten
-    assert rig.venue.cancel_alls == ["BTCUSDT"]
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
     sent = len(rig.venue.submitted)
 
     rig.at(rig.clock.now_ms() + 100).venue.fill(resting, "59000", "0.004")  # before the cancel
@@ -604,7 +604,7 @@ def test_a_position_found_while_halted_is_flattened_then_the_state_is_halted_aga
     assert rig.journaled(TradingStateChanged)[-2].reason == (
         "BTCUSDT position 0.050 found while HALTED (kill switch: SIGUSR1)"
     )
-    assert rig.venue.cancel_alls == ["BTCUSDT", "BTCUSDT"]  # on each entry into REDUCING
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT", "BTCUSDT"]  # each entry
     assert rig.book.position("BTCUSDT").is_flat
 
 
@@ -642,7 +642,7 @@ def test_a_refused_flatten_is_sent_again_on_the_timer_when_no_market_data_arrive
         D("0.010"),
         True,
     )
-    assert rig.venue.cancel_alls == ["BTCUSDT"]  # no order left: no second cancel-all
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]  # no order left: no second
 
 
 def test_the_timer_sends_nothing_while_active():

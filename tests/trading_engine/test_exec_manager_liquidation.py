@@ -75,7 +75,7 @@ def test_a_liquidation_is_booked_said_and_halts_the_trading(caplog):
     reducing, halted = rig.journaled(TradingStateChanged)
     assert (reducing.current, reducing.reason) == (TradingState.REDUCING, f"liquidation: {detail}")
     assert halted.current is TradingState.HALTED  # flat and nothing open: halted at once
-    assert rig.venue.cancel_alls == ["BTCUSDT"]  # orders the books may not know of
+    assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]  # ones the books miss
     assert len(rig.venue.submitted) == submitted  # nothing left to flatten
 
 
@@ -185,7 +185,8 @@ def test_a_margin_call_is_journaled_and_said_with_the_positions_at_risk(caplog):
         "20.04 USDT"
     ]
     assert rig.em.trading_state is TradingState.ACTIVE  # informational: nothing is sent
-    assert len(rig.venue.submitted) == submitted and rig.venue.cancel_alls == []
+    assert len(rig.venue.submitted) == submitted
+    assert rig.venue.cancel_alls == rig.venue.cancel_alls_keeping_protection == []
 
 
 def test_margin_calls_repeated_within_a_minute_are_journaled_but_warned_once(caplog):

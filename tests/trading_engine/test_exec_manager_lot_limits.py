@@ -12,7 +12,7 @@ from backtest.venue import InProcessVenue
 from book_keeper.book_keeper import BookKeeper
 from core.clock import SimClock
 from core.enums import OrderType, Side, TradingState
-from core.events import OrderSubmitted, RiskDenied
+from core.events import OrderRejected, OrderSubmitted, RiskDenied
 from core.instrument import LotSize
 from core.journal import MemoryJournal
 from core.market import MarkPrice, Trade
@@ -33,9 +33,14 @@ INSTRUMENTS = {SYMBOL: SMALL_LOT}
 class Rig:
     """The daemon's ExecManager, RiskManager and BookKeeper on the engine, one account."""
 
-    def __init__(self, instruments: dict = INSTRUMENTS, **limits: object) -> None:
+    def __init__(
+        self,
+        instruments: dict = INSTRUMENTS,
+        engine_config: EngineConfig | None = None,
+        **limits: object,
+    ) -> None:
         self.clock = SimClock(T0)
-        self.engine = Exchange(instruments, self.clock, EngineConfig())
+        self.engine = Exchange(instruments, self.clock, engine_config or EngineConfig())
         self.engine.create_account("a", {"USDT": D(100_000)})
         self.engine.change_leverage("a", {"symbol": SYMBOL, "leverage": "5"})
         self.journal = MemoryJournal()
@@ -184,6 +189,35 @@ def test_a_take_profit_beyond_max_qty_is_as_many_orders_at_one_level():
     ]
     assert stops == [(True, D("58800.0"))]
     assert not any(isinstance(e, RiskDenied) for e in rig.journal.events)
+
+
+def test_take_profits_beyond_max_qty_are_capped_within_the_open_conditional_order_limit():
+    """A long 0.480 (maxQty 0.050) would take 10 take-profit orders (9 x 0.050 + 0.030) and a
+    stop: 11 conditional orders, where the exchange holds 10 (BTCUSDT's MAX_NUM_ALGO_ORDERS;
+    the engine set to refuse the 11th with -4045, a refusal that counts toward the circuit
+    breaker). Capped at (10 - 2) // 2 = 4 take-profits of 0.050 (0.200 at 60600.0) and the
+    closePosition stop (58800.0): nothing is refused."""
+    rig = Rig(
+        engine_config=EngineConfig(max_algo_orders=10),
+        stop_loss_pct=D(2),
+        take_profit_pct=D(1),
+        max_open_orders=20,  # ours count the stop and take-profits: not what is tested here
+        max_position_notional_usdt=D(30_000),  # 0.480 x 60000 = 28800
+    )
+    rig.tick()
+    rig.target("0.480")  # in orders of 0.050, each re-planning the protection when it fills
+    for _ in range(10):
+        rig.tick()
+
+    algos = rig.engine.open_algo_orders("a", {"symbol": SYMBOL})
+    assert rig.engine_position() == rig.book.position(SYMBOL).qty == D("0.480")
+    assert sorted(
+        (a["orderType"], a["closePosition"], D(a["quantity"]), D(a["triggerPrice"])) for a in algos
+    ) == [
+        ("STOP_MARKET", True, D(0), D("58800.0")),
+        *[("TAKE_PROFIT_MARKET", False, D("0.050"), D("60600.0"))] * 4,
+    ]
+    assert not any(isinstance(e, OrderRejected | RiskDenied) for e in rig.journal.events)
 
 
 def test_a_target_to_go_flat_closes_beyond_max_qty_in_reduce_only_orders():

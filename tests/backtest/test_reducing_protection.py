@@ -1,0 +1,230 @@
+"""REDUCING on the backtests' venue (`backtest.venue.InProcessVenue` over the matching engine):
+the position's stop-loss and take-profit stay on the exchange until it is flat, then go, then
+HALTED; a stop that fires during the flatten closes the position without a flip.
+
+The ExecManager, RiskManager and BookKeeper as a backtest wires them, one account of 10,000
+USDT. BTCUSDT (tick 0.10, step 0.001, marketTakeBound 0.30) trades at 60000.0; the strategy
+buys 0.100 at the market (taker fee 0.05 %: 3 USDT); the stop-loss is 2 % below (58800.0,
+closePosition), the take-profit 2 % above (61200.0, reduce-only 0.100). Expected values by hand.
+"""
+
+from dataclasses import replace
+from decimal import Decimal as D
+
+from backtest.venue import InProcessVenue, VenueConfig
+from book_keeper.book_keeper import BookKeeper
+from core.clock import SimClock
+from core.enums import OrderType, Side, TradingState
+from core.events import DecisionMade, OrderRejected
+from core.journal import MemoryJournal
+from core.market import MarkPrice, Trade
+from core.orders import ClientOrderIds, OrderProposal, TargetPosition
+from exchange_sim.engine import EngineConfig, Exchange
+from exchange_sim.replay.grid import load_instruments
+from risk_manager.risk_manager import RiskManager
+from tests.trading_engine.support import LIMITS, ScriptedStrategy, make_bar
+from trading_engine.exec_manager import (
+    CANCEL_ALL,
+    CANCEL_ALL_BUT_PROTECTION,
+    ExecConfig,
+    ExecManager,
+)
+
+SYMBOL = "BTCUSDT"
+T0 = 1_746_403_200_000
+INSTRUMENTS = {SYMBOL: load_instruments()[SYMBOL]}
+REDUCING, HALTED = TradingState.REDUCING, TradingState.HALTED
+PROTECTION = [
+    ("STOP_MARKET", True, D(0), D("58800.0")),
+    ("TAKE_PROFIT_MARKET", False, D("0.100"), D("61200.0")),
+]
+
+
+class Rig:
+    """The daemon's objects on the engine; market data fed as the backtest runner feeds it."""
+
+    def __init__(self, latency_ms: int = 0) -> None:
+        self.clock = SimClock(T0)
+        self.engine = Exchange(INSTRUMENTS, self.clock, EngineConfig())
+        self.engine.create_account("a", {"USDT": D(10_000)})
+        self.engine.change_leverage("a", {"symbol": SYMBOL, "leverage": "5"})
+        self.journal = MemoryJournal()
+        self.book = BookKeeper(
+            starting_balances={"USDT": D(10_000)},
+            instruments=INSTRUMENTS,
+            clock=self.clock,
+            leverage={SYMBOL: 5},
+        )
+        self.risk = RiskManager(
+            config=replace(LIMITS, stop_loss_pct=D(2), take_profit_pct=D(2)),
+            instruments=INSTRUMENTS,
+            clock=self.clock,
+            view=self.book,
+        )
+        self.strategy = ScriptedStrategy()
+        self.venue = InProcessVenue(
+            engine=self.engine,
+            account="a",
+            clock=self.clock,
+            instruments=INSTRUMENTS,
+            config=VenueConfig(latency_ms=latency_ms),
+        )
+        self.em = ExecManager(
+            venue=self.venue,
+            book=self.book,
+            risk=self.risk,
+            strategy=self.strategy,
+            journal=self.journal,
+            clock=self.clock,
+            instruments=INSTRUMENTS,
+            ids=ClientOrderIds("bt"),
+            config=ExecConfig(symbols=(SYMBOL,)),
+            gap_open=lambda _symbol: False,
+            clock_offset_ms=lambda: 0,
+        )
+        self.venue.listener = self.em.on_event
+        self.n = 0
+        self.positions: list[D] = []  # the engine's position after each trade
+
+    def tick(self, price: str = "60000.0", at_ms: int | None = None) -> None:
+        """A trade (and the mark) at `price`, 100 ms after the last unless `at_ms`."""
+        self.n += 1
+        t = T0 + 100 * self.n if at_ms is None else at_ms
+        self.venue.release(t)
+        self.clock.set_ms(t)
+        p = D(price)
+        self.engine.on_mark_price(SYMBOL, p, p, D(0), t + 3_600_000, t)
+        self.engine.on_trade(SYMBOL, p, D("5"), False, t)
+        self.venue.pump()
+        self.em.on_item(MarkPrice(SYMBOL, p, p, D(0), t + 3_600_000, t, t))
+        self.em.on_item(Trade(SYMBOL, self.n, p, D("5"), self.n, self.n, False, t, t, t))
+        self.positions.append(self.engine_position())
+
+    def say(self, *proposals: object) -> None:
+        self.strategy.on_bar_says.append(list(proposals))
+        self.em.on_item(make_bar("60000.0", open_ms=T0 - 60_000 * (100 - self.n)))
+
+    def touch(self, bid: str, ask: str) -> None:
+        """The recorded book's best bid / ask (10 BTC each) from now on."""
+        self.engine.on_book_ticker(SYMBOL, D(bid), D(10), D(ask), D(10), self.clock.now_ms())
+
+    def go_long(self) -> None:
+        """Long 0.100 at 60000.0, its stop-loss and take-profit at the engine (after as many
+        trades, 100 ms apart, as the latency takes)."""
+        self.tick()
+        self.say(TargetPosition(symbol=SYMBOL, qty=D("0.100")))
+        for _ in range(10):
+            self.tick()
+            if self.protection():
+                break
+        assert self.engine_position() == self.book.position(SYMBOL).qty == D("0.100")
+        assert self.protection() == PROTECTION
+
+    def engine_position(self) -> D:
+        rows = self.engine.position_risk("a", {"symbol": SYMBOL}, version=3)
+        return sum((D(r["positionAmt"]) for r in rows), D(0))
+
+    def protection(self) -> list[tuple[str, bool, D, D]]:
+        """The exchange's open algo orders: (type, closePosition, quantity, trigger)."""
+        return sorted(
+            (a["orderType"], a["closePosition"], D(a["quantity"]), D(a["triggerPrice"]))
+            for a in self.engine.open_algo_orders("a", {"symbol": SYMBOL})
+        )
+
+    def engine_wallet(self) -> D:
+        [usdt] = [b for b in self.engine.balance("a", {}, version=3) if b["asset"] == "USDT"]
+        return D(usdt["balance"])
+
+    def cancels(self) -> list[str]:
+        return [
+            e.action
+            for e in self.journal.events
+            if isinstance(e, DecisionMade) and e.action.startswith("cancel")
+        ]
+
+    def rejections(self) -> list[int]:
+        return [e.code for e in self.journal.events if isinstance(e, OrderRejected)]
+
+    def assert_halted_flat_and_equal_to_the_engine(self, wallet: str) -> None:
+        assert self.em.trading_state is HALTED
+        assert self.engine_position() == self.book.position(SYMBOL).qty == 0
+        assert self.protection() == [] and not self.book.orders
+        assert self.engine.open_orders("a", {"symbol": SYMBOL}) == []
+        assert self.book.wallet() == self.engine_wallet() == D(wallet)
+        assert all(q >= 0 for q in self.positions)  # never short: no flip
+
+
+def test_a_refused_flatten_leaves_the_stop_and_the_retry_flattens_then_cancels_it():
+    rig = Rig()
+    rig.go_long()
+    rig.touch("41000.0", "60000.1")  # bids gone: a SELL at the market may go no lower than
+    # 60000 x (1 - 0.30) = 42000.0, so the exchange refuses it (-4131)
+
+    rig.em.kill("operator")
+
+    assert rig.rejections() == [-4131] and rig.em.trading_state is REDUCING
+    assert rig.engine_position() == D("0.100") and rig.protection() == PROTECTION
+    rig.touch("59990.0", "60000.0")  # the book is back
+    rig.tick(at_ms=rig.clock.now_ms() + 1_000)
+    assert rig.engine_position() == D("0.100")  # the retry waits for flatten_retry_ms (2 s)
+    rig.tick(at_ms=rig.clock.now_ms() + 1_000)
+
+    # 10000 - 3 (entry fee) - 1.00 (0.100 x (59990 - 60000)) - 2.9995 (5999 x 0.05 %)
+    rig.assert_halted_flat_and_equal_to_the_engine("9993.0005")
+    assert rig.cancels() == [CANCEL_ALL_BUT_PROTECTION, CANCEL_ALL]
+
+
+def test_a_flatten_still_unanswered_leaves_the_stop_on_the_exchange():
+    rig = Rig(latency_ms=300)  # each request reaches the engine 300 ms after it was made
+    rig.go_long()
+    killed = rig.clock.now_ms()
+
+    rig.em.kill("operator")
+    rig.tick(at_ms=killed + 200)  # the flatten is on its way: no answer yet
+
+    assert rig.engine_position() == D("0.100") and rig.protection() == PROTECTION
+    assert rig.em.trading_state is REDUCING
+    rig.tick(at_ms=killed + 400)  # flattened at 60000.0; the protection's cancel is on its way
+    assert rig.engine_position() == 0 and rig.protection() == PROTECTION
+    rig.tick(at_ms=killed + 800)
+
+    # 10000 - 3 - 3 (the flatten's fee at 60000.0, no loss)
+    rig.assert_halted_flat_and_equal_to_the_engine("9994")
+
+
+def test_a_stop_that_fires_while_the_flatten_is_on_its_way_leaves_the_position_flat():
+    rig = Rig(latency_ms=300)
+    rig.go_long()
+    killed = rig.clock.now_ms()
+
+    rig.em.kill("operator")
+    rig.tick("58700.0", at_ms=killed + 100)  # through the stop (58800.0): it fires at once
+
+    assert rig.engine_position() == rig.book.position(SYMBOL).qty == 0
+    assert rig.em.trading_state is REDUCING  # the flatten is still to be answered
+    rig.tick("58700.0", at_ms=killed + 400)  # it arrives: reduce-only, nothing left to close
+    assert rig.rejections() == [-2022]
+    rig.tick("58700.0", at_ms=killed + 800)  # the take-profit's cancel has been through
+
+    # 10000 - 3 - 130 (0.100 x (58700 - 60000)) - 2.935 (5870 x 0.05 %)
+    rig.assert_halted_flat_and_equal_to_the_engine("9864.065")
+
+
+def test_the_kill_switch_on_a_flat_account_with_only_entries_halts_at_once():
+    rig = Rig()
+    rig.tick()
+    rig.say(
+        OrderProposal(
+            symbol=SYMBOL,
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=D("0.010"),
+            price=D("59000.0"),
+        )
+    )
+    assert len(rig.engine.open_orders("a", {"symbol": SYMBOL})) == 1
+
+    rig.em.kill("operator")
+
+    rig.assert_halted_flat_and_equal_to_the_engine("10000")
+    assert rig.cancels() == [CANCEL_ALL_BUT_PROTECTION]
