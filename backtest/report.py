@@ -46,6 +46,8 @@ METRIC_ORDER = (
     "annualized_return",
     "sharpe",
     "sortino",
+    "sharpe_daily",
+    "sortino_daily",
     "calmar",
     "max_drawdown",
     "max_drawdown_duration_ms",

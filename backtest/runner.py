@@ -176,14 +176,19 @@ class FillRecord:
     position_after: Decimal
 
     def metric_row(self) -> metrics.FillRow:
-        """This fill as the metrics read it (floats; whether it closed a trade)."""
+        """This fill as the metrics read it (floats; its part in the round trips, found
+        from the exact position)."""
+        buy = self.side == "BUY"
+        ends, share = metrics.trade_role(buy, self.qty, self.position_after)
         return metrics.FillRow(
             self.time_ms,
             float(self.price),
             float(self.qty),
             float(self.commission),
             float(self.realized_pnl),
-            metrics.closes_position(self.side == "BUY", self.qty, self.position_after),
+            metrics.closes_position(buy, self.qty, self.position_after),
+            ends_trade=ends,
+            closing_share=share,
         )
 
 

@@ -60,13 +60,46 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _closes(fill: dict[str, str]) -> bool:
-    """Whether a trades.csv row reduced or flipped the position it met (a close at the entry
-    price realizes 0 and is still a closed trade)."""
-    buy = fill["side"] == "BUY"
-    after, qty = D(fill["position_after"]), D(fill["qty"])
-    before = after - qty if buy else after + qty
-    return before != 0 and (before > 0) != buy
+def round_trips(fills: list[dict[str, str]]) -> tuple[list[D], D]:
+    """The closed round trips' results from trades.csv, exactly (Decimal), and what the trade
+    still open carries (its realized PnL net of its fees so far). A trade opens when a fill
+    leaves flat or flips, and ends at the fill that brings the position back to flat or
+    flips it; a flip's commission is split by quantity between the two trades."""
+    results: list[D] = []
+    pnl = fees = D(0)
+    for f in fills:
+        qty, after = D(f["qty"]), D(f["position_after"])
+        before = after - qty if f["side"] == "BUY" else after + qty
+        rp, fee = D(f["realized_pnl"]), D(f["commission"])
+        flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
+        if before != 0 and after == 0:  # back to flat
+            results.append(pnl + rp - fees - fee)
+            pnl = fees = D(0)
+        elif flipped:
+            closing_fee = fee * abs(before) / qty
+            results.append(pnl + rp - fees - closing_fee)
+            pnl, fees = D(0), fee - closing_fee
+        else:  # an entry, an addition or a partial reduce: the trade goes on
+            pnl += rp
+            fees += fee
+    return results, pnl - fees
+
+
+def daily_ratios(t: list[int], e: list[float]) -> tuple[float | None, float | None]:
+    """(Sharpe, Sortino) of the UTC daily returns, x sqrt(365), with pandas: the curve's last
+    sample of each day over the day before's (the first day: over the first sample)."""
+    import pandas as pd
+
+    curve = pd.Series(e, index=pd.to_datetime(t, unit="ms", utc=True))
+    closes = curve.groupby(curve.index.floor("D")).last()
+    r = closes / closes.shift(1, fill_value=e[0]) - 1
+    sd = r.std(ddof=1) if len(r) > 1 else 0.0
+    down = math.sqrt((r.clip(upper=0) ** 2).mean())
+    year = math.sqrt(365)
+    return (
+        r.mean() / sd * year if sd > 0 else None,
+        r.mean() / down * year if down > 0 and len(r) > 1 else None,
+    )
 
 
 def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int | None]:
@@ -100,12 +133,9 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
             i += 1
     growth = e[-1] / e[0]
     ann = growth ** (YEAR_MS / (t[-1] - t[0])) - 1 if growth > 0 else -1.0
-    results, paid = [], 0.0  # closed trades: fills that met a position on the other side,
-    for f in fills:  # each charged every fee since the previous one (its entry's too)
-        paid += float(f["commission"])
-        if _closes(f):
-            results.append(float(f["realized_pnl"]) - paid)
-            paid = 0.0
+    exact, _ = round_trips(fills)
+    results = [float(x) for x in exact]
+    sharpe_daily, sortino_daily = daily_ratios(t, e)
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
     return {
@@ -115,6 +145,8 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
         "annualized_return": ann,
         "sharpe": mean / math.sqrt(var) * math.sqrt(per_year) if var > 0 else None,
         "sortino": mean / down * math.sqrt(per_year) if down > 0 else None,
+        "sharpe_daily": sharpe_daily,
+        "sortino_daily": sortino_daily,
         "max_drawdown": worst,
         "calmar": ann / worst if worst > 0 else None,
         "max_drawdown_duration_ms": longest,

@@ -17,6 +17,7 @@ from backtest import report
 from backtest import robustness as rb
 from backtest.data import Klines, load
 from backtest.runner import BacktestConfig, run_backtest
+from tests.backtest.test_real_data import round_trips
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,13 +50,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def test_bootstrap_bands_equal_a_recomputation_from_trades_csv(mc_run):
     mc = json.loads((mc_run / "summary.json").read_text())["monte_carlo"]
-    # Per closed trade: realized PnL minus every commission since the previous closing fill.
-    pnls, fees = [], 0.0
-    for f in rows(mc_run / "trades.csv"):
-        fees += float(f["commission"])
-        if float(f["realized_pnl"]) != 0:
-            pnls.append(float(f["realized_pnl"]) - fees)
-            fees = 0.0
+    # Per closed round trip: its realized PnL net of its fees (a reversal's fee split).
+    pnls = [float(x) for x in round_trips(rows(mc_run / "trades.csv"))[0]]
     assert mc["bootstrap"]["trades"] == len(pnls) > 10
     draws = np.random.default_rng([3, 1]).integers(0, len(pnls), size=(6, len(pnls)))
     totals, drawdowns = [], []
