@@ -342,10 +342,14 @@ class BacktestResult:
     # The model a model strategy traded (file, sha256 of its bytes, registry version), else
     # None: `settings.strategy_params.model_path` may name a registry, i.e. any version.
     model: dict[str, Any] | None = None
+    # The books' money at the end, exact (`ledger`): wallet = start + realized - fees +
+    # funding, equity = wallet + unrealized; the metrics are floats of the same.
+    ledger: dict[str, Decimal | int] = field(default_factory=dict)
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "metrics": self.summary.to_dict(),
+            "ledger": self.ledger,
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
             "trading_state": {"at_end": self.trading_state, "reason": self.state_reason},
@@ -644,6 +648,7 @@ def _run(
         funding=funding,
         period=data_period(data),
     )
+    ledger = ledger_of(rig, config)
     counters = {k: int(v) for k, v in asdict(rig.em.counters).items()}
     counters.update({f"venue_{k}": int(v) for k, v in asdict(rig.venue.stats).items()})
     counters["book_differences"] = rig.book.differences
@@ -667,7 +672,36 @@ def _run(
         state_reason=rig.risk.reason,
         slow_strategy_calls=rig.em.slow_strategy_calls,
         slowest_strategy_call_ms=rig.em.slowest_strategy_call_ms,
+        ledger=ledger,
     )
+
+
+def ledger_of(rig: "_Rig", config: BacktestConfig) -> dict[str, Decimal | int]:
+    """The books' money at the end of a run, exact (USDT, contracts): what summary.json's
+    `ledger` shows, so that a reader can check wallet = starting_wallet + realized_pnl - fees
+    + funding and equity = wallet + unrealized_pnl to the last digit, and that the exchange's
+    wallet is the books' (`exchange_wallet`)."""
+    book = rig.book
+    s = book.summary()
+    position = book.position(config.symbol)
+    mark = book.mark_price(config.symbol)
+    return {
+        "starting_wallet": config.starting_balance,
+        "realized_pnl": s.realized_pnl,
+        "fees": s.fees.get(book.asset, _ZERO),
+        "funding": s.funding,
+        "adjustments": s.adjustments,
+        "wallet": s.wallet,
+        "unrealized_pnl": s.unrealized_pnl,
+        "equity": s.equity,
+        "exchange_wallet": rig.engine.engine.ledger.account(ACCOUNT).wallet,
+        "position": position.qty,
+        "entry_price": position.entry_price,
+        "mark_price": _ZERO if mark is None else mark,
+        "fills": s.fills,
+        "maker_fills": s.maker_fills,
+        "volume": s.volume,
+    }
 
 
 def data_period(data: MarketData) -> tuple[int, int]:

@@ -169,15 +169,44 @@ def assert_summary_matches_csvs(out: Path, starting_equity: float) -> dict:
             assert m[key] is None, key
         else:
             assert m[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
-    eq = rows(out / "equity.csv")
     fills = rows(out / "trades.csv")
-    if float(eq[-1]["position"]) == 0:  # flat at the end: the wallet identity holds
-        realized = sum(float(f["realized_pnl"]) for f in fills)
-        fees = sum(float(f["commission"]) for f in fills)
-        final = starting_equity + realized - fees + m["funding"]
-        assert float(eq[-1]["equity"]) == pytest.approx(final, abs=1e-6)
+    assert_ledger_adds_up(summary, rows(out / "equity.csv"), fills)
+    assert_fees_by_role(summary["settings"], fills)
     assert summary["counters"]["book_differences"] == 0  # the books agreed with the engine
     return summary
+
+
+def assert_ledger_adds_up(summary: dict, eq: list[dict], fills: list[dict]) -> None:
+    """summary.json's exact `ledger` against trades.csv, to the last digit: realized PnL and
+    fees are the fills' sums, wallet = start + realized - fees + funding (what the exchange's
+    wallet is too), equity = wallet + position x (mark - entry), the last row of equity.csv;
+    the round trips and the trade still open add up to realized - fees."""
+    led = {k: D(v) if isinstance(v, str) else v for k, v in summary["ledger"].items()}
+    realized = sum((D(f["realized_pnl"]) for f in fills), D(0))
+    fees = sum((D(f["commission"]) for f in fills), D(0))
+    assert (led["realized_pnl"], led["fees"], led["fills"]) == (realized, fees, len(fills))
+    assert led["maker_fills"] == sum(f["is_maker"] == "true" for f in fills)
+    wallet = led["starting_wallet"] + realized - fees + led["funding"]
+    assert led["adjustments"] == 0
+    assert led["wallet"] == wallet == led["exchange_wallet"]
+    position = D(fills[-1]["position_after"]) if fills else D(0)
+    assert led["position"] == position
+    unrealized = position * (led["mark_price"] - led["entry_price"])
+    assert led["unrealized_pnl"] == unrealized
+    assert led["equity"] == wallet + unrealized
+    assert float(eq[-1]["equity"]) == float(led["equity"])
+    assert float(led["funding"]) == summary["metrics"]["funding"]
+    closed, still_open = round_trips(fills)
+    assert float(sum(closed, D(0)) + still_open) == pytest.approx(float(realized - fees))
+
+
+def assert_fees_by_role(settings: dict, fills: list[dict]) -> None:
+    """Each fill paid qty x price x (maker rate if it rested, else taker rate), rounded half up
+    to 8 decimals: the role is how it filled (trades.csv `is_maker`), not the order's type."""
+    rates = {"true": D(settings["maker_fee"]), "false": D(settings["taker_fee"])}
+    for f in fills:
+        fee = (D(f["qty"]) * D(f["price"]) * rates[f["is_maker"]]).quantize(E8, ROUND_HALF_UP)
+        assert D(f["commission"]) == fee, f
 
 
 def funding_by_hand(out: Path, klines: Path, funding: Path) -> D:
