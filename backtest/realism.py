@@ -42,7 +42,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from exchange_sim.engine.config import Bracket
+from exchange_sim.engine.config import Bracket, FillMode
 
 MINUTE_MS = 60_000
 _ZERO = Decimal(0)
@@ -146,6 +146,17 @@ def rng_for(seed: int, stream: str) -> random.Random:
     """The generator of one random stream of a run (str seeds are hashed with SHA-512, so the
     draws are the same in every process and Python version 3.2+)."""
     return random.Random(f"{seed}:{stream}")
+
+
+# --- resting limit orders ---------------------------------------------------------------------
+
+
+def parse_fill_mode(text: str) -> FillMode:
+    """`through` or `touch` (see `FillMode`); RealismError for anything else."""
+    try:
+        return FillMode(str(text).strip().lower())
+    except ValueError:
+        raise RealismError(f"fill mode must be through or touch, not {text!r}") from None
 
 
 # --- funding ----------------------------------------------------------------------------------
@@ -699,6 +710,13 @@ def add_cli_flags(parser: Any) -> None:
         "captures (.jsonl.gz, for their depth); takers walk it, the rest --slippage-bps (at "
         "least a tick) beyond its last level",
     )
+    g.add_argument(
+        "--fill-mode",
+        default="through",
+        metavar="through|touch",
+        help="a resting limit order fills on a recorded trade strictly beyond its price "
+        "(through, default) or at it (touch, as freqtrade and nautilus_trader)",
+    )
     g.add_argument("--leverage", type=int, default=None, help="leverage (default: risk config)")
     g.add_argument(
         "--brackets", default="", metavar="PATH", help="saved GET /fapi/v1/leverageBracket JSON"
@@ -711,6 +729,7 @@ def cli_config(args: Any) -> dict[str, Any]:
     if args.latency:
         parse_latency(args.latency)
     parse_latency(args.ack_latency)
+    parse_fill_mode(args.fill_mode)
     if args.leverage is not None and not 1 <= args.leverage <= 125:
         raise RealismError(f"--leverage must be 1..125, not {args.leverage}")
     return {
@@ -718,6 +737,7 @@ def cli_config(args: Any) -> dict[str, Any]:
         "ack_latency": args.ack_latency,
         "funding": args.funding,
         "book_ticker": args.book_ticker,
+        "fill_mode": args.fill_mode.strip().lower(),
         "leverage": args.leverage,
         "brackets": args.brackets,
     }

@@ -30,6 +30,7 @@ REALISM_WORDS = (
     "leverage",
     "brackets",
     "book_ticker",
+    "fill_mode",
     "seed",
     "fast_path",
 )

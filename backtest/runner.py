@@ -123,6 +123,9 @@ class BacktestConfig:
     ack_latency: str = "0"  # engine event -> the daemon (ms or a distribution as above)
     funding: str = "none"  # a funding-rate CSV, "auto" (the bundled one of the symbol), "none"
     book_ticker: str = ""  # bookTicker CSV (trades data): takers take the recorded top of book
+    # A resting limit order fills on a recorded trade strictly beyond its price ("through",
+    # conservative: the queue ahead of it takes a print at its price) or at it ("touch").
+    fill_mode: str = "through"
     leverage: int | None = None  # None = the risk config's leverage
     brackets: str = ""  # a saved GET /fapi/v1/leverageBracket answer; "" = engine's default
     exchange_info: str = ""  # a saved GET /fapi/v1/exchangeInfo answer; "" = the bundled one
@@ -467,7 +470,7 @@ def _realism(config: BacktestConfig, start_ms: int, end_ms: int | None = None) -
     resolved: dict[str, Any] = {}
     entry = realism.parse_latency(config.entry_latency or config.latency_ms)
     ack = realism.parse_latency(config.ack_latency)
-    engine: dict[str, Any] = {}
+    engine: dict[str, Any] = {"fill_mode": realism.parse_fill_mode(config.fill_mode)}
     if config.brackets:
         engine["brackets"] = {config.symbol: realism.load_brackets(config.brackets, config.symbol)}
     funding = None

@@ -522,10 +522,11 @@ def test_the_cli_flags_reach_summary_json(tmp_path):
     argv = ["--data", str(CAPTURE), "--fast", "2", "--slow", "3", "--out", str(out)]
     knobs = ["--book-ticker", str(BOOK), "--latency", "empirical:5,30", "--ack-latency", "10"]
     knobs += ["--seed", "4", "--funding", "auto", "--leverage", "5", "--no-html"]
-    assert cli.main([*argv, *knobs]) == 0
+    assert cli.main([*argv, *knobs, "--fill-mode", "Touch"]) == 0
     s = json.loads((out / "summary.json").read_text())["settings"]
     assert s["book_ticker"] == str(BOOK) and s["entry_latency"] == "empirical:5,30"
     assert (s["ack_latency"], s["seed"], s["leverage"]) == ("10", 4, 5)
+    assert s["fill_mode"] == "touch"
     assert s["funding"] == "none"  # the bundled rates (2025) do not cover an August 2024 capture
 
 
@@ -537,6 +538,7 @@ def test_the_cli_flags_reach_summary_json(tmp_path):
         ["--leverage", "0"],
         ["--funding", "/nonexistent.csv"],
         ["--book-ticker", str(CAPTURE)],  # a trades file is no bookTicker
+        ["--fill-mode", "queue"],
     ],
 )
 def test_bad_realism_flags_exit_2_with_one_line(flags, tmp_path, capsys):
