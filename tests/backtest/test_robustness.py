@@ -26,6 +26,7 @@ DAY = 86_400_000
 MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
 HALF_DAY = "2025-05-05T12:00"
 KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+BAND_KEYS = ("p5", "p25", "p50", "p75", "p95")
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +275,39 @@ def test_bands_are_numpy_percentiles_by_hand():
     assert rb.bands([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
         {"p5": 1.15, "p25": 1.75, "p50": 2.5, "p75": 3.25, "p95": 3.85}
     )
+
+
+def test_a_bootstrap_of_one_repeated_result_has_no_spread():
+    """Every path draws the same +5 USDT twice: 10,000 -> 10,010, +0.1 %, no drawdown, in
+    every percentile; a single loss of 5 gives -0.1 % and a drawdown of 10 / 10,000."""
+    win = rb.bootstrap_paths([5.0, 5.0], 10_000.0, runs=7, seed=1)
+    assert win.tolist() == [[10_000.0, 10_005.0, 10_010.0]] * 7
+    assert rb.bands(rb.path_total_returns(win)) == pytest.approx(dict.fromkeys(BAND_KEYS, 0.001))
+    assert rb.bands(rb.path_max_drawdowns(win)) == dict.fromkeys(BAND_KEYS, 0.0)
+    loss = rb.bootstrap_paths([-5.0, -5.0], 10_000.0, runs=3, seed=1)
+    assert rb.bands(rb.path_max_drawdowns(loss)) == pytest.approx(
+        dict.fromkeys(BAND_KEYS, 10 / 10_000)
+    )
+
+
+def test_bootstrap_draws_repeat_for_a_seed_and_change_with_it():
+    pnls = [3.0, -1.0, 2.0, -4.0, 1.0]
+    same = rb.bootstrap_paths(pnls, 100.0, runs=20, seed=5)
+    assert (same == rb.bootstrap_paths(pnls, 100.0, runs=20, seed=5)).all()
+    assert (same != rb.bootstrap_paths(pnls, 100.0, runs=20, seed=6)).any()
+    # Each path is the start then the running sum of drawn results: every step is one of them.
+    assert set(np.round(np.diff(same, axis=1), 12).ravel()) <= set(pnls)
+
+
+def test_monte_carlo_knob_draws_repeat_for_a_seed_and_change_with_it():
+    base = BacktestConfig(latency_ms=50, slippage_bps=Decimal(1))
+    spec = rb.MonteCarloSpec(runs=8, seed=2, latency_jitter_ms=100, slippage_jitter_bps=Decimal(3))
+    draws = rb.draw_knobs(spec, base)
+    assert draws == rb.draw_knobs(spec, base)
+    assert draws != rb.draw_knobs(replace(spec, seed=3), base)
+    for latency, slippage, _ in draws:  # costs only go up from the base run's
+        assert 50 <= latency <= 150 and Decimal(1) <= slippage <= Decimal(4)
+        assert slippage * 10 == int(slippage * 10)  # in steps of 0.1 bps
 
 
 def test_the_shipped_example_sweep_file_loads():
