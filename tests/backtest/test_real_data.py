@@ -21,7 +21,11 @@ import pytest
 
 from backtest.data import load
 from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from core.enums import OrderType, Side, TimeInForce
+from core.market import Trade
+from core.orders import OrderProposal
 from exchange_sim.replay.grid import load_instruments
+from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "market"
@@ -234,10 +238,10 @@ def funding_by_hand(out: Path, klines: Path, funding: Path) -> D:
 # --- klines: a bounded CI run and the real months ----------------------------------------------
 
 
-def run_klines(path: Path, out: Path, **knobs) -> dict:
+def run_klines(path: Path, out: Path, *, params: dict | None = None, **knobs) -> dict:
     config = BacktestConfig(
         symbol=path.name.split("-")[0],
-        strategy_params={"order_notional_usdt": D(1000)},
+        strategy_params={"order_notional_usdt": D(1000), **(params or {})},
         funding="auto",
         **knobs,
     )
@@ -266,6 +270,26 @@ def test_the_bundled_week_with_recorded_funding_matches_its_recomputation(tmp_pa
     )
     check_funding(summary, tmp_path, week)
     assert summary["metrics"]["fills"] > 50
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"),
+    [
+        ("rsi_macd", {}),
+        ("logistic_regression", {"model_path": str(ROOT / "models" / "btcusdt-1m")}),
+    ],
+)
+def test_the_bundled_week_with_other_strategies_matches_its_recomputation(
+    strategy, params, tmp_path
+):
+    """The shipped strategies besides sma_crossover: rsi_macd (long and short by MACD and
+    RSI) and the default logistic-regression model, whose bars the fast path cannot skip."""
+    week = BUNDLED / "klines" / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    summary = run_klines(week, tmp_path, strategy=strategy, params=params)
+    check_funding(summary, tmp_path, week)
+    m = summary["metrics"]
+    assert m["fills"] > 100 and m["closed_trades"] > 50
+    assert m["sharpe_daily"] is not None and m["sortino_daily"] is not None
 
 
 def test_the_bundled_week_with_every_knob_on_still_matches(tmp_path):
@@ -319,10 +343,43 @@ def book_for(trades: Path, *, depth: bool = False) -> str:
     return ",".join(str(p) for p in parts)
 
 
-def run_trades(path: Path, out: Path, book: str) -> dict:
+class LimitQuoter(StrategyBase):
+    """Every `every`-th trade, with no order of its own open: a GTC limit at that trade's
+    price, buying 0.01 BTC (plus a short to cover) when flat or short, selling when long. At
+    the last price it often meets the recorded touch (a taker fill, then the rest resting),
+    else it rests and fills from later prints (maker, often in parts)."""
+
+    name = "limit_quoter"
+
+    def __init__(self, every: int = 300, **common: object) -> None:
+        super().__init__(**common)  # type: ignore[arg-type]
+        self.every = every
+        self.n = 0
+
+    def on_trade(self, trade: Trade, view) -> Proposals:  # type: ignore[no-untyped-def]
+        self.n += 1
+        if self.n % self.every or view.open_orders(trade.symbol):
+            return NO_PROPOSALS
+        position = view.position(trade.symbol).qty
+        return (
+            OrderProposal(
+                symbol=trade.symbol,
+                side=Side.BUY if position <= 0 else Side.SELL,
+                type=OrderType.LIMIT,
+                quantity=D("0.01") + abs(position),
+                price=trade.price,
+                time_in_force=TimeInForce.GTC,
+                reason="quote",
+            ),
+        )
+
+
+def run_trades(path: Path, out: Path, book: str, *, strategy: str = "sma_crossover") -> dict:
+    params: dict = {"fast": 2, "slow": 3} if strategy == "sma_crossover" else {}
     config = BacktestConfig(
         symbol=path.name.split("-")[0],
-        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        strategy=strategy,
+        strategy_params={**params, "order_notional_usdt": D(1000)},
         book_ticker=book,
         slippage_bps=D(1),
         entry_latency="lognormal:median=20,sigma=0.5",
@@ -344,9 +401,14 @@ def assert_taker_fills_at_the_recorded_top(out: Path, book: Path, impact_bps: D)
     """Each taker fill is at the last recorded best quote at or before it, or one impact step
     beyond (2 levels: the touch with its size, then the impact level)."""
     with gzip.open(book, "rt") as fh:
+        # By time, the file's order (update ids) within a millisecond: the last quote of a
+        # millisecond is the book then (sorting by price too picked another one of them).
         quotes = sorted(
-            (int(r["transaction_time"]), D(r["best_bid_price"]), D(r["best_ask_price"]))
-            for r in csv.DictReader(fh)
+            (
+                (int(r["transaction_time"]), D(r["best_bid_price"]), D(r["best_ask_price"]))
+                for r in csv.DictReader(fh)
+            ),
+            key=lambda q: q[0],
         )
     times = [q[0] for q in quotes]
     tick = D("0.1") if "BTCUSDT" in book.name else D("0.01")
@@ -371,11 +433,43 @@ def test_the_bundled_capture_with_its_book_matches_its_recomputation(tmp_path):
     assert summary["metrics"]["fills"] >= 1
 
 
+QUOTER = f"{__name__}:LimitQuoter"
+
+
+def assert_quoter_fills(out: Path) -> None:
+    """The quoting strategy's fills: both roles, orders filled in parts, and round trips
+    fewer than the fills that closed something (a position closed in parts is one trade)."""
+    fills = rows(out / "trades.csv")
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    roles = {f["is_maker"] for f in fills}
+    assert roles == {"true", "false"}
+    per_order: dict[str, int] = {}
+    for f in fills:
+        per_order[f["client_order_id"]] = per_order.get(f["client_order_id"], 0) + 1
+    assert max(per_order.values()) > 1
+    assert 0 < metrics["closed_trades"] < sum(_reduces(f) for f in fills)
+
+
+def _reduces(fill: dict[str, str]) -> bool:
+    buy, after, qty = fill["side"] == "BUY", D(fill["position_after"]), D(fill["qty"])
+    before = after - qty if buy else after + qty
+    return before != 0 and (before > 0) != buy
+
+
+def test_the_bundled_capture_with_a_quoting_strategy_matches_its_recomputation(tmp_path):
+    trades = BUNDLED / "trades" / "BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+    summary = run_trades(trades, tmp_path, book_for(trades), strategy=QUOTER)
+    assert summary["metrics"]["fills"] > 20
+    assert_quoter_fills(tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", needs_shared(shared_captures()))
 def test_a_real_trade_capture_matches_its_recomputation(capture, tmp_path):
     summary = run_trades(capture, tmp_path / "top", book_for(capture))
     assert summary["data"]["rows"] > 10_000
+    run_trades(capture, tmp_path / "quoter", book_for(capture), strategy=QUOTER)
+    assert_quoter_fills(tmp_path / "quoter")
     book = book_for(capture, depth=True)
     if ".jsonl" in book:  # the session's depth was recorded too: walk it
         summary = run_trades(capture, tmp_path / "depth", book)
