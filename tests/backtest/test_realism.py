@@ -429,6 +429,41 @@ def test_the_backtest_liquidates_a_leveraged_long_below_its_liquidation_price_on
     assert below.counters["book_differences"] == 0 and below.counters["book_rejected_events"] == 0
 
 
+def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_ledger():
+    """The same 20x long of 0.009 at 100,020, the next close at 90,000.0 (marks are the bar
+    closes: the engine liquidates there, past the bankruptcy price): rp 0.009 x (90,000 -
+    100,020) = -90.18, the entry's fee 0.45009 (taker 0.05 %), no clearance fee left to take;
+    the wallet 60 - 90.18 - 0.45009 = -30.63009 is reset to 0 by the insurance fund, which the
+    books take as an adjustment, not as a difference with the exchange."""
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        starting_balance=D(60),
+        leverage=20,
+        protect_positions=False,
+    )
+    data = rising_klines(T0, 10)
+    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "90000.0", "10")
+    for col, value in zip(
+        ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
+    ):
+        getattr(data, col).append(value)
+
+    result = run_backtest(data, config)
+
+    led = result.ledger
+    assert result.counters["venue_liquidations"] == 1
+    assert (led["realized_pnl"], led["fees"]) == (D("-90.18"), D("0.45009"))
+    assert (led["adjustments"], led["wallet"], led["exchange_wallet"]) == (D("30.63009"), 0, 0)
+    assert led["wallet"] == (
+        led["starting_wallet"]
+        + led["realized_pnl"]
+        - led["fees"]
+        + led["funding"]
+        + led["adjustments"]
+    )
+    assert result.counters["book_differences"] == 0
+
+
 def test_leverage_and_brackets_from_the_config_reach_the_engine_and_the_books(tmp_path):
     brackets = tmp_path / "brackets.json"
     brackets.write_text(
