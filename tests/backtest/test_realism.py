@@ -464,6 +464,31 @@ def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_l
     assert result.counters["book_differences"] == 0
 
 
+def test_on_klines_a_wick_through_the_liquidation_price_does_not_liquidate():
+    """The mark is each bar's close: a bar whose low (90,000.0) is far under the 20x long's
+    liquidation price (93,728.25) but closes above it (99,000.0) liquidates nothing (the
+    README says so: test leveraged strategies near liquidation on trades data)."""
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        starting_balance=D(60),
+        leverage=20,
+        protect_positions=False,
+    )
+    data = rising_klines(T0, 10)
+    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "99000.0", "10")
+    for col, value in zip(
+        ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
+    ):
+        getattr(data, col).append(value)
+
+    result = run_backtest(data, config)
+
+    assert result.counters["venue_liquidations"] == 0
+    # Still long at the close, where the strategy itself sells (its SMA turned down).
+    assert [f.client_order_id[:3] for f in result.journal.fills] == ["bt-", "bt-"]
+    assert result.journal.fills[-1].time_ms == T0 + 600_000 + 59_999
+
+
 def test_leverage_and_brackets_from_the_config_reach_the_engine_and_the_books(tmp_path):
     brackets = tmp_path / "brackets.json"
     brackets.write_text(
