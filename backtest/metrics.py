@@ -14,9 +14,9 @@ a report, not a ledger). Conventions, each stated once here:
   = its last equity sample / the previous day's last (the first day: the first sample) - 1,
   UTC days, a partial first or last day counting as a day, as resampling the curve to days
   ('1D', last) does; both None with fewer than 2 days. quantstats, empyrical and pyfolio are
-  given daily returns as a rule: compare their Sharpe with `sharpe_daily`. The per-bar ratios
-  differ from the daily ones wherever returns are not independent from one bar to the next
-  (the close's mean reversion inside a day, hours of flat position);
+  given daily returns as a rule: compare their Sharpe with `sharpe_daily`. The per-bar Sharpe
+  differs from the daily one wherever returns are not independent from one bar to the next,
+  and the Sortino in any case (the share of losing periods changes with their length);
 - drawdown at a sample = 1 - equity / running peak; max drawdown duration = the longest time
   (ms) from a peak to the first sample back at or above it (or to the end if never);
 - Calmar = annualized return (compounded over the calendar time of the curve) / max drawdown;
