@@ -42,6 +42,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from core.market import BookTicker as CoreBookTicker
 from exchange_sim.engine.config import Bracket, FillMode
 
 MINUTE_MS = 60_000
@@ -553,6 +554,28 @@ class BookFeed:
             if nd is not None and (t is None or nd < t):
                 return nd
         return t
+
+    @property
+    def quote_index(self) -> int:
+        """Index of the last recorded quote in force (applied), -1 before the first."""
+        return self._i - 1
+
+    def book_ticker(self, j: int, recv_ms: int) -> CoreBookTicker:
+        """Recorded quote `j` as the `core.market.BookTicker` the daemon's stream gives its
+        ExecManager (update id: the quote's index; the file keeps no other)."""
+        q = self._quotes
+        t = q.time[j]
+        return CoreBookTicker(
+            self._symbol,
+            j,
+            Decimal(q.bid[j]),
+            Decimal(q.bid_qty[j]),
+            Decimal(q.ask[j]),
+            Decimal(q.ask_qty[j]),
+            t,
+            t,
+            recv_ms,
+        )
 
     def feed_until(self, t_ms: int) -> None:
         depth_changed = self._depth is not None and self._advance_depth(t_ms)

@@ -959,13 +959,14 @@ def _run_trades(
         slip = _ZERO  # the recorded book replaces the synthetic touch; slippage_bps = impact
     next_mark = tr.time[0]
     next_sample = tr.time[0] - tr.time[0] % MINUTE_MS + MINUTE_MS
+    told = -1  # the last recorded quote handed to the ExecManager
     n = len(tr)
 
     def mark_rate(t: int) -> tuple[Decimal, int]:
         return _funding_at(funding, t)
 
     def trade(i: int) -> None:
-        nonlocal next_mark, next_sample
+        nonlocal next_mark, next_sample, told
         t = tr.time[i]
         price = _dec(dec_cache, tr.price[i])
         qty = _dec(dec_cache, tr.qty[i])
@@ -975,6 +976,9 @@ def _run_trades(
             clock.set_ms(t)
         if feed is not None:
             feed.feed_until(t)
+            if feed.quote_index > told:  # the daemon's book stream, its latest quote at t
+                told = feed.quote_index
+                em.on_item(feed.book_ticker(told, t))
         if t >= next_sample:  # the minute before this trade is over: sample it
             times.append(next_sample - 1)
             equity.append(float(book.equity()))

@@ -29,12 +29,14 @@ from backtest.realism import (
 from backtest.runner import ACCOUNT, BacktestConfig, _Rig, run_backtest
 from backtest.venue import InProcessVenue, VenueConfig
 from core.clock import SimClock
-from core.enums import OrderType, Side
+from core.enums import OrderType, Side, TimeInForce
 from core.events import OrderAccepted, OrderFilled, OrderPartiallyFilled
-from core.orders import OrderRequest
+from core.market import BookTicker as CoreBookTicker
+from core.orders import OrderProposal, OrderRequest
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from trading_engine.exec_manager import BarSource
+from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
 
 SYMBOL = "BTCUSDT"
 T0 = 1_746_403_200_000  # 2025-05-05T00:00Z, a funding settlement instant
@@ -249,6 +251,75 @@ def write_gz(path: Path, text: str) -> Path:
     with gzip.open(path, "wt") as fh:
         fh.write(text)
     return path
+
+
+class JoinTheBid(StrategyBase):
+    """Notes every book it is shown; at the first, a post-only bid of 0.001 at its best bid."""
+
+    name = "join_the_bid"
+
+    def __init__(self, **common: object) -> None:
+        super().__init__(**common)  # type: ignore[arg-type]
+        self.seen: list[tuple[int, D, D]] = []
+
+    def on_book(self, tick: CoreBookTicker, view) -> Proposals:  # type: ignore[no-untyped-def]
+        self.seen.append((tick.transaction_time_ms - T0, tick.bid_price, tick.ask_price))
+        if len(self.seen) > 1:
+            return NO_PROPOSALS
+        return (
+            OrderProposal(
+                symbol=SYMBOL,
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=D("0.001"),
+                price=tick.bid_price,
+                time_in_force=TimeInForce.GTX,
+                reason="join",
+            ),
+        )
+
+
+def test_a_trades_backtest_shows_the_strategy_the_recorded_book_as_of_each_trade(
+    tmp_path, monkeypatch
+):
+    """As the daemon's bookTicker stream, conflated to the latest quote before each trade:
+    quote 1 (at +500 ms) is replaced by quote 2 (+600 ms) before the trade at +1,000 ms. A
+    book-driven strategy quotes from it. (A backtest used to show it no book at all:
+    logistic_regression, which quotes from the book, fell back to market orders there.)"""
+    from backtest import runner
+
+    book = write_gz(
+        tmp_path / "BTCUSDT-um-bookTicker-x.csv.gz",
+        "update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,"
+        f"event_time\n1,99990.0,1.0,100000.0,1.0,{T0 - 500},{T0 - 500}\n"
+        f"2,99995.0,1.0,100005.0,1.0,{T0 + 500},{T0 + 500}\n"
+        f"3,99996.0,1.0,100006.0,1.0,{T0 + 600},{T0 + 600}\n"
+        f"4,99997.0,1.0,100007.0,1.0,{T0 + 1_500},{T0 + 1_500}\n",
+    )
+    data = Trades([T0, T0 + 1_000, T0 + 2_000], ["99995.0"] * 3, ["0.5"] * 3, [False] * 3)
+    made: list[JoinTheBid] = []
+    build = runner.make_strategy
+
+    def keep(name, **params):  # type: ignore[no-untyped-def]
+        made.append(build(name, **params))
+        return made[-1]
+
+    monkeypatch.setattr(runner, "make_strategy", keep)
+    config = BacktestConfig(
+        strategy=f"{__name__}:JoinTheBid",
+        strategy_params={"order_notional_usdt": D(1000)},
+        book_ticker=str(book),
+    )
+
+    result = run_backtest(data, config)
+
+    assert made[0].seen == [
+        (-500, D("99990.0"), D("100000.0")),
+        (600, D("99996.0"), D("100006.0")),
+        (1_500, D("99997.0"), D("100007.0")),
+    ]
+    [order] = result.journal.orders.values()
+    assert (order.type, order.price, order.status) == ("LIMIT", "99990.0", "NEW")
 
 
 def test_funding_files_of_every_layout_load_on_the_minute(tmp_path):
