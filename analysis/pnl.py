@@ -7,11 +7,13 @@ per-trade distribution.
 
 Trades file (the backtester's trades.csv; columns time_ms, realized_pnl, commission, and
 optionally side, qty, position_after): each fill adds realized_pnl - commission (USDT) to the
-cumulative PnL. A trade is closed by a fill that reduces or flips the position (by
-position_after when present, else a non-zero realized_pnl); its result is that fill's
-realized_pnl minus every commission paid since the previous closing fill, this one included
-(as `backtest.metrics.trade_pnls`), so the trades add up to the curve at the last closing fill.
-With a symbol column (a journal's), that is the previous closing fill of the same symbol.
+cumulative PnL. With side, qty and position_after a trade is a round trip of the position, as
+`backtest.metrics.trade_pnls` counts it: it opens when a fill leaves flat (or flips) and ends at
+the fill that brings it back to flat or flips it; its result is its fills' realized_pnl minus
+their commissions, the entry's included, a flipping fill's commission split by quantity between
+the trade it ends and the one it opens (a position closed in several fills is one trade).
+Without them a fill with a non-zero realized_pnl ends a trade and carries every commission
+since the previous one. With a symbol column (a journal's), each symbol has its own trades.
 
 Journal (a live or local `python app.py` session's `journal/` directory or its
 journal.sqlite3, opened read-only, also while the daemon runs): its fills, every session of it,
@@ -45,6 +47,7 @@ from analysis._common import (
     save,
     times,
 )
+from backtest.metrics import FillRow, trade_ends, trade_role
 from core.enums import Side
 
 if TYPE_CHECKING:
@@ -85,22 +88,28 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
     realized = df["realized_pnl"].to_numpy(dtype=float)
     fee = df["commission"].to_numpy(dtype=float)
     if positions:
-        sign = np.where(df["side"].astype(str).str.upper() == "BUY", 1.0, -1.0)
-        after = df["position_after"].to_numpy(dtype=float)
-        before = after - sign * df["qty"].to_numpy(dtype=float)
-        closing = (np.abs(after) < np.abs(before)) | (np.sign(after) * np.sign(before) < 0)
+        buys = (df["side"].astype(str).str.upper() == "BUY").tolist()
+        qtys = df["qty"].to_numpy(dtype=float).tolist()
+        afters = df["position_after"].to_numpy(dtype=float).tolist()
+        roles = [trade_role(*x) for x in zip(buys, qtys, afters, strict=True)]
     else:
-        closing = realized != 0.0
-    # Commissions wait for the closing fill of their own symbol: in a journal of BTCUSDT and
-    # ETHUSDT, an ETHUSDT entry's fee is not a cost of the BTCUSDT trade that closes next.
+        roles = [(bool(r != 0.0), 1.0) for r in realized.tolist()]
+    # Each symbol's trades apart: in a journal of BTCUSDT and ETHUSDT, an ETHUSDT entry's fee
+    # is not a cost of the BTCUSDT trade that closes next. Listed in the order they ended.
     symbols = df["symbol"].astype(str).tolist() if "symbol" in df.columns else [""] * len(df)
-    trades = []
-    paid: dict[str, float] = {}
-    for r, f, c, sym in zip(realized, fee, closing, symbols, strict=True):
-        paid[sym] = paid.get(sym, 0.0) + f
-        if c:
-            trades.append(r - paid[sym])
-            paid[sym] = 0.0
+    by_symbol: dict[str, list[int]] = {}
+    for i, sym in enumerate(symbols):
+        by_symbol.setdefault(sym, []).append(i)
+    ended: list[tuple[int, float]] = []
+    for rows in by_symbol.values():
+        fills = [
+            FillRow(
+                0, 0.0, 0.0, fee[i], realized[i], ends_trade=roles[i][0], closing_share=roles[i][1]
+            )
+            for i in rows
+        ]
+        ended += [(rows[k], result) for k, result in trade_ends(fills)]
+    trades = [result for _, result in sorted(ended)]
     return Pnl(
         times_ms=df["time_ms"].to_numpy(dtype="int64"),
         cumulative=np.cumsum(realized - fee),

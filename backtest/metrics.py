@@ -3,21 +3,35 @@
 Inputs are plain floats and ints (the curve is sampled once per bar; money is USDT as float:
 a report, not a ledger). Conventions, each stated once here:
 
-- returns are simple returns between consecutive equity samples; a year is 365 days, and the
-  number of samples per year is `YEAR_MS / median sampling step`;
-- Sharpe = mean / sample std (ddof 1) * sqrt(samples per year), risk-free rate 0;
+- returns are simple returns between consecutive equity samples (one per bar: 1m for the
+  backtester's curves); a year is 365 days (crypto trades every day), and the number of samples
+  per year is `YEAR_MS / median sampling step`: 525,600 for 1m samples, 8,760 for 1h, 365 for
+  1d; the risk-free rate is 0 (funding is in the equity already);
+- Sharpe = mean / sample std (ddof 1) * sqrt(samples per year);
   Sortino = mean / downside deviation * sqrt(samples per year), downside deviation =
-  sqrt(mean(min(r, 0)^2)) over all samples;
+  sqrt(mean(min(r, 0)^2)) over all samples (target 0; as quantstats and empyrical);
+- the same two on daily returns (`sharpe_daily`, `sortino_daily`, x sqrt(365)): a day's return
+  = its last equity sample / the previous day's last (the first day: the first sample) - 1,
+  UTC days, a partial first or last day counting as a day, as resampling the curve to days
+  ('1D', last) does; both None with fewer than 2 days. quantstats, empyrical and pyfolio are
+  given daily returns as a rule: compare their Sharpe with `sharpe_daily`. The per-bar Sharpe
+  differs from the daily one wherever returns are not independent from one bar to the next,
+  and the Sortino in any case (the share of losing periods changes with their length);
 - drawdown at a sample = 1 - equity / running peak; max drawdown duration = the longest time
   (ms) from a peak to the first sample back at or above it (or to the end if never);
-- Calmar = annualized return / max drawdown;
-- a closed trade = a fill that reduces or flips a position (`FillRow.closes`; without it, a
-  fill with a non-zero realized_pnl); its result (`trade_pnls`) = its realized_pnl minus every
-  commission paid since the previous closing fill, this one included: the entry's fee too, as
-  freqtrade and backtesting.py charge a trade both fees and as analysis.pnl and the Monte Carlo
-  bootstrap count it, so the results add up to the wallet's change over the closed trades. A
-  close at the entry price realizes 0 and is a trade that lost its fees. Win rate, profit
-  factor (gross wins / gross losses) and expectancy (mean result) are over these results;
+- Calmar = annualized return (compounded over the calendar time of the curve) / max drawdown;
+- a closed trade is a round trip of the position: it opens when a fill leaves flat (or flips)
+  and ends at the fill that brings it back to flat or flips it; fills that add to it or
+  reduce it part of the way belong to it. Its result (`trade_pnls`) = the realized PnL of its
+  fills minus their commissions, the entry's fee included (as freqtrade, nautilus_trader and
+  backtesting.py charge a trade both fees, and as analysis.pnl and the Monte Carlo bootstrap
+  count it); a flipping fill's commission is split by quantity between the trade it ends and
+  the one it opens (as nautilus_trader splits such a fill). A close at the entry price
+  realizes 0 and is a trade that lost its fees; a trade still open at the end is not a closed
+  trade. Win rate (share of results > 0), profit factor (gross wins / gross losses) and
+  expectancy (mean result) are over these results. Without the position after each fill
+  (`FillRow.ends_trade` None) each fill that reduces or flips (`closes`, else a non-zero
+  realized_pnl) ends a trade and carries every commission since the previous one;
 - monthly returns (UTC calendar months) = the month's last equity / the last equity before the
   month (the first sample for the first month) - 1; they compound to the total return;
 - exposure = share of samples with a non-zero position; turnover = traded notional / starting
@@ -35,6 +49,8 @@ from typing import Any
 import numpy as np
 
 YEAR_MS = 365 * 24 * 60 * 60 * 1000
+DAY_MS = 24 * 60 * 60 * 1000
+DAYS_PER_YEAR = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +63,16 @@ class FillRow:
     commission: float
     realized_pnl: float
     closes: bool | None = None  # reduces or flips the position; None: realized_pnl != 0
+    # Whether it ended a round trip (flat after, or flipped), and the share of its quantity
+    # that closed (1 for a reduce, |position before| / qty for a flip, 0 for an entry);
+    # None: the position is unknown, each closing fill ends a trade (`closes`).
+    ends_trade: bool | None = None
+    closing_share: float = 1.0
 
     @property
     def is_close(self) -> bool:
+        if self.ends_trade is not None:
+            return self.closing_share > 0
         return self.realized_pnl != 0 if self.closes is None else self.closes
 
 
@@ -58,6 +81,19 @@ def closes_position(buy: bool, qty: Any, position_after: Any) -> bool:
     reduced or flipped the position it met: that position was on the other side."""
     before = position_after - qty if buy else position_after + qty
     return bool(before != 0 and (before > 0) != buy)
+
+
+def trade_role(buy: bool, qty: Any, position_after: Any) -> tuple[bool, float]:
+    """(whether the fill ended a round trip, the share of its `qty` that closed), for a fill
+    of `qty` contracts (BUY or not) that left `position_after` (signed; Decimal keeps the
+    flat test exact). An entry or an addition closes nothing; a partial reduce closes all of
+    its quantity but leaves the trade open; a flip closes |position before| of it."""
+    before = position_after - qty if buy else position_after + qty
+    if before == 0 or (before > 0) == buy:
+        return False, 0.0
+    if qty <= abs(before):
+        return position_after == 0, 1.0
+    return True, float(abs(before) / qty)
 
 
 def returns(equity: Sequence[float]) -> list[float]:
@@ -143,6 +179,30 @@ def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
     return None if var <= 0 else mean / math.sqrt(var) * math.sqrt(per_year)
 
 
+def daily_returns(times_ms: Sequence[int], equity: Sequence[float]) -> list[float]:
+    """Per UTC day holding a sample: its last equity / the previous day's last (the first
+    day: the first sample) - 1; a day whose base is 0 is left out."""
+    return _daily_returns(times_ms, equity).tolist()  # type: ignore[no-any-return]
+
+
+def _daily_returns(times_ms: Sequence[int], equity: Sequence[float]) -> Any:
+    e = _floats(equity)
+    t = np.asarray(times_ms, dtype=np.int64)
+    if len(e) != len(t):
+        raise ValueError("equity and times differ in length")
+    if len(e) < 2:
+        return np.empty(0)
+    day = t // DAY_MS
+    ends = np.append(np.flatnonzero(np.diff(day)), len(e) - 1)  # each day's last sample
+    close = e[ends]
+    base = np.concatenate(([e[0]], close[:-1]))
+    keep = base != 0
+    out = close[keep]
+    out /= base[keep]
+    out -= 1.0
+    return out
+
+
 def sortino(rets: Sequence[float], per_year: float | None) -> float | None:
     if not len(rets) or per_year is None:
         return None
@@ -203,19 +263,33 @@ def calmar(ann_return: float | None, max_dd: float) -> float | None:
 
 def closed_trade_results(fills: Sequence[FillRow]) -> list[float]:
     """The closed trades' results for win rate, profit factor and expectancy: `trade_pnls`
-    (charged only the closing fill's fee, a trade opened from flat missed its entry fee)."""
+    (each round trip charged its entry's fee and its exit's)."""
     return trade_pnls(fills)
 
 
 def trade_pnls(fills: Sequence[FillRow]) -> list[float]:
-    """Per closed trade: realized PnL net of all fees since the previous closed trade."""
+    """Per closed round trip: its fills' realized PnL net of their fees (a flip's fee split
+    by quantity); see the module docstring, also for fills without their position."""
+    return [result for _, result in trade_ends(fills)]
+
+
+def trade_ends(fills: Sequence[FillRow]) -> list[tuple[int, float]]:
+    """(index of the fill that ended it, result) per closed round trip, as `trade_pnls`."""
     out = []
-    fees = 0.0
-    for f in fills:
-        fees += f.commission
-        if f.is_close:
-            out.append(f.realized_pnl - fees)
-            fees = 0.0
+    fees = pnl = 0.0
+    for i, f in enumerate(fills):
+        if f.ends_trade is None:  # the position is unknown: each closing fill is a trade
+            fees += f.commission
+            if f.is_close:
+                out.append((i, f.realized_pnl - fees))
+                fees = 0.0
+        elif f.ends_trade:
+            closing_fee = f.commission * f.closing_share
+            out.append((i, pnl + f.realized_pnl - fees - closing_fee))
+            fees, pnl = f.commission - closing_fee, 0.0
+        else:
+            fees += f.commission
+            pnl += f.realized_pnl
     return out
 
 
@@ -274,8 +348,10 @@ class Summary:
     final_equity: float
     total_return: float
     annualized_return: float | None
-    sharpe: float | None
+    sharpe: float | None  # per sample (bar), annualized
     sortino: float | None
+    sharpe_daily: float | None  # on UTC daily returns, x sqrt(365): comparable to quantstats
+    sortino_daily: float | None
     calmar: float | None
     max_drawdown: float
     max_drawdown_duration_ms: int
@@ -308,6 +384,7 @@ def summarize(
         raise ValueError("an empty equity curve has no metrics")
     start_ms, end_ms = (times_ms[0], times_ms[-1]) if period is None else period
     rets = _returns(equity)  # an array: the metrics below take it as the list `returns` gives
+    days = _daily_returns(times_ms, equity)
     per_year = periods_per_year(times_ms)
     ann = annualized_return(equity, times_ms)
     mdd = max_drawdown(equity)
@@ -322,6 +399,8 @@ def summarize(
         annualized_return=ann,
         sharpe=sharpe(rets, per_year),
         sortino=sortino(rets, per_year),
+        sharpe_daily=sharpe(days, DAYS_PER_YEAR),
+        sortino_daily=sortino(days, DAYS_PER_YEAR) if len(days) > 1 else None,
         calmar=calmar(ann, mdd),
         max_drawdown=mdd,
         max_drawdown_duration_ms=max_drawdown_duration_ms(equity, times_ms),

@@ -42,7 +42,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from exchange_sim.engine.config import Bracket
+from core.market import BookTicker as CoreBookTicker
+from exchange_sim.engine.config import Bracket, FillMode
 
 MINUTE_MS = 60_000
 _ZERO = Decimal(0)
@@ -146,6 +147,17 @@ def rng_for(seed: int, stream: str) -> random.Random:
     """The generator of one random stream of a run (str seeds are hashed with SHA-512, so the
     draws are the same in every process and Python version 3.2+)."""
     return random.Random(f"{seed}:{stream}")
+
+
+# --- resting limit orders ---------------------------------------------------------------------
+
+
+def parse_fill_mode(text: str) -> FillMode:
+    """`through` or `touch` (see `FillMode`); RealismError for anything else."""
+    try:
+        return FillMode(str(text).strip().lower())
+    except ValueError:
+        raise RealismError(f"fill mode must be through or touch, not {text!r}") from None
 
 
 # --- funding ----------------------------------------------------------------------------------
@@ -543,6 +555,28 @@ class BookFeed:
                 return nd
         return t
 
+    @property
+    def quote_index(self) -> int:
+        """Index of the last recorded quote in force (applied), -1 before the first."""
+        return self._i - 1
+
+    def book_ticker(self, j: int, recv_ms: int) -> CoreBookTicker:
+        """Recorded quote `j` as the `core.market.BookTicker` the daemon's stream gives its
+        ExecManager (update id: the quote's index; the file keeps no other)."""
+        q = self._quotes
+        t = q.time[j]
+        return CoreBookTicker(
+            self._symbol,
+            j,
+            Decimal(q.bid[j]),
+            Decimal(q.bid_qty[j]),
+            Decimal(q.ask[j]),
+            Decimal(q.ask_qty[j]),
+            t,
+            t,
+            recv_ms,
+        )
+
     def feed_until(self, t_ms: int) -> None:
         depth_changed = self._depth is not None and self._advance_depth(t_ms)
         q = self._quotes
@@ -705,6 +739,13 @@ def add_cli_flags(parser: Any) -> None:
         "least a tick) beyond its last level (default: none)",
     )
     g.add_argument(
+        "--fill-mode",
+        default="through",
+        metavar="through|touch",
+        help="a resting limit order fills on a recorded trade strictly beyond its price "
+        "(through, the default) or at it (touch, as freqtrade and nautilus_trader fill)",
+    )
+    g.add_argument(
         "--leverage",
         type=int,
         default=None,
@@ -725,6 +766,7 @@ def cli_config(args: Any) -> dict[str, Any]:
     if args.latency:
         parse_latency(args.latency)
     parse_latency(args.ack_latency)
+    parse_fill_mode(args.fill_mode)
     if args.leverage is not None and not 1 <= args.leverage <= 125:
         raise RealismError(f"--leverage must be 1..125, not {args.leverage}")
     return {
@@ -732,6 +774,7 @@ def cli_config(args: Any) -> dict[str, Any]:
         "ack_latency": args.ack_latency,
         "funding": args.funding,
         "book_ticker": args.book_ticker,
+        "fill_mode": args.fill_mode.strip().lower(),
         "leverage": args.leverage,
         "brackets": args.brackets,
     }

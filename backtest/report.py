@@ -30,6 +30,7 @@ REALISM_WORDS = (
     "leverage",
     "brackets",
     "book_ticker",
+    "fill_mode",
     "seed",
     "fast_path",
 )
@@ -46,6 +47,8 @@ METRIC_ORDER = (
     "annualized_return",
     "sharpe",
     "sortino",
+    "sharpe_daily",
+    "sortino_daily",
     "calmar",
     "max_drawdown",
     "max_drawdown_duration_ms",
@@ -444,6 +447,15 @@ def _gaps_html(summary: Mapping[str, Any]) -> list[str]:
     return [f"<p><strong>{html.escape(text)}</strong></p>"]
 
 
+def _ledger_html(summary: Mapping[str, Any]) -> list[str]:
+    """The books' exact money at the end (summary.json `ledger`), as written there."""
+    ledger = summary.get("ledger")
+    if not ledger:
+        return []
+    rows = ((k, html.escape(str(v))) for k, v in ledger.items())
+    return ["<h2>Ledger (exact, USDT)</h2>", _kv_table(rows)]
+
+
 def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]]) -> str:
     """The whole report page from summary.json's dictionary and (title, PNG bytes) pairs."""
     settings = summary.get("settings", {})
@@ -465,6 +477,7 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
             for k in (*METRIC_ORDER, *sorted(set(m) - set(METRIC_ORDER)))
             if k in m
         ),
+        *_ledger_html(summary),
         "<h2>Realism</h2>",
         _kv_table((k, fmt_value(k, v)) for k, v in realism_settings(settings).items()),
         "<h2>Settings</h2>",

@@ -49,6 +49,8 @@ SWEEP_METRICS = (
     "annualized_return",
     "sharpe",
     "sortino",
+    "sharpe_daily",
+    "sortino_daily",
     "calmar",
     "max_drawdown",
     "win_rate",

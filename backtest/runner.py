@@ -123,6 +123,9 @@ class BacktestConfig:
     ack_latency: str = "0"  # engine event -> the daemon (ms or a distribution as above)
     funding: str = "none"  # a funding-rate CSV, "auto" (the bundled one of the symbol), "none"
     book_ticker: str = ""  # bookTicker CSV (trades data): takers take the recorded top of book
+    # A resting limit order fills on a recorded trade strictly beyond its price ("through",
+    # conservative: the queue ahead of it takes a print at its price) or at it ("touch").
+    fill_mode: str = "through"
     leverage: int | None = None  # None = the risk config's leverage
     brackets: str = ""  # a saved GET /fapi/v1/leverageBracket answer; "" = engine's default
     exchange_info: str = ""  # a saved GET /fapi/v1/exchangeInfo answer; "" = the bundled one
@@ -176,14 +179,19 @@ class FillRecord:
     position_after: Decimal
 
     def metric_row(self) -> metrics.FillRow:
-        """This fill as the metrics read it (floats; whether it closed a trade)."""
+        """This fill as the metrics read it (floats; its part in the round trips, found
+        from the exact position)."""
+        buy = self.side == "BUY"
+        ends, share = metrics.trade_role(buy, self.qty, self.position_after)
         return metrics.FillRow(
             self.time_ms,
             float(self.price),
             float(self.qty),
             float(self.commission),
             float(self.realized_pnl),
-            metrics.closes_position(self.side == "BUY", self.qty, self.position_after),
+            metrics.closes_position(buy, self.qty, self.position_after),
+            ends_trade=ends,
+            closing_share=share,
         )
 
 
@@ -337,10 +345,14 @@ class BacktestResult:
     # The model a model strategy traded (file, sha256 of its bytes, registry version), else
     # None: `settings.strategy_params.model_path` may name a registry, i.e. any version.
     model: dict[str, Any] | None = None
+    # The books' money at the end, exact (`ledger`): wallet = start + realized - fees +
+    # funding, equity = wallet + unrealized; the metrics are floats of the same.
+    ledger: dict[str, Decimal | int] = field(default_factory=dict)
 
     def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "metrics": self.summary.to_dict(),
+            "ledger": self.ledger,
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
             "trading_state": {"at_end": self.trading_state, "reason": self.state_reason},
@@ -458,7 +470,7 @@ def _realism(config: BacktestConfig, start_ms: int, end_ms: int | None = None) -
     resolved: dict[str, Any] = {}
     entry = realism.parse_latency(config.entry_latency or config.latency_ms)
     ack = realism.parse_latency(config.ack_latency)
-    engine: dict[str, Any] = {}
+    engine: dict[str, Any] = {"fill_mode": realism.parse_fill_mode(config.fill_mode)}
     if config.brackets:
         engine["brackets"] = {config.symbol: realism.load_brackets(config.brackets, config.symbol)}
     funding = None
@@ -639,6 +651,7 @@ def _run(
         funding=funding,
         period=data_period(data),
     )
+    ledger = ledger_of(rig, config)
     counters = {k: int(v) for k, v in asdict(rig.em.counters).items()}
     counters.update({f"venue_{k}": int(v) for k, v in asdict(rig.venue.stats).items()})
     counters["book_differences"] = rig.book.differences
@@ -662,7 +675,36 @@ def _run(
         state_reason=rig.risk.reason,
         slow_strategy_calls=rig.em.slow_strategy_calls,
         slowest_strategy_call_ms=rig.em.slowest_strategy_call_ms,
+        ledger=ledger,
     )
+
+
+def ledger_of(rig: "_Rig", config: BacktestConfig) -> dict[str, Decimal | int]:
+    """The books' money at the end of a run, exact (USDT, contracts): what summary.json's
+    `ledger` shows, so that a reader can check wallet = starting_wallet + realized_pnl - fees
+    + funding and equity = wallet + unrealized_pnl to the last digit, and that the exchange's
+    wallet is the books' (`exchange_wallet`)."""
+    book = rig.book
+    s = book.summary()
+    position = book.position(config.symbol)
+    mark = book.mark_price(config.symbol)
+    return {
+        "starting_wallet": config.starting_balance,
+        "realized_pnl": s.realized_pnl,
+        "fees": s.fees.get(book.asset, _ZERO),
+        "funding": s.funding,
+        "adjustments": s.adjustments,
+        "wallet": s.wallet,
+        "unrealized_pnl": s.unrealized_pnl,
+        "equity": s.equity,
+        "exchange_wallet": rig.engine.engine.ledger.account(ACCOUNT).wallet,
+        "position": position.qty,
+        "entry_price": position.entry_price,
+        "mark_price": _ZERO if mark is None else mark,
+        "fills": s.fills,
+        "maker_fills": s.maker_fills,
+        "volume": s.volume,
+    }
 
 
 def data_period(data: MarketData) -> tuple[int, int]:
@@ -917,13 +959,14 @@ def _run_trades(
         slip = _ZERO  # the recorded book replaces the synthetic touch; slippage_bps = impact
     next_mark = tr.time[0]
     next_sample = tr.time[0] - tr.time[0] % MINUTE_MS + MINUTE_MS
+    told = -1  # the last recorded quote handed to the ExecManager
     n = len(tr)
 
     def mark_rate(t: int) -> tuple[Decimal, int]:
         return _funding_at(funding, t)
 
     def trade(i: int) -> None:
-        nonlocal next_mark, next_sample
+        nonlocal next_mark, next_sample, told
         t = tr.time[i]
         price = _dec(dec_cache, tr.price[i])
         qty = _dec(dec_cache, tr.qty[i])
@@ -933,6 +976,9 @@ def _run_trades(
             clock.set_ms(t)
         if feed is not None:
             feed.feed_until(t)
+            if feed.quote_index > told:  # the daemon's book stream, its latest quote at t
+                told = feed.quote_index
+                em.on_item(feed.book_ticker(told, t))
         if t >= next_sample:  # the minute before this trade is over: sample it
             times.append(next_sample - 1)
             equity.append(float(book.equity()))

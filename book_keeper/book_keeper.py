@@ -28,7 +28,9 @@ once they arrive and agree, else adopted 2 s later (event time) or settled by a 
 Funding: `FundingPaid` books its amount (once per symbol and settlement); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
 difference as funding; a `FundingPaid` of a settlement already booked that way (a balance
-update within a minute of its time) is not booked twice. The venue should emit fills
+update within a minute of its time) is not booked twice. A `BalanceChanged` with reason
+INSURANCE_CLEAR (the insurance fund resetting the wallet a liquidation left negative to 0) is
+booked as an adjustment, not counted as a difference. The venue should emit fills
 recovered over REST before the `VenueSnapshot` of the same reconciliation (a fill arriving
 after a snapshot that already contains it would be counted twice until the next snapshot
 corrects it).
@@ -106,6 +108,9 @@ TRANSFER_REASONS = frozenset(
     }
 )
 FUNDING_REASON = "FUNDING_FEE"
+# After a liquidation the insurance fund resets a negative wallet to 0: money the books could
+# not have computed from any fill, booked as an adjustment, not a difference.
+INSURANCE_REASON = "INSURANCE_CLEAR"
 # A FundingPaid (income record) and a FUNDING_FEE balance update this close are one settlement
 # (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
 FUNDING_MATCH_MS = 60_000
@@ -1010,6 +1015,16 @@ class BookKeeper:
         elif reason in TRANSFER_REASONS:
             self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
+        elif reason == INSURANCE_REASON:
+            self.adjustments += diff
+            log.warning(
+                "books: the insurance fund cleared a negative %s wallet of %s after a "
+                "liquidation (+%s %s, booked as an adjustment)",
+                asset,
+                ours,
+                diff,
+                asset,
+            )
         elif reason == START_SNAPSHOT and asset == self.asset:
             # While no daemon ran: its fills and funding were recovered before this snapshot,
             # so what they leave unexplained is money moved in or out (a withdrawal or deposit

@@ -425,6 +425,11 @@ FIRED_ANSWER_WAIT_MS = 5_000
 
 # Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
 WOULD_TRIGGER_IMMEDIATELY = -2021
+# Refusals that are the order's own time in force at work, not a fault of the venue or of us:
+# -5021 a FOK that could not fill at once, -5022 a post-only (GTX) order that would have taken.
+# Counted as rejected orders, not toward the circuit breaker: a post-only quoter meets a few
+# of them a minute whenever the price moves, and was halted by them.
+TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
 
 
 # --- the manager ---------------------------------------------------------------------------------
@@ -1628,7 +1633,8 @@ class ExecManager:
                 self._protect_on_price.add(symbol)
         if isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
-            changed = risk.record_error(f"rejected {event.code}") or changed
+            if event.code not in TIME_IN_FORCE_REFUSALS:
+                changed = risk.record_error(f"rejected {event.code}") or changed
         elif isinstance(event, OrderStatusUnknown):
             self.counters.unknown_outcomes += 1
             changed = risk.record_unknown(event.client_order_id) or changed

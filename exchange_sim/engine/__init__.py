@@ -93,8 +93,8 @@ Model choices (documented deviations from a real exchange):
   EngineConfig.legacy_conditional_orders.
 """
 
-from exchange_sim.engine.config import DEFAULT_BRACKETS, Bracket, EngineConfig
+from exchange_sim.engine.config import DEFAULT_BRACKETS, Bracket, EngineConfig, FillMode
 from exchange_sim.engine.engine import Engine
 from exchange_sim.engine.exchange import Exchange
 
-__all__ = ["DEFAULT_BRACKETS", "Bracket", "Engine", "EngineConfig", "Exchange"]
+__all__ = ["DEFAULT_BRACKETS", "Bracket", "Engine", "EngineConfig", "Exchange", "FillMode"]

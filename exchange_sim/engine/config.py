@@ -6,9 +6,16 @@ Units: fees and rates are fractions (0.0002 = 0.02 %), times are ms, notionals a
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from enum import StrEnum
 
 EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
+
+
+class FillMode(StrEnum):
+    """When a recorded trade fills a resting limit order (see EngineConfig.fill_mode)."""
+
+    THROUGH = "through"  # only a trade strictly beyond our price (the queue ahead absorbs ours)
+    TOUCH = "touch"  # a trade at our price too (freqtrade's and nautilus_trader's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +76,7 @@ class EngineConfig:
 
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.0005")
-    fill_mode: Literal["through", "touch"] = "through"
+    fill_mode: FillMode = FillMode.THROUGH
     legacy_conditional_orders: bool = False
     default_leverage: int = 20
     funding_interval_ms: int = EIGHT_HOURS_MS
@@ -84,8 +91,9 @@ class EngineConfig:
     margin_call_ratio: Decimal | None = None
 
     def __post_init__(self) -> None:
-        if self.fill_mode not in ("through", "touch"):
+        if self.fill_mode not in tuple(FillMode):
             raise ValueError(f"fill_mode must be 'through' or 'touch', not {self.fill_mode!r}")
+        object.__setattr__(self, "fill_mode", FillMode(self.fill_mode))  # "touch" is taken too
         if self.funding_interval_ms <= 0:
             raise ValueError("funding_interval_ms must be positive")
         if self.book_ticker_levels < 1:

@@ -39,7 +39,7 @@ from core.instrument import Instrument
 from core.orders import Fill, OrderRequest
 from core.orders import Order as CoreOrder
 from exchange_sim.engine.book import SymbolBook
-from exchange_sim.engine.config import EngineConfig
+from exchange_sim.engine.config import EngineConfig, FillMode
 from exchange_sim.engine.events import OrderUpdate, UserEvents
 from exchange_sim.engine.ledger import Ledger
 from exchange_sim.engine.reports import AlgoReport, Report, algo_report, report
@@ -79,7 +79,7 @@ class Engine:
                 inst,
                 cfg.brackets_for(name),
                 self.triggers.by_symbol[name],
-                touch=cfg.fill_mode == "touch",
+                touch=cfg.fill_mode is FillMode.TOUCH,
                 book_ticker_levels=cfg.book_ticker_levels,
             )
             for name, inst in instruments.items()

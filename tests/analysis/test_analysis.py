@@ -51,22 +51,25 @@ def test_pnl_from_trades_equals_the_fills_summed_by_hand(backtest, tmp_path, cap
     res = pnl.from_trades(pd.read_csv(backtest / "trades.csv"))
     assert res.total == pytest.approx(float(net), abs=1e-6)
     assert res.fees == pytest.approx(float(sum(Decimal(r["commission"]) for r in rows)), abs=1e-9)
-    # Trades by hand: a fill that shrinks or flips the position closes one; it carries every
-    # commission since the previous closing fill.
-    trades, paid, pos = [], Decimal(0), Decimal(0)
+    # Round trips by hand: a trade ends when the position comes back to flat or flips; it
+    # carries its fills' PnL and fees, a flip's fee split by quantity with the next trade.
+    trades, paid, made, pos = [], Decimal(0), Decimal(0), Decimal(0)
     for r in rows:
         qty = Decimal(r["qty"]) * (1 if r["side"] == "BUY" else -1)
         after = pos + qty
-        paid += Decimal(r["commission"])
-        if abs(after) < abs(pos) or after * pos < 0:
-            trades.append(Decimal(r["realized_pnl"]) - paid)
-            paid = Decimal(0)
+        fee, rp = Decimal(r["commission"]), Decimal(r["realized_pnl"])
+        if pos != 0 and (after == 0 or after * pos < 0):
+            closing = fee * abs(pos) / abs(qty)
+            trades.append(made + rp - paid - closing)
+            paid, made = fee - closing, Decimal(0)
+        else:
+            paid, made = paid + fee, made + rp
         pos = after
     assert pos == Decimal(rows[-1]["position_after"])
     assert res.trades == pytest.approx([float(t) for t in trades], abs=1e-9)
     summary = json.loads((backtest / "summary.json").read_text())["metrics"]
-    realized = sum(1 for r in rows if Decimal(r["realized_pnl"]) != 0)
-    assert summary["closed_trades"] == realized <= len(trades)
+    assert summary["closed_trades"] == len(trades)
+    assert summary["expectancy"] == pytest.approx(float(sum(trades)) / len(trades), abs=1e-9)
 
 
 def test_pnl_from_a_daemon_journal_by_hand(tmp_path, capsys):
@@ -95,8 +98,9 @@ def test_pnl_from_a_daemon_journal_by_hand(tmp_path, capsys):
     res = pnl.from_trades(df)
     # -0.24 at the entry; the flip realizes 1 and pays 0.4808; the BNB-paid close realizes 0.5.
     assert res.cumulative == pytest.approx([-0.24, 0.2792, 0.7792], abs=1e-12)
-    # The flip closes the long with both commissions; the last fill closes the short.
-    assert res.trades == pytest.approx([1 - 0.24 - 0.4808, 0.5], abs=1e-12)
+    # The flip closes the long with its entry's fee and half its own (0.010 of 0.020); the
+    # short carries the other half, and the BNB-paid close costs it nothing here.
+    assert res.trades == pytest.approx([1 - 0.24 - 0.2404, 0.5 - 0.2404], abs=1e-12)
 
 
 def test_pnl_of_a_two_symbol_journal_charges_each_trade_its_own_symbols_fees(tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 import backtest_trading_strategy as cli
 from book_keeper.journal import SqliteJournal
+from tests.backtest.test_real_data import daily_ratios, round_trips
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -90,12 +91,9 @@ def test_summary_metrics_equal_a_recomputation_from_the_csvs(week):
         else:
             i += 1
     ann = (e[-1] / e[0]) ** (YEAR_MS / (t[-1] - t[0])) - 1
-    results, paid = [], 0.0  # a closed trade: its realized PnL less every fee since the last
-    for f in fills:
-        paid += float(f["commission"])
-        if float(f["realized_pnl"]) != 0:
-            results.append(float(f["realized_pnl"]) - paid)
-            paid = 0.0
+    # Closed round trips, each its PnL less its fees (a reversal's fee split by quantity).
+    results = [float(x) for x in round_trips(fills)[0]]
+    sharpe_daily, sortino_daily = daily_ratios(t, e)
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
 
@@ -106,6 +104,8 @@ def test_summary_metrics_equal_a_recomputation_from_the_csvs(week):
         "annualized_return": ann,
         "sharpe": mean / sd * math.sqrt(per_year),
         "sortino": mean / down * math.sqrt(per_year),
+        "sharpe_daily": sharpe_daily,
+        "sortino_daily": sortino_daily,
         "max_drawdown": worst,
         "calmar": ann / worst,
         "max_drawdown_duration_ms": longest,

@@ -165,3 +165,133 @@ def test_sharpe_sortino_and_max_drawdown_equal_their_generator_definitions_exact
         equity = [100.0 + 50 * r for r in rets]
         assert m.max_drawdown(equity) == max(m.drawdowns(equity))
     assert m.max_drawdown([]) == 0.0
+
+
+# --- annualization, daily ratios, round trips ---------------------------------------------------
+
+HOUR = 3_600_000
+MINUTE = 60_000
+
+
+@pytest.mark.parametrize(
+    ("step_ms", "per_year"),
+    [(MINUTE, 525_600), (HOUR, 8_760), (DAY, 365)],
+    ids=["1m", "1h", "1d"],
+)
+def test_the_annualization_factor_is_samples_per_365_day_year(step_ms, per_year):
+    """1m bars: 365 x 1,440 = 525,600 a year; 1h: 365 x 24 = 8,760; 1d: 365 (crypto trades
+    every day: not 252). A hole in the data (one step of 3) leaves the median step alone."""
+    times = [0, step_ms, 2 * step_ms, 5 * step_ms, 6 * step_ms]
+    assert m.periods_per_year(times) == per_year
+    r = [0.001, -0.002, 0.003, 0.0]
+    mean = 0.002 / 4
+    sd = math.sqrt(sum((x - mean) ** 2 for x in r) / 3)
+    assert m.sharpe(r, m.periods_per_year(times)) == pytest.approx(mean / sd * math.sqrt(per_year))
+
+
+def test_daily_returns_take_each_utc_days_last_sample():
+    """Minute samples from 22:00 on day 0 to day 2: day 0 ends at 102 (from the first sample,
+    100), day 1 at 96.9 (its 12:00 sample of 110 is not a day end), day 2 at 101.745."""
+    t0 = DAY - 2 * HOUR  # 22:00 UTC on day 0: a partial first day
+    times = [t0, t0 + MINUTE, DAY - MINUTE, DAY, DAY + 12 * HOUR, 2 * DAY - 1, 2 * DAY + HOUR]
+    equity = [100.0, 101.0, 102.0, 100.0, 110.0, 96.9, 101.745]
+
+    got = m.daily_returns(times, equity)
+
+    assert got == pytest.approx([0.02, 96.9 / 102 - 1, 101.745 / 96.9 - 1])
+    assert got[1] == pytest.approx(-0.05) and got[2] == pytest.approx(0.05)
+
+
+def test_daily_sharpe_and_sortino_by_hand():
+    """Day ends 110, 99, 108.9 from 100: returns +10 %, -10 %, +10 %. Mean 1/30; sample std
+    sqrt(((1/15)^2 * 2 + (2/15)^2) / 2) = sqrt(6/225 / 2) = sqrt(3)/15; downside deviation
+    sqrt(0.01 / 3). Annualized with sqrt(365), not with the minute samples' sqrt(525,600)."""
+    times = [0, DAY - 1, DAY + 5 * MINUTE, 2 * DAY - 1, 3 * DAY - 1]
+    equity = [100.0, 110.0, 104.0, 99.0, 108.9]
+
+    s = m.summarize(times_ms=times, equity=equity, positions=[0.0] * 5, fills=[])
+
+    assert s.sharpe_daily == pytest.approx((1 / 30) / (math.sqrt(3) / 15) * math.sqrt(365))
+    assert s.sortino_daily == pytest.approx((1 / 30) / math.sqrt(0.01 / 3) * math.sqrt(365))
+    # The per-sample Sharpe of the same curve is another number (its own returns and factor).
+    assert s.sharpe != pytest.approx(s.sharpe_daily)
+
+
+def test_a_run_inside_one_day_has_no_daily_ratio():
+    s = m.summarize(
+        times_ms=[0, MINUTE, 2 * MINUTE], equity=[100.0, 101.0, 99.0], positions=[0.0] * 3, fills=[]
+    )
+    assert s.sharpe_daily is None and s.sortino_daily is None  # one daily return: no std
+    assert s.sharpe is not None
+
+
+def row(t: int, side: str, qty: str, after: str, fee: float, rp: float) -> m.FillRow:
+    """A fill as the runner makes it: its role in the round trips from the exact position."""
+    from decimal import Decimal as D
+
+    buy = side == "BUY"
+    ends, share = m.trade_role(buy, D(qty), D(after))
+    return m.FillRow(
+        t,
+        100.0,
+        float(qty),
+        fee,
+        rp,
+        m.closes_position(buy, D(qty), D(after)),
+        ends_trade=ends,
+        closing_share=share,
+    )
+
+
+def test_a_reversal_splits_its_fee_between_the_trade_it_ends_and_the_one_it_opens():
+    """BUY 1 (fee 0.5), SELL 2 flipping to -1 (rp +10, fee 1.0: half closes the long, half
+    opens the short), BUY 1 closing the short (rp +4, fee 0.5). Long: 10 - 0.5 - 0.5 = 9;
+    short: 4 - 0.5 - 0.5 = 3. Charging the whole reversal fee to the long gave 8.5 and 3.5."""
+    fills = [
+        row(1, "BUY", "1", "1", 0.5, 0.0),
+        row(2, "SELL", "2", "-1", 1.0, 10.0),
+        row(3, "BUY", "1", "0", 0.5, 4.0),
+    ]
+
+    assert m.trade_pnls(fills) == pytest.approx([9.0, 3.0])
+    assert sum(m.trade_pnls(fills)) == pytest.approx(14.0 - 2.0)  # realized - fees
+
+
+def test_a_position_closed_in_several_fills_is_one_trade():
+    """Long 0.03 in two entries, closed in three fills (a market order walking the book, a
+    limit filled by three prints): one round trip, charged all five fees."""
+    fills = [
+        row(1, "BUY", "0.02", "0.02", 0.2, 0.0),
+        row(2, "BUY", "0.01", "0.03", 0.1, 0.0),
+        row(3, "SELL", "0.01", "0.02", 0.1, 3.0),
+        row(4, "SELL", "0.015", "0.005", 0.15, -1.0),
+        row(5, "SELL", "0.005", "0", 0.05, 0.5),
+    ]
+
+    results = m.closed_trade_results(fills)
+
+    assert results == pytest.approx([3.0 - 1.0 + 0.5 - 0.6])
+    summary = m.summarize(times_ms=[0, 1], equity=[1.0, 1.0], positions=[0.0, 0.0], fills=fills)
+    assert summary.closed_trades == 1 and summary.win_rate == 1.0
+
+
+def test_a_trade_still_open_at_the_end_is_not_a_closed_trade():
+    """Long 2, half sold (rp +5): the trade goes on, so no closed trade yet."""
+    fills = [row(1, "BUY", "2", "2", 1.0, 0.0), row(2, "SELL", "1", "1", 0.5, 5.0)]
+    assert m.trade_pnls(fills) == []
+    assert (
+        m.summarize(
+            times_ms=[0, 1], equity=[1.0, 1.0], positions=[0.0, 2.0], fills=fills
+        ).closed_trades
+        == 0
+    )
+
+
+def test_trade_role_by_hand():
+    from decimal import Decimal as D
+
+    assert m.trade_role(True, D("1"), D("1")) == (False, 0.0)  # opens from flat
+    assert m.trade_role(True, D("1"), D("3")) == (False, 0.0)  # adds
+    assert m.trade_role(False, D("1"), D("2")) == (False, 1.0)  # reduces part of the way
+    assert m.trade_role(False, D("3"), D("0")) == (True, 1.0)  # closes
+    assert m.trade_role(True, D("0.003"), D("0.002")) == (True, 1 / 3)  # flips a short of 0.001

@@ -21,7 +21,11 @@ import pytest
 
 from backtest.data import load
 from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from core.enums import OrderType, Side, TimeInForce
+from core.market import Trade
+from core.orders import OrderProposal
 from exchange_sim.replay.grid import load_instruments
+from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "market"
@@ -60,13 +64,46 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _closes(fill: dict[str, str]) -> bool:
-    """Whether a trades.csv row reduced or flipped the position it met (a close at the entry
-    price realizes 0 and is still a closed trade)."""
-    buy = fill["side"] == "BUY"
-    after, qty = D(fill["position_after"]), D(fill["qty"])
-    before = after - qty if buy else after + qty
-    return before != 0 and (before > 0) != buy
+def round_trips(fills: list[dict[str, str]]) -> tuple[list[D], D]:
+    """The closed round trips' results from trades.csv, exactly (Decimal), and what the trade
+    still open carries (its realized PnL net of its fees so far). A trade opens when a fill
+    leaves flat or flips, and ends at the fill that brings the position back to flat or
+    flips it; a flip's commission is split by quantity between the two trades."""
+    results: list[D] = []
+    pnl = fees = D(0)
+    for f in fills:
+        qty, after = D(f["qty"]), D(f["position_after"])
+        before = after - qty if f["side"] == "BUY" else after + qty
+        rp, fee = D(f["realized_pnl"]), D(f["commission"])
+        flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
+        if before != 0 and after == 0:  # back to flat
+            results.append(pnl + rp - fees - fee)
+            pnl = fees = D(0)
+        elif flipped:
+            closing_fee = fee * abs(before) / qty
+            results.append(pnl + rp - fees - closing_fee)
+            pnl, fees = D(0), fee - closing_fee
+        else:  # an entry, an addition or a partial reduce: the trade goes on
+            pnl += rp
+            fees += fee
+    return results, pnl - fees
+
+
+def daily_ratios(t: list[int], e: list[float]) -> tuple[float | None, float | None]:
+    """(Sharpe, Sortino) of the UTC daily returns, x sqrt(365), with pandas: the curve's last
+    sample of each day over the day before's (the first day: over the first sample)."""
+    import pandas as pd
+
+    curve = pd.Series(e, index=pd.to_datetime(t, unit="ms", utc=True))
+    closes = curve.groupby(curve.index.floor("D")).last()
+    r = closes / closes.shift(1, fill_value=e[0]) - 1
+    sd = r.std(ddof=1) if len(r) > 1 else 0.0
+    down = math.sqrt((r.clip(upper=0) ** 2).mean())
+    year = math.sqrt(365)
+    return (
+        r.mean() / sd * year if sd > 0 else None,
+        r.mean() / down * year if down > 0 and len(r) > 1 else None,
+    )
 
 
 def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int | None]:
@@ -100,12 +137,9 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
             i += 1
     growth = e[-1] / e[0]
     ann = growth ** (YEAR_MS / (t[-1] - t[0])) - 1 if growth > 0 else -1.0
-    results, paid = [], 0.0  # closed trades: fills that met a position on the other side,
-    for f in fills:  # each charged every fee since the previous one (its entry's too)
-        paid += float(f["commission"])
-        if _closes(f):
-            results.append(float(f["realized_pnl"]) - paid)
-            paid = 0.0
+    exact, _ = round_trips(fills)
+    results = [float(x) for x in exact]
+    sharpe_daily, sortino_daily = daily_ratios(t, e)
     wins = sum(x for x in results if x > 0)
     losses = -sum(x for x in results if x < 0)
     return {
@@ -115,6 +149,8 @@ def expected_metrics(out: Path, starting_equity: float) -> dict[str, float | int
         "annualized_return": ann,
         "sharpe": mean / math.sqrt(var) * math.sqrt(per_year) if var > 0 else None,
         "sortino": mean / down * math.sqrt(per_year) if down > 0 else None,
+        "sharpe_daily": sharpe_daily,
+        "sortino_daily": sortino_daily,
         "max_drawdown": worst,
         "calmar": ann / worst if worst > 0 else None,
         "max_drawdown_duration_ms": longest,
@@ -137,15 +173,44 @@ def assert_summary_matches_csvs(out: Path, starting_equity: float) -> dict:
             assert m[key] is None, key
         else:
             assert m[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
-    eq = rows(out / "equity.csv")
     fills = rows(out / "trades.csv")
-    if float(eq[-1]["position"]) == 0:  # flat at the end: the wallet identity holds
-        realized = sum(float(f["realized_pnl"]) for f in fills)
-        fees = sum(float(f["commission"]) for f in fills)
-        final = starting_equity + realized - fees + m["funding"]
-        assert float(eq[-1]["equity"]) == pytest.approx(final, abs=1e-6)
+    assert_ledger_adds_up(summary, rows(out / "equity.csv"), fills)
+    assert_fees_by_role(summary["settings"], fills)
     assert summary["counters"]["book_differences"] == 0  # the books agreed with the engine
     return summary
+
+
+def assert_ledger_adds_up(summary: dict, eq: list[dict], fills: list[dict]) -> None:
+    """summary.json's exact `ledger` against trades.csv, to the last digit: realized PnL and
+    fees are the fills' sums, wallet = start + realized - fees + funding (what the exchange's
+    wallet is too), equity = wallet + position x (mark - entry), the last row of equity.csv;
+    the round trips and the trade still open add up to realized - fees."""
+    led = {k: D(v) if isinstance(v, str) else v for k, v in summary["ledger"].items()}
+    realized = sum((D(f["realized_pnl"]) for f in fills), D(0))
+    fees = sum((D(f["commission"]) for f in fills), D(0))
+    assert (led["realized_pnl"], led["fees"], led["fills"]) == (realized, fees, len(fills))
+    assert led["maker_fills"] == sum(f["is_maker"] == "true" for f in fills)
+    wallet = led["starting_wallet"] + realized - fees + led["funding"]
+    assert led["adjustments"] == 0
+    assert led["wallet"] == wallet == led["exchange_wallet"]
+    position = D(fills[-1]["position_after"]) if fills else D(0)
+    assert led["position"] == position
+    unrealized = position * (led["mark_price"] - led["entry_price"])
+    assert led["unrealized_pnl"] == unrealized
+    assert led["equity"] == wallet + unrealized
+    assert float(eq[-1]["equity"]) == float(led["equity"])
+    assert float(led["funding"]) == summary["metrics"]["funding"]
+    closed, still_open = round_trips(fills)
+    assert float(sum(closed, D(0)) + still_open) == pytest.approx(float(realized - fees))
+
+
+def assert_fees_by_role(settings: dict, fills: list[dict]) -> None:
+    """Each fill paid qty x price x (maker rate if it rested, else taker rate), rounded half up
+    to 8 decimals: the role is how it filled (trades.csv `is_maker`), not the order's type."""
+    rates = {"true": D(settings["maker_fee"]), "false": D(settings["taker_fee"])}
+    for f in fills:
+        fee = (D(f["qty"]) * D(f["price"]) * rates[f["is_maker"]]).quantize(E8, ROUND_HALF_UP)
+        assert D(f["commission"]) == fee, f
 
 
 def funding_by_hand(out: Path, klines: Path, funding: Path) -> D:
@@ -173,10 +238,10 @@ def funding_by_hand(out: Path, klines: Path, funding: Path) -> D:
 # --- klines: a bounded CI run and the real months ----------------------------------------------
 
 
-def run_klines(path: Path, out: Path, **knobs) -> dict:
+def run_klines(path: Path, out: Path, *, params: dict | None = None, **knobs) -> dict:
     config = BacktestConfig(
         symbol=path.name.split("-")[0],
-        strategy_params={"order_notional_usdt": D(1000)},
+        strategy_params={"order_notional_usdt": D(1000), **(params or {})},
         funding="auto",
         **knobs,
     )
@@ -205,6 +270,26 @@ def test_the_bundled_week_with_recorded_funding_matches_its_recomputation(tmp_pa
     )
     check_funding(summary, tmp_path, week)
     assert summary["metrics"]["fills"] > 50
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params"),
+    [
+        ("rsi_macd", {}),
+        ("logistic_regression", {"model_path": str(ROOT / "models" / "btcusdt-1m")}),
+    ],
+)
+def test_the_bundled_week_with_other_strategies_matches_its_recomputation(
+    strategy, params, tmp_path
+):
+    """The shipped strategies besides sma_crossover: rsi_macd (long and short by MACD and
+    RSI) and the default logistic-regression model, whose bars the fast path cannot skip."""
+    week = BUNDLED / "klines" / "BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    summary = run_klines(week, tmp_path, strategy=strategy, params=params)
+    check_funding(summary, tmp_path, week)
+    m = summary["metrics"]
+    assert m["fills"] > 100 and m["closed_trades"] > 50
+    assert m["sharpe_daily"] is not None and m["sortino_daily"] is not None
 
 
 def test_the_bundled_week_with_every_knob_on_still_matches(tmp_path):
@@ -258,10 +343,43 @@ def book_for(trades: Path, *, depth: bool = False) -> str:
     return ",".join(str(p) for p in parts)
 
 
-def run_trades(path: Path, out: Path, book: str) -> dict:
+class LimitQuoter(StrategyBase):
+    """Every `every`-th trade, with no order of its own open: a GTC limit at that trade's
+    price, buying 0.01 BTC (plus a short to cover) when flat or short, selling when long. At
+    the last price it often meets the recorded touch (a taker fill, then the rest resting),
+    else it rests and fills from later prints (maker, often in parts)."""
+
+    name = "limit_quoter"
+
+    def __init__(self, every: int = 300, **common: object) -> None:
+        super().__init__(**common)  # type: ignore[arg-type]
+        self.every = every
+        self.n = 0
+
+    def on_trade(self, trade: Trade, view) -> Proposals:  # type: ignore[no-untyped-def]
+        self.n += 1
+        if self.n % self.every or view.open_orders(trade.symbol):
+            return NO_PROPOSALS
+        position = view.position(trade.symbol).qty
+        return (
+            OrderProposal(
+                symbol=trade.symbol,
+                side=Side.BUY if position <= 0 else Side.SELL,
+                type=OrderType.LIMIT,
+                quantity=D("0.01") + abs(position),
+                price=trade.price,
+                time_in_force=TimeInForce.GTC,
+                reason="quote",
+            ),
+        )
+
+
+def run_trades(path: Path, out: Path, book: str, *, strategy: str = "sma_crossover") -> dict:
+    params: dict = {"fast": 2, "slow": 3} if strategy == "sma_crossover" else {}
     config = BacktestConfig(
         symbol=path.name.split("-")[0],
-        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        strategy=strategy,
+        strategy_params={**params, "order_notional_usdt": D(1000)},
         book_ticker=book,
         slippage_bps=D(1),
         entry_latency="lognormal:median=20,sigma=0.5",
@@ -283,9 +401,14 @@ def assert_taker_fills_at_the_recorded_top(out: Path, book: Path, impact_bps: D)
     """Each taker fill is at the last recorded best quote at or before it, or one impact step
     beyond (2 levels: the touch with its size, then the impact level)."""
     with gzip.open(book, "rt") as fh:
+        # By time, the file's order (update ids) within a millisecond: the last quote of a
+        # millisecond is the book then (sorting by price too picked another one of them).
         quotes = sorted(
-            (int(r["transaction_time"]), D(r["best_bid_price"]), D(r["best_ask_price"]))
-            for r in csv.DictReader(fh)
+            (
+                (int(r["transaction_time"]), D(r["best_bid_price"]), D(r["best_ask_price"]))
+                for r in csv.DictReader(fh)
+            ),
+            key=lambda q: q[0],
         )
     times = [q[0] for q in quotes]
     tick = D("0.1") if "BTCUSDT" in book.name else D("0.01")
@@ -310,11 +433,43 @@ def test_the_bundled_capture_with_its_book_matches_its_recomputation(tmp_path):
     assert summary["metrics"]["fills"] >= 1
 
 
+QUOTER = f"{__name__}:LimitQuoter"
+
+
+def assert_quoter_fills(out: Path) -> None:
+    """The quoting strategy's fills: both roles, orders filled in parts, and round trips
+    fewer than the fills that closed something (a position closed in parts is one trade)."""
+    fills = rows(out / "trades.csv")
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    roles = {f["is_maker"] for f in fills}
+    assert roles == {"true", "false"}
+    per_order: dict[str, int] = {}
+    for f in fills:
+        per_order[f["client_order_id"]] = per_order.get(f["client_order_id"], 0) + 1
+    assert max(per_order.values()) > 1
+    assert 0 < metrics["closed_trades"] < sum(_reduces(f) for f in fills)
+
+
+def _reduces(fill: dict[str, str]) -> bool:
+    buy, after, qty = fill["side"] == "BUY", D(fill["position_after"]), D(fill["qty"])
+    before = after - qty if buy else after + qty
+    return before != 0 and (before > 0) != buy
+
+
+def test_the_bundled_capture_with_a_quoting_strategy_matches_its_recomputation(tmp_path):
+    trades = BUNDLED / "trades" / "BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+    summary = run_trades(trades, tmp_path, book_for(trades), strategy=QUOTER)
+    assert summary["metrics"]["fills"] > 20
+    assert_quoter_fills(tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", needs_shared(shared_captures()))
 def test_a_real_trade_capture_matches_its_recomputation(capture, tmp_path):
     summary = run_trades(capture, tmp_path / "top", book_for(capture))
     assert summary["data"]["rows"] > 10_000
+    run_trades(capture, tmp_path / "quoter", book_for(capture), strategy=QUOTER)
+    assert_quoter_fills(tmp_path / "quoter")
     book = book_for(capture, depth=True)
     if ".jsonl" in book:  # the session's depth was recorded too: walk it
         summary = run_trades(capture, tmp_path / "depth", book)

@@ -29,12 +29,14 @@ from backtest.realism import (
 from backtest.runner import ACCOUNT, BacktestConfig, _Rig, run_backtest
 from backtest.venue import InProcessVenue, VenueConfig
 from core.clock import SimClock
-from core.enums import OrderType, Side
+from core.enums import OrderType, Side, TimeInForce
 from core.events import OrderAccepted, OrderFilled, OrderPartiallyFilled
-from core.orders import OrderRequest
+from core.market import BookTicker as CoreBookTicker
+from core.orders import OrderProposal, OrderRequest
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from trading_engine.exec_manager import BarSource
+from trading_engine.main_trading_strategy import NO_PROPOSALS, Proposals, StrategyBase
 
 SYMBOL = "BTCUSDT"
 T0 = 1_746_403_200_000  # 2025-05-05T00:00Z, a funding settlement instant
@@ -251,6 +253,75 @@ def write_gz(path: Path, text: str) -> Path:
     return path
 
 
+class JoinTheBid(StrategyBase):
+    """Notes every book it is shown; at the first, a post-only bid of 0.001 at its best bid."""
+
+    name = "join_the_bid"
+
+    def __init__(self, **common: object) -> None:
+        super().__init__(**common)  # type: ignore[arg-type]
+        self.seen: list[tuple[int, D, D]] = []
+
+    def on_book(self, tick: CoreBookTicker, view) -> Proposals:  # type: ignore[no-untyped-def]
+        self.seen.append((tick.transaction_time_ms - T0, tick.bid_price, tick.ask_price))
+        if len(self.seen) > 1:
+            return NO_PROPOSALS
+        return (
+            OrderProposal(
+                symbol=SYMBOL,
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=D("0.001"),
+                price=tick.bid_price,
+                time_in_force=TimeInForce.GTX,
+                reason="join",
+            ),
+        )
+
+
+def test_a_trades_backtest_shows_the_strategy_the_recorded_book_as_of_each_trade(
+    tmp_path, monkeypatch
+):
+    """As the daemon's bookTicker stream, conflated to the latest quote before each trade:
+    quote 1 (at +500 ms) is replaced by quote 2 (+600 ms) before the trade at +1,000 ms. A
+    book-driven strategy quotes from it. (A backtest used to show it no book at all:
+    logistic_regression, which quotes from the book, fell back to market orders there.)"""
+    from backtest import runner
+
+    book = write_gz(
+        tmp_path / "BTCUSDT-um-bookTicker-x.csv.gz",
+        "update_id,best_bid_price,best_bid_qty,best_ask_price,best_ask_qty,transaction_time,"
+        f"event_time\n1,99990.0,1.0,100000.0,1.0,{T0 - 500},{T0 - 500}\n"
+        f"2,99995.0,1.0,100005.0,1.0,{T0 + 500},{T0 + 500}\n"
+        f"3,99996.0,1.0,100006.0,1.0,{T0 + 600},{T0 + 600}\n"
+        f"4,99997.0,1.0,100007.0,1.0,{T0 + 1_500},{T0 + 1_500}\n",
+    )
+    data = Trades([T0, T0 + 1_000, T0 + 2_000], ["99995.0"] * 3, ["0.5"] * 3, [False] * 3)
+    made: list[JoinTheBid] = []
+    build = runner.make_strategy
+
+    def keep(name, **params):  # type: ignore[no-untyped-def]
+        made.append(build(name, **params))
+        return made[-1]
+
+    monkeypatch.setattr(runner, "make_strategy", keep)
+    config = BacktestConfig(
+        strategy=f"{__name__}:JoinTheBid",
+        strategy_params={"order_notional_usdt": D(1000)},
+        book_ticker=str(book),
+    )
+
+    result = run_backtest(data, config)
+
+    assert made[0].seen == [
+        (-500, D("99990.0"), D("100000.0")),
+        (600, D("99996.0"), D("100006.0")),
+        (1_500, D("99997.0"), D("100007.0")),
+    ]
+    [order] = result.journal.orders.values()
+    assert (order.type, order.price, order.status) == ("LIMIT", "99990.0", "NEW")
+
+
 def test_funding_files_of_every_layout_load_on_the_minute(tmp_path):
     freqtrade = write_gz(tmp_path / "a.csv.gz", "time,funding_rate\n1746403200001,6.818e-05\n")
     binance = tmp_path / "b.csv"
@@ -429,6 +500,66 @@ def test_the_backtest_liquidates_a_leveraged_long_below_its_liquidation_price_on
     assert below.counters["book_differences"] == 0 and below.counters["book_rejected_events"] == 0
 
 
+def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_ledger():
+    """The same 20x long of 0.009 at 100,020, the next close at 90,000.0 (marks are the bar
+    closes: the engine liquidates there, past the bankruptcy price): rp 0.009 x (90,000 -
+    100,020) = -90.18, the entry's fee 0.45009 (taker 0.05 %), no clearance fee left to take;
+    the wallet 60 - 90.18 - 0.45009 = -30.63009 is reset to 0 by the insurance fund, which the
+    books take as an adjustment, not as a difference with the exchange."""
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        starting_balance=D(60),
+        leverage=20,
+        protect_positions=False,
+    )
+    data = rising_klines(T0, 10)
+    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "90000.0", "10")
+    for col, value in zip(
+        ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
+    ):
+        getattr(data, col).append(value)
+
+    result = run_backtest(data, config)
+
+    led = result.ledger
+    assert result.counters["venue_liquidations"] == 1
+    assert (led["realized_pnl"], led["fees"]) == (D("-90.18"), D("0.45009"))
+    assert (led["adjustments"], led["wallet"], led["exchange_wallet"]) == (D("30.63009"), 0, 0)
+    assert led["wallet"] == (
+        led["starting_wallet"]
+        + led["realized_pnl"]
+        - led["fees"]
+        + led["funding"]
+        + led["adjustments"]
+    )
+    assert result.counters["book_differences"] == 0
+
+
+def test_on_klines_a_wick_through_the_liquidation_price_does_not_liquidate():
+    """The mark is each bar's close: a bar whose low (90,000.0) is far under the 20x long's
+    liquidation price (93,728.25) but closes above it (99,000.0) liquidates nothing (the
+    README says so: test leveraged strategies near liquidation on trades data)."""
+    config = BacktestConfig(
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+        starting_balance=D(60),
+        leverage=20,
+        protect_positions=False,
+    )
+    data = rising_klines(T0, 10)
+    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "99000.0", "10")
+    for col, value in zip(
+        ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
+    ):
+        getattr(data, col).append(value)
+
+    result = run_backtest(data, config)
+
+    assert result.counters["venue_liquidations"] == 0
+    # Still long at the close, where the strategy itself sells (its SMA turned down).
+    assert [f.client_order_id[:3] for f in result.journal.fills] == ["bt-", "bt-"]
+    assert result.journal.fills[-1].time_ms == T0 + 600_000 + 59_999
+
+
 def test_leverage_and_brackets_from_the_config_reach_the_engine_and_the_books(tmp_path):
     brackets = tmp_path / "brackets.json"
     brackets.write_text(
@@ -522,10 +653,11 @@ def test_the_cli_flags_reach_summary_json(tmp_path):
     argv = ["--data", str(CAPTURE), "--fast", "2", "--slow", "3", "--out", str(out)]
     knobs = ["--book-ticker", str(BOOK), "--latency", "empirical:5,30", "--ack-latency", "10"]
     knobs += ["--seed", "4", "--funding", "auto", "--leverage", "5", "--no-html"]
-    assert cli.main([*argv, *knobs]) == 0
+    assert cli.main([*argv, *knobs, "--fill-mode", "Touch"]) == 0
     s = json.loads((out / "summary.json").read_text())["settings"]
     assert s["book_ticker"] == str(BOOK) and s["entry_latency"] == "empirical:5,30"
     assert (s["ack_latency"], s["seed"], s["leverage"]) == ("10", 4, 5)
+    assert s["fill_mode"] == "touch"
     assert s["funding"] == "none"  # the bundled rates (2025) do not cover an August 2024 capture
 
 
@@ -537,6 +669,7 @@ def test_the_cli_flags_reach_summary_json(tmp_path):
         ["--leverage", "0"],
         ["--funding", "/nonexistent.csv"],
         ["--book-ticker", str(CAPTURE)],  # a trades file is no bookTicker
+        ["--fill-mode", "queue"],
     ],
 )
 def test_bad_realism_flags_exit_2_with_one_line(flags, tmp_path, capsys):

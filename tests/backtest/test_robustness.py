@@ -17,6 +17,7 @@ from backtest import report
 from backtest import robustness as rb
 from backtest.data import Klines, load
 from backtest.runner import BacktestConfig, run_backtest
+from tests.backtest.test_real_data import round_trips
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,7 @@ DAY = 86_400_000
 MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
 HALF_DAY = "2025-05-05T12:00"
 KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+BAND_KEYS = ("p5", "p25", "p50", "p75", "p95")
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +51,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def test_bootstrap_bands_equal_a_recomputation_from_trades_csv(mc_run):
     mc = json.loads((mc_run / "summary.json").read_text())["monte_carlo"]
-    # Per closed trade: realized PnL minus every commission since the previous closing fill.
-    pnls, fees = [], 0.0
-    for f in rows(mc_run / "trades.csv"):
-        fees += float(f["commission"])
-        if float(f["realized_pnl"]) != 0:
-            pnls.append(float(f["realized_pnl"]) - fees)
-            fees = 0.0
+    # Per closed round trip: its realized PnL net of its fees (a reversal's fee split).
+    pnls = [float(x) for x in round_trips(rows(mc_run / "trades.csv"))[0]]
     assert mc["bootstrap"]["trades"] == len(pnls) > 10
     draws = np.random.default_rng([3, 1]).integers(0, len(pnls), size=(6, len(pnls)))
     totals, drawdowns = [], []
@@ -227,6 +224,24 @@ def test_a_joblib_sweep_equals_sequential_backtests(tmp_path, day_data):
     assert [r["selected"] for r in result.rows].count(True) == 1
 
 
+def test_a_sweep_with_random_latency_repeats_for_a_seed_and_changes_with_it(tmp_path, day_data):
+    """Each grid point's run draws its latency from the base config's distribution under the
+    base seed: the same seed gives the same rows, another seed other fills (a median of 20 s
+    lands an order before or after a bar's +20 s and +40 s path prices by the draw)."""
+    spec = rb.load_sweep(write(tmp_path, SWEEP.replace("slow = [20, 40]", "slow = [20]")))
+    quarter = rb.slice_data(day_data, MAY5, MAY5 + DAY // 4)
+    noisy = replace(BASE, entry_latency="lognormal:median=20000,sigma=1.0", seed=7)
+
+    first = rb.run_sweep(quarter, noisy, spec).rows
+    again = rb.run_sweep(quarter, noisy, spec).rows
+    other = rb.run_sweep(quarter, replace(noisy, seed=8), spec).rows
+
+    assert first == again
+    metrics = [{k: r[k] for k in ("total_return", "fees")} for r in first]
+    assert metrics != [{k: r[k] for k in ("total_return", "fees")} for r in other]
+    assert [r["fills"] for r in first] == [r["fills"] for r in other]  # the same decisions
+
+
 def test_walk_forward_picks_in_sample_and_reports_out_of_sample(tmp_path, day_data):
     data = day_data
     text = SWEEP + "[walk_forward]\ntrain_days = 0.5\ntest_days = 0.25\n"
@@ -278,6 +293,39 @@ def test_bands_are_numpy_percentiles_by_hand():
     assert rb.bands([4.0, 1.0, 3.0, 2.0]) == pytest.approx(
         {"p5": 1.15, "p25": 1.75, "p50": 2.5, "p75": 3.25, "p95": 3.85}
     )
+
+
+def test_a_bootstrap_of_one_repeated_result_has_no_spread():
+    """Every path draws the same +5 USDT twice: 10,000 -> 10,010, +0.1 %, no drawdown, in
+    every percentile; a single loss of 5 gives -0.1 % and a drawdown of 10 / 10,000."""
+    win = rb.bootstrap_paths([5.0, 5.0], 10_000.0, runs=7, seed=1)
+    assert win.tolist() == [[10_000.0, 10_005.0, 10_010.0]] * 7
+    assert rb.bands(rb.path_total_returns(win)) == pytest.approx(dict.fromkeys(BAND_KEYS, 0.001))
+    assert rb.bands(rb.path_max_drawdowns(win)) == dict.fromkeys(BAND_KEYS, 0.0)
+    loss = rb.bootstrap_paths([-5.0, -5.0], 10_000.0, runs=3, seed=1)
+    assert rb.bands(rb.path_max_drawdowns(loss)) == pytest.approx(
+        dict.fromkeys(BAND_KEYS, 10 / 10_000)
+    )
+
+
+def test_bootstrap_draws_repeat_for_a_seed_and_change_with_it():
+    pnls = [3.0, -1.0, 2.0, -4.0, 1.0]
+    same = rb.bootstrap_paths(pnls, 100.0, runs=20, seed=5)
+    assert (same == rb.bootstrap_paths(pnls, 100.0, runs=20, seed=5)).all()
+    assert (same != rb.bootstrap_paths(pnls, 100.0, runs=20, seed=6)).any()
+    # Each path is the start then the running sum of drawn results: every step is one of them.
+    assert set(np.round(np.diff(same, axis=1), 12).ravel()) <= set(pnls)
+
+
+def test_monte_carlo_knob_draws_repeat_for_a_seed_and_change_with_it():
+    base = BacktestConfig(latency_ms=50, slippage_bps=Decimal(1))
+    spec = rb.MonteCarloSpec(runs=8, seed=2, latency_jitter_ms=100, slippage_jitter_bps=Decimal(3))
+    draws = rb.draw_knobs(spec, base)
+    assert draws == rb.draw_knobs(spec, base)
+    assert draws != rb.draw_knobs(replace(spec, seed=3), base)
+    for latency, slippage, _ in draws:  # costs only go up from the base run's
+        assert 50 <= latency <= 150 and Decimal(1) <= slippage <= Decimal(4)
+        assert slippage * 10 == int(slippage * 10)  # in steps of 0.1 bps
 
 
 def test_the_shipped_example_sweep_file_loads():

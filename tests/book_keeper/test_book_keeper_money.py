@@ -292,6 +292,30 @@ def test_funding_booked_from_the_balance_is_not_booked_again_by_funding_paid():
     assert bk.differences == 0
 
 
+def test_the_insurance_funds_clearing_of_a_negative_wallet_is_an_adjustment_not_a_difference():
+    """Long 1 BTC at 60,000 closed at 49,000 (a liquidation through the bankruptcy price):
+    rp -11,000 leaves the wallet at 10,000 - 11,000 = -1,000; Binance's ACCOUNT_UPDATE with
+    reason INSURANCE_CLEAR then says 0. The books take it as +1,000 of adjustments: money
+    no fill explains, yet nothing the books got wrong (it used to count as a difference)."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "1.000", "60000.0", fee="0")
+    trade_fill(bk, "t-2", 2, SELL, "1.000", "49000.0", fee="0", rp="-11000.00000000", t=T0 + 1)
+    assert bk.wallet() == D("-1000")
+
+    bk.apply(
+        BalanceChanged(
+            event_time_ms=T0 + 2,
+            recv_time_ms=T0 + 2,
+            balance=Balance(asset="USDT", wallet_balance=D("0"), available_balance=D(0)),
+            reason="INSURANCE_CLEAR",
+        )
+    )
+
+    assert bk.wallet() == 0 and bk.adjustments == D("1000")
+    assert bk.differences == 0 and bk.transfers == 0
+    assert bk.wallet() == START + bk.realized_pnl - sum(bk.fees.values()) + bk.adjustments
+
+
 def test_funding_from_the_balance_matches_an_income_record_of_a_slightly_other_time():
     """The income record's time and the ACCOUNT_UPDATE's need not be equal: the settlement
     is booked once; the next settlement, 8 hours on, is booked again."""

@@ -361,6 +361,19 @@ def test_rejections_feed_the_circuit_breaker():
     assert halted.current is TradingState.HALTED is rig.em.trading_state
 
 
+def test_post_only_and_fok_refusals_do_not_feed_the_circuit_breaker():
+    """-5022 (a post-only order that would have taken) and -5021 (a FOK that could not fill)
+    are the time in force at work: counted as rejections, never a reason to halt."""
+    rig = make_rig(circuit_breaker_errors=2)
+    for code in (-5022, -5022, -5021, -5022):
+        rig.say(limit(BUY, "0.010", "59000"))
+        rig.venue.reject(rig.last_cid(), code=code, reason="time in force")
+
+    assert rig.journaled(TradingStateChanged) == []
+    assert rig.em.trading_state is TradingState.ACTIVE
+    assert rig.em.counters.rejected_orders == 4
+
+
 # --- stale orders --------------------------------------------------------------------------------
 
 
