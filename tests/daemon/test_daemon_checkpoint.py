@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from exchange_sim.replay.grid import load_instruments
 from tests.book_keeper.restart_support import (
     checkpoint_ids,
@@ -43,6 +45,9 @@ def _same_from_every_checkpoint(journal_dir: Path, work: Path) -> list[str]:
     return origins
 
 
+# ~36 s of daemon runs; bounded in CI by tests/book_keeper/test_checkpoint.py (a child killed
+# with SIGKILL mid-journal) and test_checkpoint_equivalence.py.
+@pytest.mark.slow
 def test_a_killed_daemon_restarts_from_its_checkpoint_with_the_books_of_the_full_replay(tmp_path):
     config = {
         **FAST_TRADING,

@@ -9,6 +9,8 @@ import sqlite3
 import time
 from decimal import Decimal
 
+import pytest
+
 from book_keeper.journal import _decode_body, read_wal
 from core.events import OrderFilled, OrderPartiallyFilled
 from tests.daemon.harness import (
@@ -205,6 +207,9 @@ def test_a_symbol_removed_from_the_config_while_it_holds_a_position_is_refused_a
 TAG_QUERY = "SELECT value FROM meta WHERE key = 'client_id_tag'"
 
 
+# ~30 s of daemon runs; bounded in CI by tests/gateway/test_main_gateway_journals.py (the
+# same take-over against the local exchange, in-process).
+@pytest.mark.slow
 def test_a_new_journal_on_an_account_with_the_earlier_journals_stop_loss_takes_it_over(tmp_path):
     """The user moves the journal away and restarts on the same account, which still holds
     the position and its stop-loss the first run left (a clean stop keeps them). The second
