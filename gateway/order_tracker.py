@@ -125,6 +125,9 @@ class OrderTracker:
 
     def __init__(self, *, max_closed: int = 10_000) -> None:
         self._orders: dict[str, TrackedOrder] = {}
+        # The orders not terminal yet, by client id: what the reconciliation, cancel-all and
+        # the start-up read, without a pass over the up to `max_closed` closed ones kept.
+        self._open: dict[str, TrackedOrder] = {}
         self._by_exchange_id: dict[tuple[str, int], TrackedOrder] = {}
         self._by_algo_id: dict[int, TrackedOrder] = {}
         self._closed: deque[str] = deque()
@@ -141,6 +144,7 @@ class OrderTracker:
             order=Order.from_request(request, now_ms), algo=request.type.is_conditional
         )
         self._orders[request.client_order_id] = tracked
+        self._open[request.client_order_id] = tracked
         return tracked
 
     def restore(self, order: Order, *, algo: bool, trade_ids: Iterable[int] = ()) -> TrackedOrder:
@@ -164,6 +168,7 @@ class OrderTracker:
             exchange_cum_qty=order.filled_qty,
         )
         self._orders[order.client_order_id] = tracked
+        self._open[order.client_order_id] = tracked
         if order.order_id is not None:
             if algo:
                 self._by_algo_id[order.order_id] = tracked
@@ -184,10 +189,10 @@ class OrderTracker:
     def open_orders(self) -> list[TrackedOrder]:
         """Orders not known to be terminal (PENDING_SUBMIT, UNKNOWN, NEW, PARTIALLY_FILLED),
         the exchange's own included (they are looked up like ours, never cancelled)."""
-        return [t for t in self._orders.values() if not t.order.is_terminal]
+        return list(self._open.values())
 
     def unknown_ids(self) -> list[str]:
-        return [cid for cid, t in self._orders.items() if t.order.status is S.UNKNOWN]
+        return [cid for cid, t in self._open.items() if t.order.status is S.UNKNOWN]
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -365,6 +370,7 @@ class OrderTracker:
             tracked = TrackedOrder(order=Order.from_request(request, u.event_time_ms), algo=False)
             tracked.forced = kind
             self._orders[u.client_order_id] = tracked
+            self._open[u.client_order_id] = tracked
         return self.apply_order(u)
 
     def apply_algo(self, u: AlgoUpdate) -> Applied | None:
@@ -554,7 +560,10 @@ class OrderTracker:
         )
 
     def _close(self, t: TrackedOrder) -> None:
-        """Remember a terminal order for a while (late duplicates), then forget it."""
+        """Remember a terminal order for a while (late duplicates), then forget it. Every
+        move to a terminal status ends here, and none leads out of one: the open index
+        loses it for good."""
+        self._open.pop(t.client_order_id, None)
         self._closed.append(t.client_order_id)
         while len(self._closed) > self.max_closed:
             cid = self._closed.popleft()
