@@ -425,6 +425,34 @@ def test_closed_orders_are_forgotten_beyond_the_bound():
     assert tracker.stats.forgotten == 1
 
 
+def test_the_open_orders_are_only_those_not_ended_whichever_way_the_others_ended():
+    # 3,000 orders filled, canceled, rejected, never placed or forgotten by the exchange (each
+    # way an order ends), then one resting and one in doubt; 1,000 closed ones are kept.
+    tracker = OrderTracker(max_closed=1_000)
+    for n in range(600):
+        f, c, r, u, g = (f"{k}-{n}" for k in "fcrug")
+        for k, cid in enumerate((f, c, u, g)):
+            tracker.track(limit(cid), now_ms=1)
+            if cid != u:
+                tracker.apply_order(report(S.NEW, cid=cid, order_id=5 * n + k, execution=X.NEW))
+        filled = report(S.FILLED, cid=f, order_id=5 * n, cum="0.010", last="0.010",
+                        execution=X.TRADE, trade_id=n + 1)  # fmt: skip
+        tracker.apply_order(filled)
+        tracker.apply_order(report(S.CANCELED, cid=c, order_id=5 * n + 1, execution=X.CANCELED))
+        tracker.track(limit(r), now_ms=1)
+        tracker.rejected(r, code=-2019, reason="margin", now_ms=2, recv_ms=3)
+        tracker.unknown(u, reason="timeout", sent_at_ms=1, now_ms=2, recv_ms=3)
+        tracker.never_placed(u, now_ms=9_000, recv_ms=9_001)
+        tracker.forgotten(g, now_ms=2, recv_ms=3, reason="no longer known")
+    tracker.track(limit("rest-1"), now_ms=5)
+    tracker.track(limit("doubt-1"), now_ms=5)
+    tracker.unknown("doubt-1", reason="timeout", sent_at_ms=5, now_ms=6, recv_ms=7)
+
+    assert [t.client_order_id for t in tracker.open_orders()] == ["rest-1", "doubt-1"]
+    assert tracker.unknown_ids() == ["doubt-1"]
+    assert len(tracker) == 1_000 + 2  # the closed ones kept, and the two open
+
+
 # --- the exchange's own orders -----------------------------------------------------------------
 
 LIQ = "autoclose-1723161256322"
