@@ -56,6 +56,11 @@ _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MARKET_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 _PRICED = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+# What Binance keeps of finished orders (protocol reference 6.4, "Retention"): one CANCELED or
+# EXPIRED without a fill is no longer found once 3 days old, any order once 90 days old.
+NO_FILL_RETENTION_MS = 3 * 86_400_000
+ORDER_RETENTION_MS = 90 * 86_400_000
+FORGET_EVERY_MS = 3_600_000  # `forget_old_orders` looks at most this often (exchange time)
 
 
 class Engine:
@@ -91,6 +96,7 @@ class Engine:
         self._next_timer_ms = self.timers.next_ms
         self._next_liq_id = 1
         self._client_id_seq = 0
+        self._next_forget_ms = clock.now_ms() + FORGET_EVERY_MS
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -884,11 +890,13 @@ class Engine:
         ]
 
     def fills(self, account_id: str, symbol: str) -> list[Fill]:
-        """Every execution of the account on `symbol`, oldest first."""
+        """Every execution of the account on `symbol`, oldest first (the client id of an
+        order forgotten since, `forget_old_orders`, is "")."""
         acct = self.ledger.account(account_id)
         b = self.book(symbol)
+        orders = b.orders
         return [
-            core_fill(t, b.orders[t.order_id].client_id, b.inst)
+            core_fill(t, o.client_id if (o := orders.get(t.order_id)) else "", b.inst)
             for t in acct.trades.get(b.inst.symbol, [])
         ]
 
@@ -1153,6 +1161,49 @@ class Engine:
                 if a.status is AlgoStatus.NEW:
                     self._fire(a)
         self._check_liquidations()
+
+    # --- retention -------------------------------------------------------------------------------
+
+    def forget_old_orders(self, now_ms: int) -> int:
+        """Forget the finished orders and algo orders Binance no longer finds (see
+        NO_FILL_RETENTION_MS): queries answer -2013 for them and allOrders leaves them out, as
+        Binance does, and a local exchange left running for weeks does not keep every order
+        (their fills stay in userTrades, as Binance keeps those for 6 months). Looks at most
+        every FORGET_EVERY_MS of exchange time; returns how many it forgot."""
+        if now_ms < self._next_forget_ms:
+            return 0
+        self._next_forget_ms = now_ms + FORGET_EVERY_MS
+        no_fill_before = now_ms - NO_FILL_RETENTION_MS
+        any_before = now_ms - ORDER_RETENTION_MS
+        forgotten = 0
+        for b in self.books.values():
+            orders = b.orders
+            old = []
+            for order_id, o in orders.items():  # in creation order: the oldest first
+                if o.time >= no_fill_before:
+                    break
+                if not o.is_open and (o.filled_steps == 0 or o.time < any_before):
+                    old.append(order_id)
+            for order_id in old:
+                o = orders.pop(order_id)
+                key = (o.symbol, o.client_id)
+                if o.account.client_orders.get(key) is o:  # not a newer order with its id
+                    del o.account.client_orders[key]
+            forgotten += len(old)
+        algos = self.triggers.algos
+        old_algos = []
+        for algo_id, a in algos.items():  # by algo id: in creation order
+            if a.create_time >= no_fill_before:
+                break
+            placed = a.actual_order
+            if a.algo_id in a.account.open_algos or (placed is not None and placed.is_open):
+                continue
+            if placed is None or placed.filled_steps == 0 or a.create_time < any_before:
+                old_algos.append(algo_id)
+        for algo_id in old_algos:
+            a = algos.pop(algo_id)
+            a.account.algos.pop(algo_id, None)
+        return forgotten + len(old_algos)
 
     def on_time(self, now_ms: int) -> None:
         """Time passes without market data: dead-man switches, GTD expiry, funding."""

@@ -444,12 +444,13 @@ class LocalExchange:
         return rows[:limit] if start is not None else rows[-limit:]
 
     def _tick(self) -> None:
-        """Periodic duties: listenKey expiry."""
+        """Periodic duties: listenKey expiry, finished orders past Binance's retention."""
         if not self.clock.stepped:
             self.engine.on_time(self.now_ms())
             self.flush_user_events()
         for key in self.listen_keys.expire_due(self.now_ms()):
             self.hub.expire_listen_key(key)
+        self.engine.engine.forget_old_orders(self.now_ms())
 
     async def _housekeeping(self) -> None:
         while True:
