@@ -66,6 +66,34 @@ class Sample:
     replay_h: float  # market data replayed: wall x speed
     rss_mib: float
     cpu_s: float  # user + system CPU of the daemon so far
+    # from the daemon's status.json (rewritten at each heartbeat): its market-data items and
+    # its CPU seconds, read together by the daemon (-1 before the first heartbeat)
+    items: int = -1
+    status_cpu_s: float = -1.0
+
+
+def status_counts(workdir: Path) -> tuple[int, float]:
+    """(items, CPU seconds) of this run from the daemon's status.json; (-1, -1) if unread."""
+    try:
+        status = json.loads((workdir / "journal" / "status.json").read_text())
+        return int(status["items"]), float(status["cpu_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1, -1.0
+
+
+def cost_per_item(samples: Sequence[Sample]) -> tuple[float, float] | None:
+    """CPU us per market-data item over the first and the last 10 % of `samples` (by the
+    daemon's own counts: both from one status.json); None without enough of them."""
+    counted = [s for s in samples if s.items >= 0]
+    k = max(2, len(counted) // 10)
+    if len(counted) < 2 * k:
+        return None
+    spans = []
+    for a, b in ((counted[0], counted[k - 1]), (counted[-k], counted[-1])):
+        if b.items <= a.items:
+            return None
+        spans.append((b.status_cpu_s - a.status_cpu_s) * 1e6 / (b.items - a.items))
+    return spans[0], spans[1]
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -520,11 +548,14 @@ def run(args: argparse.Namespace) -> int:
             status = proc_status(daemon.pid)
             if "VmRSS" in status:
                 hwm = max(hwm, status.get("VmHWM", 0.0))
+                items, status_cpu = status_counts(workdir)
                 sample = Sample(
                     wall_s=wall,
                     replay_h=wall * args.speed / 3600,
                     rss_mib=status["VmRSS"],
                     cpu_s=proc_cpu_s(daemon.pid),
+                    items=items,
+                    status_cpu_s=status_cpu,
                 )
                 samples.append(sample)
                 if sample.replay_h >= next_hour * args.print_every_hours:
@@ -599,6 +630,13 @@ def summarize(
         )
     else:
         lines.append(f"no heartbeat with a stream lag ({len(heartbeats)} heartbeat lines)")
+    per_item = cost_per_item(warm)
+    if per_item is not None:
+        a, b = per_item
+        lines.append(
+            f"daemon CPU per market-data item (its status.json): {a:.1f} us over the first 10 % "
+            f"of the run after the warm-up, {b:.1f} us over the last 10 % ({(b - a) / a:+.0%})"
+        )
     lines.append(exchange_trade_rate(exchange_lines, args.speed))
     return lines
 

@@ -922,6 +922,9 @@ class Daemon:
             "fills": st.counters.fills,
             "orders_submitted_total": parts.book.orders_submitted,  # the whole journal
             "fills_total": parts.book.fill_count,
+            # this run: market-data items and CPU seconds, read together (cost per item)
+            "items": st.counters.items,
+            "cpu_s": round(time.process_time(), 3),
             "stream_lag_ms": self.stream_lag_ms,
             "gap_open": parts.stream.gap_open(),
             "gap_symbols": self._gap_symbols(parts),  # whose entries are held

@@ -101,3 +101,20 @@ def test_footprint_reads_the_journal_files_and_rows_and_growth_is_per_wall_hour(
     later = {**f, "market": 3_000_000, "fills": 5}
     line = bench.growth_line(f, later, wall_s=1800.0)
     assert "market +2.00 MB" in line and "fills +4" in line
+
+
+def test_cost_per_item_is_the_daemons_cpu_over_its_items_first_and_last_tenth():
+    def s(items: int, cpu_s: float) -> object:
+        return bench.Sample(
+            wall_s=0.0, replay_h=0.0, rss_mib=60.0, cpu_s=0.0, items=items, status_cpu_s=cpu_s
+        )
+
+    # 20 heartbeats 1,000 items apart: 10 us an item at first, 20 us at the end; the two
+    # samples taken before the first heartbeat are left out
+    cpu = [1.0 + 0.01 * k for k in range(10)] + [1.09 + 0.02 * k for k in range(1, 11)]
+    samples = [s(-1, -1.0), s(-1, -1.0)] + [s(1_000 * k, c) for k, c in enumerate(cpu)]
+
+    first, last = bench.cost_per_item(samples)
+
+    assert abs(first - 10.0) < 1e-6 and abs(last - 20.0) < 1e-6
+    assert bench.cost_per_item(samples[:4]) is None  # too few to tell

@@ -74,6 +74,9 @@ def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp
     assert stopped.stdout.splitlines()[-1].endswith(
         f"; whole journal: orders {summary['orders_submitted']}, fills {summary['fills']}"
     ), stopped.stdout
+    # the run's market-data items and CPU, read together (bench_daemon_memory's cost per item)
+    status = json.loads((tmp_path / "journal" / "status.json").read_text())
+    assert status["items"] > 0 and status["cpu_s"] > 0, status
 
 
 def test_keep_orders_leaves_them_on_the_exchange(tmp_path):
