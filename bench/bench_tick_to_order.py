@@ -473,7 +473,12 @@ async def build(
     bar_source: BarSource,
     bar_interval: str,
     checkpoints: bool = True,
+    limits: RiskConfig = LIMITS,
+    wallet: Decimal = Decimal(10_000),
+    make_session: Callable[[TapeClock], FakeSession] = lambda clock: FakeSession(clock=clock),
 ) -> Rig:
+    """The daemon's objects wired as trading_engine/daemon.py wires them; the account starts
+    with `wallet` USDT under `limits` (bench_long_run brings a session of its own)."""
     instruments = {SYMBOL: load_instruments()[SYMBOL]}
     clock = TapeClock(start_ms)
     client = build_client(
@@ -484,14 +489,14 @@ async def build(
         timeout_s=10.0,
     )
     await client.session.close()  # the real aiohttp session: never used
-    session = FakeSession(clock=clock)
+    session = make_session(clock)
     client.session = session
     rest = RestConnection(client=client, clock=clock, governor=RateGovernor(clock=clock))
     book = BookKeeper(
-        starting_balances={"USDT": Decimal(10_000)},
+        starting_balances={"USDT": wallet},
         instruments=instruments,
         clock=clock,
-        leverage={SYMBOL: LIMITS.leverage},
+        leverage={SYMBOL: limits.leverage},
     )
     journal_peak = None
     if checkpoints and isinstance(journal, SqliteJournal):
@@ -504,7 +509,7 @@ async def build(
             book.record_snapshot(sqlite_journal)
 
     risk = RiskManager(
-        config=RiskConfig(**{**_fields(LIMITS), "kill_switch_file": str(kill_file)}),
+        config=RiskConfig(**{**_fields(limits), "kill_switch_file": str(kill_file)}),
         instruments=instruments,
         clock=clock,
         view=book,
