@@ -59,11 +59,12 @@ def tiny_disk(path: Path, size: str = "16m") -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write until the filesystem says ENOSPC; the file that filled it."""
     filler = disk / "filler"
-    with open(filler, "wb") as fh:
+    # Unbuffered: a buffered file kept the block the disk refused and raised ENOSPC again
+    # when the `with` closed it (seen in CI).
+    with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
     return filler
