@@ -34,7 +34,8 @@ the exchange are placed again), unless it started with other orders kept open (-
 exit 2). A model strategy is rebuilt with the model file the session traded (the header
 names it and its sha256; the registry's promotion since does not matter; a file whose bytes
 changed is exit 2). A session with a hole (entries the recorder dropped while the disk refused
-its file) is exit 2, naming the hole; one cut short (the daemon killed, or its disk full at the
+its file, or did not record once the session reached `[retention] market_sessions_mb` by
+itself) is exit 2, naming the hole; one cut short (the daemon killed, or its disk full at the
 stop) is replayed as far as it goes, and the verdict says where it ends. Not reproduced (a
 divergence names them): data sets with order-book depth
 (the engine also matched against depth the daemon never saw), kill switches pulled by hand, a
@@ -856,10 +857,11 @@ def audit(path: Path) -> AuditResult:
     except (ValueError, OSError, KeyError, TypeError) as exc:
         raise ParityInputError(str(exc)) from None
     if holes := session.holes:
+        reasons = "; ".join(dict.fromkeys(h.reason() for h in holes))
         raise ParityInputError(
-            f"{session_path}: the recording has {len(holes)} hole(s) (the disk refused the "
-            f"file; the entries were dropped): {'; '.join(h.text() for h in holes)}: a replay "
-            "without them cannot be compared with the journal"
+            f"{session_path}: the recording has {len(holes)} hole(s) ({reasons}): "
+            f"{'; '.join(h.text() for h in holes)}: a replay without them cannot be compared "
+            "with the journal"
         )
     live = load_live(journal_dir, session)
     replay = replay_session(session, live)

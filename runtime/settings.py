@@ -269,6 +269,7 @@ class RetentionSettings:
 
     earlier_runs: int = _spec(10, "an integer >= 0 (0 = keep all)", lambda v: v >= 0)
     market_sessions: int = _spec(10, "an integer >= 0 (0 = keep all)", lambda v: v >= 0)
+    market_sessions_mb: int = _spec(500, "megabytes >= 0 (0 = no limit)", lambda v: v >= 0)
     features_csv_mb: int = _spec(100, "megabytes >= 0 (0 = never rotated)", lambda v: v >= 0)
 
 

@@ -482,7 +482,9 @@ class Daemon:
         gap_open: Callable[[str], bool] = stream.gap_open
         clock_offset: Callable[[], int] = lambda: rest.stats.last_rtt_ms // 2  # noqa: E731
         if s.mode == Mode.LOCAL:
-            recorder = self._recorder = MarketRecorder(journal_dir, self.clock)
+            recorder = self._recorder = MarketRecorder(
+                journal_dir, self.clock, max_bytes=s.retention.market_sessions_mb * 1_000_000
+            )
             self._closers.append(recorder.close)
             em_clock = recorder.clock
             gap_open = recorder.gap_open(gap_open)

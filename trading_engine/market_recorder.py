@@ -9,7 +9,8 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``w``: the bars the strategy was warmed with;
 * ``s``: the shutdown (trading stopped; whether open orders are then canceled);
 * ``h``: a hole: entries that were not recorded (how many, and the clock readings of the
-  first and last of them), where they would have been.
+  first and last of them), where they would have been, and why (`HoleCause`: the disk refused
+  the file; or the session reached the size limit by itself, the recording stopping there).
 
 The first line is the session header: the effective settings (strategy and its parameters,
 risk limits, ExecManager config, instruments, client order id sequence), so that the audit can
@@ -25,8 +26,17 @@ the gzip file itself cut the stream: nothing after it could be read back). Beyon
 entries are dropped, counted and said in one line when the disk takes the file again, and a
 ``h`` entry marks the hole, so that the parity audit names it instead of replaying a session
 with entries missing.
+
+Size: with `max_bytes` (`[retention] market_sessions_mb`) the folder's sessions take about
+that much at most together (gzipped; ~6 MB a day of the default market at speed 1). The older
+sessions go first, oldest first, at the start and as this one grows; a session that reaches
+the limit by itself stops recording (a WARNING): a ``h`` entry (`HoleCause.SIZE_LIMIT`) marks
+where, written out at once (a daemon killed later still leaves it readable), the entries after
+it are counted and dropped, and the parity audit names the hole and refuses the session, whose
+journal holds the whole run. A daemon left running for months never fills the disk with it.
 """
 
+import contextlib
 import dataclasses
 import errno
 import gzip
@@ -38,6 +48,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +58,7 @@ from book_keeper.codec import event_classes, from_jsonable, to_jsonable
 from core.clock import Clock
 from core.events import Event
 from core.market import Bar, BookTicker, MarkPrice, Trade
+from runtime.retention import file_size, keep_within
 
 log = logging.getLogger(__name__)
 
@@ -156,28 +168,66 @@ def decode_object(kind: str, data: Any) -> Any:
     return from_jsonable(cls, data)
 
 
+class HoleCause(StrEnum):
+    """Why entries were not recorded."""
+
+    DISK_REFUSED = "disk"  # the disk refused the file beyond what memory keeps for it
+    SIZE_LIMIT = "size_limit"  # the session reached `max_bytes` by itself: recording stopped
+
+
 @dataclasses.dataclass(slots=True)
 class Hole:
     """Entries not recorded in a row: how many, and the clock readings (ms) of the first and
-    last of them that carry one (the writer's clock where none does)."""
+    last of them that carry one (the writer's clock where none does). A `SIZE_LIMIT` hole
+    runs from where the recording stopped to the session's end: its mark, written then, says
+    where and the limit (`limit_bytes`); what followed is counted in memory only."""
 
     count: int
     first_ms: int
     last_ms: int
+    cause: HoleCause = HoleCause.DISK_REFUSED
+    limit_bytes: int = 0
 
     def text(self) -> str:
+        if self.cause == HoleCause.SIZE_LIMIT:
+            return f"from {_utc(self.first_ms)} to the session's end"
         return f"{self.count} entries from {_utc(self.first_ms)} to {_utc(self.last_ms)}"
+
+    def reason(self) -> str:
+        """Why the entries are missing, for the audit's refusal."""
+        if self.cause == HoleCause.SIZE_LIMIT:
+            return (
+                f"the session reached [retention] market_sessions_mb = {self.limit_bytes / 1e6:g} "
+                "by itself and stopped recording: raise it (0 = no limit) to record whole "
+                "sessions"
+            )
+        return "the disk refused the file; the entries were dropped"
+
+    def entry(self) -> tuple[Any, ...]:
+        """The hole's mark in the session (a disk hole's as before causes were recorded)."""
+        if self.cause == HoleCause.DISK_REFUSED:
+            return (HOLE, self.count, self.first_ms, self.last_ms)
+        return (HOLE, self.count, self.first_ms, self.last_ms, str(self.cause), self.limit_bytes)
+
+
+def hole_of(entry: Sequence[Any]) -> Hole:
+    """A hole back from its mark (one without a cause is the disk's: the first format)."""
+    if len(entry) <= 4:
+        return Hole(int(entry[1]), int(entry[2]), int(entry[3]))
+    return Hole(int(entry[1]), int(entry[2]), int(entry[3]), HoleCause(entry[4]), int(entry[5]))
 
 
 class Spool:
     """Under the gzip stream: what gzip writes waits here until `write` (the session file's
-    `os.write`) takes it; a write the disk refuses loses nothing and is tried again."""
+    `os.write`) takes it; a write the disk refuses loses nothing and is tried again.
+    `written`: the bytes the file took, i.e. its size (for the size limit: no stat)."""
 
-    __slots__ = ("pending", "write_to")
+    __slots__ = ("pending", "write_to", "written")
 
     def __init__(self, write_to: Callable[[bytearray], int]) -> None:
         self.write_to = write_to
         self.pending = bytearray()
+        self.written = 0
 
     def write(self, data: bytes) -> int:
         self.pending += data
@@ -193,6 +243,7 @@ class Spool:
             if written <= 0:
                 raise OSError(errno.EIO, "the session file took no bytes")
             del self.pending[:written]
+            self.written += written
 
 
 class MarketRecorder:
@@ -200,7 +251,8 @@ class MarketRecorder:
 
     `write_to`: writes bytes to the session file's descriptor and returns how many it took
     (`os.write`; a test's fills the disk); `max_unwritten_bytes`: the compressed stream kept
-    while the disk refuses it, before entries are dropped."""
+    while the disk refuses it, before entries are dropped; `max_bytes`: what the folder's
+    sessions may take together, this one included (0 = no limit)."""
 
     def __init__(
         self,
@@ -209,7 +261,10 @@ class MarketRecorder:
         *,
         write_to: Callable[[int, bytearray], int] = os.write,
         max_unwritten_bytes: int = MAX_UNWRITTEN_BYTES,
+        max_bytes: int = 0,
     ) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0 (0 = no limit), not {max_bytes}")
         self.clock = LatchedClock(clock)
         self.folder = Path(journal_dir) / SESSION_DIR
         self.path: Path | None = None
@@ -226,6 +281,10 @@ class MarketRecorder:
         self._failing = False  # the disk refuses the file (said once per outage)
         self.hole: Hole | None = None  # entries being dropped now
         self.holes: list[Hole] = []  # every hole of the session, the open one included
+        self.max_bytes = max_bytes
+        self.cut: Hole | None = None  # the size limit stopped the recording (to the end)
+        self._older: list[Path] = []  # the folder's other sessions, oldest first
+        self._older_bytes = 0
         self.entries = 0
         self.errors = 0
 
@@ -240,6 +299,9 @@ class MarketRecorder:
         self._gz = gzip.GzipFile(fileobj=self._spool, mode="wb", compresslevel=3, filename="")
         head = {"format": FORMAT, "started_ms": started, **header}
         self._gz.write(orjson.dumps(head, default=_default) + b"\n")
+        if self.max_bytes:
+            self._older = [p for p in session_files(self.folder.parent) if p != self.path]
+            self._fit(0)
         self._thread = threading.Thread(target=self._run, name="market-recorder", daemon=True)
         self._thread.start()
 
@@ -329,6 +391,9 @@ class MarketRecorder:
         assert spool is not None
         for i in range(0, n, WRITE_CHUNK):
             chunk = batch[i : i + WRITE_CHUNK]
+            if self.cut is not None:  # the size limit stopped the recording: counted only
+                self.cut.count += len(chunk)
+                continue
             if self.hole is not None or len(spool.pending) > self._max_unwritten:
                 self._drop(chunk)  # the disk has refused the file for a while: memory is kept
                 continue
@@ -361,6 +426,8 @@ class MarketRecorder:
         elif self._failing:
             log.warning("market recorder: %s is written again; nothing was lost", self.path)
         self._failing = False
+        if self.max_bytes and self.cut is None:
+            self._keep_to_limit(spool.written)
 
     def _compress(self, data: bytes) -> None:
         gz = self._gz
@@ -384,13 +451,59 @@ class MarketRecorder:
         hole = self.hole
         assert hole is not None
         self.hole = None
-        self._compress(encode_entry((HOLE, hole.count, hole.first_ms, hole.last_ms)))
+        self._compress(encode_entry(hole.entry()))
         log.warning(
             "market recorder: %s is written again; %s were dropped: the session is marked as "
             "having a hole (its parity audit names it)",
             self.path,
             hole.text(),
         )
+
+    def _keep_to_limit(self, size: int) -> None:
+        """The folder within `max_bytes` now that this session takes `size` bytes: the older
+        sessions go first; this one alone over it stops recording."""
+        if size + self._older_bytes > self.max_bytes:
+            self._fit(size)
+        if size > self.max_bytes:
+            self._stop_recording(size)
+
+    def _fit(self, size: int) -> None:
+        """Delete the oldest other sessions until they fit beside `size` bytes of this one.
+        One that cannot be deleted (logged) is given up, not tried again at every write."""
+        dropped = keep_within(self._older, self.max_bytes - size)
+        if dropped:
+            log.info(
+                "retention.market_sessions_mb = %g: deleted %d older session(s) from %s",
+                self.max_bytes / 1e6,
+                len(dropped),
+                self.folder,
+            )
+        kept = [p for p in self._older if p not in dropped]
+        self._older_bytes = sum(file_size(p) for p in kept)
+        if size + self._older_bytes > self.max_bytes:  # what is left cannot be deleted
+            kept, self._older_bytes = [], 0
+        self._older = kept
+
+    def _stop_recording(self, size: int) -> None:
+        """This session alone reached the limit: a hole from now to its end. Its mark is
+        flushed out now, so that the file says so even if the daemon is killed later."""
+        now = self.clock._clock.now_ms()
+        cut = self.cut = Hole(0, now, now, HoleCause.SIZE_LIMIT, self.max_bytes)
+        self.holes.append(cut)
+        gz, spool = self._gz, self._spool
+        assert gz is not None and spool is not None
+        self._compress(encode_entry(cut.entry()))
+        gz.flush()  # a zlib sync flush: what came before and the mark decode without the end
+        log.warning(
+            "market recorder: %s reached retention.market_sessions_mb = %g by itself (%.1f MB): "
+            "recording stopped, the session marked as having a hole (its parity audit refuses "
+            "it); raise the limit (0 = none) to record whole sessions",
+            self.path,
+            self.max_bytes / 1e6,
+            size / 1e6,
+        )
+        with contextlib.suppress(OSError):  # a disk that refuses it now: tried at each write
+            spool.drain()
 
     def close(self) -> None:
         if self._closed:
@@ -406,7 +519,7 @@ class MarketRecorder:
             self._write()
             if self.hole is not None:  # the mark goes in, should the disk take it at the end
                 hole, self.hole = self.hole, None
-                self._compress(encode_entry((HOLE, hole.count, hole.first_ms, hole.last_ms)))
+                self._compress(encode_entry(hole.entry()))
             gz.close()  # the stream's end, into the spool
             try:
                 spool.drain()
@@ -421,6 +534,16 @@ class MarketRecorder:
                 return
             finally:
                 os.close(self._fd)
+            if self.max_bytes and spool.written + self._older_bytes > self.max_bytes:
+                self._fit(spool.written)  # its end (gzip's held-back bytes) may need room too
+        if self.cut is not None:
+            log.info(
+                "market recorder: %d entries in %s, %d more not recorded after the size limit",
+                self.entries,
+                self.path,
+                self.cut.count,
+            )
+            return
         log.info("market recorder: %d entries in %s", self.entries, self.path)
 
 
@@ -493,8 +616,9 @@ class Session:
 
     @property
     def holes(self) -> list[Hole]:
-        """The entries the recorder had to drop (a disk that refused the file), in order."""
-        return [Hole(int(e[1]), int(e[2]), int(e[3])) for e in self.entries if e[0] == HOLE]
+        """The entries the recorder did not record (a disk that refused the file; the size
+        limit, which stopped the recording), in order."""
+        return [hole_of(e) for e in self.entries if e[0] == HOLE]
 
     def last_ms(self) -> int | None:
         """The last clock reading recorded (where a cut-short recording ends)."""

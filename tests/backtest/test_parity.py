@@ -466,6 +466,26 @@ def test_a_session_with_a_hole_is_bad_input_naming_the_hole(live_session, tmp_pa
     )
 
 
+def test_a_session_the_size_limit_stopped_is_bad_input_naming_where_and_the_limit(
+    live_session, tmp_path, capsys
+):
+    """The recording stopped at 00:00:10 (the session reached the limit by itself) while the
+    journal holds the whole run: compared, everything after would read as a divergence."""
+    journal_dir = _copy(live_session, tmp_path)
+    mark = orjson.dumps(["h", 0, T0 + 10_000, T0 + 10_000, "size_limit", 500_000_000]) + b"\n"
+    _rewrite_entries(journal_dir, lambda lines: [*lines[:100], mark])
+
+    assert parity.run(journal_dir) == 2
+
+    session = session_files(journal_dir)[-1]
+    assert capsys.readouterr().err == (
+        f"error: {session}: the recording has 1 hole(s) (the session reached [retention] "
+        "market_sessions_mb = 500 by itself and stopped recording: raise it (0 = no limit) to "
+        "record whole sessions): from 2025-05-05 00:00:10 UTC to the session's end: a replay "
+        "without them cannot be compared with the journal\n"
+    )
+
+
 def test_a_session_cut_short_says_where_its_recording_ends(live_session, tmp_path):
     """A disk still full at the stop (or a kill): the file's end is missing. The audit
     replays what there is and says where it ends, beside the divergence that follows."""

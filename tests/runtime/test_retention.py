@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from runtime.retention import keep_newest
+from runtime.retention import keep_newest, keep_within
 from runtime.settings import load_settings
 from trading_engine.daemon import EARLIER_RUNS, earlier_runs
 from trading_engine.market_recorder import SESSION_DIR, session_files
@@ -19,6 +19,7 @@ def test_the_defaults_bound_earlier_runs_market_sessions_and_the_feature_log():
     retention = load_settings(None, env_file=None).retention
 
     assert (retention.earlier_runs, retention.market_sessions) == (10, 10)
+    assert retention.market_sessions_mb == 500
     assert retention.features_csv_mb == 100
 
 
@@ -83,3 +84,37 @@ def test_the_oldest_market_sessions_go_by_their_start_time_not_their_name(
         "session-1000.jsonl.gz",
         "session-20000.jsonl.gz",
     ]
+
+
+def test_keep_within_deletes_the_oldest_files_until_the_rest_fit(tmp_path: Path) -> None:
+    files = [tmp_path / f"session-{n}.jsonl.gz" for n in (1, 2, 3, 4)]
+    for f, size in zip(files, (400, 300, 200, 100), strict=True):
+        f.write_bytes(b"x" * size)
+
+    deleted = keep_within(files, 350)  # 1,000 bytes: without the 400 and the 300, 300 are left
+
+    assert deleted == files[:2]
+    assert [f.exists() for f in files] == [False, False, True, True]
+
+
+def test_keep_within_a_budget_below_zero_deletes_them_all(tmp_path: Path) -> None:
+    files = [tmp_path / f"session-{n}.jsonl.gz" for n in (1, 2)]
+    for f in files:
+        f.write_bytes(b"x")
+
+    assert keep_within(files, -1) == files
+
+
+def test_keep_within_passes_over_a_file_already_gone_without_a_warning(
+    tmp_path: Path, caplog
+) -> None:
+    """The count limit may delete a session the size limit still lists: it frees nothing."""
+    files = [tmp_path / f"session-{n}.jsonl.gz" for n in (1, 2, 3)]
+    for f in files[1:]:
+        f.write_bytes(b"x" * 100)
+
+    deleted = keep_within(files, 150)  # 200 bytes present: the first present one goes
+
+    assert deleted == [files[1]]
+    assert files[2].exists()
+    assert not [r for r in caplog.records if "cannot delete" in r.getMessage()]

@@ -1,16 +1,29 @@
 """MarketRecorder: every entry comes back exactly (Decimals digit for digit), one clock reading
-per item is what the ExecManager sees, and a torn last line (a killed daemon) is dropped."""
+per item is what the ExecManager sees, a torn last line (a killed daemon) is dropped, a disk
+that refuses the file loses nothing up to a bound and marks a hole beyond it, and the recorded
+sessions stay within their size limit (a session over it by itself is a hole to its end)."""
 
 import errno
 import gzip
 import logging
 import os
+import shutil
 from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
 
 from core.clock import SimClock
 from core.events import GapCause, GapDetected, OrderCanceled
 from core.market import Bar, BookTicker, MarkPrice, Trade
-from trading_engine.market_recorder import Hole, MarketRecorder, read_session, session_files
+from trading_engine import market_recorder
+from trading_engine.market_recorder import (
+    Hole,
+    HoleCause,
+    MarketRecorder,
+    read_session,
+    session_files,
+)
 
 ITEMS = [
     Trade("BTCUSDT", 7, D("94000.10"), D("0.005"), 1, 3, True, 1_000, 1_001, 1_002),
@@ -218,3 +231,151 @@ def test_a_disk_still_full_at_the_stop_cuts_the_session_short_in_one_line(tmp_pa
     session = read_session(session_files(tmp_path)[-1])
     assert not session.complete
     assert len(session.entries) < 3_010  # the end the disk did not take is missing
+
+
+@pytest.fixture
+def flush_by_hand(monkeypatch):
+    """The writer thread waits an hour between flushes: the test's `flush()` calls are the
+    only ones, so the sizes checked against the limit are the same at every run."""
+    monkeypatch.setattr(market_recorder, "FLUSH_S", 3600.0)
+
+
+def _older_sessions(journal_dir, starts: list[int], size: int) -> None:
+    folder = journal_dir / "market"
+    folder.mkdir()
+    for started in starts:
+        (folder / f"session-{started}.jsonl.gz").write_bytes(b"x" * size)
+
+
+def test_older_sessions_go_oldest_first_until_the_folder_fits_its_size_limit(
+    tmp_path, flush_by_hand
+):
+    # 6 older sessions of 20 kB (120 kB) under a 150 kB limit: they fit at the start. This
+    # session ends at 90-110 kB (6,000 trades; 97 kB with this zlib), so 150 - 110 = 40 kB
+    # of older ones are left beside it: the 4 oldest go, the 2 newest stay.
+    _older_sessions(tmp_path, [100, 200, 300, 400, 500, 600], 20_000)
+    rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=150_000)
+    on_item = rec.items(lambda item: None)
+    rec.start({})
+    assert len(session_files(tmp_path)) == 7
+    for item in trades(0, 6_000):
+        on_item(item)
+    rec.flush()
+    rec.close()
+
+    files = session_files(tmp_path)
+    assert [p.name for p in files] == [f"session-{s}.jsonl.gz" for s in (500, 600, 1000)]
+    assert 90_000 < files[-1].stat().st_size <= 110_000
+    assert sum(p.stat().st_size for p in files) <= 150_000
+    session = read_session(files[-1])
+    assert [e[2] for e in session.entries] == trades(0, 6_000)
+    assert session.holes == [] and rec.cut is None
+
+
+def _cut_session(tmp_path, caplog) -> tuple[MarketRecorder, int]:
+    """A session of 30 kB at most beside one older of 10 kB: 3,000 trades (26 kB compressed)
+    leave no room for the older one; 3,000 more take it over 30 kB by itself at 00:01:01, and
+    the 100 after (and the stop) are not recorded. Returns the recorder (closed) and the
+    file's size right after the cut."""
+    _older_sessions(tmp_path, [100], 10_000)
+    clock = SimClock(1_000)
+    rec = MarketRecorder(tmp_path, clock, max_bytes=30_000)
+    on_item = rec.items(lambda item: None)
+    rec.start({})
+    for item in trades(0, 3_000):
+        on_item(item)
+    rec.flush()
+    assert rec.cut is None and [p.name for p in session_files(tmp_path)] == [rec.path.name]
+    clock.set_ms(61_000)
+    for item in trades(3_000, 3_000):
+        on_item(item)
+    rec.flush()
+    assert rec.path is not None
+    size_at_cut = rec.path.stat().st_size
+    shutil.copy(rec.path, tmp_path / "killed-here.jsonl.gz")
+    clock.set_ms(121_000)
+    for item in trades(6_000, 100):
+        on_item(item)
+    rec.stopping(cancel_orders=True)
+    rec.close()
+    return rec, size_at_cut
+
+
+def test_a_session_over_the_size_limit_by_itself_stops_recording_with_a_hole_to_its_end(
+    tmp_path, flush_by_hand, caplog
+):
+    rec, size_at_cut = _cut_session(tmp_path, caplog)
+
+    (path,) = session_files(tmp_path)  # the older one went first
+    session = read_session(path)
+    *recorded, mark = session.entries
+    assert [e[2] for e in recorded] == trades(0, 6_000)  # all before the cut, intact
+    assert mark == ("h", 0, 61_000, 61_000, "size_limit", 30_000)
+    assert session.complete
+    assert session.holes == [Hole(0, 61_000, 61_000, HoleCause.SIZE_LIMIT, 30_000)]
+    assert rec.cut == Hole(101, 61_000, 61_000, HoleCause.SIZE_LIMIT, 30_000)  # 100 + the stop
+    assert path.stat().st_size - size_at_cut <= 30  # then only gzip's end: a block, a trailer
+    (warned,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned.startswith(f"market recorder: {path} reached retention.market_sessions_mb = ")
+    assert "0.03 by itself" in warned and "recording stopped" in warned
+
+
+def test_a_daemon_killed_after_the_size_limit_stopped_its_recording_leaves_the_hole_readable(
+    tmp_path, flush_by_hand, caplog
+):
+    """The mark is flushed out at the cut: a file without its end (kill -9, OOM) still says
+    the recording stopped, instead of reading as a session that ended there."""
+    _cut_session(tmp_path, caplog)
+
+    killed = read_session(tmp_path / "killed-here.jsonl.gz")
+
+    assert not killed.complete
+    assert killed.holes == [Hole(0, 61_000, 61_000, HoleCause.SIZE_LIMIT, 30_000)]
+    assert [e[2] for e in killed.entries[:-1]] == trades(0, 6_000)
+
+
+def test_an_older_session_that_cannot_be_deleted_is_tried_once(
+    tmp_path, flush_by_hand, monkeypatch, caplog
+):
+    """Its deletion refused (EACCES, as a file of another user): logged once and left, not
+    tried again at each of the 4 writes a second. 20 kB beside a 30 kB limit: it is in the way
+    from the write where this session passes 10 kB; 60 writes follow up to 78 kB (the cut)."""
+    _older_sessions(tmp_path, [100], 20_000)
+    stuck = tmp_path / "market" / "session-100.jsonl.gz"
+    tried = []
+    unlink = Path.unlink
+
+    def refuse(path: Path, missing_ok: bool = False) -> None:
+        if path == stuck:
+            tried.append(path)
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        unlink(path, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=30_000)
+    on_item = rec.items(lambda item: None)
+    rec.start({})
+    for n in range(60):
+        for item in trades(100 * n, 100):
+            on_item(item)
+        rec.flush()
+    rec.close()
+
+    assert tried == [stuck] and stuck.stat().st_size == 20_000
+    said = [r.getMessage() for r in caplog.records if "cannot delete" in r.getMessage()]
+    assert said == [f"retention: cannot delete {stuck}: Permission denied"]
+    assert rec.cut is not None  # the session went over by itself after all
+
+
+def test_without_a_size_limit_nothing_is_deleted_or_cut(tmp_path, flush_by_hand):
+    _older_sessions(tmp_path, [100], 40_000)
+    rec = MarketRecorder(tmp_path, SimClock(1_000))
+    on_item = rec.items(lambda item: None)
+    rec.start({})
+    for item in trades(0, 6_000):
+        on_item(item)
+    rec.close()
+
+    assert len(session_files(tmp_path)) == 2
+    session = read_session(session_files(tmp_path)[-1])
+    assert [e[2] for e in session.entries] == trades(0, 6_000) and session.holes == []
