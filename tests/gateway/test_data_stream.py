@@ -474,3 +474,35 @@ async def test_a_checkpoint_that_cannot_be_saved_at_the_stop_does_not_end_the_st
     checkpoint.full = False
     stream._flush_checkpoint()
     assert checkpoint.load("BTCUSDT") == 42
+
+
+async def test_the_closed_kline_memory_keeps_the_newest_bars_up_to_its_bound():
+    """A daemon on 1m bars for weeks: the closed bars remembered (to drop a re-sent one and to
+    compare a gap's bars with REST) stay at `closed_kline_memory` per symbol, the oldest
+    forgotten first; every bar is still delivered once."""
+    clock = LiveClock()
+    rest = MarketDataRest("http://127.0.0.1:9", clock=clock)
+    config = StreamConfig(**{**_fields(FAST), "closed_kline_memory": 50})
+    stream = DataStream(
+        ws_url="ws://127.0.0.1:9",
+        rest=rest,
+        symbols=["BTCUSDT"],
+        clock=clock,
+        checkpoint=MemoryCheckpoint(),
+        config=config,
+    )
+    minutes = [60_000 * m for m in range(1_000)]  # 20 x the bound
+
+    for open_ms in minutes:
+        stream.handle_frame(json.dumps(_closed_kline(open_ms)))
+    again = _closed_kline(minutes[-1])
+    again["data"]["E"] += 1  # the last bar re-sent (later event time: not stale)
+    stream.handle_frame(json.dumps(again))
+
+    delivered = []
+    while stream.pending_items():
+        delivered.append(stream.get_nowait())
+    assert [b.open_time_ms for b in delivered] == minutes
+    assert list(stream._states["BTCUSDT"].closed_klines) == minutes[-50:]
+    assert stream.stats.duplicates == 1
+    await rest.close()
