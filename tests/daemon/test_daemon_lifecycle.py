@@ -24,6 +24,7 @@ from tests.daemon.harness import (
     write_config,
 )
 from tests.daemon.test_daemon_books import FAST_TRADING
+from trading_engine.market_recorder import read_session, session_files
 
 OPEN_STOP = "SELECT COUNT(*) FROM orders WHERE type = 'STOP_MARKET' AND status = 'NEW'"
 
@@ -346,6 +347,27 @@ def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_tra
     assert "reconciliation with the exchange: 0 event(s) recovered, no difference" in again.stderr
     heartbeats = [line for line in again.stdout.splitlines() if "application running |" in line]
     assert any("stream lag -" not in line for line in heartbeats), heartbeats  # trades arrive
+
+
+def test_the_recorded_sessions_are_kept_within_market_sessions_mb(tmp_path):
+    """`[retention] market_sessions_mb = 1`: older sessions of 600 + 300 + 300 kB (1.2 MB)
+    are 0.2 MB over once this session starts; the oldest goes, the other two fit beside the
+    few kB a 4 s session records."""
+    market = tmp_path / "journal" / "market"
+    market.mkdir(parents=True)
+    for started, size in ((100, 600_000), (200, 300_000), (300, 300_000)):
+        (market / f"session-{started}.jsonl.gz").write_bytes(b"x" * size)
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, retention={"market_sessions_mb": 1})
+        daemon = start_daemon(tmp_path, "--duration", "4")
+        out, err = daemon.communicate(timeout=90)
+
+    assert daemon.returncode == 0, err[-2000:]
+    files = session_files(tmp_path / "journal")  # by their start
+    assert [p.name for p in files[:2]] == ["session-200.jsonl.gz", "session-300.jsonl.gz"]
+    assert len(files) == 3 and read_session(files[-1]).complete
+    assert sum(p.stat().st_size for p in files) <= 1_000_000
+    assert "deleted 1 older session(s)" in out + err
 
 
 def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(tmp_path):
