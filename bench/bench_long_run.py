@@ -14,7 +14,8 @@ income: the venue's periodic pass) and the heartbeat's work every `--heartbeat-s
 The strategy flips its target between +0.002 and -0.002 BTC on every trade whose aggregate id
 is a multiple of `--every` (the same trades each pass): each flip is a MARKET order through
 every check, its fill on the user stream, and the stop-loss replaced (a new STOP_MARKET algo
-order, the old one cancelled), so a pass of ~21,300 trades places ~640 orders at `--every 100`.
+order, the old one cancelled), so a pass of ~21,300 trades (87,746 items) places ~424 orders
+at `--every 100`: ~212 market orders and their stop-losses (measured over 60 passes).
 The fake exchange fills at the last trade price and answers the reconciliation with the same
 account (wallet, position, open stop-loss, fills), so the books find no difference.
 
