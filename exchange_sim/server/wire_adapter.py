@@ -39,6 +39,7 @@ _MIN_GTD_AHEAD_MS = 600_000
 _MAX_GTD_MS = 253402300799000
 _SEVEN_DAYS_MS = 7 * 24 * 60 * 60 * 1000
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})  # take `price`
 _CANCEL_ALL_OK = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
@@ -183,10 +184,7 @@ class WireAdapter:
                 raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
             if p.has("quantity"):
                 raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
-            if p.has("reduceOnly") and not reduce_only:
-                raise BinanceError(
-                    -4138, "Reduce only must be true with closePosition equals true."
-                )
+        refuse_unrequired(p, order_type, close_position)
         gtd = 0
         if tif is TimeInForce.GTD:
             gtd_value = p.int("goodTillDate", required=True) or 0
@@ -924,6 +922,26 @@ class WireAdapter:
             }
             for i in rows
         ]
+
+
+def refuse_unrequired(p: Params, order_type: OrderType, close_position: bool) -> None:
+    """-1106 for a parameter Binance refuses with this order instead of ignoring it (reference
+    6.2.1, 3.2), so a client that sends one fails here as it would live: `reduceOnly` with
+    closePosition=true (whatever its value: "cannot be sent with closePosition"), `timeInForce`
+    on a MARKET order, `price` on a type without a limit price (MARKET, *_MARKET).
+
+    The names are as Binance prints them in the observed answers: 'reduceonly' in lower case,
+    the others as sent; `timeInForce` is named before `price` when a MARKET order has both."""
+    if close_position and p.has("reduceOnly"):
+        raise _not_required("reduceonly")
+    if order_type is OrderType.MARKET and p.has("timeInForce"):
+        raise _not_required("timeInForce")
+    if order_type not in _PRICED and p.has("price"):
+        raise _not_required("price")
+
+
+def _not_required(name: str) -> BinanceError:
+    return BinanceError(-1106, f"Parameter '{name}' sent when not required.")
 
 
 def _window(

@@ -153,7 +153,7 @@ def test_quantity_with_close_position_is_4137():
     assert e.value.code == -4137
 
 
-def test_close_position_with_reduce_only_false_is_4138():
+def test_close_position_with_reduce_only_false_is_1106():
     ex, _ = make_exchange()
 
     with pytest.raises(BinanceError) as e:
@@ -162,7 +162,7 @@ def test_close_position_with_reduce_only_false_is_4138():
             algo("SELL", "STOP_MARKET", "61000.0", closePosition="true", reduceOnly="false"),
         )
 
-    assert e.value.code == -4138
+    assert (e.value.code, e.value.msg) == (-1106, "Parameter 'reduceonly' sent when not required.")
 
 
 def test_non_conditional_type_on_algo_endpoint_is_1116():
