@@ -486,7 +486,29 @@ class Engine:
         self.events.account_update(o.account, "ORDER", [o.symbol])
         if filled and o.algo is not None:
             self._close(o)
+        pos = o.account.positions.get(o.symbol)
+        if pos is not None and pos.amt == 0:  # this fill closed the position
+            self._expire_close_position(o.account, o.symbol)
         self._reduce_only_sweep(o.account, o.symbol)
+
+    def _expire_close_position(self, acct: Account, symbol: str) -> None:
+        """The symbol's position is closed: its waiting closePosition conditionals expire
+        (GTE_GTC orders; reference 6.3: EXPIRED, "system-cancelled, e.g. GTE_GTC order whose
+        position was closed"), so a stop or take-profit of a closed position cannot close the
+        next one; a legacy one's order expires with er 6 (GTE condition unsatisfied). Plain
+        reduce-only conditionals stay armed (at trigger they are rejected, see `_fire`)."""
+        for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id):
+            if a.symbol == symbol and a.close_position and a.legacy_order is None:
+                self._expire_algo(a)
+        for o in list(acct.open_orders.get(symbol, {}).values()):
+            if o.close_position and o.algo is not None and o.algo.legacy_order is o:
+                self._finish(o, OrderStatus.EXPIRED, ExpiryReason.GTE_UNSATISFIED)
+
+    def _expire_algo(self, a: Algo) -> None:
+        """The system ends a conditional still waiting for its trigger: ALGO_UPDATE EXPIRED."""
+        self._drop_trigger(a)
+        a.move_to(AlgoStatus.EXPIRED)
+        self.events.algo_update(a)
 
     def _reduce_only_sweep(self, acct: Account, symbol: str) -> None:
         """Expire resting reduce-only orders that can no longer reduce (er = 4)."""
@@ -1253,15 +1275,20 @@ class Engine:
     def _liquidate(self, acct: Account) -> None:
         """Close every position of the account at its mark price (cross margin exhausted).
 
-        Open orders expire first (er = 5). Each position is closed by an `autoclose-` order
-        (LIMIT IOC, reduce-only) filled with x=CALCULATED at the mark price rounded to the tick
-        against the account; the clearance fee is instrument.liquidationFee * notional, capped
-        at what is left of the wallet; a negative wallet is reset to 0 by the insurance fund
-        (INSURANCE_CLEAR income).
+        Open orders expire first (er = 5), and so do the conditionals that could only reduce a
+        position (reduce-only or closePosition: ALGO_UPDATE EXPIRED), as nothing is left for
+        them to reduce; other conditionals stay armed. Each position is closed by an
+        `autoclose-` order (LIMIT IOC, reduce-only) filled with x=CALCULATED at the mark price
+        rounded to the tick against the account; the clearance fee is
+        instrument.liquidationFee * notional, capped at what is left of the wallet; a negative
+        wallet is reset to 0 by the insurance fund (INSURANCE_CLEAR income).
         """
         for orders in list(acct.open_orders.values()):
             for o in list(orders.values()):
                 self._finish(o, OrderStatus.EXPIRED, ExpiryReason.LIQUIDATION)
+        for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id):
+            if a.reduce_only and a.legacy_order is None:  # closePosition ones are reduce-only
+                self._expire_algo(a)
         for symbol, pos in list(acct.positions.items()):
             if pos.amt == 0:
                 continue
