@@ -901,7 +901,7 @@ class WireAdapter:
         lo, hi = _span(incomes, None, None, start, end)
         matching = (
             i
-            for i in islice(incomes, lo, hi)
+            for i in (incomes[k] for k in range(lo, hi))  # islice would walk from 0 to lo
             if (symbol is None or i.symbol == symbol)
             and (income_type is None or i.income_type == income_type)
         )
