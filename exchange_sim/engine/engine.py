@@ -14,6 +14,7 @@ time; market-data entry points move the clock forward first (never back).
 """
 
 import re
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -44,7 +45,7 @@ from exchange_sim.engine.events import OrderUpdate, UserEvents
 from exchange_sim.engine.ledger import Ledger
 from exchange_sim.engine.reports import AlgoReport, Report, algo_report, report
 from exchange_sim.engine.request import NewOrder
-from exchange_sim.engine.state import POS, Account, Algo, Order
+from exchange_sim.engine.state import POS, Account, Algo, Income, Order, UserTrade
 from exchange_sim.engine.timers import COUNTDOWN, GTD, Timers
 from exchange_sim.engine.triggers import TriggerBook
 from exchange_sim.engine.typed import core_algo_order, core_events, core_fill, core_order
@@ -60,6 +61,10 @@ CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 # EXPIRED without a fill is no longer found once 3 days old, any order once 90 days old.
 NO_FILL_RETENTION_MS = 3 * 86_400_000
 ORDER_RETENTION_MS = 90 * 86_400_000
+# userTrades serves "only the last 6 months" (6.9), income "only the last 3 months" (7.8);
+# a month taken as 30 days, as the 90 days of orders are.
+TRADE_RETENTION_MS = 180 * 86_400_000
+INCOME_RETENTION_MS = 90 * 86_400_000
 FORGET_EVERY_MS = 3_600_000  # `forget_old_orders` looks at most this often (exchange time)
 
 
@@ -363,8 +368,13 @@ class Engine:
 
     def _register(self, o: Order) -> None:
         self.books[o.symbol].orders[o.order_id] = o
-        o.account.open_in(o.symbol)[o.order_id] = o
-        o.account.client_orders[(o.symbol, o.client_id)] = o
+        acct = o.account
+        acct.open_in(o.symbol)[o.order_id] = o
+        acct.client_orders[(o.symbol, o.client_id)] = o
+        history = acct.order_history.get(o.symbol)
+        if history is None:
+            history = acct.order_history[o.symbol] = []
+        history.append(o)
 
     def _execute(self, o: Order, b: SymbolBook, cap: int | None) -> None:
         """Match a just-accepted LIMIT/MARKET order against the recorded book, then rest/expire."""
@@ -486,7 +496,29 @@ class Engine:
         self.events.account_update(o.account, "ORDER", [o.symbol])
         if filled and o.algo is not None:
             self._close(o)
+        pos = o.account.positions.get(o.symbol)
+        if pos is not None and pos.amt == 0:  # this fill closed the position
+            self._expire_close_position(o.account, o.symbol)
         self._reduce_only_sweep(o.account, o.symbol)
+
+    def _expire_close_position(self, acct: Account, symbol: str) -> None:
+        """The symbol's position is closed: its waiting closePosition conditionals expire
+        (GTE_GTC orders; reference 6.3: EXPIRED, "system-cancelled, e.g. GTE_GTC order whose
+        position was closed"), so a stop or take-profit of a closed position cannot close the
+        next one; a legacy one's order expires with er 6 (GTE condition unsatisfied). Plain
+        reduce-only conditionals stay armed (at trigger they are rejected, see `_fire`)."""
+        for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id):
+            if a.symbol == symbol and a.close_position and a.legacy_order is None:
+                self._expire_algo(a)
+        for o in list(acct.open_orders.get(symbol, {}).values()):
+            if o.close_position and o.algo is not None and o.algo.legacy_order is o:
+                self._finish(o, OrderStatus.EXPIRED, ExpiryReason.GTE_UNSATISFIED)
+
+    def _expire_algo(self, a: Algo) -> None:
+        """The system ends a conditional still waiting for its trigger: ALGO_UPDATE EXPIRED."""
+        self._drop_trigger(a)
+        a.move_to(AlgoStatus.EXPIRED)
+        self.events.algo_update(a)
 
     def _reduce_only_sweep(self, acct: Account, symbol: str) -> None:
         """Expire resting reduce-only orders that can no longer reduce (er = 4)."""
@@ -996,7 +1028,7 @@ class Engine:
             )
         if algo_id is not None:
             return acct.algos.get(algo_id)
-        matches = [a for a in acct.algos.values() if a.client_id == client_id]
+        matches = acct.algos_by_client.get(client_id or "")
         return matches[-1] if matches else None
 
     def cancel_open_orders(self, account_id: str, symbol: str) -> list[CoreOrder]:
@@ -1167,9 +1199,9 @@ class Engine:
     def forget_old_orders(self, now_ms: int) -> int:
         """Forget the finished orders and algo orders Binance no longer finds (see
         NO_FILL_RETENTION_MS): queries answer -2013 for them and allOrders leaves them out, as
-        Binance does, and a local exchange left running for weeks does not keep every order
-        (their fills stay in userTrades, as Binance keeps those for 6 months). Looks at most
-        every FORGET_EVERY_MS of exchange time; returns how many it forgot."""
+        Binance does, and a local exchange left running for weeks does not keep every order;
+        the fills and incomes past what Binance serves go too (`forget_old_history`). Looks at
+        most every FORGET_EVERY_MS of exchange time; returns how many orders it forgot."""
         if now_ms < self._next_forget_ms:
             return 0
         self._next_forget_ms = now_ms + FORGET_EVERY_MS
@@ -1184,11 +1216,19 @@ class Engine:
                     break
                 if not o.is_open and (o.filled_steps == 0 or o.time < any_before):
                     old.append(order_id)
+            touched: dict[str, Account] = {}
             for order_id in old:
                 o = orders.pop(order_id)
+                acct = o.account
+                touched[acct.account_id] = acct
                 key = (o.symbol, o.client_id)
-                if o.account.client_orders.get(key) is o:  # not a newer order with its id
-                    del o.account.client_orders[key]
+                if acct.client_orders.get(key) is o:  # not a newer order with its id
+                    del acct.client_orders[key]
+            symbol = b.inst.symbol
+            for acct in touched.values():
+                acct.order_history[symbol] = [
+                    o for o in acct.order_history.get(symbol, ()) if o.order_id in orders
+                ]
             forgotten += len(old)
         algos = self.triggers.algos
         old_algos = []
@@ -1202,8 +1242,30 @@ class Engine:
                 old_algos.append(algo_id)
         for algo_id in old_algos:
             a = algos.pop(algo_id)
-            a.account.algos.pop(algo_id, None)
+            acct = a.account
+            acct.algos.pop(algo_id, None)
+            same_id = acct.algos_by_client.get(a.client_id, [])
+            if a in same_id:
+                same_id.remove(a)
+                if not same_id:
+                    del acct.algos_by_client[a.client_id]
+        self.forget_old_history(now_ms)
         return forgotten + len(old_algos)
+
+    def forget_old_history(self, now_ms: int) -> None:
+        """Drop the fills older than TRADE_RETENTION_MS and the incomes older than
+        INCOME_RETENTION_MS (both kept in time order: a cut at the front), which userTrades
+        and income no longer serve on Binance either; without it they grow for as long as the
+        exchange runs."""
+        trades_before = now_ms - TRADE_RETENTION_MS
+        incomes_before = now_ms - INCOME_RETENTION_MS
+        for acct in self.ledger.accounts.values():
+            for trades in acct.trades.values():
+                if trades and trades[0].time < trades_before:
+                    del trades[: bisect_left(trades, trades_before, key=_time_of)]
+            incomes = acct.incomes
+            if incomes and incomes[0].time < incomes_before:
+                del incomes[: bisect_left(incomes, incomes_before, key=_time_of)]
 
     def on_time(self, now_ms: int) -> None:
         """Time passes without market data: dead-man switches, GTD expiry, funding."""
@@ -1253,15 +1315,20 @@ class Engine:
     def _liquidate(self, acct: Account) -> None:
         """Close every position of the account at its mark price (cross margin exhausted).
 
-        Open orders expire first (er = 5). Each position is closed by an `autoclose-` order
-        (LIMIT IOC, reduce-only) filled with x=CALCULATED at the mark price rounded to the tick
-        against the account; the clearance fee is instrument.liquidationFee * notional, capped
-        at what is left of the wallet; a negative wallet is reset to 0 by the insurance fund
-        (INSURANCE_CLEAR income).
+        Open orders expire first (er = 5), and so do the conditionals that could only reduce a
+        position (reduce-only or closePosition: ALGO_UPDATE EXPIRED), as nothing is left for
+        them to reduce; other conditionals stay armed. Each position is closed by an
+        `autoclose-` order (LIMIT IOC, reduce-only) filled with x=CALCULATED at the mark price
+        rounded to the tick against the account; the clearance fee is
+        instrument.liquidationFee * notional, capped at what is left of the wallet; a negative
+        wallet is reset to 0 by the insurance fund (INSURANCE_CLEAR income).
         """
         for orders in list(acct.open_orders.values()):
             for o in list(orders.values()):
                 self._finish(o, OrderStatus.EXPIRED, ExpiryReason.LIQUIDATION)
+        for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id):
+            if a.reduce_only and a.legacy_order is None:  # closePosition ones are reduce-only
+                self._expire_algo(a)
         for symbol, pos in list(acct.positions.items()):
             if pos.amt == 0:
                 continue
@@ -1312,6 +1379,10 @@ def _mandatory(name: str) -> BinanceError:
     return BinanceError(
         -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
     )
+
+
+def _time_of(row: UserTrade | Income) -> int:
+    return row.time
 
 
 def _cached(cache: dict[Decimal, int], key: Decimal, value: int) -> int:

@@ -365,7 +365,14 @@ class Account:
     open_orders: dict[str, dict[int, Order]] = field(default_factory=dict)
     open_algos: dict[int, Algo] = field(default_factory=dict)
     algos: dict[int, Algo] = field(default_factory=dict)
+    # The algo orders kept (see `algos`) by clientAlgoId, oldest first: a lookup by client id
+    # takes the latest without scanning every algo order kept.
+    algos_by_client: dict[str, list[Algo]] = field(default_factory=dict)
     client_orders: dict[tuple[str, str], Order] = field(default_factory=dict)
+    # Every order kept of each symbol, by orderId, which is also creation-time order: allOrders
+    # bisects it on the id and the time instead of scanning the symbol's orders of all accounts.
+    order_history: dict[str, list[Order]] = field(default_factory=dict)
+    # By trade id, which is also time order (per symbol), and by time: bisected the same way.
     trades: dict[str, list[UserTrade]] = field(default_factory=dict)
     incomes: list[Income] = field(default_factory=list)
     dual_side: bool = False

@@ -38,8 +38,10 @@ class TriggerBook:
     def arm(self, a: Algo) -> None:
         """Start watching `a`'s working price; list it on its account unless it is legacy."""
         if a.legacy_order is None:  # a legacy conditional is listed as an order instead
-            a.account.open_algos[a.algo_id] = a
-            a.account.algos[a.algo_id] = a
+            acct = a.account
+            acct.open_algos[a.algo_id] = a
+            acct.algos[a.algo_id] = a
+            acct.algos_by_client.setdefault(a.client_id, []).append(a)
             self.algos[a.algo_id] = a
         watch = self.by_symbol[a.symbol]
         (watch.mark if a.working_type == "MARK_PRICE" else watch.contract).append(a)

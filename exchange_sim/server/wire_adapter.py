@@ -12,9 +12,12 @@ instrument's tick and step decimals.
 """
 
 import zlib
-from collections.abc import Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from itertools import islice
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from core.enums import AlgoStatus, OrderType, Side, TimeInForce, WorkingType
 from exchange_sim.engine.book import SymbolBook
@@ -33,12 +36,14 @@ from exchange_sim.errors import BinanceError
 from exchange_sim.server import wire_format as wire
 from exchange_sim.server.engine_params import Params, mandatory
 
+T = TypeVar("T")
 _STP_MODES = frozenset({"NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"})
 _RESP_TYPES = ("ACK", "RESULT")
 _MIN_GTD_AHEAD_MS = 600_000
 _MAX_GTD_MS = 253402300799000
 _SEVEN_DAYS_MS = 7 * 24 * 60 * 60 * 1000
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PRICED = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})  # take `price`
 _CANCEL_ALL_OK = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
@@ -183,10 +188,7 @@ class WireAdapter:
                 raise BinanceError(-1106, "Parameter 'closePosition' sent when not required.")
             if p.has("quantity"):
                 raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
-            if p.has("reduceOnly") and not reduce_only:
-                raise BinanceError(
-                    -4138, "Reduce only must be true with closePosition equals true."
-                )
+        refuse_unrequired(p, order_type, close_position)
         gtd = 0
         if tif is TimeInForce.GTD:
             gtd_value = p.int("goodTillDate", required=True) or 0
@@ -316,15 +318,9 @@ class WireAdapter:
         limit = p.limit(500, 1000)
         if start is not None and end is not None and start > end:
             raise BinanceError(-1023, "Start time is greater than end time.")
-        mine = [o for o in b.orders.values() if o.account is acct]
-        if order_id is not None:
-            mine = [o for o in mine if o.order_id >= order_id]
-        if start is not None:
-            mine = [o for o in mine if o.time >= start]
-        if end is not None:
-            mine = [o for o in mine if o.time <= end]
-        mine.sort(key=lambda o: o.order_id)
-        picked = mine[:limit] if (order_id is not None or start is not None) else mine[-limit:]
+        mine = acct.order_history.get(b.inst.symbol, [])
+        lo, hi = _span(mine, _ORDER_ID, order_id, start, end)
+        picked = _page(mine, lo, hi, limit, order_id is not None or start is not None)
         return [wire.order_json(o, b.inst, query=True) for o in picked]
 
     def cancel_order(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -857,15 +853,14 @@ class WireAdapter:
         if from_id is not None and (start is not None or end is not None):
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
         start, end = _window(start, end, self._e.now_ms(), from_id is not None)
-        trades = [
-            t
-            for t in acct.trades.get(inst.symbol, [])
-            if (order_id is None or t.order_id == order_id)
-            and (from_id is None or t.trade_id >= from_id)
-            and (start is None or t.time >= start)
-            and (end is None or t.time <= end)
-        ]
-        picked = trades[:limit] if (from_id is not None or p.has("startTime")) else trades[-limit:]
+        trades = acct.trades.get(inst.symbol, [])
+        lo, hi = _span(trades, _TRADE_ID, from_id, start, end)
+        from_front = from_id is not None or p.has("startTime")
+        if order_id is None:
+            picked = _page(trades, lo, hi, limit, from_front)
+        else:
+            of_order = (trades[i] for i in range(lo, hi) if trades[i].order_id == order_id)
+            picked = list(islice(of_order, limit)) if from_front else list(of_order)[-limit:]
         quote_decimals = inst.wire_price_decimals + inst.qty_decimals
         return [
             {
@@ -902,15 +897,15 @@ class WireAdapter:
             start = self._e.now_ms() - _SEVEN_DAYS_MS
         limit = p.limit(100, 1000)
         page = p.int("page") or 1
-        rows = [
+        incomes = acct.incomes
+        lo, hi = _span(incomes, None, None, start, end)
+        matching = (
             i
-            for i in acct.incomes
+            for i in (incomes[k] for k in range(lo, hi))  # islice would walk from 0 to lo
             if (symbol is None or i.symbol == symbol)
             and (income_type is None or i.income_type == income_type)
-            and (start is None or i.time >= start)
-            and (end is None or i.time <= end)
-        ]
-        rows = rows[(page - 1) * limit : page * limit]
+        )
+        rows = list(islice(matching, (page - 1) * limit, page * limit))
         return [
             {
                 "symbol": i.symbol,
@@ -924,6 +919,60 @@ class WireAdapter:
             }
             for i in rows
         ]
+
+
+_ORDER_ID = attrgetter("order_id")
+_TRADE_ID = attrgetter("trade_id")
+_TIME = attrgetter("time")
+
+
+def _span(
+    rows: Sequence[Any],
+    id_of: Callable[[Any], int] | None,
+    first_id: int | None,
+    start: int | None,
+    end: int | None,
+) -> tuple[int, int]:
+    """[lo, hi) of `rows` with id >= first_id and start <= time <= end (ms), by bisection:
+    the rows are in id order, which is also time order (orders, fills, incomes are appended
+    as the exchange clock moves forward), so the matches are one slice and a query costs the
+    log of the history, not its length."""
+    lo, hi = 0, len(rows)
+    if first_id is not None and id_of is not None:
+        lo = bisect_left(rows, first_id, key=id_of)
+    if start is not None:
+        lo = max(lo, bisect_left(rows, start, key=_TIME))
+    if end is not None:
+        hi = bisect_right(rows, end, key=_TIME)
+    return lo, max(lo, hi)
+
+
+def _page(rows: Sequence[T], lo: int, hi: int, limit: int, from_front: bool) -> list[T]:
+    """The first `limit` rows of [lo, hi) when the query gave a start (id or time), else the
+    last `limit` (the newest), as Binance pages allOrders and userTrades."""
+    if from_front:
+        return list(rows[lo : min(hi, lo + limit)])
+    return list(rows[max(lo, hi - limit) : hi])
+
+
+def refuse_unrequired(p: Params, order_type: OrderType, close_position: bool) -> None:
+    """-1106 for a parameter Binance refuses with this order instead of ignoring it (reference
+    6.2.1, 3.2), so a client that sends one fails here as it would live: `reduceOnly` with
+    closePosition=true (whatever its value: "cannot be sent with closePosition"), `timeInForce`
+    on a MARKET order, `price` on a type without a limit price (MARKET, *_MARKET).
+
+    The names are as Binance prints them in the observed answers: 'reduceonly' in lower case,
+    the others as sent; `timeInForce` is named before `price` when a MARKET order has both."""
+    if close_position and p.has("reduceOnly"):
+        raise _not_required("reduceonly")
+    if order_type is OrderType.MARKET and p.has("timeInForce"):
+        raise _not_required("timeInForce")
+    if order_type not in _PRICED and p.has("price"):
+        raise _not_required("price")
+
+
+def _not_required(name: str) -> BinanceError:
+    return BinanceError(-1106, f"Parameter '{name}' sent when not required.")
 
 
 def _window(

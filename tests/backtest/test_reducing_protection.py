@@ -185,7 +185,9 @@ def test_a_flatten_still_unanswered_leaves_the_stop_on_the_exchange():
     assert rig.engine_position() == D("0.100") and rig.protection() == PROTECTION
     assert rig.em.trading_state is REDUCING
     rig.tick(at_ms=killed + 400)  # flattened at 60000.0; the protection's cancel is on its way
-    assert rig.engine_position() == 0 and rig.protection() == PROTECTION
+    # The flat position took its closePosition stop with it (GTE_GTC, reference 6.3: EXPIRED);
+    # the reduce-only take-profit waits for the cancel.
+    assert rig.engine_position() == 0 and rig.protection() == PROTECTION[1:]
     rig.tick(at_ms=killed + 800)
 
     # 10000 - 3 - 3 (the flatten's fee at 60000.0, no loss)

@@ -153,7 +153,7 @@ def test_quantity_with_close_position_is_4137():
     assert e.value.code == -4137
 
 
-def test_close_position_with_reduce_only_false_is_4138():
+def test_close_position_with_reduce_only_false_is_1106():
     ex, _ = make_exchange()
 
     with pytest.raises(BinanceError) as e:
@@ -162,7 +162,7 @@ def test_close_position_with_reduce_only_false_is_4138():
             algo("SELL", "STOP_MARKET", "61000.0", closePosition="true", reduceOnly="false"),
         )
 
-    assert e.value.code == -4138
+    assert (e.value.code, e.value.msg) == (-1106, "Parameter 'reduceonly' sent when not required.")
 
 
 def test_non_conditional_type_on_algo_endpoint_is_1116():
@@ -409,3 +409,106 @@ def test_close_position_order_is_accepted_again_once_the_first_is_canceled():
     )
 
     assert second["algoStatus"] == "NEW"
+
+
+# --- conditionals of a position that is gone (reference 6.3 EXPIRED, 10.8 liquidation) -------
+
+
+def _algo_updates(ex) -> list[tuple[int, str]]:
+    return [(e["o"]["aid"], e["o"]["X"]) for e in of_type(ex.drain_user_events(), "ALGO_UPDATE")]
+
+
+def test_closing_the_position_expires_its_close_position_stop_and_keeps_a_reduce_only_one():
+    ex, _ = make_exchange()
+    _long(ex)
+    stop = ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "61000.0", closePosition="true"))
+    take = ex.new_algo_order(
+        "alice",
+        algo("SELL", "TAKE_PROFIT_MARKET", "63000.0", quantity="0.100", reduceOnly="true"),
+    )
+    ex.drain_user_events()
+
+    ex.new_order("alice", market("SELL", "0.100"))
+
+    assert _algo_updates(ex) == [(stop["algoId"], "EXPIRED")]
+    queried = ex.query_algo_order("alice", {"algoId": str(stop["algoId"])})
+    assert queried["algoStatus"] == "EXPIRED"
+    listed = ex.open_algo_orders("alice", {"symbol": "BTCUSDT"})
+    assert [(a["algoId"], a["algoStatus"]) for a in listed] == [(take["algoId"], "NEW")]
+
+
+def test_reducing_the_position_keeps_its_close_position_stop():
+    ex, _ = make_exchange()
+    _long(ex)
+    stop = ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "61000.0", closePosition="true"))
+    ex.drain_user_events()
+
+    ex.new_order("alice", market("SELL", "0.040"))
+
+    assert _algo_updates(ex) == []
+    [listed] = ex.open_algo_orders("alice", {"symbol": "BTCUSDT"})
+    assert listed["algoId"] == stop["algoId"]
+
+
+def test_expired_close_position_stop_never_fires_on_the_next_position():
+    ex, _ = make_exchange()
+    _long(ex)
+    ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "61000.0", closePosition="true"))
+    ex.new_order("alice", market("SELL", "0.100"))
+    _long(ex, "0.050")  # a new long, without a stop of its own
+
+    ex.on_trade("BTCUSDT", D("60999.9"), D("0.010"), True, T0 + 1000)
+
+    [risk] = ex.position_risk("alice", {})
+    assert risk["positionAmt"] == "0.050"
+
+
+def test_closing_the_position_expires_a_legacy_close_position_order_with_reason_6():
+    ex, _ = make_exchange(EngineConfig(legacy_conditional_orders=True))
+    _long(ex)
+    placed = ex.new_order(
+        "alice",
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "STOP_MARKET",
+            "stopPrice": "61000.0",
+            "closePosition": "true",
+        },
+    )
+    ex.drain_user_events()
+
+    ex.new_order("alice", market("SELL", "0.100"))
+
+    otus = [e["o"] for e in of_type(ex.drain_user_events(), "ORDER_TRADE_UPDATE")]
+    assert [(o["x"], o["er"]) for o in otus if o["i"] == placed["orderId"]] == [("EXPIRED", "6")]
+    assert ex.open_orders("alice", {}) == []
+
+
+def test_liquidation_expires_reduce_only_and_close_position_conditionals_first():
+    ex, _ = make_exchange(usdt="1000")
+    ex.new_order("alice", market("BUY", "0.300"))  # liquidation price ~58,700 (accounting test)
+    stop = ex.new_algo_order("alice", algo("SELL", "STOP_MARKET", "40000.0", closePosition="true"))
+    take = ex.new_algo_order(
+        "alice",
+        algo("SELL", "TAKE_PROFIT_MARKET", "70000.0", quantity="0.300", reduceOnly="true"),
+    )
+    entry = ex.new_algo_order(
+        "alice", algo("BUY", "STOP_MARKET", "65000.0", quantity="0.001")
+    )  # opens, not reduce-only: stays armed
+    ex.drain_user_events()
+
+    ex.on_mark_price("BTCUSDT", D("50000.0"), D("50000.0"), D("0"), FUNDING_TIME, T0 + 1000)
+
+    events = [e for _, e in ex.drain_user_events()]
+    kinds = [(e["e"], e["o"].get("aid") or e["o"].get("c")) for e in events if "o" in e]
+    expired = [(e["o"]["aid"], e["o"]["X"]) for e in events if e["e"] == "ALGO_UPDATE"]
+    assert expired == [(stop["algoId"], "EXPIRED"), (take["algoId"], "EXPIRED")]
+    first_autoclose = next(
+        i for i, (kind, c) in enumerate(kinds) if kind == "ORDER_TRADE_UPDATE"
+    )  # the liquidation order comes after the conditionals expired
+    assert kinds[first_autoclose][1].startswith("autoclose-")
+    assert first_autoclose == 2
+    assert ex.position_risk("alice", {}) == []
+    listed = ex.open_algo_orders("alice", {"symbol": "BTCUSDT"})
+    assert [(a["algoId"], a["algoStatus"]) for a in listed] == [(entry["algoId"], "NEW")]
