@@ -64,10 +64,28 @@ def test_bootstrap_bands_equal_a_recomputation_from_trades_csv(mc_run):
             worst = max(worst, 1 - equity / peak)
         totals.append(equity / 10_000 - 1)
         drawdowns.append(worst)
-    for name, values in (("total_return", totals), ("max_drawdown", drawdowns)):
+    for name, values in (("total_return", totals), ("max_drawdown_at_trade_closes", drawdowns)):
         expected = np.percentile(values, [5, 25, 50, 75, 95])
         got = [mc["bootstrap"][name][f"p{p}"] for p in (5, 25, 50, 75, 95)]
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+
+
+def test_the_bootstrap_names_its_drawdown_at_trade_closes_and_gives_the_base_run_s(mc_run):
+    """The bootstrap knows the equity only after each closed trade: its drawdown is not the
+    per-bar `max_drawdown` of summary.json and the random runs, and is not called so. The
+    base run's own trades, in the order they closed, on the same footing: by hand from
+    trades.csv; never deeper than its per-bar max drawdown."""
+    summary = json.loads((mc_run / "summary.json").read_text())
+    boot = summary["monte_carlo"]["bootstrap"]
+    assert "max_drawdown" not in boot
+    pnls = [float(x) for x in round_trips(rows(mc_run / "trades.csv"))[0]]
+    equity, peak, worst = 10_000.0, 10_000.0, 0.0
+    for pnl in pnls:
+        equity += pnl
+        peak = max(peak, equity)
+        worst = max(worst, 1 - equity / peak)
+    assert boot["base_max_drawdown_at_trade_closes"] == pytest.approx(worst, rel=1e-12)
+    assert 0 < worst <= summary["metrics"]["max_drawdown"]
 
 
 def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_data):
