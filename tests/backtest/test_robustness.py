@@ -242,6 +242,29 @@ def test_a_joblib_sweep_equals_sequential_backtests(tmp_path, day_data):
     assert [r["selected"] for r in result.rows].count(True) == 1
 
 
+@pytest.mark.parametrize("metric", ["sharpe", "sharpe_daily"])
+def test_the_sweep_ranks_by_the_sharpe_summary_json_reports_under_that_name(tmp_path, metric):
+    """`metric = "sharpe"` is the per-bar Sharpe and `"sharpe_daily"` the daily one: the
+    best point's value is what summary.json's `metrics` of a plain run with its settings
+    reports under that name (one function, metrics.summarize), and no other point of the grid
+    beats it there. Two days, so that the daily Sharpe exists."""
+    argv = ["--data", str(KLINES), "--end", "2025-05-07", "--no-html", "--no-progress"]
+    text = SWEEP.replace('"total_return"', f'"{metric}"').replace("[20, 40]", "[20]")
+    sweep = write(tmp_path, text)
+    assert cli.main([*argv, "--out", str(tmp_path / "sweep"), "--sweep", str(sweep)]) == 0
+    best = json.loads((tmp_path / "sweep/summary.json").read_text())["sweep"]["best"]
+    reported = {}
+    for fast in (5, 10):
+        out = tmp_path / f"run-{fast}"
+        flags = ["--fast", str(fast), "--slow", "20", "--notional", "1000"]
+        assert cli.main([*argv, *flags, "--out", str(out)]) == 0
+        reported[fast] = json.loads((out / "summary.json").read_text())["metrics"]
+    chosen = reported[best["settings"]["fast"]]
+    assert best[metric] == chosen[metric] is not None
+    assert best[metric] == max(m[metric] for m in reported.values())
+    assert best["total_return"] == chosen["total_return"]
+
+
 def test_a_sweep_with_random_latency_repeats_for_a_seed_and_changes_with_it(tmp_path, day_data):
     """Each grid point's run draws its latency from the base config's distribution under the
     base seed: the same seed gives the same rows, another seed other fills (a median of 20 s
