@@ -24,9 +24,10 @@ denies silently (`ExecManager._deny`), as the plain loop does. The event bar is 
 - a bar whose low / high reaches an open stop or take-profit level (one tick of margin, plus
   the synthetic spread when slippage is on): the engine would trigger it;
 - with a position: a bar at which the mark-to-market equity (wallet + qty * (close - entry))
-  could breach the RiskManager's drawdown or daily-loss limit, or come near liquidation
-  (equity <= half the notional: no Binance bracket has a maintenance rate above 50 %); a
-  bar at which funding settles;
+  could breach the RiskManager's drawdown or daily-loss limit, or, at the bar's adverse
+  extreme (a long's low, a short's high: the runner liquidates inside the bar), come near
+  liquidation (equity <= half the notional: no Binance bracket has a maintenance rate above
+  50 %); a bar at which funding settles;
 - the first bar of a UTC day (the RiskManager's and the books' day roll), a bar not newer
   than the one before it, the end of the data.
 The limit tests are done in float with a margin: a bar that is only maybe an event runs
@@ -326,7 +327,10 @@ class KlineFastPath:
                 end = i + first
                 low, high = low[:first], high[:first]
         if qty and end > i:
-            end = i + self._equity_quiet(self.close_f[i:end], position.qty, position.entry_price)
+            adverse = self.low[i:end] if qty > 0 else self.high[i:end]
+            end = i + self._equity_quiet(
+                self.close_f[i:end], tick_floats(adverse, self.tick), qty, position.entry_price
+            )
         return end
 
     def _first_closing_at(self, t: int) -> int:
@@ -353,14 +357,19 @@ class KlineFastPath:
                 return i + quiet
             window *= 8
 
-    def _equity_quiet(self, close_f: np.ndarray, qty: Decimal, entry: Decimal) -> int:
-        """Bars before the first one whose equity might breach a portfolio limit or come near
-        liquidation (float, with margins: conservative)."""
+    def _equity_quiet(
+        self, close_f: np.ndarray, adverse_f: np.ndarray, qty: Decimal, entry: Decimal
+    ) -> int:
+        """Bars before the first one whose equity might breach a portfolio limit at its close,
+        or come near liquidation at its adverse extreme (`adverse_f`: a long's low, a short's
+        high, where the bar's path may liquidate it) (float, with margins: conservative)."""
         rig = self.rig
         cfg = rig.risk_config
         q = float(qty)
-        eq = float(rig.book.wallet()) + q * (close_f - float(entry))
-        bad = eq <= 0.5 * abs(q) * close_f * (1 + 1e-9) + 1e-6
+        wallet = float(rig.book.wallet())
+        eq = wallet + q * (close_f - float(entry))
+        worst = wallet + q * (adverse_f - float(entry))
+        bad = worst <= 0.5 * abs(q) * adverse_f * (1 + 1e-9) + 1e-6
         tol = 1e-9
         if cfg.max_drawdown_pct > 0:
             peak0 = rig.risk.peak_equity

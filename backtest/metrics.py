@@ -51,6 +51,9 @@ import numpy as np
 YEAR_MS = 365 * 24 * 60 * 60 * 1000
 DAY_MS = 24 * 60 * 60 * 1000
 DAYS_PER_YEAR = 365
+# The drawdown of the equity after each closed trade only (the Monte Carlo bootstrap's, which
+# resamples trades): never named `max_drawdown`, the per-bar one.
+TRADE_CLOSE_DRAWDOWN = "max_drawdown_at_trade_closes"
 
 
 @dataclass(frozen=True, slots=True)

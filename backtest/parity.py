@@ -22,7 +22,10 @@ strategy, from the recorded settings) and runs them against the in-process match
   exchange stamped on that event; what it reports (parsed by the same `gateway` code as
   live) reaches the ExecManager there, up to the event of the same kind and order, so
   reactions happen at the same point; reconciliation snapshots and user-stream states are
-  replayed as recorded.
+  replayed as recorded;
+* a pause the daemon noticed (recorded: when, how long) is handed to the ExecManager at the
+  same clock reading (`ExecManager.note_pause`), so entries are held as the daemon held them,
+  until the same recorded reconciliation; the replay infers no pause of its own.
 
 Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
 (client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
@@ -97,6 +100,7 @@ from trading_engine.market_recorder import (
     GAP,
     ITEM,
     OFFSET,
+    PAUSE,
     STOP,
     WARM,
     Session,
@@ -486,6 +490,10 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                     venue.cancel_all_at(
                         sym, min(dues) if dues else None, keep_protection=keep_protection
                     )
+            continue
+        if code == PAUSE:  # the daemon noticed it had not run: it held entries from here
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.note_pause(int(entry[2]))
             continue
         if code not in (ITEM, EVENT):
             continue

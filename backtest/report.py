@@ -233,7 +233,7 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     a1.set_ylabel("equity USDT")
     if len(mc.trade_pnls):
         _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
-        a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades")
+        a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)")
         a2.set_xlabel("trade")
     else:  # one point per path: the bands would draw nothing, an empty panel
         a2.text(0.5, 0.5, NO_TRADES_TO_RESAMPLE, ha="center", va="center")
@@ -349,14 +349,22 @@ def _image(title: str, png: bytes) -> str:
     return f'<h3>{alt}</h3><img alt="{alt}" src="data:image/png;base64,{data}">'
 
 
+# (section, its label, its metrics): the bootstrap's drawdown is at trade closes only.
+_BAND_SOURCES = (
+    ("randomized", "random latency/slippage", ("total_return", "max_drawdown")),
+    ("bootstrap", "bootstrap", ("total_return", metrics.TRADE_CLOSE_DRAWDOWN)),
+)
+
+
 def _bands_rows(section: Mapping[str, Any]) -> list[list[str]]:
     rows = []
-    for name, label in (("randomized", "random latency/slippage"), ("bootstrap", "bootstrap")):
+    for name, label, names in _BAND_SOURCES:
         part = section.get(name) or {}
-        for metric in ("total_return", "max_drawdown"):
+        for metric in names:
             b = part.get(metric)
             if b:
-                cells = [fmt_value(metric, b[f"p{p}"]) for p in section["percentiles"]]
+                shown = "max_drawdown" if metric.startswith("max_drawdown") else metric
+                cells = [fmt_value(shown, b[f"p{p}"]) for p in section["percentiles"]]
                 rows.append([label, metric, *cells])
     return rows
 
@@ -370,11 +378,21 @@ def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
             if lat
             else f" from {html.escape(mc['entry_latency'])}: no order, nothing drawn"
         )
+    boot = mc.get("bootstrap", {})
     intro = (
         f"<p>{mc['runs']} runs, seed {mc['seed']}: {latency}, slippage "
         f"{html.escape(str(slip[0]))}-{html.escape(str(slip[1]))} bps; bootstrap of "
-        f"{mc.get('bootstrap', {}).get('trades', 0)} trades.</p>"
+        f"{boot.get('trades', 0)} trades.</p>"
     )
+    base = boot.get(f"base_{metrics.TRADE_CLOSE_DRAWDOWN}")
+    if base is not None:
+        intro += (
+            "<p class=muted>The bootstrap resamples closed trades: its equity is known only "
+            "after each trade, so its drawdown is measured at trade closes "
+            "(max_drawdown_at_trade_closes), without what a trade lost while open; the "
+            f"base run's on that footing: {fmt_value('max_drawdown', base)} (its max_drawdown, "
+            "bar by bar, is deeper). The random runs' max_drawdown is bar by bar.</p>"
+        )
     header = ["source", "metric", *(f"p{p}" for p in mc["percentiles"])]
     return intro + _grid_table(header, _bands_rows(mc))
 

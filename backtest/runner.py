@@ -10,11 +10,13 @@ orders and stops can fill within it: open -> low -> high -> close for a bar that
 above its open, open -> high -> low -> close otherwise, as trades at open +0, +20 s, +40 s and
 +59.999 s, each of a quarter of the bar's volume (at least one lot); a stop or take-profit
 level armed between two of these prices is traded at on the way (volume 0), so the order it
-triggers fills at its level, not at the bar's low or high. A mark price equal to the
-close follows the last trade, then the ExecManager gets that MarkPrice and the closed `Bar`
-(`BarSource.KLINES`) at the bar's close time: a market order the strategy sends then, with
-no latency and no slippage, fills at the close. With `slippage_bps` the engine also gets a
-synthetic best bid/ask that far (at least a tick) either side of each path price, so takers
+triggers fills at its level, not at the bar's low or high; so is the position's liquidation
+price (the engine's), where the mark is set for the engine to liquidate at it (a gap past it
+at the open liquidates at the open). A mark price equal to the close follows the last
+trade, then the ExecManager gets that MarkPrice and the closed `Bar` (`BarSource.KLINES`) at
+the bar's close time: a market order the strategy sends then, with no latency and no
+slippage, fills at the close. With `slippage_bps` the engine also gets a synthetic best
+bid/ask that far (at least a tick) either side of each path price, so takers
 pay it. Trades data drives the engine trade by trade (a mark each second at the last price)
 and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
 
@@ -42,7 +44,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +81,7 @@ ACCOUNT = "backtest"
 MINUTE_MS = 60_000
 WARM_HISTORY_BARS = 1500  # the most history a warm-up reads: one page of REST klines, as live
 _PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
+_CLOSE_OFFSET_MS = _PATH_OFFSETS_MS[-1]
 _EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
 _HUGE_QTY = Decimal(1_000_000)
 _MIN_TRADE_SKIP = 32  # quiet trades worth taking at once (a skip costs about 30 trades' time)
@@ -770,11 +773,46 @@ def _run_klines(
     # The engine's armed CONTRACT_PRICE conditionals of the symbol (its live list).
     triggers = engine.engine.book(symbol).triggers.contract
 
+    ledger = engine.engine.ledger
+    acct = ledger.account(ACCOUNT)
+    held = acct.positions
+    liq_memo: list[Any] = [None, None]  # (wallet, amount, entry) -> its liquidation level
+
+    def liquidation_level() -> tuple[int, bool] | None:
+        """(ticks, long) of the price at which the position is liquidated, None when flat or
+        when no price can liquidate it: the engine's liquidation price (section 11.4) on the
+        tick grid, where a price path moving against the position first reaches it (a long's
+        at or below it, a short's at or above). Memoised on the account's wallet and the
+        position: 4 path prices a bar ask, the money changes only at a fill or funding."""
+        pos = held.get(symbol)
+        if pos is None or not pos.amt:
+            return None
+        key = (acct.wallet, pos.amt, pos.entry)
+        if key != liq_memo[0]:
+            lp = ledger.liquidation_price(acct, symbol)
+            long = pos.amt > 0
+            rounding = ROUND_FLOOR if long else ROUND_CEILING
+            ticks = int((lp / tick).to_integral_value(rounding=rounding))
+            liq_memo[0], liq_memo[1] = key, ((ticks, long) if ticks > 0 else None)
+        level: tuple[int, bool] | None = liq_memo[1]
+        return level
+
+    def liquidate_at(ticks: int, t: int) -> None:
+        """The mark reaches `ticks` inside the bar: the engine checks the account's margin
+        there and liquidates it at that mark (the bar's close mark follows, as always)."""
+        p = inst.from_ticks(ticks)
+        rate, next_funding = _funding_at(funding, t)
+        on_mark(symbol, p, p, rate, next_funding, t)
+        pump()
+
     def through_triggers(a: int, b: int, t: int) -> None:
         """The path from `a` to `b` ticks passes every price between them: a stop or
         take-profit level strictly between them is traded at on the way, nearest first, so the
-        order it triggers fills there (plus the slippage), not at `b`, the bar's low or high.
-        Volume 0: resting limit orders still fill on the path's own trades."""
+        order it triggers fills there (plus the slippage), not at `b`, the bar's low or high;
+        so is the position's liquidation price, where the mark (following the path) meets it:
+        the engine liquidates there, not at the extreme and not only at the bar's close. A
+        stop at the very level of the liquidation fires first. Volume 0: resting limit orders
+        still fill on the path's own trades."""
         falling = b < a
         while True:
             levels = [
@@ -784,14 +822,29 @@ def _run_klines(
                 and x.triggers_on_rise != falling
                 and min(a, b) < x.trigger_ticks < max(a, b)
             ]
-            if not levels:
+            stop = (max(levels) if falling else min(levels)) if levels else None
+            liq = liquidation_level()
+            if (
+                liq is not None
+                and liq[1] == falling
+                and min(a, b) < liq[0] < max(a, b)
+                and (stop is None or (liq[0] > stop if falling else liq[0] < stop))
+            ):
+                a = liq[0]
+                liquidate_at(a, t)
+                continue
+            if stop is None:
                 return
-            a = max(levels) if falling else min(levels)
+            a = stop
             if slip:
                 bid, ask = synthetic_touch(a, slip, tick)
                 on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
             on_trade_ticks(symbol, a, 0, False, t)
             pump()
+
+    def held_any() -> bool:
+        pos = held.get(symbol)
+        return pos is not None and pos.amt != 0
 
     def bar(i: int) -> None:
         t0 = k.open_time[i]
@@ -813,7 +866,7 @@ def _run_klines(
                 venue.release(t)
             if clock.now_ms() < t:
                 clock.set_ms(t)
-            if triggers and last >= 0:
+            if last >= 0 and (triggers or held_any()):
                 through_triggers(last, p_ticks, t)
             last = p_ticks
             if slip:
@@ -821,6 +874,11 @@ def _run_klines(
                 on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
             on_trade_ticks(symbol, p_ticks, q, False, t)
             pump()
+            if off != _CLOSE_OFFSET_MS:  # the close: its mark follows
+                liq = liquidation_level()
+                if liq is not None and (p_ticks <= liq[0] if liq[1] else p_ticks >= liq[0]):
+                    # At the level, or past it after a gap (the open): liquidated at this price.
+                    liquidate_at(p_ticks, t)
         t_close = t0 + MINUTE_MS - 1
         rate, next_funding = _funding_at(funding, t_close)
         on_mark(symbol, c, c, rate, next_funding, t_close)

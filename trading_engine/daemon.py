@@ -808,7 +808,10 @@ class Daemon:
         parts = self._parts
         if parts is None:
             return  # still starting: its reconciliation comes at the end of the start
-        parts.exec_manager.note_pause(paused_ms)
+        note_pause: Callable[[int], None] = parts.exec_manager.note_pause
+        if self._recorder is not None:  # the parity audit holds entries as the daemon did
+            note_pause = self._recorder.pause(note_pause)
+        note_pause(paused_ms)
         parts.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
 
     # --- heartbeat and summary -------------------------------------------------------------

@@ -8,6 +8,9 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
 * ``w``: the bars the strategy was warmed with;
 * ``s``: the shutdown (trading stopped; whether open orders are then canceled);
+* ``p``: a pause the daemon noticed (`trading_engine.pause_watch`): its clock reading and how
+  long the daemon had not run (ms), handed to `ExecManager.note_pause`, which holds entries
+  until a reconciliation after it (a replay without it would enter where the daemon held);
 * ``h``: a hole: entries that were not recorded (how many, and the clock readings of the
   first and last of them), where they would have been, and why (`HoleCause`: the disk refused
   the file; or the session reached the size limit by itself, the recording stopping there).
@@ -66,7 +69,7 @@ FORMAT = 1
 FLUSH_S = 0.25
 WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop may run
 SESSION_DIR = "market"
-ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE = "i", "e", "g", "o", "w", "s", "h"
+ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE, PAUSE = "i", "e", "g", "o", "w", "s", "h", "p"
 # The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
 # the entries beyond are dropped, and the session marked as having a hole.
 MAX_UNWRITTEN_BYTES = 8 << 20
@@ -357,6 +360,24 @@ class MarketRecorder:
 
         return recorded
 
+    def pause(self, note_pause: Callable[[int], None]) -> Callable[[int], None]:
+        """`note_pause(paused_ms)` recorded with the clock reading it is given (the time the
+        daemon resumed), so that the audit holds entries from the same point."""
+        clock, append = self.clock, self._buf_append
+
+        def recorded(paused_ms: int) -> None:
+            if clock.latched is not None:  # noticed inside an item or event: its reading
+                append((PAUSE, clock.latched, paused_ms))
+                note_pause(paused_ms)
+                return
+            append((PAUSE, clock.latch(), paused_ms))
+            try:
+                note_pause(paused_ms)
+            finally:
+                clock.latched = None
+
+        return recorded
+
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))
 
@@ -548,8 +569,9 @@ class MarketRecorder:
 
 
 def _entry_ms(entry: tuple[Any, ...]) -> int | None:
-    """The clock reading an entry carries (items, events, the stop), None for the others."""
-    return int(entry[1]) if entry[0] in (ITEM, EVENT, STOP) else None
+    """The clock reading an entry carries (items, events, pauses, the stop), None for the
+    others."""
+    return int(entry[1]) if entry[0] in (ITEM, EVENT, PAUSE, STOP) else None
 
 
 def _utc(ms: int) -> str:

@@ -11,7 +11,13 @@ from decimal import Decimal
 from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.config import EngineConfig
 from exchange_sim.engine.fmt import ZERO, q8
-from exchange_sim.engine.margin import maintenance_margin, max_notional, open_order_margin
+from exchange_sim.engine.margin import (
+    bracket_for,
+    liquidation_price,
+    maintenance_margin,
+    max_notional,
+    open_order_margin,
+)
 from exchange_sim.engine.state import Account, Income, Order, UserTrade
 from exchange_sim.errors import BinanceError
 
@@ -118,6 +124,35 @@ class Ledger:
             if initial_margin:
                 im += notional / self.leverage(acct, symbol)
         return upnl, maint, im
+
+    def liquidation_price(self, acct: Account, symbol: str) -> Decimal:
+        """The position's liquidation price (USDT; 0 when it has none), section 11.4: the
+        mark at which its margin balance meets its maintenance margin, the account's other
+        positions held at their marks. What positionRisk reports, and where the backtester
+        liquidates a position a bar's path passes through."""
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.amt == 0:
+            return ZERO
+        other_mm = other_upnl = ZERO
+        for other, p in acct.positions.items():
+            if other == symbol or p.amt == 0:
+                continue
+            o = self._books[other]
+            mark = o.ref_price() or p.entry
+            other_mm += maintenance_margin(o.brackets, abs(p.amt) * mark)
+            other_upnl += p.amt * (mark - p.entry)
+        b = self._books[symbol]
+        mark = b.ref_price() or pos.entry
+        tier = bracket_for(b.brackets, abs(pos.amt) * mark)
+        return liquidation_price(
+            wallet=acct.wallet,
+            other_mm=other_mm,
+            other_upnl=other_upnl,
+            amt=pos.amt,
+            entry=pos.entry,
+            mmr=tier.maint_margin_ratio,
+            cum=tier.cum,
+        )
 
     def open_order_im(
         self, acct: Account, symbol: str, extra: tuple[bool, Decimal, Decimal] | None = None

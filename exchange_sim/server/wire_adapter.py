@@ -24,8 +24,6 @@ from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.engine import Engine, check_client_id
 from exchange_sim.engine.fmt import ZERO, f8, flex, t8
 from exchange_sim.engine.margin import (
-    bracket_for,
-    liquidation_price,
     maintenance_margin,
     max_leverage,
     max_notional,
@@ -499,28 +497,8 @@ class WireAdapter:
         v.oo_im = self._ledger.open_order_im(acct, symbol) if acct.open_orders.get(symbol) else ZERO
         v.mm = maintenance_margin(s.brackets, abs(v.notional))
         v.bid, v.ask = self._ledger.notionals(acct, symbol)
-        v.liq = self._liquidation_price(acct, s, v) if v.amt else ZERO
+        v.liq = self._ledger.liquidation_price(acct, symbol)
         return v
-
-    def _liquidation_price(self, acct: Account, s: SymbolBook, v: _PositionView) -> Decimal:
-        other_mm = other_upnl = ZERO
-        for symbol, pos in acct.positions.items():
-            if symbol == s.inst.symbol or pos.amt == 0:
-                continue
-            o = self._books[symbol]
-            mark = o.ref_price() or pos.entry
-            other_mm += maintenance_margin(o.brackets, abs(pos.amt) * mark)
-            other_upnl += pos.amt * (mark - pos.entry)
-        b = bracket_for(s.brackets, abs(v.notional))
-        return liquidation_price(
-            wallet=acct.wallet,
-            other_mm=other_mm,
-            other_upnl=other_upnl,
-            amt=v.amt,
-            entry=v.entry,
-            mmr=b.maint_margin_ratio,
-            cum=b.cum,
-        )
 
     def _active_symbols(self, acct: Account) -> list[str]:
         return [

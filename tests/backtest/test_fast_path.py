@@ -208,6 +208,33 @@ def test_daily_loss_halt_identical(week: Klines, tmp_path: Path) -> None:
     assert fast.fast_path_bars > 1000
 
 
+def test_a_liquidation_inside_a_bar_identical(week: Klines, tmp_path: Path) -> None:
+    """A 2x long on 600 USDT (1,000 USDT positions, no stops, no loss limits) meets a bar
+    whose low wicks 70 % under its close (its liquidation price is about 37 % under the
+    entry): the path liquidates it inside the bar, at the engine's liquidation price (40 s
+    in: the low of a down bar's path), not at the low and not at the close. The equity at
+    the bars' closes stays far from liquidation (600 USDT against a 1,000 USDT notional), so
+    the fast path must find the event from the bar's low: skipping the bar, it kept the
+    position (it did, with the close alone)."""
+    data = head(week, 2000)
+    entry_close = 1_746_406_199_999  # the first long's fill (the bar's close)
+    j = data.open_time.index(entry_close + 1 - 60_000) + 10
+    data.low[j] = f"{D(data.close[j]) * D('0.3'):.1f}"
+    risk = replace(
+        backtest_risk(D(1000)), leverage=2, max_drawdown_pct=D(0), max_daily_loss_pct=D(0)
+    )
+    config = replace(BASE, starting_balance=D(600), leverage=2, protect_positions=False, risk=risk)
+
+    plain, fast = both(data, config, tmp_path)
+
+    liq = [f for f in plain.journal.fills if f.client_order_id.startswith("autoclose-")]
+    assert len(liq) == 1 and liq[0].side == "SELL"
+    assert liq[0].time_ms == data.open_time[j] + 40_000
+    assert D(data.low[j]) < liq[0].price < min(D(data.open[j]), D(data.close[j]))
+    assert plain.trading_state == "HALTED"
+    assert fast.fast_path_bars > 0.8 * len(data)
+
+
 # --- trades --------------------------------------------------------------------------------
 
 TRADES = Path(__file__).resolve().parents[2] / "exchange_sim/data/trades"

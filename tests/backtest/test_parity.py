@@ -62,10 +62,14 @@ def record_live_session(
     strategy_name: str = "sma_crossover",
     params: dict | None = None,
     held_exit: Side | None = None,
+    pause: tuple[int, int, int] | None = None,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
-    stop's side), as the daemon restores it from the journal."""
+    stop's side), as the daemon restores it from the journal. `pause` (trade index, ms,
+    trades): the daemon does not run for that long before that trade (the clock jumps, the
+    market moved on), notices it at the trade as the daemon's pause watch does, and the
+    reconciliation it then asks for answers that many trades later."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -125,9 +129,16 @@ def record_live_session(
     on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900, stream="user",
                                 state=StreamState.CONNECTED))  # fmt: skip
     on_event(_start_snapshot(book, T0 - 900))
+    note_pause = recorder.pause(em.note_pause)  # as trading_engine.daemon wires it
     for i, (t, price) in enumerate(_zigzag(n_trades)):
+        if pause is not None and i >= pause[0]:
+            t += pause[1]
         venue.release(t)
         clock.set_ms(t)
+        if pause is not None and i == pause[0]:
+            note_pause(pause[1])
+        if pause is not None and i == pause[0] + pause[2]:
+            on_event(_snapshot_of(book, t, "resumed after a pause"))
         bid, ask = price - D("0.1"), price
         engine.on_book_ticker(SYMBOL, bid, D(5), ask, D(5), t)
         venue.pump()
@@ -168,6 +179,30 @@ def _start_snapshot(book: BookKeeper, t: int) -> VenueSnapshot:
         positions=(Position(symbol=SYMBOL, qty=D(0), entry_price=D(0), leverage=3),),
         open_orders=(),
         reason="start",
+        symbols=(SYMBOL,),
+    )
+
+
+def _snapshot_of(book: BookKeeper, t: int, reason: str) -> VenueSnapshot:
+    """What a reconciliation reads at `t` of an exchange the books agree with."""
+    from core.account import Balance
+
+    wallet = book.wallet()
+    return VenueSnapshot(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balances=(
+            Balance(
+                asset="USDT",
+                wallet_balance=wallet,
+                available_balance=wallet,
+                cross_wallet_balance=wallet,
+                update_time_ms=t,
+            ),
+        ),
+        positions=(book.position(SYMBOL),),
+        open_orders=tuple(o for o in book.orders.values() if not o.is_terminal),
+        reason=reason,
         symbols=(SYMBOL,),
     )
 
@@ -519,6 +554,32 @@ def test_a_session_started_with_a_side_held_after_a_stop_replays_identical(tmp_p
     assert result.divergence is None, result.lines()
     assert result.decisions == decisions
     _rewrite_header(journal_dir, lambda h: h.pop("held_exits"))
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
+    """The daemon does not run for 30 s (a suspended process; the fake clock jumps): at the
+    first trade after it, it notices the pause and holds entries (data lag over
+    `max_data_lag_ms`) until the reconciliation it asks for answers, 40 trades (10 s) later.
+    The recording says when it noticed the pause and how long it was; the replay holds the
+    same entries from the same point, so the audit is empty. Read without that entry (the
+    backtester invents no pause), the replay enters where the daemon held."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=320, pause=(120, 30_000, 40))
+    journal = SqliteJournal(journal_dir, readonly=True)
+    held = [e for _, e in journal.load_events(["RiskDenied"])]
+    journal.close()
+    assert any("behind the exchange" in e.reason for e in held)  # the daemon held an entry
+    session = read_session(session_files(journal_dir)[-1])
+    resumed = T0 + 250 * 120 + 30_000
+    assert [e for e in session.entries if e[0] == "p"] == [("p", resumed, 30_000)]
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    assert result.replay.counters["denied"] >= 1
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["p",')])
     assert parity.audit(journal_dir).divergence is not None
 
 

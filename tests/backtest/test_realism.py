@@ -6,6 +6,7 @@ at the liquidation price of the protocol reference's formula, and the knobs in s
 import gzip
 import json
 import random
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from backtest.realism import (
     parse_latency,
     rng_for,
 )
-from backtest.runner import ACCOUNT, BacktestConfig, _Rig, run_backtest
+from backtest.runner import ACCOUNT, BacktestConfig, _Rig, backtest_risk, run_backtest
 from backtest.venue import InProcessVenue, VenueConfig
 from core.clock import SimClock
 from core.enums import OrderType, Side, TimeInForce
@@ -495,14 +496,16 @@ def test_the_backtest_liquidates_a_leveraged_long_below_its_liquidation_price_on
     liq = below.journal.fills[-1]
     assert liq.client_order_id.startswith("autoclose-")
     assert (liq.side, liq.price, liq.qty) == ("SELL", D("93728.2"), D("0.009"))
-    assert liq.time_ms == T0 + 600_000 + 59_999  # the bar's close: the mark
+    # The bar falls open -> high -> low (40 s in) -> close: the mark meets the level at the low.
+    assert liq.time_ms == T0 + 600_000 + 40_000
     assert liq.realized_pnl == D("0.009") * (D("93728.2") - D("100020"))  # -56.6262
     assert below.counters["book_differences"] == 0 and below.counters["book_rejected_events"] == 0
 
 
 def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_ledger():
-    """The same 20x long of 0.009 at 100,020, the next close at 90,000.0 (marks are the bar
-    closes: the engine liquidates there, past the bankruptcy price): rp 0.009 x (90,000 -
+    """The same 20x long of 0.009 at 100,020, the next bar gapping down to 90,000.0 (the
+    engine liquidates at the first price after the gap, past the bankruptcy price, as a stop
+    fills after a gap): rp 0.009 x (90,000 -
     100,020) = -90.18, the entry's fee 0.45009 (taker 0.05 %), no clearance fee left to take;
     the wallet 60 - 90.18 - 0.45009 = -30.63009 is reset to 0 by the insurance fund, which the
     books take as an adjustment, not as a difference with the exchange."""
@@ -513,7 +516,7 @@ def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_l
         protect_positions=False,
     )
     data = rising_klines(T0, 10)
-    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "90000.0", "10")
+    bar = (T0 + 600_000, "90000.0", "90000.0", "90000.0", "90000.0", "10")
     for col, value in zip(
         ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
     ):
@@ -523,6 +526,7 @@ def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_l
 
     led = result.ledger
     assert result.counters["venue_liquidations"] == 1
+    assert result.journal.fills[-1].time_ms == T0 + 600_000  # the open, after the gap
     assert (led["realized_pnl"], led["fees"]) == (D("-90.18"), D("0.45009"))
     assert (led["adjustments"], led["wallet"], led["exchange_wallet"]) == (D("30.63009"), 0, 0)
     assert led["wallet"] == (
@@ -535,29 +539,86 @@ def test_a_liquidation_past_bankruptcy_is_cleared_by_the_insurance_fund_in_the_l
     assert result.counters["book_differences"] == 0
 
 
-def test_on_klines_a_wick_through_the_liquidation_price_does_not_liquidate():
-    """The mark is each bar's close: a bar whose low (90,000.0) is far under the 20x long's
-    liquidation price (93,728.25) but closes above it (99,000.0) liquidates nothing (the
-    README says so: test leveraged strategies near liquidation on trades data)."""
-    config = BacktestConfig(
-        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
-        starting_balance=D(60),
-        leverage=20,
-        protect_positions=False,
-    )
-    data = rising_klines(T0, 10)
-    bar = (T0 + 600_000, data.close[-1], data.close[-1], "90000.0", "99000.0", "10")
+def with_bar(data: Klines, bar: tuple[str, str, str, str]) -> Klines:
+    """`data` and one more 1m bar (open, high, low, close), volume 10."""
+    row = (data.open_time[-1] + 60_000, *bar, "10")
     for col, value in zip(
-        ("open_time", "open", "high", "low", "close", "volume"), bar, strict=True
+        ("open_time", "open", "high", "low", "close", "volume"), row, strict=True
     ):
         getattr(data, col).append(value)
+    return data
 
-    result = run_backtest(data, config)
+
+LEVERED = BacktestConfig(
+    strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(1000)},
+    starting_balance=D(60),
+    leverage=20,
+    protect_positions=False,
+)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_on_klines_a_wick_through_the_liquidation_price_liquidates_there(fast_path):
+    """A bar whose low (90,000.0) is far under the 20x long's liquidation price but closes
+    above it (99,000.0): the mark follows the bar's path (open -> high -> low -> close for a
+    down bar), so the engine liquidates where the path meets the liquidation price, as
+    freqtrade checks a candle's low against it, not at the low and not never. By hand:
+    long 0.009 at 100,020 (bar 2's close), taker fee 0.0005 x 900.18 = 0.45009, wallet
+    59.54991. Bracket 1 (MMR 0.004, cum 0): LP = (59.54991 - 900.18) / (0.009 x 0.004 -
+    0.009) = 840.63009 / 0.008964 = 93,778.457..; a long's first tick at or under it:
+    93,778.4. rp = 0.009 x (93,778.4 - 100,020) = -56.1744; the clearance fee (1.2 % of
+    843.0056 = 10.116..) is capped at the 3.37551 left: the wallet ends at 0."""
+    lp = (D("59.54991") - D("900.18")) / (D("0.009") * D("0.004") - D("0.009"))
+    assert D("93778.45") < lp < D("93778.46")
+    data = with_bar(rising_klines(T0, 10), ("100090", "100090", "90000.0", "99000.0"))
+
+    result = run_backtest(data, replace(LEVERED, fast_path=fast_path))
+
+    assert result.counters["venue_liquidations"] == 1
+    liq = result.journal.fills[-1]
+    assert liq.client_order_id.startswith("autoclose-")
+    assert (liq.side, liq.price, liq.qty) == ("SELL", D("93778.4"), D("0.009"))
+    assert liq.time_ms == T0 + 600_000 + 40_000  # the path's low, not the bar's close
+    assert liq.realized_pnl == D("-56.1744")
+    assert liq.commission == D("3.37551")
+    led = result.ledger
+    assert (led["wallet"], led["exchange_wallet"], led["position"]) == (0, 0, 0)
+    assert result.counters["book_differences"] == 0
+
+
+def test_on_klines_a_short_is_liquidated_where_a_bar_s_high_wick_meets_its_price():
+    """The mirror: 20x short of 0.010 at 99,980 (bar 2's close of a falling line), taker fee
+    0.0005 x 999.80 = 0.4999, wallet 59.5001. LP = (59.5001 + 999.80) / (0.010 x 0.004 +
+    0.010) = 1059.3001 / 0.01004 = 105,507.97..; a short's first tick at or above it:
+    105,508.0, met on the way up of an up bar (open -> low -> high -> close) at its high, 40 s
+    in; rp = 0.010 x (99,980 - 105,508.0) = -55.28."""
+    lp = (D("59.5001") + D("999.80")) / (D("0.010") * D("0.004") + D("0.010"))
+    assert D("105507.97") < lp < D("105507.98")
+    data = rising_klines(T0, 10, first=100_000, step=-10)
+    data = with_bar(data, ("99910", "110000.0", "99910", "100000"))
+
+    result = run_backtest(data, LEVERED)
+
+    liq = result.journal.fills[-1]
+    assert result.journal.fills[0].price == D("99980")
+    assert (liq.side, liq.price, liq.qty) == ("BUY", D("105508.0"), D("0.010"))
+    assert liq.time_ms == T0 + 600_000 + 40_000
+    assert liq.realized_pnl == D("-55.28")
+
+
+def test_on_klines_a_stop_above_the_liquidation_price_closes_the_long_first():
+    """Both on the way down: the 2 % stop (98,019.6 under the fill at 100,020) is nearer than
+    the liquidation price (93,778.4), so the stop fills at its level and nothing is
+    liquidated."""
+    data = with_bar(rising_klines(T0, 10), ("100090", "100090", "90000.0", "99000.0"))
+    risk = replace(backtest_risk(D(1000)), stop_loss_pct=D(2), leverage=20)
+
+    result = run_backtest(data, replace(LEVERED, protect_positions=True, risk=risk))
 
     assert result.counters["venue_liquidations"] == 0
-    # Still long at the close, where the strategy itself sells (its SMA turned down).
-    assert [f.client_order_id[:3] for f in result.journal.fills] == ["bt-", "bt-"]
-    assert result.journal.fills[-1].time_ms == T0 + 600_000 + 59_999
+    stop = result.journal.fills[-1]
+    assert (stop.side, stop.price) == ("SELL", D("98019.6"))
+    assert result.journal.orders[stop.client_order_id].type == "STOP_MARKET"
 
 
 def test_leverage_and_brackets_from_the_config_reach_the_engine_and_the_books(tmp_path):

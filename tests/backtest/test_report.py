@@ -100,6 +100,32 @@ def test_the_page_embeds_its_images_and_reaches_nothing_outside():
     assert "-10.000%" in mc and "+10.000%" in mc and "latency 0-900 ms" in mc
 
 
+def test_the_bootstrap_drawdown_is_shown_as_at_trade_closes_beside_the_base_run_s():
+    s = _summary()
+    s["monte_carlo"]["bootstrap"] = {
+        "trades": 12,
+        "paths": 4,
+        "total_return": {"p5": -0.02, "p25": -0.01, "p50": 0.0, "p75": 0.01, "p95": 0.02},
+        "max_drawdown_at_trade_closes": {
+            "p5": 0.001,
+            "p25": 0.002,
+            "p50": 0.003,
+            "p75": 0.004,
+            "p95": 0.006,
+        },
+        "base_max_drawdown_at_trade_closes": 0.0025,
+    }
+
+    mc = report.render_html(s, []).split("<h2>Monte Carlo</h2>")[1].split("<h2>")[0]
+
+    rows = re.findall(r"<tr>(.*?)</tr>", mc, flags=re.S)
+    boot = [r for r in rows if ">bootstrap<" in r]
+    assert len(boot) == 2 and "max_drawdown_at_trade_closes" in boot[1]
+    assert "0.600%" in boot[1]  # its p95, as a percentage
+    assert not any(">max_drawdown<" in r for r in boot)
+    assert "on that footing: 0.250%" in mc  # the base run's, beside the bands
+
+
 def test_no_monte_carlo_no_section():
     s = _summary()
     del s["monte_carlo"]

@@ -64,10 +64,28 @@ def test_bootstrap_bands_equal_a_recomputation_from_trades_csv(mc_run):
             worst = max(worst, 1 - equity / peak)
         totals.append(equity / 10_000 - 1)
         drawdowns.append(worst)
-    for name, values in (("total_return", totals), ("max_drawdown", drawdowns)):
+    for name, values in (("total_return", totals), ("max_drawdown_at_trade_closes", drawdowns)):
         expected = np.percentile(values, [5, 25, 50, 75, 95])
         got = [mc["bootstrap"][name][f"p{p}"] for p in (5, 25, 50, 75, 95)]
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+
+
+def test_the_bootstrap_names_its_drawdown_at_trade_closes_and_gives_the_base_run_s(mc_run):
+    """The bootstrap knows the equity only after each closed trade: its drawdown is not the
+    per-bar `max_drawdown` of summary.json and the random runs, and is not called so. The
+    base run's own trades, in the order they closed, on the same footing: by hand from
+    trades.csv; never deeper than its per-bar max drawdown."""
+    summary = json.loads((mc_run / "summary.json").read_text())
+    boot = summary["monte_carlo"]["bootstrap"]
+    assert "max_drawdown" not in boot
+    pnls = [float(x) for x in round_trips(rows(mc_run / "trades.csv"))[0]]
+    equity, peak, worst = 10_000.0, 10_000.0, 0.0
+    for pnl in pnls:
+        equity += pnl
+        peak = max(peak, equity)
+        worst = max(worst, 1 - equity / peak)
+    assert boot["base_max_drawdown_at_trade_closes"] == pytest.approx(worst, rel=1e-12)
+    assert 0 < worst <= summary["metrics"]["max_drawdown"]
 
 
 def test_randomized_runs_are_plain_backtests_with_the_drawn_knobs(mc_run, day_data):
@@ -222,6 +240,29 @@ def test_a_joblib_sweep_equals_sequential_backtests(tmp_path, day_data):
     assert result.choices[0]["total_return"] == best[1]["total_return"]
     assert result.choices[0]["settings"] == rb.grid_points(spec)[best[0][2]]
     assert [r["selected"] for r in result.rows].count(True) == 1
+
+
+@pytest.mark.parametrize("metric", ["sharpe", "sharpe_daily"])
+def test_the_sweep_ranks_by_the_sharpe_summary_json_reports_under_that_name(tmp_path, metric):
+    """`metric = "sharpe"` is the per-bar Sharpe and `"sharpe_daily"` the daily one: the
+    best point's value is what summary.json's `metrics` of a plain run with its settings
+    reports under that name (one function, metrics.summarize), and no other point of the grid
+    beats it there. Two days, so that the daily Sharpe exists."""
+    argv = ["--data", str(KLINES), "--end", "2025-05-07", "--no-html", "--no-progress"]
+    text = SWEEP.replace('"total_return"', f'"{metric}"').replace("[20, 40]", "[20]")
+    sweep = write(tmp_path, text)
+    assert cli.main([*argv, "--out", str(tmp_path / "sweep"), "--sweep", str(sweep)]) == 0
+    best = json.loads((tmp_path / "sweep/summary.json").read_text())["sweep"]["best"]
+    reported = {}
+    for fast in (5, 10):
+        out = tmp_path / f"run-{fast}"
+        flags = ["--fast", str(fast), "--slow", "20", "--notional", "1000"]
+        assert cli.main([*argv, *flags, "--out", str(out)]) == 0
+        reported[fast] = json.loads((out / "summary.json").read_text())["metrics"]
+    chosen = reported[best["settings"]["fast"]]
+    assert best[metric] == chosen[metric] is not None
+    assert best[metric] == max(m[metric] for m in reported.values())
+    assert best["total_return"] == chosen["total_return"]
 
 
 def test_a_sweep_with_random_latency_repeats_for_a_seed_and_changes_with_it(tmp_path, day_data):
