@@ -1755,18 +1755,22 @@ class ExecManager:
         if not said:
             log.warning(
                 "%s: the exchange refused the %s at %s as already triggered (-2021: the price "
-                "is past it; our last price %s): closing the %s %s at market (reduce-only)%s",
+                "is past it; our last price %s): %s the %s %s at market (reduce-only)%s",
                 symbol,
                 _PROTECTION_NAMES.get(stop.type, stop.type.value),
                 stop.stop_price,
                 self._book.last_price(symbol),
+                "not closing (stopping)" if self._stopped else "closing",
                 "long" if qty > 0 else "short",
                 abs(qty),
                 ", already on its way" if closing else "",
             )
-        if closing or self._stopped:
+        state = self._risk.state
+        if closing or self._stopped or self._reconciling or state is HALTED:
+            # Reconciling: the plan after it closes (or places it) on the whole picture;
+            # HALTED: a position found moves the state back to REDUCING, which flattens it.
             return
-        if self._risk.state is REDUCING:
+        if state is REDUCING:
             self._flatten(symbol, now)
             return
         why = (

@@ -1111,6 +1111,33 @@ def test_while_a_past_stops_close_is_on_its_way_no_stop_nor_second_close_goes_ou
     assert len(caplog.records) == 1
 
 
+def test_a_stop_refused_as_past_during_the_start_up_reconciliation_waits_for_its_end():
+    # Nothing is sent while the start-up reconciliation runs; once it is over the position is
+    # planned again at the next price: the stop again (59900 is not past it for us), whose
+    # second refusal closes the position.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    stop = rig.venue.submitted[-1]
+    sent = len(rig.venue.submitted)
+    with rig.em.reconciling():
+        rig.venue.reject(
+            stop.client_order_id, code=-2021, reason="Order would immediately trigger."
+        )
+        assert len(rig.venue.submitted) == sent
+    rig.trade("59900")
+
+    again = rig.venue.submitted[-1]
+    assert (again.type, again.stop_price) == (OrderType.STOP_MARKET, D("58800.0"))
+    rig.venue.reject(again.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    close = rig.venue.submitted[-1]
+    assert (close.type, close.side, close.quantity, close.reduce_only) == (
+        MARKET,
+        SELL,
+        D("0.100"),
+        True,
+    )
+
+
 def test_a_past_stops_close_that_fills_holds_the_side_it_closed():
     # As after the stop's own fill: the strategy still saying long does not buy it back.
     rig = make_rig(stop_loss_pct=D(2))
