@@ -20,7 +20,7 @@ from core.clock import SimClock
 from core.enums import OrderType, Side, TimeInForce
 from core.events import RiskDenied
 from core.instrument import Instrument
-from core.orders import OrderRequest
+from core.orders import Order, OrderRequest
 from risk_manager import RiskConfig, RiskManager
 
 FIXTURE = (
@@ -57,6 +57,10 @@ class Books:
 
     def open_order_count(self, symbol: str | None = None) -> int:
         return 2
+
+    @property
+    def orders(self) -> dict[str, Order]:
+        return {}  # read only past max_open_orders, which this bench stays under
 
     def open_order_qty(self, symbol: str, side: Side) -> Decimal:
         return self.open_qty[(symbol, side)]

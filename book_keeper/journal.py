@@ -593,6 +593,7 @@ class _Applier:
             OrderAmended: self._on_order_event,
             OrderStatusUnknown: self._on_order_event,
             OrderReconciled: self._on_order_event,
+            VenueSnapshot: self._on_venue_snapshot,
             _Snapshot: self._on_snapshot,
         }
 
@@ -671,6 +672,59 @@ class _Applier:
             elif (request := getattr(event, "request", None)) is not None:
                 symbol = request.symbol
         self._insert_event(event, symbol, payload)
+
+    def _on_venue_snapshot(self, event: VenueSnapshot, payload: bytes) -> None:
+        """The snapshot's event row, and an orders row for each open order the venue took
+        over as ours (`adopted`: placed by this daemon under an earlier journal), as it stands
+        at the exchange: its later events are then of an order the journal knows (they were
+        each logged as "for unknown order"), and a restart restores it as ours."""
+        self._on_event(event, payload)
+        if not event.adopted:
+            return
+        listed = {o.client_order_id: o for o in event.open_orders}
+        for cid in event.adopted:
+            order = listed.get(cid)
+            if order is None or cid in self._open_orders:
+                continue
+            if self.db.execute(_SELECT_ORDER, (cid,)).fetchone() is not None:
+                continue  # a row of ours already (it cannot be adopted twice)
+            self._insert_order_row(order)
+
+    def _insert_order_row(self, order: Order) -> None:
+        """An orders row for `order` as it stands at the exchange (an adopted one), with its
+        own times (the exchange's: what Binance's retention of ended orders counts from)."""
+        cid = order.client_order_id
+        cursor = self.db.execute(
+            _INSERT_ORDER,
+            (
+                cid,
+                order.order_id,
+                order.symbol,
+                order.side.value,
+                order.type.value,
+                None if order.time_in_force is None else order.time_in_force.value,
+                opt_dec(order.price),
+                dec(order.quantity),
+                opt_dec(order.stop_price),
+                int(order.reduce_only),
+                int(order.close_position),
+                order.position_side.value,
+                order.status.value,
+                dec(order.filled_qty),
+                dec(order.avg_price),
+                None,
+                order.created_ms,
+                order.updated_ms,
+            ),
+        )
+        if cursor.rowcount == 0:
+            return
+        self._open_orders[cid] = order
+        if self.replay is not None:
+            rowid = cursor.lastrowid
+            assert rowid is not None
+            self._feed(self.replay.order_row, rowid, cid, order.symbol, order.created_ms)
+            self._feed(self.replay.order_moved, cid, order.status.value, row=False)
 
     def _on_submitted(self, event: OrderSubmitted, payload: bytes) -> None:
         r = event.request

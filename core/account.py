@@ -76,8 +76,9 @@ class AccountView(Protocol):
 
 class StrategyView(AccountView, Protocol):
     """What a strategy's callbacks get: the account read-only, and the strategy's own open
-    orders. `open_order_count` counts every open order of ours (what `risk.max_open_orders`
-    caps, the stop-loss and take-profit included); `open_orders` lists only the strategy's."""
+    orders. `open_order_count` counts every open order of ours, the stop-loss and take-profit
+    included (`risk.max_open_orders` leaves those and the daemon's other risk-reducing orders
+    out); `open_orders` lists only the strategy's."""
 
     def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
         """The strategy's orders that are or may be live (NEW, PARTIALLY_FILLED, and

@@ -212,6 +212,10 @@ class VenueSnapshot(Event):
     open_orders: tuple[Order, ...]
     reason: str  # "start", "reconnect", "periodic", ...
     symbols: tuple[str, ...] = field(default=())  # symbols the snapshot covers
+    # Client ids of `open_orders` the venue took over as ours since the last snapshot: placed
+    # by this daemon under an earlier journal (its client id prefix). The journal records
+    # them as our orders, so their later events are of a known order.
+    adopted: tuple[str, ...] = field(default=())
 
 
 @fast_init

@@ -61,7 +61,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.journal import Journal
-from core.orders import Order, OrderRequest
+from core.orders import Order, OrderRequest, forced_close
 from core.venue import EventListener
 from gateway.order_params import create_method, order_params
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
@@ -693,29 +693,60 @@ class LiveVenue:
             log.warning("cancel-all %s incomplete: %s (reconciliation will retry)", symbol, exc)
 
     async def _cancel_all_requests(self, symbol: str, *, keep_protection: bool = False) -> None:
-        """`DELETE allOpenOrders` (normal orders: the protective ones are algo orders) and,
-        unless `keep_protection`, `DELETE algoOpenOrders`. With it, the open algo orders are
-        read and each one but our protective stops / take-profits is cancelled by itself,
-        ours and those we do not track alike (placed by hand or by another program: a blanket
-        cancel-all would have taken them too)."""
-        methods = ["futures_cancel_all_open_orders"]
+        """`DELETE allOpenOrders` and `DELETE algoOpenOrders`; with `keep_protection`, every
+        open order but our protective stops / take-profits, each cancelled by itself.
+
+        Whether Binance's `DELETE allOpenOrders` also cancels the conditional (algo) orders,
+        which our stop-loss / take-profit are, is not known (the reference's problem 11:
+        UNSURE). If it did, REDUCING's cancel-all would take the position's protection with
+        the entries, and the position would be unguarded until its flatten filled or a new
+        stop went out. So `keep_protection` sends no blanket cancel: the symbol's open orders
+        and open algo orders are read, and each one but the protection is cancelled by
+        itself, ours (listed, or a create in flight) and those we do not track alike (placed
+        by hand or by another program, which a blanket cancel-all took too): right under
+        either answer, for one request per order (weight 1 each) instead of one."""
         if not keep_protection:
-            methods.append("futures_cancel_all_algo_open_orders")
-        for method in methods:
-            try:
-                await self.rest.call(method, mutating=True, symbol=symbol)
-            except (RejectedError, *_TRANSIENT) as exc:
-                log.warning("%s %s: %s", method, symbol, exc)
-        if not keep_protection:
+            for method in ("futures_cancel_all_open_orders", "futures_cancel_all_algo_open_orders"):
+                try:
+                    await self.rest.call(method, mutating=True, symbol=symbol)
+                except (RejectedError, *_TRANSIENT) as exc:
+                    log.warning("%s %s: %s", method, symbol, exc)
             return
         try:
-            _rows, algo_rows = await self.sync.open_rows(symbol)
+            rows, algo_rows = await self.sync.open_rows(symbol)
         except (RejectedError, *_TRANSIENT) as exc:
-            log.warning("open algo orders of %s not read: %s", symbol, exc)
-            algo_rows = []
-        for t in self.tracker.open_orders():  # ours: listed, or a create still in flight
-            if t.algo and t.symbol == symbol and not t.order.is_protective:
-                await self._cancel_one(t.client_order_id, self._cancel_request(t))
+            log.warning("open orders of %s not read: %s", symbol, exc)
+            rows, algo_rows = [], []
+        ours = [
+            t
+            for t in self.tracker.open_orders()  # listed, or a create still in flight
+            if t.symbol == symbol
+            and t.forced is None
+            and not t.order.is_protective
+            and not t.cancel_inflight  # its own cancel is on its way
+            # a normal order's create in flight is cancelled once it is known to be open
+            and (t.algo or t.order.status.is_open)
+        ]
+        await asyncio.gather(
+            *(self._cancel_one(t.client_order_id, self._cancel_request(t)) for t in ours)
+        )
+        for u in rows:
+            cid = u.client_order_id
+            if self.tracker.get(cid) is not None or forced_close(cid) is not None:
+                continue  # ours (cancelled above), or the exchange's own liquidation
+            log.warning(
+                "open order %s %s (%s %s) is not ours: cancelled with the others",
+                symbol,
+                cid,
+                u.side.value,
+                u.orig_type.value,
+            )
+            await self._cancel_one(
+                cid,
+                self.rest.call(
+                    "futures_cancel_order", mutating=True, symbol=symbol, orderId=u.order_id
+                ),
+            )
         for a in algo_rows:
             if a.status is not AlgoStatus.NEW or self.tracker.get(a.client_algo_id) is not None:
                 continue  # ours: kept (protective) or cancelled above

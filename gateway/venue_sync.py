@@ -140,6 +140,8 @@ class VenueSync:
         self._funding_order: deque[int] = deque()
         # userTrades rows of unknown orders, held while a reconciliation runs (see `reconcile`)
         self._held_trades: list[UserTrade] | None = None
+        # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
+        self._adopted: list[str] = []
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -327,7 +329,9 @@ class VenueSync:
             open_orders=tuple(_snapshot_orders(rows_by_symbol.values())),
             reason=reason,
             symbols=self.symbols,
+            adopted=tuple(self._adopted),
         )
+        self._adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
         return snapshot
@@ -395,12 +399,14 @@ class VenueSync:
         """Track an open order an earlier journal of this daemon placed (its client id is one
         we issue, `ClientOrderIds.issued_by`, but no journal of ours holds it): as it stands,
         with its fills so far counted as seen (they were that journal's to book). False for
-        any other order. Nothing is emitted: the snapshot brings it into the books."""
+        any other order. Nothing is emitted: the next snapshot brings it into the books and
+        names it (`VenueSnapshot.adopted`), so the journal records it as ours."""
         prefix = self.client_id_prefix
         cid = order.client_order_id
         if not prefix or not ClientOrderIds.issued_by(cid, prefix):
             return False
         self.tracker.restore(order, algo=algo)
+        self._adopted.append(cid)
         log.warning(
             "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
             "(client id prefix %s): tracked as ours again",

@@ -18,8 +18,9 @@ Which checks apply to which order (the RiskManager's policy):
   which is what the limit guards against;
 - entries only (skipped by reduce-only / closePosition orders, which can only shrink a
   position): no market-data gap, no market data read late (a backlog), clock offset, max open
-  orders, order notional, position notional per symbol and in total, effective leverage,
-  available margin.
+  orders (counting neither the position's stop-loss / take-profit nor the daemon's other
+  risk-reducing orders nor the exchange's own: the entries' budget), order notional, position
+  notional per symbol and in total, effective leverage, available margin.
 """
 
 from decimal import Decimal

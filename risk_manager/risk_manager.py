@@ -30,7 +30,7 @@ from core.clock import Clock
 from core.enums import ForcedClose, OrderType, Side, TradingState
 from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
-from core.orders import CancelProposal, Order, OrderProposal, OrderRequest
+from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
 from risk_manager import pre_trade
 from risk_manager.config import RiskConfig
 from risk_manager.protection import on_tick_digits, plan_protection, take_profit_order_cap
@@ -78,6 +78,13 @@ class RiskView(AccountView, Protocol):
         book's mid) before the first trade."""
         ...
 
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Our orders that are or may be live, by client order id (what `open_order_count`
+        counts): read only when an entry reaches `max_open_orders`, to leave out those that
+        do not use the entries' budget."""
+        ...
+
 
 class RiskManager:
     """Pre-trade checks on the tick path, portfolio limits, kill switch, circuit breaker."""
@@ -95,6 +102,7 @@ class RiskManager:
         "_peak_equity",
         "_realized_base",
         "_reason",
+        "_reducing_ids",
         "_state",
         "_trades_today",
         "_view",
@@ -124,6 +132,10 @@ class RiskManager:
         self._others = {s: tuple(o for o in self._instruments if o != s) for s in self._instruments}
         self._state = ACTIVE
         self._reason = ""  # the breach that moved us out of ACTIVE
+        # client id -> symbol of the risk-reducing orders `check` approved as such (flatten,
+        # market close of a crossed level, a target's reduce-only close): not the entries'
+        # budget. Pruned of ended orders at each addition.
+        self._reducing_ids: dict[str, str] = {}
         self._order_rate = SlidingWindow(
             window_ms=ORDER_RATE_WINDOW_MS, capacity=config.max_orders_per_minute
         )
@@ -203,9 +215,22 @@ class RiskManager:
         result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        if not exempt:
+        if exempt:
+            self._remember_reducing(result.client_order_id, result.symbol)
+        else:
             self._order_rate.add(now)
         return result
+
+    def _remember_reducing(self, client_order_id: str, symbol: str) -> None:
+        """Note an approved risk-reducing order, so it does not use the entries' budget of
+        `max_open_orders`; ids of orders the books no longer hold open are forgotten first
+        (this one is not in the books yet: they learn of it once it is sent)."""
+        ids = self._reducing_ids
+        if ids:
+            live = self._view.orders
+            for cid in [c for c in ids if c not in live]:
+                del ids[cid]
+        ids[client_order_id] = symbol
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under
@@ -316,6 +341,22 @@ class RiskManager:
             return r
         return req
 
+    def _budget_exempt(self, symbol: str) -> int:
+        """How many of `symbol`'s open orders do not use the entries' budget of
+        `max_open_orders`: the position's stop-loss / take-profit (whoever placed them: one
+        adopted from an earlier journal too), the risk-reducing orders this RiskManager
+        approved as such (`_reducing_ids`), and the exchange's own (a liquidation) tracked in
+        the books. A position with 4 take-profits and a stop-loss left no entry to a cap of 5.
+        The exchange's limits (MAX_NUM_ORDERS, the algo order limit) count every order."""
+        ids = self._reducing_ids
+        exempt = 0
+        for cid, o in self._view.orders.items():
+            if o.symbol == symbol and (
+                o.is_protective or cid in ids or forced_close(cid) is not None
+            ):
+                exempt += 1
+        return exempt
+
     def _check_entry(
         self, req: OrderRequest, position_qty: Decimal, mark: Decimal | None, open_orders: int
     ) -> str | None:
@@ -325,7 +366,10 @@ class RiskManager:
         if mark is None or mark <= 0:
             return pre_trade.check_mark_known(symbol, mark)
         if open_orders >= cfg.max_open_orders:
-            return pre_trade.check_open_orders(symbol, open_orders, cfg.max_open_orders)
+            # Only now, past the cap, are the orders looked at (the common path counts).
+            entries = open_orders - self._budget_exempt(symbol)
+            if r := pre_trade.check_open_orders(symbol, entries, cfg.max_open_orders):
+                return r
         qty = req.quantity
         assert qty is not None  # the filters refuse a missing quantity without closePosition
         # What the order pays: its limit, else its trigger, else the mark.

@@ -34,7 +34,10 @@ Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a f
 trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
 replaces / cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders;
 each placement journaled as OrderSubmitted, each cancel as a DecisionMade);
-OrderStatusUnknown and rejections feed the circuit breaker. A fill of the exchange's own order
+OrderStatusUnknown and rejections feed the circuit breaker, but for those that say where the
+market is (`MARKET_REFUSALS`: -5021, -5022, -2021). A stop-loss / take-profit refused as
+already triggered (-2021) closes its position at once with reduce-only market orders
+(`_stop_past`). A fill of the exchange's own order
 on our account (a liquidation, an auto-deleveraging, a delisting settlement) is booked like
 any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
 stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
@@ -430,6 +433,10 @@ WOULD_TRIGGER_IMMEDIATELY = -2021
 # Counted as rejected orders, not toward the circuit breaker: a post-only quoter meets a few
 # of them a minute whenever the price moves, and was halted by them.
 TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
+# Refusals that say where the market is, not that anything is wrong: those above and -2021 (a
+# stop whose level the price has passed: the position is closed at the market instead). None
+# counts toward the circuit breaker; a fast market gave a stop -2021 after -2021, and a halt.
+MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
 
 
 # --- the manager ---------------------------------------------------------------------------------
@@ -525,6 +532,13 @@ class ExecManager:
         # Symbols whose stop was refused as already triggered (-2021): planned again on their
         # next price, not at once (the same price would give the same refusal, in a loop).
         self._protect_on_price: set[str] = set()
+        # symbol -> the position (signed contracts) whose stop-loss / take-profit the exchange
+        # refused as already triggered (-2021): closed at the market, said once, and no stop
+        # placed for it meanwhile while a closing market order of ours is on its way.
+        self._past_stop: dict[str, Decimal] = {}
+        # client ids of the market closes sent for such a refusal: their fill holds the side
+        # it closed as the stop's would (`risk.reentry_hold`)
+        self._past_stop_closes: set[str] = set()
         # client id -> symbol of the flatten orders of REDUCING (one position larger than
         # MARKET_LOT_SIZE's maxQty is closed by several)
         self._flatten_ids: dict[str, str] = {}
@@ -1598,11 +1612,14 @@ class ExecManager:
                 or ended.filled_qty > 0
                 or (isinstance(event, OrderReconciled) and event.status is OrderStatus.FILLED)
             )
+            past_stop_close = ended.client_order_id in self._past_stop_closes
+            if past_stop_close:
+                self._past_stop_closes.discard(ended.client_order_id)
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
                 if (
                     self.config.reentry_hold
-                    and ended.is_protective
+                    and (ended.is_protective or past_stop_close)
                     and moved
                     and self._book.position(symbol).is_flat
                 ):
@@ -1611,7 +1628,9 @@ class ExecManager:
                         "%s: its %s closed the %s; no new one until the strategy's target "
                         "turns flat or to the other side",
                         symbol,
-                        _PROTECTION_NAMES.get(ended.type, ended.type.value),
+                        "stop's market close"
+                        if past_stop_close
+                        else _PROTECTION_NAMES.get(ended.type, ended.type.value),
                         "long" if ended.side is Side.SELL else "short",
                     )
             if (
@@ -1627,13 +1646,10 @@ class ExecManager:
                 and ended.is_protective
                 and self.config.protect_positions
             ):
-                # The price crossed the level while the stop was on its way: plan again on the
-                # next price (the plan then closes at the market), not at the next position
-                # change; not at once either (no price yet at start-up: the same refusal).
-                self._protect_on_price.add(symbol)
+                self._stop_past(ended, now)
         if isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
-            if event.code not in TIME_IN_FORCE_REFUSALS:
+            if event.code not in MARKET_REFUSALS:
                 changed = risk.record_error(f"rejected {event.code}") or changed
         elif isinstance(event, OrderStatusUnknown):
             self.counters.unknown_outcomes += 1
@@ -1713,8 +1729,73 @@ class ExecManager:
             f" ({unsaid} more since the last warning, journaled)" if unsaid else "",
         )
 
+    def _stop_past(self, stop: Order, now: int) -> None:
+        """The exchange refused `stop`, a stop-loss or take-profit of ours, as already
+        triggered (-2021): its price is past the level, so the position is closed now with
+        reduce-only market orders, as the stop would have closed it (freqtrade's emergency
+        exit does the same), and said once in one WARNING. Our own last price may not be
+        past it yet (the exchange's is newer), so waiting for the plan to see the crossing,
+        or placing the stop again, only repeated the refusal. While REDUCING the flatten is
+        sent at once. A refused close is planned again at the next price."""
+        symbol = stop.symbol
+        qty = self._book.position(symbol).qty
+        self._protect_on_price.add(symbol)  # planned again at the next price, if need be
+        if qty == 0 or (qty > 0) != (stop.side is Side.SELL):
+            return  # it guarded a position that is no longer there
+        close_side = stop.side
+        closing = any(
+            o.symbol == symbol
+            and o.reduce_only
+            and o.type is OrderType.MARKET
+            and o.side is close_side
+            for o in self._book.orders.values()
+        )
+        said = self._past_stop.get(symbol) == qty
+        self._past_stop[symbol] = qty
+        if not said:
+            log.warning(
+                "%s: the exchange refused the %s at %s as already triggered (-2021: the price "
+                "is past it; our last price %s): %s the %s %s at market (reduce-only)%s",
+                symbol,
+                _PROTECTION_NAMES.get(stop.type, stop.type.value),
+                stop.stop_price,
+                self._book.last_price(symbol),
+                "not closing (stopping)" if self._stopped else "closing",
+                "long" if qty > 0 else "short",
+                abs(qty),
+                ", already on its way" if closing else "",
+            )
+        state = self._risk.state
+        if closing or self._stopped or self._reconciling or state is HALTED:
+            # Reconciling: the plan after it closes (or places it) on the whole picture;
+            # HALTED: a position found moves the state back to REDUCING, which flattens it.
+            return
+        if state is REDUCING:
+            self._flatten(symbol, now)
+            return
+        why = (
+            f"{_PROTECTION_NAMES.get(stop.type, stop.type.value)} {stop.client_order_id} at "
+            f"{stop.stop_price} refused as already triggered (-2021): the price is past it, "
+            "close at market"
+        )
+        for part in self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET):
+            request = OrderRequest(
+                symbol=symbol,
+                side=close_side,
+                type=OrderType.MARKET,
+                quantity=part,
+                client_order_id=self._ids.next(),
+                reduce_only=True,
+            )
+            self._decide(symbol, EXEC_STRATEGY, f"close {close_side} {part} MARKET", why, now)
+            if self._submit(request, now, risk_reducing=True):
+                self._past_stop_closes.add(request.client_order_id)
+                self.counters.protective_submitted += 1
+
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
+        if book.position(symbol).is_flat:
+            self._past_stop.pop(symbol, None)  # the next position's refusal is news
         self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
         self._next_equity_ms = 0
         if self.config.protect_positions:
@@ -1843,9 +1924,12 @@ class ExecManager:
         if position.is_flat:
             return
         close_side = Side.SELL if position.qty > 0 else Side.BUY
+        past = self._past_stop.get(position.symbol) == position.qty
         for o in orders:
             if o.is_protective and o.type is OrderType.STOP_MARKET and o.side is close_side:
                 return
+            if past and o.reduce_only and o.type is OrderType.MARKET and o.side is close_side:
+                return  # its stop was refused as past (-2021): this close is on its way
         proposals, _ = self._risk.protective_orders(position, None, orders)
         for p in proposals:
             if p.type is OrderType.STOP_MARKET and p.close_position:

@@ -72,6 +72,10 @@ class EngineConfig:
       margin ratio (maintenance margin / margin balance) reaches it; None = never (default).
     - margin_check: False disables the -2019 / -2027 checks (e.g. to study a strategy's signal
       without sizing limits).
+    - cancel_all_takes_algos: True = `DELETE /fapi/v1/allOpenOrders` also cancels the symbol's
+      open conditional (algo) orders. Whether Binance's does since the algo migration is not
+      known (the reference's problem 11: UNSURE); False (default) = normal orders only, as the
+      reference leans. A client must be right under both: tests run it both ways.
     """
 
     maker_fee: Decimal = Decimal("0.0002")
@@ -89,6 +93,7 @@ class EngineConfig:
     max_algo_orders: int = 200
     margin_check: bool = True
     margin_call_ratio: Decimal | None = None
+    cancel_all_takes_algos: bool = False
 
     def __post_init__(self) -> None:
         if self.fill_mode not in tuple(FillMode):

@@ -360,10 +360,13 @@ class WireAdapter:
         return results
 
     def cancel_all_open_orders(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
-        """DELETE /fapi/v1/allOpenOrders (normal orders only; algo orders have their own)."""
+        """DELETE /fapi/v1/allOpenOrders (normal orders only, algo orders have their own; with
+        `EngineConfig.cancel_all_takes_algos` the algo orders too: Binance's is UNSURE)."""
         acct = self._ledger.account(account_id)
         symbol = self._e.book(Params(params).req("symbol")).inst.symbol
         self._e.cancel_all(acct, symbol)
+        if self._cfg.cancel_all_takes_algos:
+            self._e.cancel_all_algos(acct, symbol)
         return dict(_CANCEL_ALL_OK)
 
     def countdown_cancel_all(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ event is appended and reads back equal, the file survives a reopen and a kill -9
 
 import csv
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -23,7 +24,7 @@ from book_keeper.journal import (
     journal_in_use,
 )
 from core.account import Balance, Position, PositionAtRisk
-from core.enums import MarginType, OrderStatus, PositionSide, TradingState
+from core.enums import MarginType, OrderStatus, OrderType, PositionSide, TimeInForce, TradingState
 from core.events import (
     BalanceChanged,
     CancelDenied,
@@ -290,6 +291,65 @@ def test_events_of_orders_the_journal_never_saw_are_kept_but_change_no_row(journ
     assert journal.unknown_order_events == 1
     assert _rows(journal, "SELECT kind FROM events") == [("OrderCanceled",)]
     assert _rows(journal, "SELECT COUNT(*) FROM orders") == [(0,)]
+
+
+def _adopting_snapshot(*, t: int = T0) -> VenueSnapshot:
+    """A reconciliation that took over bfd-1, a resting BUY 0.010 @ 59000.0 an earlier journal
+    of this daemon placed, and saw web_Zx81, an order placed by hand (not ours)."""
+
+    def resting(cid: str, order_id: int) -> Order:
+        return Order(
+            client_order_id=cid, symbol=SYMBOL, side=BUY, type=OrderType.LIMIT,
+            quantity=D("0.010"), price=D("59000.0"), time_in_force=TimeInForce.GTC,
+            status=OrderStatus.NEW, created_ms=T0 - 86_400_000, updated_ms=T0 - 86_400_000,
+            order_id=order_id,
+        )  # fmt: skip
+
+    return VenueSnapshot(
+        event_time_ms=t,
+        recv_time_ms=t,
+        balances=(),
+        positions=(),
+        open_orders=(resting("bfd-1", 41), resting("web_Zx81", 42)),
+        reason="start",
+        symbols=(SYMBOL,),
+        adopted=("bfd-1",),
+    )
+
+
+def test_an_adopted_orders_events_are_of_a_known_order(journal, caplog):
+    # Its two partial fills and its cancel each logged "journal: ... for unknown order bfd-1
+    # (not sent by this journal's daemon)" and counted; only a genuinely unknown id is now.
+    journal.record(_adopting_snapshot())
+    first = fill("bfd-1", 700, BUY, "0.004", "59000.0", fee="0.1", order_id=41, t=T0 + 1)
+    second = fill("bfd-1", 701, BUY, "0.002", "59000.0", fee="0.05", order_id=41, t=T0 + 2)
+    with caplog.at_level(logging.WARNING, logger="book_keeper.journal"):
+        journal.record(filled(first, "0.004", final=False))
+        journal.record(filled(second, "0.006", final=False))
+        journal.record(canceled("bfd-1", 41, t=T0 + 3))
+        journal.record(canceled("web_Zx81", 42, t=T0 + 4))
+        journal.flush()
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "journal: OrderCanceled for unknown order web_Zx81 (not sent by this journal's daemon)"
+    ]
+    assert journal.unknown_order_events == 1
+    assert _rows(
+        journal, "SELECT client_order_id, status, filled_qty, order_id, created_ms FROM orders"
+    ) == [("bfd-1", "CANCELED", "0.006", 41, T0 - 86_400_000)]
+
+
+def test_an_adopted_order_still_open_is_restored_as_ours(journal):
+    journal.record(_adopting_snapshot())
+    journal.record(_adopting_snapshot(t=T0 + 60_000))  # named again: still one row
+
+    [restored] = journal.open_orders()
+    assert (restored.client_order_id, restored.status, restored.price) == (
+        "bfd-1",
+        OrderStatus.NEW,
+        D("59000.0"),
+    )
+    assert _rows(journal, "SELECT COUNT(*) FROM orders") == [(1,)]
 
 
 def test_a_liquidation_fill_is_stored_without_an_orders_row_and_is_no_unknown_order(journal):

@@ -235,10 +235,30 @@ async def test_cancel_all_cancels_normal_and_algo_orders(ex):
         assert_each_event_once(s.rec)
 
 
-async def test_cancel_all_keeping_protection_leaves_only_our_stop_loss(ex):
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=[False, True], ids=["normal-only", "takes-algos"]
+)
+async def cancel_all_ex(request):
+    """An exchange whose `DELETE allOpenOrders` cancels the normal orders only, or also the
+    algo orders: whether Binance's does is UNSURE (the reference's problem 11)."""
+    exchange = await LocalExchange(
+        data=DATASET,
+        symbols=[SYMBOL],
+        speed=1.0,
+        rate_limits=GENEROUS,
+        engine_config=EngineConfig(cancel_all_takes_algos=request.param),
+    ).start()
+    yield exchange
+    await exchange.stop()
+
+
+async def test_cancel_all_keeping_protection_leaves_only_our_stop_loss(cancel_all_ex):
     """REDUCING's cancel-all: the resting entry, our entry stop (an algo order, not protective)
-    and an algo order we never placed (by hand on the website, say) are cancelled; our
-    closePosition stop-loss stays on the exchange."""
+    and an algo order and a limit order we never placed (by hand on the website, say) are
+    cancelled; our closePosition stop-loss stays on the exchange, whether the exchange's
+    `DELETE allOpenOrders` takes algo orders or not (no blanket cancel is sent: each order
+    but the protection is cancelled by itself)."""
+    ex = cancel_all_ex
     async with session(ex) as s:
         last = ex.engine.last_price(SYMBOL)
         assert last is not None
@@ -276,12 +296,23 @@ async def test_cancel_all_keeping_protection_leaves_only_our_stop_loss(ex):
                 "clientAlgoId": "web_Zx81",
             },
         )
+        by_hand = {
+            "symbol": SYMBOL,
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.002",
+            "price": str(entry.price),
+            "newClientOrderId": "web_Lm22",
+        }
+        ex.engine.new_order(s.account, by_hand)
         ex.flush_user_events()
 
         s.venue.cancel_all(SYMBOL, keep_protection=True)
-        for request in (entry, entry_stop):
-            await s.rec.wait_for(OrderCanceled, request.client_order_id)
+        for placed in (entry, entry_stop):
+            await s.rec.wait_for(OrderCanceled, placed.client_order_id)
         await s.rec.until(lambda: len(ex.engine.open_algo_orders(s.account, {})) == 1)
+        await s.rec.until(lambda: ex.engine.open_orders(s.account, {"symbol": SYMBOL}) == [])
 
         [kept] = ex.engine.open_algo_orders(s.account, {})
         assert (kept["clientAlgoId"], kept["closePosition"]) == (stop_loss.client_order_id, True)

@@ -4,12 +4,15 @@ journal's (-4116) nor are mistaken for them; and the earlier journal's open orde
 left guarding a position, a resting limit) are tracked as the daemon's own again, so they can
 be cancelled and their fills and ends are reported. Against the real local exchange."""
 
+import logging
+import sqlite3
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 import pytest_asyncio
 
+from book_keeper.journal import SqliteJournal
 from core.enums import OrderStatus, OrderType, Side
 from core.events import OrderAccepted, OrderCanceled, OrderFilled, OrderRejected, VenueSnapshot
 from core.orders import ClientOrderIds, OrderRequest
@@ -96,6 +99,7 @@ async def test_a_new_journal_tracks_the_earlier_journals_open_orders_and_issues_
     )
     assert tracked["web_Zx81"] is None  # placed by hand: not ours, left alone
     assert {o.client_order_id for o in snapshot.open_orders} == {"bfd-1", "bfd-3", "web_Zx81"}
+    assert snapshot.adopted == ("bfd-1", "bfd-3")  # the journal records these two as ours
     # The new journal's order is its own, not the earlier bfd-1 (-4116, then a query by that
     # id would have answered with the earlier order).
     assert isinstance(accepted, OrderAccepted) and own.client_order_id == "bfd-k3x9q2-1"
@@ -103,6 +107,33 @@ async def test_a_new_journal_tracks_the_earlier_journals_open_orders_and_issues_
     assert [c.client_order_id for c in canceled] == ["bfd-1", "bfd-3"]
     assert algo_left == []  # the earlier stop-loss was cancelled through the venue
     assert hand_left == "NEW"
+
+
+async def test_the_new_journal_knows_the_adopted_orders_and_says_nothing_of_their_events(
+    ex, tmp_path, caplog
+):
+    """The new journal records each event of the earlier journal's orders it took over: their
+    cancels used to be logged and counted as events "for unknown order" once each."""
+    creds = ex.create_account()
+    earlier = await _earlier_journal_leaves_orders(ex, creds)
+    journal = SqliteJournal(tmp_path / "journal")
+    config = replace(FAST, client_id_prefix="bfd", journal_events=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="book_keeper.journal"):
+            async with session(ex, creds=creds, config=config, journal=journal) as s:
+                for cid in earlier.values():
+                    s.venue.cancel(SYMBOL, cid)
+                for cid in earlier.values():
+                    await s.rec.wait_for(OrderCanceled, cid)
+                await s.venue.reconcile("test")  # a second snapshot names them no more
+            journal.flush()
+            with sqlite3.connect(journal.path) as db:
+                rows = db.execute("SELECT client_order_id, status FROM orders").fetchall()
+        unknown = [r.getMessage() for r in caplog.records if "unknown order" in r.getMessage()]
+        assert unknown == [] and journal.unknown_order_events == 0
+        assert sorted(rows) == [("bfd-1", "CANCELED"), ("bfd-3", "CANCELED")]
+    finally:
+        journal.close()
 
 
 STEP_MS = 10 * 60_000

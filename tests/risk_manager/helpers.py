@@ -8,8 +8,8 @@ from decimal import Decimal as D
 from typing import Any
 
 from core.account import Position
-from core.enums import OrderType, Side, TimeInForce
-from core.orders import OrderRequest
+from core.enums import OrderStatus, OrderType, Side, TimeInForce
+from core.orders import Order, OrderRequest
 
 NOON_MS = 1_723_118_400_000  # 2024-08-08T12:00:00Z
 NEXT_MIDNIGHT_MS = 1_723_161_600_000  # 2024-08-09T00:00:00Z
@@ -45,6 +45,9 @@ class FakeBooks:
         self.available_usdt = D(10000)
         self.open_orders: dict[str, int] = {}
         self.open_qty: dict[tuple[str, Side], D] = {}
+        # Open orders by client id, for the tests that say which orders are open; those that
+        # set only `open_orders` counts have none listed (none exempt from the entries' cap).
+        self.orders: dict[str, Order] = {}
 
     def set_position(self, symbol: str, qty: str, entry: str) -> None:
         self.positions[symbol] = Position(symbol=symbol, qty=D(qty), entry_price=D(entry))
@@ -68,6 +71,13 @@ class FakeBooks:
         if symbol is None:
             return sum(self.open_orders.values())
         return self.open_orders.get(symbol, 0)
+
+    def add_open(self, request: OrderRequest) -> Order:
+        """`request` as an open (NEW) order of the books, counted in `open_orders`."""
+        order = Order.from_request(request, NOON_MS).transition(OrderStatus.NEW, ts_ms=NOON_MS)
+        self.orders[request.client_order_id] = order
+        self.open_orders[request.symbol] = self.open_orders.get(request.symbol, 0) + 1
+        return order
 
     def open_order_qty(self, symbol: str, side: Side) -> D:
         return self.open_qty.get((symbol, side), D(0))

@@ -6,6 +6,7 @@ price band 1 %, 3 open orders per symbol, 5 orders per minute, clock offset 1000
 The base order, BUY 0.010 @ 60000.0, is worth 600 USDT and needs 600 / 5 = 120 USDT margin.
 """
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -17,6 +18,7 @@ from risk_manager import RiskConfig, RiskManager
 from tests.risk_manager.helpers import limit, market, stop
 
 OK = {"gap_open": False, "clock_offset_ms": 0}
+REDUCING_OK = {**OK, "risk_reducing": True}
 
 
 def denial(result) -> str:
@@ -165,6 +167,66 @@ def test_entry_at_max_open_orders_is_denied(risk, books):
     )
 
 
+def _protection(books, *, take_profits: int) -> None:
+    """Long 0.020 from 60000 guarded by its closePosition stop-loss and `take_profits`
+    reduce-only take-profits of 0.005: all open orders of the books."""
+    books.set_position("BTCUSDT", "0.020", "60000")
+    books.add_open(replace(stop(OrderType.STOP_MARKET, Side.SELL, "58800.0"), client_order_id="sl"))
+    for n in range(take_profits):
+        tp = stop(OrderType.TAKE_PROFIT_MARKET, Side.SELL, "62400.0")
+        part = replace(tp, quantity=D("0.005"), close_position=False, client_order_id=f"tp-{n}")
+        books.add_open(part)
+
+
+def test_the_positions_stop_loss_and_take_profits_leave_the_entries_budget_whole(make_risk, books):
+    # 5 open orders, all the position's protection: the cap of 5 counts none of them.
+    risk = make_risk(max_open_orders=5)
+    _protection(books, take_profits=4)
+    entry = limit(Side.BUY, "0.010", "60000.0")
+    assert books.open_order_count("BTCUSDT") == 5
+    assert risk.check(entry, **OK) is entry
+
+
+def test_the_entries_budget_counts_the_entries_beside_the_protection(make_risk, books):
+    # the stop-loss, 4 take-profits and 3 entries: 8 open, 3 of them entries (max 3)
+    risk = make_risk(max_open_orders=3)
+    _protection(books, take_profits=4)
+    for n in range(3):
+        books.add_open(replace(limit(Side.BUY, "0.001", "59000.0"), client_order_id=f"e-{n}"))
+    assert denial(risk.check(limit(Side.BUY, "0.010", "60000.0"), **OK)) == (
+        "max open orders: 3 open on BTCUSDT (max 3)"
+    )
+
+
+def test_a_flatten_approved_as_risk_reducing_leaves_the_entries_budget(make_risk, books):
+    # Two orders open at a cap of 2: a market close the risk manager approved as the daemon's
+    # own (risk_reducing) does not count, a reduce-only order of the strategy's own does.
+    risk = make_risk(max_open_orders=2)
+    books.set_position("BTCUSDT", "0.020", "60000")
+    close = replace(market(Side.SELL, "0.010", reduce_only=True), client_order_id="close")
+    assert risk.check(close, **REDUCING_OK) is close
+    books.add_open(close)
+    own = replace(limit(Side.SELL, "0.005", "60100.0", reduce_only=True), client_order_id="own")
+    assert risk.check(own, **OK) is own
+    books.add_open(own)
+    entry = limit(Side.BUY, "0.010", "60000.0")
+    assert risk.check(entry, **OK) is entry  # 1 of 2: the strategy's reduce-only order
+
+    books.add_open(replace(entry, client_order_id="e-1"))
+    assert denial(risk.check(limit(Side.BUY, "0.010", "60000.0"), **OK)) == (
+        "max open orders: 2 open on BTCUSDT (max 2)"
+    )
+
+
+def test_the_exchanges_own_order_leaves_the_entries_budget(make_risk, books):
+    # a liquidation order the books track (client id autoclose-...): not ours to count
+    risk = make_risk(max_open_orders=1)
+    liquidation = replace(market(Side.SELL, "0.010"), client_order_id="autoclose-1700000000")
+    books.add_open(liquidation)
+    entry = limit(Side.BUY, "0.010", "60000.0")
+    assert risk.check(entry, **OK) is entry
+
+
 def test_order_notional_over_the_cap_is_denied(risk):
     # 0.020 * 60000 = 1200 USDT
     assert denial(risk.check(limit(Side.BUY, "0.020", "60000.0"), **OK)) == (
@@ -293,8 +355,6 @@ def test_a_strategys_own_reduce_only_orders_count_toward_the_order_rate(risk, bo
 
 
 # --- the daemon's own risk-reducing orders ------------------------------------------------------
-
-REDUCING_OK = {**OK, "risk_reducing": True}
 
 
 def test_the_daemons_risk_reducing_orders_pass_a_full_order_rate_window_uncounted(risk, books):

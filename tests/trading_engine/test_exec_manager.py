@@ -1059,22 +1059,76 @@ def test_a_target_waiting_on_a_crossed_stop_goes_out_once_the_price_is_back():
     ]
 
 
-def test_a_stop_refused_as_already_triggered_is_planned_again_on_the_next_price():
-    # Long 0.100 from 60000, stop 58800.0. The last price falls through the level while the
-    # stop is on its way: the exchange refuses it (-2021). Nothing is sent again on the same
-    # (unknown) price: at start-up, before the first trade, that looped into the circuit
-    # breaker. The next trade (58750 <= 58800.0) plans it again: a reduce-only market order
-    # closes the position.
-    rig = make_rig(stop_loss_pct=D(2))
+def test_a_stop_refused_as_already_triggered_closes_the_position_at_once(caplog):
+    # Long 0.100 from 60000, stop 58800.0. The exchange's last price fell through the level
+    # while the stop was on its way (ours still says 60000): it refuses the stop (-2021). The
+    # price is past the stop, so the position is closed now, as the stop would have: one
+    # reduce-only market order, one WARNING, and no count toward the circuit breaker (1 error
+    # would trip it here). It used to wait for a price of ours past the level, re-sending the
+    # stop meanwhile.
+    rig = make_rig(stop_loss_pct=D(2), circuit_breaker_errors=1)
     go_long(rig, "0.100", "60000")
     stop = rig.venue.submitted[-1]
     sent = len(rig.venue.submitted)
 
-    rig.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
-    assert len(rig.venue.submitted) == sent
-    rig.trade("58750")
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        rig.venue.reject(
+            stop.client_order_id, code=-2021, reason="Order would immediately trigger."
+        )
 
-    assert len(rig.venue.submitted) == sent + 1
+    assert [(r.type, r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted[sent:]] == [
+        (MARKET, SELL, D("0.100"), True)
+    ]
+    assert rig.journaled(DecisionMade)[-1].reason == (
+        f"stop-loss {stop.client_order_id} at 58800.0 refused as already triggered (-2021): "
+        "the price is past it, close at market"
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "BTCUSDT: the exchange refused the stop-loss at 58800.0 as already triggered (-2021: "
+        "the price is past it; our last price 60000): closing the long 0.100 at market "
+        "(reduce-only)"
+    ]
+    assert rig.em.trading_state is TradingState.ACTIVE
+    assert rig.em.counters.rejected_orders == 1
+
+
+def test_while_a_past_stops_close_is_on_its_way_no_stop_nor_second_close_goes_out(caplog):
+    # The close of the refused stop is unanswered; prices come (still above the level for us)
+    # and the take-profit's refusal comes too: nothing more is sent, nothing more is said.
+    rig = make_rig(stop_loss_pct=D(2), take_profit_pct=D(1))
+    go_long(rig, "0.100", "60000")
+    stop, take_profit = rig.venue.submitted[-2:]
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        rig.venue.reject(
+            stop.client_order_id, code=-2021, reason="Order would immediately trigger."
+        )
+        sent = len(rig.venue.submitted)
+        rig.trade("59900")
+        rig.trade("59950")
+        rig.venue.accept(take_profit.client_order_id)
+
+    assert len(rig.venue.submitted) == sent
+    assert len(caplog.records) == 1
+
+
+def test_a_stop_refused_as_past_during_the_start_up_reconciliation_waits_for_its_end():
+    # Nothing is sent while the start-up reconciliation runs; once it is over the position is
+    # planned again at the next price: the stop again (59900 is not past it for us), whose
+    # second refusal closes the position.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    stop = rig.venue.submitted[-1]
+    sent = len(rig.venue.submitted)
+    with rig.em.reconciling():
+        rig.venue.reject(
+            stop.client_order_id, code=-2021, reason="Order would immediately trigger."
+        )
+        assert len(rig.venue.submitted) == sent
+    rig.trade("59900")
+
+    again = rig.venue.submitted[-1]
+    assert (again.type, again.stop_price) == (OrderType.STOP_MARKET, D("58800.0"))
+    rig.venue.reject(again.client_order_id, code=-2021, reason="Order would immediately trigger.")
     close = rig.venue.submitted[-1]
     assert (close.type, close.side, close.quantity, close.reduce_only) == (
         MARKET,
@@ -1082,7 +1136,42 @@ def test_a_stop_refused_as_already_triggered_is_planned_again_on_the_next_price(
         D("0.100"),
         True,
     )
-    assert "already crossed (last price 58750)" in rig.journaled(DecisionMade)[-1].reason
+
+
+def test_a_past_stops_close_that_fills_holds_the_side_it_closed():
+    # As after the stop's own fill: the strategy still saying long does not buy it back.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    stop = rig.venue.submitted[-1]
+    rig.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    close = rig.venue.submitted[-1]
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "58700")
+    assert rig.book.position("BTCUSDT").is_flat
+    sent = len(rig.venue.submitted)
+
+    rig.trade("58650")
+    rig.say(target("0.100"))
+
+    assert rig.venue.submitted[sent:] == []
+    assert rig.em.held_exits() == {"BTCUSDT": SELL}
+
+
+def test_a_refused_take_profit_of_a_position_gone_sends_nothing():
+    # The long was closed (its stop filled) while its take-profit was on its way: the
+    # take-profit's -2021 has nothing to close.
+    rig = make_rig(stop_loss_pct=D(2), take_profit_pct=D(1))
+    go_long(rig, "0.100", "60000")
+    stop, take_profit = rig.venue.submitted[-2:]
+    rig.venue.accept(stop.client_order_id)
+    rig.venue.fill(stop.client_order_id, "58800.0", "0.100")
+    sent = len(rig.venue.submitted)
+
+    rig.venue.reject(
+        take_profit.client_order_id, code=-2021, reason="Order would immediately trigger."
+    )
+
+    assert [r.type for r in rig.venue.submitted[sent:] if r.type is MARKET] == []
 
 
 def test_after_stop_trading_a_cancelled_stop_loss_is_not_planned_again():

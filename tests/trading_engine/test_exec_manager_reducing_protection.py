@@ -267,3 +267,40 @@ def test_a_stop_the_exchange_removed_while_reducing_is_placed_again_with_the_fla
         D("58800.0"),
         True,
     )
+
+
+def test_a_guard_stop_refused_as_past_while_reducing_flattens_at_once():
+    # The flatten was refused (-4131) and the stop was gone: at the retry 2 s later both go
+    # out again; the retried flatten is refused too, and the exchange refuses the stop as
+    # already triggered (-2021). The price is past the stop: a new flatten goes at once, not
+    # at the next retry 2 s later.
+    rig, stop, _take_profit = protected_long()
+    rig.em.kill("SIGUSR1")
+    flatten = flatten_of(rig)
+    rig.venue.reject(flatten.client_order_id, -4131, "The counterparty's best price ...")
+    now = rig.clock.now_ms()
+    rig.venue.emit(
+        OrderExpired(
+            event_time_ms=now,
+            recv_time_ms=now,
+            symbol="BTCUSDT",
+            client_order_id=stop.client_order_id,
+            order_id=rig.venue.order_id(stop.client_order_id),
+            reason="",
+        )
+    )
+    rig.at(now + 2_000).em.on_timer()
+    again, new_stop = rig.venue.submitted[-2:]
+    rig.venue.reject(again.client_order_id, -4131, "The counterparty's best price ...")
+    sent = len(rig.venue.submitted)
+
+    rig.venue.reject(new_stop.client_order_id, -2021, "Order would immediately trigger.")
+
+    [third] = rig.venue.submitted[sent:]
+    assert (third.side, third.type, third.quantity, third.reduce_only) == (
+        SELL,
+        OrderType.MARKET,
+        D("0.100"),
+        True,
+    )
+    assert rig.em.trading_state is REDUCING

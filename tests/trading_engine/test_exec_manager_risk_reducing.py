@@ -7,7 +7,7 @@ matching engine; BTCUSDT at a flat 60000.0."""
 
 from decimal import Decimal as D
 
-from core.enums import OrderType, Side, TradingState
+from core.enums import OrderType, Side, TimeInForce, TradingState
 from core.events import RiskDenied
 from core.orders import OrderProposal
 from exchange_sim.replay.grid import load_instruments
@@ -71,3 +71,38 @@ def test_after_a_burst_protection_and_a_targets_close_go_out_but_entries_wait():
     assert _denials(rig) == [(Side.BUY, False, rate), (Side.SELL, True, rate)]
     assert position_before_target == D("0.020")
     assert rig.engine_position() == rig.book.position(SYMBOL).qty == D(0)
+
+
+def test_a_positions_stop_loss_and_four_take_profits_leave_room_for_entries():
+    """maxQty 0.050: a long 0.200 has 4 take-profits of 0.050 beside its stop-loss, 5 open
+    orders, and the cap is 5. They used to fill it: no entry could be placed ("max open
+    orders: 5 open on BTCUSDT (max 5)"). They are not the entries' budget; entries are."""
+    rig = Rig(max_open_orders=5, stop_loss_pct=D(2), take_profit_pct=D(4))
+    rig.tick()
+    rig.target("0.200")
+    for _ in range(5):
+        rig.tick()
+    protection = rig.engine.open_algo_orders("a", {"symbol": SYMBOL})
+    assert sorted((a["orderType"], a["quantity"]) for a in protection) == [
+        ("STOP_MARKET", "0.000"),
+        *[("TAKE_PROFIT_MARKET", "0.050")] * 4,
+    ]
+
+    bids = [
+        OrderProposal(
+            symbol=SYMBOL,
+            side=Side.BUY,
+            type=OrderType.LIMIT,
+            quantity=D("0.001"),
+            price=D(59_000 - n),
+            time_in_force=TimeInForce.GTC,
+        )
+        for n in range(6)
+    ]
+    rig.strategy.on_bar_says.append(bids)
+    rig.bar()
+
+    assert len(rig.engine.open_orders("a", {"symbol": SYMBOL})) == 5  # 5 of the 6 bids
+    assert [d.reason for d in rig.journal.events if isinstance(d, RiskDenied)] == [
+        "max open orders: 5 open on BTCUSDT (max 5)"
+    ]

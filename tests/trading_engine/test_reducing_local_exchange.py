@@ -25,8 +25,17 @@ from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.events import OrderReconciled, OrderRejected, OrderStatusUnknown
 from core.market import MarkPrice
 from core.orders import OrderProposal
+from exchange_sim.engine import EngineConfig
+from exchange_sim.server import LocalExchange
 from risk_manager.risk_manager import RiskManager
-from tests.gateway.venue_harness import SYMBOL, Session, session, start_exchange
+from tests.gateway.venue_harness import (
+    DATASET,
+    GENEROUS,
+    SYMBOL,
+    Session,
+    session,
+    start_exchange,
+)
 from tests.trading_engine.support import LIMITS, ScriptedStrategy, make_bar
 from trading_engine.exec_manager import ExecConfig, ExecManager
 
@@ -263,3 +272,33 @@ async def test_the_kill_switch_on_a_flat_account_with_only_an_entry_halts_as_bef
         await rig.until(lambda: rig.em.trading_state is HALTED, "HALTED")
         assert rig.exchange_fills() == []
         assert_halted_flat_and_equal(rig)
+
+
+async def test_the_stop_stays_while_reducing_when_cancel_all_also_takes_algo_orders():
+    """Whether Binance's `DELETE allOpenOrders` also cancels the conditional orders is UNSURE
+    (the reference's problem 11). On an exchange whose does, the position's stop-loss and
+    take-profit stay through REDUCING's cancel-all all the same (it cancels each order but
+    them by itself): a flatten refused once leaves the position guarded until the retry
+    fills."""
+    ex = await LocalExchange(
+        data=DATASET,
+        symbols=[SYMBOL],
+        speed=1.0,
+        rate_limits=GENEROUS,
+        engine_config=EngineConfig(cancel_all_takes_algos=True),
+    ).start()
+    try:
+        async with reducing_rig(ex) as rig:
+            await go_long(rig)
+            ex.faults.order_rejection(-4131, count=1)
+
+            rig.em.kill("operator")
+            refused = await rig.s.rec.wait_for(OrderRejected)
+            await asyncio.sleep(1.0)  # the retry comes flatten_retry_ms (2 s) after the first
+
+            assert refused.code == -4131 and rig.em.trading_state is REDUCING
+            assert rig.s.exchange_position() == QTY and rig.protection() == GUARDED
+            await rig.until(lambda: rig.em.trading_state is HALTED, "HALTED")
+            assert_halted_flat_and_equal(rig)
+    finally:
+        await ex.stop()
