@@ -506,7 +506,7 @@ async def build(
         sqlite_journal = journal
 
         def journal_peak() -> None:
-            book.record_snapshot(sqlite_journal)
+            book.record_snapshot(sqlite_journal, soon=True)
 
     risk = RiskManager(
         config=RiskConfig(**{**_fields(limits), "kill_switch_file": str(kill_file)}),

@@ -1371,11 +1371,14 @@ class BookKeeper:
             _load_book_state(self._books[symbol], data)
         self._version += 1  # nothing cached before holds
 
-    def record_snapshot(self, journal: "SqliteJournal") -> None:
-        """Journal the periodic balance snapshot (equity, wallet, unrealized PnL) now."""
+    def record_snapshot(self, journal: "SqliteJournal", *, soon: bool = False) -> None:
+        """Journal the balance snapshot (equity, wallet, unrealized PnL) of now: at once, or
+        (`soon`: a new high of the equity, found on the order path) by the journal's applier
+        between two market-data items (`SqliteJournal.snapshot_soon`)."""
         upnl = self.unrealized_pnl()
         wallet = self.wallet()
-        journal.snapshot(
+        write = journal.snapshot_soon if soon else journal.snapshot
+        write(
             time_ms=self._clock.now_ms(),
             equity=wallet + upnl,
             wallet=wallet,

@@ -507,7 +507,7 @@ class Daemon:
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
             # A new drawdown peak is journaled (a balance snapshot): a restart keeps it.
-            journal_peak=lambda: book.record_snapshot(journal),
+            journal_peak=lambda: book.record_snapshot(journal, soon=True),
         )
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:

@@ -470,8 +470,10 @@ class ExecManager:
         the injected clock, which a backtest does not move during a call). `journal_peak`:
         called when the drawdown limit's peak (`Risk.peak_equity`) rises above the last one
         journaled, right after the equity check that raised it, so a restart does not forget
-        it (the daemon journals a balance snapshot: its equity net of transfers is the new
-        peak); None (backtests, which do not restart): not journaled."""
+        it (the daemon keeps a balance snapshot of that moment, whose equity net of transfers
+        is the new peak, for the journal's applier to append between two market-data items:
+        `SqliteJournal.snapshot_soon`); None (backtests, which do not restart): not
+        journaled."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
