@@ -59,7 +59,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
-from core.market import Bar, Trade
+from core.market import Bar
 from core.orders import ClientOrderIds, Order
 from core.redaction import redact, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
@@ -85,8 +85,8 @@ from runtime.status_file import (
 )
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
+from trading_engine.item_sink import ItemSink
 from trading_engine.main_trading_strategy import (
-    StrategyError,
     StrategyLoadError,
     TradingStrategy,
     make_strategy,
@@ -157,13 +157,12 @@ class Daemon:
         self._started: HostTime | None = None  # this machine's clocks then, for status.json
         self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
-        self.item_errors = 0
+        self._sink: ItemSink | None = None  # the market-data stream's (`_guarded`)
         self._journal_broken = False
         self._status_failing = False  # status.json could not be written (said once)
         # Ticked by every market item and venue event before it is handed on, and by a timer:
         # the first of them after a pause says so (trading_engine.pause_watch).
         self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
-        self.stream_lag_ms: int | None = None
         self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
@@ -660,31 +659,27 @@ class Daemon:
         )
         return [b for b in bars if b.closed]
 
-    def _guarded(self, on_item: Callable[[object], None]) -> Callable[[object], None]:
-        """The stream's sink: a bug on one item is logged and counted, never kills the feed.
-        It also notes how far behind the exchange the last trade arrived (the stream lag)."""
-        now_ms = self.clock.now_ms
-        tick = self._pause_watch.tick
+    def _guarded(self, on_item: Callable[[object], None]) -> ItemSink:
+        """The stream's sink (`ItemSink`): the pause watch's tick, the stream lag, then the
+        item; a bug on one item is logged and counted, never kills the feed."""
+        self._sink = ItemSink(
+            on_item,
+            clock=self.clock,
+            tick=self._pause_watch.tick,
+            on_stream_state=self._stream_state,
+            on_journal_error=self._journal_failed,
+        )
+        return self._sink
 
-        def sink(item: object) -> None:
-            tick()  # before the item: after a pause, the trading knows it first
-            if item.__class__ is Trade:
-                self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
-            elif item.__class__ is StreamStateChanged:
-                self._stream_state(item)  # type: ignore[arg-type]
-            try:
-                on_item(item)
-            except JournalError as exc:
-                self._journal_failed(exc)
-            except Exception as error:
-                self.item_errors += 1
-                if self.item_errors <= 20 or self.item_errors % 1000 == 0:
-                    what: object = error  # a StrategyError says which callback, item and cause
-                    if not isinstance(error, StrategyError):
-                        what = f"error on {type(item).__name__}"
-                    log.exception("%s (#%d)", what, self.item_errors)
+    @property
+    def item_errors(self) -> int:
+        """Market-data items whose handling raised (logged, skipped)."""
+        return 0 if self._sink is None else self._sink.item_errors
 
-        return sink
+    @property
+    def stream_lag_ms(self) -> int | None:
+        """How far behind the exchange the last trade arrived (ms; None before one)."""
+        return None if self._sink is None else self._sink.stream_lag_ms
 
     def _stream_state(self, change: StreamStateChanged) -> None:
         """Which market-data links are down, for the heartbeat and `--status`: without it they
