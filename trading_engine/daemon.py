@@ -452,7 +452,11 @@ class Daemon:
             ),
             sink=self._guarded(relay_items),
         )
-        relay_events = _Relay(on_journal_error=self._journal_failed, before=self._pause_watch.tick)
+        relay_events = _Relay(
+            on_journal_error=self._journal_failed,
+            before=self._pause_watch.tick,
+            now_ms=self.clock.now_ms,
+        )
         self._relay_events = relay_events  # the shutdown looks at the last snapshot it passed
         venue = LiveVenue(
             rest=rest,
@@ -659,7 +663,7 @@ class Daemon:
         )
         return [b for b in bars if b.closed]
 
-    def _guarded(self, on_item: Callable[[object], None]) -> ItemSink:
+    def _guarded(self, on_item: Callable[[object, int], None]) -> ItemSink:
         """The stream's sink (`ItemSink`): the pause watch's tick, the stream lag, then the
         item; a bug on one item is logged and counted, never kills the feed."""
         self._sink = ItemSink(
@@ -783,7 +787,7 @@ class Daemon:
         self._pause_watch.arm()
         while True:
             await asyncio.sleep(PAUSE_POLL_S)
-            self._pause_watch.tick()
+            self._pause_watch.tick(self.clock.now_ms())
 
     def _resumed(self, paused_ms: int) -> None:
         """After a pause: the exchange's dead-man switch may have cancelled our working
@@ -1426,26 +1430,33 @@ def _guards(
 
 class _Relay:
     """Late-bound callback: the stream and the venue are built before the ExecManager that
-    listens to them; nothing is handed on before `target` is set."""
+    listens to them; nothing is handed on before `target` is set. Each item goes on with the
+    time of our clock it is handled at (`target(item, now_ms)`): the one its caller read (the
+    market-data sink), else read here once (`now_ms`: the venue's events), shared with
+    `before` (the pause watch's tick)."""
 
     def __init__(
         self,
         on_journal_error: Callable[[JournalError], None] | None = None,
-        before: Callable[[], None] | None = None,
+        before: Callable[[int], None] | None = None,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
-        self.target: Callable[[Any], None] | None = None
+        self.target: Callable[[Any, int | None], None] | None = None
         self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
         self._on_journal_error = on_journal_error
         self._before = before  # called first with each item (the pause watch's tick)
+        self._now_ms = now_ms
 
-    def __call__(self, item: Any) -> None:
-        if self._before is not None:
-            self._before()
+    def __call__(self, item: Any, now: int | None = None) -> None:
+        if now is None and self._now_ms is not None:
+            now = self._now_ms()
+        if self._before is not None and now is not None:
+            self._before(now)
         if self.seen is not None:
             self.seen.append(item)
         if self.target is not None:
             try:
-                self.target(item)
+                self.target(item, now)
             except JournalError as exc:
                 if self._on_journal_error is None:
                     raise

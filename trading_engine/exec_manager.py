@@ -601,13 +601,15 @@ class ExecManager:
 
     # --- market data ---------------------------------------------------------------------------
 
-    def on_item(self, item: object) -> None:
-        """One market-data item through steps 1-7 (see the module docstring)."""
+    def on_item(self, item: object, now_ms: int | None = None) -> None:
+        """One market-data item through steps 1-7 (see the module docstring). `now_ms`: the
+        time of the injected clock the caller read for this item (the daemon's sink shares
+        its reading with the pause watch); None: read here."""
         if self._busy:
             raise RuntimeError("ExecManager.on_item called from inside the ExecManager")
         self._busy = True
         try:
-            self._on_item(item)
+            self._on_item(item, self._clock.now_ms() if now_ms is None else now_ms)
             if self._pending:
                 self._flush()
             if self._deferred:
@@ -672,10 +674,9 @@ class ExecManager:
         still mark the books and venue events are still journaled and booked."""
         self._stopped = True
 
-    def _on_item(self, item: object) -> None:
+    def _on_item(self, item: object, now: int) -> None:
         counters = self.counters
         counters.items += 1
-        now = self._clock.now_ms()
         cls = item.__class__
         book = self._book
         proposals: Proposals = NO_PROPOSALS
@@ -1517,14 +1518,15 @@ class ExecManager:
 
     # --- venue events --------------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
-        """A venue event: journal, books, reaction. Re-entrant calls are queued, in order."""
+    def on_event(self, event: Event, now_ms: int | None = None) -> None:
+        """A venue event: journal, books, reaction. Re-entrant calls are queued, in order (and
+        read the clock when their turn comes). `now_ms`: as `on_item`'s."""
         if self._busy:
             self._deferred.append(event)
             return
         self._busy = True
         try:
-            self._process(event)
+            self._process(event, now_ms)
             self._flush()
             if self._deferred:
                 self._drain()
@@ -1537,8 +1539,8 @@ class ExecManager:
             self._process(deferred.popleft())
             self._flush()
 
-    def _process(self, event: Event) -> None:
-        now = self._clock.now_ms()
+    def _process(self, event: Event, now_ms: int | None = None) -> None:
+        now = self._clock.now_ms() if now_ms is None else now_ms
         symbol, cid = _subject(event)
         if symbol and (symbol not in self._symbols or (cid and not self._ours(cid))):
             self.counters.ignored_events += 1

@@ -2,10 +2,12 @@
 ExecManager (`Daemon._guarded` builds it; `bench/bench_tick_to_order.py` feeds its tape through
 the same one).
 
-In order: the pause watch's tick (after a pause the trading knows it first), the stream lag of
-a trade (our clock minus the exchange's trade time, ms), the market-data links' state, then
-the item itself. A bug on one item is logged and counted, never kills the feed; a journal
-failure goes to its own handler (the daemon stops trading).
+The clock is read once per item, and that time goes to the pause watch's tick (after a pause
+the trading knows it first), the stream lag of a trade (our clock minus the exchange's trade
+time, ms) and the item's handler (`on_item(item, now_ms)`: the ExecManager's time for it);
+the market-data links' state is noted before the item is handed on. A bug on one item is
+logged and counted, never kills the feed; a journal failure goes to its own handler (the
+daemon stops trading).
 """
 
 import logging
@@ -35,10 +37,10 @@ class ItemSink:
 
     def __init__(
         self,
-        on_item: Callable[[object], None],
+        on_item: Callable[[object, int], None],
         *,
         clock: Clock,
-        tick: Callable[[], None],
+        tick: Callable[[int], None],
         on_stream_state: Callable[[StreamStateChanged], None],
         on_journal_error: Callable[[JournalError], None],
     ) -> None:
@@ -51,13 +53,14 @@ class ItemSink:
         self.stream_lag_ms: int | None = None  # of the last trade
 
     def __call__(self, item: object) -> None:
-        self._tick()  # before the item: after a pause, the trading knows it first
+        now = self._now_ms()
+        self._tick(now)  # before the item: after a pause, the trading knows it first
         if item.__class__ is Trade:
-            self.stream_lag_ms = self._now_ms() - item.event_time_ms  # type: ignore[attr-defined]
+            self.stream_lag_ms = now - item.event_time_ms  # type: ignore[attr-defined]
         elif item.__class__ is StreamStateChanged:
             self._on_stream_state(item)  # type: ignore[arg-type]
         try:
-            self._on_item(item)
+            self._on_item(item, now)
         except JournalError as exc:
             self._on_journal_error(exc)
         except Exception as error:

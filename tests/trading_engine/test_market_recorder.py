@@ -47,8 +47,8 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
     clock = SimClock(5_000)
     rec = MarketRecorder(tmp_path, clock)
     seen: list[tuple[int, object]] = []
-    on_item = rec.items(lambda item: seen.append((rec.clock.now_ms(), item)))
-    on_event = rec.events(lambda e: seen.append((rec.clock.now_ms(), e)))
+    on_item = rec.items(lambda item, _now: seen.append((rec.clock.now_ms(), item)))
+    on_event = rec.events(lambda e, _now: seen.append((rec.clock.now_ms(), e)))
     rec.start({"strategy": "x", "strategy_params": {}})
     for i, item in enumerate(ITEMS):
         clock.set_ms(5_000 + 10 * i)
@@ -78,7 +78,7 @@ def test_a_torn_last_line_is_dropped(tmp_path):
     clock = SimClock(1)
     rec = MarketRecorder(tmp_path, clock)
     rec.start({})
-    rec.items(lambda item: None)(ITEMS[0])
+    rec.items(lambda item, _now: None)(ITEMS[0])
     rec.close()
     path = session_files(tmp_path)[-1]
     with gzip.open(path, "ab") as fh:
@@ -133,7 +133,7 @@ def test_a_disk_full_for_a_while_loses_nothing_of_the_stream(tmp_path, caplog):
     disk = Disk()
     clock = SimClock(1_000)
     rec = MarketRecorder(tmp_path, clock, write_to=disk.write)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     rec.flush()
     disk.room = 100  # full 100 bytes into the entries' stream
@@ -169,7 +169,7 @@ def test_beyond_its_bound_entries_are_dropped_counted_and_marked_as_a_hole(tmp_p
     disk = Disk()
     disk.room = 0  # full from the start: the header's 10 bytes wait
     rec = MarketRecorder(tmp_path, SimClock(1_000), write_to=disk.write, max_unwritten_bytes=0)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     for item in trades(0, 100):  # clock readings 1_000 (SimClock; the items' own times differ)
         on_item(item)
@@ -201,7 +201,7 @@ def test_a_disk_still_full_at_the_stop_cuts_the_session_short_in_one_line(tmp_pa
     and the file reads as cut short (not as a session that ended there)."""
     disk = Disk()
     rec = MarketRecorder(tmp_path, SimClock(1_000), write_to=disk.write)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({"strategy": "x", "strategy_params": {}})
     for item in trades(0, 3_000):
         on_item(item)

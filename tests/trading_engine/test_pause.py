@@ -140,23 +140,23 @@ def test_the_pause_watch_says_a_silence_of_notice_ms_once_at_the_next_tick():
     clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
     pauses: list[int] = []
     watch = PauseWatch(clock.now_ms, pauses.append, notice_ms=5_000)
-    watch.tick()
+    watch.tick(clock.now_ms())
     t.run(60_000)
-    watch.tick()  # not armed (a start-up): nothing to miss yet
+    watch.tick(clock.now_ms())  # not armed (a start-up): nothing to miss yet
     watch.arm()
     for _ in range(10):  # a quiet market: only the timer's ticks, a second apart
         t.run(1_000)
-        watch.tick()
+        watch.tick(clock.now_ms())
     t.run(4_999)
-    watch.tick()
+    watch.tick(clock.now_ms())
     assert pauses == []
 
     t.run(15_000)  # SIGSTOP ... SIGCONT
-    watch.tick()
-    watch.tick()
+    watch.tick(clock.now_ms())
+    watch.tick(clock.now_ms())
     t.wall += 3_600_000_000_000  # NTP steps the wall clock an hour: no pause
     t.run(1)
-    watch.tick()
+    watch.tick(clock.now_ms())
     assert pauses == [15_000] and watch.pauses == 1
 
 
@@ -201,7 +201,7 @@ def test_the_dead_man_switch_cancel_read_first_after_a_pause_does_not_send_the_o
     t = FakeTime(T0)
     rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
     daemon, out = _daemon_over(rig, t)
-    relay = _Relay(before=daemon._pause_watch.tick)
+    relay = _Relay(before=daemon._pause_watch.tick, now_ms=rig.clock.now_ms)  # as the daemon
     relay.target = rig.em.on_event
     rig.venue.listener = relay
     rig.strategy.on_trade_says.append([target("0.010", price="59000")])
@@ -220,3 +220,38 @@ def test_the_dead_man_switch_cancel_read_first_after_a_pause_does_not_send_the_o
 
     rig.venue.emit(snapshot(rig.clock.now_ms()))  # the reconciliation it asked for
     assert len(rig.venue.submitted) == 2  # now the target is worked again, on current books
+
+
+# --- one clock reading per item ------------------------------------------------------------------
+
+
+class CountingClock:
+    """A LiveClock over FakeTime that counts its readings."""
+
+    def __init__(self, t: FakeTime) -> None:
+        self._clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+        self.reads = 0
+
+    def now_ms(self) -> int:
+        self.reads += 1
+        return self._clock.now_ms()
+
+
+def test_the_sink_reads_the_clock_once_for_the_watch_the_lag_and_the_exec_manager():
+    """A trade that orders nothing: the pause watch, the stream lag and the ExecManager share
+    the sink's reading (they read it once each before: three readings)."""
+    t = FakeTime(T0)
+    clock = CountingClock(t)
+    rig = make_rig(clock=clock)
+    daemon, _ = _daemon_over(rig, t)
+    sink = daemon._guarded(rig.em.on_item)
+    t.run(250)
+    now = clock._clock.now_ms()
+    trade = Trade("BTCUSDT", 9_001, D("60000"), D("0.001"), 1, 1, False, now - 40, now - 40, now)
+    before = clock.reads
+
+    sink(trade)
+
+    assert clock.reads - before == 1
+    assert daemon.stream_lag_ms == 40
+    assert rig.em.counters.trades == 1
