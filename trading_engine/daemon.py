@@ -151,6 +151,7 @@ class Daemon:
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
         # SIGUSR1 that came before it: applied to it then, not lost.
         self._starting_em: ExecManager | None = None
+        self._starting_venue: LiveVenue | None = None  # likewise, for a pause noticed then
         self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
@@ -204,7 +205,6 @@ class Daemon:
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             self._spawn(self._exec_timer(), "exec-timer")
-            self._spawn(self._tick_pauses(), "pause-watch")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -547,6 +547,10 @@ class Daemon:
         differences_before = book.differences
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
+        # The books are the exchange's from this reconciliation on: a pause from here on
+        # (before the market data even starts, or while it is read) makes them stale.
+        self._starting_venue = venue
+        self._watch_pauses()
         with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
             await venue.start()
@@ -781,10 +785,17 @@ class Daemon:
             except Exception:
                 log.exception("ExecManager timer")
 
-    async def _tick_pauses(self) -> None:
-        """The pause watch's tick while no market data or venue event comes (a quiet market):
-        a pause is noticed within `PAUSE_POLL_S` of the daemon running again."""
+    def _watch_pauses(self) -> None:
+        """Arm the pause watch, with its timer: from the start-up reconciliation on, which
+        tells the books what the exchange holds (a slow start before it is no pause: that
+        reconciliation reads the exchange after it anyway)."""
         self._pause_watch.arm()
+        self._spawn(self._tick_pauses(), "pause-watch")
+
+    async def _tick_pauses(self) -> None:
+        """The pause watch's tick while no market data or venue event comes (a quiet market,
+        or the start still connecting the market data): a pause is noticed within
+        `PAUSE_POLL_S` of the daemon running again."""
         while True:
             await asyncio.sleep(PAUSE_POLL_S)
             self._pause_watch.tick(self.clock.now_ms())
@@ -795,7 +806,9 @@ class Daemon:
         market data still to be read is old. Said in one line; the venue reconciles at once
         (not at its next pass, up to `reconcile_interval_s` later) and no entry is sent until
         that reconciliation has told the books what happened and the market data read is
-        current again (`ExecManager.note_pause`)."""
+        current again (`ExecManager.note_pause`). Also while the start goes on after its
+        reconciliation (the ExecManager and the venue exist, the watch is armed): that
+        reconciliation read the exchange before the pause."""
         self._tell(
             f"WARNING: the daemon did not run for {paused_ms / 1000:.1f} s (process stopped, "
             "machine suspended or overloaded): reconciling with the exchange now (its dead-man "
@@ -803,10 +816,12 @@ class Daemon:
             logging.WARNING,
         )
         parts = self._parts
-        if parts is None:
-            return  # still starting: its reconciliation comes at the end of the start
-        parts.exec_manager.note_pause(paused_ms)
-        parts.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
+        em = self._starting_em if parts is None else parts.exec_manager
+        venue = self._starting_venue if parts is None else parts.venue
+        if em is None or venue is None:
+            return  # not armed before the start-up reconciliation: it comes after the pause
+        em.note_pause(paused_ms)
+        venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
 
     # --- heartbeat and summary -------------------------------------------------------------
 

@@ -255,3 +255,42 @@ def test_the_sink_reads_the_clock_once_for_the_watch_the_lag_and_the_exec_manage
     assert clock.reads - before == 1
     assert daemon.stream_lag_ms == 40
     assert rig.em.counters.trades == 1
+
+
+# --- a pause while the start goes on after its reconciliation -----------------------------------
+
+
+def test_a_pause_after_the_start_up_reconciliation_holds_entries_and_reconciles_again():
+    """The start-up reconciliation read the exchange, then the process stopped 15 s before
+    the daemon was running (the market data still connecting): the books are that old. The
+    watch is armed from that reconciliation on, so the first item after it says so, asks for
+    a reconciliation of its own and holds entries until its snapshot (before, the watch was
+    armed only once the daemon ran: nothing noticed, the entry sent on the old books)."""
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
+    # What `_start` has set up when its reconciliation begins: no `_parts` yet.
+    daemon._starting_em = rig.em
+    daemon._starting_venue = rig.venue  # type: ignore[assignment]
+    daemon._pause_watch.arm()
+    sink = daemon._guarded(rig.em.on_item)
+
+    t.run(15_000)  # SIGSTOP ... SIGCONT
+    resumed = rig.clock.now_ms()
+    rig.strategy.on_trade_says.append([target("0.010")])
+    sink(Trade("BTCUSDT", 9_101, D("60000"), D("0.010"), 1, 1, False, resumed, resumed, resumed))
+
+    assert daemon._parts is None
+    assert rig.venue.submitted == []
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    assert "did not run for 15.0 s" in out.getvalue()
+
+    rig.venue.emit(snapshot(resumed))  # the reconciliation asked for: read after the pause
+    rig.strategy.on_trade_says.append([target("0.010")])
+    now = rig.clock.now_ms()
+    sink(Trade("BTCUSDT", 9_102, D("60000"), D("0.010"), 2, 2, False, now, now, now))
+
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted] == [
+        (BUY, D("0.010"), False)
+    ]
