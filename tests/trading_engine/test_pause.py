@@ -9,6 +9,7 @@ Now: market data read more than `risk.max_data_lag_ms` late opens no position, t
 or event after a pause says so in one line and asks the venue to reconcile, and no entry goes
 out until a snapshot taken after the resume has told the books what happened."""
 
+import asyncio
 import io
 from decimal import Decimal as D
 
@@ -20,6 +21,7 @@ from runtime.settings import load_settings
 from tests.core.test_clock import FakeTime
 from tests.trading_engine.support import BUY, SELL, T0, Rig, make_rig
 from tests.trading_engine.test_exec_manager import target
+from trading_engine import daemon as daemon_module
 from trading_engine.daemon import Daemon, _Parts, _Relay
 from trading_engine.pause_watch import PauseWatch
 
@@ -294,3 +296,30 @@ def test_a_pause_after_the_start_up_reconciliation_holds_entries_and_reconciles_
     assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted] == [
         (BUY, D("0.010"), False)
     ]
+
+
+def test_a_pause_before_the_first_timer_tick_is_noticed_by_it(monkeypatch):
+    """Armed at the start-up reconciliation, the watch's timer ticks it from then on without
+    arming it again: a pause before the timer's first tick (no market data yet, no venue
+    event) is noticed by that tick (a timer that armed the watch first would have hidden it)."""
+    monkeypatch.setattr(daemon_module, "PAUSE_POLL_S", 0.01)
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
+    daemon._starting_em = rig.em
+    daemon._starting_venue = rig.venue  # type: ignore[assignment]
+
+    async def start_goes_on() -> None:
+        daemon._watch_pauses()  # as `_start` does when its reconciliation begins
+        t.run(15_000)  # stopped before the timer's first tick
+        await asyncio.sleep(0.1)  # the timer ticks
+        for task in list(daemon._tasks):
+            task.cancel()
+        await asyncio.gather(*daemon._tasks, return_exceptions=True)
+
+    asyncio.run(start_goes_on())
+
+    assert daemon._pause_watch.pauses == 1
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    assert "did not run for 15.0 s" in out.getvalue()
