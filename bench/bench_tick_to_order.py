@@ -1,6 +1,7 @@
 """Benchmark: tick-to-order in-process, every check on, down to the signed HTTP request.
 
-From a parsed `core.market.Trade` entering `ExecManager.on_item` to the moment the signed order
+From a parsed `core.market.Trade` entering the daemon's market-data sink (`ItemSink`: the
+pause watch's tick, the stream lag, then `ExecManager.on_item`) to the moment the signed order
 request is handed to the HTTP layer: python-binance signs inside `AsyncClient._request` and then
 calls `session.post(...)`; the client's aiohttp session is replaced by `FakeSession`, whose
 `post/get/delete/put` record `time.perf_counter_ns()` first and then answer with canned Binance
@@ -100,7 +101,9 @@ from risk_manager.config import RiskConfig  # noqa: E402
 from risk_manager.risk_manager import RiskManager  # noqa: E402
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager  # noqa: E402
 from trading_engine.gc_tuning import collect_between_items  # noqa: E402
+from trading_engine.item_sink import ItemSink  # noqa: E402
 from trading_engine.main_trading_strategy import TradingStrategy  # noqa: E402
+from trading_engine.pause_watch import PauseWatch  # noqa: E402
 from trading_engine.strategies.sma_crossover import SmaCrossover  # noqa: E402
 
 SYMBOL = "BTCUSDT"
@@ -506,7 +509,7 @@ async def build(
         sqlite_journal = journal
 
         def journal_peak() -> None:
-            book.record_snapshot(sqlite_journal)
+            book.record_snapshot(sqlite_journal, soon=True)
 
     risk = RiskManager(
         config=RiskConfig(**{**_fields(limits), "kill_switch_file": str(kill_file)}),
@@ -543,6 +546,10 @@ async def build(
     venue._running = True  # started without start(): no socket, no background loops
     session.on_frame = venue._on_frame  # the user stream's callback: fills come this way
     return Rig(em, venue, rest, session, clock, journal)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 def _fields(config: RiskConfig) -> dict[str, Any]:
@@ -670,7 +677,17 @@ async def measure(
     )
     collector = asyncio.create_task(collect_between_items())  # as the daemon runs it
     session.keep_sent = keep_sent
-    on_item, now_ns = em.on_item, time.perf_counter_ns
+    # What the daemon's DataStream hands each item to: its sink, with an armed pause watch.
+    watch = PauseWatch(clock.now_ms, lambda _idle_ms: None)
+    watch.arm()
+    on_item = ItemSink(
+        em.on_item,
+        clock=clock,
+        tick=watch.tick,
+        on_stream_state=lambda _change: None,
+        on_journal_error=_raise,
+    )
+    now_ns = time.perf_counter_ns
     tasks = venue._tasks
     order_us: list[float] = []
     order_sync_us: list[float] = []

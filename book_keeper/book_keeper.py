@@ -25,7 +25,8 @@ value. A snapshot is compared only for what did not change after its `event_time
 a fill that raced the REST reads is not undone. A position or balance update (reason ORDER)
 that disagrees is held first: Binance can send it before the fills it reports; it is dropped
 once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot.
-Funding: `FundingPaid` books its amount (once per symbol and settlement); `BalanceChanged`
+Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
+up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
 difference as funding; a `FundingPaid` of a settlement already booked that way (a balance
 update within a minute of its time) is not booked twice. A `BalanceChanged` with reason
@@ -114,6 +115,12 @@ INSURANCE_REASON = "INSURANCE_CLEAR"
 # A FundingPaid (income record) and a FUNDING_FEE balance update this close are one settlement
 # (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
 FUNDING_MATCH_MS = 60_000
+# FundingPaid booked are remembered by (symbol, settlement time) this far back from the newest
+# settlement booked; an older one counts as booked. The venue reads the income history from
+# the newest settlement it saw on (after a restart: from the journal's latest time), so a
+# resend is of the newest settlements; 7 days (Binance's income window without times) is a
+# wide margin, and bounds the set (and every checkpoint) to ~170 settlements per hourly symbol.
+FUNDING_PAID_WINDOW_MS = 7 * DAY_MS
 # Fills kept per symbol to re-sequence one that arrives after fills the exchange made later.
 RESEQUENCE_FILLS = 64
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
@@ -122,6 +129,15 @@ START_SNAPSHOT = "snapshot start"  # the start-up reconciliation (`VenueSnapshot
 # (Binance can send it before their ORDER_TRADE_UPDATEs), in event time.
 HOLD_AHEAD_MS = 2_000
 _LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
+
+
+def recent_settlements(paid: set[tuple[str, int]], window_ms: int) -> set[tuple[str, int]]:
+    """The (symbol, settlement time) of `paid` at most `window_ms` older than the newest: the
+    ones a resend of the income history can still carry."""
+    if not paid:
+        return paid
+    horizon = max(t for _, t in paid) - window_ms
+    return {key for key in paid if key[1] >= horizon}
 
 
 class _BookedTradeIds:
@@ -381,7 +397,10 @@ class BookKeeper:
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
         # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
         # even when the income history is read again (after a restart, or two passes racing).
+        # Only those of FUNDING_PAID_WINDOW_MS up to the newest (`_funding_newest_ms`) are kept;
+        # an older one counts as booked.
         self._funding_paid: set[tuple[str, int]] = set()
+        self._funding_newest_ms = 0
         # Fills restored of symbols no longer traded, by (symbol, trade id): booked once.
         self._untraded_seen: set[tuple[str, int]] = set()
         # ACCOUNT_UPDATEs (reason ORDER) that disagree with us, held until the fills they may
@@ -911,7 +930,17 @@ class BookKeeper:
         if key in self._funding_paid:
             log.debug("books: funding %s at %s already booked", *key)
             return
-        self._funding_paid.add(key)
+        if event.event_time_ms < self._funding_newest_ms - FUNDING_PAID_WINDOW_MS:
+            log.warning(
+                "books: funding %s at %s is older than %d days before the newest settlement "
+                "booked (%s): taken as booked already, not booked again",
+                event.symbol,
+                event.event_time_ms,
+                FUNDING_PAID_WINDOW_MS // DAY_MS,
+                self._funding_newest_ms,
+            )
+            return
+        self._remember_funding(key)
         if book is not None:
             book.funding += event.amount
         if self._funding_from_balance(event.event_time_ms):
@@ -927,6 +956,14 @@ class BookKeeper:
         self._wallet_ms = max(self._wallet_ms, event.event_time_ms)
         if self._wallet_known:
             self._sample()
+
+    def _remember_funding(self, key: tuple[str, int]) -> None:
+        """Remember a settlement booked; one that is the newest forgets those out of the window
+        (settlements are an hour or more apart: this runs at most a few times an hour)."""
+        self._funding_paid.add(key)
+        if key[1] > self._funding_newest_ms:
+            self._funding_newest_ms = key[1]
+            self._funding_paid = recent_settlements(self._funding_paid, FUNDING_PAID_WINDOW_MS)
 
     def _funding_from_balance(self, time_ms: int) -> bool:
         """True if a FUNDING_FEE balance update near `time_ms` booked this settlement already.
@@ -1308,7 +1345,10 @@ class BookKeeper:
         self._wallet_known = bool(state["wallet_known"])
         self._wallet_ms = int(state["wallet_ms"])
         self._funding_times = deque(state["funding_times"], maxlen=self._funding_times.maxlen)
-        self._funding_paid = {(s, int(t)) for s, t in state["funding_paid"]}
+        # A checkpoint written before the window was kept holds every settlement ever booked.
+        paid = {(str(s), int(t)) for s, t in state["funding_paid"]}
+        self._funding_newest_ms = max((t for _, t in paid), default=0)
+        self._funding_paid = recent_settlements(paid, FUNDING_PAID_WINDOW_MS)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
         self._held_positions = {
             s: (from_jsonable(Position, p), int(t)) for s, (p, t) in state["held_positions"].items()
@@ -1331,11 +1371,14 @@ class BookKeeper:
             _load_book_state(self._books[symbol], data)
         self._version += 1  # nothing cached before holds
 
-    def record_snapshot(self, journal: "SqliteJournal") -> None:
-        """Journal the periodic balance snapshot (equity, wallet, unrealized PnL) now."""
+    def record_snapshot(self, journal: "SqliteJournal", *, soon: bool = False) -> None:
+        """Journal the balance snapshot (equity, wallet, unrealized PnL) of now: at once, or
+        (`soon`: a new high of the equity, found on the order path) by the journal's applier
+        between two market-data items (`SqliteJournal.snapshot_soon`)."""
         upnl = self.unrealized_pnl()
         wallet = self.wallet()
-        journal.snapshot(
+        write = journal.snapshot_soon if soon else journal.snapshot
+        write(
             time_ms=self._clock.now_ms(),
             equity=wallet + upnl,
             wallet=wallet,

@@ -19,7 +19,8 @@ What a replay holds is everything the full replay rebuilds that the daemon reads
 - the books (`BookKeeper._replay_state`): wallets, positions and entries, the fills kept to
   re-sequence a late one, the booked trade ids (the fill dedupe), realized PnL, fees, funding,
   transfers, adjustments, the day's wallet base and fills, peak equity and drawdown, the
-  account updates held for their fills, the funding settlements booked;
+  account updates held for their fills, the funding settlements booked (those of the 7 days
+  up to the newest: `FUNDING_PAID_WINDOW_MS`);
 - the order ledger (`OrderLedger`): how many orders, the ended ones counted by status, the
   newest ended ones (the books remember `remember_orders` of them), the ones open or in doubt
   (PENDING_SUBMIT, UNKNOWN: their rows may still change), the highest client-order-id sequence

@@ -50,7 +50,7 @@ from core.events import (
 )
 from core.fast_init import replace
 from core.orders import Fill, Order, OrderRequest, forced_close
-from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade
+from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade, order_of
 
 log = logging.getLogger(__name__)
 
@@ -356,18 +356,15 @@ class OrderTracker:
             return None
         if self._orders.get(u.client_order_id) is None:
             self.stats.exchange_orders += 1
-            request = OrderRequest(
-                symbol=u.symbol,
-                side=u.side,
-                type=u.type,
-                quantity=u.quantity,
-                client_order_id=u.client_order_id,
-                price=u.price or None,
-                time_in_force=u.time_in_force,
-                reduce_only=u.reduce_only,
-                position_side=u.position_side,
+            # As if we had just sent it: the report, applied next, moves it on (its fills).
+            seen = replace(
+                order_of(u),
+                status=S.PENDING_SUBMIT,
+                order_id=None,
+                filled_qty=_ZERO,
+                avg_price=_ZERO,
             )
-            tracked = TrackedOrder(order=Order.from_request(request, u.event_time_ms), algo=False)
+            tracked = TrackedOrder(order=seen, algo=False)
             tracked.forced = kind
             self._orders[u.client_order_id] = tracked
             self._open[u.client_order_id] = tracked

@@ -4,6 +4,9 @@ User-stream events (ORDER_TRADE_UPDATE, ALGO_UPDATE, ACCOUNT_UPDATE, ACCOUNT_CON
 listenKeyExpired) and REST rows (order objects, algo order objects, userTrades, positionRisk,
 account, income) become frozen records here. They still describe *one exchange message*; the
 order tracker (`gateway.order_tracker`) turns them into `core.events` for the orders we track.
+The core `Order` an order report describes is made here too, once per row type (`order_of`,
+`waiting_algo_order_of`), for the reconciliation's snapshot, the adoption of an order left by
+an earlier journal, and the tracking of the exchange's own orders.
 
 Prices, quantities and money arrive as JSON strings and become `Decimal` exactly; ids and times
 are JSON integers (ms UTC). Missing optional keys and extra keys are tolerated, as Binance adds
@@ -30,7 +33,7 @@ from core.enums import (
     TimeInForce,
 )
 from core.fast_init import fast_init
-from core.orders import Fill
+from core.orders import Fill, Order
 from gateway.wire import MalformedMessage
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "UserEvent",
     "UserTrade",
     "decode_user_frame",
+    "order_of",
     "parse_account",
     "parse_account_update",
     "parse_algo_update",
@@ -59,6 +63,7 @@ __all__ = [
     "parse_rest_order",
     "parse_user_event",
     "parse_user_trade",
+    "waiting_algo_order_of",
 ]
 
 _ZERO = Decimal(0)
@@ -168,6 +173,55 @@ class AlgoUpdate:
     reason: str  # `rm`: why it was rejected/expired ("" if none)
     event_time_ms: int
     recv_time_ms: int
+
+
+def order_of(u: OrderUpdate) -> Order:
+    """The order a report describes (an ORDER_TRADE_UPDATE's or a REST order row), as it
+    stands in it: its type as placed (`ot`/`origType`: a triggered STOP_MARKET stays one), its
+    status, fills and exchange id as reported; no price or stop price when Binance says "0".
+    Made and last updated at the report's time (the row does not say when it was placed)."""
+    return Order(
+        client_order_id=u.client_order_id,
+        symbol=u.symbol,
+        side=u.side,
+        type=u.orig_type,
+        quantity=u.quantity,
+        price=u.price or None,
+        time_in_force=u.time_in_force,
+        status=u.status,
+        created_ms=u.event_time_ms,
+        updated_ms=u.event_time_ms,
+        order_id=u.order_id,
+        filled_qty=u.cum_qty,
+        avg_price=u.avg_price,
+        stop_price=u.stop_price or None,
+        reduce_only=u.reduce_only,
+        close_position=u.close_position,
+        position_side=u.position_side,
+    )
+
+
+def waiting_algo_order_of(a: AlgoUpdate) -> Order:
+    """The order an open algo order (ALGO_UPDATE or REST row, status NEW: not triggered yet)
+    describes: status NEW, `order_id` its algoId, the trigger price as stop price (as sent),
+    no limit price when Binance says "0". Made and last updated at the report's time."""
+    return Order(
+        client_order_id=a.client_algo_id,
+        symbol=a.symbol,
+        side=a.side,
+        type=a.order_type,
+        quantity=a.quantity,
+        price=a.price or None,
+        time_in_force=a.time_in_force,
+        status=OrderStatus.NEW,
+        created_ms=a.event_time_ms,
+        updated_ms=a.event_time_ms,
+        order_id=a.algo_id,
+        stop_price=a.trigger_price,
+        reduce_only=a.reduce_only,
+        close_position=a.close_position,
+        position_side=a.position_side,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,12 +41,14 @@ from gateway.user_wire import (
     MalformedMessage,
     OrderUpdate,
     UserTrade,
+    order_of,
     parse_account,
     parse_funding_income,
     parse_position_risk,
     parse_rest_algo_order,
     parse_rest_order,
     parse_user_trade,
+    waiting_algo_order_of,
 )
 from rest_connect.connection import RestConnection
 
@@ -365,13 +367,13 @@ class VenueSync:
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
             applied = self.apply_update(u)
-            if applied is None and not self._adopt(_order_of(u), algo=False):
+            if applied is None and not self._adopt(order_of(u), algo=False):
                 log.warning("open order %s %s is not ours", symbol, u.client_order_id)
             self._on_applied(applied)
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
             if applied is None and not (
-                a.status is AlgoStatus.NEW and self._adopt(_algo_order_of(a), algo=True)
+                a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
             ):
                 log.warning("open algo order %s %s is not ours", symbol, a.client_algo_id)
             self._on_applied(applied)
@@ -603,53 +605,9 @@ def _snapshot_orders(rows: Iterable[OpenRows]) -> list[Order]:
     """The exchange's open orders as `Order`s (algo orders: `order_id` is the algoId)."""
     out: list[Order] = []
     for orders, algo_orders in rows:
-        out.extend(_order_of(u) for u in orders)
-        out.extend(_algo_order_of(a) for a in algo_orders)
+        out.extend(order_of(u) for u in orders)
+        out.extend(waiting_algo_order_of(a) for a in algo_orders)
     return out
-
-
-def _order_of(u: OrderUpdate) -> Order:
-    """An open order row as an `Order`."""
-    return Order(
-        client_order_id=u.client_order_id,
-        symbol=u.symbol,
-        side=u.side,
-        type=u.orig_type,
-        quantity=u.quantity,
-        price=u.price,
-        time_in_force=u.time_in_force,
-        status=u.status,
-        created_ms=u.event_time_ms,
-        updated_ms=u.event_time_ms,
-        order_id=u.order_id,
-        filled_qty=u.cum_qty,
-        avg_price=u.avg_price,
-        stop_price=u.stop_price or None,
-        reduce_only=u.reduce_only,
-        close_position=u.close_position,
-        position_side=u.position_side,
-    )
-
-
-def _algo_order_of(a: AlgoUpdate) -> Order:
-    """An open (waiting) algo order row as an `Order`: `order_id` is its algoId."""
-    return Order(
-        client_order_id=a.client_algo_id,
-        symbol=a.symbol,
-        side=a.side,
-        type=a.order_type,
-        quantity=a.quantity,
-        price=a.price or None,
-        time_in_force=a.time_in_force,
-        status=S.NEW,
-        created_ms=a.event_time_ms,
-        updated_ms=a.event_time_ms,
-        order_id=a.algo_id,
-        stop_price=a.trigger_price,
-        reduce_only=a.reduce_only,
-        close_position=a.close_position,
-        position_side=a.position_side,
-    )
 
 
 def _algo_list(raw: Any) -> list[Any]:

@@ -59,7 +59,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
-from core.market import Bar, Trade
+from core.market import Bar
 from core.orders import ClientOrderIds, Order
 from core.redaction import redact, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
@@ -85,8 +85,8 @@ from runtime.status_file import (
 )
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
+from trading_engine.item_sink import ItemSink
 from trading_engine.main_trading_strategy import (
-    StrategyError,
     StrategyLoadError,
     TradingStrategy,
     make_strategy,
@@ -151,19 +151,19 @@ class Daemon:
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
         # SIGUSR1 that came before it: applied to it then, not lost.
         self._starting_em: ExecManager | None = None
+        self._starting_venue: LiveVenue | None = None  # likewise, for a pause noticed then
         self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
         self._started: HostTime | None = None  # this machine's clocks then, for status.json
         self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
-        self.item_errors = 0
+        self._sink: ItemSink | None = None  # the market-data stream's (`_guarded`)
         self._journal_broken = False
         self._status_failing = False  # status.json could not be written (said once)
         # Ticked by every market item and venue event before it is handed on, and by a timer:
         # the first of them after a pause says so (trading_engine.pause_watch).
         self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
-        self.stream_lag_ms: int | None = None
         self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
@@ -205,7 +205,6 @@ class Daemon:
             self._write_status(DaemonState.RUNNING)
             self._start_heartbeat()
             self._spawn(self._exec_timer(), "exec-timer")
-            self._spawn(self._tick_pauses(), "pause-watch")
             if self.settings.risk.kill_switch_file:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
@@ -453,7 +452,11 @@ class Daemon:
             ),
             sink=self._guarded(relay_items),
         )
-        relay_events = _Relay(on_journal_error=self._journal_failed, before=self._pause_watch.tick)
+        relay_events = _Relay(
+            on_journal_error=self._journal_failed,
+            before=self._pause_watch.tick,
+            now_ms=self.clock.now_ms,
+        )
         self._relay_events = relay_events  # the shutdown looks at the last snapshot it passed
         venue = LiveVenue(
             rest=rest,
@@ -509,7 +512,7 @@ class Daemon:
             gap_open=gap_open,
             clock_offset_ms=clock_offset,
             # A new drawdown peak is journaled (a balance snapshot): a restart keeps it.
-            journal_peak=lambda: book.record_snapshot(journal),
+            journal_peak=lambda: book.record_snapshot(journal, soon=True),
         )
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
@@ -546,6 +549,10 @@ class Daemon:
         differences_before = book.differences
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
+        # The books are the exchange's from this reconciliation on: a pause from here on
+        # (before the market data even starts, or while it is read) makes them stale.
+        self._starting_venue = venue
+        self._watch_pauses()
         with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
             await venue.start()
@@ -662,31 +669,27 @@ class Daemon:
         )
         return [b for b in bars if b.closed]
 
-    def _guarded(self, on_item: Callable[[object], None]) -> Callable[[object], None]:
-        """The stream's sink: a bug on one item is logged and counted, never kills the feed.
-        It also notes how far behind the exchange the last trade arrived (the stream lag)."""
-        now_ms = self.clock.now_ms
-        tick = self._pause_watch.tick
+    def _guarded(self, on_item: Callable[[object, int], None]) -> ItemSink:
+        """The stream's sink (`ItemSink`): the pause watch's tick, the stream lag, then the
+        item; a bug on one item is logged and counted, never kills the feed."""
+        self._sink = ItemSink(
+            on_item,
+            clock=self.clock,
+            tick=self._pause_watch.tick,
+            on_stream_state=self._stream_state,
+            on_journal_error=self._journal_failed,
+        )
+        return self._sink
 
-        def sink(item: object) -> None:
-            tick()  # before the item: after a pause, the trading knows it first
-            if item.__class__ is Trade:
-                self.stream_lag_ms = now_ms() - item.event_time_ms  # type: ignore[attr-defined]
-            elif item.__class__ is StreamStateChanged:
-                self._stream_state(item)  # type: ignore[arg-type]
-            try:
-                on_item(item)
-            except JournalError as exc:
-                self._journal_failed(exc)
-            except Exception as error:
-                self.item_errors += 1
-                if self.item_errors <= 20 or self.item_errors % 1000 == 0:
-                    what: object = error  # a StrategyError says which callback, item and cause
-                    if not isinstance(error, StrategyError):
-                        what = f"error on {type(item).__name__}"
-                    log.exception("%s (#%d)", what, self.item_errors)
+    @property
+    def item_errors(self) -> int:
+        """Market-data items whose handling raised (logged, skipped)."""
+        return 0 if self._sink is None else self._sink.item_errors
 
-        return sink
+    @property
+    def stream_lag_ms(self) -> int | None:
+        """How far behind the exchange the last trade arrived (ms; None before one)."""
+        return None if self._sink is None else self._sink.stream_lag_ms
 
     def _stream_state(self, change: StreamStateChanged) -> None:
         """Which market-data links are down, for the heartbeat and `--status`: without it they
@@ -784,13 +787,20 @@ class Daemon:
             except Exception:
                 log.exception("ExecManager timer")
 
-    async def _tick_pauses(self) -> None:
-        """The pause watch's tick while no market data or venue event comes (a quiet market):
-        a pause is noticed within `PAUSE_POLL_S` of the daemon running again."""
+    def _watch_pauses(self) -> None:
+        """Arm the pause watch, with its timer: from the start-up reconciliation on, which
+        tells the books what the exchange holds (a slow start before it is no pause: that
+        reconciliation reads the exchange after it anyway)."""
         self._pause_watch.arm()
+        self._spawn(self._tick_pauses(), "pause-watch")
+
+    async def _tick_pauses(self) -> None:
+        """The pause watch's tick while no market data or venue event comes (a quiet market,
+        or the start still connecting the market data): a pause is noticed within
+        `PAUSE_POLL_S` of the daemon running again."""
         while True:
             await asyncio.sleep(PAUSE_POLL_S)
-            self._pause_watch.tick()
+            self._pause_watch.tick(self.clock.now_ms())
 
     def _resumed(self, paused_ms: int) -> None:
         """After a pause: the exchange's dead-man switch may have cancelled our working
@@ -798,7 +808,9 @@ class Daemon:
         market data still to be read is old. Said in one line; the venue reconciles at once
         (not at its next pass, up to `reconcile_interval_s` later) and no entry is sent until
         that reconciliation has told the books what happened and the market data read is
-        current again (`ExecManager.note_pause`)."""
+        current again (`ExecManager.note_pause`). Also while the start goes on after its
+        reconciliation (the ExecManager and the venue exist, the watch is armed): that
+        reconciliation read the exchange before the pause."""
         self._tell(
             f"WARNING: the daemon did not run for {paused_ms / 1000:.1f} s (process stopped, "
             "machine suspended or overloaded): reconciling with the exchange now (its dead-man "
@@ -806,13 +818,15 @@ class Daemon:
             logging.WARNING,
         )
         parts = self._parts
-        if parts is None:
-            return  # still starting: its reconciliation comes at the end of the start
-        note_pause: Callable[[int], None] = parts.exec_manager.note_pause
+        em = self._starting_em if parts is None else parts.exec_manager
+        venue = self._starting_venue if parts is None else parts.venue
+        if em is None or venue is None:
+            return  # not armed before the start-up reconciliation: it comes after the pause
+        note_pause: Callable[[int], None] = em.note_pause
         if self._recorder is not None:  # the parity audit holds entries as the daemon did
             note_pause = self._recorder.pause(note_pause)
         note_pause(paused_ms)
-        parts.venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
+        venue.reconcile_soon("resumed after a pause", job="reconcile-after-pause")
 
     # --- heartbeat and summary -------------------------------------------------------------
 
@@ -1436,26 +1450,33 @@ def _guards(
 
 class _Relay:
     """Late-bound callback: the stream and the venue are built before the ExecManager that
-    listens to them; nothing is handed on before `target` is set."""
+    listens to them; nothing is handed on before `target` is set. Each item goes on with the
+    time of our clock it is handled at (`target(item, now_ms)`): the one its caller read (the
+    market-data sink), else read here once (`now_ms`: the venue's events), shared with
+    `before` (the pause watch's tick)."""
 
     def __init__(
         self,
         on_journal_error: Callable[[JournalError], None] | None = None,
-        before: Callable[[], None] | None = None,
+        before: Callable[[int], None] | None = None,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
-        self.target: Callable[[Any], None] | None = None
+        self.target: Callable[[Any, int | None], None] | None = None
         self.seen: list[Any] | None = None  # set to a list to keep a copy of what passes
         self._on_journal_error = on_journal_error
         self._before = before  # called first with each item (the pause watch's tick)
+        self._now_ms = now_ms
 
-    def __call__(self, item: Any) -> None:
-        if self._before is not None:
-            self._before()
+    def __call__(self, item: Any, now: int | None = None) -> None:
+        if now is None and self._now_ms is not None:
+            now = self._now_ms()
+        if self._before is not None and now is not None:
+            self._before(now)
         if self.seen is not None:
             self.seen.append(item)
         if self.target is not None:
             try:
-                self.target(item)
+                self.target(item, now)
             except JournalError as exc:
                 if self._on_journal_error is None:
                     raise

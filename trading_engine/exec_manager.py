@@ -477,8 +477,10 @@ class ExecManager:
         the injected clock, which a backtest does not move during a call). `journal_peak`:
         called when the drawdown limit's peak (`Risk.peak_equity`) rises above the last one
         journaled, right after the equity check that raised it, so a restart does not forget
-        it (the daemon journals a balance snapshot: its equity net of transfers is the new
-        peak); None (backtests, which do not restart): not journaled."""
+        it (the daemon keeps a balance snapshot of that moment, whose equity net of transfers
+        is the new peak, for the journal's applier to append between two market-data items:
+        `SqliteJournal.snapshot_soon`); None (backtests, which do not restart): not
+        journaled."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
@@ -613,13 +615,15 @@ class ExecManager:
 
     # --- market data ---------------------------------------------------------------------------
 
-    def on_item(self, item: object) -> None:
-        """One market-data item through steps 1-7 (see the module docstring)."""
+    def on_item(self, item: object, now_ms: int | None = None) -> None:
+        """One market-data item through steps 1-7 (see the module docstring). `now_ms`: the
+        time of the injected clock the caller read for this item (the daemon's sink shares
+        its reading with the pause watch); None: read here."""
         if self._busy:
             raise RuntimeError("ExecManager.on_item called from inside the ExecManager")
         self._busy = True
         try:
-            self._on_item(item)
+            self._on_item(item, self._clock.now_ms() if now_ms is None else now_ms)
             if self._pending:
                 self._flush()
             if self._deferred:
@@ -684,10 +688,9 @@ class ExecManager:
         still mark the books and venue events are still journaled and booked."""
         self._stopped = True
 
-    def _on_item(self, item: object) -> None:
+    def _on_item(self, item: object, now: int) -> None:
         counters = self.counters
         counters.items += 1
-        now = self._clock.now_ms()
         cls = item.__class__
         book = self._book
         proposals: Proposals = NO_PROPOSALS
@@ -1529,14 +1532,15 @@ class ExecManager:
 
     # --- venue events --------------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
-        """A venue event: journal, books, reaction. Re-entrant calls are queued, in order."""
+    def on_event(self, event: Event, now_ms: int | None = None) -> None:
+        """A venue event: journal, books, reaction. Re-entrant calls are queued, in order (and
+        read the clock when their turn comes). `now_ms`: as `on_item`'s."""
         if self._busy:
             self._deferred.append(event)
             return
         self._busy = True
         try:
-            self._process(event)
+            self._process(event, now_ms)
             self._flush()
             if self._deferred:
                 self._drain()
@@ -1549,8 +1553,8 @@ class ExecManager:
             self._process(deferred.popleft())
             self._flush()
 
-    def _process(self, event: Event) -> None:
-        now = self._clock.now_ms()
+    def _process(self, event: Event, now_ms: int | None = None) -> None:
+        now = self._clock.now_ms() if now_ms is None else now_ms
         symbol, cid = _subject(event)
         if symbol and (symbol not in self._symbols or (cid and not self._ours(cid))):
             self.counters.ignored_events += 1

@@ -310,31 +310,39 @@ class MarketRecorder:
 
     # --- wrappers the daemon wires in -----------------------------------------------------------
 
-    def items(self, on_item: Callable[[Any], None]) -> Callable[[Any], None]:
+    def items(
+        self, on_item: Callable[[Any, int | None], None]
+    ) -> Callable[[Any, int | None], None]:
+        """`on_item(item, now_ms)` recorded: with its time (`now_ms`, the caller's reading of
+        our clock, else read here), latched for the whole item."""
         clock, append = self.clock, self._buf.append
         now_ms = clock._clock.now_ms
 
-        def record_item(item: Any) -> None:
-            t = clock.latched = now_ms()
+        def record_item(item: Any, now: int | None = None) -> None:
+            t = clock.latched = now_ms() if now is None else now
             append((ITEM, t, item))
             try:
-                on_item(item)
+                on_item(item, t)
             finally:
                 clock.latched = None
 
         return record_item
 
-    def events(self, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+    def events(
+        self, on_event: Callable[[Event, int | None], None]
+    ) -> Callable[[Event, int | None], None]:
+        """`on_event(event, now_ms)` recorded, as `items`."""
         clock, append = self.clock, self._buf.append
 
-        def record_event(event: Event) -> None:
+        def record_event(event: Event, now: int | None = None) -> None:
             if clock.latched is not None:  # an event handed on from inside an item: no reading
                 append((EVENT, clock.latched, event))
-                on_event(event)
+                on_event(event, None)
                 return
-            append((EVENT, clock.latch(), event))
+            t = clock.latched = clock._clock.now_ms() if now is None else now
+            append((EVENT, t, event))
             try:
-                on_event(event)
+                on_event(event, t)
             finally:
                 clock.latched = None
 

@@ -8,7 +8,9 @@ see the jump, but only once the event loop gets to it: the burst of buffered mar
 user-stream events is handled first (tens of milliseconds, enough for a decision on the old
 books). So every market item and venue event `tick()`s the watch before it is handed on, and a
 timer task ticks it every `PAUSE_POLL_S` while nothing else arrives: a tick that comes
-`notice_ms` or more after the previous one means nothing ran in between.
+`notice_ms` or more after the previous one means nothing ran in between. A tick is given the
+time its caller read for the item or event (the one the ExecManager then uses): the watch
+costs no clock read of its own on the tick path.
 
 Times are ms of the injected clock (the daemon's `LiveClock`, which follows a monotonic count
 that includes a machine's sleep, so a step of the wall clock is no pause).
@@ -41,12 +43,12 @@ class PauseWatch:
         """Start watching (once the daemon runs: a slow start-up is no pause)."""
         self._last_ms = self._now_ms()
 
-    def tick(self) -> None:
-        """The daemon is running now; after a silence of `notice_ms` or more, say so first."""
+    def tick(self, now: int) -> None:
+        """The daemon is running now (`now`: the clock read for what it is about to handle);
+        after a silence of `notice_ms` or more, say so first."""
         last = self._last_ms
         if last is None:
             return
-        now = self._now_ms()
         self._last_ms = now
         idle = now - last
         if idle >= self.notice_ms:

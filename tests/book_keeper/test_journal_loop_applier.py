@@ -6,6 +6,7 @@ MAX_APPLY_LAG_S), then in slices of APPLY_SLICE frames; a failure is never silen
 import asyncio
 import sqlite3
 import threading
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,43 @@ def test_the_rest_of_a_burst_stays_due_when_records_come_between_slices(
         assert j.apply_when_quiet() == APPLY_SLICE  # the waiting slice is not held back
         assert j.apply_when_quiet() == 1
         assert _rows(j.path, "events") == 2 * APPLY_SLICE + 1
+
+
+# --- snapshot_soon: a balance snapshot kept for the applier -----------------------------------
+
+
+def _soon(journal: SqliteJournal, time_ms: int, equity: str) -> None:
+    journal.snapshot_soon(time_ms=time_ms, equity=D(equity), wallet=D(equity), unrealized_pnl=D(0))
+
+
+def test_a_snapshot_kept_for_the_applier_is_appended_at_its_next_look(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    size = journal.wal_path.stat().st_size
+
+    _soon(journal, 1_000, "10005.5")
+    kept = journal.wal_path.stat().st_size
+    journal.apply_when_quiet()  # the applier's look: appends it (applied at a later look)
+    appended = journal.wal_path.stat().st_size
+    journal.close()
+
+    assert kept == size
+    assert appended > size
+    with SqliteJournal(tmp_path, writer_thread=False) as again:
+        assert [(t, e) for t, e, _, _ in again.load_snapshots()] == [(1_000, D("10005.5"))]
+
+
+def test_a_snapshot_kept_is_written_before_a_later_snapshot_a_read_or_the_close(
+    tmp_path: Path,
+) -> None:
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _soon(journal, 1_000, "10001")
+    journal.snapshot(time_ms=2_000, equity=D(10000), wallet=D(10000), unrealized_pnl=D(0))
+    _soon(journal, 3_000, "10003")
+    read = [t for t, _, _, _ in journal.load_snapshots()]  # the read writes it first
+    _soon(journal, 4_000, "10004")
+    journal.close()
+
+    with SqliteJournal(tmp_path, writer_thread=False) as again:
+        closed = [t for t, _, _, _ in again.load_snapshots()]
+    assert read == [1_000, 2_000, 3_000]
+    assert closed == [1_000, 2_000, 3_000, 4_000]

@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 from core.enums import (
     ExecutionType,
@@ -23,7 +24,19 @@ from core.events import (
 )
 from core.orders import OrderRequest
 from gateway.order_tracker import OrderTracker
-from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade
+from gateway.user_wire import (
+    AlgoStatus,
+    AlgoUpdate,
+    OrderUpdate,
+    UserTrade,
+    decode_user_frame,
+    order_of,
+    parse_user_event,
+)
+
+CONSTRUCTED = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "binance_api" / "upstream_constructed"
+)
 
 S = OrderStatus
 X = ExecutionType
@@ -520,3 +533,26 @@ def test_only_the_exchanges_own_client_ids_are_taken_as_its_orders():
 
     assert tracker.apply_exchange_order(report(S.NEW, cid="bfd-1")) is None
     assert tracker.get("bfd-1") is None and tracker.stats.exchange_orders == 0
+
+
+def test_the_exchange_order_tracked_is_the_order_its_report_describes():
+    """The liquidation report (upstream's constructed example): the tracker adopts the order
+    `order_of` makes of it (one conversion for the reconciliation and the adoption), then
+    applies the report: FILLED, its fill emitted."""
+    frame = (CONSTRUCTED / "ORDER_TRADE_UPDATE__liquidation_CALCULATED.json").read_bytes()
+    u = parse_user_event(decode_user_frame(frame), 5)
+    assert isinstance(u, OrderUpdate)
+    tracker = OrderTracker()
+
+    out = events_of(tracker.apply_exchange_order(u))
+
+    tracked = tracker.get("autoclose-1234567890")
+    assert tracked is not None and tracked.forced is not None
+    assert tracked.order == order_of(u)  # applied: as reported, to the last field
+    assert kinds(out) == ["OrderFilled"]
+    (filled,) = out
+    assert (filled.fill.trade_id, filled.fill.qty, filled.fill.price) == (
+        12345999,
+        D("0.014"),
+        D("9910.12"),
+    )

@@ -17,6 +17,7 @@ from core.enums import (
     Side,
     TimeInForce,
 )
+from core.orders import Order
 from gateway.user_wire import (
     AccountConfigUpdate,
     AccountUpdate,
@@ -28,6 +29,7 @@ from gateway.user_wire import (
     MarginCall,
     OrderUpdate,
     decode_user_frame,
+    order_of,
     parse_account,
     parse_funding_income,
     parse_position_risk,
@@ -35,6 +37,7 @@ from gateway.user_wire import (
     parse_rest_order,
     parse_user_event,
     parse_user_trade,
+    waiting_algo_order_of,
 )
 
 API = Path(__file__).resolve().parents[1] / "fixtures" / "binance_api"
@@ -532,3 +535,131 @@ def test_an_algo_update_whose_actual_order_id_is_not_an_id_is_refused(ai):
 
     with pytest.raises(MalformedMessage, match="actual order id"):
         parse_user_event(data, 1)
+
+
+# --- the core Order a report describes (order_of, waiting_algo_order_of) ------------------------
+
+
+def test_order_of_a_rest_open_order_row():
+    """Binance's documented openOrders row: a trailing stop of the SHORT side, not triggered."""
+    (row,) = rest("GET_fapi_v1_openOrders__docs.json")
+
+    o = order_of(parse_rest_order(row, 99))
+
+    assert o == Order(
+        client_order_id="abc",
+        symbol="BTCUSDT",
+        side=Side.BUY,
+        type=OrderType.TRAILING_STOP_MARKET,
+        quantity=Decimal("0.40"),
+        price=None,  # "0"
+        time_in_force=TimeInForce.GTC,
+        status=OrderStatus.NEW,
+        created_ms=1579276756075,  # updateTime: the row does not say more
+        updated_ms=1579276756075,
+        order_id=1917641,
+        filled_qty=Decimal("0"),
+        avg_price=Decimal("0.00000"),
+        stop_price=Decimal("9300"),
+        reduce_only=False,
+        close_position=False,
+        position_side=PositionSide.SHORT,
+    )
+
+
+def test_order_of_a_captured_limit_row_with_ids_and_times_as_strings():
+    """ccxt's capture of a GTX LIMIT (ids and times stored as strings); stopPrice "0.00"."""
+    o = order_of(
+        parse_rest_order(rest("GET_fapi_v1_openOrder__LTCUSDT_GTX_2024-02-14__ccxt.json"), 1)
+    )
+
+    assert (o.client_order_id, o.symbol, o.side, o.type) == (
+        "x-xcKtGhcu68f8383451844295b3e8b9",
+        "LTCUSDT",
+        Side.BUY,
+        OrderType.LIMIT,
+    )
+    assert (o.quantity, o.price, o.stop_price, o.time_in_force) == (
+        Decimal("0.200"),
+        Decimal("50.00"),
+        None,
+        TimeInForce.GTX,
+    )
+    assert (o.status, o.order_id, o.filled_qty, o.created_ms) == (
+        OrderStatus.NEW,
+        664082074,
+        Decimal("0.000"),
+        1707907323991,
+    )
+
+
+def test_order_of_a_stream_report_keeps_the_type_as_placed():
+    """ORDER_TRADE_UPDATE of a new trailing stop (documented example): type from `ot`, stop
+    price `sp`, made and updated at the report's event time `E`."""
+    u = event("ws_user", "ORDER_TRADE_UPDATE__NEW_trailing_stop__docs.json")
+    assert isinstance(u, OrderUpdate)
+
+    o = order_of(u)
+
+    assert (o.type, o.price, o.stop_price, o.position_side) == (
+        OrderType.TRAILING_STOP_MARKET,
+        None,
+        Decimal("7103.04"),
+        PositionSide.LONG,
+    )
+    assert (o.status, o.order_id, o.created_ms, o.updated_ms) == (
+        OrderStatus.NEW,
+        8886774,
+        1568879465651,
+        1568879465651,
+    )
+
+
+def test_order_of_an_exchange_liquidation_report():
+    """The liquidation order (constructed upstream): FILLED at once, 0.014 @ 9910.12 avg."""
+    u = event("upstream_constructed", "ORDER_TRADE_UPDATE__liquidation_CALCULATED.json")
+    assert isinstance(u, OrderUpdate)
+
+    o = order_of(u)
+
+    assert (o.client_order_id, o.side, o.type, o.time_in_force) == (
+        "autoclose-1234567890",
+        Side.SELL,
+        OrderType.LIMIT,
+        TimeInForce.IOC,
+    )
+    assert (o.quantity, o.price, o.status, o.filled_qty, o.avg_price) == (
+        Decimal("0.014"),
+        Decimal("9910.00"),
+        OrderStatus.FILLED,
+        Decimal("0.014"),
+        Decimal("9910.12"),
+    )
+    assert (o.reduce_only, o.stop_price, o.position_side) == (True, None, PositionSide.LONG)
+
+
+def test_waiting_algo_order_of_an_algo_update():
+    """Binance's documented ALGO_UPDATE of a new TAKE_PROFIT: the algoId is the order id, the
+    trigger price its stop price."""
+    a = event("ws_user", "ALGO_UPDATE__NEW__BNBUSDT__docs.json")
+    assert isinstance(a, AlgoUpdate)
+
+    o = waiting_algo_order_of(a)
+
+    assert o == Order(
+        client_order_id="Q5xaq5EGKgXXa0fD7fs0Ip",
+        symbol="BNBUSDT",
+        side=Side.SELL,
+        type=OrderType.TAKE_PROFIT,
+        quantity=Decimal("0.01"),
+        price=Decimal("750"),
+        time_in_force=TimeInForce.GTC,
+        status=OrderStatus.NEW,
+        created_ms=1750515742303,
+        updated_ms=1750515742303,
+        order_id=2148719,
+        stop_price=Decimal("750"),
+        reduce_only=False,
+        close_position=False,
+        position_side=PositionSide.BOTH,
+    )

@@ -116,7 +116,7 @@ def test_a_fill_that_cannot_be_journaled_is_not_booked_and_stops_the_daemon() ->
 def test_a_relay_without_a_handler_lets_the_journal_error_through() -> None:
     relay = _Relay()
 
-    def failing(item: object) -> None:
+    def failing(item: object, now_ms: int | None) -> None:
         raise JournalError("journal write failed")
 
     relay.target = failing

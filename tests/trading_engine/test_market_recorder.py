@@ -60,8 +60,8 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
     clock = SimClock(5_000)
     rec = MarketRecorder(tmp_path, clock)
     seen: list[tuple[int, object]] = []
-    on_item = rec.items(lambda item: seen.append((rec.clock.now_ms(), item)))
-    on_event = rec.events(lambda e: seen.append((rec.clock.now_ms(), e)))
+    on_item = rec.items(lambda item, _now: seen.append((rec.clock.now_ms(), item)))
+    on_event = rec.events(lambda e, _now: seen.append((rec.clock.now_ms(), e)))
     rec.start({"strategy": "x", "strategy_params": {}})
     for i, item in enumerate(ITEMS):
         clock.set_ms(5_000 + 10 * i)
@@ -91,7 +91,7 @@ def test_a_torn_last_line_is_dropped(tmp_path):
     clock = SimClock(1)
     rec = MarketRecorder(tmp_path, clock)
     rec.start({})
-    rec.items(lambda item: None)(ITEMS[0])
+    rec.items(lambda item, _now: None)(ITEMS[0])
     rec.close()
     path = session_files(tmp_path)[-1]
     with gzip.open(path, "ab") as fh:
@@ -146,7 +146,7 @@ def test_a_disk_full_for_a_while_loses_nothing_of_the_stream(tmp_path, caplog):
     disk = Disk()
     clock = SimClock(1_000)
     rec = MarketRecorder(tmp_path, clock, write_to=disk.write)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     rec.flush()
     disk.room = 100  # full 100 bytes into the entries' stream
@@ -182,7 +182,7 @@ def test_beyond_its_bound_entries_are_dropped_counted_and_marked_as_a_hole(tmp_p
     disk = Disk()
     disk.room = 0  # full from the start: the header's 10 bytes wait
     rec = MarketRecorder(tmp_path, SimClock(1_000), write_to=disk.write, max_unwritten_bytes=0)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     for item in trades(0, 100):  # clock readings 1_000 (SimClock; the items' own times differ)
         on_item(item)
@@ -214,7 +214,7 @@ def test_a_disk_still_full_at_the_stop_cuts_the_session_short_in_one_line(tmp_pa
     and the file reads as cut short (not as a session that ended there)."""
     disk = Disk()
     rec = MarketRecorder(tmp_path, SimClock(1_000), write_to=disk.write)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({"strategy": "x", "strategy_params": {}})
     for item in trades(0, 3_000):
         on_item(item)
@@ -255,7 +255,7 @@ def test_older_sessions_go_oldest_first_until_the_folder_fits_its_size_limit(
     # of older ones are left beside it: the 4 oldest go, the 2 newest stay.
     _older_sessions(tmp_path, [100, 200, 300, 400, 500, 600], 20_000)
     rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=150_000)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     assert len(session_files(tmp_path)) == 7
     for item in trades(0, 6_000):
@@ -280,7 +280,7 @@ def _cut_session(tmp_path, caplog) -> tuple[MarketRecorder, int]:
     _older_sessions(tmp_path, [100], 10_000)
     clock = SimClock(1_000)
     rec = MarketRecorder(tmp_path, clock, max_bytes=30_000)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     for item in trades(0, 3_000):
         on_item(item)
@@ -353,7 +353,7 @@ def test_an_older_session_that_cannot_be_deleted_is_tried_once(
 
     monkeypatch.setattr(Path, "unlink", refuse)
     rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=30_000)
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     for n in range(60):
         for item in trades(100 * n, 100):
@@ -370,7 +370,7 @@ def test_an_older_session_that_cannot_be_deleted_is_tried_once(
 def test_without_a_size_limit_nothing_is_deleted_or_cut(tmp_path, flush_by_hand):
     _older_sessions(tmp_path, [100], 40_000)
     rec = MarketRecorder(tmp_path, SimClock(1_000))
-    on_item = rec.items(lambda item: None)
+    on_item = rec.items(lambda item, _now: None)
     rec.start({})
     for item in trades(0, 6_000):
         on_item(item)

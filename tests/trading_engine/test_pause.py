@@ -9,6 +9,7 @@ Now: market data read more than `risk.max_data_lag_ms` late opens no position, t
 or event after a pause says so in one line and asks the venue to reconcile, and no entry goes
 out until a snapshot taken after the resume has told the books what happened."""
 
+import asyncio
 import io
 from decimal import Decimal as D
 
@@ -20,6 +21,7 @@ from runtime.settings import load_settings
 from tests.core.test_clock import FakeTime
 from tests.trading_engine.support import BUY, SELL, T0, Rig, make_rig
 from tests.trading_engine.test_exec_manager import target
+from trading_engine import daemon as daemon_module
 from trading_engine.daemon import Daemon, _Parts, _Relay
 from trading_engine.pause_watch import PauseWatch
 
@@ -140,23 +142,23 @@ def test_the_pause_watch_says_a_silence_of_notice_ms_once_at_the_next_tick():
     clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
     pauses: list[int] = []
     watch = PauseWatch(clock.now_ms, pauses.append, notice_ms=5_000)
-    watch.tick()
+    watch.tick(clock.now_ms())
     t.run(60_000)
-    watch.tick()  # not armed (a start-up): nothing to miss yet
+    watch.tick(clock.now_ms())  # not armed (a start-up): nothing to miss yet
     watch.arm()
     for _ in range(10):  # a quiet market: only the timer's ticks, a second apart
         t.run(1_000)
-        watch.tick()
+        watch.tick(clock.now_ms())
     t.run(4_999)
-    watch.tick()
+    watch.tick(clock.now_ms())
     assert pauses == []
 
     t.run(15_000)  # SIGSTOP ... SIGCONT
-    watch.tick()
-    watch.tick()
+    watch.tick(clock.now_ms())
+    watch.tick(clock.now_ms())
     t.wall += 3_600_000_000_000  # NTP steps the wall clock an hour: no pause
     t.run(1)
-    watch.tick()
+    watch.tick(clock.now_ms())
     assert pauses == [15_000] and watch.pauses == 1
 
 
@@ -201,7 +203,7 @@ def test_the_dead_man_switch_cancel_read_first_after_a_pause_does_not_send_the_o
     t = FakeTime(T0)
     rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
     daemon, out = _daemon_over(rig, t)
-    relay = _Relay(before=daemon._pause_watch.tick)
+    relay = _Relay(before=daemon._pause_watch.tick, now_ms=rig.clock.now_ms)  # as the daemon
     relay.target = rig.em.on_event
     rig.venue.listener = relay
     rig.strategy.on_trade_says.append([target("0.010", price="59000")])
@@ -220,3 +222,104 @@ def test_the_dead_man_switch_cancel_read_first_after_a_pause_does_not_send_the_o
 
     rig.venue.emit(snapshot(rig.clock.now_ms()))  # the reconciliation it asked for
     assert len(rig.venue.submitted) == 2  # now the target is worked again, on current books
+
+
+# --- one clock reading per item ------------------------------------------------------------------
+
+
+class CountingClock:
+    """A LiveClock over FakeTime that counts its readings."""
+
+    def __init__(self, t: FakeTime) -> None:
+        self._clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+        self.reads = 0
+
+    def now_ms(self) -> int:
+        self.reads += 1
+        return self._clock.now_ms()
+
+
+def test_the_sink_reads_the_clock_once_for_the_watch_the_lag_and_the_exec_manager():
+    """A trade that orders nothing: the pause watch, the stream lag and the ExecManager share
+    the sink's reading (they read it once each before: three readings)."""
+    t = FakeTime(T0)
+    clock = CountingClock(t)
+    rig = make_rig(clock=clock)
+    daemon, _ = _daemon_over(rig, t)
+    sink = daemon._guarded(rig.em.on_item)
+    t.run(250)
+    now = clock._clock.now_ms()
+    trade = Trade("BTCUSDT", 9_001, D("60000"), D("0.001"), 1, 1, False, now - 40, now - 40, now)
+    before = clock.reads
+
+    sink(trade)
+
+    assert clock.reads - before == 1
+    assert daemon.stream_lag_ms == 40
+    assert rig.em.counters.trades == 1
+
+
+# --- a pause while the start goes on after its reconciliation -----------------------------------
+
+
+def test_a_pause_after_the_start_up_reconciliation_holds_entries_and_reconciles_again():
+    """The start-up reconciliation read the exchange, then the process stopped 15 s before
+    the daemon was running (the market data still connecting): the books are that old. The
+    watch is armed from that reconciliation on, so the first item after it says so, asks for
+    a reconciliation of its own and holds entries until its snapshot (before, the watch was
+    armed only once the daemon ran: nothing noticed, the entry sent on the old books)."""
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
+    # What `_start` has set up when its reconciliation begins: no `_parts` yet.
+    daemon._starting_em = rig.em
+    daemon._starting_venue = rig.venue  # type: ignore[assignment]
+    daemon._pause_watch.arm()
+    sink = daemon._guarded(rig.em.on_item)
+
+    t.run(15_000)  # SIGSTOP ... SIGCONT
+    resumed = rig.clock.now_ms()
+    rig.strategy.on_trade_says.append([target("0.010")])
+    sink(Trade("BTCUSDT", 9_101, D("60000"), D("0.010"), 1, 1, False, resumed, resumed, resumed))
+
+    assert daemon._parts is None
+    assert rig.venue.submitted == []
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    assert "did not run for 15.0 s" in out.getvalue()
+
+    rig.venue.emit(snapshot(resumed))  # the reconciliation asked for: read after the pause
+    rig.strategy.on_trade_says.append([target("0.010")])
+    now = rig.clock.now_ms()
+    sink(Trade("BTCUSDT", 9_102, D("60000"), D("0.010"), 2, 2, False, now, now, now))
+
+    assert [(r.side, r.quantity, r.reduce_only) for r in rig.venue.submitted] == [
+        (BUY, D("0.010"), False)
+    ]
+
+
+def test_a_pause_before_the_first_timer_tick_is_noticed_by_it(monkeypatch):
+    """Armed at the start-up reconciliation, the watch's timer ticks it from then on without
+    arming it again: a pause before the timer's first tick (no market data yet, no venue
+    event) is noticed by that tick (a timer that armed the watch first would have hidden it)."""
+    monkeypatch.setattr(daemon_module, "PAUSE_POLL_S", 0.01)
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
+    daemon._starting_em = rig.em
+    daemon._starting_venue = rig.venue  # type: ignore[assignment]
+
+    async def start_goes_on() -> None:
+        daemon._watch_pauses()  # as `_start` does when its reconciliation begins
+        t.run(15_000)  # stopped before the timer's first tick
+        await asyncio.sleep(0.1)  # the timer ticks
+        for task in list(daemon._tasks):
+            task.cancel()
+        await asyncio.gather(*daemon._tasks, return_exceptions=True)
+
+    asyncio.run(start_goes_on())
+
+    assert daemon._pause_watch.pauses == 1
+    assert rig.venue.reconciles_asked == ["resumed after a pause"]
+    assert "did not run for 15.0 s" in out.getvalue()
