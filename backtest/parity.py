@@ -41,7 +41,6 @@ divergence names them): data sets with order-book depth
 HALTED state carried over from an earlier session, a model promoted during the session.
 """
 
-import argparse
 import contextlib
 import copy
 import csv
@@ -89,6 +88,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
+from runtime.flags import SecretSafeParser
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -972,7 +972,7 @@ def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SecretSafeParser(
         prog="python -m backtest.parity",
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )

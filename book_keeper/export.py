@@ -9,10 +9,11 @@ from pathlib import Path
 
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
 from core.atomic_file import keep_new_files_private
+from runtime.flags import SecretSafeParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SecretSafeParser(
         prog="python -m book_keeper.export",
         description="Write orders.csv and fills.csv of a trading journal for audit.",
     )

@@ -33,18 +33,18 @@ import signal
 import sys
 import time
 from decimal import Decimal
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce
 
 PARENT_POLL_S = 1.0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+class _OneLineParser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

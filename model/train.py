@@ -53,7 +53,7 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +79,8 @@ class InputError(Exception):
     """A bad command-line input or data file: reported in one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
+class _Parser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         raise InputError(message)
 
 
