@@ -51,6 +51,16 @@ def test_bad_arguments_exit_2_with_one_line(args) -> None:
     assert "error" in result.stderr
 
 
+def test_a_mistyped_data_set_name_is_told_the_bundled_names() -> None:
+    result = _run("--data", "klines-wek")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m exchange_sim: error: data directory klines-wek does not exist, nor is "
+        "'klines-wek' a bundled data set (btcusdt-2023-04-04, btcusdt-2024-08-08, klines-week)"
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     [
