@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
 from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
-from runtime.flags import SecretSafeParser
+from runtime.flags import SecretSafeParser, shown_argument_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ def run(prog: str, body: Callable[[list[str] | None], int], argv: list[str] | No
     try:
         return body(argv)
     except InputError as e:
-        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{prog}: error: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
 
 

@@ -53,7 +53,7 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
-from runtime.flags import SecretSafeParser, StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -869,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except InputError as e:
-        print(f"model.train: error: {e}", file=sys.stderr)
+        print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
 
 

@@ -8,6 +8,7 @@ from runtime.flags import SecretSafeParser
 
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Binance's shape
 SHOWN = "<not shown: looks like a secret>"
+TRAIN = ["--data", "d.csv", "--symbol", "BTCUSDT", "--interval", "1m", "--out", "m"]
 FETCH = ["--symbol", "BTCUSDT", "--kind", "klines", "--start", "2025-05-05", "--end", "2025-05-06"]
 
 
@@ -59,6 +60,17 @@ def test_the_parser_hides_a_secret_shaped_value_and_a_urls_password(capsys):
         ),
         ("book_keeper.export", ["--journal", "j", "--out", "o", KEY], "unrecognized arguments"),
         ("backtest.parity", ["journal", KEY], "unrecognized arguments"),
+        # refused after parsing, by the tool's own checks
+        ("model.train", [*TRAIN, "--start", KEY], "bad time"),
+        (
+            "analysis.correlation",
+            ["--data", "d.csv", "--out", "p.png", "--horizons", KEY],
+            "--horizons",
+        ),
+        ("analysis.visualize", ["--data", KEY, "--out", "p.png"], "no such file"),
+        ("book_keeper.export", ["--journal", KEY, "--out", "o"], "no journal at"),
+        ("backtest.parity", [KEY], "no journal at"),
+        ("model.review", ["--registry", KEY, "--list"], "no such registry"),
     ],
 )
 def test_each_tool_says_what_it_refused_without_the_key(
