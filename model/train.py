@@ -622,6 +622,10 @@ def _dask_map(
     except (OSError, TimeoutError) as e:
         raise InputError(f"--dask-scheduler {address}: cannot connect ({e})") from None
     with client:
+        from backtest.robustness import dask_workers_problem
+
+        if problem := dask_workers_problem(client, "model"):
+            raise InputError(f"--dask-scheduler {address}: {problem}")
         remote = client.scatter(list(shared), broadcast=True)
         futures = [client.submit(fn, *remote, *t, pure=False) for t in tasks]
         for _ in as_completed(futures, loop=client.loop):
