@@ -50,7 +50,7 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
@@ -311,7 +311,7 @@ def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = SecretSafeParser(
         prog="backtest_trading_strategy.py",
         description="Backtest a strategy through the daemon's ExecManager, RiskManager and "
         "BookKeeper against the in-process matching engine.",
@@ -498,7 +498,7 @@ def _given_flags(argv: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
 def _replay_journal(argv: list[str] | None) -> int | None:
     """`--replay-journal PATH [--out DIR]`: the parity audit's exit status (None without the
     flag). Any other flag is refused in one line (exit 2): it would be ignored."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = SecretSafeParser(add_help=False)
     p.add_argument("--replay-journal", default=None)
     known, _ = p.parse_known_args(argv)
     if known.replay_journal is None:
@@ -514,7 +514,7 @@ def _replay_journal(argv: list[str] | None) -> int | None:
         if isinstance(args.out, str):
             _check_out(args.out)
     except UsageError as e:
-        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        print(f"backtest_trading_strategy.py: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
     from backtest import parity
 
@@ -906,7 +906,8 @@ def main(argv: list[str] | None = None) -> int:
         mc = _run_monte_carlo(args, data, result)
         sweep = _run_sweep(args, sweep_spec, data, config)
     except (UsageError, DataError, ValueError) as e:
-        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        # A value it quotes may be a key pasted into the wrong flag (`--fill-mode <key>`).
+        print(f"backtest_trading_strategy.py: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
     except StrategyError as e:  # the strategy's own bug: where, and nothing written
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)

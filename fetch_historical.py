@@ -31,6 +31,7 @@ import tempfile
 from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -44,6 +45,7 @@ from market_history.download import DownloadReport, download_agg_trades, downloa
 from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
+from runtime.flags import SecretSafeParser, shown_argument_error
 
 DEFAULT_BASE_URL = "https://fapi.binance.com"
 INVALID_SYMBOL = -1121
@@ -63,8 +65,8 @@ class Unreachable(Exception):
 FIRST_CONTACT_ATTEMPTS = 3  # a dead network or a wrong --base-url shows in seconds, not ~45 s
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+class _Parser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         raise BadArguments(message)
 
 
@@ -300,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         report = asyncio.run(run(args))
     except BadArguments as exc:
-        _error(f"fetch_historical.py: error: {exc}")
+        _error(f"fetch_historical.py: error: {shown_argument_error(str(exc))}")
         return 2
     except RejectedError as exc:
         if exc.code == INVALID_SYMBOL:

@@ -3,7 +3,6 @@ file into a DataFrame, and a matplotlib figure saved with the Agg backend."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
 from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
+from runtime.flags import SecretSafeParser, shown_argument_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,8 +20,8 @@ class InputError(Exception):
     """A bad command-line input or file: one line on stderr, exit status 2."""
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
+class Parser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         raise InputError(message)
 
 
@@ -30,7 +30,7 @@ def run(prog: str, body: Callable[[list[str] | None], int], argv: list[str] | No
     try:
         return body(argv)
     except InputError as e:
-        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{prog}: error: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
 
 

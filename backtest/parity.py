@@ -45,7 +45,6 @@ divergence names them): data sets with order-book depth
 HALTED state carried over from an earlier session, a model promoted during the session.
 """
 
-import argparse
 import contextlib
 import copy
 import csv
@@ -93,6 +92,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
+from runtime.flags import SecretSafeParser, shown_argument_error
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -971,7 +971,7 @@ def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
     try:
         result = audit(Path(path))
     except ParityInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown_argument_error(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in result.lines():
         print(line, file=out)
@@ -982,7 +982,7 @@ def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SecretSafeParser(
         prog="python -m backtest.parity",
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )

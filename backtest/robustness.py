@@ -14,6 +14,7 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 """
 
 import csv
+import importlib
 import itertools
 import multiprocessing
 import os
@@ -193,6 +194,27 @@ def _stripe(
     return out
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def dask_workers_problem(client: Any, module: str) -> str | None:
+    """Why the Dask cluster cannot run this project's tasks, or None. Its scheduler (which
+    unpickles the task graph) and each worker must import the project (`module`, one of its
+    packages): a `dask scheduler` or `dask worker` started outside the project directory
+    without it on PYTHONPATH cannot, and the first task then failed deep in Dask's
+    deserialization, a traceback that said neither where nor what to do."""
+    for where, run in (("scheduler", client.run_on_scheduler), ("workers", client.run)):
+        try:
+            run(importlib.import_module, module)
+        except ImportError as e:
+            return (
+                f"its {where} cannot import this project ({e}): start the scheduler and each "
+                f"worker with the project on PYTHONPATH, e.g. PYTHONPATH={PROJECT_ROOT} dask "
+                "worker ADDRESS"
+            )
+    return None
+
+
 def _dask_map(
     fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any], address: str, bar: Any
 ) -> Any:
@@ -203,6 +225,8 @@ def _dask_map(
     except (OSError, TimeoutError, ValueError) as e:
         raise RobustnessError(f"cannot reach the Dask scheduler at {address}: {e}") from None
     with client:
+        if problem := dask_workers_problem(client, "backtest"):
+            raise RobustnessError(f"the Dask cluster at {address}: {problem}")
         shared_future = client.scatter(shared, broadcast=True)
         futures = client.map(fn, [shared_future] * len(items), list(items), pure=False)
         for _ in as_completed(futures):

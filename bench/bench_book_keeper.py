@@ -7,6 +7,7 @@ memory `mark()` allocates per call (tracemalloc, net, over 100,000 calls: should
 Ticks are the bundled real BTCUSDT trades (exchange_sim/data/trades) parsed once up front.
 """
 
+import argparse
 import csv
 import gzip
 import sys
@@ -153,4 +154,6 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n_ticks", nargs="?", type=int, default=1_000_000, help="ticks to mark")
+    main(parser.parse_args().n_ticks)

@@ -15,6 +15,7 @@ formatted) and through the engine's typed API (`Engine.submit` / `cancel_order` 
 `core.orders.OrderRequest`, `core` orders and events out), in round trips per second.
 """
 
+import argparse
 import csv
 import gzip
 import json
@@ -222,7 +223,9 @@ def order_entry(inst: Instrument, start_ticks: int, start_ms: int, n: int) -> No
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("n_trades", nargs="?", type=int, default=1_000_000, help="trades to replay")
+    n = parser.parse_args().n_trades
     repeat = 3
     inst = instrument()
     real = real_tape(inst, n)

@@ -8,6 +8,7 @@ real week, replayed through a fresh FeatureState; best and median of 7 passes
 (the median is what a busy machine gives).
 """
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -53,7 +54,10 @@ def one_pass(model: LinearModel, bars: list[tuple[float, float, float, float]]) 
 
 def main() -> None:
     df = pd.read_csv(DATA)
-    model = load_linear_model(sys.argv[1]) if len(sys.argv) > 1 else fitted_model(df)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", nargs="?", help="a model file (default: fit one on the week)")
+    path = parser.parse_args().model
+    model = load_linear_model(path) if path else fitted_model(df)
     cols = (df.high.tolist(), df.low.tolist(), df.close.tolist(), df.volume.tolist())
     bars = list(zip(*cols, strict=True))
     passes = [one_pass(model, bars) for _ in range(7)]

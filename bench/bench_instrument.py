@@ -4,6 +4,7 @@ Run: python bench/bench_instrument.py
 Every order the daemon sends and every order the local exchange receives goes through these.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -52,4 +53,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options: --help says what it measures instead of running it.
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     main()

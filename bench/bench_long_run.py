@@ -480,7 +480,7 @@ def compare(figures: Sequence[PassFigures]) -> tuple[list[str], bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passes", type=int, default=300, help="passes of the capture (~2 s each)")
-    parser.add_argument("--every", type=int, default=100, help="flip on aggregate ids % N == 0")
+    parser.add_argument("--every", type=int, default=100, help="flip on aggregate ids %% N == 0")
     parser.add_argument("--count", type=int, default=10_000, help="items per pass, calls counted")
     parser.add_argument("--reconcile-s", type=float, default=60.0, help="tape seconds")
     parser.add_argument("--heartbeat-s", type=float, default=10.0, help="tape seconds")

@@ -5,6 +5,7 @@ The replay must keep up with real time by orders of magnitude and run an "as fas
 week in seconds to minutes; REST queries must stay far below a millisecond.
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,9 @@ def _timed(label: str, fn, count: int | None = None, unit: str = "items"):
 
 
 def main() -> None:
-    hours = int(sys.argv[1]) if len(sys.argv) > 1 else 24
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("synth_hours", nargs="?", type=int, default=24, help="hours to synthesize")
+    hours = parser.parse_args().synth_hours
     grids = load_grids()
     btc = grids["BTCUSDT"]
     trades = _timed(

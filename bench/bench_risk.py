@@ -6,6 +6,7 @@ RiskManager's own cost: rounding, the instrument filters and every limit, on BTC
 rules. The clock advances 1 ms per check so the orders-per-minute window stays busy.
 """
 
+import argparse
 import json
 import sys
 import time
@@ -134,4 +135,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # No options: --help says what it measures instead of running it.
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     main()

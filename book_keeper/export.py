@@ -9,10 +9,11 @@ from pathlib import Path
 
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
 from core.atomic_file import keep_new_files_private
+from runtime.flags import SecretSafeParser, shown_argument_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SecretSafeParser(
         prog="python -m book_keeper.export",
         description="Write orders.csv and fills.csv of a trading journal for audit.",
     )
@@ -23,27 +24,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(prog: str, message: str) -> int:
+    """One line on stderr, exit status 2; a path it names may be a key pasted into a flag."""
+    print(f"{prog}: error: {shown_argument_error(message)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     source = journal_file(args.journal)
     out = Path(args.out)
     if not source.is_file():
-        print(f"{parser.prog}: error: no journal at {source}", file=sys.stderr)
-        return 2
+        return _error(parser.prog, f"no journal at {source}")
     if out.exists() and not out.is_dir():
-        print(f"{parser.prog}: error: --out {out} exists and is not a directory", file=sys.stderr)
-        return 2
+        return _error(parser.prog, f"--out {out} exists and is not a directory")
     try:
         journal = SqliteJournal(source, readonly=True)
     except JournalError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 2
+        return _error(parser.prog, str(e))
     try:
         paths = journal.export_csv(out)
     except (OSError, sqlite3.Error) as e:
-        print(f"{parser.prog}: error: cannot export to {out}: {e}", file=sys.stderr)
-        return 2
+        return _error(parser.prog, f"cannot export to {out}: {e}")
     finally:
         journal.close()
     for path in paths:

@@ -67,14 +67,22 @@ SECRET_LIKE = "<not shown: looks like a secret>"
 # a config error quotes it: "...", ["...", "..."], {k = "..."}).
 _WORD = re.compile(r"""[^\s"'\[\](){},]+""")
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]{20,}")
+# A git commit (SHA-1, 40) or a SHA-256 digest (64) as git, sha256sum and this project write
+# them: lowercase hex. A journal or output folder named by the commit it ran, or a model's
+# sha256, is a name to read, not a key; Binance's keys and secrets are 64 letters of both
+# cases and digits, never lowercase hex (the log redaction leaves 64-hex digests alone too).
+# Digits and letters both, as a hash has (`"a" * 64` is no digest).
+_HEX_DIGEST = re.compile(r"(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])(?:[0-9a-f]{40}|[0-9a-f]{64})")
 
 
 def _secret_like(word: str) -> bool:
     """20 or more letters and digits in a row, both among them, or 64 of either: the shape of
     an API key or secret (Binance's: 64), a token or base64 key material; not of a symbol
     (at most 20), a time stamp, a version id or a path segment, which `-`, `_`, `.`, `:` and
-    `/` cut into shorter runs."""
+    `/` cut into shorter runs, nor of a git commit or SHA-256 digest (`_HEX_DIGEST`)."""
     for run in _ALNUM_RUN.findall(word):
+        if _HEX_DIGEST.fullmatch(run):
+            continue
         if len(run) >= 64 or (any(c.isdigit() for c in run) and not run.isdigit()):
             return True
     return False

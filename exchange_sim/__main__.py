@@ -2,7 +2,8 @@
 
     python -m exchange_sim --data btcusdt-2024-08-08 --symbols BTCUSDT --speed 10 --port 0 [--admin]
 
-Prints the REST and WebSocket base URLs and the demo account's API key and secret, then one
+Prints the REST and WebSocket base URLs and the demo account's API key and secret (a pair
+given, below, by its key's last 4 characters only: the user has it already), then one
 status line every `--status-every` seconds (exchange time, last trade per symbol, connected
 websocket clients) so a glance at the terminal or its log shows it is alive. Bad arguments exit
 with status 2 and one line on stderr; a port that cannot be bound exits 1. Listens on 127.0.0.1
@@ -33,18 +34,18 @@ import signal
 import sys
 import time
 from decimal import Decimal
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce
 
 PARENT_POLL_S = 1.0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+class _OneLineParser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -181,11 +182,25 @@ async def _watch_parent(stop: asyncio.Event, parent_pid: int) -> None:
         print("parent process gone: stopping", file=sys.stderr, flush=True)
 
 
+def banner_credentials(key: str, secret: str, *, ready_json: bool, given: bool) -> tuple[str, str]:
+    """(key, secret) as the banner shows them. In full only when drawn at random at this start
+    and shown on the terminal: the user has no other way to learn them. A pair the user gave
+    (`EXCHANGE_SIM_API_KEY` / `_SECRET`, under systemd or tmux whose logs keep what is printed)
+    is named by the key's last 4 characters; with --ready-json the banner goes to stderr, which
+    a parent process logs, and the pair is in the ready line (stdout) only."""
+    if ready_json:
+        return f"****{key[-4:]} (in the --ready-json line)", "(in the --ready-json line)"
+    if given:
+        return f"****{key[-4:]} (the one given)", "**** (the one given)"
+    return key, secret
+
+
 async def serve(
     ex: LocalExchange,
     status_every_s: float = 0.0,
     ready_json: bool = False,
     exit_with_parent: bool = False,
+    keys_given: bool = False,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -200,10 +215,9 @@ async def serve(
             print(ready_line(ex), flush=True)
         print(f"REST      {ex.rest_url}", file=out, flush=True)
         print(f"WebSocket {ex.ws_url}", file=out, flush=True)
-        # With --ready-json the banner goes to stderr, which a parent process logs: the key
-        # and the secret are only in the ready line (stdout), never in a log.
-        key = f"****{ex.api_key[-4:]} (in the --ready-json line)" if ready_json else ex.api_key
-        secret = "(in the --ready-json line)" if ready_json else ex.api_secret
+        key, secret = banner_credentials(
+            ex.api_key, ex.api_secret, ready_json=ready_json, given=keys_given
+        )
         print(f"API key    {key}", file=out, flush=True)
         print(f"API secret {secret}", file=out, flush=True)
         if ex.admin:
@@ -253,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if exc.args else str(exc)
         parser.error(str(message).splitlines()[0])
     try:
-        asyncio.run(serve(ex, args.status_every, args.ready_json, args.exit_with_parent))
+        keys_given = args.api_key is not None
+        asyncio.run(
+            serve(ex, args.status_every, args.ready_json, args.exit_with_parent, keys_given)
+        )
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

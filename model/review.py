@@ -62,7 +62,7 @@ from core.clock import parse_utc_ms
 from model import registry
 from model.inputs import write_problem
 from model.live import ModelMismatchError, load_linear_model
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
 
 # name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
 METRICS: dict[str, int] = {
@@ -134,7 +134,7 @@ def backtest_model(
 def parser() -> argparse.ArgumentParser:
     from model.train import add_train_arguments
 
-    p = argparse.ArgumentParser(prog="python -m model.review", description=__doc__.split("\n")[0])
+    p = SecretSafeParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, help="model registry directory")
     p.add_argument(
         "--candidate",
@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         registry.RegistryError,
         ValueError,
     ) as e:
-        print(f"model.review: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"model.review: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
 
 

@@ -53,7 +53,7 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
-from runtime.flags import StoreOnce
+from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +79,8 @@ class InputError(Exception):
     """A bad command-line input or data file: reported in one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
+class _Parser(SecretSafeParser):
+    def fail(self, message: str) -> NoReturn:
         raise InputError(message)
 
 
@@ -622,6 +622,10 @@ def _dask_map(
     except (OSError, TimeoutError) as e:
         raise InputError(f"--dask-scheduler {address}: cannot connect ({e})") from None
     with client:
+        from backtest.robustness import dask_workers_problem
+
+        if problem := dask_workers_problem(client, "model"):
+            raise InputError(f"--dask-scheduler {address}: {problem}")
         remote = client.scatter(list(shared), broadcast=True)
         futures = [client.submit(fn, *remote, *t, pure=False) for t in tasks]
         for _ in as_completed(futures, loop=client.loop):
@@ -869,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except InputError as e:
-        print(f"model.train: error: {e}", file=sys.stderr)
+        print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
 
 

@@ -4,13 +4,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from runtime.flags import SecretSafeParser
 from runtime.settings import LOG_LEVELS, MODES
 
 DEFAULT_CONFIG = Path("config.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SecretSafeParser(
         prog="app.py",
         description=(
             "Event-driven trading daemon for Binance USD-M Futures. By default it runs against "

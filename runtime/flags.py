@@ -1,7 +1,33 @@
-"""Command-line helpers shared by the project's tools (no other import: any CLI may use it)."""
+"""Command-line helpers shared by the project's tools (no import but `core`: any CLI may use
+it)."""
 
 import argparse
-from typing import Any
+import sys
+from typing import Any, NoReturn
+
+from core.redaction import hide_secret_like, redact_userinfo
+
+
+def shown_argument_error(message: str) -> str:
+    """argparse's error `message` as it may be printed: it quotes the value it refused
+    (`invalid choice: '...'`), which may be an API key pasted into the wrong flag; a value
+    that looks like a secret and a URL's `user:password@` are not shown, as in a config
+    error."""
+    return hide_secret_like(redact_userinfo(message))
+
+
+class SecretSafeParser(argparse.ArgumentParser):
+    """argparse's parser whose error line never echoes a secret-shaped value: `--mode <key>`
+    printed the key on the terminal, in the shell's scrollback and in a supervisor's log.
+    Subclasses change how the error is told by overriding `fail`, not `error`."""
+
+    def error(self, message: str) -> NoReturn:
+        self.fail(shown_argument_error(message))
+
+    def fail(self, message: str) -> NoReturn:
+        """argparse's own way: the usage, then `prog: error: message`, exit status 2."""
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 class StoreOnce(argparse.Action):

@@ -147,7 +147,11 @@ def spec_from_directory(path: Path | str, symbols: tuple[str, ...] | None = None
     """
     root = Path(path)
     if not root.is_dir():
-        raise FileNotFoundError(f"data directory {root} does not exist")
+        # A mistyped bundled name lands here too: say which names there are.
+        raise FileNotFoundError(
+            f"data directory {root} does not exist, nor is {str(path)!r} a bundled data set "
+            f"({', '.join(sorted(BUNDLED))})"
+        )
 
     def first(pattern: str) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -5,6 +5,9 @@ plain run_backtest calls with the drawn knobs, sweeps (joblib, a local Dask clus
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -453,3 +456,35 @@ def test_the_progress_bar_counts_runs_finished_on_a_dask_cluster(closed_bars):
         out = rb.parallel_map(_add, 1, [3, 1, 2], dask_scheduler=address, progress="monte carlo")
     assert out == [4, 2, 3]
     assert closed_bars == [("monte carlo", 3, 3)]
+
+
+def test_dask_workers_that_cannot_import_the_project_are_one_error_not_a_traceback(tmp_path):
+    """A `dask worker` started outside the project without it on PYTHONPATH: the first task
+    died in Dask's deserialization (`Exception: ModuleNotFoundError(...)`, a traceback)."""
+    distributed = pytest.importorskip("distributed")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with distributed.LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-dashboard"],
+            cwd=tmp_path,  # not the project: as `dask worker` started in a home directory
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            with distributed.Client(address) as client:
+                client.wait_for_workers(1, timeout=60)
+            with pytest.raises(rb.RobustnessError) as refused:
+                rb.parallel_map(_add, 100, [1, 2], dask_scheduler=address)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+    assert str(refused.value) == (
+        f"the Dask cluster at {address}: its workers cannot import this project (No module "
+        "named 'backtest'): start the scheduler and each worker with the project on PYTHONPATH, "
+        f"e.g. PYTHONPATH={Path(rb.__file__).resolve().parents[1]} dask worker ADDRESS"
+    )

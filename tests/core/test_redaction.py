@@ -73,6 +73,10 @@ KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Bina
         ("k = MC4CAQAwBQYDK2VwBCIE/IJ7s3BsGqt+Xx5tUSaRQ", f"k = {SECRET_LIKE}"),  # base64
         ("token 0123456789abcdef0123", f"token {SECRET_LIKE}"),  # 20 hex digits
         ("a" * 64, SECRET_LIKE),
+        ("a" * 63 + "g", SECRET_LIKE),  # one letter past f: not a digest
+        (KEY.lower(), SECRET_LIKE),  # lowercase, but not hex
+        ("0123456789ABCDEF0123456789ABCDEF01234567", SECRET_LIKE),  # 40 hex, uppercase
+        ("0123456789abcdef0123456789abcdef012345678", SECRET_LIKE),  # 41 hex: no digest's length
     ],
 )
 def test_words_shaped_like_a_secret_are_hidden_whole(text, shown):
@@ -87,6 +91,10 @@ def test_words_shaped_like_a_secret_are_hidden_whole(text, shown):
         "2025-05-05T00:00:00Z 1746403200000 1746403200000123456789",  # digits alone: times
         "strategy 'my_strategies.py:Breakout': no file /home/me/my_strategies.py",
         "abcdefghijklmnopqrstuvwxyz",  # letters alone, under 64: a word
+        # a journal folder named by the git commit it ran: SHA-1, 40 lowercase hex digits
+        "journal_dir = runs/ab736bd0c3f4e5d6a7b8c9d0e1f2a3b4c5d6e7f8",
+        # a model file's sha256, as the start line names it
+        "(sha256 16ada749dd4698a6e8e5cb150f05b89b3a8fe6cc38303fb2da89abc8acaa6035)",
     ],
 )
 def test_ordinary_words_are_left_alone(text):

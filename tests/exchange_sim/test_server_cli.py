@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from exchange_sim.__main__ import main
+from exchange_sim.__main__ import banner_credentials, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,16 @@ def test_bad_arguments_exit_2_with_one_line(args) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "error" in result.stderr
+
+
+def test_a_mistyped_data_set_name_is_told_the_bundled_names() -> None:
+    result = _run("--data", "klines-wek")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m exchange_sim: error: data directory klines-wek does not exist, nor is "
+        "'klines-wek' a bundled data set (btcusdt-2023-04-04, btcusdt-2024-08-08, klines-week)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -229,3 +239,31 @@ def test_without_a_fixed_key_every_start_makes_a_random_one() -> None:
 
     assert keys[0] != keys[1] and all(len(k) == 64 for k in keys)
     assert first.returncode == second.returncode == 0
+
+
+def test_a_key_given_in_the_environment_is_not_printed_in_the_banner() -> None:
+    """Under systemd or tmux the banner is kept in a log: a pair the user chose (and holds in
+    .env) is named by the key's last 4 characters, not printed."""
+    proc = _spawn(
+        "--data", "klines-week", "--status-every", "0",
+        env={"EXCHANGE_SIM_API_KEY": KEY, "EXCHANGE_SIM_API_SECRET": SECRET},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    banner = [proc.stdout.readline() for _ in range(5)]
+    out, err = _stop(proc)
+
+    assert banner[2:] == [
+        f"API key    ****{KEY[-4:]} (the one given)\n",
+        "API secret **** (the one given)\n",
+        "Ctrl+C to stop.\n",
+    ]
+    assert proc.returncode == 0
+    assert KEY not in "".join(banner) + out + err and SECRET not in "".join(banner) + out + err
+
+
+def test_a_pair_drawn_at_random_is_shown_whole_the_only_way_to_learn_it() -> None:
+    assert banner_credentials(KEY, SECRET, ready_json=False, given=False) == (KEY, SECRET)
+    assert banner_credentials(KEY, SECRET, ready_json=True, given=False) == (
+        f"****{KEY[-4:]} (in the --ready-json line)",
+        "(in the --ready-json line)",
+    )

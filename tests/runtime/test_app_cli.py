@@ -542,3 +542,48 @@ def test_a_keys_file_other_users_can_read_is_warned_about(tmp_path):
     assert "warning: .env holds API keys and other users can read it" in shared.stderr
     assert "chmod 600 .env" in shared.stderr
     assert "warning" not in private.stderr
+
+
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Binance's shape
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--mode", KEY), "app.py: error: argument --mode: invalid choice: "),
+        (("--duration", KEY), "app.py: error: argument --duration: invalid float value: "),
+        (("--log-level", KEY), "app.py: error: argument --log-level: invalid choice: "),
+        ((KEY,), "app.py: error: unrecognized arguments: "),
+    ],
+)
+def test_a_key_given_to_the_wrong_flag_is_not_echoed_by_the_usage_error(tmp_path, args, said):
+    """argparse quotes the value it refuses: a key pasted after `--mode` was printed whole."""
+    result = run_app(*args, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(said)
+    assert "<not shown: looks like a secret>" in last
+    assert KEY[:20] not in result.stderr and KEY[:20].upper() not in result.stderr
+
+
+def test_an_ordinary_wrong_value_is_still_quoted_by_the_usage_error(tmp_path):
+    result = run_app("--mode", "testnett", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "app.py: error: argument --mode: invalid choice: 'testnett' "
+        "(choose from 'local', 'testnet', 'live')"
+    )
+
+
+def test_check_config_shows_a_journal_dir_named_by_a_git_commit(tmp_path):
+    """A folder named by the commit it ran (40 lowercase hex digits) is not a key's shape."""
+    commit = "ab736bd0c3f4e5d6a7b8c9d0e1f2a3b4c5d6e7f8"
+    (tmp_path / "config.toml").write_text(f'journal_dir = "runs/{commit}"\n')
+
+    result = run_app("--check-config", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert f"  journal_dir = runs/{commit}" in result.stdout.splitlines()
