@@ -92,7 +92,7 @@ from trading_engine.main_trading_strategy import (
     make_strategy,
     named_once,
 )
-from trading_engine.market_recorder import MarketRecorder, session_files, session_header
+from trading_engine.market_recorder import MarketRecorder, session_header
 from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 
 log = logging.getLogger("daemon")
@@ -537,8 +537,6 @@ class Daemon:
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
-            # The audit replays the newest session: older ones of an attached journal go.
-            keep_newest(session_files(journal_dir), s.retention.market_sessions)
         self._restore_trading_state(
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
@@ -574,6 +572,8 @@ class Daemon:
         freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
         self._spawn(collect_between_items(), "gc")  # collections between items, not in one
         await stream.start()
+        if self._recorder is not None:  # started: older sessions beyond the limits go now
+            self._recorder.keep_older(s.retention.market_sessions)
         self._spawn(rest.run_time_sync(), "time-sync")
         return _Parts(
             rest=rest,

@@ -61,7 +61,7 @@ from book_keeper.codec import event_classes, from_jsonable, to_jsonable
 from core.clock import Clock
 from core.events import Event
 from core.market import Bar, BookTicker, MarkPrice, Trade
-from runtime.retention import file_size, keep_within
+from runtime.retention import file_size, keep_newest, keep_within
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +288,7 @@ class MarketRecorder:
         self.cut: Hole | None = None  # the size limit stopped the recording (to the end)
         self._older: list[Path] = []  # the folder's other sessions, oldest first
         self._older_bytes = 0
+        self._may_trim = False  # older sessions deleted only once the start succeeded
         self.entries = 0
         self.errors = 0
 
@@ -302,11 +303,22 @@ class MarketRecorder:
         self._gz = gzip.GzipFile(fileobj=self._spool, mode="wb", compresslevel=3, filename="")
         head = {"format": FORMAT, "started_ms": started, **header}
         self._gz.write(orjson.dumps(head, default=_default) + b"\n")
-        if self.max_bytes:
-            self._older = [p for p in session_files(self.folder.parent) if p != self.path]
-            self._fit(0)
         self._thread = threading.Thread(target=self._run, name="market-recorder", daemon=True)
         self._thread.start()
+
+    def keep_older(self, count: int) -> None:
+        """The daemon's start succeeded: the folder's older sessions beyond the newest `count`
+        go now (the audit replays the newest), and those in the way of `max_bytes` as this one
+        grows. Not at `start`: a start that then fails (a refused key, `--reset-halt`) left
+        only a header, and a supervisor retrying it would have deleted every real session."""
+        keep_newest(session_files(self.folder.parent), count)  # this one among them
+        if self.max_bytes:
+            older = [p for p in session_files(self.folder.parent) if p != self.path]
+            self._older_bytes = sum(file_size(p) for p in older)
+            self._older = older  # then armed: the writer thread fits them from now on
+            self._may_trim = True
+            if self._older_bytes > self.max_bytes:  # too many already, this one aside
+                self._fit(0)
 
     # --- wrappers the daemon wires in -----------------------------------------------------------
 
@@ -491,7 +503,7 @@ class MarketRecorder:
     def _keep_to_limit(self, size: int) -> None:
         """The folder within `max_bytes` now that this session takes `size` bytes: the older
         sessions go first; this one alone over it stops recording."""
-        if size + self._older_bytes > self.max_bytes:
+        if self._may_trim and size + self._older_bytes > self.max_bytes:
             self._fit(size)
         if size > self.max_bytes:
             self._stop_recording(size)

@@ -440,3 +440,39 @@ def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(tmp_p
     for line in summary:
         assert line.strip() in log, line
     assert "closing summary" not in err  # the console had it once, on stdout
+
+
+def test_a_start_that_fails_deletes_no_recorded_session(tmp_path):
+    """A start refused after the session file is open (here `--reset-halt` while the kill-switch
+    file is still there) deletes none of the older sessions: a supervisor retrying a failing
+    start 10 times once deleted every real session (the count limit ran at the file's open)."""
+    from book_keeper.journal import SqliteJournal
+    from core.enums import TradingState
+    from core.events import TradingStateChanged
+
+    journal = SqliteJournal(tmp_path / "journal", writer_thread=False)
+    t = int(time.time() * 1000) - 60_000
+    journal.record(
+        TradingStateChanged(
+            event_time_ms=t,
+            recv_time_ms=t,
+            previous=TradingState.REDUCING,
+            current=TradingState.HALTED,
+            reason="kill switch: file KILL exists",
+        )
+    )
+    journal.close()
+    (tmp_path / "KILL").touch()
+    market = tmp_path / "journal" / "market"
+    market.mkdir()
+    older = [market / f"session-{100 * k}.jsonl.gz" for k in range(1, 13)]
+    for path in older:
+        path.write_bytes(b"x" * 100_000)
+    with exchange_process(speed=20) as ex:
+        write_config(tmp_path, ex, retention={"market_sessions": 10, "market_sessions_mb": 1})
+        daemon = start_daemon(tmp_path, "--reset-halt")
+        out, err = daemon.communicate(timeout=90)
+
+    assert daemon.returncode == 1, err[-2000:]
+    assert "--reset-halt refused" in out + err
+    assert all(path.exists() for path in older)  # 2 beyond the count, 0.2 MB beyond the size

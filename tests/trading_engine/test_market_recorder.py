@@ -257,6 +257,7 @@ def test_older_sessions_go_oldest_first_until_the_folder_fits_its_size_limit(
     rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=150_000)
     on_item = rec.items(lambda item, _now: None)
     rec.start({})
+    rec.keep_older(0)  # the daemon started
     assert len(session_files(tmp_path)) == 7
     for item in trades(0, 6_000):
         on_item(item)
@@ -282,6 +283,7 @@ def _cut_session(tmp_path, caplog) -> tuple[MarketRecorder, int]:
     rec = MarketRecorder(tmp_path, clock, max_bytes=30_000)
     on_item = rec.items(lambda item, _now: None)
     rec.start({})
+    rec.keep_older(0)  # the daemon started
     for item in trades(0, 3_000):
         on_item(item)
     rec.flush()
@@ -355,6 +357,7 @@ def test_an_older_session_that_cannot_be_deleted_is_tried_once(
     rec = MarketRecorder(tmp_path, SimClock(1_000), max_bytes=30_000)
     on_item = rec.items(lambda item, _now: None)
     rec.start({})
+    rec.keep_older(0)  # the daemon started
     for n in range(60):
         for item in trades(100 * n, 100):
             on_item(item)
@@ -379,3 +382,27 @@ def test_without_a_size_limit_nothing_is_deleted_or_cut(tmp_path, flush_by_hand)
     assert len(session_files(tmp_path)) == 2
     session = read_session(session_files(tmp_path)[-1])
     assert [e[2] for e in session.entries] == trades(0, 6_000) and session.holes == []
+
+
+def test_older_sessions_are_deleted_only_once_the_start_succeeded(tmp_path, flush_by_hand):
+    """A start that fails after the session file is open (a refused key, `--reset-halt`) must
+    not delete older sessions: a supervisor retrying it 10 times would delete every real one.
+    12 older sessions of 20 kB, limits of 10 sessions and 150 kB: nothing goes until
+    `keep_older`, then the count keeps the 10 newest (this one among them) and the size
+    limit the newest 7 older ones (140 kB) beside this one's few hundred bytes."""
+    _older_sessions(tmp_path, [100 * k for k in range(1, 13)], 20_000)
+    rec = MarketRecorder(tmp_path, SimClock(1_000_000), max_bytes=150_000)
+    on_item = rec.items(lambda item, _now: None)
+    rec.start({})
+    for item in trades(0, 10):
+        on_item(item)
+    rec.flush()
+    assert len(session_files(tmp_path)) == 13  # a start not yet done: nothing deleted
+
+    rec.keep_older(10)
+    rec.flush()
+    rec.close()
+    names = [p.name for p in session_files(tmp_path)]
+    assert names == [f"session-{s}.jsonl.gz" for s in (600, 700, 800, 900, 1000, 1100, 1200)] + [
+        "session-1000000.jsonl.gz"
+    ]
