@@ -222,7 +222,25 @@ class Daemon:
             await self._close_all()
 
     async def _start_said_in_one_line(self) -> "_Parts | None":
-        """`_start_unless_stopped()`, its failures translated into one DaemonError line."""
+        """`_start_unless_stopped()`, its failures translated into one DaemonError line. A
+        start that did not complete recorded no session worth auditing: its file goes (else
+        a supervisor retrying a refused start fills `journal/market/` with empty sessions,
+        newer than the real ones the count limit then deletes)."""
+        try:
+            parts = await self._start_translated()
+        except BaseException:
+            self._discard_session()
+            raise
+        if parts is None:
+            self._discard_session()
+        return parts
+
+    def _discard_session(self) -> None:
+        if self._recorder is not None:
+            self._recorder.discard()
+
+    async def _start_translated(self) -> "_Parts | None":
+        """`_start_unless_stopped()`'s failures as one DaemonError line each."""
         try:
             return await self._start_unless_stopped()
         except DaemonError:

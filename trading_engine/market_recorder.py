@@ -546,6 +546,14 @@ class MarketRecorder:
         with contextlib.suppress(OSError):  # a disk that refuses it now: tried at each write
             spool.drain()
 
+    def discard(self) -> None:
+        """The daemon's start did not complete: closed, and its file removed (a header and
+        the start's few entries: no trading to audit)."""
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            log.info("market recorder: the start did not complete: %s removed", self.path)
+
     def close(self) -> None:
         if self._closed:
             return
@@ -575,7 +583,7 @@ class MarketRecorder:
                 return
             finally:
                 os.close(self._fd)
-            if self.max_bytes and spool.written + self._older_bytes > self.max_bytes:
+            if self._may_trim and spool.written + self._older_bytes > self.max_bytes:
                 self._fit(spool.written)  # its end (gzip's held-back bytes) may need room too
         if self.cut is not None:
             log.info(

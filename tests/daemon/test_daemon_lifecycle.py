@@ -476,3 +476,4 @@ def test_a_start_that_fails_deletes_no_recorded_session(tmp_path):
     assert daemon.returncode == 1, err[-2000:]
     assert "--reset-halt refused" in out + err
     assert all(path.exists() for path in older)  # 2 beyond the count, 0.2 MB beyond the size
+    assert session_files(tmp_path / "journal") == older  # the refused start's own: removed
