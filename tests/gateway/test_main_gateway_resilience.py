@@ -32,6 +32,7 @@ from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
 from gateway.main_gateway import LiveVenue
 from gateway.user_stream import EndpointRefused
+from gateway.venue_sync import FUNDING_OVERLAP_MS
 from rest_connect import create_rest_connection
 from tests.gateway.venue_harness import (
     DATASET,
@@ -162,11 +163,12 @@ async def test_a_reconnect_during_the_last_reconnects_reconciliation_is_reconcil
 
 
 @pytest.mark.parametrize("since", [1_700_000_000_000, None])
-async def test_a_restart_reads_the_funding_settled_since_the_journals_last_record(
+async def test_a_restart_reads_the_funding_settled_since_an_overlap_before_the_last_record(
     ex, since: int | None
 ) -> None:
-    """Funding settled while the daemon was down is read back at start (and booked, once:
-    the books skip a settlement they already hold); without a journal, from the start on."""
+    """Funding settled while the daemon was down is read back at start, from
+    FUNDING_OVERLAP_MS before the journal's last record (and booked, once: the books skip a
+    settlement they already hold); without a journal, from the start on."""
     async with session(ex, start=False) as s:
         v = s.venue
         real = v.rest.call
@@ -186,7 +188,7 @@ async def test_a_restart_reads_the_funding_settled_since_the_journals_last_recor
         if since is None:
             assert asked[0] >= before - 5_000  # the exchange's now, not the past
         else:
-            assert asked[0] == since
+            assert asked[0] == since - FUNDING_OVERLAP_MS
 
 
 async def test_a_funding_row_whose_rate_lookup_fails_is_read_again_not_lost() -> None:
