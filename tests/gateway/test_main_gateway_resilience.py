@@ -470,3 +470,44 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         assert "startTime" in trades[0]
         assert trades[1]["fromId"] == filled.fill.trade_id + 1
         assert len(b.rec.of(OrderFilled, new.client_order_id)) == 1
+
+
+async def test_a_settlement_behind_a_last_record_on_a_clock_ahead_is_read_at_restart() -> None:
+    """The journal's last record is on our clock, here 1.5 s ahead of the exchange's: the
+    settlement the exchange made after the daemon stopped, 1.5 s before that record's time, is
+    read at the restart (from FUNDING_OVERLAP_MS before the record), with the exchange's
+    amount (it was read from the record on, and missed)."""
+    engine = EngineConfig(funding_interval_ms=2000, fixed_funding_rate=Decimal("0.001"))
+    exchange = await LocalExchange(
+        data=DATASET, symbols=[SYMBOL], speed=1.0, rate_limits=GENEROUS, engine_config=engine
+    ).start()
+    try:
+        creds = exchange.create_account()
+        account = str(creds.account_id)
+        async with session(exchange, creds=creds) as s:
+            entry = s.market(Side.BUY, qty="0.002")
+            s.venue.submit(entry)
+            await s.rec.wait_for(OrderFilled, entry.client_order_id)
+            await s.rec.wait_for(FundingPaid, within_s=10)
+        stopped_ms = exchange.now_ms()  # the position stays open: it goes on paying
+
+        def settled() -> dict[int, Decimal]:
+            rows = exchange.engine.income(account, {"incomeType": "FUNDING_FEE"})
+            return {int(i["time"]): Decimal(i["income"]) for i in rows}
+
+        for _ in range(100):
+            if max(settled()) > stopped_ms:
+                break
+            await asyncio.sleep(0.1)
+        missed = max(settled())
+        assert missed > stopped_ms, "a settlement while the daemon was down"
+
+        async with session(exchange, creds=creds, start=False) as s:
+            s.venue.restore([], funding_since_ms=missed + 1_500)
+            await s.venue.start()
+
+            emitted = {(e.event_time_ms, e.amount) for e in s.rec.of(FundingPaid)}
+            assert (missed, settled()[missed]) in emitted
+            assert settled()[missed] < 0  # a long pays a positive rate
+    finally:
+        await exchange.stop()
