@@ -115,22 +115,26 @@ def test_a_restart_reads_from_an_overlap_before_the_journals_last_record() -> No
     assert funding_resume_ms(None, T + 600_000) == T + 600_000  # no journal: from now on
 
 
+def _snapshot(time_ms: int, wallet: D) -> VenueSnapshot:
+    """A start-up reconciliation's snapshot: the exchange's wallet, no position or order."""
+    return VenueSnapshot(
+        event_time_ms=time_ms,
+        recv_time_ms=time_ms,
+        reason="start",
+        symbols=(BTC, ETH),
+        balances=(Balance(asset="USDT", wallet_balance=wallet, available_balance=wallet),),
+        positions=(),
+        open_orders=(),
+    )
+
+
 def _first_session(path: Path, our_clock: SimClock, booked: list[Event], beat_ms: int) -> None:
     """A daemon's journal: a start at 10,000 USDT, the funding it booked, a heartbeat (balance
     snapshot, on our clock) at `beat_ms`; then it stops."""
     journal = SqliteJournal(path, writer_thread=False)
     books = BookKeeper(starting_balances=None, instruments=instruments(), clock=our_clock)
     books.restore(journal)
-    start = VenueSnapshot(
-        event_time_ms=EARLIER - 60_000,
-        recv_time_ms=EARLIER - 60_000,
-        reason="start",
-        symbols=(BTC, ETH),
-        balances=(Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),),
-        positions=(),
-        open_orders=(),
-    )
-    for event in (start, *booked):
+    for event in (_snapshot(EARLIER - 60_000, D("10000")), *booked):
         journal.record(event)
         books.apply(event)
     our_clock.set_ms(beat_ms)
@@ -138,15 +142,18 @@ def _first_session(path: Path, our_clock: SimClock, booked: list[Event], beat_ms
     journal.close()
 
 
-async def _restart(path: Path, feed: IncomeFeed) -> BookKeeper:
-    """Restore the books from the journal and run the start-up income read, as the daemon
-    does (`LiveVenue.restore(funding_since_ms=last record)` then `start`)."""
+async def _restart(path: Path, feed: IncomeFeed, wallet: D) -> BookKeeper:
+    """Restore the books from the journal and run the start-up reconciliation's income read
+    then its snapshot (the exchange's `wallet`), as the daemon does
+    (`LiveVenue.restore(funding_since_ms=last record)` then `start`)."""
     journal = SqliteJournal(path, writer_thread=False)
     books = BookKeeper(starting_balances=None, instruments=instruments(), clock=feed.exchange)
     replay = books.restore(journal)
     emitted: list[Event] = []
     since = funding_resume_ms(replay.last_record_ms(journal), feed.exchange.now_ms())
     await _sync(feed, since, emitted).catch_up_funding()
+    now = feed.exchange.now_ms()
+    emitted.append(_snapshot(now, wallet))
     for event in emitted:
         journal.record(event)
         books.apply(event)
@@ -181,11 +188,12 @@ async def test_a_settlement_published_after_the_last_heartbeat_is_booked_at_rest
     feed.settle(BTC, T, "-1.67507600", 3, shows_ms=T + 20_000)
     feed.settle(ETH, T, "-0.52000000", 2, shows_ms=T + 1_000)
 
-    books = await _restart(path, feed)
+    books = await _restart(path, feed, wallet=D("9996.604924"))
 
     assert feed.asked[0] == T + 5_000 - FUNDING_OVERLAP_MS
     assert books.wallet() == D("9996.604924")
     assert books.funding == D("-3.395076")
+    assert books.transfers == 0 and books.differences == 0  # funding, not money moved
 
 
 async def test_a_settlement_after_the_last_heartbeat_on_a_clock_running_ahead_is_booked(
@@ -205,10 +213,11 @@ async def test_a_settlement_after_the_last_heartbeat_on_a_clock_running_ahead_is
     feed.settle(BTC, EARLIER, "-1.20000000", 1, shows_ms=EARLIER + 1_000)
     feed.settle(BTC, T, "-1.67507600", 2, shows_ms=T + 500)
 
-    books = await _restart(path, feed)
+    books = await _restart(path, feed, wallet=D("9997.124924"))
 
     assert books.wallet() == D("9997.124924")
     assert books.funding == D("-2.875076")
+    assert books.transfers == 0 and books.differences == 0
 
 
 async def test_a_settlement_booked_from_the_balance_and_read_again_is_not_booked_twice(
@@ -232,7 +241,7 @@ async def test_a_settlement_booked_from_the_balance_and_read_again_is_not_booked
     feed.settle(BTC, EARLIER, "-1.20000000", 1, shows_ms=EARLIER + 1_000)
     feed.settle(BTC, T, "-1.67507600", 2, shows_ms=T + 800)
 
-    books = await _restart(path, feed)
+    books = await _restart(path, feed, wallet=wallet)
 
     assert books.wallet() == wallet
     assert books.funding == D("-2.875076")
