@@ -117,9 +117,10 @@ INSURANCE_REASON = "INSURANCE_CLEAR"
 FUNDING_MATCH_MS = 60_000
 # FundingPaid booked are remembered by (symbol, settlement time) this far back from the newest
 # settlement booked; an older one counts as booked. The venue reads the income history from
-# the newest settlement it saw on (after a restart: from the journal's latest time), so a
-# resend is of the newest settlements; 7 days (Binance's income window without times) is a
-# wide margin, and bounds the set (and every checkpoint) to ~170 settlements per hourly symbol.
+# an hour before the newest settlement it saw (after a restart: before the journal's latest
+# time; `gateway.venue_sync.FUNDING_OVERLAP_MS`), so a resend is of the newest settlements;
+# 7 days (Binance's income window without times) is a wide margin, and bounds the set (and
+# every checkpoint) to ~170 settlements per hourly symbol.
 FUNDING_PAID_WINDOW_MS = 7 * DAY_MS
 # Fills kept per symbol to re-sequence one that arrives after fills the exchange made later.
 RESEQUENCE_FILLS = 64

@@ -82,7 +82,7 @@ from gateway.user_wire import (
     parse_rest_order,
     parse_user_event,
 )
-from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync
+from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync, funding_resume_ms
 from rest_connect.connection import RestConnection, SignedRequest, StartedCall
 
 log = logging.getLogger(__name__)
@@ -248,8 +248,9 @@ class LiveVenue:
         `trade_ids`: trade ids already journaled per client order id (never emitted again);
         `last_trade_ids`: the highest journaled trade id per symbol (userTrades resume after
         it; without it, fills made while the daemon was down are not attributed);
-        `funding_since_ms`: the journal's latest time (funding settled from then on, while the
-        daemon was down, is read back at start; without it, from the start on).
+        `funding_since_ms`: the journal's latest time (funding settled from FUNDING_OVERLAP_MS
+        before it on is read back at start, the books skipping what they hold; without it,
+        from the start on).
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
@@ -281,8 +282,7 @@ class LiveVenue:
             raise RuntimeError("LiveVenue already started")
         self._running = True
         self._stopping = False
-        since = self._funding_since_ms
-        self.sync.funding_since_ms = self._exchange_ms() if since is None else since
+        self.sync.funding_since_ms = funding_resume_ms(self._funding_since_ms, self._exchange_ms())
         self.stream.start()
         waits = {
             asyncio.ensure_future(self.stream.connected.wait()),

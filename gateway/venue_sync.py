@@ -64,6 +64,23 @@ _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # the last one (trade ids dedupe what both read).
 TRADES_SETTLE_MS = 60_000
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
+# Each income read starts this far before the newest settlement seen (and a restart this far
+# before the journal's last record): a row can be published after a row of another symbol with
+# a later time (each row carries its settlement's time, and shows seconds to minutes later),
+# and the journal's last record is on our estimate of the exchange's clock, which drifts
+# between offset measurements. The rows read twice are deduplicated (tranIds here; the books
+# by symbol and settlement time, over 7 days); Binance settles at most hourly, so a pass reads
+# again at most one settlement per symbol.
+FUNDING_OVERLAP_MS = 3_600_000
+
+
+def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
+    """Where the first income read starts: FUNDING_OVERLAP_MS before the journal's last record
+    (a settlement just before it may have been published after it, or our clock ran ahead);
+    without a journal, the exchange's now (what settled before belongs to earlier sessions)."""
+    if last_record_ms is None:
+        return exchange_now_ms
+    return last_record_ms - FUNDING_OVERLAP_MS
 
 
 @dataclass(slots=True)
@@ -527,9 +544,16 @@ class VenueSync:
     # --- funding -----------------------------------------------------------------------------
 
     async def catch_up_funding(self) -> None:
-        """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted."""
+        """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted.
+
+        Pages follow from the newest time of the last (inclusive); the next pass starts
+        FUNDING_OVERLAP_MS before the newest settlement seen, not at it: a row of another
+        symbol with an earlier time may show up after this pass."""
         limit = 1000
-        while (since := self.funding_since_ms) is not None:
+        if self.funding_since_ms is None:
+            return
+        since = self.funding_since_ms
+        while True:
             rows = await self.rest.call(
                 "futures_income_history", weight=30, incomeType="FUNDING_FEE", startTime=since,
                 limit=limit,
@@ -568,10 +592,14 @@ class VenueSync:
                 raise
             self.stats.funding_events += len(events)
             self._emit(events)
-            # Next time start at the latest settlement seen (inclusive; tranIds dedupe it).
-            self.funding_since_ms = latest
+            # The next pass (not the next page) starts an overlap before the newest seen; a
+            # concurrent pass may have moved it on already.
+            resume = latest - FUNDING_OVERLAP_MS
+            current = self.funding_since_ms
+            self.funding_since_ms = resume if current is None else max(current, resume)
             if not isinstance(rows, list) or len(rows) < limit or latest == since:
                 return
+            since = latest
 
     def _remember_funding(self, tran_id: int) -> None:
         self._funding_seen.add(tran_id)

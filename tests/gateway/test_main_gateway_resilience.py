@@ -32,6 +32,7 @@ from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange, connected_client
 from gateway.main_gateway import LiveVenue
 from gateway.user_stream import EndpointRefused
+from gateway.venue_sync import FUNDING_OVERLAP_MS
 from rest_connect import create_rest_connection
 from tests.gateway.venue_harness import (
     DATASET,
@@ -162,11 +163,12 @@ async def test_a_reconnect_during_the_last_reconnects_reconciliation_is_reconcil
 
 
 @pytest.mark.parametrize("since", [1_700_000_000_000, None])
-async def test_a_restart_reads_the_funding_settled_since_the_journals_last_record(
+async def test_a_restart_reads_the_funding_settled_since_an_overlap_before_the_last_record(
     ex, since: int | None
 ) -> None:
-    """Funding settled while the daemon was down is read back at start (and booked, once:
-    the books skip a settlement they already hold); without a journal, from the start on."""
+    """Funding settled while the daemon was down is read back at start, from
+    FUNDING_OVERLAP_MS before the journal's last record (and booked, once: the books skip a
+    settlement they already hold); without a journal, from the start on."""
     async with session(ex, start=False) as s:
         v = s.venue
         real = v.rest.call
@@ -186,7 +188,7 @@ async def test_a_restart_reads_the_funding_settled_since_the_journals_last_recor
         if since is None:
             assert asked[0] >= before - 5_000  # the exchange's now, not the past
         else:
-            assert asked[0] == since
+            assert asked[0] == since - FUNDING_OVERLAP_MS
 
 
 async def test_a_funding_row_whose_rate_lookup_fails_is_read_again_not_lost() -> None:
@@ -468,3 +470,44 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         assert "startTime" in trades[0]
         assert trades[1]["fromId"] == filled.fill.trade_id + 1
         assert len(b.rec.of(OrderFilled, new.client_order_id)) == 1
+
+
+async def test_a_settlement_behind_a_last_record_on_a_clock_ahead_is_read_at_restart() -> None:
+    """The journal's last record is on our clock, here 1.5 s ahead of the exchange's: the
+    settlement the exchange made after the daemon stopped, 1.5 s before that record's time, is
+    read at the restart (from FUNDING_OVERLAP_MS before the record), with the exchange's
+    amount (it was read from the record on, and missed)."""
+    engine = EngineConfig(funding_interval_ms=2000, fixed_funding_rate=Decimal("0.001"))
+    exchange = await LocalExchange(
+        data=DATASET, symbols=[SYMBOL], speed=1.0, rate_limits=GENEROUS, engine_config=engine
+    ).start()
+    try:
+        creds = exchange.create_account()
+        account = str(creds.account_id)
+        async with session(exchange, creds=creds) as s:
+            entry = s.market(Side.BUY, qty="0.002")
+            s.venue.submit(entry)
+            await s.rec.wait_for(OrderFilled, entry.client_order_id)
+            await s.rec.wait_for(FundingPaid, within_s=10)
+        stopped_ms = exchange.now_ms()  # the position stays open: it goes on paying
+
+        def settled() -> dict[int, Decimal]:
+            rows = exchange.engine.income(account, {"incomeType": "FUNDING_FEE"})
+            return {int(i["time"]): Decimal(i["income"]) for i in rows}
+
+        for _ in range(100):
+            if max(settled()) > stopped_ms:
+                break
+            await asyncio.sleep(0.1)
+        missed = max(settled())
+        assert missed > stopped_ms, "a settlement while the daemon was down"
+
+        async with session(exchange, creds=creds, start=False) as s:
+            s.venue.restore([], funding_since_ms=missed + 1_500)
+            await s.venue.start()
+
+            emitted = {(e.event_time_ms, e.amount) for e in s.rec.of(FundingPaid)}
+            assert (missed, settled()[missed]) in emitted
+            assert settled()[missed] < 0  # a long pays a positive rate
+    finally:
+        await exchange.stop()
