@@ -210,8 +210,8 @@ class Session:
             )
             return "rejected"
         o.order_id = o.order_id or 7_000_000 + self.n
-        o.status = OrderStatus.NEW
-        if o.status is OrderStatus.UNKNOWN and roll < 0.6:
+        in_doubt, o.status = o.status is OrderStatus.UNKNOWN, OrderStatus.NEW
+        if in_doubt and roll < 0.6:  # resolved by a reconciliation, not by the stream
             self.record(_order_event(OrderReconciled, cid, o, t, status=OrderStatus.NEW))
         else:
             self.record(_order_event(OrderAccepted, cid, o, t, order_id=o.order_id))
