@@ -10,7 +10,7 @@ from decimal import Decimal as D
 
 from core.enums import OrderType, Side, TradingState
 from core.events import OrderRejected, RiskDenied
-from core.instrument import LotSize
+from core.instrument import Instrument, LotSize
 from core.orders import ClientOrderIds, OrderProposal
 from exchange_sim.engine import EngineConfig
 from tests.trading_engine.engine_rig import BTC, SYMBOL, EngineRig
@@ -19,12 +19,18 @@ SMALL_LOT = replace(BTC, market_lot=LotSize(D("0.001"), D("0.050"), D("0.001")))
 
 
 class Rig(EngineRig):
-    """The engine rig (tests/trading_engine/engine_rig.py) with BTCUSDT's market lot cut to
-    maxQty 0.050 and 100,000 USDT."""
+    """The engine rig (tests/trading_engine/engine_rig.py) with 100,000 USDT and BTCUSDT's
+    market lot cut to maxQty 0.050 unless `instruments` (test_exec_manager_risk_reducing
+    passes the real one)."""
 
-    def __init__(self, engine_config: EngineConfig | None = None, **limits: object) -> None:
+    def __init__(
+        self,
+        instruments: dict[str, Instrument] | None = None,
+        engine_config: EngineConfig | None = None,
+        **limits: object,
+    ) -> None:
         super().__init__(
-            instruments={SYMBOL: SMALL_LOT},
+            instruments=instruments or {SYMBOL: SMALL_LOT},
             balance=D(100_000),
             engine_config=engine_config,
             ids=ClientOrderIds("bfd", tag="k3x9q2"),
