@@ -8,31 +8,14 @@ buys 0.100 at the market (taker fee 0.05 %: 3 USDT); the stop-loss is 2 % below 
 closePosition), the take-profit 2 % above (61200.0, reduce-only 0.100). Expected values by hand.
 """
 
-from dataclasses import replace
 from decimal import Decimal as D
 
-from backtest.venue import InProcessVenue, VenueConfig
-from book_keeper.book_keeper import BookKeeper
-from core.clock import SimClock
+from backtest.venue import VenueConfig
 from core.enums import OrderType, Side, TradingState
-from core.events import DecisionMade, OrderRejected
-from core.journal import MemoryJournal
-from core.market import MarkPrice, Trade
-from core.orders import ClientOrderIds, OrderProposal, TargetPosition
-from exchange_sim.engine import EngineConfig, Exchange
-from exchange_sim.replay.grid import load_instruments
-from risk_manager.risk_manager import RiskManager
-from tests.trading_engine.support import LIMITS, ScriptedStrategy, make_bar
-from trading_engine.exec_manager import (
-    CANCEL_ALL,
-    CANCEL_ALL_BUT_PROTECTION,
-    ExecConfig,
-    ExecManager,
-)
+from core.orders import OrderProposal
+from tests.trading_engine.engine_rig import SYMBOL, EngineRig
+from trading_engine.exec_manager import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION
 
-SYMBOL = "BTCUSDT"
-T0 = 1_746_403_200_000
-INSTRUMENTS = {SYMBOL: load_instruments()[SYMBOL]}
 REDUCING, HALTED = TradingState.REDUCING, TradingState.HALTED
 PROTECTION = [
     ("STOP_MARKET", True, D(0), D("58800.0")),
@@ -40,110 +23,28 @@ PROTECTION = [
 ]
 
 
-class Rig:
-    """The daemon's objects on the engine; market data fed as the backtest runner feeds it."""
+class Rig(EngineRig):
+    """The engine rig (tests/trading_engine/engine_rig.py): 10,000 USDT, stop-loss and
+    take-profit 2 %, each request reaching the engine `latency_ms` after it was made."""
 
     def __init__(self, latency_ms: int = 0) -> None:
-        self.clock = SimClock(T0)
-        self.engine = Exchange(INSTRUMENTS, self.clock, EngineConfig())
-        self.engine.create_account("a", {"USDT": D(10_000)})
-        self.engine.change_leverage("a", {"symbol": SYMBOL, "leverage": "5"})
-        self.journal = MemoryJournal()
-        self.book = BookKeeper(
-            starting_balances={"USDT": D(10_000)},
-            instruments=INSTRUMENTS,
-            clock=self.clock,
-            leverage={SYMBOL: 5},
+        super().__init__(
+            venue_config=VenueConfig(latency_ms=latency_ms),
+            stop_loss_pct=D(2),
+            take_profit_pct=D(2),
         )
-        self.risk = RiskManager(
-            config=replace(LIMITS, stop_loss_pct=D(2), take_profit_pct=D(2)),
-            instruments=INSTRUMENTS,
-            clock=self.clock,
-            view=self.book,
-        )
-        self.strategy = ScriptedStrategy()
-        self.venue = InProcessVenue(
-            engine=self.engine,
-            account="a",
-            clock=self.clock,
-            instruments=INSTRUMENTS,
-            config=VenueConfig(latency_ms=latency_ms),
-        )
-        self.em = ExecManager(
-            venue=self.venue,
-            book=self.book,
-            risk=self.risk,
-            strategy=self.strategy,
-            journal=self.journal,
-            clock=self.clock,
-            instruments=INSTRUMENTS,
-            ids=ClientOrderIds("bt"),
-            config=ExecConfig(symbols=(SYMBOL,)),
-            gap_open=lambda _symbol: False,
-            clock_offset_ms=lambda: 0,
-        )
-        self.venue.listener = self.em.on_event
-        self.n = 0
-        self.positions: list[D] = []  # the engine's position after each trade
-
-    def tick(self, price: str = "60000.0", at_ms: int | None = None) -> None:
-        """A trade (and the mark) at `price`, 100 ms after the last unless `at_ms`."""
-        self.n += 1
-        t = T0 + 100 * self.n if at_ms is None else at_ms
-        self.venue.release(t)
-        self.clock.set_ms(t)
-        p = D(price)
-        self.engine.on_mark_price(SYMBOL, p, p, D(0), t + 3_600_000, t)
-        self.engine.on_trade(SYMBOL, p, D("5"), False, t)
-        self.venue.pump()
-        self.em.on_item(MarkPrice(SYMBOL, p, p, D(0), t + 3_600_000, t, t))
-        self.em.on_item(Trade(SYMBOL, self.n, p, D("5"), self.n, self.n, False, t, t, t))
-        self.positions.append(self.engine_position())
-
-    def say(self, *proposals: object) -> None:
-        self.strategy.on_bar_says.append(list(proposals))
-        self.em.on_item(make_bar("60000.0", open_ms=T0 - 60_000 * (100 - self.n)))
-
-    def touch(self, bid: str, ask: str) -> None:
-        """The recorded book's best bid / ask (10 BTC each) from now on."""
-        self.engine.on_book_ticker(SYMBOL, D(bid), D(10), D(ask), D(10), self.clock.now_ms())
 
     def go_long(self) -> None:
         """Long 0.100 at 60000.0, its stop-loss and take-profit at the engine (after as many
         trades, 100 ms apart, as the latency takes)."""
         self.tick()
-        self.say(TargetPosition(symbol=SYMBOL, qty=D("0.100")))
+        self.target("0.100")
         for _ in range(10):
             self.tick()
             if self.protection():
                 break
         assert self.engine_position() == self.book.position(SYMBOL).qty == D("0.100")
         assert self.protection() == PROTECTION
-
-    def engine_position(self) -> D:
-        rows = self.engine.position_risk("a", {"symbol": SYMBOL}, version=3)
-        return sum((D(r["positionAmt"]) for r in rows), D(0))
-
-    def protection(self) -> list[tuple[str, bool, D, D]]:
-        """The exchange's open algo orders: (type, closePosition, quantity, trigger)."""
-        return sorted(
-            (a["orderType"], a["closePosition"], D(a["quantity"]), D(a["triggerPrice"]))
-            for a in self.engine.open_algo_orders("a", {"symbol": SYMBOL})
-        )
-
-    def engine_wallet(self) -> D:
-        [usdt] = [b for b in self.engine.balance("a", {}, version=3) if b["asset"] == "USDT"]
-        return D(usdt["balance"])
-
-    def cancels(self) -> list[str]:
-        return [
-            e.action
-            for e in self.journal.events
-            if isinstance(e, DecisionMade) and e.action.startswith("cancel")
-        ]
-
-    def rejections(self) -> list[int]:
-        return [e.code for e in self.journal.events if isinstance(e, OrderRejected)]
 
     def assert_halted_flat_and_equal_to_the_engine(self, wallet: str) -> None:
         assert self.em.trading_state is HALTED

@@ -138,6 +138,18 @@ def copy_up_to_checkpoint(journal_dir: Path, target_dir: Path, checkpoint_id: in
     return target_dir
 
 
+def drop_checkpoints_after(journal_dir: Path, checkpoint_id: int) -> None:
+    """Remove the journal's checkpoints newer than `checkpoint_id`, in place: walking down
+    from the newest, one copy serves a restart from each (a start-up writes nothing there)."""
+    db = sqlite3.connect(journal_dir / "journal.sqlite3")
+    try:
+        db.execute("PRAGMA synchronous = OFF")  # a scratch copy: no fsync per restart
+        db.execute("DELETE FROM checkpoints WHERE id > ?", (checkpoint_id,))
+        db.commit()
+    finally:
+        db.close()
+
+
 def checkpoint_ids(journal_dir: Path) -> list[int]:
     db = sqlite3.connect(f"file:{journal_dir / 'journal.sqlite3'}?mode=ro", uri=True)
     try:

@@ -1,13 +1,12 @@
 """Checkpoints of the restart's replay in the journal (book_keeper.checkpoint): when they are
 written, which one a restart uses, and what it does with one it cannot use.
 
-Journals are written by the seeded random session of test_checkpoint_equivalence (orders,
+Journals are written by the seeded random session of session_support.py (orders,
 fills, account events, snapshots, trading states), as the daemon journals; a start-up from a
 checkpoint is compared with the full replay's with `restart_support.start_up_picture`.
 """
 
 import logging
-import random
 import signal
 import sqlite3
 import subprocess
@@ -26,43 +25,18 @@ from core.clock import SimClock
 from core.enums import OrderStatus
 from core.events import VenueSnapshot
 from tests.book_keeper.restart_support import checkpoint_ids, start_up_picture
+from tests.book_keeper.session_support import TRADED, journal_session, open_keeping
 from tests.book_keeper.support import BUY, T0, fill, filled, instruments, submitted
-from tests.book_keeper.test_checkpoint_equivalence import TRADED, Session
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENTS = instruments()
 
 
 def _open_keeping(path: Path, every_records: int = EVERY_RECORDS) -> SqliteJournal:
-    """A journal opened as the daemon opens it: restored, its replay kept and checkpointed."""
-    journal = SqliteJournal(path, writer_thread=False)
-    live = BookKeeper(starting_balances=None, instruments=INSTRUMENTS, clock=SimClock(T0))
-    journal.keep_checkpoints(live.restore(journal), every_records=every_records)
-    return journal
+    return open_keeping(path, INSTRUMENTS, every_records)
 
 
-def _journal_session(
-    journal: SqliteJournal, steps: int, *, seed: int = 7, session: Session | None = None
-) -> Session:
-    """`steps` steps of the random session (the start snapshot first), each applied."""
-    if session is None:
-        session = Session(random.Random(seed), journal)
-        session.record(
-            VenueSnapshot(
-                event_time_ms=T0,
-                recv_time_ms=T0,
-                balances=(session._balance(),),
-                positions=(),
-                open_orders=(),
-                reason="start",
-                symbols=TRADED,
-            )
-        )
-    session.journal = journal
-    for _ in range(steps):
-        session.step()
-        journal.flush()
-    return session
+_journal_session = journal_session
 
 
 def _picture(path: Path, now_ms: int, *, checkpoints: bool = True) -> tuple[dict, str]:
@@ -269,10 +243,11 @@ def test_a_kill_9_leaves_checkpoints_and_a_tail_that_the_restart_replays(tmp_pat
     script = f"""
 import os, random, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
-from tests.book_keeper.test_checkpoint import _journal_session, _open_keeping
 from pathlib import Path
-journal = _open_keeping(Path({str(tmp_path)!r}), every_records=30)
-session = _journal_session(journal, 150)
+from tests.book_keeper.session_support import journal_session, open_keeping
+from tests.book_keeper.support import instruments
+journal = open_keeping(Path({str(tmp_path)!r}), instruments(), every_records=30)
+session = journal_session(journal, 150)
 for _ in range(12):
     session.step()  # logged, not applied
 print(session.t, flush=True)

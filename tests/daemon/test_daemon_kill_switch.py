@@ -24,16 +24,21 @@ def _states(workdir) -> list[str]:
     return [row[0] for row in journal_rows(workdir, STATES)]
 
 
+def _denied_as_halted(workdir) -> bool:
+    """The strategy proposed again after HALTED and the risk manager denied it, saying why."""
+    denied = journal_rows(
+        workdir, "SELECT payload FROM events WHERE kind = 'RiskDenied' ORDER BY seq DESC LIMIT 1"
+    )
+    return bool(denied) and "HALTED" in denied[0][0]
+
+
 def _halted_and_flat(workdir, ex) -> None:
     states = _states(workdir)
     assert any('"REDUCING"' in s for s in states) and '"HALTED"' in states[-1], states
     venue = asyncio.run(exchange_account(ex))
     assert all(D(p["positionAmt"]) == 0 for p in venue["positions"])
     assert venue["open_orders"] == [] and not venue["algo_open"]
-    denied = journal_rows(
-        workdir, "SELECT payload FROM events WHERE kind = 'RiskDenied' ORDER BY seq DESC LIMIT 1"
-    )
-    assert denied and "HALTED" in denied[0][0]  # later signals are denied, with the reason
+    assert _denied_as_halted(workdir)  # later signals are denied, with the reason
 
 
 def test_kill_switch_file_cancels_flattens_and_halts_within_a_second(tmp_path):
@@ -51,7 +56,9 @@ def test_kill_switch_file_cancels_flattens_and_halts_within_a_second(tmp_path):
             wait_for(lambda: any('"REDUCING"' in s for s in _states(tmp_path)), 5, "REDUCING")
             reacted_s = time.monotonic() - touched
             wait_for(lambda: '"HALTED"' in (_states(tmp_path) or [""])[-1], 20, "HALTED")
-            time.sleep(4)  # the strategy keeps proposing: each proposal is denied
+            # The strategy keeps proposing: each proposal is denied (until then, not a fixed
+            # wait: the exchange's and the books' state is checked after the stop).
+            wait_for(lambda: _denied_as_halted(tmp_path), 20, "a proposal denied as HALTED")
         finally:
             daemon.send_signal(signal.SIGTERM)
             _out, err = daemon.communicate(timeout=30)
@@ -67,7 +74,7 @@ def test_sigusr1_kills_and_a_drawdown_breach_halts(tmp_path):
         daemon = start_daemon(tmp_path)
         try:
             wait_for(lambda: '"HALTED"' in (_states(tmp_path) or [""])[-1], 60, "HALTED")
-            time.sleep(3)
+            wait_for(lambda: _denied_as_halted(tmp_path), 20, "a proposal denied as HALTED")
         finally:
             daemon.send_signal(signal.SIGTERM)
             _out, err = daemon.communicate(timeout=30)
@@ -86,7 +93,7 @@ def test_sigusr1_kills_and_a_drawdown_breach_halts(tmp_path):
             )
             os.kill(daemon.pid, signal.SIGUSR1)
             wait_for(lambda: '"HALTED"' in (_states(other) or [""])[-1], 20, "HALTED")
-            time.sleep(3)
+            wait_for(lambda: _denied_as_halted(other), 20, "a proposal denied as HALTED")
         finally:
             daemon.send_signal(signal.SIGTERM)
             _out, err = daemon.communicate(timeout=30)

@@ -40,6 +40,7 @@ def _verdict(stdout: str) -> str:
     return stdout.strip().splitlines()[0]
 
 
+@pytest.mark.slow  # CI: the session of a strategy file below (the same SMA, with fills)
 def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_SMA)
@@ -69,7 +70,9 @@ class MySma(SmaCrossover):
 
 def test_a_session_of_a_strategy_file_in_the_daemons_directory_audits_from_elsewhere(tmp_path):
     """`name = "my_sma.py:MySma"`: the daemon (working directory tmp_path) loads the file with
-    no PYTHONPATH, and the audit, run from the project directory, loads it from there too."""
+    no PYTHONPATH, and the audit, run from the project directory, loads it from there too. The
+    default suite's fresh session audited end to end (decisions and fills, nothing on stderr);
+    the same with the SMA named: test_a_fast_local_session_replays_to_an_empty_diff (slow)."""
     (tmp_path / "my_sma.py").write_text(MY_SMA)
     sections = {
         "execution": FAST_SMA["execution"],
@@ -82,14 +85,16 @@ def test_a_session_of_a_strategy_file_in_the_daemons_directory_audits_from_elsew
         out, err = daemon.communicate(timeout=120)
     assert daemon.returncode == 0, err[-2000:]
     assert "(my_sma.py:MySma)" in out
+    assert list((tmp_path / "journal" / "market").glob("session-*.jsonl.gz"))
 
     audit = _audit(tmp_path / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     line = _verdict(audit.stdout)
     assert line.startswith("parity: identical (")
-    decisions = int(line[len("parity: identical (") :].split()[0])
-    assert decisions >= 2, out  # the strategy of the file traded
+    decisions, fills = (int(w) for w in line[len("parity: identical (") :].split()[::2][:2])
+    assert decisions >= 2 and fills >= 2, out  # the strategy of the file traded
+    assert audit.stderr == ""
 
 
 @pytest.mark.slow

@@ -148,6 +148,10 @@ def test_prints_a_status_line_with_the_last_trade_while_running() -> None:
 
 KEY = "K" * 32 + "0123456789abcdef" * 2
 SECRET = "local-demo-secret"
+# The keys do not depend on the market data: the lightest bundled set (a week of BTCUSDT 1m
+# klines, as tests/daemon/harness.py runs) is ready ~3x sooner than the default day of trades
+# (which test_runs_serves_and_stops_cleanly_on_ctrl_c starts).
+LIGHT = ("--data", "klines-week", "--symbols", "BTCUSDT")
 
 
 def _spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -188,7 +192,7 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[str, str]:
 
 def test_ready_json_is_the_only_stdout_line_and_the_fixed_key_trades_until_sigterm() -> None:
     proc = _spawn(
-        "--ready-json", "--status-every", "0.2", "--balance", "2500.5",
+        *LIGHT, "--ready-json", "--status-every", "0.2", "--balance", "2500.5",
         env={"EXCHANGE_SIM_API_KEY": KEY, "EXCHANGE_SIM_API_SECRET": SECRET},
     )  # fmt: skip
     ready = _ready(proc)
@@ -218,7 +222,7 @@ def test_ready_json_is_the_only_stdout_line_and_the_fixed_key_trades_until_sigte
 def test_key_flags_take_precedence_over_the_environment() -> None:
     other = "Z" * 64
     proc = _spawn(
-        "--ready-json", "--api-key", other, "--api-secret", "flag-secret",
+        *LIGHT, "--ready-json", "--api-key", other, "--api-secret", "flag-secret",
         env={"EXCHANGE_SIM_API_KEY": KEY, "EXCHANGE_SIM_API_SECRET": SECRET},
     )  # fmt: skip
     ready = _ready(proc)
@@ -231,8 +235,8 @@ def test_key_flags_take_precedence_over_the_environment() -> None:
 
 
 def test_without_a_fixed_key_every_start_makes_a_random_one() -> None:
-    first = _spawn("--ready-json")
-    second = _spawn("--ready-json")
+    first = _spawn(*LIGHT, "--ready-json")
+    second = _spawn(*LIGHT, "--ready-json")
     keys = [_ready(p)["api_key"] for p in (first, second)]
     _stop(first)
     _stop(second)
