@@ -295,7 +295,7 @@ class Instrument:
         if (
             0 < lot.min_qty <= qty <= lot.max_qty
             and (self._market_lot_grid_exact if market else self._lot_grid_exact)
-            and _is_multiple(qty, lot.min_qty, lot.step_size)
+            and (not lot.step_size or (qty - lot.min_qty) % lot.step_size == 0)  # _is_multiple
         ):
             return None
         name = "MARKET_LOT_SIZE" if market else "LOT_SIZE"

@@ -1483,7 +1483,8 @@ class ExecManager:
             self._risk_denied.pop(symbol, None)
         approved: OrderRequest = verdict  # type: ignore[assignment]
         submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
-        self._record(submitted)
+        self._pending.append(submitted)  # `_record`, one call fewer on the order path
+        self._flush()
         self.counters.submitted += 1
         try:
             # Journaled: the venue may send it now. The books learn of it right after, before
