@@ -569,6 +569,9 @@ class CallCounter:
         # The first ordering tick apart: it also plans the signing of its request shape and
         # builds the URL (once per process: ~30 calls no later order makes).
         self.first: Counter[str] | None = None
+        # Python calls of each trade tick that did not order (the strategy said nothing new):
+        # the quiet tick every trade between two orders costs.
+        self.quiet: list[int] = []
         self._calls: Counter[str] = Counter()
         self._done = False
 
@@ -584,14 +587,19 @@ class CallCounter:
                 self.first = self._calls
             else:
                 self.samples.append(self._calls)
+        elif not ordered:
+            self.quiet.append(sum(n for k, n in self._calls.items() if k.startswith("py ")))
 
     def _event(self, frame: Any, event: str, arg: Any) -> None:
         if self._done:
             return
         if event == "call":
-            if frame.f_code is _POST_CODE:
+            code = frame.f_code
+            if code is _POST_CODE:
                 self._done = True  # handed to the session: stop counting
                 return
+            if code is _STOP_CODE:
+                return  # the counter's own `stop`, after the tick
             self._calls[f"py {frame.f_globals.get('__name__', '?')}"] += 1
         elif event == "c_call":
             module = (
@@ -616,6 +624,15 @@ class CallCounter:
             py = sum(n for k, n in self.first.items() if k.startswith("py "))
             c = sum(n for k, n in self.first.items() if k.startswith("C "))
             out(f"  the process's first ordering tick (plans its signing once): {py} Python, {c} C")
+        if self.quiet:
+            quiet = sorted(self.quiet)
+            out(
+                f"  a trade tick that does not order: {quiet[len(quiet) // 2]} Python calls "
+                f"(median of {len(quiet)})"
+            )
+
+
+_STOP_CODE = CallCounter.stop.__code__
 
 
 # --- the run -------------------------------------------------------------------------------------

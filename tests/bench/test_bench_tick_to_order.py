@@ -54,6 +54,9 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
     first = next(line for line in out.splitlines() if "the process's first ordering tick" in line)
     first_python = int(re.search(r"(\d+) Python", first).groups()[0])  # type: ignore[union-attr]
     assert first_python > python  # it also planned the signing of its request shape
+    quiet = next(line for line in out.splitlines() if "a trade tick that does not order" in line)
+    quiet_python = int(re.search(r"(\d+) Python", quiet).groups()[0])  # type: ignore[union-attr]
+    assert 0 < quiet_python < 20  # the sink, the pause watch, the books' mark, the strategy
 
 
 def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
