@@ -51,7 +51,9 @@ second; `bench_exec_manager.capture`), looped with shifted times and ids.
 
 Last, `--calls N` ordering ticks (50) run under `sys.setprofile` (a `CallCounter`, no timing):
 how many Python and C functions an ordering tick calls before its request reaches the session,
-by module. With the caches cold between orders that count is what the latency follows.
+by module (the median of N, after a first one reported apart: it also plans the signing of
+its request shape, once per process). With the caches cold between orders that count is what
+the latency follows.
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
@@ -564,6 +566,12 @@ class CallCounter:
 
     def __init__(self) -> None:
         self.samples: list[Counter[str]] = []
+        # The first ordering tick apart: it also plans the signing of its request shape and
+        # builds the URL (once per process: ~30 calls no later order makes).
+        self.first: Counter[str] | None = None
+        # Python calls of each trade tick that did not order (the strategy said nothing new):
+        # the quiet tick every trade between two orders costs.
+        self.quiet: list[int] = []
         self._calls: Counter[str] = Counter()
         self._done = False
 
@@ -575,15 +583,23 @@ class CallCounter:
     def stop(self, *, ordered: bool) -> None:
         sys.setprofile(None)
         if ordered and self._done:
-            self.samples.append(self._calls)
+            if self.first is None:
+                self.first = self._calls
+            else:
+                self.samples.append(self._calls)
+        elif not ordered:
+            self.quiet.append(sum(n for k, n in self._calls.items() if k.startswith("py ")))
 
     def _event(self, frame: Any, event: str, arg: Any) -> None:
         if self._done:
             return
         if event == "call":
-            if frame.f_code is _POST_CODE:
+            code = frame.f_code
+            if code is _POST_CODE:
                 self._done = True  # handed to the session: stop counting
                 return
+            if code is _STOP_CODE:
+                return  # the counter's own `stop`, after the tick
             self._calls[f"py {frame.f_globals.get('__name__', '?')}"] += 1
         elif event == "c_call":
             module = (
@@ -601,9 +617,22 @@ class CallCounter:
         c = sum(n for k, n in median.items() if k.startswith("C "))
         top = ", ".join(f"{k} {n}" for k, n in median.most_common(8))
         out(
-            f"calls before the hand-off (median of {len(self.samples)} ordering ticks): "
-            f"{py} Python, {c} C; most: {top}"
+            f"calls before the hand-off (median of {len(self.samples)} ordering ticks after "
+            f"the first): {py} Python, {c} C; most: {top}"
         )
+        if self.first is not None:
+            py = sum(n for k, n in self.first.items() if k.startswith("py "))
+            c = sum(n for k, n in self.first.items() if k.startswith("C "))
+            out(f"  the process's first ordering tick (plans its signing once): {py} Python, {c} C")
+        if self.quiet:
+            quiet = sorted(self.quiet)
+            out(
+                f"  a trade tick that does not order: {quiet[len(quiet) // 2]} Python calls "
+                f"(median of {len(quiet)})"
+            )
+
+
+_STOP_CODE = CallCounter.stop.__code__
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -912,8 +941,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 measure(
                     endless_tape(one, span_ms),
                     start_ms=item_time(one[0]),
-                    max_items=int(args.calls * args.every * per_trade * 1.5) + 10_000,
-                    orders=args.calls,
+                    max_items=int((args.calls + 1) * args.every * per_trade * 1.5) + 10_000,
+                    orders=args.calls + 1,  # the first is reported apart
                     journal_mode=Synchronous.NORMAL.value,
                     strategy_name="flip",
                     every=args.every,

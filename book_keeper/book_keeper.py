@@ -390,6 +390,9 @@ class BookKeeper:
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
         self._orders: dict[str, Order] = {}
+        # Orders that are or may be live, by client order id: the same dict, read-only for
+        # readers (an attribute, not a property: read on every target order).
+        self.orders: Mapping[str, Order] = self._orders
         # Recent terminal orders, bounded: oldest first (an OrderedDict drops its oldest in
         # O(1); a dict's first key is found past every slot deleted before it).
         self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
@@ -478,7 +481,10 @@ class BookKeeper:
 
     def mark_price(self, symbol: str) -> Decimal | None:
         book = self._books.get(symbol)
-        return None if book is None else book.ref_price()
+        if book is None:
+            return None
+        mark = book.mark  # `ref_price`'s first choice, without its call once a mark is known
+        return mark if mark is not None else book.ref_price()
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The last trade price; before the first trade the mark (or the mid)."""
@@ -546,7 +552,11 @@ class BookKeeper:
         """Orders that are or may be live (NEW, PARTIALLY_FILLED, PENDING_SUBMIT, UNKNOWN)."""
         if symbol is None:
             return len(self._orders)
-        return sum(1 for o in self._orders.values() if o.symbol == symbol)
+        count = 0  # a loop, not sum() over a generator: no generator frame per order
+        for o in self._orders.values():
+            if o.symbol == symbol:
+                count += 1
+        return count
 
     def open_order_qty(self, symbol: str, side: Side) -> Decimal:
         """Remaining quantity of our orders on `side` that could grow the position (not
@@ -575,11 +585,6 @@ class BookKeeper:
         return max(buy, sell) / book.leverage
 
     # --- more views ----------------------------------------------------------------------
-
-    @property
-    def orders(self) -> Mapping[str, Order]:
-        """Orders that are or may be live, by client order id (read-only view)."""
-        return self._orders
 
     def positions(self) -> list[Position]:
         return [self.position(s) for s in self._books]

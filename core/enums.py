@@ -30,15 +30,17 @@ class OrderType(StrEnum):
     @property
     def is_conditional(self) -> bool:
         """Conditional types go through the Algo Order API since 2025-12-09."""
-        return self in _CONDITIONAL
+        return self in CONDITIONAL_TYPES
 
     @property
     def is_market_like(self) -> bool:
         """Types that fill at the market and use MARKET_LOT_SIZE."""
-        return self in _MARKET_LIKE
+        return self in MARKET_LIKE_TYPES
 
 
-_CONDITIONAL = frozenset(
+# The sets behind the two properties, for the order path: a membership test there is one C
+# call where the property is a Python-level call (~1.5-2 us with the caches cold).
+CONDITIONAL_TYPES = frozenset(
     {
         OrderType.STOP,
         OrderType.STOP_MARKET,
@@ -47,7 +49,7 @@ _CONDITIONAL = frozenset(
         OrderType.TRAILING_STOP_MARKET,
     }
 )
-_MARKET_LIKE = frozenset(
+MARKET_LIKE_TYPES = frozenset(
     {
         OrderType.MARKET,
         OrderType.STOP_MARKET,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from core.enums import OrderType, Side
+from core.enums import MARKET_LIKE_TYPES, OrderType, Side
 
 _ZERO = Decimal(0)
 
@@ -102,6 +102,10 @@ class Instrument:
     # then the precision check (-1111) cannot fail for it (check_qty's fast path).
     _lot_grid_exact: bool = field(init=False, repr=False, compare=False)
     _market_lot_grid_exact: bool = field(init=False, repr=False, compare=False)
+    # Each lot filter's maxQty floored onto its grid (`max_qty`): a constant of the filters,
+    # asked on every target order.
+    _lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
+    _market_lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_price_decimals", _decimals(self.tick_size))
@@ -109,6 +113,8 @@ class Instrument:
         object.__setattr__(self, "_market_lot_decimals", _decimals(self.market_lot.step_size))
         object.__setattr__(self, "_lot_grid_exact", _grid_exact(self.lot))
         object.__setattr__(self, "_market_lot_grid_exact", _grid_exact(self.market_lot))
+        object.__setattr__(self, "_lot_max_qty", _lot_max_qty(self.lot))
+        object.__setattr__(self, "_market_lot_max_qty", _lot_max_qty(self.market_lot))
 
     # --- construction -------------------------------------------------------------------
 
@@ -164,7 +170,7 @@ class Instrument:
 
     def lot_for(self, order_type: OrderType) -> LotSize:
         """MARKET_LOT_SIZE for market-like orders, LOT_SIZE for the rest (as Binance)."""
-        return self.market_lot if order_type.is_market_like else self.lot
+        return self.market_lot if order_type in MARKET_LIKE_TYPES else self.lot
 
     def round_price(self, price: Decimal, side: Side) -> Decimal:
         """Snap a limit price to the tick grid without crossing more than asked."""
@@ -177,7 +183,7 @@ class Instrument:
 
     def floor_qty(self, qty: Decimal, order_type: OrderType = OrderType.LIMIT) -> Decimal:
         """Floor a quantity to the step of the lot filter that applies to `order_type`."""
-        lot = self.lot_for(order_type)
+        lot = self.market_lot if order_type in MARKET_LIKE_TYPES else self.lot  # lot_for's
         if qty <= 0:
             return _ZERO.quantize(lot.step_size)
         step = lot.step_size
@@ -191,9 +197,8 @@ class Instrument:
 
     def max_qty(self, order_type: OrderType = OrderType.LIMIT) -> Decimal:
         """The largest quantity one `order_type` order may have: the lot filter's maxQty,
-        floored onto its step grid."""
-        lot = self.lot_for(order_type)
-        return _snap(lot.max_qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
+        floored onto its step grid (computed once, with the instrument)."""
+        return self._market_lot_max_qty if order_type in MARKET_LIKE_TYPES else self._lot_max_qty
 
     def split_qty(self, qty: Decimal, order_type: OrderType = OrderType.LIMIT) -> list[Decimal]:
         """`qty`, floored to the step, as the quantities of as few `order_type` orders as the
@@ -233,7 +238,7 @@ class Instrument:
         return f"{price:.{self.wire_price_decimals}f}"
 
     def format_qty(self, qty: Decimal) -> str:
-        return f"{qty:.{self.qty_decimals}f}"
+        return f"{qty:.{self._lot_decimals}f}"  # qty_decimals, without the property's call
 
     def to_ticks(self, price: Decimal) -> int:
         """Price as an integer number of ticks; raises if off the grid."""
@@ -283,14 +288,14 @@ class Instrument:
         self, qty: Decimal, order_type: OrderType = OrderType.LIMIT
     ) -> FilterViolation | None:
         """LOT_SIZE (or MARKET_LOT_SIZE for market-like orders)."""
-        market = order_type.is_market_like
+        market = order_type in MARKET_LIKE_TYPES
         lot = self.market_lot if market else self.lot
         # The common case first: within [min_qty, max_qty] and on the grid passes every check
         # below (the precision one too, when the grid is exact), without counting decimals.
         if (
             0 < lot.min_qty <= qty <= lot.max_qty
             and (self._market_lot_grid_exact if market else self._lot_grid_exact)
-            and _is_multiple(qty, lot.min_qty, lot.step_size)
+            and (not lot.step_size or (qty - lot.min_qty) % lot.step_size == 0)  # _is_multiple
         ):
             return None
         name = "MARKET_LOT_SIZE" if market else "LOT_SIZE"
@@ -389,6 +394,11 @@ class Instrument:
 def _grid_exact(lot: LotSize) -> bool:
     """Whether every quantity on the lot's grid has at most the step's decimals."""
     return lot.min_qty == 0 or _decimal_places(lot.min_qty) <= _decimals(lot.step_size)
+
+
+def _lot_max_qty(lot: LotSize) -> Decimal:
+    """The lot's maxQty floored onto its grid (min_qty + k * step)."""
+    return _snap(lot.max_qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
 
 
 def _lot(f: Mapping[str, Any]) -> LotSize:

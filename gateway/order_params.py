@@ -11,7 +11,7 @@ RiskManager rounds, the executor only sends what was approved.
 from collections.abc import Callable
 from decimal import Decimal
 
-from core.enums import OrderType, PositionSide, Side, TimeInForce
+from core.enums import CONDITIONAL_TYPES, OrderType, PositionSide, Side, TimeInForce
 from core.instrument import Instrument
 from core.orders import OrderRequest
 
@@ -25,7 +25,7 @@ _CLOSE_POSITION = (OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET)
 
 def create_method(request: OrderRequest) -> str:
     """The python-binance method that places `request`."""
-    return CREATE_ALGO_ORDER if request.type.is_conditional else CREATE_ORDER
+    return CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
 
 
 def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
@@ -49,7 +49,7 @@ def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
             raise ValueError(
                 f"closePosition {request.side} {request.position_side} would open, not close"
             )
-    conditional = request.type.is_conditional
+    conditional = request.type in CONDITIONAL_TYPES  # is_conditional, without its call
     if request.type is OrderType.TRAILING_STOP_MARKET or request.type is OrderType.LIQUIDATION:
         raise ValueError(f"order type {request.type} is not supported")
     if conditional:

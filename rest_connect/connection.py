@@ -591,7 +591,7 @@ class RestConnection:
             _require_client_id(method, params)  # raises the ValueError
         if not self._fast_client():
             return None
-        values = [params[name] for name in plan.params]
+        values = list(map(params.__getitem__, plan.params))  # no comprehension frame
         for i, v in enumerate(values):
             if v.__class__ is not str:
                 values[i] = str(v)

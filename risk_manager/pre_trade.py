@@ -53,8 +53,12 @@ def exposure_increase(
     only that part needs new initial margin, as on Binance. Open orders on the same side are
     assumed filled first (worst case).
     """
-    base = projected_position(position_qty, side, _ZERO, open_same_side_qty)
-    closable = -base if side is Side.BUY else base
+    # What is left to close once the open orders on this side have filled (the projected
+    # position without this order, written out: one call fewer on the order path).
+    if side is Side.BUY:
+        closable = -(position_qty + open_same_side_qty)
+    else:
+        closable = position_qty - open_same_side_qty
     if closable <= 0:
         return quantity
     opening = quantity - closable
@@ -149,6 +153,20 @@ def check_data_lag(lag_ms: int, max_lag_ms: int) -> str | None:
         f"the daemon's view is more than {max_lag_ms} ms behind the exchange (market data "
         "being caught up, or a reconciliation after a pause awaited): no new entries until "
         "it is current"
+    )
+
+
+def check_view_current(
+    gap_open: bool, lag_ms: int, max_lag_ms: int, offset_ms: int, max_offset_ms: int
+) -> str | None:
+    """`check_gap`, `check_data_lag` and `check_clock_offset` (the first denial, in that
+    order) in one call on the order path, where each call costs more than its comparison."""
+    if not gap_open and lag_ms <= max_lag_ms and abs(offset_ms) <= max_offset_ms:
+        return None
+    return (
+        check_gap(gap_open)
+        or check_data_lag(lag_ms, max_lag_ms)
+        or check_clock_offset(offset_ms, max_offset_ms)
     )
 
 

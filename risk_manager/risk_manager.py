@@ -103,11 +103,12 @@ class RiskManager:
         "_realized_base",
         "_reason",
         "_reducing_ids",
-        "_state",
         "_trades_today",
         "_view",
         "config",
         "kill_check_due_ms",
+        "max_order_notional_usdt",
+        "state",
     )
 
     def __init__(
@@ -125,12 +126,17 @@ class RiskManager:
                 "see risk_manager.RiskView"
             )
         self.config = config
+        # The largest single order (USDT at the mark) `check` lets through: the config's, an
+        # attribute for the ExecManager's target orders (read once per order).
+        self.max_order_notional_usdt = config.max_order_notional_usdt
         self._instruments = dict(instruments)
         self._clock = clock
         self._view = view
         # For the total-notional check: every other traded symbol, precomputed once.
         self._others = {s: tuple(o for o in self._instruments if o != s) for s in self._instruments}
-        self._state = ACTIVE
+        # The trading state: read it, never set it (`_move` and `restore_state` do). An
+        # attribute, not a property: the ExecManager reads it on every item.
+        self.state: TradingState = ACTIVE
         self._reason = ""  # the breach that moved us out of ACTIVE
         # client id -> symbol of the risk-reducing orders `check` approved as such (flatten,
         # market close of a crossed level, a target's reduce-only close): not the entries'
@@ -157,18 +163,9 @@ class RiskManager:
     # --- read-only state -------------------------------------------------------------------------
 
     @property
-    def state(self) -> TradingState:
-        return self._state
-
-    @property
     def reason(self) -> str:
         """Why the state is not ACTIVE ("" when ACTIVE)."""
         return self._reason
-
-    @property
-    def max_order_notional_usdt(self) -> Decimal:
-        """The largest single order (USDT at the mark) `check` lets through."""
-        return self.config.max_order_notional_usdt
 
     @property
     def peak_equity(self) -> Decimal | None:
@@ -192,8 +189,12 @@ class RiskManager:
         clock_offset_ms: int,
         risk_reducing: bool = False,
         data_lag_ms: int = 0,
+        now_ms: int | None = None,
     ) -> OrderRequest | RiskDenied:
         """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
+
+        `now_ms`: the time of the injected clock the caller read for the item or event this
+        order answers (the ExecManager's); None: read here.
 
         `data_lag_ms`: how far behind the exchange's clock the market data the decision saw
         was read (an entry on a backlog being caught up is denied).
@@ -210,7 +211,7 @@ class RiskManager:
         and it does not count toward the orders-per-minute window (which is about the orders
         that can add risk); the exchange's filters and the trading state still apply.
         """
-        now = self._clock.now_ms()
+        now = self._clock.now_ms() if now_ms is None else now_ms
         exempt = risk_reducing and (request.reduce_only or request.close_position)
         result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
@@ -218,7 +219,7 @@ class RiskManager:
         if exempt:
             self._remember_reducing(result.client_order_id, result.symbol)
         else:
-            self._order_rate.add(now)
+            self._order_rate.append(now)  # `_evaluate` has just counted the window at `now`
         return result
 
     def _remember_reducing(self, client_order_id: str, symbol: str) -> None:
@@ -265,7 +266,7 @@ class RiskManager:
                 f"order {cid} is the position's exchange-side {what}: the risk manager places, "
                 "moves and cancels it (risk.stop_loss_pct / take_profit_pct), not the strategy"
             )
-        if self._state is REDUCING and order.reduce_only:
+        if self.state is REDUCING and order.reduce_only:
             return (
                 f"order {cid} is reduce-only and trading is REDUCING ({self._reason}): it "
                 "closes the position"
@@ -285,7 +286,7 @@ class RiskManager:
         reduce-only or closePosition, which our soft limits do not hold back."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
-        state = self._state
+        state = self.state
         if state is not ACTIVE:
             if state is HALTED:
                 return f"trading state HALTED ({self._reason}): no orders until an operator reset"
@@ -296,9 +297,9 @@ class RiskManager:
         if inst is None:
             return f"unknown symbol {symbol}: not one of the traded instruments"
         if not closing and (
-            r := pre_trade.check_gap(gap_open)
-            or pre_trade.check_data_lag(lag_ms, cfg.max_data_lag_ms)
-            or pre_trade.check_clock_offset(clock_offset_ms, cfg.max_clock_offset_ms)
+            r := pre_trade.check_view_current(
+                gap_open, lag_ms, cfg.max_data_lag_ms, clock_offset_ms, cfg.max_clock_offset_ms
+            )
         ):
             return r
 
@@ -433,7 +434,7 @@ class RiskManager:
         self._last_realized = realized_today
         if self._peak_equity is None or equity > self._peak_equity:
             self._peak_equity = equity
-        if self._state is not ACTIVE:
+        if self.state is not ACTIVE:
             return None
         breach = self._portfolio_breach(equity, realized_today)
         return None if breach is None else self._move(REDUCING, breach)
@@ -443,7 +444,7 @@ class RiskManager:
         self._roll_day(self._clock.now_ms())
         self._trades_today += 1
         limit = self.config.max_trades_per_day
-        if self._state is not ACTIVE or limit == 0 or self._trades_today < limit:
+        if self.state is not ACTIVE or limit == 0 or self._trades_today < limit:
             return None
         return self._move(
             REDUCING, f"max trades per day: {self._trades_today} trades today (max {limit})"
@@ -499,7 +500,7 @@ class RiskManager:
 
     def kill(self, reason: str) -> TradingStateChanged | None:
         """Stop trading at once: ACTIVE -> REDUCING. None if already REDUCING or HALTED."""
-        if self._state is not ACTIVE:
+        if self.state is not ACTIVE:
             return None
         return self._move(REDUCING, f"kill switch: {reason}")
 
@@ -514,7 +515,7 @@ class RiskManager:
         if path is None:
             return None
         self.kill_check_due_ms = now + KILL_FILE_CHECK_MS
-        if self._state is not ACTIVE or not os.path.exists(path):
+        if self.state is not ACTIVE or not os.path.exists(path):
             return None
         return self.kill(f"file {path} exists")
 
@@ -533,7 +534,7 @@ class RiskManager:
         if cfg.circuit_breaker_errors == 0:
             return None
         count = self._errors.add(self._clock.now_ms())
-        if count < cfg.circuit_breaker_errors or self._state is not ACTIVE:
+        if count < cfg.circuit_breaker_errors or self.state is not ACTIVE:
             return None
         self._errors.clear()
         return self._move(
@@ -557,7 +558,7 @@ class RiskManager:
         auto-deleveraging). A strategy re-entering at once can be liquidated again within
         minutes, with nobody having looked. An unattended bot's user expects it to stop and
         say so, not to find a second liquidation in the morning; resetting is one flag."""
-        if self._state is not ACTIVE:
+        if self.state is not ACTIVE:
             return None
         return self._move(REDUCING, f"{kind.value}: {detail}")
 
@@ -566,8 +567,8 @@ class RiskManager:
     def confirm_flat(self) -> TradingStateChanged | None:
         """REDUCING -> HALTED once every position is flat and no order is open (per the books);
         None while that is not yet so. Raises IllegalStateTransition outside REDUCING."""
-        if self._state is not REDUCING:
-            raise IllegalStateTransition(self._state, HALTED, "only REDUCING can halt")
+        if self.state is not REDUCING:
+            raise IllegalStateTransition(self.state, HALTED, "only REDUCING can halt")
         view = self._view
         for symbol in self._instruments:
             if not view.position(symbol).is_flat:
@@ -582,7 +583,7 @@ class RiskManager:
         one the books had missed when they halted and a reconciliation brought. Left alone it
         would stay open without a stop-loss (protection is placed only while ACTIVE) until an
         operator looked; it is flattened, then the state is HALTED again. None outside HALTED."""
-        if self._state is not HALTED:
+        if self.state is not HALTED:
             return None
         return self._move(REDUCING, f"{found} while {HALTED} ({self._reason})")
 
@@ -591,12 +592,12 @@ class RiskManager:
         (peak and day-start equity = the last equity, today's realized loss and trade count
         from now), so only a new breach trips again. Refused while ACTIVE, and while the
         kill-switch file exists (it would kill again within a second)."""
-        if self._state is ACTIVE:
+        if self.state is ACTIVE:
             raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
         path = self.config.kill_switch_file
         if path is not None and os.path.exists(path):
             raise IllegalStateTransition(
-                self._state, ACTIVE, f"remove the kill-switch file {path} first"
+                self.state, ACTIVE, f"remove the kill-switch file {path} first"
             )
         if self._last_equity is not None:
             self._peak_equity = self._last_equity
@@ -641,14 +642,14 @@ class RiskManager:
 
     def restore_state(self, state: TradingState, reason: str) -> None:
         """Set the state journaled before a restart (no event: nothing changed)."""
-        self._state = state
+        self.state = state
         self._reason = "" if state is ACTIVE else reason
 
     def _move(self, target: TradingState, reason: str, *, note: str = "") -> TradingStateChanged:
-        previous = self._state
+        previous = self.state
         if target not in STATE_TRANSITIONS[previous]:
             raise IllegalStateTransition(previous, target)
-        self._state = target
+        self.state = target
         self._reason = reason
         now = self._clock.now_ms()
         return TradingStateChanged(

@@ -30,5 +30,10 @@ class SlidingWindow:
         self._times.append(now_ms)
         return self.count(now_ms)
 
+    def append(self, now_ms: int) -> None:
+        """Record an event at `now_ms` right after `count(now_ms)` (nothing left to drop):
+        `add` without counting again."""
+        self._times.append(now_ms)
+
     def clear(self) -> None:
         self._times.clear()

@@ -48,6 +48,15 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
     python, c = map(int, re.search(r"(\d+) Python, (\d+) C", calls).groups())  # type: ignore[union-attr]
     assert 20 < python < 1000 and c > 0  # the order path calls something, and not the world
     assert "py risk_manager" in calls or "py rest_connect" in calls or "py core" in calls
+    # Issue 7's budget for the ordering tick (81 when this was written; deterministic): a
+    # feature that lengthens the path shows here, not only as a slower p50.
+    assert python < 100
+    first = next(line for line in out.splitlines() if "the process's first ordering tick" in line)
+    first_python = int(re.search(r"(\d+) Python", first).groups()[0])  # type: ignore[union-attr]
+    assert first_python > python  # it also planned the signing of its request shape
+    quiet = next(line for line in out.splitlines() if "a trade tick that does not order" in line)
+    quiet_python = int(re.search(r"(\d+) Python", quiet).groups()[0])  # type: ignore[union-attr]
+    assert 0 < quiet_python < 20  # the sink, the pause watch, the books' mark, the strategy
 
 
 def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):

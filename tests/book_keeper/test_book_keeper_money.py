@@ -197,6 +197,7 @@ def test_unrealized_pnl_uses_the_mark_price_else_the_last_trade():
     trade_fill(bk, "t-1", 1, BUY, "0.030", "60200.0", fee="0.9033")  # wallet 9999.0967
 
     bk.mark(_trade("60300.0"))
+    assert bk.mark_price(SYMBOL) == D("60300.0")  # no mark price yet: the last trade
     assert bk.equity() == D("10002.0967")  # 9999.0967 + 0.030 * (60300 - 60200)
     bk.mark(_mark("60250.0"))
     bk.mark(_trade("60400.0"))  # a later trade does not replace an existing mark

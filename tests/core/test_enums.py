@@ -1,4 +1,6 @@
 from core.enums import (
+    CONDITIONAL_TYPES,
+    MARKET_LIKE_TYPES,
     ExecutionType,
     OrderStatus,
     OrderType,
@@ -61,6 +63,18 @@ def test_conditional_types_are_exactly_the_algo_order_types():
 def test_market_like_types_use_market_lot_size():
     assert OrderType.MARKET.is_market_like and OrderType.STOP_MARKET.is_market_like
     assert not OrderType.LIMIT.is_market_like and not OrderType.STOP.is_market_like
+
+
+def test_the_order_paths_type_sets_are_the_properties_sets():
+    assert {t for t in OrderType if t.is_conditional} == CONDITIONAL_TYPES
+    assert {t for t in OrderType if t.is_market_like} == MARKET_LIKE_TYPES
+    assert {
+        OrderType.MARKET,
+        OrderType.STOP_MARKET,
+        OrderType.TAKE_PROFIT_MARKET,
+        OrderType.TRAILING_STOP_MARKET,
+        OrderType.LIQUIDATION,
+    } == MARKET_LIKE_TYPES
 
 
 def test_terminal_and_open_statuses():

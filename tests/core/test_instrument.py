@@ -233,3 +233,12 @@ def test_limit_orders_split_on_lot_size_and_market_ones_on_market_lot_size(btc):
     assert inst.max_qty(OrderType.TAKE_PROFIT_MARKET) == D("0.050")  # market-like
     assert inst.max_qty(OrderType.LIMIT) == D("1000")
     assert inst.split_qty(D("0.125"), OrderType.LIMIT) == [D("0.125")]
+
+
+def test_max_qty_is_max_qty_floored_onto_the_grid_of_the_replaced_filter(btc):
+    # maxQty 0.0505 on min 0.001 / step 0.001: 0.001 + 49 * 0.001 = 0.050 is the last grid point.
+    # Computed once per instrument: an instrument made by replace() gets its own filter's.
+    inst = replace(btc, market_lot=LotSize(D("0.001"), D("0.0505"), D("0.001")))
+    assert inst.max_qty(OrderType.MARKET) == D("0.050")
+    assert str(inst.max_qty(OrderType.MARKET)) == "0.050"  # on the step's exponent
+    assert inst.max_qty(OrderType.LIMIT) == btc.max_qty(OrderType.LIMIT) == D("1000")

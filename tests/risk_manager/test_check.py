@@ -336,6 +336,21 @@ def test_order_rate_window_slides(risk, clock):
     assert isinstance(risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK), OrderRequest)
 
 
+def test_the_callers_time_dates_the_order_rate_window_and_the_denial(risk, clock):
+    # five orders at the caller's noon + 0 (the clock itself stays there), then at + 59_999
+    # the window is full, and at + 60_000 the five are out; the clock is never read for them
+    noon = clock.now_ms()
+    for _ in range(5):
+        assert isinstance(
+            risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK, now_ms=noon), OrderRequest
+        )
+    denied = risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK, now_ms=noon + 59_999)
+    assert isinstance(denied, RiskDenied) and denied.event_time_ms == noon + 59_999
+    assert isinstance(
+        risk.check(limit(Side.BUY, "0.001", "60000.0"), **OK, now_ms=noon + 60_000), OrderRequest
+    )
+
+
 def test_denied_orders_do_not_use_the_order_rate(risk):
     for _ in range(10):
         risk.check(limit(Side.BUY, "0.010", "60000.0"), gap_open=True, clock_offset_ms=0)

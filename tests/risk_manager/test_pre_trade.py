@@ -84,3 +84,25 @@ def test_margin_exactly_covering_order_and_reserve_passes():
 
 def test_order_rate_below_the_limit_passes():
     assert pre_trade.check_order_rate(4, 5) is None
+
+
+def test_exposure_increase_of_a_sell_counts_open_sells_as_closing_first():
+    # long 0.010 with open sells 0.004: this sell of 0.010 closes 0.006 and opens 0.004 short
+    assert pre_trade.exposure_increase(D("0.010"), Side.SELL, D("0.010"), D("0.004")) == D("0.004")
+
+
+def test_a_current_view_passes_at_the_limits():
+    # lag exactly the max, offset exactly the max either way: still current
+    assert pre_trade.check_view_current(False, 2000, 2000, 1000, 1000) is None
+    assert pre_trade.check_view_current(False, 0, 2000, -1000, 1000) is None
+
+
+def test_a_stale_view_is_denied_with_the_first_reason_in_check_order():
+    # gap, lag and offset all out: the gap's reason, as check_gap would give it first
+    assert pre_trade.check_view_current(True, 5000, 2000, 3000, 1000) == pre_trade.check_gap(True)
+    assert pre_trade.check_view_current(False, 2001, 2000, 3000, 1000) == (
+        pre_trade.check_data_lag(2001, 2000)
+    )
+    assert pre_trade.check_view_current(False, 0, 2000, -1001, 1000) == (
+        "clock offset -1001 ms exceeds 1000 ms: no new entries"
+    )
