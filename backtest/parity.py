@@ -23,6 +23,10 @@ strategy, from the recorded settings) and runs them against the in-process match
   live) reaches the ExecManager there, up to the event of the same kind and order, so
   reactions happen at the same point; reconciliation snapshots and user-stream states are
   replayed as recorded;
+* the start-up reconciliation is replayed as the daemon ran it (`ExecManager.reconciling`):
+  its events teach the books, and the stops, flattens and targets it calls for are sent at
+  its end, at the clock reading the daemon worked it at (recorded; a session recorded before
+  that replays its events one by one, as before);
 * a pause the daemon noticed (recorded: when, how long) is handed to the ExecManager at the
   same clock reading (`ExecManager.note_pause`), so entries are held as the daemon held them,
   until the same recorded reconciliation; the replay infers no pause of its own.
@@ -101,6 +105,8 @@ from trading_engine.market_recorder import (
     ITEM,
     OFFSET,
     PAUSE,
+    RECONCILED,
+    RECONCILING,
     STOP,
     WARM,
     Session,
@@ -473,6 +479,7 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                                            position=p, reason="books at start"))  # fmt: skip
     item_errors = 0
     items_seen = False
+    reconciliation: contextlib.AbstractContextManager[None] | None = None
     start_differences = book.differences
     for entry in entries:
         code = entry[0]
@@ -494,6 +501,15 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         if code == PAUSE:  # the daemon noticed it had not run: it held entries from here
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             em.note_pause(int(entry[2]))
+            continue
+        if code == RECONCILING:  # the books learn from what follows; nothing is sent
+            reconciliation = em.reconciling()
+            reconciliation.__enter__()
+            continue
+        if code == RECONCILED and reconciliation is not None:  # worked at the daemon's reading
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            reconciliation.__exit__(None, None, None)
+            reconciliation = None
             continue
         if code not in (ITEM, EVENT):
             continue

@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -569,7 +570,10 @@ class Daemon:
         # (before the market data even starts, or while it is read) makes them stale.
         self._starting_venue = venue
         self._watch_pauses()
-        with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
+        reconciling: Callable[[], AbstractContextManager[None]] = exec_manager.reconciling
+        if self._recorder is not None:  # its end works at a recorded reading (the audit's too)
+            reconciling = self._recorder.reconciling(reconciling)
+        with reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
             await venue.start()
         recovered = _recovery_lines(

@@ -63,17 +63,25 @@ def record_live_session(
     params: dict | None = None,
     held_exit: Side | None = None,
     pause: tuple[int, int, int] | None = None,
+    start_qty: D = D(0),
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
     stop's side), as the daemon restores it from the journal. `pause` (trade index, ms,
     trades): the daemon does not run for that long before that trade (the clock jumps, the
     market moved on), notices it at the trade as the daemon's pause watch does, and the
-    reconciliation it then asks for answers that many trades later."""
+    reconciliation it then asks for answers that many trades later. `start_qty`: the session
+    starts with that position open at 60000.0 and no stop-loss on the exchange (the start-up
+    reconciliation's end places one). That end is read 1 ms after the start-up snapshot, as
+    on a busy machine."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
     engine.change_leverage("live", {"symbol": SYMBOL, "leverage": "3"})
+    if start_qty:  # an earlier session's position, its stop gone
+        engine.on_trade(SYMBOL, D("60000.0"), abs(start_qty), False, T0 - 1_000)
+        engine.new_order("live", {"symbol": SYMBOL, "side": "BUY" if start_qty > 0 else "SELL",
+                                  "type": "MARKET", "quantity": f"{abs(start_qty):f}"})  # fmt: skip
     engine.drain_user_events()
     journal = SqliteJournal(journal_dir)
     recorder = MarketRecorder(journal_dir, clock)
@@ -126,9 +134,12 @@ def record_live_session(
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
     on_item = recorder.items(em.on_item)
-    on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900, stream="user",
-                                state=StreamState.CONNECTED))  # fmt: skip
-    on_event(_start_snapshot(book, T0 - 900))
+    clock.set_ms(T0 - 900)
+    with recorder.reconciling(em.reconciling)():  # as trading_engine.daemon wires it
+        on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900,
+                                    stream="user", state=StreamState.CONNECTED))  # fmt: skip
+        on_event(_start_snapshot(engine, T0 - 900))
+        clock.set_ms(T0 - 899)  # the loop comes back to the daemon a ms later
     note_pause = recorder.pause(em.note_pause)  # as trading_engine.daemon wires it
     for i, (t, price) in enumerate(_zigzag(n_trades)):
         if pause is not None and i >= pause[0]:
@@ -161,22 +172,27 @@ def record_live_session(
     return em.counters.decisions
 
 
-def _start_snapshot(book: BookKeeper, t: int) -> VenueSnapshot:
+def _start_snapshot(engine: Exchange, t: int) -> VenueSnapshot:
+    """The account as the live engine holds it at the start (no open order)."""
     from core.account import Balance, Position
 
+    (usdt,) = engine.balance("live", {})
+    wallet = D(usdt["balance"])
+    held = engine.position_risk("live", {"symbol": SYMBOL})  # none while flat
+    qty, entry = (D(held[0]["positionAmt"]), D(held[0]["entryPrice"])) if held else (D(0), D(0))
     return VenueSnapshot(
         event_time_ms=t,
         recv_time_ms=t,
         balances=(
             Balance(
                 asset="USDT",
-                wallet_balance=D("10000"),
-                available_balance=D("10000"),
-                cross_wallet_balance=D("10000"),
+                wallet_balance=wallet,
+                available_balance=wallet,
+                cross_wallet_balance=wallet,
                 update_time_ms=t,
             ),
         ),
-        positions=(Position(symbol=SYMBOL, qty=D(0), entry_price=D(0), leverage=3),),
+        positions=(Position(symbol=SYMBOL, qty=qty, entry_price=entry, leverage=3),),
         open_orders=(),
         reason="start",
         symbols=(SYMBOL,),
@@ -555,6 +571,39 @@ def test_a_session_started_with_a_side_held_after_a_stop_replays_identical(tmp_p
     assert result.decisions == decisions
     _rewrite_header(journal_dir, lambda h: h.pop("held_exits"))
     assert parity.audit(journal_dir).divergence is not None
+
+
+def test_the_stop_loss_the_start_up_reconciliation_places_replays_at_its_recorded_time(
+    tmp_path,
+):
+    """The session starts short 0.004 with no stop-loss on the exchange: the end of the
+    start-up reconciliation places one, at a clock reading 1 ms after the snapshot (a busy
+    machine). The recording holds that end with its reading, so the replay places the same
+    stop at the same ms. Read without it (a replay of the events one by one), the stop went
+    out at the snapshot's reading: a false divergence of 1 ms at the first decision."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, start_qty=D("-0.004"))
+    session = read_session(session_files(journal_dir)[-1])
+    assert [e for e in session.entries if e[0] in "rR"] == [("r", T0 - 900), ("R", T0 - 899)]
+    journal = SqliteJournal(journal_dir, readonly=True)
+    first = next(e for _, e in journal.load_events(["DecisionMade"]))
+    journal.close()
+    # stop_loss_pct 0.005 (%): 60000.0 * (1 + 0.005 / 100) = 60003.0, at the end's reading
+    assert (first.event_time_ms, first.action) == (
+        T0 - 899,
+        "BUY close-position STOP_MARKET stop 60003.0",
+    )
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["r')])
+    divergence = parity.audit(journal_dir).divergence
+    assert divergence is not None
+    assert (divergence.what, divergence.index) == ("decision", 0)
+    assert divergence.live.startswith(f"{T0 - 899} BTCUSDT exec_manager: BUY close-position")
+    assert divergence.replay.startswith(f"{T0 - 900} BTCUSDT exec_manager: BUY close-position")
 
 
 def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
