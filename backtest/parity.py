@@ -27,6 +27,8 @@ strategy, from the recorded settings) and runs them against the in-process match
   its events teach the books, and the stops, flattens and targets it calls for are sent at
   its end, at the clock reading the daemon worked it at (recorded; a session recorded before
   that replays its events one by one, as before);
+* the daemon's timer calls while REDUCING (its cancel-all and flatten retries without market
+  data) are made at the same recorded clock readings;
 * a pause the daemon noticed (recorded: when, how long) is handed to the ExecManager at the
   same clock reading (`ExecManager.note_pause`), so entries are held as the daemon held them,
   until the same recorded reconciliation; the replay infers no pause of its own.
@@ -108,6 +110,7 @@ from trading_engine.market_recorder import (
     RECONCILED,
     RECONCILING,
     STOP,
+    TIMER,
     WARM,
     Session,
     read_session,
@@ -510,6 +513,10 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             reconciliation.__exit__(None, None, None)
             reconciliation = None
+            continue
+        if code == TIMER:  # the daemon's timer, REDUCING: its retries at the same reading
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.on_timer()
             continue
         if code not in (ITEM, EVENT):
             continue

@@ -803,11 +803,19 @@ class Daemon:
             if parts is None:
                 continue
             try:
-                parts.exec_manager.on_timer()
+                self._timer_call(parts.exec_manager)
             except JournalError as exc:
                 self._journal_failed(exc)
             except Exception:
                 log.exception("ExecManager timer")
+
+    def _timer_call(self, em: ExecManager) -> None:
+        """`em.on_timer()`; in a local session recorded while it may act (REDUCING), so that
+        the audit replays its retries at the same clock reading."""
+        if self._recorder is None:
+            em.on_timer()
+            return
+        self._recorder.timer(em.on_timer, lambda: em.trading_state is TradingState.REDUCING)()
 
     def _watch_pauses(self) -> None:
         """Arm the pause watch, with its timer: from the start-up reconciliation on, which

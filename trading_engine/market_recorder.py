@@ -12,6 +12,8 @@ and every venue event to the ExecManager through this recorder, which notes, in 
   end with the clock reading it worked the whole picture at (latched for it: the stops,
   flattens and targets it sends are stamped with it; read later than the events before it,
   a replay that used theirs stamped them a ms or more early on a busy machine);
+* ``t``: a timer call that may act (`ExecManager.on_timer` while REDUCING: the cancel-all
+  and flatten retries no market data drove), with the clock reading it worked at (latched);
 * ``p``: a pause the daemon noticed (`trading_engine.pause_watch`): its clock reading and how
   long the daemon had not run (ms), handed to `ExecManager.note_pause`, which holds entries
   until a reconciliation after it (a replay without it would enter where the daemon held);
@@ -75,8 +77,8 @@ FLUSH_S = 0.25
 WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop may run
 SESSION_DIR = "market"
 ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE, PAUSE = "i", "e", "g", "o", "w", "s", "h", "p"
-RECONCILING, RECONCILED = "r", "R"
-_TIMED = frozenset((ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED))  # carry a reading
+RECONCILING, RECONCILED, TIMER = "r", "R", "t"
+_TIMED = frozenset((ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER))  # with a reading
 # The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
 # the entries beyond are dropped, and the session marked as having a hole.
 MAX_UNWRITTEN_BYTES = 8 << 20
@@ -431,6 +433,24 @@ class MarketRecorder:
                 inner.__exit__(None, None, None)
             finally:
                 clock.latched = held
+
+        return recorded
+
+    def timer(self, on_timer: Callable[[], None], acts: Callable[[], bool]) -> Callable[[], None]:
+        """`on_timer()` recorded with the clock reading it works at (latched, for the events
+        it causes too) when `acts()` says it may do something (REDUCING): the replay calls it
+        at the same point and time. The idle calls (once a second) are not recorded."""
+        clock, append = self.clock, self._buf_append
+
+        def recorded() -> None:
+            if clock.latched is not None or not acts():  # inside an item: its reading
+                on_timer()
+                return
+            append((TIMER, clock.latch()))
+            try:
+                on_timer()
+            finally:
+                clock.latched = None
 
         return recorded
 

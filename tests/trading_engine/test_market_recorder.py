@@ -162,6 +162,39 @@ def test_a_reconciliation_that_fails_records_no_end_and_lets_the_error_through(t
     assert rec.clock.latched is None
 
 
+def test_a_timer_call_that_may_act_is_recorded_at_the_one_reading_it_works_at(tmp_path):
+    """The ExecManager's timer (REDUCING's retries) is no item nor event either: a call that
+    may act is recorded with one reading, every read during it (an event it causes
+    included) returns; the idle calls (once a second while ACTIVE) are not recorded."""
+    clock = BusyClock(9_000)
+    rec = MarketRecorder(tmp_path, clock)
+    reducing = False
+    seen: list[tuple[str, int]] = []
+    canceled = OrderCanceled(event_time_ms=1, recv_time_ms=2, symbol="BTCUSDT",
+                             client_order_id="a-1", order_id=None)  # fmt: skip
+    on_event = rec.events(lambda _e, _now: seen.append(("event", rec.clock.now_ms())))
+
+    def on_timer() -> None:  # as ExecManager.on_timer: a flatten retry while REDUCING
+        if reducing:
+            seen.append(("flatten", rec.clock.now_ms()))
+            on_event(canceled)
+            seen.append(("journaled", rec.clock.now_ms()))
+
+    timer = rec.timer(on_timer, lambda: reducing)
+    rec.start({})  # reads 9_001
+    timer()  # ACTIVE: not recorded, reads nothing
+    reducing = True
+    timer()  # 9_002
+    rec.close()
+
+    assert read_session(session_files(tmp_path)[-1]).entries == [
+        ("t", 9_002),
+        ("e", 9_002, canceled),
+    ]
+    assert seen == [("flatten", 9_002), ("event", 9_002), ("journaled", 9_002)]
+    assert rec.clock.now_ms() == 9_003  # released
+
+
 def test_a_torn_last_line_is_dropped(tmp_path):
     clock = SimClock(1)
     rec = MarketRecorder(tmp_path, clock)
