@@ -21,8 +21,9 @@ strategy, from the recorded settings) and runs them against the in-process match
 * the engine is advanced only where the daemon heard from the exchange, up to the time the
   exchange stamped on that event; what it reports (parsed by the same `gateway` code as
   live) reaches the ExecManager there, up to the event of the same kind and order, so
-  reactions happen at the same point; reconciliation snapshots and user-stream states are
-  replayed as recorded;
+  reactions happen at the same point; an event the engine sent before that one but the
+  daemon got later waits for its own entry (`ParityVenue.deliver_through`); reconciliation
+  snapshots and user-stream states are replayed as recorded;
 * the start-up reconciliation is replayed as the daemon ran it (`ExecManager.reconciling`):
   its events teach the books, and the stops, flattens and targets it calls for are sent at
   its end, at the clock reading the daemon worked it at (recorded; a session recorded before
@@ -59,7 +60,7 @@ import heapq
 import json
 import logging
 import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -287,14 +288,41 @@ class ParityVenue(InProcessVenue):
     def _deliver(self, events: list[Event]) -> None:
         self.held.extend(events)
 
-    def deliver_through(self, key: tuple[str, str]) -> int:
+    def deliver_through(
+        self, key: tuple[str, str], later: Counter[tuple[str, str]] | None = None
+    ) -> int:
         """Hand the held events up to and including the first one with `key` to the listener
-        (nothing when none has it yet); how many were handed on."""
+        (nothing when none has it yet); how many were handed on. One before it that the
+        daemon got at a later entry (`later`: the recording's event entries still to come, by
+        key; paired in order, the earliest held first) waits for that entry: the engine's
+        order and the daemon's receipt order across its REST answers and user stream differ
+        (both ways were seen), and handed on here the ExecManager acted on it at this
+        entry's clock reading, a ms or more early on a busy machine. Without `later`, or
+        beyond the entries to come of its key, an event goes now (as the daemon had it)."""
         held = self.held
-        for i, e in enumerate(held):
-            if event_key(e) == key:
-                return self._hand_on(i + 1)
-        return 0
+        match = next((i for i, e in enumerate(held) if event_key(e) == key), None)
+        if match is None:
+            return 0
+        before = [held.popleft() for _ in range(match)]
+        now: list[Event] = []
+        waiting: list[Event] = []
+        unpaired = Counter(event_key(e) for e in before)  # of each key: none to come for them
+        if later is not None:
+            unpaired.subtract(later)
+        for e in before:
+            k = event_key(e)
+            if unpaired[k] > 0:  # the earliest of its key go first: their order kept
+                unpaired[k] -= 1
+                now.append(e)
+            else:
+                waiting.append(e)
+        now.append(held.popleft())
+        held.extendleft(reversed(waiting))
+        listener = self.listener
+        assert listener is not None
+        for e in now:
+            listener(e)
+        return len(now)
 
     def deliver_all(self) -> int:
         return self._hand_on(len(self.held))
@@ -480,6 +508,9 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             if p.qty and p.symbol in instruments:
                 book.apply(PositionChanged(event_time_ms=started, recv_time_ms=started,
                                            position=p, reason="books at start"))  # fmt: skip
+    later = Counter(  # the venue events still to come, as the daemon got them
+        event_key(e[2]) for e in entries if e[0] == EVENT and not isinstance(e[2], VERBATIM)
+    )
     item_errors = 0
     items_seen = False
     reconciliation: contextlib.AbstractContextManager[None] | None = None
@@ -541,7 +572,9 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                 start_differences = book.differences
         else:  # the exchange got this far (its own time) when it sent what the daemon got here
             advance(obj.event_time_ms)
-            venue.deliver_through(event_key(obj))
+            key = event_key(obj)
+            later[key] -= 1
+            venue.deliver_through(key, later)
     advance(em_clock.now_ms())
     venue.deliver_all()
     decisions = [e for e in journal.events if isinstance(e, DecisionMade)]

@@ -8,6 +8,7 @@ import csv
 import gzip
 import json
 import shutil
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -23,7 +24,13 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
 from core.enums import OrderType, Side
-from core.events import StreamState, StreamStateChanged, VenueSnapshot
+from core.events import (
+    OrderCanceled,
+    OrderFilled,
+    StreamState,
+    StreamStateChanged,
+    VenueSnapshot,
+)
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
@@ -64,6 +71,7 @@ def record_live_session(
     held_exit: Side | None = None,
     pause: tuple[int, int, int] | None = None,
     start_qty: D = D(0),
+    late_fills: bool = False,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -73,7 +81,8 @@ def record_live_session(
     reconciliation it then asks for answers that many trades later. `start_qty`: the session
     starts with that position open at 60000.0 and no stop-loss on the exchange (the start-up
     reconciliation's end places one). That end is read 1 ms after the start-up snapshot, as
-    on a busy machine."""
+    on a busy machine. `late_fills`: a fill reaches the daemon 1 ms after the event the
+    engine sent next (its REST answer behind the user stream, a busy machine)."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -133,6 +142,8 @@ def record_live_session(
     )
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
+    if late_fills:
+        venue.listener = LateFills(on_event, clock)
     on_item = recorder.items(em.on_item)
     clock.set_ms(T0 - 900)
     with recorder.reconciling(em.reconciling)():  # as trading_engine.daemon wires it
@@ -170,6 +181,27 @@ def record_live_session(
     recorder.close()
     journal.close()
     return em.counters.decisions
+
+
+class LateFills:
+    """The daemon's receipt order on a busy machine: an order's fill (its REST answer) comes
+    after the event the engine sent next (the user stream's), 1 ms later."""
+
+    def __init__(self, on_event, clock: SimClock) -> None:
+        self.on_event, self.clock = on_event, clock
+        self.held: OrderFilled | None = None
+        self.late = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, OrderFilled) and self.held is None:
+            self.held = event
+            return
+        self.on_event(event)
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.clock.set_ms(self.clock.now_ms() + 1)
+            self.late += 1
+            self.on_event(held)
 
 
 def _start_snapshot(engine: Exchange, t: int) -> VenueSnapshot:
@@ -604,6 +636,59 @@ def test_the_stop_loss_the_start_up_reconciliation_places_replays_at_its_recorde
     assert (divergence.what, divergence.index) == ("decision", 0)
     assert divergence.live.startswith(f"{T0 - 899} BTCUSDT exec_manager: BUY close-position")
     assert divergence.replay.startswith(f"{T0 - 900} BTCUSDT exec_manager: BUY close-position")
+
+
+def test_a_fill_the_daemon_got_after_the_next_event_is_replayed_at_its_own_reading(
+    tmp_path, monkeypatch
+):
+    """A busy machine: each fill's REST answer reaches the daemon 1 ms after the user
+    stream's next event (the engine sent them the other way round). The stop-loss planned
+    once the entry has filled is decided at the fill's reading; the replay hands the fill on
+    at its own entry, not with the event before it, so the audit is empty. Handed on with
+    that event (as before), the stop-loss was replayed 1 ms early (the reviewer's false
+    divergence under load)."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, late_fills=True)
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions and result.fills >= 2
+    deliver_through = parity.ParityVenue.deliver_through
+    monkeypatch.setattr(  # every event before the matching one handed on with it
+        parity.ParityVenue, "deliver_through", lambda venue, key, later: deliver_through(venue, key)
+    )
+    divergence = parity.audit(journal_dir).divergence
+    assert divergence is not None and divergence.what == "decision"
+    live_ms, live_rest = divergence.live.split(" ", 1)
+    replay_ms, replay_rest = divergence.replay.split(" ", 1)
+    assert int(live_ms) == int(replay_ms) + 1 and live_rest == replay_rest
+    assert "STOP_MARKET" in live_rest and "(stop-loss " in live_rest
+
+
+def test_a_held_event_waits_for_its_own_entry_and_the_earliest_of_a_key_goes_first():
+    """`deliver_through` pairs the engine's events with the recording's entries by key, in
+    order: one with an entry still to come waits; of two of a key with one entry to come,
+    the earlier goes now and the later waits (their order kept)."""
+    engine = Exchange(INSTRUMENTS, SimClock(T0), EngineConfig())
+    venue = parity.ParityVenue(engine=engine, account="a", clock=SimClock(T0),
+                               instruments=INSTRUMENTS, due_order=lambda _c: None,
+                               due_cancel=lambda _c: None, request_time=lambda: T0)  # fmt: skip
+    got: list[str] = []
+    venue.listener = lambda e: got.append(e.client_order_id)
+
+    def canceled(cid: str) -> OrderCanceled:
+        return OrderCanceled(event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL,
+                             client_order_id=cid, order_id=None)  # fmt: skip
+
+    venue.held.extend([canceled("x"), canceled("y"), canceled("x"), canceled("z")])
+    later = Counter({("OrderCanceled", "x"): 1, ("OrderCanceled", "y"): 0})
+
+    assert venue.deliver_through(("OrderCanceled", "z"), later) == 3
+    assert got == ["x", "y", "z"]  # the first x has no entry to come; the second waits
+    assert [e.client_order_id for e in venue.held] == ["x"]
+    assert venue.deliver_through(("OrderCanceled", "x"), Counter()) == 1
+    assert got == ["x", "y", "z", "x"] and not venue.held
 
 
 def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
