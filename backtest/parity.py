@@ -243,6 +243,7 @@ class ParityVenue(InProcessVenue):
         self._due_cancel = due_cancel
         self._request_time = request_time
         self.held: deque[Event] = deque()
+        self.owed: Counter[tuple[str, str]] = Counter()  # entries passed before their event
         self.requests: dict[int, OrderRequest] = {}  # queue seq -> the order it sends
 
     def submit(self, request: OrderRequest) -> None:
@@ -297,22 +298,29 @@ class ParityVenue(InProcessVenue):
         key; paired in order, the earliest held first) waits for that entry: the engine's
         order and the daemon's receipt order across its REST answers and user stream differ
         (both ways were seen), and handed on here the ExecManager acted on it at this
-        entry's clock reading, a ms or more early on a busy machine. Without `later`, or
-        beyond the entries to come of its key, an event goes now (as the daemon had it)."""
+        entry's clock reading, a ms or more early on a busy machine. Without `later`, beyond
+        the entries to come of its key, or once its own entry has passed (the engine behind
+        the daemon), an event goes now (as the daemon had it)."""
         held = self.held
         match = next((i for i, e in enumerate(held) if event_key(e) == key), None)
         if match is None:
+            if later is not None:
+                self.owed[key] += 1  # this entry's event: handed on as soon as it comes
             return 0
         before = [held.popleft() for _ in range(match)]
         now: list[Event] = []
         waiting: list[Event] = []
-        unpaired = Counter(event_key(e) for e in before)  # of each key: none to come for them
-        if later is not None:
-            unpaired.subtract(later)
+        count = Counter(event_key(e) for e in before)
+        going = {  # of each key, how many (the earliest) have no entry to come
+            k: n if later is None else min(n, max(self.owed[k], n - later[k]))
+            for k, n in count.items()
+        }
         for e in before:
             k = event_key(e)
-            if unpaired[k] > 0:  # the earliest of its key go first: their order kept
-                unpaired[k] -= 1
+            if going[k] > 0:
+                going[k] -= 1
+                if self.owed[k] > 0:
+                    self.owed[k] -= 1
                 now.append(e)
             else:
                 waiting.append(e)
