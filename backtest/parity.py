@@ -21,8 +21,15 @@ strategy, from the recorded settings) and runs them against the in-process match
 * the engine is advanced only where the daemon heard from the exchange, up to the time the
   exchange stamped on that event; what it reports (parsed by the same `gateway` code as
   live) reaches the ExecManager there, up to the event of the same kind and order, so
-  reactions happen at the same point; reconciliation snapshots and user-stream states are
-  replayed as recorded;
+  reactions happen at the same point; an event the engine sent before that one but the
+  daemon got later waits for its own entry (`ParityVenue.deliver_through`); reconciliation
+  snapshots and user-stream states are replayed as recorded;
+* the start-up reconciliation is replayed as the daemon ran it (`ExecManager.reconciling`):
+  its events teach the books, and the stops, flattens and targets it calls for are sent at
+  its end, at the clock reading the daemon worked it at (recorded; a session recorded before
+  that replays its events one by one, as before);
+* the daemon's timer calls while REDUCING (its cancel-all and flatten retries without market
+  data) are made at the same recorded clock readings;
 * a pause the daemon noticed (recorded: when, how long) is handed to the ExecManager at the
   same clock reading (`ExecManager.note_pause`), so entries are held as the daemon held them,
   until the same recorded reconciliation; the replay infers no pause of its own.
@@ -53,7 +60,7 @@ import heapq
 import json
 import logging
 import sys
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -101,7 +108,10 @@ from trading_engine.market_recorder import (
     ITEM,
     OFFSET,
     PAUSE,
+    RECONCILED,
+    RECONCILING,
     STOP,
+    TIMER,
     WARM,
     Session,
     read_session,
@@ -233,6 +243,7 @@ class ParityVenue(InProcessVenue):
         self._due_cancel = due_cancel
         self._request_time = request_time
         self.held: deque[Event] = deque()
+        self.owed: Counter[tuple[str, str]] = Counter()  # entries passed before their event
         self.requests: dict[int, OrderRequest] = {}  # queue seq -> the order it sends
 
     def submit(self, request: OrderRequest) -> None:
@@ -278,14 +289,48 @@ class ParityVenue(InProcessVenue):
     def _deliver(self, events: list[Event]) -> None:
         self.held.extend(events)
 
-    def deliver_through(self, key: tuple[str, str]) -> int:
+    def deliver_through(
+        self, key: tuple[str, str], later: Counter[tuple[str, str]] | None = None
+    ) -> int:
         """Hand the held events up to and including the first one with `key` to the listener
-        (nothing when none has it yet); how many were handed on."""
+        (nothing when none has it yet); how many were handed on. One before it that the
+        daemon got at a later entry (`later`: the recording's event entries still to come, by
+        key; paired in order, the earliest held first) waits for that entry: the engine's
+        order and the daemon's receipt order across its REST answers and user stream differ
+        (both ways were seen), and handed on here the ExecManager acted on it at this
+        entry's clock reading, a ms or more early on a busy machine. Without `later`, beyond
+        the entries to come of its key, or once its own entry has passed (the engine behind
+        the daemon), an event goes now (as the daemon had it)."""
         held = self.held
-        for i, e in enumerate(held):
-            if event_key(e) == key:
-                return self._hand_on(i + 1)
-        return 0
+        match = next((i for i, e in enumerate(held) if event_key(e) == key), None)
+        if match is None:
+            if later is not None:
+                self.owed[key] += 1  # this entry's event: handed on as soon as it comes
+            return 0
+        before = [held.popleft() for _ in range(match)]
+        now: list[Event] = []
+        waiting: list[Event] = []
+        count = Counter(event_key(e) for e in before)
+        going = {  # of each key, how many (the earliest) have no entry to come
+            k: n if later is None else min(n, max(self.owed[k], n - later[k]))
+            for k, n in count.items()
+        }
+        for e in before:
+            k = event_key(e)
+            if going[k] > 0:
+                going[k] -= 1
+                if self.owed[k] > 0:
+                    self.owed[k] -= 1
+                now.append(e)
+            else:
+                waiting.append(e)
+        now.append(held.popleft())
+        held.extendleft(reversed(waiting))
+        listener = self.listener
+        assert listener is not None
+        for e in now:
+            listener(e)
+        return len(now)
 
     def deliver_all(self) -> int:
         return self._hand_on(len(self.held))
@@ -471,8 +516,12 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             if p.qty and p.symbol in instruments:
                 book.apply(PositionChanged(event_time_ms=started, recv_time_ms=started,
                                            position=p, reason="books at start"))  # fmt: skip
+    later = Counter(  # the venue events still to come, as the daemon got them
+        event_key(e[2]) for e in entries if e[0] == EVENT and not isinstance(e[2], VERBATIM)
+    )
     item_errors = 0
     items_seen = False
+    reconciliation: contextlib.AbstractContextManager[None] | None = None
     start_differences = book.differences
     for entry in entries:
         code = entry[0]
@@ -494,6 +543,19 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         if code == PAUSE:  # the daemon noticed it had not run: it held entries from here
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             em.note_pause(int(entry[2]))
+            continue
+        if code == RECONCILING:  # the books learn from what follows; nothing is sent
+            reconciliation = em.reconciling()
+            reconciliation.__enter__()
+            continue
+        if code == RECONCILED and reconciliation is not None:  # worked at the daemon's reading
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            reconciliation.__exit__(None, None, None)
+            reconciliation = None
+            continue
+        if code == TIMER:  # the daemon's timer, REDUCING: its retries at the same reading
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.on_timer()
             continue
         if code not in (ITEM, EVENT):
             continue
@@ -518,7 +580,9 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
                 start_differences = book.differences
         else:  # the exchange got this far (its own time) when it sent what the daemon got here
             advance(obj.event_time_ms)
-            venue.deliver_through(event_key(obj))
+            key = event_key(obj)
+            later[key] -= 1
+            venue.deliver_through(key, later)
     advance(em_clock.now_ms())
     venue.deliver_all()
     decisions = [e for e in journal.events if isinstance(e, DecisionMade)]

@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -569,7 +570,10 @@ class Daemon:
         # (before the market data even starts, or while it is read) makes them stale.
         self._starting_venue = venue
         self._watch_pauses()
-        with exec_manager.reconciling():  # stops and flattens on the whole picture, after it
+        reconciling: Callable[[], AbstractContextManager[None]] = exec_manager.reconciling
+        if self._recorder is not None:  # its end works at a recorded reading (the audit's too)
+            reconciling = self._recorder.reconciling(reconciling)
+        with reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
             await venue.start()
         recovered = _recovery_lines(
@@ -799,11 +803,19 @@ class Daemon:
             if parts is None:
                 continue
             try:
-                parts.exec_manager.on_timer()
+                self._timer_call(parts.exec_manager)
             except JournalError as exc:
                 self._journal_failed(exc)
             except Exception:
                 log.exception("ExecManager timer")
+
+    def _timer_call(self, em: ExecManager) -> None:
+        """`em.on_timer()`; in a local session recorded while it may act (REDUCING), so that
+        the audit replays its retries at the same clock reading."""
+        if self._recorder is None:
+            em.on_timer()
+            return
+        self._recorder.timer(em.on_timer, lambda: em.trading_state is TradingState.REDUCING)()
 
     def _watch_pauses(self) -> None:
         """Arm the pause watch, with its timer: from the start-up reconciliation on, which

@@ -8,6 +8,12 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
 * ``w``: the bars the strategy was warmed with;
 * ``s``: the shutdown (trading stopped; whether open orders are then canceled);
+* ``r`` / ``R``: the start-up reconciliation (`ExecManager.reconciling`) begins / ends, the
+  end with the clock reading it worked the whole picture at (latched for it: the stops,
+  flattens and targets it sends are stamped with it; read later than the events before it,
+  a replay that used theirs stamped them a ms or more early on a busy machine);
+* ``t``: a timer call that may act (`ExecManager.on_timer` while REDUCING: the cancel-all
+  and flatten retries no market data drove), with the clock reading it worked at (latched);
 * ``p``: a pause the daemon noticed (`trading_engine.pause_watch`): its clock reading and how
   long the daemon had not run (ms), handed to `ExecManager.note_pause`, which holds entries
   until a reconciliation after it (a replay without it would enter where the daemon held);
@@ -49,6 +55,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -70,6 +77,8 @@ FLUSH_S = 0.25
 WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop may run
 SESSION_DIR = "market"
 ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE, PAUSE = "i", "e", "g", "o", "w", "s", "h", "p"
+RECONCILING, RECONCILED, TIMER = "r", "R", "t"
+_TIMED = frozenset((ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER))  # with a reading
 # The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
 # the entries beyond are dropped, and the session marked as having a hole.
 MAX_UNWRITTEN_BYTES = 8 << 20
@@ -398,6 +407,53 @@ class MarketRecorder:
 
         return recorded
 
+    def reconciling(
+        self, reconciling: Callable[[], AbstractContextManager[None]]
+    ) -> Callable[[], AbstractContextManager[None]]:
+        """`ExecManager.reconciling` recorded: where the reconciliation begins, and where it
+        ends with the clock reading its end works at, latched for that end (and for the
+        venue events it causes), so the replay ends it at the same point and time. A
+        reconciliation that fails (the start with it) records no end."""
+        clock, append = self.clock, self._buf_append
+
+        @contextlib.contextmanager
+        def recorded() -> Iterator[None]:
+            inner = reconciling()
+            inner.__enter__()
+            append((RECONCILING, clock.now_ms()))
+            try:
+                yield
+            except BaseException as exc:
+                if not inner.__exit__(type(exc), exc, exc.__traceback__):
+                    raise
+                return
+            held = clock.latched  # inside an item or event (not the daemon's): its reading
+            append((RECONCILED, clock.latch() if held is None else held))
+            try:
+                inner.__exit__(None, None, None)
+            finally:
+                clock.latched = held
+
+        return recorded
+
+    def timer(self, on_timer: Callable[[], None], acts: Callable[[], bool]) -> Callable[[], None]:
+        """`on_timer()` recorded with the clock reading it works at (latched, for the events
+        it causes too) when `acts()` says it may do something (REDUCING): the replay calls it
+        at the same point and time. The idle calls (once a second) are not recorded."""
+        clock, append = self.clock, self._buf_append
+
+        def recorded() -> None:
+            if clock.latched is not None or not acts():  # inside an item: its reading
+                on_timer()
+                return
+            append((TIMER, clock.latch()))
+            try:
+                on_timer()
+            finally:
+                clock.latched = None
+
+        return recorded
+
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))
 
@@ -597,9 +653,9 @@ class MarketRecorder:
 
 
 def _entry_ms(entry: tuple[Any, ...]) -> int | None:
-    """The clock reading an entry carries (items, events, pauses, the stop), None for the
-    others."""
-    return int(entry[1]) if entry[0] in (ITEM, EVENT, PAUSE, STOP) else None
+    """The clock reading an entry carries (items, events, pauses, the stop, the
+    reconciliation's bounds), None for the others."""
+    return int(entry[1]) if entry[0] in _TIMED else None
 
 
 def _utc(ms: int) -> str:

@@ -8,6 +8,7 @@ import csv
 import gzip
 import json
 import shutil
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -23,7 +24,13 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
 from core.enums import OrderType, Side
-from core.events import StreamState, StreamStateChanged, VenueSnapshot
+from core.events import (
+    OrderCanceled,
+    OrderFilled,
+    StreamState,
+    StreamStateChanged,
+    VenueSnapshot,
+)
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
@@ -63,17 +70,27 @@ def record_live_session(
     params: dict | None = None,
     held_exit: Side | None = None,
     pause: tuple[int, int, int] | None = None,
+    start_qty: D = D(0),
+    late_fills: bool = False,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
     stop's side), as the daemon restores it from the journal. `pause` (trade index, ms,
     trades): the daemon does not run for that long before that trade (the clock jumps, the
     market moved on), notices it at the trade as the daemon's pause watch does, and the
-    reconciliation it then asks for answers that many trades later."""
+    reconciliation it then asks for answers that many trades later. `start_qty`: the session
+    starts with that position open at 60000.0 and no stop-loss on the exchange (the start-up
+    reconciliation's end places one). That end is read 1 ms after the start-up snapshot, as
+    on a busy machine. `late_fills`: a fill reaches the daemon 1 ms after the event the
+    engine sent next (its REST answer behind the user stream, a busy machine)."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
     engine.change_leverage("live", {"symbol": SYMBOL, "leverage": "3"})
+    if start_qty:  # an earlier session's position, its stop gone
+        engine.on_trade(SYMBOL, D("60000.0"), abs(start_qty), False, T0 - 1_000)
+        engine.new_order("live", {"symbol": SYMBOL, "side": "BUY" if start_qty > 0 else "SELL",
+                                  "type": "MARKET", "quantity": f"{abs(start_qty):f}"})  # fmt: skip
     engine.drain_user_events()
     journal = SqliteJournal(journal_dir)
     recorder = MarketRecorder(journal_dir, clock)
@@ -125,10 +142,15 @@ def record_live_session(
     )
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
+    if late_fills:
+        venue.listener = LateFills(on_event, clock)
     on_item = recorder.items(em.on_item)
-    on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900, stream="user",
-                                state=StreamState.CONNECTED))  # fmt: skip
-    on_event(_start_snapshot(book, T0 - 900))
+    clock.set_ms(T0 - 900)
+    with recorder.reconciling(em.reconciling)():  # as trading_engine.daemon wires it
+        on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900,
+                                    stream="user", state=StreamState.CONNECTED))  # fmt: skip
+        on_event(_start_snapshot(engine, T0 - 900))
+        clock.set_ms(T0 - 899)  # the loop comes back to the daemon a ms later
     note_pause = recorder.pause(em.note_pause)  # as trading_engine.daemon wires it
     for i, (t, price) in enumerate(_zigzag(n_trades)):
         if pause is not None and i >= pause[0]:
@@ -161,22 +183,48 @@ def record_live_session(
     return em.counters.decisions
 
 
-def _start_snapshot(book: BookKeeper, t: int) -> VenueSnapshot:
+class LateFills:
+    """The daemon's receipt order on a busy machine: an order's fill (its REST answer) comes
+    after the event the engine sent next (the user stream's), 1 ms later."""
+
+    def __init__(self, on_event, clock: SimClock) -> None:
+        self.on_event, self.clock = on_event, clock
+        self.held: OrderFilled | None = None
+        self.late = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, OrderFilled) and self.held is None:
+            self.held = event
+            return
+        self.on_event(event)
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.clock.set_ms(self.clock.now_ms() + 1)
+            self.late += 1
+            self.on_event(held)
+
+
+def _start_snapshot(engine: Exchange, t: int) -> VenueSnapshot:
+    """The account as the live engine holds it at the start (no open order)."""
     from core.account import Balance, Position
 
+    (usdt,) = engine.balance("live", {})
+    wallet = D(usdt["balance"])
+    held = engine.position_risk("live", {"symbol": SYMBOL})  # none while flat
+    qty, entry = (D(held[0]["positionAmt"]), D(held[0]["entryPrice"])) if held else (D(0), D(0))
     return VenueSnapshot(
         event_time_ms=t,
         recv_time_ms=t,
         balances=(
             Balance(
                 asset="USDT",
-                wallet_balance=D("10000"),
-                available_balance=D("10000"),
-                cross_wallet_balance=D("10000"),
+                wallet_balance=wallet,
+                available_balance=wallet,
+                cross_wallet_balance=wallet,
                 update_time_ms=t,
             ),
         ),
-        positions=(Position(symbol=SYMBOL, qty=D(0), entry_price=D(0), leverage=3),),
+        positions=(Position(symbol=SYMBOL, qty=qty, entry_price=entry, leverage=3),),
         open_orders=(),
         reason="start",
         symbols=(SYMBOL,),
@@ -555,6 +603,112 @@ def test_a_session_started_with_a_side_held_after_a_stop_replays_identical(tmp_p
     assert result.decisions == decisions
     _rewrite_header(journal_dir, lambda h: h.pop("held_exits"))
     assert parity.audit(journal_dir).divergence is not None
+
+
+def test_the_stop_loss_the_start_up_reconciliation_places_replays_at_its_recorded_time(
+    tmp_path,
+):
+    """The session starts short 0.004 with no stop-loss on the exchange: the end of the
+    start-up reconciliation places one, at a clock reading 1 ms after the snapshot (a busy
+    machine). The recording holds that end with its reading, so the replay places the same
+    stop at the same ms. Read without it (a replay of the events one by one), the stop went
+    out at the snapshot's reading: a false divergence of 1 ms at the first decision."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, start_qty=D("-0.004"))
+    session = read_session(session_files(journal_dir)[-1])
+    assert [e for e in session.entries if e[0] in "rR"] == [("r", T0 - 900), ("R", T0 - 899)]
+    journal = SqliteJournal(journal_dir, readonly=True)
+    first = next(e for _, e in journal.load_events(["DecisionMade"]))
+    journal.close()
+    # stop_loss_pct 0.005 (%): 60000.0 * (1 + 0.005 / 100) = 60003.0, at the end's reading
+    assert (first.event_time_ms, first.action) == (
+        T0 - 899,
+        "BUY close-position STOP_MARKET stop 60003.0",
+    )
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["r')])
+    divergence = parity.audit(journal_dir).divergence
+    assert divergence is not None
+    assert (divergence.what, divergence.index) == ("decision", 0)
+    assert divergence.live.startswith(f"{T0 - 899} BTCUSDT exec_manager: BUY close-position")
+    assert divergence.replay.startswith(f"{T0 - 900} BTCUSDT exec_manager: BUY close-position")
+
+
+def test_a_fill_the_daemon_got_after_the_next_event_is_replayed_at_its_own_reading(
+    tmp_path, monkeypatch
+):
+    """A busy machine: each fill's REST answer reaches the daemon 1 ms after the user
+    stream's next event (the engine sent them the other way round). The stop-loss planned
+    once the entry has filled is decided at the fill's reading; the replay hands the fill on
+    at its own entry, not with the event before it, so the audit is empty. Handed on with
+    that event (as before), the stop-loss was replayed 1 ms early (the reviewer's false
+    divergence under load)."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, late_fills=True)
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions and result.fills >= 2
+    deliver_through = parity.ParityVenue.deliver_through
+    monkeypatch.setattr(  # every event before the matching one handed on with it
+        parity.ParityVenue, "deliver_through", lambda venue, key, later: deliver_through(venue, key)
+    )
+    divergence = parity.audit(journal_dir).divergence
+    assert divergence is not None and divergence.what == "decision"
+    live_ms, live_rest = divergence.live.split(" ", 1)
+    replay_ms, replay_rest = divergence.replay.split(" ", 1)
+    assert int(live_ms) == int(replay_ms) + 1 and live_rest == replay_rest
+    assert "STOP_MARKET" in live_rest and "(stop-loss " in live_rest
+
+
+def _parity_venue() -> parity.ParityVenue:
+    engine = Exchange(INSTRUMENTS, SimClock(T0), EngineConfig())
+    return parity.ParityVenue(engine=engine, account="a", clock=SimClock(T0),
+                              instruments=INSTRUMENTS, due_order=lambda _c: None,
+                              due_cancel=lambda _c: None, request_time=lambda: T0)  # fmt: skip
+
+
+def _canceled(cid: str) -> OrderCanceled:
+    return OrderCanceled(event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL,
+                         client_order_id=cid, order_id=None)  # fmt: skip
+
+
+def test_a_held_event_waits_for_its_own_entry_and_the_earliest_of_a_key_goes_first():
+    """`deliver_through` pairs the engine's events with the recording's entries by key, in
+    order: one with an entry still to come waits; of two of a key with one entry to come,
+    the earlier goes now and the later waits (their order kept)."""
+    venue = _parity_venue()
+    got: list[str] = []
+    venue.listener = lambda e: got.append(e.client_order_id)
+    venue.held.extend([_canceled("x"), _canceled("y"), _canceled("x"), _canceled("z")])
+    later = Counter({("OrderCanceled", "x"): 1, ("OrderCanceled", "y"): 0})
+
+    assert venue.deliver_through(("OrderCanceled", "z"), later) == 3
+    assert got == ["x", "y", "z"]  # the first x has no entry to come; the second waits
+    assert [e.client_order_id for e in venue.held] == ["x"]
+    assert venue.deliver_through(("OrderCanceled", "x"), Counter()) == 1
+    assert got == ["x", "y", "z", "x"] and not venue.held
+
+
+def test_an_event_whose_entry_passed_before_the_engine_sent_it_goes_at_the_next_one():
+    """The engine behind the daemon: the entry of x finds nothing held; x, sent after, is
+    handed on with the next entry's event, though an entry of its key is still to come
+    (waiting for it would hand every later x on one entry late)."""
+    venue = _parity_venue()
+    got: list[str] = []
+    venue.listener = lambda e: got.append(e.client_order_id)
+    later = Counter({("OrderCanceled", "x"): 1})
+
+    assert venue.deliver_through(("OrderCanceled", "x"), later) == 0
+    venue.held.extend([_canceled("x"), _canceled("z"), _canceled("x")])
+    assert venue.deliver_through(("OrderCanceled", "z"), later) == 2
+
+    assert got == ["x", "z"] and [e.client_order_id for e in venue.held] == ["x"]
 
 
 def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):

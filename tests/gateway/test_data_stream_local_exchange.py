@@ -103,7 +103,10 @@ async def test_ten_second_cut_is_healed_gap_free_within_two_seconds(exchange):
         last_before_cut = consumer.ids()[-1]
 
         exchange.faults.drop_websockets(refuse_s=10.0)
-        await wait_for(lambda: consumer.of(GapHealed), timeout_s=15)
+        await wait_for(lambda: not exchange.faults.ws_refusing(), timeout_s=11)
+        # From the cut's end: a loaded machine may take a while to get there (the bound is
+        # only against a hang; the heal's 2 s are measured from the reconnect, below).
+        await wait_for(lambda: consumer.of(GapHealed), timeout_s=20)
         await asyncio.sleep(1.0)  # keep receiving live trades after the heal
 
     ids = consumer.ids()

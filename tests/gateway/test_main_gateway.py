@@ -30,6 +30,7 @@ from tests.gateway.venue_harness import (
     GENEROUS,
     SYMBOL,
     TICK,
+    Session,
     assert_each_event_once,
     session,
     start_exchange,
@@ -159,34 +160,48 @@ async def test_reduce_only_closes_and_is_refused_without_a_position(ex):
         assert_each_event_once(s.rec)
 
 
+async def _placed_from_the_price(
+    ex: LocalExchange, s: Session, kind: OrderType, ticks: int, qty: Decimal | None
+) -> tuple[OrderRequest, OrderAccepted]:
+    """A SELL stop `ticks` from the last price (the exchange's, read just before it is sent)
+    and its acceptance. The market may move past so close a trigger before the exchange
+    handles the request (a loaded machine: refused -2021, would trigger at once): placed
+    again from the new price, a few times at most (a real refusal still fails the test)."""
+    for _ in range(5):
+        last = ex.engine.last_price(SYMBOL)
+        assert last is not None
+        request = OrderRequest(
+            symbol=SYMBOL,
+            side=Side.SELL,
+            type=kind,
+            quantity=qty,
+            stop_price=last + ticks * TICK,
+            reduce_only=qty is not None,
+            close_position=qty is None,
+            client_order_id=s.ids.next(),
+        )
+        s.venue.submit(request)
+        answer = await s.rec.wait_for(OrderAccepted | OrderRejected, request.client_order_id)
+        if isinstance(answer, OrderAccepted):
+            return request, answer
+        assert answer.code == -2021, answer
+    raise AssertionError(f"the market moved past 5 {kind} placements in a row")
+
+
 async def test_protective_stops_go_through_the_algo_api_and_one_closes(ex):
     async with session(ex) as s:
         entry = s.market(Side.BUY, qty="0.002")
         s.venue.submit(entry)
         await s.rec.wait_for(OrderFilled, entry.client_order_id)
-        last = ex.engine.last_price(SYMBOL)
-        assert last is not None
         # The stop closes the position; the take-profit is reduce-only for its quantity
-        # (Binance takes one closePosition order per side: -4130).
-        stops = [
-            OrderRequest(
-                symbol=SYMBOL,
-                side=Side.SELL,
-                type=kind,
-                quantity=qty,
-                stop_price=last + offset,
-                reduce_only=qty is not None,
-                close_position=qty is None,
-                client_order_id=s.ids.next(),
-            )
-            for kind, offset, qty in (
-                (OrderType.TAKE_PROFIT_MARKET, 3 * TICK, Decimal("0.002")),
-                (OrderType.STOP_MARKET, -3 * TICK, None),
-            )
+        # (Binance takes one closePosition order per side: -4130). Each 3 ticks from the
+        # price at its placement: one of them fires within the minute.
+        placed = [
+            await _placed_from_the_price(ex, s, OrderType.TAKE_PROFIT_MARKET, 3, Decimal("0.002")),
+            await _placed_from_the_price(ex, s, OrderType.STOP_MARKET, -3, None),
         ]
-        for stop in stops:
-            s.venue.submit(stop)
-        accepted = [await s.rec.wait_for(OrderAccepted, r.client_order_id) for r in stops]
+        stops = [request for request, _ in placed]
+        accepted = [answer for _, answer in placed]
         algo_ids = {a["algoId"] for a in ex.engine.open_algo_orders(s.account, {})}
         assert {a.order_id for a in accepted} <= algo_ids | {
             a["algoId"] for a in ex.engine.all_algo_orders(s.account, {"symbol": SYMBOL})

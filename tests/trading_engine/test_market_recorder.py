@@ -3,6 +3,7 @@ per item is what the ExecManager sees, a torn last line (a killed daemon) is dro
 that refuses the file loses nothing up to a bound and marks a hole beyond it, and the recorded
 sessions stay within their size limit (a session over it by itself is a hole to its end)."""
 
+import contextlib
 import errno
 import gzip
 import logging
@@ -85,6 +86,113 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
         ("s", 5_040, True, True),  # cancel, but keep the protective orders
     ]
     assert rec.clock.now_ms() == 5_040  # released: the wrapped clock again
+
+
+class BusyClock:
+    """A loaded machine's clock: each reading is 1 ms after the one before (the loop got
+    back to the daemon a moment later every time)."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.t = now_ms
+
+    def now_ms(self) -> int:
+        self.t += 1
+        return self.t
+
+
+def test_the_reconciliations_end_works_at_one_recorded_reading_as_do_the_events_it_causes(
+    tmp_path,
+):
+    """The start-up reconciliation's end is no item nor event: unlatched, the stop-loss it
+    places read the clock later than anything recorded (1 ms under load: a false divergence
+    in the audit). Its end is recorded with one reading, which every read of the
+    ExecManager's clock during it returns, an event the venue hands on meanwhile included."""
+    clock = BusyClock(9_000)
+    rec = MarketRecorder(tmp_path, clock)
+    seen: list[tuple[str, int]] = []
+    canceled = OrderCanceled(event_time_ms=1, recv_time_ms=2, symbol="BTCUSDT",
+                             client_order_id="a-1", order_id=None)  # fmt: skip
+    on_event = rec.events(lambda _e, _now: seen.append(("event", rec.clock.now_ms())))
+
+    @contextlib.contextmanager
+    def reconciling():  # as ExecManager.reconciling: its end works on the whole picture
+        yield
+        seen.append(("stop-loss", rec.clock.now_ms()))
+        on_event(canceled)  # the venue answers at once
+        seen.append(("journaled", rec.clock.now_ms()))
+
+    rec.start({})  # reads 9_001
+    with rec.reconciling(reconciling)():  # begins at 9_002
+        on_event(canceled)  # 9_003
+    rec.close()
+
+    session = read_session(session_files(tmp_path)[-1])
+    assert session.entries == [
+        ("r", 9_002),
+        ("e", 9_003, canceled),
+        ("R", 9_004),
+        ("e", 9_004, canceled),
+    ]
+    assert seen == [("event", 9_003), ("stop-loss", 9_004), ("event", 9_004), ("journaled", 9_004)]
+    assert rec.clock.now_ms() == 9_005  # released: the wrapped clock again
+    assert session.last_ms() == 9_004
+
+
+def test_a_reconciliation_that_fails_records_no_end_and_lets_the_error_through(tmp_path):
+    clock = SimClock(9_000)
+    rec = MarketRecorder(tmp_path, clock)
+    ended: list[bool] = []
+
+    @contextlib.contextmanager
+    def reconciling():
+        try:
+            yield
+        except BaseException:
+            ended.append(False)
+            raise
+        ended.append(True)
+
+    rec.start({})
+    with pytest.raises(ConnectionError), rec.reconciling(reconciling)():
+        raise ConnectionError("the exchange went away")
+    rec.close()
+
+    assert ended == [False]
+    assert read_session(session_files(tmp_path)[-1]).entries == [("r", 9_000)]
+    assert rec.clock.latched is None
+
+
+def test_a_timer_call_that_may_act_is_recorded_at_the_one_reading_it_works_at(tmp_path):
+    """The ExecManager's timer (REDUCING's retries) is no item nor event either: a call that
+    may act is recorded with one reading, every read during it (an event it causes
+    included) returns; the idle calls (once a second while ACTIVE) are not recorded."""
+    clock = BusyClock(9_000)
+    rec = MarketRecorder(tmp_path, clock)
+    reducing = False
+    seen: list[tuple[str, int]] = []
+    canceled = OrderCanceled(event_time_ms=1, recv_time_ms=2, symbol="BTCUSDT",
+                             client_order_id="a-1", order_id=None)  # fmt: skip
+    on_event = rec.events(lambda _e, _now: seen.append(("event", rec.clock.now_ms())))
+
+    def on_timer() -> None:  # as ExecManager.on_timer: a flatten retry while REDUCING
+        if reducing:
+            seen.append(("flatten", rec.clock.now_ms()))
+            on_event(canceled)
+            seen.append(("journaled", rec.clock.now_ms()))
+
+    timer = rec.timer(on_timer, lambda: reducing)
+    rec.start({})  # reads 9_001
+    timer()  # ACTIVE: not recorded, reads nothing
+    reducing = True
+    timer()  # 9_002
+    rec.close()
+
+    assert read_session(session_files(tmp_path)[-1]).entries == [
+        ("t", 9_002),
+        ("e", 9_002, canceled),
+    ]
+    assert seen == [("flatten", 9_002), ("event", 9_002), ("journaled", 9_002)]
+    assert rec.clock.now_ms() == 9_003  # released
 
 
 def test_a_torn_last_line_is_dropped(tmp_path):
