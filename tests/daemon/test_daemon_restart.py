@@ -158,7 +158,13 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
 
 
 def _eth_position(ex) -> Decimal:
-    async def read() -> Decimal:
+    return _eth_account(ex)[0]
+
+
+def _eth_account(ex) -> tuple[Decimal, int]:
+    """The exchange's ETHUSDT position and how many algo (stop / take-profit) orders rest."""
+
+    async def read() -> tuple[Decimal, int]:
         from core.clock import LiveClock
         from rest_connect import create_rest_connection
         from tests.daemon.harness import API_KEY, API_SECRET
@@ -168,9 +174,12 @@ def _eth_position(ex) -> Decimal:
         )
         try:
             rows = await conn.call("futures_position_information", weight=5, symbol="ETHUSDT")
+            algos = await conn.call("futures_get_open_algo_orders", symbol="ETHUSDT")
         finally:
             await conn.close()
-        return sum((D(r["positionAmt"]) for r in rows), D(0))
+        if isinstance(algos, dict):  # some versions wrap the list
+            algos = algos.get("orders", [])
+        return sum((D(r["positionAmt"]) for r in rows), D(0)), len(algos)
 
     return asyncio.run(read())
 
@@ -186,7 +195,13 @@ def test_a_symbol_removed_from_the_config_while_it_holds_a_position_is_refused_a
         write_config(tmp_path, ex, ("BTCUSDT", "ETHUSDT"), **FAST_TRADING)
         daemon = start_daemon(tmp_path)
         try:
-            wait_for(lambda: _eth_position(ex) != 0, 90, "an ETHUSDT position")
+            # Killed once the position's stop-loss rests too (a kill between the entry's fill
+            # and its stop would leave no stop for the refusal to name).
+            wait_for(
+                lambda: (lambda qty, algos: qty != 0 and algos > 0)(*_eth_account(ex)),
+                90,
+                "an ETHUSDT position and its stop-loss",
+            )
         finally:
             daemon.send_signal(signal.SIGKILL)
             daemon.communicate(timeout=30)
