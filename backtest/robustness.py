@@ -23,7 +23,9 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -45,24 +47,37 @@ BOOTSTRAP_DRAWDOWN = metrics.TRADE_CLOSE_DRAWDOWN
 DAY_MS = 86_400_000
 DASK_CONNECT_TIMEOUT_S = 10
 CURVE_POINTS = 400  # equity samples kept per Monte Carlo run, for the fan chart
-# Metrics where less is better when picking the best grid point.
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration_ms", "fees", "turnover"})
-SWEEP_METRICS = (
-    "total_return",
-    "annualized_return",
-    "sharpe",
-    "sortino",
-    "sharpe_daily",
-    "sortino_daily",
-    "calmar",
-    "max_drawdown",
-    "win_rate",
-    "profit_factor",
-    "expectancy",
-    "exposure",
-    "fees",
-    "fills",
-    "closed_trades",
+
+
+class Better(StrEnum):
+    """Which way a sweep metric improves when picking the best grid point."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+
+
+# The metrics a sweep may rank by, each with its direction: one table, so a metric cannot be
+# ranked one way and refused (or allowed and ranked the wrong way) by two lists drifting apart.
+SWEEP_METRICS: Mapping[str, Better] = MappingProxyType(
+    {
+        "total_return": Better.HIGHER,
+        "annualized_return": Better.HIGHER,
+        "sharpe": Better.HIGHER,
+        "sortino": Better.HIGHER,
+        "sharpe_daily": Better.HIGHER,
+        "sortino_daily": Better.HIGHER,
+        "calmar": Better.HIGHER,
+        "max_drawdown": Better.LOWER,
+        "max_drawdown_duration_ms": Better.LOWER,
+        "win_rate": Better.HIGHER,
+        "profit_factor": Better.HIGHER,
+        "expectancy": Better.HIGHER,
+        "exposure": Better.HIGHER,
+        "turnover": Better.LOWER,
+        "fees": Better.LOWER,
+        "fills": Better.HIGHER,
+        "closed_trades": Better.HIGHER,
+    }
 )
 # BacktestConfig fields a sweep file may not set (they are not assumptions of a run).
 _NOT_SWEEPABLE = frozenset({"strategy_params", "risk", "progress", "journal_dir"})
@@ -649,8 +664,9 @@ class SweepResult:
 
 
 def rank_key(metric: str) -> Callable[[dict[str, Any]], tuple[int, float]]:
-    """Sort key putting the best row first; rows without the metric (None) last."""
-    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    """Sort key putting the best row first; rows without the metric (None) last. `metric`
+    is one of SWEEP_METRICS (load_sweep refuses any other), whose table gives its direction."""
+    sign = 1.0 if SWEEP_METRICS[metric] is Better.LOWER else -1.0
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
         v = row.get(metric)

@@ -178,6 +178,28 @@ def test_bad_sweep_files_are_refused_with_a_reason(tmp_path, text, says):
     assert says in str(e.value)
 
 
+@pytest.mark.parametrize("metric", ["max_drawdown_duration_ms", "turnover"])
+def test_a_lower_is_better_metric_is_a_sweep_metric_and_ranks_lowest_first(tmp_path, metric):
+    """The two metrics once ranked lower-is-better but refused by load_sweep: a sweep file
+    may name them, and the best of three hand-made rows is the lowest value (a None last)."""
+    spec = rb.load_sweep(write(tmp_path, f"metric = '{metric}'\n[grid]\nfast = [5]"))
+    rows = [{"fast": 5, metric: 3}, {"fast": 10, metric: None}, {"fast": 20, metric: 1}]
+
+    assert spec.metric == metric
+    assert rb.best_row(rows, metric) == {"fast": 20, metric: 1}
+
+
+def test_every_sweep_metric_is_a_summary_field_with_a_direction():
+    """One table lists what a sweep may rank by and which way: each name is a summary.json
+    metric, the drawdowns, fees and turnover rank lowest first, returns and ratios highest."""
+    summary_fields = set(rb.metrics.Summary.__dataclass_fields__)
+    lower = {k for k, d in rb.SWEEP_METRICS.items() if d is rb.Better.LOWER}
+
+    assert set(rb.SWEEP_METRICS) <= summary_fields
+    assert lower == {"max_drawdown", "max_drawdown_duration_ms", "fees", "turnover"}
+    assert rb.best_row([{"sharpe": 0.5}, {"sharpe": 2.0}], "sharpe") == {"sharpe": 2.0}
+
+
 def test_unknown_parameters_and_refused_points(tmp_path, day_data):
     base = BacktestConfig(strategy_params={"order_notional_usdt": Decimal(1000)})
     spec = rb.load_sweep(write(tmp_path, "[grid]\nfastest = [5]"))
