@@ -15,6 +15,7 @@ import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from enum import StrEnum
 from itertools import islice
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -42,6 +43,29 @@ _MAX_GTD_MS = 253402300799000
 _SEVEN_DAYS_MS = 7 * 24 * 60 * 60 * 1000
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _PRICED = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT})  # take `price`
+# Types whose trigger is `stopPrice` (`triggerPrice` on the algo endpoint).
+_STOP_PRICED = frozenset(
+    {OrderType.STOP, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET}
+)
+
+
+class PriceMatch(StrEnum):
+    """`priceMatch` values (reference 6.1): the exchange picks the price of the order."""
+
+    NONE = "NONE"
+    OPPONENT = "OPPONENT"
+    OPPONENT_5 = "OPPONENT_5"
+    OPPONENT_10 = "OPPONENT_10"
+    OPPONENT_20 = "OPPONENT_20"
+    QUEUE = "QUEUE"
+    QUEUE_5 = "QUEUE_5"
+    QUEUE_10 = "QUEUE_10"
+    QUEUE_20 = "QUEUE_20"
+
+
+_PRICE_MATCHES = frozenset(m.value for m in PriceMatch)  # `str in StrEnum` raises on 3.11
+
+
 _CANCEL_ALL_OK = {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
@@ -119,6 +143,8 @@ class WireAdapter:
                 "Order type not supported for this endpoint. "
                 "Please use the Algo Order API endpoints instead.",
             )
+        # Before the mandatory parameters: with priceMatch, `price` is not mandatory.
+        refuse_price_match(p, order_type)
         close_position = p.bool("closePosition")
         stop_name = "triggerPrice" if algo else "stopPrice"
         # Mandatory parameters by type (section 6.2.1).
@@ -187,6 +213,7 @@ class WireAdapter:
             if p.has("quantity"):
                 raise BinanceError(-4137, "Quantity must be zero with closePosition equals true.")
         refuse_unrequired(p, order_type, close_position)
+        refuse_ignored(p, order_type, tif, algo=algo)
         gtd = 0
         if tif is TimeInForce.GTD:
             gtd_value = p.int("goodTillDate", required=True) or 0
@@ -388,6 +415,7 @@ class WireAdapter:
         b = self._e.book(p.req("symbol"))
         inst = b.inst
         side = p.enum("side", Side, -1117, "Invalid side.")
+        refuse_price_match(p, OrderType.LIMIT)  # only LIMIT orders are modified
         quantity = p.decimal("quantity", required=True)
         price = p.decimal("price", required=True)
         o = self._find_order(acct, p, b)
@@ -950,6 +978,45 @@ def refuse_unrequired(p: Params, order_type: OrderType, close_position: bool) ->
         raise _not_required("timeInForce")
     if order_type not in _PRICED and p.has("price"):
         raise _not_required("price")
+
+
+def refuse_ignored(p: Params, order_type: OrderType, tif: TimeInForce, *, algo: bool) -> None:
+    """-1106 for a parameter this order type does not use: `stopPrice` (`triggerPrice` on the
+    algo endpoint) on LIMIT, MARKET or TRAILING_STOP_MARKET, `activationPrice`
+    (`activatePrice`) or `callbackRate` on any type but TRAILING_STOP_MARKET, `goodTillDate`
+    without timeInForce=GTD. The reference does not say whether Binance ignores these or
+    refuses them; the local exchange refuses them, so that a strategy relying on one (a LIMIT
+    "with a stop", an expiry on a GTC order) fails loudly here instead of trading differently
+    from what it meant, on the local exchange and perhaps on Binance."""
+    stop_name = "triggerPrice" if algo else "stopPrice"
+    if order_type not in _STOP_PRICED and p.has(stop_name):
+        raise _not_required(stop_name)
+    if order_type is not OrderType.TRAILING_STOP_MARKET:
+        for name in ("activatePrice" if algo else "activationPrice", "callbackRate"):
+            if p.has(name):
+                raise _not_required(name)
+    if tif is not TimeInForce.GTD and p.has("goodTillDate"):
+        raise _not_required("goodTillDate")
+
+
+def refuse_price_match(p: Params, order_type: OrderType) -> None:
+    """`priceMatch` (the exchange picks the price) is not implemented by the local exchange:
+    an unknown value is -5037 and a type Binance does not match (anything but LIMIT, STOP,
+    TAKE_PROFIT) -5038 as on Binance (reference 3, 6.2.1); any value but NONE on a type Binance
+    matches is -5037 with a message saying the local exchange does not support it, rather than
+    an order resting at a price the client never chose (the parameter used to be dropped)."""
+    value = p.opt("priceMatch")
+    if value is None or value == PriceMatch.NONE:
+        return
+    if value not in _PRICE_MATCHES:
+        raise BinanceError(-5037, "Invalid price match.")
+    if order_type not in _PRICED:
+        raise BinanceError(
+            -5038, "Price match only supports order type: LIMIT, STOP AND TAKE_PROFIT"
+        )
+    raise BinanceError(
+        -5037, f"priceMatch {value} is not supported by the local exchange; send a price."
+    )
 
 
 def _not_required(name: str) -> BinanceError:

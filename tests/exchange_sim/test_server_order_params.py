@@ -153,3 +153,143 @@ async def test_market_conditional_with_a_price_is_refused_1106(
 
     assert answer == _not_required("price")
     assert await binance_client.futures_get_open_algo_orders(symbol=SYMBOL) == []
+
+
+async def _limit_buy(ex: LocalExchange, client: Any) -> dict[str, str]:
+    """A LIMIT GTC BUY 1000 below the last price: it rests (nothing fills)."""
+    await ex.step(1000)
+    last = Decimal((await client.futures_symbol_ticker(symbol=SYMBOL))["price"])
+    return {
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": str(last - 1000),
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "name"),
+    [
+        ("LIMIT", {"stopPrice": "80000"}, "stopPrice"),
+        ("MARKET", {"stopPrice": "80000"}, "stopPrice"),
+        ("LIMIT", {"activationPrice": "80000"}, "activationPrice"),
+        ("MARKET", {"callbackRate": "1"}, "callbackRate"),
+        ("LIMIT", {"goodTillDate": "253402300798000"}, "goodTillDate"),
+    ],
+)
+async def test_a_parameter_the_order_type_does_not_use_is_refused_1106(
+    local_exchange: LocalExchange, binance_client: Any, kind: str, extra: dict[str, str], name: str
+) -> None:
+    """A LIMIT "with a stop" or a GTC order "with an expiry" used to trade as if the parameter
+    had not been sent; now the client hears about it and nothing is placed."""
+    order = await _limit_buy(local_exchange, binance_client)
+    if kind == "MARKET":
+        order = MARKET_BUY
+
+    answer = await _refusal(binance_client.futures_create_order, **order, **extra)
+
+    assert answer == _not_required(name)
+    await _nothing_left(binance_client)
+
+
+async def test_a_gtd_limit_with_its_good_till_date_rests(
+    local_exchange: LocalExchange, binance_client: Any
+) -> None:
+    order = {**await _limit_buy(local_exchange, binance_client), "timeInForce": "GTD"}
+
+    placed = await binance_client.futures_create_order(
+        symbol=SYMBOL, goodTillDate="253402300798123", **order
+    )
+
+    assert (placed["status"], placed["goodTillDate"]) == ("NEW", 253402300798000)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "name"),
+    [
+        ("STOP_MARKET", {"callbackRate": "1"}, "callbackRate"),
+        ("STOP_MARKET", {"activatePrice": "1"}, "activatePrice"),
+        ("TRAILING_STOP_MARKET", {"callbackRate": "1", "triggerPrice": "1"}, "triggerPrice"),
+    ],
+)
+async def test_an_algo_order_with_a_trigger_its_type_does_not_use_is_refused_1106(
+    local_exchange: LocalExchange, binance_client: Any, kind: str, extra: dict[str, str], name: str
+) -> None:
+    last = await _long(local_exchange, binance_client)
+    base = {"side": "SELL", "type": kind, "quantity": "0.010", "reduceOnly": "true"}
+    if kind == "STOP_MARKET":
+        base["triggerPrice"] = str(last - 1000)
+
+    answer = await _refusal(binance_client.futures_create_algo_order, **base, **extra)
+
+    assert answer == _not_required(name)
+    assert await binance_client.futures_get_open_algo_orders(symbol=SYMBOL) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "match", "answer"),
+    [
+        ("LIMIT", "BEST", (-5037, "Invalid price match.")),
+        (
+            "MARKET",
+            "OPPONENT",
+            (-5038, "Price match only supports order type: LIMIT, STOP AND TAKE_PROFIT"),
+        ),
+        (
+            "LIMIT",
+            "QUEUE",
+            (-5037, "priceMatch QUEUE is not supported by the local exchange; send a price."),
+        ),
+    ],
+)
+async def test_price_match_is_refused_not_dropped(
+    local_exchange: LocalExchange,
+    binance_client: Any,
+    kind: str,
+    match: str,
+    answer: tuple[int, str],
+) -> None:
+    """A LIMIT with priceMatch and no price (as Binance takes it) used to be refused for the
+    missing price, and one with a price rested at that price, the priceMatch dropped."""
+    order = await _limit_buy(local_exchange, binance_client)
+    del order["price"]
+    if kind == "MARKET":
+        order = MARKET_BUY
+
+    refused = await _refusal(binance_client.futures_create_order, **order, priceMatch=match)
+
+    assert refused == answer
+    await _nothing_left(binance_client)
+
+
+async def test_price_match_none_with_a_price_rests_at_that_price(
+    local_exchange: LocalExchange, binance_client: Any
+) -> None:
+    order = await _limit_buy(local_exchange, binance_client)
+
+    placed = await binance_client.futures_create_order(symbol=SYMBOL, priceMatch="NONE", **order)
+
+    assert (placed["status"], Decimal(placed["price"])) == ("NEW", Decimal(order["price"]))
+
+
+async def test_modify_with_price_match_is_refused_and_the_order_is_unchanged(
+    local_exchange: LocalExchange, binance_client: Any
+) -> None:
+    order = await _limit_buy(local_exchange, binance_client)
+    placed = await binance_client.futures_create_order(symbol=SYMBOL, **order)
+
+    refused = await _refusal(
+        binance_client.futures_modify_order,
+        orderId=placed["orderId"],
+        side="BUY",
+        quantity="0.010",
+        priceMatch="OPPONENT",
+    )
+
+    assert refused == (
+        -5037,
+        "priceMatch OPPONENT is not supported by the local exchange; send a price.",
+    )
+    still = await binance_client.futures_get_order(symbol=SYMBOL, orderId=placed["orderId"])
+    assert (still["status"], Decimal(still["price"])) == ("NEW", Decimal(order["price"]))
