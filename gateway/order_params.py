@@ -60,6 +60,10 @@ def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
         params["triggerPrice"] = exact(inst.format_price, request.stop_price, "stop price")
         params["workingType"] = request.working_type.value
     else:
+        if request.stop_price is not None:
+            # Binance's behaviour is not in the reference; the local exchange refuses it
+            # (-1106). Dropping it would send a plain LIMIT/MARKET the strategy did not ask for.
+            raise ValueError(f"a {request.type} order takes no stop price")
         params["newClientOrderId"] = request.client_order_id
     if request.close_position:
         if request.type not in _CLOSE_POSITION:

@@ -56,6 +56,12 @@ _CACHE_LIMIT = 65536
 _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _MARKET_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 _PRICED = (OrderType.LIMIT, OrderType.STOP, OrderType.TAKE_PROFIT)
+_STOP_PRICED = (
+    OrderType.STOP,
+    OrderType.STOP_MARKET,
+    OrderType.TAKE_PROFIT,
+    OrderType.TAKE_PROFIT_MARKET,
+)
 CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 # What Binance keeps of finished orders (protocol reference 6.4, "Retention"): one CANCELED or
 # EXPIRED without a fill is no longer found once 3 days old, any order once 90 days old.
@@ -810,12 +816,13 @@ class Engine:
             top = Decimal(5) if legacy else Decimal(10)  # legacy order docs vs algo docs
             if callback_rate is None or not Decimal("0.1") <= callback_rate <= top:
                 raise BinanceError(-1130, "Data sent for parameter 'callbackRate' is not valid.")
-        else:
-            callback_rate = activate_price = None
-        stop_price = None if trailing else request.stop_price
         tif = request.time_in_force or TimeInForce.GTC
         if order_type is OrderType.MARKET:
             tif = TimeInForce.GTC
+        _refuse_unused(
+            order_type, tif, request.stop_price, callback_rate, activate_price, good_till_ms
+        )
+        stop_price = request.stop_price
         client_id = request.client_order_id
         check_client_id(client_id, "newClientOrderId")
         symbol = b.inst.symbol
@@ -1373,6 +1380,34 @@ def check_client_id(value: str, name: str) -> None:
             f"Illegal characters found in parameter '{name}'; "
             "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
         )
+
+
+def _refuse_unused(
+    order_type: OrderType,
+    tif: TimeInForce,
+    stop_price: Decimal | None,
+    callback_rate: Decimal | None,
+    activate_price: Decimal | None,
+    good_till_ms: int,
+) -> None:
+    """-1106 for a value the order's type or time in force does not use (a stop price on a
+    LIMIT, MARKET or trailing stop, a callback rate or activation price on anything but a
+    trailing stop, an expiry without GTD): the wire path refuses the same parameters
+    (`server.wire_adapter.refuse_ignored`), so a caller of either learns it sent one instead of
+    trading as if it had not."""
+    if stop_price is not None and order_type not in _STOP_PRICED:
+        raise _not_required("stopPrice")
+    if order_type is not OrderType.TRAILING_STOP_MARKET:
+        if callback_rate is not None:
+            raise _not_required("callbackRate")
+        if activate_price is not None:
+            raise _not_required("activationPrice")
+    if good_till_ms and tif is not TimeInForce.GTD:
+        raise _not_required("goodTillDate")
+
+
+def _not_required(name: str) -> BinanceError:
+    return BinanceError(-1106, f"Parameter '{name}' sent when not required.")
 
 
 def _mandatory(name: str) -> BinanceError:

@@ -204,6 +204,46 @@ def test_rejections_raise_the_binance_code(request_: OrderRequest, code: int) ->
     assert e.drain_events() == []  # nothing was accepted
 
 
+@pytest.mark.parametrize(
+    ("request_", "extra", "name"),
+    [
+        (
+            OrderRequest(
+                symbol=SYMBOL,
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=D("0.010"),
+                price=D("61700.0"),
+                time_in_force=TimeInForce.GTC,
+                stop_price=D("61000.0"),
+                client_order_id="u-1",
+            ),
+            {},
+            "stopPrice",
+        ),
+        (market(Side.BUY, "0.010", "u-2"), {"callback_rate": D("1")}, "callbackRate"),
+        (market(Side.BUY, "0.010", "u-3"), {"activate_price": D("61000")}, "activationPrice"),
+        (
+            limit(Side.BUY, "0.010", "61700.0", "u-4"),
+            {"good_till_ms": T0 + 3_600_000},
+            "goodTillDate",
+        ),
+    ],
+)
+def test_a_value_the_order_type_does_not_use_is_refused_1106(
+    request_: OrderRequest, extra: dict, name: str
+) -> None:
+    """As on the wire (test_server_order_params): the backtester's typed front door refuses
+    what it used to drop, so a LIMIT "with a stop" does not backtest as a plain LIMIT."""
+    _, e = engine()
+
+    with pytest.raises(BinanceError) as err:
+        e.submit("alice", request_, **extra)
+
+    assert (err.value.code, err.value.msg) == (-1106, f"Parameter '{name}' sent when not required.")
+    assert e.drain_events() == [] and e.open_orders("alice") == []
+
+
 def test_duplicate_open_client_id_is_refused() -> None:
     _, e = engine()
     e.submit("alice", limit(Side.BUY, "0.010", "61700.0", "dup"))

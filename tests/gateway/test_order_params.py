@@ -95,6 +95,16 @@ def test_close_position_stop_goes_to_the_algo_api(btc):
         ({"quantity": Decimal(0)}, "quantity"),
         ({"price": None}, "needs a price"),
         ({"type": OrderType.MARKET, "time_in_force": None}, "takes no price"),
+        ({"stop_price": Decimal("58000")}, "LIMIT order takes no stop price"),
+        (
+            {
+                "type": OrderType.MARKET,
+                "time_in_force": None,
+                "price": None,
+                "stop_price": Decimal(1),
+            },
+            "MARKET order takes no stop price",
+        ),
         ({"type": OrderType.STOP_MARKET, "price": None}, "stop price"),
         ({"close_position": True}, "closePosition"),
         ({"type": OrderType.TRAILING_STOP_MARKET, "price": None}, "not supported"),
