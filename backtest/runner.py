@@ -783,7 +783,10 @@ def _run_klines(
         when no price can liquidate it: the engine's liquidation price (section 11.4) on the
         tick grid, where a price path moving against the position first reaches it (a long's
         at or below it, a short's at or above). Memoised on the account's wallet and the
-        position: 4 path prices a bar ask, the money changes only at a fill or funding."""
+        position: 4 path prices a bar ask, the money changes only at a fill or funding. The
+        key needs no mark: the ledger takes the leverage tier of the notional at the
+        liquidation price, not at the mark (`margin.bracket_liquidation_price`), and the
+        run's account holds this one symbol (no other position's mark in the formula)."""
         pos = held.get(symbol)
         if pos is None or not pos.amt:
             return None

@@ -12,8 +12,7 @@ from exchange_sim.engine.book import SymbolBook
 from exchange_sim.engine.config import EngineConfig
 from exchange_sim.engine.fmt import ZERO, q8
 from exchange_sim.engine.margin import (
-    bracket_for,
-    liquidation_price,
+    bracket_liquidation_price,
     maintenance_margin,
     max_notional,
     open_order_margin,
@@ -127,8 +126,9 @@ class Ledger:
 
     def liquidation_price(self, acct: Account, symbol: str) -> Decimal:
         """The position's liquidation price (USDT; 0 when it has none), section 11.4: the
-        mark at which its margin balance meets its maintenance margin, the account's other
-        positions held at their marks. What positionRisk reports, and where the backtester
+        mark at which its margin balance meets its maintenance margin (in the tier of the
+        notional at that mark, not at the current one), the account's other positions held at
+        their marks. What positionRisk reports, and where the backtester
         liquidates a position a bar's path passes through."""
         pos = acct.positions.get(symbol)
         if pos is None or pos.amt == 0:
@@ -141,17 +141,13 @@ class Ledger:
             mark = o.ref_price() or p.entry
             other_mm += maintenance_margin(o.brackets, abs(p.amt) * mark)
             other_upnl += p.amt * (mark - p.entry)
-        b = self._books[symbol]
-        mark = b.ref_price() or pos.entry
-        tier = bracket_for(b.brackets, abs(pos.amt) * mark)
-        return liquidation_price(
+        return bracket_liquidation_price(
+            self._books[symbol].brackets,
             wallet=acct.wallet,
             other_mm=other_mm,
             other_upnl=other_upnl,
             amt=pos.amt,
             entry=pos.entry,
-            mmr=tier.maint_margin_ratio,
-            cum=tier.cum,
         )
 
     def open_order_im(

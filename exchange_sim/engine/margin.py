@@ -61,6 +61,48 @@ def liquidation_price(
     return price if price > 0 else ZERO
 
 
+def bracket_liquidation_price(
+    brackets: tuple[Bracket, ...],
+    *,
+    wallet: Decimal,
+    other_mm: Decimal,
+    other_upnl: Decimal,
+    amt: Decimal,
+    entry: Decimal,
+) -> Decimal:
+    """`liquidation_price` with the tier of the notional at the liquidation price itself, not
+    at the current mark (section 11.4: "the bracket depends on notional at the liquidation
+    price"): the mark at which the engine's check (margin balance <= notional x MMR - cum of
+    that notional's tier) first holds. A long whose notional is in tier 2 at the mark but in
+    tier 1 at its liquidation price is liquidated at tier 1's price; tier 2's is lower.
+
+    The tier is the one whose own price falls inside it (one does: the check is monotonic in
+    the price). Should rounding leave none at an exact tier boundary, the nearest to the mark
+    of the tiers' prices is taken (a long's highest, a short's lowest): with Binance's `cum`
+    (which makes the maintenance margin continuous) every tier's line lies under the true
+    maintenance margin, so each tier's price is at or beyond the true one. Independent of
+    the mark, so a caller may cache it on (wallet, position) alone."""
+    size = abs(amt)
+    prices = []
+    for tier in brackets:
+        lp = liquidation_price(
+            wallet=wallet,
+            other_mm=other_mm,
+            other_upnl=other_upnl,
+            amt=amt,
+            entry=entry,
+            mmr=tier.maint_margin_ratio,
+            cum=tier.cum,
+        )
+        if lp > 0 and bracket_for(brackets, size * lp) is tier:
+            return lp
+        prices.append(lp)
+    positive = [p for p in prices if p > 0]
+    if not positive:
+        return ZERO
+    return max(positive) if amt > 0 else min(positive)
+
+
 def open_order_margin(
     position_amt: Decimal,
     buys: Iterable[tuple[Decimal, Decimal]],

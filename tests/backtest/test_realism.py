@@ -586,6 +586,37 @@ def test_on_klines_a_wick_through_the_liquidation_price_liquidates_there(fast_pa
     assert result.counters["book_differences"] == 0
 
 
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_long_whose_tier_changes_on_the_way_down_is_liquidated_at_its_own_tier_s_price(
+    fast_path,
+):
+    """The level the path is checked against is in the tier of the notional at the level,
+    not at the mark. Long 0.599 at 100,020 (59,911.98 notional: tier 2), taker fee 29.95599,
+    wallet 11,970.04401. Tier 1 (MMR 0.004, cum 0): LP = (59,911.98 - 11,970.04401) /
+    (0.599 x 0.996) = 80,358.053..; notional there 48,134.47 < 50,000: tier 1 holds, first
+    tick at or under it 80,358.0 (balance 192.50601 <= maintenance 192.537768). Tier 2's
+    price (the mark's tier) 80,354.92.. would liquidate it 3.1 USDT lower, at 80,354.9."""
+    q, entry, wallet = D("0.599"), D("100020"), D(12000) - D("29.95599")
+    lp = (q * entry - wallet) / (q * (1 - D("0.004")))
+    assert D("80358.05") < lp < D("80358.06") and q * lp < 50_000
+    data = with_bar(rising_klines(T0, 10), ("100090", "100090", "70000.0", "99000.0"))
+    config = replace(
+        LEVERED,
+        starting_balance=D(12000),
+        strategy_params={"fast": 2, "slow": 3, "order_notional_usdt": D(60000)},
+        fast_path=fast_path,
+    )
+
+    result = run_backtest(data, config)
+
+    assert result.counters["venue_liquidations"] == 1
+    entry_fill, liq = result.journal.fills
+    assert (entry_fill.price, entry_fill.qty, entry_fill.commission) == (entry, q, D("29.95599"))
+    assert (liq.side, liq.price, liq.qty) == ("SELL", D("80358.0"), q)
+    assert liq.time_ms == T0 + 600_000 + 40_000
+    assert liq.realized_pnl == q * (D("80358.0") - entry) == D("-11777.538")
+
+
 def test_on_klines_a_short_is_liquidated_where_a_bar_s_high_wick_meets_its_price():
     """The mirror: 20x short of 0.010 at 99,980 (bar 2's close of a falling line), taker fee
     0.0005 x 999.80 = 0.4999, wallet 59.5001. LP = (59.5001 + 999.80) / (0.010 x 0.004 +
