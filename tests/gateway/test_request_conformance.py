@@ -267,6 +267,17 @@ def _order_problems(path: str, p: Mapping[str, str]) -> list[str]:
         out.append("MARKET with price/timeInForce (-1106)")
     if kind in ("STOP_MARKET", "TAKE_PROFIT_MARKET") and "price" in p:
         out.append(f"{kind} with a price")
+    # Parameters the type or timeInForce does not use: the local exchange refuses them (-1106,
+    # priceMatch -5037/-5038) where the reference does not say that Binance ignores them.
+    if trigger in p and kind not in ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"):
+        out.append(f"{kind} with {trigger}")
+    for name in ("activationPrice", "activatePrice", "callbackRate"):
+        if name in p:
+            out.append(f"{kind} with {name} (the daemon sends no trailing stop)")
+    if "goodTillDate" in p and p.get("timeInForce") != "GTD":
+        out.append("goodTillDate without timeInForce=GTD")
+    if p.get("priceMatch", "NONE") != "NONE":
+        out.append("priceMatch (the daemon always sends its price)")
     if close:
         if kind not in ("STOP_MARKET", "TAKE_PROFIT_MARKET"):
             out.append("closePosition on a type other than STOP_MARKET/TAKE_PROFIT_MARKET")
@@ -354,6 +365,26 @@ def _post(path: str, body: str) -> Sent:
             _post("/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
                   "&reduceOnly=True"),
             "is not true/false",
+        ),
+        (
+            _post("/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.001"
+                  "&price=60000.1&timeInForce=GTC&stopPrice=59000.0"),
+            "LIMIT with stopPrice",
+        ),
+        (
+            _post("/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.001"
+                  "&price=60000.1&timeInForce=GTC&goodTillDate=253402300798000"),
+            "goodTillDate without timeInForce=GTD",
+        ),
+        (
+            _post("/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=0.001"
+                  "&timeInForce=GTC&priceMatch=QUEUE"),
+            "priceMatch",
+        ),
+        (
+            _post("/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.001"
+                  "&callbackRate=1"),
+            "MARKET with callbackRate",
         ),
     ],
 )  # fmt: skip
