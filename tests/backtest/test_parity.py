@@ -23,7 +23,7 @@ from backtest_trading_strategy import main as backtest_main
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
-from core.enums import OrderType, Side
+from core.enums import OrderType, Side, TradingState
 from core.events import (
     OrderCanceled,
     OrderFilled,
@@ -72,6 +72,10 @@ def record_live_session(
     pause: tuple[int, int, int] | None = None,
     start_qty: D = D(0),
     late_fills: bool = False,
+    kill: tuple[int, str] | None = None,
+    kill_file: Path | None = None,
+    restored: str | None = None,
+    reset_halt: bool = False,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -82,7 +86,11 @@ def record_live_session(
     starts with that position open at 60000.0 and no stop-loss on the exchange (the start-up
     reconciliation's end places one). That end is read 1 ms after the start-up snapshot, as
     on a busy machine. `late_fills`: a fill reaches the daemon 1 ms after the event the
-    engine sent next (its REST answer behind the user stream, a busy machine)."""
+    engine sent next (its REST answer behind the user stream, a busy machine).
+    `kill` (trade index, how): the kill switch is pulled before that trade, "signal" as the
+    daemon's SIGUSR1 handler does, "file" by creating `kill_file` (the risk's kill-switch file)
+    for the tick path to find. `restored`: the trading state the journal held at the start
+    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -98,8 +106,13 @@ def record_live_session(
         starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
     )
     # A tight stop-loss: some positions end at their stop (fills triggered by market data).
-    risk_config = RiskConfig(leverage=3, stop_loss_pct=D("0.005"))
+    risk_config = RiskConfig(
+        leverage=3,
+        stop_loss_pct=D("0.005"),
+        kill_switch_file=None if kill_file is None else str(kill_file),
+    )
     risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
+    risk.file_exists = recorder.kill_file(risk.file_exists)  # as trading_engine.daemon wires it
     params = PARAMS if params is None else params
     strategy = make_strategy(strategy_name, **params, instruments=INSTRUMENTS)
     ids = ClientOrderIds("bfd", 1)
@@ -140,6 +153,11 @@ def record_live_session(
             held_exits=em.held_exits(),
         )
     )
+    if restored is not None:  # as trading_engine.daemon restores (and resets) the state
+        risk.restore_state(TradingState(restored), "daily loss limit (an earlier session)")
+        recorder.restored(restored, "daily loss limit (an earlier session)")
+        if reset_halt:
+            recorder.reset(em.reset)("--reset-halt")
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
     if late_fills:
@@ -161,6 +179,11 @@ def record_live_session(
             note_pause(pause[1])
         if pause is not None and i == pause[0] + pause[2]:
             on_event(_snapshot_of(book, t, "resumed after a pause"))
+        if kill is not None and i == kill[0] and kill[1] == "signal":
+            recorder.kill(em.kill)("SIGUSR1 kill switch")  # the daemon's handler, between items
+        if kill is not None and i == kill[0] and kill[1] == "file":
+            assert kill_file is not None
+            kill_file.touch()
         bid, ask = price - D("0.1"), price
         engine.on_book_ticker(SYMBOL, bid, D(5), ask, D(5), t)
         venue.pump()
@@ -735,6 +758,102 @@ def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
     assert result.replay.counters["denied"] >= 1
     _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["p",')])
     assert parity.audit(journal_dir).divergence is not None
+
+
+def _state_changes(journal_dir: Path) -> list:
+    journal = SqliteJournal(journal_dir, readonly=True)
+    try:
+        return [e for _, e in journal.load_events(["TradingStateChanged"])]
+    finally:
+        journal.close()
+
+
+def _without(journal_dir: Path, code: str) -> None:
+    prefix = f'["{code}",'.encode()
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(prefix)])
+
+
+def test_a_session_killed_by_sigusr1_replays_the_kill_at_its_recorded_reading(tmp_path):
+    """SIGUSR1 at trade 150 (a position open: the zigzag has traded by then): the daemon goes
+    REDUCING, cancels, flattens, then HALTED. The recording has the kill with its reading;
+    the replay pulls it there, so the audit is empty. Without that entry (the backtester
+    cannot know a signal came) the replay trades on: a divergence."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "signal"))
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states[0] == ("REDUCING", "kill switch: SIGUSR1 kill switch")
+    assert states[-1][0] == "HALTED"
+    session = read_session(session_files(journal_dir)[-1])
+    assert [e for e in session.entries if e[0] == "k"] == [
+        ("k", T0 + 250 * 150, "SIGUSR1 kill switch")
+    ]
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    _without(journal_dir, "k")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_kill_switch_file_found_on_the_tick_path_replays_from_the_recording(tmp_path):
+    """The kill-switch file appears before trade 150; the ExecManager's own check (once a
+    second, on an item) finds it. The recording says so at that item's reading; the replay's
+    check answers from it, not from the disk: the audit is empty whether the file is still
+    there (it is: a kill switch left for the operator) or gone, and without the entry the
+    replay trades on."""
+    journal_dir = tmp_path / "journal"
+    flag = tmp_path / "KILL"
+    decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "file"), kill_file=flag)
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states[0] == ("REDUCING", f"kill switch: file {flag} exists")
+    session = read_session(session_files(journal_dir)[-1])
+    found = [e for e in session.entries if e[0] == "f"]
+    # checked at most once a second from the first item (T0): found at the first check
+    # from trade 150 (T0 + 37.5 s) on, at T0 + 38 s
+    assert found == [("f", T0 + 38_000)]
+
+    assert (result := parity.audit(journal_dir)).divergence is None, result.lines()
+    assert result.decisions == decisions
+    flag.unlink()
+    assert parity.audit(journal_dir).divergence is None
+    _without(journal_dir, "f")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_halted_state_restored_at_the_start_replays_without_trading(tmp_path):
+    """The journal held HALTED from an earlier session: the daemon makes no entry all
+    session, and neither does the replay (the restored state is recorded); without that
+    entry the replay trades from the first cross."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED")
+    session = read_session(session_files(journal_dir)[-1])
+    assert ("x", "HALTED", "daily loss limit (an earlier session)") in session.entries
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    assert result.fills == 0
+    _without(journal_dir, "x")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_reset_halt_at_the_start_replays_at_its_recorded_reading(tmp_path):
+    """`--reset-halt` over a HALTED state restored at the start: the daemon trades as usual,
+    and so does the replay (it restores the state, then resets it at the same reading)."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED", reset_halt=True)
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states == [("ACTIVE", "operator reset: --reset-halt")]
+    session = read_session(session_files(journal_dir)[-1])
+    assert ("X", T0 - 1_000, "--reset-halt") in session.entries
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions >= 6
+    assert result.fills >= 3
 
 
 # --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------
