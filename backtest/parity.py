@@ -973,7 +973,8 @@ def audit(path: Path) -> AuditResult:
             "with the journal"
         )
     live = load_live(journal_dir, session)
-    replay = replay_session(session, live)
+    with _state_lines_dropped(logging.getLogger(ExecManager.__module__)):
+        replay = replay_session(session, live)
     divergence = diff(live, replay)
     return AuditResult(
         decisions=len(live.decisions),
@@ -1063,6 +1064,22 @@ def _silenced(logger: logging.Logger) -> Iterator[None]:
         yield
     finally:
         logger.disabled = quiet
+
+
+def _is_not_a_state_line(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("trading state ")
+
+
+@contextlib.contextmanager
+def _state_lines_dropped(logger: logging.Logger) -> Iterator[None]:
+    """The replay's trading-state lines (a kill switch, a limit: REDUCING, HALTED) are the
+    daemon's, in its log already; the audit's output is its verdict (a divergence in the
+    state shows in the decisions and fills). Its other lines (errors) still go out."""
+    logger.addFilter(_is_not_a_state_line)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_is_not_a_state_line)
 
 
 def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
