@@ -1023,12 +1023,13 @@ class Daemon:
         # them with the working orders would leave it unguarded while the daemon is down.
         open_positions = [p for sym in self.settings.symbols if (p := parts.book.position(sym)).qty]
         keep_protection = bool(open_positions)
-        if self._recorder is not None:
+        if keep_protection:
+            await self._settle_protection(parts.exec_manager, deadline)
+        if self._recorder is not None:  # where trading stops: after the wait, whose stop-loss
+            # (placed on a venue event while it waits) the audit replays before the stop
             self._recorder.stopping(
                 cancel_orders=not self.keep_orders, keep_protection=keep_protection
             )
-        if keep_protection:
-            await self._settle_protection(parts.exec_manager, deadline)
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences

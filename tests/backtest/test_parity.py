@@ -76,6 +76,7 @@ def record_live_session(
     kill_file: Path | None = None,
     restored: str | None = None,
     reset_halt: bool = False,
+    stop_pending: str | None = None,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -90,7 +91,11 @@ def record_live_session(
     `kill` (trade index, how): the kill switch is pulled before that trade, "signal" as the
     daemon's SIGUSR1 handler does, "file" by creating `kill_file` (the risk's kill-switch file)
     for the tick path to find. `restored`: the trading state the journal held at the start
-    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`."""
+    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`.
+    `stop_pending`: the session is stopped (SIGTERM) at the first trade where a position's
+    stop-loss replacement is pending (the old one's cancel not yet confirmed), keeping the
+    protection as the daemon's shutdown does: it waits for the new stop to go out, the stop
+    entry recorded "before" that wait or "after" it."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -173,6 +178,8 @@ def record_live_session(
     for i, (t, price) in enumerate(_zigzag(n_trades)):
         if pause is not None and i >= pause[0]:
             t += pause[1]
+        if stop_pending is not None and _released_until_pending(venue, em, book, t):
+            break  # SIGTERM now: a stop-loss is being replaced
         venue.release(t)
         clock.set_ms(t)
         if pause is not None and i == pause[0]:
@@ -196,6 +203,21 @@ def record_live_session(
             engine.on_mark_price(SYMBOL, price, price, D("0.0001"), nf, t)
             venue.pump()
             on_item(MarkPrice(SYMBOL, price, price, D("0.0001"), nf, t, t))
+    if stop_pending is not None:  # as trading_engine.daemon's shutdown with a position open
+        assert em.protection_pending and book.position(SYMBOL).qty
+        if stop_pending == "before":
+            recorder.stopping(cancel_orders=True, keep_protection=True)
+        while em.protection_pending:  # _settle_protection: the venue's events settle it
+            clock.set_ms(clock.now_ms() + 1)
+            venue.release(clock.now_ms())
+        if stop_pending == "after":
+            recorder.stopping(cancel_orders=True, keep_protection=True)
+        em.stop_trading()
+        venue.cancel_all(SYMBOL, keep_protection=True)
+        venue.release(clock.now_ms() + 1)
+        recorder.close()
+        journal.close()
+        return em.counters.decisions
     venue.release(clock.now_ms() + 1)
     recorder.stopping(cancel_orders=True)
     em.stop_trading()
@@ -204,6 +226,16 @@ def record_live_session(
     recorder.close()
     journal.close()
     return em.counters.decisions
+
+
+def _released_until_pending(venue: InProcessVenue, em: ExecManager, book, t: int) -> bool:
+    """The requests due by `t`, one due time at a time, until a position's protection is
+    pending (True: a stop-loss replacement waits for the old one's cancel)."""
+    while (due := venue.next_due_ms()) is not None and due <= t:
+        venue.release(due)
+        if em.protection_pending and book.position(SYMBOL).qty:
+            return True
+    return False
 
 
 class LateFills:
@@ -854,6 +886,42 @@ def test_a_reset_halt_at_the_start_replays_at_its_recorded_reading(tmp_path):
     assert result.divergence is None, result.lines()
     assert result.decisions == decisions >= 6
     assert result.fills >= 3
+
+
+class Adder(StrategyBase):
+    """A test strategy that adds to its long: 0.002 more at each closed bar (market), so
+    the stop-loss moves on the same side at each fill (its closePosition replacement waits
+    for the old one's cancel: -4130)."""
+
+    name = "parity_adder_test"
+
+    def __init__(self, **_params: object) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Bar, view: object) -> tuple[TargetPosition, ...]:
+        self.bars += 1
+        return (TargetPosition(symbol=bar.symbol, qty=D("0.002") * self.bars, reason="add"),)
+
+
+def test_a_stop_loss_placed_while_the_shutdown_waits_for_it_replays_before_the_stop(
+    tmp_path, monkeypatch
+):
+    """SIGTERM while a position's stop-loss is being replaced (the old one's cancel sent,
+    the new one waiting for its confirmation): the daemon's shutdown waits for the new stop
+    to go out before it stops trading. Recorded before that wait, the stop entry made the
+    replay stop trading first: the new stop never went out, a divergence (the protective
+    decision, or its fill). Recorded where the daemon stops trading, after the wait (as
+    trading_engine.daemon now does), the audit is empty."""
+    monkeypatch.setitem(STRATEGIES, Adder.name, Adder)
+    before, after = tmp_path / "before", tmp_path / "after"
+    kw = {"n_trades": 240, "strategy_name": Adder.name, "params": {}}
+    record_live_session(before / "journal", stop_pending="before", **kw)
+    decisions = record_live_session(after / "journal", stop_pending="after", **kw)
+
+    assert parity.audit(before / "journal").divergence is not None
+    result = parity.audit(after / "journal")
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
 
 
 # --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------
