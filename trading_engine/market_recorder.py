@@ -7,7 +7,9 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``e``: a venue event (the whole event), with the clock reading;
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
 * ``w``: the bars the strategy was warmed with;
-* ``s``: the shutdown (trading stopped; whether open orders are then canceled);
+* ``s``: the shutdown, where trading stops (after its wait for a stop-loss still being
+  replaced: what that wait lets out is replayed before it); whether open orders are then
+  canceled;
 * ``r`` / ``R``: the start-up reconciliation (`ExecManager.reconciling`) begins / ends, the
   end with the clock reading it worked the whole picture at (latched for it: the stops,
   flattens and targets it sends are stamped with it; read later than the events before it,

@@ -213,21 +213,25 @@ def _killed_session(workdir, how: str) -> None:
     """A FAST_SMA session whose kill switch is pulled after its first fill (`how`: "usr1" a
     SIGUSR1, "file" the kill-switch file), stopped by SIGTERM once HALTED."""
     with exchange_process(speed=20) as ex:
-        write_config(workdir, ex, **FAST_SMA)
-        daemon = start_daemon(workdir)
-        try:
-            wait_for(
-                lambda: journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0] >= 1, 60, "a fill"
-            )
-            if how == "usr1":
-                os.kill(daemon.pid, signal.SIGUSR1)
-            else:
-                (workdir / "KILL").touch()
-            wait_for(lambda: '"HALTED"' in (_states(workdir) or [""])[-1], 20, "HALTED")
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            _out, err = daemon.communicate(timeout=30)
-        assert daemon.returncode == 0, err[-2000:]
+        _run_killed(workdir, ex, how)
+
+
+def _run_killed(workdir, ex, how: str) -> None:
+    write_config(workdir, ex, **FAST_SMA)
+    daemon = start_daemon(workdir)
+    try:
+        wait_for(
+            lambda: journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0] >= 1, 60, "a fill"
+        )
+        if how == "usr1":
+            os.kill(daemon.pid, signal.SIGUSR1)
+        else:
+            (workdir / "KILL").touch()
+        wait_for(lambda: '"HALTED"' in (_states(workdir) or [""])[-1], 20, "HALTED")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err[-2000:]
 
 
 @pytest.mark.parametrize("how", ["usr1", "file"])
@@ -245,4 +249,31 @@ def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, ho
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     assert _verdict(audit.stdout).startswith("parity: identical ("), audit.stdout
+    assert audit.stderr == ""
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["halted", "reset_halt"])
+def test_a_restart_after_the_kill_switch_audits_identical_with_or_without_reset_halt(
+    tmp_path, reset
+):
+    """The session after a SIGUSR1 kill: the daemon restores HALTED from the journal (no
+    entry all session), or `--reset-halt` makes it ACTIVE and it trades again. The restored
+    state and the reset are recorded; the audit of that second session is empty."""
+    with exchange_process(speed=20) as ex:
+        _run_killed(tmp_path, ex, "usr1")
+        daemon = start_daemon(tmp_path, "--duration", "12", *(["--reset-halt"] if reset else []))
+        out, err = daemon.communicate(timeout=120)
+    assert daemon.returncode == 0, err[-2000:]
+    session = read_session(session_files(tmp_path / "journal")[-1])
+    restored = [e for e in session.entries if e[0] == "x"]
+    assert [e[1] for e in restored] == ["HALTED"], restored
+    assert [e[2] for e in session.entries if e[0] == "X"] == (["--reset-halt"] if reset else [])
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    line = _verdict(audit.stdout)
+    assert line.startswith("parity: identical ("), audit.stdout
+    fills = int(line[len("parity: identical (") :].split()[2])
+    assert (fills >= 1) == reset, out  # traded again only after the reset
     assert audit.stderr == ""
