@@ -32,7 +32,13 @@ strategy, from the recorded settings) and runs them against the in-process match
   data) are made at the same recorded clock readings;
 * a pause the daemon noticed (recorded: when, how long) is handed to the ExecManager at the
   same clock reading (`ExecManager.note_pause`), so entries are held as the daemon held them,
-  until the same recorded reconciliation; the replay infers no pause of its own.
+  until the same recorded reconciliation; the replay infers no pause of its own;
+* the kill switch is pulled where the daemon pulled it: a SIGUSR1 or the kill-switch file
+  seen by the daemon's watch (or at its start) at the recorded clock reading
+  (`ExecManager.kill`), the file seen on the tick path by the RiskManager's own check, which
+  answers yes at the first check from the recorded reading on (never from the disk now);
+* the trading state the daemon restored at its start (REDUCING, HALTED from an earlier
+  session) is restored, and an operator's `--reset-halt` made at its recorded reading.
 
 Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
 (client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
@@ -48,8 +54,9 @@ its file, or did not record once the session reached `[retention] market_session
 itself) is exit 2, naming the hole; one cut short (the daemon killed, or its disk full at the
 stop) is replayed as far as it goes, and the verdict says where it ends. Not reproduced (a
 divergence names them): data sets with order-book depth
-(the engine also matched against depth the daemon never saw), kill switches pulled by hand, a
-HALTED state carried over from an earlier session, a model promoted during the session.
+(the engine also matched against depth the daemon never saw), a model promoted during the
+session; and, in sessions recorded before their entries existed, kill switches and a state
+carried over from an earlier session.
 """
 
 import contextlib
@@ -74,7 +81,7 @@ from book_keeper.codec import from_jsonable
 from book_keeper.journal import JournalError, SqliteJournal, journal_file, journal_in_use
 from core.account import Position
 from core.clock import SimClock
-from core.enums import Side
+from core.enums import Side, TradingState
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -106,10 +113,14 @@ from trading_engine.market_recorder import (
     EVENT,
     GAP,
     ITEM,
+    KILL,
+    KILL_FILE,
     OFFSET,
     PAUSE,
     RECONCILED,
     RECONCILING,
+    RESET,
+    RESTORED,
     STOP,
     TIMER,
     WARM,
@@ -403,7 +414,6 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         strategy = build_strategy(h["strategy"], factory, {**params, "instruments": instruments})
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ParityInputError(f"cannot rebuild the session's settings: {exc}") from None
-    risk_config = _replace_risk(risk_config)
     entries = session.entries
     started = int(h["started_ms"])
     em_clock = SimClock(started)
@@ -429,7 +439,13 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         clock=em_clock,
         leverage=dict.fromkeys(instruments, risk_config.leverage),
     )
-    risk = RiskManager(config=risk_config, instruments=instruments, clock=em_clock, view=book)
+    risk = RiskManager(
+        config=risk_config,
+        instruments=instruments,
+        clock=em_clock,
+        view=book,
+        file_exists=recorded_file_answers(entries, em_clock.now_ms),
+    )
     journal = ListJournal()
     due_cancel = live.canceled_ms.get
     venue = ParityVenue(
@@ -552,6 +568,17 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             reconciliation.__exit__(None, None, None)
             reconciliation = None
+            continue
+        if code == KILL:  # a kill switch the daemon pulled (SIGUSR1, its file watch)
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.kill(str(entry[2]))
+            continue
+        if code == RESTORED:  # the state the daemon's journal held at its start
+            risk.restore_state(TradingState(entry[1]), str(entry[2]))
+            continue
+        if code == RESET:  # the operator's --reset-halt
+            em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            em.reset(str(entry[2]))
             continue
         if code == TIMER:  # the daemon's timer, REDUCING: its retries at the same reading
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
@@ -740,11 +767,21 @@ def _place_kept(engine: Exchange, order: Order, instruments: dict[str, Instrumen
     return dc_replace(order, order_id=int(answer["algoId"]))
 
 
-def _replace_risk(config: RiskConfig) -> RiskConfig:
-    """No kill-switch file in a replay (its state at the time is not recorded)."""
-    from dataclasses import replace
+def recorded_file_answers(
+    entries: Sequence[tuple[Any, ...]], now_ms: Callable[[], int]
+) -> Callable[[str], bool]:
+    """The replay's `RiskManager.file_exists`: yes once per recorded ``f`` entry, at the
+    first check from its reading on, else no. The file on the audit's disk says nothing about
+    the session (a kill switch removed since, or one there now for the running daemon)."""
+    found = deque(int(e[1]) for e in entries if e[0] == KILL_FILE)
 
-    return replace(config, kill_switch_file=None)
+    def exists(_path: str) -> bool:
+        if found and found[0] <= now_ms():
+            found.popleft()
+            return True
+        return False
+
+    return exists
 
 
 def _feed_engine(engine: Exchange, item: object) -> None:
@@ -936,7 +973,8 @@ def audit(path: Path) -> AuditResult:
             "with the journal"
         )
     live = load_live(journal_dir, session)
-    replay = replay_session(session, live)
+    with _state_lines_dropped(logging.getLogger(ExecManager.__module__)):
+        replay = replay_session(session, live)
     divergence = diff(live, replay)
     return AuditResult(
         decisions=len(live.decisions),
@@ -1026,6 +1064,22 @@ def _silenced(logger: logging.Logger) -> Iterator[None]:
         yield
     finally:
         logger.disabled = quiet
+
+
+def _is_not_a_state_line(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("trading state ")
+
+
+@contextlib.contextmanager
+def _state_lines_dropped(logger: logging.Logger) -> Iterator[None]:
+    """The replay's trading-state lines (a kill switch, a limit: REDUCING, HALTED) are the
+    daemon's, in its log already; the audit's output is its verdict (a divergence in the
+    state shows in the decisions and fills). Its other lines (errors) still go out."""
+    logger.addFilter(_is_not_a_state_line)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_is_not_a_state_line)
 
 
 def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:

@@ -20,7 +20,7 @@ longer wants, halted or not; only the position's protection is not the strategy'
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Protocol
@@ -106,6 +106,7 @@ class RiskManager:
         "_trades_today",
         "_view",
         "config",
+        "file_exists",
         "kill_check_due_ms",
         "max_order_notional_usdt",
         "state",
@@ -118,6 +119,7 @@ class RiskManager:
         instruments: Mapping[str, Instrument],
         clock: Clock,
         view: RiskView,
+        file_exists: Callable[[str], bool] = os.path.exists,
     ) -> None:
         if not callable(getattr(view, "open_order_qty", None)):
             # Fail at start, not on the first entry: the exposure caps need it.
@@ -159,6 +161,9 @@ class RiskManager:
         # When `check_kill_switch_file` next stats the file (clock ms); never without one. Read
         # by the ExecManager to skip the call on the items in between.
         self.kill_check_due_ms = 0 if config.kill_switch_file is not None else NEVER_MS
+        # Whether the kill-switch file exists: a stat, or in a recorded session its answer
+        # recorded (the parity audit answers from the recording, not from the disk now).
+        self.file_exists = file_exists
 
     # --- read-only state -------------------------------------------------------------------------
 
@@ -515,7 +520,7 @@ class RiskManager:
         if path is None:
             return None
         self.kill_check_due_ms = now + KILL_FILE_CHECK_MS
-        if self.state is not ACTIVE or not os.path.exists(path):
+        if self.state is not ACTIVE or not self.file_exists(path):
             return None
         return self.kill(f"file {path} exists")
 
@@ -595,7 +600,7 @@ class RiskManager:
         if self.state is ACTIVE:
             raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
         path = self.config.kill_switch_file
-        if path is not None and os.path.exists(path):
+        if path is not None and self.file_exists(path):
             raise IllegalStateTransition(
                 self.state, ACTIVE, f"remove the kill-switch file {path} first"
             )

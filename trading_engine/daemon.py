@@ -509,6 +509,7 @@ class Daemon:
             )
             self._closers.append(recorder.close)
             em_clock = recorder.clock
+            risk.file_exists = recorder.kill_file(risk.file_exists)
             gap_open = recorder.gap_open(gap_open)
             clock_offset = recorder.clock_offset(clock_offset)
         exec_manager = ExecManager(
@@ -625,9 +626,13 @@ class Daemon:
                 self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)
+        reset: Callable[[str], None] = exec_manager.reset
+        if self._recorder is not None:  # the audit restores (and resets) the same state
+            self._recorder.restored(last.current, last.reason)
+            reset = self._recorder.reset(reset)
         if self.reset_halt:
             try:
-                exec_manager.reset("--reset-halt")
+                reset("--reset-halt")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
                 raise DaemonError(f"--reset-halt refused: {e}") from None
             if snapshot is not None:
@@ -764,7 +769,7 @@ class Daemon:
             self._kill_pending = True
             return
         log.warning("SIGUSR1: kill switch")
-        em.kill("SIGUSR1 kill switch")
+        self._kill(em, "SIGUSR1 kill switch")
 
     def _kill_if_asked(self, exec_manager: ExecManager) -> None:
         """At the start of the start-up reconciliation (nothing sent yet; its flatten and
@@ -774,11 +779,11 @@ class Daemon:
         if self._kill_pending:
             self._kill_pending = False
             log.warning("SIGUSR1 (sent during start-up): kill switch")
-            exec_manager.kill("SIGUSR1 kill switch (sent during start-up)")
+            self._kill(exec_manager, "SIGUSR1 kill switch (sent during start-up)")
         path = self.settings.risk.kill_switch_file
         if path and _file_exists(path):
             log.warning("kill switch: file %s exists", path)
-            exec_manager.kill(f"file {path} exists")
+            self._kill(exec_manager, f"file {path} exists")
 
     async def _watch_kill_file(self, path: str) -> None:
         """The kill switch file acts within a second even when no market data arrives (the
@@ -792,7 +797,15 @@ class Daemon:
                 and _file_exists(path)
             ):
                 log.warning("kill switch: file %s exists", path)
-                parts.exec_manager.kill(f"file {path} exists")
+                self._kill(parts.exec_manager, f"file {path} exists")
+
+    def _kill(self, em: ExecManager, reason: str) -> None:
+        """`em.kill(reason)`; in a local session recorded, so that the audit pulls the same
+        switch at the same clock reading."""
+        if self._recorder is None:
+            em.kill(reason)
+            return
+        self._recorder.kill(em.kill)(reason)
 
     async def _exec_timer(self) -> None:
         """The ExecManager's retries that market data usually drives (REDUCING's flatten and
@@ -1010,12 +1023,13 @@ class Daemon:
         # them with the working orders would leave it unguarded while the daemon is down.
         open_positions = [p for sym in self.settings.symbols if (p := parts.book.position(sym)).qty]
         keep_protection = bool(open_positions)
-        if self._recorder is not None:
+        if keep_protection:
+            await self._settle_protection(parts.exec_manager, deadline)
+        if self._recorder is not None:  # where trading stops: after the wait, whose stop-loss
+            # (placed on a venue event while it waits) the audit replays before the stop
             self._recorder.stopping(
                 cancel_orders=not self.keep_orders, keep_protection=keep_protection
             )
-        if keep_protection:
-            await self._settle_protection(parts.exec_manager, deadline)
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences

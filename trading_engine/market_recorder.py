@@ -7,7 +7,9 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``e``: a venue event (the whole event), with the clock reading;
 * ``g`` / ``o``: each answer the ExecManager got from `gap_open` / `clock_offset_ms`;
 * ``w``: the bars the strategy was warmed with;
-* ``s``: the shutdown (trading stopped; whether open orders are then canceled);
+* ``s``: the shutdown, where trading stops (after its wait for a stop-loss still being
+  replaced: what that wait lets out is replayed before it); whether open orders are then
+  canceled;
 * ``r`` / ``R``: the start-up reconciliation (`ExecManager.reconciling`) begins / ends, the
   end with the clock reading it worked the whole picture at (latched for it: the stops,
   flattens and targets it sends are stamped with it; read later than the events before it,
@@ -17,6 +19,12 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``p``: a pause the daemon noticed (`trading_engine.pause_watch`): its clock reading and how
   long the daemon had not run (ms), handed to `ExecManager.note_pause`, which holds entries
   until a reconciliation after it (a replay without it would enter where the daemon held);
+* ``k``: a kill switch the daemon pulled (SIGUSR1, its watch of the kill-switch file, either
+  at the start): the reason and the clock reading `ExecManager.kill` worked at (latched);
+* ``f``: the kill-switch file found on the ExecManager's tick path (`RiskManager.file_exists`
+  answering yes), with the item's reading: the replay's check answers yes there, not the disk;
+* ``x`` / ``X``: the trading state restored at the start from the journal (REDUCING, HALTED,
+  and why), and an operator's reset of it (`--reset-halt`) with the clock reading it worked at;
 * ``h``: a hole: entries that were not recorded (how many, and the clock readings of the
   first and last of them), where they would have been, and why (`HoleCause`: the disk refused
   the file; or the session reached the size limit by itself, the recording stopping there).
@@ -78,7 +86,10 @@ WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop
 SESSION_DIR = "market"
 ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE, PAUSE = "i", "e", "g", "o", "w", "s", "h", "p"
 RECONCILING, RECONCILED, TIMER = "r", "R", "t"
-_TIMED = frozenset((ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER))  # with a reading
+KILL, KILL_FILE, RESTORED, RESET = "k", "f", "x", "X"
+_TIMED = frozenset(  # the entries with a clock reading
+    (ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER, KILL, KILL_FILE, RESET)
+)
 # The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
 # the entries beyond are dropped, and the session marked as having a hole.
 MAX_UNWRITTEN_BYTES = 8 << 20
@@ -453,6 +464,49 @@ class MarketRecorder:
                 clock.latched = None
 
         return recorded
+
+    def kill(self, kill: Callable[[str], None]) -> Callable[[str], None]:
+        """`ExecManager.kill(reason)` recorded with its reason and the clock reading it works
+        at (latched, for the events it causes too): the replay pulls the same switch at the
+        same point and time (the backtester cannot tell that a file appeared or a signal came)."""
+        return self._latched(KILL, kill)
+
+    def reset(self, reset: Callable[[str], None]) -> Callable[[str], None]:
+        """`ExecManager.reset(reason)` (`--reset-halt`) recorded as `kill`."""
+        return self._latched(RESET, reset)
+
+    def _latched(self, code: str, fn: Callable[[str], None]) -> Callable[[str], None]:
+        clock, append = self.clock, self._buf_append
+
+        def recorded(reason: str) -> None:
+            if clock.latched is not None:  # inside an item or event: its reading
+                append((code, clock.latched, reason))
+                fn(reason)
+                return
+            append((code, clock.latch(), reason))
+            try:
+                fn(reason)
+            finally:
+                clock.latched = None
+
+        return recorded
+
+    def kill_file(self, exists: Callable[[str], bool]) -> Callable[[str], bool]:
+        """`RiskManager.file_exists` recorded when it answers yes (the kill switch on the tick
+        path, at the item's reading): the replay's check answers yes at that point."""
+        clock, append = self.clock, self._buf_append
+
+        def recorded(path: str) -> bool:
+            found = exists(path)
+            if found:
+                append((KILL_FILE, clock.now_ms()))
+            return found
+
+        return recorded
+
+    def restored(self, state: str, reason: str) -> None:
+        """The trading state the daemon restored at its start (not ACTIVE), and why."""
+        self._buf_append((RESTORED, str(state), reason))
 
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))

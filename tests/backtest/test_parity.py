@@ -23,7 +23,7 @@ from backtest_trading_strategy import main as backtest_main
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
-from core.enums import OrderType, Side
+from core.enums import OrderType, Side, TradingState
 from core.events import (
     OrderCanceled,
     OrderFilled,
@@ -72,6 +72,11 @@ def record_live_session(
     pause: tuple[int, int, int] | None = None,
     start_qty: D = D(0),
     late_fills: bool = False,
+    kill: tuple[int, str] | None = None,
+    kill_file: Path | None = None,
+    restored: str | None = None,
+    reset_halt: bool = False,
+    stop_pending: str | None = None,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -82,7 +87,15 @@ def record_live_session(
     starts with that position open at 60000.0 and no stop-loss on the exchange (the start-up
     reconciliation's end places one). That end is read 1 ms after the start-up snapshot, as
     on a busy machine. `late_fills`: a fill reaches the daemon 1 ms after the event the
-    engine sent next (its REST answer behind the user stream, a busy machine)."""
+    engine sent next (its REST answer behind the user stream, a busy machine).
+    `kill` (trade index, how): the kill switch is pulled before that trade, "signal" as the
+    daemon's SIGUSR1 handler does, "file" by creating `kill_file` (the risk's kill-switch file)
+    for the tick path to find. `restored`: the trading state the journal held at the start
+    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`.
+    `stop_pending`: the session is stopped (SIGTERM) at the first trade where a position's
+    stop-loss replacement is pending (the old one's cancel not yet confirmed), keeping the
+    protection as the daemon's shutdown does: it waits for the new stop to go out, the stop
+    entry recorded "before" that wait or "after" it."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -98,8 +111,13 @@ def record_live_session(
         starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
     )
     # A tight stop-loss: some positions end at their stop (fills triggered by market data).
-    risk_config = RiskConfig(leverage=3, stop_loss_pct=D("0.005"))
+    risk_config = RiskConfig(
+        leverage=3,
+        stop_loss_pct=D("0.005"),
+        kill_switch_file=None if kill_file is None else str(kill_file),
+    )
     risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
+    risk.file_exists = recorder.kill_file(risk.file_exists)  # as trading_engine.daemon wires it
     params = PARAMS if params is None else params
     strategy = make_strategy(strategy_name, **params, instruments=INSTRUMENTS)
     ids = ClientOrderIds("bfd", 1)
@@ -140,6 +158,11 @@ def record_live_session(
             held_exits=em.held_exits(),
         )
     )
+    if restored is not None:  # as trading_engine.daemon restores (and resets) the state
+        risk.restore_state(TradingState(restored), "daily loss limit (an earlier session)")
+        recorder.restored(restored, "daily loss limit (an earlier session)")
+        if reset_halt:
+            recorder.reset(em.reset)("--reset-halt")
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
     if late_fills:
@@ -155,12 +178,19 @@ def record_live_session(
     for i, (t, price) in enumerate(_zigzag(n_trades)):
         if pause is not None and i >= pause[0]:
             t += pause[1]
+        if stop_pending is not None and _released_until_pending(venue, em, book, t):
+            break  # SIGTERM now: a stop-loss is being replaced
         venue.release(t)
         clock.set_ms(t)
         if pause is not None and i == pause[0]:
             note_pause(pause[1])
         if pause is not None and i == pause[0] + pause[2]:
             on_event(_snapshot_of(book, t, "resumed after a pause"))
+        if kill is not None and i == kill[0] and kill[1] == "signal":
+            recorder.kill(em.kill)("SIGUSR1 kill switch")  # the daemon's handler, between items
+        if kill is not None and i == kill[0] and kill[1] == "file":
+            assert kill_file is not None
+            kill_file.touch()
         bid, ask = price - D("0.1"), price
         engine.on_book_ticker(SYMBOL, bid, D(5), ask, D(5), t)
         venue.pump()
@@ -173,6 +203,21 @@ def record_live_session(
             engine.on_mark_price(SYMBOL, price, price, D("0.0001"), nf, t)
             venue.pump()
             on_item(MarkPrice(SYMBOL, price, price, D("0.0001"), nf, t, t))
+    if stop_pending is not None:  # as trading_engine.daemon's shutdown with a position open
+        assert em.protection_pending and book.position(SYMBOL).qty
+        if stop_pending == "before":
+            recorder.stopping(cancel_orders=True, keep_protection=True)
+        while em.protection_pending:  # _settle_protection: the venue's events settle it
+            clock.set_ms(clock.now_ms() + 1)
+            venue.release(clock.now_ms())
+        if stop_pending == "after":
+            recorder.stopping(cancel_orders=True, keep_protection=True)
+        em.stop_trading()
+        venue.cancel_all(SYMBOL, keep_protection=True)
+        venue.release(clock.now_ms() + 1)
+        recorder.close()
+        journal.close()
+        return em.counters.decisions
     venue.release(clock.now_ms() + 1)
     recorder.stopping(cancel_orders=True)
     em.stop_trading()
@@ -181,6 +226,16 @@ def record_live_session(
     recorder.close()
     journal.close()
     return em.counters.decisions
+
+
+def _released_until_pending(venue: InProcessVenue, em: ExecManager, book, t: int) -> bool:
+    """The requests due by `t`, one due time at a time, until a position's protection is
+    pending (True: a stop-loss replacement waits for the old one's cancel)."""
+    while (due := venue.next_due_ms()) is not None and due <= t:
+        venue.release(due)
+        if em.protection_pending and book.position(SYMBOL).qty:
+            return True
+    return False
 
 
 class LateFills:
@@ -735,6 +790,138 @@ def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
     assert result.replay.counters["denied"] >= 1
     _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["p",')])
     assert parity.audit(journal_dir).divergence is not None
+
+
+def _state_changes(journal_dir: Path) -> list:
+    journal = SqliteJournal(journal_dir, readonly=True)
+    try:
+        return [e for _, e in journal.load_events(["TradingStateChanged"])]
+    finally:
+        journal.close()
+
+
+def _without(journal_dir: Path, code: str) -> None:
+    prefix = f'["{code}",'.encode()
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(prefix)])
+
+
+def test_a_session_killed_by_sigusr1_replays_the_kill_at_its_recorded_reading(tmp_path):
+    """SIGUSR1 at trade 150 (a position open: the zigzag has traded by then): the daemon goes
+    REDUCING, cancels, flattens, then HALTED. The recording has the kill with its reading;
+    the replay pulls it there, so the audit is empty. Without that entry (the backtester
+    cannot know a signal came) the replay trades on: a divergence."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "signal"))
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states[0] == ("REDUCING", "kill switch: SIGUSR1 kill switch")
+    assert states[-1][0] == "HALTED"
+    session = read_session(session_files(journal_dir)[-1])
+    assert [e for e in session.entries if e[0] == "k"] == [
+        ("k", T0 + 250 * 150, "SIGUSR1 kill switch")
+    ]
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    _without(journal_dir, "k")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_kill_switch_file_found_on_the_tick_path_replays_from_the_recording(tmp_path):
+    """The kill-switch file appears before trade 150; the ExecManager's own check (once a
+    second, on an item) finds it. The recording says so at that item's reading; the replay's
+    check answers from it, not from the disk: the audit is empty whether the file is still
+    there (it is: a kill switch left for the operator) or gone, and without the entry the
+    replay trades on."""
+    journal_dir = tmp_path / "journal"
+    flag = tmp_path / "KILL"
+    decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "file"), kill_file=flag)
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states[0] == ("REDUCING", f"kill switch: file {flag} exists")
+    session = read_session(session_files(journal_dir)[-1])
+    found = [e for e in session.entries if e[0] == "f"]
+    # checked at most once a second from the first item (T0): found at the first check
+    # from trade 150 (T0 + 37.5 s) on, at T0 + 38 s
+    assert found == [("f", T0 + 38_000)]
+
+    assert (result := parity.audit(journal_dir)).divergence is None, result.lines()
+    assert result.decisions == decisions
+    flag.unlink()
+    assert parity.audit(journal_dir).divergence is None
+    _without(journal_dir, "f")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_halted_state_restored_at_the_start_replays_without_trading(tmp_path):
+    """The journal held HALTED from an earlier session: the daemon makes no entry all
+    session, and neither does the replay (the restored state is recorded); without that
+    entry the replay trades from the first cross."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED")
+    session = read_session(session_files(journal_dir)[-1])
+    assert ("x", "HALTED", "daily loss limit (an earlier session)") in session.entries
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    assert result.fills == 0
+    _without(journal_dir, "x")
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_a_reset_halt_at_the_start_replays_at_its_recorded_reading(tmp_path):
+    """`--reset-halt` over a HALTED state restored at the start: the daemon trades as usual,
+    and so does the replay (it restores the state, then resets it at the same reading)."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED", reset_halt=True)
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states == [("ACTIVE", "operator reset: --reset-halt")]
+    session = read_session(session_files(journal_dir)[-1])
+    assert ("X", T0 - 1_000, "--reset-halt") in session.entries
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions >= 6
+    assert result.fills >= 3
+
+
+class Adder(StrategyBase):
+    """A test strategy that adds to its long: 0.002 more at each closed bar (market), so
+    the stop-loss moves on the same side at each fill (its closePosition replacement waits
+    for the old one's cancel: -4130)."""
+
+    name = "parity_adder_test"
+
+    def __init__(self, **_params: object) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Bar, view: object) -> tuple[TargetPosition, ...]:
+        self.bars += 1
+        return (TargetPosition(symbol=bar.symbol, qty=D("0.002") * self.bars, reason="add"),)
+
+
+def test_a_stop_loss_placed_while_the_shutdown_waits_for_it_replays_before_the_stop(
+    tmp_path, monkeypatch
+):
+    """SIGTERM while a position's stop-loss is being replaced (the old one's cancel sent,
+    the new one waiting for its confirmation): the daemon's shutdown waits for the new stop
+    to go out before it stops trading. Recorded before that wait, the stop entry made the
+    replay stop trading first: the new stop never went out, a divergence (the protective
+    decision, or its fill). Recorded where the daemon stops trading, after the wait (as
+    trading_engine.daemon now does), the audit is empty."""
+    monkeypatch.setitem(STRATEGIES, Adder.name, Adder)
+    before, after = tmp_path / "before", tmp_path / "after"
+    kw = {"n_trades": 240, "strategy_name": Adder.name, "params": {}}
+    record_live_session(before / "journal", stop_pending="before", **kw)
+    decisions = record_live_session(after / "journal", stop_pending="after", **kw)
+
+    assert parity.audit(before / "journal").divergence is not None
+    result = parity.audit(after / "journal")
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
 
 
 # --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------

@@ -4,7 +4,9 @@ replays it through the backtester against the in-process engine and the diff is 
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from decimal import Decimal
@@ -12,8 +14,16 @@ from decimal import Decimal
 import pytest
 
 from model import registry
-from tests.daemon.harness import ROOT, exchange_process, start_daemon, write_config
+from tests.daemon.harness import (
+    ROOT,
+    exchange_process,
+    journal_rows,
+    start_daemon,
+    wait_for,
+    write_config,
+)
 from tests.daemon.test_daemon_books import FAST_TRADING
+from tests.daemon.test_daemon_kill_switch import _states
 from trading_engine.market_recorder import read_session, session_files
 
 # sma_crossover 2/5 on 1 s bars trades within seconds, whatever app.py's default strategy is.
@@ -197,3 +207,73 @@ def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_si
     now = hashlib.sha256(traded.read_bytes()).hexdigest()
     said = audit.stdout + audit.stderr
     assert f"sha256 {sha[:12]}" in said and f"it holds {now[:12]} now" in said
+
+
+def _killed_session(workdir, how: str) -> None:
+    """A FAST_SMA session whose kill switch is pulled after its first fill (`how`: "usr1" a
+    SIGUSR1, "file" the kill-switch file), stopped by SIGTERM once HALTED."""
+    with exchange_process(speed=20) as ex:
+        _run_killed(workdir, ex, how)
+
+
+def _run_killed(workdir, ex, how: str) -> None:
+    write_config(workdir, ex, **FAST_SMA)
+    daemon = start_daemon(workdir)
+    try:
+        wait_for(
+            lambda: journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0] >= 1, 60, "a fill"
+        )
+        if how == "usr1":
+            os.kill(daemon.pid, signal.SIGUSR1)
+        else:
+            (workdir / "KILL").touch()
+        wait_for(lambda: '"HALTED"' in (_states(workdir) or [""])[-1], 20, "HALTED")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err[-2000:]
+
+
+@pytest.mark.parametrize("how", ["usr1", "file"])
+def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, how):
+    """The kill switch pulled on the running daemon (SIGUSR1, or the file its watch or tick
+    path finds): recorded at the clock reading the daemon used, pulled there by the replay;
+    the audit is empty (the file still on disk changes nothing)."""
+    _killed_session(tmp_path, how)
+    states = _states(tmp_path)
+    assert ("SIGUSR1" if how == "usr1" else "KILL exists") in states[0], states
+    session = read_session(session_files(tmp_path / "journal")[-1])
+    assert [e for e in session.entries if e[0] in ("k", "f")], "the kill is recorded"
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    assert _verdict(audit.stdout).startswith("parity: identical ("), audit.stdout
+    assert audit.stderr == ""
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["halted", "reset_halt"])
+def test_a_restart_after_the_kill_switch_audits_identical_with_or_without_reset_halt(
+    tmp_path, reset
+):
+    """The session after a SIGUSR1 kill: the daemon restores HALTED from the journal (no
+    entry all session), or `--reset-halt` makes it ACTIVE and it trades again. The restored
+    state and the reset are recorded; the audit of that second session is empty."""
+    with exchange_process(speed=20) as ex:
+        _run_killed(tmp_path, ex, "usr1")
+        daemon = start_daemon(tmp_path, "--duration", "12", *(["--reset-halt"] if reset else []))
+        out, err = daemon.communicate(timeout=120)
+    assert daemon.returncode == 0, err[-2000:]
+    session = read_session(session_files(tmp_path / "journal")[-1])
+    restored = [e for e in session.entries if e[0] == "x"]
+    assert [e[1] for e in restored] == ["HALTED"], restored
+    assert [e[2] for e in session.entries if e[0] == "X"] == (["--reset-halt"] if reset else [])
+
+    audit = _audit(tmp_path / "journal")
+
+    assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
+    line = _verdict(audit.stdout)
+    assert line.startswith("parity: identical ("), audit.stdout
+    fills = int(line[len("parity: identical (") :].split()[2])
+    assert (fills >= 1) == reset, out  # traded again only after the reset
+    assert audit.stderr == ""
