@@ -498,6 +498,7 @@ class Daemon:
             trade_ids=journal.open_order_trade_ids(),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
             funding_since_ms=replay.last_record_ms(journal),
+            funding_booked=book.funding_settlements,
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock
