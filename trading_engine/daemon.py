@@ -986,9 +986,20 @@ class Daemon:
             "strategy_max_call_ms": s.strategy.max_call_ms,
             "strategy_slow_calls": st.slow_strategy_calls,  # this run
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
+            **self._recording_status(),
             **extra,
         }
         self._put_status(status)
+
+    def _recording_status(self) -> dict[str, Any]:
+        """A recorded session the size limit stopped: when, and the limit (MB), for --status
+        (said otherwise only in one WARNING); nothing while it records or without one."""
+        recorder = self._recorder
+        stopped = None if recorder is None else recorder.stopped_at_ms
+        if stopped is None:
+            return {}
+        mb = self.settings.retention.market_sessions_mb
+        return {"recording_stopped_ms": stopped, "recording_limit_mb": mb}
 
     def _print(self, line: str) -> None:
         """A line on stdout, if there still is one: a closed pipe, or the terminal of a dropped
