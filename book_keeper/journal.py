@@ -1559,11 +1559,17 @@ class SqliteJournal:
         """Client id -> symbol of the open orders (as `open_orders`) the daemon sent as
         risk-reducing (intent REDUCING or PAST_STOP_CLOSE): a restart keeps them out of the
         entries' budget of `risk.max_open_orders` (`RiskManager.restore_reducing`)."""
-        marks = ", ".join("?" * len(_OPEN_STATUSES))
+        return self.open_orders_of(OrderIntent.REDUCING, OrderIntent.PAST_STOP_CLOSE)
+
+    def open_orders_of(self, *intents: OrderIntent) -> dict[str, str]:
+        """Client id -> symbol of the open orders (as `open_orders`) sent with one of
+        `intents` (the `orders.intent` column)."""
+        statuses = ", ".join("?" * len(_OPEN_STATUSES))
+        wanted = ", ".join("?" * len(intents))
         rows = self._db.execute(
-            f"SELECT client_order_id, symbol FROM orders WHERE status IN ({marks})"
-            " AND intent IN (?, ?)",
-            (*_OPEN_STATUSES, OrderIntent.REDUCING.value, OrderIntent.PAST_STOP_CLOSE.value),
+            f"SELECT client_order_id, symbol FROM orders WHERE status IN ({statuses})"
+            f" AND intent IN ({wanted})",
+            (*_OPEN_STATUSES, *(i.value for i in intents)),
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 

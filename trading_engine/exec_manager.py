@@ -97,7 +97,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -2007,6 +2007,12 @@ class ExecManager:
         exit_ = order_type in _PROTECTION_NAMES or intent is OrderIntent.PAST_STOP_CLOSE
         if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
             self.hold_exit(symbol, side)
+
+    def restore_past_stop_closes(self, client_order_ids: Iterable[str]) -> None:
+        """A restart: the market closes of stops refused as past (-2021) still open (journaled
+        with intent PAST_STOP_CLOSE): their fill holds the side they close, as it would have
+        in the last session."""
+        self._past_stop_closes.update(client_order_ids)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:
         """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL

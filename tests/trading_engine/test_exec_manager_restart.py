@@ -8,6 +8,7 @@ Numbers by hand: BTCUSDT marks at 60000; long 0.010 from 60000 (entry fee 0.30 U
 
 from dataclasses import replace
 from decimal import Decimal as D
+from itertools import count
 
 import pytest
 
@@ -336,6 +337,37 @@ def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
     assert second.em.held_exits() == {SYMBOL: SELL}
     second.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
     assert second.venue.submitted == []
+
+
+def test_a_past_stops_close_still_open_at_a_restart_holds_the_side_when_it_fills(tmp_path):
+    """As above, but the daemon stops while the close (SELL 0.100 MARKET reduce-only) is
+    open; it fills after the restart, at 58700: flat, the long held as in the last session."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    stop = first.venue.submitted[-1]
+    first.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    close = first.venue.submitted[-1]
+    first.venue.accept(close.client_order_id)
+    journal.close()
+
+    em, venue, book, journal, _clock = _restarted(tmp_path, reducing=False)
+    past = journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE)
+    assert past == {close.client_order_id: SYMBOL}
+    em.restore_past_stop_closes(past)  # as the daemon does
+    # the exchange has it (its ids), and trade ids go on from the last session's
+    venue.requests[close.client_order_id] = close
+    venue._exchange_ids[close.client_order_id] = first.venue.order_id(close.client_order_id)
+    venue._trade_ids = count(900_100)
+    venue.fill(close.client_order_id, "58700")
+    journal.close()
+
+    assert book.position(SYMBOL).is_flat
+    assert em.held_exits() == {SYMBOL: SELL}
 
 
 def test_restore_exit_holds_nothing_after_a_targets_reduce_only_close():
