@@ -143,7 +143,8 @@ class OrderIntent(StrEnum):
     own risk-reducing orders (outside `risk.max_open_orders`) and the market close of a stop
     refused as past (whose fill holds re-entry, as the stop's own) from the others."""
 
-    ORDINARY = "ORDINARY"  # the strategy's (a target's or a proposal's); journals before this
+    # a target's order that may add risk, a strategy proposal; every order of an older journal
+    ORDINARY = "ORDINARY"
     REDUCING = "REDUCING"  # a risk-reducing order of the daemon's own (`RiskManager.check`)
     PAST_STOP_CLOSE = "PAST_STOP_CLOSE"  # the close at market of a stop refused with -2021
 
