@@ -963,6 +963,12 @@ class BookKeeper:
         if self._wallet_known:
             self._sample()
 
+    @property
+    def funding_settlements(self) -> frozenset[tuple[str, int]]:
+        """(symbol, settlement time ms) of the FundingPaid booked (those of
+        FUNDING_PAID_WINDOW_MS up to the newest): a restart's income read skips them."""
+        return frozenset(self._funding_paid)
+
     def _remember_funding(self, key: tuple[str, int]) -> None:
         """Remember a settlement booked; one that is the newest forgets those out of the window
         (settlements are an hour or more apart: this runs at most a few times an hour)."""

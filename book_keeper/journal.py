@@ -62,6 +62,10 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     unknown-outcome reason, else NULL
       created_ms       INTEGER      when the intent was journaled (our clock)
       updated_ms       INTEGER      time of the last applied event (exchange time)
+      intent           TEXT         why the daemon sent it (`core.enums.OrderIntent`): ORDINARY,
+                                    REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
+                                    market close of a stop refused as past, -2021); ORDINARY for
+                                    an adopted order and in a journal older than the column
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
                        settlement: `core.orders.forced_close`), which has no orders row
@@ -152,7 +156,7 @@ from book_keeper.checkpoint import KEEP as KEEP_CHECKPOINTS
 from book_keeper.checkpoint import VERSION as CHECKPOINT_VERSION
 from book_keeper.codec import dec, opt_dec
 from book_keeper.order_state import event_reason, evolve
-from core.enums import OrderStatus, OrderType, PositionSide, Side, TimeInForce
+from core.enums import OrderIntent, OrderStatus, OrderType, PositionSide, Side, TimeInForce
 from core.errors import FatalError
 from core.events import (
     BalanceChanged,
@@ -219,7 +223,8 @@ CREATE TABLE IF NOT EXISTS orders (
     avg_price       TEXT NOT NULL,
     reason          TEXT,
     created_ms      INTEGER NOT NULL,
-    updated_ms      INTEGER NOT NULL
+    updated_ms      INTEGER NOT NULL,
+    intent          TEXT NOT NULL DEFAULT 'ORDINARY'
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_symbol_order_id ON orders (symbol, order_id);
@@ -283,7 +288,9 @@ _FILL_COLUMNS = (
     "commission, commission_asset, realized_pnl, is_maker, time_ms, recv_time_ms"
 )
 _FILL_COLUMNS_OF_F = ", ".join(f"f.{c.strip()}" for c in _FILL_COLUMNS.split(","))
-_INSERT_ORDER = f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_INSERT_ORDER = (
+    f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}, intent) VALUES ({', '.join('?' * 19)})"
+)
 _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
     "qty = ?, reason = COALESCE(?, reason), updated_ms = ? WHERE client_order_id = ?"
@@ -419,6 +426,14 @@ def _add_snapshot_transfers(db: sqlite3.Connection) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(balance_snapshots)")}
     if "transfers" not in columns:
         db.execute("ALTER TABLE balance_snapshots ADD COLUMN transfers TEXT NOT NULL DEFAULT '0'")
+
+
+def _add_order_intent(db: sqlite3.Connection) -> None:
+    """A journal made before orders kept their intent gets the column (its rows: ORDINARY, as
+    every order counted then)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+    if "intent" not in columns:
+        db.execute("ALTER TABLE orders ADD COLUMN intent TEXT NOT NULL DEFAULT 'ORDINARY'")
 
 
 def end_position(db: sqlite3.Connection) -> JournalPosition:
@@ -720,6 +735,7 @@ class _Applier:
                 None,
                 order.created_ms,
                 order.updated_ms,
+                OrderIntent.ORDINARY.value,
             ),
         )
         if cursor.rowcount == 0:
@@ -755,6 +771,7 @@ class _Applier:
                 None,
                 event.event_time_ms,
                 event.event_time_ms,
+                event.intent.value,
             ),
         )
         if cursor.rowcount == 0:
@@ -1047,6 +1064,7 @@ class SqliteJournal:
             db.execute("PRAGMA busy_timeout = 5000")
             db.executescript(_SCHEMA)
             _add_snapshot_transfers(db)
+            _add_order_intent(db)
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 db.execute(
@@ -1522,19 +1540,38 @@ class SqliteJournal:
         rows = self._db.execute(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY seq").fetchall()
         return [_fill(r) for r in rows]
 
-    def last_fill_order(self, symbol: str) -> tuple[Side, OrderType] | None:
-        """The side and type of the order that made `symbol`'s last journaled fill (None
-        without one, or when it was the exchange's own order, a liquidation: no orders row):
-        a restart learns whether a stop-loss or take-profit closed the position."""
+    def last_fill_order(self, symbol: str) -> tuple[Side, OrderType, OrderIntent] | None:
+        """The side, type and intent of the order that made `symbol`'s last journaled fill
+        (None without one, or when it was the exchange's own order, a liquidation: no orders
+        row): a restart learns whether a stop-loss or take-profit closed the position, or the
+        market close of one refused as past (-2021)."""
         row = self._db.execute(
-            "SELECT o.side, o.type FROM fills f LEFT JOIN orders o"
+            "SELECT o.side, o.type, o.intent FROM fills f LEFT JOIN orders o"
             " ON o.client_order_id = f.client_order_id"
             " WHERE f.symbol = ? ORDER BY f.time_ms DESC, f.seq DESC LIMIT 1",
             (symbol,),
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        return Side(row[0]), OrderType(row[1])
+        return Side(row[0]), OrderType(row[1]), OrderIntent(row[2])
+
+    def reducing_open_orders(self) -> dict[str, str]:
+        """Client id -> symbol of the open orders (as `open_orders`) the daemon sent as
+        risk-reducing (intent REDUCING or PAST_STOP_CLOSE): a restart keeps them out of the
+        entries' budget of `risk.max_open_orders` (`RiskManager.restore_reducing`)."""
+        return self.open_orders_of(OrderIntent.REDUCING, OrderIntent.PAST_STOP_CLOSE)
+
+    def open_orders_of(self, *intents: OrderIntent) -> dict[str, str]:
+        """Client id -> symbol of the open orders (as `open_orders`) sent with one of
+        `intents` (the `orders.intent` column)."""
+        statuses = ", ".join("?" * len(_OPEN_STATUSES))
+        wanted = ", ".join("?" * len(intents))
+        rows = self._db.execute(
+            f"SELECT client_order_id, symbol FROM orders WHERE status IN ({statuses})"
+            f" AND intent IN ({wanted})",
+            (*_OPEN_STATUSES, *(i.value for i in intents)),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def last_trade_id(self, symbol: str) -> int | None:
         """The highest trade id journaled for `symbol` (userTrades `fromId` after a restart)."""

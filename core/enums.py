@@ -138,6 +138,17 @@ class ForcedClose(StrEnum):
     SETTLEMENT = "settlement"  # `settlement_autoclose-`: a delisting (or delivery) closed it
 
 
+class OrderIntent(StrEnum):
+    """Why the daemon sent an order, journaled with it (`orders.intent`): a restart tells its
+    own risk-reducing orders (outside `risk.max_open_orders`) and the market close of a stop
+    refused as past (whose fill holds re-entry, as the stop's own) from the others."""
+
+    # a target's order that may add risk, a strategy proposal; every order of an older journal
+    ORDINARY = "ORDINARY"
+    REDUCING = "REDUCING"  # a risk-reducing order of the daemon's own (`RiskManager.check`)
+    PAST_STOP_CLOSE = "PAST_STOP_CLOSE"  # the close at market of a stop refused with -2021
+
+
 class TradingState(StrEnum):
     """Kill-switch state of the daemon: ACTIVE trades, REDUCING only closes, HALTED does nothing."""
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from core.account import Balance, Position, PositionAtRisk
-from core.enums import OrderStatus, TradingState
+from core.enums import OrderIntent, OrderStatus, TradingState
 from core.fast_init import fast_init
 from core.orders import Fill, Order, OrderRequest
 
@@ -45,9 +45,11 @@ class Event:
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderSubmitted(Event):
-    """Journaled before the network call: the request may or may not reach the exchange."""
+    """Journaled before the network call: the request may or may not reach the exchange.
+    `intent`: why it was sent (journaled with it, for a restart)."""
 
     request: OrderRequest
+    intent: OrderIntent = OrderIntent.ORDINARY
 
 
 @fast_init

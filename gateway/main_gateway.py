@@ -241,6 +241,7 @@ class LiveVenue:
         trade_ids: Mapping[str, Iterable[int]] | None = None,
         last_trade_ids: Mapping[str, int] | None = None,
         funding_since_ms: int | None = None,
+        funding_booked: Iterable[tuple[str, int]] = (),
     ) -> None:
         """Before `start`: orders and fills recovered from the journal after a restart.
 
@@ -250,7 +251,8 @@ class LiveVenue:
         it; without it, fills made while the daemon was down are not attributed);
         `funding_since_ms`: the journal's latest time (funding settled from FUNDING_OVERLAP_MS
         before it on is read back at start, the books skipping what they hold; without it,
-        from the start on).
+        from the start on); `funding_booked`: (symbol, settlement time) of the settlements the
+        books hold (`BookKeeper.funding_settlements`): read again, they are not emitted.
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
@@ -272,6 +274,7 @@ class LiveVenue:
             if symbol in self.instruments:
                 self.sync.last_trade_ids[symbol] = trade_id
         self._funding_since_ms = funding_since_ms
+        self.sync.funding_booked = frozenset(funding_booked)
 
     async def start(self) -> VenueSnapshot:
         """Open the user stream, reconcile once, resolve restored unknown orders (waiting up to

@@ -155,6 +155,9 @@ class VenueSync:
         self.leverage: dict[str, int] = {}
         self.margin_type: dict[str, MarginType] = {}
         self.funding_since_ms: int | None = None  # FUNDING_FEE income from here on is ours
+        # (symbol, settlement time) of the settlements the books already hold (a restart's,
+        # `LiveVenue.restore`): the overlap reads them again; not emitted (journaled, counted).
+        self.funding_booked: frozenset[tuple[str, int]] = frozenset()
         self._funding_seen: set[int] = set()
         self._funding_order: deque[int] = deque()
         # userTrades rows of unknown orders, held while a reconciliation runs (see `reconcile`)
@@ -544,7 +547,8 @@ class VenueSync:
     # --- funding -----------------------------------------------------------------------------
 
     async def catch_up_funding(self) -> None:
-        """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted.
+        """Emit FundingPaid for FUNDING_FEE income since `funding_since_ms` not yet emitted,
+        nor booked before a restart (`funding_booked`).
 
         Pages follow from the newest time of the last (inclusive); the next pass starts
         FUNDING_OVERLAP_MS before the newest settlement seen, not at it: a row of another
@@ -572,6 +576,9 @@ class VenueSync:
                     latest = max(latest, income.time_ms)
                     seen = income.tran_id in self._funding_seen
                     if seen or income.symbol not in self.instruments:
+                        continue
+                    if (income.symbol, income.time_ms) in self.funding_booked:
+                        self._remember_funding(income.tran_id)  # booked before the restart
                         continue
                     self._remember_funding(income.tran_id)
                     tran_ids.append(income.tran_id)

@@ -238,6 +238,12 @@ class RiskManager:
                 del ids[cid]
         ids[client_order_id] = symbol
 
+    def restore_reducing(self, orders: dict[str, str]) -> None:
+        """A restart: the open orders (client id -> symbol) the journal says the daemon sent
+        as risk-reducing (`SqliteJournal.reducing_open_orders`) stay out of the entries'
+        budget of `max_open_orders` until they end, as they were before it."""
+        self._reducing_ids.update(orders)
+
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under
         `proposal.client_order_id` (None: they hold no such open order), else a CancelDenied

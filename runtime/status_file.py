@@ -262,6 +262,13 @@ def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
             f"strategy calls over {s.get('strategy_max_call_ms', '?')} ms this run: {slow} "
             f"(slowest {s.get('strategy_slowest_ms', '?')} ms): each held the event loop"
         )
+    stopped = s.get("recording_stopped_ms")
+    if isinstance(stopped, int):
+        lines.append(
+            f"recording: stopped at the size limit ([retention] market_sessions_mb = "
+            f"{s.get('recording_limit_mb', '?')}) since {_utc(stopped)}: this session's parity "
+            "audit refuses it; raise the limit (0 = none) to record whole sessions"
+        )
     down = s.get("streams_down")
     if down and isinstance(down, dict):
         lines.append(

@@ -44,7 +44,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import OrderType, TradingState
+from core.enums import OrderIntent, OrderType, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -498,6 +498,7 @@ class Daemon:
             trade_ids=journal.open_order_trade_ids(),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
             funding_since_ms=replay.last_record_ms(journal),
+            funding_booked=book.funding_settlements,
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock
@@ -537,6 +538,8 @@ class Daemon:
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
                 exec_manager.restore_exit(symbol, *last)
+        risk.restore_reducing(journal.reducing_open_orders())
+        exec_manager.restore_past_stop_closes(journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE))
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
             self._recorder.start(
@@ -997,9 +1000,20 @@ class Daemon:
             "strategy_max_call_ms": s.strategy.max_call_ms,
             "strategy_slow_calls": st.slow_strategy_calls,  # this run
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
+            **self._recording_status(),
             **extra,
         }
         self._put_status(status)
+
+    def _recording_status(self) -> dict[str, Any]:
+        """A recorded session the size limit stopped: when, and the limit (MB), for --status
+        (said otherwise only in one WARNING); nothing while it records or without one."""
+        recorder = self._recorder
+        stopped = None if recorder is None else recorder.stopped_at_ms
+        if stopped is None:
+            return {}
+        mb = self.settings.retention.market_sessions_mb
+        return {"recording_stopped_ms": stopped, "recording_limit_mb": mb}
 
     def _print(self, line: str) -> None:
         """A line on stdout, if there still is one: a closed pipe, or the terminal of a dropped

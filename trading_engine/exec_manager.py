@@ -97,7 +97,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -107,6 +107,7 @@ from core.account import AccountView, Position, StrategyView
 from core.clock import Clock
 from core.enums import (
     ForcedClose,
+    OrderIntent,
     OrderStatus,
     OrderType,
     PositionSide,
@@ -1443,6 +1444,7 @@ class ExecManager:
         *,
         repeat_key: tuple[object, ...] | None = None,
         risk_reducing: bool = False,
+        intent: OrderIntent | None = None,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
@@ -1450,7 +1452,8 @@ class ExecManager:
         denied again for the same reason is counted, not journaled (nor its decision).
         `risk_reducing`: an order of ours that takes risk away (a flatten, protection, a
         target's reduce-only close): our own soft limits do not hold it back
-        (`RiskManager.check`)."""
+        (`RiskManager.check`). `intent`: journaled with the order (a restart reads it);
+        None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY."""
         if self._stopped:
             return False
         symbol = request.symbol
@@ -1482,7 +1485,12 @@ class ExecManager:
         if repeat_key is not None and self._risk_denied:
             self._risk_denied.pop(symbol, None)
         approved: OrderRequest = verdict  # type: ignore[assignment]
-        submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=approved)
+        if intent is None:
+            reducing = risk_reducing and (approved.reduce_only or approved.close_position)
+            intent = OrderIntent.REDUCING if reducing else OrderIntent.ORDINARY
+        submitted = OrderSubmitted(
+            event_time_ms=now, recv_time_ms=now, request=approved, intent=intent
+        )
         self._pending.append(submitted)  # `_record`, one call fewer on the order path
         self._flush()
         self.counters.submitted += 1
@@ -1795,7 +1803,7 @@ class ExecManager:
                 reduce_only=True,
             )
             self._decide(symbol, EXEC_STRATEGY, f"close {close_side} {part} MARKET", why, now)
-            if self._submit(request, now, risk_reducing=True):
+            if self._submit(request, now, risk_reducing=True, intent=OrderIntent.PAST_STOP_CLOSE):
                 self._past_stop_closes.add(request.client_order_id)
                 self.counters.protective_submitted += 1
 
@@ -1985,13 +1993,26 @@ class ExecManager:
         """The strategy's latest target for `symbol` (None before the first one)."""
         return self._targets.get(symbol)
 
-    def restore_exit(self, symbol: str, side: Side, order_type: OrderType) -> None:
-        """A restart: `symbol`'s last fill was of a `side` `order_type` order. If that was its
-        stop-loss or take-profit and the position is flat, the closed side stays held as it
-        would have in the last session (else the first target bought it back at once)."""
-        flat = self._book.position(symbol).is_flat
-        if self.config.reentry_hold and order_type in _PROTECTION_NAMES and flat:
+    def restore_exit(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        intent: OrderIntent = OrderIntent.ORDINARY,
+    ) -> None:
+        """A restart: `symbol`'s last fill was of a `side` `order_type` order sent with
+        `intent`. If that was its stop-loss or take-profit, or the market close of one refused
+        as already triggered (-2021), and the position is flat, the closed side stays held as
+        it would have in the last session (else the first target bought it back at once)."""
+        exit_ = order_type in _PROTECTION_NAMES or intent is OrderIntent.PAST_STOP_CLOSE
+        if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
             self.hold_exit(symbol, side)
+
+    def restore_past_stop_closes(self, client_order_ids: Iterable[str]) -> None:
+        """A restart: the market closes of stops refused as past (-2021) still open (journaled
+        with intent PAST_STOP_CLOSE): their fill holds the side they close, as it would have
+        in the last session."""
+        self._past_stop_closes.update(client_order_ids)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:
         """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL

@@ -656,6 +656,13 @@ class MarketRecorder:
         with contextlib.suppress(OSError):  # a disk that refuses it now: tried at each write
             spool.drain()
 
+    @property
+    def stopped_at_ms(self) -> int | None:
+        """The clock reading (ms) at which the size limit stopped this session's recording
+        (`[retention] market_sessions_mb`), None while it records: status.json says it."""
+        cut = self.cut  # set once, by the writer thread
+        return None if cut is None else cut.first_ms
+
     def discard(self) -> None:
         """The daemon's start did not complete: closed, and its file removed (a header and
         the start's few entries: no trading to audit)."""

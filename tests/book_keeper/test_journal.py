@@ -24,7 +24,15 @@ from book_keeper.journal import (
     journal_in_use,
 )
 from core.account import Balance, Position, PositionAtRisk
-from core.enums import MarginType, OrderStatus, OrderType, PositionSide, TimeInForce, TradingState
+from core.enums import (
+    MarginType,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TimeInForce,
+    TradingState,
+)
 from core.events import (
     BalanceChanged,
     CancelDenied,
@@ -39,6 +47,7 @@ from core.events import (
     OrderReconciled,
     OrderRejected,
     OrderStatusUnknown,
+    OrderSubmitted,
     PositionChanged,
     RiskDenied,
     StreamState,
@@ -389,6 +398,44 @@ def test_journal_survives_a_reopen_with_open_orders_still_tracked(tmp_path):
         ]
         j.record(canceled("t-1", 11))  # the reopened journal still knows t-1 is open
         assert [o.client_order_id for o in j.open_orders()] == ["t-2"]
+
+
+def test_an_orders_intent_is_journaled_and_its_open_risk_reducing_ones_read_back(tmp_path):
+    with SqliteJournal(tmp_path) as j:
+        j.record(submitted("t-1", BUY, "0.010", "60000.0"))
+        j.record(
+            OrderSubmitted(
+                event_time_ms=T0, recv_time_ms=T0, intent=OrderIntent.REDUCING,
+                request=request("t-2", SELL, "0.010", "61000.0", reduce_only=True),
+            )
+        )  # fmt: skip
+        j.record(
+            OrderSubmitted(
+                event_time_ms=T0, recv_time_ms=T0, intent=OrderIntent.PAST_STOP_CLOSE,
+                request=request("t-3", SELL, "0.010", reduce_only=True),
+            )
+        )  # fmt: skip
+        j.record(accepted("t-3", 13))
+        j.record(filled(fill("t-3", 501, SELL, "0.010", "58700.0", fee="0.29", order_id=13)))
+
+    with SqliteJournal(tmp_path) as j:
+        assert j.reducing_open_orders() == {"t-2": SYMBOL}  # t-3 ended; t-1 is the strategy's
+        assert j.last_fill_order(SYMBOL) == (SELL, OrderType.MARKET, OrderIntent.PAST_STOP_CLOSE)
+
+
+def test_a_journal_older_than_the_intent_column_gets_it_as_ordinary(tmp_path):
+    with SqliteJournal(tmp_path) as j:
+        j.record(submitted("t-1", SELL, "0.010", "61000.0", reduce_only=True))
+    db = sqlite3.connect(tmp_path / FILE_NAME)
+    db.execute("ALTER TABLE orders DROP COLUMN intent")  # as an earlier version made it
+    db.commit()
+    db.close()
+
+    with SqliteJournal(tmp_path) as j:
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
+        assert j.reducing_open_orders() == {}  # unknown then: counted, as before
+        j.record(submitted("t-2", BUY, "0.010", "60000.0"))
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-2"]
 
 
 def test_a_killed_process_loses_nothing_it_recorded(tmp_path):

@@ -51,7 +51,9 @@ class IncomeFeed:
         return listed[: kw["limit"]]
 
 
-def _sync(feed: IncomeFeed, since_ms: int, emitted: list[Event]) -> VenueSync:
+def _sync(
+    feed: IncomeFeed, since_ms: int, emitted: list[Event], stats: VenueStats | None = None
+) -> VenueSync:
     """A VenueSync reading only funding (its order half is not used here)."""
     sync = VenueSync(
         rest=feed,  # type: ignore[arg-type]
@@ -59,7 +61,7 @@ def _sync(feed: IncomeFeed, since_ms: int, emitted: list[Event]) -> VenueSync:
         symbols=(BTC, ETH),
         instruments=instruments(),
         clock=feed.exchange,
-        stats=VenueStats(),
+        stats=stats or VenueStats(),
         on_applied=lambda applied: None,
         emit=emitted.extend,
         follow_up=lambda t: None,
@@ -142,23 +144,28 @@ def _first_session(path: Path, our_clock: SimClock, booked: list[Event], beat_ms
     journal.close()
 
 
-async def _restart(path: Path, feed: IncomeFeed, wallet: D) -> BookKeeper:
+async def _restart(
+    path: Path, feed: IncomeFeed, wallet: D, stats: VenueStats | None = None
+) -> tuple[BookKeeper, SqliteJournal]:
     """Restore the books from the journal and run the start-up reconciliation's income read
-    then its snapshot (the exchange's `wallet`), as the daemon does
-    (`LiveVenue.restore(funding_since_ms=last record)` then `start`)."""
+    then its snapshot (the exchange's `wallet`), as the daemon does (`LiveVenue.restore(
+    funding_since_ms=last record, funding_booked=the books' settlements)` then `start`).
+    Returns the books and the journal (closed: its rows can be read)."""
     journal = SqliteJournal(path, writer_thread=False)
     books = BookKeeper(starting_balances=None, instruments=instruments(), clock=feed.exchange)
     replay = books.restore(journal)
     emitted: list[Event] = []
     since = funding_resume_ms(replay.last_record_ms(journal), feed.exchange.now_ms())
-    await _sync(feed, since, emitted).catch_up_funding()
+    sync = _sync(feed, since, emitted, stats)
+    sync.funding_booked = books.funding_settlements
+    await sync.catch_up_funding()
     now = feed.exchange.now_ms()
     emitted.append(_snapshot(now, wallet))
     for event in emitted:
         journal.record(event)
         books.apply(event)
     journal.close()
-    return books
+    return books, journal
 
 
 def _funding(symbol: str, time_ms: int, amount: str) -> FundingPaid:
@@ -188,7 +195,7 @@ async def test_a_settlement_published_after_the_last_heartbeat_is_booked_at_rest
     feed.settle(BTC, T, "-1.67507600", 3, shows_ms=T + 20_000)
     feed.settle(ETH, T, "-0.52000000", 2, shows_ms=T + 1_000)
 
-    books = await _restart(path, feed, wallet=D("9996.604924"))
+    books, _ = await _restart(path, feed, wallet=D("9996.604924"))
 
     assert feed.asked[0] == T + 5_000 - FUNDING_OVERLAP_MS
     assert books.wallet() == D("9996.604924")
@@ -213,7 +220,7 @@ async def test_a_settlement_after_the_last_heartbeat_on_a_clock_running_ahead_is
     feed.settle(BTC, EARLIER, "-1.20000000", 1, shows_ms=EARLIER + 1_000)
     feed.settle(BTC, T, "-1.67507600", 2, shows_ms=T + 500)
 
-    books = await _restart(path, feed, wallet=D("9997.124924"))
+    books, _ = await _restart(path, feed, wallet=D("9997.124924"))
 
     assert books.wallet() == D("9997.124924")
     assert books.funding == D("-2.875076")
@@ -241,7 +248,36 @@ async def test_a_settlement_booked_from_the_balance_and_read_again_is_not_booked
     feed.settle(BTC, EARLIER, "-1.20000000", 1, shows_ms=EARLIER + 1_000)
     feed.settle(BTC, T, "-1.67507600", 2, shows_ms=T + 800)
 
-    books = await _restart(path, feed, wallet=wallet)
+    books, _ = await _restart(path, feed, wallet=wallet)
 
     assert books.wallet() == wallet
     assert books.funding == D("-2.875076")
+
+
+async def test_a_settlement_already_booked_and_read_again_at_restart_is_not_journaled(
+    tmp_path: Path,
+) -> None:
+    """ETH's settlement T was booked (FundingPaid) before the stop; the restart's read from an
+    overlap before the last heartbeat lists it again with BTC's new one. Only BTC's is emitted,
+    journaled and counted (`funding_events`, in status and the summary): the journal holds ETH's
+    once. Wallet: 10,000 - 1.20 - 0.52 - 1.675076 = 9,996.604924."""
+    path = tmp_path / "journal.sqlite"
+    _first_session(
+        path,
+        SimClock(EARLIER - 60_000),
+        [_funding(BTC, EARLIER, "-1.20"), _funding(ETH, T, "-0.52")],
+        beat_ms=T + 5_000,
+    )
+    feed = IncomeFeed(SimClock(T + 600_000))
+    feed.settle(BTC, T, "-1.67507600", 3, shows_ms=T + 20_000)
+    feed.settle(ETH, T, "-0.52000000", 2, shows_ms=T + 1_000)
+    stats = VenueStats()
+
+    books, _ = await _restart(path, feed, wallet=D("9996.604924"), stats=stats)
+
+    assert stats.funding_events == 1
+    with SqliteJournal(path, readonly=True) as j:
+        paid = j.load_events(["FundingPaid"])
+    journaled = [(e.symbol, e.event_time_ms) for _, e in paid if isinstance(e, FundingPaid)]
+    assert journaled == [(BTC, EARLIER), (ETH, T), (BTC, T)]
+    assert books.wallet() == D("9996.604924") and books.funding == D("-3.395076")

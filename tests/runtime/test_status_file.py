@@ -97,6 +97,23 @@ def test_a_margin_call_of_this_run_is_said_with_its_time(tmp_path: Path) -> None
     ]
 
 
+def test_a_recording_the_size_limit_stopped_is_said_with_its_time_and_limit(
+    tmp_path: Path,
+) -> None:
+    stopped = {"recording_stopped_ms": WRITTEN - 3_600_000, "recording_limit_mb": 500}
+    write_status(tmp_path, {**RUNNING, **stopped})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.RUNNING  # a warning, not a state
+    assert got.lines[1:] == [
+        *DETAILS,
+        "recording: stopped at the size limit ([retention] market_sessions_mb = 500) since "
+        "2025-11-30 21:00:00 UTC: this session's parity audit refuses it; raise the limit "
+        "(0 = none) to record whole sessions",
+    ]
+
+
 def test_a_held_journal_without_heartbeats_for_3_intervals_is_not_responding(
     tmp_path: Path,
 ) -> None:

@@ -6,7 +6,9 @@ is being resolved.
 Numbers by hand: BTCUSDT marks at 60000; long 0.010 from 60000 (entry fee 0.30 USDT).
 """
 
+from dataclasses import replace
 from decimal import Decimal as D
+from itertools import count
 
 import pytest
 
@@ -14,10 +16,10 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.account import Balance, Position
 from core.clock import SimClock
-from core.enums import OrderStatus, OrderType, TradingState
-from core.events import OrderCanceled, OrderExpired, VenueSnapshot
-from core.market import Trade
-from core.orders import ClientOrderIds, OrderRequest, TargetPosition
+from core.enums import OrderIntent, OrderStatus, OrderType, Side, TimeInForce, TradingState
+from core.events import OrderCanceled, OrderExpired, RiskDenied, VenueSnapshot
+from core.market import MarkPrice, Trade
+from core.orders import ClientOrderIds, Order, OrderRequest, TargetPosition
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
 from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, make_rig
@@ -43,16 +45,19 @@ def _long_then_killed_while_flattening(tmp_path) -> str:
     return flatten.client_order_id
 
 
-def _restarted(tmp_path) -> tuple[ExecManager, FakeVenue, BookKeeper, SqliteJournal, SimClock]:
+def _restarted(
+    tmp_path, *, reducing: bool = True
+) -> tuple[ExecManager, FakeVenue, BookKeeper, SqliteJournal, SimClock]:
     """Second session as the daemon builds it: books restored from the journal, the journaled
-    trading state (REDUCING) restored, a new ExecManager and venue."""
+    trading state (REDUCING, if `reducing`) restored, a new ExecManager and venue."""
     clock = SimClock(T0 + 60_000)
     journal = SqliteJournal(tmp_path, writer_thread=False)
     instruments = {SYMBOL: INSTRUMENTS[SYMBOL]}
     book = BookKeeper(starting_balances=None, instruments=instruments, clock=clock)
     book.restore(journal)
     risk = RiskManager(config=LIMITS, instruments=instruments, clock=clock, view=book)
-    risk.restore_state(TradingState.REDUCING, "SIGUSR1")
+    if reducing:
+        risk.restore_state(TradingState.REDUCING, "SIGUSR1")
     ids = ClientOrderIds(PREFIX, journal.max_client_seq(PREFIX) + 1)
     venue = FakeVenue(clock=clock)
     em = ExecManager(
@@ -72,7 +77,7 @@ def _restarted(tmp_path) -> tuple[ExecManager, FakeVenue, BookKeeper, SqliteJour
     return em, venue, book, journal, clock
 
 
-def _snapshot(clock: SimClock, qty: str) -> VenueSnapshot:
+def _snapshot(clock: SimClock, qty: str, open_orders: tuple[Order, ...] = ()) -> VenueSnapshot:
     now = clock.now_ms()
     balance = Balance(asset="USDT", wallet_balance=D("9999.70"), available_balance=D("9999.70"))
     position = Position(symbol=SYMBOL, qty=D(qty), entry_price=D("60000"), leverage=5)
@@ -81,7 +86,7 @@ def _snapshot(clock: SimClock, qty: str) -> VenueSnapshot:
         recv_time_ms=now,
         balances=(balance,),
         positions=(position,),
-        open_orders=(),
+        open_orders=open_orders,
         reason="start",
         symbols=(SYMBOL,),
     )
@@ -270,7 +275,7 @@ def test_a_side_its_stop_closed_stays_held_across_a_restart(tmp_path):
     journal.close()
 
     journal = SqliteJournal(tmp_path, writer_thread=False)
-    assert journal.last_fill_order(SYMBOL) == (SELL, OrderType.STOP_MARKET)
+    assert journal.last_fill_order(SYMBOL) == (SELL, OrderType.STOP_MARKET, OrderIntent.REDUCING)
     clock = SimClock(T0 + 60_000)
     book = BookKeeper(
         starting_balances=None, instruments={SYMBOL: INSTRUMENTS[SYMBOL]}, clock=clock
@@ -297,3 +302,128 @@ def test_restore_exit_holds_nothing_after_an_ordinary_fill_or_with_a_position_op
     rig.venue.fill(entry, "60000")
     rig.em.restore_exit(SYMBOL, SELL, OrderType.STOP_MARKET)  # not flat: not its exit
     assert rig.em.held_exits() == {}
+
+
+def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
+    """First session: long 0.100, its stop-loss at 58800.0 refused as already triggered
+    (-2021), so the position is closed at market (58700), flat, the long held. The daemon
+    restarts; the strategy still says long: the journaled intent of that close keeps it held,
+    as after the stop's own fill."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    stop = first.venue.submitted[-1]
+    first.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    close = first.venue.submitted[-1]
+    assert (close.type, close.side, close.quantity, close.reduce_only) == (
+        OrderType.MARKET, SELL, D("0.100"), True
+    )  # fmt: skip
+    first.venue.accept(close.client_order_id)
+    first.venue.fill(close.client_order_id, "58700")
+    assert first.em.held_exits() == {SYMBOL: SELL}
+    journal.close()
+
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    last = journal.last_fill_order(SYMBOL)
+    assert last == (SELL, OrderType.MARKET, OrderIntent.PAST_STOP_CLOSE)
+    journal.close()
+    second = make_rig(stop_loss_pct=D(2))
+    second.em.restore_exit(SYMBOL, *last)  # as the daemon does
+
+    assert second.em.held_exits() == {SYMBOL: SELL}
+    second.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    assert second.venue.submitted == []
+
+
+def test_a_past_stops_close_still_open_at_a_restart_holds_the_side_when_it_fills(tmp_path):
+    """As above, but the daemon stops while the close (SELL 0.100 MARKET reduce-only) is
+    open; it fills after the restart, at 58700: flat, the long held as in the last session."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    stop = first.venue.submitted[-1]
+    first.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
+    close = first.venue.submitted[-1]
+    first.venue.accept(close.client_order_id)
+    journal.close()
+
+    em, venue, book, journal, _clock = _restarted(tmp_path, reducing=False)
+    past = journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE)
+    assert past == {close.client_order_id: SYMBOL}
+    em.restore_past_stop_closes(past)  # as the daemon does
+    # the exchange has it (its ids), and trade ids go on from the last session's
+    venue.requests[close.client_order_id] = close
+    venue._exchange_ids[close.client_order_id] = first.venue.order_id(close.client_order_id)
+    venue._trade_ids = count(900_100)
+    venue.fill(close.client_order_id, "58700")
+    journal.close()
+
+    assert book.position(SYMBOL).is_flat
+    assert em.held_exits() == {SYMBOL: SELL}
+
+
+def test_restore_exit_holds_nothing_after_a_targets_reduce_only_close():
+    # A market close of ours, but the strategy's own exit (intent REDUCING): not a stop's.
+    rig = make_rig(stop_loss_pct=D(2))
+    rig.em.restore_exit(SYMBOL, SELL, OrderType.MARKET, OrderIntent.REDUCING)
+    assert rig.em.held_exits() == {}
+
+
+def test_a_targets_resting_reduce_only_close_stays_out_of_the_order_budget_after_a_restart(
+    tmp_path,
+):
+    """First session: long 0.100 at 60000; the target turns flat at 61000: a reduce-only
+    SELL 0.100 LIMIT @ 61000 rests. After a restart (max_open_orders = 1) that close is still
+    the daemon's risk-reducing order: an entry is not denied for the open-orders cap, as it
+    was not before the restart."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal)  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    first.say(TargetPosition(symbol=SYMBOL, qty=D(0), price=D(61000), reason="test"))
+    close = first.venue.submitted[-1]
+    assert (close.type, close.side, close.price, close.reduce_only) == (
+        OrderType.LIMIT, SELL, D("61000.0"), True
+    )  # fmt: skip
+    first.venue.accept(close.client_order_id)
+    journal.close()
+
+    em, venue, book, journal, clock = _restarted(tmp_path, reducing=False)
+    now = clock.now_ms()
+    em.on_item(MarkPrice(SYMBOL, D(60000), D(60000), D("0.0001"), now + 1, now, now))
+    with em.reconciling():  # the start-up reconciliation: the close is open at the exchange
+        venue.emit(_snapshot(clock, "0.100", open_orders=(book.orders[close.client_order_id],)))
+    assert journal.reducing_open_orders() == {close.client_order_id: SYMBOL}
+    assert book.open_order_count() == 1 and venue.submitted == []
+    instruments = {SYMBOL: INSTRUMENTS[SYMBOL]}
+    config = replace(LIMITS, max_open_orders=1)
+    before = RiskManager(config=config, instruments=instruments, clock=clock, view=book)
+    after = RiskManager(config=config, instruments=instruments, clock=clock, view=book)
+    after.restore_reducing(journal.reducing_open_orders())
+    journal.close()
+    buy = OrderRequest(
+        symbol=SYMBOL,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D("0.001"),
+        client_order_id=f"{PREFIX}-900",
+        price=D("59000"),
+        time_in_force=TimeInForce.GTC,
+    )
+
+    denied = before.check(buy, gap_open=False, clock_offset_ms=0)
+    approved = after.check(buy, gap_open=False, clock_offset_ms=0)
+
+    assert isinstance(denied, RiskDenied) and "open orders" in denied.reason
+    assert approved == buy

@@ -6,6 +6,7 @@ sessions stay within their size limit (a session over it by itself is a hole to 
 import contextlib
 import errno
 import gzip
+import io
 import logging
 import os
 import shutil
@@ -17,7 +18,9 @@ import pytest
 from core.clock import SimClock
 from core.events import GapCause, GapDetected, OrderCanceled
 from core.market import Bar, BookTicker, MarkPrice, Trade
+from runtime.settings import load_settings
 from trading_engine import market_recorder
+from trading_engine.daemon import Daemon
 from trading_engine.market_recorder import (
     Hole,
     HoleCause,
@@ -396,6 +399,7 @@ def _cut_session(tmp_path, caplog) -> tuple[MarketRecorder, int]:
         on_item(item)
     rec.flush()
     assert rec.cut is None and [p.name for p in session_files(tmp_path)] == [rec.path.name]
+    assert rec.stopped_at_ms is None
     clock.set_ms(61_000)
     for item in trades(3_000, 3_000):
         on_item(item)
@@ -424,10 +428,25 @@ def test_a_session_over_the_size_limit_by_itself_stops_recording_with_a_hole_to_
     assert session.complete
     assert session.holes == [Hole(0, 61_000, 61_000, HoleCause.SIZE_LIMIT, 30_000)]
     assert rec.cut == Hole(101, 61_000, 61_000, HoleCause.SIZE_LIMIT, 30_000)  # 100 + the stop
+    assert rec.stopped_at_ms == 61_000  # what status.json and --status say
     assert path.stat().st_size - size_at_cut <= 30  # then only gzip's end: a block, a trailer
     (warned,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warned.startswith(f"market recorder: {path} reached retention.market_sessions_mb = ")
     assert "0.03 by itself" in warned and "recording stopped" in warned
+
+
+def test_the_daemons_status_says_when_the_size_limit_stopped_the_recording(
+    tmp_path, flush_by_hand, caplog
+):
+    # status.json's fields (`python app.py --status` prints them: tests/runtime); the limit
+    # shown is the setting's (default 500 MB), the recorder here being cut at 30 kB.
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    assert daemon._recording_status() == {}  # no recorder (a daemon attached to Binance)
+    rec, _ = _cut_session(tmp_path, caplog)
+
+    daemon._recorder = rec
+
+    assert daemon._recording_status() == {"recording_stopped_ms": 61_000, "recording_limit_mb": 500}
 
 
 def test_a_daemon_killed_after_the_size_limit_stopped_its_recording_leaves_the_hole_readable(
