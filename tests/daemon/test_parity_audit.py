@@ -234,7 +234,8 @@ def _run_killed(workdir, ex, how: str) -> None:
     assert daemon.returncode == 0, err[-2000:]
 
 
-@pytest.mark.parametrize("how", ["usr1", "file"])
+# CI keeps the file (the restart test below pulls SIGUSR1); the SIGUSR1 audit is slow.
+@pytest.mark.parametrize("how", [pytest.param("usr1", marks=pytest.mark.slow), "file"])
 def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, how):
     """The kill switch pulled on the running daemon (SIGUSR1, or the file its watch or tick
     path finds): recorded at the clock reading the daemon used, pulled there by the replay;
@@ -252,7 +253,12 @@ def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, ho
     assert audit.stderr == ""
 
 
-@pytest.mark.parametrize("reset", [False, True], ids=["halted", "reset_halt"])
+# CI keeps the reset (its session restores HALTED first, then resets); plain HALTED is slow.
+@pytest.mark.parametrize(
+    "reset",
+    [pytest.param(False, marks=pytest.mark.slow), True],
+    ids=["halted", "reset_halt"],
+)
 def test_a_restart_after_the_kill_switch_audits_identical_with_or_without_reset_halt(
     tmp_path, reset
 ):
