@@ -68,7 +68,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -79,6 +79,7 @@ from core.market import Bar, BookTicker, MarkPrice, Trade
 from runtime.retention import file_size, keep_newest, keep_within
 
 log = logging.getLogger(__name__)
+_Arg = TypeVar("_Arg")
 
 FORMAT = 1
 FLUSH_S = 0.25
@@ -113,6 +114,10 @@ class LatchedClock:
     def latch(self) -> int:
         now = self.latched = self._clock.now_ms()
         return now
+
+    def read(self) -> int:
+        """The wrapped clock's time, whatever reading is held."""
+        return self._clock.now_ms()
 
     def release(self) -> None:
         self.latched = None
@@ -348,7 +353,7 @@ class MarketRecorder:
         """`on_item(item, now_ms)` recorded: with its time (`now_ms`, the caller's reading of
         our clock, else read here), latched for the whole item."""
         clock, append = self.clock, self._buf.append
-        now_ms = clock._clock.now_ms
+        now_ms = clock.read
 
         def record_item(item: Any, now: int | None = None) -> None:
             t = clock.latched = now_ms() if now is None else now
@@ -371,7 +376,7 @@ class MarketRecorder:
                 append((EVENT, clock.latched, event))
                 on_event(event, None)
                 return
-            t = clock.latched = clock._clock.now_ms() if now is None else now
+            t = clock.latched = clock.read() if now is None else now
             append((EVENT, t, event))
             try:
                 on_event(event, t)
@@ -401,22 +406,9 @@ class MarketRecorder:
         return recorded
 
     def pause(self, note_pause: Callable[[int], None]) -> Callable[[int], None]:
-        """`note_pause(paused_ms)` recorded with the clock reading it is given (the time the
+        """`note_pause(paused_ms)` recorded with the clock reading it works at (the time the
         daemon resumed), so that the audit holds entries from the same point."""
-        clock, append = self.clock, self._buf_append
-
-        def recorded(paused_ms: int) -> None:
-            if clock.latched is not None:  # noticed inside an item or event: its reading
-                append((PAUSE, clock.latched, paused_ms))
-                note_pause(paused_ms)
-                return
-            append((PAUSE, clock.latch(), paused_ms))
-            try:
-                note_pause(paused_ms)
-            finally:
-                clock.latched = None
-
-        return recorded
+        return self._latched(PAUSE, note_pause)
 
     def reconciling(
         self, reconciling: Callable[[], AbstractContextManager[None]]
@@ -475,17 +467,19 @@ class MarketRecorder:
         """`ExecManager.reset(reason)` (`--reset-halt`) recorded as `kill`."""
         return self._latched(RESET, reset)
 
-    def _latched(self, code: str, fn: Callable[[str], None]) -> Callable[[str], None]:
+    def _latched(self, code: str, fn: Callable[[_Arg], None]) -> Callable[[_Arg], None]:
+        """`fn(arg)` recorded as `(code, reading, arg)` and run at that one reading (latched,
+        for the events it causes too); inside an item or event, at the item's reading."""
         clock, append = self.clock, self._buf_append
 
-        def recorded(reason: str) -> None:
+        def recorded(arg: _Arg) -> None:
             if clock.latched is not None:  # inside an item or event: its reading
-                append((code, clock.latched, reason))
-                fn(reason)
+                append((code, clock.latched, arg))
+                fn(arg)
                 return
-            append((code, clock.latch(), reason))
+            append((code, clock.latch(), arg))
             try:
-                fn(reason)
+                fn(arg)
             finally:
                 clock.latched = None
 
@@ -588,7 +582,7 @@ class MarketRecorder:
     def _drop(self, chunk: list[tuple[Any, ...]]) -> None:
         """Count entries not recorded into the open hole (opened here)."""
         times = [t for e in chunk if (t := _entry_ms(e)) is not None]
-        first = times[0] if times else self.clock._clock.now_ms()
+        first = times[0] if times else self.clock.read()
         last = times[-1] if times else first
         if self.hole is None:
             self.hole = Hole(0, first, last)
@@ -638,7 +632,7 @@ class MarketRecorder:
     def _stop_recording(self, size: int) -> None:
         """This session alone reached the limit: a hole from now to its end. Its mark is
         flushed out now, so that the file says so even if the daemon is killed later."""
-        now = self.clock._clock.now_ms()
+        now = self.clock.read()
         cut = self.cut = Hole(0, now, now, HoleCause.SIZE_LIMIT, self.max_bytes)
         self.holes.append(cut)
         gz, spool = self._gz, self._spool
