@@ -27,7 +27,7 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import ForcedClose, OrderType, Side, TradingState
+from core.enums import ForcedClose, OrderIntent, OrderType, Side, TradingState
 from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
@@ -47,6 +47,7 @@ _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MAR
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
+ORDINARY = OrderIntent.ORDINARY  # an order that uses the entries' budget (see `_budget_exempt`)
 
 STATE_TRANSITIONS: dict[TradingState, frozenset[TradingState]] = {
     ACTIVE: frozenset({REDUCING}),
@@ -102,7 +103,6 @@ class RiskManager:
         "_peak_equity",
         "_realized_base",
         "_reason",
-        "_reducing_ids",
         "_trades_today",
         "_view",
         "config",
@@ -140,10 +140,6 @@ class RiskManager:
         # attribute, not a property: the ExecManager reads it on every item.
         self.state: TradingState = ACTIVE
         self._reason = ""  # the breach that moved us out of ACTIVE
-        # client id -> symbol of the risk-reducing orders `check` approved as such (flatten,
-        # market close of a crossed level, a target's reduce-only close): not the entries'
-        # budget. Pruned of ended orders at each addition.
-        self._reducing_ids: dict[str, str] = {}
         self._order_rate = SlidingWindow(
             window_ms=ORDER_RATE_WINDOW_MS, capacity=config.max_orders_per_minute
         )
@@ -214,35 +210,18 @@ class RiskManager:
         Such an order goes out whenever the exchange would take it: our own soft limits
         (orders per minute, the price band, our count of open orders) do not hold it back,
         and it does not count toward the orders-per-minute window (which is about the orders
-        that can add risk); the exchange's filters and the trading state still apply.
+        that can add risk); the exchange's filters and the trading state still apply. Sent
+        with an intent other than ORDINARY (the ExecManager's REDUCING), it also stays out of
+        the entries' budget of `max_open_orders` while the books hold it open.
         """
         now = self._clock.now_ms() if now_ms is None else now_ms
         exempt = risk_reducing and (request.reduce_only or request.close_position)
         result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        if exempt:
-            self._remember_reducing(result.client_order_id, result.symbol)
-        else:
+        if not exempt:
             self._order_rate.append(now)  # `_evaluate` has just counted the window at `now`
         return result
-
-    def _remember_reducing(self, client_order_id: str, symbol: str) -> None:
-        """Note an approved risk-reducing order, so it does not use the entries' budget of
-        `max_open_orders`; ids of orders the books no longer hold open are forgotten first
-        (this one is not in the books yet: they learn of it once it is sent)."""
-        ids = self._reducing_ids
-        if ids:
-            live = self._view.orders
-            for cid in [c for c in ids if c not in live]:
-                del ids[cid]
-        ids[client_order_id] = symbol
-
-    def restore_reducing(self, orders: dict[str, str]) -> None:
-        """A restart: the open orders (client id -> symbol) the journal says the daemon sent
-        as risk-reducing (`SqliteJournal.reducing_open_orders`) stay out of the entries'
-        budget of `max_open_orders` until they end, as they were before it."""
-        self._reducing_ids.update(orders)
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under
@@ -356,15 +335,17 @@ class RiskManager:
     def _budget_exempt(self, symbol: str) -> int:
         """How many of `symbol`'s open orders do not use the entries' budget of
         `max_open_orders`: the position's stop-loss / take-profit (whoever placed them: one
-        adopted from an earlier journal too), the risk-reducing orders this RiskManager
-        approved as such (`_reducing_ids`), and the exchange's own (a liquidation) tracked in
-        the books. A position with 4 take-profits and a stop-loss left no entry to a cap of 5.
-        The exchange's limits (MAX_NUM_ORDERS, the algo order limit) count every order."""
-        ids = self._reducing_ids
+        adopted from an earlier journal too), the daemon's own risk-reducing orders (an
+        `intent` other than ORDINARY on the books' order: the OrderSubmitted's, or after a
+        restart the journal's `orders.intent`; `check` approved them as such), and the
+        exchange's own (a
+        liquidation) tracked in the books. A position with 4 take-profits and a stop-loss left
+        no entry to a cap of 5. The exchange's limits (MAX_NUM_ORDERS, the algo order limit)
+        count every order."""
         exempt = 0
         for cid, o in self._view.orders.items():
             if o.symbol == symbol and (
-                o.is_protective or cid in ids or forced_close(cid) is not None
+                o.is_protective or o.intent is not ORDINARY or forced_close(cid) is not None
             ):
                 exempt += 1
         return exempt

@@ -538,7 +538,6 @@ class Daemon:
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
                 exec_manager.restore_exit(symbol, *last)
-        risk.restore_reducing(journal.reducing_open_orders())
         exec_manager.restore_past_stop_closes(journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE))
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
