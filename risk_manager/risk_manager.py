@@ -21,7 +21,7 @@ longer wants, halted or not; only the position's protection is not the strategy'
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -64,6 +64,22 @@ class IllegalStateTransition(ValueError):
         super().__init__(f"{text}: {detail}" if detail else text)
         self.current = current
         self.target = target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitCounts:
+    """What the portfolio limits had counted when the last session stopped, as a restart
+    restores them (`RiskManager.restore_limits`): counted from the journal at the daemon's
+    start (since the last operator reset), and recorded with its session so that the parity
+    audit's replay starts from the same counts. Equity is net of transfers, USDT."""
+
+    at_ms: int  # the clock reading they were counted at: the UTC day they are of
+    peak_equity: Decimal | None  # the drawdown limit's peak (None: none journaled)
+    trades_today: int  # our orders with a fill since 00:00 UTC (or the reset)
+    equity: Decimal | None  # the last equity: what an operator reset re-arms from
+    day_start_equity: Decimal | None = None  # None: the first equity of the day, as at a start
+    realized_today: Decimal = _ZERO  # today's realized PnL as the books restored it
+    realized_base: Decimal = _ZERO  # the part of it an operator reset today accepted
 
 
 class RiskView(AccountView, Protocol):
@@ -601,36 +617,22 @@ class RiskManager:
         self._reason = ""
         return event
 
-    def restore_limits(
-        self,
-        *,
-        peak_equity: Decimal | None,
-        trades_today: int,
-        equity: Decimal | None,
-        day_start_equity: Decimal | None = None,
-        realized_today: Decimal = _ZERO,
-        realized_base: Decimal = _ZERO,
-    ) -> None:
-        """After a restart, what the portfolio limits had counted (from the journal, since
-        the last operator reset): the peak equity of the drawdown limit, the trades of the
-        day (UTC, now), the last equity (what an operator reset re-arms from), the day's
-        starting equity of the daily-loss limit (None: the first equity of the day, as at a
-        first start), today's realized PnL as the books restored it and the part of it an
-        operator reset today accepted (`realized_base`, what the reset re-armed from). Without
-        it a restart would grant a fresh drawdown allowance, trade count and daily loss, and
-        `--reset-halt` would count the loss it resets again at once."""
-        self._roll_day(self._clock.now_ms())
-        if peak_equity is not None and (
-            self._peak_equity is None or peak_equity > self._peak_equity
-        ):
-            self._peak_equity = peak_equity
-        self._trades_today = max(self._trades_today, trades_today)
-        if equity is not None:
-            self._last_equity = equity
-        if day_start_equity is not None:
-            self._day_start_equity = day_start_equity
-        self._last_realized = realized_today
-        self._realized_base = realized_base
+    def restore_limits(self, counts: LimitCounts) -> None:
+        """After a restart, what the portfolio limits had counted (see `LimitCounts`): the
+        daemon's start, and the parity audit's replay of its session, from the same counts.
+        Without it a restart would grant a fresh drawdown allowance, trade count and daily
+        loss, and `--reset-halt` would count the loss it resets again at once."""
+        self._roll_day(counts.at_ms)
+        peak = counts.peak_equity
+        if peak is not None and (self._peak_equity is None or peak > self._peak_equity):
+            self._peak_equity = peak
+        self._trades_today = max(self._trades_today, counts.trades_today)
+        if counts.equity is not None:
+            self._last_equity = counts.equity
+        if counts.day_start_equity is not None:
+            self._day_start_equity = counts.day_start_equity
+        self._last_realized = counts.realized_today
+        self._realized_base = counts.realized_base
 
     def restore_state(self, state: TradingState, reason: str) -> None:
         """Set the state journaled before a restart (no event: nothing changed)."""
