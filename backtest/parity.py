@@ -417,8 +417,12 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         strategy = build_strategy(h["strategy"], factory, {**params, "instruments": instruments})
         # What the limits had counted when the daemon started (None: recorded before that).
         limits = None if h.get("limits") is None else from_jsonable(LimitCounts, h["limits"])
-    except (KeyError, TypeError, ValueError, ArithmeticError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ParityInputError(f"cannot rebuild the session's settings: {exc}") from None
+    except ArithmeticError:  # decimal.InvalidOperation, whose text names only its class
+        raise ParityInputError(
+            "cannot rebuild the session's settings: a number in its header is not a decimal"
+        ) from None
     entries = session.entries
     started = int(h["started_ms"])
     em_clock = SimClock(started)

@@ -930,6 +930,20 @@ def test_a_drawdown_limit_on_the_peak_a_restart_restored_fires_in_the_replay_too
     assert parity.audit(journal_dir).divergence is not None
 
 
+def test_limit_counts_the_header_holds_in_a_shape_the_audit_cannot_read_are_bad_input(
+    live_session, tmp_path, capsys
+):
+    journal_dir = _copy(live_session, tmp_path)
+    _rewrite_header(journal_dir, lambda h: h.update(limits={"at_ms": T0, "peak_equity": "x"}))
+
+    assert parity.run(journal_dir) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: cannot rebuild the session's settings: a number in its header is not a decimal"
+    ]
+
+
 class Adder(StrategyBase):
     """A test strategy that adds to its long: 0.002 more at each closed bar (market), so
     the stop-loss moves on the same side at each fill (its closePosition replacement waits
