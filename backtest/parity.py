@@ -38,7 +38,10 @@ strategy, from the recorded settings) and runs them against the in-process match
   (`ExecManager.kill`), the file seen on the tick path by the RiskManager's own check, which
   answers yes at the first check from the recorded reading on (never from the disk now);
 * the trading state the daemon restored at its start (REDUCING, HALTED from an earlier
-  session) is restored, and an operator's `--reset-halt` made at its recorded reading.
+  session) is restored, and an operator's `--reset-halt` made at its recorded reading;
+* so are the portfolio limits' counts it restored from its journal (the drawdown peak,
+  today's trades, the day's starting equity: `risk_manager.LimitCounts`, recorded in the
+  session's header), by the same `RiskManager.restore_limits`, before anything is replayed.
 
 Then the decisions (`DecisionMade`: time, symbol, strategy, action, reason) and the fills
 (client order id, side, price, qty, fee, realized PnL, maker, time) of both are compared in
@@ -55,8 +58,8 @@ itself) is exit 2, naming the hole; one cut short (the daemon killed, or its dis
 stop) is replayed as far as it goes, and the verdict says where it ends. Not reproduced (a
 divergence names them): data sets with order-book depth
 (the engine also matched against depth the daemon never saw), a model promoted during the
-session; and, in sessions recorded before their entries existed, kill switches and a state
-carried over from an earlier session.
+session; and, in sessions recorded before their entries existed, kill switches, a state
+and the limits' counts carried over from an earlier session.
 """
 
 import contextlib
@@ -105,7 +108,7 @@ from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
-from risk_manager.risk_manager import RiskManager
+from risk_manager.risk_manager import LimitCounts, RiskManager
 from runtime.flags import SecretSafeParser, shown_argument_error
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
@@ -412,8 +415,14 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         # a module in the daemon's working directory (not the audit's).
         factory = strategy_factory(h["strategy"], base_dir=h.get("strategy_dir") or None)
         strategy = build_strategy(h["strategy"], factory, {**params, "instruments": instruments})
+        # What the limits had counted when the daemon started (None: recorded before that).
+        limits = None if h.get("limits") is None else from_jsonable(LimitCounts, h["limits"])
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise ParityInputError(f"cannot rebuild the session's settings: {exc}") from None
+    except ArithmeticError:  # decimal.InvalidOperation, whose text names only its class
+        raise ParityInputError(
+            "cannot rebuild the session's settings: a number in its header is not a decimal"
+        ) from None
     entries = session.entries
     started = int(h["started_ms"])
     em_clock = SimClock(started)
@@ -446,6 +455,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         view=book,
         file_exists=recorded_file_answers(entries, em_clock.now_ms),
     )
+    if limits is not None:  # as the daemon restored them, before its start-up's first step
+        risk.restore_limits(limits)
     journal = ListJournal()
     due_cancel = live.canceled_ms.get
     venue = ParityVenue(

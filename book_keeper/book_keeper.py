@@ -739,7 +739,7 @@ class BookKeeper:
         if cid in self._orders or cid in self._ended:
             self._reject(event, f"client order id {cid} submitted twice")
             return
-        self._orders[cid] = Order.from_request(r, event.event_time_ms)
+        self._orders[cid] = Order.from_request(r, event.event_time_ms, event.intent)
         self.orders_submitted += 1
 
     def _on_order_event(self, event: Event) -> None:
@@ -1204,8 +1204,11 @@ class BookKeeper:
                     f"order {cid}: ours {ours.status} filled {ours.filled_qty:f}, exchange "
                     f"{o.status} filled {o.filled_qty:f}; adopted the exchange's"
                 )
-                self._orders[cid] = replace(
-                    o, created_ms=ours.created_ms, order_id=o.order_id or ours.order_id
+                self._orders[cid] = replace(  # the exchange cannot know why we sent it
+                    o,
+                    created_ms=ours.created_ms,
+                    order_id=o.order_id or ours.order_id,
+                    intent=ours.intent,
                 )
             else:
                 continue

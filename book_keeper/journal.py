@@ -66,6 +66,7 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
                                     market close of a stop refused as past, -2021); ORDINARY for
                                     an adopted order and in a journal older than the column
+                                    (read-only too); a restart's books take it (`Order.intent`)
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
                        settlement: `core.orders.forced_close`), which has no orders row
@@ -295,7 +296,10 @@ _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
     "qty = ?, reason = COALESCE(?, reason), updated_ms = ? WHERE client_order_id = ?"
 )
-_SELECT_ORDER = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?"
+# What an Order is read back from (`_order`): the row with its intent. The writer's connection
+# always has the column (`_add_order_intent`); a reader's may not (`_order_row`).
+_ORDER_ROW = f"{_ORDER_COLUMNS}, intent"
+_SELECT_ORDER = f"SELECT {_ORDER_ROW} FROM orders WHERE client_order_id = ?"
 _INSERT_FILL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _INSERT_EVENT = (
     "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload) "
@@ -423,16 +427,18 @@ def journal_file(path: str | os.PathLike[str]) -> Path:
 def _add_snapshot_transfers(db: sqlite3.Connection) -> None:
     """A journal made before snapshots kept the transfers gets the column (its rows: '0', as
     none were known to the portfolio limits then)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(balance_snapshots)")}
-    if "transfers" not in columns:
+    if "transfers" not in _columns(db, "balance_snapshots"):
         db.execute("ALTER TABLE balance_snapshots ADD COLUMN transfers TEXT NOT NULL DEFAULT '0'")
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
 def _add_order_intent(db: sqlite3.Connection) -> None:
     """A journal made before orders kept their intent gets the column (its rows: ORDINARY, as
     every order counted then)."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
-    if "intent" not in columns:
+    if "intent" not in _columns(db, "orders"):
         db.execute("ALTER TABLE orders ADD COLUMN intent TEXT NOT NULL DEFAULT 'ORDINARY'")
 
 
@@ -599,7 +605,7 @@ class _Applier:
         )
         marks = ", ".join("?" * len(_OPEN_STATUSES))
         rows = db.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN ({marks})", _OPEN_STATUSES
+            f"SELECT {_ORDER_ROW} FROM orders WHERE status IN ({marks})", _OPEN_STATUSES
         ).fetchall()
         self._open_orders: dict[str, Order] = {r[0]: _order(r) for r in rows}
         self._handlers: dict[type, Callable[[Any, bytes], None]] = {
@@ -735,7 +741,7 @@ class _Applier:
                 None,
                 order.created_ms,
                 order.updated_ms,
-                OrderIntent.ORDINARY.value,
+                order.intent.value,
             ),
         )
         if cursor.rowcount == 0:
@@ -749,7 +755,7 @@ class _Applier:
 
     def _on_submitted(self, event: OrderSubmitted, payload: bytes) -> None:
         r = event.request
-        order = Order.from_request(r, event.event_time_ms)
+        order = Order.from_request(r, event.event_time_ms, event.intent)
         cursor = self.db.execute(
             _INSERT_ORDER,
             (
@@ -1030,6 +1036,9 @@ class SqliteJournal:
         self._seen = 0  # the applier's policy: the last lsn it saw recorded ...
         self._burst_start: float | None = None  # ... and when it first saw the unapplied ones
         self._conn = self._connect(self.synchronous)
+        # A journal older than `orders.intent` opened read-only keeps its table as it is: its
+        # orders read as ORDINARY, as a writer's migration (`_add_order_intent`) makes them.
+        self._has_intent = not readonly or "intent" in _columns(self._conn, "orders")
         if not readonly:
             try:
                 self._open_writer()
@@ -1038,6 +1047,16 @@ class SqliteJournal:
             except BaseException:
                 self._close_files()
                 raise
+
+    def _intent_of(self, alias: str = "") -> str:
+        """The SQL of an orders row's intent (`alias`: the table's, with its dot): the column,
+        or ORDINARY in a journal older than the column, opened read-only."""
+        return f"{alias}intent" if self._has_intent else f"'{OrderIntent.ORDINARY.value}'"
+
+    @property
+    def _order_row(self) -> str:
+        """The select list of an orders row as `_order` reads it (`_ORDER_ROW`)."""
+        return f"{_ORDER_COLUMNS}, {self._intent_of()}"
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -1514,7 +1533,7 @@ class SqliteJournal:
     def load_orders(self) -> list[Order]:
         """Every journaled order, oldest first."""
         rows = self._db.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders ORDER BY created_ms, rowid"
+            f"SELECT {self._order_row} FROM orders ORDER BY created_ms, rowid"
         ).fetchall()
         return [_order(r) for r in rows]
 
@@ -1522,7 +1541,7 @@ class SqliteJournal:
         """Orders that are or may be live: NEW, PARTIALLY_FILLED, PENDING_SUBMIT, UNKNOWN."""
         marks = ", ".join("?" * len(_OPEN_STATUSES))
         rows = self._db.execute(
-            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE status IN ({marks}) "
+            f"SELECT {self._order_row} FROM orders WHERE status IN ({marks}) "
             "ORDER BY created_ms, rowid",
             _OPEN_STATUSES,
         ).fetchall()
@@ -1546,7 +1565,7 @@ class SqliteJournal:
         row): a restart learns whether a stop-loss or take-profit closed the position, or the
         market close of one refused as past (-2021)."""
         row = self._db.execute(
-            "SELECT o.side, o.type, o.intent FROM fills f LEFT JOIN orders o"
+            f"SELECT o.side, o.type, {self._intent_of('o.')} FROM fills f LEFT JOIN orders o"
             " ON o.client_order_id = f.client_order_id"
             " WHERE f.symbol = ? ORDER BY f.time_ms DESC, f.seq DESC LIMIT 1",
             (symbol,),
@@ -1555,12 +1574,6 @@ class SqliteJournal:
             return None
         return Side(row[0]), OrderType(row[1]), OrderIntent(row[2])
 
-    def reducing_open_orders(self) -> dict[str, str]:
-        """Client id -> symbol of the open orders (as `open_orders`) the daemon sent as
-        risk-reducing (intent REDUCING or PAST_STOP_CLOSE): a restart keeps them out of the
-        entries' budget of `risk.max_open_orders` (`RiskManager.restore_reducing`)."""
-        return self.open_orders_of(OrderIntent.REDUCING, OrderIntent.PAST_STOP_CLOSE)
-
     def open_orders_of(self, *intents: OrderIntent) -> dict[str, str]:
         """Client id -> symbol of the open orders (as `open_orders`) sent with one of
         `intents` (the `orders.intent` column)."""
@@ -1568,7 +1581,7 @@ class SqliteJournal:
         wanted = ", ".join("?" * len(intents))
         rows = self._db.execute(
             f"SELECT client_order_id, symbol FROM orders WHERE status IN ({statuses})"
-            f" AND intent IN ({wanted})",
+            f" AND {self._intent_of()} IN ({wanted})",
             (*_OPEN_STATUSES, *(i.value for i in intents)),
         ).fetchall()
         return {r[0]: r[1] for r in rows}
@@ -1880,21 +1893,22 @@ class SqliteJournal:
 
     def export_csv(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write orders.csv and fills.csv (the table columns, a header row, decimals as
-        stored) into `out_dir`; return their paths."""
+        stored; an order's `intent` ORDINARY in a journal older than the column) into
+        `out_dir`; return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         jobs = (
-            ("orders.csv", _ORDER_COLUMNS, "orders ORDER BY created_ms, rowid"),
-            ("fills.csv", _FILL_COLUMNS, "fills ORDER BY time_ms, symbol, trade_id"),
+            ("orders.csv", _ORDER_ROW, self._order_row, "orders ORDER BY created_ms, rowid"),
+            ("fills.csv", _FILL_COLUMNS, _FILL_COLUMNS, "fills ORDER BY time_ms, symbol, trade_id"),
         )
         written = []
-        for name, columns, source in jobs:
+        for name, header, columns, source in jobs:
             path = out / name
             tmp = path.with_name(f".{name}.tmp")
             cursor = self._db.execute(f"SELECT {columns} FROM {source}")
             with tmp.open("w", newline="", encoding="utf-8") as f:
                 writer = csv.writer(f)
-                writer.writerow([c.strip() for c in columns.split(",")])
+                writer.writerow([c.strip() for c in header.split(",")])
                 writer.writerows(cursor)
             tmp.replace(path)
             written.append(path)
@@ -1939,6 +1953,7 @@ def _order(row: tuple[Any, ...]) -> Order:
         _reason,
         created_ms,
         updated_ms,
+        intent,
     ) = row
     return Order(
         client_order_id=client_order_id,
@@ -1958,6 +1973,7 @@ def _order(row: tuple[Any, ...]) -> Order:
         reduce_only=bool(reduce_only),
         close_position=bool(close_position),
         position_side=PositionSide(position_side),
+        intent=OrderIntent(intent),
     )
 
 

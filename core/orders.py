@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.enums import (
     ForcedClose,
+    OrderIntent,
     OrderStatus,
     OrderType,
     PositionSide,
@@ -106,7 +107,11 @@ PROTECTIVE_TYPES = frozenset({OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKE
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Order:
-    """The daemon's view of one order. Immutable: `transition` returns the next version."""
+    """The daemon's view of one order. Immutable: `transition` returns the next version.
+
+    `intent`: why the daemon sent it (`OrderSubmitted.intent`, journaled as `orders.intent`):
+    the one record of it, read by the RiskManager's budget of `max_open_orders`; ORDINARY for
+    an order learned of from the exchange (adopted, or the exchange's own)."""
 
     client_order_id: str
     symbol: str
@@ -125,13 +130,16 @@ class Order:
     reduce_only: bool = False
     close_position: bool = False
     position_side: PositionSide = PositionSide.BOTH
+    intent: OrderIntent = OrderIntent.ORDINARY
 
     if TYPE_CHECKING:  # made by fast_init
 
         def __replace__(self, **changes: Any) -> "Order": ...
 
     @classmethod
-    def from_request(cls, request: OrderRequest, now_ms: int) -> "Order":
+    def from_request(
+        cls, request: OrderRequest, now_ms: int, intent: OrderIntent = OrderIntent.ORDINARY
+    ) -> "Order":
         return cls(
             client_order_id=request.client_order_id,
             symbol=request.symbol,
@@ -147,6 +155,7 @@ class Order:
             reduce_only=request.reduce_only,
             close_position=request.close_position,
             position_side=request.position_side,
+            intent=intent,
         )
 
     @property

@@ -21,13 +21,13 @@ longer wants, halted or not; only the position's protection is not the strategy'
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import ForcedClose, OrderType, Side, TradingState
+from core.enums import ForcedClose, OrderIntent, OrderType, Side, TradingState
 from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
@@ -47,6 +47,7 @@ _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MAR
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
+ORDINARY = OrderIntent.ORDINARY  # an order that uses the entries' budget (see `_budget_exempt`)
 
 STATE_TRANSITIONS: dict[TradingState, frozenset[TradingState]] = {
     ACTIVE: frozenset({REDUCING}),
@@ -63,6 +64,22 @@ class IllegalStateTransition(ValueError):
         super().__init__(f"{text}: {detail}" if detail else text)
         self.current = current
         self.target = target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitCounts:
+    """What the portfolio limits had counted when the last session stopped, as a restart
+    restores them (`RiskManager.restore_limits`): counted from the journal at the daemon's
+    start (since the last operator reset), and recorded with its session so that the parity
+    audit's replay starts from the same counts. Equity is net of transfers, USDT."""
+
+    at_ms: int  # the clock reading they were counted at: the UTC day they are of
+    peak_equity: Decimal | None  # the drawdown limit's peak (None: none journaled)
+    trades_today: int  # our orders with a fill since 00:00 UTC (or the reset)
+    equity: Decimal | None  # the last equity: what an operator reset re-arms from
+    day_start_equity: Decimal | None = None  # None: the first equity of the day, as at a start
+    realized_today: Decimal = _ZERO  # today's realized PnL as the books restored it
+    realized_base: Decimal = _ZERO  # the part of it an operator reset today accepted
 
 
 class RiskView(AccountView, Protocol):
@@ -102,7 +119,6 @@ class RiskManager:
         "_peak_equity",
         "_realized_base",
         "_reason",
-        "_reducing_ids",
         "_trades_today",
         "_view",
         "config",
@@ -140,10 +156,6 @@ class RiskManager:
         # attribute, not a property: the ExecManager reads it on every item.
         self.state: TradingState = ACTIVE
         self._reason = ""  # the breach that moved us out of ACTIVE
-        # client id -> symbol of the risk-reducing orders `check` approved as such (flatten,
-        # market close of a crossed level, a target's reduce-only close): not the entries'
-        # budget. Pruned of ended orders at each addition.
-        self._reducing_ids: dict[str, str] = {}
         self._order_rate = SlidingWindow(
             window_ms=ORDER_RATE_WINDOW_MS, capacity=config.max_orders_per_minute
         )
@@ -214,35 +226,18 @@ class RiskManager:
         Such an order goes out whenever the exchange would take it: our own soft limits
         (orders per minute, the price band, our count of open orders) do not hold it back,
         and it does not count toward the orders-per-minute window (which is about the orders
-        that can add risk); the exchange's filters and the trading state still apply.
+        that can add risk); the exchange's filters and the trading state still apply. Sent
+        with an intent other than ORDINARY (the ExecManager's REDUCING), it also stays out of
+        the entries' budget of `max_open_orders` while the books hold it open.
         """
         now = self._clock.now_ms() if now_ms is None else now_ms
         exempt = risk_reducing and (request.reduce_only or request.close_position)
         result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        if exempt:
-            self._remember_reducing(result.client_order_id, result.symbol)
-        else:
+        if not exempt:
             self._order_rate.append(now)  # `_evaluate` has just counted the window at `now`
         return result
-
-    def _remember_reducing(self, client_order_id: str, symbol: str) -> None:
-        """Note an approved risk-reducing order, so it does not use the entries' budget of
-        `max_open_orders`; ids of orders the books no longer hold open are forgotten first
-        (this one is not in the books yet: they learn of it once it is sent)."""
-        ids = self._reducing_ids
-        if ids:
-            live = self._view.orders
-            for cid in [c for c in ids if c not in live]:
-                del ids[cid]
-        ids[client_order_id] = symbol
-
-    def restore_reducing(self, orders: dict[str, str]) -> None:
-        """A restart: the open orders (client id -> symbol) the journal says the daemon sent
-        as risk-reducing (`SqliteJournal.reducing_open_orders`) stay out of the entries'
-        budget of `max_open_orders` until they end, as they were before it."""
-        self._reducing_ids.update(orders)
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under
@@ -356,15 +351,17 @@ class RiskManager:
     def _budget_exempt(self, symbol: str) -> int:
         """How many of `symbol`'s open orders do not use the entries' budget of
         `max_open_orders`: the position's stop-loss / take-profit (whoever placed them: one
-        adopted from an earlier journal too), the risk-reducing orders this RiskManager
-        approved as such (`_reducing_ids`), and the exchange's own (a liquidation) tracked in
-        the books. A position with 4 take-profits and a stop-loss left no entry to a cap of 5.
-        The exchange's limits (MAX_NUM_ORDERS, the algo order limit) count every order."""
-        ids = self._reducing_ids
+        adopted from an earlier journal too), the daemon's own risk-reducing orders (an
+        `intent` other than ORDINARY on the books' order: the OrderSubmitted's, or after a
+        restart the journal's `orders.intent`; `check` approved them as such), and the
+        exchange's own (a
+        liquidation) tracked in the books. A position with 4 take-profits and a stop-loss left
+        no entry to a cap of 5. The exchange's limits (MAX_NUM_ORDERS, the algo order limit)
+        count every order."""
         exempt = 0
         for cid, o in self._view.orders.items():
             if o.symbol == symbol and (
-                o.is_protective or cid in ids or forced_close(cid) is not None
+                o.is_protective or o.intent is not ORDINARY or forced_close(cid) is not None
             ):
                 exempt += 1
         return exempt
@@ -620,36 +617,22 @@ class RiskManager:
         self._reason = ""
         return event
 
-    def restore_limits(
-        self,
-        *,
-        peak_equity: Decimal | None,
-        trades_today: int,
-        equity: Decimal | None,
-        day_start_equity: Decimal | None = None,
-        realized_today: Decimal = _ZERO,
-        realized_base: Decimal = _ZERO,
-    ) -> None:
-        """After a restart, what the portfolio limits had counted (from the journal, since
-        the last operator reset): the peak equity of the drawdown limit, the trades of the
-        day (UTC, now), the last equity (what an operator reset re-arms from), the day's
-        starting equity of the daily-loss limit (None: the first equity of the day, as at a
-        first start), today's realized PnL as the books restored it and the part of it an
-        operator reset today accepted (`realized_base`, what the reset re-armed from). Without
-        it a restart would grant a fresh drawdown allowance, trade count and daily loss, and
-        `--reset-halt` would count the loss it resets again at once."""
-        self._roll_day(self._clock.now_ms())
-        if peak_equity is not None and (
-            self._peak_equity is None or peak_equity > self._peak_equity
-        ):
-            self._peak_equity = peak_equity
-        self._trades_today = max(self._trades_today, trades_today)
-        if equity is not None:
-            self._last_equity = equity
-        if day_start_equity is not None:
-            self._day_start_equity = day_start_equity
-        self._last_realized = realized_today
-        self._realized_base = realized_base
+    def restore_limits(self, counts: LimitCounts) -> None:
+        """After a restart, what the portfolio limits had counted (see `LimitCounts`): the
+        daemon's start, and the parity audit's replay of its session, from the same counts.
+        Without it a restart would grant a fresh drawdown allowance, trade count and daily
+        loss, and `--reset-halt` would count the loss it resets again at once."""
+        self._roll_day(counts.at_ms)
+        peak = counts.peak_equity
+        if peak is not None and (self._peak_equity is None or peak > self._peak_equity):
+            self._peak_equity = peak
+        self._trades_today = max(self._trades_today, counts.trades_today)
+        if counts.equity is not None:
+            self._last_equity = counts.equity
+        if counts.day_start_equity is not None:
+            self._day_start_equity = counts.day_start_equity
+        self._last_realized = counts.realized_today
+        self._realized_base = counts.realized_base
 
     def restore_state(self, state: TradingState, reason: str) -> None:
         """Set the state journaled before a restart (no event: nothing changed)."""

@@ -71,7 +71,7 @@ from gateway.user_stream import EndpointRefused
 from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
-from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, RiskManager
+from risk_manager.risk_manager import DAY_MS, IllegalStateTransition, LimitCounts, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
@@ -424,7 +424,7 @@ class Daemon:
         )
         # Trading-state changes journaled by earlier runs: the limits' counts and the state.
         state_changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
-        _restore_limits(journal, state_changes, risk, book, self.clock.now_ms(), replay)
+        limits = _restore_limits(journal, state_changes, risk, book, self.clock.now_ms(), replay)
         params = strategy_params(s, instruments)
         # The live feature log is wiring, not a parameter: kept out of `params`.
         sink: dict[str, Any] = {}
@@ -538,7 +538,6 @@ class Daemon:
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
                 exec_manager.restore_exit(symbol, *last)
-        risk.restore_reducing(journal.reducing_open_orders())
         exec_manager.restore_past_stop_closes(journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE))
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
@@ -555,6 +554,7 @@ class Daemon:
                     local={"data": s.local.data, "speed": s.local.speed, "attached": s.attaches},
                     positions=[book.position(sym) for sym in s.symbols],
                     held_exits=exec_manager.held_exits(),
+                    limits=limits,
                     strategy_dir=os.getcwd(),
                     model=model,
                 )
@@ -1365,11 +1365,12 @@ def _restore_limits(
     book: BookKeeper,
     now_ms: int,
     replay: Replay | None = None,
-) -> None:
+) -> LimitCounts:
     """The drawdown peak, today's trade count and the daily loss's base survive a restart:
     counted from the journal since the last operator reset (which re-armed them), the trades
-    since 00:00 UTC too. `replay`: the books' restore, which kept the peak since the last
-    reset (else it is read from every balance snapshot since)."""
+    since 00:00 UTC too, and restored into `risk`; returned for the session's recording (the
+    parity audit restores the same counts). `replay`: the books' restore, which kept the peak
+    since the last reset (else it is read from every balance snapshot since)."""
     resets = [
         e.event_time_ms
         for e in state_changes
@@ -1384,7 +1385,8 @@ def _restore_limits(
     peak = (
         journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
     )
-    risk.restore_limits(
+    counts = LimitCounts(
+        at_ms=now_ms,
         peak_equity=peak,
         trades_today=journal.orders_filled_since(max(since, day_start)),
         equity=equity,
@@ -1392,6 +1394,8 @@ def _restore_limits(
         realized_today=realized_today,
         realized_base=realized_base,
     )
+    risk.restore_limits(counts)
+    return counts
 
 
 def _day_base(

@@ -730,12 +730,15 @@ def session_header(
     client_id_tag: str = "",
     positions: Sequence[Any] = (),
     held_exits: dict[str, Any] | None = None,
+    limits: Any = None,
     strategy_dir: str = "",
     model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The effective settings of a session, as the audit needs them to rebuild it, the
     positions the books started with (restored from the journal) and the sides held flat after
-    a stop-loss or take-profit (symbol -> the closing order's side). `strategy_dir`: the
+    a stop-loss or take-profit (symbol -> the closing order's side). `limits`: what the
+    portfolio limits had counted, restored from the journal at the start
+    (`risk_manager.LimitCounts`; None: a first start, nothing restored). `strategy_dir`: the
     daemon's working directory, where a strategy of one's own (a relative file path, or a
     module found there) was loaded from. `model`: the model a model strategy traded at the
     start (`model_identity()`: file, sha256, registry version), so that the audit rebuilds the
@@ -760,6 +763,7 @@ def session_header(
         "local": jsonable(local),
         "positions": [to_jsonable(p) for p in positions],
         "held_exits": {sym: str(side) for sym, side in (held_exits or {}).items()},
+        "limits": None if limits is None else to_jsonable(limits),
         "model": model,
     }
 

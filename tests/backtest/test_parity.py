@@ -36,7 +36,8 @@ from core.orders import ClientOrderIds, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
-from risk_manager.risk_manager import RiskManager
+from risk_manager.risk_manager import DAY_MS, RiskManager
+from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyBase, make_strategy
 from trading_engine.market_recorder import (
@@ -77,6 +78,8 @@ def record_live_session(
     restored: str | None = None,
     reset_halt: bool = False,
     stop_pending: str | None = None,
+    earlier_peak: D | None = None,
+    max_drawdown_pct: D = D(10),
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -95,7 +98,11 @@ def record_live_session(
     `stop_pending`: the session is stopped (SIGTERM) at the first trade where a position's
     stop-loss replacement is pending (the old one's cancel not yet confirmed), keeping the
     protection as the daemon's shutdown does: it waits for the new stop to go out, the stop
-    entry recorded "before" that wait or "after" it."""
+    entry recorded "before" that wait or "after" it. `earlier_peak`: the journal is an
+    earlier session's, whose equity (net of transfers) peaked there two days before; the
+    session starts as the daemon's restart does, its limits' counts restored from the journal
+    (`trading_engine.daemon._restore_limits`) and recorded; `max_drawdown_pct` the limit
+    measured from that peak."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -106,6 +113,10 @@ def record_live_session(
                                   "type": "MARKET", "quantity": f"{abs(start_qty):f}"})  # fmt: skip
     engine.drain_user_events()
     journal = SqliteJournal(journal_dir)
+    if earlier_peak is not None:  # the earlier session's highest snapshot, 2 days ago
+        journal.snapshot(
+            time_ms=T0 - 2 * DAY_MS, equity=earlier_peak, wallet=earlier_peak, unrealized_pnl=D(0)
+        )
     recorder = MarketRecorder(journal_dir, clock)
     book = BookKeeper(
         starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
@@ -115,8 +126,12 @@ def record_live_session(
         leverage=3,
         stop_loss_pct=D("0.005"),
         kill_switch_file=None if kill_file is None else str(kill_file),
+        max_drawdown_pct=max_drawdown_pct,
     )
     risk = RiskManager(config=risk_config, instruments=INSTRUMENTS, clock=clock, view=book)
+    limits = None
+    if earlier_peak is not None:  # as trading_engine.daemon restores the books and limits
+        limits = _restore_limits(journal, [], risk, book, clock.now_ms(), book.restore(journal))
     risk.file_exists = recorder.kill_file(risk.file_exists)  # as trading_engine.daemon wires it
     params = PARAMS if params is None else params
     strategy = make_strategy(strategy_name, **params, instruments=INSTRUMENTS)
@@ -156,6 +171,7 @@ def record_live_session(
             client_id_next=ids.next_seq,
             local={"data": "test", "speed": 1.0, "attached": False},
             held_exits=em.held_exits(),
+            limits=limits,
         )
     )
     if restored is not None:  # as trading_engine.daemon restores (and resets) the state
@@ -886,6 +902,46 @@ def test_a_reset_halt_at_the_start_replays_at_its_recorded_reading(tmp_path):
     assert result.divergence is None, result.lines()
     assert result.decisions == decisions >= 6
     assert result.fills >= 3
+
+
+def test_a_drawdown_limit_on_the_peak_a_restart_restored_fires_in_the_replay_too(tmp_path):
+    """A restart on a journal whose equity peaked at 10101 USDT two days before, the
+    drawdown limit at 1 %: from 10000 USDT the session is 101 / 10101 = 0.9999 % below the
+    peak, and the first fee takes it past 1 % (REDUCING, flatten, HALTED). The daemon
+    restored that peak from its journal and recorded it; the replay restores the same counts,
+    so the audit is empty. A recording without them (a session recorded before they were)
+    measures from 10000 and trades on: a divergence."""
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(
+        journal_dir, n_trades=240, earlier_peak=D(10101), max_drawdown_pct=D(1)
+    )
+    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    assert states[0][0] == "REDUCING" and "below the peak 10101.00 USDT (max 1%)" in states[0][1]
+    assert states[-1][0] == "HALTED"
+    header = read_session(session_files(journal_dir)[-1]).header
+    assert header["limits"]["peak_equity"] == "10101"
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    assert result.fills >= 2  # the entry, and the flatten the limit sent
+    _rewrite_header(journal_dir, lambda h: h.pop("limits"))
+    assert parity.audit(journal_dir).divergence is not None
+
+
+def test_limit_counts_the_header_holds_in_a_shape_the_audit_cannot_read_are_bad_input(
+    live_session, tmp_path, capsys
+):
+    journal_dir = _copy(live_session, tmp_path)
+    _rewrite_header(journal_dir, lambda h: h.update(limits={"at_ms": T0, "peak_equity": "x"}))
+
+    assert parity.run(journal_dir) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: cannot rebuild the session's settings: a number in its header is not a decimal"
+    ]
 
 
 class Adder(StrategyBase):

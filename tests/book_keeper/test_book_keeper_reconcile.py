@@ -5,7 +5,7 @@ import logging
 
 from core.account import Balance, Position
 from core.clock import SimClock
-from core.enums import OrderStatus
+from core.enums import OrderIntent, OrderStatus
 from core.events import (
     BalanceChanged,
     OrderAccepted,
@@ -241,6 +241,32 @@ def test_reconcile_reports_positions_balances_and_open_orders_in_sentences():
     assert bk.differences == 5
     assert sorted(bk.orders) == ["manual-1", "t-3", "t-4"]
     assert bk.orders["t-3"].filled_qty == D("0.004")
+
+
+def test_the_books_hold_an_orders_intent_also_after_adopting_its_state_from_the_exchange():
+    # t-1, a reduce-only SELL the daemon sent as risk-reducing, is found partly filled at the
+    # exchange (whose orders know no intent): the exchange's state, our intent.
+    bk = book()
+    trade_fill(bk, "t-0", 1, BUY, "0.010", "60000.0", fee="0.3")
+    bk.apply(
+        dataclasses.replace(
+            submitted("t-1", SELL, "0.010", "61000.0", reduce_only=True),
+            intent=OrderIntent.REDUCING,
+        )
+    )
+    bk.apply(accepted("t-1", 11))
+    assert bk.orders["t-1"].intent is OrderIntent.REDUCING
+    at_exchange = _open_order(
+        "t-1", SELL, "0.010", "61000.0", OrderStatus.PARTIALLY_FILLED, "0.004"
+    )
+    assert at_exchange.intent is OrderIntent.ORDINARY
+
+    bk.reconcile(_snapshot(open_orders=[at_exchange]))
+
+    held = bk.orders["t-1"]
+    assert (held.status, held.filled_qty, held.intent) == (
+        OrderStatus.PARTIALLY_FILLED, D("0.004"), OrderIntent.REDUCING
+    )  # fmt: skip
 
 
 def test_a_liquidation_order_working_at_the_exchange_is_not_added_to_the_books():

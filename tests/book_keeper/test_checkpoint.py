@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -22,11 +23,20 @@ from book_keeper.checkpoint import EVERY_RECORDS, KEEP, VERSION, OrderLedger
 from book_keeper.journal import SqliteJournal
 from core.account import Balance
 from core.clock import SimClock
-from core.enums import OrderStatus
+from core.enums import OrderIntent, OrderStatus
 from core.events import VenueSnapshot
 from tests.book_keeper.restart_support import checkpoint_ids, start_up_picture
 from tests.book_keeper.session_support import TRADED, journal_session, open_keeping
-from tests.book_keeper.support import BUY, T0, fill, filled, instruments, submitted
+from tests.book_keeper.support import (
+    BUY,
+    SELL,
+    T0,
+    accepted,
+    fill,
+    filled,
+    instruments,
+    submitted,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENTS = instruments()
@@ -160,6 +170,29 @@ def test_a_restart_replays_only_the_rows_after_the_newest_checkpoint(tmp_path):
     rows_after = sum(after) - sum(newest.position)
     assert 0 < replay.replayed <= rows_after  # not the whole journal: only what follows it
     assert restarted == full
+
+
+def test_a_restart_from_a_checkpoint_holds_each_open_orders_intent(tmp_path):
+    # A long, an open reduce-only close sent as risk-reducing and an open entry; the books of
+    # a restart from the close's checkpoint hold both with the intent they were sent with.
+    journal = _open_keeping(tmp_path)
+    journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
+    journal.record(accepted("t-1", 11))
+    journal.record(filled(fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.24", order_id=11)))
+    close = submitted("t-2", SELL, "0.010", "61000.0", reduce_only=True)
+    journal.record(replace(close, intent=OrderIntent.REDUCING))
+    journal.record(submitted("t-3", BUY, "0.010", "59000.0"))
+    journal.close()  # a checkpoint at the close
+    book = BookKeeper(starting_balances=None, instruments=INSTRUMENTS, clock=SimClock(T0 + 1))
+
+    with SqliteJournal(tmp_path, writer_thread=False) as again:
+        replay = book.restore(again)
+
+    assert replay.origin.startswith("from checkpoint ")
+    assert {cid: o.intent for cid, o in book.orders.items()} == {
+        "t-2": OrderIntent.REDUCING,
+        "t-3": OrderIntent.ORDINARY,
+    }
 
 
 def test_a_checkpoint_of_an_unknown_version_is_skipped_with_one_warning(tmp_path, caplog):

@@ -400,7 +400,7 @@ def test_journal_survives_a_reopen_with_open_orders_still_tracked(tmp_path):
         assert [o.client_order_id for o in j.open_orders()] == ["t-2"]
 
 
-def test_an_orders_intent_is_journaled_and_its_open_risk_reducing_ones_read_back(tmp_path):
+def test_an_orders_intent_is_journaled_and_read_back_with_its_open_orders(tmp_path):
     with SqliteJournal(tmp_path) as j:
         j.record(submitted("t-1", BUY, "0.010", "60000.0"))
         j.record(
@@ -419,7 +419,13 @@ def test_an_orders_intent_is_journaled_and_its_open_risk_reducing_ones_read_back
         j.record(filled(fill("t-3", 501, SELL, "0.010", "58700.0", fee="0.29", order_id=13)))
 
     with SqliteJournal(tmp_path) as j:
-        assert j.reducing_open_orders() == {"t-2": SYMBOL}  # t-3 ended; t-1 is the strategy's
+        assert [(o.client_order_id, o.intent) for o in j.open_orders()] == [
+            ("t-1", OrderIntent.ORDINARY),  # the strategy's
+            ("t-2", OrderIntent.REDUCING),
+        ]  # t-3 ended
+        assert j.open_orders_of(OrderIntent.PAST_STOP_CLOSE, OrderIntent.REDUCING) == {
+            "t-2": SYMBOL
+        }
         assert j.last_fill_order(SYMBOL) == (SELL, OrderType.MARKET, OrderIntent.PAST_STOP_CLOSE)
 
 
@@ -432,10 +438,63 @@ def test_a_journal_older_than_the_intent_column_gets_it_as_ordinary(tmp_path):
     db.close()
 
     with SqliteJournal(tmp_path) as j:
-        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
-        assert j.reducing_open_orders() == {}  # unknown then: counted, as before
+        # unknown then: ORDINARY, counted in the entries' budget as before
+        assert [(o.client_order_id, o.intent) for o in j.open_orders()] == [
+            ("t-1", OrderIntent.ORDINARY)
+        ]
         j.record(submitted("t-2", BUY, "0.010", "60000.0"))
         assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-2"]
+
+
+def _journal_older_than_the_intent_column(path: Path) -> None:
+    """A journal as a version before `orders.intent` left it: t-1 open (a reduce-only SELL
+    the daemon sent), t-2 filled."""
+    with SqliteJournal(path) as j:
+        j.record(submitted("t-1", SELL, "0.010", "61000.0", reduce_only=True))
+        j.record(submitted("t-2", BUY, "0.010", "60000.0"))
+        j.record(accepted("t-2", 12))
+        j.record(filled(fill("t-2", 501, BUY, "0.010", "60000.0", fee="0.24", order_id=12)))
+    db = sqlite3.connect(path / FILE_NAME)
+    db.execute("ALTER TABLE orders DROP COLUMN intent")
+    db.commit()
+    db.close()
+
+
+def test_a_journal_older_than_the_intent_column_opens_read_only_its_orders_ordinary(tmp_path):
+    _journal_older_than_the_intent_column(tmp_path)
+
+    with SqliteJournal(tmp_path, readonly=True) as j:
+        assert [(o.client_order_id, o.intent) for o in j.load_orders()] == [
+            ("t-1", OrderIntent.ORDINARY),
+            ("t-2", OrderIntent.ORDINARY),
+        ]
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
+        assert j.last_fill_order(SYMBOL) == (BUY, OrderType.LIMIT, OrderIntent.ORDINARY)
+        assert j.open_orders_of(OrderIntent.REDUCING) == {}
+    db = sqlite3.connect(tmp_path / FILE_NAME)  # the reader left the file as it was
+    assert "intent" not in {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+    db.close()
+
+
+def test_orders_csv_has_each_orders_intent_and_ordinary_for_a_journal_older_than_it(tmp_path):
+    with SqliteJournal(tmp_path / "new") as j:
+        j.record(submitted("t-1", BUY, "0.010", "60000.0"))
+        j.record(
+            OrderSubmitted(
+                event_time_ms=T0, recv_time_ms=T0, intent=OrderIntent.REDUCING,
+                request=request("t-2", SELL, "0.010", "61000.0", reduce_only=True),
+            )
+        )  # fmt: skip
+    _journal_older_than_the_intent_column(tmp_path / "old")
+
+    for name, intents in (("new", ["ORDINARY", "REDUCING"]), ("old", ["ORDINARY", "ORDINARY"])):
+        with SqliteJournal(tmp_path / name, readonly=True) as j:
+            j.export_csv(tmp_path / f"{name}-csv")
+        with (tmp_path / f"{name}-csv" / "orders.csv").open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [(r["client_order_id"], r["intent"]) for r in rows] == list(
+            zip(["t-1", "t-2"], intents, strict=True)
+        )
 
 
 def test_a_killed_process_loses_nothing_it_recorded(tmp_path):

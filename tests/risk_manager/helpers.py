@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from typing import Any
 
 from core.account import Position
-from core.enums import OrderStatus, OrderType, Side, TimeInForce
+from core.enums import OrderIntent, OrderStatus, OrderType, Side, TimeInForce
 from core.orders import Order, OrderRequest
 
 NOON_MS = 1_723_118_400_000  # 2024-08-08T12:00:00Z
@@ -72,9 +72,11 @@ class FakeBooks:
             return sum(self.open_orders.values())
         return self.open_orders.get(symbol, 0)
 
-    def add_open(self, request: OrderRequest) -> Order:
-        """`request` as an open (NEW) order of the books, counted in `open_orders`."""
-        order = Order.from_request(request, NOON_MS).transition(OrderStatus.NEW, ts_ms=NOON_MS)
+    def add_open(self, request: OrderRequest, intent: OrderIntent = OrderIntent.ORDINARY) -> Order:
+        """`request` as an open (NEW) order of the books, counted in `open_orders`; `intent`:
+        what it was submitted with (the BookKeeper takes it from the OrderSubmitted)."""
+        order = Order.from_request(request, NOON_MS, intent)
+        order = order.transition(OrderStatus.NEW, ts_ms=NOON_MS)
         self.orders[request.client_order_id] = order
         self.open_orders[request.symbol] = self.open_orders.get(request.symbol, 0) + 1
         return order

@@ -11,7 +11,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from core.enums import OrderType, Side
+from core.enums import OrderIntent, OrderType, Side
 from core.events import RiskDenied
 from core.orders import OrderRequest
 from risk_manager import RiskConfig, RiskManager
@@ -198,14 +198,15 @@ def test_the_entries_budget_counts_the_entries_beside_the_protection(make_risk, 
     )
 
 
-def test_a_flatten_approved_as_risk_reducing_leaves_the_entries_budget(make_risk, books):
+def test_a_flatten_sent_as_risk_reducing_leaves_the_entries_budget(make_risk, books):
     # Two orders open at a cap of 2: a market close the risk manager approved as the daemon's
-    # own (risk_reducing) does not count, a reduce-only order of the strategy's own does.
+    # own (risk_reducing), which the books hold with its intent REDUCING, does not count; a
+    # reduce-only order of the strategy's own (ORDINARY) does.
     risk = make_risk(max_open_orders=2)
     books.set_position("BTCUSDT", "0.020", "60000")
     close = replace(market(Side.SELL, "0.010", reduce_only=True), client_order_id="close")
     assert risk.check(close, **REDUCING_OK) is close
-    books.add_open(close)
+    books.add_open(close, OrderIntent.REDUCING)
     own = replace(limit(Side.SELL, "0.005", "60100.0", reduce_only=True), client_order_id="own")
     assert risk.check(own, **OK) is own
     books.add_open(own)
@@ -215,6 +216,23 @@ def test_a_flatten_approved_as_risk_reducing_leaves_the_entries_budget(make_risk
     books.add_open(replace(entry, client_order_id="e-1"))
     assert denial(risk.check(limit(Side.BUY, "0.010", "60000.0"), **OK)) == (
         "max open orders: 2 open on BTCUSDT (max 2)"
+    )
+
+
+def test_a_past_stops_market_close_leaves_the_entries_budget_a_plain_reduce_only_does_not(
+    make_risk, books
+):
+    # Cap 1, long 0.020: the market close of a stop refused as past (intent PAST_STOP_CLOSE)
+    # leaves the entry its place; the same order held as ORDINARY (the strategy's) uses it.
+    books.set_position("BTCUSDT", "0.020", "60000")
+    close = replace(market(Side.SELL, "0.010", reduce_only=True), client_order_id="past")
+    books.add_open(close, OrderIntent.PAST_STOP_CLOSE)
+    entry = limit(Side.BUY, "0.010", "60000.0")
+    assert make_risk(max_open_orders=1).check(entry, **OK) is entry
+
+    books.add_open(replace(close, client_order_id="own"))  # 2 open, 1 of them the budget's
+    assert denial(make_risk(max_open_orders=1).check(entry, **OK)) == (
+        "max open orders: 1 open on BTCUSDT (max 1)"
     )
 
 

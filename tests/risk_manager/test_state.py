@@ -12,9 +12,9 @@ import pytest
 from core.enums import ForcedClose, Side, TradingState
 from core.events import RiskDenied, TradingStateChanged
 from core.orders import OrderRequest
-from risk_manager import IllegalStateTransition
+from risk_manager import IllegalStateTransition, LimitCounts
 from risk_manager.risk_manager import STATE_TRANSITIONS
-from tests.risk_manager.helpers import NEXT_MIDNIGHT_MS, limit, market
+from tests.risk_manager.helpers import NEXT_MIDNIGHT_MS, NOON_MS, limit, market
 
 ACTIVE, REDUCING, HALTED = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 OK = {"gap_open": False, "clock_offset_ms": 0}
@@ -258,13 +258,15 @@ def test_restored_limits_keep_the_peak_and_the_days_trades_across_a_restart(make
     """A restart does not grant a fresh drawdown allowance or trade count: the journal's
     peak (10500) and today's 2 filled orders carry over."""
     risk = make_risk(max_drawdown_pct=D(10), max_trades_per_day=3)
-    risk.restore_limits(peak_equity=D(10500), trades_today=2, equity=D(9500))
+    risk.restore_limits(
+        LimitCounts(at_ms=NOON_MS, peak_equity=D(10500), trades_today=2, equity=D(9500))
+    )
     assert (risk.peak_equity, risk.trades_today) == (D(10500), 2)
     # (10500 - 9450) / 10500 = 10 %: the restored peak counts
     assert "below the peak 10500.00" in moved(risk.on_equity(D(9450), Z), ACTIVE, REDUCING)
 
     other = make_risk(max_trades_per_day=3)
-    other.restore_limits(peak_equity=None, trades_today=2, equity=None)
+    other.restore_limits(LimitCounts(at_ms=NOON_MS, peak_equity=None, trades_today=2, equity=None))
     assert moved(other.record_trade(), ACTIVE, REDUCING) == (
         "max trades per day: 3 trades today (max 3)"
     )
@@ -272,7 +274,9 @@ def test_restored_limits_keep_the_peak_and_the_days_trades_across_a_restart(make
 
 def test_a_reset_after_a_restart_rearms_from_the_restored_equity(make_risk):
     risk = make_risk(max_drawdown_pct=D(10))
-    risk.restore_limits(peak_equity=D(10500), trades_today=0, equity=D(9000))
+    risk.restore_limits(
+        LimitCounts(at_ms=NOON_MS, peak_equity=D(10500), trades_today=0, equity=D(9000))
+    )
     risk.restore_state(HALTED, "max drawdown: journaled")
     risk.reset("accepted the loss")
     assert risk.peak_equity == D(9000)
