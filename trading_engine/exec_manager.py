@@ -44,7 +44,8 @@ stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until 
 resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
 at risk (at most one WARNING a minute); nothing is sent for it. Events for a symbol not
 traded, or for an order that is not ours, are logged and counted and change nothing (not even
-the journal).
+the journal); but a fill the start-up found of an order placed outside the daemon while it was
+down (`core.orders.outside_order`) is booked like a liquidation's, without the halt.
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
@@ -156,6 +157,7 @@ from core.orders import (
     TargetPosition,
     close_position_conflict,
     forced_close,
+    outside_order,
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
@@ -1647,8 +1649,9 @@ class ExecManager:
             self._settle(now)  # outside ACTIVE: only forgets what was to be protected
 
     def _ours(self, cid: str) -> bool:
-        """An order id the books know, the exchange's own (liquidation), or one we issued."""
-        if cid in self._book.orders or forced_close(cid) is not None:
+        """An order id the books know, the exchange's own (liquidation), one we issued, or an
+        order placed outside the daemon whose fills its start-up books (`outside_order`)."""
+        if cid in self._book.orders or forced_close(cid) is not None or outside_order(cid):
             return True
         seq = ClientOrderIds.seq_of(cid, self._ids.stem)
         return seq is not None and seq < self._ids.next_seq
