@@ -310,3 +310,30 @@ def test_a_guard_stop_refused_as_past_right_after_a_refused_flatten_waits_for_it
         True,
     )
     assert rig.em.trading_state is REDUCING
+
+
+def test_a_refused_flatten_waits_for_its_backoff_but_a_new_position_is_flattened_at_once():
+    """Refused twice (-4131), the flatten of the long 0.100 waits 4 s; the take-profit fills
+    0.040 of it 1 s later: the long 0.060 is another position, flattened at once (a real
+    change goes now; the same position waits)."""
+    rig, _stop, take_profit = protected_long()
+    rig.em.kill("SIGUSR1")
+    first = flatten_of(rig)
+    rig.venue.reject(first.client_order_id, -4131, "The counterparty's best price ...")
+    now = rig.clock.now_ms()
+    rig.at(now + 2_000).em.on_timer()  # 2 s after the refusal: the first retry
+    second = flatten_of(rig)
+    rig.venue.reject(second.client_order_id, -4131, "The counterparty's best price ...")
+    rig.at(now + 3_000).em.on_timer()  # the next is due 4 s after that refusal: not yet
+    assert rig.venue.submitted[-1] is second
+
+    rig.venue.fill(take_profit.client_order_id, "61200", "0.040")
+
+    third = rig.venue.submitted[-1]
+    assert (third.side, third.type, third.quantity, third.reduce_only) == (
+        SELL,
+        OrderType.MARKET,
+        D("0.060"),
+        True,
+    )
+    assert rig.book.position("BTCUSDT").qty == D("0.060")
