@@ -100,7 +100,7 @@ def test_a_refused_flatten_while_reducing_is_retried_on_a_backoff_capped_at_60_s
             rig.em.on_timer()
             rig.venue.pump()
 
-    # 8 flattens in 200 s (100 before: one every 2 s): at 0.1 s, then 2, 4, 8, 16, 32, 60, 60
+    # 8 flattens in 200 s (101 before: one every 2 s): at 0.1 s, then 2, 4, 8, 16, 32, 60, 60
     # s after the last refusal (the timer's retry tick, every 2 s, is when they go).
     flattens = [t for t in close_times(rig) if t >= 100][1:]  # the ACTIVE close at 0.1 s aside
     assert flattens == [100, 2_100, 6_100, 14_100, 30_100, 62_100, 122_100, 182_100]
