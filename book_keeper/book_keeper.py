@@ -82,7 +82,7 @@ from core.events import (
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import Fill, IllegalTransition, Order, forced_close
+from core.orders import Fill, IllegalTransition, Order, forced_close, outside_order
 
 if TYPE_CHECKING:
     from book_keeper.journal import SqliteJournal
@@ -788,12 +788,19 @@ class BookKeeper:
             self._advance(order, event)
 
     def _known_order(self, client_order_id: str) -> bool:
+        """A fill to book: of an order of ours, of the exchange's own (a liquidation), or of
+        an order placed outside the daemon that its start-up found filled (`outside_order`)."""
         if self._restoring:  # a journaled fill: of an order the journal has, or the exchange's
-            return self._journal_knows or forced_close(client_order_id) is not None
+            return (
+                self._journal_knows
+                or forced_close(client_order_id) is not None
+                or outside_order(client_order_id)
+            )
         return (
             client_order_id in self._orders
             or client_order_id in self._ended
             or forced_close(client_order_id) is not None
+            or outside_order(client_order_id)
         )
 
     def _apply_fill(self, f: Fill) -> bool:

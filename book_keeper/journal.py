@@ -69,12 +69,15 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     (read-only too); a restart's books take it (`Order.intent`)
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
-                       settlement: `core.orders.forced_close`), which has no orders row
+                       settlement: `core.orders.forced_close`), or of an order placed outside
+                       the daemon that filled while it was down (`outside:<its client id>`:
+                       `core.orders.outside_order`); those two have no orders row
       symbol           TEXT   } PRIMARY KEY: a fill is stored once, however often it is
       trade_id         INTEGER}              reported (stream, REST reconciliation)
       seq              INTEGER      journal order (shared with events.seq)
       order_id         INTEGER
-      client_order_id  TEXT         ours, or the exchange's (autoclose-..., adl_autoclose...)
+      client_order_id  TEXT         ours, the exchange's (autoclose-..., adl_autoclose...), or
+                                    outside:<the client id of an order placed outside>
       side, position_side  TEXT
       price, qty       TEXT
       commission       TEXT         positive = charged
@@ -185,6 +188,7 @@ from core.orders import (
     Order,
     client_id_tag,
     forced_close,
+    outside_order,
 )
 
 log = logging.getLogger(__name__)
@@ -821,8 +825,9 @@ class _Applier:
             return  # the same trade reported again (stream and REST): stored once
         self._seq += 1
         known = False
-        if forced_close(f.client_order_id) is None:  # the exchange's own order has no row
-            known = self._update_order(event, f.client_order_id)
+        cid = f.client_order_id
+        if forced_close(cid) is None and not outside_order(cid):  # those have no orders row
+            known = self._update_order(event, cid)
         if self.replay is not None:  # the fill as a restart reads it back from this row
             self._feed(self.replay.fill_row, _fill(row), known)
 

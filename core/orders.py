@@ -297,6 +297,24 @@ def forced_close(client_order_id: str) -> ForcedClose | None:
     return None  # pragma: no cover - the startswith above matched one of them
 
 
+# A fill of an order nobody here sent (placed by hand, by another program, by this daemon under
+# an earlier journal), made while the daemon was down and found by its start-up
+# reconciliation, is booked under "outside:" + that order's client id (its order id when the
+# order cannot be read): the books, the journal and the ExecManager know such a fill as one to
+# book, like a liquidation's, without an order of theirs (`gateway.venue_sync`).
+OUTSIDE_PREFIX = "outside:"
+
+
+def outside_client_id(client_order_id: str) -> str:
+    """The client id an outside order's fills are booked under."""
+    return OUTSIDE_PREFIX + client_order_id
+
+
+def outside_order(client_order_id: str) -> bool:
+    """Whether this client id is an outside order's as booked (`outside_client_id`)."""
+    return client_order_id.startswith(OUTSIDE_PREFIX)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelProposal:

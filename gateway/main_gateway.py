@@ -82,7 +82,13 @@ from gateway.user_wire import (
     parse_rest_order,
     parse_user_event,
 )
-from gateway.venue_sync import NO_SUCH_ORDER, VenueStats, VenueSync, funding_resume_ms
+from gateway.venue_sync import (
+    NO_SUCH_ORDER,
+    TRADES_SETTLE_MS,
+    VenueStats,
+    VenueSync,
+    funding_resume_ms,
+)
 from rest_connect.connection import RestConnection, SignedRequest, StartedCall
 
 log = logging.getLogger(__name__)
@@ -242,6 +248,7 @@ class LiveVenue:
         last_trade_ids: Mapping[str, int] | None = None,
         funding_since_ms: int | None = None,
         funding_booked: Iterable[tuple[str, int]] = (),
+        outside_since_ms: int | None = None,
     ) -> None:
         """Before `start`: orders and fills recovered from the journal after a restart.
 
@@ -253,6 +260,11 @@ class LiveVenue:
         before it on is read back at start, the books skipping what they hold; without it,
         from the start on); `funding_booked`: (symbol, settlement time) of the settlements the
         books hold (`BookKeeper.funding_settlements`): read again, they are not emitted.
+        `outside_since_ms`: the journal's last record (exchange ms; None without one): the
+        start-up books the fills made after it of orders nobody here sent (by hand, another
+        program, an earlier journal: `VenueSync.outside_since_ms`), and a traded symbol with
+        no journaled fill has its fills read from TRADES_SETTLE_MS before it, by time, instead
+        of from its latest trade on (which left out all it traded while the daemon was down).
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
@@ -273,6 +285,12 @@ class LiveVenue:
         for symbol, trade_id in (last_trade_ids or {}).items():
             if symbol in self.instruments:
                 self.sync.last_trade_ids[symbol] = trade_id
+        if outside_since_ms is not None:
+            self.sync.outside_since_ms = outside_since_ms
+            for symbol in self.symbols:
+                if symbol not in self.sync.last_trade_ids:
+                    self.sync.last_trade_ids[symbol] = 0
+                    self.sync.trades_since_ms[symbol] = outside_since_ms - TRADES_SETTLE_MS
         self._funding_since_ms = funding_since_ms
         self.sync.funding_booked = frozenset(funding_booked)
 

@@ -5,15 +5,16 @@
 - `refresh(order)`: query one order (an algo order and, once triggered, its matching-engine
   order) and apply the answer; fetch the fills the exchange reports but we have not seen.
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
-  leverage), positions (`positionRisk`), fills since the last trade id known from
-  `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
-  the exchange's own liquidation order's are booked too), funding income; every order we
-  think open that the exchange no longer lists is queried and its final status emitted. An
-  open order with a client id of ours (`client_id_prefix`) that we do not track is one an
-  earlier journal of this daemon placed (the journal was moved or deleted, e.g. a position
-  left with its stop-loss): it is tracked from then on, as the books adopt it from the
-  snapshot, so that it can be cancelled and its fills and end are booked. Other orders on the
-  account (placed by hand, another program) are left alone.
+  leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
+  (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
+  own liquidation order's are booked too, and at a restart those made while the daemon was
+  down of any other order, by hand say: `_book_outside`), funding income; every order we think
+  open that the exchange no longer lists is queried and its final status emitted. An open
+  order with a client id of ours (`client_id_prefix`) that we do not track is one an earlier
+  journal of this daemon placed (the journal was moved or deleted, e.g. a position left with
+  its stop-loss): it is tracked from then on, as the books adopt it from the snapshot, so that
+  it can be cancelled and its fills and end are booked. Other orders on the account (placed by
+  hand, another program) are left alone.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
@@ -31,9 +32,9 @@ from core.account import Position
 from core.clock import Clock
 from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
-from core.events import Event, FundingPaid, VenueSnapshot
+from core.events import Event, FundingPaid, OrderPartiallyFilled, VenueSnapshot
 from core.instrument import Instrument
-from core.orders import ClientOrderIds, Order, forced_close
+from core.orders import ClientOrderIds, Order, forced_close, outside_client_id
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -63,6 +64,8 @@ _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # A fill of a moment ago may not show in userTrades yet: a read by time starts this far before
 # the last one (trade ids dedupe what both read).
 TRADES_SETTLE_MS = 60_000
+# userTrades by time: one request spans at most 7 days (reference 6.9; -4165 beyond).
+TRADES_WINDOW_MS = 7 * 24 * 3_600_000
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
 # Each income read starts this far before the newest settlement seen (and a restart this far
 # before the journal's last record): a row can be published after a row of another symbol with
@@ -97,6 +100,7 @@ class VenueStats:
     unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
     foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
     foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
+    outside_fills: int = 0  # of them, fills made while the daemon was down: booked (start-up)
     ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
     margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
@@ -162,6 +166,12 @@ class VenueSync:
         self._funding_order: deque[int] = deque()
         # userTrades rows of unknown orders, held while a reconciliation runs (see `reconcile`)
         self._held_trades: list[UserTrade] | None = None
+        # A restart's: the journal's last record (exchange ms). The next reconciliation (the
+        # start-up's) books the fills made after it of orders nobody here sent (by hand,
+        # another program, an earlier journal): the daemon was down, no account update of
+        # theirs reached the books. Later passes leave such fills to the snapshot, as the
+        # stream's account updates have told the books of them already.
+        self.outside_since_ms: int | None = None
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
 
@@ -276,14 +286,17 @@ class VenueSync:
             return
         self._on_applied(applied)
 
-    async def _claim_exchange_orders(self, held: list[UserTrade]) -> None:
+    async def _claim_exchange_orders(self, held: list[UserTrade]) -> dict[tuple[str, int], str]:
         """Fills of orders still unknown after the sweep may be the exchange's own: a
         liquidation or an auto-deleveraging while the user stream was down (or the daemon
         was). userTrades rows carry no client id: each such order is asked for once, and
         tracked if its client id is the exchange's (`forced_close`), so that its fills are
         applied with the others. An order that cannot be read stays unknown: its fills are
-        not ours to book, and the snapshot's position is adopted as before."""
+        not ours to book, and the snapshot's position is adopted as before. Returns the
+        client id of each other order read (placed by hand, another program, an earlier
+        journal), by (symbol, order id): a start-up books their fills (`_book_outside`)."""
         asked: set[tuple[str, int]] = set()
+        others: dict[tuple[str, int], str] = {}
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in asked or self.tracker.by_exchange_id(*key) is not None:
@@ -303,14 +316,69 @@ class VenueSync:
                 continue
             if forced_close(u.client_order_id) is not None:
                 self.apply_update(u)  # tracked; its fills come from the held rows
+            else:
+                others[key] = u.client_order_id
+        return others
 
-    def _apply_held_trades(self, held: list[UserTrade]) -> None:
+    def _apply_held_trades(
+        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str]
+    ) -> None:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
-        what is still unknown after that is not ours."""
+        what is still unknown after that is not ours. Those of the `outside` orders are left
+        to `_book_outside`."""
+        tracker = self.tracker
         for trade in held:
+            key = (trade.symbol, trade.order_id)
+            if key in outside and tracker.by_exchange_id(*key) is None:
+                continue
             self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
+
+    def _book_outside(
+        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str], since_ms: int
+    ) -> None:
+        """A start-up: emit the fills made after `since_ms` (the journal's last record) of
+        orders nobody here sent, under `outside_client_id`, so that the books hold the
+        position, realized PnL and fees the exchange does instead of adopting a position
+        without them; one WARNING per order. Their earlier fills were made while a daemon
+        ran, whose books took them from the account updates then: not booked again."""
+        events: list[Event] = []
+        booked: dict[tuple[str, int], list[UserTrade]] = {}
+        for trade in held:
+            key = (trade.symbol, trade.order_id)
+            if key not in outside or self.tracker.by_exchange_id(*key) is not None:
+                continue
+            if trade.time_ms <= since_ms:
+                self.stats.foreign_trades += 1
+                continue
+            fills = booked.setdefault(key, [])
+            fills.append(trade)
+            qty = sum((t.qty for t in fills), Decimal(0))
+            notional = sum((t.qty * t.price for t in fills), Decimal(0))
+            events.append(
+                OrderPartiallyFilled(
+                    event_time_ms=trade.time_ms,
+                    recv_time_ms=trade.recv_time_ms,
+                    fill=trade.to_fill(outside_client_id(outside[key])),
+                    cumulative_qty=qty,
+                    avg_price=notional / qty,
+                )
+            )
+        for (symbol, order_id), fills in booked.items():
+            cid = outside[(symbol, order_id)]
+            log.warning(
+                "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
+                "program, an earlier journal) and filled while the daemon was down: %s %s in "
+                "%d fill(s), realized %s, fees %s: booked as %s",
+                symbol, cid, order_id, fills[0].side.value,
+                sum((t.qty for t in fills), Decimal(0)), len(fills),
+                sum((t.realized_pnl for t in fills), Decimal(0)),
+                _fees(fills),
+                outside_client_id(cid),
+            )  # fmt: skip
+        self.stats.outside_fills += len(events)
+        self._emit(events)
 
     # --- the whole account -------------------------------------------------------------------
 
@@ -333,15 +401,19 @@ class VenueSync:
         positions = await self._positions()
         held: list[UserTrade] = []
         self._held_trades = held
+        outside_since, self.outside_since_ms = self.outside_since_ms, None
+        outside: dict[tuple[str, int], str] = {}
         try:
             for symbol in self.symbols:
                 await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
-            await self._claim_exchange_orders(held)
+            outside = await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
-            self._apply_held_trades(held)
+            self._apply_held_trades(held, outside if outside_since is not None else {})
+            if outside_since is not None:
+                self._book_outside(held, outside, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
@@ -526,19 +598,28 @@ class VenueSync:
                 return
 
     async def _catch_up_trades_by_time(self, symbol: str) -> bool:
-        """One page of `symbol`'s fills from `trades_since_ms` on (Binance's window: 7 days
-        from startTime). True when a full page says more follow (read on by trade id)."""
+        """`symbol`'s fills from `trades_since_ms` on, up to the first page that has any, a
+        window of at most 7 days (TRADES_WINDOW_MS) after the other until now. True when it
+        found one: the fills after it are read on by trade id, whatever their time. A restart
+        after more than 7 days down reads each window: asked from its start alone, Binance
+        answers the first 7 days only."""
         since = self.trades_since_ms[symbol]
         asked_ms = self.clock.now_ms()
         limit = self.trades_page_limit
-        rows = await self.rest.call(
-            "futures_account_trades", weight=5, symbol=symbol, startTime=since, limit=limit
-        )
-        highest = self._apply_trades(rows, symbol)
-        if highest > 0:
-            self.last_trade_ids[symbol] = highest
-            del self.trades_since_ms[symbol]
-            return isinstance(rows, list) and len(rows) >= limit
+        while True:
+            end = min(since + TRADES_WINDOW_MS, asked_ms)
+            rows = await self.rest.call(
+                "futures_account_trades", weight=5, symbol=symbol, startTime=since,
+                endTime=end, limit=limit,
+            )  # fmt: skip
+            highest = self._apply_trades(rows, symbol)
+            if highest > 0:
+                self.last_trade_ids[symbol] = highest
+                del self.trades_since_ms[symbol]
+                return True
+            if end >= asked_ms:
+                break
+            since = end + 1
         # None up to the time asked (but a fill of a moment ago that userTrades does not show
         # yet): the next read starts there, inside the 7 days a window may span.
         self.trades_since_ms[symbol] = max(since, asked_ms - TRADES_SETTLE_MS)
@@ -634,6 +715,14 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def _fees(trades: Iterable[UserTrade]) -> str:
+    """The commissions of `trades`, summed per asset, for a log line ("0.048 USDT")."""
+    per_asset: dict[str, Decimal] = {}
+    for t in trades:
+        per_asset[t.commission_asset] = per_asset.get(t.commission_asset, Decimal(0)) + t.commission
+    return ", ".join(f"{amount} {asset}" for asset, amount in per_asset.items())
 
 
 def _snapshot_orders(rows: Iterable[OpenRows]) -> list[Order]:

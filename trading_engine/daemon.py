@@ -493,12 +493,15 @@ class Daemon:
                 client_id_prefix=prefix,
             ),
         )
+        last_record_ms = replay.last_record_ms(journal)
         venue.restore(
             journal.open_orders(),
             trade_ids=journal.open_order_trade_ids(),
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
-            funding_since_ms=replay.last_record_ms(journal),
+            funding_since_ms=last_record_ms,
             funding_booked=book.funding_settlements,
+            # fills of orders not ours made while no daemon ran are booked at the start
+            outside_since_ms=last_record_ms,
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock

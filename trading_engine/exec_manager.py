@@ -44,33 +44,34 @@ stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until 
 resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
 at risk (at most one WARNING a minute); nothing is sent for it. Events for a symbol not
 traded, or for an order that is not ours, are logged and counted and change nothing (not even
-the journal).
+the journal); but a fill the start-up found of an order placed outside the daemon while it was
+down (`core.orders.outside_order`) is booked like a liquidation's, without the halt.
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
 stop-loss / take-profit (`Venue.cancel_all(keep_protection=True)`: entries, working target
 orders, the strategy's own and whatever the exchange holds that the books do not know are
 cancelled), every position a reduce-only MARKET order, both re-sent every `flatten_retry_ms`
-while needed (a flatten not while a closing market order is unanswered: after a restart it
-may be the last session's, in doubt and being resolved). The stop-loss stays on the exchange
-until the position is flat: a flatten refused, or in doubt (a timeout), or the daemon killed
-meanwhile, leaves the position guarded; a position without one (a stop being replaced when
-the state changed, one found while HALTED) gets a closePosition stop (retried with the
-flatten). Both close only (closePosition / reduce-only), so a stop that fires during the
-flatten cannot flip the position: whichever comes second finds less or nothing to close. A
-position that appears in between (an order filling before its cancel) is flattened as soon
-as it is seen, once. A symbol flat with no order of its own left working then has its
-protective orders cancelled (a cancel-all, re-sent every `flatten_retry_ms` while the books
-still hold one: the venue verifies with the exchange, so one the exchange had already
-expired or cancelled ends in the books too, and a reconciliation removes what it no longer
-lists); once the books say flat with no order open the RiskManager confirms -> HALTED.
-HALTED promises flat: a position the books learn of while HALTED (a fill that came after the
-halt, or one a reconciliation found that they had missed) moves the state back to REDUCING,
-which flattens it (and then halts again).
-Outside ACTIVE the strategy still runs, but its proposals are denied with the state and its
-cause as the reason (journaled RiskDenied); nothing it says reaches the venue. A target
-repeated bar after bar is denied once (again when it, the position or the state changes): a
-halted daemon journals no denial a minute.
+while needed (a flatten not while a closing market order is unanswered: after a restart it may
+be the last session's, in doubt and being resolved; a refused one on a backoff from
+`flatten_retry_ms` doubling up to `close_retry_max_ms`, `_CloseRetry`). The stop-loss stays on
+the exchange until the position is flat: a flatten refused, or in doubt (a timeout), or the
+daemon killed meanwhile, leaves the position guarded; a position without one (a stop being
+replaced when the state changed, one found while HALTED) gets a closePosition stop (retried
+with the flatten). Both close only (closePosition / reduce-only), so a stop that fires during
+the flatten cannot flip the position: whichever comes second finds less or nothing to close. A
+position that appears in between (an order filling before its cancel) is flattened as soon as
+it is seen, once. A symbol flat with no order of its own left working then has its protective
+orders cancelled (a cancel-all, re-sent every `flatten_retry_ms` while the books still hold
+one: the venue verifies with the exchange, so one the exchange had already expired or cancelled
+ends in the books too, and a reconciliation removes what it no longer lists); once the books
+say flat with no order open the RiskManager confirms -> HALTED. HALTED promises flat: a
+position the books learn of while HALTED (a fill that came after the halt, or one a
+reconciliation found that they had missed) moves the state back to REDUCING, which flattens it
+(and then halts again). Outside ACTIVE the strategy still runs, but its proposals are denied
+with the state and its cause as the reason (journaled RiskDenied); nothing it says reaches the
+venue. A target repeated bar after bar is denied once (again when it, the position or the state
+changes): a halted daemon journals no denial a minute.
 
 A `CancelProposal` (a strategy cancelling one of its orders) is journaled as a DecisionMade and
 checked by `RiskManager.check_cancel` in any trading state (a cancel never adds exposure):
@@ -104,6 +105,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.account import AccountView, Position, StrategyView
+from core.backoff import Backoff
 from core.clock import Clock
 from core.enums import (
     ForcedClose,
@@ -155,6 +157,7 @@ from core.orders import (
     TargetPosition,
     close_position_conflict,
     forced_close,
+    outside_order,
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
@@ -177,6 +180,13 @@ EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's o
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
+
+
+def _no_jitter() -> float:
+    """The backoff's random draw for retries that need none (`_CloseRetry`)."""
+    return 0.0
+
+
 _ORDER_EVENTS = (
     OrderAccepted,
     OrderRejected,
@@ -338,6 +348,10 @@ class ExecConfig:
     # until the strategy's target turns flat or to the other side (risk.reentry_hold).
     reentry_hold: bool = True
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
+    # A close the exchange refused (a flatten, a stop's or a crossed level's market close, a
+    # guard stop) is tried again after flatten_retry_ms, then twice as long each time up to
+    # this (`_CloseRetry`), while the position stays the same; a new position goes at once.
+    close_retry_max_ms: int = 60_000
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
     # A strategy callback taking longer holds the one event loop (market data, the user
     # stream, protection): counted, shown in the status and warned about, never acted on.
@@ -353,7 +367,13 @@ class ExecConfig:
             raise ValueError(
                 f"ExecConfig.max_strategy_call_ms must be a Decimal > 0, not {budget!r}"
             )
-        for name in ("stale_order_ms", "equity_check_ms", "flatten_retry_ms", "pending_recheck_ms"):
+        for name in (
+            "stale_order_ms",
+            "equity_check_ms",
+            "flatten_retry_ms",
+            "pending_recheck_ms",
+            "close_retry_max_ms",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
         pct = self.equity_change_pct
@@ -391,6 +411,9 @@ class ExecCounters:
     margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
     # protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them
     overdue_fires: int = 0
+    # closes the exchange refused (a flatten, a stop's market close, a guard stop): each
+    # tried again on a backoff (`ExecConfig.close_retry_max_ms`), not at every retry or price
+    refused_closes: int = 0
     ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
     bad_events: int = 0  # journaled, but the books refused them with an error: logged
     state_changes: int = 0
@@ -439,6 +462,25 @@ TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
 # stop whose level the price has passed: the position is closed at the market instead). None
 # counts toward the circuit breaker; a fast market gave a stop -2021 after -2021, and a halt.
 MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
+
+
+@dataclass(slots=True)
+class _CloseRetry:
+    """A symbol's closes the exchange refused, for one position: the next waits until `due_ms`.
+
+    A refused flatten (the book too thin for a market order, -4131, for minutes) went again at
+    every 2 s retry of REDUCING for as long as it lasted, 30 requests a minute; in ACTIVE a
+    refused close was planned again at the next price and, refused once more, never again.
+    Now the first retry comes `ExecConfig.flatten_retry_ms` after the refusal, each next one
+    twice as late up to `close_retry_max_ms`, for ever while the position is open (no
+    jitter: one daemon's own retries herd with nobody's), and another position (a fill, a new
+    entry price, so a new stop level) is tried at once. -2021 starts none: it refuses no
+    close, and the close it calls for goes at once (`_stop_past`)."""
+
+    position: tuple[Decimal, Decimal]  # (signed contracts, entry price) refused for
+    backoff: Backoff
+    due_ms: int
+    said: bool = False  # its WARNING was logged (once per position)
 
 
 # --- the manager ---------------------------------------------------------------------------------
@@ -543,6 +585,10 @@ class ExecManager:
         # client ids of the market closes sent for such a refusal: their fill holds the side
         # it closed as the stop's would (`risk.reentry_hold`)
         self._past_stop_closes: set[str] = set()
+        # client ids of the market closes the protection plan sent for a level already crossed
+        self._crossed_closes: set[str] = set()
+        # symbol -> its refused closes for the position as it is: when the next may go
+        self._close_retry: dict[str, _CloseRetry] = {}
         # client id -> symbol of the flatten orders of REDUCING (one position larger than
         # MARKET_LOT_SIZE's maxQty is closed by several)
         self._flatten_ids: dict[str, str] = {}
@@ -976,6 +1022,7 @@ class ExecManager:
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
         self._record(event)
         self._denied_target.clear()  # a new state: what it denies is news again
+        self._close_retry.clear()  # REDUCING's first flatten is a new decision: at once
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
@@ -1057,7 +1104,10 @@ class ExecManager:
                 )
             return
         self._unguarding.discard(symbol)
-        if not due:
+        # After a refusal the flatten and the guard go when its backoff is over, not at the
+        # next retry tick (`_CloseRetry`); a new position is flattened at once meanwhile.
+        refused = symbol in self._close_retry
+        if (refused and not self._close_due(symbol, now)) or not (due or refused):
             self._flatten_new(symbol, now)
             return
         self._flatten(symbol, now)
@@ -1599,8 +1649,9 @@ class ExecManager:
             self._settle(now)  # outside ACTIVE: only forgets what was to be protected
 
     def _ours(self, cid: str) -> bool:
-        """An order id the books know, the exchange's own (liquidation), or one we issued."""
-        if cid in self._book.orders or forced_close(cid) is not None:
+        """An order id the books know, the exchange's own (liquidation), one we issued, or an
+        order placed outside the daemon whose fills its start-up books (`outside_order`)."""
+        if cid in self._book.orders or forced_close(cid) is not None or outside_order(cid):
             return True
         seq = ClientOrderIds.seq_of(cid, self._ids.stem)
         return seq is not None and seq < self._ids.next_seq
@@ -1630,6 +1681,9 @@ class ExecManager:
             past_stop_close = ended.client_order_id in self._past_stop_closes
             if past_stop_close:
                 self._past_stop_closes.discard(ended.client_order_id)
+            crossed_close = ended.client_order_id in self._crossed_closes
+            if crossed_close:
+                self._crossed_closes.discard(ended.client_order_id)
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
                 if (
@@ -1662,6 +1716,13 @@ class ExecManager:
                 and self.config.protect_positions
             ):
                 self._stop_past(ended, now)
+            if isinstance(event, OrderRejected) and (
+                ended.is_protective
+                or past_stop_close
+                or crossed_close
+                or ended.client_order_id in self._flatten_ids
+            ):
+                self._close_refused(ended, event, now)
         if isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
             if event.code not in MARKET_REFUSALS:
@@ -1786,7 +1847,8 @@ class ExecManager:
             # HALTED: a position found moves the state back to REDUCING, which flattens it.
             return
         if state is REDUCING:
-            self._flatten(symbol, now)
+            if self._close_due(symbol, now):  # not when a flatten was just refused
+                self._flatten(symbol, now)
             return
         why = (
             f"{_PROTECTION_NAMES.get(stop.type, stop.type.value)} {stop.client_order_id} at "
@@ -1807,6 +1869,84 @@ class ExecManager:
                 self._past_stop_closes.add(request.client_order_id)
                 self.counters.protective_submitted += 1
 
+    def _close_due(self, symbol: str, now: int) -> bool:
+        """Whether a close of `symbol` may go now (a flatten, a guard stop, the plan after a
+        refused close): no refusal for the position as it is, or its backoff has passed."""
+        retry = self._close_retry.get(symbol)
+        if retry is None:
+            return True
+        position = self._book.position(symbol)
+        if retry.position != (position.qty, position.entry_price):
+            del self._close_retry[symbol]  # another position: tried at once
+            return True
+        return now >= retry.due_ms
+
+    def _close_refused(self, order: Order, event: OrderRejected, now: int) -> None:
+        """The exchange refused a close of ours (a flatten, a stop's or a crossed level's
+        market close, a guard stop) for another reason than -2021: the next close of this
+        position waits for the backoff (`_CloseRetry`), said in one WARNING; the refusals
+        after it at INFO. The first refusal of a round sets the next round (several flatten
+        orders of one position beyond maxQty are one round). In ACTIVE the plan runs again
+        at the first price after that."""
+        if event.code == WOULD_TRIGGER_IMMEDIATELY:
+            return  # no close was refused: the level is past, and `_stop_past` closes now
+        symbol = order.symbol
+        position = self._book.position(symbol)
+        key = (position.qty, position.entry_price)
+        retry = self._close_retry.get(symbol)
+        if retry is None or retry.position != key:
+            config = self.config
+            first_s = config.flatten_retry_ms / 1000
+            backoff = Backoff(
+                initial_s=first_s,
+                max_s=max(first_s, config.close_retry_max_ms / 1000),
+                jitter=0,
+                rand=_no_jitter,  # not the global random: a backtest's stays as it was
+            )
+            retry = self._close_retry[symbol] = _CloseRetry(key, backoff, now)
+        self.counters.refused_closes += 1
+        if now >= retry.due_ms:
+            retry.due_ms = now + round(retry.backoff.next_delay() * 1000)
+        if self._risk.state is ACTIVE and self.config.protect_positions:
+            self._protect_on_price.add(symbol)
+        if position.is_flat:
+            return  # nothing left to close
+        what = (
+            "flatten"
+            if order.client_order_id in self._flatten_ids
+            else _PROTECTION_NAMES.get(order.type, "market close")
+        )
+        qty = "close-position" if order.close_position else f"{order.quantity}"
+        wait_s = (retry.due_ms - now) / 1000
+        if retry.said:
+            log.info(
+                "%s: the %s %s %s %s was refused again (%s %s), refusal %d for this "
+                "position; the next in %.0f s",
+                symbol, what, order.side, qty, order.type, event.code, event.reason,
+                retry.backoff.attempts, wait_s,
+            )  # fmt: skip
+            return
+        retry.said = True
+        stop = next(
+            (
+                o
+                for o in self._book.orders.values()
+                if o.symbol == symbol and o.is_protective and o.type is OrderType.STOP_MARKET
+            ),
+            None,
+        )
+        log.warning(
+            "%s: the exchange refused the %s %s %s %s (%s %s): the %s %s stays open, %s; "
+            "tried again in %.0f s, then at doubling intervals up to every %.0f s while the "
+            "position stays as it is (a new position at once; later refusals at INFO)",
+            symbol, what, order.side, qty, order.type, event.code, event.reason,
+            "long" if position.qty > 0 else "short", abs(position.qty),
+            "no stop-loss on the exchange"
+            if stop is None
+            else f"guarded by its stop-loss at {stop.stop_price}",
+            wait_s, retry.backoff.max_s,
+        )  # fmt: skip
+
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
         if book.position(symbol).is_flat:
@@ -1817,9 +1957,10 @@ class ExecManager:
             self._protect_dirty.add(symbol)
 
     def _replan_on_price(self, item: object, now: int) -> None:
-        """A price of a symbol whose stop was refused as already triggered: plan it again."""
+        """A price of a symbol whose stop was refused as already triggered, or whose close was
+        refused: plan it again (after the refusal's backoff, `_close_due`)."""
         symbol = getattr(item, "symbol", None)
-        if symbol in self._protect_on_price:
+        if symbol in self._protect_on_price and self._close_due(symbol, now):
             self._protect_on_price.discard(symbol)
             self._protect_dirty.add(symbol)
             self._settle(now)
@@ -1923,8 +2064,11 @@ class ExecManager:
             return False
         for p in proposals:
             self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
-            if self._submit(self._request(p), now, risk_reducing=True):
+            request = self._request(p)
+            if self._submit(request, now, risk_reducing=True):
                 self.counters.protective_submitted += 1
+                if request.type is OrderType.MARKET:  # its level already crossed
+                    self._crossed_closes.add(request.client_order_id)
         return True
 
     def _cover_meanwhile(

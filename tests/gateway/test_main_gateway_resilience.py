@@ -455,7 +455,7 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         trades = [kw for name, kw in calls if name == "futures_account_trades"]
         assert [set(kw) - {"weight", "symbol"} for kw in trades] == [
             {"limit"},
-            {"startTime", "limit"},
+            {"startTime", "endTime", "limit"},  # a window of at most 7 days, up to now
         ]
         assert not any(name == "futures_get_order" for name, _ in calls)
         assert b.rec.of(OrderFilled) == []

@@ -563,7 +563,10 @@ def test_a_flatten_refused_while_reducing_waits_for_flatten_retry_ms_before_the_
     rig.trade("59000")
 
     assert rig.venue.submitted[-1] is first  # the same position: not flattened twice at once
-    rig.at(rig.clock.now_ms() + 1_900).trade("59000")  # the kill + flatten_retry_ms (2000)
+    refused_ms = rig.clock.now_ms()
+    rig.at(refused_ms + 1_900).trade("59000")  # the kill's retry tick: too early after it
+    assert rig.venue.submitted[-1] is first
+    rig.at(refused_ms + 2_000).trade("59000")  # flatten_retry_ms (2000) after the refusal
     again = rig.venue.submitted[-1]
     assert again is not first and (again.side, again.quantity) == (SELL, D("0.004"))
 

@@ -269,11 +269,12 @@ def test_a_stop_the_exchange_removed_while_reducing_is_placed_again_with_the_fla
     )
 
 
-def test_a_guard_stop_refused_as_past_while_reducing_flattens_at_once():
+def test_a_guard_stop_refused_as_past_right_after_a_refused_flatten_waits_for_its_backoff():
     # The flatten was refused (-4131) and the stop was gone: at the retry 2 s later both go
     # out again; the retried flatten is refused too, and the exchange refuses the stop as
-    # already triggered (-2021). The price is past the stop: a new flatten goes at once, not
-    # at the next retry 2 s later.
+    # already triggered (-2021). The flatten refused a moment ago waits for its backoff (4 s
+    # after its second refusal), not sent again at once; the guard refused as past for this
+    # position is not sent again while the flatten is on its way.
     rig, stop, _take_profit = protected_long()
     rig.em.kill("SIGUSR1")
     flatten = flatten_of(rig)
@@ -295,6 +296,11 @@ def test_a_guard_stop_refused_as_past_while_reducing_flattens_at_once():
     sent = len(rig.venue.submitted)
 
     rig.venue.reject(new_stop.client_order_id, -2021, "Order would immediately trigger.")
+    for ms in (3_000, 4_000, 5_000):  # the timer's ticks before the backoff is over
+        rig.at(now + ms).em.on_timer()
+    assert len(rig.venue.submitted) == sent
+
+    rig.at(now + 6_000).em.on_timer()  # 4 s after the second refusal
 
     [third] = rig.venue.submitted[sent:]
     assert (third.side, third.type, third.quantity, third.reduce_only) == (
@@ -304,3 +310,30 @@ def test_a_guard_stop_refused_as_past_while_reducing_flattens_at_once():
         True,
     )
     assert rig.em.trading_state is REDUCING
+
+
+def test_a_refused_flatten_waits_for_its_backoff_but_a_new_position_is_flattened_at_once():
+    """Refused twice (-4131), the flatten of the long 0.100 waits 4 s; the take-profit fills
+    0.040 of it 1 s later: the long 0.060 is another position, flattened at once (a real
+    change goes now; the same position waits)."""
+    rig, _stop, take_profit = protected_long()
+    rig.em.kill("SIGUSR1")
+    first = flatten_of(rig)
+    rig.venue.reject(first.client_order_id, -4131, "The counterparty's best price ...")
+    now = rig.clock.now_ms()
+    rig.at(now + 2_000).em.on_timer()  # 2 s after the refusal: the first retry
+    second = flatten_of(rig)
+    rig.venue.reject(second.client_order_id, -4131, "The counterparty's best price ...")
+    rig.at(now + 3_000).em.on_timer()  # the next is due 4 s after that refusal: not yet
+    assert rig.venue.submitted[-1] is second
+
+    rig.venue.fill(take_profit.client_order_id, "61200", "0.040")
+
+    third = rig.venue.submitted[-1]
+    assert (third.side, third.type, third.quantity, third.reduce_only) == (
+        SELL,
+        OrderType.MARKET,
+        D("0.060"),
+        True,
+    )
+    assert rig.book.position("BTCUSDT").qty == D("0.060")

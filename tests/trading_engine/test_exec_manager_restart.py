@@ -17,9 +17,9 @@ from book_keeper.journal import SqliteJournal
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderIntent, OrderStatus, OrderType, Side, TimeInForce, TradingState
-from core.events import OrderCanceled, OrderExpired, VenueSnapshot
+from core.events import OrderCanceled, OrderExpired, OrderPartiallyFilled, VenueSnapshot
 from core.market import MarkPrice, Trade
-from core.orders import ClientOrderIds, Order, OrderRequest, TargetPosition
+from core.orders import ClientOrderIds, Fill, Order, OrderRequest, TargetPosition
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
 from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, make_rig
@@ -426,3 +426,40 @@ def test_a_targets_resting_reduce_only_close_stays_out_of_the_order_budget_after
     approved = risk.check(buy, gap_open=False, clock_offset_ms=0)
 
     assert approved == buy
+
+
+def test_a_fill_of_an_order_placed_outside_found_at_the_start_is_booked_not_ignored():
+    """The start-up reconciliation books a fill made while the daemon was down of an order it
+    never knew under "outside:<its client id>" (`gateway.venue_sync`): the ExecManager books
+    it (it ignored fills of orders not ours) and protects the position it opened. A BUY 0.010
+    at 60000 by hand, taker fee 0.05 % = 0.30 USDT; stop-loss 2 % below: 58800.0."""
+    rig = make_rig(stop_loss_pct=D(2))
+    fill = Fill(
+        symbol="BTCUSDT", order_id=77, client_order_id="outside:web_Ab12", trade_id=501,
+        side=Side.BUY, price=D("60000"), qty=D("0.010"), commission=D("0.30"),
+        commission_asset="USDT", realized_pnl=D(0), is_maker=False, trade_time_ms=T0,
+        recv_time_ms=T0,
+    )  # fmt: skip
+    wallet = rig.book.wallet()
+
+    with rig.em.reconciling():
+        rig.venue.emit(
+            OrderPartiallyFilled(
+                event_time_ms=T0,
+                recv_time_ms=T0,
+                fill=fill,
+                cumulative_qty=D("0.010"),
+                avg_price=D("60000"),
+            )
+        )
+
+    assert rig.em.counters.ignored_events == 0 and rig.em.counters.fills == 1
+    assert rig.book.position("BTCUSDT").qty == D("0.010")
+    assert rig.book.wallet() == wallet - D("0.30")
+    [stop] = rig.venue.submitted
+    assert (stop.side, stop.type, stop.stop_price, stop.close_position) == (
+        SELL,
+        OrderType.STOP_MARKET,
+        D("58800.0"),
+        True,
+    )

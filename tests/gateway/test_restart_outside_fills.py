@@ -1,0 +1,251 @@
+"""A restart books the fills made while the daemon was down of orders it never knew (placed
+by hand, by an earlier journal) on a traded symbol with no journaled fill, so the books' realized
+PnL, fees, wallet and position equal the exchange's. Against the real local exchange: the
+daemon's restart simulated in-process (the journal closed, its books restored into a new
+BookKeeper, the venue restored from it, as `trading_engine/daemon.py` does).
+
+Before: a symbol without a journaled fill had its fills read from its latest trade on (all it
+traded while the daemon was down skipped), and a userTrades fill of an order that is neither
+ours nor the exchange's own was never booked; the start-up snapshot then put the position in
+the books without its realized PnL or fees, and the wallet as a difference.
+"""
+
+import asyncio
+import logging
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.journal import SqliteJournal
+from core.clock import LiveClock, SimClock
+from core.events import OrderPartiallyFilled
+from gateway.order_tracker import OrderTracker
+from gateway.venue_sync import TRADES_SETTLE_MS, VenueStats, VenueSync
+from tests.book_keeper.support import instruments
+from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+D = Decimal
+CONFIG = replace(FAST, client_id_prefix="rs", journal_events=True)
+# By hand on the website (web_...) and by this daemon under an earlier journal (rs-<tag>-<n>).
+WHILE_DOWN = (
+    ("BUY", "0.003", "web_Ab12"),
+    ("SELL", "0.001", "web_Cd34"),
+    ("SELL", "0.001", "rs-q0q0q0-7"),
+)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ex():
+    exchange = await start_exchange()
+    yield exchange
+    await exchange.stop()
+
+
+def _books(ex: Any) -> BookKeeper:
+    return BookKeeper(
+        starting_balances=None, instruments={SYMBOL: ex.instruments[SYMBOL]}, clock=LiveClock()
+    )
+
+
+async def _restart(ex: Any, creds: Any, path: Path) -> tuple[BookKeeper, list[Any], SqliteJournal]:
+    """The daemon's start on its journal: books restored, the venue restored (the journal's
+    last record: `outside_since_ms`), started; what it emits is booked and journaled. Returns
+    the books, the events and the journal (closed)."""
+    journal = SqliteJournal(path)
+    try:
+        books = _books(ex)
+        replay = books.restore(journal)
+        last = replay.last_record_ms(journal)
+        async with session(ex, creds=creds, config=CONFIG, journal=journal, start=False) as s:
+            tid = journal.last_trade_id(SYMBOL)
+            s.venue.restore(
+                journal.open_orders(),
+                trade_ids=journal.open_order_trade_ids(),
+                last_trade_ids={SYMBOL: tid} if tid else {},
+                funding_since_ms=last,
+                funding_booked=books.funding_settlements,
+                outside_since_ms=last,
+            )
+            await s.venue.start()
+            events = list(s.rec.events)
+            for event in events:
+                books.apply(event)
+        journal.flush()
+        return books, events, journal
+    finally:
+        journal.close()
+
+
+async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart(
+    ex, tmp_path: Path, caplog
+):
+    creds = ex.create_account()
+    account = str(creds.account_id)
+    path = tmp_path / "journal"
+    # The first run: a start and a clean stop, no trade (BTCUSDT has no journaled fill).
+    journal = SqliteJournal(path)
+    async with session(ex, creds=creds, config=CONFIG, journal=journal):
+        pass
+    journal.close()
+    # While it is down (half a second on: the last record's time is our estimate of the
+    # exchange's clock, a few ms off): three market orders it never knew fill.
+    await asyncio.sleep(0.5)
+    for side, qty, cid in WHILE_DOWN:
+        ex.engine.new_order(
+            account,
+            {"symbol": SYMBOL, "side": side, "type": "MARKET", "quantity": qty,
+             "newClientOrderId": cid},
+        )  # fmt: skip
+
+    with caplog.at_level(logging.WARNING, logger="gateway.venue_sync"):
+        books, events, journal = await _restart(ex, creds, path)
+
+    # The exchange's own record: its fills (userTrades) and its wallet, position.
+    rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
+    assert len(rows) >= 3  # each order one fill or more (the book's levels)
+    realized = sum((D(r["realizedPnl"]) for r in rows), D(0))
+    fees = sum((D(r["commission"]) for r in rows), D(0))
+    [usdt] = [b for b in ex.engine.balance(account, {}, version=3) if b["asset"] == "USDT"]
+    position = sum(
+        (
+            D(p["positionAmt"])
+            for p in ex.engine.position_risk(account, {"symbol": SYMBOL}, version=3)
+        ),
+        D(0),
+    )
+    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
+    assert {f.client_order_id for f in booked} == {f"outside:{cid}" for *_, cid in WHILE_DOWN}
+    assert position == D("0.001") == books.position(SYMBOL).qty
+    assert books.realized_pnl == realized
+    assert books.fees == {"USDT": fees} and fees > 0
+    assert books.wallet() == D(usdt["balance"]) == D(10_000) + realized - fees
+    assert books.differences == 0  # nothing adopted: the fills explain the snapshot
+    assert journal.unknown_order_events == 0  # stored as fills of no order row, said nowhere
+    said = [
+        r.getMessage()
+        for r in caplog.records
+        if "filled while the daemon was down" in r.getMessage()
+    ]
+    assert len(said) == 3 and any(
+        "web_Ab12" in m and "booked as outside:web_Ab12" in m for m in said
+    )
+
+    # A second start on the same journal: the fills come back from it, each booked once.
+    again, events, _ = await _restart(ex, creds, path)
+    assert not [e for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert (again.realized_pnl, again.fees["USDT"], again.wallet()) == (
+        realized,
+        fees,
+        D(usdt["balance"]),
+    )
+    assert again.position(SYMBOL).qty == position and again.differences == 0
+
+
+# --- userTrades' 7-day window and pages, on a fake endpoint ----------------------------------
+
+DAY = 24 * 3_600_000
+T0 = 1_723_075_200_000  # 2024-08-08 00:00 UTC: the journal's last record
+
+
+class TradesFeed:
+    """`GET /fapi/v1/userTrades` as the reference has it (6.9): fromId, or startTime/endTime at
+    most 7 days apart (-4165 beyond; startTime alone: the 7 days from it), `limit` rows from
+    the front; `GET /fapi/v1/order` by order id; an empty account otherwise."""
+
+    def __init__(self, fills: list[tuple[int, int, str, str]], clock: SimClock) -> None:
+        self.clock = clock  # the exchange's (the reconciliation reads the time from it)
+        # (trade id, time, order's client id, qty): BUYs at 60000.0, 0.02 % fee
+        self.rows = [
+            {"symbol": SYMBOL, "id": tid, "orderId": 900 + int(qty[-1]), "side": "BUY",
+             "price": "60000.0", "qty": qty, "realizedPnl": "0",
+             "commission": str(D("60000.0") * D(qty) * D("0.0002")), "commissionAsset": "USDT",
+             "maker": True, "time": t, "positionSide": "BOTH"}
+            for tid, t, _, qty in fills
+        ]  # fmt: skip
+        self.cids = {900 + int(qty[-1]): cid for _, _, cid, qty in fills}
+        self.asked: list[tuple[int | None, int | None, int | None]] = []
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_account_trades":
+            start, end, from_id = kw.get("startTime"), kw.get("endTime"), kw.get("fromId")
+            self.asked.append((start, end, from_id))
+            if start is not None and end is not None and end - start > 7 * DAY:
+                raise AssertionError("-4165 Maximum time interval is 7 days")
+            if start is not None and end is None:
+                end = start + 7 * DAY
+            rows = [
+                r for r in self.rows
+                if (from_id is None or r["id"] >= from_id)
+                and (start is None or start <= r["time"] <= end)
+            ]  # fmt: skip
+            return rows[: kw["limit"]]
+        if method == "futures_get_order":
+            oid = kw["orderId"]
+            return {"symbol": SYMBOL, "clientOrderId": self.cids[oid], "orderId": oid,
+                    "side": "BUY", "type": "LIMIT", "origQty": "1", "executedQty": "1",
+                    "status": "FILLED", "price": "60000.0", "avgPrice": "60000.0",
+                    "updateTime": 0}  # fmt: skip
+        if method == "futures_account":
+            return {"assets": [], "positions": []}
+        return []  # open orders, open algo orders, positions: none
+
+
+async def test_a_restart_after_nine_days_down_reads_every_7_day_window_and_every_page():
+    """Down from T0 to T0 + 9 days: fills by hand at T0 + 1 h (first window) and at T0 + 8 and
+    8.5 days (second window), 2 rows a page. Asked from its start alone, the second window
+    was never read; each window is asked with its end, pages go on by trade id."""
+    fills = [
+        (11, T0 + 3_600_000, "web_a1", "0.001"),
+        (12, T0 + 8 * DAY, "web_b2", "0.002"),
+        (13, T0 + 8 * DAY + 1, "web_b2", "0.002"),
+        (14, T0 + 8 * DAY + DAY // 2, "web_c3", "0.003"),
+    ]
+    clock = SimClock(T0 + 9 * DAY)
+    feed = TradesFeed(fills, clock)
+    emitted: list[Any] = []
+    sync = VenueSync(
+        rest=feed,  # type: ignore[arg-type]
+        tracker=OrderTracker(),
+        symbols=(SYMBOL,),
+        instruments=instruments(),
+        clock=clock,
+        stats=VenueStats(),
+        on_applied=lambda applied: None,
+        emit=emitted.extend,
+        follow_up=lambda t: None,
+        resolve=lambda t: None,
+        trades_page_limit=2,
+    )
+    # As `LiveVenue.restore(outside_since_ms=T0)` leaves it for a symbol with no journaled fill
+    sync.outside_since_ms = T0
+    sync.last_trade_ids[SYMBOL] = 0
+    sync.trades_since_ms[SYMBOL] = T0 - TRADES_SETTLE_MS
+
+    await sync.reconcile("start")
+
+    booked = [
+        (e.fill.trade_id, e.fill.client_order_id)
+        for e in emitted
+        if isinstance(e, OrderPartiallyFilled)
+    ]
+    assert booked == [
+        (11, "outside:web_a1"),
+        (12, "outside:web_b2"),
+        (13, "outside:web_b2"),
+        (14, "outside:web_c3"),
+    ]
+    start = T0 - TRADES_SETTLE_MS
+    assert feed.asked == [
+        (start, start + 7 * DAY, None),  # the first window: trade 11 (a page of 1)
+        (None, None, 12),  # on by trade id: 12, 13 (a full page)
+        (None, None, 14),  # 14 (less than a page: caught up)
+    ]
+    assert sync.last_trade_ids[SYMBOL] == 14 and sync.stats.outside_fills == 4
