@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import count
 
+from core.account import Position
 from core.clock import Clock
 from core.enums import Side
 from core.events import (
     Event,
     OrderAccepted,
     OrderCanceled,
+    OrderExpired,
     OrderFilled,
     OrderPartiallyFilled,
     OrderRejected,
     OrderStatusUnknown,
+    VenueSnapshot,
 )
 from core.journal import MemoryJournal
 from core.orders import Fill, OrderRequest
@@ -140,6 +143,34 @@ class FakeVenue:
         self.emit(
             OrderCanceled(
                 symbol=r.symbol, client_order_id=cid, order_id=self.order_id(cid), **self._times()
+            )
+        )
+
+    def expire(self, cid: str, reason: str = "") -> None:
+        """The exchange ended order `cid` by itself (EXPIRED: e.g. its own cancel-all, or a
+        reduce-only order with nothing left to reduce)."""
+        r = self.requests[cid]
+        self.emit(
+            OrderExpired(
+                symbol=r.symbol,
+                client_order_id=cid,
+                order_id=self.order_id(cid),
+                reason=reason,
+                **self._times(),
+            )
+        )
+
+    def reconciled(self, *positions: Position, reason: str = "periodic") -> None:
+        """A reconciliation read now: `positions` (of the symbols it covers), no balance and no
+        open order."""
+        self.emit(
+            VenueSnapshot(
+                balances=(),
+                positions=positions,
+                open_orders=(),
+                reason=reason,
+                symbols=tuple(p.symbol for p in positions),
+                **self._times(),
             )
         )
 

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 
 from core.account import Position
 from core.enums import OrderType, TradingState
-from core.events import DecisionMade, OrderExpired, TradingStateChanged, VenueSnapshot
+from core.events import DecisionMade, TradingStateChanged
 from core.orders import OrderProposal, OrderRequest, TargetPosition
 from tests.trading_engine.support import BUY, SELL, make_rig
 from trading_engine.exec_manager import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION
@@ -38,15 +38,29 @@ def protected_long(**limits):
     return rig, stop, take_profit
 
 
+def killed_long(**limits):
+    """`protected_long` after the kill switch (SIGUSR1): REDUCING, the flatten of the long
+    sent and not yet answered."""
+    rig, stop, take_profit = protected_long(**limits)
+    rig.em.kill("SIGUSR1")
+    return rig, stop, take_profit, flatten_of(rig)
+
+
+def shape(order: OrderRequest) -> tuple:
+    """What tells a flatten: (side, type, quantity, reduceOnly)."""
+    return (order.side, order.type, order.quantity, order.reduce_only)
+
+
 def flatten_of(rig) -> OrderRequest:
     flatten = rig.venue.submitted[-1]
-    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
-        SELL,
-        OrderType.MARKET,
-        D("0.100"),
-        True,
-    )
+    assert shape(flatten) == (SELL, OrderType.MARKET, D("0.100"), True)
     return flatten
+
+
+def refuse(rig, flatten: OrderRequest) -> None:
+    """The exchange refuses the flatten: -4131, the counterparty's best price is outside
+    the symbol's PERCENT_PRICE limit (a thin book in a fast market)."""
+    rig.venue.reject(flatten.client_order_id, -4131, "The counterparty's best price ...")
 
 
 def cancel_actions(rig) -> list[str]:
@@ -54,11 +68,9 @@ def cancel_actions(rig) -> list[str]:
 
 
 def test_a_refused_flatten_leaves_the_stop_on_the_exchange_and_the_retry_then_removes_it():
-    rig, stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    first = flatten_of(rig)
+    rig, stop, take_profit, first = killed_long()
 
-    rig.venue.reject(first.client_order_id, -4131, "The counterparty's best price ...")
+    refuse(rig, first)
 
     # Refused: the position keeps its stop-loss and take-profit, at the exchange and in the books.
     assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
@@ -84,9 +96,7 @@ def test_a_refused_flatten_leaves_the_stop_on_the_exchange_and_the_retry_then_re
 
 
 def test_a_flatten_whose_outcome_is_unknown_keeps_the_stop_until_it_is_known_to_have_filled():
-    rig, stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)
+    rig, stop, take_profit, flatten = killed_long()
 
     rig.venue.unknown(flatten.client_order_id)  # a timeout: it may or may not have filled
     for _ in range(3):  # retries come, and change nothing while it is in doubt
@@ -104,9 +114,7 @@ def test_a_flatten_whose_outcome_is_unknown_keeps_the_stop_until_it_is_known_to_
 
 
 def test_a_stop_that_fires_while_the_flatten_is_in_flight_closes_it_without_a_flip():
-    rig, stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)  # on its way, unanswered
+    rig, stop, take_profit, flatten = killed_long()  # on its way, unanswered
 
     # The stop fires first and closes the whole position (closePosition) at 58800.
     rig.venue.fill(stop.client_order_id, "58800", "0.100")
@@ -151,9 +159,7 @@ def test_a_protective_order_the_exchange_already_ended_does_not_hold_the_halt_fo
     """Flat, the take-profit's cancel finds nothing: the exchange had expired it and its
     report was lost. The cancel-all is sent again every flatten_retry_ms while the books hold
     it, and the next reconciliation, which no longer lists it, ends it: HALTED."""
-    rig, stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)
+    rig, stop, take_profit, flatten = killed_long()
     rig.venue.accept(flatten.client_order_id)
     rig.venue.fill(flatten.client_order_id, "60000")
     rig.venue.confirm_cancel(stop.client_order_id)  # the take-profit's answer never comes
@@ -161,41 +167,18 @@ def test_a_protective_order_the_exchange_already_ended_does_not_hold_the_halt_fo
     rig.at(rig.clock.now_ms() + 2_000).em.on_timer()
     assert rig.venue.cancel_alls == ["BTCUSDT", "BTCUSDT"] and rig.em.trading_state is REDUCING
 
-    now = rig.clock.now_ms()
-    rig.venue.emit(
-        VenueSnapshot(
-            event_time_ms=now,
-            recv_time_ms=now,
-            balances=(),
-            positions=(Position(symbol="BTCUSDT", qty=D(0), entry_price=D(0)),),
-            open_orders=(),
-            reason="periodic",
-            symbols=("BTCUSDT",),
-        )
-    )
+    rig.venue.reconciled(Position(symbol="BTCUSDT", qty=D(0), entry_price=D(0)))
     assert take_profit.client_order_id not in rig.book.orders
     assert rig.em.trading_state is HALTED
 
 
 def test_a_protective_order_the_exchange_expires_ends_in_the_books_and_halts():
-    rig, stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)
+    rig, stop, take_profit, flatten = killed_long()
     rig.venue.accept(flatten.client_order_id)
     rig.venue.fill(flatten.client_order_id, "60000")
     rig.venue.confirm_cancel(stop.client_order_id)
 
-    now = rig.clock.now_ms()
-    rig.venue.emit(
-        OrderExpired(
-            event_time_ms=now,
-            recv_time_ms=now,
-            symbol="BTCUSDT",
-            client_order_id=take_profit.client_order_id,
-            order_id=rig.venue.order_id(take_profit.client_order_id),
-            reason="position closed",
-        )
-    )
+    rig.venue.expire(take_profit.client_order_id, "position closed")
     assert rig.em.trading_state is HALTED and not rig.book.orders
 
 
@@ -205,27 +188,11 @@ def test_a_position_found_while_halted_gets_a_stop_loss_until_it_is_flattened():
     rig = make_rig(stop_loss_pct=D(2), take_profit_pct=D(2))
     rig.em.kill("SIGUSR1")
     assert rig.em.trading_state is HALTED
-    now = rig.clock.now_ms()
 
-    rig.venue.emit(
-        VenueSnapshot(
-            event_time_ms=now,
-            recv_time_ms=now,
-            balances=(),
-            positions=(Position(symbol="BTCUSDT", qty=D("0.050"), entry_price=D("60000")),),
-            open_orders=(),
-            reason="periodic",
-            symbols=("BTCUSDT",),
-        )
-    )
+    rig.venue.reconciled(Position(symbol="BTCUSDT", qty=D("0.050"), entry_price=D("60000")))
 
     flatten, stop = rig.venue.submitted
-    assert (flatten.side, flatten.type, flatten.quantity, flatten.reduce_only) == (
-        SELL,
-        OrderType.MARKET,
-        D("0.050"),
-        True,
-    )
+    assert shape(flatten) == (SELL, OrderType.MARKET, D("0.050"), True)
     assert (stop.side, stop.type, stop.stop_price, stop.close_position) == (
         SELL,
         STOP,
@@ -241,21 +208,11 @@ def test_a_position_found_while_halted_gets_a_stop_loss_until_it_is_flattened():
 
 
 def test_a_stop_the_exchange_removed_while_reducing_is_placed_again_with_the_flatten_retry():
-    rig, stop, _take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)
-    rig.venue.reject(flatten.client_order_id, -4131, "The counterparty's best price ...")
+    rig, stop, _take_profit, flatten = killed_long()
+    refuse(rig, flatten)
     now = rig.clock.now_ms()
-    rig.venue.emit(  # the exchange removed the stop itself (e.g. a cancel-all of its own)
-        OrderExpired(
-            event_time_ms=now,
-            recv_time_ms=now,
-            symbol="BTCUSDT",
-            client_order_id=stop.client_order_id,
-            order_id=rig.venue.order_id(stop.client_order_id),
-            reason="",
-        )
-    )
+    # the exchange removed the stop itself (e.g. a cancel-all of its own)
+    rig.venue.expire(stop.client_order_id)
     assert rig.venue.submitted[-1] is flatten  # nothing before the retry
 
     rig.at(now + 2_000).em.on_timer()
@@ -275,24 +232,13 @@ def test_a_guard_stop_refused_as_past_right_after_a_refused_flatten_waits_for_it
     # already triggered (-2021). The flatten refused a moment ago waits for its backoff (4 s
     # after its second refusal), not sent again at once; the guard refused as past for this
     # position is not sent again while the flatten is on its way.
-    rig, stop, _take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    flatten = flatten_of(rig)
-    rig.venue.reject(flatten.client_order_id, -4131, "The counterparty's best price ...")
+    rig, stop, _take_profit, flatten = killed_long()
+    refuse(rig, flatten)
     now = rig.clock.now_ms()
-    rig.venue.emit(
-        OrderExpired(
-            event_time_ms=now,
-            recv_time_ms=now,
-            symbol="BTCUSDT",
-            client_order_id=stop.client_order_id,
-            order_id=rig.venue.order_id(stop.client_order_id),
-            reason="",
-        )
-    )
+    rig.venue.expire(stop.client_order_id)
     rig.at(now + 2_000).em.on_timer()
     again, new_stop = rig.venue.submitted[-2:]
-    rig.venue.reject(again.client_order_id, -4131, "The counterparty's best price ...")
+    refuse(rig, again)
     sent = len(rig.venue.submitted)
 
     rig.venue.reject(new_stop.client_order_id, -2021, "Order would immediately trigger.")
@@ -303,12 +249,7 @@ def test_a_guard_stop_refused_as_past_right_after_a_refused_flatten_waits_for_it
     rig.at(now + 6_000).em.on_timer()  # 4 s after the second refusal
 
     [third] = rig.venue.submitted[sent:]
-    assert (third.side, third.type, third.quantity, third.reduce_only) == (
-        SELL,
-        OrderType.MARKET,
-        D("0.100"),
-        True,
-    )
+    assert shape(third) == (SELL, OrderType.MARKET, D("0.100"), True)
     assert rig.em.trading_state is REDUCING
 
 
@@ -316,24 +257,17 @@ def test_a_refused_flatten_waits_for_its_backoff_but_a_new_position_is_flattened
     """Refused twice (-4131), the flatten of the long 0.100 waits 4 s; the take-profit fills
     0.040 of it 1 s later: the long 0.060 is another position, flattened at once (a real
     change goes now; the same position waits)."""
-    rig, _stop, take_profit = protected_long()
-    rig.em.kill("SIGUSR1")
-    first = flatten_of(rig)
-    rig.venue.reject(first.client_order_id, -4131, "The counterparty's best price ...")
+    rig, _stop, take_profit, first = killed_long()
+    refuse(rig, first)
     now = rig.clock.now_ms()
     rig.at(now + 2_000).em.on_timer()  # 2 s after the refusal: the first retry
     second = flatten_of(rig)
-    rig.venue.reject(second.client_order_id, -4131, "The counterparty's best price ...")
+    refuse(rig, second)
     rig.at(now + 3_000).em.on_timer()  # the next is due 4 s after that refusal: not yet
     assert rig.venue.submitted[-1] is second
 
     rig.venue.fill(take_profit.client_order_id, "61200", "0.040")
 
     third = rig.venue.submitted[-1]
-    assert (third.side, third.type, third.quantity, third.reduce_only) == (
-        SELL,
-        OrderType.MARKET,
-        D("0.060"),
-        True,
-    )
+    assert shape(third) == (SELL, OrderType.MARKET, D("0.060"), True)
     assert rig.book.position("BTCUSDT").qty == D("0.060")
