@@ -14,35 +14,30 @@ engine's clearance-fee rule as tests/exchange_sim/test_server_money.py states it
 calling the books' or the engine's arithmetic.
 """
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import SqliteJournal
-from core.clock import LiveClock
-from core.enums import OrderType, Side, TradingState
+from core.enums import Side, TradingState
 from core.events import MarginCalled, OrderFilled, TradingStateChanged
-from core.market import MarkPrice
-from core.orders import ClientOrderIds, OrderProposal
 from exchange_sim.engine import EngineConfig
 from exchange_sim.server import LocalExchange
-from gateway.main_gateway import ExecutorConfig, LiveVenue
-from rest_connect import RestConnection, create_rest_connection
+from rest_connect import RestConnection
 from risk_manager.config import RiskConfig
-from risk_manager.risk_manager import RiskManager
-from tests.gateway.venue_harness import GENEROUS
-from tests.trading_engine.support import ScriptedStrategy, make_bar
-from trading_engine.exec_manager import ExecConfig, ExecManager
+from tests.trading_engine.local_exchange_rig import (
+    SYMBOL,
+    Daemon,
+    exchange_position,
+    start_daemon,
+    stepped_exchange,
+    until,
+)
+from trading_engine.exec_manager import ExecConfig
 
 pytestmark = pytest.mark.asyncio
 
-SYMBOL = "BTCUSDT"
 E8 = Decimal("0.00000001")
 BALANCE = Decimal("80")
 LEVERAGE = 125
@@ -62,87 +57,19 @@ LIMITS = RiskConfig(
     max_trades_per_day=0,
     circuit_breaker_errors=0,
 )
-VENUE = ExecutorConfig(
-    reconcile_interval_s=0,  # the stream alone, unless a test reconciles
-    deadman_countdown_ms=0,  # stepping 10 min at a time would fire any countdown
-    start_timeout_s=10.0,
-    stop_timeout_s=3.0,
-)
 
 
-@dataclass
-class Daemon:
-    """The daemon's parts on one journal (`trading_engine.daemon._start`, without streams)."""
-
-    rest: RestConnection
-    venue: LiveVenue
-    journal: SqliteJournal
-    book: BookKeeper
-    em: ExecManager
-    strategy: ScriptedStrategy
-
-    async def stop(self) -> None:
-        await self.venue.stop(cancel_orders=False)
-        await self.rest.close()
-        self.journal.close()
-
-
-async def start_daemon(ex: LocalExchange, journal_dir: Path) -> Daemon:
-    clock = LiveClock()  # the exchange's time once the connection learnt its offset
-    rest = await create_rest_connection(
-        rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
+async def start(ex: LocalExchange, journal_dir: Path) -> Daemon:
+    """The daemon at 125x with no stop-loss of its own (the exchange's liquidation is the
+    point), on `journal_dir` (a restart when it holds an earlier run's)."""
+    return await start_daemon(
+        ex,
+        journal_dir,
+        limits=LIMITS,
+        exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
+        prefix=PREFIX,
+        leverage=LEVERAGE,
     )
-    instruments = {SYMBOL: ex.instruments[SYMBOL]}
-    journal = SqliteJournal(journal_dir)
-    book = BookKeeper(
-        starting_balances=None, instruments=instruments, clock=clock, leverage={SYMBOL: LEVERAGE}
-    )
-    book.restore(journal)
-    risk = RiskManager(config=LIMITS, instruments=instruments, clock=clock, view=book)
-    changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
-    if changes and changes[-1].current is not TradingState.ACTIVE:
-        risk.restore_state(changes[-1].current, changes[-1].reason)
-    strategy = ScriptedStrategy()
-    venue = LiveVenue(
-        rest=rest,
-        ws_url=ex.ws_url,
-        symbols=[SYMBOL],
-        instruments=instruments,
-        clock=clock,
-        journal=journal,
-        listener=lambda event: em.on_event(event),
-        config=VENUE,
-    )
-    venue.restore(
-        journal.open_orders(),
-        last_trade_ids={SYMBOL: tid} if (tid := journal.last_trade_id(SYMBOL)) else None,
-        funding_since_ms=journal.last_record_ms(),
-    )
-    em = ExecManager(
-        venue=venue,
-        book=book,
-        risk=risk,
-        strategy=strategy,
-        journal=journal,
-        clock=clock,
-        instruments=instruments,
-        ids=ClientOrderIds(PREFIX, journal.max_client_seq(PREFIX) + 1),
-        config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
-        gap_open=lambda _symbol: False,
-        clock_offset_ms=lambda: 0,
-    )
-    with em.reconciling():
-        await venue.start()
-    return Daemon(rest, venue, journal, book, em, strategy)
-
-
-async def until(condition: Any, what: str, within_s: float = 10.0) -> None:
-    """Poll `condition` (events arrive on the venue's own tasks) until it holds."""
-    for _ in range(int(within_s / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"not {what} within {within_s} s")
 
 
 @pytest.fixture
@@ -150,29 +77,14 @@ async def exchange() -> AsyncIterator[LocalExchange]:
     # Funding off (settlements would move the wallet and the liquidation price); MARGIN_CALL
     # once the margin ratio (maintenance margin / margin balance) reaches 80 %.
     config = EngineConfig(fixed_funding_rate=Decimal(0), margin_call_ratio=Decimal("0.8"))
-    ex = await LocalExchange(
-        data="klines-week",
-        symbols=[SYMBOL],
-        speed="step",
-        balance=BALANCE,
-        engine_config=config,
-        rate_limits=GENEROUS,
-    ).start()
-    await ex.step(60_000)  # the first synthesized trades and marks of 2025-05-06
-    yield ex
-    await ex.stop()
+    async with stepped_exchange(balance=BALANCE, engine_config=config) as ex:
+        yield ex
 
 
 async def go_long(d: Daemon) -> OrderFilled:
     """The strategy buys 0.100 at the market on a closed bar, at the exchange's mark."""
     await d.rest.call("futures_change_leverage", symbol=SYMBOL, leverage=LEVERAGE, mutating=True)
-    mark = Decimal((await d.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
-    now = d.venue.clock.now_ms()
-    d.em.on_item(MarkPrice(SYMBOL, mark, mark, Decimal(0), now + 3_600_000, now, now))
-    d.strategy.on_bar_says.append(
-        [OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=QTY)]
-    )
-    d.em.on_item(make_bar(str(mark), open_ms=now - now % 60_000 - 60_000))
+    await d.buy_at_market(QTY)
     await until(lambda: d.book.position(SYMBOL).qty == QTY, "the long is open")
     [entry] = [e for e in d.journal.load_fills() if e.client_order_id.startswith(PREFIX)]
     return OrderFilled(
@@ -194,8 +106,7 @@ async def step_until_liquidated(ex: LocalExchange, rest: RestConnection | None) 
             await rest.sync_time()
             key = await rest.call("futures_stream_get_listen_key")
             await rest.call("futures_stream_keepalive", listenKey=key)
-        rows = ex.engine.position_risk("demo", {"symbol": SYMBOL}, version=3)
-        if all(Decimal(r["positionAmt"]) == 0 for r in rows):
+        if exchange_position(ex) == 0:
             return
     raise AssertionError(f"not liquidated within {MAX_STEPS} steps")
 
@@ -219,7 +130,7 @@ async def expected_wallet(ex: LocalExchange, rest: RestConnection, entry, liquid
 async def test_a_liquidation_on_the_user_stream_is_booked_journaled_and_halts(
     exchange: LocalExchange, tmp_path: Path
 ) -> None:
-    d = await start_daemon(exchange, tmp_path)
+    d = await start(exchange, tmp_path)
     try:
         entry = (await go_long(d)).fill
 
@@ -262,14 +173,14 @@ async def test_a_liquidation_on_the_user_stream_is_booked_journaled_and_halts(
 async def test_a_liquidation_while_the_daemon_was_down_is_recovered_at_the_restart(
     exchange: LocalExchange, tmp_path: Path
 ) -> None:
-    first = await start_daemon(exchange, tmp_path)
+    first = await start(exchange, tmp_path)
     try:
         entry = (await go_long(first)).fill
     finally:
         await first.stop()
 
     await step_until_liquidated(exchange, None)  # nobody listening
-    d = await start_daemon(exchange, tmp_path)  # restored from the journal, reconciled
+    d = await start(exchange, tmp_path)  # restored from the journal, reconciled
     try:
         await until(lambda: d.em.trading_state is TradingState.HALTED, "halted")
 

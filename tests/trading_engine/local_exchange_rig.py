@@ -1,0 +1,181 @@
+"""The daemon's parts on a stepped local exchange, for end-to-end tests of one behaviour: a
+LiveVenue over REST and the user stream, the ExecManager, RiskManager, BookKeeper and a
+SqliteJournal wired as `trading_engine.daemon._start` wires them (without the market-data
+streams: the test feeds the ExecManager), and a ScriptedStrategy.
+
+The exchange replays `klines-week` (BTCUSDT, from 2025-05-06) and moves only when the test
+steps it; account "demo". Times are ms; quantities in BTC; money in USDT.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.journal import SqliteJournal
+from core.clock import LiveClock
+from core.enums import OrderType, Side, TradingState
+from core.events import Event
+from core.market import MarkPrice
+from core.orders import ClientOrderIds, OrderProposal
+from exchange_sim.engine import EngineConfig
+from exchange_sim.server import LocalExchange
+from gateway.main_gateway import ExecutorConfig, LiveVenue
+from rest_connect import RestConnection, create_rest_connection
+from risk_manager.config import RiskConfig
+from risk_manager.risk_manager import RiskManager
+from tests.gateway.venue_harness import GENEROUS
+from tests.trading_engine.support import ScriptedStrategy, make_bar
+from trading_engine.exec_manager import ExecConfig, ExecManager
+
+SYMBOL = "BTCUSDT"
+ACCOUNT = "demo"  # the local exchange's one account
+VENUE = ExecutorConfig(
+    reconcile_interval_s=0,  # the stream alone, unless a test reconciles
+    deadman_countdown_ms=0,  # stepping minutes at a time would fire any countdown
+    start_timeout_s=10.0,
+    stop_timeout_s=3.0,
+)
+
+
+@contextlib.asynccontextmanager
+async def stepped_exchange(
+    *, balance: Decimal | None = None, engine_config: EngineConfig | None = None
+) -> AsyncIterator[LocalExchange]:
+    """A local exchange on 127.0.0.1 replaying `klines-week` one step at a time, stepped 1 min
+    (its first synthesized trades and marks of 2025-05-06); rate limits out of the way."""
+    options: dict[str, Any] = {} if balance is None else {"balance": balance}
+    if engine_config is not None:
+        options["engine_config"] = engine_config
+    ex = await LocalExchange(
+        data="klines-week", symbols=[SYMBOL], speed="step", rate_limits=GENEROUS, **options
+    ).start()
+    await ex.step(60_000)
+    try:
+        yield ex
+    finally:
+        await ex.stop()
+
+
+@dataclass
+class Daemon:
+    """The daemon's parts on one journal; `seen`: every venue event, in the order the
+    ExecManager got them."""
+
+    rest: RestConnection
+    venue: LiveVenue
+    journal: SqliteJournal
+    book: BookKeeper
+    em: ExecManager
+    strategy: ScriptedStrategy
+    seen: list[Event] = field(default_factory=list)
+
+    async def buy_at_market(self, qty: Decimal) -> None:
+        """The strategy buys `qty` at the market on a closed 1m bar at the exchange's mark
+        (the mark given to the ExecManager first, for the risk's notional)."""
+        mark = Decimal((await self.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
+        now = self.venue.clock.now_ms()
+        self.em.on_item(MarkPrice(SYMBOL, mark, mark, Decimal(0), now + 3_600_000, now, now))
+        self.strategy.on_bar_says.append(
+            [OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=qty)]
+        )
+        self.em.on_item(make_bar(str(mark), open_ms=now - now % 60_000 - 60_000))
+
+    async def stop(self) -> None:
+        """As the daemon stops with its orders left on the exchange."""
+        await self.venue.stop(cancel_orders=False)
+        await self.rest.close()
+        self.journal.close()
+
+
+async def start_daemon(
+    ex: LocalExchange,
+    journal_dir: Path,
+    *,
+    limits: RiskConfig,
+    exec_config: ExecConfig,
+    prefix: str,
+    leverage: int | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> Daemon:
+    """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
+    state it holds restored, the venue's open orders and last trade id restored, the client
+    ids going on after its highest, then the start-up reconciliation. `leverage`: the books'
+    for SYMBOL (None: their default); `on_event`: called with each venue event before the
+    ExecManager sees it (a test's hand on the exchange at that moment)."""
+    clock = LiveClock()  # the exchange's time once the connection learnt its offset
+    rest = await create_rest_connection(
+        rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
+    )
+    instruments = {SYMBOL: ex.instruments[SYMBOL]}
+    journal = SqliteJournal(journal_dir)
+    book = BookKeeper(
+        starting_balances=None,
+        instruments=instruments,
+        clock=clock,
+        leverage=None if leverage is None else {SYMBOL: leverage},
+    )
+    book.restore(journal)
+    risk = RiskManager(config=limits, instruments=instruments, clock=clock, view=book)
+    changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+    if changes and changes[-1].current is not TradingState.ACTIVE:
+        risk.restore_state(changes[-1].current, changes[-1].reason)
+    strategy = ScriptedStrategy()
+    seen: list[Event] = []
+
+    def listener(event: Event) -> None:
+        seen.append(event)
+        if on_event is not None:
+            on_event(event)
+        em.on_event(event)
+
+    venue = LiveVenue(
+        rest=rest,
+        ws_url=ex.ws_url,
+        symbols=[SYMBOL],
+        instruments=instruments,
+        clock=clock,
+        journal=journal,
+        listener=listener,
+        config=VENUE,
+    )
+    venue.restore(
+        journal.open_orders(),
+        last_trade_ids={SYMBOL: tid} if (tid := journal.last_trade_id(SYMBOL)) else None,
+        funding_since_ms=journal.last_record_ms(),
+    )
+    em = ExecManager(
+        venue=venue,
+        book=book,
+        risk=risk,
+        strategy=strategy,
+        journal=journal,
+        clock=clock,
+        instruments=instruments,
+        ids=ClientOrderIds(prefix, journal.max_client_seq(prefix) + 1),
+        config=exec_config,
+        gap_open=lambda _symbol: False,
+        clock_offset_ms=lambda: 0,
+    )
+    with em.reconciling():
+        await venue.start()
+    return Daemon(rest, venue, journal, book, em, strategy, seen)
+
+
+async def until(condition: Callable[[], bool], what: str, within_s: float = 10.0) -> None:
+    """Poll `condition` (events arrive on the venue's own tasks) until it holds."""
+    for _ in range(int(within_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"not {what} within {within_s} s")
+
+
+def exchange_position(ex: LocalExchange) -> Decimal:
+    """SYMBOL's position on the exchange's books (BTC, signed), read from the engine."""
+    rows = ex.engine.position_risk(ACCOUNT, {"symbol": SYMBOL}, version=3)
+    return sum((Decimal(r["positionAmt"]) for r in rows), Decimal(0))
