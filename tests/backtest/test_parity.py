@@ -22,8 +22,9 @@ from backtest.venue import InProcessVenue, VenueConfig
 from backtest_trading_strategy import main as backtest_main
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
+from core.account import Balance, Position
 from core.clock import SimClock
-from core.enums import OrderType, Side, TradingState
+from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.events import (
     OrderCanceled,
     OrderFilled,
@@ -32,7 +33,7 @@ from core.events import (
     VenueSnapshot,
 )
 from core.market import Bar, BookTicker, MarkPrice, Trade
-from core.orders import ClientOrderIds, OrderRequest, TargetPosition
+from core.orders import ClientOrderIds, Order, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
@@ -275,26 +276,26 @@ class LateFills:
             self.on_event(held)
 
 
+def _usdt(wallet: D, t: int) -> Balance:
+    """A USDT balance read at `t` with nothing in use: all of the wallet is available."""
+    return Balance(
+        asset="USDT",
+        wallet_balance=wallet,
+        available_balance=wallet,
+        cross_wallet_balance=wallet,
+        update_time_ms=t,
+    )
+
+
 def _start_snapshot(engine: Exchange, t: int) -> VenueSnapshot:
     """The account as the live engine holds it at the start (no open order)."""
-    from core.account import Balance, Position
-
     (usdt,) = engine.balance("live", {})
-    wallet = D(usdt["balance"])
     held = engine.position_risk("live", {"symbol": SYMBOL})  # none while flat
     qty, entry = (D(held[0]["positionAmt"]), D(held[0]["entryPrice"])) if held else (D(0), D(0))
     return VenueSnapshot(
         event_time_ms=t,
         recv_time_ms=t,
-        balances=(
-            Balance(
-                asset="USDT",
-                wallet_balance=wallet,
-                available_balance=wallet,
-                cross_wallet_balance=wallet,
-                update_time_ms=t,
-            ),
-        ),
+        balances=(_usdt(D(usdt["balance"]), t),),
         positions=(Position(symbol=SYMBOL, qty=qty, entry_price=entry, leverage=3),),
         open_orders=(),
         reason="start",
@@ -304,21 +305,10 @@ def _start_snapshot(engine: Exchange, t: int) -> VenueSnapshot:
 
 def _snapshot_of(book: BookKeeper, t: int, reason: str) -> VenueSnapshot:
     """What a reconciliation reads at `t` of an exchange the books agree with."""
-    from core.account import Balance
-
-    wallet = book.wallet()
     return VenueSnapshot(
         event_time_ms=t,
         recv_time_ms=t,
-        balances=(
-            Balance(
-                asset="USDT",
-                wallet_balance=wallet,
-                available_balance=wallet,
-                cross_wallet_balance=wallet,
-                update_time_ms=t,
-            ),
-        ),
+        balances=(_usdt(book.wallet(), t),),
         positions=(book.position(SYMBOL),),
         open_orders=tuple(o for o in book.orders.values() if not o.is_terminal),
         reason=reason,
@@ -339,18 +329,51 @@ def _copy(session: tuple[Path, int], tmp_path: Path) -> Path:
     return target
 
 
+def _session(journal_dir: Path):
+    """The journal's latest recorded session (the one the audit reads)."""
+    return read_session(session_files(journal_dir)[-1])
+
+
 def _rewrite_header(journal_dir: Path, change) -> None:
+    """The recorded session's header as `change` (in place, on the parsed JSON) leaves it."""
+
+    def rewrite(lines: list[bytes]) -> list[bytes]:
+        header = orjson.loads(lines[0])
+        change(header)
+        return [orjson.dumps(header) + b"\n", *lines[1:]]
+
+    _rewrite_entries(journal_dir, rewrite)
+
+
+def _rewrite_entries(journal_dir: Path, change) -> None:
+    """The recorded session's lines (the header first) as `change` leaves them."""
     path = session_files(journal_dir)[-1]
     with gzip.open(path, "rb") as fh:
         lines = fh.read().splitlines(keepends=True)
-    header = orjson.loads(lines[0])
-    change(header)
     with gzip.open(path, "wb") as fh:
-        fh.write(orjson.dumps(header) + b"\n" + b"".join(lines[1:]))
+        fh.write(b"".join(change(lines)))
+
+
+def _journaled(journal_dir: Path, kind: str) -> list:
+    """The events of `kind` the session's journal holds, in journal order (read-only: the
+    audit's own reading is left as it was)."""
+    with SqliteJournal(journal_dir, readonly=True) as journal:
+        return [e for _, e in journal.load_events([kind])]
+
+
+def _states(journal_dir: Path) -> list[tuple[str, str]]:
+    """(state, reason) of each trading state change the journal holds, in order."""
+    return [(str(e.current), e.reason) for e in _journaled(journal_dir, "TradingStateChanged")]
+
+
+def _without(journal_dir: Path, code: str) -> None:
+    """The recording without its entries of kind `code` (what the replay could not know)."""
+    prefix = f'["{code}",'.encode()
+    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(prefix)])
 
 
 def test_the_recorded_session_holds_what_the_exec_manager_was_fed(live_session):
-    session = read_session(session_files(live_session[0])[-1])
+    session = _session(live_session[0])
     kinds = [type(e[2]).__name__ for e in session.entries if e[0] == "i"]
     assert kinds.count("Trade") == 240 and kinds.count("BookTicker") == 240
     assert kinds.count("MarkPrice") == 60
@@ -370,9 +393,8 @@ def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
     assert result.decisions == decisions >= 6  # the zigzag makes the strategy trade
     assert result.fills >= 3
     assert result.replay.book_differences == 0
-    journal = SqliteJournal(journal_dir, readonly=True)
-    stops = [o for o in journal.load_orders() if o.type is OrderType.STOP_MARKET]
-    journal.close()
+    with SqliteJournal(journal_dir, readonly=True) as journal:
+        stops = [o for o in journal.load_orders() if o.type is OrderType.STOP_MARKET]
     # a stop that triggered and filled (its side then stays flat until the strategy turns)
     assert sum(1 for o in stops if o.filled_qty > 0) >= 1
     assert parity.run(journal_dir) == 0
@@ -385,7 +407,7 @@ def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_sess
     decision is the first divergence, with both texts."""
     journal_dir = _copy(live_session, tmp_path)
     _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="0.01"))
-    live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
+    live = parity.load_live(journal_dir, _session(journal_dir))
     first_stop = next(i for i, d in enumerate(live.decisions) if "STOP_MARKET" in d.action)
 
     result = parity.audit(journal_dir)
@@ -399,7 +421,7 @@ def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_sess
 
 def test_a_fill_that_differs_is_named_with_both_sides(live_session):
     journal_dir = live_session[0]
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     live = parity.load_live(journal_dir, session)
     replay = parity.replay_session(session, live)
     assert parity.diff(live, replay) is None
@@ -418,7 +440,7 @@ def test_a_fill_that_differs_is_named_with_both_sides(live_session):
 
 def test_a_missing_decision_is_named_as_none_on_the_replay_side(live_session):
     journal_dir = live_session[0]
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     live = parity.load_live(journal_dir, session)
     replay = parity.replay_session(session, live)
     last = len(replay.decisions) - 1
@@ -450,8 +472,6 @@ def test_a_request_goes_before_market_items_of_its_own_ms_and_after_older_ones()
 def _snapshot(
     qty: str, entry: str, wallet: str = "9999.95264420", open_orders: tuple = ()
 ) -> VenueSnapshot:
-    from core.account import Balance, Position
-
     return VenueSnapshot(
         event_time_ms=T0,
         recv_time_ms=T0,
@@ -474,10 +494,7 @@ def test_a_session_that_starts_with_a_position_gets_it_on_the_engine_at_the_same
     assert D(pos["positionAmt"]) == D("-0.002") and D(pos["entryPrice"]) == D("60000.10")
 
 
-def _kept_stop(cid: str, *, protective: bool = True):
-    from core.enums import OrderStatus, OrderType, Side
-    from core.orders import Order
-
+def _kept_stop(cid: str, *, protective: bool = True) -> Order:
     return Order(
         client_order_id=cid,
         symbol=SYMBOL,
@@ -574,7 +591,7 @@ def test_resting_limit_orders_maker_fills_and_cancels_replay_identical(tmp_path,
     result = parity.audit(journal_dir)
 
     assert result.divergence is None, result.lines()
-    live = parity.load_live(journal_dir, read_session(session_files(journal_dir)[-1]))
+    live = parity.load_live(journal_dir, _session(journal_dir))
     assert sum(f.is_maker for f in live.fills) >= 3  # resting limit orders filled as maker
     assert sum("cancel" in d.action for d in live.decisions) >= 3  # re-placed ones canceled
 
@@ -592,15 +609,6 @@ def test_a_journal_a_daemon_still_runs_on_is_refused_in_one_line(live_session, t
         f"error: a daemon is still running on {journal_dir} (its journal is locked): "
         "stop it, then audit its session\n"
     )
-
-
-def _rewrite_entries(journal_dir: Path, change) -> None:
-    """The recorded session's lines (the header first) as `change` leaves them."""
-    path = session_files(journal_dir)[-1]
-    with gzip.open(path, "rb") as fh:
-        lines = fh.read().splitlines(keepends=True)
-    with gzip.open(path, "wb") as fh:
-        fh.write(b"".join(change(lines)))
 
 
 def test_a_session_with_a_hole_is_bad_input_naming_the_hole(live_session, tmp_path, capsys):
@@ -686,11 +694,9 @@ def test_the_stop_loss_the_start_up_reconciliation_places_replays_at_its_recorde
     out at the snapshot's reading: a false divergence of 1 ms at the first decision."""
     journal_dir = tmp_path / "journal"
     decisions = record_live_session(journal_dir, start_qty=D("-0.004"))
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     assert [e for e in session.entries if e[0] in "rR"] == [("r", T0 - 900), ("R", T0 - 899)]
-    journal = SqliteJournal(journal_dir, readonly=True)
-    first = next(e for _, e in journal.load_events(["DecisionMade"]))
-    journal.close()
+    first = _journaled(journal_dir, "DecisionMade")[0]
     # stop_loss_pct 0.005 (%): 60000.0 * (1 + 0.005 / 100) = 60003.0, at the end's reading
     assert (first.event_time_ms, first.action) == (
         T0 - 899,
@@ -791,11 +797,9 @@ def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
     backtester invents no pause), the replay enters where the daemon held."""
     journal_dir = tmp_path / "journal"
     decisions = record_live_session(journal_dir, n_trades=320, pause=(120, 30_000, 40))
-    journal = SqliteJournal(journal_dir, readonly=True)
-    held = [e for _, e in journal.load_events(["RiskDenied"])]
-    journal.close()
+    held = _journaled(journal_dir, "RiskDenied")
     assert any("behind the exchange" in e.reason for e in held)  # the daemon held an entry
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     resumed = T0 + 250 * 120 + 30_000
     assert [e for e in session.entries if e[0] == "p"] == [("p", resumed, 30_000)]
 
@@ -804,21 +808,8 @@ def test_a_session_with_a_pause_replays_the_entries_it_held(tmp_path):
     assert result.divergence is None, result.lines()
     assert result.decisions == decisions
     assert result.replay.counters["denied"] >= 1
-    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(b'["p",')])
+    _without(journal_dir, "p")
     assert parity.audit(journal_dir).divergence is not None
-
-
-def _state_changes(journal_dir: Path) -> list:
-    journal = SqliteJournal(journal_dir, readonly=True)
-    try:
-        return [e for _, e in journal.load_events(["TradingStateChanged"])]
-    finally:
-        journal.close()
-
-
-def _without(journal_dir: Path, code: str) -> None:
-    prefix = f'["{code}",'.encode()
-    _rewrite_entries(journal_dir, lambda lines: [x for x in lines if not x.startswith(prefix)])
 
 
 def test_a_session_killed_by_sigusr1_replays_the_kill_at_its_recorded_reading(tmp_path):
@@ -828,10 +819,10 @@ def test_a_session_killed_by_sigusr1_replays_the_kill_at_its_recorded_reading(tm
     cannot know a signal came) the replay trades on: a divergence."""
     journal_dir = tmp_path / "journal"
     decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "signal"))
-    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    states = _states(journal_dir)
     assert states[0] == ("REDUCING", "kill switch: SIGUSR1 kill switch")
     assert states[-1][0] == "HALTED"
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     assert [e for e in session.entries if e[0] == "k"] == [
         ("k", T0 + 250 * 150, "SIGUSR1 kill switch")
     ]
@@ -853,9 +844,9 @@ def test_a_kill_switch_file_found_on_the_tick_path_replays_from_the_recording(tm
     journal_dir = tmp_path / "journal"
     flag = tmp_path / "KILL"
     decisions = record_live_session(journal_dir, n_trades=240, kill=(150, "file"), kill_file=flag)
-    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    states = _states(journal_dir)
     assert states[0] == ("REDUCING", f"kill switch: file {flag} exists")
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     found = [e for e in session.entries if e[0] == "f"]
     # checked at most once a second from the first item (T0): found at the first check
     # from trade 150 (T0 + 37.5 s) on, at T0 + 38 s
@@ -875,7 +866,7 @@ def test_a_halted_state_restored_at_the_start_replays_without_trading(tmp_path):
     entry the replay trades from the first cross."""
     journal_dir = tmp_path / "journal"
     decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED")
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     assert ("x", "HALTED", "daily loss limit (an earlier session)") in session.entries
 
     result = parity.audit(journal_dir)
@@ -892,9 +883,9 @@ def test_a_reset_halt_at_the_start_replays_at_its_recorded_reading(tmp_path):
     and so does the replay (it restores the state, then resets it at the same reading)."""
     journal_dir = tmp_path / "journal"
     decisions = record_live_session(journal_dir, n_trades=240, restored="HALTED", reset_halt=True)
-    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    states = _states(journal_dir)
     assert states == [("ACTIVE", "operator reset: --reset-halt")]
-    session = read_session(session_files(journal_dir)[-1])
+    session = _session(journal_dir)
     assert ("X", T0 - 1_000, "--reset-halt") in session.entries
 
     result = parity.audit(journal_dir)
@@ -915,10 +906,10 @@ def test_a_drawdown_limit_on_the_peak_a_restart_restored_fires_in_the_replay_too
     decisions = record_live_session(
         journal_dir, n_trades=240, earlier_peak=D(10101), max_drawdown_pct=D(1)
     )
-    states = [(str(e.current), e.reason) for e in _state_changes(journal_dir)]
+    states = _states(journal_dir)
     assert states[0][0] == "REDUCING" and "below the peak 10101.00 USDT (max 1%)" in states[0][1]
     assert states[-1][0] == "HALTED"
-    header = read_session(session_files(journal_dir)[-1]).header
+    header = _session(journal_dir).header
     assert header["limits"]["peak_equity"] == "10101"
 
     result = parity.audit(journal_dir)
