@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from exchange_sim.server import connected_client
+from tests.bench.support import load_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR_MS = 3_600_000
+# resident memory (MiB) read as bench/bench_exchange_memory.py reads it
+rss_mib = load_bench("bench_exchange_memory").rss_mib
 
 
 async def test_seven_replayed_hours_keep_six_and_backfill_them_exactly(exchange_factory) -> None:
@@ -38,14 +41,6 @@ async def test_seven_replayed_hours_keep_six_and_backfill_them_exactly(exchange_
     assert too_old[0]["a"] == oldest[0]  # an id before the window: the oldest retained
 
 
-def _rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_max_speed_keeps_resident_memory_flat() -> None:
@@ -58,10 +53,10 @@ async def test_max_speed_keeps_resident_memory_flat() -> None:
         assert proc.stdout is not None
         json.loads(await proc.stdout.readline())
         await asyncio.sleep(30)
-        early = _rss_mib(proc.pid)
+        early = rss_mib(proc.pid)
         t = time.monotonic()
         await asyncio.sleep(120)
-        late = _rss_mib(proc.pid)
+        late = rss_mib(proc.pid)
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 15)
     finally:
