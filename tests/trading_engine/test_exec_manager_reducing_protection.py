@@ -38,10 +38,10 @@ def protected_long(**limits):
     return rig, stop, take_profit
 
 
-def killed_long(**limits):
+def killed_long():
     """`protected_long` after the kill switch (SIGUSR1): REDUCING, the flatten of the long
     sent and not yet answered."""
-    rig, stop, take_profit = protected_long(**limits)
+    rig, stop, take_profit = protected_long()
     rig.em.kill("SIGUSR1")
     return rig, stop, take_profit, flatten_of(rig)
 
@@ -58,8 +58,8 @@ def flatten_of(rig) -> OrderRequest:
 
 
 def refuse(rig, flatten: OrderRequest) -> None:
-    """The exchange refuses the flatten: -4131, the counterparty's best price is outside
-    the symbol's PERCENT_PRICE limit (a thin book in a fast market)."""
+    """The exchange refuses the flatten (a MARKET order): -4131, the best bid violates the
+    symbol's PERCENT_PRICE bound around the mark (a book emptied in a fast market)."""
     rig.venue.reject(flatten.client_order_id, -4131, "The counterparty's best price ...")
 
 
