@@ -61,7 +61,7 @@ from book_keeper.codec import from_jsonable, to_jsonable
 from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
-from core.enums import OrderStatus, OrderType, Side
+from core.enums import TEXT, OrderStatus, OrderType, Side
 from core.events import (
     BalanceChanged,
     Event,
@@ -771,7 +771,8 @@ class BookKeeper:
         """Remember an ended order (bounded: the oldest forgotten first); `count` it in the
         summary's statuses unless it only vanished (a reconciliation found it gone)."""
         if count:
-            self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
+            text = TEXT[status]
+            self.orders_by_status[text] = self.orders_by_status.get(text, 0) + 1
         ended = self._ended
         ended[cid] = status
         self._ended_ms[cid] = self._clock.now_ms()

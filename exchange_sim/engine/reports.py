@@ -14,6 +14,7 @@ without formatting or parsing anything on the hot path.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.enums import (
     AlgoStatus,
@@ -148,14 +149,21 @@ _GRIDS: dict[int, tuple[Instrument, _Grid]] = {}
 _MAX_GRIDS = 256  # instruments are few; a process that builds many starts the cache again
 
 
+# The instrument asked last and its grid: a run reports on one symbol, so its reports find
+# the grid with an identity test instead of this lookup's three calls.
+_LAST: list[Any] = [None, None]
+
+
 def _grid(inst: Instrument) -> _Grid:
     entry = _GRIDS.get(id(inst))
     if entry is not None and entry[0] is inst:
-        return entry[1]
-    if len(_GRIDS) >= _MAX_GRIDS:
-        _GRIDS.clear()
-    g = _Grid(inst)
-    _GRIDS[id(inst)] = (inst, g)
+        g = entry[1]
+    else:
+        if len(_GRIDS) >= _MAX_GRIDS:
+            _GRIDS.clear()
+        g = _Grid(inst)
+        _GRIDS[id(inst)] = (inst, g)
+    _LAST[0], _LAST[1] = inst, g
     return g
 
 
@@ -165,7 +173,7 @@ def _avg(o: Order, inst: Instrument) -> Decimal:
 
 def order_report(ev: OrderUpdate, inst: Instrument) -> OrderReport:
     o = ev.order
-    g = _grid(inst)
+    g = _LAST[1] if _LAST[0] is inst else _grid(inst)
     step = inst.lot.step_size
     fill = ev.last_steps != 0
     commission = ev.commission
@@ -200,7 +208,7 @@ def order_report(ev: OrderUpdate, inst: Instrument) -> OrderReport:
 
 
 def algo_report(a: Algo, inst: Instrument, time_ms: int) -> AlgoReport:
-    g = _grid(inst)
+    g = _LAST[1] if _LAST[0] is inst else _grid(inst)
     actual = a.actual_order
     filled = (
         actual.filled_steps if (actual is not None and a.status is not AlgoStatus.TRIGGERING) else 0
