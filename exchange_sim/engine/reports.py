@@ -264,11 +264,12 @@ _OTHER_KINDS = {
 
 def report(ev: EngineEvent, books: Mapping[str, SymbolBook]) -> Report:
     """The typed report of one engine event record."""
-    if isinstance(ev, OrderUpdate):
+    kind = type(ev)  # the records are final classes: identity tests, not isinstance calls
+    if kind is OrderUpdate:
         return order_report(ev, books[ev.order.symbol].inst)
-    if isinstance(ev, AccountUpdate):
+    if kind is AccountUpdate:
         return account_report(ev, books)
-    if isinstance(ev, AlgoUpdate):
+    if kind is AlgoUpdate:
         return algo_report(ev.algo, books[ev.algo.symbol].inst, ev.time_ms)
     return OtherReport(kind=_OTHER_KINDS[type(ev).__name__], event_time_ms=ev.time_ms)
 
