@@ -712,7 +712,8 @@ class BookKeeper:
                 handler(event)
             finally:
                 self._version += 1  # also after: a read inside may have cached a half state
-            self._revalue()
+            if self._eager:  # `_revalue`, inline: a call fewer per event
+                self.available_balance()
 
     def _reject(self, event: Event | Fill, why: str) -> None:
         if self._restoring:  # rejected when it first came: not news
