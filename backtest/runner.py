@@ -55,9 +55,13 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from book_keeper.journal import WAL_SUFFIX, SqliteJournal, Synchronous, journal_in_use
 from core.clock import SimClock
-from core.enums import Side
+from core.enums import TEXT, Side
 from core.events import (
+    BalanceChanged,
+    DecisionMade,
     Event,
+    FundingPaid,
+    MarginCalled,
     OrderAccepted,
     OrderCanceled,
     OrderExpired,
@@ -66,6 +70,10 @@ from core.events import (
     OrderReconciled,
     OrderRejected,
     OrderSubmitted,
+    PositionChanged,
+    RiskDenied,
+    TradingStateChanged,
+    VenueSnapshot,
 )
 from core.instrument import Instrument
 from core.market import Bar, MarkPrice, Trade
@@ -235,6 +243,21 @@ def fresh_backtest_journal(folder: Path) -> None:
     mark.write_text("a backtest's journal: the next backtest into this folder replaces it\n")
 
 
+# Events that name no order (no `client_order_id`): they stamp no order's row.
+_ORDERLESS = frozenset(
+    {
+        DecisionMade,
+        BalanceChanged,
+        PositionChanged,
+        FundingPaid,
+        MarginCalled,
+        RiskDenied,
+        TradingStateChanged,
+        VenueSnapshot,
+    }
+)
+
+
 class RecordingJournal:
     """The `core.journal.Journal` of a backtest: keeps what the reports need (orders, fills,
     counts by kind) instead of every event, so memory stays flat over long runs."""
@@ -248,12 +271,16 @@ class RecordingJournal:
     def record(self, event: Event) -> None:
         cls = type(event)
         kind = cls.__name__
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+        counts = self.counts
+        try:
+            counts[kind] += 1
+        except KeyError:  # the first of its kind
+            counts[kind] = 1
         if cls is OrderSubmitted:
             self._submitted(event)  # type: ignore[arg-type]
         elif cls is OrderFilled or cls is OrderPartiallyFilled:
             self._filled(event)  # type: ignore[arg-type]
-        else:
+        elif cls not in _ORDERLESS:
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:
                 self._update(row, event)
@@ -263,8 +290,8 @@ class RecordingJournal:
         self.orders[r.client_order_id] = OrderRow(
             client_order_id=r.client_order_id,
             symbol=r.symbol,
-            side=r.side.value,
-            type=r.type.value,
+            side=TEXT[r.side],
+            type=TEXT[r.type],
             quantity="" if r.quantity is None else f"{r.quantity:f}",
             price="" if r.price is None else f"{r.price:f}",
             stop_price="" if r.stop_price is None else f"{r.stop_price:f}",
@@ -285,7 +312,7 @@ class RecordingJournal:
                 f.client_order_id,
                 f.order_id,
                 f.trade_id,
-                f.side.value,
+                TEXT[f.side],
                 f.price,
                 f.qty,
                 f.commission,
@@ -317,7 +344,7 @@ class RecordingJournal:
         elif isinstance(event, OrderRejected):
             row.status, row.reason = "REJECTED", f"{event.code} {event.reason}".strip()
         elif isinstance(event, OrderReconciled):
-            row.status = event.status.value
+            row.status = TEXT[event.status]
 
 
 @dataclass(slots=True)
@@ -818,19 +845,24 @@ def _run_klines(
         still fill on the path's own trades."""
         falling = b < a
         while True:
-            levels = [
-                x.trigger_ticks
-                for x in triggers
-                if not x.is_trailing
-                and x.triggers_on_rise != falling
-                and min(a, b) < x.trigger_ticks < max(a, b)
-            ]
-            stop = (max(levels) if falling else min(levels)) if levels else None
+            # The nearest level strictly between a and b (a loop, not a list and its min/max:
+            # the range test first, the trigger's two properties only for a level in range).
+            lo, hi = (b, a) if falling else (a, b)
+            stop: int | None = None
+            for x in triggers:
+                level = x.trigger_ticks
+                if (
+                    lo < level < hi
+                    and (stop is None or (level > stop if falling else level < stop))
+                    and not x.is_trailing
+                    and x.triggers_on_rise != falling
+                ):
+                    stop = level
             liq = liquidation_level()
             if (
                 liq is not None
                 and liq[1] == falling
-                and min(a, b) < liq[0] < max(a, b)
+                and lo < liq[0] < hi
                 and (stop is None or (liq[0] > stop if falling else liq[0] < stop))
             ):
                 a = liq[0]
@@ -867,8 +899,7 @@ def _run_klines(
             t = t0 + off
             if queue and queue[0][0] <= t:
                 venue.release(t)
-            if clock.now_ms() < t:
-                clock.set_ms(t)
+            clock.catch_up(t)
             if last >= 0 and (triggers or held_any()):
                 through_triggers(last, p_ticks, t)
             last = p_ticks
@@ -1033,8 +1064,7 @@ def _run_trades(
         qty = _dec(dec_cache, tr.qty[i])
         if queue and queue[0][0] <= t:
             venue.release(t)
-        if clock.now_ms() < t:
-            clock.set_ms(t)
+        clock.catch_up(t)
         if feed is not None:
             feed.feed_until(t)
             if feed.quote_index > told:  # the daemon's book stream, its latest quote at t

@@ -61,7 +61,7 @@ from book_keeper.codec import from_jsonable, to_jsonable
 from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
-from core.enums import OrderStatus, OrderType, Side
+from core.enums import TEXT, OrderStatus, OrderType, Side
 from core.events import (
     BalanceChanged,
     Event,
@@ -712,7 +712,8 @@ class BookKeeper:
                 handler(event)
             finally:
                 self._version += 1  # also after: a read inside may have cached a half state
-            self._revalue()
+            if self._eager:  # `_revalue`, inline: a call fewer per event
+                self.available_balance()
 
     def _reject(self, event: Event | Fill, why: str) -> None:
         if self._restoring:  # rejected when it first came: not news
@@ -771,7 +772,8 @@ class BookKeeper:
         """Remember an ended order (bounded: the oldest forgotten first); `count` it in the
         summary's statuses unless it only vanished (a reconciliation found it gone)."""
         if count:
-            self.orders_by_status[status.value] = self.orders_by_status.get(status.value, 0) + 1
+            text = TEXT[status]
+            self.orders_by_status[text] = self.orders_by_status.get(text, 0) + 1
         ended = self._ended
         ended[cid] = status
         self._ended_ms[cid] = self._clock.now_ms()

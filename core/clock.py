@@ -82,6 +82,12 @@ class SimClock:
             raise ValueError(f"SimClock cannot go back from {self._now_ms} to {now_ms}")
         self._now_ms = int(now_ms)
 
+    def catch_up(self, now_ms: int) -> None:
+        """Move to `now_ms` if it is later; an earlier time leaves the clock as it is (one call
+        where reading the clock, then setting it, were two: at each price of a backtest bar)."""
+        if now_ms > self._now_ms:
+            self._now_ms = int(now_ms)
+
     def advance_ms(self, delta_ms: int) -> int:
         if delta_ms < 0:
             raise ValueError(f"SimClock cannot advance by a negative delta ({delta_ms} ms)")

@@ -100,6 +100,7 @@ _TERMINAL = frozenset(
         OrderStatus.EXPIRED_IN_MATCH,
     }
 )
+TERMINAL_STATUSES = _TERMINAL  # for a membership test where the property is a call
 
 
 class PositionSide(StrEnum):
@@ -199,3 +200,27 @@ class ExpiryReason(StrEnum):
     SYMBOL_DELISTED = "7"
     STOP_TRIGGERED = "8"  # the initial order expired after the stop triggered
     MARKET_REMAINDER = "9"  # what a MARKET order could not fill
+
+
+# Every member's plain text (its value), keyed by the member: a dict lookup where `.value` is
+# two Python-level calls (enum's property descriptor), several per order in the engine and the
+# books. The same text of different enums maps to itself, so one table serves them all.
+TEXT: dict[str, str] = {
+    m: m.value
+    for e in (
+        Side,
+        OrderType,
+        TimeInForce,
+        OrderStatus,
+        PositionSide,
+        WorkingType,
+        MarginType,
+        ExecutionType,
+        ForcedClose,
+        OrderIntent,
+        TradingState,
+        AlgoStatus,
+        ExpiryReason,
+    )
+    for m in e
+}

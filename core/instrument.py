@@ -102,6 +102,8 @@ class Instrument:
     # then the precision check (-1111) cannot fail for it (check_qty's fast path).
     _lot_grid_exact: bool = field(init=False, repr=False, compare=False)
     _market_lot_grid_exact: bool = field(init=False, repr=False, compare=False)
+    # The same of the price filter (min_price + k * tick): check_price's fast path.
+    _price_grid_exact: bool = field(init=False, repr=False, compare=False)
     # Each lot filter's maxQty floored onto its grid (`max_qty`): a constant of the filters,
     # asked on every target order.
     _lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
@@ -113,6 +115,12 @@ class Instrument:
         object.__setattr__(self, "_market_lot_decimals", _decimals(self.market_lot.step_size))
         object.__setattr__(self, "_lot_grid_exact", _grid_exact(self.lot))
         object.__setattr__(self, "_market_lot_grid_exact", _grid_exact(self.market_lot))
+        object.__setattr__(
+            self,
+            "_price_grid_exact",
+            self.tick_size > 0
+            and (self.min_price == 0 or _decimal_places(self.min_price) <= self._price_decimals),
+        )
         object.__setattr__(self, "_lot_max_qty", _lot_max_qty(self.lot))
         object.__setattr__(self, "_market_lot_max_qty", _lot_max_qty(self.market_lot))
 
@@ -265,6 +273,16 @@ class Instrument:
 
     def check_price(self, price: Decimal, field: str = "price") -> FilterViolation | None:
         """PRICE_FILTER for a limit or stop price."""
+        # The common case first (as check_qty): in range and on the grid passes every check
+        # below, the precision one too when the grid is exact, without counting decimals.
+        if (
+            self._price_grid_exact
+            and price > 0
+            and (not self.min_price or price >= self.min_price)
+            and (not self.max_price or price <= self.max_price)
+            and (price - self.min_price) % self.tick_size == 0  # _is_multiple
+        ):
+            return None
         stop = field != "price"
         if _decimal_places(price) > self.price_decimals:
             return FilterViolation(

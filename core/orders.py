@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.enums import (
+    TERMINAL_STATUSES,
     ForcedClose,
     OrderIntent,
     OrderStatus,
@@ -164,7 +165,7 @@ class Order:
 
     @property
     def is_terminal(self) -> bool:
-        return self.status.is_terminal
+        return self.status in TERMINAL_STATUSES  # the status's own property: one call more
 
     @property
     def is_protective(self) -> bool:

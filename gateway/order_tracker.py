@@ -82,6 +82,7 @@ class TrackedOrder:
     resolving: bool = False  # an unknown-outcome resolver task runs for it
     forced: ForcedClose | None = None  # the exchange's own order (liquidation, ADL, settlement)
 
+    # Properties for callers; the tracker's own hot paths read `order`'s fields directly.
     @property
     def client_order_id(self) -> str:
         return self.order.client_order_id
@@ -299,9 +300,9 @@ class OrderTracker:
     def apply_order(self, u: OrderUpdate) -> Applied | None:
         """An ORDER_TRADE_UPDATE or REST order object; None if the order is not ours."""
         t = self._orders.get(u.client_order_id)
-        if t is None or t.symbol != u.symbol:
+        if t is None or t.order.symbol != u.symbol:
             t = self._by_exchange_id.get((u.symbol, u.order_id))
-        if t is None or t.symbol != u.symbol:
+        if t is None or t.order.symbol != u.symbol:
             self.stats.unknown_client_ids += 1
             return None
         events: list[Event] = []
@@ -309,10 +310,10 @@ class OrderTracker:
         if t.algo:
             if t.actual_order_id is None:
                 t.actual_order_id = u.order_id
-                self._by_exchange_id[(t.symbol, u.order_id)] = t
+                self._by_exchange_id[(t.order.symbol, u.order_id)] = t
         elif t.order.order_id is None:
             t.order = replace(t.order, order_id=u.order_id)
-            self._by_exchange_id[(t.symbol, u.order_id)] = t
+            self._by_exchange_id[(t.order.symbol, u.order_id)] = t
         if t.order.quantity == 0 and u.quantity > 0:  # closePosition: the size is known now
             t.order = replace(t.order, quantity=u.quantity)
         t.exchange_cum_qty = max(t.exchange_cum_qty, u.cum_qty)
@@ -320,7 +321,7 @@ class OrderTracker:
             return t, _news(
                 t,
                 self.rejected(
-                    t.client_order_id,
+                    t.order.client_order_id,
                     code=0,
                     reason="rejected by the exchange",
                     now_ms=u.event_time_ms,
@@ -373,9 +374,9 @@ class OrderTracker:
     def apply_algo(self, u: AlgoUpdate) -> Applied | None:
         """An ALGO_UPDATE or REST algo order object; None if the order is not ours."""
         t = self._orders.get(u.client_algo_id)
-        if t is None or not t.algo or t.symbol != u.symbol:
+        if t is None or not t.algo or t.order.symbol != u.symbol:
             t = self._by_algo_id.get(u.algo_id)
-        if t is None or t.symbol != u.symbol:
+        if t is None or t.order.symbol != u.symbol:
             self.stats.unknown_client_ids += 1
             return None
         events: list[Event] = []
@@ -384,7 +385,7 @@ class OrderTracker:
             self._set_algo_id(t, u.algo_id)
         if u.actual_order_id is not None and t.actual_order_id is None:
             t.actual_order_id = u.actual_order_id
-            self._by_exchange_id[(t.symbol, u.actual_order_id)] = t
+            self._by_exchange_id[(t.order.symbol, u.actual_order_id)] = t
         if t.order.quantity == 0 and u.quantity > 0:
             t.order = replace(t.order, quantity=u.quantity)
         t.exchange_cum_qty = max(t.exchange_cum_qty, u.filled_qty)
@@ -413,7 +414,7 @@ class OrderTracker:
         events: list[Event] = []
         was_unknown = t.order.status is S.UNKNOWN
         self._accept(t, trade.time_ms, trade.recv_time_ms, events)
-        self._fill(t, trade.to_fill(t.client_order_id), events)
+        self._fill(t, trade.to_fill(t.order.client_order_id), events)
         if t.order.status is S.UNKNOWN:
             self._reopen(t, trade.time_ms)
         self._settle(t, trade.recv_time_ms, events)
@@ -433,7 +434,7 @@ class OrderTracker:
             return
         t.accepted = True
         if t.order.is_terminal:  # closed as never placed, yet the exchange shows it: say so
-            log.error("order %s was declared never placed but exists", t.client_order_id)
+            log.error("order %s was declared never placed but exists", t.order.client_order_id)
         if t.order.status is S.PENDING_SUBMIT:
             t.order = t.order.transition(S.NEW, ts_ms=ts_ms)
         order_id = t.order.order_id if t.order.order_id is not None else t.actual_order_id
@@ -441,8 +442,8 @@ class OrderTracker:
             OrderAccepted(
                 event_time_ms=ts_ms,
                 recv_time_ms=recv_ms,
-                symbol=t.symbol,
-                client_order_id=t.client_order_id,
+                symbol=t.order.symbol,
+                client_order_id=t.order.client_order_id,
                 order_id=order_id if order_id is not None else 0,
             )
         )
@@ -466,8 +467,8 @@ class OrderTracker:
             OrderAmended(
                 event_time_ms=u.event_time_ms,
                 recv_time_ms=u.recv_time_ms,
-                symbol=t.symbol,
-                client_order_id=t.client_order_id,
+                symbol=t.order.symbol,
+                client_order_id=t.order.client_order_id,
                 order_id=u.order_id,
                 price=u.price,
                 quantity=u.quantity,
@@ -500,7 +501,7 @@ class OrderTracker:
             log.warning(
                 "fill %s for %s arrived after the order was %s",
                 fill.trade_id,
-                t.client_order_id,
+                t.order.client_order_id,
                 t.order.status,
             )
             return
@@ -530,8 +531,8 @@ class OrderTracker:
                 OrderCanceled(
                     event_time_ms=ts_ms,
                     recv_time_ms=recv_ms,
-                    symbol=t.symbol,
-                    client_order_id=t.client_order_id,
+                    symbol=t.order.symbol,
+                    client_order_id=t.order.client_order_id,
                     order_id=order_id,
                 )
             )
@@ -540,8 +541,8 @@ class OrderTracker:
                 OrderExpired(
                     event_time_ms=ts_ms,
                     recv_time_ms=recv_ms,
-                    symbol=t.symbol,
-                    client_order_id=t.client_order_id,
+                    symbol=t.order.symbol,
+                    client_order_id=t.order.client_order_id,
                     order_id=order_id,
                     reason=reason or status.value.lower(),
                 )
@@ -551,8 +552,8 @@ class OrderTracker:
         return OrderReconciled(
             event_time_ms=ts_ms,
             recv_time_ms=recv_ms,
-            symbol=t.symbol,
-            client_order_id=t.client_order_id,
+            symbol=t.order.symbol,
+            client_order_id=t.order.client_order_id,
             status=t.order.status,
         )
 
@@ -560,8 +561,8 @@ class OrderTracker:
         """Remember a terminal order for a while (late duplicates), then forget it. Every
         move to a terminal status ends here, and none leads out of one: the open index
         loses it for good."""
-        self._open.pop(t.client_order_id, None)
-        self._closed.append(t.client_order_id)
+        self._open.pop(t.order.client_order_id, None)
+        self._closed.append(t.order.client_order_id)
         while len(self._closed) > self.max_closed:
             cid = self._closed.popleft()
             old = self._orders.get(cid)
@@ -570,8 +571,11 @@ class OrderTracker:
             del self._orders[cid]
             self.stats.forgotten += 1
             for order_id in (old.order.order_id, old.actual_order_id):
-                if order_id is not None and self._by_exchange_id.get((old.symbol, order_id)) is old:
-                    del self._by_exchange_id[(old.symbol, order_id)]
+                if (
+                    order_id is not None
+                    and self._by_exchange_id.get((old.order.symbol, order_id)) is old
+                ):
+                    del self._by_exchange_id[(old.order.symbol, order_id)]
             if old.algo and old.order.order_id is not None:
                 self._by_algo_id.pop(old.order.order_id, None)
 

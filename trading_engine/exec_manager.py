@@ -187,15 +187,23 @@ def _no_jitter() -> float:
     return 0.0
 
 
-_ORDER_EVENTS = (
-    OrderAccepted,
-    OrderRejected,
-    OrderCanceled,
-    OrderExpired,
-    OrderAmended,
-    OrderStatusUnknown,
-    OrderReconciled,
+# Event classes tested by exact class, as the books dispatch them (`BookKeeper.apply`): a set
+# lookup where `isinstance` with a tuple is a call, ~10 per venue event on the order path.
+_ORDER_EVENTS = frozenset(
+    {
+        OrderAccepted,
+        OrderRejected,
+        OrderCanceled,
+        OrderExpired,
+        OrderAmended,
+        OrderStatusUnknown,
+        OrderReconciled,
+    }
 )
+_FILL_EVENTS = frozenset({OrderPartiallyFilled, OrderFilled})
+_END_EVENTS = frozenset({OrderCanceled, OrderExpired})
+_MONEY_EVENTS = frozenset({BalanceChanged, FundingPaid})
+_RARE_EVENTS = frozenset({OrderRejected, OrderStatusUnknown, VenueSnapshot, MarginCalled})
 _MARKET_ITEMS = (Trade, BookTicker, MarkPrice)
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
@@ -1622,7 +1630,7 @@ class ExecManager:
             why = "symbol not traded" if symbol not in self._symbols else "order not ours"
             log.warning("ignored %s for %s %s: %s", type(event).__name__, symbol, cid, why)
             return
-        if isinstance(event, StreamStateChanged):
+        if event.__class__ is StreamStateChanged:
             self._on_stream_state(event, now)
             return
         book = self._book
@@ -1661,7 +1669,8 @@ class ExecManager:
         this event ended it, `moved` says the symbol's position changed."""
         risk = self._risk
         changed: TradingStateChanged | None = None
-        is_fill = isinstance(event, (OrderPartiallyFilled, OrderFilled))
+        cls = event.__class__
+        is_fill = cls in _FILL_EVENTS
         if is_fill:
             if moved:
                 self.counters.fills += 1
@@ -1703,7 +1712,7 @@ class ExecManager:
                         "long" if ended.side is Side.SELL else "short",
                     )
             if (
-                isinstance(event, (OrderCanceled, OrderExpired))
+                cls in _END_EVENTS
                 and not requested
                 and ended.is_protective
                 and self.config.protect_positions
@@ -1723,7 +1732,11 @@ class ExecManager:
                 or ended.client_order_id in self._flatten_ids
             ):
                 self._close_refused(ended, event, now)
-        if isinstance(event, OrderRejected):
+        if cls in _MONEY_EVENTS:
+            self._next_equity_ms = 0  # re-check equity on the next item
+        elif cls not in _RARE_EVENTS:
+            pass  # the order path's events: no isinstance test of the four below
+        elif isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
             if event.code not in MARKET_REFUSALS:
                 changed = risk.record_error(f"rejected {event.code}") or changed
@@ -1739,13 +1752,11 @@ class ExecManager:
             self._watch_open_orders()
             if self._resumed_ms is not None:
                 self._resynced(event, now)
-        elif isinstance(event, (BalanceChanged, FundingPaid)):
-            self._next_equity_ms = 0  # re-check equity on the next item
         elif isinstance(event, MarginCalled):
             self._margin_called(event)
         if moved:
             self._after_position_change(symbol)
-        if (moved or ended is not None) and not isinstance(event, OrderRejected):
+        if (moved or ended is not None) and cls is not OrderRejected:
             if self._protect_dirty and risk.state is ACTIVE:
                 # The position as it is gets its stop before the next target order: that
                 # order would hold protection back until it settled (starved while the
@@ -2185,14 +2196,15 @@ def _overrides(strategy: TradingStrategy, callback: str) -> bool:
 
 def _subject(event: Event) -> tuple[str, str]:
     """(symbol, client order id) an event is about; "" where it has none."""
-    if isinstance(event, (OrderPartiallyFilled, OrderFilled)):
-        return event.fill.symbol, event.fill.client_order_id
-    if isinstance(event, _ORDER_EVENTS):
-        return event.symbol, event.client_order_id
-    if isinstance(event, PositionChanged):
-        return event.position.symbol, ""
-    if isinstance(event, FundingPaid):
-        return event.symbol, ""
+    cls = event.__class__
+    if cls in _FILL_EVENTS:
+        return event.fill.symbol, event.fill.client_order_id  # type: ignore[attr-defined]
+    if cls in _ORDER_EVENTS:
+        return event.symbol, event.client_order_id  # type: ignore[attr-defined]
+    if cls is PositionChanged:
+        return event.position.symbol, ""  # type: ignore[attr-defined]
+    if cls is FundingPaid:
+        return event.symbol, ""  # type: ignore[attr-defined]
     return "", ""
 
 

@@ -14,6 +14,7 @@ without formatting or parsing anything on the hot path.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from core.enums import (
     AlgoStatus,
@@ -34,6 +35,7 @@ from exchange_sim.engine.fmt import ZERO, flex, q8
 from exchange_sim.engine.state import Algo, Order
 
 _ZERO_TEXT = Decimal("0")  # the wire's "0" (no fill yet, no last fill)
+_ZERO_Q8 = q8(ZERO)  # an order update's realized PnL without a fill (ZERO itself), rounded
 
 
 @fast_init
@@ -134,11 +136,15 @@ _PSIDE = {p.value: p for p in PositionSide}
 class _Grid:
     """The decimals one instrument's wire strings have (quantize exponents)."""
 
-    __slots__ = ("price", "qty")
+    __slots__ = ("price", "qty", "steps_exact")
 
     def __init__(self, inst: Instrument) -> None:
         self.price = Decimal(1).scaleb(-inst.wire_price_decimals)
         self.qty = Decimal(1).scaleb(-inst.qty_decimals)
+        # A whole number of steps (step * n, as `from_steps` makes it) already has the wire's
+        # quantity decimals when the step is written with exactly that many (0.001, not
+        # 0.0010): quantizing it again would change nothing, so it is skipped.
+        self.steps_exact = inst.lot.step_size.as_tuple().exponent == -inst.qty_decimals
 
 
 # id(instrument) -> (the instrument, its grid). The entry holds the instrument itself and is
@@ -148,14 +154,21 @@ _GRIDS: dict[int, tuple[Instrument, _Grid]] = {}
 _MAX_GRIDS = 256  # instruments are few; a process that builds many starts the cache again
 
 
+# The instrument asked last and its grid: a run reports on one symbol, so its reports find
+# the grid with an identity test instead of this lookup's three calls.
+_LAST: list[Any] = [None, None]
+
+
 def _grid(inst: Instrument) -> _Grid:
     entry = _GRIDS.get(id(inst))
     if entry is not None and entry[0] is inst:
-        return entry[1]
-    if len(_GRIDS) >= _MAX_GRIDS:
-        _GRIDS.clear()
-    g = _Grid(inst)
-    _GRIDS[id(inst)] = (inst, g)
+        g = entry[1]
+    else:
+        if len(_GRIDS) >= _MAX_GRIDS:
+            _GRIDS.clear()
+        g = _Grid(inst)
+        _GRIDS[id(inst)] = (inst, g)
+    _LAST[0], _LAST[1] = inst, g
     return g
 
 
@@ -165,10 +178,13 @@ def _avg(o: Order, inst: Instrument) -> Decimal:
 
 def order_report(ev: OrderUpdate, inst: Instrument) -> OrderReport:
     o = ev.order
-    g = _grid(inst)
+    g = _LAST[1] if _LAST[0] is inst else _grid(inst)
     step = inst.lot.step_size
     fill = ev.last_steps != 0
     commission = ev.commission
+    exact = g.steps_exact
+    quantity = step * o.qty_steps
+    cum_qty = step * o.filled_steps
     return OrderReport(
         symbol=o.symbol,
         client_order_id=o.client_id,
@@ -177,30 +193,34 @@ def order_report(ev: OrderUpdate, inst: Instrument) -> OrderReport:
         type=_TYPE[o.type],
         orig_type=_TYPE[o.orig_type],
         time_in_force=_TIF[o.tif],
-        quantity=(step * o.qty_steps).quantize(g.qty),
+        quantity=quantity if exact else quantity.quantize(g.qty),
         price=o.price.quantize(g.price),
         avg_price=_avg(o, inst) if o.filled_steps else _ZERO_TEXT,
         stop_price=o.stop_price.quantize(g.price),
         status=o.status,
-        cum_qty=(step * o.filled_steps).quantize(g.qty),
+        cum_qty=cum_qty if exact else cum_qty.quantize(g.qty),
         reduce_only=o.reduce_only,
         close_position=o.close_position,
         position_side=_PSIDE[o.position_side],
         event_time_ms=ev.time_ms,
         execution=ev.x,
         expiry_reason=o.er,
-        last_qty=(step * ev.last_steps).quantize(g.qty) if fill else _ZERO_TEXT,
+        last_qty=(
+            (step * ev.last_steps if exact else (step * ev.last_steps).quantize(g.qty))
+            if fill
+            else _ZERO_TEXT
+        ),
         last_price=ev.last_price.quantize(g.price) if fill else _ZERO_TEXT,
         trade_id=ev.trade_id,
         commission=q8(commission) if commission is not None else ZERO,
         commission_asset=inst.margin_asset if commission is not None else "",
-        realized_pnl=q8(ev.realized),
+        realized_pnl=_ZERO_Q8 if ev.realized is ZERO else q8(ev.realized),
         is_maker=ev.maker,
     )
 
 
 def algo_report(a: Algo, inst: Instrument, time_ms: int) -> AlgoReport:
-    g = _grid(inst)
+    g = _LAST[1] if _LAST[0] is inst else _grid(inst)
     actual = a.actual_order
     filled = (
         actual.filled_steps if (actual is not None and a.status is not AlgoStatus.TRIGGERING) else 0
@@ -211,7 +231,11 @@ def algo_report(a: Algo, inst: Instrument, time_ms: int) -> AlgoReport:
         algo_id=a.algo_id,
         side=_SIDE[a.side],
         order_type=_TYPE[a.order_type],
-        quantity=inst.from_steps(a.qty_steps).quantize(g.qty),
+        quantity=(
+            inst.from_steps(a.qty_steps)
+            if g.steps_exact
+            else inst.from_steps(a.qty_steps).quantize(g.qty)
+        ),
         status=a.status,
         trigger_price=a.trigger_price.quantize(g.price),
         price=a.price.quantize(g.price) if a.price else _ZERO_TEXT,
@@ -220,7 +244,11 @@ def algo_report(a: Algo, inst: Instrument, time_ms: int) -> AlgoReport:
         position_side=PositionSide.BOTH,
         time_in_force=_TIF[a.tif],
         actual_order_id=actual.order_id if actual is not None else None,
-        filled_qty=inst.from_steps(filled).quantize(g.qty) if filled else _ZERO_TEXT,
+        filled_qty=(
+            (inst.from_steps(filled) if g.steps_exact else inst.from_steps(filled).quantize(g.qty))
+            if filled
+            else _ZERO_TEXT
+        ),
         reason=a.reject_reason or "",
         event_time_ms=time_ms,
     )
@@ -256,11 +284,12 @@ _OTHER_KINDS = {
 
 def report(ev: EngineEvent, books: Mapping[str, SymbolBook]) -> Report:
     """The typed report of one engine event record."""
-    if isinstance(ev, OrderUpdate):
+    kind = type(ev)  # the records are final classes: identity tests, not isinstance calls
+    if kind is OrderUpdate:
         return order_report(ev, books[ev.order.symbol].inst)
-    if isinstance(ev, AccountUpdate):
+    if kind is AccountUpdate:
         return account_report(ev, books)
-    if isinstance(ev, AlgoUpdate):
+    if kind is AlgoUpdate:
         return algo_report(ev.algo, books[ev.algo.symbol].inst, ev.time_ms)
     return OtherReport(kind=_OTHER_KINDS[type(ev).__name__], event_time_ms=ev.time_ms)
 

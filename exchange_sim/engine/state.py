@@ -183,7 +183,7 @@ class Algo:
         "working_type",
     )
 
-    # Set from the constructor's keywords (the engine's _make_algo passes all of them).
+    # Set from the constructor's keywords.
     account: "Account"
     algo_id: int
     client_id: str
@@ -206,7 +206,51 @@ class Algo:
     tick: Decimal
     status: AlgoStatus
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *,
+        account: "Account",
+        algo_id: int,
+        client_id: str,
+        order_type: str,
+        symbol: str,
+        side: str,
+        tif: str,
+        qty_steps: int,
+        price: Decimal,
+        trigger_price: Decimal,
+        trigger_ticks: int,
+        working_type: str,
+        price_protect: bool,
+        reduce_only: bool,
+        close_position: bool,
+        stp: str,
+        create_time: int,
+        update_time: int,
+        gtd: int,
+        tick: Decimal,
+    ) -> None:
+        # Each field by name (a `setattr` loop over keywords was ~20 calls per algo order).
+        self.account = account
+        self.algo_id = algo_id
+        self.client_id = client_id
+        self.order_type = order_type
+        self.symbol = symbol
+        self.side = side
+        self.tif = tif
+        self.qty_steps = qty_steps
+        self.price = price
+        self.trigger_price = trigger_price
+        self.trigger_ticks = trigger_ticks
+        self.working_type = working_type
+        self.price_protect = price_protect
+        self.reduce_only = reduce_only
+        self.close_position = close_position
+        self.stp = stp
+        self.create_time = create_time
+        self.update_time = update_time
+        self.gtd = gtd
+        self.tick = tick
         self.actual_order: Order | None = None
         self.legacy_order: Order | None = None
         self.trigger_time = 0
@@ -216,9 +260,7 @@ class Algo:
         self.callback_rate: Decimal | None = None
         self.activated = False
         self.extreme: Decimal | None = None
-        for name, value in kwargs.items():
-            setattr(self, name, value)
-        self.is_buy = self.side == "BUY"
+        self.is_buy = side == "BUY"
 
     def move_to(self, status: AlgoStatus) -> None:
         """Change status through core's algo lifecycle (AlgoStatus.can_become)."""

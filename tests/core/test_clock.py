@@ -21,6 +21,16 @@ def test_sim_clock_never_goes_back():
         clock.advance_ms(-1)
 
 
+def test_sim_clock_catch_up_moves_forward_only():
+    clock = SimClock(1000)
+    clock.catch_up(1500)
+    assert clock.now_ms() == 1500
+    clock.catch_up(1200)  # earlier: ignored, not refused (a backtest bar's price times)
+    assert clock.now_ms() == 1500
+    clock.catch_up(1500)
+    assert clock.now_ms() == 1500
+
+
 def test_live_clock_applies_offset():
     before = time.time_ns() // 1_000_000
     now = LiveClock(offset_ms=-5_000).now_ms()

@@ -195,3 +195,29 @@ def test_a_subclass_that_inherits_the_init_keeps_its_class() -> None:
 
     sub = Sub(1)
     assert type(sub) is Sub and sub.x == 1
+
+
+def test_a_field_named_as_the_generated_methods_locals_is_refused() -> None:
+    # `__replace__` takes one keyword per field: a field called `_made` would be overwritten by
+    # the copy under construction.
+    with pytest.raises(TypeError, match="reserves the names"):
+
+        @fast_init
+        @dataclasses.dataclass(frozen=True, slots=True)
+        class Clashing:
+            _made: int
+
+
+def test_replace_of_a_class_without_fields() -> None:
+    from core.fast_init import replace
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Empty:
+        pass
+
+    original = Empty()
+    copy = replace(original)
+    assert copy == original and copy is not original
+    with pytest.raises(TypeError, match="unexpected field"):
+        replace(original, n=1)

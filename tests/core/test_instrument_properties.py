@@ -111,3 +111,21 @@ def test_floor_qty_fast_path_gives_the_snapped_value_and_its_digits(btc, qty, or
     expected = _snap(qty, base, lot.step_size, ROUND_FLOOR)
     floored = btc.floor_qty(qty, order_type)
     assert floored == expected and str(floored) == str(expected)  # same digits in the journal
+
+
+_any_price = st.one_of(
+    prices,
+    st.decimals(min_value=Decimal("-1"), max_value=Decimal("2000000"), places=3),
+    st.sampled_from(
+        [Decimal("0"), Decimal("402.00"), Decimal("402.000"), Decimal("4.02E+2"), Decimal("0.01")]
+    ),
+)
+
+
+@given(price=_any_price, field=st.sampled_from(["price", "stopPrice"]))
+def test_check_price_fast_path_agrees_with_the_full_sequence(btc, price, field):
+    # The full sequence: the same instrument with the fast path off.
+    full = Instrument(**{f: getattr(btc, f) for f in btc.__dataclass_fields__ if f[0] != "_"})
+    object.__setattr__(full, "_price_grid_exact", False)
+    assert btc._price_grid_exact
+    assert btc.check_price(price, field) == full.check_price(price, field)

@@ -319,3 +319,46 @@ def test_typed_and_wire_front_doors_give_the_same_account() -> None:
     [row] = wire_ex.position_risk("alice", {"symbol": SYMBOL})
     assert D(row["positionAmt"]) == e.position("alice", SYMBOL).qty
     assert D(row["entryPrice"]) == e.position("alice", SYMBOL).entry_price
+
+
+@pytest.mark.parametrize("step", ["0.001", "0.0010"])
+def test_report_quantities_have_the_wire_decimals_however_the_step_is_written(step: str) -> None:
+    # The report skips re-quantizing a whole number of steps when the step already has the
+    # wire's decimals (0.001); a step written with a trailing zero (0.0010, the same filter)
+    # must still give the wire's 3 decimals, not 4.
+    from dataclasses import replace
+
+    from exchange_sim.engine.reports import AlgoReport, OrderReport
+    from tests.exchange_sim.test_engine_support import instruments
+
+    insts = instruments()
+    btc = insts[SYMBOL]
+    insts[SYMBOL] = replace(btc, lot=replace(btc.lot, step_size=D(step)))
+    ex, _ = make_exchange()
+    ex = Exchange(insts, ex.engine.clock, None)
+    ex.create_account("alice", {"USDT": D("10000")})
+    ex.on_mark_price(SYMBOL, D("61800.0"), D("61800.0"), D("0.0001"), T0 + 300_000, T0)
+    ex.on_book_ticker(SYMBOL, D("61800.2"), D("2.000"), D("61800.3"), D("2.000"), T0)
+    e = ex.engine
+    e.drain_reports()
+
+    e.submit("alice", market(Side.BUY, "0.010", "m-1"))
+    e.submit(
+        "alice",
+        OrderRequest(
+            symbol=SYMBOL,
+            side=Side.SELL,
+            type=OrderType.STOP_MARKET,
+            quantity=D("0.010"),
+            stop_price=D("60000.0"),
+            reduce_only=True,
+            client_order_id="s-1",
+        ),
+    )
+    reports = [r for _, r in e.drain_reports()]
+
+    fill = next(r for r in reports if isinstance(r, OrderReport) and r.last_qty)
+    algo = next(r for r in reports if isinstance(r, AlgoReport))
+    assert [str(fill.quantity), str(fill.cum_qty), str(fill.last_qty)] == ["0.010"] * 3
+    assert str(algo.quantity) == "0.010"
+    assert str(fill.realized_pnl) == "0E-8"  # opening: nothing realized, 8 decimals
