@@ -66,7 +66,7 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
                                     market close of a stop refused as past, -2021),
                                     CROSSED_CLOSE (the protection plan's market close of a level
-                                    already crossed); ORDINARY for
+                                    already crossed), FLATTEN (REDUCING's); ORDINARY for
                                     an adopted order and in a journal older than the column
                                     (read-only too); a restart's books take it (`Order.intent`)
     fills              one row per execution of one of our orders, or of the exchange's own

@@ -182,6 +182,7 @@ EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's o
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
+FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
 # The market closes that stand for a stop-loss / take-profit firing (`Order.intent`): their fill
 # holds the side they closed as the stop's own would (`risk.reentry_hold`).
 _EXIT_CLOSES = frozenset({OrderIntent.PAST_STOP_CLOSE, OrderIntent.CROSSED_CLOSE})
@@ -289,12 +290,11 @@ class _StrategyView:
     """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
     (their own methods, bound: no extra call on the way) and the strategy's open orders, that
     is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (`flatten_ids`, the ExecManager's dict of their client ids, read live)
-    and the orders the exchange placed itself (liquidation)."""
+    orders of REDUCING (intent FLATTEN, a restart's too) and the orders the exchange placed
+    itself (liquidation)."""
 
     __slots__ = (
         "_book",
-        "_flatten_ids",
         "available_balance",
         "equity",
         "mark_price",
@@ -308,24 +308,22 @@ class _StrategyView:
     available_balance: Callable[[], Decimal]
     open_order_count: Callable[..., int]
 
-    def __init__(self, book: Books, flatten_ids: Mapping[str, str]) -> None:
+    def __init__(self, book: Books) -> None:
         self.position = book.position
         self.mark_price = book.mark_price
         self.equity = book.equity
         self.available_balance = book.available_balance
         self.open_order_count = book.open_order_count
         self._book = book
-        self._flatten_ids = flatten_ids
 
     def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        flatten = self._flatten_ids
         return tuple(
             o
             for o in self._book.orders.values()
             if (symbol is None or o.symbol == symbol)
             and not o.is_protective
             and forced_close(o.client_order_id) is None
-            and o.client_order_id not in flatten
+            and o.intent is not FLATTEN
         )
 
 
@@ -593,9 +591,6 @@ class ExecManager:
         self._past_stop: dict[str, Decimal] = {}
         # symbol -> its refused closes for the position as it is: when the next may go
         self._close_retry: dict[str, _CloseRetry] = {}
-        # client id -> symbol of the flatten orders of REDUCING (one position larger than
-        # MARKET_LOT_SIZE's maxQty is closed by several)
-        self._flatten_ids: dict[str, str] = {}
         self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         # REDUCING: symbols flat and settled whose protective orders' cancel-all went out (the
         # first at once, later ones at the retries)
@@ -606,7 +601,7 @@ class ExecManager:
         # The last cancel of the strategy's refused per symbol (client id, reason): the same
         # refusal proposed bar after bar is journaled once.
         self._cancel_denied: dict[str, tuple[str, str]] = {}
-        self._view = _StrategyView(book, self._flatten_ids)
+        self._view = _StrategyView(book)
 
         # symbol -> how far behind the clock its last trade, book top or mark price was read
         # (ms): a backlog (a suspended daemon reading what the exchange sent meanwhile) is no
@@ -1064,7 +1059,6 @@ class ExecManager:
         if self._is_flat() and not book.orders:
             changed = self._risk.confirm_flat()
             if changed is not None:
-                self._flatten_ids.clear()
                 self._flattened_qty.clear()
                 self._unguarding.clear()
                 self._state_changed(changed, now)
@@ -1085,14 +1079,13 @@ class ExecManager:
         order could yet open or move a position. Once flat and settled they are cancelled, at
         once the first time, then again at each retry while the books still hold one."""
         orders = self._book.orders
-        flatten_ids = self._flatten_ids
         working = flattening = guarded = False
         for o in orders.values():
             if o.symbol != symbol:
                 continue
             if o.is_protective:
                 guarded = True
-            elif o.client_order_id in flatten_ids:
+            elif o.intent is FLATTEN:  # the last session's too: not cancelled as working
                 flattening = True
             else:
                 working = True
@@ -1164,14 +1157,10 @@ class ExecManager:
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        orders = self._book.orders
-        mine = [cid for cid, s in self._flatten_ids.items() if s == symbol]
-        if any(cid in orders for cid in mine):
-            return  # the last flatten is still working
-        for cid in mine:
-            del self._flatten_ids[cid]
         side = Side.SELL if qty > 0 else Side.BUY
         for o in self._book.orders.values():
+            if o.symbol == symbol and o.intent is FLATTEN:
+                return  # the last flatten is still working
             if (
                 o.symbol == symbol
                 and o.side is side
@@ -1199,8 +1188,7 @@ class ExecManager:
             if len(parts) > 1:  # maxQty
                 action += f" ({n} of {len(parts)} orders for {abs(qty)})"
             self._decide(symbol, EXEC_STRATEGY, action, reason, now)
-            if self._submit(request, now, risk_reducing=True):
-                self._flatten_ids[request.client_order_id] = symbol
+            if self._submit(request, now, risk_reducing=True, intent=FLATTEN):
                 self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
@@ -1717,7 +1705,7 @@ class ExecManager:
             ):
                 self._stop_past(ended, now)
             if isinstance(event, OrderRejected) and (
-                ended.is_protective or exit_close or ended.client_order_id in self._flatten_ids
+                ended.is_protective or exit_close or ended.intent is FLATTEN
             ):
                 self._close_refused(ended, event, now)
         if isinstance(event, OrderRejected):
@@ -1909,7 +1897,7 @@ class ExecManager:
             return  # nothing left to close
         what = (
             "flatten"
-            if order.client_order_id in self._flatten_ids
+            if order.intent is FLATTEN
             else _PROTECTION_NAMES.get(order.type, "market close")
         )
         qty = "close-position" if order.close_position else f"{order.quantity}"

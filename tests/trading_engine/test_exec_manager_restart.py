@@ -111,6 +111,28 @@ def test_a_flatten_in_doubt_at_a_restart_is_not_sent_again_while_it_is_resolved(
     journal.close()
 
 
+def test_a_flatten_in_doubt_at_a_restart_is_not_cancelled_as_a_working_order(tmp_path):
+    """The last session's flatten, restored in doubt, is known as a flatten (its journaled
+    intent FLATTEN), as in the session that sent it: REDUCING's retries (every 2 s) send no
+    cancel-all for it. Before, the restored books' order was a working order to the new
+    session: a cancel-all at the snapshot and at each of the 3 retries, 4 in 6 s."""
+    flatten = _long_then_killed_while_flattening(tmp_path)
+    em, venue, book, journal, clock = _restarted(tmp_path)
+    assert book.orders[flatten].intent is OrderIntent.FLATTEN
+    venue.requests[flatten] = _request_of(book, flatten)
+    venue.unknown(flatten)
+    venue.emit(_snapshot(clock, "0.010"))
+
+    for _ in range(3):
+        clock.advance_ms(2_000)  # flatten_retry_ms
+        now = clock.now_ms()
+        em.on_item(Trade(SYMBOL, 1, D("60000"), D("0.010"), 1, 1, False, now, now, now))
+
+    assert venue.cancel_alls_keeping_protection == []
+    assert venue.submitted == []  # nor a second flatten while it is in doubt
+    journal.close()
+
+
 def test_a_flatten_in_doubt_at_a_restart_that_was_never_placed_is_sent_again(tmp_path):
     flatten = _long_then_killed_while_flattening(tmp_path)
     em, venue, book, journal, clock = _restarted(tmp_path)
