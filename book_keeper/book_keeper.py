@@ -61,7 +61,7 @@ from book_keeper.codec import from_jsonable, to_jsonable
 from book_keeper.order_state import evolve
 from core.account import Balance, Position
 from core.clock import Clock
-from core.enums import TEXT, OrderStatus, OrderType, Side
+from core.enums import TEXT, OrderIntent, OrderStatus, OrderType, Side
 from core.events import (
     BalanceChanged,
     Event,
@@ -397,6 +397,10 @@ class BookKeeper:
         # O(1); a dict's first key is found past every slot deleted before it).
         self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
         self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
+        # Of those, the ones a reconciliation removed as not at the exchange, with why they
+        # were sent (but ORDINARY): one found open again later keeps its intent, which the
+        # exchange's copy cannot carry (its journal row keeps it too).
+        self._vanished_intent: dict[str, OrderIntent] = {}
         self._remember = remember_orders
         self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
         # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
@@ -780,6 +784,8 @@ class BookKeeper:
         if len(ended) > self._remember:
             oldest, _ = ended.popitem(last=False)
             self._ended_ms.pop(oldest, None)
+            if self._vanished_intent:
+                self._vanished_intent.pop(oldest, None)
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
         f = event.fill
@@ -1205,7 +1211,8 @@ class BookKeeper:
                     del self._ended[cid]
                 else:
                     self.orders_submitted += 1
-                self._orders[cid] = o
+                intent = self._vanished_intent.pop(cid, None)
+                self._orders[cid] = o if intent is None else replace(o, intent=intent)
             elif ours.updated_ms <= at and (
                 ours.status != o.status or ours.filled_qty != o.filled_qty
             ):
@@ -1233,6 +1240,8 @@ class BookKeeper:
                 self._difference(out[-1])
                 del self._orders[cid]
                 self._end(cid, ours.status, count=False)  # its late events: known, not foreign
+                if ours.intent is not OrderIntent.ORDINARY:
+                    self._vanished_intent[cid] = ours.intent
         return out
 
     # --- restore -----------------------------------------------------------------------------
@@ -1272,6 +1281,7 @@ class BookKeeper:
         ledger = replay.ledger
         self._ended.clear()
         self._ended_ms.clear()
+        self._vanished_intent.clear()
         self._orders.clear()
         self.orders_by_status = dict(ledger.by_status)
         self.orders_submitted = ledger.rows

@@ -64,7 +64,9 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       updated_ms       INTEGER      time of the last applied event (exchange time)
       intent           TEXT         why the daemon sent it (`core.enums.OrderIntent`): ORDINARY,
                                     REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
-                                    market close of a stop refused as past, -2021); ORDINARY for
+                                    market close of a stop refused as past, -2021),
+                                    CROSSED_CLOSE (the protection plan's market close of a level
+                                    already crossed), FLATTEN (REDUCING's); ORDINARY for
                                     an adopted order and in a journal older than the column
                                     (read-only too); a restart's books take it (`Order.intent`)
     fills              one row per execution of one of our orders, or of the exchange's own
@@ -1568,7 +1570,7 @@ class SqliteJournal:
         """The side, type and intent of the order that made `symbol`'s last journaled fill
         (None without one, or when it was the exchange's own order, a liquidation: no orders
         row): a restart learns whether a stop-loss or take-profit closed the position, or the
-        market close of one refused as past (-2021)."""
+        market close of one refused as past (-2021) or of a level already crossed."""
         row = self._db.execute(
             f"SELECT o.side, o.type, {self._intent_of('o.')} FROM fills f LEFT JOIN orders o"
             " ON o.client_order_id = f.client_order_id"

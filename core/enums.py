@@ -140,14 +140,24 @@ class ForcedClose(StrEnum):
 
 
 class OrderIntent(StrEnum):
-    """Why the daemon sent an order, journaled with it (`orders.intent`): a restart tells its
-    own risk-reducing orders (outside `risk.max_open_orders`) and the market close of a stop
-    refused as past (whose fill holds re-entry, as the stop's own) from the others."""
+    """Why the daemon sent an order, journaled with it (`orders.intent`) and kept on the books'
+    order (`core.orders.Order.intent`), across a restart too: the RiskManager keeps every
+    intent but ORDINARY out of the entries' budget of `risk.max_open_orders`; the ExecManager
+    holds re-entry after the fill of an exit close (a stop's -2021 close, a crossed level's),
+    as after the stop's own, and tells its flatten orders from the rest. A member added later
+    reads back on any older journal: its rows hold only the older members (and ORDINARY where
+    the column is missing)."""
 
     # a target's order that may add risk, a strategy proposal; every order of an older journal
     ORDINARY = "ORDINARY"
     REDUCING = "REDUCING"  # a risk-reducing order of the daemon's own (`RiskManager.check`)
     PAST_STOP_CLOSE = "PAST_STOP_CLOSE"  # the close at market of a stop refused with -2021
+    # the close at market the protection plan sent for a stop-loss / take-profit level the
+    # price had already crossed (`risk_manager.protection.already_crossed`)
+    CROSSED_CLOSE = "CROSSED_CLOSE"
+    # a flatten order of REDUCING (kill switch, limits, circuit breaker, liquidation): not
+    # the strategy's to see, nor cancelled as a working order while it closes the position
+    FLATTEN = "FLATTEN"
 
 
 class TradingState(StrEnum):

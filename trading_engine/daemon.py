@@ -44,7 +44,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import OrderIntent, OrderType, TradingState
+from core.enums import OrderType, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -541,7 +541,6 @@ class Daemon:
         for symbol in s.symbols:  # a position its stop closed stays flat across a restart
             if (last := journal.last_fill_order(symbol)) is not None:
                 exec_manager.restore_exit(symbol, *last)
-        exec_manager.restore_past_stop_closes(journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE))
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
             self._recorder.start(

@@ -26,9 +26,11 @@ another price are cancelled first and the rest follows when the cancel is confir
 latest target per symbol is re-worked after each fill or order end, so a target is reached
 without waiting for the next bar. Less than one lot (or, for an entry, less than the minimum
 notional) away from the target counts as there. A position closed by its stop-loss or
-take-profit is not re-opened toward the same target: the symbol stays flat until the strategy's
-target turns flat or to the other side (re-worked at once, the exit was undone by a market
-order at the next event, and a stop-loss on a falling price by a new entry at every stop).
+take-profit, or by the market close sent in its place (a level refused as past, -2021, or
+already crossed: `Order.intent`), is not re-opened toward the same target: the symbol stays
+flat until the strategy's target turns flat or to the other side (re-worked at once, the exit
+was undone by a market order at the next event, and a stop-loss on a falling price by a new
+entry at every stop).
 
 Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a fill counts a
 trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
@@ -98,7 +100,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -180,6 +182,14 @@ EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's o
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 _UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
+FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
+# The market closes that stand for a stop-loss / take-profit firing (`Order.intent`): their fill
+# holds the side they closed as the stop's own would (`risk.reentry_hold`).
+_EXIT_CLOSES = frozenset({OrderIntent.PAST_STOP_CLOSE, OrderIntent.CROSSED_CLOSE})
+_EXIT_CLOSE_NAMES = {
+    OrderIntent.PAST_STOP_CLOSE: "stop's market close",
+    OrderIntent.CROSSED_CLOSE: "market close for a level already crossed",
+}
 
 
 def _no_jitter() -> float:
@@ -288,12 +298,11 @@ class _StrategyView:
     """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
     (their own methods, bound: no extra call on the way) and the strategy's open orders, that
     is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (`flatten_ids`, the ExecManager's dict of their client ids, read live)
-    and the orders the exchange placed itself (liquidation)."""
+    orders of REDUCING (intent FLATTEN, a restart's too) and the orders the exchange placed
+    itself (liquidation)."""
 
     __slots__ = (
         "_book",
-        "_flatten_ids",
         "available_balance",
         "equity",
         "mark_price",
@@ -307,24 +316,22 @@ class _StrategyView:
     available_balance: Callable[[], Decimal]
     open_order_count: Callable[..., int]
 
-    def __init__(self, book: Books, flatten_ids: Mapping[str, str]) -> None:
+    def __init__(self, book: Books) -> None:
         self.position = book.position
         self.mark_price = book.mark_price
         self.equity = book.equity
         self.available_balance = book.available_balance
         self.open_order_count = book.open_order_count
         self._book = book
-        self._flatten_ids = flatten_ids
 
     def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        flatten = self._flatten_ids
         return tuple(
             o
             for o in self._book.orders.values()
             if (symbol is None or o.symbol == symbol)
             and not o.is_protective
             and forced_close(o.client_order_id) is None
-            and o.client_order_id not in flatten
+            and o.intent is not FLATTEN
         )
 
 
@@ -590,16 +597,8 @@ class ExecManager:
         # refused as already triggered (-2021): closed at the market, said once, and no stop
         # placed for it meanwhile while a closing market order of ours is on its way.
         self._past_stop: dict[str, Decimal] = {}
-        # client ids of the market closes sent for such a refusal: their fill holds the side
-        # it closed as the stop's would (`risk.reentry_hold`)
-        self._past_stop_closes: set[str] = set()
-        # client ids of the market closes the protection plan sent for a level already crossed
-        self._crossed_closes: set[str] = set()
         # symbol -> its refused closes for the position as it is: when the next may go
         self._close_retry: dict[str, _CloseRetry] = {}
-        # client id -> symbol of the flatten orders of REDUCING (one position larger than
-        # MARKET_LOT_SIZE's maxQty is closed by several)
-        self._flatten_ids: dict[str, str] = {}
         self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
         # REDUCING: symbols flat and settled whose protective orders' cancel-all went out (the
         # first at once, later ones at the retries)
@@ -610,7 +609,7 @@ class ExecManager:
         # The last cancel of the strategy's refused per symbol (client id, reason): the same
         # refusal proposed bar after bar is journaled once.
         self._cancel_denied: dict[str, tuple[str, str]] = {}
-        self._view = _StrategyView(book, self._flatten_ids)
+        self._view = _StrategyView(book)
 
         # symbol -> how far behind the clock its last trade, book top or mark price was read
         # (ms): a backlog (a suspended daemon reading what the exchange sent meanwhile) is no
@@ -1068,7 +1067,6 @@ class ExecManager:
         if self._is_flat() and not book.orders:
             changed = self._risk.confirm_flat()
             if changed is not None:
-                self._flatten_ids.clear()
                 self._flattened_qty.clear()
                 self._unguarding.clear()
                 self._state_changed(changed, now)
@@ -1089,14 +1087,13 @@ class ExecManager:
         order could yet open or move a position. Once flat and settled they are cancelled, at
         once the first time, then again at each retry while the books still hold one."""
         orders = self._book.orders
-        flatten_ids = self._flatten_ids
         working = flattening = guarded = False
         for o in orders.values():
             if o.symbol != symbol:
                 continue
             if o.is_protective:
                 guarded = True
-            elif o.client_order_id in flatten_ids:
+            elif o.intent is FLATTEN:  # the last session's too: not cancelled as working
                 flattening = True
             else:
                 working = True
@@ -1168,14 +1165,10 @@ class ExecManager:
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        orders = self._book.orders
-        mine = [cid for cid, s in self._flatten_ids.items() if s == symbol]
-        if any(cid in orders for cid in mine):
-            return  # the last flatten is still working
-        for cid in mine:
-            del self._flatten_ids[cid]
         side = Side.SELL if qty > 0 else Side.BUY
         for o in self._book.orders.values():
+            if o.symbol == symbol and o.intent is FLATTEN:
+                return  # the last flatten is still working
             if (
                 o.symbol == symbol
                 and o.side is side
@@ -1203,8 +1196,7 @@ class ExecManager:
             if len(parts) > 1:  # maxQty
                 action += f" ({n} of {len(parts)} orders for {abs(qty)})"
             self._decide(symbol, EXEC_STRATEGY, action, reason, now)
-            if self._submit(request, now, risk_reducing=True):
-                self._flatten_ids[request.client_order_id] = symbol
+            if self._submit(request, now, risk_reducing=True, intent=FLATTEN):
                 self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
@@ -1687,17 +1679,13 @@ class ExecManager:
                 or ended.filled_qty > 0
                 or (isinstance(event, OrderReconciled) and event.status is OrderStatus.FILLED)
             )
-            past_stop_close = ended.client_order_id in self._past_stop_closes
-            if past_stop_close:
-                self._past_stop_closes.discard(ended.client_order_id)
-            crossed_close = ended.client_order_id in self._crossed_closes
-            if crossed_close:
-                self._crossed_closes.discard(ended.client_order_id)
+            # Why it was sent is on the books' order (journaled, so a restart's order has it).
+            exit_close = ended.intent in _EXIT_CLOSES
             if traded:
                 changed = risk.record_trade()  # once per order that (partly) filled
                 if (
                     self.config.reentry_hold
-                    and (ended.is_protective or past_stop_close)
+                    and (ended.is_protective or exit_close)
                     and moved
                     and self._book.position(symbol).is_flat
                 ):
@@ -1706,8 +1694,8 @@ class ExecManager:
                         "%s: its %s closed the %s; no new one until the strategy's target "
                         "turns flat or to the other side",
                         symbol,
-                        "stop's market close"
-                        if past_stop_close
+                        _EXIT_CLOSE_NAMES[ended.intent]
+                        if exit_close
                         else _PROTECTION_NAMES.get(ended.type, ended.type.value),
                         "long" if ended.side is Side.SELL else "short",
                     )
@@ -1726,10 +1714,7 @@ class ExecManager:
             ):
                 self._stop_past(ended, now)
             if isinstance(event, OrderRejected) and (
-                ended.is_protective
-                or past_stop_close
-                or crossed_close
-                or ended.client_order_id in self._flatten_ids
+                ended.is_protective or exit_close or ended.intent is FLATTEN
             ):
                 self._close_refused(ended, event, now)
         if cls in _MONEY_EVENTS:
@@ -1877,7 +1862,6 @@ class ExecManager:
             )
             self._decide(symbol, EXEC_STRATEGY, f"close {close_side} {part} MARKET", why, now)
             if self._submit(request, now, risk_reducing=True, intent=OrderIntent.PAST_STOP_CLOSE):
-                self._past_stop_closes.add(request.client_order_id)
                 self.counters.protective_submitted += 1
 
     def _close_due(self, symbol: str, now: int) -> bool:
@@ -1924,7 +1908,7 @@ class ExecManager:
             return  # nothing left to close
         what = (
             "flatten"
-            if order.client_order_id in self._flatten_ids
+            if order.intent is FLATTEN
             else _PROTECTION_NAMES.get(order.type, "market close")
         )
         qty = "close-position" if order.close_position else f"{order.quantity}"
@@ -2076,10 +2060,12 @@ class ExecManager:
         for p in proposals:
             self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
             request = self._request(p)
-            if self._submit(request, now, risk_reducing=True):
+            # A market order in the plan: the close for a level already crossed, whose fill
+            # holds the side as the stop's would.
+            crossed = request.type is OrderType.MARKET
+            intent = OrderIntent.CROSSED_CLOSE if crossed else None
+            if self._submit(request, now, risk_reducing=True, intent=intent):
                 self.counters.protective_submitted += 1
-                if request.type is OrderType.MARKET:  # its level already crossed
-                    self._crossed_closes.add(request.client_order_id)
         return True
 
     def _cover_meanwhile(
@@ -2157,17 +2143,12 @@ class ExecManager:
     ) -> None:
         """A restart: `symbol`'s last fill was of a `side` `order_type` order sent with
         `intent`. If that was its stop-loss or take-profit, or the market close of one refused
-        as already triggered (-2021), and the position is flat, the closed side stays held as
-        it would have in the last session (else the first target bought it back at once)."""
-        exit_ = order_type in _PROTECTION_NAMES or intent is OrderIntent.PAST_STOP_CLOSE
+        as already triggered (-2021) or of a level already crossed, and the position is flat,
+        the closed side stays held as it would have in the last session (else the first target
+        bought it back at once)."""
+        exit_ = order_type in _PROTECTION_NAMES or intent in _EXIT_CLOSES
         if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
             self.hold_exit(symbol, side)
-
-    def restore_past_stop_closes(self, client_order_ids: Iterable[str]) -> None:
-        """A restart: the market closes of stops refused as past (-2021) still open (journaled
-        with intent PAST_STOP_CLOSE): their fill holds the side they close, as it would have
-        in the last session."""
-        self._past_stop_closes.update(client_order_ids)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:
         """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL

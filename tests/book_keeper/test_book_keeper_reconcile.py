@@ -269,6 +269,30 @@ def test_the_books_hold_an_orders_intent_also_after_adopting_its_state_from_the_
     )  # fmt: skip
 
 
+def test_an_order_removed_as_not_at_the_exchange_and_found_again_keeps_its_intent():
+    # t-1, a target's resting reduce-only close (intent REDUCING: outside the entries' budget
+    # of max_open_orders), is missing from one snapshot (the exchange's list read before it
+    # rested, say): removed. The next snapshot has it: added back with its intent, not as the
+    # exchange's ORDINARY (which would count it against the budget).
+    bk = book()
+    trade_fill(bk, "t-0", 1, BUY, "0.010", "60000.0", fee="0.3")
+    bk.apply(
+        dataclasses.replace(
+            submitted("t-1", SELL, "0.010", "61000.0", reduce_only=True),
+            intent=OrderIntent.REDUCING,
+        )
+    )
+    bk.apply(accepted("t-1", 11))
+    bk.reconcile(_snapshot(open_orders=[]))
+    assert "t-1" not in bk.orders
+
+    bk.reconcile(
+        _snapshot(open_orders=[_open_order("t-1", SELL, "0.010", "61000.0")], t=T0 + 20_000)
+    )
+
+    assert bk.orders["t-1"].intent is OrderIntent.REDUCING
+
+
 def test_a_liquidation_order_working_at_the_exchange_is_not_added_to_the_books():
     # Only its fills are booked; held open in the books it would keep a flatten from ending.
     bk = book()

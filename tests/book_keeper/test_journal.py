@@ -429,6 +429,30 @@ def test_an_orders_intent_is_journaled_and_read_back_with_its_open_orders(tmp_pa
         assert j.last_fill_order(SYMBOL) == (SELL, OrderType.MARKET, OrderIntent.PAST_STOP_CLOSE)
 
 
+def test_a_journal_of_the_earlier_intents_reads_back_with_the_ones_added_since(tmp_path):
+    # t-1..t-3 as a version before CROSSED_CLOSE and FLATTEN journaled them; reopened by this
+    # one, which adds t-4 and t-5: every order reads back with its own intent.
+    earlier = (OrderIntent.ORDINARY, OrderIntent.REDUCING, OrderIntent.PAST_STOP_CLOSE)
+    added = (OrderIntent.CROSSED_CLOSE, OrderIntent.FLATTEN)
+    assert set(earlier + added) == set(OrderIntent)  # a member added later joins this test
+
+    def submit(j: SqliteJournal, n: int, intent: OrderIntent) -> None:
+        r = request(f"t-{n}", SELL, "0.010", reduce_only=True)
+        j.record(OrderSubmitted(event_time_ms=T0, recv_time_ms=T0, intent=intent, request=r))
+
+    with SqliteJournal(tmp_path) as j:
+        for n, intent in enumerate(earlier, 1):
+            submit(j, n, intent)
+    with SqliteJournal(tmp_path) as j:
+        for n, intent in enumerate(added, len(earlier) + 1):
+            submit(j, n, intent)
+
+    with SqliteJournal(tmp_path) as j:
+        read = [(o.client_order_id, o.intent) for o in j.open_orders()]
+        assert read == [(f"t-{n}", i) for n, i in enumerate(earlier + added, 1)]
+        assert [(o.client_order_id, o.intent) for o in j.load_orders()] == read
+
+
 def test_a_journal_older_than_the_intent_column_gets_it_as_ordinary(tmp_path):
     with SqliteJournal(tmp_path) as j:
         j.record(submitted("t-1", SELL, "0.010", "61000.0", reduce_only=True))

@@ -42,8 +42,8 @@ def thin_book_after_entry() -> EngineRig:
     rig.venue.listener = on_event
     rig.touch("59999.9", "60000.1")
     rig.tick("60000.0")
-    # An order, not a target: a target would be bought back once the close fills (a crossed
-    # level's close holds no side, unlike a stop's: not this test's subject).
+    # An order, not a target: the re-entry hold after the close's fill is not this test's
+    # subject (`test_a_crossed_levels_close_that_fills_holds_the_side_it_closed`).
     rig.say(OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=D("0.1")))
     assert rig.sent() == [
         (Side.BUY, OrderType.MARKET, D("0.100"), False, False),

@@ -1160,6 +1160,32 @@ def test_a_past_stops_close_that_fills_holds_the_side_it_closed():
     assert rig.em.held_exits() == {"BTCUSDT": SELL}
 
 
+def test_a_crossed_levels_close_that_fills_holds_the_side_it_closed():
+    """Long 0.100 from 60000 with its stop-loss at 58800.0 (60000 x 0.98). The price falls to
+    58700 and the stop is cancelled at the exchange (not by us: by hand, say) before it
+    fires: the plan finds the level crossed and closes at market, SELL 0.100 reduce-only,
+    filled at 58690. As after the stop's own fill, the strategy still saying long does not
+    buy it back: not at the close's fill, nor at the next bar."""
+    rig = make_rig(stop_loss_pct=D(2))
+    stop, _ = _long_with_its_stop(rig)
+    rig.trade("58700")
+    rig.venue.confirm_cancel(stop.client_order_id)
+    close = rig.venue.submitted[-1]
+    assert (close.type, close.side, close.quantity, close.reduce_only) == (
+        MARKET, SELL, D("0.100"), True
+    )  # fmt: skip
+    sent = len(rig.venue.submitted)
+
+    rig.venue.accept(close.client_order_id)
+    rig.venue.fill(close.client_order_id, "58690")
+    rig.trade("58650")
+    rig.say(target("0.100"))
+
+    assert rig.book.position("BTCUSDT").is_flat
+    assert rig.venue.submitted[sent:] == []
+    assert rig.em.held_exits() == {"BTCUSDT": SELL}
+
+
 def test_a_refused_take_profit_of_a_position_gone_sends_nothing():
     # The long was closed (its stop filled) while its take-profit was on its way: the
     # take-profit's -2021 has nothing to close.

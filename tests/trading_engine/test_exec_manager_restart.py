@@ -111,6 +111,28 @@ def test_a_flatten_in_doubt_at_a_restart_is_not_sent_again_while_it_is_resolved(
     journal.close()
 
 
+def test_a_flatten_in_doubt_at_a_restart_is_not_cancelled_as_a_working_order(tmp_path):
+    """The last session's flatten, restored in doubt, is known as a flatten (its journaled
+    intent FLATTEN), as in the session that sent it: REDUCING's retries (every 2 s) send no
+    cancel-all for it. Before, the restored books' order was a working order to the new
+    session: a cancel-all at the snapshot and at each of the 3 retries, 4 in 6 s."""
+    flatten = _long_then_killed_while_flattening(tmp_path)
+    em, venue, book, journal, clock = _restarted(tmp_path)
+    assert book.orders[flatten].intent is OrderIntent.FLATTEN
+    venue.requests[flatten] = _request_of(book, flatten)
+    venue.unknown(flatten)
+    venue.emit(_snapshot(clock, "0.010"))
+
+    for _ in range(3):
+        clock.advance_ms(2_000)  # flatten_retry_ms
+        now = clock.now_ms()
+        em.on_item(Trade(SYMBOL, 1, D("60000"), D("0.010"), 1, 1, False, now, now, now))
+
+    assert venue.cancel_alls_keeping_protection == []
+    assert venue.submitted == []  # nor a second flatten while it is in doubt
+    journal.close()
+
+
 def test_a_flatten_in_doubt_at_a_restart_that_was_never_placed_is_sent_again(tmp_path):
     flatten = _long_then_killed_while_flattening(tmp_path)
     em, venue, book, journal, clock = _restarted(tmp_path)
@@ -357,8 +379,7 @@ def test_a_past_stops_close_still_open_at_a_restart_holds_the_side_when_it_fills
 
     em, venue, book, journal, _clock = _restarted(tmp_path, reducing=False)
     past = journal.open_orders_of(OrderIntent.PAST_STOP_CLOSE)
-    assert past == {close.client_order_id: SYMBOL}
-    em.restore_past_stop_closes(past)  # as the daemon does
+    assert past == {close.client_order_id: SYMBOL}  # the restored books' order keeps it
     # the exchange has it (its ids), and trade ids go on from the last session's
     venue.requests[close.client_order_id] = close
     venue._exchange_ids[close.client_order_id] = first.venue.order_id(close.client_order_id)
@@ -368,6 +389,51 @@ def test_a_past_stops_close_still_open_at_a_restart_holds_the_side_when_it_fills
 
     assert book.position(SYMBOL).is_flat
     assert em.held_exits() == {SYMBOL: SELL}
+
+
+def test_a_crossed_levels_close_still_open_at_a_restart_holds_the_side_when_it_fills(tmp_path):
+    """First session: long 0.100 from 60000, its stop-loss at 58800.0 cancelled at the
+    exchange (not by us) after the price fell to 58700: the plan closes at market for the
+    level already crossed (SELL 0.100 reduce-only), accepted; the daemon stops. The close
+    fills after the restart, at 58690: flat, the long held, from the intent the journal kept
+    on the order (CROSSED_CLOSE), which the next restart reads too."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
+    first.venue.journal = None
+    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
+    entry = first.last_cid()
+    first.venue.accept(entry)
+    first.venue.fill(entry, "60000")
+    stop = first.venue.submitted[-1]
+    first.venue.accept(stop.client_order_id)
+    first.trade("58700")
+    first.venue.confirm_cancel(stop.client_order_id)
+    close = first.venue.submitted[-1]
+    assert (close.type, close.side, close.quantity, close.reduce_only) == (
+        OrderType.MARKET, SELL, D("0.100"), True
+    )  # fmt: skip
+    first.venue.accept(close.client_order_id)
+    journal.close()
+
+    em, venue, book, journal, _clock = _restarted(tmp_path, reducing=False)
+    assert book.orders[close.client_order_id].intent is OrderIntent.CROSSED_CLOSE
+    # the exchange has it (its ids), and trade ids go on from the last session's
+    venue.requests[close.client_order_id] = close
+    venue._exchange_ids[close.client_order_id] = first.venue.order_id(close.client_order_id)
+    venue._trade_ids = count(900_100)
+    venue.fill(close.client_order_id, "58690")
+
+    assert book.position(SYMBOL).is_flat
+    assert em.held_exits() == {SYMBOL: SELL}
+    assert journal.last_fill_order(SYMBOL) == (SELL, OrderType.MARKET, OrderIntent.CROSSED_CLOSE)
+    journal.close()
+
+
+def test_restore_exit_holds_the_side_after_a_crossed_levels_close():
+    # The last fill: the market close the plan sent for a level already crossed, flat.
+    rig = make_rig(stop_loss_pct=D(2))
+    rig.em.restore_exit(SYMBOL, SELL, OrderType.MARKET, OrderIntent.CROSSED_CLOSE)
+    assert rig.em.held_exits() == {SYMBOL: SELL}
 
 
 def test_restore_exit_holds_nothing_after_a_targets_reduce_only_close():
