@@ -286,6 +286,33 @@ def test_open_order_qty_counts_only_orders_that_can_grow_the_position():
     assert bk.open_order_qty(SYMBOL, SELL) == D("0.003")
 
 
+def test_order_exposure_gives_in_one_call_what_the_four_reads_give():
+    """The risk check's one read of the books (`order_exposure`) against the four it
+    replaced: position, mark, open order count and open quantity on the order's side."""
+    bk = book()
+    trade_fill(bk, "e-1", 1, BUY, "0.100", "60000.0", fee="0")
+    bk.mark(MarkPrice(SYMBOL, D("60100.0"), D("60100.0"), D(0), 0, T0, T0))
+    bk.apply(submitted("e-2", BUY, "0.010", "59000.0"))
+    bk.apply(submitted("e-3", BUY, "0.020", "58000.0", reduce_only=True))  # counted, cannot grow
+    bk.apply(submitted("e-4", SELL, "0.003", "61000.0"))
+    bk.apply(submitted("e-5", BUY, "1.000", "3000.00", symbol="ETHUSDT"))  # another symbol
+
+    # long 0.100, mark 60100.0, 3 open orders of BTCUSDT, 0.010 buy / 0.003 sell to grow
+    assert bk.order_exposure(SYMBOL, BUY) == (D("0.100"), D("60100.0"), 3, D("0.010"))
+    assert bk.order_exposure(SYMBOL, SELL) == (D("0.100"), D("60100.0"), 3, D("0.003"))
+    for side in (BUY, SELL):
+        assert bk.order_exposure(SYMBOL, side) == (
+            bk.position(SYMBOL).qty,
+            bk.mark_price(SYMBOL),
+            bk.open_order_count(SYMBOL),
+            bk.open_order_qty(SYMBOL, side),
+        )
+
+
+def test_order_exposure_of_a_symbol_without_a_price_has_no_mark():
+    assert book().order_exposure(SYMBOL, BUY) == (D(0), None, 0, D(0))
+
+
 def test_an_order_that_ended_after_the_snapshot_was_read_is_not_re_added():
     clock = SimClock(T0)
     bk = book(clock=clock)
