@@ -34,6 +34,13 @@ class LotSize:
     min_qty: Decimal
     max_qty: Decimal
     step_size: Decimal
+    # maxQty floored onto the grid (min_qty + k * step): the largest quantity one order may
+    # have (`Instrument.max_qty`), a constant of the filter, read on every target order.
+    grid_max_qty: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        top = _snap(self.max_qty, self.min_qty, self.step_size, ROUND_FLOOR)
+        object.__setattr__(self, "grid_max_qty", top)
 
 
 class InstrumentError(ValueError):
@@ -102,10 +109,6 @@ class Instrument:
     # then the precision check (-1111) cannot fail for it (check_qty's fast path).
     _lot_grid_exact: bool = field(init=False, repr=False, compare=False)
     _market_lot_grid_exact: bool = field(init=False, repr=False, compare=False)
-    # Each lot filter's maxQty floored onto its grid (`max_qty`): a constant of the filters,
-    # asked on every target order.
-    _lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
-    _market_lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_price_decimals", _decimals(self.tick_size))
@@ -113,8 +116,6 @@ class Instrument:
         object.__setattr__(self, "_market_lot_decimals", _decimals(self.market_lot.step_size))
         object.__setattr__(self, "_lot_grid_exact", _grid_exact(self.lot))
         object.__setattr__(self, "_market_lot_grid_exact", _grid_exact(self.market_lot))
-        object.__setattr__(self, "_lot_max_qty", _lot_max_qty(self.lot))
-        object.__setattr__(self, "_market_lot_max_qty", _lot_max_qty(self.market_lot))
 
     # --- construction -------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class Instrument:
     def max_qty(self, order_type: OrderType = OrderType.LIMIT) -> Decimal:
         """The largest quantity one `order_type` order may have: the lot filter's maxQty,
         floored onto its step grid (computed once, with the instrument)."""
-        return self._market_lot_max_qty if order_type in MARKET_LIKE_TYPES else self._lot_max_qty
+        return (self.market_lot if order_type in MARKET_LIKE_TYPES else self.lot).grid_max_qty
 
     def split_qty(self, qty: Decimal, order_type: OrderType = OrderType.LIMIT) -> list[Decimal]:
         """`qty`, floored to the step, as the quantities of as few `order_type` orders as the
@@ -225,7 +226,7 @@ class Instrument:
 
     def format_price(self, price: Decimal) -> str:
         """Fixed-point string with the tick's decimals, never exponent notation."""
-        return f"{price:.{self.price_decimals}f}"
+        return f"{price:.{self._price_decimals}f}"  # price_decimals, without its call
 
     @property
     def wire_price_decimals(self) -> int:
@@ -409,11 +410,6 @@ class Instrument:
 def _grid_exact(lot: LotSize) -> bool:
     """Whether every quantity on the lot's grid has at most the step's decimals."""
     return lot.min_qty == 0 or _decimal_places(lot.min_qty) <= _decimals(lot.step_size)
-
-
-def _lot_max_qty(lot: LotSize) -> Decimal:
-    """The lot's maxQty floored onto its grid (min_qty + k * step)."""
-    return _snap(lot.max_qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
 
 
 def _lot(f: Mapping[str, Any]) -> LotSize:
