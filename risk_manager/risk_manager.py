@@ -27,7 +27,7 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import ForcedClose, OrderType, Side, TradingState
+from core.enums import MARKET_LIKE_TYPES, ForcedClose, OrderType, Side, TradingState
 from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
@@ -734,7 +734,17 @@ class RiskManager:
 def _rounded(inst: Instrument, req: OrderRequest) -> OrderRequest:
     """The request on the instrument's grid; the same object when nothing moved."""
     qty = req.quantity
-    new_qty = None if qty is None else inst.floor_qty(qty, req.type)
+    if qty is None:
+        new_qty = None
+    else:
+        # On the lot's grid already (the common case): what `floor_qty` returns then, without
+        # its call on the order path; anything else is floored by it.
+        lot = inst.market_lot if req.type in MARKET_LIKE_TYPES else inst.lot
+        step = lot.step_size
+        if qty >= lot.min_qty and step and (qty - lot.min_qty) % step == 0:
+            new_qty = qty.quantize(step)
+        else:
+            new_qty = inst.floor_qty(qty, req.type)
     price = req.price
     new_price = None if price is None else inst.round_price(price, req.side)
     stop = req.stop_price

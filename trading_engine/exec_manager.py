@@ -106,6 +106,7 @@ from typing import Protocol
 from core.account import AccountView, Position, StrategyView
 from core.clock import Clock
 from core.enums import (
+    MARKET_LIKE_TYPES,
     ForcedClose,
     OrderIntent,
     OrderStatus,
@@ -166,6 +167,7 @@ from trading_engine.main_trading_strategy import (
     TradingStrategy,
     check_proposals,
     item_text,
+    proposals_problem,
     strategy_failed,
 )
 
@@ -790,7 +792,8 @@ class ExecManager:
         if took > self._call_budget_ns:
             self._slow_call(_CALLBACKS[cls], item, took)
         if proposals is not NO_PROPOSALS:
-            check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)
+            if proposals_problem(proposals):  # one call on the good path
+                check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)  # raises
             if proposals:
                 self._handle(proposals, now)
 
@@ -1325,8 +1328,10 @@ class ExecManager:
             return
         side = Side.BUY if delta > 0 else Side.SELL
         order_type = OrderType.MARKET if target.price is None else OrderType.LIMIT
+        # `inst.lot_for(order_type)` inline: its minQty here, its maxQty on the grid below
+        lot = inst.market_lot if order_type in MARKET_LIKE_TYPES else inst.lot
         qty = inst.floor_qty(abs(delta), order_type)
-        if qty < inst.lot_for(order_type).min_qty or qty == 0:
+        if qty < lot.min_qty or qty == 0:
             return  # less than one tradeable lot away: close enough
         reverses = position != 0 and (position > 0) != (need > 0)
         reduce_only = reverses and abs(need) <= abs(position)
@@ -1348,7 +1353,7 @@ class ExecManager:
                     return  # a remainder below the minimum notional: not worth an order
         # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
         # goes as far as it may, the next one once it is answered.
-        qty = min(qty, inst.max_qty(order_type))
+        qty = min(qty, lot.grid_max_qty)  # inst.max_qty(order_type)
         request = OrderRequest(
             symbol=symbol,
             side=side,
