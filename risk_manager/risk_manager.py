@@ -80,6 +80,10 @@ class RiskView(AccountView, Protocol):
         `symbol` in one call: what `check` reads of every order (see BookKeeper)."""
         ...
 
+    def equity_and_available(self) -> tuple[Decimal, Decimal]:
+        """(`equity()`, `available_balance()`) in one call (see BookKeeper)."""
+        ...
+
     def last_price(self, symbol: str) -> Decimal | None:
         """The last trade price (what a CONTRACT_PRICE stop triggers on); the mark (or the
         book's mid) before the first trade."""
@@ -128,7 +132,11 @@ class RiskManager:
         view: RiskView,
         file_exists: Callable[[str], bool] = os.path.exists,
     ) -> None:
-        for needed in ("open_order_qty(symbol, side)", "order_exposure(symbol, side)"):
+        for needed in (
+            "open_order_qty(symbol, side)",
+            "order_exposure(symbol, side)",
+            "equity_and_available()",
+        ):
             if not callable(getattr(view, needed.split("(")[0], None)):
                 # Fail at start, not on the first order: the checks need it.
                 raise TypeError(
@@ -231,8 +239,7 @@ class RiskManager:
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
         if exempt:
             self._remember_reducing(result.client_order_id, result.symbol)
-        else:
-            self._order_rate.append(now)  # `_evaluate` has just counted the window at `now`
+        # (an approval that is not exempt was counted in the window by `_evaluate`)
         return result
 
     def _remember_reducing(self, client_order_id: str, symbol: str) -> None:
@@ -302,7 +309,8 @@ class RiskManager:
         exempt: bool = False,
     ) -> OrderRequest | str:
         """The checks (see `pre_trade`); `exempt`: a risk-reducing order of the daemon's own,
-        reduce-only or closePosition, which our soft limits do not hold back."""
+        reduce-only or closePosition, which our soft limits do not hold back. An approved
+        order that is not exempt is counted in the orders-per-minute window here."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
         state = self.state
@@ -368,7 +376,8 @@ class RiskManager:
             r := self._check_entry(req, position_qty, mark, open_orders, open_same)
         ):
             return r
-        sent = self._order_rate.count(now)
+        # The last check: an order it lets through is approved, and counted in the window now.
+        sent = self._order_rate.admit(now, cfg.max_orders_per_minute)
         if sent >= cfg.max_orders_per_minute and (
             r := pre_trade.check_order_rate(sent, cfg.max_orders_per_minute)
         ):
@@ -435,14 +444,12 @@ class RiskManager:
             r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt)
         ):
             return r
-        view = self._view
-        equity = view.equity()
+        equity, available = self._view.equity_and_available()
         if (equity <= 0 or total > equity * cfg.leverage) and (
             r := pre_trade.check_leverage(total, equity, cfg.leverage)
         ):
             return r
         required = increase * ref / cfg.leverage
-        available = view.available_balance()
         if required + cfg.min_available_margin_usdt > available:
             return pre_trade.check_margin(
                 required, available, cfg.min_available_margin_usdt, cfg.leverage

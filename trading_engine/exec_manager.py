@@ -209,6 +209,10 @@ class Books(AccountView, Protocol):
 
     def mark(self, item: Trade | MarkPrice | BookTicker) -> None: ...
     def last_price(self, symbol: str) -> Decimal | None: ...
+    def position_prices(self, symbol: str) -> tuple[Decimal, Decimal | None, Decimal | None]:
+        """(position qty, mark price, last price) of `symbol` in one call."""
+        ...
+
     def apply(self, event: Event) -> object: ...
     def wallet(self, asset: str | None = None) -> Decimal: ...
     def unrealized_pnl(self) -> Decimal: ...
@@ -1296,7 +1300,8 @@ class ExecManager:
         inst = self._instruments[symbol]
         working = _ZERO  # signed remaining quantity of our non-protective open orders
         working_orders: list[Order] = []
-        last = book.last_price(symbol)
+        # One read of the books for the symbol (nothing below changes them before the order)
+        position, mark, last = book.position_prices(symbol)
         for o in book.orders.values():
             if o.symbol != symbol:
                 continue
@@ -1313,7 +1318,6 @@ class ExecManager:
                 return  # wait for the answer: never a second order toward the same target
             working += o.remaining_qty if o.side is Side.BUY else -o.remaining_qty
             working_orders.append(o)
-        position = book.position(symbol).qty
         need = target.qty - position
         if working_orders:
             same_way = need != 0 and (working > 0) == (need > 0) and abs(working) <= abs(need)
@@ -1337,7 +1341,7 @@ class ExecManager:
         reduce_only = reverses and abs(need) <= abs(position)
         price = None if target.price is None else inst.round_price(target.price, side)
         if not reduce_only:
-            ref = price if price is not None else book.mark_price(symbol)
+            ref = price if price is not None else mark
             if ref is not None:
                 if (
                     reverses
@@ -1496,8 +1500,15 @@ class ExecManager:
         submitted = OrderSubmitted(
             event_time_ms=now, recv_time_ms=now, request=approved, intent=intent
         )
-        self._pending.append(submitted)  # `_record`, one call fewer on the order path
-        self._flush()
+        pending = self._pending
+        pending.append(submitted)
+        record_many = self._record_many
+        if record_many is not None and len(pending) > 1:
+            # `_record` -> `_flush` for the decision and its order, two calls fewer
+            record_many(tuple(pending))
+            pending.clear()
+        else:
+            self._flush()
         self.counters.submitted += 1
         try:
             # Journaled: the venue may send it now. The books learn of it right after, before
