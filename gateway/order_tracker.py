@@ -31,7 +31,7 @@ Pure bookkeeping: no I/O and no clock; callers pass exchange and receive times (
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -125,9 +125,6 @@ class OrderTracker:
 
     def __init__(self, *, max_closed: int = 10_000) -> None:
         self._orders: dict[str, TrackedOrder] = {}
-        # `get(client_order_id)`: the tracked order, or None. The dict's own `get`, bound once:
-        # no Python frame for a lookup the venue makes on every order and user-stream event.
-        self.get: Callable[[str], TrackedOrder | None] = self._orders.get
         # The orders not terminal yet, by client id: what the reconciliation, cancel-all and
         # the start-up read, without a pass over the up to `max_closed` closed ones kept.
         self._open: dict[str, TrackedOrder] = {}
@@ -182,6 +179,9 @@ class OrderTracker:
         return tracked
 
     # --- lookups -----------------------------------------------------------------------------
+
+    def get(self, client_order_id: str) -> TrackedOrder | None:
+        return self._orders.get(client_order_id)
 
     def by_exchange_id(self, symbol: str, order_id: int) -> TrackedOrder | None:
         return self._by_exchange_id.get((symbol, order_id))

@@ -147,6 +147,7 @@ from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
+    PROTECTIVE_TYPES,
     CancelProposal,
     ClientOrderIds,
     Fill,
@@ -1305,7 +1306,8 @@ class ExecManager:
         for o in book.orders.values():
             if o.symbol != symbol:
                 continue
-            if o.is_protective:
+            # `o.is_protective`, without the property's call on every target order
+            if o.type in PROTECTIVE_TYPES and (o.close_position or o.reduce_only):
                 if last is not None and fired_at(o, last):
                     # The exchange fires it on that price: the position is about to close.
                     # Worked from the stale position, a flip would leave twice the target
