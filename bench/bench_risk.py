@@ -66,6 +66,19 @@ class Books:
     def open_order_qty(self, symbol: str, side: Side) -> Decimal:
         return self.open_qty[(symbol, side)]
 
+    def equity_and_available(self) -> tuple[Decimal, Decimal]:
+        return self.equity(), self.available_balance()
+
+    def order_exposure(
+        self, symbol: str, side: Side
+    ) -> tuple[Decimal, Decimal | None, int, Decimal]:
+        return (
+            self.positions[symbol].qty,
+            self.marks.get(symbol),
+            self.open_order_count(symbol),
+            self.open_qty[(symbol, side)],
+        )
+
 
 def rate(fn: Callable[[], object], clock: SimClock, n: int) -> tuple[float, object]:
     result = None

@@ -57,7 +57,7 @@ the latency follows.
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
-        [--calls 50] [--without-checkpoints]
+        [--calls 50 [--trace]] [--without-checkpoints]
 """
 
 import argparse
@@ -564,8 +564,12 @@ class CallCounter:
     between orders each call costs ~1.5-2 us whatever it does, so this count, not the
     arithmetic, is what tick-to-order follows (README, "Where tick-to-order goes")."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, trace: bool = False) -> None:
         self.samples: list[Counter[str]] = []
+        # With `trace`: every call of the last counted ordering tick, in order, indented by
+        # depth ("py module.qualname" / "C name"), to see which ones an order path makes.
+        self.trace: list[str] | None = [] if trace else None
+        self._tracing: list[str] = []
         # The first ordering tick apart: it also plans the signing of its request shape and
         # builds the URL (once per process: ~30 calls no later order makes).
         self.first: Counter[str] | None = None
@@ -577,6 +581,7 @@ class CallCounter:
 
     def start(self) -> None:
         self._calls = Counter()
+        self._tracing = []
         self._done = False
         sys.setprofile(self._event)
 
@@ -587,6 +592,8 @@ class CallCounter:
                 self.first = self._calls
             else:
                 self.samples.append(self._calls)
+                if self.trace is not None:
+                    self.trace = self._tracing
         elif not ordered:
             self.quiet.append(sum(n for k, n in self._calls.items() if k.startswith("py ")))
 
@@ -600,12 +607,18 @@ class CallCounter:
                 return
             if code is _STOP_CODE:
                 return  # the counter's own `stop`, after the tick
-            self._calls[f"py {frame.f_globals.get('__name__', '?')}"] += 1
+            module = frame.f_globals.get("__name__", "?")
+            self._calls[f"py {module}"] += 1
+            if self.trace is not None:
+                self._tracing.append(f"{_depth(frame)}py {module}.{code.co_qualname}")
         elif event == "c_call":
             module = (
                 getattr(arg, "__module__", None) or type(getattr(arg, "__self__", arg)).__name__
             )
             self._calls[f"C {module}"] += 1
+            if self.trace is not None:
+                name = getattr(arg, "__qualname__", repr(arg))
+                self._tracing.append(f"{_depth(frame)}  C {name}")
 
     def report(self, out: Callable[[str], None] = print) -> None:
         if not self.samples:
@@ -620,6 +633,11 @@ class CallCounter:
             f"calls before the hand-off (median of {len(self.samples)} ordering ticks after "
             f"the first): {py} Python, {c} C; most: {top}"
         )
+        if self.trace:
+            out("  the calls of the last one, in order (indented by depth):")
+            base = min(len(line) - len(line.lstrip()) for line in self.trace)
+            for line in self.trace:
+                out(f"    {line[base:]}")
         if self.first is not None:
             py = sum(n for k, n in self.first.items() if k.startswith("py "))
             c = sum(n for k, n in self.first.items() if k.startswith("C "))
@@ -633,6 +651,14 @@ class CallCounter:
 
 
 _STOP_CODE = CallCounter.stop.__code__
+
+
+def _depth(frame: Any) -> str:
+    """Two spaces per frame below the outermost: the nesting of a traced call."""
+    depth = 0
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return "  " * depth
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -877,6 +903,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--calls", type=int, default=50, help="ordering ticks whose calls are counted; 0 = none"
     )
     parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="with --calls: print the calls of the last counted ordering tick, in order",
+    )
+    parser.add_argument(
         "--without-checkpoints",
         action="store_true",
         help="the SqliteJournal without the restart's checkpoints and the new-peak snapshots "
@@ -936,7 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             report(result)
         if args.calls > 0 and args.strategy == "flip":
-            counter = CallCounter()
+            counter = CallCounter(trace=args.trace)
             asyncio.run(
                 measure(
                     endless_tape(one, span_ms),

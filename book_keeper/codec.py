@@ -32,7 +32,9 @@ def opt_dec(value: Decimal | None) -> str | None:
 
 @cache
 def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+    """The fields a value is written and rebuilt with: not those derived in `__post_init__`
+    (`init=False`, such as `LotSize.grid_max_qty`), which its class computes again."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -34,6 +34,13 @@ class LotSize:
     min_qty: Decimal
     max_qty: Decimal
     step_size: Decimal
+    # maxQty floored onto the grid (min_qty + k * step): the largest quantity one order may
+    # have (`Instrument.max_qty`), a constant of the filter, read on every target order.
+    grid_max_qty: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        top = _snap(self.max_qty, self.min_qty, self.step_size, ROUND_FLOOR)
+        object.__setattr__(self, "grid_max_qty", top)
 
 
 class InstrumentError(ValueError):
@@ -104,10 +111,6 @@ class Instrument:
     _market_lot_grid_exact: bool = field(init=False, repr=False, compare=False)
     # The same of the price filter (min_price + k * tick): check_price's fast path.
     _price_grid_exact: bool = field(init=False, repr=False, compare=False)
-    # Each lot filter's maxQty floored onto its grid (`max_qty`): a constant of the filters,
-    # asked on every target order.
-    _lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
-    _market_lot_max_qty: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_price_decimals", _decimals(self.tick_size))
@@ -121,8 +124,6 @@ class Instrument:
             self.tick_size > 0
             and (self.min_price == 0 or _decimal_places(self.min_price) <= self._price_decimals),
         )
-        object.__setattr__(self, "_lot_max_qty", _lot_max_qty(self.lot))
-        object.__setattr__(self, "_market_lot_max_qty", _lot_max_qty(self.market_lot))
 
     # --- construction -------------------------------------------------------------------
 
@@ -206,7 +207,7 @@ class Instrument:
     def max_qty(self, order_type: OrderType = OrderType.LIMIT) -> Decimal:
         """The largest quantity one `order_type` order may have: the lot filter's maxQty,
         floored onto its step grid (computed once, with the instrument)."""
-        return self._market_lot_max_qty if order_type in MARKET_LIKE_TYPES else self._lot_max_qty
+        return (self.market_lot if order_type in MARKET_LIKE_TYPES else self.lot).grid_max_qty
 
     def split_qty(self, qty: Decimal, order_type: OrderType = OrderType.LIMIT) -> list[Decimal]:
         """`qty`, floored to the step, as the quantities of as few `order_type` orders as the
@@ -233,7 +234,7 @@ class Instrument:
 
     def format_price(self, price: Decimal) -> str:
         """Fixed-point string with the tick's decimals, never exponent notation."""
-        return f"{price:.{self.price_decimals}f}"
+        return f"{price:.{self._price_decimals}f}"  # price_decimals, without its call
 
     @property
     def wire_price_decimals(self) -> int:
@@ -391,7 +392,17 @@ class Instrument:
                     -1102,
                     "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
                 )
-            if v := self.check_qty(quantity, order_type):
+            # check_qty's common case inline (within the lot, on its exact grid), so that a
+            # valid order checks in this one call; anything else is check_qty's to judge.
+            if order_type in MARKET_LIKE_TYPES:
+                lot, exact = self.market_lot, self._market_lot_grid_exact
+            else:
+                lot, exact = self.lot, self._lot_grid_exact
+            if not (
+                exact
+                and 0 < lot.min_qty <= quantity <= lot.max_qty
+                and (not lot.step_size or (quantity - lot.min_qty) % lot.step_size == 0)
+            ) and (v := self.check_qty(quantity, order_type)):
                 return v
         if (
             price is not None
@@ -402,7 +413,12 @@ class Instrument:
             return v
         if not reduce_only and not close_position and quantity is not None:
             reference = price if price is not None else mark_price
-            if reference is not None and (v := self.check_min_notional(reference * quantity)):
+            if (
+                reference is not None
+                and self.min_notional
+                and reference * quantity < self.min_notional
+                and (v := self.check_min_notional(reference * quantity))
+            ):
                 return v
         if open_orders >= self.max_num_orders:
             return FilterViolation("MAX_NUM_ORDERS", -2025, "Reach max open order limit.")
@@ -412,11 +428,6 @@ class Instrument:
 def _grid_exact(lot: LotSize) -> bool:
     """Whether every quantity on the lot's grid has at most the step's decimals."""
     return lot.min_qty == 0 or _decimal_places(lot.min_qty) <= _decimals(lot.step_size)
-
-
-def _lot_max_qty(lot: LotSize) -> Decimal:
-    """The lot's maxQty floored onto its grid (min_qty + k * step)."""
-    return _snap(lot.max_qty, lot.min_qty, lot.step_size, ROUND_FLOOR)
 
 
 def _lot(f: Mapping[str, Any]) -> LotSize:

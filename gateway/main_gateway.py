@@ -42,7 +42,7 @@ from typing import Any
 
 from core.backoff import Backoff, Sleep
 from core.clock import Clock
-from core.enums import OrderStatus
+from core.enums import CONDITIONAL_TYPES, OrderStatus
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
@@ -63,7 +63,7 @@ from core.instrument import Instrument
 from core.journal import Journal
 from core.orders import Order, OrderRequest, forced_close
 from core.venue import EventListener
-from gateway.order_params import create_method, order_params
+from gateway.order_params import CREATE_ALGO_ORDER, CREATE_ORDER, create_method, order_params
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_stream import UserStream
 from gateway.user_wire import (
@@ -431,7 +431,9 @@ class LiveVenue:
         else:
             try:
                 params = order_params(request, self.instruments[request.symbol])
-                signed = self.rest.sign(create_method(request), **params)
+                # `create_method(request)`, without its call on the order path
+                method = CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
+                signed = self.rest.sign(method, **params)
             except ValueError as exc:
                 reason = str(exc)
         if reason is not None:

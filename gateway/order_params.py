@@ -72,7 +72,11 @@ def order_params(request: OrderRequest, inst: Instrument) -> dict[str, str]:
     else:
         if request.quantity is None or request.quantity <= 0:
             raise ValueError("quantity must be > 0")
-        params["quantity"] = exact(inst.format_qty, request.quantity, "quantity")
+        # `exact(inst.format_qty, ...)` written out: two calls fewer on the order path
+        qty = request.quantity
+        params["quantity"] = text = inst.format_qty(qty)
+        if Decimal(text) != qty:
+            raise ValueError(f"quantity {qty} has more decimals than the symbol allows")
         if request.reduce_only:
             params["reduceOnly"] = "true"
     if request.type in _PRICED:

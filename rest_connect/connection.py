@@ -604,12 +604,16 @@ class RestConnection:
             ]
         symbol_at = plan.symbol_at
         if symbol_at >= 0:
-            values[symbol_at] = _quote_symbol(values[symbol_at])
+            symbol = values[symbol_at]
+            # `_quote_symbol` and `_url` read their caches inline: a call each on the order path
+            values[symbol_at] = _quoted_symbols.get(symbol) or _quote_symbol(symbol)
         split = plan.split
+        client = self.client
+        url = self._urls.get((plan.path, client.FUTURES_URL, client.testnet, client.demo))
         request = SignedRequest(
             method=method,
             http=plan.http,
-            url=self._url(plan.path),
+            url=url if url is not None else self._url(plan.path),
             head=plan.head.format(*values[:split]),
             tail=plan.tail.format(*values[split:]),
             pairs=pairs,
@@ -668,11 +672,15 @@ class RestConnection:
         The request is signed and handed to the session here, without a loop hop; aiohttp
         writes it to the socket when that task first enters the request's context. Nothing is
         sent twice: a re-send after a 429 or -1021 is signed again, exactly as in `send`."""
-        if not self.governor.try_acquire(weight=weight, orders=orders):
+        # One reading of the clock for the governor and the hand-off when they share it.
+        clock, governor = self.clock, self.governor
+        now = clock.now_ms()
+        shared = governor.clock is clock
+        if not governor.try_acquire(weight=weight, orders=orders, now_ms=now if shared else None):
             return None
         self.stats.calls += 1
         syncs_before = self._syncs
-        context, error, sent_ms = self._hand_off(request)
+        context, error, sent_ms = self._hand_off(request, now)
 
         def send() -> Awaitable[Any]:
             return self._send_signed(request)
@@ -737,18 +745,21 @@ class RestConnection:
         """One HTTP request of a signed order/cancel, as python-binance's `_request` sends it."""
         return await self._complete(request, *self._hand_off(request))
 
-    def _hand_off(self, request: SignedRequest) -> tuple[Any, BaseException | None, int]:
+    def _hand_off(
+        self, request: SignedRequest, now_ms: int | None = None
+    ) -> tuple[Any, BaseException | None, int]:
         """Hand the request to the HTTP session (signed again first if it was sent before or
         signed too long ago): (the session's request context, or the exception the session
-        raised, when it was handed over on our clock). aiohttp starts the request when its
-        context is entered (`_complete`)."""
+        raised, when it was handed over on our clock: `now_ms` when the caller has just read
+        it, else read here). aiohttp starts the request when its context is entered
+        (`_complete`)."""
         client = self.client
         if request.sent or (
             time.time() * 1000 + client.timestamp_offset - request.timestamp_ms > _RESIGN_AFTER_MS
         ):
             self._sign(request)
         request.sent = True
-        sent_ms = self.clock.now_ms()
+        sent_ms = self.clock.now_ms() if now_ms is None else now_ms
         self.stats.requests += 1
         try:
             context = getattr(client.session, request.http)(

@@ -26,7 +26,7 @@ Which checks apply to which order (the RiskManager's policy):
 from decimal import Decimal
 
 from core.enums import OrderType, Side
-from core.instrument import Instrument
+from core.instrument import FilterViolation, Instrument
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -35,13 +35,30 @@ _HUNDRED = Decimal(100)
 # --- exposure arithmetic ----------------------------------------------------------------------
 
 
+def exposure_after(
+    position_qty: Decimal, side: Side, quantity: Decimal, open_same_side_qty: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(`exposure_increase`, `projected_position`) of one order, in one call: what the
+    RiskManager reads of every entry."""
+    if side is Side.BUY:
+        held = position_qty + open_same_side_qty  # the position once the open buys filled
+        projected = held + quantity
+        closable = -held  # the short left to close first
+    else:
+        held = position_qty - open_same_side_qty
+        projected = held - quantity
+        closable = held
+    if closable <= 0:
+        return quantity, projected
+    opening = quantity - closable
+    return (opening if opening > 0 else _ZERO), projected
+
+
 def projected_position(
     position_qty: Decimal, side: Side, quantity: Decimal, open_same_side_qty: Decimal
 ) -> Decimal:
     """Signed position if this order and every open order on its side filled (worst case)."""
-    if side is Side.BUY:
-        return position_qty + open_same_side_qty + quantity
-    return position_qty - open_same_side_qty - quantity
+    return exposure_after(position_qty, side, quantity, open_same_side_qty)[1]
 
 
 def exposure_increase(
@@ -53,16 +70,7 @@ def exposure_increase(
     only that part needs new initial margin, as on Binance. Open orders on the same side are
     assumed filled first (worst case).
     """
-    # What is left to close once the open orders on this side have filled (the projected
-    # position without this order, written out: one call fewer on the order path).
-    if side is Side.BUY:
-        closable = -(position_qty + open_same_side_qty)
-    else:
-        closable = position_qty - open_same_side_qty
-    if closable <= 0:
-        return quantity
-    opening = quantity - closable
-    return opening if opening > 0 else _ZERO
+    return exposure_after(position_qty, side, quantity, open_same_side_qty)[0]
 
 
 # --- checks on every order -----------------------------------------------------------------------
@@ -93,8 +101,11 @@ def check_filters(
         mark_price=mark_price,
         open_orders=open_orders,
     )
-    if violation is None:
-        return None
+    return None if violation is None else filter_reason(violation)
+
+
+def filter_reason(violation: FilterViolation) -> str:
+    """The denial reason of an instrument filter's violation, with Binance's code."""
     return f"instrument filter {violation.filter_type} ({violation.code}): {violation.msg}"
 
 

@@ -201,6 +201,10 @@ def fired_at(order: Order, price: Decimal) -> bool:
     """A protective order the exchange fires at `price` (its position's side: a SELL one
     protects a long): the position it guards is closing."""
     stop = order.stop_price
-    return stop is not None and already_crossed(
-        order.type, long=order.side is Side.SELL, trigger=stop, price=price
-    )
+    if stop is None:
+        return False
+    # `already_crossed(order.type, long=order.side is Side.SELL, ...)` written out: the
+    # ExecManager asks this of the position's stop on every target order.
+    if order.type is OrderType.STOP_MARKET:
+        return price <= stop if order.side is Side.SELL else price >= stop
+    return price >= stop if order.side is Side.SELL else price <= stop

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from core.account import AccountView, Position
 from core.clock import Clock
-from core.enums import ForcedClose, OrderIntent, OrderType, Side, TradingState
+from core.enums import MARKET_LIKE_TYPES, ForcedClose, OrderIntent, OrderType, Side, TradingState
 from core.events import CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
@@ -90,6 +90,17 @@ class RiskView(AccountView, Protocol):
         reduce-only, not closePosition; PENDING_SUBMIT and UNKNOWN orders included."""
         ...
 
+    def order_exposure(
+        self, symbol: str, side: Side
+    ) -> tuple[Decimal, Decimal | None, int, Decimal]:
+        """(position qty, mark price, open order count, `open_order_qty(symbol, side)`) of
+        `symbol` in one call: what `check` reads of every order (see BookKeeper)."""
+        ...
+
+    def equity_and_available(self) -> tuple[Decimal, Decimal]:
+        """(`equity()`, `available_balance()`) in one call (see BookKeeper)."""
+        ...
+
     def last_price(self, symbol: str) -> Decimal | None:
         """The last trade price (what a CONTRACT_PRICE stop triggers on); the mark (or the
         book's mid) before the first trade."""
@@ -137,12 +148,17 @@ class RiskManager:
         view: RiskView,
         file_exists: Callable[[str], bool] = os.path.exists,
     ) -> None:
-        if not callable(getattr(view, "open_order_qty", None)):
-            # Fail at start, not on the first entry: the exposure caps need it.
-            raise TypeError(
-                f"RiskManager view {type(view).__name__} lacks open_order_qty(symbol, side): "
-                "see risk_manager.RiskView"
-            )
+        for needed in (
+            "open_order_qty(symbol, side)",
+            "order_exposure(symbol, side)",
+            "equity_and_available()",
+        ):
+            if not callable(getattr(view, needed.split("(")[0], None)):
+                # Fail at start, not on the first order: the checks need it.
+                raise TypeError(
+                    f"RiskManager view {type(view).__name__} lacks {needed}: "
+                    "see risk_manager.RiskView"
+                )
         self.config = config
         # The largest single order (USDT at the mark) `check` lets through: the config's, an
         # attribute for the ExecManager's target orders (read once per order).
@@ -235,8 +251,7 @@ class RiskManager:
         result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
-        if not exempt:
-            self._order_rate.append(now)  # `_evaluate` has just counted the window at `now`
+        # (an approval that is not exempt was counted in the window by `_evaluate`)
         return result
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
@@ -289,7 +304,8 @@ class RiskManager:
         exempt: bool = False,
     ) -> OrderRequest | str:
         """The checks (see `pre_trade`); `exempt`: a risk-reducing order of the daemon's own,
-        reduce-only or closePosition, which our soft limits do not hold back."""
+        reduce-only or closePosition, which our soft limits do not hold back. An approved
+        order that is not exempt is counted in the orders-per-minute window here."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
         state = self.state
@@ -302,26 +318,35 @@ class RiskManager:
         inst = self._instruments.get(symbol)
         if inst is None:
             return f"unknown symbol {symbol}: not one of the traded instruments"
-        if not closing and (
-            r := pre_trade.check_view_current(
-                gap_open, lag_ms, cfg.max_data_lag_ms, clock_offset_ms, cfg.max_clock_offset_ms
+        # Each check below is guarded by its own comparison, inline: the pure function of
+        # `pre_trade` is called only when it may deny, and its reason is the one given (a
+        # call on the order path costs more than the comparison; README, "Where
+        # tick-to-order goes").
+        if (
+            not closing
+            and (
+                gap_open
+                or lag_ms > cfg.max_data_lag_ms
+                or clock_offset_ms > cfg.max_clock_offset_ms
+                or -clock_offset_ms > cfg.max_clock_offset_ms
+            )
+            and (
+                r := pre_trade.check_view_current(
+                    gap_open, lag_ms, cfg.max_data_lag_ms, clock_offset_ms, cfg.max_clock_offset_ms
+                )
             )
         ):
             return r
 
         req = _rounded(inst, request)
-        view = self._view
-        position_qty = view.position(symbol).qty
+        position_qty, mark, open_orders, open_same = self._view.order_exposure(symbol, req.side)
         if closing and (
             r := (request.close_position and pre_trade.check_close_position_type(req.type))
             or pre_trade.check_reduces(req.side, position_qty, close_position=req.close_position)
         ):
             return r
-        mark = view.mark_price(symbol)
-        open_orders = view.open_order_count(symbol)
         limit_price = req.price if req.type is not OrderType.MARKET else None
-        if r := pre_trade.check_filters(
-            inst,
+        if violation := inst.check_order(
             side=req.side,
             order_type=req.type,
             quantity=req.quantity,
@@ -333,7 +358,7 @@ class RiskManager:
             # Our count holds orders whose cancel is on its way: the exchange counts its own.
             open_orders=0 if exempt else open_orders,
         ):
-            return r
+            return pre_trade.filter_reason(violation)
         if exempt:
             return req  # none of the soft limits below holds back a risk-reducing order
         if (
@@ -342,9 +367,15 @@ class RiskManager:
             and (r := pre_trade.check_price_band(limit_price, mark, cfg.price_band_pct))
         ):
             return r
-        if not closing and (r := self._check_entry(req, position_qty, mark, open_orders)):
+        if not closing and (
+            r := self._check_entry(req, position_qty, mark, open_orders, open_same)
+        ):
             return r
-        if r := pre_trade.check_order_rate(self._order_rate.count(now), cfg.max_orders_per_minute):
+        # The last check: an order it lets through is approved, and counted in the window now.
+        sent = self._order_rate.admit(now, cfg.max_orders_per_minute)
+        if sent >= cfg.max_orders_per_minute and (
+            r := pre_trade.check_order_rate(sent, cfg.max_orders_per_minute)
+        ):
             return r
         return req
 
@@ -367,9 +398,15 @@ class RiskManager:
         return exempt
 
     def _check_entry(
-        self, req: OrderRequest, position_qty: Decimal, mark: Decimal | None, open_orders: int
+        self,
+        req: OrderRequest,
+        position_qty: Decimal,
+        mark: Decimal | None,
+        open_orders: int,
+        open_same: Decimal,
     ) -> str | None:
-        """Checks that only an order able to grow a position must pass."""
+        """Checks that only an order able to grow a position must pass; `open_same`: the open
+        quantity on its side that could grow the position (`open_order_qty`)."""
         cfg = self.config
         symbol = req.symbol
         if mark is None or mark <= 0:
@@ -386,31 +423,35 @@ class RiskManager:
         notional = qty * ref
         if notional > cfg.max_order_notional_usdt:
             return pre_trade.check_order_notional(notional, cfg.max_order_notional_usdt)
-        view = self._view
-        side = req.side
-        open_same = view.open_order_qty(symbol, side)
-        increase = pre_trade.exposure_increase(position_qty, side, qty, open_same)
+        increase, projected = pre_trade.exposure_after(position_qty, req.side, qty, open_same)
         if increase == 0:
             return None  # only closes: exposure caps and margin do not apply
-        projected = pre_trade.projected_position(position_qty, side, qty, open_same)
+        # As in `_evaluate`: each comparison inline, the pure check called for its reason.
         position_notional = abs(projected) * mark
-        if r := pre_trade.check_position_notional(
-            symbol, projected, position_notional, cfg.max_position_notional_usdt
+        if position_notional > cfg.max_position_notional_usdt and (
+            r := pre_trade.check_position_notional(
+                symbol, projected, position_notional, cfg.max_position_notional_usdt
+            )
         ):
             return r
         total = position_notional
         for other in self._others[symbol]:
             total += self._worst_notional(other)
-        if r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt):
+        if total > cfg.max_total_notional_usdt and (
+            r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt)
+        ):
             return r
-        if r := pre_trade.check_leverage(total, view.equity(), cfg.leverage):
+        equity, available = self._view.equity_and_available()
+        if (equity <= 0 or total > equity * cfg.leverage) and (
+            r := pre_trade.check_leverage(total, equity, cfg.leverage)
+        ):
             return r
-        return pre_trade.check_margin(
-            increase * ref / cfg.leverage,
-            view.available_balance(),
-            cfg.min_available_margin_usdt,
-            cfg.leverage,
-        )
+        required = increase * ref / cfg.leverage
+        if required + cfg.min_available_margin_usdt > available:
+            return pre_trade.check_margin(
+                required, available, cfg.min_available_margin_usdt, cfg.leverage
+            )
+        return None
 
     def _worst_notional(self, symbol: str) -> Decimal:
         """Largest notional `symbol` can reach if its open orders on either side fill."""
@@ -683,7 +724,17 @@ class RiskManager:
 def _rounded(inst: Instrument, req: OrderRequest) -> OrderRequest:
     """The request on the instrument's grid; the same object when nothing moved."""
     qty = req.quantity
-    new_qty = None if qty is None else inst.floor_qty(qty, req.type)
+    if qty is None:
+        new_qty = None
+    else:
+        # On the lot's grid already (the common case): what `floor_qty` returns then, without
+        # its call on the order path; anything else is floored by it.
+        lot = inst.market_lot if req.type in MARKET_LIKE_TYPES else inst.lot
+        step = lot.step_size
+        if qty >= lot.min_qty and step and (qty - lot.min_qty) % step == 0:
+            new_qty = qty.quantize(step)
+        else:
+            new_qty = inst.floor_qty(qty, req.type)
     price = req.price
     new_price = None if price is None else inst.round_price(price, req.side)
     stop = req.stop_price

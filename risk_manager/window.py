@@ -30,10 +30,18 @@ class SlidingWindow:
         self._times.append(now_ms)
         return self.count(now_ms)
 
-    def append(self, now_ms: int) -> None:
-        """Record an event at `now_ms` right after `count(now_ms)` (nothing left to drop):
-        `add` without counting again."""
-        self._times.append(now_ms)
+    def admit(self, now_ms: int, limit: int) -> int:
+        """The count in the window at `now_ms`; below `limit`, an event at `now_ms` is also
+        recorded (not counted in the result): `count` then `append` in one call, where an
+        approval is counted as it is decided."""
+        times = self._times
+        horizon = now_ms - self.window_ms
+        while times and times[0] <= horizon:
+            times.popleft()
+        n = len(times)
+        if n < limit:
+            times.append(now_ms)
+        return n
 
     def clear(self) -> None:
         self._times.clear()

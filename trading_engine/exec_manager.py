@@ -110,6 +110,7 @@ from core.account import AccountView, Position, StrategyView
 from core.backoff import Backoff
 from core.clock import Clock
 from core.enums import (
+    MARKET_LIKE_TYPES,
     ForcedClose,
     OrderIntent,
     OrderStatus,
@@ -150,6 +151,7 @@ from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
+    PROTECTIVE_TYPES,
     CancelProposal,
     ClientOrderIds,
     Fill,
@@ -171,6 +173,7 @@ from trading_engine.main_trading_strategy import (
     TradingStrategy,
     check_proposals,
     item_text,
+    proposals_problem,
     strategy_failed,
 )
 
@@ -235,6 +238,10 @@ class Books(AccountView, Protocol):
 
     def mark(self, item: Trade | MarkPrice | BookTicker) -> None: ...
     def last_price(self, symbol: str) -> Decimal | None: ...
+    def position_prices(self, symbol: str) -> tuple[Decimal, Decimal | None, Decimal | None]:
+        """(position qty, mark price, last price) of `symbol` in one call."""
+        ...
+
     def apply(self, event: Event) -> object: ...
     def wallet(self, asset: str | None = None) -> Decimal: ...
     def unrealized_pnl(self) -> Decimal: ...
@@ -843,7 +850,8 @@ class ExecManager:
         if took > self._call_budget_ns:
             self._slow_call(_CALLBACKS[cls], item, took)
         if proposals is not NO_PROPOSALS:
-            check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)
+            if proposals_problem(proposals):  # one call on the good path
+                check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)  # raises
             if proposals:
                 self._handle(proposals, now)
 
@@ -1343,11 +1351,13 @@ class ExecManager:
         inst = self._instruments[symbol]
         working = _ZERO  # signed remaining quantity of our non-protective open orders
         working_orders: list[Order] = []
-        last = book.last_price(symbol)
+        # One read of the books for the symbol (nothing below changes them before the order)
+        position, mark, last = book.position_prices(symbol)
         for o in book.orders.values():
             if o.symbol != symbol:
                 continue
-            if o.is_protective:
+            # `o.is_protective`, without the property's call on every target order
+            if o.type in PROTECTIVE_TYPES and (o.close_position or o.reduce_only):
                 if last is not None and fired_at(o, last):
                     # The exchange fires it on that price: the position is about to close.
                     # Worked from the stale position, a flip would leave twice the target
@@ -1360,7 +1370,6 @@ class ExecManager:
                 return  # wait for the answer: never a second order toward the same target
             working += o.remaining_qty if o.side is Side.BUY else -o.remaining_qty
             working_orders.append(o)
-        position = book.position(symbol).qty
         need = target.qty - position
         if working_orders:
             same_way = need != 0 and (working > 0) == (need > 0) and abs(working) <= abs(need)
@@ -1375,14 +1384,16 @@ class ExecManager:
             return
         side = Side.BUY if delta > 0 else Side.SELL
         order_type = OrderType.MARKET if target.price is None else OrderType.LIMIT
+        # `inst.lot_for(order_type)` inline: its minQty here, its maxQty on the grid below
+        lot = inst.market_lot if order_type in MARKET_LIKE_TYPES else inst.lot
         qty = inst.floor_qty(abs(delta), order_type)
-        if qty < inst.lot_for(order_type).min_qty or qty == 0:
+        if qty < lot.min_qty or qty == 0:
             return  # less than one tradeable lot away: close enough
         reverses = position != 0 and (position > 0) != (need > 0)
         reduce_only = reverses and abs(need) <= abs(position)
         price = None if target.price is None else inst.round_price(target.price, side)
         if not reduce_only:
-            ref = price if price is not None else book.mark_price(symbol)
+            ref = price if price is not None else mark
             if ref is not None:
                 if (
                     reverses
@@ -1398,7 +1409,7 @@ class ExecManager:
                     return  # a remainder below the minimum notional: not worth an order
         # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
         # goes as far as it may, the next one once it is answered.
-        qty = min(qty, inst.max_qty(order_type))
+        qty = min(qty, lot.grid_max_qty)  # inst.max_qty(order_type)
         request = OrderRequest(
             symbol=symbol,
             side=side,
@@ -1541,8 +1552,15 @@ class ExecManager:
         submitted = OrderSubmitted(
             event_time_ms=now, recv_time_ms=now, request=approved, intent=intent
         )
-        self._pending.append(submitted)  # `_record`, one call fewer on the order path
-        self._flush()
+        pending = self._pending
+        pending.append(submitted)
+        record_many = self._record_many
+        if record_many is not None and len(pending) > 1:
+            # `_record` -> `_flush` for the decision and its order, two calls fewer
+            record_many(tuple(pending))
+            pending.clear()
+        else:
+            self._flush()
         self.counters.submitted += 1
         try:
             # Journaled: the venue may send it now. The books learn of it right after, before

@@ -58,14 +58,16 @@ def check_proposals(strategy: str, callback: str, item: object, proposals: objec
     """StrategyError unless `proposals` is a tuple or list of OrderProposal / TargetPosition
     with Decimal quantities and prices (a float there would be a TypeError deep in the
     ExecManager, or an inexact order), or CancelProposal with a client order id."""
-    problem = _proposals_problem(proposals)
+    problem = proposals_problem(proposals)
     if problem:
         raise StrategyError(
             f"strategy {strategy}: {callback}({item_text(item)}) returned {problem}"
         )
 
 
-def _proposals_problem(proposals: object) -> str:
+def proposals_problem(proposals: object) -> str:
+    """What `check_proposals` refuses in `proposals` ("" for nothing): the ExecManager asks
+    this first and calls `check_proposals` for its error only when something is wrong."""
     if proposals.__class__ is not tuple and not isinstance(proposals, tuple | list):
         return (
             f"{_short(proposals)}, not a sequence of OrderProposal / TargetPosition / "

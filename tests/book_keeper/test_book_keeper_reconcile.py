@@ -14,7 +14,7 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
-from core.market import MarkPrice
+from core.market import BookTicker, MarkPrice, Trade
 from core.orders import Order
 from tests.book_keeper.support import (
     BUY,
@@ -325,6 +325,19 @@ def test_available_balance_subtracts_position_and_open_order_margin():
     assert bk.available_balance() == D("9552.5")
 
 
+def test_equity_and_available_are_the_two_reads_in_one_call_before_and_after_a_change():
+    bk = book()  # leverage 20
+    trade_fill(bk, "m-1", 1, BUY, "0.100", "60000.0", fee="0")
+    bk.mark(MarkPrice(SYMBOL, D("60000.0"), D("60000.0"), D(0), 0, T0, T0))
+    # equity 10000; available 10000 - 0.1*60000/20 = 9700
+    assert bk.equity_and_available() == (D("10000.0"), D("9700.0"))
+    assert bk.equity_and_available() == (bk.equity(), bk.available_balance())
+    bk.mark(MarkPrice(SYMBOL, D("61000.0"), D("61000.0"), D(0), 0, T0, T0))
+    # +100 unrealized: equity 10100; available 10100 - 0.1*61000/20 = 9795
+    assert bk.equity_and_available() == (D("10100.0"), D("9795.0"))
+    assert bk.equity_and_available() == (bk.equity(), bk.available_balance())
+
+
 def test_open_order_qty_counts_only_orders_that_can_grow_the_position():
     bk = book()
     bk.apply(submitted("q-1", BUY, "0.010", "59000.0"))
@@ -334,6 +347,53 @@ def test_open_order_qty_counts_only_orders_that_can_grow_the_position():
 
     assert bk.open_order_qty(SYMBOL, BUY) == D("0.015")
     assert bk.open_order_qty(SYMBOL, SELL) == D("0.003")
+
+
+def test_order_exposure_gives_in_one_call_what_the_four_reads_give():
+    """The risk check's one read of the books (`order_exposure`) against the four it
+    replaced: position, mark, open order count and open quantity on the order's side."""
+    bk = book()
+    trade_fill(bk, "e-1", 1, BUY, "0.100", "60000.0", fee="0")
+    bk.mark(MarkPrice(SYMBOL, D("60100.0"), D("60100.0"), D(0), 0, T0, T0))
+    bk.apply(submitted("e-2", BUY, "0.010", "59000.0"))
+    bk.apply(submitted("e-3", BUY, "0.020", "58000.0", reduce_only=True))  # counted, cannot grow
+    bk.apply(submitted("e-4", SELL, "0.003", "61000.0"))
+    bk.apply(submitted("e-5", BUY, "1.000", "3000.00", symbol="ETHUSDT"))  # another symbol
+
+    # long 0.100, mark 60100.0, 3 open orders of BTCUSDT, 0.010 buy / 0.003 sell to grow
+    assert bk.order_exposure(SYMBOL, BUY) == (D("0.100"), D("60100.0"), 3, D("0.010"))
+    assert bk.order_exposure(SYMBOL, SELL) == (D("0.100"), D("60100.0"), 3, D("0.003"))
+    for side in (BUY, SELL):
+        assert bk.order_exposure(SYMBOL, side) == (
+            bk.position(SYMBOL).qty,
+            bk.mark_price(SYMBOL),
+            bk.open_order_count(SYMBOL),
+            bk.open_order_qty(SYMBOL, side),
+        )
+
+
+def test_order_exposure_of_a_symbol_without_a_price_has_no_mark():
+    assert book().order_exposure(SYMBOL, BUY) == (D(0), None, 0, D(0))
+
+
+def test_position_prices_falls_back_as_mark_price_and_last_price_do():
+    """The ExecManager's one read per target order (`position_prices`) against the three it
+    replaced, as the prices arrive: none, a book top (mid 60000.05 for both), a trade (the
+    last; the mark falls back to it), a mark price (each its own)."""
+    bk = book()
+    trade_fill(bk, "p-1", 1, SELL, "0.010", "60000.0", fee="0")
+
+    def three():
+        return (bk.position(SYMBOL).qty, bk.mark_price(SYMBOL), bk.last_price(SYMBOL))
+
+    assert bk.position_prices(SYMBOL) == three() == (D("-0.010"), None, None)
+    bk.mark(BookTicker(SYMBOL, 1, D("60000.0"), D(1), D("60000.1"), D(1), T0, T0, T0))
+    assert bk.position_prices(SYMBOL) == three() == (D("-0.010"), D("60000.05"), D("60000.05"))
+    bk.mark(Trade(SYMBOL, 1, D("60010.0"), D("0.001"), 1, 1, False, T0, T0, T0))
+    assert bk.position_prices(SYMBOL) == three() == (D("-0.010"), D("60010.0"), D("60010.0"))
+    bk.mark(MarkPrice(SYMBOL, D("60005.0"), D("60005.0"), D(0), 0, T0, T0))
+    assert bk.position_prices(SYMBOL) == three() == (D("-0.010"), D("60005.0"), D("60010.0"))
+    assert bk.position_prices("NOSUCH") == (D(0), None, None)
 
 
 def test_an_order_that_ended_after_the_snapshot_was_read_is_not_re_added():

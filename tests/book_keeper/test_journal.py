@@ -55,6 +55,7 @@ from core.events import (
     TradingStateChanged,
     VenueSnapshot,
 )
+from core.instrument import Instrument
 from core.orders import Order
 from tests.book_keeper.support import (
     BUY,
@@ -66,6 +67,7 @@ from tests.book_keeper.support import (
     canceled,
     fill,
     filled,
+    instruments,
     request,
     submitted,
 )
@@ -882,3 +884,15 @@ def test_export_command_exits_2_with_one_line_on_a_bad_path(tmp_path, capsys):
         == f"python -m book_keeper.export: error: no journal at {tmp_path}/nope/{FILE_NAME}\n"
     )
     assert err_not_dir.count("\n") == 1 and "is not a directory" in err_not_dir
+
+
+def test_an_instrument_round_trips_without_its_derived_fields():
+    """A recorded session's header carries its instruments (`to_jsonable`); the audit rebuilds
+    them (`from_jsonable`). A value derived in `__post_init__` (`LotSize.grid_max_qty`) is
+    neither written nor passed back: the class computes it again."""
+    btc = instruments()["BTCUSDT"]
+    data = codec.to_jsonable(btc)
+    assert "grid_max_qty" not in data["lot"] and "grid_max_qty" not in data["market_lot"]
+    rebuilt = codec.from_jsonable(Instrument, data)
+    assert rebuilt == btc
+    assert rebuilt.market_lot.grid_max_qty == btc.market_lot.grid_max_qty

@@ -221,3 +221,19 @@ async def test_try_acquire_counts_what_fits_and_refuses_what_acquire_would_wait_
     governor.halt("HTTP 418")
     assert not governor.try_acquire(weight=1)  # halted: acquire raises, try_acquire declines
     assert sleep.calls == []
+
+
+def test_try_acquire_judges_at_the_time_its_caller_read() -> None:
+    """`RestConnection.start` reads the clock once for the governor and the hand-off: the
+    window and the 429 block are judged at that reading, not at a second one."""
+    governor, _, _ = make(order_limit(2), start_ms=NOW, headroom=1.0)
+    assert governor.try_acquire(weight=0, orders=1)
+    assert governor.try_acquire(weight=0, orders=1)
+    assert not governor.try_acquire(weight=0, orders=1)  # this 10 s window is full
+
+    # Read 10.25 s later (the next window once the margin has passed): it fits there.
+    assert governor.try_acquire(weight=0, orders=1, now_ms=NOW + 10_250)
+
+    governor.rate_limited(retry_after_s=2, kind=LimitKind.ORDERS)  # blocked until NOW + 2000
+    assert not governor.try_acquire(weight=0, orders=1, now_ms=NOW + 1_999)
+    assert governor.try_acquire(weight=0, orders=1, now_ms=NOW + 2_000 + 10_250)

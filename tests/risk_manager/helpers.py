@@ -84,6 +84,18 @@ class FakeBooks:
     def open_order_qty(self, symbol: str, side: Side) -> D:
         return self.open_qty.get((symbol, side), D(0))
 
+    def equity_and_available(self) -> tuple[D, D]:
+        return self.equity(), self.available_balance()
+
+    def order_exposure(self, symbol: str, side: Side) -> tuple[D, D | None, int, D]:
+        """The four answers above in one call, as the BookKeeper gives them to `check`."""
+        return (
+            self.position(symbol).qty,
+            self.mark_price(symbol),
+            self.open_order_count(symbol),
+            self.open_order_qty(symbol, side),
+        )
+
 
 def limit(side: Side, qty: str, price: str, *, symbol: str = "BTCUSDT", **kw: Any) -> OrderRequest:
     return OrderRequest(

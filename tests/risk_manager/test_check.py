@@ -45,6 +45,20 @@ def test_quantity_with_trailing_zeros_keeps_the_request(risk):
     assert risk.check(request, **OK) is request
 
 
+def test_a_rounded_request_carries_its_quantity_with_the_steps_digits(risk):
+    """A quantity on the grid with a trailing zero, beside a price that moves: the copy's
+    quantity has the step's digits (what `floor_qty` gives; `_rounded` skips its call)."""
+    approved = risk.check(limit(Side.BUY, "0.0100", "60000.07"), **OK)
+    assert isinstance(approved, OrderRequest)
+    assert (str(approved.quantity), str(approved.price)) == ("0.010", "60000.0")
+
+
+def test_a_market_quantity_off_the_grid_is_floored_on_the_market_lot(risk):
+    approved = risk.check(market(Side.BUY, "0.0129"), **OK)
+    assert isinstance(approved, OrderRequest)
+    assert str(approved.quantity) == "0.012"
+
+
 def test_buy_price_is_rounded_down_to_the_tick_digits(risk):
     approved = risk.check(limit(Side.BUY, "0.010", "60000.07"), **OK)
     assert isinstance(approved, OrderRequest)

@@ -165,3 +165,39 @@ def test_a_position_below_the_min_notional_can_be_closed_reduce_only(risk, books
     books.set_position("ETHUSDT", "0.001", "4000")
     approved(risk.check(_eth_market(SELL, "0.001", reduce_only=True), **OK))
     assert "-4164" in denial(risk.check(_eth_market(SELL, "0.001", reduce_only=False), **OK))
+
+
+# The fused path (`RiskManager._evaluate` / `_check_entry`): each check's comparison is written
+# inline and its pure function is called only for the reason. Denials where only the inline
+# guard could go wrong:
+
+
+def test_an_entry_on_no_equity_is_denied_with_the_leverage_reason(risk, books):
+    books.equity_usdt = D(0)
+    assert denial(risk.check(market(BUY, "0.020"), **OK)) == (
+        "leverage: equity 0 USDT is not positive"
+    )
+
+
+def test_a_clock_offset_exactly_the_max_behind_passes_and_one_ms_more_is_denied(risk):
+    entry = limit(BUY, "0.010", "50000.0")
+    approved(risk.check(entry, gap_open=False, clock_offset_ms=-1000))
+    assert denial(risk.check(entry, gap_open=False, clock_offset_ms=-1001)) == (
+        "clock offset -1001 ms exceeds 1000 ms: no new entries"
+    )
+
+
+def test_a_gap_and_a_late_view_together_name_the_gap_first(risk):
+    result = risk.check(
+        limit(BUY, "0.010", "50000.0"), gap_open=True, clock_offset_ms=0, data_lag_ms=9999
+    )
+    assert denial(result) == "market-data gap open: no new entries until it is healed"
+
+
+def test_the_fifth_order_of_a_minute_passes_and_the_sixth_is_denied(risk):
+    entry = limit(BUY, "0.001", "50000.0")
+    for _ in range(5):  # max_orders_per_minute 5
+        approved(risk.check(entry, **OK))
+    assert denial(risk.check(entry, **OK)) == (
+        "max orders per minute: 5 sent in the last 60 s (max 5)"
+    )

@@ -8,11 +8,13 @@ closePosition order per side: -4130).
 from dataclasses import replace
 from decimal import Decimal as D
 
+import pytest
+
 from core.account import Position
 from core.enums import OrderStatus, OrderType, Side
 from core.instrument import LotSize
 from core.orders import Order, OrderProposal, OrderRequest
-from risk_manager.protection import take_profit_order_cap
+from risk_manager.protection import already_crossed, fired_at, take_profit_order_cap
 
 SL, TP = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
 
@@ -338,3 +340,35 @@ def test_a_take_profit_needing_more_orders_than_the_cap_gets_the_cap_in_orders_o
         resting(f"tp-{n}", TP, Side.SELL, "62400.0", qty="0.050") for n in range(4)
     ]
     assert risk.protective_orders(pos("0.480", "60000"), None, placed) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("order_type", "side", "trigger", "price", "fires"),
+    [
+        # a long's stop (SELL STOP_MARKET) fires at or below its trigger
+        (SL, Side.SELL, "59000.0", "58999.9", True),
+        (SL, Side.SELL, "59000.0", "59000.0", True),
+        (SL, Side.SELL, "59000.0", "59000.1", False),
+        # a short's stop (BUY STOP_MARKET) at or above
+        (SL, Side.BUY, "61000.0", "61000.0", True),
+        (SL, Side.BUY, "61000.0", "60999.9", False),
+        # a long's take-profit (SELL) at or above, a short's (BUY) at or below
+        (TP, Side.SELL, "62000.0", "62000.0", True),
+        (TP, Side.SELL, "62000.0", "61999.9", False),
+        (TP, Side.BUY, "58000.0", "58000.0", True),
+        (TP, Side.BUY, "58000.0", "58000.1", False),
+    ],
+)
+def test_fired_at_says_whether_the_exchange_fires_the_protection_at_a_price(
+    order_type, side, trigger, price, fires
+):
+    """The ExecManager's question before working a target (its comparison written out in
+    `fired_at`, the same as `already_crossed` for the position the order protects)."""
+    order = resting("p-1", order_type, side, trigger)
+    assert fired_at(order, D(price)) is fires
+    long = side is Side.SELL
+    assert already_crossed(order_type, long=long, trigger=D(trigger), price=D(price)) is fires
+
+
+def test_fired_at_of_an_order_without_a_trigger_is_false():
+    assert fired_at(resting("p-2", OrderType.LIMIT, Side.SELL, None), D("1.0")) is False

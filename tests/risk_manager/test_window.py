@@ -1,4 +1,4 @@
-"""The sliding window of order times: counting, and appending right after a count."""
+"""The sliding window of order times: counting, and admitting one below a limit."""
 
 from risk_manager.window import SlidingWindow
 
@@ -10,14 +10,18 @@ def test_an_event_exactly_window_ms_old_is_out():
     assert window.count(61_000) == 0
 
 
-def test_append_after_a_count_counts_as_add_does():
-    # 1_000 and 30_000 in; at 61_000 the first is out: count 1, then one more at 61_000 -> 2
-    appended = SlidingWindow(window_ms=60_000, capacity=10)
-    added = SlidingWindow(window_ms=60_000, capacity=10)
-    for w in (appended, added):
-        w.add(1_000)
-        w.add(30_000)
-    assert appended.count(61_000) == 1
-    appended.append(61_000)
-    assert added.add(61_000) == 2
-    assert appended.count(61_000) == 2
+def test_admit_below_the_limit_counts_the_window_then_records_the_event():
+    # 1_000 and 30_000 in; at 61_000 the first is out: 1 in the window, then 61_000 recorded
+    window = SlidingWindow(window_ms=60_000, capacity=10)
+    window.add(1_000)
+    window.add(30_000)
+    assert window.admit(61_000, limit=2) == 1
+    assert window.count(61_000) == 2
+
+
+def test_admit_at_the_limit_records_nothing():
+    window = SlidingWindow(window_ms=60_000, capacity=10)
+    window.add(1_000)
+    window.add(30_000)
+    assert window.admit(59_000, limit=2) == 2
+    assert window.count(59_000) == 2
