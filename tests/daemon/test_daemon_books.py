@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -35,30 +36,39 @@ FAST_TRADING = {
 }
 
 
-def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(tmp_path):
-    """The README's command on the embedded default (local exchange child, bundled data)."""
+def default_app_run(workdir) -> dict[str, Any]:
+    """`python app.py --duration 60` in `workdir`: the README's command on the embedded default
+    (local exchange child, bundled data); its exit status and output. Also the first of two
+    runs in one folder (test_daemon_lifecycle.py), through tests/daemon/conftest.py."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "--duration", "60"],
-        cwd=tmp_path,
+        cwd=workdir,
         capture_output=True,
         text=True,
         timeout=150,
     )
+    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert "application running |" in result.stdout
+
+def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(default_run):
+    """The README's command on the embedded default (local exchange child, bundled data)."""
+    workdir, result = default_run
+    stdout, stderr = result["stdout"], result["stderr"]
+
+    assert result["returncode"] == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "application running |" in stdout
     # Each figure says what it covers: the journal's realized PnL, today's wallet change, and
     # this run's fills.
     assert re.search(
         r"\| realized -?[\d,]+\.\d\d \| today -?[\d,]+\.\d\d net of fees \| "
         r"unrealized -?[\d,]+\.\d\d \| fills \d+ this run \|",
-        result.stdout,
-    ), result.stdout
-    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
-    assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, result.stdout
+        stdout,
+    ), stdout
+    summary = json.loads((workdir / "journal" / "summary.json").read_text())
+    assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, stdout
     assert summary["final_differences"] == 0
-    assert "books vs exchange at exit: identical" in result.stdout
+    assert "books vs exchange at exit: identical" in stdout
 
 
 def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str, dict, dict]:
