@@ -182,6 +182,14 @@ def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_i
     assert audit.stderr == ""
 
 
+def _decided_and_filled(workdir) -> bool:
+    """The model made a decision (its first comes at the warm-up's last bar) and an order
+    filled: a session another model's replay diverges from at its first bar."""
+    decisions = journal_rows(workdir, "SELECT payload FROM events WHERE kind = 'DecisionMade'")
+    ours = [p for (p,) in decisions if json.loads(p)["strategy"] == "logistic_regression"]
+    return bool(ours) and journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0] >= 1
+
+
 def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_since(tmp_path):
     """The session traded the registry's promoted version. Since then another version (the
     same model, its BUY intercept raised by 50: it buys at every bar) was promoted: the audit
@@ -196,8 +204,12 @@ def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_si
     (tmp_path / "config.toml").write_text(
         f'[strategy]\nname = "logistic_regression"\nmodel_path = "{reg}"\n'
     )
-    daemon = start_daemon(tmp_path, "--duration", "25")
-    _, err = daemon.communicate(timeout=120)
+    daemon = start_daemon(tmp_path)
+    try:  # until the model has decided and its order filled (it ran a fixed 25 s before)
+        wait_for(lambda: _decided_and_filled(tmp_path), 60, "the model's decision and a fill")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err[-2000:]
     header = read_session(session_files(tmp_path / "journal")[-1]).header
     sha = hashlib.sha256(traded.read_bytes()).hexdigest()
