@@ -72,6 +72,14 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     assert audit.stderr == ""
 
 
+def _traded(workdir, strategy: str, count: int) -> bool:
+    """The journal holds `count` decisions of `strategy` and `count` fills."""
+    decisions = journal_rows(workdir, "SELECT payload FROM events WHERE kind = 'DecisionMade'")
+    ours = [p for (p,) in decisions if json.loads(p)["strategy"] == strategy]
+    fills = journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0]
+    return len(ours) >= count and fills >= count
+
+
 MY_SMA = """
 from trading_engine.strategies.sma_crossover import SmaCrossover
 
@@ -94,8 +102,12 @@ def test_a_session_of_a_strategy_file_in_the_daemons_directory_audits_from_elsew
     }
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **sections)
-        daemon = start_daemon(tmp_path, "--duration", "15")
-        out, err = daemon.communicate(timeout=120)
+        daemon = start_daemon(tmp_path)
+        try:  # until it has traded what the audit checks (it ran a fixed 15 s before)
+            wait_for(lambda: _traded(tmp_path, "my_sma", 2), 60, "two decisions and two fills")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err[-2000:]
     assert "(my_sma.py:MySma)" in out
     assert list((tmp_path / "journal" / "market").glob("session-*.jsonl.gz"))
