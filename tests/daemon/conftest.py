@@ -1,5 +1,11 @@
 """Daemon sessions several tests of different files read (tests/daemon/shared_runs.py): each
-runs once per pytest run, whichever of its tests comes first, on whichever worker."""
+runs once per pytest run, whichever of its tests comes first, on whichever worker.
+
+The tests of one session carry `@pytest.mark.shared_session(name)` and are collected next to
+each other: xdist's work stealing then gives them to one worker, one after the other (two
+workers needing the session at once would leave one idle on its lock while the other runs
+it: 25 s of a 60 s session seen once).
+"""
 
 from pathlib import Path
 from typing import Any
@@ -11,6 +17,35 @@ from tests.daemon.test_daemon_books import default_app_run
 from tests.daemon.test_daemon_kill_switch import kill_file_session, usr1_then_reset_halt_session
 
 Shared = tuple[Path, dict[str, Any]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_session(name): reads the daemon session `name` (tests/daemon/shared_runs.py); "
+        "collected next to the other tests reading it",
+    )
+
+
+def _session_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("shared_session")
+    return None if marker is None else str(marker.args[0])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test of a shared session moves up to just after the first one collected."""
+    groups: dict[str, list[pytest.Item]] = {}
+    order: list[list[pytest.Item]] = []
+    for item in items:
+        name = _session_of(item)
+        if name is None:
+            order.append([item])
+        elif name in groups:
+            groups[name].append(item)
+        else:
+            groups[name] = [item]
+            order.append(groups[name])
+    items[:] = [item for group in order for item in group]
 
 
 @pytest.fixture

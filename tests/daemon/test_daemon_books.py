@@ -54,6 +54,7 @@ def default_app_run(workdir) -> dict[str, Any]:
     return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
 
+@pytest.mark.shared_session("default_run")
 def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(default_run):
     """The README's command on the embedded default (local exchange child, bundled data)."""
     workdir, result = default_run

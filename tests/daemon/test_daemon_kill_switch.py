@@ -7,6 +7,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from tests.daemon.harness import (
     exchange_account,
     exchange_process,
@@ -113,6 +115,7 @@ def usr1_then_reset_halt_session(workdir) -> dict[str, Any]:
     }
 
 
+@pytest.mark.shared_session("kill_file")
 def test_kill_switch_file_cancels_flattens_and_halts_within_a_second(kill_file):
     _workdir, run = kill_file
 
@@ -121,6 +124,7 @@ def test_kill_switch_file_cancels_flattens_and_halts_within_a_second(kill_file):
     _halted_and_flat(run["states"], run["last_denial"], run["venue"])
 
 
+@pytest.mark.shared_session("usr1_then_reset_halt")
 def test_sigusr1_kills_and_a_drawdown_breach_halts(tmp_path, usr1_then_reset_halt):
     with exchange_process(speed=20) as ex:
         # A 0.001 % drawdown limit: the first entry's fee breaches it.

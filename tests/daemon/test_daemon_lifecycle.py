@@ -81,6 +81,7 @@ def sigterm_session(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
     return run_once(tmp_path_factory, "sigterm-once-a-stop-rests", _sigterm_once_a_stop_rests)
 
 
+@pytest.mark.shared_session("sigterm_session")
 def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(sigterm_session):
     workdir, run = sigterm_session
     out, err, venue = run["out"], run["err"], run["venue"]
@@ -338,6 +339,7 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
     assert "Traceback" not in err and "error:" not in err, err[-2000:]
 
 
+@pytest.mark.shared_session("default_run")
 def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_trades(
     tmp_path, default_run
 ):
@@ -433,6 +435,7 @@ def exchange_gone_session(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
     return run_once(tmp_path_factory, "exchange-gone", _stopped_with_the_exchange_gone)
 
 
+@pytest.mark.shared_session("exchange_gone_session")
 def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(exchange_gone_session):
     """The exchange dies (or the network does) and the operator stops the daemon: the cancels
     and the last reconciliation fail. The closing summary once still said "books vs exchange
@@ -451,6 +454,7 @@ def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(exchang
     assert summary["checked_at_exit"] is False
 
 
+@pytest.mark.shared_session("exchange_gone_session")
 def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(exchange_gone_session):
     """With the exchange gone, the heartbeat kept printing the last stream lag and state ACTIVE
     and `--status` said all was well: nothing told the operator no data was arriving."""
@@ -465,6 +469,7 @@ def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(exchange_
     assert "market data DISCONNECTED (" in running_out, running_out
 
 
+@pytest.mark.shared_session("sigterm_session")
 def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(sigterm_session):
     """On a server stdout is often gone (nohup, a closed terminal); the log file had the
     heartbeats but not the closing summary, nor what guards the position left open."""

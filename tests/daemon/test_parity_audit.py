@@ -270,7 +270,13 @@ def _run_killed(workdir, ex, how: str) -> None:
 
 
 # CI keeps the file (the restart test below pulls SIGUSR1); the SIGUSR1 audit is slow.
-@pytest.mark.parametrize("how", [pytest.param("usr1", marks=pytest.mark.slow), "file"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("usr1", marks=pytest.mark.slow),
+        pytest.param("file", marks=pytest.mark.shared_session("kill_file")),
+    ],
+)
 def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, request, how):
     """The kill switch pulled on the running daemon (SIGUSR1, or the file its watch or tick
     path finds): recorded at the clock reading the daemon used, pulled there by the replay;
@@ -297,7 +303,10 @@ def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, re
 # CI keeps the reset (its session restores HALTED first, then resets); plain HALTED is slow.
 @pytest.mark.parametrize(
     "reset",
-    [pytest.param(False, marks=pytest.mark.slow), True],
+    [
+        pytest.param(False, marks=pytest.mark.slow),
+        pytest.param(True, marks=pytest.mark.shared_session("usr1_then_reset_halt")),
+    ],
     ids=["halted", "reset_halt"],
 )
 def test_a_restart_after_the_kill_switch_audits_identical_with_or_without_reset_halt(
