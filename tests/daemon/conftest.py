@@ -1,7 +1,8 @@
 """Daemon sessions several tests of different files read (tests/daemon/shared_runs.py): each
 runs once per pytest run, whichever of its tests comes first, on whichever worker.
 
-The tests of one session carry `@pytest.mark.shared_session(name)` and are collected next to
+The tests of one session carry `@pytest.mark.shared_session(name)` (registered in
+tests/conftest.py: this file imports test modules that use it) and are collected next to
 each other: xdist's work stealing then gives them to one worker, one after the other (two
 workers needing the session at once would leave one idle on its lock while the other runs
 it: 25 s of a 60 s session seen once).
@@ -17,14 +18,6 @@ from tests.daemon.test_daemon_books import default_app_run
 from tests.daemon.test_daemon_kill_switch import kill_file_session, usr1_then_reset_halt_session
 
 Shared = tuple[Path, dict[str, Any]]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "shared_session(name): reads the daemon session `name` (tests/daemon/shared_runs.py); "
-        "collected next to the other tests reading it",
-    )
 
 
 def _session_of(item: pytest.Item) -> str | None:
