@@ -14,6 +14,14 @@ def load_fixture(relative: str):
     return json.loads((FIXTURES / relative).read_text())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_session(name): reads the daemon session `name` (tests/daemon/shared_runs.py); "
+        "collected next to the other tests reading it (tests/daemon/conftest.py)",
+    )
+
+
 @pytest.fixture
 def btcusdt_entry_2022() -> dict:
     """Real BTCUSDT exchangeInfo entry (nautilus capture 2022-02-19): tick 0.10, notional 10."""

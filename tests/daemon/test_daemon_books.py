@@ -3,9 +3,13 @@
 import asyncio
 import json
 import re
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,7 @@ from tests.daemon.harness import (
     inject_fault,
     journal_rows,
     start_daemon,
+    wait_for,
     write_config,
 )
 
@@ -35,41 +40,66 @@ FAST_TRADING = {
 }
 
 
-def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(tmp_path):
-    """The README's command on the embedded default (local exchange child, bundled data)."""
+def default_app_run(workdir) -> dict[str, Any]:
+    """`python app.py --duration 60` in `workdir`: the README's command on the embedded default
+    (local exchange child, bundled data); its exit status and output. Also the first of two
+    runs in one folder (test_daemon_lifecycle.py), through tests/daemon/conftest.py."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "app.py"), "--duration", "60"],
-        cwd=tmp_path,
+        cwd=workdir,
         capture_output=True,
         text=True,
         timeout=150,
     )
+    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert "application running |" in result.stdout
+
+@pytest.mark.shared_session("default_run")
+def test_default_run_places_and_fills_orders_and_ends_identical_to_the_exchange(default_run):
+    """The README's command on the embedded default (local exchange child, bundled data)."""
+    workdir, result = default_run
+    stdout, stderr = result["stdout"], result["stderr"]
+
+    assert result["returncode"] == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "application running |" in stdout
     # Each figure says what it covers: the journal's realized PnL, today's wallet change, and
     # this run's fills.
     assert re.search(
         r"\| realized -?[\d,]+\.\d\d \| today -?[\d,]+\.\d\d net of fees \| "
         r"unrealized -?[\d,]+\.\d\d \| fills \d+ this run \|",
-        result.stdout,
-    ), result.stdout
-    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
-    assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, result.stdout
+        stdout,
+    ), stdout
+    summary = json.loads((workdir / "journal" / "summary.json").read_text())
+    assert summary["orders_submitted"] >= 1 and summary["fills"] >= 1, stdout
     assert summary["final_differences"] == 0
-    assert "books vs exchange at exit: identical" in result.stdout
+    assert "books vs exchange at exit: identical" in stdout
 
 
-def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str, dict, dict]:
-    """Run the daemon for `seconds` against a local exchange (with `faults` on, and config
-    `sections` over FAST_TRADING); (its stdout, its summary.json, the exchange's account),
-    after checking it made fills and its wallet and position equal the exchange's."""
+def _trade(
+    tmp_path,
+    seconds: int | None,
+    *faults: dict,
+    until: Callable[[Path], bool] | None = None,
+    **sections: dict,
+) -> tuple[str, dict, dict]:
+    """Run the daemon for `seconds` (or, with `until`, until `until(workdir)` holds, then stop
+    it with SIGTERM: a clean stop as the duration's) against a local exchange (with `faults`
+    on, and config `sections` over FAST_TRADING); (its stdout, its summary.json, the
+    exchange's account), after checking it made fills and its wallet and position equal the
+    exchange's."""
     with exchange_process(speed=20) as ex:
         for spec in faults:
             inject_fault(ex, spec)
         write_config(tmp_path, ex, **{**FAST_TRADING, **sections})
-        daemon = start_daemon(tmp_path, "--duration", str(seconds))
+        if until is None:
+            daemon = start_daemon(tmp_path, "--duration", str(seconds))
+        else:
+            daemon = start_daemon(tmp_path)
+            try:
+                wait_for(lambda: until(tmp_path), 90, "what the test checks")
+            finally:
+                daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=120)
         assert daemon.returncode == 0, err[-2000:]
         venue = asyncio.run(exchange_account(ex))
@@ -86,6 +116,15 @@ def _trade(tmp_path, seconds: int, *faults: dict, **sections: dict) -> tuple[str
     return out, summary, venue
 
 
+def _enough_to_check(workdir: Path) -> bool:
+    """What the test below checks is in the journal (it ran a fixed 30 s before): four fills
+    (twice what it needs), a stop-loss and a take-profit, five balance snapshots."""
+    fills = journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0]
+    types = {t for (t,) in journal_rows(workdir, "SELECT DISTINCT type FROM orders")}
+    snapshots = journal_rows(workdir, "SELECT COUNT(*) FROM balance_snapshots")[0][0]
+    return fills >= 4 and {"STOP_MARKET", "TAKE_PROFIT_MARKET"} <= types and snapshots >= 5
+
+
 def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     """Also with Binance's fills' ACCOUNT_UPDATE sent before their ORDER_TRADE_UPDATE (the
     local exchange's `reorder_user_events` fault, on for the whole run): the books hold the
@@ -95,7 +134,7 @@ def test_books_equal_the_exchange_account_to_the_last_decimal_digit(tmp_path):
     # order per side (-4130), so both must be placed without a refusal.
     risk = {"stop_loss_pct": "0.5", "take_profit_pct": "0.5"}
     reorder = {"fault": "reorder_user_events", "on": True}
-    out, summary, venue = _trade(tmp_path, 30, reorder, risk=risk)
+    out, summary, venue = _trade(tmp_path, None, reorder, until=_enough_to_check, risk=risk)
 
     assert summary["final_differences"] == 0
     assert "adopted the exchange's" not in (tmp_path / "logs" / "trading_engine.log").read_text()

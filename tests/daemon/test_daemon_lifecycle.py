@@ -4,10 +4,13 @@ import asyncio
 import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,7 @@ from tests.daemon.harness import (
     wait_for,
     write_config,
 )
+from tests.daemon.shared_runs import RESULT, run_once
 from tests.daemon.test_daemon_books import FAST_TRADING
 from trading_engine.market_recorder import read_session, session_files
 
@@ -46,37 +50,63 @@ def _status(workdir) -> subprocess.CompletedProcess:
     )
 
 
-def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(tmp_path):
+def _sigterm_once_a_stop_rests(workdir) -> dict[str, Any]:
+    """A FAST_TRADING session stopped by SIGTERM once a stop-loss rests, `--status` asked while
+    it ran and after; what the tests below read of it (its files stay in `workdir`)."""
     with exchange_process(speed=20) as ex:
-        write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = _run_until_a_stop_rests(tmp_path)
-        running = _status(tmp_path)
+        write_config(workdir, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(workdir)
+        running = _status(workdir)
         asked = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=30)
         took_s = time.monotonic() - asked
         venue = asyncio.run(exchange_account(ex))
-    stopped = _status(tmp_path)
+    stopped = _status(workdir)
+    return {
+        "pid": daemon.pid,
+        "returncode": daemon.returncode,
+        "out": out,
+        "err": err,
+        "took_s": took_s,
+        "venue": venue,
+        "running": [running.returncode, running.stdout, running.stderr],
+        "stopped": [stopped.returncode, stopped.stdout, stopped.stderr],
+    }
 
-    assert daemon.returncode == 0, err[-2000:]
-    assert took_s <= 5.0, f"stop took {took_s:.2f} s"
+
+@pytest.fixture
+def sigterm_session(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """One such session for this run (two tests read it): shared_runs."""
+    return run_once(tmp_path_factory, "sigterm-once-a-stop-rests", _sigterm_once_a_stop_rests)
+
+
+@pytest.mark.shared_session("sigterm_session")
+def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(sigterm_session):
+    workdir, run = sigterm_session
+    out, err, venue = run["out"], run["err"], run["venue"]
+    running_rc, running_out, running_err = run["running"]
+    stopped_rc, stopped_out, stopped_err = run["stopped"]
+
+    assert run["returncode"] == 0, err[-2000:]
+    assert run["took_s"] <= 5.0, f"stop took {run['took_s']:.2f} s"
     assert "closing summary:" in out and "final position:" in out
     assert_stopped_clean(venue, out)  # a position left open keeps its stop-loss
     assert "Traceback" not in err
     # --status while it ran (exit 0), and after (exit 3, with the reason it stopped)
-    assert running.returncode == 0, running.stdout + running.stderr
-    assert running.stdout.startswith(f"daemon: running, pid {daemon.pid}, up ")
-    assert "trading BTCUSDT with sma_crossover; trading state ACTIVE" in running.stdout
-    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
-    assert stopped.stdout.startswith("daemon: stopped ")
-    assert ": SIGTERM, exit status 0" in stopped.stdout.splitlines()[0]
+    assert running_rc == 0, running_out + running_err
+    assert running_out.startswith(f"daemon: running, pid {run['pid']}, up ")
+    assert "trading BTCUSDT with sma_crossover; trading state ACTIVE" in running_out
+    assert stopped_rc == 3, stopped_out + stopped_err
+    assert stopped_out.startswith("daemon: stopped ")
+    assert ": SIGTERM, exit status 0" in stopped_out.splitlines()[0]
     # this run's counts and the journal's, each labeled (they differ after a restart)
-    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
-    assert stopped.stdout.splitlines()[-1].endswith(
+    summary = json.loads((workdir / "journal" / "summary.json").read_text())
+    assert stopped_out.splitlines()[-1].endswith(
         f"; whole journal: orders {summary['orders_submitted']}, fills {summary['fills']}"
-    ), stopped.stdout
+    ), stopped_out
     # the run's market-data items and CPU, read together (bench_daemon_memory's cost per item)
-    status = json.loads((tmp_path / "journal" / "status.json").read_text())
+    status = json.loads((workdir / "journal" / "status.json").read_text())
     assert status["items"] > 0 and status["cpu_s"] > 0, status
 
 
@@ -309,27 +339,28 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
     assert "Traceback" not in err and "error:" not in err, err[-2000:]
 
 
-def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_trades(tmp_path):
+@pytest.mark.shared_session("default_run")
+def test_a_second_run_on_the_embedded_exchange_starts_a_new_journal_and_sees_trades(
+    tmp_path, default_run
+):
     """Each `python app.py` in local mode starts a new exchange (a new demo account, trade ids
     from the start again). The second run once restored the first run's books, risk limits and
     stream checkpoint against it: it adopted "differences", and dropped every trade up to the
-    first run's last id as already seen (no trade for as long as the first run had lasted)."""
-    first = [sys.executable, str(ROOT / "app.py"), "--duration", "8"]
-    (tmp_path / "fast.toml").write_text("[local]\nspeed = 30\n")
+    first run's last id as already seen (no trade for as long as the first run had lasted).
+    The first run: the `app.py --duration 60` of test_daemon_books.py, in a copy of its folder."""
+    first_dir, run = default_run
+    assert run["returncode"] == 0, run["stderr"][-2000:]
+    shutil.copytree(first_dir, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(RESULT))
+    first_id = json.loads((tmp_path / "journal/stream/BTCUSDT.aggtrade.json").read_text())
     # ... and keeps one earlier run (`[retention]`): an older one already there goes.
     (tmp_path / "slow.toml").write_text(
         "[execution]\nheartbeat_s = 3\n[retention]\nearlier_runs = 1\n"
     )
-    run = subprocess.run(
-        [*first, "--config", "fast.toml"], cwd=tmp_path, capture_output=True, text=True, timeout=90
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    first_id = json.loads((tmp_path / "journal/stream/BTCUSDT.aggtrade.json").read_text())
     (tmp_path / "journal/earlier/20250101-000000Z").mkdir(parents=True)
 
     again = subprocess.run(
         # 20 s at speed 1: trades within seconds, even on a loaded machine (12 s once saw
-        # none in CI); a restored checkpoint would drop the first run's 4 minutes of them
+        # none in CI); a restored checkpoint would drop the first run's minute of them
         [sys.executable, str(ROOT / "app.py"), "--duration", "20", "--config", "slow.toml"],
         cwd=tmp_path,
         capture_output=True,
@@ -370,71 +401,83 @@ def test_the_recorded_sessions_are_kept_within_market_sessions_mb(tmp_path):
     assert "deleted 1 older session(s)" in out + err
 
 
-def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(tmp_path):
+def _stopped_with_the_exchange_gone(workdir) -> dict[str, Any]:
+    """A FAST_TRADING session whose exchange dies once a stop-loss rests; once status.json says
+    market data is down, `--status`, then SIGTERM (the operator stopping it)."""
+    with exchange_process(speed=20) as ex:
+        write_config(workdir, ex, **FAST_TRADING)
+        daemon = _run_until_a_stop_rests(workdir)
+        try:
+            ex.proc.kill()
+            ex.proc.wait(timeout=10)
+            status = workdir / "journal" / "status.json"
+            wait_for(
+                lambda: json.loads(status.read_text()).get("streams_down"), 60, "a status saying so"
+            )
+            running = _status(workdir)
+        finally:
+            asked = time.monotonic()
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
+            took_s = time.monotonic() - asked
+    return {
+        "returncode": daemon.returncode,
+        "out": out,
+        "err": err,
+        "took_s": took_s,
+        "running": [running.returncode, running.stdout, running.stderr],
+    }
+
+
+@pytest.fixture
+def exchange_gone_session(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """One such session for this run (two tests read it): shared_runs."""
+    return run_once(tmp_path_factory, "exchange-gone", _stopped_with_the_exchange_gone)
+
+
+@pytest.mark.shared_session("exchange_gone_session")
+def test_a_stop_with_the_exchange_gone_does_not_claim_the_books_match_it(exchange_gone_session):
     """The exchange dies (or the network does) and the operator stops the daemon: the cancels
     and the last reconciliation fail. The closing summary once still said "books vs exchange
     at exit: identical", a check that never happened."""
-    with exchange_process(speed=20) as ex:
-        write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = _run_until_a_stop_rests(tmp_path)
-        ex.proc.kill()
-        ex.proc.wait(timeout=10)
-        time.sleep(1.0)
-        asked = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=30)
-        took_s = time.monotonic() - asked
+    workdir, run = exchange_gone_session
+    out, err = run["out"], run["err"]
 
-    assert daemon.returncode == 0, err[-2000:]
-    assert took_s <= 5.0, f"stop took {took_s:.2f} s"
+    assert run["returncode"] == 0, err[-2000:]
+    assert run["took_s"] <= 5.0, f"stop took {run['took_s']:.2f} s"
     assert "books vs exchange at exit: identical" not in out, out
     assert (
         "  books vs exchange at exit: not checked: the exchange could not be reached "
         "(orders may still be working there; see the log)"
     ) in out.splitlines(), out
-    summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
+    summary = json.loads((workdir / "journal" / "summary.json").read_text())
     assert summary["checked_at_exit"] is False
 
 
-def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(tmp_path):
+@pytest.mark.shared_session("exchange_gone_session")
+def test_the_heartbeat_and_status_say_when_market_data_is_disconnected(exchange_gone_session):
     """With the exchange gone, the heartbeat kept printing the last stream lag and state ACTIVE
     and `--status` said all was well: nothing told the operator no data was arriving."""
-    with exchange_process(speed=20) as ex:
-        write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = start_daemon(tmp_path)
-        try:
-            status = tmp_path / "journal" / "status.json"
-            wait_for(
-                lambda: json.loads(status.read_text())["state"] == "running", 60, "a heartbeat"
-            )
-            ex.proc.kill()
-            ex.proc.wait(timeout=10)
-            wait_for(
-                lambda: json.loads(status.read_text()).get("streams_down"), 60, "a status saying so"
-            )
-            running = _status(tmp_path)
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            out, err = daemon.communicate(timeout=30)
+    _workdir, run = exchange_gone_session
+    out, err = run["out"], run["err"]
+    running_rc, running_out, running_err = run["running"]
 
-    assert daemon.returncode == 0, err[-2000:]
+    assert run["returncode"] == 0, err[-2000:]
     heartbeats = [line for line in out.splitlines() if line.startswith("application running |")]
     assert "market data DISCONNECTED (" in heartbeats[-1], heartbeats[-1]
-    assert running.returncode == 0, running.stdout + running.stderr
-    assert "market data DISCONNECTED (" in running.stdout, running.stdout
+    assert running_rc == 0, running_out + running_err
+    assert "market data DISCONNECTED (" in running_out, running_out
 
 
-def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(tmp_path):
+@pytest.mark.shared_session("sigterm_session")
+def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(sigterm_session):
     """On a server stdout is often gone (nohup, a closed terminal); the log file had the
     heartbeats but not the closing summary, nor what guards the position left open."""
-    with exchange_process(speed=20) as ex:
-        write_config(tmp_path, ex, **FAST_TRADING)
-        daemon = _run_until_a_stop_rests(tmp_path)
-        daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=30)
+    workdir, run = sigterm_session
+    out, err = run["out"], run["err"]
 
-    assert daemon.returncode == 0, err[-2000:]
-    log = (tmp_path / "logs" / "trading_engine.log").read_text()
+    assert run["returncode"] == 0, err[-2000:]
+    log = (workdir / "logs" / "trading_engine.log").read_text()
     summary = out[out.index("closing summary:") :].splitlines()
     assert len(summary) > 5
     for line in summary:

@@ -9,6 +9,8 @@ import json
 import re
 import signal
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from tests.daemon.harness import (
     wait_for,
     write_config,
 )
+from tests.daemon.shared_runs import run_once
 
 MODEL = resolve_model_path("models/btcusdt-1m")
 WARM = 301  # LogisticRegressionStrategy.warmup_bars: REST history first, then the stream
@@ -118,11 +121,26 @@ def _check_parity(workdir, log, rest, out: str, live_bars: int) -> None:
         assert head is not None and head.group(0) in seen, reason
 
 
-def test_features_computed_by_the_running_daemon_equal_the_batch_form(tmp_path):
+def _warm_up_session(workdir) -> dict[str, Any]:
+    """`_run_daemon` with no live bar: the exchange's klines over the logged span and the
+    daemon's stdout (its feature log and its log file stay in `workdir`)."""
+    _log, rest, out = _run_daemon(workdir, live_bars=0)
+    return {"rest": rest, "out": out}
+
+
+@pytest.fixture
+def warm_up_session(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """One such session for this run (the two tests below read it): shared_runs."""
+    return run_once(tmp_path_factory, "ml-warm-up", _warm_up_session)
+
+
+@pytest.mark.shared_session("ml_warm_up")
+def test_features_computed_by_the_running_daemon_equal_the_batch_form(warm_up_session):
     """Bounded (~15 s): the bars of the daemon's warm-up (REST klines from the exchange), run
     through the daemon's live feature code, against the batch form."""
-    log, rest, out = _run_daemon(tmp_path, live_bars=0)
-    _check_parity(tmp_path, log, rest, out, live_bars=0)
+    workdir, run = warm_up_session
+    log = read_feature_log(workdir / "journal" / "features.csv")
+    _check_parity(workdir, log, run["rest"], run["out"], live_bars=0)
 
 
 @pytest.mark.slow
@@ -133,19 +151,19 @@ def test_features_of_live_stream_bars_equal_the_batch_form(tmp_path):
     _check_parity(tmp_path, log, rest, out, live_bars=2)
 
 
-def test_the_daemon_logs_which_model_file_it_trades_and_its_sha256(tmp_path):
+@pytest.mark.shared_session("ml_warm_up")
+def test_the_daemon_logs_which_model_file_it_trades_and_its_sha256(warm_up_session):
     # `strategy.model_path` names a registry: which version traded was nowhere in the log.
     import hashlib
-    from pathlib import Path
 
     from model.registry import promoted
 
-    _run_daemon(tmp_path, live_bars=0)
+    workdir, _run = warm_up_session
 
     model_file = promoted(Path(MODEL))
     assert model_file is not None
     sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
-    text = (tmp_path / "logs" / "trading_engine.log").read_text()
+    text = (workdir / "logs" / "trading_engine.log").read_text()
     said = re.search(
         r"strategy logistic_regression: model (\S+) \(sha256 (\w+), registry version (\S+)\)", text
     )

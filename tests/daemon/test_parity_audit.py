@@ -45,6 +45,9 @@ def _audit(journal_dir) -> subprocess.CompletedProcess:
     )
 
 
+OPEN_STOP = "SELECT COUNT(*) FROM orders WHERE type = 'STOP_MARKET' AND status = 'NEW'"
+
+
 def _verdict(stdout: str) -> str:
     """The audit's verdict line: the first one (notes on the replay may follow it)."""
     return stdout.strip().splitlines()[0]
@@ -69,6 +72,14 @@ def test_a_fast_local_session_replays_to_an_empty_diff(tmp_path):
     assert audit.stderr == ""
 
 
+def _traded(workdir, strategy: str, count: int) -> bool:
+    """The journal holds `count` decisions of `strategy` and `count` fills."""
+    decisions = journal_rows(workdir, "SELECT payload FROM events WHERE kind = 'DecisionMade'")
+    ours = [p for (p,) in decisions if json.loads(p)["strategy"] == strategy]
+    fills = journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0]
+    return len(ours) >= count and fills >= count
+
+
 MY_SMA = """
 from trading_engine.strategies.sma_crossover import SmaCrossover
 
@@ -91,8 +102,12 @@ def test_a_session_of_a_strategy_file_in_the_daemons_directory_audits_from_elsew
     }
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **sections)
-        daemon = start_daemon(tmp_path, "--duration", "15")
-        out, err = daemon.communicate(timeout=120)
+        daemon = start_daemon(tmp_path)
+        try:  # until it has traded what the audit checks (it ran a fixed 15 s before)
+            wait_for(lambda: _traded(tmp_path, "my_sma", 2), 60, "two decisions and two fills")
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err[-2000:]
     assert "(my_sma.py:MySma)" in out
     assert list((tmp_path / "journal" / "market").glob("session-*.jsonl.gz"))
@@ -135,10 +150,18 @@ def test_the_audit_of_a_session_started_with_a_position_and_its_stop_prints_only
     seeding's doing, not a finding (nor counted as one)."""
     with exchange_process(speed=20) as ex:
         write_config(tmp_path, ex, **FAST_SMA)
-        for _ in range(2):
-            daemon = start_daemon(tmp_path, "--duration", "6")
-            _, err = daemon.communicate(timeout=120)
-            assert daemon.returncode == 0, err[-2000:]
+        # The first session stops (SIGTERM) once a position rests with its stop-loss: a clean
+        # stop leaves both (a fixed 6 s session once ended flat on a loaded machine).
+        first = start_daemon(tmp_path)
+        try:
+            wait_for(lambda: journal_rows(tmp_path, OPEN_STOP)[0][0] >= 1, 60, "a stop-loss")
+        finally:
+            first.send_signal(signal.SIGTERM)
+            _, err = first.communicate(timeout=30)
+        assert first.returncode == 0, err[-2000:]
+        daemon = start_daemon(tmp_path, "--duration", "6")
+        _, err = daemon.communicate(timeout=120)
+        assert daemon.returncode == 0, err[-2000:]
     header = read_session(session_files(tmp_path / "journal")[-1]).header
     assert any(Decimal(p["qty"]) != 0 for p in header["positions"]), header["positions"]
 
@@ -171,6 +194,14 @@ def test_a_second_session_in_the_same_journal_starting_with_a_position_replays_i
     assert audit.stderr == ""
 
 
+def _decided_and_filled(workdir) -> bool:
+    """The model made a decision (its first comes at the warm-up's last bar) and an order
+    filled: a session another model's replay diverges from at its first bar."""
+    decisions = journal_rows(workdir, "SELECT payload FROM events WHERE kind = 'DecisionMade'")
+    ours = [p for (p,) in decisions if json.loads(p)["strategy"] == "logistic_regression"]
+    return bool(ours) and journal_rows(workdir, "SELECT COUNT(*) FROM fills")[0][0] >= 1
+
+
 def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_since(tmp_path):
     """The session traded the registry's promoted version. Since then another version (the
     same model, its BUY intercept raised by 50: it buys at every bar) was promoted: the audit
@@ -185,8 +216,12 @@ def test_a_model_session_audits_with_the_model_it_traded_not_the_one_promoted_si
     (tmp_path / "config.toml").write_text(
         f'[strategy]\nname = "logistic_regression"\nmodel_path = "{reg}"\n'
     )
-    daemon = start_daemon(tmp_path, "--duration", "25")
-    _, err = daemon.communicate(timeout=120)
+    daemon = start_daemon(tmp_path)
+    try:  # until the model has decided and its order filled (it ran a fixed 25 s before)
+        wait_for(lambda: _decided_and_filled(tmp_path), 60, "the model's decision and a fill")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err[-2000:]
     header = read_session(session_files(tmp_path / "journal")[-1]).header
     sha = hashlib.sha256(traded.read_bytes()).hexdigest()
@@ -235,18 +270,30 @@ def _run_killed(workdir, ex, how: str) -> None:
 
 
 # CI keeps the file (the restart test below pulls SIGUSR1); the SIGUSR1 audit is slow.
-@pytest.mark.parametrize("how", [pytest.param("usr1", marks=pytest.mark.slow), "file"])
-def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, how):
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param("usr1", marks=pytest.mark.slow),
+        pytest.param("file", marks=pytest.mark.shared_session("kill_file")),
+    ],
+)
+def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, request, how):
     """The kill switch pulled on the running daemon (SIGUSR1, or the file its watch or tick
     path finds): recorded at the clock reading the daemon used, pulled there by the replay;
-    the audit is empty (the file still on disk changes nothing)."""
-    _killed_session(tmp_path, how)
-    states = _states(tmp_path)
+    the audit is empty (the file still on disk changes nothing). The file's session is the
+    one test_daemon_kill_switch.py checks (tests/daemon/conftest.py)."""
+    if how == "file":
+        workdir, run = request.getfixturevalue("kill_file")
+        assert run["returncode"] == 0, run["err"][-2000:]
+    else:
+        workdir = tmp_path
+        _killed_session(workdir, how)
+    states = _states(workdir)
     assert ("SIGUSR1" if how == "usr1" else "KILL exists") in states[0], states
-    session = read_session(session_files(tmp_path / "journal")[-1])
+    session = read_session(session_files(workdir / "journal")[-1])
     assert [e for e in session.entries if e[0] in ("k", "f")], "the kill is recorded"
 
-    audit = _audit(tmp_path / "journal")
+    audit = _audit(workdir / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     assert _verdict(audit.stdout).startswith("parity: identical ("), audit.stdout
@@ -256,26 +303,38 @@ def test_a_session_whose_kill_switch_fired_replays_to_an_empty_diff(tmp_path, ho
 # CI keeps the reset (its session restores HALTED first, then resets); plain HALTED is slow.
 @pytest.mark.parametrize(
     "reset",
-    [pytest.param(False, marks=pytest.mark.slow), True],
+    [
+        pytest.param(False, marks=pytest.mark.slow),
+        pytest.param(True, marks=pytest.mark.shared_session("usr1_then_reset_halt")),
+    ],
     ids=["halted", "reset_halt"],
 )
 def test_a_restart_after_the_kill_switch_audits_identical_with_or_without_reset_halt(
-    tmp_path, reset
+    tmp_path, request, reset
 ):
     """The session after a SIGUSR1 kill: the daemon restores HALTED from the journal (no
     entry all session), or `--reset-halt` makes it ACTIVE and it trades again. The restored
-    state and the reset are recorded; the audit of that second session is empty."""
-    with exchange_process(speed=20) as ex:
-        _run_killed(tmp_path, ex, "usr1")
-        daemon = start_daemon(tmp_path, "--duration", "12", *(["--reset-halt"] if reset else []))
-        out, err = daemon.communicate(timeout=120)
-    assert daemon.returncode == 0, err[-2000:]
-    session = read_session(session_files(tmp_path / "journal")[-1])
+    state and the reset are recorded; the audit of that second session is empty. The reset's
+    sessions are the ones test_daemon_kill_switch.py checks the kill of (conftest.py)."""
+    if reset:
+        workdir, run = request.getfixturevalue("usr1_then_reset_halt")
+        killed = run["killed"]
+        assert killed["returncode"] == 0, killed["err"][-2000:]
+        returncode, out, err = (run["restart"][k] for k in ("returncode", "out", "err"))
+    else:
+        workdir = tmp_path
+        with exchange_process(speed=20) as ex:
+            _run_killed(workdir, ex, "usr1")
+            daemon = start_daemon(workdir, "--duration", "12")
+            out, err = daemon.communicate(timeout=120)
+        returncode = daemon.returncode
+    assert returncode == 0, err[-2000:]
+    session = read_session(session_files(workdir / "journal")[-1])
     restored = [e for e in session.entries if e[0] == "x"]
     assert [e[1] for e in restored] == ["HALTED"], restored
     assert [e[2] for e in session.entries if e[0] == "X"] == (["--reset-halt"] if reset else [])
 
-    audit = _audit(tmp_path / "journal")
+    audit = _audit(workdir / "journal")
 
     assert audit.returncode == 0, audit.stdout + audit.stderr[-2000:]
     line = _verdict(audit.stdout)
