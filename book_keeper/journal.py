@@ -129,6 +129,7 @@ orders WHERE status NOT IN ('FILLED','CANCELED','EXPIRED','REJECTED')"`.
 import asyncio
 import contextlib
 import csv
+import errno
 import fcntl
 import logging
 import os
@@ -990,6 +991,20 @@ def _draw_client_id_tag(db: sqlite3.Connection) -> None:
         raise JournalError(f"cannot give the journal its client id tag: {e}") from e
 
 
+def _write_rest(fd: int, frame: bytes, written: int) -> int:
+    """The rest of a frame the disk took only part of (it filled during the write): written
+    on, so that a full disk fails as one (ENOSPC, "No space left on device": the daemon's
+    one line says so) rather than as an unexplained short write; the caller truncates the
+    part written on failure."""
+    view = memoryview(frame)
+    while written < len(frame):
+        n = os.write(fd, view[written:])
+        if n <= 0:
+            raise OSError(errno.EIO, f"short write ({written} of {len(frame)} bytes)")
+        written += n
+    return written
+
+
 class SqliteJournal:
     """`core.journal.Journal` in SQLite behind an append-only write-ahead log, with the restore
     and audit queries of the daemon.
@@ -1441,7 +1456,7 @@ class SqliteJournal:
             try:
                 written = os.write(fd, frame)
                 if written != len(frame):
-                    raise OSError(f"short write ({written} of {len(frame)} bytes)")
+                    written = _write_rest(fd, frame, written)
                 if self._fsync:
                     os.fdatasync(fd)  # the data and the size: enough to read it back
             except OSError as e:

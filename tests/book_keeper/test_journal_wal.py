@@ -2,6 +2,7 @@
 is killed before the writer thread applied it; a torn last write is dropped and counted;
 synchronous=FULL fsyncs every record; a writer failure is never silent; replay is idempotent."""
 
+import errno
 import os
 import shutil
 import signal
@@ -226,3 +227,58 @@ def test_record_many_stores_each_event_payload_as_record_does(tmp_path):
     payloads = [row[0] for row in db.execute("SELECT payload FROM events ORDER BY seq")]
     db.close()
     assert payloads == [codec.encode(_decision(n)).decode() for n in (1, 2, 3)]
+
+
+def _disk_taking(budget: list[int], monkeypatch) -> None:
+    """os.write on the journal's log as a disk with `budget[0]` bytes free: it takes what fits
+    (a short write), then refuses with ENOSPC, as a filling disk does."""
+    real_write = os.write
+
+    def write(fd: int, data) -> int:
+        if budget[0] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        taken = real_write(fd, bytes(data[: budget[0]]))
+        budget[0] -= taken
+        return taken
+
+    monkeypatch.setattr(journal_module.os, "write", write)
+
+
+def test_a_disk_filling_during_a_record_fails_as_a_full_disk_and_leaves_no_part_of_it(
+    tmp_path, monkeypatch
+):
+    """The disk took 40 bytes of the frame, then none: the error says the disk is full (the
+    daemon's one line names it), not "short write", and the log holds nothing of the record."""
+    with SqliteJournal(tmp_path, apply_interval_s=3600) as j:
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        size = os.path.getsize(j.wal_path)
+        _disk_taking([40], monkeypatch)
+
+        with pytest.raises(JournalError, match="No space left on device"):
+            j.record(submitted("t-2", BUY, "0.001", "60000.0"))
+
+        assert os.path.getsize(j.wal_path) == size
+        monkeypatch.undo()
+        j.record(submitted("t-3", BUY, "0.001", "60000.0"))  # room again: the log goes on
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-3"]
+
+
+def test_a_frame_the_disk_takes_in_two_writes_is_one_record(tmp_path, monkeypatch):
+    """A short write with room left (the kernel may take part of a write) is written on."""
+    with SqliteJournal(tmp_path, apply_interval_s=3600) as j:
+        real_write = os.write
+        calls: list[int] = []
+
+        def halves(fd: int, data) -> int:
+            calls.append(len(data))
+            return real_write(fd, bytes(data[: max(1, len(data) // 2)]))
+
+        monkeypatch.setattr(journal_module.os, "write", halves)
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        monkeypatch.undo()
+
+        assert len(calls) > 1
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
+    with SqliteJournal(tmp_path) as again:
+        assert again.torn_records == 0
+        assert [o.client_order_id for o in again.open_orders()] == ["t-1"]
