@@ -455,15 +455,19 @@ class KlineFastPath:
             bounds = (int(seg[bottom]), int(seg[top]))
             hi, lo = a + top, a + bottom
             best, worst = (hi, lo) if qty > 0 else (lo, hi)
-            dec = {j: Decimal(closes[j]) for j in (best, worst)}
+            best_price = Decimal(closes[best])
             realized = book.pnl_today(int(self.open_ms[best]) + _CLOSE_AFTER_OPEN_MS)
-            peak_eq = wallet + (_ZERO + qty * (dec[best] - position.entry_price))
+            peak_eq = wallet + (_ZERO + qty * (best_price - position.entry_price))
             changed = rig.risk.on_equity(peak_eq, realized)
             if changed is not None:  # the limit test said quiet: a bug, never a silent skip
                 raise RuntimeError(f"fast path: a quiet bar changed the trading state: {changed}")
-            for j in sorted({best, worst}):
+            # The books see the two extremes in time order (one when they are the same bar).
+            marks = [(best, best_price)]
+            if worst != best:
+                marks.insert(worst > best, (worst, Decimal(closes[worst])))
+            for j, price in marks:
                 t = int(self.open_ms[j]) + _CLOSE_AFTER_OPEN_MS
-                book.mark(MarkPrice(symbol, dec[j], dec[j], _ZERO, 0, t, t))
+                book.mark(MarkPrice(symbol, price, price, _ZERO, 0, t, t))
             eq = equity_floats(wallet, qty, position.entry_price, seg, self.tick, bounds)
         else:
             eq = np.full(n, float(wallet + _ZERO))
