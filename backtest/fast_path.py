@@ -234,6 +234,35 @@ def equity_levels(
     return levels
 
 
+def first_reach(
+    low: np.ndarray, high: np.ndarray, levels: list[tuple[int, bool]], margin: int
+) -> int:
+    """Bars before the first one whose low reaches a `below` level or whose high an `above`
+    one, within `margin` ticks (len(low) if none does). The levels below are one test, at
+    the highest of them (a low at or under any of them is at or under the highest), those
+    above one at the lowest: two numpy passes per skip at most, whatever the number of
+    levels (a stop, the liquidation margin, the daily-loss limits)."""
+    floor = ceiling = None
+    for ticks, below in levels:
+        if below:
+            if floor is None or ticks > floor:
+                floor = ticks
+        elif ceiling is None or ticks < ceiling:
+            ceiling = ticks
+    end = len(low)
+    if floor is not None:
+        hit = low <= floor + margin
+        first = int(hit.argmax()) if end else 0
+        if end and hit[first]:
+            end = first
+    if ceiling is not None and end:
+        hit = high[:end] >= ceiling - margin
+        first = int(hit.argmax())
+        if hit[first]:
+            end = first
+    return end
+
+
 def _exponent(d: Decimal) -> int:
     exp = d.as_tuple().exponent
     assert isinstance(exp, int)
@@ -374,16 +403,8 @@ class KlineFastPath:
                 max_daily_loss_usdt=cfg.max_daily_loss_usdt,
                 max_daily_loss_pct=cfg.max_daily_loss_pct,
             )
-        low, high = self.low[i:end], self.high[i:end]
-        m = self.margin_ticks
-        for ticks, below in levels:
-            if end == i:
-                return i
-            hit = low <= ticks + m if below else high >= ticks - m
-            first = int(hit.argmax())
-            if hit[first]:
-                end = i + first
-                low, high = low[:first], high[:first]
+        if levels:
+            end = i + first_reach(self.low[i:end], self.high[i:end], levels, self.margin_ticks)
         if qty and end > i and rig.risk_config.max_drawdown_pct > 0:
             end = i + self._drawdown_quiet(self.close_f[i:end], qty, position.entry_price)
         return end

@@ -25,6 +25,7 @@ from backtest.fast_path import (
     breach_ticks,
     equity_floats,
     equity_levels,
+    first_reach,
     price_ticks,
     tick_floats,
 )
@@ -408,6 +409,20 @@ def test_breach_ticks_covers_every_breaching_tick() -> None:
         else:
             assert all(t >= level for t in breaching)
             assert min(breaching) <= level + 2
+
+
+def test_first_reach_takes_the_nearest_level_of_each_side() -> None:
+    """Lows 10, 9, 8, 7 and highs 12..15, one tick of margin: the stops below at 5 and 7
+    are reached first by the low of 8 (bar 2, within a tick of 7); a level above at 14 by
+    the high of 13 (bar 1), before that; a level below at 6 only by the low of 7 (bar 3);
+    none at 1 (all four bars quiet)."""
+    low = np.array([10, 9, 8, 7], dtype=np.int64)
+    high = np.array([12, 13, 14, 15], dtype=np.int64)
+    assert first_reach(low, high, [(5, True), (7, True)], 1) == 2
+    assert first_reach(low, high, [(5, True), (7, True), (14, False)], 1) == 1
+    assert first_reach(low, high, [(6, True)], 1) == 3
+    assert first_reach(low, high, [(1, True), (20, False)], 1) == 4
+    assert first_reach(low, high, [(10, True)], 0) == 0
 
 
 def test_price_ticks_and_floats_are_exact() -> None:
