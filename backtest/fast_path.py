@@ -27,7 +27,10 @@ denies silently (`ExecManager._deny`), as the plain loop does. The event bar is 
   could breach the RiskManager's drawdown or daily-loss limit, or, at the bar's adverse
   extreme (a long's low, a short's high: the runner liquidates inside the bar), come near
   liquidation (equity <= half the notional: no Binance bracket has a maintenance rate above
-  50 %); a bar at which funding settles;
+  50 %); a bar at which funding settles. Equity is linear in the price, so the daily-loss
+  limits and the liquidation margin are price levels (`breach_ticks`), tested at the adverse
+  extreme like the stops' levels; only the drawdown, against a running peak, is tested bar
+  by bar (in float);
 - the first bar of a UTC day (the RiskManager's and the books' day roll), a bar not newer
   than the one before it, the end of the data.
 The limit tests are done in float with a margin: a bar that is only maybe an event runs
@@ -40,7 +43,7 @@ equities only, not one point per bar.
 
 import bisect
 from collections.abc import Callable
-from decimal import Decimal, Inexact, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, Inexact, localcontext
 from typing import Any
 
 import numpy as np
@@ -60,6 +63,9 @@ _FIRST_WINDOW = 64  # the strategy is asked about this many bars first, then 8x 
 _ZERO = Decimal(0)
 _EXACT = 2**52  # integers below this are exact as float64
 _HUGE = Decimal(1_000_000)  # the synthetic touch's size (as the runner's)
+_HALF = Decimal("0.5")
+_HUNDRED = Decimal(100)
+_ROOT_DIGITS = 60  # a level's root computed to this many digits: far below a tick
 
 
 class NotApplicable(Exception):
@@ -185,6 +191,76 @@ def equity_floats(
             v = memo[c] = float(wallet + (_ZERO + qty * (c * tick - entry)))
         out[j] = v
     return out
+
+
+def breach_ticks(c0: Decimal, k: Decimal, tick: Decimal) -> tuple[int, bool]:
+    """(level, below): the prices at which c0 + k * price <= 0 holds are those at or below
+    `level` ticks (k > 0, below) or at or above it (k < 0), with one tick to spare: a limit on
+    equity, which is linear in the price (wallet + qty * (price - entry)), as a price level
+    the bars' lows or highs are compared with, where the test bar by bar took a dozen numpy
+    operations per skip. The root is computed to 60 digits; the spare tick covers that and the
+    books' 28-digit equity. k must not be 0."""
+    with localcontext() as ctx:
+        ctx.prec = _ROOT_DIGITS
+        root = -c0 / k / tick
+    if k > 0:
+        return int(root.to_integral_value(rounding=ROUND_FLOOR)) + 1, True
+    return int(root.to_integral_value(rounding=ROUND_CEILING)) - 1, False
+
+
+def equity_levels(
+    wallet: Decimal,
+    qty: Decimal,
+    entry: Decimal,
+    tick: Decimal,
+    *,
+    day_start: Decimal | None,
+    max_daily_loss_usdt: Decimal,
+    max_daily_loss_pct: Decimal,
+) -> list[tuple[int, bool]]:
+    """The price levels (ticks, below) a position of `qty` (not 0) at `entry` must not reach
+    for its bars to be quiet: where its equity, wallet + qty * (price - entry), comes near
+    liquidation (<= half the notional |qty| * price: no Binance bracket has a maintenance rate
+    above 50 %), and where it loses a daily-loss limit of the day's starting equity (the
+    RiskManager's test, `start - equity >= limit`, or `>= pct % of start`)."""
+    c0 = wallet - qty * entry  # equity = c0 + qty * price
+    levels = [breach_ticks(c0, qty - _HALF * abs(qty), tick)]
+    if day_start is not None:
+        if max_daily_loss_usdt > 0:
+            levels.append(breach_ticks(c0 - (day_start - max_daily_loss_usdt), qty, tick))
+        if max_daily_loss_pct > 0:
+            floor = day_start - max_daily_loss_pct * day_start / _HUNDRED
+            levels.append(breach_ticks(c0 - floor, qty, tick))
+    return levels
+
+
+def first_reach(
+    low: np.ndarray, high: np.ndarray, levels: list[tuple[int, bool]], margin: int
+) -> int:
+    """Bars before the first one whose low reaches a `below` level or whose high an `above`
+    one, within `margin` ticks (len(low) if none does). The levels below are one test, at
+    the highest of them (a low at or under any of them is at or under the highest), those
+    above one at the lowest: two numpy passes per skip at most, whatever the number of
+    levels (a stop, the liquidation margin, the daily-loss limits)."""
+    floor = ceiling = None
+    for ticks, below in levels:
+        if below:
+            if floor is None or ticks > floor:
+                floor = ticks
+        elif ceiling is None or ticks < ceiling:
+            ceiling = ticks
+    end = len(low)
+    if floor is not None:
+        hit = low <= floor + margin
+        first = int(hit.argmax()) if end else 0
+        if end and hit[first]:
+            end = first
+    if ceiling is not None and end:
+        hit = high[:end] >= ceiling - margin
+        first = int(hit.argmax())
+        if hit[first]:
+            end = first
+    return end
 
 
 def _exponent(d: Decimal) -> int:
@@ -316,21 +392,21 @@ class KlineFastPath:
         end = self._strategy_quiet(i, end)
         if end <= i:
             return i
-        low, high = self.low[i:end], self.high[i:end]
-        m = self.margin_ticks
-        for ticks, below in levels:
-            if end == i:
-                return i
-            hit = low <= ticks + m if below else high >= ticks - m
-            first = int(hit.argmax())
-            if hit[first]:
-                end = i + first
-                low, high = low[:first], high[:first]
-        if qty and end > i:
-            adverse = self.low[i:end] if qty > 0 else self.high[i:end]
-            end = i + self._equity_quiet(
-                self.close_f[i:end], tick_floats(adverse, self.tick), qty, position.entry_price
+        if qty:
+            cfg = rig.risk_config
+            levels += equity_levels(
+                book.wallet(),
+                qty,
+                position.entry_price,
+                self.tick,
+                day_start=rig.risk.day_start_equity,
+                max_daily_loss_usdt=cfg.max_daily_loss_usdt,
+                max_daily_loss_pct=cfg.max_daily_loss_pct,
             )
+        if levels:
+            end = i + first_reach(self.low[i:end], self.high[i:end], levels, self.margin_ticks)
+        if qty and end > i and rig.risk_config.max_drawdown_pct > 0:
+            end = i + self._drawdown_quiet(self.close_f[i:end], qty, position.entry_price)
         return end
 
     def _first_closing_at(self, t: int) -> int:
@@ -357,34 +433,20 @@ class KlineFastPath:
                 return i + quiet
             window *= 8
 
-    def _equity_quiet(
-        self, close_f: np.ndarray, adverse_f: np.ndarray, qty: Decimal, entry: Decimal
-    ) -> int:
-        """Bars before the first one whose equity might breach a portfolio limit at its close,
-        or come near liquidation at its adverse extreme (`adverse_f`: a long's low, a short's
-        high, where the bar's path may liquidate it) (float, with margins: conservative)."""
+    def _drawdown_quiet(self, close_f: np.ndarray, qty: Decimal, entry: Decimal) -> int:
+        """Bars before the first one whose equity at its close might breach the RiskManager's
+        drawdown limit (float, with margins: conservative): against the running peak, so bar
+        by bar, not a price level."""
         rig = self.rig
-        cfg = rig.risk_config
         q = float(qty)
-        wallet = float(rig.book.wallet())
-        eq = wallet + q * (close_f - float(entry))
-        worst = wallet + q * (adverse_f - float(entry))
-        bad = worst <= 0.5 * abs(q) * adverse_f * (1 + 1e-9) + 1e-6
+        eq = float(rig.book.wallet()) + q * (close_f - float(entry))
         tol = 1e-9
-        if cfg.max_drawdown_pct > 0:
-            peak0 = rig.risk.peak_equity
-            peak = np.maximum.accumulate(eq)
-            if peak0 is not None:
-                peak = np.maximum(peak, float(peak0))
-            pct = float(cfg.max_drawdown_pct)
-            bad |= (peak - eq) * 100 >= pct * peak * (1 - tol) - 1e-6
-        start = rig.risk.day_start_equity
-        if start is not None:
-            s = float(start)
-            if cfg.max_daily_loss_usdt > 0:
-                bad |= s - eq >= float(cfg.max_daily_loss_usdt) * (1 - tol) - 1e-6
-            if cfg.max_daily_loss_pct > 0:
-                bad |= (s - eq) * 100 >= float(cfg.max_daily_loss_pct) * s * (1 - tol) - 1e-6
+        peak0 = rig.risk.peak_equity
+        peak = np.maximum.accumulate(eq)
+        if peak0 is not None:
+            peak = np.maximum(peak, float(peak0))
+        pct = float(rig.risk_config.max_drawdown_pct)
+        bad = (peak - eq) * 100 >= pct * peak * (1 - tol) - 1e-6
         first = int(bad.argmax()) if len(bad) else 0
         return first if len(bad) and bad[first] else len(bad)
 
@@ -414,15 +476,19 @@ class KlineFastPath:
             bounds = (int(seg[bottom]), int(seg[top]))
             hi, lo = a + top, a + bottom
             best, worst = (hi, lo) if qty > 0 else (lo, hi)
-            dec = {j: Decimal(closes[j]) for j in (best, worst)}
+            best_price = Decimal(closes[best])
             realized = book.pnl_today(int(self.open_ms[best]) + _CLOSE_AFTER_OPEN_MS)
-            peak_eq = wallet + (_ZERO + qty * (dec[best] - position.entry_price))
+            peak_eq = wallet + (_ZERO + qty * (best_price - position.entry_price))
             changed = rig.risk.on_equity(peak_eq, realized)
             if changed is not None:  # the limit test said quiet: a bug, never a silent skip
                 raise RuntimeError(f"fast path: a quiet bar changed the trading state: {changed}")
-            for j in sorted({best, worst}):
+            # The books see the two extremes in time order (one when they are the same bar).
+            marks = [(best, best_price)]
+            if worst != best:
+                marks.insert(worst > best, (worst, Decimal(closes[worst])))
+            for j, price in marks:
                 t = int(self.open_ms[j]) + _CLOSE_AFTER_OPEN_MS
-                book.mark(MarkPrice(symbol, dec[j], dec[j], _ZERO, 0, t, t))
+                book.mark(MarkPrice(symbol, price, price, _ZERO, 0, t, t))
             eq = equity_floats(wallet, qty, position.entry_price, seg, self.tick, bounds)
         else:
             eq = np.full(n, float(wallet + _ZERO))

@@ -21,7 +21,14 @@ import pytest
 
 from backtest import runner
 from backtest.data import Klines, Trades, load, load_klines
-from backtest.fast_path import equity_floats, price_ticks, tick_floats
+from backtest.fast_path import (
+    breach_ticks,
+    equity_floats,
+    equity_levels,
+    first_reach,
+    price_ticks,
+    tick_floats,
+)
 from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest
 from core.market import Bar
 from tests.backtest.test_reference_loop import KLINES
@@ -200,8 +207,15 @@ def test_drawdown_halt_identical(week: Klines, tmp_path: Path) -> None:
     assert fast.fast_path_bars > 1000  # 812 when no HALTED bar could be quiet
 
 
-def test_daily_loss_halt_identical(week: Klines, tmp_path: Path) -> None:
-    risk = replace(backtest_risk(D(5000)), max_daily_loss_pct=D(2), max_drawdown_pct=D(0))
+@pytest.mark.parametrize(("pct", "usdt"), [(D(2), D(0)), (D(0), D(200))])
+def test_daily_loss_halt_identical(week: Klines, tmp_path: Path, pct: D, usdt: D) -> None:
+    """2 % of the 10,000 USDT start, as a percentage or in USDT: the same halt."""
+    risk = replace(
+        backtest_risk(D(5000)),
+        max_daily_loss_pct=pct,
+        max_daily_loss_usdt=usdt,
+        max_drawdown_pct=D(0),
+    )
     config = replace(BASE, strategy_params={"order_notional_usdt": D(5000)}, risk=risk)
     plain, fast = both(head(week, 1200), config, tmp_path)
     assert plain.journal.counts.get("TradingStateChanged", 0) == 2
@@ -352,6 +366,63 @@ def test_equity_floats_equal_the_books_decimal_arithmetic() -> None:
         want = [float(wallet + (D(0) + qty * (int(t) * tick - entry))) for t in ticks]
         assert got.tolist() == want
         assert got_bounded.tolist() == want
+
+
+def test_equity_levels_by_hand() -> None:
+    """0.01 BTC long at 100,000 on a 600 USDT wallet (equity 600 + 0.01 * (p - 100,000)):
+    half the notional at 80,000 (equity 400 = 0.5 * 0.01 * 80,000); the day's start 650
+    minus 50 USDT is equity 600 at 100,000; minus 10 % (585) at 98,500. The short of the same
+    on the same wallet: equity 600 - 0.01 * (p - 100,000) meets 0.005 * p at 106,666.66...;
+    the level is one tick (0.1) wide of each root, on the safe side."""
+    tick = D("0.1")
+    long_ = equity_levels(
+        D(600), D("0.01"), D(100_000), tick,
+        day_start=D(650), max_daily_loss_usdt=D(50), max_daily_loss_pct=D(10),
+    )  # fmt: skip
+    assert long_ == [(800_001, True), (1_000_001, True), (985_001, True)]
+    short = equity_levels(
+        D(600), D("-0.01"), D(100_000), tick,
+        day_start=None, max_daily_loss_usdt=D(50), max_daily_loss_pct=D(10),
+    )  # fmt: skip
+    assert short == [(1_066_666, False)]
+
+
+def test_breach_ticks_covers_every_breaching_tick() -> None:
+    """Around each level, exactly: every tick at which c0 + k * price <= 0 holds is on the
+    level's side of it, and the level is at most two ticks from the first such tick."""
+    tick = D("0.10")
+    for c0, k in [
+        (D("-400"), D("0.005")),
+        (D("1600"), D("-0.015")),
+        (D("-9987.12345678"), D("0.123")),
+        (D("123.456"), D("-0.0033")),
+        (D("-1000"), D("0.01")),  # the root on a tick: 100,000.0 (1,000,000 ticks) breaches
+        (D("1000"), D("-0.01")),
+    ]:
+        level, below = breach_ticks(c0, k, tick)
+        assert below == (k > 0)
+        around = range(level - 5, level + 6)
+        breaching = [t for t in around if c0 + k * (t * tick) <= 0]
+        if below:
+            assert all(t <= level for t in breaching)
+            assert max(breaching) >= level - 2
+        else:
+            assert all(t >= level for t in breaching)
+            assert min(breaching) <= level + 2
+
+
+def test_first_reach_takes_the_nearest_level_of_each_side() -> None:
+    """Lows 10, 9, 8, 7 and highs 12..15, one tick of margin: the stops below at 5 and 7
+    are reached first by the low of 8 (bar 2, within a tick of 7); a level above at 14 by
+    the high of 13 (bar 1), before that; a level below at 6 only by the low of 7 (bar 3);
+    none at 1 (all four bars quiet)."""
+    low = np.array([10, 9, 8, 7], dtype=np.int64)
+    high = np.array([12, 13, 14, 15], dtype=np.int64)
+    assert first_reach(low, high, [(5, True), (7, True)], 1) == 2
+    assert first_reach(low, high, [(5, True), (7, True), (14, False)], 1) == 1
+    assert first_reach(low, high, [(6, True)], 1) == 3
+    assert first_reach(low, high, [(1, True), (20, False)], 1) == 4
+    assert first_reach(low, high, [(10, True)], 0) == 0
 
 
 def test_price_ticks_and_floats_are_exact() -> None:
