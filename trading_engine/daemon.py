@@ -164,7 +164,11 @@ class Daemon:
         self._status_failing = False  # status.json could not be written (said once)
         # Ticked by every market item and venue event before it is handed on, and by a timer:
         # the first of them after a pause says so (trading_engine.pause_watch).
-        self._pause_watch = PauseWatch(self.clock.now_ms, self._resumed)
+        self._pause_watch = PauseWatch(
+            self.clock.now_ms,
+            self._resumed,
+            offset=self.clock,  # our estimate of the exchange's clock: resyncs move it
+        )
         self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit

@@ -13,27 +13,41 @@ time its caller read for the item or event (the one the ExecManager then uses): 
 costs no clock read of its own on the tick path.
 
 Times are ms of the injected clock (the daemon's `LiveClock`, which follows a monotonic count
-that includes a machine's sleep, so a step of the wall clock is no pause).
+that includes a machine's sleep, so a step of the wall clock is no pause). That clock is our
+estimate of the exchange's: it moves with `offset_ms` when the REST connection measures the
+exchange's clock again, so the watch is given it (`offset`) and measures silences without the
+offset: a resync that moved the estimate by 6 s is no pause of 6 s.
 """
 
 from collections.abc import Callable
+from typing import Protocol
 
 PAUSE_POLL_S = 1.0  # the daemon's timer task ticks this often (s)
 PAUSE_NOTICE_MS = 5_000  # no tick for this long (ms): the daemon did not run
 
 
+class OffsetClock(Protocol):
+    """A clock that is an offset estimate of another's (`core.clock.LiveClock`)."""
+
+    offset_ms: int
+
+
 class PauseWatch:
     """Calls `on_pause(idle_ms)` at the first tick after `notice_ms` or more without one."""
 
-    __slots__ = ("_last_ms", "_now_ms", "_on_pause", "notice_ms", "pauses")
+    __slots__ = ("_last_ms", "_now_ms", "_offset", "_on_pause", "notice_ms", "pauses")
 
     def __init__(
         self,
         now_ms: Callable[[], int],
         on_pause: Callable[[int], None],
         notice_ms: int = PAUSE_NOTICE_MS,
+        offset: OffsetClock | None = None,
     ) -> None:
         self._now_ms = now_ms
+        # `now_ms`'s clock when it is an offset estimate: its offset_ms is taken off every
+        # reading, so a new measurement of the offset moves no silence (one attribute read)
+        self._offset = offset
         self._on_pause = on_pause
         self.notice_ms = notice_ms
         self._last_ms: int | None = None  # None: not armed (starting: nothing to miss yet)
@@ -41,7 +55,8 @@ class PauseWatch:
 
     def arm(self) -> None:
         """Start watching (once the daemon runs: a slow start-up is no pause)."""
-        self._last_ms = self._now_ms()
+        offset = self._offset
+        self._last_ms = self._now_ms() - (0 if offset is None else offset.offset_ms)
 
     def tick(self, now: int) -> None:
         """The daemon is running now (`now`: the clock read for what it is about to handle);
@@ -49,6 +64,9 @@ class PauseWatch:
         last = self._last_ms
         if last is None:
             return
+        offset = self._offset
+        if offset is not None:
+            now -= offset.offset_ms
         self._last_ms = now
         idle = now - last
         if idle >= self.notice_ms:

@@ -162,6 +162,55 @@ def test_the_pause_watch_says_a_silence_of_notice_ms_once_at_the_next_tick():
     assert pauses == [15_000] and watch.pauses == 1
 
 
+def test_a_new_measurement_of_the_exchange_clock_is_no_pause():
+    """The daemon's clock is its estimate of the exchange's: the REST connection's resync
+    moves it by the new offset (a 6 s skew found in the chaos run). The watch measures the
+    silence on this machine's count, so the step says nothing, and a real silence across
+    a resync is said as long as it was, not plus or minus the step."""
+    t = FakeTime(T0)
+    clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+    pauses: list[int] = []
+    watch = PauseWatch(clock.now_ms, pauses.append, notice_ms=5_000, offset=clock)
+    watch.arm()
+    t.run(3)
+    clock.offset_ms = 6_000  # the exchange's clock is 6 s ahead, measured now
+    watch.tick(clock.now_ms())
+    t.run(1_000)
+    clock.offset_ms = -4_000  # and back the other way
+    watch.tick(clock.now_ms())
+    assert pauses == []
+
+    t.run(7_000)  # SIGSTOP ... SIGCONT, and a resync before the first tick
+    clock.offset_ms = 2_000
+    watch.tick(clock.now_ms())
+    assert pauses == [7_000]
+
+
+def test_without_the_clock_a_resync_step_looked_like_a_pause():
+    """What the daemon's watch did before it was given its clock's offset."""
+    t = FakeTime(T0)
+    clock = LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns)
+    pauses: list[int] = []
+    watch = PauseWatch(clock.now_ms, pauses.append, notice_ms=5_000)
+    watch.arm()
+    t.run(3)
+    clock.offset_ms = 6_000
+    watch.tick(clock.now_ms())
+    assert pauses == [6_003]
+
+
+def test_the_daemon_watches_pauses_without_its_clocks_offset():
+    t = FakeTime(T0)
+    rig = make_rig(clock=LiveClock(wall_ns=t.wall_ns, steady=t.steady_ns))
+    daemon, out = _daemon_over(rig, t)
+
+    t.run(10)
+    rig.clock.offset_ms = 6_000  # the REST connection's resync (rest_connect/connection.py)
+    daemon._pause_watch.tick(rig.clock.now_ms())
+
+    assert daemon._pause_watch.pauses == 0 and out.getvalue() == ""
+
+
 def _daemon_over(rig: Rig, t: FakeTime) -> tuple[Daemon, io.StringIO]:
     out = io.StringIO()
     daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
@@ -237,6 +286,10 @@ class CountingClock:
     def now_ms(self) -> int:
         self.reads += 1
         return self._clock.now_ms()
+
+    @property
+    def offset_ms(self) -> int:  # what the pause watch reads of the daemon's clock
+        return self._clock.offset_ms
 
 
 def test_the_sink_reads_the_clock_once_for_the_watch_the_lag_and_the_exec_manager():
