@@ -162,6 +162,7 @@ class Daemon:
         self._sink: ItemSink | None = None  # the market-data stream's (`_guarded`)
         self._journal_broken = False
         self._status_failing = False  # status.json could not be written (said once)
+        self._reconciled = _Reconciled()  # the last reconciliation the books compared
         # Ticked by every market item and venue event before it is handed on, and by a timer:
         # the first of them after a pause says so (trading_engine.pause_watch).
         self._pause_watch = PauseWatch(
@@ -566,6 +567,8 @@ class Daemon:
                 )
             )
             relay_events.target = self._recorder.events(exec_manager.on_event)
+        # Outermost: the books have compared a snapshot when it returns (status.json says when).
+        relay_events.target = self._reconciled.watch(relay_events.target, lambda: book.differences)
         self._restore_trading_state(
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
@@ -1006,6 +1009,8 @@ class Daemon:
             "strategy_max_call_ms": s.strategy.max_call_ms,
             "strategy_slow_calls": st.slow_strategy_calls,  # this run
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
+            "orders_in_doubt": st.orders_in_doubt,
+            **self._reconciled.status(),
             **self._recording_status(),
             **extra,
         }
@@ -1549,6 +1554,44 @@ class _Relay:
                 if self._on_journal_error is None:
                     raise
                 self._on_journal_error(exc)
+
+
+class _Reconciled:
+    """The last reconciliation with the exchange that the books compared, for status.json:
+    when (this machine's clocks: `--status` and a monitor measure its age as the heartbeat's)
+    and the differences it found (each adopted from the exchange and logged). A VPS user reads
+    whether the books were checked since a fault; the chaos test stops on it."""
+
+    def __init__(self) -> None:
+        self.at: HostTime | None = None
+        self.differences = 0
+
+    def watch(
+        self, handler: Callable[[Any, int | None], None], differences: Callable[[], int]
+    ) -> Callable[[Any, int | None], None]:
+        """`handler` (the venue events' target), noting each `VenueSnapshot` once it is applied;
+        `differences`: the books' running count of differences."""
+
+        def seen(item: Any, now: int | None) -> None:
+            if not isinstance(item, VenueSnapshot):
+                handler(item, now)
+                return
+            before = differences()
+            handler(item, now)
+            self.at = host_time()
+            self.differences = max(0, differences() - before)  # a withdrawal: none found
+
+        return seen
+
+    def status(self) -> dict[str, Any]:
+        """`last_reconciled_ms` (+ `_steady_ms`) and `last_reconcile_differences`: None before
+        the first reconciliation."""
+        if self.at is None:
+            return {"last_reconciled_ms": None, "last_reconcile_differences": None}
+        return {
+            **time_fields("last_reconciled", self.at),
+            "last_reconcile_differences": self.differences,
+        }
 
 
 def _file_exists(path: str) -> bool:

@@ -461,6 +461,9 @@ class ExecStatus:
     # counters, which a backtest reports as its results) and the slowest of them, ms.
     slow_strategy_calls: int = 0
     slowest_strategy_call_ms: float = 0.0
+    # Orders whose state at the exchange is not known yet: sent and unanswered (PENDING_SUBMIT,
+    # UNKNOWN) or with a cancel on its way. 0 once every fault has played out.
+    orders_in_doubt: int = 0
 
 
 SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
@@ -2134,6 +2137,17 @@ class ExecManager:
             last_margin_call_ms=self._last_margin_call_ms,
             slow_strategy_calls=self.slow_strategy_calls,
             slowest_strategy_call_ms=self.slowest_strategy_call_ms,
+            orders_in_doubt=self.orders_in_doubt(),
+        )
+
+    def orders_in_doubt(self) -> int:
+        """Open orders of the books the exchange has not answered for (PENDING_SUBMIT,
+        UNKNOWN) or that a cancel was sent for and are still open: each one an outcome the
+        daemon still waits to learn (a cancel whose order ended is pruned when it ends)."""
+        return sum(
+            1
+            for cid, o in self._book.orders.items()
+            if o.status in _UNANSWERED or cid in self._cancel_sent
         )
 
     @property

@@ -1315,6 +1315,23 @@ def test_status_reports_equity_positions_orders_pnl_and_state():
     assert (st.counters.submitted, st.counters.fills, st.counters.decisions) == (1, 1, 1)
 
 
+def test_orders_in_doubt_counts_an_order_until_the_exchange_has_answered_its_send_and_cancel():
+    rig = make_rig(config=ExecConfig(symbols=("BTCUSDT",), stale_order_ms=30_000))
+    rig.say(limit(BUY, "0.010", "59000"))
+    cid = rig.last_cid()
+    created = rig.clock.now_ms()
+    assert rig.em.status().orders_in_doubt == 1  # PENDING_SUBMIT: sent, no answer yet
+    rig.venue.unknown(cid)
+    assert rig.em.status().orders_in_doubt == 1  # UNKNOWN: the send timed out
+    rig.venue.accept(cid)
+    assert rig.em.status().orders_in_doubt == 0  # NEW: known
+    rig.at(created + 30_000).trade("60000")  # stale: its cancel is sent
+    assert rig.venue.cancels == [("BTCUSDT", cid)]
+    assert rig.em.status().orders_in_doubt == 1  # open, a cancel on its way
+    rig.venue.confirm_cancel(cid)
+    assert rig.em.status().orders_in_doubt == 0 and rig.em.status().open_orders == 0
+
+
 def test_after_stop_trading_nothing_more_is_sent():
     rig = make_rig()
     rig.say(limit(BUY, "0.010", "59000"))
