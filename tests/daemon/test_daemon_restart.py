@@ -49,22 +49,39 @@ def _journal_trade_ids(workdir) -> set[int]:
     return applied | logged
 
 
-async def _exchange_probe(ex, *, trades_only: bool = False) -> dict[str, Any]:
-    """The exchange's positions, open algo orders and our trades (or the trades alone), read
-    like exchange_account but lighter: 12 (6) of the IP's request weight, not 25. The daemon
-    shares the loopback IP's 2400 a minute, and polling the whole account every 0.3-0.5 s
-    spent it: the restarted daemon then waited ~25 s for the minute's budget before its
-    start-up reconciliation."""
+async def _connect(ex) -> Any:
+    """A signed REST connection to the local exchange (one time sample: weight 1)."""
     from core.clock import LiveClock
     from rest_connect import create_rest_connection
 
-    conn = await create_rest_connection(
+    return await create_rest_connection(
         rest_url=ex.rest_url,
         api_key=API_KEY,
         api_secret=API_SECRET,
         clock=LiveClock(),
         time_samples=1,
     )
+
+
+async def _open_algo_orders(ex) -> Any:
+    """The exchange's open algo orders of BTCUSDT: 1 of the IP's request weight, where
+    exchange_account spends 25 (polled every 0.5 s, that is the daemon's whole budget: see
+    _exchange_probe)."""
+    conn = await _connect(ex)
+    try:
+        rows = await conn.call("futures_get_open_algo_orders", weight=1, symbol="BTCUSDT")
+    finally:
+        await conn.close()
+    return rows
+
+
+async def _exchange_probe(ex, *, trades_only: bool = False) -> dict[str, Any]:
+    """The exchange's positions, open algo orders and our trades (or the trades alone), read
+    like exchange_account but lighter: 12 (6) of the IP's request weight, not 25. The daemon
+    shares the loopback IP's 2400 a minute, and polling the whole account every 0.3-0.5 s
+    spent it: the restarted daemon then waited ~25 s for the minute's budget before its
+    start-up reconciliation."""
+    conn = await _connect(ex)
     try:
         trades = await conn.call("futures_account_trades", weight=5, symbol="BTCUSDT", limit=1000)
         if trades_only:
@@ -281,7 +298,7 @@ def test_a_new_journal_on_an_account_with_the_earlier_journals_stop_loss_takes_i
         first = start_daemon(tmp_path)
         try:
             wait_for(
-                lambda: asyncio.run(exchange_account(ex))["algo_open"],
+                lambda: asyncio.run(_open_algo_orders(ex)),
                 timeout_s=60,
                 what="the first run's stop-loss",
                 every_s=0.5,
