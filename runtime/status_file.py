@@ -216,14 +216,15 @@ def report(
     # A start that failed wrote no account figures: its one line says it all.
     failed_start = state is DaemonState.STOPPED and "equity" not in status
     # A clean stop's last stream lag says nothing now; a dead or stuck daemon's is a clue.
-    details = [] if failed_start else _details(status, live=state is not DaemonState.STOPPED)
+    details = [] if failed_start else _details(status, now, live=state is not DaemonState.STOPPED)
     return StatusReport(exit_status, [head, *details])
 
 
-def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
+def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
     this run's or the journal's: after a restart on the same journal they differ. The stream
-    lag not of a daemon that stopped cleanly (`live` False)."""
+    lag not of a daemon that stopped cleanly (`live` False); `now` for the reconciliation's
+    age."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
@@ -248,6 +249,9 @@ def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
         + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
     ]
+    settled = _settled_line(s, now)
+    if settled:
+        lines.append(settled)
     calls = s.get("margin_calls")
     if isinstance(calls, int) and calls > 0:
         last = s.get("last_margin_call_ms")
@@ -277,6 +281,37 @@ def _details(s: Mapping[str, Any], *, live: bool) -> list[str]:
             + ") at the last heartbeat"
         )
     return lines
+
+
+def _settled_line(s: Mapping[str, Any], now: HostTime) -> str | None:
+    """`orders in doubt 0; last reconciliation 12 s ago, no difference`: whether the daemon has
+    settled with the exchange (a fault's outcome no longer awaited, the books compared since).
+    Each half only when the file holds its fields: None from an older daemon's, which had
+    neither (nothing to say rather than a guess)."""
+    parts = []
+    doubt = s.get("orders_in_doubt")
+    if isinstance(doubt, int):
+        parts.append(f"orders in doubt {doubt}")
+    if "last_reconciled_ms" in s:
+        at = s["last_reconciled_ms"]
+        if at is None:
+            parts.append("last reconciliation none yet")
+        elif isinstance(at, int):
+            found = _differences(s.get("last_reconcile_differences"))
+            ago = _ago(elapsed_ms(s, "last_reconciled", now))
+            parts.append(f"last reconciliation {ago} ago" + (f", {found}" if found else ""))
+        else:
+            parts.append("last reconciliation unknown")
+    return "; ".join(parts) or None
+
+
+def _differences(n: Any) -> str | None:
+    """What a reconciliation found, as a person says it; None when the file does not say."""
+    if not isinstance(n, int):
+        return None
+    if n == 0:
+        return "no difference"
+    return "1 difference" if n == 1 else f"{n} differences"
 
 
 def gap_note(gap_open: bool, symbols: Any = None) -> str:

@@ -4,6 +4,7 @@ import asyncio
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -102,8 +103,13 @@ def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(sig
     assert ": SIGTERM, exit status 0" in stopped_out.splitlines()[0]
     # this run's counts and the journal's, each labeled (they differ after a restart)
     summary = json.loads((workdir / "journal" / "summary.json").read_text())
-    assert stopped_out.splitlines()[-1].endswith(
+    assert stopped_out.splitlines()[-2].endswith(
         f"; whole journal: orders {summary['orders_submitted']}, fills {summary['fills']}"
+    ), stopped_out
+    # and, last, that it stopped settled: the stop's reconciliation seconds ago, no difference
+    assert re.fullmatch(
+        r"orders in doubt 0; last reconciliation \d+ s ago, no difference",
+        stopped_out.splitlines()[-1],
     ), stopped_out
     # the run's market-data items and CPU, read together (bench_daemon_memory's cost per item)
     status = json.loads((workdir / "journal" / "status.json").read_text())

@@ -448,3 +448,130 @@ def test_status_json_does_not_show_a_secret_shaped_setting(tmp_path: Path) -> No
     assert header["strategy"] == "<not shown: looks like a secret>"
     assert header["venue"] == "local exchange (<not shown: looks like a secret>)"
     assert pasted not in json.dumps(header)
+
+
+# Settled with the exchange (status.json since d580272): the heartbeat at STEADY, the last
+# reconciliation 8 s before it (STEADY - 8 s), now 4 s after the heartbeat: 12 s ago.
+SETTLED = {
+    **STEADY_RUNNING,
+    "orders_in_doubt": 0,
+    "last_reconciled_ms": WRITTEN - 8_000,
+    "last_reconciled_steady_ms": STEADY - 8_000,
+    "last_reconcile_differences": 0,
+}
+
+
+@pytest.mark.parametrize(
+    ("differences", "said"), [(0, "no difference"), (1, "1 difference"), (3, "3 differences")]
+)
+def test_the_orders_in_doubt_and_the_last_reconciliation_are_said_after_the_run(
+    tmp_path: Path, differences: int, said: str
+) -> None:
+    write_status(tmp_path, {**SETTLED, "last_reconcile_differences": differences})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW, STEADY + 4_000, BOOT))
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines[1:] == [*DETAILS, f"orders in doubt 0; last reconciliation 12 s ago, {said}"]
+
+
+def test_the_last_reconciliation_is_aged_on_the_steady_count_as_the_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """The wall clock set 10 min ahead since: on it the reconciliation looks 10 min 12 s old
+    ("10 min"), on the steady count it is 12 s old."""
+    write_status(tmp_path, {**SETTLED, "orders_in_doubt": 2})
+    stepped = HostTime(wall_ms=NOW + 600_000, steady_ms=STEADY + 4_000, boot_id=BOOT)
+
+    got = report(tmp_path, journal_held=True, now=stepped)
+
+    assert got.lines[-1] == "orders in doubt 2; last reconciliation 12 s ago, no difference"
+
+
+def test_no_reconciliation_yet_is_said_as_none_yet(tmp_path: Path) -> None:
+    """Before the first comparison with the exchange the daemon writes nulls (and no steady
+    field): said, not a traceback nor "0 s ago"."""
+    nulls = {k: v for k, v in SETTLED.items() if k != "last_reconciled_steady_ms"}
+    write_status(
+        tmp_path,
+        {
+            **nulls,
+            "orders_in_doubt": 1,
+            "last_reconciled_ms": None,
+            "last_reconcile_differences": None,
+        },
+    )
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW, STEADY + 4_000, BOOT))
+
+    assert got.lines[-1] == "orders in doubt 1; last reconciliation none yet"
+
+
+def test_a_status_file_from_before_the_settled_fields_prints_without_their_line(
+    tmp_path: Path,
+) -> None:
+    """An older daemon's file (no orders_in_doubt, no last_reconciled_ms): nothing guessed."""
+    write_status(tmp_path, STEADY_RUNNING)
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW, STEADY + 4_000, BOOT))
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines == [
+        "daemon: running, pid 4242, up 1 h 02 min; last heartbeat 4 s ago "
+        "(2025-11-30 22:00:00 UTC)",
+        *DETAILS,
+    ]
+
+
+def test_a_reconciliation_time_that_is_not_a_number_is_unknown(tmp_path: Path) -> None:
+    write_status(tmp_path, {**SETTLED, "last_reconciled_ms": "soon"})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW, STEADY + 4_000, BOOT))
+
+    assert got.lines[-1] == "orders in doubt 0; last reconciliation unknown"
+
+
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")
+def test_app_status_prints_the_stops_reconciliation(tmp_path: Path) -> None:
+    """The command on this machine's clocks: a daemon stopped 5 min ago (SIGTERM), whose stop
+    reconciled 5 min 20 s ago and found 2 differences; its whole output, line by line."""
+    from runtime.status_file import host_time
+
+    journal = tmp_path / "journal"
+    (tmp_path / "config.toml").write_text(f'journal_dir = "{journal}"\n')
+    now = host_time()
+    assert now.steady_ms is not None
+    stopped_wall = 1_764_540_000_000  # 2025-11-30 22:00:00 UTC as the daemon's wall clock read it
+    write_status(
+        journal,
+        {
+            **RUNNING,
+            "state": "stopped",
+            "stop_reason": "SIGTERM",
+            "exit_status": 0,
+            "boot_id": now.boot_id,
+            "updated_ms": stopped_wall,
+            "updated_steady_ms": now.steady_ms - 300_000,
+            "orders_in_doubt": 0,
+            "last_reconciled_ms": stopped_wall - 20_000,
+            "last_reconciled_steady_ms": now.steady_ms - 320_000,
+            "last_reconcile_differences": 2,
+        },
+    )
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--config", "config.toml", "--status"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines() == [
+        "daemon: stopped 5 min ago (2025-11-30 22:00:00 UTC): SIGTERM, exit status 0",
+        *DETAILS[:2],
+        "position BTCUSDT 0.002; open orders 1",  # no stream lag after a clean stop
+        DETAILS[3],
+        "orders in doubt 0; last reconciliation 5 min ago, 2 differences",
+    ]
