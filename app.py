@@ -14,19 +14,32 @@ used (bad keys, unreachable); each with one line on stderr, never a traceback.
 import signal
 import sys
 
+_stopped_early: list[str] = []  # the stop signal that came before the daemon's handlers
+
 
 def _stopped_before_start(signum: int, _frame: object) -> None:
     """SIGTERM / SIGHUP while the imports and the settings are read, before the daemon's own
     handlers are in place (a second or two on a loaded machine): nothing was started, so
     there is nothing to stop; exit 0 as after a clean stop, not the default death by the
-    signal (status -15, a supervisor's "failed")."""
-    print(
-        f"stopped during start-up ({signal.Signals(signum).name}): nothing was started",
-        flush=True,
-    )
+    signal (status -15, a supervisor's "failed").
+
+    The SystemExit is raised wherever the main thread is; when that is a weakref callback
+    (the import system's module locks have one) Python prints "Exception ignored" and goes
+    on, so the stop is also noted, and `run` looks at it before it starts the daemon."""
+    name = signal.Signals(signum).name
+    if not _stopped_early:
+        _stopped_early.append(name)
+        print(f"stopped during start-up ({name}): nothing was started", flush=True)
     sys.exit(0)
 
 
+def _unraisable(event: "sys.UnraisableHookArgs") -> None:
+    """That swallowed SystemExit is said by the stop's line, not as a traceback on stderr."""
+    if not isinstance(event.exc_value, SystemExit):
+        sys.__unraisablehook__(event)
+
+
+sys.unraisablehook = _unraisable
 for _stop_signal in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(_stop_signal, _stopped_before_start)
 
@@ -288,6 +301,8 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
             reset_halt=args.reset_halt,
             add_secrets=redaction.add_secrets,
         )
+        if _stopped_early:  # a stop signal whose SystemExit was swallowed (see its handler)
+            return 0
         return asyncio.run(daemon.run())
     except DaemonError as e:
         log.error("%s", e, extra=FILE_ONLY)
