@@ -139,9 +139,12 @@ def _running(status: Path, pid: int) -> bool:
 
 def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
     # A tight exchange-side stop-loss (0.01 %) on a fast replay: it fires while the daemon is dead.
+    # No re-entry hold after a stop-loss (on by default; also after a crossed level's close
+    # now): held flat until the target turned, the daemon spent most of the search below
+    # without a position to freeze on (its 60 s ran out once in CI; 30-63 s a run, now 22-30).
     config = {
         **FAST_TRADING,
-        "risk": {"stop_loss_pct": 0.01},
+        "risk": {"stop_loss_pct": 0.01, "reentry_hold": False},
         "execution": {
             **FAST_TRADING["execution"],
             "deadman_countdown_ms": 10000,
