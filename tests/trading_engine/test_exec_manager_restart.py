@@ -9,6 +9,7 @@ Numbers by hand: BTCUSDT marks at 60000; long 0.010 from 60000 (entry fee 0.30 U
 from dataclasses import replace
 from decimal import Decimal as D
 from itertools import count
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ from core.market import MarkPrice, Trade
 from core.orders import ClientOrderIds, Fill, Order, OrderRequest, TargetPosition
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
-from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, make_rig
+from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, SELL, T0, Rig, make_rig
 from trading_engine.exec_manager import ExecConfig, ExecManager
 
 SYMBOL = "BTCUSDT"
@@ -326,11 +327,10 @@ def test_restore_exit_holds_nothing_after_an_ordinary_fill_or_with_a_position_op
     assert rig.em.held_exits() == {}
 
 
-def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
-    """First session: long 0.100, its stop-loss at 58800.0 refused as already triggered
-    (-2021), so the position is closed at market (58700), flat, the long held. The daemon
-    restarts; the strategy still says long: the journaled intent of that close keeps it held,
-    as after the stop's own fill."""
+def _long_whose_stop_was_refused_as_past(tmp_path: Path) -> tuple[SqliteJournal, Rig, OrderRequest]:
+    """A first session on a journal in `tmp_path`: long 0.100 filled at 60000, its stop-loss
+    (2 %: 58800.0) refused as already triggered (-2021); returns the journal, the rig and the
+    market close that refusal sent (not yet accepted)."""
     journal = SqliteJournal(tmp_path, writer_thread=False)
     first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
     first.venue.journal = None
@@ -340,7 +340,15 @@ def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
     first.venue.fill(entry, "60000")
     stop = first.venue.submitted[-1]
     first.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
-    close = first.venue.submitted[-1]
+    return journal, first, first.venue.submitted[-1]
+
+
+def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
+    """First session: long 0.100, its stop-loss at 58800.0 refused as already triggered
+    (-2021), so the position is closed at market (58700), flat, the long held. The daemon
+    restarts; the strategy still says long: the journaled intent of that close keeps it held,
+    as after the stop's own fill."""
+    journal, first, close = _long_whose_stop_was_refused_as_past(tmp_path)
     assert (close.type, close.side, close.quantity, close.reduce_only) == (
         OrderType.MARKET, SELL, D("0.100"), True
     )  # fmt: skip
@@ -364,16 +372,7 @@ def test_a_side_a_past_stops_close_closed_stays_held_across_a_restart(tmp_path):
 def test_a_past_stops_close_still_open_at_a_restart_holds_the_side_when_it_fills(tmp_path):
     """As above, but the daemon stops while the close (SELL 0.100 MARKET reduce-only) is
     open; it fills after the restart, at 58700: flat, the long held as in the last session."""
-    journal = SqliteJournal(tmp_path, writer_thread=False)
-    first = make_rig(journal=journal, stop_loss_pct=D(2))  # type: ignore[arg-type]
-    first.venue.journal = None
-    first.say(TargetPosition(symbol=SYMBOL, qty=D("0.100"), price=None, reason="test"))
-    entry = first.last_cid()
-    first.venue.accept(entry)
-    first.venue.fill(entry, "60000")
-    stop = first.venue.submitted[-1]
-    first.venue.reject(stop.client_order_id, code=-2021, reason="Order would immediately trigger.")
-    close = first.venue.submitted[-1]
+    journal, first, close = _long_whose_stop_was_refused_as_past(tmp_path)
     first.venue.accept(close.client_order_id)
     journal.close()
 
