@@ -57,7 +57,7 @@ the latency follows.
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
-        [--calls 50 [--trace]] [--without-checkpoints]
+        [--calls 50 [--trace]] [--stages 300] [--without-checkpoints]
 """
 
 import argparse
@@ -560,9 +560,10 @@ def _fields(config: RiskConfig) -> dict[str, Any]:
 
 class CallCounter:
     """How many Python functions and C functions an ordering tick calls before its request
-    reaches the HTTP session (`sys.setprofile`, counted per module). With the caches cold
-    between orders each call costs ~1.5-2 us whatever it does, so this count, not the
-    arithmetic, is what tick-to-order follows (README, "Where tick-to-order goes")."""
+    reaches the HTTP session (`sys.setprofile`, counted per module): deterministic, unlike the
+    times, so it shows what a change of code did. It is not what the time follows: cutting the
+    ordering tick from 81 to 50 Python calls changed nothing beyond the noise (README,
+    "Tick-to-order: what sets it"); `StageTimer` shows where the time goes."""
 
     def __init__(self, *, trace: bool = False) -> None:
         self.samples: list[Counter[str]] = []
@@ -653,6 +654,111 @@ class CallCounter:
 _STOP_CODE = CallCounter.stop.__code__
 
 
+class StageTimer:
+    """Where an ordering tick's time goes: the stages of the order path timed where they run
+    (each method wrapped by a timer for one run), as the offset from the tick's start at which
+    each begins and how long it takes until the request reaches the session; and the signing
+    again in a tight loop on the last order's parameters, to set the cost in place against the
+    cost with warm caches. The wrappers add ~0.3 us a stage."""
+
+    STAGES: tuple[tuple[str, type, str], ...] = (
+        ("strategy.on_trade", FlipStrategy, "on_trade"),
+        ("ExecManager._decide", ExecManager, "_decide"),
+        ("ExecManager._work_target", ExecManager, "_work_target"),
+        ("ExecManager._submit", ExecManager, "_submit"),
+        ("RiskManager.check", RiskManager, "check"),
+        ("journal.record_many", SqliteJournal, "record_many"),
+        ("journal._append", SqliteJournal, "_append"),
+        ("LiveVenue.submit", LiveVenue, "submit"),
+        ("RestConnection.sign", RestConnection, "sign"),
+        ("RestConnection.start", RestConnection, "start"),
+        ("FakeSession.post", FakeSession, "post"),
+    )
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[str, int, int]] = []  # (stage, start ns, end ns) of this tick
+        self.ticks: list[tuple[int, list[tuple[str, int, int]]]] = []  # (tick start, spans)
+        self.last_sign: tuple[RestConnection, str, dict[str, Any]] | None = None
+        self._saved: list[tuple[type, str, Any]] = []
+
+    def install(self) -> None:
+        for label, cls, name in self.STAGES:
+            original = cls.__dict__[name]
+            self._saved.append((cls, name, original))
+            setattr(cls, name, self._timed(label, original))
+
+    def uninstall(self) -> None:
+        for cls, name, original in reversed(self._saved):
+            setattr(cls, name, original)
+        self._saved.clear()
+
+    def _timed(self, label: str, original: Any) -> Any:
+        spans, clock = self._spans, time.perf_counter_ns
+        signing = label == "RestConnection.sign"
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if signing:
+                self.last_sign = (args[0], args[1], kwargs)
+            t0 = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spans.append((label, t0, clock()))
+
+        return timed
+
+    def start(self) -> None:
+        self._spans.clear()
+
+    def stop(self, t0: int, *, ordered: bool) -> None:
+        if ordered:
+            self.ticks.append((t0, list(self._spans)))
+
+    def report(self, out: Callable[[str], None] = print) -> None:
+        offsets: dict[str, list[float]] = {}
+        durations: dict[str, list[float]] = {}
+        ends: list[float] = []
+        for t0, spans in self.ticks[5:]:  # the first orders plan and build what later reuse
+            post = next((a for label, a, _ in spans if label == "FakeSession.post"), None)
+            if post is None:
+                continue
+            ends.append((post - t0) / 1000)
+            for label, a, b in spans:
+                if a <= post and label != "FakeSession.post":
+                    offsets.setdefault(label, []).append((a - t0) / 1000)
+                    durations.setdefault(label, []).append((min(b, post) - a) / 1000)
+        if not ends:
+            out("stages: no ordering tick was timed")
+            return
+        out(
+            f"stages of the ordering tick, in place (median of {len(ends)} ticks; the request "
+            f"reached the session at {statistics.median(ends):.1f} us):"
+        )
+        for label in sorted(offsets, key=lambda k: statistics.median(offsets[k])):
+            out(
+                f"  {label:26s} starts at {statistics.median(offsets[label]):6.1f} us, takes "
+                f"{statistics.median(durations[label]):6.1f} us"
+            )
+        if self.last_sign is not None:
+            rest, method, params = self.last_sign
+            sign = self._saved_original(RestConnection, "sign")
+            n = 5000
+            t = time.perf_counter_ns()
+            for _ in range(n):
+                sign(rest, method, **params)
+            warm = (time.perf_counter_ns() - t) / n / 1000
+            out(
+                "  RestConnection.sign in a tight loop on the last order's parameters: "
+                f"{warm:.1f} us"
+            )
+
+    def _saved_original(self, cls: type, name: str) -> Any:
+        for c, n, original in self._saved:
+            if c is cls and n == name:
+                return original
+        return getattr(cls, name)
+
+
 def _depth(frame: Any) -> str:
     """Two spaces per frame below the outermost: the nesting of a traced call."""
     depth = 0
@@ -697,6 +803,7 @@ async def measure(
     tmp: Path,
     keep_sent: bool = False,
     calls: CallCounter | None = None,
+    stages: StageTimer | None = None,
     checkpoints: bool = True,
 ) -> Result:
     if strategy_name == "flip":
@@ -765,12 +872,16 @@ async def measure(
         submitted = em.counters.submitted
         if calls is not None and is_trade:
             calls.start()
+        if stages is not None:
+            stages.start()
         c0 = cpu_ns()
         t0 = now_ns()
         on_item(item)
         t1 = now_ns()
         if calls is not None and is_trade:
             calls.stop(ordered=session.order_posts != before)
+        if stages is not None:
+            stages.stop(t0, ordered=session.order_posts != before)
         if em.counters.submitted != submitted:
             if session.order_posts != before:
                 handed_in_call += 1
@@ -908,6 +1019,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --calls: print the calls of the last counted ordering tick, in order",
     )
     parser.add_argument(
+        "--stages",
+        type=int,
+        default=0,
+        help="ordering ticks (SqliteJournal NORMAL) whose stages are timed in place; 0 = none",
+    )
+    parser.add_argument(
         "--without-checkpoints",
         action="store_true",
         help="the SqliteJournal without the restart's checkpoints and the new-peak snapshots "
@@ -982,6 +1099,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             counter.report()
+        if args.stages > 0 and args.strategy == "flip":
+            timer = StageTimer()
+            timer.install()
+            try:
+                asyncio.run(
+                    measure(
+                        endless_tape(one, span_ms),
+                        start_ms=item_time(one[0]),
+                        max_items=int((args.stages + 5) * args.every * per_trade * 1.5) + 10_000,
+                        orders=args.stages + 5,
+                        journal_mode=Synchronous.NORMAL.value,
+                        strategy_name="flip",
+                        every=args.every,
+                        tmp=Path(tmp),
+                        stages=timer,
+                    )
+                )
+                timer.report()
+            finally:
+                timer.uninstall()
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
