@@ -97,3 +97,48 @@ def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
 def test_rejects_an_unknown_journal_mode():
     with pytest.raises(ValueError):
         bench.main(["--journals", "SOMETIMES", "--orders", "1"])
+
+
+def test_stages_are_timed_in_place_in_order_and_the_methods_restored_after(capsys):
+    originals = {(cls, name): cls.__dict__[name] for _, cls, name in bench.StageTimer.STAGES}
+    status = bench.main(
+        [
+            "--orders",
+            "5",
+            "--journals",
+            "MEMORY",
+            "--cold-orders",
+            "0",
+            "--calls",
+            "0",
+            "--stages",
+            "8",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("stages of the ordering tick"))
+    assert "median of 8 ticks" in lines[head]  # the first 5 are left out, as the docstring says
+    starts = {}
+    for line in lines[head + 1 :]:
+        found = re.match(r"\s+(\S+)\s+starts at\s+([\d.]+) us, takes\s+([\d.]+) us", line)
+        if not found:
+            break
+        starts[found[1]] = float(found[2])
+    # Each stage of the order path ran, in the order the ExecManager calls them.
+    order = [
+        "strategy.on_trade",
+        "ExecManager._decide",
+        "ExecManager._submit",
+        "RiskManager.check",
+        "journal.record_many",
+        "LiveVenue.submit",
+        "RestConnection.sign",
+        "RestConnection.start",
+    ]
+    assert [s for s in sorted(starts, key=starts.__getitem__) if s in order] == order
+    assert re.search(r"RestConnection\.sign in a tight loop .*: [\d.]+ us", out)
+    # The timers are gone: later runs (and other tests in this process) time the plain code.
+    for (cls, name), original in originals.items():
+        assert cls.__dict__[name] is original
