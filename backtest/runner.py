@@ -50,7 +50,7 @@ from typing import Any
 
 from backtest import metrics, realism
 from backtest.data import DataError, Klines, MarketData, Trades, clip
-from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
+from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from book_keeper.journal import WAL_SUFFIX, SqliteJournal, Synchronous, journal_in_use
@@ -91,7 +91,6 @@ WARM_HISTORY_BARS = 1500  # the most history a warm-up reads: one page of REST k
 _PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
 _CLOSE_OFFSET_MS = _PATH_OFFSETS_MS[-1]
 _EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
-_HUGE_QTY = Decimal(1_000_000)
 _MIN_TRADE_SKIP = 32  # quiet trades worth taking at once (a skip costs about 30 trades' time)
 _ZERO = Decimal(0)
 
@@ -872,8 +871,7 @@ def _run_klines(
                 return
             a = stop
             if slip:
-                bid, ask = synthetic_touch(a, slip, tick)
-                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+                send_synthetic_touch(on_book_ticker, symbol, a, slip, tick, t)
             on_trade_ticks(symbol, a, 0, False, t)
             pump()
 
@@ -904,8 +902,7 @@ def _run_klines(
                 through_triggers(last, p_ticks, t)
             last = p_ticks
             if slip:
-                bid, ask = synthetic_touch(p_ticks, slip, tick)
-                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+                send_synthetic_touch(on_book_ticker, symbol, p_ticks, slip, tick, t)
             on_trade_ticks(symbol, p_ticks, q, False, t)
             pump()
             if off != _CLOSE_OFFSET_MS:  # the close: its mark follows
@@ -1086,8 +1083,7 @@ def _run_trades(
             prices.append(float(price))
         p_ticks = int(price / tick)
         if slip:
-            bid, ask = synthetic_touch(p_ticks, slip, tick)
-            engine.on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+            send_synthetic_touch(engine.on_book_ticker, symbol, p_ticks, slip, tick, t)
         engine.on_trade_ticks(symbol, p_ticks, max(1, int(qty / step)), tr.buyer_is_maker[i], t)
         venue.pump()
         em.on_item(Trade(symbol, i, price, qty, i, i, tr.buyer_is_maker[i], t, t, t))
