@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from backtest.data import Klines
-from backtest.venue import synthetic_touch
+from backtest.venue import send_synthetic_touch
 from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.instrument import Instrument
 from core.market import MarkPrice, Trade
@@ -62,7 +62,6 @@ MIN_SKIP = 2  # quiet bars worth a skip (each skip costs one extra bar through t
 _FIRST_WINDOW = 64  # the strategy is asked about this many bars first, then 8x more each time
 _ZERO = Decimal(0)
 _EXACT = 2**52  # integers below this are exact as float64
-_HUGE = Decimal(1_000_000)  # the synthetic touch's size (as the runner's)
 _HALF = Decimal("0.5")
 _HUNDRED = Decimal(100)
 _ROOT_DIGITS = 60  # a level's root computed to this many digits: far below a tick
@@ -841,8 +840,14 @@ class TradeFastPath:
             next_mark = tm - tm % 1000 + 1000
             price_rows(self.t[marks], tick_floats(self.ticks[marks], tick))
         if self.slippage_bps:
-            bid, ask = synthetic_touch(int(self.ticks[r - 1]), self.slippage_bps, tick)
-            engine.on_book_ticker(symbol, bid * tick, _HUGE, ask * tick, _HUGE, last_t)
+            send_synthetic_touch(
+                engine.on_book_ticker,
+                symbol,
+                int(self.ticks[r - 1]),
+                self.slippage_bps,
+                tick,
+                last_t,
+            )
         rig.venue.pump()
         p_last = Decimal(text[r - 1])
         q_last = Decimal(int(self.qsteps[r - 1])) * self.step

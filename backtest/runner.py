@@ -41,7 +41,7 @@ import gc
 import json
 import time
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -50,7 +50,7 @@ from typing import Any
 
 from backtest import metrics, realism
 from backtest.data import DataError, Klines, MarketData, Trades, clip
-from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
+from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from book_keeper.journal import WAL_SUFFIX, SqliteJournal, Synchronous, journal_in_use
@@ -91,7 +91,6 @@ WARM_HISTORY_BARS = 1500  # the most history a warm-up reads: one page of REST k
 _PATH_OFFSETS_MS = (0, 20_000, 40_000, MINUTE_MS - 1)
 _CLOSE_OFFSET_MS = _PATH_OFFSETS_MS[-1]
 _EIGHT_HOURS_MS = 8 * 60 * 60 * 1000
-_HUGE_QTY = Decimal(1_000_000)
 _MIN_TRADE_SKIP = 32  # quiet trades worth taking at once (a skip costs about 30 trades' time)
 _ZERO = Decimal(0)
 
@@ -661,16 +660,21 @@ def _run(
     rig: "_Rig", data: MarketData, config: BacktestConfig, inst: Instrument, wall: float
 ) -> BacktestResult:
     start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
-    times, equity, positions = array("q", [start_ms]), array("d"), array("d")
-    equity.append(float(config.starting_balance))
-    positions.append(0.0)
-    price_times, prices = array("q"), array("d")
+    series = _Series(
+        times=array("q", [start_ms]),
+        equity=array("d", [float(config.starting_balance)]),
+        positions=array("d", [0.0]),
+        price_times=array("q"),
+        prices=array("d"),
+    )
+    times, equity, positions = series.times, series.equity, series.positions
+    price_times, prices = series.price_times, series.prices
     config = replace(config, risk=rig.risk_config, **rig.realism.resolved)
     fast = (0, 0)
     if isinstance(data, Klines):
-        fast = _run_klines(rig, data, config, inst, times, equity, positions, price_times, prices)
+        fast = _run_klines(rig, data, config, inst, series)
     else:
-        fast = _run_trades(rig, data, config, inst, times, equity, positions, price_times, prices)
+        fast = _run_trades(rig, data, config, inst, series)
     funding = float(rig.book.funding)
     fill_rows = [f.metric_row() for f in rig.journal.fills]
     summary = metrics.summarize(
@@ -768,21 +772,49 @@ class _NoProgress(contextlib.AbstractContextManager["_NoProgress"]):
         return None
 
 
+_PROGRESS_EVERY = 10_000  # rows between two progress updates (one per row costs more than it)
+
+
+def _each(n: int, step: Callable[[int], None], progress: Any) -> None:
+    """`step(i)` for every row in order, the plain loop (no fast path), moving `progress` every
+    `_PROGRESS_EVERY` rows."""
+    for i in range(n):
+        step(i)
+        if i % _PROGRESS_EVERY == _PROGRESS_EVERY - 1:
+            progress.update(_PROGRESS_EVERY)
+
+
+@dataclass(slots=True)
+class _Series:
+    """What a run records as it goes: the equity curve (`times` in ms, `equity` in USDT,
+    `positions` in contracts, one row each) and the prices the price plot draws
+    (`price_times` in ms, `prices` in USDT)."""
+
+    times: array  # type: ignore[type-arg]
+    equity: array  # type: ignore[type-arg]
+    positions: array  # type: ignore[type-arg]
+    price_times: array  # type: ignore[type-arg]
+    prices: array  # type: ignore[type-arg]
+
+    def sample(self, t: int, book: BookKeeper, symbol: str) -> None:
+        """One row of the equity curve at `t` (ms): the books' equity and position then."""
+        self.times.append(t)
+        self.equity.append(float(book.equity()))
+        self.positions.append(float(book.position(symbol).qty))
+
+
 def _run_klines(
     rig: _Rig,
     k: Klines,
     config: BacktestConfig,
     inst: Instrument,
-    times: array,  # type: ignore[type-arg]
-    equity: array,  # type: ignore[type-arg]
-    positions: array,  # type: ignore[type-arg]
-    price_times: array,  # type: ignore[type-arg]
-    prices: array,  # type: ignore[type-arg]
+    series: _Series,
 ) -> tuple[int, int]:
     """Every bar through the pipeline (`bar(i)`), except, with `config.fast_path`, the quiet
     bars `backtest.fast_path` finds and takes at once. (bars taken so, runs of them)."""
     symbol = config.symbol
     clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
+    sample, price_times, prices = series.sample, series.price_times, series.prices
     tick = inst.tick_size
     step = inst.lot.step_size
     slip = config.slippage_bps
@@ -872,8 +904,7 @@ def _run_klines(
                 return
             a = stop
             if slip:
-                bid, ask = synthetic_touch(a, slip, tick)
-                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+                send_synthetic_touch(on_book_ticker, symbol, a, slip, tick, t)
             on_trade_ticks(symbol, a, 0, False, t)
             pump()
 
@@ -904,8 +935,7 @@ def _run_klines(
                 through_triggers(last, p_ticks, t)
             last = p_ticks
             if slip:
-                bid, ask = synthetic_touch(p_ticks, slip, tick)
-                on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+                send_synthetic_touch(on_book_ticker, symbol, p_ticks, slip, tick, t)
             on_trade_ticks(symbol, p_ticks, q, False, t)
             pump()
             if off != _CLOSE_OFFSET_MS:  # the close: its mark follows
@@ -919,9 +949,7 @@ def _run_klines(
         pump()
         on_item(MarkPrice(symbol, c, c, rate, next_funding, t_close, t_close))
         on_item(Bar(symbol, "1m", t0, t_close, o, h, lo, c, vol, vol * c, _ZERO, _ZERO, 0, True))
-        times.append(t_close)
-        equity.append(float(book.equity()))
-        positions.append(float(book.position(symbol).qty))
+        sample(t_close, book, symbol)
         price_times.append(t_close)
         prices.append(float(c))
 
@@ -945,18 +973,14 @@ def _run_klines(
         """The rows of quiet bars (numpy arrays of their close times and equities, int64 and
         float64 in the machine's byte order, as the arrays' "q" and "d": no conversion)."""
         t_bytes = t_close.tobytes()
-        times.frombytes(t_bytes)
-        equity.frombytes(eq.tobytes())
-        positions.extend(array("d", (position,)) * len(eq))
+        series.times.frombytes(t_bytes)
+        series.equity.frombytes(eq.tobytes())
+        series.positions.extend(array("d", (position,)) * len(eq))
         price_times.frombytes(t_bytes)
 
-    progress_every = 10_000
     with _progress(n, config.progress, "bar") as bar_progress:
         if fast is None:
-            for i in range(n):
-                bar(i)
-                if i % progress_every == progress_every - 1:
-                    bar_progress.update(progress_every)
+            _each(n, bar, bar_progress)
         else:
             i = check_at = reported = misses = 0
             while i < n:
@@ -972,10 +996,10 @@ def _run_klines(
                     check_at = event + (1 << misses)
                 bar(i)
                 i += 1
-                if i - reported >= progress_every:
+                if i - reported >= _PROGRESS_EVERY:
                     bar_progress.update(i - reported)
                     reported = i
-        _finish(rig, symbol, times, equity, positions)
+        _finish(rig, symbol, series)
         bar_progress.update(n - bar_progress.n)
     return (0, 0) if fast is None else (fast.absorbed, fast.skips)
 
@@ -1030,17 +1054,14 @@ def _run_trades(
     tr: Trades,
     config: BacktestConfig,
     inst: Instrument,
-    times: array,  # type: ignore[type-arg]
-    equity: array,  # type: ignore[type-arg]
-    positions: array,  # type: ignore[type-arg]
-    price_times: array,  # type: ignore[type-arg]
-    prices: array,  # type: ignore[type-arg]
+    series: _Series,
 ) -> tuple[int, int]:
     """Every trade through the pipeline (`trade(i)`), except, with `config.fast_path`, the
     quiet runs `backtest.fast_path.TradeFastPath` finds and takes at once. (trades taken so,
     runs of them)."""
     symbol = config.symbol
     clock, engine, venue, em, book = rig.clock, rig.engine, rig.venue, rig.em, rig.book
+    sample, price_times, prices = series.sample, series.price_times, series.prices
     tick = inst.tick_size
     step = inst.lot.step_size
     slip = config.slippage_bps
@@ -1072,9 +1093,7 @@ def _run_trades(
                 told = feed.quote_index
                 em.on_item(feed.book_ticker(told, t))
         if t >= next_sample:  # the minute before this trade is over: sample it
-            times.append(next_sample - 1)
-            equity.append(float(book.equity()))
-            positions.append(float(book.position(symbol).qty))
+            sample(next_sample - 1, book, symbol)
             next_sample = t - t % MINUTE_MS + MINUTE_MS
         if t >= next_mark:  # a mark each second: the last trade price
             rate, nf = mark_rate(t)
@@ -1086,8 +1105,7 @@ def _run_trades(
             prices.append(float(price))
         p_ticks = int(price / tick)
         if slip:
-            bid, ask = synthetic_touch(p_ticks, slip, tick)
-            engine.on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t)
+            send_synthetic_touch(engine.on_book_ticker, symbol, p_ticks, slip, tick, t)
         engine.on_trade_ticks(symbol, p_ticks, max(1, int(qty / step)), tr.buyer_is_maker[i], t)
         venue.pump()
         em.on_item(Trade(symbol, i, price, qty, i, i, tr.buyer_is_maker[i], t, t, t))
@@ -1112,21 +1130,17 @@ def _run_trades(
             fast = None
 
     def rows(t_row: Any, eq: Any, position: float) -> None:
-        times.frombytes(t_row.astype("<i8").tobytes())
-        equity.frombytes(eq.astype("<f8").tobytes())
-        positions.extend([position] * len(eq))
+        series.times.frombytes(t_row.astype("<i8").tobytes())
+        series.equity.frombytes(eq.astype("<f8").tobytes())
+        series.positions.extend([position] * len(eq))
 
     def price_rows(t_mark: Any, p: Any) -> None:
         price_times.frombytes(t_mark.astype("<i8").tobytes())
         prices.frombytes(p.astype("<f8").tobytes())
 
-    every = 10_000
     with _progress(n, config.progress, "trade") as bar_progress:
         if fast is None:
-            for i in range(n):
-                trade(i)
-                if i % every == every - 1:
-                    bar_progress.update(every)
+            _each(n, trade, bar_progress)
         else:
             i = check_at = reported = 0
             while i < n:
@@ -1144,30 +1158,22 @@ def _run_trades(
                         break
                 trade(i)
                 i += 1
-                if i - reported >= every:
+                if i - reported >= _PROGRESS_EVERY:
                     bar_progress.update(i - reported)
                     reported = i
-        _finish(rig, symbol, times, equity, positions)
+        _finish(rig, symbol, series)
         bar_progress.update(n - bar_progress.n)
     return (0, 0) if fast is None else (fast.absorbed, fast.skips)
 
 
-def _finish(
-    rig: _Rig,
-    symbol: str,
-    times: array,  # type: ignore[type-arg]
-    equity: array,  # type: ignore[type-arg]
-    positions: array,  # type: ignore[type-arg]
-) -> None:
+def _finish(rig: _Rig, symbol: str, series: _Series) -> None:
     """Requests still in flight reach the engine; a last sample after them, and after the last
     trade of trades data (its minute is sampled only when a later trade starts the next one:
     the last minute's fills and prices were left out of the equity curve and the summary)."""
     while (due := rig.venue.next_due_ms()) is not None:
         rig.venue.release(due)
-    if not times or rig.clock.now_ms() > times[-1]:
-        times.append(rig.clock.now_ms())
-        equity.append(float(rig.book.equity()))
-        positions.append(float(rig.book.position(symbol).qty))
+    if not series.times or rig.clock.now_ms() > series.times[-1]:
+        series.sample(rig.clock.now_ms(), rig.book, symbol)
 
 
 # --- outputs --------------------------------------------------------------------------------

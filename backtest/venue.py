@@ -520,3 +520,24 @@ def synthetic_touch(price_ticks: int, slippage_bps: Decimal, tick: Decimal) -> t
     off = price * slippage_bps / Decimal(10_000)
     off_ticks = max(1, int((off / tick).to_integral_value(rounding="ROUND_CEILING")))
     return price_ticks - off_ticks, price_ticks + off_ticks
+
+
+SYNTHETIC_TOUCH_QTY = Decimal(1_000_000)  # contracts a side: more than any order here takes
+
+
+def send_synthetic_touch(
+    on_book_ticker: Callable[[str, Decimal, Decimal, Decimal, Decimal, int], None],
+    symbol: str,
+    price_ticks: int,
+    slippage_bps: Decimal,
+    tick: Decimal,
+    time_ms: int,
+) -> None:
+    """The engine's touch set to `synthetic_touch` around a trade at `price_ticks`, deep enough
+    that a taker order fills at it whole: the bps slippage model's book, sent just before the
+    trade it surrounds. One rule for the runner's bars and trades and the fast path, whose
+    results must stay identical."""
+    bid, ask = synthetic_touch(price_ticks, slippage_bps, tick)
+    on_book_ticker(
+        symbol, bid * tick, SYNTHETIC_TOUCH_QTY, ask * tick, SYNTHETIC_TOUCH_QTY, time_ms
+    )

@@ -89,11 +89,17 @@ class BarBuilder:
         """The open bar so far (closed=False), or None when no bar is open."""
         if self._open_ms < 0:
             return None
+        return self._bar(closed=False)
+
+    def _bar(self, *, closed: bool) -> Bar:
+        """The bar being built (one is open), as its trades so far make it: the open form
+        `current` shows and the closed one `close_until` hands out are the same bar."""
+        open_ms = self._open_ms
         return Bar(
             self.symbol,
             self.interval,
-            self._open_ms,
-            self._open_ms + self.step_ms - 1,
+            open_ms,
+            open_ms + self.step_ms - 1,
             self._open,
             self._high,
             self._low,
@@ -103,7 +109,7 @@ class BarBuilder:
             self._tbv,
             self._tbq,
             self._count,
-            False,
+            closed,
         )
 
     def restore(
@@ -170,24 +176,7 @@ class BarBuilder:
             return NO_BARS
         out: list[Bar] = []
         if open_ms >= 0:
-            out.append(
-                Bar(
-                    self.symbol,
-                    self.interval,
-                    open_ms,
-                    open_ms + step - 1,
-                    self._open,
-                    self._high,
-                    self._low,
-                    self._close,
-                    self._vol,
-                    self._qv,
-                    self._tbv,
-                    self._tbq,
-                    self._count,
-                    True,
-                )
-            )
+            out.append(self._bar(closed=True))
             self._last_close = self._close
             self._last_open = open_ms
             self._open_ms = -1

@@ -1413,20 +1413,10 @@ class ExecManager:
         # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
         # goes as far as it may, the next one once it is answered.
         qty = min(qty, lot.grid_max_qty)  # inst.max_qty(order_type)
-        request = OrderRequest(
-            symbol=symbol,
-            side=side,
-            type=order_type,
-            quantity=qty,
-            client_order_id=self._ids.next(),
-            price=price,
-            time_in_force=None if price is None else TimeInForce.GTC,
-            reduce_only=reduce_only,
-        )
         if not journaled:
             self._decide_target(target, now)
-        sent = self._submit(
-            request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
+        sent = self._submit_toward_target(
+            symbol, side, order_type, qty, price, now, reduce_only=reduce_only
         )
         if not sent and reverses and not reduce_only and not working_orders:
             self._close_first(symbol, side, order_type, price, abs(position), now)
@@ -1449,6 +1439,25 @@ class ExecManager:
         why = denied[-1] if denied else "refused"
         inst = self._instruments[symbol]
         qty = min(inst.floor_qty(size, order_type), inst.max_qty(order_type))
+        action = f"close {side} {qty} reduce-only first"
+        self._decide(symbol, EXEC_STRATEGY, action, f"the reversal was refused: {why}", now)
+        self._submit_toward_target(symbol, side, order_type, qty, price, now, reduce_only=True)
+
+    def _submit_toward_target(
+        self,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        now: int,
+        *,
+        reduce_only: bool,
+    ) -> bool:
+        """One order toward a target (or the close a refused reversal sends first), after its
+        decision: at market, or resting GTC at `price`. Its repeat key leaves the client id
+        out, so the same order refused again for the same reason is counted, not journaled;
+        reduce-only, it is risk-reducing. True when it went to the venue."""
         request = OrderRequest(
             symbol=symbol,
             side=side,
@@ -1457,11 +1466,11 @@ class ExecManager:
             client_order_id=self._ids.next(),
             price=price,
             time_in_force=None if price is None else TimeInForce.GTC,
-            reduce_only=True,
+            reduce_only=reduce_only,
         )
-        action = f"close {side} {qty} reduce-only first"
-        self._decide(symbol, EXEC_STRATEGY, action, f"the reversal was refused: {why}", now)
-        self._submit(request, now, repeat_key=(side, qty, price, True), risk_reducing=True)
+        return self._submit(
+            request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
+        )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
         self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)

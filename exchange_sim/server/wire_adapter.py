@@ -116,6 +116,17 @@ class WireAdapter:
 
     # --- requests ----------------------------------------------------------------------------
 
+    def _named_symbol(self, p: Params) -> str | None:
+        """The optional `symbol` parameter as the exchange lists it, None when the request
+        names none; -1121 for a symbol it does not list."""
+        return self._e.book(p.opt("symbol")).inst.symbol if p.has("symbol") else None
+
+    def _named_symbols(self, p: Params) -> list[str]:
+        """The symbol the request names, else every listed one: the endpoints whose optional
+        `symbol` means "all" when absent."""
+        symbol = self._named_symbol(p)
+        return list(self._books) if symbol is None else [symbol]
+
     def _find_order(self, acct: Account, p: Params, b: SymbolBook) -> Order | None:
         order_id = p.int("orderId")
         client_id = p.opt("origClientOrderId")
@@ -323,9 +334,7 @@ class WireAdapter:
         """GET /fapi/v1/openOrders (symbol optional)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
-        symbols = (
-            [self._e.book(p.opt("symbol")).inst.symbol] if p.has("symbol") else list(self._books)
-        )
+        symbols = self._named_symbols(p)
         out = []
         for symbol in symbols:
             inst = self._books[symbol].inst
@@ -480,7 +489,7 @@ class WireAdapter:
         """GET /fapi/v1/openAlgoOrders (symbol, algoId optional)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
-        symbol = self._e.book(p.opt("symbol")).inst.symbol if p.has("symbol") else None
+        symbol = self._named_symbol(p)
         algo_id = p.int("algoId")
         out = []
         for a in sorted(acct.open_algos.values(), key=lambda a: a.algo_id):
@@ -664,9 +673,7 @@ class WireAdapter:
         """GET /fapi/v2/positionRisk (every symbol) or /fapi/v3/positionRisk (active only)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
-        symbols = (
-            [self._e.book(p.opt("symbol")).inst.symbol] if p.has("symbol") else list(self._books)
-        )
+        symbols = self._named_symbols(p)
         if version == 3:
             active = set(self._active_symbols(acct))
             symbols = [sym for sym in symbols if sym in active]
@@ -816,9 +823,7 @@ class WireAdapter:
         """GET /fapi/v1/symbolConfig."""
         acct = self._ledger.account(account_id)
         p = Params(params)
-        symbols = (
-            [self._e.book(p.opt("symbol")).inst.symbol] if p.has("symbol") else list(self._books)
-        )
+        symbols = self._named_symbols(p)
         out = []
         for symbol in symbols:
             lev = self._ledger.leverage(acct, symbol)
@@ -897,7 +902,7 @@ class WireAdapter:
         page, limit (100, max 1000)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
-        symbol = self._e.book(p.opt("symbol")).inst.symbol if p.has("symbol") else None
+        symbol = self._named_symbol(p)
         income_type = p.opt("incomeType")
         start, end = p.int("startTime"), p.int("endTime")
         if start is not None and end is not None and start > end:

@@ -4,7 +4,7 @@ the engine's refusals come back as OrderRejected. Prices are round so each fill 
 
 from decimal import Decimal as D
 
-from backtest.venue import InProcessVenue, VenueConfig, synthetic_touch
+from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch, synthetic_touch
 from core.clock import SimClock
 from core.enums import OrderType, Side
 from core.events import (
@@ -120,3 +120,18 @@ def test_the_slippage_model_puts_the_touch_bps_away_at_least_a_tick():
     assert synthetic_touch(600_000, D(0), tick) == (599_999, 600_001)  # 60000.0: one tick
     # 2 bps of 60000.0 = 12.0 USDT = 120 ticks each side
     assert synthetic_touch(600_000, D(2), tick) == (599_880, 600_120)
+
+
+def test_a_market_order_after_the_synthetic_touch_pays_the_slippage_each_side():
+    clock, engine, venue, events = rig()
+    trade(clock, engine, venue, "60000.0", T0)
+    # 2 bps of 60000.0 = 12.0 USDT: bid 59988.0, ask 60012.0, deep enough for any order here
+    send_synthetic_touch(engine.on_book_ticker, SYMBOL, 600_000, D(2), D("0.10"), T0)
+    venue.submit(market("buy", Side.BUY, "0.010"))
+    venue.submit(market("sell", Side.SELL, "0.020"))
+    venue.pump()
+    fills = [e.fill for e in events if isinstance(e, OrderFilled)]
+    assert [(f.client_order_id, f.price, f.qty) for f in fills] == [
+        ("buy", D("60012.0"), D("0.010")),
+        ("sell", D("59988.0"), D("0.020")),
+    ]

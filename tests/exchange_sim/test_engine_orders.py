@@ -559,3 +559,25 @@ def test_test_order_validates_without_placing():
     assert reply == {}
     assert e.value.code == -4164
     assert ex.open_orders("alice", {}) == [] and ex.drain_user_events() == []
+
+
+def test_list_endpoints_take_their_optional_symbol_as_one_symbol_all_or_1121():
+    ex, _ = make_exchange()  # BTCUSDT and ETHUSDT listed
+    ex.new_order("alice", limit("BUY", "0.010", "61700.0", newClientOrderId="bid"))
+
+    assert [o["clientOrderId"] for o in ex.open_orders("alice", {})] == ["bid"]
+    assert ex.open_orders("alice", {"symbol": "ETHUSDT"}) == []
+    assert [c["symbol"] for c in ex.symbol_config("alice", {})] == ["BTCUSDT", "ETHUSDT"]
+    assert [c["symbol"] for c in ex.symbol_config("alice", {"symbol": "ETHUSDT"})] == ["ETHUSDT"]
+    v2 = ex.position_risk("alice", {}, version=2)
+    assert [r["symbol"] for r in v2] == ["BTCUSDT", "ETHUSDT"]
+    for endpoint in (
+        ex.open_orders,
+        ex.open_algo_orders,
+        ex.symbol_config,
+        ex.position_risk,
+        ex.income,
+    ):
+        with pytest.raises(BinanceError) as err:
+            endpoint("alice", {"symbol": "NOPEUSDT"})
+        assert (err.value.code, err.value.msg) == (-1121, "Invalid symbol."), endpoint.__name__

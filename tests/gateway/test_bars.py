@@ -175,6 +175,38 @@ def test_close_until_closes_the_open_bar_when_time_passes():
     assert bar.closed and bar.close_time_ms == t0 + 59_999 and builder.current() is None
 
 
+def test_the_open_bar_shown_is_the_bar_handed_out_when_it_closes_but_for_closed():
+    t0 = 1_723_161_300_000
+    builder = BarBuilder("BTCUSDT", "1m")
+    # a taker buy of 2 at 100.0 (agg of trades 1-3), then a taker sell of 1 at 99.5 (trade 4)
+    builder.add(Trade("BTCUSDT", 1, Decimal("100.0"), Decimal("2"), 1, 3, False, t0, t0, 0))
+    builder.add(Trade("BTCUSDT", 2, Decimal("99.5"), Decimal("1"), 4, 4, True, t0 + 5, t0, 0))
+
+    shown = builder.current()
+    (closed,) = builder.close_until(t0 + 60_000)
+
+    assert shown is not None and not shown.closed and closed.closed
+    expected = (
+        t0,
+        t0 + 59_999,
+        (Decimal("100.0"), Decimal("100.0"), Decimal("99.5"), Decimal("99.5")),
+        Decimal("3"),  # volume 2 + 1
+        Decimal("299.5"),  # quote 200.0 + 99.5
+        (Decimal("2"), Decimal("200.0")),  # taker-buy volume and quote: the first trade's
+        4,  # trade ids 1-3 and 4
+    )
+    for bar in (shown, closed):
+        assert (
+            bar.open_time_ms,
+            bar.close_time_ms,
+            (bar.open, bar.high, bar.low, bar.close),
+            bar.volume,
+            bar.quote_volume,
+            (bar.taker_buy_volume, bar.taker_buy_quote_volume),
+            bar.trade_count,
+        ) == expected
+
+
 def test_trade_older_than_the_open_bar_is_refused():
     t0 = 1_723_161_300_000
     builder = BarBuilder("BTCUSDT", "1m")
