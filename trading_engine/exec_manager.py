@@ -1277,6 +1277,8 @@ class ExecManager:
                 quantity=abs(need),
                 client_order_id=self._ids.next(),
                 price=p.price,
+                # as `_submit_toward_target` would have sent it: resting GTC at its price
+                time_in_force=None if p.price is None else TimeInForce.GTC,
             )
         else:
             action = _proposal_action(p)

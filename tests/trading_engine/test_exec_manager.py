@@ -487,6 +487,17 @@ def test_drawdown_breach_cancels_flattens_halts_and_denies_later_signals():
     denied = rig.journaled(RiskDenied)[-1]
     assert denied.reason.startswith("trading state HALTED (") and "max drawdown" in denied.reason
     assert rig.kinds()[-2:] == ["DecisionMade", "RiskDenied"]
+    # A priced target is journaled as the order it would have been: LIMIT, resting GTC.
+    rig.say(target("0.100", price="58000"))
+    priced = rig.journaled(RiskDenied)[-1].request
+    assert (priced.side, priced.type, priced.quantity, priced.price) == (
+        BUY,
+        LIMIT,
+        D("0.100"),
+        D("58000"),
+    )
+    assert priced.time_in_force is TimeInForce.GTC
+    assert denied.request.time_in_force is None  # the market one has none
 
 
 def test_kill_switch_file_does_the_same_within_a_second(tmp_path):
