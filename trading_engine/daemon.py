@@ -941,8 +941,12 @@ class Daemon:
             if parts is None:
                 continue
             em = parts.exec_manager
-            if self._watched(em.trading_state, em.orders_in_doubt()) != self._status_said:
-                self._write_status(DaemonState.RUNNING)
+            try:
+                if self._watched(em.trading_state, em.orders_in_doubt()) != self._status_said:
+                    self._write_status(DaemonState.RUNNING)
+            except Exception:  # a bug: said once; the heartbeats still keep the file fresh
+                log.exception("status.json no longer rewritten on a change, only at heartbeats")
+                return
 
     def _watched(self, trading_state: TradingState, in_doubt: int) -> tuple[Any, ...]:
         """What of status.json a change of rewrites it at once (`_watch_status`)."""

@@ -220,3 +220,42 @@ def test_the_stop_cancels_the_status_watch_with_the_heartbeat() -> None:
 
     assert running and cancelled
     assert daemon._status_watch_task is None
+
+
+class _ExecManagerWithABug:
+    """What the status watch reads of the ExecManager, its count raising (a bug)."""
+
+    trading_state = "ACTIVE"
+
+    def orders_in_doubt(self) -> int:
+        raise ZeroDivisionError("a bug")
+
+
+def test_a_bug_in_the_status_watch_is_logged_once_and_ends_the_watch_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a task dying unseen ("exception was never retrieved"): one line in the log; the
+    heartbeat goes on (it keeps status.json fresh)."""
+    import types
+
+    import trading_engine.daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "STATUS_WATCH_S", 0.01)
+    settings = load_settings(None, env_file=None)
+    daemon = Daemon(settings, out=io.StringIO())
+    daemon._parts = types.SimpleNamespace(exec_manager=_ExecManagerWithABug())  # type: ignore[assignment]
+
+    async def scenario() -> tuple[bool, bool]:
+        daemon._start_heartbeat()
+        await asyncio.sleep(0.1)
+        watch, beat = daemon._status_watch_task, daemon._heartbeat_task
+        ended = watch is not None and watch.done() and watch.exception() is None
+        beating = beat is not None and not beat.done()
+        daemon._stop_heartbeat()
+        return ended, beating
+
+    ended, beating = asyncio.run(scenario())
+
+    assert ended and beating
+    said = [r for r in caplog.records if "no longer rewritten on a change" in r.getMessage()]
+    assert len(said) == 1
