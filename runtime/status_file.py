@@ -269,8 +269,8 @@ def trouble(s: Mapping[str, Any], now: HostTime) -> list[str]:
 def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
     this run's or the journal's: after a restart on the same journal they differ. The stream
-    lag not of a daemon that stopped cleanly (`live` False); `now` for the reconciliation's
-    age."""
+    lag and the streams down not of a daemon that stopped cleanly (`live` False); `now` for
+    the reconciliation's age."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
@@ -320,7 +320,7 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
             "audit refuses it; raise the limit (0 = none) to record whole sessions"
         )
     down = s.get("streams_down")
-    if down and isinstance(down, dict):
+    if live and down and isinstance(down, dict):  # a clean stop's streams closed with it
         market = {k: v for k, v in down.items() if k != USER_STREAM}
         if market:
             lines.append(

@@ -779,3 +779,15 @@ def test_app_status_exits_1_for_an_order_in_doubt_for_5_min(tmp_path: Path) -> N
     lines = done.stdout.splitlines()
     assert lines[0].startswith("daemon: running")
     assert lines[1].startswith("WARNING: 1 order(s) in doubt for 5 min (since "), lines
+
+
+def test_a_clean_stops_streams_are_not_said_to_be_down(tmp_path: Path) -> None:
+    """Stopped: its streams closed with it; "user stream DISCONNECTED" would read as news."""
+    down = {"market": "disconnected", "user stream": "disconnected"}
+    stopped = {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    write_status(tmp_path, {**stopped, "streams_down": down})
+
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.NOT_RUNNING
+    assert not [line for line in got.lines if "DISCONNECTED" in line]
