@@ -259,3 +259,27 @@ def test_a_bug_in_the_status_watch_is_logged_once_and_ends_the_watch_only(
     assert ended and beating
     said = [r for r in caplog.records if "no longer rewritten on a change" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_what_the_status_watch_rewrites_status_json_for() -> None:
+    """A change of the trading state, of a stream, of orders in doubt from 0 to some or back,
+    or a reconciliation done: each rewrites status.json at once. 2 in doubt becoming 3 does
+    not (the doubt's start is what `--status` ages), nor does anything else between
+    heartbeats (equity, counts)."""
+    from core.enums import TradingState
+    from runtime.status_file import HostTime
+
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    active = TradingState.ACTIVE
+    calm = daemon._watched(active, 0)
+
+    assert daemon._watched(active, 0) == calm
+    assert daemon._watched(active, 2) != calm
+    assert daemon._watched(active, 3) == daemon._watched(active, 2)
+    assert daemon._watched(TradingState.HALTED, 0) != calm
+    daemon._stream_state(_user_stream("disconnected"))
+    assert daemon._watched(active, 0) != calm
+    daemon._stream_state(_user_stream("connected"))
+    assert daemon._watched(active, 0) == calm
+    daemon._reconciled.at = HostTime(1_764_540_000_000, 86_400_000, "boot")
+    assert daemon._watched(active, 0) != calm
