@@ -329,11 +329,11 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
                 + ") at the last update"
             )
         if USER_STREAM in down:
-            lines.append(user_stream_note(down[USER_STREAM]))
+            lines.append(_user_stream_note(down[USER_STREAM]))
     return lines
 
 
-def user_stream_note(state: Any) -> str:
+def _user_stream_note(state: Any) -> str:
     """--status's line while the user stream (the listenKey websocket) is down: the daemon does
     not hear of its fills and order updates until it reconnects and reconciles."""
     return (

@@ -102,7 +102,7 @@ from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 log = logging.getLogger("daemon")
 
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
-STATUS_WATCH_S = 1.0  # a change --status reports is in status.json within this (and no sooner)
+STATUS_WATCH_S = 1.0  # how often a change --status reports is looked for (and written at most)
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
 EXEC_TIMER_S = 1.0  # ExecManager.on_timer: REDUCING's retries without market data
