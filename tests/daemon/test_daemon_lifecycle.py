@@ -427,6 +427,13 @@ def _stopped_with_the_exchange_gone(workdir) -> dict[str, Any]:
                 60,
                 "a status saying so",
             )
+            # status.json says so within a second, the heartbeat (every 2 s) after it
+            log_file = workdir / "logs" / "trading_engine.log"
+            wait_for(
+                lambda: "| market data DISCONNECTED (" in log_file.read_text(),
+                30,
+                "a heartbeat saying so",
+            )
             running = _status(workdir)
         finally:
             asked = time.monotonic()
