@@ -1,13 +1,18 @@
 """`<journal_dir>/status.json`: what the daemon is doing, for `python app.py --status`.
 
-The daemon rewrites the file at start, at every heartbeat and when it stops (atomically, not
-fsync'ed: it is a view, the journal is the record). `python app.py --status` reads it and
+The daemon rewrites the file at start, at every heartbeat, within about a second of a change
+a monitor acts on (the trading state, a stream down or up, orders in doubt or none, a
+reconciliation done; at most once a second) and when it stops (atomically, not fsync'ed: it
+is a view, the journal is the record). `python app.py --status` reads it and
 asks the journal's lock whether a process still holds the journal, so a person on a VPS (or a
 monitoring script) sees at a glance whether the daemon runs, is stuck, died, or stopped:
 
     exit 0  running, last heartbeat within 3 heartbeats
     exit 1  not responding (the journal is held but the heartbeats stopped), or gone without
-            stopping (killed, crashed: the journal is free), or the file is unreadable
+            stopping (killed, crashed: the journal is free), or the file is unreadable; or
+            running with trouble that has not cleared (`trouble`): an order's outcome unknown
+            for over `DOUBT_MAX_S`, or no reconciliation with the exchange for
+            `STALE_RECONCILES` intervals and a margin (said in one `WARNING:` line)
     exit 2  (`app.py`, before this module reads anything) journal_dir is not a directory, or
             status.json or the journal's lock cannot be read by this user (`read_problem`)
     exit 3  stopped cleanly, or no daemon ever ran with this journal_dir (as `systemctl
@@ -43,6 +48,12 @@ from core.redaction import hide_secret_like
 FILE_NAME = "status.json"
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")  # Linux: new at every boot
 STALE_HEARTBEATS = 3  # a heartbeat older than this many intervals: not responding
+DOUBT_MAX_S = 60  # an order's outcome unknown longer than this: trouble, not a passing state
+# No reconciliation for this many `reconcile_interval_s`, plus the margin (a pass's own REST
+# reads and their retries): the periodic one fails, and the books go unchecked.
+STALE_RECONCILES = 3
+RECONCILE_MARGIN_S = 60
+USER_STREAM = "user stream"  # its key in `streams_down`: while down, fills are not heard
 # A running daemon in these states takes no entries until an operator resets it.
 NOT_TRADING_STATES = frozenset({TradingState.HALTED, TradingState.REDUCING})
 
@@ -213,6 +224,12 @@ def report(
         if status.get("trading_state") in NOT_TRADING_STATES:
             head += f"; NOT TRADING: {status['trading_state']}"
             exit_status = StatusExit.NOT_TRADING
+        problems = trouble(status, now)
+        if problems:  # it runs, but what a monitor must act on has not cleared
+            return StatusReport(
+                StatusExit.UNHEALTHY,
+                [head, "WARNING: " + "; ".join(problems), *_details(status, now, live=True)],
+            )
     # A start that failed wrote no account figures: its one line says it all.
     failed_start = state is DaemonState.STOPPED and "equity" not in status
     # A clean stop's last stream lag says nothing now; a dead or stuck daemon's is a clue.
@@ -220,11 +237,40 @@ def report(
     return StatusReport(exit_status, [head, *details])
 
 
+def trouble(s: Mapping[str, Any], now: HostTime) -> list[str]:
+    """What a running daemon has not recovered from on its own, each as a person says it (none
+    from the file of an older daemon, which lacks the fields): orders whose outcome has been
+    unknown for over `DOUBT_MAX_S` (a lost answer the reconciliation has not settled), and a
+    last reconciliation older than `STALE_RECONCILES` of its intervals and a margin (the
+    periodic one fails: fills missed while the user stream was down stay unbooked)."""
+    problems = []
+    doubt = s.get("orders_in_doubt")
+    if isinstance(doubt, int) and doubt > 0 and isinstance(s.get("orders_in_doubt_since_ms"), int):
+        for_ms = elapsed_ms(s, "orders_in_doubt_since", now)
+        if for_ms > DOUBT_MAX_S * 1000:
+            problems.append(
+                f"{doubt} order(s) in doubt for {_ago(for_ms)} (since "
+                f"{_utc(s['orders_in_doubt_since_ms'])}): the exchange has not said what became "
+                "of them; see the log"
+            )
+    interval_s = s.get("reconcile_interval_s")
+    if isinstance(interval_s, int | float) and interval_s > 0 and "last_reconciled_ms" in s:
+        limit_ms = (STALE_RECONCILES * interval_s + RECONCILE_MARGIN_S) * 1000
+        at = s["last_reconciled_ms"]
+        ago_ms = elapsed_ms(s, "last_reconciled", now) if isinstance(at, int) else None
+        if ago_ms is not None and ago_ms > limit_ms:
+            problems.append(
+                f"no reconciliation with the exchange for {_ago(ago_ms)} (every {interval_s:g} s "
+                "expected): the books are unchecked; see the log"
+            )
+    return problems
+
+
 def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
     this run's or the journal's: after a restart on the same journal they differ. The stream
-    lag not of a daemon that stopped cleanly (`live` False); `now` for the reconciliation's
-    age."""
+    lag and the streams down not of a daemon that stopped cleanly (`live` False); `now` for
+    the reconciliation's age."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
@@ -274,13 +320,26 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
             "audit refuses it; raise the limit (0 = none) to record whole sessions"
         )
     down = s.get("streams_down")
-    if down and isinstance(down, dict):
-        lines.append(
-            "market data DISCONNECTED ("
-            + ", ".join(f"{k} {v}" for k, v in down.items())
-            + ") at the last heartbeat"
-        )
+    if live and down and isinstance(down, dict):  # a clean stop's streams closed with it
+        market = {k: v for k, v in down.items() if k != USER_STREAM}
+        if market:
+            lines.append(
+                "market data DISCONNECTED ("
+                + ", ".join(f"{k} {v}" for k, v in market.items())
+                + ") at the last update"
+            )
+        if USER_STREAM in down:
+            lines.append(_user_stream_note(down[USER_STREAM]))
     return lines
+
+
+def _user_stream_note(state: Any) -> str:
+    """--status's line while the user stream (the listenKey websocket) is down: the daemon does
+    not hear of its fills and order updates until it reconnects and reconciles."""
+    return (
+        f"user stream DISCONNECTED ({state}): fills and order updates are not heard until it "
+        "reconnects (a reconciliation over REST follows)"
+    )
 
 
 def _settled_line(s: Mapping[str, Any], now: HostTime) -> str | None:

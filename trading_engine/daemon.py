@@ -6,7 +6,8 @@ leverage, the journal and the books restored from it, the strategy warmed from R
 the venue started (user stream, dead-man switch, reconciliation with the exchange: every
 difference logged), then the market-data stream feeding the ExecManager item by item.
 
-While it runs: a heartbeat line every `execution.heartbeat_s`, the kill switch (flag file and
+While it runs: a heartbeat line every `execution.heartbeat_s` (and status.json then, and
+within `STATUS_WATCH_S` of a change `--status` acts on), the kill switch (flag file and
 SIGUSR1), the duration limit. SIGINT/SIGTERM: no new orders, cancel open orders (unless
 `keep_orders`), flush the journal, print a closing summary, exit 0 within 5 s.
 
@@ -65,6 +66,7 @@ from core.orders import ClientOrderIds, Order
 from core.redaction import redact, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
+from gateway.main_gateway import STREAM as USER_STREAM_ID
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
 from gateway.user_stream import EndpointRefused
@@ -77,6 +79,7 @@ from runtime.log_setup import FILE_ONLY
 from runtime.retention import keep_newest
 from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
 from runtime.status_file import (
+    USER_STREAM,
     DaemonState,
     HostTime,
     gap_note,
@@ -99,6 +102,7 @@ from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 log = logging.getLogger("daemon")
 
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
+STATUS_WATCH_S = 1.0  # how often a change --status reports is looked for (and written at most)
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
 EXEC_TIMER_S = 1.0  # ExecManager.on_timer: REDUCING's retries without market data
@@ -156,6 +160,10 @@ class Daemon:
         self._kill_pending = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
+        self._status_watch_task: asyncio.Task[Any] | None = None
+        # What status.json said when last written (`_watched`): a change is rewritten promptly.
+        self._status_said: tuple[Any, ...] | None = None
+        self._doubt_since: HostTime | None = None  # orders in doubt without a break since then
         self._started: HostTime | None = None  # this machine's clocks then, for status.json
         self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
@@ -170,7 +178,8 @@ class Daemon:
             self._resumed,
             offset=self.clock,  # our estimate of the exchange's clock: resyncs move it
         )
-        self.streams_down: dict[str, str] = {}  # market-data link -> its state, while not up
+        # market-data link (or USER_STREAM) -> its state, while not up
+        self.streams_down: dict[str, str] = {}
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
 
@@ -569,6 +578,7 @@ class Daemon:
             relay_events.target = self._recorder.events(exec_manager.on_event)
         # Outermost: the books have compared a snapshot when it returns (status.json says when).
         relay_events.target = self._reconciled.watch(relay_events.target, lambda: book.differences)
+        relay_events.target = self._user_stream_watch(relay_events.target)
         self._restore_trading_state(
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
@@ -731,20 +741,43 @@ class Daemon:
         return None if self._sink is None else self._sink.stream_lag_ms
 
     def _stream_state(self, change: StreamStateChanged) -> None:
-        """Which market-data links are down, for the heartbeat and `--status`: without it they
-        go on showing the last stream lag as if data still arrived."""
+        """Which market-data links and whether the user stream are down, for the heartbeat and
+        `--status`: without it they go on showing the last stream lag as if data still arrived,
+        and say nothing while fills go unheard (the user stream is down)."""
+        name = USER_STREAM if change.stream == USER_STREAM_ID else change.stream
         if change.state is StreamState.CONNECTED:
-            self.streams_down.pop(change.stream, None)
+            self.streams_down.pop(name, None)
         else:
-            self.streams_down[change.stream] = change.state.value
+            self.streams_down[name] = change.state.value
+
+    def _user_stream_watch(
+        self, handler: Callable[[Any, int | None], None]
+    ) -> Callable[[Any, int | None], None]:
+        """`handler` (the venue events' target), noting the user stream's state changes first
+        (venue events only: the market data's own come through the sink)."""
+
+        def seen(item: Any, now: int | None) -> None:
+            if item.__class__ is StreamStateChanged:
+                self._stream_state(item)
+            handler(item, now)
+
+        return seen
 
     def _down_note(self) -> str:
-        down = self.streams_down
-        if not down:
-            return ""
-        return (
-            " | market data DISCONNECTED (" + ", ".join(f"{k} {v}" for k, v in down.items()) + ")"
-        )
+        """The heartbeat's ` | market data DISCONNECTED (market disconnected)` and
+        ` | user stream DISCONNECTED (disconnected)`, "" while all are up."""
+        down = dict(self.streams_down)
+        user = down.pop(USER_STREAM, None)
+        note = ""
+        if down:
+            note += (
+                " | market data DISCONNECTED ("
+                + ", ".join(f"{k} {v}" for k, v in down.items())
+                + ")"
+            )
+        if user is not None:
+            note += f" | user stream DISCONNECTED ({user}): fills not heard"
+        return note
 
     async def _apply_journal(self, journal: SqliteJournal) -> None:
         """The journal's applier (`run_applier`). It returns only when applying failed (disk
@@ -887,12 +920,50 @@ class Daemon:
 
     def _start_heartbeat(self) -> None:
         self._heartbeat_task = self._spawn(self._heartbeat(), "heartbeat")
+        self._status_watch_task = self._spawn(self._watch_status(), "status-watch")
 
     def _stop_heartbeat(self) -> None:
-        """At shutdown: the closing summary is the last thing printed, not a status line."""
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            self._heartbeat_task = None
+        """At shutdown: the closing summary is the last thing printed, not a status line, and
+        the stop's status.json is the last written (no `running` after it)."""
+        for task in (self._heartbeat_task, self._status_watch_task):
+            if task is not None:
+                task.cancel()
+        self._heartbeat_task = self._status_watch_task = None
+
+    async def _watch_status(self) -> None:
+        """status.json rewritten within `STATUS_WATCH_S` of a change a monitor acts on (the
+        trading state, a stream down or up, orders in doubt or none, a reconciliation done),
+        not up to a heartbeat later; at most once per `STATUS_WATCH_S`, and off the market
+        data's path (a timer, not a check per item)."""
+        while True:
+            await asyncio.sleep(STATUS_WATCH_S)
+            parts = self._parts
+            if parts is None:
+                continue
+            em = parts.exec_manager
+            try:
+                if self._watched(em.trading_state, em.orders_in_doubt()) != self._status_said:
+                    self._write_status(DaemonState.RUNNING)
+            except Exception:  # a bug: said once; the heartbeats still keep the file fresh
+                log.exception("status.json no longer rewritten on a change, only at heartbeats")
+                return
+
+    def _watched(self, trading_state: TradingState, in_doubt: int) -> tuple[Any, ...]:
+        """What of status.json a change of rewrites it at once (`_watch_status`)."""
+        down = tuple(sorted(self.streams_down.items()))
+        return (trading_state, down, in_doubt > 0, self._reconciled.at)
+
+    def _note_doubt(self, in_doubt: int) -> dict[str, Any]:
+        """`orders_in_doubt_since_ms` (+ `_steady_ms`): since when some order's outcome has
+        been unknown without a break (as of a write, at most `STATUS_WATCH_S` late), None
+        when none is: `--status` says a doubt that lasts over a minute."""
+        if in_doubt == 0:
+            self._doubt_since = None
+        elif self._doubt_since is None:
+            self._doubt_since = host_time()
+        if self._doubt_since is None:
+            return {"orders_in_doubt_since_ms": None, "orders_in_doubt_since_steady_ms": None}
+        return time_fields("orders_in_doubt_since", self._doubt_since)
 
     async def _heartbeat(self) -> None:
         """The status line on stdout and in the log file, and a balance snapshot journaled."""
@@ -955,6 +1026,7 @@ class Daemon:
             **time_fields("updated", now),
             **time_fields("started", self._started or now),
             "heartbeat_s": s.execution.heartbeat_s,
+            "reconcile_interval_s": s.execution.reconcile_interval_s,  # --status ages against it
             "mode": s.mode,
             # Settings as --check-config shows them: a secret-shaped value is not written out.
             "venue": shown_setting(
@@ -1010,10 +1082,12 @@ class Daemon:
             "strategy_slow_calls": st.slow_strategy_calls,  # this run
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
             "orders_in_doubt": st.orders_in_doubt,
+            **self._note_doubt(st.orders_in_doubt),
             **self._reconciled.status(),
             **self._recording_status(),
             **extra,
         }
+        self._status_said = self._watched(st.trading_state, st.orders_in_doubt)
         self._put_status(status)
 
     def _recording_status(self) -> dict[str, Any]:

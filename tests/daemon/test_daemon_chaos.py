@@ -161,7 +161,7 @@ def settled(status: dict[str, Any], since_ms: int) -> bool:
 
 
 def _stop_when_settled(workdir, daemon) -> float | None:
-    """SIGTERM as soon as status.json (rewritten at each heartbeat) says `settled`; None when
+    """SIGTERM as soon as status.json (rewritten within ~1 s of a change) says `settled`; None when
     the daemon's own --duration ended the run first. Seconds from the last fault's end."""
     since_ms = int(time.time() * 1000)
     path = workdir / "journal" / "status.json"

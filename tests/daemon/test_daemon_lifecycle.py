@@ -421,8 +421,18 @@ def _stopped_with_the_exchange_gone(workdir) -> dict[str, Any]:
             ex.proc.kill()
             ex.proc.wait(timeout=10)
             status = workdir / "journal" / "status.json"
+            # market data's links, not the user stream's alone (status.json says each promptly)
             wait_for(
-                lambda: json.loads(status.read_text()).get("streams_down"), 60, "a status saying so"
+                lambda: set(json.loads(status.read_text()).get("streams_down")) - {"user stream"},
+                60,
+                "a status saying so",
+            )
+            # status.json says so within a second, the heartbeat (every 2 s) after it
+            log_file = workdir / "logs" / "trading_engine.log"
+            wait_for(
+                lambda: "| market data DISCONNECTED (" in log_file.read_text(),
+                30,
+                "a heartbeat saying so",
             )
             running = _status(workdir)
         finally:

@@ -575,3 +575,219 @@ def test_app_status_prints_the_stops_reconciliation(tmp_path: Path) -> None:
         DETAILS[3],
         "orders in doubt 0; last reconciliation 5 min ago, 2 differences",
     ]
+
+
+# Trouble that does not clear (status.json since helper-94): the reconciliation interval the
+# daemon runs with (60 s: 3 of them and the 60 s margin make 240 s), and since when orders
+# have been in doubt without a break. Now is 4 s after the heartbeat (STEADY + 4 s).
+CURRENT = {**SETTLED, "reconcile_interval_s": 60.0, "orders_in_doubt_since_ms": None}
+AT_NOW = HostTime(NOW, STEADY + 4_000, BOOT)
+
+
+def _in_doubt_since(before_heartbeat_ms: int, count: int = 2) -> dict[str, object]:
+    return {
+        **CURRENT,
+        "orders_in_doubt": count,
+        "orders_in_doubt_since_ms": WRITTEN - before_heartbeat_ms,
+        "orders_in_doubt_since_steady_ms": STEADY - before_heartbeat_ms,
+    }
+
+
+def test_orders_in_doubt_for_over_a_minute_are_a_warning_and_unhealthy(tmp_path: Path) -> None:
+    """In doubt since 86 s before the heartbeat, 4 s ago: 90 s (> 60 s). A lost answer the
+    reconciliation has not settled: --status said `running`, exit 0."""
+    write_status(tmp_path, _in_doubt_since(86_000))
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert int(got.exit_status) == 1
+    assert got.lines[0].startswith("daemon: running, pid 4242")
+    assert got.lines[1] == (
+        "WARNING: 2 order(s) in doubt for 90 s (since 2025-11-30 21:58:34 UTC): the exchange "
+        "has not said what became of them; see the log"
+    )
+    assert got.lines[2:] == [
+        *DETAILS,
+        "orders in doubt 2; last reconciliation 12 s ago, no difference",
+    ]
+
+
+@pytest.mark.parametrize(("before_heartbeat_ms", "exit_status"), [(56_000, 0), (57_000, 1)])
+def test_a_doubt_is_trouble_only_after_60_s(
+    tmp_path: Path, before_heartbeat_ms: int, exit_status: int
+) -> None:
+    """56 s before the heartbeat + 4 s since = 60 s: a passing doubt still; 61 s: trouble."""
+    write_status(tmp_path, _in_doubt_since(before_heartbeat_ms))
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status == exit_status
+    assert got.lines[1].startswith("WARNING") is bool(exit_status)
+
+
+@pytest.mark.parametrize(("before_heartbeat_ms", "exit_status"), [(236_000, 0), (237_000, 1)])
+def test_a_reconciliation_older_than_3_intervals_and_a_margin_is_unhealthy(
+    tmp_path: Path, before_heartbeat_ms: int, exit_status: int
+) -> None:
+    """Every 60 s expected: 236 s before the heartbeat + 4 s = 240 s is within 3 x 60 s + 60 s;
+    241 s is not (the periodic reconciliation fails)."""
+    reconciled = {
+        "last_reconciled_ms": WRITTEN - before_heartbeat_ms,
+        "last_reconciled_steady_ms": STEADY - before_heartbeat_ms,
+    }
+    write_status(tmp_path, {**CURRENT, **reconciled})
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status == exit_status
+    assert got.lines[-1] == "orders in doubt 0; last reconciliation 4 min ago, no difference"
+    if exit_status:
+        assert got.lines[1] == (
+            "WARNING: no reconciliation with the exchange for 4 min (every 60 s expected): the "
+            "books are unchecked; see the log"
+        )
+    else:
+        assert got.lines[1:] == [*DETAILS, got.lines[-1]]
+
+
+def test_both_troubles_are_one_warning_line(tmp_path: Path) -> None:
+    stale = {"last_reconciled_ms": WRITTEN - 600_000, "last_reconciled_steady_ms": STEADY - 600_000}
+    write_status(tmp_path, {**_in_doubt_since(296_000, count=1), **stale})
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert [line for line in got.lines if "WARNING" in line] == [
+        "WARNING: 1 order(s) in doubt for 5 min (since 2025-11-30 21:55:04 UTC): the exchange "
+        "has not said what became of them; see the log; no reconciliation with the exchange "
+        "for 10 min (every 60 s expected): the books are unchecked; see the log"
+    ]
+
+
+def test_trouble_outranks_not_trading(tmp_path: Path) -> None:
+    """HALTED (exit 4) with an order in doubt for 90 s: the doubt needs a person first."""
+    write_status(tmp_path, {**_in_doubt_since(86_000), "trading_state": "HALTED"})
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status is StatusExit.UNHEALTHY
+    assert got.lines[0].endswith("; NOT TRADING: HALTED")
+
+
+def test_a_short_doubt_and_a_fresh_reconciliation_are_running(tmp_path: Path) -> None:
+    """The daemon's new fields, nothing wrong: the output of before, line for line."""
+    write_status(tmp_path, _in_doubt_since(10_000))
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines[1:] == [
+        *DETAILS,
+        "orders in doubt 2; last reconciliation 12 s ago, no difference",
+    ]
+
+
+def test_an_older_daemons_file_without_since_or_interval_prints_and_exits_as_before(
+    tmp_path: Path,
+) -> None:
+    """No `orders_in_doubt_since_ms`, no `reconcile_interval_s`: 2 in doubt and a 10 min old
+    reconciliation are said as before, not guessed into trouble."""
+    old = {
+        **SETTLED,
+        "orders_in_doubt": 2,
+        "last_reconciled_ms": WRITTEN - 600_000,
+        "last_reconciled_steady_ms": STEADY - 600_000,
+    }
+    write_status(tmp_path, old)
+
+    got = report(tmp_path, journal_held=True, now=AT_NOW)
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines == [
+        "daemon: running, pid 4242, up 1 h 02 min; last heartbeat 4 s ago "
+        "(2025-11-30 22:00:00 UTC)",
+        *DETAILS,
+        "orders in doubt 2; last reconciliation 10 min ago, no difference",
+    ]
+
+
+def test_a_stopped_daemons_last_doubt_is_not_trouble(tmp_path: Path) -> None:
+    """Stopped cleanly 3 h ago with an order then in doubt: exit 3 as before (the next start
+    reconciles it), no warning."""
+    stopped = {**_in_doubt_since(86_000), "state": "stopped", "stop_reason": "SIGTERM"}
+    write_status(tmp_path, {**stopped, "exit_status": 0})
+
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW + 3 * 3_600_000))
+
+    assert got.exit_status is StatusExit.NOT_RUNNING
+    assert not [line for line in got.lines if "WARNING" in line]
+
+
+def test_the_user_stream_down_is_said_apart_from_market_data(tmp_path: Path) -> None:
+    """The listenKey websocket down: fills go unheard until it reconnects. Said in a line of
+    its own, not as "market data"; a warning, not a state (it reconnects by itself)."""
+    down = {"market": "disconnected", "user stream": "disconnected"}
+    write_status(tmp_path, {**RUNNING, "streams_down": down})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.RUNNING
+    assert got.lines[1:] == [
+        *DETAILS,
+        "market data DISCONNECTED (market disconnected) at the last update",
+        "user stream DISCONNECTED (disconnected): fills and order updates are not heard until "
+        "it reconnects (a reconciliation over REST follows)",
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")
+def test_app_status_exits_1_for_an_order_in_doubt_for_5_min(tmp_path: Path) -> None:
+    """The command on this machine's clocks: a fresh heartbeat (2 s ago), an order in doubt
+    since 5 min ago on the steady count."""
+    from runtime.status_file import host_time
+
+    journal = tmp_path / "journal"
+    (tmp_path / "config.toml").write_text(f'journal_dir = "{journal}"\n')
+    now = host_time()
+    assert now.steady_ms is not None
+    write_status(
+        journal,
+        {
+            **CURRENT,
+            "boot_id": now.boot_id,
+            "updated_ms": now.wall_ms - 2_000,
+            "updated_steady_ms": now.steady_ms - 2_000,
+            "last_reconciled_ms": now.wall_ms - 20_000,
+            "last_reconciled_steady_ms": now.steady_ms - 20_000,
+            "orders_in_doubt": 1,
+            "orders_in_doubt_since_ms": now.wall_ms - 300_000,
+            "orders_in_doubt_since_steady_ms": now.steady_ms - 300_000,
+        },
+    )
+
+    with SqliteJournal(journal, writer_thread=False):  # the daemon holds its journal
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "--config", "config.toml", "--status"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("daemon: running")
+    assert lines[1].startswith("WARNING: 1 order(s) in doubt for 5 min (since "), lines
+
+
+def test_a_clean_stops_streams_are_not_said_to_be_down(tmp_path: Path) -> None:
+    """Stopped: its streams closed with it; "user stream DISCONNECTED" would read as news."""
+    down = {"market": "disconnected", "user stream": "disconnected"}
+    stopped = {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    write_status(tmp_path, {**stopped, "streams_down": down})
+
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.NOT_RUNNING
+    assert not [line for line in got.lines if "DISCONNECTED" in line]

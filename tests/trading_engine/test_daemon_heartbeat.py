@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from core.events import StreamState, StreamStateChanged
 from runtime.settings import load_settings
 from trading_engine.daemon import Daemon
 
@@ -135,3 +136,150 @@ def test_reset_halt_on_a_daemon_that_is_active_says_there_is_nothing_to_reset() 
     assert out.getvalue() == "--reset-halt: trading state is ACTIVE already, nothing to reset\n"
     assert quiet.getvalue() == ""
     assert rig.risk.state.value == "ACTIVE"
+
+
+def _user_stream(state: str) -> StreamStateChanged:
+    return StreamStateChanged(
+        event_time_ms=1, recv_time_ms=1, stream="user", state=StreamState(state), detail=""
+    )
+
+
+def test_the_user_stream_down_is_in_streams_down_and_the_heartbeat() -> None:
+    """The listenKey websocket down: the daemon hears of no fill until it reconnects. It was
+    in no status: the venue's stream events went to the ExecManager only."""
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    handed_on: list[object] = []
+    watch = daemon._user_stream_watch(lambda item, now: handed_on.append(item))
+    down = _user_stream("disconnected")
+
+    watch(down, 5)
+
+    assert handed_on == [down]  # the ExecManager still gets it
+    assert daemon.streams_down == {"user stream": "disconnected"}
+    assert daemon._down_note() == " | user stream DISCONNECTED (disconnected): fills not heard"
+
+    watch(_user_stream("connected"), 6)
+
+    assert daemon.streams_down == {}
+    assert daemon._down_note() == ""
+
+
+def test_market_data_and_user_stream_down_are_told_apart() -> None:
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    market = StreamStateChanged(
+        event_time_ms=1, recv_time_ms=1, stream="market", state=StreamState.SILENT
+    )
+
+    daemon._stream_state(market)
+    daemon._stream_state(_user_stream("failed"))
+
+    assert daemon._down_note() == (
+        " | market data DISCONNECTED (market silent)"
+        " | user stream DISCONNECTED (failed): fills not heard"
+    )
+
+
+def test_orders_in_doubt_since_is_when_the_count_left_0_and_null_at_0() -> None:
+    """`orders_in_doubt_since_ms`: kept while the count stays above 0 (one order settled,
+    another in doubt: no break), null once it is 0, new at the next doubt."""
+    from runtime.status_file import host_time
+
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    before = host_time()
+
+    first = daemon._note_doubt(2)
+    after = host_time()
+
+    assert before.wall_ms <= first["orders_in_doubt_since_ms"] <= after.wall_ms
+    assert before.steady_ms is not None and after.steady_ms is not None
+    assert before.steady_ms <= first["orders_in_doubt_since_steady_ms"] <= after.steady_ms
+    assert daemon._note_doubt(1) == first
+    assert daemon._note_doubt(0) == {
+        "orders_in_doubt_since_ms": None,
+        "orders_in_doubt_since_steady_ms": None,
+    }
+    assert daemon._note_doubt(0)["orders_in_doubt_since_ms"] is None
+
+
+def test_the_stop_cancels_the_status_watch_with_the_heartbeat() -> None:
+    """The stop's status.json must be the last written: a watch left running could write
+    `running` after it."""
+    settings = load_settings(None, env_file=None)
+    daemon = Daemon(settings, out=io.StringIO())
+
+    async def scenario() -> tuple[bool, bool]:
+        daemon._start_heartbeat()
+        watch = daemon._status_watch_task
+        await asyncio.sleep(0)
+        running = watch is not None and not watch.done()
+        daemon._stop_heartbeat()
+        await asyncio.sleep(0)
+        return running, watch is not None and watch.cancelled()
+
+    running, cancelled = asyncio.run(scenario())
+
+    assert running and cancelled
+    assert daemon._status_watch_task is None
+
+
+class _ExecManagerWithABug:
+    """What the status watch reads of the ExecManager, its count raising (a bug)."""
+
+    trading_state = "ACTIVE"
+
+    def orders_in_doubt(self) -> int:
+        raise ZeroDivisionError("a bug")
+
+
+def test_a_bug_in_the_status_watch_is_logged_once_and_ends_the_watch_only(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a task dying unseen ("exception was never retrieved"): one line in the log; the
+    heartbeat goes on (it keeps status.json fresh)."""
+    import types
+
+    import trading_engine.daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "STATUS_WATCH_S", 0.01)
+    settings = load_settings(None, env_file=None)
+    daemon = Daemon(settings, out=io.StringIO())
+    daemon._parts = types.SimpleNamespace(exec_manager=_ExecManagerWithABug())  # type: ignore[assignment]
+
+    async def scenario() -> tuple[bool, bool]:
+        daemon._start_heartbeat()
+        await asyncio.sleep(0.1)
+        watch, beat = daemon._status_watch_task, daemon._heartbeat_task
+        ended = watch is not None and watch.done() and watch.exception() is None
+        beating = beat is not None and not beat.done()
+        daemon._stop_heartbeat()
+        return ended, beating
+
+    ended, beating = asyncio.run(scenario())
+
+    assert ended and beating
+    said = [r for r in caplog.records if "no longer rewritten on a change" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_what_the_status_watch_rewrites_status_json_for() -> None:
+    """A change of the trading state, of a stream, of orders in doubt from 0 to some or back,
+    or a reconciliation done: each rewrites status.json at once. 2 in doubt becoming 3 does
+    not (the doubt's start is what `--status` ages), nor does anything else between
+    heartbeats (equity, counts)."""
+    from core.enums import TradingState
+    from runtime.status_file import HostTime
+
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    active = TradingState.ACTIVE
+    calm = daemon._watched(active, 0)
+
+    assert daemon._watched(active, 0) == calm
+    assert daemon._watched(active, 2) != calm
+    assert daemon._watched(active, 3) == daemon._watched(active, 2)
+    assert daemon._watched(TradingState.HALTED, 0) != calm
+    daemon._stream_state(_user_stream("disconnected"))
+    assert daemon._watched(active, 0) != calm
+    daemon._stream_state(_user_stream("connected"))
+    assert daemon._watched(active, 0) == calm
+    daemon._reconciled.at = HostTime(1_764_540_000_000, 86_400_000, "boot")
+    assert daemon._watched(active, 0) != calm
