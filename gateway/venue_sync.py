@@ -427,7 +427,7 @@ class VenueSync:
             "%s order %s (id %d) was not placed by this daemon (by hand, another program): "
             "%s %s @ %s (trade %d; %s of %s filled), realized %s, fee %s %s: booked as %s",
             u.symbol, u.client_order_id, u.order_id, fill.side.value, fill.qty, fill.price,
-            fill.trade_id, u.cum_qty, u.quantity, fill.realized_pnl, fill.commission,
+            fill.trade_id, u.cum_qty, u.quantity, f"{fill.realized_pnl:f}", fill.commission,
             fill.commission_asset, order.booked_id,
         )  # fmt: skip
         self._emit([event])

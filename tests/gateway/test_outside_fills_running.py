@@ -18,6 +18,7 @@ Numbers by hand (the local exchange's fees: maker 0.02 %, taker 0.05 %), on 10 0
 Wallet after the first two: 10000 + 2.5 - (0.048 + 0.072 + 0.15125) = 10002.22875.
 """
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -156,12 +157,13 @@ def account_update(wallet: str, qty: str, entry: str, t: int) -> list[Event]:
     return [*balances, *positions]
 
 
-def test_hand_fills_on_the_stream_are_booked_as_outside_with_the_exchanges_rp_and_fee():
+def test_hand_fills_on_the_stream_are_booked_as_outside_with_the_exchanges_rp_and_fee(caplog):
     emitted: list[Event] = []
     sync = venue_sync(Account(), emitted)
     books = book()
 
-    assert [stream(sync, frame) for frame in HAND_FILLS] == [True, True, True]
+    with caplog.at_level(logging.WARNING, logger="gateway.venue_sync"):
+        assert [stream(sync, frame) for frame in HAND_FILLS] == [True, True, True]
     for event in emitted:
         books.apply(event)
     for event in account_update("10002.22875000", "0.005", "60000.0", T + 3_000):
@@ -184,6 +186,11 @@ def test_hand_fills_on_the_stream_are_booked_as_outside_with_the_exchanges_rp_an
     # the ACCOUNT_UPDATE agrees: nothing adopted; our rp equals the exchange's
     assert (books.differences, books.rp_mismatches, books.rejected_events) == (0, 0, 0)
     assert sync.stats.outside_fills == 3
+    assert caplog.messages[-1] == (
+        "BTCUSDT order web_Cd34 (id 4000000102) was not placed by this daemon (by hand, another "
+        "program): SELL 0.005 @ 60500.0 (trade 103; 0.005 of 0.005 filled), realized "
+        "2.50000000, fee 0.15125000 USDT: booked as outside:web_Cd34"
+    )
 
 
 def test_a_hand_fill_reported_twice_on_the_stream_is_booked_once():
