@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from core.clock import LiveClock
-from core.events import OrderFilled, OrderPartiallyFilled
+from core.events import OrderFilled, OrderPartiallyFilled, PositionChanged
 from exchange_sim.server import LocalExchange
 from rest_connect import RestConnection, create_rest_connection
 from risk_manager.config import RiskConfig
@@ -117,10 +117,14 @@ def print_trade(ex: LocalExchange, price: Decimal, qty: str) -> None:
     ex.flush_user_events()
 
 
+@pytest.mark.parametrize("account_update_first", [False, True], ids=["in-order", "reordered"])
 async def test_hand_orders_filled_while_the_daemon_runs_are_booked_as_the_exchange_did(
-    exchange: LocalExchange, tmp_path: Path
+    exchange: LocalExchange, tmp_path: Path, account_update_first: bool
 ) -> None:
+    """`reordered`: each fill's ACCOUNT_UPDATE is sent before its ORDER_TRADE_UPDATE, as
+    Binance may (the books hold the update until the fill comes and agrees)."""
     ex = exchange
+    ex.faults.reorder_user_events(account_update_first)
     d = await start(ex, tmp_path)
     hand: RestConnection = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=LiveClock()
@@ -175,6 +179,13 @@ async def test_hand_orders_filled_while_the_daemon_runs_are_booked_as_the_exchan
             ("OrderFilled", "outside:web_Ab12", D("0.010")),
             ("OrderFilled", "outside:web_Cd34", D("0.005")),
         ]
+        moves = [
+            "fill" if isinstance(e, OrderPartiallyFilled | OrderFilled) else "update"
+            for e in d.seen
+            if isinstance(e, OrderPartiallyFilled | OrderFilled | PositionChanged)
+        ]
+        pair = ["update", "fill"] if account_update_first else ["fill", "update"]
+        assert moves == pair * 3  # as the exchange sent them
         assert (d.book.differences, d.book.rejected_events, d.book.rp_mismatches) == (0, 0, 0)
         assert d.journal.unknown_order_events == 0
         assert (d.venue.stats.submitted, d.venue.stats.cancels_sent) == (0, 0)
