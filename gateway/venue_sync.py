@@ -8,13 +8,13 @@
   leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
   (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
   own liquidation order's are booked too, and so are those of any other order, by hand say:
-  `_book_outside`), funding income; every order we think
-  open that the exchange no longer lists is queried and its final status emitted. An open
-  order with a client id of ours (`client_id_prefix`) that we do not track is one an earlier
-  journal of this daemon placed (the journal was moved or deleted, e.g. a position left with
-  its stop-loss): it is tracked from then on, as the books adopt it from the snapshot, so that
-  it can be cancelled and its fills and end are booked. Other orders on the account (placed by
-  hand, another program) are left alone.
+  `_book_outside`), funding income; every order we think open that the exchange no longer
+  lists is queried and its final status emitted. An open order with a client id of ours
+  (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
+  (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
+  from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
+  fills and end are booked. Other orders on the account (placed by hand, another program) are
+  left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 - `book_outside(report)`: a user-stream ORDER_TRADE_UPDATE of an order placed outside the
   daemon (by hand, another program): its fill is emitted under `outside:<its client id>`
@@ -191,8 +191,8 @@ class VenueSync:
         # A restart's: the journal's last record (exchange ms). The next reconciliation (the
         # start-up's) books the fills made after it of orders nobody here sent (by hand,
         # another program, an earlier journal): the daemon was down, no account update of
-        # theirs reached the books. Later passes leave such fills to the snapshot, as the
-        # stream's account updates have told the books of them already.
+        # theirs reached the books. Later passes book only those the stream did not bring
+        # (`book_outside` books the others as they come).
         self.outside_since_ms: int | None = None
         # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
         self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
@@ -372,7 +372,7 @@ class VenueSync:
         exchange does instead of adopting a position without them; one WARNING per order.
         A start-up's (`since_ms`: the journal's last record) books those made after it: the
         earlier ones were made while a daemon ran, whose books took them then (from their
-        ORDER_TRADE_UPDATE, or from the account updates before this was booked so). A running
+        ORDER_TRADE_UPDATE; a daemon older than that, from the account updates). A running
         session's (`since_ms` None) books those the stream did not bring (a reconnect's gap);
         one it brought is not booked again."""
         events: list[Event] = []
