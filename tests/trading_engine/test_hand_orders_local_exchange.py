@@ -209,3 +209,51 @@ async def test_hand_orders_filled_while_the_daemon_runs_are_booked_as_the_exchan
         assert again.book.differences == 0 and again.venue.stats.outside_fills == 0
     finally:
         await again.stop()
+
+
+async def test_a_hand_fill_the_user_stream_lost_is_booked_by_the_next_reconciliation(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """The user stream delivers nothing while a hand MARKET BUY 0.003 fills (its ORDER_TRADE_UPDATE
+    and ACCOUNT_UPDATE lost, as in a reconnect's gap); the next reconciliation finds the fill in
+    userTrades and books it as outside:web_Ef56, fee by hand, before the snapshot, which then
+    agrees: nothing adopted."""
+    ex = exchange
+    d = await start(ex, tmp_path)
+    hand: RestConnection = await create_rest_connection(
+        rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=LiveClock()
+    )
+    try:
+        rates = await hand.call("futures_commission_rate", symbol=SYMBOL)
+        taker = D(str(rates["takerCommissionRate"]))
+        key = d.venue.stream.listen_key
+        assert key is not None
+        ex.faults.silence(None, stream=key)
+        # A minute on (the stepped exchange's clock stands still between steps; the daemon's
+        # first read by time started at its start): the connection learns the time again.
+        await ex.step(60_000)
+        await d.rest.sync_time()
+        await hand.call(
+            "futures_create_order", mutating=True, orders=1, weight=0, symbol=SYMBOL,
+            side="BUY", type="MARKET", quantity="0.003", newClientOrderId="web_Ef56",
+        )  # fmt: skip
+        [row] = hand_trades(ex)
+        ex.faults.unsilence()
+        assert d.book.fill_count == 0 and d.book.position(SYMBOL).is_flat  # nothing came
+
+        await d.venue.reconcile("periodic")
+
+        booked = [e for e in d.seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+        assert [(e.fill.client_order_id, e.fill.trade_id) for e in booked] == [
+            ("outside:web_Ef56", int(row["id"]))
+        ]
+        paid = fee(D("0.003"), D(row["price"]), taker)
+        assert d.book.fees == {"USDT": paid} and D(row["commission"]) == paid
+        assert d.book.wallet() == START - paid == exchange_wallet(ex)
+        assert d.book.position(SYMBOL).qty == D("0.003") == exchange_position(ex)
+        assert d.book.realized_pnl == 0
+        assert (d.book.differences, d.book.rejected_events) == (0, 0)
+        assert d.venue.stats.outside_fills == 1
+    finally:
+        await hand.close()
+        await d.stop()
