@@ -844,7 +844,7 @@ class BookKeeper:
 
     def _known_order(self, client_order_id: str) -> bool:
         """A fill to book: of an order of ours, of the exchange's own (a liquidation), or of
-        an order placed outside the daemon that its start-up found filled (`outside_order`)."""
+        an order placed outside the daemon (by hand: `outside_order`)."""
         if self._restoring:  # a journaled fill: of an order the journal has, or the exchange's
             return (
                 self._journal_knows

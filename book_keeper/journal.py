@@ -72,7 +72,7 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
                        settlement: `core.orders.forced_close`), or of an order placed outside
-                       the daemon that filled while it was down (`outside:<its client id>`:
+                       the daemon, by hand say (`outside:<its client id>`:
                        `core.orders.outside_order`); those two have no orders row
       symbol           TEXT   } PRIMARY KEY: a fill is stored once, however often it is
       trade_id         INTEGER}              reported (stream, REST reconciliation)

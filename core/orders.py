@@ -299,10 +299,10 @@ def forced_close(client_order_id: str) -> ForcedClose | None:
 
 
 # A fill of an order nobody here sent (placed by hand, by another program, by this daemon under
-# an earlier journal), made while the daemon was down and found by its start-up
-# reconciliation, is booked under "outside:" + that order's client id (its order id when the
-# order cannot be read): the books, the journal and the ExecManager know such a fill as one to
-# book, like a liquidation's, without an order of theirs (`gateway.venue_sync`).
+# an earlier journal), reported by the user stream while the daemon runs or found by a
+# reconciliation (the start-up's: made while the daemon was down), is booked under "outside:"
+# + that order's client id: the books, the journal and the ExecManager know such a fill as one
+# to book, like a liquidation's, without an order of theirs (`gateway.venue_sync`).
 OUTSIDE_PREFIX = "outside:"
 
 

@@ -28,7 +28,10 @@ reconciled over REST (`gateway.venue_sync`) after each (re)connection and every
 
 The exchange's own orders on our account (a liquidation `autoclose-...`, an auto-deleveraging
 `adl_autoclose...`, a settlement) are tracked from their first report and only their fills
-are handed on, once each (`OrderTracker.apply_exchange_order`); MARGIN_CALL becomes a
+are handed on, once each (`OrderTracker.apply_exchange_order`). An order placed outside the
+daemon (by hand, another program) is not tracked, but each of its fills is handed on once,
+under `outside:<its client id>`, from its ORDER_TRADE_UPDATE or a reconciliation's userTrades
+(`VenueSync.book_outside`); its other reports are logged and ignored. MARGIN_CALL becomes a
 `MarginCalled` event. Bad input (a malformed event, an unknown client id, a symbol we do not
 trade) is logged and counted in `stats`, never applied and never fatal.
 """
@@ -817,6 +820,8 @@ class LiveVenue:
                 return
             if isinstance(event, OrderUpdate):
                 applied, cid = self.sync.apply_update(event), event.client_order_id
+                if applied is None and self.sync.book_outside(event):
+                    return  # a fill of an order placed by hand: booked as outside:<cid>
             else:
                 applied, cid = self.tracker.apply_algo(event), event.client_algo_id
             if applied is None:

@@ -7,24 +7,29 @@
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
   leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
   (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
-  own liquidation order's are booked too, and at a restart those made while the daemon was
-  down of any other order, by hand say: `_book_outside`), funding income; every order we think
-  open that the exchange no longer lists is queried and its final status emitted. An open
-  order with a client id of ours (`client_id_prefix`) that we do not track is one an earlier
-  journal of this daemon placed (the journal was moved or deleted, e.g. a position left with
-  its stop-loss): it is tracked from then on, as the books adopt it from the snapshot, so that
-  it can be cancelled and its fills and end are booked. Other orders on the account (placed by
-  hand, another program) are left alone.
+  own liquidation order's are booked too, and so are those of any other order, by hand say:
+  `_book_outside`), funding income; every order we think open that the exchange no longer
+  lists is queried and its final status emitted. An open order with a client id of ours
+  (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
+  (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
+  from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
+  fills and end are booked. Other orders on the account (placed by hand, another program) are
+  left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
+- `book_outside(report)`: a user-stream ORDER_TRADE_UPDATE of an order placed outside the
+  daemon (by hand, another program): its fill is emitted under `outside:<its client id>`
+  with the exchange's realized PnL and fee, so that the books take it as the exchange did,
+  instead of adopting the position and wallet its ACCOUNT_UPDATE shows without them. The
+  order itself is never tracked: nothing here queries, cancels or protects it.
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
 """
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -32,9 +37,10 @@ from core.account import Position
 from core.clock import Clock
 from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
-from core.events import Event, FundingPaid, OrderPartiallyFilled, VenueSnapshot
+from core.events import Event, FundingPaid, OrderFilled, OrderPartiallyFilled, VenueSnapshot
+from core.fast_init import replace
 from core.instrument import Instrument
-from core.orders import ClientOrderIds, Order, forced_close, outside_client_id
+from core.orders import ClientOrderIds, Fill, Order, forced_close, outside_client_id
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -75,6 +81,10 @@ _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between strea
 # by symbol and settlement time, over 7 days); Binance settles at most hourly, so a pass reads
 # again at most one settlement per symbol.
 FUNDING_OVERLAP_MS = 3_600_000
+# Orders placed outside the daemon whose booked trade ids are remembered (the oldest forgotten
+# first): a fill the stream and userTrades both report is booked once.
+OUTSIDE_MEMORY = 10_000
+_AVG_QUANTUM = Decimal("1e-8")
 
 
 def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
@@ -100,7 +110,7 @@ class VenueStats:
     unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
     foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
     foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
-    outside_fills: int = 0  # of them, fills made while the daemon was down: booked (start-up)
+    outside_fills: int = 0  # fills of orders placed outside the daemon: booked (`book_outside`)
     ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
     margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
@@ -119,6 +129,18 @@ class VenueStats:
 
 
 OpenRows = tuple[list[OrderUpdate], list[AlgoUpdate]]
+
+
+@dataclass(slots=True)
+class OutsideOrder:
+    """An order placed outside the daemon (by hand, another program), as far as its fills are
+    booked: under `booked_id`, once per trade id; quantities in contracts."""
+
+    client_order_id: str  # the exchange's (web_..., any other program's)
+    booked_id: str  # outside:<client_order_id>, the fills' client id in the books and journal
+    trade_ids: set[int] = field(default_factory=set)
+    qty: Decimal = Decimal(0)  # of the fills booked
+    notional: Decimal = Decimal(0)
 
 
 class VenueSync:
@@ -169,9 +191,11 @@ class VenueSync:
         # A restart's: the journal's last record (exchange ms). The next reconciliation (the
         # start-up's) books the fills made after it of orders nobody here sent (by hand,
         # another program, an earlier journal): the daemon was down, no account update of
-        # theirs reached the books. Later passes leave such fills to the snapshot, as the
-        # stream's account updates have told the books of them already.
+        # theirs reached the books. Later passes book only those the stream did not bring
+        # (`book_outside` books the others as they come).
         self.outside_since_ms: int | None = None
+        # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
+        self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
 
@@ -293,8 +317,9 @@ class VenueSync:
         tracked if its client id is the exchange's (`forced_close`), so that its fills are
         applied with the others. An order that cannot be read stays unknown: its fills are
         not ours to book, and the snapshot's position is adopted as before. Returns the
-        client id of each other order read (placed by hand, another program, an earlier
-        journal), by (symbol, order id): a start-up books their fills (`_book_outside`)."""
+        client id of each other order (placed by hand, another program, an earlier journal),
+        by (symbol, order id), for `_book_outside`; an outside order whose fills the stream
+        brought already is not asked for again."""
         asked: set[tuple[str, int]] = set()
         others: dict[tuple[str, int], str] = {}
         for trade in held:
@@ -302,6 +327,10 @@ class VenueSync:
             if key in asked or self.tracker.by_exchange_id(*key) is not None:
                 continue
             asked.add(key)
+            known = self.outside.get(key)
+            if known is not None:
+                others[key] = known.client_order_id
+                continue
             try:
                 row = await self.rest.call(
                     "futures_get_order", symbol=trade.symbol, orderId=trade.order_id
@@ -336,49 +365,118 @@ class VenueSync:
             self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
 
     def _book_outside(
-        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str], since_ms: int
+        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str], since_ms: int | None
     ) -> None:
-        """A start-up: emit the fills made after `since_ms` (the journal's last record) of
-        orders nobody here sent, under `outside_client_id`, so that the books hold the
-        position, realized PnL and fees the exchange does instead of adopting a position
-        without them; one WARNING per order. Their earlier fills were made while a daemon
-        ran, whose books took them from the account updates then: not booked again."""
+        """Emit the caught-up fills of orders nobody here sent (`outside`), under
+        `outside_client_id`, so that the books hold the position, realized PnL and fees the
+        exchange does instead of adopting a position without them; one WARNING per order.
+        A start-up's (`since_ms`: the journal's last record) books those made after it: the
+        earlier ones were made while a daemon ran, whose books took them then (from their
+        ORDER_TRADE_UPDATE; a daemon older than that, from the account updates). A running
+        session's (`since_ms` None) books those the stream did not bring (a reconnect's gap);
+        one it brought is not booked again."""
         events: list[Event] = []
-        booked: dict[tuple[str, int], list[UserTrade]] = {}
+        booked: dict[tuple[str, int], list[Fill]] = {}
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key not in outside or self.tracker.by_exchange_id(*key) is not None:
                 continue
-            if trade.time_ms <= since_ms:
+            if since_ms is not None and trade.time_ms <= since_ms:
                 self.stats.foreign_trades += 1
                 continue
-            fills = booked.setdefault(key, [])
-            fills.append(trade)
-            qty = sum((t.qty for t in fills), Decimal(0))
-            notional = sum((t.qty * t.price for t in fills), Decimal(0))
-            events.append(
-                OrderPartiallyFilled(
-                    event_time_ms=trade.time_ms,
-                    recv_time_ms=trade.recv_time_ms,
-                    fill=trade.to_fill(outside_client_id(outside[key])),
-                    cumulative_qty=qty,
-                    avg_price=notional / qty,
-                )
-            )
+            order = self._outside_order(trade.symbol, trade.order_id, outside[key])
+            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=False)
+            if event is not None:
+                events.append(event)
+                booked.setdefault(key, []).append(event.fill)
+        when = (
+            "while the user stream did not report it"
+            if since_ms is None
+            else "while the daemon was down"
+        )
         for (symbol, order_id), fills in booked.items():
             cid = outside[(symbol, order_id)]
             log.warning(
                 "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
-                "program, an earlier journal) and filled while the daemon was down: %s %s in "
-                "%d fill(s), realized %s, fees %s: booked as %s",
-                symbol, cid, order_id, fills[0].side.value,
-                sum((t.qty for t in fills), Decimal(0)), len(fills),
-                sum((t.realized_pnl for t in fills), Decimal(0)),
+                "program, an earlier journal) and filled %s: %s %s in %d fill(s), realized %s, "
+                "fees %s: booked as %s",
+                symbol, cid, order_id, when, fills[0].side.value,
+                sum((f.qty for f in fills), Decimal(0)), len(fills),
+                sum((f.realized_pnl for f in fills), Decimal(0)),
                 _fees(fills),
                 outside_client_id(cid),
             )  # fmt: skip
-        self.stats.outside_fills += len(events)
         self._emit(events)
+
+    def book_outside(self, u: OrderUpdate) -> bool:
+        """A user-stream report of an order the tracker does not know: if it is an order
+        placed outside the daemon (`is_outside`) and reports a fill, that fill is emitted
+        under `outside_client_id`, the exchange's realized PnL and fee with it, once per trade
+        id. Its ACCOUNT_UPDATE then agrees with the books (no correction to adopt). True when
+        the report was such a fill (booked now, or before). The order is not tracked."""
+        fill = u.fill
+        if fill is None or not self.is_outside(u.client_order_id):
+            return False
+        order = self._outside_order(u.symbol, u.order_id, u.client_order_id)
+        event = self._outside_fill(
+            order, replace(fill, client_order_id=order.booked_id), filled=u.status is S.FILLED
+        )
+        if event is None:
+            return True
+        log.warning(
+            "%s order %s (id %d) was not placed by this daemon (by hand, another program): "
+            "%s %s @ %s (trade %d; %s of %s filled), realized %s, fee %s %s: booked as %s",
+            u.symbol, u.client_order_id, u.order_id, fill.side.value, fill.qty, fill.price,
+            fill.trade_id, u.cum_qty, u.quantity, f"{fill.realized_pnl:f}", fill.commission,
+            fill.commission_asset, order.booked_id,
+        )  # fmt: skip
+        self._emit([event])
+        return True
+
+    def is_outside(self, client_order_id: str) -> bool:
+        """Whether an order the tracker does not know is one placed outside the daemon: not
+        the exchange's own (`forced_close`: tracked as it comes), and not an id this daemon
+        issues (`ClientOrderIds.issued_by`): an untracked one of those is a late report of an
+        order the tracker forgot, or of one an earlier journal placed, taken over at the next
+        reconciliation; booked as outside, its fills would be an order of ours unfilled."""
+        if forced_close(client_order_id) is not None:
+            return False
+        prefix = self.client_id_prefix
+        return not (prefix and ClientOrderIds.issued_by(client_order_id, prefix))
+
+    def _outside_order(self, symbol: str, order_id: int, client_order_id: str) -> OutsideOrder:
+        """The outside order's record, made on first sight (the oldest forgotten beyond
+        OUTSIDE_MEMORY)."""
+        key = (symbol, order_id)
+        order = self.outside.get(key)
+        if order is None:
+            order = OutsideOrder(client_order_id, outside_client_id(client_order_id))
+            self.outside[key] = order
+            if len(self.outside) > OUTSIDE_MEMORY:
+                self.outside.popitem(last=False)
+        return order
+
+    def _outside_fill(
+        self, order: OutsideOrder, fill: Fill, *, filled: bool
+    ) -> OrderPartiallyFilled | OrderFilled | None:
+        """The event that books one fill of an outside order (`fill` under its booked id);
+        None for a trade booked already (the stream and userTrades both report it).
+        OrderFilled when the exchange said the order is filled, else OrderPartiallyFilled
+        (a userTrades row does not say)."""
+        if fill.trade_id in order.trade_ids:
+            return None
+        order.trade_ids.add(fill.trade_id)
+        order.qty += fill.qty
+        order.notional += fill.qty * fill.price
+        self.stats.outside_fills += 1
+        kind = OrderFilled if filled else OrderPartiallyFilled
+        return kind(
+            event_time_ms=fill.trade_time_ms,
+            recv_time_ms=fill.recv_time_ms,
+            fill=fill,
+            cumulative_qty=order.qty,
+            avg_price=(order.notional / order.qty).quantize(_AVG_QUANTUM).normalize(),
+        )
 
     # --- the whole account -------------------------------------------------------------------
 
@@ -411,9 +509,10 @@ class VenueSync:
             outside = await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
-            self._apply_held_trades(held, outside if outside_since is not None else {})
-            if outside_since is not None:
-                self._book_outside(held, outside, outside_since)
+            if outside_since is None:  # running: an id we issue is ours to take over, not outside
+                outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
+            self._apply_held_trades(held, outside)
+            self._book_outside(held, outside, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
@@ -717,7 +816,7 @@ class VenueSync:
         return best[1] if best is not None else Decimal(0)
 
 
-def _fees(trades: Iterable[UserTrade]) -> str:
+def _fees(trades: Iterable[Fill]) -> str:
     """The commissions of `trades`, summed per asset, for a log line ("0.048 USDT")."""
     per_asset: dict[str, Decimal] = {}
     for t in trades:

@@ -46,8 +46,9 @@ stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until 
 resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
 at risk (at most one WARNING a minute); nothing is sent for it. Events for a symbol not
 traded, or for an order that is not ours, are logged and counted and change nothing (not even
-the journal); but a fill the start-up found of an order placed outside the daemon while it was
-down (`core.orders.outside_order`) is booked like a liquidation's, without the halt.
+the journal); but a fill of an order placed outside the daemon (by hand, another program;
+`core.orders.outside_order`), reported by the user stream or found by a reconciliation or the
+start-up, is booked like a liquidation's, without the halt; the order itself is not ours.
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
 a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
@@ -1682,7 +1683,7 @@ class ExecManager:
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), one we issued, or an
-        order placed outside the daemon whose fills its start-up books (`outside_order`)."""
+        order placed outside the daemon whose fills the venue books (`outside_order`)."""
         if cid in self._book.orders or forced_close(cid) is not None or outside_order(cid):
             return True
         seq = ClientOrderIds.seq_of(cid, self._ids.stem)

@@ -284,7 +284,10 @@ async def test_malformed_unknown_and_foreign_events_are_counted_and_ignored(ex):
             "cp": False, "rp": "0",
         }  # fmt: skip
         ex.hub.publish_user(key, '{"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {')  # cut off
-        ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": otu})
+        # an order placed by hand, say, reported accepted (its fills would be booked as
+        # outside:not-ours-1: tests/gateway/test_outside_fills_running.py)
+        unknown = {**otu, "x": "NEW", "X": "NEW", "l": "0", "z": "0", "L": "0", "t": 0}
+        ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": unknown})
         foreign = {**otu, "s": "ETHUSDT", "c": request.client_order_id}
         ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": foreign})
         ex.hub.publish_user(

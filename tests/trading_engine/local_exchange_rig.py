@@ -143,10 +143,12 @@ async def start_daemon(
         listener=listener,
         config=VENUE,
     )
+    last_record_ms = journal.last_record_ms()
     venue.restore(
         journal.open_orders(),
         last_trade_ids={SYMBOL: tid} if (tid := journal.last_trade_id(SYMBOL)) else None,
-        funding_since_ms=journal.last_record_ms(),
+        funding_since_ms=last_record_ms,
+        outside_since_ms=last_record_ms,  # as the daemon: hand fills while down are booked
     )
     em = ExecManager(
         venue=venue,

@@ -1,0 +1,245 @@
+"""While the daemon runs, the fills of orders placed outside it (by hand on the website, by
+another program) are booked from their ORDER_TRADE_UPDATE as `outside:<client id>`, with the
+exchange's realized PnL (`rp`) and fee (`n`); the reconciliation's userTrades read does not
+book them again, and books a fill the stream did not bring. The books then agree with the
+ACCOUNT_UPDATE that follows: nothing to adopt.
+
+Before: such a fill was "not one of our orders: ignored"; the books learnt of it from the
+ACCOUNT_UPDATE alone (position and wallet adopted as differences, its rp and fee never in the
+realized PnL or fee totals).
+
+Numbers by hand (the local exchange's fees: maker 0.02 %, taker 0.05 %), on 10 000 USDT:
+- web_Ab12, LIMIT BUY 0.010 @ 60000.0, filled as maker in two trades:
+  0.004 -> fee 0.004 * 60000.0 * 0.0002 = 0.048; 0.006 -> fee 0.072; rp 0 (opening).
+- web_Cd34, MARKET SELL 0.005 @ 60500.0, taker: fee 0.005 * 60500.0 * 0.0005 = 0.15125;
+  rp = 0.005 * (60500.0 - 60000.0) = 2.5 (the long's entry is 60000.0).
+- web_Ef56, MARKET BUY 0.002 @ 60400.0, taker (its report lost on the stream): fee
+  0.002 * 60400.0 * 0.0005 = 0.0604; rp 0; entry (0.005 * 60000 + 0.002 * 60400) / 0.007.
+Wallet after the first two: 10000 + 2.5 - (0.048 + 0.072 + 0.15125) = 10002.22875.
+"""
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from core.clock import SimClock
+from core.events import (
+    BalanceChanged,
+    Event,
+    OrderFilled,
+    OrderPartiallyFilled,
+    PositionChanged,
+)
+from gateway.order_tracker import OrderTracker
+from gateway.user_wire import AccountUpdate, OrderUpdate, parse_user_event
+from gateway.venue_sync import VenueStats, VenueSync
+from tests.book_keeper.support import book, instruments
+
+D = Decimal
+SYMBOL = "BTCUSDT"
+T = 1_723_075_200_000  # 2024-08-08 00:00 UTC
+ORDER_AB, ORDER_CD, ORDER_EF = 4_000_000_101, 4_000_000_102, 4_000_000_103
+
+
+def trade_report(
+    cid: str, order_id: int, side: str, qty: str, status: str, *, last: str, price: str,
+    cum: str, trade_id: int, fee: str, rp: str, maker: bool, t: int,
+) -> dict[str, Any]:  # fmt: skip
+    """An ORDER_TRADE_UPDATE frame of one fill (reference 10.3), as Binance sends it."""
+    return {
+        "e": "ORDER_TRADE_UPDATE", "E": t, "T": t,
+        "o": {"s": SYMBOL, "c": cid, "S": side, "o": "LIMIT" if maker else "MARKET",
+              "f": "GTC", "q": qty, "p": price if maker else "0", "ap": price, "sp": "0",
+              "x": "TRADE", "X": status, "i": order_id, "l": last, "z": cum, "L": price,
+              "N": "USDT", "n": fee, "T": t, "t": trade_id, "b": "0", "a": "0", "m": maker,
+              "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT" if maker else "MARKET",
+              "ps": "BOTH", "cp": False, "rp": rp, "V": "EXPIRE_MAKER"},
+    }  # fmt: skip
+
+
+HAND_FILLS = (
+    trade_report("web_Ab12", ORDER_AB, "BUY", "0.010", "PARTIALLY_FILLED", last="0.004",
+                 price="60000.0", cum="0.004", trade_id=101, fee="0.04800000", rp="0",
+                 maker=True, t=T + 1_000),
+    trade_report("web_Ab12", ORDER_AB, "BUY", "0.010", "FILLED", last="0.006",
+                 price="60000.0", cum="0.010", trade_id=102, fee="0.07200000", rp="0",
+                 maker=True, t=T + 2_000),
+    trade_report("web_Cd34", ORDER_CD, "SELL", "0.005", "FILLED", last="0.005",
+                 price="60500.0", cum="0.005", trade_id=103, fee="0.15125000",
+                 rp="2.50000000", maker=False, t=T + 3_000),
+)  # fmt: skip
+
+
+class Account:
+    """The REST side of an account the hand fills above were made on (`userTrades` rows
+    of trades 101-103 and of 104, web_Ef56's, which the stream lost; `GET /fapi/v1/order`
+    by order id); no open order, no position row, no funding."""
+
+    def __init__(self) -> None:
+        self.clock = SimClock(T + 10_000)  # the exchange's (the reconciliation reads it)
+        self.rows = [
+            self._row(101, ORDER_AB, "BUY", "0.004", "60000.0", "0.04800000", "0", T + 1_000),
+            self._row(102, ORDER_AB, "BUY", "0.006", "60000.0", "0.07200000", "0", T + 2_000),
+            self._row(103, ORDER_CD, "SELL", "0.005", "60500.0", "0.15125000", "2.50000000",
+                      T + 3_000),
+            self._row(104, ORDER_EF, "BUY", "0.002", "60400.0", "0.06040000", "0", T + 4_000),
+        ]  # fmt: skip
+        self.cids = {ORDER_AB: "web_Ab12", ORDER_CD: "web_Cd34", ORDER_EF: "web_Ef56"}
+        self.orders_asked: list[int] = []
+
+    @staticmethod
+    def _row(tid: int, oid: int, side: str, qty: str, price: str, fee: str, rp: str, t: int):
+        return {"symbol": SYMBOL, "id": tid, "orderId": oid, "side": side, "price": price,
+                "qty": qty, "realizedPnl": rp, "commission": fee, "commissionAsset": "USDT",
+                "maker": oid == ORDER_AB, "time": t, "positionSide": "BOTH"}  # fmt: skip
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_account_trades":
+            return [r for r in self.rows if r["id"] >= kw["fromId"]][: kw["limit"]]
+        if method == "futures_get_order":
+            oid = kw["orderId"]
+            self.orders_asked.append(oid)
+            return {"symbol": SYMBOL, "clientOrderId": self.cids[oid], "orderId": oid,
+                    "side": "BUY", "type": "MARKET", "origQty": "0.002", "executedQty": "0.002",
+                    "status": "FILLED", "price": "0", "avgPrice": "60400.0",
+                    "updateTime": T + 4_000}  # fmt: skip
+        if method == "futures_account":
+            return {"assets": [], "positions": []}
+        return []  # open orders, open algo orders, positions, income: none
+
+
+def venue_sync(rest: Any, emitted: list[Event]) -> VenueSync:
+    """A running session's VenueSync (client id prefix "rs"), userTrades read after trade 100."""
+    sync = VenueSync(
+        rest=rest,
+        tracker=OrderTracker(),
+        symbols=(SYMBOL,),
+        instruments=instruments(),
+        clock=SimClock(T + 10_000),
+        stats=VenueStats(),
+        on_applied=lambda applied: None,
+        emit=emitted.extend,
+        follow_up=lambda t: None,
+        resolve=lambda t: None,
+        client_id_prefix="rs",
+    )
+    sync.last_trade_ids[SYMBOL] = 100
+    return sync
+
+
+def stream(sync: VenueSync, frame: dict[str, Any]) -> bool:
+    """As `LiveVenue._dispatch` takes an ORDER_TRADE_UPDATE: the tracker first, then
+    `book_outside`. True when it booked (or had booked) an outside fill."""
+    u = parse_user_event(frame, frame["E"] + 5, {})
+    assert isinstance(u, OrderUpdate)
+    return sync.apply_update(u) is None and sync.book_outside(u)
+
+
+def account_update(wallet: str, qty: str, entry: str, t: int) -> list[Event]:
+    """The ACCOUNT_UPDATE (reason ORDER) after the fills, as the venue emits it."""
+    u = parse_user_event(
+        {"e": "ACCOUNT_UPDATE", "E": t, "T": t,
+         "a": {"m": "ORDER", "B": [{"a": "USDT", "wb": wallet, "cw": wallet, "bc": "0"}],
+               "P": [{"s": SYMBOL, "pa": qty, "ep": entry, "cr": "0", "up": "0", "mt": "cross",
+                      "iw": "0", "ps": "BOTH"}]}},
+        t + 5,
+        {},
+    )  # fmt: skip
+    assert isinstance(u, AccountUpdate)
+    balances = [
+        BalanceChanged(event_time_ms=t, recv_time_ms=t + 5, balance=b, reason=u.reason)
+        for b in u.balances
+    ]
+    positions = [
+        PositionChanged(event_time_ms=t, recv_time_ms=t + 5, position=p, reason=u.reason)
+        for p in u.positions
+    ]
+    return [*balances, *positions]
+
+
+def test_hand_fills_on_the_stream_are_booked_as_outside_with_the_exchanges_rp_and_fee(caplog):
+    emitted: list[Event] = []
+    sync = venue_sync(Account(), emitted)
+    books = book()
+
+    with caplog.at_level(logging.WARNING, logger="gateway.venue_sync"):
+        assert [stream(sync, frame) for frame in HAND_FILLS] == [True, True, True]
+    for event in emitted:
+        books.apply(event)
+    for event in account_update("10002.22875000", "0.005", "60000.0", T + 3_000):
+        books.apply(event)
+
+    assert [
+        (type(e).__name__, e.fill.client_order_id, e.fill.trade_id, e.cumulative_qty)
+        for e in emitted
+        if isinstance(e, OrderPartiallyFilled | OrderFilled)
+    ] == [
+        ("OrderPartiallyFilled", "outside:web_Ab12", 101, D("0.004")),
+        ("OrderFilled", "outside:web_Ab12", 102, D("0.010")),
+        ("OrderFilled", "outside:web_Cd34", 103, D("0.005")),
+    ]
+    assert books.realized_pnl == D("2.5")
+    assert books.fees == {"USDT": D("0.048") + D("0.072") + D("0.15125")} == {"USDT": D("0.27125")}
+    assert books.wallet() == D("10002.22875")
+    position = books.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.005"), D("60000.0"))
+    # the ACCOUNT_UPDATE agrees: nothing adopted; our rp equals the exchange's
+    assert (books.differences, books.rp_mismatches, books.rejected_events) == (0, 0, 0)
+    assert sync.stats.outside_fills == 3
+    assert caplog.messages[-1] == (
+        "BTCUSDT order web_Cd34 (id 4000000102) was not placed by this daemon (by hand, another "
+        "program): SELL 0.005 @ 60500.0 (trade 103; 0.005 of 0.005 filled), realized "
+        "2.50000000, fee 0.15125000 USDT: booked as outside:web_Cd34"
+    )
+
+
+def test_a_hand_fill_reported_twice_on_the_stream_is_booked_once():
+    emitted: list[Event] = []
+    sync = venue_sync(Account(), emitted)
+
+    stream(sync, HAND_FILLS[0])
+    again = stream(sync, HAND_FILLS[0])
+
+    assert again and len(emitted) == 1 and sync.stats.outside_fills == 1
+
+
+async def test_the_reconciliation_books_only_the_hand_fill_the_stream_did_not_bring():
+    rest = Account()
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    for frame in HAND_FILLS:
+        stream(sync, frame)
+    books = book()
+    for event in emitted:
+        books.apply(event)
+    emitted.clear()
+
+    snapshot = await sync.reconcile("periodic")
+
+    fills = [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    assert [(f.fill.client_order_id, f.fill.trade_id) for f in fills] == [("outside:web_Ef56", 104)]
+    assert rest.orders_asked == [ORDER_EF]  # the two the stream brought are known: not asked
+    for event in fills:
+        books.apply(event)
+    entry = (D("0.005") * D("60000.0") + D("0.002") * D("60400.0")) / D("0.007")
+    position = books.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.007"), entry)
+    assert books.fees == {"USDT": D("0.27125") + D("0.0604")}
+    assert books.wallet() == D("10002.22875") - D("0.0604") == D("10002.16835")
+    assert sync.last_trade_ids[SYMBOL] == 104 and sync.stats.foreign_trades == 0
+    assert snapshot is emitted[-1]
+
+
+def test_a_fill_of_an_id_this_daemon_issues_is_not_booked_as_outside():
+    """An order with this daemon's prefix that the tracker does not know (a late report of an
+    order it forgot, an earlier journal's before the reconciliation takes it over) is ours to
+    take over, not outside: booked as outside, the order's own fills would then be dropped as
+    booked already, and the order never seen filled."""
+    emitted: list[Event] = []
+    sync = venue_sync(Account(), emitted)
+    frame = trade_report("rs-q0q0q0-7", 4_000_000_107, "SELL", "0.001", "FILLED",
+                         last="0.001", price="60000.0", cum="0.001", trade_id=107,
+                         fee="0.03000000", rp="0", maker=False, t=T)  # fmt: skip
+
+    assert stream(sync, frame) is False
+    assert emitted == [] and sync.stats.outside_fills == 0
