@@ -198,6 +198,9 @@ class VenueSync:
         self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
+        # symbol -> the open orders and algo orders not ours that its last sweep listed: said
+        # once (a WARNING when first seen), not at every reconciliation while they rest
+        self._foreign_open: dict[str, set[str]] = {}
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -556,18 +559,33 @@ class VenueSync:
         """Bring every order we think open in line with the exchange's open-order lists."""
         listed = {u.client_order_id: u for u in rows}
         listed_algo = {u.client_algo_id: u for u in algo_rows}
+        seen_before = self._foreign_open.get(symbol, set())
+        foreign: set[str] = set()
         for u in rows:
             applied = self.apply_update(u)
             if applied is None and not self._adopt(order_of(u), algo=False):
-                log.warning("open order %s %s is not ours", symbol, u.client_order_id)
+                foreign.add(u.client_order_id)
+                if u.client_order_id not in seen_before:
+                    log.warning(
+                        "open order %s %s is not ours (by hand, another program): left alone, "
+                        "its fills booked as %s",
+                        symbol, u.client_order_id, outside_client_id(u.client_order_id),
+                    )  # fmt: skip
             self._on_applied(applied)
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
             if applied is None and not (
                 a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
             ):
-                log.warning("open algo order %s %s is not ours", symbol, a.client_algo_id)
+                foreign.add(a.client_algo_id)
+                if a.client_algo_id not in seen_before:
+                    log.warning(
+                        "open algo order %s %s is not ours (by hand, another program): left "
+                        "alone",
+                        symbol, a.client_algo_id,
+                    )  # fmt: skip
             self._on_applied(applied)
+        self._foreign_open[symbol] = foreign  # only those still open: the memory stays small
         for t in self.tracker.open_orders():
             if t.symbol != symbol or t.status is S.PENDING_SUBMIT:
                 continue  # a create request is still on its way

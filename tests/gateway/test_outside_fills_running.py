@@ -243,3 +243,61 @@ def test_a_fill_of_an_id_this_daemon_issues_is_not_booked_as_outside():
 
     assert stream(sync, frame) is False
     assert emitted == [] and sync.stats.outside_fills == 0
+
+
+class RestingHandOrders(Account):
+    """The account with hand orders resting: a LIMIT and a STOP_MARKET algo order (what
+    `openOrders` / `openAlgoOrders` list), until `rest_until` reconciliations have read them
+    (then the LIMIT is gone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = []  # no trade
+        self.open_reads = 0
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_get_open_orders":
+            self.open_reads += 1
+            if self.open_reads > 2:
+                return []
+            return [{"symbol": SYMBOL, "clientOrderId": "web_Gh78", "orderId": 4_000_000_104,
+                     "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "origQty": "0.010",
+                     "executedQty": "0", "status": "NEW", "price": "55000.0", "avgPrice": "0",
+                     "reduceOnly": False, "positionSide": "BOTH", "updateTime": T}]  # fmt: skip
+        if method == "futures_get_open_algo_orders":
+            return [{"algoId": 77, "clientAlgoId": "web_Ij90", "algoType": "CONDITIONAL",
+                     "orderType": "STOP_MARKET", "symbol": SYMBOL, "side": "SELL",
+                     "positionSide": "BOTH", "quantity": "0.010", "algoStatus": "NEW",
+                     "triggerPrice": "50000.0", "price": "0", "reduceOnly": True,
+                     "closePosition": False, "workingType": "CONTRACT_PRICE",
+                     "timeInForce": "GTC", "createTime": T, "updateTime": T}]  # fmt: skip
+        return await super().call(method, **kw)
+
+
+async def test_a_resting_hand_order_is_named_once_not_at_every_reconciliation(caplog):
+    """A hand order resting for days is said once (WARNING) when a reconciliation first lists
+    it, not every 60 s; one that ends and comes back (another order with its id) is said again.
+    Before: `open order BTCUSDT web_Gh78 is not ours` at every reconciliation."""
+    rest = RestingHandOrders()
+    sync = venue_sync(rest, [])
+    caplog.set_level(logging.WARNING, logger="gateway.venue_sync")
+
+    await sync.reconcile("periodic")
+    await sync.reconcile("periodic")
+
+    said = [r.getMessage() for r in caplog.records if "is not ours" in r.getMessage()]
+    assert said == [
+        "open order BTCUSDT web_Gh78 is not ours (by hand, another program): left alone, its "
+        "fills booked as outside:web_Gh78",
+        "open algo order BTCUSDT web_Ij90 is not ours (by hand, another program): left alone",
+    ]
+    caplog.clear()
+    await sync.reconcile("periodic")  # the LIMIT has ended; the stop still rests
+    assert not [r for r in caplog.records if "is not ours" in r.getMessage()]
+    rest.open_reads = 0  # listed again: a new sighting
+    await sync.reconcile("periodic")
+    said = [r.getMessage() for r in caplog.records if "is not ours" in r.getMessage()]
+    assert said == [
+        "open order BTCUSDT web_Gh78 is not ours (by hand, another program): left alone, its "
+        "fills booked as outside:web_Gh78"
+    ]
