@@ -473,12 +473,17 @@ class RiskManager:
         """Count one trade (call once per order that filled, not per partial fill)."""
         self._roll_day(self._clock.now_ms())
         self._trades_today += 1
-        limit = self.config.max_trades_per_day
-        if self.state is not ACTIVE or limit == 0 or self._trades_today < limit:
+        if self.state is not ACTIVE or (breach := self._trades_breach()) is None:
             return None
-        return self._move(
-            REDUCING, f"max trades per day: {self._trades_today} trades today (max {limit})"
-        )
+        return self._move(REDUCING, breach)
+
+    def _trades_breach(self) -> str | None:
+        """The trades-per-day limit reached (>=; 0: no limit): its one comparison and reason,
+        for a trade counted and for an equity update alike."""
+        limit = self.config.max_trades_per_day
+        if limit == 0 or self._trades_today < limit:
+            return None
+        return f"max trades per day: {self._trades_today} trades today (max {limit})"
 
     def _portfolio_breach(self, equity: Decimal, realized_today: Decimal) -> str | None:
         cfg = self.config
@@ -510,10 +515,7 @@ class RiskManager:
                 f"max drawdown: equity {equity:.2f} USDT is {drawdown:.2f}% below the peak "
                 f"{peak:.2f} USDT (max {cfg.max_drawdown_pct}%)"
             )
-        limit = cfg.max_trades_per_day
-        if limit and self._trades_today >= limit:
-            return f"max trades per day: {self._trades_today} trades today (max {limit})"
-        return None
+        return self._trades_breach()
 
     def _roll_day(self, now_ms: int) -> None:
         """At the first event of a new UTC day, start the day's loss and trade counters."""
