@@ -392,17 +392,7 @@ class Instrument:
                     -1102,
                     "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
                 )
-            # check_qty's common case inline (within the lot, on its exact grid), so that a
-            # valid order checks in this one call; anything else is check_qty's to judge.
-            if order_type in MARKET_LIKE_TYPES:
-                lot, exact = self.market_lot, self._market_lot_grid_exact
-            else:
-                lot, exact = self.lot, self._lot_grid_exact
-            if not (
-                exact
-                and 0 < lot.min_qty <= quantity <= lot.max_qty
-                and (not lot.step_size or (quantity - lot.min_qty) % lot.step_size == 0)
-            ) and (v := self.check_qty(quantity, order_type)):
+            if v := self.check_qty(quantity, order_type):
                 return v
         if (
             price is not None
@@ -413,12 +403,7 @@ class Instrument:
             return v
         if not reduce_only and not close_position and quantity is not None:
             reference = price if price is not None else mark_price
-            if (
-                reference is not None
-                and self.min_notional
-                and reference * quantity < self.min_notional
-                and (v := self.check_min_notional(reference * quantity))
-            ):
+            if reference is not None and (v := self.check_min_notional(reference * quantity)):
                 return v
         if open_orders >= self.max_num_orders:
             return FilterViolation("MAX_NUM_ORDERS", -2025, "Reach max open order limit.")

@@ -318,22 +318,12 @@ class RiskManager:
         inst = self._instruments.get(symbol)
         if inst is None:
             return f"unknown symbol {symbol}: not one of the traded instruments"
-        # Each check below is guarded by its own comparison, inline: the pure function of
-        # `pre_trade` is called only when it may deny, and its reason is the one given (a
-        # call on the order path costs more than the comparison; README, "Where
-        # tick-to-order goes").
-        if (
-            not closing
-            and (
-                gap_open
-                or lag_ms > cfg.max_data_lag_ms
-                or clock_offset_ms > cfg.max_clock_offset_ms
-                or -clock_offset_ms > cfg.max_clock_offset_ms
-            )
-            and (
-                r := pre_trade.check_view_current(
-                    gap_open, lag_ms, cfg.max_data_lag_ms, clock_offset_ms, cfg.max_clock_offset_ms
-                )
+        # Each limit is compared and worded in one place, its `pre_trade` function (README,
+        # "Where tick-to-order goes": writing the comparisons out here as well saved no
+        # measurable time).
+        if not closing and (
+            r := pre_trade.check_view_current(
+                gap_open, lag_ms, cfg.max_data_lag_ms, clock_offset_ms, cfg.max_clock_offset_ms
             )
         ):
             return r
@@ -372,11 +362,10 @@ class RiskManager:
         ):
             return r
         # The last check: an order it lets through is approved, and counted in the window now.
-        sent = self._order_rate.admit(now, cfg.max_orders_per_minute)
-        if sent >= cfg.max_orders_per_minute and (
-            r := pre_trade.check_order_rate(sent, cfg.max_orders_per_minute)
-        ):
+        window = self._order_rate
+        if r := pre_trade.check_order_rate(window.count(now), cfg.max_orders_per_minute):
             return r
+        window.record(now)
         return req
 
     def _budget_exempt(self, symbol: str) -> int:
@@ -409,49 +398,41 @@ class RiskManager:
         quantity on its side that could grow the position (`open_order_qty`)."""
         cfg = self.config
         symbol = req.symbol
-        if mark is None or mark <= 0:
-            return pre_trade.check_mark_known(symbol, mark)
-        if open_orders >= cfg.max_open_orders:
-            # Only now, past the cap, are the orders looked at (the common path counts).
-            entries = open_orders - self._budget_exempt(symbol)
-            if r := pre_trade.check_open_orders(symbol, entries, cfg.max_open_orders):
-                return r
+        if r := pre_trade.check_mark_known(symbol, mark):
+            return r
+        assert mark is not None  # check_mark_known denies an entry without one
+        cap = cfg.max_open_orders
+        # Every open order counted bounds the entries' count from above: within the cap it
+        # settles the check, and only past it are the orders looked at (the common path counts).
+        if pre_trade.check_open_orders(symbol, open_orders, cap) and (
+            r := pre_trade.check_open_orders(symbol, open_orders - self._budget_exempt(symbol), cap)
+        ):
+            return r
         qty = req.quantity
         assert qty is not None  # the filters refuse a missing quantity without closePosition
         # What the order pays: its limit, else its trigger, else the mark.
         ref = mark if req.type is OrderType.MARKET else (req.price or req.stop_price or mark)
-        notional = qty * ref
-        if notional > cfg.max_order_notional_usdt:
-            return pre_trade.check_order_notional(notional, cfg.max_order_notional_usdt)
+        if r := pre_trade.check_order_notional(qty * ref, cfg.max_order_notional_usdt):
+            return r
         increase, projected = pre_trade.exposure_after(position_qty, req.side, qty, open_same)
         if increase == 0:
             return None  # only closes: exposure caps and margin do not apply
-        # As in `_evaluate`: each comparison inline, the pure check called for its reason.
         position_notional = abs(projected) * mark
-        if position_notional > cfg.max_position_notional_usdt and (
-            r := pre_trade.check_position_notional(
-                symbol, projected, position_notional, cfg.max_position_notional_usdt
-            )
+        if r := pre_trade.check_position_notional(
+            symbol, projected, position_notional, cfg.max_position_notional_usdt
         ):
             return r
         total = position_notional
         for other in self._others[symbol]:
             total += self._worst_notional(other)
-        if total > cfg.max_total_notional_usdt and (
-            r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt)
-        ):
+        if r := pre_trade.check_total_notional(total, cfg.max_total_notional_usdt):
             return r
         equity, available = self._view.equity_and_available()
-        if (equity <= 0 or total > equity * cfg.leverage) and (
-            r := pre_trade.check_leverage(total, equity, cfg.leverage)
-        ):
+        if r := pre_trade.check_leverage(total, equity, cfg.leverage):
             return r
-        required = increase * ref / cfg.leverage
-        if required + cfg.min_available_margin_usdt > available:
-            return pre_trade.check_margin(
-                required, available, cfg.min_available_margin_usdt, cfg.leverage
-            )
-        return None
+        return pre_trade.check_margin(
+            increase * ref / cfg.leverage, available, cfg.min_available_margin_usdt, cfg.leverage
+        )
 
     def _worst_notional(self, symbol: str) -> Decimal:
         """Largest notional `symbol` can reach if its open orders on either side fill."""
@@ -492,12 +473,17 @@ class RiskManager:
         """Count one trade (call once per order that filled, not per partial fill)."""
         self._roll_day(self._clock.now_ms())
         self._trades_today += 1
-        limit = self.config.max_trades_per_day
-        if self.state is not ACTIVE or limit == 0 or self._trades_today < limit:
+        if self.state is not ACTIVE or (breach := self._trades_breach()) is None:
             return None
-        return self._move(
-            REDUCING, f"max trades per day: {self._trades_today} trades today (max {limit})"
-        )
+        return self._move(REDUCING, breach)
+
+    def _trades_breach(self) -> str | None:
+        """The trades-per-day limit reached (>=; 0: no limit): its one comparison and reason,
+        for a trade counted and for an equity update alike."""
+        limit = self.config.max_trades_per_day
+        if limit == 0 or self._trades_today < limit:
+            return None
+        return f"max trades per day: {self._trades_today} trades today (max {limit})"
 
     def _portfolio_breach(self, equity: Decimal, realized_today: Decimal) -> str | None:
         cfg = self.config
@@ -529,10 +515,7 @@ class RiskManager:
                 f"max drawdown: equity {equity:.2f} USDT is {drawdown:.2f}% below the peak "
                 f"{peak:.2f} USDT (max {cfg.max_drawdown_pct}%)"
             )
-        limit = cfg.max_trades_per_day
-        if limit and self._trades_today >= limit:
-            return f"max trades per day: {self._trades_today} trades today (max {limit})"
-        return None
+        return self._trades_breach()
 
     def _roll_day(self, now_ms: int) -> None:
         """At the first event of a new UTC day, start the day's loss and trade counters."""

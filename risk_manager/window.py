@@ -30,18 +30,10 @@ class SlidingWindow:
         self._times.append(now_ms)
         return self.count(now_ms)
 
-    def admit(self, now_ms: int, limit: int) -> int:
-        """The count in the window at `now_ms`; below `limit`, an event at `now_ms` is also
-        recorded (not counted in the result): `count` then `append` in one call, where an
-        approval is counted as it is decided."""
-        times = self._times
-        horizon = now_ms - self.window_ms
-        while times and times[0] <= horizon:
-            times.popleft()
-        n = len(times)
-        if n < limit:
-            times.append(now_ms)
-        return n
+    def record(self, now_ms: int) -> None:
+        """Record an event at `now_ms`, after a `count(now_ms)` (which dropped what is out of
+        the window): an approval counted once decided, without counting again."""
+        self._times.append(now_ms)
 
     def clear(self) -> None:
         self._times.clear()

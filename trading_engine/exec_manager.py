@@ -166,6 +166,7 @@ from core.orders import (
 )
 from core.venue import Venue
 from gateway.bars import BarBuilder
+from risk_manager import pre_trade
 from risk_manager.protection import fired_at
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
@@ -1401,17 +1402,20 @@ class ExecManager:
         if not reduce_only:
             ref = price if price is not None else mark
             if ref is not None:
+                # The RiskManager's own comparisons (order notional, MIN_NOTIONAL), so that
+                # what is planned here is what `check` will decide.
+                notional = qty * ref
                 if (
                     reverses
                     and not working_orders
-                    and qty * ref > self._risk.max_order_notional_usdt
+                    and pre_trade.check_order_notional(notional, self._risk.max_order_notional_usdt)
                 ):
                     # A reversal larger than one order may be (the cap would deny it and the
                     # position would stay on the wrong side): close first, reduce-only, which no
                     # size limit refuses; the opening order follows once the position is flat.
                     qty = inst.floor_qty(abs(position), order_type)
                     reduce_only = True
-                elif qty * ref < inst.min_notional:
+                elif inst.check_min_notional(notional):
                     return  # a remainder below the minimum notional: not worth an order
         # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
         # goes as far as it may, the next one once it is answered.

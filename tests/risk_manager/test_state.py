@@ -108,6 +108,20 @@ def test_max_trades_per_day_reached_moves_to_reducing(make_risk):
     )
 
 
+def test_trades_restored_one_under_the_max_pass_an_equity_update_and_at_it_trip_it(make_risk):
+    """An equity update checks the day's trades as a counted trade does: 2 of 3 restored
+    leave trading ACTIVE; 3 of 3 move it to REDUCING with the same reason."""
+    under = make_risk(max_trades_per_day=3)
+    under.restore_limits(LimitCounts(at_ms=NOON_MS, peak_equity=None, trades_today=2, equity=None))
+    at = make_risk(max_trades_per_day=3)
+    at.restore_limits(LimitCounts(at_ms=NOON_MS, peak_equity=None, trades_today=3, equity=None))
+
+    assert under.on_equity(D(10000), Z) is None
+    assert moved(at.on_equity(D(10000), Z), ACTIVE, REDUCING) == (
+        "max trades per day: 3 trades today (max 3)"
+    )
+
+
 def test_trade_count_restarts_at_the_utc_day_boundary(make_risk, clock):
     risk = make_risk(max_trades_per_day=3)
     risk.record_trade()

@@ -351,6 +351,36 @@ def test_a_reversal_within_the_order_cap_is_one_order():
     assert (flip.side, flip.quantity, flip.reduce_only) == (SELL, D("0.010"), False)
 
 
+def test_a_reversal_exactly_at_the_order_cap_is_one_order_a_cent_over_closes_first():
+    """Long 0.005 to short 0.005 is one SELL of 0.010 = 600 USDT at the mark: the plan uses
+    the RiskManager's own order-notional comparison, so at a cap of 600 it is one order (which
+    the check approves), and at 599.99 the long is closed first (reduce-only)."""
+    sent = {}
+    for cap in ("600", "599.99"):
+        rig = make_rig(max_order_notional_usdt=D(cap))
+        rig.say(target("0.005"))
+        rig.venue.accept(cid := rig.last_cid())
+        rig.venue.fill(cid, "60000")
+        rig.say(target("-0.005"))
+        assert not rig.journaled(RiskDenied)
+        last = rig.venue.submitted[-1]
+        sent[cap] = (last.side, last.quantity, last.reduce_only)
+
+    assert sent["600"] == (SELL, D("0.010"), False)
+    assert sent["599.99"] == (SELL, D("0.005"), True)
+
+
+@pytest.mark.parametrize(("price", "ordered"), [("10000.0", True), ("9999.9", False)])
+def test_a_target_order_of_exactly_the_min_notional_is_sent_one_tick_under_is_not(price, ordered):
+    """At mark 10000, a target of 0.001 BTC at 10000.0 is 10 USDT, the exchange's minimum
+    (MIN_NOTIONAL, as `Instrument.check_min_notional` compares it): sent; at 9999.9 it is
+    9.9999 USDT, which the exchange would refuse: no order."""
+    rig = make_rig(mark="10000")
+    rig.say(target("0.001", price=price))
+    assert bool(rig.venue.submitted) is ordered
+    assert not rig.journaled(RiskDenied)
+
+
 def test_rejections_feed_the_circuit_breaker():
     rig = make_rig(circuit_breaker_errors=2)
     for _ in range(2):
