@@ -1842,7 +1842,9 @@ class SqliteJournal:
         """(seq, event) of the `events` table in journal order (after `after_seq`), optionally
         of some kinds only.
 
-        Rows of a kind this version does not know are skipped with a warning.
+        A row of a kind, or holding an enum member, that this version does not know (a newer
+        version's) raises JournalTooNew; one it cannot read otherwise (a damaged payload) is
+        skipped with a warning.
         """
         return list(self._iter_events(kinds, after_seq))
 
