@@ -134,6 +134,19 @@ def test_a_journal_marked_newer_is_refused_by_a_reader(tmp_path):
     assert str(refused.value) == _newer(tmp_path)
 
 
+def test_a_format_mark_that_is_no_number_is_refused_in_one_line(tmp_path):
+    _journal(tmp_path)
+    _sql(tmp_path, "UPDATE meta SET value = 'two' WHERE key = 'schema_version'")
+
+    for readonly in (False, True):
+        with pytest.raises(JournalError) as refused:
+            SqliteJournal(tmp_path, readonly=readonly)
+        assert str(refused.value) == (
+            f"cannot open the journal {tmp_path / FILE_NAME}: meta.schema_version is 'two', "
+            "not a format number"
+        )
+
+
 def test_an_open_order_of_an_intent_this_version_lacks_refuses_the_writers_opening(tmp_path):
     _journal(tmp_path)
     _sql(tmp_path, "UPDATE orders SET intent = 'HEDGE' WHERE client_order_id = 't-1'")
@@ -326,4 +339,5 @@ def test_the_journaled_values_are_those_of_format_2():
     assert sorted(codec.event_classes()) == FORMAT_2_KINDS
     assert _journaled_enums() == FORMAT_2_ENUMS
     # the enum columns of the orders and fills rows are among them
-    assert {enum.__name__ for _, _, enum in _ENUM_COLUMNS} <= set(FORMAT_2_ENUMS)
+    columns = [enum for table in _ENUM_COLUMNS.values() for _, enum in table]
+    assert {enum.__name__ for enum in columns} <= set(FORMAT_2_ENUMS)
