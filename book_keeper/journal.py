@@ -134,11 +134,11 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       snapshot_rowid   INTEGER      the last balance_snapshots rowid it covers
       symbols          TEXT         JSON list of the traded symbols it was made for
       state            BLOB         zlib-compressed JSON: books, order ledger, marks
-    meta               key/value: schema_version, wal_applied_lsn (the last journal.wal frame
-                       applied to the tables), venue (the exchange the journal records: the
-                       daemon's REST URL, or "local exchange (embedded)"), client_id_tag (the
-                       journal's part of its client order ids `<prefix>-<tag>-<n>`, drawn at
-                       random when the journal is created)
+    meta               key/value: schema_version (the format: see Format), wal_applied_lsn
+                       (the last journal.wal frame applied to the tables), venue (the exchange
+                       the journal records: the daemon's REST URL, or "local exchange
+                       (embedded)"), client_id_tag (the journal's part of its client order ids
+                       `<prefix>-<tag>-<n>`, drawn at random when the journal is created)
 
 Example: `sqlite3 journal/journal.sqlite3 "SELECT client_order_id, status, filled_qty FROM
 orders WHERE status NOT IN ('FILLED','CANCELED','EXPIRED','REJECTED')"`.
