@@ -7,7 +7,8 @@ TradingStrategy -> TradeExecutor, against the embedded local exchange by default
 says whether the daemon of this configuration runs, and how it is doing (`runtime.status_file`).
 
 Exit status: 0 after a clean stop, 2 for a configuration mistake, 1 when the venue cannot be
-used (bad keys, unreachable); each with one line on stderr, never a traceback.
+used (bad keys, unreachable) or journal_dir's journal cannot be continued (in use, another
+exchange's, written by a newer version); each with one line on stderr, never a traceback.
 """
 # ruff: noqa: E402  (the stop signals' handler goes in before the imports, which take time)
 
@@ -208,9 +209,10 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
 
 def show_status(args: argparse.Namespace) -> int:
     """`--status`: read `<journal_dir>/status.json` and the journal's lock; sends nothing.
-    A journal_dir that is a file, or files this user may not read, are the user's mistake:
-    one line and exit 2, not "died" (1) or a traceback."""
-    from book_keeper.journal import journal_in_use, lock_file
+    A journal_dir that is a file, or files this user may not read, or a journal a newer
+    version of the daemon wrote (its format mark), are the user's mistake: one line and exit
+    2, not "died" (1) or a traceback."""
+    from book_keeper.journal import JournalTooNew, check_readable, journal_in_use, lock_file
     from runtime.status_file import read_problem, report
 
     try:
@@ -233,6 +235,12 @@ def show_status(args: argparse.Namespace) -> int:
         if problem := read_problem(journal_dir, lock_file(journal_dir)):
             print(f"error: {shown_setting(problem)}", file=sys.stderr)
             return 2
+        # Its format mark only (no scan of the rows): a newer daemon's status.json may say
+        # what this build would misreport.
+        check_readable(journal_dir, values=False)
+    except JournalTooNew as e:
+        print(f"error: {shown_setting(str(e))}", file=sys.stderr)
+        return 2
     except OSError as e:  # a part of the path this user may not look into
         print(f"error: cannot read journal_dir = \"{shown}\": {e.strerror or e}",
               file=sys.stderr)  # fmt: skip

@@ -81,7 +81,14 @@ from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.codec import from_jsonable
-from book_keeper.journal import JournalError, SqliteJournal, journal_file, journal_in_use
+from book_keeper.journal import (
+    JournalError,
+    JournalTooNew,
+    SqliteJournal,
+    check_readable,
+    journal_file,
+    journal_in_use,
+)
 from core.account import Position
 from core.clock import SimClock
 from core.enums import Side, TradingState
@@ -169,12 +176,16 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
     started = int(header["started_ms"])
     try:
         journal = SqliteJournal(journal_dir, readonly=True)
+    except JournalTooNew as exc:
+        raise ParityInputError(str(exc)) from None
     except (JournalError, OSError) as exc:
         raise ParityInputError(f"cannot read the journal in {journal_dir}: {exc}") from None
     try:
         kinds = ("DecisionMade", "OrderAccepted", "OrderCanceled", "OrderExpired", "OrderRejected")
         events: list[Event | Fill] = [e for _, e in journal.load_events(kinds)]
         events.extend(journal.load_fills())  # fills live in their own table
+    except JournalTooNew as exc:  # a value inside an event only a newer version knows
+        raise ParityInputError(str(exc)) from None
     finally:
         journal.close()
 
@@ -929,6 +940,10 @@ def find_session(path: Path) -> tuple[Path, Path]:
             f"a daemon is still running on {journal_dir} (its journal is locked): "
             "stop it, then audit its session"
         )
+    try:  # before its session is read: a newer version recorded both
+        check_readable(journal_dir)
+    except JournalTooNew as exc:
+        raise ParityInputError(str(exc)) from None
     files = session_files(journal_dir)
     if not files:
         raise ParityInputError(

@@ -3,9 +3,14 @@
 Decimals become fixed-point strings ("61800.30", never "6.18003E+4"), enums their value, nested
 dataclasses (OrderRequest, Position, Balance, Order, Fill) objects, tuples arrays. Decoding reads
 the dataclass type hints, so every event class in `core.events` round-trips exactly.
+
+A value this version cannot decode - an enum member or an event kind added by a newer version -
+raises `UnknownValue` (a ValueError) naming it: the journal turns that into its one-line
+refusal (`book_keeper.journal.JournalTooNew`), never a half-read state.
 """
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -13,12 +18,33 @@ from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from core import events as core_events
 from core.events import Event
+
+E = TypeVar("E", bound=Enum)
+
+
+class UnknownValue(ValueError):
+    """A journaled value this version does not know (a newer version wrote it); `what` names
+    it as a person reads it: `OrderIntent 'HEDGE'`, `record kind 'OrderMoved'`."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is unknown to this version")
+        self.what = what
+
+
+def member(cls: type[E], value: Any, where: str | None = None) -> E:
+    """The member of `cls` journaled as `value`; UnknownValue (`where`: the column, else the
+    enum's name) for one this version lacks, so a newer version's journal is refused by name
+    instead of failing as a bare ValueError wherever it is first read."""
+    try:
+        return cls(value)
+    except ValueError:
+        raise UnknownValue(f"{where or cls.__name__} {value!r}") from None
 
 
 def dec(value: Decimal) -> str:
@@ -102,7 +128,7 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
     if tp is Decimal:
         return Decimal
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp
+        return functools.partial(member, tp)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _dataclass_converter(tp)
     return _same
@@ -131,8 +157,11 @@ def event_classes() -> dict[str, type[Event]]:
 
 
 def loads(kind: str, payload: str | bytes) -> Event:
-    """The event journaled as (`kind`, `payload`); KeyError for a kind this version lacks."""
-    cls = event_classes()[kind]
+    """The event journaled as (`kind`, `payload`); UnknownValue for a kind, or an enum member
+    in it, that this version lacks."""
+    cls = event_classes().get(kind)
+    if cls is None:
+        raise UnknownValue(f"record kind {kind!r}")
     event = from_jsonable(cls, orjson.loads(payload))
     assert isinstance(event, Event)
     return event

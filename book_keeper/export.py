@@ -1,6 +1,8 @@
 """Audit export: `python -m book_keeper.export --journal DIR --out DIR` writes orders.csv and
 fills.csv from a journal (read-only; safe while the daemon runs). Exit 2 with one line on a bad
-path. The files it creates (the account's orders and fills) are readable by its user only."""
+path, or on a journal a newer version of the daemon wrote (its format mark: `JournalTooNew`);
+the values are copied as stored, an enum member this version does not know included. The
+files it creates (the account's orders and fills) are readable by its user only."""
 
 import argparse
 import sqlite3

@@ -37,8 +37,10 @@ from book_keeper.checkpoint import Replay
 from book_keeper.journal import (
     JournalError,
     JournalLock,
+    JournalTooNew,
     SqliteJournal,
     Synchronous,
+    check_readable,
     journal_file,
     journal_in_use,
     journal_venue,
@@ -265,6 +267,8 @@ class Daemon:
         except EndpointRefused as exc:  # REST answered: the websocket URL is the wrong one
             where = "; check [endpoints] ws_url" if self.settings.endpoints.ws_url else ""
             raise DaemonError(f"{exc}{where}") from None
+        except JournalTooNew as exc:  # a row of a newer version's, found by the restore
+            raise DaemonError(str(exc)) from None
         except FatalError as exc:
             raise DaemonError(f"the exchange refused us: {exc}") from None
         except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -312,7 +316,11 @@ class Daemon:
                 f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
             ) from None
         self._prune_earlier_runs()
-        if moved is None:
+        if moved is None:  # this run continues the journal (if there is one)
+            try:  # a newer version's: refused before anything is started or written
+                check_readable(s.journal_dir)
+            except JournalTooNew as exc:
+                raise DaemonError(str(exc)) from None
             return
         log.info("the last run's journal moved to %s", moved)
         if venue == LOCAL_VENUE:
@@ -406,6 +414,8 @@ class Daemon:
             journal = SqliteJournal(
                 journal_dir, synchronous=sync, writer_thread=False, lock=self._journal_lock
             )
+        except JournalTooNew as exc:  # its one line says which journal_dir
+            raise DaemonError(str(exc)) from None
         except (JournalError, OSError) as exc:  # the user's directory, not the exchange
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None

@@ -3,6 +3,7 @@ and daily loss were that account's: the demo's journal (10,000 USDT) restored in
 500 USDT account halted the daemon at its first tick ("max daily loss: lost 9500 USDT today")."""
 
 import io
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,38 @@ def test_the_daemon_says_where_the_demo_journal_went(tmp_path):
         "the journal in journal_dir was a local demo run's (the embedded exchange's account, "
         f"not this one): moved to {moved}\n"
     )
+
+
+def _marked_newer(directory: Path) -> None:
+    """The journal in `directory` as a version writing format 3 would mark it."""
+    db = sqlite3.connect(directory / "journal.sqlite3")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
+def test_a_run_that_would_continue_a_newer_versions_journal_refuses_it(tmp_path):
+    _journal(tmp_path, OTHER)
+    _marked_newer(tmp_path)
+    settings = load_settings(None, env_file=None, overrides={"journal_dir": str(tmp_path)})
+
+    with pytest.raises(DaemonError) as refused:
+        Daemon(settings, out=io.StringIO())._claim_journal_dir(OTHER)
+
+    assert str(refused.value) == (
+        f"journal {tmp_path} was written by a newer version of this daemon (format 3, this "
+        "build reads up to 2): run that version, or start a new journal_dir"
+    )
+    assert (tmp_path / "journal.sqlite3").is_file() and not (tmp_path / EARLIER_RUNS).exists()
+
+
+def test_a_local_run_moves_a_newer_versions_journal_away_without_reading_it(tmp_path):
+    _journal(tmp_path, LOCAL_VENUE)
+    _marked_newer(tmp_path)
+    settings = load_settings(None, env_file=None, overrides={"journal_dir": str(tmp_path)})
+
+    Daemon(settings, out=io.StringIO())._claim_journal_dir(LOCAL_VENUE)
+
+    (moved,) = (tmp_path / EARLIER_RUNS).iterdir()
+    assert (moved / "journal.sqlite3").is_file()  # this run starts a journal of its own
+    assert not (tmp_path / "journal.sqlite3").exists()
