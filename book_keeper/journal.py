@@ -185,6 +185,7 @@ from core.events import (
 from core.orders import (
     CLIENT_ID_TAG_CHOICES,
     EXCHANGE_ORDER_PREFIXES,
+    OUTSIDE_PREFIX,
     ClientOrderIds,
     Fill,
     IllegalTransition,
@@ -1845,16 +1846,20 @@ class SqliteJournal:
 
     def open_order_trade_ids(self) -> dict[str, list[int]]:
         """The journaled trade ids of each order that is or may be live (`open_orders`), in
-        journal order: the fills a restarted venue must not report again."""
+        journal order: the fills a restarted venue must not report again. An order adopted
+        from an earlier journal has those it made while the daemon was down too, booked
+        under `outside:<its client id>` (`core.orders.outside_client_id`)."""
         marks = ", ".join("?" * len(_OPEN_STATUSES))
         rows = self._db.execute(
-            "SELECT f.client_order_id, f.trade_id FROM fills f JOIN orders o"
-            f" ON o.client_order_id = f.client_order_id WHERE o.status IN ({marks})"
-            " ORDER BY f.seq",
-            _OPEN_STATUSES,
+            "SELECT o.client_order_id, f.trade_id, f.seq FROM fills f JOIN orders o"
+            f" ON f.client_order_id = o.client_order_id WHERE o.status IN ({marks})"
+            " UNION ALL SELECT o.client_order_id, f.trade_id, f.seq FROM fills f JOIN orders o"
+            f" ON f.client_order_id = ? || o.client_order_id WHERE o.status IN ({marks})"
+            " ORDER BY 3",
+            (*_OPEN_STATUSES, OUTSIDE_PREFIX, *_OPEN_STATUSES),
         )
         out: dict[str, list[int]] = {}
-        for cid, trade_id in rows:
+        for cid, trade_id, _seq in rows:
             out.setdefault(cid, []).append(trade_id)
         return out
 

@@ -321,33 +321,52 @@ class VenueSync:
         return others
 
     def _apply_held_trades(
-        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str]
+        self,
+        held: list[UserTrade],
+        outside: Mapping[tuple[str, int], str],
+        adopted: Mapping[tuple[str, int], str],
     ) -> None:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
         what is still unknown after that is not ours. Those of the `outside` orders are left
-        to `_book_outside`."""
+        to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
+        are counted as seen on the order, not applied as its fills: the books take the order
+        from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
+        it made while the daemon was down (`_book_outside`)."""
         tracker = self.tracker
         for trade in held:
             key = (trade.symbol, trade.order_id)
+            if key in adopted:
+                tracker.count_seen(trade)
+                continue
             if key in outside and tracker.by_exchange_id(*key) is None:
                 continue
             self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
 
     def _book_outside(
-        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str], since_ms: int
+        self,
+        held: list[UserTrade],
+        outside: Mapping[tuple[str, int], str],
+        adopted: Mapping[tuple[str, int], str],
+        since_ms: int,
     ) -> None:
         """A start-up: emit the fills made after `since_ms` (the journal's last record) of
         orders nobody here sent, under `outside_client_id`, so that the books hold the
         position, realized PnL and fees the exchange does instead of adopting a position
-        without them; one WARNING per order. Their earlier fills were made while a daemon
-        ran, whose books took them from the account updates then: not booked again."""
+        without them; one WARNING per order. So too those of an order of an earlier journal
+        still open, which this pass `adopted`: the books take it from the snapshot as it
+        stands (filled so far), and its fills go on under its own id from then on. Their
+        earlier fills were made while a daemon ran, whose books took them from the account
+        updates then: not booked again."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[UserTrade]] = {}
+        orders = {**outside, **adopted}
         for trade in held:
             key = (trade.symbol, trade.order_id)
-            if key not in outside or self.tracker.by_exchange_id(*key) is not None:
+            if key not in adopted and (
+                key not in outside or self.tracker.by_exchange_id(*key) is not None
+            ):
                 continue
             if trade.time_ms <= since_ms:
                 self.stats.foreign_trades += 1
@@ -360,13 +379,13 @@ class VenueSync:
                 OrderPartiallyFilled(
                     event_time_ms=trade.time_ms,
                     recv_time_ms=trade.recv_time_ms,
-                    fill=trade.to_fill(outside_client_id(outside[key])),
+                    fill=trade.to_fill(outside_client_id(orders[key])),
                     cumulative_qty=qty,
                     avg_price=notional / qty,
                 )
             )
         for (symbol, order_id), fills in booked.items():
-            cid = outside[(symbol, order_id)]
+            cid = orders[(symbol, order_id)]
             log.warning(
                 "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
                 "program, an earlier journal) and filled while the daemon was down: %s %s in "
@@ -411,9 +430,10 @@ class VenueSync:
             outside = await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
-            self._apply_held_trades(held, outside if outside_since is not None else {})
+            adopted = self._adopted_orders()
+            self._apply_held_trades(held, outside if outside_since is not None else {}, adopted)
             if outside_since is not None:
-                self._book_outside(held, outside, outside_since)
+                self._book_outside(held, outside, adopted, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
@@ -513,6 +533,16 @@ class VenueSync:
             prefix,
         )
         return True
+
+    def _adopted_orders(self) -> dict[tuple[str, int], str]:
+        """(symbol, matching-engine order id) -> client id of the orders taken over since the
+        last snapshot (`_adopt`) that have one (a waiting algo order has none, nor fills)."""
+        out: dict[tuple[str, int], str] = {}
+        for cid in self._adopted:
+            t = self.tracker.get(cid)
+            if t is not None and (order_id := t.exchange_order_id) is not None:
+                out[(t.symbol, order_id)] = cid
+        return out
 
     def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
         """An order we hold open that the exchange neither lists nor finds (-2013). Past

@@ -691,6 +691,19 @@ def test_a_restart_reads_the_trade_ids_of_the_open_orders_only(journal):
     ]
 
 
+def test_an_open_orders_fills_booked_as_outside_are_among_its_trade_ids_at_a_restart(journal):
+    """t-2 (an earlier journal's, adopted at a start-up) made trade 8 while the daemon was
+    down, booked as outside:t-2, then trade 9 under its own id: a restart counts both as
+    seen on t-2, so a later read of t-2's fills reports neither again. outside:t-1's trade 7
+    is of an order this journal has no open row of (nothing to count it on)."""
+    journal.record(filled(fill("outside:t-1", 7, BUY, "0.001", "60000.0", fee="0"), final=False))
+    journal.record(submitted("t-2", SELL, "0.003", "60100.0"))
+    journal.record(filled(fill("outside:t-2", 8, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(filled(fill("t-2", 9, SELL, "0.001", "60100.0", fee="0"), "0.002", final=False))
+
+    assert journal.open_order_trade_ids() == {"t-2": [8, 9]}
+
+
 def test_an_id_a_denied_request_took_is_not_given_again_after_a_restart(journal):
     """bot-12 was denied by the RiskManager (no orders row): the next session starts at 13,
     not at 11 after the highest order (bot-10), so no two journaled requests share an id."""
