@@ -207,6 +207,8 @@ MAX_APPLY_LAG_S = 0.05  # ... and applies them at the latest this long after it 
 APPLY_SLICE = 32  # without a writer thread: frames per call (~0.5 ms; market data waits meanwhile)
 READER_WAIT_S = 2.0  # how long a read-only reader waits for the daemon's writer to catch up
 SCHEMA_VERSION = 1
+# `last_exchange_ms` reads the newest this many account updates of each kind (index by kind, seq)
+ACCOUNT_EXCHANGE_ROWS = 64
 # What the BookKeeper replays on restore, besides the fills.
 ACCOUNT_EVENTS = tuple(
     cls.__name__ for cls in (BalanceChanged, PositionChanged, FundingPaid, VenueSnapshot)
@@ -1621,6 +1623,37 @@ class SqliteJournal:
             "SELECT MAX(t) FROM (SELECT MAX(event_time_ms) AS t FROM events"
             " UNION ALL SELECT MAX(time_ms) FROM fills"
             " UNION ALL SELECT MAX(time_ms) FROM balance_snapshots)"
+        )
+        return None if value is None else int(value)
+
+    def last_snapshot_trade_ids(self) -> dict[str, int] | None:
+        """The highest trade id per symbol the last reconciliation read (its journaled
+        `VenueSnapshot.trade_ids`): every fill up to it was in the books. None without a
+        snapshot, or for one from before the field."""
+        row = self._db.execute(
+            "SELECT kind, payload FROM events WHERE kind = 'VenueSnapshot'"
+            " ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        snapshot = codec.loads(*row)
+        assert isinstance(snapshot, VenueSnapshot)
+        return dict(snapshot.trade_ids) if snapshot.trade_ids else None
+
+    def last_exchange_ms(self) -> int | None:
+        """The latest time the exchange stamped on what the daemon received: a fill's, an
+        account update's (`PositionChanged`, `BalanceChanged`: stamped at or after the fills
+        it reports). Unlike `last_record_ms`, no time of our clock's (a balance snapshot, a
+        state change), so no clock error. Account updates are read among the newest
+        ACCOUNT_EXCHANGE_ROWS of each kind (their times follow the journal's order but for
+        a REST read racing the stream)."""
+        value = self._scalar(
+            "SELECT MAX(t) FROM (SELECT MAX(time_ms) AS t FROM fills"
+            " UNION ALL SELECT MAX(event_time_ms) FROM (SELECT event_time_ms FROM events"
+            " WHERE kind = 'PositionChanged' ORDER BY seq DESC LIMIT ?)"
+            " UNION ALL SELECT MAX(event_time_ms) FROM (SELECT event_time_ms FROM events"
+            " WHERE kind = 'BalanceChanged' ORDER BY seq DESC LIMIT ?))",
+            (ACCOUNT_EXCHANGE_ROWS, ACCOUNT_EXCHANGE_ROWS),
         )
         return None if value is None else int(value)
 

@@ -172,6 +172,12 @@ class VenueSync:
         # theirs reached the books. Later passes leave such fills to the snapshot, as the
         # stream's account updates have told the books of them already.
         self.outside_since_ms: int | None = None
+        # What the journal says its daemon had in its books (`_seen_before`): the highest
+        # trade id per symbol of its last snapshot (None: a journal from before them), and
+        # the latest time the exchange stamped on what it received (a fill, an account
+        # update; None: nothing).
+        self.seen_trade_ids: Mapping[str, int] | None = None
+        self.seen_until_ms: int | None = None
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
 
@@ -351,14 +357,14 @@ class VenueSync:
         adopted: Mapping[tuple[str, int], str],
         since_ms: int,
     ) -> None:
-        """A start-up: emit the fills made after `since_ms` (the journal's last record) of
-        orders nobody here sent, under `outside_client_id`, so that the books hold the
-        position, realized PnL and fees the exchange does instead of adopting a position
-        without them; one WARNING per order. So too those of an order of an earlier journal
-        still open, which this pass `adopted`: the books take it from the snapshot as it
-        stands (filled so far), and its fills go on under its own id from then on. Their
-        earlier fills were made while a daemon ran, whose books took them from the account
-        updates then: not booked again."""
+        """A start-up: emit the fills made while the daemon was down of orders nobody here
+        sent, under `outside_client_id`, so that the books hold the position, realized PnL
+        and fees the exchange does instead of adopting a position without them; one WARNING
+        per order. So too those of an order of an earlier journal still open, which this
+        pass `adopted`: the books take it from the snapshot as it stands (filled so far),
+        and its fills go on under its own id from then on. Their fills the daemon before
+        the restart had in its books (`_seen_before`; `since_ms`: the journal's last
+        record) were taken from the account updates or a snapshot then: not booked again."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[UserTrade]] = {}
         orders = {**outside, **adopted}
@@ -368,7 +374,7 @@ class VenueSync:
                 key not in outside or self.tracker.by_exchange_id(*key) is not None
             ):
                 continue
-            if trade.time_ms <= since_ms:
+            if self._seen_before(trade, since_ms):
                 self.stats.foreign_trades += 1
                 continue
             fills = booked.setdefault(key, [])
@@ -398,6 +404,23 @@ class VenueSync:
             )  # fmt: skip
         self.stats.outside_fills += len(events)
         self._emit(events)
+
+    def _seen_before(self, trade: UserTrade, since_ms: int) -> bool:
+        """Whether the daemon that wrote the journal had this fill in its books (through the
+        account update, or a snapshot's position): its trade id is at most the one its last
+        snapshot read up to (`seen_trade_ids`), or its time at most the latest the exchange
+        stamped on what that daemon received (`seen_until_ms`; the account update of a fill
+        is stamped at or after it). Both are the exchange's own, so a fill made after the
+        daemon stopped is booked even within our clock's error of the journal's last record
+        (`since_ms`, on our estimate of the exchange's clock), which only a journal from
+        before the snapshots' trade ids still goes by."""
+        seen_ids = self.seen_trade_ids
+        if seen_ids is None:
+            return trade.time_ms <= since_ms
+        if trade.trade_id <= seen_ids.get(trade.symbol, 0):
+            return True
+        until = self.seen_until_ms
+        return until is not None and trade.time_ms <= until
 
     # --- the whole account -------------------------------------------------------------------
 
@@ -444,6 +467,7 @@ class VenueSync:
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self._adopted),
+            trade_ids=tuple(sorted(self.last_trade_ids.items())),
         )
         self._adopted.clear()
         self.stats.reconciles += 1

@@ -72,6 +72,8 @@ async def _restart(ex: Any, creds: Any, path: Path) -> tuple[BookKeeper, list[An
                 funding_since_ms=last,
                 funding_booked=books.funding_settlements,
                 outside_since_ms=last,
+                seen_trade_ids=journal.last_snapshot_trade_ids(),
+                seen_until_ms=journal.last_exchange_ms(),
             )
             await s.venue.start()
             events = list(s.rec.events)
@@ -363,3 +365,74 @@ async def test_an_earlier_journals_order_adopted_on_a_new_journal_books_no_fill(
     assert snapshot.adopted == (EARLIER,)
     assert [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
     assert sync.stats.outside_fills == 0
+
+
+# --- which fills the daemon before the restart had: by the exchange's ids and times -----------
+
+
+def _seen_sync(feed: TradesFeed, emitted: list[Any]) -> VenueSync:
+    sync = _sync(feed, feed.clock, emitted)
+    sync.last_trade_ids[SYMBOL] = 10  # the journal's last fill
+    sync.outside_since_ms = T0 + 1_500  # its last record: our clock was 1.5 s ahead
+    return sync
+
+
+async def test_a_fill_after_the_stop_within_our_clocks_error_of_the_last_record_is_booked():
+    """The daemon's last reconciliation read up to trade 11 (its snapshot's trade ids); the
+    last the exchange stamped on what it received was an account update at T0. web_b2's
+    fill 12 (T0 - 2 s) was in that update: in the books. web_c3's fill 13 at T0 + 1 s came
+    after the daemon stopped, but before the journal's last record (T0 + 1.5 s, a balance
+    snapshot on our clock, 1.5 s ahead): booked. Before, 'seen' was a time at most the last
+    record, and fill 13 was adopted without its fee."""
+    fills = [
+        (11, T0 - 5_000, "web_a1", "0.001"),
+        (12, T0 - 2_000, "web_b2", "0.002"),
+        (13, T0 + 1_000, "web_c3", "0.003"),
+    ]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_trade_ids = {SYMBOL: 11}
+    sync.seen_until_ms = T0
+
+    await sync.reconcile("start")
+
+    booked = [
+        (e.fill.trade_id, e.fill.client_order_id, e.fill.commission)
+        for e in emitted
+        if isinstance(e, OrderPartiallyFilled)
+    ]
+    assert booked == [(13, "outside:web_c3", D("60000.0") * D("0.003") * D("0.0002"))]
+    assert sync.stats.outside_fills == 1 and sync.stats.foreign_trades == 2
+
+
+async def test_a_fill_a_snapshot_adopted_is_not_booked_again_whatever_its_time():
+    """Trade 12 reached the books by the last snapshot (its trade ids: up to 12), not by an
+    account update (the stream was down): not booked again, though the last time the
+    exchange stamped on what the daemon received (T0 - 10 s) is before it."""
+    fills = [(12, T0 - 2_000, "web_b2", "0.002"), (13, T0 + 1_000, "web_c3", "0.003")]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_trade_ids = {SYMBOL: 12}
+    sync.seen_until_ms = T0 - 10_000
+
+    await sync.reconcile("start")
+
+    booked = [e.fill.trade_id for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    assert booked == [13]
+
+
+async def test_a_journal_from_before_the_snapshots_trade_ids_goes_by_the_last_records_time():
+    """No trade ids in its last snapshot: a fill at most the last record's time (T0 + 1.5 s)
+    counts as in the books, as before (fill 13 at T0 + 1 s is not booked, 14 is)."""
+    fills = [(13, T0 + 1_000, "web_c3", "0.003"), (14, T0 + 2_000, "web_d4", "0.004")]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_until_ms = T0  # ignored without the ids
+
+    await sync.reconcile("start")
+
+    booked = [e.fill.trade_id for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    assert booked == [14]

@@ -153,6 +153,8 @@ async def start_daemon(
         funding_since_ms=last_record_ms,
         funding_booked=book.funding_settlements,
         outside_since_ms=last_record_ms,
+        seen_trade_ids=journal.last_snapshot_trade_ids(),
+        seen_until_ms=journal.last_exchange_ms(),
     )
     em = ExecManager(
         venue=venue,
