@@ -151,6 +151,45 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
     assert again.position(SYMBOL).qty == position and again.differences == 0
 
 
+async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_booked(ex, tmp_path):
+    """The first run starts and stops (its snapshot: read up to the account's trade id 0); a
+    hand order fills at once after; the journal's last record is a balance snapshot on a
+    clock 1.5 s ahead, after the fill. The restart books the fill (its trade id is past the
+    snapshot's, nothing the exchange stamped reached the daemon after it): the books' realized
+    PnL, fee, wallet and position are the exchange's, no difference. Before, the fill was
+    'seen' (before the last record) and its position adopted without its fee."""
+    creds = ex.create_account()
+    account = str(creds.account_id)
+    path = tmp_path / "journal"
+    journal = SqliteJournal(path)
+    async with session(ex, creds=creds, config=CONFIG, journal=journal):
+        pass
+    journal.close()
+    ex.engine.new_order(
+        account,
+        {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.002",
+         "newClientOrderId": "web_Ef56"},
+    )  # fmt: skip
+    rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
+    journal = SqliteJournal(path)  # the last record: 1.5 s after the fill, on our clock
+    wallet = D(10_000)
+    last = max(int(r["time"]) for r in rows) + 1_500
+    journal.snapshot(time_ms=last, equity=wallet, wallet=wallet, unrealized_pnl=D(0))
+    journal.close()
+
+    books, events, journal = await _restart(ex, creds, path)
+
+    fees = sum((D(r["commission"]) for r in rows), D(0))
+    [usdt] = [b for b in ex.engine.balance(account, {}, version=3) if b["asset"] == "USDT"]
+    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
+    assert {f.client_order_id for f in booked} == {"outside:web_Ef56"}
+    assert books.position(SYMBOL).qty == D("0.002")
+    assert books.fees == {"USDT": fees} and fees > 0
+    assert books.wallet() == D(usdt["balance"]) == wallet - fees
+    assert books.differences == 0
+
+
 # --- userTrades' 7-day window and pages, on a fake endpoint ----------------------------------
 
 DAY = 24 * 3_600_000
