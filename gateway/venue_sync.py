@@ -8,13 +8,15 @@
   leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
   (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
   own liquidation order's are booked too, and at a restart those made while the daemon was
-  down of any other order, by hand say: `_book_outside`), funding income; every order we think
-  open that the exchange no longer lists is queried and its final status emitted. An open
-  order with a client id of ours (`client_id_prefix`) that we do not track is one an earlier
-  journal of this daemon placed (the journal was moved or deleted, e.g. a position left with
-  its stop-loss): it is tracked from then on, as the books adopt it from the snapshot, so that
-  it can be cancelled and its fills and end are booked. Other orders on the account (placed by
-  hand, another program) are left alone.
+  down of any other order, by hand say, or of an earlier journal's it takes over:
+  `_book_outside`; those its books had are told by trade id and the exchange's times:
+  `_seen_before`), funding income; every order we think open that the exchange no longer
+  lists is queried and its final status emitted. An open order with a client id of ours
+  (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
+  (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
+  from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
+  fills and end are booked. Other orders on the account (placed by hand, another program) are
+  left alone.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
