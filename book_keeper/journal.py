@@ -203,6 +203,7 @@ from core.events import (
 from core.orders import (
     CLIENT_ID_TAG_CHOICES,
     EXCHANGE_ORDER_PREFIXES,
+    OUTSIDE_PREFIX,
     ClientOrderIds,
     Fill,
     IllegalTransition,
@@ -229,6 +230,8 @@ READER_WAIT_S = 2.0  # how long a read-only reader waits for the daemon's writer
 FORMAT = 2
 SCHEMA_VERSION = FORMAT  # its former name
 _FORMAT_KEY = "schema_version"
+# `last_exchange_ms` reads the newest this many account updates of each kind (index by kind, seq)
+ACCOUNT_EXCHANGE_ROWS = 64
 # What the BookKeeper replays on restore, besides the fills.
 ACCOUNT_EVENTS = tuple(
     cls.__name__ for cls in (BalanceChanged, PositionChanged, FundingPaid, VenueSnapshot)
@@ -1795,6 +1798,37 @@ class SqliteJournal:
         )
         return None if value is None else int(value)
 
+    def last_snapshot_trade_ids(self) -> dict[str, int] | None:
+        """The highest trade id per symbol the last reconciliation read (its journaled
+        `VenueSnapshot.trade_ids`): every fill up to it was in the books. None without a
+        snapshot, or for one from before the field."""
+        row = self._db.execute(
+            "SELECT kind, payload FROM events WHERE kind = 'VenueSnapshot'"
+            " ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        snapshot = codec.loads(*row)
+        assert isinstance(snapshot, VenueSnapshot)
+        return dict(snapshot.trade_ids) if snapshot.trade_ids else None
+
+    def last_exchange_ms(self) -> int | None:
+        """The latest time the exchange stamped on what the daemon received: a fill's, an
+        account update's (`PositionChanged`, `BalanceChanged`: stamped at or after the fills
+        it reports). Unlike `last_record_ms`, no time of our clock's (a balance snapshot, a
+        state change), so no clock error. Account updates are read among the newest
+        ACCOUNT_EXCHANGE_ROWS of each kind (their times follow the journal's order but for
+        a REST read racing the stream)."""
+        value = self._scalar(
+            "SELECT MAX(t) FROM (SELECT MAX(time_ms) AS t FROM fills"
+            " UNION ALL SELECT MAX(event_time_ms) FROM (SELECT event_time_ms FROM events"
+            " WHERE kind = 'PositionChanged' ORDER BY seq DESC LIMIT ?)"
+            " UNION ALL SELECT MAX(event_time_ms) FROM (SELECT event_time_ms FROM events"
+            " WHERE kind = 'BalanceChanged' ORDER BY seq DESC LIMIT ?))",
+            (ACCOUNT_EXCHANGE_ROWS, ACCOUNT_EXCHANGE_ROWS),
+        )
+        return None if value is None else int(value)
+
     @property
     def venue(self) -> str | None:
         """The exchange account this journal belongs to (`bind_venue`); None when unbound."""
@@ -2024,16 +2058,20 @@ class SqliteJournal:
 
     def open_order_trade_ids(self) -> dict[str, list[int]]:
         """The journaled trade ids of each order that is or may be live (`open_orders`), in
-        journal order: the fills a restarted venue must not report again."""
+        journal order: the fills a restarted venue must not report again. An order adopted
+        from an earlier journal has those it made while the daemon was down too, booked
+        under `outside:<its client id>` (`core.orders.outside_client_id`)."""
         marks = ", ".join("?" * len(_OPEN_STATUSES))
         rows = self._db.execute(
-            "SELECT f.client_order_id, f.trade_id FROM fills f JOIN orders o"
-            f" ON o.client_order_id = f.client_order_id WHERE o.status IN ({marks})"
-            " ORDER BY f.seq",
-            _OPEN_STATUSES,
+            "SELECT o.client_order_id, f.trade_id, f.seq FROM fills f JOIN orders o"
+            f" ON f.client_order_id = o.client_order_id WHERE o.status IN ({marks})"
+            " UNION ALL SELECT o.client_order_id, f.trade_id, f.seq FROM fills f JOIN orders o"
+            f" ON f.client_order_id = ? || o.client_order_id WHERE o.status IN ({marks})"
+            " ORDER BY 3",
+            (*_OPEN_STATUSES, OUTSIDE_PREFIX, *_OPEN_STATUSES),
         )
         out: dict[str, list[int]] = {}
-        for cid, trade_id in rows:
+        for cid, trade_id, _seq in rows:
             out.setdefault(cid, []).append(trade_id)
         return out
 

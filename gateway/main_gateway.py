@@ -252,6 +252,8 @@ class LiveVenue:
         funding_since_ms: int | None = None,
         funding_booked: Iterable[tuple[str, int]] = (),
         outside_since_ms: int | None = None,
+        seen_trade_ids: Mapping[str, int] | None = None,
+        seen_until_ms: int | None = None,
     ) -> None:
         """Before `start`: orders and fills recovered from the journal after a restart.
 
@@ -268,6 +270,11 @@ class LiveVenue:
         program, an earlier journal: `VenueSync.outside_since_ms`), and a traded symbol with
         no journaled fill has its fills read from TRADES_SETTLE_MS before it, by time, instead
         of from its latest trade on (which left out all it traded while the daemon was down).
+        Which of those fills the daemon before had in its books is told by the exchange's
+        trade ids and times (`VenueSync.seen_trade_ids`, `seen_until_ms`, from
+        `SqliteJournal.last_snapshot_trade_ids` and `last_exchange_ms`), not by the last
+        record, a time on our estimate of the exchange's clock (the rule of a journal from
+        before the snapshots' trade ids: `seen_trade_ids` None).
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
@@ -290,6 +297,8 @@ class LiveVenue:
                 self.sync.last_trade_ids[symbol] = trade_id
         if outside_since_ms is not None:
             self.sync.outside_since_ms = outside_since_ms
+            self.sync.seen_trade_ids = seen_trade_ids
+            self.sync.seen_until_ms = seen_until_ms
             for symbol in self.symbols:
                 if symbol not in self.sync.last_trade_ids:
                     self.sync.last_trade_ids[symbol] = 0

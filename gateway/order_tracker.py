@@ -422,6 +422,15 @@ class OrderTracker:
             events.append(self._reconciled(t, trade.time_ms, trade.recv_time_ms))
         return t, _news(t, events)
 
+    def count_seen(self, trade: UserTrade) -> None:
+        """Count a `userTrades` fill as seen on its order without emitting it: a fill that
+        an adopted order made before it was ours (already in its filled quantity), or that
+        was booked under another id (`core.orders.outside_client_id`). A later read of the
+        order's fills does not report it again."""
+        t = self._by_exchange_id.get((trade.symbol, trade.order_id))
+        if t is not None:
+            t.trade_ids.add(trade.trade_id)
+
     # --- internals ---------------------------------------------------------------------------
 
     def _set_algo_id(self, t: TrackedOrder, algo_id: int) -> None:

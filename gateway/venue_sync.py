@@ -7,8 +7,11 @@
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
   leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
   (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
-  own liquidation order's are booked too, and so are those of any other order, by hand say:
-  `_book_outside`), funding income; every order we think open that the exchange no longer
+  own liquidation order's are booked too, and so are those of any other order, by hand say,
+  and at a restart those of an earlier journal's order it takes over, made while the daemon
+  was down: `_book_outside`; at a restart, those its books had are told by trade id and the
+  exchange's times: `_seen_before`), funding income; every order we think open that the
+  exchange no longer
   lists is queried and its final status emitted. An open order with a client id of ours
   (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
   (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
@@ -196,6 +199,12 @@ class VenueSync:
         self.outside_since_ms: int | None = None
         # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
         self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
+        # What the journal says its daemon had in its books (`_seen_before`): the highest
+        # trade id per symbol of its last snapshot (None: a journal from before them), and
+        # the latest time the exchange stamped on what it received (a fill, an account
+        # update; None: nothing).
+        self.seen_trade_ids: Mapping[str, int] | None = None
+        self.seen_until_ms: int | None = None
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
         # symbol -> the open orders and algo orders not ours that its last sweep listed: said
@@ -353,41 +362,61 @@ class VenueSync:
         return others
 
     def _apply_held_trades(
-        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str]
+        self,
+        held: list[UserTrade],
+        outside: Mapping[tuple[str, int], str],
+        adopted: Mapping[tuple[str, int], str],
     ) -> None:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
         what is still unknown after that is not ours. Those of the `outside` orders are left
-        to `_book_outside`."""
+        to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
+        are counted as seen on the order, not applied as its fills: the books take the order
+        from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
+        it made while the daemon was down (`_book_outside`)."""
         tracker = self.tracker
         for trade in held:
             key = (trade.symbol, trade.order_id)
+            if key in adopted:
+                tracker.count_seen(trade)
+                continue
             if key in outside and tracker.by_exchange_id(*key) is None:
                 continue
             self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
 
     def _book_outside(
-        self, held: list[UserTrade], outside: Mapping[tuple[str, int], str], since_ms: int | None
+        self,
+        held: list[UserTrade],
+        outside: Mapping[tuple[str, int], str],
+        adopted: Mapping[tuple[str, int], str],
+        since_ms: int | None,
     ) -> None:
         """Emit the caught-up fills of orders nobody here sent (`outside`), under
         `outside_client_id`, so that the books hold the position, realized PnL and fees the
         exchange does instead of adopting a position without them; one WARNING per order.
-        A start-up's (`since_ms`: the journal's last record) books those made after it: the
-        earlier ones were made while a daemon ran, whose books took them then (from their
-        ORDER_TRADE_UPDATE; a daemon older than that, from the account updates). A running
-        session's (`since_ms` None) books those the stream did not bring (a reconnect's gap);
-        one it brought is not booked again."""
+        A start-up's (`since_ms`: the journal's last record) books those made while the
+        daemon was down, and so too those of an order of an earlier journal still open, which
+        this pass `adopted`: the books take it from the snapshot as it stands (filled so far),
+        and its fills go on under its own id from then on. Their fills the daemon before the
+        restart had in its books (`_seen_before`) were taken then: not booked again. A
+        running session's (`since_ms` None) books the outside fills the stream did not bring
+        (a reconnect's gap; one it brought is not booked again), and leaves an adopted
+        order's to the snapshot, as the account updates told the books of them already."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
+        orders = {**outside, **adopted} if since_ms is not None else outside
         for trade in held:
             key = (trade.symbol, trade.order_id)
-            if key not in outside or self.tracker.by_exchange_id(*key) is not None:
-                continue
-            if since_ms is not None and trade.time_ms <= since_ms:
+            cid = orders.get(key)
+            if cid is None or (
+                key not in adopted and self.tracker.by_exchange_id(*key) is not None
+            ):
+                continue  # an order of ours after all (a triggered stop's): applied as ours
+            if since_ms is not None and self._seen_before(trade, since_ms):
                 self.stats.foreign_trades += 1
                 continue
-            order = self._outside_order(trade.symbol, trade.order_id, outside[key])
+            order = self._outside_order(trade.symbol, trade.order_id, cid)
             event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=False)
             if event is not None:
                 events.append(event)
@@ -398,7 +427,7 @@ class VenueSync:
             else "while the daemon was down"
         )
         for (symbol, order_id), fills in booked.items():
-            cid = outside[(symbol, order_id)]
+            cid = orders[(symbol, order_id)]
             log.warning(
                 "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
                 "program, an earlier journal) and filled %s: %s %s in %d fill(s), realized %s, "
@@ -481,6 +510,23 @@ class VenueSync:
             avg_price=(order.notional / order.qty).quantize(_AVG_QUANTUM).normalize(),
         )
 
+    def _seen_before(self, trade: UserTrade, since_ms: int) -> bool:
+        """Whether the daemon that wrote the journal had this fill in its books (through the
+        account update, or a snapshot's position): its trade id is at most the one its last
+        snapshot read up to (`seen_trade_ids`), or its time at most the latest the exchange
+        stamped on what that daemon received (`seen_until_ms`; the account update of a fill
+        is stamped at or after it). Both are the exchange's own, so a fill made after the
+        daemon stopped is booked even within our clock's error of the journal's last record
+        (`since_ms`, on our estimate of the exchange's clock), which only a journal from
+        before the snapshots' trade ids still goes by."""
+        seen_ids = self.seen_trade_ids
+        if seen_ids is None:
+            return trade.time_ms <= since_ms
+        if trade.trade_id <= seen_ids.get(trade.symbol, 0):
+            return True
+        until = self.seen_until_ms
+        return until is not None and trade.time_ms <= until
+
     # --- the whole account -------------------------------------------------------------------
 
     async def reconcile(self, reason: str) -> VenueSnapshot:
@@ -512,10 +558,11 @@ class VenueSync:
             outside = await self._claim_exchange_orders(held)
         finally:
             self._held_trades = None
+            adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
-            self._apply_held_trades(held, outside)
-            self._book_outside(held, outside, outside_since)
+            self._apply_held_trades(held, outside, adopted)
+            self._book_outside(held, outside, adopted, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
@@ -526,6 +573,7 @@ class VenueSync:
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self._adopted),
+            trade_ids=tuple(sorted(self.last_trade_ids.items())),
         )
         self._adopted.clear()
         self.stats.reconciles += 1
@@ -630,6 +678,16 @@ class VenueSync:
             prefix,
         )
         return True
+
+    def _adopted_orders(self) -> dict[tuple[str, int], str]:
+        """(symbol, matching-engine order id) -> client id of the orders taken over since the
+        last snapshot (`_adopt`) that have one (a waiting algo order has none, nor fills)."""
+        out: dict[tuple[str, int], str] = {}
+        for cid in self._adopted:
+            t = self.tracker.get(cid)
+            if t is not None and (order_id := t.exchange_order_id) is not None:
+                out[(t.symbol, order_id)] = cid
+        return out
 
     def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
         """An order we hold open that the exchange neither lists nor finds (-2013). Past

@@ -524,8 +524,11 @@ class Daemon:
             last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
             funding_since_ms=last_record_ms,
             funding_booked=book.funding_settlements,
-            # fills of orders not ours made while no daemon ran are booked at the start
+            # fills of orders not ours made while no daemon ran are booked at the start,
+            # those it had in its books told by the exchange's trade ids and times
             outside_since_ms=last_record_ms,
+            seen_trade_ids=journal.last_snapshot_trade_ids(),
+            seen_until_ms=journal.last_exchange_ms(),
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock

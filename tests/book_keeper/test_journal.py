@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,7 @@ def _examples() -> list:
             open_orders=(snapshot_order,),
             reason="start",
             symbols=(SYMBOL,),
+            trade_ids=((SYMBOL, 5_000_000_017),),
         ),
         FundingPaid(
             event_time_ms=t, recv_time_ms=t, symbol=SYMBOL, amount=D("-0.618"), rate=D("0.0001")
@@ -689,6 +691,57 @@ def test_a_restart_reads_the_trade_ids_of_the_open_orders_only(journal):
         ("t-2", OrderStatus.PARTIALLY_FILLED),
         ("t-3", OrderStatus.PENDING_SUBMIT),
     ]
+
+
+def test_an_open_orders_fills_booked_as_outside_are_among_its_trade_ids_at_a_restart(journal):
+    """t-2 (an earlier journal's, adopted at a start-up) made trade 8 while the daemon was
+    down, booked as outside:t-2, then trade 9 under its own id: a restart counts both as
+    seen on t-2, so a later read of t-2's fills reports neither again. outside:t-1's trade 7
+    is of an order this journal has no open row of (nothing to count it on)."""
+    journal.record(filled(fill("outside:t-1", 7, BUY, "0.001", "60000.0", fee="0"), final=False))
+    journal.record(submitted("t-2", SELL, "0.003", "60100.0"))
+    journal.record(filled(fill("outside:t-2", 8, SELL, "0.001", "60100.0", fee="0"), final=False))
+    journal.record(filled(fill("t-2", 9, SELL, "0.001", "60100.0", fee="0"), "0.002", final=False))
+
+    assert journal.open_order_trade_ids() == {"t-2": [8, 9]}
+
+
+def test_a_restart_reads_the_last_snapshots_trade_ids_none_from_a_snapshot_before_them(journal):
+    assert journal.last_snapshot_trade_ids() is None  # no snapshot
+    journal.record(replace(_adopting_snapshot(), trade_ids=((SYMBOL, 40), ("ETHUSDT", 7))))
+    journal.record(replace(_adopting_snapshot(t=T0 + 1), trade_ids=((SYMBOL, 41),)))
+    assert journal.last_snapshot_trade_ids() == {SYMBOL: 41}
+    journal.record(_adopting_snapshot(t=T0 + 2))  # as a journal from before the field has
+    assert journal.last_snapshot_trade_ids() is None
+
+
+def test_the_last_time_the_exchange_stamped_leaves_out_the_times_of_our_clock(journal):
+    """A fill at T0 and an account update at T0 + 0.5 s (the exchange's times); a balance
+    snapshot and a state change at T0 + 1.5 s and + 2 s (our estimate of the exchange's clock,
+    ahead). The last record is the state change; the exchange's last stamp the update."""
+    assert journal.last_exchange_ms() is None
+    journal.record(filled(fill("t-1", 7, BUY, "0.002", "60000.0", fee="0")))
+    journal.record(
+        PositionChanged(
+            event_time_ms=T0 + 500,
+            recv_time_ms=T0 + 510,
+            position=Position(symbol=SYMBOL, qty=D("0.003"), entry_price=D("60000.0")),
+            reason="ORDER",
+        )
+    )
+    journal.snapshot(time_ms=T0 + 1_500, equity=D(1), wallet=D(1), unrealized_pnl=D(0))
+    journal.record(
+        TradingStateChanged(
+            event_time_ms=T0 + 2_000,
+            recv_time_ms=T0 + 2_000,
+            previous=TradingState.ACTIVE,
+            current=TradingState.HALTED,
+            reason="stopped",
+        )
+    )
+    journal.flush()
+    assert journal.last_record_ms() == T0 + 2_000
+    assert journal.last_exchange_ms() == T0 + 500
 
 
 def test_an_id_a_denied_request_took_is_not_given_again_after_a_restart(journal):

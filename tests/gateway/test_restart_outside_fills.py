@@ -23,7 +23,7 @@ import pytest_asyncio
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import LiveClock, SimClock
-from core.events import OrderPartiallyFilled
+from core.events import OrderFilled, OrderPartiallyFilled
 from gateway.order_tracker import OrderTracker
 from gateway.venue_sync import TRADES_SETTLE_MS, VenueStats, VenueSync
 from tests.book_keeper.support import instruments
@@ -72,6 +72,8 @@ async def _restart(ex: Any, creds: Any, path: Path) -> tuple[BookKeeper, list[An
                 funding_since_ms=last,
                 funding_booked=books.funding_settlements,
                 outside_since_ms=last,
+                seen_trade_ids=journal.last_snapshot_trade_ids(),
+                seen_until_ms=journal.last_exchange_ms(),
             )
             await s.venue.start()
             events = list(s.rec.events)
@@ -147,6 +149,45 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
         D(usdt["balance"]),
     )
     assert again.position(SYMBOL).qty == position and again.differences == 0
+
+
+async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_booked(ex, tmp_path):
+    """The first run starts and stops (its snapshot: read up to the account's trade id 0); a
+    hand order fills at once after; the journal's last record is a balance snapshot on a
+    clock 1.5 s ahead, after the fill. The restart books the fill (its trade id is past the
+    snapshot's, nothing the exchange stamped reached the daemon after it): the books' realized
+    PnL, fee, wallet and position are the exchange's, no difference. Before, the fill was
+    'seen' (before the last record) and its position adopted without its fee."""
+    creds = ex.create_account()
+    account = str(creds.account_id)
+    path = tmp_path / "journal"
+    journal = SqliteJournal(path)
+    async with session(ex, creds=creds, config=CONFIG, journal=journal):
+        pass
+    journal.close()
+    ex.engine.new_order(
+        account,
+        {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.002",
+         "newClientOrderId": "web_Ef56"},
+    )  # fmt: skip
+    rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
+    journal = SqliteJournal(path)  # the last record: 1.5 s after the fill, on our clock
+    wallet = D(10_000)
+    last = max(int(r["time"]) for r in rows) + 1_500
+    journal.snapshot(time_ms=last, equity=wallet, wallet=wallet, unrealized_pnl=D(0))
+    journal.close()
+
+    books, events, journal = await _restart(ex, creds, path)
+
+    fees = sum((D(r["commission"]) for r in rows), D(0))
+    [usdt] = [b for b in ex.engine.balance(account, {}, version=3) if b["asset"] == "USDT"]
+    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
+    assert {f.client_order_id for f in booked} == {"outside:web_Ef56"}
+    assert books.position(SYMBOL).qty == D("0.002")
+    assert books.fees == {"USDT": fees} and fees > 0
+    assert books.wallet() == D(usdt["balance"]) == wallet - fees
+    assert books.differences == 0
 
 
 # --- userTrades' 7-day window and pages, on a fake endpoint ----------------------------------
@@ -249,3 +290,188 @@ async def test_a_restart_after_nine_days_down_reads_every_7_day_window_and_every
         (None, None, 14),  # 14 (less than a page: caught up)
     ]
     assert sync.last_trade_ids[SYMBOL] == 14 and sync.stats.outside_fills == 4
+
+
+# --- an earlier journal's order still open at the restart ------------------------------------
+
+EARLIER = "rs-q0q0q0-7"  # this daemon's prefix, another journal's tag
+
+
+class AdoptFeed:
+    """An account with one open order of an earlier journal: EARLIER, a LIMIT SELL 0.005 @
+    61000.0 (order 901) closing a long entered at 60000.0, 0.004 of it filled in `fills`
+    ((trade id, time, qty), 0.02 % maker fee); its userTrades rows, fromId or by time."""
+
+    def __init__(self, fills: list[tuple[int, int, str]], clock: SimClock) -> None:
+        self.clock = clock  # the exchange's (the reconciliation reads the time from it)
+        self.rows = [
+            {"symbol": SYMBOL, "id": tid, "orderId": 901, "side": "SELL", "price": "61000.0",
+             "qty": qty, "realizedPnl": str(D(qty) * D(1000)),
+             "commission": str(D("61000.0") * D(qty) * D("0.0002")), "commissionAsset": "USDT",
+             "maker": True, "time": t, "positionSide": "BOTH"}
+            for tid, t, qty in fills
+        ]  # fmt: skip
+        self.order = {"symbol": SYMBOL, "clientOrderId": EARLIER, "orderId": 901,
+                      "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "origQty": "0.005",
+                      "executedQty": "0.004", "status": "PARTIALLY_FILLED", "price": "61000.0",
+                      "avgPrice": "61000.0", "updateTime": fills[-1][1]}  # fmt: skip
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_account_trades":
+            start, from_id = kw.get("startTime"), kw.get("fromId")
+            return [
+                r for r in self.rows
+                if (from_id is None or r["id"] >= from_id)
+                and (start is None or start <= r["time"] <= kw["endTime"])
+            ][: kw["limit"]]  # fmt: skip
+        if method == "futures_get_open_orders":
+            return [self.order]
+        if method == "futures_account":
+            return {"assets": [], "positions": []}
+        return []  # open algo orders, positions, income: none
+
+
+def _sync(feed: Any, clock: SimClock, emitted: list[Any]) -> VenueSync:
+    """A VenueSync on `feed` whose events, emitted or applied to an order, go to `emitted`
+    (as `LiveVenue` emits both)."""
+    return VenueSync(
+        rest=feed,
+        tracker=OrderTracker(),
+        symbols=(SYMBOL,),
+        instruments=instruments(),
+        clock=clock,
+        stats=VenueStats(),
+        on_applied=lambda applied: emitted.extend(applied[1] if applied else ()),
+        emit=emitted.extend,
+        follow_up=lambda t: None,
+        resolve=lambda t: None,
+        client_id_prefix="rs",
+    )
+
+
+async def test_an_earlier_journals_order_still_open_has_its_fills_made_while_down_booked():
+    """The journal's last record at T0 (its last fill: trade 20). EARLIER filled 0.001 at
+    T0 - 5 s (trade 21: while a daemon ran, in the books by its account update), then 0.002
+    and 0.001 at T0 + 1 and + 2 min (trades 22, 23: while none ran) and rests with 0.001 to
+    go. Trades 22 and 23 are booked under outside:EARLIER with the exchange's realized PnL
+    (0.002 x (61000.0 - 60000.0) = 2.0, then 1.0) and fee (0.02 % of 122.0 = 0.0244, of
+    61.0 = 0.0122); trade 21 is not. The order is tracked as ours, filled 0.004, each of the
+    three counted as seen on it: read again (its fills fetched), none is reported. Before,
+    the three came out as EARLIER's own fills on top of the 0.004 (cumulative 0.005 to 0.008),
+    before the snapshot that adopts it (of an order the books did not know yet: not
+    booked), and the position was adopted without their realized PnL or fees."""
+    feed = AdoptFeed([(21, T0 - 5_000, "0.001"), (22, T0 + 60_000, "0.002"),
+                      (23, T0 + 120_000, "0.001")], SimClock(T0 + 180_000))  # fmt: skip
+    emitted: list[Any] = []
+    sync = _sync(feed, feed.clock, emitted)
+    sync.outside_since_ms = T0  # as `LiveVenue.restore(outside_since_ms=T0)` leaves it
+    sync.last_trade_ids[SYMBOL] = 20
+
+    snapshot = await sync.reconcile("start")
+
+    booked = [
+        (e.fill.trade_id, e.fill.client_order_id, e.cumulative_qty, e.fill.realized_pnl,
+         e.fill.commission)
+        for e in emitted
+        if isinstance(e, OrderPartiallyFilled | OrderFilled)
+    ]  # fmt: skip
+    assert booked == [
+        (22, f"outside:{EARLIER}", D("0.002"), D("2.0"), D("0.0244")),
+        (23, f"outside:{EARLIER}", D("0.003"), D("1.0"), D("0.0122")),
+    ]
+    assert snapshot.adopted == (EARLIER,) and emitted[-1] is snapshot
+    tracked = sync.tracker.get(EARLIER)
+    assert tracked is not None and tracked.fill_qty == D("0.004")
+    assert tracked.trade_ids == {21, 22, 23}
+    assert sync.stats.outside_fills == 2 and sync.last_trade_ids[SYMBOL] == 23
+    emitted.clear()
+    await sync.fetch_fills(tracked)  # all of order 901's rows again
+    assert emitted == []
+
+
+async def test_an_earlier_journals_order_adopted_on_a_new_journal_books_no_fill():
+    """A first start (no journal record: no `outside_since_ms`): EARLIER's fills so far were
+    that journal's; read again (here by a fetch of its fills), none is reported as ours."""
+    feed = AdoptFeed(
+        [(21, T0 - 5_000, "0.001"), (22, T0 + 60_000, "0.003")], SimClock(T0 + 180_000)
+    )
+    emitted: list[Any] = []
+    sync = _sync(feed, feed.clock, emitted)
+    sync.last_trade_ids[SYMBOL] = 20  # as if read from the latest trade on
+
+    snapshot = await sync.reconcile("start")
+
+    assert snapshot.adopted == (EARLIER,)
+    assert [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
+    assert sync.stats.outside_fills == 0
+
+
+# --- which fills the daemon before the restart had: by the exchange's ids and times -----------
+
+
+def _seen_sync(feed: TradesFeed, emitted: list[Any]) -> VenueSync:
+    sync = _sync(feed, feed.clock, emitted)
+    sync.last_trade_ids[SYMBOL] = 10  # the journal's last fill
+    sync.outside_since_ms = T0 + 1_500  # its last record: our clock was 1.5 s ahead
+    return sync
+
+
+async def test_a_fill_after_the_stop_within_our_clocks_error_of_the_last_record_is_booked():
+    """The daemon's last reconciliation read up to trade 11 (its snapshot's trade ids); the
+    last the exchange stamped on what it received was an account update at T0. web_b2's
+    fill 12 (T0 - 2 s) was in that update: in the books. web_c3's fill 13 at T0 + 1 s came
+    after the daemon stopped, but before the journal's last record (T0 + 1.5 s, a balance
+    snapshot on our clock, 1.5 s ahead): booked. Before, 'seen' was a time at most the last
+    record, and fill 13 was adopted without its fee."""
+    fills = [
+        (11, T0 - 5_000, "web_a1", "0.001"),
+        (12, T0 - 2_000, "web_b2", "0.002"),
+        (13, T0 + 1_000, "web_c3", "0.003"),
+    ]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_trade_ids = {SYMBOL: 11}
+    sync.seen_until_ms = T0
+
+    await sync.reconcile("start")
+
+    booked = [
+        (e.fill.trade_id, e.fill.client_order_id, e.fill.commission)
+        for e in emitted
+        if isinstance(e, OrderPartiallyFilled)
+    ]
+    assert booked == [(13, "outside:web_c3", D("60000.0") * D("0.003") * D("0.0002"))]
+    assert sync.stats.outside_fills == 1 and sync.stats.foreign_trades == 2
+
+
+async def test_a_fill_a_snapshot_adopted_is_not_booked_again_whatever_its_time():
+    """Trade 12 reached the books by the last snapshot (its trade ids: up to 12), not by an
+    account update (the stream was down): not booked again, though the last time the
+    exchange stamped on what the daemon received (T0 - 10 s) is before it."""
+    fills = [(12, T0 - 2_000, "web_b2", "0.002"), (13, T0 + 1_000, "web_c3", "0.003")]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_trade_ids = {SYMBOL: 12}
+    sync.seen_until_ms = T0 - 10_000
+
+    await sync.reconcile("start")
+
+    booked = [e.fill.trade_id for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    assert booked == [13]
+
+
+async def test_a_journal_from_before_the_snapshots_trade_ids_goes_by_the_last_records_time():
+    """No trade ids in its last snapshot: a fill at most the last record's time (T0 + 1.5 s)
+    counts as in the books, as before (fill 13 at T0 + 1 s is not booked, 14 is)."""
+    fills = [(13, T0 + 1_000, "web_c3", "0.003"), (14, T0 + 2_000, "web_d4", "0.004")]
+    feed = TradesFeed(fills, SimClock(T0 + 60_000))
+    emitted: list[Any] = []
+    sync = _seen_sync(feed, emitted)
+    sync.seen_until_ms = T0  # ignored without the ids
+
+    await sync.reconcile("start")
+
+    booked = [e.fill.trade_id for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    assert booked == [14]

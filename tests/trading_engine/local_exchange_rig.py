@@ -10,7 +10,7 @@ steps it; account "demo". Times are ms; quantities in BTC; money in USDT.
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,10 @@ async def start_daemon(
     on_event: Callable[[Event], None] | None = None,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
-    state it holds restored, the venue's open orders and last trade id restored, the client
-    ids going on after its highest, then the start-up reconciliation. `leverage`: the books'
+    state it holds restored, the venue restored from it as the daemon's `_start` does (open
+    orders with their journaled trade ids, last trade id, funding and outside fills from the
+    last record on), the client ids going on after its highest, then the start-up
+    reconciliation. `leverage`: the books'
     for SYMBOL (None: their default); `on_event`: called with each venue event before the
     ExecManager sees it (a test's hand on the exchange at that moment)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
@@ -119,7 +121,7 @@ async def start_daemon(
         clock=clock,
         leverage=None if leverage is None else {SYMBOL: leverage},
     )
-    book.restore(journal)
+    replay = book.restore(journal)
     risk = RiskManager(config=limits, instruments=instruments, clock=clock, view=book)
     changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
     if changes and changes[-1].current is not TradingState.ACTIVE:
@@ -141,14 +143,18 @@ async def start_daemon(
         clock=clock,
         journal=journal,
         listener=listener,
-        config=VENUE,
+        config=replace(VENUE, client_id_prefix=prefix),  # as the daemon's: its own ids
     )
-    last_record_ms = journal.last_record_ms()
+    last_record_ms = replay.last_record_ms(journal)
     venue.restore(
         journal.open_orders(),
+        trade_ids=journal.open_order_trade_ids(),
         last_trade_ids={SYMBOL: tid} if (tid := journal.last_trade_id(SYMBOL)) else None,
         funding_since_ms=last_record_ms,
+        funding_booked=book.funding_settlements,
         outside_since_ms=last_record_ms,  # as the daemon: hand fills while down are booked
+        seen_trade_ids=journal.last_snapshot_trade_ids(),
+        seen_until_ms=journal.last_exchange_ms(),
     )
     em = ExecManager(
         venue=venue,
