@@ -898,6 +898,7 @@ class ExecManager:
                 raise RuntimeError(f"catch_up_bar: a quiet bar changed the state: {risk.state}")
         self._last_bar_open[symbol] = bar_open_ms
         if state is not ACTIVE:
+            self._catch_up_denials(proposals, state)
             return
         journaled = self._journaled_target
         for p in proposals:
@@ -907,6 +908,23 @@ class ExecManager:
             ):
                 raise RuntimeError(f"catch_up_bar: {p!r} is not a target already worked")
             self._targets[p.symbol] = p  # type: ignore[assignment]
+
+    def _catch_up_denials(self, proposals: Proposals, state: TradingState) -> None:
+        """`catch_up_bar` outside ACTIVE: HALTED, where `_deny` passes over a target already
+        held and one denied for the same reason (journaled already), and records nothing.
+        Any other proposal or state would be journaled or acted on: a RuntimeError."""
+        if state is not HALTED:
+            raise RuntimeError(f"catch_up_bar: no quiet bar in {state}")
+        book = self._book
+        denied = self._denied_target
+        reason = self._risk.reason
+        for p in proposals:
+            if p.__class__ is not TargetPosition:
+                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
+            need = p.qty - book.position(p.symbol).qty  # type: ignore[union-attr]
+            key = (p.qty, p.price, need, reason)  # type: ignore[union-attr]
+            if need != 0 and denied.get(p.symbol) != key:
+                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
 
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""

@@ -328,3 +328,24 @@ def test_a_proposal_other_than_the_worked_target_is_refused(week: Klines) -> Non
     assert rig.em.target(SYMBOL) == worked
     with pytest.raises(RuntimeError, match="is not newer"):
         rig.em.catch_up_bar(mark, later, ())
+
+
+def test_in_halted_a_target_not_denied_yet_is_refused(week: Klines) -> None:
+    """HALTED and flat, a quiet bar's target is one the ExecManager denied already (for the
+    same reason): it repeats silently. A new one would be denied and journaled by the
+    pipeline, so the catch-up refuses it loudly."""
+    rigs: list[Any] = []
+    case = CASES["HALTED after a drawdown, flat"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "_Rig", _kept(rigs))
+        run_backtest(_head(week, case.bars), case.config)
+    (rig,) = rigs
+    assert case.state(rig)
+    (denied,) = rig.strategy.last_proposals(SYMBOL)  # the last flip's target, denied once
+    later = week.open_time[case.bars]
+    close = D(week.close[case.bars])
+    rig.clock.catch_up(later + 59_999)
+    mark = MarkPrice(SYMBOL, close, close, D(0), 0, later + 59_999, later + 59_999)
+    rig.em.catch_up_bar(mark, later, (denied,))  # denied already: silent
+    with pytest.raises(RuntimeError, match="would be denied and journaled"):
+        rig.em.catch_up_bar(mark, later + 60_000, (replace(denied, qty=-denied.qty),))
