@@ -112,7 +112,10 @@ def runs(request: pytest.FixtureRequest, week: Klines) -> Runs:
         plain, fast = rigs
         last_open = data.open_time[-1]
         # The fast run's last bar was caught up, not run through the pipeline.
-        assert fast.caught_up and fast.caught_up[-1] == last_open
+        assert fast.caught_up and fast.caught_up[-1] == last_open, (
+            f"{name}: the fast run's last bar went through the pipeline; cut the week right "
+            "after a bar the fast path catches up (a skip's last quiet bar)"
+        )
         assert last_open not in fast.bars_seen and plain.caught_up == []
         assert case.state(plain) and case.state(fast)
         _RUNS[name] = Runs(plain, fast, plain.bars_seen[last_open], plain.last_proposals)
