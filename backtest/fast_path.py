@@ -7,10 +7,14 @@ Most 1m bars touch no order and change no decision. Before each bar the runner a
 given the live objects' state now; every bar before it is quiet. Quiet bars are taken at
 once: the strategy absorbs them (`BarFastForward.absorb_bars`), the RiskManager sees their
 highest equity (its peak), the ExecManager's counters count them, and their rows of
-equity.csv are computed with numpy, exactly (`equity_floats`). The last quiet bar and the
-event bar then go through the very code of the plain loop, so every object enters the event
-with the state the plain loop would have given it (prices, marks, clock, the strategy's
-latest target and its reason).
+equity.csv are computed with numpy, exactly (`equity_floats`). The last quiet bar is then
+brought to its close without the pipeline (backtest.runner's `catch_up`): the clock, the
+engine's last trade, touch and mark price at the close, the books' mark, the ExecManager's
+equity check, latest bar and target (`ExecManager.catch_up_bar`) and the strategy's
+proposal for that bar (`last_proposals`), so every object enters the event with the state
+the plain loop would have given it (tests/backtest/test_fast_path_catch_up.py compares each
+object). A strategy without `last_proposals` has that bar run through the very code of the
+plain loop instead. The event bar always does.
 
 Quiet needs, at the bar before `i`: the RiskManager ACTIVE and no kill-switch file
 configured; no request in flight (latency queue empty); no open order but protective stops
@@ -58,7 +62,7 @@ from trading_engine.main_trading_strategy import PRICE_UNITS, BarFastForward
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 _CLOSE_AFTER_OPEN_MS = MINUTE_MS - 1  # a 1m bar's close time after its open time
-MIN_SKIP = 2  # quiet bars worth a skip (each skip costs one extra bar through the pipeline)
+MIN_SKIP = 2  # quiet bars, besides the last one (caught up at its close), worth a skip
 _FIRST_WINDOW = 64  # the strategy is asked about this many bars first, then 8x more each time
 _ZERO = Decimal(0)
 _EXACT = 2**52  # integers below this are exact as float64

@@ -23,8 +23,10 @@ and the ExecManager builds 1m bars from the trades (`BarSource.TRADES`).
 Fast path (`BacktestConfig.fast_path`, on by default; backtest/fast_path.py): with a strategy
 that implements `BarFastForward` (SmaCrossover does), the bars / trades at which nothing can
 happen (no decision change, no stop level reached, no limit near, no funding or day roll) are
-taken vectorized and only the others go through the pipeline above; the results are the plain
-loop's exactly (tests/backtest/test_fast_path.py). `fast_path=False` runs every bar / trade.
+taken vectorized and only the others go through the pipeline above (for klines, the last
+quiet bar before each of them is brought to its close state without it: `catch_up`); the
+results are the plain loop's exactly (tests/backtest/test_fast_path.py). `fast_path=False`
+runs every bar / trade.
 
 Funding: kline and trade files carry no funding rates; with `funding` (a recorded funding-rate
 CSV, or "auto" for the bundled file of the symbol) each mark price update carries the recorded
@@ -953,6 +955,37 @@ def _run_klines(
         price_times.append(t_close)
         prices.append(float(c))
 
+    last_proposals = getattr(rig.strategy, "last_proposals", None)
+
+    def catch_up(j: int) -> None:
+        """Bar j, quiet (`KlineFastPath.next_event`) and taken by `absorb` (the strategy's
+        windows, counters, the RiskManager's peak, the rows), brought to its close as `bar(j)`
+        leaves it, without its path and the pipeline. The clock: at the close time. The
+        engine: the close point's touch (with slippage), trade and mark price, as `bar(j)`
+        makes them last; the path's earlier prices reach no order, stop or liquidation level
+        (quiet), so they left only what these overwrite (last trade, touch), and a timer due
+        meanwhile (funding, flat: nothing to pay) runs here to the same schedule. The books,
+        the ExecManager and the strategy's target: `ExecManager.catch_up_bar`, given the
+        mark `bar(j)` gives it and what `on_bar` returns for bar j (`last_proposals`)."""
+        assert last_proposals is not None
+        t0 = k.open_time[j]
+        t_close = t0 + MINUTE_MS - 1
+        c, c_ticks = seen(k.close[j]) or price(k.close[j])
+        clock.catch_up(t_close)
+        if slip:
+            bid, ask = synthetic_touch(c_ticks, slip, tick)
+            on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t_close)
+        # The close's quantity as bar(j) computes it (it matters only to a fill, none here).
+        on_trade_ticks(
+            symbol, c_ticks, max(1, int(Decimal(k.volume[j]) / step) // 4), False, t_close
+        )
+        pump()
+        rate, next_funding = _funding_at(funding, t_close)
+        on_mark(symbol, c, c, rate, next_funding, t_close)
+        pump()
+        mark = MarkPrice(symbol, c, c, rate, next_funding, t_close, t_close)
+        em.catch_up_bar(mark, t0, last_proposals(symbol))
+
     fast = None
     if config.fast_path:
         from backtest import fast_path
@@ -987,13 +1020,20 @@ def _run_klines(
                 if i >= check_at:
                     event = fast.next_event(i)
                     if event - 1 - i >= fast_path.MIN_SKIP:
-                        fast.absorb(i, event - 1, taken)
-                        prices.frombytes(fast.close_f[i : event - 1].tobytes())
-                        i = event - 1
+                        # The last quiet bar too, then brought to its close (catch_up); with a
+                        # strategy that cannot say what it proposed there, through the pipeline.
+                        last = event - 1 if last_proposals is None else event
+                        fast.absorb(i, last, taken)
+                        prices.frombytes(fast.close_f[i:last].tobytes())
+                        if last == event:
+                            catch_up(event - 1)
+                        i = last
                         misses = 0
                     else:  # events back to back: ask again less often (bars run live meanwhile)
                         misses = min(misses + 1, 4)
                     check_at = event + (1 << misses)
+                    if i == n:
+                        break
                 bar(i)
                 i += 1
                 if i - reported >= _PROGRESS_EVERY:

@@ -860,6 +860,74 @@ class ExecManager:
             if proposals:
                 self._handle(proposals, now)
 
+    def catch_up_bar(self, mark: MarkPrice, bar_open_ms: int, proposals: Proposals) -> None:
+        """A closed kline the caller knows to be quiet (the backtest's fast path,
+        `backtest.fast_path.KlineFastPath.next_event`: ACTIVE or HALTED, only accepted
+        protective orders open, the position at the strategy's target, no limit near), given
+        as its close's `mark`, its open time and `proposals`, what the strategy's `on_bar`
+        returns for it (`BarFastForward.last_proposals`): the state that `on_item(mark)` then
+        `on_item(bar)` leave, without the items' dispatch and the strategy's call.
+
+        Sets what those two items set in such a state, step by step as `_on_item` does it:
+        the books' mark and the symbol's lag (step 1); the stale-order watch and the overdue
+        answers (step 2: in a quiet state only ended orders leave the watch); the equity
+        check and its schedule (step 3, the same condition; at the bar it is not due again);
+        the symbol's last bar (`_fresh_bar`); and, in ACTIVE, the latest target (`_on_target`
+        records it; the position is at it, or held, and its quantity and price were
+        journaled already, so nothing is decided or worked). Outside ACTIVE the target is
+        denied silently in a quiet state (`_deny`: the same one, for the same reason, as
+        already journaled) and recorded nowhere. Not set: the counters, which the caller
+        counts for its quiet bars in bulk, and the strategy call's timing. What a quiet bar
+        cannot do (change the trading state, propose anything but a target already worked,
+        come out of order) is a RuntimeError, never a silent difference."""
+        now = self._clock.now_ms()
+        symbol = mark.symbol
+        if bar_open_ms <= self._last_bar_open[symbol]:
+            raise RuntimeError(f"catch_up_bar: bar {bar_open_ms} of {symbol} is not newer")
+        self._lag_ms[symbol] = now - mark.event_time_ms
+        self._book.mark(mark)
+        self._marked.add(symbol)
+        stale = self._stale
+        if stale and stale[0][0] <= now:
+            self._cancel_stale(now)
+        if self._fired_due is not None and now >= self._fired_due:
+            self._ask_about_fired(now)
+        risk = self._risk
+        state = risk.state
+        if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
+            self._check_equity(now)
+            if risk.state is not state:
+                raise RuntimeError(f"catch_up_bar: a quiet bar changed the state: {risk.state}")
+        self._last_bar_open[symbol] = bar_open_ms
+        if state is not ACTIVE:
+            self._catch_up_denials(proposals, state)
+            return
+        journaled = self._journaled_target
+        for p in proposals:
+            if p.__class__ is not TargetPosition or journaled.get(p.symbol) != (
+                p.qty,  # type: ignore[union-attr]
+                p.price,  # type: ignore[union-attr]
+            ):
+                raise RuntimeError(f"catch_up_bar: {p!r} is not a target already worked")
+            self._targets[p.symbol] = p  # type: ignore[assignment]
+
+    def _catch_up_denials(self, proposals: Proposals, state: TradingState) -> None:
+        """`catch_up_bar` outside ACTIVE: HALTED, where `_deny` passes over a target already
+        held and one denied for the same reason (journaled already), and records nothing.
+        Any other proposal or state would be journaled or acted on: a RuntimeError."""
+        if state is not HALTED:
+            raise RuntimeError(f"catch_up_bar: no quiet bar in {state}")
+        book = self._book
+        denied = self._denied_target
+        reason = self._risk.reason
+        for p in proposals:
+            if p.__class__ is not TargetPosition:
+                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
+            need = p.qty - book.position(p.symbol).qty  # type: ignore[union-attr]
+            key = (p.qty, p.price, need, reason)  # type: ignore[union-attr]
+            if need != 0 and denied.get(p.symbol) != key:
+                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
+
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
         started = self._timer()

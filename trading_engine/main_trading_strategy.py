@@ -164,6 +164,12 @@ class BarFastForward(Protocol):
         one would; returns how many of those `on_bar` calls would have returned proposals."""
         ...
 
+    # Optional (not part of the protocol's check): `last_proposals(symbol) -> Proposals`,
+    # what `on_bar` returned for the last bar taken (by `on_bar` or `absorb_bars`), from the
+    # state alone. With it the backtest also takes the last quiet bar before each event
+    # without the pipeline (backtest.runner's `catch_up`); without it that bar still runs
+    # through `on_bar` and the whole pipeline.
+
 
 class StrategyBase:
     """Default no-op callbacks: subclass and override what the strategy uses.

@@ -2,6 +2,7 @@
 
 from decimal import Decimal as D
 
+import numpy as np
 import pytest
 
 from core.orders import TargetPosition
@@ -117,3 +118,38 @@ def test_on_start_holds_the_regime_the_warm_up_ended_in():
     assert s.on_start("BTCUSDT", None) == (
         TargetPosition(symbol="BTCUSDT", qty=D(10), reason="sma2=11.5 sma3=11: long"),
     )
+
+
+def test_last_proposals_repeat_what_on_bar_returned_for_the_last_bar():
+    # The hand-computed series above: bar 4's windows fast (12+11)/2 = 11.5, slow
+    # (11+12+11)/3 = 11.333..., long 10 kept; bar 5 turns short 120/10 = 12 with fast 10.5,
+    # slow 11. Taken by on_bar, or by absorb_bars (closes in 1e-8 units), the same proposal.
+    s = SmaCrossover(fast=2, slow=3, order_notional_usdt="120")
+    series = bars("10", "11", "12", "11", "10")
+    said = [s.on_bar(b, None) for b in series[:4]]
+    assert (
+        s.last_proposals("BTCUSDT")
+        == said[-1]
+        == (TargetPosition(symbol="BTCUSDT", qty=D(10), reason="sma2=11.5 sma3=11.333333: long"),)
+    )
+    assert (
+        s.on_bar(series[4], None)
+        == s.last_proposals("BTCUSDT")
+        == (TargetPosition(symbol="BTCUSDT", qty=D(-12), reason="sma2=10.5 sma3=11: short"),)
+    )
+    absorbed = SmaCrossover(fast=2, slow=3, order_notional_usdt="120")
+    absorbed.on_bar(series[0], None)
+    absorbed.on_bar(series[1], None)
+    absorbed.on_bar(series[2], None)  # the regime (long 10) is set by on_bar
+    times = np.array([series[3].open_time_ms], dtype=np.int64)
+    units = np.array([11 * 10**8], dtype=np.int64)
+    assert absorbed.bars_without_decision("BTCUSDT", times, units) == 1  # no flip at bar 4
+    absorbed.absorb_bars("BTCUSDT", times, units)
+    assert absorbed.last_proposals("BTCUSDT") == said[-1]
+
+
+def test_last_proposals_say_nothing_while_warming_up():
+    s = SmaCrossover(fast=2, slow=3, order_notional_usdt="120")
+    assert s.last_proposals("BTCUSDT") == ()
+    s.on_bar(bars("10", "11")[1], None)
+    assert s.last_proposals("BTCUSDT") == ()

@@ -90,6 +90,14 @@ class SmaCrossover(StrategyBase):
 
     def on_start(self, symbol: str, view: AccountView) -> Proposals:
         """The regime the warm-up bars ended in: hold it at once."""
+        return self.last_proposals(symbol)
+
+    def last_proposals(self, symbol: str) -> Proposals:
+        """What `on_bar` returned for the last bar taken, by `on_bar` or `absorb_bars`
+        (`BarFastForward`): the regime's target, its reason naming the averages of the
+        windows as they are, or nothing while the slow window fills. The state holds all of
+        it (regime, size, window sums), so a backtest that took its last quiet bar with
+        `absorb_bars` has that bar's proposal without building the Bar."""
         st = self._states.get(symbol)
         if st is None or st.regime == 0:
             return NO_PROPOSALS
