@@ -973,8 +973,7 @@ def _run_klines(
         c, c_ticks = seen(k.close[j]) or price(k.close[j])
         clock.catch_up(t_close)
         if slip:
-            bid, ask = synthetic_touch(c_ticks, slip, tick)
-            on_book_ticker(symbol, bid * tick, _HUGE_QTY, ask * tick, _HUGE_QTY, t_close)
+            send_synthetic_touch(on_book_ticker, symbol, c_ticks, slip, tick, t_close)
         # The close's quantity as bar(j) computes it (it matters only to a fill, none here).
         on_trade_ticks(
             symbol, c_ticks, max(1, int(Decimal(k.volume[j]) / step) // 4), False, t_close
