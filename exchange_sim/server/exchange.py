@@ -160,7 +160,11 @@ class LocalExchange:
         self.limiter = RateLimiter(self.rate_limits, self.clock.base_now_ms)
         self.auth_config = auth_config or AuthConfig()
         self.hub = WsHub(
-            ws_config or WsConfig(), self.faults, self.now_ms, self._listen_key_account
+            ws_config or WsConfig(),
+            self.faults,
+            self.now_ms,
+            self._listen_key_account,
+            flush_user_events=self.flush_user_events,
         )
         self.faults.attach(drop_ws=self.hub.drop_all, expire_listen_key=self._expire_listen_keys)
         self.agg_store = AggTradeStore(self.grids)

@@ -245,11 +245,15 @@ class WsHub:
         faults: Faults,
         now_ms: Callable[[], int],
         listen_key_account: Callable[[str], Hashable | None],
+        flush_user_events: Callable[[], object] = lambda: None,
     ) -> None:
         self.config = config
         self.faults = faults
         self._now_ms = now_ms
         self._listen_key_account = listen_key_account
+        # Sends the user-data events that happened so far (to the sockets open then): called
+        # before a socket subscribes to a listenKey, so it hears only what happens after.
+        self._flush_user_events = flush_user_events
         self._subs: dict[str, set[Connection]] = {}
         self._conns: set[Connection] = set()
         self.limits = ConnectionLimits(config)
@@ -528,8 +532,12 @@ class WsHub:
                 continue
             conn.streams[stream] = None
             group = stream_group(stream)
-            if group == PRIVATE and self._listen_key_account(stream) is None:
-                continue
+            if group == PRIVATE:
+                if self._listen_key_account(stream) is None:
+                    continue
+                # Binance pushes an event to the sockets open when it happens: one made before
+                # this socket (a direct engine call's, still pending) is not for it.
+                self._flush_user_events()
             if conn.delivers(group, self.config.post_split):
                 self._subs.setdefault(stream, set()).add(conn)
 
