@@ -156,6 +156,9 @@ class OutsideOrder:
     trade_ids: set[int] = field(default_factory=set)
     qty: Decimal = Decimal(0)  # of the fills booked
     notional: Decimal = Decimal(0)
+    # The order's executed quantity once the exchange said it is FILLED (its stream report,
+    # `GET /fapi/v1/order`); None before: which fill completed it decides OrderFilled
+    filled_qty: Decimal | None = None
 
 
 class VenueSync:
@@ -211,6 +214,9 @@ class VenueSync:
         self.outside_since_ms: int | None = None
         # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
         self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
+        # A reconciliation's: (symbol, order id) -> executed quantity of each outside order
+        # with fills read that the exchange says is FILLED (`_claim_exchange_orders`)
+        self._filled_outside: dict[tuple[str, int], Decimal] = {}
         # What the journal says its daemon had in its books (`_seen_before`): the highest
         # trade id per symbol of its last snapshot (None: a journal from before them), and
         # the latest time the exchange stamped on what it received (a fill, an account
@@ -344,10 +350,14 @@ class VenueSync:
         applied with the others. An order that cannot be read stays unknown: its fills are
         not ours to book, and the snapshot's position is adopted as before. Returns the
         client id of each other order (placed by hand, another program, an earlier journal),
-        by (symbol, order id), for `_book_outside`; an outside order whose fills the stream
-        brought already is not asked for again."""
+        by (symbol, order id), for `_book_outside`, and in `_filled_outside` the executed
+        quantity of each the exchange says is FILLED. An outside order known FILLED (by its
+        stream report, or an earlier query) is not asked for again; one booked before but not
+        known filled is (the stream lost a later fill: it may have filled since), and booked
+        as outside all the same if the query fails."""
         asked: set[tuple[str, int]] = set()
         others: dict[tuple[str, int], str] = {}
+        filled = self._filled_outside
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in asked or self.tracker.by_exchange_id(*key) is not None:
@@ -356,7 +366,9 @@ class VenueSync:
             known = self.outside.get(key)
             if known is not None:
                 others[key] = known.client_order_id
-                continue
+                if known.filled_qty is not None:
+                    filled[key] = known.filled_qty
+                    continue
             try:
                 row = await self.rest.call(
                     "futures_get_order", symbol=trade.symbol, orderId=trade.order_id
@@ -373,6 +385,8 @@ class VenueSync:
                 self.apply_update(u)  # tracked; its fills come from the held rows
             else:
                 others[key] = u.client_order_id
+                if u.status is S.FILLED:
+                    filled[key] = u.cum_qty
         return others
 
     def _apply_held_trades(
@@ -420,6 +434,7 @@ class VenueSync:
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
         orders = {**outside, **adopted} if since_ms is not None else outside
+        last = completing_trades(held, self._filled_outside, self.outside)
         for trade in held:
             key = (trade.symbol, trade.order_id)
             cid = orders.get(key)
@@ -431,7 +446,9 @@ class VenueSync:
                 self.stats.foreign_trades += 1
                 continue
             order = self._outside_order(trade.symbol, trade.order_id, cid)
-            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=False)
+            order.filled_qty = self._filled_outside.get(key, order.filled_qty)
+            done = last.get(key) == trade.trade_id
+            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=done)
             if event is not None:
                 events.append(event)
                 booked.setdefault(key, []).append(event.fill)
@@ -465,6 +482,8 @@ class VenueSync:
         if fill is None or not self.is_outside(u.client_order_id):
             return False
         order = self._outside_order(u.symbol, u.order_id, u.client_order_id)
+        if u.status is S.FILLED:
+            order.filled_qty = u.cum_qty
         event = self._outside_fill(
             order, replace(fill, client_order_id=order.booked_id), filled=u.status is S.FILLED
         )
@@ -550,8 +569,9 @@ class VenueSync:
     ) -> OrderPartiallyFilled | OrderFilled | None:
         """The event that books one fill of an outside order (`fill` under its booked id);
         None for a trade booked already (the stream and userTrades both report it).
-        OrderFilled when the exchange said the order is filled, else OrderPartiallyFilled
-        (a userTrades row does not say)."""
+        OrderFilled when this fill completed the order (`filled`: the stream's report says
+        FILLED, or `completing_trades` for a userTrades row, which does not say), else
+        OrderPartiallyFilled; the books and the journal book the same money either way."""
         if fill.trade_id in order.trade_ids:
             return None
         order.trade_ids.add(fill.trade_id)
@@ -605,6 +625,7 @@ class VenueSync:
         positions = await self._positions()
         held: list[UserTrade] = []
         self._held_trades = held
+        self._filled_outside.clear()  # this pass's, from `_claim_exchange_orders`
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
         try:
@@ -941,6 +962,39 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def completing_trades(
+    held: Iterable[UserTrade],
+    filled: Mapping[tuple[str, int], Decimal],
+    booked: Mapping[tuple[str, int], OutsideOrder],
+) -> dict[tuple[str, int], int]:
+    """(symbol, order id) -> the trade id that completed the order, for each order the exchange
+    says is FILLED (`filled`: its executed quantity, contracts) whose fills are all known here:
+    those read now (`held`) and those booked before (`booked`) add up to that quantity, so the
+    last by trade id is the one that filled it (OrderFilled, as the stream's report says).
+    Without all of them (one made before the trades read began) which was last is not known:
+    none is named, and each stays an OrderPartiallyFilled (the same money either way)."""
+    qty: dict[tuple[str, int], Decimal] = {}
+    last: dict[tuple[str, int], int] = {}
+    counted: set[tuple[str, int, int]] = set()
+    for trade in held:
+        key = (trade.symbol, trade.order_id)
+        if key not in filled or (*key, trade.trade_id) in counted:
+            continue
+        counted.add((*key, trade.trade_id))
+        order = booked.get(key)
+        if order is not None and trade.trade_id in order.trade_ids:
+            continue  # in order.qty already
+        qty[key] = qty.get(key, Decimal(0)) + trade.qty
+        last[key] = max(last.get(key, 0), trade.trade_id)
+    out: dict[tuple[str, int], int] = {}
+    for key, read in qty.items():
+        order = booked.get(key)
+        before, ids = (Decimal(0), ()) if order is None else (order.qty, order.trade_ids)
+        if read + before >= filled[key]:
+            out[key] = max((last[key], *ids))
+    return out
 
 
 def _fees(trades: Iterable[Fill]) -> str:

@@ -22,7 +22,9 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
+from core.errors import RetryableError
 from core.events import (
     BalanceChanged,
     Event,
@@ -219,7 +221,9 @@ async def test_the_reconciliation_books_only_the_hand_fill_the_stream_did_not_br
 
     fills = [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
     assert [(f.fill.client_order_id, f.fill.trade_id) for f in fills] == [("outside:web_Ef56", 104)]
-    assert rest.orders_asked == [ORDER_EF]  # the two the stream brought are known: not asked
+    # the exchange says FILLED (0.002 executed) and its one fill is read: it completed it
+    assert [type(f) for f in fills] == [OrderFilled]
+    assert rest.orders_asked == [ORDER_EF]  # the two the stream brought filled: not asked
     for event in fills:
         books.apply(event)
     entry = (D("0.005") * D("60000.0") + D("0.002") * D("60400.0")) / D("0.007")
@@ -394,3 +398,136 @@ def test_the_named_hand_orders_are_bounded_the_least_recently_reported_forgotten
     assert [r.getMessage().split()[2] for r in caplog.records] == [
         "web_1", "web_2", "web_3", "web_2"
     ]  # fmt: skip
+
+
+class Queried(Account):
+    """The account, with `GET /fapi/v1/order` answering each order as it stands in `status`
+    (status, executed quantity of the 0.010 ordered) or failing (-1001) for those in `down`."""
+
+    def __init__(self, status: dict[int, tuple[str, str]]) -> None:
+        super().__init__()
+        self.status = status
+        self.down: set[int] = set()
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method != "futures_get_order":
+            return await super().call(method, **kw)
+        oid = kw["orderId"]
+        self.orders_asked.append(oid)
+        if oid in self.down:
+            raise RetryableError("-1001 Internal error; unable to process your request.")
+        status, executed = self.status[oid]
+        return {"symbol": SYMBOL, "clientOrderId": self.cids[oid], "orderId": oid,
+                "side": "BUY", "type": "LIMIT", "origQty": "0.010", "executedQty": executed,
+                "status": status, "price": "60000.0", "avgPrice": "60000.0",
+                "updateTime": T + 2_000}  # fmt: skip
+
+
+def kinds(events: list[Event]) -> list[tuple[str, int, Decimal]]:
+    return [
+        (type(e).__name__, e.fill.trade_id, e.cumulative_qty)
+        for e in events
+        if isinstance(e, OrderPartiallyFilled | OrderFilled)
+    ]
+
+
+async def test_a_hand_order_filled_while_the_stream_was_lost_ends_with_order_filled(tmp_path):
+    """web_Ab12 filled in two trades (0.004 + 0.006 of 0.010) the stream never brought; the
+    reconciliation reads both, asks for the order (FILLED, 0.010 executed): the second is the
+    one that completed it. The books and the journal book the same money as if both were
+    partial fills: wallet 10000 - 0.048 - 0.072, position 0.010 @ 60000.0, fees 0.12."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010")})
+    rest.rows = rest.rows[:2]  # web_Ab12's two fills only
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderFilled", 102, D("0.010")),
+    ]
+    fills = [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    as_partial = [
+        OrderPartiallyFilled(
+            event_time_ms=e.event_time_ms, recv_time_ms=e.recv_time_ms, fill=e.fill,
+            cumulative_qty=e.cumulative_qty, avg_price=e.avg_price,
+        )
+        for e in fills
+    ]  # fmt: skip
+    booked = []
+    for n, events in enumerate((fills, as_partial)):
+        books = book()
+        journal = SqliteJournal(tmp_path / f"journal{n}")
+        for event in events:
+            books.apply(event)
+            journal.record(event)
+        journal.flush()
+        position = books.position(SYMBOL)
+        booked.append(
+            (books.wallet(), books.realized_pnl, books.fees, position.qty, position.entry_price,
+             books.fill_count, books.rejected_events, journal.load_fills())
+        )  # fmt: skip
+        journal.close()
+    assert booked[0] == booked[1]
+    assert booked[0][:6] == (
+        D("10000") - D("0.048") - D("0.072"), D(0), {"USDT": D("0.12")}, D("0.010"),
+        D("60000.0"), 2,
+    )  # fmt: skip
+    assert [f.client_order_id for f in booked[0][7]] == ["outside:web_Ab12"] * 2
+
+
+async def test_a_hand_order_partly_filled_on_the_stream_is_asked_for_when_its_rest_was_lost():
+    """The stream brought web_Ab12's first fill (PARTIALLY_FILLED) and lost the second: the
+    order is asked for (it may have filled since: FILLED); its fills booked 0.004 + read 0.006
+    make the 0.010 executed: the second completed it."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010")})
+    rest.rows = rest.rows[:2]
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    stream(sync, HAND_FILLS[0])
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderFilled", 102, D("0.010")),
+    ]
+    assert rest.orders_asked == [ORDER_AB]
+
+
+async def test_a_hand_fill_stays_partial_when_the_order_is_open_or_its_fills_not_all_known():
+    """web_Ab12 FILLED but its first fill is before the trades read (last trade id 101): the
+    0.006 read does not make the 0.010 executed, which fill completed it is not known; web_Cd34
+    (trade 103) still PARTIALLY_FILLED; web_Ef56's query fails. Each stays partial, and each is
+    booked all the same."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010"), ORDER_CD: ("PARTIALLY_FILLED", "0.005")})
+    rest.down.add(ORDER_EF)
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    sync.last_trade_ids[SYMBOL] = 101
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 102, D("0.006")),
+        ("OrderPartiallyFilled", 103, D("0.005")),
+    ]
+    assert sync.stats.foreign_trades == 1  # web_Ef56's fill: its order unreadable, not booked
+
+
+async def test_a_known_hand_order_whose_query_fails_is_still_booked_as_outside():
+    rest = Queried({})
+    rest.rows = rest.rows[:2]
+    rest.down.add(ORDER_AB)
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    stream(sync, HAND_FILLS[0])
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderPartiallyFilled", 102, D("0.010")),
+    ]
+    assert rest.orders_asked == [ORDER_AB] and sync.stats.foreign_trades == 0
