@@ -105,6 +105,7 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
             {"symbol": SYMBOL, "side": side, "type": "MARKET", "quantity": qty,
              "newClientOrderId": cid},
         )  # fmt: skip
+    ex.flush_user_events()  # sent now, to no socket: the restart's stream must not bring them
 
     with caplog.at_level(logging.WARNING, logger="gateway.venue_sync"):
         books, events, journal = await _restart(ex, creds, path)
@@ -178,6 +179,7 @@ async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_bo
         {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.002",
          "newClientOrderId": "web_Ef56"},
     )  # fmt: skip
+    ex.flush_user_events()  # sent now, to no socket: the restart's stream must not bring it
     rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
     journal = SqliteJournal(path)  # the last record: 1.5 s after the fill, on our clock
     wallet = D(10_000)
