@@ -45,8 +45,9 @@ Format. `meta.schema_version` says which format the journal is written in (FORMA
 version's): a writer raises an older journal's mark to FORMAT when it opens it (after adding
 what that format has: `_add_snapshot_transfers`, `_add_order_intent`), and a journal marked
 newer than FORMAT is refused before anything in it is read or changed, writer and reader alike
-(`JournalTooNew`: "journal <dir> was written by a newer version of this daemon (format N, this
-build reads up to M): run that version, or start a new journal_dir"). A row this version
+(`JournalTooNew`: "the journal in ./journal (journal_dir) was written by a newer version of
+this daemon (format N, this build reads up to M): run that version, or start a new
+journal_dir", the directory as `shown_dir` shows it). A row this version
 cannot decode (an enum member or event kind it does not know: a newer version that did not
 raise the mark) is refused with the same kind of line, naming the value, never skipped.
 
@@ -212,6 +213,7 @@ from core.orders import (
     forced_close,
     outside_order,
 )
+from core.redaction import hide_secret_like
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -362,9 +364,20 @@ class JournalTooNew(JournalError):
 def too_new_message(journal_dir: str | os.PathLike[str], found: str) -> str:
     """The one line that refuses a newer version's journal; `found`: what gave it away."""
     return (
-        f"journal {journal_dir} was written by a newer version of this daemon ({found}): "
-        "run that version, or start a new journal_dir"
+        f"the journal in {shown_dir(journal_dir)} (journal_dir) was written by a newer version "
+        f"of this daemon ({found}): run that version, or start a new journal_dir"
     )
+
+
+def shown_dir(journal_dir: str | os.PathLike[str]) -> str:
+    """A journal's directory as a message names it: a relative one marked as a path
+    (`./journal`: the default's bare `journal` read "journal journal was written"), and one
+    that looks like a secret (an API key pasted as journal_dir) not shown, as --check-config
+    hides it (`hide_secret_like`)."""
+    text = str(journal_dir)
+    if not (Path(text).is_absolute() or text.startswith((".", "~"))):
+        text = f".{os.sep}{text}"
+    return hide_secret_like(text)
 
 
 def newer_format(journal_dir: str | os.PathLike[str], mark: int) -> JournalTooNew:

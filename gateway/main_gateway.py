@@ -829,12 +829,12 @@ class LiveVenue:
                 return
             if isinstance(event, OrderUpdate):
                 applied, cid = self.sync.apply_update(event), event.client_order_id
-                if applied is None and self.sync.book_outside(event):
-                    return  # a fill of an order placed by hand: booked as outside:<cid>
             else:
                 applied, cid = self.tracker.apply_algo(event), event.client_algo_id
             if applied is None:
-                self.stats.unknown_client_ids += 1
+                if self.sync.outside_report(event):
+                    return  # placed by hand: a fill booked as outside:<cid>, the order named once
+                self.stats.unknown_client_ids += 1  # an id we issue, not tracked
                 log.warning("%s for %s, not one of our orders: ignored", type(event).__name__, cid)
             self._applied(applied)
         elif isinstance(event, AccountUpdate):

@@ -24,6 +24,9 @@
   with the exchange's realized PnL and fee, so that the books take it as the exchange did,
   instead of adopting the position and wallet its ACCOUNT_UPDATE shows without them. The
   order itself is never tracked: nothing here queries, cancels or protects it.
+  `outside_report(report)` takes its other reports (accepted, cancelled, an algo order's):
+  counted, and the order named once in the log (as the reconciliation names a resting one
+  once), not at each report.
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
@@ -85,7 +88,8 @@ _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between strea
 # again at most one settlement per symbol.
 FUNDING_OVERLAP_MS = 3_600_000
 # Orders placed outside the daemon whose booked trade ids are remembered (the oldest forgotten
-# first): a fill the stream and userTrades both report is booked once.
+# first): a fill the stream and userTrades both report is booked once. As many are remembered
+# as named in the log (the least recently reported forgotten first): each is named once.
 OUTSIDE_MEMORY = 10_000
 _AVG_QUANTUM = Decimal("1e-8")
 
@@ -101,7 +105,7 @@ def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
 
 @dataclass(slots=True)
 class VenueStats:
-    """Counters of the executor (`LiveVenue.stats`)."""
+    """Counters of the executor (`LiveVenue.stats`); each comment says what one counts."""
 
     submitted: int = 0
     rejected: int = 0
@@ -110,10 +114,18 @@ class VenueStats:
     cancels_sent: int = 0
     malformed_events: int = 0  # user-stream frames that did not parse (skipped)
     malformed_rows: int = 0  # REST rows that did not parse (skipped)
-    unknown_client_ids: int = 0  # events / cancels for orders we do not track (not applied)
+    # User-stream reports of an order with an id this daemon issues that it does not track (a
+    # late report of one it forgot, an earlier journal's before the reconciliation takes it
+    # over), and cancels asked for an id it does not track: a WARNING each, not applied.
+    unknown_client_ids: int = 0
     foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
-    foreign_trades: int = 0  # userTrades rows of orders we do not track (not applied)
+    # userTrades rows not booked: of an order neither tracked nor booked as outside (its query
+    # failed; an id we issue, not tracked), or an outside fill a restart's books had already
+    foreign_trades: int = 0
     outside_fills: int = 0  # fills of orders placed outside the daemon: booked (`book_outside`)
+    # User-stream reports of orders placed outside the daemon other than their fills (accepted,
+    # cancelled, expired, an algo order's): not applied, the order named once (`outside_report`)
+    outside_reports: int = 0
     ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
     margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
     duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
@@ -144,6 +156,9 @@ class OutsideOrder:
     trade_ids: set[int] = field(default_factory=set)
     qty: Decimal = Decimal(0)  # of the fills booked
     notional: Decimal = Decimal(0)
+    # The order's executed quantity once the exchange said it is FILLED (its stream report,
+    # `GET /fapi/v1/order`); None before: which fill completed it decides OrderFilled
+    filled_qty: Decimal | None = None
 
 
 class VenueSync:
@@ -199,6 +214,9 @@ class VenueSync:
         self.outside_since_ms: int | None = None
         # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
         self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
+        # A reconciliation's: (symbol, order id) -> executed quantity of each outside order
+        # with fills read that the exchange says is FILLED (`_claim_exchange_orders`)
+        self._filled_outside: dict[tuple[str, int], Decimal] = {}
         # What the journal says its daemon had in its books (`_seen_before`): the highest
         # trade id per symbol of its last snapshot (None: a journal from before them), and
         # the latest time the exchange stamped on what it received (a fill, an account
@@ -207,9 +225,11 @@ class VenueSync:
         self.seen_until_ms: int | None = None
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
-        # symbol -> the open orders and algo orders not ours that its last sweep listed: said
-        # once (a WARNING when first seen), not at every reconciliation while they rest
-        self._foreign_open: dict[str, set[str]] = {}
+        # The orders placed outside the daemon that the log has named (`_first_sight`), by
+        # (symbol, algo order?, the exchange's order id or algo id): each is said once, by
+        # the stream's first report of it or the reconciliation that first lists it open, not
+        # at each of its reports or at every reconciliation while it rests
+        self._named: OrderedDict[tuple[str, bool, int], None] = OrderedDict()
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -330,10 +350,14 @@ class VenueSync:
         applied with the others. An order that cannot be read stays unknown: its fills are
         not ours to book, and the snapshot's position is adopted as before. Returns the
         client id of each other order (placed by hand, another program, an earlier journal),
-        by (symbol, order id), for `_book_outside`; an outside order whose fills the stream
-        brought already is not asked for again."""
+        by (symbol, order id), for `_book_outside`, and in `_filled_outside` the executed
+        quantity of each the exchange says is FILLED. An outside order known FILLED (by its
+        stream report, or an earlier query) is not asked for again; one booked before but not
+        known filled is (the stream lost a later fill: it may have filled since), and booked
+        as outside all the same if the query fails."""
         asked: set[tuple[str, int]] = set()
         others: dict[tuple[str, int], str] = {}
+        filled = self._filled_outside
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in asked or self.tracker.by_exchange_id(*key) is not None:
@@ -342,7 +366,9 @@ class VenueSync:
             known = self.outside.get(key)
             if known is not None:
                 others[key] = known.client_order_id
-                continue
+                if known.filled_qty is not None:
+                    filled[key] = known.filled_qty
+                    continue
             try:
                 row = await self.rest.call(
                     "futures_get_order", symbol=trade.symbol, orderId=trade.order_id
@@ -359,6 +385,8 @@ class VenueSync:
                 self.apply_update(u)  # tracked; its fills come from the held rows
             else:
                 others[key] = u.client_order_id
+                if u.status is S.FILLED:
+                    filled[key] = u.cum_qty
         return others
 
     def _apply_held_trades(
@@ -406,6 +434,7 @@ class VenueSync:
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
         orders = {**outside, **adopted} if since_ms is not None else outside
+        last = completing_trades(held, self._filled_outside, self.outside)
         for trade in held:
             key = (trade.symbol, trade.order_id)
             cid = orders.get(key)
@@ -417,7 +446,9 @@ class VenueSync:
                 self.stats.foreign_trades += 1
                 continue
             order = self._outside_order(trade.symbol, trade.order_id, cid)
-            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=False)
+            order.filled_qty = self._filled_outside.get(key, order.filled_qty)
+            done = last.get(key) == trade.trade_id
+            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=done)
             if event is not None:
                 events.append(event)
                 booked.setdefault(key, []).append(event.fill)
@@ -428,6 +459,7 @@ class VenueSync:
         )
         for (symbol, order_id), fills in booked.items():
             cid = orders[(symbol, order_id)]
+            self._first_sight((symbol, False, order_id))
             log.warning(
                 "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
                 "program, an earlier journal) and filled %s: %s %s in %d fill(s), realized %s, "
@@ -450,9 +482,12 @@ class VenueSync:
         if fill is None or not self.is_outside(u.client_order_id):
             return False
         order = self._outside_order(u.symbol, u.order_id, u.client_order_id)
+        if u.status is S.FILLED:
+            order.filled_qty = u.cum_qty
         event = self._outside_fill(
             order, replace(fill, client_order_id=order.booked_id), filled=u.status is S.FILLED
         )
+        self._first_sight((u.symbol, False, u.order_id))  # the fill's WARNING names the order
         if event is None:
             return True
         log.warning(
@@ -463,6 +498,47 @@ class VenueSync:
             fill.commission_asset, order.booked_id,
         )  # fmt: skip
         self._emit([event])
+        return True
+
+    def outside_report(self, u: OrderUpdate | AlgoUpdate) -> bool:
+        """A user-stream report the tracker did not take: True when it is of an order placed
+        outside the daemon (`is_outside`), which is then dealt with: a fill booked
+        (`book_outside`); any other report (accepted, cancelled, expired, an algo order's)
+        counted, the order named at INFO the first time the daemon hears of it and not
+        again. False for an id this daemon issues: an order unknown, for the caller to warn
+        about (the tracker forgot it, or an earlier journal's not taken over yet)."""
+        if isinstance(u, AlgoUpdate):
+            algo, cid, exchange_id = True, u.client_algo_id, u.algo_id
+        else:
+            algo, cid, exchange_id = False, u.client_order_id, u.order_id
+        if not self.is_outside(cid):
+            return False
+        if isinstance(u, OrderUpdate) and self.book_outside(u):
+            return True
+        self.stats.outside_reports += 1
+        if isinstance(u, AlgoUpdate) and u.actual_order_id is not None:
+            self._first_sight((u.symbol, False, u.actual_order_id))  # the order it triggered
+        if self._first_sight((u.symbol, algo, exchange_id)):
+            log.info(
+                "%sorder %s %s was placed outside this daemon: left alone, its fills booked as %s",
+                "algo " if algo else "",
+                u.symbol,
+                cid,
+                outside_client_id(cid),
+            )
+        return True
+
+    def _first_sight(self, key: tuple[str, bool, int]) -> bool:
+        """Whether the log has not named this outside order yet (see `_named`); it counts as
+        named from now on. The least recently reported is forgotten beyond OUTSIDE_MEMORY, so
+        one resting for months, listed at every reconciliation, is never named again."""
+        named = self._named
+        if key in named:
+            named.move_to_end(key)
+            return False
+        named[key] = None
+        if len(named) > OUTSIDE_MEMORY:
+            named.popitem(last=False)
         return True
 
     def is_outside(self, client_order_id: str) -> bool:
@@ -493,8 +569,9 @@ class VenueSync:
     ) -> OrderPartiallyFilled | OrderFilled | None:
         """The event that books one fill of an outside order (`fill` under its booked id);
         None for a trade booked already (the stream and userTrades both report it).
-        OrderFilled when the exchange said the order is filled, else OrderPartiallyFilled
-        (a userTrades row does not say)."""
+        OrderFilled when this fill completed the order (`filled`: the stream's report says
+        FILLED, or `completing_trades` for a userTrades row, which does not say), else
+        OrderPartiallyFilled; the books and the journal book the same money either way."""
         if fill.trade_id in order.trade_ids:
             return None
         order.trade_ids.add(fill.trade_id)
@@ -548,6 +625,7 @@ class VenueSync:
         positions = await self._positions()
         held: list[UserTrade] = []
         self._held_trades = held
+        self._filled_outside.clear()  # this pass's, from `_claim_exchange_orders`
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
         try:
@@ -607,33 +685,27 @@ class VenueSync:
         """Bring every order we think open in line with the exchange's open-order lists."""
         listed = {u.client_order_id: u for u in rows}
         listed_algo = {u.client_algo_id: u for u in algo_rows}
-        seen_before = self._foreign_open.get(symbol, set())
-        foreign: set[str] = set()
         for u in rows:
             applied = self.apply_update(u)
-            if applied is None and not self._adopt(order_of(u), algo=False):
-                foreign.add(u.client_order_id)
-                if u.client_order_id not in seen_before:
-                    log.warning(
-                        "open order %s %s is not ours (by hand, another program): left alone, "
-                        "its fills booked as %s",
-                        symbol, u.client_order_id, outside_client_id(u.client_order_id),
-                    )  # fmt: skip
+            outside = applied is None and not self._adopt(order_of(u), algo=False)
+            if outside and self._first_sight((symbol, False, u.order_id)):
+                log.warning(
+                    "open order %s %s is not ours (by hand, another program): left alone, its "
+                    "fills booked as %s",
+                    symbol, u.client_order_id, outside_client_id(u.client_order_id),
+                )  # fmt: skip
             self._on_applied(applied)
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
-            if applied is None and not (
+            outside = applied is None and not (
                 a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
-            ):
-                foreign.add(a.client_algo_id)
-                if a.client_algo_id not in seen_before:
-                    log.warning(
-                        "open algo order %s %s is not ours (by hand, another program): left "
-                        "alone",
-                        symbol, a.client_algo_id,
-                    )  # fmt: skip
+            )
+            if outside and self._first_sight((symbol, True, a.algo_id)):
+                log.warning(
+                    "open algo order %s %s is not ours (by hand, another program): left alone",
+                    symbol, a.client_algo_id,
+                )  # fmt: skip
             self._on_applied(applied)
-        self._foreign_open[symbol] = foreign  # only those still open: the memory stays small
         for t in self.tracker.open_orders():
             if t.symbol != symbol or t.status is S.PENDING_SUBMIT:
                 continue  # a create request is still on its way
@@ -890,6 +962,39 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def completing_trades(
+    held: Iterable[UserTrade],
+    filled: Mapping[tuple[str, int], Decimal],
+    booked: Mapping[tuple[str, int], OutsideOrder],
+) -> dict[tuple[str, int], int]:
+    """(symbol, order id) -> the trade id that completed the order, for each order the exchange
+    says is FILLED (`filled`: its executed quantity, contracts) whose fills are all known here:
+    those read now (`held`) and those booked before (`booked`) add up to that quantity, so the
+    last by trade id is the one that filled it (OrderFilled, as the stream's report says).
+    Without all of them (one made before the trades read began) which was last is not known:
+    none is named, and each stays an OrderPartiallyFilled (the same money either way)."""
+    qty: dict[tuple[str, int], Decimal] = {}
+    last: dict[tuple[str, int], int] = {}
+    counted: set[tuple[str, int, int]] = set()
+    for trade in held:
+        key = (trade.symbol, trade.order_id)
+        if key not in filled or (*key, trade.trade_id) in counted:
+            continue
+        counted.add((*key, trade.trade_id))
+        order = booked.get(key)
+        if order is not None and trade.trade_id in order.trade_ids:
+            continue  # in order.qty already
+        qty[key] = qty.get(key, Decimal(0)) + trade.qty
+        last[key] = max(last.get(key, 0), trade.trade_id)
+    out: dict[tuple[str, int], int] = {}
+    for key, read in qty.items():
+        order = booked.get(key)
+        before, ids = (Decimal(0), ()) if order is None else (order.qty, order.trade_ids)
+        if read + before >= filled[key]:
+            out[key] = max((last[key], *ids))
+    return out
 
 
 def _fees(trades: Iterable[Fill]) -> str:

@@ -41,19 +41,19 @@ from tests.book_keeper.support import (
 REFUSAL = "run that version, or start a new journal_dir"
 
 
-def _newer(path: Path) -> str:
+def _newer(path: Path | str) -> str:
     """The line that refuses the journal in `path`, marked with format 3."""
     return (
-        f"journal {path} was written by a newer version of this daemon (format 3, this build "
-        f"reads up to 2): {REFUSAL}"
+        f"the journal in {path} (journal_dir) was written by a newer version of this daemon "
+        f"(format 3, this build reads up to 2): {REFUSAL}"
     )
 
 
 def _holding(path: Path, what: str) -> str:
     """The line that refuses the journal in `path` for a value this build does not know."""
     return (
-        f"journal {path} was written by a newer version of this daemon (it holds {what}, "
-        f"unknown to this build, which reads formats up to 2): {REFUSAL}"
+        f"the journal in {path} (journal_dir) was written by a newer version of this daemon "
+        f"(it holds {what}, unknown to this build, which reads formats up to 2): {REFUSAL}"
     )
 
 
@@ -132,6 +132,46 @@ def test_a_journal_marked_newer_is_refused_by_a_reader(tmp_path):
         SqliteJournal(tmp_path, readonly=True)
 
     assert str(refused.value) == _newer(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("journal_dir", "shown"),
+    [
+        ("journal", "./journal"),  # the default: not "journal journal was written..."
+        ("runs/btc", "./runs/btc"),
+        ("./runs/btc", "./runs/btc"),
+        ("../btc", "../btc"),
+    ],
+)
+def test_a_relative_journal_dir_is_named_as_a_path(tmp_path, monkeypatch, journal_dir, shown):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "work").mkdir()
+    if journal_dir == "../btc":
+        monkeypatch.chdir(tmp_path / "work")
+    _journal(Path(journal_dir))
+    _sql(Path(journal_dir), "UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+    with pytest.raises(JournalTooNew) as refused:
+        SqliteJournal(journal_dir)
+
+    assert str(refused.value) == _newer(shown)
+    assert str(refused.value).startswith(f"the journal in {shown} (journal_dir) was written")
+
+
+def test_a_journal_dir_that_looks_like_a_secret_is_not_shown(tmp_path):
+    """An API key pasted as journal_dir (64 letters and digits) is hidden as --check-config
+    hides it, the whole path word with it."""
+    key = "Ab3" * 21 + "X"
+    journal_dir = tmp_path / key
+    _journal(journal_dir)
+    _sql(journal_dir, "UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+
+    with pytest.raises(JournalTooNew) as refused:
+        SqliteJournal(journal_dir)
+
+    assert str(refused.value) == _newer("<not shown: looks like a secret>")
+    assert key not in str(refused.value) and str(tmp_path) not in str(refused.value)
 
 
 def test_a_format_mark_that_is_no_number_is_refused_in_one_line(tmp_path):

@@ -52,8 +52,8 @@ def test_a_journal_marked_newer_stops_the_daemon_before_it_starts_anything(tmp_p
 
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: journal {journal_dir} was written by a newer version of this daemon (format 3, "
-        f"this build reads up to 2): {REFUSAL}"
+        f"error: the journal in {journal_dir} (journal_dir) was written by a newer version of "
+        f"this daemon (format 3, this build reads up to 2): {REFUSAL}"
     )
     assert "Traceback" not in result.stderr
     assert not (journal_dir / "status.json").exists()  # refused before the start was written
@@ -77,8 +77,9 @@ def test_a_value_the_restore_cannot_decode_stops_the_daemon_with_one_line(tmp_pa
         result = _run_app(tmp_path)
 
     line = (
-        f"journal {journal_dir} was written by a newer version of this daemon (it holds "
-        f"PositionSide 'MIDDLE', unknown to this build, which reads formats up to 2): {REFUSAL}"
+        f"the journal in {journal_dir} (journal_dir) was written by a newer version of this "
+        f"daemon (it holds PositionSide 'MIDDLE', unknown to this build, which reads formats up "
+        f"to 2): {REFUSAL}"
     )
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"error: {line}"

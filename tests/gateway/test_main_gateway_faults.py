@@ -268,7 +268,7 @@ async def test_dropped_socket_is_reconnected_and_missed_events_reconciled(ex):
 
 
 async def test_malformed_unknown_and_foreign_events_are_counted_and_ignored(ex):
-    async with session(ex) as s:
+    async with session(ex, config=replace(FAST, client_id_prefix="t")) as s:  # ids t-<n>
         request = s.limit(Side.BUY)
         s.venue.submit(request)
         await s.rec.wait_for(OrderAccepted, request.client_order_id)
@@ -285,8 +285,12 @@ async def test_malformed_unknown_and_foreign_events_are_counted_and_ignored(ex):
         }  # fmt: skip
         ex.hub.publish_user(key, '{"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {')  # cut off
         # an order placed by hand, say, reported accepted (its fills would be booked as
-        # outside:not-ours-1: tests/gateway/test_outside_fills_running.py)
-        unknown = {**otu, "x": "NEW", "X": "NEW", "l": "0", "z": "0", "L": "0", "t": 0}
+        # outside:not-ours-1: tests/gateway/test_outside_fills_running.py; named once at INFO:
+        # tests/gateway/test_hand_order_reports.py)
+        hand = {**otu, "x": "NEW", "X": "NEW", "l": "0", "z": "0", "L": "0", "t": 0}
+        ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": hand})
+        # an id this daemon issues that it does not track: unknown
+        unknown = {**hand, "c": "t-99", "i": 2}
         ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": unknown})
         foreign = {**otu, "s": "ETHUSDT", "c": request.client_order_id}
         ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": foreign})
@@ -297,11 +301,11 @@ async def test_malformed_unknown_and_foreign_events_are_counted_and_ignored(ex):
                  "iw": "0", "ps": "BOTH"}]}},
         )  # fmt: skip
         ex.hub.publish_user(key, {"e": "ORDER_TRADE_UPDATE", "E": now, "o": {"s": SYMBOL}})
-        await s.rec.until(lambda: s.venue.stream.stats.frames >= 6, within_s=5)
+        await s.rec.until(lambda: s.venue.stream.stats.frames >= 7, within_s=5)
 
         stats = s.venue.stats
         assert stats.malformed_events == 2
-        assert stats.unknown_client_ids == 1
+        assert (stats.unknown_client_ids, stats.outside_reports) == (1, 1)
         assert stats.foreign_symbol_events == 2
         assert s.rec.events == before  # nothing applied, nothing emitted
         assert s.venue.order(request.client_order_id).status is OrderStatus.NEW

@@ -22,7 +22,9 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
+from core.errors import RetryableError
 from core.events import (
     BalanceChanged,
     Event,
@@ -30,6 +32,7 @@ from core.events import (
     OrderPartiallyFilled,
     PositionChanged,
 )
+from gateway import venue_sync as venue_sync_module
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import AccountUpdate, OrderUpdate, parse_user_event
 from gateway.venue_sync import VenueStats, VenueSync
@@ -218,7 +221,9 @@ async def test_the_reconciliation_books_only_the_hand_fill_the_stream_did_not_br
 
     fills = [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
     assert [(f.fill.client_order_id, f.fill.trade_id) for f in fills] == [("outside:web_Ef56", 104)]
-    assert rest.orders_asked == [ORDER_EF]  # the two the stream brought are known: not asked
+    # the exchange says FILLED (0.002 executed) and its one fill is read: it completed it
+    assert [type(f) for f in fills] == [OrderFilled]
+    assert rest.orders_asked == [ORDER_EF]  # the two the stream brought filled: not asked
     for event in fills:
         books.apply(event)
     entry = (D("0.005") * D("60000.0") + D("0.002") * D("60400.0")) / D("0.007")
@@ -254,13 +259,14 @@ class RestingHandOrders(Account):
         super().__init__()
         self.rows = []  # no trade
         self.open_reads = 0
+        self.limit_id = 4_000_000_104
 
     async def call(self, method: str, /, **kw: Any) -> Any:
         if method == "futures_get_open_orders":
             self.open_reads += 1
             if self.open_reads > 2:
                 return []
-            return [{"symbol": SYMBOL, "clientOrderId": "web_Gh78", "orderId": 4_000_000_104,
+            return [{"symbol": SYMBOL, "clientOrderId": "web_Gh78", "orderId": self.limit_id,
                      "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "origQty": "0.010",
                      "executedQty": "0", "status": "NEW", "price": "55000.0", "avgPrice": "0",
                      "reduceOnly": False, "positionSide": "BOTH", "updateTime": T}]  # fmt: skip
@@ -294,10 +300,234 @@ async def test_a_resting_hand_order_is_named_once_not_at_every_reconciliation(ca
     caplog.clear()
     await sync.reconcile("periodic")  # the LIMIT has ended; the stop still rests
     assert not [r for r in caplog.records if "is not ours" in r.getMessage()]
-    rest.open_reads = 0  # listed again: a new sighting
+    rest.open_reads, rest.limit_id = 0, 4_000_000_105  # another order with its id: said again
     await sync.reconcile("periodic")
     said = [r.getMessage() for r in caplog.records if "is not ours" in r.getMessage()]
     assert said == [
         "open order BTCUSDT web_Gh78 is not ours (by hand, another program): left alone, its "
         "fills booked as outside:web_Gh78"
     ]
+
+
+def order_report(cid: str, order_id: int, status: str, t: int = T) -> dict[str, Any]:
+    """An ORDER_TRADE_UPDATE frame without a fill (accepted, cancelled, expired)."""
+    frame = trade_report(cid, order_id, "BUY", "0.010", status, last="0", price="55000.0",
+                         cum="0", trade_id=0, fee="0", rp="0", maker=True, t=t)  # fmt: skip
+    frame["o"]["x"] = status
+    return frame
+
+
+def report(sync: VenueSync, frame: dict[str, Any]) -> bool:
+    """As `LiveVenue._dispatch` takes a report the tracker does not know: True when it is of
+    an order placed outside the daemon (dealt with), False for one to warn about."""
+    u = parse_user_event(frame, frame["E"] + 5, {})
+    assert isinstance(u, OrderUpdate)
+    return sync.apply_update(u) is None and sync.outside_report(u)
+
+
+def test_a_hand_order_is_named_once_whichever_report_or_reconciliation_comes_first(caplog):
+    """Named by its first report (INFO) or its first fill's WARNING (as by the reconciliation
+    that first lists it resting, below); none of its later reports is logged. Before: each of
+    its reports other than a fill was "OrderUpdate for web_..., not one of our orders:
+    ignored" (WARNING), counted as of an unknown order."""
+    emitted: list[Event] = []
+    sync = venue_sync(Account(), emitted)
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
+    gh78 = 4_000_000_104
+    partial = trade_report("web_Gh78", gh78, "BUY", "0.010", "PARTIALLY_FILLED", last="0.004",
+                           price="55000.0", cum="0.004", trade_id=105, fee="0.04400000", rp="0",
+                           maker=True, t=T + 5_000)  # fmt: skip
+
+    assert report(sync, order_report("web_Ab12", ORDER_AB, "NEW"))
+    assert stream(sync, HAND_FILLS[0]) and stream(sync, HAND_FILLS[1])  # the fills: WARNINGs
+    assert stream(sync, partial)  # web_Gh78's first report is a fill
+    assert report(sync, order_report("web_Gh78", gh78, "CANCELED"))  # the rest cancelled
+    assert report(sync, order_report("web_Kl12", 4_000_000_106, "NEW"))
+    assert report(sync, order_report("web_Kl12", 4_000_000_106, "EXPIRED"))
+
+    assert [(r.levelname, r.getMessage()[:40]) for r in caplog.records] == [
+        ("INFO", "order BTCUSDT web_Ab12 was placed outsid"),
+        ("WARNING", "BTCUSDT order web_Ab12 (id 4000000101) w"),
+        ("WARNING", "BTCUSDT order web_Ab12 (id 4000000101) w"),
+        ("WARNING", "BTCUSDT order web_Gh78 (id 4000000104) w"),
+        ("INFO", "order BTCUSDT web_Kl12 was placed outsid"),
+    ]
+    assert caplog.records[-1].getMessage() == (
+        "order BTCUSDT web_Kl12 was placed outside this daemon: left alone, its fills booked "
+        "as outside:web_Kl12"
+    )
+    # NEW (web_Ab12), CANCELED (web_Gh78), NEW and EXPIRED (web_Kl12); fills are counted apart
+    assert (sync.stats.outside_reports, sync.stats.outside_fills) == (4, 3)
+    assert len(emitted) == 3  # the fills' events only
+
+
+async def test_a_hand_order_the_stream_named_is_not_named_again_by_the_reconciliation(caplog):
+    sync = venue_sync(RestingHandOrders(), [])
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
+    report(sync, order_report("web_Gh78", 4_000_000_104, "NEW"))
+
+    await sync.reconcile("periodic")  # lists web_Gh78 resting and the algo order web_Ij90
+
+    assert [r.getMessage() for r in caplog.records if "web_" in r.getMessage()] == [
+        "order BTCUSDT web_Gh78 was placed outside this daemon: left alone, its fills booked "
+        "as outside:web_Gh78",
+        "open algo order BTCUSDT web_Ij90 is not ours (by hand, another program): left alone",
+    ]
+
+
+def test_a_report_of_an_untracked_id_this_daemon_issues_is_left_to_warn_about(caplog):
+    sync = venue_sync(Account(), [])
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
+
+    assert report(sync, order_report("rs-q0q0q0-7", 4_000_000_107, "CANCELED")) is False
+    assert caplog.records == [] and sync.stats.outside_reports == 0
+
+
+def test_the_named_hand_orders_are_bounded_the_least_recently_reported_forgotten(
+    caplog, monkeypatch
+):
+    monkeypatch.setattr(venue_sync_module, "OUTSIDE_MEMORY", 2)
+    sync = venue_sync(Account(), [])
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
+
+    for cid, order_id in (("web_1", 1), ("web_2", 2), ("web_1", 1), ("web_3", 3)):
+        report(sync, order_report(cid, order_id, "NEW"))
+    report(sync, order_report("web_1", 1, "CANCELED"))  # reported since web_2: remembered
+    report(sync, order_report("web_2", 2, "CANCELED"))  # forgotten for web_3: named again
+
+    assert [r.getMessage().split()[2] for r in caplog.records] == [
+        "web_1", "web_2", "web_3", "web_2"
+    ]  # fmt: skip
+
+
+class Queried(Account):
+    """The account, with `GET /fapi/v1/order` answering each order as it stands in `status`
+    (status, executed quantity of the 0.010 ordered) or failing (-1001) for those in `down`."""
+
+    def __init__(self, status: dict[int, tuple[str, str]]) -> None:
+        super().__init__()
+        self.status = status
+        self.down: set[int] = set()
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method != "futures_get_order":
+            return await super().call(method, **kw)
+        oid = kw["orderId"]
+        self.orders_asked.append(oid)
+        if oid in self.down:
+            raise RetryableError("-1001 Internal error; unable to process your request.")
+        status, executed = self.status[oid]
+        return {"symbol": SYMBOL, "clientOrderId": self.cids[oid], "orderId": oid,
+                "side": "BUY", "type": "LIMIT", "origQty": "0.010", "executedQty": executed,
+                "status": status, "price": "60000.0", "avgPrice": "60000.0",
+                "updateTime": T + 2_000}  # fmt: skip
+
+
+def kinds(events: list[Event]) -> list[tuple[str, int, Decimal]]:
+    return [
+        (type(e).__name__, e.fill.trade_id, e.cumulative_qty)
+        for e in events
+        if isinstance(e, OrderPartiallyFilled | OrderFilled)
+    ]
+
+
+async def test_a_hand_order_filled_while_the_stream_was_lost_ends_with_order_filled(tmp_path):
+    """web_Ab12 filled in two trades (0.004 + 0.006 of 0.010) the stream never brought; the
+    reconciliation reads both, asks for the order (FILLED, 0.010 executed): the second is the
+    one that completed it. The books and the journal book the same money as if both were
+    partial fills: wallet 10000 - 0.048 - 0.072, position 0.010 @ 60000.0, fees 0.12."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010")})
+    rest.rows = rest.rows[:2]  # web_Ab12's two fills only
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderFilled", 102, D("0.010")),
+    ]
+    fills = [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    as_partial = [
+        OrderPartiallyFilled(
+            event_time_ms=e.event_time_ms, recv_time_ms=e.recv_time_ms, fill=e.fill,
+            cumulative_qty=e.cumulative_qty, avg_price=e.avg_price,
+        )
+        for e in fills
+    ]  # fmt: skip
+    booked = []
+    for n, events in enumerate((fills, as_partial)):
+        books = book()
+        journal = SqliteJournal(tmp_path / f"journal{n}")
+        for event in events:
+            books.apply(event)
+            journal.record(event)
+        journal.flush()
+        position = books.position(SYMBOL)
+        booked.append(
+            (books.wallet(), books.realized_pnl, books.fees, position.qty, position.entry_price,
+             books.fill_count, books.rejected_events, journal.load_fills())
+        )  # fmt: skip
+        journal.close()
+    assert booked[0] == booked[1]
+    assert booked[0][:6] == (
+        D("10000") - D("0.048") - D("0.072"), D(0), {"USDT": D("0.12")}, D("0.010"),
+        D("60000.0"), 2,
+    )  # fmt: skip
+    assert [f.client_order_id for f in booked[0][7]] == ["outside:web_Ab12"] * 2
+
+
+async def test_a_hand_order_partly_filled_on_the_stream_is_asked_for_when_its_rest_was_lost():
+    """The stream brought web_Ab12's first fill (PARTIALLY_FILLED) and lost the second: the
+    order is asked for (it may have filled since: FILLED); its fills booked 0.004 + read 0.006
+    make the 0.010 executed: the second completed it."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010")})
+    rest.rows = rest.rows[:2]
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    stream(sync, HAND_FILLS[0])
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderFilled", 102, D("0.010")),
+    ]
+    assert rest.orders_asked == [ORDER_AB]
+
+
+async def test_a_hand_fill_stays_partial_when_the_order_is_open_or_its_fills_not_all_known():
+    """web_Ab12 FILLED but its first fill is before the trades read (last trade id 101): the
+    0.006 read does not make the 0.010 executed, which fill completed it is not known; web_Cd34
+    (trade 103) still PARTIALLY_FILLED; web_Ef56's query fails. Each stays partial, and each is
+    booked all the same."""
+    rest = Queried({ORDER_AB: ("FILLED", "0.010"), ORDER_CD: ("PARTIALLY_FILLED", "0.005")})
+    rest.down.add(ORDER_EF)
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    sync.last_trade_ids[SYMBOL] = 101
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 102, D("0.006")),
+        ("OrderPartiallyFilled", 103, D("0.005")),
+    ]
+    assert sync.stats.foreign_trades == 1  # web_Ef56's fill: its order unreadable, not booked
+
+
+async def test_a_known_hand_order_whose_query_fails_is_still_booked_as_outside():
+    rest = Queried({})
+    rest.rows = rest.rows[:2]
+    rest.down.add(ORDER_AB)
+    emitted: list[Event] = []
+    sync = venue_sync(rest, emitted)
+    stream(sync, HAND_FILLS[0])
+
+    await sync.reconcile("reconnect")
+
+    assert kinds(emitted) == [
+        ("OrderPartiallyFilled", 101, D("0.004")),
+        ("OrderPartiallyFilled", 102, D("0.010")),
+    ]
+    assert rest.orders_asked == [ORDER_AB] and sync.stats.foreign_trades == 0

@@ -105,6 +105,7 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
             {"symbol": SYMBOL, "side": side, "type": "MARKET", "quantity": qty,
              "newClientOrderId": cid},
         )  # fmt: skip
+    ex.flush_user_events()  # sent now, to no socket: the restart's stream must not bring them
 
     with caplog.at_level(logging.WARNING, logger="gateway.venue_sync"):
         books, events, journal = await _restart(ex, creds, path)
@@ -122,9 +123,17 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
         ),
         D(0),
     )
-    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled)]
+    fills = [e for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    booked = [e.fill for e in fills]
     assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
     assert {f.client_order_id for f in booked} == {f"outside:{cid}" for *_, cid in WHILE_DOWN}
+    # Each order filled whole while down (the exchange says FILLED, all its fills read): its
+    # last fill is OrderFilled, as the stream would have said, the others partial.
+    last = {int(r["orderId"]): int(r["id"]) for r in sorted(rows, key=lambda r: int(r["id"]))}
+    assert [(e.fill.trade_id, type(e)) for e in fills] == [
+        (int(r["id"]), OrderFilled if int(r["id"]) in last.values() else OrderPartiallyFilled)
+        for r in sorted(rows, key=lambda r: int(r["id"]))
+    ]
     assert position == D("0.001") == books.position(SYMBOL).qty
     assert books.realized_pnl == realized
     assert books.fees == {"USDT": fees} and fees > 0
@@ -142,7 +151,7 @@ async def test_fills_of_orders_never_known_made_while_down_are_booked_at_restart
 
     # A second start on the same journal: the fills come back from it, each booked once.
     again, events, _ = await _restart(ex, creds, path)
-    assert not [e for e in events if isinstance(e, OrderPartiallyFilled)]
+    assert not [e for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
     assert (again.realized_pnl, again.fees["USDT"], again.wallet()) == (
         realized,
         fees,
@@ -170,6 +179,7 @@ async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_bo
         {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.002",
          "newClientOrderId": "web_Ef56"},
     )  # fmt: skip
+    ex.flush_user_events()  # sent now, to no socket: the restart's stream must not bring it
     rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
     journal = SqliteJournal(path)  # the last record: 1.5 s after the fill, on our clock
     wallet = D(10_000)
@@ -181,7 +191,7 @@ async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_bo
 
     fees = sum((D(r["commission"]) for r in rows), D(0))
     [usdt] = [b for b in ex.engine.balance(account, {}, version=3) if b["asset"] == "USDT"]
-    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled)]
+    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
     assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
     assert {f.client_order_id for f in booked} == {"outside:web_Ef56"}
     assert books.position(SYMBOL).qty == D("0.002")

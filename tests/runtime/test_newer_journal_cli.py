@@ -32,15 +32,16 @@ HEDGE = "UPDATE orders SET intent = 'HEDGE'"
 
 def _newer(journal_dir: str | Path) -> str:
     return (
-        f"journal {journal_dir} was written by a newer version of this daemon (format 3, this "
-        f"build reads up to 2): {REFUSAL}"
+        f"the journal in {journal_dir} (journal_dir) was written by a newer version of this "
+        f"daemon (format 3, this build reads up to 2): {REFUSAL}"
     )
 
 
 def _holding_hedge(journal_dir: str | Path) -> str:
     return (
-        f"journal {journal_dir} was written by a newer version of this daemon (it holds "
-        f"orders.intent 'HEDGE', unknown to this build, which reads formats up to 2): {REFUSAL}"
+        f"the journal in {journal_dir} (journal_dir) was written by a newer version of this "
+        f"daemon (it holds orders.intent 'HEDGE', unknown to this build, which reads formats "
+        f"up to 2): {REFUSAL}"
     )
 
 
@@ -56,7 +57,8 @@ def test_status_of_a_journal_marked_newer_exits_2_with_one_line(tmp_path):
     result = run_app("--status", cwd=tmp_path)
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.splitlines() == [f"error: {_newer('journal')}"]
+    # the default journal_dir, relative: "./journal", not "journal journal was written"
+    assert result.stderr.splitlines() == [f"error: {_newer('./journal')}"]
     assert result.stdout == ""
 
 

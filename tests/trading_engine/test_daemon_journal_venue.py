@@ -168,8 +168,8 @@ def test_a_run_that_would_continue_a_newer_versions_journal_refuses_it(tmp_path)
         Daemon(settings, out=io.StringIO())._claim_journal_dir(OTHER)
 
     assert str(refused.value) == (
-        f"journal {tmp_path} was written by a newer version of this daemon (format 3, this "
-        "build reads up to 2): run that version, or start a new journal_dir"
+        f"the journal in {tmp_path} (journal_dir) was written by a newer version of this daemon "
+        "(format 3, this build reads up to 2): run that version, or start a new journal_dir"
     )
     assert (tmp_path / "journal.sqlite3").is_file() and not (tmp_path / EARLIER_RUNS).exists()
 
