@@ -275,27 +275,61 @@ class VenueSync:
             log.warning("unreadable order row: %s", exc)
 
     async def fetch_fills(self, t: TrackedOrder) -> None:
-        """Emit the fills of one order that the exchange reported but we have not seen."""
+        """Emit the fills of one order that the exchange reported but we have not seen. The
+        read starts at the order's first fill: of an order taken over from an earlier journal,
+        those up to what it had filled then (`taken_over_qty`) are counted as seen, never
+        emitted (`taken_over_split`), at every such read, so also after a restart."""
         order_id = t.exchange_order_id
         if order_id is None:
             return
         limit = self.trades_page_limit
         params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        left = t.taken_over_qty
         while True:
             rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            highest = self._apply_trades(rows, t.symbol)
+            trades, highest = self._parse_trades(rows, t.symbol)
+            if left > 0:
+                before, trades, left = taken_over_split(trades, left)
+                for trade in before:
+                    self.tracker.count_seen(trade)
+            for trade in trades:
+                self._apply_parsed(trade)
             if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                return
+                break
             params["fromId"] = highest + 1
+        if left > 0:
+            log.warning(
+                "order %s: taken over with %s filled, but its fills read add up to %s less",
+                t.client_order_id, t.taken_over_qty, left,
+            )  # fmt: skip
+        t.taken_over_counted = True
 
     def _apply_trades(self, rows: Any, symbol: str) -> int:
         """Apply userTrades rows; returns the highest trade id seen (0 if none)."""
+        trades, highest = self._parse_trades(rows, symbol)
+        for trade in trades:
+            self._apply_parsed(trade)
+        return highest
+
+    def _apply_parsed(self, trade: UserTrade) -> None:
+        """Apply one fill read from userTrades, or hold it while a reconciliation runs and
+        its order is unknown (maybe our stop's triggered order: known after the sweep)."""
+        held = self._held_trades
+        if held is not None and self.tracker.by_exchange_id(trade.symbol, trade.order_id) is None:
+            held.append(trade)
+            return
+        self._apply_trade(trade)
+
+    def _parse_trades(self, rows: Any, symbol: str) -> tuple[list[UserTrade], int]:
+        """`symbol`'s fills among userTrades rows, and the highest trade id of them (0 if
+        none); unreadable rows and other symbols' are counted and skipped."""
         if not isinstance(rows, list):
             self.stats.malformed_rows += 1
             log.warning("userTrades answer is not a list: %s", str(rows)[:200])
-            return 0
+            return [], 0
         recv = self.clock.now_ms()
         highest = 0
+        trades: list[UserTrade] = []
         for row in rows:
             try:
                 trade = parse_user_trade(row, recv)
@@ -307,12 +341,8 @@ class VenueSync:
                 self.stats.foreign_symbol_events += 1
                 continue
             highest = max(highest, trade.trade_id)
-            held = self._held_trades
-            if held is not None and self.tracker.by_exchange_id(symbol, trade.order_id) is None:
-                held.append(trade)  # maybe our stop's triggered order: known after the sweep
-                continue
-            self._apply_trade(trade)
-        return highest
+            trades.append(trade)
+        return trades, highest
 
     def _apply_trade(self, trade: UserTrade) -> None:
         applied = self.tracker.apply_trade(trade)
@@ -546,6 +576,9 @@ class VenueSync:
         self.leverage.update(acct.leverage)
         self.margin_type.update(acct.margin_type)
         positions = await self._positions()
+        for t in self.tracker.open_orders():
+            if not t.taken_over_counted:  # before any read by trade id could report them
+                await self.fetch_fills(t)
         held: list[UserTrade] = []
         self._held_trades = held
         outside_since, self.outside_since_ms = self.outside_since_ms, None
@@ -664,7 +697,7 @@ class VenueSync:
         cid = order.client_order_id
         if not prefix or not ClientOrderIds.issued_by(cid, prefix):
             return False
-        self.tracker.restore(order, algo=algo)
+        self.tracker.restore(order, algo=algo, taken_over_qty=order.filled_qty)
         self._adopted.append(cid)
         log.warning(
             "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
@@ -890,6 +923,25 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def taken_over_split(
+    trades: Iterable[UserTrade], left: Decimal
+) -> tuple[list[UserTrade], list[UserTrade], Decimal]:
+    """An order's fills read from its first on, split into those it had made when it was taken
+    over from an earlier journal (the first, by trade id, up to `left` of quantity: that
+    journal's to book, in the books through the snapshot that adopted the order) and those
+    beyond; with what of `left` the first did not add up to (pages read on carry it on).
+    A fill is whole: the exchange's executed quantity at the take-over is a sum of fills."""
+    before: list[UserTrade] = []
+    after: list[UserTrade] = []
+    for trade in sorted(trades, key=lambda t: t.trade_id):
+        if left > 0:
+            before.append(trade)
+            left -= trade.qty
+        else:
+            after.append(trade)
+    return before, after, left
 
 
 def _fees(trades: Iterable[Fill]) -> str:
