@@ -1819,8 +1819,9 @@ class SqliteJournal:
         return None if value is None else int(value)
 
     def last_snapshot_trade_ids(self) -> dict[str, int] | None:
-        """The highest trade id per symbol the last reconciliation read (its journaled
-        `VenueSnapshot.trade_ids`): every fill up to it was in the books. None without a
+        """The trade id per symbol the last reconciliation read up to (its journaled
+        `VenueSnapshot.trade_ids`, below a fill it read but did not book): every fill up to
+        it was in the books. None without a
         snapshot, or for one from before the field."""
         row = self._db.execute(
             "SELECT kind, payload FROM events WHERE kind = 'VenueSnapshot'"

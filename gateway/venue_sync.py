@@ -344,13 +344,15 @@ class VenueSync:
             trades.append(trade)
         return trades, highest
 
-    def _apply_trade(self, trade: UserTrade) -> None:
+    def _apply_trade(self, trade: UserTrade) -> bool:
+        """Apply one fill to its tracked order; False when no tracked order made it."""
         applied = self.tracker.apply_trade(trade)
         if applied is None:
             self.stats.foreign_trades += 1
             log.info("trade %s of order %s is not ours", trade.trade_id, trade.order_id)
-            return
+            return False
         self._on_applied(applied)
+        return True
 
     async def _claim_exchange_orders(self, held: list[UserTrade]) -> dict[tuple[str, int], str]:
         """Fills of orders still unknown after the sweep may be the exchange's own: a
@@ -396,7 +398,9 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
-    ) -> None:
+        *,
+        starting: bool,
+    ) -> list[UserTrade]:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
@@ -404,16 +408,25 @@ class VenueSync:
         to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
         are counted as seen on the order, not applied as its fills: the books take the order
         from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
-        it made while the daemon was down (`_book_outside`)."""
+        it made while the daemon was down (`_book_outside`). Returns the fills no event
+        books (an order no one could attribute; a running pass's adopted order's): the
+        books have them only as far as the snapshot's reads or the account updates do
+        (`seen_bound`)."""
         tracker = self.tracker
+        left_out: list[UserTrade] = []
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in adopted:
                 tracker.count_seen(trade)
+                if not starting:
+                    left_out.append(trade)
                 continue
             if key in outside and tracker.by_exchange_id(*key) is None:
                 continue
-            self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
+            # a fill the sweep fetched already is dropped as a duplicate
+            if not self._apply_trade(trade):
+                left_out.append(trade)
+        return left_out
 
     def _book_outside(
         self,
@@ -583,6 +596,7 @@ class VenueSync:
         self._held_trades = held
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
+        left_out: list[UserTrade] = []
         try:
             for symbol in self.symbols:
                 await self._catch_up_trades(symbol)
@@ -594,7 +608,8 @@ class VenueSync:
             adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
-            self._apply_held_trades(held, outside, adopted)
+            starting = outside_since is not None
+            left_out = self._apply_held_trades(held, outside, adopted, starting=starting)
             self._book_outside(held, outside, adopted, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
@@ -606,7 +621,9 @@ class VenueSync:
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self._adopted),
-            trade_ids=tuple(sorted(self.last_trade_ids.items())),
+            trade_ids=tuple(
+                sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
+            ),
         )
         self._adopted.clear()
         self.stats.reconciles += 1
@@ -923,6 +940,37 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def seen_bound(
+    trade_ids: Mapping[str, int],
+    left_out: Iterable[UserTrade],
+    positions: Iterable[Position],
+    started_ms: int,
+) -> dict[str, int]:
+    """The trade id per symbol up to which every fill is in the books, for the snapshot to
+    journal (`VenueSnapshot.trade_ids`; a restart's `_seen_before` counts a fill up to it as
+    seen, never booked): what userTrades was read up to, but below the first fill this pass
+    read and no event booked (`left_out`) that its position read did not hold either.
+
+    Why: the position is read before the fills. A fill made in between, of an order no one
+    could attribute (or a running pass's adopted order), reaches the books only by its
+    account update, or the next snapshot; at the clean stop neither comes (the stream is
+    closed), and counted as seen the restart would adopt the position without its fee and
+    realized PnL. Below the bound, the restart reads it again and books it. A fill the
+    position read held (made at or before the row's `updateTime`, the exchange's time of its
+    last change; a symbol without a row: before the pass started, `started_ms`) came into
+    the books with the snapshot: it stays seen, not booked twice. The read and the fill
+    within one millisecond cannot be told apart; such a fill counts as held."""
+    changed: dict[str, int] = {}
+    for p in positions:
+        changed[p.symbol] = max(changed.get(p.symbol, 0), p.update_time_ms)
+    bound = dict(trade_ids)
+    for trade in left_out:
+        symbol = trade.symbol
+        if symbol in bound and trade.time_ms > (changed.get(symbol) or started_ms):
+            bound[symbol] = min(bound[symbol], trade.trade_id - 1)
+    return bound
 
 
 def taken_over_split(
