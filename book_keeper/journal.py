@@ -43,13 +43,13 @@ after `kill -9`).
 
 Format. `meta.schema_version` says which format the journal is written in (FORMAT, this
 version's): a writer raises an older journal's mark to FORMAT when it opens it (after adding
-what that format has: `_add_snapshot_transfers`, `_add_order_intent`,
-`_add_taken_over_qty`), and a journal marked
-newer than FORMAT is refused before anything in it is read or changed, writer and reader alike
-(`JournalTooNew`: "journal <dir> was written by a newer version of this daemon (format N, this
-build reads up to M): run that version, or start a new journal_dir"). A row this version
-cannot decode (an enum member or event kind it does not know: a newer version that did not
-raise the mark) is refused with the same kind of line, naming the value, never skipped.
+what that format has: `_add_snapshot_transfers`, `_add_order_intent`, `_add_taken_over_qty`),
+and a journal marked newer than FORMAT is refused before anything in it is read or changed,
+writer and reader alike (`JournalTooNew`: "journal <dir> was written by a newer version of
+this daemon (format N, this build reads up to M): run that version, or start a new
+journal_dir"). A row this version cannot decode (an enum member or event kind it does not
+know: a newer version that did not raise the mark) is refused with the same kind of line,
+naming the value, never skipped.
 
 The rule: FORMAT goes up by one with every change that an older version would misread or fail
 on - a new member of an enum that is journaled (an order's intent, side, status...; any enum in
