@@ -304,6 +304,21 @@ class VenueSync:
             )  # fmt: skip
         t.taken_over_counted = True
 
+    async def _count_taken_over(self, t: TrackedOrder) -> None:
+        """Read the fills of an order restored as taken over from an earlier journal, so that
+        those it had made then count as seen before a read by trade id (the reconciliation's)
+        could report them as its own. A refusal is logged, not retried (the order cannot be
+        read by id: every reconciliation would fail on it); a transient failure fails this
+        reconciliation like its other reads (the next one reads them)."""
+        try:
+            await self.fetch_fills(t)
+        except RejectedError as exc:
+            t.taken_over_counted = True
+            log.warning(
+                "order %s: its fills from before it was taken over cannot be read (%s); a "
+                "later read of its fills may book them", t.client_order_id, exc,
+            )  # fmt: skip
+
     def _apply_trades(self, rows: Any, symbol: str) -> int:
         """Apply userTrades rows; returns the highest trade id seen (0 if none)."""
         trades, highest = self._parse_trades(rows, symbol)
@@ -591,7 +606,7 @@ class VenueSync:
         positions = await self._positions()
         for t in self.tracker.open_orders():
             if not t.taken_over_counted:  # before any read by trade id could report them
-                await self.fetch_fills(t)
+                await self._count_taken_over(t)
         held: list[UserTrade] = []
         self._held_trades = held
         outside_since, self.outside_since_ms = self.outside_since_ms, None

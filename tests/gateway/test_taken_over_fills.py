@@ -2,7 +2,9 @@
 with `taken_over_qty`) had fills before it was ours: that journal's to book, in our books only
 through the snapshot that adopted the order. A later read of its fills from the first (the
 exchange shows more filled than we hold: `fetch_fills`) counts the first of them, by trade id,
-up to what it had filled then, as seen, and emits only those beyond, once.
+up to what it had filled then, as seen, and emits only those beyond, once. A restart's
+reconciliation reads a restored one's fills so before its read by trade id, which could meet
+those first fills (and emit them as the order's own); a refused read is logged, not retried.
 
 Before, those fills were emitted as the order's own whenever no trade id of theirs was counted
 on it (fills older than where the start-up read, and any after a restart, whose journal holds
@@ -19,7 +21,8 @@ from typing import Any
 
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, Side, TimeInForce
-from core.events import Event, OrderPartiallyFilled
+from core.errors import RejectedError
+from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.orders import Order
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import UserTrade, parse_user_trade
@@ -153,3 +156,63 @@ async def test_an_order_of_this_journal_has_every_fill_read_emitted():
         13,
     ]
     assert t.fill_qty == D("0.009")
+
+
+class Account(OrderFills):
+    """The whole account as a restart's reconciliation reads it: the BUY open (0.009 of 0.010
+    filled), no position row, userTrades by trade id from `fromId` on too. `refuse`: the
+    read of the order's fills by its id is refused (-2013)."""
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_account_trades" and "orderId" in kw:
+            if self.refuse:
+                raise RejectedError(-2013, "Order does not exist.")
+            return await super().call(method, **kw)
+        if method == "futures_account_trades":
+            self.asked.append(kw)
+            return [row(tid, qty) for tid, qty in FILLS if tid >= kw["fromId"]][: kw["limit"]]
+        if method == "futures_get_open_orders":
+            return [{"symbol": SYMBOL, "clientOrderId": CID, "orderId": ORDER_ID, "side": "BUY",
+                     "type": "LIMIT", "timeInForce": "GTC", "origQty": "0.010",
+                     "executedQty": "0.009", "status": "PARTIALLY_FILLED", "price": "59000.0",
+                     "avgPrice": "59000.0", "updateTime": T + 13}]  # fmt: skip
+        if method == "futures_account":
+            return {"assets": [], "positions": []}
+        return []  # open algo orders, positions
+
+
+async def test_a_restart_counts_the_taken_over_fills_before_reading_on_by_trade_id():
+    # The journal's last fill is trade 9 (another order's): read on by trade id, the
+    # reconciliation meets trades 10 and 11, the earlier journal's, before any read of the
+    # order's own fills; the start-up's read of those counted them first.
+    emitted: list[Event] = []
+    sync = sync_of(Account(), emitted)
+    sync.last_trade_ids[SYMBOL] = 9
+    t = sync.tracker.restore(buy("0.007"), algo=False, trade_ids=[12], taken_over_qty=D("0.004"))
+
+    await sync.reconcile("start")
+
+    fills = [e.fill for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    assert [(f.trade_id, f.qty) for f in fills] == [(13, D("0.002"))]
+    assert (t.fill_qty, t.taken_over_counted) == (D("0.009"), True)
+
+
+async def test_a_refused_read_of_the_taken_over_fills_does_not_stop_the_reconciliation(caplog):
+    emitted: list[Event] = []
+    sync = sync_of(Account(refuse=True), emitted)
+    sync.last_trade_ids[SYMBOL] = 13
+    t = sync.tracker.restore(
+        buy("0.009"), algo=False, trade_ids=[12, 13], taken_over_qty=D("0.004")
+    )
+
+    snapshot = await sync.reconcile("start")
+
+    assert snapshot.trade_ids == ((SYMBOL, 13),) and t.taken_over_counted
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"order {CID}: its fills from before it was taken over cannot be read (Order does not "
+        "exist. (code -2013)); a later read of its fills may book them"
+    ]
