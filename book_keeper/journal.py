@@ -43,13 +43,13 @@ after `kill -9`).
 
 Format. `meta.schema_version` says which format the journal is written in (FORMAT, this
 version's): a writer raises an older journal's mark to FORMAT when it opens it (after adding
-what that format has: `_add_snapshot_transfers`, `_add_order_intent`), and a journal marked
-newer than FORMAT is refused before anything in it is read or changed, writer and reader alike
-(`JournalTooNew`: "the journal in ./journal (journal_dir) was written by a newer version of
-this daemon (format N, this build reads up to M): run that version, or start a new
-journal_dir", the directory as `shown_dir` shows it). A row this version
-cannot decode (an enum member or event kind it does not know: a newer version that did not
-raise the mark) is refused with the same kind of line, naming the value, never skipped.
+what that format has: `_add_snapshot_transfers`, `_add_order_intent`, `_add_taken_over_qty`),
+and a journal marked newer than FORMAT is refused before anything in it is read or changed,
+writer and reader alike (`JournalTooNew`: "the journal in ./journal (journal_dir) was written
+by a newer version of this daemon (format N, this build reads up to M): run that version, or
+start a new journal_dir", the directory as `shown_dir` shows it). A row this version cannot
+decode (an enum member or event kind it does not know: a newer version that did not raise the
+mark) is refused with the same kind of line, naming the value, never skipped.
 
 The rule: FORMAT goes up by one with every change that an older version would misread or fail
 on - a new member of an enum that is journaled (an order's intent, side, status...; any enum in
@@ -58,7 +58,8 @@ What older versions read correctly as it is needs no bump: a new column with a d
 not select, a new table, a new meta key. History:
     1  the first format (and the `transfers` and `intent` columns, added without a bump)
     2  `orders.intent` may be CROSSED_CLOSE or FLATTEN (versions reading format 1 knew
-       ORDINARY, REDUCING and PAST_STOP_CLOSE only)
+       ORDINARY, REDUCING and PAST_STOP_CLOSE only); and the `orders.taken_over_qty` column,
+       added without a bump (an older version does not select it and reads each row as before)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for
@@ -88,6 +89,11 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     already crossed), FLATTEN (REDUCING's); ORDINARY for
                                     an adopted order and in a journal older than the column
                                     (read-only too); a restart's books take it (`Order.intent`)
+      taken_over_qty   TEXT         an order adopted from an earlier journal: what it had filled
+                                    when taken over (its first fills up to it were that
+                                    journal's; a restart books only those beyond it); NULL
+                                    for the orders this journal sent, and in a journal older
+                                    than the column
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
                        settlement: `core.orders.forced_close`), or of an order placed outside
@@ -260,7 +266,8 @@ CREATE TABLE IF NOT EXISTS orders (
     reason          TEXT,
     created_ms      INTEGER NOT NULL,
     updated_ms      INTEGER NOT NULL,
-    intent          TEXT NOT NULL DEFAULT 'ORDINARY'
+    intent          TEXT NOT NULL DEFAULT 'ORDINARY',
+    taken_over_qty  TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_symbol_order_id ON orders (symbol, order_id);
@@ -335,6 +342,7 @@ _UPDATE_ORDER = (
 # always has the column (`_add_order_intent`); a reader's may not (`_order_row`).
 _ORDER_ROW = f"{_ORDER_COLUMNS}, intent"
 _SELECT_ORDER = f"SELECT {_ORDER_ROW} FROM orders WHERE client_order_id = ?"
+_SET_TAKEN_OVER = "UPDATE orders SET taken_over_qty = ? WHERE client_order_id = ?"
 _INSERT_FILL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 15)})"
 _INSERT_EVENT = (
     "INSERT INTO events (seq, event_time_ms, recv_time_ms, kind, symbol, payload) "
@@ -613,6 +621,13 @@ def _add_order_intent(db: sqlite3.Connection) -> None:
     every order counted then)."""
     if "intent" not in _columns(db, "orders"):
         db.execute("ALTER TABLE orders ADD COLUMN intent TEXT NOT NULL DEFAULT 'ORDINARY'")
+
+
+def _add_taken_over_qty(db: sqlite3.Connection) -> None:
+    """A journal made before orders kept what they had filled when taken over gets the column
+    (NULL: its adopted orders' are not known, as before)."""
+    if "taken_over_qty" not in _columns(db, "orders"):
+        db.execute("ALTER TABLE orders ADD COLUMN taken_over_qty TEXT")
 
 
 def end_position(db: sqlite3.Connection) -> JournalPosition:
@@ -919,6 +934,9 @@ class _Applier:
         )
         if cursor.rowcount == 0:
             return
+        # What it had filled when taken over: those fills were the earlier journal's (a later
+        # read of its fills books only those beyond it, `LiveVenue.restore`'s `taken_over`).
+        self.db.execute(_SET_TAKEN_OVER, (dec(order.filled_qty), cid))
         self._open_orders[cid] = order
         if self.replay is not None:
             rowid = cursor.lastrowid
@@ -1272,6 +1290,7 @@ class SqliteJournal:
             db.executescript(_SCHEMA)
             _add_snapshot_transfers(db)
             _add_order_intent(db)
+            _add_taken_over_qty(db)
             # This version may write what an older one would misread (see Format): the mark
             # says so from now on.
             db.execute(
@@ -1812,8 +1831,9 @@ class SqliteJournal:
         return None if value is None else int(value)
 
     def last_snapshot_trade_ids(self) -> dict[str, int] | None:
-        """The highest trade id per symbol the last reconciliation read (its journaled
-        `VenueSnapshot.trade_ids`): every fill up to it was in the books. None without a
+        """The trade id per symbol the last reconciliation read up to (its journaled
+        `VenueSnapshot.trade_ids`, below a fill it read but did not book): every fill up to
+        it was in the books. None without a
         snapshot, or for one from before the field."""
         row = self._db.execute(
             "SELECT kind, payload FROM events WHERE kind = 'VenueSnapshot'"
@@ -2068,6 +2088,19 @@ class SqliteJournal:
         ).fetchall()
         with self._decoding():
             return [(cid, codec.member(OrderStatus, s, "orders.status")) for cid, s in rows]
+
+    def taken_over_qtys(self) -> dict[str, Decimal]:
+        """Client id -> the quantity it had filled when it was taken over, of each open order
+        (as `open_orders`) adopted from an earlier journal with a fill by then: its first
+        fills up to it were that journal's, in the books through the snapshot that adopted
+        it (`LiveVenue.restore`'s `taken_over`)."""
+        marks = ", ".join("?" * len(_OPEN_STATUSES))
+        rows = self._db.execute(
+            "SELECT client_order_id, taken_over_qty FROM orders"
+            f" WHERE taken_over_qty IS NOT NULL AND status IN ({marks})",
+            _OPEN_STATUSES,
+        ).fetchall()
+        return {cid: qty for cid, text in rows if (qty := Decimal(text)) > 0}
 
     def open_order_trade_ids(self) -> dict[str, list[int]]:
         """The journaled trade ids of each order that is or may be live (`open_orders`), in

@@ -41,6 +41,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from core.backoff import Backoff, Sleep
@@ -254,6 +255,7 @@ class LiveVenue:
         outside_since_ms: int | None = None,
         seen_trade_ids: Mapping[str, int] | None = None,
         seen_until_ms: int | None = None,
+        taken_over: Mapping[str, Decimal] | None = None,
     ) -> None:
         """Before `start`: orders and fills recovered from the journal after a restart.
 
@@ -275,18 +277,27 @@ class LiveVenue:
         `SqliteJournal.last_snapshot_trade_ids` and `last_exchange_ms`), not by the last
         record, a time on our estimate of the exchange's clock (the rule of a journal from
         before the snapshots' trade ids: `seen_trade_ids` None).
+        `taken_over`: of each order adopted from an earlier journal, what it had filled then
+        (`SqliteJournal.taken_over_qtys`): its first fills up to it were that journal's, none
+        journaled here (or only those booked as `outside:<id>`); the start-up reads its fills
+        from the first and counts those as seen, so that no later read books them.
         Orders journaled PENDING_SUBMIT or UNKNOWN are resolved by query after `start`.
         """
         if self._running:
             raise RuntimeError("restore() must come before start()")
         ids = trade_ids or {}
+        before = taken_over or {}
         now = self._exchange_ms()
         for order in orders:
             if order.symbol not in self.instruments:
                 log.warning("restore: %s is not a traded symbol; skipped", order.symbol)
                 continue
+            cid = order.client_order_id
             t = self.tracker.restore(
-                order, algo=order.type.is_conditional, trade_ids=ids.get(order.client_order_id, ())
+                order,
+                algo=order.type.is_conditional,
+                trade_ids=ids.get(cid, ()),
+                taken_over_qty=before.get(cid, Decimal(0)),
             )
             if t.status is S.UNKNOWN:
                 # Its request was signed before the crash, so before now: "does not exist"

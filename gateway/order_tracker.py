@@ -81,6 +81,11 @@ class TrackedOrder:
     cancel_inflight: bool = False
     resolving: bool = False  # an unknown-outcome resolver task runs for it
     forced: ForcedClose | None = None  # the exchange's own order (liquidation, ADL, settlement)
+    # An order taken over from an earlier journal: what it had filled then (its first fills,
+    # by trade id, up to it were that journal's: never emitted), and whether a read of its
+    # fills from the first has counted those as seen (`VenueSync.fetch_fills`).
+    taken_over_qty: Decimal = _ZERO
+    taken_over_counted: bool = True
 
     # Properties for callers; the tracker's own hot paths read `order`'s fields directly.
     @property
@@ -148,12 +153,22 @@ class OrderTracker:
         self._open[request.client_order_id] = tracked
         return tracked
 
-    def restore(self, order: Order, *, algo: bool, trade_ids: Iterable[int] = ()) -> TrackedOrder:
+    def restore(
+        self,
+        order: Order,
+        *,
+        algo: bool,
+        trade_ids: Iterable[int] = (),
+        taken_over_qty: Decimal = _ZERO,
+    ) -> TrackedOrder:
         """Track an order recovered from the journal after a restart.
 
         `trade_ids` are the fills the journal already holds for it: they are never emitted
-        again. An order journaled as PENDING_SUBMIT may or may not have reached the exchange
-        before the crash, so it comes back UNKNOWN (the caller resolves it).
+        again. `taken_over_qty`: an order taken over from an earlier journal, what it had
+        filled then (its fills up to it were not this journal's to book; which trade ids
+        those are is learnt by a read of its fills from the first). An order journaled as
+        PENDING_SUBMIT may or may not have reached the exchange before the crash, so it
+        comes back UNKNOWN (the caller resolves it).
         """
         status = S.UNKNOWN if order.status is S.PENDING_SUBMIT else order.status
         if status is not order.status:
@@ -167,6 +182,8 @@ class OrderTracker:
             fill_qty=order.filled_qty,
             fill_notional=order.filled_qty * order.avg_price,
             exchange_cum_qty=order.filled_qty,
+            taken_over_qty=taken_over_qty,
+            taken_over_counted=taken_over_qty <= 0,
         )
         self._orders[order.client_order_id] = tracked
         self._open[order.client_order_id] = tracked

@@ -295,27 +295,76 @@ class VenueSync:
             log.warning("unreadable order row: %s", exc)
 
     async def fetch_fills(self, t: TrackedOrder) -> None:
-        """Emit the fills of one order that the exchange reported but we have not seen."""
+        """Emit the fills of one order that the exchange reported but we have not seen. The
+        read starts at the order's first fill: of an order taken over from an earlier journal,
+        those up to what it had filled then (`taken_over_qty`) are counted as seen, never
+        emitted (`taken_over_split`), at every such read, so also after a restart."""
         order_id = t.exchange_order_id
         if order_id is None:
             return
         limit = self.trades_page_limit
         params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        left = t.taken_over_qty
         while True:
             rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            highest = self._apply_trades(rows, t.symbol)
+            trades, highest = self._parse_trades(rows, t.symbol)
+            if left > 0:
+                before, trades, left = taken_over_split(trades, left)
+                for trade in before:
+                    self.tracker.count_seen(trade)
+            for trade in trades:
+                self._apply_parsed(trade)
             if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                return
+                break
             params["fromId"] = highest + 1
+        if left > 0:
+            log.warning(
+                "order %s: taken over with %s filled, but its fills read add up to %s less",
+                t.client_order_id, t.taken_over_qty, left,
+            )  # fmt: skip
+        t.taken_over_counted = True
+
+    async def _count_taken_over(self, t: TrackedOrder) -> None:
+        """Read the fills of an order restored as taken over from an earlier journal, so that
+        those it had made then count as seen before a read by trade id (the reconciliation's)
+        could report them as its own. A refusal is logged, not retried (the order cannot be
+        read by id: every reconciliation would fail on it); a transient failure fails this
+        reconciliation like its other reads (the next one reads them)."""
+        try:
+            await self.fetch_fills(t)
+        except RejectedError as exc:
+            t.taken_over_counted = True
+            log.warning(
+                "order %s: its fills from before it was taken over cannot be read (%s); a "
+                "later read of its fills may book them", t.client_order_id, exc,
+            )  # fmt: skip
 
     def _apply_trades(self, rows: Any, symbol: str) -> int:
         """Apply userTrades rows; returns the highest trade id seen (0 if none)."""
+        trades, highest = self._parse_trades(rows, symbol)
+        for trade in trades:
+            self._apply_parsed(trade)
+        return highest
+
+    def _apply_parsed(self, trade: UserTrade) -> None:
+        """Apply one fill read from userTrades, or hold it while a reconciliation runs and
+        its order is unknown (maybe our stop's triggered order: known after the sweep)."""
+        held = self._held_trades
+        if held is not None and self.tracker.by_exchange_id(trade.symbol, trade.order_id) is None:
+            held.append(trade)
+            return
+        self._apply_trade(trade)
+
+    def _parse_trades(self, rows: Any, symbol: str) -> tuple[list[UserTrade], int]:
+        """`symbol`'s fills among userTrades rows, and the highest trade id of them (0 if
+        none); unreadable rows and other symbols' are counted and skipped."""
         if not isinstance(rows, list):
             self.stats.malformed_rows += 1
             log.warning("userTrades answer is not a list: %s", str(rows)[:200])
-            return 0
+            return [], 0
         recv = self.clock.now_ms()
         highest = 0
+        trades: list[UserTrade] = []
         for row in rows:
             try:
                 trade = parse_user_trade(row, recv)
@@ -327,20 +376,18 @@ class VenueSync:
                 self.stats.foreign_symbol_events += 1
                 continue
             highest = max(highest, trade.trade_id)
-            held = self._held_trades
-            if held is not None and self.tracker.by_exchange_id(symbol, trade.order_id) is None:
-                held.append(trade)  # maybe our stop's triggered order: known after the sweep
-                continue
-            self._apply_trade(trade)
-        return highest
+            trades.append(trade)
+        return trades, highest
 
-    def _apply_trade(self, trade: UserTrade) -> None:
+    def _apply_trade(self, trade: UserTrade) -> bool:
+        """Apply one fill to its tracked order; False when no tracked order made it."""
         applied = self.tracker.apply_trade(trade)
         if applied is None:
             self.stats.foreign_trades += 1
             log.info("trade %s of order %s is not ours", trade.trade_id, trade.order_id)
-            return
+            return False
         self._on_applied(applied)
+        return True
 
     async def _claim_exchange_orders(self, held: list[UserTrade]) -> dict[tuple[str, int], str]:
         """Fills of orders still unknown after the sweep may be the exchange's own: a
@@ -394,7 +441,9 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
-    ) -> None:
+        *,
+        starting: bool,
+    ) -> list[UserTrade]:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
@@ -402,16 +451,25 @@ class VenueSync:
         to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
         are counted as seen on the order, not applied as its fills: the books take the order
         from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
-        it made while the daemon was down (`_book_outside`)."""
+        it made while the daemon was down (`_book_outside`). Returns the fills no event
+        books (an order no one could attribute; a running pass's adopted order's): the
+        books have them only as far as the snapshot's reads or the account updates do
+        (`seen_bound`)."""
         tracker = self.tracker
+        left_out: list[UserTrade] = []
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in adopted:
                 tracker.count_seen(trade)
+                if not starting:
+                    left_out.append(trade)
                 continue
             if key in outside and tracker.by_exchange_id(*key) is None:
                 continue
-            self._apply_trade(trade)  # a fill the sweep fetched already is dropped as a duplicate
+            # a fill the sweep fetched already is dropped as a duplicate
+            if not self._apply_trade(trade):
+                left_out.append(trade)
+        return left_out
 
     def _book_outside(
         self,
@@ -623,11 +681,15 @@ class VenueSync:
         self.leverage.update(acct.leverage)
         self.margin_type.update(acct.margin_type)
         positions = await self._positions()
+        for t in self.tracker.open_orders():
+            if not t.taken_over_counted:  # before any read by trade id could report them
+                await self._count_taken_over(t)
         held: list[UserTrade] = []
         self._held_trades = held
         self._filled_outside.clear()  # this pass's, from `_claim_exchange_orders`
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
+        left_out: list[UserTrade] = []
         try:
             for symbol in self.symbols:
                 await self._catch_up_trades(symbol)
@@ -639,7 +701,8 @@ class VenueSync:
             adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
-            self._apply_held_trades(held, outside, adopted)
+            starting = outside_since is not None
+            left_out = self._apply_held_trades(held, outside, adopted, starting=starting)
             self._book_outside(held, outside, adopted, outside_since)
         await self.catch_up_funding()
         snapshot = VenueSnapshot(
@@ -651,7 +714,9 @@ class VenueSync:
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self._adopted),
-            trade_ids=tuple(sorted(self.last_trade_ids.items())),
+            trade_ids=tuple(
+                sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
+            ),
         )
         self._adopted.clear()
         self.stats.reconciles += 1
@@ -736,7 +801,7 @@ class VenueSync:
         cid = order.client_order_id
         if not prefix or not ClientOrderIds.issued_by(cid, prefix):
             return False
-        self.tracker.restore(order, algo=algo)
+        self.tracker.restore(order, algo=algo, taken_over_qty=order.filled_qty)
         self._adopted.append(cid)
         log.warning(
             "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
@@ -995,6 +1060,56 @@ def completing_trades(
         if read + before >= filled[key]:
             out[key] = max((last[key], *ids))
     return out
+
+
+def seen_bound(
+    trade_ids: Mapping[str, int],
+    left_out: Iterable[UserTrade],
+    positions: Iterable[Position],
+    started_ms: int,
+) -> dict[str, int]:
+    """The trade id per symbol up to which every fill is in the books, for the snapshot to
+    journal (`VenueSnapshot.trade_ids`; a restart's `_seen_before` counts a fill up to it as
+    seen, never booked): what userTrades was read up to, but below the first fill this pass
+    read and no event booked (`left_out`) that its position read did not hold either.
+
+    Why: the position is read before the fills. A fill made in between, of an order no one
+    could attribute (or a running pass's adopted order), reaches the books only by its
+    account update, or the next snapshot; at the clean stop neither comes (the stream is
+    closed), and counted as seen the restart would adopt the position without its fee and
+    realized PnL. Below the bound, the restart reads it again and books it. A fill the
+    position read held (made at or before the row's `updateTime`, the exchange's time of its
+    last change; a symbol without a row: before the pass started, `started_ms`) came into
+    the books with the snapshot: it stays seen, not booked twice. The read and the fill
+    within one millisecond cannot be told apart; such a fill counts as held."""
+    changed: dict[str, int] = {}
+    for p in positions:
+        changed[p.symbol] = max(changed.get(p.symbol, 0), p.update_time_ms)
+    bound = dict(trade_ids)
+    for trade in left_out:
+        symbol = trade.symbol
+        if symbol in bound and trade.time_ms > (changed.get(symbol) or started_ms):
+            bound[symbol] = min(bound[symbol], trade.trade_id - 1)
+    return bound
+
+
+def taken_over_split(
+    trades: Iterable[UserTrade], left: Decimal
+) -> tuple[list[UserTrade], list[UserTrade], Decimal]:
+    """An order's fills read from its first on, split into those it had made when it was taken
+    over from an earlier journal (the first, by trade id, up to `left` of quantity: that
+    journal's to book, in the books through the snapshot that adopted the order) and those
+    beyond; with what of `left` the first did not add up to (pages read on carry it on).
+    A fill is whole: the exchange's executed quantity at the take-over is a sum of fills."""
+    before: list[UserTrade] = []
+    after: list[UserTrade] = []
+    for trade in sorted(trades, key=lambda t: t.trade_id):
+        if left > 0:
+            before.append(trade)
+            left -= trade.qty
+        else:
+            after.append(trade)
+    return before, after, left
 
 
 def _fees(trades: Iterable[Fill]) -> str:

@@ -529,6 +529,7 @@ class Daemon:
             outside_since_ms=last_record_ms,
             seen_trade_ids=journal.last_snapshot_trade_ids(),
             seen_until_ms=journal.last_exchange_ms(),
+            taken_over=journal.taken_over_qtys(),
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock

@@ -365,6 +365,44 @@ def test_an_adopted_order_still_open_is_restored_as_ours(journal):
     assert _rows(journal, "SELECT COUNT(*) FROM orders") == [(1,)]
 
 
+def test_an_adopted_order_keeps_what_it_had_filled_when_taken_over(journal):
+    # bfd-1 had 0.004 of its 0.010 filled under the earlier journal when this one took it over;
+    # its next fill (0.002, this journal's) moves filled_qty on, not the taken-over 0.004.
+    taking_over = _adopting_snapshot()
+    partly = replace(
+        taking_over.open_orders[0],
+        status=OrderStatus.PARTIALLY_FILLED,
+        filled_qty=D("0.004"),
+        avg_price=D("59000.0"),
+    )
+    journal.record(replace(taking_over, open_orders=(partly, taking_over.open_orders[1])))
+    journal.record(submitted("t-1", BUY, "0.010", "58000.0"))  # this journal's own: none
+    later = fill("bfd-1", 702, BUY, "0.002", "59000.0", fee="0.05", order_id=41, t=T0 + 1)
+    journal.record(filled(later, "0.006", final=False))
+
+    assert journal.taken_over_qtys() == {"bfd-1": D("0.004")}
+    assert _rows(journal, "SELECT client_order_id, filled_qty, taken_over_qty FROM orders") == [
+        ("bfd-1", "0.006", "0.004"),
+        ("t-1", "0", None),
+    ]
+    journal.record(canceled("bfd-1", 41, t=T0 + 2))
+    assert journal.taken_over_qtys() == {}  # ended: nothing to restore
+
+
+def test_a_journal_older_than_the_taken_over_column_gets_it_empty(tmp_path):
+    with SqliteJournal(tmp_path) as j:
+        j.record(_adopting_snapshot())
+    db = sqlite3.connect(tmp_path / FILE_NAME)
+    db.execute("ALTER TABLE orders DROP COLUMN taken_over_qty")  # as an earlier version made it
+    db.commit()
+    db.close()
+
+    with SqliteJournal(tmp_path) as j:  # bfd-1 adopted then: what it had filled not kept
+        assert [o.client_order_id for o in j.open_orders()] == ["bfd-1"]
+        assert j.taken_over_qtys() == {}
+        assert _rows(j, "SELECT taken_over_qty FROM orders") == [(None,)]
+
+
 def test_a_liquidation_fill_is_stored_without_an_orders_row_and_is_no_unknown_order(journal):
     # The exchange's own autoclose order (reference 10.3): nobody journaled its intent.
     journal.record(submitted("t-1", BUY, "0.010"))

@@ -74,6 +74,7 @@ async def _restart(ex: Any, creds: Any, path: Path) -> tuple[BookKeeper, list[An
                 outside_since_ms=last,
                 seen_trade_ids=journal.last_snapshot_trade_ids(),
                 seen_until_ms=journal.last_exchange_ms(),
+                taken_over=journal.taken_over_qtys(),
             )
             await s.venue.start()
             events = list(s.rec.events)

@@ -155,6 +155,7 @@ async def start_daemon(
         outside_since_ms=last_record_ms,  # as the daemon: hand fills while down are booked
         seen_trade_ids=journal.last_snapshot_trade_ids(),
         seen_until_ms=journal.last_exchange_ms(),
+        taken_over=journal.taken_over_qtys(),
     )
     em = ExecManager(
         venue=venue,

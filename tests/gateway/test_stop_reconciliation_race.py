@@ -1,0 +1,131 @@
+"""A fill made between a reconciliation's position read and its userTrades read, that no event
+books (an order no one can attribute: here a filled order of an earlier journal, which a
+running session neither tracks nor books as outside), reaches the books only by its account
+update. At the clean stop that update comes after the stream closed: the fill is not in the
+books. The snapshot's trade ids (`VenueSnapshot.trade_ids`: "every fill up to it was in the
+books", what the restart's `_seen_before` goes by) now stop below it (`seen_bound`), so the
+restart reads it again and books it under `outside:<its client id>` with its fee and realized
+PnL. Before, the bound was the last trade id read: the fill counted as seen, and the restart
+adopted the position without its fee.
+
+Numbers by hand: the position read shows 0.005 long, last changed at T + 1 000 (trade 100,
+booked before); trade 101, rs-q0q0q0-9 SELL 0.002 @ 60500.0 at T + 2 000, taker: fee
+0.002 * 60500.0 * 0.0005 = 0.0605, realized 0.002 * (60500.0 - 60000.0) = 1.0.
+"""
+
+from decimal import Decimal
+from typing import Any
+
+from core.account import Position
+from core.clock import SimClock
+from core.events import Event, OrderPartiallyFilled, VenueSnapshot
+from gateway.order_tracker import OrderTracker
+from gateway.user_wire import parse_user_trade
+from gateway.venue_sync import VenueStats, VenueSync, seen_bound
+from tests.book_keeper.support import instruments
+
+D = Decimal
+SYMBOL = "BTCUSDT"
+T = 1_723_075_200_000  # 2024-08-08 00:00 UTC
+EARLIER = "rs-q0q0q0-9"  # this daemon's prefix, another journal's tag
+ORDER_ID = 4_000_000_401
+
+
+def trade_row(trade_id: int, t: int) -> dict[str, Any]:
+    return {"symbol": SYMBOL, "id": trade_id, "orderId": ORDER_ID, "side": "SELL",
+            "price": "60500.0", "qty": "0.002", "realizedPnl": "1.00000000",
+            "commission": "0.06050000", "commissionAsset": "USDT", "maker": False,
+            "time": t, "positionSide": "BOTH"}  # fmt: skip
+
+
+class Account:
+    """The account's REST side at the stop and at the restart: no open order; the position
+    row as read before the fill (0.005, `updateTime` T + 1 000); userTrades has trade 101;
+    `GET /fapi/v1/order` finds its order (FILLED)."""
+
+    def __init__(self) -> None:
+        self.clock = SimClock(T + 1_500)  # the pass starts before the fill
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_position_information":
+            return [{"symbol": SYMBOL, "positionAmt": "0.005", "entryPrice": "60000.0",
+                     "positionSide": "BOTH", "updateTime": T + 1_000}]  # fmt: skip
+        if method == "futures_account_trades":
+            return [trade_row(101, T + 2_000)] if kw["fromId"] <= 101 else []
+        if method == "futures_get_order":
+            return {"symbol": SYMBOL, "clientOrderId": EARLIER, "orderId": ORDER_ID,
+                    "side": "SELL", "type": "MARKET", "origQty": "0.002",
+                    "executedQty": "0.002", "status": "FILLED", "price": "0",
+                    "avgPrice": "60500.0", "updateTime": T + 2_000}  # fmt: skip
+        if method == "futures_account":
+            return {"assets": [], "positions": []}
+        return []  # open orders, open algo orders
+
+
+def sync_of(rest: Any, emitted: list[Event]) -> VenueSync:
+    sync = VenueSync(
+        rest=rest,
+        tracker=OrderTracker(),
+        symbols=(SYMBOL,),
+        instruments=instruments(),
+        clock=SimClock(T + 2_500),
+        stats=VenueStats(),
+        on_applied=lambda applied: emitted.extend(applied[1]) if applied else None,
+        emit=emitted.extend,
+        follow_up=lambda t: None,
+        resolve=lambda t: None,
+        client_id_prefix="rs",
+    )
+    sync.last_trade_ids[SYMBOL] = 100
+    return sync
+
+
+async def test_a_fill_the_stop_read_but_did_not_book_is_booked_at_the_restart():
+    # The clean stop's reconciliation (a running session's): trade 101 read, not booked.
+    emitted: list[Event] = []
+    stop = sync_of(Account(), emitted)
+    snapshot = await stop.reconcile("stop")
+    assert not [e for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    assert stop.last_trade_ids == {SYMBOL: 101}  # read on from there
+    assert snapshot.trade_ids == ((SYMBOL, 100),)  # journaled: in the books up to 100 only
+
+    # The restart: the journal's last fill is trade 100; the snapshot's trade ids as above;
+    # the last account update the daemon received was the position's, at T + 1 000.
+    emitted = []
+    restart = sync_of(Account(), emitted)
+    restart.outside_since_ms = T + 2_500  # the journal's last record
+    restart.seen_trade_ids = dict(snapshot.trade_ids)
+    restart.seen_until_ms = T + 1_000
+    await restart.reconcile("start")
+
+    [booked] = [e for e in emitted if isinstance(e, OrderPartiallyFilled)]
+    fill = booked.fill
+    assert (fill.trade_id, fill.client_order_id, fill.qty) == (
+        101,
+        f"outside:{EARLIER}",
+        D("0.002"),
+    )
+    assert (fill.commission, fill.realized_pnl) == (D("0.0605"), D("1.0"))
+    assert isinstance(emitted[-1], VenueSnapshot)  # booked before the snapshot that shows it
+
+
+def position(symbol: str, qty: str, changed_ms: int) -> Position:
+    return Position(symbol=symbol, qty=D(qty), entry_price=D("60000.0"), update_time_ms=changed_ms)
+
+
+def test_the_bound_stops_below_a_fill_left_out_only_when_the_position_read_missed_it():
+    left_out = [
+        parse_user_trade(trade_row(105, T + 1_000), T),  # at the row's last change: held
+        parse_user_trade(trade_row(107, T + 1_001), T),  # after it: missed
+        parse_user_trade(trade_row(106, T + 1_002), T),  # after it too: the lowest counts
+    ]
+    read = {SYMBOL: 110, "ETHUSDT": 50}
+
+    assert seen_bound(read, left_out[:1], [position(SYMBOL, "0.005", T + 1_000)], T) == read
+    assert seen_bound(read, left_out, [position(SYMBOL, "0.005", T + 1_000)], T) == {
+        SYMBOL: 105,  # below 106
+        "ETHUSDT": 50,  # no fill of it left out
+    }
+    # No row (flat, or an exchange without one): held only if made before the pass started.
+    assert seen_bound(read, left_out, [], T + 1_001)[SYMBOL] == 105
+    assert seen_bound(read, left_out, [], T + 1_002) == read
