@@ -448,6 +448,37 @@ class OrderTracker:
         if t is not None:
             t.trade_ids.add(trade.trade_id)
 
+    def take_over_fills(self, t: TrackedOrder, trades: Iterable[UserTrade]) -> bool:
+        """Count fills of an order taken over at a start-up, made after the exchange's row that
+        adopted it was read, into what it had filled when taken over (`taken_over_qty`), its
+        filled quantity and average price, without emitting them: the start-up booked them
+        under `core.orders.outside_client_id` (the books did not know the order yet). Without
+        this the order held less than the exchange shows, asked for those fills at every
+        read and never ended. A fill counted on it already is skipped. True when they
+        complete the order (it is FILLED and closed here: the caller tells the listener)."""
+        latest = 0
+        for trade in trades:
+            if trade.trade_id in t.trade_ids:
+                continue
+            t.trade_ids.add(trade.trade_id)
+            t.fill_qty += trade.qty
+            t.fill_notional += trade.qty * trade.price
+            t.taken_over_qty += trade.qty
+            latest = max(latest, trade.time_ms)
+        if not latest or t.order.is_terminal:
+            return False
+        t.exchange_cum_qty = max(t.exchange_cum_qty, t.fill_qty)
+        cum = t.fill_qty
+        avg = (t.fill_notional / cum).quantize(_AVG_QUANTUM).normalize()
+        complete = t.order.quantity > 0 and cum >= t.order.quantity
+        status = S.FILLED if complete else S.PARTIALLY_FILLED
+        ts_ms = max(t.order.updated_ms, latest)
+        t.order = t.order.transition(status, ts_ms=ts_ms, filled_qty=cum, avg_price=avg)
+        if complete:
+            t.pending_terminal = None
+            self._close(t)
+        return complete
+
     # --- internals ---------------------------------------------------------------------------
 
     def _set_algo_id(self, t: TrackedOrder, algo_id: int) -> None:

@@ -9,7 +9,8 @@
   (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
   own liquidation order's are booked too, and so are those of any other order, by hand say,
   and at a restart those of an earlier journal's order it takes over, made while the daemon
-  was down: `_book_outside`; at a restart, those its books had are told by trade id and the
+  was down or during the start-up's reads: `_book_outside`, the latter counted on the order
+  too, `_take_over_late_fills`; at a restart, those its books had are told by trade id and the
   exchange's times: `_seen_before`), funding income; every order we think open that the
   exchange no longer
   lists is queried and its final status emitted. An open order with a client id of ours
@@ -43,7 +44,14 @@ from core.account import Position
 from core.clock import Clock
 from core.enums import MarginType, OrderStatus, PositionSide
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
-from core.events import Event, FundingPaid, OrderFilled, OrderPartiallyFilled, VenueSnapshot
+from core.events import (
+    Event,
+    FundingPaid,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    VenueSnapshot,
+)
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, Fill, Order, forced_close, outside_client_id
@@ -690,27 +698,38 @@ class VenueSync:
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
         left_out: list[UserTrade] = []
+        late: dict[str, list[UserTrade]] = {}
+        completed: list[TrackedOrder] = []
         try:
             for symbol in self.symbols:
                 await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
             outside = await self._claim_exchange_orders(held)
+            if outside_since is not None:
+                late = await self._fills_after_take_over(held)
         finally:
             self._held_trades = None
             adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
             starting = outside_since is not None
+            completed = self._take_over_late_fills(late)
             left_out = self._apply_held_trades(held, outside, adopted, starting=starting)
             self._book_outside(held, outside, adopted, outside_since)
         await self.catch_up_funding()
+        taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
             recv_time_ms=self.clock.now_ms(),
             balances=acct.balances,
             positions=positions,
-            open_orders=tuple(_snapshot_orders(rows_by_symbol.values())),
+            open_orders=tuple(
+                _snapshot_orders(
+                    rows_by_symbol.values(),
+                    {cid: t.order for cid, t in taken.items() if t is not None},
+                )
+            ),
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self._adopted),
@@ -721,6 +740,20 @@ class VenueSync:
         self._adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
+        # An adopted order its start-up's fills completed: the snapshot brought it into the
+        # books open (as the exchange listed it, with those fills); it is FILLED.
+        self._emit(
+            [
+                OrderReconciled(
+                    event_time_ms=t.order.updated_ms,
+                    recv_time_ms=self.clock.now_ms(),
+                    symbol=t.symbol,
+                    client_order_id=t.client_order_id,
+                    status=t.status,
+                )
+                for t in completed
+            ]
+        )
         return snapshot
 
     async def open_rows(self, symbol: str) -> OpenRows:
@@ -815,6 +848,78 @@ class VenueSync:
             prefix,
         )
         return True
+
+    async def _fills_after_take_over(self, held: list[UserTrade]) -> dict[str, list[UserTrade]]:
+        """A start-up's: client id -> the fills read (`held`) of each order it took over
+        (`_adopt`) made after the exchange's row that adopted it was read (between the
+        open-orders read and the trades read). The start-up books them under
+        `outside:<its id>` (`_book_outside`), but they are not in what the row showed filled
+        (`taken_over_qty`): `_take_over_late_fills` counts them on the order. Which fills
+        those are is told by a read of its fills from the first (its first, by trade id, up
+        to `taken_over_qty` are the row's: `taken_over_split`), made only for an order with
+        both a fill before the take-over and a fill read now; without a fill before, every
+        fill read now is one. A refused read is logged, those fills left uncounted."""
+        adopted = self._adopted_orders()
+        read: dict[str, list[UserTrade]] = {}
+        for trade in held:
+            cid = adopted.get((trade.symbol, trade.order_id))
+            if cid is not None:
+                read.setdefault(cid, []).append(trade)
+        out: dict[str, list[UserTrade]] = {}
+        for cid, trades in read.items():
+            t = self.tracker.get(cid)
+            if t is None or t.order.is_terminal:
+                continue
+            if t.taken_over_qty > 0:
+                try:
+                    after = await self._trade_ids_after_take_over(t)
+                except RejectedError as exc:
+                    log.warning(
+                        "order %s: its fills cannot be read (%s); those made after it was "
+                        "taken over are booked as %s, not counted on it",
+                        cid, exc, outside_client_id(cid),
+                    )  # fmt: skip
+                    continue
+                trades = [trade for trade in trades if trade.trade_id in after]
+            if trades:
+                out[cid] = trades
+        return out
+
+    async def _trade_ids_after_take_over(self, t: TrackedOrder) -> set[int]:
+        """The trade ids of `t`'s fills beyond what it had filled when taken over, read from
+        its first fill on; those up to it are counted as seen on it (as `fetch_fills` does)."""
+        order_id = t.exchange_order_id
+        if order_id is None:
+            return set()
+        limit = self.trades_page_limit
+        params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        left = t.taken_over_qty
+        after: set[int] = set()
+        while True:
+            rows = await self.rest.call("futures_account_trades", weight=5, **params)
+            trades, highest = self._parse_trades(rows, t.symbol)
+            before, beyond, left = taken_over_split(trades, left)
+            for trade in before:
+                self.tracker.count_seen(trade)
+            after.update(trade.trade_id for trade in beyond)
+            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
+                break
+            params["fromId"] = highest + 1
+        t.taken_over_counted = True
+        return after
+
+    def _take_over_late_fills(self, late: Mapping[str, list[UserTrade]]) -> list[TrackedOrder]:
+        """Count each taken-over order's fills made after its row was read
+        (`_fills_after_take_over`) into what it had filled when taken over
+        (`OrderTracker.take_over_fills`): booked once, under `outside:<its id>`, they are
+        in its filled quantity too, so that it does not ask for them again and ends when the
+        exchange says so. Returns the orders they completed (FILLED)."""
+        completed: list[TrackedOrder] = []
+        for cid, trades in late.items():
+            t = self.tracker.get(cid)
+            if t is not None and self.tracker.take_over_fills(t, trades):
+                completed.append(t)
+        return completed
 
     def _adopted_orders(self) -> dict[tuple[str, int], str]:
         """(symbol, matching-engine order id) -> client id of the orders taken over since the
@@ -1120,11 +1225,21 @@ def _fees(trades: Iterable[Fill]) -> str:
     return ", ".join(f"{amount} {asset}" for asset, amount in per_asset.items())
 
 
-def _snapshot_orders(rows: Iterable[OpenRows]) -> list[Order]:
-    """The exchange's open orders as `Order`s (algo orders: `order_id` is the algoId)."""
+def _snapshot_orders(rows: Iterable[OpenRows], taken: Mapping[str, Order]) -> list[Order]:
+    """The exchange's open orders as `Order`s (algo orders: `order_id` is the algoId); an
+    order taken over with fills made after its row was read (`taken`: as the tracker holds
+    it) with those fills, still open (filled by them, it ends with the event that follows
+    the snapshot), so that the books and the journal adopt what the start-up booked of it."""
     out: list[Order] = []
     for orders, algo_orders in rows:
-        out.extend(order_of(u) for u in orders)
+        for u in orders:
+            order = taken.get(u.client_order_id)
+            if order is None:
+                out.append(order_of(u))
+            elif order.is_terminal:
+                out.append(replace(order, status=S.PARTIALLY_FILLED))
+            else:
+                out.append(order)
         out.extend(waiting_algo_order_of(a) for a in algo_orders)
     return out
 

@@ -101,6 +101,7 @@ async def start_daemon(
     prefix: str,
     leverage: int | None = None,
     on_event: Callable[[Event], None] | None = None,
+    wrap_rest: Callable[[RestConnection], Any] | None = None,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
@@ -108,7 +109,9 @@ async def start_daemon(
     last record on), the client ids going on after its highest, then the start-up
     reconciliation. `leverage`: the books'
     for SYMBOL (None: their default); `on_event`: called with each venue event before the
-    ExecManager sees it (a test's hand on the exchange at that moment)."""
+    ExecManager sees it (a test's hand on the exchange at that moment); `wrap_rest`: what
+    the venue calls REST through, made from the connection (a test's hand on the exchange
+    between two of the start-up's reads)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -136,7 +139,7 @@ async def start_daemon(
         em.on_event(event)
 
     venue = LiveVenue(
-        rest=rest,
+        rest=rest if wrap_rest is None else wrap_rest(rest),
         ws_url=ex.ws_url,
         symbols=[SYMBOL],
         instruments=instruments,
