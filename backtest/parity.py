@@ -88,6 +88,7 @@ from book_keeper.journal import (
     check_readable,
     journal_file,
     journal_in_use,
+    shown_dir,
 )
 from core.account import Position
 from core.clock import SimClock
@@ -179,7 +180,9 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
     except JournalTooNew as exc:
         raise ParityInputError(str(exc)) from None
     except (JournalError, OSError) as exc:
-        raise ParityInputError(f"cannot read the journal in {journal_dir}: {exc}") from None
+        raise ParityInputError(
+            f"cannot read the journal in {shown_dir(journal_dir)}: {exc}"
+        ) from None
     try:
         kinds = ("DecisionMade", "OrderAccepted", "OrderCanceled", "OrderExpired", "OrderRejected")
         events: list[Event | Fill] = [e for _, e in journal.load_events(kinds)]
@@ -937,7 +940,7 @@ def find_session(path: Path) -> tuple[Path, Path]:
     if journal_in_use(journal_dir):
         # Its session file is still being written (gzip holds back even the header).
         raise ParityInputError(
-            f"a daemon is still running on {journal_dir} (its journal is locked): "
+            f"a daemon is still running on {shown_dir(journal_dir)} (its journal is locked): "
             "stop it, then audit its session"
         )
     try:  # before its session is read: a newer version recorded both
@@ -947,7 +950,8 @@ def find_session(path: Path) -> tuple[Path, Path]:
     files = session_files(journal_dir)
     if not files:
         raise ParityInputError(
-            f"no recorded session in {journal_dir / 'market'} (sessions are recorded in local mode)"
+            f"no recorded session in {shown_dir(journal_dir / 'market')} (sessions are recorded in "
+            "local mode)"
         )
     return journal_dir, files[-1]
 

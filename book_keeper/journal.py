@@ -388,6 +388,12 @@ def shown_dir(journal_dir: str | os.PathLike[str]) -> str:
     return hide_secret_like(text)
 
 
+def journal_dir_refusal(journal_dir: str | os.PathLike[str], reason: object) -> str:
+    """The one line that refuses a journal_dir (locked by another process, unreadable, a full
+    disk): the directory as messages name it (`shown_dir`), then why."""
+    return f"the journal in {shown_dir(journal_dir)} (journal_dir): {reason}"
+
+
 def newer_format(journal_dir: str | os.PathLike[str], mark: int) -> JournalTooNew:
     """The refusal of a journal marked with format `mark` > FORMAT."""
     return JournalTooNew(
@@ -543,7 +549,9 @@ class JournalLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise JournalError(f"the journal {self.path} is in use by another process") from None
+            raise JournalError(
+                f"the journal {shown_dir(self.path)} is in use by another process"
+            ) from None
         self._fd: int | None = fd
 
     @property
@@ -554,7 +562,7 @@ class JournalLock:
         """The locked descriptor, handed over (its closing releases the lock)."""
         fd = self._fd
         if fd is None:
-            raise JournalError(f"the lock of the journal {self.path} was released")
+            raise JournalError(f"the lock of the journal {shown_dir(self.path)} was released")
         self._fd = None
         return fd
 
@@ -1299,13 +1307,15 @@ class SqliteJournal:
             return db
         except sqlite3.Error as e:
             self._unlock()
-            raise JournalError(f"cannot open the journal {path}: {e}") from e
+            raise JournalError(f"cannot open the journal {shown_dir(path)}: {e}") from e
         except OSError as e:
             self._unlock()
-            raise JournalError(f"cannot open the journal {path}: {e.strerror or e}") from e
+            raise JournalError(
+                f"cannot open the journal {shown_dir(path)}: {e.strerror or e}"
+            ) from e
         except ValueError as e:  # a format mark that is not one (`_format_mark`)
             self._unlock()
-            raise JournalError(f"cannot open the journal {path}: {e}") from None
+            raise JournalError(f"cannot open the journal {shown_dir(path)}: {e}") from None
         except JournalError:
             self._unlock()
             raise
@@ -1325,13 +1335,17 @@ class SqliteJournal:
             )
             self._recover(applier, fd)
         except sqlite3.Error as e:
-            raise JournalError(f"cannot open the journal {self.path}: {e}") from e
+            raise JournalError(f"cannot open the journal {shown_dir(self.path)}: {e}") from e
         except OSError as e:
-            raise JournalError(f"cannot open the journal {self.path}: {e.strerror or e}") from e
+            raise JournalError(
+                f"cannot open the journal {shown_dir(self.path)}: {e.strerror or e}"
+            ) from e
         except codec.UnknownValue as e:  # open orders, or records a newer version logged
             raise unknown_value(self.path.parent, e) from None
         except (KeyError, ValueError, TypeError, ArithmeticError) as e:
-            raise JournalError(f"cannot recover the journal {self.wal_path}: {e!r}") from e
+            raise JournalError(
+                f"cannot recover the journal {shown_dir(self.wal_path)}: {e!r}"
+            ) from e
         if self.writer_thread:
             self._thread = threading.Thread(
                 target=self._run, name=f"journal-writer {self.path}", daemon=True
@@ -1384,7 +1398,9 @@ class SqliteJournal:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise JournalError(f"the journal {path} is in use by another process") from None
+            raise JournalError(
+                f"the journal {shown_dir(path)} is in use by another process"
+            ) from None
         self._lock_fd = fd
 
     def _unlock(self) -> None:
@@ -1444,7 +1460,7 @@ class SqliteJournal:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise JournalError(f"the journal {self.path} is closed")
+            raise JournalError(f"the journal {shown_dir(self.path)} is closed")
         self.flush()
         return self._conn
 
@@ -1643,12 +1659,12 @@ class SqliteJournal:
         """One frame, one os.write (O_APPEND): in the kernel, so safe from the death of the
         process, when this returns; fdatasync'ed first with synchronous=FULL."""
         if self.readonly:
-            raise JournalError(f"the journal {self.path} is open read-only")
+            raise JournalError(f"the journal {shown_dir(self.path)} is open read-only")
         if self._error is not None:
             raise JournalError(f"the journal writer failed: {self._error!r}") from self._error
         fd = self._wal_fd
         if fd is None:
-            raise JournalError(f"the journal {self.path} is closed")
+            raise JournalError(f"the journal {shown_dir(self.path)} is closed")
         with self._wal_lock:
             lsn = self._lsn + 1
             frame = _frame(lsn, body)
@@ -1872,7 +1888,7 @@ class SqliteJournal:
         """Bind the journal to the exchange account it records (its first run does): what it
         holds (books, limits, trade ids) is about that account and no other."""
         if self.readonly:
-            raise JournalError(f"the journal {self.path} is open read-only")
+            raise JournalError(f"the journal {shown_dir(self.path)} is open read-only")
         # secure_delete: a binding replaced (an earlier version's, with a proxy's password in
         # its URL) is overwritten with zeros in the file, not left in the page's free space.
         self._db.execute("PRAGMA secure_delete = ON")
@@ -2043,7 +2059,7 @@ class SqliteJournal:
         after its checkpoint (a start after a crash, or the first of this version). For a
         journal applied by its owner (`writer_thread=False`, the daemon's)."""
         if self.readonly or self._applier is None:
-            raise JournalError(f"the journal {self.path} is not open for writing")
+            raise JournalError(f"the journal {shown_dir(self.path)} is not open for writing")
         if self._thread is not None:  # its checkpoints would race the writer's transactions
             raise JournalError("checkpoints are kept by a journal opened with writer_thread=False")
         if every_records < 1 or every_s <= 0:

@@ -41,10 +41,11 @@ from book_keeper.journal import (
     SqliteJournal,
     Synchronous,
     check_readable,
-    journal_file,
+    journal_dir_refusal,
     journal_in_use,
     journal_venue,
     run_applier,
+    shown_dir,
 )
 from core.clock import LiveClock
 from core.enums import OrderType, TradingState
@@ -302,18 +303,18 @@ class Daemon:
             self._journal_lock = JournalLock(s.journal_dir)
         except JournalError:
             raise DaemonError(
-                f"journal_dir = {s.journal_dir!r}: the journal {journal_file(s.journal_dir)} "
-                "is in use by another process (a daemon running? `python app.py --status`)"
+                f"the journal in {shown_dir(s.journal_dir)} (journal_dir) is in use by another "
+                "process (a daemon running? `python app.py --status`)"
             ) from None
         except OSError as exc:
-            raise DaemonError(f"journal_dir = {s.journal_dir!r}: {exc.strerror or exc}") from None
+            raise DaemonError(journal_dir_refusal(s.journal_dir, exc.strerror or exc)) from None
         self._closers.append(self._journal_lock.release)
         try:
             moved = claim_journal_dir(Path(s.journal_dir), venue, self.clock.now_ms(), held=True)
         except OSError as exc:
             reason = exc.strerror or exc
             raise DaemonError(
-                f"journal_dir = {s.journal_dir!r}: the last run's: {reason}"
+                journal_dir_refusal(s.journal_dir, f"the last run's: {reason}")
             ) from None
         self._prune_earlier_runs()
         if moved is None:  # this run continues the journal (if there is one)
@@ -418,7 +419,7 @@ class Daemon:
             raise DaemonError(str(exc)) from None
         except (JournalError, OSError) as exc:  # the user's directory, not the exchange
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise DaemonError(f"journal_dir = {str(journal_dir)!r}: {reason}") from None
+            raise DaemonError(journal_dir_refusal(journal_dir, reason)) from None
         self._closers.append(journal.close)
         if journal.venue != account:  # unbound, or bound with a proxy's password in it
             journal.bind_venue(account)
@@ -1412,7 +1413,7 @@ def claim_journal_dir(
     if bound not in (None, LOCAL_VENUE):
         here = "the local exchange" if venue == LOCAL_VENUE else venue
         raise DaemonError(
-            f"journal_dir = {str(journal_dir)!r} holds the journal of {bound}, and this run "
+            f"journal_dir {shown_dir(journal_dir)} holds the journal of {bound}, and this run "
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
         )

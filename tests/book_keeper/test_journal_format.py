@@ -17,10 +17,12 @@ from book_keeper.journal import (
     FILE_NAME,
     FORMAT,
     JournalError,
+    JournalLock,
     JournalTooNew,
     SqliteJournal,
     _frame,
     check_readable,
+    journal_dir_refusal,
 )
 from core.account import Position
 from core.enums import OrderIntent, OrderType, TradingState
@@ -157,6 +159,23 @@ def test_a_relative_journal_dir_is_named_as_a_path(tmp_path, monkeypatch, journa
 
     assert str(refused.value) == _newer(shown)
     assert str(refused.value).startswith(f"the journal in {shown} (journal_dir) was written")
+
+
+def test_a_journal_in_use_names_a_relative_journal_dir_as_a_path(tmp_path, monkeypatch):
+    # The default journal_dir read "the journal journal/journal.sqlite3 is in use".
+    monkeypatch.chdir(tmp_path)
+    held = JournalLock("journal")
+
+    with pytest.raises(JournalError) as refused:
+        SqliteJournal("journal")
+    held.release()
+
+    assert (
+        str(refused.value) == "the journal ./journal/journal.sqlite3 is in use by another process"
+    )
+    assert journal_dir_refusal("journal", "database or disk is full") == (
+        "the journal in ./journal (journal_dir): database or disk is full"
+    )
 
 
 def test_a_journal_dir_that_looks_like_a_secret_is_not_shown(tmp_path):

@@ -142,7 +142,7 @@ def test_after_a_full_disk_a_restart_says_so_and_once_freed_recovers_everything(
 
     assert still_full.returncode == 1, still_full.stderr[-2000:]
     last = still_full.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: journal_dir = '{disk / 'journal'}': "), last
+    assert last.startswith(f"error: the journal in {disk / 'journal'} (journal_dir): "), last
     assert "disk is full" in last or "No space left on device" in last, last
     assert "Traceback" not in still_full.stderr
     assert freed.returncode == 0, freed.stderr[-2000:]

@@ -58,7 +58,7 @@ def test_two_daemons_started_together_on_one_journal_dir_one_runs_the_other_is_r
     out, err = outputs[refused.pid]
     assert refused.returncode == 1, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert last == f"error: journal_dir = 'journal': the journal journal/journal.sqlite3 {IN_USE}"
+    assert last == f"error: the journal in ./journal (journal_dir) {IN_USE}"
     assert "Traceback" not in err
     assert "starting the local exchange" not in out  # refused before anything was started
     assert running.returncode == 0, outputs[running.pid][1][-2000:]

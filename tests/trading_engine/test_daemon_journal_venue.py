@@ -129,7 +129,7 @@ def test_another_exchanges_journal_is_refused_and_left_where_it_is(tmp_path, ven
 
     here = OTHER if venue == OTHER else "the local exchange"
     assert str(refused.value) == (
-        f"journal_dir = {str(tmp_path)!r} holds the journal of {TESTNET}, and this run trades "
+        f"journal_dir {tmp_path} holds the journal of {TESTNET}, and this run trades "
         f"{here}: a journal belongs to one exchange account. Give this run its own journal_dir "
         "(or move that journal away to start afresh)"
     )
