@@ -8,8 +8,10 @@ The first session buys 0.010 BTC at the market and stops. While it is down, a LI
 of this daemon's prefix under another journal's tag (`e2e-q0q0q0-3`) rests about 3 % above the
 entry and fills 0.004. The restart reads the open orders (the SELL, 0.004 filled); right then
 0.003 more fills (its stream reports lost); the trades read holds both fills, booked once each
-under `outside:e2e-q0q0q0-3` (the books do not know the order before the snapshot). The last
-0.003 then fills with the daemon running, reported on the stream.
+under `outside:e2e-q0q0q0-3` (the books do not know the order before the snapshot). After
+another restart (the journal's order row holds the 0.007) the last 0.003 fills with the daemon
+running, reported on the stream. In the second test the fill after the open-orders read is the
+whole 0.006 left: the order is FILLED at the start-up.
 
 Before, the 0.003 filled after the open-orders read was only marked seen on the order: the
 order held 0.004, then 0.007 after the last fill, asked for the "missing" 0.003 at every read
@@ -55,6 +57,7 @@ pytestmark = pytest.mark.asyncio
 WHILE_DOWN = Decimal("0.004")  # filled before the restart's open-orders read
 LATE = Decimal("0.003")  # filled right after it, before the trades read
 REST = QTY - WHILE_DOWN - LATE  # filled with the daemon running
+MAKER = Decimal("0.0002")  # the local exchange's maker fee rate (checked against its rows)
 
 
 @pytest.fixture
@@ -65,12 +68,13 @@ async def exchange():
 
 class FillAfterOpenOrdersRead:
     """The venue's REST connection, but right after the start-up's open-orders read answers,
-    a trade a tick through the SELL fills `LATE` of it; its user-stream reports are lost."""
+    a trade a tick through the SELL fills `qty` of it; its user-stream reports are lost."""
 
-    def __init__(self, rest: Any, ex: LocalExchange, price: Decimal) -> None:
+    def __init__(self, rest: Any, ex: LocalExchange, price: Decimal, qty: Decimal) -> None:
         self._rest = rest
         self._ex = ex
         self._price = price
+        self._qty = qty
         self.fired = False
 
     def __getattr__(self, name: str) -> Any:
@@ -81,7 +85,7 @@ class FillAfterOpenOrdersRead:
         if method == "futures_get_open_orders" and not self.fired:
             self.fired = True
             ex = self._ex
-            ex.engine.on_trade(SYMBOL, self._price + TICK, LATE, False, ex.now_ms())
+            ex.engine.on_trade(SYMBOL, self._price + TICK, self._qty, False, ex.now_ms())
             ex.engine.drain_user_events()
         return answer
 
@@ -95,24 +99,48 @@ def booked(d: Daemon) -> list[tuple[int, str]]:
     ]
 
 
-async def test_a_fill_between_the_start_ups_reads_counts_on_the_taken_over_order(
-    exchange: LocalExchange, tmp_path: Path
-) -> None:
-    ex = exchange
+class Money:
+    """What the exchange published, and each fill's money computed from it by hand."""
+
+    def __init__(self, ex: LocalExchange, start_wallet: Decimal, price: Decimal) -> None:
+        [entry] = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})[:1]
+        self.entry_price = Decimal(entry["price"])
+        self.entry_fee = Decimal(entry["commission"])
+        assert self.entry_fee == (QTY * self.entry_price * Decimal("0.0005")).quantize(
+            E8, rounding=ROUND_HALF_UP
+        )  # the taker rate
+        self.start_wallet = start_wallet
+        self.price = price
+
+    def realized(self, qty: Decimal) -> Decimal:
+        return qty * (self.price - self.entry_price)
+
+    def fee(self, qty: Decimal) -> Decimal:
+        return (qty * self.price * MAKER).quantize(E8, rounding=ROUND_HALF_UP)
+
+    def wallet(self, *sold: Decimal) -> Decimal:
+        """The wallet after the entry and the SELL fills `sold`."""
+        fees = sum((self.fee(q) for q in sold), Decimal(0))
+        return self.start_wallet - self.entry_fee + self.realized(sum(sold, Decimal(0))) - fees
+
+
+async def earlier_order_then_restart(
+    ex: LocalExchange, journal_dir: Path, late: Decimal
+) -> tuple[Daemon, Money]:
+    """The first session's long; the earlier journal's SELL filled 0.004 while it is down;
+    the restart, `late` of the SELL filled right after its open-orders read."""
     start_wallet = usdt_wallet(ex)
-    first = await start(ex, tmp_path)
+    first = await start(ex, journal_dir)
     try:
         await first.buy_at_market(QTY)
         await until(lambda: first.book.position(SYMBOL).qty == QTY, "the long is open")
         rates = await first.rest.call("futures_commission_rate", symbol=SYMBOL)
     finally:
         await first.stop()
+    assert (rates["makerCommissionRate"], rates["takerCommissionRate"]) == ("0.0002", "0.0005")
     [entry] = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
-    entry_price = Decimal(entry["price"])
-
-    # While it is down: the earlier journal's SELL, 0.004 of it filled.
     await ex.step(60_000)
-    price = (entry_price * Decimal("1.03") / TICK).to_integral_value() * TICK
+    price = (Decimal(entry["price"]) * Decimal("1.03") / TICK).to_integral_value() * TICK
     ex.engine.new_order(
         ACCOUNT,
         {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
@@ -120,79 +148,124 @@ async def test_a_fill_between_the_start_ups_reads_counts_on_the_taken_over_order
     )  # fmt: skip
     ex.engine.on_trade(SYMBOL, price + TICK, WHILE_DOWN, False, ex.now_ms())
     ex.flush_user_events()  # published while nobody listens
-
-    # By hand: the entry's taker fee; each SELL fill's realized PnL and maker fee.
-    maker = Decimal(rates["makerCommissionRate"])
-    entry_fee = (QTY * entry_price * Decimal(rates["takerCommissionRate"])).quantize(
-        E8, rounding=ROUND_HALF_UP
-    )
-
-    def realized(qty: Decimal) -> Decimal:
-        return qty * (price - entry_price)
-
-    def fee(qty: Decimal) -> Decimal:
-        return (qty * price * maker).quantize(E8, rounding=ROUND_HALF_UP)
-
+    money = Money(ex, start_wallet, price)
     racing: list[FillAfterOpenOrdersRead] = []
 
     def wrap(rest: Any) -> FillAfterOpenOrdersRead:
-        racing.append(FillAfterOpenOrdersRead(rest, ex, price))
+        racing.append(FillAfterOpenOrdersRead(rest, ex, price, late))
         return racing[0]
 
     d = await start_daemon(
         ex,
-        tmp_path,
+        journal_dir,
         limits=LIMITS,
         exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
         prefix=PREFIX,
         wrap_rest=wrap,
     )
+    assert racing[0].fired
+    return d, money
+
+
+def sell_fills(ex: LocalExchange) -> list[tuple[int, Decimal]]:
+    """(trade id, qty) of the SELL's fills on the exchange, in order."""
+    rows = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})[1:]
+    return [(int(r["id"]), Decimal(r["qty"])) for r in rows]
+
+
+async def test_a_fill_between_the_start_ups_reads_counts_on_the_taken_over_order(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    ex = exchange
+    d, m = await earlier_order_then_restart(ex, tmp_path, LATE)
+    filled = WHILE_DOWN + LATE
     try:
-        assert racing[0].fired
-        _, down_row, late_row = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
-        assert (Decimal(down_row["qty"]), Decimal(late_row["qty"])) == (WHILE_DOWN, LATE)
-        down_id, late_id = int(down_row["id"]), int(late_row["id"])
+        [(down_id, down), (late_id, late)] = sell_fills(ex)
+        assert (down, late) == (WHILE_DOWN, LATE)
         assert booked(d) == [(down_id, f"outside:{EARLIER}"), (late_id, f"outside:{EARLIER}")]
 
         # The order holds both fills: in the tracker and in the books, once.
         tracked = d.venue.tracker.get(EARLIER)
         assert tracked is not None
-        filled = WHILE_DOWN + LATE
         assert (tracked.fill_qty, tracked.taken_over_qty, tracked.needs_fills) == (
             filled, filled, False,
         )  # fmt: skip
         ours = d.book.orders[EARLIER]
         assert (ours.status, ours.filled_qty) == (OrderStatus.PARTIALLY_FILLED, filled)
-        wallet = start_wallet - entry_fee + realized(filled) - fee(WHILE_DOWN) - fee(LATE)
         assert d.book.position(SYMBOL).qty == QTY - filled == exchange_position(ex)
-        assert d.book.realized_pnl == realized(WHILE_DOWN) + realized(LATE)
-        assert d.book.fees == {"USDT": entry_fee + fee(WHILE_DOWN) + fee(LATE)}
-        assert d.book.wallet() == wallet == usdt_wallet(ex)
+        assert d.book.realized_pnl == m.realized(WHILE_DOWN) + m.realized(LATE)
+        assert d.book.fees == {"USDT": m.entry_fee + m.fee(WHILE_DOWN) + m.fee(LATE)}
+        assert d.book.wallet() == m.wallet(WHILE_DOWN, LATE) == usdt_wallet(ex)
+        assert d.book.differences == 1  # the order taken over: "open ... not in our books"
 
         # A query of it (a follow-up, a reconciliation's sweep): nothing missing, nothing new.
         await d.venue.sync.refresh(tracked)
         assert len(booked(d)) == 2 and not tracked.needs_fills
+        d.journal.flush()
+        assert d.journal.taken_over_qtys() == {EARLIER: filled}
+        assert fills_of(d, down_id) == fills_of(d, late_id) == [f"outside:{EARLIER}"]
+    finally:
+        await d.stop()
+
+    # Another restart: the order comes back from the journal with the 0.007; nothing booked.
+    again = await start(ex, tmp_path)
+    try:
+        assert booked(again) == []
+        tracked = again.venue.tracker.get(EARLIER)
+        assert tracked is not None
+        assert (tracked.fill_qty, tracked.taken_over_qty, tracked.needs_fills) == (
+            filled, filled, False,
+        )  # fmt: skip
+        assert again.book.orders[EARLIER].filled_qty == filled
+        assert again.book.differences == 0
 
         # The rest fills with the daemon running: the order's own, and FILLED everywhere.
-        ex.engine.on_trade(SYMBOL, price + TICK, REST, False, ex.now_ms())
+        ex.engine.on_trade(SYMBOL, m.price + TICK, REST, False, ex.now_ms())
         ex.flush_user_events()  # on the user stream
-        await until(lambda: d.book.position(SYMBOL).qty == 0, "the rest filled")
-        *_, last = (e for e in d.seen if isinstance(e, OrderPartiallyFilled | OrderFilled))
+        await until(lambda: again.book.position(SYMBOL).qty == 0, "the rest filled")
+        [(rest_id, cid)] = booked(again)
+        assert cid == EARLIER
+        *_, last = (e for e in again.seen if isinstance(e, OrderPartiallyFilled | OrderFilled))
         assert isinstance(last, OrderFilled)
-        assert (last.fill.client_order_id, last.fill.qty, last.cumulative_qty) == (
-            EARLIER, REST, QTY,
-        )  # fmt: skip
-        assert tracked.status is OrderStatus.FILLED and d.venue.tracker.open_orders() == []
+        assert (last.fill.trade_id, last.fill.qty, last.cumulative_qty) == (rest_id, REST, QTY)
+        assert tracked.status is OrderStatus.FILLED and again.venue.tracker.open_orders() == []
+        assert EARLIER not in again.book.orders
+        assert again.book.orders_by_status.get("FILLED", 0) >= 1
+        assert exchange_position(ex) == 0
+        assert again.book.realized_pnl == m.realized(QTY)
+        assert again.book.fees == {
+            "USDT": m.entry_fee + m.fee(WHILE_DOWN) + m.fee(LATE) + m.fee(REST)
+        }
+        assert again.book.wallet() == m.wallet(WHILE_DOWN, LATE, REST) == usdt_wallet(ex)
+        again.journal.flush()
+        assert fills_of(again, rest_id) == [EARLIER]
+        assert [o.client_order_id for o in again.journal.open_orders()] == []
+    finally:
+        await again.stop()
+
+
+async def test_a_fill_between_the_start_ups_reads_that_completes_the_order_ends_it(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    ex = exchange
+    rest = QTY - WHILE_DOWN
+    d, m = await earlier_order_then_restart(ex, tmp_path, rest)
+    try:
+        [(down_id, _), (late_id, late)] = sell_fills(ex)
+        assert late == rest and exchange_position(ex) == 0
+        assert booked(d) == [(down_id, f"outside:{EARLIER}"), (late_id, f"outside:{EARLIER}")]
+        tracked = d.venue.tracker.get(EARLIER)
+        assert tracked is not None and tracked.status is OrderStatus.FILLED
+        assert d.venue.tracker.open_orders() == []
+        # The books: taken over with both fills, then FILLED (the event after the snapshot).
         assert EARLIER not in d.book.orders
         assert d.book.orders_by_status.get("FILLED", 0) >= 1
-        assert exchange_position(ex) == 0
-        assert d.book.realized_pnl == realized(QTY)
-        assert d.book.fees == {"USDT": entry_fee + fee(WHILE_DOWN) + fee(LATE) + fee(REST)}
-        assert d.book.wallet() == wallet + realized(REST) - fee(REST) == usdt_wallet(ex)
-        assert d.book.differences == 1  # the order taken over: "open ... not in our books"
+        assert d.book.position(SYMBOL).qty == 0
+        assert d.book.realized_pnl == m.realized(QTY)
+        assert d.book.fees == {"USDT": m.entry_fee + m.fee(WHILE_DOWN) + m.fee(rest)}
+        assert d.book.wallet() == m.wallet(WHILE_DOWN, rest) == usdt_wallet(ex)
         d.journal.flush()
-        assert fills_of(d, down_id) == fills_of(d, late_id) == [f"outside:{EARLIER}"]
-        assert EARLIER not in d.journal.taken_over_qtys()  # its row no longer open
         assert [o.client_order_id for o in d.journal.open_orders()] == []
+        assert fills_of(d, late_id) == [f"outside:{EARLIER}"]
     finally:
         await d.stop()
