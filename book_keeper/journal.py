@@ -1253,6 +1253,8 @@ class SqliteJournal:
         # A journal older than `orders.intent` opened read-only keeps its table as it is: its
         # orders read as ORDINARY, as a writer's migration (`_add_order_intent`) makes them.
         self._has_intent = not readonly or "intent" in _columns(self._conn, "orders")
+        # ... and one older than `orders.taken_over_qty` exports it empty
+        self._has_taken_over = not readonly or "taken_over_qty" in _columns(self._conn, "orders")
         if not readonly:
             try:
                 self._open_writer()
@@ -2194,12 +2196,18 @@ class SqliteJournal:
 
     def export_csv(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write orders.csv and fills.csv (the table columns, a header row, decimals as
-        stored; an order's `intent` ORDINARY in a journal older than the column) into
-        `out_dir`; return their paths."""
+        stored; an order's `intent` ORDINARY and its `taken_over_qty` empty in a journal
+        older than the column) into `out_dir`; return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        taken_over = "taken_over_qty" if self._has_taken_over else "NULL"
         jobs = (
-            ("orders.csv", _ORDER_ROW, self._order_row, "orders ORDER BY created_ms, rowid"),
+            (
+                "orders.csv",
+                f"{_ORDER_ROW}, taken_over_qty",
+                f"{self._order_row}, {taken_over}",
+                "orders ORDER BY created_ms, rowid",
+            ),
             ("fills.csv", _FILL_COLUMNS, _FILL_COLUMNS, "fills ORDER BY time_ms, symbol, trade_id"),
         )
         written = []

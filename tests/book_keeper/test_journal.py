@@ -387,6 +387,15 @@ def test_an_adopted_order_keeps_what_it_had_filled_when_taken_over(journal):
     ]
     journal.record(canceled("bfd-1", 41, t=T0 + 2))
     assert journal.taken_over_qtys() == {}  # ended: nothing to restore
+    # The audit export has it too, after the intent; empty for the journal's own order.
+    [orders_csv, _] = journal.export_csv(journal.path.parent / "audit")
+    with orders_csv.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    assert header[-2:] == ["intent", "taken_over_qty"]
+    assert [(r[0], r[-2], r[-1]) for r in rows] == [
+        ("bfd-1", "ORDINARY", "0.004"),
+        ("t-1", "ORDINARY", ""),
+    ]
 
 
 def test_a_journal_older_than_the_taken_over_column_gets_it_empty(tmp_path):
@@ -397,6 +406,11 @@ def test_a_journal_older_than_the_taken_over_column_gets_it_empty(tmp_path):
     db.commit()
     db.close()
 
+    with SqliteJournal(tmp_path, readonly=True) as j:  # the export leaves it as it is
+        [orders_csv, _] = j.export_csv(tmp_path / "audit")
+    with orders_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["client_order_id"], r["taken_over_qty"]) for r in rows] == [("bfd-1", "")]
     with SqliteJournal(tmp_path) as j:  # bfd-1 adopted then: what it had filled not kept
         assert [o.client_order_id for o in j.open_orders()] == ["bfd-1"]
         assert j.taken_over_qtys() == {}
