@@ -19,7 +19,7 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import LiveClock
 from core.enums import OrderType, Side, TradingState
-from core.events import Event
+from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.market import MarkPrice
 from core.orders import ClientOrderIds, OrderProposal
 from exchange_sim.engine import EngineConfig
@@ -191,3 +191,44 @@ def exchange_position(ex: LocalExchange) -> Decimal:
     """SYMBOL's position on the exchange's books (BTC, signed), read from the engine."""
     rows = ex.engine.position_risk(ACCOUNT, {"symbol": SYMBOL}, version=3)
     return sum((Decimal(r["positionAmt"]) for r in rows), Decimal(0))
+
+
+def usdt_wallet(ex: LocalExchange) -> Decimal:
+    """The account's USDT wallet balance on the exchange's books, read from the engine."""
+    [usdt] = [b for b in ex.engine.balance(ACCOUNT, {}, version=3) if b["asset"] == "USDT"]
+    return Decimal(usdt["balance"])
+
+
+def fills_of(d: Daemon, trade_id: int) -> list[str]:
+    """The client ids the journal's fills table holds trade `trade_id` under."""
+    return [f.client_order_id for f in d.journal.load_fills() if f.trade_id == trade_id]
+
+
+def booked(d: Daemon) -> list[tuple[int, str]]:
+    """(trade id, client id) of each fill the venue emitted, in order."""
+    return [
+        (e.fill.trade_id, e.fill.client_order_id)
+        for e in d.seen
+        if isinstance(e, OrderPartiallyFilled | OrderFilled)
+    ]
+
+
+class OnceAfter:
+    """A REST connection that, the first time `method` has answered, runs `action` (a test's
+    hand on the exchange between two of a reconciliation's reads); `fired` says it ran."""
+
+    def __init__(self, rest: Any, method: str, action: Callable[[], None]) -> None:
+        self._rest = rest
+        self._method = method
+        self._action = action
+        self.fired = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rest, name)
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        answer = await self._rest.call(method, **kw)
+        if method == self._method and not self.fired:
+            self.fired = True
+            self._action()
+        return answer

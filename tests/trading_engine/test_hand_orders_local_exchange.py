@@ -35,6 +35,7 @@ from tests.trading_engine.local_exchange_rig import (
     start_daemon,
     stepped_exchange,
     until,
+    usdt_wallet,
 )
 from trading_engine.exec_manager import ExecConfig
 
@@ -84,11 +85,6 @@ def hand_trades(ex: LocalExchange) -> list[dict[str, Any]]:
     return ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL, "limit": "1000"})
 
 
-def exchange_wallet(ex: LocalExchange) -> Decimal:
-    [usdt] = [b for b in ex.engine.balance(ACCOUNT, {}, version=3) if b["asset"] == "USDT"]
-    return D(usdt["balance"])
-
-
 async def agreed(d: Daemon, ex: LocalExchange, fills: int) -> None:
     """Wait until the books hold `fills` fills and the exchange's position, then compare the
     books with the exchange: each fill's trade, the realized PnL, fees, wallet, position."""
@@ -100,7 +96,7 @@ async def agreed(d: Daemon, ex: LocalExchange, fills: int) -> None:
     assert len(rows) == fills
     assert d.book.realized_pnl == sum((D(r["realizedPnl"]) for r in rows), D(0))
     assert d.book.fees == {"USDT": sum((D(r["commission"]) for r in rows), D(0))}
-    assert d.book.wallet() == exchange_wallet(ex)
+    assert d.book.wallet() == usdt_wallet(ex)
     [row] = ex.engine.position_risk(ACCOUNT, {"symbol": SYMBOL}, version=3) or [None]
     if row is not None:
         assert d.book.position(SYMBOL).entry_price == D(row["entryPrice"])
@@ -201,9 +197,7 @@ async def test_hand_orders_filled_while_the_daemon_runs_are_booked_as_the_exchan
     again = await start(ex, tmp_path)
     try:
         assert not [e for e in again.seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
-        assert (
-            (again.book.wallet(), again.book.fees) == (wallet, fees) == (exchange_wallet(ex), fees)
-        )
+        assert (again.book.wallet(), again.book.fees) == (wallet, fees) == (usdt_wallet(ex), fees)
         assert again.book.realized_pnl == realized
         assert again.book.position(SYMBOL).qty == D("0.005") == exchange_position(ex)
         assert again.book.differences == 0 and again.venue.stats.outside_fills == 0
@@ -249,7 +243,7 @@ async def test_a_hand_fill_the_user_stream_lost_is_booked_by_the_next_reconcilia
         ]
         paid = fee(D("0.003"), D(row["price"]), taker)
         assert d.book.fees == {"USDT": paid} and D(row["commission"]) == paid
-        assert d.book.wallet() == START - paid == exchange_wallet(ex)
+        assert d.book.wallet() == START - paid == usdt_wallet(ex)
         assert d.book.position(SYMBOL).qty == D("0.003") == exchange_position(ex)
         assert d.book.realized_pnl == 0
         assert (d.book.differences, d.book.rejected_events) == (0, 0)

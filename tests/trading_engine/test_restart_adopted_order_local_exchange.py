@@ -35,9 +35,11 @@ from tests.trading_engine.local_exchange_rig import (
     SYMBOL,
     Daemon,
     exchange_position,
+    fills_of,
     start_daemon,
     stepped_exchange,
     until,
+    usdt_wallet,
 )
 from trading_engine.exec_manager import ExecConfig
 
@@ -77,16 +79,6 @@ async def start(ex: LocalExchange, journal_dir: Path) -> Daemon:
 async def exchange():
     async with stepped_exchange() as ex:
         yield ex
-
-
-def usdt_wallet(ex: LocalExchange) -> Decimal:
-    [usdt] = [b for b in ex.engine.balance(ACCOUNT, {}, version=3) if b["asset"] == "USDT"]
-    return Decimal(usdt["balance"])
-
-
-def fills_of(d: Daemon, trade_id: int) -> list[str]:
-    """The client ids the journal's fills table holds trade `trade_id` under."""
-    return [f.client_order_id for f in d.journal.load_fills() if f.trade_id == trade_id]
 
 
 async def test_an_earlier_journals_order_still_open_has_what_it_filled_while_down_booked(

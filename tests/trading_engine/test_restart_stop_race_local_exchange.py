@@ -31,16 +31,17 @@ from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     SYMBOL,
+    OnceAfter,
     exchange_position,
+    fills_of,
     stepped_exchange,
     until,
+    usdt_wallet,
 )
 from tests.trading_engine.test_restart_adopted_order_local_exchange import (
     E8,
     QTY,
-    fills_of,
     start,
-    usdt_wallet,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -55,30 +56,20 @@ async def exchange():
         yield ex
 
 
-class FillAfterPositionRead:
+def fill_after_position_read(rest: Any, ex: LocalExchange) -> OnceAfter:
     """The venue's REST connection, but right after the position read answers, the SELL
     fills on the exchange and its user-stream reports are dropped (they would come after
     the stream closed)."""
 
-    def __init__(self, rest: Any, ex: LocalExchange) -> None:
-        self._rest = rest
-        self._ex = ex
-        self.fired = False
+    def fill() -> None:
+        ex.engine.new_order(
+            ACCOUNT,
+            {"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": str(RACING),
+             "newClientOrderId": ANOTHER},
+        )  # fmt: skip
+        ex.engine.drain_user_events()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rest, name)
-
-    async def call(self, method: str, /, **kw: Any) -> Any:
-        answer = await self._rest.call(method, **kw)
-        if method == "futures_position_information" and not self.fired:
-            self.fired = True
-            self._ex.engine.new_order(
-                ACCOUNT,
-                {"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": str(RACING),
-                 "newClientOrderId": ANOTHER},
-            )  # fmt: skip
-            self._ex.engine.drain_user_events()
-        return answer
+    return OnceAfter(rest, "futures_position_information", fill)
 
 
 async def test_a_fill_between_the_stops_position_and_fills_reads_is_booked_at_the_restart(
@@ -93,7 +84,7 @@ async def test_a_fill_between_the_stops_position_and_fills_reads_is_booked_at_th
         await until(lambda: d.book.position(SYMBOL).qty == QTY, "the long is open")
         rates = await d.rest.call("futures_commission_rate", symbol=SYMBOL)
         await ex.step(60_000)
-        racing = FillAfterPositionRead(d.venue.sync.rest, ex)
+        racing = fill_after_position_read(d.venue.sync.rest, ex)
         d.venue.sync.rest = racing
     finally:
         await d.stop()

@@ -27,24 +27,24 @@ from pathlib import Path
 
 import pytest
 
-from core.events import OrderFilled, OrderPartiallyFilled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     SYMBOL,
     Daemon,
+    booked,
     exchange_position,
+    fills_of,
     stepped_exchange,
     until,
+    usdt_wallet,
 )
 from tests.trading_engine.test_restart_adopted_order_local_exchange import (
     E8,
     EARLIER,
     QTY,
     TICK,
-    fills_of,
     start,
-    usdt_wallet,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -58,15 +58,6 @@ AFTER_RESTART = Decimal("0.002")  # filled after a restart, the same way
 async def exchange():
     async with stepped_exchange() as ex:
         yield ex
-
-
-def booked(d: Daemon) -> list[tuple[int, str]]:
-    """(trade id, client id) of each fill the venue emitted, in order."""
-    return [
-        (e.fill.trade_id, e.fill.client_order_id)
-        for e in d.seen
-        if isinstance(e, OrderPartiallyFilled | OrderFilled)
-    ]
 
 
 async def fill_unreported(ex: LocalExchange, d: Daemon, price: Decimal, qty: Decimal) -> int:

@@ -34,10 +34,14 @@ from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     SYMBOL,
     Daemon,
+    OnceAfter,
+    booked,
     exchange_position,
+    fills_of,
     start_daemon,
     stepped_exchange,
     until,
+    usdt_wallet,
 )
 from tests.trading_engine.test_restart_adopted_order_local_exchange import (
     E8,
@@ -46,9 +50,7 @@ from tests.trading_engine.test_restart_adopted_order_local_exchange import (
     PREFIX,
     QTY,
     TICK,
-    fills_of,
     start,
-    usdt_wallet,
 )
 from trading_engine.exec_manager import ExecConfig
 
@@ -66,37 +68,17 @@ async def exchange():
         yield ex
 
 
-class FillAfterOpenOrdersRead:
+def fill_after_open_orders_read(
+    rest: Any, ex: LocalExchange, price: Decimal, qty: Decimal
+) -> OnceAfter:
     """The venue's REST connection, but right after the start-up's open-orders read answers,
     a trade a tick through the SELL fills `qty` of it; its user-stream reports are lost."""
 
-    def __init__(self, rest: Any, ex: LocalExchange, price: Decimal, qty: Decimal) -> None:
-        self._rest = rest
-        self._ex = ex
-        self._price = price
-        self._qty = qty
-        self.fired = False
+    def fill() -> None:
+        ex.engine.on_trade(SYMBOL, price + TICK, qty, False, ex.now_ms())
+        ex.engine.drain_user_events()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rest, name)
-
-    async def call(self, method: str, /, **kw: Any) -> Any:
-        answer = await self._rest.call(method, **kw)
-        if method == "futures_get_open_orders" and not self.fired:
-            self.fired = True
-            ex = self._ex
-            ex.engine.on_trade(SYMBOL, self._price + TICK, self._qty, False, ex.now_ms())
-            ex.engine.drain_user_events()
-        return answer
-
-
-def booked(d: Daemon) -> list[tuple[int, str]]:
-    """(trade id, client id) of each fill the venue emitted, in order."""
-    return [
-        (e.fill.trade_id, e.fill.client_order_id)
-        for e in d.seen
-        if isinstance(e, OrderPartiallyFilled | OrderFilled)
-    ]
+    return OnceAfter(rest, "futures_get_open_orders", fill)
 
 
 class Money:
@@ -149,10 +131,10 @@ async def earlier_order_then_restart(
     ex.engine.on_trade(SYMBOL, price + TICK, WHILE_DOWN, False, ex.now_ms())
     ex.flush_user_events()  # published while nobody listens
     money = Money(ex, start_wallet, price)
-    racing: list[FillAfterOpenOrdersRead] = []
+    racing: list[OnceAfter] = []
 
-    def wrap(rest: Any) -> FillAfterOpenOrdersRead:
-        racing.append(FillAfterOpenOrdersRead(rest, ex, price, late))
+    def wrap(rest: Any) -> OnceAfter:
+        racing.append(fill_after_open_orders_read(rest, ex, price, late))
         return racing[0]
 
     d = await start_daemon(
