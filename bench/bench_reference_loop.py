@@ -20,6 +20,9 @@ unlike the daemon's, where fills and stop-loss replacements run between orders. 
 p50/p99 of the ordering ticks (wall clock and thread CPU) beside the issue's reference, so that
 a slow day shows as one.
 
+`bench_tick_to_order.py` and `bench_backtest.py` call `measure` in their own process, so that
+each of their figures comes with the machine's speed of that moment beside it.
+
     python bench/bench_reference_loop.py [--orders 20000] [--every 50]
 """
 
@@ -29,6 +32,7 @@ import gzip
 import hashlib
 import hmac
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 TRADES = (
@@ -97,6 +101,31 @@ def percentile(values: list[int], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] / 1000
 
 
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Percentiles of one timed run of the loop's ordering ticks, in microseconds."""
+
+    orders: int
+    p50_us: float
+    p99_us: float
+    cpu_p50_us: float
+    cpu_p99_us: float
+
+
+def measure(orders: int = 20_000, every: int = 50, tape: list[float] | None = None) -> Timing:
+    """The loop timed after a short warm-up: the figure other benchmarks print beside theirs."""
+    tape = tape if tape is not None else prices()
+    run(tape, 200, every)  # warm-up, not reported
+    wall, cpu = run(tape, orders, every)
+    return Timing(
+        orders=orders,
+        p50_us=percentile(wall, 0.50),
+        p99_us=percentile(wall, 0.99),
+        cpu_p50_us=percentile(cpu, 0.50),
+        cpu_p99_us=percentile(cpu, 0.99),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="The lean reference loop of issue 7's tick-to-order target, timed here."
@@ -104,14 +133,11 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20_000, help="ordering ticks timed")
     parser.add_argument("--every", type=int, default=50, help="a trade in N orders")
     args = parser.parse_args()
-    tape = prices()
-    run(tape, 200, args.every)  # warm-up, not reported
-    wall, cpu = run(tape, args.orders, args.every)
-    p50, p99 = percentile(wall, 0.50), percentile(wall, 0.99)
+    t = measure(args.orders, args.every)
     print(
         f"lean reference loop, {args.orders:,} ordering ticks (one trade in {args.every}): "
-        f"wall p50 {p50:.1f} us, p99 {p99:.1f} us; thread CPU p50 {percentile(cpu, 0.50):.1f} us, "
-        f"p99 {percentile(cpu, 0.99):.1f} us"
+        f"wall p50 {t.p50_us:.1f} us, p99 {t.p99_us:.1f} us; thread CPU p50 {t.cpu_p50_us:.1f} "
+        f"us, p99 {t.cpu_p99_us:.1f} us"
     )
     print(f"issue 7's reference: p50/p99 {REFERENCE_P50_US:.0f}/{REFERENCE_P99_US:.0f} us")
 
