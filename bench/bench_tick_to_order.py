@@ -46,6 +46,14 @@ governor and fake exchange follow the replayed trade times (a `LiveClock` pinned
 tape), so the governor and the per-minute limits see the market's order rate, not the
 benchmark's compressed one; python-binance signs with the wall clock, as it always does.
 
+This machine's speed moves by up to 2x from one day to the next, so a figure alone cannot say
+whether the code got better. The lean reference loop of `bench_reference_loop.py` (issue 7's
+yardstick: 11/43 us p50/p99 on the machine its target was set on) runs in this process before
+and after the timed runs (`--reference-orders`, 20,000 ordering ticks), and each run's p50 and
+p99 are printed as multiples of the loop's (the mean of before and after), beside the target's
+own: 50/11 = 4.5x, 250/43 = 5.8x. `--repeat N` makes N rounds of the runs, alternating the
+journal modes, and prints the median and the spread of each mode's p50s: a figure with its noise.
+
 Data: the bundled BTCUSDT capture of 2024-08-08 (trades, book tickers and one MarkPrice per
 second; `bench_exec_manager.capture`), looped with shifted times and ids.
 
@@ -57,7 +65,8 @@ the latency follows.
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
-        [--calls 50 [--trace]] [--stages 300] [--without-checkpoints]
+        [--calls 50 [--trace]] [--stages 300] [--without-checkpoints] [--repeat 1]
+        [--reference-orders 20000]
 """
 
 import argparse
@@ -85,6 +94,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import bench_reference_loop as reference  # noqa: E402
 from bench_exec_manager import FlipStrategy, capture, item_time  # noqa: E402
 
 from book_keeper.book_keeper import BookKeeper  # noqa: E402
@@ -991,6 +1001,69 @@ def report(r: Result, out: Callable[[str], None] = print) -> bool:
     return ok
 
 
+REFERENCE_P50_US, REFERENCE_P99_US = reference.REFERENCE_P50_US, reference.REFERENCE_P99_US
+
+
+def _mean_timing(before: reference.Timing, after: reference.Timing) -> tuple[float, float]:
+    """The loop's p50 and p99 over the runs: the mean of the two taken around them (us)."""
+    return (before.p50_us + after.p50_us) / 2, (before.p99_us + after.p99_us) / 2
+
+
+def compare(
+    results: Sequence[Result],
+    before: reference.Timing,
+    after: reference.Timing,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Each run's p50 and p99 as multiples of the lean loop's, measured in this process: a
+    ratio that holds across days when the machine's speed does not."""
+    ref50, ref99 = _mean_timing(before, after)
+    out(
+        f"against the lean reference loop (bench_reference_loop.py, {before.orders:,} ordering "
+        f"ticks, in this process): p50 {before.p50_us:.1f} us before the runs, "
+        f"{after.p50_us:.1f} us after; p99 {before.p99_us:.1f} / {after.p99_us:.1f} us; "
+        f"ratios against their means, {ref50:.2f} / {ref99:.2f} us"
+    )
+    target50 = P50_TARGET_US / REFERENCE_P50_US
+    target99 = P99_TARGET_US / REFERENCE_P99_US
+    for r in results:
+        if not r.order_us:
+            out(f"  {_label(r)}: no ordering tick")
+            continue
+        p50, p99 = pct(r.order_us, 50), pct(r.order_us, 99)
+        out(
+            f"  {_label(r)}: p50 {p50:.1f} us = {p50 / ref50:.1f}x the lean loop's "
+            f"{ref50:.1f} us, p99 {p99:.1f} us = {p99 / ref99:.1f}x its {ref99:.1f} us; "
+            f"the issue's target is {P50_TARGET_US:.0f}/{REFERENCE_P50_US:.0f} = "
+            f"{target50:.1f}x, {P99_TARGET_US:.0f}/{REFERENCE_P99_US:.0f} = {target99:.1f}x"
+        )
+
+
+def spread(
+    results: Sequence[Result],
+    before: reference.Timing,
+    after: reference.Timing,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Per run kind (journal mode and order rate), the median and range of the repeated runs'
+    p50s: how far one run's figure can be trusted on this machine today."""
+    ref50, _ = _mean_timing(before, after)
+    kinds: dict[str, list[float]] = {}
+    for r in results:
+        if r.order_us:
+            kinds.setdefault(_label(r), []).append(pct(r.order_us, 50))
+    for label, p50s in kinds.items():
+        median = statistics.median(p50s)
+        low, high = min(p50s), max(p50s)
+        out(
+            f"{label}, {len(p50s)} runs alternating: p50s "
+            + ", ".join(f"{v:.1f}" for v in p50s)
+            + f" us; median {median:.1f} us = {median / ref50:.1f}x the lean loop's "
+            f"{ref50:.1f} us, spread {low:.1f}-{high:.1f} us "
+            f"({(low - median) / median:+.0%} / {(high - median) / median:+.0%} of the median)"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=2000, help="ordering ticks to sample")
@@ -1030,7 +1103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the SqliteJournal without the restart's checkpoints and the new-peak snapshots "
         "(as before them), for comparison",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the runs, alternating the journal modes; > 1 prints the median and "
+        "spread of each mode's p50s",
+    )
+    parser.add_argument(
+        "--reference-orders",
+        type=int,
+        default=20_000,
+        help="ordering ticks of the lean reference loop timed before and after the runs",
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.reference_orders < 1:
+        parser.error("--repeat and --reference-orders take a count of at least 1")
     logging.basicConfig(level=logging.ERROR)
     runs: list[tuple[str, int, int]] = []  # (journal, every, orders)
     for spec, every, orders in (
@@ -1061,8 +1149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "applier, new drawdown peaks journaled"
         )
     )
+    tape = reference.prices()
+    before = reference.measure(args.reference_orders, tape=tape)
+    print(
+        f"lean reference loop before the runs: p50 {before.p50_us:.1f} us, p99 "
+        f"{before.p99_us:.1f} us ({args.reference_orders:,} ordering ticks; issue 7's "
+        f"{REFERENCE_P50_US:.0f}/{REFERENCE_P99_US:.0f} us)"
+    )
+    results: list[Result] = []
+    # Each run in a directory of its own: a run that found the journal of the one before would
+    # restore its orders and position and measure a restart, not the same run again.
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, every, orders in runs:
+        for mode, every, orders in runs * args.repeat:
             if args.items:
                 max_items = args.items
             elif args.strategy == "flip":
@@ -1078,11 +1176,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     journal_mode=mode,
                     strategy_name=args.strategy,
                     every=every,
-                    tmp=Path(tmp),
+                    tmp=Path(tempfile.mkdtemp(dir=tmp)),
                     checkpoints=not args.without_checkpoints,
                 )
             )
             report(result)
+            result.rig = None  # its books and venue would stay in the heap of later runs
+            results.append(result)
+        after = reference.measure(args.reference_orders, tape=tape)
+        print(
+            f"lean reference loop after the runs: p50 {after.p50_us:.1f} us, p99 "
+            f"{after.p99_us:.1f} us"
+        )
+        compare(results, before, after)
+        if args.repeat > 1:
+            spread(results, before, after)
         if args.calls > 0 and args.strategy == "flip":
             counter = CallCounter(trace=args.trace)
             asyncio.run(
@@ -1094,7 +1202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     journal_mode=Synchronous.NORMAL.value,
                     strategy_name="flip",
                     every=args.every,
-                    tmp=Path(tmp),
+                    tmp=Path(tempfile.mkdtemp(dir=tmp)),
                     calls=counter,
                 )
             )
@@ -1112,7 +1220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         journal_mode=Synchronous.NORMAL.value,
                         strategy_name="flip",
                         every=args.every,
-                        tmp=Path(tmp),
+                        tmp=Path(tempfile.mkdtemp(dir=tmp)),
                         stages=timer,
                     )
                 )

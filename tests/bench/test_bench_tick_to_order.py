@@ -29,10 +29,14 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
             "MEMORY",
             "--calls",
             "3",
+            "--reference-orders",
+            "200",
         ]
     )
     out = capsys.readouterr().out
     assert status == 0
+    assert re.search(r"lean reference loop before the runs: p50 [\d.]+ us, p99 [\d.]+ us", out)
+    assert re.search(r"lean reference loop after the runs: p50 [\d.]+ us, p99 [\d.]+ us", out)
     for label in (
         "flip every 50th trade, SqliteJournal NORMAL; 15 ordering ticks",
         "flip every 50th trade, MemoryJournal; 15 ordering ticks",
@@ -41,6 +45,13 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
         line = next(line for line in out.splitlines() if label in line)
         assert re.search(r"p50 [\d.]+ us, p99 [\d.]+ us, p99\.9 [\d.]+ us", line)
         assert "target p50 <= 50 us, p99 <= 250 us" in line
+        ratio = next(
+            line for line in out.splitlines() if line.startswith(f"  {label.split(';')[0]}:")
+        )
+        assert re.search(
+            r"p50 [\d.]+ us = [\d.]+x the lean loop's [\d.]+ us, p99 [\d.]+ us = ", ratio
+        )
+        assert ratio.endswith("the issue's target is 50/11 = 4.5x, 250/43 = 5.8x")
     assert "non-ordering ticks, on_item: Trade p50" in out
     assert "load average" in out
     assert "0 unexpected requests" in out
@@ -57,6 +68,106 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
     quiet = next(line for line in out.splitlines() if "a trade tick that does not order" in line)
     quiet_python = int(re.search(r"(\d+) Python", quiet).groups()[0])  # type: ignore[union-attr]
     assert 0 < quiet_python < 20  # the sink, the pause watch, the books' mark, the strategy
+
+
+def result(journal: str, order_us: list[float], every: int = 50):
+    """A run's result with only what the comparisons read."""
+    return bench.Result(
+        journal=journal,
+        strategy="flip",
+        every=every,
+        order_us=order_us,
+        order_sync_us=order_us,
+        order_cpu_us=order_us,
+        idle_us={},
+        items=0,
+        wall_s=1.0,
+        orders_posted=len(order_us),
+        algo_requests=0,
+        fills=0,
+        denied=0,
+        unexpected=0,
+    )
+
+
+def timing(p50_us: float, p99_us: float):
+    return bench.reference.Timing(
+        orders=100, p50_us=p50_us, p99_us=p99_us, cpu_p50_us=p50_us, cpu_p99_us=p99_us
+    )
+
+
+def test_each_run_is_given_as_multiples_of_the_mean_of_the_reference_loops_around_it():
+    lines: list[str] = []
+    # p50 of [50, 66, 80] is 66 (nearest rank), p99 is 80; the loop's means: 3.0 and 10.0 us.
+    runs = [result("NORMAL", [50.0, 66.0, 80.0]), result("MEMORY", [])]
+
+    bench.compare(runs, timing(2.0, 8.0), timing(4.0, 12.0), out=lines.append)
+
+    assert "p50 2.0 us before the runs, 4.0 us after; p99 8.0 / 12.0 us" in lines[0]
+    assert lines[1] == (
+        "  flip every 50th trade, SqliteJournal NORMAL: p50 66.0 us = 22.0x the lean loop's "
+        "3.0 us, p99 80.0 us = 8.0x its 10.0 us; the issue's target is 50/11 = 4.5x, "
+        "250/43 = 5.8x"
+    )
+    assert lines[2] == "  flip every 50th trade, MemoryJournal: no ordering tick"
+
+
+def test_repeated_runs_give_the_median_and_spread_of_each_modes_p50s():
+    lines: list[str] = []
+    runs = [
+        result("NORMAL", [100.0]),
+        result("MEMORY", [40.0]),
+        result("NORMAL", [120.0]),
+        result("MEMORY", [60.0]),
+        result("NORMAL", [90.0]),
+        result("MEMORY", [50.0]),
+    ]
+
+    bench.spread(runs, timing(2.0, 9.0), timing(3.0, 9.0), out=lines.append)
+
+    # NORMAL: median 100, 90 is -10 %, 120 is +20 %; the loop's mean p50 2.5 us: 40x.
+    assert lines == [
+        "flip every 50th trade, SqliteJournal NORMAL, 3 runs alternating: p50s 100.0, 120.0, "
+        "90.0 us; median 100.0 us = 40.0x the lean loop's 2.5 us, spread 90.0-120.0 us "
+        "(-10% / +20% of the median)",
+        "flip every 50th trade, MemoryJournal, 3 runs alternating: p50s 40.0, 60.0, 50.0 us; "
+        "median 50.0 us = 20.0x the lean loop's 2.5 us, spread 40.0-60.0 us "
+        "(-20% / +20% of the median)",
+    ]
+
+
+def test_repeat_alternates_the_journal_modes_each_run_with_a_fresh_journal(capsys):
+    status = bench.main(
+        [
+            "--orders",
+            "5",
+            "--journals",
+            "NORMAL,MEMORY",
+            "--cold-orders",
+            "0",
+            "--calls",
+            "0",
+            "--repeat",
+            "2",
+            "--reference-orders",
+            "200",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    heads = [line for line in out.splitlines() if line.startswith("tick-to-order (")]
+    assert [h.split(";")[0] for h in heads] == [
+        "tick-to-order (flip every 50th trade, SqliteJournal NORMAL",
+        "tick-to-order (flip every 50th trade, MemoryJournal",
+    ] * 2
+    # The second NORMAL run did not restore the first one's orders and position: it filled
+    # its orders as the first did.
+    runs = [line for line in out.splitlines() if line.startswith("  run: ")]
+    assert all("5 orders posted, 5 stop-loss orders, 5 fills" in r for r in runs), runs
+    assert re.search(
+        r"SqliteJournal NORMAL, 2 runs alternating: p50s [\d.]+, [\d.]+ us; median", out
+    )
+    assert re.search(r"MemoryJournal, 2 runs alternating: .* spread [\d.]+-[\d.]+ us", out)
 
 
 def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
@@ -113,6 +224,8 @@ def test_stages_are_timed_in_place_in_order_and_the_methods_restored_after(capsy
             "0",
             "--stages",
             "8",
+            "--reference-orders",
+            "200",
         ]
     )
     out = capsys.readouterr().out
