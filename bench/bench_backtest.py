@@ -26,6 +26,11 @@ or trades went through the pipeline, the orders, peak resident memory of the pro
 < 300 MiB). Cost per order: SMA 1/2 (a flip about every other bar, zero fees: about one order
 per bar) at about 1,000, 10,000 and 100,000 orders; the cost per order, bars included, should
 not grow with the order history.
+
+The machine's speed moves by up to 2x from one day to the next, so the script first times the
+lean reference loop of `bench_reference_loop.py` (`--reference-orders`, 20,000 ordering ticks)
+in this process and prints its p50, and each rate also as the time per bar (or tick) in
+multiples of that p50: a figure to compare across days.
 """
 
 import argparse
@@ -35,12 +40,16 @@ import resource
 import sys
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_reference_loop as reference  # noqa: E402
 
 from backtest.data import Klines, Trades, load, load_klines  # noqa: E402
 from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest  # noqa: E402
@@ -177,7 +186,13 @@ def same(a: BacktestResult, b: BacktestResult) -> bool:
     )
 
 
-def main() -> None:
+def per_item(rate: float, ref_p50_us: float) -> str:
+    """A rate as the time per item in multiples of the lean loop's p50 of this process."""
+    us = 1e6 / rate
+    return f"{us:.1f} us each = {us / ref_p50_us:.1f}x the lean loop's p50 {ref_p50_us:.1f} us"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("n", nargs="?", type=int, default=500_000, help="bars; 0 = none")
     p.add_argument("--no-fast-path", action="store_true", help="every bar through the pipeline")
@@ -185,7 +200,21 @@ def main() -> None:
     p.add_argument("--orders", default="1000,10000,100000", help="order counts; '' = skip")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--trades", type=int, default=0, help="also N trade ticks (e.g. 2000000)")
-    args = p.parse_args()
+    p.add_argument(
+        "--reference-orders",
+        type=int,
+        default=20_000,
+        help="ordering ticks of the lean reference loop timed first (the machine's speed now)",
+    )
+    args = p.parse_args(argv)
+    if args.reference_orders < 1:
+        p.error("--reference-orders takes a count of at least 1")
+    ref = reference.measure(args.reference_orders)
+    print(
+        f"lean reference loop (bench_reference_loop.py, {ref.orders:,} ordering ticks): p50 "
+        f"{ref.p50_us:.1f} us, p99 {ref.p99_us:.1f} us: the machine's speed now (issue 7's "
+        f"{reference.REFERENCE_P50_US:.0f}/{reference.REFERENCE_P99_US:.0f} us)"
+    )
     print(f"resident memory after imports: {rss_mib():.0f} MiB")
     fast = not args.no_fast_path
     real: Klines | None = None
@@ -207,7 +236,7 @@ def main() -> None:
             f"SMA 10/50 on {len(data):,} 1m bars, fast path {'on' if fast else 'off'}: "
             f"{wall:.1f} s, {rate:,.0f} bars/s (target {TARGET_BARS_PER_S:,}; "
             f"{rate / TARGET_BARS_PER_S:.0%}); {len(data) / (wall + load_s):,.0f} bars/s with "
-            f"the load"
+            f"the load; {per_item(rate, ref.p50_us)}"
         )
         print(
             f"  {live:,} bars through the pipeline ({live / len(data):.1%}; "
@@ -231,7 +260,8 @@ def main() -> None:
             f"SMA 10/50 on 1m bars from {len(tape):,} trades, fast path {'on' if fast else 'off'}"
             f": {wall_t:.1f} s, {rate_t:,.0f} ticks/s (target 1,000,000; "
             f"{rate_t / 1_000_000:.0%}); {len(tape) - rt.fast_path_bars:,} trades through the "
-            f"pipeline ({rt.fast_path_skips:,} skips), {rt.counters['submitted']:,} orders"
+            f"pipeline ({rt.fast_path_skips:,} skips), {rt.counters['submitted']:,} orders; "
+            f"{per_item(rate_t, ref.p50_us)}"
         )
         print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
         if args.check:
