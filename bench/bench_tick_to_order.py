@@ -966,8 +966,9 @@ def report(r: Result, out: Callable[[str], None] = print) -> bool:
     out(
         f"tick-to-order ({_label(r)}; {len(s):,} ordering ticks): "
         f"p50 {p50:.1f} us, p99 {p99:.1f} us, p99.9 {p999:.1f} us, max {max(s):.1f} us, "
-        f"mean {statistics.fmean(s):.1f} us [{'OK' if ok else 'ABOVE TARGET'}: target "
-        f"p50 <= {P50_TARGET_US:.0f} us, p99 <= {P99_TARGET_US:.0f} us]"
+        f"mean {statistics.fmean(s):.1f} us [{'under' if ok else 'ABOVE'} the issue's "
+        f"p50 <= {P50_TARGET_US:.0f} us, p99 <= {P99_TARGET_US:.0f} us on this machine today; "
+        f"the target is the ratio to the lean loop, below]"
     )
     c = r.order_cpu_us
     out(
@@ -1031,11 +1032,13 @@ def compare(
             out(f"  {_label(r)}: no ordering tick")
             continue
         p50, p99 = pct(r.order_us, 50), pct(r.order_us, 99)
+        met = p50 / ref50 <= target50 and p99 / ref99 <= target99
         out(
             f"  {_label(r)}: p50 {p50:.1f} us = {p50 / ref50:.1f}x the lean loop's "
             f"{ref50:.1f} us, p99 {p99:.1f} us = {p99 / ref99:.1f}x its {ref99:.1f} us; "
             f"the issue's target is {P50_TARGET_US:.0f}/{REFERENCE_P50_US:.0f} = "
-            f"{target50:.1f}x, {P99_TARGET_US:.0f}/{REFERENCE_P99_US:.0f} = {target99:.1f}x"
+            f"{target50:.1f}x, {P99_TARGET_US:.0f}/{REFERENCE_P99_US:.0f} = {target99:.1f}x "
+            f"[{'met' if met else 'NOT MET'}]"
         )
 
 
