@@ -54,7 +54,14 @@ from core.events import (
 )
 from core.fast_init import replace
 from core.instrument import Instrument
-from core.orders import ClientOrderIds, Fill, Order, forced_close, outside_client_id
+from core.orders import (
+    ClientOrderIds,
+    Fill,
+    Order,
+    forced_close,
+    outside_client_id,
+    placed_outside,
+)
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -613,10 +620,7 @@ class VenueSync:
         issues (`ClientOrderIds.issued_by`): an untracked one of those is a late report of an
         order the tracker forgot, or of one an earlier journal placed, taken over at the next
         reconciliation; booked as outside, its fills would be an order of ours unfilled."""
-        if forced_close(client_order_id) is not None:
-            return False
-        prefix = self.client_id_prefix
-        return not (prefix and ClientOrderIds.issued_by(client_order_id, prefix))
+        return placed_outside(client_order_id, self.client_id_prefix)
 
     def _outside_order(self, symbol: str, order_id: int, client_order_id: str) -> OutsideOrder:
         """The outside order's record, made on first sight (the oldest forgotten beyond
