@@ -23,8 +23,9 @@ ours, stream and REST alike; but only their fills: nobody sent them, so no Order
 OrderCanceled or OrderExpired is news to anyone (the books know no such order, only its trades).
 
 Conditional orders live in the Algo service: their client id is `clientAlgoId`, their
-`Order.order_id` is the `algoId`; once triggered, the matching-engine order (its own order id,
-the same client id) reports fills through ORDER_TRADE_UPDATE and is matched by either id.
+`Order.order_id` is the `algoId`; once triggered, the matching-engine order (its own order id;
+the same client id on the local exchange, which the API reference does not promise) reports
+fills through ORDER_TRADE_UPDATE and is matched by either id.
 
 Pure bookkeeping: no I/O and no clock; callers pass exchange and receive times (ms).
 """
