@@ -51,6 +51,7 @@ import os
 from pathlib import Path
 
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem
+from core.redaction import shown_path
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import (
@@ -121,11 +122,11 @@ def open_problem(path: Path) -> str | None:
         except OSError:
             owner = ""
         return (
-            f"{path} is not writable by this user (uid {os.getuid()}{owner}): run the daemon "
-            "as the user that made it, or give the files to this one"
+            f"{shown_path(path)} is not writable by this user (uid {os.getuid()}{owner}): run "
+            "the daemon as the user that made it, or give the files to this one"
         )
     except OSError as e:
-        return f"{path} cannot be opened for writing: {e.strerror or e}"
+        return f"{shown_path(path)} cannot be opened for writing: {e.strerror or e}"
 
 
 def check_strategy(settings: Settings) -> None:
@@ -187,7 +188,7 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
     try:
         env_file = args.env_file
         if env_file is not None and not env_file.is_file():
-            raise ConfigError(f"--env-file {env_file} does not exist")
+            raise ConfigError(f"--env-file {shown_path(env_file)} does not exist")
         env_file = env_file if env_file is not None else Path(".env")
         settings = load_settings(
             config_path=config_path_from_args(args),

@@ -88,7 +88,6 @@ from book_keeper.journal import (
     check_readable,
     journal_file,
     journal_in_use,
-    shown_dir,
 )
 from core.account import Position
 from core.clock import SimClock
@@ -112,6 +111,7 @@ from core.events import (
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, Fill, Order, OrderRequest, forced_close
+from core.redaction import shown_path
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
@@ -181,7 +181,7 @@ def load_live(journal_dir: Path, session: Session) -> LiveFacts:
         raise ParityInputError(str(exc)) from None
     except (JournalError, OSError) as exc:
         raise ParityInputError(
-            f"cannot read the journal in {shown_dir(journal_dir)}: {exc}"
+            f"cannot read the journal in {shown_path(journal_dir)}: {exc}"
         ) from None
     try:
         kinds = ("DecisionMade", "OrderAccepted", "OrderCanceled", "OrderExpired", "OrderRejected")
@@ -936,11 +936,11 @@ def find_session(path: Path) -> tuple[Path, Path]:
     path = Path(path)
     journal_dir = path.parent if path.is_file() else path
     if not journal_file(journal_dir).is_file():
-        raise ParityInputError(f"no journal at {path}")
+        raise ParityInputError(f"no journal at {shown_path(path)}")
     if journal_in_use(journal_dir):
         # Its session file is still being written (gzip holds back even the header).
         raise ParityInputError(
-            f"a daemon is still running on {shown_dir(journal_dir)} (its journal is locked): "
+            f"a daemon is still running on {shown_path(journal_dir)} (its journal is locked): "
             "stop it, then audit its session"
         )
     try:  # before its session is read: a newer version recorded both
@@ -950,8 +950,8 @@ def find_session(path: Path) -> tuple[Path, Path]:
     files = session_files(journal_dir)
     if not files:
         raise ParityInputError(
-            f"no recorded session in {shown_dir(journal_dir / 'market')} (sessions are recorded in "
-            "local mode)"
+            f"no recorded session in {shown_path(journal_dir / 'market')} (sessions are "
+            "recorded in local mode)"
         )
     return journal_dir, files[-1]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
 from core.atomic_file import keep_new_files_private
+from core.redaction import shown_path
 from runtime.flags import SecretSafeParser, shown_argument_error
 
 
@@ -38,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     source = journal_file(args.journal)
     out = Path(args.out)
     if not source.is_file():
-        return _error(parser.prog, f"no journal at {source}")
+        return _error(parser.prog, f"no journal at {shown_path(source)}")
     if out.exists() and not out.is_dir():
-        return _error(parser.prog, f"--out {out} exists and is not a directory")
+        return _error(parser.prog, f"--out {shown_path(out)} exists and is not a directory")
     try:
         journal = SqliteJournal(source, readonly=True)
     except JournalError as e:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = journal.export_csv(out)
     except (OSError, sqlite3.Error) as e:
-        return _error(parser.prog, f"cannot export to {out}: {e}")
+        return _error(parser.prog, f"cannot export to {shown_path(out)}: {e}")
     finally:
         journal.close()
     for path in paths:

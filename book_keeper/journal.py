@@ -47,7 +47,7 @@ what that format has: `_add_snapshot_transfers`, `_add_order_intent`, `_add_take
 and a journal marked newer than FORMAT is refused before anything in it is read or changed,
 writer and reader alike (`JournalTooNew`: "the journal in ./journal (journal_dir) was written
 by a newer version of this daemon (format N, this build reads up to M): run that version, or
-start a new journal_dir", the directory as `shown_dir` shows it). A row this version cannot
+start a new journal_dir", the directory as `shown_path` shows it). A row this version cannot
 decode (an enum member or event kind it does not know: a newer version that did not raise the
 mark) is refused with the same kind of line, naming the value, never skipped.
 
@@ -219,7 +219,7 @@ from core.orders import (
     forced_close,
     outside_order,
 )
-from core.redaction import hide_secret_like
+from core.redaction import shown_path
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -372,26 +372,15 @@ class JournalTooNew(JournalError):
 def too_new_message(journal_dir: str | os.PathLike[str], found: str) -> str:
     """The one line that refuses a newer version's journal; `found`: what gave it away."""
     return (
-        f"the journal in {shown_dir(journal_dir)} (journal_dir) was written by a newer version "
+        f"the journal in {shown_path(journal_dir)} (journal_dir) was written by a newer version "
         f"of this daemon ({found}): run that version, or start a new journal_dir"
     )
 
 
-def shown_dir(journal_dir: str | os.PathLike[str]) -> str:
-    """A journal's directory as a message names it: a relative one marked as a path
-    (`./journal`: the default's bare `journal` read "journal journal was written"), and one
-    that looks like a secret (an API key pasted as journal_dir) not shown, as --check-config
-    hides it (`hide_secret_like`)."""
-    text = str(journal_dir)
-    if not (Path(text).is_absolute() or text.startswith((".", "~"))):
-        text = f".{os.sep}{text}"
-    return hide_secret_like(text)
-
-
 def journal_dir_refusal(journal_dir: str | os.PathLike[str], reason: object) -> str:
     """The one line that refuses a journal_dir (locked by another process, unreadable, a full
-    disk): the directory as messages name it (`shown_dir`), then why."""
-    return f"the journal in {shown_dir(journal_dir)} (journal_dir): {reason}"
+    disk): the directory as messages name it (`shown_path`), then why."""
+    return f"the journal in {shown_path(journal_dir)} (journal_dir): {reason}"
 
 
 def newer_format(journal_dir: str | os.PathLike[str], mark: int) -> JournalTooNew:
@@ -550,7 +539,7 @@ class JournalLock:
         except BlockingIOError:
             os.close(fd)
             raise JournalError(
-                f"the journal {shown_dir(self.path)} is in use by another process"
+                f"the journal {shown_path(self.path)} is in use by another process"
             ) from None
         self._fd: int | None = fd
 
@@ -562,7 +551,7 @@ class JournalLock:
         """The locked descriptor, handed over (its closing releases the lock)."""
         fd = self._fd
         if fd is None:
-            raise JournalError(f"the lock of the journal {shown_dir(self.path)} was released")
+            raise JournalError(f"the lock of the journal {shown_path(self.path)} was released")
         self._fd = None
         return fd
 
@@ -1281,12 +1270,12 @@ class SqliteJournal:
         try:
             if self.readonly:
                 if not path.is_file():
-                    raise JournalError(f"no journal at {path}")
+                    raise JournalError(f"no journal at {shown_path(path)}")
                 db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
                 db.isolation_level = None
                 if _mark_not_newer(db, path) is None:
                     db.close()
-                    raise JournalError(f"{path} is not a journal (no schema_version)")
+                    raise JournalError(f"{shown_path(path)} is not a journal (no schema_version)")
                 return db
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock(path)
@@ -1294,7 +1283,7 @@ class SqliteJournal:
             _mark_not_newer(db, path)  # before anything is changed: a newer one is left as is
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
-                raise JournalError(f"{path}: SQLite refused WAL mode (got {mode})")
+                raise JournalError(f"{shown_path(path)}: SQLite refused WAL mode (got {mode})")
             db.execute(f"PRAGMA synchronous = {Synchronous(synchronous).value}")
             db.execute("PRAGMA busy_timeout = 5000")
             db.executescript(_SCHEMA)
@@ -1309,15 +1298,15 @@ class SqliteJournal:
             return db
         except sqlite3.Error as e:
             self._unlock()
-            raise JournalError(f"cannot open the journal {shown_dir(path)}: {e}") from e
+            raise JournalError(f"cannot open the journal {shown_path(path)}: {e}") from e
         except OSError as e:
             self._unlock()
             raise JournalError(
-                f"cannot open the journal {shown_dir(path)}: {e.strerror or e}"
+                f"cannot open the journal {shown_path(path)}: {e.strerror or e}"
             ) from e
         except ValueError as e:  # a format mark that is not one (`_format_mark`)
             self._unlock()
-            raise JournalError(f"cannot open the journal {shown_dir(path)}: {e}") from None
+            raise JournalError(f"cannot open the journal {shown_path(path)}: {e}") from None
         except JournalError:
             self._unlock()
             raise
@@ -1337,16 +1326,16 @@ class SqliteJournal:
             )
             self._recover(applier, fd)
         except sqlite3.Error as e:
-            raise JournalError(f"cannot open the journal {shown_dir(self.path)}: {e}") from e
+            raise JournalError(f"cannot open the journal {shown_path(self.path)}: {e}") from e
         except OSError as e:
             raise JournalError(
-                f"cannot open the journal {shown_dir(self.path)}: {e.strerror or e}"
+                f"cannot open the journal {shown_path(self.path)}: {e.strerror or e}"
             ) from e
         except codec.UnknownValue as e:  # open orders, or records a newer version logged
             raise unknown_value(self.path.parent, e) from None
         except (KeyError, ValueError, TypeError, ArithmeticError) as e:
             raise JournalError(
-                f"cannot recover the journal {shown_dir(self.wal_path)}: {e!r}"
+                f"cannot recover the journal {shown_path(self.wal_path)}: {e!r}"
             ) from e
         if self.writer_thread:
             self._thread = threading.Thread(
@@ -1401,7 +1390,7 @@ class SqliteJournal:
         except BlockingIOError:
             os.close(fd)
             raise JournalError(
-                f"the journal {shown_dir(path)} is in use by another process"
+                f"the journal {shown_path(path)} is in use by another process"
             ) from None
         self._lock_fd = fd
 
@@ -1462,7 +1451,7 @@ class SqliteJournal:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise JournalError(f"the journal {shown_dir(self.path)} is closed")
+            raise JournalError(f"the journal {shown_path(self.path)} is closed")
         self.flush()
         return self._conn
 
@@ -1661,12 +1650,12 @@ class SqliteJournal:
         """One frame, one os.write (O_APPEND): in the kernel, so safe from the death of the
         process, when this returns; fdatasync'ed first with synchronous=FULL."""
         if self.readonly:
-            raise JournalError(f"the journal {shown_dir(self.path)} is open read-only")
+            raise JournalError(f"the journal {shown_path(self.path)} is open read-only")
         if self._error is not None:
             raise JournalError(f"the journal writer failed: {self._error!r}") from self._error
         fd = self._wal_fd
         if fd is None:
-            raise JournalError(f"the journal {shown_dir(self.path)} is closed")
+            raise JournalError(f"the journal {shown_path(self.path)} is closed")
         with self._wal_lock:
             lsn = self._lsn + 1
             frame = _frame(lsn, body)
@@ -1890,7 +1879,7 @@ class SqliteJournal:
         """Bind the journal to the exchange account it records (its first run does): what it
         holds (books, limits, trade ids) is about that account and no other."""
         if self.readonly:
-            raise JournalError(f"the journal {shown_dir(self.path)} is open read-only")
+            raise JournalError(f"the journal {shown_path(self.path)} is open read-only")
         # secure_delete: a binding replaced (an earlier version's, with a proxy's password in
         # its URL) is overwritten with zeros in the file, not left in the page's free space.
         self._db.execute("PRAGMA secure_delete = ON")
@@ -2061,7 +2050,7 @@ class SqliteJournal:
         after its checkpoint (a start after a crash, or the first of this version). For a
         journal applied by its owner (`writer_thread=False`, the daemon's)."""
         if self.readonly or self._applier is None:
-            raise JournalError(f"the journal {shown_dir(self.path)} is not open for writing")
+            raise JournalError(f"the journal {shown_path(self.path)} is not open for writing")
         if self._thread is not None:  # its checkpoints would race the writer's transactions
             raise JournalError("checkpoints are kept by a journal opened with writer_thread=False")
         if every_records < 1 or every_s <= 0:

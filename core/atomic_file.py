@@ -20,6 +20,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
+from core.redaction import shown_path
+
 
 @contextmanager
 def atomic_writer(
@@ -110,10 +112,10 @@ def directory_problem(directory: Path) -> str | None:
     """Why `directory` is not, and cannot become, a directory (it, or the nearest part of its
     path that exists, is a file), or None."""
     if directory.exists() and not directory.is_dir():
-        return f"{directory} is not a directory"
+        return f"{shown_path(directory)} is not a directory"
     base = _nearest_existing(directory)
     if not base.is_dir():
-        return f"{base} is not a directory"
+        return f"{shown_path(base)} is not a directory"
     return None
 
 
@@ -127,7 +129,7 @@ def write_problem(directory: Path) -> str | None:
     try:
         fd, name = tempfile.mkstemp(dir=base, prefix=".write-check-")
     except OSError as e:
-        return f"cannot write in {base} ({e.strerror or e})"
+        return f"cannot write in {shown_path(base)} ({e.strerror or e})"
     os.close(fd)
     os.unlink(name)
     return None

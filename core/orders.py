@@ -429,3 +429,14 @@ class ClientOrderIds:
             return True
         owner, _, tag = head.rpartition("-")
         return owner == prefix and _is_tag(tag)
+
+
+def placed_outside(client_order_id: str, prefix: str) -> bool:
+    """Whether an order nobody here tracks was placed outside the daemon (by hand, another
+    program): not the exchange's own (`forced_close`), and not an id a daemon with `prefix`
+    issues (an untracked one of those is ours: forgotten, or an earlier journal's). Without a
+    prefix no id is ours. Its fills are booked as `outside_client_id`; its other reports are
+    counted apart from those of untracked ids of ours, which point at something wrong."""
+    if forced_close(client_order_id) is not None:
+        return False
+    return not (prefix and ClientOrderIds.issued_by(client_order_id, prefix))

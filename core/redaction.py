@@ -8,8 +8,10 @@ A URL's userinfo (`http://user:password@proxy:8080`, a proxy's or a gateway's cr
 names the endpoint (`url_without_userinfo`, a journal's binding).
 """
 
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 REDACTED = "<redacted>"
 
@@ -92,3 +94,14 @@ def hide_secret_like(text: str, mark: str = SECRET_LIKE) -> str:
     """`text` with every word that looks like a secret (`_secret_like`) replaced by `mark`,
     whole: a key pasted into a URL or a path is not shown in part either."""
     return _WORD.sub(lambda m: mark if _secret_like(m.group()) else m.group(), text)
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as every message names it (a journal's directory, a config file, a tool's
+    input): a relative one marked as a path (`./journal`: the default's bare `journal` read
+    "journal journal was written"), and one that looks like a secret (an API key pasted as
+    journal_dir or into a flag) not shown, as --check-config hides it (`hide_secret_like`)."""
+    text = str(path)
+    if not (Path(text).is_absolute() or text.startswith((".", "~"))):
+        text = f".{os.sep}{text}"
+    return hide_secret_like(text)

@@ -194,7 +194,9 @@ class LiveVenue:
         self.listener = listener
         self.config = cfg = config or ExecutorConfig()
         self._sleep = sleep
-        self.tracker = OrderTracker(max_closed=cfg.max_closed_orders)
+        self.tracker = OrderTracker(
+            max_closed=cfg.max_closed_orders, client_id_prefix=cfg.client_id_prefix
+        )
         self.stats = VenueStats()
         self.sync = VenueSync(
             rest=rest,

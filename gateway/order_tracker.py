@@ -23,8 +23,9 @@ ours, stream and REST alike; but only their fills: nobody sent them, so no Order
 OrderCanceled or OrderExpired is news to anyone (the books know no such order, only its trades).
 
 Conditional orders live in the Algo service: their client id is `clientAlgoId`, their
-`Order.order_id` is the `algoId`; once triggered, the matching-engine order (its own order id,
-the same client id) reports fills through ORDER_TRADE_UPDATE and is matched by either id.
+`Order.order_id` is the `algoId`; once triggered, the matching-engine order (its own order id;
+the same client id on the local exchange, which the API reference does not promise) reports
+fills through ORDER_TRADE_UPDATE and is matched by either id.
 
 Pure bookkeeping: no I/O and no clock; callers pass exchange and receive times (ms).
 """
@@ -49,7 +50,7 @@ from core.events import (
     OrderStatusUnknown,
 )
 from core.fast_init import replace
-from core.orders import Fill, Order, OrderRequest, forced_close
+from core.orders import Fill, Order, OrderRequest, forced_close, placed_outside
 from gateway.user_wire import AlgoStatus, AlgoUpdate, OrderUpdate, UserTrade, order_of
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,13 @@ class TrackedOrder:
 
 @dataclass(slots=True)
 class TrackerStats:
-    unknown_client_ids: int = 0  # reports for orders we do not track (counted, never applied)
+    # Reports (stream or REST rows) of an untracked order with an id this daemon issues (a
+    # late report of one it forgot, an earlier journal's before it is taken over): never
+    # applied, and worth a look. Those of orders placed by hand are `hand_order_reports`.
+    unknown_client_ids: int = 0
+    # Reports (stream or REST rows, a resting one's at each reconciliation) of orders placed
+    # outside the daemon (`core.orders.placed_outside`): not applied, by design
+    hand_order_reports: int = 0
     unattributed_trades: int = 0  # userTrades rows of orders we do not track
     duplicate_fills: int = 0  # fills already emitted (stream + REST, or re-sent)
     stale_reports: int = 0  # reports older than what we knew (ignored)
@@ -129,7 +136,7 @@ _FILL_EVENTS = (OrderPartiallyFilled, OrderFilled)
 class OrderTracker:
     """Every order of this executor by client id, plus indexes by exchange order / algo id."""
 
-    def __init__(self, *, max_closed: int = 10_000) -> None:
+    def __init__(self, *, max_closed: int = 10_000, client_id_prefix: str = "") -> None:
         self._orders: dict[str, TrackedOrder] = {}
         # The orders not terminal yet, by client id: what the reconciliation, cancel-all and
         # the start-up read, without a pass over the up to `max_closed` closed ones kept.
@@ -138,6 +145,7 @@ class OrderTracker:
         self._by_algo_id: dict[int, TrackedOrder] = {}
         self._closed: deque[str] = deque()
         self.max_closed = max_closed
+        self.client_id_prefix = client_id_prefix  # tells hand orders' reports from ours
         self.stats = TrackerStats()
 
     # --- registration ---------------------------------------------------------------------
@@ -320,7 +328,7 @@ class OrderTracker:
         if t is None or t.order.symbol != u.symbol:
             t = self._by_exchange_id.get((u.symbol, u.order_id))
         if t is None or t.order.symbol != u.symbol:
-            self.stats.unknown_client_ids += 1
+            self._untracked(u.client_order_id)
             return None
         events: list[Event] = []
         was_unknown = t.order.status is S.UNKNOWN
@@ -394,7 +402,7 @@ class OrderTracker:
         if t is None or not t.algo or t.order.symbol != u.symbol:
             t = self._by_algo_id.get(u.algo_id)
         if t is None or t.order.symbol != u.symbol:
-            self.stats.unknown_client_ids += 1
+            self._untracked(u.client_algo_id)
             return None
         events: list[Event] = []
         was_unknown = t.order.status is S.UNKNOWN
@@ -421,6 +429,14 @@ class OrderTracker:
         if was_unknown and t.order.status is not S.UNKNOWN:
             events.append(self._reconciled(t, u.event_time_ms, u.recv_time_ms))
         return t, events
+
+    def _untracked(self, client_order_id: str) -> None:
+        """Count a report of an order not tracked: a hand order's apart from an id of ours,
+        so that `unknown_client_ids` only grows when something is off."""
+        if placed_outside(client_order_id, self.client_id_prefix):
+            self.stats.hand_order_reports += 1
+        else:
+            self.stats.unknown_client_ids += 1
 
     def apply_trade(self, trade: UserTrade) -> Applied | None:
         """A `userTrades` row (reconciliation, or fills fetched for one order)."""

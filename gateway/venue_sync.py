@@ -26,8 +26,8 @@
   instead of adopting the position and wallet its ACCOUNT_UPDATE shows without them. The
   order itself is never tracked: nothing here queries, cancels or protects it.
   `outside_report(report)` takes its other reports (accepted, cancelled, an algo order's):
-  counted, and the order named once in the log (as the reconciliation names a resting one
-  once), not at each report.
+  counted, and the order named once in the log at INFO (as the reconciliation names a resting
+  one once, at INFO too: whichever hears of it first), not at each report.
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
@@ -54,7 +54,14 @@ from core.events import (
 )
 from core.fast_init import replace
 from core.instrument import Instrument
-from core.orders import ClientOrderIds, Fill, Order, forced_close, outside_client_id
+from core.orders import (
+    ClientOrderIds,
+    Fill,
+    Order,
+    forced_close,
+    outside_client_id,
+    placed_outside,
+)
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
     AlgoStatus,
@@ -613,10 +620,7 @@ class VenueSync:
         issues (`ClientOrderIds.issued_by`): an untracked one of those is a late report of an
         order the tracker forgot, or of one an earlier journal placed, taken over at the next
         reconciliation; booked as outside, its fills would be an order of ours unfilled."""
-        if forced_close(client_order_id) is not None:
-            return False
-        prefix = self.client_id_prefix
-        return not (prefix and ClientOrderIds.issued_by(client_order_id, prefix))
+        return placed_outside(client_order_id, self.client_id_prefix)
 
     def _outside_order(self, symbol: str, order_id: int, client_order_id: str) -> OutsideOrder:
         """The outside order's record, made on first sight (the oldest forgotten beyond
@@ -786,8 +790,9 @@ class VenueSync:
         for u in rows:
             applied = self.apply_update(u)
             outside = applied is None and not self._adopt(order_of(u), algo=False)
+            # INFO, as when the stream names it first: a resting hand order is not a fault
             if outside and self._first_sight((symbol, False, u.order_id)):
-                log.warning(
+                log.info(
                     "open order %s %s is not ours (by hand, another program): left alone, its "
                     "fills booked as %s",
                     symbol, u.client_order_id, outside_client_id(u.client_order_id),
@@ -799,7 +804,7 @@ class VenueSync:
                 a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
             )
             if outside and self._first_sight((symbol, True, a.algo_id)):
-                log.warning(
+                log.info(
                     "open algo order %s %s is not ours (by hand, another program): left alone",
                     symbol, a.client_algo_id,
                 )  # fmt: skip

@@ -20,7 +20,7 @@ from dotenv import dotenv_values
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
-from core.redaction import SECRET_LIKE, hide_secret_like, redact, redact_userinfo
+from core.redaction import SECRET_LIKE, hide_secret_like, redact, redact_userinfo, shown_path
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -432,13 +432,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"config file {shown_path(path)} does not exist") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(f"{shown_path(path)}: not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        raise ConfigError(f"{shown_path(path)}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
-        raise ConfigError(f"config file {path} cannot be read: {e.strerror}") from None
+        raise ConfigError(f"config file {shown_path(path)} cannot be read: {e.strerror}") from None
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -458,9 +458,9 @@ def _read_secrets(env_file: Path | None) -> dict[str, str]:
         try:
             file_values = dotenv_values(env_file)
         except UnicodeDecodeError as e:
-            raise ConfigError(f"{env_file}: not UTF-8 text (byte {e.start})") from None
+            raise ConfigError(f"{shown_path(env_file)}: not UTF-8 text (byte {e.start})") from None
         except OSError as e:
-            raise ConfigError(f"{env_file} cannot be read: {e.strerror}") from None
+            raise ConfigError(f"{shown_path(env_file)} cannot be read: {e.strerror}") from None
     out = {}
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
         value = os.environ.get(name)

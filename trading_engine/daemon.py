@@ -45,7 +45,6 @@ from book_keeper.journal import (
     journal_in_use,
     journal_venue,
     run_applier,
-    shown_dir,
 )
 from core.clock import LiveClock
 from core.enums import OrderType, TradingState
@@ -66,7 +65,7 @@ from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Bar
 from core.orders import ClientOrderIds, Order
-from core.redaction import redact, url_without_userinfo
+from core.redaction import redact, shown_path, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import STREAM as USER_STREAM_ID
@@ -303,7 +302,7 @@ class Daemon:
             self._journal_lock = JournalLock(s.journal_dir)
         except JournalError:
             raise DaemonError(
-                f"the journal in {shown_dir(s.journal_dir)} (journal_dir) is in use by another "
+                f"the journal in {shown_path(s.journal_dir)} (journal_dir) is in use by another "
                 "process (a daemon running? `python app.py --status`)"
             ) from None
         except OSError as exc:
@@ -1413,7 +1412,7 @@ def claim_journal_dir(
     if bound not in (None, LOCAL_VENUE):
         here = "the local exchange" if venue == LOCAL_VENUE else venue
         raise DaemonError(
-            f"journal_dir {shown_dir(journal_dir)} holds the journal of {bound}, and this run "
+            f"journal_dir {shown_path(journal_dir)} holds the journal of {bound}, and this run "
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
         )

@@ -462,6 +462,23 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert err[1].startswith("error: no recorded session in")
 
 
+def test_a_relative_journal_path_is_named_as_a_path_like_the_other_journal_lines(
+    tmp_path, monkeypatch, capsys
+):
+    """As `shown_path` names a journal directory elsewhere ("the journal in ./journal"), not
+    the bare `journal` given. Before: "no journal at journal"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "j").mkdir()
+    SqliteJournal(tmp_path / "j").close()
+
+    assert parity.run("journal") == parity.run("j") == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        "error: no journal at ./journal",
+        "error: no recorded session in ./j/market (sessions are recorded in local mode)",
+    ]
+
+
 def test_a_request_goes_before_market_items_of_its_own_ms_and_after_older_ones():
     first = parity._request_first
     assert first(1_000, 1_001)  # a later item: published after

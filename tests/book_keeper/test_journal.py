@@ -991,6 +991,24 @@ def test_export_command_exits_2_with_one_line_on_a_bad_path(tmp_path, capsys):
     assert err_not_dir.count("\n") == 1 and "is not a directory" in err_not_dir
 
 
+def test_export_names_a_relative_path_as_a_path(tmp_path, monkeypatch, capsys):
+    """As the other lines naming a journal (`shown_path`): `./journal/...`, not the bare
+    relative path given. Before: "no journal at journal/journal.sqlite3"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with SqliteJournal(tmp_path / "j"):
+        pass
+
+    missing = export_main(["--journal", "journal", "--out", "o"])
+    not_dir = export_main(["--journal", "j", "--out", "file"])
+
+    assert (missing, not_dir) == (2, 2)
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m book_keeper.export: error: no journal at ./journal/{FILE_NAME}",
+        "python -m book_keeper.export: error: --out ./file exists and is not a directory",
+    ]
+
+
 def test_an_instrument_round_trips_without_its_derived_fields():
     """A recorded session's header carries its instruments (`to_jsonable`); the audit rebuilds
     them (`from_jsonable`). A value derived in `__post_init__` (`LotSize.grid_max_qty`) is

@@ -100,4 +100,8 @@ async def test_a_hand_order_is_named_once_and_an_untracked_id_of_ours_is_warned(
         assert unknown == ["OrderUpdate for t-99, not one of our orders: ignored"]
         stats = s.venue.stats
         assert (stats.outside_reports, stats.unknown_client_ids, stats.outside_fills) == (4, 1, 0)
+        # the tracker's: the four stream reports and the reconciliation's two rows of the hand
+        # orders apart from t-99's report (before, all seven were unknown_client_ids)
+        tracked = s.venue.tracker.stats
+        assert (tracked.hand_order_reports, tracked.unknown_client_ids) == (6, 1)
         assert s.rec.of(ORDER_EVENTS) == []  # nothing applied, nothing booked

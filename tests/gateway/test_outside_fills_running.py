@@ -281,12 +281,12 @@ class RestingHandOrders(Account):
 
 
 async def test_a_resting_hand_order_is_named_once_not_at_every_reconciliation(caplog):
-    """A hand order resting for days is said once (WARNING) when a reconciliation first lists
+    """A hand order resting for days is said once (INFO) when a reconciliation first lists
     it, not every 60 s; one that ends and comes back (another order with its id) is said again.
     Before: `open order BTCUSDT web_Gh78 is not ours` at every reconciliation."""
     rest = RestingHandOrders()
     sync = venue_sync(rest, [])
-    caplog.set_level(logging.WARNING, logger="gateway.venue_sync")
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
 
     await sync.reconcile("periodic")
     await sync.reconcile("periodic")
@@ -373,6 +373,30 @@ async def test_a_hand_order_the_stream_named_is_not_named_again_by_the_reconcili
         "as outside:web_Gh78",
         "open algo order BTCUSDT web_Ij90 is not ours (by hand, another program): left alone",
     ]
+
+
+async def test_a_resting_hand_order_is_named_at_info_whichever_path_hears_of_it_first(caplog):
+    """Once, at INFO, by the reconciliation that lists it resting or by the stream's report,
+    whichever comes first. Before: the reconciliation's line was a WARNING, the stream's an
+    INFO, for the same order in the same state."""
+    caplog.set_level(logging.INFO, logger="gateway.venue_sync")
+    listed_first = venue_sync(RestingHandOrders(), [])
+    await listed_first.reconcile("periodic")  # web_Gh78 and the algo order web_Ij90 resting
+    report(listed_first, order_report("web_Gh78", 4_000_000_104, "CANCELED"))
+    reported_first = venue_sync(RestingHandOrders(), [])
+    report(reported_first, order_report("web_Gh78", 4_000_000_104, "NEW"))
+    await reported_first.reconcile("periodic")
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if "web_" in r.getMessage()] == [
+        ("INFO", "open order BTCUSDT web_Gh78 is not ours (by hand, another program): left "
+                 "alone, its fills booked as outside:web_Gh78"),
+        ("INFO", "open algo order BTCUSDT web_Ij90 is not ours (by hand, another program): "
+                 "left alone"),
+        ("INFO", "order BTCUSDT web_Gh78 was placed outside this daemon: left alone, its fills "
+                 "booked as outside:web_Gh78"),
+        ("INFO", "open algo order BTCUSDT web_Ij90 is not ours (by hand, another program): "
+                 "left alone"),
+    ]  # fmt: skip
 
 
 def test_a_report_of_an_untracked_id_this_daemon_issues_is_left_to_warn_about(caplog):

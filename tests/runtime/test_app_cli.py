@@ -243,10 +243,10 @@ def _one_config_error(tmp_path: Path, config: bytes, *args: str) -> str:
 def test_directories_that_cannot_be_written_are_config_errors(tmp_path):
     (tmp_path / "afile").write_text("not a directory")
     assert _one_config_error(tmp_path, b'journal_dir = "afile"\n') == (
-        'config error: journal_dir = "afile" is not allowed: afile is not a directory'
+        'config error: journal_dir = "afile" is not allowed: ./afile is not a directory'
     )
     assert _one_config_error(tmp_path, b'[logging]\ndir = "afile/logs"\n') == (
-        'config error: logging.dir = "afile/logs" is not allowed: afile is not a directory'
+        'config error: logging.dir = "afile/logs" is not allowed: ./afile is not a directory'
     )
 
 
@@ -260,7 +260,8 @@ def test_status_with_a_journal_dir_that_is_not_a_directory_exits_2_with_one_line
         assert result.returncode == 2, result.stdout + result.stderr
         assert result.stdout == ""
         assert result.stderr.strip().splitlines() == [
-            f'config error: journal_dir = "{journal_dir}" is not allowed: afile is not a directory'
+            f'config error: journal_dir = "{journal_dir}" is not allowed: ./afile is not a '
+            "directory"
         ]
 
 
@@ -300,7 +301,7 @@ def test_files_of_another_user_are_one_line_and_exit_2_for_status_and_the_daemon
     ]
     [line] = check.stderr.strip().splitlines()
     assert line.startswith(
-        'config error: journal_dir = "journal" is not allowed: journal/journal.sqlite3 is not '
+        'config error: journal_dir = "journal" is not allowed: ./journal/journal.sqlite3 is not '
         "writable by this user"
     )
 
@@ -309,7 +310,7 @@ def test_a_journal_file_the_daemon_cannot_open_is_a_config_error_before_it_start
     (tmp_path / "journal" / "journal.sqlite3").mkdir(parents=True)
     (tmp_path / "config.toml").write_text('[strategy]\nname = "sma_crossover"\n')
     expected = [
-        'config error: journal_dir = "journal" is not allowed: journal/journal.sqlite3 cannot '
+        'config error: journal_dir = "journal" is not allowed: ./journal/journal.sqlite3 cannot '
         "be opened for writing: Is a directory"
     ]
     for mode in ("--check-config", "--reset-halt"):
@@ -321,16 +322,16 @@ def test_a_journal_file_the_daemon_cannot_open_is_a_config_error_before_it_start
 
 def test_a_config_or_env_file_that_is_not_utf8_is_a_config_error(tmp_path):
     assert _one_config_error(tmp_path, b'journal_dir = "caf\xe9"\n') == (
-        "config error: config.toml: not UTF-8 text (byte 18)"
+        "config error: ./config.toml: not UTF-8 text (byte 18)"
     )
     (tmp_path / "keys.env").write_bytes(b"BINANCE_API_KEY=\xff\xfe\n")
     line = _one_config_error(tmp_path, b'mode = "testnet"\n', "--env-file", "keys.env")
-    assert line == "config error: keys.env: not UTF-8 text (byte 16)"
+    assert line == "config error: ./keys.env: not UTF-8 text (byte 16)"
 
 
 def test_an_env_file_given_that_does_not_exist_is_a_config_error(tmp_path):
     line = _one_config_error(tmp_path, b"", "--env-file", "missing.env")
-    assert line == "config error: --env-file missing.env does not exist"
+    assert line == "config error: --env-file ./missing.env does not exist"
 
 
 def test_check_config_builds_the_strategy(tmp_path):
