@@ -42,7 +42,7 @@ from typing import Any
 
 from core.account import Position
 from core.clock import Clock
-from core.enums import MarginType, OrderStatus, PositionSide
+from core.enums import MarginType, OrderStatus, PositionSide, ReconcileCause
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import (
     Event,
@@ -740,8 +740,9 @@ class VenueSync:
         self._adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
-        # An adopted order its start-up's fills completed: the snapshot brought it into the
-        # books open (as the exchange listed it, with those fills); it is FILLED.
+        # An adopted order this pass's fills completed: the snapshot brought it into the books
+        # open (as the exchange listed it, with those fills, booked as outside); it is
+        # FILLED. Not an OrderFilled: its fills are booked already, and none is in this event.
         self._emit(
             [
                 OrderReconciled(
@@ -750,6 +751,7 @@ class VenueSync:
                     symbol=t.symbol,
                     client_order_id=t.client_order_id,
                     status=t.status,
+                    cause=ReconcileCause.TAKEN_OVER_FILLS,
                 )
                 for t in completed
             ]

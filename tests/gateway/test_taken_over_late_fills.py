@@ -19,7 +19,7 @@ from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
 from core.clock import SimClock
-from core.enums import OrderStatus
+from core.enums import OrderStatus, ReconcileCause
 from core.events import Event, OrderFilled, OrderPartiallyFilled, OrderReconciled, VenueSnapshot
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import parse_rest_order, parse_user_trade
@@ -198,6 +198,7 @@ async def test_a_fill_after_the_open_orders_read_that_completes_the_order_ends_i
     ended = emitted[-1]
     assert isinstance(ended, OrderReconciled)
     assert (ended.client_order_id, ended.status, ended.event_time_ms) == (CID, S.FILLED, T + 150)
+    assert ended.cause is ReconcileCause.TAKEN_OVER_FILLS  # nothing was in doubt about it
 
     book = books_of(emitted)
     assert CID not in book.orders and book.orders_by_status.get("FILLED") == 1
