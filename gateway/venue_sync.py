@@ -449,6 +449,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
+        late_ids: set[int],
         *,
         starting: bool,
     ) -> list[UserTrade]:
@@ -458,18 +459,19 @@ class VenueSync:
         what is still unknown after that is not ours. Those of the `outside` orders are left
         to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
         are counted as seen on the order, not applied as its fills: the books take the order
-        from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
-        it made while the daemon was down (`_book_outside`). Returns the fills no event
-        books (an order no one could attribute; a running pass's adopted order's): the
-        books have them only as far as the snapshot's reads or the account updates do
-        (`seen_bound`)."""
+        from the snapshot as it stands, filled so far (`_adopt`), and `_book_outside` books
+        those it made after its row was read (`late_ids`, counted on it) and, at a start-up,
+        those it made while the daemon was down. Returns the fills no event books (an order
+        no one could attribute; a running pass's adopted order's made before its row was
+        read): the books have them only as far as the snapshot's reads or the account
+        updates do (`seen_bound`)."""
         tracker = self.tracker
         left_out: list[UserTrade] = []
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in adopted:
                 tracker.count_seen(trade)
-                if not starting:
+                if not starting and trade.trade_id not in late_ids:
                     left_out.append(trade)
                 continue
             if key in outside and tracker.by_exchange_id(*key) is None:
@@ -484,6 +486,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
+        late_ids: set[int],
         since_ms: int | None,
     ) -> None:
         """Emit the caught-up fills of orders nobody here sent (`outside`), under
@@ -496,10 +499,14 @@ class VenueSync:
         restart had in its books (`_seen_before`) were taken then: not booked again. A
         running session's (`since_ms` None) books the outside fills the stream did not bring
         (a reconnect's gap; one it brought is not booked again), and leaves an adopted
-        order's to the snapshot, as the account updates told the books of them already."""
+        order's made before its row was read to the snapshot, whose reads hold them (as the
+        account updates told the books). Either books an adopted order's fills made after
+        its row was read (`late_ids`): the snapshot brings the order into the books with
+        them (`_snapshot_orders`), and its position read may not hold them; an account
+        update the stream brings of one agrees with the books then."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
-        orders = {**outside, **adopted} if since_ms is not None else outside
+        orders = {**outside, **adopted}
         last = completing_trades(held, self._filled_outside, self.outside)
         for trade in held:
             key = (trade.symbol, trade.order_id)
@@ -508,6 +515,8 @@ class VenueSync:
                 key not in adopted and self.tracker.by_exchange_id(*key) is not None
             ):
                 continue  # an order of ours after all (a triggered stop's): applied as ours
+            if since_ms is None and key in adopted and trade.trade_id not in late_ids:
+                continue  # running: made before its row was read, in the snapshot's reads
             if since_ms is not None and self._seen_before(trade, since_ms):
                 self.stats.foreign_trades += 1
                 continue
@@ -706,17 +715,17 @@ class VenueSync:
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
             outside = await self._claim_exchange_orders(held)
-            if outside_since is not None:
-                late = await self._fills_after_take_over(held)
+            late = await self._fills_after_take_over(held)
         finally:
             self._held_trades = None
             adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
             starting = outside_since is not None
+            late_ids = {trade.trade_id for trades in late.values() for trade in trades}
             completed = self._take_over_late_fills(late)
-            left_out = self._apply_held_trades(held, outside, adopted, starting=starting)
-            self._book_outside(held, outside, adopted, outside_since)
+            left_out = self._apply_held_trades(held, outside, adopted, late_ids, starting=starting)
+            self._book_outside(held, outside, adopted, late_ids, outside_since)
         await self.catch_up_funding()
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
@@ -852,10 +861,11 @@ class VenueSync:
         return True
 
     async def _fills_after_take_over(self, held: list[UserTrade]) -> dict[str, list[UserTrade]]:
-        """A start-up's: client id -> the fills read (`held`) of each order it took over
-        (`_adopt`) made after the exchange's row that adopted it was read (between the
-        open-orders read and the trades read). The start-up books them under
-        `outside:<its id>` (`_book_outside`), but they are not in what the row showed filled
+        """Client id -> the fills read (`held`) of each order this pass took over (`_adopt`)
+        made after the exchange's row that adopted it was read (between the open-orders read
+        and the trades read). The pass books them under `outside:<its id>`
+        (`_book_outside`), a start-up's and a running one's alike (the stream's reports of
+        them came before the order was ours), but they are not in what the row showed filled
         (`taken_over_qty`): `_take_over_late_fills` counts them on the order. Which fills
         those are is told by a read of its fills from the first (its first, by trade id, up
         to `taken_over_qty` are the row's: `taken_over_split`), made only for an order with
