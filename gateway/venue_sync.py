@@ -57,6 +57,7 @@ from core.instrument import Instrument
 from core.orders import ClientOrderIds, Fill, Order, forced_close, outside_client_id
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
+    AccountSnapshot,
     AlgoStatus,
     AlgoUpdate,
     MalformedMessage,
@@ -84,6 +85,9 @@ _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # A fill of a moment ago may not show in userTrades yet: a read by time starts this far before
 # the last one (trade ids dedupe what both read).
 TRADES_SETTLE_MS = 60_000
+# A fresh start takes its reads again while a fill lands between its trade-id baseline and the
+# end of its reads, this many times at most (`reconcile`).
+FRESH_READS = 5
 # userTrades by time: one request spans at most 7 days (reference 6.9; -4165 beyond).
 TRADES_WINDOW_MS = 7 * 24 * 3_600_000
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
@@ -687,17 +691,35 @@ class VenueSync:
 
         The snapshot carries the time before the first read: what changed after it (a fill
         racing the reads) may or may not be in it, so the BookKeeper does not compare that."""
-        started_ms = self.rest.clock.now_ms()
-        rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
-        account = await self.rest.call("futures_account", weight=5)
-        try:
-            acct = parse_account(account)
-        except MalformedMessage as exc:
-            self.stats.malformed_rows += 1
-            raise RetryableError(f"unreadable account answer: {exc}") from exc
-        self.leverage.update(acct.leverage)
-        self.margin_type.update(acct.margin_type)
-        positions = await self._positions()
+        fresh = [s for s in self.symbols if s not in self.last_trade_ids]
+        for attempt in range(1, FRESH_READS + 1):
+            started_ms = self.rest.clock.now_ms()
+            baseline = {s: await self._latest_trade_id(s) for s in fresh}
+            rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
+            acct = await self._account()
+            positions = await self._positions()
+            if not fresh:
+                break
+            # A fresh start's state reads hold every fill up to the baseline and none after
+            # only if no fill came in between (it would be in some reads and not in others,
+            # and in no event): then they are taken again, from a new baseline.
+            latest = {s: await self._latest_trade_id(s) for s in fresh}
+            if latest == baseline:
+                break
+            log.info(
+                "start-up: a fill came during the reads (trade ids %s, then %s): read again",
+                baseline, latest,
+            )  # fmt: skip
+            if attempt == FRESH_READS:
+                log.warning(
+                    "start-up: fills kept coming during %d rounds of reads: the books adopt "
+                    "the last reads, fills after trade ids %s as the running session reads "
+                    "them", FRESH_READS, baseline,
+                )  # fmt: skip
+        for symbol in fresh:
+            self.last_trade_ids[symbol] = baseline[symbol]
+            if baseline[symbol] == 0:  # none in userTrades' window: read on by time
+                self.trades_since_ms[symbol] = started_ms
         for t in self.tracker.open_orders():
             if not t.taken_over_counted:  # before any read by trade id could report them
                 await self._count_taken_over(t)
@@ -711,7 +733,8 @@ class VenueSync:
         completed: list[TrackedOrder] = []
         try:
             for symbol in self.symbols:
-                await self._catch_up_trades(symbol)
+                if symbol not in fresh:  # a fresh one's baseline was read after the reads
+                    await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
             outside = await self._claim_exchange_orders(held)
@@ -988,29 +1011,41 @@ class VenueSync:
                 )
         return tuple(found.values())
 
+    async def _account(self) -> AccountSnapshot:
+        """The account read (balances, leverage, margin type), its settings remembered."""
+        account = await self.rest.call("futures_account", weight=5)
+        try:
+            acct = parse_account(account)
+        except MalformedMessage as exc:
+            self.stats.malformed_rows += 1
+            raise RetryableError(f"unreadable account answer: {exc}") from exc
+        self.leverage.update(acct.leverage)
+        self.margin_type.update(acct.margin_type)
+        return acct
+
+    async def _latest_trade_id(self, symbol: str) -> int:
+        """The id of `symbol`'s latest fill in userTrades (its last 7 days; 0: none): a fresh
+        start's baseline. Older fills belong to earlier sessions, which their journal
+        accounts for; the books adopt what they left (position, wallet, open orders)."""
+        rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
+        latest = 0
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                latest = max(latest, parse_user_trade(row, 0).trade_id)
+            except MalformedMessage:
+                self.stats.malformed_rows += 1
+        return latest
+
     async def _catch_up_trades(self, symbol: str) -> None:
         """Fills since the last trade id known from userTrades (missed ones are emitted).
 
-        Without a known id (a fresh start without a journal) the latest trade becomes the
-        baseline: older fills belong to earlier sessions, which the journal accounts for. With
-        no trade in userTrades' last 7 days there is no id to start from: paging from id 1
-        read the account's whole history (6 months of pages, and a lookup of each order of
-        it), so fills are read by time from the baseline's moment on until one is seen."""
+        A fresh start (no journal) has no id: its reconciliation reads the latest as the
+        baseline (`_latest_trade_id`). With no trade in userTrades' last 7 days there is no
+        id to start from: paging from id 1 read the account's whole history (6 months of
+        pages, and a lookup of each order of it), so fills are read by time from the
+        baseline's moment on until one is seen."""
         limit = self.trades_page_limit
-        last = self.last_trade_ids.get(symbol)
-        if last is None:
-            asked_ms = self.clock.now_ms()
-            rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
-            latest = 0
-            for row in rows if isinstance(rows, list) else []:
-                try:
-                    latest = max(latest, parse_user_trade(row, 0).trade_id)
-                except MalformedMessage:
-                    self.stats.malformed_rows += 1
-            self.last_trade_ids[symbol] = latest
-            if latest == 0:
-                self.trades_since_ms[symbol] = asked_ms
-            return
+        last = self.last_trade_ids[symbol]
         if last == 0 and symbol in self.trades_since_ms:
             if not await self._catch_up_trades_by_time(symbol):
                 return

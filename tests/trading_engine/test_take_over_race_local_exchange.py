@@ -10,6 +10,11 @@ parts as `local_exchange_rig` wires them).
   cause TAKEN_OVER_FILLS). Before, the fill was only marked seen: the order stayed as the
   open-orders row showed it, open in the tracker and the books while the exchange had it
   filled, and the fill's fee and realized PnL never reached the books.
+- A fresh journal's first start: its trade-id baseline is read before the open orders, and
+  the reads are taken again when a fill landed in between, so that the order, the position
+  and the wallet it adopts agree with one another. Before, the baseline (read after the open
+  orders) swallowed the fill: the order was adopted without it and the next read of its
+  fills booked it as the order's own, a second time (position and wallet off by it).
 
 The user stream's reports of the racing fill are lost (a gap, as before a reconnect's pass).
 Expected values are computed here by hand from what the exchange published (the fills'
@@ -32,6 +37,7 @@ from tests.trading_engine.local_exchange_rig import (
     booked,
     exchange_position,
     fills_of,
+    start_daemon,
     stepped_exchange,
     until,
     usdt_wallet,
@@ -39,10 +45,13 @@ from tests.trading_engine.local_exchange_rig import (
 from tests.trading_engine.test_restart_adopted_order_local_exchange import (
     E8,
     EARLIER,
+    LIMITS,
+    PREFIX,
     QTY,
     TICK,
     start,
 )
+from trading_engine.exec_manager import ExecConfig
 
 pytestmark = pytest.mark.asyncio
 
@@ -193,5 +202,102 @@ async def test_a_running_pass_ends_an_order_it_takes_over_that_a_fill_during_its
         d.journal.flush()
         assert [o.client_order_id for o in d.journal.open_orders()] == []
         assert fills_of(d, late_id) == [f"outside:{EARLIER}"]
+    finally:
+        await d.stop()
+
+
+async def fresh_start_with_fill_after_open_orders_read(
+    ex: LocalExchange, journal_dir: Path, price: Decimal, qty: Decimal
+) -> Daemon:
+    """A fresh journal's start whose open-orders read is followed at once by a fill of `qty`
+    of the SELL."""
+    racing: list[OnceAfter] = []
+
+    def wrap(rest: object) -> OnceAfter:
+        racing.append(OnceAfter(rest, "futures_get_open_orders", lambda: fill(ex, price, qty)))
+        return racing[0]
+
+    d = await start_daemon(
+        ex,
+        journal_dir,
+        limits=LIMITS,
+        exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
+        prefix=PREFIX,
+        wrap_rest=wrap,
+    )
+    assert racing[0].fired
+    return d
+
+
+async def test_a_fresh_start_adopts_a_fill_made_during_its_reads_with_the_order_it_takes_over(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    ex = exchange
+    before, late = Decimal("0.004"), Decimal("0.003")
+    first = await start(ex, tmp_path / "first")
+    try:
+        m = await long_then_earlier_sell(ex, first)
+    finally:
+        await first.stop()
+    fill(ex, m.price, before)  # the earlier journal's session's, before the fresh start
+
+    d = await fresh_start_with_fill_after_open_orders_read(ex, tmp_path / "second", m.price, late)
+    try:
+        # Nothing booked (a fresh journal adopts what the account holds); the order taken over
+        # with both fills, as the exchange has it; position and wallet the exchange's.
+        assert booked(d) == []
+        tracked = d.venue.tracker.get(EARLIER)
+        assert tracked is not None
+        assert (tracked.status, tracked.fill_qty, tracked.taken_over_qty) == (
+            OrderStatus.PARTIALLY_FILLED, before + late, before + late,
+        )  # fmt: skip
+        ours = d.book.orders[EARLIER]
+        assert (ours.status, ours.filled_qty) == (OrderStatus.PARTIALLY_FILLED, before + late)
+        wallet = m.start_wallet - m.entry_fee + m.realized(before + late)
+        wallet -= m.fee(before) + m.fee(late)
+        assert d.book.position(SYMBOL).qty == QTY - before - late == exchange_position(ex)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
+
+        # A later pass reads the order's fills: none of them is booked as its own.
+        await d.venue.reconcile("periodic")
+        assert booked(d) == [] and not tracked.needs_fills
+        assert d.book.position(SYMBOL).qty == QTY - before - late == exchange_position(ex)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
+        assert (d.book.realized_pnl, d.book.fees) == (0, {})
+        d.journal.flush()
+        assert d.journal.taken_over_qtys() == {EARLIER: before + late}
+    finally:
+        await d.stop()
+
+
+async def test_a_fresh_start_does_not_take_over_an_order_a_fill_during_its_reads_completed(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    ex = exchange
+    before = Decimal("0.004")
+    first = await start(ex, tmp_path / "first")
+    try:
+        m = await long_then_earlier_sell(ex, first)
+    finally:
+        await first.stop()
+    fill(ex, m.price, before)
+
+    d = await fresh_start_with_fill_after_open_orders_read(
+        ex, tmp_path / "second", m.price, QTY - before
+    )
+    try:
+        # FILLED before the start's reads were over: not open, so nothing to take over.
+        assert booked(d) == []
+        assert d.venue.tracker.get(EARLIER) is None and EARLIER not in d.book.orders
+        wallet = m.start_wallet - m.entry_fee + m.realized(QTY) - m.fee(before)
+        wallet -= m.fee(QTY - before)
+        assert d.book.position(SYMBOL).qty == 0 == exchange_position(ex)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
+
+        await d.venue.reconcile("periodic")
+        assert booked(d) == []
+        assert d.book.position(SYMBOL).qty == 0 and d.book.wallet() == usdt_wallet(ex)
+        d.journal.flush()
+        assert d.journal.open_orders() == [] and d.journal.taken_over_qtys() == {}
     finally:
         await d.stop()
