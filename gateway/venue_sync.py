@@ -5,20 +5,20 @@
 - `refresh(order)`: query one order (an algo order and, once triggered, its matching-engine
   order) and apply the answer; fetch the fills the exchange reports but we have not seen.
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
-  leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
-  (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
-  own liquidation order's are booked too, and so are those of any other order, by hand say,
-  and at a restart those of an earlier journal's order it takes over, made while the daemon
-  was down or during the start-up's reads: `_book_outside`, the latter counted on the order
-  too, `_take_over_late_fills`; at a restart, those its books had are told by trade id and the
-  exchange's times: `_seen_before`), funding income; every order we think open that the
-  exchange no longer
+  leverage), positions (`positionRisk`), fills since the last trade id known from
+  `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
+  the exchange's own liquidation order's are booked too, and so are those of any other
+  order, by hand say, and at a restart those of an earlier journal's order it takes over,
+  made while the daemon was down, or during the reads of any pass that takes one over:
+  `_book_outside`, the latter counted on the order too, `_take_over_late_fills`; at a
+  restart, those its books had are told by trade id and the exchange's times:
+  `_seen_before`), funding income; every order we think open that the exchange no longer
   lists is queried and its final status emitted. An open order with a client id of ours
   (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
   (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
   from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
-  fills and end are booked. Other orders on the account (placed by hand, another program) are
-  left alone; only their fills are booked.
+  fills and end are booked. Other orders on the account (placed by hand, another program)
+  are left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 - `book_outside(report)`: a user-stream ORDER_TRADE_UPDATE of an order placed outside the
   daemon (by hand, another program): its fill is emitted under `outside:<its client id>`
@@ -690,7 +690,11 @@ class VenueSync:
         Raises RetryableError / FatalError when the exchange cannot be read.
 
         The snapshot carries the time before the first read: what changed after it (a fill
-        racing the reads) may or may not be in it, so the BookKeeper does not compare that."""
+        racing the reads) may or may not be in it, so the BookKeeper does not compare that.
+        A fresh start (a symbol without a trade id) books nothing of what came before it, so
+        its reads must agree with one another: the latest trade id is read before them and
+        after, and they are taken again (at most FRESH_READS times) until no fill came in
+        between; the first read by trade id is the next pass's."""
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()
