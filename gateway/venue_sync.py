@@ -242,6 +242,10 @@ class VenueSync:
         # the stream's first report of it or the reconciliation that first lists it open, not
         # at each of its reports or at every reconciliation while it rests
         self._named: OrderedDict[tuple[str, bool, int], None] = OrderedDict()
+        # (symbol, trade id) of the fills the user stream reported of an order with an id we
+        # issue that nobody tracked then (an earlier journal's, taken over at the next pass):
+        # their account updates brought them to the books (the newest OUTSIDE_MEMORY kept)
+        self._streamed_untracked: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -453,9 +457,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
-        late_ids: set[int],
-        *,
-        starting: bool,
+        unbooked: set[tuple[str, int]],
     ) -> list[UserTrade]:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
@@ -464,18 +466,18 @@ class VenueSync:
         to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
         are counted as seen on the order, not applied as its fills: the books take the order
         from the snapshot as it stands, filled so far (`_adopt`), and `_book_outside` books
-        those it made after its row was read (`late_ids`, counted on it) and, at a start-up,
-        those it made while the daemon was down. Returns the fills no event books (an order
-        no one could attribute; a running pass's adopted order's made before its row was
-        read): the books have them only as far as the snapshot's reads or the account
-        updates do (`seen_bound`)."""
+        them (those made after its row was read counted on it too), but for those a running
+        pass leaves to the books (`unbooked`: `_left_to_the_books`). Returns the fills no
+        event books (an order no one could attribute; those `unbooked`): the books have
+        them only as far as the snapshot's reads or the account updates do
+        (`seen_bound`)."""
         tracker = self.tracker
         left_out: list[UserTrade] = []
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in adopted:
                 tracker.count_seen(trade)
-                if not starting and trade.trade_id not in late_ids:
+                if (trade.symbol, trade.trade_id) in unbooked:
                     left_out.append(trade)
                 continue
             if key in outside and tracker.by_exchange_id(*key) is None:
@@ -490,7 +492,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
-        late_ids: set[int],
+        unbooked: set[tuple[str, int]],
         since_ms: int | None,
     ) -> None:
         """Emit the caught-up fills of orders nobody here sent (`outside`), under
@@ -502,12 +504,11 @@ class VenueSync:
         and its fills go on under its own id from then on. Their fills the daemon before the
         restart had in its books (`_seen_before`) were taken then: not booked again. A
         running session's (`since_ms` None) books the outside fills the stream did not bring
-        (a reconnect's gap; one it brought is not booked again), and leaves an adopted
-        order's made before its row was read to the snapshot, whose reads hold them (as the
-        account updates told the books). Either books an adopted order's fills made after
-        its row was read (`late_ids`): the snapshot brings the order into the books with
-        them (`_snapshot_orders`), and its position read may not hold them; an account
-        update the stream brings of one agrees with the books then."""
+        (a reconnect's gap; one it brought is not booked again), and so too an adopted
+        order's, but for those whose account update brought them to the books already
+        (`unbooked`: `_left_to_the_books`): the snapshot brings the order into the books with
+        what it had filled (those made after its row was read too, `_snapshot_orders`); an
+        account update the stream brings of a fill booked here agrees with the books."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
         orders = {**outside, **adopted}
@@ -519,8 +520,8 @@ class VenueSync:
                 key not in adopted and self.tracker.by_exchange_id(*key) is not None
             ):
                 continue  # an order of ours after all (a triggered stop's): applied as ours
-            if since_ms is None and key in adopted and trade.trade_id not in late_ids:
-                continue  # running: made before its row was read, in the snapshot's reads
+            if (trade.symbol, trade.trade_id) in unbooked:
+                continue  # in the books by its account update
             if since_ms is not None and self._seen_before(trade, since_ms):
                 self.stats.foreign_trades += 1
                 continue
@@ -606,6 +607,40 @@ class VenueSync:
                 outside_client_id(cid),
             )
         return True
+
+    def untracked_report(self, u: OrderUpdate) -> None:
+        """A user-stream report of an order with an id we issue that the tracker does not
+        know (ignored): a fill of it is remembered, so that the pass that takes the order over
+        leaves that fill to its account update, which the books had (`_left_to_the_books`)."""
+        if u.fill is None:
+            return
+        streamed = self._streamed_untracked
+        streamed[(u.symbol, u.fill.trade_id)] = None
+        if len(streamed) > OUTSIDE_MEMORY:
+            streamed.popitem(last=False)
+
+    def _left_to_the_books(
+        self,
+        held: Iterable[UserTrade],
+        adopted: Mapping[tuple[str, int], str],
+        late: set[tuple[str, int]],
+    ) -> set[tuple[str, int]]:
+        """A running pass's: the trade ids of the fills read of the orders it took over that
+        no event books, as the books had them already: made before the order's row was read
+        (in what it showed filled) and reported on the user stream then (`untracked_report`:
+        its account update followed). Every other fill of such an order is booked under
+        `outside:<its id>` (`_book_outside`): one made after its row was read (`late`),
+        or before while the stream was down (its account update lost: the snapshot that would
+        have adopted the position and wallet with it does not compare a symbol whose books
+        moved after its reads began, and the booked fill moves them)."""
+        streamed = self._streamed_untracked
+        return {
+            (trade.symbol, trade.trade_id)
+            for trade in held
+            if (trade.symbol, trade.order_id) in adopted
+            and (trade.symbol, trade.trade_id) not in late
+            and (trade.symbol, trade.trade_id) in streamed
+        }
 
     def _first_sight(self, key: tuple[str, bool, int]) -> bool:
         """Whether the log has not named this outside order yet (see `_named`); it counts as
@@ -749,10 +784,11 @@ class VenueSync:
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
             starting = outside_since is not None
-            late_ids = {trade.trade_id for trades in late.values() for trade in trades}
+            late_ids = {(t.symbol, t.trade_id) for trades in late.values() for t in trades}
+            unbooked = set() if starting else self._left_to_the_books(held, adopted, late_ids)
             completed = self._take_over_late_fills(late)
-            left_out = self._apply_held_trades(held, outside, adopted, late_ids, starting=starting)
-            self._book_outside(held, outside, adopted, late_ids, outside_since)
+            left_out = self._apply_held_trades(held, outside, adopted, unbooked)
+            self._book_outside(held, outside, adopted, unbooked, outside_since)
         await self.catch_up_funding()
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(

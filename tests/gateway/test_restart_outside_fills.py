@@ -330,6 +330,8 @@ class AdoptFeed:
     async def call(self, method: str, /, **kw: Any) -> Any:
         if method == "futures_account_trades":
             start, from_id = kw.get("startTime"), kw.get("fromId")
+            if start is None and from_id is None and "orderId" not in kw:
+                return self.rows[-kw["limit"] :]  # the latest (a fresh start's baseline)
             return [
                 r for r in self.rows
                 if (from_id is None or r["id"] >= from_id)
@@ -401,18 +403,23 @@ async def test_an_earlier_journals_order_still_open_has_its_fills_made_while_dow
 
 
 async def test_an_earlier_journals_order_adopted_on_a_new_journal_books_no_fill():
-    """A first start (no journal record: no `outside_since_ms`): EARLIER's fills so far were
-    that journal's; read again (here by a fetch of its fills), none is reported as ours."""
+    """A first start (no journal record: no `outside_since_ms`, no trade id): EARLIER's fills
+    so far were that journal's; read again (here by a fetch of its fills), none is reported
+    as ours. (The start reads its baseline itself, the latest trade; it used to be preset
+    here to the one before EARLIER's fills, which a start no longer reads past: a pass from
+    such a baseline is a running one, which books the fills no stream report brought.)"""
     feed = AdoptFeed(
         [(21, T0 - 5_000, "0.001"), (22, T0 + 60_000, "0.003")], SimClock(T0 + 180_000)
     )
     emitted: list[Any] = []
     sync = _sync(feed, feed.clock, emitted)
-    sync.last_trade_ids[SYMBOL] = 20  # as if read from the latest trade on
 
     snapshot = await sync.reconcile("start")
+    tracked = sync.tracker.get(EARLIER)
+    assert tracked is not None
+    await sync.fetch_fills(tracked)
 
-    assert snapshot.adopted == (EARLIER,)
+    assert snapshot.adopted == (EARLIER,) and sync.last_trade_ids == {SYMBOL: 22}
     assert [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
     assert sync.stats.outside_fills == 0
 

@@ -7,9 +7,10 @@ parts as `local_exchange_rig` wires them).
 - A running session's reconciliation (periodic, after a reconnect): the fill is booked under
   `outside:e2e-q0q0q0-3` (the books do not know the order before the snapshot that takes it
   over) and counted on the order; one that completes it ends it (`OrderReconciled` with
-  cause TAKEN_OVER_FILLS). Before, the fill was only marked seen: the order stayed as the
-  open-orders row showed it, open in the tracker and the books while the exchange had it
-  filled, and the fill's fee and realized PnL never reached the books.
+  cause TAKEN_OVER_FILLS). So is one made before the open-orders read whose reports were
+  lost (the books had it from nowhere). Before, the fills were only marked seen: the order
+  stayed as the open-orders row showed it, open in the tracker and the books while the
+  exchange had it filled, and the fills' fees and realized PnL never reached the books.
 - A fresh journal's first start: its trade-id baseline is read before the open orders, and
   the reads are taken again when a fill landed in between, so that the order, the position
   and the wallet it adopts agree with one another. Before, the baseline (read after the open
@@ -136,37 +137,45 @@ async def test_a_running_pass_books_once_a_fill_made_during_its_reads_of_an_orde
     exchange: LocalExchange, tmp_path: Path
 ) -> None:
     ex = exchange
-    late = Decimal("0.004")
+    before, late = Decimal("0.002"), Decimal("0.004")
+    filled = before + late
     d = await start(ex, tmp_path)
     try:
         m = await long_then_earlier_sell(ex, d)
         entry_fills = booked(d)
+        fill(ex, m.price, before)  # before the pass, its reports (account update too) lost
+        before_id = last_trade_id(ex)
 
         late_id = await reconcile_with_fill_after_open_orders_read(ex, d, m.price, late)
 
-        assert booked(d) == [*entry_fills, (late_id, f"outside:{EARLIER}")]
+        # Both booked once (the books heard of neither), the order taken over with both.
+        assert booked(d) == [
+            *entry_fills,
+            (before_id, f"outside:{EARLIER}"),
+            (late_id, f"outside:{EARLIER}"),
+        ]
         tracked = d.venue.tracker.get(EARLIER)
         assert tracked is not None
         assert (tracked.status, tracked.fill_qty, tracked.taken_over_qty) == (
-            OrderStatus.PARTIALLY_FILLED, late, late,
+            OrderStatus.PARTIALLY_FILLED, filled, filled,
         )  # fmt: skip
         assert not tracked.needs_fills
         ours = d.book.orders[EARLIER]
-        assert (ours.status, ours.filled_qty) == (OrderStatus.PARTIALLY_FILLED, late)
-        assert d.book.position(SYMBOL).qty == QTY - late == exchange_position(ex)
-        assert d.book.realized_pnl == m.realized(late)
-        assert d.book.fees == {"USDT": m.entry_fee + m.fee(late)}
-        wallet = m.start_wallet - m.entry_fee + m.realized(late) - m.fee(late)
+        assert (ours.status, ours.filled_qty) == (OrderStatus.PARTIALLY_FILLED, filled)
+        assert d.book.position(SYMBOL).qty == QTY - filled == exchange_position(ex)
+        assert d.book.realized_pnl == m.realized(before) + m.realized(late)
+        assert d.book.fees == {"USDT": m.entry_fee + m.fee(before) + m.fee(late)}
+        wallet = m.start_wallet - m.entry_fee + m.realized(filled) - m.fee(before) - m.fee(late)
         assert d.book.wallet() == wallet == usdt_wallet(ex)
 
         # A later pass: the order's query finds nothing missing, nothing is booked again.
         await d.venue.reconcile("periodic")
-        assert len(booked(d)) == len(entry_fills) + 1 and not tracked.needs_fills
+        assert len(booked(d)) == len(entry_fills) + 2 and not tracked.needs_fills
         d.journal.flush()
-        assert fills_of(d, late_id) == [f"outside:{EARLIER}"]
-        assert d.journal.taken_over_qtys() == {EARLIER: late}
+        assert fills_of(d, before_id) == fills_of(d, late_id) == [f"outside:{EARLIER}"]
+        assert d.journal.taken_over_qtys() == {EARLIER: filled}
         [row] = [o for o in d.journal.open_orders() if o.client_order_id == EARLIER]
-        assert (row.status, row.filled_qty) == (OrderStatus.PARTIALLY_FILLED, late)
+        assert (row.status, row.filled_qty) == (OrderStatus.PARTIALLY_FILLED, filled)
     finally:
         await d.stop()
 
