@@ -755,10 +755,6 @@ class VenueSync:
                     "the last reads, fills after trade ids %s as the running session reads "
                     "them", FRESH_READS, baseline,
                 )  # fmt: skip
-        for symbol in fresh:
-            self.last_trade_ids[symbol] = baseline[symbol]
-            if baseline[symbol] == 0:  # none in userTrades' window: read on by time
-                self.trades_since_ms[symbol] = started_ms
         for t in self.tracker.open_orders():
             if not t.taken_over_counted:  # before any read by trade id could report them
                 await self._count_taken_over(t)
@@ -790,6 +786,12 @@ class VenueSync:
             left_out = self._apply_held_trades(held, outside, adopted, unbooked)
             self._book_outside(held, outside, adopted, unbooked, outside_since)
         await self.catch_up_funding()
+        # A fresh start's baseline, once its pass got through (a failed one is taken again
+        # from its first reads: no fill is read from a baseline before the books had them)
+        for symbol in fresh:
+            self.last_trade_ids[symbol] = baseline[symbol]
+            if baseline[symbol] == 0:  # none in userTrades' window: read on by time
+                self.trades_since_ms[symbol] = started_ms
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
