@@ -55,11 +55,15 @@ The rule: FORMAT goes up by one with every change that an older version would mi
 on - a new member of an enum that is journaled (an order's intent, side, status...; any enum in
 an event), a new event kind that is journaled, a column or field whose meaning or unit changes.
 What older versions read correctly as it is needs no bump: a new column with a default they do
-not select, a new table, a new meta key. History:
+not select, a new field with a default of an event (the codec builds an event from the fields
+its class has), a new table, a new meta key. History:
     1  the first format (and the `transfers` and `intent` columns, added without a bump)
     2  `orders.intent` may be CROSSED_CLOSE or FLATTEN (versions reading format 1 knew
        ORDINARY, REDUCING and PAST_STOP_CLOSE only); and the `orders.taken_over_qty` column,
-       added without a bump (an older version does not select it and reads each row as before)
+       added without a bump (an older version does not select it and reads each row as before);
+       and `OrderReconciled.cause` (EXCHANGE, TAKEN_OVER_FILLS: `core.enums.ReconcileCause`),
+       added without a bump (an older version ignores the field and reads the event as
+       before; a member added to it later needs one)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for

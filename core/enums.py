@@ -139,6 +139,20 @@ class ForcedClose(StrEnum):
     SETTLEMENT = "settlement"  # `settlement_autoclose-`: a delisting (or delivery) closed it
 
 
+class ReconcileCause(StrEnum):
+    """What made the venue emit `core.events.OrderReconciled`, journaled with it: the ExecManager
+    and the start-up's log tell an order whose outcome was in doubt from one that nothing was
+    in doubt about."""
+
+    # The exchange told us the true status of an order we were unsure about (in flight at a
+    # crash, a request that timed out: UNKNOWN), by a query, a report or a fill read.
+    EXCHANGE = "EXCHANGE"
+    # An order taken over from an earlier journal that fills booked under
+    # `outside:<its client id>` (made while no daemon ran, or during the reads of the
+    # reconciliation that took it over) completed: it is FILLED, its fills booked already.
+    TAKEN_OVER_FILLS = "TAKEN_OVER_FILLS"
+
+
 class OrderIntent(StrEnum):
     """Why the daemon sent an order, journaled with it (`orders.intent`) and kept on the books'
     order (`core.orders.Order.intent`), across a restart too: the RiskManager keeps every

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from core.account import Balance, Position, PositionAtRisk
-from core.enums import OrderIntent, OrderStatus, TradingState
+from core.enums import OrderIntent, OrderStatus, ReconcileCause, TradingState
 from core.fast_init import fast_init
 from core.orders import Fill, Order, OrderRequest
 
@@ -125,11 +125,15 @@ class OrderStatusUnknown(Event):
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderReconciled(Event):
-    """The exchange told us the true status of an order we were unsure about."""
+    """An order's status learnt from the exchange outside its own reports: by default
+    (EXCHANGE) the true status of an order we were unsure about; TAKEN_OVER_FILLS, the end
+    (FILLED) of an order taken over from an earlier journal that the fills booked under
+    `outside:<its client id>` completed (no fill of it is in this event)."""
 
     symbol: str
     client_order_id: str
     status: OrderStatus
+    cause: ReconcileCause = ReconcileCause.EXCHANGE
 
 
 # --- risk ----------------------------------------------------------------------------------

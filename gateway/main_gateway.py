@@ -848,6 +848,8 @@ class LiveVenue:
                 if self.sync.outside_report(event):
                     return  # placed by hand: a fill booked as outside:<cid>, the order named once
                 self.stats.unknown_client_ids += 1  # an id we issue, not tracked
+                if isinstance(event, OrderUpdate):  # an earlier journal's, maybe: taken over
+                    self.sync.untracked_report(event)  # at the next pass, which books its fills
                 log.warning("%s for %s, not one of our orders: ignored", type(event).__name__, cid)
             self._applied(applied)
         elif isinstance(event, AccountUpdate):

@@ -465,10 +465,11 @@ class OrderTracker:
             t.trade_ids.add(trade.trade_id)
 
     def take_over_fills(self, t: TrackedOrder, trades: Iterable[UserTrade]) -> bool:
-        """Count fills of an order taken over at a start-up, made after the exchange's row that
-        adopted it was read, into what it had filled when taken over (`taken_over_qty`), its
-        filled quantity and average price, without emitting them: the start-up booked them
-        under `core.orders.outside_client_id` (the books did not know the order yet). Without
+        """Count fills of an order taken over by a reconciliation, made after the exchange's
+        row that adopted it was read, into what it had filled when taken over
+        (`taken_over_qty`), its filled quantity and average price, without emitting them: that
+        pass booked them under `core.orders.outside_client_id` (the books did not know the
+        order yet). Without
         this the order held less than the exchange shows, asked for those fills at every
         read and never ended. A fill counted on it already is skipped. True when they
         complete the order (it is FILLED and closed here: the caller tells the listener)."""

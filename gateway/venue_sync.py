@@ -5,20 +5,20 @@
 - `refresh(order)`: query one order (an algo order and, once triggered, its matching-engine
   order) and apply the answer; fetch the fills the exchange reports but we have not seen.
 - `reconcile(reason)`: open orders and open algo orders per symbol, the account (balances,
-  leverage), positions (`positionRisk`), fills since the last trade id known from `userTrades`
-  (missed ones are emitted; those of an order we do not know are looked up, as the exchange's
-  own liquidation order's are booked too, and so are those of any other order, by hand say,
-  and at a restart those of an earlier journal's order it takes over, made while the daemon
-  was down or during the start-up's reads: `_book_outside`, the latter counted on the order
-  too, `_take_over_late_fills`; at a restart, those its books had are told by trade id and the
-  exchange's times: `_seen_before`), funding income; every order we think open that the
-  exchange no longer
+  leverage), positions (`positionRisk`), fills since the last trade id known from
+  `userTrades` (missed ones are emitted; those of an order we do not know are looked up, as
+  the exchange's own liquidation order's are booked too, and so are those of any other
+  order, by hand say, and at a restart those of an earlier journal's order it takes over,
+  made while the daemon was down, or during the reads of any pass that takes one over:
+  `_book_outside`, the latter counted on the order too, `_take_over_late_fills`; at a
+  restart, those its books had are told by trade id and the exchange's times:
+  `_seen_before`), funding income; every order we think open that the exchange no longer
   lists is queried and its final status emitted. An open order with a client id of ours
   (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
   (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
   from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
-  fills and end are booked. Other orders on the account (placed by hand, another program) are
-  left alone; only their fills are booked.
+  fills and end are booked. Other orders on the account (placed by hand, another program)
+  are left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 - `book_outside(report)`: a user-stream ORDER_TRADE_UPDATE of an order placed outside the
   daemon (by hand, another program): its fill is emitted under `outside:<its client id>`
@@ -42,7 +42,7 @@ from typing import Any
 
 from core.account import Position
 from core.clock import Clock
-from core.enums import MarginType, OrderStatus, PositionSide
+from core.enums import MarginType, OrderStatus, PositionSide, ReconcileCause
 from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import (
     Event,
@@ -64,6 +64,7 @@ from core.orders import (
 )
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
 from gateway.user_wire import (
+    AccountSnapshot,
     AlgoStatus,
     AlgoUpdate,
     MalformedMessage,
@@ -91,6 +92,9 @@ _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # A fill of a moment ago may not show in userTrades yet: a read by time starts this far before
 # the last one (trade ids dedupe what both read).
 TRADES_SETTLE_MS = 60_000
+# A fresh start takes its reads again while a fill lands between its trade-id baseline and the
+# end of its reads, this many times at most (`reconcile`).
+FRESH_READS = 5
 # userTrades by time: one request spans at most 7 days (reference 6.9; -4165 beyond).
 TRADES_WINDOW_MS = 7 * 24 * 3_600_000
 _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between stream and REST)
@@ -245,6 +249,10 @@ class VenueSync:
         # the stream's first report of it or the reconciliation that first lists it open, not
         # at each of its reports or at every reconciliation while it rests
         self._named: OrderedDict[tuple[str, bool, int], None] = OrderedDict()
+        # (symbol, trade id) of the fills the user stream reported of an order with an id we
+        # issue that nobody tracked then (an earlier journal's, taken over at the next pass):
+        # their account updates brought them to the books (the newest OUTSIDE_MEMORY kept)
+        self._streamed_untracked: OrderedDict[tuple[str, int], None] = OrderedDict()
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -456,8 +464,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
-        *,
-        starting: bool,
+        unbooked: set[tuple[str, int]],
     ) -> list[UserTrade]:
         """The caught-up fills of orders unknown when they were read. A conditional order
         of ours that triggered while nobody listened fills as a new matching-engine order,
@@ -465,10 +472,11 @@ class VenueSync:
         what is still unknown after that is not ours. Those of the `outside` orders are left
         to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
         are counted as seen on the order, not applied as its fills: the books take the order
-        from the snapshot as it stands, filled so far (`_adopt`), and a start-up books those
-        it made while the daemon was down (`_book_outside`). Returns the fills no event
-        books (an order no one could attribute; a running pass's adopted order's): the
-        books have them only as far as the snapshot's reads or the account updates do
+        from the snapshot as it stands, filled so far (`_adopt`), and `_book_outside` books
+        them (those made after its row was read counted on it too), but for those a running
+        pass leaves to the books (`unbooked`: `_left_to_the_books`). Returns the fills no
+        event books (an order no one could attribute; those `unbooked`): the books have
+        them only as far as the snapshot's reads or the account updates do
         (`seen_bound`)."""
         tracker = self.tracker
         left_out: list[UserTrade] = []
@@ -476,7 +484,7 @@ class VenueSync:
             key = (trade.symbol, trade.order_id)
             if key in adopted:
                 tracker.count_seen(trade)
-                if not starting:
+                if (trade.symbol, trade.trade_id) in unbooked:
                     left_out.append(trade)
                 continue
             if key in outside and tracker.by_exchange_id(*key) is None:
@@ -491,6 +499,7 @@ class VenueSync:
         held: list[UserTrade],
         outside: Mapping[tuple[str, int], str],
         adopted: Mapping[tuple[str, int], str],
+        unbooked: set[tuple[str, int]],
         since_ms: int | None,
     ) -> None:
         """Emit the caught-up fills of orders nobody here sent (`outside`), under
@@ -502,11 +511,14 @@ class VenueSync:
         and its fills go on under its own id from then on. Their fills the daemon before the
         restart had in its books (`_seen_before`) were taken then: not booked again. A
         running session's (`since_ms` None) books the outside fills the stream did not bring
-        (a reconnect's gap; one it brought is not booked again), and leaves an adopted
-        order's to the snapshot, as the account updates told the books of them already."""
+        (a reconnect's gap; one it brought is not booked again), and so too an adopted
+        order's, but for those whose account update brought them to the books already
+        (`unbooked`: `_left_to_the_books`): the snapshot brings the order into the books with
+        what it had filled (those made after its row was read too, `_snapshot_orders`); an
+        account update the stream brings of a fill booked here agrees with the books."""
         events: list[Event] = []
         booked: dict[tuple[str, int], list[Fill]] = {}
-        orders = {**outside, **adopted} if since_ms is not None else outside
+        orders = {**outside, **adopted}
         last = completing_trades(held, self._filled_outside, self.outside)
         for trade in held:
             key = (trade.symbol, trade.order_id)
@@ -515,6 +527,8 @@ class VenueSync:
                 key not in adopted and self.tracker.by_exchange_id(*key) is not None
             ):
                 continue  # an order of ours after all (a triggered stop's): applied as ours
+            if (trade.symbol, trade.trade_id) in unbooked:
+                continue  # in the books by its account update
             if since_ms is not None and self._seen_before(trade, since_ms):
                 self.stats.foreign_trades += 1
                 continue
@@ -601,6 +615,40 @@ class VenueSync:
             )
         return True
 
+    def untracked_report(self, u: OrderUpdate) -> None:
+        """A user-stream report of an order with an id we issue that the tracker does not
+        know (ignored): a fill of it is remembered, so that the pass that takes the order over
+        leaves that fill to its account update, which the books had (`_left_to_the_books`)."""
+        if u.fill is None:
+            return
+        streamed = self._streamed_untracked
+        streamed[(u.symbol, u.fill.trade_id)] = None
+        if len(streamed) > OUTSIDE_MEMORY:
+            streamed.popitem(last=False)
+
+    def _left_to_the_books(
+        self,
+        held: Iterable[UserTrade],
+        adopted: Mapping[tuple[str, int], str],
+        late: set[tuple[str, int]],
+    ) -> set[tuple[str, int]]:
+        """A running pass's: the trade ids of the fills read of the orders it took over that
+        no event books, as the books had them already: made before the order's row was read
+        (in what it showed filled) and reported on the user stream then (`untracked_report`:
+        its account update followed). Every other fill of such an order is booked under
+        `outside:<its id>` (`_book_outside`): one made after its row was read (`late`),
+        or before while the stream was down (its account update lost: the snapshot that would
+        have adopted the position and wallet with it does not compare a symbol whose books
+        moved after its reads began, and the booked fill moves them)."""
+        streamed = self._streamed_untracked
+        return {
+            (trade.symbol, trade.trade_id)
+            for trade in held
+            if (trade.symbol, trade.order_id) in adopted
+            and (trade.symbol, trade.trade_id) not in late
+            and (trade.symbol, trade.trade_id) in streamed
+        }
+
     def _first_sight(self, key: tuple[str, bool, int]) -> bool:
         """Whether the log has not named this outside order yet (see `_named`); it counts as
         named from now on. The least recently reported is forgotten beyond OUTSIDE_MEMORY, so
@@ -681,18 +729,36 @@ class VenueSync:
         Raises RetryableError / FatalError when the exchange cannot be read.
 
         The snapshot carries the time before the first read: what changed after it (a fill
-        racing the reads) may or may not be in it, so the BookKeeper does not compare that."""
-        started_ms = self.rest.clock.now_ms()
-        rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
-        account = await self.rest.call("futures_account", weight=5)
-        try:
-            acct = parse_account(account)
-        except MalformedMessage as exc:
-            self.stats.malformed_rows += 1
-            raise RetryableError(f"unreadable account answer: {exc}") from exc
-        self.leverage.update(acct.leverage)
-        self.margin_type.update(acct.margin_type)
-        positions = await self._positions()
+        racing the reads) may or may not be in it, so the BookKeeper does not compare that.
+        A fresh start (a symbol without a trade id) books nothing of what came before it, so
+        its reads must agree with one another: the latest trade id is read before them and
+        after, and they are taken again (at most FRESH_READS times) until no fill came in
+        between; the first read by trade id is the next pass's."""
+        fresh = [s for s in self.symbols if s not in self.last_trade_ids]
+        for attempt in range(1, FRESH_READS + 1):
+            started_ms = self.rest.clock.now_ms()
+            baseline = {s: await self._latest_trade_id(s) for s in fresh}
+            rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
+            acct = await self._account()
+            positions = await self._positions()
+            if not fresh:
+                break
+            # A fresh start's state reads hold every fill up to the baseline and none after
+            # only if no fill came in between (it would be in some reads and not in others,
+            # and in no event): then they are taken again, from a new baseline.
+            latest = {s: await self._latest_trade_id(s) for s in fresh}
+            if latest == baseline:
+                break
+            log.info(
+                "start-up: a fill came during the reads (trade ids %s, then %s): read again",
+                baseline, latest,
+            )  # fmt: skip
+            if attempt == FRESH_READS:
+                log.warning(
+                    "start-up: fills kept coming during %d rounds of reads: the books adopt "
+                    "the last reads, fills after trade ids %s as the running session reads "
+                    "them", FRESH_READS, baseline,
+                )  # fmt: skip
         for t in self.tracker.open_orders():
             if not t.taken_over_counted:  # before any read by trade id could report them
                 await self._count_taken_over(t)
@@ -706,22 +772,30 @@ class VenueSync:
         completed: list[TrackedOrder] = []
         try:
             for symbol in self.symbols:
-                await self._catch_up_trades(symbol)
+                if symbol not in fresh:  # a fresh one's baseline was read after the reads
+                    await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
             outside = await self._claim_exchange_orders(held)
-            if outside_since is not None:
-                late = await self._fills_after_take_over(held)
+            late = await self._fills_after_take_over(held)
         finally:
             self._held_trades = None
             adopted = self._adopted_orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
             starting = outside_since is not None
+            late_ids = {(t.symbol, t.trade_id) for trades in late.values() for t in trades}
+            unbooked = set() if starting else self._left_to_the_books(held, adopted, late_ids)
             completed = self._take_over_late_fills(late)
-            left_out = self._apply_held_trades(held, outside, adopted, starting=starting)
-            self._book_outside(held, outside, adopted, outside_since)
+            left_out = self._apply_held_trades(held, outside, adopted, unbooked)
+            self._book_outside(held, outside, adopted, unbooked, outside_since)
         await self.catch_up_funding()
+        # A fresh start's baseline, once its pass got through (a failed one is taken again
+        # from its first reads: no fill is read from a baseline before the books had them)
+        for symbol in fresh:
+            self.last_trade_ids[symbol] = baseline[symbol]
+            if baseline[symbol] == 0:  # none in userTrades' window: read on by time
+                self.trades_since_ms[symbol] = started_ms
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,
@@ -744,8 +818,9 @@ class VenueSync:
         self._adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
-        # An adopted order its start-up's fills completed: the snapshot brought it into the
-        # books open (as the exchange listed it, with those fills); it is FILLED.
+        # An adopted order this pass's fills completed: the snapshot brought it into the books
+        # open (as the exchange listed it, with those fills, booked as outside); it is
+        # FILLED. Not an OrderFilled: its fills are booked already, and none is in this event.
         self._emit(
             [
                 OrderReconciled(
@@ -754,6 +829,7 @@ class VenueSync:
                     symbol=t.symbol,
                     client_order_id=t.client_order_id,
                     status=t.status,
+                    cause=ReconcileCause.TAKEN_OVER_FILLS,
                 )
                 for t in completed
             ]
@@ -855,10 +931,11 @@ class VenueSync:
         return True
 
     async def _fills_after_take_over(self, held: list[UserTrade]) -> dict[str, list[UserTrade]]:
-        """A start-up's: client id -> the fills read (`held`) of each order it took over
-        (`_adopt`) made after the exchange's row that adopted it was read (between the
-        open-orders read and the trades read). The start-up books them under
-        `outside:<its id>` (`_book_outside`), but they are not in what the row showed filled
+        """Client id -> the fills read (`held`) of each order this pass took over (`_adopt`)
+        made after the exchange's row that adopted it was read (between the open-orders read
+        and the trades read). The pass books them under `outside:<its id>`
+        (`_book_outside`), a start-up's and a running one's alike (the stream's reports of
+        them came before the order was ours), but they are not in what the row showed filled
         (`taken_over_qty`): `_take_over_late_fills` counts them on the order. Which fills
         those are is told by a read of its fills from the first (its first, by trade id, up
         to `taken_over_qty` are the row's: `taken_over_split`), made only for an order with
@@ -981,29 +1058,41 @@ class VenueSync:
                 )
         return tuple(found.values())
 
+    async def _account(self) -> AccountSnapshot:
+        """The account read (balances, leverage, margin type), its settings remembered."""
+        account = await self.rest.call("futures_account", weight=5)
+        try:
+            acct = parse_account(account)
+        except MalformedMessage as exc:
+            self.stats.malformed_rows += 1
+            raise RetryableError(f"unreadable account answer: {exc}") from exc
+        self.leverage.update(acct.leverage)
+        self.margin_type.update(acct.margin_type)
+        return acct
+
+    async def _latest_trade_id(self, symbol: str) -> int:
+        """The id of `symbol`'s latest fill in userTrades (its last 7 days; 0: none): a fresh
+        start's baseline. Older fills belong to earlier sessions, which their journal
+        accounts for; the books adopt what they left (position, wallet, open orders)."""
+        rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
+        latest = 0
+        for row in rows if isinstance(rows, list) else []:
+            try:
+                latest = max(latest, parse_user_trade(row, 0).trade_id)
+            except MalformedMessage:
+                self.stats.malformed_rows += 1
+        return latest
+
     async def _catch_up_trades(self, symbol: str) -> None:
         """Fills since the last trade id known from userTrades (missed ones are emitted).
 
-        Without a known id (a fresh start without a journal) the latest trade becomes the
-        baseline: older fills belong to earlier sessions, which the journal accounts for. With
-        no trade in userTrades' last 7 days there is no id to start from: paging from id 1
-        read the account's whole history (6 months of pages, and a lookup of each order of
-        it), so fills are read by time from the baseline's moment on until one is seen."""
+        A fresh start (no journal) has no id: its reconciliation reads the latest as the
+        baseline (`_latest_trade_id`). With no trade in userTrades' last 7 days there is no
+        id to start from: paging from id 1 read the account's whole history (6 months of
+        pages, and a lookup of each order of it), so fills are read by time from the
+        baseline's moment on until one is seen."""
         limit = self.trades_page_limit
-        last = self.last_trade_ids.get(symbol)
-        if last is None:
-            asked_ms = self.clock.now_ms()
-            rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
-            latest = 0
-            for row in rows if isinstance(rows, list) else []:
-                try:
-                    latest = max(latest, parse_user_trade(row, 0).trade_id)
-                except MalformedMessage:
-                    self.stats.malformed_rows += 1
-            self.last_trade_ids[symbol] = latest
-            if latest == 0:
-                self.trades_since_ms[symbol] = asked_ms
-            return
+        last = self.last_trade_ids[symbol]
         if last == 0 and symbol in self.trades_since_ms:
             if not await self._catch_up_trades_by_time(symbol):
                 return

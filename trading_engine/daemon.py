@@ -47,7 +47,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import OrderType, TradingState
+from core.enums import OrderType, ReconcileCause, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -64,7 +64,7 @@ from core.events import (
 from core.instrument import Instrument
 from core.intervals import KLINE_INTERVALS
 from core.market import Bar
-from core.orders import ClientOrderIds, Order
+from core.orders import ClientOrderIds, Order, outside_client_id
 from core.redaction import redact, shown_path, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
 from gateway.data_stream import DataStream, StreamConfig
@@ -1714,6 +1714,12 @@ def _recovery_lines(
             )
         elif isinstance(e, OrderCanceled | OrderExpired):
             lines.append(f"order {e.client_order_id} ({e.symbol}) is {type(e).__name__[5:]}")
+        elif isinstance(e, OrderReconciled) and e.cause is ReconcileCause.TAKEN_OVER_FILLS:
+            # nothing was in doubt: the fills listed as outside:<its id> completed it
+            lines.append(
+                f"order {e.client_order_id} ({e.symbol}), taken over, is {e.status}: filled by "
+                f"its fills booked as {outside_client_id(e.client_order_id)}"
+            )
         elif isinstance(e, OrderReconciled):
             lines.append(f"order {e.client_order_id} ({e.symbol}) resolved as {e.status}")
         elif isinstance(e, OrderRejected):

@@ -1779,6 +1779,9 @@ class ExecManager:
                 self.counters.duplicate_fills += 1  # booked before: nothing new
         if ended is not None:
             requested = self._cancel_sent.pop(ended.client_order_id, None) is not None
+            # An OrderReconciled FILLED ends an order that traded whatever its cause: one in
+            # doubt (EXCHANGE), or a taken-over one its fills booked as outside:<id> completed
+            # (TAKEN_OVER_FILLS; those fills end no order of the books, so count nothing).
             traded = (
                 is_fill
                 or ended.filled_qty > 0

@@ -25,8 +25,8 @@ from book_keeper.journal import (
     journal_dir_refusal,
 )
 from core.account import Position
-from core.enums import OrderIntent, OrderType, TradingState
-from core.events import PositionChanged, TradingStateChanged
+from core.enums import OrderIntent, OrderStatus, OrderType, ReconcileCause, TradingState
+from core.events import OrderReconciled, PositionChanged, TradingStateChanged
 from tests.book_keeper.support import (
     BUY,
     SELL,
@@ -385,12 +385,36 @@ FORMAT_2_ENUMS = {
         "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET",
     ],
     "PositionSide": ["BOTH", "LONG", "SHORT"],
+    # OrderReconciled.cause, added without a bump: a version without the field ignores it
+    # and reads the event as before (the codec builds an event from the fields it knows)
+    "ReconcileCause": ["EXCHANGE", "TAKEN_OVER_FILLS"],
     "Side": ["BUY", "SELL"],
     "StreamState": ["connected", "disconnected", "failed", "silent"],
     "TimeInForce": ["FOK", "GTC", "GTD", "GTX", "IOC"],
     "TradingState": ["ACTIVE", "HALTED", "REDUCING"],
     "WorkingType": ["CONTRACT_PRICE", "MARK_PRICE"],
 }  # fmt: skip
+
+
+def test_an_event_field_this_version_does_not_know_is_read_past_and_one_it_lacks_defaults():
+    # Why a field with a default needs no new format: `OrderReconciled.cause`, read by a
+    # version without it (here: a field a newer version added), and its row of before.
+    newer = codec.loads(
+        "OrderReconciled",
+        '{"event_time_ms": 1, "recv_time_ms": 2, "symbol": "BTCUSDT", "client_order_id": '
+        '"t-1", "status": "FILLED", "cause": "TAKEN_OVER_FILLS", "urgency": "HIGH"}',
+    )
+    older = codec.loads(
+        "OrderReconciled",
+        '{"event_time_ms": 1, "recv_time_ms": 2, "symbol": "BTCUSDT", "client_order_id": '
+        '"t-1", "status": "FILLED"}',
+    )
+
+    assert newer == OrderReconciled(
+        event_time_ms=1, recv_time_ms=2, symbol="BTCUSDT", client_order_id="t-1",
+        status=OrderStatus.FILLED, cause=ReconcileCause.TAKEN_OVER_FILLS,
+    )  # fmt: skip
+    assert older.cause is ReconcileCause.EXCHANGE
 
 
 def test_the_journaled_values_are_those_of_format_2():

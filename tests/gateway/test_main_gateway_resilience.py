@@ -454,7 +454,8 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         await b.venue.reconcile("check")
         trades = [kw for name, kw in calls if name == "futures_account_trades"]
         assert [set(kw) - {"weight", "symbol"} for kw in trades] == [
-            {"limit"},
+            {"limit"},  # the baseline, before the start's other reads
+            {"limit"},  # again after them: no fill came in between
             {"startTime", "endTime", "limit"},  # a window of at most 7 days, up to now
         ]
         assert not any(name == "futures_get_order" for name, _ in calls)

@@ -23,6 +23,7 @@ import pytest_asyncio
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import LiveClock, SimClock
+from core.errors import RetryableError
 from core.events import OrderFilled, OrderPartiallyFilled
 from gateway.order_tracker import OrderTracker
 from gateway.venue_sync import TRADES_SETTLE_MS, VenueStats, VenueSync
@@ -330,6 +331,8 @@ class AdoptFeed:
     async def call(self, method: str, /, **kw: Any) -> Any:
         if method == "futures_account_trades":
             start, from_id = kw.get("startTime"), kw.get("fromId")
+            if start is None and from_id is None and "orderId" not in kw:
+                return self.rows[-kw["limit"] :]  # the latest (a fresh start's baseline)
             return [
                 r for r in self.rows
                 if (from_id is None or r["id"] >= from_id)
@@ -401,20 +404,61 @@ async def test_an_earlier_journals_order_still_open_has_its_fills_made_while_dow
 
 
 async def test_an_earlier_journals_order_adopted_on_a_new_journal_books_no_fill():
-    """A first start (no journal record: no `outside_since_ms`): EARLIER's fills so far were
-    that journal's; read again (here by a fetch of its fills), none is reported as ours."""
+    """A first start (no journal record: no `outside_since_ms`, no trade id): EARLIER's fills
+    so far were that journal's; read again (here by a fetch of its fills), none is reported
+    as ours. (The start reads its baseline itself, the latest trade; it used to be preset
+    here to the one before EARLIER's fills, which a start no longer reads past: a pass from
+    such a baseline is a running one, which books the fills no stream report brought.)"""
     feed = AdoptFeed(
         [(21, T0 - 5_000, "0.001"), (22, T0 + 60_000, "0.003")], SimClock(T0 + 180_000)
     )
     emitted: list[Any] = []
     sync = _sync(feed, feed.clock, emitted)
-    sync.last_trade_ids[SYMBOL] = 20  # as if read from the latest trade on
 
     snapshot = await sync.reconcile("start")
+    tracked = sync.tracker.get(EARLIER)
+    assert tracked is not None
+    await sync.fetch_fills(tracked)
 
-    assert snapshot.adopted == (EARLIER,)
+    assert snapshot.adopted == (EARLIER,) and sync.last_trade_ids == {SYMBOL: 22}
     assert [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
     assert sync.stats.outside_fills == 0
+
+
+class FailingIncome(AdoptFeed):
+    """AdoptFeed whose first income read fails (the last read of a fresh start's pass), and
+    where a hand order (web_h1, order 902) can be looked up."""
+
+    failed = False
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_income_history" and not self.failed:
+            self.failed = True
+            raise RetryableError("HTTP 503")
+        if method == "futures_get_order" and kw.get("orderId") == 902:
+            return {**self.order, "clientOrderId": "web_h1", "orderId": 902,
+                    "side": "BUY", "origQty": "0.001", "executedQty": "0.001",
+                    "status": "FILLED"}  # fmt: skip
+        return await super().call(method, **kw)
+
+
+async def test_a_fresh_start_whose_pass_failed_reads_its_baseline_again():
+    """A fresh start's baseline counts once its pass got through: after a failed one, the
+    next reads it again. A fill made in between (a hand order's, trade 23) is in that pass's
+    reads of the position and wallet, which the books start from: booked as well, it would
+    count twice. Before, the failed pass's baseline (22) stood and 23 was booked."""
+    feed = FailingIncome([(21, T0 - 5_000, "0.001"), (22, T0, "0.003")], SimClock(T0 + 1_000))
+    emitted: list[Any] = []
+    sync = _sync(feed, feed.clock, emitted)
+    sync.funding_since_ms = T0
+
+    with pytest.raises(RetryableError):
+        await sync.reconcile("start")
+    feed.rows.append({**feed.rows[-1], "id": 23, "orderId": 902, "side": "BUY", "time": T0 + 500})
+    await sync.reconcile("start")
+
+    assert sync.last_trade_ids == {SYMBOL: 23}
+    assert [e for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)] == []
 
 
 # --- which fills the daemon before the restart had: by the exchange's ids and times -----------

@@ -14,15 +14,16 @@ that read. The journal's last snapshot read up to trade 9 (another order's); not
 order was seen before. Each fill 0.02 % maker fee: 0.003 -> 0.0354, 0.001 -> 0.0118.
 """
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
 from core.clock import SimClock
-from core.enums import OrderStatus
+from core.enums import OrderStatus, ReconcileCause
 from core.events import Event, OrderFilled, OrderPartiallyFilled, OrderReconciled, VenueSnapshot
 from gateway.order_tracker import OrderTracker
-from gateway.user_wire import parse_rest_order, parse_user_trade
+from gateway.user_wire import ExecutionType, OrderUpdate, parse_rest_order, parse_user_trade
 from gateway.venue_sync import VenueStats, VenueSync
 from tests.book_keeper.support import instruments
 
@@ -198,6 +199,7 @@ async def test_a_fill_after_the_open_orders_read_that_completes_the_order_ends_i
     ended = emitted[-1]
     assert isinstance(ended, OrderReconciled)
     assert (ended.client_order_id, ended.status, ended.event_time_ms) == (CID, S.FILLED, T + 150)
+    assert ended.cause is ReconcileCause.TAKEN_OVER_FILLS  # nothing was in doubt about it
 
     book = books_of(emitted)
     assert CID not in book.orders and book.orders_by_status.get("FILLED") == 1
@@ -209,3 +211,61 @@ async def test_a_fill_after_the_open_orders_read_that_completes_the_order_ends_i
     before = len(emitted)
     await sync.reconcile("periodic")
     assert [e for e in emitted[before:] if not isinstance(e, VenueSnapshot)] == []
+
+
+def running(rest: Account, emitted: list[Event]) -> VenueSync:
+    """A running session's VenueSync: its last pass read up to trade 9; no restart's marks."""
+    sync = start_up(rest, emitted)
+    sync.outside_since_ms = None
+    sync.seen_trade_ids = None
+    sync.seen_until_ms = None
+    return sync
+
+
+def streamed_fill(trade_id: int, qty: str, cum: str) -> OrderUpdate:
+    """The user stream's ORDER_TRADE_UPDATE of one of the BUY's fills (before it was ours)."""
+    row = order_row(cum, "PARTIALLY_FILLED", T + trade_id)
+    return replace(
+        parse_rest_order(row, T + trade_id),
+        execution=ExecutionType.TRADE, last_qty=D(qty), last_price=D("59000.0"),
+        trade_id=trade_id, trade_time_ms=T + trade_id, commission_asset="USDT",
+    )  # fmt: skip
+
+
+async def test_a_running_pass_books_the_fills_of_an_order_it_takes_over_the_stream_did_not_report():
+    # The stream was down: none of trades 10-12 reached the books (no account update either).
+    rest = Account(((10, "0.003"), (11, "0.001"), (12, "0.003")))
+    emitted: list[Event] = []
+    sync = running(rest, emitted)
+
+    snapshot = await sync.reconcile("reconnect")
+
+    assert fills(emitted) == [
+        (10, OUTSIDE, D("0.003")),
+        (11, OUTSIDE, D("0.004")),
+        (12, OUTSIDE, D("0.007")),
+    ]
+    t = sync.tracker.get(CID)
+    assert t is not None
+    assert (t.fill_qty, t.taken_over_qty, t.status) == (D("0.007"), D("0.007"), S.PARTIALLY_FILLED)
+    assert snapshot.trade_ids == ((SYMBOL, 12),)  # all booked: in the books up to 12
+
+
+async def test_a_running_take_over_leaves_fills_the_stream_reported_to_their_account_updates():
+    # The stream reported trades 10 and 11 while nobody tracked the order (ignored; their
+    # account updates reached the books); trade 12 came during the pass's reads.
+    rest = Account(((10, "0.003"), (11, "0.001"), (12, "0.003")))
+    emitted: list[Event] = []
+    sync = running(rest, emitted)
+    sync.untracked_report(streamed_fill(10, "0.003", "0.003"))
+    sync.untracked_report(streamed_fill(11, "0.001", "0.004"))
+
+    snapshot = await sync.reconcile("periodic")
+
+    assert fills(emitted) == [(12, OUTSIDE, D("0.003"))]
+    t = sync.tracker.get(CID)
+    assert t is not None
+    assert (t.fill_qty, t.taken_over_qty, t.status) == (D("0.007"), D("0.007"), S.PARTIALLY_FILLED)
+    assert t.trade_ids == {10, 11, 12} and not t.needs_fills
+    # 10 and 11 were made before the position read changed last (T + 11): it holds them.
+    assert snapshot.trade_ids == ((SYMBOL, 12),)

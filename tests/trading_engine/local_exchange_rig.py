@@ -73,6 +73,7 @@ class Daemon:
     em: ExecManager
     strategy: ScriptedStrategy
     seen: list[Event] = field(default_factory=list)
+    risk: RiskManager | None = None  # the ExecManager's (its trades counted today, its state)
 
     async def buy_at_market(self, qty: Decimal) -> None:
         """The strategy buys `qty` at the market on a closed 1m bar at the exchange's mark
@@ -175,7 +176,7 @@ async def start_daemon(
     )
     with em.reconciling():
         await venue.start()
-    return Daemon(rest, venue, journal, book, em, strategy, seen)
+    return Daemon(rest, venue, journal, book, em, strategy, seen, risk)
 
 
 async def until(condition: Callable[[], bool], what: str, within_s: float = 10.0) -> None:

@@ -3,7 +3,7 @@ not what the new session saw live or caused itself while the reconciliation ran.
 
 from decimal import Decimal as D
 
-from core.enums import OrderStatus, Side
+from core.enums import OrderStatus, ReconcileCause, Side
 from core.events import OrderCanceled, OrderFilled, OrderReconciled, OrderRejected
 from core.orders import Fill
 from trading_engine.daemon import _recovery_lines
@@ -46,4 +46,21 @@ def test_only_what_happened_while_the_daemon_was_down_is_listed_as_recovered():
     assert lines == [
         "fill BTCUSDT trade 501 of te-3: SELL 0.001 @ 60000.0, fee 0.024 USDT, realized -0.5",
         "order te-5 (BTCUSDT) resolved as REJECTED",
+    ]
+
+
+def test_a_taken_over_order_its_outside_fills_completed_is_not_listed_as_resolved():
+    events = [
+        OrderReconciled(  # an earlier journal's order, its fills while down completed it
+            event_time_ms=BACK_MS - 5_000, recv_time_ms=BACK_MS + 700, symbol="BTCUSDT",
+            client_order_id="te-q0q0q0-3", status=OrderStatus.FILLED,
+            cause=ReconcileCause.TAKEN_OVER_FILLS,
+        ),
+    ]  # fmt: skip
+
+    lines = _recovery_lines(events, back_ms=BACK_MS, restored_ids=set())
+
+    assert lines == [
+        "order te-q0q0q0-3 (BTCUSDT), taken over, is FILLED: filled by its fills booked as "
+        "outside:te-q0q0q0-3"
     ]
