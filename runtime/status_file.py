@@ -43,7 +43,7 @@ from typing import Any
 from core.atomic_file import write_atomic
 from core.clock import steady_ns
 from core.enums import TradingState
-from core.redaction import hide_secret_like
+from core.redaction import hide_secret_like, shown_path
 
 FILE_NAME = "status.json"
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")  # Linux: new at every boot
@@ -141,11 +141,11 @@ def read_problem(journal_dir: str | os.PathLike[str], *also: Path) -> str | None
             continue
         except PermissionError:
             return (
-                f"cannot read {path} (permission denied): run --status as the user the daemon "
-                "runs as (what it writes is readable by that user only)"
+                f"cannot read {shown_path(path)} (permission denied): run --status as the user "
+                "the daemon runs as (what it writes is readable by that user only)"
             )
         except OSError as e:
-            return f"cannot read {path}: {e.strerror or e}"
+            return f"cannot read {shown_path(path)}: {e.strerror or e}"
     return None
 
 
@@ -173,11 +173,16 @@ def report(
         return StatusReport(
             StatusExit.NOT_RUNNING,
             # journal_dir as --check-config shows it: a secret-shaped path is not shown
-            [hide_secret_like(f"daemon: never run with journal_dir = {journal_dir} (no {path})")],
+            [
+                hide_secret_like(
+                    f"daemon: never run with journal_dir = {journal_dir} (no {shown_path(path)})"
+                )
+            ],
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
         return StatusReport(
-            StatusExit.UNHEALTHY, [hide_secret_like(f"daemon: {path} is unreadable: {e}")]
+            StatusExit.UNHEALTHY,
+            [hide_secret_like(f"daemon: {shown_path(path)} is unreadable: {e}")],
         )
     ago = _ago(since_update)
     at = _utc(updated)  # as the daemon's wall clock read it (its log lines carry that time)

@@ -272,7 +272,7 @@ def test_status_that_cannot_read_its_file_exits_2_with_one_line(tmp_path):
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: cannot read journal/status.json: Is a directory"
+        "error: cannot read ./journal/status.json: Is a directory"
     ]
 
 
@@ -296,7 +296,7 @@ def test_files_of_another_user_are_one_line_and_exit_2_for_status_and_the_daemon
 
     assert status.returncode == check.returncode == 2
     assert status.stderr.strip().splitlines() == [
-        "error: cannot read journal/status.json (permission denied): run --status as the user "
+        "error: cannot read ./journal/status.json (permission denied): run --status as the user "
         "the daemon runs as (what it writes is readable by that user only)"
     ]
     [line] = check.stderr.strip().splitlines()

@@ -71,7 +71,7 @@ def test_status_reads_the_mark_only_not_the_rows(tmp_path):
 
     assert result.returncode == 3, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
-        "daemon: never run with journal_dir = journal (no journal/status.json)"
+        "daemon: never run with journal_dir = journal (no ./journal/status.json)"
     ]
 
 
