@@ -30,6 +30,7 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from tests.gateway.venue_harness import GENEROUS
 from tests.trading_engine.support import ScriptedStrategy, make_bar
+from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import ExecConfig, ExecManager
 
 SYMBOL = "BTCUSDT"
@@ -103,6 +104,7 @@ async def start_daemon(
     leverage: int | None = None,
     on_event: Callable[[Event], None] | None = None,
     wrap_rest: Callable[[RestConnection], Any] | None = None,
+    restore_limits: bool = False,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
@@ -112,7 +114,8 @@ async def start_daemon(
     for SYMBOL (None: their default); `on_event`: called with each venue event before the
     ExecManager sees it (a test's hand on the exchange at that moment); `wrap_rest`: what
     the venue calls REST through, made from the connection (a test's hand on the exchange
-    between two of the start-up's reads)."""
+    between two of the start-up's reads); `restore_limits`: the limits' counts restored
+    from the journal as the daemon's start restores them (today's trades, the peak)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -128,6 +131,8 @@ async def start_daemon(
     replay = book.restore(journal)
     risk = RiskManager(config=limits, instruments=instruments, clock=clock, view=book)
     changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+    if restore_limits:
+        _restore_limits(journal, changes, risk, book, clock.now_ms(), replay)
     if changes and changes[-1].current is not TradingState.ACTIVE:
         risk.restore_state(changes[-1].current, changes[-1].reason)
     strategy = ScriptedStrategy()
