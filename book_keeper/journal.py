@@ -357,6 +357,7 @@ _INSERT_SNAPSHOT = (
     "VALUES (?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
+_TERMINAL_STATUSES = tuple(s.value for s in OrderStatus if s.is_terminal)
 # SQL condition: a fills row of one of our orders, not of the exchange's own (GLOB: `_` literal).
 _NOT_THE_EXCHANGES = "".join(
     f" AND client_order_id NOT GLOB '{prefix}*'" for prefix, _ in EXCHANGE_ORDER_PREFIXES
@@ -2177,13 +2178,26 @@ class SqliteJournal:
         return None if row is None else (row[0], Decimal(row[1]), Decimal(row[2]), Decimal(row[3]))
 
     def orders_filled_since(self, since_ms: int) -> int:
-        """How many of our orders have a fill from `since_ms` on (the trades-per-day count;
-        the exchange's own orders, a liquidation, are not trades of ours)."""
+        """The trades-per-day count a restart restores: how many of our orders ended from
+        `since_ms` on (the row's last update, exchange time) having traded (a fill, or
+        reconciled FILLED), each once: what the running ExecManager counts (`record_trade`
+        when an order of the books ends so).
+
+        Our orders are the orders table's: those this journal sent and those it took over
+        from an earlier journal (one trade, although its fills are booked under
+        `outside:<id>` before the take-over and under its id after). An order placed outside
+        the daemon (`outside:<id>`, no orders row) and the exchange's own (a liquidation) are
+        not; an order still open counts when it ends. Counted from the fills, a taken-over
+        order counted twice and a hand order once.
+
+        One scan of the orders table (12 ms at 200,000 rows in memory); the status index
+        would look most rows up one by one (75 ms)."""
         return int(
             self._scalar(
-                "SELECT COUNT(DISTINCT client_order_id) FROM fills WHERE time_ms >= ?"
-                + _NOT_THE_EXCHANGES,
-                (since_ms,),
+                "SELECT COUNT(*) FROM orders NOT INDEXED WHERE updated_ms >= ?"
+                f" AND status IN ({', '.join('?' * len(_TERMINAL_STATUSES))})"
+                " AND (status = ? OR CAST(filled_qty AS REAL) > 0)",
+                (since_ms, *_TERMINAL_STATUSES, OrderStatus.FILLED.value),
             )
         )
 

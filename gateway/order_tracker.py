@@ -204,6 +204,22 @@ class OrderTracker:
             self._close(tracked)
         return tracked
 
+    def drop(self, client_order_id: str) -> None:
+        """Stop tracking an order as if it never was: one a reconciliation took over whose
+        pass then failed (`VenueSync.reconcile`). No event: the listener never heard of it."""
+        t = self._orders.pop(client_order_id, None)
+        if t is None:
+            return
+        self._open.pop(client_order_id, None)
+        if client_order_id in self._closed:
+            self._closed.remove(client_order_id)
+        for order_id in (t.order.order_id, t.actual_order_id):
+            if order_id is not None and self._by_exchange_id.get((t.symbol, order_id)) is t:
+                del self._by_exchange_id[(t.symbol, order_id)]
+        algo_id = t.order.order_id
+        if t.algo and algo_id is not None and self._by_algo_id.get(algo_id) is t:
+            del self._by_algo_id[algo_id]
+
     # --- lookups -----------------------------------------------------------------------------
 
     def get(self, client_order_id: str) -> TrackedOrder | None:

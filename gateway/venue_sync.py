@@ -733,7 +733,30 @@ class VenueSync:
         A fresh start (a symbol without a trade id) books nothing of what came before it, so
         its reads must agree with one another: the latest trade id is read before them and
         after, and they are taken again (at most FRESH_READS times) until no fill came in
-        between; the first read by trade id is the next pass's."""
+        between; the first read by trade id is the next pass's.
+
+        A pass that fails undoes the take-overs no snapshot named yet (`_undo_take_overs`):
+        the next pass takes those orders over anew, as the exchange lists them then."""
+        try:
+            return await self._reconcile(reason)
+        except BaseException:
+            self._undo_take_overs()
+            raise
+
+    def _undo_take_overs(self) -> None:
+        """Forget the orders taken over (`_adopt`) that no snapshot has named: the books do
+        not know them. Kept, a fill of one made before the next pass was read by that pass
+        as the order's own and emitted before the snapshot that brings the order into the
+        books (the ExecManager ignored it: no order of ours yet), and the tracker held less
+        as taken over than that snapshot, and the journal, recorded. Untracked again, the
+        order is taken over by the next pass with that fill, as the exchange lists it then;
+        its reports in between are an untracked order's."""
+        for cid in self._adopted:
+            self.tracker.drop(cid)
+            log.info("order %s: its take-over is undone with the failed pass", cid)
+        self._adopted.clear()
+
+    async def _reconcile(self, reason: str) -> VenueSnapshot:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()

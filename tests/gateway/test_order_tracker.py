@@ -441,6 +441,23 @@ def test_restored_pending_order_comes_back_unknown_and_keeps_its_fills():
     assert working.order.filled_qty == D("0.010")
 
 
+def test_a_dropped_order_is_untracked_and_its_reports_are_an_untracked_orders():
+    """A take-over undone (`VenueSync.reconcile` failed): the order is found neither by its
+    client id nor by its exchange id, and its fill is not emitted as its own."""
+    tracker = OrderTracker(client_id_prefix="bfd")
+    order = tracker.track(limit("bfd-q0q0q0-3"), now_ms=1).order
+    taken = replace(order, order_id=12, status=S.PARTIALLY_FILLED, filled_qty=D("0.004"))
+    tracker = OrderTracker(client_id_prefix="bfd")
+    tracker.restore(taken, algo=False, taken_over_qty=D("0.004"))
+
+    tracker.drop("bfd-q0q0q0-3")
+
+    assert tracker.get("bfd-q0q0q0-3") is None and tracker.open_orders() == []
+    assert tracker.by_exchange_id("BTCUSDT", 12) is None
+    assert tracker.apply_trade(trade(7, "0.003", order_id=12)) is None
+    assert tracker.stats.unattributed_trades == 1
+
+
 def test_closed_orders_are_forgotten_beyond_the_bound():
     tracker = OrderTracker(max_closed=2)
     for n in range(3):

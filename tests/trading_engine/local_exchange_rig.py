@@ -19,6 +19,7 @@ from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal
 from core.clock import LiveClock
 from core.enums import OrderType, Side, TradingState
+from core.errors import RetryableError
 from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.market import MarkPrice
 from core.orders import ClientOrderIds, OrderProposal
@@ -30,6 +31,7 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from tests.gateway.venue_harness import GENEROUS
 from tests.trading_engine.support import ScriptedStrategy, make_bar
+from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import ExecConfig, ExecManager
 
 SYMBOL = "BTCUSDT"
@@ -103,6 +105,8 @@ async def start_daemon(
     leverage: int | None = None,
     on_event: Callable[[Event], None] | None = None,
     wrap_rest: Callable[[RestConnection], Any] | None = None,
+    restore_limits: bool = False,
+    start_attempts: int = 1,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
@@ -112,7 +116,10 @@ async def start_daemon(
     for SYMBOL (None: their default); `on_event`: called with each venue event before the
     ExecManager sees it (a test's hand on the exchange at that moment); `wrap_rest`: what
     the venue calls REST through, made from the connection (a test's hand on the exchange
-    between two of the start-up's reads)."""
+    between two of the start-up's reads); `restore_limits`: the limits' counts restored
+    from the journal as the daemon's start restores them (today's trades, the peak);
+    `start_attempts`: how often the venue's start is tried while it fails retryably (the same
+    venue, tracker and books each time)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -128,6 +135,8 @@ async def start_daemon(
     replay = book.restore(journal)
     risk = RiskManager(config=limits, instruments=instruments, clock=clock, view=book)
     changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+    if restore_limits:
+        _restore_limits(journal, changes, risk, book, clock.now_ms(), replay)
     if changes and changes[-1].current is not TradingState.ACTIVE:
         risk.restore_state(changes[-1].current, changes[-1].reason)
     strategy = ScriptedStrategy()
@@ -174,8 +183,14 @@ async def start_daemon(
         gap_open=lambda _symbol: False,
         clock_offset_ms=lambda: 0,
     )
-    with em.reconciling():
-        await venue.start()
+    for attempt in range(1, start_attempts + 1):
+        try:
+            with em.reconciling():
+                await venue.start()
+            break
+        except RetryableError:
+            if attempt == start_attempts:
+                raise
     return Daemon(rest, venue, journal, book, em, strategy, seen, risk)
 
 
@@ -233,3 +248,24 @@ class OnceAfter:
             self.fired = True
             self._action()
         return answer
+
+
+class FailsOnce:
+    """A REST connection whose first call of `method` fails retryably (HTTP 503) after
+    running `action` (a test's hand on the exchange at that moment); `failed` says it did."""
+
+    def __init__(self, rest: Any, method: str, action: Callable[[], None]) -> None:
+        self._rest = rest
+        self._method = method
+        self._action = action
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rest, name)
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == self._method and not self.failed:
+            self.failed = True
+            self._action()
+            raise RetryableError(f"{method}: HTTP 503")
+        return await self._rest.call(method, **kw)

@@ -12,7 +12,9 @@ from tests.book_keeper.support import (
     BUY,
     SELL,
     D,
+    accepted,
     book,
+    canceled,
     fill,
     filled,
     instruments,
@@ -67,6 +69,44 @@ def test_peak_and_trades_today_are_counted_since_the_last_reset(tmp_path: Path) 
 
     assert risk.peak_equity == D(9800)  # not 10500: the reset re-armed the limit
     assert risk.trades_today == 2  # bot-3 and bot-4
+    journal.close()
+
+
+def _trades_restored(journal: SqliteJournal) -> int:
+    """Today's trades a start at noon restores from `journal` (limit 3)."""
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    risk = RiskManager(
+        config=RiskConfig(max_trades_per_day=3), instruments=instruments(), clock=clock, view=books
+    )
+    _restore_limits(journal, [], risk, books, NOON)
+    return risk.trades_today
+
+
+def test_an_order_partly_filled_and_still_open_is_not_a_trade_yet(tmp_path: Path) -> None:
+    """The running daemon counts an order when it ends having traded: one still open would be
+    counted again when it ends after the restart."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    journal.record(submitted("bot-1", BUY, "0.002", "60000.0", t=TODAY + HOUR))
+    journal.record(accepted("bot-1", 1, t=TODAY + HOUR))
+    f = fill("bot-1", 1, BUY, "0.001", "60000.0", fee="0", t=TODAY + 2 * HOUR)
+    journal.record(filled(f, "0.001", final=False))
+
+    assert _trades_restored(journal) == 0
+    journal.close()
+
+
+def test_an_order_filled_yesterday_and_canceled_today_is_a_trade_of_today(tmp_path: Path) -> None:
+    """It ended today having traded: the running daemon counted it at its cancel."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    journal.record(submitted("bot-1", BUY, "0.002", "60000.0", t=TODAY - 2 * HOUR))
+    journal.record(accepted("bot-1", 1, t=TODAY - 2 * HOUR))
+    f = fill("bot-1", 1, BUY, "0.001", "60000.0", fee="0", t=TODAY - HOUR)
+    journal.record(filled(f, "0.001", final=False))
+    journal.record(canceled("bot-1", 1, t=TODAY + HOUR))
+
+    assert _trades_restored(journal) == 1
     journal.close()
 
 

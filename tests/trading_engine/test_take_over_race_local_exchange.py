@@ -16,6 +16,11 @@ parts as `local_exchange_rig` wires them).
   and the wallet it adopts agree with one another. Before, the baseline (read after the open
   orders) swallowed the fill: the order was adopted without it and the next read of its
   fills booked it as the order's own, a second time (position and wallet off by it).
+- A pass that takes the order over and then fails (a read after the open-orders read,
+  HTTP 503), a fill landing before the next: its take-over is undone, the next pass takes
+  the order over anew with the fill (a fresh start's: adopted in the position and wallet; a
+  running one's: booked under `outside:`). Before, the order stayed tracked and the next
+  pass emitted the fill as its own before the books knew the order (ignored there).
 
 The user stream's reports of the racing fill are lost (a gap, as before a reconnect's pass).
 Expected values are computed here by hand from what the exchange published (the fills'
@@ -28,12 +33,14 @@ from pathlib import Path
 import pytest
 
 from core.enums import OrderStatus, ReconcileCause
+from core.errors import RetryableError
 from core.events import OrderReconciled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     SYMBOL,
     Daemon,
+    FailsOnce,
     OnceAfter,
     booked,
     exchange_position,
@@ -308,5 +315,112 @@ async def test_a_fresh_start_does_not_take_over_an_order_a_fill_during_its_reads
         assert d.book.position(SYMBOL).qty == 0 and d.book.wallet() == usdt_wallet(ex)
         d.journal.flush()
         assert d.journal.open_orders() == [] and d.journal.taken_over_qtys() == {}
+    finally:
+        await d.stop()
+
+
+async def test_a_fresh_start_whose_pass_failed_after_a_take_over_takes_the_order_over_anew(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """The fresh start's first pass takes the SELL over, then its income read (its last) fails
+    and a fill of the SELL lands before the start is tried again (on the same venue: its
+    next pass, on the user stream's second connection, is a reconnect's). The failed pass's
+    take-over is undone: the next pass takes the order over with that fill, as the exchange
+    lists it, and the position and wallet it adopts hold the fill. Before, the tracker kept
+    the order from the failed pass: the next pass read the fill as the order's own and
+    emitted it before the snapshot that brings the order into the books (the ExecManager
+    ignored it, "order not ours"), and the tracker held 0.004 as taken over where the
+    snapshot and the journal have 0.007."""
+    ex = exchange
+    before, late = Decimal("0.004"), Decimal("0.003")
+    first = await start(ex, tmp_path / "first")
+    try:
+        m = await long_then_earlier_sell(ex, first)
+    finally:
+        await first.stop()
+    fill(ex, m.price, before)  # the earlier journal's session's, before the fresh start
+    failing: list[FailsOnce] = []
+
+    def wrap(rest: object) -> FailsOnce:
+        failing.append(FailsOnce(rest, "futures_income_history", lambda: fill(ex, m.price, late)))
+        return failing[0]
+
+    d = await start_daemon(
+        ex,
+        tmp_path / "second",
+        limits=LIMITS,
+        exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
+        prefix=PREFIX,
+        wrap_rest=wrap,
+        start_attempts=2,
+    )
+    try:
+        assert failing[0].failed
+        assert booked(d) == []  # a fresh journal books nothing of what came before it
+        tracked = d.venue.tracker.get(EARLIER)
+        assert tracked is not None
+        assert (tracked.status, tracked.fill_qty, tracked.taken_over_qty) == (
+            OrderStatus.PARTIALLY_FILLED, before + late, before + late,
+        )  # fmt: skip
+        ours = d.book.orders[EARLIER]
+        assert (ours.status, ours.filled_qty) == (OrderStatus.PARTIALLY_FILLED, before + late)
+        wallet = m.start_wallet - m.entry_fee + m.realized(before + late)
+        wallet -= m.fee(before) + m.fee(late)
+        assert d.book.position(SYMBOL).qty == QTY - before - late == exchange_position(ex)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
+        assert (d.book.realized_pnl, d.book.fees) == (0, {})
+
+        # A later pass reads the order's fills: none of them is booked as its own.
+        await d.venue.reconcile("periodic")
+        assert booked(d) == [] and not tracked.needs_fills
+        assert d.book.position(SYMBOL).qty == QTY - before - late == exchange_position(ex)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
+        d.journal.flush()
+        assert d.journal.taken_over_qtys() == {EARLIER: before + late}
+    finally:
+        await d.stop()
+
+
+async def test_a_running_pass_that_failed_after_a_take_over_leaves_the_next_to_book_its_fill(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """A running session's pass takes the SELL over, then its income read fails; a fill of the
+    SELL lands meanwhile, its stream reports lost. The next pass takes the order over anew
+    and books the fill under `outside:e2e-q0q0q0-3` with its realized PnL and fee, counted
+    on the order. Before, the failed pass's take-over stood: the next pass's trades read
+    emitted the fill as the order's own before its snapshot brought the order into the books
+    (the ExecManager ignored it, "order not ours"), and the snapshot adopted the position
+    and wallet without its realized PnL and fee."""
+    ex = exchange
+    late = Decimal("0.003")
+    d = await start(ex, tmp_path)
+    try:
+        m = await long_then_earlier_sell(ex, d)
+        entry_fills = booked(d)
+        sync = d.venue.sync
+        plain = sync.rest
+        failing = FailsOnce(plain, "futures_income_history", lambda: fill(ex, m.price, late))
+        sync.rest = failing  # type: ignore[assignment]  # RestConnection's call, wrapped
+        try:
+            with pytest.raises(RetryableError):
+                await d.venue.reconcile("periodic")
+        finally:
+            sync.rest = plain
+        late_id = last_trade_id(ex)
+
+        await d.venue.reconcile("periodic")
+
+        assert booked(d) == [*entry_fills, (late_id, f"outside:{EARLIER}")]
+        tracked = d.venue.tracker.get(EARLIER)
+        assert tracked is not None
+        assert (tracked.status, tracked.fill_qty, tracked.taken_over_qty) == (
+            OrderStatus.PARTIALLY_FILLED, late, late,
+        )  # fmt: skip
+        assert d.book.orders[EARLIER].filled_qty == late
+        assert d.book.position(SYMBOL).qty == QTY - late == exchange_position(ex)
+        assert d.book.realized_pnl == m.realized(late)
+        assert d.book.fees == {"USDT": m.entry_fee + m.fee(late)}
+        wallet = m.start_wallet - m.entry_fee + m.realized(late) - m.fee(late)
+        assert d.book.wallet() == wallet == usdt_wallet(ex)
     finally:
         await d.stop()
