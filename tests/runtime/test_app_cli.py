@@ -587,3 +587,37 @@ def test_check_config_shows_a_journal_dir_named_by_a_git_commit(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert f"  journal_dir = runs/{commit}" in result.stdout.splitlines()
+
+
+INTERRUPTED_IMPORT = """
+import importlib.abc, os, runpy, signal, sys
+sys.path.insert(0, {root!r})
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever ran us
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):  # app.py's own imports are under way
+        if name == "runtime.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["app.py", "--check-config"]
+runpy.run_path({app!r}, run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_app_py_imports_its_modules_exits_130_with_one_line(tmp_path):
+    """Ctrl+C in app.py's first tenth of a second, while it imports its modules (before
+    `main` and its KeyboardInterrupt handler), printed a traceback through the import system
+    and died by the signal (status -2). The SIGINT comes as the import of `runtime.cli`
+    starts, as a user's Ctrl+C would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    script = INTERRUPTED_IMPORT.format(root=str(ROOT), app=str(ROOT / "app.py"))
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines() == ["interrupted: nothing was started"], run.stderr
+    assert run.stdout == ""
