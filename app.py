@@ -203,6 +203,11 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
         sys.exit(2)
     try:
         env_file = args.env_file
+        if env_file is not None and env_file.is_dir():
+            raise ConfigError(
+                f"--env-file {env_file} is a directory: expected a file of lines "
+                "BINANCE_API_KEY=... and BINANCE_API_SECRET=..."
+            )
         if env_file is not None and not env_file.is_file():
             raise ConfigError(f"--env-file {env_file} does not exist")
         env_file = env_file if env_file is not None else Path(".env")

@@ -333,6 +333,29 @@ def test_an_env_file_given_that_does_not_exist_is_a_config_error(tmp_path):
     assert line == "config error: --env-file missing.env does not exist"
 
 
+def test_an_env_file_given_that_is_a_directory_is_said_to_be_one(tmp_path):
+    """It was said not to exist, while `ls` shows it there."""
+    (tmp_path / "keys").mkdir()
+    line = _one_config_error(tmp_path, b"", "--env-file", "keys")
+    assert line == (
+        "config error: --env-file keys is a directory: expected a file of lines "
+        "BINANCE_API_KEY=... and BINANCE_API_SECRET=..."
+    )
+
+
+def test_a_key_on_an_env_line_that_cannot_be_read_is_named_in_the_one_error_line(tmp_path):
+    """`BINANCE_API_KEY: <key>` is not NAME=value: python-dotenv skipped it with a line of its
+    own on stderr ("python-dotenv could not parse statement starting at line 1"), then the
+    key was said not to be set, in .env where the user sees it."""
+    key = "Ab1" * 21 + "c"
+    (tmp_path / ".env").write_text(f"BINANCE_API_KEY: {key}\nBINANCE_API_SECRET={key}\n")
+    line = _one_config_error(tmp_path, b'mode = "testnet"\n')
+    assert line == (
+        "config error: BINANCE_API_KEY is not set: --mode testnet needs API keys in the "
+        "environment or in .env (see .env.example); .env line 1 is not NAME=value and skipped"
+    )
+
+
 def test_check_config_builds_the_strategy(tmp_path):
     """A bad `[strategy]` is said by --check-config, not after the exchange has started."""
     bad_periods = b'[strategy]\nname = "sma_crossover"\nfast_period = 50\nslow_period = 10\n'
