@@ -661,6 +661,13 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"model.review: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C, most likely while the candidate trains or backtests
+        print(
+            "model.review: interrupted: each registry change is whole or not made; "
+            f"python -m model.review --registry {args.registry} --list shows what is promoted",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

@@ -875,6 +875,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C: the model is saved last (a holdout's removed)
+        print("model.train: interrupted: no model was saved", file=sys.stderr)
+        return 130
 
 
 def add_train_arguments(ap: argparse._ActionsContainer) -> None:
@@ -1128,7 +1131,7 @@ def _main(argv: list[str] | None) -> int:
                 args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
                 progress=config.progress,
             )  # fmt: skip
-        except InputError:
+        except (InputError, KeyboardInterrupt):
             out.unlink(missing_ok=True)  # no model file whose holdout backtest failed
             raise
         res.model.metadata["holdout_backtest"] = report
