@@ -91,6 +91,7 @@ from book_keeper.journal import (
     shown_dir,
 )
 from core.account import Position
+from core.atomic_file import write_problem
 from core.clock import SimClock
 from core.enums import Side, TradingState
 from core.events import (
@@ -1116,6 +1117,9 @@ def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
     """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
     into `out_dir`); exit status 0 / 1 / 2."""
     out = out or sys.stdout
+    if out_dir is not None and (problem := write_problem(out_dir)):  # before the replay
+        print(f"error: --out: {shown_argument_error(problem)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         result = audit(Path(path))
     except ParityInputError as exc:
