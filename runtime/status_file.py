@@ -176,8 +176,9 @@ def report(
             [hide_secret_like(f"daemon: never run with journal_dir = {journal_dir} (no {path})")],
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
+        why = f'it has no "{e.args[0]}" field' if isinstance(e, KeyError) else e
         return StatusReport(
-            StatusExit.UNHEALTHY, [hide_secret_like(f"daemon: {path} is unreadable: {e}")]
+            StatusExit.UNHEALTHY, [hide_secret_like(f"daemon: {path} is unreadable: {why}")]
         )
     ago = _ago(since_update)
     at = _utc(updated)  # as the daemon's wall clock read it (its log lines carry that time)
