@@ -10,6 +10,14 @@ from runtime.settings import LOG_LEVELS, MODES
 DEFAULT_CONFIG = Path("config.toml")
 
 
+def _file_path(text: str) -> Path:
+    """A file flag's value; an empty one (`--config "$CONFIG"`, CONFIG unset) would be
+    Path(".") and read as the working directory."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (a file name was expected)")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = SecretSafeParser(
         prog="app.py",
@@ -31,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=_file_path,
         metavar="PATH",
         help=f"settings file, TOML (default: {DEFAULT_CONFIG} in the working directory if it "
         "exists, else the built-in defaults, those of config.example.toml)",
     )
     parser.add_argument(
         "--env-file",
-        type=Path,
+        type=_file_path,
         metavar="PATH",
         help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet and live "
         "(default: .env in the working directory if it exists, else the environment)",

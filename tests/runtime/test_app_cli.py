@@ -333,6 +333,18 @@ def test_an_env_file_given_that_does_not_exist_is_a_config_error(tmp_path):
     assert line == "config error: --env-file missing.env does not exist"
 
 
+@pytest.mark.parametrize("flag", ["--config", "--env-file"])
+def test_an_empty_file_flag_is_a_usage_error_that_says_it_is_empty(tmp_path, flag):
+    """`--config "$CONFIG"` with CONFIG unset: the empty path was read as ".", the working
+    directory, and refused as "config file . cannot be read: Is a directory"."""
+    result = run_app(flag, "", "--check-config", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"app.py: error: argument {flag}: an empty path (a file name was expected)"
+    )
+
+
 def test_an_env_file_given_that_is_a_directory_is_said_to_be_one(tmp_path):
     """It was said not to exist, while `ls` shows it there."""
     (tmp_path / "keys").mkdir()
