@@ -65,7 +65,7 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
-from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
+from runtime.flags import SecretSafeParser, StoreOnce, path_text, shown_argument_error
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
@@ -338,6 +338,7 @@ def parser() -> argparse.ArgumentParser:
         "--data",
         action=StoreOnce,
         required=True,
+        type=path_text,
         help="the market data replayed: 1m klines or trades / aggTrades CSV[.gz] (Binance's "
         "files, or OHLCV with open_time in ms), or market_history store Parquet "
         "(fetch_historical.py --out: a day file or a folder)",
@@ -363,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=None,
+        type=path_text,
         help="logistic_regression's model file or registry directory (its promoted version); "
         "default: --config's model_path (needed without --config)",
     )
@@ -440,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
         "--config",
         default=None,
         metavar="PATH",
+        type=path_text,
         help="run what python app.py --config PATH trades: its symbol, [strategy] (name, "
         "parameters, [strategy.params]), [risk] limits and [local] starting balance; the "
         "flags override it (--strategy, --symbol, --fast, --slow, --notional, --model, "
@@ -461,6 +464,7 @@ def parser() -> argparse.ArgumentParser:
         "--journal",
         default=None,
         metavar="DIR",
+        type=path_text,
         help="also write the daemon's SQLite journal into this folder (new, empty, or an "
         "earlier backtest's)",
     )
@@ -468,6 +472,7 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         metavar="DIR",
+        type=path_text,
         help="output folder: summary.json, equity.csv, trades.csv, orders.csv, the charts and "
         "report.html (files of an earlier run there are replaced)",
     )

@@ -4,18 +4,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runtime.flags import SecretSafeParser
+from runtime.flags import SecretSafeParser, path_text
 from runtime.settings import LOG_LEVELS, MODES
 
 DEFAULT_CONFIG = Path("config.toml")
 
 
 def _file_path(text: str) -> Path:
-    """A file flag's value; an empty one (`--config "$CONFIG"`, CONFIG unset) would be
-    Path(".") and read as the working directory."""
-    if not text:
-        raise argparse.ArgumentTypeError("an empty path (a file name was expected)")
-    return Path(text)
+    return Path(path_text(text))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,15 @@ def shown_argument_error(message: str) -> str:
     return hide_secret_like(redact_userinfo(message))
 
 
+def path_text(text: str) -> str:
+    """A file or folder flag's value, refused when empty: `--out "$OUT"` with OUT unset
+    names the working directory (Path("") is Path(".")), where a tool would read or replace
+    files nobody meant."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (a file or folder name was expected)")
+    return text
+
+
 class SecretSafeParser(argparse.ArgumentParser):
     """argparse's parser whose error line never echoes a secret-shaped value: `--mode <key>`
     printed the key on the terminal, in the shell's scrollback and in a supervisor's log.

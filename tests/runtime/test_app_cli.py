@@ -341,7 +341,7 @@ def test_an_empty_file_flag_is_a_usage_error_that_says_it_is_empty(tmp_path, fla
 
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        f"app.py: error: argument {flag}: an empty path (a file name was expected)"
+        f"app.py: error: argument {flag}: an empty path (a file or folder name was expected)"
     )
 
 
