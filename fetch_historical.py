@@ -45,7 +45,7 @@ from market_history.download import DownloadReport, download_agg_trades, downloa
 from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
-from runtime.flags import SecretSafeParser, shown_argument_error
+from runtime.flags import SecretSafeParser, path_text, shown_argument_error
 
 DEFAULT_BASE_URL = "https://fapi.binance.com"
 INVALID_SYMBOL = -1121
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         default="data_store",
+        type=path_text,
         help="history store directory, created if missing: one Parquet file per UTC day, "
         "<out>/BTCUSDT/klines-1m/2025-05-05.parquet, <out>/BTCUSDT/aggTrades/...",
     )

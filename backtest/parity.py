@@ -118,7 +118,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import LimitCounts, RiskManager
-from runtime.flags import SecretSafeParser, shown_argument_error
+from runtime.flags import SecretSafeParser, nonempty_path, path_text, shown_argument_error
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -1138,8 +1138,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m backtest.parity",
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )
-    parser.add_argument("journal", help="the daemon's journal directory (journal_dir)")
-    parser.add_argument("--out", type=Path, help="also write the report into this folder")
+    parser.add_argument(
+        "journal", type=path_text, help="the daemon's journal directory (journal_dir)"
+    )
+    parser.add_argument("--out", type=nonempty_path, help="also write the report into this folder")
     args = parser.parse_args(argv)
     return run(args.journal, out_dir=args.out)
 

@@ -53,7 +53,12 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
-from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
+from runtime.flags import (
+    SecretSafeParser,
+    StoreOnce,
+    nonempty_path,
+    shown_argument_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1028,7 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         action=StoreOnce,
         required=True,
-        type=Path,
+        type=nonempty_path,
         help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "
         "store's root (fetch_historical.py --out)",
     )
@@ -1049,7 +1054,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--out",
         required=True,
-        type=Path,
+        type=nonempty_path,
         help="where the model is saved: a .json file, or a directory to write "
         "<SYMBOL>-<interval>-logreg-<first day>_<end day>.json into",
     )
@@ -1061,7 +1066,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--backtest-out",
-        type=Path,
+        type=nonempty_path,
         help="write the holdout backtest's files here (default: none written)",
     )
     ap.add_argument(

@@ -3,6 +3,7 @@ it)."""
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from core.redaction import hide_secret_like, redact_userinfo
@@ -23,6 +24,11 @@ def path_text(text: str) -> str:
     if not text:
         raise argparse.ArgumentTypeError("an empty path (a file or folder name was expected)")
     return text
+
+
+def nonempty_path(text: str) -> Path:
+    """`path_text` as a Path."""
+    return Path(path_text(text))
 
 
 class SecretSafeParser(argparse.ArgumentParser):
