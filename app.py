@@ -338,7 +338,7 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
         log.error("%s", e, extra=FILE_ONLY)
         print(f"error: {redaction.redact(str(e))}", file=sys.stderr)  # as the log line says it
         return 1
-    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+    except KeyboardInterrupt:  # after the daemon's handlers are gone: asyncio.run's teardown
         return 130
 
 
