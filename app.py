@@ -40,9 +40,23 @@ def _unraisable(event: "sys.UnraisableHookArgs") -> None:
         sys.__unraisablehook__(event)
 
 
+def _interrupted_before_start(_signum: int, _frame: object) -> None:
+    """Ctrl+C while app.py imports its modules (before `main` catches KeyboardInterrupt):
+    the line and the status `main` gives a Ctrl+C before the daemon starts, not a traceback
+    through the import system and death by the signal. Noted as the stop signals are."""
+    if not _stopped_early:
+        _stopped_early.append("SIGINT")
+        print("interrupted: nothing was started", file=sys.stderr, flush=True)
+    sys.exit(130)
+
+
 sys.unraisablehook = _unraisable
 for _stop_signal in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(_stop_signal, _stopped_before_start)
+# Only where Ctrl+C would interrupt anyway: a SIGINT ignored by the parent (`nohup`, a
+# background job of a script) stays ignored.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_before_start)
 
 import argparse
 import asyncio
@@ -62,6 +76,9 @@ from runtime.settings import (
     risk_config,
     shown_setting,
 )
+
+if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 log = logging.getLogger("app")
 
@@ -187,6 +204,11 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
         sys.exit(2)
     try:
         env_file = args.env_file
+        if env_file is not None and env_file.is_dir():
+            raise ConfigError(
+                f"--env-file {env_file} is a directory: expected a file of lines "
+                "BINANCE_API_KEY=... and BINANCE_API_SECRET=..."
+            )
         if env_file is not None and not env_file.is_file():
             raise ConfigError(f"--env-file {shown_path(env_file)} does not exist")
         env_file = env_file if env_file is not None else Path(".env")
@@ -311,13 +333,13 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
             add_secrets=redaction.add_secrets,
         )
         if _stopped_early:  # a stop signal whose SystemExit was swallowed (see its handler)
-            return 0
+            return 130 if _stopped_early[0] == "SIGINT" else 0
         return asyncio.run(daemon.run())
     except DaemonError as e:
         log.error("%s", e, extra=FILE_ONLY)
         print(f"error: {redaction.redact(str(e))}", file=sys.stderr)  # as the log line says it
         return 1
-    except KeyboardInterrupt:  # a second Ctrl+C during shutdown
+    except KeyboardInterrupt:  # after the daemon's handlers are gone: asyncio.run's teardown
         return 130
 
 

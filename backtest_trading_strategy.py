@@ -21,13 +21,28 @@ Parity audit (backtest/parity.py):
                                    flag: the session's recorded settings are replayed); --out
                                    writes the report (parity.txt, parity.json, the decisions
                                    and fills side by side as CSV) into DIR
-Bad inputs exit 2 with one line on stderr.
+Bad inputs exit 2 with one line on stderr; Ctrl+C exits 130 with one line, and leaves no
+file of the run in --out.
 """
+# ruff: noqa: E402  (Ctrl+C's handler goes in before the imports, which take about a second)
+
+import signal
+import sys
+
+
+def _interrupted_before_start(_signum: int, _frame: object) -> None:
+    """Ctrl+C while the modules are imported: one line and 130, not a traceback."""
+    print("interrupted: nothing was started", file=sys.stderr, flush=True)
+    sys.exit(130)
+
+
+# As a command only (tests import this module), and only where Ctrl+C would interrupt anyway.
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_before_start)
 
 import argparse
 import json
 import os
-import sys
 import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -50,9 +65,12 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
-from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
+from runtime.flags import SecretSafeParser, StoreOnce, path_text, shown_argument_error
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
+
+if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class UsageError(Exception):
@@ -320,6 +338,7 @@ def parser() -> argparse.ArgumentParser:
         "--data",
         action=StoreOnce,
         required=True,
+        type=path_text,
         help="the market data replayed: 1m klines or trades / aggTrades CSV[.gz] (Binance's "
         "files, or OHLCV with open_time in ms), or market_history store Parquet "
         "(fetch_historical.py --out: a day file or a folder)",
@@ -345,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=None,
+        type=path_text,
         help="logistic_regression's model file or registry directory (its promoted version); "
         "default: --config's model_path (needed without --config)",
     )
@@ -422,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
         "--config",
         default=None,
         metavar="PATH",
+        type=path_text,
         help="run what python app.py --config PATH trades: its symbol, [strategy] (name, "
         "parameters, [strategy.params]), [risk] limits and [local] starting balance; the "
         "flags override it (--strategy, --symbol, --fast, --slow, --notional, --model, "
@@ -443,6 +464,7 @@ def parser() -> argparse.ArgumentParser:
         "--journal",
         default=None,
         metavar="DIR",
+        type=path_text,
         help="also write the daemon's SQLite journal into this folder (new, empty, or an "
         "earlier backtest's)",
     )
@@ -450,6 +472,7 @@ def parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         metavar="DIR",
+        type=path_text,
         help="output folder: summary.json, equity.csv, trades.csv, orders.csv, the charts and "
         "report.html (files of an earlier run there are replaced)",
     )
@@ -839,6 +862,26 @@ def _glue_negative_fees(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; Ctrl+C (KeyboardInterrupt) anywhere in it: one line and 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # reading the flags, or the parity audit
+        print("interrupted: stopped before the end", file=sys.stderr)
+        return 130
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl+C during the run or while its files are written: said in one line; the journal
+    (`--journal`) keeps what was journaled, as a daemon's would."""
+    kept = "" if args.journal is None else f" (--journal {args.journal} holds the part run)"
+    print(
+        f"interrupted: the backtest did not finish; nothing was written to {args.out}{kept}",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def _main(argv: list[str] | None) -> int:
     if (status := _replay_journal(argv)) is not None:
         return status
     args = parser().parse_args(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
@@ -912,19 +955,25 @@ def main(argv: list[str] | None = None) -> int:
     except StrategyError as e:  # the strategy's own bug: where, and nothing written
         print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return _interrupted(args)
     gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
     _remove_earlier_outputs(out)
-    write_outputs(result, out)
-    summary = _add_sections(
-        out,
-        {
-            "monte_carlo": None if mc is None else mc.to_dict(),
-            "sweep": None if sweep is None else sweep.to_dict(),
-            "data_gaps": _gaps_section(gaps),
-        },
-    )
-    _write_report(args, out, result, summary, _write_robustness(out, mc, sweep))
+    try:
+        write_outputs(result, out)
+        summary = _add_sections(
+            out,
+            {
+                "monte_carlo": None if mc is None else mc.to_dict(),
+                "sweep": None if sweep is None else sweep.to_dict(),
+                "data_gaps": _gaps_section(gaps),
+            },
+        )
+        _write_report(args, out, result, summary, _write_robustness(out, mc, sweep))
+    except KeyboardInterrupt:  # a summary.json without its report would pass for a whole run
+        _remove_earlier_outputs(out)
+        return _interrupted(args)
     m = result.summary
     print(
         f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "

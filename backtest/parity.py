@@ -90,6 +90,7 @@ from book_keeper.journal import (
     journal_in_use,
 )
 from core.account import Position
+from core.atomic_file import write_problem
 from core.clock import SimClock
 from core.enums import Side, TradingState
 from core.events import (
@@ -117,7 +118,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import LimitCounts, RiskManager
-from runtime.flags import SecretSafeParser, shown_argument_error
+from runtime.flags import SecretSafeParser, nonempty_path, path_text, shown_argument_error
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -1116,6 +1117,9 @@ def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
     """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
     into `out_dir`); exit status 0 / 1 / 2."""
     out = out or sys.stdout
+    if out_dir is not None and (problem := write_problem(out_dir)):  # before the replay
+        print(f"error: --out: {shown_argument_error(problem)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         result = audit(Path(path))
     except ParityInputError as exc:
@@ -1134,8 +1138,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m backtest.parity",
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )
-    parser.add_argument("journal", help="the daemon's journal directory (journal_dir)")
-    parser.add_argument("--out", type=Path, help="also write the report into this folder")
+    parser.add_argument(
+        "journal", type=path_text, help="the daemon's journal directory (journal_dir)"
+    )
+    parser.add_argument("--out", type=nonempty_path, help="also write the report into this folder")
     args = parser.parse_args(argv)
     return run(args.journal, out_dir=args.out)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from book_keeper.journal import JournalError, SqliteJournal, journal_file
 from core.atomic_file import keep_new_files_private
 from core.redaction import shown_path
-from runtime.flags import SecretSafeParser, shown_argument_error
+from runtime.flags import SecretSafeParser, path_text, shown_argument_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,9 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write orders.csv and fills.csv of a trading journal for audit.",
     )
     parser.add_argument(
-        "--journal", required=True, help="journal directory (or its journal.sqlite3)"
+        "--journal",
+        required=True,
+        type=path_text,
+        help="journal directory (or its journal.sqlite3)",
     )
-    parser.add_argument("--out", required=True, help="directory to write the CSV files into")
+    parser.add_argument(
+        "--out", required=True, type=path_text, help="directory to write the CSV files into"
+    )
     return parser
 
 

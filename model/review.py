@@ -62,7 +62,12 @@ from core.clock import parse_utc_ms
 from model import registry
 from model.inputs import write_problem
 from model.live import ModelMismatchError, load_linear_model
-from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
+from runtime.flags import (
+    SecretSafeParser,
+    StoreOnce,
+    path_text,
+    shown_argument_error,
+)
 
 # name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
 METRICS: dict[str, int] = {
@@ -135,10 +140,11 @@ def parser() -> argparse.ArgumentParser:
     from model.train import add_train_arguments
 
     p = SecretSafeParser(prog="python -m model.review", description=__doc__.split("\n")[0])
-    p.add_argument("--registry", required=True, help="model registry directory")
+    p.add_argument("--registry", required=True, type=path_text, help="model registry directory")
     p.add_argument(
         "--candidate",
         default=None,
+        type=path_text,
         help="candidate model JSON file, or a registry directory (its promoted model), "
         "instead of training one (--train-days)",
     )
@@ -146,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
         "--data",
         action=StoreOnce,
         default=None,
+        type=path_text,
         help="1m klines the candidate is trained and both models are backtested on (the "
         "backtester's --data formats)",
     )
@@ -661,6 +668,13 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"model.review: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C, most likely while the candidate trains or backtests
+        print(
+            "model.review: interrupted: each registry change is whole or not made; "
+            f"python -m model.review --registry {args.registry} --list shows what is promoted",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

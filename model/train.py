@@ -53,7 +53,12 @@ from model.inputs import (
     to_float_columns,
     write_problem,
 )
-from runtime.flags import SecretSafeParser, StoreOnce, shown_argument_error
+from runtime.flags import (
+    SecretSafeParser,
+    StoreOnce,
+    nonempty_path,
+    shown_argument_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -875,6 +880,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl+C: the model is saved last (a holdout's removed)
+        print("model.train: interrupted: no model was saved", file=sys.stderr)
+        return 130
 
 
 def add_train_arguments(ap: argparse._ActionsContainer) -> None:
@@ -1025,7 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         action=StoreOnce,
         required=True,
-        type=Path,
+        type=nonempty_path,
         help="kline CSV(.gz), or history store Parquet: a day file, a folder of them, or the "
         "store's root (fetch_historical.py --out)",
     )
@@ -1046,7 +1054,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--out",
         required=True,
-        type=Path,
+        type=nonempty_path,
         help="where the model is saved: a .json file, or a directory to write "
         "<SYMBOL>-<interval>-logreg-<first day>_<end day>.json into",
     )
@@ -1058,7 +1066,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--backtest-out",
-        type=Path,
+        type=nonempty_path,
         help="write the holdout backtest's files here (default: none written)",
     )
     ap.add_argument(
@@ -1128,7 +1136,7 @@ def _main(argv: list[str] | None) -> int:
                 args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
                 progress=config.progress,
             )  # fmt: skip
-        except InputError:
+        except (InputError, KeyboardInterrupt):
             out.unlink(missing_ok=True)  # no model file whose holdout backtest failed
             raise
         res.model.metadata["holdout_backtest"] = report

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from runtime.flags import SecretSafeParser
+from runtime.flags import SecretSafeParser, nonempty_path
 from runtime.settings import LOG_LEVELS, MODES
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -31,14 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=nonempty_path,
         metavar="PATH",
         help=f"settings file, TOML (default: {DEFAULT_CONFIG} in the working directory if it "
         "exists, else the built-in defaults, those of config.example.toml)",
     )
     parser.add_argument(
         "--env-file",
-        type=Path,
+        type=nonempty_path,
         metavar="PATH",
         help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet and live "
         "(default: .env in the working directory if it exists, else the environment)",

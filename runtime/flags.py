@@ -3,6 +3,7 @@ it)."""
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, NoReturn
 
 from core.redaction import hide_secret_like, redact_userinfo
@@ -14,6 +15,20 @@ def shown_argument_error(message: str) -> str:
     that looks like a secret and a URL's `user:password@` are not shown, as in a config
     error."""
     return hide_secret_like(redact_userinfo(message))
+
+
+def path_text(text: str) -> str:
+    """A file or folder flag's value, refused when empty: `--out "$OUT"` with OUT unset
+    names the working directory (Path("") is Path(".")), where a tool would read or replace
+    files nobody meant."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (a file or folder name was expected)")
+    return text
+
+
+def nonempty_path(text: str) -> Path:
+    """`path_text` as a Path."""
+    return Path(path_text(text))
 
 
 class SecretSafeParser(argparse.ArgumentParser):

@@ -5,6 +5,7 @@ only) < command-line flags. Every problem becomes a `ConfigError` whose message 
 naming the key, the value and what is allowed; secrets are never quoted.
 """
 
+import logging
 import math
 import os
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
@@ -451,16 +453,42 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_secrets(env_file: Path | None) -> dict[str, str]:
-    """BINANCE_API_KEY / BINANCE_API_SECRET from the environment, else from `.env`."""
+class _Unlogged(logging.Filter):
+    """Keeps python-dotenv's "could not parse statement" warning off the console: its line
+    names neither the file nor what follows from it; `_skipped_lines` says it in the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _skipped_lines(env_file: Path) -> list[int]:
+    """The lines of `env_file` python-dotenv cannot read as NAME=value, and skips."""
+    with env_file.open(encoding="utf-8") as stream:
+        return [b.original.line for b in parse_stream(stream) if b.error]
+
+
+def _read_dotenv(env_file: Path) -> tuple[dict[str, str | None], list[int]]:
+    """The file's values, and the lines skipped."""
+    quiet, dotenv_log = _Unlogged(), logging.getLogger("dotenv.main")
+    dotenv_log.addFilter(quiet)
+    try:
+        return dotenv_values(env_file), _skipped_lines(env_file)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{shown_path(env_file)}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{shown_path(env_file)} cannot be read: {e.strerror}") from None
+    finally:
+        dotenv_log.removeFilter(quiet)
+
+
+def _read_secrets(env_file: Path | None) -> tuple[dict[str, str], str]:
+    """BINANCE_API_KEY / BINANCE_API_SECRET from the environment, else from `.env`; and what
+    to add to a "not set" error: the file's lines that could not be read (a key may be on
+    one), or ""."""
     file_values: dict[str, str | None] = {}
+    skipped: list[int] = []
     if env_file is not None and env_file.is_file():
-        try:
-            file_values = dotenv_values(env_file)
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{shown_path(env_file)}: not UTF-8 text (byte {e.start})") from None
-        except OSError as e:
-            raise ConfigError(f"{shown_path(env_file)} cannot be read: {e.strerror}") from None
+        file_values, skipped = _read_dotenv(env_file)
     out = {}
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
         value = os.environ.get(name)
@@ -468,7 +496,11 @@ def _read_secrets(env_file: Path | None) -> dict[str, str]:
             value = file_values.get(name)
         if value:
             out[name] = value
-    return out
+    if not skipped:
+        return out, ""
+    lines = ", ".join(map(str, skipped))
+    said = f"line {lines} is" if len(skipped) == 1 else f"lines {lines} are"
+    return out, f"; {env_file} {said} not NAME=value and skipped"
 
 
 def load_settings(
@@ -494,12 +526,12 @@ def load_settings(
 
     if not needs_keys or (settings.mode == Mode.LOCAL and not settings.attaches):
         return settings  # the embedded exchange makes its own demo keys
-    secrets = _read_secrets(env_file)
+    secrets, skipped = _read_secrets(env_file)
     for name in ("BINANCE_API_KEY", "BINANCE_API_SECRET"):
         if name not in secrets:
             raise ConfigError(
                 f"{name} is not set: {_needs_keys(settings)} needs API keys in the environment "
-                "or in .env (see .env.example)"
+                f"or in {env_file or '.env'} (see .env.example){skipped}"
             )
         if problem := api_key_problem(name, secrets[name]):
             raise ConfigError(problem)

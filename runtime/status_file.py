@@ -180,9 +180,10 @@ def report(
             ],
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
+        why = f'it has no "{e.args[0]}" field' if isinstance(e, KeyError) else e
         return StatusReport(
             StatusExit.UNHEALTHY,
-            [hide_secret_like(f"daemon: {shown_path(path)} is unreadable: {e}")],
+            [hide_secret_like(f"daemon: {shown_path(path)} is unreadable: {why}")],
         )
     ago = _ago(since_update)
     at = _utc(updated)  # as the daemon's wall clock read it (its log lines carry that time)

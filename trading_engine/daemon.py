@@ -234,9 +234,15 @@ class Daemon:
             log.info("stopping: %s", self._stop_reason)
             return await self._shutdown()
         finally:
-            for sig in (*_STOP_SIGNALS, signal.SIGUSR1):
-                loop.remove_signal_handler(sig)
-            await self._close_all()
+            loop.remove_signal_handler(signal.SIGUSR1)
+            try:
+                # The stop signals stay ours (a repeat is a no-op) until the journal and the
+                # local exchange are closed: a double Ctrl+C raised KeyboardInterrupt through
+                # their close, and a clean stop exited 130. The close is bounded by timeouts.
+                await self._close_all()
+            finally:
+                for sig in _STOP_SIGNALS:
+                    loop.remove_signal_handler(sig)
 
     async def _start_said_in_one_line(self) -> "_Parts | None":
         """`_start_unless_stopped()`, its failures translated into one DaemonError line. A

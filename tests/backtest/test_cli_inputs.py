@@ -353,3 +353,23 @@ def test_klines_without_a_hole_report_none(tmp_path, capsys):
 
     assert "gap" not in capsys.readouterr().out
     assert "data_gaps" not in json.loads((tmp_path / "o" / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("flag", ["--out", "--data", "--config", "--journal", "--model"])
+def test_an_empty_path_is_a_usage_error_naming_the_flag(tmp_path, capsys, monkeypatch, flag):
+    """`--out "$OUT"` with OUT unset: "" named the working directory, so the run removed a
+    summary.json, trades.csv, orders.csv... found there and wrote its own in their place."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "summary.json").write_text("{}")  # someone else's
+    argv = {"--data": "k.csv", "--out": "o", "--config": "c.toml", "--journal": "j",
+            "--model": "m.json", flag: ""}  # fmt: skip
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*(a for pair in argv.items() for a in pair)])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"backtest_trading_strategy.py: error: argument {flag}: an empty path (a file or "
+        "folder name was expected)"
+    )
+    assert (tmp_path / "summary.json").read_text() == "{}"

@@ -1066,3 +1066,13 @@ def test_replay_journal_given_twice_exits_2_naming_it(live_session, tmp_path, ca
 
     assert exit_.value.code == 2
     assert "--replay-journal given twice: it takes one value" in capsys.readouterr().err
+
+
+def test_python_m_backtest_parity_with_an_out_that_is_a_file_is_one_line_exit_2(tmp_path, capsys):
+    """`--out` a file: a FileExistsError traceback once the audit had run (the backtester's
+    `--replay-journal` checks it first; `python -m backtest.parity` did not)."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+
+    assert parity.main([str(tmp_path / "journal"), "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == f"error: --out: {afile} is not a directory\n"

@@ -213,3 +213,41 @@ def test_a_stop_signal_whose_exit_python_swallowed_still_starts_nothing(tmp_path
         "went on after the signal",
     ], run.stdout[-2000:]
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
+
+
+SECOND_STOP_WHILE_CLOSING = """
+import asyncio, os, signal, sys
+sys.path.insert(0, {root!r})
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+import app
+from trading_engine.daemon import Daemon
+
+close_all = Daemon._close_all
+
+async def closing_with_a_second_ctrl_c(self):
+    os.kill(os.getpid(), signal.SIGINT)  # the user's second Ctrl+C, as the daemon closes
+    await asyncio.sleep(0.2)
+    print("closed after the second Ctrl+C", flush=True)
+    await close_all(self)
+
+Daemon._close_all = closing_with_a_second_ctrl_c
+sys.exit(app.main(["--config", "config.toml", "--duration", "0.2"]))
+"""
+
+
+def test_a_second_ctrl_c_while_the_daemon_closes_lets_the_close_finish_and_exits_0(tmp_path):
+    """The stop's handlers went away before the journal and the local exchange were closed:
+    a second Ctrl+C there (a double tap) raised KeyboardInterrupt through the close, and the
+    process exited 130 after a clean stop (status.json said exit status 0). The second
+    signal is sent from inside the close, so it always lands there."""
+    (tmp_path / "config.toml").write_text('mode = "local"\n[strategy]\nname = "sma_crossover"\n')
+    run = subprocess.run(
+        [sys.executable, "-c", SECOND_STOP_WHILE_CLOSING.format(root=str(ROOT))],
+        cwd=tmp_path, env=daemon_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "closed after the second Ctrl+C" in run.stdout
+    assert "Traceback" not in run.stderr
+    status = json.loads((tmp_path / "journal" / "status.json").read_text())
+    assert status["exit_status"] == 0

@@ -971,3 +971,21 @@ def test_list_says_what_a_review_decided_for_the_version(promote, promoted, verd
         "reviewed 2026-12-01: total_return -1.1522% on 2025-05-10 00:00 .. 2025-05-12 00:00, "
         f"{verdict}"
     )
+
+
+def test_ctrl_c_during_a_review_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+    """A KeyboardInterrupt traceback, exit -2, before; each registry write is atomic, so the
+    line points at --list for what is promoted."""
+    import model.review as rv
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rv, "review", interrupted)
+    reg = tmp_path / "reg"
+
+    assert review_main(["--registry", str(reg), "--list"]) == 130
+    assert capsys.readouterr().err == (
+        f"model.review: interrupted: each registry change is whole or not made; "
+        f"python -m model.review --registry {reg} --list shows what is promoted\n"
+    )

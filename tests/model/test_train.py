@@ -330,6 +330,40 @@ def test_a_failed_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkey
     assert not out.exists()
 
 
+def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
+    """A KeyboardInterrupt traceback through joblib's wait loop, exit -2, before."""
+    import model.train as tr
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "train", interrupted)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "model.train: interrupted: no model was saved\n"
+    assert not out.exists()
+
+
+def test_ctrl_c_during_the_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkeypatch):
+    """The model is saved before its holdout backtest: a Ctrl+C there left a model file
+    without the holdout report it was trained to carry."""
+    import model.train as tr
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "holdout_backtest", interrupted)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "5", "--folds", "2", "--c", "1", "--jobs", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "model.train: interrupted: no model was saved\n"
+    assert not out.exists()
+
+
 def test_rows_whose_features_or_label_span_a_gap_are_marked():
     # Bars 0..3 then 10..13 (step 1): the hole lies between positions 3 and 4. With 2 bars of
     # feature window back and a label 1 bar ahead, row t spans it when the hole is in

@@ -334,6 +334,41 @@ def test_an_env_file_given_that_does_not_exist_is_a_config_error(tmp_path):
     assert line == "config error: --env-file ./missing.env does not exist"
 
 
+@pytest.mark.parametrize("flag", ["--config", "--env-file"])
+def test_an_empty_file_flag_is_a_usage_error_that_says_it_is_empty(tmp_path, flag):
+    """`--config "$CONFIG"` with CONFIG unset: the empty path was read as ".", the working
+    directory, and refused as "config file . cannot be read: Is a directory"."""
+    result = run_app(flag, "", "--check-config", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"app.py: error: argument {flag}: an empty path (a file or folder name was expected)"
+    )
+
+
+def test_an_env_file_given_that_is_a_directory_is_said_to_be_one(tmp_path):
+    """It was said not to exist, while `ls` shows it there."""
+    (tmp_path / "keys").mkdir()
+    line = _one_config_error(tmp_path, b"", "--env-file", "keys")
+    assert line == (
+        "config error: --env-file keys is a directory: expected a file of lines "
+        "BINANCE_API_KEY=... and BINANCE_API_SECRET=..."
+    )
+
+
+def test_a_key_on_an_env_line_that_cannot_be_read_is_named_in_the_one_error_line(tmp_path):
+    """`BINANCE_API_KEY: <key>` is not NAME=value: python-dotenv skipped it with a line of its
+    own on stderr ("python-dotenv could not parse statement starting at line 1"), then the
+    key was said not to be set, in .env where the user sees it."""
+    key = "Ab1" * 21 + "c"
+    (tmp_path / ".env").write_text(f"BINANCE_API_KEY: {key}\nBINANCE_API_SECRET={key}\n")
+    line = _one_config_error(tmp_path, b'mode = "testnet"\n')
+    assert line == (
+        "config error: BINANCE_API_KEY is not set: --mode testnet needs API keys in the "
+        "environment or in .env (see .env.example); .env line 1 is not NAME=value and skipped"
+    )
+
+
 def test_check_config_builds_the_strategy(tmp_path):
     """A bad `[strategy]` is said by --check-config, not after the exchange has started."""
     bad_periods = b'[strategy]\nname = "sma_crossover"\nfast_period = 50\nslow_period = 10\n'
@@ -588,3 +623,37 @@ def test_check_config_shows_a_journal_dir_named_by_a_git_commit(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert f"  journal_dir = runs/{commit}" in result.stdout.splitlines()
+
+
+INTERRUPTED_IMPORT = """
+import importlib.abc, os, runpy, signal, sys
+sys.path.insert(0, {root!r})
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever ran us
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):  # app.py's own imports are under way
+        if name == "runtime.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["app.py", "--check-config"]
+runpy.run_path({app!r}, run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_app_py_imports_its_modules_exits_130_with_one_line(tmp_path):
+    """Ctrl+C in app.py's first tenth of a second, while it imports its modules (before
+    `main` and its KeyboardInterrupt handler), printed a traceback through the import system
+    and died by the signal (status -2). The SIGINT comes as the import of `runtime.cli`
+    starts, as a user's Ctrl+C would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    script = INTERRUPTED_IMPORT.format(root=str(ROOT), app=str(ROOT / "app.py"))
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines() == ["interrupted: nothing was started"], run.stderr
+    assert run.stdout == ""

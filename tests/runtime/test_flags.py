@@ -89,3 +89,37 @@ def test_each_tool_says_what_it_refused_without_the_key(
     assert said in err and SHOWN in err
     assert KEY[:20] not in out + err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "flag"),
+    [
+        ("book_keeper.export", ["--journal", "j", "--out", ""], "--out"),
+        ("book_keeper.export", ["--journal", "", "--out", "o"], "--journal"),
+        ("backtest.parity", ["j", "--out", ""], "--out"),
+        ("backtest.parity", [""], "journal"),
+        ("model.train", [*TRAIN[:-1], ""], "--out"),
+        ("model.train", [*TRAIN, "--holdout-days", "1", "--backtest-out", ""], "--backtest-out"),
+        ("model.review", ["--registry", "", "--list"], "--registry"),
+        ("model.review", ["--registry", "r", "--data", "", "--train-days", "1"], "--data"),
+        ("fetch_historical", [*FETCH, "--out", ""], "--out"),
+    ],
+)
+def test_each_tool_refuses_an_empty_path(capsys, tmp_path, monkeypatch, module, argv, flag):
+    """`--out "$OUT"` with OUT unset named the working directory: `book_keeper.export`
+    replaced an orders.csv there, `model.train` and `backtest.parity` wrote their files in
+    it. One usage line, exit 2, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    main = importlib.import_module(module).main
+
+    try:
+        status = main(argv)
+    except SystemExit as e:
+        status = e.code
+
+    last_line = capsys.readouterr().err.splitlines()[-1]
+    assert status == 2
+    assert last_line.endswith(
+        f"error: argument {flag}: an empty path (a file or folder name was expected)"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -791,3 +791,15 @@ def test_a_clean_stops_streams_are_not_said_to_be_down(tmp_path: Path) -> None:
 
     assert got.exit_status is StatusExit.NOT_RUNNING
     assert not [line for line in got.lines if "DISCONNECTED" in line]
+
+
+def test_a_status_file_without_a_field_names_the_field(tmp_path: Path) -> None:
+    """The KeyError's bare repr was the whole reason: "... is unreadable: 'state'"."""
+    status_path(tmp_path).write_text("{}")
+
+    broken = report(tmp_path, journal_held=False, now=HostTime(NOW))
+
+    assert broken.exit_status is StatusExit.UNHEALTHY
+    assert broken.lines == [
+        f'daemon: {tmp_path / "status.json"} is unreadable: it has no "state" field'
+    ]
