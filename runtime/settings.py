@@ -592,7 +592,8 @@ def _check_together(settings: Settings) -> None:
 def _needs_keys(settings: Settings) -> str:
     if settings.mode == Mode.LOCAL:
         return f'endpoints.rest_url = "{settings.endpoints.rest_url}" (attaching to an exchange)'
-    return f"--mode {settings.mode}"
+    # `mode = ...` as --check-config shows it: the mode may come from config.toml, not a flag
+    return f"mode = {settings.mode}"
 
 
 def describe(settings: Settings) -> list[str]:

@@ -364,7 +364,7 @@ def test_a_key_on_an_env_line_that_cannot_be_read_is_named_in_the_one_error_line
     (tmp_path / ".env").write_text(f"BINANCE_API_KEY: {key}\nBINANCE_API_SECRET={key}\n")
     line = _one_config_error(tmp_path, b'mode = "testnet"\n')
     assert line == (
-        "config error: BINANCE_API_KEY is not set: --mode testnet needs API keys in the "
+        "config error: BINANCE_API_KEY is not set: mode = testnet needs API keys in the "
         "environment or in .env (see .env.example); .env line 1 is not NAME=value and skipped"
     )
 
