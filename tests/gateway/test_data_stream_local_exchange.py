@@ -180,7 +180,13 @@ async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_seque
 
         exchange.faults.duplicate_frames(count=20)
         exchange.faults.malformed_frames(count=5)
-        await asyncio.sleep(1.5)
+        # Until the faulty frames came (not a fixed 1.5 s: a busy machine is slower).
+        await wait_for(
+            lambda: (
+                stream.stats.malformed == 5 and stream.stats.duplicates + stream.stats.stale >= 1
+            ),
+            timeout_s=20,
+        )
         await wait_for(lambda: not stream.gap_open("BTCUSDT"), timeout_s=5)
 
     ids = consumer.ids()
