@@ -1,7 +1,9 @@
-"""Shared test helpers: the loopback-only network guard and paths to the copied real fixtures."""
+"""Shared test helpers: the loopback-only network guard, paths to the copied real fixtures, and
+the logging levels put back after each test."""
 
 import ipaddress
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -96,3 +98,28 @@ def loopback_only():
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
     socket.getaddrinfo = _real_getaddrinfo
+
+
+# --- logging levels as each test found them --------------------------------------------------
+# A test that sets a logger's level (configure_logging, a benchmark's quiet root at ERROR) would
+# change what caplog sees in every later test of its xdist worker: which tests those are depends
+# on how the workers share the suite out. Seen: 8 tests asserting WARNING lines failed after
+# tests/bench/test_bench_long_run.py had left the root at ERROR, and a DEBUG root left by
+# tests/runtime/test_secret_redaction.py put websockets' lines first in another test's caplog.
+
+
+def _levels() -> dict[str, int]:
+    loggers = logging.root.manager.loggerDict.items()
+    levels = {name: lg.level for name, lg in loggers if isinstance(lg, logging.Logger)}
+    levels[""] = logging.root.level
+    return levels
+
+
+@pytest.fixture(autouse=True)
+def logging_levels_as_found():
+    before, disabled = _levels(), logging.root.manager.disable
+    yield
+    for name, level in _levels().items():
+        if level != before.get(name, logging.NOTSET):
+            logging.getLogger(name or None).setLevel(before.get(name, logging.NOTSET))
+    logging.disable(disabled)

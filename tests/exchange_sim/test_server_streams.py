@@ -199,11 +199,13 @@ async def test_live_replay_keeps_one_clock_for_events_and_signed_requests(
     async with connected_client(ex) as client:
         async with websockets.connect(f"{ex.ws_url}/ws/btcusdt@aggTrade") as ws:
             event = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        asked_ms = time.time() * 1000
         server_time = (await client.futures_time())["serverTime"]
+        answered_ms = time.time() * 1000  # read here, not after the sleep and the next request
         await asyncio.sleep(0.5)
         balance = await client.futures_account_balance()  # signed: passes recvWindow
 
-    assert abs(server_time - time.time() * 1000) < 1000
+    assert asked_ms - 1000 < server_time < answered_ms + 1000
     assert server_time - 61_000 <= event["E"] <= server_time + 1000
     assert balance[0]["asset"] == "USDT"
 

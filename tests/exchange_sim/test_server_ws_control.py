@@ -101,9 +101,9 @@ async def test_server_pings_and_keeps_a_ponging_client(exchange_factory) -> None
         aiohttp.ClientSession() as session,
         session.ws_connect(f"{ex.ws_url}/ws", autoping=False) as ws,
     ):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 0.8
-        while loop.time() < deadline:
+        # Five pings, 0.4 s and more: past the pong timeout, answered each time. Counted, not
+        # a fixed 0.8 s window (a busy machine sent 4 in it).
+        while pings < 5:
             msg = await ws.receive(timeout=2)
             assert msg.type == aiohttp.WSMsgType.PING
             pings += 1

@@ -130,7 +130,10 @@ async def test_ten_second_cut_is_healed_gap_free_within_two_seconds(exchange):
         detected.first_missing_id,
         detected.last_missing_id,
     )
-    assert consumer.when(healed) - reconnect[0].event_time_ms <= 2_000
+    healed_after_ms = consumer.when(healed) - reconnect[0].event_time_ms
+    # What the heal asked of REST, should it be slow (2.4 s once under a 4x CPU load, while
+    # 30-200 ms is usual): retries, empty pages polled again, or slow answers.
+    assert healed_after_ms <= 2_000, (healed_after_ms, healed, stream.stats, stream.rest.stats)
     assert not stream.gap_open("BTCUSDT")
 
 
@@ -180,7 +183,13 @@ async def test_malformed_and_duplicated_frames_from_the_exchange_leave_the_seque
 
         exchange.faults.duplicate_frames(count=20)
         exchange.faults.malformed_frames(count=5)
-        await asyncio.sleep(1.5)
+        # Until the faulty frames came (not a fixed 1.5 s: a busy machine is slower).
+        await wait_for(
+            lambda: (
+                stream.stats.malformed == 5 and stream.stats.duplicates + stream.stats.stale >= 1
+            ),
+            timeout_s=20,
+        )
         await wait_for(lambda: not stream.gap_open("BTCUSDT"), timeout_s=5)
 
     ids = consumer.ids()

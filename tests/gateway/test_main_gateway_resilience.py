@@ -141,15 +141,18 @@ async def test_a_reconnect_during_the_last_reconnects_reconciliation_is_reconcil
         v.submit(resting)
         await s.rec.wait_for(OrderAccepted, resting.client_order_id)
         real_funding = v.sync.catch_up_funding
+        in_funding = asyncio.Event()
 
         async def slow_funding() -> None:  # the pass's last step, after the order reads
+            in_funding.set()
             await asyncio.sleep(1.5)
             await real_funding()
 
         v.sync.catch_up_funding = slow_funding  # type: ignore[method-assign]
         ex.faults.drop_websockets(refuse_s=0.3)
         await s.rec.until(lambda: v.stream.stats.connects >= 2, within_s=5)
-        await asyncio.sleep(0.4)  # the first pass has read the open orders
+        # The first pass has read the open orders (not a fixed 0.4 s: later on a busy machine).
+        await asyncio.wait_for(in_funding.wait(), 10)
         ex.faults.drop_websockets(refuse_s=0.3)
         await s.rec.until(lambda: v.stream.stats.disconnects >= 2, within_s=5)
         await other.futures_cancel_order(symbol=SYMBOL, origClientOrderId=resting.client_order_id)

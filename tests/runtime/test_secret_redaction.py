@@ -17,12 +17,38 @@ SIGNATURE = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
 LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
 
 
+# The loggers configure_logging sets a level on (the root and the chatty libraries).
+CONFIGURED = ("", "websockets", "aiohttp.access", "asyncio", "urllib3")
+
+
 @pytest.fixture
-def capture(tmp_path):
+def configure():
+    """configure_logging for one test, undone after it: the levels it set go back to what they
+    were and the handlers it installed are removed, so that the tests this worker runs next
+    see the default levels (a DEBUG root left here made websockets' lines reach another
+    test's caplog)."""
+    levels = {name: logging.getLogger(name).level for name in CONFIGURED}
+    installed: list[logging.Handler] = []
+
+    def configure(*args, **kwargs):
+        redaction = configure_logging(*args, **kwargs)
+        installed.extend(logging.getLogger().handlers)  # it removed every other one
+        return redaction
+
+    yield configure
+    root = logging.getLogger()
+    for handler in installed:
+        root.removeHandler(handler)
+        handler.close()
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.fixture
+def capture(tmp_path, configure):
     stream = io.StringIO()
-    configure_logging("DEBUG", log_dir=tmp_path, secrets=[KEY, SECRET], stream=stream)
+    configure("DEBUG", log_dir=tmp_path, secrets=[KEY, SECRET], stream=stream)
     yield stream, tmp_path / "trading_engine.log"
-    logging.getLogger().handlers.clear()
 
 
 def test_secret_repr_str_and_format_are_masked():
@@ -96,14 +122,13 @@ def test_hex_digests_and_ordinary_values_are_left_alone(capture):
     assert line in stream.getvalue()
 
 
-def test_json_lines_are_valid_and_redacted(tmp_path):
+def test_json_lines_are_valid_and_redacted(configure):
     stream = io.StringIO()
-    configure_logging("INFO", log_dir=None, json_lines=True, secrets=[SECRET], stream=stream)
-    try:
-        logging.getLogger("app").info("using %s", SECRET)
-        entry = json.loads(stream.getvalue().strip())
-        assert entry["level"] == "INFO" and entry["logger"] == "app"
-        assert entry["message"] == "using <redacted>"
-        assert entry["time"].endswith("Z")
-    finally:
-        logging.getLogger().handlers.clear()
+    configure("INFO", log_dir=None, json_lines=True, secrets=[SECRET], stream=stream)
+
+    logging.getLogger("app").info("using %s", SECRET)
+
+    entry = json.loads(stream.getvalue().strip())
+    assert entry["level"] == "INFO" and entry["logger"] == "app"
+    assert entry["message"] == "using <redacted>"
+    assert entry["time"].endswith("Z")

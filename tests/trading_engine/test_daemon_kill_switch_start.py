@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 from core.enums import TradingState
 from runtime.settings import load_settings
+from tests.gateway.fake_exchange import wait_for
 from tests.trading_engine.support import make_rig
 from trading_engine.daemon import Daemon
 
@@ -111,7 +112,8 @@ def test_the_daemon_calls_the_exec_managers_timer_without_market_data(monkeypatc
 
     async def scenario() -> None:
         task = asyncio.create_task(daemon._exec_timer())
-        await asyncio.sleep(0.2)
+        # ~50 ms; a busy machine's ticks come later: until 5 came, not for a fixed 0.2 s
+        await wait_for(lambda: len(ticks) >= 5, timeout_s=10.0, step_s=0.005)
         task.cancel()
 
     asyncio.run(scenario())

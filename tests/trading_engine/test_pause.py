@@ -19,6 +19,7 @@ from core.events import Balance, OrderCanceled, RiskDenied, VenueSnapshot
 from core.market import Trade
 from runtime.settings import load_settings
 from tests.core.test_clock import FakeTime
+from tests.gateway.fake_exchange import wait_for
 from tests.trading_engine.support import BUY, SELL, T0, Rig, make_rig
 from tests.trading_engine.test_exec_manager import target
 from trading_engine import daemon as daemon_module
@@ -366,7 +367,8 @@ def test_a_pause_before_the_first_timer_tick_is_noticed_by_it(monkeypatch):
     async def start_goes_on() -> None:
         daemon._watch_pauses()  # as `_start` does when its reconciliation begins
         t.run(15_000)  # stopped before the timer's first tick
-        await asyncio.sleep(0.1)  # the timer ticks
+        # until the timer ticked (~10 ms; later on a busy machine), not for a fixed 0.1 s
+        await wait_for(lambda: rig.venue.reconciles_asked, timeout_s=10.0, step_s=0.005)
         for task in list(daemon._tasks):
             task.cancel()
         await asyncio.gather(*daemon._tasks, return_exceptions=True)

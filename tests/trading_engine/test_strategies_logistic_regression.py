@@ -349,8 +349,9 @@ def test_a_feature_log_appends_to_an_existing_file_without_a_second_header(tmp_p
     assert len(lines) == 3 and lines[0].startswith("symbol,open_time_ms")
 
 
-def _lines_with(path, needle, timeout_s=3.0):
-    """The file's lines once it holds `needle` (the writer thread is asynchronous)."""
+def _lines_with(path, needle, timeout_s=30.0):
+    """The file's lines once it holds `needle` (the writer thread is asynchronous; on a busy
+    machine it may take seconds to be scheduled: the bound is only against a hang)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if path.exists() and needle in (text := path.read_text()):

@@ -126,13 +126,16 @@ def test_a_slow_strategy_trades_exactly_as_a_fast_one():
 
 
 def test_a_backtest_whose_every_call_is_over_the_budget_has_the_same_results():
-    """A budget no call meets (1 ns) against the default, on the plain loop (every one of the
-    day's 1,440 bars through on_bar): the same summary, orders and fills; only the count of
-    slow calls differs, and it is not in the summary."""
+    """A budget no call meets (1 ns) against one every call meets, on the plain loop (every
+    one of the day's 1,440 bars through on_bar): the same summary, orders and fills; only the
+    count of slow calls differs, and it is not in the summary. (Not against the default
+    100 ms: the budget is real time, and a call a busy machine stops for that long is slow.)"""
     week = load_klines(KLINES)
     day = Klines(*(getattr(week, c)[:1440] for c in week.__slots__))
     params = {"fast": 2, "slow": 3, "order_notional_usdt": D(1000)}
-    base = BacktestConfig(strategy_params=params, fast_path=False)
+    base = BacktestConfig(
+        strategy_params=params, fast_path=False, max_strategy_call_ms=D(3_600_000)
+    )
 
     plain = run_backtest(day, base)
     timed = run_backtest(day, replace(base, max_strategy_call_ms=D("0.000001")))
