@@ -7,7 +7,8 @@
 be before 2019-09-01 (Binance USD-M futures opened in September 2019: BTCUSDT's first kline
 is from 2019-09-08, so nothing older exists) nor after the exchange's current time (checked
 against `/fapi/v1/time` before anything is downloaded; dates after 2100 are refused at once).
-`--out` must be a directory this user can write (created if missing); `--base-url` an
+`--out` must be a directory this user can write (created if missing; removed again with any
+parent it created when the run stored nothing); `--base-url` an
 http(s) URL. Pages are requested at the maximum sizes, the request weight is kept under the
 limit using the `X-MBX-USED-WEIGHT-1M` header, a 429 is waited out (`Retry-After`), a 418 (IP
 ban) stops the run with a message. Every page is stored as it arrives, so a second run resumes
@@ -39,6 +40,7 @@ if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -180,19 +182,36 @@ def _check_base_url(text: str) -> str:
     return text
 
 
-def _check_out_dir(text: str) -> str:
-    """A directory this user can write (created if missing); BadArguments otherwise."""
+def _check_out_dir(text: str) -> list[Path]:
+    """A directory this user can write (created if missing); BadArguments otherwise. Returns
+    the directories it made, deepest first: a run that stores nothing removes them again."""
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise BadArguments(f"--out {text}: exists and is not a directory")
     try:
+        made = [folder for folder in (path, *path.parents) if not folder.exists()]
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".fetch-write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise BadArguments(f"--out {text}: cannot write there ({exc.strerror or exc})") from None
-    return text
+    return made
+
+
+def _remove_unused(made: Sequence[Path]) -> None:
+    """Of the directories `--out` made (deepest first), those that hold nothing: a run that
+    stored nothing (the exchange unreachable, a range it refused) leaves no empty store
+    behind. The store's own subfolders of a write that failed go first; a folder with a
+    file in it stays (rmdir refuses it), as does one that existed before the run."""
+    if not made:
+        return
+    for folder, _subfolders, _files in os.walk(made[0], topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+    for folder in made[1:]:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -210,7 +229,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.end_ms <= args.start_ms:
         raise BadArguments(f"--end {args.end} is not after --start {args.start}")
     args.base_url = _check_base_url(args.base_url)
-    args.out = _check_out_dir(args.out)
+    args.made_dirs = _check_out_dir(args.out)
     return args
 
 
@@ -316,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _NoUserinfo) for f in handler.filters):
             handler.addFilter(_NoUserinfo())
+    args: argparse.Namespace | None = None
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         report = asyncio.run(run(args))
@@ -351,6 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("fetch_historical.py: interrupted; run again to resume")
         return 130
+    finally:
+        if args is not None:
+            _remove_unused(args.made_dirs)
     for line in report.lines():
         print(line)
     return 0

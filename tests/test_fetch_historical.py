@@ -438,6 +438,30 @@ def test_an_exchange_that_does_not_answer_exits_1_in_seconds_saying_nothing_was_
     assert "resume" not in err
 
 
+def test_a_run_that_downloads_nothing_leaves_no_directory_it_made(capsys, tmp_path) -> None:
+    # `--out` was made before the first request: an unreachable exchange left it behind, empty.
+    code, _ = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path / "new" / "store"),
+    )  # fmt: skip
+
+    assert code == 1
+    assert list(tmp_path.iterdir()) == []  # neither store nor its parent new/
+
+
+def test_a_run_that_downloads_nothing_keeps_an_out_that_existed(capsys, tmp_path) -> None:
+    out = tmp_path / "store"
+    out.mkdir()
+
+    code, _ = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
+        "--base-url", "http://127.0.0.1:9", "--out", str(out),
+    )  # fmt: skip
+
+    assert code == 1
+    assert out.is_dir()
+
+
 def test_a_base_url_with_a_password_is_not_shown_in_the_error_or_the_log(capsys, tmp_path):
     code, err = cli_main(
         capsys, "--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", END,
