@@ -542,7 +542,8 @@ def _replay_journal(argv: list[str] | None) -> int | None:
     from backtest import parity
 
     out = Path(args.out) if isinstance(args.out, str) else None
-    return parity.run(known.replay_journal, out_dir=out)
+    # Its errors in this command's form, as the flags refused above: not the module's `error:`.
+    return parity.run(known.replay_journal, out_dir=out, prefix="backtest_trading_strategy.py: ")
 
 
 def _robustness_flags(p: argparse.ArgumentParser) -> None:

@@ -1113,17 +1113,20 @@ def _state_lines_dropped(logger: logging.Logger) -> Iterator[None]:
         logger.removeFilter(_is_not_a_state_line)
 
 
-def run(path: str | Path, out: Any = None, out_dir: Path | None = None) -> int:
+def run(
+    path: str | Path, out: Any = None, out_dir: Path | None = None, *, prefix: str = "error: "
+) -> int:
     """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
-    into `out_dir`); exit status 0 / 1 / 2."""
+    into `out_dir`); exit status 0 / 1 / 2. `prefix` starts an error's line: the command's
+    own form (`backtest_trading_strategy.py: ` for its `--replay-journal`)."""
     out = out or sys.stdout
     if out_dir is not None and (problem := write_problem(out_dir)):  # before the replay
-        print(f"error: --out: {shown_argument_error(problem)}", file=sys.stderr)
+        print(f"{prefix}--out: {shown_argument_error(problem)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         result = audit(Path(path))
     except ParityInputError as exc:
-        print(f"error: {shown_argument_error(str(exc))}", file=sys.stderr)
+        print(f"{prefix}{shown_argument_error(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in result.lines():
         print(line, file=out)

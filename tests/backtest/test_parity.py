@@ -1058,6 +1058,17 @@ def test_replay_journal_refuses_the_backtests_own_flags_in_one_line(
     assert not out.exists()  # nothing written, nothing audited
 
 
+def test_replay_journal_errors_start_as_the_commands_other_errors(tmp_path, capsys):
+    """They started `error: ` (the parity module's own form) while the command's other errors
+    start `backtest_trading_strategy.py: `."""
+    status = backtest_main(["--replay-journal", str(tmp_path / "missing")])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"backtest_trading_strategy.py: no journal at {tmp_path / 'missing'}\n"
+    )
+
+
 def test_replay_journal_given_twice_exits_2_naming_it(live_session, tmp_path, capsys):
     other = tmp_path / "other"
 
