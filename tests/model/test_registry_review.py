@@ -25,7 +25,7 @@ from model.logreg_model import LogRegModel
 from model.review import main as review_main
 from model.train import build_dataset, load_bars
 from model.train import main as train_main
-from tests.model.support import ROOT, WEEK, bars_of, week
+from tests.model.support import ROOT, WEEK, bars_of, ctrl_c_while_importing, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
 N = len(features.FEATURE_NAMES)
@@ -989,3 +989,16 @@ def test_ctrl_c_during_a_review_exits_130_with_one_line(tmp_path, capsys, monkey
         f"model.review: interrupted: each registry change is whole or not made; "
         f"python -m model.review --registry {reg} --list shows what is promoted\n"
     )
+
+
+def test_ctrl_c_while_python_m_model_review_imports_its_modules_exits_130_with_one_line(
+    tmp_path,
+):
+    """Its first ~0.3 s (the backtester, model.train and numpy), before `main` and its
+    KeyboardInterrupt handler: a traceback through the import system, and death by the signal
+    (status -2), before."""
+    run = ctrl_c_while_importing("model.review", "model.train", tmp_path)
+
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert run.stderr.splitlines() == ["interrupted: nothing was started"]
+    assert run.stdout == ""

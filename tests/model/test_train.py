@@ -23,7 +23,7 @@ from model.train import (
     straddles_gap,
     walk_forward_splits,
 )
-from tests.model.support import ROOT, WEEK
+from tests.model.support import ROOT, WEEK, ctrl_c_while_importing
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 SHARED = ROOT.parent / "shared/data/market/klines"
@@ -344,6 +344,16 @@ def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path, capsys, monkey
     assert main(argv) == 130
     assert capsys.readouterr().err == "model.train: interrupted: no model was saved\n"
     assert not out.exists()
+
+
+def test_ctrl_c_while_python_m_model_train_imports_numpy_exits_130_with_one_line(tmp_path):
+    """Its first tenth of a second, before `main` and its KeyboardInterrupt handler: a
+    traceback through the import system, and death by the signal (status -2), before."""
+    run = ctrl_c_while_importing("model.train", "numpy", tmp_path)
+
+    assert run.returncode == 130, run.stderr[-2000:]
+    assert run.stderr.splitlines() == ["interrupted: nothing was started"]
+    assert run.stdout == ""
 
 
 def test_ctrl_c_during_the_holdout_backtest_leaves_no_model_file(tmp_path, capsys, monkeypatch):
