@@ -304,6 +304,9 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
     settled = _settled_line(s, now)
     if settled:
         lines.append(settled)
+    untracked = untracked_note(s.get("unknown_client_ids"), s.get("hand_order_reports"))
+    if untracked:
+        lines.append(untracked)
     calls = s.get("margin_calls")
     if isinstance(calls, int) and calls > 0:
         last = s.get("last_margin_call_ms")
@@ -368,6 +371,22 @@ def _settled_line(s: Mapping[str, Any], now: HostTime) -> str | None:
         else:
             parts.append("last reconciliation unknown")
     return "; ".join(parts) or None
+
+
+def untracked_note(unknown_ids: Any, hand_orders: Any) -> str | None:
+    """`--status`'s and the closing summary's line on the exchange's reports of orders the
+    daemon does not track (stream or REST), each kind only when some came: those with an id
+    of ours point at something wrong (an order it forgot), those of orders placed by hand are
+    left alone by design. None when neither came, or from a file without the fields (an
+    older daemon's)."""
+    parts = []
+    if isinstance(unknown_ids, int) and unknown_ids > 0:
+        parts.append(f"{unknown_ids} with an id of ours (not applied: worth a look)")
+    if isinstance(hand_orders, int) and hand_orders > 0:
+        parts.append(f"{hand_orders} of orders placed by hand (left alone)")
+    if not parts:
+        return None
+    return "reports of orders not tracked, this run: " + ", ".join(parts)
 
 
 def _differences(n: Any) -> str | None:

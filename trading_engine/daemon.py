@@ -87,6 +87,7 @@ from runtime.status_file import (
     gap_note,
     host_time,
     time_fields,
+    untracked_note,
     write_status,
 )
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
@@ -1073,6 +1074,7 @@ class Daemon:
             return
         st = parts.exec_manager.status()
         s = self.settings
+        untracked = parts.venue.tracker.stats
         status: dict[str, Any] = {
             **self._status_header(state),
             "trading_state": st.trading_state.value,
@@ -1103,6 +1105,10 @@ class Daemon:
             "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
             "orders_in_doubt": st.orders_in_doubt,
             **self._note_doubt(st.orders_in_doubt),
+            # this run: reports of orders not tracked, ids of ours (something is off) and
+            # orders placed by hand (left alone by design)
+            "unknown_client_ids": untracked.unknown_client_ids,
+            "hand_order_reports": untracked.hand_order_reports,
             **self._reconciled.status(),
             **self._recording_status(),
             **extra,
@@ -1181,6 +1187,10 @@ class Daemon:
         self._tell("closing summary:")
         for line in summary.lines():
             self._tell(f"  {line}")
+        tracked = parts.venue.tracker.stats
+        untracked = untracked_note(tracked.unknown_client_ids, tracked.hand_order_reports)
+        if untracked:
+            self._tell(f"  {untracked}")
         if self.keep_orders:
             self._tell("  open orders were left on the exchange (--keep-orders)")
         for line in left:

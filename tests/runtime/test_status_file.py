@@ -97,6 +97,32 @@ def test_a_margin_call_of_this_run_is_said_with_its_time(tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.parametrize(
+    ("unknown_ids", "hand_orders", "said"),
+    [
+        (
+            2,
+            5,
+            ["reports of orders not tracked, this run: 2 with an id of ours (not applied: worth "
+             "a look), 5 of orders placed by hand (left alone)"],
+        ),
+        (2, 0, ["reports of orders not tracked, this run: 2 with an id of ours (not applied: "
+                "worth a look)"]),
+        (0, 0, []),  # the daemon writes 0s: nothing to say
+    ],
+)  # fmt: skip
+def test_reports_of_orders_not_tracked_are_said_by_kind_when_some_came(
+    tmp_path: Path, unknown_ids: int, hand_orders: int, said: list[str]
+) -> None:
+    untracked = {"unknown_client_ids": unknown_ids, "hand_order_reports": hand_orders}
+    write_status(tmp_path, {**RUNNING, **untracked})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.RUNNING  # a note, not a state
+    assert got.lines[1:] == [*DETAILS, *said]
+
+
 def test_a_recording_the_size_limit_stopped_is_said_with_its_time_and_limit(
     tmp_path: Path,
 ) -> None:
