@@ -417,8 +417,10 @@ class VenueSync:
         liquidation or an auto-deleveraging while the user stream was down (or the daemon
         was). userTrades rows carry no client id: each such order is asked for once, and
         tracked if its client id is the exchange's (`forced_close`), so that its fills are
-        applied with the others. An order that cannot be read stays unknown: its fills are
-        not ours to book, and the snapshot's position is adopted as before. Returns the
+        applied with the others; one whose client id we track (an order in doubt at a crash,
+        its exchange id unknown until now) is updated from its row, its fills its own. An
+        order that cannot be read stays unknown: its fills are not ours to book, and the
+        snapshot's position is adopted as before. Returns the
         client id of each other order (placed by hand, another program, an earlier journal),
         by (symbol, order id), for `_book_outside`, and in `_filled_outside` the executed
         quantity of each the exchange says is FILLED. An outside order known FILLED (by its
@@ -453,6 +455,11 @@ class VenueSync:
                 continue
             if forced_close(u.client_order_id) is not None:
                 self.apply_update(u)  # tracked; its fills come from the held rows
+            elif self.tracker.get(u.client_order_id) is not None:
+                # Ours, its exchange id not known yet (an order in doubt at a crash, resolved
+                # only after this pass): the row tells it, and its fills are its own, not an
+                # outside order's (booked so, the resolver then booked them again as its own)
+                self.apply_update(u)
             else:
                 others[key] = u.client_order_id
                 if u.status is S.FILLED:

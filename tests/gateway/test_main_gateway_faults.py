@@ -16,6 +16,7 @@ from core.events import (
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
+    OrderPartiallyFilled,
     OrderReconciled,
     OrderStatusUnknown,
     OrderSubmitted,
@@ -415,6 +416,39 @@ async def test_restart_restores_orders_and_recovers_a_fill_made_while_down(ex):
         assert second.rec.of(OrderAccepted, resting.client_order_id) == []  # already known
         assert second.venue.order(resting.client_order_id).status is OrderStatus.NEW
         assert second.journal.events == second.rec.events  # everything emitted was journaled
+        assert_each_event_once(second.rec)
+
+
+async def test_a_restarts_read_of_fills_while_down_books_an_order_in_doubt_as_ours(ex):
+    """As the daemon restores: the journal's last record time (`outside_since_ms`) makes the
+    start-up read the fills made while it was down, among them the fill of an order whose
+    intent was journaled but whose answer was not (UNKNOWN). Its client id is ours and tracked:
+    the fill is that order's (OrderFilled), never an outside order's (`outside:<its id>`,
+    which the books would take as an order nobody here sent). CI saw the kill -9 restart
+    book such a fill as outside once."""
+    async with session(ex, stop_cancels=False, prefix="v") as first:
+        creds = first.creds
+        since = ex.now_ms() - 1_000
+        crashed = first.market(Side.BUY, qty="0.002")
+    async with connected_client(ex, creds.api_key, creds.api_secret) as client:
+        await client.futures_create_order(
+            symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002",
+            newClientOrderId=crashed.client_order_id,
+        )  # fmt: skip
+    pending = Order.from_request(crashed, ex.now_ms())
+
+    config = replace(FAST, journal_events=True)
+    async with session(ex, creds=creds, config=config, start=False, prefix="w") as second:
+        second.venue.restore([pending], outside_since_ms=since, funding_since_ms=since)
+        await second.venue.start()
+        await second.rec.wait_for(OrderReconciled, crashed.client_order_id)
+        fills = [
+            e.fill for e in second.rec.events if isinstance(e, OrderFilled | OrderPartiallyFilled)
+        ]
+
+        assert [f.client_order_id for f in fills] == [crashed.client_order_id]
+        assert sum(f.qty for f in fills) == Decimal("0.002") == second.exchange_position()
+        assert second.venue.order(crashed.client_order_id).status is OrderStatus.FILLED
         assert_each_event_once(second.rec)
 
 
