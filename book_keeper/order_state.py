@@ -93,6 +93,10 @@ def evolve(order: Order, event: Event) -> Order:
     if isinstance(event, OrderStatusUnknown):
         return order.transition(OrderStatus.UNKNOWN, ts_ms=ts)
     if isinstance(event, OrderReconciled):
+        if order.is_terminal and event.status is order.status:
+            # The end it confirms was known already: a cancel whose outcome was unknown while
+            # the order's last fill came in, resolved by a query after that fill
+            return order
         return order.transition(event.status, ts_ms=ts)
     raise TypeError(f"not an order event: {type(event).__name__}")
 

@@ -277,6 +277,29 @@ def test_order_row_follows_acceptance_fills_and_rejects_an_illegal_transition(jo
     assert [o.status for o in journal.open_orders()] == []
 
 
+def test_a_reconciliation_confirming_an_end_already_known_is_no_illegal_transition(journal):
+    """The chaos run: a cancel's outcome unknown while the order's fill came in, then the query
+    said FILLED. The row stays as the fill left it, with no WARNING and nothing counted."""
+    journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
+    journal.record(accepted("t-1", 11, t=T0 + 5))
+    journal.record(filled(fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.12", order_id=11)))
+
+    journal.record(
+        OrderReconciled(
+            event_time_ms=T0 + 9,
+            recv_time_ms=T0 + 9,
+            symbol=SYMBOL,
+            client_order_id="t-1",
+            status=OrderStatus.FILLED,
+        )
+    )
+
+    assert journal.illegal_transitions == 0
+    assert _rows(journal, "SELECT order_id, status, filled_qty FROM orders") == [
+        (11, "FILLED", "0.010")
+    ]
+
+
 def test_a_fill_reported_twice_is_stored_once(journal):
     journal.record(submitted("t-1", BUY, "0.010", "60000.0"))
     f = fill("t-1", 501, BUY, "0.004", "60000.0", fee="0.048", maker=True, order_id=11)
