@@ -24,25 +24,18 @@ Parity audit (backtest/parity.py):
 Bad inputs exit 2 with one line on stderr; Ctrl+C exits 130 with one line, and leaves no
 file of the run in --out.
 """
-# ruff: noqa: E402  (Ctrl+C's handler goes in before the imports, which take about a second)
+# Ctrl+C's handler goes in before the imports, which take about a second
 
-import signal
-import sys
-
-
-def _interrupted_before_start(_signum: int, _frame: object) -> None:
-    """Ctrl+C while the modules are imported: one line and 130, not a traceback."""
-    print("interrupted: nothing was started", file=sys.stderr, flush=True)
-    sys.exit(130)
-
+from core.early_interrupt import catch_while_importing, imports_done
 
 # As a command only (tests import this module), and only where Ctrl+C would interrupt anyway.
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_before_start)
+if __name__ == "__main__":
+    catch_while_importing()
 
 import argparse
 import json
 import os
+import sys
 import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -69,8 +62,7 @@ from runtime.flags import SecretSafeParser, StoreOnce, path_text, shown_argument
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
-if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+imports_done()  # `main` takes Ctrl+C from here
 
 
 class UsageError(Exception):

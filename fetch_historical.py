@@ -22,27 +22,20 @@ is: move it away and run again to fetch that day anew.
 Exit codes: 0 done, 1 stopped by the exchange, the network, the disk or a damaged store file,
 2 bad arguments (one line on stderr), 130 interrupted.
 """
-# ruff: noqa: E402  (Ctrl+C's handler goes in before the imports, which take about a second)
+# Ctrl+C's handler goes in before the imports, which take about a second
 
-import signal
-import sys
-
-
-def _interrupted_before_start(_signum: int, _frame: object) -> None:
-    """Ctrl+C while the modules are imported: one line and 130, not a traceback."""
-    print("interrupted: nothing was started", file=sys.stderr, flush=True)
-    sys.exit(130)
-
+from core.early_interrupt import catch_while_importing, imports_done
 
 # As a command only (tests import this module), and only where Ctrl+C would interrupt anyway.
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_before_start)
+if __name__ == "__main__":
+    catch_while_importing()
 
 import argparse
 import asyncio
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 from argparse import SUPPRESS
 from collections.abc import Callable, Sequence
@@ -63,8 +56,7 @@ from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
 from runtime.flags import SecretSafeParser, path_text, shown_argument_error
 
-if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+imports_done()  # `main` takes Ctrl+C from here
 
 DEFAULT_BASE_URL = "https://fapi.binance.com"
 INVALID_SYMBOL = -1121

@@ -42,27 +42,19 @@ promoted model evaluated inside its own training window is said likewise (its re
 flattered). Exit 0 after printing the comparison; bad inputs exit 2 with one line.
 """
 
-# ruff: noqa: E402  (Ctrl+C's handler goes in before the imports: the backtester, ~0.3 s)
+# Ctrl+C's handler goes in before the imports: the backtester, ~0.3 s
 from __future__ import annotations
 
-import signal
-import sys
-
-
-def _interrupted_before_start(_signum: int, _frame: object) -> None:
-    """Ctrl+C while the modules are imported: one line and 130, not a traceback (as
-    app.py, backtest_trading_strategy.py and fetch_historical.py)."""
-    print("interrupted: nothing was started", file=sys.stderr, flush=True)
-    sys.exit(130)
-
+from core.early_interrupt import catch_while_importing, imports_done
 
 # As a command only (tests import this module), and only where Ctrl+C
 # would interrupt anyway.
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_before_start)
+if __name__ == "__main__":
+    catch_while_importing()
 
 import argparse
 import math
+import sys
 import tempfile
 from bisect import bisect_left
 from collections.abc import Callable
@@ -88,8 +80,7 @@ from runtime.flags import (
     shown_argument_error,
 )
 
-if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+imports_done()  # `main` takes Ctrl+C from here
 
 # name -> +1 when higher is better, -1 when lower is better (backtest.metrics.Summary fields)
 METRICS: dict[str, int] = {

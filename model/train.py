@@ -28,28 +28,20 @@ there is nothing to choose and no inner fold. Bad inputs exit with status 2 and 
 stderr.
 """
 
-# ruff: noqa: E402  (Ctrl+C's handler goes in before the imports: numpy, about 0.1 s)
+# Ctrl+C's handler goes in before the imports: numpy, about 0.1 s
 from __future__ import annotations
 
-import signal
-import sys
-
-
-def _interrupted_before_start(_signum: int, _frame: object) -> None:
-    """Ctrl+C while the modules are imported: one line and 130, not a traceback (as
-    app.py, backtest_trading_strategy.py and fetch_historical.py)."""
-    print("interrupted: nothing was started", file=sys.stderr, flush=True)
-    sys.exit(130)
-
+from core.early_interrupt import catch_while_importing, imports_done
 
 # As a command only (tests and model.review import this module), and only where Ctrl+C
 # would interrupt anyway.
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _interrupted_before_start)
+if __name__ == "__main__":
+    catch_while_importing()
 
 import argparse
 import hashlib
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -79,8 +71,7 @@ from runtime.flags import (
 if TYPE_CHECKING:
     import pandas as pd
 
-if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+imports_done()  # `main` takes Ctrl+C from here
 
 INTERVAL_MS = {
     "1s": 1_000,
