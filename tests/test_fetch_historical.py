@@ -18,6 +18,7 @@ from gateway.market_rest import IpBanned
 from market_history.download import DownloadReport
 from market_history.schema import Kind
 from market_history.store import HistoryStore
+from tests.ctrl_c import ctrl_c_while_importing
 from tests.gateway.fake_exchange import FakeBinance, load_agg_trades, load_ohlcv_klines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -671,25 +672,8 @@ def test_now_and_today_are_utc_on_a_machine_in_another_time_zone(monkeypatch, wo
 def test_ctrl_c_while_the_script_imports_its_modules_exits_130_with_one_line(tmp_path):
     """pandas, pyarrow and aiohttp take about a second to import; a Ctrl+C there printed a
     KeyboardInterrupt traceback (the download's own Ctrl+C already said one line)."""
-    import os
-    import subprocess
 
-    script = (
-        "import importlib.abc, os, runpy, signal, sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "class CtrlC(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'market_history.download':\n"
-        "            os.kill(os.getpid(), signal.SIGINT)\n"
-        "sys.meta_path.insert(0, CtrlC())\n"
-        "sys.argv = ['fetch_historical.py', '--help']\n"
-        f"runpy.run_path({str(ROOT / 'fetch_historical.py')!r}, run_name='__main__')\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, env=dict(os.environ),
-    )  # fmt: skip
+    run = ctrl_c_while_importing("fetch_historical.py", "market_history.download", tmp_path)
 
     assert run.returncode == 130, run.stderr[-2000:]
     assert run.stderr.splitlines() == ["interrupted: nothing was started"]

@@ -1,13 +1,11 @@
 """Ctrl+C during a backtest: one line, exit status 130, no traceback, and no --out folder
 that looks like a finished run's (a summary.json beside no report)."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import backtest_trading_strategy as cli
-from tests.backtest.test_cli import KLINES, ROOT
+from tests.backtest.test_cli import KLINES
+from tests.ctrl_c import ctrl_c_while_importing
 
 
 def ctrl_c(*_args: object, **_kwargs: object) -> None:
@@ -44,22 +42,7 @@ def test_ctrl_c_while_the_report_is_written_leaves_none_of_the_run_s_files(
 def test_ctrl_c_while_the_script_imports_its_modules_exits_130_with_one_line(tmp_path):
     """The imports (numpy, pandas, the daemon's code) take about a second; a Ctrl+C there
     printed a KeyboardInterrupt traceback through the import system."""
-    script = (
-        "import importlib.abc, os, runpy, signal, sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "class CtrlC(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'backtest.runner':\n"
-        "            os.kill(os.getpid(), signal.SIGINT)\n"
-        "sys.meta_path.insert(0, CtrlC())\n"
-        "sys.argv = ['backtest_trading_strategy.py', '--help']\n"
-        f"runpy.run_path({str(ROOT / 'backtest_trading_strategy.py')!r}, run_name='__main__')\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, env=dict(os.environ),
-    )  # fmt: skip
+    run = ctrl_c_while_importing("backtest_trading_strategy.py", "backtest.runner", tmp_path)
 
     assert run.returncode == 130, run.stderr[-2000:]
     assert run.stderr.splitlines() == ["interrupted: nothing was started"]

@@ -1,8 +1,6 @@
 """Real bars for the model tests: the bundled week of BTCUSDT 1m klines (exchange_sim/data)
 and the 180-bar NEARUSDT 12-column fixture (taker volume and trade counts)."""
 
-import subprocess
-import sys
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -50,29 +48,3 @@ def bars_of(df: pd.DataFrame, symbol: str = "BTCUSDT") -> list[Bar]:
             )
         )
     return out
-
-
-# `python -m MODULE --help` with a Ctrl+C as the import of `at` starts, as a user's would.
-INTERRUPTED_IMPORT = """
-import importlib.abc, os, runpy, signal, sys
-sys.path.insert(0, {root!r})
-signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever ran us
-
-class CtrlC(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == {at!r}:
-            os.kill(os.getpid(), signal.SIGINT)
-        return None
-
-sys.meta_path.insert(0, CtrlC())
-sys.argv = [{module!r}, "--help"]
-runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
-"""
-
-
-def ctrl_c_while_importing(module: str, at: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m module` interrupted as it imports `at` (before its `main` runs)."""
-    script = INTERRUPTED_IMPORT.format(root=str(ROOT), module=module, at=at)
-    return subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60
-    )

@@ -25,7 +25,8 @@ from model.logreg_model import LogRegModel
 from model.review import main as review_main
 from model.train import build_dataset, load_bars
 from model.train import main as train_main
-from tests.model.support import ROOT, WEEK, bars_of, ctrl_c_while_importing, week
+from tests.ctrl_c import ctrl_c_while_importing
+from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 
 N = len(features.FEATURE_NAMES)

@@ -23,7 +23,8 @@ from model.train import (
     straddles_gap,
     walk_forward_splits,
 )
-from tests.model.support import ROOT, WEEK, ctrl_c_while_importing
+from tests.ctrl_c import ctrl_c_while_importing
+from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
 SHARED = ROOT.parent / "shared/data/market/klines"
