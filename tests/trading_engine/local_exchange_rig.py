@@ -269,3 +269,36 @@ class FailsOnce:
             self._action()
             raise RetryableError(f"{method}: HTTP 503")
         return await self._rest.call(method, **kw)
+
+
+# --- the take-over tests: an order of an earlier journal of this daemon -------------------------
+
+E8 = Decimal("0.00000001")
+TICK = Decimal("0.1")
+QTY = Decimal("0.010")
+WHILE_DOWN = Decimal("0.004")  # of the earlier journal's SELL, filled while the daemon was down
+PREFIX = "e2e"
+EARLIER = "e2e-q0q0q0-3"  # this prefix, another journal's tag
+LIMITS = RiskConfig(
+    leverage=5,
+    max_order_notional_usdt=Decimal(5_000),
+    max_position_notional_usdt=Decimal(5_000),
+    max_total_notional_usdt=Decimal(5_000),
+    stop_loss_pct=Decimal(0),
+    max_daily_loss_pct=Decimal(0),
+    max_drawdown_pct=Decimal(0),
+    max_trades_per_day=0,
+    circuit_breaker_errors=0,
+)
+
+
+async def start_unguarded(ex: LocalExchange, journal_dir: Path) -> Daemon:
+    """The take-over tests' daemon: prefix `PREFIX`, no stop-loss of its own (the position is
+    the earlier journal's order's)."""
+    return await start_daemon(
+        ex,
+        journal_dir,
+        limits=LIMITS,
+        exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
+        prefix=PREFIX,
+    )

@@ -29,50 +29,23 @@ import pytest
 
 from core.events import OrderFilled, OrderPartiallyFilled
 from exchange_sim.server import LocalExchange
-from risk_manager.config import RiskConfig
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    E8,
+    EARLIER,
+    QTY,
     SYMBOL,
-    Daemon,
+    TICK,
+    WHILE_DOWN,
     exchange_position,
     fills_of,
-    start_daemon,
+    start_unguarded,
     stepped_exchange,
     until,
     usdt_wallet,
 )
-from trading_engine.exec_manager import ExecConfig
 
 pytestmark = pytest.mark.asyncio
-
-E8 = Decimal("0.00000001")
-TICK = Decimal("0.1")
-QTY = Decimal("0.010")
-WHILE_DOWN = Decimal("0.004")  # of the earlier journal's SELL, filled while the daemon was down
-PREFIX = "e2e"
-EARLIER = "e2e-q0q0q0-3"  # this prefix, another journal's tag
-LIMITS = RiskConfig(
-    leverage=5,
-    max_order_notional_usdt=Decimal(5_000),
-    max_position_notional_usdt=Decimal(5_000),
-    max_total_notional_usdt=Decimal(5_000),
-    stop_loss_pct=Decimal(0),
-    max_daily_loss_pct=Decimal(0),
-    max_drawdown_pct=Decimal(0),
-    max_trades_per_day=0,
-    circuit_breaker_errors=0,
-)
-
-
-async def start(ex: LocalExchange, journal_dir: Path) -> Daemon:
-    """The daemon without a stop-loss of its own (the position is the earlier order's)."""
-    return await start_daemon(
-        ex,
-        journal_dir,
-        limits=LIMITS,
-        exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
-        prefix=PREFIX,
-    )
 
 
 @pytest.fixture
@@ -86,7 +59,7 @@ async def test_an_earlier_journals_order_still_open_has_what_it_filled_while_dow
 ) -> None:
     ex = exchange
     start_wallet = usdt_wallet(ex)
-    first = await start(ex, tmp_path)
+    first = await start_unguarded(ex, tmp_path)
     try:
         await first.buy_at_market(QTY)
         await until(lambda: first.book.position(SYMBOL).qty == QTY, "the long is open")
@@ -127,7 +100,7 @@ async def test_an_earlier_journals_order_still_open_has_what_it_filled_while_dow
 
     caplog.set_level(logging.WARNING, logger="book_keeper.book_keeper")
     caplog.clear()  # the first session's lines (an INFO among them, if a logger was left lower)
-    d = await start(ex, tmp_path)  # restored from the journal, reconciled
+    d = await start_unguarded(ex, tmp_path)  # restored from the journal, reconciled
     try:
         booked = [e.fill for e in d.seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
         assert [(f.trade_id, f.client_order_id) for f in booked] == [
@@ -157,7 +130,7 @@ async def test_an_earlier_journals_order_still_open_has_what_it_filled_while_dow
         await d.stop()
 
     # A second restart: the fill comes back from the journal, booked once; the order is ours.
-    again = await start(ex, tmp_path)
+    again = await start_unguarded(ex, tmp_path)
     try:
         assert not [e for e in again.seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
         assert (again.book.realized_pnl, again.book.fees, again.book.wallet()) == (

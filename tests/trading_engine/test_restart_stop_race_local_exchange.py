@@ -30,18 +30,16 @@ from core.events import OrderFilled, OrderPartiallyFilled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    E8,
+    QTY,
     SYMBOL,
     OnceAfter,
     exchange_position,
     fills_of,
+    start_unguarded,
     stepped_exchange,
     until,
     usdt_wallet,
-)
-from tests.trading_engine.test_restart_adopted_order_local_exchange import (
-    E8,
-    QTY,
-    start,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -77,7 +75,7 @@ async def test_a_fill_between_the_stops_position_and_fills_reads_is_booked_at_th
 ) -> None:
     ex = exchange
     start_wallet = usdt_wallet(ex)
-    d = await start(ex, tmp_path)
+    d = await start_unguarded(ex, tmp_path)
     try:
         await ex.step(60_000)  # a minute on: the exchange's times tell the events apart
         await d.buy_at_market(QTY)
@@ -111,7 +109,7 @@ async def test_a_fill_between_the_stops_position_and_fills_reads_is_booked_at_th
     wallet = start_wallet - entry_fee + realized - sell_fees
     assert usdt_wallet(ex) == wallet and exchange_position(ex) == QTY - RACING
 
-    again = await start(ex, tmp_path)  # restored from the journal, reconciled
+    again = await start_unguarded(ex, tmp_path)  # restored from the journal, reconciled
     try:
         booked = [e.fill for e in again.seen if isinstance(e, OrderPartiallyFilled | OrderFilled)]
         assert sorted((f.trade_id, f.client_order_id) for f in booked) == sorted(

@@ -30,21 +30,19 @@ import pytest
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    E8,
+    EARLIER,
+    QTY,
     SYMBOL,
+    TICK,
     Daemon,
     booked,
     exchange_position,
     fills_of,
+    start_unguarded,
     stepped_exchange,
     until,
     usdt_wallet,
-)
-from tests.trading_engine.test_restart_adopted_order_local_exchange import (
-    E8,
-    EARLIER,
-    QTY,
-    TICK,
-    start,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -77,7 +75,7 @@ async def test_fills_made_before_the_take_over_are_never_booked_by_a_later_read(
     exchange: LocalExchange, tmp_path: Path
 ) -> None:
     ex = exchange
-    first = await start(ex, tmp_path / "first")
+    first = await start_unguarded(ex, tmp_path / "first")
     try:
         await first.buy_at_market(QTY)
         await until(lambda: first.book.position(SYMBOL).qty == QTY, "the long is open")
@@ -110,7 +108,7 @@ async def test_fills_made_before_the_take_over_are_never_booked_by_a_later_read(
 
     # A fresh journal: the order adopted as it stands, the position and wallet from the
     # snapshot (what its books start from).
-    d = await start(ex, tmp_path / "second")
+    d = await start_unguarded(ex, tmp_path / "second")
     try:
         tracked = d.venue.tracker.get(EARLIER)
         assert tracked is not None and tracked.taken_over_qty == TAKEN_OVER
@@ -131,7 +129,7 @@ async def test_fills_made_before_the_take_over_are_never_booked_by_a_later_read(
         await d.stop()
 
     # A restart: the order comes back as ours with what it had filled when taken over.
-    again = await start(ex, tmp_path / "second")
+    again = await start_unguarded(ex, tmp_path / "second")
     try:
         assert not booked(again)  # nothing new at the start-up
         tracked = again.venue.tracker.get(EARLIER)

@@ -32,25 +32,23 @@ from core.events import OrderFilled, OrderPartiallyFilled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    E8,
+    EARLIER,
+    LIMITS,
+    PREFIX,
+    QTY,
     SYMBOL,
+    TICK,
     Daemon,
     OnceAfter,
     booked,
     exchange_position,
     fills_of,
     start_daemon,
+    start_unguarded,
     stepped_exchange,
     until,
     usdt_wallet,
-)
-from tests.trading_engine.test_restart_adopted_order_local_exchange import (
-    E8,
-    EARLIER,
-    LIMITS,
-    PREFIX,
-    QTY,
-    TICK,
-    start,
 )
 from trading_engine.exec_manager import ExecConfig
 
@@ -112,7 +110,7 @@ async def earlier_order_then_restart(
     """The first session's long; the earlier journal's SELL filled 0.004 while it is down;
     the restart, `late` of the SELL filled right after its open-orders read."""
     start_wallet = usdt_wallet(ex)
-    first = await start(ex, journal_dir)
+    first = await start_unguarded(ex, journal_dir)
     try:
         await first.buy_at_market(QTY)
         await until(lambda: first.book.position(SYMBOL).qty == QTY, "the long is open")
@@ -190,7 +188,7 @@ async def test_a_fill_between_the_start_ups_reads_counts_on_the_taken_over_order
         await d.stop()
 
     # Another restart: the order comes back from the journal with the 0.007; nothing booked.
-    again = await start(ex, tmp_path)
+    again = await start_unguarded(ex, tmp_path)
     try:
         assert booked(again) == []
         tracked = again.venue.tracker.get(EARLIER)

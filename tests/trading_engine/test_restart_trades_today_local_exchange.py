@@ -24,21 +24,19 @@ from core.enums import TradingState
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    EARLIER,
+    LIMITS,
+    PREFIX,
+    QTY,
     SYMBOL,
+    TICK,
+    WHILE_DOWN,
     Daemon,
     booked,
     exchange_position,
     start_daemon,
     stepped_exchange,
     until,
-)
-from tests.trading_engine.test_restart_adopted_order_local_exchange import (
-    EARLIER,
-    LIMITS,
-    PREFIX,
-    QTY,
-    TICK,
-    WHILE_DOWN,
 )
 from trading_engine.exec_manager import ExecConfig
 

@@ -38,7 +38,13 @@ from core.events import OrderReconciled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
+    E8,
+    EARLIER,
+    LIMITS,
+    PREFIX,
+    QTY,
     SYMBOL,
+    TICK,
     Daemon,
     FailsOnce,
     OnceAfter,
@@ -46,18 +52,10 @@ from tests.trading_engine.local_exchange_rig import (
     exchange_position,
     fills_of,
     start_daemon,
+    start_unguarded,
     stepped_exchange,
     until,
     usdt_wallet,
-)
-from tests.trading_engine.test_restart_adopted_order_local_exchange import (
-    E8,
-    EARLIER,
-    LIMITS,
-    PREFIX,
-    QTY,
-    TICK,
-    start,
 )
 from trading_engine.exec_manager import ExecConfig
 
@@ -146,7 +144,7 @@ async def test_a_running_pass_books_once_a_fill_made_during_its_reads_of_an_orde
     ex = exchange
     before, late = Decimal("0.002"), Decimal("0.004")
     filled = before + late
-    d = await start(ex, tmp_path)
+    d = await start_unguarded(ex, tmp_path)
     try:
         m = await long_then_earlier_sell(ex, d)
         entry_fills = booked(d)
@@ -191,7 +189,7 @@ async def test_a_running_pass_ends_an_order_it_takes_over_that_a_fill_during_its
     exchange: LocalExchange, tmp_path: Path
 ) -> None:
     ex = exchange
-    d = await start(ex, tmp_path)
+    d = await start_unguarded(ex, tmp_path)
     try:
         m = await long_then_earlier_sell(ex, d)
         entry_fills = booked(d)
@@ -250,7 +248,7 @@ async def test_a_fresh_start_adopts_a_fill_made_during_its_reads_with_the_order_
 ) -> None:
     ex = exchange
     before, late = Decimal("0.004"), Decimal("0.003")
-    first = await start(ex, tmp_path / "first")
+    first = await start_unguarded(ex, tmp_path / "first")
     try:
         m = await long_then_earlier_sell(ex, first)
     finally:
@@ -291,7 +289,7 @@ async def test_a_fresh_start_does_not_take_over_an_order_a_fill_during_its_reads
 ) -> None:
     ex = exchange
     before = Decimal("0.004")
-    first = await start(ex, tmp_path / "first")
+    first = await start_unguarded(ex, tmp_path / "first")
     try:
         m = await long_then_earlier_sell(ex, first)
     finally:
@@ -333,7 +331,7 @@ async def test_a_fresh_start_whose_pass_failed_after_a_take_over_takes_the_order
     snapshot and the journal have 0.007."""
     ex = exchange
     before, late = Decimal("0.004"), Decimal("0.003")
-    first = await start(ex, tmp_path / "first")
+    first = await start_unguarded(ex, tmp_path / "first")
     try:
         m = await long_then_earlier_sell(ex, first)
     finally:
@@ -393,7 +391,7 @@ async def test_a_running_pass_that_failed_after_a_take_over_leaves_the_next_to_b
     and wallet without its realized PnL and fee."""
     ex = exchange
     late = Decimal("0.003")
-    d = await start(ex, tmp_path)
+    d = await start_unguarded(ex, tmp_path)
     try:
         m = await long_then_earlier_sell(ex, d)
         entry_fills = booked(d)
