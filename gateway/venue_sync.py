@@ -244,6 +244,10 @@ class VenueSync:
         self.seen_until_ms: int | None = None
         # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
         self._adopted: list[str] = []
+        # client ids whose take-over a failed pass undid (`_undo_take_overs`): the WARNING
+        # that named them was logged; the pass that takes one over again says so at INFO
+        # (the newest OUTSIDE_MEMORY kept)
+        self._undone: OrderedDict[str, None] = OrderedDict()
         # The orders placed outside the daemon that the log has named (`_first_sight`), by
         # (symbol, algo order?, the exchange's order id or algo id): each is said once, by
         # the stream's first report of it or the reconciliation that first lists it open, not
@@ -761,6 +765,9 @@ class VenueSync:
         for cid in self._adopted:
             self.tracker.drop(cid)
             log.info("order %s: its take-over is undone with the failed pass", cid)
+            self._undone[cid] = None
+            if len(self._undone) > OUTSIDE_MEMORY:
+                self._undone.popitem(last=False)
         self._adopted.clear()
 
     async def _reconcile(self, reason: str) -> VenueSnapshot:
@@ -940,13 +947,19 @@ class VenueSync:
         we issue, `ClientOrderIds.issued_by`, but no journal of ours holds it): as it stands,
         with its fills so far counted as seen (they were that journal's to book). False for
         any other order. Nothing is emitted: the next snapshot brings it into the books and
-        names it (`VenueSnapshot.adopted`), so the journal records it as ours."""
+        names it (`VenueSnapshot.adopted`), so the journal records it as ours. One WARNING
+        names it: a pass that takes it over again after a failed one (`_undo_take_overs`)
+        says so at INFO, not as if another order had been found."""
         prefix = self.client_id_prefix
         cid = order.client_order_id
         if not prefix or not ClientOrderIds.issued_by(cid, prefix):
             return False
         self.tracker.restore(order, algo=algo, taken_over_qty=order.filled_qty)
         self._adopted.append(cid)
+        if cid in self._undone:  # the failed pass's WARNING named it already
+            del self._undone[cid]
+            log.info("order %s: taken over again by the next pass", cid)
+            return True
         log.warning(
             "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
             "(client id prefix %s): tracked as ours again",

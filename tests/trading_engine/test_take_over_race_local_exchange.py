@@ -422,3 +422,39 @@ async def test_a_running_pass_that_failed_after_a_take_over_leaves_the_next_to_b
         assert d.book.wallet() == wallet == usdt_wallet(ex)
     finally:
         await d.stop()
+
+
+async def test_a_take_over_retried_after_a_failed_pass_warns_once_about_the_order(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pass that takes the SELL over fails (its income read, HTTP 503) and the next takes
+    it over anew: one WARNING names the order as an earlier journal's; the retry says so at
+    INFO. Before, each pass logged the WARNING, as if a second order had been found."""
+    ex = exchange
+    d = await start_unguarded(ex, tmp_path)
+    try:
+        await long_then_earlier_sell(ex, d)
+        sync = d.venue.sync
+        plain = sync.rest
+        failing = FailsOnce(plain, "futures_income_history", lambda: None)
+        sync.rest = failing  # type: ignore[assignment]  # RestConnection's call, wrapped
+        try:
+            with caplog.at_level("INFO", logger="gateway.venue_sync"):
+                with pytest.raises(RetryableError):
+                    await d.venue.reconcile("periodic")
+                sync.rest = plain
+                await d.venue.reconcile("periodic")
+        finally:
+            sync.rest = plain
+
+        sync_log = [r for r in caplog.records if r.name == "gateway.venue_sync"]
+        about = [r for r in sync_log if EARLIER in r.getMessage()]
+        warned = [r.getMessage() for r in about if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "placed by this daemon under an earlier journal" in warned[0]
+        assert [r.getMessage() for r in about if r.levelname == "INFO"] == [
+            f"order {EARLIER}: its take-over is undone with the failed pass",
+            f"order {EARLIER}: taken over again by the next pass",
+        ]
+        assert d.venue.tracker.get(EARLIER) is not None and EARLIER in d.book.orders
+    finally:
+        await d.stop()
