@@ -2181,7 +2181,8 @@ class SqliteJournal:
         """The trades-per-day count a restart restores: how many of our orders ended from
         `since_ms` on (the row's last update, exchange time) having traded (a fill, or
         reconciled FILLED), each once: what the running ExecManager counts (`record_trade`
-        when an order of the books ends so).
+        when an order of the books ends so, on the UTC day of the exchange's time of the
+        event that ended it, which is the row's `updated_ms`).
 
         Our orders are the orders table's: those this journal sent and those it took over
         from an earlier journal (one trade, although its fills are booked under

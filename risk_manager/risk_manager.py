@@ -75,7 +75,8 @@ class LimitCounts:
 
     at_ms: int  # the clock reading they were counted at: the UTC day they are of
     peak_equity: Decimal | None  # the drawdown limit's peak (None: none journaled)
-    trades_today: int  # our orders that ended having traded since 00:00 UTC (or the reset)
+    trades_today: int  # our orders that ended having traded since 00:00 UTC (or the reset),
+    # by the exchange's time of their end
     equity: Decimal | None  # the last equity: what an operator reset re-arms from
     day_start_equity: Decimal | None = None  # None: the first equity of the day, as at a start
     realized_today: Decimal = _ZERO  # today's realized PnL as the books restored it
@@ -469,9 +470,20 @@ class RiskManager:
         breach = self._portfolio_breach(equity, realized_today)
         return None if breach is None else self._move(REDUCING, breach)
 
-    def record_trade(self) -> TradingStateChanged | None:
-        """Count one trade (call once per order that filled, not per partial fill)."""
+    def record_trade(self, ended_ms: int) -> TradingStateChanged | None:
+        """Count one trade (call once per order that ended having traded, not per fill) on the
+        UTC day of `ended_ms`, the exchange's time of the order's end (a filled order's: its
+        last fill's trade time), as a restart counts it from the journal
+        (`SqliteJournal.orders_filled_since`), not on the day it is learnt of: an order that
+        filled at 23:59:50 while the daemon was down, learnt of at 00:00:10, was yesterday's
+        trade (Binance's daily figures say so too). One of a day gone counts nothing; one of a
+        day our clock has not reached yet (the exchange's a few ms ahead at midnight) starts
+        that day now rather than be lost when our clock gets there."""
         self._roll_day(self._clock.now_ms())
+        day = ended_ms // DAY_MS
+        if self._day is not None and day < self._day:
+            return None
+        self._roll_day(ended_ms)
         self._trades_today += 1
         if self.state is not ACTIVE or (breach := self._trades_breach()) is None:
             return None
@@ -518,9 +530,11 @@ class RiskManager:
         return self._trades_breach()
 
     def _roll_day(self, now_ms: int) -> None:
-        """At the first event of a new UTC day, start the day's loss and trade counters."""
+        """At the first event of a new UTC day, start the day's loss and trade counters. Only
+        forward: a trade can start the day a few ms before our clock does (`record_trade`),
+        and the clock's next reading, still of the day before, must not start that again."""
         day = now_ms // DAY_MS
-        if day == self._day:
+        if self._day is not None and day <= self._day:
             return
         self._day = day
         self._day_start_equity = self._last_equity  # None until the first on_equity

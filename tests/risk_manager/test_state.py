@@ -101,9 +101,9 @@ def test_the_last_millisecond_of_the_day_still_counts_for_that_day(make_risk, cl
 
 def test_max_trades_per_day_reached_moves_to_reducing(make_risk):
     risk = make_risk(max_trades_per_day=3)
-    assert risk.record_trade() is None
-    assert risk.record_trade() is None
-    assert moved(risk.record_trade(), ACTIVE, REDUCING) == (
+    assert risk.record_trade(NOON_MS) is None
+    assert risk.record_trade(NOON_MS) is None
+    assert moved(risk.record_trade(NOON_MS), ACTIVE, REDUCING) == (
         "max trades per day: 3 trades today (max 3)"
     )
 
@@ -124,11 +124,44 @@ def test_trades_restored_one_under_the_max_pass_an_equity_update_and_at_it_trip_
 
 def test_trade_count_restarts_at_the_utc_day_boundary(make_risk, clock):
     risk = make_risk(max_trades_per_day=3)
-    risk.record_trade()
-    risk.record_trade()
+    risk.record_trade(NOON_MS)
+    risk.record_trade(NOON_MS)
     clock.set_ms(NEXT_MIDNIGHT_MS)
-    assert risk.record_trade() is None and risk.record_trade() is None
+    assert risk.record_trade(NEXT_MIDNIGHT_MS) is None
+    assert risk.record_trade(NEXT_MIDNIGHT_MS) is None
     assert risk.trades_today == 2
+
+
+def test_a_trade_that_ended_before_midnight_learnt_after_it_is_not_todays(make_risk, clock):
+    """Counted on the UTC day of the exchange's time of the order's end, as a restart counts
+    the journal's orders: filled at 23:59:50 while the daemon was down, learnt of at
+    00:00:10, it was yesterday's trade."""
+    risk = make_risk(max_trades_per_day=1)
+    clock.set_ms(NEXT_MIDNIGHT_MS + 10_000)
+
+    assert risk.record_trade(NEXT_MIDNIGHT_MS - 10_000) is None
+
+    assert (risk.trades_today, risk.state) == (0, ACTIVE)
+
+
+def test_a_trade_the_exchange_made_after_midnight_before_our_clock_got_there_is_kept(
+    make_risk, clock
+):
+    """The exchange's clock a few ms ahead of ours at midnight: its trade of the new day
+    starts that day at once, and our clock's next reading, still of the day before, does not
+    start it again (the trade would be lost while a restart counts it)."""
+    risk = make_risk(max_trades_per_day=3)
+    risk.record_trade(NOON_MS)
+    risk.record_trade(NOON_MS)
+    clock.set_ms(NEXT_MIDNIGHT_MS - 5)
+
+    assert risk.record_trade(NEXT_MIDNIGHT_MS + 5) is None
+    assert risk.trades_today == 1
+    assert risk.on_equity(D(10000), Z) is None  # our clock still at 23:59:59.995
+    clock.set_ms(NEXT_MIDNIGHT_MS + 10)
+    assert risk.on_equity(D(10000), Z) is None
+
+    assert risk.trades_today == 1
 
 
 def test_breach_while_already_reducing_gives_no_second_event(make_risk):
@@ -281,7 +314,7 @@ def test_restored_limits_keep_the_peak_and_the_days_trades_across_a_restart(make
 
     other = make_risk(max_trades_per_day=3)
     other.restore_limits(LimitCounts(at_ms=NOON_MS, peak_equity=None, trades_today=2, equity=None))
-    assert moved(other.record_trade(), ACTIVE, REDUCING) == (
+    assert moved(other.record_trade(NOON_MS), ACTIVE, REDUCING) == (
         "max trades per day: 3 trades today (max 3)"
     )
 

@@ -78,14 +78,18 @@ class Daemon:
     risk: RiskManager | None = None  # the ExecManager's (its trades counted today, its state)
 
     async def buy_at_market(self, qty: Decimal) -> None:
-        """The strategy buys `qty` at the market on a closed 1m bar at the exchange's mark
-        (the mark given to the ExecManager first, for the risk's notional)."""
+        """The strategy buys `qty` at the market (`propose`)."""
+        await self.propose(
+            OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=qty)
+        )
+
+    async def propose(self, *proposals: OrderProposal) -> None:
+        """The strategy proposes `proposals` on a closed 1m bar at the exchange's mark (the
+        mark given to the ExecManager first, for the risk's notional)."""
         mark = Decimal((await self.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
         now = self.venue.clock.now_ms()
         self.em.on_item(MarkPrice(SYMBOL, mark, mark, Decimal(0), now + 3_600_000, now, now))
-        self.strategy.on_bar_says.append(
-            [OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=qty)]
-        )
+        self.strategy.on_bar_says.append(list(proposals))
         self.em.on_item(make_bar(str(mark), open_ms=now - now % 60_000 - 60_000))
 
     async def stop(self) -> None:

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from core.enums import TradingState
+from core.enums import OrderType, Side, TimeInForce, TradingState
+from core.events import OrderFilled
+from core.orders import OrderProposal
 from exchange_sim.server import LocalExchange
+from risk_manager.risk_manager import DAY_MS
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     EARLIER,
@@ -127,5 +130,61 @@ async def test_a_restart_counts_todays_trades_as_the_running_daemon_did(
         assert (tripped.previous, tripped.current, tripped.reason) == (
             ACTIVE, TradingState.REDUCING, "max trades per day: 3 trades today (max 3)"
         )  # fmt: skip
+    finally:
+        await third.stop()
+
+
+async def test_an_order_filled_before_midnight_while_down_is_that_days_trade_running_or_restarted(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """The first session buys 0.010 (a trade of day D) and leaves a LIMIT SELL 0.010 of its
+    own resting 3 % above. While it is down the SELL fills at 23:59:30 (the exchange's time);
+    the second session starts at 00:00:30 and learns of it from the start-up reconciliation.
+    It is D's trade, not D+1's: the running daemon counts none today, and a third start
+    (which counts the journal's orders by the exchange's time of their end) restores none.
+    Before, the running daemon counted it by its own clock at the moment it learnt of it (1
+    trade today) while a restart counted 0. Then a trade of D+1 counts as one."""
+    ex = exchange
+    first = await start(ex, tmp_path)
+    try:
+        mark = Decimal((await first.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
+        price = (mark * Decimal("1.03") / TICK).to_integral_value() * TICK
+        await first.propose(
+            OrderProposal(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=QTY),
+            OrderProposal(symbol=SYMBOL, side=Side.SELL, type=OrderType.LIMIT, quantity=QTY,
+                          price=price, time_in_force=TimeInForce.GTC),
+        )  # fmt: skip
+        await until(lambda: first.book.position(SYMBOL).qty == QTY, "the long is open")
+        await until(lambda: len(first.book.orders) == 1, "the SELL rests")
+        [sell] = first.book.orders
+        assert first.risk is not None and first.risk.trades_today == 1
+    finally:
+        await first.stop()
+    midnight = ex.now_ms() - ex.now_ms() % DAY_MS + DAY_MS
+    await ex.step(midnight - 30_000 - ex.now_ms())
+    ex.engine.on_trade(SYMBOL, price + TICK, QTY, False, ex.now_ms())  # 23:59:30: it fills
+    ex.flush_user_events()  # nobody listens
+    assert exchange_position(ex) == 0
+    await ex.step(60_000)  # 00:00:30
+
+    second = await start(ex, tmp_path)
+    try:
+        assert second.venue.clock.now_ms() >= midnight
+        [ended] = [e for e in second.seen if isinstance(e, OrderFilled)]
+        assert ended.fill.client_order_id == sell and ended.event_time_ms < midnight
+        assert sell not in second.book.orders
+        assert second.risk is not None
+        counted = second.risk.trades_today
+        assert counted == 0
+    finally:
+        await second.stop()
+
+    third = await start(ex, tmp_path)
+    try:
+        assert third.risk is not None
+        assert third.risk.trades_today == counted
+        await third.buy_at_market(QTY)  # a trade of D+1
+        await until(lambda: third.book.position(SYMBOL).qty == QTY, "the long is open")
+        assert third.risk.trades_today == 1
     finally:
         await third.stop()
