@@ -961,7 +961,7 @@ class BookKeeper:
             self.maker_fills += 1
         self.volume += price * f.qty
         if self._held_positions or self._held_balance is not None:
-            self._settle_held(f.symbol, f.trade_time_ms)
+            self._settle_held(f, realized)
         if self._wallet_known:
             self._sample()
 
@@ -1057,18 +1057,40 @@ class BookKeeper:
     # An ACCOUNT_UPDATE that disagrees with the books is held, not adopted at once: Binance
     # may send it before the ORDER_TRADE_UPDATEs of the same fills, and adopting it then
     # would book those fills twice. Each fill applied looks again: agreeing now, the held
-    # update is dropped (nothing to adopt); a fill later than it makes it stale (dropped, the
-    # next update compares). Otherwise it is compared and adopted once an event or a mark
-    # price comes HOLD_AHEAD_MS after it, or at a snapshot.
+    # update is dropped (nothing to adopt); a fill later than it is carried into it (it said
+    # how things stood before that fill). Otherwise it is compared and adopted once an event
+    # or a mark price comes HOLD_AHEAD_MS after it, or at a snapshot: one that compares the
+    # symbol (the wallet) supersedes it; one that cannot (the books moved after its reads
+    # began) adopts it (`_settle_at_snapshot`).
 
-    def _settle_held(self, symbol: str, time_ms: int) -> None:
-        """After a fill of `symbol` at `time_ms`: drop held updates it caught up with."""
-        held = self._held_positions.get(symbol)
-        if held is not None and (time_ms > held[1] or _agrees(self._books[symbol], held[0])):
-            del self._held_positions[symbol]
+    def _settle_held(self, f: Fill, realized: Decimal) -> None:
+        """After booking fill `f` (`realized`: the PnL booked for it, USDT): drop the held
+        updates it caught up with. One it is later than is carried forward by it (position
+        and wallet as the exchange has them after it), not dropped as stale: the fills that
+        update was ahead of may never come as events (an order nobody tracked, whose fills
+        the reconciliation that takes it over leaves to that update,
+        `VenueSync._left_to_the_books`), and when `f` is a fill a reconciliation recovered
+        (its reports lost) no later update would bring them."""
+        time_ms = f.trade_time_ms
+        held = self._held_positions.get(f.symbol)
+        if held is not None:
+            p, at = held
+            if time_ms > at:
+                signed = f.qty if f.side is Side.BUY else -f.qty
+                qty, entry, _ = position_step(p.qty, p.entry_price, signed, f.price)
+                p = replace(p, qty=qty, entry_price=entry)
+                self._held_positions[f.symbol] = (p, at)
+            if _agrees(self._books[f.symbol], p):
+                del self._held_positions[f.symbol]
         hb = self._held_balance
-        if hb is not None and (time_ms > hb[1] or hb[0].wallet_balance == self.wallet()):
-            self._held_balance = None
+        if hb is not None:
+            b, at = hb
+            if time_ms > at:
+                fee = f.commission if f.commission_asset == self.asset else ZERO
+                b = replace(b, wallet_balance=b.wallet_balance + realized - fee)
+                self._held_balance = (b, at)
+            if b.wallet_balance == self.wallet():
+                self._held_balance = None
 
     def _release_held(self, now_ms: int) -> None:
         """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
@@ -1202,12 +1224,7 @@ class BookKeeper:
         why = f"snapshot {snapshot.reason}"
         out: list[str] = []
         symbols = snapshot.symbols or tuple(self._books)
-        for symbol in symbols:  # the snapshot (fills caught up before it) says it all
-            held = self._held_positions.get(symbol)
-            if held is not None and held[1] <= at:
-                del self._held_positions[symbol]
-        if self._held_balance is not None and self._held_balance[1] <= at:
-            self._held_balance = None
+        out.extend(self._settle_at_snapshot(symbols, at))
         theirs = {p.symbol: p for p in snapshot.positions}
         for symbol in symbols:
             book = self._books.get(symbol)
@@ -1233,6 +1250,28 @@ class BookKeeper:
         if orders:
             out.extend(self._reconcile_orders(snapshot, symbols))
         return out
+
+    def _settle_at_snapshot(self, symbols: tuple[str, ...], at: int) -> list[str]:
+        """The held updates from before the snapshot's reads began (`at`): every fill up to
+        then was emitted before the snapshot, so one still disagreeing is ahead of fills no
+        event brings. Where the snapshot compares (the symbol, the wallet) it says it all:
+        dropped. Where it cannot (the books moved after `at`: a fill during its reads) the
+        held update, carried forward by the fills after it (`_settle_held`), is the
+        exchange's word: adopted, so that the books end the pass as the exchange has them."""
+        adopted: list[str | None] = []
+        for symbol in symbols:
+            held = self._held_positions.get(symbol)
+            if held is not None and held[1] <= at:
+                del self._held_positions[symbol]
+                book = self._books.get(symbol)
+                if book is not None and book.update_ms > at:
+                    adopted.append(self._compare_position(book, held[0], ORDER_REASON))
+        hb = self._held_balance
+        if hb is not None and hb[1] <= at:
+            self._held_balance = None
+            if self._wallet_ms > at:
+                adopted.append(self._compare_balance(hb[0], ORDER_REASON, hb[1]))
+        return [sentence for sentence in adopted if sentence is not None]
 
     def _reconcile_orders(self, snapshot: VenueSnapshot, symbols: tuple[str, ...]) -> list[str]:
         at = snapshot.event_time_ms

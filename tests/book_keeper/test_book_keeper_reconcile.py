@@ -489,6 +489,29 @@ def test_a_snapshot_settles_what_was_held():
     assert (bk.position(SYMBOL).qty, bk.wallet(), bk.differences) == (0, D("10000"), 0)
 
 
+def test_a_snapshot_that_cannot_compare_adopts_a_held_update_carried_on_by_later_fills():
+    """The update (0.010 long, 9999.7) is ahead of a fill no event brings (an order nobody
+    tracked: its fill left to that update); a later fill (BUY 0.005 @ 60010, fee 0.15,
+    T0 + 300) is booked, its reports lost, during a pass whose reads began at T0 + 100. The
+    update is carried forward by it (0.015 long, 9999.55) and the snapshot, which cannot
+    compare a symbol and wallet that moved after its reads began, adopts it. Before, the
+    later fill dropped the update as stale: 0.005 long and 9999.85 until the next pass."""
+    bk = book()  # 10000 USDT
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    trade_fill(bk, "t-2", 2, BUY, "0.005", "60010.0", fee="0.15", t=T0 + 300)
+    assert (bk.position(SYMBOL).qty, bk.wallet()) == (D("0.005"), D("9999.85"))
+
+    read = Position(symbol=SYMBOL, qty=D("0.010"), entry_price=D("60000"))
+    sentences = bk.reconcile(_snapshot(balances=[_usdt("9999.7")], positions=[read], t=T0 + 100))
+
+    position = bk.position(SYMBOL)
+    # (0.010 * 60000 + 0.005 * 60010) / 0.015 = 60003.33...
+    assert (position.qty, round(position.entry_price, 2)) == (D("0.015"), D("60003.33"))
+    assert bk.wallet() == D("9999.55")
+    assert len(sentences) == 2 and bk.differences == 2
+
+
 def test_booked_trade_ids_are_kept_in_bounded_memory_and_still_refused_twice():
     from book_keeper.book_keeper import _BookedTradeIds
 

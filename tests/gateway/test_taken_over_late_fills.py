@@ -19,9 +19,18 @@ from decimal import Decimal
 from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
+from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, ReconcileCause
-from core.events import Event, OrderFilled, OrderPartiallyFilled, OrderReconciled, VenueSnapshot
+from core.events import (
+    BalanceChanged,
+    Event,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderReconciled,
+    PositionChanged,
+    VenueSnapshot,
+)
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import ExecutionType, OrderUpdate, parse_rest_order, parse_user_trade
 from gateway.venue_sync import VenueStats, VenueSync
@@ -269,3 +278,43 @@ async def test_a_running_take_over_leaves_fills_the_stream_reported_to_their_acc
     assert t.trade_ids == {10, 11, 12} and not t.needs_fills
     # 10 and 11 were made before the position read changed last (T + 11): it holds them.
     assert snapshot.trade_ids == ((SYMBOL, 12),)
+
+
+def account_update(qty: str, wallet: str, time_ms: int) -> list[Event]:
+    """The user stream's ACCOUNT_UPDATE (reason ORDER) of the BUY's fills up to `time_ms`."""
+    position = Position(symbol=SYMBOL, qty=D(qty), entry_price=D("59000.0"))
+    balance = Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(wallet))
+    return [
+        PositionChanged(
+            event_time_ms=time_ms, recv_time_ms=time_ms, position=position, reason="ORDER"
+        ),
+        BalanceChanged(
+            event_time_ms=time_ms, recv_time_ms=time_ms, balance=balance, reason="ORDER"
+        ),
+    ]
+
+
+async def test_a_running_take_over_ends_with_the_books_as_the_exchange_while_an_update_is_held():
+    # Trades 10 and 11 were reported on the stream (ignored: nobody tracked the order); their
+    # ACCOUNT_UPDATE (0.004 long, wallet 10000 - 0.0354 - 0.0118) came 89 ms before the pass
+    # began: the books still hold it (it may be ahead of fills; adopted 2 s on). Trade 12
+    # lands during the pass's reads, its stream reports lost.
+    rest = Account(((10, "0.003"), (11, "0.001"), (12, "0.003")))
+    emitted: list[Event] = []
+    sync = running(rest, emitted)
+    sync.untracked_report(streamed_fill(10, "0.003", "0.003"))
+    sync.untracked_report(streamed_fill(11, "0.001", "0.004"))
+    held = account_update("0.004", "9999.9528", T + 11)
+    assert books_of(held).position(SYMBOL).qty == 0  # held, not adopted yet
+
+    await sync.reconcile("periodic")
+
+    assert fills(emitted) == [(12, OUTSIDE, D("0.003"))]
+    book = books_of([*held, *emitted])
+    # The exchange's: 0.007 long at 59000, wallet less the three fees (0.0354 + 0.0118 +
+    # 0.0354). Before, the booked trade 12 (later than the held update) dropped the update
+    # as stale: 0.003 long and 10000 - 0.0354, until the next pass adopted the exchange's.
+    assert (book.position(SYMBOL).qty, book.position(SYMBOL).entry_price) == (
+        D("0.007"), D("59000"),
+    )  # fmt: skip
+    assert book.wallet() == D("9999.9174")
