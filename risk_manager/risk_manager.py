@@ -75,8 +75,9 @@ class LimitCounts:
 
     at_ms: int  # the clock reading they were counted at: the UTC day they are of
     peak_equity: Decimal | None  # the drawdown limit's peak (None: none journaled)
-    trades_today: int  # our orders that ended having traded since 00:00 UTC (or the reset),
-    # by the exchange's time of their end
+    # our orders that ended having traded since 00:00 UTC (or the reset), by the exchange's
+    # time of their end
+    trades_today: int
     equity: Decimal | None  # the last equity: what an operator reset re-arms from
     day_start_equity: Decimal | None = None  # None: the first equity of the day, as at a start
     realized_today: Decimal = _ZERO  # today's realized PnL as the books restored it
