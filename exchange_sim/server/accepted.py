@@ -2,10 +2,10 @@
 
 Binance answers a parameter it does not read with -1104 "Not all sent parameters were read;
 read '%s' parameter(s) but was sent '%s'." (reference 1.2 and 3). The local exchange used to
-ignore such a parameter, so a client that misspelled one (`stopprice`, `activationPrice` on the
-algo endpoint, `startTime` where only `fromId` is read) traded differently in tests from what
-it meant and nothing failed. Every endpoint now has its table: the names are the reference's
-(sections 5 to 7), nothing more.
+ignore such a parameter, so a client that misspelled one (`fromid`, `stopprice`) or sent one
+where another name is read (`stopPrice` or `activationPrice` on the algo endpoint, which reads
+`triggerPrice` and `activatePrice`) got answers in tests as if it had not sent it. Every
+endpoint now has its table: the names are the reference's (sections 5 to 7), nothing more.
 
 How Binance counts is UNSURE (the reference says "generally rejects"): here every sent name
 counts, `timestamp`, `recvWindow` and `signature` included, and those three are read on every
@@ -36,7 +36,9 @@ NEW_ORDER = _ORDER_COMMON | _names("newClientOrderId stopPrice activationPrice")
 NEW_ALGO = _ORDER_COMMON | _names("algoType clientAlgoId triggerPrice activatePrice")  # 6.3
 MODIFY = ONE_ORDER | _names("side quantity price priceMatch")  # 6.6
 ALL_ORDERS = _names("symbol orderId startTime endTime limit")  # 6.4
-ALL_ALGOS = _names("symbol algoId startTime endTime limit")  # 6.3
+# 6.3. Binance's own page also lists `page`, which the local exchange does not implement: refused
+# (-1104) rather than read and ignored, which would answer the same page for every `page`.
+ALL_ALGOS = _names("symbol algoId startTime endTime limit")
 USER_TRADES = _names("symbol orderId startTime endTime fromId limit")  # 6.9
 INCOME = _names("symbol incomeType startTime endTime page limit")  # 7.8
 AGG_TRADES = _names("symbol fromId startTime endTime limit")  # 5.5
