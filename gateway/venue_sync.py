@@ -330,7 +330,7 @@ class VenueSync:
         if order_id is None:
             return
         limit = self.trades_page_limit
-        params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        params = order_fills_query(t.symbol, order_id, limit)
         left = t.taken_over_qty
         while True:
             rows = await self.rest.call("futures_account_trades", weight=5, **params)
@@ -1017,7 +1017,7 @@ class VenueSync:
         if order_id is None:
             return set()
         limit = self.trades_page_limit
-        params: dict[str, Any] = {"symbol": t.symbol, "orderId": order_id, "limit": limit}
+        params = order_fills_query(t.symbol, order_id, limit)
         left = t.taken_over_qty
         after: set[int] = set()
         while True:
@@ -1269,6 +1269,15 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def order_fills_query(symbol: str, order_id: int, limit: int) -> dict[str, Any]:
+    """The userTrades parameters of one order's fills from its first on (pages go on with
+    `fromId` past the highest read). `fromId` 1, not `orderId` alone: with neither a time nor
+    a trade id, Binance answers the last 7 days only (reference 6.9), and the first fills of
+    an order older than that were missing; a taken-over order then counted later fills as
+    those it had when taken over (`taken_over_split`), never booked."""
+    return {"symbol": symbol, "orderId": order_id, "fromId": 1, "limit": limit}
 
 
 def completing_trades(

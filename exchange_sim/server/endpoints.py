@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 from exchange_sim.errors import BinanceError
 
+from . import accepted
 from .auth import Credentials, Security
 from .listenkeys import ListenKeys
 from .market_state import MarketState
 from .params import limit_param, opt_int, require, strict_int, symbol_param
-from .rest import Endpoint
+from .rest import Endpoint, Handler, Weight
 from .streams import KLINE_INTERVALS
 
 DEPTH_LIMITS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
@@ -161,25 +162,28 @@ def market_endpoints(b: MarketBackend) -> list[Endpoint]:
             b.on_listen_key_closed(key)
         return {}
 
-    none, stream = Security.NONE, Security.USER_STREAM
+    def get(path: str, weight: Weight, handler: Handler, names: frozenset[str]) -> Endpoint:
+        return Endpoint("GET", path, Security.NONE, weight, handler, accepted=names)
+
+    stream, a = Security.USER_STREAM, accepted
     return [
-        Endpoint("GET", "/api/v3/ping", none, 1, ping),
-        Endpoint("GET", "/api/v3/time", none, 1, server_time),
-        Endpoint("GET", "/fapi/v1/ping", none, 1, ping),
-        Endpoint("GET", "/fapi/v1/time", none, 1, server_time),
-        Endpoint("GET", "/fapi/v1/exchangeInfo", none, 1, exchange_info),
-        Endpoint("GET", "/fapi/v1/depth", none, _depth_weight, depth),
-        Endpoint("GET", "/fapi/v1/aggTrades", none, 20, agg_trades),
-        Endpoint("GET", "/fapi/v1/klines", none, _klines_weight, klines),
-        Endpoint("GET", "/fapi/v1/premiumIndex", none, _with_symbol(1, 10), premium_index),
-        Endpoint("GET", "/fapi/v1/fundingRate", none, 1, funding_rate),
-        Endpoint("GET", "/fapi/v1/ticker/bookTicker", none, _with_symbol(2, 5), book_ticker),
-        Endpoint("GET", "/fapi/v1/ticker/price", none, _with_symbol(1, 2), ticker_price),
-        Endpoint("GET", "/fapi/v2/ticker/price", none, _with_symbol(1, 2), ticker_price),
-        Endpoint("GET", "/fapi/v1/ticker/24hr", none, _with_symbol(1, 40), ticker_24hr),
+        get("/api/v3/ping", 1, ping, a.NONE),
+        get("/api/v3/time", 1, server_time, a.NONE),
+        get("/fapi/v1/ping", 1, ping, a.NONE),
+        get("/fapi/v1/time", 1, server_time, a.NONE),
+        get("/fapi/v1/exchangeInfo", 1, exchange_info, a.NONE),
+        get("/fapi/v1/depth", _depth_weight, depth, a.DEPTH),
+        get("/fapi/v1/aggTrades", 20, agg_trades, a.AGG_TRADES),
+        get("/fapi/v1/klines", _klines_weight, klines, a.KLINES),
+        get("/fapi/v1/premiumIndex", _with_symbol(1, 10), premium_index, a.SYMBOL),
+        get("/fapi/v1/fundingRate", 1, funding_rate, a.FUNDING_RATE),
+        get("/fapi/v1/ticker/bookTicker", _with_symbol(2, 5), book_ticker, a.SYMBOL),
+        get("/fapi/v1/ticker/price", _with_symbol(1, 2), ticker_price, a.SYMBOL),
+        get("/fapi/v2/ticker/price", _with_symbol(1, 2), ticker_price, a.SYMBOL),
+        get("/fapi/v1/ticker/24hr", _with_symbol(1, 40), ticker_24hr, a.SYMBOL),
         Endpoint("POST", "/fapi/v1/listenKey", stream, 1, listen_key_new),
-        Endpoint("PUT", "/fapi/v1/listenKey", stream, 1, listen_key_keepalive),
-        Endpoint("DELETE", "/fapi/v1/listenKey", stream, 1, listen_key_close),
+        Endpoint("PUT", "/fapi/v1/listenKey", stream, 1, listen_key_keepalive, None, a.LISTEN_KEY),
+        Endpoint("DELETE", "/fapi/v1/listenKey", stream, 1, listen_key_close, None, a.LISTEN_KEY),
     ]
 
 
@@ -249,5 +253,5 @@ def engine_endpoints(call: Callable[[str, Hashable, Params, dict], Any]) -> list
             clean = {k: v for k, v in params.items() if k not in _AUTH_PARAMS}
             return call(_name, creds.account_id, clean, _kw)
 
-        out.append(Endpoint(method, path, security, weight, handler, orders))
+        out.append(Endpoint(method, path, security, weight, handler, orders, accepted.ENGINE[name]))
     return out

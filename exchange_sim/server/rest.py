@@ -6,8 +6,9 @@ Order of processing (per request): injected latency; IP ban (418); injected 429;
 (duplicates, too many: -1101, see params.py); request weight (429, then 418 for clients that
 keep going); security checks of reference section 2 (`auth.KeyStore.authenticate`); parameter
 syntax (`params.check_syntax`: -1100 / -1102 / -1130, so no handler ever sees a malformed
-number); order-count limits on order placement (429 -1015); injected order failures; the
-handler. Every response carries `X-MBX-USED-WEIGHT-1M`; order placement responses also carry
+number); a parameter the endpoint does not read (`accepted.check_all_read`: -1104);
+order-count limits on order placement (429 -1015); injected order failures; the handler.
+Every response carries `X-MBX-USED-WEIGHT-1M`; order placement responses also carry
 `X-MBX-ORDER-COUNT-10S` / `-1M`. Every error body is `{"code", "msg"}` JSON (errors found by
 the HTTP parser itself are made JSON by `app.JsonErrorRunner`).
 """
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from exchange_sim.errors import BinanceError
 
+from .accepted import check_all_read
 from .auth import AuthConfig, Credentials, KeyStore, Security
 from .faults import ORDER_REJECTIONS, SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
 from .params import check_syntax, parse_params
@@ -64,6 +66,8 @@ class Endpoint:
     weight: Weight
     handler: Handler
     orders: tuple[int, int] | None = None
+    # The parameter names the endpoint reads (`accepted.py`); any other is -1104.
+    accepted: frozenset[str] = frozenset()
 
     def weight_of(self, params: Mapping[str, str]) -> int:
         return self.weight(params) if callable(self.weight) else self.weight
@@ -143,6 +147,7 @@ class RestServer:
                 config=self.auth_config,
             )
             check_syntax(params)
+            check_all_read(endpoint.accepted, params)
             failure = None
             if endpoint.orders is not None:
                 assert creds is not None

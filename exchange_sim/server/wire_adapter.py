@@ -343,18 +343,20 @@ class WireAdapter:
         return out
 
     def all_orders(self, account_id: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """GET /fapi/v1/allOrders: orderId (>=), startTime/endTime (ms), limit (500, max 1000)."""
+        """GET /fapi/v1/allOrders: orderId (>=), startTime/endTime (ms; a window of at most 7
+        days, -4165 beyond; neither: the last 7 days; reference 6.4 "time window <= 7 days
+        (default last 7 days)", as userTrades), limit (500, max 1000)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
         b = self._e.book(p.req("symbol"))
         order_id = p.int("orderId")
-        start, end = p.int("startTime"), p.int("endTime")
         limit = p.limit(500, 1000)
-        if start is not None and end is not None and start > end:
-            raise BinanceError(-1023, "Start time is greater than end time.")
+        start, end = _window(
+            p.int("startTime"), p.int("endTime"), self._e.now_ms(), order_id is not None
+        )
         mine = acct.order_history.get(b.inst.symbol, [])
         lo, hi = _span(mine, _ORDER_ID, order_id, start, end)
-        picked = _page(mine, lo, hi, limit, order_id is not None or start is not None)
+        picked = _page(mine, lo, hi, limit, order_id is not None or p.has("startTime"))
         return [wire.order_json(o, b.inst, query=True) for o in picked]
 
     def cancel_order(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -498,13 +500,17 @@ class WireAdapter:
         return out
 
     def all_algo_orders(self, account_id: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """GET /fapi/v1/allAlgoOrders: symbol, algoId (>=), startTime, endTime, limit (<=1000)."""
+        """GET /fapi/v1/allAlgoOrders: symbol, algoId (>=), startTime/endTime (a window of at
+        most 7 days, reference 6.3, -4165 beyond; neither: the last 7 days, as allOrders),
+        limit (<=1000)."""
         acct = self._ledger.account(account_id)
         p = Params(params)
         symbol = self._e.book(p.req("symbol")).inst.symbol
         algo_id = p.int("algoId")
-        start, end = p.int("startTime"), p.int("endTime")
         limit = p.limit(500, 1000)
+        start, end = _window(
+            p.int("startTime"), p.int("endTime"), self._e.now_ms(), algo_id is not None
+        )
         picked = [
             a
             for a in sorted(acct.algos.values(), key=lambda a: a.algo_id)
@@ -514,7 +520,8 @@ class WireAdapter:
             and (start is None or a.create_time >= start)
             and (end is None or a.create_time <= end)
         ]
-        picked = picked[:limit] if (algo_id is not None or start is not None) else picked[-limit:]
+        from_front = algo_id is not None or p.has("startTime")
+        picked = picked[:limit] if from_front else picked[-limit:]
         return [wire.algo_json(a, self._books[a.symbol].inst, query=True) for a in picked]
 
     def cancel_all_algo_orders(self, account_id: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -1031,6 +1038,11 @@ def _not_required(name: str) -> BinanceError:
 def _window(
     start: int | None, end: int | None, now: int, by_id: bool
 ) -> tuple[int | None, int | None]:
+    """The time span (ms, inclusive) a history query reads (userTrades, allOrders,
+    allAlgoOrders): a window of at most 7 days (reference 6.3, 6.4, 6.9; -4165 "Maximum time
+    interval is 7 days" beyond, error table 3); one end given, the 7 days from or up to it;
+    neither, the last 7 days, unless the query starts from an id (`by_id`: fromId, orderId,
+    algoId), which reads on whatever the time."""
     if start is not None and end is not None:
         if start > end:
             raise BinanceError(-1023, "Start time is greater than end time.")

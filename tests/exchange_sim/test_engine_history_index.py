@@ -84,14 +84,29 @@ def _ten_days(ex: Any, clock: Any) -> None:
         e.forget_old_orders(now)
 
 
+def _window(ex: Any, p: dict[str, int | None], by_id: bool) -> tuple[int | None, int | None]:
+    """The 7-day window of allOrders (6.4) and userTrades (6.9) unless read from an id."""
+    start, end = p["startTime"], p["endTime"]
+    if by_id:
+        return start, end
+    if start is None and end is None:
+        return ex.engine.now_ms() - 7 * DAY_MS, None
+    if start is None:
+        return end - 7 * DAY_MS, end  # type: ignore[operator]
+    if end is None:
+        return start, start + 7 * DAY_MS
+    return start, end
+
+
 def _scan_orders(ex: Any, who: str, p: dict[str, int | None], limit: int) -> list[int]:
+    start, end = _window(ex, p, p["orderId"] is not None)
     mine = [o for o in ex.engine.books[SYMBOL].orders.values() if o.account.account_id == who]
     mine = [
         o
         for o in mine
         if (p["orderId"] is None or o.order_id >= p["orderId"])
-        and (p["startTime"] is None or o.time >= p["startTime"])
-        and (p["endTime"] is None or o.time <= p["endTime"])
+        and (start is None or o.time >= start)
+        and (end is None or o.time <= end)
     ]
     mine.sort(key=lambda o: o.order_id)
     front = p["orderId"] is not None or p["startTime"] is not None
@@ -99,14 +114,8 @@ def _scan_orders(ex: Any, who: str, p: dict[str, int | None], limit: int) -> lis
 
 
 def _scan_trades(ex: Any, who: str, p: dict[str, int | None], limit: int) -> list[int]:
-    start, end, from_id = p["startTime"], p["endTime"], p["fromId"]
-    if from_id is None:  # the endpoint's 7-day window (6.9)
-        if start is None and end is None:
-            start = ex.engine.now_ms() - 7 * DAY_MS
-        elif start is None:
-            start = end - 7 * DAY_MS  # type: ignore[operator]
-        elif end is None:
-            end = start + 7 * DAY_MS
+    from_id = p["fromId"]
+    start, end = _window(ex, p, from_id is not None)
     rows = [
         t
         for t in ex.engine.account(who).trades[SYMBOL]

@@ -195,9 +195,7 @@ async def test_conditional_orders_go_to_algo_endpoint_and_can_be_cancelled(
         reduceOnly="true",
     )
     listed = await client.futures_get_open_orders(symbol="BTCUSDT", conditional=True)
-    cancelled = await client.futures_cancel_order(
-        symbol="BTCUSDT", algoId=algo["algoId"], conditional=True
-    )
+    cancelled = await client.futures_cancel_order(algoId=algo["algoId"], conditional=True)
 
     assert algo["algoStatus"] == "NEW"
     assert algo["orderType"] == order_type

@@ -505,9 +505,7 @@ async def test_algo_order_placement(algo) -> None:
 
 
 async def test_algo_order_queries(with_position, algo) -> None:
-    one = await with_position.futures_get_order(
-        symbol="BTCUSDT", algoId=algo["algoId"], conditional=True
-    )
+    one = await with_position.futures_get_order(algoId=algo["algoId"], conditional=True)
     open_ = await with_position.futures_get_open_orders(symbol="BTCUSDT", conditional=True)
     all_ = await with_position.futures_get_all_orders(symbol="BTCUSDT", conditional=True)
 
@@ -517,9 +515,7 @@ async def test_algo_order_queries(with_position, algo) -> None:
 
 
 async def test_algo_order_cancels(with_position, algo) -> None:
-    one = await with_position.futures_cancel_order(
-        symbol="BTCUSDT", algoId=algo["algoId"], conditional=True
-    )
+    one = await with_position.futures_cancel_order(algoId=algo["algoId"], conditional=True)
     everything = await with_position.futures_cancel_all_open_orders(
         symbol="BTCUSDT", conditional=True
     )

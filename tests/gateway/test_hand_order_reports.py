@@ -70,7 +70,8 @@ async def test_a_hand_order_is_named_once_and_an_untracked_id_of_ours_is_warned(
         await s.rec.until(lambda: s.venue.stream.stats.frames >= frames + 2)  # both accepted
         await s.venue.reconcile("periodic")  # lists both resting: named already
         await hand.futures_cancel_order(symbol=SYMBOL, origClientOrderId="web_Gh78")
-        await hand.futures_cancel_order(symbol=SYMBOL, algoId=stop["algoId"], conditional=True)
+        # An algo order is cancelled by its id alone (reference 6.3; a `symbol` is -1104)
+        await hand.futures_cancel_order(algoId=stop["algoId"], conditional=True)
         await s.rec.until(lambda: s.venue.stream.stats.frames >= frames + 4)  # both cancelled
         # A report of an id this daemon issues that it does not track: unknown indeed.
         now = ex.now_ms()

@@ -125,7 +125,8 @@ async def test_a_read_of_a_restored_taken_over_orders_fills_emits_only_those_bey
 
     await sync.fetch_fills(t)
 
-    assert [kw.get("fromId") for kw in rest.asked] == [None, 12, 14]  # pages of 2 rows
+    # pages of 2 rows, the first from trade id 1 (by orderId alone: the last 7 days only)
+    assert [kw.get("fromId") for kw in rest.asked] == [1, 12, 14]
     [event] = emitted
     assert isinstance(event, OrderPartiallyFilled)
     fill = event.fill

@@ -111,6 +111,7 @@ async def start_daemon(
     wrap_rest: Callable[[RestConnection], Any] | None = None,
     restore_limits: bool = False,
     start_attempts: int = 1,
+    venue_config: ExecutorConfig = VENUE,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
@@ -123,7 +124,8 @@ async def start_daemon(
     between two of the start-up's reads); `restore_limits`: the limits' counts restored
     from the journal as the daemon's start restores them (today's trades, the peak);
     `start_attempts`: how often the venue's start is tried while it fails retryably (the same
-    venue, tracker and books each time)."""
+    venue, tracker and books each time); `venue_config`: the venue's (its client id prefix
+    set to `prefix`)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -160,7 +162,7 @@ async def start_daemon(
         clock=clock,
         journal=journal,
         listener=listener,
-        config=replace(VENUE, client_id_prefix=prefix),  # as the daemon's: its own ids
+        config=replace(venue_config, client_id_prefix=prefix),  # as the daemon's: its own ids
     )
     last_record_ms = replay.last_record_ms(journal)
     venue.restore(
