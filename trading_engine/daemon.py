@@ -71,6 +71,7 @@ from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import STREAM as USER_STREAM_ID
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
+from gateway.order_tracker import TrackerStats
 from gateway.user_stream import EndpointRefused
 from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
@@ -1183,11 +1184,11 @@ class Daemon:
             exchange_view=exchange_view,
         )
         summary = parts.book.summary()
-        self._write_summary(summary, parts.book.differences - differences_before, checked)
+        tracked = parts.venue.tracker.stats
+        self._write_summary(summary, parts.book.differences - differences_before, checked, tracked)
         self._tell("closing summary:")
         for line in summary.lines():
             self._tell(f"  {line}")
-        tracked = parts.venue.tracker.stats
         untracked = untracked_note(tracked.unknown_client_ids, tracked.hand_order_reports)
         if untracked:
             self._tell(f"  {untracked}")
@@ -1213,11 +1214,17 @@ class Daemon:
         if exec_manager.protection_pending:
             log.warning("stopping with a protective order not yet placed")
 
-    def _write_summary(self, summary: Any, final_differences: int, checked: bool) -> None:
-        """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
+    def _write_summary(
+        self, summary: Any, final_differences: int, checked: bool, tracked: TrackerStats
+    ) -> None:
+        """`<journal_dir>/summary.json`: the closing summary for scripts and tests, with what
+        the printed one says besides the books' figures (status.json's names: a script reads
+        the counts of the reports of orders not tracked the same way in both)."""
         data = _jsonable(summary)
         data["final_differences"] = final_differences
         data["checked_at_exit"] = checked  # the last reconciliation reached the exchange
+        data["unknown_client_ids"] = tracked.unknown_client_ids  # this run
+        data["hand_order_reports"] = tracked.hand_order_reports
         path = Path(self.settings.journal_dir) / "summary.json"
         with contextlib.suppress(OSError):
             path.write_text(json.dumps(data, indent=2, sort_keys=True))

@@ -83,3 +83,13 @@ def test_the_closing_summary_says_the_reports_of_orders_not_tracked_when_some_ca
     assert lines == ([] if said is None else [said])
     # with the book's figures, before the verdict on the books
     assert summary[-1].startswith("  books vs exchange at exit: ")
+
+
+def test_summary_json_holds_this_runs_reports_of_orders_not_tracked(tmp_path: Path) -> None:
+    """The closing summary's line, for scripts: status.json's names, 0 when none came."""
+    daemon, _ = _daemon(tmp_path, unknown_ids=2, hand_orders=5)
+
+    asyncio.run(daemon._shutdown())
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["unknown_client_ids"], summary["hand_order_reports"]) == (2, 5)
