@@ -614,6 +614,30 @@ def test_an_ordinary_wrong_value_is_still_quoted_by_the_usage_error(tmp_path):
     )
 
 
+def test_help_says_the_log_level_is_read_in_any_case(capsys):
+    """`--log-level debug` was accepted, yet --help listed the upper-case names alone."""
+    from runtime.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    listed = "--log-level {DEBUG,INFO,WARNING,ERROR} level of the console and the log file, "
+    assert listed + "in any case" in help_text
+    assert build_parser().parse_args(["--log-level", "wArNiNg"]).log_level == "WARNING"
+
+
+def test_a_wrong_log_level_is_quoted_as_typed(tmp_path):
+    """With the value upper-cased first, argparse quoted 'VERBOSE' for `--log-level verbose`."""
+    result = run_app("--log-level", "verbose", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "app.py: error: argument --log-level: invalid choice: 'verbose' "
+        "(choose from DEBUG, INFO, WARNING, ERROR, in any case)"
+    )
+
+
 def test_check_config_shows_a_journal_dir_named_by_a_git_commit(tmp_path):
     """A folder named by the commit it ran (40 lowercase hex digits) is not a key's shape."""
     commit = "ab736bd0c3f4e5d6a7b8c9d0e1f2a3b4c5d6e7f8"
