@@ -667,6 +667,12 @@ class Daemon:
         assert last is None or isinstance(last, TradingStateChanged)
         if last is None or last.current is TradingState.ACTIVE:
             if self.reset_halt:  # said, or the operator cannot tell it was looked at
+                # Refused as a reset of HALTED is: "nothing to reset" then a halt by the
+                # kill switch within a second told the operator the reset had worked.
+                if (kill := risk.kill_file_present()) is not None:
+                    raise DaemonError(
+                        f"--reset-halt refused: remove the kill-switch file {kill} first"
+                    )
                 self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)

@@ -103,6 +103,25 @@ def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> N
     assert str(e.value).endswith(f"remove the kill-switch file {kill} first")
 
 
+def test_reset_halt_on_an_active_journal_while_the_kill_file_exists_is_refused(tmp_path) -> None:
+    """A new local run (its journal ACTIVE) with --reset-halt and the KILL file of the last
+    run still there said "nothing to reset", then halted by the kill switch at once."""
+    from tests.trading_engine.support import make_rig
+    from trading_engine.daemon import DaemonError
+
+    kill = tmp_path / "KILL"
+    kill.touch()
+    rig = make_rig(kill_switch_file=str(kill))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), reset_halt=True, out=out)
+
+    with pytest.raises(DaemonError) as e:
+        daemon._restore_trading_state([], rig.risk, rig.em)
+
+    assert str(e.value) == f"--reset-halt refused: remove the kill-switch file {kill} first"
+    assert out.getvalue() == ""
+
+
 def test_reset_halt_journals_the_balance_the_limits_were_rearmed_from(tmp_path) -> None:
     """The daily-loss limit re-armed by --reset-halt starts from the equity then: journaled as
     a balance snapshot at once, so a restart later that day restores that base."""
