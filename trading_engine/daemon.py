@@ -71,7 +71,6 @@ from gateway.data_stream import DataStream, StreamConfig
 from gateway.main_gateway import STREAM as USER_STREAM_ID
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
-from gateway.order_tracker import TrackerStats
 from gateway.user_stream import EndpointRefused
 from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
@@ -1191,10 +1190,22 @@ class Daemon:
         )
         summary = parts.book.summary()
         tracked = parts.venue.tracker.stats
-        self._write_summary(summary, parts.book.differences - differences_before, checked, tracked)
+        state, reason = parts.risk.state, parts.risk.reason
+        self._write_summary(
+            summary,
+            final_differences=parts.book.differences - differences_before,
+            checked_at_exit=checked,  # the last reconciliation reached the exchange
+            # status.json's names: a script reads them the same way in both
+            trading_state=state.value,
+            state_reason=reason,
+            unknown_client_ids=tracked.unknown_client_ids,  # this run
+            hand_order_reports=tracked.hand_order_reports,
+        )
         self._tell("closing summary:")
         for line in summary.lines():
             self._tell(f"  {line}")
+        if state is not TradingState.ACTIVE:  # the heartbeat said it; a stop's reader sees this
+            self._tell(f"  trading state at the stop: {state.value} ({reason})", logging.WARNING)
         untracked = untracked_note(tracked.unknown_client_ids, tracked.hand_order_reports)
         if untracked:
             self._tell(f"  {untracked}")
@@ -1220,17 +1231,10 @@ class Daemon:
         if exec_manager.protection_pending:
             log.warning("stopping with a protective order not yet placed")
 
-    def _write_summary(
-        self, summary: Any, final_differences: int, checked: bool, tracked: TrackerStats
-    ) -> None:
-        """`<journal_dir>/summary.json`: the closing summary for scripts and tests, with what
-        the printed one says besides the books' figures (status.json's names: a script reads
-        the counts of the reports of orders not tracked the same way in both)."""
-        data = _jsonable(summary)
-        data["final_differences"] = final_differences
-        data["checked_at_exit"] = checked  # the last reconciliation reached the exchange
-        data["unknown_client_ids"] = tracked.unknown_client_ids  # this run
-        data["hand_order_reports"] = tracked.hand_order_reports
+    def _write_summary(self, summary: Any, **extra: Any) -> None:
+        """`<journal_dir>/summary.json`: the closing summary for scripts and tests, the books'
+        figures with `extra`, what the printed one says besides them."""
+        data = {**_jsonable(summary), **extra}
         path = Path(self.settings.journal_dir) / "summary.json"
         with contextlib.suppress(OSError):
             path.write_text(json.dumps(data, indent=2, sort_keys=True))

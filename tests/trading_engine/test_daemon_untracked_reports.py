@@ -1,6 +1,8 @@
 """The order tracker's counts of reports of orders the daemon does not track (an id of ours
 nobody tracks: something is off; an order placed by hand: left alone by design) reach the
-operator: status.json (for `--status`) and the closing summary. They were printed nowhere."""
+operator: status.json (for `--status`) and the closing summary. They were printed nowhere.
+So does the trading state the run stopped in, when it is not ACTIVE (told only by the
+heartbeat, which the closing summary follows)."""
 
 import asyncio
 import io
@@ -19,10 +21,15 @@ from tests.trading_engine.support import make_rig
 from trading_engine.daemon import Daemon, _Parts
 
 
-def _daemon(journal_dir: Path, *, unknown_ids: int, hand_orders: int) -> tuple[Daemon, io.StringIO]:
+def _daemon(
+    journal_dir: Path, *, unknown_ids: int = 0, hand_orders: int = 0, killed: str | None = None
+) -> tuple[Daemon, io.StringIO]:
     """A daemon over the rig's ExecManager and books, its venue's tracker having counted
-    `unknown_ids` and `hand_orders` reports of untracked orders."""
+    `unknown_ids` and `hand_orders` reports of untracked orders; `killed`: the kill switch's
+    reason, when it was used (REDUCING)."""
     rig = make_rig()
+    if killed is not None:
+        rig.risk.kill(killed)
 
     async def stopped(**_kwargs: object) -> None:
         return None
@@ -93,3 +100,28 @@ def test_summary_json_holds_this_runs_reports_of_orders_not_tracked(tmp_path: Pa
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["unknown_client_ids"], summary["hand_order_reports"]) == (2, 5)
+
+
+def test_the_closing_summary_says_the_trading_state_when_it_is_not_active(tmp_path: Path) -> None:
+    """A run stopped after the kill switch said nothing of it in its closing summary."""
+    daemon, out = _daemon(tmp_path, killed="file KILL exists")
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    said = "  trading state at the stop: REDUCING (kill switch: file KILL exists)"
+    assert [line for line in summary if "trading state" in line] == [said]
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert (data["trading_state"], data["state_reason"]) == (
+        "REDUCING",
+        "kill switch: file KILL exists",
+    )
+
+
+def test_the_closing_summary_of_an_active_run_says_no_trading_state(tmp_path: Path) -> None:
+    daemon, out = _daemon(tmp_path)
+
+    asyncio.run(daemon._shutdown())
+
+    assert "trading state" not in out.getvalue()
+    assert json.loads((tmp_path / "summary.json").read_text())["trading_state"] == "ACTIVE"
