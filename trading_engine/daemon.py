@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from book_keeper.book_keeper import BookKeeper
+from book_keeper.book_keeper import BookKeeper, BookSummary
 from book_keeper.checkpoint import Replay
 from book_keeper.journal import (
     JournalError,
@@ -90,7 +90,7 @@ from runtime.status_file import (
     untracked_note,
     write_status,
 )
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecCounters, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.item_sink import ItemSink
 from trading_engine.main_trading_strategy import (
@@ -1202,6 +1202,8 @@ class Daemon:
             hand_order_reports=tracked.hand_order_reports,
         )
         self._tell("closing summary:")
+        if scope := _journal_scope(parts.exec_manager.counters, summary):
+            self._tell(f"  {scope}")
         for line in summary.lines():
             self._tell(f"  {line}")
         if state is not TradingState.ACTIVE:  # the heartbeat said it; a stop's reader sees this
@@ -1780,6 +1782,19 @@ def _margin_call_note(st: ExecStatus) -> str:
 
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
+
+
+def _journal_scope(this_run: ExecCounters, summary: BookSummary) -> str | None:
+    """The closing summary's first line when its figures are not this run's alone (a
+    journal continued by a restart on the same account): they count the whole journal, which
+    a reader of "orders: 40 submitted" after a run that sent 7 could not tell. None when they
+    are this run's (a new journal, every local run's)."""
+    if (this_run.submitted, this_run.fills) == (summary.orders_submitted, summary.fills):
+        return None
+    return (
+        "figures of the whole journal; this run: "
+        f"orders sent {this_run.submitted}, fills {this_run.fills}"
+    )
 
 
 def _jsonable(value: Any) -> Any:

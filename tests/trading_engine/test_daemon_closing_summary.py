@@ -1,8 +1,11 @@
-"""The order tracker's counts of reports of orders the daemon does not track (an id of ours
+"""What the closing summary (and summary.json) says besides the books' figures.
+
+The order tracker's counts of reports of orders the daemon does not track (an id of ours
 nobody tracks: something is off; an order placed by hand: left alone by design) reach the
 operator: status.json (for `--status`) and the closing summary. They were printed nowhere.
-So does the trading state the run stopped in, when it is not ACTIVE (told only by the
-heartbeat, which the closing summary follows)."""
+So do the trading state the run stopped in, when it is not ACTIVE (told only by the
+heartbeat, which the closing summary follows), and, after a restart on the same account,
+that the figures are the whole journal's."""
 
 import asyncio
 import io
@@ -125,3 +128,31 @@ def test_the_closing_summary_of_an_active_run_says_no_trading_state(tmp_path: Pa
 
     assert "trading state" not in out.getvalue()
     assert json.loads((tmp_path / "summary.json").read_text())["trading_state"] == "ACTIVE"
+
+
+def test_after_a_restart_the_closing_summary_says_its_figures_are_the_whole_journals(
+    tmp_path: Path,
+) -> None:
+    """A journal continued on the same account: "orders: 40 submitted" after a run that sent
+    7 read as this run's."""
+    daemon, out = _daemon(tmp_path)
+    parts = daemon._parts
+    assert parts is not None
+    parts.book.orders_submitted, parts.book.fill_count = 40, 31  # as restored from the journal
+    parts.exec_manager.counters.submitted, parts.exec_manager.counters.fills = 7, 5
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert summary[:2] == [
+        "  figures of the whole journal; this run: orders sent 7, fills 5",
+        "  orders: 40 submitted (none finished), 0 open",
+    ]
+
+
+def test_the_closing_summary_of_a_new_journal_does_not_say_whose_figures(tmp_path: Path) -> None:
+    daemon, out = _daemon(tmp_path)
+
+    asyncio.run(daemon._shutdown())
+
+    assert "whole journal" not in out.getvalue()
