@@ -1781,7 +1781,9 @@ def _margin_call_note(st: ExecStatus) -> str:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+    """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
+    "-0.00" the heartbeat showed of a position a tick under water."""
+    return f"{value:z,.2f}"
 
 
 def _journal_scope(this_run: ExecCounters, summary: BookSummary) -> str | None:

@@ -7,6 +7,7 @@ import errno
 import io
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -40,6 +41,28 @@ def test_the_heartbeat_prints_until_the_shutdown_stops_it() -> None:
 
     assert printed >= 3  # one every 10 ms
     assert after == printed
+
+
+def test_the_heartbeat_shows_a_loss_that_rounds_to_nothing_as_zero() -> None:
+    """It said "unrealized -0.00" of a short position a fraction of a cent under water."""
+    from types import SimpleNamespace
+
+    from tests.trading_engine.support import make_rig
+    from trading_engine.daemon import _Parts
+
+    rig = make_rig()
+    status = replace(rig.em.status(), unrealized_pnl=Decimal("-0.0047"), equity=Decimal("-0.001"))
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    stream = SimpleNamespace(gap_open=lambda _symbol=None: False)
+    daemon._parts = _Parts(
+        rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
+        exec_manager=SimpleNamespace(status=lambda: status), venue=None, stream=stream,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+    line = daemon.status_line()
+
+    assert "| equity 0.00 USDT |" in line and "| unrealized 0.00 |" in line
+    assert "-0.00" not in line
 
 
 class HungUpTerminal(io.StringIO):
