@@ -1212,7 +1212,7 @@ class Daemon:
         if untracked:
             self._tell(f"  {untracked}")
         if self.keep_orders:
-            self._tell("  open orders were left on the exchange (--keep-orders)")
+            self._tell(f"  {_kept_orders_note(embedded=self._exchange is not None)}")
         for line in left:
             self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
         self._tell(f"  books vs exchange at exit: {verdict}")
@@ -1784,6 +1784,19 @@ def _money(value: Decimal) -> str:
     """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
     "-0.00" the heartbeat showed of a position a tick under water."""
     return f"{value:z,.2f}"
+
+
+def _kept_orders_note(*, embedded: bool) -> str:
+    """The closing summary's line for --keep-orders. The embedded local exchange is stopped
+    with the daemon, its orders and its account with it: "left on the exchange" alone
+    promised orders that no exchange holds a second later."""
+    if not embedded:
+        return "open orders were left on the exchange (--keep-orders)"
+    return (
+        "open orders were left on the exchange (--keep-orders), but the embedded local "
+        "exchange stops with the daemon and they end with it (attach to one with [endpoints] "
+        "to keep them)"
+    )
 
 
 def _journal_scope(this_run: ExecCounters, summary: BookSummary) -> str | None:

@@ -156,3 +156,30 @@ def test_the_closing_summary_of_a_new_journal_does_not_say_whose_figures(tmp_pat
     asyncio.run(daemon._shutdown())
 
     assert "whole journal" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("embedded", "said"),
+    [
+        (False, "  open orders were left on the exchange (--keep-orders)"),
+        (
+            True,
+            "  open orders were left on the exchange (--keep-orders), but the embedded local "
+            "exchange stops with the daemon and they end with it (attach to one with "
+            "[endpoints] to keep them)",
+        ),
+    ],
+)
+def test_keep_orders_with_the_embedded_exchange_says_they_end_with_it(
+    tmp_path: Path, embedded: bool, said: str
+) -> None:
+    """The embedded local exchange stops right after the summary: "left on the exchange"
+    alone promised orders nothing holds any more."""
+    daemon, out = _daemon(tmp_path)
+    daemon.keep_orders = True
+    if embedded:
+        daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
+
+    asyncio.run(daemon._shutdown())
+
+    assert [line for line in out.getvalue().splitlines() if "--keep-orders" in line] == [said]
