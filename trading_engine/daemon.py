@@ -841,7 +841,7 @@ class Daemon:
             self._kill_pending = True
             return
         log.warning("SIGUSR1: kill switch")
-        self._kill(em, "SIGUSR1 kill switch")
+        self._kill(em, "SIGUSR1 received")
 
     def _kill_if_asked(self, exec_manager: ExecManager) -> None:
         """At the start of the start-up reconciliation (nothing sent yet; its flatten and
@@ -851,7 +851,7 @@ class Daemon:
         if self._kill_pending:
             self._kill_pending = False
             log.warning("SIGUSR1 (sent during start-up): kill switch")
-            self._kill(exec_manager, "SIGUSR1 kill switch (sent during start-up)")
+            self._kill(exec_manager, "SIGUSR1 received during start-up")
         path = self.settings.risk.kill_switch_file
         if path and _file_exists(path):
             log.warning("kill switch: file %s exists", path)
