@@ -208,7 +208,7 @@ def test_a_secret_pasted_into_a_url_or_symbol_is_not_echoed_to_the_terminal(tmp_
     ]
     assert in_flag.stderr.strip().splitlines() == [
         'config error: symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not '
-        "allowed: expected a non-empty list of symbols of 5 to 20 upper-case letters or digits "
+        "allowed: expected a non-empty list of symbols of 5 to 20 letters or digits (any case) "
         'such as ["BTCUSDT"]'
     ]
     for result in (in_url, in_flag):
