@@ -284,7 +284,8 @@ class BookSummary:
     def lines(self) -> list[str]:
         """Human-readable lines for the daemon's closing summary."""
         statuses = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.orders_by_status.items()))
-        fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0"
+        # with its unit when none was paid too ("fees: 0" beside "volume 0 USDT" looked cut)
+        fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0 USDT"
         positions = (
             ", ".join(f"{p.symbol} {p.qty:f} @ {p.entry_price:f}" for p in self.positions) or "flat"
         )

@@ -26,6 +26,7 @@ a listenKey (`core.redaction.redact`, the list the logs use too).
 """
 
 import enum
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -96,12 +97,26 @@ def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | No
         return Failure(FailureKind.TRANSPORT, detail)
     if isinstance(exc, aiohttp.InvalidURL):
         return Failure(FailureKind.CONFIG, redact(f"invalid URL: {exc}", secrets))
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure(FailureKind.NOT_SENT, redact(_not_connected(exc), secrets))
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Failure(FailureKind.NOT_SENT, redact(f"{type(exc).__name__}: {exc}", secrets))
     if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
         detail = str(exc) or "no answer in time"
         return Failure(FailureKind.TRANSPORT, redact(f"{type(exc).__name__}: {detail}", secrets))
     return None
+
+
+def _not_connected(exc: aiohttp.ClientConnectorError) -> str:
+    """A connection that could not be made, as the user stream's start says it: aiohttp's
+    "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connect call
+    failed ...]" named an `ssl` of a plain http:// URL and no cause a person acts on."""
+    cause = exc.os_error
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused (nothing listens at that host and port)"
+    if isinstance(cause, socket.gaierror) and cause.errno != socket.EAI_AGAIN:
+        return f"no such host {exc.host} ({cause.strerror})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _classify_answer(exc: BinanceAPIException, secrets: tuple[str, ...]) -> Failure:

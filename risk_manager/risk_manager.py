@@ -566,6 +566,13 @@ class RiskManager:
             return None
         return self.kill(f"file {path} exists")
 
+    def kill_file_present(self) -> str | None:
+        """The configured kill-switch file's path when it exists now (stat'ed now, whatever the
+        state): an operator's reset is refused while it is there, as it would kill again
+        within a second."""
+        path = self.config.kill_switch_file
+        return path if path is not None and self.file_exists(path) else None
+
     def record_error(self, kind: str) -> TradingStateChanged | None:
         """Count one venue error (e.g. "rejected -2019", "timeout"); may trip the breaker."""
         return self._record_fault(kind)
@@ -641,8 +648,7 @@ class RiskManager:
         kill-switch file exists (it would kill again within a second)."""
         if self.state is ACTIVE:
             raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
-        path = self.config.kill_switch_file
-        if path is not None and self.file_exists(path):
+        if (path := self.kill_file_present()) is not None:
             raise IllegalStateTransition(
                 self.state, ACTIVE, f"remove the kill-switch file {path} first"
             )

@@ -59,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        type=str.upper,
+        type=log_level,
         choices=LOG_LEVELS,
-        help="level of the console and the log file (default: the config's [logging] level, "
-        "else INFO)",
+        help="level of the console and the log file, in any case (debug = DEBUG; default: the "
+        "config's [logging] level, else INFO)",
     )
     parser.add_argument(
         "--log-json",
@@ -106,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="required with --mode live: you accept that real orders are sent",
     )
     return parser
+
+
+def log_level(text: str) -> str:
+    """`--log-level`'s value in any case, as `[logging] level` is read: upper-cased before
+    argparse checks it against the choices --help lists. A refused value is quoted as typed
+    (`'verbose'`, not the `'VERBOSE'` nobody wrote)."""
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(LOG_LEVELS)}, in any case)"
+        )
+    return level
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:

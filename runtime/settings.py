@@ -258,7 +258,10 @@ class ExecutionSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = _spec(
-        "INFO", "one of " + ", ".join(LOG_LEVELS), _in(LOG_LEVELS), normalize=str.upper
+        "INFO",
+        "one of " + ", ".join(LOG_LEVELS) + " (any case)",
+        _in(LOG_LEVELS),
+        normalize=str.upper,
     )
     json: bool = _spec(False, "true or false")
     dir: str = _spec("logs", "a directory path", lambda v: bool(v))
@@ -280,7 +283,8 @@ class Settings:
     mode: Mode = _spec(Mode.LOCAL, "one of local, testnet, live", _in(MODES))
     symbols: tuple[str, ...] = _spec(
         ("BTCUSDT",),
-        'a non-empty list of symbols of 5 to 20 upper-case letters or digits such as ["BTCUSDT"]',
+        # read in any case (upper-cased): "upper-case letters" sent `btcusdt` to the shift key
+        'a non-empty list of symbols of 5 to 20 letters or digits (any case) such as ["BTCUSDT"]',
         lambda v: len(v) > 0 and all(_symbol_ok(s) for s in v),
         # Named twice (`--symbol BTCUSDT --symbol ETHUSDT,BTCUSDT`), a symbol is traded once:
         # twice, the local exchange refused to start ("history overlaps bars") and the daemon

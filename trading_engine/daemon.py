@@ -32,7 +32,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from book_keeper.book_keeper import BookKeeper
+from book_keeper.book_keeper import BookKeeper, BookSummary
 from book_keeper.checkpoint import Replay
 from book_keeper.journal import (
     JournalError,
@@ -90,7 +90,7 @@ from runtime.status_file import (
     untracked_note,
     write_status,
 )
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager, ExecStatus
+from trading_engine.exec_manager import BarSource, ExecConfig, ExecCounters, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.item_sink import ItemSink
 from trading_engine.main_trading_strategy import (
@@ -666,6 +666,12 @@ class Daemon:
         assert last is None or isinstance(last, TradingStateChanged)
         if last is None or last.current is TradingState.ACTIVE:
             if self.reset_halt:  # said, or the operator cannot tell it was looked at
+                # Refused as a reset of HALTED is: "nothing to reset" then a halt by the
+                # kill switch within a second told the operator the reset had worked.
+                if (kill := risk.kill_file_present()) is not None:
+                    raise DaemonError(
+                        f"--reset-halt refused: remove the kill-switch file {kill} first"
+                    )
                 self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)
@@ -835,7 +841,7 @@ class Daemon:
             self._kill_pending = True
             return
         log.warning("SIGUSR1: kill switch")
-        self._kill(em, "SIGUSR1 kill switch")
+        self._kill(em, "SIGUSR1 received")
 
     def _kill_if_asked(self, exec_manager: ExecManager) -> None:
         """At the start of the start-up reconciliation (nothing sent yet; its flatten and
@@ -845,7 +851,7 @@ class Daemon:
         if self._kill_pending:
             self._kill_pending = False
             log.warning("SIGUSR1 (sent during start-up): kill switch")
-            self._kill(exec_manager, "SIGUSR1 kill switch (sent during start-up)")
+            self._kill(exec_manager, "SIGUSR1 received during start-up")
         path = self.settings.risk.kill_switch_file
         if path and _file_exists(path):
             log.warning("kill switch: file %s exists", path)
@@ -1183,16 +1189,30 @@ class Daemon:
             exchange_view=exchange_view,
         )
         summary = parts.book.summary()
-        self._write_summary(summary, parts.book.differences - differences_before, checked)
+        tracked = parts.venue.tracker.stats
+        state, reason = parts.risk.state, parts.risk.reason
+        self._write_summary(
+            summary,
+            final_differences=parts.book.differences - differences_before,
+            checked_at_exit=checked,  # the last reconciliation reached the exchange
+            # status.json's names: a script reads them the same way in both
+            trading_state=state.value,
+            state_reason=reason,
+            unknown_client_ids=tracked.unknown_client_ids,  # this run
+            hand_order_reports=tracked.hand_order_reports,
+        )
         self._tell("closing summary:")
+        if scope := _journal_scope(parts.exec_manager.counters, summary):
+            self._tell(f"  {scope}")
         for line in summary.lines():
             self._tell(f"  {line}")
-        tracked = parts.venue.tracker.stats
+        if state is not TradingState.ACTIVE:  # the heartbeat said it; a stop's reader sees this
+            self._tell(f"  trading state at the stop: {state.value} ({reason})", logging.WARNING)
         untracked = untracked_note(tracked.unknown_client_ids, tracked.hand_order_reports)
         if untracked:
             self._tell(f"  {untracked}")
         if self.keep_orders:
-            self._tell("  open orders were left on the exchange (--keep-orders)")
+            self._tell(f"  {_kept_orders_note(embedded=self._exchange is not None)}")
         for line in left:
             self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
         self._tell(f"  books vs exchange at exit: {verdict}")
@@ -1213,11 +1233,10 @@ class Daemon:
         if exec_manager.protection_pending:
             log.warning("stopping with a protective order not yet placed")
 
-    def _write_summary(self, summary: Any, final_differences: int, checked: bool) -> None:
-        """`<journal_dir>/summary.json`: the closing summary for scripts and tests."""
-        data = _jsonable(summary)
-        data["final_differences"] = final_differences
-        data["checked_at_exit"] = checked  # the last reconciliation reached the exchange
+    def _write_summary(self, summary: Any, **extra: Any) -> None:
+        """`<journal_dir>/summary.json`: the closing summary for scripts and tests, the books'
+        figures with `extra`, what the printed one says besides them."""
+        data = {**_jsonable(summary), **extra}
         path = Path(self.settings.journal_dir) / "summary.json"
         with contextlib.suppress(OSError):
             path.write_text(json.dumps(data, indent=2, sort_keys=True))
@@ -1762,7 +1781,35 @@ def _margin_call_note(st: ExecStatus) -> str:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+    """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
+    "-0.00" the heartbeat showed of a position a tick under water."""
+    return f"{value:z,.2f}"
+
+
+def _kept_orders_note(*, embedded: bool) -> str:
+    """The closing summary's line for --keep-orders. The embedded local exchange is stopped
+    with the daemon, its orders and its account with it: "left on the exchange" alone
+    promised orders that no exchange holds a second later."""
+    if not embedded:
+        return "open orders were left on the exchange (--keep-orders)"
+    return (
+        "open orders were left on the exchange (--keep-orders), but the embedded local "
+        "exchange stops with the daemon and they end with it (attach to one with [endpoints] "
+        "to keep them)"
+    )
+
+
+def _journal_scope(this_run: ExecCounters, summary: BookSummary) -> str | None:
+    """The closing summary's first line when its figures are not this run's alone (a
+    journal continued by a restart on the same account): they count the whole journal, which
+    a reader of "orders: 40 submitted" after a run that sent 7 could not tell. None when they
+    are this run's (a new journal, every local run's)."""
+    if (this_run.submitted, this_run.fills) == (summary.orders_submitted, summary.fills):
+        return None
+    return (
+        "figures of the whole journal; this run: "
+        f"orders sent {this_run.submitted}, fills {this_run.fills}"
+    )
 
 
 def _jsonable(value: Any) -> Any:

@@ -542,6 +542,12 @@ def test_summary_lines_state_orders_fills_fees_pnl_and_position():
     assert lines[6] == "final position: BTCUSDT 0.010 @ 60000.0"
 
 
+def test_summary_of_a_run_without_fills_says_its_fees_with_their_unit():
+    lines = book().summary().lines()
+
+    assert lines[1:3] == ["fills: 0 (0 maker), volume 0 USDT", "fees: 0 USDT"]
+
+
 def test_summary_shows_balances_with_binances_eight_decimals():
     bk = book()
     trade_fill(bk, "t-1", 1, BUY, "0.001", "60000.0", fee="0.024")

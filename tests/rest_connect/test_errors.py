@@ -1,9 +1,11 @@
 """Translation of python-binance / aiohttp failures into `core.errors` (pure, no network)."""
 
 import json
+import socket
 
 import aiohttp
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from core.errors import (
@@ -69,6 +71,42 @@ def test_failures_are_classified_by_what_the_caller_should_do(exc, kind) -> None
 
     assert failure is not None
     assert failure.kind is kind
+
+
+def _not_connected(cause: OSError) -> aiohttp.ClientConnectorError:
+    key = ConnectionKey("127.0.0.1", 9, False, True, None, None, None, None)
+    if isinstance(cause, socket.gaierror):
+        return aiohttp.ClientConnectorDNSError(key, cause)
+    return aiohttp.ClientConnectorError(key, cause)
+
+
+@pytest.mark.parametrize(
+    ("cause", "said"),
+    [
+        (
+            ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)"),
+            "connection refused (nothing listens at that host and port)",
+        ),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "no such host 127.0.0.1 (Name or service not known)",
+        ),
+        (
+            socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+            "ClientConnectorDNSError: Cannot connect to host 127.0.0.1:9 ssl:default "
+            "[Temporary failure in name resolution]",
+        ),
+    ],
+)
+def test_a_connection_that_could_not_be_made_says_why_as_a_person_acts_on_it(
+    cause: OSError, said: str
+) -> None:
+    """It said "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connect
+    call failed ('127.0.0.1', 9)]" of an http:// URL where nothing listened."""
+    failure = classify(_not_connected(cause))
+
+    assert failure is not None
+    assert (failure.kind, failure.message) == (FailureKind.NOT_SENT, said)
 
 
 def test_programming_errors_are_not_request_failures() -> None:

@@ -208,7 +208,7 @@ def test_a_secret_pasted_into_a_url_or_symbol_is_not_echoed_to_the_terminal(tmp_
     ]
     assert in_flag.stderr.strip().splitlines() == [
         'config error: symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not '
-        "allowed: expected a non-empty list of symbols of 5 to 20 upper-case letters or digits "
+        "allowed: expected a non-empty list of symbols of 5 to 20 letters or digits (any case) "
         'such as ["BTCUSDT"]'
     ]
     for result in (in_url, in_flag):
@@ -611,6 +611,30 @@ def test_an_ordinary_wrong_value_is_still_quoted_by_the_usage_error(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "app.py: error: argument --mode: invalid choice: 'testnett' "
         "(choose from 'local', 'testnet', 'live')"
+    )
+
+
+def test_help_says_the_log_level_is_read_in_any_case(capsys):
+    """`--log-level debug` was accepted, yet --help listed the upper-case names alone."""
+    from runtime.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    listed = "--log-level {DEBUG,INFO,WARNING,ERROR} level of the console and the log file, "
+    assert listed + "in any case" in help_text
+    assert build_parser().parse_args(["--log-level", "wArNiNg"]).log_level == "WARNING"
+
+
+def test_a_wrong_log_level_is_quoted_as_typed(tmp_path):
+    """With the value upper-cased first, argparse quoted 'VERBOSE' for `--log-level verbose`."""
+    result = run_app("--log-level", "verbose", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "app.py: error: argument --log-level: invalid choice: 'verbose' "
+        "(choose from DEBUG, INFO, WARNING, ERROR, in any case)"
     )
 
 

@@ -97,7 +97,7 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
         (
             f'symbols = ["BTCUSDT", "{KEY}"]\n',
             'symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not allowed: expected '
-            "a non-empty list of symbols of 5 to 20 upper-case letters or digits such as "
+            "a non-empty list of symbols of 5 to 20 letters or digits (any case) such as "
             '["BTCUSDT"]',
         ),
         (
@@ -181,8 +181,24 @@ def test_a_log_level_in_lower_case_is_read_as_the_flag_reads_it(tmp_path):
     """`--log-level debug` was accepted and `level = "debug"` in the file refused."""
     path = write(tmp_path, '[logging]\nlevel = "debug"\n')
     assert load_settings(path, env_file=None).logging.level == "DEBUG"
-    with pytest.raises(ConfigError, match=r'logging\.level = "verbose" is not allowed'):
+    with pytest.raises(ConfigError) as refused:
         load_settings(write(tmp_path, '[logging]\nlevel = "verbose"\n'), env_file=None)
+    assert str(refused.value) == (
+        'logging.level = "verbose" is not allowed: expected one of DEBUG, INFO, WARNING, ERROR '
+        "(any case)"
+    )
+
+
+def test_symbols_are_read_in_any_case_and_the_refusal_says_so(tmp_path):
+    """A refused symbol was told "upper-case letters or digits" though `ethusdt` is read."""
+    path = write(tmp_path, 'symbols = ["ethusdt"]\n')
+    assert load_settings(path, env_file=None).symbols == ("ETHUSDT",)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(write(tmp_path, 'symbols = ["btc"]\n'), env_file=None)
+    assert str(refused.value) == (
+        'symbols = ["btc"] is not allowed: expected a non-empty list of symbols of 5 to 20 '
+        'letters or digits (any case) such as ["BTCUSDT"]'
+    )
 
 
 def test_testnet_reads_keys_from_env_file(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import errno
 import io
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -40,6 +41,28 @@ def test_the_heartbeat_prints_until_the_shutdown_stops_it() -> None:
 
     assert printed >= 3  # one every 10 ms
     assert after == printed
+
+
+def test_the_heartbeat_shows_a_loss_that_rounds_to_nothing_as_zero() -> None:
+    """It said "unrealized -0.00" of a short position a fraction of a cent under water."""
+    from types import SimpleNamespace
+
+    from tests.trading_engine.support import make_rig
+    from trading_engine.daemon import _Parts
+
+    rig = make_rig()
+    status = replace(rig.em.status(), unrealized_pnl=Decimal("-0.0047"), equity=Decimal("-0.001"))
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    stream = SimpleNamespace(gap_open=lambda _symbol=None: False)
+    daemon._parts = _Parts(
+        rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
+        exec_manager=SimpleNamespace(status=lambda: status), venue=None, stream=stream,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+    line = daemon.status_line()
+
+    assert "| equity 0.00 USDT |" in line and "| unrealized 0.00 |" in line
+    assert "-0.00" not in line
 
 
 class HungUpTerminal(io.StringIO):
@@ -101,6 +124,25 @@ def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> N
 
     assert str(e.value).startswith("--reset-halt refused: trading state: illegal transition ")
     assert str(e.value).endswith(f"remove the kill-switch file {kill} first")
+
+
+def test_reset_halt_on_an_active_journal_while_the_kill_file_exists_is_refused(tmp_path) -> None:
+    """A new local run (its journal ACTIVE) with --reset-halt and the KILL file of the last
+    run still there said "nothing to reset", then halted by the kill switch at once."""
+    from tests.trading_engine.support import make_rig
+    from trading_engine.daemon import DaemonError
+
+    kill = tmp_path / "KILL"
+    kill.touch()
+    rig = make_rig(kill_switch_file=str(kill))
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), reset_halt=True, out=out)
+
+    with pytest.raises(DaemonError) as e:
+        daemon._restore_trading_state([], rig.risk, rig.em)
+
+    assert str(e.value) == f"--reset-halt refused: remove the kill-switch file {kill} first"
+    assert out.getvalue() == ""
 
 
 def test_reset_halt_journals_the_balance_the_limits_were_rearmed_from(tmp_path) -> None:

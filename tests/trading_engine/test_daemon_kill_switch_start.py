@@ -68,7 +68,7 @@ def test_a_sigusr1_sent_while_starting_kills_once_the_books_exist() -> None:
         assert rig.risk.state is REDUCING
         assert rig.venue.cancel_alls_keeping_protection == []  # nothing before the whole picture
 
-    assert rig.risk.reason == "kill switch: SIGUSR1 kill switch (sent during start-up)"
+    assert rig.risk.reason == "kill switch: SIGUSR1 received during start-up"
     assert rig.venue.cancel_alls_keeping_protection == ["BTCUSDT"]
 
 
@@ -82,7 +82,7 @@ def test_a_sigusr1_during_the_start_up_reconciliation_kills_at_once() -> None:
         daemon._kill_switch_signal()
         assert rig.risk.state is REDUCING
 
-    assert rig.risk.reason == "kill switch: SIGUSR1 kill switch"
+    assert rig.risk.reason == "kill switch: SIGUSR1 received"
 
 
 def test_a_kill_file_already_there_at_start_kills_before_anything_is_traded(tmp_path) -> None:

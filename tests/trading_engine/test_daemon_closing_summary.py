@@ -1,0 +1,185 @@
+"""What the closing summary (and summary.json) says besides the books' figures.
+
+The order tracker's counts of reports of orders the daemon does not track (an id of ours
+nobody tracks: something is off; an order placed by hand: left alone by design) reach the
+operator: status.json (for `--status`) and the closing summary. They were printed nowhere.
+So do the trading state the run stopped in, when it is not ACTIVE (told only by the
+heartbeat, which the closing summary follows), and, after a restart on the same account,
+that the figures are the whole journal's."""
+
+import asyncio
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gateway.order_tracker import TrackerStats
+from gateway.venue_sync import VenueStats
+from runtime.settings import load_settings
+from runtime.status_file import DaemonState
+from tests.trading_engine.support import make_rig
+from trading_engine.daemon import Daemon, _Parts
+
+
+def _daemon(
+    journal_dir: Path, *, unknown_ids: int = 0, hand_orders: int = 0, killed: str | None = None
+) -> tuple[Daemon, io.StringIO]:
+    """A daemon over the rig's ExecManager and books, its venue's tracker having counted
+    `unknown_ids` and `hand_orders` reports of untracked orders; `killed`: the kill switch's
+    reason, when it was used (REDUCING)."""
+    rig = make_rig()
+    if killed is not None:
+        rig.risk.kill(killed)
+
+    async def stopped(**_kwargs: object) -> None:
+        return None
+
+    venue = SimpleNamespace(
+        stats=VenueStats(),
+        tracker=SimpleNamespace(
+            stats=TrackerStats(unknown_client_ids=unknown_ids, hand_order_reports=hand_orders)
+        ),
+        stop=stopped,
+    )
+    stream = SimpleNamespace(stop=stopped, gap_open=lambda _symbol=None: False)
+    settings = replace(load_settings(None, env_file=None), journal_dir=str(journal_dir))
+    out = io.StringIO()
+    daemon = Daemon(settings, out=out, clock=rig.clock)
+    daemon._parts = _Parts(
+        rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
+        exec_manager=rig.em, venue=venue, stream=stream,
+    )  # type: ignore[arg-type]  # fmt: skip
+    return daemon, out
+
+
+def test_status_json_holds_this_runs_reports_of_orders_not_tracked(tmp_path: Path) -> None:
+    daemon, _ = _daemon(tmp_path, unknown_ids=2, hand_orders=5)
+
+    daemon._write_status(DaemonState.RUNNING)
+
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert (status["unknown_client_ids"], status["hand_order_reports"]) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("unknown_ids", "hand_orders", "said"),
+    [
+        (
+            2,
+            5,
+            "  reports of orders not tracked, this run: 2 with an id of ours (not applied: "
+            "worth a look), 5 of orders placed by hand (left alone)",
+        ),
+        (
+            0,
+            5,
+            "  reports of orders not tracked, this run: 5 of orders placed by hand (left alone)",
+        ),
+        (0, 0, None),
+    ],
+)
+def test_the_closing_summary_says_the_reports_of_orders_not_tracked_when_some_came(
+    tmp_path: Path, unknown_ids: int, hand_orders: int, said: str | None
+) -> None:
+    daemon, out = _daemon(tmp_path, unknown_ids=unknown_ids, hand_orders=hand_orders)
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    lines = [line for line in summary if "orders not tracked" in line]
+    assert lines == ([] if said is None else [said])
+    # with the book's figures, before the verdict on the books
+    assert summary[-1].startswith("  books vs exchange at exit: ")
+
+
+def test_summary_json_holds_this_runs_reports_of_orders_not_tracked(tmp_path: Path) -> None:
+    """The closing summary's line, for scripts: status.json's names, 0 when none came."""
+    daemon, _ = _daemon(tmp_path, unknown_ids=2, hand_orders=5)
+
+    asyncio.run(daemon._shutdown())
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["unknown_client_ids"], summary["hand_order_reports"]) == (2, 5)
+
+
+def test_the_closing_summary_says_the_trading_state_when_it_is_not_active(tmp_path: Path) -> None:
+    """A run stopped after the kill switch said nothing of it in its closing summary."""
+    daemon, out = _daemon(tmp_path, killed="file KILL exists")
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    said = "  trading state at the stop: REDUCING (kill switch: file KILL exists)"
+    assert [line for line in summary if "trading state" in line] == [said]
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert (data["trading_state"], data["state_reason"]) == (
+        "REDUCING",
+        "kill switch: file KILL exists",
+    )
+
+
+def test_the_closing_summary_of_an_active_run_says_no_trading_state(tmp_path: Path) -> None:
+    daemon, out = _daemon(tmp_path)
+
+    asyncio.run(daemon._shutdown())
+
+    assert "trading state" not in out.getvalue()
+    assert json.loads((tmp_path / "summary.json").read_text())["trading_state"] == "ACTIVE"
+
+
+def test_after_a_restart_the_closing_summary_says_its_figures_are_the_whole_journals(
+    tmp_path: Path,
+) -> None:
+    """A journal continued on the same account: "orders: 40 submitted" after a run that sent
+    7 read as this run's."""
+    daemon, out = _daemon(tmp_path)
+    parts = daemon._parts
+    assert parts is not None
+    parts.book.orders_submitted, parts.book.fill_count = 40, 31  # as restored from the journal
+    parts.exec_manager.counters.submitted, parts.exec_manager.counters.fills = 7, 5
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert summary[:2] == [
+        "  figures of the whole journal; this run: orders sent 7, fills 5",
+        "  orders: 40 submitted (none finished), 0 open",
+    ]
+
+
+def test_the_closing_summary_of_a_new_journal_does_not_say_whose_figures(tmp_path: Path) -> None:
+    daemon, out = _daemon(tmp_path)
+
+    asyncio.run(daemon._shutdown())
+
+    assert "whole journal" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("embedded", "said"),
+    [
+        (False, "  open orders were left on the exchange (--keep-orders)"),
+        (
+            True,
+            "  open orders were left on the exchange (--keep-orders), but the embedded local "
+            "exchange stops with the daemon and they end with it (attach to one with "
+            "[endpoints] to keep them)",
+        ),
+    ],
+)
+def test_keep_orders_with_the_embedded_exchange_says_they_end_with_it(
+    tmp_path: Path, embedded: bool, said: str
+) -> None:
+    """The embedded local exchange stops right after the summary: "left on the exchange"
+    alone promised orders nothing holds any more."""
+    daemon, out = _daemon(tmp_path)
+    daemon.keep_orders = True
+    if embedded:
+        daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
+
+    asyncio.run(daemon._shutdown())
+
+    assert [line for line in out.getvalue().splitlines() if "--keep-orders" in line] == [said]
