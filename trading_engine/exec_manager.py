@@ -84,6 +84,11 @@ on its way (ours, or the strategy's last) is not cancelled again, nor journaled.
 order that works toward a `TargetPosition` does not drop the target: once the cancel is
 confirmed, the target is worked again (a new order); to stop, the strategy sets a new target.
 
+After `stop_trading` (the daemon's shutdown) nothing is sent, but a position left open that a
+venue snapshot (the stop's last reconciliation) shows without a stop-loss on its closing side
+gets the plan's closePosition stop then (`_guard_kept`): the exchange may have expired or
+cancelled the one it had while the user stream was down.
+
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
 
@@ -2203,7 +2208,7 @@ class ExecManager:
         close_side = Side.SELL if position.qty > 0 else Side.BUY
         past = self._past_stop.get(position.symbol) == position.qty
         for o in orders:
-            if o.is_protective and o.type is OrderType.STOP_MARKET and o.side is close_side:
+            if _guards_close(o, position.qty):
                 return None
             if past and o.reduce_only and o.type is OrderType.MARKET and o.side is close_side:
                 return None  # its stop was refused as past (-2021): this close is on its way
@@ -2243,6 +2248,13 @@ class ExecManager:
                     "%s: position %s left open without a stop-loss on the exchange at the stop: "
                     "placing a closePosition %s STOP_MARKET at %s",
                     symbol, position.qty, sent.side, sent.stop_price,
+                )  # fmt: skip
+            elif not any(_guards_close(o, position.qty) for o in orders):
+                log.warning(
+                    "%s: position %s left open without a stop-loss on the exchange at the stop, "
+                    "and none was placed (last price %s, trading %s: risk.stop_loss_pct is 0, "
+                    "its level is already crossed, or trading is HALTED; see the journal)",
+                    symbol, position.qty, book.last_price(symbol), self._risk.state,
                 )  # fmt: skip
 
     # --- status --------------------------------------------------------------------------------
@@ -2326,6 +2338,12 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
+
+
+def _guards_close(order: Order, qty: Decimal) -> bool:
+    """Whether `order` is a stop-loss on the closing side of a position of `qty` contracts."""
+    close_side = Side.SELL if qty > 0 else Side.BUY
+    return order.is_protective and order.type is OrderType.STOP_MARKET and order.side is close_side
 
 
 def _overrides(strategy: TradingStrategy, callback: str) -> bool:

@@ -5,6 +5,7 @@ that the exchange has not confirmed."""
 
 import asyncio
 import io
+import logging
 import time
 from decimal import Decimal as D
 
@@ -120,3 +121,26 @@ def test_after_the_stop_a_snapshot_of_a_guarded_position_sends_nothing() -> None
     )
 
     assert len(rig.venue.submitted) == sent
+
+
+def test_after_the_stop_a_position_whose_stop_level_is_crossed_is_a_warning(caplog) -> None:
+    # Long 0.100 from 60000: its stop-loss level, 58800.0, is past at 58000 when the exchange's
+    # cancel of its stop comes in; no market close is sent at the stop, and the log says so.
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    stop = rig.last_cid()
+    rig.venue.accept(stop)
+    rig.em.stop_trading()
+    rig.trade("58000")
+    rig.venue.confirm_cancel(stop)
+    sent = len(rig.venue.submitted)
+
+    with caplog.at_level(logging.WARNING):
+        rig.venue.reconciled(Position(symbol="BTCUSDT", qty=D("0.100"), entry_price=D("60000")))
+
+    assert len(rig.venue.submitted) == sent
+    assert [r.getMessage() for r in caplog.records] == [
+        "BTCUSDT: position 0.100 left open without a stop-loss on the exchange at the stop, and "
+        "none was placed (last price 58000, trading ACTIVE: risk.stop_loss_pct is 0, its level "
+        "is already crossed, or trading is HALTED; see the journal)"
+    ]
