@@ -382,7 +382,10 @@ class LiveVenue:
         but with `keep_protection` the protective stops / take-profits (closePosition or
         reduce-only, `Order.is_protective`) stay, guarding the position left open; stop the
         dead-man timer (countdownTime 0, after the cancel-all); a last reconciliation; close
-        the user stream and every task."""
+        the user stream and every task. The orders the last reconciliation's events make the
+        listener send (the stop-loss of a position left open that it shows without one: the
+        only orders `submit` takes while stopping) are waited for within the budget, so their
+        outcome is known (and booked) when `stop` returns."""
         if not self._running:
             return
         self._stopping = True
@@ -402,7 +405,11 @@ class LiveVenue:
                 if self.config.deadman_countdown_ms > 0:
                     for symbol in self.symbols:
                         await self._countdown(symbol, 0)
+                before = set(self._tasks)
                 await self.reconcile("stop")
+                placed = [t for t in self._tasks - before if t.get_name().startswith("submit")]
+                if placed:
+                    await asyncio.wait(placed)
         except (TimeoutError, TradingError) as exc:
             log.warning("clean stop incomplete: %s", exc or "timed out")
         remaining = max(0.1, min(1.0, deadline - loop.time()))
@@ -438,7 +445,9 @@ class LiveVenue:
     # --- Venue -------------------------------------------------------------------------------
 
     def submit(self, request: OrderRequest) -> None:
-        """Send a new order (an algo order for conditional types); returns at once."""
+        """Send a new order (an algo order for conditional types); returns at once. While
+        stopping only a protective stop-loss / take-profit is sent (a position left open keeps
+        one: `stop`), any other is refused."""
         tracker = self.tracker
         if tracker.get(request.client_order_id) is not None:
             self.stats.duplicate_submits += 1
@@ -449,7 +458,7 @@ class LiveVenue:
         params: dict[str, str] = {}
         signed: SignedRequest | None = None
         started: StartedCall | None = None
-        if not self._running or self._stopping:
+        if not self._running or (self._stopping and not request.is_protective):
             reason = "venue is not running"
         elif request.symbol not in self.instruments:
             reason = f"{request.symbol} is not a traded symbol"

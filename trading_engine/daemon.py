@@ -9,7 +9,10 @@ difference logged), then the market-data stream feeding the ExecManager item by 
 While it runs: a heartbeat line every `execution.heartbeat_s` (and status.json then, and
 within `STATUS_WATCH_S` of a change `--status` acts on), the kill switch (flag file and
 SIGUSR1), the duration limit. SIGINT/SIGTERM: no new orders, cancel open orders (unless
-`keep_orders`), flush the journal, print a closing summary, exit 0 within 5 s.
+`keep_orders`), flush the journal, print a closing summary, exit 0 within 5 s. A position left
+open keeps its exchange-side stop-loss: one the stop's last reconciliation shows without it
+(the exchange expired or cancelled it unseen) gets one then, confirmed before the summary,
+which warns, naming the position, when it could not be placed.
 
 User mistakes and unreachable venues end with one line (`DaemonError`), never a traceback.
 """
@@ -47,7 +50,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import OrderType, ReconcileCause, TradingState
+from core.enums import OrderStatus, OrderType, ReconcileCause, Side, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -104,6 +107,8 @@ from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 
 log = logging.getLogger("daemon")
 
+# A stop-loss sent and not answered (or its answer lost): it may not be on the exchange.
+_UNCONFIRMED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 STATUS_WATCH_S = 1.0  # how often a change --status reports is looked for (and written at most)
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
@@ -1231,7 +1236,10 @@ class Daemon:
                 break
             await asyncio.sleep(0.02)
         if exec_manager.protection_pending:
-            log.warning("stopping with a protective order not yet placed")
+            log.warning(
+                "stopping with a protective order not yet placed (a position the stop's last "
+                "reconciliation shows without a stop-loss gets one then)"
+            )
 
     def _write_summary(self, summary: Any, **extra: Any) -> None:
         """`<journal_dir>/summary.json`: the closing summary for scripts and tests, the books'
@@ -1616,7 +1624,10 @@ def _guards(
     positions: Mapping[str, Decimal], orders: Iterable[Order], whose: str = ""
 ) -> list[str]:
     """What guards each open position (symbol -> signed qty): its protective orders still on
-    the exchange, or a warning that nothing does. `whose` qualifies the position."""
+    the exchange, or a warning that nothing does. Only a stop-loss on the position's closing
+    side that the exchange has confirmed guards it (one on the other side was placed for
+    another position; one sent at the stop and not answered may not be there). `whose`
+    qualifies the position."""
     orders = list(orders)
     lines = []
     for symbol, qty in positions.items():
@@ -1626,10 +1637,18 @@ def _guards(
             o for o in orders if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
         guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
-        if any(o.type is OrderType.STOP_MARKET for o in protective):
+        closing = Side.SELL if qty > 0 else Side.BUY
+        stops = [o for o in protective if o.type is OrderType.STOP_MARKET and o.side is closing]
+        if any(o.status not in _UNCONFIRMED for o in stops):
             lines.append(
                 f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
                 + ", ".join(guards)
+            )
+        elif stops:
+            lines.append(
+                f"WARNING: position {symbol} {qty:f} {whose}left open, its stop-loss "
+                f"{stops[0].type.value} {stops[0].stop_price:f} sent but not confirmed by the "
+                "exchange (see the log)"
             )
         elif guards:  # a take-profit alone does not limit a loss
             lines.append(
@@ -1639,7 +1658,7 @@ def _guards(
         else:
             lines.append(
                 f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
-                "stop-loss (risk.stop_loss_pct is 0 or it was not placed)"
+                "stop-loss (risk.stop_loss_pct is 0, or it could not be placed: see the log)"
             )
     return lines
 

@@ -84,6 +84,11 @@ on its way (ours, or the strategy's last) is not cancelled again, nor journaled.
 order that works toward a `TargetPosition` does not drop the target: once the cancel is
 confirmed, the target is worked again (a new order); to stop, the strategy sets a new target.
 
+After `stop_trading` (the daemon's shutdown) nothing is sent, but a position left open that a
+venue snapshot (the stop's last reconciliation) shows without a stop-loss on its closing side
+gets the plan's closePosition stop then (`_guard_kept`): the exchange may have expired or
+cancelled the one it had while the user stream was down.
+
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
 
@@ -751,8 +756,10 @@ class ExecManager:
             self._rework(symbol, now)
 
     def stop_trading(self) -> None:
-        """Shutdown: from now on nothing is sent to the venue (no order, no cancel); items
-        still mark the books and venue events are still journaled and booked."""
+        """Shutdown: from now on nothing is sent to the venue (no order, no cancel) but the
+        stop-loss of a position left open that a venue snapshot shows without one
+        (`_guard_kept`); items still mark the books and venue events are still journaled and
+        booked."""
         self._stopped = True
 
     def _on_item(self, item: object, now: int) -> None:
@@ -1593,6 +1600,7 @@ class ExecManager:
         repeat_key: tuple[object, ...] | None = None,
         risk_reducing: bool = False,
         intent: OrderIntent | None = None,
+        at_stop: bool = False,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
@@ -1601,8 +1609,9 @@ class ExecManager:
         `risk_reducing`: an order of ours that takes risk away (a flatten, protection, a
         target's reduce-only close): our own soft limits do not hold it back
         (`RiskManager.check`). `intent`: journaled with the order (a restart reads it);
-        None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY."""
-        if self._stopped:
+        None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY.
+        `at_stop`: a kept position's stop-loss, sent after `stop_trading` (`_guard_kept`)."""
+        if self._stopped and not at_stop:
             return False
         symbol = request.symbol
         lag = self._lag_ms.get(symbol, 0)
@@ -1847,6 +1856,8 @@ class ExecManager:
             self._watch_open_orders()
             if self._resumed_ms is not None:
                 self._resynced(event, now)
+            if self._stopped:
+                self._guard_kept(now)
         elif isinstance(event, MarginCalled):
             self._margin_called(event)
         if moved:
@@ -2179,31 +2190,74 @@ class ExecManager:
         return True
 
     def _cover_meanwhile(
-        self, position: Position, orders: list[Order], now: int, note: str = ""
-    ) -> None:
+        self,
+        position: Position,
+        orders: list[Order],
+        now: int,
+        note: str = "",
+        *,
+        at_stop: bool = False,
+    ) -> OrderProposal | None:
         """While an order of the symbol is unsettled, a position with no stop-loss on its closing
         side gets one now, for the position as it is, instead of after that order's round trip
         (a stop moved on the same side is cancelled first: -4130). The full plan follows once
         the orders settle and moves it if the entry changed. A closePosition stop closes
         whatever the position is when it fires, so the order in flight cannot make it too large;
-        a level already crossed is left to the full plan (no second market order meanwhile)."""
+        a level already crossed is left to the full plan (no second market order meanwhile).
+        `at_stop`: sent after `stop_trading` (`_guard_kept`). Returns the stop sent, if any."""
         if position.is_flat:
-            return
+            return None
         close_side = Side.SELL if position.qty > 0 else Side.BUY
         past = self._past_stop.get(position.symbol) == position.qty
         for o in orders:
-            if o.is_protective and o.type is OrderType.STOP_MARKET and o.side is close_side:
-                return
+            if _guards_close(o, position.qty):
+                return None
             if past and o.reduce_only and o.type is OrderType.MARKET and o.side is close_side:
-                return  # its stop was refused as past (-2021): this close is on its way
+                return None  # its stop was refused as past (-2021): this close is on its way
         proposals, _ = self._risk.protective_orders(position, None, orders)
         for p in proposals:
             if p.type is OrderType.STOP_MARKET and p.close_position:
                 why = note or f"meanwhile: an order of {position.symbol} is in flight"
                 reason = f"{p.reason} ({why})"
                 self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
-                if self._submit(self._request(p), now, risk_reducing=True):
+                if self._submit(self._request(p), now, risk_reducing=True, at_stop=at_stop):
                     self.counters.protective_submitted += 1
+                    return p
+        return None
+
+    def _guard_kept(self, now: int) -> None:
+        """After `stop_trading`, at a venue snapshot (the stop's last reconciliation): a
+        position the daemon leaves open keeps an exchange-side stop-loss, so one the snapshot
+        shows without a stop-loss on its closing side (the exchange expired or cancelled it
+        while the user stream was down, a replacement that had not gone out yet, a flip's
+        stop still on the old side) gets one now, for the position as it is
+        (`_cover_meanwhile`, the plan's closePosition stop), said in a WARNING. Judged at the
+        snapshot, on the whole picture: the events before it come in the venue's order, not
+        the exchange's (see `reconciling`). Nothing else is sent; a level already crossed gets
+        no stop (the closing summary says the position is unguarded)."""
+        if not self.config.protect_positions or self._reconciling:
+            return
+        book = self._book
+        for symbol in self.config.symbols:
+            position = book.position(symbol)
+            if position.is_flat or position.entry_price <= 0:
+                continue
+            orders = [o for o in book.orders.values() if o.symbol == symbol]
+            why = "at the stop: the position had none on the exchange"
+            sent = self._cover_meanwhile(position, orders, now, why, at_stop=True)
+            if sent is not None:
+                log.warning(
+                    "%s: position %s left open without a stop-loss on the exchange at the stop: "
+                    "placing a closePosition %s STOP_MARKET at %s",
+                    symbol, position.qty, sent.side, sent.stop_price,
+                )  # fmt: skip
+            elif not any(_guards_close(o, position.qty) for o in orders):
+                log.warning(
+                    "%s: position %s left open without a stop-loss on the exchange at the stop, "
+                    "and none was placed (last price %s, trading %s: risk.stop_loss_pct is 0, "
+                    "its level is already crossed, or trading is HALTED; see the journal)",
+                    symbol, position.qty, book.last_price(symbol), self._risk.state,
+                )  # fmt: skip
 
     # --- status --------------------------------------------------------------------------------
 
@@ -2286,6 +2340,12 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
+
+
+def _guards_close(order: Order, qty: Decimal) -> bool:
+    """Whether `order` is a stop-loss on the closing side of a position of `qty` contracts."""
+    close_side = Side.SELL if qty > 0 else Side.BUY
+    return order.is_protective and order.type is OrderType.STOP_MARKET and order.side is close_side
 
 
 def _overrides(strategy: TradingStrategy, callback: str) -> bool:
