@@ -35,7 +35,8 @@ from core.events import (
 from gateway import venue_sync as venue_sync_module
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import AccountUpdate, OrderUpdate, parse_user_event
-from gateway.venue_sync import VenueStats, VenueSync
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync
 from tests.book_keeper.support import book, instruments
 
 D = Decimal

@@ -26,7 +26,8 @@ from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.orders import Order
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import UserTrade, parse_user_trade
-from gateway.venue_sync import VenueStats, VenueSync, taken_over_split
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync, taken_over_split
 from tests.book_keeper.support import instruments
 
 D = Decimal
