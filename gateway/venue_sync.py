@@ -11,13 +11,11 @@
   order, by hand say, and at a restart those of an earlier journal's order it takes over,
   made while the daemon was down, or during the reads of any pass that takes one over:
   `OutsideOrders.book_caught_up`, the latter counted on the order too,
-  `_take_over_late_fills`; at a restart, those its books had are told by trade id and the
-  exchange's times: `_seen_before`), funding income; every order we think open that the
+  `TakeOvers.count_late_fills`; at a restart, those its books had are told by trade id and
+  the exchange's times: `_seen_before`), funding income; every order we think open that the
   exchange no longer lists is queried and its final status emitted. An open order with a
-  client id of ours (`client_id_prefix`) that we do not track is one an earlier journal of
-  this daemon placed (the journal was moved or deleted, e.g. a position left with its
-  stop-loss): it is tracked from then on, as the books adopt it from the snapshot, so that
-  it can be cancelled and its fills and end are booked. Other orders on the account (placed
+  client id of ours that we do not track is an earlier journal's: taken over as ours
+  (`gateway.take_overs`, which owns that bookkeeping). Other orders on the account (placed
   by hand, another program) are left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
 - `book_outside(report)`, `outside_report(report)`: a user-stream report of an order placed
@@ -30,8 +28,8 @@ callbacks; unreadable rows are counted in `VenueStats` and skipped.
 """
 
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -48,13 +46,13 @@ from core.events import (
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.orders import (
-    ClientOrderIds,
     Order,
     forced_close,
     outside_client_id,
 )
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
-from gateway.outside_orders import OUTSIDE_MEMORY, OutsideOrders
+from gateway.outside_orders import OutsideOrders
+from gateway.take_overs import TakeOvers, taken_over_split
 from gateway.user_wire import (
     AccountSnapshot,
     AlgoStatus,
@@ -174,16 +172,10 @@ class VenueSync:
         # update; None: nothing).
         self.seen_trade_ids: Mapping[str, int] | None = None
         self.seen_until_ms: int | None = None
-        # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
-        self._adopted: list[str] = []
-        # client ids whose take-over a failed pass undid (`_undo_take_overs`): the WARNING
-        # that named them was logged; the pass that takes one over again says so at INFO
-        # (the newest OUTSIDE_MEMORY kept)
-        self._undone: OrderedDict[str, None] = OrderedDict()
-        # (symbol, trade id) of the fills the user stream reported of an order with an id we
-        # issue that nobody tracked then (an earlier journal's, taken over at the next pass):
-        # their account updates brought them to the books (the newest OUTSIDE_MEMORY kept)
-        self._streamed_untracked: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # the orders taken over from an earlier journal (`TakeOvers.adopt`) and their fills
+        self.take_overs = TakeOvers(
+            tracker=tracker, client_id_prefix=client_id_prefix, read_fills=self.order_fill_pages
+        )
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -256,27 +248,33 @@ class VenueSync:
         order_id = t.exchange_order_id
         if order_id is None:
             return
-        limit = self.trades_page_limit
-        params = order_fills_query(t.symbol, order_id, limit)
         left = t.taken_over_qty
-        while True:
-            rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            trades, highest = self._parse_trades(rows, t.symbol)
+        async for trades in self.order_fill_pages(t.symbol, order_id):
             if left > 0:
                 before, trades, left = taken_over_split(trades, left)
                 for trade in before:
                     self.tracker.count_seen(trade)
             for trade in trades:
                 self._apply_parsed(trade)
-            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                break
-            params["fromId"] = highest + 1
         if left > 0:
             log.warning(
                 "order %s: taken over with %s filled, but its fills read add up to %s less",
                 t.client_order_id, t.taken_over_qty, left,
             )  # fmt: skip
         t.taken_over_counted = True
+
+    async def order_fill_pages(self, symbol: str, order_id: int) -> AsyncIterator[list[UserTrade]]:
+        """One order's fills from its first on (`order_fills_query`), a page of userTrades at
+        a time, read until a page comes short."""
+        limit = self.trades_page_limit
+        params = order_fills_query(symbol, order_id, limit)
+        while True:
+            rows = await self.rest.call("futures_account_trades", weight=5, **params)
+            trades, highest = self._parse_trades(rows, symbol)
+            yield trades
+            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
+                return
+            params["fromId"] = highest + 1
 
     async def _count_taken_over(self, t: TrackedOrder) -> None:
         """Read the fills of an order restored as taken over from an earlier journal, so that
@@ -411,13 +409,12 @@ class VenueSync:
         what is still unknown after that is not ours. Those of the `outside` orders are left
         to `OutsideOrders.book_caught_up`; those of the orders `adopted` by this pass (an
         earlier journal's) are counted as seen on the order, not applied as its fills: the
-        books take the order from the snapshot as it stands, filled so far (`_adopt`), and
-        `OutsideOrders.book_caught_up` books them (those made after its row was read counted
-        on it too), but for those a running pass leaves to the books (`unbooked`:
-        `_left_to_the_books`). Returns the fills no
-        event books (an order no one could attribute; those `unbooked`): the books have
-        them only as far as the snapshot's reads or the account updates do
-        (`seen_bound`)."""
+        books take the order from the snapshot as it stands, filled so far
+        (`TakeOvers.adopt`), and `OutsideOrders.book_caught_up` books them (those made after
+        its row was read counted on it too), but for those a running pass leaves to the books
+        (`unbooked`: `TakeOvers.left_to_the_books`). Returns the fills no event books (an
+        order no one could attribute; those `unbooked`): the books have them only as far as
+        the snapshot's reads or the account updates do (`seen_bound`)."""
         tracker = self.tracker
         left_out: list[UserTrade] = []
         for trade in held:
@@ -447,37 +444,9 @@ class VenueSync:
 
     def untracked_report(self, u: OrderUpdate) -> None:
         """A user-stream report of an order with an id we issue that the tracker does not
-        know (ignored): a fill of it is remembered, so that the pass that takes the order over
-        leaves that fill to its account update, which the books had (`_left_to_the_books`)."""
-        if u.fill is None:
-            return
-        streamed = self._streamed_untracked
-        streamed[(u.symbol, u.fill.trade_id)] = None
-        if len(streamed) > OUTSIDE_MEMORY:
-            streamed.popitem(last=False)
-
-    def _left_to_the_books(
-        self,
-        held: Iterable[UserTrade],
-        adopted: Mapping[tuple[str, int], str],
-        late: set[tuple[str, int]],
-    ) -> set[tuple[str, int]]:
-        """A running pass's: the trade ids of the fills read of the orders it took over that
-        no event books, as the books had them already: made before the order's row was read
-        (in what it showed filled) and reported on the user stream then (`untracked_report`:
-        its account update followed). Every other fill of such an order is booked under
-        `outside:<its id>` (`OutsideOrders.book_caught_up`): one made after its row was read
-        (`late`), or before while the stream was down (its account update lost: the snapshot
-        that would have adopted the position and wallet with it does not compare a symbol
-        whose books moved after its reads began, and the booked fill moves them)."""
-        streamed = self._streamed_untracked
-        return {
-            (trade.symbol, trade.trade_id)
-            for trade in held
-            if (trade.symbol, trade.order_id) in adopted
-            and (trade.symbol, trade.trade_id) not in late
-            and (trade.symbol, trade.trade_id) in streamed
-        }
+        know (ignored): its fill is remembered for the pass that takes the order over
+        (`TakeOvers.untracked_report`)."""
+        self.take_overs.untracked_report(u)
 
     def _seen_before_restart(self, since_ms: int | None) -> Callable[[UserTrade], bool] | None:
         """A start-up's (`since_ms`: the journal's last record): whether the daemon that wrote
@@ -516,29 +485,13 @@ class VenueSync:
         after, and they are taken again (at most FRESH_READS times) until no fill came in
         between; the first read by trade id is the next pass's.
 
-        A pass that fails undoes the take-overs no snapshot named yet (`_undo_take_overs`):
+        A pass that fails undoes the take-overs no snapshot named yet (`TakeOvers.undo`):
         the next pass takes those orders over anew, as the exchange lists them then."""
         try:
             return await self._reconcile(reason)
         except BaseException:
-            self._undo_take_overs()
+            self.take_overs.undo()
             raise
-
-    def _undo_take_overs(self) -> None:
-        """Forget the orders taken over (`_adopt`) that no snapshot has named: the books do
-        not know them. Kept, a fill of one made before the next pass was read by that pass
-        as the order's own and emitted before the snapshot that brings the order into the
-        books (the ExecManager ignored it: no order of ours yet), and the tracker held less
-        as taken over than that snapshot, and the journal, recorded. Untracked again, the
-        order is taken over by the next pass with that fill, as the exchange lists it then;
-        its reports in between are an untracked order's."""
-        for cid in self._adopted:
-            self.tracker.drop(cid)
-            log.info("order %s: its take-over is undone with the failed pass", cid)
-            self._undone[cid] = None
-            if len(self._undone) > OUTSIDE_MEMORY:
-                self._undone.popitem(last=False)
-        self._adopted.clear()
 
     async def _reconcile(self, reason: str) -> VenueSnapshot:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
@@ -586,18 +539,20 @@ class VenueSync:
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
             outside = await self._claim_exchange_orders(held, filled)
-            late = await self._fills_after_take_over(held)
+            late = await self.take_overs.late_fills(held)
         finally:
             self._held_trades = None
-            adopted = self._adopted_orders()
+            adopted = self.take_overs.orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
                 outside = {
                     key: cid for key, cid in outside.items() if self.outside_orders.is_outside(cid)
                 }
             starting = outside_since is not None
             late_ids = {(t.symbol, t.trade_id) for trades in late.values() for t in trades}
-            unbooked = set() if starting else self._left_to_the_books(held, adopted, late_ids)
-            completed = self._take_over_late_fills(late)
+            unbooked = (
+                set() if starting else self.take_overs.left_to_the_books(held, adopted, late_ids)
+            )
+            completed = self.take_overs.count_late_fills(late)
             left_out = self._apply_held_trades(held, outside, adopted, unbooked)
             self.outside_orders.book_caught_up(
                 held, outside, adopted, unbooked, filled, self._seen_before_restart(outside_since)
@@ -623,12 +578,12 @@ class VenueSync:
             ),
             reason=reason,
             symbols=self.symbols,
-            adopted=tuple(self._adopted),
+            adopted=tuple(self.take_overs.adopted),
             trade_ids=tuple(
                 sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
             ),
         )
-        self._adopted.clear()
+        self.take_overs.adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
         # An adopted order this pass's fills completed: the snapshot brought it into the books
@@ -678,7 +633,7 @@ class VenueSync:
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
             applied = self.apply_update(u)
-            outside = applied is None and not self._adopt(order_of(u), algo=False)
+            outside = applied is None and not self.take_overs.adopt(order_of(u), algo=False)
             # INFO, as when the stream names it first: a resting hand order is not a fault
             if outside and self.outside_orders.first_sight((symbol, False, u.order_id)):
                 log.info(
@@ -690,7 +645,8 @@ class VenueSync:
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
             outside = applied is None and not (
-                a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
+                a.status is AlgoStatus.NEW
+                and self.take_overs.adopt(waiting_algo_order_of(a), algo=True)
             )
             if outside and self.outside_orders.first_sight((symbol, True, a.algo_id)):
                 log.info(
@@ -717,121 +673,6 @@ class VenueSync:
                     else:
                         log.warning("reconcile: query of %s failed: %s", cid, exc)
             self._follow_up(t)
-
-    def _adopt(self, order: Order, *, algo: bool) -> bool:
-        """Track an open order an earlier journal of this daemon placed (its client id is one
-        we issue, `ClientOrderIds.issued_by`, but no journal of ours holds it): as it stands,
-        with its fills so far counted as seen (they were that journal's to book). False for
-        any other order. Nothing is emitted: the next snapshot brings it into the books and
-        names it (`VenueSnapshot.adopted`), so the journal records it as ours. One WARNING
-        names it: a pass that takes it over again after a failed one (`_undo_take_overs`)
-        says so at INFO, not as if another order had been found."""
-        prefix = self.client_id_prefix
-        cid = order.client_order_id
-        if not prefix or not ClientOrderIds.issued_by(cid, prefix):
-            return False
-        self.tracker.restore(order, algo=algo, taken_over_qty=order.filled_qty)
-        self._adopted.append(cid)
-        if cid in self._undone:  # the failed pass's WARNING named it already
-            del self._undone[cid]
-            log.info("order %s: taken over again by the next pass", cid)
-            return True
-        log.warning(
-            "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
-            "(client id prefix %s): tracked as ours again",
-            "algo " if algo else "",
-            order.symbol,
-            cid,
-            order.side.value,
-            order.type.value,
-            "close-position" if order.close_position else f"{order.quantity:f}",
-            prefix,
-        )
-        return True
-
-    async def _fills_after_take_over(self, held: list[UserTrade]) -> dict[str, list[UserTrade]]:
-        """Client id -> the fills read (`held`) of each order this pass took over (`_adopt`)
-        made after the exchange's row that adopted it was read (between the open-orders read
-        and the trades read). The pass books them under `outside:<its id>`
-        (`OutsideOrders.book_caught_up`), a start-up's and a running one's alike (the
-        stream's reports of them came before the order was ours), but they are not in what
-        the row showed filled (`taken_over_qty`): `_take_over_late_fills` counts them on the
-        order. Which fills
-        those are is told by a read of its fills from the first (its first, by trade id, up
-        to `taken_over_qty` are the row's: `taken_over_split`), made only for an order with
-        both a fill before the take-over and a fill read now; without a fill before, every
-        fill read now is one. A refused read is logged, those fills left uncounted."""
-        adopted = self._adopted_orders()
-        read: dict[str, list[UserTrade]] = {}
-        for trade in held:
-            cid = adopted.get((trade.symbol, trade.order_id))
-            if cid is not None:
-                read.setdefault(cid, []).append(trade)
-        out: dict[str, list[UserTrade]] = {}
-        for cid, trades in read.items():
-            t = self.tracker.get(cid)
-            if t is None or t.order.is_terminal:
-                continue
-            if t.taken_over_qty > 0:
-                try:
-                    after = await self._trade_ids_after_take_over(t)
-                except RejectedError as exc:
-                    log.warning(
-                        "order %s: its fills cannot be read (%s); those made after it was "
-                        "taken over are booked as %s, not counted on it",
-                        cid, exc, outside_client_id(cid),
-                    )  # fmt: skip
-                    continue
-                trades = [trade for trade in trades if trade.trade_id in after]
-            if trades:
-                out[cid] = trades
-        return out
-
-    async def _trade_ids_after_take_over(self, t: TrackedOrder) -> set[int]:
-        """The trade ids of `t`'s fills beyond what it had filled when taken over, read from
-        its first fill on; those up to it are counted as seen on it (as `fetch_fills` does)."""
-        order_id = t.exchange_order_id
-        if order_id is None:
-            return set()
-        limit = self.trades_page_limit
-        params = order_fills_query(t.symbol, order_id, limit)
-        left = t.taken_over_qty
-        after: set[int] = set()
-        while True:
-            rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            trades, highest = self._parse_trades(rows, t.symbol)
-            before, beyond, left = taken_over_split(trades, left)
-            for trade in before:
-                self.tracker.count_seen(trade)
-            after.update(trade.trade_id for trade in beyond)
-            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                break
-            params["fromId"] = highest + 1
-        t.taken_over_counted = True
-        return after
-
-    def _take_over_late_fills(self, late: Mapping[str, list[UserTrade]]) -> list[TrackedOrder]:
-        """Count each taken-over order's fills made after its row was read
-        (`_fills_after_take_over`) into what it had filled when taken over
-        (`OrderTracker.take_over_fills`): booked once, under `outside:<its id>`, they are
-        in its filled quantity too, so that it does not ask for them again and ends when the
-        exchange says so. Returns the orders they completed (FILLED)."""
-        completed: list[TrackedOrder] = []
-        for cid, trades in late.items():
-            t = self.tracker.get(cid)
-            if t is not None and self.tracker.take_over_fills(t, trades):
-                completed.append(t)
-        return completed
-
-    def _adopted_orders(self) -> dict[tuple[str, int], str]:
-        """(symbol, matching-engine order id) -> client id of the orders taken over since the
-        last snapshot (`_adopt`) that have one (a waiting algo order has none, nor fills)."""
-        out: dict[tuple[str, int], str] = {}
-        for cid in self._adopted:
-            t = self.tracker.get(cid)
-            if t is not None and (order_id := t.exchange_order_id) is not None:
-                out[(t.symbol, order_id)] = cid
-        return out
 
     def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
         """An order we hold open that the exchange neither lists nor finds (-2013). Past
@@ -1086,25 +927,6 @@ def seen_bound(
         if symbol in bound and trade.time_ms > (changed.get(symbol) or started_ms):
             bound[symbol] = min(bound[symbol], trade.trade_id - 1)
     return bound
-
-
-def taken_over_split(
-    trades: Iterable[UserTrade], left: Decimal
-) -> tuple[list[UserTrade], list[UserTrade], Decimal]:
-    """An order's fills read from its first on, split into those it had made when it was taken
-    over from an earlier journal (the first, by trade id, up to `left` of quantity: that
-    journal's to book, in the books through the snapshot that adopted the order) and those
-    beyond; with what of `left` the first did not add up to (pages read on carry it on).
-    A fill is whole: the exchange's executed quantity at the take-over is a sum of fills."""
-    before: list[UserTrade] = []
-    after: list[UserTrade] = []
-    for trade in sorted(trades, key=lambda t: t.trade_id):
-        if left > 0:
-            before.append(trade)
-            left -= trade.qty
-        else:
-            after.append(trade)
-    return before, after, left
 
 
 def _snapshot_orders(rows: Iterable[OpenRows], taken: Mapping[str, Order]) -> list[Order]:

@@ -25,9 +25,10 @@ from core.errors import RejectedError
 from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.orders import Order
 from gateway.order_tracker import OrderTracker
+from gateway.take_overs import taken_over_split
 from gateway.user_wire import UserTrade, parse_user_trade
 from gateway.venue_stats import VenueStats
-from gateway.venue_sync import VenueSync, taken_over_split
+from gateway.venue_sync import VenueSync
 from tests.book_keeper.support import instruments
 
 D = Decimal
