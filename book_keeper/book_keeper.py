@@ -1070,7 +1070,7 @@ class BookKeeper:
         and wallet as the exchange has them after it), not dropped as stale: the fills that
         update was ahead of may never come as events (an order nobody tracked, whose fills
         the reconciliation that takes it over leaves to that update,
-        `VenueSync._left_to_the_books`), and when `f` is a fill a reconciliation recovered
+        `TakeOvers.left_to_the_books`), and when `f` is a fill a reconciliation recovered
         (its reports lost) no later update would bring them."""
         time_ms = f.trade_time_ms
         held = self._held_positions.get(f.symbol)

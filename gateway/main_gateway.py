@@ -86,10 +86,10 @@ from gateway.user_wire import (
     parse_rest_order,
     parse_user_event,
 )
+from gateway.venue_stats import VenueStats
 from gateway.venue_sync import (
     NO_SUCH_ORDER,
     TRADES_SETTLE_MS,
-    VenueStats,
     VenueSync,
     funding_resume_ms,
 )

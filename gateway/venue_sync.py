@@ -10,33 +10,26 @@
   the exchange's own liquidation order's are booked too, and so are those of any other
   order, by hand say, and at a restart those of an earlier journal's order it takes over,
   made while the daemon was down, or during the reads of any pass that takes one over:
-  `_book_outside`, the latter counted on the order too, `_take_over_late_fills`; at a
-  restart, those its books had are told by trade id and the exchange's times:
-  `_seen_before`), funding income; every order we think open that the exchange no longer
-  lists is queried and its final status emitted. An open order with a client id of ours
-  (`client_id_prefix`) that we do not track is one an earlier journal of this daemon placed
-  (the journal was moved or deleted, e.g. a position left with its stop-loss): it is tracked
-  from then on, as the books adopt it from the snapshot, so that it can be cancelled and its
-  fills and end are booked. Other orders on the account (placed by hand, another program)
-  are left alone; only their fills are booked.
+  `OutsideOrders.book_caught_up`, the latter counted on the order too,
+  `TakeOvers.count_late_fills`; at a restart, those its books had are told by trade id and
+  the exchange's times: `_seen_before`), funding income; every order we think open that the
+  exchange no longer lists is queried and its final status emitted. An open order with a
+  client id of ours that we do not track is an earlier journal's: taken over as ours
+  (`gateway.take_overs`, which owns that bookkeeping). Other orders on the account (placed
+  by hand, another program) are left alone; only their fills are booked.
   Returns the `VenueSnapshot` (emitted last, after what it explains).
-- `book_outside(report)`: a user-stream ORDER_TRADE_UPDATE of an order placed outside the
-  daemon (by hand, another program): its fill is emitted under `outside:<its client id>`
-  with the exchange's realized PnL and fee, so that the books take it as the exchange did,
-  instead of adopting the position and wallet its ACCOUNT_UPDATE shows without them. The
-  order itself is never tracked: nothing here queries, cancels or protects it.
-  `outside_report(report)` takes its other reports (accepted, cancelled, an algo order's):
-  counted, and the order named once in the log at INFO (as the reconciliation names a resting
-  one once, at INFO too: whichever hears of it first), not at each report.
+- `book_outside(report)`, `outside_report(report)`: a user-stream report of an order placed
+  outside the daemon (by hand, another program): its fill booked under
+  `outside:<its client id>`, its other reports counted, the order named once in the log
+  (`gateway.outside_orders`, which owns those orders' memory and booking).
 
 Everything it learns goes through the `OrderTracker` (each order event once) and the venue's
 callbacks; unreadable rows are counted in `VenueStats` and skipped.
 """
 
 import logging
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -47,22 +40,19 @@ from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
 from core.events import (
     Event,
     FundingPaid,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderReconciled,
     VenueSnapshot,
 )
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.orders import (
-    ClientOrderIds,
-    Fill,
     Order,
     forced_close,
     outside_client_id,
-    placed_outside,
 )
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
+from gateway.outside_orders import OutsideOrders
+from gateway.take_overs import TakeOvers, taken_over_split
 from gateway.user_wire import (
     AccountSnapshot,
     AlgoStatus,
@@ -79,6 +69,7 @@ from gateway.user_wire import (
     parse_user_trade,
     waiting_algo_order_of,
 )
+from gateway.venue_stats import VenueStats
 from rest_connect.connection import RestConnection
 
 log = logging.getLogger(__name__)
@@ -106,11 +97,6 @@ _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between strea
 # by symbol and settlement time, over 7 days); Binance settles at most hourly, so a pass reads
 # again at most one settlement per symbol.
 FUNDING_OVERLAP_MS = 3_600_000
-# Orders placed outside the daemon whose booked trade ids are remembered (the oldest forgotten
-# first): a fill the stream and userTrades both report is booked once. As many are remembered
-# as named in the log (the least recently reported forgotten first): each is named once.
-OUTSIDE_MEMORY = 10_000
-_AVG_QUANTUM = Decimal("1e-8")
 
 
 def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
@@ -122,62 +108,7 @@ def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
     return last_record_ms - FUNDING_OVERLAP_MS
 
 
-@dataclass(slots=True)
-class VenueStats:
-    """Counters of the executor (`LiveVenue.stats`); each comment says what one counts."""
-
-    submitted: int = 0
-    rejected: int = 0
-    unknown_outcomes: int = 0
-    never_placed: int = 0  # unknown orders resolved as REJECTED (-2013 past recvWindow)
-    cancels_sent: int = 0
-    malformed_events: int = 0  # user-stream frames that did not parse (skipped)
-    malformed_rows: int = 0  # REST rows that did not parse (skipped)
-    # User-stream reports of an order with an id this daemon issues that it does not track (a
-    # late report of one it forgot, an earlier journal's before the reconciliation takes it
-    # over), and cancels asked for an id it does not track: a WARNING each, not applied.
-    unknown_client_ids: int = 0
-    foreign_symbol_events: int = 0  # events for symbols we do not trade (not applied)
-    # userTrades rows not booked: of an order neither tracked nor booked as outside (its query
-    # failed; an id we issue, not tracked), or an outside fill a restart's books had already
-    foreign_trades: int = 0
-    outside_fills: int = 0  # fills of orders placed outside the daemon: booked (`book_outside`)
-    # User-stream reports of orders placed outside the daemon other than their fills (accepted,
-    # cancelled, expired, an algo order's): not applied, the order named once (`outside_report`)
-    outside_reports: int = 0
-    ignored_events: int = 0  # well-formed events we do not act on (TRADE_LITE, GRID_UPDATE)
-    margin_calls: int = 0  # MARGIN_CALL events (emitted as MarginCalled)
-    duplicate_submits: int = 0  # submit() with a client id already tracked (not sent)
-    reconciles: int = 0
-    reconcile_failures: int = 0
-    early_reconciles: int = 0  # asked for by the ExecManager (`reconcile_soon`)
-    listen_key_expiries: int = 0
-    deadman_refreshes: int = 0
-    deadman_failures: int = 0
-    listener_errors: int = 0
-    journal_errors: int = 0
-    funding_events: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
 OpenRows = tuple[list[OrderUpdate], list[AlgoUpdate]]
-
-
-@dataclass(slots=True)
-class OutsideOrder:
-    """An order placed outside the daemon (by hand, another program), as far as its fills are
-    booked: under `booked_id`, once per trade id; quantities in contracts."""
-
-    client_order_id: str  # the exchange's (web_..., any other program's)
-    booked_id: str  # outside:<client_order_id>, the fills' client id in the books and journal
-    trade_ids: set[int] = field(default_factory=set)
-    qty: Decimal = Decimal(0)  # of the fills booked
-    notional: Decimal = Decimal(0)
-    # The order's executed quantity once the exchange said it is FILLED (its stream report,
-    # `GET /fapi/v1/order`); None before: which fill completed it decides OrderFilled
-    filled_qty: Decimal | None = None
 
 
 class VenueSync:
@@ -231,32 +162,20 @@ class VenueSync:
         # theirs reached the books. Later passes book only those the stream did not bring
         # (`book_outside` books the others as they come).
         self.outside_since_ms: int | None = None
-        # (symbol, order id) -> an outside order whose fills were booked (`book_outside`)
-        self.outside: OrderedDict[tuple[str, int], OutsideOrder] = OrderedDict()
-        # A reconciliation's: (symbol, order id) -> executed quantity of each outside order
-        # with fills read that the exchange says is FILLED (`_claim_exchange_orders`)
-        self._filled_outside: dict[tuple[str, int], Decimal] = {}
+        # the orders placed outside the daemon: their fills booked, each named once in the log
+        self.outside_orders = OutsideOrders(
+            tracker=tracker, stats=stats, emit=emit, client_id_prefix=client_id_prefix
+        )
         # What the journal says its daemon had in its books (`_seen_before`): the highest
         # trade id per symbol of its last snapshot (None: a journal from before them), and
         # the latest time the exchange stamped on what it received (a fill, an account
         # update; None: nothing).
         self.seen_trade_ids: Mapping[str, int] | None = None
         self.seen_until_ms: int | None = None
-        # client ids taken over as ours (`_adopt`) since the last snapshot, which names them
-        self._adopted: list[str] = []
-        # client ids whose take-over a failed pass undid (`_undo_take_overs`): the WARNING
-        # that named them was logged; the pass that takes one over again says so at INFO
-        # (the newest OUTSIDE_MEMORY kept)
-        self._undone: OrderedDict[str, None] = OrderedDict()
-        # The orders placed outside the daemon that the log has named (`_first_sight`), by
-        # (symbol, algo order?, the exchange's order id or algo id): each is said once, by
-        # the stream's first report of it or the reconciliation that first lists it open, not
-        # at each of its reports or at every reconciliation while it rests
-        self._named: OrderedDict[tuple[str, bool, int], None] = OrderedDict()
-        # (symbol, trade id) of the fills the user stream reported of an order with an id we
-        # issue that nobody tracked then (an earlier journal's, taken over at the next pass):
-        # their account updates brought them to the books (the newest OUTSIDE_MEMORY kept)
-        self._streamed_untracked: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # the orders taken over from an earlier journal (`TakeOvers.adopt`) and their fills
+        self.take_overs = TakeOvers(
+            tracker=tracker, client_id_prefix=client_id_prefix, read_fills=self.order_fill_pages
+        )
 
     # --- one order ---------------------------------------------------------------------------
 
@@ -329,27 +248,33 @@ class VenueSync:
         order_id = t.exchange_order_id
         if order_id is None:
             return
-        limit = self.trades_page_limit
-        params = order_fills_query(t.symbol, order_id, limit)
         left = t.taken_over_qty
-        while True:
-            rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            trades, highest = self._parse_trades(rows, t.symbol)
+        async for trades in self.order_fill_pages(t.symbol, order_id):
             if left > 0:
                 before, trades, left = taken_over_split(trades, left)
                 for trade in before:
                     self.tracker.count_seen(trade)
             for trade in trades:
                 self._apply_parsed(trade)
-            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                break
-            params["fromId"] = highest + 1
         if left > 0:
             log.warning(
                 "order %s: taken over with %s filled, but its fills read add up to %s less",
                 t.client_order_id, t.taken_over_qty, left,
             )  # fmt: skip
         t.taken_over_counted = True
+
+    async def order_fill_pages(self, symbol: str, order_id: int) -> AsyncIterator[list[UserTrade]]:
+        """One order's fills from its first on (`order_fills_query`), a page of userTrades at
+        a time, read until a page comes short."""
+        limit = self.trades_page_limit
+        params = order_fills_query(symbol, order_id, limit)
+        while True:
+            rows = await self.rest.call("futures_account_trades", weight=5, **params)
+            trades, highest = self._parse_trades(rows, symbol)
+            yield trades
+            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
+                return
+            params["fromId"] = highest + 1
 
     async def _count_taken_over(self, t: TrackedOrder) -> None:
         """Read the fills of an order restored as taken over from an earlier journal, so that
@@ -416,7 +341,9 @@ class VenueSync:
         self._on_applied(applied)
         return True
 
-    async def _claim_exchange_orders(self, held: list[UserTrade]) -> dict[tuple[str, int], str]:
+    async def _claim_exchange_orders(
+        self, held: list[UserTrade], filled: dict[tuple[str, int], Decimal]
+    ) -> dict[tuple[str, int], str]:
         """Fills of orders still unknown after the sweep may be the exchange's own: a
         liquidation or an auto-deleveraging while the user stream was down (or the daemon
         was). userTrades rows carry no client id: each such order is asked for once, and
@@ -426,20 +353,19 @@ class VenueSync:
         order that cannot be read stays unknown: its fills are not ours to book, and the
         snapshot's position is adopted as before. Returns the
         client id of each other order (placed by hand, another program, an earlier journal),
-        by (symbol, order id), for `_book_outside`, and in `_filled_outside` the executed
+        by (symbol, order id), for `OutsideOrders.book_caught_up`, and in `filled` the executed
         quantity of each the exchange says is FILLED. An outside order known FILLED (by its
         stream report, or an earlier query) is not asked for again; one booked before but not
         known filled is (the stream lost a later fill: it may have filled since), and booked
         as outside all the same if the query fails."""
         asked: set[tuple[str, int]] = set()
         others: dict[tuple[str, int], str] = {}
-        filled = self._filled_outside
         for trade in held:
             key = (trade.symbol, trade.order_id)
             if key in asked or self.tracker.by_exchange_id(*key) is not None:
                 continue
             asked.add(key)
-            known = self.outside.get(key)
+            known = self.outside_orders.orders.get(key)
             if known is not None:
                 others[key] = known.client_order_id
                 if known.filled_qty is not None:
@@ -481,14 +407,14 @@ class VenueSync:
         of ours that triggered while nobody listened fills as a new matching-engine order,
         whose id the sweep learns from the algo order (and fetches its fills with it): only
         what is still unknown after that is not ours. Those of the `outside` orders are left
-        to `_book_outside`; those of the orders `adopted` by this pass (an earlier journal's)
-        are counted as seen on the order, not applied as its fills: the books take the order
-        from the snapshot as it stands, filled so far (`_adopt`), and `_book_outside` books
-        them (those made after its row was read counted on it too), but for those a running
-        pass leaves to the books (`unbooked`: `_left_to_the_books`). Returns the fills no
-        event books (an order no one could attribute; those `unbooked`): the books have
-        them only as far as the snapshot's reads or the account updates do
-        (`seen_bound`)."""
+        to `OutsideOrders.book_caught_up`; those of the orders `adopted` by this pass (an
+        earlier journal's) are counted as seen on the order, not applied as its fills: the
+        books take the order from the snapshot as it stands, filled so far
+        (`TakeOvers.adopt`), and `OutsideOrders.book_caught_up` books them (those made after
+        its row was read counted on it too), but for those a running pass leaves to the books
+        (`unbooked`: `TakeOvers.left_to_the_books`). Returns the fills no event books (an
+        order no one could attribute; those `unbooked`): the books have them only as far as
+        the snapshot's reads or the account updates do (`seen_bound`)."""
         tracker = self.tracker
         left_out: list[UserTrade] = []
         for trade in held:
@@ -505,216 +431,29 @@ class VenueSync:
                 left_out.append(trade)
         return left_out
 
-    def _book_outside(
-        self,
-        held: list[UserTrade],
-        outside: Mapping[tuple[str, int], str],
-        adopted: Mapping[tuple[str, int], str],
-        unbooked: set[tuple[str, int]],
-        since_ms: int | None,
-    ) -> None:
-        """Emit the caught-up fills of orders nobody here sent (`outside`), under
-        `outside_client_id`, so that the books hold the position, realized PnL and fees the
-        exchange does instead of adopting a position without them; one WARNING per order.
-        A start-up's (`since_ms`: the journal's last record) books those made while the
-        daemon was down, and so too those of an order of an earlier journal still open, which
-        this pass `adopted`: the books take it from the snapshot as it stands (filled so far),
-        and its fills go on under its own id from then on. Their fills the daemon before the
-        restart had in its books (`_seen_before`) were taken then: not booked again. A
-        running session's (`since_ms` None) books the outside fills the stream did not bring
-        (a reconnect's gap; one it brought is not booked again), and so too an adopted
-        order's, but for those whose account update brought them to the books already
-        (`unbooked`: `_left_to_the_books`): the snapshot brings the order into the books with
-        what it had filled (those made after its row was read too, `_snapshot_orders`); an
-        account update the stream brings of a fill booked here agrees with the books."""
-        events: list[Event] = []
-        booked: dict[tuple[str, int], list[Fill]] = {}
-        orders = {**outside, **adopted}
-        last = completing_trades(held, self._filled_outside, self.outside)
-        for trade in held:
-            key = (trade.symbol, trade.order_id)
-            cid = orders.get(key)
-            if cid is None or (
-                key not in adopted and self.tracker.by_exchange_id(*key) is not None
-            ):
-                continue  # an order of ours after all (a triggered stop's): applied as ours
-            if (trade.symbol, trade.trade_id) in unbooked:
-                continue  # in the books by its account update
-            if since_ms is not None and self._seen_before(trade, since_ms):
-                self.stats.foreign_trades += 1
-                continue
-            order = self._outside_order(trade.symbol, trade.order_id, cid)
-            order.filled_qty = self._filled_outside.get(key, order.filled_qty)
-            done = last.get(key) == trade.trade_id
-            event = self._outside_fill(order, trade.to_fill(order.booked_id), filled=done)
-            if event is not None:
-                events.append(event)
-                booked.setdefault(key, []).append(event.fill)
-        when = (
-            "while the user stream did not report it"
-            if since_ms is None
-            else "while the daemon was down"
-        )
-        for (symbol, order_id), fills in booked.items():
-            cid = orders[(symbol, order_id)]
-            self._first_sight((symbol, False, order_id))
-            log.warning(
-                "%s order %s (id %d) was not sent by this daemon's journal (by hand, another "
-                "program, an earlier journal) and filled %s: %s %s in %d fill(s), realized %s, "
-                "fees %s: booked as %s",
-                symbol, cid, order_id, when, fills[0].side.value,
-                sum((f.qty for f in fills), Decimal(0)), len(fills),
-                sum((f.realized_pnl for f in fills), Decimal(0)),
-                _fees(fills),
-                outside_client_id(cid),
-            )  # fmt: skip
-        self._emit(events)
-
     def book_outside(self, u: OrderUpdate) -> bool:
-        """A user-stream report of an order the tracker does not know: if it is an order
-        placed outside the daemon (`is_outside`) and reports a fill, that fill is emitted
-        under `outside_client_id`, the exchange's realized PnL and fee with it, once per trade
-        id. Its ACCOUNT_UPDATE then agrees with the books (no correction to adopt). True when
-        the report was such a fill (booked now, or before). The order is not tracked."""
-        fill = u.fill
-        if fill is None or not self.is_outside(u.client_order_id):
-            return False
-        order = self._outside_order(u.symbol, u.order_id, u.client_order_id)
-        if u.status is S.FILLED:
-            order.filled_qty = u.cum_qty
-        event = self._outside_fill(
-            order, replace(fill, client_order_id=order.booked_id), filled=u.status is S.FILLED
-        )
-        self._first_sight((u.symbol, False, u.order_id))  # the fill's WARNING names the order
-        if event is None:
-            return True
-        log.warning(
-            "%s order %s (id %d) was not placed by this daemon (by hand, another program): "
-            "%s %s @ %s (trade %d; %s of %s filled), realized %s, fee %s %s: booked as %s",
-            u.symbol, u.client_order_id, u.order_id, fill.side.value, fill.qty, fill.price,
-            fill.trade_id, u.cum_qty, u.quantity, f"{fill.realized_pnl:f}", fill.commission,
-            fill.commission_asset, order.booked_id,
-        )  # fmt: skip
-        self._emit([event])
-        return True
+        """A user-stream report of an order the tracker does not know: True when it was a
+        fill of an order placed outside the daemon, booked (`OutsideOrders.book`)."""
+        return self.outside_orders.book(u)
 
     def outside_report(self, u: OrderUpdate | AlgoUpdate) -> bool:
         """A user-stream report the tracker did not take: True when it is of an order placed
-        outside the daemon (`is_outside`), which is then dealt with: a fill booked
-        (`book_outside`); any other report (accepted, cancelled, expired, an algo order's)
-        counted, the order named at INFO the first time the daemon hears of it and not
-        again. False for an id this daemon issues: an order unknown, for the caller to warn
-        about (the tracker forgot it, or an earlier journal's not taken over yet)."""
-        if isinstance(u, AlgoUpdate):
-            algo, cid, exchange_id = True, u.client_algo_id, u.algo_id
-        else:
-            algo, cid, exchange_id = False, u.client_order_id, u.order_id
-        if not self.is_outside(cid):
-            return False
-        if isinstance(u, OrderUpdate) and self.book_outside(u):
-            return True
-        self.stats.outside_reports += 1
-        if isinstance(u, AlgoUpdate) and u.actual_order_id is not None:
-            self._first_sight((u.symbol, False, u.actual_order_id))  # the order it triggered
-        if self._first_sight((u.symbol, algo, exchange_id)):
-            log.info(
-                "%sorder %s %s was placed outside this daemon: left alone, its fills booked as %s",
-                "algo " if algo else "",
-                u.symbol,
-                cid,
-                outside_client_id(cid),
-            )
-        return True
+        outside the daemon, dealt with (`OutsideOrders.report`); False for an id this daemon
+        issues, for the caller to warn about."""
+        return self.outside_orders.report(u)
 
     def untracked_report(self, u: OrderUpdate) -> None:
         """A user-stream report of an order with an id we issue that the tracker does not
-        know (ignored): a fill of it is remembered, so that the pass that takes the order over
-        leaves that fill to its account update, which the books had (`_left_to_the_books`)."""
-        if u.fill is None:
-            return
-        streamed = self._streamed_untracked
-        streamed[(u.symbol, u.fill.trade_id)] = None
-        if len(streamed) > OUTSIDE_MEMORY:
-            streamed.popitem(last=False)
+        know (ignored): its fill is remembered for the pass that takes the order over
+        (`TakeOvers.untracked_report`)."""
+        self.take_overs.untracked_report(u)
 
-    def _left_to_the_books(
-        self,
-        held: Iterable[UserTrade],
-        adopted: Mapping[tuple[str, int], str],
-        late: set[tuple[str, int]],
-    ) -> set[tuple[str, int]]:
-        """A running pass's: the trade ids of the fills read of the orders it took over that
-        no event books, as the books had them already: made before the order's row was read
-        (in what it showed filled) and reported on the user stream then (`untracked_report`:
-        its account update followed). Every other fill of such an order is booked under
-        `outside:<its id>` (`_book_outside`): one made after its row was read (`late`),
-        or before while the stream was down (its account update lost: the snapshot that would
-        have adopted the position and wallet with it does not compare a symbol whose books
-        moved after its reads began, and the booked fill moves them)."""
-        streamed = self._streamed_untracked
-        return {
-            (trade.symbol, trade.trade_id)
-            for trade in held
-            if (trade.symbol, trade.order_id) in adopted
-            and (trade.symbol, trade.trade_id) not in late
-            and (trade.symbol, trade.trade_id) in streamed
-        }
-
-    def _first_sight(self, key: tuple[str, bool, int]) -> bool:
-        """Whether the log has not named this outside order yet (see `_named`); it counts as
-        named from now on. The least recently reported is forgotten beyond OUTSIDE_MEMORY, so
-        one resting for months, listed at every reconciliation, is never named again."""
-        named = self._named
-        if key in named:
-            named.move_to_end(key)
-            return False
-        named[key] = None
-        if len(named) > OUTSIDE_MEMORY:
-            named.popitem(last=False)
-        return True
-
-    def is_outside(self, client_order_id: str) -> bool:
-        """Whether an order the tracker does not know is one placed outside the daemon: not
-        the exchange's own (`forced_close`: tracked as it comes), and not an id this daemon
-        issues (`ClientOrderIds.issued_by`): an untracked one of those is a late report of an
-        order the tracker forgot, or of one an earlier journal placed, taken over at the next
-        reconciliation; booked as outside, its fills would be an order of ours unfilled."""
-        return placed_outside(client_order_id, self.client_id_prefix)
-
-    def _outside_order(self, symbol: str, order_id: int, client_order_id: str) -> OutsideOrder:
-        """The outside order's record, made on first sight (the oldest forgotten beyond
-        OUTSIDE_MEMORY)."""
-        key = (symbol, order_id)
-        order = self.outside.get(key)
-        if order is None:
-            order = OutsideOrder(client_order_id, outside_client_id(client_order_id))
-            self.outside[key] = order
-            if len(self.outside) > OUTSIDE_MEMORY:
-                self.outside.popitem(last=False)
-        return order
-
-    def _outside_fill(
-        self, order: OutsideOrder, fill: Fill, *, filled: bool
-    ) -> OrderPartiallyFilled | OrderFilled | None:
-        """The event that books one fill of an outside order (`fill` under its booked id);
-        None for a trade booked already (the stream and userTrades both report it).
-        OrderFilled when this fill completed the order (`filled`: the stream's report says
-        FILLED, or `completing_trades` for a userTrades row, which does not say), else
-        OrderPartiallyFilled; the books and the journal book the same money either way."""
-        if fill.trade_id in order.trade_ids:
+    def _seen_before_restart(self, since_ms: int | None) -> Callable[[UserTrade], bool] | None:
+        """A start-up's (`since_ms`: the journal's last record): whether the daemon that wrote
+        the journal had a fill in its books (`_seen_before`); None for a running pass."""
+        if since_ms is None:
             return None
-        order.trade_ids.add(fill.trade_id)
-        order.qty += fill.qty
-        order.notional += fill.qty * fill.price
-        self.stats.outside_fills += 1
-        kind = OrderFilled if filled else OrderPartiallyFilled
-        return kind(
-            event_time_ms=fill.trade_time_ms,
-            recv_time_ms=fill.recv_time_ms,
-            fill=fill,
-            cumulative_qty=order.qty,
-            avg_price=(order.notional / order.qty).quantize(_AVG_QUANTUM).normalize(),
-        )
+        return lambda trade: self._seen_before(trade, since_ms)
 
     def _seen_before(self, trade: UserTrade, since_ms: int) -> bool:
         """Whether the daemon that wrote the journal had this fill in its books (through the
@@ -746,29 +485,13 @@ class VenueSync:
         after, and they are taken again (at most FRESH_READS times) until no fill came in
         between; the first read by trade id is the next pass's.
 
-        A pass that fails undoes the take-overs no snapshot named yet (`_undo_take_overs`):
+        A pass that fails undoes the take-overs no snapshot named yet (`TakeOvers.undo`):
         the next pass takes those orders over anew, as the exchange lists them then."""
         try:
             return await self._reconcile(reason)
         except BaseException:
-            self._undo_take_overs()
+            self.take_overs.undo()
             raise
-
-    def _undo_take_overs(self) -> None:
-        """Forget the orders taken over (`_adopt`) that no snapshot has named: the books do
-        not know them. Kept, a fill of one made before the next pass was read by that pass
-        as the order's own and emitted before the snapshot that brings the order into the
-        books (the ExecManager ignored it: no order of ours yet), and the tracker held less
-        as taken over than that snapshot, and the journal, recorded. Untracked again, the
-        order is taken over by the next pass with that fill, as the exchange lists it then;
-        its reports in between are an untracked order's."""
-        for cid in self._adopted:
-            self.tracker.drop(cid)
-            log.info("order %s: its take-over is undone with the failed pass", cid)
-            self._undone[cid] = None
-            if len(self._undone) > OUTSIDE_MEMORY:
-                self._undone.popitem(last=False)
-        self._adopted.clear()
 
     async def _reconcile(self, reason: str) -> VenueSnapshot:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
@@ -801,7 +524,9 @@ class VenueSync:
                 await self._count_taken_over(t)
         held: list[UserTrade] = []
         self._held_trades = held
-        self._filled_outside.clear()  # this pass's, from `_claim_exchange_orders`
+        # (symbol, order id) -> executed quantity of each outside order with fills read that
+        # the exchange says is FILLED (`_claim_exchange_orders`)
+        filled: dict[tuple[str, int], Decimal] = {}
         outside_since, self.outside_since_ms = self.outside_since_ms, None
         outside: dict[tuple[str, int], str] = {}
         left_out: list[UserTrade] = []
@@ -813,19 +538,25 @@ class VenueSync:
                     await self._catch_up_trades(symbol)
             for symbol, (rows, algo_rows) in rows_by_symbol.items():
                 await self.sweep(symbol, rows, algo_rows)
-            outside = await self._claim_exchange_orders(held)
-            late = await self._fills_after_take_over(held)
+            outside = await self._claim_exchange_orders(held, filled)
+            late = await self.take_overs.late_fills(held)
         finally:
             self._held_trades = None
-            adopted = self._adopted_orders()
+            adopted = self.take_overs.orders()
             if outside_since is None:  # running: an id we issue is ours to take over, not outside
-                outside = {key: cid for key, cid in outside.items() if self.is_outside(cid)}
+                outside = {
+                    key: cid for key, cid in outside.items() if self.outside_orders.is_outside(cid)
+                }
             starting = outside_since is not None
             late_ids = {(t.symbol, t.trade_id) for trades in late.values() for t in trades}
-            unbooked = set() if starting else self._left_to_the_books(held, adopted, late_ids)
-            completed = self._take_over_late_fills(late)
+            unbooked = (
+                set() if starting else self.take_overs.left_to_the_books(held, adopted, late_ids)
+            )
+            completed = self.take_overs.count_late_fills(late)
             left_out = self._apply_held_trades(held, outside, adopted, unbooked)
-            self._book_outside(held, outside, adopted, unbooked, outside_since)
+            self.outside_orders.book_caught_up(
+                held, outside, adopted, unbooked, filled, self._seen_before_restart(outside_since)
+            )
         await self.catch_up_funding()
         # A fresh start's baseline, once its pass got through (a failed one is taken again
         # from its first reads: no fill is read from a baseline before the books had them)
@@ -847,12 +578,12 @@ class VenueSync:
             ),
             reason=reason,
             symbols=self.symbols,
-            adopted=tuple(self._adopted),
+            adopted=tuple(self.take_overs.adopted),
             trade_ids=tuple(
                 sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
             ),
         )
-        self._adopted.clear()
+        self.take_overs.adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])
         # An adopted order this pass's fills completed: the snapshot brought it into the books
@@ -902,9 +633,9 @@ class VenueSync:
         listed_algo = {u.client_algo_id: u for u in algo_rows}
         for u in rows:
             applied = self.apply_update(u)
-            outside = applied is None and not self._adopt(order_of(u), algo=False)
+            outside = applied is None and not self.take_overs.adopt(order_of(u), algo=False)
             # INFO, as when the stream names it first: a resting hand order is not a fault
-            if outside and self._first_sight((symbol, False, u.order_id)):
+            if outside and self.outside_orders.first_sight((symbol, False, u.order_id)):
                 log.info(
                     "open order %s %s is not ours (by hand, another program): left alone, its "
                     "fills booked as %s",
@@ -914,9 +645,10 @@ class VenueSync:
         for a in algo_rows:
             applied = self.tracker.apply_algo(a)
             outside = applied is None and not (
-                a.status is AlgoStatus.NEW and self._adopt(waiting_algo_order_of(a), algo=True)
+                a.status is AlgoStatus.NEW
+                and self.take_overs.adopt(waiting_algo_order_of(a), algo=True)
             )
-            if outside and self._first_sight((symbol, True, a.algo_id)):
+            if outside and self.outside_orders.first_sight((symbol, True, a.algo_id)):
                 log.info(
                     "open algo order %s %s is not ours (by hand, another program): left alone",
                     symbol, a.client_algo_id,
@@ -941,120 +673,6 @@ class VenueSync:
                     else:
                         log.warning("reconcile: query of %s failed: %s", cid, exc)
             self._follow_up(t)
-
-    def _adopt(self, order: Order, *, algo: bool) -> bool:
-        """Track an open order an earlier journal of this daemon placed (its client id is one
-        we issue, `ClientOrderIds.issued_by`, but no journal of ours holds it): as it stands,
-        with its fills so far counted as seen (they were that journal's to book). False for
-        any other order. Nothing is emitted: the next snapshot brings it into the books and
-        names it (`VenueSnapshot.adopted`), so the journal records it as ours. One WARNING
-        names it: a pass that takes it over again after a failed one (`_undo_take_overs`)
-        says so at INFO, not as if another order had been found."""
-        prefix = self.client_id_prefix
-        cid = order.client_order_id
-        if not prefix or not ClientOrderIds.issued_by(cid, prefix):
-            return False
-        self.tracker.restore(order, algo=algo, taken_over_qty=order.filled_qty)
-        self._adopted.append(cid)
-        if cid in self._undone:  # the failed pass's WARNING named it already
-            del self._undone[cid]
-            log.info("order %s: taken over again by the next pass", cid)
-            return True
-        log.warning(
-            "open %sorder %s %s (%s %s %s) was placed by this daemon under an earlier journal "
-            "(client id prefix %s): tracked as ours again",
-            "algo " if algo else "",
-            order.symbol,
-            cid,
-            order.side.value,
-            order.type.value,
-            "close-position" if order.close_position else f"{order.quantity:f}",
-            prefix,
-        )
-        return True
-
-    async def _fills_after_take_over(self, held: list[UserTrade]) -> dict[str, list[UserTrade]]:
-        """Client id -> the fills read (`held`) of each order this pass took over (`_adopt`)
-        made after the exchange's row that adopted it was read (between the open-orders read
-        and the trades read). The pass books them under `outside:<its id>`
-        (`_book_outside`), a start-up's and a running one's alike (the stream's reports of
-        them came before the order was ours), but they are not in what the row showed filled
-        (`taken_over_qty`): `_take_over_late_fills` counts them on the order. Which fills
-        those are is told by a read of its fills from the first (its first, by trade id, up
-        to `taken_over_qty` are the row's: `taken_over_split`), made only for an order with
-        both a fill before the take-over and a fill read now; without a fill before, every
-        fill read now is one. A refused read is logged, those fills left uncounted."""
-        adopted = self._adopted_orders()
-        read: dict[str, list[UserTrade]] = {}
-        for trade in held:
-            cid = adopted.get((trade.symbol, trade.order_id))
-            if cid is not None:
-                read.setdefault(cid, []).append(trade)
-        out: dict[str, list[UserTrade]] = {}
-        for cid, trades in read.items():
-            t = self.tracker.get(cid)
-            if t is None or t.order.is_terminal:
-                continue
-            if t.taken_over_qty > 0:
-                try:
-                    after = await self._trade_ids_after_take_over(t)
-                except RejectedError as exc:
-                    log.warning(
-                        "order %s: its fills cannot be read (%s); those made after it was "
-                        "taken over are booked as %s, not counted on it",
-                        cid, exc, outside_client_id(cid),
-                    )  # fmt: skip
-                    continue
-                trades = [trade for trade in trades if trade.trade_id in after]
-            if trades:
-                out[cid] = trades
-        return out
-
-    async def _trade_ids_after_take_over(self, t: TrackedOrder) -> set[int]:
-        """The trade ids of `t`'s fills beyond what it had filled when taken over, read from
-        its first fill on; those up to it are counted as seen on it (as `fetch_fills` does)."""
-        order_id = t.exchange_order_id
-        if order_id is None:
-            return set()
-        limit = self.trades_page_limit
-        params = order_fills_query(t.symbol, order_id, limit)
-        left = t.taken_over_qty
-        after: set[int] = set()
-        while True:
-            rows = await self.rest.call("futures_account_trades", weight=5, **params)
-            trades, highest = self._parse_trades(rows, t.symbol)
-            before, beyond, left = taken_over_split(trades, left)
-            for trade in before:
-                self.tracker.count_seen(trade)
-            after.update(trade.trade_id for trade in beyond)
-            if not isinstance(rows, list) or len(rows) < limit or highest == 0:
-                break
-            params["fromId"] = highest + 1
-        t.taken_over_counted = True
-        return after
-
-    def _take_over_late_fills(self, late: Mapping[str, list[UserTrade]]) -> list[TrackedOrder]:
-        """Count each taken-over order's fills made after its row was read
-        (`_fills_after_take_over`) into what it had filled when taken over
-        (`OrderTracker.take_over_fills`): booked once, under `outside:<its id>`, they are
-        in its filled quantity too, so that it does not ask for them again and ends when the
-        exchange says so. Returns the orders they completed (FILLED)."""
-        completed: list[TrackedOrder] = []
-        for cid, trades in late.items():
-            t = self.tracker.get(cid)
-            if t is not None and self.tracker.take_over_fills(t, trades):
-                completed.append(t)
-        return completed
-
-    def _adopted_orders(self) -> dict[tuple[str, int], str]:
-        """(symbol, matching-engine order id) -> client id of the orders taken over since the
-        last snapshot (`_adopt`) that have one (a waiting algo order has none, nor fills)."""
-        out: dict[tuple[str, int], str] = {}
-        for cid in self._adopted:
-            t = self.tracker.get(cid)
-            if t is not None and (order_id := t.exchange_order_id) is not None:
-                out[(t.symbol, order_id)] = cid
-        return out
 
     def _not_found(self, t: TrackedOrder, exc: RejectedError) -> None:
         """An order we hold open that the exchange neither lists nor finds (-2013). Past
@@ -1280,39 +898,6 @@ def order_fills_query(symbol: str, order_id: int, limit: int) -> dict[str, Any]:
     return {"symbol": symbol, "orderId": order_id, "fromId": 1, "limit": limit}
 
 
-def completing_trades(
-    held: Iterable[UserTrade],
-    filled: Mapping[tuple[str, int], Decimal],
-    booked: Mapping[tuple[str, int], OutsideOrder],
-) -> dict[tuple[str, int], int]:
-    """(symbol, order id) -> the trade id that completed the order, for each order the exchange
-    says is FILLED (`filled`: its executed quantity, contracts) whose fills are all known here:
-    those read now (`held`) and those booked before (`booked`) add up to that quantity, so the
-    last by trade id is the one that filled it (OrderFilled, as the stream's report says).
-    Without all of them (one made before the trades read began) which was last is not known:
-    none is named, and each stays an OrderPartiallyFilled (the same money either way)."""
-    qty: dict[tuple[str, int], Decimal] = {}
-    last: dict[tuple[str, int], int] = {}
-    counted: set[tuple[str, int, int]] = set()
-    for trade in held:
-        key = (trade.symbol, trade.order_id)
-        if key not in filled or (*key, trade.trade_id) in counted:
-            continue
-        counted.add((*key, trade.trade_id))
-        order = booked.get(key)
-        if order is not None and trade.trade_id in order.trade_ids:
-            continue  # in order.qty already
-        qty[key] = qty.get(key, Decimal(0)) + trade.qty
-        last[key] = max(last.get(key, 0), trade.trade_id)
-    out: dict[tuple[str, int], int] = {}
-    for key, read in qty.items():
-        order = booked.get(key)
-        before, ids = (Decimal(0), ()) if order is None else (order.qty, order.trade_ids)
-        if read + before >= filled[key]:
-            out[key] = max((last[key], *ids))
-    return out
-
-
 def seen_bound(
     trade_ids: Mapping[str, int],
     left_out: Iterable[UserTrade],
@@ -1342,33 +927,6 @@ def seen_bound(
         if symbol in bound and trade.time_ms > (changed.get(symbol) or started_ms):
             bound[symbol] = min(bound[symbol], trade.trade_id - 1)
     return bound
-
-
-def taken_over_split(
-    trades: Iterable[UserTrade], left: Decimal
-) -> tuple[list[UserTrade], list[UserTrade], Decimal]:
-    """An order's fills read from its first on, split into those it had made when it was taken
-    over from an earlier journal (the first, by trade id, up to `left` of quantity: that
-    journal's to book, in the books through the snapshot that adopted the order) and those
-    beyond; with what of `left` the first did not add up to (pages read on carry it on).
-    A fill is whole: the exchange's executed quantity at the take-over is a sum of fills."""
-    before: list[UserTrade] = []
-    after: list[UserTrade] = []
-    for trade in sorted(trades, key=lambda t: t.trade_id):
-        if left > 0:
-            before.append(trade)
-            left -= trade.qty
-        else:
-            after.append(trade)
-    return before, after, left
-
-
-def _fees(trades: Iterable[Fill]) -> str:
-    """The commissions of `trades`, summed per asset, for a log line ("0.048 USDT")."""
-    per_asset: dict[str, Decimal] = {}
-    for t in trades:
-        per_asset[t.commission_asset] = per_asset.get(t.commission_asset, Decimal(0)) + t.commission
-    return ", ".join(f"{amount} {asset}" for asset, amount in per_asset.items())
 
 
 def _snapshot_orders(rows: Iterable[OpenRows], taken: Mapping[str, Order]) -> list[Order]:

@@ -16,7 +16,8 @@ from book_keeper.journal import SqliteJournal
 from core.account import Balance
 from core.clock import SimClock
 from core.events import BalanceChanged, Event, FundingPaid, VenueSnapshot
-from gateway.venue_sync import FUNDING_OVERLAP_MS, VenueStats, VenueSync, funding_resume_ms
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import FUNDING_OVERLAP_MS, VenueSync, funding_resume_ms
 from tests.book_keeper.support import D, instruments
 
 T = 1_723_161_600_000  # a settlement (2024-08-09 00:00:00 UTC)

@@ -32,10 +32,11 @@ from core.events import (
     OrderPartiallyFilled,
     PositionChanged,
 )
-from gateway import venue_sync as venue_sync_module
+from gateway import outside_orders as outside_orders_module
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import AccountUpdate, OrderUpdate, parse_user_event
-from gateway.venue_sync import VenueStats, VenueSync
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync
 from tests.book_keeper.support import book, instruments
 
 D = Decimal
@@ -410,7 +411,7 @@ def test_a_report_of_an_untracked_id_this_daemon_issues_is_left_to_warn_about(ca
 def test_the_named_hand_orders_are_bounded_the_least_recently_reported_forgotten(
     caplog, monkeypatch
 ):
-    monkeypatch.setattr(venue_sync_module, "OUTSIDE_MEMORY", 2)
+    monkeypatch.setattr(outside_orders_module, "OUTSIDE_MEMORY", 2)
     sync = venue_sync(Account(), [])
     caplog.set_level(logging.INFO, logger="gateway.venue_sync")
 

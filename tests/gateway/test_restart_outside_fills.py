@@ -26,7 +26,8 @@ from core.clock import LiveClock, SimClock
 from core.errors import RetryableError
 from core.events import OrderFilled, OrderPartiallyFilled
 from gateway.order_tracker import OrderTracker
-from gateway.venue_sync import TRADES_SETTLE_MS, VenueStats, VenueSync
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import TRADES_SETTLE_MS, VenueSync
 from tests.book_keeper.support import instruments
 from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
 

@@ -21,7 +21,8 @@ from core.clock import SimClock
 from core.events import Event, OrderFilled, OrderPartiallyFilled, VenueSnapshot
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import parse_user_trade
-from gateway.venue_sync import VenueStats, VenueSync, seen_bound
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync, seen_bound
 from tests.book_keeper.support import instruments
 
 D = Decimal

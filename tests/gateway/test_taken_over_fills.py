@@ -1,4 +1,4 @@
-"""An order taken over from an earlier journal (`VenueSync._adopt`, or restored after a restart
+"""An order taken over from an earlier journal (`TakeOvers.adopt`, or restored after a restart
 with `taken_over_qty`) had fills before it was ours: that journal's to book, in our books only
 through the snapshot that adopted the order. A later read of its fills from the first (the
 exchange shows more filled than we hold: `fetch_fills`) counts the first of them, by trade id,
@@ -25,8 +25,10 @@ from core.errors import RejectedError
 from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.orders import Order
 from gateway.order_tracker import OrderTracker
+from gateway.take_overs import taken_over_split
 from gateway.user_wire import UserTrade, parse_user_trade
-from gateway.venue_sync import VenueStats, VenueSync, taken_over_split
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync
 from tests.book_keeper.support import instruments
 
 D = Decimal

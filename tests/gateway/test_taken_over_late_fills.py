@@ -33,7 +33,8 @@ from core.events import (
 )
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import ExecutionType, OrderUpdate, parse_rest_order, parse_user_trade
-from gateway.venue_sync import VenueStats, VenueSync
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import VenueSync
 from tests.book_keeper.support import instruments
 
 D = Decimal

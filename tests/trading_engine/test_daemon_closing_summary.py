@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.order_tracker import TrackerStats
-from gateway.venue_sync import VenueStats
+from gateway.venue_stats import VenueStats
 from runtime.settings import load_settings
 from runtime.status_file import DaemonState
 from tests.trading_engine.support import make_rig
