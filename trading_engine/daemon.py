@@ -437,6 +437,7 @@ class Daemon:
         )
         # From the newest checkpoint, then the rows after it; checkpointed from here on.
         replay = book.restore(journal)
+        book.journal_extremes(journal)  # a restart keeps this run's peak and max drawdown
         journal.keep_checkpoints(replay, every_records=s.execution.journal_checkpoint_records)
         untraded = replay.symbols - set(s.symbols)
         for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
