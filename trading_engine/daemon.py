@@ -1089,6 +1089,8 @@ class Daemon:
             "venue": shown_setting(
                 redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})"
             ),
+            # Stopped with the daemon, its account and orders too (`--status` says so).
+            "exchange_embedded": not s.attaches,
             "symbols": [shown_setting(sym) for sym in s.symbols],
             "strategy": shown_setting(s.strategy.name),
         }
