@@ -1415,7 +1415,7 @@ class BookKeeper:
         peak = marks.peak_all
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
-        if marks.max_drawdown_all > self.max_drawdown:
+        if marks.max_drawdown_all is not None and marks.max_drawdown_all > self.max_drawdown:
             self.max_drawdown = marks.max_drawdown_all
         self._version += 1  # what the replay cached is of a half-restored state
         if self._wallet_known:

@@ -67,9 +67,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Of the state's layout; a checkpoint of another version is skipped. 2: the marks keep the
-# snapshots' running max drawdown (a version 1 checkpoint lacks it for the rows it covers).
-VERSION = 2
+VERSION = 1  # of the state's layout; a checkpoint of another version is skipped
 EVERY_RECORDS = 10_000  # rows applied between two checkpoints: what a restart replays, at most
 EVERY_S = 3_600.0  # ... or this long, when anything was applied at all
 KEEP = 3  # checkpoints kept: the newest, and older ones to fall back on
@@ -214,8 +212,10 @@ class Marks:
     peak_since: Decimal | None = None  # highest snapshot equity - transfers from reset_ms on
     peak_all: Decimal | None = None  # ... over every snapshot
     # The largest fall of a snapshot's equity - transfers below the running peak_all, in row
-    # order: the books' max drawdown, as they journal a snapshot at each new one.
-    max_drawdown_all: Decimal = Decimal(0)
+    # order: the books' max drawdown, as they journal a snapshot at each new one. None: not
+    # known (a checkpoint written before it was kept): `Replay.catch_up` goes through every
+    # snapshot row again, not the whole journal.
+    max_drawdown_all: Decimal | None = Decimal(0)
     last_event_ms: int | None = None  # MAX(events.event_time_ms)
 
     def snapshot(self, time_ms: int, net: Decimal) -> None:
@@ -228,7 +228,7 @@ class Marks:
         """The next balance snapshot row's equity net of transfers, for the all-time peak and
         max drawdown (rows in the order they were written)."""
         peak = self.peak_all = higher(self.peak_all, net)
-        assert peak is not None
+        assert peak is not None and self.max_drawdown_all is not None
         if peak - net > self.max_drawdown_all:
             self.max_drawdown_all = peak - net
 
@@ -237,22 +237,25 @@ class Marks:
             self.last_event_ms = time_ms
 
     def to_json(self) -> dict[str, Any]:
+        drawdown = self.max_drawdown_all
         return {
             "reset_ms": self.reset_ms,
             "peak_since": None if self.peak_since is None else str(self.peak_since),
             "peak_all": None if self.peak_all is None else str(self.peak_all),
-            "max_drawdown_all": str(self.max_drawdown_all),
+            "max_drawdown_all": None if drawdown is None else str(drawdown),
             "last_event_ms": self.last_event_ms,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Marks":
         since, peak, last = data["peak_since"], data["peak_all"], data["last_event_ms"]
+        drawdown = data.get("max_drawdown_all")
         return cls(
             reset_ms=int(data["reset_ms"]),
             peak_since=None if since is None else Decimal(since),
             peak_all=None if peak is None else Decimal(peak),
-            max_drawdown_all=Decimal(data["max_drawdown_all"]),
+            # Absent from the checkpoints of versions before it (the same layout otherwise).
+            max_drawdown_all=None if drawdown is None else Decimal(drawdown),
             last_event_ms=None if last is None else int(last),
         )
 
@@ -385,7 +388,10 @@ class Replay:
             marks.peak_since = higher(
                 marks.peak_since, journal.peak_net_equity(reset, after_rowid=start.snapshot_rowid)
             )
-        for net in journal.net_equities(after_rowid=start.snapshot_rowid):
+        after = start.snapshot_rowid
+        if marks.max_drawdown_all is None:  # its checkpoint did not keep it: every row again
+            marks.peak_all, marks.max_drawdown_all, after = None, Decimal(0), 0
+        for net in journal.net_equities(after_rowid=after):
             marks.running(net)
         if (last := journal.last_event_ms(after_seq=start.seq)) is not None:
             marks.event(last)

@@ -3,8 +3,11 @@ USDT): the books journal a balance snapshot at each new one, and a restore takes
 peak and drawdown of the snapshots. 10000 USDT, long 1 BTC at 60000 without fees: equity is
 10000 + (mark - 60000)."""
 
+import sqlite3
+import zlib
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from book_keeper import BookKeeper, SqliteJournal
@@ -57,10 +60,29 @@ def _run(journal: SqliteJournal, marks: list[str]) -> BookKeeper:
 
 
 def _restored(tmp_path, *, checkpoints: bool = True) -> BookKeeper:
+    return _restore(tmp_path, checkpoints=checkpoints)[0]
+
+
+def _restore(tmp_path, *, checkpoints: bool = True) -> tuple[BookKeeper, str]:
+    """The books a restart restores, and where the replay began."""
     restored = book(start=None, clock=SimClock(T0 + 60_000))
     with SqliteJournal(tmp_path, writer_thread=False) as journal:
-        restored.restore(journal, checkpoints=checkpoints)
-    return restored
+        replay = restored.restore(journal, checkpoints=checkpoints)
+    return restored, replay.origin
+
+
+def _forget_the_drawdown_in_the_checkpoints(tmp_path) -> None:
+    """Their marks as a version before `max_drawdown_all` wrote them."""
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    try:
+        for id_, state in db.execute("SELECT id, state FROM checkpoints").fetchall():
+            data = orjson.loads(zlib.decompress(state))
+            del data["marks"]["max_drawdown_all"]
+            packed = zlib.compress(orjson.dumps(data))
+            db.execute("UPDATE checkpoints SET state = ? WHERE id = ?", (packed, id_))
+        db.commit()
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("checkpoints", [True, False])
@@ -89,9 +111,10 @@ def test_a_checkpoint_keeps_the_running_drawdown_of_the_snapshots_it_covers(tmp_
         second.journal_extremes(journal)
         second.mark(_mark("59970.0", T0 + 61_000))
 
-    restored = _restored(tmp_path)
+    restored, origin = _restore(tmp_path)
     replayed = _restored(tmp_path, checkpoints=False)
 
+    assert origin.startswith("from checkpoint ")
     assert (restored.peak_equity, restored.max_drawdown) == (D(10050), D(80))
     assert (replayed.peak_equity, replayed.max_drawdown) == (D(10050), D(80))
 
@@ -109,3 +132,22 @@ def test_a_restart_with_an_open_position_does_not_value_it_at_zero_before_its_fi
     assert (restored.peak_equity, restored.max_drawdown) == (D(10100), Decimal(0))
     restored.mark(_mark("60080.0", T0 + 61_000))
     assert restored.max_drawdown == D(20)
+
+
+def test_a_checkpoint_of_a_version_without_the_drawdown_goes_through_the_snapshots_again(
+    tmp_path,
+):
+    """Not the whole journal again: the checkpoint's books, every balance snapshot row."""
+    with SqliteJournal(tmp_path, writer_thread=False) as journal:
+        _run(journal, ["60050.0", "59990.0"])
+    with SqliteJournal(tmp_path, writer_thread=False) as journal:
+        second = book(start=None, clock=SimClock(T0 + 60_000))
+        journal.keep_checkpoints(second.restore(journal))
+        second.journal_extremes(journal)
+        second.mark(_mark("60040.0", T0 + 61_000))
+    _forget_the_drawdown_in_the_checkpoints(tmp_path)
+
+    restored, origin = _restore(tmp_path)
+
+    assert origin.startswith("from checkpoint ")
+    assert (restored.peak_equity, restored.max_drawdown) == (D(10050), D(60))
