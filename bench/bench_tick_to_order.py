@@ -516,8 +516,10 @@ async def build(
     journal_peak = None
     if checkpoints and isinstance(journal, SqliteJournal):
         # As the daemon: restored (an empty journal), its replay checkpointed from then on
-        # (fed by the applier between items), and a new drawdown peak journaled.
+        # (fed by the applier between items), and a new drawdown peak journaled, by the
+        # equity check and by the books (each new peak and max drawdown).
         journal.keep_checkpoints(book.restore(journal))
+        book.journal_extremes(journal)
         sqlite_journal = journal
 
         def journal_peak() -> None:

@@ -50,7 +50,7 @@ mark price also samples the peak and drawdown; the equity curve gets one point p
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from itertools import accumulate, pairwise
@@ -444,6 +444,9 @@ class BookKeeper:
         self.adjustments = ZERO  # USDT corrections adopted from the exchange
         self.peak_equity: Decimal | None = None  # net of transfers (equity - transfers)
         self.max_drawdown = ZERO
+        # Called at each new peak or new max drawdown (`journal_extremes`): a restart rebuilds
+        # both from the balance snapshots, and the ones between two heartbeats were lost.
+        self._on_extreme: Callable[[], None] | None = None
         # things that went wrong, each also logged
         self.differences = 0
         self.rp_mismatches = 0
@@ -741,15 +744,37 @@ class BookKeeper:
             curve.append((minute, equity))
 
     def _sample(self) -> Decimal:
-        """Update peak equity and max drawdown (net of transfers); return equity now."""
+        """Update peak equity and max drawdown (net of transfers); return equity now. A new
+        one of either is journaled (`journal_extremes`). Not while a position has no price
+        yet (after a restart, in a replay): its unrealized PnL would count as 0, a made-up
+        peak or drawdown."""
         equity = self.equity()
         net = equity - self.transfers
         peak = self.peak_equity
+        if peak is not None and net <= peak and peak - net <= self.max_drawdown:
+            return equity  # the common case, on every mark price: nothing new
+        if not self._valued():
+            return equity
         if peak is None or net > peak:
             self.peak_equity = peak = net
         if peak - net > self.max_drawdown:
             self.max_drawdown = peak - net
+        if self._on_extreme is not None:
+            self._on_extreme()
         return equity
+
+    def _valued(self) -> bool:
+        """Whether every open position has a price to value it at."""
+        return all(book.ref_price() is not None for book in self._books.values() if book.qty)
+
+    def journal_extremes(self, journal: "SqliteJournal") -> None:
+        """From now on, journal a balance snapshot at each new peak equity and each new max
+        drawdown (`snapshot_soon`: off the tick path, at most one per mark price or booked
+        event, none while neither moves). A restart rebuilds both from the snapshots
+        (`checkpoint.Marks`): at a new peak the snapshot's equity net of transfers is the
+        peak, at a new max drawdown it is the trough, so the running peak and drawdown over
+        the snapshots are what these books ended with. Call after `restore`."""
+        self._on_extreme = lambda: self.record_snapshot(journal, soon=True)
 
     # --- events ------------------------------------------------------------------------------
 
@@ -1364,7 +1389,8 @@ class BookKeeper:
 
     def _finish_restore(self, journal: "SqliteJournal", replay: Replay) -> None:
         """After the replay: the order totals, the newest ended orders (bounded) and the open
-        ones from the journal's rows, the peak from its balance snapshots."""
+        ones from the journal's rows, the peak and max drawdown from its balance snapshots
+        (the higher of those and the replay's)."""
         ledger = replay.ledger
         self._ended.clear()
         self._ended_ms.clear()
@@ -1385,9 +1411,12 @@ class BookKeeper:
                     o.client_order_id,
                     o.symbol,
                 )
-        peak = replay.marks.peak_all
+        marks = replay.marks
+        peak = marks.peak_all
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
             self.peak_equity = peak
+        if marks.max_drawdown_all is not None and marks.max_drawdown_all > self.max_drawdown:
+            self.max_drawdown = marks.max_drawdown_all
         self._version += 1  # what the replay cached is of a half-restored state
         if self._wallet_known:
             self._sample()

@@ -27,7 +27,8 @@ What a replay holds is everything the full replay rebuilds that the daemon reads
   per prefix, the symbols with an order or a fill;
 - the journal's marks (`Marks`): the last operator reset (a TradingStateChanged to ACTIVE), the
   highest balance snapshot net of transfers since it (the drawdown limit's peak) and over all
-  (the books' peak), the latest event time;
+  (the books' peak), the largest fall below that running peak (the books' max drawdown), the
+  latest event time;
 - its position (`JournalPosition`): the last `seq` of events and fills, the last `orders` and
   `balance_snapshots` rowids (rows are only ever appended; an order row's status changes, which
   is why the open ones are kept).
@@ -210,33 +211,51 @@ class Marks:
     reset_ms: int = 0  # event time of the last TradingStateChanged to ACTIVE (0: none)
     peak_since: Decimal | None = None  # highest snapshot equity - transfers from reset_ms on
     peak_all: Decimal | None = None  # ... over every snapshot
+    # The largest fall of a snapshot's equity - transfers below the running peak_all, in row
+    # order: the books' max drawdown, as they journal a snapshot at each new one. None: not
+    # known (a checkpoint written before it was kept): `Replay.catch_up` goes through every
+    # snapshot row again, not the whole journal.
+    max_drawdown_all: Decimal | None = Decimal(0)
     last_event_ms: int | None = None  # MAX(events.event_time_ms)
 
     def snapshot(self, time_ms: int, net: Decimal) -> None:
         """A balance snapshot row: its equity net of transfers."""
-        self.peak_all = higher(self.peak_all, net)
+        self.running(net)
         if time_ms >= self.reset_ms:
             self.peak_since = higher(self.peak_since, net)
+
+    def running(self, net: Decimal) -> None:
+        """The next balance snapshot row's equity net of transfers, for the all-time peak and
+        max drawdown (rows in the order they were written)."""
+        peak = self.peak_all = higher(self.peak_all, net)
+        assert peak is not None and self.max_drawdown_all is not None
+        if peak - net > self.max_drawdown_all:
+            self.max_drawdown_all = peak - net
 
     def event(self, time_ms: int) -> None:
         if self.last_event_ms is None or time_ms > self.last_event_ms:
             self.last_event_ms = time_ms
 
     def to_json(self) -> dict[str, Any]:
+        drawdown = self.max_drawdown_all
         return {
             "reset_ms": self.reset_ms,
             "peak_since": None if self.peak_since is None else str(self.peak_since),
             "peak_all": None if self.peak_all is None else str(self.peak_all),
+            "max_drawdown_all": None if drawdown is None else str(drawdown),
             "last_event_ms": self.last_event_ms,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Marks":
         since, peak, last = data["peak_since"], data["peak_all"], data["last_event_ms"]
+        drawdown = data.get("max_drawdown_all")
         return cls(
             reset_ms=int(data["reset_ms"]),
             peak_since=None if since is None else Decimal(since),
             peak_all=None if peak is None else Decimal(peak),
+            # Absent from the checkpoints of versions before it (the same layout otherwise).
+            max_drawdown_all=None if drawdown is None else Decimal(drawdown),
             last_event_ms=None if last is None else int(last),
         )
 
@@ -369,9 +388,11 @@ class Replay:
             marks.peak_since = higher(
                 marks.peak_since, journal.peak_net_equity(reset, after_rowid=start.snapshot_rowid)
             )
-        marks.peak_all = higher(
-            marks.peak_all, journal.peak_net_equity(0, after_rowid=start.snapshot_rowid)
-        )
+        after = start.snapshot_rowid
+        if marks.max_drawdown_all is None:  # its checkpoint did not keep it: every row again
+            marks.peak_all, marks.max_drawdown_all, after = None, Decimal(0), 0
+        for net in journal.net_equities(after_rowid=after):
+            marks.running(net)
         if (last := journal.last_event_ms(after_seq=start.seq)) is not None:
             marks.event(last)
         self.position = end

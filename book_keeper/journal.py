@@ -63,7 +63,9 @@ its class has), a new table, a new meta key. History:
        added without a bump (an older version does not select it and reads each row as before);
        and `OrderReconciled.cause` (EXCHANGE, TAKEN_OVER_FILLS: `core.enums.ReconcileCause`),
        added without a bump (an older version ignores the field and reads the event as
-       before; a member added to it later needs one)
+       before; a member added to it later needs one); and balance snapshots at each new max
+       drawdown of the books, added without a bump (rows of the same meaning: an older version
+       reads them as the equity samples they are)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for
@@ -131,6 +133,9 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       payload          TEXT         JSON of the event; decimals as strings
     balance_snapshots  account snapshots (`snapshot()`): the daemon's at every heartbeat, and
                        whenever equity net of transfers reaches a new high (the drawdown peak)
+                       or falls to a new max drawdown below it (`BookKeeper.journal_extremes`):
+                       the running peak and drawdown over the rows in rowid order are the
+                       books' (older journals: of the heartbeats and peaks only)
       time_ms          INTEGER
       equity, wallet, unrealized_pnl   TEXT (USDT)
       transfers        TEXT         USDT moved in and out so far (the peak is net of it)
@@ -2156,6 +2161,16 @@ class SqliteJournal:
         (of the rows after `after_rowid`): the peak the drawdown limit measures from (a
         deposit is no peak, a withdrawal no drawdown). Exact (`peak_net_equity`)."""
         return peak_net_equity(self._db, since_ms, after_rowid)
+
+    def net_equities(self, *, after_rowid: int = 0) -> Iterator[Decimal]:
+        """Equity net of transfers of each balance snapshot after row `after_rowid`, in the
+        order they were written: the running peak and max drawdown (`checkpoint.Marks`)."""
+        rows = self._db.execute(
+            "SELECT equity, transfers FROM balance_snapshots WHERE rowid > ? ORDER BY rowid",
+            (after_rowid,),
+        )
+        for equity, transfers in rows:
+            yield Decimal(equity) - Decimal(transfers)
 
     def last_snapshot_before(self, before_ms: int) -> tuple[int, Decimal, Decimal, Decimal] | None:
         """(time_ms, equity, wallet, transfers) of the latest balance snapshot taken before

@@ -296,7 +296,7 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         f"{s.get('unrealized_pnl', '?')}); realized PnL {s.get('realized_pnl', '?')} over the "
         f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
         "since 00:00 UTC: after fees and funding)",
-        f"position {held}; open orders {s.get('open_orders', '?')}"
+        _holdings_line(s, held, live=live)
         + (f"; stream lag {'-' if lag is None else f'{lag} ms'}" if live else "")
         + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
@@ -340,6 +340,19 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         if USER_STREAM in down:
             lines.append(_user_stream_note(down[USER_STREAM]))
     return lines
+
+
+def _holdings_line(s: Mapping[str, Any], held: str, *, live: bool) -> str:
+    """The position and open orders. Those of a daemon that stopped with its embedded local
+    exchange (`exchange_embedded`) are no exchange's any more: the account and its orders (a
+    position's stop-loss) ended with it, and "open orders 1" read as a stop still working."""
+    orders = s.get("open_orders", "?")
+    if live or s.get("exchange_embedded") is not True or (held == "flat" and orders == 0):
+        return f"position {held}; open orders {orders}"
+    return (
+        f"at the stop: position {held}, open orders {orders}; they ended with the embedded "
+        "local exchange, which stopped with the daemon"
+    )
 
 
 def _user_stream_note(state: Any) -> str:

@@ -166,6 +166,9 @@ class Daemon:
         self._starting_em: ExecManager | None = None
         self._starting_venue: LiveVenue | None = None  # likewise, for a pause noticed then
         self._kill_pending = False
+        # What pulled the kill switch during the start-up ("kill switch file KILL present"),
+        # said under the "application running" line: else only the log told why it halted.
+        self._killed_at_start: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._heartbeat_task: asyncio.Task[Any] | None = None
         self._status_watch_task: asyncio.Task[Any] | None = None
@@ -232,10 +235,7 @@ class Daemon:
                 self._spawn(self._watch_kill_file(self.settings.risk.kill_switch_file), "kill-file")
             if self.settings.duration_s:
                 loop.call_later(self.settings.duration_s, self.request_stop, "duration reached")
-            self._print(
-                f"application running: trading {', '.join(self.settings.symbols)} "
-                f"({shown_setting(self.settings.strategy.name)}); Ctrl+C stops"
-            )
+            self._say_running()
             await self._stop.wait()
             log.info("stopping: %s", self._stop_reason)
             return await self._shutdown()
@@ -442,6 +442,7 @@ class Daemon:
         )
         # From the newest checkpoint, then the rows after it; checkpointed from here on.
         replay = book.restore(journal)
+        book.journal_extremes(journal)  # a restart keeps this run's peak and max drawdown
         journal.keep_checkpoints(replay, every_records=s.execution.journal_checkpoint_records)
         untraded = replay.symbols - set(s.symbols)
         for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
@@ -853,14 +854,43 @@ class Daemon:
         cancels wait for the whole picture): a SIGUSR1 received while starting, or the
         kill-switch file already there, stops the trading before anything is traded."""
         self._starting_em = exec_manager
+        active = exec_manager.trading_state is TradingState.ACTIVE
         if self._kill_pending:
             self._kill_pending = False
             log.warning("SIGUSR1 (sent during start-up): kill switch")
             self._kill(exec_manager, "SIGUSR1 received during start-up")
+            if active:
+                self._killed_at_start = self._halted_line(
+                    "kill switch (SIGUSR1 received during start-up)", None
+                )
         path = self.settings.risk.kill_switch_file
         if path and _file_exists(path):
             log.warning("kill switch: file %s exists", path)
             self._kill(exec_manager, f"file {path} exists")
+            if active:
+                self._killed_at_start = self._halted_line(f"kill switch file {path} present", path)
+
+    def _halted_line(self, what: str, path: str | None) -> str:
+        """What a kill at the start-up did and what lifts it (README): on an account whose
+        journal goes on, removing the file and a restart with --reset-halt; the embedded
+        local exchange is a new account and journal at each start."""
+        if self.settings.attaches:
+            removed = f"{path} is removed and " if path else ""
+            return (
+                f"{what}: trading HALTED until {removed}the daemon is restarted with --reset-halt"
+            )
+        remove = f"; remove {path} before the next start" if path else ""
+        return f"{what}: trading HALTED for this run (no new entries){remove}"
+
+    def _say_running(self) -> None:
+        """The start's last line, and under it, when the kill switch was pulled during the
+        start-up, why nothing will be traded (else only the log and a heartbeat told)."""
+        self._print(
+            f"application running: trading {', '.join(self.settings.symbols)} "
+            f"({shown_setting(self.settings.strategy.name)}); Ctrl+C stops"
+        )
+        if self._killed_at_start is not None:
+            self._tell(self._killed_at_start, logging.WARNING)
 
     async def _watch_kill_file(self, path: str) -> None:
         """The kill switch file acts within a second even when no market data arrives (the
@@ -1064,6 +1094,8 @@ class Daemon:
             "venue": shown_setting(
                 redact(s.rest_url) if s.attaches else f"local exchange ({s.local.data})"
             ),
+            # Stopped with the daemon, its account and orders too (`--status` says so).
+            "exchange_embedded": not s.attaches,
             "symbols": [shown_setting(sym) for sym in s.symbols],
             "strategy": shown_setting(s.strategy.name),
         }

@@ -182,6 +182,41 @@ def test_a_stopped_daemon_says_why_and_its_exit_status(tmp_path: Path) -> None:
     assert got.lines[3] == "position BTCUSDT 0.002; open orders 1"
 
 
+def test_a_stopped_run_of_the_embedded_exchange_says_its_orders_ended_with_it(
+    tmp_path: Path,
+) -> None:
+    """The embedded local exchange stops with the daemon: the stop-loss it left is no
+    exchange's; "open orders 1" alone read as a stop still working."""
+    stopped = {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    write_status(tmp_path, {**stopped, "exchange_embedded": True})
+
+    got = report(tmp_path, journal_held=False, now=HostTime(WRITTEN + 60_000))
+
+    assert got.lines[3] == (
+        "at the stop: position BTCUSDT 0.002, open orders 1; they ended with the embedded "
+        "local exchange, which stopped with the daemon"
+    )
+
+
+def test_a_running_or_attached_or_flat_run_says_its_orders_as_before(tmp_path: Path) -> None:
+    stopped = {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
+    cases = {
+        "running": ({**RUNNING, "exchange_embedded": True}, True),
+        "attached": ({**stopped, "exchange_embedded": False}, False),
+        "flat": ({**stopped, "exchange_embedded": True, "positions": {}, "open_orders": 0}, False),
+    }
+    got = {}
+    for name, (status, held) in cases.items():
+        write_status(tmp_path, status)
+        got[name] = report(tmp_path, journal_held=held, now=HostTime(NOW)).lines[3]
+
+    assert got == {
+        "running": "position BTCUSDT 0.002; open orders 1; stream lag 35 ms",
+        "attached": "position BTCUSDT 0.002; open orders 1",
+        "flat": "position flat; open orders 0",
+    }
+
+
 def test_no_status_file_means_never_run_and_a_broken_one_is_said(tmp_path: Path) -> None:
     never = report(tmp_path, journal_held=False, now=HostTime(NOW))
     status_path(tmp_path).write_text("{not json")
@@ -412,6 +447,27 @@ def test_the_daemon_writes_its_boot_and_steady_count_with_the_wall_clock(tmp_pat
     assert before.steady_ms is not None and after.steady_ms is not None
     assert before.steady_ms <= header["updated_steady_ms"] <= after.steady_ms
     assert header["started_steady_ms"] == header["updated_steady_ms"]  # not started yet
+
+
+def test_the_daemon_writes_whether_its_exchange_is_the_embedded_one(tmp_path: Path) -> None:
+    """For --status of a stopped run: the embedded exchange's orders ended with it."""
+    from dataclasses import replace
+
+    from runtime.settings import load_settings
+    from runtime.status_file import DaemonState
+    from trading_engine.daemon import Daemon
+
+    local = replace(load_settings(None, env_file=None), journal_dir=str(tmp_path))
+    attached = replace(
+        local, endpoints=replace(local.endpoints, rest_url="http://127.0.0.1:1", ws_url="ws://x")
+    )
+
+    embedded = [
+        Daemon(s)._status_header(DaemonState.STARTING)["exchange_embedded"]
+        for s in (local, attached)
+    ]
+
+    assert embedded == [True, False]
 
 
 @pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")

@@ -117,7 +117,7 @@ async def start_daemon(
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
     orders with their journaled trade ids, last trade id, funding and outside fills from the
     last record on), the client ids going on after its highest, then the start-up
-    reconciliation. `leverage`: the books'
+    reconciliation; the books journal their new peaks and drawdowns. `leverage`: the books'
     for SYMBOL (None: their default); `on_event`: called with each venue event before the
     ExecManager sees it (a test's hand on the exchange at that moment); `wrap_rest`: what
     the venue calls REST through, made from the connection (a test's hand on the exchange
@@ -139,6 +139,7 @@ async def start_daemon(
         leverage=None if leverage is None else {SYMBOL: leverage},
     )
     replay = book.restore(journal)
+    book.journal_extremes(journal)
     risk = RiskManager(config=limits, instruments=instruments, clock=clock, view=book)
     changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
     if restore_limits:

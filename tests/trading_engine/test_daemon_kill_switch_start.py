@@ -18,11 +18,11 @@ from trading_engine.daemon import Daemon
 ACTIVE, REDUCING = TradingState.ACTIVE, TradingState.REDUCING
 
 
-def _daemon(kill_file: str | None = None) -> Daemon:
+def _daemon(kill_file: str | None = None, *, out: io.StringIO | None = None) -> Daemon:
     settings = load_settings(None, env_file=None)
     if kill_file is not None:
         settings = replace(settings, risk=replace(settings.risk, kill_switch_file=kill_file))
-    return Daemon(settings, out=io.StringIO())
+    return Daemon(settings, out=out or io.StringIO())
 
 
 def test_the_kill_file_acts_within_a_second_when_no_market_data_arrives(tmp_path) -> None:
@@ -119,3 +119,60 @@ def test_the_daemon_calls_the_exec_managers_timer_without_market_data(monkeypatc
     asyncio.run(scenario())
 
     assert len(ticks) >= 5
+
+
+def _started(daemon: Daemon, out: io.StringIO) -> list[str]:
+    """The lines the start prints once it runs."""
+    daemon._say_running()
+    return [line for line in out.getvalue().splitlines() if line]
+
+
+def test_a_local_start_with_the_kill_file_there_says_so_under_the_running_line(tmp_path) -> None:
+    """The embedded local exchange (a new account and journal at each start): halted for this
+    run; the file is what stops the next one too."""
+    kill = tmp_path / "KILL"
+    rig = make_rig(kill_switch_file=str(kill))
+    out = io.StringIO()
+    daemon = _daemon(str(kill), out=out)
+    kill.touch()
+    with rig.em.reconciling():
+        daemon._kill_if_asked(rig.em)
+
+    lines = _started(daemon, out)
+
+    assert lines[0].startswith("application running: trading BTCUSDT")
+    assert lines[1] == (
+        f"kill switch file {kill} present: trading HALTED for this run (no new entries); "
+        f"remove {kill} before the next start"
+    )
+
+
+def test_an_attached_start_with_the_kill_file_there_says_what_lifts_it(tmp_path) -> None:
+    kill = tmp_path / "KILL"
+    rig = make_rig(kill_switch_file=str(kill))
+    out = io.StringIO()
+    daemon = _daemon(str(kill), out=out)
+    settings = daemon.settings
+    daemon.settings = replace(
+        settings, endpoints=replace(settings.endpoints, rest_url="http://127.0.0.1:1")
+    )
+    kill.touch()
+    with rig.em.reconciling():
+        daemon._kill_if_asked(rig.em)
+
+    assert _started(daemon, out)[1] == (
+        f"kill switch file {kill} present: trading HALTED until {kill} is removed and the "
+        "daemon is restarted with --reset-halt"
+    )
+
+
+def test_a_start_without_the_kill_file_says_only_that_it_runs(tmp_path) -> None:
+    kill = tmp_path / "KILL"
+    rig = make_rig(kill_switch_file=str(kill))
+    out = io.StringIO()
+    daemon = _daemon(str(kill), out=out)
+    with rig.em.reconciling():
+        daemon._kill_if_asked(rig.em)
+
+    assert len(_started(daemon, out)) == 1
+    assert rig.risk.state is ACTIVE
