@@ -102,6 +102,10 @@ CANCEL_REJECTED = -2011  # "Unknown order sent.": not open (any more, or not yet
 DUPLICATE_CLIENT_ID = -4116  # an open order already has this client id: ours, resolve it
 STREAM = "user"
 _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
+# Shares of the stop's budget (`LiveVenue.stop`): at most this much waits for the requests in
+# flight, and this much is kept after the last reconciliation to end the tasks and the stream.
+_IN_FLIGHT_SHARE = 0.3
+_CLOSING_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -376,29 +380,43 @@ class LiveVenue:
         await self._cancel_tasks(timeout_s=1.0)
         await self.stream.stop(close_key=False)
 
-    async def stop(self, *, cancel_orders: bool = True, keep_protection: bool = False) -> None:
-        """Stop cleanly within `stop_timeout_s`: no new orders; wait briefly for requests in
-        flight; cancel every open order (normal and algo) unless `cancel_orders` is False,
-        but with `keep_protection` the protective stops / take-profits (closePosition or
-        reduce-only, `Order.is_protective`) stay, guarding the position left open; stop the
-        dead-man timer (countdownTime 0, after the cancel-all); a last reconciliation; close
-        the user stream and every task. The orders the last reconciliation's events make the
-        listener send (the stop-loss of a position left open that it shows without one: the
-        only orders `submit` takes while stopping) are waited for within the budget, so their
-        outcome is known (and booked) when `stop` returns."""
+    async def stop(
+        self,
+        *,
+        cancel_orders: bool = True,
+        keep_protection: bool = False,
+        within_s: float | None = None,
+    ) -> None:
+        """Stop cleanly within `within_s` (the caller's budget left for it; at most
+        `stop_timeout_s`): no new orders; wait briefly for requests in flight; cancel every
+        open order (normal and algo) unless `cancel_orders` is False, but with
+        `keep_protection` the protective stops / take-profits (closePosition or reduce-only,
+        `Order.is_protective`) stay, guarding the position left open; stop the dead-man timer
+        (countdownTime 0, after the cancel-all); a last reconciliation; close the user stream
+        and every task. The orders the last reconciliation's events make the listener send
+        (the stop-loss of a position left open that it shows without one, and its one retry:
+        the only orders `submit` takes while stopping) are waited for within the budget, so
+        their outcome is known (and booked) when `stop` returns.
+
+        Each phase is a share of the budget actually given, measured on the loop's clock: a
+        caller that already spent part of its own (the daemon's market streams, a stop being
+        replaced) gets a stop that ends in time, its closing phase included, rather than one
+        cut from outside in the middle of its last reconciliation."""
         if not self._running:
             return
         self._stopping = True
         budget = self.config.stop_timeout_s
+        if within_s is not None:
+            budget = max(0.0, min(budget, within_s))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         in_flight = [t for t in self._tasks if t.get_name().startswith(("submit", "cancel"))]
         if in_flight:
-            await asyncio.wait(in_flight, timeout=budget * 0.3)
+            await asyncio.wait(in_flight, timeout=budget * _IN_FLIGHT_SHARE)
         if self._deadman_task is not None:
             self._deadman_task.cancel()
         try:
-            async with asyncio.timeout(max(0.1, deadline - loop.time() - budget * 0.2)):
+            async with asyncio.timeout_at(deadline - budget * _CLOSING_SHARE):
                 if cancel_orders:
                     for symbol in self.symbols:
                         await self._cancel_all_requests(symbol, keep_protection=keep_protection)
@@ -407,15 +425,24 @@ class LiveVenue:
                         await self._countdown(symbol, 0)
                 before = set(self._tasks)
                 await self.reconcile("stop")
-                placed = [t for t in self._tasks - before if t.get_name().startswith("submit")]
-                if placed:
-                    await asyncio.wait(placed)
+                await self._orders_placed_since(before)
         except (TimeoutError, TradingError) as exc:
             log.warning("clean stop incomplete: %s", exc or "timed out")
-        remaining = max(0.1, min(1.0, deadline - loop.time()))
-        await self._cancel_tasks(timeout_s=remaining)
-        await self.stream.stop(close_key=True, timeout_s=remaining)
+        # what is left: a third to end the tasks, the rest to the user stream (its socket,
+        # then the listenKey's DELETE, each given `timeout_s`), at most 1 s each
+        await self._cancel_tasks(timeout_s=min(1.0, max(0.0, deadline - loop.time()) / 3))
+        await self.stream.stop(
+            close_key=True, timeout_s=min(1.0, max(0.0, deadline - loop.time()) / 2)
+        )
         self._running = False
+
+    async def _orders_placed_since(self, before: set[asyncio.Task[Any]]) -> None:
+        """Wait for the orders sent since `before` was taken (the stop's last reconciliation's
+        stop-loss), and for those their answers make the listener send (a retry)."""
+        while placed := [
+            t for t in self._tasks - before if t.get_name().startswith("submit") and not t.done()
+        ]:
+            await asyncio.wait(placed)
 
     async def _cancel_tasks(self, *, timeout_s: float) -> None:
         tasks = list(self._tasks)

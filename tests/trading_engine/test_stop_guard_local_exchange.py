@@ -10,8 +10,11 @@ The daemon learns of it only from a reconciliation: the stop's last one (at SIGT
 periodic one while it runs. Either way a new stop-loss goes out for the position as it is.
 """
 
+import asyncio
+import contextlib
 import io
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,19 +25,21 @@ import pytest
 
 from core.enums import OrderStatus, OrderType
 from exchange_sim.server import LocalExchange
+from gateway.main_gateway import ExecutorConfig
 from runtime.settings import load_settings
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     LIMITS,
     QTY,
     SYMBOL,
+    VENUE,
     Daemon,
     start_daemon,
     stepped_exchange,
     until,
 )
+from trading_engine.daemon import SHUTDOWN_BUDGET_S, _Parts
 from trading_engine.daemon import Daemon as TradingDaemon
-from trading_engine.daemon import _Parts
 from trading_engine.exec_manager import ExecConfig
 
 pytestmark = pytest.mark.asyncio
@@ -66,7 +71,9 @@ def stop_in_books(d: Daemon) -> Any:
     )
 
 
-async def long_with_its_stop(ex: LocalExchange, journal_dir: Path) -> Daemon:
+async def long_with_its_stop(
+    ex: LocalExchange, journal_dir: Path, venue_config: ExecutorConfig = VENUE
+) -> Daemon:
     """The daemon, long 0.010 with its stop-loss accepted by the exchange."""
     d = await start_daemon(
         ex,
@@ -74,6 +81,7 @@ async def long_with_its_stop(ex: LocalExchange, journal_dir: Path) -> Daemon:
         limits=GUARDED,
         exec_config=ExecConfig(symbols=(SYMBOL,), stale_order_ms=10**9),
         prefix="sg",
+        venue_config=venue_config,
     )
     await ex.step(60_000)
     await d.buy_at_market(QTY)
@@ -85,17 +93,44 @@ async def long_with_its_stop(ex: LocalExchange, journal_dir: Path) -> Daemon:
     return d
 
 
+@contextlib.asynccontextmanager
+async def in_real_time(ex: LocalExchange) -> AsyncIterator[None]:
+    """The stepped exchange's clock kept with the wall clock meanwhile (a stop of a few
+    seconds: a frozen exchange clock would refuse our timestamps as ahead of it, -1021)."""
+
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.05)
+            now = loop.time()
+            await ex.step(round((now - last) * 1000))
+            last = now
+
+    ticking = asyncio.get_running_loop().create_task(tick())
+    try:
+        yield
+    finally:
+        ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
+
+
 def cancel_unheard(ex: LocalExchange, client_id: str) -> None:
     """The exchange cancels the stop; its ALGO_UPDATE never reaches the daemon."""
     ex.engine.cancel_algo_order(ACCOUNT, {"symbol": SYMBOL, "clientAlgoId": client_id})
     ex.engine.drain_user_events()
 
 
-def shutting_down(d: Daemon, journal_dir: Path) -> tuple[TradingDaemon, io.StringIO]:
-    """The daemon over the rig's parts (no market-data stream), ready for `_shutdown`."""
+def shutting_down(
+    d: Daemon, journal_dir: Path, market_stop_s: float = 0.0
+) -> tuple[TradingDaemon, io.StringIO]:
+    """The daemon over the rig's parts (no market-data stream), ready for `_shutdown`;
+    `market_stop_s`: how long its market streams' stop takes (a socket whose close hangs
+    until the stop gives up on it)."""
 
-    async def stopped(**_kwargs: object) -> None:
-        return None
+    async def stopped(timeout_s: float = 0.0) -> None:
+        await asyncio.sleep(min(market_stop_s, timeout_s))  # a close that never completes
 
     settings = replace(
         load_settings(None, env_file=None), symbols=(SYMBOL,), journal_dir=str(journal_dir)
@@ -177,3 +212,70 @@ async def test_a_stop_loss_refused_at_the_stop_is_a_warning_naming_the_position(
     line = "WARNING: position BTCUSDT 0.010 left open WITHOUT an exchange-side stop-loss"
     assert line in out.getvalue()
     assert any(line in w for w in warnings), warnings
+
+
+async def test_a_slow_exchange_s_stop_fits_the_budget_the_daemon_gives_the_venue(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The market streams' stop used its whole second and every REST answer takes 0.2 s: the
+    venue is given what is left of the daemon's budget, not its own 5 s, and its last
+    reconciliation (which places the stop-loss again) and its closing fit in it."""
+    ex = exchange
+    d = await long_with_its_stop(ex, tmp_path, venue_config=replace(VENUE, stop_timeout_s=5.0))
+    daemon, out = shutting_down(d, tmp_path, market_stop_s=1.0)
+    given: list[float | None] = []
+    stop = d.venue.stop
+
+    async def recorded_stop(**kwargs: Any) -> None:
+        given.append(kwargs.get("within_s"))
+        await stop(**kwargs)
+
+    d.venue.stop = recorded_stop  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    try:
+        cancel_unheard(ex, stop_in_books(d).client_order_id)
+        ex.faults.latency(rest_s=0.2)
+        started = loop.time()
+        with caplog.at_level(logging.INFO):
+            async with in_real_time(ex):
+                await daemon._shutdown()
+        took_s = loop.time() - started
+    finally:
+        ex.faults.latency(rest_s=0.0)
+        await d.rest.close()
+        d.journal.close()
+
+    [within_s] = given
+    assert within_s is not None and within_s <= SHUTDOWN_BUDGET_S - 1.0
+    assert took_s <= SHUTDOWN_BUDGET_S
+    assert "venue did not stop in time" not in caplog.text
+    assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
+    assert "books vs exchange at exit: identical" in out.getvalue()
+
+
+async def test_the_venue_s_stop_ends_within_the_time_it_is_given_its_reconciliation_done(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """Every REST answer takes 0.1 s; the stop is given 1.5 s of its 5: the cancel-all's
+    reads, the last reconciliation, the stop-loss it places again and the user stream's close
+    end within them."""
+    ex = exchange
+    d = await long_with_its_stop(ex, tmp_path, venue_config=replace(VENUE, stop_timeout_s=5.0))
+    loop = asyncio.get_running_loop()
+    reconciles = d.venue.stats.reconciles
+    try:
+        d.em.stop_trading()
+        cancel_unheard(ex, stop_in_books(d).client_order_id)
+        ex.faults.latency(rest_s=0.1)
+        started = loop.time()
+        async with in_real_time(ex):
+            await d.venue.stop(cancel_orders=True, keep_protection=True, within_s=1.5)
+        took_s = loop.time() - started
+    finally:
+        ex.faults.latency(rest_s=0.0)
+        await d.rest.close()
+        d.journal.close()
+
+    assert took_s <= 1.5 + 0.05  # a few ms past its last step, at most
+    assert d.venue.stats.reconciles == reconciles + 1
+    assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
