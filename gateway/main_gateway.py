@@ -243,6 +243,8 @@ class LiveVenue:
         self._reconcile_lock = asyncio.Lock()
         self._running = False
         self._stopping = False
+        # While stopping: the loop time its last orders must be answered by (`stop`)
+        self._stop_until: float | None = None
         self._deadman_task: asyncio.Task[None] | None = None
         # The exchange's time (ms) when the user stream first connected: from then on what
         # happens is seen live; what came before and the reconciliation finds was missed.
@@ -332,6 +334,7 @@ class LiveVenue:
             raise RuntimeError("LiveVenue already started")
         self._running = True
         self._stopping = False
+        self._stop_until = None
         self.sync.funding_since_ms = funding_resume_ms(self._funding_since_ms, self._exchange_ms())
         self.stream.start()
         waits = {
@@ -410,13 +413,14 @@ class LiveVenue:
             budget = max(0.0, min(budget, within_s))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
+        self._stop_until = deadline - budget * _CLOSING_SHARE
         in_flight = [t for t in self._tasks if t.get_name().startswith(("submit", "cancel"))]
         if in_flight:
             await asyncio.wait(in_flight, timeout=budget * _IN_FLIGHT_SHARE)
         if self._deadman_task is not None:
             self._deadman_task.cancel()
         try:
-            async with asyncio.timeout_at(deadline - budget * _CLOSING_SHARE):
+            async with asyncio.timeout_at(self._stop_until):
                 if cancel_orders:
                     for symbol in self.symbols:
                         await self._cancel_all_requests(symbol, keep_protection=keep_protection)
@@ -560,7 +564,11 @@ class LiveVenue:
         params: dict[str, str],
         signed: SignedRequest | None = None,
         started: StartedCall | None = None,
+        *,
+        may_resend: bool = True,
     ) -> None:
+        """Send one order and turn its answer into events. `may_resend`: a refusal certain not
+        to have executed may be sent once more (`_resend_at_stop`)."""
         try:
             if started is not None:
                 row = await started  # handed to the HTTP layer by `submit`
@@ -582,6 +590,13 @@ class LiveVenue:
             return
         except (RetryableError, FatalError) as exc:
             # Certain not to have executed (never sent, still rate limited, banned, bad key).
+            if may_resend and self._resend_at_stop(request, exc):
+                log.warning(
+                    "order %s not sent: %s; sent once more (the stop-loss of a position left "
+                    "open at the stop)", t.client_order_id, exc,
+                )  # fmt: skip
+                await self._send_order(t, request, params, may_resend=False)
+                return
             log.warning("order %s not sent: %s", t.client_order_id, exc)
             self._rejected(t, 0, f"not sent: {exc}")
             return
@@ -599,6 +614,21 @@ class LiveVenue:
             self._unknown(t, f"unreadable answer: {exc}", None)
             return
         self._applied(applied)
+
+    def _resend_at_stop(self, request: OrderRequest, exc: TradingError) -> bool:
+        """While stopping, a protective order (the stop-loss of a position left open, the one
+        kind sent then) refused with a retryable error, which is certain not to have executed
+        (never sent, still rate limited: 429 / -1003, -1021 after a resync), is sent once more
+        under the same client id when the stop's budget leaves time for the wait the exchange
+        asked for: one lost request must not leave the position unguarded while the daemon is
+        down. An outcome unknown is never sent again (`ExecutionStatusUnknown`: resolved)."""
+        until = self._stop_until
+        if until is None or not self._stopping or not request.is_protective:
+            return False
+        if not isinstance(exc, RetryableError):
+            return False  # a ban or a bad key: the same again
+        wait_s = exc.retry_after_s or 0.0
+        return asyncio.get_running_loop().time() + wait_s < until
 
     def _rejected(self, t: TrackedOrder, code: int, reason: str) -> None:
         self.stats.rejected += 1

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from core.enums import OrderStatus, OrderType
+from core.events import Event, VenueSnapshot
 from exchange_sim.server import LocalExchange
 from gateway.main_gateway import ExecutorConfig
 from runtime.settings import load_settings
@@ -72,9 +73,13 @@ def stop_in_books(d: Daemon) -> Any:
 
 
 async def long_with_its_stop(
-    ex: LocalExchange, journal_dir: Path, venue_config: ExecutorConfig = VENUE
+    ex: LocalExchange,
+    journal_dir: Path,
+    venue_config: ExecutorConfig = VENUE,
+    on_event: Callable[[Event], None] | None = None,
 ) -> Daemon:
-    """The daemon, long 0.010 with its stop-loss accepted by the exchange."""
+    """The daemon, long 0.010 with its stop-loss accepted by the exchange; `on_event`: the
+    rig's (called with each venue event before the ExecManager)."""
     d = await start_daemon(
         ex,
         journal_dir,
@@ -82,6 +87,7 @@ async def long_with_its_stop(
         exec_config=ExecConfig(symbols=(SYMBOL,), stale_order_ms=10**9),
         prefix="sg",
         venue_config=venue_config,
+        on_event=on_event,
     )
     await ex.step(60_000)
     await d.buy_at_market(QTY)
@@ -279,3 +285,69 @@ async def test_the_venue_s_stop_ends_within_the_time_it_is_given_its_reconciliat
     assert took_s <= 1.5 + 0.05  # a few ms past its last step, at most
     assert d.venue.stats.reconciles == reconciles + 1
     assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
+
+
+async def test_a_stop_loss_refused_rate_limited_at_the_stop_is_sent_once_more(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stop-loss the stop's last reconciliation places again is answered 429 (-1003) more
+    often than the connection waits one out (10 times): certain not to have executed, it is
+    sent once more, under the same client id, and the position stays guarded."""
+    ex = exchange
+    stopping = False
+
+    def at_the_stop_s_snapshot(event: Event) -> None:
+        if stopping and isinstance(event, VenueSnapshot):
+            ex.faults.rest_rate_limit(count=11, retry_after_s=0)  # the next request's
+
+    d = await long_with_its_stop(ex, tmp_path, on_event=at_the_stop_s_snapshot)
+    daemon, out = shutting_down(d, tmp_path)
+    try:
+        cancel_unheard(ex, stop_in_books(d).client_order_id)
+        stopping = True
+        with caplog.at_level(logging.INFO):
+            await daemon._shutdown()
+    finally:
+        await d.rest.close()
+        d.journal.close()
+
+    assert ex.faults.rest_429_next == 0  # the 11 answers were the stop-loss's
+    assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
+    stop = stop_in_books(d)
+    assert stop is not None and stop.status is OrderStatus.NEW
+    assert "still rate limited after 10 waits" in caplog.text
+    assert "sent once more" in caplog.text
+    said = out.getvalue()
+    assert "position BTCUSDT 0.010 left open, guarded on the exchange by STOP_MARKET" in said
+    assert "WARNING" not in said
+
+
+async def test_a_stop_loss_whose_outcome_is_unknown_at_the_stop_is_not_sent_again(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stop-loss placed again at the stop is answered 503 (the exchange executed nothing,
+    but a 503 does not prove it): its outcome is unknown, so it is looked up, never sent
+    again, and the summary warns that the position may be unguarded."""
+    ex = exchange
+    stopping = False
+
+    def at_the_stop_s_snapshot(event: Event) -> None:
+        if stopping and isinstance(event, VenueSnapshot):
+            ex.faults.order_failure("unavailable_before", count=1)
+
+    d = await long_with_its_stop(ex, tmp_path, on_event=at_the_stop_s_snapshot)
+    daemon, out = shutting_down(d, tmp_path)
+    try:
+        cancel_unheard(ex, stop_in_books(d).client_order_id)
+        stopping = True
+        with caplog.at_level(logging.INFO):
+            await daemon._shutdown()
+    finally:
+        await d.rest.close()
+        d.journal.close()
+
+    assert ex.faults.order_mode is None  # the one 503 was the stop-loss's
+    assert exchange_stops(ex) == []
+    assert "outcome unknown" in caplog.text
+    assert "sent once more" not in caplog.text
+    assert "WARNING: position BTCUSDT 0.010 left open" in out.getvalue()
