@@ -1351,6 +1351,13 @@ class BookKeeper:
             self._finish_restore(journal, replay)
         finally:
             self._version += 1
+        if not self.orders_submitted and replay.last_record_ms(journal) is None:
+            # A wallet of 0 here read as the account's, before the exchange's came in.
+            log.info(
+                "books: a new journal, nothing to restore (the wallet and positions come from "
+                "the exchange's first answer)"
+            )
+            return replay
         log.info(
             "books restored: %d orders (%d open), %d fills, wallet %s %s (%s)",
             self.orders_submitted,
