@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from core.enums import OrderStatus, OrderType
-from core.events import Event, VenueSnapshot
+from core.enums import OrderStatus, OrderType, TradingState
+from core.events import Event, OrderExpired, VenueSnapshot
 from exchange_sim.server import LocalExchange
 from gateway.main_gateway import ExecutorConfig
 from runtime.settings import load_settings
@@ -351,3 +351,30 @@ async def test_a_stop_loss_whose_outcome_is_unknown_at_the_stop_is_not_sent_agai
     assert "outcome unknown" in caplog.text
     assert "sent once more" not in caplog.text
     assert "WARNING: position BTCUSDT 0.010 left open" in out.getvalue()
+
+
+async def test_the_stop_loss_of_a_position_a_flatten_closed_ends_expired_by_the_exchange(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """The kill switch flattens the long: its fill closes the position, and the exchange ends
+    the closePosition stop-loss itself, EXPIRED (Binance's own end of it, reference 6.3), before
+    the daemon would cancel it. The books count it expired, as the exchange says, and the
+    summary says who ended it."""
+    ex = exchange
+    d = await long_with_its_stop(ex, tmp_path)
+    try:
+        stop = stop_in_books(d).client_order_id
+        d.em.kill("operator")
+        await until(lambda: d.em.trading_state is TradingState.HALTED, "HALTED, flat")
+    finally:
+        await d.stop()
+
+    assert [type(e) for e in d.seen if getattr(e, "client_order_id", None) == stop][-1] is (
+        OrderExpired
+    )
+    assert d.book.orders_by_status == {"FILLED": 2, "EXPIRED": 1}
+    assert d.book.summary().lines()[0] == (
+        "orders: 3 submitted (expired 1, filled 2), 0 open; expired: ended by the exchange (a "
+        "stop-loss / take-profit whose position closed, or an order's unfilled rest), not "
+        "cancelled by the daemon"
+    )
