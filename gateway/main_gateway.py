@@ -103,9 +103,11 @@ DUPLICATE_CLIENT_ID = -4116  # an open order already has this client id: ours, r
 STREAM = "user"
 _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # Shares of the stop's budget (`LiveVenue.stop`): at most this much waits for the requests in
-# flight, and this much is kept after the last reconciliation to end the tasks and the stream.
+# flight, and this much is kept after the last reconciliation to end the tasks and the stream
+# (little: the last reconciliation and the stop-loss it places matter more than the listenKey's
+# DELETE, which expires by itself after 60 min).
 _IN_FLIGHT_SHARE = 0.3
-_CLOSING_SHARE = 0.2
+_CLOSING_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
