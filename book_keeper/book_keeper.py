@@ -257,6 +257,17 @@ class _Book:
         return None
 
 
+# Binance's EXPIRED is the exchange's own end of an order, not a cancel of ours (reference 6.2.4,
+# 6.3): the closePosition stop-loss / take-profit of a position that closed (the flatten's fill:
+# Binance ends it then, before the daemon would cancel it), a market or IOC order's unfilled
+# rest, a reduce-only order left with nothing to reduce. "expired 1" alone read as a fault.
+_EXPIRED = TEXT[OrderStatus.EXPIRED]
+_EXPIRED_BY = (
+    "; expired: ended by the exchange (a stop-loss / take-profit whose position closed, or an "
+    "order's unfilled rest), not cancelled by the daemon"
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookSummary:
     """The closing summary: what the books hold now and what happened since they began."""
@@ -284,6 +295,7 @@ class BookSummary:
     def lines(self) -> list[str]:
         """Human-readable lines for the daemon's closing summary."""
         statuses = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.orders_by_status.items()))
+        expired = _EXPIRED_BY if self.orders_by_status.get(_EXPIRED) else ""
         # with its unit when none was paid too ("fees: 0" beside "volume 0 USDT" looked cut)
         fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0 USDT"
         positions = (
@@ -291,7 +303,7 @@ class BookSummary:
         )
         return [
             f"orders: {self.orders_submitted} submitted ({statuses or 'none finished'}), "
-            f"{self.open_orders} open",
+            f"{self.open_orders} open{expired}",
             f"fills: {self.fills} ({self.maker_fills} maker), volume {self.volume:f} USDT",
             f"fees: {fees}",
             f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
@@ -1376,6 +1388,13 @@ class BookKeeper:
             self._finish_restore(journal, replay)
         finally:
             self._version += 1
+        if not self.orders_submitted and replay.last_record_ms(journal) is None:
+            # A wallet of 0 here read as the account's, before the exchange's came in.
+            log.info(
+                "books: a new journal, nothing to restore (the wallet and positions come from "
+                "the exchange's first answer)"
+            )
+            return replay
         log.info(
             "books restored: %d orders (%d open), %d fills, wallet %s %s (%s)",
             self.orders_submitted,

@@ -102,6 +102,12 @@ CANCEL_REJECTED = -2011  # "Unknown order sent.": not open (any more, or not yet
 DUPLICATE_CLIENT_ID = -4116  # an open order already has this client id: ours, resolve it
 STREAM = "user"
 _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
+# Shares of the stop's budget (`LiveVenue.stop`): at most this much waits for the requests in
+# flight, and this much is kept after the last reconciliation to end the tasks and the stream
+# (little: the last reconciliation and the stop-loss it places matter more than the listenKey's
+# DELETE, which expires by itself after 60 min).
+_IN_FLIGHT_SHARE = 0.3
+_CLOSING_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +245,8 @@ class LiveVenue:
         self._reconcile_lock = asyncio.Lock()
         self._running = False
         self._stopping = False
+        # While stopping: the loop time its last orders must be answered by (`stop`)
+        self._stop_until: float | None = None
         self._deadman_task: asyncio.Task[None] | None = None
         # The exchange's time (ms) when the user stream first connected: from then on what
         # happens is seen live; what came before and the reconciliation finds was missed.
@@ -328,6 +336,7 @@ class LiveVenue:
             raise RuntimeError("LiveVenue already started")
         self._running = True
         self._stopping = False
+        self._stop_until = None
         self.sync.funding_since_ms = funding_resume_ms(self._funding_since_ms, self._exchange_ms())
         self.stream.start()
         waits = {
@@ -376,29 +385,44 @@ class LiveVenue:
         await self._cancel_tasks(timeout_s=1.0)
         await self.stream.stop(close_key=False)
 
-    async def stop(self, *, cancel_orders: bool = True, keep_protection: bool = False) -> None:
-        """Stop cleanly within `stop_timeout_s`: no new orders; wait briefly for requests in
-        flight; cancel every open order (normal and algo) unless `cancel_orders` is False,
-        but with `keep_protection` the protective stops / take-profits (closePosition or
-        reduce-only, `Order.is_protective`) stay, guarding the position left open; stop the
-        dead-man timer (countdownTime 0, after the cancel-all); a last reconciliation; close
-        the user stream and every task. The orders the last reconciliation's events make the
-        listener send (the stop-loss of a position left open that it shows without one: the
-        only orders `submit` takes while stopping) are waited for within the budget, so their
-        outcome is known (and booked) when `stop` returns."""
+    async def stop(
+        self,
+        *,
+        cancel_orders: bool = True,
+        keep_protection: bool = False,
+        within_s: float | None = None,
+    ) -> None:
+        """Stop cleanly within `within_s` (the caller's budget left for it; at most
+        `stop_timeout_s`): no new orders; wait briefly for requests in flight; cancel every
+        open order (normal and algo) unless `cancel_orders` is False, but with
+        `keep_protection` the protective stops / take-profits (closePosition or reduce-only,
+        `Order.is_protective`) stay, guarding the position left open; stop the dead-man timer
+        (countdownTime 0, after the cancel-all); a last reconciliation; close the user stream
+        and every task. The orders the last reconciliation's events make the listener send
+        (the stop-loss of a position left open that it shows without one, and its one retry:
+        the only orders `submit` takes while stopping) are waited for within the budget, so
+        their outcome is known (and booked) when `stop` returns.
+
+        Each phase is a share of the budget actually given, measured on the loop's clock: a
+        caller that already spent part of its own (the daemon's market streams, a stop being
+        replaced) gets a stop that ends in time, its closing phase included, rather than one
+        cut from outside in the middle of its last reconciliation."""
         if not self._running:
             return
         self._stopping = True
         budget = self.config.stop_timeout_s
+        if within_s is not None:
+            budget = max(0.0, min(budget, within_s))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
+        self._stop_until = deadline - budget * _CLOSING_SHARE
         in_flight = [t for t in self._tasks if t.get_name().startswith(("submit", "cancel"))]
         if in_flight:
-            await asyncio.wait(in_flight, timeout=budget * 0.3)
+            await asyncio.wait(in_flight, timeout=budget * _IN_FLIGHT_SHARE)
         if self._deadman_task is not None:
             self._deadman_task.cancel()
         try:
-            async with asyncio.timeout(max(0.1, deadline - loop.time() - budget * 0.2)):
+            async with asyncio.timeout_at(self._stop_until):
                 if cancel_orders:
                     for symbol in self.symbols:
                         await self._cancel_all_requests(symbol, keep_protection=keep_protection)
@@ -407,15 +431,24 @@ class LiveVenue:
                         await self._countdown(symbol, 0)
                 before = set(self._tasks)
                 await self.reconcile("stop")
-                placed = [t for t in self._tasks - before if t.get_name().startswith("submit")]
-                if placed:
-                    await asyncio.wait(placed)
+                await self._orders_placed_since(before)
         except (TimeoutError, TradingError) as exc:
             log.warning("clean stop incomplete: %s", exc or "timed out")
-        remaining = max(0.1, min(1.0, deadline - loop.time()))
-        await self._cancel_tasks(timeout_s=remaining)
-        await self.stream.stop(close_key=True, timeout_s=remaining)
+        # what is left: a third to end the tasks, the rest to the user stream (its socket,
+        # then the listenKey's DELETE, each given `timeout_s`), at most 1 s each
+        await self._cancel_tasks(timeout_s=min(1.0, max(0.0, deadline - loop.time()) / 3))
+        await self.stream.stop(
+            close_key=True, timeout_s=min(1.0, max(0.0, deadline - loop.time()) / 2)
+        )
         self._running = False
+
+    async def _orders_placed_since(self, before: set[asyncio.Task[Any]]) -> None:
+        """Wait for the orders sent since `before` was taken (the stop's last reconciliation's
+        stop-loss), and for those their answers make the listener send (a retry)."""
+        while placed := [
+            t for t in self._tasks - before if t.get_name().startswith("submit") and not t.done()
+        ]:
+            await asyncio.wait(placed)
 
     async def _cancel_tasks(self, *, timeout_s: float) -> None:
         tasks = list(self._tasks)
@@ -533,7 +566,11 @@ class LiveVenue:
         params: dict[str, str],
         signed: SignedRequest | None = None,
         started: StartedCall | None = None,
+        *,
+        may_resend: bool = True,
     ) -> None:
+        """Send one order and turn its answer into events. `may_resend`: a refusal certain not
+        to have executed may be sent once more (`_resend_at_stop`)."""
         try:
             if started is not None:
                 row = await started  # handed to the HTTP layer by `submit`
@@ -555,6 +592,13 @@ class LiveVenue:
             return
         except (RetryableError, FatalError) as exc:
             # Certain not to have executed (never sent, still rate limited, banned, bad key).
+            if may_resend and self._resend_at_stop(request, exc):
+                log.warning(
+                    "order %s not sent: %s; sent once more (the stop-loss of a position left "
+                    "open at the stop)", t.client_order_id, exc,
+                )  # fmt: skip
+                await self._send_order(t, request, params, may_resend=False)
+                return
             log.warning("order %s not sent: %s", t.client_order_id, exc)
             self._rejected(t, 0, f"not sent: {exc}")
             return
@@ -572,6 +616,21 @@ class LiveVenue:
             self._unknown(t, f"unreadable answer: {exc}", None)
             return
         self._applied(applied)
+
+    def _resend_at_stop(self, request: OrderRequest, exc: TradingError) -> bool:
+        """While stopping, a protective order (the stop-loss of a position left open, the one
+        kind sent then) refused with a retryable error, which is certain not to have executed
+        (never sent, still rate limited: 429 / -1003, -1021 after a resync), is sent once more
+        under the same client id when the stop's budget leaves time for the wait the exchange
+        asked for: one lost request must not leave the position unguarded while the daemon is
+        down. An outcome unknown is never sent again (`ExecutionStatusUnknown`: resolved)."""
+        until = self._stop_until
+        if until is None or not self._stopping or not request.is_protective:
+            return False
+        if not isinstance(exc, RetryableError):
+            return False  # a ban or a bad key: the same again
+        wait_s = exc.retry_after_s or 0.0
+        return asyncio.get_running_loop().time() + wait_s < until
 
     def _rejected(self, t: TrackedOrder, code: int, reason: str) -> None:
         self.stats.rejected += 1

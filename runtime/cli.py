@@ -1,6 +1,7 @@
 """The daemon's command line: flags, and their mapping onto settings overrides."""
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=duration,
         metavar="SECONDS",
         help="stop as on Ctrl+C after this many seconds (default: the config's duration_s, "
         "else 0 = run until stopped)",
@@ -118,6 +119,21 @@ def log_level(text: str) -> str:
             f"invalid choice: {text!r} (choose from {', '.join(LOG_LEVELS)}, in any case)"
         )
     return level
+
+
+def duration(text: str) -> float:
+    """`--duration`'s value, checked here by the config's rule for `duration_s` (seconds,
+    finite, >= 0), so that a refusal names the flag the user typed: checked by the settings,
+    it read `config error: duration_s = -1.0 is not allowed`, a key nobody had written."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: expected seconds >= 0 (0 = run until stopped)"
+        )
+    return seconds
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:

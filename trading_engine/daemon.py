@@ -110,6 +110,9 @@ log = logging.getLogger("daemon")
 # A stop-loss sent and not answered (or its answer lost): it may not be on the exchange.
 _UNCONFIRMED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
+# The venue's stop is given what is left of the budget and fits its phases in it; this much
+# more before it is cut from outside (its last steps may end a few ms late).
+VENUE_STOP_GRACE_S = 0.25
 STATUS_WATCH_S = 1.0  # how often a change --status reports is looked for (and written at most)
 PROTECT_WAIT_S = 1.5  # of it, at most this for a stop being replaced to go out
 KILL_FILE_POLL_S = 0.25
@@ -1206,9 +1209,11 @@ class Daemon:
         if relay is not None:
             relay.seen = []  # what the venue says at its stop (read when the journal failed)
         try:
-            async with asyncio.timeout(remaining):
+            async with asyncio.timeout(remaining + VENUE_STOP_GRACE_S):
                 await parts.venue.stop(
-                    cancel_orders=not self.keep_orders, keep_protection=keep_protection
+                    cancel_orders=not self.keep_orders,
+                    keep_protection=keep_protection,
+                    within_s=remaining,
                 )
         except TimeoutError:
             log.error("venue did not stop in time; open orders are left to the dead-man switch")

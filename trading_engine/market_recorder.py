@@ -659,15 +659,37 @@ class MarketRecorder:
 
     def discard(self) -> None:
         """The daemon's start did not complete: closed, and its file removed (a header and
-        the start's few entries: no trading to audit)."""
-        self.close()
+        the start's few entries: no trading to audit); the one line says so, not how many
+        entries the removed file held."""
+        self._finish()
         if self.path is not None:
             self.path.unlink(missing_ok=True)
             log.info("market recorder: the start did not complete: %s removed", self.path)
 
     def close(self) -> None:
-        if self._closed:
+        """Closed at the stop; one line says what the session file holds."""
+        if not self._finish():
             return
+        recorded = _entries(self.entries)
+        if self.cut is not None:
+            log.info(
+                "market recorder: %s (market data and venue events) in %s, %d more not "
+                "recorded after the size limit",
+                recorded,
+                self.path,
+                self.cut.count,
+            )
+            return
+        if not self.entries:
+            log.info("market recorder: nothing recorded (%s holds its header alone)", self.path)
+            return
+        log.info("market recorder: %s (market data and venue events) in %s", recorded, self.path)
+
+    def _finish(self) -> bool:
+        """The writer stopped and the file completed; False when there was none to complete
+        (closed already, never started) or the disk refused its end (said in an ERROR)."""
+        if self._closed:
+            return False
         self._closed = True
         self._wake.set()
         if self._thread is not None:
@@ -675,7 +697,7 @@ class MarketRecorder:
         with self._lock:
             gz, spool = self._gz, self._spool
             if gz is None or spool is None:
-                return
+                return False
             self._write()
             if self.hole is not None:  # the mark goes in, should the disk take it at the end
                 hole, self.hole = self.hole, None
@@ -691,20 +713,17 @@ class MarketRecorder:
                     len(spool.pending),
                     exc.strerror or exc,
                 )
-                return
+                return False
             finally:
                 os.close(self._fd)
             if self._may_trim and spool.written + self._older_bytes > self.max_bytes:
                 self._fit(spool.written)  # its end (gzip's held-back bytes) may need room too
-        if self.cut is not None:
-            log.info(
-                "market recorder: %d entries in %s, %d more not recorded after the size limit",
-                self.entries,
-                self.path,
-                self.cut.count,
-            )
-            return
-        log.info("market recorder: %d entries in %s", self.entries, self.path)
+        return True
+
+
+def _entries(count: int) -> str:
+    """`1 entry`, `3 entries`."""
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def _entry_ms(entry: tuple[Any, ...]) -> int | None:

@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 
 from core.account import Balance, Position
-from core.events import BalanceChanged, FundingPaid, PositionChanged, VenueSnapshot
+from core.events import (
+    BalanceChanged,
+    FundingPaid,
+    OrderExpired,
+    PositionChanged,
+    VenueSnapshot,
+)
 from core.market import BookTicker, MarkPrice, Trade
 from gateway.user_wire import AccountUpdate, decode_user_frame, parse_account, parse_user_event
 from tests.book_keeper.support import (
@@ -18,6 +24,7 @@ from tests.book_keeper.support import (
     SYMBOL,
     T0,
     D,
+    accepted,
     book,
     fill,
     filled,
@@ -598,3 +605,32 @@ def test_a_fill_of_yesterday_arriving_after_midnight_is_not_todays():
     assert bk.wallet() == D("9999.4")  # 10000 - 0.3 + 0.5 - 0.15025 - 0.5 - 0.14975
     assert bk.pnl_today(day2 + 1000) == D("0.34975")  # 0.5 - 0.15025: day 2's fill alone
     assert bk.fills_today(day2 + 1000) == 1
+
+
+def test_summary_says_expired_orders_were_ended_by_the_exchange():
+    """The stop-loss of a position a flatten closed ends EXPIRED on Binance (its own end of a
+    closePosition order): 'expired 1' alone read as a fault or as the daemon's cancel."""
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.010", None))
+    bk.apply(accepted("t-1", 1))
+    bk.apply(
+        OrderExpired(
+            event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL, client_order_id="t-1",
+            order_id=1, reason="algo order expired",
+        )
+    )  # fmt: skip
+
+    [orders] = bk.summary().lines()[:1]
+
+    assert orders == (
+        "orders: 1 submitted (expired 1), 0 open; expired: ended by the exchange (a stop-loss / "
+        "take-profit whose position closed, or an order's unfilled rest), not cancelled by the "
+        "daemon"
+    )
+
+
+def test_summary_without_expired_orders_has_no_note_on_them():
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    assert "expired" not in bk.summary().lines()[0]

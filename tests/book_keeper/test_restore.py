@@ -340,3 +340,29 @@ def test_the_replay_samples_the_peak_and_drawdown_on_each_fills_wallet(tmp_path)
     assert restored.wallet() == D("9970")
     assert restored.peak_equity == D("10050")
     assert restored.max_drawdown == D("80")
+
+
+def test_a_new_journal_says_there_is_nothing_to_restore_not_a_zero_wallet(tmp_path, caplog):
+    """Every first start logged `books restored: 0 orders (0 open), 0 fills, wallet 0 USDT`,
+    a wallet of 0 read as the account's before the exchange's 10000 USDT came in."""
+    caplog.set_level("INFO", logger="book_keeper.book_keeper")
+    with SqliteJournal(tmp_path) as journal:
+        book(start=None).restore(journal)
+
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "books: a new journal, nothing to restore (the wallet and positions come from the "
+        "exchange's first answer)"
+    ]
+
+
+def test_a_journal_with_history_says_what_it_restored(tmp_path, caplog):
+    with SqliteJournal(tmp_path) as journal:
+        _trade_session(journal, book(start=None))
+    caplog.set_level("INFO", logger="book_keeper.book_keeper")
+    caplog.clear()
+    with SqliteJournal(tmp_path) as journal:
+        book(start=None, clock=SimClock(T0 + 60_000)).restore(journal)
+
+    [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("books")]
+    assert said.startswith("books restored: ") and "wallet 9995.4969 USDT" in said

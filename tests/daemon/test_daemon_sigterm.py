@@ -88,7 +88,9 @@ def test_sigterm_during_the_warm_up_exits_0_within_5_s_and_nothing_was_traded(tm
         daemon = start_daemon(tmp_path)
         log = tmp_path / "logs" / "trading_engine.log"
         try:
-            wait_for(lambda: "books restored" in log.read_text(), 90, "the warm-up", every_s=0.05)
+            wait_for(
+                lambda: "books: a new journal" in log.read_text(), 90, "the warm-up", every_s=0.05
+            )
         finally:
             out, err, took_s = _stop(daemon)
         inject_fault(ex, {"fault": "clear"})

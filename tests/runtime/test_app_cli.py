@@ -681,3 +681,15 @@ def test_ctrl_c_while_app_py_imports_its_modules_exits_130_with_one_line(tmp_pat
     assert run.returncode == 130, run.stderr[-2000:]
     assert run.stderr.strip().splitlines() == ["interrupted: nothing was started"], run.stderr
     assert run.stdout == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_a_refused_duration_names_the_flag_typed_not_the_config_key(tmp_path, value):
+    """`--duration -1` was refused as `config error: duration_s = -1.0 is not allowed`."""
+    result = run_app("--duration", value, "--check-config", cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"app.py: error: argument --duration: '{value}' is not allowed: "
+        "expected seconds >= 0 (0 = run until stopped)"
+    )

@@ -533,3 +533,43 @@ def test_older_sessions_are_deleted_only_once_the_start_succeeded(tmp_path, flus
     assert names == [f"session-{s}.jsonl.gz" for s in (600, 700, 800, 900, 1000, 1100, 1200)] + [
         "session-1000000.jsonl.gz"
     ]
+
+
+def test_a_start_that_did_not_complete_says_its_file_was_removed_and_not_its_entries(
+    tmp_path, caplog
+):
+    """A failed start logged `market recorder: 1 entries in ...` before saying it removed
+    that file: a count of nothing the user can look at, in broken grammar."""
+    rec = MarketRecorder(tmp_path, SimClock(1_000))
+    on_item = rec.items(lambda item, _now: None)
+    rec.start({})
+    on_item(ITEMS[0])
+
+    with caplog.at_level(logging.INFO, logger="trading_engine.market_recorder"):
+        rec.discard()
+
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("market recorder: the start did not complete:")
+    assert session_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("items", "line"),
+    [
+        (ITEMS[:1], "market recorder: 1 entry (market data and venue events) in "),
+        (ITEMS[:2], "market recorder: 2 entries (market data and venue events) in "),
+        ([], "market recorder: nothing recorded ("),
+    ],
+)
+def test_the_closing_line_says_what_the_session_file_holds(tmp_path, caplog, items, line):
+    rec = MarketRecorder(tmp_path, SimClock(1_000))
+    on_item = rec.items(lambda item, _now: None)
+    rec.start({})
+    for item in items:
+        on_item(item)
+
+    with caplog.at_level(logging.INFO, logger="trading_engine.market_recorder"):
+        rec.close()
+
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith(line), said
