@@ -66,6 +66,10 @@ METRIC_ORDER = (
 # --- plots ----------------------------------------------------------------------------------
 
 
+# a white box under a heatmap cell's label, readable on any of its colours
+_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0}
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib  # type: ignore[import-not-found]
@@ -92,8 +96,16 @@ def _date_axis(ax: Any) -> None:
     ax.set_xlabel("time (UTC)")
 
 
+def _percent_formatter() -> Any:
+    """Tick labels in percent for an axis of fractions (0.05 -> 5%)."""
+    from matplotlib.ticker import PercentFormatter  # type: ignore[import-not-found]
+
+    return PercentFormatter(xmax=1.0)
+
+
 def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) -> Path | None:
-    """Equity (top) and drawdown (bottom) over UTC time."""
+    """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
+    `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %)."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -104,6 +116,7 @@ def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) ->
     ax1.grid(alpha=0.3)
     ax2.fill_between(x, [-d for d in metrics.drawdowns(equity)], 0.0, color="tab:red", alpha=0.5)
     ax2.set_ylabel("drawdown")
+    ax2.yaxis.set_major_formatter(_percent_formatter())
     ax2.grid(alpha=0.3)
     _date_axis(ax2)
     fig.tight_layout()
@@ -207,7 +220,16 @@ def plot_monthly_returns(
     for i in range(len(years)):
         for j in range(12):
             if np.isfinite(table[i, j]):
-                ax.text(j, i, f"{table[i, j]:+.2%}", ha="center", va="center", fontsize=8)
+                # on a box: black on the deep red or green of a large month is unreadable
+                ax.text(
+                    j,
+                    i,
+                    f"{table[i, j]:+.2%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    bbox=_LABEL_BOX,
+                )
     ax.set_title("monthly returns (UTC)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -242,9 +264,6 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0}
 
 
 def _fan(ax: Any, x: np.ndarray, paths: np.ndarray) -> None:

@@ -343,3 +343,48 @@ def test_the_fan_chart_says_so_when_no_trade_closed(tmp_path, monkeypatch):
     assert runs_panel.collections  # the runs' bands
     assert [t.get_text() for t in bootstrap_panel.texts] == [report.NO_TRADES_TO_RESAMPLE]
     assert (tmp_path / "mc.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def _drawn_figures(monkeypatch) -> list:
+    """The figures the plot functions save, drawn, to read their ticks and texts."""
+    import matplotlib.figure
+
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *a, **k):
+        fig.canvas.draw()
+        drawn.append(fig)
+        return save(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    return drawn
+
+
+def test_the_drawdown_axis_is_in_percent(tmp_path, monkeypatch):
+    """A bare fraction (-0.030) on the drawdown axis reads as 0.03 %, not the 3 % that
+    summary.json and the console give."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2025, 5, 5) + i * 60_000 for i in range(100)]
+    equity = [10_000.0 - 3.0 * i for i in range(100)]  # down to a 2.97 % drawdown
+
+    report.plot_equity(times, equity, tmp_path / "equity.png")
+
+    drawdown_axis = drawn[0].axes[1]
+    labels = [t.get_text() for t in drawdown_axis.get_yticklabels() if t.get_text()]
+    assert labels and all(label.endswith("%") for label in labels), labels
+    assert drawdown_axis.get_ylabel() == "drawdown"
+
+
+def test_the_monthly_returns_sit_on_a_box_readable_on_any_cell_colour(tmp_path, monkeypatch):
+    """Black on the deep red of the worst month (the colour scale's end) was unreadable."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2025, 5, 5), ms(2025, 5, 31, 23, 59), ms(2025, 6, 30, 23, 59)]
+
+    report.plot_monthly_returns(times, [10_000.0, 9_000.0, 9_000.0], tmp_path / "monthly.png")
+
+    texts = drawn[0].axes[0].texts
+    assert [t.get_text() for t in texts] == ["-10.00%", "+0.00%"]
+    for t in texts:
+        box = t.get_bbox_patch()
+        assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
