@@ -593,7 +593,9 @@ def review(args: argparse.Namespace) -> int:
     window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} (+{warm} warm-up bars)"
     if warm_start == eval_start:
         window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
-    print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
+    # "none", as --list says it: not Python's None
+    promoted_now = current_id or "none"
+    print(f"review on {window}, metric {args.metric} after fees; promoted: {promoted_now}")
     print(f"candidate trained on {trained_on}")
     if in_sample:
         print(

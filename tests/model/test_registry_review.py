@@ -144,7 +144,9 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     args = ["--registry", str(reg), "--data", str(WEEK), "--symbol", "btcusdt", "--eval-days", "2"]
     assert review_main([*args, "--init", "--candidate", str(models["short"])]) == 0
     short_id = registry.promoted_id(reg)
-    assert "nothing promoted yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing promoted yet" in out
+    assert "after fees; promoted: none\n" in out  # as --list says it, not Python's None
     # The week rose: always long beats always short after fees.
     assert review_main([*args, "--candidate", str(models["long"])]) == 0
     out = capsys.readouterr().out
