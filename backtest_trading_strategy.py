@@ -58,7 +58,13 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
-from runtime.flags import SecretSafeParser, StoreOnce, path_text, shown_argument_error
+from runtime.flags import (
+    OneLineParser,
+    SecretSafeParser,
+    StoreOnce,
+    path_text,
+    shown_argument_error,
+)
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
@@ -321,7 +327,7 @@ def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = SecretSafeParser(
+    p = OneLineParser(
         prog="backtest_trading_strategy.py",
         description="Backtest a strategy through the daemon's ExecManager, RiskManager and "
         "BookKeeper against the in-process matching engine.",

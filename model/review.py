@@ -74,7 +74,7 @@ from model.live import ModelMismatchError, load_linear_model
 # Here, not in `main`: a Ctrl+C while it loads is then the handler's one line above.
 from model.train import InputError, add_train_arguments
 from runtime.flags import (
-    SecretSafeParser,
+    OneLineParser,
     StoreOnce,
     path_text,
     shown_argument_error,
@@ -150,7 +150,7 @@ def backtest_model(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = SecretSafeParser(prog="python -m model.review", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, type=path_text, help="model registry directory")
     p.add_argument(
         "--candidate",
