@@ -49,6 +49,7 @@ from analysis._common import (
 )
 from backtest.metrics import FillRow, trade_ends, trade_role
 from core.enums import Side
+from runtime.flags import nonempty_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -237,9 +238,13 @@ MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--trades", type=Path, help="a backtest's trades.csv")
-    src.add_argument("--journal", type=Path, help="a daemon's journal directory (or its file)")
-    src.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
+    src.add_argument("--trades", type=nonempty_path, help="a backtest's trades.csv")
+    src.add_argument(
+        "--journal", type=nonempty_path, help="a daemon's journal directory (or its file)"
+    )
+    src.add_argument(
+        "--signals", type=nonempty_path, help="CSV with time_ms|open_time, close, signal"
+    )
     ap.add_argument(
         "--notional",
         type=float,
@@ -252,7 +257,7 @@ def _main(argv: list[str] | None) -> int:
         default=0.0005,
         help="signals: fee per side, a fraction of the notional (default: %(default)g)",
     )
-    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
     if not (args.notional > 0 and args.fee >= 0):

@@ -103,6 +103,13 @@ def test_each_tool_says_what_it_refused_without_the_key(
         ("model.review", ["--registry", "", "--list"], "--registry"),
         ("model.review", ["--registry", "r", "--data", "", "--train-days", "1"], "--data"),
         ("fetch_historical", [*FETCH, "--out", ""], "--out"),
+        # the analysis tools said `--data .: no such file` (Path("") is the working
+        # directory), and `analysis.pnl --journal ""` read the journal found there
+        ("analysis.pnl", ["--journal", "", "--out", "p.png"], "--journal"),
+        ("analysis.pnl", ["--trades", "t.csv", "--out", ""], "--out"),
+        ("analysis.visualize", ["--data", "", "--out", "p.png"], "--data"),
+        ("analysis.visualize", ["--data", "d.csv", "--signals", "", "--out", "p.png"], "--signals"),
+        ("analysis.correlation", ["--data", "", "--out", "p.png"], "--data"),
     ],
 )
 def test_each_tool_refuses_an_empty_path(capsys, tmp_path, monkeypatch, module, argv, flag):
