@@ -212,6 +212,7 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
         ax1.set_xlim(x[0] - hour, x[0] + hour)
     ax1.axhline(0.0, color="grey", lw=0.6)
     ax1.set_ylabel("cumulative PnL (USDT)")
+    ax1.set_xlabel("time (UTC)")  # the fills' times, as the backtest's plots say it
     ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
     ax1.grid(alpha=0.3)
     t = pnl.trades

@@ -182,6 +182,7 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
                 times(pts[0]), pts[1], marker=marker, color=color, s=36, label=label, zorder=3
             )
     ax.set_ylabel("price")
+    ax.set_xlabel("time (UTC)")  # the bars' close times, as the backtest's plots say it
     ax.set_title(title or "price, indicators and signals")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)

@@ -502,3 +502,32 @@ def test_a_signals_fee_given_as_a_percentage_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--fee 0.05: fees are fractions (0.05 is 5 %" in err and err.count("\n") == 1
     assert not (tmp_path / "p.png").exists()
+
+
+def _saved_figures(monkeypatch) -> list:
+    import matplotlib.figure
+
+    saved = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(
+        matplotlib.figure.Figure,
+        "savefig",
+        lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k)),
+    )
+    return saved
+
+
+def test_the_time_axes_say_their_times_are_utc(tmp_path, monkeypatch):
+    """The dates under the price and PnL curves had no label; they are UTC, as the
+    backtest's plots say (`time (UTC)`), not the reader's local time."""
+    saved = _saved_figures(monkeypatch)
+    t = np.array([1_746_403_200_000 + i * 60_000 for i in range(3)])
+    chart = visualize.Chart(times_ms=t, close=np.array([1.0, 2.0, 3.0]), interval_ms=60_000)
+    curve = pnl.Pnl(times_ms=t, cumulative=np.array([0.0, 1.0, -1.0]),
+                    trades=np.array([1.0, -2.0]), fees=0.1, source="--trades t.csv")  # fmt: skip
+
+    visualize.plot(chart, tmp_path / "price.png")
+    pnl.plot(curve, tmp_path / "pnl.png")
+
+    price_axis, (pnl_axis, _histogram) = saved[0].axes[0], saved[1].axes
+    assert price_axis.get_xlabel() == pnl_axis.get_xlabel() == "time (UTC)"
