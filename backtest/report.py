@@ -103,6 +103,12 @@ def _percent_formatter() -> Any:
     return PercentFormatter(xmax=1.0)
 
 
+def _plain_y(ax: Any) -> None:
+    """The y values as they are (10000.6), not matplotlib's offset (0.6 and a `+1e4` in the
+    corner) that a curve moving by cents around 10,000 USDT got."""
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+
+
 def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) -> Path | None:
     """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
     `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %)."""
@@ -113,6 +119,7 @@ def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) ->
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
     ax1.plot(x, list(equity), lw=0.8)
     ax1.set_ylabel("equity USDT")
+    _plain_y(ax1)
     ax1.grid(alpha=0.3)
     ax2.fill_between(x, [-d for d in metrics.drawdowns(equity)], 0.0, color="tab:red", alpha=0.5)
     ax2.set_ylabel("drawdown")
@@ -182,6 +189,7 @@ def plot_price(
             label=f"{kind} ({len(fs)})",
         )
     ax.set_ylabel("price USDT")
+    _plain_y(ax)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     _date_axis(ax)

@@ -388,3 +388,19 @@ def test_the_monthly_returns_sit_on_a_box_readable_on_any_cell_colour(tmp_path, 
     for t in texts:
         box = t.get_bbox_patch()
         assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_an_equity_moving_by_cents_is_labelled_in_usdt_without_an_offset(tmp_path, monkeypatch):
+    """A short run's equity (10,000.00 to 10,000.65) was labelled 0.0 .. 0.6 with `+1e4` in
+    the corner; the price axis of a quiet minute the same way."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2024, 8, 8, 23, 54) + i * 60_000 for i in range(7)]
+    cents = [10_000.0, 10_000.0, 10_000.65, 9_999.62, 10_000.17, 10_000.3, 10_000.2]
+
+    report.plot_equity(times, cents, tmp_path / "equity.png")
+    report.plot_price(times, [61_700.1 + c / 1e4 for c in cents], [], {}, tmp_path / "p.png")
+
+    for axis in (drawn[0].axes[0], drawn[1].axes[0]):
+        labels = [t.get_text() for t in axis.get_yticklabels() if t.get_text()]
+        assert axis.yaxis.get_offset_text().get_text() == ""
+        assert labels and all(float(x.replace("\u2212", "-")) > 9_999 for x in labels), labels
