@@ -154,7 +154,12 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
     t, px = s[tcol].to_numpy(dtype="int64"), s["close"].to_numpy(dtype=float)
     if tcol == "open_time":  # taken at the bar's close
         t = t + chart.interval_ms
-    changed = sig != prev
+    # Changes over the whole file (the window's first one is against the signal before it),
+    # shown inside the bars' span only, after the first one's open (a signal at that time is
+    # the bar before's close): with --start/--end, the file's others stretched the time axis
+    # over days around the hours of bars drawn.
+    inside = (t > chart.times_ms[0] - chart.interval_ms) & (t <= chart.times_ms[-1])
+    changed = (sig != prev) & inside
     chart.buys = (t[changed & (sig > 0)], px[changed & (sig > 0)])
     chart.sells = (t[changed & (sig < 0)], px[changed & (sig < 0)])
     chart.exits = (t[changed & (sig == 0)], px[changed & (sig == 0)])

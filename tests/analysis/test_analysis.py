@@ -233,6 +233,21 @@ def test_visualize_signals_by_time_ms_are_placed_at_that_time(tmp_path):
     assert chart.buys is not None and list(chart.buys[0]) == [T0 + 2 * M1]
 
 
+def test_visualize_shows_only_the_signals_inside_the_bars_drawn(tmp_path):
+    """With --start/--end the file's other signals were drawn too: a week of markers around
+    six hours of bars. A change is still against the signal before the window."""
+    sig = tmp_path / "signals.csv"
+    rows = [(T0, 1), (T0 + M1, -1), (T0 + 2 * M1, 1), (T0 + 3 * M1, 1), (T0 + 4 * M1, -1)]
+    sig.write_text("open_time,close,signal\n" + "".join(f"{t},10,{v}\n" for t, v in rows))
+    chart = _chart([T0 + 2 * M1, T0 + 3 * M1])  # bars 2 and 3 drawn: their closes, + 3, + 4
+
+    visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
+    assert chart.buys is not None and chart.sells is not None and chart.exits is not None
+    assert list(chart.buys[0]) == [T0 + 3 * M1]  # bar 2 turned long after bar 1's short
+    assert list(chart.sells[0]) == [] and list(chart.exits[0]) == []  # bar 4 is not drawn
+
+
 def test_visualize_shows_the_fills_from_the_first_open_to_the_last_close():
     chart = _chart([T0, T0 + M5])  # 5m bars: they span T0 .. T0 + 10 min
     inside = [T0, T0 + M5 + 2 * M1, T0 + 2 * M5 - 1]
