@@ -52,13 +52,14 @@ DASK_CONNECT_TIMEOUT_S = 10
 CURVE_POINTS = 400  # equity samples kept per Monte Carlo run, for the fan chart
 
 
-class _StateLinesOfInnerRuns(logging.Filter):
-    """Drops the ExecManager's `trading state A -> B: ...` lines in a thread running one of
-    the many backtests of a Monte Carlo or a sweep: a run a loss limit halts printed two such
-    lines, so 100 runs printed up to 200 that say neither which run nor its knobs (each run's
-    result is in `summary.json`). Installed once; off outside `_inner_run`, so the base run
-    and the daemon keep theirs, and per thread, so runs on threads of one worker do not turn
-    it off under each other."""
+class _InnerRunLines(logging.Filter):
+    """Drops the warnings of a backtest that is one of the many of a Monte Carlo or a sweep,
+    in the thread running it: a run a loss limit halts printed `trading state A -> B: ...`
+    twice, a stop-loss that closed a position `its stop-loss closed the short; ...`, so 100
+    runs printed hundreds of lines that say neither which run nor its knobs (each run's
+    result is in `summary.json`). Errors still go out. Installed once; off outside
+    `_inner_run`, so the base run and the daemon keep theirs, and per thread, so runs on
+    threads of one worker do not turn it off under each other."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,16 +67,23 @@ class _StateLinesOfInnerRuns(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         inner = getattr(self.local, "inner", False)
-        return not (inner and record.getMessage().startswith("trading state "))
+        return not inner or record.levelno >= logging.ERROR
 
 
-_INNER_RUNS = _StateLinesOfInnerRuns()
-logging.getLogger(ExecManager.__module__).addFilter(_INNER_RUNS)
+_INNER_RUNS = _InnerRunLines()
+# The loggers a backtest's run writes to (the ExecManager, the books, the venue, a model).
+for _name in (
+    ExecManager.__module__,
+    "book_keeper.book_keeper",
+    "backtest.venue",
+    "trading_engine.strategies.logistic_regression",
+):
+    logging.getLogger(_name).addFilter(_INNER_RUNS)
 
 
 @contextlib.contextmanager
 def _inner_run() -> Iterator[None]:
-    """A backtest of a Monte Carlo or a sweep: its trading-state lines are not printed."""
+    """A backtest of a Monte Carlo or a sweep: its warnings are not printed."""
     before, _INNER_RUNS.local.inner = getattr(_INNER_RUNS.local, "inner", False), True
     try:
         yield
