@@ -279,7 +279,7 @@ def _fan(ax: Any, x: np.ndarray, paths: np.ndarray) -> None:
     ax.fill_between(x, p5, p95, alpha=0.2, color="tab:blue", label="5-95 %")
     ax.fill_between(x, p25, p75, alpha=0.4, color="tab:blue", label="25-75 %")
     ax.plot(x, p50, color="tab:blue", lw=1, label="median")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # not over the median: upper left hid a falling start
 
 
 def plot_sweep_heatmap(table: Any, title: str, path: Path) -> Path | None:

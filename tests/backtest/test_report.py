@@ -404,3 +404,25 @@ def test_an_equity_moving_by_cents_is_labelled_in_usdt_without_an_offset(tmp_pat
         labels = [t.get_text() for t in axis.get_yticklabels() if t.get_text()]
         assert axis.yaxis.get_offset_text().get_text() == ""
         assert labels and all(float(x.replace("\u2212", "-")) > 9_999 for x in labels), labels
+
+
+def test_the_fan_charts_legends_leave_the_median_visible(tmp_path, monkeypatch):
+    """The legends sat in the upper left, over the start of every losing run's curves."""
+    drawn = _drawn_figures(monkeypatch)
+    rng = np.random.default_rng(0)
+    falling = 10_000.0 - np.cumsum(rng.uniform(0, 5, size=(5, 200)), axis=1)
+    runs = [SimpleNamespace(curve=list(c)) for c in falling]
+    mc = SimpleNamespace(
+        runs=runs,
+        grid_ms=[i * 3_600_000 for i in range(200)],
+        trade_pnls=[-1.0] * 199,
+        paths=falling,
+    )
+
+    report.plot_fan_chart(mc, tmp_path / "mc.png")
+
+    for axis in drawn[0].axes:
+        box = axis.get_legend().get_window_extent()
+        (median,) = axis.get_lines()
+        points = axis.transData.transform(median.get_xydata())
+        assert not any(box.contains(x, y) for x, y in points), axis.get_title()
