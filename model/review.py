@@ -245,7 +245,9 @@ def parser() -> argparse.ArgumentParser:
 def _fmt(metric: str, v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
-    pct = ("total_return", "annualized_return", "max_drawdown")
+    if metric == "max_drawdown":  # a depth, as the backtester prints it: "+0.62%" read as a gain
+        return f"{v:.4%}"
+    pct = ("total_return", "annualized_return")
     return f"{v:+.4%}" if metric in pct else f"{v:+.4f}"
 
 

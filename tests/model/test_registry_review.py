@@ -152,6 +152,8 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     out = capsys.readouterr().out
     long_id = registry.promoted_id(reg)
     assert long_id != short_id and f"promoted {long_id}" in out and "total_return *" in out
+    (drawdowns,) = [line for line in out.splitlines() if line.startswith("max_drawdown")]
+    assert "%" in drawdowns and "+" not in drawdowns  # a depth, not a gain
     # ... and the short model, offered again, is refused (on Sharpe as well).
     worse = write_model(tmp_path / "short2.json", -4.0)
     assert review_main([*args, "--candidate", str(worse), "--metric", "sharpe"]) == 0
