@@ -43,7 +43,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from backtest import realism, report, robustness
-from backtest.data import DataError, Klines, MarketData, check_symbol, kline_gaps, load
+from backtest.data import (
+    DataError,
+    Klines,
+    MarketData,
+    check_symbol,
+    kline_gaps,
+    load,
+    symbol_in_name,
+)
 from backtest.runner import (
     BACKTEST_MARK,
     MINUTE_MS,
@@ -58,7 +66,13 @@ from backtest.runner import (
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from risk_manager.config import RiskConfig
-from runtime.flags import SecretSafeParser, StoreOnce, path_text, shown_argument_error
+from runtime.flags import (
+    OneLineParser,
+    SecretSafeParser,
+    StoreOnce,
+    path_text,
+    shown_argument_error,
+)
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
 
@@ -216,6 +230,22 @@ def _symbol(args: argparse.Namespace, settings: Settings | None) -> str:
     return settings.symbols[0]
 
 
+def _check_data_symbol(args: argparse.Namespace, settings: Settings | None, symbol: str) -> None:
+    """`check_symbol`, naming where the traded symbol came from when no --symbol was given:
+    `holds NEARUSDT, not --symbol BTCUSDT` read as if the user had typed BTCUSDT."""
+    try:
+        check_symbol(args.data, symbol)
+    except DataError:
+        if args.symbol is not None:
+            raise
+        named = symbol_in_name(args.data)
+        source = "the default" if settings is None else f"the symbol of --config {args.config}"
+        raise UsageError(
+            f"--data {Path(args.data).name} holds {named}, not {symbol} ({source}, as no "
+            f"--symbol was given): add --symbol {named}"
+        ) from None
+
+
 def _balance(args: argparse.Namespace, settings: Settings | None) -> Decimal:
     """--balance, else the config's [local] starting_balance_usdt (the local exchange's demo
     account), else 10,000 USDT."""
@@ -321,7 +351,7 @@ def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]
 
 
 def parser() -> argparse.ArgumentParser:
-    p = SecretSafeParser(
+    p = OneLineParser(
         prog="backtest_trading_strategy.py",
         description="Backtest a strategy through the daemon's ExecManager, RiskManager and "
         "BookKeeper against the in-process matching engine.",
@@ -930,7 +960,7 @@ def _main(argv: list[str] | None) -> int:
         _check_out(args.out)
         if args.journal is not None:
             _check_journal(args.journal)
-        check_symbol(args.data, config.symbol)
+        _check_data_symbol(args, settings, config.symbol)
         if start_ms is not None and not args.no_warm:
             # The bars before --start warm the strategy (as a daemon started then would).
             config = replace(config, trade_from_ms=start_ms)

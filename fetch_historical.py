@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="history store directory, created if missing: one Parquet file per UTC day, "
         "<out>/BTCUSDT/klines-1m/2025-05-05.parquet, <out>/BTCUSDT/aggTrades/...",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (shown on stderr when it is a terminal)",
+    )
     return p
 
 
@@ -265,12 +269,15 @@ async def run(
         rest.max_attempts = attempts
         _check_range_against(args, now)
         span = args.end_ms - args.start_ms
+        # On a terminal only, as the backtester's: into a pipe or a cron job's log its
+        # redraws were a line of carriage returns before the report.
+        hidden = args.quiet or not sys.stderr.isatty()
         if args.kind == "klines":
             step = Kind.klines(args.interval).step_ms
-            bar = tqdm(total=span // step, unit="bar", disable=args.quiet, desc=args.symbol)
+            bar = tqdm(total=span // step, unit="bar", disable=hidden, desc=args.symbol)
         else:
             step = 1_000
-            bar = tqdm(total=span // step, unit="s", disable=args.quiet, desc=args.symbol)
+            bar = tqdm(total=span // step, unit="s", disable=hidden, desc=args.symbol)
         rows = 0
 
         def progress(new_rows: int, done_ms: int) -> None:

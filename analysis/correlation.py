@@ -34,7 +34,7 @@ from analysis._common import (
     run,
     save,
 )
-from runtime.flags import StoreOnce
+from runtime.flags import StoreOnce, nonempty_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,13 +116,15 @@ def _main(argv: list[str] | None) -> int:
     from model import features
 
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", action=StoreOnce, required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument(
+        "--data", action=StoreOnce, required=True, type=nonempty_path, help="kline CSV(.gz)"
+    )
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
     ap.add_argument("--horizons", default="1,15", help="forward-return horizons in bars")
     ap.add_argument("--method", default="pearson", choices=METHODS)
     ap.add_argument("--flow", default="auto", choices=("auto", "on", "off"))
-    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
     try:

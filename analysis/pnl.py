@@ -49,6 +49,7 @@ from analysis._common import (
 )
 from backtest.metrics import FillRow, trade_ends, trade_role
 from core.enums import Side
+from runtime.flags import nonempty_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -211,6 +212,7 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
         ax1.set_xlim(x[0] - hour, x[0] + hour)
     ax1.axhline(0.0, color="grey", lw=0.6)
     ax1.set_ylabel("cumulative PnL (USDT)")
+    ax1.set_xlabel("time (UTC)")  # the fills' times, as the backtest's plots say it
     ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
     ax1.grid(alpha=0.3)
     t = pnl.trades
@@ -237,9 +239,13 @@ MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--trades", type=Path, help="a backtest's trades.csv")
-    src.add_argument("--journal", type=Path, help="a daemon's journal directory (or its file)")
-    src.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
+    src.add_argument("--trades", type=nonempty_path, help="a backtest's trades.csv")
+    src.add_argument(
+        "--journal", type=nonempty_path, help="a daemon's journal directory (or its file)"
+    )
+    src.add_argument(
+        "--signals", type=nonempty_path, help="CSV with time_ms|open_time, close, signal"
+    )
     ap.add_argument(
         "--notional",
         type=float,
@@ -252,7 +258,7 @@ def _main(argv: list[str] | None) -> int:
         default=0.0005,
         help="signals: fee per side, a fraction of the notional (default: %(default)g)",
     )
-    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
     if not (args.notional > 0 and args.fee >= 0):

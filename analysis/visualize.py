@@ -40,7 +40,7 @@ from analysis._common import (
     times,
 )
 from model.inputs import to_float_columns
-from runtime.flags import StoreOnce
+from runtime.flags import StoreOnce, nonempty_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -154,7 +154,12 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
     t, px = s[tcol].to_numpy(dtype="int64"), s["close"].to_numpy(dtype=float)
     if tcol == "open_time":  # taken at the bar's close
         t = t + chart.interval_ms
-    changed = sig != prev
+    # Changes over the whole file (the window's first one is against the signal before it),
+    # shown inside the bars' span only, after the first one's open (a signal at that time is
+    # the bar before's close): with --start/--end, the file's others stretched the time axis
+    # over days around the hours of bars drawn.
+    inside = (t > chart.times_ms[0] - chart.interval_ms) & (t <= chart.times_ms[-1])
+    changed = (sig != prev) & inside
     chart.buys = (t[changed & (sig > 0)], px[changed & (sig > 0)])
     chart.sells = (t[changed & (sig < 0)], px[changed & (sig < 0)])
     chart.exits = (t[changed & (sig == 0)], px[changed & (sig == 0)])
@@ -182,6 +187,7 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
                 times(pts[0]), pts[1], marker=marker, color=color, s=36, label=label, zorder=3
             )
     ax.set_ylabel("price")
+    ax.set_xlabel("time (UTC)")  # the bars' close times, as the backtest's plots say it
     ax.set_title(title or "price, indicators and signals")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -192,7 +198,9 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
 
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", action=StoreOnce, required=True, type=Path, help="kline CSV(.gz)")
+    ap.add_argument(
+        "--data", action=StoreOnce, required=True, type=nonempty_path, help="kline CSV(.gz)"
+    )
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
     ap.add_argument("--sma", default="20,60", help="SMA periods (comma-separated, '' for none)")
@@ -200,9 +208,13 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--bollinger", type=int, default=20, help="Bollinger period (0: none)")
     ap.add_argument("--bb-width", type=float, default=2.0, help="Bollinger width in std devs")
     marks = ap.add_mutually_exclusive_group()
-    marks.add_argument("--trades", type=Path, help="a backtest's trades.csv (fills as markers)")
-    marks.add_argument("--signals", type=Path, help="CSV with time_ms|open_time, close, signal")
-    ap.add_argument("--out", required=True, type=Path, help="PNG file")
+    marks.add_argument(
+        "--trades", type=nonempty_path, help="a backtest's trades.csv (fills as markers)"
+    )
+    marks.add_argument(
+        "--signals", type=nonempty_path, help="CSV with time_ms|open_time, close, signal"
+    )
+    ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
     if args.bollinger < 0 or not args.bb_width > 0:

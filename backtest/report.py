@@ -66,6 +66,10 @@ METRIC_ORDER = (
 # --- plots ----------------------------------------------------------------------------------
 
 
+# a white box under a heatmap cell's label, readable on any of its colours
+_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0}
+
+
 def _pyplot() -> Any:
     try:
         import matplotlib  # type: ignore[import-not-found]
@@ -92,8 +96,22 @@ def _date_axis(ax: Any) -> None:
     ax.set_xlabel("time (UTC)")
 
 
+def _percent_formatter() -> Any:
+    """Tick labels in percent for an axis of fractions (0.05 -> 5%)."""
+    from matplotlib.ticker import PercentFormatter  # type: ignore[import-not-found]
+
+    return PercentFormatter(xmax=1.0)
+
+
+def _plain_y(ax: Any) -> None:
+    """The y values as they are (10000.6), not matplotlib's offset (0.6 and a `+1e4` in the
+    corner) that a curve moving by cents around 10,000 USDT got."""
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+
+
 def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) -> Path | None:
-    """Equity (top) and drawdown (bottom) over UTC time."""
+    """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
+    `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %)."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -101,9 +119,11 @@ def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) ->
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
     ax1.plot(x, list(equity), lw=0.8)
     ax1.set_ylabel("equity USDT")
+    _plain_y(ax1)
     ax1.grid(alpha=0.3)
     ax2.fill_between(x, [-d for d in metrics.drawdowns(equity)], 0.0, color="tab:red", alpha=0.5)
     ax2.set_ylabel("drawdown")
+    ax2.yaxis.set_major_formatter(_percent_formatter())
     ax2.grid(alpha=0.3)
     _date_axis(ax2)
     fig.tight_layout()
@@ -169,6 +189,7 @@ def plot_price(
             label=f"{kind} ({len(fs)})",
         )
     ax.set_ylabel("price USDT")
+    _plain_y(ax)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     _date_axis(ax)
@@ -207,7 +228,16 @@ def plot_monthly_returns(
     for i in range(len(years)):
         for j in range(12):
             if np.isfinite(table[i, j]):
-                ax.text(j, i, f"{table[i, j]:+.2%}", ha="center", va="center", fontsize=8)
+                # on a box: black on the deep red or green of a large month is unreadable
+                ax.text(
+                    j,
+                    i,
+                    f"{table[i, j]:+.2%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    bbox=_LABEL_BOX,
+                )
     ax.set_title("monthly returns (UTC)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -244,15 +274,12 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     return path
 
 
-_LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0}
-
-
 def _fan(ax: Any, x: np.ndarray, paths: np.ndarray) -> None:
     p5, p25, p50, p75, p95 = np.percentile(paths, [5, 25, 50, 75, 95], axis=0)
     ax.fill_between(x, p5, p95, alpha=0.2, color="tab:blue", label="5-95 %")
     ax.fill_between(x, p25, p75, alpha=0.4, color="tab:blue", label="25-75 %")
     ax.plot(x, p50, color="tab:blue", lw=1, label="median")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # not over the median: upper left hid a falling start
 
 
 def plot_sweep_heatmap(table: Any, title: str, path: Path) -> Path | None:

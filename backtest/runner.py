@@ -756,9 +756,20 @@ def data_period(data: MarketData) -> tuple[int, int]:
 def _progress(total: int, enabled: bool, unit: str) -> Any:
     if not enabled:
         return _NoProgress()  # tqdm's import alone costs more than a short run
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    return _bar(total, unit)
 
-    return tqdm(total=total, unit=unit, mininterval=0.5, leave=False)
+
+@contextlib.contextmanager
+def _bar(total: int, unit: str) -> Iterator[Any]:
+    """A tqdm bar on stderr, with the log lines of the run (`trading state ... -> HALTED`)
+    written above it: printed as they were, each was glued to the end of the bar's line
+    (`0/10080 [00:00<?, ?bar/s]trading state ...`)."""
+    from tqdm import tqdm  # type: ignore[import-untyped]
+    from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
+
+    bar = tqdm(total=total, unit=unit, mininterval=0.5, leave=False)
+    with bar, logging_redirect_tqdm(tqdm_class=tqdm):
+        yield bar
 
 
 class _NoProgress(contextlib.AbstractContextManager["_NoProgress"]):

@@ -74,7 +74,7 @@ from model.live import ModelMismatchError, load_linear_model
 # Here, not in `main`: a Ctrl+C while it loads is then the handler's one line above.
 from model.train import InputError, add_train_arguments
 from runtime.flags import (
-    SecretSafeParser,
+    OneLineParser,
     StoreOnce,
     path_text,
     shown_argument_error,
@@ -150,7 +150,7 @@ def backtest_model(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = SecretSafeParser(prog="python -m model.review", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, type=path_text, help="model registry directory")
     p.add_argument(
         "--candidate",
@@ -245,7 +245,9 @@ def parser() -> argparse.ArgumentParser:
 def _fmt(metric: str, v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "n/a"
-    pct = ("total_return", "annualized_return", "max_drawdown")
+    if metric == "max_drawdown":  # a depth, as the backtester prints it: "+0.62%" read as a gain
+        return f"{v:.4%}"
+    pct = ("total_return", "annualized_return")
     return f"{v:+.4%}" if metric in pct else f"{v:+.4f}"
 
 
@@ -593,7 +595,9 @@ def review(args: argparse.Namespace) -> int:
     window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} (+{warm} warm-up bars)"
     if warm_start == eval_start:
         window = f"{symbol} {_iso(eval_start)} .. {_iso(eval_end)} ({len(data)} bars)"
-    print(f"review on {window}, metric {args.metric} after fees; promoted: {current_id}")
+    # "none", as --list says it: not Python's None
+    promoted_now = current_id or "none"
+    print(f"review on {window}, metric {args.metric} after fees; promoted: {promoted_now}")
     print(f"candidate trained on {trained_on}")
     if in_sample:
         print(

@@ -99,6 +99,12 @@ class _Parser(SecretSafeParser):
         raise InputError(message)
 
 
+def _interval_text(ms: int) -> str:
+    """A bar spacing as --interval names it (`1m`, not `60000 ms`), else in seconds."""
+    names = {v: k for k, v in INTERVAL_MS.items()}
+    return names.get(ms, f"{ms / 1000:g} s")
+
+
 def _parse_time(text: str) -> int:
     """Epoch ms, or a UTC date / ISO datetime -> epoch ms."""
     try:
@@ -161,7 +167,9 @@ def load_bars(
     step = INTERVAL_MS[interval]
     if len(ot) > 1 and int(np.median(np.diff(ot))) != step:
         found = int(np.median(np.diff(ot)))
-        raise InputError(f"--data {path}: bars are {found} ms apart, not --interval {interval}")
+        raise InputError(
+            f"--data {path}: bars are {_interval_text(found)} apart, not --interval {interval}"
+        )
     px = df[list(features.BAR_COLUMNS)].to_numpy(dtype=float)
     if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
         raise InputError(f"--data {path}: non-finite or non-positive prices in the window")

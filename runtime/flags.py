@@ -45,6 +45,15 @@ class SecretSafeParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class OneLineParser(SecretSafeParser):
+    """A parser whose usage error is its one line `prog: error: message` (exit status 2),
+    without the usage before it: a tool with many options printed ~20 lines of usage that
+    pushed the line saying what was wrong off a small terminal. `--help` still shows it."""
+
+    def fail(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 class StoreOnce(argparse.Action):
     """A flag that takes one value: given twice, argparse's default keeps the last one in
     silence (`--data a.csv --data b.csv` ran on b.csv alone); this says so and exits 2."""

@@ -320,6 +320,43 @@ async def test_bad_arguments_exit_2_with_one_line(
     assert err.count("\n") == 1 and message in err and out == ""
 
 
+async def test_the_progress_bar_shows_on_a_terminal(fake, tmp_path):
+    """Into a pipe the bar is left out (below); on a terminal it shows, as the backtester's."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    main, tty = pty.openpty()
+    fcntl.ioctl(tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 0 cols: no bar
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "fetch_historical.py"), "--symbol", "BTCUSDT", "--kind",
+        "klines", "--start", START, "--end", "2025-05-06", "--base-url", fake.base_url,
+        "--out", str(tmp_path), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=tty,
+    )  # fmt: skip
+    os.close(tty)
+
+    def read_screen() -> bytes:  # as the child writes: a full terminal would block it
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end closed: all read
+                return screen
+            if not chunk:
+                return screen
+            screen += chunk
+
+    reading = asyncio.create_task(asyncio.to_thread(read_screen))
+    await proc.communicate()
+    screen = await reading
+    os.close(main)
+
+    assert proc.returncode == 0
+    assert b"BTCUSDT: 100%" in screen and b"1440/1440" in screen
+
+
 async def test_command_line_prints_the_closing_report_and_stops_on_418(fake, tmp_path):
     base = ["--symbol", "BTCUSDT", "--kind", "klines", "--start", START, "--end", "2025-05-06",
             "--base-url", fake.base_url, "--out", str(tmp_path)]  # fmt: skip
@@ -328,7 +365,7 @@ async def test_command_line_prints_the_closing_report_and_stops_on_418(fake, tmp
     banned_code, _, banned_err = await run_cli(*base[:-4], "--end", END, *base[-4:])
 
     assert code == 0 and "1440 new rows stored" in out and "gaps: none" in out
-    assert "BTCUSDT" in err  # the tqdm progress bar
+    assert "bar/s" not in err and "\r" not in err  # no progress bar into a pipe
     assert banned_code == 1 and "banned" in banned_err
 
 

@@ -233,6 +233,21 @@ def test_visualize_signals_by_time_ms_are_placed_at_that_time(tmp_path):
     assert chart.buys is not None and list(chart.buys[0]) == [T0 + 2 * M1]
 
 
+def test_visualize_shows_only_the_signals_inside_the_bars_drawn(tmp_path):
+    """With --start/--end the file's other signals were drawn too: a week of markers around
+    six hours of bars. A change is still against the signal before the window."""
+    sig = tmp_path / "signals.csv"
+    rows = [(T0, 1), (T0 + M1, -1), (T0 + 2 * M1, 1), (T0 + 3 * M1, 1), (T0 + 4 * M1, -1)]
+    sig.write_text("open_time,close,signal\n" + "".join(f"{t},10,{v}\n" for t, v in rows))
+    chart = _chart([T0 + 2 * M1, T0 + 3 * M1])  # bars 2 and 3 drawn: their closes, + 3, + 4
+
+    visualize.add_signals(chart, pd.read_csv(sig), "signals")
+
+    assert chart.buys is not None and chart.sells is not None and chart.exits is not None
+    assert list(chart.buys[0]) == [T0 + 3 * M1]  # bar 2 turned long after bar 1's short
+    assert list(chart.sells[0]) == [] and list(chart.exits[0]) == []  # bar 4 is not drawn
+
+
 def test_visualize_shows_the_fills_from_the_first_open_to_the_last_close():
     chart = _chart([T0, T0 + M5])  # 5m bars: they span T0 .. T0 + 10 min
     inside = [T0, T0 + M5 + 2 * M1, T0 + 2 * M5 - 1]
@@ -502,3 +517,32 @@ def test_a_signals_fee_given_as_a_percentage_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--fee 0.05: fees are fractions (0.05 is 5 %" in err and err.count("\n") == 1
     assert not (tmp_path / "p.png").exists()
+
+
+def _saved_figures(monkeypatch) -> list:
+    import matplotlib.figure
+
+    saved = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(
+        matplotlib.figure.Figure,
+        "savefig",
+        lambda fig, *a, **k: (saved.append(fig), save(fig, *a, **k)),
+    )
+    return saved
+
+
+def test_the_time_axes_say_their_times_are_utc(tmp_path, monkeypatch):
+    """The dates under the price and PnL curves had no label; they are UTC, as the
+    backtest's plots say (`time (UTC)`), not the reader's local time."""
+    saved = _saved_figures(monkeypatch)
+    t = np.array([1_746_403_200_000 + i * 60_000 for i in range(3)])
+    chart = visualize.Chart(times_ms=t, close=np.array([1.0, 2.0, 3.0]), interval_ms=60_000)
+    curve = pnl.Pnl(times_ms=t, cumulative=np.array([0.0, 1.0, -1.0]),
+                    trades=np.array([1.0, -2.0]), fees=0.1, source="--trades t.csv")  # fmt: skip
+
+    visualize.plot(chart, tmp_path / "price.png")
+    pnl.plot(curve, tmp_path / "pnl.png")
+
+    price_axis, (pnl_axis, _histogram) = saved[0].axes[0], saved[1].axes
+    assert price_axis.get_xlabel() == pnl_axis.get_xlabel() == "time (UTC)"

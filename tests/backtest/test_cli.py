@@ -699,3 +699,32 @@ def test_a_model_backtest_names_the_model_file_and_its_sha256(tmp_path, capsys):
 def test_a_rule_based_backtest_has_no_model_section(tmp_path):
     out = run(tmp_path, "--end", "2025-05-05T06:00", "--no-html")
     assert "model" not in json.loads((out / "summary.json").read_text())
+
+
+def test_the_trading_state_lines_start_their_own_line_under_the_progress_bar(tmp_path):
+    """A run a loss limit halts logs `trading state ... -> HALTED`; with the progress bar on
+    screen the line was glued to the bar's (`0/10080 [00:00<?, ?bar/s]trading state ...`).
+    A real process: under pytest the log lines go to its capture, not to stderr."""
+    config = tmp_path / "halting.toml"
+    config.write_text('[strategy]\nname = "sma_crossover"\n[risk]\nmax_drawdown_pct = 0.1\n')
+    argv = ["--data", str(KLINES), "--config", str(config), "--out", str(tmp_path), "--no-html"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "backtest_trading_strategy.py"), *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    proc_bar = subprocess.run(
+        [sys.executable, str(ROOT / "backtest_trading_strategy.py"), *argv, "--progress"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+    assert proc.returncode == proc_bar.returncode == 0
+    said = [line for line in proc.stderr.splitlines() if line.startswith("trading state ")]
+    assert len(said) == 2 and said[-1].startswith("trading state REDUCING -> HALTED")
+    screen = proc_bar.stderr.replace("\r", "\n").splitlines()  # as a terminal shows it
+    assert [line for line in screen if "trading state " in line] == said

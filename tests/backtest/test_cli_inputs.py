@@ -125,6 +125,18 @@ def test_data_named_for_another_symbol_is_refused(tmp_path, capsys):
     assert f"--data {KLINES.name} holds BTCUSDT, not --symbol ETHUSDT" in err
 
 
+def test_data_named_for_another_symbol_than_the_default_says_no_symbol_was_given(tmp_path, capsys):
+    """`holds ETHUSDT, not --symbol BTCUSDT` read as if the user had typed BTCUSDT."""
+    eth = ROOT / "exchange_sim/data/klines/ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+
+    err = refused(tmp_path, capsys, "--data", str(eth))
+
+    assert err == (
+        f"backtest_trading_strategy.py: --data {eth.name} holds ETHUSDT, not BTCUSDT (the "
+        "default, as no --symbol was given): add --symbol ETHUSDT\n"
+    )
+
+
 def test_a_plain_name_is_accepted_for_any_symbol(tmp_path):
     plain = tmp_path / "prices.csv"
     plain.write_text("\n".join(HEADER_AND_ROWS) + "\n")

@@ -343,3 +343,86 @@ def test_the_fan_chart_says_so_when_no_trade_closed(tmp_path, monkeypatch):
     assert runs_panel.collections  # the runs' bands
     assert [t.get_text() for t in bootstrap_panel.texts] == [report.NO_TRADES_TO_RESAMPLE]
     assert (tmp_path / "mc.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def _drawn_figures(monkeypatch) -> list:
+    """The figures the plot functions save, drawn, to read their ticks and texts."""
+    import matplotlib.figure
+
+    drawn = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *a, **k):
+        fig.canvas.draw()
+        drawn.append(fig)
+        return save(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    return drawn
+
+
+def test_the_drawdown_axis_is_in_percent(tmp_path, monkeypatch):
+    """A bare fraction (-0.030) on the drawdown axis reads as 0.03 %, not the 3 % that
+    summary.json and the console give."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2025, 5, 5) + i * 60_000 for i in range(100)]
+    equity = [10_000.0 - 3.0 * i for i in range(100)]  # down to a 2.97 % drawdown
+
+    report.plot_equity(times, equity, tmp_path / "equity.png")
+
+    drawdown_axis = drawn[0].axes[1]
+    labels = [t.get_text() for t in drawdown_axis.get_yticklabels() if t.get_text()]
+    assert labels and all(label.endswith("%") for label in labels), labels
+    assert drawdown_axis.get_ylabel() == "drawdown"
+
+
+def test_the_monthly_returns_sit_on_a_box_readable_on_any_cell_colour(tmp_path, monkeypatch):
+    """Black on the deep red of the worst month (the colour scale's end) was unreadable."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2025, 5, 5), ms(2025, 5, 31, 23, 59), ms(2025, 6, 30, 23, 59)]
+
+    report.plot_monthly_returns(times, [10_000.0, 9_000.0, 9_000.0], tmp_path / "monthly.png")
+
+    texts = drawn[0].axes[0].texts
+    assert [t.get_text() for t in texts] == ["-10.00%", "+0.00%"]
+    for t in texts:
+        box = t.get_bbox_patch()
+        assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
+
+
+def test_an_equity_moving_by_cents_is_labelled_in_usdt_without_an_offset(tmp_path, monkeypatch):
+    """A short run's equity (10,000.00 to 10,000.65) was labelled 0.0 .. 0.6 with `+1e4` in
+    the corner; the price axis of a quiet minute the same way."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2024, 8, 8, 23, 54) + i * 60_000 for i in range(7)]
+    cents = [10_000.0, 10_000.0, 10_000.65, 9_999.62, 10_000.17, 10_000.3, 10_000.2]
+
+    report.plot_equity(times, cents, tmp_path / "equity.png")
+    report.plot_price(times, [61_700.1 + c / 1e4 for c in cents], [], {}, tmp_path / "p.png")
+
+    for axis in (drawn[0].axes[0], drawn[1].axes[0]):
+        labels = [t.get_text() for t in axis.get_yticklabels() if t.get_text()]
+        assert axis.yaxis.get_offset_text().get_text() == ""
+        assert labels and all(float(x.replace("\u2212", "-")) > 9_999 for x in labels), labels
+
+
+def test_the_fan_charts_legends_leave_the_median_visible(tmp_path, monkeypatch):
+    """The legends sat in the upper left, over the start of every losing run's curves."""
+    drawn = _drawn_figures(monkeypatch)
+    rng = np.random.default_rng(0)
+    falling = 10_000.0 - np.cumsum(rng.uniform(0, 5, size=(5, 200)), axis=1)
+    runs = [SimpleNamespace(curve=list(c)) for c in falling]
+    mc = SimpleNamespace(
+        runs=runs,
+        grid_ms=[i * 3_600_000 for i in range(200)],
+        trade_pnls=[-1.0] * 199,
+        paths=falling,
+    )
+
+    report.plot_fan_chart(mc, tmp_path / "mc.png")
+
+    for axis in drawn[0].axes:
+        box = axis.get_legend().get_window_extent()
+        (median,) = axis.get_lines()
+        points = axis.transData.transform(median.get_xydata())
+        assert not any(box.contains(x, y) for x, y in points), axis.get_title()

@@ -510,3 +510,29 @@ def test_dask_workers_that_cannot_import_the_project_are_one_error_not_a_traceba
         "named 'backtest'): start the scheduler and each worker with the project on PYTHONPATH, "
         f"e.g. PYTHONPATH={Path(rb.__file__).resolve().parents[1]} dask worker ADDRESS"
     )
+
+
+def test_the_runs_of_a_monte_carlo_and_a_sweep_print_no_warnings(day_data, caplog):
+    """Each of N runs a loss limit halts printed `trading state ACTIVE -> REDUCING` and
+    `... -> HALTED`, each stop-loss fill `its stop-loss closed the long; ...`: lines naming
+    neither the run nor its knobs, hundreds for 100 runs; the base run's stay, as its own."""
+    from backtest.runner import backtest_risk
+
+    tight = replace(
+        backtest_risk(Decimal(1000)), stop_loss_pct=Decimal("0.2"), max_drawdown_pct=Decimal("0.15")
+    )
+    config = replace(BASE, risk=tight)
+    data = rb.slice_data(day_data, MAY5, MAY5 + DAY // 2)
+    with caplog.at_level("WARNING"):
+        base = run_backtest(data, config)
+    base_lines = [r.getMessage() for r in caplog.records]
+    caplog.clear()
+
+    with caplog.at_level("WARNING"):
+        mc = rb.monte_carlo(data, base, rb.MonteCarloSpec(runs=2, seed=1))
+        rb.run_sweep(data, config, rb.SweepSpec(grid={"fast": [5, 10]}))
+
+    assert any(line.startswith("trading state REDUCING -> HALTED") for line in base_lines)
+    assert any("its stop-loss closed the" in line for line in base_lines)
+    assert len(mc.runs) == 2
+    assert [r.getMessage() for r in caplog.records] == []

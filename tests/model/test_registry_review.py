@@ -144,12 +144,16 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     args = ["--registry", str(reg), "--data", str(WEEK), "--symbol", "btcusdt", "--eval-days", "2"]
     assert review_main([*args, "--init", "--candidate", str(models["short"])]) == 0
     short_id = registry.promoted_id(reg)
-    assert "nothing promoted yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing promoted yet" in out
+    assert "after fees; promoted: none\n" in out  # as --list says it, not Python's None
     # The week rose: always long beats always short after fees.
     assert review_main([*args, "--candidate", str(models["long"])]) == 0
     out = capsys.readouterr().out
     long_id = registry.promoted_id(reg)
     assert long_id != short_id and f"promoted {long_id}" in out and "total_return *" in out
+    (drawdowns,) = [line for line in out.splitlines() if line.startswith("max_drawdown")]
+    assert "%" in drawdowns and "+" not in drawdowns  # a depth, not a gain
     # ... and the short model, offered again, is refused (on Sharpe as well).
     worse = write_model(tmp_path / "short2.json", -4.0)
     assert review_main([*args, "--candidate", str(worse), "--metric", "sharpe"]) == 0

@@ -85,7 +85,7 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
     ("args", "message"),
     [
         (["--data", "/nonexistent.csv"], "no such file"),
-        (["--interval", "5m"], "60000 ms apart, not --interval 5m"),
+        (["--interval", "5m"], "bars are 1m apart, not --interval 5m"),  # not "60000 ms"
         (["--symbol", "ETHUSDT"], "holds BTCUSDT, not --symbol ETHUSDT"),
         (["--start", "yesterday"], "bad time"),
         (["--start", "2025-05-09", "--end", "2025-05-08"], "--end must be after --start"),

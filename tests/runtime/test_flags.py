@@ -103,6 +103,13 @@ def test_each_tool_says_what_it_refused_without_the_key(
         ("model.review", ["--registry", "", "--list"], "--registry"),
         ("model.review", ["--registry", "r", "--data", "", "--train-days", "1"], "--data"),
         ("fetch_historical", [*FETCH, "--out", ""], "--out"),
+        # the analysis tools said `--data .: no such file` (Path("") is the working
+        # directory), and `analysis.pnl --journal ""` read the journal found there
+        ("analysis.pnl", ["--journal", "", "--out", "p.png"], "--journal"),
+        ("analysis.pnl", ["--trades", "t.csv", "--out", ""], "--out"),
+        ("analysis.visualize", ["--data", "", "--out", "p.png"], "--data"),
+        ("analysis.visualize", ["--data", "d.csv", "--signals", "", "--out", "p.png"], "--signals"),
+        ("analysis.correlation", ["--data", "", "--out", "p.png"], "--data"),
     ],
 )
 def test_each_tool_refuses_an_empty_path(capsys, tmp_path, monkeypatch, module, argv, flag):
@@ -123,3 +130,31 @@ def test_each_tool_refuses_an_empty_path(capsys, tmp_path, monkeypatch, module, 
         f"error: argument {flag}: an empty path (a file or folder name was expected)"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "backtest_trading_strategy",
+        "model.review",
+        "model.train",
+        "fetch_historical",
+        "analysis.pnl",
+        "analysis.visualize",
+        "analysis.correlation",
+    ],
+)
+def test_each_offline_tool_tells_a_flag_mistake_in_one_line(capsys, tmp_path, monkeypatch, module):
+    """The backtester and model.review printed their whole usage (~20 lines) before the
+    error, pushing it off a small terminal; the other tools print the one line."""
+    monkeypatch.chdir(tmp_path)
+    main = importlib.import_module(module).main
+
+    try:
+        status = main(["--no-such-flag"])
+    except SystemExit as e:
+        status = e.code
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.splitlines()) == 1 and ": error: " in err, err
