@@ -65,6 +65,7 @@ from backtest.runner import (
 )
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
+from core.redaction import shown_path
 from risk_manager.config import RiskConfig
 from runtime.flags import (
     OneLineParser,
@@ -700,6 +701,31 @@ OUTPUT_FILES = (
 )
 
 
+def _is_report_folder(out: Path) -> bool:
+    """Whether `out` holds a backtest's report: a summary.json with the sections every run
+    writes (`BacktestResult.summary_dict`)."""
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"metrics", "settings"} <= summary.keys()
+
+
+def _check_not_foreign(out: Path) -> None:
+    """A run replaces the files of OUTPUT_FILES it finds in --out and removes those it does
+    not write (an earlier run's): in a folder that holds no backtest's report, a file of such
+    a name is the user's own (their trades.csv), so the run is refused before it starts
+    instead of deleting it."""
+    if not out.is_dir() or _is_report_folder(out):
+        return
+    found = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if found:
+        raise UsageError(
+            f"--out {shown_path(out)} holds {', '.join(found)} but no backtest's summary.json: "
+            "a run would replace or remove them; choose another folder, or move them"
+        )
+
+
 def _remove_earlier_outputs(out: Path) -> None:
     for name in OUTPUT_FILES:
         (out / name).unlink(missing_ok=True)
@@ -958,6 +984,7 @@ def _main(argv: list[str] | None) -> int:
             )
         start_ms, end_ms = _window(args.start, args.end)
         _check_out(args.out)
+        _check_not_foreign(Path(args.out))
         if args.journal is not None:
             _check_journal(args.journal)
         _check_data_symbol(args, settings, config.symbol)

@@ -289,6 +289,24 @@ def test_a_run_into_a_used_out_leaves_none_of_the_earlier_runs_outputs(tmp_path,
     assert "sweep" not in json.loads((out / "summary.json").read_text())
 
 
+@pytest.mark.parametrize("name", ["trades.csv", "sweep.csv", "summary.json"])
+def test_an_out_holding_a_users_own_file_of_a_reports_name_is_refused_and_kept(
+    tmp_path, capsys, name
+):
+    out = tmp_path / "mine"
+    out.mkdir()
+    own = out / name
+    own.write_text("my own notes\n")
+
+    code = cli.main(["--data", str(KLINES), "--end", "2025-05-05T12:00", "--out", str(out)])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"holds {name} but no backtest's summary.json" in err
+    assert own.read_text() == "my own notes\n"
+    assert [p.name for p in out.iterdir()] == [name]
+
+
 def test_a_file_with_a_byte_order_mark_loads_as_the_plain_one(tmp_path):
     from backtest.data import load_klines
 
