@@ -1,5 +1,5 @@
-"""What the ExecManager and its parts (`trading_engine.protection`) need from their
-collaborators (`Books`, `Risk`), and what a part acts through: the ExecManager's own
+"""What the ExecManager and its parts (`trading_engine.protection`, `trading_engine.reducing`)
+need from their collaborators (`Books`, `Risk`), and what a part acts through: the ExecManager's own
 journal-first calls, handed over as callables (`Desk`), with the names they share.
 
 A part never holds the manager: it decides, sends and cancels through these few calls, so the

@@ -49,31 +49,13 @@ reconciliation or the start-up, is booked like a liquidation's, without the halt
 itself is not ours.
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
-stop-loss / take-profit (`Venue.cancel_all(keep_protection=True)`: entries, working target
-orders, the strategy's own and whatever the exchange holds that the books do not know are
-cancelled), every position a reduce-only MARKET order, both re-sent every `flatten_retry_ms`
-while needed (a flatten not while a closing market order is unanswered: after a restart it may
-be the last session's, in doubt and being resolved; a refused one on a backoff from
-`flatten_retry_ms` doubling up to `close_retry_max_ms`, `protection._CloseRetry`). The
-stop-loss stays on the exchange until the position is flat: a flatten refused, or in doubt (a
-timeout), or the daemon killed meanwhile, leaves the position guarded; a position without one
-(a stop being replaced when the state changed, one found while HALTED) gets a closePosition
-stop (retried with the flatten: `Protection.guard`). Both close only (closePosition /
-reduce-only), so a stop that fires during the flatten cannot flip the position: whichever comes
-second finds less or nothing to close. A position that appears in between (an order filling
-before its cancel) is flattened as soon as it is seen, once. A symbol flat with no order of its
-own left working then has its protective orders cancelled (a cancel-all, re-sent every
-`flatten_retry_ms` while the books still hold one: the venue verifies with the exchange, so one
-the exchange had already expired or cancelled ends in the books too, and a reconciliation
-removes what it no longer lists); once the books say flat with no order open the RiskManager
-confirms -> HALTED. HALTED promises flat: a position the books learn of while HALTED (a fill
-that came after the halt, or one a reconciliation found that they had missed) moves the state
-back to REDUCING, which flattens it (and then halts again). Outside ACTIVE the strategy still
-runs, but its proposals are denied with the state and its cause as the reason (journaled
-RiskDenied); nothing it says reaches the venue. A target repeated bar after bar is denied once
-(again when it, the position or the state changes): a halted daemon journals no denial a
-minute.
+a stream that FAILED, a liquidation) the positions are flattened, their stop-loss kept until
+flat, and once the books say flat with no order open the RiskManager confirms -> HALTED; a
+position found while HALTED means REDUCING again (`trading_engine.reducing`). Outside ACTIVE
+the strategy still runs, but its proposals are denied with the state and its cause as the
+reason (journaled RiskDenied); nothing it says reaches the venue. A target repeated bar after
+bar is denied once (again when it, the position or the state changes): a halted daemon journals
+no denial a minute.
 
 A `CancelProposal` (a strategy cancelling one of its orders) is journaled as a DecisionMade and
 checked by `RiskManager.check_cancel` in any trading state (a cancel never adds exposure):
@@ -185,6 +167,7 @@ from trading_engine.main_trading_strategy import (
     strategy_failed,
 )
 from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
+from trading_engine.reducing import Reducer
 
 log = logging.getLogger(__name__)
 
@@ -501,6 +484,15 @@ class ExecManager:
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
         # decision and its denial are journaled once, not once an item.
         self._risk_denied: dict[str, tuple[object, ...]] = {}
+        desk = Desk(
+            decide=self._decide,
+            submit=self._submit,
+            cancel=self._cancel,
+            cancelling=self._cancelling,
+            request=self._request,
+            stopped=lambda: self._stopped,
+            reconciling=lambda: self._reconciling,
+        )
         self._protection = Protection(
             book=book,
             risk=risk,
@@ -508,25 +500,27 @@ class ExecManager:
             ids=ids,
             config=config,
             counters=self.counters,
-            desk=Desk(
-                decide=self._decide,
-                submit=self._submit,
-                cancel=self._cancel,
-                cancelling=self._cancelling,
-                request=self._request,
-                stopped=lambda: self._stopped,
-                reconciling=lambda: self._reconciling,
-            ),
-            flatten=self._flatten,
+            desk=desk,
+            # a stop refused as past while REDUCING is closed by the flatten (`Reducer` needs
+            # the protection, so it comes second: looked up when called)
+            flatten=lambda symbol, now: self._reducer.flatten(symbol, now),
         )
         # The protection's own sets (the same objects), read here without a call: on every
         # item (`_protect_on_price`) and venue event, and by the backtest's fast path.
         self._protect_dirty = self._protection.dirty
         self._protect_on_price = self._protection.on_price
-        self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
-        # REDUCING: symbols flat and settled whose protective orders' cancel-all went out (the
-        # first at once, later ones at the retries)
-        self._unguarding: set[str] = set()
+        self._reducer = Reducer(
+            book=book,
+            risk=risk,
+            instruments=self._instruments,
+            ids=ids,
+            config=config,
+            counters=self.counters,
+            desk=desk,
+            cancel_all=self._cancel_all,
+            state_changed=self._state_changed,
+            protection=self._protection,
+        )
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
         self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
@@ -551,13 +545,11 @@ class ExecManager:
         self._journal_peak = journal_peak
         # The drawdown peak as last journaled (restored from the journal at start).
         self._peak_journaled = risk.peak_equity if journal_peak is not None else None
-        self._next_reduce_ms = 0
 
         self._busy = False
         self._deferred: deque[Event] = deque()
         self._stopped = False
         self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
-        self._reduce_entering = False  # REDUCING entered while reconciling: its cancel-alls
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
         # protective orders the price crossed, with no answer yet -> when first seen (ms), or
         # None once the venue was asked to reconcile for them (FIRED_ANSWER_WAIT_MS)
@@ -631,10 +623,9 @@ class ExecManager:
         self._reconciling = False
         now = self._clock.now_ms()
         if self._risk.state is HALTED:
-            self._reduce_if_open(now)
+            self._reducer.reduce_if_open(now)
         if self._risk.state is REDUCING:
-            entering, self._reduce_entering = self._reduce_entering, False
-            self._progress_reducing(now, entering=entering)
+            self._reducer.after_reconciling(now)
             return
         self._protection.settle(now)
         for symbol in self.config.symbols:
@@ -729,7 +720,7 @@ class ExecManager:
         ):
             self._check_equity(now)
         if risk.state is REDUCING:
-            self._progress_reducing(now)
+            self._reducer.progress(now)
 
         # 4: strategy (what it raises or returns amiss is a StrategyError naming the item)
         strategy = self._strategy
@@ -984,7 +975,7 @@ class ExecManager:
             self._guarded(self._on_timer, "timer")
 
     def _on_timer(self, _why: str) -> None:
-        self._progress_reducing(self._clock.now_ms())
+        self._reducer.progress(self._clock.now_ms())
 
     def kill(self, reason: str) -> None:
         """Stop at once (kill switch, SIGUSR1, a failed stream): REDUCING, cancel, flatten."""
@@ -1030,158 +1021,13 @@ class ExecManager:
         if event.current is REDUCING:
             self._targets.clear()
             self._protect_dirty.clear()
-            self._flattened_qty.clear()
-            self._next_reduce_ms = 0
-            self._progress_reducing(now, entering=True)
+            self._reducer.enter(now)
         elif event.current is HALTED:
             # Flat: nothing left to protect. The flatten's fill marked its symbol, and the last
             # event of REDUCING (now the protection's own cancel) may be the last for a while:
             # left set, it kept the backtest's fast path from finding a halted bar quiet.
             self._protect_dirty.clear()
             self._protect_on_price.clear()
-
-    def _progress_reducing(self, now: int, *, entering: bool = False) -> None:
-        """REDUCING: cancel what works, flatten, then the protection, and once flat with no
-        order left let the RiskManager halt.
-
-        On entering, every symbol gets a cancel-all that keeps the stop-loss / take-profit (the
-        exchange may hold orders the books do not know); afterwards that cancel-all and the
-        flatten are re-sent every `flatten_retry_ms` while the books still show such orders or
-        a position, and a position that appears in between (an order filling before its
-        cancel) is flattened when it is seen. A symbol's protective orders go once it is flat
-        and settled (`_reduce_symbol`)."""
-        if self._reconciling:
-            self._reduce_entering |= entering  # done when the reconciliation is over
-            return
-        book = self._book
-        why = f"trading {REDUCING}: {self._risk.reason}"
-        if entering:
-            self._unguarding.clear()
-            for symbol in self.config.symbols:
-                self._cancel_all(symbol, now, why, keep_protection=True)
-        if self._is_flat() and not book.orders:
-            changed = self._risk.confirm_flat()
-            if changed is not None:
-                self._flattened_qty.clear()
-                self._unguarding.clear()
-                self._state_changed(changed, now)
-            return
-        due = now >= self._next_reduce_ms
-        if due:
-            self._next_reduce_ms = now + self.config.flatten_retry_ms
-        for symbol in self.config.symbols:
-            self._reduce_symbol(symbol, now, why, due=due, entering=entering)
-
-    def _reduce_symbol(self, symbol: str, now: int, why: str, *, due: bool, entering: bool) -> None:
-        """One symbol's step of REDUCING. `due`: the retry time has come (re-send the cancel-all
-        of what still works and the flatten; place a stop-loss where the position has none);
-        between retries only a position not flattened yet is flattened.
-
-        Its stop-loss / take-profit stay while the position is open, or an order of its own
-        (an entry whose cancel is on its way, a flatten, one unanswered) still works: such an
-        order could yet open or move a position. Once flat and settled they are cancelled, at
-        once the first time, then again at each retry while the books still hold one."""
-        orders = self._book.orders
-        working = flattening = guarded = False
-        for o in orders.values():
-            if o.symbol != symbol:
-                continue
-            if o.is_protective:
-                guarded = True
-            elif o.intent is FLATTEN:  # the last session's too: not cancelled as working
-                flattening = True
-            else:
-                working = True
-        if working and due and not entering:
-            self._cancel_all(symbol, now, why, keep_protection=True)
-        if self._book.position(symbol).is_flat:
-            self._flattened_qty.pop(symbol, None)
-            settled = guarded and not working and not flattening
-            if settled and (due or symbol not in self._unguarding):
-                self._unguarding.add(symbol)
-                self._cancel_all(
-                    symbol, now, f"{why}; {symbol} is flat: its stop-loss / take-profit go"
-                )
-            return
-        self._unguarding.discard(symbol)
-        # After a refusal the flatten and the guard go when its backoff is over, not at the
-        # next retry tick (`protection._CloseRetry`); a new position is flattened at once
-        # meanwhile.
-        refused = symbol in self._protection.close_retry
-        if (refused and not self._protection.close_due(symbol, now)) or not (due or refused):
-            self._flatten_new(symbol, now)
-            return
-        self._flatten(symbol, now)
-        self._protection.guard(symbol, now)
-
-    def _reduce_if_open(self, now: int) -> None:
-        """HALTED with a position in the books (a late fill, or one a reconciliation found):
-        back to REDUCING, which flattens it (`RiskManager.reduce_again`). Judged once a
-        start-up reconciliation is over, on the whole picture; not after stop_trading."""
-        if self._reconciling or self._stopped:
-            return
-        book = self._book
-        found = [(s, q) for s in self.config.symbols if (q := book.position(s).qty) != 0]
-        if not found:
-            return
-        said = ", ".join(f"{s} position {q:f}" for s, q in found)
-        changed = self._risk.reduce_again(f"{said} found")
-        if changed is not None:
-            self._state_changed(changed, now)
-
-    def _is_flat(self) -> bool:
-        book = self._book
-        return all(book.position(s).is_flat for s in self.config.symbols)
-
-    def _flatten_new(self, symbol: str, now: int) -> None:
-        """Between the retries, a position not flattened yet (one that appeared, a working
-        order filling before its cancel) is flattened when it is seen; the one a flatten was
-        sent for (refused, or its remainder expired) waits for the retry."""
-        qty = self._book.position(symbol).qty
-        if qty == 0:
-            self._flattened_qty.pop(symbol, None)
-        elif qty != self._flattened_qty.get(symbol):
-            self._flatten(symbol, now)
-
-    def _flatten(self, symbol: str, now: int) -> None:
-        """Close `symbol`'s position with reduce-only market orders: one, or as many as
-        MARKET_LOT_SIZE's maxQty asks for, all sent at once (`Instrument.split_qty`)."""
-        qty = self._book.position(symbol).qty
-        if qty == 0:
-            return
-        side = Side.SELL if qty > 0 else Side.BUY
-        for o in self._book.orders.values():
-            if o.symbol == symbol and o.intent is FLATTEN:
-                return  # the last flatten is still working
-            if (
-                o.symbol == symbol
-                and o.side is side
-                and o.reduce_only
-                and o.type is OrderType.MARKET
-                and o.status in UNANSWERED
-            ):
-                # A closing market order whose outcome is not known yet: the flatten of the
-                # session a kill -9 ended, restored from the journal and being resolved (it may
-                # have filled). A second one waits for that answer.
-                return
-        parts = self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET)
-        reason = f"trading {REDUCING}: {self._risk.reason}"
-        self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
-        for n, part in enumerate(parts, 1):
-            request = OrderRequest(
-                symbol=symbol,
-                side=side,
-                type=OrderType.MARKET,
-                quantity=part,
-                client_order_id=self._ids.next(),
-                reduce_only=True,
-            )
-            action = f"flatten {side} {part} MARKET reduce-only"
-            if len(parts) > 1:  # maxQty
-                action += f" ({n} of {len(parts)} orders for {abs(qty)})"
-            self._decide(symbol, EXEC_STRATEGY, action, reason, now)
-            if self._submit(request, now, risk_reducing=True, intent=FLATTEN):
-                self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 
@@ -1652,10 +1498,10 @@ class ExecManager:
         moved = bool(symbol) and book.position(symbol).qty != qty_before
         self._react(event, now, symbol, before if ended else None, moved)
         if self._risk.state is REDUCING:
-            self._progress_reducing(now)
+            self._reducer.progress(now)
             return
         if self._risk.state is HALTED:
-            self._reduce_if_open(now)  # REDUCING again, if a position shows up
+            self._reducer.reduce_if_open(now)  # REDUCING again, if a position shows up
         if self._protect_dirty:
             self._protection.settle(now)  # outside ACTIVE: only forgets what was to be protected
 
