@@ -33,48 +33,29 @@ was undone by a market order at the next event, and a stop-loss on a falling pri
 entry at every stop).
 
 Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a fill counts a
-trade for the RiskManager (once per order) and, once the symbol's orders are settled, places /
-replaces / cancels the exchange-side stop-loss and take-profit (RiskManager.protective_orders;
-each placement journaled as OrderSubmitted, each cancel as a DecisionMade);
-OrderStatusUnknown and rejections feed the circuit breaker, but for those that say where the
-market is (`MARKET_REFUSALS`: -5021, -5022, -2021). A stop-loss / take-profit refused as
-already triggered (-2021) closes its position at once with reduce-only market orders
-(`_stop_past`). A fill of the exchange's own order
-on our account (a liquidation, an auto-deleveraging, a delisting settlement) is booked like
-any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange: SELL 0.100 @ ...") and
-stops the trading (RiskManager.record_forced_close: REDUCING, then HALTED until an operator
-resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a WARNING with the positions
-at risk (at most one WARNING a minute); nothing is sent for it. Events for a symbol not
-traded, or for an order that is not ours, are logged and counted and change nothing (not even
-the journal); but a fill of an order placed outside the daemon (by hand, another program;
-`core.orders.outside_order`), reported by the user stream or found by a reconciliation or the
-start-up, is booked like a liquidation's, without the halt; the order itself is not ours.
+trade for the RiskManager (once per order) and has the exchange-side stop-loss and take-profit
+fitted to the position (`trading_engine.protection`, which also closes what a stop refused as
+already triggered leaves open); OrderStatusUnknown and rejections feed the circuit breaker, but
+for those that say where the market is (`MARKET_REFUSALS`: -5021, -5022, -2021). A fill of the
+exchange's own order on our account (a liquidation, an auto-deleveraging, a delisting
+settlement) is booked like any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange:
+SELL 0.100 @ ...") and stops the trading (RiskManager.record_forced_close: REDUCING, then
+HALTED until an operator resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a
+WARNING with the positions at risk (at most one WARNING a minute); nothing is sent for it.
+Events for a symbol not traded, or for an order that is not ours, are logged and counted and
+change nothing (not even the journal); but a fill of an order placed outside the daemon (by
+hand, another program; `core.orders.outside_order`), reported by the user stream or found by a
+reconciliation or the start-up, is booked like a liquidation's, without the halt; the order
+itself is not ours.
 
 Trading state: on REDUCING (drawdown, daily loss, trades per day, circuit breaker, kill switch,
-a stream that FAILED, a liquidation) every symbol gets a cancel-all that keeps the position's
-stop-loss / take-profit (`Venue.cancel_all(keep_protection=True)`: entries, working target
-orders, the strategy's own and whatever the exchange holds that the books do not know are
-cancelled), every position a reduce-only MARKET order, both re-sent every `flatten_retry_ms`
-while needed (a flatten not while a closing market order is unanswered: after a restart it may
-be the last session's, in doubt and being resolved; a refused one on a backoff from
-`flatten_retry_ms` doubling up to `close_retry_max_ms`, `_CloseRetry`). The stop-loss stays on
-the exchange until the position is flat: a flatten refused, or in doubt (a timeout), or the
-daemon killed meanwhile, leaves the position guarded; a position without one (a stop being
-replaced when the state changed, one found while HALTED) gets a closePosition stop (retried
-with the flatten). Both close only (closePosition / reduce-only), so a stop that fires during
-the flatten cannot flip the position: whichever comes second finds less or nothing to close. A
-position that appears in between (an order filling before its cancel) is flattened as soon as
-it is seen, once. A symbol flat with no order of its own left working then has its protective
-orders cancelled (a cancel-all, re-sent every `flatten_retry_ms` while the books still hold
-one: the venue verifies with the exchange, so one the exchange had already expired or cancelled
-ends in the books too, and a reconciliation removes what it no longer lists); once the books
-say flat with no order open the RiskManager confirms -> HALTED. HALTED promises flat: a
-position the books learn of while HALTED (a fill that came after the halt, or one a
-reconciliation found that they had missed) moves the state back to REDUCING, which flattens it
-(and then halts again). Outside ACTIVE the strategy still runs, but its proposals are denied
-with the state and its cause as the reason (journaled RiskDenied); nothing it says reaches the
-venue. A target repeated bar after bar is denied once (again when it, the position or the state
-changes): a halted daemon journals no denial a minute.
+a stream that FAILED, a liquidation) the positions are flattened, their stop-loss kept until
+flat, and once the books say flat with no order open the RiskManager confirms -> HALTED; a
+position found while HALTED means REDUCING again (`trading_engine.reducing`). Outside ACTIVE
+the strategy still runs, but its proposals are denied with the state and its cause as the
+reason (journaled RiskDenied); nothing it says reaches the venue. A target repeated bar after
+bar is denied once (again when it, the position or the state changes): a halted daemon journals
+no denial a minute.
 
 A `CancelProposal` (a strategy cancelling one of its orders) is journaled as a DecisionMade and
 checked by `RiskManager.check_cancel` in any trading state (a cancel never adds exposure):
@@ -84,10 +65,8 @@ on its way (ours, or the strategy's last) is not cancelled again, nor journaled.
 order that works toward a `TargetPosition` does not drop the target: once the cancel is
 confirmed, the target is worked again (a new order); to stop, the strategy sets a new target.
 
-After `stop_trading` (the daemon's shutdown) nothing is sent, but a position left open that a
-venue snapshot (the stop's last reconciliation) shows without a stop-loss on its closing side
-gets the plan's closePosition stop then (`_guard_kept`): the exchange may have expired or
-cancelled the one it had while the user stream was down.
+After `stop_trading` (the daemon's shutdown) nothing is sent but the stop-loss of a position
+left open without one (`Protection.guard_kept`).
 
 Events a synchronous venue emits from inside `submit` / `cancel` are queued and processed
 right after the current step, in order, so the books never change under a decision half made.
@@ -110,10 +89,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
-from core.account import AccountView, Position, StrategyView
-from core.backoff import Backoff
+from core.account import Position, StrategyView
 from core.clock import Clock
 from core.enums import (
     MARKET_LIKE_TYPES,
@@ -128,7 +105,6 @@ from core.enums import (
 )
 from core.events import (
     BalanceChanged,
-    CancelDenied,
     DecisionMade,
     Event,
     FundingPaid,
@@ -165,7 +141,6 @@ from core.orders import (
     OrderProposal,
     OrderRequest,
     TargetPosition,
-    close_position_conflict,
     forced_close,
     outside_order,
 )
@@ -173,6 +148,14 @@ from core.venue import Venue
 from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
+from trading_engine.exec_desk import (
+    EXEC_STRATEGY,
+    UNANSWERED,
+    Books,
+    Desk,
+    Risk,
+    proposal_action,
+)
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
@@ -183,15 +166,15 @@ from trading_engine.main_trading_strategy import (
     proposals_problem,
     strategy_failed,
 )
+from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
+from trading_engine.reducing import Reducer
 
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
 _THOUSAND = Decimal(1000)
-EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
-_UNANSWERED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
 # The market closes that stand for a stop-loss / take-profit firing (`Order.intent`): their fill
 # holds the side they closed as the stop's own would (`risk.reentry_hold`).
@@ -200,11 +183,6 @@ _EXIT_CLOSE_NAMES = {
     OrderIntent.PAST_STOP_CLOSE: "stop's market close",
     OrderIntent.CROSSED_CLOSE: "market close for a level already crossed",
 }
-
-
-def _no_jitter() -> float:
-    """The backoff's random draw for retries that need none (`_CloseRetry`)."""
-    return 0.0
 
 
 # Event classes tested by exact class, as the books dispatch them (`BookKeeper.apply`): a set
@@ -230,82 +208,6 @@ _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
-
-
-# --- what the ExecManager needs from its collaborators ------------------------------------------
-
-
-class Books(AccountView, Protocol):
-    """The BookKeeper as the ExecManager uses it (`book_keeper.BookKeeper` implements it)."""
-
-    @property
-    def orders(self) -> Mapping[str, Order]:
-        """Orders that are or may be live (NEW, PARTIALLY_FILLED, PENDING_SUBMIT, UNKNOWN)."""
-        ...
-
-    def mark(self, item: Trade | MarkPrice | BookTicker) -> None: ...
-    def last_price(self, symbol: str) -> Decimal | None: ...
-    def position_prices(self, symbol: str) -> tuple[Decimal, Decimal | None, Decimal | None]:
-        """(position qty, mark price, last price) of `symbol` in one call."""
-        ...
-
-    def apply(self, event: Event) -> object: ...
-    def wallet(self, asset: str | None = None) -> Decimal: ...
-    def unrealized_pnl(self) -> Decimal: ...
-
-    realized_pnl: Decimal  # since the books began, USDT
-    transfers: Decimal  # USDT moved in (+) and out (-) since the books began
-
-    def pnl_today(self, now_ms: int) -> Decimal:
-        """Wallet change since 00:00 UTC without transfers (rp - fees + funding), USDT."""
-        ...
-
-
-class Risk(Protocol):
-    """The RiskManager as the ExecManager uses it (`risk_manager.RiskManager` implements it)."""
-
-    @property
-    def state(self) -> TradingState: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def max_order_notional_usdt(self) -> Decimal: ...
-    @property
-    def peak_equity(self) -> Decimal | None:
-        """The drawdown limit's peak: the highest equity net of transfers it was fed."""
-        ...
-
-    @property
-    def kill_check_due_ms(self) -> int:
-        """When `check_kill_switch_file` will next look (clock ms): not called before."""
-        ...
-
-    def check(
-        self,
-        request: OrderRequest,
-        *,
-        gap_open: bool,
-        clock_offset_ms: int,
-        risk_reducing: bool = False,
-        data_lag_ms: int = 0,
-        now_ms: int | None = None,
-    ) -> OrderRequest | RiskDenied: ...
-    def check_cancel(
-        self, proposal: CancelProposal, order: Order | None
-    ) -> CancelDenied | None: ...
-    def on_equity(self, equity: Decimal, realized_today: Decimal) -> TradingStateChanged | None: ...
-    def record_trade(self, ended_ms: int) -> TradingStateChanged | None: ...
-    def kill(self, reason: str) -> TradingStateChanged | None: ...
-    def check_kill_switch_file(self, now_ms: int | None = None) -> TradingStateChanged | None: ...
-    def record_error(self, kind: str) -> TradingStateChanged | None: ...
-    def record_unknown(self, client_order_id: str = "") -> TradingStateChanged | None: ...
-    def record_forced_close(self, kind: ForcedClose, detail: str) -> TradingStateChanged | None: ...
-    def confirm_flat(self) -> TradingStateChanged | None: ...
-    def reduce_again(self, found: str) -> TradingStateChanged | None: ...
-    def reset(self, operator_reason: str) -> TradingStateChanged: ...
-    def protective_orders(
-        self, position: Position, entry_price: Decimal | None, existing: list[Order]
-    ) -> tuple[list[OrderProposal], list[str]]: ...
 
 
 class _StrategyView:
@@ -379,7 +281,8 @@ class ExecConfig:
     flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
     # A close the exchange refused (a flatten, a stop's or a crossed level's market close, a
     # guard stop) is tried again after flatten_retry_ms, then twice as long each time up to
-    # this (`_CloseRetry`), while the position stays the same; a new position goes at once.
+    # this (`protection._CloseRetry`), while the position stays the same; a new position goes
+    # at once.
     close_retry_max_ms: int = 60_000
     pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
     # A strategy callback taking longer holds the one event loop (market data, the user
@@ -483,8 +386,6 @@ MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (
 # (60 s), while the symbol's target waits and the books show a position already closing.
 FIRED_ANSWER_WAIT_MS = 5_000
 
-# Binance -2021 "Order would immediately trigger": a stop refused because its level is passed.
-WOULD_TRIGGER_IMMEDIATELY = -2021
 # Refusals that are the order's own time in force at work, not a fault of the venue or of us:
 # -5021 a FOK that could not fill at once, -5022 a post-only (GTX) order that would have taken.
 # Counted as rejected orders, not toward the circuit breaker: a post-only quoter meets a few
@@ -496,25 +397,6 @@ TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
 MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
 
 
-@dataclass(slots=True)
-class _CloseRetry:
-    """A symbol's closes the exchange refused, for one position: the next waits until `due_ms`.
-
-    A refused flatten (the book too thin for a market order, -4131, for minutes) went again at
-    every 2 s retry of REDUCING for as long as it lasted, 30 requests a minute; in ACTIVE a
-    refused close was planned again at the next price and, refused once more, never again.
-    Now the first retry comes `ExecConfig.flatten_retry_ms` after the refusal, each next one
-    twice as late up to `close_retry_max_ms`, for ever while the position is open (no
-    jitter: one daemon's own retries herd with nobody's), and another position (a fill, a new
-    entry price, so a new stop level) is tried at once. -2021 starts none: it refuses no
-    close, and the close it calls for goes at once (`_stop_past`)."""
-
-    position: tuple[Decimal, Decimal]  # (signed contracts, entry price) refused for
-    backoff: Backoff
-    due_ms: int
-    said: bool = False  # its WARNING was logged (once per position)
-
-
 # --- the manager ---------------------------------------------------------------------------------
 
 
@@ -522,10 +404,6 @@ _FORCED_WORDS = {
     ForcedClose.LIQUIDATION: "liquidated",
     ForcedClose.ADL: "auto-deleveraged",
     ForcedClose.SETTLEMENT: "settled (delisting)",
-}
-_PROTECTION_NAMES = {
-    OrderType.STOP_MARKET: "stop-loss",
-    OrderType.TAKE_PROFIT_MARKET: "take-profit",
 }
 
 
@@ -606,20 +484,43 @@ class ExecManager:
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
         # decision and its denial are journaled once, not once an item.
         self._risk_denied: dict[str, tuple[object, ...]] = {}
-        self._protect_dirty: set[str] = set()
-        # Symbols whose stop was refused as already triggered (-2021): planned again on their
-        # next price, not at once (the same price would give the same refusal, in a loop).
-        self._protect_on_price: set[str] = set()
-        # symbol -> the position (signed contracts) whose stop-loss / take-profit the exchange
-        # refused as already triggered (-2021): closed at the market, said once, and no stop
-        # placed for it meanwhile while a closing market order of ours is on its way.
-        self._past_stop: dict[str, Decimal] = {}
-        # symbol -> its refused closes for the position as it is: when the next may go
-        self._close_retry: dict[str, _CloseRetry] = {}
-        self._flattened_qty: dict[str, Decimal] = {}  # symbol -> the position it was sent for
-        # REDUCING: symbols flat and settled whose protective orders' cancel-all went out (the
-        # first at once, later ones at the retries)
-        self._unguarding: set[str] = set()
+        desk = Desk(
+            decide=self._decide,
+            submit=self._submit,
+            cancel=self._cancel,
+            cancelling=self._cancelling,
+            request=self._request,
+            stopped=lambda: self._stopped,
+            reconciling=lambda: self._reconciling,
+        )
+        self._protection = Protection(
+            book=book,
+            risk=risk,
+            instruments=self._instruments,
+            ids=ids,
+            config=config,
+            counters=self.counters,
+            desk=desk,
+            # a stop refused as past while REDUCING is closed by the flatten (`Reducer` needs
+            # the protection, so it comes second: looked up when called)
+            flatten=lambda symbol, now: self._reducer.flatten(symbol, now),
+        )
+        # The protection's own sets (the same objects), read here without a call: on every
+        # item (`_protect_on_price`) and venue event, and by the backtest's fast path.
+        self._protect_dirty = self._protection.dirty
+        self._protect_on_price = self._protection.on_price
+        self._reducer = Reducer(
+            book=book,
+            risk=risk,
+            instruments=self._instruments,
+            ids=ids,
+            config=config,
+            counters=self.counters,
+            desk=desk,
+            cancel_all=self._cancel_all,
+            state_changed=self._state_changed,
+            protection=self._protection,
+        )
         self._last_margin_call_ms: int | None = None
         self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
         self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
@@ -644,13 +545,11 @@ class ExecManager:
         self._journal_peak = journal_peak
         # The drawdown peak as last journaled (restored from the journal at start).
         self._peak_journaled = risk.peak_equity if journal_peak is not None else None
-        self._next_reduce_ms = 0
 
         self._busy = False
         self._deferred: deque[Event] = deque()
         self._stopped = False
         self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
-        self._reduce_entering = False  # REDUCING entered while reconciling: its cancel-alls
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
         # protective orders the price crossed, with no answer yet -> when first seen (ms), or
         # None once the venue was asked to reconcile for them (FIRED_ANSWER_WAIT_MS)
@@ -724,12 +623,11 @@ class ExecManager:
         self._reconciling = False
         now = self._clock.now_ms()
         if self._risk.state is HALTED:
-            self._reduce_if_open(now)
+            self._reducer.reduce_if_open(now)
         if self._risk.state is REDUCING:
-            entering, self._reduce_entering = self._reduce_entering, False
-            self._progress_reducing(now, entering=entering)
+            self._reducer.after_reconciling(now)
             return
-        self._settle(now)
+        self._protection.settle(now)
         for symbol in self.config.symbols:
             self._rework(symbol, now)
 
@@ -758,8 +656,8 @@ class ExecManager:
     def stop_trading(self) -> None:
         """Shutdown: from now on nothing is sent to the venue (no order, no cancel) but the
         stop-loss of a position left open that a venue snapshot shows without one
-        (`_guard_kept`); items still mark the books and venue events are still journaled and
-        booked."""
+        (`Protection.guard_kept`); items still mark the books and venue events are still
+        journaled and booked."""
         self._stopped = True
 
     def _on_item(self, item: object, now: int) -> None:
@@ -800,7 +698,7 @@ class ExecManager:
         if self._stopped:
             return
         if self._protect_on_price:
-            self._replan_on_price(item, now)
+            self._protection.replan_on_price(item, now)
 
         # 2: stale orders, and answers overdue
         stale = self._stale
@@ -822,7 +720,7 @@ class ExecManager:
         ):
             self._check_equity(now)
         if risk.state is REDUCING:
-            self._progress_reducing(now)
+            self._reducer.progress(now)
 
         # 4: strategy (what it raises or returns amiss is a StrategyError naming the item)
         strategy = self._strategy
@@ -1077,7 +975,7 @@ class ExecManager:
             self._guarded(self._on_timer, "timer")
 
     def _on_timer(self, _why: str) -> None:
-        self._progress_reducing(self._clock.now_ms())
+        self._reducer.progress(self._clock.now_ms())
 
     def kill(self, reason: str) -> None:
         """Stop at once (kill switch, SIGUSR1, a failed stream): REDUCING, cancel, flatten."""
@@ -1117,175 +1015,19 @@ class ExecManager:
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
         self._record(event)
         self._denied_target.clear()  # a new state: what it denies is news again
-        self._close_retry.clear()  # REDUCING's first flatten is a new decision: at once
+        self._protection.close_retry.clear()  # REDUCING's first flatten is a new decision: at once
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
             self._targets.clear()
             self._protect_dirty.clear()
-            self._flattened_qty.clear()
-            self._next_reduce_ms = 0
-            self._progress_reducing(now, entering=True)
+            self._reducer.enter(now)
         elif event.current is HALTED:
             # Flat: nothing left to protect. The flatten's fill marked its symbol, and the last
             # event of REDUCING (now the protection's own cancel) may be the last for a while:
             # left set, it kept the backtest's fast path from finding a halted bar quiet.
             self._protect_dirty.clear()
             self._protect_on_price.clear()
-
-    def _progress_reducing(self, now: int, *, entering: bool = False) -> None:
-        """REDUCING: cancel what works, flatten, then the protection, and once flat with no
-        order left let the RiskManager halt.
-
-        On entering, every symbol gets a cancel-all that keeps the stop-loss / take-profit (the
-        exchange may hold orders the books do not know); afterwards that cancel-all and the
-        flatten are re-sent every `flatten_retry_ms` while the books still show such orders or
-        a position, and a position that appears in between (an order filling before its
-        cancel) is flattened when it is seen. A symbol's protective orders go once it is flat
-        and settled (`_reduce_symbol`)."""
-        if self._reconciling:
-            self._reduce_entering |= entering  # done when the reconciliation is over
-            return
-        book = self._book
-        why = f"trading {REDUCING}: {self._risk.reason}"
-        if entering:
-            self._unguarding.clear()
-            for symbol in self.config.symbols:
-                self._cancel_all(symbol, now, why, keep_protection=True)
-        if self._is_flat() and not book.orders:
-            changed = self._risk.confirm_flat()
-            if changed is not None:
-                self._flattened_qty.clear()
-                self._unguarding.clear()
-                self._state_changed(changed, now)
-            return
-        due = now >= self._next_reduce_ms
-        if due:
-            self._next_reduce_ms = now + self.config.flatten_retry_ms
-        for symbol in self.config.symbols:
-            self._reduce_symbol(symbol, now, why, due=due, entering=entering)
-
-    def _reduce_symbol(self, symbol: str, now: int, why: str, *, due: bool, entering: bool) -> None:
-        """One symbol's step of REDUCING. `due`: the retry time has come (re-send the cancel-all
-        of what still works and the flatten; place a stop-loss where the position has none);
-        between retries only a position not flattened yet is flattened.
-
-        Its stop-loss / take-profit stay while the position is open, or an order of its own
-        (an entry whose cancel is on its way, a flatten, one unanswered) still works: such an
-        order could yet open or move a position. Once flat and settled they are cancelled, at
-        once the first time, then again at each retry while the books still hold one."""
-        orders = self._book.orders
-        working = flattening = guarded = False
-        for o in orders.values():
-            if o.symbol != symbol:
-                continue
-            if o.is_protective:
-                guarded = True
-            elif o.intent is FLATTEN:  # the last session's too: not cancelled as working
-                flattening = True
-            else:
-                working = True
-        if working and due and not entering:
-            self._cancel_all(symbol, now, why, keep_protection=True)
-        if self._book.position(symbol).is_flat:
-            self._flattened_qty.pop(symbol, None)
-            settled = guarded and not working and not flattening
-            if settled and (due or symbol not in self._unguarding):
-                self._unguarding.add(symbol)
-                self._cancel_all(
-                    symbol, now, f"{why}; {symbol} is flat: its stop-loss / take-profit go"
-                )
-            return
-        self._unguarding.discard(symbol)
-        # After a refusal the flatten and the guard go when its backoff is over, not at the
-        # next retry tick (`_CloseRetry`); a new position is flattened at once meanwhile.
-        refused = symbol in self._close_retry
-        if (refused and not self._close_due(symbol, now)) or not (due or refused):
-            self._flatten_new(symbol, now)
-            return
-        self._flatten(symbol, now)
-        self._guard(symbol, now)
-
-    def _guard(self, symbol: str, now: int) -> None:
-        """REDUCING: a position with no stop-loss on its closing side (one being replaced when
-        the state changed, one found while HALTED, one the exchange removed) gets one, for the
-        position as it is, until the flatten has closed it."""
-        if not self.config.protect_positions:
-            return
-        position = self._book.position(symbol)
-        if position.entry_price <= 0:
-            return  # no level to set a stop from (the flatten goes on regardless)
-        orders = [o for o in self._book.orders.values() if o.symbol == symbol]
-        self._cover_meanwhile(position, orders, now, f"while {REDUCING}: the position had none")
-
-    def _reduce_if_open(self, now: int) -> None:
-        """HALTED with a position in the books (a late fill, or one a reconciliation found):
-        back to REDUCING, which flattens it (`RiskManager.reduce_again`). Judged once a
-        start-up reconciliation is over, on the whole picture; not after stop_trading."""
-        if self._reconciling or self._stopped:
-            return
-        book = self._book
-        found = [(s, q) for s in self.config.symbols if (q := book.position(s).qty) != 0]
-        if not found:
-            return
-        said = ", ".join(f"{s} position {q:f}" for s, q in found)
-        changed = self._risk.reduce_again(f"{said} found")
-        if changed is not None:
-            self._state_changed(changed, now)
-
-    def _is_flat(self) -> bool:
-        book = self._book
-        return all(book.position(s).is_flat for s in self.config.symbols)
-
-    def _flatten_new(self, symbol: str, now: int) -> None:
-        """Between the retries, a position not flattened yet (one that appeared, a working
-        order filling before its cancel) is flattened when it is seen; the one a flatten was
-        sent for (refused, or its remainder expired) waits for the retry."""
-        qty = self._book.position(symbol).qty
-        if qty == 0:
-            self._flattened_qty.pop(symbol, None)
-        elif qty != self._flattened_qty.get(symbol):
-            self._flatten(symbol, now)
-
-    def _flatten(self, symbol: str, now: int) -> None:
-        """Close `symbol`'s position with reduce-only market orders: one, or as many as
-        MARKET_LOT_SIZE's maxQty asks for, all sent at once (`Instrument.split_qty`)."""
-        qty = self._book.position(symbol).qty
-        if qty == 0:
-            return
-        side = Side.SELL if qty > 0 else Side.BUY
-        for o in self._book.orders.values():
-            if o.symbol == symbol and o.intent is FLATTEN:
-                return  # the last flatten is still working
-            if (
-                o.symbol == symbol
-                and o.side is side
-                and o.reduce_only
-                and o.type is OrderType.MARKET
-                and o.status in _UNANSWERED
-            ):
-                # A closing market order whose outcome is not known yet: the flatten of the
-                # session a kill -9 ended, restored from the journal and being resolved (it may
-                # have filled). A second one waits for that answer.
-                return
-        parts = self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET)
-        reason = f"trading {REDUCING}: {self._risk.reason}"
-        self._flattened_qty[symbol] = qty  # sent or denied: at once only once (`_flatten_new`)
-        for n, part in enumerate(parts, 1):
-            request = OrderRequest(
-                symbol=symbol,
-                side=side,
-                type=OrderType.MARKET,
-                quantity=part,
-                client_order_id=self._ids.next(),
-                reduce_only=True,
-            )
-            action = f"flatten {side} {part} MARKET reduce-only"
-            if len(parts) > 1:  # maxQty
-                action += f" ({n} of {len(parts)} orders for {abs(qty)})"
-            self._decide(symbol, EXEC_STRATEGY, action, reason, now)
-            if self._submit(request, now, risk_reducing=True, intent=FLATTEN):
-                self.counters.flatten_orders += 1
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 
@@ -1358,7 +1100,7 @@ class ExecManager:
                 time_in_force=None if p.price is None else TimeInForce.GTC,
             )
         else:
-            action = _proposal_action(p)
+            action = proposal_action(p)
             request = self._request(p)
         self._decide(p.symbol, self._strategy.name, action, p.reason, now)
         why = f" ({risk.reason})" if risk.reason else ""
@@ -1377,7 +1119,7 @@ class ExecManager:
             self.counters.ignored_items += 1
             self._warn_untraded(p.symbol, "proposed an order")
             return
-        self._decide(p.symbol, self._strategy.name, _proposal_action(p), p.reason, now)
+        self._decide(p.symbol, self._strategy.name, proposal_action(p), p.reason, now)
         self._submit(self._request(p), now)
 
     def _request(self, p: OrderProposal) -> OrderRequest:
@@ -1448,7 +1190,7 @@ class ExecManager:
                         self._await_fired(o.client_order_id, now)
                     return
                 continue
-            if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
+            if o.status in UNANSWERED or self._cancelling(o.client_order_id, now):
                 return  # wait for the answer: never a second order toward the same target
             working += o.remaining_qty if o.side is Side.BUY else -o.remaining_qty
             working_orders.append(o)
@@ -1610,7 +1352,8 @@ class ExecManager:
         target's reduce-only close): our own soft limits do not hold it back
         (`RiskManager.check`). `intent`: journaled with the order (a restart reads it);
         None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY.
-        `at_stop`: a kept position's stop-loss, sent after `stop_trading` (`_guard_kept`)."""
+        `at_stop`: a kept position's stop-loss, sent after `stop_trading`
+        (`Protection.guard_kept`)."""
         if self._stopped and not at_stop:
             return False
         symbol = request.symbol
@@ -1755,12 +1498,12 @@ class ExecManager:
         moved = bool(symbol) and book.position(symbol).qty != qty_before
         self._react(event, now, symbol, before if ended else None, moved)
         if self._risk.state is REDUCING:
-            self._progress_reducing(now)
+            self._reducer.progress(now)
             return
         if self._risk.state is HALTED:
-            self._reduce_if_open(now)  # REDUCING again, if a position shows up
+            self._reducer.reduce_if_open(now)  # REDUCING again, if a position shows up
         if self._protect_dirty:
-            self._settle(now)  # outside ACTIVE: only forgets what was to be protected
+            self._protection.settle(now)  # outside ACTIVE: only forgets what was to be protected
 
     def _ours(self, cid: str) -> bool:
         """An order id the books know, the exchange's own (liquidation), one we issued, or an
@@ -1815,7 +1558,7 @@ class ExecManager:
                         symbol,
                         _EXIT_CLOSE_NAMES[ended.intent]
                         if exit_close
-                        else _PROTECTION_NAMES.get(ended.type, ended.type.value),
+                        else PROTECTION_NAMES.get(ended.type, ended.type.value),
                         "long" if ended.side is Side.SELL else "short",
                     )
             if (
@@ -1831,11 +1574,11 @@ class ExecManager:
                 and ended.is_protective
                 and self.config.protect_positions
             ):
-                self._stop_past(ended, now)
+                self._protection.stop_past(ended, now)
             if isinstance(event, OrderRejected) and (
                 ended.is_protective or exit_close or ended.intent is FLATTEN
             ):
-                self._close_refused(ended, event, now)
+                self._protection.close_refused(ended, event, now)
         if cls in _MONEY_EVENTS:
             self._next_equity_ms = 0  # re-check equity on the next item
         elif cls not in _RARE_EVENTS:
@@ -1857,7 +1600,7 @@ class ExecManager:
             if self._resumed_ms is not None:
                 self._resynced(event, now)
             if self._stopped:
-                self._guard_kept(now)
+                self._protection.guard_kept(now)
         elif isinstance(event, MarginCalled):
             self._margin_called(event)
         if moved:
@@ -1867,7 +1610,7 @@ class ExecManager:
                 # The position as it is gets its stop before the next target order: that
                 # order would hold protection back until it settled (starved while the
                 # strategy turns faster than orders are answered).
-                self._settle(now)
+                self._protection.settle(now)
             self._rework(symbol, now)
         if changed is not None:
             self._state_changed(changed, now)
@@ -1922,164 +1665,11 @@ class ExecManager:
             f" ({unsaid} more since the last warning, journaled)" if unsaid else "",
         )
 
-    def _stop_past(self, stop: Order, now: int) -> None:
-        """The exchange refused `stop`, a stop-loss or take-profit of ours, as already
-        triggered (-2021): its price is past the level, so the position is closed now with
-        reduce-only market orders, as the stop would have closed it (freqtrade's emergency
-        exit does the same), and said once in one WARNING. Our own last price may not be
-        past it yet (the exchange's is newer), so waiting for the plan to see the crossing,
-        or placing the stop again, only repeated the refusal. While REDUCING the flatten is
-        sent at once. A refused close is planned again at the next price."""
-        symbol = stop.symbol
-        qty = self._book.position(symbol).qty
-        self._protect_on_price.add(symbol)  # planned again at the next price, if need be
-        if qty == 0 or (qty > 0) != (stop.side is Side.SELL):
-            return  # it guarded a position that is no longer there
-        close_side = stop.side
-        closing = any(
-            o.symbol == symbol
-            and o.reduce_only
-            and o.type is OrderType.MARKET
-            and o.side is close_side
-            for o in self._book.orders.values()
-        )
-        said = self._past_stop.get(symbol) == qty
-        self._past_stop[symbol] = qty
-        if not said:
-            log.warning(
-                "%s: the exchange refused the %s at %s as already triggered (-2021: the price "
-                "is past it; our last price %s): %s the %s %s at market (reduce-only)%s",
-                symbol,
-                _PROTECTION_NAMES.get(stop.type, stop.type.value),
-                stop.stop_price,
-                self._book.last_price(symbol),
-                "not closing (stopping)" if self._stopped else "closing",
-                "long" if qty > 0 else "short",
-                abs(qty),
-                ", already on its way" if closing else "",
-            )
-        state = self._risk.state
-        if closing or self._stopped or self._reconciling or state is HALTED:
-            # Reconciling: the plan after it closes (or places it) on the whole picture;
-            # HALTED: a position found moves the state back to REDUCING, which flattens it.
-            return
-        if state is REDUCING:
-            if self._close_due(symbol, now):  # not when a flatten was just refused
-                self._flatten(symbol, now)
-            return
-        why = (
-            f"{_PROTECTION_NAMES.get(stop.type, stop.type.value)} {stop.client_order_id} at "
-            f"{stop.stop_price} refused as already triggered (-2021): the price is past it, "
-            "close at market"
-        )
-        for part in self._instruments[symbol].split_qty(abs(qty), OrderType.MARKET):
-            request = OrderRequest(
-                symbol=symbol,
-                side=close_side,
-                type=OrderType.MARKET,
-                quantity=part,
-                client_order_id=self._ids.next(),
-                reduce_only=True,
-            )
-            self._decide(symbol, EXEC_STRATEGY, f"close {close_side} {part} MARKET", why, now)
-            if self._submit(request, now, risk_reducing=True, intent=OrderIntent.PAST_STOP_CLOSE):
-                self.counters.protective_submitted += 1
-
-    def _close_due(self, symbol: str, now: int) -> bool:
-        """Whether a close of `symbol` may go now (a flatten, a guard stop, the plan after a
-        refused close): no refusal for the position as it is, or its backoff has passed."""
-        retry = self._close_retry.get(symbol)
-        if retry is None:
-            return True
-        position = self._book.position(symbol)
-        if retry.position != (position.qty, position.entry_price):
-            del self._close_retry[symbol]  # another position: tried at once
-            return True
-        return now >= retry.due_ms
-
-    def _close_refused(self, order: Order, event: OrderRejected, now: int) -> None:
-        """The exchange refused a close of ours (a flatten, a stop's or a crossed level's
-        market close, a guard stop) for another reason than -2021: the next close of this
-        position waits for the backoff (`_CloseRetry`), said in one WARNING; the refusals
-        after it at INFO. The first refusal of a round sets the next round (several flatten
-        orders of one position beyond maxQty are one round). In ACTIVE the plan runs again
-        at the first price after that."""
-        if event.code == WOULD_TRIGGER_IMMEDIATELY:
-            return  # no close was refused: the level is past, and `_stop_past` closes now
-        symbol = order.symbol
-        position = self._book.position(symbol)
-        key = (position.qty, position.entry_price)
-        retry = self._close_retry.get(symbol)
-        if retry is None or retry.position != key:
-            config = self.config
-            first_s = config.flatten_retry_ms / 1000
-            backoff = Backoff(
-                initial_s=first_s,
-                max_s=max(first_s, config.close_retry_max_ms / 1000),
-                jitter=0,
-                rand=_no_jitter,  # not the global random: a backtest's stays as it was
-            )
-            retry = self._close_retry[symbol] = _CloseRetry(key, backoff, now)
-        self.counters.refused_closes += 1
-        if now >= retry.due_ms:
-            retry.due_ms = now + round(retry.backoff.next_delay() * 1000)
-        if self._risk.state is ACTIVE and self.config.protect_positions:
-            self._protect_on_price.add(symbol)
-        if position.is_flat:
-            return  # nothing left to close
-        what = (
-            "flatten"
-            if order.intent is FLATTEN
-            else _PROTECTION_NAMES.get(order.type, "market close")
-        )
-        qty = "close-position" if order.close_position else f"{order.quantity}"
-        wait_s = (retry.due_ms - now) / 1000
-        if retry.said:
-            log.info(
-                "%s: the %s %s %s %s was refused again (%s %s), refusal %d for this "
-                "position; the next in %.0f s",
-                symbol, what, order.side, qty, order.type, event.code, event.reason,
-                retry.backoff.attempts, wait_s,
-            )  # fmt: skip
-            return
-        retry.said = True
-        stop = next(
-            (
-                o
-                for o in self._book.orders.values()
-                if o.symbol == symbol and o.is_protective and o.type is OrderType.STOP_MARKET
-            ),
-            None,
-        )
-        log.warning(
-            "%s: the exchange refused the %s %s %s %s (%s %s): the %s %s stays open, %s; "
-            "tried again in %.0f s, then at doubling intervals up to every %.0f s while the "
-            "position stays as it is (a new position at once; later refusals at INFO)",
-            symbol, what, order.side, qty, order.type, event.code, event.reason,
-            "long" if position.qty > 0 else "short", abs(position.qty),
-            "no stop-loss on the exchange"
-            if stop is None
-            else f"guarded by its stop-loss at {stop.stop_price}",
-            wait_s, retry.backoff.max_s,
-        )  # fmt: skip
-
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
-        if book.position(symbol).is_flat:
-            self._past_stop.pop(symbol, None)  # the next position's refusal is news
+        self._protection.position_changed(symbol, book.position(symbol).is_flat)
         self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
         self._next_equity_ms = 0
-        if self.config.protect_positions:
-            self._protect_dirty.add(symbol)
-
-    def _replan_on_price(self, item: object, now: int) -> None:
-        """A price of a symbol whose stop was refused as already triggered, or whose close was
-        refused: plan it again (after the refusal's backoff, `_close_due`)."""
-        symbol = getattr(item, "symbol", None)
-        if symbol in self._protect_on_price and self._close_due(symbol, now):
-            self._protect_on_price.discard(symbol)
-            self._protect_dirty.add(symbol)
-            self._settle(now)
 
     def _await_fired(self, cid: str, now: int) -> None:
         """A protective order the price crossed: its answer is expected within
@@ -2110,7 +1700,7 @@ class ExecManager:
         if not overdue or self._stopped:
             return
         said = "; ".join(
-            f"{_PROTECTION_NAMES.get(o.type, o.type.value)} {o.client_order_id} ({o.side.value} "
+            f"{PROTECTION_NAMES.get(o.type, o.type.value)} {o.client_order_id} ({o.side.value} "
             f"{o.symbol}, stop {o.stop_price}, last price {self._book.last_price(o.symbol)})"
             for o in overdue
         )
@@ -2128,136 +1718,6 @@ class ExecManager:
             return  # worked once the reconciliation is over
         if symbol in self._targets and self._risk.state is ACTIVE:
             self._work_target(symbol, now, journaled=False)
-
-    def _settle(self, now: int) -> None:
-        """After an event: fit the protective orders to the positions that changed (not after
-        stop_trading: nothing would be sent, so nothing is planned or journaled)."""
-        if self._reconciling:
-            return  # the symbols stay dirty: planned once the reconciliation is over
-        if self._stopped or self._risk.state is not ACTIVE:
-            self._protect_dirty.clear()
-            return
-        for symbol in list(self._protect_dirty):
-            if self._protect(symbol, now):
-                self._protect_dirty.discard(symbol)
-
-    def _protect(self, symbol: str, now: int) -> bool:
-        """Place / replace / cancel the symbol's stop-loss and take-profit. False while the
-        symbol's orders are not settled (an entry unanswered, a market order or a cancel in
-        flight), so that it is planned once for the position that results; meanwhile a
-        position left without a stop-loss gets one (`_cover_meanwhile`)."""
-        book = self._book
-        mine: list[Order] = []
-        settled = True
-        for o in book.orders.values():
-            if o.symbol != symbol:
-                continue
-            if o.is_protective:
-                if o.status in _UNANSWERED or self._cancelling(o.client_order_id, now):
-                    return False  # its outcome first (and -4130 while a cancel is on its way)
-            elif (
-                o.status in _UNANSWERED
-                or o.type is OrderType.MARKET
-                or self._cancelling(o.client_order_id, now)
-            ):
-                settled = False
-            mine.append(o)
-        position = book.position(symbol)
-        if not settled:
-            self._cover_meanwhile(position, mine, now)
-            return False
-        proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
-        reason = f"protect {symbol} {position.qty} @ {position.entry_price}"
-        cancelled: list[Order] = []
-        for cid in cancel_ids:
-            order = book.orders.get(cid)
-            if order is not None:
-                self._cancel(order, now, reason)
-                cancelled.append(order)
-        if any(close_position_conflict(p, o) for p in proposals for o in cancelled):
-            # Binance refuses a second closePosition stop on a side (-4130): the new one goes
-            # out, planned afresh, once the old one's cancel is confirmed.
-            return False
-        for p in proposals:
-            self._decide(symbol, EXEC_STRATEGY, _proposal_action(p), p.reason or reason, now)
-            request = self._request(p)
-            # A market order in the plan: the close for a level already crossed, whose fill
-            # holds the side as the stop's would.
-            crossed = request.type is OrderType.MARKET
-            intent = OrderIntent.CROSSED_CLOSE if crossed else None
-            if self._submit(request, now, risk_reducing=True, intent=intent):
-                self.counters.protective_submitted += 1
-        return True
-
-    def _cover_meanwhile(
-        self,
-        position: Position,
-        orders: list[Order],
-        now: int,
-        note: str = "",
-        *,
-        at_stop: bool = False,
-    ) -> OrderProposal | None:
-        """While an order of the symbol is unsettled, a position with no stop-loss on its closing
-        side gets one now, for the position as it is, instead of after that order's round trip
-        (a stop moved on the same side is cancelled first: -4130). The full plan follows once
-        the orders settle and moves it if the entry changed. A closePosition stop closes
-        whatever the position is when it fires, so the order in flight cannot make it too large;
-        a level already crossed is left to the full plan (no second market order meanwhile).
-        `at_stop`: sent after `stop_trading` (`_guard_kept`). Returns the stop sent, if any."""
-        if position.is_flat:
-            return None
-        close_side = Side.SELL if position.qty > 0 else Side.BUY
-        past = self._past_stop.get(position.symbol) == position.qty
-        for o in orders:
-            if _guards_close(o, position.qty):
-                return None
-            if past and o.reduce_only and o.type is OrderType.MARKET and o.side is close_side:
-                return None  # its stop was refused as past (-2021): this close is on its way
-        proposals, _ = self._risk.protective_orders(position, None, orders)
-        for p in proposals:
-            if p.type is OrderType.STOP_MARKET and p.close_position:
-                why = note or f"meanwhile: an order of {position.symbol} is in flight"
-                reason = f"{p.reason} ({why})"
-                self._decide(position.symbol, EXEC_STRATEGY, _proposal_action(p), reason, now)
-                if self._submit(self._request(p), now, risk_reducing=True, at_stop=at_stop):
-                    self.counters.protective_submitted += 1
-                    return p
-        return None
-
-    def _guard_kept(self, now: int) -> None:
-        """After `stop_trading`, at a venue snapshot (the stop's last reconciliation): a
-        position the daemon leaves open keeps an exchange-side stop-loss, so one the snapshot
-        shows without a stop-loss on its closing side (the exchange expired or cancelled it
-        while the user stream was down, a replacement that had not gone out yet, a flip's
-        stop still on the old side) gets one now, for the position as it is
-        (`_cover_meanwhile`, the plan's closePosition stop), said in a WARNING. Judged at the
-        snapshot, on the whole picture: the events before it come in the venue's order, not
-        the exchange's (see `reconciling`). Nothing else is sent; a level already crossed gets
-        no stop (the closing summary says the position is unguarded)."""
-        if not self.config.protect_positions or self._reconciling:
-            return
-        book = self._book
-        for symbol in self.config.symbols:
-            position = book.position(symbol)
-            if position.is_flat or position.entry_price <= 0:
-                continue
-            orders = [o for o in book.orders.values() if o.symbol == symbol]
-            why = "at the stop: the position had none on the exchange"
-            sent = self._cover_meanwhile(position, orders, now, why, at_stop=True)
-            if sent is not None:
-                log.warning(
-                    "%s: position %s left open without a stop-loss on the exchange at the stop: "
-                    "placing a closePosition %s STOP_MARKET at %s",
-                    symbol, position.qty, sent.side, sent.stop_price,
-                )  # fmt: skip
-            elif not any(_guards_close(o, position.qty) for o in orders):
-                log.warning(
-                    "%s: position %s left open without a stop-loss on the exchange at the stop, "
-                    "and none was placed (last price %s, trading %s: risk.stop_loss_pct is 0, "
-                    "its level is already crossed, or trading is HALTED; see the journal)",
-                    symbol, position.qty, book.last_price(symbol), self._risk.state,
-                )  # fmt: skip
 
     # --- status --------------------------------------------------------------------------------
 
@@ -2290,7 +1750,7 @@ class ExecManager:
         return sum(
             1
             for cid, o in self._book.orders.items()
-            if o.status in _UNANSWERED or cid in self._cancel_sent
+            if o.status in UNANSWERED or cid in self._cancel_sent
         )
 
     @property
@@ -2321,7 +1781,7 @@ class ExecManager:
         as already triggered (-2021) or of a level already crossed, and the position is flat,
         the closed side stays held as it would have in the last session (else the first target
         bought it back at once)."""
-        exit_ = order_type in _PROTECTION_NAMES or intent in _EXIT_CLOSES
+        exit_ = order_type in PROTECTION_NAMES or intent in _EXIT_CLOSES
         if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
             self.hold_exit(symbol, side)
 
@@ -2340,12 +1800,6 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
-
-
-def _guards_close(order: Order, qty: Decimal) -> bool:
-    """Whether `order` is a stop-loss on the closing side of a position of `qty` contracts."""
-    close_side = Side.SELL if qty > 0 else Side.BUY
-    return order.is_protective and order.type is OrderType.STOP_MARKET and order.side is close_side
 
 
 def _overrides(strategy: TradingStrategy, callback: str) -> bool:
@@ -2382,10 +1836,3 @@ def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
 def _target_action(target: TargetPosition) -> str:
     price = "market" if target.price is None else f"limit {target.price}"
     return f"target {target.qty} ({price})"
-
-
-def _proposal_action(p: OrderProposal) -> str:
-    qty = "close-position" if p.close_position else str(p.quantity)
-    at = f" @ {p.price}" if p.price is not None else ""
-    stop = f" stop {p.stop_price}" if p.stop_price is not None else ""
-    return f"{p.side} {qty} {p.type}{at}{stop}"
