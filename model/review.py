@@ -62,7 +62,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from backtest.data import DataError, Klines, MarketData, check_symbol, load
 from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, BacktestResult, run_backtest
@@ -101,7 +101,16 @@ BACKTEST_BARS = {"bar_interval": "1m", "taker_flow": False}
 
 
 class UsageError(Exception):
-    pass
+    """A bad flag or input: one line `model.review: error: ...`, exit status 2."""
+
+
+class _Parser(OneLineParser):
+    """A flag mistake is a UsageError, told in the same form as the review's own errors
+    (`model.review: error: ...`, as `model.train` says both): it said
+    `python -m model.review: error:` for a flag and `model.review:` for the rest."""
+
+    def fail(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
 
 def _time_ms(text: str | None) -> int | None:
@@ -150,7 +159,7 @@ def backtest_model(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m model.review", description=__doc__.split("\n")[0])
+    p = _Parser(prog="python -m model.review", description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, type=path_text, help="model registry directory")
     p.add_argument(
         "--candidate",
@@ -667,8 +676,18 @@ def review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused(e: Exception) -> int:
+    """The one error line of a bad flag or input; exit status 2."""
+    shown = shown_argument_error(" ".join(str(e).split()))
+    print(f"model.review: error: {shown}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except UsageError as e:
+        return _refused(e)
     try:
         return review(args)
     except (
@@ -679,8 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         registry.RegistryError,
         ValueError,
     ) as e:
-        print(f"model.review: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
-        return 2
+        return _refused(e)
     except KeyboardInterrupt:  # Ctrl+C, most likely while the candidate trains or backtests
         print(
             "model.review: interrupted: each registry change is whole or not made; "

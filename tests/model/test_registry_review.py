@@ -225,7 +225,7 @@ def test_review_refuses_a_candidate_trained_on_other_bars(tmp_path, models, caps
             "--candidate", str(models["long"]), "--eval-days", "1"]  # fmt: skip
     assert review_main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert err.startswith(f"model.review: error: {says}") and err.count("\n") == 1
     assert not (tmp_path / "reg").exists()
 
 
@@ -268,7 +268,7 @@ def test_review_refuses_a_missing_registry_without_init(tmp_path, models):
                       str(models["long"]), "--eval-days", "1")  # fmt: skip
     assert run.returncode == 2 and run.stdout == ""
     said = f"--registry {reg}: no such registry (to start a new one there, add --init)"
-    assert run.stderr == f"model.review: {said}\n"
+    assert run.stderr == f"model.review: error: {said}\n"
     assert "Traceback" not in run.stderr
     assert not reg.exists()
 
@@ -306,7 +306,19 @@ def test_review_reports_missing_data_before_guessing_its_format(tmp_path, models
     argv = ["--registry", str(reg), "--data", "/nonexistent", "--candidate", str(models["long"])]
     assert review_main(argv) == 2
     err = capsys.readouterr().err
-    assert err == "model.review: data not found: /nonexistent\n"
+    assert err == "model.review: error: data not found: /nonexistent\n"
+
+
+def test_review_tells_a_flag_mistake_and_its_own_errors_in_one_form(tmp_path, capsys):
+    # A flag mistake said `python -m model.review: error: ...`, the review's own errors
+    # `model.review: ...`; model.train says `model.train: error: ...` for both.
+    assert review_main(["--metric", "nope"]) == 2
+    flag_err = capsys.readouterr().err
+    assert review_main(["--registry", str(tmp_path / "none"), "--list"]) == 2
+    own_err = capsys.readouterr().err
+
+    assert flag_err.startswith("model.review: error: argument --metric: invalid choice")
+    assert own_err.startswith("model.review: error: ") and own_err.count("\n") == 1
 
 
 def test_strategy_switches_to_the_promoted_model_at_the_next_bar(tmp_path, models, caplog):
@@ -703,7 +715,7 @@ def test_a_registry_of_another_symbol_is_refused_before_training(tmp_path, model
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing trained
     assert captured.err == (
-        f"model.review: --registry {reg}: its promoted model {promoted} trades BTCUSDT, not "
+        f"model.review: error: --registry {reg}: its promoted model {promoted} trades BTCUSDT, not "
         "--symbol ETHUSDT; review ETHUSDT models in a registry of their own\n"
     )
     assert registry.versions(reg)[0]["version_id"] == promoted and len(registry.versions(reg)) == 1
@@ -748,7 +760,7 @@ def test_a_rollback_to_a_model_that_cannot_load_is_refused(tmp_path, models, cap
     assert review_main(["--registry", str(reg), "--rollback"]) == 2
 
     err = capsys.readouterr().err
-    assert err.startswith(f"model.review: {reg}: cannot roll back to {old}: ")
+    assert err.startswith(f"model.review: error: {reg}: cannot roll back to {old}: ")
     assert err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
 
@@ -811,9 +823,9 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
     both = "20"  # the century both ids start with
 
     for name, says in [
-        ("nope", f"model.review: {reg}: no version 'nope' (versions: "),
-        (both, f"model.review: {reg}: {both!r} names 2 versions: "),
-        (old, f"model.review: {reg}: cannot promote {old}: "),
+        ("nope", f"model.review: error: {reg}: no version 'nope' (versions: "),
+        (both, f"model.review: error: {reg}: {both!r} names 2 versions: "),
+        (old, f"model.review: error: {reg}: cannot promote {old}: "),
     ]:
         assert review_main(["--registry", str(reg), "--promote", name]) == 2
         err = capsys.readouterr().err
@@ -835,7 +847,9 @@ def test_train_days_without_an_evaluation_window_is_refused_naming_the_flags(
     assert code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
-    assert err.startswith("model.review: --train-days trains on the days before the evaluation")
+    assert err.startswith(
+        "model.review: error: --train-days trains on the days before the evaluation"
+    )
     assert "give --eval-days M or --start too" in err
     assert (reg / "PROMOTED").read_bytes() == before
 
@@ -867,7 +881,7 @@ def test_registry_actions_given_with_another_action_or_a_review_are_refused(
     assert review_main(argv) == 2
 
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith(f"model.review: {says}") and err.count("\n") == 1
+    assert out == "" and err.startswith(f"model.review: error: {says}") and err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before
 
 
@@ -891,7 +905,9 @@ def test_a_damaged_promotion_history_is_one_line_not_a_traceback(
     assert review_main(["--registry", str(reg), command]) == 2
 
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith(f"model.review: {reg / 'PROMOTED'}: history entry 2 ")
+    assert out == "" and err.startswith(
+        f"model.review: error: {reg / 'PROMOTED'}: history entry 2 "
+    )
     assert err.count("\n") == 1
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == current
 
