@@ -1117,8 +1117,9 @@ def run(
     path: str | Path, out: Any = None, out_dir: Path | None = None, *, prefix: str = "error: "
 ) -> int:
     """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
-    into `out_dir`); exit status 0 / 1 / 2. `prefix` starts an error's line: the command's
-    own form (`backtest_trading_strategy.py: ` for its `--replay-journal`)."""
+    into `out_dir`, then a line saying where it went); exit status 0 / 1 / 2. `prefix` starts
+    an error's line: the command's own form (`backtest_trading_strategy.py: ` for its
+    `--replay-journal`)."""
     out = out or sys.stdout
     if out_dir is not None and (problem := write_problem(out_dir)):  # before the replay
         print(f"{prefix}--out: {shown_argument_error(problem)}", file=sys.stderr)

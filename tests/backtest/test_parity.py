@@ -998,7 +998,10 @@ def test_replay_journal_with_out_writes_the_audit_report_there(live_session, tmp
     status = backtest_main(["--replay-journal", str(journal_dir), "--out", str(out)])
 
     assert status == 0
-    verdict = capsys.readouterr().out.splitlines()[0]
+    printed = capsys.readouterr().out
+    verdict = printed.splitlines()[0]
+    # the verdict, then where the report went (as the README says): nothing else
+    assert printed == f"{verdict}\nparity report -> {out}\n"
     assert (out / "parity.txt").read_text() == verdict + "\n"
     doc = json.loads((out / "parity.json").read_text())
     assert doc["verdict"] == "identical" and doc["exit_code"] == 0
