@@ -70,11 +70,17 @@ def need_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
 
 
 def load_klines(
-    path: Path, start: str | None = None, end: str | None = None, extra: tuple[str, ...] = ()
+    path: Path,
+    start: str | None = None,
+    end: str | None = None,
+    extra: tuple[str, ...] = (),
+    warm_bars: int = 0,
 ) -> pd.DataFrame:
     """A kline CSV(.gz) with open_time (ms), open, high, low, close, volume; rows in
     [start, end), time-ordered, finite positive prices; the `extra` columns present (the flow
-    columns a command uses) numeric too."""
+    columns a command uses) numeric too. With `warm_bars`, up to that many rows before
+    `start` come first (those the file has): an indicator computed from the window alone is
+    missing for its first period."""
     import numpy as np
 
     df = read_csv(path, "--data")
@@ -87,11 +93,11 @@ def load_klines(
     df = to_float_columns(df, ("open_time",))
     df["open_time"] = open_time_ms(df["open_time"].to_numpy(dtype="int64"))
     start_ms, end_ms = parse_time(start), parse_time(end)
-    if start_ms is not None:
-        df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
         df = df[df["open_time"] < end_ms]
-    if len(df) == 0:
+    if start_ms is not None:
+        df = _from_start(df, start_ms, warm_bars)
+    if not len(df) or (start_ms is not None and not (df["open_time"] >= start_ms).any()):
         raise InputError(f"--data {path}: no bars in the requested window")
     # Checked in the window only (before reset_index, so a bad cell is named by its file row).
     values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -104,6 +110,16 @@ def load_klines(
     if (px <= 0).any():
         raise InputError(f"--data {path}: non-positive prices")
     return df
+
+
+def _from_start(df: pd.DataFrame, start_ms: int, warm_bars: int) -> pd.DataFrame:
+    """The rows from `start_ms` on, after the `warm_bars` rows of the file just before the
+    first of them."""
+    inside = (df["open_time"] >= start_ms).to_numpy(copy=True)
+    if inside.any() and warm_bars > 0:
+        first = int(inside.argmax())
+        inside[max(0, first - warm_bars) : first] = True
+    return df[inside]
 
 
 # One bar alone says nothing of its length: taken as 1m, the bars the backtester replays.

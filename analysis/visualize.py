@@ -11,6 +11,10 @@ Bollinger bands = SMA(period) +- width x the population standard deviation of th
 SELL v red, at the fill price and time) or the bars where a signals file's signal changes (to 1:
 buy, to -1: sell, to 0 from a position: exit x). Bad input exits 2 with one line.
 
+With --start, up to 1500 bars of the file before it (as the backtester's --start warms its
+strategy; more for a longer period) warm the indicators, which are then drawn from the window's
+first bar; only the window is drawn.
+
 Times on the x axis: a close, and every indicator of it, is plotted at the bar's close time
 (open_time + the bar interval, the smallest step between the file's bars), when it is known
 and a strategy acts on it. A signals file's signal is taken at its bar's close too: with an
@@ -33,6 +37,7 @@ from analysis._common import (
     load_klines,
     need_columns,
     numeric_columns,
+    parse_time,
     pyplot,
     read_csv,
     run,
@@ -111,20 +116,29 @@ def build(
     ema_periods: list[int],
     bb_period: int | None,
     bb_width: float = 2.0,
+    warm_bars: int = 0,
 ) -> Chart:
+    """The chart of `bars` after their first `warm_bars`, which only warm the indicators (the
+    bars before --start: an SMA 60 drawn from the window alone began an hour late)."""
     close = bars["close"].to_numpy(dtype=float)
     open_time = bars["open_time"].to_numpy(dtype="int64")
     interval = bar_interval_ms(open_time)
-    chart = Chart(times_ms=open_time + interval, close=close, interval_ms=interval)
+    lines: dict[str, np.ndarray] = {}
     for p in sma_periods:
-        chart.lines[f"SMA {p}"] = sma(close, p)
+        lines[f"SMA {p}"] = sma(close, p)
     for p in ema_periods:
-        chart.lines[f"EMA {p}"] = ema(close, p)
+        lines[f"EMA {p}"] = ema(close, p)
     if bb_period:
-        lo, hi = bollinger(close, bb_period, bb_width)
-        chart.lines[f"BB {bb_period} lower"] = lo
-        chart.lines[f"BB {bb_period} upper"] = hi
-    return chart
+        lines[f"BB {bb_period} lower"], lines[f"BB {bb_period} upper"] = bollinger(
+            close, bb_period, bb_width
+        )
+    drawn = slice(warm_bars, None)
+    return Chart(
+        times_ms=open_time[drawn] + interval,
+        close=close[drawn],
+        interval_ms=interval,
+        lines={name: y[drawn] for name, y in lines.items()},
+    )
 
 
 def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
@@ -196,6 +210,17 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
     return save(fig, out)
 
 
+# The bars before --start that warm the indicators, at most: the backtester's warm-up for its
+# --start (backtest.runner.WARM_HISTORY_BARS), so the lines are those its strategies saw.
+WARM_BARS = 1500
+
+
+def _warm_bars(periods: list[int]) -> int:
+    """Enough bars for every SMA and band to be ready at --start (a longer one than
+    WARM_BARS too); the EMAs, seeded once, converge over them."""
+    return max([WARM_BARS, *(p - 1 for p in periods)])
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -219,22 +244,27 @@ def _main(argv: list[str] | None) -> int:
     out = check_out(args.out)
     if args.bollinger < 0 or not args.bb_width > 0:
         raise InputError("--bollinger must be >= 0 and --bb-width > 0")
-    bars = load_klines(args.data, args.start, args.end)
+    sma_periods, ema_periods = _periods(args.sma, "--sma"), _periods(args.ema, "--ema")
+    bb_period = args.bollinger or None
+    warm = _warm_bars([*sma_periods, *ema_periods, bb_period or 0])
+    bars = load_klines(args.data, args.start, args.end, warm_bars=warm)
+    start_ms = parse_time(args.start)
     chart = build(
         bars,
-        sma_periods=_periods(args.sma, "--sma"),
-        ema_periods=_periods(args.ema, "--ema"),
-        bb_period=args.bollinger or None,
+        sma_periods=sma_periods,
+        ema_periods=ema_periods,
+        bb_period=bb_period,
         bb_width=args.bb_width,
+        warm_bars=0 if start_ms is None else int((bars["open_time"] < start_ms).sum()),
     )
     if args.trades is not None:
         add_trades(chart, read_csv(args.trades, "--trades"), f"--trades {args.trades}")
     if args.signals is not None:
         add_signals(chart, read_csv(args.signals, "--signals"), f"--signals {args.signals}")
-    plot(chart, out, title=f"{args.data.name}: {len(bars)} bars")
+    plot(chart, out, title=f"{args.data.name}: {len(chart.close)} bars")
     n_buy = 0 if chart.buys is None else len(chart.buys[0])
     n_sell = 0 if chart.sells is None else len(chart.sells[0])
-    print(f"{len(bars)} bars, {', '.join(chart.lines) or 'no indicators'}, "
+    print(f"{len(chart.close)} bars, {', '.join(chart.lines) or 'no indicators'}, "
           f"{n_buy} buys, {n_sell} sells -> {out}")  # fmt: skip
     return 0
 

@@ -185,6 +185,53 @@ def test_visualize_indicators_and_markers(backtest, tmp_path):
     assert len(chart.sells[0]) == (trades.side == "SELL").sum() > 0
 
 
+def _drawn_chart(monkeypatch, argv: list[str]) -> visualize.Chart:
+    """The chart `visualize.main(argv)` draws."""
+    drawn: list[visualize.Chart] = []
+    monkeypatch.setattr(visualize, "plot", lambda chart, out, title="": drawn.append(chart))
+    assert visualize.main(argv) == 0
+    return drawn[0]
+
+
+def test_visualize_warms_the_indicators_from_the_bars_before_start(tmp_path, monkeypatch):
+    """The indicators were computed from the window alone: from --start, SMA 60 was missing
+    for an hour and EMA 20 began from a fresh seed. The bars before it warm them; only the
+    window is drawn."""
+    start = 1746748800000  # 2025-05-09 00:00 UTC, four days into the file
+    argv = ["--data", str(WEEK), "--start", str(start), "--end", "2025-05-09T06:00",
+            "--sma", "60", "--ema", "20", "--bollinger", "20",
+            "--out", str(tmp_path / "p.png")]  # fmt: skip
+
+    chart = _drawn_chart(monkeypatch, argv)
+
+    whole = pd.read_csv(WEEK)
+    close = whole["close"].astype(float)
+    drawn = (whole.open_time >= start).to_numpy() & (whole.open_time < start + 6 * 3_600_000)
+    assert list(chart.times_ms) == list(whole.open_time[drawn] + 60_000)
+    np.testing.assert_allclose(chart.lines["SMA 60"], close.rolling(60).mean()[drawn], rtol=1e-9)
+    upper = close.rolling(20).mean() + 2 * close.rolling(20).std(ddof=0)
+    np.testing.assert_allclose(chart.lines["BB 20 upper"], upper[drawn], rtol=1e-9)
+    # 1500 bars warm the EMA (as the backtester's --start): it has forgotten its seed
+    ewm = close.ewm(span=20, adjust=False).mean()
+    np.testing.assert_allclose(chart.lines["EMA 20"], ewm[drawn], rtol=1e-9)
+
+
+def test_visualize_from_the_files_first_bar_has_nothing_to_warm_from(tmp_path, monkeypatch):
+    argv = ["--data", str(WEEK), "--start", "2025-05-05", "--end", "2025-05-05T03:00",
+            "--sma", "60", "--out", str(tmp_path / "p.png")]  # fmt: skip
+
+    chart = _drawn_chart(monkeypatch, argv)
+
+    assert len(chart.close) == 180
+    assert np.isnan(chart.lines["SMA 60"][:59]).all() and not np.isnan(chart.lines["SMA 60"][59])
+
+
+def test_visualize_warms_as_many_bars_as_the_backtester():
+    from backtest.runner import WARM_HISTORY_BARS
+
+    assert visualize.WARM_BARS == WARM_HISTORY_BARS
+
+
 T0 = 1746403200000  # 2025-05-05 00:00 UTC
 M1, M5 = 60_000, 300_000
 
