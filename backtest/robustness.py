@@ -13,16 +13,14 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 `numpy.random.default_rng([seed, 0])`, the bootstrap from `default_rng([seed, 1])`.
 """
 
-import contextlib
 import csv
 import importlib
 import itertools
-import logging
 import multiprocessing
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -34,6 +32,7 @@ import numpy as np
 
 from backtest import metrics
 from backtest.data import Klines, MarketData, clip
+from backtest.run_lines import quiet_run
 from backtest.runner import (
     MINUTE_MS,
     WARM_HISTORY_BARS,
@@ -41,7 +40,6 @@ from backtest.runner import (
     BacktestResult,
     run_backtest,
 )
-from trading_engine.exec_manager import ExecManager
 from trading_engine.main_trading_strategy import make_strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -50,45 +48,6 @@ BOOTSTRAP_DRAWDOWN = metrics.TRADE_CLOSE_DRAWDOWN
 DAY_MS = 86_400_000
 DASK_CONNECT_TIMEOUT_S = 10
 CURVE_POINTS = 400  # equity samples kept per Monte Carlo run, for the fan chart
-
-
-class _InnerRunLines(logging.Filter):
-    """Drops the warnings of a backtest that is one of the many of a Monte Carlo or a sweep,
-    in the thread running it: a run a loss limit halts printed `trading state A -> B: ...`
-    twice, a stop-loss that closed a position `its stop-loss closed the short; ...`, so 100
-    runs printed hundreds of lines that say neither which run nor its knobs (each run's
-    result is in `summary.json`). Errors still go out. Installed once; off outside
-    `_inner_run`, so the base run and the daemon keep theirs, and per thread, so runs on
-    threads of one worker do not turn it off under each other."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.local = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        inner = getattr(self.local, "inner", False)
-        return not inner or record.levelno >= logging.ERROR
-
-
-_INNER_RUNS = _InnerRunLines()
-# The loggers a backtest's run writes to (the ExecManager, the books, the venue, a model).
-for _name in (
-    ExecManager.__module__,
-    "book_keeper.book_keeper",
-    "backtest.venue",
-    "trading_engine.strategies.logistic_regression",
-):
-    logging.getLogger(_name).addFilter(_INNER_RUNS)
-
-
-@contextlib.contextmanager
-def _inner_run() -> Iterator[None]:
-    """A backtest of a Monte Carlo or a sweep: its warnings are not printed."""
-    before, _INNER_RUNS.local.inner = getattr(_INNER_RUNS.local, "inner", False), True
-    try:
-        yield
-    finally:
-        _INNER_RUNS.local.inner = before
 
 
 class Better(StrEnum):
@@ -446,7 +405,7 @@ def time_grid(times_ms: Sequence[int], points: int = CURVE_POINTS) -> list[int]:
 
 def _mc_task(data: MarketData, item: tuple[BacktestConfig, list[int]]) -> McRun:
     config, grid = item
-    with _inner_run():
+    with quiet_run():
         r = run_backtest(data, config)
     curve = np.interp(grid, np.asarray(r.times_ms, dtype=float), np.asarray(r.equity))
     return McRun(
@@ -669,7 +628,7 @@ def _sweep_task(data: MarketData, task: SweepTask) -> dict[str, Any]:
     times = data_times(part)
     if not len(times) or times[-1] < task.start_ms:
         return {"rows": 0}
-    with _inner_run():
+    with quiet_run():
         r = run_backtest(part, task.config)
     out: dict[str, Any] = {"rows": r.units}
     out.update({k: getattr(r.summary, k) for k in SWEEP_METRICS})

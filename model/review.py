@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from backtest.data import DataError, Klines, MarketData, check_symbol, load
+from backtest.run_lines import named_run
 from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
@@ -595,9 +596,13 @@ def review(args: argparse.Namespace) -> int:
             progress=progress,
             trade_from_ms=eval_start,
         )
-        results = {"candidate": bt(candidate)}
+        # Each run's warnings (`trading state ...`, `its stop-loss closed the long; ...`)
+        # name it: the two runs' lines looked alike.
+        with named_run("candidate backtest"):
+            results = {"candidate": bt(candidate)}
         if current is not None and unusable is None:
-            results["promoted"] = bt(current)
+            with named_run("promoted backtest"):
+                results["promoted"] = bt(current)
         version = registry.add(reg, candidate)
     cand = metric_value(results["candidate"], args.metric)
     warm = results["candidate"].warm_bars

@@ -1204,6 +1204,7 @@ def holdout_backtest(
     SMA crossover 10/50 through the same backtester, buy and hold (long the same notional from
     the first to the last close, no fees, as a return on the same starting wallet) and flat."""
     from backtest.data import DataError, Klines, load
+    from backtest.run_lines import named_run, quiet_run
     from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest, write_outputs
 
     start, end = window
@@ -1233,8 +1234,12 @@ def holdout_backtest(
         trade_from_ms=start,
     )
     try:
-        model_run = run_backtest(bars, lr)
-        sma_run = run_backtest(bars, sma)
+        # The model's warnings name its run; the baseline's are not printed (its result is in
+        # the table), as a Monte Carlo's runs beside the backtester's base run.
+        with named_run("holdout backtest"):
+            model_run = run_backtest(bars, lr)
+        with quiet_run():
+            sma_run = run_backtest(bars, sma)
     except ValueError as e:
         raise InputError(f"holdout backtest: {e}") from None
     if out_dir is not None:

@@ -1023,3 +1023,52 @@ def test_ctrl_c_while_python_m_model_review_imports_its_modules_exits_130_with_o
     assert run.returncode == 130, run.stderr[-2000:]
     assert run.stderr.splitlines() == ["interrupted: nothing was started"]
     assert run.stdout == ""
+
+
+# A command run as it is, into a pipe, with each backtest warning as a stop-loss fill does.
+WARNING_RUNS = """
+import logging, sys
+import backtest.runner
+
+real = backtest.runner.run_backtest
+
+
+def warned(data, config, **kw):
+    logging.getLogger("trading_engine.exec_manager").warning(
+        "BTCUSDT: its stop-loss closed the long; %s", config.strategy
+    )
+    return real(data, config, **kw)
+
+
+backtest.runner.run_backtest = warned
+from model import review  # noqa: E402  (it binds run_backtest at import)
+
+sys.exit(review.main(sys.argv[1:]))
+"""
+
+
+def test_review_names_the_run_of_each_warning_and_prints_it_after_the_training(tmp_path, models):
+    """Into a pipe, the backtests' warnings came out before the training report (stdout is
+    buffered, stderr is not), and said neither the candidate's run nor the promoted's."""
+    reg = tmp_path / "reg"
+    registry.promote(reg, registry.add(reg, models["short"]), "first")
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--train-days", "2",
+            "--eval-days", "1", *TRAIN]  # fmt: skip
+
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a shell's
+
+    run = subprocess.run(
+        [sys.executable, "-c", WARNING_RUNS, *argv], env=buffered,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout
+    lines = run.stdout.splitlines()
+    warned = [line for line in lines if "its stop-loss closed the long" in line]
+    assert warned == [
+        "candidate backtest: BTCUSDT: its stop-loss closed the long; logistic_regression",
+        "promoted backtest: BTCUSDT: its stop-loss closed the long; logistic_regression",
+    ]
+    trained = next(i for i, line in enumerate(lines) if line.startswith("BTCUSDT 1m: "))
+    reviewed = next(i for i, line in enumerate(lines) if line.startswith("review on "))
+    assert trained < lines.index(warned[0]) < lines.index(warned[1]) < reviewed

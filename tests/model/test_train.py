@@ -734,3 +734,46 @@ def test_training_twice_on_the_same_data_writes_byte_identical_model_files(tmp_p
         assert main(argv) == 0
         time.sleep(0.01)  # a clock in the file would differ between the two runs
     assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+# model.train run as it is, into a pipe, with each backtest warning as a stop-loss fill does.
+WARNING_RUNS = """
+import logging, sys
+import backtest.runner
+
+real = backtest.runner.run_backtest
+
+
+def warned(data, config, **kw):
+    logging.getLogger("trading_engine.exec_manager").warning(
+        "BTCUSDT: its stop-loss closed the long; %s", config.strategy
+    )
+    return real(data, config, **kw)
+
+
+backtest.runner.run_backtest = warned
+from model import train
+
+sys.exit(train.main(sys.argv[1:]))
+"""
+
+
+def test_the_holdout_backtests_warning_names_its_run_and_the_baselines_are_not_printed(
+    tmp_path,
+):
+    """The holdout's model and its SMA baseline printed their warnings (`its stop-loss
+    closed the long; ...`) alike, naming neither run."""
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m",
+            "--out", str(tmp_path / "m.json"), "--holdout-days", "1", "--folds", "3",
+            "--c", "0.1", "--jobs", "1", "--no-progress"]  # fmt: skip
+
+    run = subprocess.run(
+        [sys.executable, "-c", WARNING_RUNS, *argv],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout
+    warned = [line for line in run.stdout.splitlines() if "stop-loss closed" in line]
+    assert warned == [
+        "holdout backtest: BTCUSDT: its stop-loss closed the long; logistic_regression"
+    ]
