@@ -367,6 +367,11 @@ async def _passes(
                     await sleep0(0)
                 if i < counted:
                     sys.setprofile(None)
+                # The balance snapshots kept for the applier (`snapshot_soon`: the books' new
+                # peaks and max drawdowns) are written between two items in the daemon; the
+                # applier here polls on real time, so a heartbeat due now could find them and
+                # count their writing (how many depends on the pass's prices) as its own.
+                journal._write_deferred()
                 for t in timed:
                     if now >= t.due_ms:
                         t.due_ms = now + t.every_ms
