@@ -94,6 +94,28 @@ class Risk(Protocol):
     ) -> tuple[list[OrderProposal], list[str]]: ...
 
 
+class Settings(Protocol):
+    """What the parts read of `ExecConfig` (times in ms): one declaration for both, as they are
+    handed the same config."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    def protect_positions(self) -> bool: ...
+    @property
+    def flatten_retry_ms(self) -> int: ...
+    @property
+    def close_retry_max_ms(self) -> int: ...
+
+
+class Counters(Protocol):
+    """The `ExecCounters` the parts count in (the same object for both)."""
+
+    protective_submitted: int
+    refused_closes: int
+    flatten_orders: int
+
+
 class Submit(Protocol):
     """`ExecManager._submit`: risk check, journal, books, venue; True when the order went."""
 

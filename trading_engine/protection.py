@@ -30,7 +30,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from core.account import Position
 from core.backoff import Backoff
@@ -38,7 +37,16 @@ from core.enums import OrderIntent, OrderType, Side, TradingState
 from core.events import OrderRejected
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, Order, OrderProposal, OrderRequest, close_position_conflict
-from trading_engine.exec_desk import EXEC_STRATEGY, UNANSWERED, Books, Desk, Risk, proposal_action
+from trading_engine.exec_desk import (
+    EXEC_STRATEGY,
+    UNANSWERED,
+    Books,
+    Counters,
+    Desk,
+    Risk,
+    Settings,
+    proposal_action,
+)
 
 # The ExecManager's logger: these lines were its own, and logging set-ups name it.
 log = logging.getLogger("trading_engine.exec_manager")
@@ -79,26 +87,6 @@ class _CloseRetry:
     backoff: Backoff
     due_ms: int
     said: bool = False  # its WARNING was logged (once per position)
-
-
-class Settings(Protocol):
-    """What protection reads of `ExecConfig` (times in ms)."""
-
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-    @property
-    def protect_positions(self) -> bool: ...
-    @property
-    def flatten_retry_ms(self) -> int: ...
-    @property
-    def close_retry_max_ms(self) -> int: ...
-
-
-class Counters(Protocol):
-    """The `ExecCounters` protection counts in."""
-
-    protective_submitted: int
-    refused_closes: int
 
 
 class Protection:

@@ -37,7 +37,15 @@ from core.enums import OrderIntent, OrderType, Side, TradingState
 from core.events import TradingStateChanged
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, OrderRequest
-from trading_engine.exec_desk import EXEC_STRATEGY, UNANSWERED, Books, Desk, Risk
+from trading_engine.exec_desk import (
+    EXEC_STRATEGY,
+    UNANSWERED,
+    Books,
+    Counters,
+    Desk,
+    Risk,
+    Settings,
+)
 from trading_engine.protection import Protection
 
 REDUCING = TradingState.REDUCING
@@ -51,21 +59,6 @@ class CancelAll(Protocol):
     def __call__(
         self, symbol: str, now: int, reason: str, *, keep_protection: bool = False
     ) -> None: ...
-
-
-class Settings(Protocol):
-    """What reducing reads of `ExecConfig` (times in ms)."""
-
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-    @property
-    def flatten_retry_ms(self) -> int: ...
-
-
-class Counters(Protocol):
-    """The `ExecCounters` reducing counts in."""
-
-    flatten_orders: int
 
 
 class Reducer:
