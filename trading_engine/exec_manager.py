@@ -172,7 +172,6 @@ from trading_engine.reducing import Reducer
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-_THOUSAND = Decimal(1000)
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
@@ -202,7 +201,6 @@ _FILL_EVENTS = frozenset({OrderPartiallyFilled, OrderFilled})
 _END_EVENTS = frozenset({OrderCanceled, OrderExpired})
 _MONEY_EVENTS = frozenset({BalanceChanged, FundingPaid})
 _RARE_EVENTS = frozenset({OrderRejected, OrderStatusUnknown, VenueSnapshot, MarginCalled})
-_MARKET_ITEMS = (Trade, BookTicker, MarkPrice)
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
 ACTIVE = TradingState.ACTIVE
