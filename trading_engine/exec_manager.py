@@ -154,6 +154,7 @@ from trading_engine.exec_desk import (
     Books,
     Desk,
     Risk,
+    closing_side,
     proposal_action,
 )
 from trading_engine.main_trading_strategy import (
@@ -1790,7 +1791,7 @@ class ExecManager:
 
     def held_exits(self) -> dict[str, Side]:
         """The symbols whose closed side is held, with the side of the order that closed it."""
-        return {s: Side.SELL if v > 0 else Side.BUY for s, v in self._closed_by_protection.items()}
+        return {s: closing_side(v) for s, v in self._closed_by_protection.items()}
 
     def target_held(self, symbol: str) -> bool:
         """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it

@@ -45,6 +45,7 @@ from trading_engine.exec_desk import (
     Desk,
     Risk,
     Settings,
+    closing_side,
     proposal_action,
 )
 
@@ -225,7 +226,7 @@ class Protection:
         `at_stop`: sent after `stop_trading` (`guard_kept`). Returns the stop sent, if any."""
         if position.is_flat:
             return None
-        close_side = Side.SELL if position.qty > 0 else Side.BUY
+        close_side = closing_side(position.qty)
         past = self.past_stop.get(position.symbol) == position.qty
         for o in orders:
             if guards_close(o, position.qty):
@@ -433,5 +434,8 @@ class Protection:
 
 def guards_close(order: Order, qty: Decimal) -> bool:
     """Whether `order` is a stop-loss on the closing side of a position of `qty` contracts."""
-    close_side = Side.SELL if qty > 0 else Side.BUY
-    return order.is_protective and order.type is OrderType.STOP_MARKET and order.side is close_side
+    return (
+        order.is_protective
+        and order.type is OrderType.STOP_MARKET
+        and order.side is closing_side(qty)
+    )

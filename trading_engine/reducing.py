@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
-from core.enums import OrderIntent, OrderType, Side, TradingState
+from core.enums import OrderIntent, OrderType, TradingState
 from core.events import TradingStateChanged
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, OrderRequest
@@ -45,6 +45,7 @@ from trading_engine.exec_desk import (
     Desk,
     Risk,
     Settings,
+    closing_side,
 )
 from trading_engine.protection import Protection
 
@@ -221,7 +222,7 @@ class Reducer:
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        side = Side.SELL if qty > 0 else Side.BUY
+        side = closing_side(qty)
         for o in self._book.orders.values():
             if o.symbol == symbol and o.intent is FLATTEN:
                 return  # the last flatten is still working
