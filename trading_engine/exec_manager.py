@@ -1014,19 +1014,12 @@ class ExecManager:
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
         self._record(event)
         self._denied_target.clear()  # a new state: what it denies is news again
-        self._protection.close_retry.clear()  # REDUCING's first flatten is a new decision: at once
+        self._protection.state_changed(event.current)
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
             self._targets.clear()
-            self._protect_dirty.clear()
             self._reducer.enter(now)
-        elif event.current is HALTED:
-            # Flat: nothing left to protect. The flatten's fill marked its symbol, and the last
-            # event of REDUCING (now the protection's own cancel) may be the last for a while:
-            # left set, it kept the backtest's fast path from finding a halted bar quiet.
-            self._protect_dirty.clear()
-            self._protect_on_price.clear()
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 

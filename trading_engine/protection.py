@@ -22,8 +22,8 @@ had while the user stream was down.
 
 The state here (`dirty`, `on_price`, `past_stop`, `close_retry`) is this module's; the
 ExecManager holds the same `dirty` and `on_price` sets to read them on its hot path (one
-attribute, no call) and clears them on a change of trading state. Orders go out through the
-ExecManager's own journal-first calls (`trading_engine.exec_desk.Desk`).
+attribute, no call); a change of trading state clears them here (`state_changed`). Orders go
+out through the ExecManager's own journal-first calls (`trading_engine.exec_desk.Desk`).
 """
 
 import logging
@@ -131,6 +131,18 @@ class Protection:
         self.past_stop: dict[str, Decimal] = {}
         # symbol -> its refused closes for the position as it is: when the next may go
         self.close_retry: dict[str, _CloseRetry] = {}
+
+    def state_changed(self, current: TradingState) -> None:
+        """The trading state became `current`: its first close is a new decision (no refusal's
+        backoff); REDUCING plans no protection (`guard` places what it needs), and HALTED is
+        flat, nothing left to protect. The flatten's fill marked its symbol, and the last event
+        of REDUCING (the protection's own cancel) may be the last for a while: left set, it
+        kept the backtest's fast path from finding a halted bar quiet."""
+        self.close_retry.clear()
+        if current is REDUCING or current is HALTED:
+            self.dirty.clear()
+        if current is HALTED:
+            self.on_price.clear()
 
     def position_changed(self, symbol: str, flat: bool) -> None:
         """`symbol`'s position changed: its protection is planned again (`settle`)."""
