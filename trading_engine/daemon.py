@@ -50,7 +50,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import ReconcileCause, TradingState
+from core.enums import OrderType, ReconcileCause, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -1673,7 +1673,7 @@ def _guards(
         protective = [
             o for o in orders if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
-        guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
+        guards = [_guard_named(o, qty) for o in protective]
         stops = [o for o in protective if guards_close(o, qty)]
         # one sent and not answered (or its answer lost) may not be on the exchange
         if any(o.status not in UNANSWERED for o in stops):
@@ -1698,6 +1698,16 @@ def _guards(
                 "stop-loss (risk.stop_loss_pct is 0, or it could not be placed: see the log)"
             )
     return lines
+
+
+def _guard_named(order: Order, qty: Decimal) -> str:
+    """A protective order as the closing summary names it beside a position of `qty`: a
+    stop-loss on the other side (placed for another position, a flip unseen) says so, or
+    "WITHOUT an exchange-side stop-loss (only STOP_MARKET 58800.0)" read as a contradiction."""
+    named = f"{order.type.value} {order.stop_price:f}"
+    if order.type is OrderType.STOP_MARKET and not guards_close(order, qty):
+        named += f" {order.side.value}, which does not close a {'long' if qty > 0 else 'short'}"
+    return named
 
 
 class _Relay:
