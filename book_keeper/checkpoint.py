@@ -254,7 +254,8 @@ class Marks:
             reset_ms=int(data["reset_ms"]),
             peak_since=None if since is None else Decimal(since),
             peak_all=None if peak is None else Decimal(peak),
-            # Absent from the checkpoints of versions before it (the same layout otherwise).
+            # Absent from a checkpoint an older daemon wrote (layout VERSION 1 all the same):
+            # None, and `Replay.catch_up` reads the balance snapshot rows again.
             max_drawdown_all=None if drawdown is None else Decimal(drawdown),
             last_event_ms=None if last is None else int(last),
         )

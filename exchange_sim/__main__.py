@@ -34,19 +34,14 @@ import signal
 import sys
 import time
 from decimal import Decimal
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
-from runtime.flags import SecretSafeParser, StoreOnce
+from runtime.flags import OneLineParser, StoreOnce
 
 PARENT_POLL_S = 1.0
-
-
-class _OneLineParser(SecretSafeParser):
-    def fail(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _speed(text: str) -> float | str:
@@ -71,7 +66,7 @@ def _balance(text: str) -> Decimal:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="python -m exchange_sim", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m exchange_sim", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data",
         action=StoreOnce,

@@ -42,6 +42,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from core.backoff import Backoff, Sleep
@@ -108,6 +109,14 @@ _TRANSIENT = (RetryableError, ExecutionStatusUnknown)
 # DELETE, which expires by itself after 60 min).
 _IN_FLIGHT_SHARE = 0.3
 _CLOSING_SHARE = 0.1
+
+
+class _Request(Enum):
+    """An order request a task sends: what `stop` waits for (those in flight, then the orders
+    its last reconciliation placed), told by kind rather than by the task's name."""
+
+    SUBMIT = "submit"
+    CANCEL = "cancel"  # one order's cancel, or a symbol's cancel-all
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +244,8 @@ class LiveVenue:
             max_connection_age_s=cfg.max_connection_age_s,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        # the tasks of `_tasks` that send an order request, by kind (`stop` waits for them)
+        self._requests: dict[asyncio.Task[Any], _Request] = {}
         # (job, client id) -> the task running it
         self._busy: dict[tuple[str, str], asyncio.Task[Any]] = {}
         # Reconnects: one task reconciles, again as long as a reconnect came during a pass (a
@@ -416,7 +427,7 @@ class LiveVenue:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         self._stop_until = deadline - budget * _CLOSING_SHARE
-        in_flight = [t for t in self._tasks if t.get_name().startswith(("submit", "cancel"))]
+        in_flight = list(self._requests)
         if in_flight:
             await asyncio.wait(in_flight, timeout=budget * _IN_FLIGHT_SHARE)
         if self._deadman_task is not None:
@@ -446,7 +457,9 @@ class LiveVenue:
         """Wait for the orders sent since `before` was taken (the stop's last reconciliation's
         stop-loss), and for those their answers make the listener send (a retry)."""
         while placed := [
-            t for t in self._tasks - before if t.get_name().startswith("submit") and not t.done()
+            t
+            for t, kind in self._requests.items()
+            if kind is _Request.SUBMIT and t not in before and not t.done()
         ]:
             await asyncio.wait(placed)
 
@@ -517,6 +530,7 @@ class LiveVenue:
         task = self._spawn(
             self._send_order(tracked, request, params, signed, started),
             f"submit-{tracked.client_order_id}",
+            _Request.SUBMIT,
         )
         if started is not None:
             close = started.close  # cancelled before it ran: the request is never started
@@ -544,7 +558,9 @@ class LiveVenue:
             if not (keep_protection and t.order.is_protective):
                 t.cancel_requested = True
         self._spawn(
-            self._cancel_all(symbol, keep_protection=keep_protection), f"cancel-all-{symbol}"
+            self._cancel_all(symbol, keep_protection=keep_protection),
+            f"cancel-all-{symbol}",
+            _Request.CANCEL,
         )
 
     def reconcile_soon(self, reason: str, job: str = "reconcile-soon") -> None:
@@ -1069,7 +1085,7 @@ class LiveVenue:
         if t.needs_query:
             self._spawn_once("query", t, self._quietly("query", lambda: self.sync.refresh(t)))
         if t.cancel_requested and t.status.is_open and not t.cancel_inflight:
-            self._spawn_once("cancel", t, self._cancel(t))
+            self._spawn_once("cancel", t, self._cancel(t), _Request.CANCEL)
 
     async def _quietly(self, what: str, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         """Run a REST follow-up; a failure is logged (the next reconciliation repeats it).
@@ -1099,29 +1115,46 @@ class LiveVenue:
                 self.stats.listener_errors += 1
                 log.exception("listener failed on %s", type(event).__name__)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str, request: _Request | None = None
+    ) -> asyncio.Task[Any]:
+        """Run `coro` as a task of this venue (`request`: the order request it sends)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
+        if request is not None:
+            self._requests[task] = request
         task.add_done_callback(self._task_done)
         return task
 
-    def _spawn_once(self, job: str, t: TrackedOrder, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn_once(
+        self,
+        job: str,
+        t: TrackedOrder,
+        coro: Coroutine[Any, Any, Any],
+        request: _Request | None = None,
+    ) -> None:
         """Run `coro` for this order unless the same job already runs for it."""
-        self._spawn_keyed((job, t.client_order_id), coro)
+        self._spawn_keyed((job, t.client_order_id), coro, request)
 
     def _spawn_job(self, job: str, coro: Coroutine[Any, Any, Any]) -> None:
         self._spawn_keyed((job, ""), coro)
 
-    def _spawn_keyed(self, key: tuple[str, str], coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn_keyed(
+        self,
+        key: tuple[str, str],
+        coro: Coroutine[Any, Any, Any],
+        request: _Request | None = None,
+    ) -> None:
         if key in self._busy:
             coro.close()
             return
-        task = self._spawn(coro, "-".join(filter(None, key)))
+        task = self._spawn(coro, "-".join(filter(None, key)), request)
         self._busy[key] = task
         task.add_done_callback(lambda _: self._busy.pop(key, None))
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._requests.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s died", task.get_name(), exc_info=task.exception())
 

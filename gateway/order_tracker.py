@@ -57,10 +57,19 @@ log = logging.getLogger(__name__)
 
 S = OrderStatus
 _ZERO = Decimal(0)
+# An order's average fill price is kept to 8 decimals (Binance prices have at most 8).
 _AVG_QUANTUM = Decimal("1e-8")
 _OPEN_REPORTS = (S.NEW, S.PARTIALLY_FILLED)
 _ENDED_REPORTS = (S.CANCELED, S.EXPIRED, S.EXPIRED_IN_MATCH)
 _FAILED_ALGOS = (AlgoStatus.EXPIRED, AlgoStatus.REJECTED)
+
+
+def average_price(notional: Decimal, qty: Decimal) -> Decimal:
+    """An order's average fill price, `notional` / `qty` (qty > 0) rounded half-even to 8
+    decimals (the context's rounding), trailing zeros dropped: the division carries 28
+    significant digits, more than any price the exchange states. One rule for our orders and
+    for those placed outside the daemon (`gateway.outside_orders`)."""
+    return (notional / qty).quantize(_AVG_QUANTUM).normalize()
 
 
 @dataclass(slots=True)
@@ -502,7 +511,7 @@ class OrderTracker:
             return False
         t.exchange_cum_qty = max(t.exchange_cum_qty, t.fill_qty)
         cum = t.fill_qty
-        avg = (t.fill_notional / cum).quantize(_AVG_QUANTUM).normalize()
+        avg = average_price(t.fill_notional, cum)
         complete = t.order.quantity > 0 and cum >= t.order.quantity
         status = S.FILLED if complete else S.PARTIALLY_FILLED
         ts_ms = max(t.order.updated_ms, latest)
@@ -574,7 +583,7 @@ class OrderTracker:
         t.fill_notional += fill.price * fill.qty
         t.exchange_cum_qty = max(t.exchange_cum_qty, t.fill_qty)
         cum = t.fill_qty
-        avg = (t.fill_notional / cum).quantize(_AVG_QUANTUM).normalize()
+        avg = average_price(t.fill_notional, cum)
         complete = t.order.quantity > 0 and cum >= t.order.quantity
         kind = OrderFilled if complete else OrderPartiallyFilled
         events.append(

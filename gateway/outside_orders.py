@@ -32,7 +32,7 @@ from core.enums import OrderStatus
 from core.events import Event, OrderFilled, OrderPartiallyFilled
 from core.fast_init import replace
 from core.orders import Fill, outside_client_id, placed_outside
-from gateway.order_tracker import OrderTracker
+from gateway.order_tracker import OrderTracker, average_price
 from gateway.user_wire import AlgoUpdate, OrderUpdate, UserTrade
 from gateway.venue_stats import VenueStats
 
@@ -43,7 +43,6 @@ S = OrderStatus
 # first): a fill the stream and userTrades both report is booked once. As many are remembered
 # as named in the log (the least recently reported forgotten first): each is named once.
 OUTSIDE_MEMORY = 10_000
-_AVG_QUANTUM = Decimal("1e-8")
 
 
 @dataclass(slots=True)
@@ -260,7 +259,7 @@ class OutsideOrders:
             recv_time_ms=fill.recv_time_ms,
             fill=fill,
             cumulative_qty=order.qty,
-            avg_price=(order.notional / order.qty).quantize(_AVG_QUANTUM).normalize(),
+            avg_price=average_price(order.notional, order.qty),
         )
 
 

@@ -4,7 +4,7 @@ Their own module so that `VenueSync` and the jobs it composes (`OutsideOrders`, 
 count into one `VenueStats` without importing one another.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 @dataclass(slots=True)
@@ -42,6 +42,3 @@ class VenueStats:
     listener_errors: int = 0
     journal_errors: int = 0
     funding_events: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}

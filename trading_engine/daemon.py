@@ -50,7 +50,7 @@ from book_keeper.journal import (
     run_applier,
 )
 from core.clock import LiveClock
-from core.enums import OrderStatus, OrderType, ReconcileCause, Side, TradingState
+from core.enums import OrderType, ReconcileCause, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError
 from core.events import (
     OrderCanceled,
@@ -93,6 +93,7 @@ from runtime.status_file import (
     untracked_note,
     write_status,
 )
+from trading_engine.exec_desk import UNANSWERED
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecCounters, ExecManager, ExecStatus
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.item_sink import ItemSink
@@ -104,11 +105,10 @@ from trading_engine.main_trading_strategy import (
 )
 from trading_engine.market_recorder import MarketRecorder, session_header
 from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
+from trading_engine.protection import guards_close
 
 log = logging.getLogger("daemon")
 
-# A stop-loss sent and not answered (or its answer lost): it may not be on the exchange.
-_UNCONFIRMED = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 SHUTDOWN_BUDGET_S = 4.0  # the whole stop must fit in 5 s
 # The venue's stop is given what is left of the budget and fits its phases in it; this much
 # more before it is cut from outside (its last steps may end a few ms late).
@@ -1673,10 +1673,10 @@ def _guards(
         protective = [
             o for o in orders if o.symbol == symbol and o.is_protective and not o.is_terminal
         ]
-        guards = [f"{o.type.value} {o.stop_price:f}" for o in protective]
-        closing = Side.SELL if qty > 0 else Side.BUY
-        stops = [o for o in protective if o.type is OrderType.STOP_MARKET and o.side is closing]
-        if any(o.status not in _UNCONFIRMED for o in stops):
+        guards = [_guard_named(o, qty) for o in protective]
+        stops = [o for o in protective if guards_close(o, qty)]
+        # one sent and not answered (or its answer lost) may not be on the exchange
+        if any(o.status not in UNANSWERED for o in stops):
             lines.append(
                 f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
                 + ", ".join(guards)
@@ -1698,6 +1698,16 @@ def _guards(
                 "stop-loss (risk.stop_loss_pct is 0, or it could not be placed: see the log)"
             )
     return lines
+
+
+def _guard_named(order: Order, qty: Decimal) -> str:
+    """A protective order as the closing summary names it beside a position of `qty`: a
+    stop-loss on the other side (placed for another position, a flip unseen) says so, or
+    "WITHOUT an exchange-side stop-loss (only STOP_MARKET 58800.0)" read as a contradiction."""
+    named = f"{order.type.value} {order.stop_price:f}"
+    if order.type is OrderType.STOP_MARKET and not guards_close(order, qty):
+        named += f" {order.side.value}, which does not close a {'long' if qty > 0 else 'short'}"
+    return named
 
 
 class _Relay:

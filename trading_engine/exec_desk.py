@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from core.account import AccountView, Position
-from core.enums import ForcedClose, OrderIntent, OrderStatus, TradingState
+from core.enums import ForcedClose, OrderIntent, OrderStatus, Side, TradingState
 from core.events import CancelDenied, Event, RiskDenied, TradingStateChanged
 from core.market import BookTicker, MarkPrice, Trade
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest
@@ -94,6 +94,28 @@ class Risk(Protocol):
     ) -> tuple[list[OrderProposal], list[str]]: ...
 
 
+class Settings(Protocol):
+    """What the parts read of `ExecConfig` (times in ms): one declaration for both, as they are
+    handed the same config."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    def protect_positions(self) -> bool: ...
+    @property
+    def flatten_retry_ms(self) -> int: ...
+    @property
+    def close_retry_max_ms(self) -> int: ...
+
+
+class Counters(Protocol):
+    """The `ExecCounters` the parts count in (the same object for both)."""
+
+    protective_submitted: int
+    refused_closes: int
+    flatten_orders: int
+
+
 class Submit(Protocol):
     """`ExecManager._submit`: risk check, journal, books, venue; True when the order went."""
 
@@ -121,6 +143,12 @@ class Desk:
     request: Callable[[OrderProposal], OrderRequest]  # a proposal as a request, a new id
     stopped: Callable[[], bool]  # after `stop_trading`: nothing is sent (but `at_stop`)
     reconciling: Callable[[], bool]  # a start-up reconciliation: nothing is sent yet
+
+
+def closing_side(qty: Decimal | int) -> Side:
+    """The side of the orders that close a position of `qty` contracts (signed, not 0; or
+    its sign alone, +1 / -1)."""
+    return Side.SELL if qty > 0 else Side.BUY
 
 
 def proposal_action(p: OrderProposal) -> str:

@@ -154,6 +154,7 @@ from trading_engine.exec_desk import (
     Books,
     Desk,
     Risk,
+    closing_side,
     proposal_action,
 )
 from trading_engine.main_trading_strategy import (
@@ -172,7 +173,6 @@ from trading_engine.reducing import Reducer
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-_THOUSAND = Decimal(1000)
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
@@ -202,7 +202,6 @@ _FILL_EVENTS = frozenset({OrderPartiallyFilled, OrderFilled})
 _END_EVENTS = frozenset({OrderCanceled, OrderExpired})
 _MONEY_EVENTS = frozenset({BalanceChanged, FundingPaid})
 _RARE_EVENTS = frozenset({OrderRejected, OrderStatusUnknown, VenueSnapshot, MarginCalled})
-_MARKET_ITEMS = (Trade, BookTicker, MarkPrice)
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
 ACTIVE = TradingState.ACTIVE
@@ -1015,19 +1014,12 @@ class ExecManager:
     def _state_changed(self, event: TradingStateChanged, now: int) -> None:
         self._record(event)
         self._denied_target.clear()  # a new state: what it denies is news again
-        self._protection.close_retry.clear()  # REDUCING's first flatten is a new decision: at once
+        self._protection.state_changed(event.current)
         self.counters.state_changes += 1
         log.warning("trading state %s -> %s: %s", event.previous, event.current, event.reason)
         if event.current is REDUCING:
             self._targets.clear()
-            self._protect_dirty.clear()
             self._reducer.enter(now)
-        elif event.current is HALTED:
-            # Flat: nothing left to protect. The flatten's fill marked its symbol, and the last
-            # event of REDUCING (now the protection's own cancel) may be the last for a while:
-            # left set, it kept the backtest's fast path from finding a halted bar quiet.
-            self._protect_dirty.clear()
-            self._protect_on_price.clear()
 
     # --- 4-7: proposals -> orders --------------------------------------------------------------
 
@@ -1792,7 +1784,7 @@ class ExecManager:
 
     def held_exits(self) -> dict[str, Side]:
         """The symbols whose closed side is held, with the side of the order that closed it."""
-        return {s: Side.SELL if v > 0 else Side.BUY for s, v in self._closed_by_protection.items()}
+        return {s: closing_side(v) for s, v in self._closed_by_protection.items()}
 
     def target_held(self, symbol: str) -> bool:
         """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it

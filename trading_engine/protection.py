@@ -22,15 +22,14 @@ had while the user stream was down.
 
 The state here (`dirty`, `on_price`, `past_stop`, `close_retry`) is this module's; the
 ExecManager holds the same `dirty` and `on_price` sets to read them on its hot path (one
-attribute, no call) and clears them on a change of trading state. Orders go out through the
-ExecManager's own journal-first calls (`trading_engine.exec_desk.Desk`).
+attribute, no call); a change of trading state clears them here (`state_changed`). Orders go
+out through the ExecManager's own journal-first calls (`trading_engine.exec_desk.Desk`).
 """
 
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from core.account import Position
 from core.backoff import Backoff
@@ -38,7 +37,17 @@ from core.enums import OrderIntent, OrderType, Side, TradingState
 from core.events import OrderRejected
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, Order, OrderProposal, OrderRequest, close_position_conflict
-from trading_engine.exec_desk import EXEC_STRATEGY, UNANSWERED, Books, Desk, Risk, proposal_action
+from trading_engine.exec_desk import (
+    EXEC_STRATEGY,
+    UNANSWERED,
+    Books,
+    Counters,
+    Desk,
+    Risk,
+    Settings,
+    closing_side,
+    proposal_action,
+)
 
 # The ExecManager's logger: these lines were its own, and logging set-ups name it.
 log = logging.getLogger("trading_engine.exec_manager")
@@ -79,26 +88,6 @@ class _CloseRetry:
     backoff: Backoff
     due_ms: int
     said: bool = False  # its WARNING was logged (once per position)
-
-
-class Settings(Protocol):
-    """What protection reads of `ExecConfig` (times in ms)."""
-
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-    @property
-    def protect_positions(self) -> bool: ...
-    @property
-    def flatten_retry_ms(self) -> int: ...
-    @property
-    def close_retry_max_ms(self) -> int: ...
-
-
-class Counters(Protocol):
-    """The `ExecCounters` protection counts in."""
-
-    protective_submitted: int
-    refused_closes: int
 
 
 class Protection:
@@ -142,6 +131,18 @@ class Protection:
         self.past_stop: dict[str, Decimal] = {}
         # symbol -> its refused closes for the position as it is: when the next may go
         self.close_retry: dict[str, _CloseRetry] = {}
+
+    def state_changed(self, current: TradingState) -> None:
+        """The trading state became `current`: its first close is a new decision (no refusal's
+        backoff); REDUCING plans no protection (`guard` places what it needs), and HALTED is
+        flat, nothing left to protect. The flatten's fill marked its symbol, and the last event
+        of REDUCING (the protection's own cancel) may be the last for a while: left set, it
+        kept the backtest's fast path from finding a halted bar quiet."""
+        self.close_retry.clear()
+        if current is REDUCING or current is HALTED:
+            self.dirty.clear()
+        if current is HALTED:
+            self.on_price.clear()
 
     def position_changed(self, symbol: str, flat: bool) -> None:
         """`symbol`'s position changed: its protection is planned again (`settle`)."""
@@ -237,7 +238,7 @@ class Protection:
         `at_stop`: sent after `stop_trading` (`guard_kept`). Returns the stop sent, if any."""
         if position.is_flat:
             return None
-        close_side = Side.SELL if position.qty > 0 else Side.BUY
+        close_side = closing_side(position.qty)
         past = self.past_stop.get(position.symbol) == position.qty
         for o in orders:
             if guards_close(o, position.qty):
@@ -445,5 +446,8 @@ class Protection:
 
 def guards_close(order: Order, qty: Decimal) -> bool:
     """Whether `order` is a stop-loss on the closing side of a position of `qty` contracts."""
-    close_side = Side.SELL if qty > 0 else Side.BUY
-    return order.is_protective and order.type is OrderType.STOP_MARKET and order.side is close_side
+    return (
+        order.is_protective
+        and order.type is OrderType.STOP_MARKET
+        and order.side is closing_side(qty)
+    )

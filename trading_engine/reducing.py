@@ -33,11 +33,20 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
-from core.enums import OrderIntent, OrderType, Side, TradingState
+from core.enums import OrderIntent, OrderType, TradingState
 from core.events import TradingStateChanged
 from core.instrument import Instrument
 from core.orders import ClientOrderIds, OrderRequest
-from trading_engine.exec_desk import EXEC_STRATEGY, UNANSWERED, Books, Desk, Risk
+from trading_engine.exec_desk import (
+    EXEC_STRATEGY,
+    UNANSWERED,
+    Books,
+    Counters,
+    Desk,
+    Risk,
+    Settings,
+    closing_side,
+)
 from trading_engine.protection import Protection
 
 REDUCING = TradingState.REDUCING
@@ -51,21 +60,6 @@ class CancelAll(Protocol):
     def __call__(
         self, symbol: str, now: int, reason: str, *, keep_protection: bool = False
     ) -> None: ...
-
-
-class Settings(Protocol):
-    """What reducing reads of `ExecConfig` (times in ms)."""
-
-    @property
-    def symbols(self) -> tuple[str, ...]: ...
-    @property
-    def flatten_retry_ms(self) -> int: ...
-
-
-class Counters(Protocol):
-    """The `ExecCounters` reducing counts in."""
-
-    flatten_orders: int
 
 
 class Reducer:
@@ -228,7 +222,7 @@ class Reducer:
         qty = self._book.position(symbol).qty
         if qty == 0:
             return
-        side = Side.SELL if qty > 0 else Side.BUY
+        side = closing_side(qty)
         for o in self._book.orders.values():
             if o.symbol == symbol and o.intent is FLATTEN:
                 return  # the last flatten is still working

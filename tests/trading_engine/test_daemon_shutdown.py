@@ -71,9 +71,10 @@ def test_a_stop_loss_on_the_other_side_does_not_guard_the_position() -> None:
     go_long(rig, "0.100", "60000")
     rig.venue.accept(rig.last_cid())
 
+    # named with its side: "WITHOUT a stop-loss (only STOP_MARKET ...)" read as a contradiction
     assert _guards({"BTCUSDT": D("-0.100")}, rig.book.orders.values()) == [
         "WARNING: position BTCUSDT -0.100 left open WITHOUT an exchange-side stop-loss (only "
-        "STOP_MARKET 58800.0)"
+        "STOP_MARKET 58800.0 SELL, which does not close a short)"
     ]
 
 
