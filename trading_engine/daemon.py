@@ -30,6 +30,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -123,6 +124,23 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class DaemonError(Exception):
     """A problem the user can fix (bad key, unreachable venue, unknown symbol): one line."""
+
+
+class Severity(IntEnum):
+    """How loud a closing-summary line is; its value is the level it is logged at."""
+
+    INFO = logging.INFO
+    WARNING = logging.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryLine:
+    """A line of the closing summary with its severity, chosen by the code that knows the fact
+    (it was read back from the text, by its "WARNING", a word meant for the reader: a line
+    reworded without it would have been logged at INFO)."""
+
+    text: str
+    severity: Severity
 
 
 @dataclass(slots=True)
@@ -1255,8 +1273,8 @@ class Daemon:
             self._tell(f"  {untracked}")
         if self.keep_orders:
             self._tell(f"  {_kept_orders_note(embedded=self._exchange is not None)}")
-        for line in left:
-            self._tell(f"  {line}", logging.WARNING if "WARNING" in line else logging.INFO)
+        for guarded in left:
+            self._tell(f"  {guarded.text}", guarded.severity)
         self._tell(f"  books vs exchange at exit: {verdict}")
         self._write_status(
             DaemonState.STOPPED, stop_reason=self._stop_reason, exit_status=self.exit_status
@@ -1614,7 +1632,7 @@ def exit_check(
     differences: int,
     journal_failed: bool,
     exchange_view: VenueSnapshot | None,
-) -> tuple[list[str], str, bool]:
+) -> tuple[list[SummaryLine], str, bool]:
     """The closing summary's last lines: what guards each position left open, the verdict
     on the books against the exchange, and whether they were compared at all.
 
@@ -1652,21 +1670,21 @@ def exit_check(
     )
 
 
-def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[str]:
+def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[SummaryLine]:
     """What guards each position the daemon leaves open, by its books."""
     return _guards({sym: book.position(sym).qty for sym in symbols}, book.orders.values())
 
 
 def _guards(
     positions: Mapping[str, Decimal], orders: Iterable[Order], whose: str = ""
-) -> list[str]:
+) -> list[SummaryLine]:
     """What guards each open position (symbol -> signed qty): its protective orders still on
     the exchange, or a warning that nothing does. Only a stop-loss on the position's closing
     side that the exchange has confirmed guards it (one on the other side was placed for
     another position; one sent at the stop and not answered may not be there). `whose`
     qualifies the position."""
     orders = list(orders)
-    lines = []
+    lines: list[SummaryLine] = []
     for symbol, qty in positions.items():
         if not qty:
             continue
@@ -1677,26 +1695,30 @@ def _guards(
         stops = [o for o in protective if guards_close(o, qty)]
         # one sent and not answered (or its answer lost) may not be on the exchange
         if any(o.status not in UNANSWERED for o in stops):
-            lines.append(
+            text = (
                 f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
                 + ", ".join(guards)
             )
+            lines.append(SummaryLine(text, Severity.INFO))
         elif stops:
-            lines.append(
+            text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open, its stop-loss "
                 f"{stops[0].type.value} {stops[0].stop_price:f} sent but not confirmed by the "
                 "exchange (see the log)"
             )
+            lines.append(SummaryLine(text, Severity.WARNING))
         elif guards:  # a take-profit alone does not limit a loss
-            lines.append(
+            text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 f"stop-loss (only {', '.join(guards)})"
             )
+            lines.append(SummaryLine(text, Severity.WARNING))
         else:
-            lines.append(
+            text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 "stop-loss (risk.stop_loss_pct is 0, or it could not be placed: see the log)"
             )
+            lines.append(SummaryLine(text, Severity.WARNING))
     return lines
 
 

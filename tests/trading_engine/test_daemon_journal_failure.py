@@ -22,7 +22,7 @@ from runtime.settings import load_settings
 from tests.book_keeper.support import BUY, submitted
 from tests.trading_engine.support import MINUTE, T0, Rig, make_bar, make_rig
 from tests.trading_engine.test_exec_manager import target
-from trading_engine.daemon import Daemon, _Relay, exit_check
+from trading_engine.daemon import Daemon, Severity, SummaryLine, _Relay, exit_check
 
 
 def test_an_applier_failure_requests_a_stop_with_exit_status_1(
@@ -205,16 +205,21 @@ def test_after_a_journal_failure_the_summary_says_the_exchanges_position_not_ide
     )  # fmt: skip
 
     assert left == [
-        "position BTCUSDT 0.010 (the exchange's, read at the stop) left open, guarded on the "
-        "exchange by STOP_MARKET 58800.0"
+        SummaryLine(
+            "position BTCUSDT 0.010 (the exchange's, read at the stop) left open, guarded on the "
+            "exchange by STOP_MARKET 58800.0",
+            Severity.INFO,
+        )
     ]
     assert verdict.startswith("not checked: the journal failed") and not checked
     left, _, _ = exit_check(
         rig.book, ["BTCUSDT"], reconciled=True, differences=0, journal_failed=True,
         exchange_view=_snapshot("0.010"),
     )  # fmt: skip
-    assert left[0].startswith("WARNING: position BTCUSDT 0.010 (the exchange's, read at the")
-    assert "WITHOUT an exchange-side stop-loss" in left[0]
+    [unguarded] = left
+    assert unguarded.severity is Severity.WARNING
+    assert unguarded.text.startswith("WARNING: position BTCUSDT 0.010 (the exchange's, read at")
+    assert "WITHOUT an exchange-side stop-loss" in unguarded.text
 
 
 def test_without_a_journal_failure_the_verdict_is_the_reconciliations() -> None:

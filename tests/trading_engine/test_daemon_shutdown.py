@@ -15,7 +15,7 @@ from core.events import VenueSnapshot
 from runtime.settings import load_settings
 from tests.trading_engine.support import make_rig
 from tests.trading_engine.test_exec_manager import add_to_long_with_a_stop, go_long
-from trading_engine.daemon import Daemon, _guards, _left_open
+from trading_engine.daemon import Daemon, Severity, SummaryLine, _guards, _left_open
 
 
 def test_a_stop_being_replaced_goes_out_before_the_shutdown_goes_on() -> None:
@@ -49,8 +49,11 @@ def test_a_position_left_with_only_a_take_profit_is_a_warning() -> None:
     rig.venue.accept(tp.client_order_id)
 
     assert _left_open(rig.book, ["BTCUSDT"]) == [
-        "WARNING: position BTCUSDT 0.100 left open WITHOUT an exchange-side stop-loss (only "
-        "TAKE_PROFIT_MARKET 62400.0)"
+        SummaryLine(
+            "WARNING: position BTCUSDT 0.100 left open WITHOUT an exchange-side stop-loss (only "
+            "TAKE_PROFIT_MARKET 62400.0)",
+            Severity.WARNING,
+        )
     ]
 
 
@@ -60,8 +63,11 @@ def test_a_stop_loss_sent_and_not_confirmed_is_a_warning() -> None:
     go_long(rig, "0.100", "60000")
 
     assert _left_open(rig.book, ["BTCUSDT"]) == [
-        "WARNING: position BTCUSDT 0.100 left open, its stop-loss STOP_MARKET 58800.0 sent but "
-        "not confirmed by the exchange (see the log)"
+        SummaryLine(
+            "WARNING: position BTCUSDT 0.100 left open, its stop-loss STOP_MARKET 58800.0 sent "
+            "but not confirmed by the exchange (see the log)",
+            Severity.WARNING,
+        )
     ]
 
 
@@ -73,8 +79,11 @@ def test_a_stop_loss_on_the_other_side_does_not_guard_the_position() -> None:
 
     # named with its side: "WITHOUT a stop-loss (only STOP_MARKET ...)" read as a contradiction
     assert _guards({"BTCUSDT": D("-0.100")}, rig.book.orders.values()) == [
-        "WARNING: position BTCUSDT -0.100 left open WITHOUT an exchange-side stop-loss (only "
-        "STOP_MARKET 58800.0 SELL, which does not close a short)"
+        SummaryLine(
+            "WARNING: position BTCUSDT -0.100 left open WITHOUT an exchange-side stop-loss (only "
+            "STOP_MARKET 58800.0 SELL, which does not close a short)",
+            Severity.WARNING,
+        )
     ]
 
 
