@@ -10,7 +10,9 @@ that the figures are the whole journal's."""
 import asyncio
 import io
 import json
+import logging
 from dataclasses import replace
+from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,17 +22,23 @@ from gateway.order_tracker import TrackerStats
 from gateway.venue_stats import VenueStats
 from runtime.settings import load_settings
 from runtime.status_file import DaemonState
-from tests.trading_engine.support import make_rig
+from tests.trading_engine.support import Rig, make_rig
+from tests.trading_engine.test_exec_manager import go_long
 from trading_engine.daemon import Daemon, _Parts
 
 
 def _daemon(
-    journal_dir: Path, *, unknown_ids: int = 0, hand_orders: int = 0, killed: str | None = None
+    journal_dir: Path,
+    *,
+    unknown_ids: int = 0,
+    hand_orders: int = 0,
+    killed: str | None = None,
+    rig: Rig | None = None,
 ) -> tuple[Daemon, io.StringIO]:
-    """A daemon over the rig's ExecManager and books, its venue's tracker having counted
-    `unknown_ids` and `hand_orders` reports of untracked orders; `killed`: the kill switch's
-    reason, when it was used (REDUCING)."""
-    rig = make_rig()
+    """A daemon over the rig's ExecManager and books (a new rig's unless `rig`), its venue's
+    tracker having counted `unknown_ids` and `hand_orders` reports of untracked orders;
+    `killed`: the kill switch's reason, when it was used (REDUCING)."""
+    rig = rig if rig is not None else make_rig()
     if killed is not None:
         rig.risk.kill(killed)
 
@@ -183,3 +191,43 @@ def test_keep_orders_with_the_embedded_exchange_says_they_end_with_it(
     asyncio.run(daemon._shutdown())
 
     assert [line for line in out.getvalue().splitlines() if "--keep-orders" in line] == [said]
+
+
+@pytest.mark.parametrize(
+    ("take_profit_only", "level", "said"),
+    [
+        (
+            True,
+            logging.WARNING,
+            "WARNING: position BTCUSDT 0.100 left open WITHOUT an exchange-side stop-loss "
+            "(only TAKE_PROFIT_MARKET 62400.0)",
+        ),
+        (
+            False,
+            logging.INFO,
+            "position BTCUSDT 0.100 left open, guarded on the exchange by STOP_MARKET 58800.0",
+        ),
+    ],
+)
+def test_a_position_left_open_is_logged_at_its_lines_level(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    take_profit_only: bool,
+    level: int,
+    said: str,
+) -> None:
+    """The level is the one `_guards` gave the line: a position without a stop-loss is a
+    WARNING in the log file, one guarded on the exchange an INFO."""
+    if take_profit_only:  # take-profit 4 % from 60000 = 62400.0, no stop-loss
+        rig = make_rig(stop_loss_pct=D(0), take_profit_pct=D(4))
+    else:  # stop-loss 2 % from 60000 = 58800.0
+        rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    rig.venue.accept(rig.last_cid())  # the protective order, confirmed by the exchange
+    daemon, out = _daemon(tmp_path, rig=rig)
+
+    with caplog.at_level(logging.INFO, logger="daemon"):
+        asyncio.run(daemon._shutdown())
+
+    assert f"  {said}\n" in out.getvalue()
+    assert [r.levelno for r in caplog.records if r.getMessage() == said] == [level]
