@@ -148,3 +148,15 @@ async def test_the_stops_snapshot_sees_a_stop_loss_gone_after_the_cancel_pass(ex
         assert last.reason == "stop"
         assert [o.client_order_id for o in last.open_orders] == []
         assert [o.client_order_id for o in s.venue.open_orders()] == []
+
+
+async def test_a_stop_cut_by_its_budget_says_it_timed_out(ex, caplog):
+    """Against an exchange slower than the budget allows, the warning says why the stop is
+    incomplete (a TimeoutError has no message of its own: the line used to end in ': ')."""
+    async with session(ex, config=QUIET) as s:
+        ex.faults.latency(rest_s=0.3)
+        await s.venue.stop(cancel_orders=True, within_s=0.5)
+
+    lines = [r.getMessage() for r in caplog.records]
+    incomplete = [line for line in lines if line.startswith("clean stop incomplete")]
+    assert incomplete == ["clean stop incomplete: timed out"]
