@@ -8,7 +8,7 @@ algo orders, and its last reconciliation reads them again. The second read stays
 read minus what it cancelled is the exchange's state only if nothing else changed in between,
 and the exchange changes by itself (a kept stop-loss triggers or is cancelled on the website,
 a liquidation or a hand order appears, a create in flight lands late), none of which a cancel's
-answer tells. The last test pins that the stop's snapshot sees such a change.
+answer tells. `test_the_stops_snapshot_sees_...` pins that the stop sees such a change.
 """
 
 from collections.abc import Callable
