@@ -444,7 +444,8 @@ class LiveVenue:
                 await self.reconcile("stop")
                 await self._orders_placed_since(before)
         except (TimeoutError, TradingError) as exc:
-            log.warning("clean stop incomplete: %s", exc or "timed out")
+            # a TimeoutError carries no message: say what it means
+            log.warning("clean stop incomplete: %s", str(exc) or "timed out")
         # what is left: a third to end the tasks, the rest to the user stream (its socket,
         # then the listenKey's DELETE, each given `timeout_s`), at most 1 s each
         await self._cancel_tasks(timeout_s=min(1.0, max(0.0, deadline - loop.time()) / 3))

@@ -17,6 +17,7 @@ import asyncio
 import inspect
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # it (five batch orders are ~3.5 KB), and parsing stays well under 1 ms at this size.
 MAX_BODY_BYTES = 16_384
 MAX_ECHOED_PATH = 100  # characters of the request path an error message repeats
+REQUEST_LOG_SIZE = 1000  # requests `RestServer.request_log` remembers
 
 
 def invalid_path(method: str, path: str) -> BinanceError:
@@ -98,9 +100,13 @@ class RestServer:
         self._now_ms = now_ms
         self.auth_config = auth_config
         self.request_count = 0
+        # "METHOD /path" of the latest requests, oldest first: what a test counts the round
+        # trips of a client's step by (the server's view: retries and every code path included)
+        self.request_log: deque[str] = deque(maxlen=REQUEST_LOG_SIZE)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.request_count += 1
+        self.request_log.append(f"{request.method} {request.path[:MAX_ECHOED_PATH]}")
         ip = request.remote or "127.0.0.1"
         headers: dict[str, str] = {}
         faults = self.faults
