@@ -71,7 +71,7 @@ from core.market import Bar
 from core.orders import ClientOrderIds, Order, outside_client_id
 from core.redaction import redact, shown_path, url_without_userinfo
 from gateway.checkpoint import FileCheckpoint
-from gateway.data_stream import DataStream, StreamConfig
+from gateway.data_stream import MARKET, DataStream, StreamConfig
 from gateway.main_gateway import STREAM as USER_STREAM_ID
 from gateway.main_gateway import ExecutorConfig, LiveVenue
 from gateway.market_rest import MarketDataRest
@@ -212,6 +212,7 @@ class Daemon:
         )
         # market-data link (or USER_STREAM) -> its state, while not up
         self.streams_down: dict[str, str] = {}
+        self._down_since_ms: dict[str, int] = {}  # the same links -> when they went down
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
 
@@ -800,9 +801,30 @@ class Daemon:
         and say nothing while fills go unheard (the user stream is down)."""
         name = USER_STREAM if change.stream == USER_STREAM_ID else change.stream
         if change.state is StreamState.CONNECTED:
-            self.streams_down.pop(name, None)
+            if self.streams_down.pop(name, None) is not None:
+                since = self._down_since_ms.pop(name, change.event_time_ms)
+                down_s = (change.event_time_ms - since) / 1000
+                log.info("%s reconnected after %.1f s down", name, down_s)
         else:
+            if name not in self.streams_down:
+                self._down_since_ms[name] = change.event_time_ms
+                self._log_down(name, change)
             self.streams_down[name] = change.state.value
+
+    @staticmethod
+    def _log_down(name: str, change: StreamStateChanged) -> None:
+        """One WARNING when a link goes down (the heartbeat only showed it while it lasted, and
+        the log said nothing of a drop or a silence), saying what the daemon does meanwhile. A
+        FAILED link is the ExecManager's to log: it flattens."""
+        if change.state is StreamState.FAILED:
+            return
+        why = f"{change.state.value}{': ' + change.detail if change.detail else ''}"
+        doing = ""
+        if name == USER_STREAM:
+            doing = "; fills are not heard until it is back, then read by a reconciliation"
+        elif name == MARKET:
+            doing = "; entries wait while the trades missed are backfilled"
+        log.warning("%s DISCONNECTED (%s): reconnecting%s", name, why, doing)
 
     def _user_stream_watch(
         self, handler: Callable[[Any, int | None], None]

@@ -483,6 +483,11 @@ class ExecManager:
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
         # decision and its denial are journaled once, not once an item.
         self._risk_denied: dict[str, tuple[object, ...]] = {}
+        # symbol -> the reason of the last risk denial logged: a journaled denial is silent in
+        # the log otherwise, and a daemon whose every entry is denied (its market data seconds
+        # behind, a clock resync) would go on saying ACTIVE without a word about why it stopped
+        # trading. Logged once per reason, again after an entry passes.
+        self._denial_logged: dict[str, str] = {}
         desk = Desk(
             decide=self._decide,
             submit=self._submit,
@@ -1373,10 +1378,13 @@ class ExecManager:
                 self._risk_denied[symbol] = key
             self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
+            self._log_denial(verdict)  # type: ignore[arg-type]
             return False
         if repeat_key is not None and self._risk_denied:
             self._risk_denied.pop(symbol, None)
         approved: OrderRequest = verdict  # type: ignore[assignment]
+        if self._denial_logged and not (approved.reduce_only or approved.close_position):
+            self._log_denials_over(symbol)
         if intent is None:
             reducing = risk_reducing and (approved.reduce_only or approved.close_position)
             intent = OrderIntent.REDUCING if reducing else OrderIntent.ORDINARY
@@ -1403,6 +1411,29 @@ class ExecManager:
             if not approved.is_protective:
                 self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
+
+    def _log_denial(self, denied: RiskDenied) -> None:
+        """A WARNING for the first denial of a symbol's orders for a reason: the operator reads
+        why the daemon is not trading; the same reason again is journaled only."""
+        req = denied.request
+        if self._denial_logged.get(req.symbol) == denied.reason:
+            return
+        self._denial_logged[req.symbol] = denied.reason
+        log.warning(
+            "%s: %s %s %s denied: %s; denied again for this reason: journaled, not logged, "
+            "until an entry passes",
+            req.symbol,
+            req.side.value,
+            req.quantity,
+            req.type.value,
+            denied.reason,
+        )
+
+    def _log_denials_over(self, symbol: str) -> None:
+        """An entry (not a reduce-only close, which skips the entry checks) passed: what was
+        logged as denied holds no more."""
+        if self._denial_logged.pop(symbol, None) is not None:
+            log.info("%s: entries pass the risk checks again", symbol)
 
     def _cancelling(self, cid: str, now: int) -> bool:
         """A cancel of `cid` was sent and may still be on its way (younger than the stale age:

@@ -139,6 +139,15 @@ class RestServer:
                     raw_body = (await request.read()).decode("utf-8", "replace")
                 except web.HTTPRequestEntityTooLarge:
                     raise body_too_large() from None
+                except ConnectionResetError:
+                    # A client that gave up (its timeout shorter than injected latency): not
+                    # an error of ours, and no one is left to answer.
+                    log.info(
+                        "%s %s: the client went away before its request was read; nothing done",
+                        request.method,
+                        request.path,
+                    )
+                    raise asyncio.CancelledError from None
             params = parse_params(raw_query, raw_body)
             used = self.limiter.charge_weight(ip, endpoint.weight_of(params))
             headers["X-MBX-USED-WEIGHT-1M"] = str(used)

@@ -1,9 +1,12 @@
 """REST-level faults: injected 429s, mid-response drops, latency, clock skew, admin endpoint."""
 
+import logging
 import time
 
 import aiohttp
 import pytest
+
+from tests.gateway.fake_exchange import wait_for
 
 
 async def _get(url: str) -> tuple[int, dict, object]:
@@ -96,3 +99,27 @@ async def test_admin_clear_switches_faults_off(exchange_factory) -> None:
             status = resp.status
 
     assert status == 200
+
+
+async def test_a_client_gone_before_its_body_is_read_is_one_info_line_not_a_traceback(
+    local_exchange, caplog
+) -> None:
+    """Under injected latency a daemon's order request timed out and it closed the connection;
+    the server, reading the body after the delay, printed 'unhandled error' with a traceback
+    to the operator's console. Nothing was executed and nobody is left to answer."""
+    local_exchange.faults.latency(rest_s=0.5)
+    url = f"{local_exchange.rest_url}/fapi/v1/order"
+    gone = aiohttp.ClientTimeout(total=0.1)
+
+    with caplog.at_level(logging.INFO, logger="exchange_sim.server.rest"):
+        async with aiohttp.ClientSession(timeout=gone) as session:
+            with pytest.raises(TimeoutError):
+                await session.post(url, data="symbol=BTCUSDT&side=BUY&type=MARKET")
+        await wait_for(lambda: caplog.records, timeout_s=5.0)
+
+    [said] = [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert said == (
+        "INFO",
+        "POST /fapi/v1/order: the client went away before its request was read; nothing done",
+        None,
+    )

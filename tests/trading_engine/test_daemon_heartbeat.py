@@ -5,6 +5,7 @@ switch forbids is one clear error."""
 import asyncio
 import errno
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -227,6 +228,38 @@ def test_market_data_and_user_stream_down_are_told_apart() -> None:
         " | market data DISCONNECTED (market silent)"
         " | user stream DISCONNECTED (failed): fills not heard"
     )
+
+
+def test_a_link_going_down_and_coming_back_is_logged_once_each(caplog) -> None:
+    """A dropped or silent stream was in the heartbeat while it lasted and nowhere in the log:
+    an operator reading the log after a night could not tell it happened. One WARNING when it
+    goes down (a second DISCONNECTED before the reconnect adds nothing), one line when back."""
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+
+    def market(state: StreamState, at_ms: int, detail: str = "") -> StreamStateChanged:
+        return StreamStateChanged(
+            event_time_ms=at_ms, recv_time_ms=at_ms, stream="market", state=state, detail=detail
+        )
+
+    with caplog.at_level(logging.INFO, logger="daemon"):
+        daemon._stream_state(market(StreamState.SILENT, 1_000, "no frame for 10 s"))
+        daemon._stream_state(market(StreamState.DISCONNECTED, 2_000))
+        daemon._stream_state(market(StreamState.CONNECTED, 5_500, "reconnected"))
+        daemon._stream_state(_user_stream("disconnected"))
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "market DISCONNECTED (silent: no frame for 10 s): reconnecting; entries wait while "
+            "the trades missed are backfilled",
+        ),
+        ("INFO", "market reconnected after 4.5 s down"),
+        (
+            "WARNING",
+            "user stream DISCONNECTED (disconnected): reconnecting; fills are not heard until it "
+            "is back, then read by a reconciliation",
+        ),
+    ]
 
 
 def test_orders_in_doubt_since_is_when_the_count_left_0_and_null_at_0() -> None:

@@ -221,6 +221,31 @@ def test_a_denied_order_is_journaled_with_its_reason_and_never_reaches_the_venue
     assert not rig.book.orders
 
 
+def test_denied_entries_are_logged_once_per_reason_and_their_end_once(caplog):
+    """An operator whose daemon says ACTIVE but stopped trading (its market data seconds behind,
+    a gap being backfilled) reads why in the log: one WARNING for the reason, not one per
+    target, and one line when an entry passes again."""
+    rig = make_rig()
+    rig.gaps.add("BTCUSDT")
+    with caplog.at_level(logging.INFO, logger="trading_engine.exec_manager"):
+        rig.say(target("0.010"))
+        rig.say(target("0.020"))  # another target, journaled again, denied for the same reason
+        rig.gaps.clear()
+        rig.say(target("0.020"))
+
+    assert len(rig.journaled(RiskDenied)) == 2
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            "BTCUSDT: BUY 0.010 MARKET denied: market-data gap open: no new entries until it is "
+            "healed; denied again for this reason: journaled, not logged, until an entry passes",
+        ),
+        ("INFO", "BTCUSDT: entries pass the risk checks again"),
+    ]
+    assert [r.quantity for r in rig.venue.submitted] == [D("0.020")]
+
+
 def test_a_gap_in_one_symbols_trades_holds_that_symbols_entries_only():
     """Trading BTCUSDT and ETHUSDT: ETHUSDT's trades being backfilled says nothing of
     BTCUSDT's prices, so BTCUSDT's entry goes out and ETHUSDT's waits."""
