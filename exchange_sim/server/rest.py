@@ -200,10 +200,6 @@ class RestServer:
             headers.setdefault("X-MBX-USED-WEIGHT-1M", str(self.limiter.used_weight(ip)))
         except (asyncio.CancelledError, web.HTTPException):
             raise
-        except ConnectionResetError:  # the client hung up while its request was read: no one
-            # to answer (a daemon whose stop budget ran out, say); not the server's error
-            log.info("client hung up during %s %s", request.method, request.path)
-            raise asyncio.CancelledError from None
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.path)
             status = 500
