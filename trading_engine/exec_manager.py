@@ -83,6 +83,7 @@ clock is read once per item.
 import contextlib
 import heapq
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -207,6 +208,22 @@ _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
+
+
+# A risk denial's reason with its numbers (a notional, a lag, a count) as "#": denials of one
+# kind are logged once (`ExecManager._log_denial`), whatever the figures of each.
+_REASON_NUMBERS = re.compile(r"\d[\d.,]*")
+DENIAL_WARN_MS = 30_000  # denials of one kind lasting this long (no entry passing): a WARNING
+
+
+@dataclass(slots=True)
+class _DenialLogged:
+    """The kind of reason a symbol's orders were last denied for, since when, and whether the
+    WARNING for its lasting was given."""
+
+    kind: str
+    since_ms: int
+    warned: bool = False
 
 
 class _StrategyView:
@@ -487,7 +504,7 @@ class ExecManager:
         # the log otherwise, and a daemon whose every entry is denied (its market data seconds
         # behind, a clock resync) would go on saying ACTIVE without a word about why it stopped
         # trading. Logged once per reason, again after an entry passes.
-        self._denial_logged: dict[str, str] = {}
+        self._denial_logged: dict[str, _DenialLogged] = {}
         desk = Desk(
             decide=self._decide,
             submit=self._submit,
@@ -1378,7 +1395,7 @@ class ExecManager:
                 self._risk_denied[symbol] = key
             self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
-            self._log_denial(verdict)  # type: ignore[arg-type]
+            self._log_denial(verdict, now)  # type: ignore[arg-type]
             return False
         if repeat_key is not None and self._risk_denied:
             self._risk_denied.pop(symbol, None)
@@ -1412,20 +1429,31 @@ class ExecManager:
                 self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
-    def _log_denial(self, denied: RiskDenied) -> None:
-        """A WARNING for the first denial of a symbol's orders for a reason: the operator reads
-        why the daemon is not trading; the same reason again is journaled only."""
+    def _log_denial(self, denied: RiskDenied, now: int) -> None:
+        """The first denial of a symbol's orders for a kind of reason (its numbers aside: a
+        notional, a lag) is said at INFO, and at WARNING once such denials have lasted
+        DENIAL_WARN_MS with no entry passing: the operator reads why the daemon is not trading,
+        without a WARNING for the short waits every start has (its backfill's gap)."""
         req = denied.request
-        if self._denial_logged.get(req.symbol) == denied.reason:
+        kind = _REASON_NUMBERS.sub("#", denied.reason)
+        logged = self._denial_logged.get(req.symbol)
+        if logged is None or logged.kind != kind:
+            self._denial_logged[req.symbol] = _DenialLogged(kind=kind, since_ms=now)
+            level, lead = logging.INFO, "denied"
+        elif not logged.warned and now - logged.since_ms >= DENIAL_WARN_MS:
+            logged.warned = True
+            level, lead = logging.WARNING, f"denied for {(now - logged.since_ms) // 1000} s"
+        else:
             return
-        self._denial_logged[req.symbol] = denied.reason
-        log.warning(
-            "%s: %s %s %s denied: %s; denied again for this reason: journaled, not logged, "
+        log.log(
+            level,
+            "%s: %s %s %s %s: %s; denied again for this reason: journaled, not logged, "
             "until an entry passes",
             req.symbol,
             req.side.value,
             req.quantity,
             req.type.value,
+            lead,
             denied.reason,
         )
 

@@ -223,27 +223,58 @@ def test_a_denied_order_is_journaled_with_its_reason_and_never_reaches_the_venue
 
 def test_denied_entries_are_logged_once_per_reason_and_their_end_once(caplog):
     """An operator whose daemon says ACTIVE but stopped trading (its market data seconds behind,
-    a gap being backfilled) reads why in the log: one WARNING for the reason, not one per
-    target, and one line when an entry passes again."""
+    a gap being backfilled) reads why in the log: one INFO line for the reason, one WARNING once
+    such denials have lasted DENIAL_WARN_MS (not one per target), and one line when an entry
+    passes again."""
     rig = make_rig()
     rig.gaps.add("BTCUSDT")
     with caplog.at_level(logging.INFO, logger="trading_engine.exec_manager"):
         rig.say(target("0.010"))
-        rig.say(target("0.020"))  # another target, journaled again, denied for the same reason
+        rig.clock.advance_ms(59_000)
+        rig.say(target("0.020"))  # 60 s later: denied for the same reason
+        rig.say(target("0.010"))  # later still: said once already
         rig.gaps.clear()
         rig.say(target("0.020"))
 
-    assert len(rig.journaled(RiskDenied)) == 2
+    assert len(rig.journaled(RiskDenied)) == 3
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    gap = "market-data gap open: no new entries until it is healed"
+    again = "denied again for this reason: journaled, not logged, until an entry passes"
     assert said == [
-        (
-            "WARNING",
-            "BTCUSDT: BUY 0.010 MARKET denied: market-data gap open: no new entries until it is "
-            "healed; denied again for this reason: journaled, not logged, until an entry passes",
-        ),
+        ("INFO", f"BTCUSDT: BUY 0.010 MARKET denied: {gap}; {again}"),
+        ("WARNING", f"BTCUSDT: BUY 0.020 MARKET denied for 60 s: {gap}; {again}"),
         ("INFO", "BTCUSDT: entries pass the risk checks again"),
     ]
     assert [r.quantity for r in rig.venue.submitted] == [D("0.020")]
+
+
+def test_a_short_wait_is_not_a_warning_and_denials_differing_in_their_figures_are_one_kind(
+    caplog,
+):
+    """Every start denies its first entries while the backfill's gap heals: INFO, not a
+    WARNING. Denials whose reasons differ only in their numbers (an order's notional) are one
+    kind: the WARNING comes when that kind has lasted DENIAL_WARN_MS, not a line per figure."""
+    rig = make_rig(max_order_notional_usdt=D(500), max_position_notional_usdt=D(500))
+    with caplog.at_level(logging.INFO, logger="trading_engine.exec_manager"):
+        rig.gaps.add("BTCUSDT")
+        rig.say(target("0.001"))
+        rig.gaps.clear()
+        rig.say(target("0.001"))  # passes: the wait is over, never a WARNING
+        rig.venue.accept(cid := rig.last_cid())
+        rig.venue.fill(cid, "60000")
+        rig.say(target("0.010"))  # 600 USDT: over the cap
+        rig.say(target("0.015"))  # 900 USDT, 1 s later: one kind, said once
+        rig.clock.advance_ms(58_000)
+        rig.say(target("0.020"))  # 1,200 USDT, 60 s after the first
+    said = [(r.levelname, r.getMessage().split(":")[1].strip()) for r in caplog.records]
+    assert said == [
+        ("INFO", "BUY 0.001 MARKET denied"),
+        ("INFO", "entries pass the risk checks again"),
+        ("INFO", "BUY 0.009 MARKET denied"),
+        ("WARNING", "BUY 0.019 MARKET denied for 60 s"),
+    ]
+    assert "exceeds max 500 USDT" in caplog.records[-1].getMessage()
+    assert len(rig.journaled(RiskDenied)) == 4  # each denial journaled, whatever is logged
 
 
 def test_a_gap_in_one_symbols_trades_holds_that_symbols_entries_only():
