@@ -28,6 +28,7 @@ from core.clock import Clock
 from core.errors import TradingHalted
 
 log = logging.getLogger(__name__)
+RATE_LIMIT_LINE_MS = 60_000  # at most one WARNING about 429s in this long
 
 
 class LimitKind(enum.StrEnum):
@@ -142,6 +143,10 @@ class RateGovernor:
         self.halted = False
         self.halt_reason = ""
         self.stats = GovernorStats()
+        # The last 429 said at WARNING, and the 429s since then said at DEBUG only: a storm
+        # answers dozens of requests a minute with 429, one line each buried the log.
+        self._warned_429_ms: int | None = None
+        self._quiet_429s = 0
         self._counters: list[_Counter] = []
         self.set_limits(limits)
 
@@ -275,8 +280,25 @@ class RateGovernor:
         self.blocked_until_ms = max(self.blocked_until_ms, until)
         self.stats.rate_limited += 1
         wait_s = max(0, self.blocked_until_ms - now) / 1000
-        log.warning("HTTP 429 (%s): every request waits %.1f s", kind, wait_s)
+        self._say_429(kind, wait_s, now)
         return wait_s
+
+    def _say_429(self, kind: LimitKind, wait_s: float, now: int) -> None:
+        """One WARNING a 429, at most one a RATE_LIMIT_LINE_MS: the others at DEBUG, counted
+        into the next WARNING (`stats.rate_limited` counts them all)."""
+        warned = self._warned_429_ms
+        if warned is not None and now - warned < RATE_LIMIT_LINE_MS:
+            self._quiet_429s += 1
+            log.debug("HTTP 429 (%s): every request waits %.1f s", kind, wait_s)
+            return
+        more = self._quiet_429s
+        self._warned_429_ms, self._quiet_429s = now, 0
+        log.warning(
+            "HTTP 429 (%s): every request waits %.1f s%s",
+            kind,
+            wait_s,
+            f" ({more} more 429s since the last such line)" if more else "",
+        )
 
     def halt(self, reason: str) -> None:
         """A 418: refuse every later request until `resume()`."""

@@ -1,6 +1,7 @@
 """RateGovernor on a SimClock with a fake sleep that advances it: no wall-clock waits."""
 
 import asyncio
+import logging
 
 import pytest
 
@@ -129,6 +130,22 @@ async def test_retry_after_blocks_every_caller() -> None:
     assert waited == 3.0
     assert passed_at == [NOW + 3_000] * 3
     assert governor.stats.rate_limited == 1
+
+
+def test_a_429_storm_is_one_warning_a_minute_that_counts_the_rest(caplog) -> None:
+    governor, clock, _ = make(weight_limit(2400), start_ms=NOW)
+    with caplog.at_level(logging.DEBUG, logger="rest_connect.rate_governor"):
+        for _ in range(30):  # a storm: a 429 every 2 s for a minute
+            governor.rate_limited(retry_after_s=2, kind=LimitKind.WEIGHT)
+            clock.advance_ms(2_000)
+        governor.rate_limited(retry_after_s=2, kind=LimitKind.WEIGHT)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "HTTP 429 (weight): every request waits 2.0 s",
+        "HTTP 429 (weight): every request waits 2.0 s (29 more 429s since the last such line)",
+    ]
+    assert governor.stats.rate_limited == 31
 
 
 async def test_429_without_retry_after_waits_until_the_window_ends() -> None:
