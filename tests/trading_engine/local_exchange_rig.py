@@ -309,3 +309,22 @@ async def start_unguarded(ex: LocalExchange, journal_dir: Path) -> Daemon:
         exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
         prefix=PREFIX,
     )
+
+
+async def earlier_sell_filled_while_down(
+    ex: LocalExchange, entry_price: Decimal, filled: Decimal = WHILE_DOWN
+) -> Decimal:
+    """While the daemon is down (a minute on): the earlier journal's SELL of QTY (`EARLIER`)
+    rests 3 % above `entry_price`, on the tick grid, and a trade a tick through its price
+    fills `filled` of it (at its price); its reports are published while nobody listens.
+    Returns its price."""
+    await ex.step(60_000)
+    price = (entry_price * Decimal("1.03") / TICK).to_integral_value() * TICK
+    ex.engine.new_order(
+        ACCOUNT,
+        {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
+         "quantity": str(QTY), "price": str(price), "newClientOrderId": EARLIER},
+    )  # fmt: skip
+    ex.engine.on_trade(SYMBOL, price + TICK, filled, False, ex.now_ms())
+    ex.flush_user_events()
+    return price

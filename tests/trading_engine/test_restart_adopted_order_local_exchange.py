@@ -37,6 +37,7 @@ from tests.trading_engine.local_exchange_rig import (
     SYMBOL,
     TICK,
     WHILE_DOWN,
+    earlier_sell_filled_while_down,
     exchange_position,
     fills_of,
     start_unguarded,
@@ -71,15 +72,7 @@ async def test_an_earlier_journals_order_still_open_has_what_it_filled_while_dow
 
     # While it is down (a minute on): the earlier journal's SELL rests 3 % above the entry,
     # and a trade a tick through its price fills 0.004 of it (at its price).
-    await ex.step(60_000)
-    price = (entry_price * Decimal("1.03") / TICK).to_integral_value() * TICK
-    ex.engine.new_order(
-        ACCOUNT,
-        {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-         "quantity": str(QTY), "price": str(price), "newClientOrderId": EARLIER},
-    )  # fmt: skip
-    ex.engine.on_trade(SYMBOL, price + TICK, WHILE_DOWN, False, ex.now_ms())  # a tick through
-    ex.flush_user_events()  # published now, while nobody listens
+    price = await earlier_sell_filled_while_down(ex, entry_price)
     _, outside_row = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
     outside_id = int(outside_row["id"])
     # By hand: the entry's taker fee, the maker fill's realized PnL and fee (8 decimals).

@@ -24,11 +24,11 @@ from core.events import OrderFilled, OrderPartiallyFilled
 from exchange_sim.server import LocalExchange
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
-    EARLIER,
     QTY,
     SYMBOL,
     TICK,
     WHILE_DOWN,
+    earlier_sell_filled_while_down,
     exchange_position,
     fills_of,
     start_unguarded,
@@ -58,15 +58,7 @@ async def test_a_taken_over_orders_fill_made_8_days_after_its_first_is_booked_at
     finally:
         await first.stop()
     [entry] = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
-    await ex.step(60_000)
-    price = (Decimal(entry["price"]) * Decimal("1.03") / TICK).to_integral_value() * TICK
-    ex.engine.new_order(
-        ACCOUNT,
-        {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-         "quantity": str(QTY), "price": str(price), "newClientOrderId": EARLIER},
-    )  # fmt: skip
-    ex.engine.on_trade(SYMBOL, price + TICK, WHILE_DOWN, False, ex.now_ms())
-    ex.flush_user_events()
+    price = await earlier_sell_filled_while_down(ex, Decimal(entry["price"]))
     taking_over = await start_unguarded(ex, tmp_path)
     await taking_over.stop()
     assert taking_over.book.position(SYMBOL).qty == QTY - WHILE_DOWN

@@ -37,6 +37,7 @@ from tests.trading_engine.local_exchange_rig import (
     TICK,
     Daemon,
     booked,
+    earlier_sell_filled_while_down,
     exchange_position,
     fills_of,
     start_unguarded,
@@ -87,15 +88,7 @@ async def test_fills_made_before_the_take_over_are_never_booked_by_a_later_read(
     maker = Decimal(rates["makerCommissionRate"])
 
     # The earlier journal's SELL, 0.004 of it filled in that journal's session.
-    await ex.step(60_000)
-    price = (entry_price * Decimal("1.03") / TICK).to_integral_value() * TICK
-    ex.engine.new_order(
-        ACCOUNT,
-        {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-         "quantity": str(QTY), "price": str(price), "newClientOrderId": EARLIER},
-    )  # fmt: skip
-    ex.engine.on_trade(SYMBOL, price + TICK, TAKEN_OVER, False, ex.now_ms())
-    ex.flush_user_events()
+    price = await earlier_sell_filled_while_down(ex, entry_price, TAKEN_OVER)
     _, before_row = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
     before_id = int(before_row["id"])
 

@@ -42,6 +42,7 @@ from tests.trading_engine.local_exchange_rig import (
     Daemon,
     OnceAfter,
     booked,
+    earlier_sell_filled_while_down,
     exchange_position,
     fills_of,
     start_daemon,
@@ -119,15 +120,7 @@ async def earlier_order_then_restart(
         await first.stop()
     assert (rates["makerCommissionRate"], rates["takerCommissionRate"]) == ("0.0002", "0.0005")
     [entry] = ex.engine.user_trades(ACCOUNT, {"symbol": SYMBOL})
-    await ex.step(60_000)
-    price = (Decimal(entry["price"]) * Decimal("1.03") / TICK).to_integral_value() * TICK
-    ex.engine.new_order(
-        ACCOUNT,
-        {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-         "quantity": str(QTY), "price": str(price), "newClientOrderId": EARLIER},
-    )  # fmt: skip
-    ex.engine.on_trade(SYMBOL, price + TICK, WHILE_DOWN, False, ex.now_ms())
-    ex.flush_user_events()  # published while nobody listens
+    price = await earlier_sell_filled_while_down(ex, Decimal(entry["price"]))
     money = Money(ex, start_wallet, price)
     racing: list[OnceAfter] = []
 
