@@ -151,25 +151,50 @@ def shutting_down(
     return daemon, out
 
 
-async def test_a_stop_loss_the_exchange_removed_unseen_is_placed_again_at_the_stop(
-    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    ex = exchange
-    d = await long_with_its_stop(ex, tmp_path)
-    daemon, out = shutting_down(d, tmp_path)
+async def stop_with_its_stop_loss_gone(
+    ex: LocalExchange,
+    journal_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    before: Callable[[], None] | None = None,
+    at_snapshot: Callable[[], None] | None = None,
+) -> tuple[Daemon, str]:
+    """The daemon long with its stop-loss, which the exchange then cancels unheard, shut down
+    (`_shutdown`, logs captured from INFO); `before`: run just before the shutdown;
+    `at_snapshot`: run at each venue snapshot after the cancel (the stop's last reconciliation
+    among them: a fault armed for the stop-loss it sends). The rig's daemon and what the
+    shutdown printed."""
+    stopping = False
+
+    def on_event(event: Event) -> None:
+        if stopping and at_snapshot is not None and isinstance(event, VenueSnapshot):
+            at_snapshot()
+
+    d = await long_with_its_stop(ex, journal_dir, on_event=on_event)
+    daemon, out = shutting_down(d, journal_dir)
     try:
         cancel_unheard(ex, stop_in_books(d).client_order_id)
         assert exchange_stops(ex) == []
+        stopping = True
+        if before is not None:
+            before()
         with caplog.at_level(logging.INFO):
             await daemon._shutdown()
     finally:
         await d.rest.close()
         d.journal.close()
+    return d, out.getvalue()
+
+
+async def test_a_stop_loss_the_exchange_removed_unseen_is_placed_again_at_the_stop(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = exchange
+    d, said = await stop_with_its_stop_loss_gone(ex, tmp_path, caplog)
 
     assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
     stop = stop_in_books(d)
     assert stop is not None and stop.status is OrderStatus.NEW  # confirmed by the exchange
-    said = out.getvalue()
     assert "position BTCUSDT 0.010 left open, guarded on the exchange by STOP_MARKET" in said
     assert "books vs exchange at exit: " in said
     assert "WARNING" not in said
@@ -202,21 +227,16 @@ async def test_a_stop_loss_refused_at_the_stop_is_a_warning_naming_the_position(
     exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ex = exchange
-    d = await long_with_its_stop(ex, tmp_path)
-    daemon, out = shutting_down(d, tmp_path)
-    try:
-        cancel_unheard(ex, stop_in_books(d).client_order_id)
+
+    def turned_away() -> None:
         ex.faults.order_rejection(-2019, 1)  # the new stop-loss is turned away
-        with caplog.at_level(logging.INFO):
-            await daemon._shutdown()
-    finally:
-        await d.rest.close()
-        d.journal.close()
+
+    _, said = await stop_with_its_stop_loss_gone(ex, tmp_path, caplog, before=turned_away)
 
     assert exchange_stops(ex) == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     line = "WARNING: position BTCUSDT 0.010 left open WITHOUT an exchange-side stop-loss"
-    assert line in out.getvalue()
+    assert line in said
     assert any(line in w for w in warnings), warnings
 
 
@@ -294,22 +314,11 @@ async def test_a_stop_loss_refused_rate_limited_at_the_stop_is_sent_once_more(
     often than the connection waits one out (10 times): certain not to have executed, it is
     sent once more, under the same client id, and the position stays guarded."""
     ex = exchange
-    stopping = False
 
-    def at_the_stop_s_snapshot(event: Event) -> None:
-        if stopping and isinstance(event, VenueSnapshot):
-            ex.faults.rest_rate_limit(count=11, retry_after_s=0)  # the next request's
+    def rate_limited() -> None:
+        ex.faults.rest_rate_limit(count=11, retry_after_s=0)  # the next request's
 
-    d = await long_with_its_stop(ex, tmp_path, on_event=at_the_stop_s_snapshot)
-    daemon, out = shutting_down(d, tmp_path)
-    try:
-        cancel_unheard(ex, stop_in_books(d).client_order_id)
-        stopping = True
-        with caplog.at_level(logging.INFO):
-            await daemon._shutdown()
-    finally:
-        await d.rest.close()
-        d.journal.close()
+    d, said = await stop_with_its_stop_loss_gone(ex, tmp_path, caplog, at_snapshot=rate_limited)
 
     assert ex.faults.rest_429_next == 0  # the 11 answers were the stop-loss's
     assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
@@ -317,7 +326,6 @@ async def test_a_stop_loss_refused_rate_limited_at_the_stop_is_sent_once_more(
     assert stop is not None and stop.status is OrderStatus.NEW
     assert "still rate limited after 10 waits" in caplog.text
     assert "sent once more" in caplog.text
-    said = out.getvalue()
     assert "position BTCUSDT 0.010 left open, guarded on the exchange by STOP_MARKET" in said
     assert "WARNING" not in said
 
@@ -329,28 +337,17 @@ async def test_a_stop_loss_whose_outcome_is_unknown_at_the_stop_is_not_sent_agai
     but a 503 does not prove it): its outcome is unknown, so it is looked up, never sent
     again, and the summary warns that the position may be unguarded."""
     ex = exchange
-    stopping = False
 
-    def at_the_stop_s_snapshot(event: Event) -> None:
-        if stopping and isinstance(event, VenueSnapshot):
-            ex.faults.order_failure("unavailable_before", count=1)
+    def unavailable() -> None:
+        ex.faults.order_failure("unavailable_before", count=1)
 
-    d = await long_with_its_stop(ex, tmp_path, on_event=at_the_stop_s_snapshot)
-    daemon, out = shutting_down(d, tmp_path)
-    try:
-        cancel_unheard(ex, stop_in_books(d).client_order_id)
-        stopping = True
-        with caplog.at_level(logging.INFO):
-            await daemon._shutdown()
-    finally:
-        await d.rest.close()
-        d.journal.close()
+    _, said = await stop_with_its_stop_loss_gone(ex, tmp_path, caplog, at_snapshot=unavailable)
 
     assert ex.faults.order_mode is None  # the one 503 was the stop-loss's
     assert exchange_stops(ex) == []
     assert "outcome unknown" in caplog.text
     assert "sent once more" not in caplog.text
-    assert "WARNING: position BTCUSDT 0.010 left open" in out.getvalue()
+    assert "WARNING: position BTCUSDT 0.010 left open" in said
 
 
 async def test_the_stop_loss_of_a_position_a_flatten_closed_ends_expired_by_the_exchange(
