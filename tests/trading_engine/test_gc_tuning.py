@@ -25,7 +25,9 @@ def test_freeze_moves_the_live_heap_to_the_permanent_generation(restore_gc: None
 
     frozen = freeze_startup_heap()
 
-    assert frozen == gc.get_freeze_count() >= 1000
+    # frozen objects can still be freed by reference counting (another thread's, say), so
+    # the count read later may be lower than the one returned, never higher
+    assert frozen >= gc.get_freeze_count() >= 1000
     assert not any(survivor is o for o in gc.get_objects())  # no longer scanned
 
 
