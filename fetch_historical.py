@@ -202,9 +202,9 @@ def _remove_unused(made: Sequence[Path]) -> None:
     file in it stays (rmdir refuses it), as does one that existed before the run."""
     if not made:
         return
-    for folder, _subfolders, _files in os.walk(made[0], topdown=False):
+    for walked, _subfolders, _files in os.walk(made[0], topdown=False):
         with contextlib.suppress(OSError):
-            os.rmdir(folder)
+            os.rmdir(walked)
     for folder in made[1:]:
         with contextlib.suppress(OSError):
             os.rmdir(folder)

@@ -643,9 +643,9 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     seen: set[tuple[str, int]] = set()
     for e in journal.events:  # each trade once, as the live journal stores it
         if isinstance(e, OrderFilled | OrderPartiallyFilled):
-            key = (e.fill.client_order_id, e.fill.trade_id)
-            if key not in seen:
-                seen.add(key)
+            trade = (e.fill.client_order_id, e.fill.trade_id)
+            if trade not in seen:
+                seen.add(trade)
                 fills.append(e.fill)
     counters = {k: int(getattr(em.counters, k)) for k in em.counters.__dataclass_fields__}
     return Replay(

@@ -218,7 +218,7 @@ class InProcessVenue:
         try:
             while inbox:
                 item = inbox.popleft()
-                if item.__class__ is tuple:  # an engine report, else a list of our events
+                if isinstance(item, tuple):  # an engine report, else a list of our events
                     self._dispatch(*item)
                 else:
                     self._deliver(item)

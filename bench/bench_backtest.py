@@ -255,10 +255,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.trades:
         t = time.perf_counter()
-        tape, names = trade_tape(args.trades)
+        tape, tape_files = trade_tape(args.trades)
         load_t = time.perf_counter() - t
         print(
-            f"{len(tape):,} trades from {', '.join(names)} read and built in {load_t:.1f} s "
+            f"{len(tape):,} trades from {', '.join(tape_files)} read and built in {load_t:.1f} s "
             f"(not timed below); resident memory {rss_mib():.0f} MiB"
         )
         wall_t, rt = timed(tape, config(fast_path=fast))
@@ -272,12 +272,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"peak resident memory: {rss_mib():.0f} MiB (target < {TARGET_MIB} MiB)")
         if args.check:
-            sub = Trades(*(getattr(tape, f)[: args.check * 20] for f in tape.__slots__))
-            w_fast, r_fast = timed(sub, config())
-            w_plain, r_plain = timed(sub, config(fast_path=False))
+            sub_tape = Trades(*(getattr(tape, f)[: args.check * 20] for f in tape.__slots__))
+            w_fast, r_fast = timed(sub_tape, config())
+            w_plain, r_plain = timed(sub_tape, config(fast_path=False))
             print(
-                f"check on {len(sub):,} trades: fast path {len(sub) / w_fast:,.0f} ticks/s, "
-                f"plain {len(sub) / w_plain:,.0f} ticks/s; identical results: "
+                f"check on {len(sub_tape):,} trades: fast path {len(sub_tape) / w_fast:,.0f} "
+                f"ticks/s, plain {len(sub_tape) / w_plain:,.0f} ticks/s; identical results: "
                 f"{same(r_fast, r_plain)}"
             )
         del tape, rt

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from book_keeper import BookKeeper  # noqa: E402
 from core.clock import SimClock  # noqa: E402
 from core.enums import OrderType, Side  # noqa: E402
-from core.events import OrderFilled, OrderSubmitted  # noqa: E402
+from core.events import Event, OrderFilled, OrderSubmitted  # noqa: E402
 from core.market import MarkPrice, Trade  # noqa: E402
 from core.orders import Fill, OrderRequest  # noqa: E402
 from exchange_sim.replay.grid import load_instruments  # noqa: E402
@@ -120,7 +120,7 @@ def main(n: int) -> None:
     print(f"open_order_count  {per_call_ns(lambda _: bk.open_order_count(), reps):>8.0f} ns/call")
 
     fill_books = books_with_a_position()  # long 0.010: sells close it, buys reopen it
-    events = []
+    events: list[Event] = []
     for k in range(1, 50_001):
         cid = f"b-{k}"
         side = Side.SELL if k % 2 else Side.BUY

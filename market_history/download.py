@@ -256,8 +256,10 @@ class _KlineFetch:
             bar_before = True
 
     async def _klines(self, start: int, end: int | None, limit: int) -> list[list[Any]]:
+        interval = self.kind.interval
+        assert interval is not None  # a kline fetch is built for a klines kind only
         rows = await self.rest.klines_raw(
-            self.symbol, self.kind.interval, start_ms=start, end_ms=end, limit=limit
+            self.symbol, interval, start_ms=start, end_ms=end, limit=limit
         )
         self.report.requests += 1
         return rows

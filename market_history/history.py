@@ -9,6 +9,7 @@ as half-open ms ranges of open times — never filled in.
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -17,7 +18,7 @@ from market_history.download import download_klines, kline_gaps
 from market_history.schema import KLINE_DECIMALS, Kind
 from market_history.store import HistoryStore, merge_ranges
 
-TimeLike = int | str | datetime | pd.Timestamp
+TimeLike: TypeAlias = int | str | datetime | pd.Timestamp
 
 
 def utc_timestamp(value: str | datetime | pd.Timestamp) -> pd.Timestamp:

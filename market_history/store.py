@@ -160,7 +160,7 @@ class HistoryStore:
         table = table.select(kind.schema.names).cast(kind.schema)
         covered = list(covered)
         col = kind.time_column
-        days = set()
+        days: set[int] = set()
         if table.num_rows:
             times = table[col]
             lo, hi = pc.min(times).as_py(), pc.max(times).as_py()

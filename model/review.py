@@ -618,7 +618,7 @@ def review(args: argparse.Namespace) -> int:
             "warning: the candidate's training window overlaps the evaluation window: its "
             "result there is in-sample and cannot earn it a promotion"
         )
-    if promoted_in_sample:
+    if promoted_in_sample and current is not None:
         print(
             f"warning: the promoted model's training window ({_trained_on(current)}) overlaps "
             "the evaluation window: its result there is in-sample (evaluate after it, or "

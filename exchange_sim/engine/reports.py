@@ -14,7 +14,7 @@ without formatting or parsing anything on the hot path.
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from core.enums import (
     AlgoStatus,
@@ -286,11 +286,13 @@ def report(ev: EngineEvent, books: Mapping[str, SymbolBook]) -> Report:
     """The typed report of one engine event record."""
     kind = type(ev)  # the records are final classes: identity tests, not isinstance calls
     if kind is OrderUpdate:
-        return order_report(ev, books[ev.order.symbol].inst)
+        order = cast(OrderUpdate, ev)
+        return order_report(order, books[order.order.symbol].inst)
     if kind is AccountUpdate:
-        return account_report(ev, books)
+        return account_report(cast(AccountUpdate, ev), books)
     if kind is AlgoUpdate:
-        return algo_report(ev.algo, books[ev.algo.symbol].inst, ev.time_ms)
+        algo = cast(AlgoUpdate, ev).algo
+        return algo_report(algo, books[algo.symbol].inst, ev.time_ms)
     return OtherReport(kind=_OTHER_KINDS[type(ev).__name__], event_time_ms=ev.time_ms)
 
 
