@@ -260,7 +260,8 @@ class ReplayDriver:
         return self._last_trade_ms.get(symbol, self.market_now_ms)
 
     def publish_until(self, exchange_ms: int) -> int:
-        """Publish every event due at or before `exchange_ms`; return how many."""
+        """Publish every event due at or before `exchange_ms` (the exchange clock without the
+        skew: pacing ignores it); return how many."""
         return self.publish_data_until(self.time_map.to_data(exchange_ms))
 
     def publish_data_until(self, data_ms: int) -> int:
