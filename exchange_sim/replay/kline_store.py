@@ -251,6 +251,11 @@ class KlineStore:
 
     # --- reading ------------------------------------------------------------------------------
 
+    def last_open(self, symbol: str) -> int | None:
+        """Open time of the newest 1m bar of `symbol` (None: none yet); a trade before it is
+        refused by `add_trade`."""
+        return self._bars[symbol].last_open()
+
     def klines(
         self,
         symbol: str,

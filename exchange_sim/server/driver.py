@@ -11,6 +11,15 @@ timestamp is wall clock + the offset learned from `/time` therefore passes the r
 check at any speed. Event times `E`/`T`, `updateTime` of the engine and kline times all come
 from the re-based times.
 
+The clock-skew fault (`Faults.clock_skew`) moves the exchange clock, so every time the exchange
+stamps moves with it: stream `E`/`T` (trade times included: the matching engine stamps them with
+its clock), hence REST aggTrades `T`, the bookTicker and depth times and the engine's market
+times. Pacing stays on the unskewed clock: a skew changes the stamps, not when the events are
+sent (as on Binance, where the client's clock is the one that differs; a skew set at run time
+is a step of that one clock, trade times never going back). Kline open and close times stay on
+whole intervals of the skewed clock (the trades fall into the kline of their skewed time), and
+funding times stay on the recorded schedule, as Binance's own.
+
 Max mode publishes without sleeping, as fast as subscribers drain (it pauses while any socket
 has more than `MAX_BACKLOG` frames queued); its event times run ahead of the wall clock, while
 `/time` and the recvWindow check stay on the wall clock (a documented compromise: a signed
@@ -191,6 +200,7 @@ class ReplayDriver:
         kline_store: KlineStore,
         grids: dict[str, WireGrid],
         flush_user_events: Callable[[], int],
+        skew_ms: Callable[[], int] = lambda: 0,
     ) -> None:
         self.replay = replay
         self.time_map = time_map
@@ -201,6 +211,7 @@ class ReplayDriver:
         self.kline_store = kline_store
         self.grids = grids
         self.flush_user_events = flush_user_events
+        self.skew_ms = skew_ms  # the clock-skew fault now (ms), added to every stamped time
         self.published = 0
         self.market_now_ms = time_map.to_exchange(replay.start_ms)
         self._streams = {s: _Streams(s) for s in replay.symbols}
@@ -216,7 +227,7 @@ class ReplayDriver:
     # ---- set-up -------------------------------------------------------------------------------
 
     def _load_initial_state(self) -> None:
-        to_ex = self.time_map.to_exchange
+        to_ex = self._stamper()
         for symbol in self.replay.symbols:
             history = self.replay.history(symbol)
             if history is not None and len(history):
@@ -237,12 +248,20 @@ class ReplayDriver:
 
     # ---- the synchronous core -------------------------------------------------------------------
 
+    def _stamper(self) -> Callable[[int], int]:
+        """Data time -> the exchange time stamped on an event: re-based, plus the skew now."""
+        to_ex, skew = self.time_map.to_exchange, self.skew_ms()
+        if not skew:
+            return to_ex
+        return lambda data_ms: to_ex(data_ms) + skew
+
     def kline_now_ms(self, symbol: str) -> int:
         """The time the KlineStore is read at: the last published trade time of `symbol`."""
         return self._last_trade_ms.get(symbol, self.market_now_ms)
 
     def publish_until(self, exchange_ms: int) -> int:
-        """Publish every event due at or before `exchange_ms`; return how many."""
+        """Publish every event due at or before `exchange_ms` (the exchange clock without the
+        skew: pacing ignores it); return how many."""
         return self.publish_data_until(self.time_map.to_data(exchange_ms))
 
     def publish_data_until(self, data_ms: int) -> int:
@@ -271,11 +290,18 @@ class ReplayDriver:
             self._mark_price(ev)  # type: ignore[arg-type]
 
     def _agg_trade(self, ev: AggTradeEvent) -> None:
-        to_ex = self.time_map.to_exchange
+        to_ex = self._stamper()
         e_ms = to_ex(ev.data_time_ms)
         t_ms = to_ex(ev.trade_time_ms)
         symbol = ev.symbol
-        t_ms = max(t_ms, self._last_trade_ms.get(symbol, t_ms))
+        # Trade times never go back, even when the skew does; the first trade is not put
+        # before the history's last kline (loaded unskewed: with a skew back in time set
+        # before the start, trade times wait at its open until the skewed clock gets there).
+        last = self._last_trade_ms.get(symbol)
+        if last is None:
+            last = self.kline_store.last_open(symbol)
+        if last is not None and t_ms < last:
+            t_ms = last
         self.market_now_ms = max(self.market_now_ms, e_ms)
         msg = agg_trade_message(ev, event_time_ms=e_ms, trade_time_ms=t_ms)
         grid = self.grids[symbol]
@@ -300,7 +326,7 @@ class ReplayDriver:
         self._push_klines(symbol, t_ms)
 
     def _book_ticker(self, ev: BookTickerEvent) -> None:
-        to_ex = self.time_map.to_exchange
+        to_ex = self._stamper()
         e_ms = to_ex(ev.data_time_ms)
         t_ms = to_ex(ev.transaction_time_ms)
         if e_ms > self.market_now_ms:
@@ -322,7 +348,7 @@ class ReplayDriver:
         pending.clear()
 
     def _depth(self, ev: DepthUpdateEvent) -> None:
-        to_ex = self.time_map.to_exchange
+        to_ex = self._stamper()
         e_ms = to_ex(ev.data_time_ms)
         t_ms = to_ex(ev.transaction_time_ms)
         self.market_now_ms = max(self.market_now_ms, e_ms)
@@ -364,10 +390,10 @@ class ReplayDriver:
         )
 
     def _mark_price(self, ev: MarkPriceEvent) -> None:
-        to_ex = self.time_map.to_exchange
+        to_ex = self._stamper()
         e_ms = to_ex(ev.data_time_ms)
         self.market_now_ms = max(self.market_now_ms, e_ms)
-        next_funding = to_ex(ev.next_funding_time_ms)
+        next_funding = self.time_map.to_exchange(ev.next_funding_time_ms)  # a schedule: no skew
         msg = mark_price_message(ev, event_time_ms=e_ms, next_funding_time_ms=next_funding)
         self.market.on_message(msg)
         self.engine.on_mark_price(

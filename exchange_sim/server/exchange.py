@@ -181,6 +181,7 @@ class LocalExchange:
                 kline_store=self.kline_store,
                 grids=self.grids,
                 flush_user_events=self.flush_user_events,
+                skew_ms=self._skew_ms,
             )
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -311,7 +312,8 @@ class LocalExchange:
         return self._spawn(self.driver.run_max())
 
     def to_exchange_ms(self, data_time_ms: int) -> int:
-        """Exchange time of a recorded (data) time."""
+        """Exchange time of a recorded (data) time, without the clock-skew fault (which the
+        stamped event times add)."""
         return self.time_map.to_exchange(data_time_ms)
 
     async def _stepped_publish(self) -> int:
@@ -377,6 +379,10 @@ class LocalExchange:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("local exchange task %s failed", task.get_name(), exc_info=task.exception())
+
+    def _skew_ms(self) -> int:
+        """The clock-skew fault now: the replay driver adds it to every time it stamps."""
+        return self.faults.clock_skew_ms
 
     def _listen_key_account(self, key: str) -> Hashable | None:
         return self.listen_keys.account_of(key, self.now_ms())

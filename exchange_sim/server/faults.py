@@ -21,7 +21,8 @@ Faults (method: effect):
   (a market order on a book beyond PERCENT_PRICE) or -2019 (margin) do; the codes in
   ORDER_REJECTIONS. `order_failure` is consulted first.
 - `latency(rest_s, ws_s)`: delay every REST response / every WS send batch.
-- `clock_skew(ms)`: shift the exchange clock (`/time`, recvWindow check, event times) by `ms`.
+- `clock_skew(ms)`: shift the exchange clock (`/time`, recvWindow check, every time stamped on
+  market data and user events; see server/driver.py) by `ms`.
 - `expire_listen_key(key)`: expire a key (or all) now: `listenKeyExpired` is pushed, then
   nothing more; PUT answers -1125.
 - `malformed_frames(count)` / `duplicate_frames(count)`: the next `count` market-stream
