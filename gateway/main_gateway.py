@@ -957,7 +957,7 @@ class LiveVenue:
         elif isinstance(event, ListenKeyExpired):
             if event.listen_key is None or event.listen_key == self.stream.listen_key:
                 self.stats.listen_key_expiries += 1
-                self.stream.renew("listenKeyExpired")
+                self.stream.renew("the exchange expired the listenKey")
         elif isinstance(event, IgnoredEvent):
             self.stats.ignored_events += 1
 
