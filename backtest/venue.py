@@ -41,7 +41,7 @@ from typing import Any
 from backtest.realism import BookFeed, LatencyModel, parse_latency, rng_for
 from core.account import Balance, Position
 from core.clock import SimClock
-from core.enums import TEXT, OrderType, PositionSide, TimeInForce
+from core.enums import TEXT, NotSent, OrderType, PositionSide, TimeInForce
 from core.enums import AlgoStatus as EngineAlgoStatus
 from core.events import (
     BalanceChanged,
@@ -303,16 +303,23 @@ class InProcessVenue:
         except BinanceError as e:
             self._rejected(request, e.code, e.msg)
         except ValueError as e:  # refused at the boundary, as the live executor does
-            self._rejected(request, 0, str(e))
+            self._rejected(request, 0, str(e), NotSent.LOCAL_CHECK)
         self.pump()
 
-    def _rejected(self, request: OrderRequest, code: int, reason: str) -> None:
+    def _rejected(
+        self, request: OrderRequest, code: int, reason: str, not_sent: NotSent | None = None
+    ) -> None:
         self.pump()  # whatever the engine said before refusing comes first
         self.stats.rejected += 1
         now = self.clock.now_ms()
         self._emit(
             self.tracker.rejected(
-                request.client_order_id, code=code, reason=reason, now_ms=now, recv_ms=now
+                request.client_order_id,
+                code=code,
+                reason=reason,
+                now_ms=now,
+                recv_ms=now,
+                not_sent=not_sent,
             )
         )
 

@@ -262,6 +262,7 @@ class _Book:
 # Binance ends it then, before the daemon would cancel it), a market or IOC order's unfilled
 # rest, a reduce-only order left with nothing to reduce. "expired 1" alone read as a fault.
 _EXPIRED = TEXT[OrderStatus.EXPIRED]
+_REJECTED = TEXT[OrderStatus.REJECTED]
 _EXPIRED_BY = (
     "; expired: ended by the exchange (a stop-loss / take-profit whose position closed, or an "
     "order's unfilled rest), not cancelled by the daemon"
@@ -274,6 +275,9 @@ class BookSummary:
 
     orders_submitted: int
     orders_by_status: Mapping[str, int]  # terminal statuses
+    # this run's orders that never reached the exchange, by why (`NotSent`): also among
+    # orders_by_status' REJECTED, which counts the whole journal and keeps its meaning
+    orders_not_sent: Mapping[str, int]
     open_orders: int
     fills: int
     maker_fills: int
@@ -294,7 +298,10 @@ class BookSummary:
 
     def lines(self) -> list[str]:
         """Human-readable lines for the daemon's closing summary."""
-        statuses = ", ".join(f"{k.lower()} {v}" for k, v in sorted(self.orders_by_status.items()))
+        statuses = ", ".join(
+            f"{k.lower()} {v}{_not_sent_note(self.orders_not_sent) if k == _REJECTED else ''}"
+            for k, v in sorted(self.orders_by_status.items())
+        )
         expired = _EXPIRED_BY if self.orders_by_status.get(_EXPIRED) else ""
         # with its unit when none was paid too ("fees: 0" beside "volume 0 USDT" looked cut)
         fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0 USDT"
@@ -315,6 +322,18 @@ class BookSummary:
             f"differences with the exchange: {self.differences}, "
             f"rejected events: {self.rejected_events}",
         ]
+
+
+def _not_sent_note(not_sent: Mapping[str, int]) -> str:
+    """` (2 not sent this run, ...)` after the rejected count: rejections the exchange never
+    saw (refused before sending, or at the door) read as its own rejections. "" without any."""
+    if not not_sent:
+        return ""
+    kinds = ", ".join(f"{k.lower().replace('_', ' ')} {v}" for k, v in sorted(not_sent.items()))
+    return (
+        f" ({sum(not_sent.values())} not sent this run, refused before reaching the exchange: "
+        f"{kinds})"
+    )
 
 
 def position_step(
@@ -445,6 +464,8 @@ class BookKeeper:
         # totals since the books began (restored history included)
         self.orders_submitted = 0
         self.orders_by_status: dict[str, int] = {}
+        # this run's only (a restore does not rebuild it): see `BookSummary.orders_not_sent`
+        self.orders_not_sent: dict[str, int] = {}
         self.fill_count = 0
         self.maker_fills = 0
         self.restored_fills = 0
@@ -691,6 +712,7 @@ class BookKeeper:
         return BookSummary(
             orders_submitted=self.orders_submitted,
             orders_by_status=dict(self.orders_by_status),
+            orders_not_sent=dict(self.orders_not_sent),
             open_orders=len(self._orders),
             fills=self.fill_count,
             maker_fills=self.maker_fills,
@@ -854,8 +876,16 @@ class BookKeeper:
         if new.is_terminal:
             del self._orders[cid]
             self._end(cid, new.status)
+            if event.__class__ is OrderRejected:
+                self._count_not_sent(event)
         else:
             self._orders[cid] = new
+
+    def _count_not_sent(self, event: OrderRejected) -> None:
+        """An order that never reached the exchange, counted apart from its rejections."""
+        kind = event.not_sent
+        if kind is not None and not self._restoring:
+            self.orders_not_sent[kind.value] = self.orders_not_sent.get(kind.value, 0) + 1
 
     def _end(self, cid: str, status: OrderStatus, *, count: bool = True) -> None:
         """Remember an ended order (bounded: the oldest forgotten first); `count` it in the

@@ -65,7 +65,9 @@ its class has), a new table, a new meta key. History:
        added without a bump (an older version ignores the field and reads the event as
        before; a member added to it later needs one); and balance snapshots at each new max
        drawdown of the books, added without a bump (rows of the same meaning: an older version
-       reads them as the equity samples they are)
+       reads them as the equity samples they are); and `OrderRejected.not_sent` (STOPPING,
+       LOCAL_CHECK, NETWORK_OR_RATE_LIMIT, HALTED, ACCESS: `core.enums.NotSent`), added
+       without a bump (as `OrderReconciled.cause`)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for

@@ -153,6 +153,20 @@ class ReconcileCause(StrEnum):
     TAKEN_OVER_FILLS = "TAKEN_OVER_FILLS"
 
 
+class NotSent(StrEnum):
+    """Why an order the daemon meant to place never reached the exchange's book, journaled with
+    its `core.events.OrderRejected`: refused before sending, or at the door, certain not to
+    have executed. Not a rejection by the exchange (a business code such as -2019): the
+    closing summary counts these apart."""
+
+    STOPPING = "STOPPING"  # the venue stopping (or not started): only a stop-loss goes out
+    LOCAL_CHECK = "LOCAL_CHECK"  # a symbol not traded, a price or size the filters refuse
+    # no connection made, still rate limited after the waits (429), the clock off twice (-1021)
+    NETWORK_OR_RATE_LIMIT = "NETWORK_OR_RATE_LIMIT"
+    HALTED = "HALTED"  # the rate governor halted by an IP ban (418): nothing is sent
+    ACCESS = "ACCESS"  # the key, its permissions or the URL refused (401, -2015, 404)
+
+
 class OrderIntent(StrEnum):
     """Why the daemon sent an order, journaled with it (`orders.intent`) and kept on the books'
     order (`core.orders.Order.intent`), across a restart too: the RiskManager keeps every

@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from core.account import Balance, Position, PositionAtRisk
-from core.enums import OrderIntent, OrderStatus, ReconcileCause, TradingState
+from core.enums import NotSent, OrderIntent, OrderStatus, ReconcileCause, TradingState
 from core.fast_init import fast_init
 from core.orders import Fill, Order, OrderRequest
 
@@ -63,10 +63,14 @@ class OrderAccepted(Event):
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Event):
+    """The create request placed nothing. `not_sent`: why it never reached the exchange's
+    book (refused before sending, or at the door); None when the exchange rejected it."""
+
     symbol: str
     client_order_id: str
     code: int  # Binance error code, e.g. -2019; 0 when rejected by us before sending
     reason: str
+    not_sent: NotSent | None = None
 
 
 @fast_init

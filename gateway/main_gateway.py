@@ -47,13 +47,14 @@ from typing import Any
 
 from core.backoff import Backoff, Sleep
 from core.clock import Clock
-from core.enums import CONDITIONAL_TYPES, OrderStatus
+from core.enums import CONDITIONAL_TYPES, NotSent, OrderStatus
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
     RejectedError,
     RetryableError,
     TradingError,
+    TradingHalted,
 )
 from core.events import (
     BalanceChanged,
@@ -502,11 +503,12 @@ class LiveVenue:
             return
         self.stats.submitted += 1
         reason = None
+        not_sent = NotSent.LOCAL_CHECK
         params: dict[str, str] = {}
         signed: SignedRequest | None = None
         started: StartedCall | None = None
         if not self._running or (self._stopping and not request.is_protective):
-            reason = "venue is not running"
+            reason, not_sent = "venue is not running", NotSent.STOPPING
         elif request.symbol not in self.instruments:
             reason = f"{request.symbol} is not a traded symbol"
         else:
@@ -520,7 +522,7 @@ class LiveVenue:
         if reason is not None:
             tracked = tracker.track(request, now_ms=self._exchange_ms())
             log.warning("order %s refused before sending: %s", request.client_order_id, reason)
-            self._rejected(tracked, 0, reason)
+            self._rejected(tracked, 0, reason, not_sent)
             return
         if signed is not None:
             # Handed to the HTTP layer now, without waiting for a loop hop (when the governor
@@ -617,7 +619,7 @@ class LiveVenue:
                 await self._send_order(t, request, params, may_resend=False)
                 return
             log.warning("order %s not sent: %s", t.client_order_id, exc)
-            self._rejected(t, 0, f"not sent: {exc}")
+            self._rejected(t, 0, f"not sent: {exc}", _not_sent(exc))
             return
         except asyncio.CancelledError:
             self._unknown(t, "stopped before the answer", None, resolve=False)
@@ -649,7 +651,10 @@ class LiveVenue:
         wait_s = exc.retry_after_s or 0.0
         return asyncio.get_running_loop().time() + wait_s < until
 
-    def _rejected(self, t: TrackedOrder, code: int, reason: str) -> None:
+    def _rejected(
+        self, t: TrackedOrder, code: int, reason: str, not_sent: NotSent | None = None
+    ) -> None:
+        """The create request placed nothing: rejected by the exchange, or `not_sent`."""
         self.stats.rejected += 1
         self._emit(
             self.tracker.rejected(
@@ -658,6 +663,7 @@ class LiveVenue:
                 reason=reason,
                 now_ms=self._exchange_ms(),
                 recv_ms=self.clock.now_ms(),
+                not_sent=not_sent,
             )
         )
 
@@ -957,7 +963,7 @@ class LiveVenue:
         elif isinstance(event, ListenKeyExpired):
             if event.listen_key is None or event.listen_key == self.stream.listen_key:
                 self.stats.listen_key_expiries += 1
-                self.stream.renew("listenKeyExpired")
+                self.stream.renew("the exchange expired the listenKey")
         elif isinstance(event, IgnoredEvent):
             self.stats.ignored_events += 1
 
@@ -1174,6 +1180,16 @@ class LiveVenue:
         if isinstance(client_window, int):
             windows.append(client_window)
         return max(windows)
+
+
+def _not_sent(exc: RetryableError | FatalError) -> NotSent:
+    """Why a create request that failed certain not to have executed never reached the book:
+    the closing summary counts it apart from the exchange's rejections."""
+    if isinstance(exc, TradingHalted):
+        return NotSent.HALTED
+    if isinstance(exc, FatalError):
+        return NotSent.ACCESS
+    return NotSent.NETWORK_OR_RATE_LIMIT
 
 
 __all__ = ["ExecutorConfig", "LiveVenue", "VenueStats"]

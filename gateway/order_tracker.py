@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from core.enums import ExecutionType, ForcedClose, OrderStatus
+from core.enums import ExecutionType, ForcedClose, NotSent, OrderStatus
 from core.events import (
     Event,
     OrderAccepted,
@@ -251,9 +251,17 @@ class OrderTracker:
     # --- outcomes of our own requests --------------------------------------------------------
 
     def rejected(
-        self, client_order_id: str, *, code: int, reason: str, now_ms: int, recv_ms: int
+        self,
+        client_order_id: str,
+        *,
+        code: int,
+        reason: str,
+        now_ms: int,
+        recv_ms: int,
+        not_sent: NotSent | None = None,
     ) -> list[Event]:
-        """The exchange (or we) refused the create request: nothing was placed."""
+        """The exchange (or we, `not_sent` saying why) refused the create request: nothing
+        was placed."""
         t = self._orders[client_order_id]
         if t.order.status not in (S.PENDING_SUBMIT, S.UNKNOWN):
             self.stats.stale_reports += 1  # the stream already proved the order exists
@@ -269,6 +277,7 @@ class OrderTracker:
                 client_order_id=client_order_id,
                 code=code,
                 reason=reason,
+                not_sent=not_sent,
             )
         ]
         if was_unknown:

@@ -11,6 +11,10 @@ reconnected when:
 - a keepalive answers -1125 (the key no longer exists),
 - the socket fails or closes.
 
+A renewal is reported once, as the DISCONNECTED state's detail (`<reason>; a new key is
+made`): the socket it closes is its consequence, not a second event, so the owner's one line
+for a link going down says both.
+
 Every (re)connection is reported through `on_connected(n)` (n = connections so far), so the
 owner can reconcile orders and positions over REST, and `on_state(state, detail)`. Failed
 attempts wait with `core.backoff` (reset after a connection succeeds). A fatal REST error (bad
@@ -133,6 +137,7 @@ class UserStream:
         self.connected = asyncio.Event()  # set while a socket is open
         self.finished = asyncio.Event()  # set when the stream gave up (FAILED) or was stopped
         self._renew_key = False
+        self._renew_reason = ""  # why `renew` was asked: said in the DISCONNECTED detail
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closers: set[asyncio.Task[Any]] = set()
@@ -171,8 +176,11 @@ class UserStream:
         """Create a new listenKey and reconnect (the current key expired or is unknown)."""
         if self._renew_key:
             return
-        log.warning("user stream: listenKey renewal (%s)", reason)
+        # The DISCONNECTED report that follows says it (`_renewal`): a WARNING here as well
+        # made two lines of one event.
+        log.debug("user stream: listenKey renewal (%s)", reason)
         self._renew_key = True
+        self._renew_reason = reason
         self.stats.key_renewals += 1
         ws = self._ws
         if ws is not None:
@@ -275,15 +283,19 @@ class UserStream:
                     self.stats.frames += 1
                     on_frame(raw, now_ms())
                     if self._renew_key:
-                        return "listenKey renewal"
+                        return self._renewal()
         except TimeoutError:
             self.stats.rotations += 1
             return "rotated before the 24 h connection limit"
         except WebSocketException as exc:
             return f"socket error: {exc}"
         if self._renew_key:
-            return "listenKey renewal"
+            return self._renewal()
         return f"closed (code {ws.close_code})"
+
+    def _renewal(self) -> str:
+        """Why the socket closed when `renew` closed it: what happened and what is done."""
+        return f"{self._renew_reason}; a new key is made"
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         """PUT the key every interval; -1125 means it is gone: renew and reconnect."""
@@ -298,7 +310,7 @@ class UserStream:
             except RejectedError as exc:
                 self.stats.keepalive_failures += 1
                 if exc.code == LISTEN_KEY_GONE:
-                    self.renew("keepalive: listenKey does not exist (-1125)")
+                    self.renew("the keepalive found the listenKey gone, -1125")
                     return
                 log.warning("user stream: keepalive rejected: %s", exc)
             except (RetryableError, ExecutionStatusUnknown, FatalError) as exc:

@@ -1105,7 +1105,8 @@ class Daemon:
         state = st.trading_state + (f" ({st.state_reason})" if st.state_reason else "")
         return (
             f"application running | equity {_money(st.equity)} USDT | position {positions} | "
-            f"open orders {st.open_orders} | realized {_money(st.realized_pnl)} | "
+            f"open orders {st.open_orders}{_doubt_note(st.orders_in_doubt)} | "
+            f"realized {_money(st.realized_pnl)} | "
             f"today {_money(st.realized_pnl_today)} net of fees | "
             f"unrealized {_money(st.unrealized_pnl)} | "
             f"fills {st.counters.fills} this run | "
@@ -1894,6 +1895,13 @@ def _money(value: Decimal) -> str:
     """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
     "-0.00" the heartbeat showed of a position a tick under water."""
     return f"{value:z,.2f}"
+
+
+def _doubt_note(in_doubt: int) -> str:
+    """The heartbeat's ` (2 in doubt)` after its open orders: orders whose outcome the daemon
+    does not know yet (the request timed out or is unanswered, a cancel unconfirmed) and is
+    resolving; only `--status` showed them. "" at 0: the line stays short."""
+    return f" ({in_doubt} in doubt)" if in_doubt else ""
 
 
 def _kept_orders_note(*, embedded: bool) -> str:

@@ -23,7 +23,7 @@ from backtest.data import load
 from backtest.runner import BacktestConfig, run_backtest
 from backtest.venue import InProcessVenue, VenueConfig
 from core.clock import SimClock
-from core.enums import OrderType, Side, TimeInForce
+from core.enums import NotSent, OrderType, Side, TimeInForce
 from core.events import Event
 from core.orders import OrderRequest, forced_close
 from exchange_sim.engine import EngineConfig, Exchange
@@ -91,8 +91,8 @@ class WireVenue(InProcessVenue):
                 engine.new_order(account, params)
         except BinanceError as e:
             self._rejected(request, e.code, e.msg)
-        except ValueError as e:
-            self._rejected(request, 0, str(e))
+        except ValueError as e:  # refused at the boundary: never sent, as the live gateway says
+            self._rejected(request, 0, str(e), NotSent.LOCAL_CHECK)
         self.pump()
 
     def _cancel(self, symbol: str, cid: str) -> None:

@@ -375,6 +375,8 @@ FORMAT_2_KINDS = [
 FORMAT_2_ENUMS = {
     "GapCause": ["jump", "reconnect", "sequence", "silence", "start"],
     "MarginType": ["CROSSED", "ISOLATED"],
+    # OrderRejected.not_sent, added without a bump (as OrderReconciled.cause below)
+    "NotSent": ["ACCESS", "HALTED", "LOCAL_CHECK", "NETWORK_OR_RATE_LIMIT", "STOPPING"],
     "OrderIntent": ["CROSSED_CLOSE", "FLATTEN", "ORDINARY", "PAST_STOP_CLOSE", "REDUCING"],
     "OrderStatus": [
         "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "FILLED", "NEW", "PARTIALLY_FILLED",

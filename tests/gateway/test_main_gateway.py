@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import pytest_asyncio
 
-from core.enums import OrderStatus, OrderType, Side, TimeInForce
+from core.enums import NotSent, OrderStatus, OrderType, Side, TimeInForce
 from core.events import (
     BalanceChanged,
     FundingPaid,
@@ -126,6 +126,7 @@ async def test_post_only_order_that_would_take_is_rejected_with_binance_code(ex)
         await s.rec.wait_for(OrderAccepted, resting.client_order_id)
 
         assert rejected.code == -5022
+        assert rejected.not_sent is None  # the exchange's rejection, not one it never saw
         assert [o["clientOrderId"] for o in s.exchange_orders()] == [resting.client_order_id]
         assert s.rec.of(OrderAccepted, crossing.client_order_id) == []
 
@@ -345,7 +346,42 @@ async def test_order_off_the_tick_grid_is_refused_before_sending(ex):
         refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
 
         assert refused.code == 0 and "decimals" in refused.reason
+        assert refused.not_sent is NotSent.LOCAL_CHECK
         assert s.exchange_orders() == []
+
+
+async def test_an_order_to_a_venue_not_running_is_not_sent_for_stopping(ex):
+    """The closing summary counted such refusals as the exchange's rejections."""
+    async with session(ex, start=False) as s:
+        request = s.limit(Side.BUY, price=Decimal("50000"))
+        s.venue.submit(request)
+        refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
+
+    assert refused.not_sent is NotSent.STOPPING
+
+
+async def test_an_order_still_rate_limited_after_the_waits_is_not_sent(ex):
+    async with session(ex) as s:
+        s.venue.rest.max_rate_limited = 0  # the first 429 is the last
+        # enough for the order's too when the dead-man switch's refresh takes one first
+        ex.faults.rest_rate_limit(count=20, retry_after_s=0)
+        request = s.market(Side.BUY)
+        s.venue.submit(request)
+        refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
+
+        assert refused.not_sent is NotSent.NETWORK_OR_RATE_LIMIT
+        assert s.exchange_orders() == [] and s.exchange_position() == 0
+
+
+async def test_an_order_after_an_ip_ban_is_not_sent_for_the_halt(ex):
+    async with session(ex) as s:
+        s.venue.rest.governor.halt("HTTP 418 (a test's ban)")
+        request = s.market(Side.BUY)
+        s.venue.submit(request)
+        refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
+
+        assert refused.not_sent is NotSent.HALTED
+        assert s.exchange_position() == 0
 
 
 async def test_periodic_reconciliation_emits_snapshots_with_open_orders(ex):

@@ -3,6 +3,8 @@ resending, listenKey expiry and dropped sockets recovered with reconciliation, t
 switch, and bad user-stream input counted and ignored."""
 
 import asyncio
+import io
+import logging
 from dataclasses import replace
 from decimal import Decimal
 
@@ -26,6 +28,7 @@ from core.events import (
 from core.orders import Order, OrderRequest
 from exchange_sim.server import connected_client
 from exchange_sim.server.auth import Credentials
+from runtime.settings import load_settings
 from tests.gateway.venue_harness import (
     FAST,
     SYMBOL,
@@ -34,6 +37,7 @@ from tests.gateway.venue_harness import (
     session,
     start_exchange,
 )
+from trading_engine.daemon import Daemon
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -230,6 +234,26 @@ async def test_expired_listen_key_is_renewed_and_the_fill_is_not_lost(ex):
         s.venue.submit(later)
         await s.rec.wait_for(OrderFilled, later.client_order_id)  # the new stream delivers
         assert_each_event_once(s.rec)
+
+
+async def test_an_expired_listen_key_is_one_warning_saying_it_and_what_is_done(ex, caplog):
+    """The venue logged "listenKey renewal (listenKeyExpired)", then the daemon "user stream
+    DISCONNECTED (disconnected: listenKey renewal)": two WARNINGs for one event, the second
+    without its cause. One now, from the daemon's note of the link going down."""
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    async with session(ex) as s:
+        old_key = s.venue.stream.listen_key
+        with caplog.at_level(logging.WARNING):
+            ex.faults.expire_listen_key(old_key)
+            await s.rec.wait_for(VenueSnapshot, where=lambda e: e.reason == "reconnect")
+            for change in s.rec.of(StreamStateChanged):
+                daemon._stream_state(change)
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "user stream DISCONNECTED (disconnected: the exchange expired the listenKey; a new key "
+        "is made): reconnecting; fills are not heard until it is back, then read by a "
+        "reconciliation"
+    ]
 
 
 async def test_keepalive_on_a_vanished_key_renews_it(ex):

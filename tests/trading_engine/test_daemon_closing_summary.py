@@ -231,3 +231,39 @@ def test_a_position_left_open_is_logged_at_its_lines_level(
 
     assert f"  {said}\n" in out.getvalue()
     assert [r.levelno for r in caplog.records if r.getMessage() == said] == [level]
+
+
+def test_orders_never_sent_are_told_apart_in_the_closing_summary_and_summary_json(
+    tmp_path: Path,
+) -> None:
+    """An order refused before sending (here: the venue stopping) read as one the exchange
+    rejected. summary.json keeps `orders_by_status` as it was (REJECTED: every order that
+    placed nothing) and adds `orders_not_sent`, this run's, by why."""
+    from core.enums import NotSent
+    from core.events import OrderRejected
+    from tests.book_keeper.support import BUY, submitted
+
+    rig = make_rig()
+    for cid, code, not_sent in (("te-1", 0, NotSent.STOPPING), ("te-2", -2019, None)):
+        rig.book.apply(submitted(cid, BUY, "0.001", "60000"))
+        rig.book.apply(
+            OrderRejected(
+                event_time_ms=1, recv_time_ms=1, symbol="BTCUSDT", client_order_id=cid,
+                code=code, reason="why", not_sent=not_sent,
+            )
+        )  # fmt: skip
+    rig.em.counters.submitted = 2  # this run's, as the books' (no "whole journal" line)
+    daemon, out = _daemon(tmp_path, rig=rig)
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert summary[0] == (
+        "  orders: 2 submitted (rejected 2 (1 not sent this run, refused before reaching the "
+        "exchange: stopping 1)), 0 open"
+    )
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert (data["orders_by_status"], data["orders_not_sent"]) == (
+        {"REJECTED": 2},
+        {"STOPPING": 1},
+    )

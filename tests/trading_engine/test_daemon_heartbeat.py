@@ -46,24 +46,43 @@ def test_the_heartbeat_prints_until_the_shutdown_stops_it() -> None:
 
 def test_the_heartbeat_shows_a_loss_that_rounds_to_nothing_as_zero() -> None:
     """It said "unrealized -0.00" of a short position a fraction of a cent under water."""
+    line = _status_line_of(unrealized_pnl=Decimal("-0.0047"), equity=Decimal("-0.001"))
+
+    assert "| equity 0.00 USDT |" in line and "| unrealized 0.00 |" in line
+    assert "-0.00" not in line
+
+
+def _status_line_of(**status_fields: object) -> str:
+    """The heartbeat line of a daemon whose ExecManager reports `status_fields`."""
     from types import SimpleNamespace
 
     from tests.trading_engine.support import make_rig
     from trading_engine.daemon import _Parts
 
     rig = make_rig()
-    status = replace(rig.em.status(), unrealized_pnl=Decimal("-0.0047"), equity=Decimal("-0.001"))
+    status = replace(rig.em.status(), **status_fields)
     daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
     stream = SimpleNamespace(gap_open=lambda _symbol=None: False)
     daemon._parts = _Parts(
         rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
         exec_manager=SimpleNamespace(status=lambda: status), venue=None, stream=stream,
     )  # type: ignore[arg-type]  # fmt: skip
+    return daemon.status_line()
 
-    line = daemon.status_line()
 
-    assert "| equity 0.00 USDT |" in line and "| unrealized 0.00 |" in line
-    assert "-0.00" not in line
+def test_the_heartbeat_shows_orders_in_doubt_beside_the_open_orders() -> None:
+    """An order whose request timed out (outcome unknown, being resolved) was shown by
+    `--status` only: the heartbeat said "open orders 3" as if all three were known."""
+    line = _status_line_of(open_orders=3, orders_in_doubt=2)
+
+    assert "| open orders 3 (2 in doubt) |" in line
+
+
+def test_the_heartbeat_says_nothing_of_doubt_when_no_order_is_in_doubt() -> None:
+    line = _status_line_of(open_orders=3, orders_in_doubt=0)
+
+    assert "| open orders 3 |" in line
+    assert "doubt" not in line
 
 
 class HungUpTerminal(io.StringIO):
