@@ -87,7 +87,8 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       reason           TEXT         last reject ("-2019 Margin is insufficient.") / expiry /
                                     unknown-outcome reason, else NULL
       created_ms       INTEGER      when the intent was journaled (our clock)
-      updated_ms       INTEGER      time of the last applied event (exchange time)
+      updated_ms       INTEGER      time of the last applied event (exchange time); an ended
+                                    order's, of its end (a late fill does not move it)
       intent           TEXT         why the daemon sent it (`core.enums.OrderIntent`): ORDINARY,
                                     REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
                                     market close of a stop refused as past, -2021),
@@ -2197,7 +2198,8 @@ class SqliteJournal:
         `since_ms` on (the row's last update, exchange time) having traded (a fill, or
         reconciled FILLED), each once: what the running ExecManager counts (`record_trade`
         when an order of the books ends so, on the UTC day of the exchange's time of the
-        event that ended it, which is the row's `updated_ms`).
+        event that ended it, which is the row's `updated_ms`: a fill booked after the end, which
+        the running daemon counts nothing for, leaves it).
 
         Our orders are the orders table's: those this journal sent and those it took over
         from an earlier journal (one trade, although its fills are booked under
