@@ -65,7 +65,9 @@ its class has), a new table, a new meta key. History:
        added without a bump (an older version ignores the field and reads the event as
        before; a member added to it later needs one); and balance snapshots at each new max
        drawdown of the books, added without a bump (rows of the same meaning: an older version
-       reads them as the equity samples they are)
+       reads them as the equity samples they are); and `VenueSnapshot.fills_read_recv_ms`,
+       added without a bump (an older version ignores the field; read without it, a snapshot
+       settles the books' held account updates as before)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for
