@@ -444,9 +444,10 @@ class BookKeeper:
         # Fills restored of symbols no longer traded, by (symbol, trade id): booked once.
         self._untraded_seen: set[tuple[str, int]] = set()
         # ACCOUNT_UPDATEs (reason ORDER) that disagree with us, held until the fills they may
-        # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes.
-        self._held_positions: dict[str, tuple[Position, int]] = {}
-        self._held_balance: tuple[Balance, int] | None = None
+        # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes:
+        # (what it says, its event time, its receive time), ms.
+        self._held_positions: dict[str, tuple[Position, int, int]] = {}
+        self._held_balance: tuple[Balance, int, int] | None = None
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
         # A restore's replay twin (`_replay_twin`): books journal rows as a restart reads them
@@ -1117,7 +1118,8 @@ class BookKeeper:
         b = event.balance
         if event.reason == ORDER_REASON and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
-                self._held_balance = (b, event.event_time_ms)  # ahead of its fills?
+                # ahead of its fills?
+                self._held_balance = (b, event.event_time_ms, event.recv_time_ms)
                 return
             self._held_balance = None
         self._compare_balance(b, event.reason, event.event_time_ms)
@@ -1142,27 +1144,27 @@ class BookKeeper:
         time_ms = f.trade_time_ms
         held = self._held_positions.get(f.symbol)
         if held is not None:
-            p, at = held
+            p, at, recv = held
             if time_ms > at:
                 signed = f.qty if f.side is Side.BUY else -f.qty
                 qty, entry, _ = position_step(p.qty, p.entry_price, signed, f.price)
                 p = replace(p, qty=qty, entry_price=entry)
-                self._held_positions[f.symbol] = (p, at)
+                self._held_positions[f.symbol] = (p, at, recv)
             if _agrees(self._books[f.symbol], p):
                 del self._held_positions[f.symbol]
         hb = self._held_balance
         if hb is not None:
-            b, at = hb
+            b, at, recv = hb
             if time_ms > at:
                 fee = f.commission if f.commission_asset == self.asset else ZERO
                 b = replace(b, wallet_balance=b.wallet_balance + realized - fee)
-                self._held_balance = (b, at)
+                self._held_balance = (b, at, recv)
             if b.wallet_balance == self.wallet():
                 self._held_balance = None
 
     def _release_held(self, now_ms: int) -> None:
         """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
-        for symbol, (p, t) in list(self._held_positions.items()):
+        for symbol, (p, t, _) in list(self._held_positions.items()):
             if now_ms - t >= HOLD_AHEAD_MS:
                 del self._held_positions[symbol]
                 self._compare_position(self._books[symbol], p, ORDER_REASON)
@@ -1257,7 +1259,8 @@ class BookKeeper:
             return
         if event.reason == ORDER_REASON:
             if not _agrees(book, p):
-                self._held_positions[p.symbol] = (p, event.event_time_ms)  # ahead of fills?
+                # ahead of fills?
+                self._held_positions[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                 return
             self._held_positions.pop(p.symbol, None)
         self._compare_position(book, p, event.reason)
@@ -1292,7 +1295,7 @@ class BookKeeper:
         why = f"snapshot {snapshot.reason}"
         out: list[str] = []
         symbols = snapshot.symbols or tuple(self._books)
-        out.extend(self._settle_at_snapshot(symbols, at))
+        out.extend(self._settle_at_snapshot(symbols, at, snapshot.fills_read_recv_ms))
         theirs = {p.symbol: p for p in snapshot.positions}
         for symbol in symbols:
             book = self._books.get(symbol)
@@ -1319,25 +1322,41 @@ class BookKeeper:
             out.extend(self._reconcile_orders(snapshot, symbols))
         return out
 
-    def _settle_at_snapshot(self, symbols: tuple[str, ...], at: int) -> list[str]:
-        """The held updates from before the snapshot's reads began (`at`): every fill up to
-        then was emitted before the snapshot, so one still disagreeing is ahead of fills no
-        event brings. Where the snapshot compares (the symbol, the wallet) it says it all:
-        dropped. Where it cannot (the books moved after `at`: a fill during its reads) the
-        held update, carried forward by the fills after it (`_settle_held`), is the
-        exchange's word: adopted, so that the books end the pass as the exchange has them."""
+    def _settle_at_snapshot(
+        self, symbols: tuple[str, ...], at: int, fills_read_recv: int | None
+    ) -> list[str]:
+        """The held updates whose fills were all emitted before the snapshot: those from before
+        its reads began (`at`), and those received before its reads of fills began
+        (`fills_read_recv`, our clock: the exchange sent the update before that read, so the
+        fills it reports are in it). One still disagreeing is ahead of fills no event brings.
+        Where the snapshot compares (the symbol, the wallet: the books did not move after
+        `at`) it says it all: one from before `at` is dropped (one after is left held: it may
+        be newer than the snapshot's read). Where it cannot (the books moved after `at`: a
+        fill during its reads) the held update, carried forward by the fills after it
+        (`_settle_held`), is the exchange's word: adopted, so that the books end the pass as
+        the exchange has them, not HOLD_AHEAD_MS later (a fill's own update that came during
+        the reads of a pass that booked that fill, its earlier ones left to the update)."""
+
+        def settled(time_ms: int, recv_ms: int) -> bool:
+            return time_ms <= at or (fills_read_recv is not None and recv_ms <= fills_read_recv)
+
         adopted: list[str | None] = []
         for symbol in symbols:
             held = self._held_positions.get(symbol)
-            if held is not None and held[1] <= at:
+            if held is None or not settled(held[1], held[2]):
+                continue
+            book = self._books.get(symbol)
+            moved = book is not None and book.update_ms > at
+            if held[1] <= at or moved:
                 del self._held_positions[symbol]
-                book = self._books.get(symbol)
-                if book is not None and book.update_ms > at:
-                    adopted.append(self._compare_position(book, held[0], ORDER_REASON))
+            if book is not None and moved:
+                adopted.append(self._compare_position(book, held[0], ORDER_REASON))
         hb = self._held_balance
-        if hb is not None and hb[1] <= at:
-            self._held_balance = None
-            if self._wallet_ms > at:
+        if hb is not None and settled(hb[1], hb[2]):
+            moved = self._wallet_ms > at
+            if hb[1] <= at or moved:
+                self._held_balance = None
+            if moved:
                 adopted.append(self._compare_balance(hb[0], ORDER_REASON, hb[1]))
         return [sentence for sentence in adopted if sentence is not None]
 
@@ -1524,8 +1543,10 @@ class BookKeeper:
             "funding_times": list(self._funding_times),
             "funding_paid": sorted([s, t] for s, t in self._funding_paid),
             "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
-            "held_positions": {s: [_exact(p), t] for s, (p, t) in self._held_positions.items()},
-            "held_balance": None if held is None else [_exact(held[0]), held[1]],
+            "held_positions": {
+                s: [_exact(p), t, recv] for s, (p, t, recv) in self._held_positions.items()
+            },
+            "held_balance": None if held is None else [_exact(held[0]), held[1], held[2]],
             "day": self._day,
             "day_base": str(self._day_base),
             "day_fills": self._day_fills,
@@ -1549,11 +1570,15 @@ class BookKeeper:
         self._funding_newest_ms = max((t for _, t in paid), default=0)
         self._funding_paid = recent_settlements(paid, FUNDING_PAID_WINDOW_MS)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
+        # A checkpoint from before the receive time was kept: the event time stands for it.
         self._held_positions = {
-            s: (from_jsonable(Position, p), int(t)) for s, (p, t) in state["held_positions"].items()
+            s: (from_jsonable(Position, h[0]), int(h[1]), int(h[-1]))
+            for s, h in state["held_positions"].items()
         }
         held = state["held_balance"]
-        self._held_balance = None if held is None else (from_jsonable(Balance, held[0]), held[1])
+        self._held_balance = (
+            None if held is None else (from_jsonable(Balance, held[0]), int(held[1]), int(held[-1]))
+        )
         self._day = int(state["day"])
         self._day_base = Decimal(state["day_base"])
         self._day_fills = int(state["day_fills"])

@@ -65,9 +65,11 @@ its class has), a new table, a new meta key. History:
        added without a bump (an older version ignores the field and reads the event as
        before; a member added to it later needs one); and balance snapshots at each new max
        drawdown of the books, added without a bump (rows of the same meaning: an older version
-       reads them as the equity samples they are); and `OrderRejected.not_sent` (STOPPING,
+       reads them as the equity samples they are); `OrderRejected.not_sent` (STOPPING,
        LOCAL_CHECK, NETWORK_OR_RATE_LIMIT, HALTED, ACCESS: `core.enums.NotSent`), added
-       without a bump (as `OrderReconciled.cause`)
+       without a bump (as `OrderReconciled.cause`); and `VenueSnapshot.fills_read_recv_ms`,
+       added without a bump (an older version ignores the field; read without it, a snapshot
+       settles the books' held account updates as before)
 
 Schema (format 2). Prices, quantities and money are TEXT fixed-point decimal strings exactly
 as the exchange sent them (no float rounding; compare them in SQL with CAST(x AS REAL) only for
@@ -89,7 +91,8 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
       reason           TEXT         last reject ("-2019 Margin is insufficient.") / expiry /
                                     unknown-outcome reason, else NULL
       created_ms       INTEGER      when the intent was journaled (our clock)
-      updated_ms       INTEGER      time of the last applied event (exchange time)
+      updated_ms       INTEGER      time of the last applied event (exchange time); an ended
+                                    order's, of its end (a late fill does not move it)
       intent           TEXT         why the daemon sent it (`core.enums.OrderIntent`): ORDINARY,
                                     REDUCING (its own risk-reducing order), PAST_STOP_CLOSE (the
                                     market close of a stop refused as past, -2021),
@@ -2199,7 +2202,8 @@ class SqliteJournal:
         `since_ms` on (the row's last update, exchange time) having traded (a fill, or
         reconciled FILLED), each once: what the running ExecManager counts (`record_trade`
         when an order of the books ends so, on the UTC day of the exchange's time of the
-        event that ended it, which is the row's `updated_ms`).
+        event that ended it, which is the row's `updated_ms`: a fill booked after the end, which
+        the running daemon counts nothing for, leaves it).
 
         Our orders are the orders table's: those this journal sent and those it took over
         from an earlier journal (one trade, although its fills are booked under

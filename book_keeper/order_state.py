@@ -49,7 +49,8 @@ def evolve(order: Order, event: Event) -> Order:
 
     A fill never shrinks the filled quantity (a late partial fill after the final one keeps
     the larger cumulative quantity); a fill of an order already terminal (CANCELED after a
-    partial fill, or FILLED as a reconciliation said) only updates the executed quantity. An
+    partial fill, or FILLED as a reconciliation said) only updates the executed quantity (and
+    average price), not `updated_ms`: an ended order's is the time of its end. An
     `OrderAccepted` that arrives after the order already filled or ended (the REST answer
     racing the user stream) only records the exchange id.
     """
@@ -57,7 +58,9 @@ def evolve(order: Order, event: Event) -> Order:
     if isinstance(event, (OrderPartiallyFilled, OrderFilled)):
         if order.is_terminal:
             # A fill reported after the order's end was known (recovered over REST after a
-            # reconnect): the status stays, the executed quantity catches up.
+            # reconnect): the executed quantity catches up; the status stays, and so does
+            # the time of its end (`updated_ms`), the day a restart counts the trade on:
+            # the running daemon counted it at that end, and counts no late fill.
             if event.cumulative_qty <= order.filled_qty:
                 return order
             return replace(
@@ -65,7 +68,6 @@ def evolve(order: Order, event: Event) -> Order:
                 order_id=event.fill.order_id,
                 filled_qty=event.cumulative_qty,
                 avg_price=event.avg_price,
-                updated_ms=ts,
             )
         status = (
             OrderStatus.FILLED if isinstance(event, OrderFilled) else OrderStatus.PARTIALLY_FILLED

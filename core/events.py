@@ -233,6 +233,11 @@ class VenueSnapshot(Event):
     # while the daemon was down by its id against these, not by a time on our estimate of
     # the exchange's clock. Empty in a journal from before the field.
     trade_ids: tuple[tuple[str, int], ...] = field(default=())
+    # Our clock (that of the events' receive times, ms) when the pass's reads of fills began:
+    # an account update received before it was sent after its fills were made, so they are
+    # in those reads (each emitted before this snapshot, or left to that update). None: a
+    # snapshot not made by such a pass, or journaled before the field.
+    fills_read_recv_ms: int | None = None
 
 
 @fast_init

@@ -501,6 +501,9 @@ class VenueSync:
             rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
             acct = await self._account()
             positions = await self._positions()
+            # The reads of fills begin now: by trade id from the last known, or (fresh) the
+            # latest id, which must still be the baseline (`fills_read_recv_ms`).
+            fills_read_recv: int | None = self.clock.now_ms()
             if not fresh:
                 break
             # A fresh start's state reads hold every fill up to the baseline and none after
@@ -514,6 +517,7 @@ class VenueSync:
                 baseline, latest,
             )  # fmt: skip
             if attempt == FRESH_READS:
+                fills_read_recv = None  # the fills after the baseline are the next pass's
                 log.warning(
                     "start-up: fills kept coming during %d rounds of reads: the books adopt "
                     "the last reads, fills after trade ids %s as the running session reads "
@@ -582,6 +586,7 @@ class VenueSync:
             trade_ids=tuple(
                 sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
             ),
+            fills_read_recv_ms=fills_read_recv,
         )
         self.take_overs.adopted.clear()
         self.stats.reconciles += 1

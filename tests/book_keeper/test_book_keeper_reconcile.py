@@ -512,6 +512,25 @@ def test_a_snapshot_that_cannot_compare_adopts_a_held_update_carried_on_by_later
     assert len(sentences) == 2 and bk.differences == 2
 
 
+def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_still_loads():
+    """A checkpoint's held updates were [what, event time]; now [what, event time, receive
+    time]. An older one loads, its event time standing for the receive time, and is adopted
+    2 s on as before."""
+    bk = book()
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    state = bk._replay_state()  # the books' part of a checkpoint
+    assert state["held_balance"][1:] == [T0, T0]
+    state["held_positions"] = {s: h[:2] for s, h in state["held_positions"].items()}
+    state["held_balance"] = state["held_balance"][:2]
+    loaded = book()
+
+    loaded._load_replay_state(state)
+    loaded.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_000, T0 + 2_000))
+
+    assert (loaded.position(SYMBOL).qty, loaded.wallet()) == (D("0.010"), D("9999.7"))
+
+
 def test_booked_trade_ids_are_kept_in_bounded_memory_and_still_refused_twice():
     from book_keeper.book_keeper import _BookedTradeIds
 

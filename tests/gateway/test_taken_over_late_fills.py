@@ -31,6 +31,7 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
+from core.market import MarkPrice
 from gateway.order_tracker import OrderTracker
 from gateway.user_wire import ExecutionType, OrderUpdate, parse_rest_order, parse_user_trade
 from gateway.venue_stats import VenueStats
@@ -44,6 +45,7 @@ T = 1_723_075_200_000  # 2024-08-08 00:00 UTC
 ORDER_ID = 4_000_000_301
 CID = "rs-q0q0q0-3"
 OUTSIDE = f"outside:{CID}"
+HOUR = 3_600_000
 
 
 def trade_row(trade_id: int, qty: str) -> dict[str, Any]:
@@ -281,17 +283,17 @@ async def test_a_running_take_over_leaves_fills_the_stream_reported_to_their_acc
     assert snapshot.trade_ids == ((SYMBOL, 12),)
 
 
-def account_update(qty: str, wallet: str, time_ms: int) -> list[Event]:
-    """The user stream's ACCOUNT_UPDATE (reason ORDER) of the BUY's fills up to `time_ms`."""
+def account_update(qty: str, wallet: str, time_ms: int, recv_ms: int | None = None) -> list[Event]:
+    """The user stream's ACCOUNT_UPDATE (reason ORDER) of the BUY's fills up to `time_ms`,
+    received at `recv_ms` (our clock; default `time_ms`)."""
+    recv = time_ms if recv_ms is None else recv_ms
     position = Position(symbol=SYMBOL, qty=D(qty), entry_price=D("59000.0"))
     balance = Balance(asset="USDT", wallet_balance=D(wallet), available_balance=D(wallet))
     return [
         PositionChanged(
-            event_time_ms=time_ms, recv_time_ms=time_ms, position=position, reason="ORDER"
+            event_time_ms=time_ms, recv_time_ms=recv, position=position, reason="ORDER"
         ),
-        BalanceChanged(
-            event_time_ms=time_ms, recv_time_ms=time_ms, balance=balance, reason="ORDER"
-        ),
+        BalanceChanged(event_time_ms=time_ms, recv_time_ms=recv, balance=balance, reason="ORDER"),
     ]
 
 
@@ -319,3 +321,68 @@ async def test_a_running_take_over_ends_with_the_books_as_the_exchange_while_an_
         D("0.007"), D("59000"),
     )  # fmt: skip
     assert book.wallet() == D("9999.9174")
+
+
+class SlowReads(Account):
+    """The account, its state reads ending at T + 160 on both clocks (the exchange's and
+    ours, `local`): trade 12 (T + 150) is made during them, before the reads of fills."""
+
+    def __init__(self, fills: tuple[tuple[int, str], ...], local: SimClock) -> None:
+        super().__init__(fills)
+        self.local = local
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_position_information":
+            self.clock.set_ms(T + 160)
+            self.local.set_ms(T + 160)
+        return await super().call(method, **kw)
+
+
+async def held_through_a_pass(recv_ms: int) -> BookKeeper:
+    """Trades 10 and 11 reported on the stream while nobody tracked the order (their update,
+    0.004 long, held in the books); trade 12 made during a running pass's reads (its order
+    report lost), and its own ACCOUNT_UPDATE (0.007 long, wallet 10000 - 0.0354 - 0.0118 -
+    0.0354, stamped T + 150) received at `recv_ms`, before the pass's events reach the books.
+    Returns those books after the pass."""
+    local = SimClock(T + 100)
+    rest = SlowReads(((10, "0.003"), (11, "0.001"), (12, "0.003")), local)
+    emitted: list[Event] = []
+    sync = running(rest, emitted)
+    sync.clock = local
+    sync.untracked_report(streamed_fill(10, "0.003", "0.003"))
+    sync.untracked_report(streamed_fill(11, "0.001", "0.004"))
+
+    snapshot = await sync.reconcile("periodic")
+
+    assert (snapshot.event_time_ms, snapshot.fills_read_recv_ms) == (T + 100, T + 160)
+    assert fills(emitted) == [(12, OUTSIDE, D("0.003"))]
+    updates = [
+        *account_update("0.004", "9999.9528", T + 11),
+        *account_update("0.007", "9999.9174", T + 150, recv_ms),
+    ]
+    return books_of([*updates, *emitted])
+
+
+async def test_a_fills_own_update_received_during_a_take_over_passs_reads_is_adopted_at_its_end():
+    """Received (T + 155) before the pass read the fills, the update reports fills the pass
+    read: the books end the pass as it says, 0.007 long at 59000 and the wallet less the
+    three fees. Before, it stayed held (later than the snapshot's reads began, T + 100): the
+    books held 0.003 (trade 12 only) and 10000 - 0.0354 until an event 2 s on adopted it."""
+    book = await held_through_a_pass(T + 155)
+
+    assert (book.position(SYMBOL).qty, book.position(SYMBOL).entry_price) == (
+        D("0.007"), D("59000"),
+    )  # fmt: skip
+    assert book.wallet() == D("9999.9174")
+
+
+async def test_an_update_received_after_the_passs_reads_of_fills_began_stays_held():
+    """Received (T + 170) after the pass began to read the fills, the update may be ahead of
+    a fill that read missed, whose own report is still to come: adopting it at the snapshot
+    would book that fill twice. It stays held, adopted HOLD_AHEAD_MS (2 s) after it."""
+    book = await held_through_a_pass(T + 170)
+
+    assert (book.position(SYMBOL).qty, book.wallet()) == (D("0.003"), D("10000") - D("0.0354"))
+    book.mark(MarkPrice(SYMBOL, D("59000"), D("59000"), D("0.0001"), T + HOUR, T + 2_150, T))
+
+    assert (book.position(SYMBOL).qty, book.wallet()) == (D("0.007"), D("9999.9174"))

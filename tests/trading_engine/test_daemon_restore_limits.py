@@ -1,12 +1,14 @@
 """The daemon's start-up hands the RiskManager what its portfolio limits had counted, from the
 journal: the drawdown peak and today's filled orders, both since the last operator reset."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
-from core.enums import TradingState
-from core.events import TradingStateChanged
+from core.enums import OrderType, TimeInForce, TradingState
+from core.events import OrderPartiallyFilled, TradingStateChanged
+from core.orders import OrderProposal
 from risk_manager import RiskConfig, RiskManager
 from tests.book_keeper.support import (
     BUY,
@@ -21,6 +23,7 @@ from tests.book_keeper.support import (
     submitted,
     trade_fill,
 )
+from tests.trading_engine.support import make_rig
 from trading_engine.daemon import _restore_limits
 
 DAY = 86_400_000
@@ -72,15 +75,22 @@ def test_peak_and_trades_today_are_counted_since_the_last_reset(tmp_path: Path) 
     journal.close()
 
 
-def _trades_restored(journal: SqliteJournal) -> int:
-    """Today's trades a start at noon restores from `journal` (limit 3)."""
+def limit_buy(qty: str, price: str) -> OrderProposal:
+    return OrderProposal(
+        symbol="BTCUSDT", side=BUY, type=OrderType.LIMIT, quantity=D(qty), price=D(price),
+        time_in_force=TimeInForce.GTC, reason="test",
+    )  # fmt: skip
+
+
+def _trades_restored(journal: SqliteJournal, now_ms: int = NOON) -> int:
+    """Today's trades a start at `now_ms` (noon) restores from `journal` (limit 3)."""
     journal.apply_when_quiet()
-    clock = SimClock(NOON)
+    clock = SimClock(now_ms)
     books = book(clock=clock)
     risk = RiskManager(
         config=RiskConfig(max_trades_per_day=3), instruments=instruments(), clock=clock, view=books
     )
-    _restore_limits(journal, [], risk, books, NOON)
+    _restore_limits(journal, [], risk, books, now_ms)
     return risk.trades_today
 
 
@@ -107,6 +117,41 @@ def test_an_order_filled_yesterday_and_canceled_today_is_a_trade_of_today(tmp_pa
     journal.record(canceled("bot-1", 1, t=TODAY + HOUR))
 
     assert _trades_restored(journal) == 1
+    journal.close()
+
+
+def test_a_late_fill_before_midnight_leaves_a_trade_ended_after_it_on_the_day_of_its_end(
+    tmp_path: Path,
+) -> None:
+    """The running daemon counts an order on the day of its end, and a fill booked after that
+    end (a reconciliation reading what the stream lost) counts nothing. A LIMIT BUY 0.010
+    fills 0.004 and is cancelled at 00:00:01; its other fill, 0.002 at 23:59:59, is read at
+    00:00:02. Restarted at 00:00:03, the day has that one trade, as the running daemon
+    counted. Before, the late fill moved the journal's row to 23:59:59: none today."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    midnight = NOON - NOON % DAY + DAY
+    running = make_rig(journal=journal, max_trades_per_day=3)  # type: ignore[arg-type]
+    running.venue.journal = None  # (it copies a MemoryJournal's events at each submit)
+    running.say(limit_buy("0.010", "59000"))
+    cid = running.last_cid()
+    running.venue.accept(cid)
+    first = running.venue.fill(cid, "59000", "0.004", maker=True)
+    running.at(midnight + 1_000).venue.confirm_cancel(cid)
+    assert running.risk.trades_today == 1
+    lost = replace(first, trade_id=first.trade_id + 1, qty=D("0.002"), commission=D("0.0236"))
+    running.at(midnight + 2_000).venue.emit(
+        OrderPartiallyFilled(
+            event_time_ms=midnight - 1_000,
+            recv_time_ms=midnight + 2_000,
+            fill=replace(lost, trade_time_ms=midnight - 1_000, recv_time_ms=midnight + 2_000),
+            cumulative_qty=D("0.006"),
+            avg_price=D("59000"),
+        )
+    )
+    assert running.book.position("BTCUSDT").qty == D("0.006")  # booked
+    assert running.risk.trades_today == 1  # and no trade of its own
+
+    assert _trades_restored(journal, midnight + 3_000) == 1
     journal.close()
 
 
