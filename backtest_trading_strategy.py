@@ -851,7 +851,7 @@ def _print_robustness(
         if "total_return" in b:
             line += (
                 f"; bootstrap of {b['trades']} trades: p5 {b['total_return']['p5']:+.4%} "
-                f"p95 {b['total_return']['p95']:+.4%}"
+                f"p95 {b['total_return']['p95']:+.4%} ({mc.halt_note()})"
             )
         print(line)
     if sweep is None:

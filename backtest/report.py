@@ -10,6 +10,7 @@ return None without it.
 import base64
 import html
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,6 +271,18 @@ def plot_monthly_returns(
 NO_TRADES_TO_RESAMPLE = "no closed trade: nothing to resample"
 
 
+def halt_note(limit: float | None, halted: int, paths: int) -> str:
+    """What the bootstrap assumed of the run's risk limits (`robustness.halt_at_drawdown`),
+    one sentence for the fan chart, report.html and the console. A daily loss limit needs
+    days, which a sequence of trades resampled out of order does not have."""
+    if not limit:
+        return "no drawdown halt (risk max_drawdown_pct 0); daily loss limits not modelled"
+    return (
+        f"a path halts at {limit:.2%} drawdown (risk max_drawdown_pct), at trade closes: "
+        f"{halted} of {paths} did; daily loss limits not modelled"
+    )
+
+
 def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     """Monte Carlo bands: the randomized runs' equity over time (left) and the bootstrap's
     equity over the trade sequence (right); 5-95 and 25-75 percentile bands and the median."""
@@ -285,7 +298,11 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     a1.set_ylabel("equity USDT")
     if len(mc.trade_pnls):
         _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
-        a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)")
+        a2.set_title(
+            f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)\n"
+            + textwrap.fill(mc.halt_note(), 72),
+            fontsize=9,
+        )
         a2.set_xlabel("trade")
     else:  # one point per path: the bands would draw nothing, an empty panel
         a2.text(0.5, 0.5, NO_TRADES_TO_RESAMPLE, ha="center", va="center")
@@ -442,6 +459,9 @@ def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
             f"base run's on that footing: {fmt_value('max_drawdown', base)} (its max_drawdown, "
             "bar by bar, is deeper). The random runs' max_drawdown is bar by bar.</p>"
         )
+    if boot.get("trades"):
+        note = halt_note(boot.get("halt_at_drawdown"), boot.get("halted_paths", 0), boot["paths"])
+        intro += f"<p class=muted>Bootstrap: {html.escape(note)}.</p>"
     header = ["source", "metric", *(f"p{p}" for p in mc["percentiles"])]
     return intro + _grid_table(header, _bands_rows(mc))
 

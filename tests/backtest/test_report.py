@@ -125,6 +125,25 @@ def test_the_bootstrap_drawdown_is_shown_as_at_trade_closes_beside_the_base_run_
     assert "on that footing: 0.250%" in mc  # the base run's, beside the bands
 
 
+def test_the_report_says_where_the_bootstrap_halts_its_paths():
+    """A run whose RiskManager halts at a 10 % drawdown: the page says the bootstrap's paths
+    halt there too, how many did, and that the daily loss limits are not in it."""
+    s = _summary()
+    s["monte_carlo"]["bootstrap"].update(
+        trades=12,
+        halt_at_drawdown=0.1,
+        halted_paths=3,
+        total_return=dict.fromkeys(("p5", "p25", "p50", "p75", "p95"), 0.0),
+    )
+
+    mc = report.render_html(s, []).split("<h2>Monte Carlo</h2>")[1].split("<h2>")[0]
+
+    assert (
+        "Bootstrap: a path halts at 10.00% drawdown (risk max_drawdown_pct), at trade closes: "
+        "3 of 4 did; daily loss limits not modelled." in mc
+    )
+
+
 def test_no_monte_carlo_no_section():
     s = _summary()
     del s["monte_carlo"]
@@ -447,6 +466,7 @@ def test_the_fan_charts_legends_leave_the_median_visible(tmp_path, monkeypatch):
         runs=runs,
         grid_ms=[i * 3_600_000 for i in range(200)],
         trade_pnls=[-1.0] * 199,
+        halt_note=lambda: report.halt_note(0.1, 0, 5),
         paths=falling,
     )
 
