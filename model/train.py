@@ -64,8 +64,9 @@ from model.inputs import (
 from runtime.flags import (
     SecretSafeParser,
     StoreOnce,
+    error_line,
+    interrupted_line,
     nonempty_path,
-    shown_argument_error,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 
 imports_done()  # `main` takes Ctrl+C from here
 
+PROG = "python -m model.train"  # its error lines start `model.train: error: `
 INTERVAL_MS = {
     "1s": 1_000,
     "1m": 60_000,
@@ -896,10 +898,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except InputError as e:
-        print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
+        print(error_line(PROG, str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl+C: the model is saved last (a holdout's removed)
-        print("model.train: interrupted: no model was saved", file=sys.stderr)
+        print(interrupted_line(PROG, "no model was saved"), file=sys.stderr)
         return 130
 
 
@@ -1046,7 +1048,7 @@ def _save(model: Any, out: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """`python -m model.train`'s flags."""
-    ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data",
         action=StoreOnce,
