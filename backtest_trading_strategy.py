@@ -21,8 +21,9 @@ Parity audit (backtest/parity.py):
                                    flag: the session's recorded settings are replayed); --out
                                    writes the report (parity.txt, parity.json, the decisions
                                    and fills side by side as CSV) into DIR
-Bad inputs exit 2 with one line on stderr; Ctrl+C exits 130 with one line, and leaves no
-file of the run in --out.
+Bad inputs exit 2 with one line on stderr, `backtest_trading_strategy.py: error: ...` (a flag
+argparse refuses or an input the backtester does); Ctrl+C exits 130 with one line
+(`backtest_trading_strategy.py: interrupted: ...`), and leaves no file of the run in --out.
 """
 # Ctrl+C's handler goes in before the imports, which take about a second
 
@@ -71,8 +72,9 @@ from runtime.flags import (
     OneLineParser,
     SecretSafeParser,
     StoreOnce,
+    error_line,
+    interrupted_line,
     path_text,
-    shown_argument_error,
 )
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyError, strategy_factory
@@ -93,6 +95,7 @@ def _time_ms(text: str | None) -> int | None:
         raise UsageError(str(e)) from None
 
 
+PROG = "backtest_trading_strategy.py"  # its error lines start `PROG: error: `
 MAX_FEE = Decimal("0.01")  # 1 %: ten times Binance's highest taker fee
 MAX_SLIPPAGE_BPS = Decimal(10_000)  # 100 %
 
@@ -353,7 +356,7 @@ def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]
 
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(
-        prog="backtest_trading_strategy.py",
+        prog=PROG,
         description="Backtest a strategy through the daemon's ExecManager, RiskManager and "
         "BookKeeper against the in-process matching engine.",
     )
@@ -560,13 +563,13 @@ def _replay_journal(argv: list[str] | None) -> int | None:
         if isinstance(args.out, str):
             _check_out(args.out)
     except UsageError as e:
-        print(f"backtest_trading_strategy.py: {shown_argument_error(str(e))}", file=sys.stderr)
+        print(error_line(PROG, str(e)), file=sys.stderr)
         return 2
     from backtest import parity
 
     out = Path(args.out) if isinstance(args.out, str) else None
-    # Its errors in this command's form, as the flags refused above: not the module's `error:`.
-    return parity.run(known.replay_journal, out_dir=out, prefix="backtest_trading_strategy.py: ")
+    # Its errors in this command's form, as the flags refused above: not the module's name.
+    return parity.run(known.replay_journal, out_dir=out, prog=PROG)
 
 
 def _robustness_flags(p: argparse.ArgumentParser) -> None:
@@ -851,7 +854,7 @@ def _print_robustness(
         if "total_return" in b:
             line += (
                 f"; bootstrap of {b['trades']} trades: p5 {b['total_return']['p5']:+.4%} "
-                f"p95 {b['total_return']['p95']:+.4%}"
+                f"p95 {b['total_return']['p95']:+.4%} ({mc.halt_note()})"
             )
         print(line)
     if sweep is None:
@@ -915,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:  # reading the flags, or the parity audit
-        print("interrupted: stopped before the end", file=sys.stderr)
+        print(interrupted_line(PROG, "stopped before the end"), file=sys.stderr)
         return 130
 
 
@@ -924,7 +927,9 @@ def _interrupted(args: argparse.Namespace) -> int:
     (`--journal`) keeps what was journaled, as a daemon's would."""
     kept = "" if args.journal is None else f" (--journal {args.journal} holds the part run)"
     print(
-        f"interrupted: the backtest did not finish; nothing was written to {args.out}{kept}",
+        interrupted_line(
+            PROG, f"the backtest did not finish; nothing was written to {args.out}{kept}"
+        ),
         file=sys.stderr,
     )
     return 130
@@ -1000,10 +1005,10 @@ def _main(argv: list[str] | None) -> int:
         sweep = _run_sweep(args, sweep_spec, data, config)
     except (UsageError, DataError, ValueError) as e:
         # A value it quotes may be a key pasted into the wrong flag (`--fill-mode <key>`).
-        print(f"backtest_trading_strategy.py: {shown_argument_error(str(e))}", file=sys.stderr)
+        print(error_line(PROG, str(e)), file=sys.stderr)
         return 2
     except StrategyError as e:  # the strategy's own bug: where, and nothing written
-        print(f"backtest_trading_strategy.py: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return _interrupted(args)

@@ -54,7 +54,7 @@ from market_history.download import DownloadReport, download_agg_trades, downloa
 from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
-from runtime.flags import SecretSafeParser, path_text, shown_argument_error
+from runtime.flags import SecretSafeParser, error_line, interrupted_line, path_text
 
 imports_done()  # `main` takes Ctrl+C from here
 
@@ -73,6 +73,7 @@ class Unreachable(Exception):
     """The exchange did not answer the first requests: nothing was downloaded."""
 
 
+PROG = "fetch_historical.py"  # its error lines start `PROG: error: `
 FIRST_CONTACT_ATTEMPTS = 3  # a dead network or a wrong --base-url shows in seconds, not ~45 s
 
 
@@ -94,7 +95,7 @@ class _DefaultsShown(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
-        prog="fetch_historical.py",
+        prog=PROG,
         description=__doc__.split("\n\n")[0],
         formatter_class=_DefaultsShown,
     )
@@ -339,36 +340,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         report = asyncio.run(run(args))
     except BadArguments as exc:
-        _error(f"fetch_historical.py: error: {shown_argument_error(str(exc))}")
+        _error(error_line(PROG, str(exc)))
         return 2
     except RejectedError as exc:
         if exc.code == INVALID_SYMBOL:
-            _error(f"fetch_historical.py: error: --symbol: {exc.reason}")
+            _error(error_line(PROG, f"--symbol: {exc.reason}"))
             return 2
-        _error(f"fetch_historical.py: rejected by the exchange: {exc}")
+        _error(error_line(PROG, f"rejected by the exchange: {exc}"))
         return 1
     except IpBanned as exc:
-        _error(f"fetch_historical.py: stopped: {exc}")
+        _error(error_line(PROG, f"stopped: {exc}"))
         return 1
     except Unreachable as exc:
-        _error(
-            f"fetch_historical.py: {exc}; nothing downloaded (check the network or --base-url)",
-        )
+        _error(error_line(PROG, f"{exc}; nothing downloaded (check the network or --base-url)"))
         return 1
     except RetryableError as exc:
-        _error(f"fetch_historical.py: gave up after retries ({exc}); run again to resume")
+        _error(error_line(PROG, f"gave up after retries ({exc}); run again to resume"))
         return 1
     except DamagedFile as exc:
         _error(
-            f"fetch_historical.py: damaged history file {exc.path} ({exc.reason}); move it away "
-            "and run again to fetch its day anew",
+            error_line(
+                PROG,
+                f"damaged history file {exc.path} ({exc.reason}); move it away and run again "
+                "to fetch its day anew",
+            )
         )
         return 1
     except OSError as exc:  # the store's disk: network errors arrive as RetryableError
-        _error(f"fetch_historical.py: cannot write the history store: {exc}")
+        _error(error_line(PROG, f"cannot write the history store: {exc}"))
         return 1
     except KeyboardInterrupt:
-        _error("fetch_historical.py: interrupted; run again to resume")
+        _error(interrupted_line(PROG, "run again to resume"))
         return 130
     finally:
         if args is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
 from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
-from runtime.flags import SecretSafeParser, shown_argument_error
+from runtime.flags import SecretSafeParser, error_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,11 +26,12 @@ class Parser(SecretSafeParser):
 
 
 def run(prog: str, body: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
-    """`body(argv)`, with an InputError printed as one line and turned into exit status 2."""
+    """`body(argv)`, with an InputError printed as one line (`analysis.pnl: error: ...`, as the
+    other tools' `error_line`) and turned into exit status 2."""
     try:
         return body(argv)
     except InputError as e:
-        print(f"{prog}: error: {shown_argument_error(' '.join(str(e).split()))}", file=sys.stderr)
+        print(error_line(prog, " ".join(str(e).split())), file=sys.stderr)
         return 2
 
 

@@ -118,7 +118,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import LimitCounts, RiskManager
-from runtime.flags import SecretSafeParser, nonempty_path, path_text, shown_argument_error
+from runtime.flags import ToolParser, error_line, nonempty_path, path_text
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -147,6 +147,7 @@ from .venue import InProcessVenue
 log = logging.getLogger(__name__)
 
 EXIT_IDENTICAL, EXIT_DIVERGED, EXIT_BAD_INPUT = 0, 1, 2
+PROG = "python -m backtest.parity"  # its error lines start `backtest.parity: error: `
 ACCOUNT = "parity"
 PLACEMENT_WINDOW_MS = 25  # see _placement
 # Venue events replayed exactly as the daemon got them (not produced by the matching engine).
@@ -1113,21 +1114,19 @@ def _state_lines_dropped(logger: logging.Logger) -> Iterator[None]:
         logger.removeFilter(_is_not_a_state_line)
 
 
-def run(
-    path: str | Path, out: Any = None, out_dir: Path | None = None, *, prefix: str = "error: "
-) -> int:
+def run(path: str | Path, out: Any = None, out_dir: Path | None = None, *, prog: str = PROG) -> int:
     """The CLI's `--replay-journal PATH [--out DIR]`: print the verdict (and write the report
-    into `out_dir`, then a line saying where it went); exit status 0 / 1 / 2. `prefix` starts
-    an error's line: the command's own form (`backtest_trading_strategy.py: ` for its
-    `--replay-journal`)."""
+    into `out_dir`, then a line saying where it went); exit status 0 / 1 / 2. An error is one
+    line `error_line(prog, ...)`: `backtest.parity: error: ...`, or the backtester's own name
+    for its `--replay-journal`."""
     out = out or sys.stdout
     if out_dir is not None and (problem := write_problem(out_dir)):  # before the replay
-        print(f"{prefix}--out: {shown_argument_error(problem)}", file=sys.stderr)
+        print(error_line(prog, f"--out: {problem}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         result = audit(Path(path))
     except ParityInputError as exc:
-        print(f"{prefix}{shown_argument_error(str(exc))}", file=sys.stderr)
+        print(error_line(prog, str(exc)), file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in result.lines():
         print(line, file=out)
@@ -1138,8 +1137,8 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = SecretSafeParser(
-        prog="python -m backtest.parity",
+    parser = ToolParser(
+        prog=PROG,
         description="Replay a local session's recorded market data; diff decisions and fills.",
     )
     parser.add_argument(

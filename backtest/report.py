@@ -10,6 +10,7 @@ return None without it.
 import base64
 import html
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,32 +202,51 @@ def plot_price(
 
 def monthly_table(
     monthly: Sequence[tuple[int, int, float]],
-) -> tuple[list[int], np.ndarray]:
-    """Years (rows) and a years x 12 matrix of monthly returns (NaN: no data that month)."""
-    years = sorted({y for y, _, _ in monthly})
+) -> tuple[list[str], list[str], np.ndarray]:
+    """Row labels, column labels and the matrix of monthly returns (NaN: no sample that month)
+    for the months from the run's first to its last: a run of up to 12 months is one row, a
+    column per month it covers ("May 2025"), not a year of empty cells around one; a longer
+    run is a year (row) x month (column) grid whose cells before its start and after its end
+    are NaN."""
+    if not monthly:
+        return [], [], np.full((0, 0), np.nan)
+    (y0, m0, _), (y1, m1, _) = monthly[0], monthly[-1]
+    first, span = y0 * 12 + m0 - 1, (y1 - y0) * 12 + m1 - m0 + 1
+    if span <= 12:
+        row = np.full((1, span), np.nan)
+        for y, m, r in monthly:
+            row[0, y * 12 + m - 1 - first] = r
+        cols = [f"{MONTHS[(first + i) % 12]} {(first + i) // 12}" for i in range(span)]
+        return [""], cols, row
+    years = list(range(y0, y1 + 1))
     table = np.full((len(years), 12), np.nan)
     for y, m, r in monthly:
-        table[years.index(y), m - 1] = r
-    return years, table
+        table[y - y0, m - 1] = r
+    return [str(y) for y in years], list(MONTHS), table
 
 
 def plot_monthly_returns(
     times_ms: Sequence[int], equity: Sequence[float], path: Path
 ) -> Path | None:
-    """A year x month heatmap of returns, each cell annotated in percent."""
+    """The run's monthly returns as an annotated heatmap (`monthly_table`'s layout), titled
+    with the run's first and last day: those months hold only part of the run."""
     plt = _pyplot()
     if plt is None or not equity:
         return None
-    years, table = monthly_table(metrics.monthly_returns(times_ms, equity))
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.5 * len(years)))
+    rows, cols, table = monthly_table(metrics.monthly_returns(times_ms, equity))
+    # ~0.9 inch a cell fits "+12.34%" and "May 2025"; one month still gets a figure to read.
+    width = min(10.0, max(3.5, 1.2 + 0.9 * len(cols)))
+    fig, ax = plt.subplots(figsize=(width, 1.4 + 0.5 * len(rows)))
     finite = table[np.isfinite(table)]
     lim = float(np.max(np.abs(finite))) if finite.size else 0.0
     lim = lim or 0.01
     ax.imshow(table, cmap="RdYlGn", vmin=-lim, vmax=lim, aspect="auto")
-    ax.set_xticks(range(12), MONTHS)
-    ax.set_yticks(range(len(years)), [str(y) for y in years])
-    for i in range(len(years)):
-        for j in range(12):
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    if rows == [""]:
+        ax.tick_params(axis="y", left=False)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
             if np.isfinite(table[i, j]):
                 # on a box: black on the deep red or green of a large month is unreadable
                 ax.text(
@@ -238,7 +258,10 @@ def plot_monthly_returns(
                     fontsize=8,
                     bbox=_LABEL_BOX,
                 )
-    ax.set_title("monthly returns (UTC)")
+    day = "%Y-%m-%d"
+    first = datetime.fromtimestamp(times_ms[0] / 1000, tz=UTC).strftime(day)
+    last = datetime.fromtimestamp(times_ms[-1] / 1000, tz=UTC).strftime(day)
+    ax.set_title(f"monthly returns (UTC), {first} .. {last}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -246,6 +269,18 @@ def plot_monthly_returns(
 
 
 NO_TRADES_TO_RESAMPLE = "no closed trade: nothing to resample"
+
+
+def halt_note(limit: float | None, halted: int, paths: int) -> str:
+    """What the bootstrap assumed of the run's risk limits (`robustness.halt_at_drawdown`),
+    one sentence for the fan chart, report.html and the console. A daily loss limit needs
+    days, which a sequence of trades resampled out of order does not have."""
+    if not limit:
+        return "no drawdown halt (risk max_drawdown_pct 0); daily loss limits not modelled"
+    return (
+        f"a path halts at {limit:.2%} drawdown (risk max_drawdown_pct), at trade closes: "
+        f"{halted} of {paths} did; daily loss limits not modelled"
+    )
 
 
 def plot_fan_chart(mc: Any, path: Path) -> Path | None:
@@ -263,7 +298,11 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     a1.set_ylabel("equity USDT")
     if len(mc.trade_pnls):
         _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
-        a2.set_title(f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)")
+        a2.set_title(
+            f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)\n"
+            + textwrap.fill(mc.halt_note(), 72),
+            fontsize=9,
+        )
         a2.set_xlabel("trade")
     else:  # one point per path: the bands would draw nothing, an empty panel
         a2.text(0.5, 0.5, NO_TRADES_TO_RESAMPLE, ha="center", va="center")
@@ -420,6 +459,9 @@ def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
             f"base run's on that footing: {fmt_value('max_drawdown', base)} (its max_drawdown, "
             "bar by bar, is deeper). The random runs' max_drawdown is bar by bar.</p>"
         )
+    if boot.get("trades"):
+        note = halt_note(boot.get("halt_at_drawdown"), boot.get("halted_paths", 0), boot["paths"])
+        intro += f"<p class=muted>Bootstrap: {html.escape(note)}.</p>"
     header = ["source", "metric", *(f"p{p}" for p in mc["percentiles"])]
     return intro + _grid_table(header, _bands_rows(mc))
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from backtest import metrics
+from backtest import metrics, report
 from backtest.data import Klines, MarketData, clip
 from backtest.run_lines import quiet_run
 from backtest.runner import (
@@ -281,15 +281,44 @@ def draw_knobs(spec: MonteCarloSpec, base: BacktestConfig) -> list[tuple[int, De
 
 
 def bootstrap_paths(
-    trade_pnls: Sequence[float], starting_equity: float, runs: int, seed: int
+    trade_pnls: Sequence[float],
+    starting_equity: float,
+    runs: int,
+    seed: int,
+    *,
+    halt_drawdown: float = 0.0,
 ) -> np.ndarray:
     """`runs` equity paths of len(trade_pnls) + 1 points: the start, then the cumulative sum
-    of the trade PnLs drawn with replacement (indices from default_rng([seed, 1]))."""
+    of the trade PnLs drawn with replacement (indices from default_rng([seed, 1])), each path
+    held flat from the trade close where its drawdown reaches `halt_drawdown` (a fraction;
+    0: no halt), as `halt_at_drawdown`."""
     pnl = np.asarray(trade_pnls, dtype=float)
     rng = np.random.default_rng([seed, 1])
     idx = rng.integers(0, len(pnl), size=(runs, len(pnl)))
     steps = np.concatenate([np.zeros((runs, 1)), np.cumsum(pnl[idx], axis=1)], axis=1)
-    return starting_equity + steps
+    return halt_at_drawdown(starting_equity + steps, halt_drawdown)
+
+
+def halt_at_drawdown(paths: np.ndarray, limit: float) -> np.ndarray:
+    """Each path held at its equity from the first point whose drawdown from the running peak
+    reaches `limit` (a fraction; 0: `paths` as they are). The backtest's RiskManager halts on
+    `max_drawdown_pct` and trades no more until an operator resets it; a resampled path that
+    went on trading past that point drew a recovery, or a loss, the daemon would never make.
+    The point is a trade close (the RiskManager sees every bar, so it halts no later)."""
+    if limit <= 0:
+        return paths
+    peaks = np.maximum.accumulate(paths, axis=1)
+    hit = peaks - paths >= limit * peaks  # as the RiskManager: (peak - equity) >= pct * peak
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1), paths.shape[1] - 1)
+    held = np.minimum(np.arange(paths.shape[1])[np.newaxis, :], first[:, np.newaxis])
+    return np.take_along_axis(paths, held, axis=1)
+
+
+def halted_paths(paths: np.ndarray, limit: float) -> int:
+    """How many of `halt_at_drawdown`'s paths halted: those whose drawdown reached `limit`."""
+    if limit <= 0 or paths.shape[1] < 2:
+        return 0
+    return int(np.count_nonzero(path_max_drawdowns(paths) >= limit))
 
 
 def closed_trade_drawdown(trade_pnls: Sequence[float], starting_equity: float) -> float:
@@ -341,6 +370,12 @@ class MonteCarloResult:
     trade_pnls: list[float]
     paths: np.ndarray  # bootstrap equity paths, runs x (trades + 1)
     entry_latency: str = ""  # the base run's latency distribution, if any
+    # The run's risk max_drawdown_pct as a fraction: where a bootstrap path halts (0: never).
+    halt_drawdown: float = 0.0
+
+    def halt_note(self) -> str:
+        halted = halted_paths(self.paths, self.halt_drawdown)
+        return report.halt_note(self.halt_drawdown, halted, len(self.paths))
 
     def latency_ms_range(self) -> list[int] | None:
         """[lowest, highest] order-entry latency of the runs, ms: the runs' latencies, or with
@@ -369,6 +404,8 @@ class MonteCarloResult:
             boot[f"base_{BOOTSTRAP_DRAWDOWN}"] = closed_trade_drawdown(
                 self.trade_pnls, float(self.paths[0, 0])
             )
+            boot["halt_at_drawdown"] = self.halt_drawdown or None
+            boot["halted_paths"] = halted_paths(self.paths, self.halt_drawdown)
         return {
             "runs": self.spec.runs,
             "seed": self.spec.seed,
@@ -460,14 +497,29 @@ def monte_carlo(
     )
     pnls = metrics.trade_pnls([f.metric_row() for f in base.journal.fills])
     start = float(base.config.starting_balance)
+    halt = run_halt_drawdown(base.config)
     paths = (
-        bootstrap_paths(pnls, start, spec.runs, spec.seed)
+        bootstrap_paths(pnls, start, spec.runs, spec.seed, halt_drawdown=halt)
         if pnls
         else np.full((spec.runs, 1), start)
     )
     return MonteCarloResult(
-        spec=spec, runs=runs, grid_ms=grid, trade_pnls=pnls, paths=paths, entry_latency=dist
+        spec=spec,
+        runs=runs,
+        grid_ms=grid,
+        trade_pnls=pnls,
+        paths=paths,
+        entry_latency=dist,
+        halt_drawdown=halt,
     )
+
+
+def run_halt_drawdown(config: BacktestConfig) -> float:
+    """The drawdown (a fraction; 0: off) at which the run's RiskManager halts: the bootstrap
+    halts its paths there too (`halt_at_drawdown`). A run's config holds the risk limits it
+    ran with (`run_backtest` fills them in)."""
+    risk = config.risk
+    return 0.0 if risk is None else float(risk.max_drawdown_pct) / 100
 
 
 # --- sweeps and walk-forward ------------------------------------------------------------------

@@ -71,6 +71,13 @@ def named_run(name: str) -> Iterator[None]:
         yield
 
 
+def run_name() -> str | None:
+    """The name `named_run` gives this thread's backtest (None outside one): its progress bar
+    carries it too, or a command's two runs showed two bars alike, saying neither which."""
+    name = getattr(_RUN_LINES.local, "name", None)
+    return name if isinstance(name, str) else None
+
+
 @contextlib.contextmanager
 def quiet_run() -> Iterator[None]:
     """A backtest beside the one a command is about (a Monte Carlo's or a sweep's, a

@@ -52,6 +52,7 @@ from typing import Any
 
 from backtest import metrics, realism
 from backtest.data import DataError, Klines, MarketData, Trades, clip
+from backtest.run_lines import run_name
 from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import FILE_NAME as JOURNAL_FILE
@@ -761,13 +762,13 @@ def _progress(total: int, enabled: bool, unit: str) -> Any:
 
 @contextlib.contextmanager
 def _bar(total: int, unit: str) -> Iterator[Any]:
-    """A tqdm bar on stderr, with the log lines of the run (`trading state ... -> HALTED`)
-    written above it: printed as they were, each was glued to the end of the bar's line
-    (`0/10080 [00:00<?, ?bar/s]trading state ...`)."""
+    """A tqdm bar on stderr, named as the run's lines are (`run_lines.named_run`), with the log
+    lines of the run (`trading state ... -> HALTED`) written above it: printed as they were,
+    each was glued to the end of the bar's line (`0/10080 [00:00<?, ?bar/s]trading state ...`)."""
     from tqdm import tqdm  # type: ignore[import-untyped]
     from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
 
-    bar = tqdm(total=total, unit=unit, mininterval=0.5, leave=False)
+    bar = tqdm(total=total, desc=run_name(), unit=unit, mininterval=0.5, leave=False)
     with bar, logging_redirect_tqdm(tqdm_class=tqdm):
         yield bar
 

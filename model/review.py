@@ -77,8 +77,8 @@ from model.train import InputError, add_train_arguments
 from runtime.flags import (
     OneLineParser,
     StoreOnce,
+    error_line,
     path_text,
-    shown_argument_error,
 )
 
 imports_done()  # `main` takes Ctrl+C from here
@@ -99,6 +99,7 @@ MINUTE_MS = 60_000
 # The bars the backtester replays from klines: 1m, without taker volume or trade counts; the
 # strategy refuses a model trained on other bars (interval, flow features).
 BACKTEST_BARS = {"bar_interval": "1m", "taker_flow": False}
+PROG = "python -m model.review"  # its error lines start `model.review: error: `
 
 
 class UsageError(Exception):
@@ -160,7 +161,7 @@ def backtest_model(
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m model.review", description=__doc__.split("\n")[0])
+    p = _Parser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--registry", required=True, type=path_text, help="model registry directory")
     p.add_argument(
         "--candidate",
@@ -683,8 +684,7 @@ def review(args: argparse.Namespace) -> int:
 
 def _refused(e: Exception) -> int:
     """The one error line of a bad flag or input; exit status 2."""
-    shown = shown_argument_error(" ".join(str(e).split()))
-    print(f"model.review: error: {shown}", file=sys.stderr)
+    print(error_line(PROG, " ".join(str(e).split())), file=sys.stderr)
     return 2
 
 

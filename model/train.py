@@ -64,8 +64,9 @@ from model.inputs import (
 from runtime.flags import (
     SecretSafeParser,
     StoreOnce,
+    error_line,
+    interrupted_line,
     nonempty_path,
-    shown_argument_error,
 )
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 
 imports_done()  # `main` takes Ctrl+C from here
 
+PROG = "python -m model.train"  # its error lines start `model.train: error: `
 INTERVAL_MS = {
     "1s": 1_000,
     "1m": 60_000,
@@ -896,10 +898,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except InputError as e:
-        print(f"model.train: error: {shown_argument_error(str(e))}", file=sys.stderr)
+        print(error_line(PROG, str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl+C: the model is saved last (a holdout's removed)
-        print("model.train: interrupted: no model was saved", file=sys.stderr)
+        print(interrupted_line(PROG, "no model was saved"), file=sys.stderr)
         return 130
 
 
@@ -1046,7 +1048,7 @@ def _save(model: Any, out: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """`python -m model.train`'s flags."""
-    ap = _Parser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    ap = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data",
         action=StoreOnce,
@@ -1146,9 +1148,15 @@ def _main(argv: list[str] | None) -> int:
     if out.suffix != ".json":
         out = out / default_model_name(symbol, args.interval, df)
     _save(res.model, out)
-    t_all = time.perf_counter() - t0
+    t_train = time.perf_counter() - t0
+    # The training's report before the holdout backtest, which may take longer than the
+    # training did: printed after it, the command sat silent (with --no-progress) or showed
+    # unexplained bars, and only then said what the training had found.
+    print_report(res, symbol, args.interval, config.grid)
     report = None
     if hold is not None:
+        print(f"holdout backtest of the last {holdout:g} days: the model, then SMA 10/50 ...")
+        sys.stdout.flush()
         try:
             report = holdout_backtest(
                 args.data, symbol, out, hold, notional=notional, out_dir=args.backtest_out,
@@ -1160,11 +1168,13 @@ def _main(argv: list[str] | None) -> int:
         res.model.metadata["holdout_backtest"] = report
         _save(res.model, out)
 
-    print_report(res, symbol, args.interval, config.grid)
     sec = res.seconds
+    t_all = time.perf_counter() - t0
+    holdout_s = "" if hold is None else f", holdout backtest {t_all - t_train:.1f}s"
+    # Said last: a failed or interrupted holdout backtest removes the file.
     print(
         f"saved {out}  (load {t_load:.1f}s, features {sec['features']:.1f}s, "
-        f"walk-forward {sec['walk_forward']:.1f}s, total {t_all:.1f}s)"
+        f"walk-forward {sec['walk_forward']:.1f}s{holdout_s}, total {t_all:.1f}s)"
     )
     if report is not None:
         print_holdout(report)
@@ -1238,7 +1248,7 @@ def holdout_backtest(
         # the table), as a Monte Carlo's runs beside the backtester's base run.
         with named_run("holdout backtest"):
             model_run = run_backtest(bars, lr)
-        with quiet_run():
+        with named_run("holdout baseline sma 10/50"), quiet_run():
             sma_run = run_backtest(bars, sma)
     except ValueError as e:
         raise InputError(f"holdout backtest: {e}") from None

@@ -17,6 +17,25 @@ def shown_argument_error(message: str) -> str:
     return hide_secret_like(redact_userinfo(message))
 
 
+def tool_name(prog: str) -> str:
+    """The name a tool's error lines start with: its file (`fetch_historical.py`) or its module
+    (`model.train` for `python -m model.train`, whose usage line keeps the `python -m`)."""
+    return prog.removeprefix("python -m ")
+
+
+def error_line(prog: str, message: str) -> str:
+    """The one form of every tool's error line, `tool: error: message`, whether argparse
+    refused a flag or the tool refused an input or failed: the backtester said
+    `... error: ...` for a flag and `...: message` for the rest, `python -m analysis.pnl:
+    error:` beside `model.train: error:`. `message` is shown as `shown_argument_error`."""
+    return f"{tool_name(prog)}: error: {shown_argument_error(message)}"
+
+
+def interrupted_line(prog: str, what: str) -> str:
+    """The line a tool says Ctrl+C in: `tool: interrupted: what` (what was kept or lost)."""
+    return f"{tool_name(prog)}: interrupted: {what}"
+
+
 def path_text(text: str) -> str:
     """A file or folder flag's value, refused when empty: `--out "$OUT"` with OUT unset
     names the working directory (Path("") is Path(".")), where a tool would read or replace
@@ -52,6 +71,15 @@ class OneLineParser(SecretSafeParser):
 
     def fail(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class ToolParser(OneLineParser):
+    """A `OneLineParser` whose flag error starts as the tool's other errors do (`error_line`:
+    `backtest.parity: error: ...`, not `python -m backtest.parity: error: ...`)."""
+
+    def fail(self, message: str) -> NoReturn:
+        # `message` went through shown_argument_error already (SecretSafeParser.error).
+        self.exit(2, f"{tool_name(self.prog)}: error: {message}\n")
 
 
 class StoreOnce(argparse.Action):

@@ -471,7 +471,7 @@ def test_an_exchange_that_does_not_answer_exits_1_in_seconds_saying_nothing_was_
 
     assert code == 1 and time.monotonic() - started < 5.0  # 3 attempts, not 12 (~45 s)
     [line] = [x for x in err.splitlines() if not x.startswith("WARNING")]
-    assert line.startswith("fetch_historical.py: cannot reach http://127.0.0.1:9: ")
+    assert line.startswith("fetch_historical.py: error: cannot reach http://127.0.0.1:9: ")
     assert line.endswith("; nothing downloaded (check the network or --base-url)")
     assert "resume" not in err
 
@@ -507,7 +507,7 @@ def test_a_base_url_with_a_password_is_not_shown_in_the_error_or_the_log(capsys,
     )  # fmt: skip
 
     assert code == 1
-    assert "fetch_historical.py: cannot reach http://<redacted>@127.0.0.1:9: " in err
+    assert "fetch_historical.py: error: cannot reach http://<redacted>@127.0.0.1:9: " in err
     assert "Pr0xyPw" not in err
 
 
@@ -661,7 +661,7 @@ async def test_a_damaged_day_file_is_named_in_one_line_and_left_as_it_is(fake, t
     code, out, err = await run_cli(*base)
 
     assert code == 1 and out == "" and "Traceback" not in err
-    assert err.startswith(f"fetch_historical.py: damaged history file {day} (")
+    assert err.startswith(f"fetch_historical.py: error: damaged history file {day} (")
     assert err.count("\n") == 1 and "move it away and run again" in err
     assert len(day.read_bytes()) == 100
 

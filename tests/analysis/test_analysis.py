@@ -394,7 +394,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, monkeypatch, module, 
     monkeypatch.chdir(tmp_path)
     assert module.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and says in err and err.startswith("python -m analysis.")
+    assert err.count("\n") == 1 and says in err and err.startswith(f"{module.__name__}: error: ")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -442,7 +442,7 @@ def test_a_bad_price_cell_is_named_by_file_row_and_column(tmp_path, module, valu
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 2
-    assert run.stderr == f"python -m {module}: error: --data {data}: {says}\n"
+    assert run.stderr == f"{module}: error: --data {data}: {says}\n"
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "x.png").exists()
 

@@ -255,8 +255,9 @@ def test_a_notional_above_the_configs_order_cap_exits_2_before_the_run(tmp_path,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        f"backtest_trading_strategy.py: --notional 1000 is above max_order_notional_usdt 500 "
-        f"of --config {cfg}: every entry would be denied (give --notional 500 or less)"
+        "backtest_trading_strategy.py: error: --notional 1000 is above "
+        f"max_order_notional_usdt 500 of --config {cfg}: every entry would be denied (give "
+        "--notional 500 or less)"
     ]
     assert not (tmp_path / "o").exists()
 
@@ -367,7 +368,7 @@ def test_the_script_exits_2_in_a_real_process(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        "backtest_trading_strategy.py: data file not found: missing.csv"
+        "backtest_trading_strategy.py: error: data file not found: missing.csv"
     ]
 
 
@@ -439,7 +440,8 @@ def test_a_journal_no_backtest_wrote_is_refused_and_left_as_it_was(tmp_path, cap
     assert status == 2
     err = capsys.readouterr().err
     assert err == (
-        f"backtest_trading_strategy.py: --journal {journal} holds a journal that no backtest "
+        f"backtest_trading_strategy.py: error: --journal {journal} holds a journal that no "
+        "backtest "
         "wrote (a daemon's?): give a new folder (a backtest neither writes into nor removes "
         "such a journal)\n"
     )
@@ -457,7 +459,10 @@ def test_a_journal_path_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
 
     assert status == 2
     err = capsys.readouterr().err
-    assert err == f"backtest_trading_strategy.py: --journal {afile} exists and is not a folder\n"
+    assert (
+        err
+        == f"backtest_trading_strategy.py: error: --journal {afile} exists and is not a folder\n"
+    )
 
 
 SWEEP_TOML = """
@@ -626,7 +631,7 @@ def test_a_model_trained_on_other_bars_exits_2_with_one_line(
             "--out", str(tmp_path / "o")]  # fmt: skip
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"backtest_trading_strategy.py: {says}") and err.count("\n") == 1
+    assert err.startswith(f"backtest_trading_strategy.py: error: {says}") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
 
 

@@ -120,7 +120,7 @@ def test_several_config_symbols_without_symbol_exit_2(tmp_path, capsys):
     line = refusal(tmp_path, capsys, 'symbols = ["BTCUSDT", "ETHUSDT"]\n')
 
     assert line == (
-        f"backtest_trading_strategy.py: --config {tmp_path / 'config.toml'}: symbols = "
+        f"backtest_trading_strategy.py: error: --config {tmp_path / 'config.toml'}: symbols = "
         "BTCUSDT, ETHUSDT: a backtest trades one symbol; choose it with --symbol"
     )
 
@@ -131,7 +131,7 @@ def test_several_symbols_in_symbol_exit_2_saying_a_backtest_trades_one(tmp_path,
     line = refusal(tmp_path, capsys, "", "--symbol", "BTCUSDT,ETHUSDT")
 
     assert line == (
-        "backtest_trading_strategy.py: --symbol BTCUSDT,ETHUSDT: a backtest trades one "
+        "backtest_trading_strategy.py: error: --symbol BTCUSDT,ETHUSDT: a backtest trades one "
         "symbol; run one backtest per symbol, each with its --data"
     )
 
@@ -144,7 +144,7 @@ def test_a_config_of_other_than_1m_bars_exits_2(tmp_path, capsys):
     )
 
     assert line == (
-        f"backtest_trading_strategy.py: --config {tmp_path / 'config.toml'}: "
+        f"backtest_trading_strategy.py: error: --config {tmp_path / 'config.toml'}: "
         'strategy.bar_interval = "5m": the backtester replays 1m bars (a config with '
         'bar_interval = "1m" backtests)'
     )
@@ -155,7 +155,8 @@ def test_an_sma_flag_for_another_strategy_exits_2(tmp_path, capsys, flag):
     line = refusal(tmp_path, capsys, '[strategy]\nname = "rsi_macd"\n', flag, "5")
 
     assert line == (
-        f"backtest_trading_strategy.py: {flag} is for --strategy sma_crossover; rsi_macd takes "
+        f"backtest_trading_strategy.py: error: {flag} is for --strategy sma_crossover; "
+        "rsi_macd takes "
         "--param KEY=VALUE"
     )
 
@@ -164,6 +165,7 @@ def test_the_model_flag_for_the_configs_rule_based_strategy_exits_2(tmp_path, ca
     line = refusal(tmp_path, capsys, '[strategy]\nname = "rsi_macd"\n', "--model", "m.json")
 
     assert line == (
-        "backtest_trading_strategy.py: --model is for --strategy logistic_regression; rsi_macd "
+        "backtest_trading_strategy.py: error: --model is for --strategy logistic_regression; "
+        "rsi_macd "
         "takes no model"
     )

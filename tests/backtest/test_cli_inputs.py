@@ -71,7 +71,7 @@ def test_a_bad_cell_in_a_real_process_gives_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        f"backtest_trading_strategy.py: {path}: line 51, column open: 'abc' is not a number"
+        f"backtest_trading_strategy.py: error: {path}: line 51, column open: 'abc' is not a number"
     ]
 
 
@@ -100,7 +100,7 @@ def test_out_that_is_a_file_is_refused_before_the_run(tmp_path, capsys):
     afile.write_text("")
     assert cli.main(["--data", str(KLINES), "--out", str(afile)]) == 2
     err = capsys.readouterr().err
-    assert err == f"backtest_trading_strategy.py: --out {afile} exists and is not a folder\n"
+    assert err == f"backtest_trading_strategy.py: error: --out {afile} exists and is not a folder\n"
 
 
 @pytest.mark.parametrize("out", ["/proc/x", "FILE/sub"])
@@ -132,7 +132,7 @@ def test_data_named_for_another_symbol_than_the_default_says_no_symbol_was_given
     err = refused(tmp_path, capsys, "--data", str(eth))
 
     assert err == (
-        f"backtest_trading_strategy.py: --data {eth.name} holds ETHUSDT, not BTCUSDT (the "
+        f"backtest_trading_strategy.py: error: --data {eth.name} holds ETHUSDT, not BTCUSDT (the "
         "default, as no --symbol was given): add --symbol ETHUSDT\n"
     )
 

@@ -22,7 +22,8 @@ def test_ctrl_c_during_the_run_exits_130_with_one_line(tmp_path, capsys, monkeyp
     assert cli.main(small_run(tmp_path)) == 130
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        f"interrupted: the backtest did not finish; nothing was written to {tmp_path / 'o'}"
+        "backtest_trading_strategy.py: interrupted: the backtest did not finish; nothing was "
+        f"written to {tmp_path / 'o'}"
     ]
     assert not (tmp_path / "o" / "summary.json").exists()
 

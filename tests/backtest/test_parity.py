@@ -458,8 +458,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
     SqliteJournal(tmp_path / "j").close()
     assert parity.run(tmp_path / "j") == 2  # a journal without a recorded session
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0].startswith("error: no journal at")
-    assert err[1].startswith("error: no recorded session in")
+    assert err[0].startswith("backtest.parity: error: no journal at")
+    assert err[1].startswith("backtest.parity: error: no recorded session in")
 
 
 def test_a_relative_journal_path_is_named_as_a_path_like_the_other_journal_lines(
@@ -474,8 +474,11 @@ def test_a_relative_journal_path_is_named_as_a_path_like_the_other_journal_lines
     assert parity.run("journal") == parity.run("j") == 2
 
     assert capsys.readouterr().err.splitlines() == [
-        "error: no journal at ./journal",
-        "error: no recorded session in ./j/market (sessions are recorded in local mode)",
+        "backtest.parity: error: no journal at ./journal",
+        (
+            "backtest.parity: error: no recorded session in ./j/market (sessions are recorded in "
+            "local mode)"
+        ),
     ]
 
 
@@ -623,7 +626,8 @@ def test_a_journal_a_daemon_still_runs_on_is_refused_in_one_line(live_session, t
 
     err = capsys.readouterr().err
     assert err == (
-        f"error: a daemon is still running on {journal_dir} (its journal is locked): "
+        f"backtest.parity: error: a daemon is still running on {journal_dir} (its journal is "
+        "locked): "
         "stop it, then audit its session\n"
     )
 
@@ -639,7 +643,8 @@ def test_a_session_with_a_hole_is_bad_input_naming_the_hole(live_session, tmp_pa
 
     session = session_files(journal_dir)[-1]
     assert capsys.readouterr().err == (
-        f"error: {session}: the recording has 1 hole(s) (the disk refused the file; the entries "
+        f"backtest.parity: error: {session}: the recording has 1 hole(s) (the disk refused the "
+        "file; the entries "
         "were dropped): 37 entries from 2025-05-05 00:00:10 UTC to 2025-05-05 00:00:19 UTC: a "
         "replay without them cannot be compared with the journal\n"
     )
@@ -658,7 +663,8 @@ def test_a_session_the_size_limit_stopped_is_bad_input_naming_where_and_the_limi
 
     session = session_files(journal_dir)[-1]
     assert capsys.readouterr().err == (
-        f"error: {session}: the recording has 1 hole(s) (the session reached [retention] "
+        f"backtest.parity: error: {session}: the recording has 1 hole(s) (the session reached "
+        "[retention] "
         "market_sessions_mb = 500 by itself and stopped recording: raise it (0 = no limit) to "
         "record whole sessions): from 2025-05-05 00:00:10 UTC to the session's end: a replay "
         "without them cannot be compared with the journal\n"
@@ -948,7 +954,8 @@ def test_limit_counts_the_header_holds_in_a_shape_the_audit_cannot_read_are_bad_
 
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "error: cannot rebuild the session's settings: a number in its header is not a decimal"
+        "backtest.parity: error: cannot rebuild the session's settings: a number in its header "
+        "is not a decimal"
     ]
 
 
@@ -1055,20 +1062,21 @@ def test_replay_journal_refuses_the_backtests_own_flags_in_one_line(
     assert status == 2
     err = capsys.readouterr().err
     assert err == (
-        f"backtest_trading_strategy.py: {named} cannot be used with --replay-journal: the audit "
+        f"backtest_trading_strategy.py: error: {named} cannot be used with --replay-journal: "
+        "the audit "
         "replays the session with the settings it recorded (only --out DIR is taken)\n"
     )
     assert not out.exists()  # nothing written, nothing audited
 
 
 def test_replay_journal_errors_start_as_the_commands_other_errors(tmp_path, capsys):
-    """They started `error: ` (the parity module's own form) while the command's other errors
-    start `backtest_trading_strategy.py: `."""
+    """They start `backtest_trading_strategy.py: error: ` as the command's other errors do, not
+    as `python -m backtest.parity`'s (`backtest.parity: error: `)."""
     status = backtest_main(["--replay-journal", str(tmp_path / "missing")])
 
     assert status == 2
     assert capsys.readouterr().err == (
-        f"backtest_trading_strategy.py: no journal at {tmp_path / 'missing'}\n"
+        f"backtest_trading_strategy.py: error: no journal at {tmp_path / 'missing'}\n"
     )
 
 
@@ -1089,4 +1097,4 @@ def test_python_m_backtest_parity_with_an_out_that_is_a_file_is_one_line_exit_2(
     afile.write_text("")
 
     assert parity.main([str(tmp_path / "journal"), "--out", str(afile)]) == 2
-    assert capsys.readouterr().err == f"error: --out: {afile} is not a directory\n"
+    assert capsys.readouterr().err == f"backtest.parity: error: --out: {afile} is not a directory\n"

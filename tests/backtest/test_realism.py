@@ -770,7 +770,7 @@ def test_bad_realism_flags_exit_2_with_one_line(flags, tmp_path, capsys):
     argv = ["--data", str(CAPTURE), "--out", str(tmp_path / "o"), "--no-html", *flags]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("backtest_trading_strategy.py: ") and "\n" not in err
+    assert err.startswith("backtest_trading_strategy.py: error: ") and "\n" not in err
 
 
 @pytest.mark.slow  # two interpreters with pandas/matplotlib: ~4-9 s on 2 busy cores
@@ -808,5 +808,5 @@ def test_another_symbols_book_ticker_is_refused_before_the_run_naming_it(tmp_pat
 
     assert cli.main([*argv, "--book-ticker", str(eth)]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"backtest_trading_strategy.py: {eth.name} holds ETHUSDT quotes, not BTCUSDT's"
+        f"backtest_trading_strategy.py: error: {eth.name} holds ETHUSDT quotes, not BTCUSDT's"
     )

@@ -40,11 +40,10 @@ def test_monthly_returns_by_hand():
     for _, _, r in got:
         compounded *= 1 + r
     assert compounded - 1 == pytest.approx(metrics.total_return(equity))
-    years, table = report.monthly_table(got)
-    assert years == [2024, 2025]
-    assert table[0, 11] == 0.0 and table[1, 0] == pytest.approx(0.1)
-    assert table[1, 2] == pytest.approx(-0.1)
-    assert sum(1 for v in table.flat if v == v) == 3  # every other cell is NaN (no data)
+    rows, cols, table = report.monthly_table(got)
+    assert rows == [""] and cols == ["Dec 2024", "Jan 2025", "Feb 2025", "Mar 2025"]
+    assert table[0, 0] == 0.0 and table[0, 1] == pytest.approx(0.1)
+    assert np.isnan(table[0, 2]) and table[0, 3] == pytest.approx(-0.1)  # February: no sample
 
 
 def test_trade_pnls_carry_the_opening_fees():
@@ -124,6 +123,25 @@ def test_the_bootstrap_drawdown_is_shown_as_at_trade_closes_beside_the_base_run_
     assert "0.600%" in boot[1]  # its p95, as a percentage
     assert not any(">max_drawdown<" in r for r in boot)
     assert "on that footing: 0.250%" in mc  # the base run's, beside the bands
+
+
+def test_the_report_says_where_the_bootstrap_halts_its_paths():
+    """A run whose RiskManager halts at a 10 % drawdown: the page says the bootstrap's paths
+    halt there too, how many did, and that the daily loss limits are not in it."""
+    s = _summary()
+    s["monte_carlo"]["bootstrap"].update(
+        trades=12,
+        halt_at_drawdown=0.1,
+        halted_paths=3,
+        total_return=dict.fromkeys(("p5", "p25", "p50", "p75", "p95"), 0.0),
+    )
+
+    mc = report.render_html(s, []).split("<h2>Monte Carlo</h2>")[1].split("<h2>")[0]
+
+    assert (
+        "Bootstrap: a path halts at 10.00% drawdown (risk max_drawdown_pct), at trade closes: "
+        "3 of 4 did; daily loss limits not modelled." in mc
+    )
 
 
 def test_no_monte_carlo_no_section():
@@ -390,6 +408,38 @@ def test_the_monthly_returns_sit_on_a_box_readable_on_any_cell_colour(tmp_path, 
         assert box is not None and box.get_facecolor()[:3] == (1.0, 1.0, 1.0)
 
 
+def test_a_one_month_run_draws_that_month_alone(tmp_path, monkeypatch):
+    """A week in May drew a row of twelve months, eleven of them empty, the week's return a
+    small cell in it; the title says which days the run covers (its months may be partial)."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2025, 5, 5) + i * 3_600_000 for i in range(7 * 24)]
+
+    report.plot_monthly_returns(times, [10_000.0 + i for i in range(len(times))], tmp_path / "m")
+
+    ax = drawn[0].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["May 2025"]
+    assert [t.get_text() for t in ax.texts] == ["+1.67%"]
+    assert ax.get_title() == "monthly returns (UTC), 2025-05-05 .. 2025-05-11"
+
+
+def test_a_three_year_run_draws_a_year_per_row_and_no_month_outside_the_run(tmp_path, monkeypatch):
+    """Mar 2022 .. Feb 2025: four year rows of twelve months, a value in each of the 36 months
+    the run covers and none before its start or after its end."""
+    drawn = _drawn_figures(monkeypatch)
+    times = [ms(2022 + (2 + i) // 12, (2 + i) % 12 + 1, 15) for i in range(36)]
+
+    report.plot_monthly_returns(times, [10_000.0 * 1.01**i for i in range(36)], tmp_path / "m")
+
+    ax = drawn[0].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["2022", "2023", "2024", "2025"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(report.MONTHS)
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])) for t in ax.texts}
+    assert len(ax.texts) == 36 and (0, 2) in cells and (3, 1) in cells
+    assert not cells & {(0, 0), (0, 1), (3, 2)}  # Jan, Feb 2022 and Mar 2025: not run
+    width, height = drawn[0].get_size_inches()
+    assert width <= 10 and height >= 1.2 + 0.5 * 4  # a row per year, as tall as before
+
+
 def test_an_equity_moving_by_cents_is_labelled_in_usdt_without_an_offset(tmp_path, monkeypatch):
     """A short run's equity (10,000.00 to 10,000.65) was labelled 0.0 .. 0.6 with `+1e4` in
     the corner; the price axis of a quiet minute the same way."""
@@ -416,6 +466,7 @@ def test_the_fan_charts_legends_leave_the_median_visible(tmp_path, monkeypatch):
         runs=runs,
         grid_ms=[i * 3_600_000 for i in range(200)],
         trade_pnls=[-1.0] * 199,
+        halt_note=lambda: report.halt_note(0.1, 0, 5),
         paths=falling,
     )
 

@@ -19,7 +19,7 @@ import backtest_trading_strategy as cli
 from backtest import report
 from backtest import robustness as rb
 from backtest.data import Klines, load
-from backtest.runner import BacktestConfig, run_backtest
+from backtest.runner import BacktestConfig, backtest_risk, run_backtest
 from tests.backtest.test_real_data import round_trips
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
 
@@ -372,6 +372,52 @@ def test_a_bootstrap_of_one_repeated_result_has_no_spread():
     assert rb.bands(rb.path_max_drawdowns(loss)) == pytest.approx(
         dict.fromkeys(BAND_KEYS, 10 / 10_000)
     )
+
+
+def test_a_bootstrap_path_halts_where_its_drawdown_reaches_the_limit():
+    """The RiskManager halts at max_drawdown_pct and trades no more: a resampled path stays at
+    its equity from the trade close whose drawdown from the peak reaches the limit; by hand,
+    on the same draws (before, every path traded its whole length)."""
+    pnls = [-30.0, -30.0, 50.0, 20.0]
+    paths = rb.bootstrap_paths(pnls, 1_000.0, runs=50, seed=2, halt_drawdown=0.05)
+    draws = np.random.default_rng([2, 1]).integers(0, 4, size=(50, 4))
+    halted = 0
+    for path, idx in zip(paths, draws, strict=True):
+        equity, peak, expected, stopped = 1_000.0, 1_000.0, [1_000.0], False
+        for i in idx:
+            if not stopped:
+                equity += pnls[i]
+                peak = max(peak, equity)
+                stopped = peak - equity >= 0.05 * peak
+            expected.append(equity)
+        halted += stopped
+        assert path.tolist() == pytest.approx(expected)
+    assert 0 < halted < 50 and rb.halted_paths(paths, 0.05) == halted
+
+
+def test_the_monte_carlo_bootstrap_halts_at_the_run_s_drawdown_limit(day_data):
+    """A run whose RiskManager halts at a 0.2 % drawdown: its bootstrap's paths halt there too
+    (flat from the first trade close that reaches it), summary.json and the chart say so."""
+    risk = replace(backtest_risk(Decimal(1000)), max_drawdown_pct=Decimal("0.2"))
+    config = BacktestConfig(
+        strategy_params={"fast": 10, "slow": 50, "order_notional_usdt": Decimal(1000)},
+        risk=risk,
+    )
+    base = run_backtest(day_data, config)
+    assert base.trading_state == "HALTED"
+    spec = rb.MonteCarloSpec(runs=20, seed=1, latency_jitter_ms=0, slippage_jitter_bps=Decimal(0))
+
+    mc = rb.monte_carlo(day_data, base, spec)
+
+    boot = mc.to_dict()["bootstrap"]
+    assert boot["halt_at_drawdown"] == pytest.approx(0.002) and 0 < boot["halted_paths"] < 20
+    trading_on = rb.bootstrap_paths(mc.trade_pnls, 10_000.0, runs=20, seed=1)
+    assert (rb.path_max_drawdowns(trading_on) > 0.0021).any()  # past the limit, unhalted
+    for path in mc.paths:
+        hits = np.flatnonzero(1 - path / np.maximum.accumulate(path) >= 0.002)
+        if hits.size:
+            assert (path[hits[0] :] == path[hits[0]]).all()
+    assert "halts at 0.20% drawdown" in mc.halt_note()
 
 
 def test_bootstrap_draws_repeat_for_a_seed_and_change_with_it():

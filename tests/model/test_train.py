@@ -411,6 +411,54 @@ def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+HOLDOUT_ARGV = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m",
+                "--holdout-days", "2", "--folds", "3", "--c", "0.1", "--jobs", "1"]  # fmt: skip
+
+
+def test_the_training_report_is_printed_before_the_holdout_backtest_runs(
+    tmp_path, capsys, monkeypatch
+):
+    """The holdout backtest may take longer than the training: the user waited through it
+    with nothing on stdout, then got the training's report. The "saved" line, with the
+    holdout's time in the total, comes after it (a failed holdout removes the file)."""
+    import model.train as tr
+
+    real_holdout = tr.holdout_backtest
+    before: list[str] = []
+
+    def holdout(*args, **kwargs):
+        before.append(capsys.readouterr().out)
+        return real_holdout(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "holdout_backtest", holdout)
+
+    assert main([*HOLDOUT_ARGV, "--out", str(tmp_path / "m.json"), "--no-progress"]) == 0
+
+    (printed,) = before
+    assert "out-of-sample (3 folds" in printed and "  model " in printed
+    assert printed.endswith("holdout backtest of the last 2 days: the model, then SMA 10/50 ...\n")
+    assert "saved" not in printed
+    after = capsys.readouterr().out.splitlines()
+    assert after[0].startswith(f"saved {tmp_path / 'm.json'}  (load ")
+    assert ", holdout backtest " in after[0] and after[1].startswith("holdout backtest, out of")
+
+
+def test_the_holdout_backtests_progress_bars_say_which_run_they_count(
+    tmp_path, capsys, monkeypatch
+):
+    """Two unnamed `0/2880 bar/s` bars followed the walk-forward's: the model's and the
+    baseline's, neither saying so."""
+    closed = record_closed_bars(monkeypatch)
+
+    assert main([*HOLDOUT_ARGV, "--out", str(tmp_path / "m.json"), "--progress"]) == 0
+
+    assert [(label, total) for label, _, total in closed] == [
+        ("walk-forward fits", 3),
+        ("holdout backtest", 2 * 1440),
+        ("holdout baseline sma 10/50", 2 * 1440),
+    ]
+
+
 def test_train_then_backtest_the_model_on_a_holdout_of_the_bundled_week(tmp_path, capsys):
     rep, oos = _holdout_check(tmp_path, WEEK, 2, ["--folds", "3", "--c", "0.1", "--jobs", "1"])
     out = capsys.readouterr().out

@@ -109,6 +109,6 @@ def test_parity_audit_of_a_journal_a_newer_version_wrote_exits_2_with_one_line(t
     hedge = _run(*audit, str(tmp_path / "hedge"), cwd=tmp_path)
 
     assert (marked.returncode, hedge.returncode) == (2, 2), marked.stderr + hedge.stderr
-    said = "backtest_trading_strategy.py: "  # as the command's other errors
+    said = "backtest_trading_strategy.py: error: "  # as the command's other errors
     assert marked.stderr.splitlines() == [said + _newer(tmp_path / "marked")]
     assert hedge.stderr.splitlines() == [said + _holding_hedge(tmp_path / "hedge")]

@@ -127,7 +127,7 @@ def test_the_backtester_stops_on_a_strategy_error_with_one_line_and_writes_nothi
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(
-        "backtest_trading_strategy.py: strategy boom_on_bar: on_bar(Bar BTCUSDT "
+        "backtest_trading_strategy.py: error: strategy boom_on_bar: on_bar(Bar BTCUSDT "
         "2025-05-05 00:00:00 UTC) raised RuntimeError at test_strategy_errors.py:"
     )
     assert not (tmp_path / "o").exists()
