@@ -51,6 +51,7 @@ from core.enums import CONDITIONAL_TYPES, OrderStatus
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
+    IpBanned,
     RejectedError,
     RetryableError,
     TradingError,
@@ -614,7 +615,13 @@ class LiveVenue:
                     "order %s not sent: %s; sent once more (the stop-loss of a position left "
                     "open at the stop)", t.client_order_id, exc,
                 )  # fmt: skip
+                if isinstance(exc, IpBanned):  # nothing may be sent before the ban's end
+                    await self._sleep(exc.retry_after_s or 0.0)
                 await self._send_order(t, request, params, may_resend=False)
+                return
+            if isinstance(exc, IpBanned):  # the ban and its end were said once, at WARNING
+                log.info("order %s not sent: %s", t.client_order_id, exc)
+                self._rejected(t, exc.code, f"not sent: {exc}")
                 return
             log.warning("order %s not sent: %s", t.client_order_id, exc)
             self._rejected(t, 0, f"not sent: {exc}")
