@@ -145,11 +145,11 @@ def _classify_answer(exc: BinanceAPIException, secrets: tuple[str, ...]) -> Fail
         kind = FailureKind.CONFIG
     else:
         kind = FailureKind.REJECTED
-    until = _banned_until_ms(msg) if kind is FailureKind.BANNED else None
+    until = banned_until_ms(msg) if kind is FailureKind.BANNED else None
     return Failure(kind, text, redact(msg, secrets), status, code, retry_after, headers, until)
 
 
-def _banned_until_ms(msg: str) -> int | None:
+def banned_until_ms(msg: str) -> int | None:
     """The end of a ban (exchange ms) that a 418's message names, if it names one."""
     found = _BANNED_UNTIL.search(msg)
     return int(found.group(1)) if found else None

@@ -332,6 +332,12 @@ class RateGovernor:
             log.debug("HTTP 418 within the known ban (%s)", reason)
         return (self.banned_until_ms - now) / 1000
 
+    def check_ban(self) -> None:
+        """Raise `IpBanned` while a ban holds: for another client of this IP, one that does not
+        send through `acquire` (the market-data REST), so that it sends nothing either."""
+        if self.banned_until_ms:
+            self._refuse_if_banned(self.clock.now_ms())
+
     def _ban_holds(self, now: int) -> bool:
         """Whether the ban still holds at `now`; its end, once passed, is said and forgotten."""
         if now < self.banned_until_ms:
