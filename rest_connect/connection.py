@@ -826,8 +826,10 @@ class RestConnection:
 
         def on_retry(exc: BaseException, delay_s: float) -> None:
             # Said: at start-up against a venue that never answers, the attempts' timeouts
-            # add up to ~45 s before the one-line error, silence that looks like a hang.
-            log.warning("measuring the exchange clock: %s; retry in %.2f s", exc, delay_s)
+            # add up to ~45 s before the one-line error, silence that looks like a hang. A
+            # ban was said once, with its end, when it began: not again here.
+            level = logging.INFO if isinstance(exc, IpBanned) else logging.WARNING
+            log.log(level, "measuring the exchange clock: %s; retry in %.2f s", exc, delay_s)
 
         for _ in range(self.time_samples):
             sample = await retry(

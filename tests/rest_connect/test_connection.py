@@ -2,6 +2,7 @@
 outcomes, rejections and bans, each through the real python-binance client and HTTP."""
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -240,6 +241,20 @@ async def test_an_order_during_a_ban_is_refused_and_never_placed(exchange, conne
     placed = await orders_with_id(conn, "ban-1") + await orders_with_id(conn, "ban-2")
 
     assert placed == 0
+    assert exchange.faults.rest_ban_hits == 1
+
+
+async def test_a_clock_sync_hit_by_a_ban_says_it_once_and_waits_it_out(
+    exchange, connect, caplog
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+    exchange.faults.rest_ban(seconds=0.5)
+
+    with caplog.at_level(logging.INFO, logger="rest_connect"):
+        await conn.sync_time()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [w[:40] for w in warnings] == ["HTTP 418: the exchange bans this IP unti"]
     assert exchange.faults.rest_ban_hits == 1
 
 
