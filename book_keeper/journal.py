@@ -66,7 +66,7 @@ its class has), a new table, a new meta key. History:
        before; a member added to it later needs one); and balance snapshots at each new max
        drawdown of the books, added without a bump (rows of the same meaning: an older version
        reads them as the equity samples they are); `OrderRejected.not_sent` (STOPPING,
-       LOCAL_CHECK, NETWORK_OR_RATE_LIMIT, HALTED, ACCESS: `core.enums.NotSent`), added
+       LOCAL_CHECK, NETWORK_OR_RATE_LIMIT, IP_BANNED, ACCESS: `core.enums.NotSent`), added
        without a bump (as `OrderReconciled.cause`); and `VenueSnapshot.fills_read_recv_ms`,
        added without a bump (an older version ignores the field; read without it, a snapshot
        settles the books' held account updates as before)

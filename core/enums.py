@@ -163,7 +163,7 @@ class NotSent(StrEnum):
     LOCAL_CHECK = "LOCAL_CHECK"  # a symbol not traded, a price or size the filters refuse
     # no connection made, still rate limited after the waits (429), the clock off twice (-1021)
     NETWORK_OR_RATE_LIMIT = "NETWORK_OR_RATE_LIMIT"
-    HALTED = "HALTED"  # the rate governor halted by an IP ban (418): nothing is sent
+    IP_BANNED = "IP_BANNED"  # an IP ban (418) not yet over: nothing is sent before its end
     ACCESS = "ACCESS"  # the key, its permissions or the URL refused (401, -2015, 404)
 
 

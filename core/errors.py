@@ -42,8 +42,12 @@ class RejectedError(TradingError):
 
 
 class FatalError(TradingError):
-    """Nothing to retry: bad key, bad configuration, IP ban. Stop with a clear message."""
+    """Nothing to retry: bad key, bad configuration. Stop with a clear message."""
 
 
-class TradingHalted(FatalError):
-    """The venue refuses us for a while (HTTP 418 IP ban): trading stops until an operator acts."""
+class IpBanned(RetryableError):
+    """The exchange bans this IP (HTTP 418) for `retry_after_s` more: the request was not sent
+    (or not executed), and nothing may be sent before the ban ends, as a request during a ban
+    extends it. Safe to send again after that."""
+
+    code = -1003  # Binance's TOO_MANY_REQUESTS: the code of an order refused during a ban

@@ -68,7 +68,8 @@ class OrderRejected(Event):
 
     symbol: str
     client_order_id: str
-    code: int  # Binance error code, e.g. -2019; 0 when rejected by us before sending
+    code: int  # Binance error code, e.g. -2019; 0 when rejected by us before sending (-1003
+    # when not sent during an IP ban, `core.errors.IpBanned`)
     reason: str
     not_sent: NotSent | None = None
 

@@ -51,10 +51,10 @@ from core.enums import CONDITIONAL_TYPES, NotSent, OrderStatus
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
+    IpBanned,
     RejectedError,
     RetryableError,
     TradingError,
-    TradingHalted,
 )
 from core.events import (
     BalanceChanged,
@@ -616,7 +616,13 @@ class LiveVenue:
                     "order %s not sent: %s; sent once more (the stop-loss of a position left "
                     "open at the stop)", t.client_order_id, exc,
                 )  # fmt: skip
+                if isinstance(exc, IpBanned):  # nothing may be sent before the ban's end
+                    await self._sleep(exc.retry_after_s or 0.0)
                 await self._send_order(t, request, params, may_resend=False)
+                return
+            if isinstance(exc, IpBanned):  # the ban and its end were said once, at WARNING
+                log.info("order %s not sent: %s", t.client_order_id, exc)
+                self._rejected(t, exc.code, f"not sent: {exc}", NotSent.IP_BANNED)
                 return
             log.warning("order %s not sent: %s", t.client_order_id, exc)
             self._rejected(t, 0, f"not sent: {exc}", _not_sent(exc))
@@ -1185,8 +1191,6 @@ class LiveVenue:
 def _not_sent(exc: RetryableError | FatalError) -> NotSent:
     """Why a create request that failed certain not to have executed never reached the book:
     the closing summary counts it apart from the exchange's rejections."""
-    if isinstance(exc, TradingHalted):
-        return NotSent.HALTED
     if isinstance(exc, FatalError):
         return NotSent.ACCESS
     return NotSent.NETWORK_OR_RATE_LIMIT

@@ -4,7 +4,10 @@ Keeps under the IP request-weight limit by reading `X-MBX-USED-WEIGHT-1M` after 
 and pausing until the next 1-minute window before a request that would cross the budget.
 Transient failures (connection refused or dropped mid-response, timeouts, 5xx, a truncated
 body) are retried with the shared backoff; a 429 waits out its `Retry-After` (seconds) and
-retries; a 418 (IP banned) raises `IpBanned` at once, because continuing extends the ban.
+retries; a 418 (IP banned) raises `IpBanned` at once, because continuing extends the ban. The
+daemon's client shares the ban with its order connection (`ban`, the `RateGovernor`): a ban
+either meets stops both until its end, when both resume; a call waits it out in its retries
+(`core.errors.IpBanned`, retryable), without a request.
 Other 4xx answers raise `RejectedError` with Binance's code. Rows are parsed at this boundary.
 """
 
@@ -16,12 +19,15 @@ from typing import Any
 
 import aiohttp
 
+from core import errors
 from core.backoff import Backoff, Sleep, retry
 from core.clock import Clock
 from core.errors import FatalError, RejectedError, RetryableError
 from core.intervals import interval_ms
 from core.market import Bar, Trade
 from gateway.wire import MalformedMessage, parse_rest_agg_trade, parse_rest_kline
+from rest_connect.errors import banned_until_ms
+from rest_connect.rate_governor import RateGovernor
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +114,10 @@ class MarketDataRest:
         timeout_s: float = 10.0,
         default_retry_after_s: float = 1.0,
         sleep: Sleep = asyncio.sleep,
+        ban: RateGovernor | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.ban = ban  # the order connection's governor: one IP, one ban (None: ours alone)
         self.clock = clock
         self._session = session
         self._owns_session = session is None
@@ -151,13 +159,17 @@ class MarketDataRest:
 
         def on_retry(exc: BaseException, delay: float) -> None:
             self.stats.retries += 1
-            log.warning("GET %s failed (%s); retry in %.2f s", path, exc, delay)
+            # A ban was said once, with its end, by the governor: not again for each call.
+            level = logging.INFO if isinstance(exc, errors.IpBanned) else logging.WARNING
+            log.log(level, "GET %s failed (%s); retry in %.2f s", path, exc, delay)
 
         return await retry(
             attempt, backoff=self.backoff, max_attempts=self.max_attempts, on_retry=on_retry
         )
 
     async def _attempt(self, url: str, query: dict[str, str]) -> Any:
+        if self.ban is not None:
+            self.ban.check_ban()  # nothing is sent during a ban: a request would extend it
         self.stats.requests += 1
         try:
             async with self._http().get(url, params=query, timeout=self.timeout) as resp:
@@ -178,10 +190,15 @@ class MarketDataRest:
             wait_s = _seconds(retry_after, self.default_retry_after_s)
             raise RetryableError(f"429 {code} {msg}", retry_after_s=wait_s)
         if status == 418:
-            raise IpBanned(
-                f"HTTP 418 from {url}: IP banned by the exchange ({code} {msg}); "
-                "stop and wait for the ban to expire"
-            )
+            detail = f"HTTP 418 from {url}: IP banned by the exchange ({code} {msg})"
+            if self.ban is not None:
+                left_s = self.ban.banned(
+                    until_ms=banned_until_ms(msg),
+                    retry_after_s=_seconds(retry_after, 0.0) if retry_after else None,
+                    reason=detail,
+                )
+                raise errors.IpBanned(detail, retry_after_s=left_s)
+            raise IpBanned(f"{detail}; stop and wait for the ban to expire")
         if status >= 500 or status == 408:
             raise RetryableError(f"HTTP {status} {code} {msg}")
         raise RejectedError(code, msg or f"HTTP {status}")

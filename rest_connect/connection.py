@@ -9,7 +9,9 @@ boundary (`errors.py`):
   at most `max_rate_limited` times.
 - -1021 (timestamp outside recvWindow): the clock offset is measured again and the call sent
   again, once (it was not executed).
-- 418: the governor halts; this and every later call raise `TradingHalted` without sending.
+- 418 (IP banned): this call raises `IpBanned` (nothing was executed) and so does every call
+  until the ban's end, without sending anything (a request during a ban extends it); a
+  non-mutating call waits the ban out in its retries, an order is refused as not sent.
 - Non-mutating calls are retried with `core.backoff` on retryable failures, up to
   `max_attempts` attempts. Mutating calls are never sent again once the request may have
   reached the exchange: a timeout, hang-up or 5xx raises `ExecutionStatusUnknown` carrying the
@@ -43,7 +45,7 @@ from binance import AsyncClient  # type: ignore[import-untyped]
 
 from core.backoff import Backoff, Sleep, retry
 from core.clock import LiveClock
-from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
+from core.errors import ExecutionStatusUnknown, IpBanned, RejectedError, RetryableError
 
 from .errors import Failure, FailureKind, classify, to_error
 from .rate_governor import LimitKind, RateGovernor
@@ -465,7 +467,9 @@ class RestConnection:
 
         def on_retry(exc: BaseException, delay_s: float) -> None:
             self.stats.retries += 1
-            log.warning("%s failed (%s); retry in %.2f s", method, exc, delay_s)
+            # The ban was said once, with its end, when it began: not again for each read.
+            level = logging.INFO if isinstance(exc, IpBanned) else logging.WARNING
+            log.log(level, "%s failed (%s); retry in %.2f s", method, exc, delay_s)
 
         return await retry(
             attempt, backoff=self._new_backoff(), max_attempts=self.max_attempts, on_retry=on_retry
@@ -549,8 +553,13 @@ class RestConnection:
     ) -> Exception:
         kind = failure.kind
         if kind is FailureKind.BANNED:
-            self.governor.halt(failure.message)
-        elif kind is FailureKind.RATE_LIMITED:
+            left_s = self.governor.banned(
+                until_ms=failure.banned_until_ms,
+                retry_after_s=failure.retry_after_s,
+                reason=f"{method}: {failure.message}",
+            )
+            return IpBanned(f"{method}: {failure.message} (not executed)", retry_after_s=left_s)
+        if kind is FailureKind.RATE_LIMITED:
             self.stats.rate_limited += 1
             limit_kind = LimitKind.ORDERS if failure.code == -1015 else LimitKind.WEIGHT
             self.governor.rate_limited(retry_after_s=failure.retry_after_s, kind=limit_kind)
@@ -817,8 +826,10 @@ class RestConnection:
 
         def on_retry(exc: BaseException, delay_s: float) -> None:
             # Said: at start-up against a venue that never answers, the attempts' timeouts
-            # add up to ~45 s before the one-line error, silence that looks like a hang.
-            log.warning("measuring the exchange clock: %s; retry in %.2f s", exc, delay_s)
+            # add up to ~45 s before the one-line error, silence that looks like a hang. A
+            # ban was said once, with its end, when it began: not again here.
+            level = logging.INFO if isinstance(exc, IpBanned) else logging.WARNING
+            log.log(level, "measuring the exchange clock: %s; retry in %.2f s", exc, delay_s)
 
         for _ in range(self.time_samples):
             sample = await retry(
@@ -872,8 +883,8 @@ class RestConnection:
     async def run_time_sync(self, interval_s: float = 300.0) -> None:
         """Re-measure the offset every `interval_s` seconds until cancelled.
 
-        Transient failures are logged and tried at the next interval; a halt or a fatal error
-        ends the loop with that error.
+        Transient failures (an IP ban included) are logged and tried at the next interval; a
+        fatal error ends the loop with that error.
         """
         while True:
             await self._sleep(interval_s)
@@ -890,10 +901,6 @@ class RestConnection:
             return
         self._closed = True
         await self.client.close_connection()
-
-    @property
-    def halted(self) -> bool:
-        return self.governor.halted
 
     def __repr__(self) -> str:
         return (

@@ -14,18 +14,20 @@ exchange (`mutating`):
 | HTTP 5xx / 408, -1000 / -1006 / -1007     | RetryableError   | ExecutionStatusUnknown   |
 | 401, -2014 / -2015 / -1022 / -1002        | FatalError       | FatalError               |
 | 404 / 405 (the venue has no such endpoint)| FatalError       | FatalError               |
+| 418 (IP banned; nothing executed)         | IpBanned         | IpBanned                 |
 | other 4xx with a Binance code             | RejectedError    | RejectedError            |
 
 Every 5xx on a mutating call is an unknown outcome, including the 503 "Service Unavailable."
 and -1001 / -1008 answers that Binance documents as certain failures: the cost of being wrong
 the other way is a lost or doubled order, the cost of this choice is one order query.
-429 (-1003 / -1015), 418 and -1021 are kinds of their own: the connection waits, halts or
-resyncs (see `connection.py`). Messages never contain the API key or secret, a request's
-HMAC signature (python-binance signs a GET in its URL, which aiohttp quotes in some errors) or
-a listenKey (`core.redaction.redact`, the list the logs use too).
+429 (-1003 / -1015), 418 and -1021 are kinds of their own: the connection waits, sends nothing
+until the ban's end or resyncs (see `connection.py`). Messages never contain the API key or
+secret, a request's HMAC signature (python-binance signs a GET in its URL, which aiohttp quotes
+in some errors) or a listenKey (`core.redaction.redact`, the list the logs use too).
 """
 
 import enum
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,10 +41,10 @@ from binance.exceptions import (  # type: ignore[import-untyped]
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
+    IpBanned,
     RejectedError,
     RetryableError,
     TradingError,
-    TradingHalted,
 )
 from core.redaction import redact as _redact
 
@@ -56,6 +58,8 @@ AUTH_CODES = frozenset({-1002, -1022, -2014, -2015})
 OUTCOME_UNKNOWN_CODES = frozenset({-1000, -1006, -1007})
 RATE_LIMIT_CODES = frozenset({-1003, -1015})
 CLOCK_CODE = -1021
+# Binance's 418 message: "Way too many requests; IP banned until 1716000120000. Please ..."
+_BANNED_UNTIL = re.compile(r"banned until (\d{10,16})\b")
 
 
 class FailureKind(enum.StrEnum):
@@ -83,6 +87,7 @@ class Failure:
     code: int | None = None
     retry_after_s: float | None = None
     headers: Mapping[str, str] | None = None
+    banned_until_ms: int | None = None  # a 418's "IP banned until <ms>" (exchange clock)
 
 
 def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | None:
@@ -140,7 +145,14 @@ def _classify_answer(exc: BinanceAPIException, secrets: tuple[str, ...]) -> Fail
         kind = FailureKind.CONFIG
     else:
         kind = FailureKind.REJECTED
-    return Failure(kind, text, redact(msg, secrets), status, code, retry_after, headers)
+    until = banned_until_ms(msg) if kind is FailureKind.BANNED else None
+    return Failure(kind, text, redact(msg, secrets), status, code, retry_after, headers, until)
+
+
+def banned_until_ms(msg: str) -> int | None:
+    """The end of a ban (exchange ms) that a 418's message names, if it names one."""
+    found = _BANNED_UNTIL.search(msg)
+    return int(found.group(1)) if found else None
 
 
 def _retry_after_s(headers: Mapping[str, str] | None) -> float | None:
@@ -195,6 +207,6 @@ def to_error(
     if kind is FailureKind.CONFIG:
         return FatalError(f"{message} (check the REST URL of this venue)")
     if kind is FailureKind.BANNED:
-        return TradingHalted(f"{message} (IP banned: trading halted until an operator acts)")
+        return IpBanned(f"{message} (not executed)", retry_after_s=failure.retry_after_s)
     code = failure.code if failure.code is not None else 0
     return RejectedError(code, f"{what}: {failure.reason or failure.message}")

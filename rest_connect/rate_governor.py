@@ -8,9 +8,11 @@ those headers, and sleeps before a request that would push a counter past `headr
 limit until that window has rolled (plus `margin_ms` for the error in our clock offset).
 
 A 429 blocks every caller until its `Retry-After` has passed (without the header: until the
-window ends), because each request sent while limited counts towards an IP ban. After a 418
-the governor is halted: every later `acquire` raises `TradingHalted` without sending anything,
-until an operator calls `resume()`.
+window ends), because each request sent while limited counts towards an IP ban. A 418 (the IP
+banned, 2 minutes .. 3 days) stops every request until the ban's end: `acquire` raises
+`IpBanned` at once, without waiting (an order must not go out minutes late; a read is retried
+by its caller after the ban), and the first request after the end goes out as usual. A request
+sent during a ban extends it, so the end taken is the latest of what the exchange said.
 
 Times are ms of the injected clock, which must estimate the exchange's clock (`LiveClock` with
 the offset measured by `RestConnection.sync_time`); waits (seconds) go through `sleep`.
@@ -19,16 +21,21 @@ the offset measured by `RestConnection.sync_time`); waits (seconds) go through `
 import asyncio
 import enum
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from core.backoff import Sleep
 from core.clock import Clock
-from core.errors import TradingHalted
+from core.errors import IpBanned
 
 log = logging.getLogger(__name__)
 RATE_LIMIT_LINE_MS = 60_000  # at most one WARNING about 429s in this long
+# A 418 that names no end: Binance's shortest ban. The request after it learns the real end.
+DEFAULT_BAN_MS = 120_000
+BAN_EXTENDED_MS = 1_000  # a later 418 moving the end by more than this is said again
 
 
 class LimitKind(enum.StrEnum):
@@ -96,6 +103,8 @@ class GovernorStats:
     paused_s: float = 0.0
     rate_limited: int = 0  # 429 answers that blocked every caller
     blocked_s: float = 0.0  # time callers waited out a 429
+    bans: int = 0  # 418 answers (IP banned)
+    refused_banned: int = 0  # requests not sent because of a ban
 
 
 @dataclass(slots=True)
@@ -140,8 +149,7 @@ class RateGovernor:
         self.headroom = headroom
         self.margin_ms = margin_ms
         self.blocked_until_ms = 0
-        self.halted = False
-        self.halt_reason = ""
+        self.banned_until_ms = 0  # our clock; 0: no ban known
         self.stats = GovernorStats()
         # The last 429 said at WARNING, and the 429s since then said at DEBUG only: a storm
         # answers dozens of requests a minute with 429, one line each buried the log.
@@ -176,12 +184,12 @@ class RateGovernor:
     async def acquire(self, *, weight: int = 1, orders: int = 0) -> None:
         """Wait until `weight` and `orders` more fit under every limit, then count them.
 
-        Raises `TradingHalted` at once when halted (also if halted while waiting).
+        Raises `IpBanned` at once during a ban (also one that began while waiting).
         """
         while True:
-            if self.halted:
-                raise TradingHalted(f"rate governor halted: {self.halt_reason}")
             now = self.clock.now_ms()
+            if self.banned_until_ms:
+                self._refuse_if_banned(now)
             if now < self.blocked_until_ms:
                 wait_s = (self.blocked_until_ms - now) / 1000
                 self.stats.blocked_s += wait_s
@@ -206,14 +214,12 @@ class RateGovernor:
 
     def try_acquire(self, *, weight: int = 1, orders: int = 0, now_ms: int | None = None) -> bool:
         """`acquire` without waiting: count `weight` and `orders` and return True when they fit
-        now; False (nothing counted) when `acquire` would wait or raise (halted, blocked by a
+        now; False (nothing counted) when `acquire` would wait or raise (a ban, blocked by a
         429, a budget reached). Lets the order path hand a request over without a loop hop.
         `now_ms`: this governor's clock, read by the caller for the same request (None: read
         here)."""
-        if self.halted:
-            return False
         now = self.clock.now_ms() if now_ms is None else now_ms
-        if now < self.blocked_until_ms:
+        if now < self.blocked_until_ms or (self.banned_until_ms and self._ban_holds(now)):
             return False
         at = now - self.margin_ms
         for counter in self._counters:
@@ -300,17 +306,62 @@ class RateGovernor:
             f" ({more} more 429s since the last such line)" if more else "",
         )
 
-    def halt(self, reason: str) -> None:
-        """A 418: refuse every later request until `resume()`."""
-        self.halted = True
-        self.halt_reason = reason
-        log.error("trading halted by the exchange: %s", reason)
+    def banned(self, *, until_ms: int | None, retry_after_s: float | None, reason: str) -> float:
+        """A 418: no request until the ban's end, the later of the exchange's "banned until"
+        (`until_ms`, exchange ms) and `Retry-After` (s) from now, plus `margin_ms` for our
+        clock's error (DEFAULT_BAN_MS without either); said once at WARNING with its end.
+        Returns the seconds left."""
+        now = self.clock.now_ms()
+        ends = [until_ms] if until_ms is not None else []
+        if retry_after_s is not None:
+            ends.append(now + math.ceil(retry_after_s * 1000))
+        end = (max(ends) if ends else now + DEFAULT_BAN_MS) + self.margin_ms
+        self.stats.bans += 1
+        known = self.banned_until_ms if now < self.banned_until_ms else 0
+        if end > known:
+            self.banned_until_ms = end
+        if end - known > BAN_EXTENDED_MS:  # a new ban, or one made longer: not a later answer
+            log.warning(
+                "HTTP 418: the exchange bans this IP until %s (%.0f s); no request is sent until "
+                "then, orders are refused as not sent (%s)",
+                _utc(self.banned_until_ms),
+                (self.banned_until_ms - now) / 1000,
+                reason,
+            )
+        else:
+            log.debug("HTTP 418 within the known ban (%s)", reason)
+        return (self.banned_until_ms - now) / 1000
 
-    def resume(self) -> None:
-        """Operator action after a ban has expired."""
-        self.halted = False
-        self.halt_reason = ""
+    def check_ban(self) -> None:
+        """Raise `IpBanned` while a ban holds: for another client of this IP, one that does not
+        send through `acquire` (the market-data REST), so that it sends nothing either."""
+        if self.banned_until_ms:
+            self._refuse_if_banned(self.clock.now_ms())
+
+    def _ban_holds(self, now: int) -> bool:
+        """Whether the ban still holds at `now`; its end, once passed, is said and forgotten."""
+        if now < self.banned_until_ms:
+            return True
+        log.info("the exchange's IP ban has ended (%s): requests resume", _utc(now))
+        self.banned_until_ms = 0
+        return False
+
+    def _refuse_if_banned(self, now: int) -> None:
+        """Raise `IpBanned` (seconds left as `retry_after_s`) while the ban holds."""
+        if self._ban_holds(now):
+            self.stats.refused_banned += 1
+            left_s = (self.banned_until_ms - now + 1) / 1000  # a sleep of it ends past the end
+            raise IpBanned(
+                f"the exchange bans this IP until {_utc(self.banned_until_ms)} "
+                f"({left_s:.0f} s more)",
+                retry_after_s=left_s,
+            )
 
     def usage(self) -> str:
         """`used/limit` per header, for logs and the heartbeat."""
         return ", ".join(f"{c.spec.header} {c.used}/{c.spec.limit}" for c in self._counters)
+
+
+def _utc(ms: int) -> str:
+    """`ms` (exchange clock) as the operator reads it."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -423,7 +423,7 @@ class Daemon:
             recv_window_ms=s.execution.recv_window_ms,
         )
         self._closers.append(rest.close)
-        market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock)
+        market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock, ban=rest.governor)
         self._closers.append(market_rest.close)
         instruments = await self._instruments(rest)
         await check_one_way_mode(rest)

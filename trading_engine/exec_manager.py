@@ -104,6 +104,7 @@ from core.enums import (
     TimeInForce,
     TradingState,
 )
+from core.errors import IpBanned
 from core.events import (
     BalanceChanged,
     DecisionMade,
@@ -411,6 +412,10 @@ TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
 # stop whose level the price has passed: the position is closed at the market instead). None
 # counts toward the circuit breaker; a fast market gave a stop -2021 after -2021, and a halt.
 MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
+# Refusals the circuit breaker does not count either: an order not sent during an IP ban
+# (HTTP 418), when the connection sends nothing until the ban's end and has said so once. Two
+# counted turned a two-minute ban into REDUCING, then HALTED until an operator reset it.
+UNCOUNTED_REFUSALS = MARKET_REFUSALS | {IpBanned.code}
 
 
 # --- the manager ---------------------------------------------------------------------------------
@@ -1636,7 +1641,7 @@ class ExecManager:
             pass  # the order path's events: no isinstance test of the four below
         elif isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
-            if event.code not in MARKET_REFUSALS:
+            if event.code not in UNCOUNTED_REFUSALS:
                 changed = risk.record_error(f"rejected {event.code}") or changed
         elif isinstance(event, OrderStatusUnknown):
             self.counters.unknown_outcomes += 1

@@ -33,6 +33,11 @@ Faults (method: effect):
   `Retry-After`.
 - `rest_drop_mid_response(count)`: the next `count` REST responses are cut off after half the
   body (headers sent, then the connection is closed).
+- `rest_ban(seconds)`: an IP ban starting at the next REST request: it and every request in
+  the `seconds` after it get 418 -1003 "Way too many requests; IP banned until <ms>. ..." (ms
+  of the exchange clock when the ban began, plus `seconds`) with `Retry-After` (whole seconds
+  left). `rest_ban_hits` counts the requests answered so, the first included: a client that
+  honours the ban sends exactly one.
 
 Every argument is checked (ValueError, which the admin endpoint answers with HTTP 400): seconds
 are finite numbers in [0, MAX_SECONDS], counts whole numbers in [0, MAX_COUNT] (at least 1 for
@@ -133,6 +138,10 @@ class Faults:
         self.rest_429_next = 0
         self.rest_429_retry_after_s = 1
         self.rest_drop_next = 0
+        self.rest_ban_s: float | None = None  # armed: the ban's length (s)
+        self._ban_ends: float | None = None  # time.monotonic() at its end, from its first request
+        self.rest_ban_until_ms = 0  # the "banned until" of its answers (exchange ms)
+        self.rest_ban_hits = 0
         self._refresh()
 
     def _refresh(self) -> None:
@@ -141,6 +150,7 @@ class Faults:
             self.rest_latency_s
             or self.rest_429_next
             or self.rest_drop_next
+            or self.rest_ban_s is not None
             or self.order_mode
             or self.order_reject_next
         )
@@ -302,6 +312,34 @@ class Faults:
         self._refresh()
         return True
 
+    # ---- (j) REST 418: an IP ban ------------------------------------------------------------
+
+    def rest_ban(self, seconds: float = 120.0) -> None:
+        """Ban the client for `seconds` from its next REST request on (Binance: 2 min .. 3 days)."""
+        duration = _seconds("seconds", seconds)
+        self.rest_ban_s = duration
+        self._ban_ends = None
+        self.rest_ban_hits = 0
+        self._refresh()
+
+    def take_rest_ban(self, now_ms: int) -> tuple[int, int] | None:
+        """(banned until: exchange ms, Retry-After: whole seconds) for this REST request, the
+        ban beginning at `now_ms` (exchange ms) if this is its first request; None when no ban
+        is armed or it has ended."""
+        if self.rest_ban_s is None:
+            return None
+        now = time.monotonic()
+        if self._ban_ends is None:
+            self._ban_ends = now + self.rest_ban_s
+            self.rest_ban_until_ms = now_ms + round(self.rest_ban_s * 1000)
+        left = self._ban_ends - now
+        if left <= 0:
+            self.rest_ban_s = self._ban_ends = None
+            self._refresh()
+            return None
+        self.rest_ban_hits += 1
+        return self.rest_ban_until_ms, max(1, math.ceil(left))
+
     # ---- admin endpoint -------------------------------------------------------------------------
 
     ADMIN_ACTIONS = (
@@ -319,6 +357,7 @@ class Faults:
         "reorder_user_events",
         "rest_rate_limit",
         "rest_drop_mid_response",
+        "rest_ban",
     )
 
     def apply(self, spec: object) -> object:

@@ -63,6 +63,17 @@ class RateLimited(BinanceError):
         self.retry_after_s = retry_after_s
 
 
+def ip_banned(until_ms: int, retry_after_s: int) -> RateLimited:
+    """Binance's answer to a banned IP: HTTP 418 -1003 naming the ban's end (exchange ms)."""
+    return RateLimited(
+        -1003,
+        f"Way too many requests; IP banned until {until_ms}. "
+        "Please use the websocket for live updates to avoid bans.",
+        418,
+        retry_after_s,
+    )
+
+
 @dataclass(slots=True)
 class _Window:
     start_ms: int = -1
@@ -109,13 +120,7 @@ class RateLimiter:
         state = self._ips.get(ip)
         now = self._now_ms()
         if state is not None and now < state.banned_until_ms:
-            raise RateLimited(
-                -1003,
-                f"Way too many requests; IP banned until {state.banned_until_ms}. "
-                "Please use the websocket for live updates to avoid bans.",
-                418,
-                _retry_after_s(state.banned_until_ms - now),
-            )
+            raise ip_banned(state.banned_until_ms, _retry_after_s(state.banned_until_ms - now))
 
     def charge_weight(self, ip: str, weight: int) -> int:
         """Add `weight`; return used weight, or raise 429 (or 418 when the 429s are ignored)."""

@@ -1,13 +1,13 @@
 """The REST request pipeline: faults, rate limits, authentication, dispatch, headers, errors.
 
-Order of processing (per request): injected latency; IP ban (418); injected 429; endpoint lookup
-(unknown path: 404, known path with another method: 405, both with Binance's -5000 body "Path
-<path>, Method <METHOD> is invalid"); the body (over 16 KiB: 413 -1101); parameter parsing
-(duplicates, too many: -1101, see params.py); request weight (429, then 418 for clients that
-keep going); security checks of reference section 2 (`auth.KeyStore.authenticate`); parameter
-syntax (`params.check_syntax`: -1100 / -1102 / -1130, so no handler ever sees a malformed
-number); a parameter the endpoint does not read (`accepted.check_all_read`: -1104);
-order-count limits on order placement (429 -1015); injected order failures; the handler.
+Order of processing (per request): injected latency; IP ban (418, earned or injected); injected 429;
+endpoint lookup (unknown path: 404, known path with another method: 405, both with Binance's -5000
+body "Path <path>, Method <METHOD> is invalid"); the body (over 16 KiB: 413 -1101); parameter
+parsing (duplicates, too many: -1101, see params.py); request weight (429, then 418 for clients that
+keep going); security checks of reference section 2 (`auth.KeyStore.authenticate`); parameter syntax
+(`params.check_syntax`: -1100 / -1102 / -1130, so no handler ever sees a malformed number); a
+parameter the endpoint does not read (`accepted.check_all_read`: -1104); order-count limits on order
+placement (429 -1015); injected order failures; the handler.
 Every response carries `X-MBX-USED-WEIGHT-1M`; order placement responses also carry
 `X-MBX-ORDER-COUNT-10S` / `-1M`. Every error body is `{"code", "msg"}` JSON (errors found by
 the HTTP parser itself are made JSON by `app.JsonErrorRunner`).
@@ -30,7 +30,7 @@ from .accepted import check_all_read
 from .auth import AuthConfig, Credentials, KeyStore, Security
 from .faults import ORDER_REJECTIONS, SERVICE_UNAVAILABLE_MSG, UNKNOWN_ERROR_MSG, Faults
 from .params import check_syntax, parse_params
-from .ratelimit import RateLimited, RateLimiter
+from .ratelimit import RateLimited, RateLimiter, ip_banned
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ class RestServer:
                 await asyncio.sleep(faults.rest_latency_s)
             self.limiter.check_ban(ip)
             if faults.rest_active:
+                ban = faults.take_rest_ban(self._now_ms())
+                if ban is not None:
+                    raise ip_banned(*ban)
                 retry_after = faults.take_rest_429()
                 if retry_after is not None:
                     raise RateLimited(

@@ -50,6 +50,8 @@ async def _ping(ex) -> int:
         b'{"fault": "drop_websockets", "refuse_s": "x"}',
         b'{"fault": "malformed_frames", "count": 1.5}',
         b'{"fault": "rest_drop_mid_response", "count": -3}',
+        b'{"fault": "rest_ban", "seconds": -1}',
+        b'{"fault": "rest_ban", "seconds": "120"}',
         b'{"fault": "reorder_user_events", "on": "yes"}',
         b'{"fault": "expire_listen_key", "key": 5}',
         b'{"fault": "nope"}',

@@ -24,6 +24,31 @@ async def test_injected_429_hits_exactly_the_next_n_requests(local_exchange) -> 
     assert results[0][2]["code"] == -1003
 
 
+async def test_injected_ban_answers_418_with_its_end_until_it_is_over(local_exchange) -> None:
+    url = f"{local_exchange.rest_url}/fapi/v1/ping"
+    local_exchange.faults.rest_ban(seconds=0.5)
+    began_ms = local_exchange.now_ms()
+
+    first = await _get(url)
+    second = await _get(url)
+    statuses = [second[0]]
+    while statuses[-1] == 418:  # the ban ends 0.5 s after the first request
+        statuses.append((await _get(url))[0])
+
+    status, headers, body = first
+    until = local_exchange.faults.rest_ban_until_ms
+    assert (status, headers["Retry-After"]) == (418, "1")
+    assert body == {
+        "code": -1003,
+        "msg": f"Way too many requests; IP banned until {until}. "
+        "Please use the websocket for live updates to avoid bans.",
+    }
+    assert began_ms + 500 <= until <= local_exchange.now_ms() + 500
+    assert second[2] == body  # the same end for every request of the ban
+    assert statuses[-1] == 200
+    assert local_exchange.faults.rest_ban_hits == len(statuses)  # the first and every 418 after
+
+
 async def test_drop_mid_response_cuts_the_body_of_the_next_n_requests(local_exchange) -> None:
     local_exchange.faults.rest_drop_mid_response(count=1)
     url = f"{local_exchange.rest_url}/fapi/v1/exchangeInfo"

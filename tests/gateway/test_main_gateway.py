@@ -373,14 +373,17 @@ async def test_an_order_still_rate_limited_after_the_waits_is_not_sent(ex):
         assert s.exchange_orders() == [] and s.exchange_position() == 0
 
 
-async def test_an_order_after_an_ip_ban_is_not_sent_for_the_halt(ex):
+async def test_an_order_during_an_ip_ban_is_not_sent_for_the_ban(ex):
     async with session(ex) as s:
-        s.venue.rest.governor.halt("HTTP 418 (a test's ban)")
+        ex.faults.rest_ban(seconds=5)  # from the next REST request on
         request = s.market(Side.BUY)
         s.venue.submit(request)
         refused = await s.rec.wait_for(OrderRejected, request.client_order_id)
 
-        assert refused.not_sent is NotSent.HALTED
+        assert refused.not_sent is NotSent.IP_BANNED
+        # the order met the ban, the dead-man switch's refresh perhaps alongside it; no more
+        assert ex.faults.rest_ban_hits <= 2
+        ex.faults.clear()
         assert s.exchange_position() == 0
 
 

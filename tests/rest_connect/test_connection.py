@@ -2,6 +2,7 @@
 outcomes, rejections and bans, each through the real python-binance client and HTTP."""
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,8 +13,8 @@ from core.clock import LiveClock
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
+    IpBanned,
     RejectedError,
-    TradingHalted,
 )
 from exchange_sim.server import LocalExchange, RateLimitConfig
 from rest_connect import LimitKind, RateGovernor, RateLimit, RestConnection
@@ -62,7 +63,7 @@ async def test_429_storm_is_waited_out_and_the_order_placed_once(exchange, conne
     assert placed["status"] == "NEW"
     assert elapsed >= 2.0  # two Retry-After: 1 waits
     assert conn.stats.rate_limited == 2
-    assert not conn.halted
+    assert conn.governor.stats.bans == 0
     assert await orders_with_id(conn, "storm-1") == 1
 
 
@@ -80,7 +81,7 @@ async def test_real_weight_429_is_waited_out_and_never_becomes_a_ban(
 
     assert len(answers) == 10
     assert conn.stats.rate_limited >= 1
-    assert not conn.halted
+    assert conn.governor.stats.bans == 0
 
 
 async def test_governor_pauses_before_the_weight_limit(exchange_factory, connect) -> None:
@@ -195,7 +196,9 @@ async def test_order_below_min_notional_is_rejected_with_binance_code(exchange, 
     assert conn.stats.rejected == 1
 
 
-async def test_ip_ban_halts_and_later_calls_send_nothing(exchange_factory, connect) -> None:
+async def test_an_earned_ip_ban_refuses_orders_and_sends_nothing_more(
+    exchange_factory, connect
+) -> None:
     ex: LocalExchange = await exchange_factory(
         rate_limits=RateLimitConfig(weight_limit=3, ban_after_ignored=1)
     )
@@ -207,14 +210,52 @@ async def test_ip_ban_halts_and_later_calls_send_nothing(exchange_factory, conne
                     break
     assert resp.status == 418
 
-    with pytest.raises(TradingHalted):
-        await conn.call("futures_time")
+    with pytest.raises(IpBanned):
+        await place(conn, "banned-1")
     sent = ex.rest.request_count
-    with pytest.raises(TradingHalted):
-        await conn.call("futures_time")
+    with pytest.raises(IpBanned, match="bans this IP until"):
+        await place(conn, "banned-2")
 
-    assert conn.halted
     assert ex.rest.request_count == sent
+    assert conn.governor.banned_until_ms > conn.clock.now_ms() + 100_000  # the 2 minutes
+
+
+async def test_a_read_hit_by_a_ban_waits_it_out_and_is_answered_after(exchange, connect) -> None:
+    conn = await connect(exchange, time_samples=1)
+    exchange.faults.rest_ban(seconds=0.5)
+
+    answer = await conn.call("futures_time")
+
+    assert "serverTime" in answer
+    assert exchange.faults.rest_ban_hits == 1  # nothing sent during the ban but the first
+
+
+async def test_an_order_during_a_ban_is_refused_and_never_placed(exchange, connect) -> None:
+    conn = await connect(exchange, time_samples=1)
+    exchange.faults.rest_ban(seconds=0.5)
+
+    with pytest.raises(IpBanned, match="418 -1003"):
+        await place(conn, "ban-1")
+    with pytest.raises(IpBanned, match="bans this IP until"):
+        await place(conn, "ban-2")
+    placed = await orders_with_id(conn, "ban-1") + await orders_with_id(conn, "ban-2")
+
+    assert placed == 0
+    assert exchange.faults.rest_ban_hits == 1
+
+
+async def test_a_clock_sync_hit_by_a_ban_says_it_once_and_waits_it_out(
+    exchange, connect, caplog
+) -> None:
+    conn = await connect(exchange, time_samples=1)
+    exchange.faults.rest_ban(seconds=0.5)
+
+    with caplog.at_level(logging.INFO, logger="rest_connect"):
+        await conn.sync_time()
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [w[:40] for w in warnings] == ["HTTP 418: the exchange bans this IP unti"]
+    assert exchange.faults.rest_ban_hits == 1
 
 
 async def test_time_sync_loop_follows_the_exchange_clock(exchange, connect) -> None:

@@ -11,9 +11,9 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 from core.errors import (
     ExecutionStatusUnknown,
     FatalError,
+    IpBanned,
     RejectedError,
     RetryableError,
-    TradingHalted,
 )
 from rest_connect.errors import FailureKind, classify, to_error
 
@@ -109,6 +109,25 @@ def test_a_connection_that_could_not_be_made_says_why_as_a_person_acts_on_it(
     assert (failure.kind, failure.message) == (FailureKind.NOT_SENT, said)
 
 
+def test_a_418_names_the_end_of_the_ban_and_its_retry_after() -> None:
+    exc = api_error(
+        418,
+        -1003,
+        "Way too many requests; IP banned until 1716000120000. Please use the websocket for "
+        "live updates to avoid bans.",
+        **{"Retry-After": "120"},
+    )
+
+    failure = classify(exc)
+
+    assert failure is not None
+    assert (failure.kind, failure.banned_until_ms, failure.retry_after_s) == (
+        FailureKind.BANNED,
+        1716000120000,
+        120.0,
+    )
+
+
 def test_programming_errors_are_not_request_failures() -> None:
     assert classify(TypeError("unexpected keyword")) is None
 
@@ -125,7 +144,8 @@ def test_programming_errors_are_not_request_failures() -> None:
         (aiohttp.ConnectionTimeoutError(), True, RetryableError),
         (api_error(401, -2015, "Invalid API-key"), True, FatalError),
         (api_error(404, -1, "Not found."), False, FatalError),
-        (api_error(418, -1003, "banned"), False, TradingHalted),
+        (api_error(418, -1003, "banned"), False, IpBanned),
+        (api_error(418, -1003, "banned"), True, IpBanned),
         (api_error(400, -4164, "notional too small"), True, RejectedError),
     ],
 )

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from core.clock import SimClock
-from core.errors import TradingHalted
+from core.errors import IpBanned
 from rest_connect.rate_governor import (
     DEFAULT_LIMITS,
     LimitKind,
@@ -159,15 +159,57 @@ async def test_429_without_retry_after_waits_until_the_window_ends() -> None:
     assert clock.now_ms() == WINDOW_START + MINUTE + 250
 
 
-async def test_halted_governor_refuses_without_waiting() -> None:
-    governor, _, sleep = make(*DEFAULT_LIMITS, start_ms=NOW)
+async def test_a_ban_refuses_every_request_without_waiting_until_its_end() -> None:
+    governor, clock, sleep = make(*DEFAULT_LIMITS, start_ms=NOW)
     governor.rate_limited(retry_after_s=30, kind=LimitKind.WEIGHT)
-    governor.halt("HTTP 418 -1003 IP banned")
 
-    with pytest.raises(TradingHalted, match="418"):
+    left_s = governor.banned(until_ms=NOW + 120_000, retry_after_s=None, reason="HTTP 418")
+    with pytest.raises(IpBanned, match="bans this IP until") as refused:
         await governor.acquire(weight=1)
+    fits_now = governor.try_acquire(weight=1)
+    clock.advance_ms(120_250)  # the ban's end and the margin
+    await governor.acquire(weight=1)
 
-    assert sleep.calls == []
+    assert left_s == 120.25
+    assert refused.value.retry_after_s == pytest.approx(120.251)
+    assert not fits_now
+    assert sleep.calls == []  # refused at once, then sent after the end without a wait
+    assert governor.banned_until_ms == 0
+
+
+def test_the_ban_ends_at_the_later_of_its_message_and_retry_after() -> None:
+    governor, _, _ = make(*DEFAULT_LIMITS, start_ms=NOW)
+
+    by_message = governor.banned(until_ms=NOW + 90_000, retry_after_s=30, reason="a")
+    by_header = governor.banned(until_ms=NOW + 90_000, retry_after_s=200, reason="b")
+
+    assert (by_message, by_header) == (90.25, 200.25)
+
+
+def test_a_ban_is_one_warning_with_its_end_and_its_lift_is_info(caplog) -> None:
+    governor, clock, _ = make(*DEFAULT_LIMITS, start_ms=NOW)
+
+    with caplog.at_level(logging.DEBUG, logger="rest_connect.rate_governor"):
+        governor.banned(until_ms=NOW + 120_000, retry_after_s=120, reason="futures_create_order")
+        governor.banned(until_ms=NOW + 120_000, retry_after_s=119, reason="futures_account")
+        clock.advance_ms(121_000)
+        assert governor.try_acquire(weight=1)
+
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.INFO]
+    assert said == [
+        (
+            "WARNING",
+            "HTTP 418: the exchange bans this IP until 2023-11-14 22:16:10 UTC (120 s); no "
+            "request is sent until then, orders are refused as not sent (futures_create_order)",
+        ),
+        ("INFO", "the exchange's IP ban has ended (2023-11-14 22:16:11 UTC): requests resume"),
+    ]
+
+
+def test_a_418_naming_no_end_bans_for_the_shortest_ban() -> None:
+    governor, _, _ = make(*DEFAULT_LIMITS, start_ms=NOW)
+
+    assert governor.banned(until_ms=None, retry_after_s=None, reason="HTTP 418") == 120.25
 
 
 async def test_orders_count_only_against_order_limits() -> None:
@@ -235,8 +277,8 @@ async def test_try_acquire_counts_what_fits_and_refuses_what_acquire_would_wait_
     assert not governor.try_acquire(weight=1)  # blocked by the 429
     clock.advance_ms(2_000)
     assert governor.try_acquire(weight=1)
-    governor.halt("HTTP 418")
-    assert not governor.try_acquire(weight=1)  # halted: acquire raises, try_acquire declines
+    governor.banned(until_ms=None, retry_after_s=60, reason="HTTP 418")
+    assert not governor.try_acquire(weight=1)  # banned: acquire raises, try_acquire declines
     assert sleep.calls == []
 
 

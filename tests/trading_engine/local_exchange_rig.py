@@ -76,6 +76,7 @@ class Daemon:
     strategy: ScriptedStrategy
     seen: list[Event] = field(default_factory=list)
     risk: RiskManager | None = None  # the ExecManager's (its trades counted today, its state)
+    last_bar_open_ms: int = -1  # of the last bar `propose` fed the ExecManager
 
     async def buy_at_market(self, qty: Decimal) -> None:
         """The strategy buys `qty` at the market (`propose`)."""
@@ -86,11 +87,22 @@ class Daemon:
     async def propose(self, *proposals: OrderProposal) -> None:
         """The strategy proposes `proposals` on a closed 1m bar at the exchange's mark (the
         mark given to the ExecManager first, for the risk's notional)."""
-        mark = Decimal((await self.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
+        self.propose_at(await self.mark(), *proposals)
+
+    async def mark(self) -> Decimal:
+        """SYMBOL's mark price on the exchange (USDT), read over the daemon's connection."""
+        return Decimal((await self.rest.call("futures_mark_price", symbol=SYMBOL))["markPrice"])
+
+    def propose_at(self, mark: Decimal, *proposals: OrderProposal) -> None:
+        """`propose` at a `mark` read before: the orders' requests are the only ones. A bar
+        opens a minute after the last one at the latest (the ExecManager ignores a bar no
+        later than the last), so two proposals within a minute both count."""
         now = self.venue.clock.now_ms()
         self.em.on_item(MarkPrice(SYMBOL, mark, mark, Decimal(0), now + 3_600_000, now, now))
         self.strategy.on_bar_says.append(list(proposals))
-        self.em.on_item(make_bar(str(mark), open_ms=now - now % 60_000 - 60_000))
+        open_ms = max(now - now % 60_000 - 60_000, self.last_bar_open_ms + 60_000)
+        self.last_bar_open_ms = open_ms
+        self.em.on_item(make_bar(str(mark), open_ms=open_ms))
 
     async def stop(self) -> None:
         """As the daemon stops with its orders left on the exchange."""

@@ -330,6 +330,27 @@ async def test_a_stop_loss_refused_rate_limited_at_the_stop_is_sent_once_more(
     assert "WARNING" not in said
 
 
+async def test_a_stop_loss_refused_by_an_ip_ban_at_the_stop_is_sent_once_more_after_it(
+    exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stop-loss the stop's last reconciliation places again is answered 418 (an IP ban of
+    0.5 s): not executed, and nothing may be sent before the ban's end, which comes within
+    the stop's budget; it is sent once more after it, and the position stays guarded."""
+    ex = exchange
+
+    def banned() -> None:
+        ex.faults.rest_ban(seconds=0.5)  # from the next request on: the stop-loss's
+
+    d, said = await stop_with_its_stop_loss_gone(ex, tmp_path, caplog, at_snapshot=banned)
+
+    assert ex.faults.rest_ban_hits == 1
+    assert exchange_stops(ex) == [("STOP_MARKET", "SELL", True)]
+    stop = stop_in_books(d)
+    assert stop is not None and stop.status is OrderStatus.NEW
+    assert "sent once more" in caplog.text
+    assert "position BTCUSDT 0.010 left open, guarded on the exchange by STOP_MARKET" in said
+
+
 async def test_a_stop_loss_whose_outcome_is_unknown_at_the_stop_is_not_sent_again(
     exchange: LocalExchange, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
