@@ -376,7 +376,7 @@ FORMAT_2_ENUMS = {
     "GapCause": ["jump", "reconnect", "sequence", "silence", "start"],
     "MarginType": ["CROSSED", "ISOLATED"],
     # OrderRejected.not_sent, added without a bump (as OrderReconciled.cause below)
-    "NotSent": ["ACCESS", "HALTED", "LOCAL_CHECK", "NETWORK_OR_RATE_LIMIT", "STOPPING"],
+    "NotSent": ["ACCESS", "IP_BANNED", "LOCAL_CHECK", "NETWORK_OR_RATE_LIMIT", "STOPPING"],
     "OrderIntent": ["CROSSED_CLOSE", "FLATTEN", "ORDINARY", "PAST_STOP_CLOSE", "REDUCING"],
     "OrderStatus": [
         "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "FILLED", "NEW", "PARTIALLY_FILLED",
