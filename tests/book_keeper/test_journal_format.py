@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from book_keeper import codec
-from book_keeper.journal import (
-    _ENUM_COLUMNS,
-    FILE_NAME,
-    FORMAT,
-    JournalError,
-    JournalLock,
-    JournalTooNew,
-    SqliteJournal,
-    _frame,
-    check_readable,
-    journal_dir_refusal,
-)
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError, JournalTooNew, journal_dir_refusal
+from book_keeper.journal_files import FILE_NAME, JournalLock
+from book_keeper.journal_format import _ENUM_COLUMNS, FORMAT, check_readable
+from book_keeper.journal_wal import _frame
 from core.account import Position
 from core.enums import OrderIntent, OrderStatus, OrderType, ReconcileCause, TradingState
 from core.events import OrderReconciled, PositionChanged, TradingStateChanged
