@@ -356,7 +356,7 @@ def _journaled_enums() -> dict[str, list[str]]:
 
 # What format 2 holds. A test failing here: a value was added to what the journal stores. If
 # a version that reads format 2 would misread it or fail on it (it would: an enum member, an
-# event kind), raise FORMAT by one in book_keeper/journal.py, add its line to the history in
+# event kind), raise FORMAT by one in book_keeper/journal_format.py, add its line to the history in
 # the module docstring and the README, then update these.
 FORMAT_2_KINDS = [
     "BalanceChanged", "CancelDenied", "DecisionMade", "FundingPaid", "GapDetected", "GapHealed",
