@@ -140,7 +140,8 @@ def _draw_client_id_tag(db: sqlite3.Connection) -> None:
 
 class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
     """`core.journal.Journal` in SQLite behind an append-only write-ahead log, with the restore
-    and audit queries of the daemon.
+    and audit queries of the daemon (`RestoreReads`, `LimitReads`, `CheckpointKeeping`: their
+    own modules; this class opens, records, applies and closes).
 
     `record`/`record_many`/`snapshot` are called from one thread (the daemon's asyncio thread);
     a background writer thread applies what they logged, or, with `writer_thread=False`, the
