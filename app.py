@@ -113,7 +113,7 @@ def check_directories(settings: Settings) -> None:
     files the daemon opens there for writing writable by this user (a first run under sudo
     leaves them root's): said now, in one line, not as a traceback or an exchange error once
     the daemon runs."""
-    from book_keeper.journal import writer_files
+    from book_keeper.journal_files import writer_files
     from runtime.log_setup import LOG_FILE_NAME
 
     journal_dir, log_dir = Path(settings.journal_dir), Path(settings.logging.dir)
@@ -235,7 +235,9 @@ def show_status(args: argparse.Namespace) -> int:
     A journal_dir that is a file, or files this user may not read, or a journal a newer
     version of the daemon wrote (its format mark), are the user's mistake: one line and exit
     2, not "died" (1) or a traceback."""
-    from book_keeper.journal import JournalTooNew, check_readable, journal_in_use, lock_file
+    from book_keeper.journal_errors import JournalTooNew
+    from book_keeper.journal_files import journal_in_use, lock_file
+    from book_keeper.journal_format import check_readable
     from runtime.status_file import read_problem, report
 
     try:

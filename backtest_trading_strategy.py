@@ -64,7 +64,7 @@ from backtest.runner import (
     run_backtest,
     write_outputs,
 )
-from book_keeper.journal import FILE_NAME as JOURNAL_FILE
+from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms
 from core.redaction import shown_path
 from risk_manager.config import RiskConfig

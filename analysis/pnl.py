@@ -125,7 +125,8 @@ def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
     commission, position_after), and how many commissions were in another asset."""
     import pandas as pd
 
-    from book_keeper.journal import JournalError, SqliteJournal
+    from book_keeper.journal import SqliteJournal
+    from book_keeper.journal_errors import JournalError
 
     try:
         with SqliteJournal(path, readonly=True) as journal:

@@ -81,14 +81,10 @@ from typing import Any
 
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.codec import from_jsonable
-from book_keeper.journal import (
-    JournalError,
-    JournalTooNew,
-    SqliteJournal,
-    check_readable,
-    journal_file,
-    journal_in_use,
-)
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError, JournalTooNew
+from book_keeper.journal_files import journal_file, journal_in_use
+from book_keeper.journal_format import check_readable
 from core.account import Position
 from core.atomic_file import write_problem
 from core.clock import SimClock

@@ -55,8 +55,9 @@ from backtest.data import DataError, Klines, MarketData, Trades, clip
 from backtest.run_lines import run_name
 from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import FILE_NAME as JOURNAL_FILE
-from book_keeper.journal import WAL_SUFFIX, SqliteJournal, Synchronous, journal_in_use
+from book_keeper.journal import SqliteJournal, Synchronous
+from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
+from book_keeper.journal_files import WAL_SUFFIX, journal_in_use
 from core.clock import SimClock
 from core.enums import TEXT, Side
 from core.events import (

@@ -6,7 +6,7 @@ the dataclass type hints, so every event class in `core.events` round-trips exac
 
 A value this version cannot decode - an enum member or an event kind added by a newer version -
 raises `UnknownValue` (a ValueError) naming it: the journal turns that into its one-line
-refusal (`book_keeper.journal.JournalTooNew`), never a half-read state.
+refusal (`book_keeper.journal_errors.JournalTooNew`), never a half-read state.
 """
 
 import dataclasses

@@ -9,7 +9,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from book_keeper.journal import JournalError, SqliteJournal, journal_file
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError
+from book_keeper.journal_files import journal_file
 from core.atomic_file import keep_new_files_private
 from core.redaction import shown_path
 from runtime.flags import SecretSafeParser, path_text, shown_argument_error

@@ -38,18 +38,10 @@ import aiohttp
 
 from book_keeper.book_keeper import BookKeeper, BookSummary
 from book_keeper.checkpoint import Replay
-from book_keeper.journal import (
-    JournalError,
-    JournalLock,
-    JournalTooNew,
-    SqliteJournal,
-    Synchronous,
-    check_readable,
-    journal_dir_refusal,
-    journal_in_use,
-    journal_venue,
-    run_applier,
-)
+from book_keeper.journal import SqliteJournal, Synchronous, run_applier
+from book_keeper.journal_errors import JournalError, JournalTooNew, journal_dir_refusal
+from book_keeper.journal_files import JournalLock, journal_in_use, journal_venue
+from book_keeper.journal_format import check_readable
 from core.clock import LiveClock
 from core.enums import OrderType, ReconcileCause, TradingState
 from core.errors import FatalError, RejectedError, RetryableError, TradingError

@@ -13,7 +13,7 @@ daemon stops trading).
 import logging
 from collections.abc import Callable
 
-from book_keeper.journal import JournalError
+from book_keeper.journal_errors import JournalError
 from core.clock import Clock
 from core.events import StreamStateChanged
 from core.market import Trade

@@ -15,7 +15,7 @@ text.
 
 import pytest
 
-import book_keeper.journal as journal_module
+import book_keeper.journal_applier as journal_module
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.checkpoint import VERSION, CheckpointRow, Replay
 from book_keeper.journal import SqliteJournal

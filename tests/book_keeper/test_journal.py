@@ -16,14 +16,10 @@ import pytest
 
 from book_keeper import codec
 from book_keeper.export import main as export_main
-from book_keeper.journal import (
-    FILE_NAME,
-    JournalError,
-    JournalLock,
-    SqliteJournal,
-    _frame,
-    journal_in_use,
-)
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError
+from book_keeper.journal_files import FILE_NAME, JournalLock, journal_in_use
+from book_keeper.journal_wal import _frame
 from core.account import Balance, Position, PositionAtRisk
 from core.enums import (
     MarginType,
@@ -685,7 +681,7 @@ def test_the_lock_of_a_killed_process_does_not_block_the_next_one(tmp_path):
     script = f"""
 import os, signal, sys
 sys.path.insert(0, {str(ROOT)!r})
-from book_keeper.journal import JournalLock
+from book_keeper.journal_files import JournalLock
 lock = JournalLock({str(tmp_path / "journal")!r})
 os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from book_keeper import codec
-from book_keeper.journal import (
-    _ENUM_COLUMNS,
-    FILE_NAME,
-    FORMAT,
-    JournalError,
-    JournalLock,
-    JournalTooNew,
-    SqliteJournal,
-    _frame,
-    check_readable,
-    journal_dir_refusal,
-)
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError, JournalTooNew, journal_dir_refusal
+from book_keeper.journal_files import FILE_NAME, JournalLock
+from book_keeper.journal_format import _ENUM_COLUMNS, FORMAT, check_readable
+from book_keeper.journal_wal import _frame
 from core.account import Position
 from core.enums import OrderIntent, OrderStatus, OrderType, ReconcileCause, TradingState
 from core.events import OrderReconciled, PositionChanged, TradingStateChanged
@@ -363,7 +356,7 @@ def _journaled_enums() -> dict[str, list[str]]:
 
 # What format 2 holds. A test failing here: a value was added to what the journal stores. If
 # a version that reads format 2 would misread it or fail on it (it would: an enum member, an
-# event kind), raise FORMAT by one in book_keeper/journal.py, add its line to the history in
+# event kind), raise FORMAT by one in book_keeper/journal_format.py, add its line to the history in
 # the module docstring and the README, then update these.
 FORMAT_2_KINDS = [
     "BalanceChanged", "CancelDenied", "DecisionMade", "FundingPaid", "GapDetected", "GapHealed",

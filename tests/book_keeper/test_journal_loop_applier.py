@@ -15,11 +15,11 @@ import book_keeper.journal as journal_module
 from book_keeper.journal import (
     APPLY_SLICE,
     MAX_APPLY_LAG_S,
-    JournalError,
     SqliteJournal,
     Synchronous,
     run_applier,
 )
+from book_keeper.journal_errors import JournalError
 from tests.book_keeper.support import BUY, submitted
 from tests.book_keeper.test_journal_wal import _decision
 

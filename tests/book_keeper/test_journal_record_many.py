@@ -5,7 +5,8 @@ import sqlite3
 
 import pytest
 
-from book_keeper.journal import JournalError, SqliteJournal
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError
 from core.enums import OrderStatus
 from core.events import DecisionMade
 from tests.book_keeper.support import BUY, SYMBOL, T0, accepted, submitted

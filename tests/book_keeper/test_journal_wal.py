@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import book_keeper.journal as journal_module
-from book_keeper.journal import JournalError, SqliteJournal, Synchronous
+from book_keeper.journal import SqliteJournal, Synchronous
+from book_keeper.journal_errors import JournalError
 from core.enums import OrderStatus
 from core.events import DecisionMade
 from tests.book_keeper.support import (

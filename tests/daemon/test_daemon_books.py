@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from book_keeper.journal import journal_venue
+from book_keeper.journal_files import journal_venue
 from tests.daemon.harness import (
     ROOT,
     assert_stopped_clean,

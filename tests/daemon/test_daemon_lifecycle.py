@@ -212,7 +212,8 @@ def test_a_password_in_the_endpoint_urls_is_in_nothing_the_daemon_shows_or_write
     the journal's binding. It is shown as <redacted>; the journal is bound to the URL without
     it, and one an earlier version bound with the password in it is the same endpoint: this
     run continues it (its binding rewritten without the password)."""
-    from book_keeper.journal import SqliteJournal, journal_venue
+    from book_keeper.journal import SqliteJournal
+    from book_keeper.journal_files import journal_venue
 
     with exchange_process(speed=20, admin=False) as ex:
         with SqliteJournal(tmp_path / "journal", writer_thread=False) as earlier:

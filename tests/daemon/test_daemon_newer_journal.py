@@ -10,7 +10,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from book_keeper.journal import FILE_NAME, SqliteJournal
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_files import FILE_NAME
 from core.account import Position
 from core.events import PositionChanged
 from tests.book_keeper.support import BUY, T0, submitted

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from book_keeper.journal import _decode_body, read_wal
+from book_keeper.journal_wal import _decode_body, read_wal
 from core.events import OrderFilled, OrderPartiallyFilled
 from tests.daemon.harness import (
     API_KEY,

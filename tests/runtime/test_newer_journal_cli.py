@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from book_keeper.journal import FILE_NAME, SqliteJournal
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_files import FILE_NAME
 from tests.book_keeper.support import BUY, submitted
 from tests.runtime.test_app_cli import run_app
 

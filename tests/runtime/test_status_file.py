@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from book_keeper.journal import SqliteJournal, journal_in_use
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_files import journal_in_use
 from runtime.status_file import HostTime, StatusExit, report, status_path, write_status
 
 ROOT = Path(__file__).resolve().parents[2]

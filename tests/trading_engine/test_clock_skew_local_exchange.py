@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from book_keeper.journal import JournalError
+from book_keeper.journal_errors import JournalError
 from core.enums import OrderType, Side
 from core.market import MarkPrice, Trade
 from core.orders import OrderProposal

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import book_keeper.journal as journal_module
-from book_keeper.journal import JournalError, SqliteJournal
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_errors import JournalError
 from core.account import Position
 from core.enums import OrderStatus, OrderType, Side
 from core.events import DecisionMade, Event, VenueSnapshot

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from book_keeper.journal import SqliteJournal, journal_venue
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_files import journal_venue
 from runtime.settings import load_settings
 from tests.book_keeper.support import BUY, submitted
 from trading_engine.daemon import (

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from book_keeper.book_keeper import BookKeeper
-from book_keeper.journal import SNAPSHOT_KIND, SqliteJournal, read_wal
+from book_keeper.journal import SqliteJournal
+from book_keeper.journal_wal import SNAPSHOT_KIND, read_wal
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.events import VenueSnapshot

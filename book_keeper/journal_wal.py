@@ -1,0 +1,112 @@
+"""The journal's append-only write-ahead log `journal.wal`: the frame a record is appended as
+(crc32, lsn, length, body), how the frames are read back (a torn last write is no record), and
+the entries a body decodes to, as the applier takes them."""
+
+import errno
+import os
+import struct
+import zlib
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+import orjson
+
+from book_keeper import codec
+
+
+class _Snapshot(NamedTuple):
+    """A balance snapshot as it travels through the write-ahead log (decimal strings)."""
+
+    time_ms: int
+    equity: str
+    wallet: str
+    unrealized_pnl: str
+    transfers: str = "0"  # USDT moved in and out so far (frames written before it: none)
+
+
+SNAPSHOT_KIND = "_snapshot"  # the write-ahead log's kind for a balance snapshot
+
+# One write-ahead log frame: crc32 (of the rest), lsn, body length, body. The body is one line
+# per event, `<kind> <JSON>` (orjson escapes every newline inside the JSON), or, for a
+# record_many, one JSON array `[[kind, ...], [event, ...]]` (a body starting with "[").
+_CRC = struct.Struct("<I")
+_HEAD = struct.Struct("<QI")
+_FRAME_HEAD = _CRC.size + _HEAD.size
+_MAX_BODY = 64 << 20  # a length above this is a torn or corrupt header, not a record
+
+# A journal entry in memory: the event (or snapshot) and its JSON payload (None: the applier
+# encodes it, for the entries of a record_many).
+_Entry = tuple[Any, bytes | None]
+_Batch = tuple[int, tuple[_Entry, ...]]
+
+
+_PREFIXES: dict[type, bytes] = {}
+
+
+def _kind_prefix(cls: type) -> bytes:
+    """`<kind> `: the start of an event's line in a write-ahead log frame."""
+    prefix = _PREFIXES.get(cls)
+    if prefix is None:
+        prefix = _PREFIXES[cls] = f"{cls.__name__} ".encode()
+    return prefix
+
+
+_KIND = attrgetter("__class__.__name__")  # an event's kind, as `record_many` writes it
+
+
+def _frame(lsn: int, body: bytes) -> bytes:
+    head = _HEAD.pack(lsn, len(body))
+    return _CRC.pack(zlib.crc32(body, zlib.crc32(head))) + head + body
+
+
+def read_wal(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The intact (lsn, body) frames at the start of `data` and the length they span; what
+    follows them (a torn last write, garbage) is not a record."""
+    frames: list[tuple[int, bytes]] = []
+    pos = 0
+    size = len(data)
+    while pos + _FRAME_HEAD <= size:
+        (crc,) = _CRC.unpack_from(data, pos)
+        lsn, length = _HEAD.unpack_from(data, pos + _CRC.size)
+        end = pos + _FRAME_HEAD + length
+        if length > _MAX_BODY or end > size:
+            break
+        head = data[pos + _CRC.size : pos + _FRAME_HEAD]
+        body = data[pos + _FRAME_HEAD : end]
+        if zlib.crc32(body, zlib.crc32(head)) != crc:
+            break
+        frames.append((lsn, body))
+        pos = end
+    return frames, pos
+
+
+def _decode_body(body: bytes) -> tuple[_Entry, ...]:
+    if body[:1] == b"[":  # record_many: [[kind, ...], [event JSON, ...]]
+        kinds, objects = orjson.loads(body)
+        return tuple(
+            (codec.loads(kind, payload := orjson.dumps(obj)), payload)
+            for kind, obj in zip(kinds, objects, strict=True)
+        )
+    entries: list[_Entry] = []
+    for line in body.split(b"\n"):
+        kind_b, _, payload = line.partition(b" ")
+        kind = kind_b.decode()
+        if kind == SNAPSHOT_KIND:
+            entries.append((_Snapshot(*orjson.loads(payload)), payload))
+        else:
+            entries.append((codec.loads(kind, payload), payload))
+    return tuple(entries)
+
+
+def _write_rest(fd: int, frame: bytes, written: int) -> int:
+    """The rest of a frame the disk took only part of (it filled during the write): written
+    on, so that a full disk fails as one (ENOSPC, "No space left on device": the daemon's
+    one line says so) rather than as an unexplained short write; the caller truncates the
+    part written on failure."""
+    view = memoryview(frame)
+    while written < len(frame):
+        n = os.write(fd, view[written:])
+        if n <= 0:
+            raise OSError(errno.EIO, f"short write ({written} of {len(frame)} bytes)")
+        written += n
+    return written
