@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="say whether the daemon of this config runs, and its equity, position and "
-        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
+        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, or "
+        "running with trouble that has not cleared (an order in doubt for over 60 s, or no "
+        "reconciliation for 3 intervals + 60 s; also when HALTED/REDUCING), "
         "2 cannot read it (not a directory, another user's files), "
         "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING); "
         "sends nothing, needs no keys",
