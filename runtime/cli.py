@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-file",
         type=nonempty_path,
         metavar="PATH",
-        help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet and live "
-        "(default: .env in the working directory if it exists, else the environment)",
+        help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet, live and "
+        "an exchange attached with [endpoints] (default: .env in the working directory if it "
+        "exists, else the environment)",
     )
     parser.add_argument(
         "--symbol",

@@ -48,3 +48,11 @@ def test_the_status_help_names_every_exit_1() -> None:
 
     assert "an order in doubt for over 60 s" in text
     assert "no reconciliation for 3 intervals + 60 s" in text
+
+
+def test_the_env_file_help_says_an_attached_exchange_needs_keys_too() -> None:
+    """A local run attached with [endpoints] refuses to start without keys; the help said they
+    were needed for testnet and live only."""
+    text = " ".join(cli.build_parser().format_help().split())
+
+    assert "needed for testnet, live and an exchange attached with [endpoints]" in text
