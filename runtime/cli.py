@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-file",
         type=nonempty_path,
         metavar="PATH",
-        help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet and live "
-        "(default: .env in the working directory if it exists, else the environment)",
+        help="file with BINANCE_API_KEY and BINANCE_API_SECRET, needed for testnet, live and "
+        "an exchange attached with [endpoints] (default: .env in the working directory if it "
+        "exists, else the environment)",
     )
     parser.add_argument(
         "--symbol",
@@ -90,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--status",
         action="store_true",
         help="say whether the daemon of this config runs, and its equity, position and "
-        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, "
+        "orders (from <journal_dir>/status.json); exit 0 running, 1 stuck or died, or "
+        "running with trouble that has not cleared (an order in doubt for over 60 s, or no "
+        "reconciliation for 3 intervals + 60 s; also when HALTED/REDUCING), "
         "2 cannot read it (not a directory, another user's files), "
         "3 stopped, 4 running but not trading (still starting, or HALTED/REDUCING); "
         "sends nothing, needs no keys",

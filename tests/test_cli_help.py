@@ -38,3 +38,21 @@ def test_the_fetch_help_gives_the_defaults_and_the_limits() -> None:
     assert "(default: https://fapi.binance.com)" in text
     assert "not before 2019-09-01" in text
     assert "--symbol SYMBOL the USD-M symbol" in text  # no "(default: None)" after it
+
+
+def test_the_status_help_names_every_exit_1() -> None:
+    """The README's exit statuses of --status: 1 is also a running daemon whose trouble has not
+    cleared (an order in doubt, no reconciliation), even HALTED or REDUCING; the help said only
+    "stuck or died", so a monitor written from it read such a 1 as a dead daemon."""
+    text = " ".join(cli.build_parser().format_help().split())
+
+    assert "an order in doubt for over 60 s" in text
+    assert "no reconciliation for 3 intervals + 60 s" in text
+
+
+def test_the_env_file_help_says_an_attached_exchange_needs_keys_too() -> None:
+    """A local run attached with [endpoints] refuses to start without keys; the help said they
+    were needed for testnet and live only."""
+    text = " ".join(cli.build_parser().format_help().split())
+
+    assert "needed for testnet, live and an exchange attached with [endpoints]" in text
