@@ -49,6 +49,7 @@ mark price also samples the peak and drawdown; the equity curve gets one point p
 
 `BookKeeper` composes parts that each have a module of their own: `symbol_book` (one symbol's
 position and totals, the fills kept to re-sequence a late one, the position arithmetic),
+`order_book` (the orders that are or may be live, the ended ones, the order totals),
 `funding` (the settlements booked, once each), `held_updates` (the account updates held
 ahead of their fills), `margin` (the initial margin of open orders) and `summary` (the
 closing summary). What runs per event and per market-data item (`apply`, `mark`, the reads of
@@ -56,7 +57,7 @@ the order path) stays here: moved out, each would cost a call more.
 """
 
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ from book_keeper.checkpoint import Replay
 from book_keeper.funding import FundingSettlements
 from book_keeper.held_updates import HeldUpdates
 from book_keeper.margin import holds_margin, open_order_margin
-from book_keeper.order_state import evolve
+from book_keeper.order_book import OrderBook
 from book_keeper.summary import BookSummary
 from book_keeper.symbol_book import (
     ZERO,
@@ -77,7 +78,7 @@ from book_keeper.symbol_book import (
 )
 from core.account import Balance, Position
 from core.clock import Clock
-from core.enums import TEXT, OrderIntent, OrderStatus, Side
+from core.enums import Side
 from core.events import (
     BalanceChanged,
     Event,
@@ -95,10 +96,9 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
-from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import Fill, IllegalTransition, Order, forced_close, outside_order
+from core.orders import Fill, Order, forced_close, outside_order
 
 if TYPE_CHECKING:
     from book_keeper.journal import SqliteJournal
@@ -125,7 +125,6 @@ FUNDING_REASON = "FUNDING_FEE"
 INSURANCE_REASON = "INSURANCE_CLEAR"
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
 START_SNAPSHOT = "snapshot start"  # the start-up reconciliation (`VenueSnapshot.reason` "start")
-_LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 class BookKeeper:
@@ -168,19 +167,20 @@ class BookKeeper:
         self.starting_balances: dict[str, Decimal] = dict(self._wallets)
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
-        self._orders: dict[str, Order] = {}
+        self._order_book = OrderBook(
+            clock=clock,
+            traded=self._books,
+            remember=remember_orders,
+            reject=self._reject,
+            difference=self._difference,
+        )
+        # The order book's live orders and ended ones (never rebound), read here directly: on
+        # every fill and every order's risk check, a call fewer.
+        self._orders = self._order_book.live
+        self._ended = self._order_book.ended
         # Orders that are or may be live, by client order id: the same dict, read-only for
         # readers (an attribute, not a property: read on every target order).
         self.orders: Mapping[str, Order] = self._orders
-        # Recent terminal orders, bounded: oldest first (an OrderedDict drops its oldest in
-        # O(1); a dict's first key is found past every slot deleted before it).
-        self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
-        self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
-        # Of those, the ones a reconciliation removed as not at the exchange, with why they
-        # were sent (but ORDINARY): one found open again later keeps its intent, which the
-        # exchange's copy cannot carry (its journal row keeps it too).
-        self._vanished_intent: dict[str, OrderIntent] = {}
-        self._remember = remember_orders
         # The funding settlements booked: each is booked once, however often it is read.
         self._funding = FundingSettlements()
         # Fills restored of symbols no longer traded, by (symbol, trade id): booked once.
@@ -203,10 +203,6 @@ class BookKeeper:
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
         # totals since the books began (restored history included)
-        self.orders_submitted = 0
-        self.orders_by_status: dict[str, int] = {}
-        # this run's only (a restore does not rebuild it): see `BookSummary.orders_not_sent`
-        self.orders_not_sent: dict[str, int] = {}
         self.fill_count = 0
         self.maker_fills = 0
         self.restored_fills = 0
@@ -226,18 +222,18 @@ class BookKeeper:
         self.rp_mismatches = 0
         self.duplicate_fills = 0
         self.rejected_events = 0
-        self.illegal_transitions = 0
+        on_order_event = self._order_book.on_order_event
         self._handlers: dict[type, Any] = {
-            OrderSubmitted: self._on_submitted,
+            OrderSubmitted: self._order_book.on_submitted,
             OrderPartiallyFilled: self._on_fill_event,
             OrderFilled: self._on_fill_event,
-            OrderAccepted: self._on_order_event,
-            OrderRejected: self._on_order_event,
-            OrderCanceled: self._on_order_event,
-            OrderExpired: self._on_order_event,
-            OrderAmended: self._on_order_event,
-            OrderStatusUnknown: self._on_order_event,
-            OrderReconciled: self._on_order_event,
+            OrderAccepted: on_order_event,
+            OrderRejected: on_order_event,
+            OrderCanceled: on_order_event,
+            OrderExpired: on_order_event,
+            OrderAmended: on_order_event,
+            OrderStatusUnknown: on_order_event,
+            OrderReconciled: on_order_event,
             PositionChanged: self._on_position,
             BalanceChanged: self._on_balance,
             FundingPaid: self._on_funding,
@@ -398,6 +394,40 @@ class BookKeeper:
         return qty, mark, count, same
 
     # --- more views ----------------------------------------------------------------------
+
+    @property
+    def orders_submitted(self) -> int:
+        """Orders submitted since the books began (restored history included)."""
+        return self._order_book.submitted
+
+    @property
+    def orders_by_status(self) -> Mapping[str, int]:
+        """Ended orders by terminal status (restored history included)."""
+        return self._order_book.by_status
+
+    @property
+    def orders_not_sent(self) -> Mapping[str, int]:
+        """This run's orders that never reached the exchange, by why (`NotSent`)."""
+        return self._order_book.not_sent
+
+    @property
+    def illegal_transitions(self) -> int:
+        """Order events the order-state table refused (logged, not applied)."""
+        return self._order_book.illegal_transitions
+
+    @illegal_transitions.setter
+    def illegal_transitions(self, count: int) -> None:  # a checkpoint's count (`_REPLAY_COUNTS`)
+        self._order_book.illegal_transitions = count
+
+    @property
+    def remember_orders(self) -> int:
+        """How many ended orders the books remember (the newest)."""
+        return self._order_book.remember
+
+    @property
+    def _ended_ms(self) -> Mapping[str, int]:
+        """When each ended order remembered ended (`OrderBook.ended_ms`), as tests read it."""
+        return self._order_book.ended_ms
 
     def positions(self) -> list[Position]:
         return [self.position(s) for s in self._books]
@@ -567,67 +597,7 @@ class BookKeeper:
         self.differences += 1
         log.warning("books: %s", sentence)
 
-    # orders
-
-    def _on_submitted(self, event: OrderSubmitted) -> None:
-        r = event.request
-        if r.symbol not in self._books:
-            self._reject(event, f"order {r.client_order_id} for {r.symbol}, not traded")
-            return
-        cid = r.client_order_id
-        if cid in self._orders or cid in self._ended:
-            self._reject(event, f"client order id {cid} submitted twice")
-            return
-        self._orders[cid] = Order.from_request(r, event.event_time_ms, event.intent)
-        self.orders_submitted += 1
-
-    def _on_order_event(self, event: Event) -> None:
-        cid = event.client_order_id  # type: ignore[attr-defined]  # fills have their own handler
-        order = self._orders.get(cid)
-        if order is None:
-            if cid in self._ended:
-                log.debug("books: %s of ended order %s", type(event).__name__, cid)
-            else:
-                self._reject(event, f"unknown order {cid}")
-            return
-        self._advance(order, event)
-
-    def _advance(self, order: Order, event: Event) -> None:
-        try:
-            new = evolve(order, event)
-        except (IllegalTransition, ValueError) as e:
-            self.illegal_transitions += 1
-            log.warning("books: %s not applied: %s", type(event).__name__, e)
-            return
-        cid = new.client_order_id
-        if new.is_terminal:
-            del self._orders[cid]
-            self._end(cid, new.status)
-            if event.__class__ is OrderRejected:
-                self._count_not_sent(event)
-        else:
-            self._orders[cid] = new
-
-    def _count_not_sent(self, event: OrderRejected) -> None:
-        """An order that never reached the exchange, counted apart from its rejections."""
-        kind = event.not_sent
-        if kind is not None and not self._restoring:
-            self.orders_not_sent[kind.value] = self.orders_not_sent.get(kind.value, 0) + 1
-
-    def _end(self, cid: str, status: OrderStatus, *, count: bool = True) -> None:
-        """Remember an ended order (bounded: the oldest forgotten first); `count` it in the
-        summary's statuses unless it only vanished (a reconciliation found it gone)."""
-        if count:
-            text = TEXT[status]
-            self.orders_by_status[text] = self.orders_by_status.get(text, 0) + 1
-        ended = self._ended
-        ended[cid] = status
-        self._ended_ms[cid] = self._clock.now_ms()
-        if len(ended) > self._remember:
-            oldest, _ = ended.popitem(last=False)
-            self._ended_ms.pop(oldest, None)
-            if self._vanished_intent:
-                self._vanished_intent.pop(oldest, None)
+    # orders (`OrderBook`), their fills
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
         f = event.fill
@@ -635,7 +605,7 @@ class BookKeeper:
             return
         order = self._orders.get(f.client_order_id)
         if order is not None:
-            self._advance(order, event)
+            self._order_book.advance(order, event)
 
     def _known_order(self, client_order_id: str) -> bool:
         """A fill to book: of an order of ours, of the exchange's own (a liquidation), or of
@@ -998,7 +968,7 @@ class BookKeeper:
                 if (sentence := self._compare_balance(balance, why, at)) is not None:
                     out.append(sentence)
         if orders:
-            out.extend(self._reconcile_orders(snapshot, symbols))
+            out.extend(self._order_book.reconcile(snapshot, symbols))
         return out
 
     def _settle_at_snapshot(
@@ -1014,63 +984,6 @@ class BookKeeper:
         if balance is not None:
             adopted.append(self._compare_balance(balance[0], ORDER_REASON, balance[1]))
         return [sentence for sentence in adopted if sentence is not None]
-
-    def _reconcile_orders(self, snapshot: VenueSnapshot, symbols: tuple[str, ...]) -> list[str]:
-        at = snapshot.event_time_ms
-        out: list[str] = []
-        covered = set(symbols)
-        # The exchange's own orders (a liquidation working) are not the books' to hold open:
-        # only their fills are booked.
-        theirs = {
-            o.client_order_id: o
-            for o in snapshot.open_orders
-            if o.symbol in covered and forced_close(o.client_order_id) is None
-        }
-        for cid, o in theirs.items():
-            ours = self._orders.get(cid)
-            if ours is None:
-                if o.symbol not in self._books or self._ended_ms.get(cid, 0) > at:
-                    continue  # not ours, or it ended after the snapshot's reads began
-                out.append(
-                    f"order {cid} ({o.symbol} {o.side} {o.type} {o.quantity:f}) is open at the "
-                    "exchange but not in our books; added"
-                )
-                if cid in self._ended:
-                    del self._ended[cid]
-                else:
-                    self.orders_submitted += 1
-                intent = self._vanished_intent.pop(cid, None)
-                self._orders[cid] = o if intent is None else replace(o, intent=intent)
-            elif ours.updated_ms <= at and (
-                ours.status != o.status or ours.filled_qty != o.filled_qty
-            ):
-                out.append(
-                    f"order {cid}: ours {ours.status} filled {ours.filled_qty:f}, exchange "
-                    f"{o.status} filled {o.filled_qty:f}; adopted the exchange's"
-                )
-                self._orders[cid] = replace(  # the exchange cannot know why we sent it
-                    o,
-                    created_ms=ours.created_ms,
-                    order_id=o.order_id or ours.order_id,
-                    intent=ours.intent,
-                )
-            else:
-                continue
-            self._difference(out[-1])
-        for cid, ours in list(self._orders.items()):
-            if ours.symbol in covered and cid not in theirs and ours.status in _LIVE:
-                if ours.updated_ms > at:
-                    continue
-                out.append(
-                    f"order {cid} ({ours.symbol} {ours.status}) is open in our books but not at "
-                    "the exchange; removed from the open orders"
-                )
-                self._difference(out[-1])
-                del self._orders[cid]
-                self._end(cid, ours.status, count=False)  # its late events: known, not foreign
-                if ours.intent is not OrderIntent.ORDINARY:
-                    self._vanished_intent[cid] = ours.intent
-        return out
 
     # --- restore -----------------------------------------------------------------------------
 
@@ -1115,25 +1028,12 @@ class BookKeeper:
         ones from the journal's rows, the peak and max drawdown from its balance snapshots
         (the higher of those and the replay's)."""
         ledger = replay.ledger
-        self._ended.clear()
-        self._ended_ms.clear()
-        self._vanished_intent.clear()
-        self._orders.clear()
-        self.orders_by_status = dict(ledger.by_status)
-        self.orders_submitted = ledger.rows
-        now = self._clock.now_ms()
-        for cid, status in ledger.newest_ended():  # at most `remember_orders`, oldest first
-            self._ended[cid] = status
-            self._ended_ms[cid] = now
-        for o in journal.open_orders():
-            if o.symbol in self._books:
-                self._orders[o.client_order_id] = o
-            else:
-                log.warning(
-                    "books: open order %s for %s, not traded now: left to the exchange",
-                    o.client_order_id,
-                    o.symbol,
-                )
+        self._order_book.restore(
+            submitted=ledger.rows,
+            by_status=dict(ledger.by_status),
+            newest_ended=ledger.newest_ended(),  # at most `remember_orders`, oldest first
+            open_orders=journal.open_orders(),
+        )
         marks = replay.marks
         peak = marks.peak_all
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
@@ -1155,10 +1055,10 @@ class BookKeeper:
             clock=self._clock,
             leverage=dict.fromkeys(self.instruments, 0),
             curve_points=self._curve_points,
-            remember_orders=self._remember,
+            remember_orders=self.remember_orders,
             revalue_eagerly=False,
         )
-        twin._restoring = True
+        twin._restoring = twin._order_book.restoring = True
         return twin
 
     def _replay(self, item: Fill | Event, known: bool = False) -> None:
