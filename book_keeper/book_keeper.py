@@ -46,22 +46,39 @@ taken in arrival order (`RESEQUENCE_FILLS` per symbol are kept for that).
 
 `mark()` runs on every market-data item: it stores a reference and compares one integer. A
 mark price also samples the peak and drawdown; the equity curve gets one point per minute.
+
+`BookKeeper` composes parts that each have a module of their own: `symbol_book` (one symbol's
+position and totals, the fills kept to re-sequence a late one, the position arithmetic),
+`order_book` (the orders that are or may be live, the ended ones, the order totals),
+`funding` (the settlements booked, once each), `held_updates` (the account updates held
+ahead of their fills), `margin` (the initial margin of open orders) and `summary` (the
+closing summary). What runs per event and per market-data item (`apply`, `mark`, the reads of
+the order path) stays here: moved out, each would cost a call more.
 """
 
 import logging
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from itertools import accumulate, pairwise
-from typing import TYPE_CHECKING, Any, NamedTuple
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from book_keeper.checkpoint import Replay
-from book_keeper.codec import from_jsonable, to_jsonable
-from book_keeper.order_state import evolve
+from book_keeper.funding import FundingSettlements
+from book_keeper.held_updates import HeldUpdates
+from book_keeper.margin import holds_margin, open_order_margin
+from book_keeper.order_book import OrderBook
+from book_keeper.summary import BookSummary
+from book_keeper.symbol_book import (
+    ZERO,
+    Applied,
+    SymbolBook,
+    agrees,
+    position_step,
+    rewind,
+)
 from core.account import Balance, Position
 from core.clock import Clock
-from core.enums import TEXT, OrderIntent, OrderStatus, OrderType, Side
+from core.enums import Side
 from core.events import (
     BalanceChanged,
     Event,
@@ -79,21 +96,15 @@ from core.events import (
     PositionChanged,
     VenueSnapshot,
 )
-from core.fast_init import replace
 from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import Fill, IllegalTransition, Order, forced_close, outside_order
+from core.orders import Fill, Order, forced_close, outside_order
 
 if TYPE_CHECKING:
     from book_keeper.journal import SqliteJournal
 
 log = logging.getLogger(__name__)
 
-ZERO = Decimal(0)
-_E8 = Decimal("0.00000001")
-SHOWN_PLACES = _E8  # balances as Binance shows them
-# The exchange prints entry prices with 8 decimals: closer than half a unit of the 8th is equal.
-ENTRY_TOLERANCE = Decimal("0.000000005")
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 # ACCOUNT_UPDATE reasons that move money in or out of the account: booked as transfers.
@@ -112,274 +123,8 @@ FUNDING_REASON = "FUNDING_FEE"
 # After a liquidation the insurance fund resets a negative wallet to 0: money the books could
 # not have computed from any fill, booked as an adjustment, not a difference.
 INSURANCE_REASON = "INSURANCE_CLEAR"
-# A FundingPaid (income record) and a FUNDING_FEE balance update this close are one settlement
-# (Binance settles at most hourly; the reference gives ~1 minute of tolerance at settlement).
-FUNDING_MATCH_MS = 60_000
-# FundingPaid booked are remembered by (symbol, settlement time) this far back from the newest
-# settlement booked; an older one counts as booked. The venue reads the income history from
-# an hour before the newest settlement it saw (after a restart: before the journal's latest
-# time; `gateway.venue_sync.FUNDING_OVERLAP_MS`), so a resend is of the newest settlements;
-# 7 days (Binance's income window without times) is a wide margin, and bounds the set (and
-# every checkpoint) to ~170 settlements per hourly symbol.
-FUNDING_PAID_WINDOW_MS = 7 * DAY_MS
-# Fills kept per symbol to re-sequence one that arrives after fills the exchange made later.
-RESEQUENCE_FILLS = 64
 ORDER_REASON = "ORDER"  # an ACCOUNT_UPDATE caused by fills
 START_SNAPSHOT = "snapshot start"  # the start-up reconciliation (`VenueSnapshot.reason` "start")
-# How long an ACCOUNT_UPDATE that disagrees with us waits for the fills it may be ahead of
-# (Binance can send it before their ORDER_TRADE_UPDATEs), in event time.
-HOLD_AHEAD_MS = 2_000
-_LIVE = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
-
-
-def recent_settlements(paid: set[tuple[str, int]], window_ms: int) -> set[tuple[str, int]]:
-    """The (symbol, settlement time) of `paid` at most `window_ms` older than the newest: the
-    ones a resend of the income history can still carry."""
-    if not paid:
-        return paid
-    horizon = max(t for _, t in paid) - window_ms
-    return {key for key in paid if key[1] >= horizon}
-
-
-class _BookedTradeIds:
-    """The trade ids of one symbol already booked, in bounded memory: the latest `keep`
-    exactly, and every id at or below the highest one forgotten counts as booked too
-    (Binance's trade ids grow per symbol; a fill older than the last `keep` fills cannot
-    come first now)."""
-
-    __slots__ = ("_ids", "_keep", "_order", "floor")
-
-    def __init__(self, keep: int = 50_000) -> None:
-        self._ids: set[int] = set()
-        self._order: deque[int] = deque()
-        self._keep = keep
-        self.floor = -1  # ids at or below: booked (forgotten)
-
-    def __contains__(self, trade_id: int) -> bool:
-        return trade_id <= self.floor or trade_id in self._ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def add(self, trade_id: int) -> None:
-        self._ids.add(trade_id)
-        order = self._order
-        order.append(trade_id)
-        if len(order) > self._keep:
-            old = order.popleft()
-            self._ids.discard(old)
-            if old > self.floor:
-                self.floor = old
-
-    def to_json(self) -> dict[str, Any]:
-        """For a checkpoint: the ids in the order they were booked (which decides the next one
-        forgotten), as differences (mostly small: ids grow), the floor and the capacity."""
-        ids = list(self._order)
-        steps = [b - a for a, b in pairwise(ids)]
-        return {"keep": self._keep, "floor": self.floor, "first": ids[:1], "steps": steps}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "_BookedTradeIds":
-        out = cls(int(data["keep"]))
-        out.floor = int(data["floor"])
-        first, steps = data["first"], data["steps"]
-        if len(first) > 1 or (steps and not first):
-            raise ValueError(f"trade ids: first {first!r} and {len(steps)} steps")
-        ids = list(accumulate(steps, initial=first[0])) if first else []
-        out._order.extend(ids)
-        out._ids.update(ids)
-        return out
-
-
-class _Applied(NamedTuple):
-    """A fill as the position took it, kept to re-sequence a late one."""
-
-    trade_id: int
-    signed: Decimal  # + bought, - sold
-    price: Decimal
-    qty_before: Decimal
-    entry_before: Decimal
-    exchange_rp: Decimal
-    rp_differed: bool  # its rp was counted as a difference when it was applied
-
-
-class _Book:
-    """One symbol: the position, its totals and the latest prices (mutable, hot)."""
-
-    __slots__ = (
-        "ask",
-        "bid",
-        "entry",
-        "fees",
-        "fills",
-        "funding",
-        "inst",
-        "last",
-        "leverage",
-        "mark",
-        "position",
-        "qty",
-        "realized",
-        "recent",
-        "seen",
-        "symbol",
-        "update_ms",
-    )
-
-    def __init__(self, inst: Instrument, leverage: int) -> None:
-        self.inst = inst
-        self.symbol = inst.symbol
-        self.qty = ZERO
-        self.entry = ZERO
-        self.realized = ZERO  # Binance `cr`: pre-fee realized PnL of this symbol
-        self.fees = ZERO  # commission in the margin asset
-        self.funding = ZERO
-        self.fills = 0
-        self.leverage = leverage
-        self.mark: Decimal | None = None
-        self.last: Decimal | None = None
-        self.bid: Decimal | None = None
-        self.ask: Decimal | None = None
-        self.position: Position | None = None  # cached view, rebuilt after a change
-        self.seen = _BookedTradeIds()  # trade ids applied
-        # The last fills applied, in the exchange's order, so that a late one is booked
-        # where the exchange booked it.
-        self.recent: deque[_Applied] = deque(maxlen=RESEQUENCE_FILLS)
-        self.update_ms = 0  # exchange time of the last change
-
-    def ref_price(self) -> Decimal | None:
-        if self.mark is not None:
-            return self.mark
-        if self.last is not None:
-            return self.last
-        if self.bid is not None and self.ask is not None:
-            return (self.bid + self.ask) / 2
-        return None
-
-
-# Binance's EXPIRED is the exchange's own end of an order, not a cancel of ours (reference 6.2.4,
-# 6.3): the closePosition stop-loss / take-profit of a position that closed (the flatten's fill:
-# Binance ends it then, before the daemon would cancel it), a market or IOC order's unfilled
-# rest, a reduce-only order left with nothing to reduce. "expired 1" alone read as a fault.
-_EXPIRED = TEXT[OrderStatus.EXPIRED]
-_REJECTED = TEXT[OrderStatus.REJECTED]
-_EXPIRED_BY = (
-    "; expired: ended by the exchange (a stop-loss / take-profit whose position closed, or an "
-    "order's unfilled rest), not cancelled by the daemon"
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BookSummary:
-    """The closing summary: what the books hold now and what happened since they began."""
-
-    orders_submitted: int
-    orders_by_status: Mapping[str, int]  # terminal statuses
-    # this run's orders that never reached the exchange, by why (`NotSent`): also among
-    # orders_by_status' REJECTED, which counts the whole journal and keeps its meaning
-    orders_not_sent: Mapping[str, int]
-    open_orders: int
-    fills: int
-    maker_fills: int
-    volume: Decimal  # traded notional, USDT
-    fees: Mapping[str, Decimal]  # commission per asset
-    realized_pnl: Decimal
-    funding: Decimal
-    transfers: Decimal
-    adjustments: Decimal  # corrections adopted from the exchange
-    wallet: Decimal
-    unrealized_pnl: Decimal
-    equity: Decimal
-    peak_equity: Decimal  # highest equity net of transfers (equity - transfers), USDT
-    max_drawdown: Decimal  # largest fall of equity net of transfers from its peak, USDT
-    positions: tuple[Position, ...]  # non-flat
-    differences: int
-    rejected_events: int
-
-    def lines(self) -> list[str]:
-        """Human-readable lines for the daemon's closing summary."""
-        statuses = ", ".join(
-            f"{k.lower()} {v}{_not_sent_note(self.orders_not_sent) if k == _REJECTED else ''}"
-            for k, v in sorted(self.orders_by_status.items())
-        )
-        expired = _EXPIRED_BY if self.orders_by_status.get(_EXPIRED) else ""
-        # with its unit when none was paid too ("fees: 0" beside "volume 0 USDT" looked cut)
-        fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0 USDT"
-        positions = (
-            ", ".join(f"{p.symbol} {p.qty:f} @ {p.entry_price:f}" for p in self.positions) or "flat"
-        )
-        return [
-            f"orders: {self.orders_submitted} submitted ({statuses or 'none finished'}), "
-            f"{self.open_orders} open{expired}",
-            f"fills: {self.fills} ({self.maker_fills} maker), volume {self.volume:f} USDT",
-            f"fees: {fees}",
-            f"realized PnL: {self.realized_pnl:f} USDT, funding: {self.funding:f} USDT",
-            f"wallet: {_shown(self.wallet)} USDT, unrealized: {_shown(self.unrealized_pnl)} USDT, "
-            f"equity: {_shown(self.equity)} USDT",
-            f"transfers: {_shown(self.transfers)} USDT, peak equity net of transfers: "
-            f"{_shown(self.peak_equity)} USDT, max drawdown: {_shown(self.max_drawdown)} USDT",
-            f"final position: {positions}",
-            f"differences with the exchange: {self.differences}, "
-            f"rejected events: {self.rejected_events}",
-        ]
-
-
-def _not_sent_note(not_sent: Mapping[str, int]) -> str:
-    """` (2 not sent this run, ...)` after the rejected count: rejections the exchange never
-    saw (refused before sending, or at the door) read as its own rejections. "" without any."""
-    if not not_sent:
-        return ""
-    kinds = ", ".join(f"{k.lower().replace('_', ' ')} {v}" for k, v in sorted(not_sent.items()))
-    return (
-        f" ({sum(not_sent.values())} not sent this run, refused before reaching the exchange: "
-        f"{kinds})"
-    )
-
-
-def position_step(
-    qty: Decimal, entry: Decimal, signed: Decimal, price: Decimal
-) -> tuple[Decimal, Decimal, Decimal]:
-    """(quantity, entry, realized PnL) after a fill of `signed` contracts at `price`, as
-    Binance books it (see the module docstring)."""
-    new = qty + signed
-    if qty == 0 or (qty > 0) == (signed > 0):
-        return new, (abs(qty) * entry + abs(signed) * price) / abs(new), ZERO
-    closed = min(abs(signed), abs(qty))
-    realized = (closed * (price - entry) * (1 if qty > 0 else -1)).quantize(
-        _E8, rounding=ROUND_HALF_UP
-    )
-    if new == 0:
-        return new, ZERO, realized
-    return new, (price if (new > 0) != (qty > 0) else entry), realized
-
-
-def _rewind(book: _Book, trade_id: int) -> list[_Applied]:
-    """Take back the fills later than `trade_id` (Binance's trade ids grow per symbol):
-    the position returns to what it was before the first of them; they are returned, oldest
-    first, to be applied again after the late fill. Nothing is taken back when the late fill
-    is older than every fill kept (a full window: fills between may be forgotten)."""
-    recent = book.recent
-    if trade_id < recent[0].trade_id and len(recent) == recent.maxlen:
-        return []
-    later = []
-    while recent and recent[-1].trade_id > trade_id:
-        later.append(recent.pop())
-    later.reverse()
-    book.qty, book.entry = later[0].qty_before, later[0].entry_before
-    return later
-
-
-def _agrees(book: _Book, p: Position) -> bool:
-    """The exchange's position is ours (the entry within the exchange's printed precision)."""
-    if p.qty != book.qty:
-        return False
-    return book.qty == 0 or abs(p.entry_price - book.entry) <= ENTRY_TOLERANCE
-
-
-def _shown(amount: Decimal) -> str:
-    """An amount as Binance shows balances (8 decimals, rounded half-even); for display only:
-    unrealized PnL and equity carry the average entry's extra digits exactly."""
-    return f"{amount.quantize(SHOWN_PLACES, rounding=ROUND_HALF_EVEN):f}"
 
 
 class BookKeeper:
@@ -414,40 +159,35 @@ class BookKeeper:
         self.asset = assets.pop() if len(assets) == 1 else "USDT"
         lev = dict(leverage or {})
         self._books = {
-            s: _Book(inst, lev.get(s, default_leverage)) for s, inst in self.instruments.items()
+            s: SymbolBook(inst, lev.get(s, default_leverage))
+            for s, inst in self.instruments.items()
         }
         self._wallets: dict[str, Decimal] = dict(starting_balances or {})
         self._given_balances = dict(self._wallets)  # as given, for a restore's replay twin
         self.starting_balances: dict[str, Decimal] = dict(self._wallets)
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
-        self._orders: dict[str, Order] = {}
+        self._order_book = OrderBook(
+            clock=clock,
+            traded=self._books,
+            remember=remember_orders,
+            reject=self._reject,
+            difference=self._difference,
+        )
+        # The order book's live orders and ended ones (never rebound), read here directly: on
+        # every fill and every order's risk check, a call fewer.
+        self._orders = self._order_book.live
+        self._ended = self._order_book.ended
         # Orders that are or may be live, by client order id: the same dict, read-only for
         # readers (an attribute, not a property: read on every target order).
         self.orders: Mapping[str, Order] = self._orders
-        # Recent terminal orders, bounded: oldest first (an OrderedDict drops its oldest in
-        # O(1); a dict's first key is found past every slot deleted before it).
-        self._ended: OrderedDict[str, OrderStatus] = OrderedDict()
-        self._ended_ms: dict[str, int] = {}  # when each of them ended (our clock)
-        # Of those, the ones a reconciliation removed as not at the exchange, with why they
-        # were sent (but ORDINARY): one found open again later keeps its intent, which the
-        # exchange's copy cannot carry (its journal row keeps it too).
-        self._vanished_intent: dict[str, OrderIntent] = {}
-        self._remember = remember_orders
-        self._funding_times: deque[int] = deque(maxlen=64)  # settlements booked from balances
-        # FundingPaid already booked, by (symbol, settlement time): a settlement is booked once
-        # even when the income history is read again (after a restart, or two passes racing).
-        # Only those of FUNDING_PAID_WINDOW_MS up to the newest (`_funding_newest_ms`) are kept;
-        # an older one counts as booked.
-        self._funding_paid: set[tuple[str, int]] = set()
-        self._funding_newest_ms = 0
+        # The funding settlements booked: each is booked once, however often it is read.
+        self._funding = FundingSettlements()
         # Fills restored of symbols no longer traded, by (symbol, trade id): booked once.
         self._untraded_seen: set[tuple[str, int]] = set()
         # ACCOUNT_UPDATEs (reason ORDER) that disagree with us, held until the fills they may
-        # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes:
-        # (what it says, its event time, its receive time), ms.
-        self._held_positions: dict[str, tuple[Position, int, int]] = {}
-        self._held_balance: tuple[Balance, int, int] | None = None
+        # be ahead of arrive (then they agree: nothing to adopt) or HOLD_AHEAD_MS passes.
+        self._held = HeldUpdates()
         self._curve: deque[tuple[int, Decimal]] = deque(maxlen=curve_points)
         self._next_sample_ms = 0
         # A restore's replay twin (`_replay_twin`): books journal rows as a restart reads them
@@ -463,10 +203,6 @@ class BookKeeper:
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
         # totals since the books began (restored history included)
-        self.orders_submitted = 0
-        self.orders_by_status: dict[str, int] = {}
-        # this run's only (a restore does not rebuild it): see `BookSummary.orders_not_sent`
-        self.orders_not_sent: dict[str, int] = {}
         self.fill_count = 0
         self.maker_fills = 0
         self.restored_fills = 0
@@ -486,18 +222,18 @@ class BookKeeper:
         self.rp_mismatches = 0
         self.duplicate_fills = 0
         self.rejected_events = 0
-        self.illegal_transitions = 0
+        on_order_event = self._order_book.on_order_event
         self._handlers: dict[type, Any] = {
-            OrderSubmitted: self._on_submitted,
+            OrderSubmitted: self._order_book.on_submitted,
             OrderPartiallyFilled: self._on_fill_event,
             OrderFilled: self._on_fill_event,
-            OrderAccepted: self._on_order_event,
-            OrderRejected: self._on_order_event,
-            OrderCanceled: self._on_order_event,
-            OrderExpired: self._on_order_event,
-            OrderAmended: self._on_order_event,
-            OrderStatusUnknown: self._on_order_event,
-            OrderReconciled: self._on_order_event,
+            OrderAccepted: on_order_event,
+            OrderRejected: on_order_event,
+            OrderCanceled: on_order_event,
+            OrderExpired: on_order_event,
+            OrderAmended: on_order_event,
+            OrderStatusUnknown: on_order_event,
+            OrderReconciled: on_order_event,
             PositionChanged: self._on_position,
             BalanceChanged: self._on_balance,
             FundingPaid: self._on_funding,
@@ -594,8 +330,9 @@ class BookKeeper:
                 position_im += abs(book.qty) * ref / book.leverage
         # Only LIMIT orders that may add exposure hold margin: the symbols with none (only
         # protective stops or a MARKET order in flight) would add exactly 0.
-        for symbol in {o.symbol for o in self._orders.values() if _holds_margin(o)}:
-            open_order_im += self._open_order_margin(self._books[symbol])
+        orders = self._orders.values()
+        for symbol in {o.symbol for o in orders if holds_margin(o)}:
+            open_order_im += open_order_margin(orders, self._books[symbol])
         return self.equity() - position_im - open_order_im
 
     def open_order_count(self, symbol: str | None = None) -> int:
@@ -656,24 +393,45 @@ class BookKeeper:
                     same += o.quantity - o.filled_qty
         return qty, mark, count, same
 
-    def _open_order_margin(self, book: _Book) -> Decimal:
-        buy_qty = buy_notional = sell_qty = sell_notional = ZERO
-        for o in self._orders.values():
-            price = o.price
-            if o.symbol != book.symbol or price is None or not _holds_margin(o):
-                continue
-            remaining = o.quantity - o.filled_qty
-            if o.side is Side.BUY:
-                buy_qty += remaining
-                buy_notional += remaining * price
-            else:
-                sell_qty += remaining
-                sell_notional += remaining * price
-        buy = _side_margin(buy_qty, buy_notional, max(ZERO, -book.qty))
-        sell = _side_margin(sell_qty, sell_notional, max(ZERO, book.qty))
-        return max(buy, sell) / book.leverage
-
     # --- more views ----------------------------------------------------------------------
+
+    @property
+    def orders_submitted(self) -> int:
+        """Orders submitted since the books began (restored history included)."""
+        return self._order_book.submitted
+
+    @orders_submitted.setter
+    def orders_submitted(self, count: int) -> None:  # as a restore would set it (tests do)
+        self._order_book.submitted = count
+
+    @property
+    def orders_by_status(self) -> Mapping[str, int]:
+        """Ended orders by terminal status (restored history included)."""
+        return self._order_book.by_status
+
+    @property
+    def orders_not_sent(self) -> Mapping[str, int]:
+        """This run's orders that never reached the exchange, by why (`NotSent`)."""
+        return self._order_book.not_sent
+
+    @property
+    def illegal_transitions(self) -> int:
+        """Order events the order-state table refused (logged, not applied)."""
+        return self._order_book.illegal_transitions
+
+    @illegal_transitions.setter
+    def illegal_transitions(self, count: int) -> None:  # a checkpoint's count (`_REPLAY_COUNTS`)
+        self._order_book.illegal_transitions = count
+
+    @property
+    def remember_orders(self) -> int:
+        """How many ended orders the books remember (the newest)."""
+        return self._order_book.remember
+
+    @property
+    def _ended_ms(self) -> Mapping[str, int]:
+        """When each ended order remembered ended (`OrderBook.ended_ms`), as tests read it."""
+        return self._order_book.ended_ms
 
     def positions(self) -> list[Position]:
         return [self.position(s) for s in self._books]
@@ -742,7 +500,7 @@ class BookKeeper:
             return
         cls = item.__class__
         # A new state of the books (`_version`) only when the price the books value the
-        # position at (`_Book.ref_price`: mark, else last trade, else mid) can move.
+        # position at (`SymbolBook.ref_price`: mark, else last trade, else mid) can move.
         if cls is Trade:
             if book.mark is None:
                 self._version += 1
@@ -750,7 +508,8 @@ class BookKeeper:
             t = item.trade_time_ms  # type: ignore[union-attr]
         elif cls is MarkPrice:
             t = item.event_time_ms
-            if self._held_positions or self._held_balance is not None:
+            held = self._held
+            if held.positions or held.balance is not None:
                 self._release_held(t)  # once a second, with or without events
             self._version += 1
             book.mark = item.mark_price  # type: ignore[union-attr]
@@ -819,7 +578,8 @@ class BookKeeper:
         if handler is not None:
             self._version += 1
             try:
-                if self._held_positions or self._held_balance is not None:
+                held = self._held
+                if held.positions or held.balance is not None:
                     self._release_held(event.event_time_ms)
                 handler(event)
             finally:
@@ -841,67 +601,7 @@ class BookKeeper:
         self.differences += 1
         log.warning("books: %s", sentence)
 
-    # orders
-
-    def _on_submitted(self, event: OrderSubmitted) -> None:
-        r = event.request
-        if r.symbol not in self._books:
-            self._reject(event, f"order {r.client_order_id} for {r.symbol}, not traded")
-            return
-        cid = r.client_order_id
-        if cid in self._orders or cid in self._ended:
-            self._reject(event, f"client order id {cid} submitted twice")
-            return
-        self._orders[cid] = Order.from_request(r, event.event_time_ms, event.intent)
-        self.orders_submitted += 1
-
-    def _on_order_event(self, event: Event) -> None:
-        cid = event.client_order_id  # type: ignore[attr-defined]  # fills have their own handler
-        order = self._orders.get(cid)
-        if order is None:
-            if cid in self._ended:
-                log.debug("books: %s of ended order %s", type(event).__name__, cid)
-            else:
-                self._reject(event, f"unknown order {cid}")
-            return
-        self._advance(order, event)
-
-    def _advance(self, order: Order, event: Event) -> None:
-        try:
-            new = evolve(order, event)
-        except (IllegalTransition, ValueError) as e:
-            self.illegal_transitions += 1
-            log.warning("books: %s not applied: %s", type(event).__name__, e)
-            return
-        cid = new.client_order_id
-        if new.is_terminal:
-            del self._orders[cid]
-            self._end(cid, new.status)
-            if event.__class__ is OrderRejected:
-                self._count_not_sent(event)
-        else:
-            self._orders[cid] = new
-
-    def _count_not_sent(self, event: OrderRejected) -> None:
-        """An order that never reached the exchange, counted apart from its rejections."""
-        kind = event.not_sent
-        if kind is not None and not self._restoring:
-            self.orders_not_sent[kind.value] = self.orders_not_sent.get(kind.value, 0) + 1
-
-    def _end(self, cid: str, status: OrderStatus, *, count: bool = True) -> None:
-        """Remember an ended order (bounded: the oldest forgotten first); `count` it in the
-        summary's statuses unless it only vanished (a reconciliation found it gone)."""
-        if count:
-            text = TEXT[status]
-            self.orders_by_status[text] = self.orders_by_status.get(text, 0) + 1
-        ended = self._ended
-        ended[cid] = status
-        self._ended_ms[cid] = self._clock.now_ms()
-        if len(ended) > self._remember:
-            oldest, _ = ended.popitem(last=False)
-            self._ended_ms.pop(oldest, None)
-            if self._vanished_intent:
-                self._vanished_intent.pop(oldest, None)
+    # orders (`OrderBook`), their fills
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
         f = event.fill
@@ -909,7 +609,7 @@ class BookKeeper:
             return
         order = self._orders.get(f.client_order_id)
         if order is not None:
-            self._advance(order, event)
+            self._order_book.advance(order, event)
 
     def _known_order(self, client_order_id: str) -> bool:
         """A fill to book: of an order of ours, of the exchange's own (a liquidation), or of
@@ -946,12 +646,12 @@ class BookKeeper:
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
         recent = book.recent
-        later = _rewind(book, f.trade_id) if recent and f.trade_id < recent[-1].trade_id else ()
+        later = rewind(book, f.trade_id) if recent and f.trade_id < recent[-1].trade_id else ()
         old, old_entry = book.qty, book.entry
         book.qty, book.entry, realized = position_step(old, old_entry, signed, price)
         rp_differs = realized != f.realized_pnl
         recent.append(
-            _Applied(
+            Applied(
                 f.trade_id,
                 signed,
                 price,
@@ -1029,12 +729,13 @@ class BookKeeper:
         if f.is_maker:
             self.maker_fills += 1
         self.volume += price * f.qty
-        if self._held_positions or self._held_balance is not None:
-            self._settle_held(f, realized)
+        held = self._held
+        if held.positions or held.balance is not None:
+            held.after_fill(f, realized, self._books, wallets[self.asset])
         if self._wallet_known:
             self._sample()
 
-    def _reapply(self, book: _Book, later: list[_Applied]) -> None:
+    def _reapply(self, book: SymbolBook, later: list[Applied]) -> None:
         """Apply again, after a late fill, the fills the exchange made after it: the position
         and entry move; their realized PnL and fees stand as booked (the exchange's rp). An
         rp difference counted in arrival order that agrees in the exchange's order is taken
@@ -1063,24 +764,11 @@ class BookKeeper:
             self._reject(event, f"funding for {event.symbol}, not traded")
             return
         # Restoring, the funding of a symbol no longer traded moved the wallet all the same.
-        key = (event.symbol, event.event_time_ms)
-        if key in self._funding_paid:
-            log.debug("books: funding %s at %s already booked", *key)
+        if not self._funding.take(event.symbol, event.event_time_ms):
             return
-        if event.event_time_ms < self._funding_newest_ms - FUNDING_PAID_WINDOW_MS:
-            log.warning(
-                "books: funding %s at %s is older than %d days before the newest settlement "
-                "booked (%s): taken as booked already, not booked again",
-                event.symbol,
-                event.event_time_ms,
-                FUNDING_PAID_WINDOW_MS // DAY_MS,
-                self._funding_newest_ms,
-            )
-            return
-        self._remember_funding(key)
         if book is not None:
             book.funding += event.amount
-        if self._funding_from_balance(event.event_time_ms):
+        if self._funding.from_balance(event.event_time_ms):
             log.debug(
                 "books: funding %s at %s already booked from the balance",
                 event.symbol,
@@ -1098,80 +786,44 @@ class BookKeeper:
     def funding_settlements(self) -> frozenset[tuple[str, int]]:
         """(symbol, settlement time ms) of the FundingPaid booked (those of
         FUNDING_PAID_WINDOW_MS up to the newest): a restart's income read skips them."""
-        return frozenset(self._funding_paid)
+        return frozenset(self._funding.paid)
 
-    def _remember_funding(self, key: tuple[str, int]) -> None:
-        """Remember a settlement booked; one that is the newest forgets those out of the window
-        (settlements are an hour or more apart: this runs at most a few times an hour)."""
-        self._funding_paid.add(key)
-        if key[1] > self._funding_newest_ms:
-            self._funding_newest_ms = key[1]
-            self._funding_paid = recent_settlements(self._funding_paid, FUNDING_PAID_WINDOW_MS)
-
-    def _funding_from_balance(self, time_ms: int) -> bool:
-        """True if a FUNDING_FEE balance update near `time_ms` booked this settlement already.
-        The income record's time and the update's need not be equal: settlements are an hour
-        or more apart, so one within FUNDING_MATCH_MS is the same settlement."""
-        return any(abs(t - time_ms) <= FUNDING_MATCH_MS for t in self._funding_times)
+    @property
+    def _funding_paid(self) -> set[tuple[str, int]]:
+        """The FundingPaid settlements remembered (`FundingSettlements.paid`), as tests read
+        them (read-only)."""
+        return self._funding.paid
 
     def _on_balance(self, event: BalanceChanged) -> None:
         b = event.balance
         if event.reason == ORDER_REASON and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
                 # ahead of its fills?
-                self._held_balance = (b, event.event_time_ms, event.recv_time_ms)
+                self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
                 return
-            self._held_balance = None
+            self._held.balance = None
         self._compare_balance(b, event.reason, event.event_time_ms)
 
-    # An ACCOUNT_UPDATE that disagrees with the books is held, not adopted at once: Binance
-    # may send it before the ORDER_TRADE_UPDATEs of the same fills, and adopting it then
-    # would book those fills twice. Each fill applied looks again: agreeing now, the held
-    # update is dropped (nothing to adopt); a fill later than it is carried into it (it said
-    # how things stood before that fill). Otherwise it is compared and adopted once an event
-    # or a mark price comes HOLD_AHEAD_MS after it, or at a snapshot: one that compares the
-    # symbol (the wallet) supersedes it; one that cannot (the books moved after its reads
-    # began) adopts it (`_settle_at_snapshot`).
-
-    def _settle_held(self, f: Fill, realized: Decimal) -> None:
-        """After booking fill `f` (`realized`: the PnL booked for it, USDT): drop the held
-        updates it caught up with. One it is later than is carried forward by it (position
-        and wallet as the exchange has them after it), not dropped as stale: the fills that
-        update was ahead of may never come as events (an order nobody tracked, whose fills
-        the reconciliation that takes it over leaves to that update,
-        `TakeOvers.left_to_the_books`), and when `f` is a fill a reconciliation recovered
-        (its reports lost) no later update would bring them."""
-        time_ms = f.trade_time_ms
-        held = self._held_positions.get(f.symbol)
-        if held is not None:
-            p, at, recv = held
-            if time_ms > at:
-                signed = f.qty if f.side is Side.BUY else -f.qty
-                qty, entry, _ = position_step(p.qty, p.entry_price, signed, f.price)
-                p = replace(p, qty=qty, entry_price=entry)
-                self._held_positions[f.symbol] = (p, at, recv)
-            if _agrees(self._books[f.symbol], p):
-                del self._held_positions[f.symbol]
-        hb = self._held_balance
-        if hb is not None:
-            b, at, recv = hb
-            if time_ms > at:
-                fee = f.commission if f.commission_asset == self.asset else ZERO
-                b = replace(b, wallet_balance=b.wallet_balance + realized - fee)
-                self._held_balance = (b, at, recv)
-            if b.wallet_balance == self.wallet():
-                self._held_balance = None
+    # An ACCOUNT_UPDATE (reason ORDER) that disagrees with the books is held, not adopted at
+    # once (`held_updates`): Binance may send it before the fills it reports.
 
     def _release_held(self, now_ms: int) -> None:
         """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
-        for symbol, (p, t, _) in list(self._held_positions.items()):
-            if now_ms - t >= HOLD_AHEAD_MS:
-                del self._held_positions[symbol]
-                self._compare_position(self._books[symbol], p, ORDER_REASON)
-        hb = self._held_balance
-        if hb is not None and now_ms - hb[1] >= HOLD_AHEAD_MS:
-            self._held_balance = None
-            self._compare_balance(hb[0], ORDER_REASON, hb[1])
+        positions, balance = self._held.due(now_ms)
+        for p in positions:
+            self._compare_position(self._books[p.symbol], p, ORDER_REASON)
+        if balance is not None:
+            self._compare_balance(balance[0], ORDER_REASON, balance[1])
+
+    @property
+    def _held_positions(self) -> Mapping[str, tuple[Position, int, int]]:
+        """The positions held (`HeldUpdates.positions`), as tests read them (read-only)."""
+        return self._held.positions
+
+    @property
+    def _held_balance(self) -> tuple[Balance, int, int] | None:
+        """The balance held (`HeldUpdates.balance`), as tests read it (read-only)."""
+        return self._held.balance
 
     def _compare_balance(self, b: Balance, reason: str, time_ms: int) -> str | None:
         """Adopt the exchange's wallet balance of one asset; the difference sentence, if any."""
@@ -1214,7 +866,7 @@ class BookKeeper:
         sentence = None
         if reason == FUNDING_REASON:
             self.funding += diff
-            self._funding_times.append(time_ms)
+            self._funding.note_balance(time_ms)
         elif reason in TRANSFER_REASONS:
             self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
@@ -1258,15 +910,16 @@ class BookKeeper:
                 self._reject(event, f"position {p.qty} in {p.symbol}, not traded")
             return
         if event.reason == ORDER_REASON:
-            if not _agrees(book, p):
+            held = self._held.positions
+            if not agrees(book, p):
                 # ahead of fills?
-                self._held_positions[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
+                held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                 return
-            self._held_positions.pop(p.symbol, None)
+            held.pop(p.symbol, None)
         self._compare_position(book, p, event.reason)
 
-    def _compare_position(self, book: _Book, p: Position, reason: str) -> str | None:
-        if _agrees(book, p):
+    def _compare_position(self, book: SymbolBook, p: Position, reason: str) -> str | None:
+        if agrees(book, p):
             return None
         sentence = (
             f"{book.symbol} position: ours {book.qty:f} @ {book.entry:f}, exchange "
@@ -1319,103 +972,22 @@ class BookKeeper:
                 if (sentence := self._compare_balance(balance, why, at)) is not None:
                     out.append(sentence)
         if orders:
-            out.extend(self._reconcile_orders(snapshot, symbols))
+            out.extend(self._order_book.reconcile(snapshot, symbols))
         return out
 
     def _settle_at_snapshot(
         self, symbols: tuple[str, ...], at: int, fills_read_recv: int | None
     ) -> list[str]:
-        """The held updates whose fills were all emitted before the snapshot: those from before
-        its reads began (`at`), and those received before its reads of fills began
-        (`fills_read_recv`, our clock: the exchange sent the update before that read, so the
-        fills it reports are in it). One still disagreeing is ahead of fills no event brings.
-        Where the snapshot compares (the symbol, the wallet: the books did not move after
-        `at`) it says it all: one from before `at` is dropped (one after is left held: it may
-        be newer than the snapshot's read). Where it cannot (the books moved after `at`: a
-        fill during its reads) the held update, carried forward by the fills after it
-        (`_settle_held`), is the exchange's word: adopted, so that the books end the pass as
-        the exchange has them, not HOLD_AHEAD_MS later (a fill's own update that came during
-        the reads of a pass that booked that fill, its earlier ones left to the update)."""
-
-        def settled(time_ms: int, recv_ms: int) -> bool:
-            return time_ms <= at or (fills_read_recv is not None and recv_ms <= fills_read_recv)
-
-        adopted: list[str | None] = []
-        for symbol in symbols:
-            held = self._held_positions.get(symbol)
-            if held is None or not settled(held[1], held[2]):
-                continue
-            book = self._books.get(symbol)
-            moved = book is not None and book.update_ms > at
-            if held[1] <= at or moved:
-                del self._held_positions[symbol]
-            if book is not None and moved:
-                adopted.append(self._compare_position(book, held[0], ORDER_REASON))
-        hb = self._held_balance
-        if hb is not None and settled(hb[1], hb[2]):
-            moved = self._wallet_ms > at
-            if hb[1] <= at or moved:
-                self._held_balance = None
-            if moved:
-                adopted.append(self._compare_balance(hb[0], ORDER_REASON, hb[1]))
+        """Adopt the held updates a snapshot of `symbols` (reads begun at `at`; of fills at
+        `fills_read_recv`, our clock) cannot compare (`HeldUpdates.settled_at_snapshot`); the
+        difference sentences."""
+        positions, balance = self._held.settled_at_snapshot(
+            symbols, at, fills_read_recv, self._books, self._wallet_ms
+        )
+        adopted = [self._compare_position(book, p, ORDER_REASON) for book, p in positions]
+        if balance is not None:
+            adopted.append(self._compare_balance(balance[0], ORDER_REASON, balance[1]))
         return [sentence for sentence in adopted if sentence is not None]
-
-    def _reconcile_orders(self, snapshot: VenueSnapshot, symbols: tuple[str, ...]) -> list[str]:
-        at = snapshot.event_time_ms
-        out: list[str] = []
-        covered = set(symbols)
-        # The exchange's own orders (a liquidation working) are not the books' to hold open:
-        # only their fills are booked.
-        theirs = {
-            o.client_order_id: o
-            for o in snapshot.open_orders
-            if o.symbol in covered and forced_close(o.client_order_id) is None
-        }
-        for cid, o in theirs.items():
-            ours = self._orders.get(cid)
-            if ours is None:
-                if o.symbol not in self._books or self._ended_ms.get(cid, 0) > at:
-                    continue  # not ours, or it ended after the snapshot's reads began
-                out.append(
-                    f"order {cid} ({o.symbol} {o.side} {o.type} {o.quantity:f}) is open at the "
-                    "exchange but not in our books; added"
-                )
-                if cid in self._ended:
-                    del self._ended[cid]
-                else:
-                    self.orders_submitted += 1
-                intent = self._vanished_intent.pop(cid, None)
-                self._orders[cid] = o if intent is None else replace(o, intent=intent)
-            elif ours.updated_ms <= at and (
-                ours.status != o.status or ours.filled_qty != o.filled_qty
-            ):
-                out.append(
-                    f"order {cid}: ours {ours.status} filled {ours.filled_qty:f}, exchange "
-                    f"{o.status} filled {o.filled_qty:f}; adopted the exchange's"
-                )
-                self._orders[cid] = replace(  # the exchange cannot know why we sent it
-                    o,
-                    created_ms=ours.created_ms,
-                    order_id=o.order_id or ours.order_id,
-                    intent=ours.intent,
-                )
-            else:
-                continue
-            self._difference(out[-1])
-        for cid, ours in list(self._orders.items()):
-            if ours.symbol in covered and cid not in theirs and ours.status in _LIVE:
-                if ours.updated_ms > at:
-                    continue
-                out.append(
-                    f"order {cid} ({ours.symbol} {ours.status}) is open in our books but not at "
-                    "the exchange; removed from the open orders"
-                )
-                self._difference(out[-1])
-                del self._orders[cid]
-                self._end(cid, ours.status, count=False)  # its late events: known, not foreign
-                if ours.intent is not OrderIntent.ORDINARY:
-                    self._vanished_intent[cid] = ours.intent
-        return out
 
     # --- restore -----------------------------------------------------------------------------
 
@@ -1460,25 +1032,12 @@ class BookKeeper:
         ones from the journal's rows, the peak and max drawdown from its balance snapshots
         (the higher of those and the replay's)."""
         ledger = replay.ledger
-        self._ended.clear()
-        self._ended_ms.clear()
-        self._vanished_intent.clear()
-        self._orders.clear()
-        self.orders_by_status = dict(ledger.by_status)
-        self.orders_submitted = ledger.rows
-        now = self._clock.now_ms()
-        for cid, status in ledger.newest_ended():  # at most `remember_orders`, oldest first
-            self._ended[cid] = status
-            self._ended_ms[cid] = now
-        for o in journal.open_orders():
-            if o.symbol in self._books:
-                self._orders[o.client_order_id] = o
-            else:
-                log.warning(
-                    "books: open order %s for %s, not traded now: left to the exchange",
-                    o.client_order_id,
-                    o.symbol,
-                )
+        self._order_book.restore(
+            submitted=ledger.rows,
+            by_status=dict(ledger.by_status),
+            newest_ended=ledger.newest_ended(),  # at most `remember_orders`, oldest first
+            open_orders=journal.open_orders(),
+        )
         marks = replay.marks
         peak = marks.peak_all
         if peak is not None and (self.peak_equity is None or peak > self.peak_equity):
@@ -1500,10 +1059,10 @@ class BookKeeper:
             clock=self._clock,
             leverage=dict.fromkeys(self.instruments, 0),
             curve_points=self._curve_points,
-            remember_orders=self._remember,
+            remember_orders=self.remember_orders,
             revalue_eagerly=False,
         )
-        twin._restoring = True
+        twin._restoring = twin._order_book.restoring = True
         return twin
 
     def _replay(self, item: Fill | Event, known: bool = False) -> None:
@@ -1534,19 +1093,14 @@ class BookKeeper:
         `str`: exact, exponent kept): the books' part of a checkpoint. Everything a replay can
         change is here; the open and ended orders and the order totals are not (they come from
         the journal's rows when a restore finishes)."""
-        held = self._held_balance
         return {
             "wallets": _texts(self._wallets),
             "starting_balances": _texts(self.starting_balances),
             "wallet_known": self._wallet_known,
             "wallet_ms": self._wallet_ms,
-            "funding_times": list(self._funding_times),
-            "funding_paid": sorted([s, t] for s, t in self._funding_paid),
+            **self._funding.to_state(),  # funding_times, funding_paid
             "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
-            "held_positions": {
-                s: [_exact(p), t, recv] for s, (p, t, recv) in self._held_positions.items()
-            },
-            "held_balance": None if held is None else [_exact(held[0]), held[1], held[2]],
+            **self._held.to_state(),  # held_positions, held_balance
             "day": self._day,
             "day_base": str(self._day_base),
             "day_fills": self._day_fills,
@@ -1554,7 +1108,7 @@ class BookKeeper:
             "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
             "fees": _texts(self.fees),
             "peak_equity": None if self.peak_equity is None else str(self.peak_equity),
-            "books": {symbol: _book_state(book) for symbol, book in self._books.items()},
+            "books": {symbol: book.to_state() for symbol, book in self._books.items()},
         }
 
     def _load_replay_state(self, state: dict[str, Any]) -> None:
@@ -1564,21 +1118,9 @@ class BookKeeper:
         self.starting_balances = _decimals(state["starting_balances"])
         self._wallet_known = bool(state["wallet_known"])
         self._wallet_ms = int(state["wallet_ms"])
-        self._funding_times = deque(state["funding_times"], maxlen=self._funding_times.maxlen)
-        # A checkpoint written before the window was kept holds every settlement ever booked.
-        paid = {(str(s), int(t)) for s, t in state["funding_paid"]}
-        self._funding_newest_ms = max((t for _, t in paid), default=0)
-        self._funding_paid = recent_settlements(paid, FUNDING_PAID_WINDOW_MS)
+        self._funding.load_state(state)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
-        # A checkpoint from before the receive time was kept: the event time stands for it.
-        self._held_positions = {
-            s: (from_jsonable(Position, h[0]), int(h[1]), int(h[-1]))
-            for s, h in state["held_positions"].items()
-        }
-        held = state["held_balance"]
-        self._held_balance = (
-            None if held is None else (from_jsonable(Balance, held[0]), int(held[1]), int(held[-1]))
-        )
+        self._held.load_state(state)
         self._day = int(state["day"])
         self._day_base = Decimal(state["day_base"])
         self._day_fills = int(state["day_fills"])
@@ -1592,7 +1134,7 @@ class BookKeeper:
         if set(state["books"]) != set(self._books):
             raise ValueError(f"books of {sorted(state['books'])}, not of {sorted(self._books)}")
         for symbol, data in state["books"].items():
-            _load_book_state(self._books[symbol], data)
+            self._books[symbol].load_state(data)
         self._version += 1  # nothing cached before holds
 
     def record_snapshot(self, journal: "SqliteJournal", *, soon: bool = False) -> None:
@@ -1633,73 +1175,4 @@ def _decimals(texts: Mapping[str, str]) -> dict[str, Decimal]:
     return {k: Decimal(v) for k, v in texts.items()}
 
 
-def _exact(record: Position | Balance) -> dict[str, Any]:
-    """A flat record as JSON values, its Decimals as `str` (exact; `codec` writes fixed
-    point, which drops an exponent); read back with `codec.from_jsonable`."""
-    out: dict[str, Any] = {}
-    for f in fields(record):
-        value = getattr(record, f.name)
-        out[f.name] = str(value) if isinstance(value, Decimal) else to_jsonable(value)
-    return out
-
-
-def _book_state(book: _Book) -> dict[str, Any]:
-    return {
-        "qty": str(book.qty),
-        "entry": str(book.entry),
-        "realized": str(book.realized),
-        "fees": str(book.fees),
-        "funding": str(book.funding),
-        "fills": book.fills,
-        "leverage": book.leverage,
-        "update_ms": book.update_ms,
-        "seen": book.seen.to_json(),
-        "recent": [
-            [
-                a.trade_id,
-                str(a.signed),
-                str(a.price),
-                str(a.qty_before),
-                str(a.entry_before),
-                str(a.exchange_rp),
-                a.rp_differed,
-            ]
-            for a in book.recent
-        ],
-    }
-
-
-def _load_book_state(book: _Book, data: dict[str, Any]) -> None:
-    book.qty = Decimal(data["qty"])
-    book.entry = Decimal(data["entry"])
-    book.realized = Decimal(data["realized"])
-    book.fees = Decimal(data["fees"])
-    book.funding = Decimal(data["funding"])
-    book.fills = int(data["fills"])
-    if data["leverage"]:  # 0: no snapshot said one, the configured leverage stays
-        book.leverage = int(data["leverage"])
-    book.update_ms = int(data["update_ms"])
-    book.seen = _BookedTradeIds.from_json(data["seen"])
-    book.recent = deque(
-        (
-            _Applied(int(t), Decimal(s), Decimal(p), Decimal(q), Decimal(e), Decimal(rp), bool(d))
-            for t, s, p, q, e, rp, d in data["recent"]
-        ),
-        maxlen=RESEQUENCE_FILLS,
-    )
-    book.position = None
-
-
-def _holds_margin(o: Order) -> bool:
-    """A priced, non reduce-only LIMIT order: what the exchange counts as open-order margin."""
-    return o.type is OrderType.LIMIT and not o.reduce_only and o.price is not None
-
-
-def _side_margin(qty: Decimal, notional: Decimal, closable: Decimal) -> Decimal:
-    """Notional of the part of one side's orders that would add exposure (price-averaged)."""
-    if qty <= closable or qty == 0:
-        return ZERO
-    return notional * (qty - closable) / qty
-
-
-__all__ = ["ENTRY_TOLERANCE", "BookKeeper", "BookSummary"]
+__all__ = ["BookKeeper", "BookSummary"]

@@ -294,7 +294,7 @@ class Replay:
         checkpoint of the journal made for them, else from the start of the journal."""
         empty = cls(
             live._replay_twin(),
-            ledger=OrderLedger(keep=live._remember),
+            ledger=OrderLedger(keep=live.remember_orders),
             marks=Marks(),
             position=START,
             origin="replayed from the start of the journal",
@@ -341,7 +341,7 @@ class Replay:
             if tuple(state["symbols"]) != traded:
                 return f"symbols {', '.join(state['symbols'])} (trading {', '.join(traded)})"
             given = {k: str(v) for k, v in live._given_balances.items()}
-            if state["given_balances"] != given or state["ledger"]["keep"] != live._remember:
+            if state["given_balances"] != given or state["ledger"]["keep"] != live.remember_orders:
                 return "other starting balances or remembered orders than this run's"
             books = live._replay_twin()
             books._load_replay_state(state["books"])

@@ -16,9 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from book_keeper.book_keeper import BookKeeper, position_step
+from book_keeper.book_keeper import BookKeeper
 from book_keeper.checkpoint import EVERY_RECORDS
 from book_keeper.journal import SqliteJournal
+from book_keeper.symbol_book import position_step
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState

@@ -185,7 +185,7 @@ def _three_fills_in_reverse(*, rp3: str):
 def test_a_fill_older_than_every_fill_kept_is_booked_on_arrival():
     """The window is bounded: a fill later than RESEQUENCE_FILLS others (the ones between may
     be forgotten) is booked as it comes, its rp adopted as before."""
-    from book_keeper.book_keeper import RESEQUENCE_FILLS
+    from book_keeper.symbol_book import RESEQUENCE_FILLS
 
     bk = book()
     bk.apply(submitted("t-0", BUY, "0.001", None))

@@ -532,7 +532,7 @@ def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_
 
 
 def test_booked_trade_ids_are_kept_in_bounded_memory_and_still_refused_twice():
-    from book_keeper.book_keeper import _BookedTradeIds
+    from book_keeper.symbol_book import BookedTradeIds as _BookedTradeIds
 
     ids = _BookedTradeIds(keep=3)
     for trade_id in (10, 11, 12, 13, 14):

@@ -14,7 +14,8 @@ from pathlib import Path
 import orjson
 
 from book_keeper import journal_applier as journal_module
-from book_keeper.book_keeper import FUNDING_PAID_WINDOW_MS, BookKeeper, recent_settlements
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.funding import FUNDING_PAID_WINDOW_MS, recent_settlements
 from book_keeper.journal import SqliteJournal
 from core.account import Balance
 from core.clock import SimClock
