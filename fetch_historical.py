@@ -49,7 +49,7 @@ from tqdm import tqdm
 from core.clock import LiveClock
 from core.errors import RejectedError, RetryableError
 from core.redaction import redact_userinfo
-from gateway.market_rest import IpBanned, MarketDataRest
+from gateway.market_rest import IpBanStop, MarketDataRest
 from market_history.download import DownloadReport, download_agg_trades, download_klines
 from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         _error(error_line(PROG, f"rejected by the exchange: {exc}"))
         return 1
-    except IpBanned as exc:
+    except IpBanStop as exc:
         _error(error_line(PROG, f"stopped: {exc}"))
         return 1
     except Unreachable as exc:

@@ -4,7 +4,7 @@ Keeps under the IP request-weight limit by reading `X-MBX-USED-WEIGHT-1M` after 
 and pausing until the next 1-minute window before a request that would cross the budget.
 Transient failures (connection refused or dropped mid-response, timeouts, 5xx, a truncated
 body) are retried with the shared backoff; a 429 waits out its `Retry-After` (seconds) and
-retries; a 418 (IP banned) raises `IpBanned` at once, because continuing extends the ban. The
+retries; a 418 (IP banned) raises `IpBanStop` at once, because continuing extends the ban. The
 daemon's client shares the ban with its order connection (`ban`, the `RateGovernor`): a ban
 either meets stops both until its end, when both resume; a call waits it out in its retries
 (`core.errors.IpBanned`, retryable), without a request.
@@ -36,8 +36,10 @@ KLINES_MAX_LIMIT = 1500
 WINDOW_MS = 60_000
 
 
-class IpBanned(FatalError):
-    """HTTP 418: the IP is banned for ignoring 429s; retrying would only extend the ban."""
+class IpBanStop(FatalError):
+    """HTTP 418 to a client that shares no ban (`fetch_historical.py`): the IP is banned for
+    ignoring 429s and retrying would only extend the ban, so the run stops. The daemon's
+    clients share one ban and get the retryable `core.errors.IpBanned` instead."""
 
 
 def klines_weight(limit: int) -> int:
@@ -198,7 +200,7 @@ class MarketDataRest:
                     reason=detail,
                 )
                 raise errors.IpBanned(detail, retry_after_s=left_s)
-            raise IpBanned(f"{detail}; stop and wait for the ban to expire")
+            raise IpBanStop(f"{detail}; stop and wait for the ban to expire")
         if status >= 500 or status == 408:
             raise RetryableError(f"HTTP {status} {code} {msg}")
         raise RejectedError(code, msg or f"HTTP {status}")

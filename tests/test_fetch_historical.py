@@ -14,7 +14,7 @@ import pytest
 
 import fetch_historical
 from exchange_sim.server import LocalExchange
-from gateway.market_rest import IpBanned
+from gateway.market_rest import IpBanStop
 from market_history.download import DownloadReport
 from market_history.schema import Kind
 from market_history.store import HistoryStore
@@ -75,7 +75,7 @@ async def test_injected_429_and_dropped_connection_mid_run_are_survived(fake, tm
 
 async def test_interrupted_run_resumes_without_downloading_anything_twice(fake, tmp_path):
     fake.ban_after_requests = 3  # /time, 1st and 2nd page; the 3rd page gets 418
-    with pytest.raises(IpBanned):
+    with pytest.raises(IpBanStop):
         await fetch_historical.run(args(fake, tmp_path))
     first_rows = len(stored_rows(tmp_path))
     fake.banned, fake.ban_after_requests = False, None

@@ -7,7 +7,7 @@ import pytest
 from core.backoff import Backoff
 from core.clock import LiveClock, SimClock
 from core.errors import RejectedError
-from gateway.market_rest import IpBanned, MarketDataRest, klines_weight
+from gateway.market_rest import IpBanStop, MarketDataRest, klines_weight
 from tests.gateway.fake_exchange import FakeBinance, load_agg_trades
 
 
@@ -74,7 +74,7 @@ async def test_connection_dropped_mid_response_is_retried(fake):
 async def test_418_stops_at_once_with_a_clear_error(fake):
     fake.banned = True
     async with client(fake) as rest:
-        with pytest.raises(IpBanned, match="banned"):
+        with pytest.raises(IpBanStop, match="banned"):
             await rest.agg_trades("BTCUSDT", limit=5)
 
     assert rest.stats.requests == 1
