@@ -169,7 +169,9 @@ class UserStream:
                 await asyncio.wait_for(
                     self.rest.call("futures_stream_close", listenKey=key), timeout_s
                 )
-            except (*_REST_ERRORS, FatalError, TimeoutError) as exc:
+            except TimeoutError:  # its str() is empty; a ban being waited out ends so, too
+                log.info("user stream: listenKey close failed (no answer within %g s)", timeout_s)
+            except (*_REST_ERRORS, FatalError) as exc:
                 log.info("user stream: listenKey close failed (%s)", exc)
 
     def renew(self, reason: str) -> None:

@@ -165,3 +165,26 @@ async def test_a_refused_endpoint_during_a_run_is_retried_until_it_answers_again
     assert stream.stats.connects == 2 and stream.failure is None
     assert StreamState.FAILED not in states
     assert states[:2] == [StreamState.CONNECTED, StreamState.DISCONNECTED]
+
+
+class _SilentRest:
+    """A REST connection whose calls never answer (an IP ban waited out, a dead link)."""
+
+    async def call(self, method: str, **params: Any) -> Any:
+        await asyncio.Event().wait()
+
+
+async def test_a_listen_key_close_without_an_answer_says_so(caplog):
+    stream = UserStream(
+        rest=_SilentRest(),  # type: ignore[arg-type]
+        ws_url="ws://127.0.0.1:9",
+        on_frame=lambda frame, recv_ms: None,
+        on_connected=lambda recv_ms: None,
+        on_state=lambda state, detail: None,
+        clock=LiveClock(),
+    )
+    stream.listen_key = "k" * 60
+    with caplog.at_level(logging.INFO, logger="gateway.user_stream"):
+        await stream.stop(timeout_s=0.05)
+
+    assert "listenKey close failed (no answer within 0.05 s)" in caplog.text
