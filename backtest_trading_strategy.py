@@ -53,16 +53,15 @@ from backtest.data import (
     load,
     symbol_in_name,
 )
+from backtest.instruments import backtest_instruments, instrument_of
+from backtest.journal_folder import BACKTEST_MARK
+from backtest.outputs import write_outputs
 from backtest.runner import (
-    BACKTEST_MARK,
     MINUTE_MS,
     WARM_HISTORY_BARS,
     BacktestConfig,
     BacktestResult,
-    backtest_instruments,
-    instrument_of,
     run_backtest,
-    write_outputs,
 )
 from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
 from core.clock import parse_utc_ms

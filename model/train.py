@@ -1214,8 +1214,9 @@ def holdout_backtest(
     SMA crossover 10/50 through the same backtester, buy and hold (long the same notional from
     the first to the last close, no fees, as a return on the same starting wallet) and flat."""
     from backtest.data import DataError, Klines, load
+    from backtest.outputs import write_outputs
     from backtest.run_lines import named_run, quiet_run
-    from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest, write_outputs
+    from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest
 
     start, end = window
     try:
