@@ -26,6 +26,10 @@ the last bar's direction. The final model's C is the best mean log loss over the
 saved with its metadata. Outer and inner fits run in parallel with joblib. With a single C
 there is nothing to choose and no inner fold. Bad inputs exit with status 2 and one line on
 stderr.
+
+Here: the configuration, `train` and the command. The data it reads is `model.train_data`'s,
+the rows `model.dataset`'s, the folds and their fits `model.walk_forward`'s (scored by
+`model.scores`, run by `model.parallel`), the holdout backtest `model.holdout`'s.
 """
 
 # Ctrl+C's handler goes in before the imports: numpy, about 0.1 s
