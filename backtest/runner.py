@@ -38,12 +38,10 @@ recorded top of book for trades data, leverage and brackets): `backtest.realism`
 
 import bisect
 import contextlib
-import csv
 import gc
-import json
 import time
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -52,38 +50,19 @@ from typing import Any
 
 from backtest import metrics, realism
 from backtest.data import DataError, Klines, MarketData, Trades, clip
-from backtest.run_lines import run_name
+from backtest.instruments import backtest_instruments, instrument_of
+from backtest.journal_folder import fresh_backtest_journal
+from backtest.json_values import jsonable
+from backtest.progress import PROGRESS_EVERY, each_row, progress_bar
+from backtest.recording import RecordingJournal, TeeJournal
 from backtest.venue import InProcessVenue, VenueConfig, send_synthetic_touch
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal, Synchronous
-from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
-from book_keeper.journal_files import WAL_SUFFIX, journal_in_use
 from core.clock import SimClock
-from core.enums import TEXT, Side
-from core.events import (
-    BalanceChanged,
-    DecisionMade,
-    Event,
-    FundingPaid,
-    MarginCalled,
-    OrderAccepted,
-    OrderCanceled,
-    OrderExpired,
-    OrderFilled,
-    OrderPartiallyFilled,
-    OrderReconciled,
-    OrderRejected,
-    OrderSubmitted,
-    PositionChanged,
-    RiskDenied,
-    TradingStateChanged,
-    VenueSnapshot,
-)
 from core.instrument import Instrument
 from core.market import Bar, MarkPrice, Trade
 from core.orders import ClientOrderIds
 from exchange_sim.engine import EngineConfig, Exchange
-from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
@@ -155,199 +134,7 @@ class BacktestConfig:
         skip = ("risk", "progress", "journal_dir", "fast_path")
         out = {k: v for k, v in asdict(self).items() if k not in skip}
         out["risk"] = asdict(self.risk) if self.risk is not None else None
-        return _jsonable(out)
-
-
-@dataclass(slots=True)
-class OrderRow:
-    client_order_id: str
-    symbol: str
-    side: str
-    type: str
-    quantity: str
-    price: str
-    stop_price: str
-    reduce_only: bool
-    close_position: bool
-    submitted_ms: int
-    order_id: int | None = None
-    status: str = "PENDING_SUBMIT"
-    filled_qty: Decimal = _ZERO
-    updated_ms: int = 0
-    reason: str = ""
-
-
-@dataclass(slots=True)
-class FillRecord:
-    time_ms: int
-    client_order_id: str
-    order_id: int
-    trade_id: int
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    realized_pnl: Decimal
-    is_maker: bool
-    position_after: Decimal
-
-    def metric_row(self) -> metrics.FillRow:
-        """This fill as the metrics read it (floats; its part in the round trips, found
-        from the exact position)."""
-        buy = self.side == "BUY"
-        ends, share = metrics.trade_role(buy, self.qty, self.position_after)
-        return metrics.FillRow(
-            self.time_ms,
-            float(self.price),
-            float(self.qty),
-            float(self.commission),
-            float(self.realized_pnl),
-            metrics.closes_position(buy, self.qty, self.position_after),
-            ends_trade=ends,
-            closing_share=share,
-        )
-
-
-class TeeJournal:
-    """Every event to the reports' journal and to the daemon's SQLite journal (the same file
-    a live session writes, for `sqlite3` queries and `export_csv`)."""
-
-    def __init__(self, recording: "RecordingJournal", sqlite: Any) -> None:
-        self._recording = recording
-        self._sqlite = sqlite
-
-    def record(self, event: Event) -> None:
-        self._sqlite.record(event)
-        self._recording.record(event)
-
-
-BACKTEST_MARK = "written-by-backtest"  # in a journal folder a backtest wrote
-
-
-def fresh_backtest_journal(folder: Path) -> None:
-    """Make `folder` ready for a backtest's SQLite journal: an earlier backtest's journal there
-    (it carries BACKTEST_MARK) is removed, so a rerun of the same command starts afresh; any
-    other journal (a daemon's) is refused with ValueError, never written into nor removed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mark = folder / BACKTEST_MARK
-    db = folder / JOURNAL_FILE
-    if db.exists():
-        if not mark.exists():
-            raise ValueError(
-                f"{folder} holds a journal that no backtest wrote (a daemon's?): give a new "
-                "folder (a backtest neither writes into nor removes such a journal)"
-            )
-        if journal_in_use(folder):
-            raise ValueError(f"{folder}: another run is writing its journal there")
-        wal = db.with_name(db.name.rsplit(".", 1)[0] + WAL_SUFFIX)  # as SqliteJournal names it
-        for path in (db, wal, Path(f"{db}.lock"), Path(f"{db}-wal"), Path(f"{db}-shm")):
-            path.unlink(missing_ok=True)
-    mark.write_text("a backtest's journal: the next backtest into this folder replaces it\n")
-
-
-# Events that name no order (no `client_order_id`): they stamp no order's row.
-_ORDERLESS = frozenset(
-    {
-        DecisionMade,
-        BalanceChanged,
-        PositionChanged,
-        FundingPaid,
-        MarginCalled,
-        RiskDenied,
-        TradingStateChanged,
-        VenueSnapshot,
-    }
-)
-
-
-class RecordingJournal:
-    """The `core.journal.Journal` of a backtest: keeps what the reports need (orders, fills,
-    counts by kind) instead of every event, so memory stays flat over long runs."""
-
-    def __init__(self) -> None:
-        self.orders: dict[str, OrderRow] = {}
-        self.fills: list[FillRecord] = []
-        self.counts: dict[str, int] = {}
-        self._positions: dict[str, Decimal] = {}
-
-    def record(self, event: Event) -> None:
-        cls = type(event)
-        kind = cls.__name__
-        counts = self.counts
-        try:
-            counts[kind] += 1
-        except KeyError:  # the first of its kind
-            counts[kind] = 1
-        if cls is OrderSubmitted:
-            self._submitted(event)  # type: ignore[arg-type]
-        elif cls is OrderFilled or cls is OrderPartiallyFilled:
-            self._filled(event)  # type: ignore[arg-type]
-        elif cls not in _ORDERLESS:
-            row = self.orders.get(getattr(event, "client_order_id", ""))
-            if row is not None:
-                self._update(row, event)
-
-    def _submitted(self, event: OrderSubmitted) -> None:
-        r = event.request
-        self.orders[r.client_order_id] = OrderRow(
-            client_order_id=r.client_order_id,
-            symbol=r.symbol,
-            side=TEXT[r.side],
-            type=TEXT[r.type],
-            quantity="" if r.quantity is None else f"{r.quantity:f}",
-            price="" if r.price is None else f"{r.price:f}",
-            stop_price="" if r.stop_price is None else f"{r.stop_price:f}",
-            reduce_only=r.reduce_only,
-            close_position=r.close_position,
-            submitted_ms=event.event_time_ms,
-            updated_ms=event.event_time_ms,
-        )
-
-    def _filled(self, event: OrderPartiallyFilled | OrderFilled) -> None:
-        f = event.fill
-        pos = self._positions.get(f.symbol, _ZERO)
-        pos += f.qty if f.side is Side.BUY else -f.qty
-        self._positions[f.symbol] = pos
-        self.fills.append(
-            FillRecord(
-                f.trade_time_ms,
-                f.client_order_id,
-                f.order_id,
-                f.trade_id,
-                TEXT[f.side],
-                f.price,
-                f.qty,
-                f.commission,
-                f.commission_asset,
-                f.realized_pnl,
-                f.is_maker,
-                pos,
-            )
-        )
-        row = self.orders.get(f.client_order_id)
-        if row is not None:
-            row.filled_qty = event.cumulative_qty
-            row.status = "FILLED" if type(event) is OrderFilled else "PARTIALLY_FILLED"
-            row.order_id = f.order_id
-            row.updated_ms = event.event_time_ms
-
-    @staticmethod
-    def _update(row: OrderRow, event: Event) -> None:
-        """Any later event of the order stamps its row; these also change its status."""
-        row.updated_ms = event.event_time_ms
-        if isinstance(event, OrderAccepted):
-            row.order_id = event.order_id
-            if row.status == "PENDING_SUBMIT":
-                row.status = "NEW"
-        elif isinstance(event, OrderCanceled):
-            row.status = "CANCELED"
-        elif isinstance(event, OrderExpired):
-            row.status, row.reason = "EXPIRED", event.reason
-        elif isinstance(event, OrderRejected):
-            row.status, row.reason = "REJECTED", f"{event.code} {event.reason}".strip()
-        elif isinstance(event, OrderReconciled):
-            row.status = TEXT[event.status]
+        return jsonable(out)
 
 
 @dataclass(slots=True)
@@ -395,7 +182,7 @@ class BacktestResult:
         }
         if self.model is not None:
             out["model"] = self.model
-        return _jsonable(out)
+        return jsonable(out)
 
 
 class _Rig:
@@ -527,37 +314,6 @@ def _realism(config: BacktestConfig, start_ms: int, end_ms: int | None = None) -
         seed=config.seed,
     )
     return _Realism(engine, venue, funding, book, resolved)
-
-
-def backtest_instruments(exchange_info: str = "") -> dict[str, Instrument]:
-    """The symbols a backtest can trade and their filters (tick, lot, notional, precision):
-    from a saved GET /fapi/v1/exchangeInfo answer, or the bundled one (BTCUSDT, ETHUSDT).
-    ValueError in one line when the file cannot be read or is not such an answer."""
-    if not exchange_info:
-        return load_instruments()
-    try:
-        return load_instruments(Path(exchange_info))
-    except OSError as e:
-        raise ValueError(f"cannot read exchangeInfo file {exchange_info}: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError, ArithmeticError) as e:
-        what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        raise ValueError(
-            f"{exchange_info} is not a GET /fapi/v1/exchangeInfo answer ({what})"
-        ) from None
-
-
-def instrument_of(
-    symbol: str, instruments: Mapping[str, Instrument], exchange_info: str = ""
-) -> Instrument:
-    """`symbol`'s instrument; ValueError naming the symbols known and where others come from."""
-    inst = instruments.get(symbol)
-    if inst is not None:
-        return inst
-    known = sorted(instruments)
-    shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
-    source = exchange_info or "the bundled exchangeInfo"
-    hint = "" if exchange_info else " (--exchange-info: a saved GET /fapi/v1/exchangeInfo answer)"
-    raise ValueError(f"unknown symbol {symbol!r}: {source} has {shown or 'none'}{hint}")
 
 
 def run_backtest(
@@ -753,50 +509,6 @@ def data_period(data: MarketData) -> tuple[int, int]:
     if isinstance(data, Klines):
         return data.open_time[0], data.open_time[-1] + MINUTE_MS
     return data.time[0], data.time[-1] + 1
-
-
-def _progress(total: int, enabled: bool, unit: str) -> Any:
-    if not enabled:
-        return _NoProgress()  # tqdm's import alone costs more than a short run
-    return _bar(total, unit)
-
-
-@contextlib.contextmanager
-def _bar(total: int, unit: str) -> Iterator[Any]:
-    """A tqdm bar on stderr, named as the run's lines are (`run_lines.named_run`), with the log
-    lines of the run (`trading state ... -> HALTED`) written above it: printed as they were,
-    each was glued to the end of the bar's line (`0/10080 [00:00<?, ?bar/s]trading state ...`)."""
-    from tqdm import tqdm  # type: ignore[import-untyped]
-    from tqdm.contrib.logging import logging_redirect_tqdm  # type: ignore[import-untyped]
-
-    bar = tqdm(total=total, desc=run_name(), unit=unit, mininterval=0.5, leave=False)
-    with bar, logging_redirect_tqdm(tqdm_class=tqdm):
-        yield bar
-
-
-class _NoProgress(contextlib.AbstractContextManager["_NoProgress"]):
-    """A disabled progress bar: counts, shows nothing."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def update(self, k: int) -> None:
-        self.n += k
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_PROGRESS_EVERY = 10_000  # rows between two progress updates (one per row costs more than it)
-
-
-def _each(n: int, step: Callable[[int], None], progress: Any) -> None:
-    """`step(i)` for every row in order, the plain loop (no fast path), moving `progress` every
-    `_PROGRESS_EVERY` rows."""
-    for i in range(n):
-        step(i)
-        if i % _PROGRESS_EVERY == _PROGRESS_EVERY - 1:
-            progress.update(_PROGRESS_EVERY)
 
 
 @dataclass(slots=True)
@@ -1023,9 +735,9 @@ def _run_klines(
         series.positions.extend(array("d", (position,)) * len(eq))
         price_times.frombytes(t_bytes)
 
-    with _progress(n, config.progress, "bar") as bar_progress:
+    with progress_bar(n, config.progress, "bar") as bar_progress:
         if fast is None:
-            _each(n, bar, bar_progress)
+            each_row(n, bar, bar_progress)
         else:
             i = check_at = reported = misses = 0
             while i < n:
@@ -1048,7 +760,7 @@ def _run_klines(
                         break
                 bar(i)
                 i += 1
-                if i - reported >= _PROGRESS_EVERY:
+                if i - reported >= PROGRESS_EVERY:
                     bar_progress.update(i - reported)
                     reported = i
         _finish(rig, symbol, series)
@@ -1190,9 +902,9 @@ def _run_trades(
         price_times.frombytes(t_mark.astype("<i8").tobytes())
         prices.frombytes(p.astype("<f8").tobytes())
 
-    with _progress(n, config.progress, "trade") as bar_progress:
+    with progress_bar(n, config.progress, "trade") as bar_progress:
         if fast is None:
-            _each(n, trade, bar_progress)
+            each_row(n, trade, bar_progress)
         else:
             i = check_at = reported = 0
             while i < n:
@@ -1210,7 +922,7 @@ def _run_trades(
                         break
                 trade(i)
                 i += 1
-                if i - reported >= _PROGRESS_EVERY:
+                if i - reported >= PROGRESS_EVERY:
                     bar_progress.update(i - reported)
                     reported = i
         _finish(rig, symbol, series)
@@ -1226,135 +938,3 @@ def _finish(rig: _Rig, symbol: str, series: _Series) -> None:
         rig.venue.release(due)
     if not series.times or rig.clock.now_ms() > series.times[-1]:
         series.sample(rig.clock.now_ms(), rig.book, symbol)
-
-
-# --- outputs --------------------------------------------------------------------------------
-
-EQUITY_COLUMNS = ("time_ms", "equity", "drawdown", "position")
-TRADE_COLUMNS = (
-    "time_ms",
-    "client_order_id",
-    "order_id",
-    "trade_id",
-    "side",
-    "price",
-    "qty",
-    "commission",
-    "commission_asset",
-    "realized_pnl",
-    "is_maker",
-    "position_after",
-)
-ORDER_COLUMNS = (
-    "client_order_id",
-    "order_id",
-    "symbol",
-    "side",
-    "type",
-    "quantity",
-    "price",
-    "stop_price",
-    "reduce_only",
-    "close_position",
-    "status",
-    "filled_qty",
-    "submitted_ms",
-    "updated_ms",
-    "reason",
-)
-
-
-def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
-    """summary.json, equity.csv, trades.csv, orders.csv (and PNG plots when matplotlib is
-    installed) into `out_dir`; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    path = out_dir / "equity.csv"
-    dd = metrics.drawdowns(result.equity)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(EQUITY_COLUMNS)
-        for t, e, d, p in zip(result.times_ms, result.equity, dd, result.positions, strict=True):
-            w.writerow((t, repr(e), repr(d), repr(p)))
-    written.append(path)
-    path = out_dir / "trades.csv"
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(TRADE_COLUMNS)
-        for f in result.journal.fills:
-            w.writerow(
-                (
-                    f.time_ms,
-                    f.client_order_id,
-                    f.order_id,
-                    f.trade_id,
-                    f.side,
-                    f"{f.price:f}",
-                    f"{f.qty:f}",
-                    f"{f.commission:f}",
-                    f.commission_asset,
-                    f"{f.realized_pnl:f}",
-                    str(f.is_maker).lower(),
-                    f"{f.position_after:f}",
-                )
-            )
-    written.append(path)
-    path = out_dir / "orders.csv"
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(ORDER_COLUMNS)
-        for o in result.journal.orders.values():
-            w.writerow(
-                (
-                    o.client_order_id,
-                    "" if o.order_id is None else o.order_id,
-                    o.symbol,
-                    o.side,
-                    o.type,
-                    o.quantity,
-                    o.price,
-                    o.stop_price,
-                    str(o.reduce_only).lower(),
-                    str(o.close_position).lower(),
-                    o.status,
-                    f"{o.filled_qty:f}",
-                    o.submitted_ms,
-                    o.updated_ms,
-                    o.reason,
-                )
-            )
-    written.append(path)
-    path = out_dir / "summary.json"
-    path.write_text(json.dumps(result.summary_dict(), indent=2, sort_keys=True) + "\n")
-    written.append(path)
-    written.extend(_plots(result, out_dir))
-    return written
-
-
-def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
-    """Equity + drawdown and price with entries/exits/stops, as PNG (backtest.report: UTC
-    date axes); nothing without matplotlib."""
-    from backtest import report
-
-    types = {o.client_order_id: str(o.type) for o in result.journal.orders.values()}
-    pngs = [
-        report.plot_equity(result.times_ms, result.equity, out_dir / "equity.png"),
-        report.plot_price(
-            result.price_times, result.prices, result.journal.fills, types, out_dir / "price.png"
-        ),
-    ]
-    return [p for p in pngs if p is not None]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)

@@ -69,11 +69,12 @@ from backtest.run_lines import named_run
 from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
 from model import registry
-from model.inputs import write_problem
-from model.live import ModelMismatchError, load_linear_model
 
 # Here, not in `main`: a Ctrl+C while it loads is then the handler's one line above.
-from model.train import InputError, add_train_arguments
+from model.input_error import InputError
+from model.inputs import write_problem
+from model.live import ModelMismatchError, load_linear_model
+from model.train import add_train_arguments
 from runtime.flags import (
     OneLineParser,
     StoreOnce,
@@ -313,19 +314,20 @@ def _train_candidate(
 ) -> tuple[Path, dict[str, Any]]:
     """Train on the --train-days before `eval_start`; the saved file and a report."""
     from model import train as tr
+    from model.train_data import load_bars
 
     if not (args.train_days > 0 and math.isfinite(args.train_days)):
         raise UsageError(f"bad --train-days {args.train_days}: expected > 0")
     try:
         config = tr.for_backtest(tr.train_config(args))
         start = eval_start - int(args.train_days * DAY_MS)
-        df = tr.load_bars(
+        df = load_bars(
             Path(args.data), symbol=args.symbol, interval="1m", start_ms=start, end_ms=eval_start
         )
         res = tr.train(
             df, config, symbol=args.symbol, interval="1m", data_name=Path(args.data).name
         )
-    except tr.InputError as e:
+    except InputError as e:
         raise UsageError(f"training: {e}") from None
     path = res.model.save(out_dir / tr.default_model_name(args.symbol, "1m", df))
     tr.print_report(res, args.symbol, "1m", config.grid)

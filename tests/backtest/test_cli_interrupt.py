@@ -33,7 +33,7 @@ def test_ctrl_c_while_the_report_is_written_leaves_none_of_the_run_s_files(
 ):
     """summary.json, the CSVs and the equity plot were written when the report's plots
     started; a Ctrl+C there left them without report.html, as if the run had finished."""
-    monkeypatch.setattr(cli, "_write_report", ctrl_c)
+    monkeypatch.setattr(cli, "write_report", ctrl_c)
 
     assert cli.main(small_run(tmp_path)) == 130
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == []

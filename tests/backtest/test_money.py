@@ -22,7 +22,8 @@ from typing import ClassVar
 import pytest
 
 from backtest.data import Klines
-from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from backtest.outputs import write_outputs
+from backtest.runner import BacktestConfig, run_backtest
 from core.enums import OrderType, Side, TimeInForce
 from core.market import Bar
 from core.orders import OrderProposal

@@ -20,7 +20,8 @@ from statistics import median
 import pytest
 
 from backtest.data import load
-from backtest.runner import BacktestConfig, run_backtest, write_outputs
+from backtest.outputs import write_outputs
+from backtest.runner import BacktestConfig, run_backtest
 from core.enums import OrderType, Side, TimeInForce
 from core.market import Trade
 from core.orders import OrderProposal

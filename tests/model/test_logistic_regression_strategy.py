@@ -145,7 +145,7 @@ def test_no_signal_while_the_feature_window_spans_a_missing_bar():
     # both sides of the hole: ret_60, the SMAs, the Bollinger band... Training leaves exactly
     # those rows out (their 61-bar window spans a gap), so the model never learned them: the
     # strategy gives no signal there (HOLD) and trades again once the window is whole.
-    from model.train import straddles_gap
+    from model.dataset import straddles_gap
 
     n = len(features.FEATURE_NAMES)
     always_buy = LinearModel(

@@ -20,11 +20,12 @@ from backtest.data import load
 from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest
 from backtest_trading_strategy import main as backtest_main
 from model import features, registry
+from model.dataset import build_dataset
 from model.live import ModelMismatchError, load_linear_model
 from model.logreg_model import LogRegModel
 from model.review import main as review_main
-from model.train import build_dataset, load_bars
 from model.train import main as train_main
+from model.train_data import load_bars
 from tests.ctrl_c import ctrl_c_while_importing
 from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy

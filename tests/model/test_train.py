@@ -13,16 +13,11 @@ import warnings
 import numpy as np
 import pytest
 
+from model.dataset import straddles_gap
 from model.live import load_linear_model
-from model.train import (
-    choose_c,
-    fold_training_rows,
-    inner_folds,
-    main,
-    metrics,
-    straddles_gap,
-    walk_forward_splits,
-)
+from model.scores import metrics
+from model.train import main
+from model.walk_forward import choose_c, fold_training_rows, inner_folds, walk_forward_splits
 from tests.ctrl_c import ctrl_c_while_importing
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
@@ -182,7 +177,7 @@ def test_a_block_without_a_class_the_model_predicts_scores_without_a_warning():
 def test_balanced_accuracy_is_scikit_learns_on_ordinary_blocks():
     from sklearn.metrics import balanced_accuracy_score
 
-    from model.train import balanced_accuracy
+    from model.scores import balanced_accuracy
 
     rng = np.random.default_rng(7)
     for _ in range(20):
@@ -592,7 +587,9 @@ def test_a_folds_training_labels_never_depend_on_its_test_block(label):
     # the whole series, up to 644 training rows of a fold on the real week were labelled by
     # prices of its test block. Rewriting every price from the test block on must not change
     # one training row or label of that fold.
-    from model.train import build_dataset, fold_training_rows, load_bars
+    from model.dataset import build_dataset
+    from model.train_data import load_bars
+    from model.walk_forward import fold_training_rows
 
     df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
     kw = {"flow": False, "label": label, "horizon": 15, "threshold": 0.001, "min_swing": 0.005}
@@ -639,7 +636,7 @@ def test_open_times_in_seconds_or_microseconds_train_as_ms(tmp_path, capsys, uni
 def test_a_binance_klines_file_without_a_header_trains_like_one_with_it(tmp_path, capsys):
     # data.binance.vision's older 12-column files have no header row (the backtester reads
     # them); model.train said "missing column(s) open_time, open, high, low, close, volume".
-    from model.train import BINANCE_KLINE_COLUMNS
+    from model.inputs import BINANCE_KLINE_COLUMNS
 
     rows = gzip.decompress(WEEK.read_bytes()).decode().splitlines()[1:3001]
     body = []
@@ -743,7 +740,8 @@ def test_a_single_c_is_not_chosen_and_needs_no_inner_fold(tmp_path, capsys, monk
 def test_the_inner_folds_of_a_fold_never_depend_on_its_test_block(label):
     # Rewriting every price from an outer test block on must not change one row or label its
     # inner folds choose C on.
-    from model.train import build_dataset, load_bars
+    from model.dataset import build_dataset
+    from model.train_data import load_bars
 
     df = load_bars(WEEK, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
     kw = {"flow": False, "label": label, "horizon": 15, "threshold": 0.001, "min_swing": 0.005}

@@ -1,0 +1,162 @@
+"""What the backtest command runs, from its flags and the daemon's --config: the symbol, the
+starting balance, the strategy's keyword arguments and the risk limits."""
+
+import argparse
+import tomllib
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+from backtest.cli_values import UsageError, positive_usdt
+from backtest.data import DataError, Klines, MarketData, check_symbol, symbol_in_name
+from risk_manager.config import RiskConfig
+from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
+from trading_engine.main_trading_strategy import STRATEGIES
+
+DEFAULT_STRATEGY = "sma_crossover"
+DEFAULT_SYMBOL = "BTCUSDT"
+DEFAULT_NOTIONAL = "1000"
+DEFAULT_BALANCE = "10000"
+DEFAULT_FAST, DEFAULT_SLOW = 10, 50
+
+
+def config_settings(path: str) -> Settings:
+    """The daemon's settings from its config file (defaults for what it does not set, as the
+    daemon reads it), refused in one line where a backtest cannot run them: several symbols
+    (it trades one; --symbol chooses), bars other than 1m (it replays 1m bars)."""
+    try:
+        settings = load_settings(Path(path), env_file=None, needs_keys=False)
+    except ConfigError as e:
+        raise UsageError(f"--config {path}: {e}") from None
+    interval = settings.strategy.bar_interval
+    if interval != "1m":
+        raise UsageError(
+            f'--config {path}: strategy.bar_interval = "{interval}": the backtester replays '
+            '1m bars (a config with bar_interval = "1m" backtests)'
+        )
+    return settings
+
+
+def config_risk(settings: Settings) -> RiskConfig:
+    """The daemon's risk limits from its config file; no kill-switch file (a backtest has no
+    operator to touch it)."""
+    return replace(risk_config(settings), kill_switch_file=None)
+
+
+def traded_symbol(args: argparse.Namespace, settings: Settings | None) -> str:
+    """--symbol, else the config's one symbol, else BTCUSDT."""
+    if args.symbol is not None:
+        symbol = str(args.symbol).upper()
+        if "," in symbol:  # the daemon's --symbol takes several; a backtest, one
+            raise UsageError(
+                f"--symbol {args.symbol}: a backtest trades one symbol; run one backtest per "
+                "symbol, each with its --data"
+            )
+        return symbol
+    if settings is None:
+        return DEFAULT_SYMBOL
+    if len(settings.symbols) > 1:
+        raise UsageError(
+            f"--config {args.config}: symbols = {', '.join(settings.symbols)}: a backtest trades "
+            "one symbol; choose it with --symbol"
+        )
+    return settings.symbols[0]
+
+
+def check_data_symbol(args: argparse.Namespace, settings: Settings | None, symbol: str) -> None:
+    """`check_symbol`, naming where the traded symbol came from when no --symbol was given:
+    `holds NEARUSDT, not --symbol BTCUSDT` read as if the user had typed BTCUSDT."""
+    try:
+        check_symbol(args.data, symbol)
+    except DataError:
+        if args.symbol is not None:
+            raise
+        named = symbol_in_name(args.data)
+        source = "the default" if settings is None else f"the symbol of --config {args.config}"
+        raise UsageError(
+            f"--data {Path(args.data).name} holds {named}, not {symbol} ({source}, as no "
+            f"--symbol was given): add --symbol {named}"
+        ) from None
+
+
+def balance_usdt(args: argparse.Namespace, settings: Settings | None) -> Decimal:
+    """--balance, else the config's [local] starting_balance_usdt (the local exchange's demo
+    account), else 10,000 USDT."""
+    if args.balance is not None:
+        return positive_usdt(args.balance, "--balance")
+    if settings is None:
+        return Decimal(DEFAULT_BALANCE)
+    return positive_usdt(str(settings.local.starting_balance_usdt), "[local] starting_balance_usdt")
+
+
+def strategy_kwargs(
+    args: argparse.Namespace, settings: Settings | None, strategy: str
+) -> dict[str, object]:
+    """The strategy's keyword arguments: with --config, the daemon's for that file's
+    [strategy] (its [strategy.params] only for the strategy it names); without, the
+    backtester's defaults; then the flags over either."""
+    if (args.fast is not None or args.slow is not None) and strategy != "sma_crossover":
+        flag = "--fast" if args.fast is not None else "--slow"
+        raise UsageError(
+            f"{flag} is for --strategy sma_crossover; {strategy} takes --param KEY=VALUE"
+        )
+    params: dict[str, object]
+    if settings is not None:
+        st = settings.strategy
+        own = replace(st, name=strategy, params=st.params if strategy == st.name else {})
+        params = strategy_params(replace(settings, strategy=own), {})
+        del params["instruments"]  # the runner's: the backtested symbol's
+    else:
+        notional = positive_usdt(args.notional or DEFAULT_NOTIONAL, "--notional")
+        params = {"order_notional_usdt": notional}
+        if strategy == "sma_crossover":
+            params = {"fast": DEFAULT_FAST, "slow": DEFAULT_SLOW, **params}
+        elif strategy == "logistic_regression" and args.model is None:
+            raise UsageError("--strategy logistic_regression needs --model PATH (or --config)")
+        elif strategy not in STRATEGIES:  # one of your own: what the daemon passes it
+            params["allow_short"] = True
+    if args.fast is not None:
+        params["fast"] = args.fast
+    if args.slow is not None:
+        params["slow"] = args.slow
+    if args.notional is not None:
+        params["order_notional_usdt"] = positive_usdt(args.notional, "--notional")
+    if args.model is not None:
+        params["model_path"] = args.model
+    params.update(_params(args.param))
+    return params
+
+
+def check_order_cap(order: object, risk: RiskConfig, path: str) -> None:
+    """A --notional above the --config's order cap is refused, as the daemon refuses its
+    config: the RiskManager would deny every entry, a run of 0 fills that looks like a result."""
+    cap = risk.max_order_notional_usdt
+    if isinstance(order, Decimal) and order > cap:
+        raise UsageError(
+            f"--notional {order} is above max_order_notional_usdt {cap.normalize():f} of "
+            f"--config {path}: every entry would be denied (give --notional "
+            f"{cap.normalize():f} or less)"
+        )
+
+
+def _params(pairs: list[str]) -> dict[str, object]:
+    """`--param KEY=VALUE`s as keyword arguments: VALUE read as a TOML value (10, 0.5, true,
+    "text"), else taken as text, as `[strategy.params]` would give it."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param {pair}: expected KEY=VALUE, e.g. --param lookback=20")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out
+
+
+def bars_of(data: MarketData) -> dict[str, object]:
+    """What the replayed bars are, for the model strategy to refuse a model trained on others:
+    1m bars, with taker buy volume and trade counts only when built from trades (the klines
+    replayed carry neither)."""
+    return {"bar_interval": "1m", "taker_flow": not isinstance(data, Klines)}

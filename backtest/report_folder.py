@@ -1,0 +1,106 @@
+"""The backtest command's --out folder: the files a run writes there besides `write_outputs`'
+(the robustness sections and plots, report.html), and the checks that keep a run from
+replacing files no backtest wrote."""
+
+import argparse
+import json
+from pathlib import Path
+
+from backtest import report, robustness
+from backtest.cli_values import UsageError
+from backtest.runner import BacktestResult
+from core.redaction import shown_path
+
+# Every file a run may write into --out: a run that writes fewer (no --sweep, --no-html, no
+# matplotlib) must not leave an earlier run's report or sweep next to its own summary.
+OUTPUT_FILES = (
+    "summary.json",
+    "equity.csv",
+    "trades.csv",
+    "orders.csv",
+    "equity.png",
+    "price.png",
+    "monthly_returns.png",
+    "monte_carlo.png",
+    "sweep.csv",
+    "sweep_heatmap.png",
+    "report.html",
+)
+
+
+def _is_report_folder(out: Path) -> bool:
+    """Whether `out` holds a backtest's report: a summary.json with the sections every run
+    writes (`BacktestResult.summary_dict`)."""
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"metrics", "settings"} <= summary.keys()
+
+
+def check_not_foreign(out: Path) -> None:
+    """A run replaces the files of OUTPUT_FILES it finds in --out and removes those it does
+    not write (an earlier run's): in a folder that holds no backtest's report, a file of such
+    a name is the user's own (their trades.csv), so the run is refused before it starts
+    instead of deleting it."""
+    if not out.is_dir() or _is_report_folder(out):
+        return
+    found = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if found:
+        raise UsageError(
+            f"--out {shown_path(out)} holds {', '.join(found)} but no backtest's summary.json: "
+            "a run would replace or remove them; choose another folder, or move them"
+        )
+
+
+def remove_earlier_outputs(out: Path) -> None:
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+def add_sections(out: Path, sections: dict[str, object]) -> dict[str, object]:
+    """summary.json with the robustness sections added (same layout as write_outputs')."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text())
+    summary.update({k: v for k, v in sections.items() if v is not None})
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    return summary
+
+
+def write_robustness(
+    out: Path,
+    mc: robustness.MonteCarloResult | None,
+    sweep: robustness.SweepResult | None,
+) -> list[Path]:
+    pngs: list[Path | None] = []
+    if mc is not None:
+        pngs.append(report.plot_fan_chart(mc, out / "monte_carlo.png"))
+    if sweep is not None:
+        robustness.write_sweep_csv(sweep, out / "sweep.csv")
+        table = robustness.heatmap_table(sweep)
+        title = ("mean out-of-sample " if sweep.spec.walk_forward else "") + sweep.spec.metric
+        pngs.append(report.plot_sweep_heatmap(table, title, out / "sweep_heatmap.png"))
+    return [p for p in pngs if p is not None]
+
+
+def write_report(
+    args: argparse.Namespace, out: Path, result: BacktestResult, summary: dict, extra: list[Path]
+) -> None:
+    monthly = report.plot_monthly_returns(
+        result.times_ms, result.equity, out / "monthly_returns.png"
+    )
+    pngs = [out / "equity.png", out / "price.png", *([monthly] if monthly else []), *extra]
+    if args.html:
+        report.write_html(summary, pngs, out / "report.html")
+
+
+def gaps_section(gaps: list[tuple[int, int]]) -> dict[str, object] | None:
+    """summary.json's `data_gaps`: holes in the 1m klines replayed (None without any)."""
+    if not gaps:
+        return None
+    start, bars = max(gaps, key=lambda g: g[1])
+    return {
+        "gaps": len(gaps),
+        "missing_bars": sum(n for _, n in gaps),
+        "longest": {"from_ms": start, "bars": bars},
+    }

@@ -1,0 +1,120 @@
+"""The lines the backtest command prints after a run, beside its one-line result: what the
+RiskManager refused, slow strategy calls, why no order was sent, the robustness results."""
+
+from datetime import UTC, datetime
+
+from backtest import robustness
+from backtest.instruments import backtest_instruments
+from backtest.runner import BacktestResult
+
+
+def _num(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_risk(result: BacktestResult) -> None:
+    """What the RiskManager refused, when it refused anything: a run halted by a loss limit
+    trades no more, and a size every check refuses trades not at all; both look like a
+    strategy that chose not to trade unless said."""
+    denied, decisions = result.counters.get("denied", 0), result.counters.get("decisions", 0)
+    if result.trading_state != "ACTIVE":
+        print(
+            f"risk: trading {result.trading_state} at the end ({result.state_reason}); "
+            f"{denied} of {decisions} decisions denied"
+        )
+    elif denied:
+        print(
+            f"risk: {denied} of {decisions} decisions denied "
+            "(--journal DIR keeps each reason: its RiskDenied events)"
+        )
+
+
+def print_slow_calls(result: BacktestResult) -> None:
+    """Strategy calls over the budget: live, each would have held the daemon's event loop."""
+    if result.slow_strategy_calls:
+        print(
+            f"strategy: {result.slow_strategy_calls} call(s) over strategy.max_call_ms "
+            f"{result.config.max_strategy_call_ms:g} ms (slowest "
+            f"{result.slowest_strategy_call_ms:,.0f} ms): live, each would hold the daemon's "
+            "event loop (market data, user stream, protection) that long"
+        )
+
+
+def print_no_orders(result: BacktestResult) -> None:
+    """Why a run sent no order at all, when nothing refused one: a strategy that never spoke
+    (not warm within the data) or one whose targets were all smaller than the symbol's lot."""
+    c = result.counters
+    if c.get("submitted", 0) or c.get("denied", 0) or result.trading_state != "ACTIVE":
+        return
+    if not c.get("proposals", 0):
+        print(
+            f"no order: the strategy proposed nothing over {result.units} {result.kind} "
+            "(not warm within the data? e.g. a --slow longer than it)"
+        )
+        return
+    config = result.config
+    inst = backtest_instruments(config.exchange_info).get(config.symbol)
+    lot = "" if inst is None else f" ({config.symbol}: lot step {inst.lot.step_size}, "
+    lot += "" if inst is None else f"minimum notional {inst.min_notional} USDT)"
+    print(
+        "no order: every target of the strategy was less than one lot from the position"
+        f"{lot}; a larger --notional trades"
+    )
+
+
+def print_robustness(
+    mc: robustness.MonteCarloResult | None, sweep: robustness.SweepResult | None
+) -> None:
+    if mc is not None:
+        d = mc.to_dict()
+        r, b = d["randomized"], d["bootstrap"]
+        line = (
+            f"monte carlo ({mc.spec.runs} runs, seed {mc.spec.seed}): total return p5 "
+            f"{r['total_return']['p5']:+.4%} p50 {r['total_return']['p50']:+.4%} p95 "
+            f"{r['total_return']['p95']:+.4%}"
+        )
+        if "total_return" in b:
+            line += (
+                f"; bootstrap of {b['trades']} trades: p5 {b['total_return']['p5']:+.4%} "
+                f"p95 {b['total_return']['p95']:+.4%} ({mc.halt_note()})"
+            )
+        print(line)
+    if sweep is None:
+        return
+    if sweep.skipped:
+        first, why = sweep.skipped[0]
+        settings = " ".join(f"{k}={v}" for k, v in first.items())
+        print(
+            f"sweep: {len(sweep.skipped)} of {len(sweep.skipped) + len(sweep.points)} grid "
+            f"points skipped, the strategy refuses them (first: {settings}: {why})"
+        )
+    metric = sweep.spec.metric
+    chosen = {c.get("window") for c in sweep.choices}
+    if sweep.points and not sweep.spec.walk_forward and not sweep.choices:
+        print(f"sweep: no run has a {metric} (it is null in every run, e.g. no closed trades)")
+    for w in sweep.windows if sweep.spec.walk_forward and sweep.points else ():
+        if w.index not in chosen:
+            print(
+                f"walk-forward window {w.index}: no in-sample run has a {metric}; the window "
+                "is left out of the out-of-sample return"
+            )
+    for c in sweep.choices:
+        settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())
+        if "window" in c:
+            print(
+                f"walk-forward window {c['window']}: best in-sample by {metric}: {settings}; "
+                f"out-of-sample {metric} {_num(c[f'test_{metric}'])}, "
+                f"return {c['test_total_return']:+.4%}"
+            )
+        else:
+            print(
+                f"sweep best by {metric}: {settings} -> {metric} {_num(c[metric])}, "
+                f"return {c['total_return']:+.4%}"
+            )
+    if sweep.spec.walk_forward:
+        oos = robustness.oos_total_return(sweep.choices)
+        print(f"walk-forward out-of-sample return: {'n/a' if oos is None else f'{oos:+.4%}'}")

@@ -1,0 +1,172 @@
+"""The training data: a kline window read from CSV(.gz) or a history store's Parquet, checked
+(columns, finite positive prices, bar spacing = --interval), and its hash; InputError in one
+line for anything unusable. Times in epoch ms."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model import features
+from model.input_error import InputError
+from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+INTERVAL_MS = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+
+
+def interval_text(ms: int) -> str:
+    """A bar spacing as --interval names it (`1m`, not `60000 ms`), else in seconds."""
+    names = {v: k for k, v in INTERVAL_MS.items()}
+    return names.get(ms, f"{ms / 1000:g} s")
+
+
+def utc_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def load_bars(
+    path: Path, *, symbol: str, interval: str, start_ms: int | None, end_ms: int | None
+) -> pd.DataFrame:
+    """The kline window [start, end) as a DataFrame; InputError on anything unusable."""
+    import pandas as pd
+
+    if path.is_dir():
+        path = store_folder(path, symbol=symbol, interval=interval)
+    elif not path.is_file():
+        raise InputError(f"--data {path}: no such file")
+    from backtest.data import symbol_in_name  # the backtester's rule, the same message
+
+    named = symbol_in_name(path)
+    if named is not None and named != symbol.upper():
+        raise InputError(f"--data {path.name} holds {named}, not --symbol {symbol}")
+    if path.is_dir() or path.suffix == ".parquet":
+        df = _read_parquet(path)
+    else:
+        try:
+            headerless = _headerless_binance(path)
+            df = pd.read_csv(path, header=None if headerless else "infer",
+                             names=BINANCE_KLINE_COLUMNS if headerless else None)  # fmt: skip
+        except Exception as e:  # pandas raises many types for a bad file
+            raise InputError(
+                f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
+            ) from None
+    df = df.rename(columns={"count": "trade_count"})
+    need = ["open_time", *features.BAR_COLUMNS]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise InputError(f"--data {path}: missing column(s) {', '.join(missing)}")
+    _check_cells(df, ("open_time",), path)  # the window compares it
+    df = to_float_columns(df, ("open_time",))
+    df["open_time"] = open_time_ms(df["open_time"].to_numpy())
+    if start_ms is not None:
+        df = df[df["open_time"] >= start_ms]
+    if end_ms is not None:
+        df = df[df["open_time"] < end_ms]
+    if len(df) == 0:
+        raise InputError(f"--data {path}: no bars in the requested window")
+    # The window's cells only, before reset_index, so a bad one is named by its file row.
+    values = (*features.BAR_COLUMNS, *(c for c in features.FLOW_COLUMNS if c in df.columns))
+    _check_cells(df, values, path)
+    df = to_float_columns(df, values).reset_index(drop=True)
+    ot = df["open_time"].to_numpy()
+    if np.any(np.diff(ot) <= 0):
+        raise InputError(f"--data {path}: open_time is not strictly increasing")
+    step = INTERVAL_MS[interval]
+    if len(ot) > 1 and int(np.median(np.diff(ot))) != step:
+        found = int(np.median(np.diff(ot)))
+        raise InputError(
+            f"--data {path}: bars are {interval_text(found)} apart, not --interval {interval}"
+        )
+    px = df[list(features.BAR_COLUMNS)].to_numpy(dtype=float)
+    if not np.isfinite(px).all() or (df[["open", "high", "low", "close"]] <= 0).any().any():
+        raise InputError(f"--data {path}: non-finite or non-positive prices in the window")
+    return df
+
+
+def _headerless_binance(path: Path) -> bool:
+    """The first line is 12 numbers: a Binance klines file without a header row."""
+    import gzip
+
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt") as fh:  # type: ignore[operator]
+            cells = fh.readline().strip().split(",")
+        [float(c) for c in cells]
+    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+        return False
+    return len(cells) == len(BINANCE_KLINE_COLUMNS)
+
+
+def store_folder(path: Path, *, symbol: str, interval: str) -> Path:
+    """The folder of day files to read for `--data DIR`: DIR itself when it holds Parquet
+    files (`<store>/BTCUSDT/klines-1m`, as the backtester reads it), or the symbol's klines
+    of `interval` when DIR is a history store's root (`fetch_historical.py --out DIR`)."""
+    if any(path.glob("*.parquet")):
+        return path
+    sub = path / symbol.upper() / f"klines-{interval}"
+    if any(sub.glob("*.parquet")):
+        return sub
+    raise InputError(
+        f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
+    )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A market_history store's kline day file, or a folder of them, as a DataFrame sorted by
+    open time. The store keeps prices as decimal strings (converted by the caller's checks)
+    and nulls where a source had no taker volume or trade count (plain OHLCV imports): such a
+    flow column is left out, so the flow features are off rather than a cell error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    try:
+        table = pa.concat_tables(
+            [pq.read_table(f).replace_schema_metadata(None) for f in files],
+            promote_options="default",
+        )
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"--data {path}: cannot read as Parquet ({e})") from None
+    df = table.to_pandas()
+    if "open_time" in df.columns:
+        df = df.sort_values("open_time", kind="stable").reset_index(drop=True)
+    partial = [c for c in features.FLOW_COLUMNS if c in df.columns and df[c].isna().any()]
+    if partial:
+        df = df.drop(columns=list(features.FLOW_COLUMNS), errors="ignore")
+    return df
+
+
+def _check_cells(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    problem = cell_problem(df, columns)
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
+
+
+def data_hash(df: pd.DataFrame, flow: bool) -> str:
+    cols = ["open_time", *features.BAR_COLUMNS] + (list(features.FLOW_COLUMNS) if flow else [])
+    h = hashlib.sha256()
+    for c in cols:
+        h.update(c.encode())
+        h.update(np.ascontiguousarray(df[c].to_numpy(dtype=float)).tobytes())
+    return h.hexdigest()
