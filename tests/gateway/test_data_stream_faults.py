@@ -284,7 +284,7 @@ async def test_ip_ban_during_backfill_fails_the_market_link_and_stops_it(fake):
         await asyncio.sleep(0.3)  # several reconnect delays: none is attempted
 
         (failed,) = consumer.states(StreamState.FAILED)
-        assert failed.stream == "market" and "IpBanned" in failed.detail
+        assert failed.stream == "market" and "IpBanStop" in failed.detail
         assert stream.failures.keys() == {"market"}
         assert stream.gap_open("BTCUSDT") and stream.gap_open()
         assert fake.ws_connects == connects == 1
