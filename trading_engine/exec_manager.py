@@ -87,11 +87,10 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from enum import StrEnum
 
-from core.account import Position, StrategyView
+from core.account import StrategyView
 from core.clock import Clock
 from core.enums import (
     MARKET_LIKE_TYPES,
@@ -131,7 +130,6 @@ from core.events import (
     VenueSnapshot,
 )
 from core.instrument import Instrument
-from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
@@ -150,6 +148,7 @@ from core.venue import Venue
 from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
+from trading_engine.exec_config import BarSource, ExecConfig, ExecCounters, ExecStatus
 from trading_engine.exec_desk import (
     EXEC_STRATEGY,
     UNANSWERED,
@@ -165,12 +164,13 @@ from trading_engine.main_trading_strategy import (
     StrategyBase,
     TradingStrategy,
     check_proposals,
-    item_text,
     proposals_problem,
     strategy_failed,
 )
 from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
+from trading_engine.slow_calls import SlowCalls
+from trading_engine.strategy_view import BooksView
 
 log = logging.getLogger(__name__)
 
@@ -226,174 +226,6 @@ class _DenialLogged:
     since_ms: int
     warned: bool = False
 
-
-class _StrategyView:
-    """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
-    (their own methods, bound: no extra call on the way) and the strategy's open orders, that
-    is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (intent FLATTEN, a restart's too) and the orders the exchange placed
-    itself (liquidation)."""
-
-    __slots__ = (
-        "_book",
-        "available_balance",
-        "equity",
-        "mark_price",
-        "open_order_count",
-        "position",
-    )
-
-    position: Callable[[str], Position]
-    mark_price: Callable[[str], Decimal | None]
-    equity: Callable[[], Decimal]
-    available_balance: Callable[[], Decimal]
-    open_order_count: Callable[..., int]
-
-    def __init__(self, book: Books) -> None:
-        self.position = book.position
-        self.mark_price = book.mark_price
-        self.equity = book.equity
-        self.available_balance = book.available_balance
-        self.open_order_count = book.open_order_count
-        self._book = book
-
-    def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        return tuple(
-            o
-            for o in self._book.orders.values()
-            if (symbol is None or o.symbol == symbol)
-            and not o.is_protective
-            and forced_close(o.client_order_id) is None
-            and o.intent is not FLATTEN
-        )
-
-
-# --- configuration and status -------------------------------------------------------------------
-
-
-class BarSource(StrEnum):
-    """Where the strategy's closed bars come from: the stream's closed klines (the exchange's
-    own numbers, re-checked over REST after a gap), or bars built from trades with
-    `gateway.bars.BarBuilder` (replays of trades only, or intervals the stream does not
-    subscribe to, e.g. 1s)."""
-
-    KLINES = "klines"  # the DataStream's closed kline Bars (live default)
-    TRADES = "trades"  # built here from the trade stream (replays of trades, 1s bars)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecConfig:
-    """Knobs of the ExecManager; times in ms, `equity_change_pct` in percent."""
-
-    symbols: tuple[str, ...] = ()  # () = every instrument handed to the ExecManager
-    bar_interval: str = "1m"
-    bar_source: BarSource = BarSource.KLINES
-    stale_order_ms: int = 30_000  # cancel a resting order of ours older than this
-    equity_check_ms: int = 1_000  # RiskManager.on_equity at least this often
-    equity_change_pct: Decimal = Decimal("0.1")  # ... and at once on a move this large
-    protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
-    # After its stop-loss / take-profit closed a position, that side is not entered again
-    # until the strategy's target turns flat or to the other side (risk.reentry_hold).
-    reentry_hold: bool = True
-    flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
-    # A close the exchange refused (a flatten, a stop's or a crossed level's market close, a
-    # guard stop) is tried again after flatten_retry_ms, then twice as long each time up to
-    # this (`protection._CloseRetry`), while the position stays the same; a new position goes
-    # at once.
-    close_retry_max_ms: int = 60_000
-    pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
-    # A strategy callback taking longer holds the one event loop (market data, the user
-    # stream, protection): counted, shown in the status and warned about, never acted on.
-    # No HALT: the exchange-side stops protect the position whatever the loop does, a halt
-    # (flatten) on a slow machine would turn a latency problem into realized losses and an
-    # operator's reset, and a decision on real time would make backtests unrepeatable.
-    max_strategy_call_ms: Decimal = Decimal(100)  # Decimal: the session header is journaled
-
-    def __post_init__(self) -> None:
-        interval_ms(self.bar_interval)  # raises on an unknown interval
-        budget = self.max_strategy_call_ms
-        if not isinstance(budget, Decimal) or not budget > 0:
-            raise ValueError(
-                f"ExecConfig.max_strategy_call_ms must be a Decimal > 0, not {budget!r}"
-            )
-        for name in (
-            "stale_order_ms",
-            "equity_check_ms",
-            "flatten_retry_ms",
-            "pending_recheck_ms",
-            "close_retry_max_ms",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
-        pct = self.equity_change_pct
-        if not isinstance(pct, Decimal) or pct <= 0:
-            raise ValueError(f"ExecConfig.equity_change_pct must be a Decimal > 0, not {pct!r}")
-
-
-@dataclass(slots=True)
-class ExecCounters:
-    """What went through the ExecManager since it started (for the heartbeat and tests)."""
-
-    items: int = 0
-    trades: int = 0
-    bars: int = 0
-    ignored_items: int = 0  # market data for a symbol not traded, open or duplicate bars
-    decisions: int = 0  # DecisionMade journaled (strategy and own)
-    proposals: int = 0  # proposals returned by the strategy
-    submitted: int = 0  # orders handed to the venue
-    denied: int = 0  # RiskDenied journaled
-    # the same target (or cancel) denied again for the same reason: not journaled
-    denied_repeats: int = 0
-    cancels: int = 0  # cancel requests sent (single orders)
-    strategy_cancels: int = 0  # of them, the strategy's own (CancelProposal approved)
-    cancels_denied: int = 0  # CancelDenied journaled
-    stale_cancels: int = 0
-    cancel_alls: int = 0
-    protective_submitted: int = 0
-    flatten_orders: int = 0
-    events: int = 0  # venue events journaled and applied
-    fills: int = 0
-    duplicate_fills: int = 0  # fill events already booked (reconciliation replays)
-    rejected_orders: int = 0  # OrderRejected from the venue
-    unknown_outcomes: int = 0  # OrderStatusUnknown
-    forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
-    margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
-    # protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them
-    overdue_fires: int = 0
-    # closes the exchange refused (a flatten, a stop's market close, a guard stop): each
-    # tried again on a backoff (`ExecConfig.close_retry_max_ms`), not at every retry or price
-    refused_closes: int = 0
-    ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
-    bad_events: int = 0  # journaled, but the books refused them with an error: logged
-    state_changes: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecStatus:
-    """A snapshot for the heartbeat line; money in USDT, quantities in contracts."""
-
-    time_ms: int
-    trading_state: TradingState
-    state_reason: str
-    equity: Decimal
-    wallet: Decimal
-    realized_pnl: Decimal  # since the books began, before fees (Binance `rp` summed)
-    realized_pnl_today: Decimal  # wallet change since 00:00 UTC: rp - fees + funding
-    unrealized_pnl: Decimal
-    positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
-    open_orders: int
-    counters: ExecCounters = field(default_factory=ExecCounters)
-    last_margin_call_ms: int | None = None  # exchange time of the latest MARGIN_CALL
-    # Strategy calls over ExecConfig.max_strategy_call_ms (real time: kept out of the
-    # counters, which a backtest reports as its results) and the slowest of them, ms.
-    slow_strategy_calls: int = 0
-    slowest_strategy_call_ms: float = 0.0
-    # Orders whose state at the exchange is not known yet: sent and unanswered (PENDING_SUBMIT,
-    # UNKNOWN) or with a cancel on its way. 0 once every fault has played out.
-    orders_in_doubt: int = 0
-
-
-SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
 
 MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (exchange time)
 
@@ -476,9 +308,10 @@ class ExecManager:
         self.counters = ExecCounters()
         self._timer = timer
         self._call_budget_ns = int(config.max_strategy_call_ms * 1_000_000)  # whole ns
-        self._next_slow_warning: int | None = None  # timer ns
-        self.slow_strategy_calls = 0
-        self.slowest_strategy_call_ms = 0.0
+        self._slow = SlowCalls(
+            strategy=strategy, budget_ms=config.max_strategy_call_ms, timer=timer
+        )
+        self._slow_call = self._slow.note  # over the budget (rare): counted, warned about
 
         self._kline_bars = config.bar_source is BarSource.KLINES
         self._builders = (
@@ -553,7 +386,7 @@ class ExecManager:
         # The last cancel of the strategy's refused per symbol (client id, reason): the same
         # refusal proposed bar after bar is journaled once.
         self._cancel_denied: dict[str, tuple[str, str]] = {}
-        self._view = _StrategyView(book)
+        self._view = BooksView(book)
 
         # symbol -> how far behind the clock its last trade, book top or mark price was read
         # (ms): a backlog (a suspended daemon reading what the exchange sent meanwhile) is no
@@ -872,31 +705,6 @@ class ExecManager:
         check_proposals(self._strategy.name, name, arg, proposals)
         if proposals:
             self._handle(proposals, now)
-
-    def _slow_call(self, callback: str, item: object, took_ns: int) -> None:
-        """A strategy call over `max_strategy_call_ms`: counted, the slowest kept, and a
-        WARNING at most every SLOW_CALL_WARNING_NS of real time (with what was counted since).
-        Nothing is decided on it (see ExecConfig.max_strategy_call_ms)."""
-        ms = took_ns / 1_000_000
-        self.slow_strategy_calls += 1
-        if ms > self.slowest_strategy_call_ms:
-            self.slowest_strategy_call_ms = ms
-        now = self._timer()
-        if self._next_slow_warning is not None and now < self._next_slow_warning:
-            return
-        self._next_slow_warning = now + SLOW_CALL_WARNING_NS
-        log.warning(
-            "strategy %s: %s(%s) took %.0f ms, over strategy.max_call_ms = %g: market data, "
-            "the user stream and protection waited that long; %d call(s) over it so far "
-            "(slowest %.0f ms; said at most once a minute)",
-            self._strategy.name,
-            callback,
-            item_text(item),
-            ms,
-            self.config.max_strategy_call_ms,
-            self.slow_strategy_calls,
-            self.slowest_strategy_call_ms,
-        )
 
     def _fresh_bar(self, bar: Bar) -> bool:
         """A closed bar of our interval and symbol, newer than every bar already passed on."""
@@ -1794,8 +1602,8 @@ class ExecManager:
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
             last_margin_call_ms=self._last_margin_call_ms,
-            slow_strategy_calls=self.slow_strategy_calls,
-            slowest_strategy_call_ms=self.slowest_strategy_call_ms,
+            slow_strategy_calls=self._slow.count,
+            slowest_strategy_call_ms=self._slow.slowest_ms,
             orders_in_doubt=self.orders_in_doubt(),
         )
 
@@ -1816,6 +1624,16 @@ class ExecManager:
         return bool(self._protect_dirty or self._protect_on_price) and (
             not self._stopped and self._risk.state is ACTIVE
         )
+
+    @property
+    def slow_strategy_calls(self) -> int:
+        """Strategy calls over `ExecConfig.max_strategy_call_ms` so far (real time)."""
+        return self._slow.count
+
+    @property
+    def slowest_strategy_call_ms(self) -> float:
+        """The slowest of them, ms (0.0 before the first)."""
+        return self._slow.slowest_ms
 
     @property
     def trading_state(self) -> TradingState:
