@@ -83,11 +83,10 @@ clock is read once per item.
 import contextlib
 import heapq
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from core.account import StrategyView
@@ -98,7 +97,6 @@ from core.enums import (
     OrderIntent,
     OrderStatus,
     OrderType,
-    PositionSide,
     Side,
     TimeInForce,
     TradingState,
@@ -148,6 +146,8 @@ from core.venue import Venue
 from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
+from trading_engine.denial_log import DenialLog
+from trading_engine.exchange_actions import MarginCalls, say_forced_close
 from trading_engine.exec_config import BarSource, ExecConfig, ExecCounters, ExecStatus
 from trading_engine.exec_desk import (
     EXEC_STRATEGY,
@@ -211,24 +211,6 @@ REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
 
 
-# A risk denial's reason with its numbers (a notional, a lag, a count) as "#": denials of one
-# kind are logged once (`ExecManager._log_denial`), whatever the figures of each.
-_REASON_NUMBERS = re.compile(r"\d[\d.,]*")
-DENIAL_WARN_MS = 30_000  # denials of one kind lasting this long (no entry passing): a WARNING
-
-
-@dataclass(slots=True)
-class _DenialLogged:
-    """The kind of reason a symbol's orders were last denied for, since when, and whether the
-    WARNING for its lasting was given."""
-
-    kind: str
-    since_ms: int
-    warned: bool = False
-
-
-MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (exchange time)
-
 # A protective order the price has crossed fires at the exchange and its fill comes over the
 # user stream within a second or so. With no answer this long after the crossing (our clock),
 # the stream may be silent: the venue is asked to reconcile now, not at its next periodic pass
@@ -251,13 +233,6 @@ UNCOUNTED_REFUSALS = MARKET_REFUSALS | {IpBanned.code}
 
 
 # --- the manager ---------------------------------------------------------------------------------
-
-
-_FORCED_WORDS = {
-    ForcedClose.LIQUIDATION: "liquidated",
-    ForcedClose.ADL: "auto-deleveraged",
-    ForcedClose.SETTLEMENT: "settled (delisting)",
-}
 
 
 class ExecManager:
@@ -338,11 +313,12 @@ class ExecManager:
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
         # decision and its denial are journaled once, not once an item.
         self._risk_denied: dict[str, tuple[object, ...]] = {}
-        # symbol -> the reason of the last risk denial logged: a journaled denial is silent in
-        # the log otherwise, and a daemon whose every entry is denied (its market data seconds
-        # behind, a clock resync) would go on saying ACTIVE without a word about why it stopped
-        # trading. Logged once per reason, again after an entry passes.
-        self._denial_logged: dict[str, _DenialLogged] = {}
+        # Risk denials in the log, once per kind of reason (`trading_engine.denial_log`); its
+        # dict read here: empty, an approved order makes no call for it.
+        denial_log = DenialLog()
+        self._denial_logged = denial_log.logged
+        self._log_denial = denial_log.denied
+        self._log_denials_over = denial_log.entry_passed
         desk = Desk(
             decide=self._decide,
             submit=self._submit,
@@ -380,9 +356,7 @@ class ExecManager:
             state_changed=self._state_changed,
             protection=self._protection,
         )
-        self._last_margin_call_ms: int | None = None
-        self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
-        self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
+        self._margin_calls = MarginCalls()
         # The last cancel of the strategy's refused per symbol (client id, reason): the same
         # refusal proposed bar after bar is journaled once.
         self._cancel_denied: dict[str, tuple[str, str]] = {}
@@ -1242,40 +1216,6 @@ class ExecManager:
                 self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
-    def _log_denial(self, denied: RiskDenied, now: int) -> None:
-        """The first denial of a symbol's orders for a kind of reason (its numbers aside: a
-        notional, a lag) is said at INFO, and at WARNING once such denials have lasted
-        DENIAL_WARN_MS with no entry passing: the operator reads why the daemon is not trading,
-        without a WARNING for the short waits every start has (its backfill's gap)."""
-        req = denied.request
-        kind = _REASON_NUMBERS.sub("#", denied.reason)
-        logged = self._denial_logged.get(req.symbol)
-        if logged is None or logged.kind != kind:
-            self._denial_logged[req.symbol] = _DenialLogged(kind=kind, since_ms=now)
-            level, lead = logging.INFO, "denied"
-        elif not logged.warned and now - logged.since_ms >= DENIAL_WARN_MS:
-            logged.warned = True
-            level, lead = logging.WARNING, f"denied for {(now - logged.since_ms) // 1000} s"
-        else:
-            return
-        log.log(
-            level,
-            "%s: %s %s %s %s: %s; denied again for this reason: journaled, not logged, "
-            "until an entry passes",
-            req.symbol,
-            req.side.value,
-            req.quantity,
-            req.type.value,
-            lead,
-            denied.reason,
-        )
-
-    def _log_denials_over(self, symbol: str) -> None:
-        """An entry (not a reduce-only close, which skips the entry checks) passed: what was
-        logged as denied holds no more."""
-        if self._denial_logged.pop(symbol, None) is not None:
-            log.info("%s: entries pass the risk checks again", symbol)
-
     def _cancelling(self, cid: str, now: int) -> bool:
         """A cancel of `cid` was sent and may still be on its way (younger than the stale age:
         a cancel that was lost does not block the symbol forever)."""
@@ -1483,19 +1423,7 @@ class ExecManager:
         """A fill of the exchange's own order, booked: say so, and let the RiskManager
         stop the trading (`RiskManager.record_forced_close`)."""
         self.counters.forced_fills += 1
-        symbol = fill.symbol
-        detail = (
-            f"{symbol} {_FORCED_WORDS[kind]} by the exchange: {fill.side} {fill.qty:f} @ "
-            f"{fill.price:f} (order {fill.client_order_id}, trade {fill.trade_id})"
-        )
-        log.warning(
-            "%s; realized %s, fee %s %s; position now %s",
-            detail,
-            fill.realized_pnl,
-            fill.commission,
-            fill.commission_asset,
-            self._book.position(symbol).qty,
-        )
+        detail = say_forced_close(fill, kind, self._book.position(fill.symbol).qty)
         return self._risk.record_forced_close(kind, detail)
 
     def _margin_called(self, event: MarginCalled) -> None:
@@ -1503,31 +1431,8 @@ class ExecManager:
         reference calls it informational (liquidation may already be under way), and the
         daemon's own limits (drawdown, daily loss) are the lines it acts on."""
         self.counters.margin_calls += 1
-        self._last_margin_call_ms = event.event_time_ms
         self._next_equity_ms = 0
-        # The exchange says it again at every crossing of its threshold (tens a minute on a
-        # ratio that hovers there): each is journaled and counted, a WARNING once a minute.
-        warned = self._margin_call_warned_ms
-        if warned is not None and event.event_time_ms - warned < MARGIN_CALL_WARN_EVERY_MS:
-            self._margin_calls_unsaid += 1
-            return
-        self._margin_call_warned_ms = event.event_time_ms
-        unsaid, self._margin_calls_unsaid = self._margin_calls_unsaid, 0
-        wallet = event.cross_wallet_balance
-        at_risk = "; ".join(
-            f"{p.symbol} {p.qty:f} ({p.margin_type.value.lower()}"
-            + (f", {p.position_side.value}" if p.position_side is not PositionSide.BOTH else "")
-            + f"): mark {p.mark_price:f}, unrealized {p.unrealized_pnl:f} USDT, maintenance "
-            f"margin {p.maintenance_margin:f} USDT"
-            for p in event.positions
-        )
-        log.warning(
-            "MARGIN CALL from the exchange (liquidation may follow): cross wallet %s USDT; "
-            "at risk: %s%s",
-            "-" if wallet is None else f"{wallet:f}",
-            at_risk or "-",
-            f" ({unsaid} more since the last warning, journaled)" if unsaid else "",
-        )
+        self._margin_calls.called(event)
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
@@ -1601,7 +1506,7 @@ class ExecManager:
             positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
-            last_margin_call_ms=self._last_margin_call_ms,
+            last_margin_call_ms=self._margin_calls.last_ms,
             slow_strategy_calls=self._slow.count,
             slowest_strategy_call_ms=self._slow.slowest_ms,
             orders_in_doubt=self.orders_in_doubt(),
