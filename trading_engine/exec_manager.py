@@ -81,7 +81,6 @@ clock is read once per item.
 """
 
 import contextlib
-import heapq
 import logging
 import time
 from collections import deque
@@ -158,6 +157,7 @@ from trading_engine.exec_desk import (
     closing_side,
     proposal_action,
 )
+from trading_engine.fired_watch import FiredWatch
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
@@ -170,6 +170,7 @@ from trading_engine.main_trading_strategy import (
 from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
 from trading_engine.slow_calls import SlowCalls
+from trading_engine.stale_orders import StaleOrders
 from trading_engine.strategy_view import BooksView
 
 log = logging.getLogger(__name__)
@@ -210,12 +211,6 @@ ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
 
-
-# A protective order the price has crossed fires at the exchange and its fill comes over the
-# user stream within a second or so. With no answer this long after the crossing (our clock),
-# the stream may be silent: the venue is asked to reconcile now, not at its next periodic pass
-# (60 s), while the symbol's target waits and the books show a position already closing.
-FIRED_ANSWER_WAIT_MS = 5_000
 
 # Refusals that are the order's own time in force at work, not a fault of the venue or of us:
 # -5021 a FOK that could not fill at once, -5022 a post-only (GTX) order that would have taken.
@@ -296,8 +291,19 @@ class ExecManager:
         )
         self._last_bar_open: dict[str, int] = dict.fromkeys(config.symbols, -1)
 
-        self._stale: list[tuple[int, str]] = []  # heap of (deadline ms, client order id)
-        self._watched: set[str] = set()  # client order ids in the heap
+        # 2: the stale-order watch; its heap read here (its head, on every item)
+        stale = StaleOrders(
+            book=book,
+            symbols=self._symbols,
+            config=config,
+            counters=self.counters,
+            cancel=self._cancel,
+        )
+        self._stale = stale.heap
+        self._watched = stale.watched
+        self._watch = stale.watch
+        self._watch_open_orders = stale.watch_open_orders
+        self._cancel_stale = stale.cancel_due
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
         self._targets: dict[str, TargetPosition] = {}
         # symbol -> +1 / -1: the side of the position its stop-loss or take-profit closed; no
@@ -384,10 +390,15 @@ class ExecManager:
         self._stopped = False
         self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
-        # protective orders the price crossed, with no answer yet -> when first seen (ms), or
-        # None once the venue was asked to reconcile for them (FIRED_ANSWER_WAIT_MS)
-        self._fired_seen: dict[str, int | None] = {}
-        self._fired_due: int | None = None  # the earliest of them to ask about
+        # 2: protective orders the price crossed, waiting for their answer; `due_ms` read on
+        # every item, `seen` when a target is worked
+        self._fired = FiredWatch(
+            book=book,
+            counters=self.counters,
+            reconcile_soon=lambda why: self._venue.reconcile_soon(why),
+            stopped=lambda: self._stopped,
+        )
+        self._fired_seen = self._fired.seen
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
         )
@@ -537,8 +548,9 @@ class ExecManager:
         stale = self._stale
         if stale and stale[0][0] <= now:
             self._cancel_stale(now)
-        if self._fired_due is not None and now >= self._fired_due:
-            self._ask_about_fired(now)
+        fired_due = self._fired.due_ms
+        if fired_due is not None and now >= fired_due:
+            self._fired.ask_overdue(now)
 
         # 3: portfolio
         risk = self._risk
@@ -628,8 +640,9 @@ class ExecManager:
         stale = self._stale
         if stale and stale[0][0] <= now:
             self._cancel_stale(now)
-        if self._fired_due is not None and now >= self._fired_due:
-            self._ask_about_fired(now)
+        fired_due = self._fired.due_ms
+        if fired_due is not None and now >= fired_due:
+            self._fired.ask_overdue(now)
         risk = self._risk
         state = risk.state
         if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
@@ -706,39 +719,6 @@ class ExecManager:
         if event.state is StreamState.FAILED:
             log.error("stream %s failed (%s): flattening", event.stream, event.detail)
             self.kill(f"stream {event.stream} failed: {event.detail}".rstrip(": "))
-
-    # --- 2: stale orders -----------------------------------------------------------------------
-
-    def _watch(self, cid: str, deadline_ms: int) -> None:
-        if cid not in self._watched:
-            self._watched.add(cid)
-            heapq.heappush(self._stale, (deadline_ms, cid))
-
-    def _watch_open_orders(self) -> None:
-        """Put the books' open orders not yet watched (restored, or found by a reconciliation)
-        under the stale-order watch, aged from their creation time."""
-        stale_ms = self.config.stale_order_ms
-        for o in self._book.orders.values():
-            if o.symbol in self._symbols and not o.is_protective:
-                self._watch(o.client_order_id, o.created_ms + stale_ms)
-
-    def _cancel_stale(self, now: int) -> None:
-        heap = self._stale
-        orders = self._book.orders
-        while heap and heap[0][0] <= now:
-            _, cid = heapq.heappop(heap)
-            order = orders.get(cid)
-            if order is None:
-                self._watched.discard(cid)
-                continue  # ended meanwhile
-            if order.status is OrderStatus.PENDING_SUBMIT:
-                # Not answered yet: the venue is still sending it; look again shortly.
-                heapq.heappush(heap, (now + self.config.pending_recheck_ms, cid))
-                continue
-            self.counters.stale_cancels += 1
-            age = now - order.created_ms
-            self._cancel(order, now, f"stale: open {age} ms (max {self.config.stale_order_ms} ms)")
-            heapq.heappush(heap, (now + self.config.stale_order_ms, cid))
 
     # --- 3: portfolio --------------------------------------------------------------------------
 
@@ -988,7 +968,7 @@ class ExecManager:
                     # Worked from the stale position, a flip would leave twice the target
                     # once the stop's fill came. Its fill (or expiry) works the target.
                     if o.client_order_id not in self._fired_seen:
-                        self._await_fired(o.client_order_id, now)
+                        self._fired.await_answer(o.client_order_id, now)
                     return
                 continue
             if o.status in UNANSWERED or self._cancelling(o.client_order_id, now):
@@ -1440,48 +1420,6 @@ class ExecManager:
         self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
         self._next_equity_ms = 0
 
-    def _await_fired(self, cid: str, now: int) -> None:
-        """A protective order the price crossed: its answer is expected within
-        FIRED_ANSWER_WAIT_MS."""
-        self._fired_seen[cid] = now
-        due = now + FIRED_ANSWER_WAIT_MS
-        if self._fired_due is None or due < self._fired_due:
-            self._fired_due = due
-
-    def _ask_about_fired(self, now: int) -> None:
-        """Protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them: a
-        WARNING naming them, and one early reconciliation (once per order: after it, the
-        periodic passes go on as usual). Orders that ended meanwhile are forgotten."""
-        orders = self._book.orders
-        overdue: list[Order] = []
-        due: int | None = None
-        for cid, seen in list(self._fired_seen.items()):
-            order = orders.get(cid)
-            if order is None:
-                del self._fired_seen[cid]  # answered: filled, expired or cancelled
-            elif seen is not None:
-                if now - seen >= FIRED_ANSWER_WAIT_MS:
-                    overdue.append(order)
-                    self._fired_seen[cid] = None
-                elif due is None or seen + FIRED_ANSWER_WAIT_MS < due:
-                    due = seen + FIRED_ANSWER_WAIT_MS
-        self._fired_due = due
-        if not overdue or self._stopped:
-            return
-        said = "; ".join(
-            f"{PROTECTION_NAMES.get(o.type, o.type.value)} {o.client_order_id} ({o.side.value} "
-            f"{o.symbol}, stop {o.stop_price}, last price {self._book.last_price(o.symbol)})"
-            for o in overdue
-        )
-        self.counters.overdue_fires += len(overdue)
-        log.warning(
-            "no fill nor end has come %.0f s after the price crossed %s: the user stream may "
-            "be silent; reconciling with the exchange now",
-            FIRED_ANSWER_WAIT_MS / 1000,
-            said,
-        )
-        self._venue.reconcile_soon(f"overdue answer: {said}")
-
     def _rework(self, symbol: str, now: int) -> None:
         if self._reconciling:
             return  # worked once the reconciliation is over
@@ -1529,6 +1467,11 @@ class ExecManager:
         return bool(self._protect_dirty or self._protect_on_price) and (
             not self._stopped and self._risk.state is ACTIVE
         )
+
+    @property
+    def _fired_due(self) -> int | None:
+        """When the earliest crossed stop's answer is overdue (`FiredWatch.due_ms`), clock ms."""
+        return self._fired.due_ms
 
     @property
     def slow_strategy_calls(self) -> int:
