@@ -804,7 +804,7 @@ class TradeFastPath:
         qty, entry = position.qty, position.entry_price
         wallet = book.wallet()
         times = self.times
-        deadline = em._next_equity_ms
+        deadline = em._equity.next_ms
         checks: list[int] = []
         j = s
         while True:
@@ -824,8 +824,8 @@ class TradeFastPath:
                 best = Decimal(text[int(at[k])])
                 self._on_equity(wallet + (_ZERO + qty * (best - entry)), realized)
             self._on_equity(last_eq, realized)
-            em._last_equity = last_eq
-            em._next_equity_ms = deadline
+            em._equity.last = last_eq
+            em._equity.next_ms = deadline
         # The engine: the trades as one batch, then the last mark and touch.
         last_t = times[r - 1]
         if clock.now_ms() < last_t:

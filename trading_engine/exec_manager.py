@@ -146,6 +146,7 @@ from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
 from trading_engine.denial_log import DenialLog
+from trading_engine.equity_watch import EquityWatch
 from trading_engine.exchange_actions import MarginCalls, say_forced_close
 from trading_engine.exec_config import BarSource, ExecConfig, ExecCounters, ExecStatus
 from trading_engine.exec_desk import (
@@ -379,11 +380,14 @@ class ExecManager:
         self._paused_ms = 0
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
-        self._next_equity_ms = 0
-        self._last_equity: Decimal | None = None
-        self._journal_peak = journal_peak
-        # The drawdown peak as last journaled (restored from the journal at start).
-        self._peak_journaled = risk.peak_equity if journal_peak is not None else None
+        # 3: the equity check of the portfolio limits; `next_ms` read on every item
+        self._equity = EquityWatch(
+            book=book,
+            risk=risk,
+            config=config,
+            state_changed=self._state_changed,
+            journal_peak=journal_peak,
+        )
 
         self._busy = False
         self._deferred: deque[Event] = deque()
@@ -558,12 +562,13 @@ class ExecManager:
             self._state_changed(changed, now)
         # The books value positions at the mark price once one has been seen: equity can only
         # move with a MarkPrice then (1 Hz per symbol), with any trade before that.
-        if now >= self._next_equity_ms or (
+        equity = self._equity
+        if now >= equity.next_ms or (
             self._exposed
             and (cls is MarkPrice or (cls is Trade and trade.symbol not in self._marked))
-            and self._equity_moved()
+            and equity.moved()
         ):
-            self._check_equity(now)
+            equity.check(now)
         if risk.state is REDUCING:
             self._reducer.progress(now)
 
@@ -645,8 +650,9 @@ class ExecManager:
             self._fired.ask_overdue(now)
         risk = self._risk
         state = risk.state
-        if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
-            self._check_equity(now)
+        equity = self._equity
+        if now >= equity.next_ms or (self._exposed and equity.moved()):
+            equity.check(now)
             if risk.state is not state:
                 raise RuntimeError(f"catch_up_bar: a quiet bar changed the state: {risk.state}")
         self._last_bar_open[symbol] = bar_open_ms
@@ -722,38 +728,6 @@ class ExecManager:
 
     # --- 3: portfolio --------------------------------------------------------------------------
 
-    def _equity_moved(self) -> bool:
-        last = self._last_equity
-        if last is None:
-            return True
-        return abs(self._book.equity() - last) * 100 >= self.config.equity_change_pct * abs(last)
-
-    def _check_equity(self, now: int) -> None:
-        book = self._book
-        equity = book.equity()
-        self._last_equity = equity
-        self._next_equity_ms = now + self.config.equity_check_ms
-        # The portfolio limits see what trading made of the account: a withdrawal is no loss
-        # (no drawdown, no daily loss) and a deposit no gain to draw down from.
-        net = equity - book.transfers
-        changed = self._risk.on_equity(net, book.pnl_today(now))
-        if self._journal_peak is not None and self._risk.peak_equity == net:
-            self._peak_rose(net)
-        if changed is not None:
-            self._state_changed(changed, now)
-
-    def _peak_rose(self, peak: Decimal) -> None:
-        """The drawdown peak is this check's equity: journaled when above the last journaled
-        one. At most once per equity check (at least once a second, or at a mark price that
-        moved equity by `equity_change_pct`), and only at a new high: a balance snapshot a
-        second during a rally, none otherwise; the heartbeat's snapshots alone missed every
-        peak between two of them."""
-        last = self._peak_journaled
-        if last is None or peak > last:
-            assert self._journal_peak is not None
-            self._journal_peak()
-            self._peak_journaled = peak
-
     def on_timer(self) -> None:
         """About once a second, from the daemon: while REDUCING, the cancel-all and flatten
         retries (every `flatten_retry_ms`) go on when no market data arrives to drive them (a
@@ -780,9 +754,7 @@ class ExecManager:
 
     def _reset(self, operator_reason: str) -> None:
         self._state_changed(self._risk.reset(operator_reason), self._clock.now_ms())
-        # The reset re-armed the peak from the equity now; its caller journals that (the
-        # daemon's balance snapshot at --reset-halt), and higher ones are journaled from it.
-        self._peak_journaled = self._risk.peak_equity
+        self._equity.peak_reset()
         for s in self.config.symbols:
             self._after_position_change(s)
 
@@ -1364,7 +1336,7 @@ class ExecManager:
             ):
                 self._protection.close_refused(ended, event, now)
         if cls in _MONEY_EVENTS:
-            self._next_equity_ms = 0  # re-check equity on the next item
+            self._equity.next_ms = 0  # re-check equity on the next item
         elif cls not in _RARE_EVENTS:
             pass  # the order path's events: no isinstance test of the four below
         elif isinstance(event, OrderRejected):
@@ -1411,14 +1383,14 @@ class ExecManager:
         reference calls it informational (liquidation may already be under way), and the
         daemon's own limits (drawdown, daily loss) are the lines it acts on."""
         self.counters.margin_calls += 1
-        self._next_equity_ms = 0
+        self._equity.next_ms = 0
         self._margin_calls.called(event)
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
         self._protection.position_changed(symbol, book.position(symbol).is_flat)
         self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
-        self._next_equity_ms = 0
+        self._equity.next_ms = 0
 
     def _rework(self, symbol: str, now: int) -> None:
         if self._reconciling:
@@ -1467,6 +1439,16 @@ class ExecManager:
         return bool(self._protect_dirty or self._protect_on_price) and (
             not self._stopped and self._risk.state is ACTIVE
         )
+
+    @property
+    def _next_equity_ms(self) -> int:
+        """When equity is next checked (`EquityWatch.next_ms`), clock ms."""
+        return self._equity.next_ms
+
+    @property
+    def _last_equity(self) -> Decimal | None:
+        """Equity at the last check (`EquityWatch.last`), USDT."""
+        return self._equity.last
 
     @property
     def _fired_due(self) -> int | None:
