@@ -155,9 +155,9 @@ from trading_engine.exec_desk import (
     Books,
     Desk,
     Risk,
-    closing_side,
     proposal_action,
 )
+from trading_engine.exit_holds import EXIT_CLOSES, ExitHolds
 from trading_engine.fired_watch import FiredWatch
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
@@ -168,7 +168,7 @@ from trading_engine.main_trading_strategy import (
     proposals_problem,
     strategy_failed,
 )
-from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
+from trading_engine.protection import WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
 from trading_engine.slow_calls import SlowCalls
 from trading_engine.stale_orders import StaleOrders
@@ -180,13 +180,6 @@ _ZERO = Decimal(0)
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
-# The market closes that stand for a stop-loss / take-profit firing (`Order.intent`): their fill
-# holds the side they closed as the stop's own would (`risk.reentry_hold`).
-_EXIT_CLOSES = frozenset({OrderIntent.PAST_STOP_CLOSE, OrderIntent.CROSSED_CLOSE})
-_EXIT_CLOSE_NAMES = {
-    OrderIntent.PAST_STOP_CLOSE: "stop's market close",
-    OrderIntent.CROSSED_CLOSE: "market close for a level already crossed",
-}
 
 
 # Event classes tested by exact class, as the books dispatch them (`BookKeeper.apply`): a set
@@ -307,9 +300,9 @@ class ExecManager:
         self._cancel_stale = stale.cancel_due
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
         self._targets: dict[str, TargetPosition] = {}
-        # symbol -> +1 / -1: the side of the position its stop-loss or take-profit closed; no
-        # target on that side is worked until the strategy's turns flat or the other way
-        self._closed_by_protection: dict[str, int] = {}
+        # The re-entry hold (`trading_engine.exit_holds`); its dict read when a target is worked
+        self._holds = ExitHolds()
+        self._closed_by_protection = self._holds.closed
         self._warned_untraded: set[str] = set()  # symbols a strategy asked for, not traded
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
         # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
@@ -1296,7 +1289,7 @@ class ExecManager:
                 or (isinstance(event, OrderReconciled) and event.status is OrderStatus.FILLED)
             )
             # Why it was sent is on the books' order (journaled, so a restart's order has it).
-            exit_close = ended.intent in _EXIT_CLOSES
+            exit_close = ended.intent in EXIT_CLOSES
             if traded:
                 # Once per order that (partly) filled, on the UTC day of the exchange's time
                 # of its end (this event's), as a restart counts it from the journal's row.
@@ -1307,16 +1300,7 @@ class ExecManager:
                     and moved
                     and self._book.position(symbol).is_flat
                 ):
-                    self._closed_by_protection[symbol] = 1 if ended.side is Side.SELL else -1
-                    log.warning(
-                        "%s: its %s closed the %s; no new one until the strategy's target "
-                        "turns flat or to the other side",
-                        symbol,
-                        _EXIT_CLOSE_NAMES[ended.intent]
-                        if exit_close
-                        else PROTECTION_NAMES.get(ended.type, ended.type.value),
-                        "long" if ended.side is Side.SELL else "short",
-                    )
+                    self._holds.exit_filled(symbol, ended)
             if (
                 cls in _END_EVENTS
                 and not requested
@@ -1485,18 +1469,17 @@ class ExecManager:
         as already triggered (-2021) or of a level already crossed, and the position is flat,
         the closed side stays held as it would have in the last session (else the first target
         bought it back at once)."""
-        exit_ = order_type in PROTECTION_NAMES or intent in _EXIT_CLOSES
-        if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
-            self.hold_exit(symbol, side)
+        if self.config.reentry_hold and self._book.position(symbol).is_flat:
+            self._holds.restore(symbol, side, order_type, intent)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:
         """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL
         closed a long), as at the exit itself: the parity audit's replay starts so too."""
-        self._closed_by_protection[symbol] = 1 if closing_side is Side.SELL else -1
+        self._holds.hold(symbol, closing_side)
 
     def held_exits(self) -> dict[str, Side]:
         """The symbols whose closed side is held, with the side of the order that closed it."""
-        return {s: closing_side(v) for s, v in self._closed_by_protection.items()}
+        return self._holds.held()
 
     def target_held(self, symbol: str) -> bool:
         """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it
