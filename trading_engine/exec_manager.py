@@ -36,11 +36,11 @@ Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a f
 trade for the RiskManager (once per order) and has the exchange-side stop-loss and take-profit
 fitted to the position (`trading_engine.protection`, which also closes what a stop refused as
 already triggered leaves open); OrderStatusUnknown and rejections feed the circuit breaker, but
-for those that say where the market is (`MARKET_REFUSALS`: -5021, -5022, -2021). A fill of the
-exchange's own order on our account (a liquidation, an auto-deleveraging, a delisting
-settlement) is booked like any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange:
-SELL 0.100 @ ...") and stops the trading (RiskManager.record_forced_close: REDUCING, then
-HALTED until an operator resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a
+for those that say where the market is (`venue_events.MARKET_REFUSALS`: -5021, -5022, -2021).
+A fill of the exchange's own order on our account (a liquidation, an auto-deleveraging, a
+delisting settlement) is booked like any fill, logged as a WARNING ("BTCUSDT liquidated by the
+exchange: SELL 0.100 @ ...") and stops the trading (RiskManager.record_forced_close: REDUCING,
+then HALTED until an operator resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a
 WARNING with the positions at risk (at most one WARNING a minute); nothing is sent for it.
 Events for a symbol not traded, or for an order that is not ours, are logged and counted and
 change nothing (not even the journal); but a fill of an order placed outside the daemon (by
@@ -100,26 +100,16 @@ from core.enums import (
     TimeInForce,
     TradingState,
 )
-from core.errors import IpBanned
 from core.events import (
-    BalanceChanged,
     DecisionMade,
     Event,
-    FundingPaid,
     GapDetected,
     GapHealed,
     MarginCalled,
-    OrderAccepted,
-    OrderAmended,
-    OrderCanceled,
-    OrderExpired,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderReconciled,
     OrderRejected,
     OrderStatusUnknown,
     OrderSubmitted,
-    PositionChanged,
     RiskDenied,
     StreamState,
     StreamStateChanged,
@@ -173,6 +163,14 @@ from trading_engine.reducing import Reducer
 from trading_engine.slow_calls import SlowCalls
 from trading_engine.stale_orders import StaleOrders
 from trading_engine.strategy_view import BooksView
+from trading_engine.venue_events import (
+    END_EVENTS,
+    FILL_EVENTS,
+    MONEY_EVENTS,
+    RARE_EVENTS,
+    UNCOUNTED_REFUSALS,
+    subject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,43 +180,11 @@ CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDU
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
 
 
-# Event classes tested by exact class, as the books dispatch them (`BookKeeper.apply`): a set
-# lookup where `isinstance` with a tuple is a call, ~10 per venue event on the order path.
-_ORDER_EVENTS = frozenset(
-    {
-        OrderAccepted,
-        OrderRejected,
-        OrderCanceled,
-        OrderExpired,
-        OrderAmended,
-        OrderStatusUnknown,
-        OrderReconciled,
-    }
-)
-_FILL_EVENTS = frozenset({OrderPartiallyFilled, OrderFilled})
-_END_EVENTS = frozenset({OrderCanceled, OrderExpired})
-_MONEY_EVENTS = frozenset({BalanceChanged, FundingPaid})
-_RARE_EVENTS = frozenset({OrderRejected, OrderStatusUnknown, VenueSnapshot, MarginCalled})
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
-
-
-# Refusals that are the order's own time in force at work, not a fault of the venue or of us:
-# -5021 a FOK that could not fill at once, -5022 a post-only (GTX) order that would have taken.
-# Counted as rejected orders, not toward the circuit breaker: a post-only quoter meets a few
-# of them a minute whenever the price moves, and was halted by them.
-TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
-# Refusals that say where the market is, not that anything is wrong: those above and -2021 (a
-# stop whose level the price has passed: the position is closed at the market instead). None
-# counts toward the circuit breaker; a fast market gave a stop -2021 after -2021, and a halt.
-MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
-# Refusals the circuit breaker does not count either: an order not sent during an IP ban
-# (HTTP 418), when the connection sends nothing until the ban's end and has said so once. Two
-# counted turned a two-minute ban into REDUCING, then HALTED until an operator reset it.
-UNCOUNTED_REFUSALS = MARKET_REFUSALS | {IpBanned.code}
 
 
 # --- the manager ---------------------------------------------------------------------------------
@@ -1222,7 +1188,7 @@ class ExecManager:
 
     def _process(self, event: Event, now_ms: int | None = None) -> None:
         now = self._clock.now_ms() if now_ms is None else now_ms
-        symbol, cid = _subject(event)
+        symbol, cid = subject(event)
         if symbol and (symbol not in self._symbols or (cid and not self._ours(cid))):
             self.counters.ignored_events += 1
             why = "symbol not traded" if symbol not in self._symbols else "order not ours"
@@ -1268,7 +1234,7 @@ class ExecManager:
         risk = self._risk
         changed: TradingStateChanged | None = None
         cls = event.__class__
-        is_fill = cls in _FILL_EVENTS
+        is_fill = cls in FILL_EVENTS
         if is_fill:
             if moved:
                 self.counters.fills += 1
@@ -1302,7 +1268,7 @@ class ExecManager:
                 ):
                     self._holds.exit_filled(symbol, ended)
             if (
-                cls in _END_EVENTS
+                cls in END_EVENTS
                 and not requested
                 and ended.is_protective
                 and self.config.protect_positions
@@ -1319,9 +1285,9 @@ class ExecManager:
                 ended.is_protective or exit_close or ended.intent is FLATTEN
             ):
                 self._protection.close_refused(ended, event, now)
-        if cls in _MONEY_EVENTS:
+        if cls in MONEY_EVENTS:
             self._equity.next_ms = 0  # re-check equity on the next item
-        elif cls not in _RARE_EVENTS:
+        elif cls not in RARE_EVENTS:
             pass  # the order path's events: no isinstance test of the four below
         elif isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
@@ -1495,20 +1461,6 @@ def _overrides(strategy: TradingStrategy, callback: str) -> bool:
     return own is not getattr(StrategyBase, callback) or callback in getattr(
         strategy, "__dict__", ()
     )
-
-
-def _subject(event: Event) -> tuple[str, str]:
-    """(symbol, client order id) an event is about; "" where it has none."""
-    cls = event.__class__
-    if cls in _FILL_EVENTS:
-        return event.fill.symbol, event.fill.client_order_id  # type: ignore[attr-defined]
-    if cls in _ORDER_EVENTS:
-        return event.symbol, event.client_order_id  # type: ignore[attr-defined]
-    if cls is PositionChanged:
-        return event.position.symbol, ""  # type: ignore[attr-defined]
-    if cls is FundingPaid:
-        return event.symbol, ""  # type: ignore[attr-defined]
-    return "", ""
 
 
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
