@@ -23,7 +23,7 @@ target; a strategy implementing `BarFastForward`. Or HALTED (after a portfolio l
 no order, and nothing journaled by the ExecManager (no decision, denial or state change)
 since the fast path last looked, at least one bar through the pipeline ago: the strategy's
 target, repeated at the quiet bars, is then one the ExecManager has denied already and
-denies silently (`ExecManager._deny`), as the plain loop does. The event bar is the first of:
+denies silently (`StateDenials.deny`), as the plain loop does. The event bar is the first of:
 - a bar at which the strategy's decision could change (`bars_without_decision`);
 - a bar whose low / high reaches an open stop or take-profit level (one tick of margin, plus
   the synthetic spread when slippage is on): the engine would trigger it;

@@ -146,6 +146,7 @@ from trading_engine.exec_desk import (
     Desk,
     Risk,
     proposal_action,
+    target_action,
 )
 from trading_engine.exit_holds import EXIT_CLOSES, ExitHolds
 from trading_engine.fired_watch import FiredWatch
@@ -162,6 +163,8 @@ from trading_engine.protection import WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
 from trading_engine.slow_calls import SlowCalls
 from trading_engine.stale_orders import StaleOrders
+from trading_engine.state_denials import StateDenials
+from trading_engine.strategy_cancels import StrategyCancels
 from trading_engine.strategy_view import BooksView
 from trading_engine.venue_events import (
     END_EVENTS,
@@ -271,9 +274,6 @@ class ExecManager:
         self._closed_by_protection = self._holds.closed
         self._warned_untraded: set[str] = set()  # symbols a strategy asked for, not traded
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
-        # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
-        # that a strategy repeating its target every bar is denied once, not once a bar.
-        self._denied_target: dict[str, tuple[object, ...]] = {}
         # In ACTIVE: the last order toward the current target that a risk check denied, with the
         # reason, per symbol. The target is worked again at every item; while the same order is
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
@@ -323,9 +323,33 @@ class ExecManager:
             protection=self._protection,
         )
         self._margin_calls = MarginCalls()
-        # The last cancel of the strategy's refused per symbol (client id, reason): the same
-        # refusal proposed bar after bar is journaled once.
-        self._cancel_denied: dict[str, tuple[str, str]] = {}
+        # Outside ACTIVE the strategy's targets and orders are denied, a target repeated every
+        # bar once (`trading_engine.state_denials`); its dict is cleared at a change of state.
+        denials = StateDenials(
+            book=book,
+            risk=risk,
+            ids=ids,
+            symbols=self._symbols,
+            counters=self.counters,
+            desk=desk,
+            record=self._record,
+            strategy=strategy,
+        )
+        self._denied_target = denials.denied
+        self._deny = denials.deny
+        self._catch_up_denials = denials.check_quiet
+        # The strategy's cancels, in any state (`trading_engine.strategy_cancels`).
+        self._on_cancel = StrategyCancels(
+            book=book,
+            risk=risk,
+            symbols=self._symbols,
+            counters=self.counters,
+            desk=desk,
+            record=self._record,
+            send_cancel=self._send_cancel,
+            warn_untraded=self._warn_untraded,
+            strategy=strategy,
+        ).on_cancel
         self._view = BooksView(book)
 
         # symbol -> how far behind the clock its last trade, book top or mark price was read
@@ -589,7 +613,7 @@ class ExecManager:
         the symbol's last bar (`_fresh_bar`); and, in ACTIVE, the latest target (`_on_target`
         records it; the position is at it, or held, and its quantity and price were
         journaled already, so nothing is decided or worked). Outside ACTIVE the target is
-        denied silently in a quiet state (`_deny`: the same one, for the same reason, as
+        denied silently in a quiet state (`StateDenials.deny`: the same one, for the same reason, as
         already journaled) and recorded nowhere. Not set: the counters, which the caller
         counts for its quiet bars in bulk, and the strategy call's timing. What a quiet bar
         cannot do (change the trading state, propose anything but a target already worked,
@@ -626,23 +650,6 @@ class ExecManager:
             ):
                 raise RuntimeError(f"catch_up_bar: {p!r} is not a target already worked")
             self._targets[p.symbol] = p  # type: ignore[assignment]
-
-    def _catch_up_denials(self, proposals: Proposals, state: TradingState) -> None:
-        """`catch_up_bar` outside ACTIVE: HALTED, where `_deny` passes over a target already
-        held and one denied for the same reason (journaled already), and records nothing.
-        Any other proposal or state would be journaled or acted on: a RuntimeError."""
-        if state is not HALTED:
-            raise RuntimeError(f"catch_up_bar: no quiet bar in {state}")
-        book = self._book
-        denied = self._denied_target
-        reason = self._risk.reason
-        for p in proposals:
-            if p.__class__ is not TargetPosition:
-                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
-            need = p.qty - book.position(p.symbol).qty  # type: ignore[union-attr]
-            key = (p.qty, p.price, need, reason)  # type: ignore[union-attr]
-            if need != 0 and denied.get(p.symbol) != key:
-                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
 
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
@@ -757,75 +764,6 @@ class ExecManager:
             else:
                 self._on_proposal(p, now)  # type: ignore[arg-type]
 
-    def _on_cancel(self, p: CancelProposal, now: int) -> None:
-        """The strategy cancels one of its orders: decision, RiskManager, journal, venue (in
-        any trading state; see the module docstring)."""
-        if self._stopped:
-            return
-        symbol, cid = p.symbol, p.client_order_id
-        if symbol not in self._symbols:
-            self.counters.ignored_items += 1
-            self._warn_untraded(symbol, "cancelled an order")
-            return
-        order = self._book.orders.get(cid)
-        if order is not None and order.symbol == symbol and self._cancelling(cid, now):
-            return  # its cancel is on its way already
-        denied = self._risk.check_cancel(p, order)  # pure: asked before the decision
-        if denied is not None and self._cancel_denied.get(symbol) == (cid, denied.reason):
-            self.counters.denied_repeats += 1  # journaled with the first refusal
-            return
-        self._decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
-        if denied is not None:
-            self._cancel_denied[symbol] = (cid, denied.reason)
-            self._record(denied)
-            self.counters.cancels_denied += 1
-            return
-        assert order is not None  # the RiskManager refuses a cancel of no open order
-        self._cancel_denied.pop(symbol, None)
-        self.counters.strategy_cancels += 1
-        self._send_cancel(order, now)
-
-    def _deny(self, p: OrderProposal | TargetPosition, now: int) -> None:
-        """Outside ACTIVE nothing the strategy says is sent (the ExecManager alone flattens):
-        journal the decision and its denial, naming the state and its cause."""
-        if p.symbol not in self._symbols:
-            self.counters.ignored_items += 1
-            return
-        risk = self._risk
-        if isinstance(p, TargetPosition):
-            need = p.qty - self._book.position(p.symbol).qty
-            if need == 0:
-                return  # already there: nothing to deny
-            key = (p.qty, p.price, need, risk.reason)
-            if self._denied_target.get(p.symbol) == key:
-                return  # the same target, denied for the same reason: journaled already
-            self._denied_target[p.symbol] = key
-            action = _target_action(p)
-            request = OrderRequest(
-                symbol=p.symbol,
-                side=Side.BUY if need > 0 else Side.SELL,
-                type=OrderType.MARKET if p.price is None else OrderType.LIMIT,
-                quantity=abs(need),
-                client_order_id=self._ids.next(),
-                price=p.price,
-                # as `_submit_toward_target` would have sent it: resting GTC at its price
-                time_in_force=None if p.price is None else TimeInForce.GTC,
-            )
-        else:
-            action = proposal_action(p)
-            request = self._request(p)
-        self._decide(p.symbol, self._strategy.name, action, p.reason, now)
-        why = f" ({risk.reason})" if risk.reason else ""
-        self._record(
-            RiskDenied(
-                event_time_ms=now,
-                recv_time_ms=now,
-                request=request,
-                reason=f"trading state {risk.state}{why}: strategy orders are not sent",
-            )
-        )
-        self.counters.denied += 1
-
     def _on_proposal(self, p: OrderProposal, now: int) -> None:
         if p.symbol not in self._symbols:
             self.counters.ignored_items += 1
@@ -868,7 +806,7 @@ class ExecManager:
         if self._journaled_target.get(symbol) != key:
             self._journaled_target[symbol] = key
             self._risk_denied.pop(symbol, None)  # a new decision: its denial is news
-            self._decide(symbol, self._strategy.name, _target_action(target), target.reason, now)
+            self._decide(symbol, self._strategy.name, target_action(target), target.reason, now)
             self._work_target(symbol, now, journaled=True)
         else:
             self._work_target(symbol, now, journaled=False)
@@ -1009,7 +947,7 @@ class ExecManager:
         )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
-        self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
+        self._decide(target.symbol, self._strategy.name, target_action(target), target.reason, now)
 
     # --- venue calls (always journaled first) ----------------------------------------------------
 
@@ -1470,8 +1408,3 @@ def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     return order.type is OrderType.LIMIT and order.price == inst.round_price(
         target.price, order.side
     )
-
-
-def _target_action(target: TargetPosition) -> str:
-    price = "market" if target.price is None else f"limit {target.price}"
-    return f"target {target.qty} ({price})"
