@@ -132,9 +132,9 @@ from core.orders import (
     outside_order,
 )
 from core.venue import Venue
-from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
+from trading_engine.bar_intake import BarIntake
 from trading_engine.denial_log import DenialLog
 from trading_engine.equity_watch import EquityWatch
 from trading_engine.exchange_actions import MarginCalls, say_forced_close
@@ -247,12 +247,18 @@ class ExecManager:
         self._slow_call = self._slow.note  # over the budget (rare): counted, warned about
 
         self._kline_bars = config.bar_source is BarSource.KLINES
-        self._builders = (
-            {}
-            if self._kline_bars
-            else {s: BarBuilder(s, config.bar_interval) for s in config.symbols}
+        # the strategy's closed bars, each once (`trading_engine.bar_intake`)
+        bars = BarIntake(
+            symbols=config.symbols,
+            interval=config.bar_interval,
+            from_trades=not self._kline_bars,
+            counters=self.counters,
         )
-        self._last_bar_open: dict[str, int] = dict.fromkeys(config.symbols, -1)
+        self._bars = bars
+        self._builders = bars.builders
+        self._last_bar_open = bars.last_open
+        self._fresh_bar = bars.fresh
+        self._close_bars = bars.close_bars
 
         # 2: the stale-order watch; its heap read here (its head, on every item)
         stale = StaleOrders(
@@ -410,10 +416,7 @@ class ExecManager:
             if b.closed and b.symbol in self._symbols and b.interval == self.config.bar_interval
         ]
         self._strategy.warm(closed)
-        last = self._last_bar_open
-        for b in closed:
-            if b.open_time_ms > last[b.symbol]:
-                last[b.symbol] = b.open_time_ms
+        self._bars.warmed(closed)
 
     # --- market data ---------------------------------------------------------------------------
 
@@ -610,7 +613,7 @@ class ExecManager:
         the books' mark and the symbol's lag (step 1); the stale-order watch and the overdue
         answers (step 2: in a quiet state only ended orders leave the watch); the equity
         check and its schedule (step 3, the same condition; at the bar it is not due again);
-        the symbol's last bar (`_fresh_bar`); and, in ACTIVE, the latest target (`_on_target`
+        the symbol's last bar (`BarIntake.fresh`); and, in ACTIVE, the latest target (`_on_target`
         records it; the position is at it, or held, and its quantity and price were
         journaled already, so nothing is decided or worked). Outside ACTIVE the target is
         denied silently in a quiet state (`StateDenials.deny`: the same one, for the same reason, as
@@ -664,27 +667,6 @@ class ExecManager:
         check_proposals(self._strategy.name, name, arg, proposals)
         if proposals:
             self._handle(proposals, now)
-
-    def _fresh_bar(self, bar: Bar) -> bool:
-        """A closed bar of our interval and symbol, newer than every bar already passed on."""
-        symbol = bar.symbol
-        if (
-            not bar.closed
-            or symbol not in self._symbols
-            or bar.interval != self.config.bar_interval
-            or bar.open_time_ms <= self._last_bar_open[symbol]
-        ):
-            return False
-        self._last_bar_open[symbol] = bar.open_time_ms
-        self.counters.bars += 1
-        return True
-
-    def _close_bars(self, trade: Trade) -> tuple[Bar, ...]:
-        try:
-            return self._builders[trade.symbol].add(trade)
-        except ValueError:  # a trade older than the bar being built: out of order, skip it
-            self.counters.ignored_items += 1
-            return ()
 
     def _on_stream_state(self, event: StreamStateChanged, now: int) -> None:
         self._record(event)
