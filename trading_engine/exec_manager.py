@@ -78,6 +78,16 @@ timed (set on the class, not patched onto the object later).
 
 Hot path: no logging, no string formatting, no allocation when an item changes nothing; the
 clock is read once per item.
+
+Parts, one job each (composed here; a part never holds the manager, it acts through the
+callables it is given, `trading_engine.exec_desk.Desk`): `protection` (stop-loss / take-profit),
+`reducing` (REDUCING and HALTED), `stale_orders` (step 2's watch), `fired_watch` (overdue answers
+of crossed stops), `equity_watch` (step 3's equity check, the drawdown peak's journaling),
+`bar_intake` (closed bars, each once), `state_denials` (proposals outside ACTIVE),
+`strategy_cancels` (`CancelProposal`), `exit_holds` (the re-entry hold), `denial_log` and
+`exchange_actions` (log lines), `slow_calls` (strategy calls over budget), `strategy_view`,
+`venue_events` (sorting events and refusals), `exec_config` (config, counters, status). What the
+hot path reads of a part (a heap's head, a due time, a set) it reads as an attribute, no call.
 """
 
 import contextlib
