@@ -23,7 +23,7 @@ target; a strategy implementing `BarFastForward`. Or HALTED (after a portfolio l
 no order, and nothing journaled by the ExecManager (no decision, denial or state change)
 since the fast path last looked, at least one bar through the pipeline ago: the strategy's
 target, repeated at the quiet bars, is then one the ExecManager has denied already and
-denies silently (`ExecManager._deny`), as the plain loop does. The event bar is the first of:
+denies silently (`StateDenials.deny`), as the plain loop does. The event bar is the first of:
 - a bar at which the strategy's decision could change (`bars_without_decision`);
 - a bar whose low / high reaches an open stop or take-profit level (one tick of margin, plus
   the synthetic spread when slippage is on): the engine would trigger it;
@@ -804,7 +804,7 @@ class TradeFastPath:
         qty, entry = position.qty, position.entry_price
         wallet = book.wallet()
         times = self.times
-        deadline = em._next_equity_ms
+        deadline = em._equity.next_ms
         checks: list[int] = []
         j = s
         while True:
@@ -824,8 +824,8 @@ class TradeFastPath:
                 best = Decimal(text[int(at[k])])
                 self._on_equity(wallet + (_ZERO + qty * (best - entry)), realized)
             self._on_equity(last_eq, realized)
-            em._last_equity = last_eq
-            em._next_equity_ms = deadline
+            em._equity.last = last_eq
+            em._equity.next_ms = deadline
         # The engine: the trades as one batch, then the last mark and touch.
         last_t = times[r - 1]
         if clock.now_ms() < last_t:

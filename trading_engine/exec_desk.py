@@ -14,7 +14,7 @@ from core.account import AccountView, Position
 from core.enums import ForcedClose, OrderIntent, OrderStatus, Side, TradingState
 from core.events import CancelDenied, Event, RiskDenied, TradingStateChanged
 from core.market import BookTicker, MarkPrice, Trade
-from core.orders import CancelProposal, Order, OrderProposal, OrderRequest
+from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, TargetPosition
 
 EXEC_STRATEGY = "exec_manager"  # `DecisionMade.strategy` of the ExecManager's own decisions
 # Orders whose outcome the exchange has not told yet: sent and unanswered, or in doubt.
@@ -157,3 +157,9 @@ def proposal_action(p: OrderProposal) -> str:
     at = f" @ {p.price}" if p.price is not None else ""
     stop = f" stop {p.stop_price}" if p.stop_price is not None else ""
     return f"{p.side} {qty} {p.type}{at}{stop}"
+
+
+def target_action(target: TargetPosition) -> str:
+    """`DecisionMade.action` of a target, e.g. "target 0.010 (limit 60000)"."""
+    price = "market" if target.price is None else f"limit {target.price}"
+    return f"target {target.qty} ({price})"

@@ -36,11 +36,11 @@ Venue events (`on_event`): journal first, then BookKeeper.apply, then react: a f
 trade for the RiskManager (once per order) and has the exchange-side stop-loss and take-profit
 fitted to the position (`trading_engine.protection`, which also closes what a stop refused as
 already triggered leaves open); OrderStatusUnknown and rejections feed the circuit breaker, but
-for those that say where the market is (`MARKET_REFUSALS`: -5021, -5022, -2021). A fill of the
-exchange's own order on our account (a liquidation, an auto-deleveraging, a delisting
-settlement) is booked like any fill, logged as a WARNING ("BTCUSDT liquidated by the exchange:
-SELL 0.100 @ ...") and stops the trading (RiskManager.record_forced_close: REDUCING, then
-HALTED until an operator resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a
+for those that say where the market is (`venue_events.MARKET_REFUSALS`: -5021, -5022, -2021).
+A fill of the exchange's own order on our account (a liquidation, an auto-deleveraging, a
+delisting settlement) is booked like any fill, logged as a WARNING ("BTCUSDT liquidated by the
+exchange: SELL 0.100 @ ...") and stops the trading (RiskManager.record_forced_close: REDUCING,
+then HALTED until an operator resets). A MARGIN_CALL (MarginCalled) is journaled and logged as a
 WARNING with the positions at risk (at most one WARNING a minute); nothing is sent for it.
 Events for a symbol not traded, or for an order that is not ours, are logged and counted and
 change nothing (not even the journal); but a fill of an order placed outside the daemon (by
@@ -78,20 +78,27 @@ timed (set on the class, not patched onto the object later).
 
 Hot path: no logging, no string formatting, no allocation when an item changes nothing; the
 clock is read once per item.
+
+Parts, one job each (composed here; a part never holds the manager, it acts through the
+callables it is given, `trading_engine.exec_desk.Desk`): `protection` (stop-loss / take-profit),
+`reducing` (REDUCING and HALTED), `stale_orders` (step 2's watch), `fired_watch` (overdue answers
+of crossed stops), `equity_watch` (step 3's equity check, the drawdown peak's journaling),
+`bar_intake` (closed bars, each once), `state_denials` (proposals outside ACTIVE),
+`strategy_cancels` (`CancelProposal`), `exit_holds` (the re-entry hold), `denial_log` and
+`exchange_actions` (log lines), `slow_calls` (strategy calls over budget), `strategy_view`,
+`venue_events` (sorting events and refusals), `exec_config` (config, counters, status). What the
+hot path reads of a part (a heap's head, a due time, a set) it reads as an attribute, no call.
 """
 
 import contextlib
-import heapq
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
-from enum import StrEnum
 
-from core.account import Position, StrategyView
+from core.account import StrategyView
 from core.clock import Clock
 from core.enums import (
     MARKET_LIKE_TYPES,
@@ -99,31 +106,20 @@ from core.enums import (
     OrderIntent,
     OrderStatus,
     OrderType,
-    PositionSide,
     Side,
     TimeInForce,
     TradingState,
 )
-from core.errors import IpBanned
 from core.events import (
-    BalanceChanged,
     DecisionMade,
     Event,
-    FundingPaid,
     GapDetected,
     GapHealed,
     MarginCalled,
-    OrderAccepted,
-    OrderAmended,
-    OrderCanceled,
-    OrderExpired,
-    OrderFilled,
-    OrderPartiallyFilled,
     OrderReconciled,
     OrderRejected,
     OrderStatusUnknown,
     OrderSubmitted,
-    PositionChanged,
     RiskDenied,
     StreamState,
     StreamStateChanged,
@@ -131,7 +127,6 @@ from core.events import (
     VenueSnapshot,
 )
 from core.instrument import Instrument
-from core.intervals import interval_ms
 from core.journal import Journal
 from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import (
@@ -147,30 +142,48 @@ from core.orders import (
     outside_order,
 )
 from core.venue import Venue
-from gateway.bars import BarBuilder
 from risk_manager import pre_trade
 from risk_manager.protection import fired_at
+from trading_engine.bar_intake import BarIntake
+from trading_engine.denial_log import DenialLog
+from trading_engine.equity_watch import EquityWatch
+from trading_engine.exchange_actions import MarginCalls, say_forced_close
+from trading_engine.exec_config import BarSource, ExecConfig, ExecCounters, ExecStatus
 from trading_engine.exec_desk import (
     EXEC_STRATEGY,
     UNANSWERED,
     Books,
     Desk,
     Risk,
-    closing_side,
     proposal_action,
+    target_action,
 )
+from trading_engine.exit_holds import EXIT_CLOSES, ExitHolds
+from trading_engine.fired_watch import FiredWatch
 from trading_engine.main_trading_strategy import (
     NO_PROPOSALS,
     Proposals,
     StrategyBase,
     TradingStrategy,
     check_proposals,
-    item_text,
     proposals_problem,
     strategy_failed,
 )
-from trading_engine.protection import PROTECTION_NAMES, WOULD_TRIGGER_IMMEDIATELY, Protection
+from trading_engine.protection import WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
+from trading_engine.slow_calls import SlowCalls
+from trading_engine.stale_orders import StaleOrders
+from trading_engine.state_denials import StateDenials
+from trading_engine.strategy_cancels import StrategyCancels
+from trading_engine.strategy_view import BooksView
+from trading_engine.venue_events import (
+    END_EVENTS,
+    FILL_EVENTS,
+    MONEY_EVENTS,
+    RARE_EVENTS,
+    UNCOUNTED_REFUSALS,
+    subject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,32 +191,8 @@ _ZERO = Decimal(0)
 CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
 CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
-# The market closes that stand for a stop-loss / take-profit firing (`Order.intent`): their fill
-# holds the side they closed as the stop's own would (`risk.reentry_hold`).
-_EXIT_CLOSES = frozenset({OrderIntent.PAST_STOP_CLOSE, OrderIntent.CROSSED_CLOSE})
-_EXIT_CLOSE_NAMES = {
-    OrderIntent.PAST_STOP_CLOSE: "stop's market close",
-    OrderIntent.CROSSED_CLOSE: "market close for a level already crossed",
-}
 
 
-# Event classes tested by exact class, as the books dispatch them (`BookKeeper.apply`): a set
-# lookup where `isinstance` with a tuple is a call, ~10 per venue event on the order path.
-_ORDER_EVENTS = frozenset(
-    {
-        OrderAccepted,
-        OrderRejected,
-        OrderCanceled,
-        OrderExpired,
-        OrderAmended,
-        OrderStatusUnknown,
-        OrderReconciled,
-    }
-)
-_FILL_EVENTS = frozenset({OrderPartiallyFilled, OrderFilled})
-_END_EVENTS = frozenset({OrderCanceled, OrderExpired})
-_MONEY_EVENTS = frozenset({BalanceChanged, FundingPaid})
-_RARE_EVENTS = frozenset({OrderRejected, OrderStatusUnknown, VenueSnapshot, MarginCalled})
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
 
 ACTIVE = TradingState.ACTIVE
@@ -211,221 +200,7 @@ REDUCING = TradingState.REDUCING
 HALTED = TradingState.HALTED
 
 
-# A risk denial's reason with its numbers (a notional, a lag, a count) as "#": denials of one
-# kind are logged once (`ExecManager._log_denial`), whatever the figures of each.
-_REASON_NUMBERS = re.compile(r"\d[\d.,]*")
-DENIAL_WARN_MS = 30_000  # denials of one kind lasting this long (no entry passing): a WARNING
-
-
-@dataclass(slots=True)
-class _DenialLogged:
-    """The kind of reason a symbol's orders were last denied for, since when, and whether the
-    WARNING for its lasting was given."""
-
-    kind: str
-    since_ms: int
-    warned: bool = False
-
-
-class _StrategyView:
-    """The account as the strategy sees it (`core.account.StrategyView`): the books' figures
-    (their own methods, bound: no extra call on the way) and the strategy's open orders, that
-    is the books' open orders but the RiskManager's stop-loss / take-profit, the flatten
-    orders of REDUCING (intent FLATTEN, a restart's too) and the orders the exchange placed
-    itself (liquidation)."""
-
-    __slots__ = (
-        "_book",
-        "available_balance",
-        "equity",
-        "mark_price",
-        "open_order_count",
-        "position",
-    )
-
-    position: Callable[[str], Position]
-    mark_price: Callable[[str], Decimal | None]
-    equity: Callable[[], Decimal]
-    available_balance: Callable[[], Decimal]
-    open_order_count: Callable[..., int]
-
-    def __init__(self, book: Books) -> None:
-        self.position = book.position
-        self.mark_price = book.mark_price
-        self.equity = book.equity
-        self.available_balance = book.available_balance
-        self.open_order_count = book.open_order_count
-        self._book = book
-
-    def open_orders(self, symbol: str | None = None) -> tuple[Order, ...]:
-        return tuple(
-            o
-            for o in self._book.orders.values()
-            if (symbol is None or o.symbol == symbol)
-            and not o.is_protective
-            and forced_close(o.client_order_id) is None
-            and o.intent is not FLATTEN
-        )
-
-
-# --- configuration and status -------------------------------------------------------------------
-
-
-class BarSource(StrEnum):
-    """Where the strategy's closed bars come from: the stream's closed klines (the exchange's
-    own numbers, re-checked over REST after a gap), or bars built from trades with
-    `gateway.bars.BarBuilder` (replays of trades only, or intervals the stream does not
-    subscribe to, e.g. 1s)."""
-
-    KLINES = "klines"  # the DataStream's closed kline Bars (live default)
-    TRADES = "trades"  # built here from the trade stream (replays of trades, 1s bars)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecConfig:
-    """Knobs of the ExecManager; times in ms, `equity_change_pct` in percent."""
-
-    symbols: tuple[str, ...] = ()  # () = every instrument handed to the ExecManager
-    bar_interval: str = "1m"
-    bar_source: BarSource = BarSource.KLINES
-    stale_order_ms: int = 30_000  # cancel a resting order of ours older than this
-    equity_check_ms: int = 1_000  # RiskManager.on_equity at least this often
-    equity_change_pct: Decimal = Decimal("0.1")  # ... and at once on a move this large
-    protect_positions: bool = True  # exchange-side stop-loss / take-profit after fills
-    # After its stop-loss / take-profit closed a position, that side is not entered again
-    # until the strategy's target turns flat or to the other side (risk.reentry_hold).
-    reentry_hold: bool = True
-    flatten_retry_ms: int = 2_000  # REDUCING: re-send cancel-all / flatten this often
-    # A close the exchange refused (a flatten, a stop's or a crossed level's market close, a
-    # guard stop) is tried again after flatten_retry_ms, then twice as long each time up to
-    # this (`protection._CloseRetry`), while the position stays the same; a new position goes
-    # at once.
-    close_retry_max_ms: int = 60_000
-    pending_recheck_ms: int = 1_000  # a stale order still unanswered is looked at again then
-    # A strategy callback taking longer holds the one event loop (market data, the user
-    # stream, protection): counted, shown in the status and warned about, never acted on.
-    # No HALT: the exchange-side stops protect the position whatever the loop does, a halt
-    # (flatten) on a slow machine would turn a latency problem into realized losses and an
-    # operator's reset, and a decision on real time would make backtests unrepeatable.
-    max_strategy_call_ms: Decimal = Decimal(100)  # Decimal: the session header is journaled
-
-    def __post_init__(self) -> None:
-        interval_ms(self.bar_interval)  # raises on an unknown interval
-        budget = self.max_strategy_call_ms
-        if not isinstance(budget, Decimal) or not budget > 0:
-            raise ValueError(
-                f"ExecConfig.max_strategy_call_ms must be a Decimal > 0, not {budget!r}"
-            )
-        for name in (
-            "stale_order_ms",
-            "equity_check_ms",
-            "flatten_retry_ms",
-            "pending_recheck_ms",
-            "close_retry_max_ms",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"ExecConfig.{name} must be > 0 ms, not {getattr(self, name)}")
-        pct = self.equity_change_pct
-        if not isinstance(pct, Decimal) or pct <= 0:
-            raise ValueError(f"ExecConfig.equity_change_pct must be a Decimal > 0, not {pct!r}")
-
-
-@dataclass(slots=True)
-class ExecCounters:
-    """What went through the ExecManager since it started (for the heartbeat and tests)."""
-
-    items: int = 0
-    trades: int = 0
-    bars: int = 0
-    ignored_items: int = 0  # market data for a symbol not traded, open or duplicate bars
-    decisions: int = 0  # DecisionMade journaled (strategy and own)
-    proposals: int = 0  # proposals returned by the strategy
-    submitted: int = 0  # orders handed to the venue
-    denied: int = 0  # RiskDenied journaled
-    # the same target (or cancel) denied again for the same reason: not journaled
-    denied_repeats: int = 0
-    cancels: int = 0  # cancel requests sent (single orders)
-    strategy_cancels: int = 0  # of them, the strategy's own (CancelProposal approved)
-    cancels_denied: int = 0  # CancelDenied journaled
-    stale_cancels: int = 0
-    cancel_alls: int = 0
-    protective_submitted: int = 0
-    flatten_orders: int = 0
-    events: int = 0  # venue events journaled and applied
-    fills: int = 0
-    duplicate_fills: int = 0  # fill events already booked (reconciliation replays)
-    rejected_orders: int = 0  # OrderRejected from the venue
-    unknown_outcomes: int = 0  # OrderStatusUnknown
-    forced_fills: int = 0  # fills of the exchange's own orders: liquidation, ADL, settlement
-    margin_calls: int = 0  # MarginCalled: the exchange's warning that liquidation is near
-    # protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them
-    overdue_fires: int = 0
-    # closes the exchange refused (a flatten, a stop's market close, a guard stop): each
-    # tried again on a backoff (`ExecConfig.close_retry_max_ms`), not at every retry or price
-    refused_closes: int = 0
-    ignored_events: int = 0  # not our symbol / not our order: logged, changed nothing
-    bad_events: int = 0  # journaled, but the books refused them with an error: logged
-    state_changes: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecStatus:
-    """A snapshot for the heartbeat line; money in USDT, quantities in contracts."""
-
-    time_ms: int
-    trading_state: TradingState
-    state_reason: str
-    equity: Decimal
-    wallet: Decimal
-    realized_pnl: Decimal  # since the books began, before fees (Binance `rp` summed)
-    realized_pnl_today: Decimal  # wallet change since 00:00 UTC: rp - fees + funding
-    unrealized_pnl: Decimal
-    positions: Mapping[str, Decimal]  # symbol -> signed contracts, non-flat only
-    open_orders: int
-    counters: ExecCounters = field(default_factory=ExecCounters)
-    last_margin_call_ms: int | None = None  # exchange time of the latest MARGIN_CALL
-    # Strategy calls over ExecConfig.max_strategy_call_ms (real time: kept out of the
-    # counters, which a backtest reports as its results) and the slowest of them, ms.
-    slow_strategy_calls: int = 0
-    slowest_strategy_call_ms: float = 0.0
-    # Orders whose state at the exchange is not known yet: sent and unanswered (PENDING_SUBMIT,
-    # UNKNOWN) or with a cancel on its way. 0 once every fault has played out.
-    orders_in_doubt: int = 0
-
-
-SLOW_CALL_WARNING_NS = 60 * 10**9  # a slow strategy call is warned about at most this often
-
-MARGIN_CALL_WARN_EVERY_MS = 60_000  # at most one MARGIN CALL WARNING a minute (exchange time)
-
-# A protective order the price has crossed fires at the exchange and its fill comes over the
-# user stream within a second or so. With no answer this long after the crossing (our clock),
-# the stream may be silent: the venue is asked to reconcile now, not at its next periodic pass
-# (60 s), while the symbol's target waits and the books show a position already closing.
-FIRED_ANSWER_WAIT_MS = 5_000
-
-# Refusals that are the order's own time in force at work, not a fault of the venue or of us:
-# -5021 a FOK that could not fill at once, -5022 a post-only (GTX) order that would have taken.
-# Counted as rejected orders, not toward the circuit breaker: a post-only quoter meets a few
-# of them a minute whenever the price moves, and was halted by them.
-TIME_IN_FORCE_REFUSALS = frozenset({-5021, -5022})
-# Refusals that say where the market is, not that anything is wrong: those above and -2021 (a
-# stop whose level the price has passed: the position is closed at the market instead). None
-# counts toward the circuit breaker; a fast market gave a stop -2021 after -2021, and a halt.
-MARKET_REFUSALS = TIME_IN_FORCE_REFUSALS | {WOULD_TRIGGER_IMMEDIATELY}
-# Refusals the circuit breaker does not count either: an order not sent during an IP ban
-# (HTTP 418), when the connection sends nothing until the ban's end and has said so once. Two
-# counted turned a two-minute ban into REDUCING, then HALTED until an operator reset it.
-UNCOUNTED_REFUSALS = MARKET_REFUSALS | {IpBanned.code}
-
-
 # --- the manager ---------------------------------------------------------------------------------
-
-
-_FORCED_WORDS = {
-    ForcedClose.LIQUIDATION: "liquidated",
-    ForcedClose.ADL: "auto-deleveraged",
-    ForcedClose.SETTLEMENT: "settled (delisting)",
-}
 
 
 class ExecManager:
@@ -476,40 +251,56 @@ class ExecManager:
         self.counters = ExecCounters()
         self._timer = timer
         self._call_budget_ns = int(config.max_strategy_call_ms * 1_000_000)  # whole ns
-        self._next_slow_warning: int | None = None  # timer ns
-        self.slow_strategy_calls = 0
-        self.slowest_strategy_call_ms = 0.0
+        self._slow = SlowCalls(
+            strategy=strategy, budget_ms=config.max_strategy_call_ms, timer=timer
+        )
+        self._slow_call = self._slow.note  # over the budget (rare): counted, warned about
 
         self._kline_bars = config.bar_source is BarSource.KLINES
-        self._builders = (
-            {}
-            if self._kline_bars
-            else {s: BarBuilder(s, config.bar_interval) for s in config.symbols}
+        # the strategy's closed bars, each once (`trading_engine.bar_intake`)
+        bars = BarIntake(
+            symbols=config.symbols,
+            interval=config.bar_interval,
+            from_trades=not self._kline_bars,
+            counters=self.counters,
         )
-        self._last_bar_open: dict[str, int] = dict.fromkeys(config.symbols, -1)
+        self._bars = bars
+        self._builders = bars.builders
+        self._last_bar_open = bars.last_open
+        self._fresh_bar = bars.fresh
+        self._close_bars = bars.close_bars
 
-        self._stale: list[tuple[int, str]] = []  # heap of (deadline ms, client order id)
-        self._watched: set[str] = set()  # client order ids in the heap
+        # 2: the stale-order watch; its heap read here (its head, on every item)
+        stale = StaleOrders(
+            book=book,
+            symbols=self._symbols,
+            config=config,
+            counters=self.counters,
+            cancel=self._cancel,
+        )
+        self._stale = stale.heap
+        self._watched = stale.watched
+        self._watch = stale.watch
+        self._watch_open_orders = stale.watch_open_orders
+        self._cancel_stale = stale.cancel_due
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
         self._targets: dict[str, TargetPosition] = {}
-        # symbol -> +1 / -1: the side of the position its stop-loss or take-profit closed; no
-        # target on that side is worked until the strategy's turns flat or the other way
-        self._closed_by_protection: dict[str, int] = {}
+        # The re-entry hold (`trading_engine.exit_holds`); its dict read when a target is worked
+        self._holds = ExitHolds()
+        self._closed_by_protection = self._holds.closed
         self._warned_untraded: set[str] = set()  # symbols a strategy asked for, not traded
         self._journaled_target: dict[str, tuple[Decimal, Decimal | None]] = {}
-        # Outside ACTIVE: the last target denied per symbol (with what was denied and why), so
-        # that a strategy repeating its target every bar is denied once, not once a bar.
-        self._denied_target: dict[str, tuple[object, ...]] = {}
         # In ACTIVE: the last order toward the current target that a risk check denied, with the
         # reason, per symbol. The target is worked again at every item; while the same order is
         # denied for the same reason (a market-data gap being backfilled, a clock resync), the
         # decision and its denial are journaled once, not once an item.
         self._risk_denied: dict[str, tuple[object, ...]] = {}
-        # symbol -> the reason of the last risk denial logged: a journaled denial is silent in
-        # the log otherwise, and a daemon whose every entry is denied (its market data seconds
-        # behind, a clock resync) would go on saying ACTIVE without a word about why it stopped
-        # trading. Logged once per reason, again after an entry passes.
-        self._denial_logged: dict[str, _DenialLogged] = {}
+        # Risk denials in the log, once per kind of reason (`trading_engine.denial_log`); its
+        # dict read here: empty, an approved order makes no call for it.
+        denial_log = DenialLog()
+        self._denial_logged = denial_log.logged
+        self._log_denial = denial_log.denied
+        self._log_denials_over = denial_log.entry_passed
         desk = Desk(
             decide=self._decide,
             submit=self._submit,
@@ -547,13 +338,35 @@ class ExecManager:
             state_changed=self._state_changed,
             protection=self._protection,
         )
-        self._last_margin_call_ms: int | None = None
-        self._margin_call_warned_ms: int | None = None  # exchange time of the last WARNING
-        self._margin_calls_unsaid = 0  # margin calls since then (journaled, not logged)
-        # The last cancel of the strategy's refused per symbol (client id, reason): the same
-        # refusal proposed bar after bar is journaled once.
-        self._cancel_denied: dict[str, tuple[str, str]] = {}
-        self._view = _StrategyView(book)
+        self._margin_calls = MarginCalls()
+        # Outside ACTIVE the strategy's targets and orders are denied, a target repeated every
+        # bar once (`trading_engine.state_denials`); its dict is cleared at a change of state.
+        denials = StateDenials(
+            book=book,
+            risk=risk,
+            ids=ids,
+            symbols=self._symbols,
+            counters=self.counters,
+            desk=desk,
+            record=self._record,
+            strategy=strategy,
+        )
+        self._denied_target = denials.denied
+        self._deny = denials.deny
+        self._catch_up_denials = denials.check_quiet
+        # The strategy's cancels, in any state (`trading_engine.strategy_cancels`).
+        self._on_cancel = StrategyCancels(
+            book=book,
+            risk=risk,
+            symbols=self._symbols,
+            counters=self.counters,
+            desk=desk,
+            record=self._record,
+            send_cancel=self._send_cancel,
+            warn_untraded=self._warn_untraded,
+            strategy=strategy,
+        ).on_cancel
+        self._view = BooksView(book)
 
         # symbol -> how far behind the clock its last trade, book top or mark price was read
         # (ms): a backlog (a suspended daemon reading what the exchange sent meanwhile) is no
@@ -566,21 +379,29 @@ class ExecManager:
         self._paused_ms = 0
         self._exposed = any(not book.position(s).is_flat for s in config.symbols)
         self._marked: set[str] = set()  # symbols with a MarkPrice seen
-        self._next_equity_ms = 0
-        self._last_equity: Decimal | None = None
-        self._journal_peak = journal_peak
-        # The drawdown peak as last journaled (restored from the journal at start).
-        self._peak_journaled = risk.peak_equity if journal_peak is not None else None
+        # 3: the equity check of the portfolio limits; `next_ms` read on every item
+        self._equity = EquityWatch(
+            book=book,
+            risk=risk,
+            config=config,
+            state_changed=self._state_changed,
+            journal_peak=journal_peak,
+        )
 
         self._busy = False
         self._deferred: deque[Event] = deque()
         self._stopped = False
         self._reconciling = False  # `reconciling()`: the books learn, nothing is sent
         self._pending: list[Event] = []  # decisions waiting to be journaled with what follows
-        # protective orders the price crossed, with no answer yet -> when first seen (ms), or
-        # None once the venue was asked to reconcile for them (FIRED_ANSWER_WAIT_MS)
-        self._fired_seen: dict[str, int | None] = {}
-        self._fired_due: int | None = None  # the earliest of them to ask about
+        # 2: protective orders the price crossed, waiting for their answer; `due_ms` read on
+        # every item, `seen` when a target is worked
+        self._fired = FiredWatch(
+            book=book,
+            counters=self.counters,
+            reconcile_soon=lambda why: self._venue.reconcile_soon(why),
+            stopped=lambda: self._stopped,
+        )
+        self._fired_seen = self._fired.seen
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
         )
@@ -605,10 +426,7 @@ class ExecManager:
             if b.closed and b.symbol in self._symbols and b.interval == self.config.bar_interval
         ]
         self._strategy.warm(closed)
-        last = self._last_bar_open
-        for b in closed:
-            if b.open_time_ms > last[b.symbol]:
-                last[b.symbol] = b.open_time_ms
+        self._bars.warmed(closed)
 
     # --- market data ---------------------------------------------------------------------------
 
@@ -730,8 +548,9 @@ class ExecManager:
         stale = self._stale
         if stale and stale[0][0] <= now:
             self._cancel_stale(now)
-        if self._fired_due is not None and now >= self._fired_due:
-            self._ask_about_fired(now)
+        fired_due = self._fired.due_ms
+        if fired_due is not None and now >= fired_due:
+            self._fired.ask_overdue(now)
 
         # 3: portfolio
         risk = self._risk
@@ -739,12 +558,13 @@ class ExecManager:
             self._state_changed(changed, now)
         # The books value positions at the mark price once one has been seen: equity can only
         # move with a MarkPrice then (1 Hz per symbol), with any trade before that.
-        if now >= self._next_equity_ms or (
+        equity = self._equity
+        if now >= equity.next_ms or (
             self._exposed
             and (cls is MarkPrice or (cls is Trade and trade.symbol not in self._marked))
-            and self._equity_moved()
+            and equity.moved()
         ):
-            self._check_equity(now)
+            equity.check(now)
         if risk.state is REDUCING:
             self._reducer.progress(now)
 
@@ -803,10 +623,10 @@ class ExecManager:
         the books' mark and the symbol's lag (step 1); the stale-order watch and the overdue
         answers (step 2: in a quiet state only ended orders leave the watch); the equity
         check and its schedule (step 3, the same condition; at the bar it is not due again);
-        the symbol's last bar (`_fresh_bar`); and, in ACTIVE, the latest target (`_on_target`
+        the symbol's last bar (`BarIntake.fresh`); and, in ACTIVE, the latest target (`_on_target`
         records it; the position is at it, or held, and its quantity and price were
         journaled already, so nothing is decided or worked). Outside ACTIVE the target is
-        denied silently in a quiet state (`_deny`: the same one, for the same reason, as
+        denied silently in a quiet state (`StateDenials.deny`: the same one, for the same reason, as
         already journaled) and recorded nowhere. Not set: the counters, which the caller
         counts for its quiet bars in bulk, and the strategy call's timing. What a quiet bar
         cannot do (change the trading state, propose anything but a target already worked,
@@ -821,12 +641,14 @@ class ExecManager:
         stale = self._stale
         if stale and stale[0][0] <= now:
             self._cancel_stale(now)
-        if self._fired_due is not None and now >= self._fired_due:
-            self._ask_about_fired(now)
+        fired_due = self._fired.due_ms
+        if fired_due is not None and now >= fired_due:
+            self._fired.ask_overdue(now)
         risk = self._risk
         state = risk.state
-        if now >= self._next_equity_ms or (self._exposed and self._equity_moved()):
-            self._check_equity(now)
+        equity = self._equity
+        if now >= equity.next_ms or (self._exposed and equity.moved()):
+            equity.check(now)
             if risk.state is not state:
                 raise RuntimeError(f"catch_up_bar: a quiet bar changed the state: {risk.state}")
         self._last_bar_open[symbol] = bar_open_ms
@@ -842,23 +664,6 @@ class ExecManager:
                 raise RuntimeError(f"catch_up_bar: {p!r} is not a target already worked")
             self._targets[p.symbol] = p  # type: ignore[assignment]
 
-    def _catch_up_denials(self, proposals: Proposals, state: TradingState) -> None:
-        """`catch_up_bar` outside ACTIVE: HALTED, where `_deny` passes over a target already
-        held and one denied for the same reason (journaled already), and records nothing.
-        Any other proposal or state would be journaled or acted on: a RuntimeError."""
-        if state is not HALTED:
-            raise RuntimeError(f"catch_up_bar: no quiet bar in {state}")
-        book = self._book
-        denied = self._denied_target
-        reason = self._risk.reason
-        for p in proposals:
-            if p.__class__ is not TargetPosition:
-                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
-            need = p.qty - book.position(p.symbol).qty  # type: ignore[union-attr]
-            key = (p.qty, p.price, need, reason)  # type: ignore[union-attr]
-            if need != 0 and denied.get(p.symbol) != key:
-                raise RuntimeError(f"catch_up_bar: {p!r} would be denied and journaled")
-
     def _ask(self, callback: Callable[..., Proposals], name: str, arg: object, now: int) -> None:
         """A strategy callback off the per-item path (on_start, bars built from trades)."""
         started = self._timer()
@@ -873,124 +678,13 @@ class ExecManager:
         if proposals:
             self._handle(proposals, now)
 
-    def _slow_call(self, callback: str, item: object, took_ns: int) -> None:
-        """A strategy call over `max_strategy_call_ms`: counted, the slowest kept, and a
-        WARNING at most every SLOW_CALL_WARNING_NS of real time (with what was counted since).
-        Nothing is decided on it (see ExecConfig.max_strategy_call_ms)."""
-        ms = took_ns / 1_000_000
-        self.slow_strategy_calls += 1
-        if ms > self.slowest_strategy_call_ms:
-            self.slowest_strategy_call_ms = ms
-        now = self._timer()
-        if self._next_slow_warning is not None and now < self._next_slow_warning:
-            return
-        self._next_slow_warning = now + SLOW_CALL_WARNING_NS
-        log.warning(
-            "strategy %s: %s(%s) took %.0f ms, over strategy.max_call_ms = %g: market data, "
-            "the user stream and protection waited that long; %d call(s) over it so far "
-            "(slowest %.0f ms; said at most once a minute)",
-            self._strategy.name,
-            callback,
-            item_text(item),
-            ms,
-            self.config.max_strategy_call_ms,
-            self.slow_strategy_calls,
-            self.slowest_strategy_call_ms,
-        )
-
-    def _fresh_bar(self, bar: Bar) -> bool:
-        """A closed bar of our interval and symbol, newer than every bar already passed on."""
-        symbol = bar.symbol
-        if (
-            not bar.closed
-            or symbol not in self._symbols
-            or bar.interval != self.config.bar_interval
-            or bar.open_time_ms <= self._last_bar_open[symbol]
-        ):
-            return False
-        self._last_bar_open[symbol] = bar.open_time_ms
-        self.counters.bars += 1
-        return True
-
-    def _close_bars(self, trade: Trade) -> tuple[Bar, ...]:
-        try:
-            return self._builders[trade.symbol].add(trade)
-        except ValueError:  # a trade older than the bar being built: out of order, skip it
-            self.counters.ignored_items += 1
-            return ()
-
     def _on_stream_state(self, event: StreamStateChanged, now: int) -> None:
         self._record(event)
         if event.state is StreamState.FAILED:
             log.error("stream %s failed (%s): flattening", event.stream, event.detail)
             self.kill(f"stream {event.stream} failed: {event.detail}".rstrip(": "))
 
-    # --- 2: stale orders -----------------------------------------------------------------------
-
-    def _watch(self, cid: str, deadline_ms: int) -> None:
-        if cid not in self._watched:
-            self._watched.add(cid)
-            heapq.heappush(self._stale, (deadline_ms, cid))
-
-    def _watch_open_orders(self) -> None:
-        """Put the books' open orders not yet watched (restored, or found by a reconciliation)
-        under the stale-order watch, aged from their creation time."""
-        stale_ms = self.config.stale_order_ms
-        for o in self._book.orders.values():
-            if o.symbol in self._symbols and not o.is_protective:
-                self._watch(o.client_order_id, o.created_ms + stale_ms)
-
-    def _cancel_stale(self, now: int) -> None:
-        heap = self._stale
-        orders = self._book.orders
-        while heap and heap[0][0] <= now:
-            _, cid = heapq.heappop(heap)
-            order = orders.get(cid)
-            if order is None:
-                self._watched.discard(cid)
-                continue  # ended meanwhile
-            if order.status is OrderStatus.PENDING_SUBMIT:
-                # Not answered yet: the venue is still sending it; look again shortly.
-                heapq.heappush(heap, (now + self.config.pending_recheck_ms, cid))
-                continue
-            self.counters.stale_cancels += 1
-            age = now - order.created_ms
-            self._cancel(order, now, f"stale: open {age} ms (max {self.config.stale_order_ms} ms)")
-            heapq.heappush(heap, (now + self.config.stale_order_ms, cid))
-
     # --- 3: portfolio --------------------------------------------------------------------------
-
-    def _equity_moved(self) -> bool:
-        last = self._last_equity
-        if last is None:
-            return True
-        return abs(self._book.equity() - last) * 100 >= self.config.equity_change_pct * abs(last)
-
-    def _check_equity(self, now: int) -> None:
-        book = self._book
-        equity = book.equity()
-        self._last_equity = equity
-        self._next_equity_ms = now + self.config.equity_check_ms
-        # The portfolio limits see what trading made of the account: a withdrawal is no loss
-        # (no drawdown, no daily loss) and a deposit no gain to draw down from.
-        net = equity - book.transfers
-        changed = self._risk.on_equity(net, book.pnl_today(now))
-        if self._journal_peak is not None and self._risk.peak_equity == net:
-            self._peak_rose(net)
-        if changed is not None:
-            self._state_changed(changed, now)
-
-    def _peak_rose(self, peak: Decimal) -> None:
-        """The drawdown peak is this check's equity: journaled when above the last journaled
-        one. At most once per equity check (at least once a second, or at a mark price that
-        moved equity by `equity_change_pct`), and only at a new high: a balance snapshot a
-        second during a rally, none otherwise; the heartbeat's snapshots alone missed every
-        peak between two of them."""
-        last = self._peak_journaled
-        if last is None or peak > last:
-            assert self._journal_peak is not None
-            self._journal_peak()
-            self._peak_journaled = peak
 
     def on_timer(self) -> None:
         """About once a second, from the daemon: while REDUCING, the cancel-all and flatten
@@ -1018,9 +712,7 @@ class ExecManager:
 
     def _reset(self, operator_reason: str) -> None:
         self._state_changed(self._risk.reset(operator_reason), self._clock.now_ms())
-        # The reset re-armed the peak from the equity now; its caller journals that (the
-        # daemon's balance snapshot at --reset-halt), and higher ones are journaled from it.
-        self._peak_journaled = self._risk.peak_equity
+        self._equity.peak_reset()
         for s in self.config.symbols:
             self._after_position_change(s)
 
@@ -1064,75 +756,6 @@ class ExecManager:
             else:
                 self._on_proposal(p, now)  # type: ignore[arg-type]
 
-    def _on_cancel(self, p: CancelProposal, now: int) -> None:
-        """The strategy cancels one of its orders: decision, RiskManager, journal, venue (in
-        any trading state; see the module docstring)."""
-        if self._stopped:
-            return
-        symbol, cid = p.symbol, p.client_order_id
-        if symbol not in self._symbols:
-            self.counters.ignored_items += 1
-            self._warn_untraded(symbol, "cancelled an order")
-            return
-        order = self._book.orders.get(cid)
-        if order is not None and order.symbol == symbol and self._cancelling(cid, now):
-            return  # its cancel is on its way already
-        denied = self._risk.check_cancel(p, order)  # pure: asked before the decision
-        if denied is not None and self._cancel_denied.get(symbol) == (cid, denied.reason):
-            self.counters.denied_repeats += 1  # journaled with the first refusal
-            return
-        self._decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
-        if denied is not None:
-            self._cancel_denied[symbol] = (cid, denied.reason)
-            self._record(denied)
-            self.counters.cancels_denied += 1
-            return
-        assert order is not None  # the RiskManager refuses a cancel of no open order
-        self._cancel_denied.pop(symbol, None)
-        self.counters.strategy_cancels += 1
-        self._send_cancel(order, now)
-
-    def _deny(self, p: OrderProposal | TargetPosition, now: int) -> None:
-        """Outside ACTIVE nothing the strategy says is sent (the ExecManager alone flattens):
-        journal the decision and its denial, naming the state and its cause."""
-        if p.symbol not in self._symbols:
-            self.counters.ignored_items += 1
-            return
-        risk = self._risk
-        if isinstance(p, TargetPosition):
-            need = p.qty - self._book.position(p.symbol).qty
-            if need == 0:
-                return  # already there: nothing to deny
-            key = (p.qty, p.price, need, risk.reason)
-            if self._denied_target.get(p.symbol) == key:
-                return  # the same target, denied for the same reason: journaled already
-            self._denied_target[p.symbol] = key
-            action = _target_action(p)
-            request = OrderRequest(
-                symbol=p.symbol,
-                side=Side.BUY if need > 0 else Side.SELL,
-                type=OrderType.MARKET if p.price is None else OrderType.LIMIT,
-                quantity=abs(need),
-                client_order_id=self._ids.next(),
-                price=p.price,
-                # as `_submit_toward_target` would have sent it: resting GTC at its price
-                time_in_force=None if p.price is None else TimeInForce.GTC,
-            )
-        else:
-            action = proposal_action(p)
-            request = self._request(p)
-        self._decide(p.symbol, self._strategy.name, action, p.reason, now)
-        why = f" ({risk.reason})" if risk.reason else ""
-        self._record(
-            RiskDenied(
-                event_time_ms=now,
-                recv_time_ms=now,
-                request=request,
-                reason=f"trading state {risk.state}{why}: strategy orders are not sent",
-            )
-        )
-        self.counters.denied += 1
-
     def _on_proposal(self, p: OrderProposal, now: int) -> None:
         if p.symbol not in self._symbols:
             self.counters.ignored_items += 1
@@ -1175,7 +798,7 @@ class ExecManager:
         if self._journaled_target.get(symbol) != key:
             self._journaled_target[symbol] = key
             self._risk_denied.pop(symbol, None)  # a new decision: its denial is news
-            self._decide(symbol, self._strategy.name, _target_action(target), target.reason, now)
+            self._decide(symbol, self._strategy.name, target_action(target), target.reason, now)
             self._work_target(symbol, now, journaled=True)
         else:
             self._work_target(symbol, now, journaled=False)
@@ -1206,7 +829,7 @@ class ExecManager:
                     # Worked from the stale position, a flip would leave twice the target
                     # once the stop's fill came. Its fill (or expiry) works the target.
                     if o.client_order_id not in self._fired_seen:
-                        self._await_fired(o.client_order_id, now)
+                        self._fired.await_answer(o.client_order_id, now)
                     return
                 continue
             if o.status in UNANSWERED or self._cancelling(o.client_order_id, now):
@@ -1316,7 +939,7 @@ class ExecManager:
         )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
-        self._decide(target.symbol, self._strategy.name, _target_action(target), target.reason, now)
+        self._decide(target.symbol, self._strategy.name, target_action(target), target.reason, now)
 
     # --- venue calls (always journaled first) ----------------------------------------------------
 
@@ -1434,40 +1057,6 @@ class ExecManager:
                 self._watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
-    def _log_denial(self, denied: RiskDenied, now: int) -> None:
-        """The first denial of a symbol's orders for a kind of reason (its numbers aside: a
-        notional, a lag) is said at INFO, and at WARNING once such denials have lasted
-        DENIAL_WARN_MS with no entry passing: the operator reads why the daemon is not trading,
-        without a WARNING for the short waits every start has (its backfill's gap)."""
-        req = denied.request
-        kind = _REASON_NUMBERS.sub("#", denied.reason)
-        logged = self._denial_logged.get(req.symbol)
-        if logged is None or logged.kind != kind:
-            self._denial_logged[req.symbol] = _DenialLogged(kind=kind, since_ms=now)
-            level, lead = logging.INFO, "denied"
-        elif not logged.warned and now - logged.since_ms >= DENIAL_WARN_MS:
-            logged.warned = True
-            level, lead = logging.WARNING, f"denied for {(now - logged.since_ms) // 1000} s"
-        else:
-            return
-        log.log(
-            level,
-            "%s: %s %s %s %s: %s; denied again for this reason: journaled, not logged, "
-            "until an entry passes",
-            req.symbol,
-            req.side.value,
-            req.quantity,
-            req.type.value,
-            lead,
-            denied.reason,
-        )
-
-    def _log_denials_over(self, symbol: str) -> None:
-        """An entry (not a reduce-only close, which skips the entry checks) passed: what was
-        logged as denied holds no more."""
-        if self._denial_logged.pop(symbol, None) is not None:
-            log.info("%s: entries pass the risk checks again", symbol)
-
     def _cancelling(self, cid: str, now: int) -> bool:
         """A cancel of `cid` was sent and may still be on its way (younger than the stale age:
         a cancel that was lost does not block the symbol forever)."""
@@ -1529,7 +1118,7 @@ class ExecManager:
 
     def _process(self, event: Event, now_ms: int | None = None) -> None:
         now = self._clock.now_ms() if now_ms is None else now_ms
-        symbol, cid = _subject(event)
+        symbol, cid = subject(event)
         if symbol and (symbol not in self._symbols or (cid and not self._ours(cid))):
             self.counters.ignored_events += 1
             why = "symbol not traded" if symbol not in self._symbols else "order not ours"
@@ -1575,7 +1164,7 @@ class ExecManager:
         risk = self._risk
         changed: TradingStateChanged | None = None
         cls = event.__class__
-        is_fill = cls in _FILL_EVENTS
+        is_fill = cls in FILL_EVENTS
         if is_fill:
             if moved:
                 self.counters.fills += 1
@@ -1596,7 +1185,7 @@ class ExecManager:
                 or (isinstance(event, OrderReconciled) and event.status is OrderStatus.FILLED)
             )
             # Why it was sent is on the books' order (journaled, so a restart's order has it).
-            exit_close = ended.intent in _EXIT_CLOSES
+            exit_close = ended.intent in EXIT_CLOSES
             if traded:
                 # Once per order that (partly) filled, on the UTC day of the exchange's time
                 # of its end (this event's), as a restart counts it from the journal's row.
@@ -1607,18 +1196,9 @@ class ExecManager:
                     and moved
                     and self._book.position(symbol).is_flat
                 ):
-                    self._closed_by_protection[symbol] = 1 if ended.side is Side.SELL else -1
-                    log.warning(
-                        "%s: its %s closed the %s; no new one until the strategy's target "
-                        "turns flat or to the other side",
-                        symbol,
-                        _EXIT_CLOSE_NAMES[ended.intent]
-                        if exit_close
-                        else PROTECTION_NAMES.get(ended.type, ended.type.value),
-                        "long" if ended.side is Side.SELL else "short",
-                    )
+                    self._holds.exit_filled(symbol, ended)
             if (
-                cls in _END_EVENTS
+                cls in END_EVENTS
                 and not requested
                 and ended.is_protective
                 and self.config.protect_positions
@@ -1635,9 +1215,9 @@ class ExecManager:
                 ended.is_protective or exit_close or ended.intent is FLATTEN
             ):
                 self._protection.close_refused(ended, event, now)
-        if cls in _MONEY_EVENTS:
-            self._next_equity_ms = 0  # re-check equity on the next item
-        elif cls not in _RARE_EVENTS:
+        if cls in MONEY_EVENTS:
+            self._equity.next_ms = 0  # re-check equity on the next item
+        elif cls not in RARE_EVENTS:
             pass  # the order path's events: no isinstance test of the four below
         elif isinstance(event, OrderRejected):
             self.counters.rejected_orders += 1
@@ -1675,19 +1255,7 @@ class ExecManager:
         """A fill of the exchange's own order, booked: say so, and let the RiskManager
         stop the trading (`RiskManager.record_forced_close`)."""
         self.counters.forced_fills += 1
-        symbol = fill.symbol
-        detail = (
-            f"{symbol} {_FORCED_WORDS[kind]} by the exchange: {fill.side} {fill.qty:f} @ "
-            f"{fill.price:f} (order {fill.client_order_id}, trade {fill.trade_id})"
-        )
-        log.warning(
-            "%s; realized %s, fee %s %s; position now %s",
-            detail,
-            fill.realized_pnl,
-            fill.commission,
-            fill.commission_asset,
-            self._book.position(symbol).qty,
-        )
+        detail = say_forced_close(fill, kind, self._book.position(fill.symbol).qty)
         return self._risk.record_forced_close(kind, detail)
 
     def _margin_called(self, event: MarginCalled) -> None:
@@ -1695,79 +1263,14 @@ class ExecManager:
         reference calls it informational (liquidation may already be under way), and the
         daemon's own limits (drawdown, daily loss) are the lines it acts on."""
         self.counters.margin_calls += 1
-        self._last_margin_call_ms = event.event_time_ms
-        self._next_equity_ms = 0
-        # The exchange says it again at every crossing of its threshold (tens a minute on a
-        # ratio that hovers there): each is journaled and counted, a WARNING once a minute.
-        warned = self._margin_call_warned_ms
-        if warned is not None and event.event_time_ms - warned < MARGIN_CALL_WARN_EVERY_MS:
-            self._margin_calls_unsaid += 1
-            return
-        self._margin_call_warned_ms = event.event_time_ms
-        unsaid, self._margin_calls_unsaid = self._margin_calls_unsaid, 0
-        wallet = event.cross_wallet_balance
-        at_risk = "; ".join(
-            f"{p.symbol} {p.qty:f} ({p.margin_type.value.lower()}"
-            + (f", {p.position_side.value}" if p.position_side is not PositionSide.BOTH else "")
-            + f"): mark {p.mark_price:f}, unrealized {p.unrealized_pnl:f} USDT, maintenance "
-            f"margin {p.maintenance_margin:f} USDT"
-            for p in event.positions
-        )
-        log.warning(
-            "MARGIN CALL from the exchange (liquidation may follow): cross wallet %s USDT; "
-            "at risk: %s%s",
-            "-" if wallet is None else f"{wallet:f}",
-            at_risk or "-",
-            f" ({unsaid} more since the last warning, journaled)" if unsaid else "",
-        )
+        self._equity.next_ms = 0
+        self._margin_calls.called(event)
 
     def _after_position_change(self, symbol: str) -> None:
         book = self._book
         self._protection.position_changed(symbol, book.position(symbol).is_flat)
         self._exposed = any(not book.position(s).is_flat for s in self.config.symbols)
-        self._next_equity_ms = 0
-
-    def _await_fired(self, cid: str, now: int) -> None:
-        """A protective order the price crossed: its answer is expected within
-        FIRED_ANSWER_WAIT_MS."""
-        self._fired_seen[cid] = now
-        due = now + FIRED_ANSWER_WAIT_MS
-        if self._fired_due is None or due < self._fired_due:
-            self._fired_due = due
-
-    def _ask_about_fired(self, now: int) -> None:
-        """Protective orders still open FIRED_ANSWER_WAIT_MS after the price crossed them: a
-        WARNING naming them, and one early reconciliation (once per order: after it, the
-        periodic passes go on as usual). Orders that ended meanwhile are forgotten."""
-        orders = self._book.orders
-        overdue: list[Order] = []
-        due: int | None = None
-        for cid, seen in list(self._fired_seen.items()):
-            order = orders.get(cid)
-            if order is None:
-                del self._fired_seen[cid]  # answered: filled, expired or cancelled
-            elif seen is not None:
-                if now - seen >= FIRED_ANSWER_WAIT_MS:
-                    overdue.append(order)
-                    self._fired_seen[cid] = None
-                elif due is None or seen + FIRED_ANSWER_WAIT_MS < due:
-                    due = seen + FIRED_ANSWER_WAIT_MS
-        self._fired_due = due
-        if not overdue or self._stopped:
-            return
-        said = "; ".join(
-            f"{PROTECTION_NAMES.get(o.type, o.type.value)} {o.client_order_id} ({o.side.value} "
-            f"{o.symbol}, stop {o.stop_price}, last price {self._book.last_price(o.symbol)})"
-            for o in overdue
-        )
-        self.counters.overdue_fires += len(overdue)
-        log.warning(
-            "no fill nor end has come %.0f s after the price crossed %s: the user stream may "
-            "be silent; reconciling with the exchange now",
-            FIRED_ANSWER_WAIT_MS / 1000,
-            said,
-        )
-        self._venue.reconcile_soon(f"overdue answer: {said}")
+        self._equity.next_ms = 0
 
     def _rework(self, symbol: str, now: int) -> None:
         if self._reconciling:
@@ -1793,9 +1296,9 @@ class ExecManager:
             positions={s: q for s in self.config.symbols if (q := book.position(s).qty)},
             open_orders=book.open_order_count(),
             counters=replace(self.counters),
-            last_margin_call_ms=self._last_margin_call_ms,
-            slow_strategy_calls=self.slow_strategy_calls,
-            slowest_strategy_call_ms=self.slowest_strategy_call_ms,
+            last_margin_call_ms=self._margin_calls.last_ms,
+            slow_strategy_calls=self._slow.count,
+            slowest_strategy_call_ms=self._slow.slowest_ms,
             orders_in_doubt=self.orders_in_doubt(),
         )
 
@@ -1818,6 +1321,31 @@ class ExecManager:
         )
 
     @property
+    def _next_equity_ms(self) -> int:
+        """When equity is next checked (`EquityWatch.next_ms`), clock ms."""
+        return self._equity.next_ms
+
+    @property
+    def _last_equity(self) -> Decimal | None:
+        """Equity at the last check (`EquityWatch.last`), USDT."""
+        return self._equity.last
+
+    @property
+    def _fired_due(self) -> int | None:
+        """When the earliest crossed stop's answer is overdue (`FiredWatch.due_ms`), clock ms."""
+        return self._fired.due_ms
+
+    @property
+    def slow_strategy_calls(self) -> int:
+        """Strategy calls over `ExecConfig.max_strategy_call_ms` so far (real time)."""
+        return self._slow.count
+
+    @property
+    def slowest_strategy_call_ms(self) -> float:
+        """The slowest of them, ms (0.0 before the first)."""
+        return self._slow.slowest_ms
+
+    @property
     def trading_state(self) -> TradingState:
         return self._risk.state
 
@@ -1837,18 +1365,17 @@ class ExecManager:
         as already triggered (-2021) or of a level already crossed, and the position is flat,
         the closed side stays held as it would have in the last session (else the first target
         bought it back at once)."""
-        exit_ = order_type in PROTECTION_NAMES or intent in _EXIT_CLOSES
-        if self.config.reentry_hold and exit_ and self._book.position(symbol).is_flat:
-            self.hold_exit(symbol, side)
+        if self.config.reentry_hold and self._book.position(symbol).is_flat:
+            self._holds.restore(symbol, side, order_type, intent)
 
     def hold_exit(self, symbol: str, closing_side: Side) -> None:
         """Hold `symbol`'s side that a `closing_side` stop-loss or take-profit closed (a SELL
         closed a long), as at the exit itself: the parity audit's replay starts so too."""
-        self._closed_by_protection[symbol] = 1 if closing_side is Side.SELL else -1
+        self._holds.hold(symbol, closing_side)
 
     def held_exits(self) -> dict[str, Side]:
         """The symbols whose closed side is held, with the side of the order that closed it."""
-        return {s: closing_side(v) for s, v in self._closed_by_protection.items()}
+        return self._holds.held()
 
     def target_held(self, symbol: str) -> bool:
         """Whether `symbol`'s target is on the side its stop-loss or take-profit closed, so it
@@ -1866,20 +1393,6 @@ def _overrides(strategy: TradingStrategy, callback: str) -> bool:
     )
 
 
-def _subject(event: Event) -> tuple[str, str]:
-    """(symbol, client order id) an event is about; "" where it has none."""
-    cls = event.__class__
-    if cls in _FILL_EVENTS:
-        return event.fill.symbol, event.fill.client_order_id  # type: ignore[attr-defined]
-    if cls in _ORDER_EVENTS:
-        return event.symbol, event.client_order_id  # type: ignore[attr-defined]
-    if cls is PositionChanged:
-        return event.position.symbol, ""  # type: ignore[attr-defined]
-    if cls is FundingPaid:
-        return event.symbol, ""  # type: ignore[attr-defined]
-    return "", ""
-
-
 def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     """The order works the way the target asks: at the market, or at the target's price."""
     if target.price is None:
@@ -1887,8 +1400,3 @@ def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     return order.type is OrderType.LIMIT and order.price == inst.round_price(
         target.price, order.side
     )
-
-
-def _target_action(target: TargetPosition) -> str:
-    price = "market" if target.price is None else f"limit {target.price}"
-    return f"target {target.qty} ({price})"
