@@ -131,3 +131,18 @@ async def check_untraded_symbols(
             "the position and cancel the orders on the exchange, then start again"
         )
     return warnings
+
+
+async def set_leverage(rest: RestConnection, symbols: Collection[str], leverage: int) -> None:
+    """`risk.leverage` on each symbol; one the exchange refuses is refused in one line."""
+    for symbol in symbols:
+        try:
+            await rest.call(
+                "futures_change_leverage",
+                symbol=symbol,
+                leverage=leverage,
+                mutating=True,
+            )
+        except RejectedError as exc:
+            msg = f"cannot set leverage {leverage} on {symbol}: {exc}"
+            raise DaemonError(msg) from None

@@ -26,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,13 +37,11 @@ from book_keeper.journal_errors import JournalError, JournalTooNew
 from book_keeper.journal_files import JournalLock
 from core.clock import LiveClock
 from core.enums import TradingState
-from core.errors import FatalError, RejectedError, RetryableError, TradingError
+from core.errors import FatalError, RetryableError, TradingError
 from core.events import StreamStateChanged, TradingStateChanged, VenueSnapshot
-from core.orders import ClientOrderIds
 from core.redaction import redact
-from gateway.checkpoint import FileCheckpoint
-from gateway.data_stream import DataStream, StreamConfig
-from gateway.main_gateway import ExecutorConfig, LiveVenue
+from gateway.data_stream import DataStream
+from gateway.main_gateway import LiveVenue
 from gateway.market_rest import MarketDataRest
 from gateway.user_stream import EndpointRefused
 from rest_connect.connection import RestConnection
@@ -72,11 +69,12 @@ from trading_engine.account_checks import (
     check_single_asset_mode,
     check_untraded_symbols,
     read_instruments,
+    set_leverage,
 )
 from trading_engine.closing_summary import closing_lines, exit_check, write_summary
 from trading_engine.daemon_error import DaemonError
 from trading_engine.daemon_status import books_status, recording_status, status_header
-from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.exec_manager import ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
 from trading_engine.heartbeat_line import heartbeat_line
 from trading_engine.item_sink import ItemSink
@@ -100,6 +98,13 @@ from trading_engine.relay import Relay
 from trading_engine.strategy_setup import load_strategy, model_logged, synthesized_flow_note
 from trading_engine.stream_links import StreamLinks
 from trading_engine.warm_up import warm_strategy
+from trading_engine.wiring import (
+    client_ids,
+    market_stream,
+    restored_books,
+    restored_exec_manager,
+    restored_venue,
+)
 
 log = logging.getLogger("daemon")
 
@@ -362,17 +367,7 @@ class Daemon:
         instruments = await read_instruments(rest, s.symbols)
         await check_one_way_mode(rest)
         await check_single_asset_mode(rest)
-        for symbol in s.symbols:
-            try:
-                await rest.call(
-                    "futures_change_leverage",
-                    symbol=symbol,
-                    leverage=s.risk.leverage,
-                    mutating=True,
-                )
-            except RejectedError as exc:
-                msg = f"cannot set leverage {s.risk.leverage} on {symbol}: {exc}"
-                raise DaemonError(msg) from None
+        await set_leverage(rest, s.symbols, s.risk.leverage)
 
         journal_dir = Path(s.journal_dir)
         sync = Synchronous(s.execution.journal_synchronous)
@@ -380,25 +375,12 @@ class Daemon:
         self._closers.append(journal.close)
         if journal.venue != account:  # unbound, or bound with a proxy's password in it
             journal.bind_venue(account)
-        book = BookKeeper(
-            starting_balances=None,
-            instruments=instruments,
-            clock=self.clock,
-            leverage=dict.fromkeys(s.symbols, s.risk.leverage),
-        )
-        # From the newest checkpoint, then the rows after it; checkpointed from here on.
-        replay = book.restore(journal)
-        book.journal_extremes(journal)  # a restart keeps this run's peak and max drawdown
-        journal.keep_checkpoints(replay, every_records=s.execution.journal_checkpoint_records)
+        book, replay = restored_books(s, instruments, self.clock, journal)
         untraded = replay.symbols - set(s.symbols)
         for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
             self._tell(f"WARNING: {line}", logging.WARNING)
         self._spawn(self._apply_journal(journal), "journal-applier")
-        # `<prefix>-<tag>-<n>`: the journal's tag keeps its ids apart from an earlier
-        # journal's on the same account (core.orders.ClientOrderIds).
-        prefix, tag = s.execution.client_id_prefix, journal.client_id_tag
-        stem = ClientOrderIds.stem_of(prefix, tag)
-        ids = ClientOrderIds(prefix, replay.max_client_seq(journal, stem) + 1, tag=tag)
+        ids = client_ids(s, journal, replay)
         risk = RiskManager(
             config=risk_config(s),
             instruments=instruments,
@@ -414,18 +396,8 @@ class Daemon:
             self._tell(f"WARNING: {note}", logging.WARNING)
         model = model_logged(strategy, s.strategy.name)
         relay_items = Relay()
-        bar_source = BarSource(s.execution.bar_source)
-        klines = bar_source is BarSource.KLINES
-        stream = DataStream(
-            ws_url=endpoints.ws_url,
-            rest=market_rest,
-            symbols=list(s.symbols),
-            clock=self.clock,
-            checkpoint=FileCheckpoint(journal_dir / "stream"),
-            config=StreamConfig(
-                kline_interval=s.strategy.bar_interval if klines else "1m", klines=klines
-            ),
-            sink=self._guarded(relay_items),
+        stream = market_stream(
+            s, endpoints.ws_url, market_rest, self.clock, self._guarded(relay_items)
         )
         relay_events = Relay(
             on_journal_error=self._journal_failed,
@@ -433,35 +405,16 @@ class Daemon:
             now_ms=self.clock.now_ms,
         )
         self._relay_events = relay_events  # the shutdown looks at the last snapshot it passed
-        venue = LiveVenue(
-            rest=rest,
+        venue = restored_venue(
+            s,
             ws_url=endpoints.ws_url,
-            symbols=list(s.symbols),
+            rest=rest,
             instruments=instruments,
             clock=self.clock,
             journal=journal,
+            book=book,
+            replay=replay,
             listener=relay_events,
-            config=ExecutorConfig(
-                deadman_countdown_ms=s.execution.deadman_countdown_ms,
-                deadman_refresh_s=s.execution.deadman_refresh_s,
-                reconcile_interval_s=s.execution.reconcile_interval_s,
-                recv_window_ms=s.execution.recv_window_ms,
-                client_id_prefix=prefix,
-            ),
-        )
-        last_record_ms = replay.last_record_ms(journal)
-        venue.restore(
-            journal.open_orders(),
-            trade_ids=journal.open_order_trade_ids(),
-            last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
-            funding_since_ms=last_record_ms,
-            funding_booked=book.funding_settlements,
-            # fills of orders not ours made while no daemon ran are booked at the start,
-            # those it had in its books told by the exchange's trade ids and times
-            outside_since_ms=last_record_ms,
-            seen_trade_ids=journal.last_snapshot_trade_ids(),
-            seen_until_ms=journal.last_exchange_ms(),
-            taken_over=journal.taken_over_qtys(),
         )
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock
@@ -476,7 +429,8 @@ class Daemon:
             risk.file_exists = recorder.kill_file(risk.file_exists)
             gap_open = recorder.gap_open(gap_open)
             clock_offset = recorder.clock_offset(clock_offset)
-        exec_manager = ExecManager(
+        exec_manager = restored_exec_manager(
+            s,
             venue=venue,
             book=book,
             risk=risk,
@@ -485,22 +439,9 @@ class Daemon:
             clock=em_clock,
             instruments=instruments,
             ids=ids,
-            config=ExecConfig(
-                symbols=tuple(s.symbols),
-                bar_interval=s.strategy.bar_interval,
-                bar_source=bar_source,
-                stale_order_ms=s.risk.stale_order_ms,
-                reentry_hold=s.risk.reentry_hold,
-                max_strategy_call_ms=Decimal(s.strategy.max_call_ms),
-            ),
             gap_open=gap_open,
-            clock_offset_ms=clock_offset,
-            # A new drawdown peak is journaled (a balance snapshot): a restart keeps it.
-            journal_peak=lambda: book.record_snapshot(journal, soon=True),
+            clock_offset=clock_offset,
         )
-        for symbol in s.symbols:  # a position its stop closed stays flat across a restart
-            if (last := journal.last_fill_order(symbol)) is not None:
-                exec_manager.restore_exit(symbol, *last)
         relay_events.target = exec_manager.on_event
         if self._recorder is not None:
             self._recorder.start(
