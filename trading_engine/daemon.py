@@ -29,25 +29,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import aiohttp
-
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.journal import SqliteJournal, Synchronous, run_applier
-from book_keeper.journal_errors import JournalError, JournalTooNew
+from book_keeper.journal_errors import JournalError
 from book_keeper.journal_files import JournalLock
 from core.clock import LiveClock
 from core.enums import TradingState
-from core.errors import FatalError, RetryableError, TradingError
+from core.errors import TradingError
 from core.events import StreamStateChanged, TradingStateChanged, VenueSnapshot
 from core.redaction import redact
 from gateway.data_stream import DataStream
 from gateway.main_gateway import LiveVenue
 from gateway.market_rest import MarketDataRest
-from gateway.user_stream import EndpointRefused
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import IllegalStateTransition, RiskManager
-from runtime.exchange_process import ExchangeEndpoints, ExchangeStartError, LocalExchangeProcess
+from runtime.exchange_process import ExchangeEndpoints, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
 from runtime.status_file import (
@@ -95,6 +92,7 @@ from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 from trading_engine.reconciled import Reconciled
 from trading_engine.recovery_log import recovery_lines
 from trading_engine.relay import Relay
+from trading_engine.start_errors import start_failures_in_one_line
 from trading_engine.strategy_setup import load_strategy, model_logged, synthesized_flow_note
 from trading_engine.stream_links import StreamLinks
 from trading_engine.warm_up import warm_strategy
@@ -263,21 +261,8 @@ class Daemon:
 
     async def _start_translated(self) -> "_Parts | None":
         """`_start_unless_stopped()`'s failures as one DaemonError line each."""
-        try:
+        with start_failures_in_one_line(self.settings):
             return await self._start_unless_stopped()
-        except DaemonError:
-            raise
-        except ExchangeStartError as exc:
-            raise DaemonError(str(exc)) from None
-        except EndpointRefused as exc:  # REST answered: the websocket URL is the wrong one
-            where = "; check [endpoints] ws_url" if self.settings.endpoints.ws_url else ""
-            raise DaemonError(f"{exc}{where}") from None
-        except JournalTooNew as exc:  # a row of a newer version's, found by the restore
-            raise DaemonError(str(exc)) from None
-        except FatalError as exc:
-            raise DaemonError(f"the exchange refused us: {exc}") from None
-        except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DaemonError(f"cannot reach {self._endpoint_hint()}: {exc}") from None
 
     async def _start_unless_stopped(self) -> "_Parts | None":
         """`_start()`, abandoned (None) when a stop is asked for first: a venue that never
@@ -318,10 +303,6 @@ class Daemon:
                 "the journal in journal_dir was a local demo run's (the embedded exchange's "
                 f"account, not this one): moved to {moved}"
             )
-
-    def _endpoint_hint(self) -> str:
-        url = redact(self.settings.rest_url)  # a proxy's user:password@ is not shown
-        return f"the exchange at {url}" if url else "the local exchange"
 
     async def _endpoints(self) -> ExchangeEndpoints:
         s = self.settings
