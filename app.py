@@ -325,7 +325,8 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     if args.check_config:
         print_lines(["Effective settings:", *(f"  {line}" for line in describe(settings))])
         return 0
-    from trading_engine.daemon import Daemon, DaemonError
+    from trading_engine.daemon import Daemon
+    from trading_engine.daemon_error import DaemonError
 
     try:
         daemon = Daemon(

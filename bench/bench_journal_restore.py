@@ -11,10 +11,11 @@ realized PnL are consistent, as the exchange's would be.
 
 Then it times what the daemon's start-up reads of the journal (`trading_engine/daemon.py`
 `_start`, in that order): opening it, `BookKeeper.restore`, the client id sequence, the
-trading-state history and the limits (`_restore_limits`), the venue's restore (open orders and
-their journaled trade ids, last trade ids, last record time) and the last fill's order; and
-the peak resident memory of the process. Prints the size of the journal and each step's wall
-and CPU time (the CPU time is the figure to compare on a machine shared with other work).
+trading-state history and the limits (`trading_engine/limits_restore.py`), the venue's restore
+(open orders and their journaled trade ids, last trade ids, last record time) and the last
+fill's order; and the peak resident memory of the process. Prints the size of the journal and
+each step's wall and CPU time (the CPU time is the figure to compare on a machine shared with
+other work).
 """
 
 import argparse
@@ -53,7 +54,7 @@ from core.orders import Fill, Order, OrderRequest  # noqa: E402
 from exchange_sim.replay.grid import load_instruments  # noqa: E402
 from risk_manager.config import RiskConfig  # noqa: E402
 from risk_manager.risk_manager import RiskManager  # noqa: E402
-from trading_engine.daemon import _restore_limits  # noqa: E402
+from trading_engine.limits_restore import restore_limits  # noqa: E402
 
 SYMBOL = "BTCUSDT"
 T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
@@ -313,7 +314,7 @@ def restart(path: Path, now_ms: int, *, checkpoints: bool) -> list[tuple[str, fl
 
         def limits() -> None:
             changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
-            _restore_limits(journal, changes, risk, book, now_ms, replay)
+            restore_limits(journal, changes, risk, book, now_ms, replay)
 
         timed(steps, "trading state + limits", limits)
 

@@ -38,8 +38,8 @@ from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import DAY_MS, RiskManager
-from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
+from trading_engine.limits_restore import restore_limits as _restore_limits
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyBase, make_strategy
 from trading_engine.market_recorder import (
     MarketRecorder,

@@ -24,7 +24,7 @@ from core.events import TradingStateChanged
 from core.instrument import Instrument
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
-from trading_engine.daemon import _restore_limits
+from trading_engine.limits_restore import restore_limits as _restore_limits
 
 # Caches (recomputed when read) and wiring: not state.
 _NOT_STATE = {

@@ -38,7 +38,7 @@ from gateway.user_stream import UserStream
 from rest_connect.rest_factory import build_client
 from runtime.settings import DEFAULT_ENDPOINTS
 from tests.gateway.venue_harness import SYMBOL, session, start_exchange
-from trading_engine.daemon import check_one_way_mode, check_single_asset_mode
+from trading_engine.account_checks import check_one_way_mode, check_single_asset_mode
 
 _AUTH = frozenset({"timestamp", "recvWindow", "signature"})
 _ORDER = frozenset(

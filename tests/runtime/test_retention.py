@@ -4,7 +4,7 @@ from pathlib import Path
 
 from runtime.retention import keep_newest, keep_within
 from runtime.settings import load_settings
-from trading_engine.daemon import EARLIER_RUNS, earlier_runs
+from trading_engine.journal_dir import EARLIER_RUNS, earlier_runs
 from trading_engine.market_recorder import SESSION_DIR, session_files
 
 

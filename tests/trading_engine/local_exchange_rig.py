@@ -31,8 +31,8 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from tests.gateway.venue_harness import GENEROUS
 from tests.trading_engine.support import ScriptedStrategy, make_bar
-from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import ExecConfig, ExecManager
+from trading_engine.limits_restore import restore_limits as _restore_limits
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "demo"  # the local exchange's one account

@@ -7,10 +7,10 @@ import pytest
 
 from runtime.settings import Mode
 from tests.trading_engine.test_strategies_logistic_regression import momentum_model
-from trading_engine.daemon import synthesized_flow_note
 from trading_engine.main_trading_strategy import StrategyBase
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
 from trading_engine.strategies.sma_crossover import SmaCrossover
+from trading_engine.strategy_setup import synthesized_flow_note
 
 
 class MyFlow(StrategyBase):

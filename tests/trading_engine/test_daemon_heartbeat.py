@@ -125,7 +125,7 @@ def test_reset_halt_while_the_kill_file_exists_is_one_clear_error(tmp_path) -> N
     from core.enums import TradingState
     from core.events import TradingStateChanged
     from tests.trading_engine.support import T0, make_rig
-    from trading_engine.daemon import DaemonError
+    from trading_engine.daemon_error import DaemonError
 
     kill = tmp_path / "KILL"
     kill.touch()
@@ -150,7 +150,7 @@ def test_reset_halt_on_an_active_journal_while_the_kill_file_exists_is_refused(t
     """A new local run (its journal ACTIVE) with --reset-halt and the KILL file of the last
     run still there said "nothing to reset", then halted by the kill switch at once."""
     from tests.trading_engine.support import make_rig
-    from trading_engine.daemon import DaemonError
+    from trading_engine.daemon_error import DaemonError
 
     kill = tmp_path / "KILL"
     kill.touch()

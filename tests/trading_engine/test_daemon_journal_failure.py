@@ -23,7 +23,9 @@ from runtime.settings import load_settings
 from tests.book_keeper.support import BUY, submitted
 from tests.trading_engine.support import MINUTE, T0, Rig, make_bar, make_rig
 from tests.trading_engine.test_exec_manager import target
-from trading_engine.daemon import Daemon, Severity, SummaryLine, _Relay, exit_check
+from trading_engine.closing_summary import Severity, SummaryLine, exit_check
+from trading_engine.daemon import Daemon
+from trading_engine.relay import Relay as _Relay
 
 
 def test_an_applier_failure_requests_a_stop_with_exit_status_1(

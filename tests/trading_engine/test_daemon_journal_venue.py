@@ -12,14 +12,9 @@ from book_keeper.journal import SqliteJournal
 from book_keeper.journal_files import journal_venue
 from runtime.settings import load_settings
 from tests.book_keeper.support import BUY, submitted
-from trading_engine.daemon import (
-    EARLIER_RUNS,
-    LOCAL_VENUE,
-    Daemon,
-    DaemonError,
-    claim_journal_dir,
-    venue_of,
-)
+from trading_engine.daemon import Daemon
+from trading_engine.daemon_error import DaemonError
+from trading_engine.journal_dir import EARLIER_RUNS, LOCAL_VENUE, claim_journal_dir, venue_of
 
 T = 1_796_000_000_000  # 20,787 days + 3,200 s: 2026-11-30T00:53:20Z
 TESTNET = "https://testnet.binancefuture.com"

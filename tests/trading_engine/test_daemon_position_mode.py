@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from core.errors import RejectedError
-from trading_engine.daemon import (
+from trading_engine.account_checks import (
     HEDGE_MODE,
     MULTI_ASSETS_MODE,
-    DaemonError,
     check_one_way_mode,
     check_single_asset_mode,
 )
+from trading_engine.daemon_error import DaemonError
 
 
 class Answers:

@@ -4,7 +4,7 @@ found; other venue events pass through untouched."""
 
 from core.events import VenueSnapshot
 from runtime.status_file import host_time
-from trading_engine.daemon import _Reconciled
+from trading_engine.reconciled import Reconciled as _Reconciled
 
 
 def snapshot(reason: str) -> VenueSnapshot:

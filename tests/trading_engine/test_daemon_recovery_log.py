@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from core.enums import OrderStatus, ReconcileCause, Side
 from core.events import OrderCanceled, OrderFilled, OrderReconciled, OrderRejected
 from core.orders import Fill
-from trading_engine.daemon import _recovery_lines
+from trading_engine.recovery_log import recovery_lines as _recovery_lines
 
 BACK_MS = 1_723_118_400_000  # the exchange's time when the user stream connected again
 

@@ -24,7 +24,7 @@ from tests.book_keeper.support import (
     trade_fill,
 )
 from tests.trading_engine.support import make_rig
-from trading_engine.daemon import _restore_limits
+from trading_engine.limits_restore import restore_limits as _restore_limits
 
 DAY = 86_400_000
 NOON = 1_723_118_400_000  # 2024-08-08T12:00Z

@@ -15,7 +15,8 @@ from core.events import VenueSnapshot
 from runtime.settings import load_settings
 from tests.trading_engine.support import make_rig
 from tests.trading_engine.test_exec_manager import add_to_long_with_a_stop, go_long
-from trading_engine.daemon import Daemon, Severity, SummaryLine, _guards, _left_open
+from trading_engine.closing_summary import Severity, SummaryLine, _guards, _left_open
+from trading_engine.daemon import Daemon
 
 
 def test_a_stop_being_replaced_goes_out_before_the_shutdown_goes_on() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from core.enums import OrderStatus, OrderType, Side
 from core.orders import Order
-from trading_engine.daemon import check_untraded_symbols
+from trading_engine.account_checks import check_untraded_symbols
 
 
 class Exchange:

@@ -16,7 +16,7 @@ from core.events import MarginCalled, OrderFilled, RiskDenied, TradingStateChang
 from core.orders import Fill
 from tests.trading_engine.support import BUY, SELL, make_rig
 from tests.trading_engine.test_exec_manager import go_long, target
-from trading_engine.daemon import _margin_call_note
+from trading_engine.heartbeat_line import margin_call_note as _margin_call_note
 
 LIQUIDATION = "autoclose-17231612563220001"
 

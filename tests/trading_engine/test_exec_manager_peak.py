@@ -27,8 +27,8 @@ from core.orders import ClientOrderIds
 from risk_manager.risk_manager import RiskManager
 from tests.trading_engine.fake_venue import FakeVenue
 from tests.trading_engine.support import INSTRUMENTS, LIMITS, PREFIX, T0, ScriptedStrategy
-from trading_engine.daemon import _restore_limits
 from trading_engine.exec_manager import ExecConfig, ExecManager
+from trading_engine.limits_restore import restore_limits as _restore_limits
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOL = "BTCUSDT"

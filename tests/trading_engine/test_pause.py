@@ -23,8 +23,9 @@ from tests.gateway.fake_exchange import wait_for
 from tests.trading_engine.support import BUY, SELL, T0, Rig, make_rig
 from tests.trading_engine.test_exec_manager import target
 from trading_engine import daemon as daemon_module
-from trading_engine.daemon import Daemon, _Parts, _Relay
+from trading_engine.daemon import Daemon, _Parts
 from trading_engine.pause_watch import PauseWatch
+from trading_engine.relay import Relay as _Relay
 
 LATE = (
     "the daemon's view is more than 5000 ms behind the exchange (market data being caught up, "

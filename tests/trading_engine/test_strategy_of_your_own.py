@@ -15,8 +15,7 @@ from core.account import AccountView
 from core.instrument import Instrument
 from core.market import Bar
 from core.orders import TargetPosition
-from runtime.settings import ConfigError, load_settings
-from trading_engine.daemon import strategy_params
+from runtime.settings import ConfigError, load_settings, strategy_params
 from trading_engine.main_trading_strategy import Proposals, StrategyBase, make_strategy
 
 ROOT = Path(__file__).resolve().parents[2]

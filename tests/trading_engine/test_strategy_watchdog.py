@@ -18,7 +18,7 @@ from runtime.settings import ConfigError, load_settings
 from runtime.status_file import HostTime, report
 from tests.backtest.test_reference_loop import KLINES
 from tests.trading_engine.support import ScriptedStrategy, make_rig
-from trading_engine.daemon import slow_note
+from trading_engine.heartbeat_line import slow_note
 from trading_engine.main_trading_strategy import Proposals
 
 

@@ -1,0 +1,82 @@
+"""The risk limits' counts restored at start-up from the journal (drawdown peak, today's
+trades, the daily loss's base), so that a restart does not re-arm them."""
+
+from decimal import Decimal
+from typing import Any
+
+from book_keeper.book_keeper import BookKeeper
+from book_keeper.checkpoint import Replay
+from book_keeper.journal import SqliteJournal
+from core.enums import TradingState
+from core.events import TradingStateChanged
+from risk_manager.risk_manager import DAY_MS, LimitCounts, RiskManager
+
+
+def restore_limits(
+    journal: SqliteJournal,
+    state_changes: list[Any],
+    risk: RiskManager,
+    book: BookKeeper,
+    now_ms: int,
+    replay: Replay | None = None,
+) -> LimitCounts:
+    """The drawdown peak, today's trade count and the daily loss's base survive a restart:
+    counted from the journal since the last operator reset (which re-armed them), the trades
+    since 00:00 UTC too, and restored into `risk`; returned for the session's recording (the
+    parity audit restores the same counts). `replay`: the books' restore, which kept the peak
+    since the last reset (else it is read from every balance snapshot since)."""
+    resets = [
+        e.event_time_ms
+        for e in state_changes
+        if isinstance(e, TradingStateChanged) and e.current is TradingState.ACTIVE
+    ]
+    since = resets[-1] if resets else 0
+    day_start = now_ms - now_ms % DAY_MS
+    # The portfolio limits count equity net of transfers (`EquityWatch.check`,
+    # trading_engine/equity_watch.py).
+    equity = book.equity() - book.transfers if book.wallet_known else None
+    realized_today = book.pnl_today(now_ms)
+    day_start_equity, realized_base = _day_base(journal, book, since, day_start, realized_today)
+    peak = (
+        journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
+    )
+    counts = LimitCounts(
+        at_ms=now_ms,
+        peak_equity=peak,
+        trades_today=journal.orders_filled_since(max(since, day_start)),
+        equity=equity,
+        day_start_equity=day_start_equity,
+        realized_today=realized_today,
+        realized_base=realized_base,
+    )
+    risk.restore_limits(counts)
+    return counts
+
+
+def _day_base(
+    journal: SqliteJournal, book: BookKeeper, since: int, day_start: int, realized_today: Decimal
+) -> tuple[Decimal | None, Decimal]:
+    """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
+    equity (None: the first equity seen, as at a first start) and the part of today's realized
+    PnL already accepted by an operator reset.
+
+    - An operator reset today re-armed the limit from its equity and realized PnL then: the
+      balance snapshot journaled at the reset. None (an older journal without it): the equity
+      found now, and the whole day's realized PnL counts (the careful side).
+    - Else the last equity journaled before 00:00 UTC, when it is of the day before (the daemon
+      ran until midnight, or stopped that day holding what it held: its loss while stopped
+      is today's, not forgiven); else the first equity journaled today (a run that began
+      today); else None."""
+    if since >= day_start:
+        snap = journal.first_snapshot_since(since)
+        if snap is None:
+            return None, Decimal(0)
+        _, equity, wallet, transfers = snap
+        moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
+        return equity - transfers, realized_today - moved_since
+    snap = journal.last_snapshot_before(day_start)
+    if snap is None or snap[0] < day_start - DAY_MS:
+        snap = journal.first_snapshot_since(day_start)
+    if snap is None:
+        return None, Decimal(0)
+    return snap[1] - snap[3], Decimal(0)

@@ -1,0 +1,41 @@
+"""The start-up's failures as one DaemonError line each (`app.py` prints it as `error: ...`,
+without a traceback): the local exchange that did not start, a websocket URL refused, a
+journal of a newer version, the exchange refusing us or out of reach."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+
+from book_keeper.journal_errors import JournalTooNew
+from core.errors import FatalError, RetryableError
+from core.redaction import redact
+from gateway.user_stream import EndpointRefused
+from runtime.exchange_process import ExchangeStartError
+from runtime.settings import Settings
+from trading_engine.daemon_error import DaemonError
+
+
+@contextmanager
+def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
+    """Translates what the start raises into a DaemonError naming what to check."""
+    try:
+        yield
+    except DaemonError:
+        raise
+    except ExchangeStartError as exc:
+        raise DaemonError(str(exc)) from None
+    except EndpointRefused as exc:  # REST answered: the websocket URL is the wrong one
+        where = "; check [endpoints] ws_url" if settings.endpoints.ws_url else ""
+        raise DaemonError(f"{exc}{where}") from None
+    except JournalTooNew as exc:  # a row of a newer version's, found by the restore
+        raise DaemonError(str(exc)) from None
+    except FatalError as exc:
+        raise DaemonError(f"the exchange refused us: {exc}") from None
+    except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise DaemonError(f"cannot reach {endpoint_hint(settings)}: {exc}") from None
+
+
+def endpoint_hint(settings: Settings) -> str:
+    url = redact(settings.rest_url)  # a proxy's user:password@ is not shown
+    return f"the exchange at {url}" if url else "the local exchange"

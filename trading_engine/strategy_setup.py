@@ -1,0 +1,81 @@
+"""The strategy the settings name, built for the daemon: its feature log (a writer thread the
+daemon closes), its load failure in one DaemonError line, the model it trades logged by file
+and hash, and the warning for a taker-flow strategy on the local exchange."""
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.settings import Mode, Settings
+from trading_engine.daemon_error import DaemonError
+from trading_engine.main_trading_strategy import (
+    StrategyLoadError,
+    TradingStrategy,
+    make_strategy,
+    named_once,
+)
+
+log = logging.getLogger("daemon")
+
+
+def load_strategy(
+    s: Settings, params: dict[str, Any], journal_dir: Path, closers: list[Callable[[], Any]]
+) -> TradingStrategy:
+    """The strategy; what must be closed at the stop (the feature log) is appended to
+    `closers`."""
+    # The live feature log is wiring, not a parameter: kept out of `params`.
+    sink: dict[str, Any] = {}
+    if s.strategy.name == "logistic_regression" and s.strategy.log_features:
+        from model.live import FeatureLog
+
+        feature_log = FeatureLog(  # a writer thread
+            journal_dir / "features.csv", max_bytes=s.retention.features_csv_mb * 1_000_000
+        )
+        closers.append(feature_log.close)
+        sink["feature_sink"] = feature_log
+    try:
+        strategy = make_strategy(s.strategy.name, **params, **sink)
+    except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
+        line = named_once(s.strategy.name, exc)
+        raise DaemonError(
+            line if isinstance(exc, StrategyLoadError) else f"strategy {line}"
+        ) from None
+    return strategy
+
+
+def synthesized_flow_note(mode: Mode, strategy: object) -> str | None:
+    """What to tell the operator of a strategy that reads the bars' taker buy volume or trade
+    count (`uses_taker_flow`, a flow model) on the local exchange, or None. There those columns
+    come from trades made up from 1m OHLCV bars (`exchange_sim.replay.synth.with_details`, the
+    live bars from the same synthesized trades): only a recorded trade capture has real ones,
+    minutes in the bundled data sets. Said, not refused: a flow model's plumbing (orders,
+    protection, the parity audit) is worth trying there; its results are not evidence."""
+    if mode != Mode.LOCAL or not getattr(strategy, "uses_taker_flow", False):
+        return None
+    name = getattr(strategy, "name", type(strategy).__name__)
+    return (
+        f"strategy {name} uses the taker-flow features (taker buy volume, trade count), and "
+        "the local exchange synthesizes them: its bars' taker columns come from trades made "
+        "up from 1m OHLCV (exchange_sim.replay.synth.with_details), but for a recorded trade "
+        "capture (minutes in the bundled data). What the strategy does here says nothing about "
+        "those features; judge it on Binance's own data (--mode testnet)"
+    )
+
+
+def model_logged(strategy: TradingStrategy, name: str) -> dict[str, Any] | None:
+    """Which model trades, logged (its file and its bytes' hash): the session's recording
+    keeps it too; None for a strategy without a model file."""
+    identity = getattr(strategy, "model_identity", None)
+    model: dict[str, Any] | None = None
+    if callable(identity):  # which model trades: the file and its bytes' hash, in the log
+        m = model = identity()
+        version = f", registry version {m['version']}" if m["version"] else ""
+        log.info(
+            "strategy %s: model %s (sha256 %s%s)",
+            name,
+            m["path"],
+            m["sha256"],
+            version,
+        )
+    return model
