@@ -130,6 +130,57 @@ def _freeze_where_a_fill_will_be_missed(daemon, workdir, ex, timeout_s: float) -
     raise AssertionError(f"no moment with a resting stop-loss found in {timeout_s} s")
 
 
+def _last_read_of_fills_ms(workdir: Path) -> int:
+    """When the daemon's last reconciliation (its stop's) began reading the exchange's fills,
+    on its estimate of the exchange's clock (this machine's wall clock, the exchange's own): a
+    fill before it was read then, if the user stream had not brought it already."""
+    [(payload,)] = journal_rows(
+        workdir, "SELECT payload FROM events WHERE kind = 'VenueSnapshot' ORDER BY seq DESC LIMIT 1"
+    )
+    snapshot = json.loads(payload)
+    assert snapshot["reason"] == "stop", snapshot["reason"]
+    assert snapshot["fills_read_recv_ms"] is not None, snapshot
+    return int(snapshot["fills_read_recv_ms"])
+
+
+def _filled_after_the_last_read(workdir: Path, venue: dict[str, Any], out: str) -> Decimal:
+    """Check that every exchange trade the journal lacks was made after the daemon's last read
+    of the fills, by the stop-loss its closing summary (`out`) says it left guarding the
+    position; return their signed quantity (contracts, + bought).
+
+    A position left open keeps its stop-loss on the exchange; a 0.01 % stop on a 100x replay
+    fills within a second, and once the daemon has exited (or closed its user stream) no
+    daemon can journal that fill before the test reads the exchange: the next start recovers
+    it. Anything else the journal lacks is a fill lost."""
+    journaled = _journal_trade_ids(workdir)
+    after = [t for t in venue["trades"] if t["id"] not in journaled]
+    if not after:
+        return D(0)
+    read_ms = _last_read_of_fills_ms(workdir)
+    client_ids = {o["orderId"]: o["clientOrderId"] for o in venue["orders"]}
+    kept = dict(
+        journal_rows(
+            workdir,
+            "SELECT client_order_id, stop_price FROM orders "
+            "WHERE type = 'STOP_MARKET' AND status = 'NEW'",
+        )
+    )
+    summary = json.loads((workdir / "journal" / "summary.json").read_text())
+    [position] = [p for p in summary["positions"] if D(p["qty"])]
+    for t in after:
+        assert t["time"] >= read_ms, (t, read_ms)  # not a fill the last read should have seen
+        cid = client_ids[t["orderId"]]
+        assert cid in kept, (t, cid, kept)  # of the stop-loss the daemon left open
+        guarded = (
+            f"position {position['symbol']} {D(position['qty']):f} left open, guarded on the "
+            f"exchange by STOP_MARKET {D(kept[cid]):f}"
+        )
+        assert guarded in out, out[-1500:]
+    signed = sum((D(t["qty"]) if t["side"] == "BUY" else -D(t["qty"]) for t in after), D(0))
+    assert signed == -D(position["qty"]), (after, position)  # it closed the position
+    return signed
+
+
 def _running(status: Path, pid: int) -> bool:
     """status.json says the daemon `pid` runs (written once its start, the start-up
     reconciliation included, is done)."""
@@ -183,12 +234,15 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
             wait_for(lambda: _running(status, second.pid), 60, "the restart running")
         finally:
             second.send_signal(signal.SIGTERM)
-            _out, err = second.communicate(timeout=30)
+            out, err = second.communicate(timeout=30)
         assert second.returncode == 0, err[-2000:]
         venue = asyncio.run(exchange_account(ex))
 
     exchange_trade_ids = {t["id"] for t in venue["trades"]}
-    assert _journal_trade_ids(tmp_path) == exchange_trade_ids  # no fill lost, none invented
+    assert _journal_trade_ids(tmp_path) <= exchange_trade_ids  # none invented
+    # and none lost: what the journal lacks is the stop-loss the restart left guarding its
+    # position, filled after the daemon's last read (it once failed here under CPU load)
+    late_qty = _filled_after_the_last_read(tmp_path, venue, out)
     assert journaled_at_kill <= exchange_trade_ids
     missed = [
         t for t in venue["trades"] if t["id"] not in journaled_at_kill and t["time"] < restarted_ms
@@ -206,7 +260,8 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
     assert all(recovered_ids[t["id"]].startswith("bfd-") for t in missed)
     summary = json.loads((tmp_path / "journal" / "summary.json").read_text())
     book_qty = sum((D(p["qty"]) for p in summary["positions"]), D(0))
-    assert book_qty == sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
+    # the stop-loss left guarding the position, if it filled since, closed it
+    assert book_qty + late_qty == sum((D(p["positionAmt"]) for p in venue["positions"]), D(0))
     assert summary["final_differences"] == 0
     # --status tells the restarted run's fills from the whole journal's (both runs)
     status = json.loads((tmp_path / "journal" / "status.json").read_text())
