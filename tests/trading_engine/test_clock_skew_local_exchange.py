@@ -23,9 +23,14 @@ from core.orders import OrderProposal
 from exchange_sim.server import LocalExchange
 from gateway.data_stream import DataStream
 from gateway.market_rest import MarketDataRest
-from risk_manager.config import RiskConfig
 from tests.gateway.venue_harness import GENEROUS
-from tests.trading_engine.local_exchange_rig import SYMBOL, exchange_position, start_daemon, until
+from tests.trading_engine.local_exchange_rig import (
+    LIMITS,
+    SYMBOL,
+    exchange_position,
+    start_daemon,
+    until,
+)
 from trading_engine.exec_manager import ExecConfig
 from trading_engine.item_sink import ItemSink
 
@@ -33,17 +38,6 @@ pytestmark = pytest.mark.asyncio
 
 SKEW_MS = 6_000  # more than the 5 s of data lag the risk allows
 QTY = Decimal("0.003")
-LIMITS = RiskConfig(
-    leverage=5,
-    max_order_notional_usdt=Decimal(5_000),
-    max_position_notional_usdt=Decimal(5_000),
-    max_total_notional_usdt=Decimal(5_000),
-    stop_loss_pct=Decimal(0),
-    max_daily_loss_pct=Decimal(0),
-    max_drawdown_pct=Decimal(0),
-    max_trades_per_day=0,
-    circuit_breaker_errors=0,
-)
 
 
 @pytest.fixture

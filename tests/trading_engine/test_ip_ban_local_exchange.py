@@ -11,6 +11,7 @@ circuit breaker (2 errors a minute) has not tripped: nothing was sent, nothing w
 """
 
 import logging
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from core.enums import OrderType, Side, TradingState
 from core.events import OrderRejected
 from core.orders import OrderProposal
 from exchange_sim.server import LocalExchange
-from risk_manager.config import RiskConfig
+from tests.trading_engine.local_exchange_rig import LIMITS as RIG_LIMITS
 from tests.trading_engine.local_exchange_rig import (
     SYMBOL,
     Daemon,
@@ -36,17 +37,8 @@ pytestmark = pytest.mark.asyncio
 
 D = Decimal
 BAN_S = 1.5
-LIMITS = RiskConfig(
-    leverage=5,
-    max_order_notional_usdt=D(5_000),
-    max_position_notional_usdt=D(5_000),
-    max_total_notional_usdt=D(5_000),
-    stop_loss_pct=D(0),
-    max_daily_loss_pct=D(0),
-    max_drawdown_pct=D(0),
-    max_trades_per_day=0,
-    circuit_breaker_errors=2,  # two refusals would trip it: a ban must not count
-)
+# two refusals would trip the circuit breaker: a ban must not count
+LIMITS = replace(RIG_LIMITS, circuit_breaker_errors=2)
 
 
 def sell(qty: str) -> OrderProposal:
