@@ -57,16 +57,23 @@ journal modes, and prints the median and the spread of each mode's p50s: a figur
 Data: the bundled BTCUSDT capture of 2024-08-08 (trades, book tickers and one MarkPrice per
 second; `bench_exec_manager.capture`), looped with shifted times and ids.
 
-Last, `--calls N` ordering ticks (50) run under `sys.setprofile` (a `CallCounter`, no timing):
-how many Python and C functions an ordering tick calls before its request reaches the session,
-by module (the median of N, after a first one reported apart: it also plans the signing of
-its request shape, once per process). With the caches cold between orders that count is what
-the latency follows.
+The sink rehearses the order path every 50th item (or after 200 ms of the tape), as the
+daemon's does (`execution.rehearse_every_items` and `rehearse_every_ms`,
+`trading_engine/order_rehearsal.py`: the pre-trade checks, the journal's encoding and the
+signed request, with no effect), so that the order finds it warm; `--rehearse-every 0`
+measures without, and a list (`50,0`) runs both, alternating. A rehearsal's cost lands on the
+non-ordering items (their rate is printed).
+
+Last, `--calls N` ordering ticks (50) run under `sys.setprofile` (a `CallCounter`, no timing,
+no rehearsal): how many Python and C functions an ordering tick calls before its request
+reaches the session, by module (the median of N, after a first one reported apart: it also
+plans the signing of its request shape, once per process). With the caches cold between
+orders that count is what the latency follows.
 
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
         [--calls 50 [--trace]] [--stages 300] [--without-checkpoints] [--repeat 1]
-        [--reference-orders 20000]
+        [--rehearse-every 50[,0]] [--reference-orders 20000]
 """
 
 import argparse
@@ -111,6 +118,7 @@ from rest_connect.rate_governor import RateGovernor  # noqa: E402
 from rest_connect.rest_factory import build_client  # noqa: E402
 from risk_manager.config import RiskConfig  # noqa: E402
 from risk_manager.risk_manager import RiskManager  # noqa: E402
+from runtime.settings import ExecutionSettings  # noqa: E402
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager  # noqa: E402
 from trading_engine.gc_tuning import collect_between_items  # noqa: E402
 from trading_engine.item_sink import ItemSink  # noqa: E402
@@ -121,6 +129,9 @@ from trading_engine.strategies.sma_crossover import SmaCrossover  # noqa: E402
 SYMBOL = "BTCUSDT"
 P50_TARGET_US, P99_TARGET_US = 50.0, 250.0
 MEMORY = "MEMORY"  # core.journal.MemoryJournal: what the path costs without the SQLite commit
+# The daemon's default: its sink rehearses the order path every this many items
+REHEARSE_EVERY = ExecutionSettings().rehearse_every_items
+REHEARSE_EVERY_MS = ExecutionSettings().rehearse_every_ms  # or sooner, on the tape's clock
 API_KEY = "bench-key"
 API_SECRET = "bench-secret"
 REST_URL = "http://127.0.0.1:9"  # never contacted: the session is replaced before any call
@@ -801,6 +812,9 @@ class Result:
     rig: Rig | None = None
     handed_in_call: int = 0  # ordering ticks whose request reached the session inside on_item
     checkpoints: int = 0  # the restart's checkpoints the journal's applier wrote meanwhile
+    rehearse_every: int = REHEARSE_EVERY  # the sink rehearses the order path every this many
+    # items (0: never)
+    rehearsals: int = 0
 
 
 async def measure(
@@ -817,6 +831,7 @@ async def measure(
     calls: CallCounter | None = None,
     stages: StageTimer | None = None,
     checkpoints: bool = True,
+    rehearse_every: int = REHEARSE_EVERY,
 ) -> Result:
     if strategy_name == "flip":
         strategy: TradingStrategy = FlipStrategy(every=every, qty=Decimal("0.002"))
@@ -860,6 +875,9 @@ async def measure(
         tick=watch.tick,
         on_stream_state=lambda _change: None,
         on_journal_error=_raise,
+        rehearse=em.rehearse_order,  # as the daemon's sink, every `rehearse_every_items`
+        rehearse_every=rehearse_every,
+        rehearse_every_ms=REHEARSE_EVERY_MS,
     )
     now_ns = time.perf_counter_ns
     tasks = venue._tasks
@@ -934,6 +952,8 @@ async def measure(
         unexpected=session.unexpected,
         rig=rig,
         checkpoints=journal.checkpoints_written if isinstance(journal, SqliteJournal) else 0,
+        rehearse_every=rehearse_every,
+        rehearsals=em.rehearsals,
     )
     await rig.rest.close()
     collector.cancel()
@@ -946,9 +966,16 @@ async def measure(
 
 def _label(r: "Result") -> str:
     journal = "MemoryJournal" if r.journal == MEMORY else f"SqliteJournal {r.journal}"
+    # As the daemon runs (its default rehearsal) unless said otherwise
+    if r.rehearse_every == REHEARSE_EVERY:
+        warm = ""
+    elif r.rehearse_every:
+        warm = f", order path rehearsed every {r.rehearse_every} items"
+    else:
+        warm = ", no rehearsal"
     if r.strategy == "flip":
-        return f"flip every {r.every}th trade, {journal}"
-    return f"SmaCrossover 10/50 on 1s bars, {journal}"
+        return f"flip every {r.every}th trade, {journal}{warm}"
+    return f"SmaCrossover 10/50 on 1s bars, {journal}{warm}"
 
 
 def pct(values: Sequence[float], p: float) -> float:
@@ -999,7 +1026,8 @@ def report(r: Result, out: Callable[[str], None] = print) -> bool:
     out(
         f"  run: {r.items:,} items, {r.orders_posted:,} orders posted, {r.algo_requests:,} "
         f"stop-loss orders, {r.fills:,} fills, {r.denied:,} denied, {r.unexpected} unexpected "
-        f"requests, {r.checkpoints} checkpoints written by the journal"
+        f"requests, {r.checkpoints} checkpoints written by the journal, {r.rehearsals:,} "
+        "order path rehearsals"
     )
     return ok
 
@@ -1116,6 +1144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "spread of each mode's p50s",
     )
     parser.add_argument(
+        "--rehearse-every",
+        default=str(REHEARSE_EVERY),
+        help="the sink rehearses the order path every this many items, as the daemon's "
+        f"`rehearse_every_items` ({REHEARSE_EVERY}); 0 = never; a comma-separated list runs "
+        "each (e.g. 50,0 to compare)",
+    )
+    parser.add_argument(
         "--reference-orders",
         type=int,
         default=20_000,
@@ -1124,8 +1159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.reference_orders < 1:
         parser.error("--repeat and --reference-orders take a count of at least 1")
+    try:
+        rehearse_every = [int(v) for v in args.rehearse_every.split(",") if v.strip()]
+    except ValueError:
+        rehearse_every = [-1]
+    if not rehearse_every or min(rehearse_every) < 0:
+        parser.error("--rehearse-every takes item counts >= 0, comma-separated")
     logging.basicConfig(level=logging.ERROR)
-    runs: list[tuple[str, int, int]] = []  # (journal, every, orders)
+    runs: list[tuple[str, int, int, int]] = []  # (journal, every, orders, rehearse_every)
     for spec, every, orders in (
         (args.journals, args.every, args.orders),
         (args.cold_journals, args.cold_every, args.cold_orders if args.strategy == "flip" else 0),
@@ -1134,7 +1175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if mode != MEMORY:
                 Synchronous(mode)  # ValueError on a typo
             if orders > 0:
-                runs.append((mode, every, orders))
+                runs.extend((mode, every, orders, warm) for warm in rehearse_every)
 
     one, span_ms = capture()
     trades = sum(1 for i in one if i.__class__ is Trade)
@@ -1165,7 +1206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each run in a directory of its own: a run that found the journal of the one before would
     # restore its orders and position and measure a restart, not the same run again.
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, every, orders in runs * args.repeat:
+        for mode, every, orders, warm in runs * args.repeat:
             if args.items:
                 max_items = args.items
             elif args.strategy == "flip":
@@ -1183,6 +1224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     every=every,
                     tmp=Path(tempfile.mkdtemp(dir=tmp)),
                     checkpoints=not args.without_checkpoints,
+                    rehearse_every=warm,
                 )
             )
             report(result)
@@ -1209,6 +1251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     every=args.every,
                     tmp=Path(tempfile.mkdtemp(dir=tmp)),
                     calls=counter,
+                    rehearse_every=0,  # the order path's own calls, never a rehearsal's
                 )
             )
             counter.report()

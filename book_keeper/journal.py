@@ -622,6 +622,14 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         body = orjson.dumps((kinds, events), default=codec.orjson_default)
         self._append(tuple(zip(events, repeat(None))), body, "events")
 
+    def rehearse_many(self, events: Sequence[Event]) -> bytes:
+        """The frame `record_many(events)` would append, built and not written (nothing
+        recorded): `trading_engine.order_rehearsal` keeps the encoding warm for the next
+        order."""
+        kinds = list(map(_KIND, events))
+        body = orjson.dumps((kinds, events), default=codec.orjson_default)
+        return _frame(self._lsn + 1, body)
+
     def snapshot(
         self,
         *,

@@ -492,6 +492,22 @@ class LiveVenue:
 
     # --- Venue -------------------------------------------------------------------------------
 
+    def rehearse(self, request: OrderRequest) -> SignedRequest | None:
+        """The signed request `submit(request)` would hand to the HTTP session, built and not
+        sent (nothing tracked, counted or logged): `trading_engine.order_rehearsal` keeps the
+        path warm for the next order. None when `submit` would refuse it here or the client
+        signs through python-binance's own path."""
+        self.tracker.get(request.client_order_id)
+        inst = self.instruments.get(request.symbol)
+        if inst is None:
+            return None
+        try:
+            params = order_params(request, inst)
+            method = CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
+            return self.rest.sign(method, **params)
+        except ValueError:
+            return None
+
     def submit(self, request: OrderRequest) -> None:
         """Send a new order (an algo order for conditional types); returns at once. While
         stopping only a protective stop-loss / take-profit is sent (a position left open keeps

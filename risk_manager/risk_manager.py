@@ -256,6 +256,23 @@ class RiskManager:
         # (an approval that is not exempt was counted in the window by `_evaluate`)
         return result
 
+    def rehearse(
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        data_lag_ms: int = 0,
+        now_ms: int,
+    ) -> bool:
+        """Every check `check` makes of an entry, without any effect: nothing counted in the
+        orders-per-minute window, no denial built (`trading_engine.order_rehearsal`, which
+        keeps this path warm for the next real order). True when `check` would approve it."""
+        result = self._evaluate(
+            request, gap_open, clock_offset_ms, data_lag_ms, now_ms, False, count=False
+        )
+        return not isinstance(result, str)
+
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under
         `proposal.client_order_id` (None: they hold no such open order), else a CancelDenied
@@ -304,10 +321,12 @@ class RiskManager:
         lag_ms: int,
         now: int,
         exempt: bool = False,
+        count: bool = True,
     ) -> OrderRequest | str:
         """The checks (see `pre_trade`); `exempt`: a risk-reducing order of the daemon's own,
         reduce-only or closePosition, which our soft limits do not hold back. An approved
-        order that is not exempt is counted in the orders-per-minute window here."""
+        order that is not exempt is counted in the orders-per-minute window here, unless
+        `count` is false (a rehearsal)."""
         cfg = self.config
         closing = request.reduce_only or request.close_position
         state = self.state
@@ -367,7 +386,8 @@ class RiskManager:
         window = self._order_rate
         if r := pre_trade.check_order_rate(window.count(now), cfg.max_orders_per_minute):
             return r
-        window.record(now)
+        if count:
+            window.record(now)
         return req
 
     def _budget_exempt(self, symbol: str) -> int:

@@ -249,6 +249,17 @@ class ExecutionSettings:
         "klines (the stream's closed klines) or trades (bars built from trades)",
         _in(("klines", "trades")),
     )
+    # The order path run without effect every this many market-data items, or sooner once
+    # rehearse_every_ms passed, so that a real order finds it warm
+    # (trading_engine/order_rehearsal.py); 0 items: never.
+    rehearse_every_items: int = _spec(
+        50, "an integer from 0 to 100000 (0 = never)", lambda v: 0 <= v <= 100_000
+    )
+    rehearse_every_ms: int = _spec(
+        200,
+        "milliseconds from 0 to 3600000 (0 = by the item count alone)",
+        lambda v: 0 <= v <= 3_600_000,
+    )
     journal_synchronous: str = _spec("NORMAL", "NORMAL or FULL", _in(("NORMAL", "FULL")))
     journal_checkpoint_records: int = _spec(
         10_000, "an integer from 100 to 10000000", lambda v: 100 <= v <= 10_000_000

@@ -377,8 +377,13 @@ class Daemon:
             self._tell(f"WARNING: {note}", logging.WARNING)
         model = model_logged(strategy, s.strategy.name)
         relay_items = Relay()
+        relay_rehearsals = Relay()  # the ExecManager's `rehearse_order`, once it exists
         stream = market_stream(
-            s, endpoints.ws_url, market_rest, self.clock, self._guarded(relay_items)
+            s,
+            endpoints.ws_url,
+            market_rest,
+            self.clock,
+            self._guarded(relay_items, relay_rehearsals),
         )
         relay_events = Relay(
             on_journal_error=self._journal_failed,
@@ -480,6 +485,7 @@ class Daemon:
             "no difference" if not found else f"{found} difference(s) adopted (see above)",
         )
         relay_items.target = exec_manager.on_item
+        relay_rehearsals.target = exec_manager.rehearse_order  # type: ignore[assignment]
         if self._recorder is not None:
             relay_items.target = self._recorder.items(exec_manager.on_item)
         freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
@@ -555,15 +561,23 @@ class Daemon:
             recorder=self._recorder,
         )
 
-    def _guarded(self, on_item: Callable[[object, int], None]) -> ItemSink:
+    def _guarded(
+        self,
+        on_item: Callable[[object, int], None],
+        rehearse: Callable[[object, int], None] | None = None,
+    ) -> ItemSink:
         """The stream's sink (`ItemSink`): the pause watch's tick, the stream lag, then the
-        item; a bug on one item is logged and counted, never kills the feed."""
+        item; a bug on one item is logged and counted, never kills the feed. Every
+        `rehearse_every_items` items, `rehearse(item, now_ms)` (the order path kept warm)."""
         self._sink = ItemSink(
             on_item,
             clock=self.clock,
             tick=self._pause_watch.tick,
             on_stream_state=self._stream_state,
             on_journal_error=self._journal_failed,
+            rehearse=rehearse,
+            rehearse_every=self.settings.execution.rehearse_every_items,
+            rehearse_every_ms=self.settings.execution.rehearse_every_ms,
         )
         return self._sink
 

@@ -76,6 +76,18 @@ class Risk(Protocol):
         data_lag_ms: int = 0,
         now_ms: int | None = None,
     ) -> OrderRequest | RiskDenied: ...
+    def rehearse(
+        self,
+        request: OrderRequest,
+        *,
+        gap_open: bool,
+        clock_offset_ms: int,
+        data_lag_ms: int = 0,
+        now_ms: int,
+    ) -> bool:
+        """`check`'s checks without any effect (`trading_engine.order_rehearsal`)."""
+        ...
+
     def check_cancel(
         self, proposal: CancelProposal, order: Order | None
     ) -> CancelDenied | None: ...

@@ -169,6 +169,7 @@ from trading_engine.main_trading_strategy import (
     proposals_problem,
     strategy_failed,
 )
+from trading_engine.order_rehearsal import OrderRehearsal
 from trading_engine.protection import WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
 from trading_engine.slow_calls import SlowCalls
@@ -405,6 +406,17 @@ class ExecManager:
         self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
             journal, "record_many", None
         )
+        # The order path run without effect between items, to keep it warm (`rehearse_order`)
+        self._rehearsal = OrderRehearsal(
+            instruments=self._instruments,
+            position_prices=book.position_prices,
+            check=risk.rehearse,
+            encode=getattr(journal, "rehearse_many", None),
+            sign=getattr(venue, "rehearse", None),
+            gap_open=gap_open,
+            clock_offset_ms=clock_offset_ms,
+            strategy=strategy.name,
+        )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
         self._on_start: Callable[[str, StrategyView], Proposals] | None = (
             getattr(strategy, "on_start", None) if _overrides(strategy, "on_start") else None
@@ -445,6 +457,19 @@ class ExecManager:
                 self._drain()
         finally:
             self._busy = False
+
+    def rehearse_order(self, item: object, now_ms: int) -> None:
+        """Run the order path for the symbol of `item` (the last market-data item) without any
+        effect, so that the next real order finds it warm (`trading_engine.order_rehearsal`;
+        the daemon's sink calls it every `rehearse_every_items` items)."""
+        symbol = getattr(item, "symbol", None)
+        if symbol in self._symbols and not self._stopped and not self._busy:
+            self._rehearsal.run(symbol, now_ms, self._lag_ms.get(symbol, 0))
+
+    @property
+    def rehearsals(self) -> int:
+        """Order path rehearsals run so far (`rehearse_order`)."""
+        return self._rehearsal.runs
 
     @contextlib.contextmanager
     def reconciling(self) -> Iterator[None]:

@@ -30,6 +30,11 @@ class ItemSink:
         "_on_item",
         "_on_journal_error",
         "_on_stream_state",
+        "_rehearse",
+        "_rehearse_due_ms",
+        "_rehearse_every",
+        "_rehearse_every_ms",
+        "_rehearse_left",
         "_tick",
         "item_errors",
         "stream_lag_ms",
@@ -43,7 +48,19 @@ class ItemSink:
         tick: Callable[[int], None],
         on_stream_state: Callable[[StreamStateChanged], None],
         on_journal_error: Callable[[JournalError], None],
+        rehearse: Callable[[object, int], None] | None = None,
+        rehearse_every: int = 0,
+        rehearse_every_ms: int = 0,
     ) -> None:
+        """`rehearse(item, now_ms)`: the ExecManager's `rehearse_order` (keeps the order path
+        warm), called after an item once `rehearse_every` items came since the last call, or
+        sooner when `rehearse_every_ms` of the clock passed (0: by the count alone; a quiet
+        market sends few items); never when `rehearse_every` is 0."""
+        if rehearse_every < 0 or rehearse_every_ms < 0:
+            raise ValueError(
+                f"rehearse_every: an item count >= 0 (not {rehearse_every}), "
+                f"rehearse_every_ms: milliseconds >= 0 (not {rehearse_every_ms})"
+            )
         self._now_ms = clock.now_ms
         self._on_item = on_item
         self._tick = tick
@@ -51,6 +68,12 @@ class ItemSink:
         self._on_journal_error = on_journal_error
         self.item_errors = 0
         self.stream_lag_ms: int | None = None  # of the last trade
+        self._rehearse = rehearse
+        self._rehearse_every = rehearse_every if rehearse is not None else 0
+        self._rehearse_left = self._rehearse_every  # items until the next rehearsal
+        # the clock's time it is due at the latest (compared, not subtracted: no int made)
+        self._rehearse_every_ms = rehearse_every_ms or 2**62
+        self._rehearse_due_ms = 0
 
     def __call__(self, item: object) -> None:
         now = self._now_ms()
@@ -70,3 +93,11 @@ class ItemSink:
                 if not isinstance(error, StrategyError):
                     what = f"error on {type(item).__name__}"
                 log.exception("%s (#%d)", what, self.item_errors)
+        if self._rehearse_every:
+            left = self._rehearse_left - 1  # a small int: no allocation per item
+            if left and now < self._rehearse_due_ms:
+                self._rehearse_left = left
+            else:
+                self._rehearse_left = self._rehearse_every
+                self._rehearse_due_ms = now + self._rehearse_every_ms
+                self._rehearse(item, now)  # type: ignore[misc]  # set with _rehearse_every

@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import hmac
 import re
+import sqlite3
 from urllib.parse import parse_qsl
 
 import pytest
@@ -267,3 +268,89 @@ def test_stages_are_timed_in_place_in_order_and_the_methods_restored_after(capsy
     # The timers are gone: later runs (and other tests in this process) time the plain code.
     for (cls, name), original in originals.items():
         assert cls.__dict__[name] is original
+
+
+def _run(tmp_path, rehearse_every: int):
+    one, span_ms = bench.capture()
+    return asyncio.run(
+        bench.measure(
+            bench.endless_tape(one, span_ms),
+            start_ms=bench.item_time(one[0]),
+            max_items=20_000,
+            orders=4,
+            journal_mode="NORMAL",
+            strategy_name="flip",
+            every=20,
+            tmp=tmp_path,
+            keep_sent=True,
+            rehearse_every=rehearse_every,
+        )
+    )
+
+
+def _wire(result) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """What reached the exchange, without the parts that follow the wall clock."""
+    return [
+        (
+            s.method,
+            s.path,
+            [(k, v) for k, v in parse_qsl(s.body) if k not in ("timestamp", "signature")],
+        )
+        for s in result.rig.session.sent
+    ]
+
+
+def test_the_order_path_rehearsal_leaves_no_trace_on_the_wire_or_in_the_journal(tmp_path):
+    """The daemon's wiring (real LiveVenue, python-binance signing, SqliteJournal, RiskManager)
+    with a rehearsal every 5 items against none: the same requests reach the exchange, the
+    same events are journaled, the same client ids are used, and the rehearsals ran."""
+    warm = _run(tmp_path / "warm", 5)
+    cold = _run(tmp_path / "cold", 0)
+    assert warm.rehearsals > 50 and cold.rehearsals == 0
+    assert len(warm.order_us) == len(cold.order_us) == 4
+    assert _wire(warm) == _wire(cold)
+    assert warm.unexpected == cold.unexpected == 0
+    assert (warm.fills, warm.denied) == (cold.fills, cold.denied) == (4, 0)
+    journals = []
+    for path in (tmp_path / "warm", tmp_path / "cold"):
+        db = sqlite3.connect(next(path.glob("journal-*/journal.sqlite3")))
+        kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]
+        orders = db.execute(
+            "SELECT client_order_id, side, type, qty FROM orders ORDER BY 1"
+        ).fetchall()
+        db.close()
+        journals.append((kinds, orders))
+    assert journals[0] == journals[1]
+    assert "DecisionMade" in journals[0][0] and len(journals[0][1]) == 8  # 4 orders, 4 stops
+
+
+def test_rehearse_every_takes_a_list_and_labels_the_runs_that_differ_from_the_daemon(capsys):
+    status = bench.main(
+        [
+            "--orders",
+            "3",
+            "--journals",
+            "MEMORY",
+            "--cold-orders",
+            "0",
+            "--calls",
+            "0",
+            "--reference-orders",
+            "200",
+            "--rehearse-every",
+            f"{bench.REHEARSE_EVERY},0,7",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    heads = [line.split(";")[0] for line in out.splitlines() if line.startswith("tick-to-order (")]
+    assert heads == [
+        "tick-to-order (flip every 50th trade, MemoryJournal",
+        "tick-to-order (flip every 50th trade, MemoryJournal, no rehearsal",
+        "tick-to-order (flip every 50th trade, MemoryJournal, order path rehearsed every 7 items",
+    ]
+    runs = [line for line in out.splitlines() if line.startswith("  run: ")]
+    assert runs[1].endswith(", 0 order path rehearsals")
+    assert not runs[0].endswith(", 0 order path rehearsals")
+    with pytest.raises(SystemExit):
+        bench.main(["--rehearse-every", "-1", "--orders", "1"])

@@ -1,0 +1,211 @@
+"""The order path rehearsal (`trading_engine.order_rehearsal`): it runs the real steps of an
+order and leaves no trace: nothing journaled, sent, counted or booked, no client id taken.
+The end-to-end check with the real LiveVenue, SqliteJournal and python-binance signing is in
+`tests/bench/test_bench_tick_to_order.py` (the benchmark's wiring is the daemon's)."""
+
+import logging
+from decimal import Decimal as D
+
+import pytest
+
+from book_keeper.journal import SqliteJournal
+from core.clock import SimClock
+from core.enums import OrderType, TradingState
+from core.events import DecisionMade, OrderSubmitted
+from core.market import Trade
+from core.orders import OrderRequest, TargetPosition
+from tests.trading_engine.support import BUY, INSTRUMENTS, T0, make_rig
+from trading_engine.item_sink import ItemSink
+from trading_engine.order_rehearsal import REHEARSAL_CLIENT_ID, smallest_order_qty
+
+SYMBOL = "BTCUSDT"
+
+
+def _order(cid: str = "te-1", qty: str = "0.010") -> OrderRequest:
+    return OrderRequest(
+        symbol=SYMBOL, side=BUY, type=OrderType.MARKET, quantity=D(qty), client_order_id=cid
+    )
+
+
+def _trade(price: str, n: int = 1) -> Trade:
+    return Trade(SYMBOL, n, D(price), D("0.010"), n, n, False, T0, T0, T0)
+
+
+# --- RiskManager.rehearse ----------------------------------------------------------------------
+
+
+def test_a_rehearsed_check_is_not_counted_in_the_orders_per_minute_window():
+    rig = make_rig(max_orders_per_minute=1)
+    kwargs = {"gap_open": False, "clock_offset_ms": 0, "now_ms": T0}
+    assert rig.risk.rehearse(_order(), **kwargs) is True
+    assert rig.risk.rehearse(_order(), **kwargs) is True
+    # The one order a minute allows is still there for a real order, then gone.
+    assert isinstance(rig.risk.check(_order("te-1"), **kwargs), OrderRequest)
+    assert rig.risk.rehearse(_order(), **kwargs) is False  # the window is full now
+
+
+def test_a_rehearsal_is_denied_where_check_denies():
+    rig = make_rig()
+    kwargs = {"clock_offset_ms": 0, "now_ms": T0}
+    assert rig.risk.rehearse(_order(), gap_open=True, **kwargs) is False  # a market-data gap
+    # 100 BTC at 60,000 is over max_order_notional_usdt (10,000)
+    assert rig.risk.rehearse(_order(qty="100"), gap_open=False, **kwargs) is False
+
+
+# --- SqliteJournal.rehearse_many ---------------------------------------------------------------
+
+
+def _events(cid: str) -> tuple[DecisionMade, OrderSubmitted]:
+    return (
+        DecisionMade(
+            event_time_ms=T0,
+            recv_time_ms=T0,
+            symbol=SYMBOL,
+            strategy="s",
+            action="target 0.010",
+            reason="r",
+        ),
+        OrderSubmitted(event_time_ms=T0, recv_time_ms=T0, request=_order(cid)),
+    )
+
+
+def test_the_journal_builds_the_frame_record_many_writes_and_writes_nothing(tmp_path):
+    with SqliteJournal(tmp_path / "j", writer_thread=False) as j:
+        wal = tmp_path / "j" / "journal.wal"
+        size = wal.stat().st_size
+        frame = j.rehearse_many(_events("te-1"))
+        assert wal.stat().st_size == size  # nothing written
+        assert j.rehearse_many(_events("te-1")) == frame  # the same lsn: none was taken
+        j.record_many(_events("te-1"))
+        # byte for byte the frame that record_many appended
+        assert wal.read_bytes()[size:] == frame
+        j.flush()
+        assert [o.client_order_id for o in j.open_orders()] == ["te-1"]
+
+
+# --- ItemSink ------------------------------------------------------------------------------------
+
+
+def _sink(
+    every: int, calls: list[tuple[object, int]], every_ms: int = 0, clock: SimClock | None = None
+) -> ItemSink:
+    return ItemSink(
+        lambda item, now: None,
+        clock=clock or SimClock(T0),
+        tick=lambda now: None,
+        on_stream_state=lambda change: None,
+        on_journal_error=lambda exc: None,
+        rehearse=lambda item, now: calls.append((item, now)),
+        rehearse_every=every,
+        rehearse_every_ms=every_ms,
+    )
+
+
+def test_the_sink_rehearses_after_every_nth_item_with_that_item_and_its_time():
+    calls: list[tuple[object, int]] = []
+    sink = _sink(3, calls, every_ms=200)  # the clock stands still: by the count
+    items = [_trade("60000", n) for n in range(1, 8)]
+    for item in items:
+        sink(item)
+    assert calls == [(items[0], T0), (items[3], T0), (items[6], T0)]
+
+
+def test_in_a_quiet_market_the_sink_rehearses_after_an_item_once_the_interval_passed():
+    calls: list[tuple[object, int]] = []
+    clock = SimClock(T0)
+    sink = _sink(50, calls, every_ms=200, clock=clock)
+    times = []
+    for step in (0, 100, 99, 1, 150, 50, 10):  # ms before each item
+        clock.advance_ms(step)
+        sink(_trade("60000"))
+        times.append(clock.now_ms() - T0)
+    # the first item (nothing before), then the first item 200 ms or more after the last one
+    assert [now - T0 for _, now in calls] == [0, 200, 400]
+    assert times == [0, 100, 199, 200, 350, 400, 410]
+
+
+def test_the_sink_never_rehearses_with_zero_and_refuses_a_negative_count():
+    calls: list[tuple[object, int]] = []
+    sink = _sink(0, calls, every_ms=1)
+    for n in range(1, 200):
+        sink(_trade("60000", n))
+    assert calls == []
+    with pytest.raises(ValueError, match="rehearse_every"):
+        _sink(-1, calls)
+    with pytest.raises(ValueError, match="rehearse_every_ms"):
+        _sink(50, calls, every_ms=-1)
+
+
+# --- ExecManager.rehearse_order ------------------------------------------------------------------
+
+
+def test_a_rehearsal_leaves_no_trace_in_journal_venue_books_ids_or_counters():
+    rig = make_rig()
+    rig.trade("60000")
+    journaled = len(rig.journal.events)
+    counters = rig.em.counters
+    before = (counters.decisions, counters.submitted, counters.denied)
+    orders = dict(rig.book.orders)
+    rig.em.rehearse_order(_trade("60000"), T0)
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 2
+    assert len(rig.journal.events) == journaled
+    assert rig.venue.submitted == []
+    assert rig.book.orders == orders
+    assert (counters.decisions, counters.submitted, counters.denied) == before
+    # The next real order takes the first client id: the rehearsals took none.
+    rig.strategy.on_bar_says.append([TargetPosition(symbol=SYMBOL, qty=D("0.010"))])
+    rig.next_bar("60000")
+    assert [r.client_order_id for r in rig.venue.submitted] == ["te-1"]
+    assert REHEARSAL_CLIENT_ID not in {e.client_order_id for e in rig.venue.submitted}
+
+
+def test_no_rehearsal_for_an_untraded_symbol_nor_after_the_stop():
+    rig = make_rig()
+    rig.em.rehearse_order(Trade("ETHUSDT", 1, D(1), D(1), 1, 1, False, T0, T0, T0), T0)
+    rig.em.rehearse_order(object(), T0)  # an item without a symbol
+    assert rig.em.rehearsals == 0
+    rig.em.stop_trading()
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 0
+
+
+def test_a_failing_step_stops_the_rehearsals_with_one_warning_and_trading_goes_on(caplog):
+    rig = make_rig()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    rig.em._rehearsal._check = broken  # a bug in a rehearsed step
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            rig.em.rehearse_order(_trade("60000"), T0)
+    warnings = [r for r in caplog.records if "rehearsal failed" in r.getMessage()]
+    assert len(warnings) == 1 and "boom" in warnings[0].getMessage()
+    assert rig.em.rehearsals == 0
+    rig.strategy.on_bar_says.append([TargetPosition(symbol=SYMBOL, qty=D("0.010"))])
+    rig.next_bar("60000")
+    assert len(rig.venue.submitted) == 1  # the real order path is untouched
+
+
+def test_the_rehearsed_order_is_the_smallest_the_exchange_takes_when_flat():
+    # BTCUSDT: step 0.001, min notional 10 USDT at this bundle's filters (support.py)
+    inst = INSTRUMENTS[SYMBOL]
+    qty = smallest_order_qty(inst, D("60000"))
+    assert qty * D("60000") >= inst.min_notional
+    assert (qty - inst.market_lot.step_size) * D("60000") < inst.min_notional or (
+        qty == inst.market_lot.min_qty
+    )
+    assert qty % inst.market_lot.step_size == 0
+
+
+def test_after_the_kill_switch_the_rehearsal_signs_nothing():
+    rig = make_rig()
+    signed: list[OrderRequest] = []
+    rig.em._rehearsal._sign = signed.append
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert len(signed) == 1 and signed[0].client_order_id == REHEARSAL_CLIENT_ID
+    rig.risk.kill("test")  # REDUCING: no entry passes (HALTED once flat)
+    assert rig.risk.state is TradingState.REDUCING
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert len(signed) == 1
