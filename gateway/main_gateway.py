@@ -494,9 +494,9 @@ class LiveVenue:
 
     def rehearse(self, request: OrderRequest) -> SignedRequest | None:
         """The signed request `submit(request)` would hand to the HTTP session, built and not
-        sent (nothing tracked, counted or logged): `trading_engine.order_rehearsal` keeps the
-        path warm for the next order. None when `submit` would refuse it here or the client
-        signs through python-binance's own path."""
+        sent (nothing tracked, counted or logged; the rate governor asked, nothing counted):
+        `trading_engine.order_rehearsal` keeps the path warm for the next order. None when
+        `submit` would refuse it here or the client signs through python-binance's own path."""
         self.tracker.get(request.client_order_id)
         inst = self.instruments.get(request.symbol)
         if inst is None:
@@ -504,9 +504,11 @@ class LiveVenue:
         try:
             params = order_params(request, inst)
             method = CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
-            return self.rest.sign(method, **params)
+            signed = self.rest.sign(method, **params)
         except ValueError:
             return None
+        self.rest.governor.try_acquire(weight=0, orders=1, count=False)  # `start`'s check
+        return signed
 
     def submit(self, request: OrderRequest) -> None:
         """Send a new order (an algo order for conditional types); returns at once. While

@@ -212,12 +212,15 @@ class RateGovernor:
                 counter.used += amount
             return
 
-    def try_acquire(self, *, weight: int = 1, orders: int = 0, now_ms: int | None = None) -> bool:
+    def try_acquire(
+        self, *, weight: int = 1, orders: int = 0, now_ms: int | None = None, count: bool = True
+    ) -> bool:
         """`acquire` without waiting: count `weight` and `orders` and return True when they fit
         now; False (nothing counted) when `acquire` would wait or raise (a ban, blocked by a
         429, a budget reached). Lets the order path hand a request over without a loop hop.
         `now_ms`: this governor's clock, read by the caller for the same request (None: read
-        here)."""
+        here). `count=False`: only whether they would fit, nothing counted (the order path's
+        rehearsal, `trading_engine.order_rehearsal`)."""
         now = self.clock.now_ms() if now_ms is None else now_ms
         if now < self.blocked_until_ms or (self.banned_until_ms and self._ban_holds(now)):
             return False
@@ -232,6 +235,8 @@ class RateGovernor:
                     counter.used = 0
                 if counter.used > 0 and counter.used + amount > counter.budget:
                     return False
+        if not count:
+            return True
         for counter in self._counters:
             amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
             if amount > 0:

@@ -296,3 +296,18 @@ def test_try_acquire_judges_at_the_time_its_caller_read() -> None:
     governor.rate_limited(retry_after_s=2, kind=LimitKind.ORDERS)  # blocked until NOW + 2000
     assert not governor.try_acquire(weight=0, orders=1, now_ms=NOW + 1_999)
     assert governor.try_acquire(weight=0, orders=1, now_ms=NOW + 2_000 + 10_250)
+
+
+def test_try_acquire_without_counting_answers_the_same_and_counts_nothing() -> None:
+    """The order path's rehearsal asks the governor as `RestConnection.start` does
+    (`count=False`): the same answer, and the budget left for the real orders."""
+    governor, _, _ = make(weight_limit(10), order_limit(2), start_ms=NOW, headroom=1.0)
+    for _ in range(5):
+        assert governor.try_acquire(weight=0, orders=1, count=False)
+    assert governor.used("X-MBX-ORDER-COUNT-10S") == 0
+    assert governor.try_acquire(weight=0, orders=1)
+    assert governor.try_acquire(weight=0, orders=1)
+    assert not governor.try_acquire(weight=0, orders=1, count=False)  # full: the same "no"
+    assert governor.used("X-MBX-ORDER-COUNT-10S") == 2
+    governor.banned(until_ms=None, retry_after_s=60, reason="HTTP 418")
+    assert not governor.try_acquire(weight=1, count=False)
