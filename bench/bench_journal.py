@@ -9,11 +9,12 @@ durable against a killed process) and FULL (an fsync per record: durable against
 the p50/p99/p99.9 latency of the record_many call and of the single records, records/s, and
 how long applying the last backlog took (`flush()`).
 
-A record is one os.write of a length-prefixed, checksummed frame to `journal.wal`. The journal
+A record is one length-prefixed, checksummed frame copied to `journal.wal` through a shared
+memory map (`book_keeper/journal_wal_file.py`). The journal
 is opened as the daemon opens it (`writer_thread=False`): the records are applied to the SQLite
 tables between the timed calls, every 20 orders (in the daemon: by the event loop, between two
-market-data items), so the figures are the encoding (orjson) plus the write syscall (plus the
-fsync with FULL). The FULL figures depend on the disk's fsync latency: run it on the disk the
+market-data items), so the figures are the encoding (orjson) plus the copy (plus the msync
+with FULL). The FULL figures depend on the disk's fsync latency: run it on the disk the
 journal will live on.
 """
 

@@ -5,11 +5,13 @@ behind an append-only write-ahead log `<journal_dir>/journal.wal`.
 Writing (the tick path). `record(event)` / `record_many(events)` / `snapshot(...)` encode the
 event(s) (orjson; Decimals as fixed-point strings) into ONE frame - crc32, sequence number
 (lsn), length, then the body: `<kind> <JSON>` for one event, `[[kinds], [events]]` (one
-encode) for a `record_many` - and append it to `journal.wal` with ONE `os.write` (O_APPEND).
-When that returns the bytes are in the kernel: they survive the death of the process (crash,
-`kill -9`), which is the guarantee SQLite's `synchronous=NORMAL` gave. With
-`Synchronous.FULL` the call also `fdatasync`s the log before returning: the record survives a
-power loss too (one disk flush per record: milliseconds on a slow disk). A
+encode) for a `record_many` - and copy it to the end of `journal.wal` through a shared memory
+map (`journal_wal_file`: the file's blocks reserved ahead, no system call per record). When
+that returns the bytes are in the kernel's page cache: they survive the death of the process
+(crash, `kill -9`), which is the guarantee SQLite's `synchronous=NORMAL` gave. With
+`Synchronous.FULL` the call also flushes the frame's pages to the disk (msync, as fdatasync)
+before returning: the record survives a power loss too (one disk flush per record:
+milliseconds on a slow disk). A
 `record_many` is one frame: after a crash all of its events are there, or none. Cost
 (bench/bench_journal.py, loaded 2-core VM): record_many(DecisionMade, OrderSubmitted) p50
 ~12 us with NORMAL, instead of 50-150 us (and millisecond checkpoint tails) for a SQLite commit.
@@ -22,9 +24,10 @@ synchronous setting) in one transaction, storing the last applied lsn in
 happens). The applier is a background writer thread by default. The daemon passes
 `writer_thread=False` and runs `apply_when_quiet()` from its own event loop instead (see
 `run_applier`): a second Python thread competes with the order path for the GIL at every
-call that releases it (the log's `os.write`, a socket send), which cost the tick-to-order
-path ~30-60 us at p50 (bench/bench_tick_to_order.py); in the loop the tables are written in
-the gaps between two market-data items, never during one (in slices of 32 frames). Once
+call that releases it (a socket send; the log's `write` before it was mapped), which cost
+the tick-to-order path ~30-60 us at p50 (bench/bench_tick_to_order.py); in the loop the
+tables are written in the gaps between two market-data items, never during one (in slices of
+32 frames). Once
 everything is applied and the log exceeds 1 MiB (and at `close()`), the log is emptied. On
 opening, the frames after `wal_applied_lsn` - recorded by a process that died before its
 writer applied them - are applied first (`recovered_records`); a torn or corrupt
@@ -49,7 +52,6 @@ refusal of a newer version's journal), `journal_errors`, and the reads: `journal
 """
 
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
@@ -93,9 +95,9 @@ from book_keeper.journal_wal import (
     _frame,
     _kind_prefix,
     _Snapshot,
-    _write_rest,
     read_wal,
 )
+from book_keeper.journal_wal_file import WalFile, torn_tail
 from core.events import Event
 from core.orders import CLIENT_ID_TAG_CHOICES, client_id_tag
 from core.redaction import shown_path
@@ -173,7 +175,7 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         self.recovered_records = 0  # frames applied at opening (recorded, not yet applied)
         self._fsync = self.synchronous is Synchronous.FULL
         self._lock_fd: int | None = None
-        self._wal_fd: int | None = None
+        self._wal: WalFile | None = None  # journal.wal, written through a memory map
         self._conn: sqlite3.Connection | None = None
         self._applier: _Applier | None = None
         self._thread: threading.Thread | None = None
@@ -264,10 +266,8 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
             db.execute("PRAGMA busy_timeout = 5000")
             db.execute(f"PRAGMA journal_size_limit = {_SQLITE_WAL_LIMIT}")
             self._applier = applier = _Applier(db)
-            self._wal_fd = fd = os.open(
-                self.wal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
-            )
-            self._recover(applier, fd)
+            self._wal = wal = WalFile(self.wal_path)
+            self._recover(applier, wal)
         except sqlite3.Error as e:
             raise JournalError(f"cannot open the journal {shown_path(self.path)}: {e}") from e
         except OSError as e:
@@ -286,13 +286,13 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
             )
             self._thread.start()
 
-    def _recover(self, applier: _Applier, fd: int) -> None:
+    def _recover(self, applier: _Applier, wal: WalFile) -> None:
         """Apply the records logged after the last applied one (the process died before its
         writer applied them), drop a torn last write, then empty the log."""
-        size = os.fstat(fd).st_size
-        data = os.pread(fd, size, 0) if size else b""
+        data = wal.read()
+        size = len(data)
         frames, good = read_wal(data)
-        if good < size:
+        if torn_tail(data, good):
             self.torn_records = 1
             log.warning(
                 "journal: dropped a torn or corrupt record at the end of %s (%d bytes after "
@@ -313,10 +313,7 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
             )
         last = max([applier.applied_lsn, *(lsn for lsn, _ in frames)])
         self._lsn = self._applied = applier.applied_lsn = last
-        if size:
-            os.ftruncate(fd, 0)
-            if self._fsync:
-                os.fsync(fd)
+        wal.reset(fsync=self._fsync and size > 0)
         self._wal_size = 0
 
     def _lock(self, path: Path) -> None:
@@ -383,9 +380,9 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         if self._applier is not None:
             self._applier.db.close()
             self._applier = None
-        if self._wal_fd is not None:
-            os.close(self._wal_fd)
-            self._wal_fd = None
+        if self._wal is not None:
+            self._wal.close(keep=self._wal_size)  # 0 once everything was applied
+            self._wal = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -485,12 +482,12 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         return take
 
     def _truncate_if_applied(self) -> None:
-        fd = self._wal_fd
+        wal = self._wal
         with self._wal_lock:
-            if fd is None or self._lsn != self._applied or not self._wal_size:
+            if wal is None or self._lsn != self._applied or not self._wal_size:
                 return
-            os.ftruncate(fd, 0)
-            self._wal_size = 0
+            self._wal_size = 0  # before: should the reset fail, the next append starts over
+            wal.reset()
 
     def flush(self) -> None:
         """Wait until the writer has applied everything recorded so far (reads do this first).
@@ -569,29 +566,24 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
     # --- writing -------------------------------------------------------------------------
 
     def _append(self, entries: tuple[_Entry, ...], body: bytes, what: str) -> None:
-        """One frame, one os.write (O_APPEND): in the kernel, so safe from the death of the
-        process, when this returns; fdatasync'ed first with synchronous=FULL."""
+        """One frame, copied into the log's shared memory map (`journal_wal_file`): in the
+        kernel's page cache, so safe from the death of the process, when this returns; flushed
+        to the disk first with synchronous=FULL."""
         if self.readonly:
             raise JournalError(f"the journal {shown_path(self.path)} is open read-only")
         if self._error is not None:
             raise JournalError(f"the journal writer failed: {self._error!r}") from self._error
-        fd = self._wal_fd
-        if fd is None:
+        wal = self._wal
+        if wal is None:
             raise JournalError(f"the journal {shown_path(self.path)} is closed")
         with self._wal_lock:
             lsn = self._lsn + 1
             frame = _frame(lsn, body)
             try:
-                written = os.write(fd, frame)
-                if written != len(frame):
-                    written = _write_rest(fd, frame, written)
-                if self._fsync:
-                    os.fdatasync(fd)  # the data and the size: enough to read it back
-            except OSError as e:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, self._wal_size)  # nothing of this record stays behind
+                wal.append(self._wal_size, frame, fsync=self._fsync)
+            except OSError as e:  # nothing of this record stays behind
                 raise JournalError(f"journal write failed ({what}): {e}") from e
-            self._wal_size += written
+            self._wal_size += len(frame)
             self._lsn = lsn
             self._queue.append((lsn, entries))
 
@@ -624,11 +616,16 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
 
     def rehearse_many(self, events: Sequence[Event]) -> bytes:
         """The frame `record_many(events)` would append, built and not written (nothing
-        recorded): `trading_engine.order_rehearsal` keeps the encoding warm for the next
-        order."""
+        recorded), and the log's next pages faulted in (no byte changed):
+        `trading_engine.order_rehearsal` keeps the path warm for the next order."""
         kinds = list(map(_KIND, events))
         body = orjson.dumps((kinds, events), default=codec.orjson_default)
-        return _frame(self._lsn + 1, body)
+        frame = _frame(self._lsn + 1, body)
+        wal = self._wal
+        if wal is not None:
+            with self._wal_lock:  # the writer thread may be emptying the log
+                wal.prefault(self._wal_size)  # the pages the next frame goes to, mapped now
+        return frame
 
     def snapshot(
         self,

@@ -2,8 +2,6 @@
 (crc32, lsn, length, body), how the frames are read back (a torn last write is no record), and
 the entries a body decodes to, as the applier takes them."""
 
-import errno
-import os
 import struct
 import zlib
 from operator import attrgetter
@@ -96,17 +94,3 @@ def _decode_body(body: bytes) -> tuple[_Entry, ...]:
         else:
             entries.append((codec.loads(kind, payload), payload))
     return tuple(entries)
-
-
-def _write_rest(fd: int, frame: bytes, written: int) -> int:
-    """The rest of a frame the disk took only part of (it filled during the write): written
-    on, so that a full disk fails as one (ENOSPC, "No space left on device": the daemon's
-    one line says so) rather than as an unexplained short write; the caller truncates the
-    part written on failure."""
-    view = memoryview(frame)
-    while written < len(frame):
-        n = os.write(fd, view[written:])
-        if n <= 0:
-            raise OSError(errno.EIO, f"short write ({written} of {len(frame)} bytes)")
-        written += n
-    return written

@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 import book_keeper.journal as journal_module
+from book_keeper import journal_wal_file
 from book_keeper.journal import SqliteJournal, Synchronous
 from book_keeper.journal_errors import JournalError
+from book_keeper.journal_wal import read_wal
+from book_keeper.journal_wal_file import RESERVE_BYTES
 from core.enums import OrderStatus
 from core.events import DecisionMade
 from tests.book_keeper.support import (
@@ -43,6 +46,11 @@ def _decision(n: int) -> DecisionMade:
     )
 
 
+def _frames(path: Path) -> list[tuple[int, bytes]]:
+    """The intact frames of a write-ahead log file (the rest is its reserve, or a torn write)."""
+    return read_wal(path.read_bytes())[0]
+
+
 def _count(path: Path, sql: str) -> int:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -59,6 +67,7 @@ def _record_then_die(tmp_path: Path, torn_tail: bool = False, writer_thread: boo
 import os, signal, sqlite3, sys
 sys.path.insert(0, {str(ROOT)!r})
 from book_keeper.journal import SqliteJournal
+from book_keeper.journal_wal import read_wal
 from tests.book_keeper.test_journal_wal import N_ORDERS, _decision
 from tests.book_keeper.support import BUY, D, accepted, fill, filled, submitted
 # the writer waits an hour (without a writer thread, nothing applies until asked)
@@ -79,7 +88,9 @@ sys.stdout.flush()
 if {torn_tail!r}:
     with open(j.wal_path, "rb") as f:
         data = f.read()
-    os.write(j._wal_fd, data[:40])  # a frame cut short by the crash
+    frames, end = read_wal(data)
+    assert frames and not any(data[end:])  # the frames, then the reserve's zeros
+    j._wal.append(end, data[:40], fsync=False)  # a frame cut short by the crash (copied in part)
 os.kill(os.getpid(), signal.SIGKILL)
 """
     proc = subprocess.run(
@@ -112,7 +123,7 @@ def test_records_the_killed_process_had_not_applied_are_recovered_at_opening(
         assert j.recovered_records == 4 * N_ORDERS + 1
         assert j.torn_records == 0
         assert _count(j.path, "SELECT COUNT(*) FROM orders") == N_ORDERS  # applied at opening
-        assert os.path.getsize(j.wal_path) == 0
+        assert _frames(j.wal_path) == []  # the log emptied
         _assert_everything_is_there(j)
         # the sequence numbers go on: new records land after the recovered ones
         j.record(_decision(999))
@@ -146,19 +157,36 @@ def test_replaying_the_log_again_duplicates_nothing(tmp_path):
         assert _count(j.path, "SELECT COUNT(*) FROM events") == 2 * N_ORDERS  # decided, accepted
 
 
+class _CountedFlushes:
+    """The log's memory map, its flushes (msync) counted, each after the frame was stored."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.flushes: list[int] = []  # the frames stored so far at each flush
+
+    def __setitem__(self, key, value) -> None:
+        self.real[key] = value
+
+    def __getitem__(self, key):
+        return self.real[key]
+
+    def flush(self, *span: int) -> None:
+        self.flushes.append(len(read_wal(bytes(self.real))[0]))
+        self.real.flush(*span)
+
+    def close(self) -> None:
+        self.real.close()
+
+
 @pytest.mark.parametrize(("mode", "per_record"), [(Synchronous.FULL, 1), (Synchronous.NORMAL, 0)])
-def test_full_fsyncs_every_record_and_normal_none(tmp_path, monkeypatch, mode, per_record):
-    calls: list[int] = []
-    real_fdatasync = os.fdatasync
+def test_full_flushes_every_record_to_the_disk_and_normal_none(tmp_path, mode, per_record):
     with SqliteJournal(tmp_path, synchronous=mode, apply_interval_s=3600) as j:
-        monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append(fd), real_fdatasync(fd))[1])
+        counted = j._wal._map = _CountedFlushes(j._wal._map)
         j.record(submitted("t-1", BUY, "0.001", "60000.0"))
         j.record_many((_decision(1), submitted("t-2", BUY, "0.001", "60000.0")))
         j.snapshot(time_ms=1, equity=D(1), wallet=D(1), unrealized_pnl=D(0))
-        wal_fd = j._wal_fd
-        monkeypatch.setattr(os, "fdatasync", real_fdatasync)
 
-        assert calls == [wal_fd] * (3 * per_record)
+        assert counted.flushes == [1, 2, 3][: 3 * per_record]  # each one once it was stored
         assert len(j.open_orders()) == 2
 
 
@@ -190,12 +218,16 @@ def test_the_log_is_emptied_once_applied(tmp_path, monkeypatch):
             j.record(_decision(n))
         j.flush()
         deadline = time.monotonic() + 5
-        while os.path.getsize(j.wal_path) and time.monotonic() < deadline:
+        while (
+            _frames(j.wal_path) or os.path.getsize(j.wal_path) != RESERVE_BYTES
+        ) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert os.path.getsize(j.wal_path) == 0  # the writer emptied it once all was applied
+        assert _frames(j.wal_path) == []  # the writer emptied it once all was applied
+        assert os.path.getsize(j.wal_path) == RESERVE_BYTES  # and reserved it afresh
         j.record(_decision(20))  # appended at the start of the emptied log
+        assert [lsn for lsn, _ in _frames(j.wal_path)] == [20]
         assert len(j.load_events()) == 20
-    assert os.path.getsize(tmp_path / "journal.wal") == 0
+    assert os.path.getsize(tmp_path / "journal.wal") == 0  # a clean close leaves no reserve
     with SqliteJournal(tmp_path) as j:
         assert j.recovered_records == 0 and len(j.load_events()) == 20
 
@@ -230,56 +262,86 @@ def test_record_many_stores_each_event_payload_as_record_does(tmp_path):
     assert payloads == [codec.encode(_decision(n)).decode() for n in (1, 2, 3)]
 
 
-def _disk_taking(budget: list[int], monkeypatch) -> None:
-    """os.write on the journal's log as a disk with `budget[0]` bytes free: it takes what fits
-    (a short write), then refuses with ENOSPC, as a filling disk does."""
-    real_write = os.write
-
-    def write(fd: int, data) -> int:
-        if budget[0] <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        taken = real_write(fd, bytes(data[: budget[0]]))
-        budget[0] -= taken
-        return taken
-
-    monkeypatch.setattr(journal_module.os, "write", write)
+real_allocate = journal_wal_file._allocate
 
 
-def test_a_disk_filling_during_a_record_fails_as_a_full_disk_and_leaves_no_part_of_it(
+def _disk_full_from_now(monkeypatch) -> None:
+    """The disk has no block left: reserving more of the log fails as a full disk does."""
+
+    def refuse(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(journal_wal_file, "_allocate", refuse)
+
+
+def test_a_full_disk_when_the_log_must_grow_fails_the_record_and_leaves_no_part_of_it(
     tmp_path, monkeypatch
 ):
-    """The disk took 40 bytes of the frame, then none: the error says the disk is full (the
-    daemon's one line names it), not "short write", and the log holds nothing of the record."""
+    """The reserve is used up and the disk is full: the error says so (the daemon's one line
+    names it), the record is not in the log, and once there is room again the log goes on."""
+    monkeypatch.setattr(journal_wal_file, "RESERVE_BYTES", 4096)
     with SqliteJournal(tmp_path, apply_interval_s=3600) as j:
-        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
-        size = os.path.getsize(j.wal_path)
-        _disk_taking([40], monkeypatch)
-
+        _disk_full_from_now(monkeypatch)  # the first 4 KB are reserved; nothing more
+        recorded = []
         with pytest.raises(JournalError, match="No space left on device"):
-            j.record(submitted("t-2", BUY, "0.001", "60000.0"))
+            for n in range(1, 100):  # each < 1 KB: the reserve is used up within 10
+                j.record(submitted(f"t-{n}", BUY, "0.001", "60000.0"))
+                recorded.append(f"t-{n}")
+        assert 3 <= len(recorded) < 20
+        frames = _frames(j.wal_path)
+        assert len(frames) == len(recorded)  # the refused record is not in the log ...
+        assert f"t-{len(recorded) + 1}".encode() not in b"".join(body for _, body in frames)
+        assert os.path.getsize(j.wal_path) == 4096  # ... and the file is as it was
+        monkeypatch.setattr(journal_wal_file, "_allocate", real_allocate)  # room again
+        j.record(submitted("t-new", BUY, "0.001", "60000.0"))  # the log goes on
+        assert [o.client_order_id for o in j.open_orders()] == [*recorded, "t-new"]
 
-        assert os.path.getsize(j.wal_path) == size
-        monkeypatch.undo()
-        j.record(submitted("t-3", BUY, "0.001", "60000.0"))  # room again: the log goes on
-        assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-3"]
+
+def test_a_full_disk_when_the_applied_log_is_emptied_fails_only_the_next_record(
+    tmp_path, monkeypatch
+):
+    """Emptying the applied log reserves its space again; on a full disk that cannot: the
+    writer goes on (not a writer failure), the next record fails as a full disk, and once
+    there is room the log goes on."""
+    monkeypatch.setattr(journal_module, "_ROTATE_BYTES", 1)
+    with SqliteJournal(tmp_path, writer_thread=False) as j:
+        j.record(_decision(1))
+        _disk_full_from_now(monkeypatch)
+        j.flush()  # applied, then emptied: no room to reserve it again
+        assert os.path.getsize(j.wal_path) == 0
+        with pytest.raises(JournalError, match="No space left on device"):
+            j.record(_decision(2))
+        monkeypatch.setattr(journal_wal_file, "_allocate", real_allocate)
+        j.record(_decision(3))
+        assert [e.action for _, e in j.load_events(["DecisionMade"])] == ["target 1", "target 3"]
 
 
-def test_a_frame_the_disk_takes_in_two_writes_is_one_record(tmp_path, monkeypatch):
-    """A short write with room left (the kernel may take part of a write) is written on."""
-    with SqliteJournal(tmp_path, apply_interval_s=3600) as j:
-        real_write = os.write
-        calls: list[int] = []
-
-        def halves(fd: int, data) -> int:
-            calls.append(len(data))
-            return real_write(fd, bytes(data[: max(1, len(data) // 2)]))
-
-        monkeypatch.setattr(journal_module.os, "write", halves)
-        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
-        monkeypatch.undo()
-
-        assert len(calls) > 1
-        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
-    with SqliteJournal(tmp_path) as again:
-        assert again.torn_records == 0
-        assert [o.client_order_id for o in again.open_orders()] == ["t-1"]
+def test_a_log_longer_than_its_reserve_grows_and_every_frame_is_recovered(tmp_path):
+    """More than RESERVE_BYTES of records the writer never applied (a daemon killed with a
+    slow applier): the map grows as often as needed and a restart reads all of them back."""
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from book_keeper import journal_wal_file
+journal_wal_file.RESERVE_BYTES = 8192
+from book_keeper.journal import SqliteJournal
+from tests.book_keeper.test_journal_wal import _decision
+j = SqliteJournal({str(tmp_path)!r}, apply_interval_s=3600, writer_thread=False)
+for n in range(1, 401):
+    j.record(_decision(n))
+print(os.path.getsize(j.wal_path), j._wal_size)
+sys.stdout.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    file_size, used = map(int, proc.stdout.split())
+    assert used > 4 * 8192 and file_size >= used  # grown several times past the first reserve
+    assert [lsn for lsn, _ in _frames(tmp_path / "journal.wal")] == list(range(1, 401))
+    with SqliteJournal(tmp_path) as j:
+        assert (j.recovered_records, j.torn_records) == (400, 0)
+        assert [e for _, e in j.load_events(["DecisionMade"])] == [
+            _decision(n) for n in range(1, 401)
+        ]

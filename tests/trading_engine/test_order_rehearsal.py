@@ -4,11 +4,13 @@ The end-to-end check with the real LiveVenue, SqliteJournal and python-binance s
 `tests/bench/test_bench_tick_to_order.py` (the benchmark's wiring is the daemon's)."""
 
 import logging
+import mmap
 from decimal import Decimal as D
 
 import pytest
 
 from book_keeper.journal import SqliteJournal
+from book_keeper.journal_wal import read_wal
 from core.clock import SimClock
 from core.enums import OrderType, TradingState
 from core.events import DecisionMade, OrderSubmitted
@@ -72,15 +74,50 @@ def _events(cid: str) -> tuple[DecisionMade, OrderSubmitted]:
 def test_the_journal_builds_the_frame_record_many_writes_and_writes_nothing(tmp_path):
     with SqliteJournal(tmp_path / "j", writer_thread=False) as j:
         wal = tmp_path / "j" / "journal.wal"
-        size = wal.stat().st_size
+        j.record(_events("te-0")[1])
+        before = wal.read_bytes()
         frame = j.rehearse_many(_events("te-1"))
-        assert wal.stat().st_size == size  # nothing written
+        assert wal.read_bytes() == before  # not a byte changed (its pages faulted in)
         assert j.rehearse_many(_events("te-1")) == frame  # the same lsn: none was taken
         j.record_many(_events("te-1"))
-        # byte for byte the frame that record_many appended
-        assert wal.read_bytes()[size:] == frame
+        frames, end = read_wal(wal.read_bytes())
+        assert frames[-1][0] == 2  # byte for byte the frame that record_many appended
+        assert wal.read_bytes()[end - len(frame) : end] == frame
         j.flush()
-        assert [o.client_order_id for o in j.open_orders()] == ["te-1"]
+        assert [o.client_order_id for o in j.open_orders()] == ["te-0", "te-1"]
+
+
+def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path):
+    """The rehearsal stores a zero where the next frame goes and at the next page's start
+    (the reserve's zeros): the page faults happen there, not in the order's append."""
+    with SqliteJournal(tmp_path / "j", writer_thread=False) as j:
+        wal = j._wal
+        stored: list[tuple[int, int]] = []
+
+        class Watched:
+            def __init__(self, real):
+                self.real = real
+
+            def __setitem__(self, key, value):
+                if isinstance(key, int):
+                    stored.append((key, value))
+                self.real[key] = value
+
+            def __getitem__(self, key):
+                return self.real[key]
+
+            def flush(self, *span):
+                self.real.flush(*span)
+
+            def close(self):
+                self.real.close()
+
+        wal._map = Watched(wal._map)
+        j.record(_events("te-0")[1])
+        end = j._wal_size
+        j.rehearse_many(_events("te-1"))
+        page = mmap.PAGESIZE
+        assert stored == [(end, 0), ((end // page + 1) * page, 0)]
 
 
 # --- ItemSink ------------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The file behind `journal.wal`, written through a shared memory map.
+
+A record is durable against the death of the process once its frame is in the kernel's page
+cache. `os.write` put it there through a system call that also updated the file's size and
+modification time (with ext4, a metadata journal transaction): with the CPU's caches cold, as
+before a live order, ~15 us of an order's ~90 (`bench/bench_tick_to_order.py`). Here the file
+is extended and its blocks reserved ahead (`RESERVE_BYTES` at a time), then mapped
+(`MAP_SHARED`): appending a frame is a copy into pages the kernel owns, which a `kill -9`
+cannot take back. What the file holds past the frames is zeros: `read_wal` stops at the first
+bytes that are not an intact frame, and a reader tells a torn last write (some bytes that are
+not zero) from the unused reserve (`torn_tail`).
+
+The blocks are reserved (`posix_fallocate`) before a byte is stored in them: a store into a
+file hole on a full disk would kill the process (SIGBUS); a full disk is an OSError when the
+log grows, before the record, which then is not written. With synchronous=FULL each frame is
+flushed to the disk (`msync`, as `fdatasync` before) before `append` returns.
+"""
+
+import contextlib
+import errno
+import mmap
+import os
+from pathlib import Path
+
+RESERVE_BYTES = 2 << 20  # reserved and mapped at a time (the log rotates at 1 MiB once applied)
+_ZEROS = bytes(64 << 10)
+
+
+def torn_tail(data: bytes, good: int) -> bool:
+    """Whether the bytes after the intact frames (`read_wal`'s length) hold a torn write, not
+    only the zeros of the unused reserve."""
+    return any(data[good:])
+
+
+class WalFile:
+    """`journal.wal`: frames appended through a memory map (see the module docstring). Not
+    thread-safe: the journal calls it under its log lock."""
+
+    __slots__ = ("_map", "_reserved", "fd", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._map: mmap.mmap | None = None
+        self._reserved = 0  # bytes of the file reserved on the disk and mapped
+
+    def read(self) -> bytes:
+        """The whole file (frames and any reserve), as a restart reads it."""
+        size = os.fstat(self.fd).st_size
+        return os.pread(self.fd, size, 0) if size else b""
+
+    def reset(self, *, fsync: bool = False) -> None:
+        """Empty the log (everything in it applied) and reserve a fresh `RESERVE_BYTES`; on a
+        full disk it stays empty and unreserved, and the next `append` tries again (and fails
+        as a full disk there, before its record)."""
+        self._unmap()
+        os.ftruncate(self.fd, 0)
+        if fsync:
+            os.fsync(self.fd)
+        with contextlib.suppress(OSError):
+            self._reserve(RESERVE_BYTES)
+
+    def append(self, at: int, frame: bytes, *, fsync: bool) -> None:
+        """Store `frame` at offset `at` (the end of the frames so far); flushed to the disk
+        first when `fsync`. OSError (a full disk, an I/O error) leaves nothing of it behind."""
+        end = at + len(frame)
+        if end > self._reserved:
+            self._reserve(max(2 * self._reserved, end + RESERVE_BYTES))
+        m = self._map
+        assert m is not None  # mapped by `_reserve`
+        m[at:end] = frame
+        if fsync:
+            start = at - at % mmap.ALLOCATIONGRANULARITY  # msync's range starts on a page
+            try:
+                m.flush(start, end - start)  # msync(MS_SYNC): as fdatasync, for these pages
+            except OSError:
+                m[at:end] = bytes(len(frame))
+                raise
+
+    def prefault(self, at: int) -> None:
+        """Store a zero where the next frame goes (offset `at`, the end of the frames: the
+        reserve's zeros) and at the start of the page after it: the page faults and the
+        file system's block mapping happen now, not in the next order's `append`. Changes no
+        byte."""
+        m = self._map
+        if m is None:
+            return
+        reserved = self._reserved
+        nxt = (at // mmap.PAGESIZE + 1) * mmap.PAGESIZE
+        for offset in (at, nxt):
+            if offset < reserved:
+                m[offset] = 0
+
+    def close(self, keep: int) -> None:
+        """Unmap, cut the file to its first `keep` bytes (the frames not applied: 0 after a
+        clean stop), close. A log never reset (its opening failed before the records in it
+        were applied) is left as it is, for the next opening."""
+        if self._map is not None:
+            self._unmap()
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, keep)
+        os.close(self.fd)
+
+    def _reserve(self, size: int) -> None:
+        """Extend the file to `size` bytes, its blocks reserved, and map all of it."""
+        old = os.fstat(self.fd).st_size
+        if size > old:
+            os.ftruncate(self.fd, size)
+            try:
+                _allocate(self.fd, old, size - old)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, old)
+                raise
+        self._unmap()
+        self._map = mmap.mmap(self.fd, size)
+        self._reserved = size
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            self._reserved = 0
+
+
+def _allocate(fd: int, offset: int, length: int) -> None:
+    """Reserve the blocks of a file range: `posix_fallocate`, else (a file system without it,
+    or no such call: macOS) zeros written over it."""
+    try:
+        os.posix_fallocate(fd, offset, length)
+        return
+    except AttributeError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    end = offset + length
+    while offset < end:
+        offset += os.pwrite(fd, _ZEROS[: end - offset], offset)
