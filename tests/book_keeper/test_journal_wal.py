@@ -345,3 +345,59 @@ os.kill(os.getpid(), signal.SIGKILL)
         assert [e for _, e in j.load_events(["DecisionMade"])] == [
             _decision(n) for n in range(1, 401)
         ]
+
+
+def test_a_file_system_without_shared_maps_gets_the_frames_written(tmp_path, monkeypatch, caplog):
+    """Where mmap is refused (ENODEV: some network and FUSE mounts) the log is written with
+    pwrite, one warning says so, and a killed process's records are recovered as ever."""
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+
+    monkeypatch.setattr(journal_wal_file.mmap, "mmap", refused)
+    with caplog.at_level("WARNING"), SqliteJournal(tmp_path, writer_thread=False) as j:
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        j.record_many((_decision(1), submitted("t-2", BUY, "0.001", "60000.0")))
+        j.rehearse_many((_decision(2),))  # nothing to fault in: no map
+        assert not j._wal.mapped
+        assert [lsn for lsn, _ in _frames(j.wal_path)] == [1, 2]
+        assert os.path.getsize(j.wal_path) == j._wal_size  # no reserve: the frames alone
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-2"]
+    warnings = [
+        r.getMessage() for r in caplog.records if "cannot be memory-mapped" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and "No such device" in warnings[0]
+    assert os.path.getsize(tmp_path / "journal.wal") == 0  # emptied at the clean close
+
+
+def test_without_the_map_a_disk_filling_during_a_write_leaves_no_part_of_the_record(
+    tmp_path, monkeypatch
+):
+    """The pwrite path: the disk took 40 bytes of the frame, then none. The error says the
+    disk is full (not "short write"), the file is cut back to the frames before, and once
+    there is room the log goes on."""
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+
+    monkeypatch.setattr(journal_wal_file.mmap, "mmap", refused)
+    real_pwrite = os.pwrite
+    budget = [40]
+
+    def filling(fd: int, data, offset: int) -> int:
+        if budget[0] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        taken = real_pwrite(fd, bytes(data[: budget[0]]), offset)
+        budget[0] -= taken
+        return taken
+
+    with SqliteJournal(tmp_path, apply_interval_s=3600) as j:
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        size = os.path.getsize(j.wal_path)
+        monkeypatch.setattr(journal_wal_file.os, "pwrite", filling)
+        with pytest.raises(JournalError, match="No space left on device"):
+            j.record(submitted("t-2", BUY, "0.001", "60000.0"))
+        assert os.path.getsize(j.wal_path) == size
+        monkeypatch.setattr(journal_wal_file.os, "pwrite", real_pwrite)
+        j.record(submitted("t-3", BUY, "0.001", "60000.0"))
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-3"]
