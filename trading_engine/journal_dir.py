@@ -164,12 +164,38 @@ def prune_earlier_runs(journal_dir: str | Path, keep: int) -> None:
         )
 
 
+# Free space the daemon wants under journal_dir before it opens the journal: SQLite's own
+# -wal (checkpointed every ~4 MB), the books' checkpoints, the logs and the market recording.
+# The journal's log reserves its own 2 MiB ahead, so it could start and trade on a full disk
+# until SQLite or the logs failed; a daemon (re)started there is refused in one line instead.
+MIN_FREE_BYTES = 8 << 20
+
+
+def free_bytes(journal_dir: Path) -> int | None:
+    """Bytes free to this user on the file system of `journal_dir` (None: not known)."""
+    try:
+        st = os.statvfs(journal_dir)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 def open_journal(
     journal_dir: Path, synchronous: Synchronous, lock: JournalLock | None
 ) -> SqliteJournal:
     """The journal, applied to its tables by the daemon's loop between market-data items, not
     by a thread that would compete with the order path for the GIL (book_keeper.journal); a
-    failure to open it is the user's directory's, in one line."""
+    failure to open it is the user's directory's, in one line, as is a disk too full to
+    journal on (`MIN_FREE_BYTES`)."""
+    free = free_bytes(journal_dir)
+    if free is not None and free < MIN_FREE_BYTES:
+        raise DaemonError(
+            journal_dir_refusal(
+                journal_dir,
+                f"the disk is full: {free / 2**20:.1f} MiB free, the daemon needs "
+                f"{MIN_FREE_BYTES >> 20} MiB to journal and log safely",
+            )
+        )
     try:
         return SqliteJournal(journal_dir, synchronous=synchronous, writer_thread=False, lock=lock)
     except JournalTooNew as exc:  # its one line says which journal_dir
