@@ -30,6 +30,7 @@ log = logging.getLogger("book_keeper.journal")  # one logger for all the journal
 
 RESERVE_BYTES = 2 << 20  # reserved and mapped at a time (the log rotates at 1 MiB once applied)
 _ZEROS = bytes(64 << 10)
+PREFAULT_PAGES = 4  # pages after the next frame's that `prefault` maps in
 
 
 def torn_tail(data: bytes, good: int) -> bool:
@@ -92,17 +93,21 @@ class WalFile:
 
     def prefault(self, at: int) -> None:
         """Store a zero where the next frame goes (offset `at`, the end of the frames: the
-        reserve's zeros) and at the start of the page after it: the page faults and the
-        file system's block mapping happen now, not in the next order's `append`. Changes no
-        byte."""
+        reserve's zeros) and at the start of each of the `PREFAULT_PAGES` pages after it (an
+        order's burst of records: the order, its fill, the stop-loss, the account update): the
+        page faults and the file system's block mapping happen now, not in an `append` on the
+        order path. Changes no byte."""
         m = self._map
         if m is None:  # not mapped (yet, or at all)
             return
         reserved = self._reserved
-        nxt = (at // mmap.PAGESIZE + 1) * mmap.PAGESIZE
-        for offset in (at, nxt):
-            if offset < reserved:
-                m[offset] = 0
+        page = mmap.PAGESIZE
+        offset = at
+        for _ in range(PREFAULT_PAGES + 1):
+            if offset >= reserved:
+                break
+            m[offset] = 0
+            offset = (offset // page + 1) * page
 
     def close(self, keep: int) -> None:
         """Unmap, cut the file to its first `keep` bytes (the frames not applied: 0 after a

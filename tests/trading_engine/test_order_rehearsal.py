@@ -11,6 +11,7 @@ import pytest
 
 from book_keeper.journal import SqliteJournal
 from book_keeper.journal_wal import read_wal
+from book_keeper.journal_wal_file import PREFAULT_PAGES
 from core.clock import SimClock
 from core.enums import OrderType, TradingState
 from core.events import DecisionMade, OrderSubmitted
@@ -88,8 +89,9 @@ def test_the_journal_builds_the_frame_record_many_writes_and_writes_nothing(tmp_
 
 
 def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path):
-    """The rehearsal stores a zero where the next frame goes and at the next page's start
-    (the reserve's zeros): the page faults happen there, not in the order's append."""
+    """The rehearsal stores a zero where the next frame goes and at the start of the next
+    PREFAULT_PAGES pages (the reserve's zeros): the page faults happen there, not in the
+    order's appends."""
     with SqliteJournal(tmp_path / "j", writer_thread=False) as j:
         wal = j._wal
         stored: list[tuple[int, int]] = []
@@ -117,7 +119,8 @@ def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path)
         end = j._wal_size
         j.rehearse_many(_events("te-1"))
         page = mmap.PAGESIZE
-        assert stored == [(end, 0), ((end // page + 1) * page, 0)]
+        first = (end // page + 1) * page
+        assert stored == [(end, 0)] + [(first + k * page, 0) for k in range(PREFAULT_PAGES)]
 
 
 # --- ItemSink ------------------------------------------------------------------------------------
