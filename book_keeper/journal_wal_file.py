@@ -15,8 +15,11 @@ file hole on a full disk would kill the process (SIGBUS); a full disk is an OSEr
 log grows, before the record, which then is not written. With synchronous=FULL each frame is
 flushed to the disk (`msync`, as `fdatasync` before) before `append` returns.
 
-A file system that refuses a shared writable map (some network and FUSE mounts) gets the
-frames written with `pwrite` instead, as before the map, with one warning.
+Only where a reserved block stays reserved: on a copy-on-write file system (btrfs, ZFS, APFS)
+a store into a reserved block still needs a new one, and on a full disk the page fault would
+kill the process (SIGBUS) instead of failing a record. So the map is used on the file systems
+of `MAPPED_FILE_SYSTEMS` (read from /proc/self/mountinfo), and elsewhere, or where the map is
+refused, the frames are written with `pwrite`, as before the map.
 """
 
 import contextlib
@@ -30,7 +33,31 @@ log = logging.getLogger("book_keeper.journal")  # one logger for all the journal
 
 RESERVE_BYTES = 2 << 20  # reserved and mapped at a time (the log rotates at 1 MiB once applied)
 _ZEROS = bytes(64 << 10)
+# In place, no copy on write: a block `posix_fallocate` reserved is the one a store fills
+MAPPED_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs", "overlay"})
 PREFAULT_PAGES = 4  # pages after the next frame's that `prefault` maps in
+
+
+def file_system_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the file system `path` is on, from /proc/self/mountinfo (or `mountinfo`'s
+    text): the mount point that is the longest prefix of its real path. None where unknown."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 5:
+            continue
+        point = fields[4].replace("\\040", " ")
+        kind = fields[fields.index("-") + 1] if fields.index("-") + 1 < len(fields) else None
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, kind
+    return best_type
 
 
 def torn_tail(data: bytes, good: int) -> bool:
@@ -51,7 +78,18 @@ class WalFile:
         self._map: mmap.mmap | None = None
         self._reserved = 0  # bytes of the file reserved on the disk and mapped
         self._ready = False  # emptied once (`reset`): the frames in it before are applied
-        self.mapped = True  # False: the file system refused the map; frames go by pwrite
+        kind = file_system_type(path)
+        # False: frames go by pwrite (a file system not known to keep reserved blocks, or
+        # one that refused the map)
+        self.mapped = kind in MAPPED_FILE_SYSTEMS
+        if not self.mapped:
+            log.info(
+                "journal: %s is on %s: records are written with pwrite, not through a memory "
+                "map (kept for file systems that write in place: %s)",
+                path,
+                kind or "a file system of unknown type",
+                ", ".join(sorted(MAPPED_FILE_SYSTEMS)),
+            )
 
     def read(self) -> bytes:
         """The whole file (frames and any reserve), as a restart reads it."""

@@ -401,3 +401,33 @@ def test_without_the_map_a_disk_filling_during_a_write_leaves_no_part_of_the_rec
         monkeypatch.setattr(journal_wal_file.os, "pwrite", real_pwrite)
         j.record(submitted("t-3", BUY, "0.001", "60000.0"))
         assert [o.client_order_id for o in j.open_orders()] == ["t-1", "t-3"]
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+30 27 0:30 / /data rw,relatime - btrfs /dev/vdb rw
+31 30 0:31 / /data/fast\\040disk rw,relatime shared:5 - xfs /dev/vdc rw
+32 27 0:32 / /tmpx rw - tmpfs tmpfs rw
+"""
+
+
+def test_the_file_system_type_is_the_longest_mount_point_above_the_path():
+    kind = journal_wal_file.file_system_type
+    assert kind(Path("/home/me/journal"), MOUNTINFO) == "ext4"
+    assert kind(Path("/data/journal"), MOUNTINFO) == "btrfs"
+    assert kind(Path("/data/fast disk/j"), MOUNTINFO) == "xfs"  # an escaped space, optional field
+    assert kind(Path("/datax/j"), MOUNTINFO) == "ext4"  # /data is not a prefix of /datax
+    assert kind(Path("/tmpx"), MOUNTINFO) == "tmpfs"
+    assert kind(Path("/x"), "") is None
+
+
+def test_on_a_copy_on_write_file_system_the_frames_are_written_not_mapped(tmp_path, monkeypatch):
+    """btrfs / ZFS: a store into a reserved block may need a new one and die of SIGBUS on a
+    full disk, so the log is written with pwrite there (said once at INFO)."""
+    monkeypatch.setattr(journal_wal_file, "file_system_type", lambda path: "btrfs")
+    with SqliteJournal(tmp_path, writer_thread=False) as j:
+        assert not j._wal.mapped
+        j.record(submitted("t-1", BUY, "0.001", "60000.0"))
+        assert os.path.getsize(j.wal_path) == j._wal_size  # no reserve
+        assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
