@@ -69,6 +69,7 @@ def books_status(
         "strategy_slow_calls": st.slow_strategy_calls,  # this run
         "strategy_slowest_ms": round(st.slowest_strategy_call_ms),
         "orders_in_doubt": st.orders_in_doubt,
+        "order_rehearsals": st.order_rehearsals,  # this run: the order path kept warm
         # this run: reports of orders not tracked, ids of ours (something is off) and
         # orders placed by hand (left alone by design)
         "unknown_client_ids": untracked.unknown_client_ids,

@@ -131,3 +131,5 @@ class ExecStatus:
     # Orders whose state at the exchange is not known yet: sent and unanswered (PENDING_SUBMIT,
     # UNKNOWN) or with a cancel on its way. 0 once every fault has played out.
     orders_in_doubt: int = 0
+    # The order path run with no effect, to keep it warm (`trading_engine.order_rehearsal`)
+    order_rehearsals: int = 0

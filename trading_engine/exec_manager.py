@@ -1325,6 +1325,7 @@ class ExecManager:
             slow_strategy_calls=self._slow.count,
             slowest_strategy_call_ms=self._slow.slowest_ms,
             orders_in_doubt=self.orders_in_doubt(),
+            order_rehearsals=self._rehearsal.runs,
         )
 
     def orders_in_doubt(self) -> int:

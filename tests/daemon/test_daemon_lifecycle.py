@@ -114,6 +114,8 @@ def test_sigterm_cancels_open_orders_prints_a_summary_and_exits_0_within_5_s(sig
     # the run's market-data items and CPU, read together (bench_daemon_memory's cost per item)
     status = json.loads((workdir / "journal" / "status.json").read_text())
     assert status["items"] > 0 and status["cpu_s"] > 0, status
+    # the sink rehearsed the order path (every 50 items or 200 ms), with no trace elsewhere
+    assert status["order_rehearsals"] > 0, status
     # settled at the stop: nothing in doubt, and the stop's reconciliation found no difference
     assert status["orders_in_doubt"] == 0, status
     assert status["last_reconciled_ms"] >= status["started_ms"], status
