@@ -413,8 +413,6 @@ class ExecManager:
             check=risk.rehearse,
             encode=getattr(journal, "rehearse_many", None),
             sign=getattr(venue, "rehearse", None),
-            gap_open=gap_open,
-            clock_offset_ms=clock_offset_ms,
             strategy=strategy.name,
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
@@ -464,7 +462,7 @@ class ExecManager:
         the daemon's sink calls it every `rehearse_every_items` items)."""
         symbol = getattr(item, "symbol", None)
         if symbol in self._symbols and not self._stopped and not self._busy:
-            self._rehearsal.run(symbol, now_ms, self._lag_ms.get(symbol, 0))
+            self._rehearsal.run(symbol, now_ms)
 
     @property
     def rehearsals(self) -> int:

@@ -14,7 +14,9 @@ books and the strategy cannot tell that it ran. HFT engines do the same ("warmin
 path"). It costs ~20-30 us each time; the backtester does not call it.
 
 A step that raises disables the rehearsals for the rest of the run (one warning): they are an
-optimization, never a reason for the daemon to stop.
+optimization, never a reason for the daemon to stop. A rehearsal asks nothing the market
+recorder journals (`trading_engine.market_recorder`: the answers of `gap_open` and
+`clock_offset_ms`), so the parity audit replays a session without rehearsing.
 """
 
 import logging
@@ -40,9 +42,7 @@ class OrderRehearsal:
 
     __slots__ = (
         "_check",
-        "_clock_offset_ms",
         "_encode",
-        "_gap_open",
         "_instruments",
         "_position_prices",
         "_sign",
@@ -59,8 +59,6 @@ class OrderRehearsal:
         check: Callable[..., bool],
         encode: Callable[[Sequence[Event]], object] | None,
         sign: Callable[[OrderRequest], object] | None,
-        gap_open: Callable[[str], bool],
-        clock_offset_ms: Callable[[], int],
         strategy: str,
     ) -> None:
         self._instruments = instruments
@@ -68,13 +66,11 @@ class OrderRehearsal:
         self._check = check
         self._encode = encode
         self._sign = sign
-        self._gap_open = gap_open
-        self._clock_offset_ms = clock_offset_ms
         self._strategy = strategy
         self.enabled = True
         self.runs = 0
 
-    def run(self, symbol: str, now_ms: int, data_lag_ms: int = 0) -> None:
+    def run(self, symbol: str, now_ms: int) -> None:
         """Rehearse an order of `symbol` at `now_ms` (see the module docstring)."""
         if not self.enabled:
             return
@@ -82,12 +78,12 @@ class OrderRehearsal:
         if inst is None:
             return
         try:
-            self._rehearse(inst, symbol, now_ms, data_lag_ms)
+            self._rehearse(inst, symbol, now_ms)
         except Exception as exc:  # an optimization must never stop the daemon
             self.enabled = False
             log.warning("order path rehearsal failed, no more rehearsals this run: %r", exc)
 
-    def _rehearse(self, inst: Instrument, symbol: str, now: int, lag_ms: int) -> None:
+    def _rehearse(self, inst: Instrument, symbol: str, now: int) -> None:
         position, mark, last = self._position_prices(symbol)
         price = last if last is not None else mark
         if price is None or price <= 0:
@@ -113,12 +109,11 @@ class OrderRehearsal:
             action=f"target {-position if position else qty}",
             reason="rehearsal",
         )
+        # No market-data gap, no clock offset, no lag: every check runs to its end. Not the
+        # ExecManager's `gap_open` / `clock_offset_ms`: a recorded session journals each of
+        # their answers for the parity audit's replay, which rehearses nothing.
         approved = self._check(
-            request,
-            gap_open=self._gap_open(symbol),
-            clock_offset_ms=self._clock_offset_ms(),
-            data_lag_ms=lag_ms,
-            now_ms=now,
+            request, gap_open=False, clock_offset_ms=0, data_lag_ms=0, now_ms=now
         )
         submitted = OrderSubmitted(event_time_ms=now, recv_time_ms=now, request=request)
         if self._encode is not None:

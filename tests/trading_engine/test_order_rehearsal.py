@@ -249,3 +249,35 @@ def test_after_the_kill_switch_the_rehearsal_signs_nothing():
     assert rig.risk.state is TradingState.REDUCING
     rig.em.rehearse_order(_trade("60000"), T0)
     assert len(signed) == 1
+
+
+def test_a_rehearsal_asks_nothing_a_recorded_session_journals():
+    """The market recorder journals every answer of the ExecManager's `gap_open` and
+    `clock_offset_ms` for the parity audit's replay, which does not rehearse: a rehearsal
+    asking them shifted the replay's answers (a kill-switch session's audit diverged)."""
+    asked: list[str] = []
+
+    class SeenInGaps:  # looked at whenever `gap_open("BTCUSDT")` asks the rig's set
+        def __hash__(self) -> int:
+            return hash(SYMBOL)
+
+        def __eq__(self, other: object) -> bool:
+            asked.append("gap")
+            return False
+
+    class SeenOffset(int):  # what `clock_offset_ms()` answers, looked at by the check
+        def __abs__(self) -> int:
+            asked.append("offset")
+            return 0
+
+    rig = make_rig()
+    rig.gaps.add(SeenInGaps())  # type: ignore[arg-type]
+    rig.offset_ms[0] = SeenOffset(0)
+    rig.strategy.on_bar_says.append([TargetPosition(symbol=SYMBOL, qty=D("0.010"))])
+    rig.next_bar("60000")
+    assert len(rig.venue.submitted) == 1
+    assert "gap" in asked and "offset" in asked  # a real order asks both ...
+    asked.clear()
+    for _ in range(3):
+        rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 3 and asked == []  # ... a rehearsal neither
