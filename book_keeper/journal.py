@@ -175,7 +175,7 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         self.recovered_records = 0  # frames applied at opening (recorded, not yet applied)
         self._fsync = self.synchronous is Synchronous.FULL
         self._lock_fd: int | None = None
-        self._wal: WalFile | None = None  # journal.wal, written through a memory map
+        self._wal: WalFile | None = None  # journal.wal (a memory map, or pwrite: journal_wal_file)
         self._conn: sqlite3.Connection | None = None
         self._applier: _Applier | None = None
         self._thread: threading.Thread | None = None

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # A client id of our own shape, never sent (Binance's ^[\.A-Z\:/a-z0-9_-]{1,36}$)
 REHEARSAL_CLIENT_ID = "rehearsal-order-path-0000000000"
-_ZERO = Decimal(0)
 
 
 class OrderRehearsal:
@@ -91,8 +90,8 @@ class OrderRehearsal:
         # What a target that turns the position (or opens one) sends: a market order of the
         # position's size the other way, or the smallest order the exchange takes.
         side = Side.SELL if position > 0 else Side.BUY
-        qty = inst.floor_qty(abs(position), OrderType.MARKET) if position else _ZERO
-        if qty < inst.market_lot.min_qty:
+        qty = inst.floor_qty(abs(position), OrderType.MARKET)
+        if qty < inst.market_lot.min_qty:  # flat, or less than a lot
             qty = smallest_order_qty(inst, price)
         request = OrderRequest(
             symbol=symbol,

@@ -183,21 +183,27 @@ def test_repeat_alternates_the_journal_modes_each_run_with_a_fresh_journal(capsy
     assert re.search(r"MemoryJournal, 2 runs alternating: .* spread [\d.]+-[\d.]+ us", out)
 
 
-def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
+def _run(tmp_path, *, orders: int, rehearse_every: int = bench.REHEARSE_EVERY):
+    """A small flip run of the benchmark (an order every 20th trade), its requests kept."""
     one, span_ms = bench.capture()
-    result = asyncio.run(
+    return asyncio.run(
         bench.measure(
             bench.endless_tape(one, span_ms),
             start_ms=bench.item_time(one[0]),
             max_items=20_000,
-            orders=3,
+            orders=orders,
             journal_mode="NORMAL",
             strategy_name="flip",
             every=20,
             tmp=tmp_path,
             keep_sent=True,
+            rehearse_every=rehearse_every,
         )
     )
+
+
+def test_the_timed_request_is_signed_by_python_binance_and_answered(tmp_path):
+    result = _run(tmp_path, orders=3)
     assert len(result.order_us) == 3
     assert all(us > 0 for us in result.order_us)
     sent = result.rig.session.sent
@@ -270,24 +276,6 @@ def test_stages_are_timed_in_place_in_order_and_the_methods_restored_after(capsy
         assert cls.__dict__[name] is original
 
 
-def _run(tmp_path, rehearse_every: int):
-    one, span_ms = bench.capture()
-    return asyncio.run(
-        bench.measure(
-            bench.endless_tape(one, span_ms),
-            start_ms=bench.item_time(one[0]),
-            max_items=20_000,
-            orders=4,
-            journal_mode="NORMAL",
-            strategy_name="flip",
-            every=20,
-            tmp=tmp_path,
-            keep_sent=True,
-            rehearse_every=rehearse_every,
-        )
-    )
-
-
 def _wire(result) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """What reached the exchange, without the parts that follow the wall clock."""
     return [
@@ -304,8 +292,8 @@ def test_the_order_path_rehearsal_leaves_no_trace_on_the_wire_or_in_the_journal(
     """The daemon's wiring (real LiveVenue, python-binance signing, SqliteJournal, RiskManager)
     with a rehearsal every 5 items against none: the same requests reach the exchange, the
     same events are journaled, the same client ids are used, and the rehearsals ran."""
-    warm = _run(tmp_path / "warm", 5)
-    cold = _run(tmp_path / "cold", 0)
+    warm = _run(tmp_path / "warm", orders=4, rehearse_every=5)
+    cold = _run(tmp_path / "cold", orders=4, rehearse_every=0)
     assert warm.rehearsals > 50 and cold.rehearsals == 0
     assert len(warm.order_us) == len(cold.order_us) == 4
     assert _wire(warm) == _wire(cold)
