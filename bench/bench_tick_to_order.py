@@ -81,6 +81,7 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -170,6 +171,12 @@ class TapeClock(LiveClock):
 
     def now_ms(self) -> int:
         return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """A wait on the tape: its time passes at once (the rate governor's pause ends; on the
+        wall clock it would never end, the tape's time moving only with the items)."""
+        self.now += math.ceil(seconds * 1000)
+        await asyncio.sleep(0)
 
 
 # --- the HTTP layer: a fake aiohttp session over a tiny fake exchange ----------------------------
@@ -517,7 +524,9 @@ async def build(
     await client.session.close()  # the real aiohttp session: never used
     session = make_session(clock)
     client.session = session
-    rest = RestConnection(client=client, clock=clock, governor=RateGovernor(clock=clock))
+    rest = RestConnection(
+        client=client, clock=clock, governor=RateGovernor(clock=clock, sleep=clock.sleep)
+    )
     book = BookKeeper(
         starting_balances={"USDT": wallet},
         instruments=instruments,
@@ -897,7 +906,7 @@ async def measure(
         is_trade = item.__class__ is Trade
         if is_trade:
             session.last_price = item.price  # type: ignore[attr-defined]
-        clock.now = item_time(item)
+        clock.now = max(clock.now, item_time(item))  # behind the tape after a governor's pause
         before = session.order_posts
         submitted = em.counters.submitted
         if calls is not None and is_trade:
