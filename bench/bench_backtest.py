@@ -29,7 +29,8 @@ per bar) at about 1,000, 10,000 and 100,000 orders; the cost per order, bars inc
 not grow with the order history.
 
 The machine's speed moves by up to 2x from one day to the next, so the script first times the
-lean reference loop of `bench_reference_loop.py` (`--reference-orders`, 20,000 ordering ticks)
+lean reference loop of `bench_reference_loop.py` (`--reference-orders`, 20,000 ordering ticks,
+its order signed by python-binance)
 in this process and prints its p50, and each rate also as the time per bar (or tick) in
 multiples of that p50: a figure to compare across days.
 """

@@ -48,7 +48,8 @@ benchmark's compressed one; python-binance signs with the wall clock, as it alwa
 
 This machine's speed moves by up to 2x from one day to the next, so a figure alone cannot say
 whether the code got better. The lean reference loop of `bench_reference_loop.py` (issue 7's
-yardstick: 11/43 us p50/p99 on the machine its target was set on) runs in this process before
+yardstick: 11/43 us p50/p99 on the machine its target was set on; its order signed by
+python-binance, which reproduces those figures) runs in this process before
 and after the timed runs (`--reference-orders`, 20,000 ordering ticks), and each run's p50 and
 p99 are printed as multiples of the loop's (the mean of before and after), beside the target's
 own: 50/11 = 4.5x, 250/43 = 5.8x. `--repeat N` makes N rounds of the runs, alternating the
@@ -1208,7 +1209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = reference.measure(args.reference_orders, tape=tape)
     print(
         f"lean reference loop before the runs: p50 {before.p50_us:.1f} us, p99 "
-        f"{before.p99_us:.1f} us ({args.reference_orders:,} ordering ticks; issue 7's "
+        f"{before.p99_us:.1f} us ({args.reference_orders:,} ordering ticks, signed by "
+        f"python-binance; issue 7's "
         f"{REFERENCE_P50_US:.0f}/{REFERENCE_P99_US:.0f} us)"
     )
     results: list[Result] = []
