@@ -601,10 +601,12 @@ class RestConnection:
         if not self._fast_client():
             return None
         values = list(map(params.__getitem__, plan.params))  # no comprehension frame
-        for i, v in enumerate(values):
-            if v.__class__ is not str:
-                values[i] = str(v)
-        plain = plan.plain_names and _URL_SAFE.fullmatch("".join(values)) is not None
+        try:  # the order path's values are all text: joined in C, no loop over them
+            joined = "".join(values)
+        except TypeError:  # python-binance's callers may pass numbers: sent as str() of them
+            values = [v if v.__class__ is str else str(v) for v in values]
+            joined = "".join(values)
+        plain = plan.plain_names and _URL_SAFE.fullmatch(joined) is not None
         pairs = None
         if not plain:  # urlencode() escapes something: the body is built from the pairs
             pairs = [

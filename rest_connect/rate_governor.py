@@ -128,6 +128,20 @@ class _Counter:
         return self.start_ms + self.spec.window_ms
 
 
+def _fits(counters: tuple[_Counter, ...], amount: int, at_ms: int) -> bool:
+    """Whether `amount` more fits in each of `counters` (a window's first request always
+    does), their windows rolled to `at_ms` (`_Counter.roll` written out: a call per limit on
+    the order path)."""
+    for counter in counters:
+        start = at_ms - at_ms % counter.spec.window_ms
+        if start > counter.start_ms:
+            counter.start_ms = start
+            counter.used = 0
+        if counter.used > 0 and counter.used + amount > counter.budget:
+            return False
+    return True
+
+
 class RateGovernor:
     """Shared by every request of one API key / IP; all methods run on one event loop."""
 
@@ -169,6 +183,9 @@ class RateGovernor:
         self._counters = [
             _Counter(spec, max(1, int(spec.limit * self.headroom))) for spec in limits
         ]
+        # By kind, for `try_acquire`: an order (weight 0) looks only at the order counters.
+        self._weight_counters = tuple(c for c in self._counters if c.spec.kind is LimitKind.WEIGHT)
+        self._order_counters = tuple(c for c in self._counters if c.spec.kind is LimitKind.ORDERS)
 
     def used(self, header: str) -> int:
         """Units used in the current window of the limit reported in `header` (0 if unknown)."""
@@ -225,22 +242,17 @@ class RateGovernor:
         if now < self.blocked_until_ms or (self.banned_until_ms and self._ban_holds(now)):
             return False
         at = now - self.margin_ms
-        for counter in self._counters:
-            amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
-            if amount > 0:
-                # `counter.roll(at)` written out: a call per limit on the order path
-                start = at - at % counter.spec.window_ms
-                if start > counter.start_ms:
-                    counter.start_ms = start
-                    counter.used = 0
-                if counter.used > 0 and counter.used + amount > counter.budget:
-                    return False
-        if not count:
-            return True
-        for counter in self._counters:
-            amount = weight if counter.spec.kind is LimitKind.WEIGHT else orders
-            if amount > 0:
-                counter.used += amount
+        if weight > 0 and not _fits(self._weight_counters, weight, at):
+            return False
+        if orders > 0 and not _fits(self._order_counters, orders, at):
+            return False
+        if count:
+            if weight > 0:
+                for counter in self._weight_counters:
+                    counter.used += weight
+            if orders > 0:
+                for counter in self._order_counters:
+                    counter.used += orders
         return True
 
     def _amounts(self, weight: int, orders: int) -> list[tuple[_Counter, int]]:

@@ -76,7 +76,10 @@ def proposals_problem(proposals: object) -> str:
     for p in proposals:  # type: ignore[attr-defined]
         cls = p.__class__
         if cls is TargetPosition:
-            numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", p.price))
+            price = p.price
+            if p.qty.__class__ is Decimal and (price is None or price.__class__ is Decimal):
+                continue  # the common case, without the pairs below built and walked
+            numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", price))
         elif cls is OrderProposal:
             numbers = (("quantity", p.quantity), ("price", p.price), ("stop_price", p.stop_price))
         elif cls is CancelProposal:

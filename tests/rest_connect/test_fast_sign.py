@@ -5,10 +5,13 @@ import asyncio
 import hashlib
 import hmac
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import FormData
+
+from core.enums import OrderType, Side
 
 from exchange_sim.server import LocalExchange
 from rest_connect import RestConnection
@@ -92,6 +95,18 @@ CASES = [
             "quantity": "0.004",
             "newClientOrderId": "d7-1",
             "reduceOnly": "true",
+        },
+    ),
+    (  # values that are not text (a caller of python-binance's may pass them): str() of each
+        "futures_create_order",
+        {
+            "symbol": "BTCUSDT",
+            "side": Side.BUY,
+            "type": OrderType.LIMIT,
+            "timeInForce": "GTC",
+            "quantity": Decimal("0.010"),
+            "price": 50000,
+            "newClientOrderId": "d7-2",
         },
     ),
     (  # a client id with characters urlencode() escapes: the slow encoding branch

@@ -282,6 +282,18 @@ async def test_try_acquire_counts_what_fits_and_refuses_what_acquire_would_wait_
     assert sleep.calls == []
 
 
+def test_try_acquire_looks_only_at_the_limits_of_what_it_counts() -> None:
+    """An order (weight 0) goes while the minute's weight is spent, a read (no order) while the
+    order budget is; each counts only toward its own limits."""
+    governor, _, _ = make(weight_limit(2), order_limit(1), start_ms=NOW, headroom=1.0)
+    assert governor.try_acquire(weight=2)
+    assert governor.try_acquire(weight=0, orders=1)  # the weight budget is spent: no matter
+    assert not governor.try_acquire(weight=1)
+    assert not governor.try_acquire(weight=0, orders=1)
+    assert governor.used("X-MBX-USED-WEIGHT-1M") == 2
+    assert governor.used("X-MBX-ORDER-COUNT-10S") == 1
+
+
 def test_try_acquire_judges_at_the_time_its_caller_read() -> None:
     """`RestConnection.start` reads the clock once for the governor and the hand-off: the
     window and the 429 block are judged at that reading, not at a second one."""

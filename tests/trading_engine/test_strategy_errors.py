@@ -74,6 +74,10 @@ def test_the_item_after_a_strategy_error_is_traded_as_usual():
             [TargetPosition(symbol="BTCUSDT", qty=0.01)],  # type: ignore[arg-type]
             "returned TargetPosition with qty=0.01: a Decimal is needed",
         ),
+        (
+            [TargetPosition(symbol="BTCUSDT", qty=D("0.01"), price=60000.5)],  # type: ignore[arg-type]
+            "returned TargetPosition with price=60000.5: a Decimal is needed",
+        ),
         ([{"symbol": "BTCUSDT"}], "returned {'symbol': 'BTCUSDT'} in its sequence, not an"),
         (None, "returned None, not a sequence of OrderProposal / TargetPosition"),
         (
