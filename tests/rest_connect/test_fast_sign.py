@@ -12,7 +12,6 @@ import pytest
 from aiohttp import FormData
 
 from core.enums import OrderType, Side
-
 from exchange_sim.server import LocalExchange
 from rest_connect import RestConnection
 from rest_connect.connection import HmacSha256
