@@ -103,6 +103,65 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+# --- positional rows (the write-ahead log's record_many frames) ---------------------------------
+
+
+def _nested_dataclass(tp: Any) -> type | None:
+    """The dataclass a field holds (`OrderRequest`, `OrderRequest | None`), else None."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = arms[0] if len(arms) == 1 else None
+    return tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None
+
+
+def _make_rower(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    """`cls`'s row function, generated from its fields as `core.fast_init` makes `__init__`s:
+    one tuple of attribute reads, a nested dataclass field as its own row."""
+    hints = _hints(cls)
+    namespace: dict[str, Any] = {}
+    items = []
+    for name in _field_names(cls):
+        nested = _nested_dataclass(hints[name])
+        if nested is None:
+            items.append(f"e.{name}")
+        else:
+            namespace[f"_row_{name}"] = ROWERS[nested]
+            items.append(f"(None if e.{name} is None else _row_{name}(e.{name}))")
+    source = f"def row(e):\n    return ({', '.join(items)}{',' if len(items) == 1 else ''})\n"
+    exec(source, namespace)  # the source: the class's own field names
+    rower: Callable[[Any], tuple[Any, ...]] = namespace["row"]
+    return rower
+
+
+class _Rowers(dict[type, Callable[[Any], tuple[Any, ...]]]):
+    def __missing__(self, cls: type) -> Callable[[Any], tuple[Any, ...]]:
+        rower = self[cls] = _make_rower(cls)
+        return rower
+
+
+# Event class -> its row function: `ROWERS[type(event)](event)` is the event as a positional
+# row, its init fields in order (a nested dataclass as a row of its own, every other value as
+# `encode` writes it: orjson with `orjson_default`). orjson walks a slotted dataclass field by
+# field through `__dataclass_fields__`: a DecisionMade and an OrderSubmitted as rows encode in
+# ~0.9 us against ~2.3 us as objects, on the order path. `row_to_jsonable` reads one back.
+ROWERS = _Rowers()
+
+
+def row_to_jsonable(cls: type, row: Any) -> dict[str, Any]:
+    """The object form (`encode`'s JSON, parsed) of a `cls` written as a row by `ROWERS`;
+    UnknownValue for a row of another length (a newer version's fields)."""
+    names = _field_names(cls)
+    if not isinstance(row, list) or len(row) != len(names):
+        raise UnknownValue(f"{cls.__name__} row {row!r}")
+    hints = _hints(cls)
+    data = dict(zip(names, row, strict=True))
+    for name in names:
+        nested = _nested_dataclass(hints[name])
+        if nested is not None and data[name] is not None:
+            data[name] = row_to_jsonable(nested, data[name])
+    return data
+
+
 def from_jsonable(tp: Any, data: Any) -> Any:
     """Rebuild a value of type `tp` from what `to_jsonable` produced."""
     return _converter(tp)(data)

@@ -63,12 +63,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
-from itertools import repeat
 from pathlib import Path
 
 import orjson
 
 from book_keeper import codec
+from book_keeper.codec import ROWERS as _ROWERS
 from book_keeper.codec import dec
 from book_keeper.journal_applier import _Applier
 from book_keeper.journal_checkpoints import CheckpointKeeping
@@ -606,20 +606,22 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         """
         if not events:
             return
-        # map/zip rather than comprehensions: no Python frame for them on the order path
-        kinds = list(map(_KIND, events))
-        # One encode for the whole frame, `[[kinds], [events]]` (the applier encodes each
+        kinds = list(map(_KIND, events))  # map: no Python frame for it on the order path
+        # One encode for the whole frame, `[[kinds], [rows]]` (the applier encodes each
         # event's own payload later, off the order path): with the caches cold between two
-        # orders one orjson call costs ~5 us, two ~7 us, plus the lines' assembly.
-        body = orjson.dumps((kinds, events), default=codec.orjson_default)
-        self._append(tuple(zip(events, repeat(None))), body, "events")
+        # orders one orjson call costs ~5 us, two ~7 us, plus the lines' assembly. Each event
+        # as a positional row (`codec.ROWERS`): 2.5x cheaper for orjson than the dataclass.
+        rows = [_ROWERS[e.__class__](e) for e in events]
+        body = orjson.dumps((kinds, rows), default=codec.orjson_default)
+        self._append(tuple(events), body, "events")  # bare events: the applier encodes them
 
     def rehearse_many(self, events: Sequence[Event]) -> bytes:
         """The frame `record_many(events)` would append, built and not written (nothing
         recorded), and the log's next pages faulted in (no byte changed):
         `trading_engine.order_rehearsal` keeps the path warm for the next order."""
         kinds = list(map(_KIND, events))
-        body = orjson.dumps((kinds, events), default=codec.orjson_default)
+        rows = [_ROWERS[e.__class__](e) for e in events]
+        body = orjson.dumps((kinds, rows), default=codec.orjson_default)
         frame = _frame(self._lsn + 1, body)
         wal = self._wal
         if wal is not None:

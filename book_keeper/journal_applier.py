@@ -120,9 +120,11 @@ class _Applier:
         db.execute("BEGIN IMMEDIATE")
         try:
             for _lsn, entries in todo:
-                for obj, payload in entries:
-                    if payload is None:  # record_many leaves the per-event JSON to this thread
-                        payload = codec.encode(obj)
+                for entry in entries:
+                    if isinstance(entry, Event):  # record_many's: its JSON is made here
+                        obj, payload = entry, codec.encode(entry)
+                    else:
+                        obj, payload = entry
                     (handlers.get(type(obj)) or self._on_event)(obj, payload)
             if self.replay is not None and self._checkpoint_due():
                 self._write_checkpoint()

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from book_keeper import codec
+from core.events import Event
 
 
 class _Snapshot(NamedTuple):
@@ -26,15 +27,16 @@ SNAPSHOT_KIND = "_snapshot"  # the write-ahead log's kind for a balance snapshot
 
 # One write-ahead log frame: crc32 (of the rest), lsn, body length, body. The body is one line
 # per event, `<kind> <JSON>` (orjson escapes every newline inside the JSON), or, for a
-# record_many, one JSON array `[[kind, ...], [event, ...]]` (a body starting with "[").
+# record_many, one JSON array `[[kind, ...], [row, ...]]` (a body starting with "["), each
+# event a positional row of its fields (`codec.ROWERS`; an object in logs of earlier versions).
 _CRC = struct.Struct("<I")
 _HEAD = struct.Struct("<QI")
 _FRAME_HEAD = _CRC.size + _HEAD.size
 _MAX_BODY = 64 << 20  # a length above this is a torn or corrupt header, not a record
 
-# A journal entry in memory: the event (or snapshot) and its JSON payload (None: the applier
-# encodes it, for the entries of a record_many).
-_Entry = tuple[Any, bytes | None]
+# A journal entry in memory: the event (or snapshot) and its JSON payload, or the event alone
+# (record_many's: the applier encodes it).
+_Entry = tuple[Any, bytes] | Event
 _Batch = tuple[int, tuple[_Entry, ...]]
 
 
@@ -78,11 +80,23 @@ def read_wal(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
     return frames, pos
 
 
+def _as_object(kind: str, obj: Any) -> Any:
+    """An event of a record_many frame in `codec.encode`'s object form: a positional row
+    (`codec.ROWERS`) mapped to its field names; an object (logged by a version before rows)
+    as it is."""
+    if not isinstance(obj, list):
+        return obj
+    cls = codec.event_classes().get(kind)
+    if cls is None:
+        raise codec.UnknownValue(f"record kind {kind!r}")
+    return codec.row_to_jsonable(cls, obj)
+
+
 def _decode_body(body: bytes) -> tuple[_Entry, ...]:
-    if body[:1] == b"[":  # record_many: [[kind, ...], [event JSON, ...]]
+    if body[:1] == b"[":  # record_many: [[kind, ...], [event row (or object), ...]]
         kinds, objects = orjson.loads(body)
         return tuple(
-            (codec.loads(kind, payload := orjson.dumps(obj)), payload)
+            (codec.loads(kind, payload := orjson.dumps(_as_object(kind, obj))), payload)
             for kind, obj in zip(kinds, objects, strict=True)
         )
     entries: list[_Entry] = []
