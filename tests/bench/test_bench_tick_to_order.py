@@ -54,7 +54,7 @@ def test_script_prints_figures_and_targets_for_each_journal(capsys):
             r"p50 [\d.]+ us = [\d.]+x the lean loop's [\d.]+ us, p99 [\d.]+ us = ", ratio
         )
         assert re.search(
-            r"the issue's target is 50/11 = 4.5x, 250/43 = 5.8x \[(met|NOT MET)\]$", ratio
+            r"the issue's target is 50/11 = 4.55x, 250/43 = 5.81x \[(met|NOT MET)\]$", ratio
         )
     assert "non-ordering ticks, on_item: Trade p50" in out
     assert "load average" in out
@@ -114,16 +114,41 @@ def test_each_run_is_given_as_multiples_of_the_mean_of_the_reference_loops_aroun
 
     assert "p50 2.0 us before the runs, 4.0 us after; p99 8.0 / 12.0 us" in lines[0]
     assert lines[1] == (
-        "  flip every 50th trade, SqliteJournal NORMAL: p50 66.0 us = 22.0x the lean loop's "
-        "3.0 us, p99 80.0 us = 8.0x its 10.0 us; the issue's target is 50/11 = 4.5x, "
-        "250/43 = 5.8x [NOT MET]"
+        "  flip every 50th trade, SqliteJournal NORMAL: p50 66.0 us = 22.00x the lean loop's "
+        "3.0 us, p99 80.0 us = 8.00x its 10.0 us; the issue's target is 50/11 = 4.55x, "
+        "250/43 = 5.81x [NOT MET]"
     )
     assert lines[2] == "  flip every 50th trade, MemoryJournal: no ordering tick"
     assert lines[3] == (
-        "  flip every 50th trade, MemoryJournal: p50 12.0 us = 4.0x the lean loop's "
-        "3.0 us, p99 14.0 us = 1.4x its 10.0 us; the issue's target is 50/11 = 4.5x, "
-        "250/43 = 5.8x [met]"
+        "  flip every 50th trade, MemoryJournal: p50 12.0 us = 4.00x the lean loop's "
+        "3.0 us, p99 14.0 us = 1.40x its 10.0 us; the issue's target is 50/11 = 4.55x, "
+        "250/43 = 5.81x [met]"
     )
+
+
+def test_a_run_at_another_order_rate_is_set_against_the_loop_at_that_rate():
+    lines: list[str] = []
+    # At one order in 2,000 trades the loop's means are 12.0 / 40.0 us: 54 us is 4.50x (met),
+    # where against the loop at one in 50 (10.0 us) it would be 5.4x.
+    runs = [result("NORMAL", [54.0], every=2000), result("NORMAL", [46.0])]
+    cold = (timing(11.0, 38.0), timing(13.0, 42.0))
+
+    bench.compare(runs, timing(10.0, 30.0), timing(10.0, 30.0), lines.append, {2000: cold})
+    bench.spread(runs, timing(10.0, 30.0), timing(10.0, 30.0), lines.append, {2000: cold})
+
+    assert lines[1] == (
+        "  the loop at one order in 2,000 trades (100 ordering ticks): p50 11.0 / 13.0 us, "
+        "p99 38.0 / 42.0 us; means 12.00 / 40.00 us, for the runs at that rate"
+    )
+    assert lines[2].startswith(
+        "  flip every 2000th trade, SqliteJournal NORMAL: p50 54.0 us = 4.50x the lean loop's "
+        "12.0 us, p99 54.0 us = 1.35x its 40.0 us;"
+    )
+    assert lines[2].endswith("[met]")
+    assert "p50 46.0 us = 4.60x the lean loop's 10.0 us" in lines[3]
+    assert lines[3].endswith("[NOT MET]")
+    assert "median 54.0 us = 4.50x the lean loop's 12.0 us" in lines[4]
+    assert "median 46.0 us = 4.60x the lean loop's 10.0 us" in lines[5]
 
 
 def test_repeated_runs_give_the_median_and_spread_of_each_modes_p50s():
@@ -142,10 +167,10 @@ def test_repeated_runs_give_the_median_and_spread_of_each_modes_p50s():
     # NORMAL: median 100, 90 is -10 %, 120 is +20 %; the loop's mean p50 2.5 us: 40x.
     assert lines == [
         "flip every 50th trade, SqliteJournal NORMAL, 3 runs alternating: p50s 100.0, 120.0, "
-        "90.0 us; median 100.0 us = 40.0x the lean loop's 2.5 us, spread 90.0-120.0 us "
+        "90.0 us; median 100.0 us = 40.00x the lean loop's 2.5 us, spread 90.0-120.0 us "
         "(-10% / +20% of the median)",
         "flip every 50th trade, MemoryJournal, 3 runs alternating: p50s 40.0, 60.0, 50.0 us; "
-        "median 50.0 us = 20.0x the lean loop's 2.5 us, spread 40.0-60.0 us "
+        "median 50.0 us = 20.00x the lean loop's 2.5 us, spread 40.0-60.0 us "
         "(-20% / +20% of the median)",
     ]
 
