@@ -101,7 +101,6 @@ from decimal import Decimal
 from core.account import StrategyView
 from core.clock import Clock
 from core.enums import (
-    MARKET_LIKE_TYPES,
     ForcedClose,
     OrderIntent,
     OrderStatus,
@@ -142,7 +141,6 @@ from core.orders import (
     outside_order,
 )
 from core.venue import Venue
-from risk_manager import pre_trade
 from risk_manager.protection import fired_at
 from trading_engine.bar_intake import BarIntake
 from trading_engine.denial_log import DenialLog
@@ -177,6 +175,7 @@ from trading_engine.stale_orders import StaleOrders
 from trading_engine.state_denials import StateDenials
 from trading_engine.strategy_cancels import StrategyCancels
 from trading_engine.strategy_view import BooksView
+from trading_engine.target_order import plan_target_order
 from trading_engine.venue_events import (
     END_EVENTS,
     FILL_EVENTS,
@@ -414,6 +413,7 @@ class ExecManager:
             encode=getattr(journal, "rehearse_many", None),
             sign=getattr(venue, "rehearse", None),
             strategy=strategy.name,
+            max_order_notional=lambda: risk.max_order_notional_usdt,
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
         self._on_start: Callable[[str, StrategyView], Proposals] | None = (
@@ -868,40 +868,18 @@ class ExecManager:
                 for o in working_orders:
                     self._cancel(o, now, f"target {target.qty}: working order no longer fits")
                 return
-        delta = need - working
-        if delta == 0:
-            return
-        side = Side.BUY if delta > 0 else Side.SELL
-        order_type = OrderType.MARKET if target.price is None else OrderType.LIMIT
-        # `inst.lot_for(order_type)` inline: its minQty here, its maxQty on the grid below
-        lot = inst.market_lot if order_type in MARKET_LIKE_TYPES else inst.lot
-        qty = inst.floor_qty(abs(delta), order_type)
-        if qty < lot.min_qty or qty == 0:
-            return  # less than one tradeable lot away: close enough
-        reverses = position != 0 and (position > 0) != (need > 0)
-        reduce_only = reverses and abs(need) <= abs(position)
-        price = None if target.price is None else inst.round_price(target.price, side)
-        if not reduce_only:
-            ref = price if price is not None else mark
-            if ref is not None:
-                # The RiskManager's own comparisons (order notional, MIN_NOTIONAL), so that
-                # what is planned here is what `check` will decide.
-                notional = qty * ref
-                if (
-                    reverses
-                    and not working_orders
-                    and pre_trade.check_order_notional(notional, self._risk.max_order_notional_usdt)
-                ):
-                    # A reversal larger than one order may be (the cap would deny it and the
-                    # position would stay on the wrong side): close first, reduce-only, which no
-                    # size limit refuses; the opening order follows once the position is flat.
-                    qty = inst.floor_qty(abs(position), order_type)
-                    reduce_only = True
-                elif inst.check_min_notional(notional):
-                    return  # a remainder below the minimum notional: not worth an order
-        # Farther than one order may go (LOT_SIZE / MARKET_LOT_SIZE maxQty, -4005): this order
-        # goes as far as it may, the next one once it is answered.
-        qty = min(qty, lot.grid_max_qty)  # inst.max_qty(order_type)
+        plan = plan_target_order(
+            target,
+            inst,
+            position=position,
+            mark=mark,
+            working=working,
+            has_working=bool(working_orders),
+            max_order_notional=self._risk.max_order_notional_usdt,
+        )
+        if plan is None:
+            return  # there, or close enough
+        side, order_type, qty, price, reduce_only, reverses = plan
         if not journaled:
             self._decide_target(target, now)
         sent = self._submit_toward_target(

@@ -8,7 +8,9 @@ daemon's sink (`ItemSink`) runs the steps an order takes, on the symbol of the l
 without any effect: the books read, the order built as a target would build it, the decision
 and the order events, every pre-trade check (`RiskManager.rehearse`: nothing counted), the
 journal's encoding of the record (`SqliteJournal.rehearse_many`: nothing written), the wire
-parameters and the HMAC-signed request (`LiveVenue.rehearse`: nothing sent). No client id is
+parameters and the HMAC-signed request (`LiveVenue.rehearse`: nothing sent). The order is
+planned by the ExecManager's own `plan_target_order`, for a market target that turns the
+position (a crossover's flip: every check of an entry runs). No client id is
 taken, no event is journaled or published, nothing is logged: the exchange, the journal, the
 books and the strategy cannot tell that it ran. HFT engines do the same ("warming the hot
 path"). It costs ~20-30 us each time; the backtester does not call it.
@@ -23,13 +25,16 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal
 
-from core.enums import OrderType, Side
+from core.enums import OrderType
 from core.events import DecisionMade, Event, OrderSubmitted
 from core.instrument import Instrument
-from core.orders import OrderRequest
+from core.orders import OrderRequest, TargetPosition
+from trading_engine.exec_desk import target_action
+from trading_engine.target_order import plan_target_order
 
 log = logging.getLogger(__name__)
 
+_ZERO = Decimal(0)
 # A client id of our own shape, never sent (Binance's ^[\.A-Z\:/a-z0-9_-]{1,36}$)
 REHEARSAL_CLIENT_ID = "rehearsal-order-path-0000000000"
 
@@ -43,6 +48,7 @@ class OrderRehearsal:
         "_check",
         "_encode",
         "_instruments",
+        "_max_order_notional",
         "_position_prices",
         "_sign",
         "_strategy",
@@ -59,9 +65,11 @@ class OrderRehearsal:
         encode: Callable[[Sequence[Event]], object] | None,
         sign: Callable[[OrderRequest], object] | None,
         strategy: str,
+        max_order_notional: Callable[[], Decimal],
     ) -> None:
         self._instruments = instruments
         self._position_prices = position_prices
+        self._max_order_notional = max_order_notional
         self._check = check
         self._encode = encode
         self._sign = sign
@@ -87,26 +95,41 @@ class OrderRehearsal:
         price = last if last is not None else mark
         if price is None or price <= 0:
             return  # no price yet: no order could be planned either
-        # What a target that turns the position (or opens one) sends: a market order of the
-        # position's size the other way, or the smallest order the exchange takes.
-        side = Side.SELL if position > 0 else Side.BUY
-        qty = inst.floor_qty(abs(position), OrderType.MARKET)
-        if qty < inst.market_lot.min_qty:  # flat, or less than a lot
-            qty = smallest_order_qty(inst, price)
+        # A market target that turns the position (a crossover's flip), or opens the smallest
+        # one the exchange takes: planned by the ExecManager's own function, as a real target.
+        turned = -position if inst.floor_qty(abs(position), OrderType.MARKET) else _ZERO
+        target = TargetPosition(
+            symbol=symbol,
+            qty=turned or smallest_order_qty(inst, price),
+            reason="rehearsal",
+        )
+        plan = plan_target_order(
+            target,
+            inst,
+            position=position,
+            mark=mark,
+            working=_ZERO,
+            has_working=False,
+            max_order_notional=self._max_order_notional(),
+        )
+        if plan is None:
+            return
         request = OrderRequest(
             symbol=symbol,
-            side=side,
-            type=OrderType.MARKET,
-            quantity=qty,
+            side=plan.side,
+            type=plan.type,
+            quantity=plan.qty,
             client_order_id=REHEARSAL_CLIENT_ID,
+            price=plan.price,
+            reduce_only=plan.reduce_only,
         )
         decision = DecisionMade(
             event_time_ms=now,
             recv_time_ms=now,
             symbol=symbol,
             strategy=self._strategy,
-            action=f"target {-position if position else qty}",
-            reason="rehearsal",
+            action=target_action(target),
+            reason=target.reason,
         )
         # No market-data gap, no clock offset, no lag: every check runs to its end. Not the
         # ExecManager's `gap_open` / `clock_offset_ms`: a recorded session journals each of

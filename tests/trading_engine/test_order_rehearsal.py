@@ -281,3 +281,40 @@ def test_a_rehearsal_asks_nothing_a_recorded_session_journals():
     for _ in range(3):
         rig.em.rehearse_order(_trade("60000"), T0)
     assert rig.em.rehearsals == 3 and asked == []  # ... a rehearsal neither
+
+
+def _rehearsed_request(rig) -> OrderRequest:
+    signed: list[OrderRequest] = []
+    rig.em._rehearsal._sign = signed.append
+    rig.em.rehearse_order(_trade("60000"), rig.clock.now_ms())
+    [request] = signed
+    return request
+
+
+@pytest.mark.parametrize("size", ["0.010", "0.100"])  # 0.100 x 2 is over the order notional cap
+def test_the_rehearsed_order_is_the_one_a_target_turning_the_position_sends(size):
+    rig = make_rig()
+    rig.say(TargetPosition(symbol=SYMBOL, qty=D(size)))
+    rig.venue.accept(rig.last_cid())
+    rig.venue.fill(rig.last_cid(), "60000")  # long `size`, its stop-loss placed
+    assert rig.book.position(SYMBOL).qty == D(size)
+    rehearsed = _rehearsed_request(rig)
+
+    rig.say(TargetPosition(symbol=SYMBOL, qty=-D(size)))  # the crossover turns
+    [sent] = [r for r in rig.venue.submitted if r.type is OrderType.MARKET][-1:]
+
+    shape = ("side", "type", "quantity", "price", "reduce_only", "time_in_force")
+    assert [getattr(rehearsed, f) for f in shape] == [getattr(sent, f) for f in shape]
+    assert rehearsed.client_order_id == REHEARSAL_CLIENT_ID != sent.client_order_id
+    if size == "0.100":  # 0.200 BTC at 60,000 = 12,000 USDT > 10,000: closes first
+        assert (sent.quantity, sent.reduce_only) == (D("0.100"), True)
+    else:
+        assert (sent.quantity, sent.reduce_only) == (D("0.020"), False)
+
+
+def test_flat_the_rehearsed_order_opens_the_smallest_position_the_exchange_takes():
+    rig = make_rig()
+    rig.trade("60000")
+    rehearsed = _rehearsed_request(rig)
+    assert (rehearsed.side, rehearsed.type, rehearsed.reduce_only) == (BUY, OrderType.MARKET, False)
+    assert rehearsed.quantity == smallest_order_qty(INSTRUMENTS[SYMBOL], D("60000"))
