@@ -30,6 +30,7 @@ from core.events import DecisionMade, Event, OrderSubmitted
 from core.instrument import Instrument
 from core.orders import OrderRequest, TargetPosition
 from trading_engine.exec_desk import target_action
+from trading_engine.main_trading_strategy import proposals_problem
 from trading_engine.target_order import plan_target_order
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class OrderRehearsal:
             qty=turned or smallest_order_qty(inst, price),
             reason="rehearsal",
         )
+        proposals_problem((target,))  # what the ExecManager asks of a strategy's answer
         plan = plan_target_order(
             target,
             inst,
