@@ -618,14 +618,17 @@ class CallCounter:
         self._calls: Counter[str] = Counter()
         self._done = False
 
+    # How the counting hook is set and taken off: a C call, not counted itself.
+    _set_hook: Callable[[Any], None] = staticmethod(sys.setprofile)
+
     def start(self) -> None:
         self._calls = Counter()
         self._tracing = []
         self._done = False
-        sys.setprofile(self._event)
+        self._set_hook(self._event)
 
     def stop(self, *, ordered: bool) -> None:
-        sys.setprofile(None)
+        self._set_hook(None)
         if ordered and self._done:
             if self.first is None:
                 self.first = self._calls
@@ -697,22 +700,12 @@ class OpcodeCounter(CallCounter):
     reaches the HTTP session (`sys.settrace` with `f_trace_opcodes`): deterministic like the
     call counts, and closer to what the time follows (2026-12-03: 135 bytecodes fewer, 2,948 ->
     2,813, gave ~1.2 us of p50; bench/HISTORY.md). C functions run no bytecode: orjson, the
-    HMAC and Decimal arithmetic are not in it."""
+    HMAC and Decimal arithmetic are not in it. `start` and `stop` are CallCounter's, with
+    `sys.settrace` for the hook."""
 
-    def start(self) -> None:
-        self._calls = Counter()
-        self._done = False
-        sys.settrace(self._trace)
+    _set_hook: Callable[[Any], None] = staticmethod(sys.settrace)
 
-    def stop(self, *, ordered: bool) -> None:
-        sys.settrace(None)
-        if ordered and self._done:
-            if self.first is None:
-                self.first = self._calls
-            else:
-                self.samples.append(self._calls)
-
-    def _trace(self, frame: Any, event: str, arg: Any) -> Any:
+    def _event(self, frame: Any, event: str, arg: Any) -> Any:  # the trace function
         if self._done:
             return None
         code = frame.f_code
@@ -720,14 +713,14 @@ class OpcodeCounter(CallCounter):
             if code is _POST_CODE:
                 self._done = True  # handed to the session: stop counting
                 return None
-            if code is _OPCODE_STOP_CODE:
+            if code is _STOP_CODE:
                 return None
             frame.f_trace_opcodes = True
             frame.f_trace_lines = False
-            return self._trace
+            return self._event
         if event == "opcode":
             self._calls[f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"] += 1
-        return self._trace
+        return self._event
 
     def report(self, out: Callable[[str], None] = print) -> None:
         if not self.samples:
@@ -741,9 +734,6 @@ class OpcodeCounter(CallCounter):
             f"{len(self.samples)}, after the first): {sum(median.values()):,} in "
             f"{len(median)} Python functions; most: {top}"
         )
-
-
-_OPCODE_STOP_CODE = OpcodeCounter.stop.__code__
 
 
 class StageTimer:

@@ -94,6 +94,16 @@ def result(journal: str, order_us: list[float], every: int = 50):
     )
 
 
+def small_run(orders: int, *extra: str, reference_orders: int = 200) -> int:
+    """`bench.main` on a few ordering ticks in memory, no cold run, no call counts."""
+    return bench.main(
+        [
+            *("--orders", str(orders), "--journals", "MEMORY", "--cold-orders", "0"),
+            *("--calls", "0", "--reference-orders", str(reference_orders), *extra),
+        ]
+    )
+
+
 def timing(p50_us: float, p99_us: float):
     return bench.reference.Timing(
         orders=100, p50_us=p50_us, p99_us=p99_us, cpu_p50_us=p50_us, cpu_p99_us=p99_us
@@ -257,22 +267,7 @@ def test_rejects_an_unknown_journal_mode():
 
 def test_stages_are_timed_in_place_in_order_and_the_methods_restored_after(capsys):
     originals = {(cls, name): cls.__dict__[name] for _, cls, name in bench.StageTimer.STAGES}
-    status = bench.main(
-        [
-            "--orders",
-            "5",
-            "--journals",
-            "MEMORY",
-            "--cold-orders",
-            "0",
-            "--calls",
-            "0",
-            "--stages",
-            "8",
-            "--reference-orders",
-            "200",
-        ]
-    )
+    status = small_run(5, "--stages", "8")
     out = capsys.readouterr().out
     assert status == 0
     lines = out.splitlines()
@@ -339,22 +334,7 @@ def test_the_order_path_rehearsal_leaves_no_trace_on_the_wire_or_in_the_journal(
 
 
 def test_rehearse_every_takes_a_list_and_labels_the_runs_that_differ_from_the_daemon(capsys):
-    status = bench.main(
-        [
-            "--orders",
-            "3",
-            "--journals",
-            "MEMORY",
-            "--cold-orders",
-            "0",
-            "--calls",
-            "0",
-            "--reference-orders",
-            "200",
-            "--rehearse-every",
-            f"{bench.REHEARSE_EVERY},0,7",
-        ]
-    )
+    status = small_run(3, "--rehearse-every", f"{bench.REHEARSE_EVERY},0,7")
     out = capsys.readouterr().out
     assert status == 0
     heads = [line.split(";")[0] for line in out.splitlines() if line.startswith("tick-to-order (")]
@@ -396,22 +376,7 @@ def test_an_order_rate_past_the_governors_budget_pauses_on_the_tape_and_the_run_
 
 
 def test_opcodes_counts_the_bytecodes_of_the_ordering_tick_per_function(capsys):
-    status = bench.main(
-        [
-            "--orders",
-            "3",
-            "--journals",
-            "MEMORY",
-            "--cold-orders",
-            "0",
-            "--calls",
-            "0",
-            "--opcodes",
-            "3",
-            "--reference-orders",
-            "100",
-        ]
-    )
+    status = small_run(3, "--opcodes", "3", reference_orders=100)
     out = capsys.readouterr().out
     assert status == 0
     line = next(line for line in out.splitlines() if line.startswith("bytecodes before"))
