@@ -98,12 +98,11 @@ class OrderRehearsal:
             return  # no price yet: no order could be planned either
         # A market target that turns the position (a crossover's flip), or opens the smallest
         # one the exchange takes: planned by the ExecManager's own function, as a real target.
-        turned = -position if inst.floor_qty(abs(position), OrderType.MARKET) else _ZERO
-        target = TargetPosition(
-            symbol=symbol,
-            qty=turned or smallest_order_qty(inst, price),
-            reason="rehearsal",
-        )
+        if inst.floor_qty(abs(position), OrderType.MARKET):
+            qty = -position
+        else:  # flat, or less than a lot
+            qty = smallest_order_qty(inst, price)
+        target = TargetPosition(symbol=symbol, qty=qty, reason="rehearsal")
         proposals_problem((target,))  # what the ExecManager asks of a strategy's answer
         plan = plan_target_order(
             target,
