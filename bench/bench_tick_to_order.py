@@ -79,7 +79,10 @@ alternating runs to see 1 us.
     python bench/bench_tick_to_order.py [--orders 2000] [--every 50] [--journals NORMAL,FULL,MEMORY]
         [--cold-every 2000] [--cold-orders 300] [--cold-journals NORMAL,MEMORY] [--strategy sma]
         [--calls 50 [--trace]] [--opcodes 20] [--stages 300] [--without-checkpoints] [--repeat 1]
-        [--rehearse-every 50[,0]] [--reference-orders 20000]
+        [--rehearse-every 50[,0]] [--reference-orders 20000] [--plot tick_to_order.png]
+
+`--plot PATH` draws each run's times as a CDF with the targets (a PNG): where each run
+crosses 0.5 is its p50, and the vertical lines are what the issue allows.
 """
 
 import argparse
@@ -1175,6 +1178,57 @@ def spread(
         )
 
 
+def ecdf(values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The empirical CDF of `values`: each value in order, and the share of them at or below."""
+    xs = sorted(values)
+    n = len(xs)
+    return xs, [(i + 1) / n for i in range(n)]
+
+
+def plot(results: Sequence[Result], allowed_p50_us: Mapping[int, float], path: Path) -> Any:
+    """Each run's tick-to-order times as an empirical CDF on a log axis (where its p50 and p99
+    sit is where it crosses 0.5 and 0.99), with the issue's 50 / 250 us and, per order rate,
+    the p50 that the ratio target allows there (`allowed_p50_us`: 4.55x the lean loop's p50
+    at that rate). Saved as a PNG at `path`; returns the (closed) figure."""
+    from analysis._common import pyplot, save
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(11, 6.5))
+    for r in results:
+        if r.order_us:
+            xs, ys = ecdf(r.order_us)
+            p50 = pct(r.order_us, 50)
+            ax.step(xs, ys, where="post", label=f"{_label(r)}: p50 {p50:.1f} us")
+    ax.axvline(P50_TARGET_US, color="black", linestyle="--", linewidth=1, label="p50 <= 50 us")
+    ax.axvline(P99_TARGET_US, color="black", linestyle=":", linewidth=1, label="p99 <= 250 us")
+    ratio = P50_TARGET_US / REFERENCE_P50_US
+    for every, allowed in sorted(allowed_p50_us.items()):
+        ax.axvline(
+            allowed,
+            color="tab:red" if every == REFERENCE_EVERY else "tab:purple",
+            linestyle="-.",
+            linewidth=1,
+            label=f"p50 allowed at one order in {every:,} trades: {ratio:.2f}x the lean loop = "
+            f"{allowed:.1f} us",
+        )
+    for share in (0.5, 0.99):
+        ax.axhline(share, color="grey", linewidth=0.5)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 40, 60, 100 rather than 4x10^1
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.set_xlabel("tick-to-order, us (log scale)")
+    ax.set_ylabel("share of ordering ticks at or below")
+    ax.set_ylim(0, 1.01)
+    ax.set_title("Tick-to-order: a parsed trade to the signed request handed to the HTTP session")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    save(fig, path)
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=2000, help="ordering ticks to sample")
@@ -1240,7 +1294,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=20_000,
         help="ordering ticks of the lean reference loop timed before and after the runs",
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="also draw each run's tick-to-order times as a CDF, with the targets, into this PNG",
+    )
     args = parser.parse_args(argv)
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        parser.error(f"--plot {args.plot}: expected a .png file name")
     if args.repeat < 1 or args.reference_orders < 1:
         parser.error("--repeat and --reference-orders take a count of at least 1")
     try:
@@ -1333,6 +1395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         compare(results, before, after, at_rates=at_rates)
         if args.repeat > 1:
             spread(results, before, after, at_rates=at_rates)
+        if args.plot is not None:
+            loops = {REFERENCE_EVERY: (before, after), **at_rates}
+            allowed = {
+                every: P50_TARGET_US / REFERENCE_P50_US * _mean_timing(*loops[every])[0]
+                for every in sorted({r.every for r in results if r.order_us})
+                if every in loops
+            }
+            plot(results, allowed, args.plot)
+            print(f"tick-to-order distribution drawn in {args.plot}")
         if args.calls > 0 and args.strategy == "flip":
             counter = CallCounter(trace=args.trace)
             asyncio.run(

@@ -426,3 +426,42 @@ def test_the_opcode_counter_stops_at_the_hand_off_and_keeps_ordering_ticks_only(
     assert tick[f"{__name__}.{before.__qualname__}"] > 3 * 3  # its loop, counted once
     assert not any(name.endswith(("Session._request", "after_hand_off")) for name in tick)
     assert sys.gettrace() is None
+
+
+def test_ecdf_gives_each_time_in_order_with_the_share_at_or_below_it():
+    xs, ys = bench.ecdf([80.0, 40.0, 60.0, 50.0])
+
+    assert xs == [40.0, 50.0, 60.0, 80.0]
+    assert ys == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_plot_draws_each_run_and_the_targets_into_a_png(tmp_path):
+    warm = result("NORMAL", [47.0, 40.0, 52.0])
+    cold = result("MEMORY", [90.0, 70.0], every=2000)
+    empty = result("FULL", [])  # a run with no ordering tick draws nothing
+    path = tmp_path / "t2o.png"
+
+    fig = bench.plot([warm, cold, empty], {50: 50.0, 2000: 54.6}, path)
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax,) = fig.axes
+    steps = [line for line in ax.lines if line.get_drawstyle() == "steps-post"]
+    assert [list(line.get_xdata()) for line in steps] == [[40.0, 47.0, 52.0], [70.0, 90.0]]
+    assert [list(line.get_ydata()) for line in steps] == [[1 / 3, 2 / 3, 1.0], [0.5, 1.0]]
+    verticals = sorted(line.get_xdata()[0] for line in ax.lines if list(line.get_ydata()) == [0, 1])
+    assert verticals == [50.0, 50.0, 54.6, 250.0]  # 50 twice: the and at 1 in 50
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "flip every 50th trade, SqliteJournal NORMAL: p50 47.0 us"
+    assert "p50 allowed at one order in 2,000 trades: 4.55x the lean loop = 54.6 us" in labels
+
+
+def test_plot_option_draws_the_runs_against_the_loop_and_refuses_another_suffix(tmp_path, capsys):
+    path = tmp_path / "t2o.png"
+
+    assert small_run(3, "--plot", str(path)) == 0
+    assert f"tick-to-order distribution drawn in {path}" in capsys.readouterr().out
+    assert path.stat().st_size > 0
+    with pytest.raises(SystemExit) as refused:
+        small_run(3, "--plot", str(tmp_path / "t2o.txt"))
+    assert refused.value.code == 2
+    assert "--plot" in capsys.readouterr().err
