@@ -66,21 +66,20 @@ def crossings(close: Sequence[float], fast: int = FAST, slow: int = SLOW) -> int
 
 def frame(data: Klines) -> pd.DataFrame:
     """The bars as backtesting.py takes them: OHLCV floats on a DatetimeIndex."""
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             name.capitalize(): np.array(getattr(data, name), dtype=float)
             for name in ("open", "high", "low", "close", "volume")
         },
         index=pd.to_datetime(np.asarray(data.open_time, dtype=np.int64), unit="ms"),
     )
-    return out
 
 
 def run_peer(df: pd.DataFrame, *, every_crossing: bool) -> tuple[float, int]:
     """backtesting.py's documented SmaCross on `df`: (seconds of `Backtest.run`, trades).
     `every_crossing`: one BTC a trade instead of the example's whole equity, so that no entry
     is refused and it trades on every crossing, as ours does."""
-    size = 1 if every_crossing else None
+    sized = {"size": 1} if every_crossing else {}  # else its default: the whole equity
     from backtesting import Backtest, Strategy
     from backtesting.lib import crossover
     from backtesting.test import SMA
@@ -96,10 +95,10 @@ def run_peer(df: pd.DataFrame, *, every_crossing: bool) -> tuple[float, int]:
         def next(self) -> None:
             if crossover(self.sma1, self.sma2):
                 self.position.close()
-                self.buy() if size is None else self.buy(size=size)
+                self.buy(**sized)
             elif crossover(self.sma2, self.sma1):
                 self.position.close()
-                self.sell() if size is None else self.sell(size=size)
+                self.sell(**sized)
 
     bt = Backtest(df, SmaCross, cash=CASH, commission=TAKER_FEE, finalize_trades=True)
     # Its progress bar (tqdm, on stderr) and its warnings are not ours to print.
