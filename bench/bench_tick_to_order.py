@@ -1190,6 +1190,8 @@ def plot(results: Sequence[Result], allowed_p50_us: Mapping[int, float], path: P
     sit is where it crosses 0.5 and 0.99), with the issue's 50 / 250 us and, per order rate,
     the p50 that the ratio target allows there (`allowed_p50_us`: 4.55x the lean loop's p50
     at that rate). Saved as a PNG at `path`; returns the (closed) figure."""
+    from matplotlib.ticker import FuncFormatter
+
     from analysis._common import pyplot, save
 
     plt = pyplot()
@@ -1214,8 +1216,6 @@ def plot(results: Sequence[Result], allowed_p50_us: Mapping[int, float], path: P
     for share in (0.5, 0.99):
         ax.axhline(share, color="grey", linewidth=0.5)
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter
-
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # 40, 60, 100 rather than 4x10^1
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
