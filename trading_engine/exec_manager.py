@@ -97,6 +97,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
 from core.account import StrategyView
 from core.clock import Clock
@@ -167,6 +169,7 @@ from trading_engine.main_trading_strategy import (
     proposals_problem,
     strategy_failed,
 )
+from trading_engine.order_effects import DryRunStopped, OrderEffects, dry_effects
 from trading_engine.order_rehearsal import OrderRehearsal
 from trading_engine.protection import WOULD_TRIGGER_IMMEDIATELY, Protection
 from trading_engine.reducing import Reducer
@@ -194,6 +197,9 @@ FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the bo
 
 
 _CALLBACKS: dict[type, str] = {Trade: "on_trade", Bar: "on_bar", BookTicker: "on_book"}
+_COUNTERS = ExecCounters.__slots__  # every counter, which a dry run puts back
+_read_counters = attrgetter(*_COUNTERS)
+_ABSENT = object()
 
 ACTIVE = TradingState.ACTIVE
 REDUCING = TradingState.REDUCING
@@ -245,8 +251,6 @@ class ExecManager:
         self._instruments = {s: instruments[s] for s in config.symbols}
         self._ids = ids
         self.config = config
-        self._gap_open = gap_open
-        self._clock_offset_ms = clock_offset_ms
         self._symbols = frozenset(config.symbols)
         self.counters = ExecCounters()
         self._timer = timer
@@ -280,7 +284,6 @@ class ExecManager:
         )
         self._stale = stale.heap
         self._watched = stale.watched
-        self._watch = stale.watch
         self._watch_open_orders = stale.watch_open_orders
         self._cancel_stale = stale.cancel_due
         self._cancel_sent: dict[str, int] = {}  # client order id -> when we asked
@@ -402,18 +405,39 @@ class ExecManager:
             stopped=lambda: self._stopped,
         )
         self._fired_seen = self._fired.seen
-        self._record_many: Callable[[Sequence[Event]], None] | None = getattr(
-            journal, "record_many", None
+        # What the order path does to the world (`trading_engine.order_effects`): called
+        # through `_fx` alone, which a dry run swaps for `_dry_fx` as a whole
+        # The per-symbol state a target changes on its way to an order (`_dry_run` puts it back)
+        self._target_state: tuple[dict[str, Any], ...] = (
+            self._targets,
+            self._journaled_target,
+            self._risk_denied,
+            self._closed_by_protection,
+        )
+        self._fx = self._real_fx = OrderEffects(
+            check=risk.check,
+            record=journal.record,
+            record_many=getattr(journal, "record_many", None),
+            send=venue.submit,
+            cancel=venue.cancel,
+            cancel_all=venue.cancel_all,
+            apply=book.apply,
+            next_id=ids.next,
+            watch=stale.watch,
+            await_answer=self._fired.await_answer,
+            gap_open=gap_open,
+            clock_offset_ms=clock_offset_ms,
+        )
+        self._dry_fx = dry_effects(
+            rehearse_check=risk.rehearse,
+            rehearse_many=getattr(journal, "rehearse_many", None),
+            rehearse_send=getattr(venue, "rehearse", None),
         )
         # The order path run without effect between items, to keep it warm (`rehearse_order`)
         self._rehearsal = OrderRehearsal(
             instruments=self._instruments,
             position_prices=book.position_prices,
-            check=risk.rehearse,
-            encode=getattr(journal, "rehearse_many", None),
-            sign=getattr(venue, "rehearse", None),
-            strategy=strategy.name,
-            max_order_notional=lambda: risk.max_order_notional_usdt,
+            dry_run=self._dry_run,
         )
         self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
         self._on_start: Callable[[str, StrategyView], Proposals] | None = (
@@ -463,6 +487,44 @@ class ExecManager:
         symbol = getattr(item, "symbol", None)
         if symbol in self._symbols and not self._stopped and not self._busy:
             self._rehearsal.run(symbol, now_ms)
+
+    def _dry_run(self, target: TargetPosition, now: int) -> bool:
+        """`target` worked as the strategy's answer would be, down to the order handed to the
+        venue, with `_dry_fx` for the order path's effects (`trading_engine.order_effects`:
+        the checks, the journal's encoding and the signed request rehearsed, nothing counted,
+        written, sent or booked) and every entry of the ExecManager's own state it changes
+        put back. Only in the plain state of ACTIVE trading, nothing pending or logged as
+        denied; False when it did not run or stopped at a step it does not rehearse (a
+        cancel, a crossed stop): nothing of it took effect either way."""
+        if (
+            self._pending
+            or self._denial_logged
+            or self._risk.state is not ACTIVE
+            or self._reconciling
+            or self._stopped
+        ):
+            return False
+        symbol = target.symbol
+        kept = [(d, d.get(symbol, _ABSENT)) for d in self._target_state]
+        counters = self.counters
+        counted = _read_counters(counters)
+        self._fx = self._dry_fx
+        try:
+            self._handle((target,), now)
+        except DryRunStopped:
+            return False
+        finally:
+            self._fx = self._real_fx
+            self._pending.clear()
+            for d, value in kept:
+                if value is _ABSENT:
+                    d.pop(symbol, None)
+                else:
+                    d[symbol] = value
+            if _read_counters(counters) != counted:
+                for name, value in zip(_COUNTERS, counted, strict=True):
+                    setattr(counters, name, value)
+        return True
 
     @property
     def rehearsals(self) -> int:
@@ -793,7 +855,7 @@ class ExecManager:
             side=p.side,
             type=p.type,
             quantity=p.quantity,
-            client_order_id=self._ids.next(),
+            client_order_id=self._fx.next_id(),
             price=p.price,
             time_in_force=p.time_in_force,
             stop_price=p.stop_price,
@@ -852,7 +914,7 @@ class ExecManager:
                     # Worked from the stale position, a flip would leave twice the target
                     # once the stop's fill came. Its fill (or expiry) works the target.
                     if o.client_order_id not in self._fired_seen:
-                        self._fired.await_answer(o.client_order_id, now)
+                        self._fx.await_answer(o.client_order_id, now)
                     return
                 continue
             if o.status in UNANSWERED or self._cancelling(o.client_order_id, now):
@@ -930,7 +992,7 @@ class ExecManager:
             side=side,
             type=order_type,
             quantity=qty,
-            client_order_id=self._ids.next(),
+            client_order_id=self._fx.next_id(),
             price=price,
             time_in_force=None if price is None else TimeInForce.GTC,
             reduce_only=reduce_only,
@@ -968,13 +1030,14 @@ class ExecManager:
         pending = self._pending
         if not pending:
             return
+        fx = self._fx
         if len(pending) == 1:
-            self._journal.record(pending[0])
-        elif self._record_many is not None:
-            self._record_many(tuple(pending))
+            fx.record(pending[0])
+        elif fx.record_many is not None:
+            fx.record_many(tuple(pending))
         else:
             for event in pending:
-                self._journal.record(event)
+                fx.record(event)
         pending.clear()
 
     def _submit(
@@ -1003,10 +1066,11 @@ class ExecManager:
         lag = self._lag_ms.get(symbol, 0)
         if self._resumed_ms is not None:  # the books as they were before a pause
             lag = max(lag, self._paused_ms)
-        verdict = self._risk.check(
+        fx = self._fx
+        verdict = fx.check(
             request,
-            gap_open=self._gap_open(symbol),
-            clock_offset_ms=self._clock_offset_ms(),
+            gap_open=fx.gap_open(symbol),
+            clock_offset_ms=fx.clock_offset_ms(),
             risk_reducing=risk_reducing,
             data_lag_ms=lag,
             now_ms=now,
@@ -1039,7 +1103,7 @@ class ExecManager:
         )
         pending = self._pending
         pending.append(submitted)
-        record_many = self._record_many
+        record_many = fx.record_many
         if record_many is not None and len(pending) > 1:
             # `_record` -> `_flush` for the decision and its order, two calls fewer
             record_many(tuple(pending))
@@ -1051,11 +1115,11 @@ class ExecManager:
             # Journaled: the venue may send it now. The books learn of it right after, before
             # anything can answer (events a venue emits from inside submit wait in
             # `_deferred` until this step is done), so the request leaves a little sooner.
-            self._venue.submit(approved)
+            fx.send(approved)
         finally:
-            self._book.apply(submitted)
+            fx.apply(submitted)
             if not approved.is_protective:
-                self._watch(approved.client_order_id, now + self.config.stale_order_ms)
+                fx.watch(approved.client_order_id, now + self.config.stale_order_ms)
         return True
 
     def _cancelling(self, cid: str, now: int) -> bool:
@@ -1076,7 +1140,7 @@ class ExecManager:
         self._flush()
         self._cancel_sent[cid] = now
         self.counters.cancels += 1
-        self._venue.cancel(order.symbol, cid)
+        self._fx.cancel(order.symbol, cid)
 
     def _cancel_all(
         self, symbol: str, now: int, reason: str, *, keep_protection: bool = False
@@ -1092,7 +1156,7 @@ class ExecManager:
                 self._cancel_sent.setdefault(o.client_order_id, now)
         self._flush()
         self.counters.cancel_alls += 1
-        self._venue.cancel_all(symbol, keep_protection=keep_protection)
+        self._fx.cancel_all(symbol, keep_protection=keep_protection)
 
     # --- venue events --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from core.enums import OrderType, TradingState
 from core.events import DecisionMade, OrderSubmitted
 from core.market import Trade
 from core.orders import OrderRequest, TargetPosition
-from tests.trading_engine.support import BUY, INSTRUMENTS, T0, make_rig
+from tests.trading_engine.support import BUY, INSTRUMENTS, SELL, T0, make_rig
 from trading_engine.item_sink import ItemSink
 from trading_engine.order_rehearsal import REHEARSAL_CLIENT_ID, smallest_order_qty
 
@@ -216,7 +216,7 @@ def test_a_failing_step_stops_the_rehearsals_with_one_warning_and_trading_goes_o
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    rig.em._rehearsal._check = broken  # a bug in a rehearsed step
+    rig.em._dry_fx.check = broken  # a bug in a rehearsed step
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
             rig.em.rehearse_order(_trade("60000"), T0)
@@ -242,7 +242,7 @@ def test_the_rehearsed_order_is_the_smallest_the_exchange_takes_when_flat():
 def test_after_the_kill_switch_the_rehearsal_signs_nothing():
     rig = make_rig()
     signed: list[OrderRequest] = []
-    rig.em._rehearsal._sign = signed.append
+    rig.em._dry_fx.send = signed.append
     rig.em.rehearse_order(_trade("60000"), T0)
     assert len(signed) == 1 and signed[0].client_order_id == REHEARSAL_CLIENT_ID
     rig.risk.kill("test")  # REDUCING: no entry passes (HALTED once flat)
@@ -285,7 +285,7 @@ def test_a_rehearsal_asks_nothing_a_recorded_session_journals():
 
 def _rehearsed_request(rig) -> OrderRequest:
     signed: list[OrderRequest] = []
-    rig.em._rehearsal._sign = signed.append
+    rig.em._dry_fx.send = signed.append
     rig.em.rehearse_order(_trade("60000"), rig.clock.now_ms())
     [request] = signed
     return request
@@ -318,3 +318,133 @@ def test_flat_the_rehearsed_order_opens_the_smallest_position_the_exchange_takes
     rehearsed = _rehearsed_request(rig)
     assert (rehearsed.side, rehearsed.type, rehearsed.reduce_only) == (BUY, OrderType.MARKET, False)
     assert rehearsed.quantity == smallest_order_qty(INSTRUMENTS[SYMBOL], D("60000"))
+
+
+# --- the ExecManager's own path, run dry (`trading_engine.order_effects`) -----------------------
+
+
+def _state(rig) -> tuple:
+    """Everything of the rig a rehearsal must leave as it was."""
+    em = rig.em
+    return (
+        dict(em._targets),
+        dict(em._journaled_target),
+        dict(em._risk_denied),
+        dict(em._closed_by_protection),
+        list(em._pending),
+        [getattr(em.counters, name) for name in type(em.counters).__slots__],
+        dict(em._cancel_sent),
+        list(em._stale),
+        em._fired.due_ms,
+        dict(rig.book.orders),
+        rig.book.position(SYMBOL).qty,
+        len(rig.journal.events),
+        em._ids.next_seq,
+        list(rig.venue.submitted),
+        list(rig.venue.cancels),
+    )
+
+
+def _tripwires(rig, monkeypatch) -> None:
+    """Collaborator methods that fail if called other than through the ExecManager's
+    `_fx` (which holds the real ones, bound when it was built): set on the classes, as
+    slotted objects take no attribute of their own."""
+
+    def tripped(*args, **kwargs):
+        raise AssertionError("called around the order path's effects")
+
+    for obj, names in (
+        (rig.venue, ("submit", "cancel", "cancel_all")),
+        (rig.journal, ("record", "record_many")),
+        (rig.book, ("apply",)),
+        (rig.risk, ("check",)),
+        (rig.em._ids, ("next",)),
+    ):
+        for name in names:
+            if hasattr(obj, name):  # MemoryJournal has no record_many
+                monkeypatch.setattr(type(obj), name, tripped)
+
+
+def _long_with_its_stop(rig) -> None:
+    """Long 0.010 BTC at 60,000 with its stop-loss (1 %: 59,400) accepted."""
+    rig.say(TargetPosition(symbol=SYMBOL, qty=D("0.010")))
+    rig.venue.accept(rig.last_cid())
+    rig.venue.fill(rig.last_cid(), "60000")
+    rig.venue.accept(rig.last_cid())  # the stop-loss the fill placed
+
+
+def test_the_dry_run_works_a_flip_through_the_exec_managers_path_and_puts_its_state_back(
+    monkeypatch,
+):
+    rig = make_rig(stop_loss_pct=D("1"))
+    _long_with_its_stop(rig)
+    rig.trade("60000")
+    before = _state(rig)
+    sent: list[OrderRequest] = []
+    rig.em._dry_fx.send = sent.append
+    _tripwires(rig, monkeypatch)
+
+    rig.em.rehearse_order(_trade("60000"), rig.clock.now_ms())
+
+    assert rig.em.rehearsals == 1
+    [request] = sent  # the flip's order, reached through `_handle` -> ... -> `_submit`
+    assert (request.side, request.type, request.quantity, request.client_order_id) == (
+        SELL,
+        OrderType.MARKET,
+        D("0.020"),
+        REHEARSAL_CLIENT_ID,
+    )
+    assert _state(rig) == before
+
+
+def test_a_dry_run_that_would_cancel_a_working_order_stops_before_it(monkeypatch):
+    rig = make_rig()
+    # A target's resting order: LIMIT BUY 0.010 @ 59000, accepted. The rehearsal's target
+    # (the smallest position, at market) does not fit it: worked for real it is cancelled.
+    rig.say(TargetPosition(symbol=SYMBOL, qty=D("0.010"), price=D("59000")))
+    rig.venue.accept(rig.last_cid())
+    rig.trade("60000")
+    before = _state(rig)
+    _tripwires(rig, monkeypatch)
+
+    rig.em.rehearse_order(_trade("60000"), rig.clock.now_ms())
+
+    assert rig.em.rehearsals == 0  # stopped at the cancel's record, before any effect
+    assert rig.em._rehearsal.enabled  # a stop is no failure
+    assert _state(rig) == before
+
+
+def test_a_dry_run_stops_before_waiting_on_a_crossed_stop(monkeypatch):
+    rig = make_rig(stop_loss_pct=D("1"))
+    _long_with_its_stop(rig)
+    [stop] = [o for o in rig.book.orders.values() if o.type is OrderType.STOP_MARKET]
+    assert stop.stop_price == D("59400.0")
+    rig.trade("59300")  # the price crossed the stop: its fill is coming
+    before = _state(rig)
+    _tripwires(rig, monkeypatch)
+
+    rig.em.rehearse_order(_trade("59300"), rig.clock.now_ms())
+
+    assert rig.em.rehearsals == 0
+    assert _state(rig) == before  # no wait registered (`_fired.due_ms`), nothing sent
+
+
+def test_no_dry_run_while_a_decision_is_pending_or_a_denial_is_logged():
+    rig = make_rig()
+    rig.trade("60000")
+    rig.em._pending.append(_decision())  # journaled with the record that follows it
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 0
+    rig.em._pending.clear()
+    rig.em._denial_logged[SYMBOL] = object()  # its "denials over" line is due with an order
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 0
+    rig.em._denial_logged.clear()
+    rig.em.rehearse_order(_trade("60000"), T0)
+    assert rig.em.rehearsals == 1
+
+
+def _decision() -> DecisionMade:
+    return DecisionMade(
+        event_time_ms=T0, recv_time_ms=T0, symbol=SYMBOL, strategy="s", action="a", reason="r"
+    )

@@ -102,7 +102,7 @@ def test_a_cancel_is_journaled_as_the_strategys_decision_before_the_venue_hears_
         journaled_at_cancel.append(rig.kinds())
         send(symbol, client_order_id)
 
-    rig.venue.cancel = cancel_seen  # type: ignore[method-assign]
+    rig.em._real_fx.cancel = cancel_seen  # the venue's cancel, as the order path calls it
 
     rig.say(cancel(cid))
 
