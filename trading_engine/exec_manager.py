@@ -246,7 +246,6 @@ class ExecManager:
         self._book = book
         self._risk = risk
         self._strategy = strategy
-        self._journal = journal
         self._clock = clock
         self._instruments = {s: instruments[s] for s in config.symbols}
         self._ids = ids
@@ -405,8 +404,6 @@ class ExecManager:
             stopped=lambda: self._stopped,
         )
         self._fired_seen = self._fired.seen
-        # What the order path does to the world (`trading_engine.order_effects`): called
-        # through `_fx` alone, which a dry run swaps for `_dry_fx` as a whole
         # The per-symbol state a target changes on its way to an order (`_dry_run` puts it back)
         self._target_state: tuple[dict[str, Any], ...] = (
             self._targets,
@@ -414,6 +411,8 @@ class ExecManager:
             self._risk_denied,
             self._closed_by_protection,
         )
+        # What the order path does to the world (`trading_engine.order_effects`): called
+        # through `_fx` alone, which a dry run swaps for `_dry_fx` as a whole
         self._fx = self._real_fx = OrderEffects(
             check=risk.check,
             record=journal.record,
