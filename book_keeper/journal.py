@@ -68,7 +68,6 @@ from pathlib import Path
 import orjson
 
 from book_keeper import codec
-from book_keeper.codec import ROWERS as _ROWERS
 from book_keeper.codec import dec
 from book_keeper.journal_applier import _Applier
 from book_keeper.journal_checkpoints import CheckpointKeeping
@@ -87,7 +86,6 @@ from book_keeper.journal_schema import (
     _columns,
 )
 from book_keeper.journal_wal import (
-    _KIND,
     SNAPSHOT_KIND,
     _Batch,
     _decode_body,
@@ -95,6 +93,7 @@ from book_keeper.journal_wal import (
     _frame,
     _kind_prefix,
     _Snapshot,
+    body_of_many,
     read_wal,
 )
 from book_keeper.journal_wal_file import WalFile, torn_tail
@@ -606,27 +605,19 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         """
         if not events:
             return
-        kinds = list(map(_KIND, events))  # map: no Python frame for it on the order path
-        # One encode for the whole frame, `[[kinds], [rows]]` (the applier encodes each
-        # event's own payload later, off the order path): with the caches cold between two
-        # orders one orjson call costs ~5 us, two ~7 us, plus the lines' assembly. Each event
-        # as a positional row (`codec.ROWERS`): 2.5x cheaper for orjson than the dataclass.
-        rows = [_ROWERS[e.__class__](e) for e in events]
-        body = orjson.dumps((kinds, rows), default=codec.orjson_default)
-        self._append(tuple(events), body, "events")  # bare events: the applier encodes them
+        # Bare events in the queue: the applier encodes each one's own payload later
+        self._append(tuple(events), body_of_many(events), "events")
 
     def rehearse_many(self, events: Sequence[Event]) -> bytes:
-        """The frame `record_many(events)` would append, built and not written (nothing
-        recorded), and the log's next pages faulted in (no byte changed):
-        `trading_engine.order_rehearsal` keeps the path warm for the next order."""
-        kinds = list(map(_KIND, events))
-        rows = [_ROWERS[e.__class__](e) for e in events]
-        body = orjson.dumps((kinds, rows), default=codec.orjson_default)
-        frame = _frame(self._lsn + 1, body)
+        """The frame `record_many(events)` would append, built by the same code and not
+        written (nothing recorded), and the log's bytes it would go to and the next pages
+        touched (no byte changed): `trading_engine.order_rehearsal` keeps the path warm for
+        the next order."""
+        frame = _frame(self._lsn + 1, body_of_many(events))
         wal = self._wal
         if wal is not None:
             with self._wal_lock:  # the writer thread may be emptying the log
-                wal.prefault(self._wal_size)  # the pages the next frame goes to, mapped now
+                wal.prefault(self._wal_size, len(frame))  # mapped and in the caches now
         return frame
 
     def snapshot(

@@ -4,6 +4,7 @@ the entries a body decodes to, as the applier takes them."""
 
 import struct
 import zlib
+from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -52,6 +53,17 @@ def _kind_prefix(cls: type) -> bytes:
 
 
 _KIND = attrgetter("__class__.__name__")  # an event's kind, as `record_many` writes it
+_ROWERS = codec.ROWERS
+
+
+def body_of_many(events: Sequence[Event]) -> bytes:
+    """The body of `record_many`'s frame, `[[kinds], [rows]]`: one encode for the whole frame
+    (the applier encodes each event's own payload later, off the order path; with the caches
+    cold between two orders one orjson call costs ~5 us, two ~7 us), each event a positional
+    row (`codec.ROWERS`: 2.5x cheaper for orjson than the dataclass)."""
+    kinds = list(map(_KIND, events))  # map: no Python frame for it on the order path
+    rows = [_ROWERS[e.__class__](e) for e in events]
+    return orjson.dumps((kinds, rows), default=codec.orjson_default)
 
 
 def _frame(lsn: int, body: bytes) -> bytes:

@@ -129,16 +129,18 @@ class WalFile:
                 m[at:end] = bytes(len(frame))
                 raise
 
-    def prefault(self, at: int) -> None:
-        """Store a zero where the next frame goes (offset `at`, the end of the frames: the
-        reserve's zeros) and at the start of each of the `PREFAULT_PAGES` pages after it (an
-        order's burst of records: the order, its fill, the stop-loss, the account update): the
-        page faults and the file system's block mapping happen now, not in an `append` on the
-        order path. Changes no byte."""
+    def prefault(self, at: int, length: int = 1) -> None:
+        """Store zeros where the next frame goes (`length` bytes at offset `at`, the end of the
+        frames: the reserve's zeros) and one at the start of each of the `PREFAULT_PAGES`
+        pages after it (an order's burst of records: the order, its fill, the stop-loss, the
+        account update): the page faults, the file system's block mapping and the frame's
+        cache lines happen now, not in an `append` on the order path. Changes no byte."""
         m = self._map
         if m is None:  # not mapped (yet, or at all)
             return
         reserved = self._reserved
+        if length > 1 and at + length <= reserved:
+            m[at : at + length] = bytes(length)
         page = mmap.PAGESIZE
         offset = at
         for _ in range(PREFAULT_PAGES + 1):

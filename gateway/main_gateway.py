@@ -498,17 +498,30 @@ class LiveVenue:
         `trading_engine.order_rehearsal` keeps the path warm for the next order. None when
         `submit` would refuse it here or the client signs through python-binance's own path."""
         self.tracker.get(request.client_order_id)
+        reason, _, _, signed = self._prepared(request)  # what `submit` runs, the same code
+        if reason is not None or signed is None:
+            return None
+        self.rest.rehearse_start(signed, weight=0, orders=1)  # `start`'s reads, no hand-off
+        return signed
+
+    def _prepared(
+        self, request: OrderRequest
+    ) -> tuple[str | None, NotSent, dict[str, str], SignedRequest | None]:
+        """What `submit` checks and builds before the hand-off: (why the order is refused
+        here, or None; the kind of that refusal; the wire parameters; the signed request, None
+        when python-binance's own path signs it)."""
+        if not self._running or (self._stopping and not request.is_protective):
+            return "venue is not running", NotSent.STOPPING, {}, None
         inst = self.instruments.get(request.symbol)
         if inst is None:
-            return None
+            return f"{request.symbol} is not a traded symbol", NotSent.LOCAL_CHECK, {}, None
         try:
             params = order_params(request, inst)
+            # `create_method(request)`, without its call on the order path
             method = CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
-            signed = self.rest.sign(method, **params)
-        except ValueError:
-            return None
-        self.rest.governor.try_acquire(weight=0, orders=1, count=False)  # `start`'s check
-        return signed
+            return None, NotSent.LOCAL_CHECK, params, self.rest.sign(method, **params)
+        except ValueError as exc:
+            return str(exc), NotSent.LOCAL_CHECK, {}, None
 
     def submit(self, request: OrderRequest) -> None:
         """Send a new order (an algo order for conditional types); returns at once. While
@@ -520,23 +533,8 @@ class LiveVenue:
             log.error("submit: client id %s already used; not sent", request.client_order_id)
             return
         self.stats.submitted += 1
-        reason = None
-        not_sent = NotSent.LOCAL_CHECK
-        params: dict[str, str] = {}
-        signed: SignedRequest | None = None
         started: StartedCall | None = None
-        if not self._running or (self._stopping and not request.is_protective):
-            reason, not_sent = "venue is not running", NotSent.STOPPING
-        elif request.symbol not in self.instruments:
-            reason = f"{request.symbol} is not a traded symbol"
-        else:
-            try:
-                params = order_params(request, self.instruments[request.symbol])
-                # `create_method(request)`, without its call on the order path
-                method = CREATE_ALGO_ORDER if request.type in CONDITIONAL_TYPES else CREATE_ORDER
-                signed = self.rest.sign(method, **params)
-            except ValueError as exc:
-                reason = str(exc)
+        reason, not_sent, params, signed = self._prepared(request)
         if reason is not None:
             tracked = tracker.track(request, now_ms=self._exchange_ms())
             log.warning("order %s refused before sending: %s", request.client_order_id, reason)

@@ -279,3 +279,29 @@ def test_hmac_sha256_equals_the_standard_library(key: bytes) -> None:
     mac = HmacSha256(key)
     for message in (b"", b"symbol=BTCUSDT&timestamp=1", "d7:1/é+ x".encode() * 50):
         assert mac.hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+async def test_a_rehearsed_start_hands_nothing_over_counts_nothing_and_says_if_start_would(
+    exchange: LocalExchange, connect: Any
+) -> None:
+    """`rehearse_start` (the order path's rehearsal): what `start` reads, with no request
+    handed to the session, nothing counted by the governor, the request not marked sent."""
+    conn = await connect(exchange, time_samples=1)
+    request = conn.sign("futures_create_order", **CASES[0][1])
+    assert request is not None
+    recorder = RecordingSession()
+    real_session = conn.client.session
+    conn.client.session = recorder
+    used = [c.used for c in conn.governor._order_counters]
+    calls, requests = conn.stats.calls, conn.stats.requests
+    try:
+        assert conn.rehearse_start(request, weight=0, orders=1) is True
+        assert recorder.requests == []
+        assert [c.used for c in conn.governor._order_counters] == used
+        assert (conn.stats.calls, conn.stats.requests, request.sent) == (calls, requests, False)
+        # Where the governor would make the order wait, `start` hands nothing over: False
+        conn.governor.rate_limited(retry_after_s=5, kind=LimitKind.WEIGHT)
+        assert conn.rehearse_start(request, weight=0, orders=1) is False
+        assert conn.start(request, weight=0, orders=1) is None
+    finally:
+        conn.client.session = real_session

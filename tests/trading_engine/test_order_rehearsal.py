@@ -89,12 +89,12 @@ def test_the_journal_builds_the_frame_record_many_writes_and_writes_nothing(tmp_
 
 
 def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path):
-    """The rehearsal stores a zero where the next frame goes and at the start of the next
-    PREFAULT_PAGES pages (the reserve's zeros): the page faults happen there, not in the
-    order's appends."""
+    """The rehearsal stores zeros where the next frame goes (its whole span: its cache lines
+    too) and one at the start of the next PREFAULT_PAGES pages (the reserve's zeros): the page
+    faults happen there, not in the order's appends; no byte of the log changes."""
     with SqliteJournal(tmp_path / "j", writer_thread=False) as j:
         wal = j._wal
-        stored: list[tuple[int, int]] = []
+        stored: list[tuple[int, object]] = []
 
         class Watched:
             def __init__(self, real):
@@ -103,6 +103,8 @@ def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path)
             def __setitem__(self, key, value):
                 if isinstance(key, int):
                     stored.append((key, value))
+                elif not stored:  # a frame's copy, or the rehearsal's zeros over its span
+                    stored.append((key.start, bytes(value)))
                 self.real[key] = value
 
             def __getitem__(self, key):
@@ -114,13 +116,17 @@ def test_the_rehearsal_faults_in_the_log_page_the_next_frame_starts_on(tmp_path)
             def close(self):
                 self.real.close()
 
-        wal._map = Watched(wal._map)
         j.record(_events("te-0")[1])
+        wal._map = Watched(wal._map)
         end = j._wal_size
-        j.rehearse_many(_events("te-1"))
+        before = wal.read()
+        frame = j.rehearse_many(_events("te-1"))
         page = mmap.PAGESIZE
         first = (end // page + 1) * page
-        assert stored == [(end, 0)] + [(first + k * page, 0) for k in range(PREFAULT_PAGES)]
+        assert stored == [(end, bytes(len(frame))), (end, 0)] + [
+            (first + k * page, 0) for k in range(PREFAULT_PAGES)
+        ]
+        assert wal.read() == before
 
 
 # --- ItemSink ------------------------------------------------------------------------------------
