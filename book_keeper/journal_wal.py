@@ -62,7 +62,9 @@ def body_of_many(events: Sequence[Event]) -> bytes:
     cold between two orders one orjson call costs ~5 us, two ~7 us), each event a positional
     row (`codec.ROWERS`: 2.5x cheaper for orjson than the dataclass)."""
     kinds = list(map(_KIND, events))  # map: no Python frame for it on the order path
-    rows = [_ROWERS[e.__class__](e) for e in events]
+    rows = []
+    for e in events:  # a loop, not a comprehension: no frame of its own (CPython 3.11)
+        rows.append(_ROWERS[e.__class__](e))
     return orjson.dumps((kinds, rows), default=codec.orjson_default)
 
 
