@@ -31,9 +31,6 @@ from core.enums import OrderType
 from core.instrument import Instrument
 from core.orders import TargetPosition
 from trading_engine.main_trading_strategy import proposals_problem
-from trading_engine.order_effects import REHEARSAL_CLIENT_ID
-
-__all__ = ["REHEARSAL_CLIENT_ID", "OrderRehearsal", "smallest_order_qty"]
 
 log = logging.getLogger(__name__)
 

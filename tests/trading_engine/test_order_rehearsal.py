@@ -19,7 +19,8 @@ from core.market import Trade
 from core.orders import OrderRequest, TargetPosition
 from tests.trading_engine.support import BUY, INSTRUMENTS, SELL, T0, make_rig
 from trading_engine.item_sink import ItemSink
-from trading_engine.order_rehearsal import REHEARSAL_CLIENT_ID, smallest_order_qty
+from trading_engine.order_effects import REHEARSAL_CLIENT_ID
+from trading_engine.order_rehearsal import smallest_order_qty
 
 SYMBOL = "BTCUSDT"
 
