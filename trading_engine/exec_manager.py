@@ -86,8 +86,11 @@ of crossed stops), `equity_watch` (step 3's equity check, the drawdown peak's jo
 `bar_intake` (closed bars, each once), `state_denials` (proposals outside ACTIVE),
 `strategy_cancels` (`CancelProposal`), `exit_holds` (the re-entry hold), `denial_log` and
 `exchange_actions` (log lines), `slow_calls` (strategy calls over budget), `strategy_view`,
-`venue_events` (sorting events and refusals), `exec_config` (config, counters, status). What the
-hot path reads of a part (a heap's head, a due time, a set) it reads as an attribute, no call.
+`venue_events` (sorting events and refusals), `exec_config` (config, counters, status),
+`order_effects` (the order path's effects on the venue, journal, books and risk window, called
+through `_fx` only, and their dry twin) and `order_rehearsal` (the order path run dry between
+items). What the hot path reads of a part (a heap's head, a due time, a set) it reads as an
+attribute, no call.
 """
 
 import contextlib
