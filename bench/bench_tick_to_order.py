@@ -1404,57 +1404,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             plot(results, allowed, args.plot)
             print(f"tick-to-order distribution drawn in {args.plot}")
-        if args.calls > 0 and args.strategy == "flip":
-            counter = CallCounter(trace=args.trace)
+
+        def probe(orders: int, **kw: Any) -> None:
+            """A run of `orders` ordering ticks, one in `--every` trades, SqliteJournal NORMAL,
+            the flip strategy, that a counter or the stage timer watches (`kw`)."""
             asyncio.run(
                 measure(
                     endless_tape(one, span_ms),
                     start_ms=item_time(one[0]),
-                    max_items=int((args.calls + 1) * args.every * per_trade * 1.5) + 10_000,
-                    orders=args.calls + 1,  # the first is reported apart
+                    max_items=int(orders * args.every * per_trade * 1.5) + 10_000,
+                    orders=orders,
                     journal_mode=Synchronous.NORMAL.value,
                     strategy_name="flip",
                     every=args.every,
                     tmp=Path(tempfile.mkdtemp(dir=tmp)),
-                    calls=counter,
-                    rehearse_every=0,  # the order path's own calls, never a rehearsal's
+                    **kw,
                 )
             )
+
+        if args.calls > 0 and args.strategy == "flip":
+            counter = CallCounter(trace=args.trace)
+            # the first is reported apart; the order path's own calls, never a rehearsal's
+            probe(args.calls + 1, calls=counter, rehearse_every=0)
             counter.report()
         if args.opcodes > 0 and args.strategy == "flip":
             opcodes = OpcodeCounter()
-            asyncio.run(
-                measure(
-                    endless_tape(one, span_ms),
-                    start_ms=item_time(one[0]),
-                    max_items=int((args.opcodes + 1) * args.every * per_trade * 1.5) + 10_000,
-                    orders=args.opcodes + 1,  # the first plans its signing: left out
-                    journal_mode=Synchronous.NORMAL.value,
-                    strategy_name="flip",
-                    every=args.every,
-                    tmp=Path(tempfile.mkdtemp(dir=tmp)),
-                    calls=opcodes,
-                    rehearse_every=0,  # the order path's own bytecodes, never a rehearsal's
-                )
-            )
+            # the first plans its signing: left out; the order path's own bytecodes only
+            probe(args.opcodes + 1, calls=opcodes, rehearse_every=0)
             opcodes.report()
         if args.stages > 0 and args.strategy == "flip":
             timer = StageTimer()
             timer.install()
             try:
-                asyncio.run(
-                    measure(
-                        endless_tape(one, span_ms),
-                        start_ms=item_time(one[0]),
-                        max_items=int((args.stages + 5) * args.every * per_trade * 1.5) + 10_000,
-                        orders=args.stages + 5,
-                        journal_mode=Synchronous.NORMAL.value,
-                        strategy_name="flip",
-                        every=args.every,
-                        tmp=Path(tempfile.mkdtemp(dir=tmp)),
-                        stages=timer,
-                    )
-                )
+                probe(args.stages + 5, stages=timer)
                 timer.report()
             finally:
                 timer.uninstall()
