@@ -703,29 +703,16 @@ class RestConnection:
     def rehearse_start(
         self, request: SignedRequest, /, *, weight: int = 0, orders: int = 0
     ) -> bool:
-        """What `start` reads before it hands `request` to the session, read and nothing
-        done: the clock, the governor's check (nothing counted), the counters and the
-        session's method with the client's request settings (not called). The order path's
-        rehearsal (`trading_engine.order_rehearsal`) keeps them warm for the next order.
-        True when `start` would hand it over now."""
+        """`start`'s admission of `request` with nothing counted and nothing handed over: the
+        clock and the rate governor's check, as `start` reads them. The order path's rehearsal
+        (`trading_engine.order_rehearsal`) keeps them warm for the next order. True when
+        `start` would hand it over now."""
         clock, governor = self.clock, self.governor
         now = clock.now_ms()
         shared = governor.clock is clock
-        fits = governor.try_acquire(
+        return governor.try_acquire(
             weight=weight, orders=orders, now_ms=now if shared else None, count=False
         )
-        client = self.client
-        _ = (  # read for the caches only, as `_hand_off` reads them
-            getattr(client.session, request.http, None),
-            client.https_proxy,
-            client.REQUEST_TIMEOUT,
-            client.timestamp_offset,
-            request.sent,
-            self.stats.calls,
-            self.stats.requests,
-            self._syncs,
-        )
-        return fits
 
     def _fast_client(self) -> bool:
         """Whether python-binance would sign with plain HMAC and no extras we do not copy."""
