@@ -710,9 +710,15 @@ class RestConnection:
         clock, governor = self.clock, self.governor
         now = clock.now_ms()
         shared = governor.clock is clock
-        return governor.try_acquire(
+        if not governor.try_acquire(
             weight=weight, orders=orders, now_ms=now if shared else None, count=False
-        )
+        ):
+            return False
+        try:  # what `_hand_off` passes to the session, not passed
+            self._session_call(request)
+        except Exception:  # `_hand_off` leaves such a failure to `_complete`: so does `start`
+            return False
+        return True
 
     def _fast_client(self) -> bool:
         """Whether python-binance would sign with plain HMAC and no extras we do not copy."""
@@ -787,16 +793,23 @@ class RestConnection:
         sent_ms = self.clock.now_ms() if now_ms is None else now_ms
         self.stats.requests += 1
         try:
-            context = getattr(client.session, request.http)(
-                request.url,
-                proxy=client.https_proxy,
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                data=request.body,
-                timeout=client.REQUEST_TIMEOUT,
-            )
+            send, kwargs = self._session_call(request)
+            context = send(request.url, **kwargs)
         except Exception as exc:  # translated by `_complete`, as if raised when entering
             return None, exc, sent_ms
         return context, None, sent_ms
+
+    def _session_call(self, request: SignedRequest) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The session's method for `request` and its keyword arguments but the URL, as
+        python-binance's `_request` passes them; no effect (`rehearse_start` builds them too,
+        so that the hand-off finds them warm)."""
+        client = self.client
+        return getattr(client.session, request.http), {
+            "proxy": client.https_proxy,
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            "data": request.body,
+            "timeout": client.REQUEST_TIMEOUT,
+        }
 
     async def _complete(
         self, request: SignedRequest, context: Any, error: BaseException | None, sent_ms: int

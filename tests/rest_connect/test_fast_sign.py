@@ -284,8 +284,9 @@ def test_hmac_sha256_equals_the_standard_library(key: bytes) -> None:
 async def test_a_rehearsed_start_hands_nothing_over_counts_nothing_and_says_if_start_would(
     exchange: LocalExchange, connect: Any
 ) -> None:
-    """`rehearse_start` (the order path's rehearsal): what `start` reads, with no request
-    handed to the session, nothing counted by the governor, the request not marked sent."""
+    """`rehearse_start` (the order path's rehearsal): what `start` reads and the session
+    call's arguments built, with no request handed to the session, nothing counted by the
+    governor, the request not marked sent."""
     conn = await connect(exchange, time_samples=1)
     request = conn.sign("futures_create_order", **CASES[0][1])
     assert request is not None
@@ -299,6 +300,10 @@ async def test_a_rehearsed_start_hands_nothing_over_counts_nothing_and_says_if_s
         assert recorder.requests == []
         assert [c.used for c in conn.governor._order_counters] == used
         assert (conn.stats.calls, conn.stats.requests, request.sent) == (calls, requests, False)
+        # A session that cannot take the request (here: no `post`): False, nothing raised
+        conn.client.session = object()
+        assert conn.rehearse_start(request, weight=0, orders=1) is False
+        conn.client.session = recorder
         # Where the governor would make the order wait, `start` hands nothing over: False
         conn.governor.rate_limited(retry_after_s=5, kind=LimitKind.WEIGHT)
         assert conn.rehearse_start(request, weight=0, orders=1) is False
