@@ -65,6 +65,7 @@ and the limits' counts carried over from an earlier session.
 import contextlib
 import copy
 import csv
+import functools
 import hashlib
 import heapq
 import json
@@ -77,7 +78,7 @@ from dataclasses import replace as dc_replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.codec import from_jsonable
@@ -141,6 +142,7 @@ from trading_engine.market_recorder import (
 from .venue import InProcessVenue
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 EXIT_IDENTICAL, EXIT_DIVERGED, EXIT_BAD_INPUT = 0, 1, 2
 PROG = "python -m backtest.parity"  # its error lines start `backtest.parity: error: `
@@ -411,6 +413,22 @@ def _traded_model_file(model: dict[str, Any], base_dir: str) -> str:
     return str(path)
 
 
+def _replayed(answers: "deque[_T]", default: _T) -> Callable[..., _T]:
+    """The ExecManager's `gap_open` / `clock_offset_ms` in a replay: the session's recorded
+    answers in order (`default` once they run out), and, as its `__wrapped__`, the answer
+    without a record, which the ExecManager's order path rehearsal would ask (a replay does
+    not rehearse; the daemon's recorder is built the same way)."""
+
+    def unrecorded(*_args: object) -> _T:
+        return default
+
+    @functools.wraps(unrecorded)
+    def replayed(*_args: object) -> _T:
+        return answers.popleft() if answers else default
+
+    return replayed
+
+
 def replay_session(session: Session, live: LiveFacts) -> Replay:
     """Run the recorded session through the backtester's objects (see the module docstring)."""
     h = session.header
@@ -496,8 +514,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             h["client_id_prefix"], int(h["client_id_next"]), tag=h.get("client_id_tag", "")
         ),
         config=exec_config,
-        gap_open=lambda _s: gaps.popleft() if gaps else False,
-        clock_offset_ms=lambda: offsets.popleft() if offsets else 0,
+        gap_open=_replayed(gaps, False),
+        clock_offset_ms=_replayed(offsets, 0),
     )
     venue.listener = em.on_event
     for symbol, side in h.get("held_exits", {}).items():  # as the daemon restored them

@@ -402,11 +402,14 @@ class ClientOrderIds:
     def next_seq(self) -> int:
         return self._next
 
-    def next(self) -> str:
+    def next(self, *, take: bool = True) -> str:
+        """The next id, taken; `take=False`: the same id, not taken (the order path's
+        rehearsal, `trading_engine.order_effects`, runs this code with no effect)."""
         seq = self._next
         if seq > self._max_seq:  # past Binance's 36 characters: -1100 on every order
             raise ValueError(f"client order ids of {self.stem!r} exhausted at {seq}")
-        self._next = seq + 1
+        if take:
+            self._next = seq + 1
         return f"{self.stem}-{seq}"
 
     @staticmethod

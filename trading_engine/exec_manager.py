@@ -94,12 +94,14 @@ attribute, no call.
 """
 
 import contextlib
+import inspect
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -239,7 +241,10 @@ class ExecManager:
         it (the daemon keeps a balance snapshot of that moment, whose equity net of transfers
         is the new peak, for the journal's applier to append between two market-data items:
         `SqliteJournal.snapshot_soon`); None (backtests, which do not restart): not
-        journaled."""
+        journaled. `gap_open`, `clock_offset_ms`: answers without effect, which the order
+        path's rehearsal asks too; a wrapper that records each answer (the daemon's market
+        recorder) names the answer itself as its `__wrapped__` (`functools.wraps`), and a
+        rehearsal asks that instead, leaving no record."""
         if not config.symbols:
             config = replace(config, symbols=tuple(instruments))
         missing = [s for s in config.symbols if s not in instruments]
@@ -434,6 +439,9 @@ class ExecManager:
             rehearse_check=risk.rehearse,
             rehearse_many=getattr(journal, "rehearse_many", None),
             rehearse_send=getattr(venue, "rehearse", None),
+            peek_id=partial(ids.next, take=False),
+            gap_open=inspect.unwrap(gap_open),  # not a recorder's wrapper: no record
+            clock_offset_ms=inspect.unwrap(clock_offset_ms),
         )
         # The order path run without effect between items, to keep it warm (`rehearse_order`)
         self._rehearsal = OrderRehearsal(

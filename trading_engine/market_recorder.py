@@ -56,6 +56,7 @@ journal holds the whole run. A daemon left running for months never fills the di
 import contextlib
 import dataclasses
 import errno
+import functools
 import gzip
 import logging
 import os
@@ -388,6 +389,7 @@ class MarketRecorder:
     def gap_open(self, fn: Callable[[str], bool]) -> Callable[[str], bool]:
         append = self._buf_append
 
+        @functools.wraps(fn)  # `__wrapped__`: the answer unrecorded, which a dry run asks
         def recorded(symbol: str) -> bool:
             answer = fn(symbol)
             append((GAP, symbol, answer))
@@ -398,6 +400,7 @@ class MarketRecorder:
     def clock_offset(self, fn: Callable[[], int]) -> Callable[[], int]:
         append = self._buf_append
 
+        @functools.wraps(fn)  # `__wrapped__`: the answer unrecorded, which a dry run asks
         def recorded() -> int:
             answer = fn()
             append((OFFSET, answer))

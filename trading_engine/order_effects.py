@@ -12,9 +12,10 @@ it and through nothing else.
 market-data items (`trading_engine.order_rehearsal`): the ExecManager's own code runs a target
 to its order, with the checks, the journal's encoding and the signed request rehearsed
 (`RiskManager.rehearse`, `SqliteJournal.rehearse_many`, `LiveVenue.rehearse`: nothing
-counted, written or sent), no client id taken, nothing booked or watched. What it cannot
-rehearse (a cancel, a record other than a decision with its order, a crossed stop's wait)
-raises `DryRunStopped` at its first step, before any effect: a dry run fails closed.
+counted, written or sent), the next client id read and not taken, the gap and clock answers
+asked where no recorder journals them, nothing booked or watched. What it cannot rehearse (a
+cancel, a record other than a decision with its order, a crossed stop's wait) raises
+`DryRunStopped` at its first step, before any effect: a dry run fails closed.
 """
 
 from collections.abc import Callable, Sequence
@@ -23,9 +24,6 @@ from typing import Any
 
 from core.events import DecisionMade, Event, OrderSubmitted
 from core.orders import OrderRequest
-
-# A client id of our own shape, never sent (Binance's ^[\.A-Z\:/a-z0-9_-]{1,36}$)
-REHEARSAL_CLIENT_ID = "rehearsal-order-path-0000000000"
 
 
 class DryRunStopped(Exception):
@@ -56,15 +54,23 @@ def dry_effects(
     rehearse_check: Callable[..., bool],
     rehearse_many: Callable[[Sequence[Event]], object] | None,
     rehearse_send: Callable[[OrderRequest], object] | None,
+    peek_id: Callable[[], str],
+    gap_open: Callable[[str], bool],
+    clock_offset_ms: Callable[[], int],
 ) -> OrderEffects:
     """The effects of a dry run: the check, the journal's record of a decision with its order
     and the venue's submit rehearsed (`rehearse_many` / `rehearse_send`: None when the journal
-    or venue has no rehearsal, then skipped), every other effect none or `DryRunStopped`."""
+    or venue has no rehearsal, then skipped), every other effect none or `DryRunStopped`.
+
+    `peek_id`: the client id the next order takes, not taken (`ClientOrderIds.next` with
+    `take=False`). `gap_open`, `clock_offset_ms`: the answers themselves, not a recorder's
+    wrapper of them (`inspect.unwrap`): a recorded session journals each answer the real path
+    asks for the parity audit's replay, which rehearses nothing, so a dry run's question must
+    leave no record. The check ignores their answers (see `check` below)."""
 
     def check(request: OrderRequest, **kw: Any) -> OrderRequest:
         # Every check of a real order, nothing counted; approved whatever it says, so that
-        # the rest of the path runs too. No gap, offset or lag asked: a recorded session
-        # journals those answers for the parity audit, whose replay rehearses nothing.
+        # the rest of the path runs too. No gap, offset or lag: each would skip checks.
         rehearse_check(
             request, gap_open=False, clock_offset_ms=0, data_lag_ms=0, now_ms=kw["now_ms"]
         )
@@ -90,11 +96,11 @@ def dry_effects(
         cancel=lambda _symbol, _cid: stop("a cancel"),
         cancel_all=lambda *_a, **_kw: stop("a cancel of all orders"),
         apply=_nothing,
-        next_id=lambda: REHEARSAL_CLIENT_ID,
+        next_id=peek_id,
         watch=_nothing,
         await_answer=lambda _cid, _now: stop("the wait for a crossed stop's answer"),
-        gap_open=lambda _symbol: False,
-        clock_offset_ms=lambda: 0,
+        gap_open=gap_open,
+        clock_offset_ms=clock_offset_ms,
     )
 
 

@@ -6,9 +6,10 @@ divergence made on purpose must be named with both sides."""
 
 import csv
 import gzip
+import inspect
 import json
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -1098,3 +1099,15 @@ def test_python_m_backtest_parity_with_an_out_that_is_a_file_is_one_line_exit_2(
 
     assert parity.main([str(tmp_path / "journal"), "--out", str(afile)]) == 2
     assert capsys.readouterr().err == f"backtest.parity: error: --out: {afile} is not a directory\n"
+
+
+def test_the_replayed_answers_pop_in_order_and_their_unrecorded_answer_pops_nothing():
+    """A replay's `gap_open` / `clock_offset_ms` give the session's answers in order; their
+    `__wrapped__` (what the order path's rehearsal would ask) answers the default and takes
+    none of them."""
+    gaps = deque([True, False])
+    replayed = parity._replayed(gaps, False)
+    assert inspect.unwrap(replayed)("BTCUSDT") is False and len(gaps) == 2
+    assert [replayed("BTCUSDT"), replayed("BTCUSDT"), replayed("BTCUSDT")] == [True, False, False]
+    offsets = deque([12])
+    assert [parity._replayed(offsets, 0)() for _ in range(2)] == [12, 0]

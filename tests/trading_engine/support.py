@@ -167,10 +167,12 @@ def make_rig(
     journal: MemoryJournal | None = None,
     timer: Callable[[], float] | None = None,
     clock: Any = None,
+    recorder: Any = None,
     **limit_overrides: Any,
 ) -> Rig:
     """`clock`: another clock than a SimClock at `start_ms` (then `Rig.at`, `next_bar` and
-    `say`, which move a SimClock, are not for it)."""
+    `say`, which move a SimClock, are not for it). `recorder`: a `MarketRecorder` whose
+    wrappers record the ExecManager's gap and clock answers, as the daemon's local sessions."""
     clock = clock if clock is not None else SimClock(start_ms)
     journal = journal if journal is not None else MemoryJournal()
     instruments = {s: INSTRUMENTS[s] for s in symbols}
@@ -185,6 +187,13 @@ def make_rig(
     strategy = strategy or ScriptedStrategy()
     gaps: set[str] = set()
     offset_ms = [0]
+    gap_open: Callable[[str], bool] = gaps.__contains__
+    clock_offset_ms: Callable[[], int] = lambda: offset_ms[0]  # noqa: E731
+    if recorder is not None:
+        gap_open, clock_offset_ms = (
+            recorder.gap_open(gap_open),
+            recorder.clock_offset(clock_offset_ms),
+        )
     em = ExecManager(
         venue=venue,
         book=book,
@@ -195,8 +204,8 @@ def make_rig(
         instruments=INSTRUMENTS,
         ids=ClientOrderIds(PREFIX),
         config=config or ExecConfig(symbols=symbols),
-        gap_open=gaps.__contains__,
-        clock_offset_ms=lambda: offset_ms[0],
+        gap_open=gap_open,
+        clock_offset_ms=clock_offset_ms,
         **({} if timer is None else {"timer": timer}),
     )
     venue.listener = em.on_event

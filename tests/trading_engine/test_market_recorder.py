@@ -6,6 +6,7 @@ sessions stay within their size limit (a session over it by itself is a hole to 
 import contextlib
 import errno
 import gzip
+import inspect
 import io
 import logging
 import os
@@ -573,3 +574,20 @@ def test_the_closing_line_says_what_the_session_file_holds(tmp_path, caplog, ite
 
     [said] = [r.getMessage() for r in caplog.records]
     assert said.startswith(line), said
+
+
+def test_the_recorded_answers_name_the_answer_itself_for_the_order_paths_rehearsal(tmp_path):
+    """`gap_open` / `clock_offset` record each answer; their `__wrapped__` is the answer
+    without the record, which the ExecManager's dry run asks (`inspect.unwrap`)."""
+    rec = MarketRecorder(tmp_path, SimClock(5_000))
+
+    def gap(symbol: str) -> bool:
+        return symbol == "BTCUSDT"
+
+    def offset() -> int:
+        return 7
+
+    recorded_gap, recorded_offset = rec.gap_open(gap), rec.clock_offset(offset)
+    assert (recorded_gap("BTCUSDT"), recorded_offset()) == (True, 7)
+    assert rec._buf == [("g", "BTCUSDT", True), ("o", 7)]
+    assert inspect.unwrap(recorded_gap) is gap and inspect.unwrap(recorded_offset) is offset

@@ -3,13 +3,14 @@ the record of a decision with its order and the submit are rehearsed; every othe
 the dry run before it happens (fails closed)."""
 
 from decimal import Decimal as D
+from functools import partial
 
 import pytest
 
 from core.enums import OrderType, Side
 from core.events import DecisionMade, OrderSubmitted
-from core.orders import OrderRequest
-from trading_engine.order_effects import REHEARSAL_CLIENT_ID, DryRunStopped, dry_effects
+from core.orders import ClientOrderIds, OrderRequest
+from trading_engine.order_effects import DryRunStopped, dry_effects
 
 T0 = 1_700_000_000_000
 REQUEST = OrderRequest(
@@ -17,7 +18,7 @@ REQUEST = OrderRequest(
     side=Side.BUY,
     type=OrderType.MARKET,
     quantity=D("0.002"),
-    client_order_id=REHEARSAL_CLIENT_ID,
+    client_order_id="te-7",
 )
 DECISION = DecisionMade(
     event_time_ms=T0, recv_time_ms=T0, symbol="BTCUSDT", strategy="s", action="a", reason="r"
@@ -34,6 +35,9 @@ def _effects(calls: list[tuple[str, object]], *, checked: bool = True):
         rehearse_check=rehearse_check,
         rehearse_many=lambda events: calls.append(("many", tuple(events))),
         rehearse_send=lambda request: calls.append(("send", request)),
+        peek_id=lambda: "te-7",
+        gap_open=lambda _symbol: True,
+        clock_offset_ms=lambda: 900,
     )
 
 
@@ -87,14 +91,23 @@ def test_every_other_effect_stops_the_dry_run_before_it_happens(effect):
     assert calls == []
 
 
-def test_the_rest_is_no_effect_and_no_question_a_recorded_session_journals():
-    fx = dry_effects(rehearse_check=lambda *a, **kw: True, rehearse_many=None, rehearse_send=None)
+def test_the_rest_is_no_effect_the_next_id_read_and_the_answers_asked_as_given():
+    ids = ClientOrderIds("te", 7)
+    fx = dry_effects(
+        rehearse_check=lambda *a, **kw: True,
+        rehearse_many=None,
+        rehearse_send=None,
+        peek_id=partial(ids.next, take=False),
+        gap_open=lambda symbol: symbol == "ETHUSDT",
+        clock_offset_ms=lambda: 900,
+    )
 
-    assert fx.next_id() == REHEARSAL_CLIENT_ID  # no client id taken
+    assert fx.next_id() == fx.next_id() == "te-7"  # the next id, not taken
+    assert ids.next() == "te-7"
     assert fx.apply(SUBMITTED) is None
     assert fx.watch("te-1", T0) is None
-    assert fx.gap_open("BTCUSDT") is False
-    assert fx.clock_offset_ms() == 0
+    assert (fx.gap_open("BTCUSDT"), fx.gap_open("ETHUSDT")) == (False, True)
+    assert fx.clock_offset_ms() == 900
     # A journal or venue without a rehearsal: skipped, the batch still checked
     assert fx.record_many is not None and fx.record_many((DECISION, SUBMITTED)) is None
     assert fx.send(REQUEST) is None

@@ -19,7 +19,7 @@ from core.market import Trade
 from core.orders import OrderRequest, TargetPosition
 from tests.trading_engine.support import BUY, INSTRUMENTS, SELL, T0, make_rig
 from trading_engine.item_sink import ItemSink
-from trading_engine.order_effects import REHEARSAL_CLIENT_ID
+from trading_engine.market_recorder import GAP, OFFSET, MarketRecorder
 from trading_engine.order_rehearsal import smallest_order_qty
 
 SYMBOL = "BTCUSDT"
@@ -204,7 +204,6 @@ def test_a_rehearsal_leaves_no_trace_in_journal_venue_books_ids_or_counters():
     rig.strategy.on_bar_says.append([TargetPosition(symbol=SYMBOL, qty=D("0.010"))])
     rig.next_bar("60000")
     assert [r.client_order_id for r in rig.venue.submitted] == ["te-1"]
-    assert REHEARSAL_CLIENT_ID not in {e.client_order_id for e in rig.venue.submitted}
 
 
 def test_no_rehearsal_for_an_untraded_symbol_nor_after_the_stop():
@@ -251,17 +250,21 @@ def test_after_the_kill_switch_the_rehearsal_signs_nothing():
     signed: list[OrderRequest] = []
     rig.em._dry_fx.send = signed.append
     rig.em.rehearse_order(_trade("60000"), T0)
-    assert len(signed) == 1 and signed[0].client_order_id == REHEARSAL_CLIENT_ID
+    # the id the next order takes, not taken
+    assert len(signed) == 1 and signed[0].client_order_id == "te-1" == rig.em._ids.next(take=False)
     rig.risk.kill("test")  # REDUCING: no entry passes (HALTED once flat)
     assert rig.risk.state is TradingState.REDUCING
     rig.em.rehearse_order(_trade("60000"), T0)
     assert len(signed) == 1
 
 
-def test_a_rehearsal_asks_nothing_a_recorded_session_journals():
+def test_a_rehearsal_asks_the_answers_a_recorded_session_journals_but_leaves_no_record(
+    tmp_path,
+):
     """The market recorder journals every answer of the ExecManager's `gap_open` and
-    `clock_offset_ms` for the parity audit's replay, which does not rehearse: a rehearsal
-    asking them shifted the replay's answers (a kill-switch session's audit diverged)."""
+    `clock_offset_ms` for the parity audit's replay, which does not rehearse: a rehearsal's
+    question recorded shifted the replay's answers (a kill-switch session's audit diverged).
+    A rehearsal asks the answers themselves, the recorder's wrappers' `__wrapped__`."""
     asked: list[str] = []
 
     class SeenInGaps:  # looked at whenever `gap_open("BTCUSDT")` asks the rig's set
@@ -277,17 +280,28 @@ def test_a_rehearsal_asks_nothing_a_recorded_session_journals():
             asked.append("offset")
             return 0
 
-    rig = make_rig()
+    recorder = MarketRecorder(tmp_path, SimClock(T0))
+    recorded = recorder._buf
+    rig = make_rig(recorder=recorder)
     rig.gaps.add(SeenInGaps())  # type: ignore[arg-type]
     rig.offset_ms[0] = SeenOffset(0)
     rig.strategy.on_bar_says.append([TargetPosition(symbol=SYMBOL, qty=D("0.010"))])
     rig.next_bar("60000")
     assert len(rig.venue.submitted) == 1
     assert "gap" in asked and "offset" in asked  # a real order asks both ...
+    assert [e[0] for e in recorded] == [GAP, OFFSET]  # ... recorded
+    rig.venue.accept(rig.last_cid())
+    rig.venue.fill(rig.last_cid(), "60000")  # long: a rehearsal works a flip to its order
+    rig.venue.accept(rig.last_cid())  # the stop-loss the fill placed (its answers recorded)
+    kept = list(recorded)
     asked.clear()
+    signed: list[OrderRequest] = []
+    rig.em._dry_fx.send = signed.append
     for _ in range(3):
         rig.em.rehearse_order(_trade("60000"), T0)
-    assert rig.em.rehearsals == 3 and asked == []  # ... a rehearsal neither
+    assert rig.em.rehearsals == 3 and len(signed) == 3  # down to the signed request
+    assert "gap" in asked  # a rehearsal asks the answer itself (the offset is not looked at)
+    assert recorded == kept  # ... and nothing of it is recorded
 
 
 def _rehearsed_request(rig) -> OrderRequest:
@@ -306,13 +320,16 @@ def test_the_rehearsed_order_is_the_one_a_target_turning_the_position_sends(size
     rig.venue.fill(rig.last_cid(), "60000")  # long `size`, its stop-loss placed
     assert rig.book.position(SYMBOL).qty == D(size)
     rehearsed = _rehearsed_request(rig)
+    submitted_before = len(rig.venue.submitted)
 
     rig.say(TargetPosition(symbol=SYMBOL, qty=-D(size)))  # the crossover turns
     [sent] = [r for r in rig.venue.submitted if r.type is OrderType.MARKET][-1:]
 
     shape = ("side", "type", "quantity", "price", "reduce_only", "time_in_force")
     assert [getattr(rehearsed, f) for f in shape] == [getattr(sent, f) for f in shape]
-    assert rehearsed.client_order_id == REHEARSAL_CLIENT_ID != sent.client_order_id
+    # the id the first order after it took: the rehearsal did not take it
+    [first] = rig.venue.submitted[submitted_before : submitted_before + 1]
+    assert rehearsed.client_order_id == first.client_order_id
     if size == "0.100":  # 0.200 BTC at 60,000 = 12,000 USDT > 10,000: closes first
         assert (sent.quantity, sent.reduce_only) == (D("0.100"), True)
     else:
@@ -389,6 +406,7 @@ def test_the_dry_run_works_a_flip_through_the_exec_managers_path_and_puts_its_st
     before = _state(rig)
     sent: list[OrderRequest] = []
     rig.em._dry_fx.send = sent.append
+    next_id = rig.em._ids.next(take=False)
     _tripwires(rig, monkeypatch)
 
     rig.em.rehearse_order(_trade("60000"), rig.clock.now_ms())
@@ -399,7 +417,7 @@ def test_the_dry_run_works_a_flip_through_the_exec_managers_path_and_puts_its_st
         SELL,
         OrderType.MARKET,
         D("0.020"),
-        REHEARSAL_CLIENT_ID,
+        next_id,  # read, not taken (`_state`: the sequence is where it was)
     )
     assert _state(rig) == before
 
