@@ -501,7 +501,7 @@ class LiveVenue:
         reason, _, _, signed = self._prepared(request)  # what `submit` runs, the same code
         if reason is not None or signed is None:
             return None
-        self.rest.rehearse_start(signed, weight=0, orders=1)  # `start`'s reads, no hand-off
+        self.rest.start(signed, weight=0, orders=1, dry=True)  # `start`'s code, no hand-off
         return signed
 
     def _prepared(

@@ -30,6 +30,7 @@ wall clock, the signatures are off until the exchange answers -1021, and the res
 """
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -675,19 +676,30 @@ class RestConnection:
         return await self._attempt(request.method, send, weight, orders)
 
     def start(
-        self, request: SignedRequest, /, *, weight: int = 0, orders: int = 0
+        self, request: SignedRequest, /, *, weight: int = 0, orders: int = 0, dry: bool = False
     ) -> "StartedCall | None":
         """`send` with its first request handed to the HTTP layer now, synchronously, when the
         governor lets it through without waiting (else None: use `send`). Returns the rest of
         the call (the answer, its error translation, any allowed re-send) to await, in a task.
         The request is signed and handed to the session here, without a loop hop; aiohttp
         writes it to the socket when that task first enters the request's context. Nothing is
-        sent twice: a re-send after a 429 or -1021 is signed again, exactly as in `send`."""
+        sent twice: a re-send after a 429 or -1021 is signed again, exactly as in `send`.
+
+        `dry=True`: this code with no effect, for the order path's rehearsal
+        (`trading_engine.order_rehearsal`, through `LiveVenue.rehearse`): the clock and the
+        governor asked, nothing counted, the session call's arguments built, nothing handed
+        over or marked sent; None."""
         # One reading of the clock for the governor and the hand-off when they share it.
         clock, governor = self.clock, self.governor
         now = clock.now_ms()
         shared = governor.clock is clock
-        if not governor.try_acquire(weight=weight, orders=orders, now_ms=now if shared else None):
+        if not governor.try_acquire(
+            weight=weight, orders=orders, now_ms=now if shared else None, count=not dry
+        ):
+            return None
+        if dry:
+            with contextlib.suppress(Exception):  # `_hand_off` leaves it to `_complete`
+                self._session_call(request)  # what `_hand_off` passes to the session
             return None
         self.stats.calls += 1
         syncs_before = self._syncs
@@ -699,26 +711,6 @@ class RestConnection:
         complete = self._complete(request, context, error, sent_ms)
         call = self._attempt(request.method, send, weight, orders, (complete, syncs_before))
         return StartedCall(call, complete, context)
-
-    def rehearse_start(
-        self, request: SignedRequest, /, *, weight: int = 0, orders: int = 0
-    ) -> bool:
-        """`start`'s admission of `request` with nothing counted and nothing handed over: the
-        clock and the rate governor's check, as `start` reads them. The order path's rehearsal
-        (`trading_engine.order_rehearsal`) keeps them warm for the next order. True when
-        `start` would hand it over now."""
-        clock, governor = self.clock, self.governor
-        now = clock.now_ms()
-        shared = governor.clock is clock
-        if not governor.try_acquire(
-            weight=weight, orders=orders, now_ms=now if shared else None, count=False
-        ):
-            return False
-        try:  # what `_hand_off` passes to the session, not passed
-            self._session_call(request)
-        except Exception:  # `_hand_off` leaves such a failure to `_complete`: so does `start`
-            return False
-        return True
 
     def _fast_client(self) -> bool:
         """Whether python-binance would sign with plain HMAC and no extras we do not copy."""
@@ -801,7 +793,7 @@ class RestConnection:
 
     def _session_call(self, request: SignedRequest) -> tuple[Callable[..., Any], dict[str, Any]]:
         """The session's method for `request` and its keyword arguments but the URL, as
-        python-binance's `_request` passes them; no effect (`rehearse_start` builds them too,
+        python-binance's `_request` passes them; no effect (`start(dry=True)` builds them too,
         so that the hand-off finds them warm)."""
         client = self.client
         return getattr(client.session, request.http), {

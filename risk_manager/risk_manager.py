@@ -225,6 +225,7 @@ class RiskManager:
         risk_reducing: bool = False,
         data_lag_ms: int = 0,
         now_ms: int | None = None,
+        count: bool = True,
     ) -> OrderRequest | RiskDenied:
         """The request, rounded to the instrument's grid, or a RiskDenied with the reason.
 
@@ -247,10 +248,12 @@ class RiskManager:
         that can add risk); the exchange's filters and the trading state still apply. Sent
         with an intent other than ORDINARY (the ExecManager's REDUCING), it also stays out of
         the entries' budget of `max_open_orders` while the books hold it open.
+
+        `count=False`: nothing counted in the window (`rehearse`).
         """
         now = self._clock.now_ms() if now_ms is None else now_ms
         exempt = risk_reducing and (request.reduce_only or request.close_position)
-        result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt)
+        result = self._evaluate(request, gap_open, clock_offset_ms, data_lag_ms, now, exempt, count)
         if isinstance(result, str):
             return RiskDenied(event_time_ms=now, recv_time_ms=now, request=request, reason=result)
         # (an approval that is not exempt was counted in the window by `_evaluate`)
@@ -265,13 +268,21 @@ class RiskManager:
         data_lag_ms: int = 0,
         now_ms: int,
     ) -> bool:
-        """Every check `check` makes of an entry, without any effect: nothing counted in the
-        orders-per-minute window, no denial built (`trading_engine.order_rehearsal`, which
-        keeps this path warm for the next real order). True when `check` would approve it."""
-        result = self._evaluate(
-            request, gap_open, clock_offset_ms, data_lag_ms, now_ms, False, count=False
+        """Every check `check` makes of an entry, by `check`'s own code, without any effect:
+        nothing counted in the orders-per-minute window (`trading_engine.order_rehearsal`,
+        which keeps this path warm for the next real order). True when `check` would approve
+        it."""
+        return (
+            self.check(
+                request,
+                gap_open=gap_open,
+                clock_offset_ms=clock_offset_ms,
+                data_lag_ms=data_lag_ms,
+                now_ms=now_ms,
+                count=False,
+            ).__class__
+            is not RiskDenied
         )
-        return not isinstance(result, str)
 
     def check_cancel(self, proposal: CancelProposal, order: Order | None) -> CancelDenied | None:
         """None when the strategy may cancel `order`, the open order the books hold under

@@ -281,32 +281,40 @@ def test_hmac_sha256_equals_the_standard_library(key: bytes) -> None:
         assert mac.hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-async def test_a_rehearsed_start_hands_nothing_over_counts_nothing_and_says_if_start_would(
-    exchange: LocalExchange, connect: Any
+async def test_a_dry_start_hands_nothing_over_counts_nothing_and_builds_the_session_call(
+    exchange: LocalExchange, connect: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`rehearse_start` (the order path's rehearsal): what `start` reads and the session
-    call's arguments built, with no request handed to the session, nothing counted by the
-    governor, the request not marked sent."""
+    """`start(dry=True)` (the order path's rehearsal): `start`'s own code, the governor asked
+    and the session call's arguments built, with no request handed to the session, nothing
+    counted by the governor or the stats, the request not marked sent."""
     conn = await connect(exchange, time_samples=1)
     request = conn.sign("futures_create_order", **CASES[0][1])
     assert request is not None
     recorder = RecordingSession()
     real_session = conn.client.session
     conn.client.session = recorder
+    built: list[Any] = []
+    session_call = conn._session_call
+    monkeypatch.setattr(conn, "_session_call", lambda r: built.append(session_call(r)))
     used = [c.used for c in conn.governor._order_counters]
     calls, requests = conn.stats.calls, conn.stats.requests
     try:
-        assert conn.rehearse_start(request, weight=0, orders=1) is True
+        assert conn.start(request, weight=0, orders=1, dry=True) is None
+        [(send, kwargs)] = built  # the session's method and its arguments, not called
+        assert send == recorder.post and kwargs["data"] == request.body
         assert recorder.requests == []
         assert [c.used for c in conn.governor._order_counters] == used
         assert (conn.stats.calls, conn.stats.requests, request.sent) == (calls, requests, False)
-        # A session that cannot take the request (here: no `post`): False, nothing raised
+        # A session that cannot take the request (here: no `post`): nothing raised
         conn.client.session = object()
-        assert conn.rehearse_start(request, weight=0, orders=1) is False
+        assert conn.start(request, weight=0, orders=1, dry=True) is None
         conn.client.session = recorder
-        # Where the governor would make the order wait, `start` hands nothing over: False
+        # Where the governor would make the order wait, `start` hands nothing over: a dry
+        # start builds nothing either
+        built.clear()
         conn.governor.rate_limited(retry_after_s=5, kind=LimitKind.WEIGHT)
-        assert conn.rehearse_start(request, weight=0, orders=1) is False
+        assert conn.start(request, weight=0, orders=1, dry=True) is None
+        assert built == []
         assert conn.start(request, weight=0, orders=1) is None
     finally:
         conn.client.session = real_session
