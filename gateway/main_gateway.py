@@ -497,7 +497,8 @@ class LiveVenue:
         sent (nothing tracked, counted or logged; the rate governor asked, nothing counted):
         `trading_engine.order_rehearsal` keeps the path warm for the next order. None when
         `submit` would refuse it here or the client signs through python-binance's own path."""
-        self.tracker.get(request.client_order_id)
+        if self.tracker.get(request.client_order_id) is not None:
+            return None  # `submit` refuses an id already used (the dry run's is the next one)
         reason, _, _, signed = self._prepared(request)  # what `submit` runs, the same code
         if reason is not None or signed is None:
             return None

@@ -350,6 +350,29 @@ async def test_order_off_the_tick_grid_is_refused_before_sending(ex):
         assert s.exchange_orders() == []
 
 
+async def test_a_rehearsal_signs_what_submit_would_send_sends_nothing_and_refuses_as_it_does(ex):
+    """`LiveVenue.rehearse` (the order path's rehearsal): the signed request `submit` would
+    hand over, nothing tracked, counted or sent; None where `submit` refuses before sending
+    (an id already used, an order off the grid)."""
+    async with session(ex) as s:
+        bid, _ = s.top()
+        request = s.limit(Side.BUY, price=bid - Decimal("100"))
+        stats = (s.venue.stats.submitted, s.venue.rest.stats.calls, s.venue.rest.stats.requests)
+
+        signed = s.venue.rehearse(request)
+
+        assert signed is not None and request.client_order_id in signed.body
+        assert s.venue.order(request.client_order_id) is None
+        assert (s.venue.stats.submitted, s.venue.rest.stats.calls) == stats[:2]
+        assert s.venue.rest.stats.requests == stats[2]
+        off_grid = s.limit(Side.BUY, price=bid - Decimal("100.05"))
+        assert s.venue.rehearse(off_grid) is None
+        s.venue.submit(request)  # the rehearsed id is still free: this order takes it
+        await s.rec.wait_for(OrderAccepted, request.client_order_id)
+        assert s.venue.rehearse(request) is None  # now used: `submit` would refuse it
+        assert [o["clientOrderId"] for o in s.exchange_orders()] == [request.client_order_id]
+
+
 async def test_an_order_to_a_venue_not_running_is_not_sent_for_stopping(ex):
     """The closing summary counted such refusals as the exchange's rejections."""
     async with session(ex, start=False) as s:
