@@ -4,10 +4,11 @@
 hypothesis drives two identical rigs through the same random session (targets at market and
 limit, fills whole and partial, acceptances, rejections, expiries, cancels confirmed, outcomes
 unknown, prices crossing the stop-loss, take-profit and drawdown limit, market-data gaps, time
-passing over the stale-order watch and the retries of REDUCING), and the second one rehearses an
-order after every step, with the collaborators' effectful methods rigged to fail if a rehearsal
-reaches them. Each rehearsal must leave the ExecManager's state as it found it, and at the end
-both rigs must have journaled, sent, cancelled and booked exactly the same things.
+passing over the stale-order watch and REDUCING's retries, the kill switch, an operator's
+reset), and the second one rehearses an order after every step, with the collaborators'
+effectful methods rigged to fail if a rehearsal reaches them. Each rehearsal must leave the
+ExecManager's state as it found it, and at the end both rigs must have journaled, sent,
+cancelled and booked exactly the same things.
 """
 
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core.enums import OrderType
+from core.enums import OrderType, TradingState
 from core.market import Trade
 from core.orders import TargetPosition
 from tests.trading_engine.support import BUY, SELL, Rig, make_rig
@@ -42,6 +43,7 @@ _ARGS = {
     "unknown": st.tuples(st.integers(0, 7), st.just(0)),
     "wait_s": st.tuples(st.integers(1, 90), st.just(0)),
     "gap": st.tuples(st.sampled_from([True, False, False, False]), st.just(0)),  # mostly shut
+    "operator": st.tuples(st.sampled_from(["kill", "reset"]), st.just(0)),
 }
 _WEIGHTED_KINDS = [*["target", "trade", "accept", "fill"] * 3, *_ARGS]
 # One step of a session: (kind, argument, argument).
@@ -114,6 +116,11 @@ class _Session:
             self.last_trade = rig.trade(str(self.price))
         elif kind == "gap":
             (rig.gaps.add if a else rig.gaps.discard)(SYMBOL)
+        elif kind == "operator":  # the kill switch, or a reset to ACTIVE after it or a halt
+            if a == "kill":
+                rig.em.kill("test")
+            elif rig.risk.state is not TradingState.ACTIVE:
+                rig.em.reset("test")
         if self.rehearse:
             self._rehearse()
 
