@@ -19,7 +19,9 @@ plain loop instead. The event bar always does.
 Quiet needs, at the bar before `i`: the RiskManager ACTIVE and no kill-switch file
 configured; no request in flight (latency queue empty); no open order but protective stops
 and take-profits already accepted (not being cancelled); the position at the strategy's
-target; a strategy implementing `BarFastForward`. Or HALTED (after a portfolio limit), flat,
+target; no portfolio limit reached at the equity and realized PnL now (`limit_to_trip`: a
+fill that reached one trips it at the next equity check); a strategy implementing
+`BarFastForward`. Or HALTED (after a portfolio limit), flat,
 no order, and nothing journaled by the ExecManager (no decision, denial or state change)
 since the fast path last looked, at least one bar through the pipeline ago: the strategy's
 target, repeated at the quiet bars, is then one the ExecManager has denied already and
@@ -211,6 +213,17 @@ def breach_ticks(c0: Decimal, k: Decimal, tick: Decimal) -> tuple[int, bool]:
     return int(root.to_integral_value(rounding=ROUND_CEILING)) - 1, False
 
 
+def limit_to_trip(rig: Any) -> bool:
+    """A portfolio limit reached and not yet tripped (`RiskManager.limit_reached` at the
+    equity and realized PnL the ExecManager's next check feeds it): the check runs on a
+    schedule, so a fill that reached a limit (the close that went flat at a loss) trips it at
+    the next item through the pipeline, and the bars until then are not quiet. The levels
+    below cover a limit the price may reach later; this one is already there."""
+    book = rig.book
+    now = rig.clock.now_ms()
+    return rig.risk.limit_reached(book.equity() - book.transfers, book.pnl_today(now)) is not None
+
+
 def equity_levels(
     wallet: Decimal,
     qty: Decimal,
@@ -383,6 +396,8 @@ class KlineFastPath:
         if target is not None and target.qty != position.qty and not em.target_held(symbol):
             return i
         if state is TradingState.HALTED and position.qty:
+            return i
+        if limit_to_trip(rig):
             return i
         n = len(self.open_ms)
         j = bisect.bisect_left(self.forced, i)
@@ -638,6 +653,8 @@ class TradeFastPath:
         if target is not None and target.qty != position.qty and not em.target_held(symbol):
             return s, s
         if state is TradingState.HALTED and position.qty:
+            return s, s
+        if limit_to_trip(rig):
             return s, s
         n = len(self.t)
         j = int(np.searchsorted(self.forced, s, side="left"))

@@ -499,8 +499,28 @@ class RiskManager:
             self._peak_equity = equity
         if self.state is not ACTIVE:
             return None
-        breach = self._portfolio_breach(equity, realized_today)
+        breach = self._portfolio_breach(
+            equity, realized_today, start=self._day_start_equity, peak=self._peak_equity
+        )
         return None if breach is None else self._move(REDUCING, breach)
+
+    def limit_reached(self, equity: Decimal, realized_today: Decimal) -> str | None:
+        """The reason `on_equity(equity, realized_today)` would trip a portfolio limit now
+        (None: it would not, or the state is not ACTIVE), recording nothing. For a caller that
+        must know whether a limit already reached is still to trip: the ExecManager feeds the
+        equity on a schedule, so a fill that reaches a limit trips it at the next check (the
+        backtest's fast path asks before it takes bars as quiet). Within the RiskManager's
+        current UTC day: the next day's first `on_equity` starts the day's figures again."""
+        if self.state is not ACTIVE:
+            return None
+        start = self._day_start_equity
+        peak = self._peak_equity
+        return self._portfolio_breach(
+            equity,
+            realized_today,
+            start=equity if start is None else start,
+            peak=equity if peak is None or equity > peak else peak,
+        )
 
     def record_trade(self, ended_ms: int) -> TradingStateChanged | None:
         """Count one trade (call once per order that ended having traded, not per fill) on the
@@ -529,9 +549,15 @@ class RiskManager:
             return None
         return f"max trades per day: {self._trades_today} trades today (max {limit})"
 
-    def _portfolio_breach(self, equity: Decimal, realized_today: Decimal) -> str | None:
+    def _portfolio_breach(
+        self,
+        equity: Decimal,
+        realized_today: Decimal,
+        *,
+        start: Decimal | None,
+        peak: Decimal | None,
+    ) -> str | None:
         cfg = self.config
-        start = self._day_start_equity
         assert start is not None
         loss = max(start - equity, self._realized_base - realized_today)
         if cfg.max_daily_loss_usdt > 0 and loss >= cfg.max_daily_loss_usdt:
@@ -547,7 +573,6 @@ class RiskManager:
                 f"max daily loss: lost {loss:.2f} USDT today, {loss * _HUNDRED / start:.2f}% of "
                 f"the day's starting equity {start:.2f} USDT (max {cfg.max_daily_loss_pct}%)"
             )
-        peak = self._peak_equity
         assert peak is not None
         if (
             cfg.max_drawdown_pct > 0

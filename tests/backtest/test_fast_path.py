@@ -222,6 +222,32 @@ def test_daily_loss_halt_identical(week: Klines, tmp_path: Path, pct: D, usdt: D
     assert fast.fast_path_bars > 1000
 
 
+def test_a_daily_loss_reached_by_the_fill_that_goes_flat_identical(
+    week: Klines, tmp_path: Path
+) -> None:
+    """Long only, SMA 3/7 with 5,000 USDT orders and a 1 % daily loss: the fill that takes the
+    position flat (bar 193 of the window) makes the day's loss 101.44 USDT, over the limit.
+    The ExecManager feeds the equity to the RiskManager on a schedule, so the limit trips at
+    the next check, the next bar's mark: flat, that bar looked quiet to the fast path (nothing
+    open, no price level to reach), which took it and then failed on the halt
+    (`catch_up_bar`: a quiet bar changed the state). Found by
+    `test_fast_path_properties.py`."""
+    risk = replace(
+        backtest_risk(D(5000)),
+        leverage=1,
+        stop_loss_pct=D(0),
+        take_profit_pct=D("0.3"),
+        max_daily_loss_pct=D(1),
+        max_drawdown_pct=D(0),
+    )
+    params = {"fast": 3, "slow": 7, "order_notional_usdt": D(5000), "allow_short": False}
+    config = replace(BASE, strategy_params=params, risk=risk, reentry_hold=False)
+    window = Klines(*(getattr(week, f)[6:406] for f in week.__slots__))
+    plain, fast = both(window, config, tmp_path)
+    assert plain.journal.counts.get("TradingStateChanged", 0) == 2  # REDUCING, HALTED
+    assert fast.fast_path_bars > 100
+
+
 def test_a_liquidation_inside_a_bar_identical(week: Klines, tmp_path: Path) -> None:
     """A 2x long on 600 USDT (1,000 USDT positions, no stops, no loss limits) meets a bar
     whose low wicks 70 % under its close (its liquidation price is about 37 % under the

@@ -72,6 +72,34 @@ def test_daily_loss_in_percent_of_the_day_start_equity(make_risk):
     )
 
 
+def test_limit_reached_says_what_on_equity_would_trip_and_records_nothing(make_risk):
+    risk = make_risk(max_daily_loss_usdt=D(300), max_drawdown_pct=D(10))
+    risk.on_equity(D(10000), Z)
+    risk.on_equity(D(10500), Z)  # the peak; the day started at 10,000
+    assert risk.limit_reached(D(9701), Z) is None
+    # Lost 300 since the day's start: the reason on_equity gives, word for word.
+    assert risk.limit_reached(D(9700), Z) == "max daily loss: lost 300.00 USDT today (max 300 USDT)"
+    # Realized -300 today with open profit hiding it: (b) of on_equity's docstring.
+    assert risk.limit_reached(D(10100), D(-300)) == (
+        "max daily loss: lost 300.00 USDT today (max 300 USDT)"
+    )
+    # An equity above the peak is the peak of that answer only, not recorded: had 11,000
+    # been recorded, 9,800 would be 10.9 % below it, a drawdown.
+    assert risk.limit_reached(D(11000), Z) is None
+    assert (risk.peak_equity, risk.day_start_equity, risk.state) == (D(10500), D(10000), ACTIVE)
+    assert risk.limit_reached(D(9800), Z) is None
+    # It agrees with on_equity, which then trips.
+    assert moved(risk.on_equity(D(9700), Z), ACTIVE, REDUCING).startswith("max daily loss")
+    assert risk.limit_reached(D(9000), Z) is None  # not ACTIVE: nothing more to trip
+
+
+def test_limit_reached_before_any_equity_takes_its_equity_as_start_and_peak(make_risk):
+    risk = make_risk(max_daily_loss_usdt=D(300), max_drawdown_pct=D(10))
+    assert risk.limit_reached(D(10000), Z) is None
+    assert risk.limit_reached(D(10000), D(-300)) is not None  # the realized loss alone
+    assert (risk.peak_equity, risk.day_start_equity) == (None, None)
+
+
 def test_realized_loss_counts_even_when_open_profit_hides_it(make_risk):
     # equity is up 100, but 300 USDT were realized as a loss today
     risk = make_risk(max_daily_loss_usdt=D(300))
