@@ -1,0 +1,134 @@
+"""The fast path equals the plain bar-by-bar loop for any settings, not only the ones chosen.
+
+`test_fast_path.py` compares the two on hand-picked cases. Here hypothesis draws the settings a
+user may give (the SMA's periods and size, long-only or not, stop-loss, take-profit, the
+re-entry hold, leverage, the drawdown and daily-loss limits, fees with a maker rebate, entry
+and acknowledgement latency, slippage, warm-up from the bars before the start) and a window of
+the bundled real week, and requires everything both runs produce to be identical (the
+journal, orders, fills, series, counters, summary and the live objects' state at the end:
+`test_fast_path.both`). A wrong "quiet" verdict shows up as a difference; a run that never
+skips proves nothing, so the fast path must also have taken bars in most examples.
+"""
+
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from backtest.data import Klines, Trades, load_klines
+from backtest.runner import BacktestConfig, backtest_risk
+from tests.backtest.test_fast_path import RIGS, both, keep_rigs, repeated  # noqa: F401
+from tests.backtest.test_reference_loop import KLINES
+
+WEEK = load_klines(KLINES)
+MINUTE_MS = 60_000
+
+
+def _window(start: int, n: int) -> Klines:
+    return Klines(*(getattr(WEEK, f)[start : start + n] for f in WEEK.__slots__))
+
+
+def _config(
+    draw: st.DrawFn, *, slow_max: int, warm_from: int | None, limits_pct: list[D]
+) -> BacktestConfig:
+    """`limits_pct`: the drawdown and daily-loss limits to draw from (0: off), to fit how far
+    the data's prices go."""
+    fast = draw(st.integers(1, min(20, slow_max - 1)))
+    slow = draw(st.integers(fast + 1, slow_max))
+    notional = draw(st.sampled_from([D(200), D(1_000), D(5_000)]))
+    risk = replace(
+        backtest_risk(notional),
+        stop_loss_pct=draw(st.sampled_from([D(0), D("0.2"), D("0.5"), D(2)])),
+        take_profit_pct=draw(st.sampled_from([D(0), D("0.3"), D(1)])),
+        max_drawdown_pct=draw(st.sampled_from(limits_pct)),
+        max_daily_loss_pct=draw(st.sampled_from(limits_pct)),
+        leverage=draw(st.sampled_from([1, 5, 20])),
+    )
+    maker, taker = draw(
+        st.sampled_from([(D("0.0002"), D("0.0005")), (D(0), D(0)), (D("-0.0001"), D("0.0004"))])
+    )
+    return BacktestConfig(
+        strategy_params={
+            "fast": fast,
+            "slow": slow,
+            "order_notional_usdt": notional,
+            "allow_short": draw(st.booleans()),
+        },
+        risk=risk,
+        maker_fee=maker,
+        taker_fee=taker,
+        latency_ms=draw(st.sampled_from([0, 0, 150, 5_000])),
+        ack_latency=draw(st.sampled_from(["0", "0", "40"])),
+        slippage_bps=draw(st.sampled_from([D(0), D(1), D(5)])),
+        reentry_hold=draw(st.booleans()),
+        trade_from_ms=warm_from if warm_from is not None and draw(st.booleans()) else None,
+    )
+
+
+@st.composite
+def _kline_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
+    n = draw(st.integers(400, 1_500))
+    start = draw(st.integers(0, len(WEEK) - n))
+    data = _window(start, n)
+    # Trading from bar 70 when warmed: the strategy warms from the bars before it.
+    warm_from = int(data.open_time[70])
+    return data, _config(
+        draw, slow_max=60, warm_from=warm_from, limits_pct=[D(0), D(1), D(3), D(10)]
+    )
+
+
+TAPE = repeated("BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz", 2)  # 12 minutes, 42,626
+
+
+@st.composite
+def _trade_runs(draw: st.DrawFn) -> tuple[Trades, BacktestConfig]:
+    # 1m bars from trades: 12 of them, so short SMAs; warmed: trading from the 5th minute.
+    warm_from = (TAPE.time[0] // MINUTE_MS + 5) * MINUTE_MS
+    limits = [D(0), D("0.02"), D("0.1"), D(1)]  # the tape moves ~0.5 %
+    return TAPE, _config(draw, slow_max=4, warm_from=warm_from, limits_pct=limits)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # keep_rigs: patched once, RIGS cleared each run
+    ],
+)
+@given(_kline_runs())
+def test_on_klines_the_fast_path_gives_what_the_plain_loop_gives(
+    run: tuple[Klines, BacktestConfig],
+) -> None:
+    data, config = run
+    RIGS.clear()
+    with TemporaryDirectory() as tmp:
+        plain, fast = both(data, config, Path(tmp))
+    event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the bars or more")
+    event(f"orders: {'none' if not plain.counters['submitted'] else 'some'}")
+    event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(_trade_runs())
+def test_on_trades_the_fast_path_gives_what_the_plain_loop_gives(
+    run: tuple[Trades, BacktestConfig],
+) -> None:
+    data, config = run
+    RIGS.clear()
+    with TemporaryDirectory() as tmp:
+        plain, fast = both(data, config, Path(tmp))
+    event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the trades or more")
+    event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
