@@ -6,8 +6,9 @@ re-entry hold, leverage, the drawdown and daily-loss limits, fees with a maker r
 and acknowledgement latency, slippage, warm-up from the bars before the start) and a window of
 the bundled real week, and requires everything both runs produce to be identical (the
 journal, orders, fills, series, counters, summary and the live objects' state at the end:
-`test_fast_path.both`). A wrong "quiet" verdict shows up as a difference; a run that never
-skips proves nothing, so the fast path must also have taken bars in most examples.
+`test_fast_path.both`), and the books to agree with the matching engine's ledger to the
+last digit. A wrong "quiet" verdict shows up as a difference; how much the fast path took in
+the examples is in `pytest --hypothesis-show-statistics`.
 """
 
 from dataclasses import replace
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from backtest.data import Klines, Trades, load_klines
-from backtest.runner import BacktestConfig, backtest_risk
+from backtest.runner import BacktestConfig, BacktestResult, backtest_risk
 from tests.backtest.test_fast_path import RIGS, both, keep_rigs, repeated  # noqa: F401
 from tests.backtest.test_reference_loop import KLINES
 
@@ -91,6 +92,24 @@ def _trade_runs(draw: st.DrawFn) -> tuple[Trades, BacktestConfig]:
     return TAPE, _config(draw, slow_max=4, warm_from=warm_from, limits_pct=limits)
 
 
+def _books_agree_with_the_exchange(result: BacktestResult) -> None:
+    """The daemon's books against the matching engine's ledger at the end, and their own
+    identities (summary.json's `ledger`), exact: nothing a setting can break."""
+    ledger = result.summary_dict()["ledger"]
+    money = {k: D(str(v)) for k, v in ledger.items()}
+    assert money["wallet"] == money["exchange_wallet"]
+    assert money["wallet"] == (
+        money["starting_wallet"]
+        + money["realized_pnl"]
+        - money["fees"]
+        + money["funding"]
+        + money["adjustments"]
+    )
+    assert money["equity"] == money["wallet"] + money["unrealized_pnl"]
+    c = result.counters
+    assert (c["book_differences"], c["book_rejected_events"], c["bad_events"]) == (0, 0, 0)
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -108,6 +127,7 @@ def test_on_klines_the_fast_path_gives_what_the_plain_loop_gives(
     RIGS.clear()
     with TemporaryDirectory() as tmp:
         plain, fast = both(data, config, Path(tmp))
+    _books_agree_with_the_exchange(plain)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the bars or more")
     event(f"orders: {'none' if not plain.counters['submitted'] else 'some'}")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
@@ -130,5 +150,6 @@ def test_on_trades_the_fast_path_gives_what_the_plain_loop_gives(
     RIGS.clear()
     with TemporaryDirectory() as tmp:
         plain, fast = both(data, config, Path(tmp))
+    _books_agree_with_the_exchange(plain)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the trades or more")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
