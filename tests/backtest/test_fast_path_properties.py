@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from backtest.data import Klines, Trades, load_klines
 from backtest.runner import BacktestConfig, BacktestResult, backtest_risk
+from core.enums import OrderStatus, OrderType, Side, TradingState
 from tests.backtest.test_fast_path import RIGS, both, keep_rigs, repeated  # noqa: F401
 from tests.backtest.test_reference_loop import KLINES
 
@@ -110,6 +111,23 @@ def _books_agree_with_the_exchange(result: BacktestResult) -> None:
     assert (c["book_differences"], c["book_rejected_events"], c["bad_events"]) == (0, 0, 0)
 
 
+def _open_position_is_guarded(config: BacktestConfig) -> None:
+    """With a stop-loss configured, a position open at the end of an ACTIVE run has its
+    stop-loss working on the exchange (the plain run's live objects, `RIGS[0]`)."""
+    assert config.risk is not None
+    rig = RIGS[0]
+    position = rig.book.position(config.symbol).qty
+    if not config.risk.stop_loss_pct or not position or rig.risk.state is not TradingState.ACTIVE:
+        return
+    stops = [
+        o
+        for o in rig.book.orders.values()
+        if o.type is OrderType.STOP_MARKET and o.close_position and o.status is OrderStatus.NEW
+    ]
+    assert len(stops) == 1, f"position {position}, stops {stops}"
+    assert stops[0].side is (Side.SELL if position > 0 else Side.BUY)
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -128,6 +146,7 @@ def test_on_klines_the_fast_path_gives_what_the_plain_loop_gives(
     with TemporaryDirectory() as tmp:
         plain, fast = both(data, config, Path(tmp))
     _books_agree_with_the_exchange(plain)
+    _open_position_is_guarded(config)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the bars or more")
     event(f"orders: {'none' if not plain.counters['submitted'] else 'some'}")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
@@ -151,5 +170,6 @@ def test_on_trades_the_fast_path_gives_what_the_plain_loop_gives(
     with TemporaryDirectory() as tmp:
         plain, fast = both(data, config, Path(tmp))
     _books_agree_with_the_exchange(plain)
+    _open_position_is_guarded(config)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the trades or more")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
