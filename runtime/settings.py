@@ -5,9 +5,11 @@ only) < command-line flags. Every problem becomes a `ConfigError` whose message 
 naming the key, the value and what is allowed; secrets are never quoted.
 """
 
+import json
 import logging
 import math
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -341,18 +343,27 @@ _SECTIONS = {
 
 
 def _show(value: Any) -> str:
-    """A value as the user would write it in TOML."""
+    """A value as the user would write it in TOML, on one line (a string's quotes,
+    backslashes and control characters escaped, as in a TOML basic string)."""
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_show_key(k)} = {_show(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")
     return repr(value)
+
+
+def _show_key(key: str) -> str:
+    """A table key as TOML writes it: bare when it can be, else quoted."""
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
@@ -408,7 +419,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     known = {f.name: f for f in fields(cls) if not f.metadata.get("secret")}
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        key = f"{prefix}{name}"
+        key = f"{prefix}{_show_key(name)}"
         f = known.get(name)
         if f is None:
             if name in ("api_key", "api_secret", "BINANCE_API_KEY", "BINANCE_API_SECRET"):
