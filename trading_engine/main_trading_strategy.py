@@ -14,7 +14,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, cast, runtime_checkable
@@ -24,6 +24,7 @@ from core.enums import OrderType
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
 from core.orders import CancelProposal, OrderProposal, TargetPosition
+from trading_engine.strategy_param_types import param_problem
 
 Proposal = OrderProposal | TargetPosition | CancelProposal
 Proposals = Sequence[Proposal]
@@ -230,8 +231,15 @@ _QTY_QUANTUM = Decimal("1e-8")
 
 
 def positive_notional(order_notional_usdt: Decimal | float | int | str) -> Decimal:
-    """A strategy's position size in USDT, exact; ValueError unless > 0."""
-    notional = Decimal(str(order_notional_usdt))
+    """A strategy's position size in USDT, exact; ValueError unless a number > 0."""
+    try:
+        if isinstance(order_notional_usdt, bool):
+            raise InvalidOperation
+        notional = Decimal(str(order_notional_usdt))
+    except InvalidOperation:
+        raise ValueError(
+            f"order_notional_usdt must be a number of USDT, not {order_notional_usdt!r}"
+        ) from None
     if not notional > 0:
         raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
     return notional
@@ -261,30 +269,32 @@ def target_qty(
 StrategyFactory = Callable[..., TradingStrategy]
 
 
-def _sma_crossover(**params: Any) -> TradingStrategy:
-    from trading_engine.strategies.sma_crossover import SmaCrossover
+class _Registered:
+    """A built-in strategy's class, imported at its first use: a daemon running the SMA
+    baseline does not pay for reading a model file (the ML strategy itself is pure Python: no
+    numpy, no scikit-learn)."""
 
-    return SmaCrossover(**params)
+    __slots__ = ("class_name", "module")
+
+    def __init__(self, module: str, class_name: str) -> None:
+        self.module = module
+        self.class_name = class_name
+
+    def strategy_class(self) -> type[TradingStrategy]:
+        return cast(
+            type[TradingStrategy], getattr(importlib.import_module(self.module), self.class_name)
+        )
+
+    def __call__(self, **params: Any) -> TradingStrategy:
+        return self.strategy_class()(**params)
 
 
-def _logistic_regression(**params: Any) -> TradingStrategy:
-    from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
-
-    return LogisticRegressionStrategy(**params)
-
-
-def _rsi_macd(**params: Any) -> TradingStrategy:
-    from trading_engine.strategies.rsi_macd import RsiMacd
-
-    return RsiMacd(**params)
-
-
-# Factories import their module lazily: a daemon running the SMA baseline should not pay for
-# reading a model file (the ML strategy itself is pure Python: no numpy, no scikit-learn).
 STRATEGIES: dict[str, StrategyFactory] = {
-    "sma_crossover": _sma_crossover,
-    "logistic_regression": _logistic_regression,
-    "rsi_macd": _rsi_macd,
+    "sma_crossover": _Registered("trading_engine.strategies.sma_crossover", "SmaCrossover"),
+    "logistic_regression": _Registered(
+        "trading_engine.strategies.logistic_regression", "LogisticRegressionStrategy"
+    ),
+    "rsi_macd": _Registered("trading_engine.strategies.rsi_macd", "RsiMacd"),
 }
 
 
@@ -459,8 +469,12 @@ def make_strategy(name: str, /, **params: Any) -> TradingStrategy:
 def build_strategy(
     name: str, factory: StrategyFactory, params: Mapping[str, Any]
 ) -> TradingStrategy:
-    """`factory(**params)`, checked: StrategyParamsError for a keyword it does not take,
-    StrategyLoadError when what it builds is not a TradingStrategy."""
+    """`factory(**params)`, checked: StrategyParamsError for a keyword it does not take or a
+    value its annotation refuses (`strategy_param_types`), StrategyLoadError when what it
+    builds is not a TradingStrategy."""
+    built = factory.strategy_class() if isinstance(factory, _Registered) else factory
+    if problem := param_problem(built, params):
+        raise StrategyParamsError(f"strategy {name}: {problem}")
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword

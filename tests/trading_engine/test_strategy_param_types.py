@@ -1,0 +1,107 @@
+"""A strategy's parameters against its constructor's annotations (`strategy_param_types`), and
+the built-in strategies refusing, with one line, what used to fail at the first bar or pass
+as something else (`allow_short = "no"` was true)."""
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trading_engine.main_trading_strategy import StrategyParamsError, make_strategy
+from trading_engine.strategy_param_types import param_problem
+
+
+class _Owned:
+    """A type of the strategy's own."""
+
+
+class _Strategy:
+    def __init__(
+        self,
+        *,
+        period: int = 3,
+        level: float = 0.5,
+        size: Decimal | float | int | str = Decimal(1),
+        short: bool = True,
+        label: str = "",
+        hold: int | None = None,
+        path: Path | None = None,
+        owned: _Owned | None = None,
+        anything: Any = None,
+    ) -> None:
+        pass
+
+
+def _problem(**params: Any) -> str | None:
+    return param_problem(_Strategy, params)
+
+
+def test_values_of_the_annotated_types_pass():
+    assert _problem(period=5, level=1, size="2.5", short=False, label="x", hold=None) is None
+    assert _problem(level=0.25, size=Decimal("3"), hold=7, path=Path("p"), anything=[1]) is None
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"period": 1.5}, "period = 1.5 is not a whole number"),
+        ({"period": True}, "period = true is not a whole number"),
+        ({"period": "3"}, 'period = "3" is not a whole number'),
+        ({"level": "x"}, 'level = "x" is not a number'),
+        ({"level": False}, "level = false is not a number"),
+        ({"short": "no"}, 'short = "no" is not true or false'),
+        ({"short": 1}, "short = 1 is not true or false"),
+        ({"label": 5}, "label = 5 is not text"),
+        ({"size": True}, "size = true is not a number or text"),
+        ({"size": [1]}, "size = [1] is not a number or text"),
+        ({"hold": 2.0}, "hold = 2.0 is not a whole number or none"),
+    ],
+)
+def test_a_value_its_annotation_refuses_is_named_with_what_it_takes(params, says):
+    assert _problem(**params) == says
+
+
+def test_a_type_of_the_strategys_own_and_an_unknown_keyword_are_the_constructors_to_judge():
+    assert _problem(owned="not one", path=3) is None  # a Path | None, an _Owned | None
+    assert _problem(nonsense=1) is None  # the constructor's TypeError names it
+
+
+def test_unreadable_annotations_check_nothing():
+    def factory(*, x: "Missing" = None) -> None:  # type: ignore[name-defined]  # noqa: F821
+        pass
+
+    assert param_problem(factory, {"x": 1.5}) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "says"),
+    [
+        (
+            "sma_crossover",
+            {"fast": 1.5},
+            "strategy sma_crossover: fast = 1.5 is not a whole number",
+        ),
+        ("sma_crossover", {"slow": 60.0}, "strategy sma_crossover: slow = 60.0 is not a whole"),
+        ("sma_crossover", {"allow_short": "no"}, 'allow_short = "no" is not true or false'),
+        ("rsi_macd", {"macd_fast": True}, "strategy rsi_macd: macd_fast = true is not a whole"),
+        ("rsi_macd", {"oversold": "x"}, 'strategy rsi_macd: oversold = "x" is not a number'),
+    ],
+)
+def test_the_built_in_strategies_refuse_a_value_of_the_wrong_type(name, params, says):
+    with pytest.raises(StrategyParamsError) as e:
+        make_strategy(name, **params)
+    assert says in str(e.value)
+
+
+@pytest.mark.parametrize("notional", [True, "x", "", [1]])
+def test_a_notional_that_is_no_number_is_a_value_error(notional):
+    with pytest.raises(ValueError, match="order_notional_usdt"):
+        make_strategy("sma_crossover", order_notional_usdt=notional)
+
+
+def test_the_built_in_strategies_still_take_their_values():
+    s = make_strategy("sma_crossover", fast=3, slow=7, order_notional_usdt="500", allow_short=False)
+    assert (s.fast, s.slow, s.order_notional_usdt, s.allow_short) == (3, 7, Decimal(500), False)
+    r = make_strategy("rsi_macd", oversold=25, overbought=75.5, rsi_period=10)
+    assert (r.oversold, r.overbought, r.rsi_period) == (25.0, 75.5, 10)

@@ -1,0 +1,89 @@
+"""A strategy's keyword parameters checked against its constructor's annotations.
+
+Parameters reach a constructor from text (`backtest_trading_strategy.py --param fast=1.5`,
+read as TOML; a config's `[strategy.params]`), so their types are the user's. Python does not
+check annotations: `fast=1.5` built an SMA crossover that failed with a traceback at its first
+bar, `allow_short = "no"` was true, `macd_fast = true` a period of 1. This module says, before
+the constructor runs, which value does not have its annotation's simple type (whole number,
+number, true or false, text; None where Optional); a value of any other annotation (a path, a
+mapping, an enum, a class of the strategy's own) is left to the constructor.
+"""
+
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+_SAYS: dict[type, str] = {
+    int: "a whole number",
+    float: "a number",
+    Decimal: "a number",
+    bool: "true or false",
+    str: "text",
+}
+
+
+def param_problem(factory: Callable[..., object], params: Mapping[str, Any]) -> str | None:
+    """`key = value is not <what its annotation takes>` for the first parameter of `params`
+    whose value the annotation of `factory`'s keyword refuses; None when none does, or when
+    the annotations cannot be read."""
+    hints = _hints(factory)
+    for key, value in params.items():
+        annotation = hints.get(key)
+        if annotation is None:
+            continue
+        expected = _refused(annotation, value)
+        if expected:
+            return f"{key} = {_shown(value)} is not {expected}"
+    return None
+
+
+def _hints(factory: Callable[..., object]) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # a forward reference it cannot resolve: nothing to check against
+        return {}
+
+
+def _refused(annotation: Any, value: Any) -> str:
+    """What `annotation` takes, in words, when `value` is not of it; "" when it is (or when
+    the annotation is not one of the simple types)."""
+    origin = typing.get_origin(annotation)
+    members = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else ()
+    members = members or (annotation,)
+    if value is None and type(None) in members:
+        return ""
+    simple = [m for m in members if m in _SAYS]
+    if len(simple) != len([m for m in members if m is not type(None)]):
+        return ""  # a type of its own among them: the constructor's to judge
+    if any(_takes(m, value) for m in simple):
+        return ""
+    words = list(dict.fromkeys(_SAYS[m] for m in simple))
+    if "a number" in words and "a whole number" in words:  # Decimal | int: a number
+        words.remove("a whole number")
+    if type(None) in members:
+        words.append("none")
+    return " or ".join(words)
+
+
+def _takes(kind: type, value: Any) -> bool:
+    if isinstance(value, bool):  # a bool is an int to Python, never a number to a user
+        return kind is bool
+    if kind is int:
+        return isinstance(value, int)
+    if kind in (float, Decimal):
+        return isinstance(value, int | float | Decimal)
+    return isinstance(value, kind)
+
+
+def _shown(value: Any) -> str:
+    """As TOML writes it (the form the user gave it in)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
