@@ -8,7 +8,9 @@ the bundled real week, and requires everything both runs produce to be identical
 journal, orders, fills, series, counters, summary and the live objects' state at the end:
 `test_fast_path.both`), and the books to agree with the matching engine's ledger to the
 last digit. A wrong "quiet" verdict shows up as a difference; how much the fast path took in
-the examples is in `pytest --hypothesis-show-statistics`.
+the examples is in `pytest --hypothesis-show-statistics`. rsi_macd, which has no fast path,
+is held to the books' agreement and the stop-loss of an open position for its own drawn
+parameters.
 """
 
 from dataclasses import replace
@@ -20,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from backtest.data import Klines, Trades, load_klines
-from backtest.runner import BacktestConfig, BacktestResult, backtest_risk
+from backtest.runner import BacktestConfig, BacktestResult, backtest_risk, run_backtest
 from core.enums import OrderStatus, OrderType, Side, TradingState
 from tests.backtest.test_fast_path import RIGS, both, keep_rigs, repeated  # noqa: F401
 from tests.backtest.test_reference_loop import KLINES
@@ -173,3 +175,41 @@ def test_on_trades_the_fast_path_gives_what_the_plain_loop_gives(
     _open_position_is_guarded(config)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the trades or more")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
+
+
+@st.composite
+def _rsi_macd_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
+    """rsi_macd (no fast path: the plain loop) with its own parameters drawn."""
+    data, config = draw(_kline_runs())
+    params = dict(config.strategy_params)
+    del params["fast"], params["slow"]
+    macd_fast = draw(st.integers(2, 15))
+    params |= {
+        "rsi_period": draw(st.integers(2, 30)),
+        "oversold": draw(st.sampled_from([10, 25.5, 40])),
+        "overbought": draw(st.sampled_from([55, 70, 90.0])),
+        "macd_fast": macd_fast,
+        "macd_slow": draw(st.integers(macd_fast + 1, 40)),
+        "macd_signal": draw(st.integers(1, 12)),
+    }
+    return data, replace(config, strategy="rsi_macd", strategy_params=params)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(_rsi_macd_runs())
+def test_rsi_macd_books_agree_with_the_exchange_for_any_settings(
+    run: tuple[Klines, BacktestConfig],
+) -> None:
+    data, config = run
+    RIGS.clear()
+    result = run_backtest(data, replace(config, fast_path=False))
+    _books_agree_with_the_exchange(result)
+    _open_position_is_guarded(config)
