@@ -9,8 +9,9 @@ journal, orders, fills, series, counters, summary and the live objects' state at
 `test_fast_path.both`), and the books to agree with the matching engine's ledger to the
 last digit. A wrong "quiet" verdict shows up as a difference; how much the fast path took in
 the examples is in `pytest --hypothesis-show-statistics`. rsi_macd, which has no fast path,
-is held to the books' agreement and the stop-loss of an open position for its own drawn
-parameters.
+and the ML strategy with the shipped model (limit orders priced four ways), which have no
+fast path, are held to the books' agreement and the stop-loss of an open position for their
+own drawn parameters.
 """
 
 from dataclasses import replace
@@ -206,6 +207,45 @@ def _rsi_macd_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
 )
 @given(_rsi_macd_runs())
 def test_rsi_macd_books_agree_with_the_exchange_for_any_settings(
+    run: tuple[Klines, BacktestConfig],
+) -> None:
+    data, config = run
+    RIGS.clear()
+    result = run_backtest(data, replace(config, fast_path=False))
+    _books_agree_with_the_exchange(result)
+    _open_position_is_guarded(config)
+
+
+@st.composite
+def _logistic_regression_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
+    """The shipped model (plain loop: no fast path), its entry threshold, how it prices its
+    limit orders and how long it holds drawn."""
+    data, config = draw(_kline_runs())
+    kept = ("order_notional_usdt", "allow_short")
+    params = {k: v for k, v in config.strategy_params.items() if k in kept}
+    params |= {
+        "model_path": str(MODEL),
+        "entry_probability": draw(st.sampled_from([D("0.3"), D("0.36"), D("0.5")])),
+        "price_mode": draw(st.sampled_from(["passive", "inside", "cross", "market"])),
+        "hold_bars": draw(st.sampled_from([None, 1, 5, 30])),
+    }
+    return data, replace(config, strategy="logistic_regression", strategy_params=params)
+
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "btcusdt-1m"
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(_logistic_regression_runs())
+def test_the_ml_strategy_books_agree_with_the_exchange_for_any_settings(
     run: tuple[Klines, BacktestConfig],
 ) -> None:
     data, config = run
