@@ -3,15 +3,15 @@
 `test_fast_path.py` compares the two on hand-picked cases. Here hypothesis draws the settings a
 user may give (the SMA's periods and size, long-only or not, stop-loss, take-profit, the
 re-entry hold, leverage, the drawdown and daily-loss limits, fees with a maker rebate, entry
-and acknowledgement latency, slippage, warm-up from the bars before the start) and a window of
+and acknowledgement latency fixed or drawn from a distribution, slippage, the fill rule of
+resting orders, the stale-order timeout, warm-up from the bars before the start) and a window of
 the bundled real week, and requires everything both runs produce to be identical (the
 journal, orders, fills, series, counters, summary and the live objects' state at the end:
 `test_fast_path.both`), and the books to agree with the matching engine's ledger to the
 last digit. A wrong "quiet" verdict shows up as a difference; how much the fast path took in
-the examples is in `pytest --hypothesis-show-statistics`. rsi_macd, which has no fast path,
-and the ML strategy with the shipped model (limit orders priced four ways), which have no
-fast path, are held to the books' agreement and the stop-loss of an open position for their
-own drawn parameters.
+the examples is in `pytest --hypothesis-show-statistics`. rsi_macd and the ML strategy with
+the shipped model (limit orders priced four ways), which have no fast path, are held to the
+books' agreement and the stop-loss of an open position for their own drawn parameters.
 """
 
 from dataclasses import replace
@@ -66,7 +66,12 @@ def _config(
         maker_fee=maker,
         taker_fee=taker,
         latency_ms=draw(st.sampled_from([0, 0, 150, 5_000])),
-        ack_latency=draw(st.sampled_from(["0", "0", "40"])),
+        # "" takes latency_ms; the distributions draw from the run's seed.
+        entry_latency=draw(st.sampled_from(["", "", "lognormal:median=20,sigma=0.5"])),
+        ack_latency=draw(st.sampled_from(["0", "0", "40", "empirical:1,50,400"])),
+        seed=draw(st.integers(0, 3)),
+        fill_mode=draw(st.sampled_from(["through", "touch"])),
+        stale_order_ms=draw(st.sampled_from([30_000, 1_000])),
         slippage_bps=draw(st.sampled_from([D(0), D(1), D(5)])),
         reentry_hold=draw(st.booleans()),
         trade_from_ms=warm_from if warm_from is not None and draw(st.booleans()) else None,
