@@ -407,7 +407,7 @@ _FORCED_STATUSES = frozenset({"NEW_INSURANCE", "NEW_ADL"})
 
 def _status(value: Any, quantity: Decimal, cum_qty: Decimal, name: str) -> OrderStatus:
     """`X` / `status`; NEW_INSURANCE and NEW_ADL become the status the quantities make."""
-    if value in _FORCED_STATUSES:
+    if type(value) is str and value in _FORCED_STATUSES:
         if cum_qty <= 0:
             return OrderStatus.NEW
         return OrderStatus.FILLED if cum_qty >= quantity else OrderStatus.PARTIALLY_FILLED

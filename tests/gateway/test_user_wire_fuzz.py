@@ -97,3 +97,13 @@ def test_a_broken_event_is_an_event_or_a_malformed_message(event):
 def test_a_frame_that_is_no_event_object_is_a_malformed_message(top):
     with pytest.raises(MalformedMessage):
         parse_user_event({"e": top}, 1, LEVERAGE)
+
+
+@pytest.mark.parametrize("status", [[], {}, 1, None, True])
+def test_an_order_status_that_is_no_text_is_a_malformed_message(status):
+    """Found by the fuzzer above in a CI run: a list as `X` raised TypeError (unhashable) in
+    the test of the exchange's own statuses, before the status was checked to be text."""
+    event = copy.deepcopy(next(e for e in EXAMPLES if e["e"] == "ORDER_TRADE_UPDATE"))
+    event["o"]["X"] = status
+    with pytest.raises(MalformedMessage, match="X"):
+        parse_user_event(event, 1, LEVERAGE)
