@@ -1,15 +1,24 @@
-"""Shared test helpers: the loopback-only network guard, paths to the copied real fixtures, and
-the logging levels put back after each test."""
+"""Shared test helpers: the loopback-only network guard, paths to the copied real fixtures, the
+logging levels put back after each test, and hypothesis's profiles."""
 
 import ipaddress
 import json
 import logging
+import os
 import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# The suite's property tests draw the same examples on every run ("ci", the default): a test
+# run, CI's included, fails for the code, not for the draw. `HYPOTHESIS_PROFILE=hunt` draws new
+# ones each run, to look for bugs (README, "Development").
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("hunt", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def load_fixture(relative: str):
