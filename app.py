@@ -65,7 +65,7 @@ import os
 from pathlib import Path
 
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem
-from core.redaction import shown_path
+from core.redaction import one_line, shown_path
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import (
@@ -75,6 +75,7 @@ from runtime.settings import (
     load_settings,
     risk_config,
     shown_setting,
+    toml_shown,
 )
 
 if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
@@ -97,7 +98,7 @@ def check_local_venue(settings: Settings) -> None:
             available = spec_from_directory(name).symbols
         except (OSError, ValueError):
             raise ConfigError(
-                f'local.data = "{name}" is not allowed: expected one of '
+                f"local.data = {toml_shown(name)} is not allowed: expected one of "
                 f"{', '.join(sorted(BUNDLED))} or a directory laid out like exchange_sim/data"
             ) from None
     missing = [s for s in settings.symbols if s not in available]
@@ -123,7 +124,7 @@ def check_directories(settings: Settings) -> None:
     )
     for key, value, files in dirs:
         if problem := write_problem(value) or next(filter(None, map(open_problem, files)), None):
-            raise ConfigError(f'{key} = "{value}" is not allowed: {problem}')
+            raise ConfigError(f"{key} = {toml_shown(str(value))} is not allowed: {problem}")
 
 
 def open_problem(path: Path) -> str | None:
@@ -226,7 +227,7 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
         check_strategy(settings)
         return settings
     except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+        print(f"config error: {one_line(str(e))}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -248,14 +249,14 @@ def show_status(args: argparse.Namespace) -> int:
             needs_keys=False,
         )
     except ConfigError as e:
-        print(f"config error: {e}", file=sys.stderr)
+        print(f"config error: {one_line(str(e))}", file=sys.stderr)
         return 2
     journal_dir = settings.journal_dir
     shown = shown_setting(journal_dir)  # as --check-config shows it (a pasted key is not)
     try:
         if problem := directory_problem(Path(journal_dir)):
-            print(shown_setting(f'config error: journal_dir = "{shown}" is not allowed: {problem}'),
-                  file=sys.stderr)  # fmt: skip
+            said = f"journal_dir = {toml_shown(shown)} is not allowed: {problem}"
+            print(one_line(shown_setting(f"config error: {said}")), file=sys.stderr)
             return 2
         if problem := read_problem(journal_dir, lock_file(journal_dir)):
             print(f"error: {shown_setting(problem)}", file=sys.stderr)

@@ -105,3 +105,13 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     if not (Path(text).is_absolute() or text.startswith((".", "~"))):
         text = f".{os.sep}{text}"
     return hide_secret_like(text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and other control characters escaped as Python writes
+    them (`\\n`, `\\x1b`): a message that quotes a user's value (a path, a setting) stays one
+    line on the console and in a log, and cannot move the terminal's cursor."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from core.redaction import hide_secret_like, redact_userinfo
+from core.redaction import hide_secret_like, one_line, redact_userinfo
 
 
 def shown_argument_error(message: str) -> str:
@@ -28,7 +28,7 @@ def error_line(prog: str, message: str) -> str:
     refused a flag or the tool refused an input or failed: the backtester said
     `... error: ...` for a flag and `...: message` for the rest, `python -m analysis.pnl:
     error:` beside `model.train: error:`. `message` is shown as `shown_argument_error`."""
-    return f"{tool_name(prog)}: error: {shown_argument_error(message)}"
+    return f"{tool_name(prog)}: error: {one_line(shown_argument_error(message))}"
 
 
 def interrupted_line(prog: str, what: str) -> str:

@@ -342,13 +342,13 @@ _SECTIONS = {
 }
 
 
-def _show(value: Any) -> str:
+def toml_shown(value: Any) -> str:
     """A value as the user would write it in TOML, on one line (a string's quotes,
     backslashes and control characters escaped, as in a TOML basic string)."""
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(toml_shown(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_show_key(k)} = {_show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_show_key(k)} = {toml_shown(v)}" for k, v in value.items()) + "}"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
@@ -368,7 +368,7 @@ _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
     """Check the TOML value has the field's type; ints are accepted where floats are."""
-    bad = ConfigError(f"{key} = {_show(value)} is not allowed: expected {allowed}")
+    bad = ConfigError(f"{key} = {toml_shown(value)} is not allowed: expected {allowed}")
     if annotation is bool:
         if not isinstance(value, bool):
             raise bad
@@ -442,7 +442,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
             coerced = normalize(coerced)
         check = f.metadata.get("check")
         if check is not None and not check(coerced):
-            raise ConfigError(f"{key} = {_show(value)} is not allowed: expected {allowed}")
+            raise ConfigError(f"{key} = {toml_shown(value)} is not allowed: expected {allowed}")
         values[name] = coerced
     return cls(**values)
 
@@ -580,36 +580,36 @@ def _check_together(settings: Settings) -> None:
         )
     if e.ws_url and not settings.attaches:
         raise ConfigError(
-            f"endpoints.ws_url = {_show(e.ws_url)} is not allowed without endpoints.rest_url: "
+            f"endpoints.ws_url = {toml_shown(e.ws_url)} is not allowed without endpoints.rest_url: "
             "set both to attach to an exchange, or neither for the embedded one"
         )
     r = settings.risk
     if not r.max_order_notional_usdt <= r.max_position_notional_usdt <= r.max_total_notional_usdt:
         raise ConfigError(
-            f"risk.max_position_notional_usdt = {_show(r.max_position_notional_usdt)} is not "
+            f"risk.max_position_notional_usdt = {toml_shown(r.max_position_notional_usdt)} is not "
             f"allowed: expected at least risk.max_order_notional_usdt "
-            f"({_show(r.max_order_notional_usdt)}) and at most risk.max_total_notional_usdt "
-            f"({_show(r.max_total_notional_usdt)})"
+            f"({toml_shown(r.max_order_notional_usdt)}) and at most risk.max_total_notional_usdt "
+            f"({toml_shown(r.max_total_notional_usdt)})"
         )
     st = settings.strategy
     if st.params and st.name in STRATEGY_REGISTRY:
         raise ConfigError(
-            f"strategy.params = {_show(st.params)} is not allowed with strategy.name = "
+            f"strategy.params = {toml_shown(st.params)} is not allowed with strategy.name = "
             f'"{st.name}": [strategy.params] is for a strategy of your own (module:Class); '
             f"{st.name} takes the [strategy] keys"
         )
     order = st.order_notional_usdt
     if order > r.max_order_notional_usdt:
         raise ConfigError(
-            f"strategy.order_notional_usdt = {_show(order)} is not allowed: expected at most "
-            f"risk.max_order_notional_usdt ({_show(r.max_order_notional_usdt)}): a larger order "
-            "is always denied"
+            f"strategy.order_notional_usdt = {toml_shown(order)} is not allowed: expected at "
+            f"most risk.max_order_notional_usdt ({toml_shown(r.max_order_notional_usdt)}): a "
+            "larger order is always denied"
         )
     interval = settings.strategy.bar_interval
     if settings.execution.bar_source == "klines" and interval not in KLINE_INTERVALS:
         served = ", ".join(i for i in BAR_INTERVALS if i in KLINE_INTERVALS)
         raise ConfigError(
-            f"strategy.bar_interval = {_show(interval)} is not allowed with "
+            f"strategy.bar_interval = {toml_shown(interval)} is not allowed with "
             f'execution.bar_source = "klines": Binance serves no {interval} kline stream; set '
             f'execution.bar_source = "trades" or use one of {served}'
         )
@@ -617,7 +617,8 @@ def _check_together(settings: Settings) -> None:
 
 def _needs_keys(settings: Settings) -> str:
     if settings.mode == Mode.LOCAL:
-        return f'endpoints.rest_url = "{settings.endpoints.rest_url}" (attaching to an exchange)'
+        url = toml_shown(settings.endpoints.rest_url)
+        return f"endpoints.rest_url = {url} (attaching to an exchange)"
     # `mode = ...` as --check-config shows it: the mode may come from config.toml, not a flag
     return f"mode = {settings.mode}"
 
@@ -644,7 +645,7 @@ def describe(settings: Settings) -> list[str]:
             continue
         obj = getattr(settings, section)
         for f in fields(obj):
-            lines.append(f"{section}.{f.name} = {_show(getattr(obj, f.name))}")
+            lines.append(f"{section}.{f.name} = {toml_shown(getattr(obj, f.name))}")
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     lines = [shown_setting(line, secrets) for line in lines]
     key = settings.api_key.hint() if settings.api_key else "(not needed)"

@@ -99,3 +99,10 @@ def test_words_shaped_like_a_secret_are_hidden_whole(text, shown):
 )
 def test_ordinary_words_are_left_alone(text):
     assert hide_secret_like(text) == text
+
+
+def test_one_line_escapes_line_breaks_and_control_characters_only():
+    from core.redaction import one_line
+
+    assert one_line("a\nb\r\tc\x1b[2J\x7f d é") == "a\\nb\\r\\tc\\x1b[2J\\x7f d é"
+    assert one_line("plain text: 1,000 USDT") == "plain text: 1,000 USDT"

@@ -165,3 +165,31 @@ def test_check_config_gives_the_settings_or_one_config_error(in_tmp, capsys, tex
         said = [line for line in captured.err.splitlines() if line.strip()]
         assert len(said) == 1 and said[0].startswith(("config error:", "error:")), said
     event(f"exit {rc}" if rc else "exit 0")
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[local]\ndata = "a\\nb"\n', 'local.data = "a\\nb" is not allowed'),
+        ('journal_dir = "/proc/a\\nb"\n', 'journal_dir = "/proc/a\\nb" is not allowed'),
+        (
+            '[strategy]\nname = "logistic_regression"\nmodel_path = "m\\nx"\n',
+            "strategy.model_path: ",
+        ),
+        ('[local]\ndata = "\\u001b[2J"\n', 'local.data = "\\u001b[2J" is not allowed'),
+    ],
+)
+def test_a_value_with_a_line_break_or_escape_is_said_on_one_line(in_tmp, capsys, text, says):
+    """Found by the fuzzer above: the checks after the settings (the local data set, the
+    directories, the model file) quoted the value as it was, a newline in it splitting the
+    line and an escape sequence reaching the terminal."""
+    config = in_tmp / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    env = in_tmp / "empty.env"
+    env.write_text("")
+    with pytest.raises(SystemExit) as e:
+        app.main(["--check-config", "--config", str(config), "--env-file", str(env)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.count("\n") == 1 and "\x1b" not in err, err
+    assert says in err, err
