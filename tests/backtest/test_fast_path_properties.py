@@ -136,49 +136,49 @@ def _open_position_is_guarded(config: BacktestConfig) -> None:
     assert stops[0].side is (Side.SELL if position > 0 else Side.BUY)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,  # keep_rigs: patched once, RIGS cleared each run
-    ],
-)
+def _examples(n: int) -> settings:
+    """`n` examples, as slow as a backtest is; keep_rigs is patched once per test, RIGS
+    cleared at each example."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
+def _both_hold(data: Klines | Trades, config: BacktestConfig) -> tuple[BacktestResult, ...]:
+    """Fast path == plain loop (`both`), and the plain run's books and stop-loss hold."""
+    RIGS.clear()
+    with TemporaryDirectory() as tmp:
+        plain, fast = both(data, config, Path(tmp))
+    _books_agree_with_the_exchange(plain)
+    _open_position_is_guarded(config)
+    return plain, fast
+
+
+@_examples(25)
 @given(_kline_runs())
 def test_on_klines_the_fast_path_gives_what_the_plain_loop_gives(
     run: tuple[Klines, BacktestConfig],
 ) -> None:
     data, config = run
-    RIGS.clear()
-    with TemporaryDirectory() as tmp:
-        plain, fast = both(data, config, Path(tmp))
-    _books_agree_with_the_exchange(plain)
-    _open_position_is_guarded(config)
+    plain, fast = _both_hold(data, config)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the bars or more")
     event(f"orders: {'none' if not plain.counters['submitted'] else 'some'}")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@_examples(15)
 @given(_trade_runs())
 def test_on_trades_the_fast_path_gives_what_the_plain_loop_gives(
     run: tuple[Trades, BacktestConfig],
 ) -> None:
     data, config = run
-    RIGS.clear()
-    with TemporaryDirectory() as tmp:
-        plain, fast = both(data, config, Path(tmp))
-    _books_agree_with_the_exchange(plain)
-    _open_position_is_guarded(config)
+    plain, fast = _both_hold(data, config)
     event(f"fast path took {fast.fast_path_bars * 10 // len(data) * 10} % of the trades or more")
     event(f"halted: {plain.journal.counts.get('TradingStateChanged', 0) > 0}")
 
@@ -201,26 +201,6 @@ def _rsi_macd_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
     return data, replace(config, strategy="rsi_macd", strategy_params=params)
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
-@given(_rsi_macd_runs())
-def test_rsi_macd_books_agree_with_the_exchange_for_any_settings(
-    run: tuple[Klines, BacktestConfig],
-) -> None:
-    data, config = run
-    RIGS.clear()
-    result = run_backtest(data, replace(config, fast_path=False))
-    _books_agree_with_the_exchange(result)
-    _open_position_is_guarded(config)
-
-
 @st.composite
 def _logistic_regression_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
     """The shipped model (plain loop: no fast path), its entry threshold, how it prices its
@@ -240,21 +220,16 @@ def _logistic_regression_runs(draw: st.DrawFn) -> tuple[Klines, BacktestConfig]:
 MODEL = Path(__file__).resolve().parents[2] / "models" / "btcusdt-1m"
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
-@given(_logistic_regression_runs())
-def test_the_ml_strategy_books_agree_with_the_exchange_for_any_settings(
+@_examples(30)
+@given(st.one_of(_rsi_macd_runs(), _logistic_regression_runs()))
+def test_strategies_without_a_fast_path_keep_the_books_for_any_settings(
     run: tuple[Klines, BacktestConfig],
 ) -> None:
+    """rsi_macd and the ML strategy: the plain loop's books equal the engine's ledger and an
+    open position ends guarded."""
     data, config = run
     RIGS.clear()
     result = run_backtest(data, replace(config, fast_path=False))
     _books_agree_with_the_exchange(result)
     _open_position_is_guarded(config)
+    event(f"strategy: {config.strategy}")
