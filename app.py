@@ -66,6 +66,7 @@ from pathlib import Path
 
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem
 from core.redaction import one_line, shown_path
+from core.toml_text import toml_shown
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import (
@@ -75,7 +76,6 @@ from runtime.settings import (
     load_settings,
     risk_config,
     shown_setting,
-    toml_shown,
 )
 
 if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here

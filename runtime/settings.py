@@ -5,11 +5,9 @@ only) < command-line flags. Every problem becomes a `ConfigError` whose message 
 naming the key, the value and what is allowed; secrets are never quoted.
 """
 
-import json
 import logging
 import math
 import os
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -25,6 +23,7 @@ from dotenv.parser import parse_stream
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
 from core.redaction import SECRET_LIKE, hide_secret_like, redact, redact_userinfo, shown_path
+from core.toml_text import toml_key, toml_shown
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -342,30 +341,6 @@ _SECTIONS = {
 }
 
 
-def toml_shown(value: Any) -> str:
-    """A value as the user would write it in TOML, on one line (a string's quotes,
-    backslashes and control characters escaped, as in a TOML basic string)."""
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_shown(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_show_key(k)} = {toml_shown(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return repr(value)
-
-
-def _show_key(key: str) -> str:
-    """A table key as TOML writes it: bare when it can be, else quoted."""
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
     """Check the TOML value has the field's type; ints are accepted where floats are."""
     bad = ConfigError(f"{key} = {toml_shown(value)} is not allowed: expected {allowed}")
@@ -419,7 +394,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     known = {f.name: f for f in fields(cls) if not f.metadata.get("secret")}
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        key = f"{prefix}{_show_key(name)}"
+        key = f"{prefix}{toml_key(name)}"
         f = known.get(name)
         if f is None:
             if name in ("api_key", "api_secret", "BINANCE_API_KEY", "BINANCE_API_SECRET"):

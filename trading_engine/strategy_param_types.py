@@ -10,12 +10,13 @@ mapping, an enum, a class of the strategy's own) is left to the constructor.
 """
 
 import inspect
-import json
 import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
+
+from core.toml_text import toml_shown
 
 _SAYS: dict[type, str] = {
     int: "a whole number",
@@ -37,7 +38,7 @@ def param_problem(factory: Callable[..., object], params: Mapping[str, Any]) -> 
             continue
         expected = _refused(annotation, value)
         if expected:
-            return f"{key} = {_shown(value)} is not {expected}"
+            return f"{key} = {toml_shown(value)} is not {expected}"
     return None
 
 
@@ -78,12 +79,3 @@ def _takes(kind: type, value: Any) -> bool:
     if kind in (float, Decimal):
         return isinstance(value, int | float | Decimal)
     return isinstance(value, kind)
-
-
-def _shown(value: Any) -> str:
-    """As TOML writes it (the form the user gave it in)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return repr(value)
