@@ -231,15 +231,15 @@ _QTY_QUANTUM = Decimal("1e-8")
 
 
 def positive_notional(order_notional_usdt: Decimal | float | int | str) -> Decimal:
-    """A strategy's position size in USDT, exact; ValueError unless a number > 0."""
+    """A strategy's position size in USDT, exact; ValueError unless a finite number > 0."""
     try:
-        if isinstance(order_notional_usdt, bool):
-            raise InvalidOperation
         notional = Decimal(str(order_notional_usdt))
     except InvalidOperation:
+        notional = Decimal("NaN")
+    if isinstance(order_notional_usdt, bool) or not notional.is_finite():
         raise ValueError(
             f"order_notional_usdt must be a number of USDT, not {order_notional_usdt!r}"
-        ) from None
+        )
     if not notional > 0:
         raise ValueError(f"order_notional_usdt must be > 0, not {order_notional_usdt}")
     return notional

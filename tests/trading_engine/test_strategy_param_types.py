@@ -94,7 +94,7 @@ def test_the_built_in_strategies_refuse_a_value_of_the_wrong_type(name, params, 
     assert says in str(e.value)
 
 
-@pytest.mark.parametrize("notional", [True, "x", "", [1]])
+@pytest.mark.parametrize("notional", [True, "x", "", [1], "nan", "inf", float("nan")])
 def test_a_notional_that_is_no_number_is_a_value_error(notional):
     with pytest.raises(ValueError, match="order_notional_usdt"):
         make_strategy("sma_crossover", order_notional_usdt=notional)
