@@ -491,17 +491,17 @@ class RiskManager:
         the highest equity seen. Reaching a limit (>=) trips it.
         """
         self._roll_day(self._clock.now_ms())
-        if self._day_start_equity is None:
-            self._day_start_equity = equity
+        start = self._day_start_equity
+        if start is None:
+            start = self._day_start_equity = equity
         self._last_equity = equity
         self._last_realized = realized_today
-        if self._peak_equity is None or equity > self._peak_equity:
-            self._peak_equity = equity
+        peak = self._peak_equity
+        if peak is None or equity > peak:
+            peak = self._peak_equity = equity
         if self.state is not ACTIVE:
             return None
-        breach = self._portfolio_breach(
-            equity, realized_today, start=self._day_start_equity, peak=self._peak_equity
-        )
+        breach = self._portfolio_breach(equity, realized_today, start=start, peak=peak)
         return None if breach is None else self._move(REDUCING, breach)
 
     def limit_reached(self, equity: Decimal, realized_today: Decimal) -> str | None:
@@ -554,11 +554,12 @@ class RiskManager:
         equity: Decimal,
         realized_today: Decimal,
         *,
-        start: Decimal | None,
-        peak: Decimal | None,
+        start: Decimal,
+        peak: Decimal,
     ) -> str | None:
+        """The portfolio limit `equity` and `realized_today` reach against the day's
+        starting equity `start` and the peak `peak` (its reason), else None."""
         cfg = self.config
-        assert start is not None
         loss = max(start - equity, self._realized_base - realized_today)
         if cfg.max_daily_loss_usdt > 0 and loss >= cfg.max_daily_loss_usdt:
             return (
@@ -573,7 +574,6 @@ class RiskManager:
                 f"max daily loss: lost {loss:.2f} USDT today, {loss * _HUNDRED / start:.2f}% of "
                 f"the day's starting equity {start:.2f} USDT (max {cfg.max_daily_loss_pct}%)"
             )
-        assert peak is not None
         if (
             cfg.max_drawdown_pct > 0
             and peak > 0
