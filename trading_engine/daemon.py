@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from book_keeper.book_keeper import BookKeeper
+from book_keeper.checkpoint import Replay
 from book_keeper.journal import SqliteJournal, Synchronous, run_applier
 from book_keeper.journal_errors import JournalError
 from book_keeper.journal_files import JournalLock
@@ -37,6 +38,7 @@ from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import TradingError
 from core.events import StreamStateChanged, TradingStateChanged, VenueSnapshot
+from core.instrument import Instrument
 from core.redaction import redact
 from gateway.data_stream import DataStream
 from gateway.main_gateway import LiveVenue
@@ -329,38 +331,17 @@ class Daemon:
         return endpoints
 
     async def _start(self) -> _Parts:
+        """The composition root: the account checked, the books restored from the journal,
+        the parts built and wired, reconciled with the exchange, then the market data on.
+        Each part is closed by `_close_all` (in reverse) whatever happens after it opened."""
         s = self.settings
         account = venue_of(s)  # what the journal is bound to
         self._claim_journal_dir(account)
         self._start_status_written = True
         self._write_start_status(DaemonState.STARTING)
-        endpoints = await self._endpoints()
-        rest = await create_rest_connection(
-            rest_url=endpoints.rest_url,
-            api_key=endpoints.api_key,
-            api_secret=endpoints.api_secret,
-            clock=self.clock,
-            recv_window_ms=s.execution.recv_window_ms,
-        )
-        self._closers.append(rest.close)
-        market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock, ban=rest.governor)
-        self._closers.append(market_rest.close)
-        instruments = await read_instruments(rest, s.symbols)
-        await check_one_way_mode(rest)
-        await check_single_asset_mode(rest)
-        await set_leverage(rest, s.symbols, s.risk.leverage)
-
+        endpoints, rest, market_rest, instruments = await self._connect()
         journal_dir = Path(s.journal_dir)
-        sync = Synchronous(s.execution.journal_synchronous)
-        journal = open_journal(journal_dir, sync, self._journal_lock)
-        self._closers.append(journal.close)
-        if journal.venue != account:  # unbound, or bound with a proxy's password in it
-            journal.bind_venue(account)
-        book, replay = restored_books(s, instruments, self.clock, journal)
-        untraded = replay.symbols - set(s.symbols)
-        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
-            self._tell(f"WARNING: {line}", logging.WARNING)
-        self._spawn(self._apply_journal(journal), "journal-applier")
+        journal, book, replay = await self._open_books(account, rest, instruments)
         ids = client_ids(s, journal, replay)
         risk = RiskManager(
             config=risk_config(s),
@@ -456,9 +437,82 @@ class Daemon:
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
         await self._warm(exec_manager, strategy, market_rest)
-        # The start-up reconciliation: the venue emits the fills it missed and then the
-        # snapshot, which the ExecManager journals and the books compare (each difference is
-        # logged as it is adopted); orders found open are watched for staleness.
+        await self._reconcile_at_start(exec_manager, venue, book, journal, relay_events)
+        relay_items.target = exec_manager.on_item
+        relay_rehearsals.target = exec_manager.rehearse_order  # type: ignore[assignment]
+        if self._recorder is not None:
+            relay_items.target = self._recorder.items(exec_manager.on_item)
+        freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
+        self._spawn(collect_between_items(), "gc")  # collections between items, not in one
+        await stream.start()
+        if self._recorder is not None:  # started: older sessions beyond the limits go now
+            self._recorder.keep_older(s.retention.market_sessions)
+        self._spawn(rest.run_time_sync(), "time-sync")
+        return _Parts(
+            rest=rest,
+            market_rest=market_rest,
+            journal=journal,
+            book=book,
+            risk=risk,
+            exec_manager=exec_manager,
+            venue=venue,
+            stream=stream,
+        )
+
+    async def _connect(
+        self,
+    ) -> tuple[ExchangeEndpoints, RestConnection, MarketDataRest, dict[str, Instrument]]:
+        """The exchange (the embedded one started in local mode), its REST connections, the
+        symbols' rules, and the account checked and set as the daemon trades it: one-way
+        positions, single-asset margin, the configured leverage."""
+        s = self.settings
+        endpoints = await self._endpoints()
+        rest = await create_rest_connection(
+            rest_url=endpoints.rest_url,
+            api_key=endpoints.api_key,
+            api_secret=endpoints.api_secret,
+            clock=self.clock,
+            recv_window_ms=s.execution.recv_window_ms,
+        )
+        self._closers.append(rest.close)
+        market_rest = MarketDataRest(endpoints.rest_url, clock=self.clock, ban=rest.governor)
+        self._closers.append(market_rest.close)
+        instruments = await read_instruments(rest, s.symbols)
+        await check_one_way_mode(rest)
+        await check_single_asset_mode(rest)
+        await set_leverage(rest, s.symbols, s.risk.leverage)
+        return endpoints, rest, market_rest, instruments
+
+    async def _open_books(
+        self, account: str, rest: RestConnection, instruments: dict[str, Instrument]
+    ) -> tuple[SqliteJournal, BookKeeper, Replay]:
+        """The journal (bound to `account`) and the books restored from it, with what the
+        replay found; a symbol the journal holds that is no longer traded is warned about.
+        The journal's applier runs from here on."""
+        s = self.settings
+        sync = Synchronous(s.execution.journal_synchronous)
+        journal = open_journal(Path(s.journal_dir), sync, self._journal_lock)
+        self._closers.append(journal.close)
+        if journal.venue != account:  # unbound, or bound with a proxy's password in it
+            journal.bind_venue(account)
+        book, replay = restored_books(s, instruments, self.clock, journal)
+        untraded = replay.symbols - set(s.symbols)
+        for line in await check_untraded_symbols(rest, untraded, journal.open_orders()):
+            self._tell(f"WARNING: {line}", logging.WARNING)
+        self._spawn(self._apply_journal(journal), "journal-applier")
+        return journal, book, replay
+
+    async def _reconcile_at_start(
+        self,
+        exec_manager: ExecManager,
+        venue: LiveVenue,
+        book: BookKeeper,
+        journal: SqliteJournal,
+        relay_events: Relay,
+    ) -> None:
+        """The start-up reconciliation: the venue emits the fills it missed and then the
+        snapshot, which the ExecManager journals and the books compare (each difference is
+        logged as it is adopted); orders found open are watched for staleness."""
         differences_before = book.differences
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
@@ -483,26 +537,6 @@ class Daemon:
             "start-up reconciliation with the exchange: %d event(s) recovered, %s",
             len(recovered),
             "no difference" if not found else f"{found} difference(s) adopted (see above)",
-        )
-        relay_items.target = exec_manager.on_item
-        relay_rehearsals.target = exec_manager.rehearse_order  # type: ignore[assignment]
-        if self._recorder is not None:
-            relay_items.target = self._recorder.items(exec_manager.on_item)
-        freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
-        self._spawn(collect_between_items(), "gc")  # collections between items, not in one
-        await stream.start()
-        if self._recorder is not None:  # started: older sessions beyond the limits go now
-            self._recorder.keep_older(s.retention.market_sessions)
-        self._spawn(rest.run_time_sync(), "time-sync")
-        return _Parts(
-            rest=rest,
-            market_rest=market_rest,
-            journal=journal,
-            book=book,
-            risk=risk,
-            exec_manager=exec_manager,
-            venue=venue,
-            stream=stream,
         )
 
     def _restore_trading_state(
