@@ -40,7 +40,12 @@ def _config(
     draw: st.DrawFn, *, slow_max: int, warm_from: int | None, limits_pct: list[D]
 ) -> BacktestConfig:
     """`limits_pct`: the drawdown and daily-loss limits to draw from (0: off), to fit how far
-    the data's prices go."""
+    the data's prices go; as often, any value up to the largest of them (to the 0.001 %): a
+    limit the exit's fee alone reaches lies in a window about as wide as that fee."""
+    limit = st.one_of(
+        st.sampled_from(limits_pct),
+        st.decimals(D("0.005"), max(limits_pct), places=3),
+    )
     fast = draw(st.integers(1, min(20, slow_max - 1)))
     slow = draw(st.integers(fast + 1, slow_max))
     notional = draw(st.sampled_from([D(200), D(1_000), D(5_000)]))
@@ -48,8 +53,8 @@ def _config(
         backtest_risk(notional),
         stop_loss_pct=draw(st.sampled_from([D(0), D("0.2"), D("0.5"), D(2)])),
         take_profit_pct=draw(st.sampled_from([D(0), D("0.3"), D(1)])),
-        max_drawdown_pct=draw(st.sampled_from(limits_pct)),
-        max_daily_loss_pct=draw(st.sampled_from(limits_pct)),
+        max_drawdown_pct=draw(limit),
+        max_daily_loss_pct=draw(limit),
         leverage=draw(st.sampled_from([1, 5, 20])),
     )
     maker, taker = draw(
