@@ -65,6 +65,7 @@ from core.orders import ClientOrderIds
 from exchange_sim.engine import EngineConfig, Exchange
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
+from runtime.settings import Settings, risk_config
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import make_strategy
 
@@ -79,10 +80,13 @@ _ZERO = Decimal(0)
 
 
 def backtest_risk(order_notional_usdt: Decimal) -> RiskConfig:
-    """The daemon's default limits, with order and position caps fitted to the strategy's
-    size: a reversal is one order of twice the position, so caps are 3 x the notional."""
+    """The daemon's default limits (`[risk]` of an empty config.toml, `runtime.settings`),
+    without a kill-switch file, with order and position caps fitted to the strategy's size:
+    a reversal is one order of twice the position, so caps are 3 x the notional."""
     cap = max(Decimal(500), order_notional_usdt * 3)
-    return RiskConfig(
+    return replace(
+        risk_config(Settings()),
+        kill_switch_file=None,
         max_order_notional_usdt=cap,
         max_position_notional_usdt=cap,
         max_total_notional_usdt=cap,

@@ -178,6 +178,9 @@ class RiskSettings:
     take_profit_pct: Decimal = _spec(_d("0"), "a percentage in [0, 100) (0 = none)", _pct0_open)
     max_drawdown_pct: Decimal = _spec(_d("10"), "a percentage in (0, 100)", _pct_open)
     max_daily_loss_usdt: Decimal = _spec(_d("300"), "a USDT amount > 0", lambda v: v > 0)
+    max_daily_loss_pct: Decimal = _spec(
+        _d("5"), "a percentage in [0, 100) (0 = off: the USDT limit alone)", _pct0_open
+    )
     max_trades_per_day: int = _spec(500, "an integer >= 1", lambda v: v >= 1)
     max_open_orders: int = _spec(10, "an integer from 1 to 200", lambda v: 1 <= v <= 200)
     max_orders_per_minute: int = _spec(60, "an integer from 1 to 1200", lambda v: 1 <= v <= 1200)
@@ -652,6 +655,7 @@ def risk_config(settings: Settings) -> RiskConfig:
         stop_loss_pct=r.stop_loss_pct,
         take_profit_pct=r.take_profit_pct,
         max_daily_loss_usdt=r.max_daily_loss_usdt,
+        max_daily_loss_pct=r.max_daily_loss_pct,
         max_drawdown_pct=r.max_drawdown_pct,
         max_trades_per_day=r.max_trades_per_day,
         circuit_breaker_errors=r.circuit_breaker_errors,

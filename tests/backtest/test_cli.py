@@ -216,7 +216,7 @@ def test_config_runs_the_backtest_under_the_daemons_risk_limits(tmp_path, capsys
     summary = json.loads((out / "summary.json").read_text())
     risk = summary["settings"]["risk"]
     assert (risk["max_drawdown_pct"], risk["max_order_notional_usdt"]) == ("1", "3000")
-    assert risk["max_daily_loss_usdt"] == "300"  # the daemon's default, not the backtest's
+    assert (risk["max_daily_loss_usdt"], risk["max_daily_loss_pct"]) == ("300", "5")  # defaults
     assert risk["kill_switch_file"] is None  # nobody touches a file during a backtest
     assert summary["trading_state"]["at_end"] == "HALTED"
     assert "max drawdown" in summary["trading_state"]["reason"]
@@ -635,10 +635,30 @@ def test_a_model_trained_on_other_bars_exits_2_with_one_line(
     assert not (tmp_path / "o").exists()
 
 
-def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
-    # 5,000 USDT positions lose 10 % of the 10,000 USDT wallet by 2025-05-10: the
+def test_a_run_halted_by_the_daily_loss_limit_says_so(tmp_path, capsys):
+    # 5,000 USDT positions lose more than the daemon's default 300 USDT in a UTC day: the
     # RiskManager halts trading and denies the strategy's later orders.
     out = run(tmp_path, "--notional", "5000")
+
+    printed = capsys.readouterr().out
+    state = json.loads((out / "summary.json").read_text())["trading_state"]
+    assert state["at_end"] == "HALTED" and state["reason"].startswith("max daily loss: lost")
+    assert state["reason"].endswith("(max 300 USDT)")
+    assert "risk: trading HALTED at the end (max daily loss" in printed
+    assert "Trading HALTED at the end: max daily loss" in (out / "report.html").read_text()
+
+
+def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
+    # With the daily limits out of the way (a config file), the same positions lose 10 % of
+    # the 10,000 USDT wallet by 2025-05-10: the default drawdown limit halts.
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        "[risk]\nmax_daily_loss_usdt = 100000\nmax_daily_loss_pct = 0\n"
+        "max_order_notional_usdt = 15000\nmax_position_notional_usdt = 15000\n"
+        "max_total_notional_usdt = 15000\n"
+        '[strategy]\nname = "sma_crossover"\norder_notional_usdt = 5000\n'
+    )
+    out = run(tmp_path, "--config", str(cfg))
 
     printed = capsys.readouterr().out
     state = json.loads((out / "summary.json").read_text())["trading_state"]

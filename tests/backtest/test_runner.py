@@ -61,3 +61,30 @@ def test_a_run_pauses_the_garbage_collector_and_leaves_it_as_it_found_it():
         runner._finish = original
         (gc.enable if was else gc.disable)()
     assert seen == [False, False]
+
+
+def test_without_a_config_a_backtest_runs_under_the_daemons_default_limits():
+    """`backtest_risk`: the daemon's `[risk]` defaults (README: "under the daemon's default
+    limits"), but the order and position caps (3 x the notional: a reversal is one order of
+    twice the position) and no kill-switch file. It once took RiskConfig's own defaults: no
+    daily-loss limit in USDT and a circuit breaker at 5 errors against the daemon's 300 USDT
+    and 10."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from backtest.runner import backtest_risk
+    from runtime.settings import Settings, risk_config
+
+    risk = backtest_risk(Decimal(1000))
+    daemon = risk_config(Settings())
+    assert risk == replace(
+        daemon,
+        kill_switch_file=None,
+        max_order_notional_usdt=Decimal(3000),
+        max_position_notional_usdt=Decimal(3000),
+        max_total_notional_usdt=Decimal(3000),
+    )
+    assert (risk.max_daily_loss_usdt, risk.max_daily_loss_pct) == (Decimal(300), Decimal(5))
+    assert (risk.max_drawdown_pct, risk.circuit_breaker_errors) == (Decimal(10), 10)
+    assert daemon.kill_switch_file == "KILL"
+    assert backtest_risk(Decimal(100)).max_order_notional_usdt == Decimal(500)  # the floor

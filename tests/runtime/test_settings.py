@@ -315,6 +315,11 @@ def test_every_client_id_prefix_the_settings_accept_makes_order_ids(tmp_path):
             "risk.max_drawdown_pct = 100 is not allowed: expected a percentage in (0, 100)",
         ),
         (
+            "[risk]\nmax_daily_loss_pct = 100\n",
+            "risk.max_daily_loss_pct = 100 is not allowed: expected a percentage in [0, 100) "
+            "(0 = off: the USDT limit alone)",
+        ),
+        (
             "[risk]\ntake_profit_pct = 100\n",
             "risk.take_profit_pct = 100 is not allowed: expected a percentage in [0, 100) "
             "(0 = none)",
@@ -339,6 +344,32 @@ def test_every_risk_setting_the_settings_accept_makes_a_risk_config(tmp_path):
         "take_profit_pct = 99.9\n[strategy]\norder_notional_usdt = 1000\n"
     )
     risk_config(load_settings(write(tmp_path, text), env_file=None))  # does not raise
+
+
+def test_every_limit_the_risk_manager_enforces_by_default_is_a_setting():
+    """The daemon trades under `risk_config(settings)`: a RiskConfig field the settings do not
+    set keeps RiskConfig's own default, unseen in config.example.toml and `--check-config`.
+    `max_daily_loss_pct` (5 %) was one: a 1,000 USDT account halted after a 50 USDT loss
+    with `max_daily_loss_usdt = 300` configured. The fields below are the only ones left to
+    RiskConfig, each on purpose."""
+    from dataclasses import fields
+
+    from risk_manager.config import RiskConfig
+    from runtime.settings import RiskSettings
+
+    not_settings = {f.name for f in fields(RiskConfig)} - {f.name for f in fields(RiskSettings)}
+    # 0 (no reserve) and one minute, as Binance's own rate windows
+    assert not_settings == {"min_available_margin_usdt", "circuit_breaker_window_ms"}
+
+
+def test_the_daily_loss_percentage_is_read_and_reaches_the_risk_manager(tmp_path):
+    from runtime.settings import risk_config
+
+    assert risk_config(load_settings(write(tmp_path, ""), env_file=None)).max_daily_loss_pct == 5
+    settings = load_settings(write(tmp_path, "[risk]\nmax_daily_loss_pct = 0\n"), env_file=None)
+    assert risk_config(settings).max_daily_loss_pct == 0  # off: the USDT limit alone
+    settings = load_settings(write(tmp_path, "[risk]\nmax_daily_loss_pct = 2.5\n"), env_file=None)
+    assert str(risk_config(settings).max_daily_loss_pct) == "2.5"
 
 
 def test_a_bar_interval_binance_has_no_kline_stream_for_needs_trade_bars(tmp_path):
