@@ -313,6 +313,14 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     # recordings hold account data: readable by this user only, on a shared machine too.
     keep_new_files_private()
     settings = load(argv, redaction)
+    if args.reset_halt and (kill := settings.risk.kill_switch_file) and os.path.exists(kill):
+        # Refused before anything is started, as the daemon would refuse it after its start
+        # (the journal claimed, the local exchange up): the file would halt it again at once.
+        print(
+            f"error: --reset-halt refused: remove the kill-switch file {one_line(kill)} first",
+            file=sys.stderr,
+        )
+        return 2
     redaction = configure_logging(
         level=settings.logging.level,
         # --check-config writes no log file: beside a running daemon, its line could rotate

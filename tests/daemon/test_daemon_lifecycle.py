@@ -513,9 +513,11 @@ def test_the_closing_summary_and_an_unguarded_position_are_in_the_log_file(sigte
 
 
 def test_a_start_that_fails_deletes_no_recorded_session(tmp_path):
-    """A start refused after the session file is open (here `--reset-halt` while the kill-switch
-    file is still there) deletes none of the older sessions: a supervisor retrying a failing
-    start 10 times once deleted every real session (the count limit ran at the file's open)."""
+    """A start that fails after the session file is open (here the user data stream's
+    `ws_url`, where nothing listens) deletes none of the older sessions: a supervisor retrying
+    a failing start 10 times once deleted every real session (the count limit ran at the
+    file's open). (`--reset-halt` with the kill-switch file still there made it fail so until
+    app.py refused that before anything starts.)"""
     from book_keeper.journal import SqliteJournal
     from core.enums import TradingState
     from core.events import TradingStateChanged
@@ -532,18 +534,20 @@ def test_a_start_that_fails_deletes_no_recorded_session(tmp_path):
         )
     )
     journal.close()
-    (tmp_path / "KILL").touch()
     market = tmp_path / "journal" / "market"
     market.mkdir()
     older = [market / f"session-{100 * k}.jsonl.gz" for k in range(1, 13)]
     for path in older:
         path.write_bytes(b"x" * 100_000)
     with exchange_process(speed=20) as ex:
-        write_config(tmp_path, ex, retention={"market_sessions": 10, "market_sessions_mb": 1})
-        daemon = start_daemon(tmp_path, "--reset-halt")
-        out, err = daemon.communicate(timeout=90)
+        config = write_config(
+            tmp_path, ex, retention={"market_sessions": 10, "market_sessions_mb": 1}
+        )
+        config.write_text(config.read_text().replace(ex.ws_url, "ws://127.0.0.1:9"))
+        daemon = start_daemon(tmp_path)
+        _out, err = daemon.communicate(timeout=90)
 
     assert daemon.returncode == 1, err[-2000:]
-    assert "--reset-halt refused" in out + err
+    assert "error: the user data stream at ws://127.0.0.1:9 cannot connect" in err
     assert all(path.exists() for path in older)  # 2 beyond the count, 0.2 MB beyond the size
     assert session_files(tmp_path / "journal") == older  # the refused start's own: removed

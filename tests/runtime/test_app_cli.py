@@ -693,3 +693,17 @@ def test_a_refused_duration_names_the_flag_typed_not_the_config_key(tmp_path, va
         f"app.py: error: argument --duration: '{value}' is not allowed: "
         "expected seconds >= 0 (0 = run until stopped)"
     )
+
+
+def test_reset_halt_with_the_kill_file_there_is_refused_before_anything_starts(tmp_path):
+    """It would halt again at once: the daemon refused it only after its start had claimed
+    the journal (the last local run's moved to journal/earlier) and started the local
+    exchange, with exit 1. Now one line and exit 2, nothing made."""
+    (tmp_path / "KILL").touch()
+    result = run_app("--reset-halt", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: --reset-halt refused: remove the kill-switch file KILL first"
+    ]
+    assert result.stdout == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["KILL"]
