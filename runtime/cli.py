@@ -5,14 +5,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from runtime.flags import SecretSafeParser, nonempty_path
+from runtime.flags import OneLineParser, nonempty_path
 from runtime.settings import LOG_LEVELS, MODES
 
 DEFAULT_CONFIG = Path("config.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = SecretSafeParser(
+    parser = OneLineParser(
         prog="app.py",
         description=(
             "Event-driven trading daemon for Binance USD-M Futures. By default it runs against "
