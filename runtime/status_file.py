@@ -272,6 +272,15 @@ def trouble(s: Mapping[str, Any], now: HostTime) -> list[str]:
     return problems
 
 
+def stream_lag_text(lag_ms: int | None) -> str:
+    """The stream lag as the heartbeat and `--status` say it: `-` before the first trade; a
+    negative lag (a trade's exchange time ahead of our estimate of the exchange's clock, by
+    less than that estimate's error) is `~0 ms`: "-33 ms" read as a broken figure."""
+    if lag_ms is None:
+        return "-"
+    return f"{lag_ms} ms" if lag_ms >= 0 else "~0 ms"
+
+
 def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
     this run's or the journal's: after a restart on the same journal they differ. The stream
@@ -297,7 +306,7 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
         "since 00:00 UTC: after fees and funding)",
         _holdings_line(s, held, live=live)
-        + (f"; stream lag {'-' if lag is None else f'{lag} ms'}" if live else "")
+        + (f"; stream lag {stream_lag_text(lag)}" if live else "")
         + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
     ]

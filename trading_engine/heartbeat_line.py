@@ -4,6 +4,7 @@ there is nothing to say (the line stays short); `money` is also status.json's fo
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from runtime.status_file import stream_lag_text
 from trading_engine.exec_manager import ExecStatus
 
 
@@ -49,7 +50,6 @@ def heartbeat_line(
 ) -> str:
     """The status line: the books' figures, the market data's rate and lag, the gaps and
     links down (`gap`, `down`: their notes), and the trading state."""
-    lag = stream_lag_ms
     positions = ", ".join(f"{sym} {qty:f}" for sym, qty in st.positions.items()) or "flat"
     state = st.trading_state + (f" ({st.state_reason})" if st.state_reason else "")
     return (
@@ -59,7 +59,7 @@ def heartbeat_line(
         f"today {money(st.realized_pnl_today)} net of fees | "
         f"unrealized {money(st.unrealized_pnl)} | "
         f"fills {st.counters.fills} this run | "
-        f"items {items_per_s:,.0f}/s | stream lag {'-' if lag is None else f'{lag} ms'}{gap}"
+        f"items {items_per_s:,.0f}/s | stream lag {stream_lag_text(stream_lag_ms)}{gap}"
         f"{down}{margin_call_note(st)}"
         f"{slow_note(st, max_call_ms)} | state {state}"
     )

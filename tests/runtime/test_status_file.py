@@ -886,3 +886,14 @@ def test_a_status_file_without_a_field_names_the_field(tmp_path: Path) -> None:
     assert broken.lines == [
         f'daemon: {tmp_path / "status.json"} is unreadable: it has no "state" field'
     ]
+
+
+def test_the_stream_lag_is_said_without_a_minus_sign() -> None:
+    """A trade's exchange time a few ms ahead of our estimate of the exchange's clock (its
+    error) gave `stream lag -33 ms` (seen by `--status` on an attached exchange)."""
+    from runtime.status_file import stream_lag_text
+
+    assert stream_lag_text(None) == "-"  # no trade yet
+    assert stream_lag_text(0) == "0 ms"
+    assert stream_lag_text(35) == "35 ms"
+    assert stream_lag_text(-33) == "~0 ms"
