@@ -16,7 +16,8 @@ Robustness (backtest/robustness.py):
     --dask-scheduler ADDRESS       run those on a Dask cluster instead of local processes
 Parity audit (backtest/parity.py):
     --replay-journal PATH          replay a local session the daemon recorded (PATH: its
-        [--out DIR]                journal_dir) and diff decisions and fills: exit 0 identical,
+        [--out DIR]                journal_dir, or a session file in journal_dir/market) and
+                                   diff decisions and fills: exit 0 identical,
                                    1 at the first divergence (named), 2 bad input (any other
                                    flag: the session's recorded settings are replayed); --out
                                    writes the report (parity.txt, parity.json, the decisions
@@ -267,7 +268,8 @@ def parser() -> argparse.ArgumentParser:
         action=StoreOnce,
         default=None,
         metavar="PATH",
-        help="parity audit of a recorded local session, PATH = the daemon's journal_dir; "
+        help="parity audit of a recorded local session, PATH = the daemon's journal_dir (its "
+        "newest session) or one of its files journal_dir/market/session-*.jsonl.gz; "
         "takes no other flag but --out DIR (the report: parity.txt, parity.json and the "
         "decisions and fills side by side)",
     )

@@ -130,6 +130,7 @@ from trading_engine.market_recorder import (
     RECONCILING,
     RESET,
     RESTORED,
+    SESSION_DIR,
     STOP,
     TIMER,
     WARM,
@@ -947,10 +948,16 @@ def diff(live: LiveFacts, replay: Replay) -> Divergence | None:
 # --- entry points --------------------------------------------------------------------------------
 
 
-def find_session(path: Path) -> tuple[Path, Path]:
-    """(journal directory, newest recorded session) for a journal directory or file."""
+def find_session(path: Path) -> tuple[Path, Path, int]:
+    """(journal directory, recorded session, sessions recorded) for a journal directory or
+    file (its newest session) or for one of its session files (`market/session-*.jsonl.gz`:
+    that one)."""
     path = Path(path)
-    journal_dir = path.parent if path.is_file() else path
+    chosen = path if path.is_file() and path.parent.name == SESSION_DIR else None
+    if chosen is not None:
+        journal_dir = path.parent.parent
+    else:
+        journal_dir = path.parent if path.is_file() else path
     if not journal_file(journal_dir).is_file():
         raise ParityInputError(f"no journal at {shown_path(path)}")
     if journal_in_use(journal_dir):
@@ -964,12 +971,18 @@ def find_session(path: Path) -> tuple[Path, Path]:
     except JournalTooNew as exc:
         raise ParityInputError(str(exc)) from None
     files = session_files(journal_dir)
+    if chosen is not None:
+        if chosen.name not in {f.name for f in files}:
+            raise ParityInputError(
+                f"{shown_path(chosen)} is not a recorded session (session-<ms>.jsonl.gz)"
+            )
+        return journal_dir, chosen, len(files)
     if not files:
         raise ParityInputError(
-            f"no recorded session in {shown_path(journal_dir / 'market')} (sessions are "
+            f"no recorded session in {shown_path(journal_dir / SESSION_DIR)} (sessions are "
             "recorded in local mode)"
         )
-    return journal_dir, files[-1]
+    return journal_dir, files[-1], len(files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -981,6 +994,7 @@ class AuditResult:
     live: LiveFacts
     session: Path  # the recorded session file audited
     cut_short_at_ms: int | None = None  # the recording's last clock reading, when cut short
+    sessions_recorded: int = 1  # in the journal's market/ folder
 
     @property
     def exit_code(self) -> int:
@@ -988,6 +1002,11 @@ class AuditResult:
 
     def lines(self) -> list[str]:
         notes = []
+        if self.sessions_recorded > 1:
+            notes.append(
+                f"  (session {shown_path(self.session)}, one of {self.sessions_recorded} "
+                "recorded: --replay-journal takes a session file to audit another)"
+            )
         if self.replay.placed_by_fill:
             notes.append(
                 f"  ({self.replay.placed_by_fill} order(s) placed in the market stream by their "
@@ -1005,8 +1024,9 @@ class AuditResult:
 
 
 def audit(path: Path) -> AuditResult:
-    """Replay the newest recorded session of the journal at `path` and diff it."""
-    journal_dir, session_path = find_session(path)
+    """Replay the newest recorded session of the journal at `path` (or the session file
+    `path`) and diff it."""
+    journal_dir, session_path, sessions = find_session(path)
     try:
         session = read_session(session_path)
     except (ValueError, OSError, KeyError, TypeError) as exc:
@@ -1030,6 +1050,7 @@ def audit(path: Path) -> AuditResult:
         live=live,
         session=session_path,
         cut_short_at_ms=None if session.complete else _recording_end(session),
+        sessions_recorded=sessions,
     )
 
 

@@ -403,6 +403,35 @@ def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
     assert out == f"parity: identical ({decisions} decisions, {result.fills} fills)\n"
 
 
+def test_a_session_file_audits_that_session_and_several_say_which(
+    live_session, tmp_path, capsys
+):
+    """A journal with several recorded sessions: its folder audits the newest and says which
+    (it was silent: only parity.json named it); one of its session files audits that one."""
+    journal_dir = _copy(live_session, tmp_path)
+    (session,) = session_files(journal_dir)
+    older = session.with_name("session-1.jsonl.gz")  # an earlier run's, differing
+    shutil.copy(session, older)
+    _rewrite_header(journal_dir, lambda h: h["risk"].update(stop_loss_pct="0.01"))
+
+    assert parity.run(journal_dir) == 1  # the newest: its header no longer matches
+    assert parity.run(older) == 0  # the session file given: that one
+    out = capsys.readouterr().out.splitlines()
+    note = "one of 2 recorded: --replay-journal takes a session file to audit another)"
+    assert out[-2:] == [
+        f"parity: identical ({live_session[1]} decisions, {parity.audit(older).fills} fills)",
+        f"  (session {older}, {note}",
+    ]
+    assert any(line == f"  (session {session}, {note}" for line in out)
+
+    stray = journal_dir / "market" / "notes.jsonl.gz"
+    stray.write_bytes(b"")
+    assert parity.run(stray) == 2
+    assert capsys.readouterr().err == (
+        f"backtest.parity: error: {stray} is not a recorded session (session-<ms>.jsonl.gz)\n"
+    )
+
+
 def test_a_changed_stop_loss_is_named_at_the_first_protective_decision(live_session, tmp_path):
     """The replay runs a 0.01 % stop-loss where the session ran 0.005 %: the first stop-loss
     decision is the first divergence, with both texts."""
