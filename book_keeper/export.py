@@ -14,11 +14,11 @@ from book_keeper.journal_errors import JournalError
 from book_keeper.journal_files import journal_file
 from core.atomic_file import keep_new_files_private
 from core.redaction import shown_path
-from runtime.flags import SecretSafeParser, path_text, shown_argument_error
+from runtime.flags import ToolParser, error_line, path_text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = SecretSafeParser(
+    parser = ToolParser(
         prog="python -m book_keeper.export",
         description="Write orders.csv and fills.csv of a trading journal for audit.",
     )
@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(prog: str, message: str) -> int:
-    """One line on stderr, exit status 2; a path it names may be a key pasted into a flag."""
-    print(f"{prog}: error: {shown_argument_error(message)}", file=sys.stderr)
+    """One line on stderr (`book_keeper.export: error: ...`, as every tool's), exit status
+    2; a path it names may be a key pasted into a flag."""
+    print(error_line(prog, message), file=sys.stderr)
     return 2
 
 

@@ -39,7 +39,7 @@ from typing import TextIO
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
-from runtime.flags import OneLineParser, StoreOnce
+from runtime.flags import StoreOnce, ToolParser, error_line
 
 PARENT_POLL_S = 1.0
 
@@ -66,7 +66,7 @@ def _balance(text: str) -> Decimal:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m exchange_sim", description=__doc__.splitlines()[0])
+    parser = ToolParser(prog="python -m exchange_sim", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data",
         action=StoreOnce,
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             serve(ex, args.status_every, args.ready_json, args.exit_with_parent, keys_given)
         )
     except OSError as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        print(error_line(parser.prog, str(exc)), file=sys.stderr)
         return 1
     return 0
 

@@ -403,9 +403,7 @@ def test_an_identical_replay_gives_an_empty_diff(live_session, capsys):
     assert out == f"parity: identical ({decisions} decisions, {result.fills} fills)\n"
 
 
-def test_a_session_file_audits_that_session_and_several_say_which(
-    live_session, tmp_path, capsys
-):
+def test_a_session_file_audits_that_session_and_several_say_which(live_session, tmp_path, capsys):
     """A journal with several recorded sessions: its folder audits the newest and says which
     (it was silent: only parity.json named it); one of its session files audits that one."""
     journal_dir = _copy(live_session, tmp_path)

@@ -1003,10 +1003,7 @@ def test_export_command_exits_2_with_one_line_on_a_bad_path(tmp_path, capsys):
     err_not_dir = capsys.readouterr().err
 
     assert (missing, not_dir) == (2, 2)
-    assert (
-        err_missing
-        == f"python -m book_keeper.export: error: no journal at {tmp_path}/nope/{FILE_NAME}\n"
-    )
+    assert err_missing == f"book_keeper.export: error: no journal at {tmp_path}/nope/{FILE_NAME}\n"
     assert err_not_dir.count("\n") == 1 and "is not a directory" in err_not_dir
 
 
@@ -1023,8 +1020,8 @@ def test_export_names_a_relative_path_as_a_path(tmp_path, monkeypatch, capsys):
 
     assert (missing, not_dir) == (2, 2)
     assert capsys.readouterr().err.splitlines() == [
-        f"python -m book_keeper.export: error: no journal at ./journal/{FILE_NAME}",
-        "python -m book_keeper.export: error: --out ./file exists and is not a directory",
+        f"book_keeper.export: error: no journal at ./journal/{FILE_NAME}",
+        "book_keeper.export: error: --out ./file exists and is not a directory",
     ]
 
 

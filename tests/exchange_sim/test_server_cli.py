@@ -56,7 +56,7 @@ def test_a_mistyped_data_set_name_is_told_the_bundled_names() -> None:
 
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "python -m exchange_sim: error: data directory klines-wek does not exist, nor is "
+        "exchange_sim: error: data directory klines-wek does not exist, nor is "
         "'klines-wek' a bundled data set (btcusdt-2023-04-04, btcusdt-2024-08-08, klines-week)"
     ]
 

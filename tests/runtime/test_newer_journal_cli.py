@@ -84,7 +84,7 @@ def test_csv_export_of_a_journal_marked_newer_exits_2_with_one_line(tmp_path):
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
-        f"python -m book_keeper.export: error: {_newer(tmp_path / 'journal')}"
+        f"book_keeper.export: error: {_newer(tmp_path / 'journal')}"
     ]
     assert not (tmp_path / "out").exists()
 
