@@ -116,7 +116,17 @@ def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
 
     types = {o.client_order_id: str(o.type) for o in result.journal.orders.values()}
     pngs = [
-        report.plot_equity(result.times_ms, result.equity, out_dir / "equity.png"),
+        report.plot_equity(
+            result.times_ms,
+            result.equity,
+            out_dir / "equity.png",
+            report.equity_title(
+                result.config.symbol,
+                result.config.strategy,
+                result.summary.total_return,
+                result.summary.max_drawdown,
+            ),
+        ),
         report.plot_price(
             result.price_times, result.prices, result.journal.fills, types, out_dir / "price.png"
         ),

@@ -110,14 +110,19 @@ def _plain_y(ax: Any) -> None:
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
 
 
-def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) -> Path | None:
+def plot_equity(
+    times_ms: Sequence[int], equity: Sequence[float], path: Path, title: str = ""
+) -> Path | None:
     """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
-    `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %)."""
+    `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %).
+    `title` above them (the run: `equity_title`)."""
     plt = _pyplot()
     if plt is None:
         return None
     x = _dates(times_ms)
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
+    if title:
+        ax1.set_title(title, fontsize=10)
     ax1.plot(x, list(equity), lw=0.8)
     ax1.set_ylabel("equity USDT")
     _plain_y(ax1)
@@ -131,6 +136,12 @@ def plot_equity(times_ms: Sequence[int], equity: Sequence[float], path: Path) ->
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def equity_title(symbol: str, strategy: str, total_return: float, max_drawdown: float) -> str:
+    """The equity chart's title: what ran and its two figures, as the console line says them
+    (`return -2.8337%, max drawdown 2.9174%`), so the PNG alone says what it shows."""
+    return f"{symbol} {strategy}: return {total_return:.4%}, max drawdown {max_drawdown:.4%}"
 
 
 STOP_TYPES = frozenset({"STOP_MARKET", "STOP", "TAKE_PROFIT_MARKET", "TAKE_PROFIT"})

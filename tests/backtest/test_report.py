@@ -477,3 +477,10 @@ def test_the_fan_charts_legends_leave_the_median_visible(tmp_path, monkeypatch):
         (median,) = axis.get_lines()
         points = axis.transData.transform(median.get_xydata())
         assert not any(box.contains(x, y) for x, y in points), axis.get_title()
+
+
+def test_the_equity_chart_says_what_ran_and_its_two_figures():
+    # As the console line: "return -2.8337%, max drawdown 2.9174%" (the README's week).
+    assert report.equity_title("BTCUSDT", "sma_crossover", -0.028337130835, 0.029173912251) == (
+        "BTCUSDT sma_crossover: return -2.8337%, max drawdown 2.9174%"
+    )
