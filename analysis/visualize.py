@@ -179,6 +179,17 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
     chart.exits = (t[changed & (sig == 0)], px[changed & (sig == 0)])
 
 
+# About a day of 1m bars: beyond it, in a 12-inch chart, the indicator lines lie on the price
+# line and on each other (`_main` says so, and how to pick a window).
+READABLE_BARS = 1500
+
+
+def marker_size(markers: int) -> float:
+    """The signals' marker area (points^2): 36 up to 40 markers, then smaller so that the
+    price under a week of crossings still shows (291 markers of 36 covered it), 8 at least."""
+    return max(8.0, min(36.0, 1440.0 / max(markers, 1)))
+
+
 def plot(chart: Chart, out: Path, title: str = "") -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(12, 6))
@@ -191,14 +202,16 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
     if len(bands) == 2:
         lo, hi = chart.lines[bands[0]], chart.lines[bands[1]]
         ax.fill_between(x, lo, hi, color="tab:blue", alpha=0.12, label=bands[0][:-6] + " band")
-    for pts, marker, color, label in (
+    kinds = (
         (chart.buys, "^", "tab:green", "buy"),
         (chart.sells, "v", "tab:red", "sell"),
         (chart.exits, "x", "tab:gray", "exit"),
-    ):
+    )
+    size = marker_size(sum(len(pts[0]) for pts, *_ in kinds if pts is not None))
+    for pts, marker, color, label in kinds:
         if pts is not None and len(pts[0]):
             ax.scatter(
-                times(pts[0]), pts[1], marker=marker, color=color, s=36, label=label, zorder=3
+                times(pts[0]), pts[1], marker=marker, color=color, s=size, label=label, zorder=3
             )
     ax.set_ylabel("price")
     ax.set_xlabel("time (UTC)")  # the bars' close times, as the backtest's plots say it
@@ -266,6 +279,9 @@ def _main(argv: list[str] | None) -> int:
     n_sell = 0 if chart.sells is None else len(chart.sells[0])
     print(f"{len(chart.close)} bars, {', '.join(chart.lines) or 'no indicators'}, "
           f"{n_buy} buys, {n_sell} sells -> {out}")  # fmt: skip
+    if len(chart.close) > READABLE_BARS and chart.lines:
+        print(f"  ({len(chart.close)} bars in one chart: the indicator lines lie on the price; "
+              "--start and --end draw a window in which they can be told apart)")  # fmt: skip
     return 0
 
 

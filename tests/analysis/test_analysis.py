@@ -185,6 +185,27 @@ def test_visualize_indicators_and_markers(backtest, tmp_path):
     assert len(chart.sells[0]) == (trades.side == "SELL").sum() > 0
 
 
+def test_visualize_shrinks_many_markers_and_says_a_whole_week_hides_the_lines(
+    monkeypatch, capsys, tmp_path
+):
+    """A week of 1m bars with a backtest's 291 fills: markers of 36 points^2 covered the
+    price, and the indicators lay on it; the markers shrink with their number, and the
+    console says how to get a readable window."""
+    assert visualize.marker_size(0) == visualize.marker_size(40) == 36.0
+    assert visualize.marker_size(80) == 18.0
+    assert visualize.marker_size(291) == 8.0  # the floor: still seen
+    monkeypatch.setattr(visualize, "plot", lambda chart, out, title="": None)
+    assert visualize.main(["--data", str(WEEK), "--out", str(tmp_path / "w.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "  (10080 bars in one chart: the indicator lines lie on the price; --start and --end "
+        "draw a window in which they can be told apart)"
+    )
+    day = ["--data", str(WEEK), "--start", "2025-05-09", "--end", "2025-05-10"]
+    assert visualize.main([*day, "--out", str(tmp_path / "d.png")]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1  # 1,440 bars: no note
+
+
 def _drawn_chart(monkeypatch, argv: list[str]) -> visualize.Chart:
     """The chart `visualize.main(argv)` draws."""
     drawn: list[visualize.Chart] = []
