@@ -5,7 +5,8 @@
         [--slippage-bps 1] [--fast 10 --slow 50 --notional 1000] [--journal DIR] --out DIR
 
 `--data`: 1m klines (plain OHLCV CSV with `open_time` in ms, optionally gzipped; Binance's
-12-column files) or trades / aggTrades CSV, or a market_history store Parquet file or folder.
+12-column files) or trades / aggTrades CSV, or a market_history store Parquet file or folder,
+or the store's root (the symbol's 1m klines).
 Writes summary.json, equity.csv, trades.csv, orders.csv, PNG plots (equity, price, monthly
 returns) and report.html (one self-contained page; `--no-html` skips it) into `--out`.
 
@@ -125,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
         type=path_text,
         help="the market data replayed: 1m klines or trades / aggTrades CSV[.gz] (Binance's "
         "files, or OHLCV with open_time in ms), or market_history store Parquet "
-        "(fetch_historical.py --out: a day file or a folder)",
+        "(fetch_historical.py --out: a day file, a folder of them, or the store's root: "
+        "the --symbol's 1m klines)",
     )
     p.add_argument(
         "--symbol", default=None, help="the one symbol to trade (default: --config's, else BTCUSDT)"
@@ -551,7 +553,7 @@ def _main(argv: list[str] | None) -> int:
             # The bars before --start warm the strategy (as a daemon started then would).
             config = replace(config, trade_from_ms=start_ms)
             start_ms -= WARM_HISTORY_BARS * MINUTE_MS
-        data = load(args.data, start_ms=start_ms, end_ms=end_ms)
+        data = load(args.data, symbol=config.symbol, start_ms=start_ms, end_ms=end_ms)
         if strategy == "logistic_regression":
             config = replace(config, strategy_params={**params, **bars_of(data)})
         result = run_backtest(data, config)

@@ -1,6 +1,7 @@
 """Market data for a backtest: 1m klines or trades, read from a file into plain columns.
 
-Accepted files (plain or gzipped CSV, or a `market_history` store Parquet file / folder):
+Accepted files (plain or gzipped CSV, or a `market_history` store Parquet file / folder / the
+store's root):
 - klines: a header with `open_time` (ms; `open_time` in s or us is normalized), `open, high,
   low, close, volume` (Binance's 12-column files, with or without a header, too);
 - trades: Binance trades (`id, price, qty, ..., time, is_buyer_maker`) or aggTrades
@@ -127,11 +128,41 @@ def check_symbol(path: str | Path, symbol: str) -> None:
         raise DataError(f"--data {Path(path).name} holds {named}, not --symbol {symbol}")
 
 
-def load(path: str | Path, *, start_ms: int | None = None, end_ms: int | None = None) -> MarketData:
-    """Read `path` and keep rows with time in [start_ms, end_ms); DataError when none is left."""
+def store_folder(path: Path, *, symbol: str, interval: str = "1m") -> Path:
+    """The folder of day files to read for `--data DIR`: DIR itself when it holds Parquet
+    files (`<store>/BTCUSDT/klines-1m`), or the symbol's klines of `interval` when DIR is a
+    history store's root (`fetch_historical.py --out DIR`); DataError naming what the store
+    holds when it has not those."""
+    if any(path.glob("*.parquet")):
+        return path
+    sub = path / symbol.upper() / f"klines-{interval}"
+    if any(sub.glob("*.parquet")):
+        return sub
+    held = sorted(f"{d.parent.name}/{d.name}" for d in path.glob("*/*") if any(d.glob("*.parquet")))
+    if held:
+        raise DataError(
+            f"--data {path}: this history store has no {sub.parent.name}/{sub.name} "
+            f"(it holds {', '.join(held)})"
+        )
+    raise DataError(
+        f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
+    )
+
+
+def load(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> MarketData:
+    """Read `path` and keep rows with time in [start_ms, end_ms); DataError when none is left.
+    With `symbol`, a folder may be a history store's root (`store_folder`: its 1m klines)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file not found: {p}")
+    if symbol is not None and p.is_dir():
+        p = store_folder(p, symbol=symbol)
     data = _load_parquet(p) if p.is_dir() or p.suffix == ".parquet" else _load_csv(p)
     if not len(data):
         raise DataError(f"no data rows in {p}")

@@ -47,7 +47,7 @@ def holdout_backtest(
 
     start, end = window
     try:
-        bars = load(data, start_ms=start - WARM_HISTORY_BARS * 60_000, end_ms=end)
+        bars = load(data, symbol=symbol, start_ms=start - WARM_HISTORY_BARS * 60_000, end_ms=end)
     except DataError as e:
         raise InputError(f"holdout backtest: {e}") from None
     if not isinstance(bars, Klines):

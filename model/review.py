@@ -177,7 +177,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         type=path_text,
         help="1m klines the candidate is trained and both models are backtested on (the "
-        "backtester's --data formats)",
+        "backtester's --data formats, a history store's root too)",
     )
     p.add_argument(
         "--symbol", default="BTCUSDT", help="the symbol of --data (default: %(default)s)"
@@ -568,7 +568,7 @@ def review(args: argparse.Namespace) -> int:
             raise UsageError(f"candidate model not found: {candidate}")
         load_linear_model(candidate)  # ModelMismatchError -> exit 2 before any backtest
     check_promoted_symbol(reg, symbol)  # before minutes of training, not after them
-    whole = load(args.data, end_ms=_time_ms(args.end))
+    whole = load(args.data, symbol=symbol, end_ms=_time_ms(args.end))
     if not isinstance(whole, Klines):
         raise UsageError(f"--data {args.data}: model.review needs 1m klines, not trades")
     data_end = whole.open_time[-1] + MINUTE_MS

@@ -52,11 +52,15 @@ def load_bars(
     """The kline window [start, end) as a DataFrame; InputError on anything unusable."""
     import pandas as pd
 
+    from backtest.data import DataError, store_folder, symbol_in_name  # the backtester's rules
+
     if path.is_dir():
-        path = store_folder(path, symbol=symbol, interval=interval)
+        try:
+            path = store_folder(path, symbol=symbol, interval=interval)
+        except DataError as e:  # the same message
+            raise InputError(str(e)) from None
     elif not path.is_file():
         raise InputError(f"--data {path}: no such file")
-    from backtest.data import symbol_in_name  # the backtester's rule, the same message
 
     named = symbol_in_name(path)
     if named is not None and named != symbol.upper():
@@ -116,20 +120,6 @@ def _headerless_binance(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, EOFError, ValueError):
         return False
     return len(cells) == len(BINANCE_KLINE_COLUMNS)
-
-
-def store_folder(path: Path, *, symbol: str, interval: str) -> Path:
-    """The folder of day files to read for `--data DIR`: DIR itself when it holds Parquet
-    files (`<store>/BTCUSDT/klines-1m`, as the backtester reads it), or the symbol's klines
-    of `interval` when DIR is a history store's root (`fetch_historical.py --out DIR`)."""
-    if any(path.glob("*.parquet")):
-        return path
-    sub = path / symbol.upper() / f"klines-{interval}"
-    if any(sub.glob("*.parquet")):
-        return sub
-    raise InputError(
-        f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
-    )
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -391,6 +391,56 @@ def test_store_files_give_the_same_backtest_as_the_csv(tmp_path):
     assert (a / "equity.csv").read_bytes() == (out / "equity.csv").read_bytes()
 
 
+def test_a_history_stores_root_gives_the_same_backtest_as_its_symbols_folder(tmp_path):
+    """`--data data_store`, the folder `fetch_historical.py --out data_store` writes: the
+    --symbol's 1m klines in it are read, the same bars as given their folder."""
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(
+        HistoryStore(root), KLINES, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv"
+    )
+    outs = {}
+    for name, data in (("root", root), ("folder", root / "BTCUSDT" / "klines-1m")):
+        outs[name] = tmp_path / name
+        argv = ["--data", str(data), "--symbol", "BTCUSDT", "--end", "2025-05-06",
+                "--out", str(outs[name])]  # fmt: skip
+        assert cli.main(argv) == 0
+    summaries = [json.loads((out / "summary.json").read_text()) for out in outs.values()]
+    assert (
+        summaries[0]["data"]
+        == summaries[1]["data"]
+        == {
+            "kind": "klines",
+            "rows": 1_440,
+            "warm_bars": 0,
+        }
+    )
+    for name in ("trades.csv", "equity.csv"):
+        assert (outs["root"] / name).read_bytes() == (outs["folder"] / name).read_bytes()
+
+
+def test_a_history_store_without_the_symbols_1m_klines_says_what_it_holds(tmp_path, capsys):
+    from market_history.download import agg_trades_table
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+    from tests.gateway.fake_exchange import load_agg_trades
+
+    store = HistoryStore(tmp_path / "data_store")
+    store.write("BTCUSDT", Kind.agg_trades(), agg_trades_table(load_agg_trades()[:50]))
+    import_file(store, KLINES, symbol="ETHUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    argv = ["--data", str(store.root), "--symbol", "BTCUSDT", "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"backtest_trading_strategy.py: error: --data {store.root}: this history store has no "
+        "BTCUSDT/klines-1m (it holds BTCUSDT/aggTrades, ETHUSDT/klines-1m)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_daemons_journal_can_be_written_too(tmp_path):
     """--journal: the same SQLite journal a live session writes, one row per order."""
     from book_keeper.journal import SqliteJournal

@@ -310,6 +310,47 @@ def test_review_reports_missing_data_before_guessing_its_format(tmp_path, models
     assert err == "model.review: error: data not found: /nonexistent\n"
 
 
+def test_review_reads_a_history_stores_root_as_its_symbols_1m_klines(tmp_path, models, capsys):
+    # `--data data_store` (fetch_historical.py --out data_store) said "no .parquet files in
+    # data_store"; now the same bars, so the same review, as given the klines' folder.
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), WEEK, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    reviews = []
+    for name, data in (("root", root), ("folder", root / "BTCUSDT" / "klines-1m")):
+        reg = tmp_path / name
+        argv = ["--registry", str(reg), "--init", "--data", str(data), "--symbol", "BTCUSDT",
+                "--candidate", str(models["long"]), "--eval-days", "2"]  # fmt: skip
+        assert review_main(argv) == 0, capsys.readouterr().err
+        (review,) = registry.reviews(reg, registry.promoted_id(reg))
+        reviews.append(review)
+    for key in ("window", "backtest_from_ms", "backtests"):
+        assert reviews[0][key] == reviews[1][key]
+
+
+def test_review_names_what_a_history_store_holds_without_the_symbols_klines(
+    tmp_path, models, capsys
+):
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    five = tmp_path / "5m.csv"
+    week().iloc[::5].to_csv(five, index=False)
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), five, symbol="BTCUSDT", kind=Kind.klines("5m"), layout="ohlcv")
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(root),
+            "--candidate", str(models["long"])]  # fmt: skip
+    assert review_main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"model.review: error: --data {root}: this history store has no BTCUSDT/klines-1m "
+        "(it holds BTCUSDT/klines-5m)\n"
+    )
+
+
 def test_review_tells_a_flag_mistake_and_its_own_errors_in_one_form(tmp_path, capsys):
     # A flag mistake said `python -m model.review: error: ...`, the review's own errors
     # `model.review: ...`; model.train says `model.train: error: ...` for both.

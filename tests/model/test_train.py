@@ -572,6 +572,27 @@ def test_a_history_store_trains_the_same_model_as_the_csv_it_holds(tmp_path, cap
         assert docs[name]["feature_config"]["flow"] is False  # nulls, not zeros, in the store
 
 
+def test_a_history_stores_root_gets_its_holdout_backtest_too(tmp_path, capsys):
+    # The holdout backtest read --data again as the backtester's data, which took no store
+    # root: the model trained, then "holdout backtest: no .parquet files in data_store".
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), WEEK, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    out = tmp_path / "m.json"
+    argv = ["--data", str(root), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out),
+            "--holdout-days", "1", "--folds", "2", "--c", "0.1", "--jobs", "1",
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    window = json.loads(out.read_text())["holdout_backtest"]["window"]
+    assert (window["start"], window["end_exclusive"]) == (
+        "2025-05-11T00:00:00Z",
+        "2025-05-12T00:00:00Z",
+    )
+
+
 def test_a_store_without_the_symbols_klines_is_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "data_store" / "ETHUSDT" / "klines-1m").mkdir(parents=True)
     argv = ["--data", str(tmp_path / "data_store"), "--symbol", "BTCUSDT", "--interval", "1m",
