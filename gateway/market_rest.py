@@ -26,7 +26,7 @@ from core.errors import FatalError, RejectedError, RetryableError
 from core.intervals import interval_ms
 from core.market import Bar, Trade
 from gateway.wire import MalformedMessage, parse_rest_agg_trade, parse_rest_kline
-from rest_connect.errors import banned_until_ms
+from rest_connect.errors import banned_until_ms, not_connected
 from rest_connect.rate_governor import RateGovernor
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class MarketDataRest:
             self.stats.retries += 1
             # A ban was said once, with its end, by the governor: not again for each call.
             level = logging.INFO if isinstance(exc, errors.IpBanned) else logging.WARNING
-            log.log(level, "GET %s failed (%s); retry in %.2f s", path, exc, delay)
+            log.log(level, "GET %s failed: %s; retry in %.2f s", path, exc, delay)
 
         return await retry(
             attempt, backoff=self.backoff, max_attempts=self.max_attempts, on_retry=on_retry
@@ -179,6 +179,8 @@ class MarketDataRest:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
                 body = await resp.read()
+        except aiohttp.ClientConnectorError as exc:
+            raise RetryableError(not_connected(exc)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
         if status == 200:

@@ -103,7 +103,7 @@ def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | No
     if isinstance(exc, aiohttp.InvalidURL):
         return Failure(FailureKind.CONFIG, redact(f"invalid URL: {exc}", secrets))
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure(FailureKind.NOT_SENT, redact(_not_connected(exc), secrets))
+        return Failure(FailureKind.NOT_SENT, redact(not_connected(exc), secrets))
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Failure(FailureKind.NOT_SENT, redact(f"{type(exc).__name__}: {exc}", secrets))
     if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
@@ -112,8 +112,9 @@ def classify(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | No
     return None
 
 
-def _not_connected(exc: aiohttp.ClientConnectorError) -> str:
-    """A connection that could not be made, as the user stream's start says it: aiohttp's
+def not_connected(exc: aiohttp.ClientConnectorError) -> str:
+    """A connection that could not be made, as the user stream's start says it (the order
+    connection's errors and the market-data REST's retries and errors): aiohttp's
     "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connect call
     failed ...]" named an `ssl` of a plain http:// URL and no cause a person acts on."""
     cause = exc.os_error

@@ -6,7 +6,7 @@ import pytest
 
 from core.backoff import Backoff
 from core.clock import LiveClock, SimClock
-from core.errors import RejectedError
+from core.errors import RejectedError, RetryableError
 from gateway.market_rest import IpBanStop, MarketDataRest, klines_weight
 from tests.gateway.fake_exchange import FakeBinance, load_agg_trades
 
@@ -109,3 +109,33 @@ def test_klines_weight_follows_the_documented_table():
         10,
         10,
     ]
+
+
+async def test_a_refused_connection_is_said_as_the_order_connection_says_it(caplog):
+    """aiohttp's "ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default
+    [Connect call failed ('127.0.0.1', 9)]" named an ssl of a plain http:// URL: the retries
+    and the error that ends them say "connection refused (nothing listens ...)"."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def no_wait(_s: float) -> None:
+        return None
+
+    rest = MarketDataRest(
+        f"http://127.0.0.1:{port}", clock=SimClock(0), max_attempts=2, sleep=no_wait
+    )
+    try:
+        with (
+            caplog.at_level("WARNING", logger="gateway.market_rest"),
+            pytest.raises(RetryableError) as err,
+        ):
+            await rest.exchange_info()
+    finally:
+        await rest.close()
+    said = "connection refused (nothing listens at that host and port)"
+    assert said in str(err.value)
+    (retry,) = [r.getMessage() for r in caplog.records]
+    assert retry.startswith(f"GET /fapi/v1/exchangeInfo failed: {said}; retry in ")
