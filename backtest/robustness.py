@@ -647,13 +647,14 @@ def point_config(base: BacktestConfig, settings: Mapping[str, Any]) -> BacktestC
     return replace(base, strategy_params=params, progress=False, journal_dir=None, **changes)
 
 
-def check_point(config: BacktestConfig) -> str | None:
+def check_point(config: BacktestConfig, source: str) -> str | None:
     """None when the strategy accepts these parameters, else why it refuses (ValueError);
-    an unknown parameter name (TypeError) is an error of the sweep file."""
+    an unknown parameter name or a value of another type (TypeError) is an error of the
+    sweep file `source`."""
     try:
         make_strategy(config.strategy, **dict(config.strategy_params))
-    except TypeError as e:
-        raise RobustnessError(f"bad sweep setting for {config.strategy}: {e}") from None
+    except TypeError as e:  # "strategy sma_crossover: no parameter ...": it names the strategy
+        raise RobustnessError(f"bad sweep file {source}: {e}") from None
     except ValueError as e:
         return str(e)
     return None
@@ -753,7 +754,7 @@ def sweep_tasks(
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
-        why = check_point(config)
+        why = check_point(config, spec.source)
         if why is None:
             points.append(settings)
             configs.append(config)

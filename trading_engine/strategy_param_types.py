@@ -27,10 +27,23 @@ _SAYS: dict[type, str] = {
 }
 
 
+# Passed by the code that builds a strategy (the backtest runner, the daemon), never typed by
+# a user: not listed among a strategy's parameters.
+RUNNER_PARAMS = ("instruments", "feature_sink")
+
+
 def param_problem(factory: Callable[..., object], params: Mapping[str, Any]) -> str | None:
-    """`key = value is not <what its annotation takes>` for the first parameter of `params`
-    whose value the annotation of `factory`'s keyword refuses; None when none does, or when
-    the annotations cannot be read."""
+    """`no parameter "key"; its parameters: ...` for the first key of `params` that `factory`
+    takes no keyword of (a misspelt `fastt` was Python's "unexpected keyword argument"), else
+    `key = value is not <what its annotation takes>` for the first value the annotation of
+    `factory`'s keyword refuses; None when none is wrong, or when the signature or annotations
+    cannot be read."""
+    names = _keywords(factory)
+    unknown = next((key for key in params if names is not None and key not in names), None)
+    if unknown is not None:
+        assert names is not None
+        listed = ", ".join(n for n in names if n not in RUNNER_PARAMS) or "none"
+        return f'no parameter "{unknown}"; its parameters: {listed}'
     hints = _hints(factory)
     for key, value in params.items():
         annotation = hints.get(key)
@@ -40,6 +53,20 @@ def param_problem(factory: Callable[..., object], params: Mapping[str, Any]) -> 
         if expected:
             return f"{key} = {toml_shown(value)} is not {expected}"
     return None
+
+
+def _keywords(factory: Callable[..., object]) -> list[str] | None:
+    """The keywords `factory` takes, in its signature's order; None when it takes any
+    (`**kwargs`) or its signature cannot be read."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    taken = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken):
+        return None
+    return [p.name for p in taken if p.kind in kinds]
 
 
 def _hints(factory: Callable[..., object]) -> dict[str, Any]:

@@ -403,3 +403,27 @@ def test_an_empty_path_is_a_usage_error_naming_the_flag(tmp_path, capsys, monkey
         "folder name was expected)"
     )
     assert (tmp_path / "summary.json").read_text() == "{}"
+
+
+SMA_PARAMETERS = "fast, slow, order_notional_usdt, allow_short"
+
+
+def test_a_misspelt_param_is_named_with_the_strategys_parameters(tmp_path, capsys):
+    # It was Python's "SmaCrossover.__init__() got an unexpected keyword argument 'fastt'".
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--param", "fastt=5")  # fmt: skip
+    assert err == (
+        "backtest_trading_strategy.py: error: strategy sma_crossover: no parameter "
+        f'"fastt"; its parameters: {SMA_PARAMETERS}\n'
+    )
+
+
+def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[grid]\nfastt = [5, 10]\nslow = [30, 50]\n")
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid))  # fmt: skip
+    assert err == (
+        f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
+        f'no parameter "fastt"; its parameters: {SMA_PARAMETERS}\n'
+    )

@@ -385,6 +385,18 @@ def test_a_strategy_that_does_not_load_is_named_once(tmp_path):
     assert line == f"config error: strategy 'nope.py:Breakout': no file {tmp_path / 'nope.py'}"
 
 
+def test_a_misspelt_strategy_param_is_named_with_the_strategys_parameters(tmp_path):
+    # [strategy.params] is for a strategy of one's own (the shipped ones take [strategy] keys,
+    # whose typos the settings refuse): it said "Mine.__init__() got an unexpected keyword
+    # argument 'tokn'".
+    (tmp_path / "mystrat.py").write_text(OWN_STRATEGY)
+    config = b'[strategy]\nname = "mystrat.py:Mine"\n[strategy.params]\ntokn = "x"\n'
+    assert _one_config_error(tmp_path, config) == (
+        'config error: strategy mystrat.py:Mine: no parameter "tokn"; its parameters: token, '
+        "order_notional_usdt, allow_short"
+    )
+
+
 SHIPPED_MODEL = ROOT / "models/btcusdt-1m"
 
 

@@ -62,9 +62,25 @@ def test_a_value_its_annotation_refuses_is_named_with_what_it_takes(params, says
     assert _problem(**params) == says
 
 
-def test_a_type_of_the_strategys_own_and_an_unknown_keyword_are_the_constructors_to_judge():
+def test_a_type_of_the_strategys_own_is_the_constructors_to_judge():
     assert _problem(owned="not one", path=3) is None  # a Path | None, an _Owned | None
-    assert _problem(nonsense=1) is None  # the constructor's TypeError names it
+
+
+def test_an_unknown_keyword_is_named_with_the_parameters_taken_but_the_runners():
+    class Own:
+        def __init__(self, *, lookback: int = 3, instruments: Any = None, feature_sink: Any = None):
+            pass
+
+    assert param_problem(Own, {"lookbak": 5, "lookback": 1.5}) == (
+        'no parameter "lookbak"; its parameters: lookback'
+    )
+
+
+def test_a_constructor_taking_any_keyword_has_no_unknown_one():
+    def factory(*, qty: str = "1", **common: Any) -> None:
+        pass
+
+    assert param_problem(factory, {"nonsense": 1}) is None
 
 
 def test_unreadable_annotations_check_nothing():
@@ -92,6 +108,28 @@ def test_the_built_in_strategies_refuse_a_value_of_the_wrong_type(name, params, 
     with pytest.raises(StrategyParamsError) as e:
         make_strategy(name, **params)
     assert says in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        (
+            "sma_crossover",
+            'strategy sma_crossover: no parameter "fastt"; its parameters: fast, slow, '
+            "order_notional_usdt, allow_short",
+        ),
+        (
+            "rsi_macd",
+            'strategy rsi_macd: no parameter "fastt"; its parameters: rsi_period, oversold, '
+            "overbought, macd_fast, macd_slow, macd_signal, order_notional_usdt, allow_short",
+        ),
+    ],
+)
+def test_a_misspelt_parameter_of_a_built_in_strategy_lists_its_parameters(name, says):
+    # It was Python's "SmaCrossover.__init__() got an unexpected keyword argument 'fastt'".
+    with pytest.raises(StrategyParamsError) as e:
+        make_strategy(name, fastt=5)
+    assert str(e.value) == says
 
 
 @pytest.mark.parametrize("notional", [True, "x", "", [1], "nan", "inf", float("nan")])
