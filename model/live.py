@@ -106,9 +106,15 @@ def load_linear_model(path: str | Path) -> LinearModel:
         raise ModelMismatchError(f"{p}: cannot read model file ({e.strerror})") from e
     except ValueError as e:
         raise ModelMismatchError(f"{p}: not a JSON model file ({e})") from e
-    if not isinstance(doc, dict) or doc.get("format") != ARTIFACT_FORMAT:
-        fmt = doc.get("format") if isinstance(doc, dict) else None
-        raise ModelMismatchError(f"{p}: unknown model format {fmt!r}, expected {ARTIFACT_FORMAT}")
+    if not isinstance(doc, dict) or "format" not in doc:  # another JSON (a summary.json)
+        raise ModelMismatchError(
+            f'{p} is not a model file (no "format": "{ARTIFACT_FORMAT}"; train one with '
+            "python -m model.train)"
+        )
+    if doc["format"] != ARTIFACT_FORMAT:
+        raise ModelMismatchError(
+            f"{p}: unknown model format {doc['format']!r}, expected {ARTIFACT_FORMAT}"
+        )
     check_features(doc, source=str(p))
     model = _parse_model(doc, f"model file {p}")
     digest = hashlib.sha256(raw).hexdigest()

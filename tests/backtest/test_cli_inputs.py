@@ -427,3 +427,15 @@ def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(t
         f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
         f'no parameter "fastt"; its parameters: {SMA_PARAMETERS}\n'
     )
+
+
+def test_a_backtests_summary_given_as_the_model_is_said_to_be_no_model_file(tmp_path, capsys):
+    # It said "unknown model format None, expected linear-softmax/1".
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"metrics": {"fills": 3}}')
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--strategy", "logistic_regression", "--model", str(summary))  # fmt: skip
+    assert err == (
+        f'backtest_trading_strategy.py: error: {summary} is not a model file (no "format": '
+        '"linear-softmax/1"; train one with python -m model.train)\n'
+    )

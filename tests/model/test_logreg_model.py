@@ -144,10 +144,27 @@ def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
     with pytest.raises(ModelMismatchError, match="not a JSON model file"):
         load_linear_model(path)
     path.write_text('{"format": "sklearn-pickle"}')
-    with pytest.raises(ModelMismatchError, match="unknown model format"):
+    with pytest.raises(ModelMismatchError) as info:
         load_linear_model(path)
+    assert (
+        str(info.value)
+        == f"{path}: unknown model format 'sklearn-pickle', expected linear-softmax/1"
+    )
     with pytest.raises(ModelMismatchError, match="cannot read"):
         load_linear_model(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("text", ['{"metrics": {"fills": 3}}', "[1, 2]"])
+def test_a_json_file_that_is_not_a_model_is_said_to_be_none(tmp_path, text):
+    # A backtest's summary.json given as the model said "unknown model format None".
+    path = tmp_path / "summary.json"
+    path.write_text(text)
+    with pytest.raises(ModelMismatchError) as info:
+        load_linear_model(path)
+    assert str(info.value) == (
+        f'{path} is not a model file (no "format": "linear-softmax/1"; train one with '
+        "python -m model.train)"
+    )
 
 
 def test_two_class_models_fold_to_the_same_probabilities(dataset):

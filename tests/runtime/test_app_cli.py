@@ -428,6 +428,17 @@ def test_check_config_refuses_a_model_with_a_nan_or_a_missing_field(tmp_path):
     )
 
 
+def test_check_config_says_a_json_file_that_is_not_a_model_is_none(tmp_path):
+    # A backtest's summary.json as strategy.model_path said "unknown model format None".
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"metrics": {"fills": 3}}')
+    line = _one_config_error(tmp_path, f'[strategy]\nmodel_path = "{summary}"\n'.encode())
+    assert line == (
+        f'config error: strategy.model_path: {summary} is not a model file (no "format": '
+        '"linear-softmax/1"; train one with python -m model.train)'
+    )
+
+
 def test_check_config_refuses_a_model_file_that_does_not_say_its_symbol(tmp_path):
     # It traded whatever symbol the config named, unchecked.
     unsaid = _edited_model(tmp_path, lambda d: d.pop("symbol"))
