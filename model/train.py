@@ -558,12 +558,12 @@ def _main(argv: list[str] | None) -> int:
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise InputError("--end must be after --start")
 
-    holdout = args.holdout_days
+    holdout = args.holdout_days  # echoed .15g: 9 as typed, not 9.0; 1.25 stays 1.25
     if holdout is not None:
         if args.interval != "1m":
             raise InputError("--holdout-days: the backtester replays 1m bars; use --interval 1m")
         if not (holdout > 0 and np.isfinite(holdout)):
-            raise InputError(f"--holdout-days {holdout}: expected > 0")
+            raise InputError(f"--holdout-days {holdout:.15g}: expected > 0")
         check_backtest_symbol(symbol)
     elif args.backtest_out is not None:
         raise InputError("--backtest-out needs --holdout-days")
@@ -589,7 +589,7 @@ def _main(argv: list[str] | None) -> int:
         hold = (data_end - int(holdout * 86_400_000), data_end)
         df = df[df["open_time"] < hold[0]].reset_index(drop=True)
         if len(df) == 0:
-            raise InputError(f"--holdout-days {holdout}: no bars left to train on")
+            raise InputError(f"--holdout-days {holdout:.15g}: no bars left to train on")
     t_load = time.perf_counter() - t0
     res = train(df, config, symbol=symbol, interval=args.interval, data_name=args.data.name)
     out = args.out
@@ -603,7 +603,7 @@ def _main(argv: list[str] | None) -> int:
     print_report(res, symbol, args.interval, config.grid)
     report = None
     if hold is not None:
-        print(f"holdout backtest of the last {holdout:g} days: the model, then SMA 10/50 ...")
+        print(f"holdout backtest of the last {holdout:.15g} days: the model, then SMA 10/50 ...")
         sys.stdout.flush()
         try:
             report = holdout_backtest(

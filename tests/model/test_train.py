@@ -90,8 +90,13 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--flow", "on"], "--flow on"),
         (["--dask-scheduler", "tcp://127.0.0.1:1"], "cannot connect"),
         (["--dask-scheduler", "tcp://127.0.0.1"], "expected tcp://HOST:PORT"),
-        (["--holdout-days", "0"], "--holdout-days 0.0: expected > 0"),
-        (["--holdout-days", "9"], "no bars left to train on"),
+        # Echoed as typed: "--holdout-days 9", not "9.0"; fractional days kept.
+        (["--holdout-days", "0"], "model.train: error: --holdout-days 0: expected > 0\n"),
+        (
+            ["--holdout-days", "9"],
+            "model.train: error: --holdout-days 9: no bars left to train on\n",
+        ),
+        (["--holdout-days", "7.5"], "--holdout-days 7.5: no bars left to train on\n"),
         (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
         (["--holdout-days", "1", "--flow", "on"], "without taker volume"),
         (["--notional", "abc"], "--notional 'abc'"),
