@@ -543,6 +543,8 @@ def _main(argv: list[str] | None) -> int:
                 reentry_hold=settings.risk.reentry_hold,
                 max_strategy_call_ms=Decimal(settings.strategy.max_call_ms),
             )
+        if sweep_spec is not None:
+            robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)
         check_not_foreign(Path(args.out))

@@ -748,9 +748,13 @@ def oos_total_return(choices: Sequence[dict[str, Any]]) -> float | None:
     return growth - 1.0
 
 
-def sweep_tasks(
-    data: MarketData, base: BacktestConfig, spec: SweepSpec
-) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[Window], list[SweepTask]]:
+def accepted_points(
+    base: BacktestConfig, spec: SweepSpec
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[BacktestConfig]]:
+    """The grid's points the strategy accepts with their configs, and those it refuses with
+    why (`check_point`); a parameter it does not take, or a value of another type, is the
+    sweep file's error (RobustnessError). The command line asks before it reads the data
+    and runs the main backtest: a misspelt key was said only after that run."""
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
@@ -760,6 +764,13 @@ def sweep_tasks(
             configs.append(config)
         else:
             skipped.append((settings, why))
+    return points, skipped, configs
+
+
+def sweep_tasks(
+    data: MarketData, base: BacktestConfig, spec: SweepSpec
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[Window], list[SweepTask]]:
+    points, skipped, configs = accepted_points(base, spec)
     if not points:
         raise RobustnessError(f"no grid point of {spec.source} is accepted by the strategy")
     start, end = data_times(data)[0], data_end_ms(data)

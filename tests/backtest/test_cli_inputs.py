@@ -418,7 +418,15 @@ def test_a_misspelt_param_is_named_with_the_strategys_parameters(tmp_path, capsy
     )
 
 
-def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(tmp_path, capsys):
+def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
+    tmp_path, capsys, monkeypatch
+):
+    # Before the data is read and the main backtest runs: it was said only after that run.
+    def no_run(*_args: object) -> None:
+        raise AssertionError("the backtest ran before the sweep file was checked")
+
+    monkeypatch.setattr(cli, "load", no_run)
+    monkeypatch.setattr(cli, "run_backtest", no_run)
     grid = tmp_path / "grid.toml"
     grid.write_text("[grid]\nfastt = [5, 10]\nslow = [30, 50]\n")
     err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
