@@ -14,6 +14,7 @@ so a parallel sweep equals a sequential one. Random streams: knobs from
 """
 
 import csv
+import difflib
 import importlib
 import itertools
 import multiprocessing
@@ -758,13 +759,27 @@ def accepted_points(
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
-        why = check_point(config, spec.source)
+        try:
+            why = check_point(config, spec.source)
+        except RobustnessError as e:  # a misspelt backtest setting reads as a parameter
+            raise RobustnessError(f"{e}{_setting_meant(str(e), settings)}") from None
         if why is None:
             points.append(settings)
             configs.append(config)
         else:
             skipped.append((settings, why))
     return points, skipped, configs
+
+
+def _setting_meant(error: str, settings: Mapping[str, Any]) -> str:
+    """` (a backtest setting: latency_ms?)` for a key `error` names (`no parameter
+    "latency"`) that is close to a setting the sweep takes, else ""."""
+    for key in settings:
+        if f'no parameter "{key}"' in error:
+            near = difflib.get_close_matches(key, sorted(_CONFIG_FIELDS), n=1, cutoff=0.75)
+            if near:
+                return f" (or the backtest setting {near[0]}?)"
+    return ""
 
 
 def sweep_tasks(

@@ -437,6 +437,19 @@ def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
     )
 
 
+def test_a_sweep_key_close_to_a_backtest_setting_says_which(tmp_path, capsys):
+    # `latency` for `latency_ms` was said as an unknown strategy parameter only.
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[grid]\nlatency = [0, 100]\n")
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid))  # fmt: skip
+    assert err == (
+        f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
+        f'no parameter "latency"; its parameters: {SMA_PARAMETERS} (or the backtest setting '
+        "latency_ms?)\n"
+    )
+
+
 def test_a_backtests_summary_given_as_the_model_is_said_to_be_no_model_file(tmp_path, capsys):
     # It said "unknown model format None, expected linear-softmax/1".
     summary = tmp_path / "summary.json"
