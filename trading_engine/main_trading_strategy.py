@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any, Protocol, cast, runtime_checkable
 
 from core.account import StrategyView
-from core.enums import OrderType
+from core.enums import OrderType, Side, TimeInForce
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
 from core.orders import CancelProposal, OrderProposal, TargetPosition
@@ -77,11 +77,18 @@ def proposals_problem(proposals: object) -> str:
     for p in proposals:  # type: ignore[attr-defined]
         cls = p.__class__
         if cls is TargetPosition:
-            price = p.price
-            if p.qty.__class__ is Decimal and (price is None or price.__class__ is Decimal):
+            qty = p.qty
+            if (
+                qty.__class__ is Decimal
+                and p.price is None
+                and qty.is_finite()
+                and p.symbol.__class__ is str
+            ):
                 continue  # the common case, without the pairs below built and walked
-            numbers: tuple[tuple[str, object], ...] = (("qty", p.qty), ("price", price))
+            numbers: tuple[tuple[str, object], ...] = (("qty", qty), ("price", p.price))
         elif cls is OrderProposal:
+            if problem := _enums_problem(p):
+                return problem
             numbers = (("quantity", p.quantity), ("price", p.price), ("stop_price", p.stop_price))
         elif cls is CancelProposal:
             if p.client_order_id.__class__ is not str or not p.client_order_id:
@@ -92,9 +99,36 @@ def proposals_problem(proposals: object) -> str:
                 f"{_short(p)} in its sequence, not an OrderProposal, TargetPosition or "
                 "CancelProposal"
             )
+        if p.symbol.__class__ is not str:
+            return f"{cls.__name__} with symbol={p.symbol!r}: text such as 'BTCUSDT' is needed"
         for key, value in numbers:
-            if value is not None and value.__class__ is not Decimal:
+            if value is None:
+                continue
+            if value.__class__ is not Decimal:
                 return f"{cls.__name__} with {key}={value!r}: a Decimal is needed"
+            if not value.is_finite():  # type: ignore[attr-defined]
+                # NaN or infinity: an InvalidOperation traceback deep in the order's planning
+                return f"{cls.__name__} with {key}={value!r}: a finite Decimal is needed"
+    return ""
+
+
+def _enums_problem(p: OrderProposal) -> str:
+    """An OrderProposal's side, type or time in force not given as the enum: the text "BUY"
+    compares equal to Side.BUY (StrEnum) but has none of its properties, and an order with
+    it stopped the daemon's journal writer (AttributeError: 'str' object has no attribute
+    'is_conditional')."""
+    for key, value, enum in (("side", p.side, Side), ("type", p.type, OrderType)):
+        if value.__class__ is not enum:
+            return (
+                f"OrderProposal with {key}={value!r}: core.enums.{enum.__name__} is needed "
+                f"(e.g. {enum.__name__}.{next(iter(enum)).name})"
+            )
+    tif = p.time_in_force
+    if tif is not None and tif.__class__ is not TimeInForce:
+        return (
+            f"OrderProposal with time_in_force={tif!r}: core.enums.TimeInForce or None is "
+            "needed (e.g. TimeInForce.GTC)"
+        )
     return ""
 
 

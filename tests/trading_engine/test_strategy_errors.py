@@ -9,8 +9,9 @@ import pytest
 
 import backtest_trading_strategy as cli
 from core.account import AccountView
+from core.enums import OrderType, Side
 from core.market import Bar
-from core.orders import TargetPosition
+from core.orders import OrderProposal, TargetPosition
 from tests.trading_engine.support import ScriptedStrategy, make_rig
 from trading_engine.main_trading_strategy import Proposals, StrategyBase, StrategyError
 
@@ -79,6 +80,68 @@ def test_the_item_after_a_strategy_error_is_traded_as_usual():
             "returned TargetPosition with price=60000.5: a Decimal is needed",
         ),
         ([{"symbol": "BTCUSDT"}], "returned {'symbol': 'BTCUSDT'} in its sequence, not an"),
+        # NaN and infinity: a decimal.InvalidOperation traceback in the order's planning
+        (
+            [TargetPosition(symbol="BTCUSDT", qty=D("NaN"))],
+            "returned TargetPosition with qty=Decimal('NaN'): a finite Decimal is needed",
+        ),
+        (
+            [TargetPosition(symbol="BTCUSDT", qty=D("sNaN"))],
+            "returned TargetPosition with qty=Decimal('sNaN'): a finite Decimal is needed",
+        ),
+        (
+            [TargetPosition(symbol="BTCUSDT", qty=D(1), price=D("NaN"))],
+            "returned TargetPosition with price=Decimal('NaN'): a finite Decimal is needed",
+        ),
+        (
+            [
+                OrderProposal(
+                    symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=D("inf")
+                )
+            ],
+            "returned OrderProposal with quantity=Decimal('Infinity'): a finite Decimal is",
+        ),
+        (
+            [
+                OrderProposal(
+                    symbol="BTCUSDT",
+                    side=Side.BUY,
+                    type=OrderType.LIMIT,
+                    quantity=D(1),
+                    price=D("-inf"),
+                )
+            ],
+            "returned OrderProposal with price=Decimal('-Infinity'): a finite Decimal is",
+        ),
+        # The enums as text: "BUY" == Side.BUY, but the order stopped the daemon's journal
+        # writer (AttributeError: 'str' object has no attribute 'is_conditional').
+        (
+            [OrderProposal(symbol="BTCUSDT", side="BUY", type=OrderType.MARKET, quantity=D(1))],  # type: ignore[arg-type]
+            "returned OrderProposal with side='BUY': core.enums.Side is needed (e.g. Side.BUY)",
+        ),
+        (
+            [OrderProposal(symbol="BTCUSDT", side=Side.SELL, type="MARKET", quantity=D(1))],  # type: ignore[arg-type]
+            "returned OrderProposal with type='MARKET': core.enums.OrderType is needed (e.g. "
+            "OrderType.LIMIT)",
+        ),
+        (
+            [
+                OrderProposal(
+                    symbol="BTCUSDT",
+                    side=Side.SELL,
+                    type=OrderType.LIMIT,
+                    quantity=D(1),
+                    price=D(2),
+                    time_in_force="GTX",
+                )
+            ],  # type: ignore[arg-type]
+            "returned OrderProposal with time_in_force='GTX': core.enums.TimeInForce or None "
+            "is needed",
+        ),
+        (
+            [TargetPosition(symbol=b"BTCUSDT", qty=D(1))],  # type: ignore[arg-type]
+            "returned TargetPosition with symbol=b'BTCUSDT': text such as 'BTCUSDT' is needed",
+        ),
         (None, "returned None, not a sequence of OrderProposal / TargetPosition"),
         (
             TargetPosition(symbol="BTCUSDT", qty=D(1)),
