@@ -116,6 +116,7 @@ from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import LimitCounts, RiskManager
 from runtime.flags import ToolParser, error_line, nonempty_path, path_text
+from trading_engine import slow_calls
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
 from trading_engine.market_recorder import (
@@ -389,6 +390,7 @@ class Replay:
     item_errors: int
     counters: dict[str, int] = field(default_factory=dict)
     placed_by_fill: int = 0  # orders not at their usual place in the stream (`_placement`)
+    live_item_errors: int | None = None  # the daemon's (its stop entry; None: not recorded)
 
 
 def _traded_model_file(model: dict[str, Any], base_dir: str) -> str:
@@ -578,6 +580,7 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         event_key(e[2]) for e in entries if e[0] == EVENT and not isinstance(e[2], VERBATIM)
     )
     item_errors = 0
+    live_item_errors: int | None = None
     items_seen = False
     reconciliation: contextlib.AbstractContextManager[None] | None = None
     start_differences = book.differences
@@ -590,6 +593,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
             em.stop_trading()
             keep_protection = len(entry) > 3 and bool(entry[3])  # older sessions: 3 fields
+            if len(entry) > 4:  # older sessions did not count the daemon's item errors
+                live_item_errors = int(entry[4])
             if entry[2]:
                 for sym in instruments:
                     ids = [o.client_order_id for o in book.orders.values() if o.symbol == sym]
@@ -636,9 +641,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             items_seen = True
             try:
                 em.on_item(obj)
-            except Exception:  # the daemon's sink counts and logs, and so do we
+            except Exception:  # the daemon's sink counts (and logs: not repeated here)
                 item_errors += 1
-                log.exception("error on %s", type(obj).__name__)
         elif isinstance(obj, VERBATIM):
             if items_seen:
                 em.on_event(obj)
@@ -671,6 +675,7 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         item_errors=item_errors,
         counters=counters,
         placed_by_fill=placed_by_fill,
+        live_item_errors=live_item_errors,
     )
 
 
@@ -1018,6 +1023,15 @@ class AuditResult:
                 "killed, or its disk was full at the stop; what the journal holds after that "
                 "was not replayed)"
             )
+        if errors := self.replay.item_errors:
+            live = self.replay.live_item_errors
+            session = "not counted in this recording" if live is None else f"{live} in the session"
+            notes.append(f"  (the strategy raised on {errors} item(s) in the replay; {session})")
+        elif self.replay.live_item_errors:
+            notes.append(
+                f"  (the strategy raised on {self.replay.live_item_errors} item(s) in the "
+                "session, on none in the replay)"
+            )
         if self.divergence is None:
             return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)", *notes]
         return [*self.divergence.lines(), *notes]
@@ -1101,7 +1115,11 @@ def write_report(result: AuditResult, out_dir: Path) -> list[Path]:
         "verdict": "identical" if d is None else "diverged",
         "recording_cut_short_at_ms": result.cut_short_at_ms,
         "exit_code": result.exit_code,
-        "live": {"decisions": len(result.live.decisions), "fills": len(result.live.fills)},
+        "live": {
+            "decisions": len(result.live.decisions),
+            "fills": len(result.live.fills),
+            "item_errors": result.replay.live_item_errors,  # None: not in the recording
+        },
         "replay": {
             "decisions": len(result.replay.decisions),
             "fills": len(result.replay.fills),
@@ -1134,14 +1152,17 @@ def _silenced(logger: logging.Logger) -> Iterator[None]:
 
 
 def _is_not_a_state_line(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("trading state ")
+    return not (
+        record.getMessage().startswith("trading state ") or record.pathname == slow_calls.__file__
+    )
 
 
 @contextlib.contextmanager
 def _state_lines_dropped(logger: logging.Logger) -> Iterator[None]:
-    """The replay's trading-state lines (a kill switch, a limit: REDUCING, HALTED) are the
-    daemon's, in its log already; the audit's output is its verdict (a divergence in the
-    state shows in the decisions and fills). Its other lines (errors) still go out."""
+    """The replay's trading-state lines (a kill switch, a limit: REDUCING, HALTED) and its
+    warnings of slow strategy calls (timed on the audit's machine) are the daemon's, in its
+    log already; the audit's output is its verdict (a divergence in the state shows in the
+    decisions and fills). Its other lines (errors) still go out."""
     logger.addFilter(_is_not_a_state_line)
     try:
         yield

@@ -9,7 +9,7 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``w``: the bars the strategy was warmed with;
 * ``s``: the shutdown, where trading stops (after its wait for a stop-loss still being
   replaced: what that wait lets out is replayed before it); whether open orders are then
-  canceled;
+  canceled; how many items had raised in the ExecManager so far (a strategy's errors);
 * ``r`` / ``R``: the start-up reconciliation (`ExecManager.reconciling`) begins / ends, the
   end with the clock reading it worked the whole picture at (latched for it: the stops,
   flattens and targets it sends are stamped with it; read later than the events before it,
@@ -74,6 +74,7 @@ from typing import Any, TypeVar
 import orjson
 
 from book_keeper.codec import event_classes, from_jsonable, to_jsonable
+from book_keeper.journal_errors import JournalError
 from core.clock import Clock
 from core.events import Event
 from core.market import Bar, BookTicker, MarkPrice, Trade
@@ -317,6 +318,7 @@ class MarketRecorder:
         self._may_trim = False  # older sessions deleted only once the start succeeded
         self.entries = 0
         self.errors = 0
+        self.item_errors = 0  # items whose handling raised (a strategy's error, say)
 
     def start(self, header: dict[str, Any]) -> None:
         """Open the session file, write the header; entries recorded before wait for it."""
@@ -361,6 +363,10 @@ class MarketRecorder:
             append((ITEM, t, item))
             try:
                 on_item(item, t)
+            except Exception as exc:  # the daemon's sink logs it; the audit compares the count
+                if not isinstance(exc, JournalError):
+                    self.item_errors += 1
+                raise
             finally:
                 clock.latched = None
 
@@ -510,8 +516,10 @@ class MarketRecorder:
 
     def stopping(self, *, cancel_orders: bool, keep_protection: bool = False) -> None:
         """The daemon stops trading now (and cancels its open orders unless told to keep them;
-        with `keep_protection` the protective stops / take-profits stay)."""
-        self._buf_append((STOP, self.clock.now_ms(), cancel_orders, keep_protection))
+        with `keep_protection` the protective stops / take-profits stay). The items whose
+        handling raised so far go with it, for the audit to compare its replay's."""
+        entry = (STOP, self.clock.now_ms(), cancel_orders, keep_protection, self.item_errors)
+        self._buf_append(entry)
 
     def _buf_append(self, entry: tuple[Any, ...]) -> None:
         self._buf.append(entry)

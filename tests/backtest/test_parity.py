@@ -4,6 +4,7 @@ the MarketRecorder exactly as trading_engine/daemon.py wires them, trading again
 in-process engine on a zigzag of trades; the audit of that recording must be empty, and a
 divergence made on purpose must be named with both sides."""
 
+import contextlib
 import csv
 import gzip
 import inspect
@@ -185,7 +186,7 @@ def record_live_session(
     venue.listener = on_event
     if late_fills:
         venue.listener = LateFills(on_event, clock)
-    on_item = recorder.items(em.on_item)
+    on_item = _as_the_sink(recorder.items(em.on_item))
     clock.set_ms(T0 - 900)
     with recorder.reconciling(em.reconciling)():  # as trading_engine.daemon wires it
         on_event(StreamStateChanged(event_time_ms=T0 - 900, recv_time_ms=T0 - 900,
@@ -244,6 +245,17 @@ def record_live_session(
     recorder.close()
     journal.close()
     return em.counters.decisions
+
+
+def _as_the_sink(on_item):
+    """`on_item` whose errors (a strategy's) are swallowed, as trading_engine.item_sink
+    counts and logs them and goes on with the next item."""
+
+    def sink(item) -> None:
+        with contextlib.suppress(Exception):
+            on_item(item)
+
+    return sink
 
 
 def _released_until_pending(venue: InProcessVenue, em: ExecManager, book, t: int) -> bool:
@@ -1021,6 +1033,62 @@ def test_a_stop_loss_placed_while_the_shutdown_waits_for_it_replays_before_the_s
     result = parity.audit(after / "journal")
     assert result.divergence is None, result.lines()
     assert result.decisions == decisions
+
+
+class Raiser(StrategyBase):
+    """A test strategy that raises on every third closed bar and otherwise flips between
+    long and flat (as /tmp's walkthrough strategy raising in on_bar)."""
+
+    name = "parity_raiser_test"
+
+    def __init__(self, **_params: object) -> None:
+        self.bars = 0
+
+    def on_bar(self, bar: Bar, view: object) -> tuple[TargetPosition, ...]:
+        self.bars += 1
+        if self.bars % 3 == 0:
+            raise ZeroDivisionError("division by zero")
+        qty = D("0.002") * (self.bars % 2)
+        return (TargetPosition(symbol=bar.symbol, qty=qty, reason="flip"),)
+
+
+def test_a_strategy_s_errors_are_counted_under_the_verdict_not_logged(
+    tmp_path, monkeypatch, capsys
+):
+    """The replay meets the errors the daemon met (and logged): the audit prints its verdict
+    and one note with both counts, not a traceback per error."""
+    monkeypatch.setitem(STRATEGIES, Raiser.name, Raiser)
+    journal_dir = tmp_path / "journal"
+    decisions = record_live_session(journal_dir, strategy_name=Raiser.name, params={})
+
+    status = backtest_main(["--replay-journal", str(journal_dir)])
+
+    out, err = capsys.readouterr()
+    fills = parity.audit(journal_dir).fills
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        f"parity: identical ({decisions} decisions, {fills} fills)",
+        "  (the strategy raised on 19 item(s) in the replay; 19 in the session)",
+    ]
+
+
+def _before_the_count(line: bytes) -> bytes:
+    """A stop entry as recorded before it carried the daemon's item errors (4 fields)."""
+    row = orjson.loads(line)
+    return orjson.dumps(row[:4]) + b"\n" if isinstance(row, list) and row[0] == "s" else line
+
+
+def test_a_session_recorded_without_its_error_count_says_so(tmp_path, monkeypatch):
+    monkeypatch.setitem(STRATEGIES, Raiser.name, Raiser)
+    journal_dir = tmp_path / "journal"
+    record_live_session(journal_dir, strategy_name=Raiser.name, params={})
+    _rewrite_entries(journal_dir, lambda lines: [_before_the_count(x) for x in lines])
+
+    lines = parity.audit(journal_dir).lines()
+
+    assert lines[1:] == [
+        "  (the strategy raised on 19 item(s) in the replay; not counted in this recording)"
+    ]
 
 
 # --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from book_keeper.journal_errors import JournalError
 from core.clock import SimClock
 from core.events import GapCause, GapDetected, OrderCanceled
 from core.market import Bar, BookTicker, MarkPrice, Trade
@@ -87,7 +88,7 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
     assert [e for e in session.entries if e[0] != "i"] == [
         ("e", 5_040, canceled),
         ("g", "BTCUSDT", True),
-        ("s", 5_040, True, True),  # cancel, but keep the protective orders
+        ("s", 5_040, True, True, 0),  # cancel, but keep the protective orders; no item raised
     ]
     assert rec.clock.now_ms() == 5_040  # released: the wrapped clock again
 
@@ -102,6 +103,28 @@ class BusyClock:
     def now_ms(self) -> int:
         self.t += 1
         return self.t
+
+
+def test_the_stop_entry_counts_the_items_that_raised_a_journal_failure_aside(tmp_path):
+    """The daemon's sink logs an item's error and goes on (a journal failure stops it): the
+    audit compares its replay's count of errors with the recorded one."""
+    rec = MarketRecorder(tmp_path, SimClock(5_000))
+    raised = iter([ZeroDivisionError("x"), None, JournalError("disk"), ValueError("y")])
+
+    def on_item(_item: object, _now: int | None) -> None:
+        if (error := next(raised)) is not None:
+            raise error
+
+    record = rec.items(on_item)
+    rec.start({"strategy": "x", "strategy_params": {}})
+    for item in ITEMS[:4]:
+        with contextlib.suppress(Exception):
+            record(item)
+    rec.stopping(cancel_orders=True)
+    rec.close()
+
+    (stop,) = [e for e in read_session(session_files(tmp_path)[-1]).entries if e[0] == "s"]
+    assert stop == ("s", 5_000, True, False, 2)
 
 
 def test_the_reconciliations_end_works_at_one_recorded_reading_as_do_the_events_it_causes(
