@@ -469,7 +469,12 @@ class ExecManager:
             for b in bars
             if b.closed and b.symbol in self._symbols and b.interval == self.config.bar_interval
         ]
-        self._strategy.warm(closed)
+        try:
+            self._strategy.warm(closed)
+        except Exception as exc:
+            # The author's bug: one line naming where (a backtest and the daemon's start
+            # stop with it), not the daemon's "unexpected error, please report it".
+            raise strategy_failed(self._strategy.name, "warm", f"{len(closed)} bars", exc) from exc
         self._bars.warmed(closed)
 
     # --- market data ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The start-up's failures as one DaemonError line each (`app.py` prints it as `error: ...`,
 without a traceback): the local exchange that did not start, a websocket URL refused, a
-journal of a newer version, the exchange refusing us or out of reach."""
+journal of a newer version, a strategy whose warm-up raised, the exchange refusing us or out
+of reach."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from gateway.user_stream import EndpointRefused
 from runtime.exchange_process import ExchangeStartError
 from runtime.settings import Settings
 from trading_engine.daemon_error import DaemonError
+from trading_engine.main_trading_strategy import StrategyError
 
 
 @contextmanager
@@ -30,6 +32,8 @@ def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
         raise DaemonError(f"{exc}{where}") from None
     except JournalTooNew as exc:  # a row of a newer version's, found by the restore
         raise DaemonError(str(exc)) from None
+    except StrategyError as exc:  # its warm-up raised: trading on unwarmed indicators is not
+        raise DaemonError(f"{exc}; the daemon does not start with it") from None
     except FatalError as exc:
         raise DaemonError(f"the exchange refused us: {exc}") from None
     except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -2,6 +2,7 @@
 StrategyError of one line naming the callback, the item and the cause (the daemon logs it and
 goes on; a backtest stops with it), never a TypeError from deep in the ExecManager."""
 
+from collections.abc import Sequence
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -198,3 +199,40 @@ def test_the_backtester_stops_on_a_strategy_error_with_one_line_and_writes_nothi
         "2025-05-05 00:00:00 UTC) raised RuntimeError at test_strategy_errors.py:"
     )
     assert not (tmp_path / "o").exists()
+
+
+class BoomInWarm(StrategyBase):
+    name = "boom_in_warm"
+    warmup_bars = 60
+
+    def warm(self, bars: Sequence[Bar]) -> None:
+        raise TypeError("'float' object cannot be interpreted as an integer")
+
+
+def test_a_strategy_raising_in_warm_stops_a_backtest_with_one_line(tmp_path, capsys):
+    """With --start the bars before it warm the strategy: its error there was a traceback
+    (and in the daemon "unexpected error, please report it")."""
+    argv = ["--data", str(KLINES), "--strategy", f"{__name__}:BoomInWarm", "--no-progress"]
+    argv += ["--start", "2025-05-06", "--end", "2025-05-06T01:00", "--out", str(tmp_path / "o")]
+
+    assert cli.main(argv) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "backtest_trading_strategy.py: error: strategy boom_in_warm: warm(60 bars) raised "
+        "TypeError at test_strategy_errors.py:"
+    )
+    assert err.endswith(": 'float' object cannot be interpreted as an integer\n")
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_daemons_start_says_a_strategy_raising_in_warm_in_one_line():
+    from runtime.settings import Settings
+    from trading_engine.daemon_error import DaemonError
+    from trading_engine.start_errors import start_failures_in_one_line
+
+    error = StrategyError("strategy boom_in_warm: warm(1500 bars) raised TypeError at x.py:3: no")
+    with pytest.raises(DaemonError) as raised, start_failures_in_one_line(Settings()):
+        raise error
+    assert str(raised.value) == f"{error}; the daemon does not start with it"
