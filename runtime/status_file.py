@@ -324,6 +324,12 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
             + (f", the last at {_utc(last)}" if isinstance(last, int) else "")
             + " (liquidation may follow)"
         )
+    errors = s.get("item_errors")
+    if isinstance(errors, int) and errors > 0:
+        lines.append(
+            f"ERRORS on market-data items this run: {errors} (a strategy's among them; each "
+            "is in the log with its traceback)"
+        )
     slow = s.get("strategy_slow_calls")
     if isinstance(slow, int) and slow > 0:
         lines.append(

@@ -206,11 +206,13 @@ def closing_lines(
     kept_orders_embedded: bool | None,
     left: list[SummaryLine],
     verdict: str,
+    item_errors: int = 0,
 ) -> list[SummaryLine]:
     """The lines under "closing summary:": the journal's scope, the books' figures, a trading
     state other than ACTIVE, orders not tracked (`tracked`), --keep-orders
     (`kept_orders_embedded`: whether the exchange is the embedded one; None without it), what
-    guards each position left open (`left`) and the verdict on the books."""
+    guards each position left open (`left`), the market-data items that raised this run
+    (`item_errors`: a strategy's errors among them) and the verdict on the books."""
     info, warning = Severity.INFO, Severity.WARNING
     lines = []
     if scope := journal_scope(this_run, summary):
@@ -224,5 +226,8 @@ def closing_lines(
     if kept_orders_embedded is not None:
         lines.append(SummaryLine(kept_orders_note(embedded=kept_orders_embedded), info))
     lines += left
+    if item_errors:
+        said = f"errors on market-data items this run: {item_errors} (each in the log)"
+        lines.append(SummaryLine(said, warning))
     lines.append(SummaryLine(f"books vs exchange at exit: {verdict}", info))
     return lines

@@ -895,6 +895,7 @@ class Daemon:
             gap=gap,
             down=self._down_note(),
             max_call_ms=self.settings.strategy.max_call_ms,
+            item_errors=self.item_errors,
         )
 
     def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
@@ -929,6 +930,7 @@ class Daemon:
                 st, parts.book, parts.venue.tracker.stats, self.settings.strategy.max_call_ms
             ),
             "stream_lag_ms": self.stream_lag_ms,
+            "item_errors": self.item_errors,  # this run: items that raised (strategy errors)
             "gap_open": parts.stream.gap_open(),
             "gap_symbols": self._gap_symbols(parts),  # whose entries are held
             "streams_down": dict(self.streams_down),
@@ -1015,6 +1017,7 @@ class Daemon:
             state_reason=reason,
             unknown_client_ids=tracked.unknown_client_ids,  # this run
             hand_order_reports=tracked.hand_order_reports,
+            item_errors=self.item_errors,  # this run
         )
         self._tell("closing summary:")
         for line in closing_lines(
@@ -1026,6 +1029,7 @@ class Daemon:
             kept_orders_embedded=(self._exchange is not None) if self.keep_orders else None,
             left=left,
             verdict=verdict,
+            item_errors=self.item_errors,
         ):
             self._tell(f"  {line.text}", line.severity)
         self._write_status(

@@ -18,6 +18,15 @@ def slow_note(status: ExecStatus, max_call_ms: float) -> str:
     )
 
 
+def item_errors_note(item_errors: int) -> str:
+    """The heartbeat's note of market-data items that raised, a strategy's errors among them
+    ("" without any): a strategy failing on every third bar stayed `state ACTIVE` with
+    nothing but the log to say so."""
+    if not item_errors:
+        return ""
+    return f" | ERRORS on items {item_errors} (see the log)"
+
+
 def margin_call_note(st: ExecStatus) -> str:
     """ " | MARGIN CALL x2 (last 14:03:07 UTC)" once the exchange sent one this run."""
     if not st.counters.margin_calls or st.last_margin_call_ms is None:
@@ -47,6 +56,7 @@ def heartbeat_line(
     gap: str,
     down: str,
     max_call_ms: float,
+    item_errors: int = 0,
 ) -> str:
     """The status line: the books' figures, the market data's rate and lag, the gaps and
     links down (`gap`, `down`: their notes), and the trading state."""
@@ -61,5 +71,5 @@ def heartbeat_line(
         f"fills {st.counters.fills} this run | "
         f"items {items_per_s:,.0f}/s | stream lag {stream_lag_text(stream_lag_ms)}{gap}"
         f"{down}{margin_call_note(st)}"
-        f"{slow_note(st, max_call_ms)} | state {state}"
+        f"{slow_note(st, max_call_ms)}{item_errors_note(item_errors)} | state {state}"
     )

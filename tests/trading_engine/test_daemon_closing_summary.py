@@ -267,3 +267,26 @@ def test_orders_never_sent_are_told_apart_in_the_closing_summary_and_summary_jso
         {"REJECTED": 2},
         {"STOPPING": 1},
     )
+
+
+def test_errors_on_items_are_said_by_the_closing_summary_and_summary_json(tmp_path: Path) -> None:
+    """A strategy raising on every third bar stayed `state ACTIVE` with only the log saying
+    so: the closing summary warns with their count (summary.json, status.json hold it)."""
+    daemon, out = _daemon(tmp_path)
+    daemon._sink = SimpleNamespace(item_errors=4, stream_lag_ms=None)  # type: ignore[assignment]
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert "  errors on market-data items this run: 4 (each in the log)" in summary
+    assert json.loads((tmp_path / "summary.json").read_text())["item_errors"] == 4
+    assert json.loads((tmp_path / "status.json").read_text())["item_errors"] == 4
+
+
+def test_a_run_without_errors_on_items_says_none(tmp_path: Path) -> None:
+    daemon, out = _daemon(tmp_path)
+
+    asyncio.run(daemon._shutdown())
+
+    assert "errors on market-data items" not in out.getvalue()
+    assert json.loads((tmp_path / "summary.json").read_text())["item_errors"] == 0

@@ -186,3 +186,19 @@ def test_the_budget_is_strategy_max_call_ms_at_least_one_ms(tmp_path):
         "strategy.max_call_ms = 0 is not allowed: expected milliseconds >= 1"
     )
     assert load_settings(None, env_file=None).strategy.max_call_ms == 100
+
+
+def test_the_heartbeat_and_status_say_errors_on_items_only_when_there_are_some(tmp_path):
+    from trading_engine.heartbeat_line import item_errors_note
+
+    assert item_errors_note(0) == ""
+    assert item_errors_note(7) == " | ERRORS on items 7 (see the log)"
+    (tmp_path / "status.json").write_text(
+        '{"state": "running", "updated_ms": 1000, "started_ms": 0, "heartbeat_s": 10, '
+        '"item_errors": 7}'
+    )
+    lines = report(tmp_path, journal_held=True, now=HostTime(2000)).lines
+    assert (
+        "ERRORS on market-data items this run: 7 (a strategy's among them; each is in the log "
+        "with its traceback)" in lines
+    )
