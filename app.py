@@ -68,6 +68,7 @@ from core.atomic_file import directory_problem, keep_new_files_private, write_pr
 from core.redaction import one_line, shown_path
 from core.toml_text import toml_shown
 from runtime.cli import build_parser, config_path_from_args, overrides_from_args
+from runtime.flags import print_lines
 from runtime.log_setup import FILE_ONLY, RedactionFilter, configure_logging
 from runtime.settings import (
     ConfigError,
@@ -274,17 +275,6 @@ def show_status(args: argparse.Namespace) -> int:
     status = report(journal_dir, journal_held=journal_in_use(journal_dir))
     print_lines(status.lines)
     return int(status.exit_status)
-
-
-def print_lines(lines: list[str]) -> None:
-    """Lines on stdout; a reader that goes away early (`| head -1`, `| grep -q running`) is
-    fine: the exit status still says what it says, without a BrokenPipeError traceback."""
-    try:
-        for line in lines:
-            print(line)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
 
 
 def _secrets(settings: Settings) -> list[str]:

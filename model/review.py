@@ -80,6 +80,7 @@ from runtime.flags import (
     StoreOnce,
     error_line,
     path_text,
+    print_lines,
 )
 
 imports_done()  # `main` takes Ctrl+C from here
@@ -448,11 +449,17 @@ def _last_review(meta: dict[str, Any]) -> str:
 
 def print_registry(reg: Path) -> None:
     """What is in the registry, at a glance: each version (the promoted one starred) with what
-    it was trained on and its last review, then the promotion history."""
+    it was trained on and its last review, then the promotion history (into a reader that
+    may stop early: `--list | head -3`)."""
+    print_lines(registry_lines(reg))
+
+
+def registry_lines(reg: Path) -> list[str]:
+    """`print_registry`'s lines."""
     current = registry.promoted_id(reg)
     metas = registry.versions(reg)
     events = registry.history(reg)  # a damaged history refused before anything is printed
-    print(f"{reg}: {len(metas)} version(s), promoted: {current or 'none'}")
+    lines = [f"{reg}: {len(metas)} version(s), promoted: {current or 'none'}"]
     for meta in metas:
         model = meta.get("model") or {}
         window = model.get("training_window") or {}
@@ -463,14 +470,15 @@ def print_registry(reg: Path) -> None:
             else f"trained on {model.get('symbol', '?')}"
         )
         star = "*" if meta["version_id"] == current else " "
-        print(f"{star} {meta['version_id']}  {trained}; {_last_review(meta)}")
+        lines.append(f"{star} {meta['version_id']}  {trained}; {_last_review(meta)}")
     if events:
-        print("history:")
+        lines.append("history:")
     for e in events:
-        print(
+        lines.append(
             f"  {str(e.get('at', '?'))[:19]}  {e.get('action', '?'):8} {e.get('version_id', '?')}"
             f"  ({e.get('reason', '')})"
         )
+    return lines
 
 
 _REVIEW_INPUTS = (

@@ -2,11 +2,24 @@
 it)."""
 
 import argparse
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from core.redaction import hide_secret_like, one_line, redact_userinfo
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    """Lines on stdout; a reader that goes away early (`| head -1`, `| grep -q running`) is
+    fine: the exit status still says what it says, without a BrokenPipeError traceback."""
+    try:
+        for line in lines:
+            print(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
 
 
 def shown_argument_error(message: str) -> str:

@@ -856,6 +856,26 @@ def test_list_shows_versions_and_history_and_promote_goes_forward_after_a_rollba
     assert lines[-1].endswith("(model.review --promote (operator))")
 
 
+def test_list_into_a_pipe_closed_early_exits_0_without_a_traceback(tmp_path, models):
+    """`python -m model.review --list | head -3`: the reader goes away early; it once ended
+    in a BrokenPipeError traceback."""
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    review = subprocess.Popen(
+        [sys.executable, "-m", "model.review", "--registry", str(reg), "--list"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert review.stdout is not None and review.stderr is not None
+    review.stdout.close()  # the reader is gone before the first line is written
+    err = review.stderr.read()
+    review.wait(timeout=120)
+
+    assert (review.returncode, err) == (0, "")
+
+
 def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, models, capsys):
     reg = tmp_path / "reg"
     old = _seed(reg, models["long"])
