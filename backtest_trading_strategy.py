@@ -85,6 +85,7 @@ from backtest.report_folder import (
 )
 from backtest.result_lines import (
     print_no_orders,
+    print_rejected,
     print_risk,
     print_robustness,
     print_slow_calls,
@@ -608,6 +609,7 @@ def _main(argv: list[str] | None) -> int:
             "replayed as consecutive"
         )
     print_risk(result)
+    print_rejected(result)
     print_slow_calls(result)
     print_no_orders(result)
     print_robustness(mc, sweep)

@@ -1,6 +1,8 @@
 """The lines the backtest command prints after a run, beside its one-line result: what the
-RiskManager refused, slow strategy calls, why no order was sent, the robustness results."""
+RiskManager refused, the orders rejected, slow strategy calls, why no order was sent, the
+robustness results."""
 
+from collections import Counter
 from datetime import UTC, datetime
 
 from backtest import robustness
@@ -30,6 +32,21 @@ def print_risk(result: BacktestResult) -> None:
         print(
             f"risk: {denied} of {decisions} decisions denied "
             "(--journal DIR keeps each reason: its RiskDenied events)"
+        )
+
+
+def print_rejected(result: BacktestResult) -> None:
+    """The orders rejected (by the exchange, or by the order's own checks before it was sent),
+    when any was, with the most common reason: a strategy whose every order is rejected (a
+    LIMIT without a price, a post-only order that would take) looks like one that chose not
+    to trade unless said."""
+    orders = result.journal.orders.values()
+    reasons = Counter(o.reason.removeprefix("0 ") for o in orders if o.status == "REJECTED")
+    if reasons:
+        (reason, n), rejected = reasons.most_common(1)[0], reasons.total()
+        print(
+            f"orders: {rejected} of {len(orders)} rejected, most often ({n}): {reason} "
+            "(orders.csv keeps each reason)"
         )
 
 

@@ -726,6 +726,36 @@ def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
     assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
 
 
+NO_PRICE_STRATEGY = """
+from core.enums import OrderType, Side
+from core.orders import OrderProposal
+from trading_engine.main_trading_strategy import StrategyBase
+
+
+class NoPrice(StrategyBase):
+    name = "no_price"
+
+    def on_bar(self, bar, view):
+        qty = self.order_notional_usdt / bar.close
+        return (OrderProposal(symbol=bar.symbol, side=Side.BUY, type=OrderType.LIMIT,
+                              quantity=qty, reason="a limit without a price"),)
+"""
+
+
+def test_a_run_whose_orders_are_all_rejected_says_how_many_and_why(tmp_path, capsys):
+    # It printed `return +0.0000%, 0 fills` only, as a strategy that chose not to trade.
+    strategy = tmp_path / "no_price.py"
+    strategy.write_text(NO_PRICE_STRATEGY)
+    run(tmp_path, "--strategy", f"{strategy}:NoPrice", "--end", "2025-05-05T06:00", "--no-html")
+
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[1:] == [
+        "orders: 360 of 360 rejected, most often (360): LIMIT needs a price "
+        "(orders.csv keeps each reason)"
+    ]
+
+
 def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(tmp_path, capsys):
     # The bundled BTCUSDT funding rates run from 2025-03-06 to 2025-06-03; a file of the same
     # week moved a year back (2024-05) has none.
