@@ -74,6 +74,13 @@ def print_no_orders(result: BacktestResult) -> None:
         )
         return
     config = result.config
+    if c.get("untraded_proposals", 0):
+        print(
+            f"no order: {c['untraded_proposals']} of the strategy's {c['proposals']} proposals "
+            f"were for another symbol than {config.symbol}, the one this backtest trades "
+            "(--symbol), and were ignored"
+        )
+        return
     inst = backtest_instruments(config.exchange_info).get(config.symbol)
     lot = "" if inst is None else f" ({config.symbol}: lot step {inst.lot.step_size}, "
     lot += "" if inst is None else f"minimum notional {inst.min_notional} USDT)"

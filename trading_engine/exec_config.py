@@ -80,6 +80,7 @@ class ExecCounters:
     ignored_items: int = 0  # market data for a symbol not traded, open or duplicate bars
     decisions: int = 0  # DecisionMade journaled (strategy and own)
     proposals: int = 0  # proposals returned by the strategy
+    untraded_proposals: int = 0  # of them, for a symbol not traded (ignored)
     submitted: int = 0  # orders handed to the venue
     denied: int = 0  # RiskDenied journaled
     # the same target (or cancel) denied again for the same reason: not journaled

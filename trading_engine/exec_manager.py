@@ -880,7 +880,8 @@ class ExecManager:
 
     def _warn_untraded(self, symbol: str, what: str) -> None:
         """Once per symbol: a strategy that asks for it every bar would fill the log
-        (counted in `ignored_items` each time)."""
+        (counted in `untraded_proposals` each time)."""
+        self.counters.untraded_proposals += 1
         if symbol not in self._warned_untraded:
             self._warned_untraded.add(symbol)
             log.warning(

@@ -16,7 +16,11 @@ import pytest
 
 import backtest_trading_strategy as cli
 from book_keeper.journal import SqliteJournal
+from core.account import AccountView
+from core.market import Bar
+from core.orders import TargetPosition
 from tests.backtest.test_real_data import daily_ratios, round_trips
+from trading_engine.main_trading_strategy import Proposals, StrategyBase
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -349,6 +353,25 @@ def test_a_run_without_a_single_order_says_why(tmp_path, capsys, extra, says):
     run(tmp_path, *extra)
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == says and ", 0 fills," in out[-2]
+
+
+class OtherSymbol(StrategyBase):
+    """Targets ETHUSDT on every bar, in a backtest of BTCUSDT."""
+
+    name = "other_symbol"
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return (TargetPosition(symbol="ETHUSDT", qty=Decimal("0.01")),)
+
+
+def test_a_run_whose_targets_are_all_for_another_symbol_says_so(tmp_path, capsys):
+    # It said "every target of the strategy was less than one lot from the position".
+    run(tmp_path, "--strategy", f"{__name__}:OtherSymbol", "--end", "2025-05-05T01:00")
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        "no order: 60 of the strategy's 60 proposals were for another symbol than BTCUSDT, "
+        "the one this backtest trades (--symbol), and were ignored"
+    )
 
 
 def test_the_script_exits_2_in_a_real_process(tmp_path):
