@@ -125,6 +125,7 @@ from trading_engine.market_recorder import (
     ITEM,
     KILL,
     KILL_FILE,
+    MODEL,
     OFFSET,
     PAUSE,
     RECONCILED,
@@ -459,6 +460,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     entries = session.entries
     started = int(h["started_ms"])
     em_clock = SimClock(started)
+    switches = _model_switches(entries, h.get("strategy_dir") or "")
+    switch_model = getattr(strategy, "switch_model", None)
     market_types = (Trade, BookTicker, MarkPrice)
     feed = sorted(  # (exchange time, receipt index, item); receipt order at equal times
         (_exchange_time(e[2]), i, e[2])
@@ -584,7 +587,14 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
     items_seen = False
     reconciliation: contextlib.AbstractContextManager[None] | None = None
     start_differences = book.differences
-    for entry in entries:
+    for i, entry in enumerate(entries):
+        for path, version in switches.get(i, ()):  # before the item whose bar switched
+            try:
+                switch_model(path, version)  # type: ignore[misc]
+            except (TypeError, OSError, ValueError) as exc:
+                raise ParityInputError(
+                    f"cannot switch the replay to the model the session switched to, {path}: {exc}"
+                ) from None
         code = entry[0]
         if code == WARM:
             em.warm(entry[1])
@@ -677,6 +687,24 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         placed_by_fill=placed_by_fill,
         live_item_errors=live_item_errors,
     )
+
+
+def _model_switches(
+    entries: Sequence[tuple[Any, ...]], base_dir: str
+) -> dict[int, list[tuple[str, str | None]]]:
+    """The model switches the session recorded (a registry's hot swap): the model file and
+    its version, by the index of the entry whose bar switched (the item, or the warm-up; the
+    switch is recorded after it), each file checked to hold the bytes the session traded."""
+    switches: dict[int, list[tuple[str, str | None]]] = {}
+    at = 0
+    for i, entry in enumerate(entries):
+        if entry[0] in (ITEM, WARM):
+            at = i
+        elif entry[0] == MODEL:
+            model = entry[2]
+            path = _traded_model_file(model, base_dir)
+            switches.setdefault(at, []).append((path, model.get("version")))
+    return switches
 
 
 def _items_before(feed: Sequence[tuple[int, int, object]], start: int, due_ms: int) -> int:

@@ -396,6 +396,8 @@ class Daemon:
             risk.file_exists = recorder.kill_file(risk.file_exists)
             gap_open = recorder.gap_open(gap_open)
             clock_offset = recorder.clock_offset(clock_offset)
+            if hasattr(strategy, "model_switched"):  # a registry's hot swap, replayed there too
+                strategy.model_switched = recorder.model_switched  # type: ignore[attr-defined]
         exec_manager = restored_exec_manager(
             s,
             venue=venue,

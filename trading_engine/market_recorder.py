@@ -25,6 +25,9 @@ and every venue event to the ExecManager through this recorder, which notes, in 
   answering yes), with the item's reading: the replay's check answers yes there, not the disk;
 * ``x`` / ``X``: the trading state restored at the start from the journal (REDUCING, HALTED,
   and why), and an operator's reset of it (`--reset-halt`) with the clock reading it worked at;
+* ``m``: a model strategy's switch to a newly promoted model (`model_identity()`: file, sha256,
+  registry version), with the reading of the item whose bar switched (recorded after it: the
+  replay switches before that item);
 * ``h``: a hole: entries that were not recorded (how many, and the clock readings of the
   first and last of them), where they would have been, and why (`HoleCause`: the disk refused
   the file; or the session reached the size limit by itself, the recording stopping there).
@@ -89,9 +92,9 @@ WRITE_CHUNK = 64  # entries encoded per hold of the GIL (~0.2 ms), then the loop
 SESSION_DIR = "market"
 ITEM, EVENT, GAP, OFFSET, WARM, STOP, HOLE, PAUSE = "i", "e", "g", "o", "w", "s", "h", "p"
 RECONCILING, RECONCILED, TIMER = "r", "R", "t"
-KILL, KILL_FILE, RESTORED, RESET = "k", "f", "x", "X"
+KILL, KILL_FILE, RESTORED, RESET, MODEL = "k", "f", "x", "X", "m"
 _TIMED = frozenset(  # the entries with a clock reading
-    (ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER, KILL, KILL_FILE, RESET)
+    (ITEM, EVENT, PAUSE, STOP, RECONCILING, RECONCILED, TIMER, KILL, KILL_FILE, RESET, MODEL)
 )
 # The compressed stream kept while the disk refuses it (~1.5 days of a session at speed 1);
 # the entries beyond are dropped, and the session marked as having a hole.
@@ -510,6 +513,11 @@ class MarketRecorder:
     def restored(self, state: str, reason: str) -> None:
         """The trading state the daemon restored at its start (not ACTIVE), and why."""
         self._buf_append((RESTORED, str(state), reason))
+
+    def model_switched(self, model: dict[str, Any]) -> None:
+        """A model strategy switched to the registry's newly promoted model (its
+        `model_identity()`), at the reading of the item whose bar switched."""
+        self._buf_append((MODEL, self.clock.now_ms(), model))
 
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))

@@ -11,6 +11,7 @@ import inspect
 import json
 import shutil
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -38,8 +39,10 @@ from core.market import Bar, BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, Order, OrderRequest, TargetPosition
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.replay.grid import load_instruments
+from model import registry
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import DAY_MS, RiskManager
+from runtime.settings import resolve_model_path
 from trading_engine.exec_manager import BarSource, ExecConfig, ExecManager
 from trading_engine.limits_restore import restore_limits as _restore_limits
 from trading_engine.main_trading_strategy import STRATEGIES, StrategyBase, make_strategy
@@ -83,6 +86,7 @@ def record_live_session(
     stop_pending: str | None = None,
     earlier_peak: D | None = None,
     max_drawdown_pct: D = D(10),
+    between: tuple[int, Callable[[], object]] | None = None,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -105,7 +109,8 @@ def record_live_session(
     earlier session's, whose equity (net of transfers) peaked there two days before; the
     session starts as the daemon's restart does, its limits' counts restored from the journal
     (`trading_engine.daemon._restore_limits`) and recorded; `max_drawdown_pct` the limit
-    measured from that peak."""
+    measured from that peak. `between` (trade index, action): `action()` runs before that
+    trade (between two items, as an operator's `model.review --promote` does)."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -138,6 +143,9 @@ def record_live_session(
     risk.file_exists = recorder.kill_file(risk.file_exists)  # as trading_engine.daemon wires it
     params = PARAMS if params is None else params
     strategy = make_strategy(strategy_name, **params, instruments=INSTRUMENTS)
+    model = strategy.model_identity() if hasattr(strategy, "model_identity") else None
+    if hasattr(strategy, "model_switched"):  # as trading_engine.daemon wires it
+        strategy.model_switched = recorder.model_switched
     ids = ClientOrderIds("bfd", 1)
     # Requests reach the engine 1 ms after they are made, before the next market data, as
     # the local exchange handles a request at once (its replay publishes a little late).
@@ -175,6 +183,7 @@ def record_live_session(
             local={"data": "test", "speed": 1.0, "attached": False},
             held_exits=em.held_exits(),
             limits=limits,
+            model=model,
         )
     )
     if restored is not None:  # as trading_engine.daemon restores (and resets) the state
@@ -205,6 +214,8 @@ def record_live_session(
             note_pause(pause[1])
         if pause is not None and i == pause[0] + pause[2]:
             on_event(_snapshot_of(book, t, "resumed after a pause"))
+        if between is not None and i == between[0]:
+            between[1]()
         if kill is not None and i == kill[0] and kill[1] == "signal":
             recorder.kill(em.kill)("SIGUSR1 kill switch")  # the daemon's handler, between items
         if kill is not None and i == kill[0] and kill[1] == "file":
@@ -1089,6 +1100,41 @@ def test_a_session_recorded_without_its_error_count_says_so(tmp_path, monkeypatc
     assert lines[1:] == [
         "  (the strategy raised on 19 item(s) in the replay; not counted in this recording)"
     ]
+
+
+def _constant_model(reg: Path, side: int) -> str:
+    """A registry version of the shipped model made to say `side` (1 BUY, -1 SELL) on every
+    bar whatever the features (zero coefficients, the intercept on one class)."""
+    doc = json.loads(registry.promoted(Path(resolve_model_path("models/btcusdt-1m"))).read_text())
+    doc["linear"]["coef"] = [[0.0] * len(doc["feature_names"]) for _ in doc["classes"]]
+    doc["linear"]["intercept"] = [3.0 if c == side else -3.0 for c in doc["classes"]]
+    src = reg.parent / f"side{side}.json"
+    src.write_text(json.dumps(doc))
+    return registry.add(reg, src)
+
+
+def test_a_model_promoted_during_the_session_is_switched_to_at_the_same_bar(tmp_path):
+    """A registry's hot swap (long -> short) is recorded where the daemon switched; the
+    replay switches there too. The replay once ran the whole session on the start model: the
+    short never came, and a session whose switch changed no decision was "identical"."""
+    reg = tmp_path / "registry"
+    long_model, short_model = _constant_model(reg, 1), _constant_model(reg, -1)
+    registry.promote(reg, long_model, "test: start")
+    journal_dir = tmp_path / "journal"
+    params = {"model_path": str(reg), "order_notional_usdt": D(200), "allow_short": True}
+    promote = (400, lambda: registry.promote(reg, short_model, "test: a better model"))
+
+    decisions = record_live_session(
+        journal_dir, 600, "logistic_regression", params, between=promote
+    )
+
+    switches = [e for e in read_session(session_files(journal_dir)[-1]).entries if e[0] == "m"]
+    assert [e[2]["version"] for e in switches] == [short_model]
+    reasons = [d.reason for d in _journaled(journal_dir, "DecisionMade")]
+    assert any("BUY: long" in r for r in reasons) and any("SELL: short" in r for r in reasons)
+    result = parity.audit(journal_dir)
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
 
 
 # --- backtest_trading_strategy.py --replay-journal: --out, and the flags it refuses ---------------

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from backtest import parity
 from model import registry
 from model.live import load_linear_model
 from runtime.settings import resolve_model_path
@@ -35,6 +36,7 @@ from tests.daemon.harness import (
     wait_for,
     write_config,
 )
+from trading_engine.market_recorder import read_session, session_files
 
 SHIPPED = Path(resolve_model_path("models/btcusdt-1m"))
 DECISIONS = "SELECT seq, payload FROM events WHERE kind = 'DecisionMade' ORDER BY seq"
@@ -204,6 +206,13 @@ def test_running_daemon_switches_refuses_and_rolls_back_models_at_1s_bars(tmp_pa
     swaps = re.findall(r"switched model (\S+) -> (\S+)", log)
     assert swaps == [(v1, v2), (v2, v1)], swaps
     assert registry.promoted_id(reg) == minute  # what the registry says; the daemon kept v1
+    # The session's recording holds both switches, which the parity audit replays (no decision
+    # here: too few bars to warm the model; tests/backtest/test_parity.py has a switch that
+    # changes one).
+    session = read_session(session_files(tmp_path / "journal")[-1])
+    assert [e[2]["version"] for e in session.entries if e[0] == "m"] == [v2, v1]
+    result = parity.audit(tmp_path / "journal")
+    assert result.divergence is None, result.lines()
 
 
 def _constant(doc: dict, side: int) -> dict:

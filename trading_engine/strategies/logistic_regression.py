@@ -197,6 +197,9 @@ class LogisticRegressionStrategy(StrategyBase):
         self.hold_bars = hold_bars
         self.reprice_ms = reprice_ms
         self.feature_sink = feature_sink
+        # Told each switch (`model_identity()` of the new model): the daemon's market recorder,
+        # so that the parity audit switches its replay at the same bar (`switch_model`).
+        self.model_switched: Callable[[dict[str, str | None]], None] | None = None
         self.warmup_bars = WARMUP_BARS + EMA_SETTLE_BARS
         self._states: dict[str, _SymbolState] = {}
 
@@ -374,12 +377,7 @@ class LogisticRegressionStrategy(StrategyBase):
             version = registry.promoted_id(reg)
             if version is None or version == self.model_version:
                 return
-            new = load_linear_model(registry.version_dir(reg, version) / registry.MODEL_FILE)
-            if new.flow != self.model.flow:
-                raise ValueError(f"flow={new.flow}, the running model has flow={self.model.flow}")
-            self._set_model(new)
-            if self._hold_from_model:  # the new model's label horizon, not the old one's
-                self.hold_bars = _model_horizon(new)
+            self._use(registry.version_dir(reg, version) / registry.MODEL_FILE)
         except Exception as e:  # any refusal keeps the running model trading
             log.warning(
                 "model registry %s: promoted model refused, keeping %s: %s",
@@ -396,6 +394,23 @@ class LogisticRegressionStrategy(StrategyBase):
             self.hold_bars,
             self.model.identity(),
         )
+        self.model_version = version
+        if self.model_switched is not None:
+            self.model_switched(self.model_identity())
+
+    def _use(self, path: Path | str) -> None:
+        new = load_linear_model(path)
+        if new.flow != self.model.flow:
+            raise ValueError(f"flow={new.flow}, the running model has flow={self.model.flow}")
+        self._set_model(new)
+        if self._hold_from_model:  # the new model's label horizon, not the old one's
+            self.hold_bars = _model_horizon(new)
+
+    def switch_model(self, path: str, version: str | None) -> None:
+        """Trade the model file `path` (registry version `version`) from the next bar on: the
+        parity audit's replay of a switch its session recorded, before the item whose bar
+        switched."""
+        self._use(path)
         self.model_version = version
 
     def _update(self, bar: Bar) -> _SymbolState | None:
