@@ -78,6 +78,7 @@ from runtime.settings import (
     risk_config,
     shown_setting,
 )
+from trading_engine.kill_switch import file_exists, reset_refused
 
 if signal.getsignal(signal.SIGINT) is _interrupted_before_start:  # `main` takes it from here
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -303,13 +304,10 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     # recordings hold account data: readable by this user only, on a shared machine too.
     keep_new_files_private()
     settings = load(argv, redaction)
-    if args.reset_halt and (kill := settings.risk.kill_switch_file) and os.path.exists(kill):
+    if args.reset_halt and (kill := settings.risk.kill_switch_file) and file_exists(kill):
         # Refused before anything is started, as the daemon would refuse it after its start
         # (the journal claimed, the local exchange up): the file would halt it again at once.
-        print(
-            f"error: --reset-halt refused: remove the kill-switch file {one_line(kill)} first",
-            file=sys.stderr,
-        )
+        print(f"error: {reset_refused(one_line(kill))}", file=sys.stderr)
         return 2
     redaction = configure_logging(
         level=settings.logging.level,

@@ -86,7 +86,7 @@ from trading_engine.journal_dir import (
     refuse_newer,
     venue_of,
 )
-from trading_engine.kill_switch import KILL_FILE_POLL_S, file_exists, halted_line
+from trading_engine.kill_switch import KILL_FILE_POLL_S, file_exists, halted_line, reset_refused
 from trading_engine.limits_restore import restore_limits
 from trading_engine.main_trading_strategy import TradingStrategy
 from trading_engine.market_recorder import MarketRecorder, session_header
@@ -558,9 +558,7 @@ class Daemon:
                 # Refused as a reset of HALTED is: "nothing to reset" then a halt by the
                 # kill switch within a second told the operator the reset had worked.
                 if (kill := risk.kill_file_present()) is not None:
-                    raise DaemonError(
-                        f"--reset-halt refused: remove the kill-switch file {kill} first"
-                    )
+                    raise DaemonError(reset_refused(kill))
                 self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)

@@ -6,6 +6,13 @@ import os
 KILL_FILE_POLL_S = 0.25
 
 
+def reset_refused(path: str) -> str:
+    """Why `--reset-halt` is refused while the kill-switch file `path` exists (it would halt
+    again at once): app.py says it before anything starts, the daemon if the file appears
+    during its start."""
+    return f"--reset-halt refused: remove the kill-switch file {path} first"
+
+
 def file_exists(path: str) -> bool:
     """One stat (microseconds): cheap enough for the event loop every quarter second."""
     return os.path.exists(path)
