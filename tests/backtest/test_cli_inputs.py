@@ -418,6 +418,15 @@ def test_a_misspelt_param_is_named_with_the_strategys_parameters(tmp_path, capsy
     )
 
 
+def _sweep_refused(tmp_path: Path, capsys, text: str) -> tuple[Path, str]:
+    """(the sweep file holding `text`, the one error line of a backtest given it)."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid))  # fmt: skip
+    return grid, err
+
+
 def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
     tmp_path, capsys, monkeypatch
 ):
@@ -427,10 +436,7 @@ def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
 
     monkeypatch.setattr(cli, "load", no_run)
     monkeypatch.setattr(cli, "run_backtest", no_run)
-    grid = tmp_path / "grid.toml"
-    grid.write_text("[grid]\nfastt = [5, 10]\nslow = [30, 50]\n")
-    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
-                  "--sweep", str(grid))  # fmt: skip
+    grid, err = _sweep_refused(tmp_path, capsys, "[grid]\nfastt = [5, 10]\nslow = [30, 50]\n")
     assert err == (
         f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
         f'no parameter "fastt"; its parameters: {SMA_PARAMETERS}\n'
@@ -439,10 +445,7 @@ def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
 
 def test_a_sweep_key_close_to_a_backtest_setting_says_which(tmp_path, capsys):
     # `latency` for `latency_ms` was said as an unknown strategy parameter only.
-    grid = tmp_path / "grid.toml"
-    grid.write_text("[grid]\nlatency = [0, 100]\n")
-    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
-                  "--sweep", str(grid))  # fmt: skip
+    grid, err = _sweep_refused(tmp_path, capsys, "[grid]\nlatency = [0, 100]\n")
     assert err == (
         f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
         f'no parameter "latency"; its parameters: {SMA_PARAMETERS} (or the backtest setting '
