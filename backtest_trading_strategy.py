@@ -545,6 +545,7 @@ def _main(argv: list[str] | None) -> int:
                 max_strategy_call_ms=Decimal(settings.strategy.max_call_ms),
             )
         if sweep_spec is not None:
+            config = robustness.with_fixed(config, sweep_spec)
             robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)

@@ -648,6 +648,16 @@ def point_config(base: BacktestConfig, settings: Mapping[str, Any]) -> BacktestC
     return replace(base, strategy_params=params, progress=False, journal_dir=None, **changes)
 
 
+def with_fixed(base: BacktestConfig, spec: SweepSpec) -> BacktestConfig:
+    """The main run's config under the sweep file's `[fixed]`: settings every run shares,
+    the main run too (its report would otherwise describe another trading than the grid's);
+    its progress bar and journal stay the command line's."""
+    if not spec.fixed:
+        return base
+    fixed = point_config(base, spec.fixed)
+    return replace(fixed, progress=base.progress, journal_dir=base.journal_dir)
+
+
 def check_point(config: BacktestConfig, source: str) -> str | None:
     """None when the strategy accepts these parameters, else why it refuses (ValueError);
     an unknown parameter name or a value of another type (TypeError) is an error of the
