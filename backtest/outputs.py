@@ -39,6 +39,8 @@ ORDER_COLUMNS = (
     "submitted_ms",
     "updated_ms",
     "reason",
+    "why_sent",
+    "why_cancelled",
 )
 
 
@@ -81,7 +83,9 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(ORDER_COLUMNS)
+        reasons = result.journal.reasons
         for o in result.journal.orders.values():
+            cid = o.client_order_id
             w.writerow(
                 (
                     o.client_order_id,
@@ -99,6 +103,8 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
                     o.submitted_ms,
                     o.updated_ms,
                     o.reason,
+                    reasons.sent.get(cid, ""),
+                    reasons.cancelled.get(cid, "") if o.status == "CANCELED" else "",
                 )
             )
     written.append(path)

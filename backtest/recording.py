@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from backtest import metrics
+from book_keeper.order_reasons import OrderReasons
 from core.enums import TEXT, Side
 from core.events import (
     BalanceChanged,
@@ -30,6 +31,8 @@ from core.events import (
 )
 
 _ZERO = Decimal(0)
+# An order's row in one of these statuses is closed: no cancel-all reaches it any more.
+_ENDED = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"})
 
 
 @dataclass(slots=True)
@@ -120,6 +123,7 @@ class RecordingJournal:
         self.fills: list[FillRecord] = []
         self.counts: dict[str, int] = {}
         self._positions: dict[str, Decimal] = {}
+        self.reasons = OrderReasons()  # why each order was sent / cancelled (orders.csv)
 
     def record(self, event: Event) -> None:
         cls = type(event)
@@ -133,13 +137,19 @@ class RecordingJournal:
             self._submitted(event)  # type: ignore[arg-type]
         elif cls is OrderFilled or cls is OrderPartiallyFilled:
             self._filled(event)  # type: ignore[arg-type]
+        elif cls is DecisionMade:
+            d: DecisionMade = event  # type: ignore[assignment]
+            self.reasons.decision(d.symbol, d.strategy, d.action, d.reason)
         elif cls not in _ORDERLESS:
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:
                 self._update(row, event)
+                if row.status in _ENDED:
+                    self.reasons.ended(row.client_order_id)
 
     def _submitted(self, event: OrderSubmitted) -> None:
         r = event.request
+        self.reasons.submitted(r.client_order_id, r.symbol, protective=r.is_protective)
         self.orders[r.client_order_id] = OrderRow(
             client_order_id=r.client_order_id,
             symbol=r.symbol,
@@ -178,7 +188,11 @@ class RecordingJournal:
         row = self.orders.get(f.client_order_id)
         if row is not None:
             row.filled_qty = event.cumulative_qty
-            row.status = "FILLED" if type(event) is OrderFilled else "PARTIALLY_FILLED"
+            if type(event) is OrderFilled:
+                row.status = "FILLED"
+                self.reasons.ended(f.client_order_id)
+            else:
+                row.status = "PARTIALLY_FILLED"
             row.order_id = f.order_id
             row.updated_ms = event.event_time_ms
 

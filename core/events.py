@@ -162,6 +162,13 @@ class CancelDenied(Event):
     reason: str
 
 
+# `DecisionMade.action` of a cancel: of one order (`cancel <its client order id>`), or of the
+# symbol's open orders (all, or all but the position's stop-loss / take-profit: REDUCING's first)
+CANCEL_ONE = "cancel "
+CANCEL_ALL = "cancel all"
+CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"
+
+
 @fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionMade(Event):

@@ -117,6 +117,9 @@ from core.enums import (
     TradingState,
 )
 from core.events import (
+    CANCEL_ALL,
+    CANCEL_ALL_BUT_PROTECTION,
+    CANCEL_ONE,
     DecisionMade,
     Event,
     GapDetected,
@@ -196,8 +199,6 @@ from trading_engine.venue_events import (
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
-CANCEL_ALL = "cancel all"  # `DecisionMade.action` of a cancel-all
-CANCEL_ALL_BUT_PROTECTION = "cancel all but the stop-loss / take-profit"  # REDUCING's first
 FLATTEN = OrderIntent.FLATTEN  # REDUCING's closes, told from the rest by the books' order
 
 
@@ -1147,7 +1148,7 @@ class ExecManager:
     def _cancel(self, order: Order, now: int, reason: str) -> None:
         if self._stopped:
             return
-        self._decide(order.symbol, EXEC_STRATEGY, f"cancel {order.client_order_id}", reason, now)
+        self._decide(order.symbol, EXEC_STRATEGY, CANCEL_ONE + order.client_order_id, reason, now)
         self._send_cancel(order, now)
 
     def _send_cancel(self, order: Order, now: int) -> None:

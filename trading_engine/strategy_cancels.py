@@ -7,7 +7,7 @@ on its way (ours, or the strategy's last) is not cancelled again, nor journaled.
 from collections.abc import Callable
 from typing import Protocol
 
-from core.events import Event
+from core.events import CANCEL_ONE, Event
 from core.orders import CancelProposal, Order
 from trading_engine.exec_desk import Books, Desk, Risk
 from trading_engine.main_trading_strategy import TradingStrategy
@@ -69,7 +69,7 @@ class StrategyCancels:
         if denied is not None and self.denied.get(symbol) == (cid, denied.reason):
             counters.denied_repeats += 1  # journaled with the first refusal
             return
-        desk.decide(symbol, self._strategy.name, f"cancel {cid}", p.reason, now)
+        desk.decide(symbol, self._strategy.name, CANCEL_ONE + cid, p.reason, now)
         if denied is not None:
             self.denied[symbol] = (cid, denied.reason)
             self._record(denied)

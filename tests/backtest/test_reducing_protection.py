@@ -12,9 +12,9 @@ from decimal import Decimal as D
 
 from backtest.venue import VenueConfig
 from core.enums import OrderType, Side, TradingState
+from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION
 from core.orders import OrderProposal
 from tests.trading_engine.engine_rig import SYMBOL, EngineRig
-from trading_engine.exec_manager import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION
 
 REDUCING, HALTED = TradingState.REDUCING, TradingState.HALTED
 PROTECTION = [

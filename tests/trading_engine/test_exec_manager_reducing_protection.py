@@ -10,10 +10,9 @@ from decimal import Decimal as D
 
 from core.account import Position
 from core.enums import OrderType, TradingState
-from core.events import DecisionMade, TradingStateChanged
+from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, DecisionMade, TradingStateChanged
 from core.orders import OrderProposal, OrderRequest, TargetPosition
 from tests.trading_engine.support import BUY, SELL, make_rig
-from trading_engine.exec_manager import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION
 
 REDUCING, HALTED = TradingState.REDUCING, TradingState.HALTED
 STOP, TAKE_PROFIT = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET

@@ -1,0 +1,51 @@
+"""Why each order was sent and why it was cancelled, read from the decisions the ExecManager
+journals before acting (`DecisionMade`): for orders.csv, where an order's own row says only
+what the exchange did with it.
+
+- Sent: the last decision that was not a cancel, before its OrderSubmitted (a target's
+  market order, the stop-loss the protection placed after the fill, a flatten of REDUCING...).
+- Cancelled: a `cancel <client order id>` decision names its order (the stale-order watch,
+  the stop replaced after a flip, a strategy's cancel); a cancel-all the symbol's orders open
+  then (all, or all but the stop-loss / take-profit). The last such decision is the one that
+  counts (a cancel that was lost is sent again).
+"""
+
+from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, CANCEL_ONE
+
+
+def decision_text(strategy: str, reason: str, action: str) -> str:
+    """`<who>: <why>` (the action when the decision gave no reason)."""
+    return f"{strategy}: {reason or action}"
+
+
+class OrderReasons:
+    """Fed the journal's events in their order; `sent[cid]` and `cancelled[cid]` are the
+    decisions' texts (`decision_text`). `cancelled` may name an order a cancel did not reach
+    in time (it filled first): read it for orders that ended CANCELED."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, str] = {}
+        self.cancelled: dict[str, str] = {}
+        self._last: str | None = None
+        self._open: dict[str, tuple[str, bool]] = {}  # cid -> (symbol, protective)
+
+    def decision(self, symbol: str, strategy: str, action: str, reason: str) -> None:
+        text = decision_text(strategy, reason, action)
+        if action in (CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION):
+            keep_protection = action == CANCEL_ALL_BUT_PROTECTION
+            for cid, (sym, protective) in self._open.items():
+                if sym == symbol and not (keep_protection and protective):
+                    self.cancelled[cid] = text
+        elif action.startswith(CANCEL_ONE):
+            self.cancelled[action[len(CANCEL_ONE) :]] = text
+        else:
+            self._last = text
+
+    def submitted(self, client_order_id: str, symbol: str, *, protective: bool) -> None:
+        self._open[client_order_id] = (symbol, protective)
+        if self._last is not None:
+            self.sent[client_order_id] = self._last
+
+    def ended(self, client_order_id: str) -> None:
+        """The order is no longer open (filled, cancelled, expired, rejected)."""
+        self._open.pop(client_order_id, None)
