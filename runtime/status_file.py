@@ -310,6 +310,9 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
     ]
+    model = _model_line(s.get("model"))
+    if model:
+        lines.insert(1, model)
     settled = _settled_line(s, now)
     if settled:
         lines.append(settled)
@@ -355,6 +358,16 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         if USER_STREAM in down:
             lines.append(_user_stream_note(down[USER_STREAM]))
     return lines
+
+
+def _model_line(model: Any) -> str | None:
+    """Which model trades (after a hot swap, the new one): its file, registry version and the
+    start of its bytes' sha256, as the log names it at start; None for a strategy without."""
+    if not isinstance(model, dict) or not model.get("path"):
+        return None
+    version = f", registry version {model['version']}" if model.get("version") else ""
+    sha = str(model.get("sha256") or "?")[:12]
+    return f"model: {shown_path(model['path'])}{version} (sha256 {sha}...)"
 
 
 def _holdings_line(s: Mapping[str, Any], held: str, *, live: bool) -> str:

@@ -95,7 +95,12 @@ from trading_engine.reconciled import Reconciled
 from trading_engine.recovery_log import recovery_lines
 from trading_engine.relay import Relay
 from trading_engine.start_errors import start_failures_in_one_line
-from trading_engine.strategy_setup import load_strategy, model_logged, synthesized_flow_note
+from trading_engine.strategy_setup import (
+    load_strategy,
+    model_in_use,
+    model_logged,
+    synthesized_flow_note,
+)
 from trading_engine.stream_links import StreamLinks
 from trading_engine.warm_up import warm_strategy
 from trading_engine.wiring import (
@@ -130,6 +135,7 @@ class _Parts:
     exec_manager: ExecManager
     venue: LiveVenue
     stream: DataStream
+    strategy: TradingStrategy
 
 
 class Daemon:
@@ -459,6 +465,7 @@ class Daemon:
             exec_manager=exec_manager,
             venue=venue,
             stream=stream,
+            strategy=strategy,
         )
 
     async def _connect(
@@ -929,6 +936,7 @@ class Daemon:
             **books_status(
                 st, parts.book, parts.venue.tracker.stats, self.settings.strategy.max_call_ms
             ),
+            "model": model_in_use(parts.strategy),  # after a hot swap, the new one
             "stream_lag_ms": self.stream_lag_ms,
             "item_errors": self.item_errors,  # this run: items that raised (strategy errors)
             "gap_open": parts.stream.gap_open(),

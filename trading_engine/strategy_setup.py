@@ -63,13 +63,19 @@ def synthesized_flow_note(mode: Mode, strategy: object) -> str | None:
     )
 
 
+def model_in_use(strategy: TradingStrategy) -> dict[str, Any] | None:
+    """The strategy's model now (`model_identity()`: file, sha256, registry version; a hot
+    swap changes it), None for a strategy without a model file."""
+    identity = getattr(strategy, "model_identity", None)
+    return identity() if callable(identity) else None
+
+
 def model_logged(strategy: TradingStrategy, name: str) -> dict[str, Any] | None:
     """Which model trades, logged (its file and its bytes' hash): the session's recording
     keeps it too; None for a strategy without a model file."""
-    identity = getattr(strategy, "model_identity", None)
-    model: dict[str, Any] | None = None
-    if callable(identity):  # which model trades: the file and its bytes' hash, in the log
-        m = model = identity()
+    model = model_in_use(strategy)
+    if model is not None:  # which model trades: the file and its bytes' hash, in the log
+        m = model
         version = f", registry version {m['version']}" if m["version"] else ""
         log.info(
             "strategy %s: model %s (sha256 %s%s)",

@@ -57,6 +57,15 @@ def _csv_lines(workdir: Path) -> int:
         return sum(1 for _ in fh) - 1  # the header
 
 
+def _status_model(workdir: Path) -> str | None:
+    """The registry version status.json names (None before the first write)."""
+    try:
+        status = json.loads((workdir / "journal" / "status.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return (status.get("model") or {}).get("version")
+
+
 def _shipped_file() -> Path:
     path = registry.promoted(SHIPPED)
     assert path is not None, f"{SHIPPED}: nothing promoted"
@@ -164,6 +173,9 @@ def test_running_daemon_switches_refuses_and_rolls_back_models_at_1s_bars(tmp_pa
                 _switched(v1, v2),
                 timeout,
             )
+            # status.json (`--status`'s "model:" line) names the model trading now, by the
+            # next heartbeat (2 s)
+            wait_for(lambda: _status_model(tmp_path) == v2, timeout, "status.json to name v2")
             _promote_and_wait(
                 tmp_path,
                 daemon,

@@ -897,3 +897,30 @@ def test_the_stream_lag_is_said_without_a_minus_sign() -> None:
     assert stream_lag_text(0) == "0 ms"
     assert stream_lag_text(35) == "35 ms"
     assert stream_lag_text(-33) == "~0 ms"
+
+
+def test_a_model_strategy_s_status_names_the_model_trading(tmp_path: Path) -> None:
+    """The model in use (the heartbeat writes it: after a hot swap, the new one): its file,
+    registry version and the start of its sha256, under the venue line."""
+    model = {
+        "path": "models/registry/20261201-0900/model.json",
+        "sha256": "1a2b3c4d5e6f7a8b9c0d" + "0" * 44,
+        "version": "20261201-0900",
+    }
+    status = {**RUNNING, "strategy": "logistic_regression", "model": model}
+    write_status(tmp_path, status)
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.lines[1].endswith("with logistic_regression; trading state ACTIVE")
+    assert got.lines[2] == (
+        "model: ./models/registry/20261201-0900/model.json, registry version 20261201-0900 "
+        "(sha256 1a2b3c4d5e6f...)"
+    )
+    assert got.lines[3:] == DETAILS[1:]
+    # a model file outside a registry: no version; a strategy without a model: no line
+    write_status(tmp_path, {**status, "model": {**model, "version": None}})
+    lines = report(tmp_path, journal_held=True, now=HostTime(NOW)).lines
+    assert lines[2].endswith("model.json (sha256 1a2b3c4d5e6f...)")
+    write_status(tmp_path, {**RUNNING, "model": None})
+    assert report(tmp_path, journal_held=True, now=HostTime(NOW)).lines[1:] == DETAILS
