@@ -58,7 +58,7 @@ def _daemon(
     daemon = Daemon(settings, out=out, clock=rig.clock)
     daemon._parts = _Parts(
         rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
-        exec_manager=rig.em, venue=venue, stream=stream,
+        exec_manager=rig.em, venue=venue, stream=stream, strategy=None,
     )  # type: ignore[arg-type]  # fmt: skip
     return daemon, out
 

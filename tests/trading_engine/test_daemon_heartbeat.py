@@ -66,6 +66,7 @@ def _status_line_of(**status_fields: object) -> str:
     daemon._parts = _Parts(
         rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
         exec_manager=SimpleNamespace(status=lambda: status), venue=None, stream=stream,
+        strategy=None,
     )  # type: ignore[arg-type]  # fmt: skip
     return daemon.status_line()
 

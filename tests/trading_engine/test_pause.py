@@ -218,7 +218,7 @@ def _daemon_over(rig: Rig, t: FakeTime) -> tuple[Daemon, io.StringIO]:
     daemon = Daemon(load_settings(None, env_file=None), out=out, clock=rig.clock)
     daemon._parts = _Parts(  # what `_resumed` uses: the ExecManager and the venue
         rest=None, market_rest=None, journal=None, book=rig.book, risk=rig.risk,
-        exec_manager=rig.em, venue=rig.venue, stream=None,
+        exec_manager=rig.em, venue=rig.venue, stream=None, strategy=None,
     )  # type: ignore[arg-type]  # fmt: skip
     daemon._pause_watch.arm()
     return daemon, out

@@ -146,7 +146,7 @@ def shutting_down(
     daemon._parts = _Parts(
         rest=d.rest, market_rest=None, journal=d.journal, book=d.book, risk=d.risk,
         exec_manager=d.em, venue=d.venue,
-        stream=SimpleNamespace(stop=stopped, gap_open=lambda _symbol=None: False),
+        stream=SimpleNamespace(stop=stopped, gap_open=lambda _symbol=None: False), strategy=None,
     )  # type: ignore[arg-type]  # fmt: skip
     return daemon, out
 
