@@ -6,12 +6,20 @@ import json
 import logging
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# The suite's processes keep compiled modules (`__pycache__`, git-ignored): where the machine
+# sets PYTHONDONTWRITEBYTECODE, each xdist worker rewrote the asserts of every test module
+# (~20 s of CPU) and each process a test starts (the daemon, the local exchange, the command
+# lines: hundreds) compiled every module it imports, again. Set here, before the workers start.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 # The suite's property tests draw the same examples on every run ("ci", the default): a test
 # run, CI's included, fails for the code, not for the draw. `HYPOTHESIS_PROFILE=hunt` draws new
@@ -23,6 +31,26 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 def load_fixture(relative: str):
     return json.loads((FIXTURES / relative).read_text())
+
+
+# Modules whose tests mostly wait on real time (a daemon, the local exchange, their sessions in
+# other processes): collected first, so that xdist's first worker starts on them while the
+# others take the CPU-bound rest, and no minute-long daemon run is left to finish alone at the
+# end of the run.
+WAITING_ON_REAL_TIME = (
+    "tests/daemon/",
+    "tests/gateway/test_data_stream_local_exchange.py",
+    "tests/gateway/test_main_gateway_faults.py",
+    "tests/gateway/test_main_gateway_resilience.py",
+    "tests/rest_connect/test_connection.py",
+    "tests/trading_engine/test_reducing_local_exchange.py",
+    "tests/trading_engine/test_stop_guard_local_exchange.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of `WAITING_ON_REAL_TIME` first, each group in its collected order."""
+    items.sort(key=lambda item: not item.nodeid.startswith(WAITING_ON_REAL_TIME))
 
 
 def pytest_configure(config: pytest.Config) -> None:
