@@ -81,6 +81,7 @@ from book_keeper.journal_schema import (
     _SCHEMA,
     CLIENT_ID_TAG_KEY,
     _add_order_intent,
+    _add_order_reasons,
     _add_snapshot_transfers,
     _add_taken_over_qty,
     _columns,
@@ -198,6 +199,8 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
         self._has_intent = not readonly or "intent" in _columns(self._conn, "orders")
         # ... and one older than `orders.taken_over_qty` exports it empty
         self._has_taken_over = not readonly or "taken_over_qty" in _columns(self._conn, "orders")
+        # ... and one older than `orders.why_sent` / `why_cancelled` exports them empty
+        self._has_reasons = not readonly or "why_sent" in _columns(self._conn, "orders")
         if not readonly:
             try:
                 self._open_writer()
@@ -234,6 +237,7 @@ class SqliteJournal(RestoreReads, LimitReads, CheckpointKeeping):
             _add_snapshot_transfers(db)
             _add_order_intent(db)
             _add_taken_over_qty(db)
+            _add_order_reasons(db)
             # This version may write what an older one would misread (see `journal_format`):
             # the mark says so from now on.
             db.execute(

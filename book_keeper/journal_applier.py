@@ -26,6 +26,9 @@ from book_keeper.journal_schema import (
     _ORDER_ROW,
     _SELECT_ORDER,
     _SET_TAKEN_OVER,
+    _SET_WHY_CANCELLED,
+    _SET_WHY_CANCELLED_ALL,
+    _SET_WHY_CANCELLED_UNPROTECTIVE,
     _UPDATE_ORDER,
     _fill,
     _order,
@@ -33,9 +36,11 @@ from book_keeper.journal_schema import (
     peak_net_equity,
 )
 from book_keeper.journal_wal import _Batch, _Snapshot
+from book_keeper.order_reasons import cancel_of, decision_text
 from book_keeper.order_state import event_reason, evolve
 from core.enums import OrderStatus
 from core.events import (
+    DecisionMade,
     Event,
     OrderAccepted,
     OrderAmended,
@@ -89,8 +94,12 @@ class _Applier:
             f"SELECT {_ORDER_ROW} FROM orders WHERE status IN ({marks})", _OPEN_STATUSES
         ).fetchall()
         self._open_orders: dict[str, Order] = {r[0]: _order(r) for r in rows}
+        # The last decision that cancels nothing: the `why_sent` of the orders submitted next
+        # (the ExecManager journals it with its OrderSubmitted, in one batch).
+        self._last_decision: str | None = None
         self._handlers: dict[type, Callable[[Any, bytes], None]] = {
             OrderSubmitted: self._on_submitted,
+            DecisionMade: self._on_decision,
             OrderPartiallyFilled: self._on_fill,
             OrderFilled: self._on_fill,
             OrderAccepted: self._on_order_event,
@@ -182,6 +191,24 @@ class _Applier:
                 symbol = request.symbol
         self._insert_event(event, symbol, payload)
 
+    def _on_decision(self, event: DecisionMade, payload: bytes) -> None:
+        """Its event row; a cancel's text on the orders it cancels, any other's kept for the
+        orders submitted after it (`book_keeper.order_reasons`)."""
+        self._on_event(event, payload)
+        text = decision_text(event.strategy, event.reason, event.action)
+        cancel = cancel_of(event.action)
+        if cancel is None:
+            self._last_decision = text
+        elif cancel.client_order_id is not None:
+            self.db.execute(_SET_WHY_CANCELLED, (text, cancel.client_order_id))
+        else:
+            sql = (
+                _SET_WHY_CANCELLED_UNPROTECTIVE
+                if cancel.keep_protection
+                else _SET_WHY_CANCELLED_ALL
+            )
+            self.db.execute(sql, (text, event.symbol))
+
     def _on_venue_snapshot(self, event: VenueSnapshot, payload: bytes) -> None:
         """The snapshot's event row, and an orders row for each open order the venue took
         over as ours (`adopted`: placed by this daemon under an earlier journal), as it stands
@@ -225,6 +252,7 @@ class _Applier:
                 order.created_ms,
                 order.updated_ms,
                 order.intent.value,
+                None,  # why_sent: decided under an earlier journal
             ),
         )
         if cursor.rowcount == 0:
@@ -264,6 +292,7 @@ class _Applier:
                 event.event_time_ms,
                 event.event_time_ms,
                 event.intent.value,
+                self._last_decision,
             ),
         )
         if cursor.rowcount == 0:

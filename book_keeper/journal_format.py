@@ -3,7 +3,7 @@
 Format. `meta.schema_version` says which format the journal is written in (FORMAT, this
 version's): a writer raises an older journal's mark to FORMAT when it opens it (after adding
 what that format has: `journal_schema`'s `_add_snapshot_transfers`, `_add_order_intent`,
-`_add_taken_over_qty`),
+`_add_taken_over_qty`, `_add_order_reasons`),
 and a journal marked newer than FORMAT is refused before anything in it is read or changed,
 writer and reader alike (`JournalTooNew`: "the journal in ./journal (journal_dir) was written
 by a newer version of this daemon (format N, this build reads up to M): run that version, or
@@ -29,7 +29,9 @@ its class has), a new table, a new meta key. History:
        LOCAL_CHECK, NETWORK_OR_RATE_LIMIT, IP_BANNED, ACCESS: `core.enums.NotSent`), added
        without a bump (as `OrderReconciled.cause`); and `VenueSnapshot.fills_read_recv_ms`,
        added without a bump (an older version ignores the field; read without it, a snapshot
-       settles the books' held account updates as before)
+       settles the books' held account updates as before); and the `orders.why_sent` and
+       `orders.why_cancelled` columns, added without a bump (an older version does not
+       select them)
 """
 
 import os

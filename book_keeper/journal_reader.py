@@ -27,6 +27,7 @@ class JournalReader:
     _conn: sqlite3.Connection | None
     _has_intent: bool  # False: a journal older than `orders.intent`, opened read-only
     _has_taken_over: bool  # ... older than `orders.taken_over_qty`
+    _has_reasons: bool  # ... older than `orders.why_sent` and `orders.why_cancelled`
 
     def flush(self) -> None:
         """Apply everything recorded so far (`SqliteJournal.flush`)."""

@@ -349,16 +349,23 @@ class RestoreReads(JournalReader):
 
     def export_csv(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write orders.csv and fills.csv (the table columns, a header row, decimals as
-        stored; an order's `intent` ORDINARY and its `taken_over_qty` empty in a journal
-        older than the column) into `out_dir`; return their paths."""
+        stored; an order's `intent` ORDINARY and its `taken_over_qty`, `why_sent` and
+        `why_cancelled` empty in a journal older than the column; `why_cancelled` only for a
+        CANCELED order) into `out_dir`; return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         taken_over = "taken_over_qty" if self._has_taken_over else "NULL"
+        # A cancel decided for an order that filled first did not cancel it.
+        reasons = (
+            "why_sent, CASE WHEN status = 'CANCELED' THEN why_cancelled END"
+            if self._has_reasons
+            else "NULL, NULL"
+        )
         jobs = (
             (
                 "orders.csv",
-                f"{_ORDER_ROW}, taken_over_qty",
-                f"{self._order_row}, {taken_over}",
+                f"{_ORDER_ROW}, taken_over_qty, why_sent, why_cancelled",
+                f"{self._order_row}, {taken_over}, {reasons}",
                 "orders ORDER BY created_ms, rowid",
             ),
             ("fills.csv", _FILL_COLUMNS, _FILL_COLUMNS, "fills ORDER BY time_ms, symbol, trade_id"),

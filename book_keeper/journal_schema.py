@@ -35,6 +35,14 @@ rough filters); times are INTEGER ms since the epoch (UTC); booleans INTEGER 0/1
                                     journal's; a restart books only those beyond it); NULL
                                     for the orders this journal sent, and in a journal older
                                     than the column
+      why_sent         TEXT         the decision journaled before it, `<who>: <why>`
+                                    (`sma_crossover: sma10=... sma50=...: long`, `exec_manager:
+                                    stop-loss 2% from entry ...`: `book_keeper.order_reasons`)
+      why_cancelled    TEXT         the last cancel decision that named it, or a cancel-all of
+                                    its symbol while it was open (`exec_manager: stale: open
+                                    30001 ms (max 30000 ms)`); set when the cancel is decided,
+                                    so read it for CANCELED orders. Both NULL for an adopted
+                                    order and in a journal older than the columns
     fills              one row per execution of one of our orders, or of the exchange's own
                        order on our account (a liquidation, an auto-deleveraging, a delisting
                        settlement: `core.orders.forced_close`), or of an order placed outside
@@ -102,7 +110,7 @@ from typing import Any
 from book_keeper import codec
 from book_keeper.checkpoint import JournalPosition
 from core.enums import OrderIntent, OrderStatus, OrderType, PositionSide, Side, TimeInForce
-from core.orders import Fill, Order
+from core.orders import PROTECTIVE_TYPES, Fill, Order
 
 VENUE_KEY = "venue"  # meta: the exchange account the journal records (`bind_venue`)
 # meta: the journal's part of its client order ids (`ClientOrderIds`), drawn when it is created
@@ -131,7 +139,9 @@ CREATE TABLE IF NOT EXISTS orders (
     created_ms      INTEGER NOT NULL,
     updated_ms      INTEGER NOT NULL,
     intent          TEXT NOT NULL DEFAULT 'ORDINARY',
-    taken_over_qty  TEXT
+    taken_over_qty  TEXT,
+    why_sent        TEXT,
+    why_cancelled   TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_status ON orders (status);
 CREATE INDEX IF NOT EXISTS orders_symbol_order_id ON orders (symbol, order_id);
@@ -196,7 +206,8 @@ _FILL_COLUMNS = (
 )
 _FILL_COLUMNS_OF_F = ", ".join(f"f.{c.strip()}" for c in _FILL_COLUMNS.split(","))
 _INSERT_ORDER = (
-    f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}, intent) VALUES ({', '.join('?' * 19)})"
+    f"INSERT OR IGNORE INTO orders ({_ORDER_COLUMNS}, intent, why_sent) "
+    f"VALUES ({', '.join('?' * 20)})"
 )
 _UPDATE_ORDER = (
     "UPDATE orders SET order_id = ?, status = ?, filled_qty = ?, avg_price = ?, price = ?, "
@@ -218,6 +229,19 @@ _INSERT_SNAPSHOT = (
 )
 _OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_terminal)
 _TERMINAL_STATUSES = tuple(s.value for s in OrderStatus if s.is_terminal)
+# A cancel decision's text on the orders it cancels (`book_keeper.order_reasons`): one order,
+# or a symbol's open ones (all, or all but its stop-loss / take-profit).
+_SET_WHY_CANCELLED = "UPDATE orders SET why_cancelled = ? WHERE client_order_id = ?"
+_OPEN_OF_SYMBOL = f"symbol = ? AND status IN ({', '.join(map(repr, _OPEN_STATUSES))})"
+_SET_WHY_CANCELLED_ALL = f"UPDATE orders SET why_cancelled = ? WHERE {_OPEN_OF_SYMBOL}"
+_PROTECTIVE_ROW = (
+    "type IN ("
+    + ", ".join(f"'{t.value}'" for t in sorted(PROTECTIVE_TYPES))
+    + ") AND (close_position = 1 OR reduce_only = 1)"
+)
+_SET_WHY_CANCELLED_UNPROTECTIVE = (
+    f"UPDATE orders SET why_cancelled = ? WHERE {_OPEN_OF_SYMBOL} AND NOT ({_PROTECTIVE_ROW})"
+)
 
 
 def _add_snapshot_transfers(db: sqlite3.Connection) -> None:
@@ -236,6 +260,15 @@ def _add_order_intent(db: sqlite3.Connection) -> None:
     every order counted then)."""
     if "intent" not in _columns(db, "orders"):
         db.execute("ALTER TABLE orders ADD COLUMN intent TEXT NOT NULL DEFAULT 'ORDINARY'")
+
+
+def _add_order_reasons(db: sqlite3.Connection) -> None:
+    """A journal made before orders kept why they were sent and cancelled gets the columns
+    (NULL: not known for its earlier orders)."""
+    columns = _columns(db, "orders")
+    for name in ("why_sent", "why_cancelled"):
+        if name not in columns:
+            db.execute(f"ALTER TABLE orders ADD COLUMN {name} TEXT")
 
 
 def _add_taken_over_qty(db: sqlite3.Connection) -> None:

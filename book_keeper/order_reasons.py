@@ -8,7 +8,12 @@ what the exchange did with it.
   the stop replaced after a flip, a strategy's cancel); a cancel-all the symbol's orders open
   then (all, or all but the stop-loss / take-profit). The last such decision is the one that
   counts (a cancel that was lost is sent again).
+
+The journal's applier writes the same into its orders rows (`orders.why_sent`,
+`orders.why_cancelled`); a backtest keeps them in memory (`OrderReasons`).
 """
+
+from dataclasses import dataclass
 
 from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, CANCEL_ONE
 
@@ -16,6 +21,26 @@ from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, CANCEL_ONE
 def decision_text(strategy: str, reason: str, action: str) -> str:
     """`<who>: <why>` (the action when the decision gave no reason)."""
     return f"{strategy}: {reason or action}"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOf:
+    """What a cancel decision cancels: one order (`client_order_id`), or every open order of
+    its symbol (`client_order_id` None), the stop-loss / take-profit kept if `keep_protection`."""
+
+    client_order_id: str | None
+    keep_protection: bool = False
+
+
+def cancel_of(action: str) -> CancelOf | None:
+    """The orders a decision's `action` cancels; None for a decision that cancels nothing."""
+    if action == CANCEL_ALL:
+        return CancelOf(None)
+    if action == CANCEL_ALL_BUT_PROTECTION:
+        return CancelOf(None, keep_protection=True)
+    if action.startswith(CANCEL_ONE):
+        return CancelOf(action[len(CANCEL_ONE) :])
+    return None
 
 
 class OrderReasons:
@@ -31,15 +56,15 @@ class OrderReasons:
 
     def decision(self, symbol: str, strategy: str, action: str, reason: str) -> None:
         text = decision_text(strategy, reason, action)
-        if action in (CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION):
-            keep_protection = action == CANCEL_ALL_BUT_PROTECTION
-            for cid, (sym, protective) in self._open.items():
-                if sym == symbol and not (keep_protection and protective):
-                    self.cancelled[cid] = text
-        elif action.startswith(CANCEL_ONE):
-            self.cancelled[action[len(CANCEL_ONE) :]] = text
-        else:
+        cancel = cancel_of(action)
+        if cancel is None:
             self._last = text
+        elif cancel.client_order_id is not None:
+            self.cancelled[cancel.client_order_id] = text
+        else:
+            for cid, (sym, protective) in self._open.items():
+                if sym == symbol and not (cancel.keep_protection and protective):
+                    self.cancelled[cid] = text
 
     def submitted(self, client_order_id: str, symbol: str, *, protective: bool) -> None:
         self._open[client_order_id] = (symbol, protective)

@@ -476,6 +476,14 @@ def test_the_daemons_journal_can_be_written_too(tmp_path):
     assert set(journaled) == {o["client_order_id"] for o in orders}
     assert all(journaled[o["client_order_id"]].status == o["status"] for o in orders)
     assert len(fills) == len(rows(out / "trades.csv"))
+    # why each order was sent / cancelled: the journal's export says what orders.csv says
+    with SqliteJournal(tmp_path / "journal", readonly=True) as journal:
+        [exported, _] = journal.export_csv(tmp_path / "audit")
+    why = ("client_order_id", "why_sent", "why_cancelled")
+    assert [tuple(o[k] for k in why) for o in rows(exported)] == [
+        tuple(o[k] for k in why) for o in orders
+    ]
+    assert all(o["why_sent"] for o in orders) and any(o["why_cancelled"] for o in orders)
 
 
 def _journal_rows(folder: Path) -> dict[str, list[tuple]]:

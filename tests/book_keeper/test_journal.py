@@ -31,6 +31,8 @@ from core.enums import (
     TradingState,
 )
 from core.events import (
+    CANCEL_ALL,
+    CANCEL_ALL_BUT_PROTECTION,
     BalanceChanged,
     CancelDenied,
     DecisionMade,
@@ -53,7 +55,7 @@ from core.events import (
     VenueSnapshot,
 )
 from core.instrument import Instrument
-from core.orders import Order
+from core.orders import Order, OrderRequest
 from tests.book_keeper.support import (
     BUY,
     SELL,
@@ -410,8 +412,9 @@ def test_an_adopted_order_keeps_what_it_had_filled_when_taken_over(journal):
     [orders_csv, _] = journal.export_csv(journal.path.parent / "audit")
     with orders_csv.open(newline="") as f:
         header, *rows = list(csv.reader(f))
-    assert header[-2:] == ["intent", "taken_over_qty"]
-    assert [(r[0], r[-2], r[-1]) for r in rows] == [
+    at = header.index("intent")
+    assert header[at : at + 2] == ["intent", "taken_over_qty"]
+    assert [(r[0], r[at], r[at + 1]) for r in rows] == [
         ("bfd-1", "ORDINARY", "0.004"),
         ("t-1", "ORDINARY", ""),
     ]
@@ -1035,3 +1038,103 @@ def test_an_instrument_round_trips_without_its_derived_fields():
     rebuilt = codec.from_jsonable(Instrument, data)
     assert rebuilt == btc
     assert rebuilt.market_lot.grid_max_qty == btc.market_lot.grid_max_qty
+
+
+def _decided(action: str, reason: str, *, strategy: str = "exec_manager", t: int = T0):
+    return DecisionMade(
+        event_time_ms=t,
+        recv_time_ms=t,
+        symbol=SYMBOL,
+        strategy=strategy,
+        action=action,
+        reason=reason,
+    )
+
+
+def _stop(cid: str) -> OrderSubmitted:
+    """A closePosition STOP_MARKET: the position's stop-loss."""
+    stop = OrderRequest(
+        symbol=SYMBOL,
+        side=SELL,
+        type=OrderType.STOP_MARKET,
+        quantity=None,
+        client_order_id=cid,
+        stop_price=D("57000.0"),
+        close_position=True,
+    )
+    return OrderSubmitted(event_time_ms=T0, recv_time_ms=T0, request=stop)
+
+
+def _reasons_csv(j: SqliteJournal, out: Path) -> dict[str, tuple[str, str, str]]:
+    [orders_csv, _] = j.export_csv(out)
+    with orders_csv.open(newline="") as f:
+        return {
+            r["client_order_id"]: (r["status"], r["why_sent"], r["why_cancelled"])
+            for r in csv.DictReader(f)
+        }
+
+
+def test_orders_csv_says_why_each_order_was_sent_and_cancelled(journal):
+    """The decisions journaled before each order (with it, in one batch, as the ExecManager
+    does) and before its cancel: one named order, then a cancel-all keeping the stop."""
+    journal.record_many(
+        [
+            _decided("buy 0.002 @ 58000.0", "dip bid", strategy="mine"),
+            submitted("e-1", BUY, "0.002", "58000.0"),
+        ]
+    )
+    journal.record_many(
+        [_decided("target 0.002 (market)", "long", strategy="mine"), submitted("e-2", BUY, "0.002")]
+    )
+    journal.record(filled(fill("e-2", 1, BUY, "0.002", "58100.0", fee="0.05", order_id=2), "0.002"))
+    journal.record_many(
+        [_decided("SELL close-position STOP_MARKET stop 57000.0", "stop-loss 2%"), _stop("s-1")]
+    )
+    journal.record_many(
+        [
+            _decided("buy 0.002 @ 57500.0", "", strategy="mine"),
+            submitted("e-3", BUY, "0.002", "57500.0"),
+        ]
+    )
+    journal.record(_decided("cancel e-1", "stale: open 30001 ms (max 30000 ms)"))
+    journal.record(canceled("e-1", 1))
+    journal.record(_decided(CANCEL_ALL_BUT_PROTECTION, "kill switch"))
+    journal.record(_decided("cancel e-2", "too late"))  # it had filled: no cancel of it
+    journal.record(canceled("e-3", 3))
+
+    assert _reasons_csv(journal, journal.path.parent / "audit") == {
+        "e-1": ("CANCELED", "mine: dip bid", "exec_manager: stale: open 30001 ms (max 30000 ms)"),
+        "e-2": ("FILLED", "mine: long", ""),
+        "s-1": ("PENDING_SUBMIT", "exec_manager: stop-loss 2%", ""),  # kept by the cancel-all
+        "e-3": ("CANCELED", "mine: buy 0.002 @ 57500.0", "exec_manager: kill switch"),
+    }
+    journal.record(_decided(CANCEL_ALL, "halted"))
+    journal.record(canceled("s-1", None))
+    assert _reasons_csv(journal, journal.path.parent / "audit")["s-1"] == (
+        "CANCELED",
+        "exec_manager: stop-loss 2%",
+        "exec_manager: halted",
+    )
+
+
+def test_a_journal_older_than_the_reason_columns_exports_them_empty(tmp_path):
+    with SqliteJournal(tmp_path) as j:
+        j.record_many(
+            [_decided("buy 0.002 @ 58000.0", "bid"), submitted("e-1", BUY, "0.002", "58000.0")]
+        )
+    db = sqlite3.connect(tmp_path / FILE_NAME)
+    for column in ("why_sent", "why_cancelled"):  # as an earlier version made it
+        db.execute(f"ALTER TABLE orders DROP COLUMN {column}")
+    db.commit()
+    db.close()
+
+    with SqliteJournal(tmp_path, readonly=True) as j:  # the export leaves it as it is
+        assert _reasons_csv(j, tmp_path / "audit") == {"e-1": ("PENDING_SUBMIT", "", "")}
+    with SqliteJournal(tmp_path) as j:  # a writer adds the columns; the new orders have them
+        j.record_many(
+            [_decided("buy 0.002 @ 57000.0", "lower"), submitted("e-2", BUY, "0.002", "57000.0")]
+        )
+        assert _reasons_csv(j, tmp_path / "audit") == {
+            "e-1": ("PENDING_SUBMIT", "", ""),
+            "e-2": ("PENDING_SUBMIT", "exec_manager: lower", ""),
+        }
