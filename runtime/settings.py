@@ -601,6 +601,38 @@ def _needs_keys(settings: Settings) -> str:
     return f"mode = {settings.mode}"
 
 
+# The `[strategy]` keys only one built-in strategy reads (`strategy_params`): --check-config
+# shows those of the configured strategy, none of them for a strategy of your own (which reads
+# `[strategy.params]`, shown for it alone).
+STRATEGY_KEYS = {
+    "logistic_regression": (
+        "model_path",
+        "entry_probability",
+        "hold_bars",
+        "price_mode",
+        "reprice_ms",
+        "log_features",
+    ),
+    "rsi_macd": (
+        "rsi_period",
+        "rsi_oversold",
+        "rsi_overbought",
+        "macd_fast",
+        "macd_slow",
+        "macd_signal",
+    ),
+    "sma_crossover": ("fast_period", "slow_period"),
+}
+
+
+def _shown_strategy_key(strategy: str, key: str) -> bool:
+    """Whether --check-config shows `[strategy]` key `key` for `strategy` (STRATEGY_KEYS)."""
+    if key == "params":
+        return strategy not in STRATEGY_REGISTRY
+    owners = [name for name, keys in STRATEGY_KEYS.items() if key in keys]
+    return not owners or strategy in owners
+
+
 def describe(settings: Settings) -> list[str]:
     """`key = value` lines of the effective settings, secrets masked, for humans: a value that
     is valid in its field but looks like a secret (an API key pasted as `journal_dir` or into
@@ -623,6 +655,8 @@ def describe(settings: Settings) -> list[str]:
             continue
         obj = getattr(settings, section)
         for f in fields(obj):
+            if section == "strategy" and not _shown_strategy_key(settings.strategy.name, f.name):
+                continue
             lines.append(f"{section}.{f.name} = {toml_shown(getattr(obj, f.name))}")
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     lines = [shown_setting(line, secrets) for line in lines]

@@ -385,3 +385,45 @@ def test_a_bar_interval_binance_has_no_kline_stream_for_needs_trade_bars(tmp_pat
     )
     text = '[strategy]\nbar_interval = "1s"\n[execution]\nbar_source = "trades"\n'
     assert load_settings(write(tmp_path, text), env_file=None).strategy.bar_interval == "1s"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "not_shown"),
+    [
+        ("sma_crossover", ["fast_period", "slow_period"], ["model_path", "rsi_period", "params"]),
+        ("rsi_macd", ["rsi_period", "macd_signal"], ["fast_period", "model_path", "params"]),
+        (
+            "logistic_regression",
+            ["model_path", "entry_probability", "log_features"],
+            ["fast_period", "rsi_period", "params"],
+        ),
+        # a strategy of your own reads [strategy.params]: no built-in strategy's keys
+        ("my_strategies:Mine", ["params"], ["fast_period", "model_path", "rsi_period"]),
+    ],
+)
+def test_check_config_shows_the_strategy_keys_the_configured_strategy_reads(
+    tmp_path, name, shown, not_shown
+):
+    """Every key of StrategySettings is one strategy's (STRATEGY_KEYS) or every strategy's
+    (name, the bars, the order size, the call budget...), which each shows."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[strategy]\nname = "{name}"\n')
+    keys = {
+        line.split(" = ")[0].removeprefix("strategy.")
+        for line in describe(load_settings(config, env_file=None))
+        if line.startswith("strategy.")
+    }
+    common = {"name", "bar_interval", "allow_short", "order_notional_usdt", "max_call_ms"}
+    assert keys >= common | set(shown)
+    assert not keys & set(not_shown)
+
+
+def test_strategy_keys_name_fields_of_the_strategy_section_for_each_built_in_strategy():
+    from dataclasses import fields
+
+    from runtime.settings import STRATEGY_KEYS, StrategySettings
+    from trading_engine.main_trading_strategy import STRATEGIES
+
+    assert set(STRATEGY_KEYS) == set(STRATEGIES)
+    names = {f.name for f in fields(StrategySettings)}
+    assert all(set(keys) <= names for keys in STRATEGY_KEYS.values())
