@@ -601,6 +601,10 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
             continue
         if code == STOP:  # the daemon's shutdown: no more trading, open orders canceled
             em_clock.set_ms(max(em_clock.now_ms(), int(entry[1])))
+            if entry[2] and len(entry) > 5 and entry[5]:  # older sessions journaled none
+                em.decide_stop_cancels(
+                    str(entry[5]), keep_protection=bool(entry[3]), now_ms=int(entry[1])
+                )
             em.stop_trading()
             keep_protection = len(entry) > 3 and bool(entry[3])  # older sessions: 3 fields
             if len(entry) > 4:  # older sessions did not count the daemon's item errors

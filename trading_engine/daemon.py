@@ -978,11 +978,20 @@ class Daemon:
         keep_protection = bool(open_positions)
         if keep_protection:
             await self._settle_protection(parts.exec_manager, deadline)
+        why = f"the daemon stops: {self._stop_reason or 'stop'}"
+        stop_ms: int | None = None
         if self._recorder is not None:  # where trading stops: after the wait, whose stop-loss
             # (placed on a venue event while it waits) the audit replays before the stop
-            self._recorder.stopping(
-                cancel_orders=not self.keep_orders, keep_protection=keep_protection
+            stop_ms = self._recorder.stopping(
+                cancel_orders=not self.keep_orders, keep_protection=keep_protection, reason=why
             )
+        if not self.keep_orders and not self._journal_broken:
+            try:  # the venue's stop cancels them: decided (journaled) first, as every cancel
+                parts.exec_manager.decide_stop_cancels(
+                    why, keep_protection=keep_protection, now_ms=stop_ms
+                )
+            except JournalError as exc:  # cancelled all the same: safer than left working
+                self._journal_failed(exc)
         parts.exec_manager.stop_trading()
         remaining = max(0.5, deadline - time.monotonic())
         differences_before = parts.book.differences

@@ -598,6 +598,24 @@ class ExecManager:
         for symbol in self.config.symbols:
             self._rework(symbol, now)
 
+    def decide_stop_cancels(
+        self, reason: str, *, keep_protection: bool, now_ms: int | None = None
+    ) -> None:
+        """The venue's stop is about to cancel the open orders (`LiveVenue.stop`, all but a
+        kept position's stop-loss / take-profit with `keep_protection`): that decision
+        journaled first, a cancel-all per symbol holding such an order, as every cancel is.
+        `now_ms`: the reading the session's recording noted for the stop (the audit's)."""
+        now = self._clock.now_ms() if now_ms is None else now_ms
+        action = CANCEL_ALL_BUT_PROTECTION if keep_protection else CANCEL_ALL
+        symbols = {
+            o.symbol
+            for o in self._book.orders.values()
+            if not (keep_protection and o.is_protective)
+        }
+        for symbol in sorted(symbols):
+            self._decide(symbol, EXEC_STRATEGY, action, reason, now)
+        self._flush()
+
     def stop_trading(self) -> None:
         """Shutdown: from now on nothing is sent to the venue (no order, no cancel) but the
         stop-loss of a position left open that a venue snapshot shows without one

@@ -9,7 +9,8 @@ and every venue event to the ExecManager through this recorder, which notes, in 
 * ``w``: the bars the strategy was warmed with;
 * ``s``: the shutdown, where trading stops (after its wait for a stop-loss still being
   replaced: what that wait lets out is replayed before it); whether open orders are then
-  canceled; how many items had raised in the ExecManager so far (a strategy's errors);
+  canceled; how many items had raised in the ExecManager so far (a strategy's errors); the
+  reason of the cancels' decision (`ExecManager.decide_stop_cancels`, at the same reading);
 * ``r`` / ``R``: the start-up reconciliation (`ExecManager.reconciling`) begins / ends, the
   end with the clock reading it worked the whole picture at (latched for it: the stops,
   flattens and targets it sends are stamped with it; read later than the events before it,
@@ -522,12 +523,17 @@ class MarketRecorder:
     def warm(self, bars: Sequence[Bar]) -> None:
         self._buf_append((WARM, tuple(bars)))
 
-    def stopping(self, *, cancel_orders: bool, keep_protection: bool = False) -> None:
-        """The daemon stops trading now (and cancels its open orders unless told to keep them;
-        with `keep_protection` the protective stops / take-profits stay). The items whose
-        handling raised so far go with it, for the audit to compare its replay's."""
-        entry = (STOP, self.clock.now_ms(), cancel_orders, keep_protection, self.item_errors)
+    def stopping(
+        self, *, cancel_orders: bool, keep_protection: bool = False, reason: str = ""
+    ) -> int:
+        """The daemon stops trading now (and cancels its open orders unless told to keep them,
+        a decision journaled with `reason`; with `keep_protection` the protective stops /
+        take-profits stay). The items whose handling raised so far go with it, for the audit
+        to compare its replay's. Returns the clock reading recorded: the decision's time."""
+        now = self.clock.now_ms()
+        entry = (STOP, now, cancel_orders, keep_protection, self.item_errors, reason)
         self._buf_append(entry)
+        return now
 
     def _buf_append(self, entry: tuple[Any, ...]) -> None:
         self._buf.append(entry)

@@ -29,6 +29,8 @@ from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.events import (
+    CANCEL_ALL,
+    DecisionMade,
     OrderCanceled,
     OrderFilled,
     StreamState,
@@ -70,6 +72,9 @@ def _zigzag(n: int) -> list[tuple[int, D]]:
     return out
 
 
+STOPS = "the daemon stops: SIGTERM"  # the reason of the shutdown's cancels (`_shutdown`)
+
+
 def record_live_session(
     journal_dir: Path,
     n_trades: int = 240,
@@ -87,6 +92,7 @@ def record_live_session(
     earlier_peak: D | None = None,
     max_drawdown_pct: D = D(10),
     between: tuple[int, Callable[[], object]] | None = None,
+    stop_decision: bool = True,
 ) -> int:
     """Run a session through the daemon's objects and the recorder; its decision count.
     `held_exit`: the session starts as a restart after a stop closed a position (that
@@ -235,13 +241,14 @@ def record_live_session(
             on_item(MarkPrice(SYMBOL, price, price, D("0.0001"), nf, t, t))
     if stop_pending is not None:  # as trading_engine.daemon's shutdown with a position open
         assert em.protection_pending and book.position(SYMBOL).qty
-        if stop_pending == "before":
+        if stop_pending == "before":  # (the daemon's wait cannot end before it ends)
             recorder.stopping(cancel_orders=True, keep_protection=True)
         while em.protection_pending:  # _settle_protection: the venue's events settle it
             clock.set_ms(clock.now_ms() + 1)
             venue.release(clock.now_ms())
         if stop_pending == "after":
-            recorder.stopping(cancel_orders=True, keep_protection=True)
+            at = recorder.stopping(cancel_orders=True, keep_protection=True, reason=STOPS)
+            em.decide_stop_cancels(STOPS, keep_protection=True, now_ms=at)
         em.stop_trading()
         venue.cancel_all(SYMBOL, keep_protection=True)
         venue.release(clock.now_ms() + 1)
@@ -249,7 +256,11 @@ def record_live_session(
         journal.close()
         return em.counters.decisions
     venue.release(clock.now_ms() + 1)
-    recorder.stopping(cancel_orders=True)
+    if stop_decision:  # as trading_engine.daemon's shutdown
+        at = recorder.stopping(cancel_orders=True, reason=STOPS)
+        em.decide_stop_cancels(STOPS, keep_protection=False, now_ms=at)
+    else:  # as a daemon before the stop's cancels were decided (journaled)
+        recorder.stopping(cancel_orders=True)
     em.stop_trading()
     venue.cancel_all(SYMBOL)
     venue.release(clock.now_ms() + 1)
@@ -1252,3 +1263,72 @@ def test_the_replayed_answers_pop_in_order_and_their_unrecorded_answer_pops_noth
     assert [replayed("BTCUSDT"), replayed("BTCUSDT"), replayed("BTCUSDT")] == [True, False, False]
     offsets = deque([12])
     assert [parity._replayed(offsets, 0)() for _ in range(2)] == [12, 0]
+
+
+class LowBid(StrategyBase):
+    """A long 0.002 bid 50 USDT under each closed bar's close: it rests, never filled."""
+
+    name = "parity_low_bid_test"
+
+    def __init__(self, **_params: object) -> None:
+        pass
+
+    def on_bar(self, bar: Bar, view: object) -> tuple[TargetPosition, ...]:
+        price = bar.close - D(50)
+        return (TargetPosition(symbol=bar.symbol, qty=D("0.002"), price=price, reason="bid"),)
+
+
+def test_the_orders_the_shutdown_cancels_are_a_decision_replayed_at_its_reading(
+    tmp_path, monkeypatch
+):
+    """The daemon's stop cancels the resting orders: a cancel-all decision, journaled at the
+    reading its recording's stop entry notes, and the replay decides the same."""
+    monkeypatch.setitem(STRATEGIES, LowBid.name, LowBid)
+    journal_dir = tmp_path / "journal"
+    record_live_session(journal_dir, strategy_name=LowBid.name, params={})
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    decisions = parity.load_live(journal_dir, _session(journal_dir)).decisions
+    assert [d for d in decisions if d.action == CANCEL_ALL] == [
+        DecisionMade(
+            event_time_ms=stop_ms(journal_dir),
+            recv_time_ms=stop_ms(journal_dir),
+            symbol=SYMBOL,
+            strategy="exec_manager",
+            action=CANCEL_ALL,
+            reason=STOPS,
+        )
+    ]
+    with SqliteJournal(journal_dir, readonly=True) as journal:
+        [orders_csv, _] = journal.export_csv(tmp_path / "audit")
+    with orders_csv.open(newline="") as fh:
+        at_stop = [r for r in csv.DictReader(fh) if r["why_cancelled"] == f"exec_manager: {STOPS}"]
+    assert at_stop and all(r["status"] == "CANCELED" for r in at_stop)
+
+
+def test_a_session_of_a_daemon_whose_stop_decided_no_cancels_replays_none(tmp_path, monkeypatch):
+    """Recorded before the shutdown's cancels were decisions (a stop entry of 5 fields, no
+    such decision journaled): the replay decides none either."""
+    monkeypatch.setitem(STRATEGIES, LowBid.name, LowBid)
+    journal_dir = tmp_path / "journal"
+    record_live_session(journal_dir, strategy_name=LowBid.name, params={}, stop_decision=False)
+    _rewrite_entries(journal_dir, lambda lines: [_five_fields(x) for x in lines])
+
+    assert parity.audit(journal_dir).divergence is None
+
+
+def stop_ms(journal_dir: Path) -> int:
+    """The clock reading of the recorded session's stop entry."""
+    path = session_files(journal_dir)[-1]
+    with gzip.open(path, "rb") as fh:
+        rows = [orjson.loads(line) for line in fh.read().splitlines()[1:]]
+    (stop,) = [r for r in rows if isinstance(r, list) and r[0] == "s"]
+    return int(stop[1])
+
+
+def _five_fields(line: bytes) -> bytes:
+    """A stop entry as recorded before it carried the cancels' reason (5 fields)."""
+    row = orjson.loads(line)
+    return orjson.dumps(row[:5]) + b"\n" if isinstance(row, list) and row[0] == "s" else line

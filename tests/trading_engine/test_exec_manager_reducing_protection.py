@@ -270,3 +270,26 @@ def test_a_refused_flatten_waits_for_its_backoff_but_a_new_position_is_flattened
     third = rig.venue.submitted[-1]
     assert shape(third) == (SELL, OrderType.MARKET, D("0.060"), True)
     assert rig.book.position("BTCUSDT").qty == D("0.060")
+
+
+def test_the_shutdowns_cancels_are_decided_per_symbol_holding_an_order_they_cancel():
+    """`decide_stop_cancels`, before the venue's stop cancels: a long kept open keeps its
+    stop-loss and take-profit (nothing else open: no decision); with a bid resting beside
+    them, a cancel-all but the protection; with none kept, a cancel-all."""
+    rig, _, _ = protected_long()
+    before = len(cancel_actions(rig))
+
+    rig.em.decide_stop_cancels("the daemon stops: SIGTERM", keep_protection=True)
+    assert len(cancel_actions(rig)) == before
+
+    rig.say(TargetPosition(symbol="BTCUSDT", qty=D("0.200"), price=D("59000.0"), reason="bid"))
+    rig.em.decide_stop_cancels("the daemon stops: SIGTERM", keep_protection=True)
+    rig.em.decide_stop_cancels("the daemon stops: duration reached", keep_protection=False)
+
+    made = [e for e in rig.journaled(DecisionMade) if e.action.startswith("cancel")][before:]
+    assert [(e.symbol, e.strategy, e.action, e.reason) for e in made] == [
+        ("BTCUSDT", "exec_manager", CANCEL_ALL_BUT_PROTECTION, "the daemon stops: SIGTERM"),
+        ("BTCUSDT", "exec_manager", CANCEL_ALL, "the daemon stops: duration reached"),
+    ]
+    assert made[0].event_time_ms == rig.clock.now_ms()
+    assert rig.venue.cancel_alls == [] and rig.venue.cancels == []  # the venue's stop sends them

@@ -76,7 +76,7 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
                              client_order_id="a-1", order_id=None)  # fmt: skip
     on_event(canceled)
     rec.gap_open(lambda s: True)("BTCUSDT")
-    rec.stopping(cancel_orders=True, keep_protection=True)
+    assert rec.stopping(cancel_orders=True, keep_protection=True, reason="stop: SIGTERM") == 5_040
     rec.close()
 
     session = read_session(session_files(tmp_path)[-1])
@@ -88,7 +88,8 @@ def test_entries_come_back_exactly_with_the_clock_reading_the_exec_manager_saw(t
     assert [e for e in session.entries if e[0] != "i"] == [
         ("e", 5_040, canceled),
         ("g", "BTCUSDT", True),
-        ("s", 5_040, True, True, 0),  # cancel, but keep the protective orders; no item raised
+        # cancel, but keep the protective orders (the decision's reason); no item raised
+        ("s", 5_040, True, True, 0, "stop: SIGTERM"),
     ]
     assert rec.clock.now_ms() == 5_040  # released: the wrapped clock again
 
@@ -124,7 +125,7 @@ def test_the_stop_entry_counts_the_items_that_raised_a_journal_failure_aside(tmp
     rec.close()
 
     (stop,) = [e for e in read_session(session_files(tmp_path)[-1]).entries if e[0] == "s"]
-    assert stop == ("s", 5_000, True, False, 2)
+    assert stop == ("s", 5_000, True, False, 2, "")
 
 
 def test_the_reconciliations_end_works_at_one_recorded_reading_as_do_the_events_it_causes(
