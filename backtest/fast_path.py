@@ -373,7 +373,13 @@ class KlineFastPath:
             and not rig.book.orders
         ):
             return i
-        if em._protect_dirty or em._protect_on_price or em._deferred or em._pending:
+        if (
+            em._protect_dirty
+            or em._protect_on_price
+            or em._deferred
+            or em._pending
+            or em._unstarted
+        ):
             return i
         book = rig.book
         symbol = self.symbol

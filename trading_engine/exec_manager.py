@@ -450,7 +450,8 @@ class ExecManager:
             position_prices=book.position_prices,
             dry_run=self._dry_run,
         )
-        self._unstarted = set(config.symbols)  # symbols whose first live trade is still to come
+        # symbols whose first live trade (or, with none before it, closed bar) is still to come
+        self._unstarted = set(config.symbols)
         self._on_start: Callable[[str, StrategyView], Proposals] | None = (
             getattr(strategy, "on_start", None) if _overrides(strategy, "on_start") else None
         )
@@ -704,6 +705,12 @@ class ExecManager:
                             self._ask(strategy.on_bar, "on_bar", b, now)
             if not self._asks_trades:
                 return
+        elif cls is Bar and bar.symbol in self._unstarted:
+            # No trade came first (a backtest of klines, a quiet market): the first bar starts
+            # the symbol, on the warmed state, before the bar itself is taken.
+            self._unstarted.discard(bar.symbol)
+            if self._on_start is not None:
+                self._ask(self._on_start, "on_start", bar.symbol, now)
         elif cls is BookTicker:
             if not self._asks_books:
                 return

@@ -172,8 +172,10 @@ class TradingStrategy(Protocol):
     def on_book(self, tick: BookTicker, view: StrategyView) -> Proposals: ...
 
     def on_start(self, symbol: str, view: StrategyView) -> Proposals:
-        """Called once per symbol with the first live trade after warm-up: what the strategy
-        wants now, from its warmed state (so a first run does not wait for a bar to close)."""
+        """Called once per symbol with the first live trade after warm-up (or its first closed
+        kline, if that comes first: a backtest of klines has no trade), before anything else
+        of it: what the strategy wants now, from its warmed state (so a first run does not
+        wait for a bar to close)."""
         ...
 
 

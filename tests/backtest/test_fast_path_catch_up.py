@@ -25,6 +25,7 @@ from backtest.data import Klines, load_klines
 from backtest.runner import BacktestConfig, backtest_risk, run_backtest
 from core.market import Bar, MarkPrice
 from tests.backtest.test_reference_loop import KLINES
+from trading_engine.main_trading_strategy import NO_PROPOSALS
 from trading_engine.strategies.sma_crossover import SmaCrossover
 
 SYMBOL = "BTCUSDT"
@@ -297,6 +298,8 @@ def test_without_last_proposals_the_last_quiet_bar_runs_through_the_pipeline(
         mp.setattr(runner, "_Rig", _kept(rigs))
         caught = run_backtest(data, BASE)
         mp.setattr(SmaCrossover, "last_proposals", None)
+        # (its on_start says the same: nothing, before the slow window is full)
+        mp.setattr(SmaCrossover, "on_start", lambda self, symbol, view: NO_PROPOSALS)
         piped = run_backtest(data, BASE)
     with_catch_up, without = rigs
     assert with_catch_up.caught_up and without.caught_up == []
