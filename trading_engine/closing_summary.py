@@ -47,12 +47,14 @@ def exit_check(
     differences: int,
     journal_failed: bool,
     exchange_view: VenueSnapshot | None,
+    embedded: bool = False,
 ) -> tuple[list[SummaryLine], str, bool]:
     """The closing summary's last lines: what guards each position left open, the verdict
     on the books against the exchange, and whether they were compared at all.
 
     `reconciled`: the venue's last reconciliation read the exchange; `differences`: what it
-    found in the books; `exchange_view`: the snapshot it read. A reconciliation that could
+    found in the books; `exchange_view`: the snapshot it read; `embedded`: the exchange is the
+    embedded local one, which stops with the daemon. A reconciliation that could
     not be journaled was not booked either (the journal failed), so nothing was compared;
     the books may then miss what could not be journaled (a fill, a stop-loss's end), and
     what is left open is the exchange's word."""
@@ -63,9 +65,10 @@ def exit_check(
             {sym: held.get(sym, Decimal(0)) for sym in symbols},
             exchange_view.open_orders,
             "(the exchange's, read at the stop) ",
+            embedded=embedded,
         )
     else:
-        left = _left_open(book, symbols)
+        left = _left_open(book, symbols, embedded=embedded)
     if journal_failed:
         verdict = (
             "not checked: the journal failed, so what the exchange said since was not "
@@ -85,19 +88,32 @@ def exit_check(
     )
 
 
-def _left_open(book: BookKeeper, symbols: Iterable[str]) -> list[SummaryLine]:
+def _left_open(
+    book: BookKeeper, symbols: Iterable[str], *, embedded: bool = False
+) -> list[SummaryLine]:
     """What guards each position the daemon leaves open, by its books."""
-    return _guards({sym: book.position(sym).qty for sym in symbols}, book.orders.values())
+    positions = {sym: book.position(sym).qty for sym in symbols}
+    return _guards(positions, book.orders.values(), embedded=embedded)
+
+
+_ENDS = "the embedded local exchange stops with the daemon"
 
 
 def _guards(
-    positions: Mapping[str, Decimal], orders: Iterable[Order], whose: str = ""
+    positions: Mapping[str, Decimal],
+    orders: Iterable[Order],
+    whose: str = "",
+    *,
+    embedded: bool = False,
 ) -> list[SummaryLine]:
     """What guards each open position (symbol -> signed qty): its protective orders still on
     the exchange, or a warning that nothing does. Only a stop-loss on the position's closing
     side that the exchange has confirmed guards it (one on the other side was placed for
     another position; one sent at the stop and not answered may not be there). `whose`
-    qualifies the position."""
+    qualifies the position. `embedded`: the exchange is the embedded local one, which stops
+    with the daemon, the position and its orders with it: "guarded on the exchange" promised
+    a stop no exchange holds a second later (`--status` said they ended with it); a warning
+    stays one (a stop-loss missing or unconfirmed is worth a look, if only as a fault)."""
     orders = list(orders)
     lines: list[SummaryLine] = []
     for symbol, qty in positions.items():
@@ -110,30 +126,37 @@ def _guards(
         stops = [o for o in protective if guards_close(o, qty)]
         # one sent and not answered (or its answer lost) may not be on the exchange
         if any(o.status not in UNANSWERED for o in stops):
-            text = (
-                f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
-                + ", ".join(guards)
-            )
+            if embedded:
+                text = (
+                    f"position {symbol} {qty:f} {whose}left open with its {', '.join(guards)}; "
+                    f"{_ENDS} and they end with it"
+                )
+            else:
+                text = (
+                    f"position {symbol} {qty:f} {whose}left open, guarded on the exchange by "
+                    + ", ".join(guards)
+                )
             lines.append(SummaryLine(text, Severity.INFO))
-        elif stops:
+            continue
+        if stops:
             text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open, its stop-loss "
                 f"{stops[0].type.value} {stops[0].stop_price:f} sent but not confirmed by the "
                 "exchange (see the log)"
             )
-            lines.append(SummaryLine(text, Severity.WARNING))
         elif guards:  # a take-profit alone does not limit a loss
             text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 f"stop-loss (only {', '.join(guards)})"
             )
-            lines.append(SummaryLine(text, Severity.WARNING))
         else:
             text = (
                 f"WARNING: position {symbol} {qty:f} {whose}left open WITHOUT an exchange-side "
                 "stop-loss (risk.stop_loss_pct is 0, or it could not be placed: see the log)"
             )
-            lines.append(SummaryLine(text, Severity.WARNING))
+        if embedded:
+            text += f"; {_ENDS} and the position ends with it"
+        lines.append(SummaryLine(text, Severity.WARNING))
     return lines
 
 

@@ -1020,6 +1020,7 @@ class Daemon:
             differences=parts.book.differences - differences_before,
             journal_failed=self._journal_broken,
             exchange_view=exchange_view,
+            embedded=self._exchange is not None,  # its orders end with it
         )
         summary = parts.book.summary()
         tracked = parts.venue.tracker.stats

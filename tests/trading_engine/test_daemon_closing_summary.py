@@ -233,6 +233,70 @@ def test_a_position_left_open_is_logged_at_its_lines_level(
     assert [r.levelno for r in caplog.records if r.getMessage() == said] == [level]
 
 
+_KEPT = "  open orders were left on the exchange (--keep-orders)"
+_KEPT_EMBEDDED = (
+    "  open orders were left on the exchange (--keep-orders), but the embedded local exchange "
+    "stops with the daemon and they end with it (attach to one with [endpoints] to keep them)"
+)
+_GUARDED = "  position BTCUSDT 0.100 left open, guarded on the exchange by STOP_MARKET 58800.0"
+_ENDS = (
+    "  position BTCUSDT 0.100 left open with its STOP_MARKET 58800.0; the embedded local "
+    "exchange stops with the daemon and they end with it"
+)
+
+
+@pytest.mark.parametrize(
+    ("embedded", "keep_orders", "said"),
+    [
+        (False, False, [_GUARDED]),
+        (False, True, [_KEPT, _GUARDED]),
+        (True, False, [_ENDS]),
+        (True, True, [_KEPT_EMBEDDED, _ENDS]),
+    ],
+)
+def test_a_position_left_on_the_embedded_exchange_is_not_said_guarded(
+    tmp_path: Path, embedded: bool, keep_orders: bool, said: list[str]
+) -> None:
+    """The embedded local exchange stops right after the summary, the position and its stop
+    with it (as `--status` says after): "guarded on the exchange" promised a stop that no
+    exchange holds, beside the --keep-orders line saying they end with it."""
+    rig = make_rig(stop_loss_pct=D(2))  # stop-loss 2 % from 60000 = 58800.0
+    go_long(rig, "0.100", "60000")
+    rig.venue.accept(rig.last_cid())
+    daemon, out = _daemon(tmp_path, rig=rig)
+    daemon.keep_orders = keep_orders
+    if embedded:
+        daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert [line for line in summary if "left open" in line or "--keep-orders" in line] == said
+
+
+def test_a_position_without_a_stop_loss_on_the_embedded_exchange_is_a_warning_ending_with_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No stop-loss is still worth a warning (it should have had one), and the position does
+    not outlive the embedded exchange either."""
+    rig = make_rig(stop_loss_pct=D(0), take_profit_pct=D(4))  # take-profit 62400.0 only
+    go_long(rig, "0.100", "60000")
+    rig.venue.accept(rig.last_cid())
+    daemon, out = _daemon(tmp_path, rig=rig)
+    daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
+    said = (
+        "WARNING: position BTCUSDT 0.100 left open WITHOUT an exchange-side stop-loss (only "
+        "TAKE_PROFIT_MARKET 62400.0); the embedded local exchange stops with the daemon and the "
+        "position ends with it"
+    )
+
+    with caplog.at_level(logging.INFO, logger="daemon"):
+        asyncio.run(daemon._shutdown())
+
+    assert [line for line in out.getvalue().splitlines() if "left open" in line] == [f"  {said}"]
+    assert [r.levelno for r in caplog.records if r.getMessage() == said] == [logging.WARNING]
+
+
 def test_orders_never_sent_are_told_apart_in_the_closing_summary_and_summary_json(
     tmp_path: Path,
 ) -> None:
