@@ -198,7 +198,7 @@ class Protection:
             self.cover_meanwhile(position, mine, now)
             return False
         proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
-        reason = f"protect {symbol} {position.qty} @ {position.entry_price}"
+        reason = self._why_cancelled(position)
         cancelled: list[Order] = []
         for cid in cancel_ids:
             order = book.orders.get(cid)
@@ -219,6 +219,15 @@ class Protection:
             if self._submit(request, now, risk_reducing=True, intent=intent):
                 self.counters.protective_submitted += 1
         return True
+
+    def _why_cancelled(self, position: Position) -> str:
+        """Why the symbol's protective orders that do not fit the position are cancelled, as
+        orders.csv's why_cancelled says it ("protect BTCUSDT 0.000 @ 0" read as a command). The
+        entry is an average of fills: shown to the tick, as the stop's level is."""
+        if position.is_flat:
+            return f"the {position.symbol} position is closed"
+        entry = self._instruments[position.symbol].format_price(position.entry_price)
+        return f"replaced: the position is now {position.symbol} {position.qty:f} @ {entry}"
 
     def cover_meanwhile(
         self,

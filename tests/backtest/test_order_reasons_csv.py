@@ -67,7 +67,9 @@ def test_each_flip_names_the_crossing_and_the_stop_it_replaced(tmp_path):
     for o in stops:
         assert o["why_sent"].startswith("exec_manager: stop-loss 2% from entry "), o
         if o["status"] == "CANCELED":  # replaced at the next flip by the new position's stop
-            assert o["why_cancelled"].startswith("exec_manager: protect BTCUSDT "), o
+            assert o["why_cancelled"].startswith(
+                "exec_manager: replaced: the position is now BTCUSDT "
+            ), o
         else:
             assert o["why_cancelled"] == "", o
     assert sum(o["status"] == "CANCELED" for o in stops) >= len(stops) - 1

@@ -1,0 +1,48 @@
+"""The reasons journaled for the stop-loss and take-profit the ExecManager cancels, as orders.csv
+and the journal show them (`why_cancelled`): "protect BTCUSDT -0.010 @ 94513.30" read as a
+command, and "protect BTCUSDT 0.000 @ 0" did not say the position had closed."""
+
+from decimal import Decimal as D
+
+from core.events import DecisionMade
+from tests.trading_engine.support import Rig, make_rig
+from tests.trading_engine.test_exec_manager import go_long, target
+
+
+def _long_with_its_orders() -> Rig:
+    """Long 0.010 from 60000, its stop-loss (58800.0) and take-profit (62400.0) accepted."""
+    rig = make_rig(stop_loss_pct=D(2), take_profit_pct=D(4))
+    go_long(rig, "0.010", "60000")
+    for request in rig.venue.submitted[-2:]:
+        rig.venue.accept(request.client_order_id)
+    return rig
+
+
+def _cancels(rig: Rig) -> list[tuple[str, str]]:
+    return [
+        (d.action, d.reason) for d in rig.journaled(DecisionMade) if d.action.startswith("cancel ")
+    ]
+
+
+def test_a_flip_cancels_the_old_orders_saying_the_position_they_were_replaced_for() -> None:
+    rig = _long_with_its_orders()
+
+    rig.say(target("-0.010"))
+    flip = rig.last_cid()
+    rig.venue.accept(flip)
+    rig.venue.fill(flip, "60100")
+
+    said = "replaced: the position is now BTCUSDT -0.010 @ 60100.0"
+    assert _cancels(rig) == [("cancel te-2", said), ("cancel te-3", said)]
+
+
+def test_the_take_profit_left_by_a_closed_position_is_cancelled_saying_so() -> None:
+    rig = _long_with_its_orders()
+
+    rig.say(target("0"))
+    close = rig.last_cid()
+    rig.venue.accept(close)
+    rig.venue.fill(close, "60100")
+
+    said = "the BTCUSDT position is closed"
+    assert _cancels(rig) == [("cancel te-2", said), ("cancel te-3", said)]
