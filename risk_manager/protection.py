@@ -115,6 +115,8 @@ def plan_protection(
     long = position.qty > 0
     close_side = Side.SELL if long else Side.BUY
     size = abs(position.qty)
+    # said to the tick: an average of fills does not end ("from entry 94190.33333333333333...")
+    entry = instrument.format_price(entry_price)
     wanted: list[tuple[OrderType, Decimal, str]] = []
     if stop_loss_pct > 0:
         stop = stop_loss_price(instrument, long=long, entry_price=entry_price, pct=stop_loss_pct)
@@ -129,7 +131,7 @@ def plan_protection(
         for order_type, trigger, label in wanted:
             if already_crossed(order_type, long=long, trigger=trigger, price=trigger_price):
                 why = (
-                    f"{label} level {trigger} from entry {entry_price} already crossed "
+                    f"{label} level {trigger} from entry {entry} already crossed "
                     f"(last price {trigger_price}): close at market"
                 )
                 closes = [
@@ -182,7 +184,7 @@ def plan_protection(
                 stop_price=trigger,
                 reduce_only=True,
                 close_position=whole,
-                reason=f"{label} from entry {entry_price}",
+                reason=f"{label} from entry {entry}",
             )
             for part in parts
         )

@@ -98,6 +98,22 @@ def test_short_triggers_round_toward_the_market_to_fire_no_later(risk):
     assert [p.stop_price for p in proposals] == [D("61325.9"), D("57718.6")]
 
 
+def test_the_reasons_say_an_average_entry_to_the_tick_and_the_levels_use_all_of_it(risk):
+    """Three fills of 0.010 at 60000.0, 60000.0 and 60000.1 average 60000.0333...: the reasons
+    said "from entry 60000.03333333333333333333333". The stop 2 % under the whole entry is
+    58800.0327 -> up to 58800.1 (from 60000.0 it would be 58800.0); the take-profit
+    62400.0347 -> down to 62400.0."""
+    entry = (D("60000.0") + D("60000.0") + D("60000.1")) / 3
+    position = Position(symbol="BTCUSDT", qty=D("0.030"), entry_price=entry)
+
+    proposals, _ = risk.protective_orders(position, None, [])
+
+    assert [(p.stop_price, p.reason) for p in proposals] == [
+        (D("58800.1"), "stop-loss 2% from entry 60000.0"),
+        (D("62400.0"), "take-profit 4% from entry 60000.0"),
+    ]
+
+
 def test_explicit_entry_price_overrides_the_average_entry(risk, books):
     # 50000 * 0.98 = 49000.0
     books.marks["BTCUSDT"] = D(50000)
@@ -200,8 +216,8 @@ def test_stop_level_already_crossed_closes_at_market(risk, books):
         (OrderType.MARKET, Side.SELL, D("0.010"), True)
     ]
     assert proposals[0].reason == (
-        "stop-loss 2% level 58800.0 from entry 60000 already crossed (last price 58700): close at "
-        "market"
+        "stop-loss 2% level 58800.0 from entry 60000.0 already crossed (last price 58700): close "
+        "at market"
     )
     assert cancels == ["sl-1"]
 
@@ -334,7 +350,7 @@ def test_a_take_profit_needing_more_orders_than_the_cap_gets_the_cap_in_orders_o
     assert cancels == []
     assert proposals[-1].reason == (
         "take-profit 4% for 0.200 of 0.480 (at most 4 take-profit orders: open conditional "
-        "orders are limited) from entry 60000"
+        "orders are limited) from entry 60000.0"
     )
     placed = [resting("sl-1", SL, Side.SELL, "58800.0")] + [
         resting(f"tp-{n}", TP, Side.SELL, "62400.0", qty="0.050") for n in range(4)
