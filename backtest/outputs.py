@@ -103,8 +103,8 @@ def write_outputs(result: BacktestResult, out_dir: Path) -> list[Path]:
                     o.submitted_ms,
                     o.updated_ms,
                     o.reason,
-                    reasons.sent.get(cid, ""),
-                    reasons.cancelled.get(cid, "") if o.status == "CANCELED" else "",
+                    reasons.sent_text(cid),
+                    reasons.cancelled_text(cid) if o.status == "CANCELED" else "",
                 )
             )
     written.append(path)

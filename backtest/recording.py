@@ -138,8 +138,7 @@ class RecordingJournal:
         elif cls is OrderFilled or cls is OrderPartiallyFilled:
             self._filled(event)  # type: ignore[arg-type]
         elif cls is DecisionMade:
-            d: DecisionMade = event  # type: ignore[assignment]
-            self.reasons.decision(d.symbol, d.strategy, d.action, d.reason)
+            self.reasons.decision(event)  # type: ignore[arg-type]
         elif cls not in _ORDERLESS:
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:

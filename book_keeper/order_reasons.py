@@ -15,7 +15,7 @@ The journal's applier writes the same into its orders rows (`orders.why_sent`,
 
 from dataclasses import dataclass
 
-from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, CANCEL_ONE
+from core.events import CANCEL_ALL, CANCEL_ALL_BUT_PROTECTION, CANCEL_ONE, DecisionMade
 
 
 def decision_text(strategy: str, reason: str, action: str) -> str:
@@ -44,27 +44,39 @@ def cancel_of(action: str) -> CancelOf | None:
 
 
 class OrderReasons:
-    """Fed the journal's events in their order; `sent[cid]` and `cancelled[cid]` are the
-    decisions' texts (`decision_text`). `cancelled` may name an order a cancel did not reach
-    in time (it filled first): read it for orders that ended CANCELED."""
+    """Fed the journal's events in their order (a backtest's, on its per-order path: the
+    decisions are kept and made text only when read); `sent_text(cid)` and
+    `cancelled_text(cid)` are the decisions' texts (`decision_text`), "" for none.
+    `cancelled` may name an order a cancel did not reach in time (it filled first): read it
+    for orders that ended CANCELED."""
 
     def __init__(self) -> None:
-        self.sent: dict[str, str] = {}
-        self.cancelled: dict[str, str] = {}
-        self._last: str | None = None
+        self.sent: dict[str, DecisionMade] = {}
+        self.cancelled: dict[str, DecisionMade] = {}
+        self._last: DecisionMade | None = None
         self._open: dict[str, tuple[str, bool]] = {}  # cid -> (symbol, protective)
 
-    def decision(self, symbol: str, strategy: str, action: str, reason: str) -> None:
-        text = decision_text(strategy, reason, action)
+    def decision(self, event: DecisionMade) -> None:
+        action = event.action
+        if not action.startswith(CANCEL_ONE):  # most decisions: a target, a stop-loss...
+            self._last = event
+            return
         cancel = cancel_of(action)
-        if cancel is None:
-            self._last = text
-        elif cancel.client_order_id is not None:
-            self.cancelled[cancel.client_order_id] = text
+        assert cancel is not None
+        if cancel.client_order_id is not None:
+            self.cancelled[cancel.client_order_id] = event
         else:
             for cid, (sym, protective) in self._open.items():
-                if sym == symbol and not (cancel.keep_protection and protective):
-                    self.cancelled[cid] = text
+                if sym == event.symbol and not (cancel.keep_protection and protective):
+                    self.cancelled[cid] = event
+
+    def sent_text(self, client_order_id: str) -> str:
+        d = self.sent.get(client_order_id)
+        return "" if d is None else decision_text(d.strategy, d.reason, d.action)
+
+    def cancelled_text(self, client_order_id: str) -> str:
+        d = self.cancelled.get(client_order_id)
+        return "" if d is None else decision_text(d.strategy, d.reason, d.action)
 
     def submitted(self, client_order_id: str, symbol: str, *, protective: bool) -> None:
         self._open[client_order_id] = (symbol, protective)

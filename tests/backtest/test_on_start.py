@@ -68,4 +68,6 @@ def test_sma_crossover_holds_the_warmed_regime_from_the_first_bar():
 
     first = next(iter(result.journal.orders.values()))
     assert first.type == "MARKET" and first.submitted_ms == int(day.open_time[start]) + 59_999
-    assert result.journal.reasons.sent[first.client_order_id].startswith("sma_crossover: sma10=")
+    assert result.journal.reasons.sent_text(first.client_order_id).startswith(
+        "sma_crossover: sma10="
+    )
