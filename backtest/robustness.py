@@ -581,6 +581,14 @@ def load_sweep(path: str | Path) -> SweepSpec:
     fixed = doc.get("fixed", {})
     if not isinstance(fixed, dict):
         raise RobustnessError(f"bad {where}: [fixed] must be a table")
+    # The grid's value would replace the fixed one in every point, the main run keep it.
+    both = sorted(set(fixed) & set(grid))
+    if both:
+        verb = "is" if len(both) == 1 else "are"
+        raise RobustnessError(
+            f"bad {where}: {', '.join(both)} {verb} in both [fixed] and [grid] (a run takes one "
+            "value: keep one)"
+        )
     metric = doc.get("metric", "sharpe")
     if metric not in SWEEP_METRICS:
         raise RobustnessError(

@@ -170,6 +170,7 @@ def write(tmp: Path, text: str) -> Path:
         ("[grid]\nfast = [5]\n[walk_forward]\ntrain_days = 1", "train_days and test_days"),
         ("[grid]\nfast = [5]\n[walk_forward]\ntrain_days = 1\ntest_days = 0", "test_days"),
         ("[grids]\nfast = [5]", "unknown key(s) grids"),
+        ("[fixed]\nslow = 40\n[grid]\nslow = [30, 50]", ": slow is in both [fixed] and [grid]"),
     ],
 )
 def test_bad_sweep_files_are_refused_with_a_reason(tmp_path, text, says):
@@ -601,3 +602,17 @@ def test_the_sweep_files_fixed_settings_apply_to_the_main_run_too(tmp_path):
     assert metrics["fills"] > 0 and int(row["fills"]) == metrics["fills"]
     for key in ("total_return", "max_drawdown", "fees", "turnover"):
         assert float(row[key]) == metrics[key], key
+
+
+def test_a_key_in_both_fixed_and_grid_is_refused_naming_it(tmp_path):
+    """`[fixed] slow = 40` with `[grid] slow = [30, 50]`: the grid's value replaced the fixed
+    one in every point, and the main run (which takes [fixed]) traded slow 40, a point the grid
+    does not have. Which one the user meant cannot be guessed."""
+    path = write(tmp_path, "[fixed]\nslow = 40\nfast = 5\n[grid]\nslow = [30, 50]\nfast = [5]")
+
+    with pytest.raises(rb.RobustnessError) as e:
+        rb.load_sweep(path)
+    assert str(e.value) == (
+        f"bad sweep file {path}: fast, slow are in both [fixed] and [grid] (a run takes one "
+        "value: keep one)"
+    )
