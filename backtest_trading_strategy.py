@@ -51,6 +51,7 @@ from backtest.cli_settings import (
     balance_usdt,
     bars_of,
     check_data_symbol,
+    check_fixed_flags,
     check_order_cap,
     config_risk,
     config_settings,
@@ -495,7 +496,8 @@ def _interrupted(args: argparse.Namespace) -> int:
 def _main(argv: list[str] | None) -> int:
     if (status := _replay_journal(argv)) is not None:
         return status
-    args = parser().parse_args(_glue_negative_fees(sys.argv[1:] if argv is None else argv))
+    flags = _glue_negative_fees(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(flags)
     try:
         settings = None if args.config is None else config_settings(args.config)
         strategy = args.strategy or (
@@ -512,6 +514,8 @@ def _main(argv: list[str] | None) -> int:
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = maker_taker_fees(args.fees)
         sweep_spec = _check_robustness_args(args)
+        if sweep_spec is not None:
+            check_fixed_flags(sweep_spec.fixed, args, _given_flags(flags)[1])
         params = strategy_kwargs(args, settings, strategy)
         config = BacktestConfig(
             symbol=traded_symbol(args, settings),

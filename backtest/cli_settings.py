@@ -3,12 +3,16 @@ starting balance, the strategy's keyword arguments and the risk limits."""
 
 import argparse
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from backtest.cli_values import UsageError, positive_usdt
 from backtest.data import DataError, Klines, MarketData, check_symbol, symbol_in_name
+from core.toml_text import toml_shown
 from risk_manager.config import RiskConfig
 from runtime.settings import ConfigError, Settings, load_settings, risk_config, strategy_params
 from trading_engine.main_trading_strategy import STRATEGIES
@@ -137,6 +141,83 @@ def check_order_cap(order: object, risk: RiskConfig, path: str) -> None:
             f"--config {path}: every entry would be denied (give --notional "
             f"{cap.normalize():f} or less)"
         )
+
+
+# What each flag sets that a sweep file's [fixed] can set too (BacktestConfig fields, the
+# strategy's parameters), by argparse dest; --param sets the KEY of each KEY=VALUE.
+FLAG_SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "symbol": ("symbol",),
+        "strategy": ("strategy",),
+        "model": ("model_path",),
+        "start": ("trade_from_ms",),
+        "fees": ("maker_fee", "taker_fee"),
+        "latency_ms": ("latency_ms",),
+        "slippage_bps": ("slippage_bps",),
+        "balance": ("starting_balance",),
+        "fast": ("fast",),
+        "slow": ("slow",),
+        "notional": ("order_notional_usdt",),
+        "no_stops": ("protect_positions",),
+        "exchange_info": ("exchange_info",),
+        "no_fast_path": ("fast_path",),
+        "seed": ("seed",),
+        "latency": ("entry_latency",),
+        "ack_latency": ("ack_latency",),
+        "funding": ("funding",),
+        "book_ticker": ("book_ticker",),
+        "fill_mode": ("fill_mode",),
+        "leverage": ("leverage",),
+        "brackets": ("brackets",),
+    }
+)
+# The flags that set nothing a sweep file can: the data and its window, the outputs, the
+# robustness runs themselves, the daemon's config (the flags and [fixed] both override it).
+FLAGS_OF_NO_SETTING = frozenset(
+    {
+        "data",
+        "end",
+        "no_warm",
+        "config",
+        "progress",
+        "journal",
+        "out",
+        "monte_carlo",
+        "mc_latency_ms",
+        "mc_slippage_bps",
+        "sweep",
+        "jobs",
+        "dask_scheduler",
+        "html",
+        "replay_journal",
+    }
+)
+
+
+def check_fixed_flags(
+    fixed: Mapping[str, Any], args: argparse.Namespace, given: Mapping[str, str]
+) -> None:
+    """A sweep file's [fixed] key that a flag given on the command line also sets is refused:
+    the file's value replaced the flag's without a word. `given`: {dest: option} of the flags
+    typed (one left at its default is not given, so the file's value is no surprise)."""
+    for key, value in fixed.items():
+        typed = [
+            _as_typed(option, getattr(args, dest))
+            for dest, option in given.items()
+            if key in FLAG_SETTINGS.get(dest, ())
+        ]
+        if "param" in given:  # after the flags: a --param KEY=VALUE wins over --fast and such
+            typed += [f"--param {p}" for p in args.param if p.partition("=")[0].strip() == key]
+        if typed:
+            raise UsageError(
+                f"{typed[-1]} and the sweep file's [fixed] {key} = {toml_shown(value)} both set "
+                f"{key}: keep one"
+            )
+
+
+def _as_typed(option: str, value: object) -> str:
+    """`--fast 12`, or `--no-stops` for a flag that takes no value."""
+    return option if isinstance(value, bool) else f"{option} {value}"
 
 
 def _params(pairs: list[str]) -> dict[str, object]:

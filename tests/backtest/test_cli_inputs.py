@@ -4,6 +4,7 @@ implausible fees, balance, slippage, an empty time window."""
 
 import csv
 import gzip
+import inspect
 import json
 import subprocess
 import sys
@@ -463,3 +464,87 @@ def test_a_backtests_summary_given_as_the_model_is_said_to_be_no_model_file(tmp_
         f'backtest_trading_strategy.py: error: {summary} is not a model file (no "format": '
         '"linear-softmax/1"; train one with python -m model.train)\n'
     )
+
+
+def _no_run(monkeypatch) -> None:
+    """Fail the test if the data is read or a backtest runs: a refusal comes before both."""
+
+    def no_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the data was read or the backtest ran before the refusal")
+
+    monkeypatch.setattr(cli, "load", no_run)
+    monkeypatch.setattr(cli, "run_backtest", no_run)
+
+
+@pytest.mark.parametrize(
+    ("flags", "fixed", "says"),
+    [
+        (["--fast", "12"], "fast = 7", "--fast 12 and the sweep file's [fixed] fast = 7 both "
+         "set fast"),
+        # The walkthrough's command: the first [fixed] key a flag also sets is named.
+        (["--notional", "500", "--fast", "12"],
+         "order_notional_usdt = 300\nslippage_bps = 3\nfast = 7",
+         "--notional 500 and the sweep file's [fixed] order_notional_usdt = 300 both set "
+         "order_notional_usdt"),
+        # Given at its default value is still given: the user typed it.
+        (["--slippage-bps", "0"], "slippage_bps = 3", "--slippage-bps 0 and the sweep file's "
+         "[fixed] slippage_bps = 3 both set slippage_bps"),
+        (["--latency-ms", "50"], "latency_ms = 20", "--latency-ms 50 and the sweep file's "
+         "[fixed] latency_ms = 20 both set latency_ms"),
+        (["--param", "fast=12"], "fast = 7", "--param fast=12 and the sweep file's [fixed] "
+         "fast = 7 both set fast"),
+        (["--fees", "0.0002,0.0004"], "taker_fee = 0.0005", "--fees 0.0002,0.0004 and the "
+         "sweep file's [fixed] taker_fee = 0.0005 both set taker_fee"),
+        (["--no-stops"], "protect_positions = true", "--no-stops and the sweep file's [fixed] "
+         "protect_positions = true both set protect_positions"),
+        (["--fill-mode", "touch"], 'fill_mode = "through"', "--fill-mode touch and the sweep "
+         'file\'s [fixed] fill_mode = "through" both set fill_mode'),
+        (["--balance", "5000"], "starting_balance = 2000", "--balance 5000 and the sweep "
+         "file's [fixed] starting_balance = 2000 both set starting_balance"),
+    ],
+)  # fmt: skip
+def test_a_flag_the_sweep_files_fixed_also_sets_is_refused_naming_both(
+    tmp_path, capsys, monkeypatch, flags, fixed, says
+):
+    # The file's value replaced the flag's without a word (the run traded fast 7, not 12).
+    _no_run(monkeypatch)
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f"[fixed]\n{fixed}\n[grid]\nslow = [30, 50]\n")
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid), *flags)  # fmt: skip
+    assert err == f"backtest_trading_strategy.py: error: {says}: keep one\n"
+
+
+def test_flags_left_at_their_defaults_do_not_meet_the_sweep_files_fixed(tmp_path, capsys):
+    """Not given, a flag sets nothing the file could contradict: the file's values run."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[fixed]\nfast = 7\nslippage_bps = 3\nlatency_ms = 20\n[grid]\nslow = [30]\n")
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-html", "--no-progress"]
+
+    assert cli.main([*argv, "--sweep", str(grid), "--slow", "30", "--out", str(out)]) == 0
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["strategy_params"]["fast"] == 7 and settings["slippage_bps"] == "3"
+    assert settings["latency_ms"] == 20
+
+
+def test_every_flag_is_listed_with_the_sweep_settings_it_sets():
+    """A new flag that sets a setting a sweep file can set must say which (FLAG_SETTINGS), or
+    it would be silently replaced by the file's [fixed] again; every name listed is a setting
+    a sweep file can set: a backtest setting or a built-in strategy's parameter."""
+    from backtest import robustness as rb
+    from backtest.cli_settings import FLAG_SETTINGS, FLAGS_OF_NO_SETTING
+    from backtest.runner import BacktestConfig
+    from trading_engine.main_trading_strategy import STRATEGIES
+
+    flags = {a.dest for a in cli.parser()._actions if a.option_strings} - {"help"}
+    assert not set(FLAG_SETTINGS) & FLAGS_OF_NO_SETTING
+    assert set(FLAG_SETTINGS) | FLAGS_OF_NO_SETTING | {"param"} == flags
+    sweepable = set(BacktestConfig.__dataclass_fields__) - rb._NOT_SWEEPABLE
+    params = {
+        name
+        for factory in STRATEGIES.values()
+        for name in inspect.signature(factory.strategy_class()).parameters  # type: ignore[attr-defined]
+    }
+    for names in FLAG_SETTINGS.values():
+        assert set(names) <= sweepable | params, names

@@ -587,12 +587,12 @@ def test_the_runs_of_a_monte_carlo_and_a_sweep_print_no_warnings(day_data, caplo
 
 def test_the_sweep_files_fixed_settings_apply_to_the_main_run_too(tmp_path):
     """`[fixed]` is "settings every run shares": the main run's report described trading at the
-    command line's notional while every grid point traded the file's. With a one-point grid
+    default notional (1000) while every grid point traded the file's. With a one-point grid
     the main run and the point are the same backtest: equal metrics, the file's notional."""
     sweep = write(tmp_path, "[fixed]\norder_notional_usdt = 500\n[grid]\nfast = [5]\nslow = [20]")
     out = tmp_path / "out"
     argv = ["--data", str(KLINES), "--end", HALF_DAY, "--no-html", "--no-progress"]
-    flags = ["--fast", "5", "--slow", "20", "--notional", "1000", "--sweep", str(sweep)]
+    flags = ["--fast", "5", "--slow", "20", "--sweep", str(sweep)]
     assert cli.main([*argv, *flags, "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["strategy_params"]["order_notional_usdt"] == "500"
