@@ -550,6 +550,11 @@ def _main(argv: list[str] | None) -> int:
             )
         if sweep_spec is not None:
             config = robustness.with_fixed(config, sweep_spec)
+            fixed = sweep_spec.fixed.get("order_notional_usdt")
+            if fixed is not None and config.risk is not None and args.config is not None:
+                # --config's cap, as for --notional (without it the caps follow the notional)
+                order = config.strategy_params.get("order_notional_usdt")
+                check_order_cap(order, config.risk, args.config, fixed=fixed)
             robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)

@@ -131,15 +131,21 @@ def strategy_kwargs(
     return params
 
 
-def check_order_cap(order: object, risk: RiskConfig, path: str) -> None:
+def check_order_cap(order: object, risk: RiskConfig, path: str, *, fixed: object = None) -> None:
     """A --notional above the --config's order cap is refused, as the daemon refuses its
-    config: the RiskManager would deny every entry, a run of 0 fills that looks like a result."""
+    config: the RiskManager would deny every entry, a run of 0 fills that looks like a result.
+    `fixed`: the sweep file's [fixed] order_notional_usdt as written, when it gave the size
+    (named instead of --notional)."""
     cap = risk.max_order_notional_usdt
     if isinstance(order, Decimal) and order > cap:
+        most = f"{cap.normalize():f}"
+        given, fix = f"--notional {order}", f"give --notional {most} or less"
+        if fixed is not None:
+            given = f"the sweep file's [fixed] order_notional_usdt = {toml_shown(fixed)}"
+            fix = f"set it to {most} or less"
         raise UsageError(
-            f"--notional {order} is above max_order_notional_usdt {cap.normalize():f} of "
-            f"--config {path}: every entry would be denied (give --notional "
-            f"{cap.normalize():f} or less)"
+            f"{given} is above max_order_notional_usdt {most} of --config {path}: every entry "
+            f"would be denied ({fix})"
         )
 
 

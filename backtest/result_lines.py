@@ -114,7 +114,8 @@ def print_robustness(
         settings = " ".join(f"{k}={v}" for k, v in first.items())
         print(
             f"sweep: {len(sweep.skipped)} of {len(sweep.skipped) + len(sweep.points)} grid "
-            f"points skipped, the strategy refuses them (first: {settings}: {why})"
+            "points skipped, the strategy or the risk limits refuse them (first: "
+            f"{settings}: {why})"
         )
     metric = sweep.spec.metric
     chosen = {c.get("window") for c in sweep.choices}

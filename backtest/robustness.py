@@ -41,6 +41,7 @@ from backtest.runner import (
     BacktestResult,
     run_backtest,
 )
+from core.toml_text import toml_shown
 from trading_engine.main_trading_strategy import make_strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -666,6 +667,27 @@ def with_fixed(base: BacktestConfig, spec: SweepSpec) -> BacktestConfig:
     return replace(fixed, progress=base.progress, journal_dir=base.journal_dir)
 
 
+def order_cap_refusal(config: BacktestConfig) -> str | None:
+    """Why the run's risk limits would deny its every entry, else None: an order_notional_usdt
+    above their max_order_notional_usdt (as `--notional` over --config's cap is refused), a
+    run of 0 fills that ranks as a result. Without limits (risk None) the run gets
+    `backtest_risk`'s, whose caps follow its notional: never below it."""
+    order = config.strategy_params.get("order_notional_usdt")
+    if config.risk is None or order is None or isinstance(order, bool):
+        return None
+    try:
+        size = Decimal(str(order))
+    except InvalidOperation:
+        return None  # not a number: the strategy's to refuse
+    cap = config.risk.max_order_notional_usdt
+    if not size.is_finite() or size <= cap:
+        return None
+    return (
+        f"order_notional_usdt {toml_shown(order)} is above max_order_notional_usdt "
+        f"{cap.normalize():f} of the risk limits: every entry would be denied"
+    )
+
+
 def check_point(config: BacktestConfig, source: str) -> str | None:
     """None when the strategy accepts these parameters, else why it refuses (ValueError);
     an unknown parameter name or a value of another type (TypeError) is an error of the
@@ -711,7 +733,7 @@ def _sweep_task(data: MarketData, task: SweepTask) -> dict[str, Any]:
 class SweepResult:
     spec: SweepSpec
     points: list[dict[str, Any]]  # the runnable grid points
-    skipped: list[tuple[dict[str, Any], str]]  # grid points the strategy refused, and why
+    skipped: list[tuple[dict[str, Any], str]]  # grid points refused (accepted_points), why
     windows: list[Window]
     rows: list[dict[str, Any]]  # one per (window, phase, point): settings + metrics
     choices: list[dict[str, Any]]  # full: [best]; walk-forward: one per window
@@ -770,10 +792,11 @@ def oos_total_return(choices: Sequence[dict[str, Any]]) -> float | None:
 def accepted_points(
     base: BacktestConfig, spec: SweepSpec
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[BacktestConfig]]:
-    """The grid's points the strategy accepts with their configs, and those it refuses with
-    why (`check_point`); a parameter it does not take, or a value of another type, is the
-    sweep file's error (RobustnessError). The command line asks before it reads the data
-    and runs the main backtest: a misspelt key was said only after that run."""
+    """The grid's points the strategy and the risk limits accept with their configs, and those
+    refused with why (`check_point`, `order_cap_refusal`); a parameter the strategy does not
+    take, or a value of another type, is the sweep file's error (RobustnessError). The command
+    line asks before it reads the data and runs the main backtest: a misspelt key was said
+    only after that run."""
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
@@ -781,6 +804,7 @@ def accepted_points(
             why = check_point(config, spec.source)
         except RobustnessError as e:  # a misspelt backtest setting reads as a parameter
             raise RobustnessError(f"{e}{_setting_meant(str(e), settings)}") from None
+        why = why or order_cap_refusal(config)
         if why is None:
             points.append(settings)
             configs.append(config)

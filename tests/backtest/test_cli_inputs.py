@@ -548,3 +548,54 @@ def test_every_flag_is_listed_with_the_sweep_settings_it_sets():
     }
     for names in FLAG_SETTINGS.values():
         assert set(names) <= sweepable | params, names
+
+
+def _order_cap_config(tmp: Path) -> Path:
+    """A daemon config trading sma_crossover under the default order cap, 500 USDT (the
+    daemon's, config.example.toml's)."""
+    cfg = tmp / "config.toml"
+    cfg.write_text('[strategy]\nname = "sma_crossover"\n[risk]\nmax_order_notional_usdt = 500\n')
+    return cfg
+
+
+def test_a_fixed_notional_above_the_configs_order_cap_is_refused_as_the_flag_is(
+    tmp_path, capsys, monkeypatch
+):
+    # --notional 2000 was refused; [fixed] order_notional_usdt = 2000 ran a whole sweep whose
+    # every entry the RiskManager denied: 0 fills, ranked as results.
+    _no_run(monkeypatch)
+    cfg = _order_cap_config(tmp_path)
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[fixed]\norder_notional_usdt = 2000\n[grid]\nslow = [30, 50]\n")
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--config", str(cfg), "--sweep", str(grid))  # fmt: skip
+    assert err == (
+        "backtest_trading_strategy.py: error: the sweep file's [fixed] order_notional_usdt = "
+        f"2000 is above max_order_notional_usdt 500 of --config {cfg}: every entry would be "
+        "denied (set it to 500 or less)\n"
+    )
+
+
+def test_a_grid_notional_above_the_configs_order_cap_is_a_skipped_point(tmp_path, capsys):
+    """The point over the cap is not run (its every entry would be denied) but listed with
+    why, as a point the strategy refuses; the one under it runs."""
+    cfg = _order_cap_config(tmp_path)
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[grid]\norder_notional_usdt = [400, 2000]\n")
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-html", "--no-progress"]
+
+    assert cli.main([*argv, "--config", str(cfg), "--sweep", str(grid), "--out", str(out)]) == 0
+    sweep = json.loads((out / "summary.json").read_text())["sweep"]
+    why = (
+        "order_notional_usdt 2000 is above max_order_notional_usdt 500 of the risk limits: "
+        "every entry would be denied"
+    )
+    assert sweep["skipped"] == [{"settings": {"order_notional_usdt": 2000}, "reason": why}]
+    assert sweep["points"] == 1 and sweep["runs"] == 1
+    with (out / "sweep.csv").open() as fh:
+        assert [r["order_notional_usdt"] for r in csv.DictReader(fh)] == ["400"]
+    assert (
+        "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse them "
+        f"(first: order_notional_usdt=2000: {why})" in capsys.readouterr().out
+    )

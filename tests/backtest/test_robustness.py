@@ -616,3 +616,26 @@ def test_a_key_in_both_fixed_and_grid_is_refused_naming_it(tmp_path):
         f"bad sweep file {path}: fast, slow are in both [fixed] and [grid] (a run takes one "
         "value: keep one)"
     )
+
+
+def test_grid_notionals_above_the_order_cap_of_the_risk_limits_are_refused_points(tmp_path):
+    """Under limits capping an order at 500 USDT, 400 and 500 run and 501 and 2000 are refused
+    (every entry would be denied). Without limits (risk None) a run gets backtest_risk's, whose
+    cap follows its notional (3 x 2000 = 6000): every point runs."""
+    spec = rb.load_sweep(write(tmp_path, "[grid]\norder_notional_usdt = [400, 500, 501, 2000]"))
+    capped = replace(BASE, risk=backtest_risk(Decimal(100)))
+    assert capped.risk is not None and capped.risk.max_order_notional_usdt == 500
+
+    points, skipped, _ = rb.accepted_points(capped, spec)
+    assert points == [{"order_notional_usdt": 400}, {"order_notional_usdt": 500}]
+    assert skipped == [
+        (
+            {"order_notional_usdt": n},
+            f"order_notional_usdt {n} is above max_order_notional_usdt 500 of the risk limits: "
+            "every entry would be denied",
+        )
+        for n in (501, 2000)
+    ]
+    points, skipped, _ = rb.accepted_points(BASE, spec)
+    assert len(points) == 4 and skipped == []
+    assert backtest_risk(Decimal(2000)).max_order_notional_usdt == 6000
