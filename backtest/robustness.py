@@ -794,9 +794,9 @@ def accepted_points(
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[BacktestConfig]]:
     """The grid's points the strategy and the risk limits accept with their configs, and those
     refused with why (`check_point`, `order_cap_refusal`); a parameter the strategy does not
-    take, or a value of another type, is the sweep file's error (RobustnessError). The command
-    line asks before it reads the data and runs the main backtest: a misspelt key was said
-    only after that run."""
+    take, a value of another type, or a grid whose every point is refused, is the sweep file's
+    error (RobustnessError). The command line asks before it reads the data and runs the main
+    backtest: a misspelt key was said only after that run."""
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
@@ -810,6 +810,12 @@ def accepted_points(
             configs.append(config)
         else:
             skipped.append((settings, why))
+    if not points:  # said before the main run, which would be for nothing
+        first, why = skipped[0]
+        shown = " ".join(f"{k}={v}" for k, v in first.items())
+        raise RobustnessError(
+            f"no grid point of {spec.source} can run, each is refused (first: {shown}: {why})"
+        )
     return points, skipped, configs
 
 
@@ -828,8 +834,6 @@ def sweep_tasks(
     data: MarketData, base: BacktestConfig, spec: SweepSpec
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]], list[Window], list[SweepTask]]:
     points, skipped, configs = accepted_points(base, spec)
-    if not points:
-        raise RobustnessError(f"no grid point of {spec.source} is accepted by the strategy")
     start, end = data_times(data)[0], data_end_ms(data)
     if base.trade_from_ms is not None:
         start = max(start, base.trade_from_ms)  # the rows before it only warm the strategy

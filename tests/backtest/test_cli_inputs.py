@@ -599,3 +599,21 @@ def test_a_grid_notional_above_the_configs_order_cap_is_a_skipped_point(tmp_path
         "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse them "
         f"(first: order_notional_usdt=2000: {why})" in capsys.readouterr().out
     )
+
+
+def test_a_grid_whose_every_point_is_refused_is_refused_before_the_data_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    # It was said after the main backtest had run, as "accepted by the strategy" (the risk
+    # limits refused these points, not the strategy).
+    _no_run(monkeypatch)
+    cfg = _order_cap_config(tmp_path)
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[grid]\norder_notional_usdt = [2000, 3000]\n")
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--config", str(cfg), "--sweep", str(grid))  # fmt: skip
+    assert err == (
+        f"backtest_trading_strategy.py: error: no grid point of {grid} can run, each is refused "
+        "(first: order_notional_usdt=2000: order_notional_usdt 2000 is above "
+        "max_order_notional_usdt 500 of the risk limits: every entry would be denied)\n"
+    )
