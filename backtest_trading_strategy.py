@@ -540,7 +540,8 @@ def _main(argv: list[str] | None) -> int:
         if settings is not None:
             assert args.config is not None
             risk = config_risk(settings)
-            check_order_cap(params.get("order_notional_usdt"), risk, args.config)
+            by_param = any(p.partition("=")[0].strip() == "order_notional_usdt" for p in args.param)
+            check_order_cap(params.get("order_notional_usdt"), risk, args.config, by_param=by_param)
             config = replace(
                 config,
                 risk=risk,

@@ -131,15 +131,20 @@ def strategy_kwargs(
     return params
 
 
-def check_order_cap(order: object, risk: RiskConfig, path: str, *, fixed: object = None) -> None:
+def check_order_cap(
+    order: object, risk: RiskConfig, path: str, *, fixed: object = None, by_param: bool = False
+) -> None:
     """A --notional above the --config's order cap is refused, as the daemon refuses its
     config: the RiskManager would deny every entry, a run of 0 fills that looks like a result.
     `fixed`: the sweep file's [fixed] order_notional_usdt as written, when it gave the size
-    (named instead of --notional)."""
+    (named instead of --notional); `by_param`: a --param order_notional_usdt=... gave it."""
     cap = risk.max_order_notional_usdt
+    if isinstance(order, int | float) and not isinstance(order, bool):  # --param's TOML number
+        order = Decimal(str(order))
     if isinstance(order, Decimal) and order > cap:
         most = f"{cap.normalize():f}"
-        given, fix = f"--notional {order}", f"give --notional {most} or less"
+        flag = "--param order_notional_usdt=" if by_param else "--notional "
+        given, fix = f"{flag}{order}", f"give {flag}{most} or less"
         if fixed is not None:
             given = f"the sweep file's [fixed] order_notional_usdt = {toml_shown(fixed)}"
             fix = f"set it to {most} or less"

@@ -266,6 +266,22 @@ def test_a_notional_above_the_configs_order_cap_exits_2_before_the_run(tmp_path,
     assert not (tmp_path / "o").exists()
 
 
+def test_a_param_notional_above_the_configs_order_cap_exits_2_naming_the_param(tmp_path, capsys):
+    """The same size given as `--param order_notional_usdt=2000` (a TOML integer, not the
+    Decimal --notional makes) ran 0 fills past the check."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[risk]\nmax_order_notional_usdt = 500\n")
+    argv = ["--data", str(KLINES), "--config", str(cfg), "--param", "order_notional_usdt=2000"]
+
+    assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "backtest_trading_strategy.py: error: --param order_notional_usdt=2000 is above "
+        f"max_order_notional_usdt 500 of --config {cfg}: every entry would be denied (give "
+        "--param order_notional_usdt=500 or less)"
+    ]
+    assert not (tmp_path / "o").exists()
+
+
 SOL_INFO = (
     ROOT
     / "tests/fixtures/binance_api/rest"
