@@ -93,6 +93,14 @@ _EM_STATE = (
 _EM_TRADES_STATE = ("_last_bar_open", "_builders", "_last_equity", "_next_equity_ms")
 
 
+def _unsettled(em: Any) -> bool:
+    """The ExecManager has something of its own to do at the next item (a protection to
+    place or re-check, events queued or not yet journaled, a symbol not started): no skip."""
+    return bool(
+        em._protect_dirty or em._protect_on_price or em._deferred or em._pending or em._unstarted
+    )
+
+
 def _applicable(rig: Any, inst: Instrument, em_state: tuple[str, ...]) -> BarFastForward:
     """The strategy, if the fast path can stand in for the plain loop of this rig; else
     NotApplicable with the reason (the runner then takes the plain loop)."""
@@ -373,13 +381,7 @@ class KlineFastPath:
             and not rig.book.orders
         ):
             return i
-        if (
-            em._protect_dirty
-            or em._protect_on_price
-            or em._deferred
-            or em._pending
-            or em._unstarted
-        ):
+        if _unsettled(em):
             return i
         book = rig.book
         symbol = self.symbol
@@ -629,13 +631,7 @@ class TradeFastPath:
         ):
             return s, s
         symbol = self.symbol
-        if (
-            em._protect_dirty
-            or em._protect_on_price
-            or em._deferred
-            or em._pending
-            or em._unstarted
-        ):
+        if _unsettled(em):
             return s, s
         if symbol not in em._marked:
             return s, s
