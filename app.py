@@ -63,6 +63,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from core.atomic_file import directory_problem, keep_new_files_private, write_problem
 from core.redaction import one_line, shown_path
@@ -169,6 +170,17 @@ def check_strategy(settings: Settings) -> None:
         raise ConfigError(
             line if isinstance(e, StrategyLoadError) else f"[strategy] {line}"
         ) from None
+
+
+def own_strategy_defaults(settings: Settings) -> dict[str, Any]:
+    """The parameter defaults of a strategy of one's own (its constructor's), for
+    --check-config to show with `[strategy.params]`: {} for a shipped strategy."""
+    from trading_engine.main_trading_strategy import STRATEGIES, strategy_factory
+    from trading_engine.strategy_param_types import param_defaults
+
+    if settings.strategy.name in STRATEGIES:
+        return {}
+    return param_defaults(strategy_factory(settings.strategy.name))
 
 
 def check_risk(settings: Settings) -> None:
@@ -320,7 +332,8 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     )
     log.info("configuration valid: mode=%s symbols=%s", settings.mode, ",".join(settings.symbols))
     if args.check_config:
-        print_lines(["Effective settings:", *(f"  {line}" for line in describe(settings))])
+        shown = describe(settings, own_strategy_defaults(settings))
+        print_lines(["Effective settings:", *(f"  {line}" for line in shown)])
         return 0
     from trading_engine.daemon import Daemon
     from trading_engine.daemon_error import DaemonError

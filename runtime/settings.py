@@ -633,11 +633,13 @@ def _shown_strategy_key(strategy: str, key: str) -> bool:
     return not owners or strategy in owners
 
 
-def describe(settings: Settings) -> list[str]:
+def describe(settings: Settings, params_defaults: Mapping[str, Any] | None = None) -> list[str]:
     """`key = value` lines of the effective settings, secrets masked, for humans: a value that
     is valid in its field but looks like a secret (an API key pasted as `journal_dir` or into
     a strategy parameter) is not shown, by the rule a config error follows
-    (`core.redaction.hide_secret_like`), nor is the configured key or secret anywhere."""
+    (`core.redaction.hide_secret_like`), nor is the configured key or secret anywhere.
+    `params_defaults`: a strategy of one's own's parameter defaults, shown in
+    `strategy.params` beside the values the config gives (what the strategy will run with)."""
     until = "" if settings.duration_s else " (until stopped)"
     lines = [
         f"mode = {settings.mode}",
@@ -657,7 +659,10 @@ def describe(settings: Settings) -> list[str]:
         for f in fields(obj):
             if section == "strategy" and not _shown_strategy_key(settings.strategy.name, f.name):
                 continue
-            lines.append(f"{section}.{f.name} = {toml_shown(getattr(obj, f.name))}")
+            value = getattr(obj, f.name)
+            if section == "strategy" and f.name == "params" and params_defaults:
+                value = {**params_defaults, **value}
+            lines.append(f"{section}.{f.name} = {toml_shown(value)}")
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     lines = [shown_setting(line, secrets) for line in lines]
     key = settings.api_key.hint() if settings.api_key else "(not needed)"

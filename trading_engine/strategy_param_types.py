@@ -106,3 +106,26 @@ def _takes(kind: type, value: Any) -> bool:
     if kind in (float, Decimal):
         return isinstance(value, int | float | Decimal)
     return isinstance(value, kind)
+
+
+# Given by `[strategy]` to every strategy (shown there): not a `[strategy.params]` default.
+_COMMON_PARAMS = ("order_notional_usdt", "allow_short")
+_SHOWN_TYPES = (bool, int, float, Decimal, str)
+
+
+def param_defaults(factory: Callable[..., object]) -> dict[str, Any]:
+    """The keyword parameters `factory` has a default of a simple type for (a number, true or
+    false, text), in its signature's order: what `[strategy.params]` may set and, when it does
+    not, the strategy runs with. Not the runner's nor `[strategy]`'s common ones; {} when the
+    signature cannot be read."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    return {
+        p.name: p.default
+        for p in signature.parameters.values()
+        if p.name not in RUNNER_PARAMS
+        and p.name not in _COMMON_PARAMS
+        and isinstance(p.default, _SHOWN_TYPES)
+    }

@@ -90,6 +90,42 @@ def test_check_config_does_not_show_a_secret_shaped_value_valid_in_its_field(tmp
         assert PASTED[:20] not in result.stdout + result.stderr
 
 
+DEFAULTS_STRATEGY = """
+from decimal import Decimal
+from trading_engine.main_trading_strategy import StrategyBase
+
+
+class Mine(StrategyBase):
+    name = "mine"
+
+    def __init__(self, *, lookback=20, label="x", factor=Decimal("1.5"), sink=None,
+                 order_notional_usdt=100, allow_short=True, instruments=None):
+        self.order_notional_usdt = Decimal(order_notional_usdt)
+        self.warmup_bars = 1
+
+    def on_bar(self, bar, view):
+        return None
+"""
+
+
+def test_check_config_shows_a_strategy_of_ones_own_with_its_parameter_defaults(tmp_path):
+    """`strategy.params` showed only what the config gave ({} without [strategy.params]):
+    now what the strategy runs with, its constructor's defaults with the config's values over
+    them (not the runner's `instruments`, nor [strategy]'s own keys, nor a default that is no
+    number, text or boolean)."""
+    (tmp_path / "mystrat.py").write_text(DEFAULTS_STRATEGY)
+    (tmp_path / "config.toml").write_text(
+        '[strategy]\nname = "mystrat.py:Mine"\n[strategy.params]\nlabel = "given"\n'
+    )
+
+    checked = run_app("--check-config", cwd=tmp_path)
+
+    assert checked.returncode == 0, checked.stderr
+    assert '  strategy.params = {lookback = 20, label = "given", factor = 1.5}' in (
+        checked.stdout.splitlines()
+    )
+
+
 def test_check_config_leaves_a_running_daemons_log_file_alone(tmp_path):
     """A daemon's log at its 10 MiB limit: a check beside it once wrote its line there and
     rotated the file under the daemon (which went on writing to trading_engine.log.1)."""
