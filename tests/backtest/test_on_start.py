@@ -4,7 +4,6 @@ none). On the bundled week of real BTCUSDT 1m klines."""
 
 from decimal import Decimal as D
 
-from backtest import runner
 from backtest.data import Klines, load_klines
 from backtest.runner import BacktestConfig, run_backtest
 from tests.backtest.test_reference_loop import KLINES
@@ -29,17 +28,10 @@ class Noting(StrategyBase):
         return NO_PROPOSALS
 
 
-def test_on_start_comes_once_before_the_first_bar(monkeypatch):
+def test_on_start_comes_once_before_the_first_bar(built_strategies):
     week = load_klines(KLINES)
     bars = Klines(*(getattr(week, c)[:4] for c in week.__slots__))
-    made: list[Noting] = []
-    build = runner.make_strategy
-
-    def keep(name, **params):  # type: ignore[no-untyped-def]
-        made.append(build(name, **params))
-        return made[-1]
-
-    monkeypatch.setattr(runner, "make_strategy", keep)
+    made = built_strategies
     config = BacktestConfig(
         strategy=f"{__name__}:Noting", strategy_params={"order_notional_usdt": D(1000)}
     )

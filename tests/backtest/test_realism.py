@@ -281,13 +281,12 @@ class JoinTheBid(StrategyBase):
 
 
 def test_a_trades_backtest_shows_the_strategy_the_recorded_book_as_of_each_trade(
-    tmp_path, monkeypatch
+    tmp_path, built_strategies
 ):
     """As the daemon's bookTicker stream, conflated to the latest quote before each trade:
     quote 1 (at +500 ms) is replaced by quote 2 (+600 ms) before the trade at +1,000 ms. A
     book-driven strategy quotes from it. (A backtest used to show it no book at all:
     logistic_regression, which quotes from the book, fell back to market orders there.)"""
-    from backtest import runner
 
     book = write_gz(
         tmp_path / "BTCUSDT-um-bookTicker-x.csv.gz",
@@ -298,14 +297,7 @@ def test_a_trades_backtest_shows_the_strategy_the_recorded_book_as_of_each_trade
         f"4,99997.0,1.0,100007.0,1.0,{T0 + 1_500},{T0 + 1_500}\n",
     )
     data = Trades([T0, T0 + 1_000, T0 + 2_000], ["99995.0"] * 3, ["0.5"] * 3, [False] * 3)
-    made: list[JoinTheBid] = []
-    build = runner.make_strategy
-
-    def keep(name, **params):  # type: ignore[no-untyped-def]
-        made.append(build(name, **params))
-        return made[-1]
-
-    monkeypatch.setattr(runner, "make_strategy", keep)
+    made = built_strategies
     config = BacktestConfig(
         strategy=f"{__name__}:JoinTheBid",
         strategy_params={"order_notional_usdt": D(1000)},

@@ -7,7 +7,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from backtest import runner
 from backtest.data import Klines, load_klines
 from backtest.runner import BacktestConfig, run_backtest
 from core.enums import OrderType, Side, TimeInForce
@@ -78,15 +77,8 @@ def test_a_strategy_cancels_its_resting_order_in_a_backtest(five_bars):
     assert result.journal.counts["DecisionMade"] == 2  # the bid, then its cancel
 
 
-def test_the_strategy_sees_its_order_open_then_gone(five_bars, monkeypatch):
-    made: list[BidThenCancel] = []
-    build = runner.make_strategy
-
-    def keep(name, **params):  # type: ignore[no-untyped-def]
-        made.append(build(name, **params))
-        return made[-1]
-
-    monkeypatch.setattr(runner, "make_strategy", keep)
+def test_the_strategy_sees_its_order_open_then_gone(five_bars, built_strategies):
+    made = built_strategies
 
     run(five_bars)
 
