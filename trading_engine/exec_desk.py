@@ -47,9 +47,20 @@ class Books(AccountView, Protocol):
         ...
 
 
+class ProtectionLimits(Protocol):
+    """The limits' protective levels (`risk_manager.RiskConfig` has them); 0 = none placed."""
+
+    @property
+    def stop_loss_pct(self) -> Decimal: ...
+    @property
+    def take_profit_pct(self) -> Decimal: ...
+
+
 class Risk(Protocol):
     """The RiskManager as the ExecManager uses it (`risk_manager.RiskManager` implements it)."""
 
+    @property
+    def config(self) -> ProtectionLimits: ...
     @property
     def state(self) -> TradingState: ...
     @property

@@ -198,19 +198,18 @@ class Protection:
             self.cover_meanwhile(position, mine, now)
             return False
         proposals, cancel_ids = self._risk.protective_orders(position, None, mine)
-        reason = self._why_cancelled(position)
         cancelled: list[Order] = []
         for cid in cancel_ids:
             order = book.orders.get(cid)
             if order is not None:
-                self._cancel(order, now, reason)
+                self._cancel(order, now, self._why_cancelled(position, order))
                 cancelled.append(order)
         if any(close_position_conflict(p, o) for p in proposals for o in cancelled):
             # Binance refuses a second closePosition stop on a side (-4130): the new one goes
             # out, planned afresh, once the old one's cancel is confirmed.
             return False
         for p in proposals:
-            self._decide(symbol, EXEC_STRATEGY, proposal_action(p), p.reason or reason, now)
+            self._decide(symbol, EXEC_STRATEGY, proposal_action(p), p.reason, now)
             request = self._request(p)
             # A market order in the plan: the close for a level already crossed, whose fill
             # holds the side as the stop's would.
@@ -220,12 +219,18 @@ class Protection:
                 self.counters.protective_submitted += 1
         return True
 
-    def _why_cancelled(self, position: Position) -> str:
-        """Why the symbol's protective orders that do not fit the position are cancelled, as
-        orders.csv's why_cancelled says it ("protect BTCUSDT 0.000 @ 0" read as a command). The
-        entry is an average of fills: shown to the tick, as the stop's level is."""
+    def _why_cancelled(self, position: Position, order: Order) -> str:
+        """Why a protective order that does not fit the position is cancelled, as orders.csv's
+        why_cancelled says it ("protect BTCUSDT 0.000 @ 0" read as a command). The entry is an
+        average of fills: shown to the tick, as the stop's level is. A kind the settings no
+        longer want (a restart with take_profit_pct 0) says that, not "replaced"."""
         if position.is_flat:
             return f"the {position.symbol} position is closed"
+        config = self._risk.config
+        if order.type is OrderType.TAKE_PROFIT_MARKET and config.take_profit_pct <= 0:
+            return "no take-profit wanted: risk.take_profit_pct is 0"
+        if order.type is OrderType.STOP_MARKET and config.stop_loss_pct <= 0:
+            return "no stop-loss wanted: risk.stop_loss_pct is 0"
         entry = self._instruments[position.symbol].format_price(position.entry_price)
         return f"replaced: the position is now {position.symbol} {position.qty:f} @ {entry}"
 

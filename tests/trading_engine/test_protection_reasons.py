@@ -3,6 +3,7 @@ as orders.csv and the journal show them (`why_sent`, `why_cancelled`): "protect 
 @ 94513.30" read as a command, "protect BTCUSDT 0.000 @ 0" did not say the position had
 closed, and an average entry of several fills was said to 28 digits."""
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from core.events import DecisionMade
@@ -73,3 +74,16 @@ def test_the_stop_for_an_entry_of_three_fills_says_it_to_the_tick() -> None:
         ("SELL close-position STOP_MARKET stop 58800.1", "stop-loss 2% from entry 60000.1"),
         ("SELL 0.030 TAKE_PROFIT_MARKET stop 62400.0", "take-profit 4% from entry 60000.1"),
     ]
+
+
+def test_a_take_profit_the_settings_no_longer_want_is_cancelled_saying_so() -> None:
+    """A restart with take_profit_pct 0 finds the earlier take-profit on the exchange: it goes,
+    and its why_cancelled names the setting ("replaced: the position is now ..." named a
+    position that had not changed). The stop-loss, still wanted at the same level, stays."""
+    rig = _long_with_its_orders()
+    rig.risk.config = replace(rig.risk.config, take_profit_pct=D(0))
+
+    rig.em._protection.dirty.add("BTCUSDT")
+    rig.em._protection.settle(rig.clock.now_ms())
+
+    assert _cancels(rig) == [("cancel te-3", "no take-profit wanted: risk.take_profit_pct is 0")]
