@@ -468,6 +468,7 @@ class BookKeeper:
     def summary(self) -> BookSummary:
         equity = self.equity()
         net = equity - self.transfers
+        held = tuple(p for p in self.positions() if p.qty)
         return BookSummary(
             orders_submitted=self.orders_submitted,
             orders_by_status=dict(self.orders_by_status),
@@ -486,9 +487,14 @@ class BookKeeper:
             equity=equity,
             peak_equity=max(self.peak_equity, net) if self.peak_equity is not None else net,
             max_drawdown=self.max_drawdown,
-            positions=tuple(p for p in self.positions() if p.qty),
+            positions=held,
             differences=self.differences,
             rejected_events=self.rejected_events,
+            entries_shown={
+                p.symbol: self.instruments[p.symbol].format_price(p.entry_price)
+                for p in held
+                if p.symbol in self.instruments
+            },
         )
 
     # --- market data (hot path) ------------------------------------------------------------

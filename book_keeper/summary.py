@@ -2,7 +2,7 @@
 they began, and the lines the daemon prints of it. Money in USDT, quantities in contracts."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from core.account import Position
@@ -48,6 +48,9 @@ class BookSummary:
     positions: tuple[Position, ...]  # non-flat
     differences: int
     rejected_events: int
+    # each position's average entry said to its instrument's tick (an average of fills printed
+    # with all its 28 digits); a symbol not in it is shown as a balance is (8 decimals)
+    entries_shown: Mapping[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """Human-readable lines for the daemon's closing summary."""
@@ -58,8 +61,13 @@ class BookSummary:
         expired = _EXPIRED_BY if self.orders_by_status.get(_EXPIRED) else ""
         # with its unit when none was paid too ("fees: 0" beside "volume 0 USDT" looked cut)
         fees = ", ".join(f"{v:f} {k}" for k, v in sorted(self.fees.items())) or "0 USDT"
+        shown = self.entries_shown
         positions = (
-            ", ".join(f"{p.symbol} {p.qty:f} @ {p.entry_price:f}" for p in self.positions) or "flat"
+            ", ".join(
+                f"{p.symbol} {p.qty:f} @ {shown.get(p.symbol) or _shown(p.entry_price)}"
+                for p in self.positions
+            )
+            or "flat"
         )
         return [
             f"orders: {self.orders_submitted} submitted ({statuses or 'none finished'}), "

@@ -634,3 +634,15 @@ def test_summary_without_expired_orders_has_no_note_on_them():
     trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
 
     assert "expired" not in bk.summary().lines()[0]
+
+
+def test_summary_says_an_average_entry_of_several_fills_to_the_tick():
+    """0.010 at 60000.0 and 0.020 at 60000.1: the entry averages (600 + 1200.002) / 0.030 =
+    60000.0666..., which the closing line printed with all its digits; said to the tick
+    (0.1): 60000.1."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0")
+    trade_fill(bk, "t-2", 2, BUY, "0.020", "60000.1", fee="0")
+
+    assert bk.positions()[0].entry_price > D("60000.066")  # the books keep it exact
+    assert bk.summary().lines()[6] == "final position: BTCUSDT 0.030 @ 60000.1"
