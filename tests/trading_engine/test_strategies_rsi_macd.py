@@ -15,7 +15,7 @@ from runtime.settings import load_settings
 from tests.trading_engine.support import INSTRUMENTS, MINUTE, T0, make_bar
 from trading_engine.indicators import Macd, Rsi
 from trading_engine.main_trading_strategy import STRATEGIES, TradingStrategy, make_strategy
-from trading_engine.strategies.rsi_macd import RsiMacd, decide
+from trading_engine.strategies.rsi_macd import RsiMacd, decide, fixed_point
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -149,6 +149,22 @@ def test_targets_follow_the_hand_computed_indicators():
     assert got == [D("-9.09090909"), D(0), D("-8.33333333")]
     assert all(isinstance(p[0], TargetPosition) for p in said[3:])
     assert "rsi3=60.61" in said[5][0].reason and ": short" in said[5][0].reason
+    # 1/54 = 0.0185185..., -13/162 = -0.0802469...: four significant digits, no exponent
+    assert said[4][0].reason == "rsi3=83.33 macd_hist=0.01852: flat"
+    assert said[5][0].reason == "rsi3=60.61 macd_hist=-0.08025: short"
+
+
+@pytest.mark.parametrize(
+    ("x", "shown"),
+    [
+        (-9.18512e-05, "-0.00009185"),  # an orders.csv reason read macd_hist=-9.18512e-05
+        (12.34567, "12.35"),
+        (12345.6, "12346"),
+        (0.0, "0"),
+    ],
+)
+def test_a_histogram_is_said_without_exponent(x, shown):
+    assert fixed_point(x) == shown
 
 
 def test_without_shorts_a_down_move_targets_flat():

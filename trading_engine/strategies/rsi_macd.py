@@ -14,6 +14,7 @@ of a target already held. Indicators are O(1) per bar (`trading_engine.indicator
 TA-Lib conventions) on float closes: signal code, not money.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -147,5 +148,14 @@ class RsiMacd(StrategyBase):
                 allow_short=self.allow_short,
             )
         word = {1: "long", -1: "short" if self.allow_short else "flat", 0: "flat"}[side]
-        st.reason = f"rsi{self.rsi_period}={rsi:.2f} macd_hist={hist:.6g}: {word}"
+        st.reason = f"rsi{self.rsi_period}={rsi:.2f} macd_hist={fixed_point(hist)}: {word}"
         return st
+
+
+def fixed_point(x: float, significant: int = 4) -> str:
+    """`x` to `significant` digits without exponent notation: a histogram near zero read
+    `macd_hist=-9.18512e-05` in orders.csv's why_sent."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    places = max(0, significant - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:.{places}f}"
