@@ -184,6 +184,10 @@ def test_a_reached_target_keeps_its_price_and_is_not_re_priced():
     assert s.on_book(book("101.0", "101.1", bar.close_time_ms + 5000), view) == ()
     (again,) = s.on_bar(series.bar("flat"), view)  # HOLD: still long, nothing to work
     assert again.qty == target.qty and again.price == target.price
+    # the side is the earlier BUY's, held (it read "HOLD: long", as if the HOLD went long)
+    assert again.reason.endswith(
+        f"HOLD: long held, at most {s.hold_bars - 1} more bars without a signal"
+    )
 
 
 def test_a_book_running_away_re_prices_the_target_at_most_every_reprice_ms():

@@ -254,6 +254,9 @@ class LogisticRegressionStrategy(StrategyBase):
         p = st.proba
         side = {1: "long", -1: "short" if self.allow_short else "flat", 0: "flat"}[st.side]
         signal = {1: "BUY", -1: "SELL", 0: "HOLD"}[st.signal]
+        if st.signal == 0 and st.side != 0:
+            # "HOLD: short" read as a HOLD that went short: the side is the last signal's, kept
+            side = f"{side} held, at most {st.hold_left} more bars without a signal"
         reason = f"p_buy={p[self._i_buy]:.3f} p_sell={p[self._i_sell]:.3f} {signal}: {side}"
         position = _position(view, symbol)
         if position == st.target:  # reached: keep what was said, nothing to re-price
