@@ -14,6 +14,30 @@ def _num(v: object) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+# When a run has no value of a metric (summary.json's null), as `backtest.metrics` makes them:
+# a walk-forward window of one day has no daily Sharpe, and "None" alone did not say why.
+_NULL_WHEN = {
+    "annualized_return": "a single sample, or a short steep run (past 1e300 % a year)",
+    "sharpe": "a flat equity curve, or a single return",
+    "sortino": "no losing bar",
+    "sharpe_daily": "fewer than two UTC days of returns",
+    "sortino_daily": "fewer than two UTC days of returns, or no losing day",
+    "calmar": "no drawdown",
+    "win_rate": "no closed trade",
+    "profit_factor": "no losing closed trade",
+    "expectancy": "no closed trade",
+}
+
+
+def null_because(metric: str) -> str:
+    """When `metric` is null, said beside it."""
+    return _NULL_WHEN.get(metric, "a run without a value of it")
+
+
+def _value_or_why(value: object, metric: str) -> str:
+    return _num(value) if value is not None else f"n/a (null with {null_because(metric)})"
+
+
 def utc_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -120,19 +144,20 @@ def print_robustness(
     metric = sweep.spec.metric
     chosen = {c.get("window") for c in sweep.choices}
     if sweep.points and not sweep.spec.walk_forward and not sweep.choices:
-        print(f"sweep: no run has a {metric} (it is null in every run, e.g. no closed trades)")
+        print(f"sweep: no run has a {metric} (null in every run: {null_because(metric)})")
     for w in sweep.windows if sweep.spec.walk_forward and sweep.points else ():
         if w.index not in chosen:
             print(
-                f"walk-forward window {w.index}: no in-sample run has a {metric}; the window "
-                "is left out of the out-of-sample return"
+                f"walk-forward window {w.index}: no in-sample run has a {metric} "
+                f"(null with {null_because(metric)}); the window is left out of the "
+                "out-of-sample return"
             )
     for c in sweep.choices:
         settings = " ".join(f"{k}={v}" for k, v in c["settings"].items())
         if "window" in c:
             print(
                 f"walk-forward window {c['window']}: best in-sample by {metric}: {settings}; "
-                f"out-of-sample {metric} {_num(c[f'test_{metric}'])}, "
+                f"out-of-sample {metric} {_value_or_why(c[f'test_{metric}'], metric)}, "
                 f"return {c['test_total_return']:+.4%}"
             )
         else:

@@ -621,10 +621,28 @@ def test_a_sweep_whose_metric_no_run_has_says_so(tmp_path, capsys):
 
     printed = capsys.readouterr().out
     assert (
-        "walk-forward window 0: no in-sample run has a win_rate; the window is left out of the "
-        "out-of-sample return" in printed
+        "walk-forward window 0: no in-sample run has a win_rate (null with no closed trade); "
+        "the window is left out of the out-of-sample return" in printed
     )
     assert "walk-forward out-of-sample return: n/a" in printed
+
+
+def test_a_walk_forward_window_of_one_day_says_why_it_has_no_daily_sharpe(tmp_path, capsys):
+    """sharpe_daily is made of daily returns: a test window of one UTC day has one, and the
+    out-of-sample value read "None" without a word."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text(
+        'metric = "sharpe_daily"\n[grid]\nfast = [10]\n'
+        "[walk_forward]\ntrain_days = 2\ntest_days = 1\n"
+    )
+    run(tmp_path, "--end", "2025-05-08", "--sweep", str(sweep))
+
+    printed = capsys.readouterr().out
+    assert (
+        "out-of-sample sharpe_daily n/a (null with fewer than two UTC days of returns), return "
+        in printed
+    )
+    assert "out-of-sample sharpe_daily None" not in printed
 
 
 def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
@@ -634,9 +652,7 @@ def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
     run(tmp_path, "--end", "2025-05-05T06:00", "--notional", "1e9", "--sweep", str(sweep))
 
     printed = capsys.readouterr().out
-    assert (
-        "sweep: no run has a win_rate (it is null in every run, e.g. no closed trades)" in printed
-    )
+    assert "sweep: no run has a win_rate (null in every run: no closed trade)" in printed
 
 
 @pytest.mark.parametrize(
