@@ -76,9 +76,11 @@ from backtest.data import (
 )
 from backtest.instruments import backtest_instruments, instrument_of
 from backtest.outputs import write_outputs
+from backtest.report import funding_unrecorded_text
 from backtest.report_folder import (
     add_sections,
     check_not_foreign,
+    funding_section,
     gaps_section,
     remove_earlier_outputs,
     write_report,
@@ -587,12 +589,14 @@ def _main(argv: list[str] | None) -> int:
     remove_earlier_outputs(out)
     try:
         write_outputs(result, out)
+        unrecorded = funding_section(result)
         summary = add_sections(
             out,
             {
                 "monte_carlo": None if mc is None else mc.to_dict(),
                 "sweep": None if sweep is None else sweep.to_dict(),
                 "data_gaps": gaps_section(gaps),
+                "funding_unrecorded": unrecorded,
             },
         )
         write_report(args, out, result, summary, write_robustness(out, mc, sweep))
@@ -612,6 +616,8 @@ def _main(argv: list[str] | None) -> int:
         print(
             f"funding: no bundled funding rates of {config.symbol} overlap the data: none settled"
         )
+    if unrecorded is not None:
+        print(f"funding: {funding_unrecorded_text(unrecorded)}")
     if gaps:
         start, bars = max(gaps, key=lambda g: g[1])
         print(

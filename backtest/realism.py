@@ -270,6 +270,33 @@ def bundled_funding(symbol: str, start_ms: int, end_ms: int) -> Path | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class UnrecordedFunding:
+    """The settlements of a run outside the span its funding file records: each settles at
+    rate 0, so the run's funding leaves them out (a file that ends before the data, as the
+    bundled ones do for a later month, would otherwise go unnoticed)."""
+
+    settlements: int  # the run's settlement instants, on the file's interval grid
+    unrecorded: int  # of them, before the file's first rate or after its last
+    recorded_from_ms: int
+    recorded_to_ms: int
+
+
+def unrecorded_funding(
+    funding: FundingRates, start_ms: int, end_ms: int
+) -> UnrecordedFunding | None:
+    """The settlements in [start_ms, end_ms) (ms) that `funding` does not record, None when
+    it covers them all. Only those outside its span count: inside it, a missing time may be no
+    settlement at all (an interval that changed)."""
+    step = funding.interval_ms
+    grid = range(-(-start_ms // step) * step, end_ms, step)
+    first, last = funding.times[0], funding.times[-1]
+    outside = sum(1 for t in grid if t < first or t > last)
+    if not outside:
+        return None
+    return UnrecordedFunding(len(grid), outside, first, last)
+
+
 # --- leverage brackets ------------------------------------------------------------------------
 
 

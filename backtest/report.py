@@ -545,6 +545,27 @@ def _gaps_html(summary: Mapping[str, Any]) -> list[str]:
     return [f"<p><strong>{html.escape(text)}</strong></p>"]
 
 
+def funding_unrecorded_text(section: Mapping[str, Any]) -> str:
+    """summary.json's `funding_unrecorded` as a sentence (console and report.html)."""
+    recorded = (
+        f"{fmt_value('start_ms', section['recorded_from_ms'])} to "
+        f"{fmt_value('end_ms', section['recorded_to_ms'])}"
+    )
+    return (
+        f"{section['file']} records rates from {recorded}; {section['unrecorded']} of the "
+        f"run's {section['settlements']} settlements fall outside it and were settled at rate 0"
+    )
+
+
+def _funding_html(summary: Mapping[str, Any]) -> list[str]:
+    """Settlements the funding file does not record (summary.json `funding_unrecorded`)."""
+    section = summary.get("funding_unrecorded")
+    if not section:
+        return []
+    text = f"Funding: {funding_unrecorded_text(section)}."
+    return [f"<p><strong>{html.escape(text)}</strong></p>"]
+
+
 def _ledger_html(summary: Mapping[str, Any]) -> list[str]:
     """The books' exact money at the end (summary.json `ledger`), as written there."""
     ledger = summary.get("ledger")
@@ -569,6 +590,7 @@ def render_html(summary: Mapping[str, Any], images: Sequence[tuple[str, bytes]])
         f" to {fmt_value('end_ms', m.get('end_ms'))}</p>",
         *_trading_state_html(summary),
         *_gaps_html(summary),
+        *_funding_html(summary),
         "<h2>Summary</h2>",
         _kv_table(
             (k, fmt_value(k, m[k]))

@@ -4,9 +4,10 @@ replacing files no backtest wrote."""
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
-from backtest import report, robustness
+from backtest import realism, report, robustness
 from backtest.cli_values import UsageError
 from backtest.runner import BacktestResult
 from core.redaction import shown_path
@@ -104,3 +105,14 @@ def gaps_section(gaps: list[tuple[int, int]]) -> dict[str, object] | None:
         "missing_bars": sum(n for _, n in gaps),
         "longest": {"from_ms": start, "bars": bars},
     }
+
+
+def funding_section(result: BacktestResult) -> dict[str, object] | None:
+    """summary.json's `funding_unrecorded`: the run's settlements its funding file does not
+    record, settled at rate 0 (None without a file, or when it covers the run)."""
+    source = result.config.funding
+    if source in ("", "none"):
+        return None
+    m = result.summary
+    gap = realism.unrecorded_funding(realism.load_funding(source), m.start_ms, m.end_ms)
+    return None if gap is None else {"file": source, **asdict(gap)}

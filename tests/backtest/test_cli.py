@@ -2,6 +2,7 @@
 bars): outputs, metrics recomputed here from the CSVs, determinism, bad inputs."""
 
 import csv
+import html
 import json
 import math
 import sqlite3
@@ -840,6 +841,38 @@ def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(
     assert (
         json.loads((tmp_path / "o" / "summary.json").read_text())["settings"]["funding"] == "none"
     )
+
+
+def test_funding_rates_that_end_before_the_data_say_how_many_settlements_were_left_out(
+    tmp_path, capsys
+):
+    # The rates stop at 2025-05-05 00:00; the run 00:00 .. 17:00 settles at 00:00, 08:00 and
+    # 16:00: the last two at rate 0, which the console, summary.json and the report say.
+    funding = tmp_path / "f.csv"
+    funding.write_text("time,funding_rate\n1746403200000,0.0001\n")
+
+    out = run(tmp_path, "--end", "2025-05-05T17:00", "--funding", str(funding))
+
+    said = (
+        f"{funding} records rates from 2025-05-05 00:00 UTC to 2025-05-05 00:00 UTC; 2 of the "
+        "run's 3 settlements fall outside it and were settled at rate 0"
+    )
+    assert f"funding: {said}\n" in capsys.readouterr().out
+    assert json.loads((out / "summary.json").read_text())["funding_unrecorded"] == {
+        "file": str(funding),
+        "settlements": 3,
+        "unrecorded": 2,
+        "recorded_from_ms": 1746403200000,
+        "recorded_to_ms": 1746403200000,
+    }
+    assert html.escape(f"Funding: {said}.") in (out / "report.html").read_text()
+
+
+def test_funding_rates_covering_the_data_add_no_line(tmp_path, capsys):
+    out = run(tmp_path, "--end", "2025-05-05T17:00", "--funding", "auto", "--no-html")
+
+    assert "funding:" not in capsys.readouterr().out
+    assert "funding_unrecorded" not in json.loads((out / "summary.json").read_text())
 
 
 def test_a_model_backtest_names_the_model_file_and_its_sha256(tmp_path, capsys):

@@ -424,6 +424,29 @@ def test_auto_funding_picks_the_bundled_file_covering_the_data():
     assert realism.bundled_funding(SYMBOL, 1_600_000_000_000, 1_600_086_400_000) is None
 
 
+def test_the_settlements_a_funding_file_does_not_record_are_counted(tmp_path):
+    # The file records 2025-05-05 08:00 and 16:00; a run of 3 days from 00:00 has 9
+    # settlements (every 8 h from T0 to T0 + 64 h): T0 is before the file, T0 + 24 h .. 64 h
+    # (6) after it, 7 in all.
+    path = write_gz(
+        tmp_path / "f.csv.gz", f"time,funding_rate\n{T0 + 8 * HOUR},1e-4\n{T0 + 16 * HOUR},1e-4\n"
+    )
+    funding = load_funding(path)
+
+    gap = realism.unrecorded_funding(funding, T0, T0 + 72 * HOUR)
+
+    assert gap == realism.UnrecordedFunding(
+        settlements=9, unrecorded=7, recorded_from_ms=T0 + 8 * HOUR, recorded_to_ms=T0 + 16 * HOUR
+    )
+
+
+def test_a_funding_file_covering_the_run_leaves_nothing_unrecorded(tmp_path):
+    path = write_gz(tmp_path / "f.csv.gz", f"time,funding_rate\n{T0},1e-4\n{T0 + 16 * HOUR},0\n")
+
+    # The run [T0 + 1 min, T0 + 17 h) settles at 08:00 and 16:00, both inside the file's span.
+    assert realism.unrecorded_funding(load_funding(path), T0 + 60_000, T0 + 17 * HOUR) is None
+
+
 # --- leverage, brackets, liquidation ----------------------------------------------------------
 
 
