@@ -179,6 +179,27 @@ def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
     chart.exits = (t[changed & (sig == 0)], px[changed & (sig == 0)])
 
 
+# A marker further than this (a fraction) outside the drawn closes' range is of other bars: a
+# trades or signals file of another symbol (BTC fills on ETH bars) drew the price as a flat
+# line under markers at the top of the chart. A fill lies within its bar's low and high.
+FAR_FROM_BARS = 0.1
+
+
+def far_markers(chart: Chart) -> tuple[float, float] | None:
+    """(lowest, highest) marker price when a marker lies over FAR_FROM_BARS outside the range
+    of the drawn closes, else None."""
+    import numpy as np
+
+    drawn = [pts[1] for pts in (chart.buys, chart.sells, chart.exits) if pts is not None]
+    prices = np.concatenate(drawn) if drawn else np.empty(0)
+    if not len(prices):
+        return None
+    lo, hi = float(np.nanmin(chart.close)), float(np.nanmax(chart.close))
+    if prices.min() >= lo * (1 - FAR_FROM_BARS) and prices.max() <= hi * (1 + FAR_FROM_BARS):
+        return None
+    return float(prices.min()), float(prices.max())
+
+
 # About a day of 1m bars: beyond it, in a 12-inch chart, the indicator lines lie on the price
 # line and on each other (`_main` says so, and how to pick a window).
 READABLE_BARS = 1500
@@ -274,6 +295,15 @@ def _main(argv: list[str] | None) -> int:
         add_trades(chart, read_csv(args.trades, "--trades"), f"--trades {args.trades}")
     if args.signals is not None:
         add_signals(chart, read_csv(args.signals, "--signals"), f"--signals {args.signals}")
+    if (far := far_markers(chart)) is not None:
+        flag, path = (
+            ("--trades", args.trades) if args.trades is not None else ("--signals", args.signals)
+        )
+        raise InputError(
+            f"{flag} {path}: prices {far[0]:,.2f} .. {far[1]:,.2f}, far from the closes "
+            f"{min(chart.close):,.2f} .. {max(chart.close):,.2f} of --data {args.data}: "
+            "another symbol's?"
+        )
     plot(chart, out, title=f"{args.data.name}: {len(chart.close)} bars")
     n_buy = 0 if chart.buys is None else len(chart.buys[0])
     n_sell = 0 if chart.sells is None else len(chart.sells[0])

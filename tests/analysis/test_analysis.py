@@ -328,6 +328,43 @@ def test_visualize_shows_the_fills_from_the_first_open_to_the_last_close():
     assert chart.buys is not None and list(chart.buys[0]) == inside
 
 
+def test_visualize_refuses_the_fills_of_another_symbol(backtest, tmp_path, capsys):
+    """BTCUSDT fills (~103,000) on ETHUSDT bars (~2,400) drew the price as a flat line at the
+    bottom of the chart, the markers at its top, and said nothing."""
+    eth = ROOT / "exchange_sim/data/klines/ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
+    out = tmp_path / "price.png"
+    argv = ["--data", str(eth), "--start", "2025-05-09", "--end", "2025-05-10",
+            "--trades", str(backtest / "trades.csv"), "--out", str(out)]  # fmt: skip
+
+    assert visualize.main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("analysis.visualize: error: --trades ")
+    assert "far from the closes" in err and "another symbol's?" in err
+    assert not out.exists()
+
+
+def test_visualize_refuses_signals_priced_far_from_the_bars(tmp_path, capsys):
+    sig = tmp_path / "signals.csv"  # closes of 10 against the week's ~94,000
+    sig.write_text(f"open_time,close,signal\n{T0},10,1\n{T0 + M1},10,-1\n")
+    argv = ["--data", str(WEEK), "--end", "2025-05-05T01:00", "--signals", str(sig),
+            "--out", str(tmp_path / "p.png")]  # fmt: skip
+
+    assert visualize.main(argv) == 2
+
+    assert "--signals" in capsys.readouterr().err
+
+
+def test_visualize_takes_markers_within_a_tenth_of_the_closes_range():
+    chart = _chart([T0, T0 + M1])  # closes 100 and 101
+    chart.buys = (np.array([T0 + M1]), np.array([90.0]))
+    chart.sells = (np.array([T0 + 2 * M1]), np.array([111.1]))
+
+    assert visualize.far_markers(chart) is None
+    chart.sells = (np.array([T0 + 2 * M1]), np.array([111.2]))
+    assert visualize.far_markers(chart) == (90.0, 111.2)
+
+
 @pytest.mark.parametrize("method", ["pearson", "spearman"])
 def test_correlation_heatmap_numbers(tmp_path, capsys, method):
     out = tmp_path / "corr.png"
