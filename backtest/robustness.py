@@ -41,6 +41,7 @@ from backtest.runner import (
     BacktestResult,
     run_backtest,
 )
+from core.early_interrupt import workers_deaf_to_ctrl_c
 from core.toml_text import toml_shown
 from trading_engine.main_trading_strategy import make_strategy
 
@@ -176,7 +177,9 @@ def _joblib_map(
 
     def run(done: Any) -> list[list[Any]]:
         calls = (delayed(_stripe)(fn, shared, items[i::k], done) for i in range(k))
-        return list(Parallel(n_jobs=k)(calls))
+        with workers_deaf_to_ctrl_c():  # the call starts the workers, list() waits on them
+            stripes = Parallel(n_jobs=k, return_as="generator")(calls)
+        return list(stripes)
 
     if bar is None:
         stripes = run(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.early_interrupt import workers_deaf_to_ctrl_c
 from model.input_error import InputError
 
 
@@ -31,7 +32,8 @@ def parallel_map(
 
         n = max(1, min(jobs, len(tasks)))
         out = []
-        gen = Parallel(n_jobs=n, return_as="generator")(delayed(fn)(*shared, *t) for t in tasks)
+        with workers_deaf_to_ctrl_c():  # the call starts the workers, the loop waits on them
+            gen = Parallel(n_jobs=n, return_as="generator")(delayed(fn)(*shared, *t) for t in tasks)
         for r in gen:
             out.append(r)
             bar.update(1)
