@@ -89,13 +89,26 @@ class DownloadReport:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC ISO time to the second, to the ms when it has some (an aggregate trade's time
+    bounds a range the exchange did not serve)."""
+    t = datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{t}.{ms % 1000:03d}Z" if ms % 1000 else f"{t}Z"
+
+
+def length_text(ms: int) -> str:
+    """A range's length in whole minutes and the seconds beyond them: `3 min 38.549 s`, not
+    `3.64248 min` (a range ending at a trade's time is no whole number of minutes)."""
+    minutes, rest_ms = divmod(ms, 60_000)
+    seconds = f"{rest_ms / 1000:g} s"
+    if not rest_ms:
+        return f"{minutes} min"
+    return f"{minutes} min {seconds}" if minutes else seconds
 
 
 def _fmt_ranges(ranges: list[Range], timed: bool = False, limit: int = 20) -> str:
     """Half-open ranges as `[a, b)`; ms ranges as ISO UTC times with their length."""
     if timed:
-        parts = [f"[{_iso(a)}, {_iso(b)}) ({(b - a) / 60_000:g} min)" for a, b in ranges[:limit]]
+        parts = [f"[{_iso(a)}, {_iso(b)}) ({length_text(b - a)})" for a, b in ranges[:limit]]
     else:
         parts = [f"[{a}, {b})" for a, b in ranges[:limit]]
     text = ", ".join(parts)

@@ -15,7 +15,7 @@ import pytest
 import fetch_historical
 from exchange_sim.server import LocalExchange
 from gateway.market_rest import IpBanStop
-from market_history.download import DownloadReport
+from market_history.download import DownloadReport, length_text
 from market_history.schema import Kind
 from market_history.store import HistoryStore
 from tests.ctrl_c import ctrl_c_while_importing
@@ -534,6 +534,30 @@ def test_an_agg_trades_report_gives_its_skipped_and_later_times_as_utc_times() -
         "not yet available (after the exchange's now): "
         "[2025-05-05T00:04:00Z, 2025-05-05T00:05:00Z) (1 min)"
     )
+
+
+def test_a_range_that_ends_at_a_trade_gives_its_length_in_minutes_and_seconds() -> None:
+    # A fresh local exchange's first trade at 00:03:38.549 ended the range it did not serve:
+    # "[2025-05-05T00:00:00Z, 2025-05-05T00:03:38Z) (3.64248 min)".
+    report = DownloadReport(
+        symbol="BTCUSDT",
+        kind="aggTrades",
+        start_ms=1746403200000,  # 2025-05-05T00:00:00Z
+        end_ms=1746403500000,
+        not_served=[(1746403200000, 1746403418549)],
+    )
+
+    assert report.lines()[-1].endswith(
+        "[2025-05-05T00:00:00Z, 2025-05-05T00:03:38.549Z) (3 min 38.549 s)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(120_000, "2 min"), (5_760 * 60_000, "5760 min"), (38_500, "38.5 s"), (61_000, "1 min 1 s")],
+)
+def test_a_range_length_is_whole_minutes_and_the_seconds_beyond(ms, text) -> None:
+    assert length_text(ms) == text
 
 
 def test_help_shows_the_defaults(capsys) -> None:
