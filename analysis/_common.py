@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -94,12 +95,15 @@ def load_klines(
     df = to_float_columns(df, ("open_time",))
     df["open_time"] = open_time_ms(df["open_time"].to_numpy(dtype="int64"))
     start_ms, end_ms = parse_time(start), parse_time(end)
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise InputError(f"--end must be after --start (got --start {start} --end {end})")
+    whole = df["open_time"]
     if end_ms is not None:
         df = df[df["open_time"] < end_ms]
     if start_ms is not None:
         df = _from_start(df, start_ms, warm_bars)
     if not len(df) or (start_ms is not None and not (df["open_time"] >= start_ms).any()):
-        raise InputError(f"--data {path}: no bars in the requested window")
+        raise InputError(f"--data {path}: no bars in the requested window{_span(whole)}")
     # Checked in the window only (before reset_index, so a bad cell is named by its file row).
     values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
     values += tuple(c for c in extra if c in df.columns)
@@ -111,6 +115,19 @@ def load_klines(
     if (px <= 0).any():
         raise InputError(f"--data {path}: non-positive prices")
     return df
+
+
+def _span(open_time: pd.Series) -> str:
+    """` (the data runs from A to B UTC)`, its first and last bars' open times, as the
+    backtester says it: a window that misses the file is told where the file is."""
+    if not len(open_time):
+        return ""
+    first, last = (_utc_minute(int(open_time.min())), _utc_minute(int(open_time.max())))
+    return f" (the data runs from {first} to {last} UTC)"
+
+
+def _utc_minute(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _from_start(df: pd.DataFrame, start_ms: int, warm_bars: int) -> pd.DataFrame:

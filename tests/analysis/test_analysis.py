@@ -456,6 +456,30 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, monkeypatch, module, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("module", [visualize, correlation])
+def test_an_end_before_the_start_is_said_as_such(tmp_path, capsys, module):
+    argv = ["--data", str(WEEK), "--start", "2025-05-08", "--end", "2025-05-06",
+            "--out", str(tmp_path / "x.png")]  # fmt: skip
+
+    assert module.main(argv) == 2
+
+    assert capsys.readouterr().err == (
+        f"{module.__name__}: error: --end must be after --start "
+        "(got --start 2025-05-08 --end 2025-05-06)\n"
+    )
+
+
+def test_a_window_outside_the_data_says_where_the_data_is(tmp_path, capsys):
+    argv = ["--data", str(WEEK), "--start", "2026-01-01", "--out", str(tmp_path / "x.png")]
+
+    assert visualize.main(argv) == 2
+
+    assert capsys.readouterr().err.endswith(
+        ": no bars in the requested window (the data runs from 2025-05-05 00:00 to "
+        "2025-05-11 23:59 UTC)\n"
+    )
+
+
 def test_bad_signals_exit_2(tmp_path, capsys):
     sig = tmp_path / "s.csv"
     sig.write_text("time_ms,close,signal\n0,100,0.5\n1,101,1\n")
