@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -141,7 +142,9 @@ def build(
     )
 
 
-def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
+def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> int:
+    """The fills inside the bars' span as buy and sell markers; returns how many fills the
+    file has in all."""
     need_columns(trades, ("time_ms", "side", "price"), what)
     numeric_columns(trades, ("time_ms", "price"), what)
     trades = to_float_columns(trades, ("time_ms", "price"))
@@ -153,6 +156,7 @@ def add_trades(chart: Chart, trades: pd.DataFrame, what: str) -> None:
         sel = tr[mask]
         pts = (sel["time_ms"].to_numpy(dtype="int64"), sel["price"].to_numpy(dtype=float))
         setattr(chart, name, pts)
+    return len(trades)
 
 
 def add_signals(chart: Chart, signals: pd.DataFrame, what: str) -> None:
@@ -249,6 +253,10 @@ def plot(chart: Chart, out: Path, title: str = "") -> Path:
 WARM_BARS = 1500
 
 
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _warm_bars(periods: list[int]) -> int:
     """Enough bars for every SMA and band to be ready at --start (a longer one than
     WARM_BARS too); the EMAs, seeded once, converge over them."""
@@ -291,8 +299,9 @@ def _main(argv: list[str] | None) -> int:
         bb_width=args.bb_width,
         warm_bars=0 if start_ms is None else int((bars["open_time"] < start_ms).sum()),
     )
+    fills = 0
     if args.trades is not None:
-        add_trades(chart, read_csv(args.trades, "--trades"), f"--trades {args.trades}")
+        fills = add_trades(chart, read_csv(args.trades, "--trades"), f"--trades {args.trades}")
     if args.signals is not None:
         add_signals(chart, read_csv(args.signals, "--signals"), f"--signals {args.signals}")
     if (far := far_markers(chart)) is not None:
@@ -309,6 +318,10 @@ def _main(argv: list[str] | None) -> int:
     n_sell = 0 if chart.sells is None else len(chart.sells[0])
     print(f"{len(chart.close)} bars, {', '.join(chart.lines) or 'no indicators'}, "
           f"{n_buy} buys, {n_sell} sells -> {out}")  # fmt: skip
+    if fills and not n_buy + n_sell:
+        span = f"{_utc(chart.times_ms[0] - chart.interval_ms)} .. {_utc(chart.times_ms[-1])}"
+        print(f"  (none of the {fills} fills of --trades {args.trades} is within the bars "
+              f"drawn, {span} UTC)")  # fmt: skip
     if len(chart.close) > READABLE_BARS and chart.lines:
         print(f"  ({len(chart.close)} bars in one chart: the indicator lines lie on the price; "
               "--start and --end draw a window in which they can be told apart)")  # fmt: skip

@@ -355,6 +355,25 @@ def test_visualize_refuses_signals_priced_far_from_the_bars(tmp_path, capsys):
     assert "--signals" in capsys.readouterr().err
 
 
+def test_visualize_says_when_no_fill_of_the_trades_file_is_within_the_bars(
+    backtest, tmp_path, capsys, monkeypatch
+):
+    """The backtest's fills are of 2025-05-09; drawn over 05-06 they were '0 buys, 0 sells'
+    and nothing said why."""
+    monkeypatch.setattr(visualize, "plot", lambda chart, out, title="": None)
+    trades = backtest / "trades.csv"
+    fills = len(pd.read_csv(trades))
+    argv = ["--data", str(WEEK), "--start", "2025-05-06", "--end", "2025-05-06T06:00",
+            "--trades", str(trades), "--out", str(tmp_path / "p.png")]  # fmt: skip
+
+    assert visualize.main(argv) == 0
+
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"  (none of the {fills} fills of --trades {trades} is within the bars drawn, "
+        "2025-05-06 00:00 .. 2025-05-06 06:00 UTC)"
+    )
+
+
 def test_visualize_takes_markers_within_a_tenth_of_the_closes_range():
     chart = _chart([T0, T0 + M1])  # closes 100 and 101
     chart.buys = (np.array([T0 + M1]), np.array([90.0]))
