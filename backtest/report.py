@@ -332,8 +332,20 @@ def _fan(ax: Any, x: np.ndarray, paths: np.ndarray) -> None:
     ax.legend(loc="best", fontsize=8)  # not over the median: upper left hid a falling start
 
 
-def plot_sweep_heatmap(table: Any, title: str, path: Path) -> Path | None:
-    """A 2-D grid's metric as an annotated heatmap (`robustness.heatmap_table`'s output)."""
+def metric_text(metric: str, value: float, places: int = 4) -> str:
+    """A sweep metric's value as the report gives it: a fraction metric (total_return,
+    max_drawdown, win_rate, ...) in percent, a return with its sign; any other to 4
+    significant digits. A heatmap of total_return read -0.0153 where every other figure of
+    the run is a percentage."""
+    if not math.isfinite(value):
+        return "n/a"
+    if metric in PERCENT_METRICS:
+        return f"{value:+.{places}%}" if "return" in metric else f"{value:.{places}%}"
+    return f"{value:.4g}"
+
+
+def plot_sweep_heatmap(table: Any, metric: str, title: str, path: Path) -> Path | None:
+    """A 2-D grid's `metric` as an annotated heatmap (`robustness.heatmap_table`'s output)."""
     plt = _pyplot()
     if plt is None or table is None:
         return None
@@ -346,7 +358,7 @@ def plot_sweep_heatmap(table: Any, title: str, path: Path) -> Path | None:
     ax.set_ylabel(ky)
     for i in range(len(ys)):
         for j in range(len(xs)):
-            text = "n/a" if not np.isfinite(m[i, j]) else f"{m[i, j]:.3g}"
+            text = metric_text(metric, float(m[i, j]), places=2)
             ax.text(j, i, text, ha="center", va="center", fontsize=8, bbox=_LABEL_BOX)
     ax.set_title(title)
     fig.tight_layout()

@@ -80,7 +80,8 @@ def write_robustness(
         robustness.write_sweep_csv(sweep, out / "sweep.csv")
         table = robustness.heatmap_table(sweep)
         title = ("mean out-of-sample " if sweep.spec.walk_forward else "") + sweep.spec.metric
-        pngs.append(report.plot_sweep_heatmap(table, title, out / "sweep_heatmap.png"))
+        heatmap = out / "sweep_heatmap.png"
+        pngs.append(report.plot_sweep_heatmap(table, sweep.spec.metric, title, heatmap))
     return [p for p in pngs if p is not None]
 
 

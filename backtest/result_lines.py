@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 from backtest import robustness
 from backtest.instruments import backtest_instruments
+from backtest.report import metric_text
 from backtest.runner import BacktestResult
 
 
-def _num(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _metric(metric: str, v: object) -> str:
+    return metric_text(metric, v) if isinstance(v, float) else str(v)
 
 
 # When a run has no value of a metric (summary.json's null), as `backtest.metrics` makes them:
@@ -35,7 +36,9 @@ def null_because(metric: str) -> str:
 
 
 def _value_or_why(value: object, metric: str) -> str:
-    return _num(value) if value is not None else f"n/a (null with {null_because(metric)})"
+    return (
+        _metric(metric, value) if value is not None else f"n/a (null with {null_because(metric)})"
+    )
 
 
 def utc_text(ms: int) -> str:
@@ -162,7 +165,7 @@ def print_robustness(
             )
         else:
             print(
-                f"sweep best by {metric}: {settings} -> {metric} {_num(c[metric])}, "
+                f"sweep best by {metric}: {settings} -> {metric} {_metric(metric, c[metric])}, "
                 f"return {c['total_return']:+.4%}"
             )
     if sweep.spec.walk_forward:

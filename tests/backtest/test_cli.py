@@ -594,7 +594,12 @@ def test_a_sweep_from_the_command_line(tmp_path, capsys):
     assert (out / "sweep_heatmap.png").read_bytes().startswith(b"\x89PNG")
     assert "Parameter sweep" in (out / "report.html").read_text()
     printed = capsys.readouterr().out
-    assert f"sweep best by total_return: fast={best['fast']} slow={best['slow']}" in printed
+    # The metric in percent, as every other return of the run (it printed 0.0004365).
+    shown = f"{float(best['total_return']):+.4%}"
+    assert (
+        f"sweep best by total_return: fast={best['fast']} slow={best['slow']} -> total_return "
+        f"{shown}, return {shown}"
+    ) in printed
 
 
 def test_a_sweep_says_which_grid_points_the_strategy_refused(tmp_path, capsys):

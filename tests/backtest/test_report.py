@@ -484,3 +484,18 @@ def test_the_equity_chart_says_what_ran_and_its_two_figures():
     assert report.equity_title("BTCUSDT", "sma_crossover", -0.028337130835, 0.029173912251) == (
         "BTCUSDT sma_crossover: return -2.8337%, max drawdown 2.9174%"
     )
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "places", "text"),
+    [
+        ("total_return", -0.0153421, 2, "-1.53%"),  # a heatmap cell read -0.0153
+        ("total_return", 0.000436482, 4, "+0.0436%"),
+        ("max_drawdown", 0.0117554, 2, "1.18%"),
+        ("win_rate", 0.22058823, 2, "22.06%"),
+        ("sharpe", -27.1025067, 2, "-27.1"),
+        ("profit_factor", float("nan"), 2, "n/a"),
+    ],
+)
+def test_a_sweep_metric_is_shown_in_percent_when_it_is_a_fraction(metric, value, places, text):
+    assert report.metric_text(metric, value, places=places) == text
