@@ -489,6 +489,11 @@ def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
     return intro + _grid_table(header, _bands_rows(mc))
 
 
+def _settings_text(settings: Mapping[str, Any]) -> str:
+    """A grid point as `fast=10, slow=50` (the best one read `{'fast': 10}`, a Python dict)."""
+    return html.escape(", ".join(f"{k}={v}" for k, v in settings.items()))
+
+
 def _sweep_html(sweep: Mapping[str, Any]) -> str:
     metric = sweep["metric"]
     parts = [
@@ -510,7 +515,7 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
                 fmt_value("test_start_ms", w["test_start_ms"])
                 + " - "
                 + fmt_value("test_end_ms", w["test_end_ms"]),
-                html.escape(", ".join(f"{k}={v}" for k, v in w["settings"].items())),
+                _settings_text(w["settings"]),
                 fmt_value(metric, w[f"train_{metric}"]),
                 fmt_value(metric, w[f"test_{metric}"]),
                 fmt_value("total_return", w["test_total_return"]),
@@ -525,7 +530,7 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
         parts.append(
             _kv_table(
                 [
-                    ("best settings", html.escape(str(best["settings"]))),
+                    ("best settings", _settings_text(best["settings"])),
                     *((k, fmt_value(k, v)) for k, v in best.items() if k != "settings"),
                 ]
             )

@@ -277,6 +277,23 @@ def test_the_walk_forward_table_shows_each_windows_out_of_sample_result():
     assert "windows compounded: -1.020%" in section
 
 
+def test_the_best_grid_point_reads_as_the_console_gives_it():
+    s = _summary()
+    s["sweep"] = {
+        "file": "grid.toml",
+        "metric": "total_return",
+        "points": 4,
+        "runs": 4,
+        "skipped": [],
+        "best": {"settings": {"fast": 10, "slow": 50}, "total_return": -0.01, "sharpe": -3.5},
+    }
+
+    section = report.render_html(s, []).split("<h2>Parameter sweep</h2>")[1]
+
+    # It read {&#x27;fast&#x27;: 10, &#x27;slow&#x27;: 50}: a Python dict.
+    assert "<th>best settings</th><td>fast=10, slow=50</td>" in section
+
+
 def test_fills_are_split_into_long_and_short_entries_reversals_exits_and_stops():
     from decimal import Decimal as D
     from types import SimpleNamespace as Fill
