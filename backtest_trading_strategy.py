@@ -106,6 +106,7 @@ from runtime.flags import (
     SecretSafeParser,
     StoreOnce,
     error_line,
+    exit_status,
     interrupted_line,
     path_text,
 )
@@ -634,4 +635,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -54,7 +54,7 @@ from market_history.download import DownloadReport, download_agg_trades, downloa
 from market_history.history import utc_timestamp
 from market_history.schema import KLINE_INTERVALS, Kind, normalize_symbol
 from market_history.store import DamagedFile, HistoryStore
-from runtime.flags import SecretSafeParser, error_line, interrupted_line, path_text
+from runtime.flags import SecretSafeParser, error_line, exit_status, interrupted_line, path_text
 
 imports_done()  # `main` takes Ctrl+C from here
 
@@ -381,4 +381,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

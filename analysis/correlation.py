@@ -34,7 +34,7 @@ from analysis._common import (
     run,
     save,
 )
-from runtime.flags import StoreOnce, nonempty_path
+from runtime.flags import StoreOnce, exit_status, nonempty_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,4 +166,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

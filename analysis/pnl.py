@@ -49,7 +49,7 @@ from analysis._common import (
 )
 from backtest.metrics import FillRow, trade_ends, trade_role
 from core.enums import Side
-from runtime.flags import nonempty_path
+from runtime.flags import exit_status, nonempty_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -306,4 +306,4 @@ def summary(pnl: Pnl) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -46,7 +46,7 @@ from analysis._common import (
     times,
 )
 from model.inputs import to_float_columns
-from runtime.flags import StoreOnce, nonempty_path
+from runtime.flags import StoreOnce, exit_status, nonempty_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -333,4 +333,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -115,7 +115,7 @@ from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import LimitCounts, RiskManager
-from runtime.flags import ToolParser, error_line, nonempty_path, path_text
+from runtime.flags import ToolParser, error_line, exit_status, nonempty_path, path_text
 from trading_engine import slow_calls
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.main_trading_strategy import build_strategy, strategy_factory
@@ -1238,4 +1238,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -79,6 +79,7 @@ from runtime.flags import (
     OneLineParser,
     StoreOnce,
     error_line,
+    exit_status,
     path_text,
     print_lines,
 )
@@ -724,4 +725,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

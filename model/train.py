@@ -76,6 +76,7 @@ from runtime.flags import (
     SecretSafeParser,
     StoreOnce,
     error_line,
+    exit_status,
     interrupted_line,
     nonempty_path,
 )
@@ -630,4 +631,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -3,8 +3,9 @@ it)."""
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,6 +21,22 @@ def print_lines(lines: Iterable[str]) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit either
+
+
+def exit_status(main: Callable[[], int]) -> int:
+    """`main()`'s exit status, as a command's `__main__` passes it to `sys.exit`, with no
+    BrokenPipeError traceback when the reader of its output goes away early (`| head -1`: the
+    backtester printed one after its first line). A command the closed pipe stopped midway
+    exits as SIGPIPE stops a Unix tool, with the shell's status for that (141); one that had
+    finished keeps its own, as `print_lines` does. Either way stdout then goes to /dev/null,
+    so that the exit's flush raises nothing."""
+    status = 128 + signal.SIGPIPE
+    try:
+        status = main()
+        sys.stdout.flush()  # the lines still buffered: a pipe closed before them breaks here
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return status
 
 
 def shown_argument_error(message: str) -> str:
