@@ -127,8 +127,31 @@ def strategy_kwargs(
         params["order_notional_usdt"] = positive_usdt(args.notional, "--notional")
     if args.model is not None:
         params["model_path"] = args.model
-    params.update(_params(args.param))
+    given = _params(args.param)
+    _check_param_flags(args, given)
+    params.update(given)
     return params
+
+
+# The strategy parameter each flag sets, by argparse dest: a --param of the same key replaced
+# the flag's value without a word (`--fast 5 --param fast=7` traded fast 7).
+_FLAG_PARAMS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "fast": ("--fast", "fast"),
+        "slow": ("--slow", "slow"),
+        "notional": ("--notional", "order_notional_usdt"),
+        "model": ("--model", "model_path"),
+    }
+)
+
+
+def _check_param_flags(args: argparse.Namespace, given: Mapping[str, object]) -> None:
+    """A --param KEY=VALUE whose KEY a flag given also sets is refused, naming both."""
+    for dest, (option, key) in _FLAG_PARAMS.items():
+        value = getattr(args, dest)
+        if value is not None and key in given:
+            pair = next(p for p in args.param if p.partition("=")[0].strip() == key)
+            raise UsageError(f"{option} {value} and --param {pair} both set {key}: keep one")
 
 
 def check_order_cap(
@@ -235,11 +258,15 @@ def _params(pairs: list[str]) -> dict[str, object]:
     """`--param KEY=VALUE`s as keyword arguments: VALUE read as a TOML value (10, 0.5, true,
     "text"), else taken as text, as `[strategy.params]` would give it."""
     out: dict[str, object] = {}
+    typed: dict[str, str] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UsageError(f"--param {pair}: expected KEY=VALUE, e.g. --param lookback=20")
+        if key in typed:  # the last one won without a word
+            raise UsageError(f"--param {typed[key]} and --param {pair} both set {key}: keep one")
+        typed[key] = pair
         try:
             out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:

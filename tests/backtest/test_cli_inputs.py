@@ -617,3 +617,24 @@ def test_a_grid_whose_every_point_is_refused_is_refused_before_the_data_is_read(
         "(first: order_notional_usdt=2000: order_notional_usdt 2000 is above "
         "max_order_notional_usdt 500 of the risk limits: every entry would be denied)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--fast", "5", "--param", "fast=7"], "--fast 5 and --param fast=7 both set fast"),
+        (["--param", "slow=40", "--slow", "30"], "--slow 30 and --param slow=40 both set slow"),
+        (["--notional", "500", "--param", "order_notional_usdt=300"],
+         "--notional 500 and --param order_notional_usdt=300 both set order_notional_usdt"),
+        (["--param", "fast=7", "--param", "fast=8"],
+         "--param fast=7 and --param fast=8 both set fast"),
+    ],
+)  # fmt: skip
+def test_two_flags_setting_one_strategy_parameter_are_refused_naming_both(
+    tmp_path, capsys, monkeypatch, flags, says
+):
+    # The --param replaced --fast without a word: `--fast 5 --param fast=7` traded fast 7, and
+    # of two --param fast= the last one.
+    _no_run(monkeypatch)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), *flags)
+    assert err == f"backtest_trading_strategy.py: error: {says}: keep one\n"
