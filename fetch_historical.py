@@ -110,8 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--interval",
-        default="1m",
-        help=f"klines only: the bar length, one of {', '.join(KLINE_INTERVALS)}",
+        help=f"klines only: the bar length, one of {', '.join(KLINE_INTERVALS)} (default: 1m)",
     )
     p.add_argument(
         "--start",
@@ -217,6 +216,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         args.symbol = normalize_symbol(args.symbol)
     except ValueError as exc:
         raise BadArguments(f"--symbol: {exc}") from None
+    if args.kind == "aggTrades" and args.interval is not None:  # it went unused, unsaid
+        raise BadArguments(f"--interval {args.interval} is for --kind klines: aggTrades have none")
+    if args.interval is None:
+        args.interval = "1m"
     if args.kind == "klines" and args.interval not in KLINE_INTERVALS:
         raise BadArguments(
             f"--interval: unknown interval {args.interval!r} (one of {', '.join(KLINE_INTERVALS)})"

@@ -592,6 +592,23 @@ def test_impossible_dates_exit_2_with_one_line_before_any_request(
     assert not out.exists()  # nothing was created: the run never started
 
 
+def test_an_interval_for_agg_trades_exits_2_with_one_line_before_any_request(
+    capsys, tmp_path
+) -> None:
+    # Aggregate trades have no interval: --interval 5m went unused without a word.
+    out = tmp_path / "store"
+    code, err = cli_main(
+        capsys, "--symbol", "BTCUSDT", "--kind", "aggTrades", "--interval", "5m",
+        "--start", START, "--end", END, "--base-url", "http://127.0.0.1:9", "--out", str(out),
+    )  # fmt: skip
+
+    assert code == 2
+    assert err == (
+        "fetch_historical.py: error: --interval 5m is for --kind klines: aggTrades have none\n"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("kind", ["file", "proc", "under-proc", "under-file"])
 def test_out_that_cannot_hold_the_store_exits_2_with_one_line(capsys, tmp_path, kind) -> None:
     a_file = tmp_path / "a-file"
