@@ -41,6 +41,7 @@ if __name__ == "__main__":
 
 import argparse
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -402,8 +403,11 @@ def _report_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | None:
-    """Flags checked and the sweep file read before anything runs."""
+def _check_robustness_args(
+    args: argparse.Namespace, given: Mapping[str, str]
+) -> robustness.SweepSpec | None:
+    """Flags checked and the sweep file read before anything runs; `given`: {dest: option}
+    of the flags typed."""
     if args.monte_carlo < 0:
         raise UsageError("--monte-carlo must be >= 0")
     if not 0 <= args.mc_latency_ms <= realism.MAX_LATENCY_MS:
@@ -411,7 +415,26 @@ def _check_robustness_args(args: argparse.Namespace) -> robustness.SweepSpec | N
     non_negative(args.mc_slippage_bps, "--mc-slippage-bps", most=MAX_SLIPPAGE_BPS)
     if args.jobs == 0 or args.jobs < -1:
         raise UsageError("--jobs must be >= 1, or -1 for every core")
+    if unused := unused_robustness_flag(given, args.monte_carlo > 0, args.sweep is not None):
+        raise UsageError(unused)
     return None if args.sweep is None else robustness.load_sweep(args.sweep)
+
+
+# The flags that shape only the Monte Carlo runs, and those that spread the robustness runs
+# over processes: without those runs they went unused without a word.
+_MONTE_CARLO_FLAGS = ("mc_latency_ms", "mc_slippage_bps")
+_PARALLEL_FLAGS = ("jobs", "dask_scheduler")
+
+
+def unused_robustness_flag(given: Mapping[str, str], monte_carlo: bool, sweep: bool) -> str | None:
+    """Why a robustness flag typed (`given`: {dest: option}) would change nothing, else None."""
+    for dest in _MONTE_CARLO_FLAGS:
+        if dest in given and not monte_carlo:
+            return f"{given[dest]} is for --monte-carlo N (N > 0): there is no random run"
+    for dest in _PARALLEL_FLAGS:
+        if dest in given and not (monte_carlo or sweep):
+            return f"{given[dest]} is for --monte-carlo or --sweep: one run is not spread"
+    return None
 
 
 def _run_monte_carlo(
@@ -516,9 +539,10 @@ def _main(argv: list[str] | None) -> int:
         if args.model is not None and not Path(args.model).exists():
             raise UsageError(f"model file not found: {args.model}")
         maker, taker = maker_taker_fees(args.fees)
-        sweep_spec = _check_robustness_args(args)
+        given = _given_flags(flags)[1]
+        sweep_spec = _check_robustness_args(args, given)
         if sweep_spec is not None:
-            check_fixed_flags(sweep_spec.fixed, args, _given_flags(flags)[1])
+            check_fixed_flags(sweep_spec.fixed, args, given)
         params = strategy_kwargs(args, settings, strategy)
         config = BacktestConfig(
             symbol=traded_symbol(args, settings),

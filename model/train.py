@@ -540,8 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--notional",
-        default="1000",
-        help="holdout backtest position size, USDT (default: %(default)s)",
+        help="holdout backtest position size, USDT (default: 1000)",
     )
     add_train_arguments(ap)
     return ap
@@ -568,12 +567,17 @@ def _main(argv: list[str] | None) -> int:
         check_backtest_symbol(symbol)
     elif args.backtest_out is not None:
         raise InputError("--backtest-out needs --holdout-days")
+    given_notional = args.notional is not None
+    if not given_notional:
+        args.notional = "1000"
     try:
         notional = Decimal(args.notional)
     except InvalidOperation:
         notional = Decimal(-1)
     if not notional.is_finite() or notional <= 0:
         raise InputError(f"--notional {args.notional!r}: expected a number > 0")
+    if given_notional and holdout is None:  # it went unused without a word
+        raise InputError("--notional needs --holdout-days (it sizes the holdout backtest)")
 
     check_out(args.out)
     if args.backtest_out is not None and (problem := write_problem(args.backtest_out)):

@@ -669,6 +669,11 @@ def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
         (["--monte-carlo", "-1"], "--monte-carlo must be >= 0"),
         (["--jobs", "0"], "--jobs must be >= 1"),
         (["--mc-slippage-bps", "x"], "bad --mc-slippage-bps"),
+        # Each went unused without a word.
+        (["--mc-latency-ms", "50"], "--mc-latency-ms is for --monte-carlo N (N > 0)"),
+        (["--monte-carlo", "0", "--mc-slippage-bps", "3"], "--mc-slippage-bps is for --monte"),
+        (["--jobs", "2"], "--jobs is for --monte-carlo or --sweep: one run is not spread"),
+        (["--dask-scheduler", "tcp://127.0.0.1:1"], "--dask-scheduler is for --monte-carlo or"),
     ],
 )
 def test_bad_robustness_inputs_exit_2_with_one_line(tmp_path, capsys, extra, says):

@@ -98,6 +98,8 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         ),
         (["--holdout-days", "7.5"], "--holdout-days 7.5: no bars left to train on\n"),
         (["--backtest-out", "bt"], "--backtest-out needs --holdout-days"),
+        # It sized nothing without a holdout backtest, and said nothing.
+        (["--notional", "500"], "--notional needs --holdout-days (it sizes the holdout"),
         (["--holdout-days", "1", "--flow", "on"], "without taker volume"),
         (["--notional", "abc"], "--notional 'abc'"),
         (["--c", "inf"], "--c inf: expected finite numbers > 0"),
