@@ -237,6 +237,11 @@ def _count(n: int, noun: str) -> str:
 MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
 
 
+# A signals file's position size (USDT) and fee per side (a fraction of it), unless given.
+SIGNALS_NOTIONAL = 1000.0
+SIGNALS_FEE = 0.0005
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
@@ -250,18 +255,22 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument(
         "--notional",
         type=float,
-        default=1000.0,
-        help="signals: position size, USDT (default: %(default)g)",
+        help=f"signals: position size, USDT (default: {SIGNALS_NOTIONAL:g})",
     )
     ap.add_argument(
         "--fee",
         type=float,
-        default=0.0005,
-        help="signals: fee per side, a fraction of the notional (default: %(default)g)",
+        help=f"signals: fee per side, a fraction of the notional (default: {SIGNALS_FEE:g})",
     )
     ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
+    for flag, value in (("--notional", args.notional), ("--fee", args.fee)):
+        if value is not None and args.signals is None:  # a fill's own price and fee count
+            raise InputError(f"{flag} is for --signals: the fills of a trades file or journal "
+                             "carry their own size and fee")  # fmt: skip
+    args.notional = SIGNALS_NOTIONAL if args.notional is None else args.notional
+    args.fee = SIGNALS_FEE if args.fee is None else args.fee
     if not (args.notional > 0 and args.fee >= 0):
         raise InputError("--notional must be > 0 and --fee >= 0")
     if args.fee >= MAX_FEE:  # as the backtester's --fees: a percentage given by mistake

@@ -459,6 +459,10 @@ def test_correlation_says_how_many_rows_it_left_out_at_holes(tmp_path, capsys):
         (pnl, ["--trades", str(WEEK), "--out", "x.png"], "missing column(s) time_ms"),
         (pnl, ["--out", "x.png"], "one of the arguments --trades --journal --signals is required"),
         (pnl, ["--trades", str(WEEK), "--out", "x.jpg"], "expected a .png"),
+        # A signals file's size and fee: with fills they went unused without a word.
+        (pnl, ["--trades", "t.csv", "--notional", "500", "--out", "x.png"],
+         "--notional is for --signals"),
+        (pnl, ["--journal", "j", "--fee", "0.001", "--out", "x.png"], "--fee is for --signals"),
         (visualize, ["--data", str(WEEK), "--sma", "a", "--out", "x.png"], "--sma"),
         (visualize, ["--data", str(WEEK), "--start", "2031-01-01", "--out", "x.png"], "no bars"),
         (correlation, ["--data", str(WEEK), "--horizons", "0", "--out", "x.png"], "--horizons"),
