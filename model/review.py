@@ -57,7 +57,7 @@ import math
 import sys
 import tempfile
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -251,9 +251,25 @@ def parser() -> argparse.ArgumentParser:
         help="start a new registry at --registry (first use; without it the directory must "
         "be a registry already, so a mistyped path is refused)",
     )
-    group = p.add_argument_group("training (with --train-days)")
+    group = p.add_argument_group(TRAINING_GROUP)
     add_train_arguments(group)
     return p
+
+
+TRAINING_GROUP = "training (with --train-days)"
+
+
+def typed_training_flags(argv: Sequence[str]) -> list[str]:
+    """The training flags typed in `argv` (`--folds`, `--horizon`, ...; not `--progress`, which
+    the backtests show too), by option name: a `--candidate FILE` is reviewed as it was
+    trained, so beside it they changed nothing, and nothing said so."""
+    p = parser()
+    group = next(g for g in p._action_groups if g.title == TRAINING_GROUP)
+    actions = [a for a in group._group_actions if a.dest != "progress"]
+    for action in actions:
+        action.default = argparse.SUPPRESS
+    typed = p.parse_args(argv)
+    return [a.option_strings[0] for a in actions if hasattr(typed, a.dest)]
 
 
 def _fmt(metric: str, v: float | None) -> str:
@@ -699,12 +715,23 @@ def _refused(e: Exception) -> int:
     return 2
 
 
+def argv_of(argv: list[str] | None) -> list[str]:
+    return sys.argv[1:] if argv is None else argv
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parser().parse_args(argv)
     except UsageError as e:
         return _refused(e)
     try:
+        if args.candidate is not None and (training := typed_training_flags(argv_of(argv))):
+            one = len(training) == 1
+            raise UsageError(
+                f"{' and '.join(training)} {'is a training flag' if one else 'are training flags'}"
+                " (for --train-days N): --candidate FILE is reviewed as it was trained, and "
+                f"{'it' if one else 'they'} would be ignored"
+            )
         return review(args)
     except (
         UsageError,

@@ -189,6 +189,13 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--notional", "x"], "bad --notional"),
         (["--min-metric", "nan"], "bad --min-metric"),
         (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
+        # A candidate file is not trained here: they changed nothing and nothing said so.
+        (
+            ["--folds", "3"],
+            "--folds is a training flag (for --train-days N): --candidate FILE "
+            "is reviewed as it was trained, and it would be ignored",
+        ),
+        (["--horizon", "30", "--jobs=2"], "--horizon and --jobs are training flags"),
         (["--symbol", "NOPEUSDT"], "holds BTCUSDT, not --symbol NOPEUSDT"),  # by its name
         (["--data", str(ETH_WEEK)], "ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz holds ETHUSDT"),
     ],
