@@ -263,6 +263,10 @@ def _warm_bars(periods: list[int]) -> int:
     return max([WARM_BARS, *(p - 1 for p in periods)])
 
 
+# The Bollinger bands' half-width in population standard deviations, unless --bb-width.
+BB_WIDTH = 2.0
+
+
 def _main(argv: list[str] | None) -> int:
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -273,7 +277,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--sma", default="20,60", help="SMA periods (comma-separated, '' for none)")
     ap.add_argument("--ema", default="20", help="EMA periods")
     ap.add_argument("--bollinger", type=int, default=20, help="Bollinger period (0: none)")
-    ap.add_argument("--bb-width", type=float, default=2.0, help="Bollinger width in std devs")
+    ap.add_argument(
+        "--bb-width", type=float, help=f"Bollinger width in std devs (default: {BB_WIDTH:g})"
+    )
     marks = ap.add_mutually_exclusive_group()
     marks.add_argument(
         "--trades", type=nonempty_path, help="a backtest's trades.csv (fills as markers)"
@@ -284,6 +290,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
     args = ap.parse_args(argv)
     out = check_out(args.out)
+    if args.bb_width is not None and not args.bollinger:  # it widened no band, unsaid
+        raise InputError("--bb-width is for --bollinger N (N > 0): no band is drawn")
+    args.bb_width = BB_WIDTH if args.bb_width is None else args.bb_width
     if args.bollinger < 0 or not args.bb_width > 0:
         raise InputError("--bollinger must be >= 0 and --bb-width > 0")
     sma_periods, ema_periods = _periods(args.sma, "--sma"), _periods(args.ema, "--ema")

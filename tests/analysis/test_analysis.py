@@ -464,6 +464,9 @@ def test_correlation_says_how_many_rows_it_left_out_at_holes(tmp_path, capsys):
          "--notional is for --signals"),
         (pnl, ["--journal", "j", "--fee", "0.001", "--out", "x.png"], "--fee is for --signals"),
         (visualize, ["--data", str(WEEK), "--sma", "a", "--out", "x.png"], "--sma"),
+        # It widened no band: drawn without one, and nothing said.
+        (visualize, ["--data", str(WEEK), "--bollinger", "0", "--bb-width", "3",
+                     "--out", "x.png"], "--bb-width is for --bollinger N (N > 0)"),
         (visualize, ["--data", str(WEEK), "--start", "2031-01-01", "--out", "x.png"], "no bars"),
         (correlation, ["--data", str(WEEK), "--horizons", "0", "--out", "x.png"], "--horizons"),
         (correlation, ["--data", str(WEEK), "--flow", "on", "--out", "x.png"], "--flow on"),
