@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.clock import parse_utc_ms
-from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
+from model.inputs import (
+    BINANCE_KLINE_COLUMNS,
+    cell_problem,
+    open_time_ms,
+    to_float_columns,
+    without_repeated_bars,
+)
 from runtime.flags import SecretSafeParser, error_line
 
 if TYPE_CHECKING:
@@ -108,7 +114,9 @@ def load_klines(
     values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
     values += tuple(c for c in extra if c in df.columns)
     numeric_columns(df, values, f"--data {path}")
-    df = to_float_columns(df, values).reset_index(drop=True)
+    df, problem = without_repeated_bars(to_float_columns(df, values).reset_index(drop=True), values)
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
     if np.any(np.diff(df["open_time"].to_numpy()) <= 0):
         raise InputError(f"--data {path}: open_time is not strictly increasing")
     px = df[["open", "high", "low", "close"]].to_numpy(dtype=float)

@@ -6,7 +6,9 @@ problem as one line of text (or None) so every command can word and exit on it i
 - `write_problem` (from `core.atomic_file`): whether a file can be written under a directory
   that may not exist yet, checked before minutes of work rather than at the save;
 - `BINANCE_KLINE_COLUMNS`: the names of data.binance.vision's 12 kline columns, for files
-  without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms.
+  without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms;
+- `without_repeated_bars`: a bar that repeats the one before it dropped, as the backtester
+  reads a file made of overlapping downloads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "cell_problem",
     "open_time_ms",
     "to_float_columns",
+    "without_repeated_bars",
     "write_problem",
 ]
 
@@ -100,3 +103,23 @@ def open_time_ms(t: Any) -> Any:
         t // 1_000_000,
         np.where(t >= 10**14, t // 1_000, np.where(t < 10**11, t * 1_000, t)),
     )
+
+
+def without_repeated_bars(
+    df: pd.DataFrame, columns: Iterable[str]
+) -> tuple[pd.DataFrame, str | None]:
+    """(`df` without the rows that repeat the row before them, open time and `columns` alike,
+    problem): the backtester drops such a bar (a file made of overlapping downloads), so a
+    file it replays trains and plots too; the problem names an open time that repeats with
+    another bar, which it refuses. `df`'s open_time and `columns` are numbers, in file order."""
+    import numpy as np
+
+    times = df["open_time"].to_numpy()
+    same = np.flatnonzero(times[1:] == times[:-1]) + 1
+    if not len(same):
+        return df, None
+    values = df[list(columns)].to_numpy(dtype=float)
+    other = (values[same] != values[same - 1]).any(axis=1)
+    if other.any():
+        return df, f"open time {int(times[same[np.argmax(other)]])} repeats with another bar"
+    return df.drop(df.index[same]).reset_index(drop=True), None

@@ -13,7 +13,13 @@ import numpy as np
 
 from model import features
 from model.input_error import InputError
-from model.inputs import BINANCE_KLINE_COLUMNS, cell_problem, open_time_ms, to_float_columns
+from model.inputs import (
+    BINANCE_KLINE_COLUMNS,
+    cell_problem,
+    open_time_ms,
+    to_float_columns,
+    without_repeated_bars,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,7 +99,9 @@ def load_bars(
     # The window's cells only, before reset_index, so a bad one is named by its file row.
     values = (*features.BAR_COLUMNS, *(c for c in features.FLOW_COLUMNS if c in df.columns))
     _check_cells(df, values, path)
-    df = to_float_columns(df, values).reset_index(drop=True)
+    df, problem = without_repeated_bars(to_float_columns(df, values).reset_index(drop=True), values)
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
     ot = df["open_time"].to_numpy()
     if np.any(np.diff(ot) <= 0):
         raise InputError(f"--data {path}: open_time is not strictly increasing")
