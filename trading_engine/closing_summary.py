@@ -170,10 +170,14 @@ def _guard_named(order: Order, qty: Decimal) -> str:
     return named
 
 
-def kept_orders_note(*, embedded: bool) -> str:
+def kept_orders_note(*, open_orders: int, embedded: bool) -> str:
     """The closing summary's line for --keep-orders. The embedded local exchange is stopped
     with the daemon, its orders and its account with it: "left on the exchange" alone
-    promised orders that no exchange holds a second later."""
+    promised orders that no exchange holds a second later. With none open at the stop
+    (`open_orders`, the books') it says so: "open orders were left" above "0 open" read as
+    orders the books had lost."""
+    if not open_orders:
+        return "no open order to leave on the exchange (--keep-orders)"
     if not embedded:
         return "open orders were left on the exchange (--keep-orders)"
     return (
@@ -247,7 +251,8 @@ def closing_lines(
     if untracked:
         lines.append(SummaryLine(untracked, info))
     if kept_orders_embedded is not None:
-        lines.append(SummaryLine(kept_orders_note(embedded=kept_orders_embedded), info))
+        kept = kept_orders_note(open_orders=summary.open_orders, embedded=kept_orders_embedded)
+        lines.append(SummaryLine(kept, info))
     lines += left
     if item_errors:
         said = f"errors on market-data items this run: {item_errors} (each in the log)"

@@ -183,7 +183,10 @@ def test_keep_orders_with_the_embedded_exchange_says_they_end_with_it(
 ) -> None:
     """The embedded local exchange stops right after the summary: "left on the exchange"
     alone promised orders nothing holds any more."""
-    daemon, out = _daemon(tmp_path)
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")
+    rig.venue.accept(rig.last_cid())  # its stop-loss rests: one open order to keep
+    daemon, out = _daemon(tmp_path, rig=rig)
     daemon.keep_orders = True
     if embedded:
         daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
@@ -191,6 +194,26 @@ def test_keep_orders_with_the_embedded_exchange_says_they_end_with_it(
     asyncio.run(daemon._shutdown())
 
     assert [line for line in out.getvalue().splitlines() if "--keep-orders" in line] == [said]
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+def test_keep_orders_without_an_open_order_says_none_was_left(
+    tmp_path: Path, embedded: bool
+) -> None:
+    """Flat with no order open (a kill switch's halt, say): "open orders were left on the
+    exchange" under "0 open" told of orders the books did not hold."""
+    daemon, out = _daemon(tmp_path)
+    daemon.keep_orders = True
+    if embedded:
+        daemon._exchange = SimpleNamespace()  # type: ignore[assignment]  # its child process
+
+    asyncio.run(daemon._shutdown())
+
+    summary = out.getvalue().split("closing summary:\n")[1].splitlines()
+    assert "  orders: 0 submitted (none finished), 0 open" in summary
+    assert [line for line in summary if "--keep-orders" in line] == [
+        "  no open order to leave on the exchange (--keep-orders)"
+    ]
 
 
 @pytest.mark.parametrize(
