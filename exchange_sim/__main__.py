@@ -38,7 +38,8 @@ from typing import TextIO
 
 from exchange_sim.replay.catalog import DEFAULT_DATASET
 from exchange_sim.server import LocalExchange
-from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key, parse_speed
+from exchange_sim.server.exchange import DEFAULT_BALANCE, check_demo_key
+from exchange_sim.speed import parse_speed
 from runtime.flags import StoreOnce, ToolParser, error_line
 
 PARENT_POLL_S = 1.0

@@ -24,6 +24,7 @@ from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
 from core.redaction import SECRET_LIKE, hide_secret_like, redact, redact_userinfo, shown_path
 from core.toml_text import toml_key, toml_shown
+from exchange_sim.speed import MAX_SPEED
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
@@ -120,7 +121,11 @@ def _symbol_ok(v: str) -> bool:
 @dataclass(frozen=True)
 class LocalExchangeSettings:
     data: str = _spec("klines-week", "a bundled data-set name or a directory path", bool)
-    speed: float = _spec(1.0, "a replay speed > 0 (1 = real time)", lambda v: v > 0)
+    speed: float = _spec(
+        1.0,
+        f"a replay speed > 0, at most {MAX_SPEED:g} (1 = real time)",
+        lambda v: 0 < v <= MAX_SPEED,
+    )
     port: int = _spec(0, "a TCP port 0-65535 (0 = any free port)", lambda v: 0 <= v <= 65535)
     starting_balance_usdt: Decimal = _spec(_d("10000"), "a USDT amount > 0", lambda v: v > 0)
 

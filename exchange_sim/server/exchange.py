@@ -42,6 +42,7 @@ from exchange_sim.replay.catalog import DEFAULT_DATASET, resolve
 from exchange_sim.replay.grid import grids_for, load_exchange_info
 from exchange_sim.replay.kline_store import KlineStore, kline_rest_row
 from exchange_sim.replay.timeline import MarketReplay
+from exchange_sim.speed import parse_speed
 
 from .app import JsonErrorRunner, build_app
 from .auth import AuthConfig, Credentials, KeyStore
@@ -76,21 +77,6 @@ def check_demo_key(api_key: str | None, api_secret: str | None) -> None:
         raise ValueError("the API key must be 64 ASCII letters and digits")
     if not _SECRET_FORMAT.fullmatch(api_secret):
         raise ValueError("the API secret must be 1 to 256 visible ASCII characters, no spaces")
-
-
-def parse_speed(speed: float | str) -> float | str:
-    """A positive float, "max" or "step"; ValueError otherwise."""
-    if isinstance(speed, str):
-        if speed in ("max", "step"):
-            return speed
-        try:
-            speed = float(speed)
-        except ValueError:
-            msg = f"speed must be a positive number, 'max' or 'step', got {speed!r}"
-            raise ValueError(msg) from None
-    if not speed > 0:
-        raise ValueError(f"speed must be positive, got {speed!r}")
-    return float(speed)
 
 
 class LocalExchange:

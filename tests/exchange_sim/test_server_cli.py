@@ -86,6 +86,20 @@ def test_bad_key_balance_or_port_exit_2_with_one_line(args, capsys, monkeypatch)
     assert len(err.strip().splitlines()) == 1 and "error" in err
 
 
+@pytest.mark.parametrize("speed", ["inf", "1e308"])
+def test_a_speed_too_large_to_replay_is_refused(capsys, speed) -> None:
+    """`--speed inf` started an exchange whose replay task died at once (OverflowError, a
+    traceback on stderr) while it went on serving no market data."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--speed", speed])
+
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"exchange_sim: error: argument --speed: speed must be at most 1e+12 (or 'max'), "
+        f"got {float(speed)!r}"
+    ]
+
+
 def test_a_symbol_given_twice_is_named(capsys) -> None:
     # It was refused as "BTCUSDT: history overlaps bars already in the store".
     with pytest.raises(SystemExit) as exit_:

@@ -81,6 +81,25 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("speed", ["1e308", "1.5e12"])
+def test_a_replay_speed_beyond_what_the_local_exchange_replays_is_refused(tmp_path, speed):
+    """`speed = 1e308` passed `--check-config`; the embedded exchange's replay then died on an
+    OverflowError (its log's traceback) and the daemon ran on with no market data."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, f"[local]\nspeed = {speed}\n"), env_file=None)
+
+    assert str(err.value) == (
+        f"local.speed = {float(speed)!r} is not allowed: expected a replay speed > 0, "
+        "at most 1e+12 (1 = real time)"
+    )
+
+
+def test_the_largest_replay_speed_is_allowed(tmp_path):
+    settings = load_settings(write(tmp_path, "[local]\nspeed = 1e12\n"), env_file=None)
+
+    assert settings.local.speed == 1e12
+
+
 @pytest.mark.parametrize(
     ("text", "line"),
     [
