@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import signal
@@ -128,8 +129,8 @@ def _interval(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value:g}")
+    if not (math.isfinite(value) and value >= 0):  # nan printed ~40 status lines a second
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = never), got {text!r}")
     return value
 
 
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    if not symbols:  # else the data load's KeyError said "error: BTCUSDT"
+        parser.error(f"--symbols {args.symbols!r}: no symbol given (e.g. BTCUSDT,ETHUSDT)")
     twice = sorted({s for s in symbols if symbols.count(s) > 1})
     if twice:  # else the data load says "BTCUSDT: history overlaps bars already in the store"
         parser.error(f"--symbols {args.symbols}: {', '.join(twice)} given twice")

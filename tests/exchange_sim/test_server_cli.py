@@ -100,6 +100,25 @@ def test_a_speed_too_large_to_replay_is_refused(capsys, speed) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # the data load's KeyError was the whole message: "exchange_sim: error: BTCUSDT"
+        (["--symbols", ","], "--symbols ',': no symbol given (e.g. BTCUSDT,ETHUSDT)"),
+        (["--symbols", ""], "--symbols '': no symbol given (e.g. BTCUSDT,ETHUSDT)"),
+        # nan passed and printed a status line at every pass of the reporter's loop
+        (["--status-every", "nan"], "argument --status-every: must be >= 0 (0 = never), got 'nan'"),
+        (["--status-every", "inf"], "argument --status-every: must be >= 0 (0 = never), got 'inf'"),
+    ],
+)
+def test_no_symbol_or_a_status_interval_that_is_no_number_is_said(capsys, args, said) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"exchange_sim: error: {said}"]
+
+
 def test_a_symbol_given_twice_is_named(capsys) -> None:
     # It was refused as "BTCUSDT: history overlaps bars already in the store".
     with pytest.raises(SystemExit) as exit_:
