@@ -130,6 +130,18 @@ def check_directories(settings: Settings) -> None:
             raise ConfigError(f"{key} = {toml_shown(str(value))} is not allowed: {problem}")
 
 
+def check_kill_switch(settings: Settings) -> None:
+    """The kill switch is a file's existence: a directory there (`kill_switch_file = "."`)
+    always exists, and every start halted at once ("kill switch: file . exists")."""
+    path = Path(settings.risk.kill_switch_file)
+    if path.is_dir():
+        raise ConfigError(
+            f"risk.kill_switch_file = {toml_shown(str(path))} is not allowed: "
+            f"{shown_path(path)} is a directory, which always exists: every start would halt; "
+            "name a file that does not exist until you want trading stopped"
+        )
+
+
 def open_problem(path: Path) -> str | None:
     """Why this user cannot open `path` (when it exists) for writing, or None."""
     try:
@@ -237,6 +249,7 @@ def load(argv: list[str] | None = None, redaction: RedactionFilter | None = None
             redaction.add_secrets(_secrets(settings))
         check_local_venue(settings)
         check_directories(settings)
+        check_kill_switch(settings)
         check_risk(settings)
         check_strategy(settings)
         return settings

@@ -588,6 +588,14 @@ def _check_together(settings: Settings) -> None:
             f"most risk.max_order_notional_usdt ({toml_shown(r.max_order_notional_usdt)}): a "
             "larger order is always denied"
         )
+    paths = (
+        ("journal_dir", settings.journal_dir),
+        ("logging.dir", settings.logging.dir),
+        ("risk.kill_switch_file", r.kill_switch_file),
+    )
+    for key, path in paths:
+        if problem := _tilde_problem(path):
+            raise ConfigError(f"{key} = {toml_shown(path)} is not allowed: {problem}")
     interval = settings.strategy.bar_interval
     if settings.execution.bar_source == "klines" and interval not in KLINE_INTERVALS:
         served = ", ".join(i for i in BAR_INTERVALS if i in KLINE_INTERVALS)
@@ -596,6 +604,17 @@ def _check_together(settings: Settings) -> None:
             f'execution.bar_source = "klines": Binance serves no {interval} kline stream; set '
             f'execution.bar_source = "trades" or use one of {served}'
         )
+
+
+def _tilde_problem(path: str) -> str | None:
+    """Why a path that starts with `~` is refused (None for any other): no shell reads the
+    config, so `~/KILL` named ./~/KILL, and touching the operator's ~/KILL halted nothing (a
+    journal_dir or log dir became a directory named `~` beside the project)."""
+    if not path.startswith("~"):
+        return None
+    home = os.path.expanduser(path)
+    instead = f": write {home}" if home != path else ""
+    return f"a leading ~ is not expanded (no shell reads this file){instead}"
 
 
 def _needs_keys(settings: Settings) -> str:

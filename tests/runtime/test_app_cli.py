@@ -286,6 +286,19 @@ def test_directories_that_cannot_be_written_are_config_errors(tmp_path):
     )
 
 
+@pytest.mark.parametrize(("path", "shown"), [(".", "."), ("logs", "./logs")])
+def test_a_kill_switch_file_that_is_a_directory_is_a_config_error(tmp_path, path, shown):
+    """A directory always exists: every start halted at once ("kill switch: file . exists")."""
+    (tmp_path / "logs").mkdir()
+    config = f'[risk]\nkill_switch_file = "{path}"\n'.encode()
+
+    assert _one_config_error(tmp_path, config) == (
+        f'config error: risk.kill_switch_file = "{path}" is not allowed: {shown} is a '
+        "directory, which always exists: every start would halt; name a file that does not "
+        "exist until you want trading stopped"
+    )
+
+
 def test_status_with_a_journal_dir_that_is_not_a_directory_exits_2_with_one_line(tmp_path):
     # It said "daemon: afile/status.json is unreadable: [Errno 20] Not a directory" and exit 1,
     # what a monitoring check reads as "the daemon died".

@@ -1,3 +1,4 @@
+import os
 import tomllib
 from dataclasses import fields
 from decimal import Decimal
@@ -79,6 +80,33 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
         load_settings(write(tmp_path, text), env_file=None)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[risk]\nkill_switch_file = "~/KILL"\n', "risk.kill_switch_file"),
+        ('journal_dir = "~/KILL"\n', "journal_dir"),
+        ('[logging]\ndir = "~/KILL"\n', "logging.dir"),
+    ],
+)
+def test_a_path_starting_with_a_tilde_is_refused_naming_the_home_path(tmp_path, text, key):
+    """No shell reads the config: `kill_switch_file = "~/KILL"` named ./~/KILL, so touching
+    ~/KILL halted nothing; a journal or log dir so named was made as a directory `~`."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+
+    home = os.path.expanduser("~/KILL")
+    assert str(err.value) == (
+        f'{key} = "~/KILL" is not allowed: a leading ~ is not expanded (no shell reads this '
+        f"file): write {home}"
+    )
+
+
+def test_a_tilde_inside_a_path_is_a_plain_character(tmp_path):
+    text = '[risk]\nkill_switch_file = "stop~now"\n'
+
+    assert load_settings(write(tmp_path, text), env_file=None).risk.kill_switch_file == "stop~now"
 
 
 @pytest.mark.parametrize("speed", ["1e308", "1.5e12"])
