@@ -588,6 +588,14 @@ def _check_together(settings: Settings) -> None:
             f"most risk.max_order_notional_usdt ({toml_shown(r.max_order_notional_usdt)}): a "
             "larger order is always denied"
         )
+    x = settings.execution
+    if x.deadman_countdown_ms and x.deadman_refresh_s * 1000 > x.deadman_countdown_ms / 2:
+        raise ConfigError(
+            f"execution.deadman_refresh_s = {toml_shown(x.deadman_refresh_s)} is not allowed "
+            f"with execution.deadman_countdown_ms = {x.deadman_countdown_ms}: expected at most "
+            f"half the countdown ({x.deadman_countdown_ms / 2000:g} s), or the exchange cancels "
+            "our open orders whenever it runs out between two refreshes, the daemon running"
+        )
     paths = (
         ("journal_dir", settings.journal_dir),
         ("logging.dir", settings.logging.dir),

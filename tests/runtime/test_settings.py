@@ -82,6 +82,33 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
     assert "\n" not in str(err.value)
 
 
+def test_a_dead_man_refresh_slower_than_half_its_countdown_is_refused(tmp_path):
+    """Refreshed every 30 s, a 10 s countdown ran out between refreshes: the exchange
+    cancelled every open order of a daemon that was running fine (seen on the local
+    exchange: a resting LIMIT CANCELED 12 s after an unrefreshed countdownCancelAll 10000)."""
+    text = "[execution]\ndeadman_countdown_ms = 10000\ndeadman_refresh_s = 30\n"
+
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+
+    assert str(err.value) == (
+        "execution.deadman_refresh_s = 30.0 is not allowed with execution.deadman_countdown_ms "
+        "= 10000: expected at most half the countdown (5 s), or the exchange cancels our open "
+        "orders whenever it runs out between two refreshes, the daemon running"
+    )
+
+
+@pytest.mark.parametrize(("countdown_ms", "refresh_s"), [(10000, 5), (60000, 10), (0, 3600)])
+def test_a_dead_man_refresh_within_half_its_countdown_or_switched_off_is_allowed(
+    tmp_path, countdown_ms, refresh_s
+):
+    text = f"[execution]\ndeadman_countdown_ms = {countdown_ms}\ndeadman_refresh_s = {refresh_s}\n"
+
+    settings = load_settings(write(tmp_path, text), env_file=None)
+
+    assert settings.execution.deadman_refresh_s == refresh_s
+
+
 @pytest.mark.parametrize(
     ("text", "key"),
     [
