@@ -36,6 +36,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ RECONCILE_MARGIN_S = 60
 USER_STREAM = "user stream"  # its key in `streams_down`: while down, fills are not heard
 # A running daemon in these states takes no entries until an operator resets it.
 NOT_TRADING_STATES = frozenset({TradingState.HALTED, TradingState.REDUCING})
+# USDT amounts, written exact (as summary.json's): "9,999.93" read as no number by a monitor
+MONEY_FIELDS = ("equity", "wallet", "unrealized_pnl", "realized_pnl", "realized_pnl_today")
 
 
 class DaemonState(StrEnum):
@@ -272,6 +275,21 @@ def trouble(s: Mapping[str, Any], now: HostTime) -> list[str]:
     return problems
 
 
+def money(value: Decimal) -> str:
+    """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
+    "-0.00" the heartbeat showed of a position a tick under water."""
+    return f"{value:z,.2f}"
+
+
+def money_shown(value: Any) -> str:
+    """A status.json amount as `--status` shows it: the exact decimal the daemon writes, to
+    the cent; an older daemon's file held the cents already ("9,999.93"), shown as written."""
+    try:
+        return money(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 def stream_lag_text(lag_ms: int | None) -> str:
     """The stream lag as the heartbeat and `--status` say it: `-` before the first trade; a
     negative lag (a trade's exchange time ahead of our estimate of the exchange's clock, by
@@ -298,12 +316,13 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
             f"; whole journal: orders {s['orders_submitted_total']}, "
             f"fills {s.get('fills_total', '?')}"
         )
+    usdt = {key: money_shown(s.get(key, "?")) for key in MONEY_FIELDS}
     lines = [
         f"venue: {s.get('venue', '?')}; trading {', '.join(s.get('symbols', []))} with "
         f"{s.get('strategy', '?')}; trading state {state}",
-        f"equity {s.get('equity', '?')} USDT (wallet {s.get('wallet', '?')}, unrealized "
-        f"{s.get('unrealized_pnl', '?')}); realized PnL {s.get('realized_pnl', '?')} over the "
-        f"whole journal (before fees); today {s.get('realized_pnl_today', '?')} (wallet change "
+        f"equity {usdt['equity']} USDT (wallet {usdt['wallet']}, unrealized "
+        f"{usdt['unrealized_pnl']}); realized PnL {usdt['realized_pnl']} over the "
+        f"whole journal (before fees); today {usdt['realized_pnl_today']} (wallet change "
         "since 00:00 UTC: after fees and funding)",
         _holdings_line(s, held, live=live)
         + (f"; stream lag {stream_lag_text(lag)}" if live else "")

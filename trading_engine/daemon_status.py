@@ -12,7 +12,6 @@ from gateway.order_tracker import TrackerStats
 from runtime.settings import Settings, shown_setting
 from runtime.status_file import DaemonState, HostTime, host_time, time_fields
 from trading_engine.exec_manager import ExecStatus
-from trading_engine.heartbeat_line import money
 from trading_engine.market_recorder import MarketRecorder
 
 
@@ -48,11 +47,13 @@ def books_status(
     return {
         "trading_state": st.trading_state.value,
         "state_reason": st.state_reason,
-        "equity": money(st.equity),
-        "wallet": money(st.wallet),
-        "unrealized_pnl": money(st.unrealized_pnl),
-        "realized_pnl": money(st.realized_pnl),
-        "realized_pnl_today": money(st.realized_pnl_today),
+        # exact, as summary.json's (`--status` shows them to the cent): "9,999.93" with its
+        # thousands separator was no number to a monitor reading the file
+        "equity": f"{st.equity:f}",
+        "wallet": f"{st.wallet:f}",
+        "unrealized_pnl": f"{st.unrealized_pnl:f}",
+        "realized_pnl": f"{st.realized_pnl:f}",
+        "realized_pnl_today": f"{st.realized_pnl_today:f}",
         "positions": {sym: f"{qty:f}" for sym, qty in st.positions.items()},
         "open_orders": st.open_orders,
         "orders_submitted": st.counters.submitted,  # this run

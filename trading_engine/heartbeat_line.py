@@ -1,10 +1,9 @@
 """The heartbeat: the status line printed every `execution.heartbeat_s`, its notes each "" when
-there is nothing to say (the line stays short); `money` is also status.json's form of USDT."""
+there is nothing to say (the line stays short); USDT to the cent as `--status` shows it."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from runtime.status_file import stream_lag_text
+from runtime.status_file import money, stream_lag_text
 from trading_engine.exec_manager import ExecStatus
 
 
@@ -33,12 +32,6 @@ def margin_call_note(st: ExecStatus) -> str:
         return ""
     at = datetime.fromtimestamp(st.last_margin_call_ms / 1000, tz=UTC).strftime("%H:%M:%S")
     return f" | MARGIN CALL x{st.counters.margin_calls} (last {at} UTC)"
-
-
-def money(value: Decimal) -> str:
-    """USDT to the cent, for a person: a loss that rounds to nothing is "0.00", not the
-    "-0.00" the heartbeat showed of a position a tick under water."""
-    return f"{value:z,.2f}"
 
 
 def doubt_note(in_doubt: int) -> str:

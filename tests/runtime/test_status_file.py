@@ -65,6 +65,28 @@ def test_a_running_daemon_with_a_fresh_heartbeat_is_running(tmp_path: Path) -> N
     ]
 
 
+def test_the_exact_amounts_of_status_json_are_shown_to_the_cent(tmp_path: Path) -> None:
+    """The daemon writes them exact (a monitor reads numbers); `--status` rounds them as the
+    heartbeat does, a loss under half a cent as 0.00. An older file's "10,012.34" shows as
+    written (DETAILS, above)."""
+    exact = {
+        "equity": "10012.34449550000",
+        "wallet": "10010.00000000",
+        "unrealized_pnl": "2.34449550000",
+        "realized_pnl": "10.00000000",
+        "realized_pnl_today": "-0.00400000",
+    }
+    write_status(tmp_path, {**RUNNING, **exact})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.lines[2] == (
+        "equity 10,012.34 USDT (wallet 10,010.00, unrealized 2.34); realized PnL 10.00 over the "
+        "whole journal (before fees); today 0.00 (wallet change since 00:00 UTC: after fees and "
+        "funding)"
+    )
+
+
 def test_the_uptime_runs_to_now_not_to_the_last_heartbeat(tmp_path: Path) -> None:
     started = NOW - 9_000  # status.json written at start, the first heartbeat not yet due
     write_status(tmp_path, {**RUNNING, "started_ms": started, "updated_ms": started})

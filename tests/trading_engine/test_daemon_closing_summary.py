@@ -72,6 +72,20 @@ def test_status_json_holds_this_runs_reports_of_orders_not_tracked(tmp_path: Pat
     assert (status["unknown_client_ids"], status["hand_order_reports"]) == (2, 5)
 
 
+def test_status_json_holds_the_books_money_as_exact_decimals(tmp_path: Path) -> None:
+    """A monitor reads status.json: "9,997.00" (the heartbeat's form, thousands separator and
+    all) was no number to `jq tonumber` or float(), and rounded to the cent besides."""
+    rig = make_rig(stop_loss_pct=D(2))
+    go_long(rig, "0.100", "60000")  # taker fee 0.05 % of 6000 = 3 USDT, marked at 60000
+    daemon, _ = _daemon(tmp_path, rig=rig)
+
+    daemon._write_status(DaemonState.RUNNING)
+
+    status = json.loads((tmp_path / "status.json").read_text())
+    money = ("equity", "wallet", "unrealized_pnl", "realized_pnl", "realized_pnl_today")
+    assert [D(status[key]) for key in money] == [D("9997"), D("9997"), 0, 0, D("-3")]
+
+
 @pytest.mark.parametrize(
     ("unknown_ids", "hand_orders", "said"),
     [
