@@ -507,7 +507,8 @@ def build_strategy(
 ) -> TradingStrategy:
     """`factory(**params)`, checked: StrategyParamsError for a keyword it does not take or a
     value its annotation refuses (`strategy_param_types`), StrategyLoadError when what it
-    builds is not a TradingStrategy."""
+    builds is not a TradingStrategy or when the constructor of a strategy of one's own raises
+    anything else than a ValueError or OSError (which pass as they are)."""
     built = factory.strategy_class() if isinstance(factory, _Registered) else factory
     if problem := param_problem(built, params):
         raise StrategyParamsError(f"strategy {name}: {problem}")
@@ -515,6 +516,14 @@ def build_strategy(
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword
         raise StrategyParamsError(f"strategy {name}: {exc}") from None
+    except (ValueError, OSError):  # a value refused, a file unread: said by the callers
+        raise
+    except Exception as exc:
+        if isinstance(factory, _Registered):  # a shipped strategy's: a bug to report
+            raise
+        # one's own strategy's code failed: "unexpected error, please report it" and a
+        # traceback sent its author to this project
+        raise StrategyLoadError(f"strategy {name!r}: its constructor {_raised(exc)}") from None
     if not isinstance(strategy, TradingStrategy):
         raise StrategyLoadError(
             f"strategy {name}: {type(strategy).__name__} is not a TradingStrategy "

@@ -69,6 +69,27 @@ def test_a_parameter_the_strategy_does_not_take_is_one_line_naming_it():
         make_strategy("sma_crossover", lookback=3)
 
 
+class Levelled(HoldLong):
+    """Sized by a named level: a level it does not know is a KeyError of its own code."""
+
+    def __init__(self, *, level: str, **params: object) -> None:
+        self.notional = {"low": Decimal(100)}[level]
+
+
+def test_a_strategy_of_ones_own_whose_constructor_raises_is_one_line_naming_where():
+    """A KeyError of its own code went up as is: the daemon said "unexpected error, please
+    report it" with a traceback."""
+    where = Levelled.__init__.__code__.co_firstlineno + 1  # the line that raises
+
+    with pytest.raises(ValueError) as raised:
+        make_strategy(f"{__name__}:Levelled", level="high")
+
+    assert str(raised.value) == (
+        f"strategy '{__name__}:Levelled': its constructor raised KeyError at "
+        f"test_strategy_of_your_own.py:{where}: 'high'"
+    )
+
+
 def test_the_config_selects_a_strategy_of_your_own_with_its_params(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(
