@@ -242,7 +242,15 @@ def report(
     # A start that failed wrote no account figures: its one line says it all.
     failed_start = state is DaemonState.STOPPED and "equity" not in status
     # A clean stop's last stream lag says nothing now; a dead or stuck daemon's is a clue.
-    details = [] if failed_start else _details(status, now, live=state is not DaemonState.STOPPED)
+    # A daemon that died took its embedded exchange with it (`--exit-with-parent`) too.
+    ended = "at the stop" if state is DaemonState.STOPPED else None
+    if state is not DaemonState.STOPPED and not journal_held:
+        ended = "at its last heartbeat"
+    details = (
+        []
+        if failed_start
+        else _details(status, now, live=state is not DaemonState.STOPPED, ended=ended)
+    )
     return StatusReport(exit_status, [head, *details])
 
 
@@ -299,11 +307,13 @@ def stream_lag_text(lag_ms: int | None) -> str:
     return f"{lag_ms} ms" if lag_ms >= 0 else "~0 ms"
 
 
-def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
+def _details(
+    s: Mapping[str, Any], now: HostTime, *, live: bool, ended: str | None = None
+) -> list[str]:
     """The account (equity, PnL, positions) and what this run did, each figure labeled as
     this run's or the journal's: after a restart on the same journal they differ. The stream
     lag and the streams down not of a daemon that stopped cleanly (`live` False); `now` for
-    the reconciliation's age."""
+    the reconciliation's age; `ended`: the daemon is no more (`_holdings_line`)."""
     state = s.get("trading_state", "?")
     if s.get("state_reason"):
         state += f" ({s['state_reason']})"
@@ -324,7 +334,7 @@ def _details(s: Mapping[str, Any], now: HostTime, *, live: bool) -> list[str]:
         f"{usdt['unrealized_pnl']}); realized PnL {usdt['realized_pnl']} over the "
         f"whole journal (before fees); today {usdt['realized_pnl_today']} (wallet change "
         "since 00:00 UTC: after fees and funding)",
-        _holdings_line(s, held, live=live)
+        _holdings_line(s, held, ended=ended)
         + (f"; stream lag {stream_lag_text(lag)}" if live else "")
         + (gap_note(bool(s.get("gap_open")), s.get("gap_symbols")) if live else ""),
         run,
@@ -389,15 +399,18 @@ def _model_line(model: Any) -> str | None:
     return f"model: {shown_path(model['path'])}{version} (sha256 {sha}...)"
 
 
-def _holdings_line(s: Mapping[str, Any], held: str, *, live: bool) -> str:
-    """The position and open orders. Those of a daemon that stopped with its embedded local
-    exchange (`exchange_embedded`) are no exchange's any more: the account and its orders (a
-    position's stop-loss) ended with it, and "open orders 1" read as a stop still working."""
+def _holdings_line(s: Mapping[str, Any], held: str, *, ended: str | None) -> str:
+    """The position and open orders. Those of a daemon that is no more (`ended`: when its
+    figures were written, "at the stop" or "at its last heartbeat" of one killed) with its
+    embedded local exchange (`exchange_embedded`) are no exchange's any more: the account and
+    its orders (a position's stop-loss) ended with it, and "open orders 1" read as a stop
+    still working (a killed daemon's exchange stops within a second, `--exit-with-parent`)."""
     orders = s.get("open_orders", "?")
-    if live or s.get("exchange_embedded") is not True or (held == "flat" and orders == 0):
+    embedded = s.get("exchange_embedded") is True
+    if ended is None or not embedded or (held == "flat" and orders == 0):
         return f"position {held}; open orders {orders}"
     return (
-        f"at the stop: position {held}, open orders {orders}; they ended with the embedded "
+        f"{ended}: position {held}, open orders {orders}; they ended with the embedded "
         "local exchange, which stopped with the daemon"
     )
 

@@ -221,6 +221,23 @@ def test_a_stopped_run_of_the_embedded_exchange_says_its_orders_ended_with_it(
     )
 
 
+def test_a_killed_run_of_the_embedded_exchange_says_its_orders_ended_with_it(
+    tmp_path: Path,
+) -> None:
+    """A `kill -9` of the daemon ends its embedded exchange within a second too: "position
+    BTCUSDT 0.002; open orders 1" under "did not stop cleanly" read as a position and a stop
+    still held somewhere."""
+    write_status(tmp_path, {**RUNNING, "exchange_embedded": True})
+
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
+
+    assert got.lines[0].startswith("daemon: not running: it did not stop cleanly")
+    assert got.lines[3] == (
+        "at its last heartbeat: position BTCUSDT 0.002, open orders 1; they ended with the "
+        "embedded local exchange, which stopped with the daemon; stream lag 35 ms"
+    )
+
+
 def test_a_running_or_attached_or_flat_run_says_its_orders_as_before(tmp_path: Path) -> None:
     stopped = {**RUNNING, "state": "stopped", "stop_reason": "SIGTERM", "exit_status": 0}
     cases = {
