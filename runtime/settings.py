@@ -349,6 +349,12 @@ _SECTIONS = {
 }
 
 
+# The largest integer setting: the journal (SQLite) and the session recording (orjson) hold
+# 64-bit integers; `stale_order_ms = 10000000000000000000000` passed --check-config and the
+# daemon's start died on the recording's header ("unexpected error, please report it").
+INT64_MAX = 2**63 - 1
+
+
 def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
     """Check the TOML value has the field's type; ints are accepted where floats are."""
     bad = ConfigError(f"{key} = {toml_shown(value)} is not allowed: expected {allowed}")
@@ -359,6 +365,11 @@ def _coerce(key: str, annotation: Any, value: Any, allowed: str) -> Any:
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
+        if not -INT64_MAX - 1 <= value <= INT64_MAX:  # TOML reads any size; orjson and SQLite not
+            raise ConfigError(
+                f"{key} = {value} is not allowed: expected {allowed}, at most {INT64_MAX} (a "
+                "64-bit integer)"
+            )
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -82,6 +82,27 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
     assert "\n" not in str(err.value)
 
 
+def test_an_integer_setting_beyond_64_bits_is_refused(tmp_path):
+    """TOML reads integers of any size: `stale_order_ms = 10**22` passed --check-config and
+    the daemon's start died writing its session recording ("Integer exceeds 64-bit range",
+    "unexpected error, please report it")."""
+    text = "[risk]\nstale_order_ms = 10000000000000000000000\n"
+
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+
+    assert str(err.value) == (
+        "risk.stale_order_ms = 10000000000000000000000 is not allowed: expected milliseconds "
+        ">= 1000, at most 9223372036854775807 (a 64-bit integer)"
+    )
+
+
+def test_the_largest_64_bit_integer_is_allowed(tmp_path):
+    text = "[risk]\nstale_order_ms = 9223372036854775807\n"
+
+    assert load_settings(write(tmp_path, text), env_file=None).risk.stale_order_ms == 2**63 - 1
+
+
 def test_a_dead_man_refresh_slower_than_half_its_countdown_is_refused(tmp_path):
     """Refreshed every 30 s, a 10 s countdown ran out between refreshes: the exchange
     cancelled every open order of a daemon that was running fine (seen on the local
