@@ -72,7 +72,7 @@ class LocalExchangeProcess:
             "--port",
             str(port),
             "--balance",
-            format(balance, "f"),
+            format(balance.normalize(), "f"),  # "100.000000000" is 100 to its 8 decimals
             "--status-every",
             "0",
             "--ready-json",

@@ -127,7 +127,11 @@ class LocalExchangeSettings:
         lambda v: 0 < v <= MAX_SPEED,
     )
     port: int = _spec(0, "a TCP port 0-65535 (0 = any free port)", lambda v: 0 <= v <= 65535)
-    starting_balance_usdt: Decimal = _spec(_d("10000"), "a USDT amount > 0", lambda v: v > 0)
+    starting_balance_usdt: Decimal = _spec(
+        _d("10000"),
+        "a USDT amount > 0, below 1e15, to at most 8 decimals",
+        lambda v: 0 < v < _d("1e15") and v % _d("1e-8") == 0,
+    )
 
 
 def _url(*schemes: str) -> Any:

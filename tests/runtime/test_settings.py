@@ -82,6 +82,48 @@ def test_bad_values_give_one_line_naming_key_value_and_allowed(tmp_path, text, m
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("balance", ["1e30", "1e15", "0.000000001", '"100.123456789"'])
+def test_a_starting_balance_the_local_exchange_cannot_hold_is_refused(tmp_path, balance):
+    """It passed --check-config, then the embedded exchange refused its `--balance`: the start
+    failed naming a flag the user never typed."""
+    text = f"[local]\nstarting_balance_usdt = {balance}\n"
+
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env_file=None)
+
+    assert str(err.value).endswith(
+        "is not allowed: expected a USDT amount > 0, below 1e15, to at most 8 decimals"
+    )
+
+
+@pytest.mark.parametrize(
+    ("balance", "argument"),
+    [("2500.5", "2500.5"), ('"999999999999999.99999999"', "999999999999999.99999999"),
+     ('"100.000000000"', "100"), ("1e4", "10000")],
+)  # fmt: skip
+def test_a_starting_balance_is_given_to_the_local_exchange_as_it_takes_it(
+    tmp_path, balance, argument
+):
+    from exchange_sim.__main__ import build_parser
+    from runtime.exchange_process import LocalExchangeProcess
+
+    settings = load_settings(
+        write(tmp_path, f"[local]\nstarting_balance_usdt = {balance}\n"), env_file=None
+    )
+    process = LocalExchangeProcess(
+        data="klines-week",
+        symbols=("BTCUSDT",),
+        speed=1.0,
+        port=0,
+        balance=settings.local.starting_balance_usdt,
+        log_dir=tmp_path,
+    )
+    given = process.args[process.args.index("--balance") + 1]
+
+    assert given == argument
+    assert build_parser().parse_args(["--balance", given]).balance == Decimal(argument)
+
+
 def test_an_integer_setting_beyond_64_bits_is_refused(tmp_path):
     """TOML reads integers of any size: `stale_order_ms = 10**22` passed --check-config and
     the daemon's start died writing its session recording ("Integer exceeds 64-bit range",
