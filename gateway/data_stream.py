@@ -53,6 +53,7 @@ from core.errors import FatalError, RejectedError, RetryableError
 from core.events import GapCause, StreamState, StreamStateChanged
 from core.intervals import interval_ms
 from core.market import Bar, Trade
+from core.repeated_lines import RepeatedLines
 from gateway.checkpoint import MemoryCheckpoint, StreamCheckpoint
 from gateway.market_rest import AGG_TRADES_MAX_LIMIT, MarketDataRest
 from gateway.stream_link import LinkConfig, LinkEnd, LinkOutcome, StreamLink
@@ -177,6 +178,7 @@ class DataStream:
         self.ws_url = ws_url.rstrip("/")
         self.rest = rest
         self.clock = clock
+        self._failed_lines = RepeatedLines()  # an outage's connect failures: once a minute
         self.config = cfg = config or StreamConfig()
         interval_ms(cfg.kline_interval)
         self.checkpoint = checkpoint if checkpoint is not None else MemoryCheckpoint()
@@ -784,10 +786,20 @@ class DataStream:
                     self._fail(name, end.detail)
                     return
                 delay = backoff.next_delay()
-                log.info("%s: connect failed (%s); retry in %.2f s", name, end.detail, delay)
+                self._failed_lines.say(
+                    log,
+                    logging.INFO,
+                    name,
+                    self.clock.now_ms(),
+                    "%s: connect failed (%s); retry in %.2f s",
+                    name,
+                    end.detail,
+                    delay,
+                )
                 await backoff.sleep(delay)
                 continue
             self.stats.connects += 1
+            self._failed_lines.clear(name)
             self._state_event(name, StreamState.CONNECTED, "" if first else "reconnected")
             self._on_connected(name, first, after_silence)
             first = False

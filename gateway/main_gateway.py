@@ -68,6 +68,7 @@ from core.events import (
 from core.instrument import Instrument
 from core.journal import Journal
 from core.orders import Order, OrderRequest, forced_close
+from core.repeated_lines import RepeatedLines
 from core.venue import EventListener
 from gateway.order_params import CREATE_ALGO_ORDER, CREATE_ORDER, create_method, order_params
 from gateway.order_tracker import Applied, OrderTracker, TrackedOrder
@@ -206,6 +207,7 @@ class LiveVenue:
             raise ValueError(f"no instrument for {missing}")
         self.instruments = {s: instruments[s] for s in self.symbols}
         self.clock = clock
+        self._failed_lines = RepeatedLines()  # the dead-man refreshes' failures, by symbol
         self.journal = journal
         self.listener = listener
         self.config = cfg = config or ExecutorConfig()
@@ -1087,9 +1089,20 @@ class LiveVenue:
                 symbol=symbol,
                 countdownTime=countdown_ms,
             )
+            self._failed_lines.clear(symbol)
             return True
         except (RejectedError, FatalError, *_TRANSIENT) as exc:
-            log.warning("countdownCancelAll %s %d ms failed: %s", symbol, countdown_ms, exc)
+            # every deadman_refresh_s through an outage: said once a minute
+            self._failed_lines.say(
+                log,
+                logging.WARNING,
+                symbol,
+                self.clock.now_ms(),
+                "countdownCancelAll %s %d ms failed: %s",
+                symbol,
+                countdown_ms,
+                exc,
+            )
             return False
         except Exception:  # unforeseen: this refresh failed; the dead-man loop goes on
             log.exception("countdownCancelAll %s %d ms failed", symbol, countdown_ms)

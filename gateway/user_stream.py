@@ -44,6 +44,7 @@ from core.clock import Clock
 from core.errors import ExecutionStatusUnknown, FatalError, RejectedError, RetryableError
 from core.events import StreamState
 from core.redaction import redact
+from core.repeated_lines import RepeatedLines
 from gateway.stream_link import RETRYABLE_STATUS
 from rest_connect.connection import RestConnection
 
@@ -120,6 +121,7 @@ class UserStream:
         self._on_connected = on_connected
         self._on_state = on_state
         self.clock = clock
+        self._failed_lines = RepeatedLines()
         self._sleep = sleep
         self.keepalive_interval_s = keepalive_interval_s
         self.open_timeout_s = open_timeout_s
@@ -202,7 +204,10 @@ class UserStream:
                 if self.stats.connects > connects:
                     self._on_state(StreamState.DISCONNECTED, detail)
                 else:
-                    log.info("user stream: %s", detail)
+                    # an outage retries every few seconds: said once a minute
+                    self._failed_lines.say(
+                        log, logging.INFO, "connect", self.clock.now_ms(), "user stream: %s", detail
+                    )
                 refusals = refusals + 1 if self._refused and not self.stats.connects else 0
                 if refusals and refusals >= self.start_refusals:
                     raise EndpointRefused(
@@ -259,6 +264,7 @@ class UserStream:
             return f"connect failed: {type(exc).__name__}: {exc}"
         self._ws = ws
         self.stats.connects += 1
+        self._failed_lines.clear("connect")
         self._backoff.reset()
         self.connected.set()
         self._on_state(StreamState.CONNECTED, "" if self.stats.connects == 1 else "reconnected")

@@ -47,6 +47,7 @@ from binance import AsyncClient  # type: ignore[import-untyped]
 from core.backoff import Backoff, Sleep, retry
 from core.clock import LiveClock
 from core.errors import ExecutionStatusUnknown, IpBanned, RejectedError, RetryableError
+from core.repeated_lines import RepeatedLines
 
 from .errors import Failure, FailureKind, classify, to_error
 from .rate_governor import LimitKind, RateGovernor
@@ -412,6 +413,7 @@ class RestConnection:
     ) -> None:
         self.client = client
         self.clock = clock
+        self._retry_lines = RepeatedLines()
         self.governor = governor
         self.recv_window_ms = recv_window_ms
         self.max_attempts = max_attempts
@@ -470,11 +472,24 @@ class RestConnection:
             self.stats.retries += 1
             # The ban was said once, with its end, when it began: not again for each read.
             level = logging.INFO if isinstance(exc, IpBanned) else logging.WARNING
-            log.log(level, "%s failed (%s); retry in %.2f s", method, exc, delay_s)
+            # An outage retries each read every few seconds: said once a minute by call.
+            self._retry_lines.say(
+                log,
+                level,
+                method,
+                self.clock.now_ms(),
+                "%s failed (%s); retry in %.2f s",
+                method,
+                exc,
+                delay_s,
+            )
 
-        return await retry(
+        result = await retry(
             attempt, backoff=self._new_backoff(), max_attempts=self.max_attempts, on_retry=on_retry
         )
+        if method in self._retry_lines:
+            self._retry_lines.clear(method)
+        return result
 
     def _new_backoff(self) -> Backoff:
         """One per retry loop: concurrent calls must not share failure counts."""

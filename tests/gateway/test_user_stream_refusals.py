@@ -144,7 +144,8 @@ async def test_a_refused_endpoint_during_a_run_is_retried_until_it_answers_again
         reconnect_initial_s=0.02,
         reconnect_max_s=0.05,
     )
-    caplog.set_level(logging.INFO, logger="gateway.user_stream")
+    # the repeats of a failure are said at DEBUG (once a minute at INFO): every attempt counts
+    caplog.set_level(logging.DEBUG, logger="gateway.user_stream")
 
     def refused() -> int:
         return sum("connect failed: ConnectionRefusedError" in m for m in caplog.messages)

@@ -157,6 +157,33 @@ async def test_answer_cut_off_mid_body_is_retried_for_a_read(exchange, connect) 
     assert conn.stats.retries == 1
 
 
+async def test_a_read_failing_again_and_again_is_said_once_a_minute(
+    exchange, connect, caplog
+) -> None:
+    """An outage retries reads every few seconds: each retry was a WARNING, ~30 lines a minute
+    through an exchange's maintenance. Said once a minute by call (the repeats at DEBUG); a
+    success ends it, so the next failure is said at once."""
+    conn = await connect(exchange)
+    exchange.faults.rest_drop_mid_response(count=3)
+    with caplog.at_level(logging.DEBUG, logger="rest_connect"):
+        await conn.call("futures_get_open_orders", weight=1, symbol=SYMBOL)
+        exchange.faults.rest_drop_mid_response(count=1)
+        await conn.call("futures_get_open_orders", weight=1, symbol=SYMBOL)
+
+    said = [
+        (r.levelno, r.getMessage())
+        for r in caplog.records
+        if r.getMessage().startswith("futures_get_open_orders failed")
+    ]
+    assert conn.stats.retries == 4
+    assert [level for level, _ in said] == [
+        logging.WARNING,  # the first call's first retry
+        logging.DEBUG,
+        logging.DEBUG,
+        logging.WARNING,  # the second call's: after a success, news again
+    ]
+
+
 async def test_timeout_on_an_order_is_unknown_and_not_resent(exchange, connect) -> None:
     conn = await connect(exchange, timeout_s=0.3)
     exchange.faults.latency(rest_s=0.8)
