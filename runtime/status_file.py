@@ -152,6 +152,32 @@ def read_problem(journal_dir: str | os.PathLike[str], *also: Path) -> str | None
     return None
 
 
+def unclean_stop_note(journal_dir: str | os.PathLike[str]) -> str | None:
+    """What a start says of the last run when it did not stop cleanly (killed or crashed: its
+    status.json still says starting or running), read after journal_dir is claimed (so that
+    run is over) and before this run's status replaces it; None otherwise. Only `--status`
+    said it: a restart after `kill -9` read as after any stop."""
+    try:
+        status = json.loads(status_path(journal_dir).read_text())
+        state = DaemonState(status["state"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or unreadable: --status says that
+    if state is DaemonState.STOPPED:
+        return None
+    updated = status.get("updated_ms")
+    at = _utc(updated) if isinstance(updated, int) else "?"
+    was = "starting" if state is DaemonState.STARTING else "running"
+    left = (
+        "its embedded local exchange ended with it, the position and orders there too"
+        if status.get("exchange_embedded")
+        else "the journal and the start-up reconciliation with the exchange take up what it left"
+    )
+    return (
+        f"the last run (pid {status.get('pid', '?')}) did not stop cleanly: killed or crashed "
+        f"while {was}, its last status at {at}; {left}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     exit_status: StatusExit

@@ -55,6 +55,7 @@ from runtime.status_file import (
     gap_note,
     host_time,
     time_fields,
+    unclean_stop_note,
     write_status,
 )
 from runtime.stop_signals import (
@@ -343,6 +344,8 @@ class Daemon:
         s = self.settings
         account = venue_of(s)  # what the journal is bound to
         self._claim_journal_dir(account)
+        if note := unclean_stop_note(s.journal_dir):
+            log.warning("%s", note)
         self._start_status_written = True
         self._write_start_status(DaemonState.STARTING)
         endpoints, rest, market_rest, instruments = await self._connect()

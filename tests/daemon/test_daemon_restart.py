@@ -273,6 +273,12 @@ def test_kill_9_then_restart_loses_no_fill_and_reconciles(tmp_path):
     for t in missed:
         assert f"recovered at start-up: fill BTCUSDT trade {t['id']} " in log
     assert "start-up reconciliation with the exchange" in log
+    # and says the last run was killed (only --status said it)
+    assert (
+        f"the last run (pid {first.pid}) did not stop cleanly: killed or crashed while running"
+        in log
+    )
+    assert "the journal and the start-up reconciliation with the exchange take up" in log
 
 
 def _eth_position(ex) -> Decimal:

@@ -12,7 +12,14 @@ import pytest
 
 from book_keeper.journal import SqliteJournal
 from book_keeper.journal_files import journal_in_use
-from runtime.status_file import HostTime, StatusExit, report, status_path, write_status
+from runtime.status_file import (
+    HostTime,
+    StatusExit,
+    report,
+    status_path,
+    unclean_stop_note,
+    write_status,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_764_540_004_000  # 2025-11-30 22:00:04 UTC
@@ -963,3 +970,29 @@ def test_a_model_strategy_s_status_names_the_model_trading(tmp_path: Path) -> No
     assert lines[2].endswith("model.json (sha256 1a2b3c4d5e6f...)")
     write_status(tmp_path, {**RUNNING, "model": None})
     assert report(tmp_path, journal_held=True, now=HostTime(NOW)).lines[1:] == DETAILS
+
+
+def test_a_start_after_a_killed_run_says_so(tmp_path: Path) -> None:
+    """A restart after `kill -9` read as after any stop: only `--status` said the last run had
+    not stopped cleanly. The start reads it from status.json before writing its own."""
+    at = "2025-11-30 22:00:00 UTC"  # WRITTEN
+    write_status(tmp_path, RUNNING)
+    assert unclean_stop_note(tmp_path) == (
+        f"the last run (pid 4242) did not stop cleanly: killed or crashed while running, its "
+        f"last status at {at}; the journal and the start-up reconciliation with the exchange "
+        "take up what it left"
+    )
+    write_status(tmp_path, {**RUNNING, "state": "starting", "exchange_embedded": True})
+    assert unclean_stop_note(tmp_path) == (
+        f"the last run (pid 4242) did not stop cleanly: killed or crashed while starting, its "
+        f"last status at {at}; its embedded local exchange ended with it, the position and "
+        "orders there too"
+    )
+
+
+def test_a_start_after_a_clean_stop_or_none_says_nothing(tmp_path: Path) -> None:
+    assert unclean_stop_note(tmp_path) is None  # never run
+    write_status(tmp_path, {**RUNNING, "state": "stopped"})
+    assert unclean_stop_note(tmp_path) is None
+    status_path(tmp_path).write_text("{not json")
+    assert unclean_stop_note(tmp_path) is None  # --status says that one
