@@ -6,6 +6,7 @@ import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from book_keeper.journal import SqliteJournal, Synchronous
 from book_keeper.journal_errors import JournalError, JournalTooNew, journal_dir_refusal
@@ -43,10 +44,27 @@ def venue_of(settings: Settings) -> str:
     return bound_form(settings.rest_url) if settings.attaches else LOCAL_VENUE
 
 
+# A URL's port that its scheme implies: `https://host:443` names `https://host`.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def bound_form(venue: str) -> str:
     """A venue as a journal is bound to it: an earlier version stored the REST URL as given,
-    userinfo included, which names the same exchange as the URL without it."""
-    return url_without_userinfo(venue).rstrip("/")
+    userinfo included, which names the same exchange as the URL without it. Scheme and host
+    are case-insensitive (RFC 3986 6.2.2.1) and a scheme's default port is implied:
+    `HTTP://127.0.0.1:18080` was refused as another exchange than `http://127.0.0.1:18080`."""
+    url = url_without_userinfo(venue).rstrip("/")
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return url  # LOCAL_VENUE, or no URL: as it is
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return url  # not a port: the settings refuse such a URL before this is asked
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = host if port in (None, _DEFAULT_PORTS.get(scheme)) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def claim_journal_dir(

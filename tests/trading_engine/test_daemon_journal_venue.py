@@ -70,6 +70,26 @@ def test_the_venue_of_a_url_with_a_password_is_the_url_without_it():
     assert venue_of(proxied) == OTHER
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["HTTP://127.0.0.1:18765", "http://127.0.0.1:18765/", "https://Testnet.Binancefuture.com:443"],
+)
+def test_a_journal_is_continued_by_the_same_url_written_otherwise(tmp_path, written):
+    """Scheme and host are case-insensitive and a scheme's default port is implied:
+    `HTTP://127.0.0.1:18765` was refused as another exchange than `http://127.0.0.1:18765`."""
+    venue = OTHER if written.startswith(("HTTP:", "http:")) else TESTNET
+    _journal(tmp_path, venue)
+    attached = load_settings(
+        None,
+        env_file=None,
+        overrides={"endpoints": {"rest_url": written, "ws_url": "ws://127.0.0.1:18765"}},
+        needs_keys=False,
+    )
+
+    assert venue_of(attached) == venue
+    assert claim_journal_dir(tmp_path, venue_of(attached), T) is None
+
+
 def test_a_journal_bound_with_a_password_in_its_url_is_continued_by_that_endpoint(tmp_path):
     # An earlier version bound the journal to the REST URL as given, password included.
     _journal(tmp_path, "http://trader:0ld-pw@127.0.0.1:18765")
