@@ -255,8 +255,10 @@ class ExecutionSettings:
         60_000, "milliseconds >= 10000 (0 = off)", lambda v: v == 0 or v >= 10_000
     )
     deadman_refresh_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
-    reconcile_interval_s: float = _spec(60.0, "seconds > 0", lambda v: v > 0)
-    heartbeat_s: float = _spec(10.0, "seconds > 0", lambda v: v > 0)
+    # Each reconciliation reads the account, positions and open orders (REST weight), each
+    # heartbeat prints a line and rewrites status.json: 0.001 was taken (1,000 lines a second).
+    reconcile_interval_s: float = _spec(60.0, "seconds >= 1", lambda v: v >= 1)
+    heartbeat_s: float = _spec(10.0, "seconds >= 0.5", lambda v: v >= 0.5)
     bar_source: str = _spec(
         "klines",
         "klines (the stream's closed klines) or trades (bars built from trades)",

@@ -161,6 +161,24 @@ def test_a_dead_man_refresh_slower_than_half_its_countdown_is_refused(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("heartbeat_s", "0.001", "seconds >= 0.5"),  # a line and a status.json a millisecond
+        ("reconcile_interval_s", "0.001", "seconds >= 1"),  # REST weight a millisecond
+    ],
+)
+def test_heartbeats_and_reconciliations_have_a_floor(tmp_path, key, value, expected):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, f"[execution]\n{key} = {value}\n"), env_file=None)
+
+    assert str(err.value).startswith(f"execution.{key} = {value} is not allowed: expected ")
+    assert expected in str(err.value)
+    at_floor = "[execution]\nheartbeat_s = 0.5\nreconcile_interval_s = 1\n"
+    execution = load_settings(write(tmp_path, at_floor), env_file=None).execution
+    assert (execution.heartbeat_s, execution.reconcile_interval_s) == (0.5, 1)
+
+
 @pytest.mark.parametrize(("countdown_ms", "refresh_s"), [(10000, 5), (60000, 10), (0, 3600)])
 def test_a_dead_man_refresh_within_half_its_countdown_or_switched_off_is_allowed(
     tmp_path, countdown_ms, refresh_s
