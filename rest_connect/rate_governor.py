@@ -30,6 +30,7 @@ from typing import Any
 from core.backoff import Sleep
 from core.clock import Clock
 from core.errors import IpBanned
+from core.repeated_lines import RepeatedLines
 
 log = logging.getLogger(__name__)
 RATE_LIMIT_LINE_MS = 60_000  # at most one WARNING about 429s in this long
@@ -167,8 +168,7 @@ class RateGovernor:
         self.stats = GovernorStats()
         # The last 429 said at WARNING, and the 429s since then said at DEBUG only: a storm
         # answers dozens of requests a minute with 429, one line each buried the log.
-        self._warned_429_ms: int | None = None
-        self._quiet_429s = 0
+        self._429_lines = RepeatedLines(RATE_LIMIT_LINE_MS)
         self._counters: list[_Counter] = []
         self.set_limits(limits)
 
@@ -309,18 +309,14 @@ class RateGovernor:
     def _say_429(self, kind: LimitKind, wait_s: float, now: int) -> None:
         """One WARNING a 429, at most one a RATE_LIMIT_LINE_MS: the others at DEBUG, counted
         into the next WARNING (`stats.rate_limited` counts them all)."""
-        warned = self._warned_429_ms
-        if warned is not None and now - warned < RATE_LIMIT_LINE_MS:
-            self._quiet_429s += 1
-            log.debug("HTTP 429 (%s): every request waits %.1f s", kind, wait_s)
-            return
-        more = self._quiet_429s
-        self._warned_429_ms, self._quiet_429s = now, 0
-        log.warning(
-            "HTTP 429 (%s): every request waits %.1f s%s",
+        self._429_lines.say(
+            log,
+            logging.WARNING,
+            "429",
+            now,
+            "HTTP 429 (%s): every request waits %.1f s",
             kind,
             wait_s,
-            f" ({more} more 429s since the last such line)" if more else "",
         )
 
     def banned(self, *, until_ms: int | None, retry_after_s: float | None, reason: str) -> float:

@@ -143,7 +143,10 @@ def test_a_429_storm_is_one_warning_a_minute_that_counts_the_rest(caplog) -> Non
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
         "HTTP 429 (weight): every request waits 2.0 s",
-        "HTTP 429 (weight): every request waits 2.0 s (29 more 429s since the last such line)",
+        (
+            "HTTP 429 (weight): every request waits 2.0 s (29 more such lines since the last, at "
+            "DEBUG)"
+        ),
     ]
     assert governor.stats.rate_limited == 31
 
