@@ -132,13 +132,21 @@ def check_directories(settings: Settings) -> None:
 
 def check_kill_switch(settings: Settings) -> None:
     """The kill switch is a file's existence: a directory there (`kill_switch_file = "."`)
-    always exists, and every start halted at once ("kill switch: file . exists")."""
+    always exists, and every start halted at once ("kill switch: file . exists"); in a folder
+    that does not exist (a typo) it can never be made, and nothing said so."""
     path = Path(settings.risk.kill_switch_file)
     if path.is_dir():
         raise ConfigError(
             f"risk.kill_switch_file = {toml_shown(str(path))} is not allowed: "
             f"{shown_path(path)} is a directory, which always exists: every start would halt; "
             "name a file that does not exist until you want trading stopped"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"risk.kill_switch_file = {toml_shown(str(path))} is not allowed: its folder "
+            f"{shown_path(folder)} does not exist, so the file could never be made there and "
+            "the kill switch could never be pulled: make the folder or name another"
         )
 
 

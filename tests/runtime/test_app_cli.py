@@ -299,6 +299,17 @@ def test_a_kill_switch_file_that_is_a_directory_is_a_config_error(tmp_path, path
     )
 
 
+def test_a_kill_switch_file_in_a_folder_that_does_not_exist_is_a_config_error(tmp_path):
+    """A typo in its folder: the file could never be made there, and nothing said so."""
+    config = b'[risk]\nkill_switch_file = "run/bot/KILL"\n'
+
+    assert _one_config_error(tmp_path, config) == (
+        'config error: risk.kill_switch_file = "run/bot/KILL" is not allowed: its folder '
+        "./run/bot does not exist, so the file could never be made there and the kill switch "
+        "could never be pulled: make the folder or name another"
+    )
+
+
 def test_status_with_a_journal_dir_that_is_not_a_directory_exits_2_with_one_line(tmp_path):
     # It said "daemon: afile/status.json is unreadable: [Errno 20] Not a directory" and exit 1,
     # what a monitoring check reads as "the daemon died".
