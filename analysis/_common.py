@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from core.clock import parse_utc_ms
 from model.inputs import (
     BINANCE_KLINE_COLUMNS,
+    bars_in_time_order,
     cell_problem,
     open_time_ms,
     to_float_columns,
-    without_repeated_bars,
 )
 from runtime.flags import SecretSafeParser, error_line
 
@@ -89,8 +89,6 @@ def load_klines(
     columns a command uses) numeric too. With `warm_bars`, up to that many rows before
     `start` come first (those the file has): an indicator computed from the window alone is
     missing for its first period."""
-    import numpy as np
-
     df = read_csv(path, "--data")
     if len(df.columns) in (6, 12) and str(df.columns[0]).strip().isdigit():
         # No header: Binance's kline files (12 columns) or plain OHLCV, as the backtester reads.
@@ -100,6 +98,11 @@ def load_klines(
     numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
     df = to_float_columns(df, ("open_time",))
     df["open_time"] = open_time_ms(df["open_time"].to_numpy(dtype="int64"))
+    values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+    values += tuple(c for c in extra if c in df.columns)
+    df, problem = bars_in_time_order(df, values)  # before the window: --start's warm bars
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
     start_ms, end_ms = parse_time(start), parse_time(end)
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         raise InputError(f"--end must be after --start (got --start {start} --end {end})")
@@ -111,14 +114,8 @@ def load_klines(
     if not len(df) or (start_ms is not None and not (df["open_time"] >= start_ms).any()):
         raise InputError(f"--data {path}: no bars in the requested window{_span(whole)}")
     # Checked in the window only (before reset_index, so a bad cell is named by its file row).
-    values: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-    values += tuple(c for c in extra if c in df.columns)
     numeric_columns(df, values, f"--data {path}")
-    df, problem = without_repeated_bars(to_float_columns(df, values).reset_index(drop=True), values)
-    if problem is not None:
-        raise InputError(f"--data {path}: {problem}")
-    if np.any(np.diff(df["open_time"].to_numpy()) <= 0):
-        raise InputError(f"--data {path}: open_time is not strictly increasing")
+    df = to_float_columns(df, values).reset_index(drop=True)
     px = df[["open", "high", "low", "close"]].to_numpy(dtype=float)
     if (px <= 0).any():
         raise InputError(f"--data {path}: non-positive prices")

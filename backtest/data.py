@@ -12,11 +12,13 @@ A bookTicker file is not market data on its own: it is the recorded top of book 
 replay (`BacktestConfig.book_ticker`, read by `backtest.realism.load_book_ticker`); funding-rate
 files likewise (`BacktestConfig.funding`).
 
-Prices and quantities stay exact strings until the runner turns them into ticks, steps and
-Decimals; times are int ms UTC. They are checked once here, vectorized (numbers, prices > 0,
-low <= open, close <= high), so that the runner never meets a cell it cannot convert. A bad
-file raises `DataError` with one sentence naming the file, the line (the bar's time for
-Parquet) and the column.
+Klines are put in time order, a bar repeated identically dropped (`bar_rows`: the rule of
+every tool that reads klines, so two overlapping downloads concatenated into one file, in either
+order, read as the bars they hold). Prices and quantities stay exact strings until the runner
+turns them into ticks, steps and Decimals; times are int ms UTC. They are checked once here,
+vectorized (numbers, prices > 0, low <= open, close <= high), so that the runner never meets a
+cell it cannot convert. A bad file raises `DataError` with one sentence naming the file, the
+line (the bar's time for Parquet) and the column.
 """
 
 import csv
@@ -24,7 +26,7 @@ import gzip
 import io
 import itertools
 import operator
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -45,6 +47,15 @@ _QUOTE_ASSETS = ("USDT", "USDC", "BUSD")
 class DataError(ValueError):
     """The data file cannot be used (missing, empty, unknown layout, a bad row, no rows in
     range)."""
+
+
+class RepeatedTime(ValueError):
+    """Two bars of a kline file open at the same time and differ: neither can be told to be the
+    market's."""
+
+    def __init__(self, row: int, open_time: int) -> None:
+        super().__init__(f"open time {open_time} repeats with another bar")
+        self.row = row  # the later of the two in the file (0 = its first data row)
 
 
 class _BadRow(Exception):
@@ -378,9 +389,15 @@ def _klines(columns: list[list[str]]) -> Klines:
     o, h, lo, c = _shared_strings((o, h, lo, c))
     out = Klines(_times(t, "open_time"), o, h, lo, c, v)
     check_klines(out)
-    _check_sorted(out.open_time)
-    _check_one_minute(out.open_time)
-    return _without_repeats(out)
+    times = np.asarray(out.open_time, dtype=np.int64)
+    out, rows = _in_time_order(out, times)
+    if rows is not None:
+        times = times[rows]
+    try:
+        _check_one_minute(times)
+    except _BadRow as e:  # named by its row in the file, not in time order
+        raise _BadRow(e.index if rows is None else int(rows[e.index]), e.what) from None
+    return out
 
 
 def _shared_strings(columns: tuple[list[str], ...]) -> list[list[str]]:
@@ -417,11 +434,11 @@ def _book_trades(t: Trades, types: list[str]) -> Trades:
     )
 
 
-def _check_one_minute(times: list[int]) -> None:
-    """_BadRow unless the bars are 1m bars (the closest two open times a minute apart): the
-    backtester replays each bar as one minute, so a 5m or 1h file would be traded as if each
-    bar closed a minute after it opened."""
-    steps = np.diff(np.asarray(times, dtype=np.int64))
+def _check_one_minute(times: np.ndarray) -> None:
+    """_BadRow unless the bars (their open times, ascending) are 1m bars (the closest two a
+    minute apart): the backtester replays each bar as one minute, so a 5m or 1h file would be
+    traded as if each bar closed a minute after it opened."""
+    steps = np.diff(times)
     moving = steps[steps > 0]
     if not len(moving) or moving.min() == MINUTE_MS:
         return
@@ -434,20 +451,42 @@ def _check_one_minute(times: list[int]) -> None:
     )
 
 
-def _without_repeats(k: Klines) -> Klines:
-    """The bars with a repeated open time dropped when they repeat the bar before (a file
-    made of overlapping downloads); _BadRow when a repeated time holds another bar."""
-    times = k.open_time
-    same = [i for i in range(1, len(times)) if times[i] == times[i - 1]]
-    if not same:
-        return k
-    cols = (k.open, k.high, k.low, k.close, k.volume)
-    for i in same:
-        if any(c[i] != c[i - 1] for c in cols):
-            raise _BadRow(i, f"open time {times[i]} repeats with another bar")
-    drop = set(same)
-    keep = [i for i in range(len(times)) if i not in drop]
-    return Klines([times[i] for i in keep], *([c[i] for i in keep] for c in cols))
+def bar_rows(times: np.ndarray, columns: Sequence[Sequence[object]]) -> np.ndarray | None:
+    """The rows of a kline file to read, in time order, each bar once: None when the open
+    `times` already increase (one vectorized comparison: the common file costs no more), else
+    the rows sorted by open time (stable) without those that repeat an earlier row in every
+    one of `columns` (overlapping downloads concatenated into one file, in either order: the
+    market's bar twice). RepeatedTime when an open time repeats with another bar: which of the
+    two is the market's cannot be told. One rule for the backtester, model.train, model.review
+    and the analysis commands, so a file one of them reads the others read alike."""
+    if len(times) < 2 or bool(np.all(times[1:] > times[:-1])):
+        return None
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1]) + 1
+    for i in same.tolist():  # the repeats only: a few, or an overlap's length
+        later, earlier = int(order[i]), int(order[i - 1])
+        if not all(_same_cell(col[later], col[earlier]) for col in columns):
+            raise RepeatedTime(later, int(ordered[i]))
+    return np.delete(order, same)
+
+
+def _same_cell(a: object, b: object) -> bool:
+    """Equal cells, an empty one (NaN, as pandas reads it) equal to another empty one."""
+    return bool(a == b) or (a != a and b != b)  # NaN is not equal to itself
+
+
+def _in_time_order(k: Klines, times: np.ndarray) -> tuple[Klines, np.ndarray | None]:
+    """`k` in time order, each bar once (`bar_rows`), and the file rows it holds (None: all of
+    them, in file order); _BadRow at a repeated open time holding another bar."""
+    try:
+        rows = bar_rows(times, (k.open, k.high, k.low, k.close, k.volume))
+    except RepeatedTime as e:
+        raise _BadRow(e.row, str(e)) from None
+    if rows is None:
+        return k, None
+    keep = rows.tolist()
+    return Klines(*([col[i] for i in keep] for col in _columns(k))), rows
 
 
 def _times(col: list[str], name: str) -> list[int]:
@@ -561,6 +600,8 @@ def check_trades(t: Trades) -> None:
 
 
 def _check_sorted(times: list[int]) -> None:
+    """_BadRow at the first trade earlier than the one before: trades of one millisecond are
+    several, so no time order can be made of them, nor a repeat told from a trade."""
     if sorted(times) != times:  # Timsort checks a sorted list in one pass, in C
         i = next(i for i in range(1, len(times)) if times[i] < times[i - 1])
         raise _BadRow(i, "rows are not in time order (this one is earlier than the one before)")
@@ -585,7 +626,7 @@ def _load_parquet(p: Path) -> MarketData:
             [to_ms(int(x)) for x in col["open_time"]],
             *[[str(x) for x in col[c]] for c in _KLINE_HEADER[1:]],
         )
-        return _checked(p, klines, check_klines)
+        return _checked(p, klines, _checked_klines)
     # The history store names aggregate trades' columns buyer_is_maker and trade_time.
     maker = next((c for c in ("is_buyer_maker", "buyer_is_maker") if c in names), None)
     if "price" in names and maker is not None:
@@ -604,15 +645,23 @@ def _load_parquet(p: Path) -> MarketData:
     raise DataError(f"{p}: {_unknown_header([c.lower() for c in table.column_names])}")
 
 
-def _checked(p: Path, data: _D, check: Callable[[_D], None]) -> _D:
-    """`data` read from Parquet, checked; a bad row is named by its time (the files of a
-    folder are read together and sorted, so a row number would point nowhere)."""
+def _checked_klines(k: Klines) -> Klines:
+    """`k` (sorted by open time) checked, each bar once (`_in_time_order`): two day files of
+    a folder may hold the same bar."""
+    check_klines(k)
+    return _in_time_order(k, np.asarray(k.open_time, dtype=np.int64))[0]
+
+
+def _checked(p: Path, data: _D, check: Callable[[_D], _D | None]) -> _D:
+    """`data` read from Parquet, checked (as `check` returns it, when it returns it); a bad row
+    is named by its time (the files of a folder are read together and sorted, so a row number
+    would point nowhere)."""
     try:
-        check(data)
+        checked = check(data)
     except _BadRow as e:
         t = data.open_time[e.index] if isinstance(data, Klines) else data.time[e.index]
         raise DataError(f"{p}: the row at {_utc(t)} UTC ({t} ms), {e.what}") from None
-    return data
+    return data if checked is None else checked
 
 
 def clip(data: MarketData, start_ms: int | None, end_ms: int | None) -> MarketData:

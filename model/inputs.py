@@ -7,8 +7,8 @@ problem as one line of text (or None) so every command can word and exit on it i
   that may not exist yet, checked before minutes of work rather than at the save;
 - `BINANCE_KLINE_COLUMNS`: the names of data.binance.vision's 12 kline columns, for files
   without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms;
-- `without_repeated_bars`: a bar that repeats the one before it dropped, as the backtester
-  reads a file made of overlapping downloads.
+- `bars_in_time_order`: the bars sorted by open time, a bar repeated identically dropped, as
+  the backtester reads a file made of overlapping downloads (`backtest.data.bar_rows`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BINANCE_KLINE_COLUMNS",
+    "bars_in_time_order",
     "cell_problem",
     "open_time_ms",
     "to_float_columns",
-    "without_repeated_bars",
     "write_problem",
 ]
 
@@ -105,21 +105,17 @@ def open_time_ms(t: Any) -> Any:
     )
 
 
-def without_repeated_bars(
-    df: pd.DataFrame, columns: Iterable[str]
-) -> tuple[pd.DataFrame, str | None]:
-    """(`df` without the rows that repeat the row before them, open time and `columns` alike,
-    problem): the backtester drops such a bar (a file made of overlapping downloads), so a
-    file it replays trains and plots too; the problem names an open time that repeats with
-    another bar, which it refuses. `df`'s open_time and `columns` are numbers, in file order."""
-    import numpy as np
+def bars_in_time_order(df: pd.DataFrame, columns: Iterable[str]) -> tuple[pd.DataFrame, str | None]:
+    """(`df`'s rows in time order, a bar that repeats an earlier one in open time and in each of
+    `columns` present dropped, problem), by the backtester's rule (`backtest.data.bar_rows`),
+    so a file it replays trains and plots too; the problem names a repeated open time holding
+    another bar, by its file row. `df` is as `pandas.read_csv` gave it (its index the file's
+    rows, kept: a later check still names a cell by its row), its open_time in ms."""
+    from backtest.data import RepeatedTime, bar_rows
 
-    times = df["open_time"].to_numpy()
-    same = np.flatnonzero(times[1:] == times[:-1]) + 1
-    if not len(same):
-        return df, None
-    values = df[list(columns)].to_numpy(dtype=float)
-    other = (values[same] != values[same - 1]).any(axis=1)
-    if other.any():
-        return df, f"open time {int(times[same[np.argmax(other)]])} repeats with another bar"
-    return df.drop(df.index[same]).reset_index(drop=True), None
+    values = [df[c].to_numpy() for c in columns if c in df.columns]
+    try:
+        rows = bar_rows(df["open_time"].to_numpy(), values)
+    except RepeatedTime as e:
+        return df, f"{e} at {_where(df.index[e.row])}"
+    return (df if rows is None else df.iloc[rows]), None

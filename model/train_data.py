@@ -15,10 +15,10 @@ from model import features
 from model.input_error import InputError
 from model.inputs import (
     BINANCE_KLINE_COLUMNS,
+    bars_in_time_order,
     cell_problem,
     open_time_ms,
     to_float_columns,
-    without_repeated_bars,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +90,10 @@ def load_bars(
     _check_cells(df, ("open_time",), path)  # the window compares it
     df = to_float_columns(df, ("open_time",))
     df["open_time"] = open_time_ms(df["open_time"].to_numpy())
+    values = (*features.BAR_COLUMNS, *(c for c in features.FLOW_COLUMNS if c in df.columns))
+    df, problem = bars_in_time_order(df, values)
+    if problem is not None:
+        raise InputError(f"--data {path}: {problem}")
     if start_ms is not None:
         df = df[df["open_time"] >= start_ms]
     if end_ms is not None:
@@ -97,14 +101,9 @@ def load_bars(
     if len(df) == 0:
         raise InputError(f"--data {path}: no bars in the requested window")
     # The window's cells only, before reset_index, so a bad one is named by its file row.
-    values = (*features.BAR_COLUMNS, *(c for c in features.FLOW_COLUMNS if c in df.columns))
     _check_cells(df, values, path)
-    df, problem = without_repeated_bars(to_float_columns(df, values).reset_index(drop=True), values)
-    if problem is not None:
-        raise InputError(f"--data {path}: {problem}")
+    df = to_float_columns(df, values).reset_index(drop=True)
     ot = df["open_time"].to_numpy()
-    if np.any(np.diff(ot) <= 0):
-        raise InputError(f"--data {path}: open_time is not strictly increasing")
     step = INTERVAL_MS[interval]
     if len(ot) > 1 and int(np.median(np.diff(ot))) != step:
         found = int(np.median(np.diff(ot)))

@@ -11,7 +11,7 @@ import pytest
 
 import backtest_trading_strategy as backtest
 from analysis import correlation, visualize
-from model.inputs import without_repeated_bars
+from model.inputs import bars_in_time_order
 from model.train_data import load_bars
 from tests.model.support import WEEK
 
@@ -53,15 +53,17 @@ def test_a_repeated_open_time_with_another_bar_is_refused_naming_it(tmp_path, ca
     assert visualize.main(["--data", str(path), "--out", str(tmp_path / "x.png")]) == 2
 
     assert capsys.readouterr().err == (
-        f"analysis.visualize: error: --data {path}: open time {cells[0]} repeats with another bar\n"
+        f"analysis.visualize: error: --data {path}: open time {cells[0]} repeats with another "
+        "bar at row 101 (line 102)\n"
     )
 
 
-def test_only_a_repeat_of_the_bar_just_before_is_dropped():
-    df = pd.DataFrame({"open_time": [1, 2, 2, 3], "close": [5.0, 6.0, 6.0, 7.0]})
+def test_a_repeat_of_any_earlier_bar_is_dropped_and_the_rows_put_in_time_order():
+    df = pd.DataFrame({"open_time": [1, 2, 3, 2], "close": [5.0, 6.0, 7.0, 6.0]})
 
-    kept, problem = without_repeated_bars(df, ["close"])
+    kept, problem = bars_in_time_order(df, ["close"])
 
     assert problem is None and list(kept["open_time"]) == [1, 2, 3]
-    clash = pd.DataFrame({"open_time": [1, 2, 2], "close": [5.0, 6.0, 6.5]})
-    assert without_repeated_bars(clash, ["close"])[1] == "open time 2 repeats with another bar"
+    clash = pd.DataFrame({"open_time": [1, 2, 3, 2], "close": [5.0, 6.0, 7.0, 6.5]})
+    said = "open time 2 repeats with another bar at row 4 (line 5)"
+    assert bars_in_time_order(clash, ["close"])[1] == said
