@@ -134,10 +134,22 @@ class BacktestConfig:
     # data's first row, cold.
     trade_from_ms: int | None = None
 
+    def used_leverage(self) -> int:
+        """The leverage the run trades at: `leverage` (--leverage), else its risk limits'
+        (without any, `backtest_risk`'s: the daemon's default)."""
+        if self.leverage is not None:
+            return self.leverage
+        return (self.risk or backtest_risk(_ZERO)).leverage
+
     def settings(self) -> dict[str, Any]:
+        """summary.json's `settings`: the leverage as the run used it, never None (the report
+        showed `leverage n/a` beside `risk.leverage 3`), in `risk` too (--leverage replaces
+        it there for the run's checks)."""
         skip = ("risk", "progress", "journal_dir", "fast_path")
         out = {k: v for k, v in asdict(self).items() if k not in skip}
-        out["risk"] = asdict(self.risk) if self.risk is not None else None
+        out["leverage"] = self.used_leverage()
+        risk = None if self.risk is None else replace(self.risk, leverage=out["leverage"])
+        out["risk"] = asdict(risk) if risk is not None else None
         return jsonable(out)
 
 

@@ -5,7 +5,9 @@ import base64
 import csv
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal as D
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ import pytest
 
 import backtest_trading_strategy as cli
 from backtest import metrics, report
+from backtest.runner import BacktestConfig, backtest_risk
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -516,3 +519,18 @@ def test_the_equity_chart_says_what_ran_and_its_two_figures():
 )
 def test_a_sweep_metric_is_shown_in_percent_when_it_is_a_fraction(metric, value, places, text):
     assert report.metric_text(metric, value, places=places) == text
+
+
+def _settings_rows(config) -> dict[str, str]:
+    """The report's settings as (name, shown value) pairs, from the run's summary settings."""
+    page = report.render_html({"settings": config.settings()}, [])
+    return dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", page))
+
+
+def test_the_report_shows_the_leverage_the_run_used_not_n_a():
+    risk = replace(backtest_risk(D(1000)), leverage=5)
+
+    assert _settings_rows(BacktestConfig())["leverage"] == "3"  # the daemon's default
+    assert _settings_rows(BacktestConfig(risk=risk))["leverage"] == "5"  # --config's
+    given = _settings_rows(BacktestConfig(risk=risk, leverage=10))  # --leverage
+    assert given["leverage"] == given["risk.leverage"] == "10"
