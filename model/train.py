@@ -477,12 +477,28 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def check_out(out: Path) -> None:
     """InputError when nothing can be written at `out` (a directory, or a .json file in one):
-    checked before the training run, which takes minutes, rather than at the save."""
+    checked before the training run, which takes minutes, rather than at the save. A file
+    other than a .json one, and a name with another file suffix (`x.txt`, `m.JSON`) that is
+    no directory yet, are refused too: the latter would be made a directory, the model saved
+    inside it."""
     if out.suffix == ".json" and out.is_dir():
         raise InputError(f"--out {out}: is a directory, not a .json file")
+    if out.suffix != ".json" and out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file, not a .json file nor a directory")
+    if out.suffix not in ("", ".json") and not out.is_dir() and _file_suffix(out.suffix):
+        raise InputError(
+            f"--out {out}: expected a .json file or a directory, and a {out.suffix} name would "
+            "be made a directory"
+        )
     problem = write_problem(out.parent if out.suffix == ".json" else out)
     if problem is not None:
         raise InputError(f"--out {out}: {problem}")
+
+
+def _file_suffix(suffix: str) -> bool:
+    """Whether a name's suffix reads as a file type (`.txt`, `.JSON`), not a version or a date
+    in a folder's name (`models/run.2`, `models/2025.06`)."""
+    return any(c.isalpha() for c in suffix)
 
 
 def _save(model: Any, out: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from model.dataset import straddles_gap
 from model.live import load_linear_model
 from model.scores import metrics
-from model.train import main
+from model.train import check_out, main
 from model.walk_forward import choose_c, fold_training_rows, inner_folds, walk_forward_splits
 from tests.ctrl_c import ctrl_c_while_importing
 from tests.model.support import ROOT, WEEK
@@ -851,3 +851,35 @@ def test_the_holdout_backtests_warning_names_its_run_and_the_baselines_are_not_p
     assert warned == [
         "holdout backtest: BTCUSDT: its stop-loss closed the long; logistic_regression"
     ]
+
+
+EXPECTED = "expected a .json file or a directory"
+
+
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [
+        ("x.txt", f"{EXPECTED}, and a .txt name would be made a directory"),
+        ("m.JSON", f"{EXPECTED}, and a .JSON name would be made a directory"),
+        ("notes", "is a file, not a .json file nor a directory"),
+    ],
+)
+def test_an_out_that_is_no_json_file_nor_directory_is_refused_in_one_line(
+    tmp_path, capsys, out, says
+):
+    # `--out x.txt` made a directory named x.txt and saved the model inside it.
+    (tmp_path / "notes").write_text("mine")
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m",
+            "--out", str(tmp_path / out)]  # fmt: skip
+
+    assert main(argv) == 2
+
+    assert capsys.readouterr().err == f"model.train: error: --out {tmp_path / out}: {says}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
+def test_a_folder_name_with_a_dot_is_still_a_directory(tmp_path):
+    check_out(tmp_path / "models" / "run.2")  # a version in a folder's name, not a file type
+    (tmp_path / "made.txt").mkdir()
+    check_out(tmp_path / "made.txt")  # a directory already: the model goes into it
