@@ -5,8 +5,7 @@ import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from backtest.journal_folder import BACKTEST_MARK
-from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
+from backtest.journal_folder import journal_folder_problem
 from core.clock import parse_utc_ms
 
 
@@ -114,14 +113,11 @@ def check_out_folder(text: str, flag: str = "--out") -> None:
 def check_journal_folder(text: str) -> None:
     """--journal takes a new or empty folder, or one an earlier backtest wrote (its journal is
     replaced). A journal no backtest wrote (a daemon's) is refused before the run: this run's
-    records would be mixed into it, its fills and orders kept where their ids repeat."""
+    records would be mixed into it, its fills and orders kept where their ids repeat; so is a
+    folder of other files (`journal_folder_problem`), left as it was."""
     check_out_folder(text, "--journal")
-    folder = Path(text)
-    if (folder / JOURNAL_FILE).exists() and not (folder / BACKTEST_MARK).exists():
-        raise UsageError(
-            f"--journal {text} holds a journal that no backtest wrote (a daemon's?): give a new "
-            "folder (a backtest neither writes into nor removes such a journal)"
-        )
+    if (problem := journal_folder_problem(Path(text))) is not None:
+        raise UsageError(f"--journal {text} {problem}")
 
 
 def time_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:

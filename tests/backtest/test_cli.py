@@ -547,6 +547,31 @@ def test_a_journal_no_backtest_wrote_is_refused_and_left_as_it_was(tmp_path, cap
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("marked", [False, True])
+def test_a_journal_folder_of_other_files_is_refused_and_left_as_it_was(tmp_path, capsys, marked):
+    """The README's --journal: a new or empty folder, or an earlier backtest's. A folder of the
+    user's files was taken, the journal written among them (and, marked as a backtest's,
+    replaced at the next run)."""
+    journal = tmp_path / "journal"
+    if marked:  # an earlier backtest's folder the user then put a file into
+        run(tmp_path / "a", "--end", "2025-05-05T06:00", "--journal", str(journal))
+    journal.mkdir(exist_ok=True)
+    (journal / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in journal.iterdir()}
+
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--journal", str(journal)]
+    status = cli.main([*argv, "--out", str(tmp_path / "b")])
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        f"backtest_trading_strategy.py: error: --journal {journal} holds notes.txt, which is "
+        "not a backtest journal's: give a new or empty folder, or one an earlier backtest "
+        "wrote its journal into\n"
+    )
+    assert {p.name: p.read_bytes() for p in journal.iterdir()} == before
+    assert not (tmp_path / "b").exists()
+
+
 def test_a_journal_path_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("")
