@@ -102,6 +102,7 @@ from backtest.runner import (
     BacktestResult,
     run_backtest,
 )
+from core.wording import counted
 from runtime.flags import (
     OneLineParser,
     SecretSafeParser,
@@ -629,9 +630,10 @@ def _main(argv: list[str] | None) -> int:
         remove_earlier_outputs(out)
         return _interrupted(args)
     m = result.summary
+    units = counted(result.units, result.kind.removesuffix("s"))  # kline(s), trade(s)
     print(
-        f"{result.units} {result.kind} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, "
-        f"max drawdown {m.max_drawdown:.4%}, {m.fills} fills, fees {m.fees:.2f} USDT -> {out}"
+        f"{units} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, max drawdown "
+        f"{m.max_drawdown:.4%}, {counted(m.fills, 'fill')}, fees {m.fees:.2f} USDT -> {out}"
     )
     if result.model is not None:
         model = result.model
@@ -646,7 +648,8 @@ def _main(argv: list[str] | None) -> int:
     if gaps:
         start, bars = max(gaps, key=lambda g: g[1])
         print(
-            f"data: {len(gaps)} gap(s) in the 1m bars, {sum(n for _, n in gaps)} bars missing "
+            f"data: {counted(len(gaps), 'gap')} in the 1m bars, "
+            f"{counted(sum(n for _, n in gaps), 'bar')} missing "
             f"(the longest {bars} from {utc_text(start)}); the bars on either side are "
             "replayed as consecutive"
         )

@@ -49,6 +49,7 @@ from analysis._common import (
 )
 from backtest.metrics import FillRow, trade_ends, trade_role
 from core.enums import Side
+from core.wording import counted
 from runtime.flags import exit_status, nonempty_path
 
 if TYPE_CHECKING:
@@ -230,10 +231,6 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
     return save(fig, out)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 MAX_FEE = 0.01  # 1 %: ten times Binance's highest taker fee
 
 
@@ -293,7 +290,7 @@ def _main(argv: list[str] | None) -> int:
         )
     plot(pnl, out)
     print(
-        f"{_count(len(pnl.times_ms), 'row')}, {_count(len(pnl.trades), 'trade')}, "
+        f"{counted(len(pnl.times_ms), 'row')}, {counted(len(pnl.trades), 'trade')}, "
         f"net PnL {pnl.total:+.4f} USDT "
         f"(fees {pnl.fees:.4f}{note}) -> {out}"
     )

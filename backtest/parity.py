@@ -110,6 +110,7 @@ from core.instrument import Instrument
 from core.market import BookTicker, MarkPrice, Trade
 from core.orders import ClientOrderIds, Fill, Order, OrderRequest, forced_close
 from core.redaction import shown_path
+from core.wording import counted
 from exchange_sim.engine import EngineConfig, Exchange
 from exchange_sim.errors import BinanceError
 from gateway.order_params import order_params
@@ -786,7 +787,7 @@ def _engine_at_start(
     others = [o for o in kept if not o.is_protective]
     if others:
         raise ParityInputError(
-            f"the session started with {len(others)} open order(s) other than protective "
+            f"the session started with {counted(len(others), 'open order')} other than protective "
             "stops (--keep-orders): the audit cannot put them back on the engine"
         )
     wallet = sum((b.wallet_balance for b in snapshot.balances if b.asset == "USDT"), Decimal(0))
@@ -977,7 +978,7 @@ def diff(live: LiveFacts, replay: Replay) -> Divergence | None:
             "books",
             0,
             "the exchange's snapshots",
-            f"{replay.book_differences} difference(s) of the replayed books from them",
+            f"{counted(replay.book_differences, 'difference')} of the replayed books from them",
         )
     return None
 
@@ -1044,10 +1045,11 @@ class AuditResult:
                 f"  (session {shown_path(self.session)}, one of {self.sessions_recorded} "
                 "recorded: --replay-journal takes a session file to audit another)"
             )
-        if self.replay.placed_by_fill:
+        if placed := self.replay.placed_by_fill:
+            by = "its fill" if placed == 1 else "their fills"
             notes.append(
-                f"  ({self.replay.placed_by_fill} order(s) placed in the market stream by their "
-                f"fills, within {PLACEMENT_WINDOW_MS} ms before the exchange's time stamp)"
+                f"  ({counted(placed, 'order')} placed in the market stream by {by}, within "
+                f"{PLACEMENT_WINDOW_MS} ms before the exchange's time stamp)"
             )
         if self.cut_short_at_ms is not None:
             notes.append(
@@ -1058,14 +1060,17 @@ class AuditResult:
         if errors := self.replay.item_errors:
             live = self.replay.live_item_errors
             session = "not counted in this recording" if live is None else f"{live} in the session"
-            notes.append(f"  (the strategy raised on {errors} item(s) in the replay; {session})")
+            notes.append(
+                f"  (the strategy raised on {counted(errors, 'item')} in the replay; {session})"
+            )
         elif self.replay.live_item_errors:
             notes.append(
-                f"  (the strategy raised on {self.replay.live_item_errors} item(s) in the "
+                f"  (the strategy raised on {counted(self.replay.live_item_errors, 'item')} in the "
                 "session, on none in the replay)"
             )
         if self.divergence is None:
-            return [f"parity: identical ({self.decisions} decisions, {self.fills} fills)", *notes]
+            counts = f"{counted(self.decisions, 'decision')}, {counted(self.fills, 'fill')}"
+            return [f"parity: identical ({counts})", *notes]
         return [*self.divergence.lines(), *notes]
 
 
@@ -1080,7 +1085,7 @@ def audit(path: Path) -> AuditResult:
     if holes := session.holes:
         reasons = "; ".join(dict.fromkeys(h.reason() for h in holes))
         raise ParityInputError(
-            f"{session_path}: the recording has {len(holes)} hole(s) ({reasons}): "
+            f"{session_path}: the recording has {counted(len(holes), 'hole')} ({reasons}): "
             f"{'; '.join(h.text() for h in holes)}: a replay without them cannot be compared "
             "with the journal"
         )

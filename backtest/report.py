@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from backtest import metrics
+from core.wording import counted
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Settings that are assumptions about the market rather than the strategy: shown on their own.
@@ -304,13 +305,13 @@ def plot_fan_chart(mc: Any, path: Path) -> Path | None:
     curves = np.asarray([r.curve for r in mc.runs], dtype=float)
     days = (np.asarray(mc.grid_ms, dtype=float) - mc.grid_ms[0]) / 86_400_000
     _fan(a1, days, curves)
-    a1.set_title(f"{len(mc.runs)} runs, random latency and slippage")
+    a1.set_title(f"{counted(len(mc.runs), 'run')}, random latency and slippage")
     a1.set_xlabel("days")
     a1.set_ylabel("equity USDT")
     if len(mc.trade_pnls):
         _fan(a2, np.arange(mc.paths.shape[1]), mc.paths)
         a2.set_title(
-            f"bootstrap of {len(mc.trade_pnls)} trades (equity at trade closes)\n"
+            f"bootstrap of {counted(len(mc.trade_pnls), 'trade')} (equity at trade closes)\n"
             + textwrap.fill(mc.halt_note(), 72),
             fontsize=9,
         )
@@ -469,9 +470,9 @@ def _monte_carlo_html(mc: Mapping[str, Any]) -> str:
         )
     boot = mc.get("bootstrap", {})
     intro = (
-        f"<p>{mc['runs']} runs, seed {mc['seed']}: {latency}, slippage "
+        f"<p>{counted(mc['runs'], 'run')}, seed {mc['seed']}: {latency}, slippage "
         f"{html.escape(str(slip[0]))}-{html.escape(str(slip[1]))} bps; bootstrap of "
-        f"{boot.get('trades', 0)} trades.</p>"
+        f"{counted(boot.get('trades', 0), 'trade')}.</p>"
     )
     base = boot.get(f"base_{metrics.TRADE_CLOSE_DRAWDOWN}")
     if base is not None:
@@ -497,11 +498,11 @@ def _settings_text(settings: Mapping[str, Any]) -> str:
 def _sweep_html(sweep: Mapping[str, Any]) -> str:
     metric = sweep["metric"]
     parts = [
-        f"<p>{sweep['points']} grid points from {html.escape(sweep.get('file', ''))}, "
-        f"{sweep['runs']} runs; best by {html.escape(metric)}.</p>"
+        f"<p>{counted(sweep['points'], 'grid point')} from {html.escape(sweep.get('file', ''))}, "
+        f"{counted(sweep['runs'], 'run')}; best by {html.escape(metric)}.</p>"
     ]
     if sweep.get("skipped"):
-        parts.append(f"<p class=muted>{len(sweep['skipped'])} grid points skipped.</p>")
+        parts.append(f"<p class=muted>{counted(len(sweep['skipped']), 'grid point')} skipped.</p>")
     wf = sweep.get("walk_forward")
     if wf:
         header = ["window", "train", "test", "settings", f"in-sample {metric}"]
@@ -555,7 +556,8 @@ def _gaps_html(summary: Mapping[str, Any]) -> list[str]:
         return []
     longest = gaps["longest"]
     text = (
-        f"The data has {gaps['gaps']} gap(s) in its 1m bars, {gaps['missing_bars']} bars missing"
+        f"The data has {counted(gaps['gaps'], 'gap')} in its 1m bars, "
+        f"{counted(gaps['missing_bars'], 'bar')} missing"
         f" (the longest {longest['bars']} from {fmt_value('start_ms', longest['from_ms'])}),"
         " replayed as if the bars on either side were consecutive."
     )
@@ -568,9 +570,11 @@ def funding_unrecorded_text(section: Mapping[str, Any]) -> str:
         f"{fmt_value('start_ms', section['recorded_from_ms'])} to "
         f"{fmt_value('end_ms', section['recorded_to_ms'])}"
     )
+    one = section["unrecorded"] == 1
     return (
         f"{section['file']} records rates from {recorded}; {section['unrecorded']} of the "
-        f"run's {section['settlements']} settlements fall outside it and were settled at rate 0"
+        f"run's {counted(section['settlements'], 'settlement')} "
+        f"{'falls' if one else 'fall'} outside it and {'was' if one else 'were'} settled at rate 0"
     )
 
 

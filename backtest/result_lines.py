@@ -9,6 +9,7 @@ from backtest import robustness
 from backtest.instruments import backtest_instruments
 from backtest.report import metric_text
 from backtest.runner import BacktestResult
+from core.wording import counted
 
 
 def _metric(metric: str, v: object) -> str:
@@ -53,11 +54,11 @@ def print_risk(result: BacktestResult) -> None:
     if result.trading_state != "ACTIVE":
         print(
             f"risk: trading {result.trading_state} at the end ({result.state_reason}); "
-            f"{denied} of {decisions} decisions denied"
+            f"{denied} of {counted(decisions, 'decision')} denied"
         )
     elif denied:
         print(
-            f"risk: {denied} of {decisions} decisions denied "
+            f"risk: {denied} of {counted(decisions, 'decision')} denied "
             "(--journal DIR keeps each reason: its RiskDenied events)"
         )
 
@@ -81,7 +82,7 @@ def print_slow_calls(result: BacktestResult) -> None:
     """Strategy calls over the budget: live, each would have held the daemon's event loop."""
     if result.slow_strategy_calls:
         print(
-            f"strategy: {result.slow_strategy_calls} call(s) over strategy.max_call_ms "
+            f"strategy: {counted(result.slow_strategy_calls, 'call')} over strategy.max_call_ms "
             f"{result.config.max_strategy_call_ms:g} ms (slowest "
             f"{result.slowest_strategy_call_ms:,.0f} ms): live, each would hold the daemon's "
             "event loop (market data, user stream, protection) that long"
@@ -95,17 +96,19 @@ def print_no_orders(result: BacktestResult) -> None:
     if c.get("submitted", 0) or c.get("denied", 0) or result.trading_state != "ACTIVE":
         return
     if not c.get("proposals", 0):
+        units = counted(result.units, result.kind.removesuffix("s"))  # kline(s), trade(s)
         print(
-            f"no order: the strategy proposed nothing over {result.units} {result.kind} "
+            f"no order: the strategy proposed nothing over {units} "
             "(not warm within the data? e.g. a --slow longer than it)"
         )
         return
     config = result.config
     if c.get("untraded_proposals", 0):
+        were = "was" if c["untraded_proposals"] == 1 else "were"
         print(
-            f"no order: {c['untraded_proposals']} of the strategy's {c['proposals']} proposals "
-            f"were for another symbol than {config.symbol}, the one this backtest trades "
-            "(--symbol), and were ignored"
+            f"no order: {c['untraded_proposals']} of the strategy's "
+            f"{counted(c['proposals'], 'proposal')} {were} for another symbol than "
+            f"{config.symbol}, the one this backtest trades (--symbol), and {were} ignored"
         )
         return
     inst = backtest_instruments(config.exchange_info).get(config.symbol)
@@ -124,14 +127,15 @@ def print_robustness(
         d = mc.to_dict()
         r, b = d["randomized"], d["bootstrap"]
         line = (
-            f"monte carlo ({mc.spec.runs} runs, seed {mc.spec.seed}): total return p5 "
+            f"monte carlo ({counted(mc.spec.runs, 'run')}, seed {mc.spec.seed}): total return p5 "
             f"{r['total_return']['p5']:+.4%} p50 {r['total_return']['p50']:+.4%} p95 "
             f"{r['total_return']['p95']:+.4%}"
         )
         if "total_return" in b:
             line += (
-                f"; bootstrap of {b['trades']} trades: p5 {b['total_return']['p5']:+.4%} "
-                f"p95 {b['total_return']['p95']:+.4%} ({mc.halt_note()})"
+                f"; bootstrap of {counted(b['trades'], 'trade')}: p5 "
+                f"{b['total_return']['p5']:+.4%} p95 {b['total_return']['p95']:+.4%} "
+                f"({mc.halt_note()})"
             )
         print(line)
     if sweep is None:
@@ -139,10 +143,11 @@ def print_robustness(
     if sweep.skipped:
         first, why = sweep.skipped[0]
         settings = " ".join(f"{k}={v}" for k, v in first.items())
+        total = counted(len(sweep.skipped) + len(sweep.points), "grid point")
+        them = "it" if len(sweep.skipped) == 1 else "them"
         print(
-            f"sweep: {len(sweep.skipped)} of {len(sweep.skipped) + len(sweep.points)} grid "
-            "points skipped, the strategy or the risk limits refuse them (first: "
-            f"{settings}: {why})"
+            f"sweep: {len(sweep.skipped)} of {total} skipped, the strategy or the risk limits "
+            f"refuse {them} (first: {settings}: {why})"
         )
     metric = sweep.spec.metric
     chosen = {c.get("window") for c in sweep.choices}

@@ -635,7 +635,7 @@ def test_a_sweep_says_which_grid_points_the_strategy_refused(tmp_path, capsys):
     assert [(r["fast"], r["slow"]) for r in rows(out / "sweep.csv")] == [("5", "20")]
     printed = capsys.readouterr().out
     assert (
-        "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse them (first: "
+        "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse it (first: "
         "fast=30 slow=20: " in printed
     )
 

@@ -363,11 +363,9 @@ def test_a_hole_in_the_klines_is_reported_on_the_console_and_in_the_summary(tmp_
     assert cli.main(["--data", str(path), "--out", str(tmp_path / "o")]) == 0
 
     printed = capsys.readouterr().out
-    assert (
-        "data: 1 gap(s) in the 1m bars, 30 bars missing (the longest 30 from 2025-05-05 " in printed
-    )
+    assert "data: 1 gap in the 1m bars, 30 bars missing (the longest 30 from 2025-05-05 " in printed
     page = (tmp_path / "o" / "report.html").read_text()
-    assert "The data has 1 gap(s) in its 1m bars, 30 bars missing (the longest 30 from" in page
+    assert "The data has 1 gap in its 1m bars, 30 bars missing (the longest 30 from" in page
     gaps = json.loads((tmp_path / "o" / "summary.json").read_text())["data_gaps"]
     assert gaps == {
         "gaps": 1,
@@ -596,7 +594,7 @@ def test_a_grid_notional_above_the_configs_order_cap_is_a_skipped_point(tmp_path
     with (out / "sweep.csv").open() as fh:
         assert [r["order_notional_usdt"] for r in csv.DictReader(fh)] == ["400"]
     assert (
-        "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse them "
+        "sweep: 1 of 2 grid points skipped, the strategy or the risk limits refuse it "
         f"(first: order_notional_usdt=2000: {why})" in capsys.readouterr().out
     )
 

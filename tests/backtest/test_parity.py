@@ -705,7 +705,7 @@ def test_a_session_with_a_hole_is_bad_input_naming_the_hole(live_session, tmp_pa
 
     session = session_files(journal_dir)[-1]
     assert capsys.readouterr().err == (
-        f"backtest.parity: error: {session}: the recording has 1 hole(s) (the disk refused the "
+        f"backtest.parity: error: {session}: the recording has 1 hole (the disk refused the "
         "file; the entries "
         "were dropped): 37 entries from 2025-05-05 00:00:10 UTC to 2025-05-05 00:00:19 UTC: a "
         "replay without them cannot be compared with the journal\n"
@@ -725,7 +725,7 @@ def test_a_session_the_size_limit_stopped_is_bad_input_naming_where_and_the_limi
 
     session = session_files(journal_dir)[-1]
     assert capsys.readouterr().err == (
-        f"backtest.parity: error: {session}: the recording has 1 hole(s) (the session reached "
+        f"backtest.parity: error: {session}: the recording has 1 hole (the session reached "
         "[retention] "
         "market_sessions_mb = 500 by itself and stopped recording: raise it (0 = no limit) to "
         "record whole sessions): from 2025-05-05 00:00:10 UTC to the session's end: a replay "
@@ -1090,7 +1090,7 @@ def test_a_strategy_s_errors_are_counted_under_the_verdict_not_logged(
     assert (status, err) == (0, "")
     assert out.splitlines() == [
         f"parity: identical ({decisions} decisions, {fills} fills)",
-        "  (the strategy raised on 19 item(s) in the replay; 19 in the session)",
+        "  (the strategy raised on 19 items in the replay; 19 in the session)",
     ]
 
 
@@ -1109,7 +1109,7 @@ def test_a_session_recorded_without_its_error_count_says_so(tmp_path, monkeypatc
     lines = parity.audit(journal_dir).lines()
 
     assert lines[1:] == [
-        "  (the strategy raised on 19 item(s) in the replay; not counted in this recording)"
+        "  (the strategy raised on 19 items in the replay; not counted in this recording)"
     ]
 
 

@@ -534,3 +534,15 @@ def test_the_report_shows_the_leverage_the_run_used_not_n_a():
     assert _settings_rows(BacktestConfig(risk=risk))["leverage"] == "5"  # --config's
     given = _settings_rows(BacktestConfig(risk=risk, leverage=10))  # --leverage
     assert given["leverage"] == given["risk.leverage"] == "10"
+
+
+def test_counts_of_one_are_singular_in_the_report_and_console_sentences():
+    # "bootstrap of 1 trades", "1 of the run's 1 settlements fall outside it"
+    mc = {"runs": 1, "seed": 0, "percentiles": [], "bootstrap": {"trades": 1, "paths": 1}}
+    page = report._monte_carlo_html(mc)
+    funding = {"file": "f.csv", "recorded_from_ms": 0, "recorded_to_ms": 1, "unrecorded": 1}
+
+    assert "<p>1 run, seed 0" in page and "bootstrap of 1 trade.</p>" in page
+    assert report.funding_unrecorded_text({**funding, "settlements": 1}).endswith(
+        "1 of the run's 1 settlement falls outside it and was settled at rate 0"
+    )
