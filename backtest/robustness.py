@@ -43,6 +43,7 @@ from backtest.runner import (
 )
 from core.early_interrupt import workers_deaf_to_ctrl_c
 from core.toml_text import toml_shown
+from risk_manager.config import RiskConfig
 from trading_engine.main_trading_strategy import make_strategy
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -624,6 +625,10 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 _CONFIG_FIELDS = {f.name for f in fields(BacktestConfig)} - _NOT_SWEEPABLE
+# The same, in BacktestConfig's order: what a sweep file's error lists besides the strategy's.
+_SETTINGS_SHOWN = ", ".join(f.name for f in fields(BacktestConfig) if f.name in _CONFIG_FIELDS)
+# The risk limits: --config's [risk], one for every run of a sweep (a sweep sets none).
+_RISK_KEYS = frozenset(f.name for f in fields(RiskConfig)) - _CONFIG_FIELDS
 
 
 def _as_type_of(like: Any, value: Any, key: str) -> Any:
@@ -805,8 +810,9 @@ def accepted_points(
         config = point_config(base, {**spec.fixed, **settings})
         try:
             why = check_point(config, spec.source)
-        except RobustnessError as e:  # a misspelt backtest setting reads as a parameter
-            raise RobustnessError(f"{e}{_setting_meant(str(e), settings)}") from None
+        except RobustnessError as e:  # a misspelt setting, or a risk limit, reads as a parameter
+            note = _sweep_keys_note(str(e), {**spec.fixed, **settings})
+            raise RobustnessError(f"{e}{note}") from None
         why = why or order_cap_refusal(config)
         if why is None:
             points.append(settings)
@@ -822,15 +828,21 @@ def accepted_points(
     return points, skipped, configs
 
 
-def _setting_meant(error: str, settings: Mapping[str, Any]) -> str:
-    """` (a backtest setting: latency_ms?)` for a key `error` names (`no parameter
-    "latency"`) that is close to a setting the sweep takes, else ""."""
-    for key in settings:
-        if f'no parameter "{key}"' in error:
-            near = difflib.get_close_matches(key, sorted(_CONFIG_FIELDS), n=1, cutoff=0.75)
-            if near:
-                return f" (or the backtest setting {near[0]}?)"
-    return ""
+def _sweep_keys_note(error: str, settings: Mapping[str, Any]) -> str:
+    """What a sweep file can set, said after the key `error` names (`no parameter "x"`), else
+    "": the strategy's parameters (listed by `error`) and the backtest settings, a close one
+    suggested (`latency` for latency_ms); a risk limit (stop_loss_pct) is said to be one,
+    which comes from --config (the error listed only the strategy's parameters)."""
+    key = next((k for k in settings if f'no parameter "{k}"' in error), None)
+    if key is None:
+        return ""
+    near = difflib.get_close_matches(key, sorted(_CONFIG_FIELDS), n=1, cutoff=0.75)
+    meant = f" (or the backtest setting {near[0]}?)" if near else ""
+    risk = f"{key} is one of the risk limits, which" if key in _RISK_KEYS else "the risk limits"
+    return (
+        f"{meant}; a sweep sets only those and the backtest settings ({_SETTINGS_SHOWN}); "
+        f"{risk} come from --config"
+    )
 
 
 def sweep_tasks(

@@ -405,6 +405,13 @@ def test_an_empty_path_is_a_usage_error_naming_the_flag(tmp_path, capsys, monkey
 
 
 SMA_PARAMETERS = "fast, slow, order_notional_usdt, allow_short"
+# What a sweep file's error says it can set besides the strategy's parameters.
+SWEEP_SETS = (
+    "a sweep sets only those and the backtest settings (symbol, strategy, starting_balance, "
+    "maker_fee, taker_fee, latency_ms, slippage_bps, protect_positions, stale_order_ms, "
+    "reentry_hold, max_strategy_call_ms, seed, entry_latency, ack_latency, funding, book_ticker, "
+    "fill_mode, leverage, brackets, exchange_info, fast_path, trade_from_ms)"
+)
 
 
 def test_a_misspelt_param_is_named_with_the_strategys_parameters(tmp_path, capsys):
@@ -438,7 +445,24 @@ def test_a_misspelt_key_of_a_sweep_grid_is_named_with_the_strategys_parameters(
     grid, err = _sweep_refused(tmp_path, capsys, "[grid]\nfastt = [5, 10]\nslow = [30, 50]\n")
     assert err == (
         f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
-        f'no parameter "fastt"; its parameters: {SMA_PARAMETERS}\n'
+        f'no parameter "fastt"; its parameters: {SMA_PARAMETERS}; {SWEEP_SETS}; the risk '
+        "limits come from --config\n"
+    )
+
+
+@pytest.mark.parametrize("table", ["grid", "fixed"])
+def test_a_risk_limit_in_a_sweep_file_is_said_to_come_from_the_config(tmp_path, capsys, table):
+    # The error listed only the strategy's parameters: neither what a sweep can set, nor where
+    # stop_loss_pct is set.
+    text = {
+        "grid": "[grid]\nstop_loss_pct = [1, 2]\n",
+        "fixed": "[fixed]\nstop_loss_pct = 1\n[grid]\nfast = [5]\n",
+    }[table]
+    grid, err = _sweep_refused(tmp_path, capsys, text)
+    assert err == (
+        f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
+        f'no parameter "stop_loss_pct"; its parameters: {SMA_PARAMETERS}; {SWEEP_SETS}; '
+        "stop_loss_pct is one of the risk limits, which come from --config\n"
     )
 
 
@@ -448,7 +472,7 @@ def test_a_sweep_key_close_to_a_backtest_setting_says_which(tmp_path, capsys):
     assert err == (
         f"backtest_trading_strategy.py: error: bad sweep file {grid}: strategy sma_crossover: "
         f'no parameter "latency"; its parameters: {SMA_PARAMETERS} (or the backtest setting '
-        "latency_ms?)\n"
+        f"latency_ms?); {SWEEP_SETS}; the risk limits come from --config\n"
     )
 
 
