@@ -74,8 +74,9 @@ class Pnl:
         return float(self.cumulative[-1]) if len(self.cumulative) else 0.0
 
 
-def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
-    """PnL of the fills in a trades.csv DataFrame (see the module docstring)."""
+def from_trades(df: pd.DataFrame, what: str = "trades", *, label: str = "") -> Pnl:
+    """PnL of the fills in a trades.csv DataFrame (see the module docstring). `what` names
+    the input in errors (`--trades PATH`), `label` in the chart's title (default: `what`)."""
     import numpy as np
 
     need_columns(df, ("time_ms", "realized_pnl", "commission"), what)
@@ -117,7 +118,7 @@ def from_trades(df: pd.DataFrame, what: str = "trades") -> Pnl:
         cumulative=np.cumsum(realized - fee),
         trades=np.asarray(trades, dtype=float),
         fees=float(fee.sum()),
-        source=what,
+        source=label or what,
     )
 
 
@@ -157,8 +158,11 @@ def journal_trades(path: Path) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=columns), other_asset
 
 
-def from_signals(df: pd.DataFrame, *, notional: float, fee: float, what: str = "signals") -> Pnl:
-    """PnL of holding `signal * notional` USDT from each close to the next (module docstring)."""
+def from_signals(
+    df: pd.DataFrame, *, notional: float, fee: float, what: str = "signals", label: str = ""
+) -> Pnl:
+    """PnL of holding `signal * notional` USDT from each close to the next (module docstring);
+    `what` and `label` as `from_trades`'."""
     import numpy as np
 
     tcol = "time_ms" if "time_ms" in df.columns else "open_time"
@@ -194,7 +198,7 @@ def from_signals(df: pd.DataFrame, *, notional: float, fee: float, what: str = "
         cumulative=np.cumsum(bar_pnl - bar_fee),
         trades=np.asarray(trades, dtype=float),
         fees=float(bar_fee.sum()),
-        source=what,
+        source=label or what,
     )
 
 
@@ -215,14 +219,14 @@ def plot(pnl: Pnl, out: Path, title: str = "") -> Path:
     ax1.axhline(0.0, color="grey", lw=0.6)
     ax1.set_ylabel("cumulative PnL (USDT)")
     ax1.set_xlabel("time (UTC)")  # the fills' times, as the backtest's plots say it
-    ax1.set_title(title or f"PnL from {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
+    ax1.set_title(title or f"PnL of {pnl.source}: {pnl.total:+.2f} USDT, fees {pnl.fees:.2f}")
     ax1.grid(alpha=0.3)
     t = pnl.trades
     if len(t):
         ax2.hist(t, bins=min(50, max(5, len(t) // 3)), color="tab:gray", edgecolor="white")
         ax2.axvline(float(np.mean(t)), color="tab:red", lw=1.0, label=f"mean {np.mean(t):+.2f}")
         wins = float((t > 0).mean())
-        ax2.legend(title=f"{len(t)} trades, {wins:.0%} winners", loc="upper right")
+        ax2.legend(title=f"{counted(len(t), 'trade')}, {wins:.0%} winners", loc="upper right")
     else:
         ax2.text(0.5, 0.5, "no closed trades", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_xlabel("PnL per trade (USDT, after fees)")
@@ -277,16 +281,23 @@ def _main(argv: list[str] | None) -> int:
         )
     note = ""
     if args.trades is not None:
-        pnl = from_trades(read_csv(args.trades, "--trades"), f"--trades {args.trades}")
+        pnl = from_trades(
+            read_csv(args.trades, "--trades"), f"--trades {args.trades}", label=str(args.trades)
+        )
     elif args.journal is not None:
         df, other_asset = journal_trades(args.journal)
-        pnl = from_trades(df, f"--journal {args.journal}")
+        # the title read "PnL from --journal journal"
+        pnl = from_trades(df, f"--journal {args.journal}", label=f"the journal in {args.journal}")
         if other_asset:
             note = f"; {other_asset} commission(s) in another asset not counted"
     else:
         df = read_csv(args.signals, "--signals")
         pnl = from_signals(
-            df, notional=args.notional, fee=args.fee, what=f"--signals {args.signals}"
+            df,
+            notional=args.notional,
+            fee=args.fee,
+            what=f"--signals {args.signals}",
+            label=str(args.signals),
         )
     plot(pnl, out)
     print(

@@ -103,6 +103,37 @@ def test_pnl_from_a_daemon_journal_by_hand(tmp_path, capsys):
     assert res.trades == pytest.approx([1 - 0.24 - 0.2404, 0.5 - 0.2404], abs=1e-12)
 
 
+def test_pnl_chart_names_its_journal_and_counts_one_trade_in_the_singular(tmp_path, monkeypatch):
+    """The title read "PnL from --journal journal" (a flag, not what was drawn) and the legend
+    "1 trades"."""
+    from book_keeper.journal import SqliteJournal
+    from tests.book_keeper.support import BUY, SELL, T0, fill, filled, submitted
+
+    with SqliteJournal(tmp_path / "journal") as j:
+        j.record(submitted("a", BUY, "0.010", None, t=T0))
+        j.record(filled(fill("a", 1, BUY, "0.010", "60000", fee="0.24", order_id=1, t=T0 + 1)))
+        j.record(submitted("b", SELL, "0.010", None, t=T0 + 60_000))
+        close = fill("b", 2, SELL, "0.010", "60100", fee="0.2404", rp="1", order_id=2, t=T0 + 2)
+        j.record(filled(close))
+    drawn: list[tuple[str, str]] = []
+    save = pnl.save
+
+    def keep_titles(fig, out):
+        top, bottom = fig.axes
+        drawn.append((top.get_title(), bottom.get_legend().get_title().get_text()))
+        return save(fig, out)
+
+    monkeypatch.setattr(pnl, "save", keep_titles)
+    journal = tmp_path / "journal"
+
+    assert pnl.main(["--journal", str(journal), "--out", str(tmp_path / "p.png")]) == 0
+
+    # 1 - 0.24 - 0.2404 = 0.5196 net
+    assert drawn == [
+        (f"PnL of the journal in {journal}: +0.52 USDT, fees 0.48", "1 trade, 100% winners")
+    ]
+
+
 def test_pnl_of_a_two_symbol_journal_charges_each_trade_its_own_symbols_fees(tmp_path):
     """BTCUSDT and ETHUSDT interleaved: the ETHUSDT entry's fee was charged to the BTCUSDT
     trade that closed next, and the ETHUSDT trade went without it."""
