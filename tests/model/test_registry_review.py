@@ -26,6 +26,7 @@ from model.logreg_model import LogRegModel
 from model.review import main as review_main
 from model.train import main as train_main
 from model.train_data import load_bars
+from tests.closed_pipe import run_with_reader_gone
 from tests.ctrl_c import ctrl_c_while_importing
 from tests.model.support import ROOT, WEEK, bars_of, week
 from trading_engine.strategies.logistic_regression import LogisticRegressionStrategy
@@ -868,19 +869,11 @@ def test_list_into_a_pipe_closed_early_exits_0_without_a_traceback(tmp_path, mod
     in a BrokenPipeError traceback."""
     reg = tmp_path / "reg"
     _seed(reg, models["long"])
-    review = subprocess.Popen(
-        [sys.executable, "-m", "model.review", "--registry", str(reg), "--list"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    returncode, err = run_with_reader_gone(
+        [sys.executable, "-m", "model.review", "--registry", str(reg), "--list"], cwd=ROOT
     )
-    assert review.stdout is not None and review.stderr is not None
-    review.stdout.close()  # the reader is gone before the first line is written
-    err = review.stderr.read()
-    review.wait(timeout=120)
 
-    assert (review.returncode, err) == (0, "")
+    assert (returncode, err) == (0, "")
 
 
 def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, models, capsys):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.closed_pipe import run_with_reader_gone
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -564,20 +566,11 @@ def test_status_into_a_pipe_closed_early_keeps_its_exit_status_and_no_traceback(
         {"state": "stopped", "updated_ms": 1_764_000_000_000, "stop_reason": "SIGTERM"},
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--status"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    returncode, err = run_with_reader_gone(
+        [sys.executable, str(ROOT / "app.py"), "--status"], cwd=tmp_path, env=env, timeout=60
     )
-    assert app.stdout is not None and app.stderr is not None
-    app.stdout.close()  # the reader is gone before the first line is written
-    err = app.stderr.read()
-    app.wait(timeout=60)
 
-    assert app.returncode == 3, err
+    assert returncode == 3, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 

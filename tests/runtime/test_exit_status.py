@@ -1,12 +1,12 @@
 """The offline tools into a pipe whose reader went away (`| head -1`): no BrokenPipeError
 traceback, and an exit status that says what happened."""
 
-import subprocess
 import sys
 
 import pytest
 
 from runtime.flags import exit_status
+from tests.closed_pipe import run_with_reader_gone
 from tests.ctrl_c import ROOT
 
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -32,20 +32,12 @@ def _printing(lines: int, status: int):
     ids=["backtest", "analysis"],
 )  # fmt: skip
 def test_a_tool_whose_reader_is_gone_prints_no_traceback(tmp_path, argv):
-    tool = subprocess.Popen(
-        [sys.executable, *(a.format(tmp=tmp_path) for a in argv)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    returncode, err = run_with_reader_gone(
+        [sys.executable, *(a.format(tmp=tmp_path) for a in argv)], cwd=ROOT
     )
-    assert tool.stdout is not None and tool.stderr is not None
-    tool.stdout.close()  # the reader is gone before the first line is written
-    err = tool.stderr.read()
-    tool.wait(timeout=120)
 
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
-    assert tool.returncode in (0, 141), err
+    assert returncode in (0, 141), err
 
 
 def test_a_command_stopped_midway_by_the_closed_pipe_exits_141(monkeypatch):
