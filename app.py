@@ -372,7 +372,7 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     except DaemonError as e:
         log.error("%s", e, extra=FILE_ONLY)
         print(f"error: {redaction.redact(str(e))}", file=sys.stderr)  # as the log line says it
-        return 1
+        return int(e.failure)  # 2: a restart would fail the same way (StartFailure)
     except KeyboardInterrupt:  # after the daemon's handlers are gone: asyncio.run's teardown
         return 130
 

@@ -11,7 +11,7 @@ from core.instrument import Instrument
 from core.orders import Order
 from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
 from rest_connect.connection import RestConnection
-from trading_engine.daemon_error import DaemonError
+from trading_engine.daemon_error import needs_the_user
 
 log = logging.getLogger("daemon")
 
@@ -22,7 +22,7 @@ async def read_instruments(rest: RestConnection, symbols: Collection[str]) -> di
     known = {e.get("symbol"): e for e in info.get("symbols", [])}
     missing = [sym for sym in symbols if sym not in known]
     if missing:
-        raise DaemonError(
+        raise needs_the_user(
             f"symbols: {', '.join(missing)} not traded on this exchange "
             f"(it lists {', '.join(sorted(str(k) for k in known)[:20])})"
         )
@@ -44,7 +44,7 @@ async def check_one_way_mode(rest: RestConnection) -> None:
     answer = await rest.call("futures_get_position_mode", weight=30)
     hedge = answer.get("dualSidePosition") if isinstance(answer, dict) else None
     if str(hedge).lower() == "true":  # True, or "true" from a lenient proxy
-        raise DaemonError(HEDGE_MODE)
+        raise needs_the_user(HEDGE_MODE)
 
 
 MULTI_ASSETS_MODE = (
@@ -70,7 +70,7 @@ async def check_single_asset_mode(rest: RestConnection) -> None:
         return
     multi = answer.get("multiAssetsMargin") if isinstance(answer, dict) else None
     if str(multi).lower() == "true":  # True, or "true" from a lenient proxy
-        raise DaemonError(MULTI_ASSETS_MODE)
+        raise needs_the_user(MULTI_ASSETS_MODE)
 
 
 async def check_untraded_symbols(
@@ -123,7 +123,7 @@ async def check_untraded_symbols(
         held.append((symbol, f"{symbol} {'; '.join(found)}"))
     if held:
         names = ", ".join(symbol for symbol, _ in held)
-        raise DaemonError(
+        raise needs_the_user(
             f"symbols: {names} {'is' if len(held) == 1 else 'are'} no longer in symbols, but "
             f"this daemon traded there and the exchange holds: {', '.join(h for _, h in held)}."
             " Not traded, it would be forgotten (no stop-loss managed, no fill booked, out of "
@@ -145,4 +145,4 @@ async def set_leverage(rest: RestConnection, symbols: Collection[str], leverage:
             )
         except RejectedError as exc:
             msg = f"cannot set leverage {leverage} on {symbol}: {exc}"
-            raise DaemonError(msg) from None
+            raise needs_the_user(msg) from None

@@ -72,7 +72,7 @@ from trading_engine.account_checks import (
     set_leverage,
 )
 from trading_engine.closing_summary import closing_lines, exit_check, write_summary
-from trading_engine.daemon_error import DaemonError
+from trading_engine.daemon_error import DaemonError, needs_the_user
 from trading_engine.daemon_status import books_status, recording_status, status_header
 from trading_engine.exec_manager import ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
@@ -215,7 +215,9 @@ class Daemon:
                 parts = await self._start_said_in_one_line()
             except DaemonError as exc:
                 self._write_start_status(
-                    DaemonState.STOPPED, stop_reason=redact(f"start failed: {exc}"), exit_status=1
+                    DaemonState.STOPPED,
+                    stop_reason=redact(f"start failed: {exc}"),
+                    exit_status=int(exc.failure),
                 )
                 raise
             if parts is None:
@@ -568,7 +570,7 @@ class Daemon:
                 # Refused as a reset of HALTED is: "nothing to reset" then a halt by the
                 # kill switch within a second told the operator the reset had worked.
                 if (kill := risk.kill_file_present()) is not None:
-                    raise DaemonError(reset_refused(kill))
+                    raise needs_the_user(reset_refused(kill))
                 self._tell("--reset-halt: trading state is ACTIVE already, nothing to reset")
             return
         risk.restore_state(last.current, last.reason)
@@ -580,7 +582,7 @@ class Daemon:
             try:
                 reset("--reset-halt")
             except IllegalStateTransition as e:  # e.g. the kill-switch file is still there
-                raise DaemonError(f"--reset-halt refused: {e}") from None
+                raise needs_the_user(f"--reset-halt refused: {e}") from None
             if snapshot is not None:
                 snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")

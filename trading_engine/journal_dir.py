@@ -15,7 +15,7 @@ from book_keeper.journal_format import check_readable
 from core.redaction import shown_path, url_without_userinfo
 from runtime.retention import keep_newest
 from runtime.settings import Settings
-from trading_engine.daemon_error import DaemonError
+from trading_engine.daemon_error import DaemonError, needs_the_user
 
 log = logging.getLogger("daemon")
 
@@ -89,7 +89,7 @@ def claim_journal_dir(
         return None
     if bound not in (None, LOCAL_VENUE):
         here = "the local exchange" if venue == LOCAL_VENUE else venue
-        raise DaemonError(
+        raise needs_the_user(
             f"journal_dir {shown_path(journal_dir)} holds the journal of {bound}, and this run "
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
@@ -167,7 +167,7 @@ def refuse_newer(journal_dir: str | Path) -> None:
     try:
         check_readable(journal_dir)
     except JournalTooNew as exc:
-        raise DaemonError(str(exc)) from None
+        raise needs_the_user(str(exc)) from None
 
 
 def prune_earlier_runs(journal_dir: str | Path, keep: int) -> None:
@@ -217,7 +217,7 @@ def open_journal(
     try:
         return SqliteJournal(journal_dir, synchronous=synchronous, writer_thread=False, lock=lock)
     except JournalTooNew as exc:  # its one line says which journal_dir
-        raise DaemonError(str(exc)) from None
+        raise needs_the_user(str(exc)) from None
     except (JournalError, OSError) as exc:  # the user's directory, not the exchange
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise DaemonError(journal_dir_refusal(journal_dir, reason)) from None

@@ -14,7 +14,7 @@ from core.redaction import redact
 from gateway.user_stream import EndpointRefused
 from runtime.exchange_process import ExchangeStartError
 from runtime.settings import Settings
-from trading_engine.daemon_error import DaemonError
+from trading_engine.daemon_error import DaemonError, needs_the_user
 from trading_engine.main_trading_strategy import StrategyError
 
 
@@ -31,11 +31,11 @@ def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
         where = "; check [endpoints] ws_url" if settings.endpoints.ws_url else ""
         raise DaemonError(f"{exc}{where}") from None
     except JournalTooNew as exc:  # a row of a newer version's, found by the restore
-        raise DaemonError(str(exc)) from None
+        raise needs_the_user(str(exc)) from None
     except StrategyError as exc:  # its warm-up raised: trading on unwarmed indicators is not
         raise DaemonError(f"{exc}; the daemon does not start with it") from None
     except FatalError as exc:
-        raise DaemonError(f"the exchange refused us: {exc}") from None
+        raise needs_the_user(f"the exchange refused us: {exc}") from None
     except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise DaemonError(f"cannot reach {endpoint_hint(settings)}: {exc}") from None
 

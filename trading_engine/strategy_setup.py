@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.settings import Mode, Settings
-from trading_engine.daemon_error import DaemonError
+from trading_engine.daemon_error import needs_the_user
 from trading_engine.main_trading_strategy import (
     StrategyLoadError,
     TradingStrategy,
@@ -38,7 +38,7 @@ def load_strategy(
         strategy = make_strategy(s.strategy.name, **params, **sink)
     except (OSError, ValueError) as exc:  # a missing or mismatched model file, bad params
         line = named_once(s.strategy.name, exc)
-        raise DaemonError(
+        raise needs_the_user(
             line if isinstance(exc, StrategyLoadError) else f"strategy {line}"
         ) from None
     return strategy

@@ -146,19 +146,21 @@ def _run_app(workdir, env=None) -> subprocess.CompletedProcess:
     )
 
 
-def test_bad_keys_exit_1_with_one_clear_line(tmp_path):
+def test_bad_keys_exit_2_with_one_clear_line(tmp_path):
+    """Exit 2, not 1: starting again with the same keys fails the same way, so a supervisor
+    must not restart it (deploy/binance-futures-daemon.service: RestartPreventExitStatus=2)."""
     with exchange_process(speed=1, admin=False) as ex:
         write_config(tmp_path, ex)
         env = daemon_env()
         env["BINANCE_API_KEY"] = "x" * 64
         result = _run_app(tmp_path, env)
 
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the exchange refused us:"), result.stderr
     assert "Traceback" not in result.stderr and "x" * 64 not in result.stderr
     status = json.loads((tmp_path / "journal" / "status.json").read_text())  # --status says so
-    assert (status["state"], status["exit_status"]) == ("stopped", 1)
+    assert (status["state"], status["exit_status"]) == ("stopped", 2)
     assert status["stop_reason"] == "start failed: " + last.removeprefix("error: ")
 
 

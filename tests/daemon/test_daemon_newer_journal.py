@@ -51,7 +51,7 @@ def test_a_journal_marked_newer_stops_the_daemon_before_it_starts_anything(tmp_p
         write_config(tmp_path, ex)
         result = _run_app(tmp_path)
 
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # a restart would fail the same way
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: the journal in {journal_dir} (journal_dir) was written by a newer version of "
         f"this daemon (format 3, this build reads up to 2): {REFUSAL}"
@@ -82,9 +82,9 @@ def test_a_value_the_restore_cannot_decode_stops_the_daemon_with_one_line(tmp_pa
         f"daemon (it holds PositionSide 'MIDDLE', unknown to this build, which reads formats up "
         f"to 2): {REFUSAL}"
     )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # a restart would fail the same way
     assert result.stderr.strip().splitlines()[-1] == f"error: {line}"
     assert "Traceback" not in result.stderr
     status = json.loads((journal_dir / "status.json").read_text())  # --status says so
-    assert (status["state"], status["exit_status"]) == ("stopped", 1)
+    assert (status["state"], status["exit_status"]) == ("stopped", 2)
     assert status["stop_reason"] == f"start failed: {line}"

@@ -1,0 +1,54 @@
+"""A failed start's exit status says whether starting again, unchanged, can succeed: 1 for
+what may clear by itself (a supervisor restarts it), 2 for what needs the user (it must not:
+each restart would fail the same way)."""
+
+import pytest
+
+from book_keeper.journal_errors import JournalTooNew
+from core.errors import FatalError, RetryableError
+from gateway.user_stream import EndpointRefused
+from runtime.exchange_process import ExchangeStartError
+from runtime.settings import Settings
+from trading_engine.daemon_error import DaemonError, StartFailure, needs_the_user
+from trading_engine.main_trading_strategy import StrategyError
+from trading_engine.start_errors import start_failures_in_one_line
+
+MAY_CLEAR, NEEDS_THE_USER = StartFailure.MAY_CLEAR, StartFailure.NEEDS_THE_USER
+
+
+@pytest.mark.parametrize(
+    ("error", "failure"),
+    [
+        (FatalError("HTTP 401, -2015: Invalid API-key, IP, or permissions"), NEEDS_THE_USER),
+        (JournalTooNew("the journal in ./journal was written by a newer version"), NEEDS_THE_USER),
+        (RetryableError("HTTP 503"), MAY_CLEAR),
+        (ConnectionRefusedError(111, "Connection refused"), MAY_CLEAR),
+        (TimeoutError(), MAY_CLEAR),
+        (EndpointRefused("the user data stream cannot connect"), MAY_CLEAR),
+        (ExchangeStartError("port 8080 is in use"), MAY_CLEAR),
+        (StrategyError("strategy x: warm(1500 bars) raised ValueError"), MAY_CLEAR),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.name,
+)
+def test_each_start_failure_says_whether_a_restart_can_help(
+    error: Exception, failure: StartFailure
+) -> None:
+    with pytest.raises(DaemonError) as raised, start_failures_in_one_line(Settings()):
+        raise error
+    assert raised.value.failure is failure
+
+
+def test_the_exit_statuses_are_1_and_2() -> None:
+    assert (int(MAY_CLEAR), int(NEEDS_THE_USER)) == (1, 2)
+
+
+def test_a_refusal_raised_inside_keeps_its_kind() -> None:
+    """The account checks raise their own refusals (Hedge Mode, a symbol not listed) inside
+    the translation, which passes them on as they are."""
+    with pytest.raises(DaemonError) as raised, start_failures_in_one_line(Settings()):
+        raise needs_the_user("the account is in Hedge Mode")
+    assert (str(raised.value), raised.value.failure) == (
+        "the account is in Hedge Mode",
+        NEEDS_THE_USER,
+    )
+    assert DaemonError("cannot reach the exchange").failure is MAY_CLEAR
