@@ -121,6 +121,7 @@ def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
     from backtest import report
 
     types = {o.client_order_id: str(o.type) for o in result.journal.orders.values()}
+    changes = [(c.event_time_ms, str(c.current)) for c in result.journal.state_changes]
     pngs = [
         report.plot_equity(
             result.times_ms,
@@ -132,9 +133,15 @@ def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
                 result.summary.total_return,
                 result.summary.max_drawdown,
             ),
+            changes,
         ),
         report.plot_price(
-            result.price_times, result.prices, result.journal.fills, types, out_dir / "price.png"
+            result.price_times,
+            result.prices,
+            result.journal.fills,
+            types,
+            out_dir / "price.png",
+            changes,
         ),
     ]
     return [p for p in pngs if p is not None]

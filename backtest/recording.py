@@ -124,6 +124,8 @@ class RecordingJournal:
         self.counts: dict[str, int] = {}
         self._positions: dict[str, Decimal] = {}
         self.reasons = OrderReasons()  # why each order was sent / cancelled (orders.csv)
+        # When and why the RiskManager stopped (or resumed) trading: summary.json, the charts.
+        self.state_changes: list[TradingStateChanged] = []
 
     def record(self, event: Event) -> None:
         cls = type(event)
@@ -139,6 +141,8 @@ class RecordingJournal:
             self._filled(event)  # type: ignore[arg-type]
         elif cls is DecisionMade:
             self.reasons.decision(event)  # type: ignore[arg-type]
+        elif cls is TradingStateChanged:
+            self.state_changes.append(event)  # type: ignore[arg-type]
         elif cls not in _ORDERLESS:
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:

@@ -111,12 +111,34 @@ def _plain_y(ax: Any) -> None:
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
 
 
+# The trading state's colour where the charts mark its changes (`mark_state_changes`).
+STATE_COLOURS = {"ACTIVE": "tab:green", "REDUCING": "tab:orange", "HALTED": "tab:red"}
+
+
+def mark_state_changes(ax: Any, changes: Sequence[tuple[int, str]], *, label: bool) -> None:
+    """A dashed line where the RiskManager changed the trading state ((time_ms, new state),
+    as `summary.json`'s `trading_state.changes`): the curve goes flat after a halt, and the
+    chart says why rather than leave it to be guessed."""
+    for time_ms, state in changes:
+        ax.axvline(
+            _dates([time_ms])[0],
+            ls="--",
+            lw=1.0,
+            color=STATE_COLOURS.get(state, "black"),
+            label=f"trading {state}" if label else None,
+        )
+
+
 def plot_equity(
-    times_ms: Sequence[int], equity: Sequence[float], path: Path, title: str = ""
+    times_ms: Sequence[int],
+    equity: Sequence[float],
+    path: Path,
+    title: str = "",
+    state_changes: Sequence[tuple[int, str]] = (),
 ) -> Path | None:
     """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
     `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %).
-    `title` above them (the run: `equity_title`)."""
+    `title` above them (the run: `equity_title`); the trading state's changes marked."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -129,6 +151,10 @@ def plot_equity(
     _plain_y(ax1)
     ax1.grid(alpha=0.3)
     ax2.fill_between(x, [-d for d in metrics.drawdowns(equity)], 0.0, color="tab:red", alpha=0.5)
+    if state_changes:
+        mark_state_changes(ax1, state_changes, label=True)
+        mark_state_changes(ax2, state_changes, label=False)
+        ax1.legend(loc="best", fontsize=8)
     ax2.set_ylabel("drawdown")
     ax2.yaxis.set_major_formatter(_percent_formatter())
     ax2.grid(alpha=0.3)
@@ -177,8 +203,10 @@ def plot_price(
     fills: Iterable[Any],
     order_types: Mapping[str, str],
     path: Path,
+    state_changes: Sequence[tuple[int, str]] = (),
 ) -> Path | None:
-    """The traded price over UTC time with the entries, exits and stops marked."""
+    """The traded price over UTC time with the entries, exits and stops marked, and where
+    the trading state changed (after a halt the strategy's signals are not traded)."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -201,6 +229,7 @@ def plot_price(
             zorder=3,
             label=f"{kind} ({len(fs)})",
         )
+    mark_state_changes(ax, state_changes, label=True)
     ax.set_ylabel("price USDT")
     _plain_y(ax)
     ax.grid(alpha=0.3)
@@ -545,7 +574,13 @@ def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
     if state.get("at_end", "ACTIVE") == "ACTIVE":
         return []
     denied = summary.get("counters", {}).get("denied", 0)
-    text = f"Trading {state['at_end']} at the end: {state.get('reason', '')}; {denied} denied."
+    since = ""
+    if changes := state.get("changes"):
+        when = datetime.fromtimestamp(changes[-1]["time_ms"] / 1000, tz=UTC)
+        since = f" since {when:%Y-%m-%d %H:%M} UTC"
+    text = (
+        f"Trading {state['at_end']} at the end{since}: {state.get('reason', '')}; {denied} denied."
+    )
     return [f"<p><strong>{html.escape(text)}</strong></p>"]
 
 

@@ -191,7 +191,19 @@ class BacktestResult:
             "ledger": self.ledger,
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
-            "trading_state": {"at_end": self.trading_state, "reason": self.state_reason},
+            "trading_state": {
+                "at_end": self.trading_state,
+                "reason": self.state_reason,
+                "changes": [
+                    {
+                        "time_ms": c.event_time_ms,
+                        "from": str(c.previous),
+                        "to": str(c.current),
+                        "reason": c.reason,
+                    }
+                    for c in self.journal.state_changes
+                ],
+            },
             "counters": self.counters,
             "orders": len(self.journal.orders),
             "journal_events": dict(sorted(self.journal.counts.items())),

@@ -5,10 +5,12 @@ import csv
 import html
 import json
 import math
+import re
 import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from statistics import median
@@ -794,7 +796,10 @@ def test_a_run_halted_by_the_daily_loss_limit_says_so(tmp_path, capsys):
     assert state["at_end"] == "HALTED" and state["reason"].startswith("max daily loss: lost")
     assert state["reason"].endswith("(max 300 USDT)")
     assert "risk: trading HALTED at the end (max daily loss" in printed
-    assert "Trading HALTED at the end: max daily loss" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert re.search(
+        r"Trading HALTED at the end since 2025-05-\d\d \d\d:\d\d UTC: max daily loss", page
+    )
 
 
 def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
@@ -813,7 +818,21 @@ def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
     state = json.loads((out / "summary.json").read_text())["trading_state"]
     assert state["at_end"] == "HALTED" and state["reason"].startswith("max drawdown")
     assert "risk: trading HALTED at the end (max drawdown" in printed
-    assert "Trading HALTED at the end: max drawdown" in (out / "report.html").read_text()
+    # When: the drawdown's change, then HALTED once flat, at a bar of the run (equity.csv's).
+    changes = state["changes"]
+    steps = [(c["from"], c["to"]) for c in changes]
+    assert steps == [("ACTIVE", "REDUCING"), ("REDUCING", "HALTED")]
+    assert changes[0]["reason"] == state["reason"]
+    assert changes[1]["reason"] == f"flat and no open orders; halted after: {state['reason']}"
+    with open(out / "equity.csv") as f:
+        bars = {int(row["time_ms"]): row for row in csv.DictReader(f)}
+    assert changes[0]["time_ms"] <= changes[1]["time_ms"] and changes[1]["time_ms"] in bars
+    assert bars[changes[1]["time_ms"]]["position"] == "0.0"  # flat when halted
+    when = datetime.fromtimestamp(changes[1]["time_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    assert (
+        f"Trading HALTED at the end since {when} UTC: max drawdown"
+        in (out / "report.html").read_text()
+    )
 
 
 def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):

@@ -358,6 +358,42 @@ def test_equity_and_price_plots_have_utc_date_axes(tmp_path):
     ]
 
 
+def test_the_charts_mark_where_the_trading_state_changed(tmp_path, monkeypatch):
+    """A halted run's equity goes flat and its signals stop being traded: both charts draw a
+    dashed line, in the state's colour, where the RiskManager changed the state."""
+    import matplotlib.figure
+
+    drawn = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, path, **kw):
+        drawn[Path(path).name] = [
+            (
+                [(line.get_label(), line.get_color(), line.get_xdata()[0])
+                 for line in a.get_lines() if line.get_linestyle() == "--"],
+                a.get_legend() and [t.get_text() for t in a.get_legend().get_texts()],
+            )
+            for a in fig.axes
+        ]  # fmt: skip
+        return save(fig, path, **kw)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    day = 1_746_403_200_000  # 2025-05-05 00:00 UTC
+    times = [day + i * 60_000 for i in range(600)]
+    changes = [(day + 300 * 60_000 - 1, "REDUCING"), (day + 360 * 60_000 - 1, "HALTED")]
+    report.plot_equity(times, [10_000.0 - i for i in range(600)], tmp_path / "e.png", "", changes)
+    report.plot_price(times, [94_000.0] * 600, [], {}, tmp_path / "p.png", changes)
+
+    at = [np.datetime64("2025-05-05T04:59:59.999"), np.datetime64("2025-05-05T05:59:59.999")]
+    marks = [("trading REDUCING", "tab:orange", at[0]), ("trading HALTED", "tab:red", at[1])]
+    (equity_marks, equity_legend), (drawdown_marks, _) = drawn["e.png"]
+    assert equity_marks == marks
+    assert equity_legend == ["trading REDUCING", "trading HALTED"]
+    assert [(c, t) for _, c, t in drawdown_marks] == [(c, t) for _, c, t in marks]
+    ((price_marks, price_legend),) = drawn["p.png"]
+    assert price_marks == marks and price_legend[-2:] == ["trading REDUCING", "trading HALTED"]
+
+
 def test_the_fan_chart_says_so_when_no_trade_closed(tmp_path, monkeypatch):
     """With no closed trade each bootstrap path is one point: its bands drew nothing, an
     empty right panel next to the runs' bands."""
