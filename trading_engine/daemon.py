@@ -80,7 +80,8 @@ from trading_engine.heartbeat_line import heartbeat_line
 from trading_engine.item_sink import ItemSink
 from trading_engine.journal_dir import (
     LOCAL_VENUE,
-    claim_for_run,
+    archive_for_run,
+    check_claim,
     lock_journal_dir,
     open_journal,
     prune_earlier_runs,
@@ -164,6 +165,7 @@ class Daemon:
         self._exchange: LocalExchangeProcess | None = None
         self._closers: list[Callable[[], Any]] = []  # what _start opened, closed in reverse
         self._journal_lock: JournalLock | None = None  # journal_dir's, from its claim on
+        self._moves_last_run = False  # the claim's: this run's journal replaces the one there
         self._relay_events: Relay | None = None  # venue events -> the ExecManager
         self._parts: _Parts | None = None
         # The ExecManager from the start-up reconciliation on (before `_parts` exists), and a
@@ -293,15 +295,25 @@ class Daemon:
         return start.result()
 
     def _claim_journal_dir(self, venue: str) -> None:
-        """`claim_journal_dir`, before anything is started: the user's directory, not the
-        exchange, when it fails. The journal's lock first, held from now on."""
+        """`check_claim`, before anything is started: the user's directory, not the exchange,
+        when it fails. The journal's lock first, held from now on. The last run's journal
+        stays where it is until this run opens its own (`_archive_last_run`)."""
         s = self.settings
         self._journal_lock = lock_journal_dir(s.journal_dir)
         self._closers.append(self._journal_lock.release)
-        moved = claim_for_run(s.journal_dir, venue, self.clock.now_ms())
-        prune_earlier_runs(s.journal_dir, s.retention.earlier_runs)
-        if moved is None:  # this run continues the journal (if there is one)
+        self._moves_last_run = check_claim(s.journal_dir, venue)
+        if not self._moves_last_run:  # this run continues the journal (if there is one)
             refuse_newer(s.journal_dir)
+
+    def _archive_last_run(self, venue: str) -> None:
+        """The last run's journal moved to `earlier/` as this run opens its own, not when the
+        start begins: a local start refused for a busy port moved it away for nothing."""
+        s = self.settings
+        moved = None
+        if self._moves_last_run:
+            moved = archive_for_run(s.journal_dir, self.clock.now_ms())
+        prune_earlier_runs(s.journal_dir, s.retention.earlier_runs)
+        if moved is None:
             return
         log.info("the last run's journal moved to %s", moved)
         if venue == LOCAL_VENUE:
@@ -505,6 +517,7 @@ class Daemon:
         The journal's applier runs from here on."""
         s = self.settings
         sync = Synchronous(s.execution.journal_synchronous)
+        self._archive_last_run(account)
         journal = open_journal(Path(s.journal_dir), sync, self._journal_lock)
         self._closers.append(journal.close)
         if journal.venue != account:  # unbound, or bound with a proxy's password in it

@@ -1,6 +1,6 @@
 """The run's journal directory: claimed before anything starts (its lock, the venue it is
-bound to, an earlier local run's journal moved to `earlier/`, the oldest of those pruned), and
-the journal opened in it; a refusal is one DaemonError line naming the directory."""
+bound to), an earlier local run's journal moved to `earlier/` (the oldest of those pruned) only
+as this run's journal is opened in it; a refusal is one DaemonError line naming the directory."""
 
 import logging
 import os
@@ -67,26 +67,25 @@ def bound_form(venue: str) -> str:
     return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def claim_journal_dir(
-    journal_dir: Path, venue: str, now_ms: int, *, held: bool = False
-) -> Path | None:
-    """Make `journal_dir` this run's. A journal belongs to one exchange account: restored
-    into another, its books, drawdown peak and daily loss would be that account's (a demo's
-    10,000 USDT restored into a 500 USDT account halted it at once, "lost 9500 USDT today").
+def moves_last_run(journal_dir: Path, venue: str) -> bool:
+    """Whether this run starts a journal of its own in `journal_dir`, the one there (if any)
+    moved to `earlier/` once the start opens the new one (`archive_earlier_run`): a start that
+    fails before (a busy port, an exchange that refuses the keys) leaves it where it was.
+
+    A journal belongs to one exchange account: restored into another, its books, drawdown
+    peak and daily loss would be that account's (a demo's 10,000 USDT restored into a 500 USDT
+    account halted it at once, "lost 9500 USDT today").
 
     - the embedded local exchange's journal (a demo account that ended with its exchange) is
-      moved to `earlier/` by any run, and so is an unbound one (made before journals were
-      bound) by a local run;
+      moved by any run, and so is an unbound one (made before journals were bound) by a local
+      run;
     - another exchange's journal is refused with a DaemonError (one line; nothing is moved);
-    - this exchange's, or an unbound one when attaching, stays: this run continues it.
-
-    `held`: this process holds the journal's lock (`JournalLock`). The folder the journal was
-    moved to, if it was."""
+    - this exchange's, or an unbound one when attaching, stays: this run continues it."""
     bound = journal_venue(journal_dir)
     if bound is not None:
         bound = bound_form(bound)
     if venue != LOCAL_VENUE and bound in (None, venue):
-        return None
+        return False
     if bound not in (None, LOCAL_VENUE):
         here = "the local exchange" if venue == LOCAL_VENUE else venue
         raise needs_the_user(
@@ -94,6 +93,17 @@ def claim_journal_dir(
             f"trades {here}: a journal belongs to one exchange account. Give this run its own "
             "journal_dir (or move that journal away to start afresh)"
         )
+    return True
+
+
+def claim_journal_dir(
+    journal_dir: Path, venue: str, now_ms: int, *, held: bool = False
+) -> Path | None:
+    """Make `journal_dir` this run's at once (`moves_last_run`, then the move). `held`: this
+    process holds the journal's lock (`JournalLock`). The folder the journal was moved to, if
+    it was."""
+    if not moves_last_run(journal_dir, venue):
+        return None
     return archive_earlier_run(journal_dir, now_ms, held=held)
 
 
@@ -150,16 +160,25 @@ def lock_journal_dir(journal_dir: str | Path) -> JournalLock:
         raise DaemonError(journal_dir_refusal(journal_dir, exc.strerror or exc)) from None
 
 
-def claim_for_run(journal_dir: str | Path, venue: str, now_ms: int) -> Path | None:
-    """`claim_journal_dir` under this process's lock, its failure the user's directory's, not
-    the exchange's; a journal this run continues that a newer version wrote is refused before
-    anything is started or written. The folder the last run's journal was moved to, if any."""
+def check_claim(journal_dir: str | Path, venue: str) -> bool:
+    """`moves_last_run` before anything is started, its failure the user's directory's, not
+    the exchange's: whether this run starts a journal of its own (`archive_for_run` then)."""
     try:
-        moved = claim_journal_dir(Path(journal_dir), venue, now_ms, held=True)
+        return moves_last_run(Path(journal_dir), venue)
     except OSError as exc:
         reason = exc.strerror or exc
         raise DaemonError(journal_dir_refusal(journal_dir, f"the last run's: {reason}")) from None
-    return moved
+
+
+def archive_for_run(journal_dir: str | Path, now_ms: int) -> Path | None:
+    """`archive_earlier_run` under this process's lock, as the start opens this run's
+    journal; its failure the user's directory's. The folder the last run's journal was moved
+    to, if any."""
+    try:
+        return archive_earlier_run(Path(journal_dir), now_ms, held=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise DaemonError(journal_dir_refusal(journal_dir, f"the last run's: {reason}")) from None
 
 
 def refuse_newer(journal_dir: str | Path) -> None:

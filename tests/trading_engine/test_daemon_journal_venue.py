@@ -158,7 +158,10 @@ def test_the_daemon_says_where_the_demo_journal_went(tmp_path):
     settings = load_settings(None, env_file=None, overrides={"journal_dir": str(tmp_path)})
     out = io.StringIO()
 
-    Daemon(settings, out=out)._claim_journal_dir(OTHER)
+    daemon = Daemon(settings, out=out)
+    daemon._claim_journal_dir(OTHER)
+    assert not (tmp_path / EARLIER_RUNS).exists()  # not before this run opens its own
+    daemon._archive_last_run(OTHER)
 
     (moved,) = (tmp_path / EARLIER_RUNS).iterdir()
     assert out.getvalue() == (
@@ -195,7 +198,9 @@ def test_a_local_run_moves_a_newer_versions_journal_away_without_reading_it(tmp_
     _marked_newer(tmp_path)
     settings = load_settings(None, env_file=None, overrides={"journal_dir": str(tmp_path)})
 
-    Daemon(settings, out=io.StringIO())._claim_journal_dir(LOCAL_VENUE)
+    daemon = Daemon(settings, out=io.StringIO())
+    daemon._claim_journal_dir(LOCAL_VENUE)
+    daemon._archive_last_run(LOCAL_VENUE)
 
     (moved,) = (tmp_path / EARLIER_RUNS).iterdir()
     assert (moved / "journal.sqlite3").is_file()  # this run starts a journal of its own
