@@ -14,7 +14,8 @@ files likewise (`BacktestConfig.funding`).
 
 Klines are put in time order, a bar repeated identically dropped (`bar_rows`: the rule of
 every tool that reads klines, so two overlapping downloads concatenated into one file, in either
-order, read as the bars they hold). Prices and quantities stay exact strings until the runner
+order, read as the bars they hold); a header line met again inside a file (downloads concatenated
+with their headers) is skipped. Prices and quantities stay exact strings until the runner
 turns them into ticks, steps and Decimals; times are int ms UTC. They are checked once here,
 vectorized (numbers, prices > 0, low <= open, close <= high), so that the runner never meets a
 cell it cannot convert. A bad file raises `DataError` with one sentence naming the file, the
@@ -236,20 +237,49 @@ def _numbered_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
         raise DataError(f"cannot read {p}: {e}") from None
 
 
-def _line_of(p: Path, index: int, skip: int) -> int:
-    """The line number of data row `index` (after `skip` header rows). Error path only: the
-    file is read again rather than every row's line kept."""
-    rows = itertools.islice(_numbered_rows(p), skip + index, None)
-    return next(rows, (0, []))[0]
+Headers = frozenset[tuple[str, ...]]  # header rows met again inside a file, as read
 
 
-def _short_row(p: Path, width: int, skip: int) -> int:
-    """The index of the first data row with fewer than `width` cells (error path only)."""
+def _numbered_data(p: Path, skip: int, repeated: Headers) -> Iterator[tuple[int, list[str]]]:
+    """`_numbered_rows` of the data rows: after `skip` header rows, without `repeated`."""
     rows = itertools.islice(_numbered_rows(p), skip, None)
+    return (r for r in rows if tuple(r[1]) not in repeated) if repeated else rows
+
+
+def _data_row(p: Path, index: int, skip: int, repeated: Headers) -> tuple[int, list[str]]:
+    """(line number, cells) of data row `index`. Error path only: the file is read again
+    rather than every row's line kept."""
+    return next(itertools.islice(_numbered_data(p, skip, repeated), index, None), (0, []))
+
+
+def _short_row(p: Path, width: int, skip: int, repeated: Headers) -> int:
+    """The index of the first data row with fewer than `width` cells (error path only)."""
+    rows = _numbered_data(p, skip, repeated)
     return next((i for i, (_, row) in enumerate(rows) if len(row) < width), 0)
 
 
+def _header_again(
+    p: Path, row: list[str], header: list[str] | None, layout: tuple[DataKind, list[int]]
+) -> bool:
+    """Whether a row the loader refused is a header line again (two downloads concatenated,
+    `cat a.csv b.csv`): the file's first header, or in a file without one, a header naming the
+    columns where they are read (Binance's own, of its newer files, after its headerless
+    older ones). A second file's byte-order mark is no difference."""
+    cells = [c.strip() for c in row]
+    if not cells or cells[0].lstrip("\ufeff").lstrip("-").isdigit():
+        return False
+    cells[0] = cells[0].lstrip("\ufeff")
+    if header is not None:  # the first row's cells, stripped
+        return cells == header
+    try:
+        return _layout(p, cells, [c.lower() for c in cells]) == layout
+    except DataError:
+        return False
+
+
 def _load_csv(p: Path) -> MarketData:
+    """The file's columns; a header line met again in it (`_header_again`) is skipped, found
+    only when a row is refused, so a file without one is read at no cost."""
     rows = _rows(p)
     first = next(rows, None)
     rows.close()
@@ -260,16 +290,33 @@ def _load_csv(p: Path) -> MarketData:
     header = [c.lower() for c in first] if not first[0].lstrip("-").isdigit() else None
     skip = 0 if header is None else 1
     kind, cols = _layout(p, first, header)
-    try:
-        columns = _plain_columns(p, cols, skip, width)
-        if columns is None:
-            columns = _columns_of(itertools.islice(_rows(p), skip, None), cols)
-        return _klines(columns) if kind is DataKind.KLINES else _trades(columns)
-    except _BadRow as e:
-        raise DataError(f"{p}: line {_line_of(p, e.index, skip)}, {e.what}") from None
-    except IndexError:
-        line = _line_of(p, _short_row(p, _width(header, first), skip), skip)
-        raise DataError(f"{p}: line {line} has too few columns") from None
+    repeated: Headers = frozenset()
+    while True:
+        try:
+            return _read_csv(p, kind, cols, skip, width, repeated)
+        except _BadRow as e:
+            line, row = _data_row(p, e.index, skip, repeated)
+            again = _header_again(p, row, first if header else None, (kind, cols))
+            if not again or tuple(row) in repeated:  # (in repeated: never, but never a loop)
+                raise DataError(f"{p}: line {line}, {e.what}") from None
+            repeated |= {tuple(row)}
+        except IndexError:
+            short = _short_row(p, _width(header, first), skip, repeated)
+            line = _data_row(p, short, skip, repeated)[0]
+            raise DataError(f"{p}: line {line} has too few columns") from None
+
+
+def _read_csv(
+    p: Path, kind: DataKind, cols: list[int], skip: int, width: int, repeated: Headers
+) -> MarketData:
+    """The data rows' `cols` as klines or trades, without the `repeated` header rows."""
+    columns = _plain_columns(p, cols, skip, width, repeated)
+    if columns is None:
+        rows: Iterator[list[str]] = itertools.islice(_rows(p), skip, None)
+        if repeated:
+            rows = (r for r in rows if tuple(r) not in repeated)
+        columns = _columns_of(rows, cols)
+    return _klines(columns) if kind is DataKind.KLINES else _trades(columns)
 
 
 def _unknown_header(header: list[str]) -> str:
@@ -320,11 +367,15 @@ _COMMAS = operator.methodcaller("count", ",")
 _NOT_PLAIN = ('"', "\r", " ", "\t")
 
 
-def _plain_columns(p: Path, cols: list[int], skip: int, width: int) -> list[list[str]] | None:
+def _plain_columns(
+    p: Path, cols: list[int], skip: int, width: int, repeated: Headers = frozenset()
+) -> list[list[str]] | None:
     """The cells of `cols` of a plain file (no quotes, bare CR or blank; every row `width` cells),
     split in C a block at a time: the csv module's rows cost about as much again as the
-    checks. None for any other file (the csv module reads it; it reads a plain file alike)."""
+    checks; the `repeated` header lines left out. None for any other file (the csv module
+    reads it; it reads a plain file alike)."""
     out: list[list[str]] = [[] for _ in cols]
+    again = {",".join(row) for row in repeated}
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
     try:
         with io.TextIOWrapper(raw, encoding=_ENCODING, newline="") as fh:
@@ -335,6 +386,8 @@ def _plain_columns(p: Path, cols: list[int], skip: int, width: int) -> list[list
                 lines = list(filter(None, text.split("\n")))
                 if skip:
                     lines, skip = lines[skip:], 0
+                if again and any(h in text for h in again):
+                    lines = [line for line in lines if line not in again]
                 if not lines:
                     continue
                 if set(map(_COMMAS, lines)) != {width - 1}:

@@ -1,0 +1,110 @@
+"""Two kline downloads concatenated with their header lines (`cat a.csv b.csv > c.csv`) read
+as the bars they hold: a header line met again is skipped. The backtester refused such a file
+at the second header ("line 201, column open_time: 'open_time' is not a time in ms")."""
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from backtest.data import DataError, load
+from tests.model.support import WEEK
+
+with gzip.open(WEEK, "rt") as fh:
+    HEADER, *BARS = fh.read().splitlines()[:301]  # the header and the week's first 300 bars
+BINANCE_HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    "taker_buy_quote_volume,ignore"
+)
+
+
+def _file(tmp: Path, name: str, lines: list[str]) -> Path:
+    path = tmp / f"BTCUSDT-{name}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _binance(row: str) -> str:
+    """A bar as Binance's 12-column files hold it."""
+    t = int(row.split(",")[0])
+    return f"{row},{t + 59_999},1000.0,10,1.0,100.0,0"
+
+
+def _times() -> list[int]:
+    return [int(row.split(",")[0]) for row in BARS]
+
+
+def test_two_downloads_concatenated_with_their_headers_read_as_their_bars(tmp_path):
+    whole = _file(tmp_path, "whole", [HEADER, *BARS])
+    joined = _file(tmp_path, "cat", [HEADER, *BARS[:200], HEADER, *BARS[200:]])
+
+    assert load(joined) == load(whole)
+
+
+def test_three_downloads_in_a_file_the_csv_module_reads_read_as_their_bars(tmp_path):
+    """Quoted cells: not the plain files' fast path, the same rule."""
+    quoted = [",".join(f'"{c}"' for c in row.split(",")) for row in BARS]
+    whole = _file(tmp_path, "whole", [HEADER, *quoted])
+    joined = _file(
+        tmp_path, "cat", [HEADER, *quoted[:100], HEADER, *quoted[100:200], HEADER, *quoted[200:]]
+    )
+
+    assert load(joined) == load(whole)
+
+
+def test_a_second_download_with_a_byte_order_mark_reads_as_its_bars(tmp_path):
+    """A spreadsheet's "CSV UTF-8" export starts with one; `cat` keeps it inside the file."""
+    joined = tmp_path / "BTCUSDT-cat.csv"
+    first = "\n".join([HEADER, *BARS[:200]]) + "\n"
+    second = "\n".join([HEADER, *BARS[200:]]) + "\n"
+    joined.write_bytes(b"\xef\xbb\xbf" + first.encode() + b"\xef\xbb\xbf" + second.encode())
+
+    assert load(joined).open_time == _times()
+
+
+def test_binance_headerless_months_then_one_with_its_header_read_as_their_bars(tmp_path):
+    """data.binance.vision's older files have no header, its newer ones do."""
+    rows = [_binance(row) for row in BARS]
+    joined = _file(tmp_path, "cat", [*rows[:200], BINANCE_HEADER, *rows[200:]])
+
+    assert load(joined).open_time == _times()
+
+
+def test_a_bad_cell_after_a_repeated_header_is_named_by_its_line_in_the_file(tmp_path):
+    cells = BARS[250].split(",")
+    cells[1] = "abc"
+    lines = [HEADER, *BARS[:200], HEADER, *BARS[200:250], ",".join(cells), *BARS[251:]]
+    path = _file(tmp_path, "cat", lines)
+
+    with pytest.raises(DataError) as refused:
+        load(path)
+
+    assert str(refused.value) == f"{path}: line 253, column open: 'abc' is not a number"
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["time,open,high,low,close,volume", "OPEN_TIME,OPEN,HIGH,LOW,CLOSE,VOLUME", "symbol,a,b,c,d,e"],
+)
+def test_a_line_that_is_not_the_files_header_stays_refused(tmp_path, other):
+    path = _file(tmp_path, "cat", [HEADER, *BARS[:200], other, *BARS[200:]])
+
+    with pytest.raises(DataError) as refused:
+        load(path)
+
+    first = other.split(",")[0]
+    assert (
+        str(refused.value) == f"{path}: line 202, column open_time: {first!r} is not a time in ms"
+    )
+
+
+def test_a_header_in_a_headerless_file_naming_other_columns_stays_refused(tmp_path):
+    rows = [_binance(row) for row in BARS]
+    path = _file(
+        tmp_path, "cat", [*rows[:200], "close,open,high,low,open_time,volume", *rows[200:]]
+    )
+
+    with pytest.raises(DataError) as refused:
+        load(path)
+
+    assert str(refused.value) == f"{path}: line 201, column open_time: 'close' is not a time in ms"
