@@ -6,6 +6,7 @@ per kind of reason and symbol, at WARNING once it has lasted, and again after an
 import logging
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from core.events import RiskDenied
 
@@ -35,11 +36,13 @@ class DenialLog:
     def __init__(self) -> None:
         self.logged: dict[str, _DenialLogged] = {}  # symbol -> the last denial logged
 
-    def denied(self, denied: RiskDenied, now: int) -> None:
+    def denied(self, denied: RiskDenied, now: int, asked: Decimal | None = None) -> None:
         """The first denial of a symbol's orders for a kind of reason (its numbers aside: a
         notional, a lag) is said at INFO, and at WARNING once such denials have lasted
         DENIAL_WARN_MS with no entry passing: the operator reads why the daemon is not trading,
-        without a WARNING for the short waits every start has (its backfill's gap)."""
+        without a WARNING for the short waits every start has (its backfill's gap). `asked`:
+        the quantity the strategy's target asked for, when the denied order is a part of it
+        (at most maxQty an order): the line named only the part."""
         req = denied.request
         kind = _REASON_NUMBERS.sub("#", denied.reason)
         logged = self.logged.get(req.symbol)
@@ -53,12 +56,13 @@ class DenialLog:
             return
         log.log(
             level,
-            "%s: %s %s %s %s: %s; denied again for this reason: journaled, not logged, "
+            "%s: %s %s %s%s %s: %s; denied again for this reason: journaled, not logged, "
             "until an entry passes",
             req.symbol,
             req.side.value,
             req.quantity,
             req.type.value,
+            "" if asked is None else part_of(asked, req.quantity),
             lead,
             denied.reason,
         )
@@ -68,3 +72,8 @@ class DenialLog:
         logged as denied holds no more."""
         if self.logged.pop(symbol, None) is not None:
             log.info("%s: entries pass the risk checks again", symbol)
+
+
+def part_of(asked: Decimal, cap: Decimal) -> str:
+    """What an order cut to maxQty is a part of, for its denial's line."""
+    return f" (a part of the {asked} asked: at most {cap} an order, the symbol's maxQty)"

@@ -987,7 +987,14 @@ class ExecManager:
         if not journaled:
             self._decide_target(target, now)
         sent = self._submit_toward_target(
-            symbol, side, order_type, qty, price, now, reduce_only=reduce_only
+            symbol,
+            side,
+            order_type,
+            qty,
+            price,
+            now,
+            reduce_only=reduce_only,
+            asked=_asked(need - working, qty, inst, order_type),
         )
         if not sent and reverses and not reduce_only and not working_orders:
             self._close_first(symbol, side, order_type, price, abs(position), now)
@@ -1024,11 +1031,13 @@ class ExecManager:
         now: int,
         *,
         reduce_only: bool,
+        asked: Decimal | None = None,
     ) -> bool:
         """One order toward a target (or the close a refused reversal sends first), after its
         decision: at market, or resting GTC at `price`. Its repeat key leaves the client id
         out, so the same order refused again for the same reason is counted, not journaled;
-        reduce-only, it is risk-reducing. True when it went to the venue."""
+        reduce-only, it is risk-reducing. True when it went to the venue. `asked`: the
+        quantity the target asks for, when this order is a maxQty part of it (`_asked`)."""
         request = OrderRequest(
             symbol=symbol,
             side=side,
@@ -1040,7 +1049,11 @@ class ExecManager:
             reduce_only=reduce_only,
         )
         return self._submit(
-            request, now, repeat_key=(side, qty, price, reduce_only), risk_reducing=reduce_only
+            request,
+            now,
+            repeat_key=(side, qty, price, reduce_only),
+            risk_reducing=reduce_only,
+            asked=asked,
         )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
@@ -1091,6 +1104,7 @@ class ExecManager:
         risk_reducing: bool = False,
         intent: OrderIntent | None = None,
         at_stop: bool = False,
+        asked: Decimal | None = None,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
@@ -1101,7 +1115,8 @@ class ExecManager:
         (`RiskManager.check`). `intent`: journaled with the order (a restart reads it);
         None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY.
         `at_stop`: a kept position's stop-loss, sent after `stop_trading`
-        (`Protection.guard_kept`)."""
+        (`Protection.guard_kept`). `asked`: what a maxQty part was cut from (its denial's
+        log line names it)."""
         if self._stopped and not at_stop:
             return False
         symbol = request.symbol
@@ -1130,7 +1145,7 @@ class ExecManager:
                 self._risk_denied[symbol] = key
             self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
-            self._log_denial(verdict, now)  # type: ignore[arg-type]
+            self._log_denial(verdict, now, asked)  # type: ignore[arg-type]
             return False
         if repeat_key is not None and self._risk_denied:
             self._risk_denied.pop(symbol, None)
@@ -1508,3 +1523,13 @@ def _works_at(order: Order, target: TargetPosition, inst: Instrument) -> bool:
     return order.type is OrderType.LIMIT and order.price == inst.round_price(
         target.price, order.side
     )
+
+
+def _asked(delta: Decimal, qty: Decimal, inst: Instrument, order_type: OrderType) -> Decimal | None:
+    """The quantity a target asks for (`delta`, signed, on the lot's grid) when the order
+    toward it, `qty`, is cut to the symbol's maxQty; None when the order is all of it. Its
+    denial named only the part ("BUY 1000.000 denied" of 10,613 BTC asked)."""
+    if qty < inst.max_qty(order_type):
+        return None
+    asked = inst.floor_qty(abs(delta), order_type)
+    return asked if asked > qty else None

@@ -248,6 +248,23 @@ def test_denied_entries_are_logged_once_per_reason_and_their_end_once(caplog):
     assert [r.quantity for r in rig.venue.submitted] == [D("0.020")]
 
 
+def test_a_denied_part_of_a_target_beyond_max_qty_is_logged_with_what_was_asked(caplog):
+    """A target beyond the symbol's maxQty (1000 BTC an order here) goes in parts; a denied
+    part's line named only the part ("BUY 1000.000 MARKET denied"), not the 1,500 BTC asked."""
+    rig = make_rig()
+    rig.gaps.add("BTCUSDT")
+    with caplog.at_level(logging.INFO, logger="trading_engine.exec_manager"):
+        rig.say(target("1500"))
+
+    [denied] = rig.journaled(RiskDenied)
+    assert denied.request.quantity == D("1000.000")
+    assert caplog.records[-1].getMessage() == (
+        "BTCUSDT: BUY 1000.000 MARKET (a part of the 1500.000 asked: at most 1000.000 an order, "
+        "the symbol's maxQty) denied: market-data gap open: no new entries until it is healed; "
+        "denied again for this reason: journaled, not logged, until an entry passes"
+    )
+
+
 def test_a_short_wait_is_not_a_warning_and_denials_differing_in_their_figures_are_one_kind(
     caplog,
 ):
