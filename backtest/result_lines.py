@@ -9,6 +9,7 @@ from backtest import robustness
 from backtest.instruments import backtest_instruments
 from backtest.report import metric_text
 from backtest.runner import BacktestResult
+from core.errors import coded_refusal_line
 from core.wording import counted
 
 
@@ -73,8 +74,8 @@ def print_rejected(result: BacktestResult) -> None:
     if reasons:
         (reason, n), rejected = reasons.most_common(1)[0], reasons.total()
         print(
-            f"orders: {rejected} of {len(orders)} rejected, most often ({n}): {reason} "
-            "(orders.csv keeps each reason)"
+            f"orders: {rejected} of {len(orders)} rejected, most often ({n}): "
+            f"{coded_refusal_line(reason)} (orders.csv keeps each reason)"
         )
 
 

@@ -51,3 +51,29 @@ class IpBanned(RetryableError):
     extends it. Safe to send again after that."""
 
     code = -1003  # Binance's TOO_MANY_REQUESTS: the code of an order refused during a ban
+
+
+# Exchange refusals whose own words are long for a console line ("Due to the order could not
+# be executed as maker, the Post Only order will be rejected. The order will not be recorded in
+# the order history"): said short there; the journal and orders.csv keep the exchange's words.
+SHORT_REFUSALS = {
+    -5021: "fill-or-kill, it could not fill in full at once",
+    -5022: "post-only, it would have matched at once as taker",
+}
+
+
+def refusal_line(code: int, reason: str) -> str:
+    """A refusal as a console line says it: short for a known code, else the exchange's
+    words; with the code, as `RejectedError` says it."""
+    return f"{SHORT_REFUSALS.get(code, reason)} (code {code})"
+
+
+def coded_refusal_line(reason: str) -> str:
+    """An order's recorded reason, `"<code> <the exchange's words>"` (as the journal's order
+    rows hold it), as a console line says it (`refusal_line`); any other as it is."""
+    code, _, words = reason.partition(" ")
+    try:
+        short = SHORT_REFUSALS.get(int(code))
+    except ValueError:
+        return reason
+    return reason if short is None or not words else f"{code} {short}"

@@ -55,6 +55,7 @@ from core.errors import (
     RejectedError,
     RetryableError,
     TradingError,
+    refusal_line,
 )
 from core.events import (
     BalanceChanged,
@@ -622,7 +623,11 @@ class LiveVenue:
             if exc.code == DUPLICATE_CLIENT_ID:
                 self._unknown(t, f"duplicate client id answer: {exc}", None)
             else:
-                log.info("order %s rejected: %s", t.client_order_id, exc)
+                # Short on the console (-5022's own words are two sentences); the event,
+                # and so the journal, keeps the exchange's words.
+                log.info(
+                    "order %s rejected: %s", t.client_order_id, refusal_line(exc.code, exc.reason)
+                )
                 self._rejected(t, exc.code, exc.reason)
             return
         except ExecutionStatusUnknown as exc:

@@ -874,6 +874,44 @@ def test_a_run_whose_orders_are_all_rejected_says_how_many_and_why(tmp_path, cap
     ]
 
 
+POST_ONLY_STRATEGY = """
+from decimal import Decimal
+from core.enums import OrderType, Side, TimeInForce
+from core.orders import OrderProposal
+from trading_engine.main_trading_strategy import StrategyBase
+
+
+class Crossing(StrategyBase):
+    name = "crossing"
+
+    def on_bar(self, bar, view):
+        return (OrderProposal(symbol=bar.symbol, side=Side.BUY, type=OrderType.LIMIT,
+                              quantity=Decimal("0.001"), price=bar.close + 100,
+                              time_in_force=TimeInForce.GTX, reason="post-only above the market"),)
+"""
+
+
+def test_post_only_refusals_are_said_short_and_kept_whole_in_orders_csv(tmp_path, capsys):
+    """-5022's own words are two sentences ("Due to the order could not be executed as maker,
+    the Post Only order will be rejected. The order will not ...") on the console's line."""
+    strategy = tmp_path / "crossing.py"
+    strategy.write_text(POST_ONLY_STRATEGY)
+    out = run(tmp_path, "--strategy", f"{strategy}:Crossing", "--end", "2025-05-05T01:00",
+              "--no-html")  # fmt: skip
+
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[1:] == [
+        "orders: 60 of 60 rejected, most often (60): -5022 post-only, it would have matched at "
+        "once as taker (orders.csv keeps each reason)"
+    ]
+    reasons = {row["reason"] for row in rows(out / "orders.csv")}
+    assert reasons == {
+        "-5022 Due to the order could not be executed as maker, the Post Only order will be "
+        "rejected. The order will not be recorded in the order history"
+    }
+
+
 def test_funding_auto_without_bundled_rates_for_the_data_says_none_were_settled(tmp_path, capsys):
     # The bundled BTCUSDT funding rates run from 2025-03-06 to 2025-06-03; a file of the same
     # week moved a year back (2024-05) has none.

@@ -3,7 +3,13 @@
 import pytest
 
 from core.backoff import Backoff, retry
-from core.errors import ExecutionStatusUnknown, OutcomeUnknown, RetryableError
+from core.errors import (
+    ExecutionStatusUnknown,
+    OutcomeUnknown,
+    RetryableError,
+    coded_refusal_line,
+    refusal_line,
+)
 
 
 class Sleeps:
@@ -34,3 +40,24 @@ async def test_retry_never_resends_a_call_whose_outcome_is_unknown() -> None:
     assert calls == 1
     assert sleeps.delays == []
     assert info.value.sent_at_ms == 1_000
+
+
+POST_ONLY_WORDS = (
+    "Due to the order could not be executed as maker, the Post Only order will be rejected. "
+    "The order will not be recorded in the order history"
+)
+
+
+def test_a_post_only_refusal_is_said_short_on_the_console():
+    assert refusal_line(-5022, POST_ONLY_WORDS) == (
+        "post-only, it would have matched at once as taker (code -5022)"
+    )
+    assert coded_refusal_line(f"-5022 {POST_ONLY_WORDS}") == (
+        "-5022 post-only, it would have matched at once as taker"
+    )
+
+
+def test_other_refusals_keep_the_exchanges_words():
+    assert refusal_line(-2019, "Margin is insufficient.") == "Margin is insufficient. (code -2019)"
+    assert coded_refusal_line("-2019 Margin is insufficient.") == "-2019 Margin is insufficient."
+    assert coded_refusal_line("LIMIT needs a price") == "LIMIT needs a price"

@@ -1,6 +1,7 @@
 """LiveVenue round trips against the real local exchange (recorded BTCUSDT data, real time):
 each order type produces the right events, once, and the exchange agrees."""
 
+import logging
 from dataclasses import replace
 from decimal import Decimal
 
@@ -115,7 +116,8 @@ async def test_market_order_fills_and_moves_the_position(ex):
         assert_each_event_once(s.rec)
 
 
-async def test_post_only_order_that_would_take_is_rejected_with_binance_code(ex):
+async def test_post_only_order_that_would_take_is_rejected_with_binance_code(ex, caplog):
+    caplog.set_level(logging.INFO, logger="gateway.main_gateway")
     async with session(ex) as s:
         _, ask = s.top()
         crossing = s.limit(Side.BUY, tif=TimeInForce.GTX, price=ask + 50 * TICK)
@@ -127,6 +129,13 @@ async def test_post_only_order_that_would_take_is_rejected_with_binance_code(ex)
 
         assert rejected.code == -5022
         assert rejected.not_sent is None  # the exchange's rejection, not one it never saw
+        # the console's line short (-5022's own words are two sentences), the event (and so
+        # the journal) keeps the exchange's words
+        assert (
+            f"order {crossing.client_order_id} rejected: post-only, it would have matched "
+            "at once as taker (code -5022)" in caplog.messages
+        )
+        assert "Due to the order could not be executed as maker, the Post" in rejected.reason
         assert [o["clientOrderId"] for o in s.exchange_orders()] == [resting.client_order_id]
         assert s.rec.of(OrderAccepted, crossing.client_order_id) == []
 
