@@ -3,6 +3,7 @@ it, and a daemon's journal is never written into nor removed."""
 
 from pathlib import Path
 
+from backtest.output_files import OUTPUT_FILES, is_report_folder
 from book_keeper.journal_files import FILE_NAME as JOURNAL_FILE
 from book_keeper.journal_files import WAL_SUFFIX, journal_in_use
 
@@ -25,7 +26,9 @@ def journal_folder_problem(folder: Path) -> str | None:
     """Why `folder` cannot take a backtest's journal (to follow its path), else None: it is
     new, empty, or an earlier backtest's. A journal no backtest wrote (a daemon's) would get
     this run's records mixed into it; any other file is the user's, which a journal folder
-    a rerun replaces is no place for (the first such file by name is named)."""
+    a rerun replaces is no place for (the first such file by name is named). An earlier
+    backtest's journal folder that is also its --out (`--out X --journal X`) holds its report
+    too: the backtester's own files (a rerun of that command was refused, "holds equity.csv")."""
     if not folder.is_dir():
         return None
     names = sorted(p.name for p in folder.iterdir())
@@ -35,6 +38,8 @@ def journal_folder_problem(folder: Path) -> str | None:
             "backtest neither writes into nor removes such a journal)"
         )
     mine = _JOURNAL_FILES if BACKTEST_MARK in names else frozenset()
+    if mine and is_report_folder(folder):
+        mine = mine.union(OUTPUT_FILES)
     other = next((name for name in names if name not in mine), None)
     if other is None:
         return None

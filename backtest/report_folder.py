@@ -9,34 +9,9 @@ from pathlib import Path
 
 from backtest import realism, report, robustness
 from backtest.cli_values import UsageError
+from backtest.output_files import OUTPUT_FILES, is_report_folder
 from backtest.runner import BacktestResult
 from core.redaction import shown_path
-
-# Every file a run may write into --out: a run that writes fewer (no --sweep, --no-html, no
-# matplotlib) must not leave an earlier run's report or sweep next to its own summary.
-OUTPUT_FILES = (
-    "summary.json",
-    "equity.csv",
-    "trades.csv",
-    "orders.csv",
-    "equity.png",
-    "price.png",
-    "monthly_returns.png",
-    "monte_carlo.png",
-    "sweep.csv",
-    "sweep_heatmap.png",
-    "report.html",
-)
-
-
-def _is_report_folder(out: Path) -> bool:
-    """Whether `out` holds a backtest's report: a summary.json with the sections every run
-    writes (`BacktestResult.summary_dict`)."""
-    try:
-        summary = json.loads((out / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and {"metrics", "settings"} <= summary.keys()
 
 
 def check_not_foreign(out: Path) -> None:
@@ -44,7 +19,7 @@ def check_not_foreign(out: Path) -> None:
     not write (an earlier run's): in a folder that holds no backtest's report, a file of such
     a name is the user's own (their trades.csv), so the run is refused before it starts
     instead of deleting it."""
-    if not out.is_dir() or _is_report_folder(out):
+    if not out.is_dir() or is_report_folder(out):
         return
     found = [name for name in OUTPUT_FILES if (out / name).exists()]
     if found:

@@ -528,6 +528,38 @@ def test_a_rerun_into_a_backtests_journal_replaces_it(tmp_path, capsys):
     assert again != first and again["fills"]
 
 
+def test_a_rerun_with_its_journal_in_its_out_folder_replaces_both(tmp_path, capsys):
+    """`--out X --journal X`: the first run was taken and the same command again refused
+    ("--journal X holds equity.csv, which is not a backtest journal's"), its own report."""
+    out = tmp_path / "out"
+    run(tmp_path, "--end", "2025-05-05T06:00", "--journal", str(out))
+    first = _journal_rows(out)
+    argv = ["--end", "2025-05-05T12:00", "--fast", "3", "--slow", "7"]
+    run(tmp_path, *argv, "--journal", str(out))
+    run(tmp_path / "c", *argv, "--journal", str(tmp_path / "fresh"))
+
+    again = _journal_rows(out)
+    assert again == _journal_rows(tmp_path / "fresh")
+    assert again != first and again["fills"]
+    assert rows(out / "orders.csv") == rows(tmp_path / "c" / "out" / "orders.csv")
+
+
+def test_a_users_file_beside_a_backtests_report_and_journal_is_still_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    run(tmp_path, "--end", "2025-05-05T06:00", "--journal", str(out))
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T12:00", "--journal", str(out)]
+    assert cli.main([*argv, "--out", str(out)]) == 2
+
+    assert capsys.readouterr().err == (
+        f"backtest_trading_strategy.py: error: --journal {out} holds notes.txt, which is "
+        "not a backtest journal's: give a new or empty folder, or one an earlier backtest "
+        "wrote its journal into\n"
+    )
+
+
 def test_a_journal_no_backtest_wrote_is_refused_and_left_as_it_was(tmp_path, capsys):
     journal = tmp_path / "journal"
     with SqliteJournal(journal):  # as a daemon leaves it
