@@ -16,6 +16,7 @@ from model.inputs import (
     cell_problem,
     open_time_ms,
     to_float_columns,
+    without_repeated_headers,
 )
 from runtime.flags import SecretSafeParser, error_line
 
@@ -93,7 +94,7 @@ def load_klines(
     if len(df.columns) in (6, 12) and str(df.columns[0]).strip().isdigit():
         # No header: Binance's kline files (12 columns) or plain OHLCV, as the backtester reads.
         df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[: len(df.columns)]))
-    df = df.rename(columns={"count": "trade_count"})
+    df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
     need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
     numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
     df = to_float_columns(df, ("open_time",))

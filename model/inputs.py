@@ -8,7 +8,9 @@ problem as one line of text (or None) so every command can word and exit on it i
 - `BINANCE_KLINE_COLUMNS`: the names of data.binance.vision's 12 kline columns, for files
   without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms;
 - `bars_in_time_order`: the bars sorted by open time, a bar repeated identically dropped, as
-  the backtester reads a file made of overlapping downloads (`backtest.data.bar_rows`).
+  the backtester reads a file made of overlapping downloads (`backtest.data.bar_rows`);
+- `without_repeated_headers`: a file's header line met again inside it (downloads concatenated
+  with their headers) dropped, as the backtester skips it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "cell_problem",
     "open_time_ms",
     "to_float_columns",
+    "without_repeated_headers",
     "write_problem",
 ]
 
@@ -119,3 +122,24 @@ def bars_in_time_order(df: pd.DataFrame, columns: Iterable[str]) -> tuple[pd.Dat
     except RepeatedTime as e:
         return df, f"{e} at {_where(df.index[e.row])}"
     return (df if rows is None else df.iloc[rows]), None
+
+
+def without_repeated_headers(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` without the rows that repeat its header line (two downloads concatenated with their
+    headers, `cat a.csv b.csv`; a second file's byte-order mark no difference), as the
+    backtester skips them (`backtest.data`): such a file was refused ("column open_time is not
+    numeric at row 5001 (line 5002): 'open_time'"). The index (the file's rows) is kept, so a
+    later check names a cell by its line. A first column read as numbers has none: one test."""
+    import numpy as np
+    import pandas as pd
+
+    if not len(df) or pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
+        return df
+    names = [str(c).strip() for c in df.columns]
+    first = df.iloc[:, 0].astype(str).str.strip().str.lstrip("\ufeff")
+    rows = np.flatnonzero(first.to_numpy() == names[0])
+    if not len(rows):
+        return df
+    cells = df.iloc[rows, 1:].astype(str).apply(lambda col: col.str.strip()).to_numpy()
+    header = rows[(cells == np.array(names[1:], dtype=object)).all(axis=1)]
+    return df.drop(index=df.index[header]) if len(header) else df

@@ -19,6 +19,7 @@ from model.inputs import (
     cell_problem,
     open_time_ms,
     to_float_columns,
+    without_repeated_headers,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def load_bars(
             raise InputError(
                 f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
             ) from None
-    df = df.rename(columns={"count": "trade_count"})
+    df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
     need = ["open_time", *features.BAR_COLUMNS]
     missing = [c for c in need if c not in df.columns]
     if missing:

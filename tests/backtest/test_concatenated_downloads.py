@@ -1,13 +1,18 @@
 """Two kline downloads concatenated with their header lines (`cat a.csv b.csv > c.csv`) read
-as the bars they hold: a header line met again is skipped. The backtester refused such a file
-at the second header ("line 201, column open_time: 'open_time' is not a time in ms")."""
+as the bars they hold, by every tool: a header line met again is skipped. The backtester
+refused such a file at the second header ("line 201, column open_time: 'open_time' is not a
+time in ms"), training and the analysis commands likewise ("column open_time is not numeric
+at row 201 (line 202): 'open_time'")."""
 
 import gzip
 from pathlib import Path
 
 import pytest
 
+from analysis._common import load_klines as analysis_klines
 from backtest.data import DataError, load
+from model.input_error import InputError
+from model.train_data import load_bars
 from tests.model.support import WEEK
 
 with gzip.open(WEEK, "rt") as fh:
@@ -108,3 +113,48 @@ def test_a_header_in_a_headerless_file_naming_other_columns_stays_refused(tmp_pa
         load(path)
 
     assert str(refused.value) == f"{path}: line 201, column open_time: 'close' is not a time in ms"
+
+
+def _training_bars(path: Path):
+    return load_bars(path, symbol="BTCUSDT", interval="1m", start_ms=None, end_ms=None)
+
+
+def test_training_and_the_analysis_commands_read_concatenated_downloads_as_their_bars(tmp_path):
+    joined = _file(tmp_path, "cat", [HEADER, *BARS[:200], HEADER, *BARS[200:]])
+    whole = _file(tmp_path, "whole", [HEADER, *BARS])
+
+    assert list(_training_bars(joined)["open_time"]) == _times()
+    assert _training_bars(joined).equals(_training_bars(whole))
+    assert analysis_klines(joined).equals(analysis_klines(whole))
+
+
+def test_training_reads_binance_headerless_months_then_one_with_its_header(tmp_path):
+    rows = [_binance(row) for row in BARS]
+    joined = _file(tmp_path, "cat", [*rows[:200], BINANCE_HEADER, *rows[200:]])
+
+    assert list(_training_bars(joined)["open_time"]) == _times()
+
+
+def test_training_names_a_bad_cell_after_a_repeated_header_by_its_line(tmp_path):
+    cells = BARS[250].split(",")
+    cells[4] = "abc"
+    lines = [HEADER, *BARS[:200], HEADER, *BARS[200:250], ",".join(cells), *BARS[251:]]
+    path = _file(tmp_path, "cat", lines)
+
+    with pytest.raises(InputError) as refused:
+        _training_bars(path)
+
+    assert str(refused.value) == (
+        f"--data {path}: column close is not numeric at row 252 (line 253): 'abc'"
+    )
+
+
+def test_training_still_refuses_another_header_inside_the_file(tmp_path):
+    path = _file(tmp_path, "cat", [HEADER, *BARS[:200], "time,open,high,low,close,volume"])
+
+    with pytest.raises(InputError) as refused:
+        _training_bars(path)
+
+    assert str(refused.value) == (
+        f"--data {path}: column open_time is not numeric at row 201 (line 202): 'time'"
+    )
