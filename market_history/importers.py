@@ -41,10 +41,18 @@ def _is_header(row: list[str]) -> bool:
     return not row[0].lstrip("-").isdigit()
 
 
+def _body(rows: list[list[str]]) -> list[list[str]]:
+    """The data rows: without the header line, nor that line met again inside the file (two
+    downloads concatenated with their headers, `cat a.csv b.csv`; a second file's byte-order
+    mark no difference), as the backtester reads them (`backtest.data`)."""
+    if not rows or not _is_header(rows[0]):
+        return rows
+    first, rest = rows[0][0].lstrip("\ufeff"), rows[0][1:]
+    return [r for r in rows[1:] if not (r[0].lstrip("\ufeff") == first and r[1:] == rest)]
+
+
 def read_binance_klines_csv(path: str | os.PathLike[str]) -> pa.Table:
-    rows = [r for r in _rows(path)]
-    if rows and _is_header(rows[0]):
-        rows = rows[1:]
+    rows = _body(list(_rows(path)))
     for r in rows:
         if len(r) < 11:
             raise ValueError(f"{path}: not a 12-column klines row: {r}")
@@ -67,9 +75,7 @@ def read_binance_klines_csv(path: str | os.PathLike[str]) -> pa.Table:
 
 
 def read_binance_agg_trades_csv(path: str | os.PathLike[str]) -> pa.Table:
-    rows = [r for r in _rows(path)]
-    if rows and _is_header(rows[0]):
-        rows = rows[1:]
+    rows = _body(list(_rows(path)))
     for r in rows:
         if len(r) < 7:
             raise ValueError(f"{path}: not an aggTrades row: {r}")
@@ -106,7 +112,7 @@ def read_ohlcv_csv(path: str | os.PathLike[str], interval: str) -> pa.Table:
     if time_col is None or missing:
         raise ValueError(f"{path}: need a time column and open/high/low/close/volume")
     ix = {name: header.index(name) for name in header}
-    body = rows[1:]
+    body = _body(rows)
     opens = _time_ms([r[ix[time_col]] for r in body])
     for t in opens:
         if kind.floor(t) != t:

@@ -113,3 +113,29 @@ def test_timestamps_in_seconds_us_and_ns_become_ms():
     assert to_ms(1746372780000) == 1746372780000
     assert to_ms(1746372780000123) == 1746372780000
     assert to_ms(1746372780000123456) == 1746372780000
+
+
+def test_two_binance_downloads_concatenated_with_their_headers_are_read_as_their_rows(tmp_path):
+    """`cat a.csv b.csv > c.csv`: the second header line was read as a row (int('open_time'))."""
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    path = tmp_path / "NEARUSDT-cat.csv"
+    path.write_text("\n".join([header, *rows[:90], header, *rows[90:]]) + "\n")
+
+    assert read_binance_klines_csv(path) == read_binance_klines_csv(NEAR_12COL)
+
+
+def test_a_plain_ohlcv_file_concatenated_with_its_header_is_read_as_its_rows(tmp_path):
+    header, *rows = BTC_OHLCV.read_text().splitlines()
+    path = tmp_path / "BTCUSDT-cat.csv"
+    path.write_text("\n".join([header, *rows[:60], header, *rows[60:]]) + "\n")
+
+    assert read_ohlcv_csv(path, "1m") == read_ohlcv_csv(BTC_OHLCV, "1m")
+
+
+def test_another_header_inside_a_binance_file_stays_an_error(tmp_path):
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    path = tmp_path / "NEARUSDT-cat.csv"
+    path.write_text("\n".join([header, *rows[:90], header.upper(), *rows[90:]]) + "\n")
+
+    with pytest.raises(ValueError):
+        read_binance_klines_csv(path)
