@@ -62,7 +62,7 @@ class DenialLog:
             req.side.value,
             req.quantity,
             req.type.value,
-            "" if asked is None else part_of(asked, req.quantity),
+            "" if asked is None or req.quantity is None else part_of(asked, req.quantity),
             lead,
             denied.reason,
         )
