@@ -297,7 +297,7 @@ def _load_csv(p: Path) -> MarketData:
         except _BadRow as e:
             line, row = _data_row(p, e.index, skip, repeated)
             again = _header_again(p, row, first if header else None, (kind, cols))
-            if not again or tuple(row) in repeated:  # (in repeated: never, but never a loop)
+            if not again or tuple(row) in repeated:  # skipped already: no second pass
                 raise DataError(f"{p}: line {line}, {e.what}") from None
             repeated |= {tuple(row)}
         except IndexError:
