@@ -23,9 +23,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -98,6 +99,7 @@ from trading_engine.recovery_log import recovery_lines
 from trading_engine.relay import Relay
 from trading_engine.start_errors import start_failures_in_one_line
 from trading_engine.strategy_setup import (
+    entry_size_note,
     load_strategy,
     model_in_use,
     model_logged,
@@ -461,7 +463,7 @@ class Daemon:
         self._restore_trading_state(
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
-        await self._warm(exec_manager, strategy, market_rest)
+        await self._warm(exec_manager, strategy, market_rest, instruments)
         await self._reconcile_at_start(exec_manager, venue, book, journal, relay_events)
         relay_items.target = exec_manager.on_item
         relay_rehearsals.target = exec_manager.rehearse_order  # type: ignore[assignment]
@@ -606,10 +608,15 @@ class Daemon:
             )
 
     async def _warm(
-        self, exec_manager: ExecManager, strategy: TradingStrategy, market_rest: MarketDataRest
+        self,
+        exec_manager: ExecManager,
+        strategy: TradingStrategy,
+        market_rest: MarketDataRest,
+        instruments: Mapping[str, Instrument] | None = None,
     ) -> None:
-        """Feed the strategy the last closed bars so its indicators are ready at once."""
-        await warm_strategy(
+        """Feed the strategy the last closed bars so its indicators are ready at once; warn,
+        at their last close, of a size (order_notional_usdt) that can open no position."""
+        closes = await warm_strategy(
             exec_manager,
             strategy,
             market_rest,
@@ -619,6 +626,12 @@ class Daemon:
             sleep=self._sleep,
             recorder=self._recorder,
         )
+        notional = getattr(strategy, "order_notional_usdt", None)
+        if not isinstance(notional, Decimal) or instruments is None:
+            return  # a strategy of one's own that sizes otherwise
+        for symbol, close in closes.items():
+            if note := entry_size_note(symbol, notional, close, instruments[symbol]):
+                self._tell(f"WARNING: {note}", logging.WARNING)
 
     def _guarded(
         self,

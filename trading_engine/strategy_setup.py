@@ -1,12 +1,16 @@
 """The strategy the settings name, built for the daemon: its feature log (a writer thread the
 daemon closes), its load failure in one DaemonError line, the model it trades logged by file
-and hash, and the warning for a taker-flow strategy on the local exchange."""
+and hash, the warning for a taker-flow strategy on the local exchange, and the one for a size
+that can never open a position."""
 
 import logging
 from collections.abc import Callable
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
+from core.enums import OrderType
+from core.instrument import Instrument
 from runtime.settings import Mode, Settings
 from trading_engine.daemon_error import needs_the_user
 from trading_engine.main_trading_strategy import (
@@ -85,3 +89,26 @@ def model_logged(strategy: TradingStrategy, name: str) -> dict[str, Any] | None:
             version,
         )
     return model
+
+
+def entry_size_note(symbol: str, notional: Decimal, close: Decimal, inst: Instrument) -> str | None:
+    """What to tell the operator when `notional` USDT (the strategy's order_notional_usdt) at
+    `close` is less than one lot, or under the exchange's minimum notional, or None. Such a
+    target rounds to no order (`plan_target_order`: "close enough"), so the daemon would run
+    without ever trading and without a word."""
+    lot = inst.market_lot  # the strategies size on it (`target_qty`)
+    qty = inst.floor_qty(notional / close, OrderType.MARKET)
+    if qty > 0 and qty >= lot.min_qty:
+        if not inst.min_notional or qty * close >= inst.min_notional:
+            return None
+        why = f"below the exchange's minimum notional of {inst.min_notional:f} USDT"
+    else:
+        why = f"less than the smallest order, {lot.min_qty:f} {inst.base_asset}"
+    steps = (inst.min_notional / close / lot.step_size).to_integral_value(ROUND_CEILING)
+    least = max(lot.min_qty, steps * lot.step_size)
+    need = (least * close).to_integral_value(ROUND_CEILING)
+    return (
+        f"{symbol}: strategy.order_notional_usdt = {notional:f} USDT is {qty:f} "
+        f"{inst.base_asset} at the last close {close:f}, {why}: the strategy can take no "
+        f"position (no order is sent); at that price it needs at least {need} USDT"
+    )

@@ -4,6 +4,7 @@ exchange."""
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 
 from core.clock import Clock
 from core.intervals import KLINE_INTERVALS
@@ -29,15 +30,17 @@ async def warm_strategy(
     clock: Clock,
     sleep: Callable[[float], Awaitable[None]],
     recorder: MarketRecorder | None,
-) -> None:
+) -> dict[str, Decimal]:
     """Feed the strategy the last closed bars so its indicators are ready at once (and the
-    session's `recorder` the same, for the parity audit)."""
+    session's `recorder` the same, for the parity audit). Returns each symbol's last close
+    (none when there was no warm-up), the price the start-up's checks of the size go by."""
+    closes: dict[str, Decimal] = {}
     need = int(getattr(strategy, "warmup_bars", 0))
     if need <= 0:
-        return
+        return closes
     if interval not in KLINE_INTERVALS:
         log.info("no REST klines of %s: the strategy warms on live bars", interval)
-        return
+        return closes
     for symbol in symbols:
         # One more than asked: the last row is the exchange's current (open) bar, unless
         # our clock is a few ms ahead of the exchange's across a bar's close; then all of
@@ -58,6 +61,9 @@ async def warm_strategy(
         if recorder is not None:
             recorder.warm(closed)
         log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
+        if closed:
+            closes[symbol] = closed[-1].close
+    return closes
 
 
 async def closed_klines(
