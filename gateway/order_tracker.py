@@ -356,13 +356,15 @@ class OrderTracker:
 
     # --- exchange reports -------------------------------------------------------------------
 
-    def apply_order(self, u: OrderUpdate) -> Applied | None:
-        """An ORDER_TRADE_UPDATE or REST order object; None if the order is not ours."""
+    def apply_order(self, u: OrderUpdate, *, count_untracked: bool = True) -> Applied | None:
+        """An ORDER_TRADE_UPDATE or REST order object; None if the order is not ours (counted
+        unless `count_untracked` is False: the caller counts it, `note_untracked`)."""
         t = self._orders.get(u.client_order_id)
         if t is None or t.order.symbol != u.symbol:
             t = self._by_exchange_id.get((u.symbol, u.order_id))
         if t is None or t.order.symbol != u.symbol:
-            self._untracked(u.client_order_id)
+            if count_untracked:
+                self.note_untracked(u.client_order_id)
             return None
         events: list[Event] = []
         was_unknown = t.order.status is S.UNKNOWN
@@ -430,13 +432,15 @@ class OrderTracker:
             self._open[u.client_order_id] = tracked
         return self.apply_order(u)
 
-    def apply_algo(self, u: AlgoUpdate) -> Applied | None:
-        """An ALGO_UPDATE or REST algo order object; None if the order is not ours."""
+    def apply_algo(self, u: AlgoUpdate, *, count_untracked: bool = True) -> Applied | None:
+        """An ALGO_UPDATE or REST algo order object; None if the order is not ours (counted
+        unless `count_untracked` is False, as `apply_order`)."""
         t = self._orders.get(u.client_algo_id)
         if t is None or not t.algo or t.order.symbol != u.symbol:
             t = self._by_algo_id.get(u.algo_id)
         if t is None or t.order.symbol != u.symbol:
-            self._untracked(u.client_algo_id)
+            if count_untracked:
+                self.note_untracked(u.client_algo_id)
             return None
         events: list[Event] = []
         was_unknown = t.order.status is S.UNKNOWN
@@ -464,7 +468,7 @@ class OrderTracker:
             events.append(self._reconciled(t, u.event_time_ms, u.recv_time_ms))
         return t, events
 
-    def _untracked(self, client_order_id: str) -> None:
+    def note_untracked(self, client_order_id: str) -> None:
         """Count a report of an order not tracked: a hand order's apart from an id of ours,
         so that `unknown_client_ids` only grows when something is off."""
         if placed_outside(client_order_id, self.client_id_prefix):

@@ -208,13 +208,14 @@ class VenueSync:
         if t.needs_fills:
             await self.fetch_fills(t)
 
-    def apply_update(self, u: OrderUpdate) -> Applied | None:
+    def apply_update(self, u: OrderUpdate, *, count_untracked: bool = True) -> Applied | None:
         """Apply one order report (stream or REST): ours, or one of the exchange's own orders
         on our account (a liquidation, an auto-deleveraging, a settlement), which is tracked
-        from its first report on and announced then. None if it is neither."""
+        from its first report on and announced then. None if it is neither (counted unless
+        `count_untracked` is False: `OrderTracker.apply_order`)."""
         kind = forced_close(u.client_order_id)
         if kind is None:
-            return self.tracker.apply_order(u)
+            return self.tracker.apply_order(u, count_untracked=count_untracked)
         if self.tracker.get(u.client_order_id) is None:
             log.warning(
                 "%s: the exchange's own %s order %s on our account: %s %s %s, %s",
@@ -636,9 +637,14 @@ class VenueSync:
         """Bring every order we think open in line with the exchange's open-order lists."""
         listed = {u.client_order_id: u for u in rows}
         listed_algo = {u.client_algo_id: u for u in algo_rows}
+        # An order of an earlier journal is taken over only once the tracker has not found
+        # it: counted as a report of an untracked order then, --status called a take-over
+        # "an id of ours (not applied: worth a look)". Counted only when it stays untracked.
         for u in rows:
-            applied = self.apply_update(u)
+            applied = self.apply_update(u, count_untracked=False)
             outside = applied is None and not self.take_overs.adopt(order_of(u), algo=False)
+            if outside:
+                self.tracker.note_untracked(u.client_order_id)
             # INFO, as when the stream names it first: a resting hand order is not a fault
             if outside and self.outside_orders.first_sight((symbol, False, u.order_id)):
                 log.info(
@@ -648,11 +654,13 @@ class VenueSync:
                 )  # fmt: skip
             self._on_applied(applied)
         for a in algo_rows:
-            applied = self.tracker.apply_algo(a)
+            applied = self.tracker.apply_algo(a, count_untracked=False)
             outside = applied is None and not (
                 a.status is AlgoStatus.NEW
                 and self.take_overs.adopt(waiting_algo_order_of(a), algo=True)
             )
+            if outside:
+                self.tracker.note_untracked(a.client_algo_id)
             if outside and self.outside_orders.first_sight((symbol, True, a.algo_id)):
                 log.info(
                     "open algo order %s %s is not ours (by hand, another program): left alone",
