@@ -607,6 +607,15 @@ class RiskManager:
             return None
         return self._move(REDUCING, f"kill switch: {reason}")
 
+    def record_stream_failure(self, stream: str, detail: str) -> TradingStateChanged | None:
+        """A stream of the venue failed for good (`detail`: why, e.g. the key refused):
+        ACTIVE -> REDUCING as the kill switch does, with the stream as the reason. It read
+        "kill switch: stream user failed: ...", and the operator looked for a KILL file or a
+        SIGUSR1 nobody sent. None when already REDUCING or HALTED."""
+        if self.state is not ACTIVE:
+            return None
+        return self._move(REDUCING, f"{stream} stream failed: {detail}".rstrip(": "))
+
     def check_kill_switch_file(self, now_ms: int | None = None) -> TradingStateChanged | None:
         """Kill if the configured file exists; stats it at most once per second (clock ms,
         `kill_check_due_ms`), while ACTIVE. `now_ms`: the caller's reading of the clock (the

@@ -443,7 +443,14 @@ def _holdings_line(s: Mapping[str, Any], held: str, *, ended: str | None) -> str
 
 def _user_stream_note(state: Any) -> str:
     """--status's line while the user stream (the listenKey websocket) is down: the daemon does
-    not hear of its fills and order updates until it reconnects and reconciles."""
+    not hear of its fills and order updates until it reconnects and reconciles. One that
+    failed (a fatal error: the key refused, an IP ban) is not retried: it said "until it
+    reconnects" of a stream only a restart brings back."""
+    if state == "failed":
+        return (
+            "user stream FAILED: given up (see the log for why); fills and order updates are "
+            "not heard until the daemon is restarted"
+        )
     return (
         f"user stream DISCONNECTED ({state}): fills and order updates are not heard until it "
         "reconnects (a reconciliation over REST follows)"

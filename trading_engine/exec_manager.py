@@ -808,7 +808,7 @@ class ExecManager:
         self._record(event)
         if event.state is StreamState.FAILED:
             log.error("stream %s failed (%s): flattening", event.stream, event.detail)
-            self.kill(f"stream {event.stream} failed: {event.detail}".rstrip(": "))
+            self._guarded(self._stream_failed, event.detail, event.stream)
 
     # --- 3: portfolio --------------------------------------------------------------------------
 
@@ -832,6 +832,12 @@ class ExecManager:
         if changed is not None:
             self._state_changed(changed, self._clock.now_ms())
 
+    def _stream_failed(self, detail: str, stream: str) -> None:
+        """A stream failed for good: REDUCING as for a kill, the stream named as the reason."""
+        changed = self._risk.record_stream_failure(stream, detail)
+        if changed is not None:
+            self._state_changed(changed, self._clock.now_ms())
+
     def reset(self, operator_reason: str) -> None:
         """An operator's return to ACTIVE after REDUCING / HALTED (journaled)."""
         self._guarded(self._reset, operator_reason)
@@ -842,14 +848,14 @@ class ExecManager:
         for s in self.config.symbols:
             self._after_position_change(s)
 
-    def _guarded(self, fn: Callable[[str], None], arg: str) -> None:
+    def _guarded(self, fn: Callable[..., None], *args: str) -> None:
         """Run `fn` as one step: venue events it causes are processed after it, in order."""
         if self._busy:
-            fn(arg)
+            fn(*args)
             return
         self._busy = True
         try:
-            fn(arg)
+            fn(*args)
             self._flush()
             if self._deferred:
                 self._drain()

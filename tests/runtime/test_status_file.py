@@ -870,6 +870,19 @@ def test_the_user_stream_down_is_said_apart_from_market_data(tmp_path: Path) -> 
     ]
 
 
+def test_a_user_stream_that_failed_for_good_is_not_said_to_reconnect(tmp_path: Path) -> None:
+    """A user stream given up (the key revoked: -2015 on the listenKey) is not retried: it
+    was said to be heard again "until it reconnects", which only a restart does."""
+    write_status(tmp_path, {**RUNNING, "streams_down": {"user stream": "failed"}})
+
+    got = report(tmp_path, journal_held=True, now=HostTime(NOW))
+
+    assert got.lines[-1] == (
+        "user stream FAILED: given up (see the log for why); fills and order updates are not "
+        "heard until the daemon is restarted"
+    )
+
+
 @pytest.mark.skipif(not Path("/proc/sys/kernel/random/boot_id").exists(), reason="Linux only")
 def test_app_status_exits_1_for_an_order_in_doubt_for_5_min(tmp_path: Path) -> None:
     """The command on this machine's clocks: a fresh heartbeat (2 s ago), an order in doubt

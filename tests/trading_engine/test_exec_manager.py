@@ -819,7 +819,7 @@ def test_a_failed_market_stream_stops_entries_and_flattens():
         )
     )
     assert rig.em.trading_state is TradingState.REDUCING
-    assert "stream market failed: 418 IP banned" in rig.journaled(TradingStateChanged)[0].reason
+    assert rig.journaled(TradingStateChanged)[0].reason == "market stream failed: 418 IP banned"
     assert rig.venue.submitted[-1].reduce_only
     assert rig.kinds(before) == [
         "StreamStateChanged",
@@ -828,6 +828,25 @@ def test_a_failed_market_stream_stops_entries_and_flattens():
         "DecisionMade",  # flatten
         "OrderSubmitted",
     ]
+
+
+def test_a_user_stream_refused_for_good_is_the_reason_said_not_a_kill_switch():
+    """The key revoked under a running daemon (-2015 on the listenKey): REDUCING with the
+    stream as the reason. `--status` said "trading state REDUCING (kill switch: stream user
+    failed: ...)", and the operator looked for a KILL file nobody had made."""
+    rig = make_rig()
+    go_long(rig, "0.010")
+    now = rig.clock.now_ms()
+    detail = "futures_stream_get_listen_key: HTTP 401 -2015 Invalid API-key"
+    failed = StreamStateChanged(
+        event_time_ms=now, recv_time_ms=now, stream="user", state=StreamState.FAILED, detail=detail
+    )
+
+    rig.em.on_event(failed)
+
+    assert rig.em.trading_state is TradingState.REDUCING
+    (changed,) = rig.journaled(TradingStateChanged)
+    assert changed.reason == f"user stream failed: {detail}"
 
 
 def test_while_reducing_the_strategy_is_denied_even_for_a_reducing_order():
