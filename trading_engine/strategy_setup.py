@@ -96,6 +96,8 @@ def entry_size_note(symbol: str, notional: Decimal, close: Decimal, inst: Instru
     `close` is less than one lot, or under the exchange's minimum notional, or None. Such a
     target rounds to no order (`plan_target_order`: "close enough"), so the daemon would run
     without ever trading and without a word."""
+    if close <= 0:
+        return None  # no price to size at
     lot = inst.market_lot  # the strategies size on it (`target_qty`)
     qty = inst.floor_qty(notional / close, OrderType.MARKET)
     if qty > 0 and qty >= lot.min_qty:

@@ -80,3 +80,7 @@ def test_a_size_under_the_minimum_notional_names_it_and_what_is_needed():
 def test_a_size_just_at_the_minimum_notional_passes():
     # 0.006 ETH x 1819.20 = 10.9152 >= 10
     assert entry_size_note("ETHUSDT", D(11), D("1819.20"), INSTRUMENTS["ETHUSDT"]) is None
+
+
+def test_no_price_to_size_at_says_nothing_rather_than_failing_the_start():
+    assert entry_size_note("BTCUSDT", D(50), D(0), INSTRUMENTS["BTCUSDT"]) is None
