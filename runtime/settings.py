@@ -711,7 +711,10 @@ def describe(settings: Settings, params_defaults: Mapping[str, Any] | None = Non
             value = getattr(obj, f.name)
             if section == "strategy" and f.name == "params" and params_defaults:
                 value = {**params_defaults, **value}
-            lines.append(f"{section}.{f.name} = {toml_shown(value)}")
+            shown = toml_shown(value)
+            # `_pct` keys are percents: 0.05 is 0.05 %, not 5 % (a fraction typed by habit).
+            unit = f" ({shown} %)" if f.name.endswith("_pct") else ""
+            lines.append(f"{section}.{f.name} = {shown}{unit}")
     secrets = [s.reveal() for s in (settings.api_key, settings.api_secret) if s]
     lines = [shown_setting(line, secrets) for line in lines]
     key = settings.api_key.hint() if settings.api_key else "(not needed)"

@@ -582,3 +582,14 @@ def test_strategy_keys_name_fields_of_the_strategy_section_for_each_built_in_str
     assert set(STRATEGY_KEYS) == set(STRATEGIES)
     names = {f.name for f in fields(StrategySettings)}
     assert all(set(keys) <= names for keys in STRATEGY_KEYS.values())
+
+
+def test_describe_says_a_percent_setting_is_in_percent(tmp_path):
+    """`stop_loss_pct = 0.05` (a fraction typed by habit) is 0.05 %: --check-config says so
+    beside the value, where a user checks what the daemon will do."""
+    config = tmp_path / "config.toml"
+    config.write_text("[risk]\nstop_loss_pct = 0.05\n")
+    lines = describe(load_settings(config, env_file=None))
+    assert "risk.stop_loss_pct = 0.05 (0.05 %)" in lines
+    assert "risk.max_drawdown_pct = 10 (10 %)" in lines  # the default
+    assert "risk.max_daily_loss_usdt = 300" in lines  # not a percent: no unit
