@@ -67,6 +67,16 @@ class DaemonState(StrEnum):
     STOPPED = "stopped"
 
 
+class StartPhase(StrEnum):
+    """What a start waits on, in status.json's `start_phase` (`--status` shows it)."""
+
+    CONNECTING = "connecting to {exchange} (symbols, account modes, leverage)"
+    RESTORING = "restoring the books from the journal"
+    WARMING = "warming the strategy with the last closed bars from {exchange}"
+    RECONCILING = "reconciling the books and orders with {exchange}"
+    STREAMING = "opening the market data stream"
+
+
 class StatusExit(IntEnum):
     RUNNING = 0
     UNHEALTHY = 1
@@ -220,10 +230,12 @@ def report(
         # Not trading yet, and the journal's lock comes later in the start: the process says.
         pid = status.get("pid")
         if isinstance(pid, int) and _alive(pid):
-            return StatusReport(
-                StatusExit.NOT_TRADING,
-                [f"daemon: starting, pid {pid}, for {ago} (since {at}); not trading yet"],
-            )
+            if isinstance(began := status.get("started_ms"), int):  # the start's beginning
+                ago, at = _ago(elapsed_ms(status, "started", now)), _utc(began)
+            line = f"daemon: starting, pid {pid}, for {ago} (since {at}); not trading yet"
+            if isinstance(phase := status.get("start_phase"), str):  # what it waits on
+                line += f": {phase} (for {_ago(elapsed_ms(status, 'start_phase', now))})"
+            return StatusReport(StatusExit.NOT_TRADING, [line])
         return StatusReport(
             StatusExit.UNHEALTHY,
             [

@@ -53,6 +53,7 @@ from runtime.settings import Mode, Settings, risk_config, shown_setting, strateg
 from runtime.status_file import (
     DaemonState,
     HostTime,
+    StartPhase,
     gap_note,
     host_time,
     time_fields,
@@ -185,6 +186,7 @@ class Daemon:
         self._status_said: tuple[Any, ...] | None = None
         self._doubt_since: HostTime | None = None  # orders in doubt without a break since then
         self._started: HostTime | None = None  # this machine's clocks then, for status.json
+        self._start_began: HostTime | None = None  # ... and when its start began
         self._start_status_written = False  # journal_dir is this run's: its status is ours
         self._started_wall = time.monotonic()
         self._sink: ItemSink | None = None  # the market-data stream's (`_guarded`)
@@ -363,9 +365,10 @@ class Daemon:
         if note := unclean_stop_note(s.journal_dir):
             log.warning("%s", note)
         self._start_status_written = True
-        self._write_start_status(DaemonState.STARTING)
+        self._start_phase(StartPhase.CONNECTING)
         endpoints, rest, market_rest, instruments = await self._connect()
         journal_dir = Path(s.journal_dir)
+        self._start_phase(StartPhase.RESTORING)
         journal, book, replay = await self._open_books(account, rest, instruments)
         ids = client_ids(s, journal, replay)
         risk = RiskManager(
@@ -463,7 +466,9 @@ class Daemon:
         self._restore_trading_state(
             state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
         )
+        self._start_phase(StartPhase.WARMING)
         await self._warm(exec_manager, strategy, market_rest, instruments)
+        self._start_phase(StartPhase.RECONCILING)
         await self._reconcile_at_start(exec_manager, venue, book, journal, relay_events)
         relay_items.target = exec_manager.on_item
         relay_rehearsals.target = exec_manager.rehearse_order  # type: ignore[assignment]
@@ -471,6 +476,7 @@ class Daemon:
             relay_items.target = self._recorder.items(exec_manager.on_item)
         freeze_startup_heap()  # start-up objects leave the collector's scans (GC pauses)
         self._spawn(collect_between_items(), "gc")  # collections between items, not in one
+        self._start_phase(StartPhase.STREAMING)
         await stream.start()
         if self._recorder is not None:  # started: older sessions beyond the limits go now
             self._recorder.keep_older(s.retention.market_sessions)
@@ -936,6 +942,20 @@ class Daemon:
             item_errors=self.item_errors,
         )
 
+    def _start_phase(self, phase: StartPhase) -> None:
+        """status.json while starting says what the start waits on, and since when: an
+        exchange that does not answer kept `--status` at "starting, not trading yet" for
+        minutes with only the log saying why."""
+        where = redact(self.settings.rest_url) or "the local exchange"
+        now = host_time()
+        if self._start_began is None:
+            self._start_began = now
+        self._write_start_status(
+            DaemonState.STARTING,
+            start_phase=shown_setting(phase.value.format(exchange=where)),
+            **time_fields("start_phase", now),
+        )
+
     def _write_start_status(self, state: DaemonState, **extra: Any) -> None:
         """status.json before the parts exist: starting, or a start that ended (not written
         before journal_dir is claimed: another daemon's status is not ours to replace)."""
@@ -944,7 +964,7 @@ class Daemon:
 
     def _status_header(self, state: DaemonState) -> dict[str, Any]:
         """What status.json says of the process and its settings, before any figure."""
-        return status_header(self.settings, state, self._started)
+        return status_header(self.settings, state, self._started or self._start_began)
 
     def _put_status(self, status: dict[str, Any]) -> None:
         try:

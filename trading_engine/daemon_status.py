@@ -17,7 +17,8 @@ from trading_engine.market_recorder import MarketRecorder
 
 def status_header(s: Settings, state: DaemonState, started: HostTime | None) -> dict[str, Any]:
     """What status.json says of the process and its settings, before any figure (`started`:
-    this machine's clocks when the daemon began running; None while it starts)."""
+    this machine's clocks when the daemon began running, or while it starts when its start
+    began; None: now)."""
     now = host_time()  # the wall clock and the steady count: --status measures on the latter
     return {
         "state": state.value,

@@ -342,6 +342,11 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
         # them take seconds on a loaded machine: a SIGTERM then is the default one).
         wait_for(lambda: json.loads(status.read_text())["state"] == "starting", 60, "the start")
         time.sleep(1.0)  # now inside the first request to the venue
+        # --status says what the start waits on (it said only "not trading yet").
+        shown = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "--status", "--config", "config.toml"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
         asked = time.monotonic()
         daemon.send_signal(sig)
         try:
@@ -355,6 +360,9 @@ def test_a_stop_during_start_up_exits_0_within_5_s_even_when_the_venue_never_ans
     assert took_s <= 5.0, f"stop took {took_s:.2f} s"
     assert daemon.returncode == 0, err[-2000:]
     assert f"stopped during start-up ({sig.name})" in out, out
+    assert shown.returncode == 4, shown.stdout + shown.stderr  # running, not trading
+    waits_on = f"connecting to http://127.0.0.1:{port} (symbols, account modes, leverage) (for "
+    assert f"not trading yet: {waits_on}" in shown.stdout, shown.stdout
     assert "Traceback" not in err and "error:" not in err, err[-2000:]
 
 

@@ -361,6 +361,32 @@ def test_a_daemon_still_starting_is_running_but_not_trading_yet(tmp_path: Path) 
     ]
 
 
+def test_a_start_says_what_it_waits_on_and_since_when(tmp_path: Path) -> None:
+    """An exchange that does not answer at start (a pause, Binance's maintenance) kept
+    `--status` at "starting, not trading yet" for minutes, only the log saying why: the
+    start now writes each phase, measured from when it began and from when the phase did."""
+    phase = "connecting to http://127.0.0.1:9 (symbols, account modes, leverage)"
+    write_status(
+        tmp_path,
+        {
+            **STARTING,
+            "pid": os.getpid(),
+            "started_ms": WRITTEN - 40_000,  # the start began 44 s before NOW
+            "updated_ms": WRITTEN,
+            "start_phase": phase,
+            "start_phase_ms": WRITTEN - 36_000,  # this phase 40 s before NOW
+        },
+    )
+
+    got = report(tmp_path, journal_held=False, now=HostTime(NOW))
+
+    assert got.exit_status is StatusExit.NOT_TRADING
+    assert got.lines == [
+        f"daemon: starting, pid {os.getpid()}, for 44 s (since 2025-11-30 21:59:20 UTC); "
+        f"not trading yet: {phase} (for 40 s)"
+    ]
+
+
 def test_a_daemon_that_died_while_starting_is_unhealthy(tmp_path: Path) -> None:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
