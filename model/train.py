@@ -63,6 +63,7 @@ from model.parallel import check_scheduler, parallel_map
 from model.scores import BASELINES
 from model.train_data import INTERVAL_MS, data_hash, load_bars, utc_iso
 from model.walk_forward import (
+    CLASS_NAMES,
     check_fold_classes,
     check_inner_folds,
     choose_c,
@@ -195,6 +196,7 @@ def train(
     min_rows = 50 * (config.folds + 1)
     if len(y) < min_rows:
         raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
+    check_signal_classes(y, config)
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
         raise InputError("no walk-forward fold fits in the window (fewer folds or smaller purge)")
@@ -314,6 +316,28 @@ def train(
         gap_rows=gap_rows,
         flow=flow,
         seconds={"features": t_feat, "walk_forward": t_cv, "total": t_all},
+    )
+
+
+def check_signal_classes(y: np.ndarray, config: TrainConfig) -> None:
+    """InputError when no labelled row is a BUY, or none a SELL (prices that only rose, or a
+    --threshold given in percent): the model could never signal that side, and the strategy
+    refuses it (the daemon, the backtester, model.review), so it is said before any fit
+    rather than after minutes of training."""
+    absent = [k for k in (labeling.SELL, labeling.BUY) if not (y == k).any()]
+    if not absent:
+        return
+    names = " and ".join(CLASS_NAMES[k] for k in absent)
+    counts = "/".join(str(int((y == k).sum())) for k in labeling.CLASSES)
+    knob = (
+        f"a lower --threshold (a log return: 0.001 = ~0.1 %; now {config.threshold:g})"
+        if config.label == "forward"
+        else f"a lower --min-swing (a fraction: 0.005 = 0.5 %; now {config.min_swing:g})"
+    )
+    raise InputError(
+        f"no {names} label among the {len(y)} labelled rows (SELL/HOLD/BUY = {counts}): the "
+        f"model could never signal it and the strategy refuses such a model; use {knob}, or "
+        "a window where the price moves both ways"
     )
 
 

@@ -115,10 +115,15 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         ),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
-        # No 2 % swing confirmed before the first test block: no training row has a label.
+        # No 1.8 % swing confirmed before the first test block: no training row has a label.
+        (
+            ["--label", "peak_trough", "--min-swing", "0.018"],
+            "walk-forward fold 1 of 5: no training row has a label yet",
+        ),
+        # No 2 % swing down in the week at all: the model could never say SELL.
         (
             ["--label", "peak_trough", "--min-swing", "0.02"],
-            "walk-forward fold 1 of 5: no training row has a label yet",
+            "no SELL label among the 2213 labelled rows (SELL/HOLD/BUY = 0/2212/1)",
         ),
     ],
 )
@@ -883,3 +888,28 @@ def test_a_folder_name_with_a_dot_is_still_a_directory(tmp_path):
     check_out(tmp_path / "models" / "run.2")  # a version in a folder's name, not a file type
     (tmp_path / "made.txt").mkdir()
     check_out(tmp_path / "made.txt")  # a directory already: the model goes into it
+
+
+def test_a_window_without_a_buy_label_is_refused_before_any_fit(tmp_path, capsys, monkeypatch):
+    # 2025-05-07 00:00-12:00 at 0.4 %: 2 SELL, 643 HOLD, no BUY. The model was saved (classes
+    # SELL, HOLD) and the daemon, the backtester and model.review then refused it.
+    import model.train as train_module
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit ran")
+
+    monkeypatch.setattr(train_module, "parallel_map", no_fit)
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-07", "--end", "2025-05-07T12:00", "--threshold", "0.004", "--c", "0.1",
+            "--jobs", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "model.train: error: no BUY label among the 645 labelled rows (SELL/HOLD/BUY = "
+        "2/643/0): the model could never signal it and the strategy refuses such a model; use "
+        "a lower --threshold (a log return: 0.001 = ~0.1 %; now 0.004), or a window where the "
+        "price moves both ways\n"
+    )
+    assert not out.exists()
