@@ -45,14 +45,16 @@ def metrics(
 
 def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     """scikit-learn's balanced accuracy (mean recall over the classes present in `y`) without
-    its UserWarning when a block lacks a class the model predicts: a test block of one class
-    is expected in walk-forward folds, and the score is defined on it."""
+    its UserWarnings when a block lacks a class the model predicts, or holds one class that the
+    model predicts on every row: a test block of one class is expected in walk-forward folds,
+    and the score is defined on it."""
     import warnings
 
     from sklearn.metrics import balanced_accuracy_score
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
         return float(balanced_accuracy_score(y, pred))
 
 

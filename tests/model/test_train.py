@@ -186,6 +186,19 @@ def test_a_block_without_a_class_the_model_predicts_scores_without_a_warning():
     assert m["balanced_accuracy"] == 0.75
 
 
+def test_a_block_of_one_class_predicted_on_every_row_scores_without_a_warning():
+    # All HOLD, predicted HOLD: scikit-learn's confusion matrix warned 'A single label was
+    # found in 'y_true' and 'y_pred'' on stderr, once per such fold and C (9 lines for
+    # 2025-05-07 00-12h at --threshold 0.004 --c 0.1).
+    classes = np.array([-1, 0, 1])
+    y = np.zeros(4, dtype=int)
+    p = np.tile([0.1, 0.8, 0.1], (4, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = metrics(y, p, classes)
+    assert m["balanced_accuracy"] == 1.0 and m["accuracy"] == 1.0
+
+
 def test_balanced_accuracy_is_scikit_learns_on_ordinary_blocks():
     from sklearn.metrics import balanced_accuracy_score
 
