@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from core.clock import parse_utc_ms
+from core.wording import counted
 from model import features, labeling
 from model.dataset import build_dataset, straddles_gap
 from model.holdout import check_backtest_symbol, holdout_backtest, print_holdout
@@ -195,7 +196,10 @@ def train(
     x, y, r1 = x[keep], y[keep], r1[keep]
     min_rows = 50 * (config.folds + 1)
     if len(y) < min_rows:
-        raise InputError(f"only {len(y)} labelled rows in the window; need >= {min_rows}")
+        raise InputError(
+            f"only {len(y)} labelled rows in the window; need >= {min_rows} (50 per walk-forward "
+            f"block, --folds {config.folds} + 1): {_unlabelled(df, config, gap_rows)}"
+        )
     check_signal_classes(y, config)
     splits = walk_forward_splits(len(y), folds=config.folds, purge=purge)
     if not splits:
@@ -317,6 +321,31 @@ def train(
         flow=flow,
         seconds={"features": t_feat, "walk_forward": t_cv, "total": t_all},
     )
+
+
+def _unlabelled(df: pd.DataFrame, config: TrainConfig, gap_rows: int) -> str:
+    """Where a window's bars went that made no training row: the features' warm-up, the bars
+    without a label (a --horizon as long as the window, a --min-swing given in percent) and
+    those spanning a gap, so a user sees which setting or window to change."""
+    n = len(df)
+    close = df["close"].to_numpy(dtype=float)
+    parts = [f"the first {min(n, features.WARMUP_BARS - 1)} warm the features up"]
+    if config.label == "forward":
+        parts.append(
+            f"the last {min(n, config.horizon)} have no {config.horizon}-bar forward return "
+            "(--horizon)"
+        )
+    else:
+        unlabelled = int(
+            np.isnan(labeling.peak_trough_labels(close, min_swing=config.min_swing)).sum()
+        )
+        parts.append(
+            f"{unlabelled} have no label: no swing of --min-swing {config.min_swing:g} (a "
+            f"fraction: {config.min_swing * 100:g} %) confirmed after them"
+        )
+    if gap_rows:
+        parts.append(f"{gap_rows} span a gap in the data")
+    return f"of its {counted(n, 'bar')}, {', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def check_signal_classes(y: np.ndarray, config: TrainConfig) -> None:

@@ -115,6 +115,19 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         ),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
+        # A label horizon as long as the window: it said 'only 0 labelled rows in the window;
+        # need >= 300', not why.
+        (
+            ["--end", "2025-05-06", "--horizon", "1400"],
+            "only 0 labelled rows in the window; need >= 300 (50 per walk-forward block, --folds "
+            "5 + 1): of its 1440 bars, the first 60 warm the features up and the last 1400 have "
+            "no 1400-bar forward return (--horizon)",
+        ),
+        # 0.5 meant as 0.5 %: no 50 % swing in the week, no label at all.
+        (
+            ["--label", "peak_trough", "--min-swing", "0.5"],
+            "10080 have no label: no swing of --min-swing 0.5 (a fraction: 50 %) confirmed",
+        ),
         # No 1.8 % swing confirmed before the first test block: no training row has a label.
         (
             ["--label", "peak_trough", "--min-swing", "0.018"],
