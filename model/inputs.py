@@ -1,6 +1,8 @@
 """Checks of command-line inputs shared by the model and analysis commands, each returning a
 problem as one line of text (or None) so every command can word and exit on it its own way.
 
+- `bar_problem`: the first bar that is no bar (a negative volume, a high below its low), as the
+  backtester refuses it;
 - `cell_problem`: the first cell of a CSV column that is not a finite number, named by column
   and row, so a bad value in a 100,000-row file can be found without a traceback;
 - `write_problem` (from `core.atomic_file`): whether a file can be written under a directory
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BINANCE_KLINE_COLUMNS",
+    "bar_problem",
     "bars_in_time_order",
     "cell_problem",
     "open_time_ms",
@@ -81,6 +84,39 @@ def cell_problem(df: pd.DataFrame, columns: Iterable[str]) -> str | None:
             return f"column {c} is empty at {_where(label)}"
         return f"column {c} is not numeric at {_where(label)}: {value!r}"
     return None
+
+
+def bar_problem(df: pd.DataFrame) -> str | None:
+    """'column high is below low at row 3 (line 4): 94611.0 < 94621.0' for the first bar that
+    is not one (a negative volume or taker buy volume, a high below the low, open or close, a
+    low above the open or close), or None: the backtester refuses such a file
+    (`backtest.data.check_klines`), so it must not train a model either. `df` holds numbers
+    (after `to_float_columns`) and keeps `pandas.read_csv`'s index, as for `cell_problem`."""
+    import numpy as np
+
+    # (column, the other column or None for 0, "below" / "above" / "negative")
+    checks = [(c, None, "negative") for c in ("volume", "taker_buy_volume") if c in df.columns]
+    checks += [("high", c, "below") for c in ("low", "open", "close")]
+    checks += [("low", c, "above") for c in ("open", "close")]
+    found: tuple[int, str] | None = None
+    for column, other, how in checks:
+        a = df[column].to_numpy(dtype=float)
+        b = np.zeros(len(a)) if other is None else df[other].to_numpy(dtype=float)
+        mask = a > b if how == "above" else a < b
+        if not mask.any() or (found is not None and int(np.argmax(mask)) >= found[0]):
+            continue
+        i = int(np.argmax(mask))
+        where = _where(df.index[i])
+        if other is None:
+            text = f"column {column} is negative at {where}: {float(a[i])!r}"
+        else:
+            sign = "<" if how == "below" else ">"
+            text = (
+                f"column {column} is {how} {other} at {where}: {float(a[i])!r} {sign} "
+                f"{float(b[i])!r}"
+            )
+        found = (i, text)
+    return None if found is None else found[1]
 
 
 def to_float_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The training data: a kline window read from CSV(.gz) or a history store's Parquet, checked
-(columns, finite positive prices, bar spacing = --interval), and its hash; InputError in one
-line for anything unusable. Times in epoch ms."""
+(columns, finite positive prices, bars the backtester takes, bar spacing = --interval), and its
+hash; InputError in one line for anything unusable. Times in epoch ms."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from model import features
 from model.input_error import InputError
 from model.inputs import (
     BINANCE_KLINE_COLUMNS,
+    bar_problem,
     bars_in_time_order,
     cell_problem,
     open_time_ms,
@@ -103,7 +104,10 @@ def load_bars(
         raise InputError(f"--data {path}: no bars in the requested window")
     # The window's cells only, before reset_index, so a bad one is named by its file row.
     _check_cells(df, values, path)
-    df = to_float_columns(df, values).reset_index(drop=True)
+    df = to_float_columns(df, values)
+    if (problem := bar_problem(df)) is not None:
+        raise InputError(f"--data {path}: {problem}")
+    df = df.reset_index(drop=True)
     ot = df["open_time"].to_numpy()
     step = INTERVAL_MS[interval]
     if len(ot) > 1 and int(np.median(np.diff(ot))) != step:

@@ -572,6 +572,28 @@ def test_a_bad_cell_is_named_by_file_row_and_column(tmp_path, column, value, say
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("volume", "-5", "column volume is negative at row 7 (line 8): -5.0"),
+        ("high", "1", "column high is below low at row 7 (line 8): 1.0 < "),
+        ("open", "1", "column low is above open at row 7 (line 8): "),
+    ],
+)
+def test_a_bar_the_backtester_refuses_is_refused_naming_its_row(
+    tmp_path, capsys, column, value, says
+):
+    # A negative volume or a high below the low trained and saved a model; the backtester
+    # refuses the same file ('line 8, column volume: -5.0 is negative').
+    data = _bad_csv(tmp_path / "BTCUSDT-bad.csv", 7, column, value)
+    out = tmp_path / "out"
+    argv = ["--data", str(data), "--symbol", "BTCUSDT", "--interval", "1m", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"model.train: error: --data {data}: {says}") and err.count("\n") == 1
+    assert not out.exists()
+
+
 def test_a_bad_cell_in_a_later_window_is_named_by_its_file_row(tmp_path, capsys):
     # The window starts at data row 201: the bad cell keeps its number in the file.
     data = _bad_csv(tmp_path / "bad.csv", 300, "high", "")
