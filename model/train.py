@@ -391,7 +391,7 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         how = f"C per fold from {res.inner_folds} inner folds of its training rows: {chosen}"
     else:
         how = f"C={res.best_c:g}"
-    print(f"out-of-sample ({res.folds} folds, purge {res.purge} bars, {how}):")
+    print(f"out-of-sample ({counted(res.folds, 'fold')}, purge {res.purge} bars, {how}):")
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
 
@@ -677,7 +677,8 @@ def _main(argv: list[str] | None) -> int:
     print_report(res, symbol, args.interval, config.grid)
     report = None
     if hold is not None:
-        print(f"holdout backtest of the last {holdout:.15g} days: the model, then SMA 10/50 ...")
+        days = f"{holdout:.15g} day{'' if holdout == 1 else 's'}"
+        print(f"holdout backtest of the last {days}: the model, then SMA 10/50 ...")
         sys.stdout.flush()
         try:
             report = holdout_backtest(

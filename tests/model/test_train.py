@@ -961,3 +961,21 @@ def test_a_window_without_a_buy_label_is_refused_before_any_fit(tmp_path, capsys
         "price moves both ways\n"
     )
     assert not out.exists()
+
+
+def test_one_fold_and_one_holdout_day_are_said_in_the_singular(tmp_path, capsys, monkeypatch):
+    # It printed 'out-of-sample (1 folds, ...' and 'holdout backtest of the last 1 days'.
+    import model.train as tr
+    from model.input_error import InputError
+
+    def holdout(*args, **kwargs):
+        raise InputError("stopped here")
+
+    monkeypatch.setattr(tr, "holdout_backtest", holdout)
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-09", "--holdout-days", "1", "--folds", "1", "--c", "0.1", "--jobs", "1",
+            "--no-progress", "--out", str(tmp_path / "m.json")]  # fmt: skip
+    assert main(argv) == 2
+    printed = capsys.readouterr().out
+    assert "out-of-sample (1 fold, purge 15 bars, C=0.1):" in printed
+    assert printed.endswith("holdout backtest of the last 1 day: the model, then SMA 10/50 ...\n")
