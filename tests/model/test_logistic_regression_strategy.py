@@ -139,6 +139,25 @@ def test_bad_parameters_are_refused(saved_model):
         LogisticRegressionStrategy(model_path=saved_model, order_notional_usdt=0)
 
 
+def test_a_model_file_without_a_sell_class_is_refused_naming_it_and_the_remedy(tmp_path):
+    # A HOLD/BUY model (trained before model.train refused a window without a SELL label):
+    # 'model classes (0, 1) lack BUY (1) or SELL (-1)', no file named, no way out said.
+    df = week()
+    x = features.compute_features(df).to_numpy()
+    y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
+    ok = ~np.isnan(x).any(axis=1) & (y >= 0)
+    model = LogRegModel().fit(x[ok][:2000], y[ok][:2000].astype(int))
+    model.metadata = {"symbol": "BTCUSDT", "interval": "1m"}
+    path = model.save(tmp_path / "m.json")
+    with pytest.raises(ValueError) as e:
+        LogisticRegressionStrategy(model_path=path)
+    assert str(e.value) == (
+        f"model file {path}: classes (0, 1) lack BUY (1) or SELL (-1): it could never signal "
+        "that side; retrain it on a window where the price moves both ways (python -m "
+        "model.train)"
+    )
+
+
 def test_no_signal_while_the_feature_window_spans_a_missing_bar():
     # A bar the daemon never got (a kline missed across a reconnect, or closed between the
     # REST warm-up and the stream's start) left the live features silently mixing prices from

@@ -304,7 +304,14 @@ class LogisticRegressionStrategy(StrategyBase):
 
     def _set_model(self, model: LinearModel) -> None:
         if _BUY not in model.classes or _SELL not in model.classes:
-            raise ValueError(f"model classes {model.classes} lack BUY (1) or SELL (-1)")
+            # Trained on a window where the price only rose (or fell), or with a --threshold
+            # given in percent: model.train refuses that window now, older files get here.
+            where = f"model file {model.source}: " if model.source else ""
+            raise ValueError(
+                f"{where}classes {model.classes} lack BUY (1) or SELL (-1): it could never "
+                "signal that side; retrain it on a window where the price moves both ways "
+                "(python -m model.train)"
+            )
         if model.source:  # a file: it must say what it was trained on, or nothing is checked
             for key, what in (("symbol", "symbol"), ("interval", "bar interval")):
                 value = model.metadata.get(key)
