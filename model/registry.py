@@ -60,6 +60,23 @@ def state_of(path: str | Path) -> str:
     return "other" if any(p.iterdir()) else "empty"
 
 
+def registry_around(path: str | Path) -> Path | None:
+    """The registry `path` is, or is inside (a directory holding `PROMOTED`, or a version's
+    `versions/<id>/meta.json`), else None: a file written there by hand edits a version,
+    which is never edited (its `model.json` is then refused), or lies where nothing reads it."""
+    p = Path(path)
+    # A relative path keeps its form (the registry is named as the user typed it), then the
+    # working directory's parents are looked at too.
+    chain = [p, *p.parents, *([] if p.is_absolute() else Path.cwd().parents)]
+    for d in chain:
+        if (d / PROMOTED_FILE).is_file():
+            return d
+        versions = d / VERSIONS_DIR
+        if versions.is_dir() and any((v / META_FILE).is_file() for v in versions.iterdir()):
+            return d
+    return None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 

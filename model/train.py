@@ -61,6 +61,7 @@ from model.holdout import check_backtest_symbol, holdout_backtest, print_holdout
 from model.input_error import InputError
 from model.inputs import write_problem
 from model.parallel import check_scheduler, parallel_map
+from model.registry import registry_around
 from model.scores import BASELINES
 from model.train_data import INTERVAL_MS, data_hash, load_bars, utc_iso
 from model.walk_forward import (
@@ -543,7 +544,14 @@ def check_out(out: Path) -> None:
             f"--out {out}: expected a .json file or a directory, and a {out.suffix} name would "
             "be made a directory"
         )
-    problem = write_problem(out.parent if out.suffix == ".json" else out)
+    where = out.parent if out.suffix == ".json" else out
+    if (reg := registry_around(where)) is not None:
+        raise InputError(
+            f"--out {out}: inside the model registry {reg}, whose versions are never edited "
+            "and which reads no other file; save the model elsewhere and add it with python "
+            f"-m model.review --registry {reg} --candidate FILE"
+        )
+    problem = write_problem(where)
     if problem is not None:
         raise InputError(f"--out {out}: {problem}")
 

@@ -979,3 +979,27 @@ def test_one_fold_and_one_holdout_day_are_said_in_the_singular(tmp_path, capsys,
     printed = capsys.readouterr().out
     assert "out-of-sample (1 fold, purge 15 bars, C=0.1):" in printed
     assert printed.endswith("holdout backtest of the last 1 day: the model, then SMA 10/50 ...\n")
+
+
+@pytest.mark.parametrize("inside", ["", "versions/20261130T112220Z-16ada749/model.json"])
+def test_an_out_inside_a_model_registry_is_refused_before_training(tmp_path, capsys, inside):
+    # --out models/btcusdt-1m/versions/<id>/model.json overwrote the shipped version, which
+    # the daemon then refused ('this registry version's model file changed since it was
+    # added'), the old file gone; --out models/btcusdt-1m left a file the registry never reads.
+    import shutil
+
+    reg = tmp_path / "btcusdt-1m"
+    shutil.copytree(ROOT / "models/btcusdt-1m", reg)
+    before = {p: p.read_bytes() for p in reg.rglob("*") if p.is_file()}
+    out = reg / inside if inside else reg
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--end",
+            "2025-05-06", "--c", "0.1", "--jobs", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"model.train: error: --out {out}: inside the model registry {reg}, whose versions are "
+        "never edited and which reads no other file; save the model elsewhere and add it with "
+        f"python -m model.review --registry {reg} --candidate FILE\n"
+    )
+    assert {p: p.read_bytes() for p in reg.rglob("*") if p.is_file()} == before
