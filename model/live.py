@@ -112,9 +112,16 @@ def load_linear_model(path: str | Path) -> LinearModel:
             "python -m model.train)"
         )
     if doc["format"] != ARTIFACT_FORMAT:
-        raise ModelMismatchError(
-            f"{p}: unknown model format {doc['format']!r}, expected {ARTIFACT_FORMAT}"
-        )
+        fmt = doc["format"]
+        if isinstance(fmt, str) and fmt.startswith(ARTIFACT_FORMAT.split("/")[0] + "/"):
+            # Another revision of this format: a file from an older or newer version of the
+            # code, which says what to do about it, not only that it is unknown.
+            raise ModelMismatchError(
+                f"{p}: model format {fmt!r} is another version's (this code reads "
+                f"{ARTIFACT_FORMAT}); retrain the model with this version (python -m "
+                "model.train) or use it with the version that wrote it"
+            )
+        raise ModelMismatchError(f"{p}: unknown model format {fmt!r}, expected {ARTIFACT_FORMAT}")
     check_features(doc, source=str(p))
     model = _parse_model(doc, f"model file {p}")
     digest = hashlib.sha256(raw).hexdigest()

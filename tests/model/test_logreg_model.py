@@ -154,6 +154,21 @@ def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
         load_linear_model(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("fmt", ["linear-softmax/2", "linear-softmax/0"])
+def test_a_model_file_of_another_format_revision_says_to_retrain_it(tmp_path, fmt):
+    # A file from a newer (or older) version of the code said only "unknown model format
+    # 'linear-softmax/2', expected linear-softmax/1".
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"format": fmt}))
+    with pytest.raises(ModelMismatchError) as info:
+        load_linear_model(path)
+    assert str(info.value) == (
+        f"{path}: model format '{fmt}' is another version's (this code reads linear-softmax/1); "
+        "retrain the model with this version (python -m model.train) or use it with the version "
+        "that wrote it"
+    )
+
+
 @pytest.mark.parametrize("text", ['{"metrics": {"fills": 3}}', "[1, 2]"])
 def test_a_json_file_that_is_not_a_model_is_said_to_be_none(tmp_path, text):
     # A backtest's summary.json given as the model said "unknown model format None".
