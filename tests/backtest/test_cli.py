@@ -793,7 +793,10 @@ def _model(tmp_path: Path, **changes: object) -> Path:
             KLINES,
             "BTCUSDT",
             {"interval": "5m"},
-            "the model was trained on 5m bars, the strategy gets 1m bars",
+            # It ended '(strategy.bar_interval)', a setting the backtester has not.
+            "the model was trained on 5m bars, the strategy gets 1m bars (strategy.bar_interval "
+            "in the daemon's config; the backtester and model.review replay 1m bars: train it "
+            "with --interval 1m for them)",
         ),
         (
             KLINES,

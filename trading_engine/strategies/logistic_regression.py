@@ -333,7 +333,8 @@ class LogisticRegressionStrategy(StrategyBase):
         if self.bar_interval is not None and trained is not None and trained != self.bar_interval:
             raise ValueError(
                 f"the model was trained on {trained} bars, the strategy gets "
-                f"{self.bar_interval} bars (strategy.bar_interval)"
+                f"{self.bar_interval} bars (strategy.bar_interval in the daemon's config; the "
+                "backtester and model.review replay 1m bars: train it with --interval 1m for them)"
             )
         symbol = model.metadata.get("symbol") if model.metadata else None
         others = [s for s in self.symbols if isinstance(symbol, str) and s != symbol]
