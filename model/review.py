@@ -348,6 +348,13 @@ def _train_candidate(
     except InputError as e:
         raise UsageError(f"training: {e}") from None
     path = res.model.save(out_dir / tr.default_model_name(args.symbol, "1m", df))
+    first = int(df["open_time"].iloc[0])
+    if first - start >= 60_000:  # the data begins inside the asked window: fewer days
+        days = (eval_start - first) / DAY_MS
+        print(
+            f"--train-days {args.train_days:.15g}: --data begins {_iso(first)}, so the "
+            f"candidate trains on {days:.3g} day{'' if days == 1 else 's'}"
+        )
     tr.print_report(res, args.symbol, "1m", config.grid)
     report = {
         "training_window": res.model.metadata["training_window"],

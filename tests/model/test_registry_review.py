@@ -791,6 +791,26 @@ def test_an_evaluation_window_starting_inside_a_minute_keeps_the_candidate_out_o
     assert review["candidate_in_sample"] is False and review["eval_window_ms"][0] % 60_000 == 0
 
 
+def test_train_days_beyond_the_data_say_how_many_days_the_candidate_trains_on(tmp_path, capsys):
+    # --train-days 30 on a week trained on its first 5 days without a word; only the
+    # 'candidate trained on' line, further down, showed the dates.
+    reg = tmp_path / "reg"
+    argv = ["--registry", str(reg), "--init", "--data", str(WEEK), "--train-days", "30",
+            "--eval-days", "2", *TRAIN]  # fmt: skip
+    assert review_main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(
+        "--train-days 30: --data begins 2025-05-05 00:00, so the candidate trains on 5 days\n"
+    )
+    assert "candidate trained on 2025-05-05 00:00 .. 2025-05-10 00:00" in out
+
+
+def test_train_days_within_the_data_say_nothing_of_it(tmp_path, capsys):
+    argv = ["--registry", str(tmp_path / "reg"), "--init", *REVIEW]
+    assert review_main(argv) == 0
+    assert "--train-days" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("damage", ["delete", "truncate", "other feature code"])
 def test_a_rollback_to_a_model_that_cannot_load_is_refused(tmp_path, models, capsys, damage):
     # A daemon on the registry refuses to switch to such a model and keeps trading the current
