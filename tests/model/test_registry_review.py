@@ -915,6 +915,19 @@ def test_promote_refuses_an_unknown_an_ambiguous_or_a_damaged_version(tmp_path, 
     assert (reg / "PROMOTED").read_bytes() == before and registry.promoted_id(reg) == new
 
 
+def test_a_training_window_before_the_data_is_named_with_where_the_data_is(tmp_path, capsys):
+    # The README's --train-days 30 --eval-days 7 on the bundled week: the 30 days lie before
+    # it, and the line said only 'no bars in the requested window'.
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK), "--train-days",
+            "30", "--eval-days", "7", *TRAIN]  # fmt: skip
+    assert review_main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"model.review: error: training: --data {WEEK}: no bars in the requested window "
+        "2025-04-05 00:00 .. 2025-05-05 00:00 UTC (the data runs from 2025-05-05 00:00 to "
+        "2025-05-11 23:59 UTC)\n"
+    )
+
+
 def test_train_days_without_an_evaluation_window_is_refused_naming_the_flags(
     tmp_path, models, capsys
 ):

@@ -84,7 +84,12 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--symbol", "ETHUSDT"], "holds BTCUSDT, not --symbol ETHUSDT"),
         (["--start", "yesterday"], "bad time"),
         (["--start", "2025-05-09", "--end", "2025-05-08"], "--end must be after --start"),
-        (["--start", "2030-01-01"], "no bars in the requested window"),
+        # It said only 'no bars in the requested window'.
+        (
+            ["--start", "2030-01-01"],
+            "no bars in the requested window from 2030-01-01 00:00 UTC (the data runs from "
+            "2025-05-05 00:00 to 2025-05-11 23:59 UTC)",
+        ),
         (["--c", "x"], "--c"),
         (["--interval", "7m"], "invalid choice"),
         (["--flow", "on"], "--flow on"),
