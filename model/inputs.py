@@ -95,7 +95,9 @@ def bar_problem(df: pd.DataFrame) -> str | None:
     import numpy as np
 
     # (column, the other column or None for 0, "below" / "above" / "negative")
-    checks = [(c, None, "negative") for c in ("volume", "taker_buy_volume") if c in df.columns]
+    checks: list[tuple[str, str | None, str]] = [
+        (c, None, "negative") for c in ("volume", "taker_buy_volume") if c in df.columns
+    ]
     checks += [("high", c, "below") for c in ("low", "open", "close")]
     checks += [("low", c, "above") for c in ("open", "close")]
     found: tuple[int, str] | None = None
