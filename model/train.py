@@ -154,6 +154,7 @@ class TrainResult:
     best_c: float
     c_by_fold: list[float]  # each fold's C, chosen on its own training rows
     inner_folds: int  # 0: a single C, nothing chosen
+    inner_used: list[int]  # per fold, its inner folds that chose C (fewer: short or 1 class)
     folds: int
     purge: int
     counts: dict[str, int]
@@ -225,6 +226,7 @@ def train(
     n_outer = len(tasks)
     inner_keys: list[tuple[int, float]] = []  # (outer fold, C) of each inner task
     n_inner = config.inner_folds if len(grid) > 1 else 0
+    inner_used: list[int] = []  # per outer fold: its inner folds that chose C
     if n_inner:
         inner = inner_folds(
             folds,
@@ -236,6 +238,7 @@ def train(
             min_swing=config.min_swing,
         )
         check_inner_folds(inner, n_inner)
+        inner_used = [len(these) for these in inner]
         for k, these in enumerate(inner):
             for fold in these:
                 for c in grid:
@@ -292,6 +295,7 @@ def train(
             "purge_bars": purge,
             "C_grid": grid,
             "inner_folds": n_inner,
+            "inner_folds_used": inner_used,
             "C_by_fold": c_by_fold,
             # Over the outer folds: what chose the final model's C (not an unbiased score).
             "mean_log_loss_by_C": {str(c): v for c, v in mean_ll.items()},
@@ -312,6 +316,7 @@ def train(
         best_c=best_c,
         c_by_fold=c_by_fold,
         inner_folds=n_inner,
+        inner_used=inner_used,
         folds=len(splits),
         purge=purge,
         counts=counts,
@@ -377,6 +382,15 @@ def default_model_name(symbol: str, interval: str, df: pd.DataFrame) -> str:
     return f"{symbol}-{interval}-logreg-{utc_iso(int(ot[0]))[:10]}_{end_tag}.json"
 
 
+def _inner_text(res: TrainResult) -> str:
+    """'3 inner folds', or '19, 20, 20, 20, 20 of 20 inner folds' when a fold had fewer (an inner
+    fold too early to keep the purge, or of one class, is left out): the count said is true."""
+    n = res.inner_folds
+    if all(u == n for u in res.inner_used):
+        return f"{n} inner folds"
+    return f"{', '.join(str(u) for u in res.inner_used)} of {n} inner folds"
+
+
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
     print(
@@ -389,7 +403,7 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         for cv in grid:
             print(f"  C={cv:g}: mean fold log loss {res.mean_log_loss[cv]:.4f}")
         chosen = ", ".join(f"{c:g}" for c in res.c_by_fold)
-        how = f"C per fold from {res.inner_folds} inner folds of its training rows: {chosen}"
+        how = f"C per fold from {_inner_text(res)} of its training rows: {chosen}"
     else:
         how = f"C={res.best_c:g}"
     print(f"out-of-sample ({counted(res.folds, 'fold')}, purge {res.purge} bars, {how}):")

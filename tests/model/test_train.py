@@ -1008,3 +1008,20 @@ def test_an_out_inside_a_model_registry_is_refused_before_training(tmp_path, cap
         f"python -m model.review --registry {reg} --candidate FILE\n"
     )
     assert {p: p.read_bytes() for p in reg.rglob("*") if p.is_file()} == before
+
+
+def test_the_report_says_how_many_inner_folds_chose_each_folds_c(tmp_path, capsys):
+    # May 5 at --inner-folds 20: fold 1's 212 training rows leave no room before the purge for
+    # its first inner fold, so 19 chose its C; the report said 'from 20 inner folds'.
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--end",
+            "2025-05-06", "--inner-folds", "20", "--jobs", "1", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert (
+        "C per fold from 19, 20, 20, 20, 20 of 20 inner folds of its training rows: "
+        in capsys.readouterr().out
+    )
+    validation = json.loads(out.read_text())["validation"]
+    assert validation["inner_folds"] == 20
+    assert validation["inner_folds_used"] == [19, 20, 20, 20, 20]
