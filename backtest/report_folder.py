@@ -14,17 +14,17 @@ from backtest.runner import BacktestResult
 from core.redaction import shown_path
 
 
-def check_not_foreign(out: Path) -> None:
+def check_not_foreign(out: Path, flag: str = "--out") -> None:
     """A run replaces the files of OUTPUT_FILES it finds in --out and removes those it does
     not write (an earlier run's): in a folder that holds no backtest's report, a file of such
     a name is the user's own (their trades.csv), so the run is refused before it starts
-    instead of deleting it."""
+    instead of deleting it. `flag` names the folder's option (model.train's --backtest-out)."""
     if not out.is_dir() or is_report_folder(out):
         return
     found = [name for name in OUTPUT_FILES if (out / name).exists()]
     if found:
         raise UsageError(
-            f"--out {shown_path(out)} holds {', '.join(found)} but no backtest's summary.json: "
+            f"{flag} {shown_path(out)} holds {', '.join(found)} but no backtest's summary.json: "
             "a run would replace or remove them; choose another folder, or move them"
         )
 

@@ -24,6 +24,18 @@ def check_backtest_symbol(symbol: str) -> None:
         )
 
 
+def check_backtest_out(out: Path) -> None:
+    """InputError when --backtest-out holds files of a backtest's names that no backtest wrote
+    (the user's own trades.csv): the holdout would replace them, as the backtester refuses to."""
+    from backtest.cli_values import UsageError
+    from backtest.report_folder import check_not_foreign
+
+    try:
+        check_not_foreign(out, "--backtest-out")
+    except UsageError as e:
+        raise InputError(str(e)) from None
+
+
 def holdout_backtest(
     data: Path,
     symbol: str,
@@ -42,6 +54,7 @@ def holdout_backtest(
     the first to the last close, no fees, as a return on the same starting wallet) and flat."""
     from backtest.data import DataError, Klines, load
     from backtest.outputs import write_outputs
+    from backtest.report_folder import remove_earlier_outputs
     from backtest.run_lines import named_run, quiet_run
     from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, run_backtest
 
@@ -81,6 +94,8 @@ def holdout_backtest(
     except ValueError as e:
         raise InputError(f"holdout backtest: {e}") from None
     if out_dir is not None:
+        # An earlier backtest's report.html or sweep must not stay beside this run's files.
+        remove_earlier_outputs(out_dir)
         write_outputs(model_run, out_dir)
     first = next(i for i, t in enumerate(bars.open_time) if t >= start)
     hold_close = float(bars.close[-1]) / float(bars.close[first]) - 1.0

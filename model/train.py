@@ -57,7 +57,12 @@ from core.clock import parse_utc_ms
 from core.wording import counted
 from model import features, labeling
 from model.dataset import build_dataset, straddles_gap
-from model.holdout import check_backtest_symbol, holdout_backtest, print_holdout
+from model.holdout import (
+    check_backtest_out,
+    check_backtest_symbol,
+    holdout_backtest,
+    print_holdout,
+)
 from model.input_error import InputError
 from model.inputs import write_problem
 from model.parallel import check_scheduler, parallel_map
@@ -673,6 +678,8 @@ def _main(argv: list[str] | None) -> int:
     check_out(args.out)
     if args.backtest_out is not None and (problem := write_problem(args.backtest_out)):
         raise InputError(f"--backtest-out {args.backtest_out}: {problem}")
+    if args.backtest_out is not None:
+        check_backtest_out(args.backtest_out)
 
     t0 = time.perf_counter()
     df = load_bars(

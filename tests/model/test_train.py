@@ -1025,3 +1025,38 @@ def test_the_report_says_how_many_inner_folds_chose_each_folds_c(tmp_path, capsy
     validation = json.loads(out.read_text())["validation"]
     assert validation["inner_folds"] == 20
     assert validation["inner_folds_used"] == [19, 20, 20, 20, 20]
+
+
+def test_a_backtest_out_holding_the_users_trades_csv_is_refused_before_training(tmp_path, capsys):
+    # The holdout wrote its trades.csv over the user's own; the backtester refuses such a
+    # folder.
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "trades.csv").write_text("my trades\n")
+    out = tmp_path / "m.json"
+    argv = [*HOLDOUT_ARGV, "--backtest-out", str(folder), "--out", str(out)]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"model.train: error: --backtest-out {folder} holds trades.csv but no backtest's "
+        "summary.json: a run would replace or remove them; choose another folder, or move them\n"
+    )
+    assert (folder / "trades.csv").read_text() == "my trades\n" and not out.exists()
+
+
+def test_a_holdout_into_an_earlier_backtests_folder_leaves_none_of_its_files(tmp_path):
+    # The holdout writes no report.html: the earlier run's stayed beside the holdout's
+    # summary.json, a report of another backtest in the same folder.
+    from backtest_trading_strategy import main as backtest_main
+
+    folder = tmp_path / "bt"
+    assert backtest_main(["--data", str(WEEK), "--symbol", "BTCUSDT", "--start", "2025-05-11",
+                          "--out", str(folder)]) == 0  # fmt: skip
+    assert (folder / "report.html").exists()
+    argv = [*HOLDOUT_ARGV, "--backtest-out", str(folder), "--out", str(tmp_path / "m.json"),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert not (folder / "report.html").exists()
+    assert not (folder / "monthly_returns.png").exists()
+    assert (folder / "summary.json").exists()
