@@ -68,7 +68,7 @@ from model.inputs import write_problem
 from model.parallel import check_scheduler, parallel_map
 from model.registry import registry_around
 from model.scores import BASELINES
-from model.train_data import INTERVAL_MS, data_hash, load_bars, utc_iso
+from model.train_data import INTERVAL_MS, data_hash, data_hash_of, load_bars, utc_iso
 from model.walk_forward import (
     CLASS_NAMES,
     check_fold_classes,
@@ -285,7 +285,13 @@ def train(
             "gaps": gaps,
             "rows_dropped_at_gaps": gap_rows,
         },
-        "data": {"file": data_name, "sha256": data_hash(df, flow)},
+        "data": {
+            "file": data_name,
+            "sha256": data_hash(df, flow),
+            # Beside "file" it read as the file's sha256, which it is not (sha256sum differs):
+            # the same bars from a CSV or a history store give the same hash.
+            "sha256_of": data_hash_of(flow),
+        },
         "label": {
             "kind": config.label,
             "horizon": config.horizon,

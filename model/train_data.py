@@ -194,8 +194,23 @@ def _check_cells(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None
         raise InputError(f"--data {path}: {problem}")
 
 
+def _hashed_columns(flow: bool) -> list[str]:
+    return ["open_time", *features.BAR_COLUMNS] + (list(features.FLOW_COLUMNS) if flow else [])
+
+
+def data_hash_of(flow: bool) -> str:
+    """What `data_hash` hashes, in words, for the model file beside the hash."""
+    cols = ",".join(_hashed_columns(flow))
+    return (
+        f"the training window's columns {cols} as float64 (model.train_data.data_hash), not "
+        "the file's bytes"
+    )
+
+
 def data_hash(df: pd.DataFrame, flow: bool) -> str:
-    cols = ["open_time", *features.BAR_COLUMNS] + (list(features.FLOW_COLUMNS) if flow else [])
+    """sha256 of the window's bars (each column's name, then its values as float64): equal for
+    the same bars read from a CSV or a history store, whatever their text or file layout."""
+    cols = _hashed_columns(flow)
     h = hashlib.sha256()
     for c in cols:
         h.update(c.encode())

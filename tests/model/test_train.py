@@ -4,6 +4,7 @@ joblib workers or on a Dask cluster, a progress bar on request, and bad inputs r
 exit status 2 and one line."""
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -73,6 +74,12 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
     for name in ("model", "majority", "last_direction"):
         assert {"log_loss", "accuracy", "balanced_accuracy", "roc_auc_ovr", "ece"} <= set(oos[name])
     assert len(doc["data"]["sha256"]) == 64
+    # Not the file's sha256 (a user's sha256sum of it differs), and the file says so.
+    assert doc["data"]["sha256"] != hashlib.sha256(WEEK.read_bytes()).hexdigest()
+    assert doc["data"]["sha256_of"] == (
+        "the training window's columns open_time,open,high,low,close,volume as float64 "
+        "(model.train_data.data_hash), not the file's bytes"
+    )
     assert load_linear_model(path).classes == (-1, 0, 1)
 
 
