@@ -405,8 +405,9 @@ def _inner_text(res: TrainResult) -> str:
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
     print(
-        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, {res.gaps} gaps "
-        f"({res.gap_rows} rows across them left out), "
+        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, "
+        f"{counted(res.gaps, 'gap')} ({counted(res.gap_rows, 'row')} across "
+        f"{'it' if res.gaps == 1 else 'them'} left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
     )
     if len(grid) > 1:

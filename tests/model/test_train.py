@@ -447,7 +447,7 @@ def test_training_leaves_out_the_rows_around_a_missing_day(tmp_path, capsys):
     # Of 8640 bars, the first 60 lack features and the last 15 a label: 8640 - 75 - 75 = 8490.
     assert window["gaps"] == 1 and window["rows_dropped_at_gaps"] == 75
     assert window["labelled_rows"] == 8490
-    assert "1 gaps (75 rows across them left out)" in capsys.readouterr().out
+    assert "1 gap (75 rows across it left out)" in capsys.readouterr().out  # not '1 gaps'
 
 
 def _ms(iso: str) -> int:
