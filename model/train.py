@@ -404,8 +404,10 @@ def _inner_text(res: TrainResult) -> str:
 
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
+    tw = res.model.metadata["training_window"]  # which bars: --start/--end, or the whole file
     print(
-        f"{symbol} {interval}: {res.bars} bars, {res.rows} labelled rows, "
+        f"{symbol} {interval}: {res.bars} bars {tw['start']} .. {tw['end_exclusive']} "
+        f"(exclusive), {res.rows} labelled rows, "
         f"{counted(res.gaps, 'gap')} ({counted(res.gap_rows, 'row')} across "
         f"{'it' if res.gaps == 1 else 'them'} left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"

@@ -65,6 +65,10 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
     assert rc == 0
     out = capsys.readouterr().out
     assert "majority" in out and "last_direction" in out
+    # The window trained on, said (with --out m.json nothing else shows it).
+    assert out.startswith(
+        "BTCUSDT 1m: 5760 bars 2025-05-05T00:00:00Z .. 2025-05-09T00:00:00Z (exclusive), "
+    )
     (path,) = tmp_path.glob("BTCUSDT-1m-logreg-2025-05-05_2025-05-09.json")
     doc = json.loads(path.read_text())
     assert doc["training_window"]["bars"] == 4 * 1440
