@@ -71,10 +71,17 @@ def registry_around(path: str | Path) -> Path | None:
     for d in chain:
         if (d / PROMOTED_FILE).is_file():
             return d
-        versions = d / VERSIONS_DIR
-        if versions.is_dir() and any((v / META_FILE).is_file() for v in versions.iterdir()):
+        if _holds_versions(d / VERSIONS_DIR):
             return d
     return None
+
+
+def _holds_versions(versions: Path) -> bool:
+    """A `versions/` folder with a version in it (an unreadable one is taken for none)."""
+    try:
+        return versions.is_dir() and any((v / META_FILE).is_file() for v in versions.iterdir())
+    except OSError:
+        return False
 
 
 def _now() -> datetime:

@@ -1167,3 +1167,20 @@ def test_review_names_the_run_of_each_warning_and_prints_it_after_the_training(t
     trained = next(i for i, line in enumerate(lines) if line.startswith("BTCUSDT 1m: "))
     reviewed = next(i for i, line in enumerate(lines) if line.startswith("review on "))
     assert trained < lines.index(warned[0]) < lines.index(warned[1]) < reviewed
+
+
+def test_a_folder_whose_versions_cannot_be_listed_is_not_taken_for_a_registry(
+    tmp_path, monkeypatch
+):
+    # model.train's --out check looks at every parent: an unreadable versions/ folder above
+    # the output must not end the run with a PermissionError traceback.
+    (tmp_path / "versions").mkdir()
+    real = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "versions":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert registry.registry_around(tmp_path / "out" / "m.json") is None
