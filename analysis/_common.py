@@ -56,6 +56,8 @@ def parse_time(text: str | None) -> int | None:
 def read_csv(path: Path, what: str, names: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
+    if path.is_dir():  # a history store's root, say: it exists, 'no such file' was untrue
+        raise InputError(f"{what} {path}: is a directory, not a CSV file")
     if not path.is_file():
         raise InputError(f"{what} {path}: no such file")
     try:

@@ -503,6 +503,11 @@ def test_correlation_says_how_many_rows_it_left_out_at_holes(tmp_path, capsys):
         (correlation, ["--data", str(WEEK), "--flow", "on", "--out", "x.png"], "--flow on"),
         (correlation, ["--data", str(WEEK), "--end", "2025-05-05T01:00", "--out", "x.png"],
          "too few bars"),
+        # A history store's root (fetch_historical.py --out) was said to be 'no such file'.
+        (correlation, ["--data", str(ROOT / "exchange_sim/data"), "--out", "x.png"],
+         "exchange_sim/data: is a directory, not a CSV file"),
+        (visualize, ["--data", str(ROOT / "exchange_sim/data"), "--out", "x.png"],
+         "exchange_sim/data: is a directory, not a CSV file"),
     ],
 )  # fmt: skip
 def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, monkeypatch, module, argv, says):
