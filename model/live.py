@@ -167,12 +167,15 @@ def _parse_model(doc: dict[str, Any], source: str) -> LinearModel:
     config = doc.get("feature_config", {})
     if not isinstance(config, dict):
         raise ModelMismatchError(f"{source}: feature_config is not an object")
+    flow = config.get("flow", False)
+    if not isinstance(flow, bool):  # bool("false") is True: a quoted false turned flow on
+        raise ModelMismatchError(f"{source}: feature_config.flow is {flow!r}, not true or false")
     return LinearModel(
         classes=tuple(int(k) for k in classes),
         feature_names=tuple(doc["feature_names"]),
         coef=coef,
         intercept=intercept,
-        flow=bool(config.get("flow", False)),
+        flow=flow,
         metadata=doc,
     )
 

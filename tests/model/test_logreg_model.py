@@ -154,6 +154,25 @@ def test_a_pickle_or_unknown_file_is_refused_without_running_it(tmp_path):
         load_linear_model(tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("flow", ["false", "no", 0])
+def test_a_flow_setting_that_is_not_a_json_boolean_is_refused(tmp_path, flow):
+    # "flow": "false" (quoted) was read as bool("false") = True: a flow model, refused by the
+    # backtester for taker-flow features it was never trained with.
+    df = week().iloc[:600]
+    x = features.compute_features(df).to_numpy()
+    y = forward_return_labels(df["close"].to_numpy(), horizon=15, threshold=0.001)
+    ok = ~np.isnan(x).any(axis=1) & ~np.isnan(y)
+    path = LogRegModel().fit(x[ok], y[ok].astype(int)).save(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    doc["feature_config"]["flow"] = flow
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelMismatchError) as info:
+        load_linear_model(path)
+    assert str(info.value) == (
+        f"model file {path}: feature_config.flow is {flow!r}, not true or false"
+    )
+
+
 @pytest.mark.parametrize("fmt", ["linear-softmax/2", "linear-softmax/0"])
 def test_a_model_file_of_another_format_revision_says_to_retrain_it(tmp_path, fmt):
     # A file from a newer (or older) version of the code said only "unknown model format
