@@ -31,6 +31,7 @@ __all__ = [
     "bars_in_time_order",
     "cell_problem",
     "open_time_ms",
+    "symbol_of",
     "to_float_columns",
     "without_repeated_headers",
     "write_problem",
@@ -84,6 +85,19 @@ def cell_problem(df: pd.DataFrame, columns: Iterable[str]) -> str | None:
             return f"column {c} is empty at {_where(label)}"
         return f"column {c} is not numeric at {_where(label)}: {value!r}"
     return None
+
+
+def symbol_of(text: str) -> str | None:
+    """--symbol as fetch_historical.py takes it and names the store's folder ("BTC/USDT",
+    "btcusdt" -> "BTCUSDT"), or None when it is no symbol. "BTC/USDT" was taken as typed: a
+    store was searched under BTC/USDT/ ('no USDT/klines-1m'), and a model recorded a symbol no
+    daemon or backtester trades."""
+    from market_history.schema import normalize_symbol
+
+    try:
+        return normalize_symbol(text)
+    except ValueError:
+        return None
 
 
 def bar_problem(df: pd.DataFrame) -> str | None:

@@ -72,7 +72,7 @@ from model import registry
 
 # Here, not in `main`: a Ctrl+C while it loads is then the handler's one line above.
 from model.input_error import InputError
-from model.inputs import write_problem
+from model.inputs import symbol_of, write_problem
 from model.live import ModelMismatchError, load_linear_model
 from model.train import add_train_arguments
 from runtime.flags import (
@@ -569,6 +569,9 @@ def review(args: argparse.Namespace) -> int:
         )
     if not Path(args.data).exists():  # before load() guesses the format from the name
         raise UsageError(f"data not found: {args.data}")
+    if (normalized := symbol_of(args.symbol)) is None:
+        raise UsageError(f"--symbol {args.symbol!r}: expected a symbol such as BTCUSDT")
+    args.symbol = normalized
     check_symbol(args.data, args.symbol)
     try:
         min_improvement = float(args.min_improvement)

@@ -64,7 +64,7 @@ from model.holdout import (
     print_holdout,
 )
 from model.input_error import InputError
-from model.inputs import write_problem
+from model.inputs import symbol_of, write_problem
 from model.parallel import check_scheduler, parallel_map
 from model.registry import registry_around
 from model.scores import BASELINES
@@ -654,7 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
-    symbol = args.symbol.upper()
+    symbol = symbol_of(args.symbol)
+    if symbol is None:
+        raise InputError(f"--symbol {args.symbol!r}: expected a symbol such as BTCUSDT")
     config = train_config(args)
     if args.holdout_days is not None:
         config = for_backtest(config)

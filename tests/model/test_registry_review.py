@@ -1184,3 +1184,12 @@ def test_a_folder_whose_versions_cannot_be_listed_is_not_taken_for_a_registry(
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
     assert registry.registry_around(tmp_path / "out" / "m.json") is None
+
+
+def test_a_symbol_typed_as_fetch_historical_takes_it_is_reviewed_as_binances(tmp_path, capsys):
+    # --symbol BTC/USDT (as fetch_historical.py takes it) was refused: '--data ... holds
+    # BTCUSDT, not --symbol BTC/USDT'.
+    argv = ["--registry", str(tmp_path / "reg"), "--init", "--data", str(WEEK), "--symbol",
+            "BTC/USDT", "--train-days", "3", "--eval-days", "1", *TRAIN]  # fmt: skip
+    assert review_main(argv) == 0, capsys.readouterr().err
+    assert "review on BTCUSDT 2025-05-11 00:00 .. 2025-05-12 00:00" in capsys.readouterr().out

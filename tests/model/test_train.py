@@ -1071,3 +1071,30 @@ def test_a_holdout_into_an_earlier_backtests_folder_leaves_none_of_its_files(tmp
     assert not (folder / "report.html").exists()
     assert not (folder / "monthly_returns.png").exists()
     assert (folder / "summary.json").exists()
+
+
+@pytest.mark.parametrize("typed", ["BTC/USDT", "btc_usdt"])
+def test_a_symbol_typed_as_fetch_historical_takes_it_reads_its_store(tmp_path, capsys, typed):
+    # fetch_historical.py --symbol BTC/USDT stores BTCUSDT/klines-1m; model.train --symbol
+    # BTC/USDT looked for BTC/USDT/klines-1m ('this history store has no USDT/klines-1m').
+    from market_history.importers import import_file
+    from market_history.schema import Kind
+    from market_history.store import HistoryStore
+
+    root = tmp_path / "data_store"
+    import_file(HistoryStore(root), WEEK, symbol="BTCUSDT", kind=Kind.klines("1m"), layout="ohlcv")
+    out = tmp_path / "m.json"
+    argv = ["--data", str(root), "--symbol", typed, "--interval", "1m", "--end", "2025-05-07",
+            "--folds", "2", "--c", "0.1", "--jobs", "1", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["symbol"] == "BTCUSDT"
+
+
+def test_a_symbol_that_is_none_is_refused_in_one_line(tmp_path, capsys):
+    argv = ["--data", str(WEEK), "--symbol", "BTC USDT!", "--interval", "1m",
+            "--out", str(tmp_path / "m.json")]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "model.train: error: --symbol 'BTC USDT!': expected a symbol such as BTCUSDT\n"
+    )
