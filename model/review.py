@@ -182,7 +182,9 @@ def parser() -> argparse.ArgumentParser:
         "backtester's --data formats, a history store's root too)",
     )
     p.add_argument(
-        "--symbol", default="BTCUSDT", help="the symbol of --data (default: %(default)s)"
+        "--symbol",
+        default="BTCUSDT",
+        help="the symbol of --data, e.g. BTCUSDT (BTC/USDT too; default: %(default)s)",
     )
     p.add_argument(
         "--train-days",

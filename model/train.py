@@ -612,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
         "store's root (fetch_historical.py --out)",
     )
     ap.add_argument(
-        "--symbol", required=True, help="the symbol the bars are of, e.g. BTCUSDT (recorded)"
+        "--symbol",
+        required=True,
+        help="the symbol the bars are of, e.g. BTCUSDT (btcusdt, BTC/USDT too; recorded)",
     )
     ap.add_argument(
         "--interval",
