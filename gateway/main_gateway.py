@@ -95,6 +95,7 @@ from gateway.venue_sync import (
     NO_SUCH_ORDER,
     TRADES_SETTLE_MS,
     VenueSync,
+    Vet,
     funding_resume_ms,
 )
 from rest_connect.connection import RestConnection, SignedRequest, StartedCall
@@ -342,11 +343,12 @@ class LiveVenue:
         self._funding_since_ms = funding_since_ms
         self.sync.funding_booked = frozenset(funding_booked)
 
-    async def start(self) -> VenueSnapshot:
+    async def start(self, *, vet: Vet | None = None) -> VenueSnapshot:
         """Open the user stream, reconcile once, resolve restored unknown orders (waiting up to
         `start_timeout_s` for them), start the dead-man switch and the periodic reconciliation.
         Raises FatalError (bad key, ban) or RetryableError (the stream did not connect within
-        `start_timeout_s`)."""
+        `start_timeout_s`). `vet` sees the reconciliation's snapshot before it is emitted
+        (`VenueSync.reconcile`): what it raises fails the start, as a failed read does."""
         if self._running:
             raise RuntimeError("LiveVenue already started")
         self._running = True
@@ -375,7 +377,7 @@ class LiveVenue:
                 f"{self.config.start_timeout_s} s" + (f": {failure}" if failure else "")
             )
         try:
-            snapshot = await self.reconcile("start")
+            snapshot = await self.reconcile("start", vet=vet)
         except BaseException:
             await self._abort_start()
             raise
@@ -1052,11 +1054,12 @@ class LiveVenue:
 
     # --- reconciliation ----------------------------------------------------------------------
 
-    async def reconcile(self, reason: str) -> VenueSnapshot:
+    async def reconcile(self, reason: str, *, vet: Vet | None = None) -> VenueSnapshot:
         """Read open orders, algo orders, positions, balances, new fills and funding over REST;
-        emit what we missed, then a `VenueSnapshot` of what the exchange says we have."""
+        emit what we missed, then a `VenueSnapshot` of what the exchange says we have (seen
+        by `vet` first, if given)."""
         async with self._reconcile_lock:
-            return await self.sync.reconcile(reason)
+            return await self.sync.reconcile(reason, vet=vet)
 
     async def _reconcile_quietly(self, reason: str) -> None:
         try:

@@ -17,7 +17,9 @@
   client id of ours that we do not track is an earlier journal's: taken over as ours
   (`gateway.take_overs`, which owns that bookkeeping). Other orders on the account (placed
   by hand, another program) are left alone; only their fills are booked.
-  Returns the `VenueSnapshot` (emitted last, after what it explains).
+  Returns the `VenueSnapshot` (emitted last, after what it explains). `vet`, given (the
+  start-up's), sees the snapshot before it is emitted: what it raises fails the pass, the
+  snapshot unemitted (the books and the journal do not adopt what it refused).
 - `book_outside(report)`, `outside_report(report)`: a user-stream report of an order placed
   outside the daemon (by hand, another program): its fill booked under
   `outside:<its client id>`, its other reports counted, the order named once in the log
@@ -29,7 +31,7 @@ callbacks; unreadable rows are counted in `VenueStats` and skipped.
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +99,9 @@ _FUNDING_MEMORY = 10_000  # funding tranIds remembered (duplicates between strea
 # by symbol and settlement time, over 7 days); Binance settles at most hourly, so a pass reads
 # again at most one settlement per symbol.
 FUNDING_OVERLAP_MS = 3_600_000
+
+# A reconciliation's snapshot looked at before it is emitted (`VenueSync.reconcile`'s `vet`)
+Vet = Callable[[VenueSnapshot], Awaitable[None]]
 
 
 def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
@@ -475,7 +480,7 @@ class VenueSync:
 
     # --- the whole account -------------------------------------------------------------------
 
-    async def reconcile(self, reason: str) -> VenueSnapshot:
+    async def reconcile(self, reason: str, *, vet: Vet | None = None) -> VenueSnapshot:
         """Read and apply everything (see the module docstring); emit and return the snapshot.
         Raises RetryableError / FatalError when the exchange cannot be read.
 
@@ -487,14 +492,18 @@ class VenueSync:
         between; the first read by trade id is the next pass's.
 
         A pass that fails undoes the take-overs no snapshot named yet (`TakeOvers.undo`):
-        the next pass takes those orders over anew, as the exchange lists them then."""
+        the next pass takes those orders over anew, as the exchange lists them then.
+
+        `vet`: awaited with the snapshot after the events it explains were emitted and before
+        it is (the start-up's refusal of a position the journal does not explain); what it
+        raises fails the pass, the snapshot unemitted."""
         try:
-            return await self._reconcile(reason)
+            return await self._reconcile(reason, vet)
         except BaseException:
             self.take_overs.undo()
             raise
 
-    async def _reconcile(self, reason: str) -> VenueSnapshot:
+    async def _reconcile(self, reason: str, vet: Vet | None) -> VenueSnapshot:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()
@@ -589,6 +598,8 @@ class VenueSync:
             ),
             fills_read_recv_ms=fills_read_recv,
         )
+        if vet is not None:
+            await vet(snapshot)
         self.take_overs.adopted.clear()
         self.stats.reconciles += 1
         self._emit([snapshot])

@@ -1,9 +1,10 @@
 """Binance USD-M market-data wire formats -> `core.market` types (the parsing boundary).
 
 Websocket payloads (aggTrade, bookTicker, kline, markPriceUpdate) and REST rows (aggTrades
-elements, 12-column klines) become frozen domain objects here; no raw dict leaves `gateway/`.
-Prices and quantities arrive as JSON strings and become `Decimal` exactly; times are ms UTC.
-Anything that does not have the documented shape raises `MalformedMessage`.
+elements, 12-column klines, premiumIndex's mark) become frozen domain objects here; no raw
+dict leaves `gateway/`. Prices and quantities arrive as JSON strings and become `Decimal`
+exactly; times are ms UTC. Anything that does not have the documented shape raises
+`MalformedMessage`.
 """
 
 from collections.abc import Callable
@@ -158,6 +159,14 @@ def parse_mark_price(data: dict[str, Any], recv_time_ms: int) -> MarkPrice:
         )
     except (KeyError, TypeError) as exc:
         raise MalformedMessage(f"markPriceUpdate without field {exc}") from None
+
+
+def parse_premium_index_mark(body: Any) -> Decimal:
+    """A `GET /fapi/v1/premiumIndex?symbol=` answer -> its mark price (USDT)."""
+    try:
+        return _dec(body["markPrice"])
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessage(f"premiumIndex without field {exc}") from None
 
 
 def parse_kline(data: dict[str, Any]) -> Bar:

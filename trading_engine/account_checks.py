@@ -1,17 +1,25 @@
 """What the start-up refuses of the account before trading it, each in one DaemonError line:
-symbols the exchange does not list, Hedge Mode, Multi-Assets Mode, and a symbol dropped from
-`symbols` whose position or orders the exchange still holds."""
+symbols the exchange does not list, Hedge Mode, Multi-Assets Mode, a symbol dropped from
+`symbols` whose position or orders the exchange still holds, and a position of a traded
+symbol that the journal does not explain and that is above the position limit."""
 
 import logging
-from collections.abc import Collection
-from decimal import Decimal
+from collections.abc import Collection, Iterable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
 
 from core.errors import RejectedError
+from core.events import VenueSnapshot
 from core.instrument import Instrument
 from core.orders import Order
-from gateway.user_wire import parse_position_risk, parse_rest_algo_order, parse_rest_order
+from gateway.user_wire import (
+    MalformedMessage,
+    parse_position_risk,
+    parse_rest_algo_order,
+    parse_rest_order,
+)
+from gateway.wire import parse_premium_index_mark
 from rest_connect.connection import RestConnection
-from trading_engine.daemon_error import needs_the_user
+from trading_engine.daemon_error import DaemonError, needs_the_user
 
 log = logging.getLogger("daemon")
 
@@ -146,3 +154,66 @@ async def set_leverage(rest: RestConnection, symbols: Collection[str], leverage:
         except RejectedError as exc:
             msg = f"cannot set leverage {leverage} on {symbol}: {exc}"
             raise needs_the_user(msg) from None
+
+
+def explained_by_journal(ours: Decimal, theirs: Decimal) -> bool:
+    """Whether the exchange's position (`theirs`, signed contracts) is one the journal's books
+    (`ours`, after the fills the start recovered) held: the same, or part of it on the same
+    side (reduced by hand while no daemon ran). Flat is always explained."""
+    return theirs == 0 or (ours * theirs > 0 and abs(theirs) <= abs(ours))
+
+
+def unknown_positions_refusal(
+    held: Iterable[tuple[str, Decimal, Decimal, Decimal]], limit: Decimal
+) -> str | None:
+    """The start's refusal of the positions, each (symbol, the journal's qty, the exchange's
+    qty, mark price in USDT), that the journal does not explain and whose notional at the
+    mark is above `limit` (risk.max_position_notional_usdt, USDT); None when there is none.
+    Adopted, such a position (the wrong account, a hedge held by hand) is the daemon's to
+    trade: the strategy's first target closes it at market, and no order-size limit refuses
+    a closing order. One within the limit is adopted, as any difference is."""
+    found = [
+        f"{symbol} {theirs:f} ({_usdt(abs(theirs) * mark)} USDT at the mark {mark:f}; "
+        f"the journal holds {ours:f})"
+        for symbol, ours, theirs, mark in held
+        if not explained_by_journal(ours, theirs) and abs(theirs) * mark > limit
+    ]
+    if not found:
+        return None
+    one = len(found) == 1
+    return (
+        f"the exchange holds {'a position' if one else 'positions'} this daemon's journal does "
+        f"not explain, above risk.max_position_notional_usdt = {limit:f}: {', '.join(found)}. "
+        f"Started, the daemon would trade {'it' if one else 'them'} as its own (to its "
+        f"strategy's target, at market): close or reduce {'it' if one else 'them'} on the "
+        "exchange, or raise risk.max_position_notional_usdt, then start again"
+    )
+
+
+def _usdt(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+async def check_unknown_positions(
+    rest: RestConnection, snapshot: VenueSnapshot, ours: Mapping[str, Decimal], limit: Decimal
+) -> None:
+    """The start-up reconciliation's snapshot, before the books adopt it: a traded symbol's
+    position the journal's books (`ours`, qty per symbol, the recovered fills booked) do not
+    explain is valued at the mark (`premiumIndex`, read for it alone) and refused above
+    `limit` (`unknown_positions_refusal`). A mark that cannot be read fails the start: a
+    position of unknown size is not adopted."""
+    held: list[tuple[str, Decimal, Decimal, Decimal]] = []
+    for p in snapshot.positions:
+        mine = ours.get(p.symbol)
+        if mine is None or explained_by_journal(mine, p.qty):
+            continue
+        try:
+            mark = parse_premium_index_mark(await rest.call("futures_mark_price", symbol=p.symbol))
+        except (RejectedError, MalformedMessage) as exc:
+            raise DaemonError(
+                f"{p.symbol}: the exchange holds a position of {p.qty:f} the journal does not "
+                f"explain, and its mark price cannot be read to value it: {exc}"
+            ) from None
+        held.append((p.symbol, mine, p.qty, mark))
+    if (line := unknown_positions_refusal(held, limit)) is not None:
+        raise needs_the_user(line)

@@ -69,6 +69,7 @@ from runtime.stop_signals import (
 from trading_engine.account_checks import (
     check_one_way_mode,
     check_single_asset_mode,
+    check_unknown_positions,
     check_untraded_symbols,
     read_instruments,
     set_leverage,
@@ -547,7 +548,10 @@ class Daemon:
     ) -> None:
         """The start-up reconciliation: the venue emits the fills it missed and then the
         snapshot, which the ExecManager journals and the books compare (each difference is
-        logged as it is adopted); orders found open are watched for staleness."""
+        logged as it is adopted); orders found open are watched for staleness. A position
+        the books do not explain once those fills are booked, above the position limit, is
+        refused before the snapshot is journaled (`check_unknown_positions`): adopted, the
+        strategy's first target would close it at market."""
         differences_before = book.differences
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
@@ -558,9 +562,15 @@ class Daemon:
         reconciling: Callable[[], AbstractContextManager[None]] = exec_manager.reconciling
         if self._recorder is not None:  # its end works at a recorded reading (the audit's too)
             reconciling = self._recorder.reconciling(reconciling)
+        limit = self.settings.risk.max_position_notional_usdt
+
+        async def vet(snapshot: VenueSnapshot) -> None:
+            ours = {sym: book.position(sym).qty for sym in self.settings.symbols}
+            await check_unknown_positions(venue.rest, snapshot, ours, limit)
+
         with reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
-            await venue.start()
+            await venue.start(vet=vet)
         recovered = recovery_lines(
             relay_events.seen, back_ms=venue.connected_ms, restored_ids=restored
         )

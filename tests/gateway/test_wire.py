@@ -13,11 +13,13 @@ from gateway.wire import (
     parse_book_ticker,
     parse_kline,
     parse_mark_price,
+    parse_premium_index_mark,
     parse_rest_agg_trade,
     parse_rest_kline,
 )
 
 WS = Path(__file__).resolve().parents[1] / "fixtures" / "binance_api" / "ws_market"
+REST = WS.parent / "rest"
 
 
 def data(name: str) -> dict:
@@ -51,6 +53,18 @@ def test_real_kline_frames_keep_the_closed_flag():
         Decimal("22875.8590"),
         Decimal("14464.6960"),
     )
+
+
+def test_the_documented_premium_index_answer_gives_its_mark_price():
+    body = json.loads((REST / "GET_fapi_v1_premiumIndex__docs.json").read_text())
+
+    assert parse_premium_index_mark(body) == Decimal("11793.63104562")
+
+
+@pytest.mark.parametrize("body", [{}, [], None, {"markPrice": 11793.6}, {"markPrice": "x"}])
+def test_a_premium_index_answer_without_a_decimal_mark_is_malformed(body):
+    with pytest.raises(MalformedMessage):
+        parse_premium_index_mark(body)
 
 
 def test_real_book_ticker_and_mark_price_frames():
