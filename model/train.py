@@ -18,14 +18,15 @@ The metrics are nested: each fold's C is chosen on its own training rows only, b
 loss of `inner_folds` walk-forward folds cut from them the same way (same purge, same
 relabelling), and the fold is then fitted at that C and scored on its test block; choosing C on
 the very folds being reported would flatter them (as scikit-learn's `cross_val_score` of a
-`GridSearchCV` avoids). Out-of-sample log loss, accuracy, balanced accuracy, ROC-AUC
-(one-vs-rest, macro) and calibration (expected calibration error, Brier score), pooled over the
-folds, are reported next to two naive baselines: the majority class of the training fold, and
-the last bar's direction. The final model's C is the best mean log loss over the (outer) folds
-(GridSearchCV's refit: a choice, not a score) and the model is fitted on all labelled rows and
-saved with its metadata. Outer and inner fits run in parallel with joblib. With a single C
-there is nothing to choose and no inner fold. Bad inputs exit with status 2 and one line on
-stderr.
+`GridSearchCV` avoids). Out-of-sample log loss, accuracy, balanced accuracy and calibration
+(expected calibration error, Brier score), pooled over the folds' rows, and ROC-AUC
+(one-vs-rest, macro), the mean of the folds' (it ranks rows, and each fold's scores are of a
+fit of their own), are reported next to two naive baselines: the majority class of the
+training fold, and the last bar's direction. The final model's C is the best mean log loss
+over the (outer) folds (GridSearchCV's refit: a choice, not a score) and the model is fitted on
+all labelled rows and saved with its metadata. Outer and inner fits run in parallel with
+joblib. With a single C there is nothing to choose and no inner fold. Bad inputs exit with
+status 2 and one line on stderr.
 
 Here: the configuration, `train` and the command. The data it reads is `model.train_data`'s,
 the rows `model.dataset`'s, the folds and their fits `model.walk_forward`'s (scored by
@@ -423,6 +424,7 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
     print(f"out-of-sample ({counted(res.folds, 'fold')}, purge {res.purge} bars, {how}):")
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
+    print("  (pooled over the folds' rows; auc: the mean of the folds')")
 
 
 def main(argv: list[str] | None = None) -> int:

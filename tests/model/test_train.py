@@ -16,9 +16,16 @@ import pytest
 
 from model.dataset import straddles_gap
 from model.live import load_linear_model
-from model.scores import metrics
+from model.scores import baseline_predictions, metrics
 from model.train import check_out, main
-from model.walk_forward import choose_c, fold_training_rows, inner_folds, walk_forward_splits
+from model.walk_forward import (
+    choose_c,
+    fold_training_rows,
+    inner_folds,
+    mean_defined,
+    pooled_metrics,
+    walk_forward_splits,
+)
 from tests.ctrl_c import ctrl_c_while_importing
 from tests.model.support import ROOT, WEEK
 from tests.parallel_support import loopback_dask_cluster, record_closed_bars
@@ -188,6 +195,51 @@ def test_roc_auc_of_a_block_without_a_class_is_undefined_not_nan():
     # + 0.16) = 0.26 + 0.26 + 0.38 + 0.24 = 1.14, over 4 rows.
     assert m["brier"] == pytest.approx(1.14 / 4, abs=1e-12)
     json.dumps(m, allow_nan=False)
+
+
+def test_the_out_of_sample_auc_is_the_folds_mean_not_the_pooled_rows():
+    """Each fold's scores come from a fit of their own: pooled, a majority baseline (the same
+    probabilities on every row of a fold, AUC 0.5 in each) ranks one fold's rows against
+    another's and scored other than 0.5. The AUC reported is the mean of the folds'."""
+    classes = np.array([-1, 0, 1])
+    y = np.array([1, 1, 0, -1, -1, -1, 0, 1], dtype=float)  # two test blocks of 4 rows
+    r1 = np.array([0.1, 0.2, 0.0, -0.1, -0.2, -0.1, 0.0, 0.1] + [0.1] * 8)
+    # Fold 1 trained on mostly BUY rows, fold 2 on mostly SELL rows (rows 8-15 of r1).
+    folds = [
+        (np.arange(8, 12), np.array([1, 1, 1, 0])),
+        (np.arange(12, 16), np.array([-1, -1, -1, 0])),
+    ]
+    results = []
+    for (a, b), (idx, y_train) in zip([(0, 4), (4, 8)], folds, strict=True):
+        proba = np.tile([0.2, 0.3, 0.5], (4, 1)) + np.linspace(0, 0.09, 4)[:, None] * [1, 0, -1]
+        base = baseline_predictions(y_train, r1[idx], r1[a:b], classes)
+        results.append(
+            {
+                "test": [a, b],
+                "proba": proba,
+                "model": metrics(y[a:b], proba, classes),
+                "baselines": {n: metrics(y[a:b], pb, classes, pr) for n, (pb, pr) in base.items()},
+            }
+        )
+    blocks = [(0, 4), (4, 8)]
+    majority = [
+        baseline_predictions(y_train, r1[idx], r1[a:b], classes)["majority"][0]
+        for (idx, y_train), (a, b) in zip(folds, blocks, strict=True)
+    ]
+    assert metrics(y, np.concatenate(majority), classes)["roc_auc_ovr"] != 0.5  # the artefact
+
+    out = pooled_metrics(results, y, r1, folds)
+
+    assert [r["baselines"]["majority"]["roc_auc_ovr"] for r in results] == [0.5, 0.5]
+    assert out["majority"]["roc_auc_ovr"] == 0.5
+    model_aucs = [r["model"]["roc_auc_ovr"] for r in results]
+    assert out["model"]["roc_auc_ovr"] == pytest.approx(sum(model_aucs) / 2, abs=1e-15)
+    assert out["model"]["n"] == 8  # the other scores stay pooled over the rows
+
+
+def test_mean_defined_leaves_out_the_folds_without_an_auc():
+    assert mean_defined([None, 0.5, 0.7]) == pytest.approx(0.6, abs=1e-15)
+    assert mean_defined([None, None]) is None
 
 
 def test_a_test_block_without_a_class_trains_and_saves_with_auc_n_a(tmp_path, capsys):
