@@ -24,7 +24,7 @@ from core.enums import OrderType, Side, TimeInForce
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
 from core.orders import CancelProposal, OrderProposal, TargetPosition
-from trading_engine.strategy_param_types import param_problem
+from trading_engine.strategy_param_types import param_problem, unexpected_keyword
 
 Proposal = OrderProposal | TargetPosition | CancelProposal
 Proposals = Sequence[Proposal]
@@ -515,7 +515,8 @@ def build_strategy(
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword
-        raise StrategyParamsError(f"strategy {name}: {exc}") from None
+        said = unexpected_keyword(built, params, exc) or exc
+        raise StrategyParamsError(f"strategy {name}: {said}") from None
     except (ValueError, OSError):  # a value refused, a file unread: said by the callers
         raise
     except Exception as exc:

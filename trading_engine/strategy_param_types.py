@@ -55,6 +55,46 @@ def param_problem(factory: Callable[..., object], params: Mapping[str, Any]) -> 
     return None
 
 
+def unexpected_keyword(
+    factory: Callable[..., object], params: Mapping[str, Any], error: TypeError
+) -> str | None:
+    """`no parameter "key"; its parameters: ...` when `error` is Python's "unexpected keyword
+    argument 'key'" for a key of `params` that no constructor on the way takes: a class whose
+    `__init__` passes `**kwargs` on to `super().__init__` (as StrategyBase's docstring says
+    to) said "StrategyBase.__init__() got an unexpected keyword argument 'lookbak'", which
+    names neither the strategy's class nor what it takes. None for any other TypeError."""
+    message = str(error)
+    mark = "unexpected keyword argument "
+    if mark not in message or not inspect.isclass(factory):
+        return None
+    key = message.rpartition(mark)[2].strip("'\"")
+    names: list[str] = []
+    for cls in factory.__mro__:
+        if "__init__" not in vars(cls) or cls is object:
+            continue
+        taken = _keywords(cls.__init__)  # type: ignore[misc]
+        if taken is None:  # it takes **kwargs too: the next one's keywords count as well
+            taken = _named(cls.__init__)  # type: ignore[misc]
+            names += [n for n in taken if n not in names]
+            continue
+        names += [n for n in taken if n not in names and n != "self"]
+        if key not in params or key in names:
+            return None
+        listed = ", ".join(n for n in names if n not in RUNNER_PARAMS) or "none"
+        return f'no parameter "{key}"; its parameters: {listed}'
+    return None
+
+
+def _named(function: Callable[..., object]) -> list[str]:
+    """The keywords `function` names in its signature (its `**kwargs` left out)."""
+    try:
+        taken = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in taken if p.kind in kinds and p.name != "self"]
+
+
 def _keywords(factory: Callable[..., object]) -> list[str] | None:
     """The keywords `factory` takes, in its signature's order; None when it takes any
     (`**kwargs`) or its signature cannot be read."""

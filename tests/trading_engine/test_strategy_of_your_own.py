@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,12 @@ from core.instrument import Instrument
 from core.market import Bar
 from core.orders import TargetPosition
 from runtime.settings import ConfigError, load_settings, strategy_params
-from trading_engine.main_trading_strategy import Proposals, StrategyBase, make_strategy
+from trading_engine.main_trading_strategy import (
+    Proposals,
+    StrategyBase,
+    StrategyParamsError,
+    make_strategy,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -67,6 +73,26 @@ def test_an_unknown_module_is_one_line_naming_it():
 def test_a_parameter_the_strategy_does_not_take_is_one_line_naming_it():
     with pytest.raises(ValueError, match=r'^strategy sma_crossover: no parameter "lookback"'):
         make_strategy("sma_crossover", lookback=3)
+
+
+class PassesOn(StrategyBase):
+    """Its own parameter, the common ones passed on to StrategyBase (as its docstring says)."""
+
+    def __init__(self, *, lookback: int = 20, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lookback = lookback
+
+
+def test_a_misspelt_parameter_of_a_strategy_passing_kwargs_on_lists_its_parameters():
+    # It was "StrategyBase.__init__() got an unexpected keyword argument 'lookbak'": neither
+    # the strategy's class nor what it takes.
+    with pytest.raises(StrategyParamsError) as raised:
+        make_strategy(f"{__name__}:PassesOn", lookbak=5, order_notional_usdt=100)
+
+    assert str(raised.value) == (
+        f'strategy {__name__}:PassesOn: no parameter "lookbak"; its parameters: lookback, '
+        "order_notional_usdt, allow_short"
+    )
 
 
 class Levelled(HoldLong):

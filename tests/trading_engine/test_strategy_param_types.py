@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from trading_engine.main_trading_strategy import StrategyParamsError, make_strategy
-from trading_engine.strategy_param_types import param_problem
+from trading_engine.strategy_param_types import param_problem, unexpected_keyword
 
 
 class _Owned:
@@ -143,3 +143,21 @@ def test_the_built_in_strategies_still_take_their_values():
     assert (s.fast, s.slow, s.order_notional_usdt, s.allow_short) == (3, 7, Decimal(500), False)
     r = make_strategy("rsi_macd", oversold=25, overbought=75.5, rsi_period=10)
     assert (r.oversold, r.overbought, r.rsi_period) == (25.0, 75.5, 10)
+
+
+def test_a_keyword_error_of_the_constructors_own_code_is_left_as_it_is():
+    class Base:
+        def __init__(self, *, notional: int = 1) -> None:
+            pass
+
+    class Own(Base):
+        def __init__(self, *, lookback: int = 3, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+
+    own_call = TypeError("Sma.__init__() got an unexpected keyword argument 'periodd'")
+    passed_on = TypeError("Base.__init__() got an unexpected keyword argument 'lookbak'")
+
+    assert unexpected_keyword(Own, {"lookback": 3}, own_call) is None
+    assert unexpected_keyword(Own, {"lookbak": 3}, passed_on) == (
+        'no parameter "lookbak"; its parameters: lookback, notional'
+    )
