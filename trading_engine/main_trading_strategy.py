@@ -11,6 +11,7 @@ there is nothing to say costs no allocation on the tick path.
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,9 +42,18 @@ class StrategyError(Exception):
 def strategy_failed(
     strategy: str, callback: str, item: object, exc: BaseException
 ) -> StrategyError:
-    """The StrategyError of `exc` raised by `strategy.callback(item)`, with where it was raised."""
+    """The StrategyError of `exc` raised by `strategy.callback(item)`, with where it was raised.
+
+    The callers catch around the call alone: a traceback of their own frame only means the
+    callback was never entered (a `def on_bar(self, bar)` without `view`), which named the
+    ExecManager's line, not the strategy's signature."""
     where = ""
     tb = exc.__traceback__
+    if tb is not None and tb.tb_next is None and isinstance(exc, TypeError):
+        return StrategyError(
+            f"strategy {strategy}: {callback}({item_text(item)}) could not be called: {exc} "
+            f"(StrategyBase.{callback}{_parameters(callback)})"
+        )
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     if tb is not None:
@@ -53,6 +63,14 @@ def strategy_failed(
         f"strategy {strategy}: {callback}({item_text(item)}) raised "
         f"{type(exc).__name__}{where}: {exc}"
     )
+
+
+def _parameters(callback: str) -> str:
+    """`(self, bar, view)`: a StrategyBase callback's parameters, by name."""
+    method = getattr(StrategyBase, callback, None)
+    if method is None:
+        return ""
+    return f"({', '.join(inspect.signature(method).parameters)})"
 
 
 def check_proposals(strategy: str, callback: str, item: object, proposals: object) -> None:

@@ -59,6 +59,37 @@ def test_a_strategy_without_a_name_is_named_after_its_class():
     assert StrategyBase.name == "base"
 
 
+class WithoutView(StrategyBase):
+    def on_bar(self, bar: Bar) -> Proposals:  # type: ignore[override]
+        return ()
+
+
+def test_a_callback_without_the_view_parameter_names_the_signature_not_the_exec_manager():
+    # It was "raised TypeError at exec_manager.py:726: ...": a line of the daemon's own.
+    rig = make_rig(strategy=WithoutView())
+
+    with pytest.raises(StrategyError) as raised:
+        rig.next_bar()
+
+    assert str(raised.value) == (
+        f"strategy WithoutView: on_bar({FIRST_BAR}) could not be called: "
+        "WithoutView.on_bar() takes 2 positional arguments but 3 were given "
+        "(StrategyBase.on_bar(self, bar, view))"
+    )
+
+
+class TypeErrorInside(StrategyBase):
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return sorted([bar, bar])  # type: ignore[type-var]
+
+
+def test_a_type_error_inside_a_callback_still_names_the_strategys_line():
+    rig = make_rig(strategy=TypeErrorInside())
+
+    with pytest.raises(StrategyError, match=r"raised TypeError at test_strategy_errors.py:\d+: "):
+        rig.next_bar()
+
+
 def test_the_item_after_a_strategy_error_is_traded_as_usual():
     rig = make_rig(strategy=Raising())
     with pytest.raises(StrategyError):
