@@ -92,7 +92,8 @@ def print_slow_calls(result: BacktestResult) -> None:
 
 def print_no_orders(result: BacktestResult) -> None:
     """Why a run sent no order at all, when nothing refused one: a strategy that never spoke
-    (not warm within the data) or one whose targets were all smaller than the symbol's lot."""
+    (not warm within the data), one that only cancelled (orders it never had), or one whose
+    targets were all smaller than the symbol's lot."""
     c = result.counters
     if c.get("submitted", 0) or c.get("denied", 0) or result.trading_state != "ACTIVE":
         return
@@ -110,6 +111,14 @@ def print_no_orders(result: BacktestResult) -> None:
             f"no order: {c['untraded_proposals']} of the strategy's "
             f"{counted(c['proposals'], 'proposal')} {were} for another symbol than "
             f"{config.symbol}, the one this backtest trades (--symbol), and {were} ignored"
+        )
+        return
+    # With nothing denied and nothing sent, every repeated refusal is a cancel's.
+    cancels = c.get("cancels_denied", 0) + c.get("denied_repeats", 0)
+    if cancels >= c["proposals"]:
+        print(
+            f"no order: the strategy proposed only cancels ({c['proposals']}), and no order "
+            "of its own was open to cancel (--journal DIR keeps each CancelDenied's reason)"
         )
         return
     inst = backtest_instruments(config.exchange_info).get(config.symbol)

@@ -21,7 +21,7 @@ import backtest_trading_strategy as cli
 from book_keeper.journal import SqliteJournal
 from core.account import AccountView
 from core.market import Bar
-from core.orders import TargetPosition
+from core.orders import CancelProposal, TargetPosition
 from tests.backtest.test_real_data import daily_ratios, round_trips
 from trading_engine.main_trading_strategy import Proposals, StrategyBase
 
@@ -390,6 +390,26 @@ def test_a_run_whose_targets_are_all_for_another_symbol_says_so(tmp_path, capsys
     assert out[-1] == (
         "no order: 60 of the strategy's 60 proposals were for another symbol than BTCUSDT, "
         "the one this backtest trades (--symbol), and were ignored"
+    )
+
+
+class CancelsOnly(StrategyBase):
+    """Cancels an order it never placed, on every bar."""
+
+    name = "cancels_only"
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return (CancelProposal(symbol=bar.symbol, client_order_id="mine-1"),)
+
+
+def test_a_run_whose_proposals_are_all_refused_cancels_says_so(tmp_path, capsys):
+    # It said "every target of the strategy was less than one lot from the position", of a
+    # strategy that had set no target.
+    run(tmp_path, "--strategy", f"{__name__}:CancelsOnly", "--end", "2025-05-05T01:00")
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        "no order: the strategy proposed only cancels (60), and no order of its own was open "
+        "to cancel (--journal DIR keeps each CancelDenied's reason)"
     )
 
 
