@@ -174,6 +174,7 @@ from trading_engine.main_trading_strategy import (
     StrategyBase,
     TradingStrategy,
     check_proposals,
+    never_called_note,
     proposals_problem,
     strategy_failed,
 )
@@ -459,6 +460,8 @@ class ExecManager:
         # nothing) are not called, nor timed: a bar strategy costs no call per trade and book.
         self._asks_trades = _overrides(strategy, "on_trade")
         self._asks_books = _overrides(strategy, "on_book")
+        if note := never_called_note(strategy):
+            log.warning("%s", note)
         self._watch_open_orders()  # restored from the journal: they can go stale too
 
     # --- start ---------------------------------------------------------------------------------

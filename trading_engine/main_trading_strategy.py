@@ -281,6 +281,37 @@ class StrategyBase:
         return NO_PROPOSALS
 
 
+CALLBACKS = ("warm", "on_start", "on_bar", "on_trade", "on_book")
+
+
+def never_called(strategy: object) -> list[str]:
+    """The `on_*` methods of the strategy's own classes that are no callback: a misspelt
+    `on_trades`, or an `on_fill` expecting its fills, is never called, and the strategy
+    proposed nothing without a word ("the strategy proposed nothing ... not warm?")."""
+    names: list[str] = []
+    for cls in type(strategy).__mro__:
+        if cls is StrategyBase or cls is object:
+            continue
+        for name, value in vars(cls).items():
+            stray = name.startswith("on_") and name not in CALLBACKS and callable(value)
+            if stray and name not in names:
+                names.append(name)
+    return names
+
+
+def never_called_note(strategy: object) -> str | None:
+    """The warning for `never_called`'s methods, or None when there is none."""
+    names = never_called(strategy)
+    if not names:
+        return None
+    name = getattr(strategy, "name", type(strategy).__name__)
+    return (
+        f"strategy {name}: {', '.join(names)} {'is' if len(names) == 1 else 'are'} never "
+        f"called: the callbacks are {', '.join(CALLBACKS)} (its fills and order ends show in "
+        "the view of its next call)"
+    )
+
+
 _QTY_QUANTUM = Decimal("1e-8")
 
 

@@ -267,3 +267,30 @@ def test_the_daemons_start_says_a_strategy_raising_in_warm_in_one_line():
     with pytest.raises(DaemonError) as raised, start_failures_in_one_line(Settings()):
         raise error
     assert str(raised.value) == f"{error}; the daemon does not start with it"
+
+
+class MisspeltCallbacks(StrategyBase):
+    def on_trades(self, trade: object, view: AccountView) -> Proposals:  # not on_trade
+        return (TargetPosition(symbol="BTCUSDT", qty=D("0.010")),)
+
+    def on_fill(self, fill: object, view: AccountView) -> Proposals:  # no such callback
+        return ()
+
+
+def test_a_misspelt_or_unknown_callback_is_warned_of_when_the_strategy_is_wired(caplog):
+    # on_trades and on_fill were never called, without a word: the run "proposed nothing".
+    with caplog.at_level("WARNING", logger="trading_engine.exec_manager"):
+        make_rig(strategy=MisspeltCallbacks())
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "strategy MisspeltCallbacks: on_trades, on_fill are never called: the callbacks are "
+        "warm, on_start, on_bar, on_trade, on_book (its fills and order ends show in the "
+        "view of its next call)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["sma_crossover", "rsi_macd"])
+def test_the_shipped_strategies_have_no_method_that_is_never_called(name):
+    from trading_engine.main_trading_strategy import make_strategy, never_called
+
+    assert never_called(make_strategy(name)) == []
