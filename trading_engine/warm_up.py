@@ -60,10 +60,26 @@ async def warm_strategy(
         exec_manager.warm(closed)
         if recorder is not None:
             recorder.warm(closed)
-        log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
+        if note := short_warm_note(symbol, len(closed), need):
+            log.warning("%s", note)
+        else:
+            log.info("%s: strategy warmed with %d closed bars", symbol, len(closed))
         if closed:
             closes[symbol] = closed[-1].close
     return closes
+
+
+def short_warm_note(symbol: str, got: int, asked: int) -> str | None:
+    """What to say of a warm-up shorter than the strategy's `warmup_bars`, None when whole: a
+    strategy asking 2,000 bars got 1,440 with the same INFO line as a full warm-up, and its
+    indicators were not ready when its author thought they were."""
+    if got >= asked:
+        return None
+    why = "one REST read serves at most 1,500 klines" if got >= 1499 else "the exchange has no more"
+    return (
+        f"{symbol}: strategy warmed with {got} closed bars of the {asked} it asks (warmup_bars): "
+        f"{why}; it is not warm until live bars make up the rest"
+    )
 
 
 async def closed_klines(

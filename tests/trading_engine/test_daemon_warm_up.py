@@ -9,6 +9,7 @@ from core.market import Bar
 from runtime.settings import load_settings
 from tests.trading_engine.support import MINUTE, T0, ScriptedStrategy, make_rig
 from trading_engine.daemon import Daemon
+from trading_engine.warm_up import short_warm_note
 
 
 class FixedClock:
@@ -98,3 +99,45 @@ def test_a_bar_that_closed_by_our_clock_moments_ago_is_read_again_once_it_settle
     assert (asked, slept) == ([4, 4], [0.994])
     assert [b.open_time_ms for b in warmed] == [T0 - 3 * MINUTE, T0 - 2 * MINUTE, T0 - MINUTE]
     assert [b.volume for b in warmed] == [D(1), D(1), D(1)]
+
+
+class ShortHistoryRest(KlinesRest):
+    """An exchange with only `have` klines of history (the local exchange's day: 1,440)."""
+
+    def __init__(self, exchange_now_ms: int, have: int) -> None:
+        super().__init__(exchange_now_ms)
+        self.have = have
+
+    async def klines(
+        self, symbol: str, interval: str, *, limit: int, closed_before_ms: int
+    ) -> list[Bar]:
+        return await super().klines(
+            symbol, interval, limit=min(limit, self.have), closed_before_ms=closed_before_ms
+        )
+
+
+def test_a_warm_up_shorter_than_the_strategy_asks_is_a_warning_saying_so(caplog):
+    # It was the INFO line of a whole warm-up: "strategy warmed with 5 closed bars".
+    strategy = ScriptedStrategy()
+    strategy.warmup_bars = 20
+    rig = make_rig(strategy=strategy)
+    now = T0 + 30_000
+    daemon = Daemon(load_settings(None, env_file=None), clock=FixedClock(now))  # type: ignore[arg-type]
+
+    with caplog.at_level("INFO", logger="daemon"):
+        asyncio.run(daemon._warm(rig.em, strategy, ShortHistoryRest(now, have=6)))  # type: ignore[arg-type]
+
+    assert len(strategy.warmed) == 5
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "BTCUSDT: strategy warmed with 5 closed bars of the 20 it asks (warmup_bars): the "
+        "exchange has no more; it is not warm until live bars make up the rest"
+    ]
+
+
+def test_a_warm_up_longer_than_one_rest_read_says_so():
+    assert short_warm_note("BTCUSDT", 1499, 2000) == (
+        "BTCUSDT: strategy warmed with 1499 closed bars of the 2000 it asks (warmup_bars): one "
+        "REST read serves at most 1,500 klines; it is not warm until live bars make up the rest"
+    )
+    assert short_warm_note("BTCUSDT", 20, 20) is None
