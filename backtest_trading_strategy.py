@@ -92,6 +92,7 @@ from backtest.result_lines import (
     print_rejected,
     print_risk,
     print_robustness,
+    print_short_warm,
     print_slow_calls,
     utc_text,
 )
@@ -656,6 +657,7 @@ def _main(argv: list[str] | None) -> int:
     print_risk(result)
     print_rejected(result)
     print_slow_calls(result)
+    print_short_warm(result)
     print_no_orders(result)
     print_robustness(mc, sweep)
     return 0

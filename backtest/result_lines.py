@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from backtest import robustness
 from backtest.instruments import backtest_instruments
 from backtest.report import metric_text
-from backtest.runner import BacktestResult
+from backtest.runner import WARM_HISTORY_BARS, BacktestResult
 from core.errors import coded_refusal_line
 from core.wording import counted
 
@@ -88,6 +88,23 @@ def print_slow_calls(result: BacktestResult) -> None:
             f"{result.slowest_strategy_call_ms:,.0f} ms): live, each would hold the daemon's "
             "event loop (market data, user stream, protection) that long"
         )
+
+
+def print_short_warm(result: BacktestResult) -> None:
+    """A warm-up from the bars before --start shorter than the strategy's `warmup_bars`: it
+    was told only as `data.warm_bars` in summary.json, and the strategy's first decisions
+    came later than its author thought."""
+    if result.warm_bars >= result.warm_asked:
+        return
+    why = (
+        f"a warm-up reads at most {WARM_HISTORY_BARS:,} bars, as the daemon's one REST read"
+        if result.warm_asked > WARM_HISTORY_BARS
+        else "the data holds no more before --start"
+    )
+    print(
+        f"strategy: warmed with {result.warm_bars} of the {result.warm_asked} bars it asks "
+        f"(warmup_bars): {why}; it was not warm until the run's bars made up the rest"
+    )
 
 
 def print_no_orders(result: BacktestResult) -> None:

@@ -170,6 +170,7 @@ class BacktestResult:
     fast_path_bars: int = 0  # bars (trades, for trades data) the fast path took at once
     fast_path_skips: int = 0  # runs of such bars
     warm_bars: int = 0  # closed bars before trade_from_ms handed to the strategy
+    warm_asked: int = 0  # the strategy's warmup_bars, when it was warmed (not in summary.json)
     # The RiskManager's trading state at the end and why it is not ACTIVE (a daily-loss or
     # drawdown limit halts the run: the strategy's later orders are denied, not sent).
     trading_state: str = "ACTIVE"
@@ -372,13 +373,16 @@ def run_backtest(
         source = BarSource.KLINES if klines else BarSource.TRADES
         rig = _Rig(config, inst, start_ms, source, sqlite, end_ms=data_period(data)[1])
         warm = []
+        asked = 0
         if history is not None:
-            warm = closed_bars(history, config.symbol, int(rig.strategy.warmup_bars), start_ms)
+            asked = int(rig.strategy.warmup_bars)
+            warm = closed_bars(history, config.symbol, asked, start_ms)
             rig.em.warm(warm)
         identity = getattr(rig.strategy, "model_identity", None)
         return replace(
             _run(rig, data, config, inst, wall),
             warm_bars=len(warm),
+            warm_asked=asked,
             model=identity() if callable(identity) else None,
         )
 

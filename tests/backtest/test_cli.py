@@ -413,6 +413,23 @@ def test_a_run_whose_proposals_are_all_refused_cancels_says_so(tmp_path, capsys)
     )
 
 
+def test_a_warm_up_shorter_than_the_strategy_asks_is_said(tmp_path, capsys):
+    # 10 bars before --start, 50 asked (--slow 50): only summary.json's data.warm_bars said it.
+    out = run(tmp_path, "--start", "2025-05-05T00:10", "--end", "2025-05-05T02:00")
+    lines = capsys.readouterr().out.splitlines()
+
+    assert (
+        "strategy: warmed with 10 of the 50 bars it asks (warmup_bars): the data holds no more "
+        "before --start; it was not warm until the run's bars made up the rest"
+    ) in lines
+    assert json.loads((out / "summary.json").read_text())["data"]["warm_bars"] == 10
+
+
+def test_a_whole_warm_up_says_nothing(tmp_path, capsys):
+    run(tmp_path, "--start", "2025-05-05T01:00", "--end", "2025-05-05T02:00")
+    assert "warmed with" not in capsys.readouterr().out
+
+
 def test_the_script_exits_2_in_a_real_process(tmp_path):
     proc = subprocess.run(
         [
