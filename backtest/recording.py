@@ -126,6 +126,9 @@ class RecordingJournal:
         self.reasons = OrderReasons()  # why each order was sent / cancelled (orders.csv)
         # When and why the RiskManager stopped (or resumed) trading: summary.json, the charts.
         self.state_changes: list[TradingStateChanged] = []
+        # The run's first denial, whose reason the command prints: one event, not every
+        # reason (those hold prices and amounts: as many as the denials).
+        self.first_denial: RiskDenied | None = None
 
     def record(self, event: Event) -> None:
         cls = type(event)
@@ -143,6 +146,9 @@ class RecordingJournal:
             self.reasons.decision(event)  # type: ignore[arg-type]
         elif cls is TradingStateChanged:
             self.state_changes.append(event)  # type: ignore[arg-type]
+        elif cls is RiskDenied:
+            if self.first_denial is None:
+                self.first_denial = event  # type: ignore[assignment]
         elif cls not in _ORDERLESS:
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:

@@ -50,7 +50,8 @@ def utc_text(ms: int) -> str:
 def print_risk(result: BacktestResult) -> None:
     """What the RiskManager refused, when it refused anything: a run halted by a loss limit
     trades no more, and a size every check refuses trades not at all; both look like a
-    strategy that chose not to trade unless said."""
+    strategy that chose not to trade unless said. The first denial's reason is said with
+    them: it took a rerun with --journal and a look into its SQLite to learn any."""
     denied, decisions = result.counters.get("denied", 0), result.counters.get("decisions", 0)
     if result.trading_state != "ACTIVE":
         print(
@@ -58,8 +59,17 @@ def print_risk(result: BacktestResult) -> None:
             f"{denied} of {counted(decisions, 'decision')} denied"
         )
     elif denied:
+        first = result.journal.first_denial
+        why = (
+            ""
+            if first is None
+            else (
+                f"; the first at {utc_text(first.event_time_ms)}: {first.request.side} "
+                f"{first.request.type}: {first.reason}"
+            )
+        )
         print(
-            f"risk: {denied} of {counted(decisions, 'decision')} denied "
+            f"risk: {denied} of {counted(decisions, 'decision')} denied{why} "
             "(--journal DIR keeps each reason: its RiskDenied events)"
         )
 

@@ -916,6 +916,15 @@ def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
     assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
 
 
+def test_a_run_whose_orders_risk_denies_says_the_first_reason(tmp_path, capsys):
+    # It said only how many, and sent the user to rerun with --journal and read its SQLite.
+    run(tmp_path, "--notional", "1e9", "--end", "2025-05-05T06:00", "--no-html")
+
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("risk: "))
+    assert line.startswith("risk: 307 of 307 decisions denied; the first at 2025-05-05 00:49 UTC")
+    assert ": BUY MARKET: leverage 9466.78x (total notional " in line
+
+
 NO_PRICE_STRATEGY = """
 from core.enums import OrderType, Side
 from core.orders import OrderProposal
