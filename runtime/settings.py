@@ -598,6 +598,23 @@ def _check_together(settings: Settings) -> None:
             f'"{st.name}": [strategy.params] is for a strategy of your own (module:Class); '
             f"{st.name} takes the [strategy] keys"
         )
+    # A common key in [strategy.params] replaced [strategy]'s own without a word: the run
+    # traded a notional that neither --check-config's strategy.order_notional_usdt nor the
+    # cap below saw.
+    for key, value in (
+        ("order_notional_usdt", st.order_notional_usdt),
+        ("allow_short", st.allow_short),
+    ):
+        if key in st.params:
+            raise ConfigError(
+                f"strategy.params.{key} = {toml_shown(st.params[key])} is not allowed: every "
+                f"strategy gets {key} from [strategy] (set it there; it is {toml_shown(value)})"
+            )
+    if "instruments" in st.params:
+        raise ConfigError(
+            "strategy.params.instruments is not allowed: the daemon passes every strategy the "
+            "traded symbols' instruments"
+        )
     order = st.order_notional_usdt
     if order > r.max_order_notional_usdt:
         raise ConfigError(

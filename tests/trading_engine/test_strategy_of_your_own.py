@@ -274,3 +274,30 @@ def test_the_backtester_runs_a_strategy_file_from_the_working_directory(own_dir)
     summary = json.loads((own_dir / "out" / "summary.json").read_text())
     assert summary["data"]["warm_bars"] == 2
     assert summary["counters"]["submitted"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (
+            "order_notional_usdt = 500",
+            "strategy.params.order_notional_usdt = 500 is not allowed: every strategy gets "
+            "order_notional_usdt from [strategy] (set it there; it is 200)",
+        ),
+        (
+            "allow_short = false",
+            "strategy.params.allow_short = false is not allowed: every strategy gets "
+            "allow_short from [strategy] (set it there; it is true)",
+        ),
+        ('instruments = "x"', "strategy.params.instruments is not allowed: the daemon passes"),
+    ],
+)
+def test_the_config_refuses_a_common_parameter_in_the_strategys_params(tmp_path, line, says):
+    # [strategy.params] order_notional_usdt = 500 replaced [strategy]'s 200 without a word,
+    # past the check against risk.max_order_notional_usdt.
+    config = tmp_path / "config.toml"
+    config.write_text(f'[strategy]\nname = "{OWN}"\n[strategy.params]\nqty = "1"\n{line}\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, env_file=None)
+    assert str(raised.value).startswith(says)
