@@ -736,7 +736,7 @@ class ExecManager:
             self._slow_call(_CALLBACKS[cls], item, took)
         if proposals is not NO_PROPOSALS:
             if proposals_problem(proposals):  # one call on the good path
-                check_proposals(strategy.name, _CALLBACKS[cls], item, proposals)  # raises
+                check_proposals(strategy.name, _CALLBACKS[cls], item, proposals, of=strategy)
             if proposals:
                 self._handle(proposals, now)
 
@@ -803,7 +803,7 @@ class ExecManager:
         took = self._timer() - started
         if took > self._call_budget_ns:
             self._slow_call(name, arg, took)
-        check_proposals(self._strategy.name, name, arg, proposals)
+        check_proposals(self._strategy.name, name, arg, proposals, of=self._strategy)
         if proposals:
             self._handle(proposals, now)
 

@@ -73,15 +73,34 @@ def _parameters(callback: str) -> str:
     return f"({', '.join(inspect.signature(method).parameters)})"
 
 
-def check_proposals(strategy: str, callback: str, item: object, proposals: object) -> None:
+def check_proposals(
+    strategy: str, callback: str, item: object, proposals: object, *, of: object = None
+) -> None:
     """StrategyError unless `proposals` is a tuple or list of OrderProposal / TargetPosition
     with Decimal quantities and prices (a float there would be a TypeError deep in the
-    ExecManager, or an inexact order), or CancelProposal with a client order id."""
+    ExecManager, or an inexact order), or CancelProposal with a client order id. `of`, the
+    strategy object, names the file and line of the callback that returned them."""
     problem = proposals_problem(proposals)
     if problem:
         raise StrategyError(
             f"strategy {strategy}: {callback}({item_text(item)}) returned {problem}"
+            f"{defined_at(of, callback)}"
         )
+
+
+def defined_at(strategy: object, callback: str) -> str:
+    """` (Mine.on_bar at mine.py:14)`: where the strategy's callback is written, "" when that
+    cannot be told. What a callback returned has no traceback: the error named neither the
+    strategy's file nor a line of it."""
+    method = None if strategy is None else getattr(type(strategy), callback, None)
+    if not callable(method):
+        return ""
+    function = inspect.unwrap(method)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return ""
+    owner = function.__qualname__.rpartition(".")[0] or type(strategy).__name__
+    return f" ({owner}.{callback} at {Path(code.co_filename).name}:{code.co_firstlineno})"
 
 
 def proposals_problem(proposals: object) -> str:

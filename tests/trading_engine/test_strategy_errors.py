@@ -193,6 +193,25 @@ def test_what_is_not_a_sequence_of_proposals_is_one_line_saying_what_it_was(says
     assert rig.venue.submitted == []
 
 
+class ReturnsAFloat(StrategyBase):
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return (TargetPosition(symbol=bar.symbol, qty=0.01),)  # type: ignore[arg-type]
+
+
+def test_what_a_callback_returned_wrong_names_the_file_and_line_of_the_callback():
+    # It named the callback and the bar, not where the strategy is written.
+    rig = make_rig(strategy=ReturnsAFloat())
+    line = ReturnsAFloat.on_bar.__code__.co_firstlineno
+
+    with pytest.raises(StrategyError) as raised:
+        rig.next_bar()
+
+    assert str(raised.value) == (
+        f"strategy ReturnsAFloat: on_bar({FIRST_BAR}) returned TargetPosition with qty=0.01: a "
+        f"Decimal is needed (ReturnsAFloat.on_bar at test_strategy_errors.py:{line})"
+    )
+
+
 class StartsWithNone(StrategyBase):
     name = "starts_with_none"
 
@@ -204,8 +223,12 @@ def test_none_from_on_start_is_a_strategy_error_too():
     """on_start's None was a TypeError (len(None)) where on_bar's was taken for nothing."""
     rig = make_rig(strategy=StartsWithNone())
 
-    with pytest.raises(StrategyError, match=r"^strategy starts_with_none: on_start\(BTCUSDT\)"):
+    with pytest.raises(
+        StrategyError, match=r"^strategy starts_with_none: on_start\(BTCUSDT\)"
+    ) as e:
         rig.trade("60000")
+    line = StartsWithNone.on_start.__code__.co_firstlineno
+    assert str(e.value).endswith(f"(StartsWithNone.on_start at test_strategy_errors.py:{line})")
 
 
 class BoomOnBar(StrategyBase):
