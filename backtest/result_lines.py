@@ -126,9 +126,11 @@ def print_no_orders(result: BacktestResult) -> None:
         return
     if not c.get("proposals", 0):
         units = counted(result.units, result.kind.removesuffix("s"))  # kline(s), trade(s)
+        # --slow is sma_crossover's: another strategy's author looks for no such flag
+        longer = "a --slow" if result.config.strategy == "sma_crossover" else "a lookback"
         print(
             f"no order: the strategy proposed nothing over {units} "
-            "(not warm within the data? e.g. a --slow longer than it)"
+            f"(not warm within the data? e.g. {longer} longer than it)"
         )
         return
     config = result.config

@@ -402,6 +402,19 @@ class CancelsOnly(StrategyBase):
         return (CancelProposal(symbol=bar.symbol, client_order_id="mine-1"),)
 
 
+class Silent(StrategyBase):
+    """Proposes nothing, ever."""
+
+
+def test_a_silent_strategy_of_ones_own_is_not_pointed_at_the_sma_crossovers_flag(tmp_path, capsys):
+    # It said "e.g. a --slow longer than it", a flag of sma_crossover's.
+    run(tmp_path, "--strategy", f"{__name__}:Silent", "--end", "2025-05-05T01:00")
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "no order: the strategy proposed nothing over 60 klines (not warm within the data? "
+        "e.g. a lookback longer than it)"
+    )
+
+
 def test_a_run_whose_proposals_are_all_refused_cancels_says_so(tmp_path, capsys):
     # It said "every target of the strategy was less than one lot from the position", of a
     # strategy that had set no target.
