@@ -487,7 +487,14 @@ def _import(name: str, module_name: str, base: Path) -> ModuleType:
     try:
         return _run_import(name, module_name)
     except ModuleNotFoundError as exc:
-        raise StrategyLoadError(f"strategy {name!r}: no module named {exc.name!r}") from None
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise StrategyLoadError(f"strategy {name!r}: no module named {missing!r}") from None
+        # one the strategy's module imports: it said "no module named 'numpyy'" as if the
+        # strategy's own module were not found
+        raise StrategyLoadError(
+            f"strategy {name!r}: importing {module_name} {_raised(exc)}"
+        ) from None
 
 
 def _run_import(name: str, module_name: str) -> ModuleType:

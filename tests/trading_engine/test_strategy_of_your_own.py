@@ -209,6 +209,19 @@ def test_a_strategy_module_in_the_working_directory_loads_without_pythonpath(own
     assert s.name == "hold_from_file"
 
 
+def test_a_module_in_the_working_directory_missing_an_import_names_the_import(own_dir):
+    # It said "no module named 'no_such_helper'", as if the strategy's module were missing.
+    (own_dir / "needs_helper.py").write_text("import no_such_helper\n")
+
+    with pytest.raises(ValueError) as raised:
+        make_strategy("needs_helper:Hold")
+
+    assert str(raised.value) == (
+        "strategy 'needs_helper:Hold': importing needs_helper raised ModuleNotFoundError at "
+        "needs_helper.py:1: No module named 'no_such_helper'"
+    )
+
+
 def test_a_strategy_file_imports_a_helper_module_beside_it(own_dir, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("mine")
     (elsewhere / "sizing_helper.py").write_text('QTY = "0.004"\n')
