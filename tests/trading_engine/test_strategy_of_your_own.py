@@ -20,6 +20,7 @@ from runtime.settings import ConfigError, load_settings, strategy_params
 from trading_engine.main_trading_strategy import (
     Proposals,
     StrategyBase,
+    StrategyLoadError,
     StrategyParamsError,
     make_strategy,
 )
@@ -68,6 +69,25 @@ def test_an_unknown_module_is_one_line_naming_it():
         ValueError, match=r"^strategy 'no_such_module:X': no module named 'no_such_module'"
     ):
         make_strategy("no_such_module:X")
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("mine.py", " (the class too: mine.py:ClassName)"),
+        ("strategies/mine.py", " (the class too: strategies/mine.py:ClassName)"),
+        ("mine.Breakout", " (a colon before the class: mine:Breakout)"),
+        ("Breakout", "for one of your own"),
+    ],
+)
+def test_a_reference_without_its_colon_says_how_it_is_written(name, hint):
+    # "unknown strategy 'mine.py'" listed the shipped strategies and the forms, not which
+    # part of it was missing.
+    with pytest.raises(StrategyLoadError) as raised:
+        make_strategy(name)
+
+    assert str(raised.value).startswith(f"unknown strategy {name!r}; known: ")
+    assert str(raised.value).endswith(hint)
 
 
 def test_a_parameter_the_strategy_does_not_take_is_one_line_naming_it():
