@@ -61,8 +61,23 @@ def strategy_failed(
         where = f" at {Path(code.co_filename).name}:{tb.tb_lineno}"
     return StrategyError(
         f"strategy {strategy}: {callback}({item_text(item)}) raised "
-        f"{type(exc).__name__}{where}: {exc}"
+        f"{type(exc).__name__}{where}: {exc}{_no_super_hint(exc)}"
     )
+
+
+_BASE_ATTRIBUTES = ("order_notional_usdt", "allow_short", "instruments")
+
+
+def _no_super_hint(exc: BaseException) -> str:
+    """Why a StrategyBase subclass lacks an attribute StrategyBase.__init__ sets: an
+    `__init__` of its own that did not call it (the AttributeError alone did not say)."""
+    if (
+        isinstance(exc, AttributeError)
+        and exc.name in _BASE_ATTRIBUTES
+        and isinstance(exc.obj, StrategyBase)
+    ):
+        return " (StrategyBase.__init__ sets it: call super().__init__(**kwargs) in __init__)"
+    return ""
 
 
 def _parameters(callback: str) -> str:

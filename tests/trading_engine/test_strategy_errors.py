@@ -193,6 +193,27 @@ def test_what_is_not_a_sequence_of_proposals_is_one_line_saying_what_it_was(says
     assert rig.venue.submitted == []
 
 
+class WithoutSuper(StrategyBase):
+    def __init__(self, *, lookback: int = 20, **kwargs: object) -> None:
+        self.lookback = lookback  # no super().__init__(**kwargs)
+
+    def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
+        return (TargetPosition(symbol=bar.symbol, qty=self.order_notional_usdt / bar.close),)
+
+
+def test_an_attribute_of_strategy_base_missing_says_to_call_its_init():
+    # "'WithoutSuper' object has no attribute 'order_notional_usdt'" did not say why.
+    rig = make_rig(strategy=WithoutSuper())
+
+    with pytest.raises(StrategyError) as raised:
+        rig.next_bar()
+
+    assert str(raised.value).endswith(
+        "has no attribute 'order_notional_usdt' (StrategyBase.__init__ sets it: call "
+        "super().__init__(**kwargs) in __init__)"
+    )
+
+
 class ReturnsAFloat(StrategyBase):
     def on_bar(self, bar: Bar, view: AccountView) -> Proposals:
         return (TargetPosition(symbol=bar.symbol, qty=0.01),)  # type: ignore[arg-type]
