@@ -212,7 +212,9 @@ class TradingStrategy(Protocol):
     warmup_bars: int
 
     def warm(self, bars: Sequence[Bar]) -> None:
-        """Feed history (closed bars, oldest first, any symbols mixed); proposes nothing."""
+        """Feed history (closed bars, oldest first); proposes nothing. Called once per
+        symbol (the daemon trading two symbols calls it twice): add to the state, do not
+        replace it."""
         ...
 
     def on_bar(self, bar: Bar, view: StrategyView) -> Proposals:
