@@ -920,7 +920,10 @@ class ExecManager:
         if symbol not in self._warned_untraded:
             self._warned_untraded.add(symbol)
             log.warning(
-                "strategy %s for %s, which is not traded (ignored; said once)", what, symbol
+                "strategy %s for %s, which is not traded (ignored; said once)%s",
+                what,
+                symbol,
+                _traded_hint(symbol, self._symbols),
             )
 
     def _on_target(self, target: TargetPosition, now: int) -> None:
@@ -1515,6 +1518,12 @@ class ExecManager:
         closed = self._closed_by_protection.get(symbol)
         target = self._targets.get(symbol)
         return closed is not None and target is not None and target.qty * closed > 0
+
+
+def _traded_hint(symbol: str, traded: frozenset[str]) -> str:
+    """`: symbols are upper case, BTCUSDT` for a strategy's `btcusdt`; "" for another."""
+    upper = symbol.strip().upper() if isinstance(symbol, str) else ""
+    return f": symbols are upper case, {upper}" if upper != symbol and upper in traded else ""
 
 
 def _overrides(strategy: TradingStrategy, callback: str) -> bool:

@@ -1602,6 +1602,19 @@ def test_the_first_live_trade_after_warm_up_acts_on_the_warmed_state_without_wai
     assert (request.side, request.type, request.quantity) == (BUY, MARKET, D("0.010"))
 
 
+def test_a_strategy_asking_for_a_traded_symbol_in_lower_case_is_told_the_case(caplog):
+    # "strategy set a target for btcusdt, which is not traded", beside BTCUSDT traded.
+    rig = make_rig()
+    with caplog.at_level(logging.WARNING, logger="trading_engine.exec_manager"):
+        rig.say(target("0.100", symbol="btcusdt"))
+
+    warned = [r.getMessage() for r in caplog.records if "not traded" in r.getMessage()]
+    assert warned == [
+        "strategy set a target for btcusdt, which is not traded (ignored; said once): symbols "
+        "are upper case, BTCUSDT"
+    ]
+
+
 def test_a_strategy_asking_for_an_untraded_symbol_every_bar_is_warned_about_once(caplog):
     """A strategy that targets ETHUSDT (not traded) at each bar logged a warning at each bar:
     1,438 lines in one backtest. Said once per symbol; every one is still counted."""
