@@ -28,7 +28,7 @@ from exchange_sim.speed import MAX_SPEED
 from risk_manager.config import RiskConfig
 from runtime.secrets import Secret, api_key_problem
 from trading_engine.main_trading_strategy import STRATEGIES as STRATEGY_REGISTRY
-from trading_engine.main_trading_strategy import is_strategy_reference
+from trading_engine.main_trading_strategy import is_strategy_reference, reference_hint
 
 
 class Mode(StrEnum):
@@ -77,11 +77,18 @@ class ConfigError(Exception):
 
 
 def _spec(
-    default: Any, allowed: str, check: Any = None, *, normalize: Any = None, **kw: Any
+    default: Any,
+    allowed: str,
+    check: Any = None,
+    *,
+    normalize: Any = None,
+    hint: Any = None,
+    **kw: Any,
 ) -> Any:
-    """A setting's field: its default, what is allowed (for the error), its check, and how a
-    value is normalized before the check (e.g. a log level's case)."""
-    metadata = {"allowed": allowed, "check": check, "normalize": normalize}
+    """A setting's field: its default, what is allowed (for the error), its check, how a
+    value is normalized before the check (e.g. a log level's case), and `hint`, what a
+    refused value probably meant (text after the error, "" for nothing)."""
+    metadata = {"allowed": allowed, "check": check, "normalize": normalize, "hint": hint}
     return field(default=default, metadata=metadata, **kw)
 
 
@@ -209,6 +216,7 @@ class StrategySettings:
         + ", ".join(STRATEGIES)
         + ", or module:Class or path/to/file.py:Class (a strategy of your own)",
         _strategy_ok,
+        hint=reference_hint,
     )
     # The keyword arguments of a strategy of your own (`[strategy.params]`), beside
     # order_notional_usdt, allow_short and instruments, which every strategy gets.
@@ -442,7 +450,11 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
             coerced = normalize(coerced)
         check = f.metadata.get("check")
         if check is not None and not check(coerced):
-            raise ConfigError(f"{key} = {toml_shown(value)} is not allowed: expected {allowed}")
+            hint = f.metadata.get("hint")
+            said = hint(coerced) if hint is not None else ""
+            raise ConfigError(
+                f"{key} = {toml_shown(value)} is not allowed: expected {allowed}{said}"
+            )
         values[name] = coerced
     return cls(**values)
 

@@ -438,7 +438,7 @@ def is_strategy_reference(name: str) -> bool:
     return _is_file(target) or all(part.isidentifier() for part in target.split("."))
 
 
-def _reference_hint(name: str) -> str:
+def reference_hint(name: str) -> str:
     """What `name` probably meant, for the two ways a reference is commonly mistyped: a file
     without its class (`mine.py`), a class after a dot (`mine.Breakout`)."""
     if _is_file(name):
@@ -466,7 +466,7 @@ def strategy_factory(name: str, *, base_dir: str | Path | None = None) -> Strate
         known = ", ".join(sorted(STRATEGIES))
         raise StrategyLoadError(
             f"unknown strategy {name!r}; known: {known}, or module:Class or "
-            f"path/to/file.py:Class for one of your own{_reference_hint(name)}"
+            f"path/to/file.py:Class for one of your own{reference_hint(name)}"
         )
     target, _, attr = name.rpartition(":")
     base = Path.cwd() if base_dir is None else Path(base_dir)

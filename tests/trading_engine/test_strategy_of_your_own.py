@@ -155,6 +155,17 @@ def test_the_config_selects_a_strategy_of_your_own_with_its_params(tmp_path):
     assert make_strategy(settings.strategy.name, **params).warmup_bars == 5
 
 
+def test_the_config_says_what_a_strategy_name_without_its_colon_meant(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[strategy]\nname = "mine.Breakout"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, env_file=None)
+    assert str(raised.value).endswith(
+        "(a strategy of your own) (a colon before the class: mine:Breakout)"
+    )
+
+
 def test_the_config_refuses_params_for_a_shipped_strategy(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[strategy]\nname = "sma_crossover"\n[strategy.params]\nfast = 3\n')
