@@ -25,7 +25,11 @@ from core.enums import OrderType, Side, TimeInForce
 from core.instrument import Instrument
 from core.market import Bar, BookTicker, Trade
 from core.orders import CancelProposal, OrderProposal, TargetPosition
-from trading_engine.strategy_param_types import param_problem, unexpected_keyword
+from trading_engine.strategy_param_types import (
+    exact_decimals,
+    param_problem,
+    unexpected_keyword,
+)
 
 Proposal = OrderProposal | TargetPosition | CancelProposal
 Proposals = Sequence[Proposal]
@@ -615,6 +619,7 @@ def build_strategy(
     built = factory.strategy_class() if isinstance(factory, _Registered) else factory
     if problem := param_problem(built, params):
         raise StrategyParamsError(f"strategy {name}: {problem}")
+    params = exact_decimals(built, params)
     try:
         strategy = factory(**params)
     except TypeError as exc:  # an unexpected or missing keyword

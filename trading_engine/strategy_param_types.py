@@ -95,6 +95,24 @@ def _named(function: Callable[..., object]) -> list[str]:
     return [p.name for p in taken if p.kind in kinds and p.name != "self"]
 
 
+def exact_decimals(factory: Callable[..., object], params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with each float given for a keyword annotated Decimal (without float) as the
+    Decimal of its shortest text: TOML and `--param` read `0.3` as a float, and the strategy's
+    `Decimal(size)` was 0.29999999999999998889..., floored to 0.299 on a 0.001 lot step."""
+    hints = _hints(factory)
+    out = dict(params)
+    for key, value in params.items():
+        if value.__class__ is not float:
+            continue
+        annotation = hints.get(key)
+        origin = typing.get_origin(annotation)
+        members = typing.get_args(annotation) if origin in (typing.Union, types.UnionType) else ()
+        members = members or (annotation,)
+        if Decimal in members and float not in members:
+            out[key] = Decimal(repr(value))  # repr: the shortest text that reads back as it
+    return out
+
+
 def _keywords(factory: Callable[..., object]) -> list[str] | None:
     """The keywords `factory` takes, in its signature's order; None when it takes any
     (`**kwargs`) or its signature cannot be read."""

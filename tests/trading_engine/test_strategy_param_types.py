@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
-from trading_engine.main_trading_strategy import StrategyParamsError, make_strategy
+from trading_engine.main_trading_strategy import (
+    StrategyBase,
+    StrategyParamsError,
+    make_strategy,
+)
 from trading_engine.strategy_param_types import param_problem, unexpected_keyword
 
 
@@ -161,3 +165,25 @@ def test_a_keyword_error_of_the_constructors_own_code_is_left_as_it_is():
     assert unexpected_keyword(Own, {"lookbak": 3}, passed_on) == (
         'no parameter "lookbak"; its parameters: lookback, notional'
     )
+
+
+class _Sized(StrategyBase):
+    def __init__(
+        self,
+        *,
+        size: Decimal = Decimal(1),
+        either: Decimal | float = 1.0,
+        level: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.size, self.either, self.level = size, either, level
+
+
+def test_a_float_for_a_decimal_parameter_arrives_as_the_decimal_of_its_text():
+    # --param size=0.3 (TOML: a float) reached a `size: Decimal` as 0.3 the float, whose
+    # Decimal(size) is 0.29999999999999998889...: 0.299 on a 0.001 lot step.
+    s = make_strategy(f"{__name__}:_Sized", size=0.3, either=0.3, level=0.3)
+
+    assert (s.size, s.size.__class__) == (Decimal("0.3"), Decimal)  # type: ignore[attr-defined]
+    assert s.either.__class__ is float and s.level.__class__ is float  # type: ignore[attr-defined]
