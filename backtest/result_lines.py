@@ -106,11 +106,14 @@ def print_short_warm(result: BacktestResult) -> None:
     came later than its author thought."""
     if result.warm_bars >= result.warm_asked:
         return
-    why = (
-        f"a warm-up reads at most {WARM_HISTORY_BARS:,} bars, as the daemon's one REST read"
-        if result.warm_asked > WARM_HISTORY_BARS
-        else "the data holds no more before --start"
-    )
+    # The cap is the reason only when it was reached: 10 bars got of 2,000 asked, the data
+    # began 10 minutes before --start, and no cap was met.
+    if result.warm_bars >= WARM_HISTORY_BARS:
+        why = f"a warm-up reads at most {WARM_HISTORY_BARS:,} bars, as the daemon's one REST read"
+    elif result.warm_asked > WARM_HISTORY_BARS:
+        why = f"the data holds no more in the {WARM_HISTORY_BARS:,} minutes a warm-up reads"
+    else:
+        why = "the data holds no more before --start"
     print(
         f"strategy: warmed with {result.warm_bars} of the {result.warm_asked} bars it asks "
         f"(warmup_bars): {why}; it was not warm until the run's bars made up the rest"

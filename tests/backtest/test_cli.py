@@ -438,6 +438,21 @@ def test_a_warm_up_shorter_than_the_strategy_asks_is_said(tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["data"]["warm_bars"] == 10
 
 
+def test_a_short_warm_up_asking_past_the_cap_blames_the_data_when_the_data_ran_out(
+    tmp_path, capsys
+):
+    # 10 bars before --start, 2,000 asked (--slow 2000): it said "a warm-up reads at most
+    # 1,500 bars", of a warm-up that got 10, the data having no more.
+    run(tmp_path, "--slow", "2000", "--start", "2025-05-05T00:10", "--end", "2025-05-05T02:00")
+    lines = capsys.readouterr().out.splitlines()
+
+    assert (
+        "strategy: warmed with 10 of the 2000 bars it asks (warmup_bars): the data holds no more "
+        "in the 1,500 minutes a warm-up reads; it was not warm until the run's bars made up the "
+        "rest"
+    ) in lines
+
+
 def test_a_whole_warm_up_says_nothing(tmp_path, capsys):
     run(tmp_path, "--start", "2025-05-05T01:00", "--end", "2025-05-05T02:00")
     assert "warmed with" not in capsys.readouterr().out
