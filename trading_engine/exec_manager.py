@@ -1006,7 +1006,7 @@ class ExecManager:
             price,
             now,
             reduce_only=reduce_only,
-            asked=_asked(need - working, qty, inst, order_type),
+            toward=need - working,
         )
         if not sent and reverses and not reduce_only and not working_orders:
             self._close_first(symbol, side, order_type, price, abs(position), now)
@@ -1043,13 +1043,13 @@ class ExecManager:
         now: int,
         *,
         reduce_only: bool,
-        asked: Decimal | None = None,
+        toward: Decimal | None = None,
     ) -> bool:
         """One order toward a target (or the close a refused reversal sends first), after its
         decision: at market, or resting GTC at `price`. Its repeat key leaves the client id
         out, so the same order refused again for the same reason is counted, not journaled;
-        reduce-only, it is risk-reducing. True when it went to the venue. `asked`: the
-        quantity the target asks for, when this order is a maxQty part of it (`_asked`)."""
+        reduce-only, it is risk-reducing. True when it went to the venue. `toward`: what the
+        target asks for (signed contracts), which a maxQty part's denial names (`_asked`)."""
         request = OrderRequest(
             symbol=symbol,
             side=side,
@@ -1065,7 +1065,7 @@ class ExecManager:
             now,
             repeat_key=(side, qty, price, reduce_only),
             risk_reducing=reduce_only,
-            asked=asked,
+            toward=toward,
         )
 
     def _decide_target(self, target: TargetPosition, now: int) -> None:
@@ -1116,7 +1116,7 @@ class ExecManager:
         risk_reducing: bool = False,
         intent: OrderIntent | None = None,
         at_stop: bool = False,
-        asked: Decimal | None = None,
+        toward: Decimal | None = None,
     ) -> bool:
         """Risk check, journal, book, venue. True when the order went to the venue.
 
@@ -1127,8 +1127,9 @@ class ExecManager:
         (`RiskManager.check`). `intent`: journaled with the order (a restart reads it);
         None: REDUCING for such an order (reduce-only or closePosition), else ORDINARY.
         `at_stop`: a kept position's stop-loss, sent after `stop_trading`
-        (`Protection.guard_kept`). `asked`: what a maxQty part was cut from (its denial's
-        log line names it)."""
+        (`Protection.guard_kept`). `toward`: what a target's order was cut from (signed
+        contracts): a maxQty part's denial names it, worked out on the denial alone (`_asked`),
+        not for every order."""
         if self._stopped and not at_stop:
             return False
         symbol = request.symbol
@@ -1157,6 +1158,10 @@ class ExecManager:
                 self._risk_denied[symbol] = key
             self._record(verdict)  # type: ignore[arg-type]
             self.counters.denied += 1
+            asked = None
+            if toward is not None and request.quantity is not None:
+                inst = self._instruments[symbol]
+                asked = _asked(toward, request.quantity, inst, request.type)
             self._log_denial(verdict, now, asked)  # type: ignore[arg-type]
             return False
         if repeat_key is not None and self._risk_denied:
