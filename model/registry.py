@@ -66,9 +66,15 @@ def registry_around(path: str | Path) -> Path | None:
     which is never edited (its `model.json` is then refused), or lies where nothing reads it."""
     p = Path(path)
     # A relative path keeps its form (the registry is named as the user typed it), then the
-    # working directory's parents are looked at too.
+    # working directory's parents are looked at too; only those `path` is inside count:
+    # '../m.json' has '.' among its parents, and a user working in a registry was refused an
+    # --out beside it.
     chain = [p, *p.parents, *([] if p.is_absolute() else Path.cwd().parents)]
+    target = p.resolve()
+    around = {target, *target.parents}
     for d in chain:
+        if d.resolve() not in around:
+            continue
         if (d / PROMOTED_FILE).is_file():
             return d
         if _holds_versions(d / VERSIONS_DIR):

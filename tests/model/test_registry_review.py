@@ -1186,6 +1186,18 @@ def test_a_folder_whose_versions_cannot_be_listed_is_not_taken_for_a_registry(
     assert registry.registry_around(tmp_path / "out" / "m.json") is None
 
 
+def test_an_out_beside_the_registry_one_is_working_in_is_not_inside_it(tmp_path, monkeypatch):
+    # Working in a registry, --out ../m.json: '.' is among the typed path's parents, and the
+    # file beside the registry was refused as 'inside the model registry .'.
+    reg = tmp_path / "btcusdt-1m"
+    reg.mkdir()
+    (reg / registry.PROMOTED_FILE).write_text("x\n")
+    monkeypatch.chdir(reg)
+
+    assert registry.registry_around(Path("../m.json").parent) is None
+    assert registry.registry_around(Path("versions/x")) == Path(".")  # inside it: refused
+
+
 def test_a_symbol_typed_as_fetch_historical_takes_it_is_reviewed_as_binances(tmp_path, capsys):
     # --symbol BTC/USDT (as fetch_historical.py takes it) was refused: '--data ... holds
     # BTCUSDT, not --symbol BTC/USDT'.
