@@ -2,6 +2,7 @@
 bound to), an earlier local run's journal moved to `earlier/` (the oldest of those pruned) only
 as this run's journal is opened in it; a refusal is one DaemonError line naming the directory."""
 
+import errno
 import logging
 import os
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from book_keeper.journal_format import check_readable
 from core.redaction import shown_path, url_without_userinfo
 from runtime.retention import keep_newest
 from runtime.settings import Settings
-from trading_engine.daemon_error import DaemonError, needs_the_user
+from trading_engine.daemon_error import DaemonError, StartFailure, needs_the_user
 
 log = logging.getLogger("daemon")
 
@@ -157,7 +158,23 @@ def lock_journal_dir(journal_dir: str | Path) -> JournalLock:
             "process (a daemon running? `python app.py --status`)"
         ) from None
     except OSError as exc:
-        raise DaemonError(journal_dir_refusal(journal_dir, exc.strerror or exc)) from None
+        raise dir_refused(journal_dir, exc) from None
+
+
+# OS errors a restart would meet again: the folder's permissions or shape are the user's to fix
+# (a disk full, an I/O error may clear: a supervisor tries again).
+_LASTING_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENOENT}
+)
+
+
+def dir_refused(journal_dir: str | Path, exc: OSError, prefix: str = "") -> DaemonError:
+    """`journal_dir_refusal` of an OS error, its exit status by whether it lasts."""
+    reason = exc.strerror or exc
+    failure = (
+        StartFailure.NEEDS_THE_USER if exc.errno in _LASTING_ERRNOS else StartFailure.MAY_CLEAR
+    )
+    return DaemonError(journal_dir_refusal(journal_dir, f"{prefix}{reason}"), failure=failure)
 
 
 def check_claim(journal_dir: str | Path, venue: str) -> bool:
@@ -166,8 +183,7 @@ def check_claim(journal_dir: str | Path, venue: str) -> bool:
     try:
         return moves_last_run(Path(journal_dir), venue)
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise DaemonError(journal_dir_refusal(journal_dir, f"the last run's: {reason}")) from None
+        raise dir_refused(journal_dir, exc, "the last run's: ") from None
 
 
 def archive_for_run(journal_dir: str | Path, now_ms: int) -> Path | None:
@@ -177,8 +193,7 @@ def archive_for_run(journal_dir: str | Path, now_ms: int) -> Path | None:
     try:
         return archive_earlier_run(Path(journal_dir), now_ms, held=True)
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise DaemonError(journal_dir_refusal(journal_dir, f"the last run's: {reason}")) from None
+        raise dir_refused(journal_dir, exc, "the last run's: ") from None
 
 
 def refuse_newer(journal_dir: str | Path) -> None:
@@ -237,6 +252,7 @@ def open_journal(
         return SqliteJournal(journal_dir, synchronous=synchronous, writer_thread=False, lock=lock)
     except JournalTooNew as exc:  # its one line says which journal_dir
         raise needs_the_user(str(exc)) from None
-    except (JournalError, OSError) as exc:  # the user's directory, not the exchange
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise DaemonError(journal_dir_refusal(journal_dir, reason)) from None
+    except OSError as exc:  # the user's directory, not the exchange
+        raise dir_refused(journal_dir, exc) from None
+    except JournalError as exc:
+        raise DaemonError(journal_dir_refusal(journal_dir, exc)) from None

@@ -2,6 +2,8 @@
 what may clear by itself (a supervisor restarts it), 2 for what needs the user (it must not:
 each restart would fail the same way)."""
 
+import errno
+
 import pytest
 
 from book_keeper.journal_errors import JournalTooNew
@@ -10,6 +12,7 @@ from gateway.user_stream import EndpointRefused
 from runtime.exchange_process import ExchangeStartError
 from runtime.settings import Settings
 from trading_engine.daemon_error import DaemonError, StartFailure, needs_the_user
+from trading_engine.journal_dir import dir_refused
 from trading_engine.main_trading_strategy import StrategyError
 from trading_engine.start_errors import start_failures_in_one_line
 
@@ -52,3 +55,24 @@ def test_a_refusal_raised_inside_keeps_its_kind() -> None:
         NEEDS_THE_USER,
     )
     assert DaemonError("cannot reach the exchange").failure is MAY_CLEAR
+
+
+@pytest.mark.parametrize(
+    ("error", "failure"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied"), NEEDS_THE_USER),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory"), NEEDS_THE_USER),
+        (OSError(errno.EROFS, "Read-only file system"), NEEDS_THE_USER),
+        (OSError(errno.ENOSPC, "No space left on device"), MAY_CLEAR),
+        (OSError(errno.EIO, "Input/output error"), MAY_CLEAR),
+    ],
+    ids=lambda v: errno.errorcode[v.errno] if isinstance(v, OSError) else v.name,
+)
+def test_a_journal_dir_the_os_refuses_is_retried_only_when_it_may_clear(
+    error: OSError, failure: StartFailure
+) -> None:
+    """journal_dir's permissions or shape stay as they are until the user changes them; a
+    full disk or an I/O error may clear by itself (a supervisor tries again)."""
+    refused = dir_refused("./journal", error, "the last run's: ")
+    assert refused.failure is failure
+    assert str(refused).endswith(f"the last run's: {error.strerror}")
