@@ -346,9 +346,10 @@ def never_called_note(strategy: object) -> str | None:
         return None
     name = getattr(strategy, "name", type(strategy).__name__)
     return (
-        f"strategy {name}: {', '.join(names)} {'is' if len(names) == 1 else 'are'} never "
-        f"called: the callbacks are {', '.join(CALLBACKS)} (its fills and order ends show in "
-        "the view of its next call)"
+        f"strategy {name}: {', '.join(names)} {'is' if len(names) == 1 else 'are'} no "
+        f"callback, never called by the daemon or a backtest (a misspelling?): the callbacks "
+        f"are {', '.join(CALLBACKS)} (its fills and order ends show in the view of its next "
+        "call)"
     )
 
 

@@ -327,7 +327,8 @@ def test_a_misspelt_or_unknown_callback_is_warned_of_when_the_strategy_is_wired(
         make_rig(strategy=MisspeltCallbacks())
 
     assert [r.getMessage() for r in caplog.records] == [
-        "strategy MisspeltCallbacks: on_trades, on_fill are never called: the callbacks are "
+        "strategy MisspeltCallbacks: on_trades, on_fill are no callback, never called by the "
+        "daemon or a backtest (a misspelling?): the callbacks are "
         "warm, on_start, on_bar, on_trade, on_book (its fills and order ends show in the "
         "view of its next call)"
     ]
