@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -14,6 +13,7 @@ from model.inputs import (
     BINANCE_KLINE_COLUMNS,
     bars_in_time_order,
     cell_problem,
+    data_span,
     open_time_ms,
     to_float_columns,
     without_repeated_headers,
@@ -115,7 +115,7 @@ def load_klines(
     if start_ms is not None:
         df = _from_start(df, start_ms, warm_bars)
     if not len(df) or (start_ms is not None and not (df["open_time"] >= start_ms).any()):
-        raise InputError(f"--data {path}: no bars in the requested window{_span(whole)}")
+        raise InputError(f"--data {path}: no bars in the requested window{data_span(whole)}")
     # Checked in the window only (before reset_index, so a bad cell is named by its file row).
     numeric_columns(df, values, f"--data {path}")
     df = to_float_columns(df, values).reset_index(drop=True)
@@ -123,19 +123,6 @@ def load_klines(
     if (px <= 0).any():
         raise InputError(f"--data {path}: non-positive prices")
     return df
-
-
-def _span(open_time: pd.Series) -> str:
-    """` (the data runs from A to B UTC)`, its first and last bars' open times, as the
-    backtester says it: a window that misses the file is told where the file is."""
-    if not len(open_time):
-        return ""
-    first, last = (_utc_minute(int(open_time.min())), _utc_minute(int(open_time.max())))
-    return f" (the data runs from {first} to {last} UTC)"
-
-
-def _utc_minute(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _from_start(df: pd.DataFrame, start_ms: int, warm_bars: int) -> pd.DataFrame:

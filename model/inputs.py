@@ -18,6 +18,7 @@ problem as one line of text (or None) so every command can word and exit on it i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_file import write_problem
@@ -195,3 +196,17 @@ def without_repeated_headers(df: pd.DataFrame) -> pd.DataFrame:
     cells = df.iloc[rows, 1:].astype(str).apply(lambda col: col.str.strip()).to_numpy()
     header = rows[(cells == np.array(names[1:], dtype=object)).all(axis=1)]
     return df.drop(index=df.index[header]) if len(header) else df
+
+
+def utc_minute(ms: int) -> str:
+    """Epoch ms as `2025-05-05 12:34` (UTC), as the tools name a bar's time."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def data_span(open_time: pd.Series) -> str:
+    """` (the data runs from A to B UTC)`, its first and last bars' open times, as the
+    backtester says it: a window that misses the file is told where the file is."""
+    if not len(open_time):
+        return ""
+    first, last = utc_minute(int(open_time.min())), utc_minute(int(open_time.max()))
+    return f" (the data runs from {first} to {last} UTC)"

@@ -18,8 +18,10 @@ from model.inputs import (
     bar_problem,
     bars_in_time_order,
     cell_problem,
+    data_span,
     open_time_ms,
     to_float_columns,
+    utc_minute,
     without_repeated_headers,
 )
 
@@ -104,7 +106,7 @@ def load_bars(
     if len(df) == 0:
         raise InputError(
             f"--data {path}: no bars in the requested window{_window(start_ms, end_ms)}"
-            f"{_span(whole)}"
+            f"{data_span(whole)}"
         )
     # The window's cells only, before reset_index, so a bad one is named by its file row.
     _check_cells(df, values, path)
@@ -125,29 +127,16 @@ def load_bars(
     return df
 
 
-def _minute(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
 def _window(start_ms: int | None, end_ms: int | None) -> str:
     """' 2025-04-05 00:00 .. 2025-05-05 00:00 UTC': the window asked for, which a caller
     may have derived (model.review's --train-days before its evaluation window)."""
     if start_ms is not None and end_ms is not None:
-        return f" {_minute(start_ms)} .. {_minute(end_ms)} UTC"
+        return f" {utc_minute(start_ms)} .. {utc_minute(end_ms)} UTC"
     if start_ms is not None:
-        return f" from {_minute(start_ms)} UTC"
+        return f" from {utc_minute(start_ms)} UTC"
     if end_ms is not None:
-        return f" before {_minute(end_ms)} UTC"
+        return f" before {utc_minute(end_ms)} UTC"
     return ""
-
-
-def _span(open_time: pd.Series) -> str:
-    """' (the data runs from A to B UTC)', as the analysis tools and the backtester say it: a
-    window that misses the file is told where the file is."""
-    if not len(open_time):
-        return ""
-    first, last = _minute(int(open_time.min())), _minute(int(open_time.max()))
-    return f" (the data runs from {first} to {last} UTC)"
 
 
 def _headerless_binance(path: Path) -> bool:
