@@ -144,17 +144,16 @@ class RecordingJournal:
             self._filled(event)  # type: ignore[arg-type]
         elif cls is DecisionMade:
             self.reasons.decision(event)  # type: ignore[arg-type]
-        elif cls is TradingStateChanged:
-            self.state_changes.append(event)  # type: ignore[arg-type]
-        elif cls is RiskDenied:
-            if self.first_denial is None:
-                self.first_denial = event  # type: ignore[assignment]
-        elif cls not in _ORDERLESS:
+        elif cls not in _ORDERLESS:  # an order's event: the common case, tested first
             row = self.orders.get(getattr(event, "client_order_id", ""))
             if row is not None:
                 self._update(row, event)
                 if row.status in _ENDED:
                     self.reasons.ended(row.client_order_id)
+        elif cls is TradingStateChanged:
+            self.state_changes.append(event)  # type: ignore[arg-type]
+        elif cls is RiskDenied and self.first_denial is None:
+            self.first_denial = event  # type: ignore[assignment]
 
     def _submitted(self, event: OrderSubmitted) -> None:
         r = event.request
