@@ -156,6 +156,15 @@ def store_folder(path: Path, *, symbol: str, interval: str = "1m") -> Path:
             f"--data {path}: this history store has no {sub.parent.name}/{sub.name} "
             f"(it holds {', '.join(held)})"
         )
+    csvs = sorted(f.name for f in path.iterdir() if f.name.endswith((".csv", ".csv.gz")))
+    if csvs:  # a folder of downloads: which one is meant is the user's to say
+        ours = [n for n in csvs if symbol_in_name(n) in (None, symbol.upper())]
+        example = next((n for n in ours if f"-{interval}-" in n), ours[0] if ours else None)
+        hint = f", e.g. --data {path / example}" if example else f" (none is named for {symbol})"
+        raise DataError(
+            f"--data {path}: a folder of {len(csvs)} CSV file(s), not a history store: "
+            f"--data takes one of them{hint}"
+        )
     raise DataError(
         f"--data {path}: no .parquet files in it, nor in {sub} (a history store's klines)"
     )

@@ -548,6 +548,34 @@ def test_a_history_store_without_the_symbols_1m_klines_says_what_it_holds(tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_of_downloaded_csv_files_names_one_to_pass(tmp_path, capsys):
+    """A folder of downloads (Binance's monthly files) is no history store: which file is
+    meant is the user's to say; the line names one for the symbol and interval."""
+    folder = tmp_path / "klines"
+    folder.mkdir()
+    for name in (
+        "BTCUSDT-spot-1h-2017-08-17_2023-06-30.csv.gz",
+        "BTCUSDT-um-1m-2025-01-27_2025-02-26.csv.gz",
+        "ETHUSDT-spot-1m-2024-07-26_2024-08-25.csv.gz",
+    ):
+        (folder / name).write_bytes(b"")
+    argv = ["--data", str(folder), "--symbol", "BTCUSDT", "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"backtest_trading_strategy.py: error: --data {folder}: a folder of 3 CSV file(s), not a "
+        f"history store: --data takes one of them, e.g. --data "
+        f"{folder / 'BTCUSDT-um-1m-2025-01-27_2025-02-26.csv.gz'}"
+    ]
+    for btc in folder.glob("BTCUSDT-*"):
+        btc.unlink()
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"backtest_trading_strategy.py: error: --data {folder}: a folder of 1 CSV file(s), not a "
+        "history store: --data takes one of them (none is named for BTCUSDT)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_daemons_journal_can_be_written_too(tmp_path):
     """--journal: the same SQLite journal a live session writes, one row per order."""
     from book_keeper.journal import SqliteJournal
