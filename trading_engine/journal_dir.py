@@ -97,17 +97,6 @@ def moves_last_run(journal_dir: Path, venue: str) -> bool:
     return True
 
 
-def claim_journal_dir(
-    journal_dir: Path, venue: str, now_ms: int, *, held: bool = False
-) -> Path | None:
-    """Make `journal_dir` this run's at once (`moves_last_run`, then the move). `held`: this
-    process holds the journal's lock (`JournalLock`). The folder the journal was moved to, if
-    it was."""
-    if not moves_last_run(journal_dir, venue):
-        return None
-    return archive_earlier_run(journal_dir, now_ms, held=held)
-
-
 def earlier_runs(journal_dir: Path) -> list[Path]:
     """The archived runs in `<journal_dir>/earlier/`, oldest first (by their UTC stamp, then
     the `-n` of a second run in the same second)."""

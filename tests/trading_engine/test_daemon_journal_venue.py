@@ -14,11 +14,25 @@ from runtime.settings import load_settings
 from tests.book_keeper.support import BUY, submitted
 from trading_engine.daemon import Daemon
 from trading_engine.daemon_error import DaemonError
-from trading_engine.journal_dir import EARLIER_RUNS, LOCAL_VENUE, claim_journal_dir, venue_of
+from trading_engine.journal_dir import (
+    EARLIER_RUNS,
+    LOCAL_VENUE,
+    archive_earlier_run,
+    moves_last_run,
+    venue_of,
+)
 
 T = 1_796_000_000_000  # 20,787 days + 3,200 s: 2026-11-30T00:53:20Z
 TESTNET = "https://testnet.binancefuture.com"
 OTHER = "http://127.0.0.1:18765"
+
+
+def claim_journal_dir(journal_dir: Path, venue: str, now_ms: int) -> Path | None:
+    """The daemon's claim in one step (`Daemon._claim_journal_dir` checks at once and moves
+    the last run's journal once the new one opens): the folder it was moved to, if it was."""
+    if not moves_last_run(journal_dir, venue):
+        return None
+    return archive_earlier_run(journal_dir, now_ms)
 
 
 def _journal(directory: Path, venue: str | None) -> None:
