@@ -10,7 +10,8 @@ window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left ou
 the report; peak/trough labels have no fixed horizon, so only their features are checked).
 Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
 k trains on everything before block k minus a purge gap (default: the label horizon, so no
-training label looks into the test block) and tests on block k; peak/trough labels, which
+training label looks into the test block; a shorter one is refused) and tests on block k (no
+embargo: no fold trains on rows after its test block); peak/trough labels, which
 have no fixed horizon, are recomputed per fold from the closes before its test block, and a
 row whose swing is confirmed only later is left out of that fold's training.
 
@@ -150,6 +151,16 @@ class TrainConfig:
             raise InputError(f"--c {grid}: expected finite numbers > 0")
         if self.purge is not None and self.purge < 0:
             raise InputError("--purge must be >= 0")
+        if self.label == "forward" and self.purge is not None and self.purge < self.horizon:
+            # A training row's label is the return `horizon` bars ahead: with fewer rows
+            # purged, the last ones' labels are returns inside the test block (leakage that
+            # flatters every out-of-sample score).
+            raise InputError(
+                f"--purge {self.purge}: shorter than the label horizon (--horizon "
+                f"{self.horizon}), so the labels of the training rows before each test block "
+                f"would look into it; give --purge >= {self.horizon}, or leave it out (the "
+                "horizon)"
+            )
 
 
 @dataclass(slots=True)
@@ -478,8 +489,9 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     ap.add_argument(
         "--purge",
         type=int,
-        help="labelled rows left out between train and test (default: the label horizon; "
-        "rows, so across a data gap it spans more time than as many bars)",
+        help="labelled rows left out between train and test, at least the label horizon "
+        "(default: the horizon; rows, so across a data gap it spans more time than as many "
+        "bars)",
     )
     ap.add_argument(
         "--c",

@@ -136,6 +136,14 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
             ["--start", "2025-05-06", "--end", "2025-05-07", "--purge", "150"],
             "walk-forward fold 1 of 5: its training rows leave no inner fold (of 3) to choose C",
         ),
+        # A purge shorter than the horizon: the last training rows' 15-bar returns end inside
+        # the test block (leakage); it was taken without a word.
+        (
+            ["--purge", "5"],
+            "--purge 5: shorter than the label horizon (--horizon 15), so the labels of the "
+            "training rows before each test block would look into it; give --purge >= 15",
+        ),
+        (["--horizon", "30", "--purge", "15"], "--purge 15: shorter than the label horizon"),
         # 0.8 % in 15 minutes never happened in the week's first fold: nothing to fit.
         (["--threshold", "0.008"], "walk-forward fold 1 of 5: its 1652 training rows are all HOLD"),
         # A label horizon as long as the window: it said 'only 0 labelled rows in the window;
