@@ -31,8 +31,10 @@ metrics, the training report, the decision) is appended to its `review.json`. It
 when nothing is promoted yet, when the promoted model cannot run with this code (trained with
 other feature code, or damaged: said, and not compared), or when its metric beats the promoted
 model's by more than
-`--min-improvement` (an absolute margin; for max_drawdown, lower is better); a metric the
-backtest cannot define (a Sharpe without trades) counts as the worst value. With
+`--min-improvement` (an absolute margin in the metric's unit; for max_drawdown, lower is
+better; total_return, annualized_return and max_drawdown are fractions: 0.01, or `1%`, is 1
+percentage point, and a plain 1 or more, 1 meant as 1 %, is refused, as for `--min-metric`);
+a metric the backtest cannot define (a Sharpe without trades) counts as the worst value. With
 `--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
 --min-metric 0`: never promote a model that loses money after fees, even over a worse one or
 an empty registry). A candidate whose recorded training window overlaps the evaluation window
@@ -97,6 +99,9 @@ METRICS: dict[str, int] = {
     "expectancy": 1,
     "max_drawdown": -1,
 }
+# The metrics that are fractions (0.01 = 1 %): a margin or a floor on them typed as 1, meaning
+# 1 %, asked for 100 percentage points, and nothing was ever promoted.
+FRACTION_METRICS = ("total_return", "annualized_return", "max_drawdown")
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 # The bars the backtester replays from klines: 1m, without taker volume or trade counts; the
@@ -129,6 +134,42 @@ def _time_ms(text: str | None) -> int | None:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def metric_amount(flag: str, text: str, metric: str, *, at_least: float | None = None) -> float:
+    """A --min-improvement or --min-metric value in --metric's unit. On a fraction metric
+    (FRACTION_METRICS) `N%` is N percentage points (1% = 0.01) and a plain value of 1 or more
+    is refused, saying the unit and what was probably meant (a margin or floor of 100
+    percentage points or more is written `100%`); on any other metric a `%` is refused."""
+    typed = text.strip()
+    percent = typed.endswith("%")
+    try:
+        value = float(typed.removesuffix("%"))
+    except ValueError:
+        raise UsageError(f"bad {flag} {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"bad {flag} {text!r}: expected a number")
+    if at_least is not None and value < at_least:
+        raise UsageError(f"bad {flag} {text!r}: expected >= {at_least:g}")
+    if metric not in FRACTION_METRICS:
+        if percent:
+            raise UsageError(
+                f"bad {flag} {text!r}: --metric {metric} is not a percentage; give a plain number"
+            )
+        return value
+    if percent:
+        return value / 100
+    if abs(value) >= 1:
+        raise UsageError(
+            f"bad {flag} {text!r}: --metric {metric} is a fraction (0.01 = 1 %), so {value:g} "
+            f"would be {value * 100:g} %; for {value:g} % give {value / 100:g} or {value:g}%"
+        )
+    return value
+
+
+def amount_text(metric: str, value: float) -> str:
+    """A margin or floor as given to the review: `0.01 (1 %)` on a fraction metric."""
+    return f"{value:g} ({value * 100:g} %)" if metric in FRACTION_METRICS else f"{value:g}"
 
 
 def metric_value(result: BacktestResult, metric: str) -> float:
@@ -220,14 +261,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-improvement",
         default="0",
-        help="by more than this absolute margin on --metric, in its unit (total_return is a "
-        "fraction: 0.01 = 1 percentage point; default: %(default)s)",
+        help="by more than this absolute margin on --metric, in its unit: total_return, "
+        "annualized_return and max_drawdown are fractions (0.01, or 1%%, = 1 percentage "
+        "point; a plain 1 or more is refused), the others plain numbers (default: "
+        "%(default)s)",
     )
     p.add_argument(
         "--min-metric",
         default=None,
-        help="the candidate's --metric must also reach this value to be promoted (default: "
-        "no floor)",
+        help="the candidate's --metric must also reach this value to be promoted, in the "
+        "metric's unit as --min-improvement (default: no floor)",
     )
     p.add_argument(
         "--notional",
@@ -575,20 +618,12 @@ def review(args: argparse.Namespace) -> int:
         raise UsageError(f"--symbol {args.symbol!r}: expected a symbol such as BTCUSDT")
     args.symbol = normalized
     check_symbol(args.data, args.symbol)
-    try:
-        min_improvement = float(args.min_improvement)
-    except ValueError:
-        raise UsageError(f"bad --min-improvement {args.min_improvement!r}") from None
-    if not math.isfinite(min_improvement) or min_improvement < 0:
-        raise UsageError(f"bad --min-improvement {args.min_improvement!r}: expected >= 0")
+    min_improvement = metric_amount(
+        "--min-improvement", args.min_improvement, args.metric, at_least=0
+    )
     floor: float | None = None
     if args.min_metric is not None:
-        try:
-            floor = float(args.min_metric)
-        except ValueError:
-            raise UsageError(f"bad --min-metric {args.min_metric!r}") from None
-        if not math.isfinite(floor):
-            raise UsageError(f"bad --min-metric {args.min_metric!r}: expected a number")
+        floor = metric_amount("--min-metric", args.min_metric, args.metric)
     try:
         notional = Decimal(args.notional)
     except InvalidOperation:
@@ -681,14 +716,17 @@ def review(args: argparse.Namespace) -> int:
             decision = f"the candidate's result is in-sample: not compared with {current_id}"
             promote = False
         elif cand > cur + min_improvement:
-            decision, promote = f"candidate beats {current_id} by more than {min_improvement}", True
+            margin = amount_text(args.metric, min_improvement)
+            decision, promote = f"candidate beats {current_id} by more than {margin}", True
         else:
-            decision, promote = f"candidate does not beat {current_id} (+{min_improvement})", False
+            margin = amount_text(args.metric, min_improvement)
+            decision, promote = f"candidate does not beat {current_id} (+{margin})", False
+    floor_text = None if floor is None else amount_text(args.metric, floor)
     if promote and floor is not None and in_sample:
-        decision = f"the candidate's in-sample {args.metric} cannot clear --min-metric {floor}"
+        decision = f"the candidate's in-sample {args.metric} cannot clear --min-metric {floor_text}"
         promote = False
     elif promote and floor is not None and not cand > floor * METRICS[args.metric]:
-        decision = f"candidate {args.metric} does not clear --min-metric {floor} ({decision})"
+        decision = f"candidate {args.metric} does not clear --min-metric {floor_text} ({decision})"
         promote = False
     record = {
         "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds"),

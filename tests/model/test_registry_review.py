@@ -24,6 +24,7 @@ from model.dataset import build_dataset
 from model.live import ModelMismatchError, load_linear_model
 from model.logreg_model import LogRegModel
 from model.review import main as review_main
+from model.review import metric_amount
 from model.train import main as train_main
 from model.train_data import load_bars
 from tests.closed_pipe import run_with_reader_gone
@@ -164,7 +165,8 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     assert len(registry.versions(reg)) == 3  # every version kept
     # A better candidate that does not clear the margin is refused too.
     better = write_model(tmp_path / "long2.json", 6.0)
-    assert review_main([*args, "--candidate", str(better), "--min-improvement", "1"]) == 0
+    assert review_main([*args, "--candidate", str(better), "--min-improvement", "1%"]) == 0
+    assert f"does not beat {long_id} (+0.01 (1 %))" in capsys.readouterr().out
     assert registry.promoted_id(reg) == long_id
     # A floor on the metric itself: a losing candidate is not promoted even into an empty
     # registry (the short model lost money after fees on the week).
@@ -172,7 +174,7 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     floor = ["--registry", str(empty), "--init", "--data", str(WEEK), "--min-metric", "0",
              "--eval-days", "2"]  # fmt: skip
     assert review_main([*floor, "--candidate", str(models["short"])]) == 0
-    assert "does not clear --min-metric 0.0" in capsys.readouterr().out
+    assert "does not clear --min-metric 0 (0 %)" in capsys.readouterr().out
     assert registry.promoted_id(empty) is None and len(registry.versions(empty)) == 1
     assert review_main(["--registry", str(reg), "--rollback"]) == 0
     assert registry.promoted_id(reg) == short_id
@@ -189,6 +191,16 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (["--eval-days", "1", "--start", "2025-05-09"], "not both"),
         (["--notional", "x"], "bad --notional"),
         (["--min-metric", "nan"], "bad --min-metric"),
+        # 1 meant as 1 %: a margin of 100 percentage points, nothing was ever promoted.
+        (
+            ["--min-improvement", "1"],
+            "model.review: error: bad --min-improvement '1': --metric total_return is a "
+            "fraction (0.01 = 1 %), so 1 would be 100 %; for 1 % give 0.01 or 1%\n",
+        ),
+        (["--min-metric", "2"], "bad --min-metric '2': --metric total_return is a fraction"),
+        (["--metric", "max_drawdown", "--min-metric", "5"], "for 5 % give 0.05 or 5%"),
+        (["--metric", "sharpe", "--min-improvement", "1%"], "sharpe is not a percentage"),
+        (["--min-improvement=-1%"], "bad --min-improvement '-1%': expected >= 0"),
         (["--train-days", "2"], "one of --candidate FILE, --train-days N"),
         # A candidate file is not trained here: they changed nothing and nothing said so.
         (
@@ -211,6 +223,22 @@ def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra,
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
+
+
+@pytest.mark.parametrize(
+    ("metric", "typed", "value"),
+    [
+        ("total_return", "0.01", 0.01),
+        ("total_return", "1%", 0.01),
+        ("total_return", " 0.5 % ", 0.005),
+        ("annualized_return", "150%", 1.5),  # a margin of 1 or more, written unambiguously
+        ("max_drawdown", "-0.2", -0.2),
+        ("sharpe", "1", 1.0),  # no fraction: 1 is 1
+        ("profit_factor", "2.5", 2.5),
+    ],
+)
+def test_a_margin_is_read_in_the_metrics_unit(metric, typed, value):
+    assert metric_amount("--min-improvement", typed, metric) == pytest.approx(value, abs=1e-15)
 
 
 @pytest.mark.parametrize(
