@@ -9,11 +9,14 @@ features at bar t's close (model.features) and labels from model.labeling; a row
 window (WARMUP_BARS) or forward-label horizon spans a gap in the data is left out (counted in
 the report; peak/trough labels have no fixed horizon, so only their features are checked).
 Evaluation is walk-forward: the labelled rows are cut into `folds + 1` consecutive blocks; fold
-k trains on everything before block k minus a purge gap (default: the label horizon, so no
-training label looks into the test block; a shorter one is refused) and tests on block k (no
-embargo: no fold trains on rows after its test block); peak/trough labels, which
-have no fixed horizon, are recomputed per fold from the closes before its test block, and a
-row whose swing is confirmed only later is left out of that fold's training.
+k trains on everything before block k minus a purge gap and tests on block k (no embargo: no
+fold trains on rows after its test block). With forward labels the purge is at least the label
+horizon (the default; a shorter one is refused), so no training label looks into the test
+block; peak/trough labels, which have no fixed horizon, are recomputed per fold from the closes
+before its test block, a row whose swing is confirmed only later left out of that fold's
+training, so they need no purge (default 0). The model file records the settings its labels
+used (a forward label's horizon and threshold, a peak/trough label's smallest swing), and a
+setting of the other kind of label is refused rather than ignored.
 
 The metrics are nested: each fold's C is chosen on its own training rows only, by the mean log
 loss of `inner_folds` walk-forward folds cut from them the same way (same purge, same
@@ -129,7 +132,7 @@ class TrainConfig:
     threshold: float = 0.001  # log return for BUY/SELL
     min_swing: float = 0.005  # peak_trough labels
     folds: int = 5
-    purge: int | None = None  # bars between train and test; None: the horizon
+    purge: int | None = None  # rows between train and test; None: what the labels need
     grid: tuple[float, ...] = (0.1, 1.0)
     inner_folds: int = 3  # folds of each fold's training rows that choose its C
     class_weight: str | None = "balanced"
@@ -137,6 +140,22 @@ class TrainConfig:
     jobs: int = 2
     dask_scheduler: str | None = None
     progress: bool = False
+
+    def purge_rows(self) -> int:
+        """The purge: as given, else what the labels need. A forward label looks `horizon` bars
+        ahead, so that many rows; a peak/trough label is recomputed per fold from the prices
+        before its test block (`fold_training_rows`), so none looks into it: 0."""
+        if self.purge is not None:
+            return self.purge
+        return self.horizon if self.label == "forward" else 0
+
+    def label_metadata(self) -> dict[str, Any]:
+        """The settings the labels used, as recorded in the model file: a forward label's
+        horizon and threshold, a peak/trough label's smallest swing; not the other kind's
+        (a peak/trough model said `horizon: 15`, which its labels never used)."""
+        if self.label == "forward":
+            return {"kind": "forward", "horizon": self.horizon, "threshold": self.threshold}
+        return {"kind": self.label, "min_swing": self.min_swing}
 
     def check(self) -> None:
         # `not x >= 0` rather than `x < 0`: NaN fails every comparison, and passed the latter.
@@ -161,6 +180,11 @@ class TrainConfig:
                 f"would look into it; give --purge >= {self.horizon}, or leave it out (the "
                 "horizon)"
             )
+
+
+DEFAULTS = TrainConfig()
+# The label settings each kind of label uses (the others it ignores).
+_USES = {"forward": ("--horizon", "--threshold"), "peak_trough": ("--min-swing",)}
 
 
 @dataclass(slots=True)
@@ -198,7 +222,7 @@ def train(
     if config.flow == "on" and not has_flow:
         raise InputError(f"--flow on: --data lacks {', '.join(features.FLOW_COLUMNS)}")
     flow = has_flow if config.flow == "auto" else config.flow == "on"
-    purge = config.horizon if config.purge is None else config.purge
+    purge = config.purge_rows()
     x, y, r1, rows = build_dataset(
         df,
         flow=flow,
@@ -304,13 +328,7 @@ def train(
             # the same bars from a CSV or a history store give the same hash.
             "sha256_of": data_hash_of(flow),
         },
-        "label": {
-            "kind": config.label,
-            "horizon": config.horizon,
-            "threshold": config.threshold,
-            "min_swing": config.min_swing,
-            "class_counts": counts,
-        },
+        "label": {**config.label_metadata(), "class_counts": counts},
         "validation": {
             "scheme": "walk-forward, expanding window; each fold's C chosen on inner "
             "walk-forward folds of its own training rows (nested)",
@@ -414,6 +432,17 @@ def _inner_text(res: TrainResult) -> str:
     return f"{', '.join(str(u) for u in res.inner_used)} of {n} inner folds"
 
 
+def label_text(label: dict[str, Any]) -> str:
+    """What the labels were, from the model's recorded label settings."""
+    if label["kind"] == "forward":
+        t = label["threshold"]
+        return (
+            f"forward, the log return {label['horizon']} bars ahead beyond +-{t:g} (~{t * 100:g} %)"
+        )
+    m = label["min_swing"]
+    return f"{label['kind']}, turning points of swings >= {m:g} ({m * 100:g} %)"
+
+
 def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float, ...]) -> None:
     c = res.counts
     tw = res.model.metadata["training_window"]  # which bars: --start/--end, or the whole file
@@ -424,6 +453,7 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         f"{'it' if res.gaps == 1 else 'them'} left out), "
         f"classes SELL/HOLD/BUY = {c['-1']}/{c['0']}/{c['1']}, flow={res.flow}"
     )
+    print(f"labels: {label_text(res.model.metadata['label'])}")
     if len(grid) > 1:
         print(f"the final model's C={res.best_c:g}, by mean fold log loss:")
         for cv in grid:
@@ -432,7 +462,9 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         how = f"C per fold from {_inner_text(res)} of its training rows: {chosen}"
     else:
         how = f"C={res.best_c:g}"
-    print(f"out-of-sample ({counted(res.folds, 'fold')}, purge {res.purge} bars, {how}):")
+    print(
+        f"out-of-sample ({counted(res.folds, 'fold')}, purge {counted(res.purge, 'row')}, {how}):"
+    )
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
     print("  (pooled over the folds' rows; auc: the mean of the folds')")
@@ -459,25 +491,24 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
         "peak_trough = the turning points of swings of at least --min-swing (default: "
         "%(default)s)",
     )
+    # No argparse defaults for the label settings (TrainConfig's apply): one given for the
+    # other kind of label is refused (`train_config`), which a default would hide.
     ap.add_argument(
         "--horizon",
         type=int,
-        default=15,
-        help="forward labels: bars ahead, >= 1 (default: %(default)s)",
+        help=f"forward labels: bars ahead, >= 1 (default: {DEFAULTS.horizon})",
     )
     ap.add_argument(
         "--threshold",
         type=float,
-        default=0.001,
         help="forward labels: BUY above this log return, SELL below minus it, else HOLD "
-        "(0.001 = ~0.1 %%; default: %(default)s)",
+        f"(0.001 = ~0.1 %%; default: {DEFAULTS.threshold:g})",
     )
     ap.add_argument(
         "--min-swing",
         type=float,
-        default=0.005,
         help="peak_trough labels: the smallest swing, a fraction of the price (0.005 = 0.5 %%; "
-        "default: %(default)s)",
+        f"default: {DEFAULTS.min_swing:g})",
     )
     ap.add_argument(
         "--folds",
@@ -489,9 +520,10 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     ap.add_argument(
         "--purge",
         type=int,
-        help="labelled rows left out between train and test, at least the label horizon "
-        "(default: the horizon; rows, so across a data gap it spans more time than as many "
-        "bars)",
+        help="labelled rows left out between train and test: with forward labels at least "
+        "--horizon (default: the horizon; peak_trough labels, relabelled per fold from the "
+        "prices before its test block, need none: 0); rows, so across a data gap it spans "
+        "more time than as many bars",
     )
     ap.add_argument(
         "--c",
@@ -550,11 +582,26 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         grid = tuple(float(s) for s in args.c.split(","))
     except ValueError:
         raise InputError(f"--c {args.c!r}: expected numbers like 0.1,1.0") from None
+    given = {
+        "--horizon": args.horizon,
+        "--threshold": args.threshold,
+        "--min-swing": args.min_swing,
+    }
+    other = [flag for flag, v in given.items() if v is not None and flag not in _USES[args.label]]
+    if other:
+        flags = " and ".join(other)
+        uses = " and ".join(_USES[args.label])
+        raise InputError(
+            f"{flags} {'sets' if len(other) == 1 else 'set'} "
+            f"{'peak_trough' if args.label == 'forward' else 'forward'} labels, and "
+            f"--label {args.label} {'would ignore it' if len(other) == 1 else 'would ignore them'}"
+            f" (its labels use {uses})"
+        )
     config = TrainConfig(
         label=args.label,
-        horizon=args.horizon,
-        threshold=args.threshold,
-        min_swing=args.min_swing,
+        horizon=DEFAULTS.horizon if args.horizon is None else args.horizon,
+        threshold=DEFAULTS.threshold if args.threshold is None else args.threshold,
+        min_swing=DEFAULTS.min_swing if args.min_swing is None else args.min_swing,
         folds=args.folds,
         purge=args.purge,
         grid=grid,

@@ -128,7 +128,27 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
         (["--c", "inf"], "--c inf: expected finite numbers > 0"),
         (["--c", "0.1,nan"], "--c 0.1,nan: expected finite numbers > 0"),
         (["--threshold", "nan"], "--threshold nan: expected a finite number >= 0"),
-        (["--min-swing", "nan"], "--min-swing nan: expected a finite number > 0"),
+        (
+            ["--label", "peak_trough", "--min-swing", "nan"],
+            "--min-swing nan: expected a finite number > 0",
+        ),
+        # A label setting of the other kind of label: it changed nothing (--horizon with
+        # peak_trough labels only moved the purge), and nothing said so.
+        (
+            ["--label", "peak_trough", "--horizon", "30"],
+            "model.train: error: --horizon sets forward labels, and --label peak_trough would "
+            "ignore it (its labels use --min-swing)\n",
+        ),
+        (
+            ["--min-swing", "0.01", "--threshold", "0.002"],
+            "--min-swing sets peak_trough labels, and --label forward would ignore it (its "
+            "labels use --horizon and --threshold)",
+        ),
+        (
+            ["--label", "peak_trough", "--threshold", "0.002", "--horizon", "5"],
+            "--horizon and --threshold set forward labels, and --label peak_trough would ignore "
+            "them",
+        ),
         (["--inner-folds", "0"], "--inner-folds"),
         # A day in 6 blocks of ~227 rows: fold 1 trains on 77 rows, and 3 inner folds of them
         # cannot keep a 150-row purge.
@@ -187,6 +207,45 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, args, message):
     assert err.count("\n") == 1 and err.startswith("model.train: error: ")
     assert message in err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_peak_trough_model_records_its_swing_and_purge_not_a_horizon(tmp_path, capsys):
+    # It recorded label.horizon 15 (the --horizon default, which its labels never used; the
+    # strategy then held each position that long, "the model's label horizon") and purged 15
+    # rows, which its labels, relabelled per fold from the prices before the test block, do
+    # not need.
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-05", "--end", "2025-05-09", "--out", str(out), "--folds", "3", "--c", "1.0",
+            "--jobs", "1", "--label", "peak_trough"]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["label"] == {
+        "kind": "peak_trough",
+        "min_swing": 0.005,
+        "class_counts": {"-1": 21, "0": 5549, "1": 22},
+    }
+    assert doc["validation"]["purge_bars"] == 0
+    printed = capsys.readouterr().out
+    assert "labels: peak_trough, turning points of swings >= 0.005 (0.5 %)\n" in printed
+    assert "out-of-sample (3 folds, purge 0 rows, C=1):" in printed
+
+
+def test_a_forward_model_records_its_horizon_and_threshold_only(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-05", "--end", "2025-05-08", "--out", str(out), "--folds", "2", "--c", "1.0",
+            "--jobs", "1", "--horizon", "20", "--threshold", "0.002"]  # fmt: skip
+    assert main(argv) == 0
+    label = json.loads(out.read_text())["label"]
+    assert {k: v for k, v in label.items() if k != "class_counts"} == {
+        "kind": "forward",
+        "horizon": 20,
+        "threshold": 0.002,
+    }
+    printed = capsys.readouterr().out
+    assert "labels: forward, the log return 20 bars ahead beyond +-0.002 (~0.2 %)\n" in printed
+    assert "purge 20 rows" in printed
 
 
 def test_roc_auc_of_a_block_without_a_class_is_undefined_not_nan():
@@ -890,7 +949,7 @@ def test_a_single_c_is_not_chosen_and_needs_no_inner_fold(tmp_path, capsys, monk
     assert [(n, total) for _, n, total in closed] == [(4, 4)]  # the 4 folds only
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["validation"]["inner_folds"] == 0 and doc["validation"]["C_by_fold"] == [0.5] * 4
-    assert "out-of-sample (4 folds, purge 15 bars, C=0.5):" in capsys.readouterr().out
+    assert "out-of-sample (4 folds, purge 15 rows, C=0.5):" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("label", ["peak_trough", "forward"])
@@ -1053,7 +1112,7 @@ def test_one_fold_and_one_holdout_day_are_said_in_the_singular(tmp_path, capsys,
             "--no-progress", "--out", str(tmp_path / "m.json")]  # fmt: skip
     assert main(argv) == 2
     printed = capsys.readouterr().out
-    assert "out-of-sample (1 fold, purge 15 bars, C=0.1):" in printed
+    assert "out-of-sample (1 fold, purge 15 rows, C=0.1):" in printed
     assert printed.endswith("holdout backtest of the last 1 day: the model, then SMA 10/50 ...\n")
 
 
