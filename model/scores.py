@@ -8,8 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from model import labeling
-
 
 def _ece(y: np.ndarray, p: np.ndarray, classes: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error of the top-class probability (10 equal-width bins)."""
@@ -24,13 +22,13 @@ def _ece(y: np.ndarray, p: np.ndarray, classes: np.ndarray, bins: int = 10) -> f
     return float(err)
 
 
-def metrics(
-    y: np.ndarray, p: np.ndarray, classes: np.ndarray, pred: np.ndarray | None = None
-) -> dict[str, Any]:
+def metrics(y: np.ndarray, p: np.ndarray, classes: np.ndarray) -> dict[str, Any]:
+    """Every score of one predictor, its class probabilities `p` (one column per class): the
+    predicted class, which accuracy and balanced accuracy count, is the most probable one, as
+    the calibration (ECE) takes it, so no score describes another predictor than the rest."""
     from sklearn.metrics import accuracy_score, log_loss  # type: ignore[import-untyped]
 
-    if pred is None:
-        pred = classes[p.argmax(axis=1)]
+    pred = classes[p.argmax(axis=1)]
     onehot = (y[:, None] == classes[None, :]).astype(float)
     return {
         "n": len(y),
@@ -80,19 +78,20 @@ BASELINES = ("majority", "last_direction")
 
 def baseline_predictions(
     y_tr: np.ndarray, r_tr: np.ndarray, r_te: np.ndarray, classes: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(probabilities, predicted class) of the naive baselines on a test block, fitted on the
-    training block: majority class (training class frequencies as probabilities) and last
-    direction (BUY after an up bar, SELL after a down bar, HOLD after a flat one; probabilities
-    = the training frequencies of each class after that direction). Laplace-smoothed."""
+) -> dict[str, np.ndarray]:
+    """The class probabilities of the naive baselines on a test block, fitted on the training
+    block, Laplace-smoothed; each predicts its most probable class (`metrics`):
+    majority: the training rows' class frequencies, on every row (predicts the majority class);
+    last_direction: the training rows' class frequencies after a bar of the same direction as
+    the row's last bar (up, flat, down), i.e. what the last bar's direction alone tells.
+    Its accuracy was once that of another predictor, the rule BUY after an up bar, SELL after a
+    down one, beside the log loss of these frequencies: two baselines under one name."""
     freq = np.array([(y_tr == k).sum() + 1.0 for k in classes])
     freq /= freq.sum()
     p_major = np.tile(freq, (len(r_te), 1))
-    pred_major = np.full(len(r_te), classes[int(freq.argmax())])
     d_tr, d_te = np.sign(r_tr), np.sign(r_te)
     p_dir = np.empty((len(r_te), len(classes)))
     for s in (-1.0, 0.0, 1.0):
         cond = np.array([((d_tr == s) & (y_tr == k)).sum() + 1.0 for k in classes])
         p_dir[d_te == s] = cond / cond.sum()
-    pred_dir = np.where(d_te > 0, labeling.BUY, np.where(d_te < 0, labeling.SELL, labeling.HOLD))
-    return {"majority": (p_major, pred_major), "last_direction": (p_dir, pred_dir)}
+    return {"majority": p_major, "last_direction": p_dir}

@@ -110,10 +110,8 @@ def _run_fold(
         "test": [a, b],
         "model": metrics(y[a:b], p, classes),
         "baselines": {
-            name: metrics(y[a:b], p_b, classes, pred_b)
-            for name, (p_b, pred_b) in baseline_predictions(
-                y_train, r1[idx], r1[a:b], classes
-            ).items()
+            name: metrics(y[a:b], p_b, classes)
+            for name, p_b in baseline_predictions(y_train, r1[idx], r1[a:b], classes).items()
         },
         "proba": p,
     }
@@ -217,9 +215,7 @@ def pooled_metrics(
         for r, (idx, y_train) in zip(results, folds, strict=True)
     ]
     for name in BASELINES:
-        p_all = np.concatenate([part[name][0] for part in parts])
-        pred_all = np.concatenate([part[name][1] for part in parts])
-        out[name] = metrics(ys, p_all, classes, pred_all)
+        out[name] = metrics(ys, np.concatenate([part[name] for part in parts]), classes)
     # ROC-AUC, unlike the other scores, is the mean of the folds' (those that define it), not
     # the pooled rows': it ranks rows, and each fold's scores come from a fit of their own, on
     # a scale of their own; pooled, one fold's rows are ranked against another's (a majority

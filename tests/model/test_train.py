@@ -285,12 +285,12 @@ def test_the_out_of_sample_auc_is_the_folds_mean_not_the_pooled_rows():
                 "test": [a, b],
                 "proba": proba,
                 "model": metrics(y[a:b], proba, classes),
-                "baselines": {n: metrics(y[a:b], pb, classes, pr) for n, (pb, pr) in base.items()},
+                "baselines": {n: metrics(y[a:b], pb, classes) for n, pb in base.items()},
             }
         )
     blocks = [(0, 4), (4, 8)]
     majority = [
-        baseline_predictions(y_train, r1[idx], r1[a:b], classes)["majority"][0]
+        baseline_predictions(y_train, r1[idx], r1[a:b], classes)["majority"]
         for (idx, y_train), (a, b) in zip(folds, blocks, strict=True)
     ]
     assert metrics(y, np.concatenate(majority), classes)["roc_auc_ovr"] != 0.5  # the artefact
@@ -302,6 +302,33 @@ def test_the_out_of_sample_auc_is_the_folds_mean_not_the_pooled_rows():
     model_aucs = [r["model"]["roc_auc_ovr"] for r in results]
     assert out["model"]["roc_auc_ovr"] == pytest.approx(sum(model_aucs) / 2, abs=1e-15)
     assert out["model"]["n"] == 8  # the other scores stay pooled over the rows
+
+
+def test_each_baseline_is_scored_as_one_predictor_its_most_probable_class():
+    """The last-direction baseline's accuracy was that of the rule BUY after an up bar, SELL
+    after a down one, its log loss that of the class frequencies after each direction: two
+    predictors under one name. Now every score is of the frequencies, predicting the most
+    probable class. By hand: 6 training rows, after an up bar HOLD, HOLD, BUY, after a down bar
+    SELL, HOLD, HOLD; Laplace-smoothed, P(SELL, HOLD, BUY | up) = (0+1, 2+1, 1+1) / 6 =
+    (1/6, 1/2, 1/3), P(. | down) = (1+1, 2+1, 0+1) / 6 = (1/3, 1/2, 1/6): HOLD either way."""
+    classes = np.array([-1, 0, 1])
+    y_train = np.array([0, 0, 1, -1, 0, 0])
+    r_train = np.array([0.1, 0.2, 0.3, -0.1, -0.2, -0.3])
+    r_test = np.array([0.5, -0.5, 0.5, -0.5])  # up, down, up, down
+    y_test = np.array([1, -1, 0, 0])  # the rule would be right on rows 1, 2: accuracy 1/2
+
+    p = baseline_predictions(y_train, r_train, r_test, classes)["last_direction"]
+    m = metrics(y_test, p, classes)
+
+    up, down = [1 / 6, 1 / 2, 1 / 3], [1 / 3, 1 / 2, 1 / 6]
+    assert p == pytest.approx(np.array([up, down, up, down]), abs=1e-15)
+    assert m["accuracy"] == 0.5  # HOLD on every row: rows 3, 4 right
+    assert m["balanced_accuracy"] == pytest.approx(1 / 3, abs=1e-15)  # recall 0, 1, 0
+    # -ln of the true class's probability: 1/3, 1/3, 1/2, 1/2.
+    expected = -(2 * np.log(1 / 3) + 2 * np.log(1 / 2)) / 4
+    assert m["log_loss"] == pytest.approx(expected, abs=1e-12)
+    # Confidence 1/2 on every row, right on 2 of 4: calibrated.
+    assert m["ece"] == pytest.approx(0.0, abs=1e-15)
 
 
 def test_mean_defined_leaves_out_the_folds_without_an_auc():
@@ -330,7 +357,7 @@ def test_a_block_without_a_class_the_model_predicts_scores_without_a_warning():
     p = np.eye(3)[np.searchsorted(classes, pred)] * 0.8 + 0.2 / 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        m = metrics(y, p, classes, pred)
+        m = metrics(y, p, classes)
     assert m["balanced_accuracy"] == 0.75
 
 
