@@ -169,7 +169,9 @@ def metric_amount(flag: str, text: str, metric: str, *, at_least: float | None =
 
 def amount_text(metric: str, value: float) -> str:
     """A margin or floor as given to the review: `0.01 (1 %)` on a fraction metric."""
-    return f"{value:g} ({value * 100:g} %)" if metric in FRACTION_METRICS else f"{value:g}"
+    if metric not in FRACTION_METRICS or value == 0:
+        return f"{value:g}"
+    return f"{value:g} ({value * 100:g} %)"
 
 
 def metric_value(result: BacktestResult, metric: str) -> float:
