@@ -330,8 +330,11 @@ def train(
         },
         "label": {**config.label_metadata(), "class_counts": counts},
         "validation": {
+            # With a single C nothing is chosen: it said "nested" all the same.
             "scheme": "walk-forward, expanding window; each fold's C chosen on inner "
-            "walk-forward folds of its own training rows (nested)",
+            "walk-forward folds of its own training rows (nested)"
+            if n_inner
+            else "walk-forward, expanding window; a single C, nothing chosen",
             "folds": len(splits),
             "purge_bars": purge,
             "C_grid": grid,
@@ -534,9 +537,9 @@ def add_train_arguments(ap: argparse._ActionsContainer) -> None:
     ap.add_argument(
         "--inner-folds",
         type=int,
-        default=3,
-        help="walk-forward folds of each fold's training rows that choose its C (nested: the "
-        "reported metrics never score the folds that chose C; default: %(default)s)",
+        help="walk-forward folds of each fold's training rows that choose its C among --c's "
+        "values (nested: the reported metrics never score the folds that chose C; default: "
+        f"{DEFAULTS.inner_folds}; with a single --c nothing is chosen)",
     )
     ap.add_argument(
         "--class-weight",
@@ -597,6 +600,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
             f"--label {args.label} {'would ignore it' if len(other) == 1 else 'would ignore them'}"
             f" (its labels use {uses})"
         )
+    if args.inner_folds is not None and len(grid) == 1:
+        raise InputError(
+            f"--inner-folds chooses each fold's C among --c's values, and with the single --c "
+            f"{grid[0]:g} nothing is chosen: it would be ignored (give --c a list, e.g. 0.1,1.0)"
+        )
     config = TrainConfig(
         label=args.label,
         horizon=DEFAULTS.horizon if args.horizon is None else args.horizon,
@@ -605,7 +613,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         folds=args.folds,
         purge=args.purge,
         grid=grid,
-        inner_folds=args.inner_folds,
+        inner_folds=DEFAULTS.inner_folds if args.inner_folds is None else args.inner_folds,
         class_weight=None if args.class_weight == "none" else "balanced",
         flow=args.flow,
         jobs=args.jobs,

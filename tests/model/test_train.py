@@ -150,6 +150,13 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
             "them",
         ),
         (["--inner-folds", "0"], "--inner-folds"),
+        # A single C: no inner fold chooses anything, and the flag changed nothing, unsaid.
+        (
+            ["--c", "1.0", "--inner-folds", "5"],
+            "model.train: error: --inner-folds chooses each fold's C among --c's values, and "
+            "with the single --c 1 nothing is chosen: it would be ignored (give --c a list, "
+            "e.g. 0.1,1.0)\n",
+        ),
         # A day in 6 blocks of ~227 rows: fold 1 trains on 77 rows, and 3 inner folds of them
         # cannot keep a 150-row purge.
         (
@@ -976,6 +983,10 @@ def test_a_single_c_is_not_chosen_and_needs_no_inner_fold(tmp_path, capsys, monk
     assert [(n, total) for _, n, total in closed] == [(4, 4)]  # the 4 folds only
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["validation"]["inner_folds"] == 0 and doc["validation"]["C_by_fold"] == [0.5] * 4
+    # It said "each fold's C chosen on inner walk-forward folds ... (nested)" all the same.
+    assert (
+        doc["validation"]["scheme"] == "walk-forward, expanding window; a single C, nothing chosen"
+    )
     assert "out-of-sample (4 folds, purge 15 rows, C=0.5):" in capsys.readouterr().out
 
 
