@@ -159,8 +159,14 @@ class TrainConfig:
 
     def check(self) -> None:
         # `not x >= 0` rather than `x < 0`: NaN fails every comparison, and passed the latter.
-        if self.horizon < 1 or self.folds < 1 or self.jobs < 1 or self.inner_folds < 1:
-            raise InputError("--horizon, --folds, --inner-folds and --jobs must be >= 1")
+        for flag, value in (
+            ("--horizon", self.horizon),
+            ("--folds", self.folds),
+            ("--inner-folds", self.inner_folds),
+            ("--jobs", self.jobs),
+        ):
+            if value < 1:  # the one flag named, not four of which one was wrong
+                raise InputError(f"{flag} {value}: expected >= 1")
         if not (self.threshold >= 0 and math.isfinite(self.threshold)):
             raise InputError(f"--threshold {self.threshold}: expected a finite number >= 0")
         if not (self.min_swing > 0 and math.isfinite(self.min_swing)):
@@ -169,7 +175,7 @@ class TrainConfig:
             grid = ",".join(f"{c:g}" for c in self.grid)
             raise InputError(f"--c {grid}: expected finite numbers > 0")
         if self.purge is not None and self.purge < 0:
-            raise InputError("--purge must be >= 0")
+            raise InputError(f"--purge {self.purge}: expected >= 0")
         if self.label == "forward" and self.purge is not None and self.purge < self.horizon:
             # A training row's label is the return `horizon` bars ahead: with fewer rows
             # purged, the last ones' labels are returns inside the test block (leakage that

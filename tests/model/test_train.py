@@ -149,7 +149,10 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
             "--horizon and --threshold set forward labels, and --label peak_trough would ignore "
             "them",
         ),
-        (["--inner-folds", "0"], "--inner-folds"),
+        (["--inner-folds", "0"], "model.train: error: --inner-folds 0: expected >= 1\n"),
+        (["--folds", "-2"], "model.train: error: --folds -2: expected >= 1\n"),
+        (["--horizon", "0"], "model.train: error: --horizon 0: expected >= 1\n"),
+        (["--purge", "-1"], "model.train: error: --purge -1: expected >= 0\n"),
         # A single C: no inner fold chooses anything, and the flag changed nothing, unsaid.
         (
             ["--c", "1.0", "--inner-folds", "5"],
