@@ -477,6 +477,12 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
     print("  (pooled over the folds' rows; auc: the mean of the folds')")
+    # What each baseline is: under one name its scores once described two predictors.
+    print(
+        "  (baselines fitted on each fold's training rows, each predicting its most probable "
+        "class: majority = their class frequencies; last_direction = their class frequencies "
+        "after a bar of the same direction as the row's last bar)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

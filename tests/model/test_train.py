@@ -72,6 +72,12 @@ def test_training_on_the_real_week_saves_a_loadable_model_with_its_metrics(tmp_p
     assert rc == 0
     out = capsys.readouterr().out
     assert "majority" in out and "last_direction" in out
+    # What each baseline is, said under the table.
+    assert (
+        "  (baselines fitted on each fold's training rows, each predicting its most probable "
+        "class: majority = their class frequencies; last_direction = their class frequencies "
+        "after a bar of the same direction as the row's last bar)\n"
+    ) in out
     # The window trained on, said (with --out m.json nothing else shows it).
     assert out.startswith(
         "BTCUSDT 1m: 5760 bars 2025-05-05T00:00:00Z .. 2025-05-09T00:00:00Z (exclusive), "
