@@ -505,8 +505,9 @@ def _last_review(meta: dict[str, Any]) -> str:
         return "not reviewed"
     r = reviews[-1]
     metric = str(r.get("metric", "?"))
-    score = r.get("candidate_score")
-    score_text = _fmt(metric, score if isinstance(score, int | float) else None)
+    score = r.get("candidate_score")  # higher is better: a max_drawdown's is negated
+    value = score * METRICS.get(metric, 1) if isinstance(score, int | float) else None
+    score_text = _fmt(metric, value)
     window = str(r.get("window", "")).removeprefix(f"{r.get('symbol', '')} ")
     if r.get("promote"):
         verdict = "promoted"

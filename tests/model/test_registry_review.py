@@ -1117,6 +1117,22 @@ def test_list_says_what_a_review_decided_for_the_version(promote, promoted, verd
     )
 
 
+def test_list_shows_a_reviews_max_drawdown_as_the_review_printed_it(tmp_path, models, capsys):
+    # The review's table said 0.1493 %, --list '-0.1493%': the score recorded is negated
+    # (higher is better), and --list printed it as the metric.
+    reg = tmp_path / "reg"
+    argv = ["--registry", str(reg), "--init", "--data", str(WEEK), "--candidate",
+            str(models["long"]), "--eval-days", "1", "--metric", "max_drawdown"]  # fmt: skip
+    assert review_main(argv) == 0
+    (table,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("max_drawdown")]
+    depth = table.split()[-1]
+    assert depth.endswith("%") and not depth.startswith("-")
+
+    assert review_main(["--registry", str(reg), "--list"]) == 0
+
+    assert f": max_drawdown {depth} on " in capsys.readouterr().out
+
+
 def test_ctrl_c_during_a_review_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
     """A KeyboardInterrupt traceback, exit -2, before; each registry write is atomic, so the
     line points at --list for what is promoted."""
