@@ -203,6 +203,7 @@ class TrainResult:
     inner_folds: int  # 0: a single C, nothing chosen
     inner_used: list[int]  # per fold, its inner folds that chose C (fewer: short or 1 class)
     folds: int
+    folds_asked: int  # --folds: more than `folds` when the first blocks have no row to train on
     purge: int
     counts: dict[str, int]
     bars: int
@@ -368,6 +369,7 @@ def train(
         inner_folds=n_inner,
         inner_used=inner_used,
         folds=len(splits),
+        folds_asked=config.folds,
         purge=purge,
         counts=counts,
         bars=len(df),
@@ -471,9 +473,15 @@ def print_report(res: TrainResult, symbol: str, interval: str, grid: tuple[float
         how = f"C per fold from {_inner_text(res)} of its training rows: {chosen}"
     else:
         how = f"C={res.best_c:g}"
-    print(
-        f"out-of-sample ({counted(res.folds, 'fold')}, purge {counted(res.purge, 'row')}, {how}):"
-    )
+    folds = counted(res.folds, "fold")
+    if res.folds < res.folds_asked:  # it said "4 folds" to a --folds 5, and not why
+        left = res.folds_asked - res.folds
+        blocks = "test block leaves" if left == 1 else f"{left} test blocks leave"
+        folds = (
+            f"{res.folds} of --folds {res.folds_asked}: the first {blocks} no training row "
+            "before the purge"
+        )
+    print(f"out-of-sample ({folds}, purge {counted(res.purge, 'row')}, {how}):")
     for name in ("model", *BASELINES):
         print(f"  {name:15s} {_fmt(res.pooled[name])}")
     print("  (pooled over the folds' rows; auc: the mean of the folds')")

@@ -347,6 +347,22 @@ def test_each_baseline_is_scored_as_one_predictor_its_most_probable_class():
     assert m["ece"] == pytest.approx(0.0, abs=1e-15)
 
 
+def test_a_fold_without_training_rows_before_the_purge_is_said_left_out(tmp_path, capsys):
+    # A day in 6 blocks of 227-228 rows: block 1 starts at row 227, 300 rows after a purge
+    # of 300 would have to start; 4 folds were scored, said as "4 folds" to a --folds 5.
+    argv = ["--data", str(WEEK), "--symbol", "BTCUSDT", "--interval", "1m", "--start",
+            "2025-05-06", "--end", "2025-05-07", "--out", str(tmp_path / "m.json"), "--purge",
+            "300", "--c", "1.0", "--jobs", "1", "--no-progress"]  # fmt: skip
+
+    assert main(argv) == 0
+
+    assert (
+        "out-of-sample (4 of --folds 5: the first test block leaves no training row before "
+        "the purge, purge 300 rows, C=1):"
+    ) in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.json").read_text())["validation"]["folds"] == 4
+
+
 def test_mean_defined_leaves_out_the_folds_without_an_auc():
     assert mean_defined([None, 0.5, 0.7]) == pytest.approx(0.6, abs=1e-15)
     assert mean_defined([None, None]) is None
