@@ -980,6 +980,37 @@ def test_train_days_without_an_evaluation_window_is_refused_naming_the_flags(
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
+        (
+            ["--purge", "5"],
+            "model.review: error: training: --purge 5: shorter than the label horizon "
+            "(--horizon 15)",
+        ),
+        (
+            ["--label", "peak_trough", "--horizon", "30"],
+            "model.review: error: training: --horizon sets forward labels, and --label "
+            "peak_trough would ignore it",
+        ),
+        (["--min-improvement", "2"], "model.review: error: bad --min-improvement '2'"),
+    ],
+)
+def test_a_retraining_review_refuses_a_leaking_or_ignored_setting(tmp_path, models, capsys,
+                                                                 extra, says):  # fmt: skip
+    reg = tmp_path / "reg"
+    _seed(reg, models["long"])
+    before = (reg / "PROMOTED").read_bytes()
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--train-days", "2", "--eval-days", "1"]
+
+    assert review_main([*argv, *extra]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(says) and err.count("\n") == 1
+    assert len(registry.versions(reg)) == 1  # no candidate trained nor added
+    assert (reg / "PROMOTED").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
         (["--promote", "NEW", "--rollback"], "--promote and --rollback are different actions"),
         (["--list", "--rollback"], "--list and --rollback are different actions"),
         (["--list", "--promote", "NEW"], "--list and --promote are different actions"),
