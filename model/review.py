@@ -35,9 +35,10 @@ model's by more than
 better; total_return, annualized_return and max_drawdown are fractions: 0.01, or `1%`, is 1
 percentage point, and a plain 1 or more, 1 meant as 1 %, is refused, as for `--min-metric`);
 a metric the backtest cannot define (a Sharpe without trades) counts as the worst value. With
-`--min-metric X` the candidate must also reach X on its own (e.g. `--metric total_return
---min-metric 0`: never promote a model that loses money after fees, even over a worse one or
-an empty registry). A candidate whose recorded training window overlaps the evaluation window
+`--min-metric X` the candidate must also beat X on its own, strictly (e.g. `--metric
+total_return --min-metric 0`: never promote a model that does not make money after fees, even
+over a worse one or an empty registry; one that never trades, at exactly 0, is not promoted).
+A candidate whose recorded training window overlaps the evaluation window
 (a `--candidate` evaluated where it learned) has an in-sample result: it is said, and such a
 candidate is never promoted over another model on it, nor does it clear `--min-metric`; a
 promoted model evaluated inside its own training window is said likewise (its result is
@@ -271,8 +272,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--min-metric",
         default=None,
-        help="the candidate's --metric must also reach this value to be promoted, in the "
-        "metric's unit as --min-improvement (default: no floor)",
+        help="the candidate's --metric must also beat this value to be promoted (strictly: at "
+        "it, not promoted), in the metric's unit as --min-improvement (default: no floor)",
     )
     p.add_argument(
         "--notional",
