@@ -112,8 +112,10 @@ from runtime.flags import (
     exit_status,
     interrupted_line,
     path_text,
+    tool_name,
 )
 from trading_engine.main_trading_strategy import StrategyError, strategy_factory
+from trading_engine.strategy_determinism import nondeterminism_notes
 
 imports_done()  # `main` takes Ctrl+C from here
 
@@ -531,7 +533,9 @@ def _main(argv: list[str] | None) -> int:
         strategy = args.strategy or (
             settings.strategy.name if settings is not None else DEFAULT_STRATEGY
         )
-        strategy_factory(strategy)  # an unknown strategy: one line, before anything
+        factory = strategy_factory(strategy)  # an unknown strategy: one line, before anything
+        for note in nondeterminism_notes(strategy, factory):  # said once, not per sweep run
+            print(f"{tool_name(PROG)}: warning: {note}", file=sys.stderr)
         if not 0 <= args.latency_ms <= realism.MAX_LATENCY_MS:
             raise UsageError(f"--latency-ms must be 0 to {realism.MAX_LATENCY_MS} (a day)")
         if args.model is not None and strategy != "logistic_regression":

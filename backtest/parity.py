@@ -142,6 +142,7 @@ from trading_engine.market_recorder import (
     session_files,
     unjsonable,
 )
+from trading_engine.strategy_determinism import nondeterminism_notes
 
 from .venue import InProcessVenue
 
@@ -450,6 +451,8 @@ def replay_session(session: Session, live: LiveFacts) -> Replay:
         # a module in the daemon's working directory (not the audit's).
         factory = strategy_factory(h["strategy"], base_dir=h.get("strategy_dir") or None)
         strategy = build_strategy(h["strategy"], factory, {**params, "instruments": instruments})
+        for note in nondeterminism_notes(h["strategy"], factory):  # a divergence's likely cause
+            log.warning("%s", note)
         # What the limits had counted when the daemon started (None: recorded before that).
         limits = None if h.get("limits") is None else from_jsonable(LimitCounts, h["limits"])
     except (KeyError, TypeError, ValueError, OSError) as exc:

@@ -1,5 +1,6 @@
 """The strategy the settings name, built for the daemon: its feature log (a writer thread the
-daemon closes), its load failure in one DaemonError line, the model it trades logged by file
+daemon closes), its load failure in one DaemonError line, a warning for each call in its
+source that reads the clock or an unseeded random generator, the model it trades logged by file
 and hash, the warning for a taker-flow strategy on the local exchange, and the one for a size
 that can never open a position."""
 
@@ -19,6 +20,7 @@ from trading_engine.main_trading_strategy import (
     make_strategy,
     named_once,
 )
+from trading_engine.strategy_determinism import nondeterminism_notes
 
 log = logging.getLogger("daemon")
 
@@ -45,6 +47,8 @@ def load_strategy(
         raise needs_the_user(
             line if isinstance(exc, StrategyLoadError) else f"strategy {line}"
         ) from None
+    for note in nondeterminism_notes(s.strategy.name, strategy):
+        log.warning("%s", note)
     return strategy
 
 

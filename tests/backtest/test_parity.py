@@ -10,6 +10,7 @@ import gzip
 import inspect
 import json
 import shutil
+import sys
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -1332,3 +1333,39 @@ def _five_fields(line: bytes) -> bytes:
     """A stop entry as recorded before it carried the cancels' reason (5 fields)."""
     row = orjson.loads(line)
     return orjson.dumps(row[:5]) + b"\n" if isinstance(row, list) and row[0] == "s" else line
+
+
+CLOCKED_SMA = """\
+import time
+
+from trading_engine.strategies.sma_crossover import SmaCrossover
+
+
+class ClockedSma(SmaCrossover):
+    def on_bar(self, bar, view):
+        self.last_seen = time.time()
+        return super().on_bar(bar, view)
+"""
+
+
+def test_the_audit_warns_of_a_strategy_that_reads_the_clock(
+    live_session, tmp_path, monkeypatch, request, caplog
+):
+    # A divergence such a strategy makes had no named cause; here it decides nothing: identical.
+    journal_dir = _copy(live_session, tmp_path)
+    (tmp_path / "parity_clocked_sma.py").write_text(CLOCKED_SMA)
+    own = {"strategy": "parity_clocked_sma.py:ClockedSma", "strategy_dir": str(tmp_path)}
+    _rewrite_header(journal_dir, lambda h: h.update(own))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    request.addfinalizer(lambda: sys.modules.pop("parity_clocked_sma", None))
+
+    with caplog.at_level("WARNING", logger="backtest.parity"):
+        result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert [r.getMessage() for r in caplog.records if r.name == "backtest.parity"] == [
+        "strategy 'parity_clocked_sma.py:ClockedSma': parity_clocked_sma.py:8: time.time() "
+        "reads the machine's clock: two runs on the same data can differ (backtests, the parity "
+        "audit, the daemon); use the time of the item the callback is given (bar.close_time_ms, "
+        "trade.trade_time_ms, tick.event_time_ms)"
+    ]
