@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from core.clock import parse_utc_ms
 from model.inputs import (
     BINANCE_KLINE_COLUMNS,
+    EMPTY_FILE,
+    HEADER_ONLY,
     bars_in_time_order,
     cell_problem,
     data_span,
@@ -62,6 +64,8 @@ def read_csv(path: Path, what: str, names: list[str] | None = None) -> pd.DataFr
         raise InputError(f"{what} {path}: no such file")
     try:
         return pd.read_csv(path) if names is None else pd.read_csv(path, header=None, names=names)
+    except pd.errors.EmptyDataError:  # said "No columns to parse from file"
+        raise InputError(f"{what} {path}: {EMPTY_FILE}") from None
     except Exception as e:  # pandas raises many types for a bad file
         raise InputError(f"{what} {path}: cannot read as CSV ({type(e).__name__}: {e})") from None
 
@@ -97,6 +101,8 @@ def load_klines(
         # No header: Binance's kline files (12 columns) or plain OHLCV, as the backtester reads.
         df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[: len(df.columns)]))
     df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
+    if not len(df):  # said "no bars in the requested window" when no window was asked for
+        raise InputError(f"--data {path}: {HEADER_ONLY}")
     need_columns(df, ("open_time", "open", "high", "low", "close", "volume"), f"--data {path}")
     numeric_columns(df, ("open_time",), f"--data {path}")  # the window compares it
     df = to_float_columns(df, ("open_time",))

@@ -36,6 +36,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from core.csv_header import header_names, is_data_row
+
 _KLINE_HEADER = ("open_time", "open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
 _READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error)
@@ -184,9 +186,9 @@ def load(
         raise DataError(f"data file not found: {p}")
     if symbol is not None and p.is_dir():
         p = store_folder(p, symbol=symbol)
-    data = _load_parquet(p) if p.is_dir() or p.suffix == ".parquet" else _load_csv(p)
-    if not len(data):
-        raise DataError(f"no data rows in {p}")
+    data = _load_csv(p) if _is_csv(p) else _load_parquet(p)
+    if not len(data):  # a CSV of a header line alone, a store's files without rows
+        raise DataError(f"no data rows in {p}{' (only a header line)' if _is_csv(p) else ''}")
     kept = clip(data, start_ms, end_ms)
     if not len(kept):
         times = data.open_time if isinstance(data, Klines) else data.time
@@ -195,6 +197,10 @@ def load(
             f"{_utc(times[0])} to {_utc(times[-1])} UTC)"
         )
     return kept
+
+
+def _is_csv(p: Path) -> bool:
+    return not (p.is_dir() or p.suffix == ".parquet")
 
 
 def kline_gaps(k: Klines) -> list[tuple[int, int]]:
@@ -273,15 +279,15 @@ def _header_again(
     """Whether a row the loader refused is a header line again (two downloads concatenated,
     `cat a.csv b.csv`): the file's first header, or in a file without one, a header naming the
     columns where they are read (Binance's own, of its newer files, after its headerless
-    older ones). A second file's byte-order mark is no difference."""
-    cells = [c.strip() for c in row]
-    if not cells or cells[0].lstrip("\ufeff").lstrip("-").isdigit():
+    older ones). Names compare as `core.csv_header.header_names` (blanks, a second file's
+    byte-order mark and the case are no difference)."""
+    if not row or is_data_row(row[0]):
         return False
-    cells[0] = cells[0].lstrip("\ufeff")
-    if header is not None:  # the first row's cells, stripped
+    cells = header_names(row)
+    if header is not None:  # the first row's names
         return cells == header
     try:
-        return _layout(p, cells, [c.lower() for c in cells]) == layout
+        return _layout(p, cells, cells) == layout
     except DataError:
         return False
 
@@ -293,10 +299,10 @@ def _load_csv(p: Path) -> MarketData:
     first = next(rows, None)
     rows.close()
     if first is None:
-        raise DataError(f"no rows in {p}")
+        raise DataError(f"no rows in {p} (an empty file)")
     width = len(first)
     first = [c.strip() for c in first]
-    header = [c.lower() for c in first] if not first[0].lstrip("-").isdigit() else None
+    header = None if is_data_row(first[0]) else header_names(first)
     skip = 0 if header is None else 1
     kind, cols = _layout(p, first, header)
     repeated: Headers = frozenset()
@@ -305,7 +311,7 @@ def _load_csv(p: Path) -> MarketData:
             return _read_csv(p, kind, cols, skip, width, repeated)
         except _BadRow as e:
             line, row = _data_row(p, e.index, skip, repeated)
-            again = _header_again(p, row, first if header else None, (kind, cols))
+            again = _header_again(p, row, header, (kind, cols))
             if not again or tuple(row) in repeated:  # skipped already: no second pass
                 raise DataError(f"{p}: line {line}, {e.what}") from None
             repeated |= {tuple(row)}

@@ -22,12 +22,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_file import write_problem
+from core.csv_header import header_names
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "BINANCE_KLINE_COLUMNS",
+    "EMPTY_FILE",
+    "HEADER_ONLY",
     "bar_problem",
     "bars_in_time_order",
     "cell_problem",
@@ -177,25 +180,31 @@ def bars_in_time_order(df: pd.DataFrame, columns: Iterable[str]) -> tuple[pd.Dat
     return (df if rows is None else df.iloc[rows]), None
 
 
+# What an empty file and a file of a header line alone are, as the backtester says them.
+EMPTY_FILE = "no rows (an empty file)"
+HEADER_ONLY = "no data rows (only a header line)"
+
+
 def without_repeated_headers(df: pd.DataFrame) -> pd.DataFrame:
-    """`df` without the rows that repeat its header line (two downloads concatenated with their
-    headers, `cat a.csv b.csv`; a second file's byte-order mark no difference), as the
-    backtester skips them (`backtest.data`): such a file was refused ("column open_time is not
-    numeric at row 5001 (line 5002): 'open_time'"). The index (the file's rows) is kept, so a
-    later check names a cell by its line. A first column read as numbers has none: one test."""
+    """`df` with its columns named as the backtester reads a header (`core.csv_header`: a
+    header written `open_time, open, high` or `Open_Time,Open,High` was 'missing column(s)
+    open, high, ...'), and without the rows that repeat its header line (two downloads
+    concatenated with their headers, `cat a.csv b.csv`), compared alike, as the backtester
+    skips them (`backtest.data`): such a file was refused ("column open_time is not numeric
+    at row 5001 (line 5002): 'open_time'"). The index (the file's rows) is kept, so a later
+    check names a cell by its line. A first column read as numbers has none: one test."""
     import numpy as np
     import pandas as pd
 
+    names = header_names(df.columns)
+    if names != list(df.columns):
+        df = df.set_axis(names, axis=1)
     if not len(df) or pd.api.types.is_numeric_dtype(df.iloc[:, 0]):
         return df
-    names = [str(c).strip() for c in df.columns]
-    first = df.iloc[:, 0].astype(str).str.strip().str.lstrip("\ufeff")
+    first = df.iloc[:, 0].astype(str).str.strip().str.lstrip("\ufeff").str.lower()
     rows = np.flatnonzero(first.to_numpy() == names[0])
-    if not len(rows):
-        return df
-    cells = df.iloc[rows, 1:].astype(str).apply(lambda col: col.str.strip()).to_numpy()
-    header = rows[(cells == np.array(names[1:], dtype=object)).all(axis=1)]
-    return df.drop(index=df.index[header]) if len(header) else df
+    header = [i for i in rows.tolist() if header_names(df.iloc[i]) == names]  # a few rows
+    return df.drop(index=df.index[header]) if header else df
 
 
 def utc_minute(ms: int) -> str:

@@ -15,6 +15,8 @@ from model import features
 from model.input_error import InputError
 from model.inputs import (
     BINANCE_KLINE_COLUMNS,
+    EMPTY_FILE,
+    HEADER_ONLY,
     bar_problem,
     bars_in_time_order,
     cell_problem,
@@ -82,11 +84,15 @@ def load_bars(
             headerless = _headerless_binance(path)
             df = pd.read_csv(path, header=None if headerless else "infer",
                              names=BINANCE_KLINE_COLUMNS if headerless else None)  # fmt: skip
+        except pd.errors.EmptyDataError:  # said "No columns to parse from file"
+            raise InputError(f"--data {path}: {EMPTY_FILE}") from None
         except Exception as e:  # pandas raises many types for a bad file
             raise InputError(
                 f"--data {path}: cannot read as CSV ({type(e).__name__}: {e})"
             ) from None
     df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
+    if not len(df):  # said "no bars in the requested window" when no window was asked for
+        raise InputError(f"--data {path}: {HEADER_ONLY}")
     need = ["open_time", *features.BAR_COLUMNS]
     missing = [c for c in need if c not in df.columns]
     if missing:

@@ -80,7 +80,17 @@ def test_a_header_only_file_says_it_has_no_rows(tmp_path, capsys):
     path = tmp_path / "empty.csv"
     path.write_text(HEADER_AND_ROWS[0] + "\n")
     err = refused(tmp_path, capsys, "--data", str(path))
-    assert f"no data rows in {path}" in err and "time range" not in err
+    assert err == (
+        f"backtest_trading_strategy.py: error: no data rows in {path} (only a header line)\n"
+    )
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "\ufeff"])
+def test_an_empty_file_says_so_in_one_line(tmp_path, capsys, text):
+    path = tmp_path / "empty.csv"
+    path.write_text(text)
+    err = refused(tmp_path, capsys, "--data", str(path))
+    assert err == f"backtest_trading_strategy.py: error: no rows in {path} (an empty file)\n"
 
 
 def test_the_loader_reads_a_quoted_file_as_the_plain_one(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis._common import InputError as AnalysisInputError
 from analysis._common import load_klines as analysis_klines
 from backtest.data import DataError, load
 from model.input_error import InputError
@@ -87,9 +88,42 @@ def test_a_bad_cell_after_a_repeated_header_is_named_by_its_line_in_the_file(tmp
     assert str(refused.value) == f"{path}: line 253, column open: 'abc' is not a number"
 
 
+SPACED = HEADER.replace(",", ", ")  # open_time, open, high, low, close, volume
+SHOUTED = HEADER.upper()
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [(HEADER, SPACED), (SPACED, SPACED), (SPACED, HEADER), (HEADER, SHOUTED), (SHOUTED, HEADER)],
+)
+def test_a_header_written_with_blanks_or_in_another_case_is_the_same_header(tmp_path, first, again):
+    """Names compare as the first header's columns are found (`core.csv_header`): a header
+    with blanks after its commas was read as a row ("line 202, column open_time: 'open_time'
+    is not a time in ms" in training), `OPEN_TIME,...` read as the first header but refused as
+    the second."""
+    joined = _file(tmp_path, "cat", [first, *BARS[:200], again, *BARS[200:]])
+    whole = _file(tmp_path, "whole", [HEADER, *BARS])
+
+    assert load(joined) == load(whole)
+    assert _training_bars(joined).equals(_training_bars(whole))
+    assert analysis_klines(joined).equals(analysis_klines(whole))
+
+
+def test_a_file_a_spreadsheet_saved_reads_as_its_bars(tmp_path):
+    """Excel's "CSV UTF-8": a byte-order mark, CRLF line ends; here with blanks too, twice."""
+    path = tmp_path / "BTCUSDT-excel.csv"
+    lines = ["\ufeff" + SPACED, *BARS[:200], "\ufeff" + SPACED, *BARS[200:]]
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    whole = _file(tmp_path, "whole", [HEADER, *BARS])
+
+    assert load(path) == load(whole)
+    assert _training_bars(path).equals(_training_bars(whole))
+    assert analysis_klines(path).equals(analysis_klines(whole))
+
+
 @pytest.mark.parametrize(
     "other",
-    ["time,open,high,low,close,volume", "OPEN_TIME,OPEN,HIGH,LOW,CLOSE,VOLUME", "symbol,a,b,c,d,e"],
+    ["time,open,high,low,close,volume", "open_time,open,high,low,close,vol", "symbol,a,b,c,d,e"],
 )
 def test_a_line_that_is_not_the_files_header_stays_refused(tmp_path, other):
     path = _file(tmp_path, "cat", [HEADER, *BARS[:200], other, *BARS[200:]])
@@ -158,3 +192,26 @@ def test_training_still_refuses_another_header_inside_the_file(tmp_path):
     assert str(refused.value) == (
         f"--data {path}: column open_time is not numeric at row 201 (line 202): 'time'"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("", "no rows (an empty file)"),
+        ("\n\n", "no rows (an empty file)"),
+        (SPACED + "\n", "no data rows (only a header line)"),
+        (HEADER + "\n" + SPACED + "\n", "no data rows (only a header line)"),
+    ],
+)
+def test_training_and_analysis_say_an_empty_or_header_only_file_in_one_line(tmp_path, text, said):
+    # "cannot read as CSV (EmptyDataError: No columns to parse from file)", and for a header
+    # alone "no bars in the requested window" when no window was asked for.
+    path = tmp_path / "BTCUSDT-empty.csv"
+    path.write_text(text)
+
+    with pytest.raises(InputError) as training:
+        _training_bars(path)
+    with pytest.raises(AnalysisInputError) as analysis:
+        analysis_klines(path)
+
+    assert str(training.value) == str(analysis.value) == f"--data {path}: {said}"
