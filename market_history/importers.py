@@ -15,117 +15,270 @@ Decimal fields keep the file's text (`"61828.0"` stays `"61828.0"`); compare wit
 import csv
 import gzip
 import io
+import itertools
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from core.csv_header import header_names, is_data_row
 from market_history.schema import AGG_TRADES_SCHEMA, KLINES_SCHEMA, Kind, to_ms
 from market_history.store import HistoryStore
 
 _TIME_COLUMNS = ("open_time", "date", "timestamp", "time", "datetime")
 
 
-def _rows(path: str | os.PathLike[str]) -> Iterator[list[str]]:
+# The names of Binance's header lines, for a file that starts without one (its older months)
+# and meets one later (a newer month concatenated after it).
+_KLINE_NAMES = (
+    "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
+    "count", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
+)  # fmt: skip
+_AGG_TRADE_NAMES = (
+    "agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id", "transact_time",
+    "is_buyer_maker",
+)  # fmt: skip
+
+
+def _open(path: str | os.PathLike[str]) -> io.TextIOWrapper:
+    """UTF-8 that may start with a byte-order mark (a spreadsheet's "CSV UTF-8" export: its
+    first name was read as "\ufeffopen_time")."""
     p = Path(path)
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
-    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _rows(path: str | os.PathLike[str]) -> Iterator[list[str]]:
+    """The non-empty rows, their cells stripped."""
+    with _open(path) as fh:
         for row in csv.reader(fh):
             if row:
                 yield [c.strip() for c in row]
 
 
+def _numbered_rows(path: str | os.PathLike[str]) -> Iterator[tuple[int, list[str]]]:
+    """(the line a row ends on, its cells) of `_rows`: for error messages only (a line number
+    kept for every row would cost on every row)."""
+    with _open(path) as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if row:
+                yield reader.line_num, [c.strip() for c in row]
+
+
 def _is_header(row: list[str]) -> bool:
-    return not row[0].lstrip("-").isdigit()
+    return not is_data_row(row[0])
 
 
-def _body(rows: list[list[str]]) -> list[list[str]]:
+def _header(first: list[str], names: tuple[str, ...]) -> tuple[list[str], bool]:
+    """(the header line's names whose repeats are dropped, whether `first` is that line): the
+    file's own, or in a file without one the layout's `names` (Binance's, which its newer
+    months have after its headerless older ones)."""
+    if _is_header(first):
+        return header_names(first), True
+    return list(names), False
+
+
+def _repeats(row: list[str], header: list[str]) -> bool:
+    """Whether `row` is the header line again; a data row starts with a digit (a time, an id,
+    an ISO date) and costs one test."""
+    return not row[0][:1].isdigit() and header_names(row[: len(header)]) == header
+
+
+def _body(path: str | os.PathLike[str], names: tuple[str, ...] = ()) -> list[list[str]]:
     """The data rows: without the header line, nor that line met again inside the file (two
-    downloads concatenated with their headers, `cat a.csv b.csv`; a second file's byte-order
-    mark no difference), as the backtester reads them (`backtest.data`)."""
-    if not rows or not _is_header(rows[0]):
-        return rows
-    first, rest = rows[0][0].lstrip("\ufeff"), rows[0][1:]
-    return [r for r in rows[1:] if not (r[0].lstrip("\ufeff") == first and r[1:] == rest)]
+    downloads concatenated with their headers, `cat a.csv b.csv`), nor, in a file without a
+    header, the layout's own header `names`, as the backtester reads them (`backtest.data`);
+    names compare as `core.csv_header` says (blanks, a byte-order mark, the case). ValueError
+    in one line for a file without data rows."""
+    rows = list(_rows(path))
+    if not rows:
+        raise ValueError(f"{path}: no rows (an empty file)")
+    header, has_one = _header(rows[0], names)
+    body = rows[1:] if has_one else rows
+    if header:
+        body = [r for r in body if not _repeats(r, header)]
+    if not body:
+        raise ValueError(f"{path}: no data rows (only a header line)")
+    return body
+
+
+def _line(path: str | os.PathLike[str], names: tuple[str, ...], index: int) -> int:
+    """The line of `_body(path, names)[index]`: the file read again (the error path)."""
+    rows = _numbered_rows(path)
+    line, first = next(rows)
+    header, has_one = _header(first, names)
+    if not has_one:
+        rows = itertools.chain([(line, first)], rows)
+    lines = (n for n, r in rows if not (header and _repeats(r, header)))
+    return next(itertools.islice(lines, index, None))
+
+
+def _width(
+    path: str | os.PathLike[str], names: tuple[str, ...], body: list[list[str]], need: int
+) -> None:
+    """ValueError naming the first row with fewer than `need` cells."""
+    short = next((i for i, r in enumerate(body) if len(r) < need), None)
+    if short is not None:
+        whose = "its header" if not names else f"a Binance {_LAYOUTS[names]} row"
+        raise ValueError(
+            f"{path}: line {_line(path, names, short)} has {len(body[short])} columns, "
+            f"fewer than the {need} of {whose}"
+        )
+
+
+def _column(
+    path: str | os.PathLike[str],
+    names: tuple[str, ...],
+    body: list[list[str]],
+    i: int,
+    kind: str,
+) -> pa.Array:
+    """Column `i` of the rows: "int" (whole numbers; a time in s, ms, us or ns as ms for
+    "time") or "number" (a finite decimal, kept as its text); ValueError naming the file, the
+    line, the column and the cell that is none."""
+    cells = [r[i] for r in body]
+    try:
+        if kind == "number":
+            strings = pa.array(cells, pa.string())
+            if not pc.all(pc.is_finite(pc.cast(strings, pa.float64()))).as_py():
+                raise ValueError
+            return strings
+        values = [to_ms(int(c)) for c in cells] if kind == "time" else [int(c) for c in cells]
+        return pa.array(values, pa.int64())
+    except (ValueError, pa.ArrowInvalid):
+        bad = next(k for k, c in enumerate(cells) if not _is_a(kind, c))
+        said = "a number" if kind == "number" else "a whole number"
+        name = names[i] if names else _header(next(_rows(path)), names)[0][i]
+        raise ValueError(
+            f"{path}: line {_line(path, names, bad)}, column {name}: {cells[bad]!r} is not {said}"
+        ) from None
+
+
+def _is_a(kind: str, cell: str) -> bool:
+    """Whether `cell` is of `kind` (`_column`'s kinds); the error path only."""
+    try:
+        if kind == "number":
+            return math.isfinite(float(cell))
+        int(cell)
+    except ValueError:
+        return False
+    return True
+
+
+_LAYOUTS = {_KLINE_NAMES: "klines", _AGG_TRADE_NAMES: "aggTrades"}
 
 
 def read_binance_klines_csv(path: str | os.PathLike[str]) -> pa.Table:
-    rows = _body(list(_rows(path)))
-    for r in rows:
-        if len(r) < 11:
-            raise ValueError(f"{path}: not a 12-column klines row: {r}")
+    names = _KLINE_NAMES
+    body = _body(path, names)
+    _width(path, names, body, 11)
+
+    def column(i: int, kind: str) -> pa.Array:
+        return _column(path, names, body, i, kind)
+
     return pa.table(
         {
-            "open_time": pa.array([to_ms(int(r[0])) for r in rows], pa.int64()),
-            "open": [r[1] for r in rows],
-            "high": [r[2] for r in rows],
-            "low": [r[3] for r in rows],
-            "close": [r[4] for r in rows],
-            "volume": [r[5] for r in rows],
-            "close_time": pa.array([to_ms(int(r[6])) for r in rows], pa.int64()),
-            "quote_volume": [r[7] for r in rows],
-            "trade_count": pa.array([int(r[8]) for r in rows], pa.int64()),
-            "taker_buy_volume": [r[9] for r in rows],
-            "taker_buy_quote_volume": [r[10] for r in rows],
+            "open_time": column(0, "time"),
+            "open": column(1, "number"),
+            "high": column(2, "number"),
+            "low": column(3, "number"),
+            "close": column(4, "number"),
+            "volume": column(5, "number"),
+            "close_time": column(6, "time"),
+            "quote_volume": column(7, "number"),
+            "trade_count": column(8, "int"),
+            "taker_buy_volume": column(9, "number"),
+            "taker_buy_quote_volume": column(10, "number"),
         },
         schema=KLINES_SCHEMA,
     )
 
 
 def read_binance_agg_trades_csv(path: str | os.PathLike[str]) -> pa.Table:
-    rows = _body(list(_rows(path)))
-    for r in rows:
-        if len(r) < 7:
-            raise ValueError(f"{path}: not an aggTrades row: {r}")
+    names = _AGG_TRADE_NAMES
+    body = _body(path, names)
+    _width(path, names, body, 7)
+
+    def column(i: int, kind: str) -> pa.Array:
+        return _column(path, names, body, i, kind)
+
     return pa.table(
         {
-            "agg_id": pa.array([int(r[0]) for r in rows], pa.int64()),
-            "price": [r[1] for r in rows],
-            "qty": [r[2] for r in rows],
-            "first_trade_id": pa.array([int(r[3]) for r in rows], pa.int64()),
-            "last_trade_id": pa.array([int(r[4]) for r in rows], pa.int64()),
-            "trade_time": pa.array([to_ms(int(r[5])) for r in rows], pa.int64()),
-            "buyer_is_maker": pa.array([r[6].lower() == "true" for r in rows], pa.bool_()),
+            "agg_id": column(0, "int"),
+            "price": column(1, "number"),
+            "qty": column(2, "number"),
+            "first_trade_id": column(3, "int"),
+            "last_trade_id": column(4, "int"),
+            "trade_time": column(5, "time"),
+            "buyer_is_maker": pa.array([r[6].lower() == "true" for r in body], pa.bool_()),
         },
         schema=AGG_TRADES_SCHEMA,
     )
 
 
-def _time_ms(values: list[str]) -> list[int]:
+def _time_ms(path: str | os.PathLike[str], body: list[list[str]], i: int, name: str) -> list[int]:
+    values = [r[i] for r in body]
     if all(v.lstrip("-").isdigit() for v in values):
         return [to_ms(int(v)) for v in values]
-    stamps = pd.to_datetime(pd.Series(values), utc=True)
+    try:
+        stamps = pd.to_datetime(pd.Series(values), utc=True)
+    except (ValueError, OverflowError):
+        bad = next(k for k, v in enumerate(values) if not v.lstrip("-").isdigit() and not _iso(v))
+        raise ValueError(
+            f"{path}: line {_line(path, (), bad)}, column {name}: {values[bad]!r} is not a time "
+            "(epoch s, ms or us, or an ISO date-time)"
+        ) from None
     return [int(ts.value // 1_000_000) for ts in stamps]
+
+
+def _iso(text: str) -> bool:
+    try:
+        pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def read_ohlcv_csv(path: str | os.PathLike[str], interval: str) -> pa.Table:
     kind = Kind.klines(interval)
     step = kind.step_ms
-    rows = list(_rows(path))
-    if not rows or not _is_header(rows[0]):
+    first = next(_rows(path), None)
+    if first is None:
+        raise ValueError(f"{path}: no rows (an empty file)")
+    if not _is_header(first):
         raise ValueError(f"{path}: a plain OHLCV CSV needs a header row")
-    header = [h.lower() for h in rows[0]]
+    header = header_names(first)
     time_col = next((c for c in _TIME_COLUMNS if c in header), None)
     missing = [c for c in ("open", "high", "low", "close", "volume") if c not in header]
     if time_col is None or missing:
         raise ValueError(f"{path}: need a time column and open/high/low/close/volume")
     ix = {name: header.index(name) for name in header}
-    body = _body(rows)
-    opens = _time_ms([r[ix[time_col]] for r in body])
-    for t in opens:
+    body = _body(path)
+    _width(path, (), body, len(header))
+    opens = _time_ms(path, body, ix[time_col], time_col)
+    for k, t in enumerate(opens):
         if kind.floor(t) != t:
-            raise ValueError(f"{path}: open time {t} is not on the {interval} grid")
+            raise ValueError(
+                f"{path}: line {_line(path, (), k)}: open time {t} is not on the {interval} grid"
+            )
+
+    def column(name: str) -> pa.Array:
+        return _column(path, (), body, ix[name], "number")
+
     nulls = pa.nulls(len(body), pa.string())
     return pa.table(
         {
             "open_time": pa.array(opens, pa.int64()),
-            "open": [r[ix["open"]] for r in body],
-            "high": [r[ix["high"]] for r in body],
-            "low": [r[ix["low"]] for r in body],
-            "close": [r[ix["close"]] for r in body],
-            "volume": [r[ix["volume"]] for r in body],
+            "open": column("open"),
+            "high": column("high"),
+            "low": column("low"),
+            "close": column("close"),
+            "volume": column("volume"),
             "close_time": pa.array([t + step - 1 for t in opens], pa.int64()),
             "quote_volume": nulls,
             "trade_count": pa.nulls(len(body), pa.int64()),

@@ -132,10 +132,101 @@ def test_a_plain_ohlcv_file_concatenated_with_its_header_is_read_as_its_rows(tmp
     assert read_ohlcv_csv(path, "1m") == read_ohlcv_csv(BTC_OHLCV, "1m")
 
 
-def test_another_header_inside_a_binance_file_stays_an_error(tmp_path):
+def test_another_header_inside_a_binance_file_stays_an_error_naming_its_line(tmp_path):
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    other = header.replace("open_time", "start")
+    path = tmp_path / "NEARUSDT-cat.csv"
+    path.write_text("\n".join([header, *rows[:90], other, *rows[90:]]) + "\n")
+
+    with pytest.raises(ValueError) as raised:
+        read_binance_klines_csv(path)
+
+    assert str(raised.value) == f"{path}: line 92, column open_time: 'start' is not a whole number"
+
+
+def test_a_repeated_header_with_blanks_a_bom_crlf_or_another_case_is_the_same_header(tmp_path):
+    """`open_time, open, high` (blanks after the commas), an Excel "CSV UTF-8" file (a
+    byte-order mark, CRLF) and `OPEN_TIME,...` name the same columns: such a second header was
+    read as a row (int('open_time')), a first one with a mark was 'need a time column'."""
     header, *rows = NEAR_12COL.read_text().splitlines()
     path = tmp_path / "NEARUSDT-cat.csv"
-    path.write_text("\n".join([header, *rows[:90], header.upper(), *rows[90:]]) + "\n")
+    spaced, shouted = header.replace(",", ", "), header.upper()
+    lines = ["\ufeff" + spaced, *rows[:60], "\ufeff" + header, *rows[60:120], shouted, *rows[120:]]
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
 
-    with pytest.raises(ValueError):
+    assert read_binance_klines_csv(path) == read_binance_klines_csv(NEAR_12COL)
+
+
+def test_a_plain_ohlcv_file_saved_by_a_spreadsheet_is_read(tmp_path):
+    header, *rows = BTC_OHLCV.read_text().splitlines()
+    path = tmp_path / "BTCUSDT-excel.csv"
+    path.write_bytes(("\ufeff" + "\r\n".join([header.replace(",", ", "), *rows]) + "\r\n").encode())
+
+    assert read_ohlcv_csv(path, "1m") == read_ohlcv_csv(BTC_OHLCV, "1m")
+
+
+def test_binances_header_after_its_headerless_months_is_skipped(tmp_path):
+    # An older month (no header) and a newer one (with it), concatenated: int('open_time').
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    path = tmp_path / "NEARUSDT-cat.csv"
+    path.write_text("\n".join([*rows[:90], header, *rows[90:]]) + "\n")
+
+    assert read_binance_klines_csv(path) == read_binance_klines_csv(NEAR_12COL)
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "said"),
+    [
+        (0, "open_time", "'x1' is not a whole number"),
+        (2, "high", "'x1' is not a number"),
+        (8, "count", "'x1' is not a whole number"),
+    ],
+)
+def test_a_bad_cell_is_one_line_naming_file_line_column_and_value(tmp_path, cell, column, said):
+    # A price 'abc' was stored as it was; a bad time was int()'s "invalid literal" alone.
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    bad = rows[40].split(",")
+    bad[cell] = "x1"
+    rows[40] = ",".join(bad)
+    path = tmp_path / "NEARUSDT-bad.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+    with pytest.raises(ValueError) as raised:
         read_binance_klines_csv(path)
+
+    assert str(raised.value) == f"{path}: line 42, column {column}: {said}"
+
+
+def test_a_short_row_is_named_by_its_line(tmp_path):
+    header, *rows = NEAR_12COL.read_text().splitlines()
+    rows[9] = ",".join(rows[9].split(",")[:6])
+    path = tmp_path / "NEARUSDT-short.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+    with pytest.raises(ValueError) as raised:
+        read_binance_klines_csv(path)
+
+    assert str(raised.value) == (
+        f"{path}: line 11 has 6 columns, fewer than the 11 of a Binance klines row"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("", "no rows (an empty file)"),
+        ("\n\n", "no rows (an empty file)"),
+        ("HEADER\n", "no data rows (only a header line)"),
+    ],
+)
+def test_an_empty_or_header_only_file_is_one_line(tmp_path, text, what):
+    # A header-only file was imported as 0 rows without a word.
+    header = NEAR_12COL.read_text().splitlines()[0]
+    path = tmp_path / "NEARUSDT-empty.csv"
+    path.write_text(text.replace("HEADER", header))
+    store = HistoryStore(tmp_path / "store")
+
+    with pytest.raises(ValueError) as raised:
+        import_file(store, path, symbol="NEARUSDT", kind=Kind.klines("1m"))
+
+    assert str(raised.value) == f"{path}: {what}"
