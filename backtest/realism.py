@@ -35,13 +35,14 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from core.csv_header import header_names, is_data_row
 from core.market import BookTicker as CoreBookTicker
 from exchange_sim.engine.config import Bracket, FillMode
 
@@ -213,25 +214,34 @@ def load_funding(path: str | Path) -> FundingRates:
         return _raw_funding(p)
     rows = _csv_rows(p)
     if not rows:
-        raise RealismError(f"no rows in {p}")
-    header = [c.lower() for c in rows[0]]
-    if header[0].lstrip("-").isdigit():
-        t_col, r_col, body = 0, 1, rows
+        raise RealismError(f"no rows in {p} (an empty file)")
+    header = [] if is_data_row(rows[0][0]) else header_names(rows[0])
+    if not header:
+        t_col, r_col, names = 0, 1, ["time", "funding_rate"]
     else:
         t_col = next((header.index(c) for c in _TIME_COLS if c in header), -1)
         r_col = next((header.index(c) for c in _RATE_COLS if c in header), -1)
         if t_col < 0 or r_col < 0:
             raise RealismError(f"{p}: no time / funding rate columns in {','.join(rows[0])}")
-        body = rows[1:]
-    by_time: dict[int, Decimal] = {}
-    try:
+        names = header
+
+    def parse(body: list[list[str]]) -> dict[int, Decimal]:
+        by_time: dict[int, Decimal] = {}
         for r in body:
             t = _ms(int(r[t_col]))
-            by_time[(t + MINUTE_MS // 2) // MINUTE_MS * MINUTE_MS] = Decimal(r[r_col])
-    except (IndexError, ValueError, InvalidOperation) as e:
-        raise RealismError(f"{p}: bad row ({e})") from None
+            rate = Decimal(r[r_col])
+            if not rate.is_finite():
+                raise ValueError
+            by_time[(t + MINUTE_MS // 2) // MINUTE_MS * MINUTE_MS] = rate
+        return by_time
+
+    def locate(i: int, r: list[str]) -> None:
+        _cell(p, i, r, t_col, names, int, "a time in ms")
+        _cell(p, i, r, r_col, names, Decimal, "a number")
+
+    by_time = _parsed(rows, header, parse, locate)
     if not by_time:
-        raise RealismError(f"no rows in {p}")
+        raise RealismError(f"no data rows in {p} (only a header line)")
     times = tuple(sorted(by_time))
     diffs = [b - a for a, b in itertools.pairwise(times)]
     interval = 0
@@ -474,21 +484,28 @@ def _load_book_ticker_csv(
         raise RealismError(f"bookTicker file not found: {p}")
     rows = _csv_rows(p)
     if not rows:
-        raise RealismError(f"no rows in {p}")
+        raise RealismError(f"no rows in {p} (an empty file)")
     cols = [1, 2, 3, 4, 5]
-    if not rows[0][0].isdigit():
-        h = [c.lower() for c in rows[0]]
-        names = ("best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty")
+    names = list(_BOOK_TICKER_NAMES)
+    h = [] if is_data_row(rows[0][0]) else header_names(rows[0])
+    if h:
+        quotes = ("best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty")
         t = next((h.index(c) for c in ("transaction_time", "event_time") if c in h), -1)
-        if t < 0 or not all(n in h for n in names):
+        if t < 0 or not all(n in h for n in quotes):
             raise RealismError(f"{p}: not a bookTicker file ({','.join(rows[0])})")
-        cols = [h.index(n) for n in names] + [t]
-        rows = rows[1:]
+        cols = [h.index(n) for n in quotes] + [t]
+        names = h
     b, bq, a, aq, t = cols
-    try:
-        keyed = sorted(((_ms(int(r[t])), r) for r in rows), key=lambda x: x[0])
-    except (IndexError, ValueError) as e:
-        raise RealismError(f"{p}: bad row ({e})") from None
+
+    def parse(body: list[list[str]]) -> list[tuple[int, list[str]]]:
+        return sorted(((_ms(int(r[t])), r) for r in body), key=lambda x: x[0])
+
+    def locate(i: int, r: list[str]) -> None:
+        _cell(p, i, r, t, names, int, "a time in ms")
+
+    keyed = _parsed(rows, h, parse, locate)
+    if not keyed:
+        raise RealismError(f"no data rows in {p} (only a header line)")
     keyed = [
         x
         for x in keyed
@@ -720,13 +737,100 @@ def _ms(t: int) -> int:
     return t
 
 
+_BOOK_TICKER_NAMES = (
+    "update_id", "best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty",
+    "transaction_time", "event_time",
+)  # fmt: skip
+
+
 def _csv_rows(p: Path) -> list[list[str]]:
+    """The non-empty rows, cells stripped; UTF-8 that may start with a byte-order mark (a
+    spreadsheet's "CSV UTF-8" export)."""
     raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
     try:
-        with io.TextIOWrapper(raw, encoding="utf-8", newline="") as fh:
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
             return [[c.strip() for c in r] for r in csv.reader(fh) if r]
-    except (OSError, UnicodeDecodeError, EOFError) as e:
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error) as e:
         raise RealismError(f"cannot read {p}: {e}") from None
+
+
+def _data_rows(rows: list[list[str]], header: list[str]) -> list[list[str]]:
+    """The data rows: after the `header` line (none: []), without that line met again (files
+    concatenated with their headers), names compared as `core.csv_header` says, as the kline
+    loader skips it. A data row starts with a digit (a time, an id): one test."""
+    if not header:
+        return rows
+    width = len(header)
+    return [
+        r for r in itertools.islice(rows, 1, None)
+        if r[0][:1].isdigit() or header_names(r[:width]) != header
+    ]  # fmt: skip
+
+
+def _numbered(rows: list[list[str]], header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(index in `rows`, row) of `_data_rows`: the error path, which names a row's line."""
+    body = {id(r) for r in _data_rows(rows, header)}
+    return ((i, r) for i, r in enumerate(rows) if id(r) in body)
+
+
+_T = TypeVar("_T")
+
+
+def _parsed(
+    rows: list[list[str]],
+    header: list[str],
+    parse: Callable[[list[list[str]]], _T],
+    locate: Callable[[int, list[str]], None],
+) -> _T:
+    """`parse` of the data rows. The rows after the header are parsed as they are; only when
+    that fails are the header's repeats left out (`_data_rows`) and the rows parsed again, so
+    a file without one costs nothing more; when that fails too, `locate` is called on each
+    data row (its index in `rows`, for the line) to raise the error naming the cell."""
+    try:
+        return parse(rows[1:] if header else rows)
+    except (IndexError, ValueError, InvalidOperation):
+        pass
+    try:
+        return parse(_data_rows(rows, header))
+    except (IndexError, ValueError, InvalidOperation):
+        for i, r in _numbered(rows, header):
+            locate(i, r)
+        raise
+
+
+def _cell(
+    p: Path,
+    i: int,
+    row: list[str],
+    col: int,
+    names: Sequence[str],
+    convert: Callable[[str], _T],
+    what: str,
+) -> _T:
+    """`convert(row[col])`; RealismError naming the file, the line, the column and the value
+    when it is not `what` (or the row is too short)."""
+    try:
+        value = convert(row[col])
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise ValueError
+        return value
+    except IndexError:
+        raise RealismError(f"{p}: line {_line(p, i)} has too few columns") from None
+    except (ValueError, InvalidOperation):
+        name = names[col] if col < len(names) else f"#{col + 1}"
+        raise RealismError(
+            f"{p}: line {_line(p, i)}, column {name}: {row[col]!r} is not {what}"
+        ) from None
+
+
+def _line(p: Path, index: int) -> int:
+    """The line of non-empty row `index` of `_csv_rows(p)`: the file read again (the error
+    path only; keeping every row's line would cost on every row)."""
+    raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        numbered = (reader.line_num for r in reader if r)
+        return next(itertools.islice(numbered, index, None), 0)
 
 
 # --- command line -----------------------------------------------------------------------------
