@@ -36,7 +36,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -354,6 +354,7 @@ class BookTicker:
     ask: list[str]
     ask_qty: list[str]
     depth: "DepthTape | None" = None  # the recorded depth of the same session, if any
+    source: str = field(default="", compare=False)  # the CSV file read, for its error lines
 
     def __len__(self) -> int:
         return len(self.time)
@@ -448,7 +449,13 @@ def load_book_ticker(
     if not raw:
         return quotes
     return BookTicker(
-        quotes.time, quotes.bid, quotes.bid_qty, quotes.ask, quotes.ask_qty, load_depth(raw, symbol)
+        quotes.time,
+        quotes.bid,
+        quotes.bid_qty,
+        quotes.ask,
+        quotes.ask_qty,
+        load_depth(raw, symbol),
+        quotes.source,
     )
 
 
@@ -513,13 +520,46 @@ def _load_book_ticker_csv(
     ]
     if not keyed:
         raise RealismError(f"no bookTicker rows in {p} within the requested time range")
+    # Prices and sizes stay text, checked where the replay turns a quote into numbers
+    # (`_bad_quote`): checked here, every cell would cost the load about 5 %.
     return BookTicker(
         [x[0] for x in keyed],
         [x[1][b] for x in keyed],
         [x[1][bq] for x in keyed],
         [x[1][a] for x in keyed],
         [x[1][aq] for x in keyed],
+        source=str(p),
     )
+
+
+_QUOTE_COLUMNS = ("best_bid_price", "best_bid_qty", "best_ask_price", "best_ask_qty")
+
+
+def _bad_quote(q: BookTicker, j: int) -> RealismError:
+    """The error for recorded quote `j`, a cell of which is no number: its file, line, column
+    and value (a CSV's; a capture's quote by its time)."""
+    columns = zip(_QUOTE_COLUMNS, (q.bid, q.bid_qty, q.ask, q.ask_qty), strict=True)
+    name, value = next((n, c[j]) for n, c in columns if not _is_number(c[j]))
+    if not q.source:
+        return RealismError(
+            f"the bookTicker quote at {q.time[j]} ms: {name} {value!r} is not a number"
+        )
+    p = Path(q.source)
+    rows = _csv_rows(p)
+    h = [] if is_data_row(rows[0][0]) else header_names(rows[0])
+    col = h.index(name) if h else _BOOK_TICKER_NAMES.index(name)
+    t = next((h.index(c) for c in ("transaction_time", "event_time") if c in h), 5)
+    same = [i for i, r in enumerate(rows) if len(r) > max(col, t) and r[col] == value]
+    i = next((i for i in same if _ms(int(rows[i][t])) == q.time[j]), same[0] if same else 0)
+    return RealismError(f"{p}: line {_line(p, i)}, column {name}: {value!r} is not a number")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
 
 
 class BookFeed:
@@ -609,17 +649,20 @@ class BookFeed:
         ExecManager (update id: the quote's index; the file keeps no other)."""
         q = self._quotes
         t = q.time[j]
-        return CoreBookTicker(
-            self._symbol,
-            j,
-            Decimal(q.bid[j]),
-            Decimal(q.bid_qty[j]),
-            Decimal(q.ask[j]),
-            Decimal(q.ask_qty[j]),
-            t,
-            t,
-            recv_ms,
-        )
+        try:
+            return CoreBookTicker(
+                self._symbol,
+                j,
+                Decimal(q.bid[j]),
+                Decimal(q.bid_qty[j]),
+                Decimal(q.ask[j]),
+                Decimal(q.ask_qty[j]),
+                t,
+                t,
+                recv_ms,
+            )
+        except InvalidOperation:
+            raise _bad_quote(q, j) from None
 
     def feed_until(self, t_ms: int) -> None:
         depth_changed = self._depth is not None and self._advance_depth(t_ms)
@@ -635,23 +678,23 @@ class BookFeed:
             self.stats.book_updates += 1
         j = self._i - 1
         if self._depth_ms is None:  # top of book only
-            bid, ask = Decimal(q.bid[j]), Decimal(q.ask[j])
-            bids, asks = book_levels(
-                bid, Decimal(q.bid_qty[j]), ask, Decimal(q.ask_qty[j]), self._tick, self._impact
-            )
+            try:
+                bid, bid_qty = Decimal(q.bid[j]), Decimal(q.bid_qty[j])
+                ask, ask_qty = Decimal(q.ask[j]), Decimal(q.ask_qty[j])
+            except InvalidOperation:  # a cell of the file that is no number
+                raise _bad_quote(q, j) from None
+            bids, asks = book_levels(bid, bid_qty, ask, ask_qty, self._tick, self._impact)
             self._engine.on_depth(self._symbol, bids, asks, q.time[j])
             return
         if depth_changed:
             self._engine.on_depth(self._symbol, *self._depth_levels(), self._depth_ms)
         if self._quote_ms is not None and self._quote_ms >= self._depth_ms:
-            self._engine.on_book_ticker(
-                self._symbol,
-                Decimal(q.bid[j]),
-                Decimal(q.bid_qty[j]),
-                Decimal(q.ask[j]),
-                Decimal(q.ask_qty[j]),
-                self._quote_ms,
-            )
+            try:
+                bid, bid_qty = Decimal(q.bid[j]), Decimal(q.bid_qty[j])
+                ask, ask_qty = Decimal(q.ask[j]), Decimal(q.ask_qty[j])
+            except InvalidOperation:
+                raise _bad_quote(q, j) from None
+            self._engine.on_book_ticker(self._symbol, bid, bid_qty, ask, ask_qty, self._quote_ms)
 
     def _advance_depth(self, t_ms: int) -> bool:
         d = self._depth
