@@ -203,6 +203,17 @@ def own_strategy_defaults(settings: Settings) -> dict[str, Any]:
     return param_defaults(strategy_factory(settings.strategy.name))
 
 
+def strategy_determinism_notes(settings: Settings) -> list[str]:
+    """What in the configured strategy's source reads the clock or an unseeded random
+    generator (`trading_engine.strategy_determinism`), one line each: the warnings the
+    daemon's start logs, shown by --check-config too."""
+    from trading_engine.main_trading_strategy import strategy_factory
+    from trading_engine.strategy_determinism import nondeterminism_notes
+
+    name = settings.strategy.name
+    return nondeterminism_notes(name, strategy_factory(name))
+
+
 def check_risk(settings: Settings) -> None:
     """Build the RiskManager's limits once, as the daemon will: whatever they refuse is a config
     error now, not a traceback after the exchange has started."""
@@ -355,6 +366,8 @@ def run(argv: list[str] | None = None, redaction: RedactionFilter | None = None)
     if args.check_config:
         shown = describe(settings, own_strategy_defaults(settings))
         print_lines(["Effective settings:", *(f"  {line}" for line in shown)])
+        for note in strategy_determinism_notes(settings):  # as the daemon's start warns
+            log.warning("%s", note)
         return 0
     from trading_engine.daemon import Daemon
     from trading_engine.daemon_error import DaemonError

@@ -128,6 +128,25 @@ def test_check_config_shows_a_strategy_of_ones_own_with_its_parameter_defaults(t
     )
 
 
+def test_check_config_warns_of_a_strategy_that_reads_the_clock(tmp_path):
+    # The daemon's start warns of it; the check that precedes a start said nothing.
+    source = DEFAULTS_STRATEGY.replace("        return None", "        return time.time()")
+    (tmp_path / "clockstrat.py").write_text("import time\n" + source)
+    (tmp_path / "config.toml").write_text('[strategy]\nname = "clockstrat.py:Mine"\n')
+
+    checked = run_app("--check-config", cwd=tmp_path)
+
+    assert checked.returncode == 0, checked.stderr
+    warned = [line for line in checked.stderr.splitlines() if "WARNING" in line]
+    assert len(warned) == 1
+    assert warned[0].endswith(
+        "strategy 'clockstrat.py:Mine': clockstrat.py:16: time.time() reads the machine's "
+        "clock: two runs on the same data can differ (backtests, the parity audit, the "
+        "daemon); use the time of the item the callback is given (bar.close_time_ms, "
+        "trade.trade_time_ms, tick.event_time_ms)"
+    )
+
+
 def test_check_config_leaves_a_running_daemons_log_file_alone(tmp_path):
     """A daemon's log at its 10 MiB limit: a check beside it once wrote its line there and
     rotated the file under the daemon (which went on writing to trading_engine.log.1)."""
