@@ -39,7 +39,7 @@ trade) is logged and counted in `stats`, never applied and never fatal.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -101,6 +101,10 @@ from gateway.venue_sync import (
 from rest_connect.connection import RestConnection, SignedRequest, StartedCall
 
 log = logging.getLogger(__name__)
+
+# The start-up reconciliation's snapshot looked at before it is emitted, with the events that
+# pass emitted before it, held until it returns (`LiveVenue.start`)
+StartVet = Callable[[VenueSnapshot, Sequence[Event]], Awaitable[None]]
 
 S = OrderStatus
 CANCEL_REJECTED = -2011  # "Unknown order sent.": not open (any more, or not yet)
@@ -259,6 +263,9 @@ class LiveVenue:
         self._funding_since_ms: int | None = None  # from `restore`
         self._reconcile_again = False
         self._reconcile_lock = asyncio.Lock()
+        # The events a vetted start-up reconciliation emitted, held until its `vet` passed
+        # (`_holding`); None: events go to the listener as they come
+        self._held: list[Event] | None = None
         self._running = False
         self._stopping = False
         # While stopping: the loop time its last orders must be answered by (`stop`)
@@ -343,12 +350,17 @@ class LiveVenue:
         self._funding_since_ms = funding_since_ms
         self.sync.funding_booked = frozenset(funding_booked)
 
-    async def start(self, *, vet: Vet | None = None) -> VenueSnapshot:
+    async def start(self, *, vet: StartVet | None = None) -> VenueSnapshot:
         """Open the user stream, reconcile once, resolve restored unknown orders (waiting up to
         `start_timeout_s` for them), start the dead-man switch and the periodic reconciliation.
         Raises FatalError (bad key, ban) or RetryableError (the stream did not connect within
         `start_timeout_s`). `vet` sees the reconciliation's snapshot before it is emitted
-        (`VenueSync.reconcile`): what it raises fails the start, as a failed read does."""
+        (`VenueSync.reconcile`), with every event the pass emitted before it (the fills made
+        while no daemon ran among them), which are held until then, neither journaled nor
+        handed to the listener (`_holding`): what it raises fails the start, those events
+        dropped, so that the journal is left as it was (the next start reads them again);
+        this venue is not to be started again (its tracker has them). A read that fails the
+        start hands them on, as they came."""
         if self._running:
             raise RuntimeError("LiveVenue already started")
         self._running = True
@@ -376,9 +388,11 @@ class LiveVenue:
                 f"user data stream at {self.stream.ws_url} did not connect within "
                 f"{self.config.start_timeout_s} s" + (f": {failure}" if failure else "")
             )
+        vetted = None if vet is None else self._holding(vet)
         try:
-            snapshot = await self.reconcile("start", vet=vet)
+            snapshot = await self.reconcile("start", vet=vetted)
         except BaseException:
+            self._release()  # a read failed: what the pass emitted goes on as it would have
             await self._abort_start()
             raise
         for t in self.tracker.open_orders():
@@ -1149,9 +1163,39 @@ class LiveVenue:
         except Exception:
             log.exception("%s failed (reconciliation will retry)", what)
 
+    def _holding(self, vet: StartVet) -> Vet:
+        """`vet` as the start-up reconciliation calls it (`start`): every event emitted from
+        now on is held, until `vet` has passed the snapshot (then handed on, in their order,
+        before the snapshot). What `vet` raises drops them: a refused start journals none of
+        the fills it recovered, whose trade ids and times would tell the next start they had
+        been booked (`SqliteJournal.last_trade_id`, `last_exchange_ms`)."""
+        held: list[Event] = []
+        self._held = held
+
+        async def vetted(snapshot: VenueSnapshot) -> None:
+            try:
+                await vet(snapshot, tuple(held))
+            except BaseException:
+                self._held = None
+                log.info("start refused: %d event(s) it recovered not journaled", len(held))
+                raise
+            self._release()
+
+        return vetted
+
+    def _release(self) -> None:
+        """Hand on the events held for the start's `vet` (`_holding`), if any; stop holding."""
+        held, self._held = self._held, None
+        if held:
+            self._emit(held)
+
     def _emit(self, events: Iterable[Event]) -> None:
         """Hand each event to the listener (journaled first if `journal_events`); neither a
-        journal nor a listener failure may stop the executor."""
+        journal nor a listener failure may stop the executor. While the start's `vet` has not
+        passed its snapshot, held instead (`_holding`)."""
+        if (held := self._held) is not None:
+            held.extend(events)
+            return
         journal = self.config.journal_events
         for event in events:
             if journal:

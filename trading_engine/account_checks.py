@@ -7,10 +7,11 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 
+from core.enums import Side
 from core.errors import RejectedError
-from core.events import VenueSnapshot
+from core.events import Event, OrderFilled, OrderPartiallyFilled, VenueSnapshot
 from core.instrument import Instrument
-from core.orders import Order
+from core.orders import Order, outside_order
 from gateway.user_wire import (
     MalformedMessage,
     parse_position_risk,
@@ -156,6 +157,26 @@ async def set_leverage(rest: RestConnection, symbols: Collection[str], leverage:
             raise needs_the_user(msg) from None
 
 
+def explained_positions(
+    books: Mapping[str, Decimal], recovered: Iterable[Event]
+) -> dict[str, Decimal]:
+    """The position per symbol (signed contracts) the journal explains at a start: the
+    books' as restored from it (`books`), moved by the fills the start recovered
+    (`recovered`: the events its reconciliation emitted before the snapshot) of the orders
+    this daemon sent, and of the exchange's own (a liquidation), made while it was down.
+    Those of an order nobody here sent (by hand, another program, an earlier journal:
+    booked under `outside:<its client id>`) are left out: a position they made is what the
+    check is for. A symbol not in `books` is not counted."""
+    ours = dict(books)
+    for event in recovered:
+        if not isinstance(event, OrderFilled | OrderPartiallyFilled):
+            continue
+        fill = event.fill
+        if fill.symbol in ours and not outside_order(fill.client_order_id):
+            ours[fill.symbol] += fill.qty if fill.side is Side.BUY else -fill.qty
+    return ours
+
+
 def explained_by_journal(ours: Decimal, theirs: Decimal) -> bool:
     """Whether the exchange's position (`theirs`, signed contracts) is one the journal's books
     (`ours`, after the fills the start recovered) held: the same, or part of it on the same
@@ -195,13 +216,19 @@ def _usdt(amount: Decimal) -> Decimal:
 
 
 async def check_unknown_positions(
-    rest: RestConnection, snapshot: VenueSnapshot, ours: Mapping[str, Decimal], limit: Decimal
+    rest: RestConnection,
+    snapshot: VenueSnapshot,
+    books: Mapping[str, Decimal],
+    limit: Decimal,
+    recovered: Iterable[Event] = (),
 ) -> None:
     """The start-up reconciliation's snapshot, before the books adopt it: a traded symbol's
-    position the journal's books (`ours`, qty per symbol, the recovered fills booked) do not
-    explain is valued at the mark (`premiumIndex`, read for it alone) and refused above
-    `limit` (`unknown_positions_refusal`). A mark that cannot be read fails the start: a
-    position of unknown size is not adopted."""
+    position the journal does not explain (`explained_positions`: the books' qty per symbol,
+    as restored from the journal, with the fills of its own orders the start `recovered`,
+    not those of orders placed outside it) is valued at the mark (`premiumIndex`, read for
+    it alone) and refused above `limit` (`unknown_positions_refusal`). A mark that cannot be
+    read fails the start: a position of unknown size is not adopted."""
+    ours = explained_positions(books, recovered)
     held: list[tuple[str, Decimal, Decimal, Decimal]] = []
     for p in snapshot.positions:
         mine = ours.get(p.symbol)

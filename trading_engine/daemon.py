@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,7 +38,7 @@ from book_keeper.journal_files import JournalLock
 from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import TradingError
-from core.events import StreamStateChanged, TradingStateChanged, VenueSnapshot
+from core.events import Event, StreamStateChanged, TradingStateChanged, VenueSnapshot
 from core.instrument import Instrument
 from core.redaction import redact
 from gateway.data_stream import DataStream
@@ -549,9 +549,12 @@ class Daemon:
         """The start-up reconciliation: the venue emits the fills it missed and then the
         snapshot, which the ExecManager journals and the books compare (each difference is
         logged as it is adopted); orders found open are watched for staleness. A position
-        the books do not explain once those fills are booked, above the position limit, is
-        refused before the snapshot is journaled (`check_unknown_positions`): adopted, the
-        strategy's first target would close it at market."""
+        the journal does not explain (its books, with the fills of its own orders made while
+        it was down, not those of orders placed by hand), above the position limit, is
+        refused before any of those events is journaled (`check_unknown_positions`, the
+        venue holding them until it passed): adopted, the strategy's first target would
+        close it at market. Refused, the journal is as it was: the start after the user
+        closed the position books its fills and the hand orders' alike."""
         differences_before = book.differences
         restored = {o.client_order_id for o in journal.open_orders()}  # some in doubt
         relay_events.seen = []
@@ -564,9 +567,9 @@ class Daemon:
             reconciling = self._recorder.reconciling(reconciling)
         limit = self.settings.risk.max_position_notional_usdt
 
-        async def vet(snapshot: VenueSnapshot) -> None:
-            ours = {sym: book.position(sym).qty for sym in self.settings.symbols}
-            await check_unknown_positions(venue.rest, snapshot, ours, limit)
+        async def vet(snapshot: VenueSnapshot, recovered: Sequence[Event]) -> None:
+            books = {sym: book.position(sym).qty for sym in self.settings.symbols}
+            await check_unknown_positions(venue.rest, snapshot, books, limit, recovered)
 
         with reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)

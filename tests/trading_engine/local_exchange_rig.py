@@ -9,7 +9,7 @@ steps it; account "demo". Times are ms; quantities in BTC; money in USDT.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from book_keeper.journal import SqliteJournal
 from core.clock import LiveClock
 from core.enums import OrderType, Side, TradingState
 from core.errors import RetryableError
-from core.events import Event, OrderFilled, OrderPartiallyFilled
+from core.events import Event, OrderFilled, OrderPartiallyFilled, VenueSnapshot
 from core.market import MarkPrice
 from core.orders import ClientOrderIds, OrderProposal
 from exchange_sim.engine import EngineConfig
@@ -31,6 +31,8 @@ from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from tests.gateway.venue_harness import GENEROUS
 from tests.trading_engine.support import ScriptedStrategy, make_bar
+from trading_engine.account_checks import check_unknown_positions
+from trading_engine.daemon_error import DaemonError
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.limits_restore import restore_limits as _restore_limits
 
@@ -124,6 +126,7 @@ async def start_daemon(
     restore_limits: bool = False,
     start_attempts: int = 1,
     venue_config: ExecutorConfig = VENUE,
+    check_positions: bool = False,
 ) -> Daemon:
     """The daemon started on `journal_dir`: the books restored from it, a HALTED or REDUCING
     state it holds restored, the venue restored from it as the daemon's `_start` does (open
@@ -137,7 +140,10 @@ async def start_daemon(
     from the journal as the daemon's start restores them (today's trades, the peak);
     `start_attempts`: how often the venue's start is tried while it fails retryably (the same
     venue, tracker and books each time); `venue_config`: the venue's (its client id prefix
-    set to `prefix`)."""
+    set to `prefix`); `check_positions`: the start refuses a position the journal does not
+    explain above `limits.max_position_notional_usdt`, as the daemon's start does
+    (`check_unknown_positions` as the venue's `vet`; a refusal raises its DaemonError, the
+    connection and the journal closed)."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -202,14 +208,24 @@ async def start_daemon(
         gap_open=lambda _symbol: False,
         clock_offset_ms=lambda: 0,
     )
+
+    async def vet(snapshot: VenueSnapshot, recovered: Sequence[Event]) -> None:
+        books = {SYMBOL: book.position(SYMBOL).qty}
+        limit = limits.max_position_notional_usdt
+        await check_unknown_positions(venue.rest, snapshot, books, limit, recovered)
+
     for attempt in range(1, start_attempts + 1):
         try:
             with em.reconciling():
-                await venue.start()
+                await venue.start(vet=vet if check_positions else None)
             break
         except RetryableError:
             if attempt == start_attempts:
                 raise
+        except DaemonError:
+            await rest.close()
+            journal.close()
+            raise
     return Daemon(rest, venue, journal, book, em, strategy, seen, risk)
 
 

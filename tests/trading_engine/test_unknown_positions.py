@@ -1,7 +1,8 @@
 """A position the journal does not explain, found by the start-up reconciliation: refused
 above risk.max_position_notional_usdt (`unknown_positions_refusal`), adopted within it, and
-never refused when the journal held it (run end to end in
-tests/daemon/test_daemon_unknown_position.py).
+never refused when the journal held it, or its own orders made it while the daemon was down
+(`explained_positions`; run end to end in tests/daemon/test_daemon_unknown_position.py and,
+at a restart, tests/trading_engine/test_restart_unknown_position_local_exchange.py).
 
 Notionals by hand: |qty| * mark, shown to the cent. Quantities in BTC, money in USDT."""
 
@@ -12,8 +13,14 @@ from typing import Any
 import pytest
 
 from core.account import Position
-from core.events import VenueSnapshot
-from trading_engine.account_checks import check_unknown_positions, unknown_positions_refusal
+from core.enums import Side
+from core.events import OrderFilled, OrderPartiallyFilled, VenueSnapshot
+from core.orders import Fill
+from trading_engine.account_checks import (
+    check_unknown_positions,
+    explained_positions,
+    unknown_positions_refusal,
+)
 from trading_engine.daemon_error import DaemonError, StartFailure
 
 D = Decimal
@@ -84,6 +91,38 @@ def test_the_journals_position_turned_to_the_other_side_is_refused():
     assert "BTCUSDT -0.5 (47312.75 USDT at the mark 94625.5; the journal holds 0.5)" in line
 
 
+def _filled(
+    cid: str,
+    side: Side,
+    qty: str,
+    symbol: str = "BTCUSDT",
+    kind: type[OrderFilled | OrderPartiallyFilled] = OrderFilled,
+) -> OrderFilled | OrderPartiallyFilled:
+    fill = Fill(
+        symbol=symbol, order_id=7, client_order_id=cid, trade_id=501, side=side,
+        price=MARK, qty=D(qty), commission=D("0.1"), commission_asset="USDT",
+        realized_pnl=D(0), is_maker=False, trade_time_ms=1, recv_time_ms=2,
+    )  # fmt: skip
+    return kind(event_time_ms=1, recv_time_ms=2, fill=fill, cumulative_qty=D(qty), avg_price=MARK)
+
+
+def test_the_journal_explains_its_own_fills_recovered_not_the_hand_orders():
+    """0.5 long in the books; while down its stop-loss sold 0.2 and its LIMIT BUY filled 0.1
+    (0.5 - 0.2 + 0.1 = 0.4), the exchange liquidated 0.1 (0.3), and a hand order bought 20
+    (booked as outside: not the journal's). ETHUSDT, not traded, is not counted."""
+    recovered = [
+        _filled("bfd-k3x9q2-8", Side.SELL, "0.2"),
+        _filled("outside:web_Ab12", Side.BUY, "20"),
+        _filled("bfd-k3x9q2-9", Side.BUY, "0.1", kind=OrderPartiallyFilled),
+        _filled("autoclose-1712", Side.SELL, "0.1"),
+        _filled("bfd-k3x9q2-10", Side.BUY, "1", symbol="ETHUSDT"),
+    ]
+
+    ours = explained_positions({"BTCUSDT": D("0.5")}, recovered)
+
+    assert ours == {"BTCUSDT": D("0.3")}
+
+
 class Exchange:
     """The REST connection's `call`: BTCUSDT's premiumIndex."""
 
@@ -127,3 +166,25 @@ def test_the_journals_own_position_costs_no_read_of_the_mark():
     asyncio.run(check_unknown_positions(exchange, _snapshot("0.5"), {"BTCUSDT": D("0.5")}, LIMIT))  # type: ignore[arg-type]
 
     assert exchange.calls == []
+
+
+def test_a_hand_position_recovered_at_a_restart_is_refused_as_on_a_new_journal():
+    """The journal held 0.002; while down a hand order bought 19.998 (booked as outside): the
+    exchange's 20 BTC is not explained, 20 * 94625.5 = 1892510.00 USDT."""
+    exchange = Exchange()
+    recovered = [_filled("outside:web_Ab12", Side.BUY, "19.998")]
+
+    with pytest.raises(DaemonError) as refused:
+        asyncio.run(
+            check_unknown_positions(
+                exchange,
+                _snapshot("20"),
+                {"BTCUSDT": D("0.002")},
+                LIMIT,
+                recovered,  # type: ignore[arg-type]
+            )
+        )
+
+    assert "BTCUSDT 20 (1892510.00 USDT at the mark 94625.50000000; the journal holds 0.002)" in (
+        str(refused.value)
+    )
