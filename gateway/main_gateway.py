@@ -1177,7 +1177,10 @@ class LiveVenue:
                 await vet(snapshot, tuple(held))
             except BaseException:
                 self._held = None
-                log.info("start refused: %d event(s) it recovered not journaled", len(held))
+                log.info(
+                    "start-up reconciliation not passed: its %d event(s) not journaled (the "
+                    "next start reads them again)", len(held),
+                )  # fmt: skip
                 raise
             self._release()
 
