@@ -1,8 +1,9 @@
 """The start's `vet` (the daemon's position check) judges the start-up reconciliation before
 anything it recovered is journaled: `LiveVenue.start` holds the pass's events until `vet` has
 passed its snapshot, then hands them on before the snapshot; what `vet` raises drops them,
-the journal left as it was. Against the real local exchange, a restart on a journal as
-`trading_engine/daemon.py` makes it, a hand order having filled while the daemon was down.
+the journal left as it was; a read that fails the start hands them on, as before. Against
+the real local exchange, a restart on a journal as `trading_engine/daemon.py` makes it, a
+hand order having filled while the daemon was down.
 
 Before, the pass journaled and booked the hand order's fills first: `vet` saw books holding
 them, and a refused start had journaled fills that the next start, reading on from their trade
@@ -19,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from book_keeper.journal import SqliteJournal
+from core.errors import RetryableError
 from core.events import Event, OrderFilled, OrderPartiallyFilled, VenueSnapshot
 from gateway.main_gateway import StartVet
 from tests.gateway.venue_harness import FAST, SYMBOL, Recorder, session, start_exchange
@@ -59,11 +61,17 @@ async def a_journal_then_a_hand_order(ex: Any, path: Path) -> Any:
 
 
 async def restart(
-    ex: Any, creds: Any, path: Path, vet_of: Callable[[Recorder], StartVet]
+    ex: Any,
+    creds: Any,
+    path: Path,
+    vet_of: Callable[[Recorder], StartVet],
+    fail: type[Exception] = Refused,
+    before_start: Callable[[Any], None] | None = None,
 ) -> list[Event]:
     """The venue restored from the journal at `path` as the daemon restores it, started with
     the `vet` made for its listener (`vet_of`); the events the listener got, also when the
-    start fails (then in `FailedStart.events`). The journal is closed on the way out."""
+    start fails with `fail` (then in `FailedStart.events`). `before_start`: given the venue
+    before it starts. The journal is closed on the way out."""
     journal = SqliteJournal(path)
     try:
         last = journal.last_record_ms()
@@ -74,9 +82,11 @@ async def restart(
                 seen_trade_ids=journal.last_snapshot_trade_ids(),
                 seen_until_ms=journal.last_exchange_ms(),
             )
+            if before_start is not None:
+                before_start(s.venue)
             try:
                 await s.venue.start(vet=vet_of(s.rec))
-            except Refused as exc:
+            except fail as exc:
                 raise FailedStart(list(s.rec.events)) from exc
             return list(s.rec.events)
     finally:
@@ -169,3 +179,33 @@ async def test_a_refused_start_journals_none_of_what_it_recovered_and_the_next_b
     )  # fmt: skip
     assert sum(hand_fills(events), Decimal(0)) == position == Decimal("0.003")
     assert journaled(path) == before + [f"outside:{HAND}"] * len(hand_fills(events))
+
+
+async def test_a_start_whose_reads_fail_hands_on_what_it_recovered_as_before(ex, tmp_path: Path):
+    """The funding read, the pass's last before its snapshot, fails (HTTP 503) after the hand
+    fill was recovered: the start fails as a failed read does, vet never asked, and the fill
+    reaches the listener and the journal as it did before the hold (a retry of the pass would
+    not emit it again: the tracker has its trade id)."""
+    path = tmp_path / "journal"
+    creds = await a_journal_then_a_hand_order(ex, path)
+    before = journaled(path)
+    asked: list[VenueSnapshot] = []
+
+    def asking(rec: Recorder) -> StartVet:
+        async def vet(snapshot: VenueSnapshot, recovered: Sequence[Event]) -> None:
+            asked.append(snapshot)
+
+        return vet
+
+    async def unavailable() -> None:
+        raise RetryableError("futures_income: HTTP 503")
+
+    def failing_funding(venue: Any) -> None:
+        venue.sync.catch_up_funding = unavailable
+
+    with pytest.raises(FailedStart) as failed:
+        await restart(ex, creds, path, asking, RetryableError, failing_funding)
+
+    assert asked == []
+    assert sum(hand_fills(failed.value.events), Decimal(0)) == Decimal("0.003")
+    assert journaled(path) == before + [f"outside:{HAND}"] * len(hand_fills(failed.value.events))
