@@ -357,10 +357,10 @@ class LiveVenue:
         `start_timeout_s`). `vet` sees the reconciliation's snapshot before it is emitted
         (`VenueSync.reconcile`), with every event the pass emitted before it (the fills made
         while no daemon ran among them), which are held until then, neither journaled nor
-        handed to the listener (`_holding`): what it raises fails the start, those events
-        dropped, so that the journal is left as it was (the next start reads them again);
-        this venue is not to be started again (its tracker has them). A read that fails the
-        start hands them on, as they came."""
+        handed to the listener (`_holding`): what it raises fails the start. A start that
+        fails before `vet` passed (its refusal, a failed read) drops those events, so that the
+        journal is left as it was and the next start reads them again, and judges them;
+        this venue is not to be started again (its tracker has them)."""
         if self._running:
             raise RuntimeError("LiveVenue already started")
         self._running = True
@@ -392,7 +392,7 @@ class LiveVenue:
         try:
             snapshot = await self.reconcile("start", vet=vetted)
         except BaseException:
-            self._release()  # a read failed: what the pass emitted goes on as it would have
+            self._drop_held()
             await self._abort_start()
             raise
         for t in self.tracker.open_orders():
@@ -1166,31 +1166,28 @@ class LiveVenue:
     def _holding(self, vet: StartVet) -> Vet:
         """`vet` as the start-up reconciliation calls it (`start`): every event emitted from
         now on is held, until `vet` has passed the snapshot (then handed on, in their order,
-        before the snapshot). What `vet` raises drops them: a refused start journals none of
-        the fills it recovered, whose trade ids and times would tell the next start they had
-        been booked (`SqliteJournal.last_trade_id`, `last_exchange_ms`)."""
+        before the snapshot). A start that fails before (`_drop_held`) journals none of the
+        fills it recovered: journaled, their trade ids and times would tell the next start
+        they had been booked (`SqliteJournal.last_trade_id`, `last_exchange_ms`), and its
+        books would hold a hand order's position as the journal's own."""
         held: list[Event] = []
         self._held = held
 
         async def vetted(snapshot: VenueSnapshot) -> None:
-            try:
-                await vet(snapshot, tuple(held))
-            except BaseException:
-                self._held = None
-                log.info(
-                    "start-up reconciliation not passed: its %d event(s) not journaled (the "
-                    "next start reads them again)", len(held),
-                )  # fmt: skip
-                raise
-            self._release()
+            await vet(snapshot, tuple(held))
+            self._held = None
+            self._emit(held)
 
         return vetted
 
-    def _release(self) -> None:
-        """Hand on the events held for the start's `vet` (`_holding`), if any; stop holding."""
+    def _drop_held(self) -> None:
+        """The start failed before its `vet` passed: the events held for it are dropped."""
         held, self._held = self._held, None
-        if held:
-            self._emit(held)
+        if held is not None:
+            log.info(
+                "start-up reconciliation not passed: its %d event(s) not journaled (the next "
+                "start reads them again)", len(held),
+            )  # fmt: skip
 
     def _emit(self, events: Iterable[Event]) -> None:
         """Hand each event to the listener (journaled first if `journal_events`); neither a

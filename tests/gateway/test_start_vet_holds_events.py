@@ -1,9 +1,9 @@
 """The start's `vet` (the daemon's position check) judges the start-up reconciliation before
 anything it recovered is journaled: `LiveVenue.start` holds the pass's events until `vet` has
 passed its snapshot, then hands them on before the snapshot; what `vet` raises drops them,
-the journal left as it was; a read that fails the start hands them on, as before. Against
-the real local exchange, a restart on a journal as `trading_engine/daemon.py` makes it, a
-hand order having filled while the daemon was down.
+the journal left as it was, and so does a read that fails the start. Against the real local
+exchange, a restart on a journal as `trading_engine/daemon.py` makes it, a hand order having
+filled while the daemon was down.
 
 Before, the pass journaled and booked the hand order's fills first: `vet` saw books holding
 them, and a refused start had journaled fills that the next start, reading on from their trade
@@ -181,24 +181,25 @@ async def test_a_refused_start_journals_none_of_what_it_recovered_and_the_next_b
     assert journaled(path) == before + [f"outside:{HAND}"] * len(hand_fills(events))
 
 
-async def test_a_start_whose_reads_fail_hands_on_what_it_recovered_as_before(ex, tmp_path: Path):
+async def test_a_start_whose_reads_fail_journals_none_of_what_it_recovered(ex, tmp_path: Path):
     """The funding read, the pass's last before its snapshot, fails (HTTP 503) after the hand
     fill was recovered: the start fails as a failed read does, vet never asked, and the fill
-    reaches the listener and the journal as it did before the hold (a retry of the pass would
-    not emit it again: the tracker has its trade id)."""
+    is neither handed on nor journaled; the next start books it (and its vet judges it).
+    Before the hold a failed start had journaled it, and the next start's books held it as
+    the journal's own."""
     path = tmp_path / "journal"
     creds = await a_journal_then_a_hand_order(ex, path)
     before = journaled(path)
-    asked: list[VenueSnapshot] = []
+    asked: list[list[Decimal]] = []
 
     def asking(rec: Recorder) -> StartVet:
         async def vet(snapshot: VenueSnapshot, recovered: Sequence[Event]) -> None:
-            asked.append(snapshot)
+            asked.append(hand_fills(recovered))
 
         return vet
 
     async def unavailable() -> None:
-        raise RetryableError("futures_income: HTTP 503")
+        raise RetryableError("futures_income_history: HTTP 503")
 
     def failing_funding(venue: Any) -> None:
         venue.sync.catch_up_funding = unavailable
@@ -207,5 +208,11 @@ async def test_a_start_whose_reads_fail_hands_on_what_it_recovered_as_before(ex,
         await restart(ex, creds, path, asking, RetryableError, failing_funding)
 
     assert asked == []
-    assert sum(hand_fills(failed.value.events), Decimal(0)) == Decimal("0.003")
-    assert journaled(path) == before + [f"outside:{HAND}"] * len(hand_fills(failed.value.events))
+    assert [type(e).__name__ for e in failed.value.events] == ["StreamStateChanged"]
+    assert journaled(path) == before
+
+    events = await restart(ex, creds, path, asking)
+
+    [given] = asked
+    assert sum(given, Decimal(0)) == sum(hand_fills(events), Decimal(0)) == Decimal("0.003")
+    assert journaled(path) == before + [f"outside:{HAND}"] * len(given)

@@ -32,7 +32,6 @@ from risk_manager.risk_manager import RiskManager
 from tests.gateway.venue_harness import GENEROUS
 from tests.trading_engine.support import ScriptedStrategy, make_bar
 from trading_engine.account_checks import check_unknown_positions
-from trading_engine.daemon_error import DaemonError
 from trading_engine.exec_manager import ExecConfig, ExecManager
 from trading_engine.limits_restore import restore_limits as _restore_limits
 
@@ -142,8 +141,8 @@ async def start_daemon(
     venue, tracker and books each time); `venue_config`: the venue's (its client id prefix
     set to `prefix`); `check_positions`: the start refuses a position the journal does not
     explain above `limits.max_position_notional_usdt`, as the daemon's start does
-    (`check_unknown_positions` as the venue's `vet`; a refusal raises its DaemonError, the
-    connection and the journal closed)."""
+    (`check_unknown_positions` as the venue's `vet`; a refusal raises its DaemonError). A
+    start that fails closes the connection and the journal."""
     clock = LiveClock()  # the exchange's time once the connection learnt its offset
     rest = await create_rest_connection(
         rest_url=ex.rest_url, api_key=ex.api_key, api_secret=ex.api_secret, clock=clock
@@ -214,18 +213,19 @@ async def start_daemon(
         limit = limits.max_position_notional_usdt
         await check_unknown_positions(venue.rest, snapshot, books, limit, recovered)
 
-    for attempt in range(1, start_attempts + 1):
-        try:
-            with em.reconciling():
-                await venue.start(vet=vet if check_positions else None)
-            break
-        except RetryableError:
-            if attempt == start_attempts:
-                raise
-        except DaemonError:
-            await rest.close()
-            journal.close()
-            raise
+    try:
+        for attempt in range(1, start_attempts + 1):
+            try:
+                with em.reconciling():
+                    await venue.start(vet=vet if check_positions else None)
+                break
+            except RetryableError:
+                if attempt == start_attempts:
+                    raise
+    except BaseException:
+        await rest.close()
+        journal.close()
+        raise
     return Daemon(rest, venue, journal, book, em, strategy, seen, risk)
 
 

@@ -13,16 +13,20 @@ Before, the start booked the hand fill (`outside:web_Hand1`) and then compared t
 held it already: the 0.100 was adopted, and the strategy's first target sold it at market.
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from book_keeper.journal import SqliteJournal
 from core.enums import OrderType, Side, TimeInForce
+from core.errors import RetryableError
 from core.orders import OrderProposal
 from exchange_sim.server import LocalExchange
+from rest_connect import RestConnection
 from tests.trading_engine.local_exchange_rig import (
     ACCOUNT,
     LIMITS,
@@ -30,6 +34,7 @@ from tests.trading_engine.local_exchange_rig import (
     SYMBOL,
     TICK,
     Daemon,
+    FailsOnce,
     booked,
     exchange_position,
     start_daemon,
@@ -54,10 +59,15 @@ async def exchange():
         yield ex
 
 
-async def start(ex: LocalExchange, journal_dir: Path, limit: Decimal = Decimal(5000)) -> Daemon:
+async def start(
+    ex: LocalExchange,
+    journal_dir: Path,
+    limit: Decimal = Decimal(5000),
+    wrap_rest: Callable[[RestConnection], Any] | None = None,
+) -> Daemon:
     """The daemon checking positions at its start as the daemon does, with
     max_position_notional_usdt (and max_order_notional_usdt) = `limit`; no stop-loss of its
-    own (no order but the test's)."""
+    own (no order but the test's). `wrap_rest`: as `start_daemon`'s."""
     return await start_daemon(
         ex,
         journal_dir,
@@ -65,6 +75,7 @@ async def start(ex: LocalExchange, journal_dir: Path, limit: Decimal = Decimal(5
         exec_config=ExecConfig(symbols=(SYMBOL,), protect_positions=False, stale_order_ms=10**9),
         prefix=PREFIX,
         check_positions=True,
+        wrap_rest=wrap_rest,
     )
 
 
@@ -141,6 +152,35 @@ async def test_a_large_position_opened_by_hand_while_down_is_refused_then_booked
     finally:
         await again.stop()
     assert journaled_fills(tmp_path) == [ours, f"outside:{HAND}", f"outside:{CLOSE}"]
+
+
+async def test_a_start_failing_a_read_after_it_found_the_hand_fill_journals_none_of_it(
+    exchange: LocalExchange, tmp_path: Path
+) -> None:
+    """The restart's funding read, its last before the check, fails (HTTP 503) after it read
+    the hand fill: the start fails retryably, and the next start refuses the position as the
+    first would have. Before, the failed start had journaled the hand fill, and the next one
+    took it for the journal's own: the 0.100 was adopted."""
+    ex = exchange
+    await a_journal_holding_ours(ex, tmp_path)
+    [ours] = journaled_fills(tmp_path)
+    by_hand(ex, "BUY", BIG, HAND)
+    failing: list[FailsOnce] = []
+
+    def income_fails(rest: RestConnection) -> FailsOnce:
+        failing.append(FailsOnce(rest, "futures_income_history", lambda: None))
+        return failing[-1]
+
+    with pytest.raises(RetryableError):
+        await start(ex, tmp_path, wrap_rest=income_fails)
+
+    assert [f.failed for f in failing] == [True]
+    assert journaled_fills(tmp_path) == [ours]
+    with pytest.raises(DaemonError) as refused:
+        await start(ex, tmp_path)
+    assert "BTCUSDT 0.102 (" in str(refused.value)
+    assert "; the journal holds 0.002)" in str(refused.value)
+    assert journaled_fills(tmp_path) == [ours]
 
 
 async def test_a_small_position_opened_by_hand_while_down_is_adopted_its_fill_booked(
