@@ -57,6 +57,7 @@ if __name__ == "__main__":
 
 import argparse
 import math
+import re
 import sys
 import tempfile
 from bisect import bisect_left
@@ -119,6 +120,13 @@ class _Parser(OneLineParser):
     """A flag mistake is a UsageError, told in the same form as the review's own errors
     (`model.review: error: ...`, as `model.train` says both): it said
     `python -m model.review: error:` for a flag and `model.review:` for the rest."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A value below zero as --min-metric takes it (`-0.5%`, `-5e-1`) is that value, not a
+        # flag: argparse knows only `-1` and `-.5` as negative numbers, and said "argument
+        # --min-metric: expected one argument" (only `--min-metric=-0.5%` passed).
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*%?$", re.I)
 
     def fail(self, message: str) -> NoReturn:
         raise UsageError(message)

@@ -225,6 +225,21 @@ def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra,
     assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
 
 
+@pytest.mark.parametrize("typed", ["-50%", "-5e-1", "-50 %"])
+def test_a_negative_floor_is_taken_as_the_flags_value(tmp_path, models, capsys, typed):
+    # argparse took `-50%` for another flag: "argument --min-metric: expected one argument"
+    # (only `--min-metric=-50%` passed). A floor of -50 % promotes the short model, which
+    # lost far less than that on the day.
+    reg = tmp_path / "reg"
+    args = ["--registry", str(reg), "--init", "--data", str(WEEK), "--eval-days", "1",
+            "--candidate", str(models["short"]), "--min-metric", typed]  # fmt: skip
+
+    assert review_main(args) == 0
+
+    assert "nothing promoted yet: promote the candidate -> promoted" in capsys.readouterr().out
+    assert registry.promoted_id(reg) is not None
+
+
 @pytest.mark.parametrize(
     ("metric", "typed", "value"),
     [
