@@ -18,6 +18,7 @@ import io
 import itertools
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,10 +163,10 @@ def _column(
 def _is_a(kind: str, cell: str) -> bool:
     """Whether `cell` is of `kind` (`_column`'s kinds); the error path only."""
     try:
-        if kind == "number":
-            return math.isfinite(float(cell))
+        if kind == "number":  # as the column is read: float() takes '1_000', pyarrow not
+            return math.isfinite(pa.scalar(cell).cast(pa.float64()).as_py())
         int(cell)
-    except ValueError:
+    except (ValueError, pa.ArrowInvalid):
         return False
     return True
 
@@ -228,12 +229,34 @@ def _time_ms(path: str | os.PathLike[str], body: list[list[str]], i: int, name: 
     try:
         stamps = pd.to_datetime(pd.Series(values), utc=True)
     except (ValueError, OverflowError):
-        bad = next(k for k, v in enumerate(values) if not v.lstrip("-").isdigit() and not _iso(v))
-        raise ValueError(
+        raise _bad_time(path, values, name) from None
+    return [int(ts.value // 1_000_000) for ts in stamps]
+
+
+def _bad_time(path: str | os.PathLike[str], values: list[str], name: str) -> ValueError:
+    """The error naming the first cell of `values` that is no time, or, each being one alone,
+    the first written otherwise than the first cell (pandas reads the column in the first
+    one's format, and refuses the column for one cell of another: an epoch time among
+    date-times, `2025-05-04T15:34:00Z` after `2025-05-04 15:33:00`). The error path only."""
+
+    def kind(v: str) -> str | None:
+        return "epoch" if v.lstrip("-").isdigit() else "date-time" if _iso(v) else None
+
+    bad = next((k for k, v in enumerate(values) if kind(v) is None), None)
+    if bad is not None:
+        return ValueError(
             f"{path}: line {_line(path, (), bad)}, column {name}: {values[bad]!r} is not a time "
             "(epoch s, ms or us, or an ISO date-time)"
-        ) from None
-    return [int(ts.value // 1_000_000) for ts in stamps]
+        )
+    with warnings.catch_warnings():  # "Could not infer format": the first is an epoch time
+        warnings.simplefilter("ignore", UserWarning)
+        fits = pd.to_datetime(pd.Series(values), utc=True, errors="coerce").notna().to_numpy()
+    first = kind(values[0])
+    bad = next((k for k in range(1, len(values)) if kind(values[k]) != first or not fits[k]), 0)
+    return ValueError(
+        f"{path}: line {_line(path, (), bad)}, column {name}: {values[bad]!r} is written "
+        f"otherwise than line {_line(path, (), 0)}'s {values[0]!r} (one time format per column)"
+    )
 
 
 def _iso(text: str) -> bool:

@@ -197,6 +197,47 @@ def test_a_bad_cell_is_one_line_naming_file_line_column_and_value(tmp_path, cell
     assert str(raised.value) == f"{path}: line 42, column {column}: {said}"
 
 
+@pytest.mark.parametrize(
+    ("second", "said"),
+    [
+        # Each time is one alone; the first one's format, which pandas takes for the
+        # column's, does not fit the second.
+        ("2025-05-04T15:34:00Z", "'2025-05-04T15:34:00Z' is written otherwise than line 2's"),
+        ("1746372840000", "'1746372840000' is written otherwise than line 2's"),
+        ("2025/05/04 15:34", "'2025/05/04 15:34' is written otherwise than line 2's"),
+        ("abc", "'abc' is not a time (epoch s, ms or us, or an ISO date-time)"),
+    ],
+)
+def test_a_time_of_another_format_is_one_line_naming_it(tmp_path, second, said):
+    # A date-time of another format than the first, or an epoch time among date-times, was a
+    # StopIteration traceback: the error path looked for a cell no parser took, found none.
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        f"date,open,high,low,close,volume\n2025-05-04 15:33:00,1,2,0.5,1.5,10\n"
+        f"{second},1,2,0.5,1.5,10\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        read_ohlcv_csv(path, "1m")
+
+    assert str(raised.value).startswith(f"{path}: line 3, column date: {said}")
+
+
+def test_a_number_pyarrow_refuses_and_python_reads_is_one_line_naming_it(tmp_path):
+    # float('1_000') is 1000.0, pyarrow refuses it: the error path, by float(), found no bad
+    # cell and raised StopIteration.
+    path = tmp_path / "underscore.csv"
+    path.write_text(
+        "date,open,high,low,close,volume\n1746372780000,1,2,0.5,1.5,10\n"
+        "1746372840000,1_000,2,0.5,1.5,10\n"
+    )
+
+    with pytest.raises(ValueError) as raised:
+        read_ohlcv_csv(path, "1m")
+
+    assert str(raised.value) == f"{path}: line 3, column open: '1_000' is not a number"
+
+
 def test_a_short_row_is_named_by_its_line(tmp_path):
     header, *rows = NEAR_12COL.read_text().splitlines()
     rows[9] = ",".join(rows[9].split(",")[:6])
