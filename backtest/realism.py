@@ -556,10 +556,23 @@ def _bad_quote(q: BookTicker, j: int) -> RealismError:
 
 def _is_number(text: str) -> bool:
     try:
-        Decimal(text)
+        return Decimal(text).is_finite()
     except InvalidOperation:
         return False
-    return True
+
+
+def _quote_numbers(q: BookTicker, j: int) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """Recorded quote `j`'s bid, bid size, ask and ask size as numbers; `_bad_quote`'s error
+    when a cell is no finite number: 'abc', or 'NaN' and 'Infinity', which Decimal reads (a NaN
+    bid stopped the run with 'cannot convert NaN to integer', no file or line named)."""
+    try:
+        bid, bid_qty = Decimal(q.bid[j]), Decimal(q.bid_qty[j])
+        ask, ask_qty = Decimal(q.ask[j]), Decimal(q.ask_qty[j])
+    except InvalidOperation:
+        raise _bad_quote(q, j) from None
+    if not (bid.is_finite() and bid_qty.is_finite() and ask.is_finite() and ask_qty.is_finite()):
+        raise _bad_quote(q, j)
+    return bid, bid_qty, ask, ask_qty
 
 
 class BookFeed:
@@ -649,20 +662,7 @@ class BookFeed:
         ExecManager (update id: the quote's index; the file keeps no other)."""
         q = self._quotes
         t = q.time[j]
-        try:
-            return CoreBookTicker(
-                self._symbol,
-                j,
-                Decimal(q.bid[j]),
-                Decimal(q.bid_qty[j]),
-                Decimal(q.ask[j]),
-                Decimal(q.ask_qty[j]),
-                t,
-                t,
-                recv_ms,
-            )
-        except InvalidOperation:
-            raise _bad_quote(q, j) from None
+        return CoreBookTicker(self._symbol, j, *_quote_numbers(q, j), t, t, recv_ms)
 
     def feed_until(self, t_ms: int) -> None:
         depth_changed = self._depth is not None and self._advance_depth(t_ms)
@@ -678,23 +678,13 @@ class BookFeed:
             self.stats.book_updates += 1
         j = self._i - 1
         if self._depth_ms is None:  # top of book only
-            try:
-                bid, bid_qty = Decimal(q.bid[j]), Decimal(q.bid_qty[j])
-                ask, ask_qty = Decimal(q.ask[j]), Decimal(q.ask_qty[j])
-            except InvalidOperation:  # a cell of the file that is no number
-                raise _bad_quote(q, j) from None
-            bids, asks = book_levels(bid, bid_qty, ask, ask_qty, self._tick, self._impact)
+            bids, asks = book_levels(*_quote_numbers(q, j), self._tick, self._impact)
             self._engine.on_depth(self._symbol, bids, asks, q.time[j])
             return
         if depth_changed:
             self._engine.on_depth(self._symbol, *self._depth_levels(), self._depth_ms)
         if self._quote_ms is not None and self._quote_ms >= self._depth_ms:
-            try:
-                bid, bid_qty = Decimal(q.bid[j]), Decimal(q.bid_qty[j])
-                ask, ask_qty = Decimal(q.ask[j]), Decimal(q.ask_qty[j])
-            except InvalidOperation:
-                raise _bad_quote(q, j) from None
-            self._engine.on_book_ticker(self._symbol, bid, bid_qty, ask, ask_qty, self._quote_ms)
+            self._engine.on_book_ticker(self._symbol, *_quote_numbers(q, j), self._quote_ms)
 
     def _advance_depth(self, t_ms: int) -> bool:
         d = self._depth

@@ -142,3 +142,25 @@ def test_a_book_ticker_price_that_is_no_number_stops_the_backtest_in_one_line(tm
     assert (line - 2) % 50 == 0 and line >= 1002  # a row made bad, named by its line
     assert err.endswith(", column best_ask_price: 'x' is not a number\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf"])
+def test_a_book_ticker_price_that_is_no_finite_number_stops_the_backtest_in_one_line(
+    tmp_path, capsys, value
+):
+    # Decimal() reads them: a NaN bid ended the run with 'cannot convert NaN to integer', no
+    # file or line named, where a funding rate NaN is refused naming its cell.
+    with gzip.open(BOOK, "rt") as fh:
+        header, *rows = fh.read().splitlines()
+    for k in range(1000, len(rows), 50):
+        rows = _bad(rows, k, 1, value)
+    book = _write(tmp_path / "BTCUSDT-nan-bid.csv", [header, *rows])
+    argv = ["--data", str(TRADES), "--book-ticker", str(book), "--strategy", "sma_crossover"]
+    argv += ["--param", "fast=1", "--param", "slow=2", "--no-progress"]
+
+    assert cli.main([*argv, "--out", str(tmp_path / "out")]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"backtest_trading_strategy.py: error: {book}: line ")
+    assert err.endswith(f", column best_bid_price: {value!r} is not a number\n")
+    assert not (tmp_path / "out").exists()
