@@ -146,11 +146,14 @@ def _window(start_ms: int | None, end_ms: int | None) -> str:
 
 
 def _headerless_binance(path: Path) -> bool:
-    """The first line is 12 numbers: a Binance klines file without a header row."""
+    """The first line is 12 numbers: a Binance klines file without a header row. A byte-order
+    mark before it (a spreadsheet's "CSV UTF-8") is none of its cells: the first bar was
+    taken for a header ("missing column(s) open_time, ..."), as the backtester reads it."""
     import gzip
 
     try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt") as fh:  # type: ignore[operator]
+        opened = gzip.open if path.suffix == ".gz" else open
+        with opened(path, "rt", encoding="utf-8-sig") as fh:  # type: ignore[operator]
             cells = fh.readline().strip().split(",")
         [float(c) for c in cells]
     except (OSError, UnicodeDecodeError, EOFError, ValueError):

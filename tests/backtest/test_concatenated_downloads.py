@@ -169,6 +169,19 @@ def test_training_reads_binance_headerless_months_then_one_with_its_header(tmp_p
     assert list(_training_bars(joined)["open_time"]) == _times()
 
 
+def test_a_headerless_binance_file_a_spreadsheet_saved_reads_as_its_bars_in_every_tool(tmp_path):
+    # Training took its first bar for a header ("missing column(s) open_time, open, ...") when
+    # a byte-order mark stood before it; the backtester and the analysis commands read it.
+    rows = [_binance(row) for row in BARS]
+    path = tmp_path / "BTCUSDT-excel-headerless.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
+    plain = _file(tmp_path, "plain", rows)
+
+    assert _training_bars(path).equals(_training_bars(plain))
+    assert load(path) == load(plain)
+    assert analysis_klines(path).equals(analysis_klines(plain))
+
+
 def test_training_names_a_bad_cell_after_a_repeated_header_by_its_line(tmp_path):
     cells = BARS[250].split(",")
     cells[4] = "abc"
