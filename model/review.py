@@ -767,7 +767,7 @@ def review(args: argparse.Namespace) -> int:
         registry.promote(reg, version, reason=f"model.review: {decision} ({args.metric})")
         print(f"{decision} -> promoted {version}")
     else:
-        print(f"{decision} -> kept {current_id}; candidate stored as {version}")
+        print(f"{decision} -> kept {promoted_now}; candidate stored as {version}")
     return 0
 
 

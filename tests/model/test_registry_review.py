@@ -225,6 +225,22 @@ def test_review_bad_inputs_exit_2_with_one_line(tmp_path, models, capsys, extra,
     assert not (tmp_path / "reg").exists()  # --init creates it only when a version is added
 
 
+def test_a_candidate_refused_by_an_empty_registry_says_nothing_stays_promoted(
+    tmp_path, models, capsys
+):
+    # Its last line said "-> kept None", Python's None, where the first says "promoted: none".
+    reg = tmp_path / "reg"
+    args = ["--registry", str(reg), "--init", "--data", str(WEEK), "--eval-days", "2",
+            "--candidate", str(models["short"]), "--min-metric", "0"]  # fmt: skip
+
+    assert review_main(args) == 0
+
+    (version,) = registry.versions(reg)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.endswith(f"-> kept none; candidate stored as {version['version_id']}")
+    assert registry.promoted_id(reg) is None
+
+
 @pytest.mark.parametrize("typed", ["-50%", "-5e-1", "-50 %"])
 def test_a_negative_floor_is_taken_as_the_flags_value(tmp_path, models, capsys, typed):
     # argparse took `-50%` for another flag: "argument --min-metric: expected one argument"
