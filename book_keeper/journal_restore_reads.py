@@ -113,6 +113,18 @@ class RestoreReads(JournalReader):
         value = self._scalar("SELECT MAX(trade_id) FROM fills WHERE symbol = ?", (symbol,))
         return None if value is None else int(value)
 
+    def last_fill(self, symbol: str) -> Fill | None:
+        """`symbol`'s journaled fill of the highest trade id: the account's trades must still
+        hold it at a restart (`VenueSync.last_trades`: a reset account's do not)."""
+        row = self._db.execute(
+            f"SELECT {_FILL_COLUMNS} FROM fills WHERE symbol = ? ORDER BY trade_id DESC LIMIT 1",
+            (symbol,),
+        ).fetchone()
+        if row is None:
+            return None
+        with self._decoding():
+            return _fill(row)
+
     def last_record_ms(self) -> int | None:
         """The latest time the journal holds (event, fill or balance snapshot): up to when
         the daemon knew its account (funding settled after it is read back at start-up)."""

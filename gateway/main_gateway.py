@@ -68,7 +68,7 @@ from core.events import (
 )
 from core.instrument import Instrument
 from core.journal import Journal
-from core.orders import Order, OrderRequest, forced_close
+from core.orders import Fill, Order, OrderRequest, forced_close
 from core.repeated_lines import RepeatedLines
 from core.venue import EventListener
 from gateway.order_params import CREATE_ALGO_ORDER, CREATE_ORDER, create_method, order_params
@@ -94,6 +94,8 @@ from gateway.venue_stats import VenueStats
 from gateway.venue_sync import (
     NO_SUCH_ORDER,
     TRADES_SETTLE_MS,
+    AccountChanged,
+    KnownTrade,
     VenueSync,
     Vet,
     funding_resume_ms,
@@ -274,6 +276,9 @@ class LiveVenue:
         # The exchange's time (ms) when the user stream first connected: from then on what
         # happens is seen live; what came before and the reconciliation finds was missed.
         self.connected_ms: int | None = None
+        # Told when a reconciliation finds the account is not the one the books record (the
+        # owner stops: nothing may be traded or booked on it); None: logged only.
+        self.on_account_changed: Callable[[AccountChanged], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -283,6 +288,7 @@ class LiveVenue:
         *,
         trade_ids: Mapping[str, Iterable[int]] | None = None,
         last_trade_ids: Mapping[str, int] | None = None,
+        last_fills: Mapping[str, Fill] | None = None,
         funding_since_ms: int | None = None,
         funding_booked: Iterable[tuple[str, int]] = (),
         outside_since_ms: int | None = None,
@@ -296,6 +302,8 @@ class LiveVenue:
         `trade_ids`: trade ids already journaled per client order id (never emitted again);
         `last_trade_ids`: the highest journaled trade id per symbol (userTrades resume after
         it; without it, fills made while the daemon was down are not attributed);
+        `last_fills`: the journaled fill of each symbol's highest trade id, which the account's
+        trades must still hold (`VenueSync.last_trades`; else the start fails, `AccountChanged`);
         `funding_since_ms`: the journal's latest time (funding settled from FUNDING_OVERLAP_MS
         before it on is read back at start, the books skipping what they hold; without it,
         from the start on); `funding_booked`: (symbol, settlement time) of the settlements the
@@ -339,6 +347,10 @@ class LiveVenue:
         for symbol, trade_id in (last_trade_ids or {}).items():
             if symbol in self.instruments:
                 self.sync.last_trade_ids[symbol] = trade_id
+        for symbol, fill in (last_fills or {}).items():
+            if symbol in self.instruments:
+                self.sync.last_trade_ids[symbol] = fill.trade_id
+                self.sync.last_trades[symbol] = KnownTrade.of(fill)
         if outside_since_ms is not None:
             self.sync.outside_since_ms = outside_since_ms
             self.sync.seen_trade_ids = seen_trade_ids
@@ -1078,6 +1090,12 @@ class LiveVenue:
     async def _reconcile_quietly(self, reason: str) -> None:
         try:
             await self.reconcile(reason)
+        except AccountChanged as exc:
+            self.stats.reconcile_failures += 1
+            if self.on_account_changed is None:
+                log.error("reconciliation (%s) failed: %s", reason, exc)
+            else:
+                self.on_account_changed(exc)
         except TradingError as exc:
             self.stats.reconcile_failures += 1
             log.warning("reconciliation (%s) failed: %s", reason, exc)

@@ -17,9 +17,12 @@
   client id of ours that we do not track is an earlier journal's: taken over as ours
   (`gateway.take_overs`, which owns that bookkeeping). Other orders on the account (placed
   by hand, another program) are left alone; only their fills are booked.
-  Returns the `VenueSnapshot` (emitted last, after what it explains). `vet`, given (the
-  start-up's), sees the snapshot before it is emitted: what it raises fails the pass, the
-  snapshot unemitted (the books and the journal do not adopt what it refused).
+  Returns the `VenueSnapshot` (emitted last, after what it explains). Each read by trade id
+  starts at the last fill known (`last_trades`), which the account must still hold: a reset
+  account (a restarted local exchange, a testnet reset) gives its new fills the old ids, which
+  the books would drop as fills booked already, so the pass fails with `AccountChanged`.
+  `vet`, given (the start-up's), sees the snapshot before it is emitted: what it raises fails
+  the pass, the snapshot unemitted (the books and the journal do not adopt what it refused).
 - `book_outside(report)`, `outside_report(report)`: a user-stream report of an order placed
   outside the daemon (by hand, another program): its fill booked under
   `outside:<its client id>`, its other reports counted, the order named once in the log
@@ -32,13 +35,14 @@ callbacks; unreadable rows are counted in `VenueStats` and skipped.
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from core.account import Position
 from core.clock import Clock
 from core.enums import MarginType, OrderStatus, PositionSide, ReconcileCause
-from core.errors import ExecutionStatusUnknown, RejectedError, RetryableError
+from core.errors import ExecutionStatusUnknown, FatalError, RejectedError, RetryableError
 from core.events import (
     Event,
     FundingPaid,
@@ -48,6 +52,7 @@ from core.events import (
 from core.fast_init import replace
 from core.instrument import Instrument
 from core.orders import (
+    Fill,
     Order,
     forced_close,
     outside_client_id,
@@ -102,6 +107,41 @@ FUNDING_OVERLAP_MS = 3_600_000
 
 # A reconciliation's snapshot looked at before it is emitted (`VenueSync.reconcile`'s `vet`)
 Vet = Callable[[VenueSnapshot], Awaitable[None]]
+# The last fill known of a symbol is looked for in userTrades while younger than this (userTrades
+# serves the last 6 months, reference 6.9): older, its absence says nothing of the account.
+KNOWN_TRADE_CHECKED_MS = 170 * 24 * 3_600_000
+
+
+class AccountChanged(FatalError):
+    """The exchange's account is not the one the books record: the last fill known of a symbol
+    is not among its trades (a reset account: a restarted local exchange, a testnet reset; or
+    another account's keys). Its fills reuse ids the books hold and would be dropped as booked
+    already: nothing more may be traded or booked on it."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnownTrade:
+    """The last fill known of a symbol (the journal's, or the last userTrades row read): a read
+    by trade id starts at it and finds it again, the same order, price and quantity."""
+
+    trade_id: int
+    order_id: int
+    price: Decimal
+    qty: Decimal
+    time_ms: int  # the exchange's, when it was made
+
+    @classmethod
+    def of(cls, trade: UserTrade | Fill) -> "KnownTrade":
+        time_ms = trade.time_ms if isinstance(trade, UserTrade) else trade.trade_time_ms
+        return cls(trade.trade_id, trade.order_id, trade.price, trade.qty, time_ms)
+
+    def same(self, trade: UserTrade) -> bool:
+        return (
+            trade.trade_id == self.trade_id
+            and trade.order_id == self.order_id
+            and trade.price == self.price
+            and trade.qty == self.qty
+        )
 
 
 def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
@@ -148,6 +188,8 @@ class VenueSync:
         self.trades_page_limit = trades_page_limit
         self.client_id_prefix = client_id_prefix
         self.last_trade_ids: dict[str, int] = {}  # per symbol, advanced from userTrades only
+        # per symbol, the fill of its last trade id when known: looked for again (`AccountChanged`)
+        self.last_trades: dict[str, KnownTrade] = {}
         # symbol -> exchange time from which its fills are ours, while no trade id is known
         # (a fresh start on an account without a trade in userTrades' last 7 days)
         self.trades_since_ms: dict[str, int] = {}
@@ -296,13 +338,6 @@ class VenueSync:
                 "order %s: its fills from before it was taken over cannot be read (%s); a "
                 "later read of its fills may book them", t.client_order_id, exc,
             )  # fmt: skip
-
-    def _apply_trades(self, rows: Any, symbol: str) -> int:
-        """Apply userTrades rows; returns the highest trade id seen (0 if none)."""
-        trades, highest = self._parse_trades(rows, symbol)
-        for trade in trades:
-            self._apply_parsed(trade)
-        return highest
 
     def _apply_parsed(self, trade: UserTrade) -> None:
         """Apply one fill read from userTrades, or hold it while a reconciliation runs and
@@ -507,7 +542,8 @@ class VenueSync:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()
-            baseline = {s: await self._latest_trade_id(s) for s in fresh}
+            baseline_trades = {s: await self._latest_trade(s) for s in fresh}
+            baseline = {s: t.trade_id if t else 0 for s, t in baseline_trades.items()}
             rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
             acct = await self._account()
             positions = await self._positions()
@@ -576,6 +612,8 @@ class VenueSync:
         # from its first reads: no fill is read from a baseline before the books had them)
         for symbol in fresh:
             self.last_trade_ids[symbol] = baseline[symbol]
+            if (known := baseline_trades[symbol]) is not None:
+                self.last_trades[symbol] = KnownTrade.of(known)
             if baseline[symbol] == 0:  # none in userTrades' window: read on by time
                 self.trades_since_ms[symbol] = started_ms
         taken = {cid: self.tracker.get(cid) for cid in late}
@@ -759,13 +797,21 @@ class VenueSync:
         """The id of `symbol`'s latest fill in userTrades (its last 7 days; 0: none): a fresh
         start's baseline. Older fills belong to earlier sessions, which their journal
         accounts for; the books adopt what they left (position, wallet, open orders)."""
+        latest = await self._latest_trade(symbol)
+        return 0 if latest is None else latest.trade_id
+
+    async def _latest_trade(self, symbol: str) -> UserTrade | None:
+        """`symbol`'s latest fill in userTrades (its last 7 days; None: none)."""
         rows = await self.rest.call("futures_account_trades", weight=5, symbol=symbol, limit=1)
-        latest = 0
+        latest: UserTrade | None = None
         for row in rows if isinstance(rows, list) else []:
             try:
-                latest = max(latest, parse_user_trade(row, 0).trade_id)
+                trade = parse_user_trade(row, 0)
             except MalformedMessage:
                 self.stats.malformed_rows += 1
+                continue
+            if latest is None or trade.trade_id > latest.trade_id:
+                latest = trade
         return latest
 
     async def _catch_up_trades(self, symbol: str) -> None:
@@ -778,20 +824,55 @@ class VenueSync:
         baseline's moment on until one is seen."""
         limit = self.trades_page_limit
         last = self.last_trade_ids[symbol]
+        known = self.last_trades.get(symbol)
+        if known is not None and (
+            known.trade_id != last
+            or self.rest.clock.now_ms() - known.time_ms > KNOWN_TRADE_CHECKED_MS
+        ):
+            known = None  # not the last id's fill, or too old for userTrades to serve
         if last == 0 and symbol in self.trades_since_ms:
             if not await self._catch_up_trades_by_time(symbol):
                 return
             last = self.last_trade_ids[symbol]
+        from_id = last if known is not None else last + 1
         while True:
             rows = await self.rest.call(
-                "futures_account_trades", weight=5, symbol=symbol, fromId=last + 1, limit=limit
+                "futures_account_trades", weight=5, symbol=symbol, fromId=from_id, limit=limit
             )
-            highest = self._apply_trades(rows, symbol)
+            trades, highest = self._parse_trades(rows, symbol)
+            if known is not None:
+                trades = self._after_known(symbol, known, trades)
+                known = None
+            for trade in trades:
+                self._apply_parsed(trade)
             if highest > last:
                 last = highest
                 self.last_trade_ids[symbol] = last
+                self.last_trades[symbol] = KnownTrade.of(max(trades, key=_trade_id))
             if not isinstance(rows, list) or len(rows) < limit or highest == 0:
                 return
+            from_id = highest + 1
+
+    def _after_known(
+        self, symbol: str, known: KnownTrade, trades: list[UserTrade]
+    ) -> list[UserTrade]:
+        """The fills after `known` in a page read from its trade id on, which must begin with
+        it; AccountChanged when it does not: the account's trades do not hold the last fill
+        the books know (reset, or another account)."""
+        if trades and known.same(trades[0]):
+            return trades[1:]
+        first = trades[0] if trades else None
+        listed = (
+            "it lists no trade from that id on"
+            if first is None
+            else f"from that id on it lists trade {first.trade_id} of order {first.order_id} first"
+        )
+        raise AccountChanged(
+            f"{symbol}'s last fill known, trade {known.trade_id} of order {known.order_id} "
+            f"({known.qty} @ {known.price}), is not among the account's trades: {listed}. The "
+            "account was reset (a restarted local exchange, a testnet reset) or is another one; "
+            "its fills reuse trade ids the books hold and would be dropped as booked already"
+        )
 
     async def _catch_up_trades_by_time(self, symbol: str) -> bool:
         """`symbol`'s fills from `trades_since_ms` on, up to the first page that has any, a
@@ -808,9 +889,12 @@ class VenueSync:
                 "futures_account_trades", weight=5, symbol=symbol, startTime=since,
                 endTime=end, limit=limit,
             )  # fmt: skip
-            highest = self._apply_trades(rows, symbol)
+            trades, highest = self._parse_trades(rows, symbol)
+            for trade in trades:
+                self._apply_parsed(trade)
             if highest > 0:
                 self.last_trade_ids[symbol] = highest
+                self.last_trades[symbol] = KnownTrade.of(max(trades, key=_trade_id))
                 del self.trades_since_ms[symbol]
                 return True
             if end >= asked_ms:
@@ -911,6 +995,10 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def _trade_id(trade: UserTrade) -> int:
+    return trade.trade_id
 
 
 def order_fills_query(symbol: str, order_id: int, limit: int) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from core.redaction import redact
 from gateway.data_stream import DataStream
 from gateway.main_gateway import LiveVenue
 from gateway.market_rest import MarketDataRest
+from gateway.venue_sync import AccountChanged
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
 from risk_manager.risk_manager import IllegalStateTransition, RiskManager
@@ -75,7 +76,7 @@ from trading_engine.account_checks import (
     set_leverage,
 )
 from trading_engine.closing_summary import closing_lines, exit_check, write_summary
-from trading_engine.daemon_error import DaemonError, needs_the_user
+from trading_engine.daemon_error import DaemonError, StartFailure, needs_the_user
 from trading_engine.daemon_status import books_status, recording_status, status_header
 from trading_engine.exec_manager import ExecManager
 from trading_engine.gc_tuning import collect_between_items, freeze_startup_heap
@@ -99,7 +100,7 @@ from trading_engine.pause_watch import PAUSE_POLL_S, PauseWatch
 from trading_engine.reconciled import Reconciled
 from trading_engine.recovery_log import recovery_lines
 from trading_engine.relay import Relay
-from trading_engine.start_errors import start_failures_in_one_line
+from trading_engine.start_errors import account_changed_line, start_failures_in_one_line
 from trading_engine.strategy_setup import (
     entry_size_note,
     load_strategy,
@@ -412,6 +413,7 @@ class Daemon:
             replay=replay,
             listener=relay_events,
         )
+        venue.on_account_changed = self._account_changed
         # Local sessions record what the ExecManager is fed (backtest.parity replays it).
         em_clock: Any = self.clock
         gap_open: Callable[[str], bool] = stream.gap_open
@@ -732,6 +734,26 @@ class Daemon:
             logging.ERROR,
         )
         self.request_stop("journal failed")
+
+    def _account_changed(self, exc: AccountChanged) -> None:
+        """A reconciliation found the exchange's account is not the one the journal records
+        (reset under the daemon: a restarted local exchange, a testnet reset): its fills reuse
+        ids the books hold, which they would drop as booked already. Nothing more is sent to
+        it or booked from it: stop, leaving its orders as they are (`--keep-orders`: the next
+        start, on a new journal, takes ours over), with exit status 2: a restart on this
+        journal is refused the same way (`start_errors.account_changed_line`)."""
+        if self.exit_status == int(StartFailure.NEEDS_THE_USER):
+            return  # each later pass finds it again until the stop: said once
+        self.exit_status = int(StartFailure.NEEDS_THE_USER)
+        self.keep_orders = True
+        if self._parts is not None:
+            self._parts.exec_manager.stop_trading()
+        self._tell(
+            f"{account_changed_line(exc, self.settings)}. Nothing more is sent to it: stopping, "
+            "its orders and positions left as they are",
+            logging.ERROR,
+        )
+        self.request_stop("the exchange account changed (reset?)")
 
     def _kill_switch_signal(self) -> None:
         em = self._parts.exec_manager if self._parts is not None else self._starting_em

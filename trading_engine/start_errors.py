@@ -10,8 +10,9 @@ import aiohttp
 
 from book_keeper.journal_errors import JournalTooNew
 from core.errors import FatalError, RetryableError
-from core.redaction import redact
+from core.redaction import redact, shown_path
 from gateway.user_stream import EndpointRefused
+from gateway.venue_sync import AccountChanged
 from runtime.exchange_process import ExchangeStartError
 from runtime.settings import Settings
 from trading_engine.daemon_error import DaemonError, needs_the_user
@@ -34,10 +35,21 @@ def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
         raise needs_the_user(str(exc)) from None
     except StrategyError as exc:  # its warm-up raised: trading on unwarmed indicators is not
         raise DaemonError(f"{exc}; the daemon does not start with it") from None
+    except AccountChanged as exc:  # before FatalError: not a refusal, another account
+        raise needs_the_user(account_changed_line(exc, settings)) from None
     except FatalError as exc:
         raise needs_the_user(f"the exchange refused us: {exc}") from None
     except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise DaemonError(f"cannot reach {endpoint_hint(settings)}: {exc}") from None
+
+
+def account_changed_line(exc: AccountChanged, settings: Settings) -> str:
+    """What was seen (`AccountChanged`) and what to do: the journal records another account."""
+    return (
+        f"the account at {endpoint_hint(settings)} is not the one the journal in "
+        f"{shown_path(settings.journal_dir)} records: {exc}. Start with a new journal_dir (or "
+        "move that journal away)"
+    )
 
 
 def endpoint_hint(settings: Settings) -> str:

@@ -104,7 +104,9 @@ def restored_venue(
     venue.restore(
         journal.open_orders(),
         trade_ids=journal.open_order_trade_ids(),
-        last_trade_ids={sym: tid for sym in s.symbols if (tid := journal.last_trade_id(sym))},
+        # each symbol's last journaled fill: its trade id resumes the reads, and the account's
+        # trades must still hold it (a reset account's do not: the start is refused)
+        last_fills={sym: fill for sym in s.symbols if (fill := journal.last_fill(sym))},
         funding_since_ms=last_record_ms,
         funding_booked=book.funding_settlements,
         # fills of orders not ours made while no daemon ran are booked at the start,

@@ -32,11 +32,16 @@ class Exchange:
 
 @contextmanager
 def exchange_process(
-    *, speed: float, admin: bool = True, data: str = "klines-week", symbols: str = "BTCUSDT"
+    *,
+    speed: float,
+    admin: bool = True,
+    data: str = "klines-week",
+    symbols: str = "BTCUSDT",
+    port: int = 0,
 ) -> Iterator[Exchange]:
     args = [
         sys.executable, "-m", "exchange_sim", "--data", data, "--symbols", symbols,
-        "--speed", str(speed), "--port", "0", "--status-every", "0", "--ready-json",
+        "--speed", str(speed), "--port", str(port), "--status-every", "0", "--ready-json",
         "--api-key", API_KEY, "--api-secret", API_SECRET,
     ]  # fmt: skip
     if admin:

@@ -473,6 +473,9 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         trades = [kw for name, kw in calls if name == "futures_account_trades"]
         assert "startTime" in trades[0]
         assert trades[1]["fromId"] == filled.fill.trade_id + 1
+        # the next pass: from the last fill known, which the account must still hold (a reset
+        # account's trades do not)
+        assert trades[2]["fromId"] == filled.fill.trade_id
         assert len(b.rec.of(OrderFilled, new.client_order_id)) == 1
 
 

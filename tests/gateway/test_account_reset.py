@@ -1,0 +1,109 @@
+"""An exchange account that changed under the venue: reset (the local exchange restarted on the
+same port with the same key, as a Binance testnet reset) or another account's keys at a
+restart. Against the real local exchange.
+
+Before: the reconciliation read userTrades from the last trade id known + 1; a reset account
+had nothing there (its fills start again at the first ids) and its fills on the stream reused
+trade ids the books held, which they dropped as booked already: the books drifted from the
+exchange without a word. Now each read by trade id starts at the last fill known and must find
+it; when it does not, the pass fails with AccountChanged naming that fill, no snapshot of the
+other account is emitted, and the venue's owner is told (`on_account_changed`).
+"""
+
+from decimal import Decimal
+
+import pytest
+import pytest_asyncio
+
+from core.events import OrderFilled, VenueSnapshot
+from exchange_sim.server import LocalExchange
+from exchange_sim.server.auth import random_token
+from gateway.venue_sync import AccountChanged
+from tests.gateway.venue_harness import DATASET, GENEROUS, SYMBOL, session, start_exchange
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def ex():
+    exchange = await start_exchange()
+    yield exchange
+    await exchange.stop()
+
+
+async def _exchange(key: str, secret: str, port: int = 0) -> LocalExchange:
+    return await LocalExchange(
+        data=DATASET,
+        symbols=[SYMBOL],
+        speed=1.0,
+        rate_limits=GENEROUS,
+        port=port,
+        api_key=key,
+        api_secret=secret,
+    ).start()
+
+
+async def _one_fill(s) -> OrderFilled:
+    request = s.market()
+    s.venue.submit(request)
+    filled: OrderFilled = await s.rec.wait_for(OrderFilled, request.client_order_id)
+    return filled
+
+
+async def test_an_exchange_restarted_under_a_running_venue_is_told_and_not_reconciled():
+    key, secret = random_token(), random_token()
+    ex = await _exchange(key, secret)
+    told: list[AccountChanged] = []
+    try:
+        async with session(ex, creds=ex.demo) as s:
+            s.venue.on_account_changed = told.append
+            filled = await _one_fill(s)
+            await s.venue.reconcile("periodic")  # its fill read from userTrades, as each minute
+            snapshots = len(s.rec.of(VenueSnapshot))
+            port = ex.port
+            await ex.stop()
+            # The same URL, the same key: a new account, its ids from the first again.
+            ex = await _exchange(key, secret, port)
+            await s.rec.until(lambda: bool(told), within_s=15)
+
+            assert len(s.rec.of(VenueSnapshot)) == snapshots  # the new account not adopted
+    finally:
+        await ex.stop()
+    fill = filled.fill
+    assert str(told[0]) == (
+        f"{SYMBOL}'s last fill known, trade {fill.trade_id} of order {fill.order_id} "
+        f"({fill.qty} @ {fill.price}), is not among the account's trades: it lists no trade "
+        "from that id on. The account was reset (a restarted local exchange, a testnet reset) "
+        "or is another one; its fills reuse trade ids the books hold and would be dropped as "
+        "booked already"
+    )
+
+
+async def test_a_restart_with_another_accounts_last_fill_is_refused(ex):
+    # The journal's last fill is account A's; the keys now are account B's, which traded too.
+    async with session(ex) as a:
+        theirs = (await _one_fill(a)).fill
+    async with session(ex) as b:
+        await _one_fill(b)
+        await _one_fill(b)
+    async with session(ex, creds=b.creds, start=False) as restarted:
+        restarted.venue.restore([], last_fills={SYMBOL: theirs})
+
+        with pytest.raises(AccountChanged, match=f"trade {theirs.trade_id} of order"):
+            await restarted.venue.start()
+
+        assert restarted.rec.of(VenueSnapshot) == []
+
+
+async def test_a_restart_on_the_same_account_finds_its_last_fill_and_reads_on(ex):
+    async with session(ex) as first:
+        last = (await _one_fill(first)).fill
+    async with session(ex, creds=first.creds) as other_run:  # a fill made while "down"
+        later = (await _one_fill(other_run)).fill
+    async with session(ex, creds=first.creds, start=False) as restarted:
+        restarted.venue.restore([], last_fills={SYMBOL: last})
+
+        await restarted.venue.start()
+
+        assert restarted.venue.sync.last_trade_ids[SYMBOL] == later.trade_id
+        assert restarted.venue.sync.last_trades[SYMBOL].qty == later.qty == Decimal("0.002")
