@@ -28,7 +28,7 @@ from book_keeper.journal_schema import (
 )
 from core.enums import OrderIntent, OrderStatus, OrderType, Side
 from core.events import BalanceChanged, Event, FundingPaid, PositionChanged, VenueSnapshot
-from core.orders import OUTSIDE_PREFIX, ClientOrderIds, Fill, Order
+from core.orders import OUTSIDE_PREFIX, ClientOrderIds, Fill, Order, forced_close
 from core.redaction import shown_path
 
 log = logging.getLogger("book_keeper.journal")  # one logger for all the journal's modules
@@ -124,6 +124,15 @@ class RestoreReads(JournalReader):
             return None
         with self._decoding():
             return _fill(row)
+
+    def forced_fill_since(self, since_ms: int) -> str | None:
+        """The client id of a journaled fill made at or after `since_ms` (exchange ms) by one
+        of the exchange's own orders (a liquidation, an auto-deleveraging, a settlement), if
+        any: a halt that one followed is not lifted by itself."""
+        rows = self._db.execute(
+            "SELECT DISTINCT client_order_id FROM fills WHERE time_ms >= ?", (since_ms,)
+        )
+        return next((cid for (cid,) in rows if forced_close(cid) is not None), None)
 
     def last_record_ms(self) -> int | None:
         """The latest time the journal holds (event, fill or balance snapshot): up to when

@@ -42,6 +42,7 @@ from core.events import Event, StreamStateChanged, TradingStateChanged, VenueSna
 from core.instrument import Instrument
 from core.redaction import redact
 from gateway.data_stream import DataStream
+from gateway.main_gateway import STREAM as USER_STREAM
 from gateway.main_gateway import LiveVenue
 from gateway.market_rest import MarketDataRest
 from gateway.venue_sync import AccountChanged
@@ -467,7 +468,11 @@ class Daemon:
         relay_events.target = self._reconciled.watch(relay_events.target, lambda: book.differences)
         relay_events.target = self._user_stream_watch(relay_events.target)
         self._restore_trading_state(
-            state_changes, risk, exec_manager, snapshot=lambda: book.record_snapshot(journal)
+            state_changes,
+            risk,
+            exec_manager,
+            snapshot=lambda: book.record_snapshot(journal),
+            forced_fill_since=journal.forced_fill_since,
         )
         self._start_phase(StartPhase.WARMING)
         await self._warm(exec_manager, strategy, market_rest, instruments)
@@ -595,10 +600,16 @@ class Daemon:
         risk: RiskManager,
         exec_manager: ExecManager,
         snapshot: Callable[[], None] | None = None,
+        forced_fill_since: Callable[[int], str | None] | None = None,
     ) -> None:
         """A daemon that was REDUCING or HALTED stays so across a restart, unless the operator
-        resets it (`--reset-halt`). `snapshot` journals the balance at the reset: the equity
-        the daily-loss limit was re-armed from, which a later restart that day restores."""
+        resets it (`--reset-halt`), or its cause was the user stream failing for good (the key
+        refused, say) and nothing that calls for a person came since (`stream_halt_cleared`):
+        this start's signed requests were accepted, and its user stream must connect before
+        anything is traded (or the start fails), so it resumes as by `--reset-halt`, saying
+        why. `snapshot` journals the balance at the reset: the equity the daily-loss limit was
+        re-armed from, which a later restart that day restores. `forced_fill_since(ms)`: the
+        client id of a journaled fill of the exchange's own order (a liquidation) since then."""
         last = changes[-1] if changes else None
         assert last is None or isinstance(last, TradingStateChanged)
         if last is None or last.current is TradingState.ACTIVE:
@@ -614,6 +625,10 @@ class Daemon:
         if self._recorder is not None:  # the audit restores (and resets) the same state
             self._recorder.restored(last.current, last.reason)
             reset = self._recorder.reset(reset)
+        cleared = None
+        if not self.reset_halt:
+            forced = forced_fill_since(last.event_time_ms) if forced_fill_since else None
+            cleared = stream_halt_cleared(last, forced, risk.kill_file_present())
         if self.reset_halt:
             try:
                 reset("--reset-halt")
@@ -622,6 +637,15 @@ class Daemon:
             if snapshot is not None:
                 snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
+        elif cleared is not None:
+            reset(cleared)
+            if snapshot is not None:
+                snapshot()
+            self._tell(
+                f"trading state was {last.current} ({last.reason}): resumed ACTIVE, as "
+                f"--reset-halt would ({cleared}; the limits re-armed from now)",
+                logging.WARNING,
+            )
         else:
             self._tell(
                 f"trading state restored: {last.current} ({last.reason}); "
@@ -1180,6 +1204,21 @@ class Daemon:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def stream_halt_cleared(
+    last: TradingStateChanged, forced_fill: str | None, kill_file: str | None
+) -> str | None:
+    """Why a restart may lift a halt by itself, or None: its cause was the user stream failing
+    for good (`RiskManager.record_stream_failure`: the key refused, the listenKey lost for
+    good), which a start that gets through clears (its signed requests accepted, its user
+    stream connected before anything is traded); not while the kill-switch file is there, nor
+    after a fill of the exchange's own order (a liquidation found since: a person looks)."""
+    if not last.reason.startswith(f"{USER_STREAM} stream failed"):
+        return None
+    if kill_file is not None or forced_fill is not None:
+        return None
+    return "the user stream's failure is cleared: this start's signed requests were accepted"
 
 
 __all__ = ["Daemon"]

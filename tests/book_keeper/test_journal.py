@@ -1138,3 +1138,22 @@ def test_a_journal_older_than_the_reason_columns_exports_them_empty(tmp_path):
             "e-1": ("PENDING_SUBMIT", "", ""),
             "e-2": ("PENDING_SUBMIT", "exec_manager: lower", ""),
         }
+
+
+def test_last_fill_and_a_liquidation_fill_since_a_time_are_read_back(journal):
+    """A restart's reads: the fill of the highest trade id (looked for again in the account's
+    trades) and a fill of the exchange's own order since a halt (which a restart does not lift
+    by itself)."""
+    journal.record(submitted("bot-1", BUY, "0.002", "60000.0"))
+    journal.record(filled(fill("bot-1", 9, BUY, "0.001", "60000.0", fee="0", order_id=7, t=T0)))
+    journal.record(filled(fill("bot-1", 8, BUY, "0.001", "60001.0", fee="0", order_id=7, t=T0)))
+    journal.record(
+        filled(fill("autoclose-1", 10, SELL, "0.002", "59000.0", fee="0", order_id=8, t=T0 + 5))
+    )
+    journal.flush()
+
+    last = journal.last_fill(SYMBOL)
+    assert (last.trade_id, last.order_id, last.client_order_id) == (10, 8, "autoclose-1")
+    assert journal.last_fill("ETHUSDT") is None
+    assert journal.forced_fill_since(T0 + 5) == "autoclose-1"
+    assert journal.forced_fill_since(T0 + 6) is None
