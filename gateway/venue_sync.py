@@ -119,6 +119,12 @@ class AccountChanged(FatalError):
     already: nothing more may be traded or booked on it."""
 
 
+class NotServedYet(RetryableError):
+    """The last fill known, heard on the user stream less than TRADES_SETTLE_MS ago (the
+    journal's at a restart), is not in userTrades: maybe not yet. The next pass (the next
+    start) asks again before calling the account another (`AccountChanged`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KnownTrade:
     """The last fill known of a symbol (the journal's, or the last userTrades row read): a read
@@ -129,11 +135,13 @@ class KnownTrade:
     price: Decimal
     qty: Decimal
     time_ms: int  # the exchange's, when it was made
+    served: bool  # read from userTrades (else heard on the stream: maybe not served yet)
 
     @classmethod
-    def of(cls, trade: UserTrade | Fill) -> "KnownTrade":
-        time_ms = trade.time_ms if isinstance(trade, UserTrade) else trade.trade_time_ms
-        return cls(trade.trade_id, trade.order_id, trade.price, trade.qty, time_ms)
+    def of(cls, t: UserTrade | Fill) -> "KnownTrade":
+        if isinstance(t, UserTrade):
+            return cls(t.trade_id, t.order_id, t.price, t.qty, t.time_ms, True)
+        return cls(t.trade_id, t.order_id, t.price, t.qty, t.trade_time_ms, False)
 
     def same(self, trade: UserTrade) -> bool:
         return (
@@ -858,9 +866,16 @@ class VenueSync:
     ) -> list[UserTrade]:
         """The fills after `known` in a page read from its trade id on, which must begin with
         it; AccountChanged when it does not: the account's trades do not hold the last fill
-        the books know (reset, or another account)."""
+        the books know (reset, or another account); NotServedYet for a fill heard on the
+        stream (the journal's) less than TRADES_SETTLE_MS ago, which may not be served yet."""
         if trades and known.same(trades[0]):
             return trades[1:]
+        age_ms = self.rest.clock.now_ms() - known.time_ms
+        if not known.served and age_ms < TRADES_SETTLE_MS:
+            raise NotServedYet(
+                f"{symbol}'s last fill known, trade {known.trade_id} of order {known.order_id}, "
+                f"made {age_ms / 1000:.1f} s ago, is not in the account's trades yet"
+            )
         first = trades[0] if trades else None
         listed = (
             "it lists no trade from that id on"

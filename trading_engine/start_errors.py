@@ -12,7 +12,7 @@ from book_keeper.journal_errors import JournalTooNew
 from core.errors import FatalError, RetryableError
 from core.redaction import redact, shown_path
 from gateway.user_stream import EndpointRefused
-from gateway.venue_sync import AccountChanged
+from gateway.venue_sync import AccountChanged, NotServedYet
 from runtime.exchange_process import ExchangeStartError
 from runtime.settings import Settings
 from trading_engine.daemon_error import DaemonError, needs_the_user
@@ -37,6 +37,11 @@ def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
         raise DaemonError(f"{exc}; the daemon does not start with it") from None
     except AccountChanged as exc:  # before FatalError: not a refusal, another account
         raise needs_the_user(account_changed_line(exc, settings)) from None
+    except NotServedYet as exc:  # before RetryableError: reached, but asked too soon
+        raise DaemonError(
+            f"{exc} (it can take a moment): a start a minute later finds it there, or finds "
+            "the account reset"
+        ) from None
     except FatalError as exc:
         raise needs_the_user(f"the exchange refused us: {exc}") from None
     except (RetryableError, aiohttp.ClientError, OSError, TimeoutError) as exc:

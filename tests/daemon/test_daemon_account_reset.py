@@ -12,6 +12,7 @@ saying what was seen and what to do, and a start on that journal is refused in o
 import json
 import re
 import signal
+import time
 from urllib.parse import urlsplit
 
 from tests.daemon.harness import (
@@ -58,6 +59,10 @@ def test_an_exchange_reset_under_the_daemon_stops_it_and_its_journal_is_refused(
             if daemon.poll() is None:
                 daemon.send_signal(signal.SIGTERM)
                 daemon.communicate(timeout=30)
+        # A minute after the journal's last fill (a fill missing sooner may not be served
+        # yet: that start would fail with exit 1 and ask again)
+        (made_ms,) = journal_rows(tmp_path, "SELECT MAX(time_ms) FROM fills")[0]
+        time.sleep(max(0.0, made_ms / 1000 + 61 - time.time()))
         restarted = start_daemon(tmp_path)
         _, err2 = restarted.communicate(timeout=90)
         assert reset.rest_url == first.rest_url
