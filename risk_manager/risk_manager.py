@@ -42,6 +42,8 @@ DAY_MS = 86_400_000
 ORDER_RATE_WINDOW_MS = 60_000
 KILL_FILE_CHECK_MS = 1_000  # the kill-switch file is stat'ed at most this often
 NEVER_MS = 2**62  # a time no clock reaches
+# The reason of a reset the daemon makes itself at a start (`RiskManager.reset`)
+AUTOMATIC_RESET = "automatic reset at start"
 _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 ACTIVE = TradingState.ACTIVE
@@ -710,7 +712,9 @@ class RiskManager:
         """An operator's return to ACTIVE. Every limit is re-armed from the current values
         (peak and day-start equity = the last equity, today's realized loss and trade count
         from now), so only a new breach trips again. Refused while ACTIVE, and while the
-        kill-switch file exists (it would kill again within a second)."""
+        kill-switch file exists (it would kill again within a second). A reason beginning
+        with AUTOMATIC_RESET is the daemon's own at a start (a halt whose cause the start
+        cleared), journaled as it is rather than as an operator's."""
         if self.state is ACTIVE:
             raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
         if (path := self.kill_file_present()) is not None:
@@ -723,7 +727,10 @@ class RiskManager:
         self._realized_base = self._last_realized
         self._trades_today = 0
         self._errors.clear()
-        event = self._move(ACTIVE, f"operator reset: {operator_reason}")
+        automatic = operator_reason.startswith(AUTOMATIC_RESET)
+        event = self._move(
+            ACTIVE, operator_reason if automatic else f"operator reset: {operator_reason}"
+        )
         self._reason = ""
         return event
 

@@ -48,7 +48,7 @@ from gateway.market_rest import MarketDataRest
 from gateway.venue_sync import AccountChanged
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
-from risk_manager.risk_manager import IllegalStateTransition, RiskManager
+from risk_manager.risk_manager import AUTOMATIC_RESET, IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
@@ -638,7 +638,7 @@ class Daemon:
                 snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         elif cleared is not None:
-            reset(cleared)
+            reset(f"{AUTOMATIC_RESET}: {cleared}")
             if snapshot is not None:
                 snapshot()
             self._tell(

@@ -40,6 +40,10 @@ def test_a_halt_by_the_user_stream_failing_is_lifted_by_a_start_that_gets_throug
     assert rig.risk.state is TradingState.ACTIVE
     [resumed] = [e for e in rig.journal.events if isinstance(e, TradingStateChanged)]
     assert (resumed.previous, resumed.current) == (TradingState.HALTED, TradingState.ACTIVE)
+    assert resumed.reason == (
+        "automatic reset at start: the user stream's failure is cleared: this start's signed "
+        "requests were accepted"
+    )
     assert out.getvalue() == (
         f"trading state was HALTED ({KEY_REVOKED}): resumed ACTIVE, as --reset-halt would (the "
         "user stream's failure is cleared: this start's signed requests were accepted; the "
