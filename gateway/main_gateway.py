@@ -279,6 +279,7 @@ class LiveVenue:
         # Told when a reconciliation finds the account is not the one the books record (the
         # owner stops: nothing may be traded or booked on it); None: logged only.
         self.on_account_changed: Callable[[AccountChanged], None] | None = None
+        self.tracker.on_reused_id = self._reused_id
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -1086,6 +1087,21 @@ class LiveVenue:
         by `vet` first, if given)."""
         async with self._reconcile_lock:
             return await self.sync.reconcile(reason, vet=vet)
+
+    def _reused_id(self, line: str) -> None:
+        """The exchange gave one of our orders an id another of ours holds (`OrderTracker`):
+        the account was reset under us (or is another), as a reconciliation finds it when
+        the last fill known is gone (`AccountChanged`), and before any of its fills is taken
+        for one booked already."""
+        exc = AccountChanged(
+            f"{line}. The account was reset (a restarted local exchange, a testnet reset) or "
+            "is another one; its fills reuse trade ids the books hold and would be dropped as "
+            "booked already"
+        )
+        if self.on_account_changed is None:
+            log.error("%s", exc)
+        else:
+            self.on_account_changed(exc)
 
     async def _reconcile_quietly(self, reason: str) -> None:
         try:

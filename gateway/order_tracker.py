@@ -32,7 +32,7 @@ Pure bookkeeping: no I/O and no clock; callers pass exchange and receive times (
 
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -136,6 +136,7 @@ class TrackerStats:
     late_fills: int = 0  # fills for an order already terminal (emitted, status kept)
     forgotten: int = 0  # closed orders dropped from memory (bounded history)
     exchange_orders: int = 0  # the exchange's own orders seen (liquidation, ADL, settlement)
+    reused_ids: int = 0  # exchange order / algo ids given to two orders of ours (a reset account)
 
 
 Applied = tuple[TrackedOrder, list[Event]]  # the order a report was about, and its new events
@@ -156,6 +157,9 @@ class OrderTracker:
         self.max_closed = max_closed
         self.client_id_prefix = client_id_prefix  # tells hand orders' reports from ours
         self.stats = TrackerStats()
+        # Told (one line) when the exchange gives an order an id another order of ours holds
+        # (`_reused`); None: logged.
+        self.on_reused_id: Callable[[str], None] | None = None
 
     # --- registration ---------------------------------------------------------------------
 
@@ -371,10 +375,10 @@ class OrderTracker:
         if t.algo:
             if t.actual_order_id is None:
                 t.actual_order_id = u.order_id
-                self._by_exchange_id[(t.order.symbol, u.order_id)] = t
+                self._index(t, u.order_id)
         elif t.order.order_id is None:
             t.order = replace(t.order, order_id=u.order_id)
-            self._by_exchange_id[(t.order.symbol, u.order_id)] = t
+            self._index(t, u.order_id)
         if t.order.quantity == 0 and u.quantity > 0:  # closePosition: the size is known now
             t.order = replace(t.order, quantity=u.quantity)
         t.exchange_cum_qty = max(t.exchange_cum_qty, u.cum_qty)
@@ -448,7 +452,7 @@ class OrderTracker:
             self._set_algo_id(t, u.algo_id)
         if u.actual_order_id is not None and t.actual_order_id is None:
             t.actual_order_id = u.actual_order_id
-            self._by_exchange_id[(t.order.symbol, u.actual_order_id)] = t
+            self._index(t, u.actual_order_id)
         if t.order.quantity == 0 and u.quantity > 0:
             t.order = replace(t.order, quantity=u.quantity)
         t.exchange_cum_qty = max(t.exchange_cum_qty, u.filled_qty)
@@ -538,7 +542,33 @@ class OrderTracker:
 
     def _set_algo_id(self, t: TrackedOrder, algo_id: int) -> None:
         t.order = replace(t.order, order_id=algo_id)
+        held = self._by_algo_id.get(algo_id)
+        if held is not None and held is not t:
+            self._reused(t, held, algo_id, "algo id")
         self._by_algo_id[algo_id] = t
+
+    def _index(self, t: TrackedOrder, order_id: int) -> None:
+        """Index `t` by the exchange's order id (first learnt now); an id another order of
+        ours holds was given out twice, which the exchange never does: `_reused`."""
+        key = (t.order.symbol, order_id)
+        held = self._by_exchange_id.get(key)
+        if held is not None and held is not t:
+            self._reused(t, held, order_id, "order id")
+        self._by_exchange_id[key] = t
+
+    def _reused(self, t: TrackedOrder, held: TrackedOrder, order_id: int, what: str) -> None:
+        """The exchange gave our order `t` the id of our order `held`: the account is not the
+        one `held` was placed on (reset: a restarted local exchange, a testnet reset), whose
+        fills reuse trade ids the books hold. Counted and told (`on_reused_id`)."""
+        self.stats.reused_ids += 1
+        line = (
+            f"{t.order.symbol} {what} {order_id}, given to our order {t.order.client_order_id}, "
+            f"is our earlier order {held.order.client_order_id}'s: the exchange gives an id once"
+        )
+        if self.on_reused_id is None:
+            log.error("%s", line)
+        else:
+            self.on_reused_id(line)
 
     def _accept(self, t: TrackedOrder, ts_ms: int, recv_ms: int, events: list[Event]) -> None:
         """Emit OrderAccepted the first time the order is shown to exist at the exchange."""

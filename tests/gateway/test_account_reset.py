@@ -80,6 +80,35 @@ async def test_an_exchange_restarted_under_a_running_venue_is_told_and_not_recon
     )
 
 
+async def test_an_order_on_an_exchange_restarted_before_any_fill_was_read_back_is_told():
+    # No reconciliation read the fill back from userTrades (the first minute of a new
+    # journal): nothing for the reconnect's pass to miss. The next order's id, the first the
+    # new account gives, is the earlier order's.
+    key, secret = random_token(), random_token()
+    ex = await _exchange(key, secret)
+    told: list[AccountChanged] = []
+    try:
+        async with session(ex, creds=ex.demo) as s:
+            s.venue.on_account_changed = told.append
+            first = await _one_fill(s)
+            port = ex.port
+            await ex.stop()
+            ex = await _exchange(key, secret, port)
+            await s.rec.until(lambda: s.venue.stream.connected.is_set(), within_s=15)
+            request = s.market()
+            s.venue.submit(request)
+            await s.rec.until(lambda: bool(told), within_s=15)
+    finally:
+        await ex.stop()
+    assert str(told[0]) == (
+        f"{SYMBOL} order id {first.fill.order_id}, given to our order "
+        f"{request.client_order_id}, is our earlier order {first.fill.client_order_id}'s: the "
+        "exchange gives an id once. The account was reset (a restarted local exchange, a "
+        "testnet reset) or is another one; its fills reuse trade ids the books hold and would "
+        "be dropped as booked already"
+    )
+
+
 async def test_a_restart_with_another_accounts_last_fill_is_refused(ex):
     # The journal's last fill is account A's (made over a minute ago: userTrades serves it by
     # then); the keys now are account B's, which traded too.

@@ -586,3 +586,40 @@ def test_the_exchange_order_tracked_is_the_order_its_report_describes():
         D("0.014"),
         D("9910.12"),
     )
+
+
+def test_an_order_id_given_to_a_second_order_of_ours_is_told_as_a_reused_id() -> None:
+    """The exchange gives an order id once; a reset account (a restarted local exchange, a
+    testnet reset) starts its ids again: the new order's first report names the id of an
+    earlier one of ours, whose index it took over without a word before (its fills then
+    reused trade ids the books held, and were dropped)."""
+    tracker = OrderTracker()
+    told: list[str] = []
+    tracker.on_reused_id = told.append
+    tracker.track(limit("bfd-1"), now_ms=1)
+    tracker.apply_order(report(S.NEW, cid="bfd-1", order_id=11))
+    tracker.track(limit("bfd-2"), now_ms=2)
+
+    tracker.apply_order(report(S.NEW, cid="bfd-2", order_id=11))
+    tracker.apply_order(report(S.NEW, cid="bfd-2", order_id=11))  # its own id again: nothing
+
+    assert told == [
+        "BTCUSDT order id 11, given to our order bfd-2, is our earlier order bfd-1's: the "
+        "exchange gives an id once"
+    ]
+    assert tracker.stats.reused_ids == 1
+    assert tracker.by_exchange_id("BTCUSDT", 11).client_order_id == "bfd-2"
+
+
+def test_algo_ids_and_order_ids_of_distinct_orders_are_not_reused_ids() -> None:
+    tracker = OrderTracker()
+    told: list[str] = []
+    tracker.on_reused_id = told.append
+    tracker.track(limit("bfd-1"), now_ms=1)
+    tracker.track(stop("bfd-9"), now_ms=1)
+
+    tracker.apply_order(report(S.NEW, cid="bfd-1", order_id=11))
+    tracker.apply_algo(algo(AlgoStatus.NEW, cid="bfd-9"))
+    tracker.apply_algo(algo(AlgoStatus.TRIGGERED, cid="bfd-9", actual=12))
+
+    assert told == [] and tracker.stats.reused_ids == 0
