@@ -848,9 +848,12 @@ class VenueSync:
                 "futures_account_trades", weight=5, symbol=symbol, fromId=from_id, limit=limit
             )
             trades, highest = self._parse_trades(rows, symbol)
-            if known is not None:
+            if known is not None and isinstance(rows, list) and len(trades) < len(rows):
+                # a row unreadable (or another symbol's): what comes first is not certain
+                trades = [t for t in trades if t.trade_id != known.trade_id]
+            elif known is not None:
                 trades = self._after_known(symbol, known, trades)
-                known = None
+            known = None
             for trade in trades:
                 self._apply_parsed(trade)
             if highest > last:

@@ -12,17 +12,37 @@ other account is emitted, and the venue's owner is told (`on_account_changed`).
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from core.clock import SimClock
 from core.events import OrderFilled, VenueSnapshot
 from exchange_sim.server import LocalExchange
 from exchange_sim.server.auth import random_token
-from gateway.venue_sync import TRADES_SETTLE_MS, AccountChanged, NotServedYet
-from tests.gateway.venue_harness import DATASET, GENEROUS, SYMBOL, session, start_exchange
+from gateway.order_tracker import OrderTracker
+from gateway.venue_stats import VenueStats
+from gateway.venue_sync import (
+    TRADES_SETTLE_MS,
+    AccountChanged,
+    KnownTrade,
+    NotServedYet,
+    VenueSync,
+)
+from tests.book_keeper.support import instruments
+from tests.gateway.venue_harness import (
+    DATASET,
+    FAST,
+    GENEROUS,
+    SYMBOL,
+    session,
+    start_exchange,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+T = 1_723_075_200_000  # 2024-08-08 00:00 UTC
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -56,10 +76,13 @@ async def test_an_exchange_restarted_under_a_running_venue_is_told_and_not_recon
     ex = await _exchange(key, secret)
     told: list[AccountChanged] = []
     try:
-        async with session(ex, creds=ex.demo) as s:
+        # a reconciliation each second, as the daemon's each minute: the reconnect's may fail
+        # on a connection to the exchange that went away
+        async with session(ex, creds=ex.demo, config=replace(FAST, reconcile_interval_s=1)) as s:
             s.venue.on_account_changed = told.append
             filled = await _one_fill(s)
-            await s.venue.reconcile("periodic")  # its fill read from userTrades, as each minute
+            # its fill read back from userTrades by a reconciliation, as each minute
+            await s.rec.until(lambda: SYMBOL in s.venue.sync.last_trades, within_s=15)
             snapshots = len(s.rec.of(VenueSnapshot))
             port = ex.port
             await ex.stop()
@@ -153,3 +176,60 @@ async def test_a_restart_on_the_same_account_finds_its_last_fill_and_reads_on(ex
 
         assert restarted.venue.sync.last_trade_ids[SYMBOL] == later.trade_id
         assert restarted.venue.sync.last_trades[SYMBOL].qty == later.qty == Decimal("0.002")
+
+
+class _TradesAnswer:
+    """userTrades answering `rows` from `fromId` on (recorded fixture shape, reference 6.9)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.clock = SimClock(T + 3_600_000)
+        self.asked: list[int] = []
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        assert method == "futures_account_trades"
+        self.asked.append(kw["fromId"])
+        return [r for r in self.rows if not isinstance(r.get("id"), int) or r["id"] >= kw["fromId"]]
+
+
+def _row(trade_id: int, order_id: int) -> dict[str, Any]:
+    return {"symbol": SYMBOL, "id": trade_id, "orderId": order_id, "side": "BUY",
+            "price": "60000.0", "qty": "0.002", "realizedPnl": "0", "commission": "0.06",
+            "commissionAsset": "USDT", "maker": False, "time": T,
+            "positionSide": "BOTH"}  # fmt: skip
+
+
+def _sync(rest: _TradesAnswer) -> VenueSync:
+    sync = VenueSync(
+        rest=rest,  # type: ignore[arg-type]
+        tracker=OrderTracker(),
+        symbols=(SYMBOL,),
+        instruments=instruments(),
+        clock=rest.clock,
+        stats=VenueStats(),
+        on_applied=lambda applied: None,
+        emit=lambda events: None,
+        follow_up=lambda t: None,
+        resolve=lambda t: None,
+    )
+    sync.last_trade_ids[SYMBOL] = 100
+    sync.last_trades[SYMBOL] = KnownTrade(100, 7, Decimal("60000.0"), Decimal("0.002"), T, True)
+    return sync
+
+
+async def test_a_page_with_an_unreadable_row_is_no_proof_of_a_reset():
+    # The known fill's row unreadable: what comes first is not certain; read on, no verdict.
+    rest = _TradesAnswer([{"id": "x"}, _row(101, 8)])
+    sync = _sync(rest)
+
+    await sync._catch_up_trades(SYMBOL)
+
+    assert rest.asked == [100]
+    assert sync.last_trade_ids[SYMBOL] == 101 and sync.stats.malformed_rows == 1
+
+
+async def test_a_row_of_the_known_id_from_another_order_is_a_reset():
+    rest = _TradesAnswer([_row(100, 1), _row(101, 2)])  # ids again, other orders
+
+    with pytest.raises(AccountChanged, match="lists trade 100 of order 1 first"):
+        await _sync(rest)._catch_up_trades(SYMBOL)
