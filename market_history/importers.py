@@ -151,24 +151,32 @@ def _column(
             return strings
         values = [to_ms(int(c)) for c in cells] if kind == "time" else [int(c) for c in cells]
         return pa.array(values, pa.int64())
-    except (ValueError, pa.ArrowInvalid):
+    except (ValueError, OverflowError, pa.ArrowInvalid):
         bad = next(k for k, c in enumerate(cells) if not _is_a(kind, c))
         said = "a number" if kind == "number" else "a whole number"
+        if kind != "number" and _is_a("whole", cells[bad]):  # a whole number, but too large
+            said = "a 64-bit whole number (out of range)"
         name = names[i] if names else _header(next(_rows(path)), names)[0][i]
         raise ValueError(
             f"{path}: line {_line(path, names, bad)}, column {name}: {cells[bad]!r} is not {said}"
         ) from None
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _is_a(kind: str, cell: str) -> bool:
-    """Whether `cell` is of `kind` (`_column`'s kinds); the error path only."""
+    """Whether `cell` is of `kind` (`_column`'s kinds, or "whole": any whole number, however
+    large); the error path only."""
     try:
         if kind == "number":  # as the column is read: float() takes '1_000', pyarrow not
             return math.isfinite(pa.scalar(cell).cast(pa.float64()).as_py())
-        int(cell)
-    except (ValueError, pa.ArrowInvalid):
+        value = int(cell)
+        if kind == "time":
+            value = to_ms(value)
+    except (ValueError, OverflowError, pa.ArrowInvalid):
         return False
-    return True
+    return kind == "whole" or value in _INT64
 
 
 _LAYOUTS = {_KLINE_NAMES: "klines", _AGG_TRADE_NAMES: "aggTrades"}
