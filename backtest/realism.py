@@ -239,7 +239,7 @@ def load_funding(path: str | Path) -> FundingRates:
         _cell(p, i, r, t_col, names, int, "a time in ms")
         _cell(p, i, r, r_col, names, Decimal, "a number")
 
-    by_time = _parsed(rows, header, parse, locate)
+    by_time = _parsed(rows, header, parse, locate, names)
     if not by_time:
         raise RealismError(f"no data rows in {p} (only a header line)")
     times = tuple(sorted(by_time))
@@ -510,7 +510,7 @@ def _load_book_ticker_csv(
     def locate(i: int, r: list[str]) -> None:
         _cell(p, i, r, t, names, int, "a time in ms")
 
-    keyed = _parsed(rows, h, parse, locate)
+    keyed = _parsed(rows, h, parse, locate, names)
     if not keyed:
         raise RealismError(f"no data rows in {p} (only a header line)")
     keyed = [
@@ -787,22 +787,27 @@ def _csv_rows(p: Path) -> list[list[str]]:
         raise RealismError(f"cannot read {p}: {e}") from None
 
 
-def _data_rows(rows: list[list[str]], header: list[str]) -> list[list[str]]:
-    """The data rows: after the `header` line (none: []), without that line met again (files
-    concatenated with their headers), names compared as `core.csv_header` says, as the kline
-    loader skips it. A data row starts with a digit (a time, an id): one test."""
-    if not header:
-        return rows
-    width = len(header)
+def _data_rows(rows: list[list[str]], header: list[str], layout: Sequence[str]) -> list[list[str]]:
+    """The data rows: after the `header` line (none: []), without a header line met again
+    (files concatenated with their headers), names compared as `core.csv_header` says, as the
+    kline loader skips it: the first line's names, or in a file without a header, the names
+    of the columns as they are read (`layout`: Binance's header after its headerless older
+    files). A header of another layout is not skipped: its rows would be read in the wrong
+    columns, so it is refused as the bad row it is there. A data row starts with a digit (a
+    time, an id): one test."""
+    names = list(header or layout)
+    width = len(names)
     return [
-        r for r in itertools.islice(rows, 1, None)
-        if r[0][:1].isdigit() or header_names(r[:width]) != header
+        r for r in (itertools.islice(rows, 1, None) if header else rows)
+        if r[0][:1].isdigit() or header_names(r[:width]) != names
     ]  # fmt: skip
 
 
-def _numbered(rows: list[list[str]], header: list[str]) -> Iterator[tuple[int, list[str]]]:
+def _numbered(
+    rows: list[list[str]], header: list[str], layout: Sequence[str]
+) -> Iterator[tuple[int, list[str]]]:
     """(index in `rows`, row) of `_data_rows`: the error path, which names a row's line."""
-    body = {id(r) for r in _data_rows(rows, header)}
+    body = {id(r) for r in _data_rows(rows, header, layout)}
     return ((i, r) for i, r in enumerate(rows) if id(r) in body)
 
 
@@ -814,19 +819,21 @@ def _parsed(
     header: list[str],
     parse: Callable[[list[list[str]]], _T],
     locate: Callable[[int, list[str]], None],
+    layout: Sequence[str],
 ) -> _T:
-    """`parse` of the data rows. The rows after the header are parsed as they are; only when
-    that fails are the header's repeats left out (`_data_rows`) and the rows parsed again, so
-    a file without one costs nothing more; when that fails too, `locate` is called on each
-    data row (its index in `rows`, for the line) to raise the error naming the cell."""
+    """`parse` of the data rows (`layout`: the column names of a file without a header). The
+    rows after the header are parsed as they are; only when that fails are the header's
+    repeats left out (`_data_rows`) and the rows parsed again, so a file without one costs
+    nothing more; when that fails too, `locate` is called on each data row (its index in
+    `rows`, for the line) to raise the error naming the cell."""
     try:
         return parse(rows[1:] if header else rows)
     except (IndexError, ValueError, InvalidOperation):
         pass
     try:
-        return parse(_data_rows(rows, header))
+        return parse(_data_rows(rows, header, layout))
     except (IndexError, ValueError, InvalidOperation):
-        for i, r in _numbered(rows, header):
+        for i, r in _numbered(rows, header, layout):
             locate(i, r)
         raise
 

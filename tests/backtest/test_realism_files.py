@@ -97,6 +97,31 @@ def test_a_book_ticker_file_concatenated_with_a_header_written_with_blanks_reads
     assert load_book_ticker(joined) == load_book_ticker(whole)
 
 
+def test_a_header_after_headerless_rows_is_skipped_where_it_names_the_columns_as_read(tmp_path):
+    # Headerless older rows, then files with their header (`cat old.csv new.csv`): that header
+    # was refused as a bad row ('update_id' is not a time in ms), as the kline loader skips it.
+    book = _write(tmp_path / "BTCUSDT-cat.csv", [*B_ROWS[:700], B_HEADER, *B_ROWS[700:]])
+    funding = _write(tmp_path / "f.csv", [*F_ROWS[:50], F_HEADER, *F_ROWS[50:]])
+
+    assert load_book_ticker(book) == load_book_ticker(_write(tmp_path / "b.csv", B_ROWS))
+    assert (load_funding(funding).times, load_funding(funding).rates) == (
+        load_funding(FUNDING).times,
+        load_funding(FUNDING).rates,
+    )
+
+
+def test_a_header_of_another_layout_after_headerless_rows_is_refused(tmp_path):
+    # Binance's own funding header puts the rate in its third column: the rows after it read
+    # as (time, rate) would take the interval (8 hours) for the rate. Refused as the bad row.
+    binance = "calc_time,funding_interval_hours,last_funding_rate"
+    path = _write(tmp_path / "f.csv", [*F_ROWS[:50], binance, *F_ROWS[50:]])
+
+    with pytest.raises(RealismError) as refused:
+        load_funding(path)
+
+    assert str(refused.value) == f"{path}: line 51, column time: 'calc_time' is not a time in ms"
+
+
 def test_a_bad_time_in_a_book_ticker_file_is_named_by_file_line_column_and_value(tmp_path):
     # It was "bad row (invalid literal for int() with base 10: '17x')".
     path = _write(tmp_path / "BTCUSDT-bad.csv", [B_HEADER, *_bad(B_ROWS, 99, 5, "17x")])
