@@ -98,7 +98,8 @@ def load_klines(
     missing for its first period."""
     df = read_csv(path, "--data")
     if len(df.columns) in (6, 12) and str(df.columns[0]).strip().isdigit():
-        # No header: Binance's kline files (12 columns) or plain OHLCV, as the backtester reads.
+        # No header: Binance's kline files (12 columns) or plain OHLCV (their first six), as the
+        # backtester and training read them.
         df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[: len(df.columns)]))
     df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
     if not len(df):  # said "no bars in the requested window" when no window was asked for

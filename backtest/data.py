@@ -372,6 +372,8 @@ def _layout(p: Path, first: list[str], header: list[str] | None) -> tuple[DataKi
         return DataKind.TRADES, [5, 1, 2, 6]  # aggTrades
     if len(first) == 6 and first[5].lower() in ("true", "false"):
         return DataKind.TRADES, [4, 1, 2, 5]  # trades
+    if len(first) == 6:  # plain OHLCV: Binance's first six kline columns, as the others read it
+        return DataKind.KLINES, [0, 1, 2, 3, 4, 5]
     raise DataError(f"{p}: unknown layout of {len(first)} columns without a header")
 
 

@@ -81,9 +81,9 @@ def load_bars(
         df = _read_parquet(path)
     else:
         try:
-            headerless = _headerless_binance(path)
-            df = pd.read_csv(path, header=None if headerless else "infer",
-                             names=BINANCE_KLINE_COLUMNS if headerless else None)  # fmt: skip
+            width = _headerless_width(path)
+            df = pd.read_csv(path, header=None if width else "infer",
+                             names=BINANCE_KLINE_COLUMNS[:width] if width else None)  # fmt: skip
         except pd.errors.EmptyDataError:  # said "No columns to parse from file"
             raise InputError(f"--data {path}: {EMPTY_FILE}") from None
         except Exception as e:  # pandas raises many types for a bad file
@@ -145,10 +145,12 @@ def _window(start_ms: int | None, end_ms: int | None) -> str:
     return ""
 
 
-def _headerless_binance(path: Path) -> bool:
-    """The first line is 12 numbers: a Binance klines file without a header row. A byte-order
-    mark before it (a spreadsheet's "CSV UTF-8") is none of its cells: the first bar was
-    taken for a header ("missing column(s) open_time, ..."), as the backtester reads it."""
+def _headerless_width(path: Path) -> int:
+    """The number of columns when the first line is 12 numbers (a Binance klines file without
+    a header row) or 6 (plain OHLCV without one: Binance's first six columns, as the
+    backtester and the analysis commands read it); 0 when it is a header or anything else. A
+    byte-order mark before it (a spreadsheet's "CSV UTF-8") is none of its cells: the first
+    bar was taken for a header ("missing column(s) open_time, ...")."""
     import gzip
 
     try:
@@ -157,8 +159,8 @@ def _headerless_binance(path: Path) -> bool:
             cells = fh.readline().strip().split(",")
         [float(c) for c in cells]
     except (OSError, UnicodeDecodeError, EOFError, ValueError):
-        return False
-    return len(cells) == len(BINANCE_KLINE_COLUMNS)
+        return 0
+    return len(cells) if len(cells) in (6, len(BINANCE_KLINE_COLUMNS)) else 0
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

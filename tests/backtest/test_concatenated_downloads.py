@@ -182,6 +182,19 @@ def test_a_headerless_binance_file_a_spreadsheet_saved_reads_as_its_bars_in_ever
     assert analysis_klines(path).equals(analysis_klines(plain))
 
 
+def test_a_headerless_plain_ohlcv_file_reads_as_its_bars_in_every_tool(tmp_path):
+    # Six numbers a line, no header (Binance's first six kline columns): the analysis commands
+    # read it, the backtester refused it ("unknown layout of 6 columns without a header") and
+    # training took its first bar for a header ("missing column(s) open_time, ...").
+    headerless = _file(tmp_path, "headerless", BARS)
+    headed = _file(tmp_path, "headed", [HEADER, *BARS])
+
+    assert list(_training_bars(headerless)["open_time"]) == _times()
+    assert _training_bars(headerless).equals(_training_bars(headed))
+    assert load(headerless) == load(headed)
+    assert analysis_klines(headerless).equals(analysis_klines(headed))
+
+
 def test_training_names_a_bad_cell_after_a_repeated_header_by_its_line(tmp_path):
     cells = BARS[250].split(",")
     cells[4] = "abc"
