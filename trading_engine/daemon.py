@@ -38,8 +38,16 @@ from book_keeper.journal_files import JournalLock
 from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import TradingError
-from core.events import Event, StreamStateChanged, TradingStateChanged, VenueSnapshot
+from core.events import (
+    Event,
+    OrderFilled,
+    OrderPartiallyFilled,
+    StreamStateChanged,
+    TradingStateChanged,
+    VenueSnapshot,
+)
 from core.instrument import Instrument
+from core.orders import forced_close
 from core.redaction import redact
 from gateway.data_stream import DataStream
 from gateway.main_gateway import STREAM as USER_STREAM
@@ -206,6 +214,13 @@ class Daemon:
         self._links = StreamLinks()  # the market-data links and the user stream, while down
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
+        # A halt the start may lift by itself (`_restore_trading_state`): (the state change
+        # restored, why it is cleared, the reset, the balance snapshot), decided by
+        # `_resume_if_cleared` once the start-up reconciliation recovered its fills.
+        self._killed = False  # the kill switch was pulled (`_kill`): no automatic resume then
+        self._pending_resume: (
+            tuple[TradingStateChanged, str, Callable[[str], None], Callable[[], None] | None] | None
+        ) = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -577,6 +592,7 @@ class Daemon:
         async def vet(snapshot: VenueSnapshot, recovered: Sequence[Event]) -> None:
             books = {sym: book.position(sym).qty for sym in self.settings.symbols}
             await check_unknown_positions(venue.rest, snapshot, books, limit, recovered)
+            self._resume_if_cleared(recovered)
 
         with reconciling():  # stops and flattens on the whole picture, after it
             self._kill_if_asked(exec_manager)
@@ -638,19 +654,55 @@ class Daemon:
                 snapshot()
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         elif cleared is not None:
-            reset(f"{AUTOMATIC_RESET}: {cleared}")
-            if snapshot is not None:
-                snapshot()
-            self._tell(
-                f"trading state was {last.current} ({last.reason}): resumed ACTIVE, as "
-                f"--reset-halt would ({cleared}; the limits re-armed from now)",
-                logging.WARNING,
-            )
+            # decided once the start-up reconciliation's fills are known (`_resume_if_cleared`)
+            self._pending_resume = (last, cleared, reset, snapshot)
         else:
             self._tell(
                 f"trading state restored: {last.current} ({last.reason}); "
                 "no new entries until an operator restarts with --reset-halt"
             )
+
+    def _resume_if_cleared(self, recovered: Sequence[Event]) -> None:
+        """The automatic resume `_restore_trading_state` left pending, once the start-up
+        reconciliation recovered what happened while no daemon ran (`recovered`, before any of
+        it is journaled): a fill of the exchange's own order among it (a liquidation while
+        down, which the journal could not hold when the state was restored) keeps the halt
+        for the operator, as one journaled does; so does the kill switch pulled during the
+        start (a SIGUSR1, the file), which the restored halt made a no-op."""
+        pending, self._pending_resume = self._pending_resume, None
+        if pending is None:
+            return
+        last, cleared, reset, snapshot = pending
+        forced = next(
+            (
+                e.fill.client_order_id
+                for e in recovered
+                if isinstance(e, OrderFilled | OrderPartiallyFilled)
+                and forced_close(e.fill.client_order_id) is not None
+            ),
+            None,
+        )
+        why = (
+            "the kill switch was pulled during the start"
+            if self._killed
+            else None
+            if forced is None
+            else f"a fill of the exchange's own order {forced} was found at the start"
+        )
+        if why is not None:
+            self._tell(
+                f"trading state restored: {last.current} ({last.reason}); "
+                f"no new entries until an operator restarts with --reset-halt ({why})"
+            )
+            return
+        reset(f"{AUTOMATIC_RESET}: {cleared}")
+        if snapshot is not None:
+            snapshot()
+        self._tell(
+            f"trading state was {last.current} ({last.reason}): resumed ACTIVE, as "
+            f"--reset-halt would ({cleared}; the limits re-armed from now)",
+            logging.WARNING,
+        )
 
     async def _warm(
         self,
@@ -843,6 +895,7 @@ class Daemon:
     def _kill(self, em: ExecManager, reason: str) -> None:
         """`em.kill(reason)`; in a local session recorded, so that the audit pulls the same
         switch at the same clock reading."""
+        self._killed = True
         if self._recorder is None:
             em.kill(reason)
             return

@@ -7,9 +7,11 @@ it stayed HALTED (a REDUCING one flattened the position first) until a restart w
 or with the kill-switch file there, still waits for the operator."""
 
 import io
+from decimal import Decimal
 
-from core.enums import TradingState
-from core.events import TradingStateChanged
+from core.enums import Side, TradingState
+from core.events import OrderFilled, TradingStateChanged
+from core.orders import Fill
 from runtime.settings import load_settings
 from tests.trading_engine.support import T0, make_rig
 from trading_engine.daemon import Daemon
@@ -30,12 +32,27 @@ def _halted(reason: str, current: TradingState = TradingState.HALTED) -> Trading
     )
 
 
+def _liquidated() -> OrderFilled:
+    """A fill of the exchange's liquidation order, as a start-up reconciliation recovers it."""
+    fill = Fill(
+        symbol="BTCUSDT", order_id=7, client_order_id="autoclose-1796388612382", trade_id=501,
+        side=Side.SELL, price=Decimal(90000), qty=Decimal("0.1"), commission=Decimal("0.1"),
+        commission_asset="USDT", realized_pnl=Decimal(-50), is_maker=False,
+        trade_time_ms=T0 + 1, recv_time_ms=T0 + 2,
+    )  # fmt: skip
+    return OrderFilled(
+        event_time_ms=T0 + 1, recv_time_ms=T0 + 2, fill=fill, cumulative_qty=Decimal("0.1"),
+        avg_price=Decimal(90000),
+    )  # fmt: skip
+
+
 def test_a_halt_by_the_user_stream_failing_is_lifted_by_a_start_that_gets_through() -> None:
     rig = make_rig()
     out = io.StringIO()
     daemon = Daemon(load_settings(None, env_file=None), out=out)
 
     daemon._restore_trading_state([_halted(KEY_REVOKED)], rig.risk, rig.em)
+    daemon._resume_if_cleared(())
 
     assert rig.risk.state is TradingState.ACTIVE
     [resumed] = [e for e in rig.journal.events if isinstance(e, TradingStateChanged)]
@@ -56,6 +73,7 @@ def test_a_reducing_left_by_the_user_stream_failing_resumes_instead_of_flattenin
     daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
 
     daemon._restore_trading_state([_halted(KEY_REVOKED, TradingState.REDUCING)], rig.risk, rig.em)
+    daemon._resume_if_cleared(())
 
     assert rig.risk.state is TradingState.ACTIVE
 
@@ -77,6 +95,38 @@ def test_a_halt_by_the_user_stream_with_a_liquidation_since_waits_for_the_operat
         f"trading state restored: HALTED ({KEY_REVOKED}); no new entries until an operator "
         "restarts with --reset-halt\n"
     )
+
+
+def test_a_halt_by_the_user_stream_with_a_liquidation_found_at_the_start_waits() -> None:
+    """The liquidation was made while no daemon ran: the journal does not hold it when the
+    state is restored, the start-up reconciliation recovers it. The halt is not lifted."""
+    rig = make_rig()
+    out = io.StringIO()
+    daemon = Daemon(load_settings(None, env_file=None), out=out)
+
+    daemon._restore_trading_state(
+        [_halted(KEY_REVOKED)], rig.risk, rig.em, forced_fill_since=lambda ms: None
+    )
+    daemon._resume_if_cleared([_liquidated()])
+
+    assert rig.risk.state is TradingState.HALTED
+    assert not [e for e in rig.journal.events if isinstance(e, TradingStateChanged)]
+    assert out.getvalue() == (
+        f"trading state restored: HALTED ({KEY_REVOKED}); no new entries until an operator "
+        "restarts with --reset-halt (a fill of the exchange's own order "
+        "autoclose-1796388612382 was found at the start)\n"
+    )
+
+
+def test_a_halt_by_the_user_stream_stays_when_the_kill_switch_is_pulled_during_the_start() -> None:
+    rig = make_rig()
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    daemon._restore_trading_state([_halted(KEY_REVOKED)], rig.risk, rig.em)
+
+    daemon._kill(rig.em, "SIGUSR1 received during start-up")
+    daemon._resume_if_cleared(())
+
+    assert rig.risk.state is TradingState.HALTED
 
 
 def test_a_halt_by_the_user_stream_with_the_kill_file_there_waits_for_the_operator(
