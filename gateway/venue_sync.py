@@ -107,9 +107,12 @@ FUNDING_OVERLAP_MS = 3_600_000
 
 # A reconciliation's snapshot looked at before it is emitted (`VenueSync.reconcile`'s `vet`)
 Vet = Callable[[VenueSnapshot], Awaitable[None]]
-# The last fill known of a symbol is looked for in userTrades while younger than this (userTrades
-# serves the last 6 months, reference 6.9): older, its absence says nothing of the account.
-KNOWN_TRADE_CHECKED_MS = 170 * 24 * 3_600_000
+# The last fill known of a symbol is looked for in userTrades while younger than this: older,
+# its absence says nothing of the account. userTrades serves 6 months, but "no times -> the
+# last 7 days" (reference 6.9) may apply to a fromId query too, which the reference does not
+# say: a fill older than 7 days missing from the answer would stop a healthy daemon (exit 2)
+# as a reset account. 6 days keeps the check inside either reading.
+KNOWN_TRADE_CHECKED_MS = 6 * 24 * 3_600_000
 
 
 class AccountChanged(FatalError):

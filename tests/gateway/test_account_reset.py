@@ -233,3 +233,23 @@ async def test_a_row_of_the_known_id_from_another_order_is_a_reset():
 
     with pytest.raises(AccountChanged, match="lists trade 100 of order 1 first"):
         await _sync(rest)._catch_up_trades(SYMBOL)
+
+
+@pytest.mark.parametrize(
+    ("age_days", "reset"),
+    [(5.9, True), (6.1, False), (30, False)],
+)
+async def test_a_last_fill_older_than_6_days_is_not_looked_for(age_days, reset):
+    # Binance's "no times -> the last 7 days" may apply to a read from a trade id: a fill 8 days
+    # old missing from the answer was called a reset (170 days were checked), stopping a daemon
+    # whose symbol had not traded for a week (exit 2). Older than 6 days, it is not looked for.
+    rest = _TradesAnswer([_row(101, 8)])  # the known fill (100) not served
+    sync = _sync(rest)
+    rest.clock = SimClock(T + int(age_days * 86_400_000))
+
+    if reset:
+        with pytest.raises(AccountChanged, match="it lists trade 101 of order 8 first"):
+            await sync._catch_up_trades(SYMBOL)
+    else:
+        await sync._catch_up_trades(SYMBOL)
+        assert rest.asked == [101] and sync.last_trade_ids[SYMBOL] == 101
