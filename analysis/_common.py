@@ -16,6 +16,7 @@ from model.inputs import (
     bars_in_time_order,
     cell_problem,
     data_span,
+    headerless_width,
     open_time_ms,
     to_float_columns,
     without_repeated_headers,
@@ -96,11 +97,10 @@ def load_klines(
     columns a command uses) numeric too. With `warm_bars`, up to that many rows before
     `start` come first (those the file has): an indicator computed from the window alone is
     missing for its first period."""
-    df = read_csv(path, "--data")
-    if len(df.columns) in (6, 12) and str(df.columns[0]).strip().isdigit():
-        # No header: Binance's kline files (12 columns) or plain OHLCV (their first six), as the
-        # backtester and training read them.
-        df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[: len(df.columns)]))
+    # No header: Binance's kline files (12 columns) or plain OHLCV (their first six), as the
+    # backtester and training read them.
+    width = headerless_width(path) if path.is_file() else 0
+    df = read_csv(path, "--data", names=list(BINANCE_KLINE_COLUMNS[:width]) if width else None)
     df = without_repeated_headers(df).rename(columns={"count": "trade_count"})
     if not len(df):  # said "no bars in the requested window" when no window was asked for
         raise InputError(f"--data {path}: {HEADER_ONLY}")

@@ -8,7 +8,8 @@ problem as one line of text (or None) so every command can word and exit on it i
 - `write_problem` (from `core.atomic_file`): whether a file can be written under a directory
   that may not exist yet, checked before minutes of work rather than at the save;
 - `BINANCE_KLINE_COLUMNS`: the names of data.binance.vision's 12 kline columns, for files
-  without a header line; `open_time_ms`: their open times in s, ms, us or ns as ms;
+  without a header line (`headerless_width`: 12 numbers a line, or plain OHLCV's 6);
+  `open_time_ms`: their open times in s, ms, us or ns as ms;
 - `bars_in_time_order`: the bars sorted by open time, a bar repeated identically dropped, as
   the backtester reads a file made of overlapping downloads (`backtest.data.bar_rows`);
 - `without_repeated_headers`: a file's header line met again inside it (downloads concatenated
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.atomic_file import write_problem
@@ -34,6 +36,8 @@ __all__ = [
     "bar_problem",
     "bars_in_time_order",
     "cell_problem",
+    "data_span",
+    "headerless_width",
     "open_time_ms",
     "symbol_of",
     "to_float_columns",
@@ -219,3 +223,22 @@ def data_span(open_time: pd.Series) -> str:
         return ""
     first, last = utc_minute(int(open_time.min())), utc_minute(int(open_time.max()))
     return f" (the data runs from {first} to {last} UTC)"
+
+
+def headerless_width(path: Path) -> int:
+    """The number of columns when the first line is 12 numbers (a Binance klines file without
+    a header row) or 6 (plain OHLCV without one: Binance's first six columns, as the
+    backtester reads it); 0 when it is a header or anything else: training and the analysis
+    commands name the columns `BINANCE_KLINE_COLUMNS[:width]`. A byte-order mark before it (a
+    spreadsheet's "CSV UTF-8") is none of its cells: the first bar was taken for a header
+    ("missing column(s) open_time, ...")."""
+    import gzip
+
+    try:
+        opened = gzip.open if path.suffix == ".gz" else open
+        with opened(path, "rt", encoding="utf-8-sig") as fh:  # type: ignore[operator]
+            cells = fh.readline().strip().split(",")
+        [float(c) for c in cells]
+    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+        return 0
+    return len(cells) if len(cells) in (6, len(BINANCE_KLINE_COLUMNS)) else 0

@@ -21,6 +21,7 @@ from model.inputs import (
     bars_in_time_order,
     cell_problem,
     data_span,
+    headerless_width,
     open_time_ms,
     to_float_columns,
     utc_minute,
@@ -81,7 +82,7 @@ def load_bars(
         df = _read_parquet(path)
     else:
         try:
-            width = _headerless_width(path)
+            width = headerless_width(path)
             df = pd.read_csv(path, header=None if width else "infer",
                              names=BINANCE_KLINE_COLUMNS[:width] if width else None)  # fmt: skip
         except pd.errors.EmptyDataError:  # said "No columns to parse from file"
@@ -143,24 +144,6 @@ def _window(start_ms: int | None, end_ms: int | None) -> str:
     if end_ms is not None:
         return f" before {utc_minute(end_ms)} UTC"
     return ""
-
-
-def _headerless_width(path: Path) -> int:
-    """The number of columns when the first line is 12 numbers (a Binance klines file without
-    a header row) or 6 (plain OHLCV without one: Binance's first six columns, as the
-    backtester and the analysis commands read it); 0 when it is a header or anything else. A
-    byte-order mark before it (a spreadsheet's "CSV UTF-8") is none of its cells: the first
-    bar was taken for a header ("missing column(s) open_time, ...")."""
-    import gzip
-
-    try:
-        opened = gzip.open if path.suffix == ".gz" else open
-        with opened(path, "rt", encoding="utf-8-sig") as fh:  # type: ignore[operator]
-            cells = fh.readline().strip().split(",")
-        [float(c) for c in cells]
-    except (OSError, UnicodeDecodeError, EOFError, ValueError):
-        return 0
-    return len(cells) if len(cells) in (6, len(BINANCE_KLINE_COLUMNS)) else 0
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
