@@ -626,7 +626,9 @@ class VenueSync:
             if (known := baseline_trades[symbol]) is not None:
                 self.last_trades[symbol] = KnownTrade.of(known)
             if baseline[symbol] == 0:  # none in userTrades' window: read on by time
-                self.trades_since_ms[symbol] = started_ms
+                # from when the reads began on the exchange's clock, which ours may be ahead
+                # of: a fill a moment later may bear an earlier time than `started_ms`
+                self.trades_since_ms[symbol] = started_ms - self.rest.clock_error_ms()
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,

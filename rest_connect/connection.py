@@ -896,6 +896,12 @@ class RestConnection:
             )
         return offset
 
+    def clock_error_ms(self) -> int:
+        """The most `clock` can be off the exchange's clock (ms): the serverTime of the
+        sample the offset came from was stamped somewhere within its round trip, so the
+        midpoint is off by at most half of it (+1 for the whole milliseconds)."""
+        return (self.stats.last_rtt_ms + 1) // 2 + 1
+
     async def _time_sample(self) -> tuple[int, int]:
         """(round trip, serverTime - midpoint of the round trip) of one `GET /fapi/v1/time`."""
         await self.governor.acquire(weight=1)

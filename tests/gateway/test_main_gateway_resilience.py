@@ -479,6 +479,31 @@ async def test_a_fresh_start_on_an_account_quiet_for_7_days_reads_fills_by_time_
         assert len(b.rec.of(OrderFilled, new.client_order_id)) == 1
 
 
+async def test_a_fresh_starts_first_fill_on_a_clock_measured_ahead_is_read_back_by_time(
+    ex,
+) -> None:
+    """A fresh start with no fill in userTrades' window reads on by time from when its reads
+    began. That time is on our clock, which may be ahead of the exchange's by up to half the
+    round trip the offset was measured on (here ~300 ms: every answer was delayed 0.6 s
+    before the exchange read its clock). A fill made a moment after the start then bears an
+    earlier time; the window began at our reading and never held it, so no pass read it back
+    (under load, 1 run in ~10 of the account-reset test, whose check then stayed unarmed).
+    The window now begins that error earlier."""
+    ex.faults.latency(rest_s=0.6)
+    async with session(ex, start=False) as b:
+        ex.faults.latency()
+        assert b.venue.rest.clock.now_ms() - ex.now_ms() > 200  # ours ahead, as measured
+        await b.venue.start()
+        order = b.market(Side.BUY, qty="0.002")
+        b.venue.submit(order)
+        filled = await b.rec.wait_for(OrderFilled, order.client_order_id)
+        await b.venue.reconcile("check")
+
+        assert b.venue.sync.last_trade_ids[SYMBOL] == filled.fill.trade_id
+        assert b.venue.sync.last_trades[SYMBOL].trade_id == filled.fill.trade_id
+        assert len(b.rec.of(OrderFilled, order.client_order_id)) == 1
+
+
 async def test_a_settlement_behind_a_last_record_on_a_clock_ahead_is_read_at_restart() -> None:
     """The journal's last record is on our clock, here 1.5 s ahead of the exchange's: the
     settlement the exchange made after the daemon stopped, 1.5 s before that record's time, is
