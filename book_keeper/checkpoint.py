@@ -25,10 +25,10 @@ What a replay holds is everything the full replay rebuilds that the daemon reads
   newest ended ones (the books remember `remember_orders` of them), the ones open or in doubt
   (PENDING_SUBMIT, UNKNOWN: their rows may still change), the highest client-order-id sequence
   per prefix, the symbols with an order or a fill;
-- the journal's marks (`Marks`): the last operator reset (a TradingStateChanged to ACTIVE), the
-  highest balance snapshot net of transfers since it (the drawdown limit's peak) and over all
-  (the books' peak), the largest fall below that running peak (the books' max drawdown), the
-  latest event time;
+- the journal's marks (`Marks`): the last operator reset (a TradingStateChanged to ACTIVE, not
+  the daemon's automatic resume: `core.events.rearms_limits`), the highest balance snapshot
+  net of transfers since it (the drawdown limit's peak) and over all (the books' peak), the
+  largest fall below that running peak (the books' max drawdown), the latest event time;
 - its position (`JournalPosition`): the last `seq` of events and fills, the last `orders` and
   `balance_snapshots` rowids (rows are only ever appended; an order row's status changes, which
   is why the open ones are kept).
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from book_keeper import codec
-from core.enums import OrderStatus, TradingState
+from core.enums import OrderStatus
 from core.events import (
     BalanceChanged,
     Event,
@@ -58,6 +58,7 @@ from core.events import (
     PositionChanged,
     TradingStateChanged,
     VenueSnapshot,
+    rearms_limits,
 )
 from core.orders import Fill
 
@@ -208,7 +209,7 @@ class Marks:
     """What a restart reads of the journal besides the books: the drawdown limit's peak since
     the last operator reset, the books' peak over all snapshots, the latest event time."""
 
-    reset_ms: int = 0  # event time of the last TradingStateChanged to ACTIVE (0: none)
+    reset_ms: int = 0  # event time of the last operator reset (0: none; `rearms_limits`)
     peak_since: Decimal | None = None  # highest snapshot equity - transfers from reset_ms on
     peak_all: Decimal | None = None  # ... over every snapshot
     # The largest fall of a snapshot's equity - transfers below the running peak_all, in row
@@ -380,7 +381,7 @@ class Replay:
         # The marks: an operator reset since moves the drawdown peak's start.
         reset = marks.reset_ms
         for _, event in journal.load_events([STATE_KIND], after_seq=start.seq):
-            if isinstance(event, TradingStateChanged) and event.current is TradingState.ACTIVE:
+            if rearms_limits(event):
                 reset = event.event_time_ms
         if reset != marks.reset_ms:
             marks.reset_ms = reset
@@ -421,7 +422,7 @@ class Replay:
             self.books._replay(codec.loads(kind, payload))
         elif kind == STATE_KIND:
             event = codec.loads(kind, payload)
-            if isinstance(event, TradingStateChanged) and event.current is TradingState.ACTIVE:
+            if rearms_limits(event):
                 self.marks.reset_ms = event.event_time_ms
                 self.marks.peak_since = peak_since(event.event_time_ms)
 

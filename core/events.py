@@ -188,6 +188,24 @@ class TradingStateChanged(Event):
     reason: str
 
 
+# The reason (its beginning) of the daemon's own return to ACTIVE at a start
+# (`RiskManager.reset`): a halt whose cause the start cleared (the user stream's failure) is
+# lifted, and no limit is re-armed: nobody looked at the account, and the cause was no limit.
+AUTOMATIC_RESET = "automatic reset at start"
+
+
+def rearms_limits(event: Event) -> bool:
+    """`event` is an operator's reset (`--reset-halt`): a return to ACTIVE from which the
+    portfolio limits count again (the drawdown peak, the day's loss base, its trades), as a
+    restart counts them from the journal. The daemon's automatic resume at a start
+    (AUTOMATIC_RESET) is not one: the limits count on through it."""
+    return (
+        isinstance(event, TradingStateChanged)
+        and event.current is TradingState.ACTIVE
+        and not event.reason.startswith(AUTOMATIC_RESET)
+    )
+
+
 # --- account -------------------------------------------------------------------------------
 
 

@@ -8,8 +8,9 @@ Trading state (core.enums.TradingState), as a transition table:
     ACTIVE   -> REDUCING  a portfolio limit breached, the kill switch, the circuit breaker,
                           the exchange closing a position itself (liquidation, ADL, settlement)
     REDUCING -> HALTED    confirm_flat(): every position flat and no order open
-    REDUCING -> ACTIVE    reset() by an operator (abandons the flatten)
-    HALTED   -> ACTIVE    reset() by an operator
+    REDUCING -> ACTIVE    reset() by an operator (abandons the flatten), or the daemon's
+                          automatic resume at a start (AUTOMATIC_RESET)
+    HALTED   -> ACTIVE    reset() by an operator, or the daemon's automatic resume
     HALTED   -> REDUCING  reduce_again(): a position found while halted (a fill that came
                           after the halt, or one the books had missed): flattened again
 In REDUCING only reduce-only / closePosition orders pass (the ExecManager cancels all orders
@@ -28,7 +29,7 @@ from typing import Protocol
 from core.account import AccountView, Position
 from core.clock import Clock
 from core.enums import MARKET_LIKE_TYPES, ForcedClose, OrderIntent, OrderType, Side, TradingState
-from core.events import CancelDenied, RiskDenied, TradingStateChanged
+from core.events import AUTOMATIC_RESET, CancelDenied, RiskDenied, TradingStateChanged
 from core.instrument import Instrument
 from core.orders import CancelProposal, Order, OrderProposal, OrderRequest, forced_close
 from risk_manager import pre_trade
@@ -42,8 +43,6 @@ DAY_MS = 86_400_000
 ORDER_RATE_WINDOW_MS = 60_000
 KILL_FILE_CHECK_MS = 1_000  # the kill-switch file is stat'ed at most this often
 NEVER_MS = 2**62  # a time no clock reaches
-# The reason of a reset the daemon makes itself at a start (`RiskManager.reset`)
-AUTOMATIC_RESET = "automatic reset at start"
 _TAKE_PROFIT_TYPES = frozenset({OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_MARKET})
 
 ACTIVE = TradingState.ACTIVE
@@ -712,22 +711,29 @@ class RiskManager:
         """An operator's return to ACTIVE. Every limit is re-armed from the current values
         (peak and day-start equity = the last equity, today's realized loss and trade count
         from now), so only a new breach trips again. Refused while ACTIVE, and while the
-        kill-switch file exists (it would kill again within a second). A reason beginning
-        with AUTOMATIC_RESET is the daemon's own at a start (a halt whose cause the start
-        cleared), journaled as it is rather than as an operator's."""
+        kill-switch file exists (it would kill again within a second).
+
+        A reason beginning with AUTOMATIC_RESET is the daemon's own at a start (a halt whose
+        cause the start cleared: the user stream's failure), journaled as it is rather than as
+        an operator's, and it only lifts the halt: nobody looked at the account and the cause
+        was no limit, so every limit counts on what it counted (the drawdown peak, the day's
+        starting equity and realized loss base, the day's trades, the circuit breaker's
+        errors). A day that had lost 80 of its 100 USDT before the stream failed trips at 20
+        more, not at 100 more; a later restart counts through it (`core.events.rearms_limits`)."""
         if self.state is ACTIVE:
             raise IllegalStateTransition(ACTIVE, ACTIVE, "already ACTIVE")
         if (path := self.kill_file_present()) is not None:
             raise IllegalStateTransition(
                 self.state, ACTIVE, f"remove the kill-switch file {path} first"
             )
-        if self._last_equity is not None:
-            self._peak_equity = self._last_equity
-            self._day_start_equity = self._last_equity
-        self._realized_base = self._last_realized
-        self._trades_today = 0
-        self._errors.clear()
         automatic = operator_reason.startswith(AUTOMATIC_RESET)
+        if not automatic:
+            if self._last_equity is not None:
+                self._peak_equity = self._last_equity
+                self._day_start_equity = self._last_equity
+            self._realized_base = self._last_realized
+            self._trades_today = 0
+            self._errors.clear()
         event = self._move(
             ACTIVE, operator_reason if automatic else f"operator reset: {operator_reason}"
         )

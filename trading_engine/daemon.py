@@ -39,6 +39,7 @@ from core.clock import LiveClock
 from core.enums import TradingState
 from core.errors import TradingError
 from core.events import (
+    AUTOMATIC_RESET,
     Event,
     OrderFilled,
     OrderPartiallyFilled,
@@ -56,7 +57,7 @@ from gateway.market_rest import MarketDataRest
 from gateway.venue_sync import AccountChanged
 from rest_connect.connection import RestConnection
 from rest_connect.rest_factory import create_rest_connection
-from risk_manager.risk_manager import AUTOMATIC_RESET, IllegalStateTransition, RiskManager
+from risk_manager.risk_manager import IllegalStateTransition, RiskManager
 from runtime.exchange_process import ExchangeEndpoints, LocalExchangeProcess
 from runtime.log_setup import FILE_ONLY
 from runtime.settings import Mode, Settings, risk_config, shown_setting, strategy_params
@@ -215,12 +216,10 @@ class Daemon:
         self._last_items = (0, time.monotonic())  # (items, when) at the last status line
         self._recorder: MarketRecorder | None = None  # local mode: for the parity audit
         # A halt the start may lift by itself (`_restore_trading_state`): (the state change
-        # restored, why it is cleared, the reset, the balance snapshot), decided by
-        # `_resume_if_cleared` once the start-up reconciliation recovered its fills.
+        # restored, why it is cleared, the reset), decided by `_resume_if_cleared` once the
+        # start-up reconciliation recovered its fills.
         self._killed = False  # the kill switch was pulled (`_kill`): no automatic resume then
-        self._pending_resume: (
-            tuple[TradingStateChanged, str, Callable[[str], None], Callable[[], None] | None] | None
-        ) = None
+        self._pending_resume: tuple[TradingStateChanged, str, Callable[[str], None]] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -622,10 +621,13 @@ class Daemon:
         resets it (`--reset-halt`), or its cause was the user stream failing for good (the key
         refused, say) and nothing that calls for a person came since (`stream_halt_cleared`):
         this start's signed requests were accepted, and its user stream must connect before
-        anything is traded (or the start fails), so it resumes as by `--reset-halt`, saying
-        why. `snapshot` journals the balance at the reset: the equity the daily-loss limit was
-        re-armed from, which a later restart that day restores. `forced_fill_since(ms)`: the
-        client id of a journaled fill of the exchange's own order (a liquidation) since then."""
+        anything is traded (or the start fails), so it resumes ACTIVE by itself, saying why.
+        That resume only lifts the halt (AUTOMATIC_RESET): unlike `--reset-halt` it re-arms no
+        limit, which count on what they had counted (restored from the journal), and a later
+        restart counts through it. `snapshot` journals the balance at `--reset-halt`: the
+        equity the daily-loss limit was re-armed from, which a later restart that day restores.
+        `forced_fill_since(ms)`: the client id of a journaled fill of the exchange's own order
+        (a liquidation) since then."""
         last = changes[-1] if changes else None
         assert last is None or isinstance(last, TradingStateChanged)
         if last is None or last.current is TradingState.ACTIVE:
@@ -655,7 +657,7 @@ class Daemon:
             self._tell(f"trading state was {last.current} ({last.reason}): reset to ACTIVE")
         elif cleared is not None:
             # decided once the start-up reconciliation's fills are known (`_resume_if_cleared`)
-            self._pending_resume = (last, cleared, reset, snapshot)
+            self._pending_resume = (last, cleared, reset)
         else:
             self._tell(
                 f"trading state restored: {last.current} ({last.reason}); "
@@ -672,7 +674,7 @@ class Daemon:
         pending, self._pending_resume = self._pending_resume, None
         if pending is None:
             return
-        last, cleared, reset, snapshot = pending
+        last, cleared, reset = pending
         forced = next(
             (
                 e.fill.client_order_id
@@ -696,11 +698,10 @@ class Daemon:
             )
             return
         reset(f"{AUTOMATIC_RESET}: {cleared}")
-        if snapshot is not None:
-            snapshot()
         self._tell(
-            f"trading state was {last.current} ({last.reason}): resumed ACTIVE, as "
-            f"--reset-halt would ({cleared}; the limits re-armed from now)",
+            f"trading state was {last.current} ({last.reason}): resumed ACTIVE ({cleared}); "
+            "the limits were not re-armed: the drawdown peak, the day's loss and its trades "
+            "count on from before the halt",
             logging.WARNING,
         )
 

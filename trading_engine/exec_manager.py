@@ -842,7 +842,8 @@ class ExecManager:
             self._state_changed(changed, self._clock.now_ms())
 
     def reset(self, operator_reason: str) -> None:
-        """An operator's return to ACTIVE after REDUCING / HALTED (journaled)."""
+        """An operator's return to ACTIVE after REDUCING / HALTED (journaled), or the daemon's
+        automatic resume at a start (AUTOMATIC_RESET: `RiskManager.reset` re-arms no limit)."""
         self._guarded(self._reset, operator_reason)
 
     def _reset(self, operator_reason: str) -> None:

@@ -7,8 +7,7 @@ from typing import Any
 from book_keeper.book_keeper import BookKeeper
 from book_keeper.checkpoint import Replay
 from book_keeper.journal import SqliteJournal
-from core.enums import TradingState
-from core.events import TradingStateChanged
+from core.events import rearms_limits
 from risk_manager.risk_manager import DAY_MS, LimitCounts, RiskManager
 
 
@@ -23,13 +22,11 @@ def restore_limits(
     """The drawdown peak, today's trade count and the daily loss's base survive a restart:
     counted from the journal since the last operator reset (which re-armed them), the trades
     since 00:00 UTC too, and restored into `risk`; returned for the session's recording (the
-    parity audit restores the same counts). `replay`: the books' restore, which kept the peak
-    since the last reset (else it is read from every balance snapshot since)."""
-    resets = [
-        e.event_time_ms
-        for e in state_changes
-        if isinstance(e, TradingStateChanged) and e.current is TradingState.ACTIVE
-    ]
+    parity audit restores the same counts). The daemon's automatic resume at a start is no
+    such reset (`rearms_limits`): the limits counted through it. `replay`: the books' restore,
+    which kept the peak since the last reset (else it is read from every balance snapshot
+    since)."""
+    resets = [e.event_time_ms for e in state_changes if rearms_limits(e)]
     since = resets[-1] if resets else 0
     day_start = now_ms - now_ms % DAY_MS
     # The portfolio limits count equity net of transfers (`EquityWatch.check`,

@@ -30,6 +30,7 @@ from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, Side, TradingState
 from core.events import (
+    AUTOMATIC_RESET,
     CANCEL_ALL,
     DecisionMade,
     OrderCanceled,
@@ -89,8 +90,10 @@ def record_live_session(
     kill_file: Path | None = None,
     restored: str | None = None,
     reset_halt: bool = False,
+    reset_reason: str = "--reset-halt",
     stop_pending: str | None = None,
     earlier_peak: D | None = None,
+    earlier_wallet: bool = False,
     max_drawdown_pct: D = D(10),
     between: tuple[int, Callable[[], object]] | None = None,
     stop_decision: bool = True,
@@ -108,7 +111,8 @@ def record_live_session(
     `kill` (trade index, how): the kill switch is pulled before that trade, "signal" as the
     daemon's SIGUSR1 handler does, "file" by creating `kill_file` (the risk's kill-switch file)
     for the tick path to find. `restored`: the trading state the journal held at the start
-    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`.
+    (REDUCING / HALTED from an earlier session), reset to ACTIVE with `reset_halt`, the
+    reset's reason `reset_reason` (an AUTOMATIC_RESET one: the daemon's automatic resume).
     `stop_pending`: the session is stopped (SIGTERM) at the first trade where a position's
     stop-loss replacement is pending (the old one's cancel not yet confirmed), keeping the
     protection as the daemon's shutdown does: it waits for the new stop to go out, the stop
@@ -116,8 +120,11 @@ def record_live_session(
     earlier session's, whose equity (net of transfers) peaked there two days before; the
     session starts as the daemon's restart does, its limits' counts restored from the journal
     (`trading_engine.daemon._restore_limits`) and recorded; `max_drawdown_pct` the limit
-    measured from that peak. `between` (trade index, action): `action()` runs before that
-    trade (between two items, as an operator's `model.review --promote` does)."""
+    measured from that peak; `earlier_wallet`: that session also journaled the account's
+    10,000 USDT (its start's reconciliation), so the restart knows its last equity (what an
+    operator's reset re-arms the limits from). `between` (trade index, action): `action()`
+    runs before that trade (between two items, as an operator's `model.review --promote`
+    does)."""
     clock = SimClock(T0 - 1_000)
     engine = Exchange(INSTRUMENTS, clock, EngineConfig())
     engine.create_account("live", {"USDT": D(10_000)})
@@ -132,6 +139,8 @@ def record_live_session(
         journal.snapshot(
             time_ms=T0 - 2 * DAY_MS, equity=earlier_peak, wallet=earlier_peak, unrealized_pnl=D(0)
         )
+        if earlier_wallet:
+            journal.record(_start_snapshot(engine, T0 - 2 * DAY_MS))
     recorder = MarketRecorder(journal_dir, clock)
     book = BookKeeper(
         starting_balances=None, instruments=INSTRUMENTS, clock=clock, leverage={SYMBOL: 3}
@@ -197,7 +206,7 @@ def record_live_session(
         risk.restore_state(TradingState(restored), "daily loss limit (an earlier session)")
         recorder.restored(restored, "daily loss limit (an earlier session)")
         if reset_halt:
-            recorder.reset(em.reset)("--reset-halt")
+            recorder.reset(em.reset)(reset_reason)
     on_event = recorder.events(em.on_event)
     venue.listener = on_event
     if late_fills:
@@ -1005,6 +1014,52 @@ def test_a_drawdown_limit_on_the_peak_a_restart_restored_fires_in_the_replay_too
     assert result.fills >= 2  # the entry, and the flatten the limit sent
     _rewrite_header(journal_dir, lambda h: h.pop("limits"))
     assert parity.audit(journal_dir).divergence is not None
+
+
+@pytest.mark.parametrize("automatic", [True, False], ids=["automatic_resume", "reset_halt"])
+def test_an_automatic_resume_at_the_start_replays_with_the_limits_it_kept(tmp_path, automatic):
+    """A restart that lifts a HALTED state by itself (the user stream's failure cleared: the
+    daemon's AUTOMATIC_RESET) on a journal whose equity peaked at 10101 USDT, the drawdown
+    limit at 1 %, its last equity 10000. The resume re-arms nothing: the restored peak still
+    counts, the first fee takes the session past 1 % below it (REDUCING, flatten, HALTED).
+    `--reset-halt` at the same point re-arms the peak from 10000 and the session trades on.
+    The replay resets with the recorded reason at the recorded reading, so it does the same:
+    the audit is empty either way."""
+    journal_dir = tmp_path / "journal"
+    reason = f"{AUTOMATIC_RESET}: the user stream's failure is cleared" if automatic else None
+    decisions = record_live_session(
+        journal_dir,
+        n_trades=240,
+        earlier_peak=D(10101),
+        earlier_wallet=True,
+        max_drawdown_pct=D(1),
+        restored="HALTED",
+        reset_halt=True,
+        **({"reset_reason": reason} if reason else {}),
+    )
+    states = _states(journal_dir)
+    session = _session(journal_dir)
+    assert session.header["limits"]["peak_equity"] == "10101"
+    assert D(session.header["limits"]["equity"]) == 10000
+    if automatic:
+        assert states[0] == ("ACTIVE", reason)
+        assert ("X", T0 - 1_000, reason) in session.entries
+        assert states[1][0] == "REDUCING" and "below the peak 10101.00 USDT" in states[1][1]
+        assert states[-1][0] == "HALTED"
+    else:
+        assert states == [("ACTIVE", "operator reset: --reset-halt")]
+
+    result = parity.audit(journal_dir)
+
+    assert result.divergence is None, result.lines()
+    assert result.decisions == decisions
+    assert result.fills >= (2 if automatic else 3)
+    if automatic:  # replayed as an operator's reset, it would have traded on: it matters
+        recorded = f'"{reason}"'.encode()
+        _rewrite_entries(
+            journal_dir, lambda lines: [x.replace(recorded, b'"--reset-halt"') for x in lines]
+        )
+        assert parity.audit(journal_dir).divergence is not None
 
 
 def test_limit_counts_the_header_holds_in_a_shape_the_audit_cannot_read_are_bad_input(

@@ -24,6 +24,7 @@ from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus, OrderType, Side, TimeInForce, TradingState
 from core.events import (
+    AUTOMATIC_RESET,
     BalanceChanged,
     DecisionMade,
     FundingPaid,
@@ -93,6 +94,7 @@ class Session:
     wallet: Decimal = Decimal("10000")
     transfers: Decimal = Decimal(0)
     state: TradingState = TradingState.ACTIVE
+    resets: int = 0  # returns to ACTIVE: every other one the daemon's automatic resume
     open: dict[str, _Open] = field(default_factory=dict)
     qty: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(PRICE, D(0)))
     entry: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(PRICE, D(0)))
@@ -428,13 +430,13 @@ class Session:
             TradingState.REDUCING: TradingState.HALTED,
             TradingState.HALTED: TradingState.ACTIVE,
         }[self.state]
+        reason = "max drawdown"
+        if nxt is TradingState.ACTIVE:  # an operator's reset, or the daemon's own (no reset)
+            self.resets += 1
+            reason = f"{AUTOMATIC_RESET}: cleared" if self.resets % 2 == 0 else "operator reset"
         self.record(
             TradingStateChanged(
-                event_time_ms=t,
-                recv_time_ms=t,
-                previous=self.state,
-                current=nxt,
-                reason="operator reset" if nxt is TradingState.ACTIVE else "max drawdown",
+                event_time_ms=t, recv_time_ms=t, previous=self.state, current=nxt, reason=reason
             )
         )
         self.state = nxt

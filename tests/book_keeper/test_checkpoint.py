@@ -23,8 +23,8 @@ from book_keeper.checkpoint import EVERY_RECORDS, KEEP, VERSION, OrderLedger
 from book_keeper.journal import SqliteJournal
 from core.account import Balance
 from core.clock import SimClock
-from core.enums import OrderIntent, OrderStatus
-from core.events import VenueSnapshot
+from core.enums import OrderIntent, OrderStatus, TradingState
+from core.events import AUTOMATIC_RESET, TradingStateChanged, VenueSnapshot
 from tests.book_keeper.restart_support import checkpoint_ids, start_up_picture
 from tests.book_keeper.session_support import TRADED, journal_session, open_keeping
 from tests.book_keeper.support import (
@@ -324,6 +324,46 @@ def test_the_peak_of_the_snapshots_is_exact_where_floats_cannot_tell_them_apart(
         db.execute("DELETE FROM balance_snapshots WHERE time_ms >= ?", (T0 + 9,))
         assert str(journal.peak_net_equity(T0)) == "10000.00000000000030"
         assert journal.peak_net_equity(T0, after_rowid=2) == D("10000.00000000000020")
+
+
+def _to_active(t: int, reason: str) -> TradingStateChanged:
+    return TradingStateChanged(
+        event_time_ms=t,
+        recv_time_ms=t,
+        previous=TradingState.HALTED,
+        current=TradingState.ACTIVE,
+        reason=reason,
+    )
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["applier", "restore"])
+def test_the_drawdown_peak_is_kept_from_the_last_operator_reset_not_an_automatic_resume(
+    tmp_path, kept
+):
+    """The marks' reset is an operator's (`core.events.rearms_limits`): the daemon's own
+    resume at a start re-armed no limit, so the drawdown peak since the operator's reset
+    (10,500) holds through it, whether the replay kept by the applier read the resume
+    (`event_row`) or a restore's replay went through it (`catch_up`)."""
+
+    def snap(t: int, equity: str) -> None:
+        journal.snapshot(time_ms=t, equity=D(equity), wallet=D(equity), unrealized_pnl=D(0))
+
+    journal = _open_keeping(tmp_path) if kept else SqliteJournal(tmp_path, writer_thread=False)
+    snap(T0, "11000")
+    journal.record(_to_active(T0 + 1, "operator reset: --reset-halt"))
+    snap(T0 + 2, "10500")
+    journal.record(_to_active(T0 + 3, f"{AUTOMATIC_RESET}: the user stream's failure is cleared"))
+    snap(T0 + 4, "9700")
+    journal.flush()
+    if kept:
+        replay = journal._applier.replay  # type: ignore[union-attr]
+    else:
+        live = BookKeeper(starting_balances=None, instruments=INSTRUMENTS, clock=SimClock(T0))
+        replay = live.restore(journal)
+
+    assert (replay.marks.reset_ms, replay.marks.peak_since) == (T0 + 1, D(10500))
+    assert replay.peak_net_equity(journal, T0 + 1) == D(10500)
+    journal.close()
 
 
 def test_the_order_ledger_keeps_the_newest_ended_orders_by_creation(tmp_path):

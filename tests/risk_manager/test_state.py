@@ -1,4 +1,5 @@
-"""Trading state: portfolio limits, kill switch, circuit breaker, HALTED, operator reset.
+"""Trading state: portfolio limits, kill switch, circuit breaker, HALTED, operator reset, the
+daemon's automatic resume at a start.
 
 ACTIVE -> REDUCING on a breach, REDUCING -> HALTED once flat, HALTED/REDUCING -> ACTIVE by an
 operator; everything else is refused. Times are exchange ms on a SimClock starting at
@@ -10,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 
 from core.enums import ForcedClose, Side, TradingState
-from core.events import RiskDenied, TradingStateChanged
+from core.events import AUTOMATIC_RESET, RiskDenied, TradingStateChanged
 from core.orders import OrderRequest
 from risk_manager import IllegalStateTransition, LimitCounts
 from risk_manager.risk_manager import STATE_TRANSITIONS
@@ -356,6 +357,101 @@ def test_a_reset_after_a_restart_rearms_from_the_restored_equity(make_risk):
     risk.reset("accepted the loss")
     assert risk.peak_equity == D(9000)
     assert risk.on_equity(D(9000), Z) is None and risk.state is ACTIVE
+
+
+# --- the daemon's automatic resume at a start -----------------------------------------------
+
+AUTO = f"{AUTOMATIC_RESET}: the user stream's failure is cleared"
+KEY_REFUSED = "HTTP 401 -2015 Invalid API-key, IP, or permissions for action."
+
+
+def _halted_by_the_user_stream(risk) -> None:
+    assert moved(risk.record_stream_failure("user", KEY_REFUSED), ACTIVE, REDUCING) == (
+        f"user stream failed: {KEY_REFUSED}"
+    )
+    assert moved(risk.confirm_flat(), REDUCING, HALTED)
+
+
+def test_an_automatic_resume_counts_the_days_loss_from_before_the_halt(make_risk):
+    """100 USDT a day. 80 lost (10000 -> 9920) before the user stream failed for good
+    (REDUCING, flat, HALTED); the next start lifts the halt by itself. It only lifts it: the
+    day has 20 USDT left, not a fresh 100. 9901 (99 lost today) trades on, 9900 (80 + 20 =
+    100) reaches the limit."""
+    risk = make_risk(max_daily_loss_usdt=D(100))
+    assert risk.on_equity(D(10000), Z) is None
+    assert risk.on_equity(D(9920), Z) is None
+    _halted_by_the_user_stream(risk)
+
+    assert moved(risk.reset(AUTO), HALTED, ACTIVE) == AUTO  # journaled as it is
+
+    assert risk.day_start_equity == D(10000)
+    assert risk.on_equity(D(9901), Z) is None and risk.state is ACTIVE
+    assert moved(risk.on_equity(D(9900), Z), ACTIVE, REDUCING) == (
+        "max daily loss: lost 100.00 USDT today (max 100 USDT)"
+    )
+
+
+def test_an_automatic_resume_counts_the_days_realized_loss_from_before_the_halt(make_risk):
+    """The realized side of the daily loss (the one a restart restores from the journal):
+    -80 USDT realized before the halt, -20 more after the resume trips at -100 realized in
+    all (the equity back at 10000: a deposit-free recovery does not hide the realized loss)."""
+    risk = make_risk(max_daily_loss_usdt=D(100))
+    assert risk.on_equity(D(10000), D(-80)) is None
+    _halted_by_the_user_stream(risk)
+    risk.reset(AUTO)
+
+    assert risk.on_equity(D(10000), D(-99)) is None
+    assert moved(risk.on_equity(D(10000), D(-100)), ACTIVE, REDUCING) == (
+        "max daily loss: lost 100.00 USDT today (max 100 USDT)"
+    )
+
+
+def test_an_operator_reset_at_the_same_point_grants_the_day_a_fresh_allowance(make_risk):
+    """`--reset-halt` is unchanged: the same day re-armed from 9920 / -80 realized."""
+    risk = make_risk(max_daily_loss_usdt=D(100))
+    risk.on_equity(D(10000), D(-80))
+    risk.on_equity(D(9920), D(-80))
+    _halted_by_the_user_stream(risk)
+
+    assert moved(risk.reset("--reset-halt"), HALTED, ACTIVE) == "operator reset: --reset-halt"
+
+    assert risk.day_start_equity == D(9920)
+    assert risk.on_equity(D(9900), D(-100)) is None  # 20 since the reset
+    assert moved(risk.on_equity(D(9820), D(-180)), ACTIVE, REDUCING) == (
+        "max daily loss: lost 100.00 USDT today (max 100 USDT)"
+    )
+
+
+def test_an_automatic_resume_keeps_the_peak_and_the_days_trades(make_risk):
+    """The drawdown peak a restart restored (10500) and today's 2 trades stay: 10 % below
+    10500 is 9450, reached after the resume; a third trade reaches max 3."""
+    risk = make_risk(max_drawdown_pct=D(10), max_trades_per_day=3)
+    risk.restore_limits(
+        LimitCounts(at_ms=NOON_MS, peak_equity=D(10500), trades_today=2, equity=D(9500))
+    )
+    risk.restore_state(HALTED, f"user stream failed: {KEY_REFUSED}")
+
+    risk.reset(AUTO)
+
+    assert (risk.peak_equity, risk.trades_today, risk.day_start_equity) == (D(10500), 2, None)
+    assert risk.on_equity(D(9451), Z) is None
+    assert "below the peak 10500.00" in moved(risk.on_equity(D(9450), Z), ACTIVE, REDUCING)
+    other = make_risk(max_trades_per_day=3)
+    other.restore_limits(LimitCounts(at_ms=NOON_MS, peak_equity=None, trades_today=2, equity=None))
+    other.restore_state(HALTED, f"user stream failed: {KEY_REFUSED}")
+    other.reset(AUTO)
+    assert moved(other.record_trade(NOON_MS), ACTIVE, REDUCING) == (
+        "max trades per day: 3 trades today (max 3)"
+    )
+
+
+def test_an_automatic_resume_is_refused_while_the_kill_switch_file_exists(make_risk, tmp_path):
+    kill = tmp_path / "KILL"
+    risk = make_risk(kill_switch_file=str(kill))
+    risk.restore_state(HALTED, f"user stream failed: {KEY_REFUSED}")
+    kill.touch()
+    with pytest.raises(IllegalStateTransition, match="remove the kill-switch file"):
+        risk.reset(AUTO)
 
 
 # --- the exchange closing a position itself -------------------------------------------------

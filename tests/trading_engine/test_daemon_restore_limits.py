@@ -1,13 +1,16 @@
 """The daemon's start-up hands the RiskManager what its portfolio limits had counted, from the
-journal: the drawdown peak and today's filled orders, both since the last operator reset."""
+journal: the drawdown peak and today's filled orders, both since the last operator reset (not
+since the daemon's own automatic resume at a start, which re-armed nothing)."""
 
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
 from core.enums import OrderType, TimeInForce, TradingState
-from core.events import OrderPartiallyFilled, TradingStateChanged
+from core.events import AUTOMATIC_RESET, OrderPartiallyFilled, TradingStateChanged
 from core.orders import OrderProposal
 from risk_manager import RiskConfig, RiskManager
 from tests.book_keeper.support import (
@@ -340,4 +343,77 @@ def test_a_run_begun_today_keeps_its_first_equity_of_the_day_across_a_restart(
     _restore_limits(journal, [], risk, books, NOON)
 
     assert risk.day_start_equity == D(9800)
+    journal.close()
+
+
+# --- a restart after the daemon's automatic resume ------------------------------------------------
+
+STREAM_FAILED = "user stream failed: futures_stream_get_listen_key: HTTP 401 -2015 Invalid API-key"
+RESUMED = f"{AUTOMATIC_RESET}: the user stream's failure is cleared: this start's signed requests"
+
+
+def _moved(
+    t: int, previous: TradingState, current: TradingState, reason: str
+) -> TradingStateChanged:
+    return TradingStateChanged(
+        event_time_ms=t, recv_time_ms=t, previous=previous, current=current, reason=reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "counted"),
+    [
+        # the automatic resume re-armed nothing: the whole day's counts
+        (RESUMED, (D(10500), 3, D(10000), "max daily loss: lost 500.00 USDT today (max 500 USDT)")),
+        # an operator's --reset-halt at the same point re-armed them from 04:00 (unchanged)
+        ("operator reset: --reset-halt", (D(9700), 1, D(9700), None)),
+    ],
+    ids=["automatic_resume", "operator_reset"],
+)
+def test_a_restart_after_an_automatic_resume_counts_the_limits_through_it(
+    tmp_path: Path, reason: str, counted: tuple
+) -> None:
+    """The equity peaked at 10,500 yesterday and the day began at 10,000 (the last snapshot
+    before 00:00 UTC). Two trades and 300 USDT realized lost by 02:00; at 03:00 the user
+    stream failed for good (REDUCING, HALTED); the start at 04:00 resumed ACTIVE by itself
+    (an older daemon journaled a balance snapshot then, 9,700); a third trade at 05:00.
+    Restarted at noon, the automatic resume is no reset: the peak stays 10,500, today has 3
+    trades, the day counts from 10,000 and none of its loss was accepted, so 200 USDT more
+    (9,500: 500 today) reaches the 500 USDT limit. Before, the resume was taken for an
+    operator's reset: peak 9,700, 1 trade, the day from 9,700 with its 300 USDT forgotten."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    _snap(journal, TODAY - 2 * HOUR, "10500", wallet="10500")
+    _snap(journal, TODAY - 10_000, "10000")
+    _filled(journal, "bot-1", 1, TODAY + HOUR)
+    _filled(journal, "bot-2", 2, TODAY + 2 * HOUR)
+    active, reducing, halted = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
+    journal.record(_moved(TODAY + 3 * HOUR, active, reducing, STREAM_FAILED))
+    journal.record(_moved(TODAY + 3 * HOUR + 5, reducing, halted, STREAM_FAILED))
+    journal.record(_moved(TODAY + 4 * HOUR, halted, active, reason))
+    _snap(journal, TODAY + 4 * HOUR, "9700", wallet="9700")
+    _filled(journal, "bot-3", 3, TODAY + 5 * HOUR)
+    journal.apply_when_quiet()
+    clock = SimClock(NOON)
+    books = book(clock=clock)
+    trade_fill(books, "bot-1", 1, BUY, "0.1", "60000.0", fee="0", t=TODAY + HOUR)
+    trade_fill(books, "bot-2", 2, SELL, "0.1", "57000.0", fee="0", rp="-300", t=TODAY + 2 * HOUR)
+    config = RiskConfig(
+        max_daily_loss_usdt=D(500),
+        max_daily_loss_pct=D(0),
+        max_drawdown_pct=D(10),
+        max_trades_per_day=4,
+    )
+    risk = RiskManager(config=config, instruments=instruments(), clock=clock, view=books)
+    changes = [e for _, e in journal.load_events(["TradingStateChanged"])]
+
+    counts = _restore_limits(journal, changes, risk, books, NOON)
+
+    peak, trades, day_start, trips = counted
+    assert (risk.peak_equity, risk.trades_today, risk.day_start_equity) == (peak, trades, day_start)
+    assert (counts.realized_today, counts.realized_base) == (
+        (D(-300), D(0)) if trips else (D(-300), D(-300))
+    )
+    assert risk.on_equity(D(9501), books.pnl_today(NOON)) is None  # 499 today; 9.5 % < 10 %
+    tripped = risk.on_equity(D(9500), books.pnl_today(NOON))
+    assert (tripped and tripped.reason) == trips
     journal.close()

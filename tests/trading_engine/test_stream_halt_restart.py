@@ -1,17 +1,21 @@
 """A restart of a daemon halted because its user stream failed for good (the API key revoked:
 the listenKey refused). Once the key is fixed the start gets through (its signed requests
 accepted; its user stream must connect before anything is traded, or the start fails), which
-clears that cause: it resumes ACTIVE by itself, as `--reset-halt` would, and says why. Before,
-it stayed HALTED (a REDUCING one flattened the position first) until a restart with
-`--reset-halt`. A halt with any other cause, or one after which a liquidation was journaled,
-or with the kill-switch file there, still waits for the operator."""
+clears that cause: it resumes ACTIVE by itself and says why. Before, it stayed HALTED (a
+REDUCING one flattened the position first) until a restart with `--reset-halt`. Unlike
+`--reset-halt` the resume re-arms no limit: the drawdown peak, the day's loss and its trades
+count on from before the halt. A halt with any other cause, or one after which a liquidation
+was journaled, or with the kill-switch file there, still waits for the operator."""
 
 import io
 from decimal import Decimal
 
+import pytest
+
 from core.enums import Side, TradingState
 from core.events import OrderFilled, TradingStateChanged
 from core.orders import Fill
+from risk_manager import LimitCounts
 from runtime.settings import load_settings
 from tests.trading_engine.support import T0, make_rig
 from trading_engine.daemon import Daemon
@@ -62,9 +66,56 @@ def test_a_halt_by_the_user_stream_failing_is_lifted_by_a_start_that_gets_throug
         "requests were accepted"
     )
     assert out.getvalue() == (
-        f"trading state was HALTED ({KEY_REVOKED}): resumed ACTIVE, as --reset-halt would (the "
-        "user stream's failure is cleared: this start's signed requests were accepted; the "
-        "limits re-armed from now)\n"
+        f"trading state was HALTED ({KEY_REVOKED}): resumed ACTIVE (the user stream's failure "
+        "is cleared: this start's signed requests were accepted); the limits were not "
+        "re-armed: the drawdown peak, the day's loss and its trades count on from before the "
+        "halt\n"
+    )
+
+
+@pytest.mark.parametrize("reset_halt", [False, True], ids=["automatic", "reset_halt"])
+def test_the_automatic_resume_keeps_what_the_limits_counted_before_the_halt(reset_halt) -> None:
+    """The start restored the day's counts from the journal (peak 10,500, the day from 10,000
+    with 80 USDT of its 100 lost by the time the stream failed, 2 trades of 3); the automatic
+    resume lifts the halt and nothing else: 20 USDT more reaches the daily loss, and no
+    balance snapshot is journaled for a re-arming that did not happen. `--reset-halt` at the
+    same point re-arms them all from the last equity (9,920), as before."""
+    rig = make_rig(max_daily_loss_usdt=Decimal(100), max_trades_per_day=3)
+    rig.risk.restore_limits(
+        LimitCounts(
+            at_ms=T0,
+            peak_equity=Decimal(10500),
+            trades_today=2,
+            equity=Decimal(9920),
+            day_start_equity=Decimal(10000),
+        )
+    )
+    daemon = Daemon(load_settings(None, env_file=None), out=io.StringIO())
+    daemon.reset_halt = reset_halt
+    snapshots: list[int] = []
+
+    daemon._restore_trading_state(
+        [_halted(KEY_REVOKED)], rig.risk, rig.em, snapshot=lambda: snapshots.append(1)
+    )
+    daemon._resume_if_cleared(())
+
+    risk = rig.risk
+    assert risk.state is TradingState.ACTIVE
+    if reset_halt:  # the operator's reset: unchanged
+        assert (risk.peak_equity, risk.day_start_equity, risk.trades_today) == (
+            Decimal(9920), Decimal(9920), 0
+        )  # fmt: skip
+        assert snapshots == [1]
+        assert risk.on_equity(Decimal(9900), Decimal(0)) is None
+        return
+    assert (risk.peak_equity, risk.day_start_equity, risk.trades_today) == (
+        Decimal(10500), Decimal(10000), 2
+    )  # fmt: skip
+    assert snapshots == []
+    assert risk.on_equity(Decimal(9901), Decimal(0)) is None
+    changed = risk.on_equity(Decimal(9900), Decimal(0))
+    assert changed is not None and changed.reason == (
+        "max daily loss: lost 100.00 USDT today (max 100 USDT)"
     )
 
 
