@@ -21,8 +21,10 @@ attempts wait with `core.backoff` (reset after a connection succeeds). A fatal R
 key, IP ban) or a bad URL ends the stream in state FAILED; `failure` holds the error. So does
 an endpoint that refuses the first connection `start_refusals` times in a row (`refusal`:
 nothing listens, no such host, TLS against a plain endpoint or the reverse, a 4xx answer): a
-mistyped `ws_url` fails the start in about a second, not after its 30 s timeout. Once a
-connection has been made, every failure is retried, as a drop during a run is.
+mistyped `ws_url` fails the start in about a second, not after its 30 s timeout
+(`EndpointRefused`, which says whether the refusal can pass: `refusal_may_pass`). So does a
+URL the websocket library refuses (InvalidURI). Once a connection has been made, every
+failure is retried, as a drop during a run is.
 Connections are rotated before Binance's 24-hour limit.
 """
 
@@ -57,7 +59,15 @@ START_REFUSALS = 3  # refusals in a row before any connection: the endpoint is w
 
 
 class EndpointRefused(FatalError):
-    """The websocket endpoint refused every connection of the start: a wrong `ws_url`."""
+    """The websocket endpoint refused every connection of the start: a wrong `ws_url`.
+    `may_pass`: one of the refusals could also be an endpoint down for a moment (nothing
+    listening at its port, a connection closed before any answer): a start a little later
+    may get through. Otherwise (no such host, TLS the wrong way round, a 4xx answer,
+    a URL the websocket library refuses) only a changed URL does."""
+
+    def __init__(self, message: str, *, may_pass: bool) -> None:
+        super().__init__(message)
+        self.may_pass = may_pass
 
 
 def refusal(exc: BaseException) -> str | None:
@@ -78,6 +88,16 @@ def refusal(exc: BaseException) -> str | None:
         if status not in RETRYABLE_STATUS:
             return f"answered HTTP {status} instead of a websocket (a wrong path or host?)"
     return None
+
+
+def refusal_may_pass(exc: BaseException) -> bool:
+    """Whether a `refusal` may also be an endpoint down for a moment rather than a wrong URL:
+    nothing listening at that port (a server restarting), or a connection closed before any
+    answer (a server going down; a TLS endpoint may close on a plain request too). No such
+    host, TLS failing, an answer that is no HTTP and a 4xx answer say the URL is wrong."""
+    if isinstance(exc, ConnectionRefusedError):
+        return True
+    return isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError | OSError)
 
 
 @dataclass(slots=True)
@@ -130,6 +150,7 @@ class UserStream:
         self.max_connection_age_s = max_connection_age_s
         self.start_refusals = start_refusals
         self._refused: str | None = None  # the last attempt's `refusal`, if it was one
+        self._refusal_may_pass = False  # ... and whether it may pass (`refusal_may_pass`)
         self._backoff = Backoff(
             initial_s=reconnect_initial_s, max_s=reconnect_max_s, sleep=sleep, rand=rand
         )
@@ -196,6 +217,7 @@ class UserStream:
 
     async def _run(self) -> None:
         refusals = 0  # in a row, before the first connection
+        may_pass = False  # one of them may pass (`refusal_may_pass`)
         try:
             while True:
                 connects = self.stats.connects
@@ -209,10 +231,12 @@ class UserStream:
                         log, logging.INFO, "connect", self.clock.now_ms(), "user stream: %s", detail
                     )
                 refusals = refusals + 1 if self._refused and not self.stats.connects else 0
+                may_pass = refusals > 0 and (may_pass or self._refusal_may_pass)
                 if refusals and refusals >= self.start_refusals:
                     raise EndpointRefused(
                         f"the user data stream at {redact(self.ws_url)} cannot connect: "
-                        f"{self._refused} ({refusals} attempts)"
+                        f"{self._refused} ({refusals} attempts)",
+                        may_pass=may_pass,
                     )
                 await self._backoff.wait()
         except asyncio.CancelledError:
@@ -221,7 +245,16 @@ class UserStream:
             # A start that failed, not a stream that failed: no FAILED state for the owner to
             # act on (journaled, it would hold the next start in REDUCING once ws_url is fixed).
             self._fail(exc, report=False)
-        except (FatalError, InvalidURI) as exc:
+        except InvalidURI as exc:
+            # The URL itself (the settings refuse what they can tell): a start that failed
+            # too. Said without the URL the library names, which holds the listenKey.
+            refused = EndpointRefused(
+                f"the user data stream at {redact(self.ws_url)} cannot connect: the websocket "
+                f"library refuses the URL: {exc.msg}",
+                may_pass=False,
+            )
+            self._fail(refused, report=False)
+        except FatalError as exc:
             self._fail(exc)
         except Exception as exc:  # a bug: report it as a failed stream instead of hiding it
             log.exception("user stream: unexpected error")
@@ -238,6 +271,7 @@ class UserStream:
     async def _attempt(self) -> str:
         """One key + connection; returns why it ended (retryable failures included)."""
         self._refused = None
+        self._refusal_may_pass = False
         try:
             # POST before every connection: it extends a still-valid key (and returns it) or
             # creates a new one, so a reconnect after a long outage never uses a dead key.
@@ -261,6 +295,7 @@ class UserStream:
             raise
         except _SOCKET_ERRORS as exc:
             self._refused = refusal(exc)
+            self._refusal_may_pass = self._refused is not None and refusal_may_pass(exc)
             return f"connect failed: {type(exc).__name__}: {exc}"
         self._ws = ws
         self.stats.connects += 1

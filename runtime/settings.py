@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
 
 from core.intervals import KLINE_INTERVALS
 from core.orders import forced_close
@@ -157,13 +159,49 @@ def _url(*schemes: str) -> Any:
     return ok
 
 
+_ws_scheme_ok = _url("ws", "wss")
+
+
+def _ws_url_problem(v: str) -> str | None:
+    """Why the daemon could never connect to `v`, a ws(s) URL with a host: it appends its
+    stream paths (`/private/ws?listenKey=...`, `/market/stream?streams=...`), which a query or a
+    fragment swallows, and the websocket library refuses some URLs outright (a fragment, a user
+    name without its password). Said by the config check (exit 2), not as a start that failed
+    to connect (exit 1: a supervisor retried it without end), nor as a user stream that
+    failed (REDUCING journaled, the URL with its listenKey in the reason)."""
+    if "?" in v or "#" in v:
+        return (
+            "the daemon appends its stream paths to it, which a query (?...) or a fragment "
+            "(#...) would swallow"
+        )
+    try:
+        parse_uri(v)
+    except InvalidURI as exc:
+        return f"the websocket library refuses it ({exc.msg})"
+    except Exception:  # (its text could hold a part of the URL: a password)
+        return "the websocket library refuses it (a user name, password or host it cannot decode)"
+    return None
+
+
+def _ws_url_ok(v: str) -> bool:
+    return not v or (_ws_scheme_ok(v) and _ws_url_problem(v) is None)
+
+
+def _ws_url_hint(v: str) -> str:
+    problem = _ws_url_problem(v) if _ws_scheme_ok(v) else None
+    return f"; {problem}" if problem else ""
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
     rest_url: str = _spec(
         "", "an http(s) URL with a host, or empty for the mode's default", _url("http", "https")
     )
     ws_url: str = _spec(
-        "", "a ws(s) URL with a host, or empty for the mode's default", _url("ws", "wss")
+        "",
+        "a ws(s) URL with a host and no query or fragment, or empty for the mode's default",
+        _ws_url_ok,
+        hint=_ws_url_hint,
     )
 
 

@@ -11,7 +11,9 @@ class StartFailure(enum.IntEnum):
     with `RestartPreventExitStatus=2`, deploy/binance-futures-daemon.service)."""
 
     MAY_CLEAR = 1  # the exchange unreachable, the journal in use, the disk full
-    NEEDS_THE_USER = 2  # keys, settings, the account's modes, the journal_dir's contents
+    # keys, settings (a ws_url refused for good), the account's modes, the journal_dir's
+    # contents, the strategy's own code (its warm-up raising)
+    NEEDS_THE_USER = 2
 
 
 class DaemonError(Exception):

@@ -29,12 +29,18 @@ def start_failures_in_one_line(settings: Settings) -> Iterator[None]:
     except ExchangeStartError as exc:
         raise DaemonError(str(exc)) from None
     except EndpointRefused as exc:  # REST answered: the websocket URL is the wrong one
-        where = "; check [endpoints] ws_url" if settings.endpoints.ws_url else ""
-        raise DaemonError(f"{exc}{where}") from None
+        if not settings.endpoints.ws_url:  # the mode's own (Binance's): not the user's to fix
+            raise DaemonError(str(exc)) from None
+        # The user's ws_url: a start a little later can only help if the endpoint may be
+        # down for a moment (nothing listens there yet); no such host, TLS the wrong way
+        # round or a 4xx answer fail the same way until the URL is changed.
+        line = f"{exc}; check [endpoints] ws_url"
+        raise (DaemonError(line) if exc.may_pass else needs_the_user(line)) from None
     except JournalTooNew as exc:  # a row of a newer version's, found by the restore
         raise needs_the_user(str(exc)) from None
     except StrategyError as exc:  # its warm-up raised: trading on unwarmed indicators is not
-        raise DaemonError(f"{exc}; the daemon does not start with it") from None
+        # The strategy's own bug: a restart runs the same code on the same closed bars.
+        raise needs_the_user(f"{exc}; the daemon does not start with it") from None
     except AccountChanged as exc:  # before FatalError: not a refusal, another account
         raise needs_the_user(account_changed_line(exc, settings)) from None
     except NotServedYet as exc:  # before RetryableError: reached, but asked too soon

@@ -202,6 +202,63 @@ def test_a_ws_url_where_nothing_listens_fails_the_start_in_seconds_and_holds_no_
     assert "application running: trading BTCUSDT" in out
 
 
+def test_a_ws_url_with_a_wrong_path_exits_2_with_one_clear_line_and_holds_no_halt(tmp_path):
+    """REST answers and the websocket endpoint answers HTTP 404 (a wrong path in
+    `[endpoints] ws_url`): every start fails the same way until the URL is changed, so exit
+    2 (a supervisor does not restart it: RestartPreventExitStatus=2); it was 1 and retried
+    every 30 s without end. Nothing listening at the port stays 1 (above): it may be the
+    endpoint restarting."""
+    with exchange_process(speed=20, admin=False) as ex:
+        write_config(tmp_path, Exchange(ex.proc, ex.rest_url, f"{ex.ws_url}/nope"))
+        refused = _run_app(tmp_path)
+
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: the user data stream at {ex.ws_url}/nope cannot connect: answered HTTP 404 "
+        "instead of a websocket (a wrong path or host?) (3 attempts); check [endpoints] ws_url"
+    )
+    assert "Traceback" not in refused.stderr
+    states = "SELECT COUNT(*) FROM events WHERE kind = 'TradingStateChanged'"
+    assert journal_rows(tmp_path, states) == [(0,)]  # no REDUCING left behind
+
+
+BOOM_STRATEGY = """
+from trading_engine.main_trading_strategy import NO_PROPOSALS, StrategyBase
+
+
+class Boom(StrategyBase):
+    name = "boom"
+    warmup_bars = 20
+
+    def warm(self, bars):
+        for bar in bars:
+            self.on_bar(bar, None)
+
+    def on_bar(self, bar, view):
+        return NO_PROPOSALS if bar.high > bar.low * 2 else bar.extra["high"]
+"""
+
+
+def test_a_strategy_whose_warm_up_raises_exits_2_with_one_line_naming_it(tmp_path):
+    """A strategy file (README: Strategies) whose `warm` feeds its bars to `on_bar`, which
+    raises: the daemon does not start with it, in one line naming the strategy, the exception
+    and the line it was raised at, no traceback; exit 2, not 1: a restart runs the same code on
+    the same closed bars (a supervisor restarted it every 30 s without end)."""
+    (tmp_path / "boom.py").write_text(BOOM_STRATEGY)
+    with exchange_process(speed=20, admin=False) as ex:
+        write_config(tmp_path, ex, strategy={"name": "boom.py:Boom"})
+        result = _run_app(tmp_path)
+
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: strategy boom: warm(20 bars) raised AttributeError at boom.py:14: 'Bar' object "
+        "has no attribute 'extra'; the daemon does not start with it"
+    )
+    assert "Traceback" not in result.stderr
+    status = json.loads((tmp_path / "journal" / "status.json").read_text())
+    assert (status["state"], status["exit_status"]) == ("stopped", 2)
+
+
 PROXY_PASSWORD = "Pr0xyPassw0rd"
 
 

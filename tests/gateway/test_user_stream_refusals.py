@@ -19,7 +19,13 @@ from websockets.http11 import Response
 
 from core.clock import LiveClock
 from core.events import StreamState
-from gateway.user_stream import START_REFUSALS, UserStream, refusal
+from gateway.user_stream import (
+    START_REFUSALS,
+    EndpointRefused,
+    UserStream,
+    refusal,
+    refusal_may_pass,
+)
 from rest_connect import create_rest_connection
 from tests.gateway.venue_harness import start_exchange
 
@@ -53,6 +59,38 @@ def _status(code: int) -> InvalidStatus:
 )
 def test_what_says_the_endpoint_itself_refuses(exc, said):
     assert refusal(exc) == said
+
+
+def _closed_without_an_answer() -> InvalidMessage:
+    exc = InvalidMessage("did not receive a valid HTTP response")
+    exc.__cause__ = EOFError("connection closed while reading HTTP status line")
+    return exc
+
+
+def _no_http_answer() -> InvalidMessage:
+    exc = InvalidMessage("did not receive a valid HTTP response")
+    exc.__cause__ = ValueError("unsupported protocol; expected HTTP/1.1: '\\x15\\x03\\x01'")
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "may_pass"),
+    [
+        # nothing listens there: the endpoint may be restarting
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        # closed before any answer: a server going down (or TLS closing on plain text)
+        (_closed_without_an_answer(), True),
+        # these repeat until the URL is changed
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), False),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), False),
+        (_no_http_answer(), False),
+        (_status(404), False),
+    ],
+    ids=["refused", "closed", "no_such_host", "tls", "not_http", "http_404"],
+)
+def test_which_refusals_may_pass_and_which_say_the_url_is_wrong(exc, may_pass):
+    assert refusal(exc) is not None
+    assert refusal_may_pass(exc) is may_pass
 
 
 @pytest.mark.parametrize(
@@ -166,6 +204,45 @@ async def test_a_refused_endpoint_during_a_run_is_retried_until_it_answers_again
     assert stream.stats.connects == 2 and stream.failure is None
     assert StreamState.FAILED not in states
     assert states[:2] == [StreamState.CONNECTED, StreamState.DISCONNECTED]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_url_the_websocket_library_refuses_fails_the_start_without_a_failed_stream(ex):
+    """A fragment in `ws_url` (the settings refuse it now; the stream does not rely on that):
+    the library refused the URL with the listenKey in it, the stream reported FAILED with
+    that URL as its reason, and the daemon journaled REDUCING (the listenKey in the journal)
+    and failed its start with exit 1. It is a start that failed, as an endpoint refusing is,
+    which no restart clears, said without the listenKey."""
+    creds = ex.create_account()
+    clock = LiveClock()
+    rest = await create_rest_connection(
+        rest_url=ex.rest_url, api_key=creds.api_key, api_secret=creds.api_secret, clock=clock
+    )
+    states: list[StreamState] = []
+    stream = UserStream(
+        rest=rest,
+        ws_url=f"{ex.ws_url}#live",
+        on_frame=lambda raw, t: None,
+        on_connected=lambda n: None,
+        on_state=lambda state, detail: states.append(state),
+        clock=clock,
+    )
+    try:
+        stream.start()
+        await asyncio.wait_for(stream.finished.wait(), 10)
+        key = stream.listen_key
+    finally:
+        await stream.stop(close_key=False)
+        await rest.close()
+
+    failure = stream.failure
+    assert isinstance(failure, EndpointRefused) and failure.may_pass is False
+    assert str(failure) == (
+        f"the user data stream at {ex.ws_url}#live cannot connect: the websocket library "
+        "refuses the URL: fragment identifier is meaningless"
+    )
+    assert key and key not in str(failure)
+    assert states == []
 
 
 class _SilentRest:

@@ -247,7 +247,7 @@ def test_the_largest_replay_speed_is_allowed(tmp_path):
         (
             f'[endpoints]\nrest_url = "http://127.0.0.1:8080"\nws_url = "wss:{SECRET}"\n',
             'endpoints.ws_url = "<not shown: looks like a secret>" is not allowed: expected a '
-            "ws(s) URL with a host, or empty for the mode's default",
+            "ws(s) URL with a host and no query or fragment, or empty for the mode's default",
         ),
         (
             f'symbols = ["BTCUSDT", "{KEY}"]\n',
@@ -301,6 +301,57 @@ def test_endpoint_urls_are_checked_without_keys(endpoints, line):
     with pytest.raises(ConfigError) as err:
         load_settings(None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False)
     assert str(err.value).startswith(line)
+
+
+WS_EXPECTED = (
+    "is not allowed: expected a ws(s) URL with a host and no query or fragment, or empty for "
+    "the mode's default; "
+)
+
+
+@pytest.mark.parametrize(
+    ("ws_url", "why"),
+    [
+        (
+            "ws://127.0.0.1:8080#live",
+            "the daemon appends its stream paths to it, which a query (?...) or a fragment "
+            "(#...) would swallow",
+        ),
+        (
+            "ws://127.0.0.1:8080/ws?x=1",
+            "the daemon appends its stream paths to it, which a query (?...) or a fragment "
+            "(#...) would swallow",
+        ),
+        (
+            "ws://trader@127.0.0.1:8080",
+            "the websocket library refuses it (username provided without password)",
+        ),
+    ],
+    ids=["fragment", "query", "user_without_password"],
+)
+def test_a_ws_url_the_daemon_could_never_connect_to_is_a_config_error(ws_url, why):
+    """Such a URL passed the check and failed the start: a fragment, which the websocket
+    library refuses, failed the user stream (REDUCING journaled, its reason holding the URL
+    with the listenKey) and the start with exit 1 (`cannot reach the exchange`), which a
+    supervisor retried without end; a query swallowed the stream paths appended to it (HTTP
+    404). Now the config check says so: exit 2, before anything starts."""
+    endpoints = {"rest_url": "http://127.0.0.1:8080", "ws_url": ws_url}
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False)
+    shown = ws_url.replace("trader", "<redacted>") if "@" in ws_url else ws_url
+    assert str(err.value) == f'endpoints.ws_url = "{shown}" {WS_EXPECTED}{why}'
+
+
+@pytest.mark.parametrize(
+    "ws_url",
+    ["ws://127.0.0.1:8080", "wss://fstream.example.com/ws/", "ws://trader:pw@127.0.0.1:8080"],
+)
+def test_a_ws_url_with_a_path_or_a_password_is_taken(ws_url):
+    endpoints = {"rest_url": "http://127.0.0.1:8080", "ws_url": ws_url}
+    settings = load_settings(
+        None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False
+    )
+    assert settings.endpoints.ws_url == ws_url
 
 
 def test_missing_config_file_is_reported(tmp_path):

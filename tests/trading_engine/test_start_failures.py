@@ -10,7 +10,7 @@ from book_keeper.journal_errors import JournalTooNew
 from core.errors import FatalError, RetryableError
 from gateway.user_stream import EndpointRefused
 from runtime.exchange_process import ExchangeStartError
-from runtime.settings import Settings
+from runtime.settings import EndpointSettings, Settings
 from trading_engine.daemon_error import DaemonError, StartFailure, needs_the_user
 from trading_engine.journal_dir import dir_refused
 from trading_engine.main_trading_strategy import StrategyError
@@ -27,9 +27,12 @@ MAY_CLEAR, NEEDS_THE_USER = StartFailure.MAY_CLEAR, StartFailure.NEEDS_THE_USER
         (RetryableError("HTTP 503"), MAY_CLEAR),
         (ConnectionRefusedError(111, "Connection refused"), MAY_CLEAR),
         (TimeoutError(), MAY_CLEAR),
-        (EndpointRefused("the user data stream cannot connect"), MAY_CLEAR),
+        (EndpointRefused("the user data stream cannot connect", may_pass=True), MAY_CLEAR),
+        # Binance's own URL (no [endpoints] ws_url): not the user's to fix, whatever it says
+        (EndpointRefused("the user data stream cannot connect", may_pass=False), MAY_CLEAR),
         (ExchangeStartError("port 8080 is in use"), MAY_CLEAR),
-        (StrategyError("strategy x: warm(1500 bars) raised ValueError"), MAY_CLEAR),
+        # the strategy's own bug: a restart runs the same code on the same closed bars
+        (StrategyError("strategy x: warm(1500 bars) raised ValueError"), NEEDS_THE_USER),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.name,
 )
@@ -76,3 +79,33 @@ def test_a_journal_dir_the_os_refuses_is_retried_only_when_it_may_clear(
     refused = dir_refused("./journal", error, "the last run's: ")
     assert refused.failure is failure
     assert str(refused).endswith(f"the last run's: {error.strerror}")
+
+
+ATTACHED = Settings(
+    endpoints=EndpointSettings(rest_url="http://127.0.0.1:8080", ws_url="ws://127.0.0.1:8081")
+)
+
+
+@pytest.mark.parametrize(
+    ("said", "may_pass", "failure"),
+    [
+        ("connection refused (nothing listens at that host and port)", True, MAY_CLEAR),
+        ("no such host (Name or service not known)", False, NEEDS_THE_USER),
+        ("answered HTTP 404 instead of a websocket (a wrong path or host?)", False, NEEDS_THE_USER),
+    ],
+    ids=["nothing_listens", "no_such_host", "http_404"],
+)
+def test_a_ws_url_of_ones_own_that_is_refused_needs_the_user_unless_it_may_pass(
+    said: str, may_pass: bool, failure: StartFailure
+) -> None:
+    """REST answered and the user's own `[endpoints] ws_url` is refused: a name that does not
+    exist, TLS the wrong way round or a 4xx answer fail the same way until the URL is
+    changed (exit 2); nothing listening at that port may be the endpoint restarting (1)."""
+    refused = EndpointRefused(
+        f"the user data stream at ws://127.0.0.1:8081 cannot connect: {said} (3 attempts)",
+        may_pass=may_pass,
+    )
+    with pytest.raises(DaemonError) as raised, start_failures_in_one_line(ATTACHED):
+        raise refused
+    assert raised.value.failure is failure
+    assert str(raised.value) == f"{refused}; check [endpoints] ws_url"
