@@ -58,6 +58,7 @@ from backtest.cli_settings import (
     config_settings,
     strategy_kwargs,
     traded_symbol,
+    unused_latency_flag,
 )
 from backtest.cli_values import (
     MAX_SLIPPAGE_BPS,
@@ -590,6 +591,8 @@ def _main(argv: list[str] | None) -> int:
                 order = config.strategy_params.get("order_notional_usdt")
                 check_order_cap(order, config.risk, args.config, fixed=fixed)
             robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
+        if (unused := unused_latency_flag(config.entry_latency, args, given)) is not None:
+            raise UsageError(unused)
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)
         check_not_foreign(Path(args.out))

@@ -249,6 +249,33 @@ def check_fixed_flags(
             )
 
 
+def unused_latency_flag(
+    entry_latency: str, args: argparse.Namespace, given: Mapping[str, str]
+) -> str | None:
+    """Why a fixed-latency flag typed beside a latency distribution (`entry_latency`: from
+    --latency or the sweep file's [fixed]) would go unused, else None: the distribution
+    replaced --latency-ms, which summary.json and report.html still showed as the run's, and
+    the Monte Carlo drew from it, not from --mc-latency-ms's range."""
+    if not entry_latency:
+        return None
+    dist = (
+        f"--latency {args.latency}"
+        if "latency" in given
+        else f"the sweep file's [fixed] entry_latency = {toml_shown(entry_latency)}"
+    )
+    if "latency_ms" in given:
+        return (
+            f"--latency-ms {args.latency_ms} and {dist} both set the order-entry latency (a "
+            "distribution replaces --latency-ms): keep one"
+        )
+    if "mc_latency_ms" in given:
+        return (
+            f"--mc-latency-ms {args.mc_latency_ms} is for a fixed latency: with {dist} each "
+            "Monte Carlo run draws its latencies from the distribution"
+        )
+    return None
+
+
 def _as_typed(option: str, value: object) -> str:
     """`--fast 12`, or `--no-stops` for a flag that takes no value."""
     return option if isinstance(value, bool) else f"{option} {value}"

@@ -884,7 +884,7 @@ def add_cli_flags(parser: Any) -> None:
         default="",
         metavar="SPEC",
         help="order-entry latency, ms: MS, lognormal:median=MS,sigma=S or empirical:MS,MS,... "
-        "(overrides --latency-ms; default: --latency-ms)",
+        "(instead of --latency-ms, not beside it; default: --latency-ms)",
     )
     g.add_argument(
         "--ack-latency",

@@ -805,6 +805,8 @@ def accepted_points(
     take, a value of another type, or a grid whose every point is refused, is the sweep file's
     error (RobustnessError). The command line asks before it reads the data and runs the main
     backtest: a misspelt key was said only after that run."""
+    if (unused := unused_latency_ms(base, spec)) is not None:
+        raise RobustnessError(f"bad sweep file {spec.source}: {unused}")
     points, skipped, configs = [], [], []
     for settings in grid_points(spec):
         config = point_config(base, {**spec.fixed, **settings})
@@ -826,6 +828,26 @@ def accepted_points(
             f"no grid point of {spec.source} can run, each is refused (first: {shown}: {why})"
         )
     return points, skipped, configs
+
+
+def unused_latency_ms(base: BacktestConfig, spec: SweepSpec) -> str | None:
+    """Why the sweep file's `latency_ms` would go unused, else None: a latency distribution
+    (`entry_latency`, from --latency or the file) replaces it in the runs, so a grid of
+    latencies ran alike to the last digit and its 'best' latency was a pick among equals."""
+    table = spec.grid if "latency_ms" in spec.grid else spec.fixed
+    if "latency_ms" not in table:
+        return None
+    in_file = "entry_latency" in spec.grid or "entry_latency" in spec.fixed
+    dists = spec.grid.get("entry_latency", [spec.fixed.get("entry_latency", base.entry_latency)])
+    dist = next((d for d in dists if d), None)
+    if dist is None:
+        return None
+    where = "the sweep file's" if in_file else "--latency"
+    return (
+        f"latency_ms = {toml_shown(table['latency_ms'])} would go unused: the latency "
+        f"distribution entry_latency = {toml_shown(dist)} ({where}) replaces it in every run: "
+        "keep one"
+    )
 
 
 def _sweep_keys_note(error: str, settings: Mapping[str, Any]) -> str:

@@ -670,3 +670,89 @@ def test_two_flags_setting_one_strategy_parameter_are_refused_naming_both(
     _no_run(monkeypatch)
     err = refused(tmp_path, capsys, "--data", str(KLINES), *flags)
     assert err == f"backtest_trading_strategy.py: error: {says}: keep one\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        # The walkthrough's file: both points ran on the distribution's 5-10 ms, alike to the
+        # last digit, and the sweep named latency_ms=0 the best.
+        ("[grid]\nlatency_ms = [0, 30000]\n", 'latency_ms = [0, 30000] would go unused: the '
+         'latency distribution entry_latency = "empirical:5,10" (--latency) replaces it in every '
+         "run: keep one"),
+        ("[fixed]\nlatency_ms = 250\n[grid]\nslow = [30, 50]\n", 'latency_ms = 250 would go '
+         'unused: the latency distribution entry_latency = "empirical:5,10" (--latency) '
+         "replaces it in every run: keep one"),
+    ],
+)  # fmt: skip
+def test_a_sweep_files_latency_ms_beside_a_latency_distribution_is_refused(
+    tmp_path, capsys, monkeypatch, text, says
+):
+    _no_run(monkeypatch)
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid), "--latency", "empirical:5,10")  # fmt: skip
+    assert err == f"backtest_trading_strategy.py: error: bad sweep file {grid}: {says}\n"
+
+
+def test_a_sweep_files_latency_ms_beside_its_own_distribution_is_refused(
+    tmp_path, capsys, monkeypatch
+):
+    _no_run(monkeypatch)
+    text = (
+        '[fixed]\nentry_latency = "lognormal:median=20,sigma=0.5"\n[grid]\nlatency_ms = [0, 50]\n'
+    )
+    grid, err = _sweep_refused(tmp_path, capsys, text)
+    assert err == (
+        f"backtest_trading_strategy.py: error: bad sweep file {grid}: latency_ms = [0, 50] would "
+        'go unused: the latency distribution entry_latency = "lognormal:median=20,sigma=0.5" '
+        "(the sweep file's) replaces it in every run: keep one\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        # summary.json and report.html said latency_ms 50000; the run drew 5 or 10 ms.
+        (["--latency-ms", "50000"], "--latency-ms 50000 and --latency empirical:5,10 both set "
+         "the order-entry latency (a distribution replaces --latency-ms): keep one"),
+        # The Monte Carlo drew its latencies from the distribution, 5 or 10 ms, not 0..50000.
+        (["--monte-carlo", "2", "--mc-latency-ms", "50000"], "--mc-latency-ms 50000 is for a "
+         "fixed latency: with --latency empirical:5,10 each Monte Carlo run draws its latencies "
+         "from the distribution"),
+    ],
+)  # fmt: skip
+def test_a_fixed_latency_flag_beside_a_latency_distribution_is_refused(
+    tmp_path, capsys, monkeypatch, flags, says
+):
+    _no_run(monkeypatch)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--latency", "empirical:5,10", *flags)  # fmt: skip
+    assert err == f"backtest_trading_strategy.py: error: {says}\n"
+
+
+def test_a_sweep_files_distribution_beside_latency_ms_flag_is_refused(
+    tmp_path, capsys, monkeypatch
+):
+    _no_run(monkeypatch)
+    text = '[fixed]\nentry_latency = "empirical:5,10"\n[grid]\nslow = [30, 50]\n'
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--end", "2025-05-05T06:00",
+                  "--sweep", str(grid), "--latency-ms", "50")  # fmt: skip
+    assert err == (
+        "backtest_trading_strategy.py: error: --latency-ms 50 and the sweep file's [fixed] "
+        'entry_latency = "empirical:5,10" both set the order-entry latency (a distribution '
+        "replaces --latency-ms): keep one\n"
+    )
+
+
+def test_a_latency_distribution_alone_and_a_fixed_latency_alone_still_run(tmp_path):
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-html", "--no-progress"]
+    assert cli.main([*argv, "--latency", "empirical:5,10", "--out", str(tmp_path / "a")]) == 0
+    assert cli.main([*argv, "--latency-ms", "50", "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())["settings"]
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())["settings"]
+    assert (a["latency_ms"], a["entry_latency"]) == (0, "empirical:5,10")
+    assert (b["latency_ms"], b["entry_latency"]) == (50, "")
