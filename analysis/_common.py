@@ -3,6 +3,7 @@ file into a DataFrame, and a matplotlib figure saved with the Agg backend."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -166,19 +167,33 @@ def pyplot() -> Any:
 
 
 def save(fig: Any, out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    pyplot().close(fig)
+    """The figure as the PNG `out` (its folder made); InputError when it cannot be written (a
+    name too long, a full disk): said in one line, where it was a traceback."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot write it ({e.strerror or e})") from None
+    finally:
+        pyplot().close(fig)
     return out
 
 
 def check_out(out: Path) -> Path:
+    """--out: a .png name in a folder that exists or can be made (its nearest existing
+    ancestor a writable directory), checked before the work, as the backtester's --out."""
     if out.suffix.lower() != ".png":
         raise InputError(f"--out {out}: expected a .png file name")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise InputError(f"--out {out}: {out.parent} is not a directory")
-    if out.is_dir():
-        raise InputError(f"--out {out} is a directory: expected a .png file name")
+    try:
+        if out.is_dir():
+            raise InputError(f"--out {out} is a directory: expected a .png file name")
+        folder = next(p for p in out.parents if p.exists())  # "/" or "." at the latest
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot write it ({e.strerror or e})") from None
+    if not folder.is_dir():
+        raise InputError(f"--out {out}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: {folder} is not writable")
     return out
 
 

@@ -698,6 +698,47 @@ def test_an_out_that_is_a_directory_exits_2_with_one_line(tmp_path, capsys, modu
     assert err.count("\n") == 1
 
 
+def _source(module, tmp_path: Path) -> list[str]:
+    """A valid input of each command: the week's klines, or a backtest's trades file."""
+    if module is not pnl:
+        return ["--data", str(WEEK)]
+    trades = tmp_path / "trades.csv"
+    trades.write_text(
+        "time_ms,side,price,qty,commission,realized_pnl,position_after\n"
+        "1746406199999,BUY,94667.80,0.010,0.47333900,0,0.010\n"
+        "1746407159999,SELL,94513.30,0.010,0.47256650,-1.54500000,0\n"
+    )
+    return ["--trades", str(trades)]
+
+
+@pytest.mark.parametrize("module", [pnl, visualize, correlation])
+def test_an_out_under_a_file_exits_2_with_one_line_before_the_work(tmp_path, capsys, module):
+    # A traceback (NotADirectoryError from mkdir), after the chart had been computed.
+    afile = tmp_path / "notes.txt"
+    afile.write_text("mine\n")
+    out = afile / "plots" / "chart.png"
+
+    assert module.main([*_source(module, tmp_path), "--out", str(out)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: --out {out}: {afile} is not a directory\n"), err
+    assert err.count("\n") == 1
+    assert afile.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("module", [pnl, visualize, correlation])
+def test_an_out_that_cannot_be_written_exits_2_with_one_line(tmp_path, capsys, module):
+    # A file name longer than the file system takes (255 bytes): savefig's OSError was a
+    # traceback, exit 1; so was any other refusal to write it (a folder of another user's).
+    out = tmp_path / ("chart-" * 50 + ".png")
+
+    assert module.main([*_source(module, tmp_path), "--out", str(out)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: --out {out}: cannot write it (File name too long)\n"), err
+    assert err.count("\n") == 1
+
+
 def test_a_signals_fee_given_as_a_percentage_is_refused(tmp_path, capsys):
     sig = tmp_path / "s.csv"
     sig.write_text("time_ms,close,signal\n0,100,1\n1,101,0\n")
