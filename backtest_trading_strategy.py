@@ -40,6 +40,7 @@ if __name__ == "__main__":
     catch_while_importing()
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
@@ -524,6 +525,19 @@ def _interrupted(args: argparse.Namespace) -> int:
     return 130
 
 
+def _not_written(out: Path, e: OSError) -> int:
+    """A file of the report the system would not write (a folder in its place, a full disk):
+    said in one line, exit 2, where it was a traceback; none of the run's files is left, as
+    after a Ctrl+C: a summary.json without the rest would pass for a whole run."""
+    with contextlib.suppress(OSError):
+        remove_earlier_outputs(out)
+    name = Path(e.filename).name if e.filename else "its files"
+    reason = f"cannot write {name} ({e.strerror or e})"
+    print(error_line(PROG, f"--out {out}: {reason}; none of this run's files were left there"),
+          file=sys.stderr)  # fmt: skip
+    return 2
+
+
 def _main(argv: list[str] | None) -> int:
     if (status := _replay_journal(argv)) is not None:
         return status
@@ -620,8 +634,8 @@ def _main(argv: list[str] | None) -> int:
         return _interrupted(args)
     gaps = kline_gaps(data) if isinstance(data, Klines) else []
     out = Path(args.out)
-    remove_earlier_outputs(out)
     try:
+        remove_earlier_outputs(out)
         write_outputs(result, out)
         unrecorded = funding_section(result)
         summary = add_sections(
@@ -637,6 +651,8 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:  # a summary.json without its report would pass for a whole run
         remove_earlier_outputs(out)
         return _interrupted(args)
+    except OSError as e:  # the folder took the check before the run, not the files (/proc, root)
+        return _not_written(out, e)
     m = result.summary
     units = counted(result.units, result.kind.removesuffix("s"))  # kline(s), trade(s)
     print(

@@ -756,3 +756,23 @@ def test_a_latency_distribution_alone_and_a_fixed_latency_alone_still_run(tmp_pa
     b = json.loads((tmp_path / "b" / "summary.json").read_text())["settings"]
     assert (a["latency_ms"], a["entry_latency"]) == (0, "empirical:5,10")
     assert (b["latency_ms"], b["entry_latency"]) == (50, "")
+
+
+def test_a_report_file_the_system_will_not_write_is_one_line_and_leaves_no_part(tmp_path, capsys):
+    # A folder where report.html goes (the system refusing a file, as /proc refuses root's,
+    # or a full disk): a traceback after the run, and the part written before it was left.
+    out = tmp_path / "o"
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-progress", "--out", str(out)]
+    assert cli.main(argv) == 0
+    (out / "report.html").unlink()
+    (out / "report.html").mkdir()
+    capsys.readouterr()
+
+    assert cli.main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err == (
+        f"backtest_trading_strategy.py: error: --out {out}: cannot write report.html (Is a "
+        "directory); none of this run's files were left there\n"
+    )
+    assert [p.name for p in out.iterdir()] == ["report.html"]
