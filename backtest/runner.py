@@ -63,6 +63,7 @@ from core.instrument import Instrument
 from core.market import Bar, MarkPrice, Trade
 from core.orders import ClientOrderIds
 from exchange_sim.engine import EngineConfig, Exchange
+from gateway.bars import BarBuilder
 from risk_manager.config import RiskConfig
 from risk_manager.risk_manager import RiskManager
 from runtime.settings import Settings, risk_config
@@ -357,7 +358,7 @@ def run_backtest(
         instruments = backtest_instruments(config.exchange_info)
     inst = instrument_of(config.symbol, instruments, config.exchange_info)
     wall = time.perf_counter()
-    history: Klines | None = None
+    history: MarketData | None = None
     if config.trade_from_ms is not None:
         history, data = split_history(data, config.trade_from_ms)
     start_ms = data.open_time[0] if isinstance(data, Klines) else data.time[0]
@@ -376,7 +377,10 @@ def run_backtest(
         asked = 0
         if history is not None:
             asked = int(rig.strategy.warmup_bars)
-            warm = closed_bars(history, config.symbol, asked, start_ms)
+            if isinstance(history, Klines):
+                warm = closed_bars(history, config.symbol, asked, start_ms)
+            else:
+                warm = closed_trade_bars(history, config.symbol, asked, start_ms)
             rig.em.warm(warm)
         identity = getattr(rig.strategy, "model_identity", None)
         return replace(
@@ -406,17 +410,16 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def split_history(data: MarketData, trade_from_ms: int) -> tuple[Klines | None, MarketData]:
-    """(the klines before `trade_from_ms` or None for trades data, the rows from it on);
-    DataError when nothing is left to trade."""
+def split_history(data: MarketData, trade_from_ms: int) -> tuple[MarketData | None, MarketData]:
+    """(the rows before `trade_from_ms`, which warm the strategy, or None; the rows from it
+    on); DataError when nothing is left to trade."""
     later = clip(data, trade_from_ms, None)
     if not len(later):
         when = datetime.fromtimestamp(trade_from_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         raise DataError(f"no rows to trade at or after {when} UTC (the data ends before)")
     if len(later) == len(data):
         return None, data
-    history = clip(data, None, trade_from_ms)
-    return (history if isinstance(history, Klines) else None), later
+    return clip(data, None, trade_from_ms), later
 
 
 def closed_bars(k: Klines, symbol: str, count: int, before_ms: int) -> list[Bar]:
@@ -446,6 +449,24 @@ def closed_bars(k: Klines, symbol: str, count: int, before_ms: int) -> list[Bar]
         )
         out.append(bar)
     return out
+
+
+def closed_trade_bars(t: Trades, symbol: str, count: int, before_ms: int) -> list[Bar]:
+    """The last `count` 1m bars the trades of `t` close by `before_ms`, built as the run's
+    ExecManager builds its bars from trades (`BarBuilder`, empty minutes included): the
+    daemon's warm-up reads them from REST klines, which the exchange makes of the same
+    trades. Trades data with --start traded cold, the trades before it left unread."""
+    if count <= 0:
+        return []
+    oldest = before_ms - before_ms % MINUTE_MS - count * MINUTE_MS  # the first bar's open
+    builder = BarBuilder(symbol, "1m")
+    bars: list[Bar] = []
+    for i in range(bisect.bisect_left(t.time, oldest), bisect.bisect_left(t.time, before_ms)):
+        ms, maker = t.time[i], t.buyer_is_maker[i]
+        price, qty = Decimal(t.price[i]), Decimal(t.qty[i])
+        bars += builder.add(Trade(symbol, i, price, qty, i, i, maker, ms, ms, ms))
+    bars += builder.close_until(before_ms)
+    return bars[-count:]
 
 
 def _run(

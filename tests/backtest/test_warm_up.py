@@ -2,6 +2,8 @@
 the daemon warms from REST klines at start-up: the first traded bar can already decide, and
 nothing before it is traded or counted."""
 
+import csv
+import gzip
 import json
 from dataclasses import replace
 from decimal import Decimal
@@ -10,8 +12,14 @@ from pathlib import Path
 import pytest
 
 import backtest_trading_strategy as cli
-from backtest.data import DataError, Klines, load_klines
-from backtest.runner import BacktestConfig, closed_bars, run_backtest, split_history
+from backtest.data import DataError, Klines, load, load_klines
+from backtest.runner import (
+    BacktestConfig,
+    closed_bars,
+    closed_trade_bars,
+    run_backtest,
+    split_history,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 KLINES = ROOT / "exchange_sim/data/klines/BTCUSDT-um-1m-2025-05-05_2025-05-11.csv.gz"
@@ -73,3 +81,55 @@ def test_the_command_line_warms_from_the_bars_before_start(tmp_path):
     assert cold["data"] == {"kind": "klines", "rows": 1440, "warm_bars": 0}
     assert warm["settings"]["trade_from_ms"] == 1_746_489_600_000  # 2025-05-06 00:00 UTC
     assert cold["settings"]["trade_from_ms"] is None
+
+
+TRADES = ROOT / "exchange_sim/data/trades/BTCUSDT-um-trades-2024-08-08T2354_2400.csv.gz"
+START_2358 = 1_723_161_480_000  # 2024-08-08 23:58 UTC, four minutes into the capture
+
+
+def _capture_rows() -> list[dict[str, str]]:
+    with gzip.open(TRADES, "rt") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _minute(rows: list[dict[str, str]], open_ms: int) -> list[dict[str, str]]:
+    return [r for r in rows if open_ms <= int(r["time"]) < open_ms + MINUTE]
+
+
+def test_closed_trade_bars_are_the_minutes_of_the_trades_before_the_start():
+    rows = _capture_rows()
+    bars = closed_trade_bars(load(TRADES, symbol="BTCUSDT"), "BTCUSDT", 3, START_2358)
+
+    assert [b.open_time_ms for b in bars] == [START_2358 - k * MINUTE for k in (3, 2, 1)]
+    for bar in bars:  # each the OHLCV of its minute's trades, read here from the file
+        prices = [Decimal(r["price"]) for r in _minute(rows, bar.open_time_ms)]
+        qty = sum(Decimal(r["qty"]) for r in _minute(rows, bar.open_time_ms))
+        assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (
+            prices[0],
+            max(prices),
+            min(prices),
+            prices[-1],
+            qty,
+        )
+        assert bar.closed and bar.close_time_ms == bar.open_time_ms + MINUTE - 1
+
+
+def test_trades_data_warms_from_the_trades_before_the_start(tmp_path):
+    # The trades before --start were left unread and the strategy started cold: no order in
+    # the capture's last two minutes, and no line said that it had not been warmed.
+    out = tmp_path / "o"
+    argv = ["--data", str(TRADES), "--fast", "2", "--slow", "3", "--start", "2024-08-08T23:58"]
+    assert cli.main([*argv, "--no-html", "--no-progress", "--out", str(out)]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["warm_bars"] == 3
+    rows = _capture_rows()
+    c55, c56, c57 = (float(_minute(rows, START_2358 - k * MINUTE)[-1]["price"]) for k in (3, 2, 1))
+    sma2, sma3 = (c56 + c57) / 2, (c55 + c56 + c57) / 3  # 61664.65, 61696.533: short
+    with (out / "orders.csv").open() as fh:
+        first = next(csv.DictReader(fh))
+    # At the first trade from --start on, on the regime of the three minutes before it.
+    assert first["why_sent"] == f"sma_crossover: sma2={sma2:.8g} sma3={sma3:.8g}: short"
+    assert int(first["submitted_ms"]) == min(
+        int(r["time"]) for r in rows if int(r["time"]) >= START_2358
+    )
