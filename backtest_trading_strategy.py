@@ -562,6 +562,11 @@ def _main(argv: list[str] | None) -> int:
         maker, taker = maker_taker_fees(args.fees)
         given = _given_flags(flags)[1]
         sweep_spec = _check_robustness_args(args, given)
+        if "no_warm" in given and args.start is None:  # it changed nothing, unsaid
+            raise UsageError(
+                "--no-warm is for --start: without it the run starts at the data's first bar, "
+                "with nothing before it to warm the strategy"
+            )
         if sweep_spec is not None:
             check_fixed_flags(sweep_spec.fixed, args, given)
         params = strategy_kwargs(args, settings, strategy)

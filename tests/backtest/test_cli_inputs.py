@@ -776,3 +776,13 @@ def test_a_report_file_the_system_will_not_write_is_one_line_and_leaves_no_part(
         "directory); none of this run's files were left there\n"
     )
     assert [p.name for p in out.iterdir()] == ["report.html"]
+
+
+def test_no_warm_without_a_start_is_refused(tmp_path, capsys, monkeypatch):
+    # It changed nothing without a word: the run starts at the data's first bar anyway.
+    _no_run(monkeypatch)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), "--no-warm")
+    assert err == (
+        "backtest_trading_strategy.py: error: --no-warm is for --start: without it the run "
+        "starts at the data's first bar, with nothing before it to warm the strategy\n"
+    )
