@@ -112,20 +112,40 @@ def plot(corr: pd.DataFrame, out: Path, title: str = "") -> Path:
     return save(fig, out)
 
 
-def _main(argv: list[str] | None) -> int:
-    from model import features
-
+def parser() -> Parser:
+    """The command line (`--help`)."""
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data", action=StoreOnce, required=True, type=nonempty_path, help="kline CSV(.gz)"
     )
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
-    ap.add_argument("--horizons", default="1,15", help="forward-return horizons in bars")
-    ap.add_argument("--method", default="pearson", choices=METHODS)
-    ap.add_argument("--flow", default="auto", choices=("auto", "on", "off"))
+    ap.add_argument(
+        "--horizons",
+        default="1,15",
+        help="forward-return horizons in bars, comma-separated (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--method",
+        default="pearson",
+        choices=METHODS,
+        help="pearson (linear) or spearman (rank) correlation (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--flow",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="the taker-flow features (taker_buy_volume, trade_count): on, off, or auto: when "
+        "--data has those columns (default: %(default)s)",
+    )
     ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _main(argv: list[str] | None) -> int:
+    from model import features
+
+    args = parser().parse_args(argv)
     out = check_out(args.out)
     try:
         horizons = [int(s) for s in args.horizons.split(",")]

@@ -243,7 +243,8 @@ SIGNALS_NOTIONAL = 1000.0
 SIGNALS_FEE = 0.0005
 
 
-def _main(argv: list[str] | None) -> int:
+def parser() -> Parser:
+    """The command line (`--help`)."""
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--trades", type=nonempty_path, help="a backtest's trades.csv")
@@ -264,7 +265,11 @@ def _main(argv: list[str] | None) -> int:
         help=f"signals: fee per side, a fraction of the notional (default: {SIGNALS_FEE:g})",
     )
     ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     out = check_out(args.out)
     for flag, value in (("--notional", args.notional), ("--fee", args.fee)):
         if value is not None and args.signals is None:  # a fill's own price and fee count

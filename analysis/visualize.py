@@ -267,16 +267,30 @@ def _warm_bars(periods: list[int]) -> int:
 BB_WIDTH = 2.0
 
 
-def _main(argv: list[str] | None) -> int:
+def parser() -> Parser:
+    """The command line (`--help`)."""
     ap = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--data", action=StoreOnce, required=True, type=nonempty_path, help="kline CSV(.gz)"
     )
     ap.add_argument("--start", help="epoch ms or UTC date, inclusive")
     ap.add_argument("--end", help="epoch ms or UTC date, exclusive")
-    ap.add_argument("--sma", default="20,60", help="SMA periods (comma-separated, '' for none)")
-    ap.add_argument("--ema", default="20", help="EMA periods")
-    ap.add_argument("--bollinger", type=int, default=20, help="Bollinger period (0: none)")
+    ap.add_argument(
+        "--sma",
+        default="20,60",
+        help="SMA periods, comma-separated, '' for none (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--ema",
+        default="20",
+        help="EMA periods, comma-separated, '' for none (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--bollinger",
+        type=int,
+        default=20,
+        help="Bollinger period, 0 for none (default: %(default)s)",
+    )
     ap.add_argument(
         "--bb-width", type=float, help=f"Bollinger width in std devs (default: {BB_WIDTH:g})"
     )
@@ -288,7 +302,11 @@ def _main(argv: list[str] | None) -> int:
         "--signals", type=nonempty_path, help="CSV with time_ms|open_time, close, signal"
     )
     ap.add_argument("--out", required=True, type=nonempty_path, help="PNG file")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     out = check_out(args.out)
     if args.bb_width is not None and not args.bollinger:  # it widened no band, unsaid
         raise InputError("--bb-width is for --bollinger N (N > 0): no band is drawn")

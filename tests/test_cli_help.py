@@ -8,6 +8,7 @@ import pytest
 
 import backtest_trading_strategy
 import fetch_historical
+from analysis import correlation, pnl, visualize
 from model import review, train
 from runtime import cli
 
@@ -17,6 +18,10 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "backtest_trading_strategy.py": backtest_trading_strategy.parser,
     "python -m model.train": train.build_parser,
     "python -m model.review": review.parser,
+    # The README's analysis commands: correlation's --method and --flow said nothing.
+    "python -m analysis.pnl": pnl.parser,
+    "python -m analysis.visualize": visualize.parser,
+    "python -m analysis.correlation": correlation.parser,
 }
 
 
