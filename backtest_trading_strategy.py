@@ -185,8 +185,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fees",
         default="0.0002,0.0005",
-        help="MAKER,TAKER fee fractions of the notional (0.0002 = 0.02 %%); a negative maker "
-        "fee is a rebate: --fees -0.0001,0.0005 (default: %(default)s, Binance's VIP 0)",
+        help="MAKER,TAKER fee fractions of the notional (0.0002 = 0.02 %%), or one FEE for "
+        "both (--fees 0.0002 charges takers 0.0002 too); a negative maker fee is a rebate: "
+        "--fees -0.0001,0.0005 (default: %(default)s, Binance's VIP 0)",
     )
     p.add_argument(
         "--latency-ms",

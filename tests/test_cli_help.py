@@ -61,3 +61,12 @@ def test_the_env_file_help_says_an_attached_exchange_needs_keys_too() -> None:
     text = " ".join(cli.build_parser().format_help().split())
 
     assert "needed for testnet, live and an exchange attached with [endpoints]" in text
+
+
+def test_the_fees_help_says_one_value_sets_both() -> None:
+    """`--fees 0.0002` charged takers 0.0002 as well (the week's sma_crossover paid 13.39
+    USDT of fees, not 33.47): the help named only MAKER,TAKER, so one value read as the maker's
+    alone, and the run as cheaper than Binance's taker fee makes it."""
+    text = " ".join(backtest_trading_strategy.parser().format_help().split())
+
+    assert "or one FEE for both (--fees 0.0002 charges takers 0.0002 too)" in text
