@@ -310,6 +310,17 @@ def test_trades_stops_on_identical(tape: Trades, tmp_path: Path) -> None:
     assert fast.fast_path_bars > 0.9 * len(tape)
 
 
+def test_trades_warmed_from_the_trades_before_the_start_identical(
+    tape: Trades, tmp_path: Path
+) -> None:
+    """--start on trades data: the strategy warms from the 1m bars of the trades before it
+    (it started cold there), then the fast path takes the quiet trades as the plain loop."""
+    start = tape.time[0] - tape.time[0] % 60_000 + 10 * 60_000  # ten minutes in: the 2nd copy
+    plain, fast = both(tape, replace(FAST_SMA, trade_from_ms=start), tmp_path)
+    assert plain.warm_bars == 3 and plain.journal.fills
+    assert fast.fast_path_bars > 0.9 * len([t for t in tape.time if t >= start])
+
+
 def test_trades_stops_off_identical(tape: Trades, tmp_path: Path) -> None:
     plain, fast = both(tape, replace(FAST_SMA, protect_positions=False), tmp_path)
     assert plain.journal.fills
