@@ -48,6 +48,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from backtest import realism, robustness
+from backtest.buy_and_hold import buy_and_hold_text
 from backtest.cli_settings import (
     DEFAULT_STRATEGY,
     balance_usdt,
@@ -661,8 +662,9 @@ def _main(argv: list[str] | None) -> int:
         return _not_written(out, e)
     m = result.summary
     units = counted(result.units, result.kind.removesuffix("s"))  # kline(s), trade(s)
+    held = "" if result.buy_and_hold is None else buy_and_hold_text(result.buy_and_hold)
     print(
-        f"{units} in {result.wall_s:.2f} s: return {m.total_return:+.4%}, max drawdown "
+        f"{units} in {result.wall_s:.2f} s: return {m.total_return:+.4%}{held}, max drawdown "
         f"{m.max_drawdown:.4%}, {counted(m.fills, 'fill')}, fees {m.fees:.2f} USDT -> {out}"
     )
     if result.model is not None:

@@ -4,9 +4,13 @@ summary.json and, with matplotlib, the PNG plots."""
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backtest import metrics
 from backtest.runner import BacktestResult
+
+if TYPE_CHECKING:
+    from backtest.report import Benchmark
 
 EQUITY_COLUMNS = ("time_ms", "equity", "drawdown", "position")
 TRADE_COLUMNS = (
@@ -134,6 +138,7 @@ def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
                 result.summary.max_drawdown,
             ),
             changes,
+            _buy_and_hold_line(result),
         ),
         report.plot_price(
             result.price_times,
@@ -145,3 +150,15 @@ def _plots(result: BacktestResult, out_dir: Path) -> list[Path]:
         ),
     ]
     return [p for p in pngs if p is not None]
+
+
+def _buy_and_hold_line(result: BacktestResult) -> "Benchmark | None":
+    """The starting capital held in the symbol over the run, for the equity chart."""
+    from backtest import report
+
+    held = result.buy_and_hold
+    if held is None:
+        return None
+    capital = float(result.config.starting_balance)
+    times, equity = held.equity_line(capital, result.price_times, result.prices)
+    return report.Benchmark(times_ms=times, equity=equity, label=held.label(capital))

@@ -12,6 +12,7 @@ import html
 import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,14 @@ REALISM_WORDS = (
     "fast_path",
 )
 PERCENT_METRICS = frozenset(
-    {"total_return", "annualized_return", "max_drawdown", "win_rate", "exposure"}
+    {
+        "total_return",
+        "buy_and_hold_return",
+        "annualized_return",
+        "max_drawdown",
+        "win_rate",
+        "exposure",
+    }
 )
 METRIC_ORDER = (
     "start_ms",
@@ -46,6 +54,7 @@ METRIC_ORDER = (
     "starting_equity",
     "final_equity",
     "total_return",
+    "buy_and_hold_return",  # the market's move over the run, beside the strategy's
     "annualized_return",
     "sharpe",
     "sortino",
@@ -129,16 +138,28 @@ def mark_state_changes(ax: Any, changes: Sequence[tuple[int, str]], *, label: bo
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Benchmark:
+    """A second line on the equity chart: the starting capital held in the symbol, marked
+    to its price (`label` says so on the chart)."""
+
+    times_ms: Sequence[int]
+    equity: Sequence[float]
+    label: str
+
+
 def plot_equity(
     times_ms: Sequence[int],
     equity: Sequence[float],
     path: Path,
     title: str = "",
     state_changes: Sequence[tuple[int, str]] = (),
+    benchmark: Benchmark | None = None,
 ) -> Path | None:
     """Equity (top) and drawdown (bottom) over UTC time; the drawdown in percent, as
     `summary.json` and the console give it (a bare fraction such as -0.030 reads as 0.03 %).
-    `title` above them (the run: `equity_title`); the trading state's changes marked."""
+    `title` above them (the run: `equity_title`); the trading state's changes marked; the
+    buy-and-hold `benchmark` beside the equity, to see whether the strategy beat holding."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -146,7 +167,15 @@ def plot_equity(
     fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))
     if title:
         ax1.set_title(title, fontsize=10)
-    ax1.plot(x, list(equity), lw=0.8)
+    ax1.plot(x, list(equity), lw=0.8, label="strategy equity" if benchmark else None)
+    if benchmark is not None:
+        ax1.plot(
+            _dates(benchmark.times_ms),
+            list(benchmark.equity),
+            lw=0.8,
+            color="tab:gray",
+            label=benchmark.label,
+        )
     ax1.set_ylabel("equity USDT")
     _plain_y(ax1)
     ax1.grid(alpha=0.3)
@@ -154,6 +183,7 @@ def plot_equity(
     if state_changes:
         mark_state_changes(ax1, state_changes, label=True)
         mark_state_changes(ax2, state_changes, label=False)
+    if state_changes or benchmark is not None:
         ax1.legend(loc="best", fontsize=8)
     ax2.set_ylabel("drawdown")
     ax2.yaxis.set_major_formatter(_percent_formatter())

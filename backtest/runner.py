@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest import metrics, realism
+from backtest.buy_and_hold import BuyAndHold, buy_and_hold
 from backtest.data import DataError, Klines, MarketData, Trades, clip
 from backtest.instruments import backtest_instruments, instrument_of
 from backtest.journal_folder import fresh_backtest_journal
@@ -186,10 +187,16 @@ class BacktestResult:
     # The books' money at the end, exact (`ledger`): wallet = start + realized - fees +
     # funding, equity = wallet + unrealized; the metrics are floats of the same.
     ledger: dict[str, Decimal | int] = field(default_factory=dict)
+    # The market's own move over the rows traded (`backtest.buy_and_hold`), beside the
+    # strategy's return; None only for a result made without `run_backtest`.
+    buy_and_hold: BuyAndHold | None = None
 
     def summary_dict(self) -> dict[str, Any]:
+        metric_values = self.summary.to_dict()
+        if self.buy_and_hold is not None:
+            metric_values["buy_and_hold_return"] = float(self.buy_and_hold.total_return)
         out: dict[str, Any] = {
-            "metrics": self.summary.to_dict(),
+            "metrics": metric_values,
             "ledger": self.ledger,
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},
@@ -212,6 +219,8 @@ class BacktestResult:
         }
         if self.model is not None:
             out["model"] = self.model
+        if self.buy_and_hold is not None:
+            out["buy_and_hold"] = self.buy_and_hold.to_dict()
         return jsonable(out)
 
 
@@ -388,6 +397,7 @@ def run_backtest(
             warm_bars=len(warm),
             warm_asked=asked,
             model=identity() if callable(identity) else None,
+            buy_and_hold=buy_and_hold(data, config.symbol),
         )
 
 
