@@ -61,6 +61,7 @@ from backtest.cli_settings import (
     strategy_kwargs,
     traded_symbol,
     unused_latency_flag,
+    unused_seed,
 )
 from backtest.cli_values import (
     MAX_SLIPPAGE_BPS,
@@ -361,8 +362,8 @@ def _robustness_flags(p: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         default=0,
-        help="seed of every random draw (latency distributions, Monte Carlo) (default: "
-        "%(default)s)",
+        help="seed of every random draw (latency distributions, Monte Carlo; nothing else "
+        "draws, so a run without either refuses it) (default: %(default)s)",
     )
     g.add_argument(
         "--mc-latency-ms",
@@ -613,6 +614,8 @@ def _main(argv: list[str] | None) -> int:
                 check_order_cap(order, config.risk, args.config, fixed=fixed)
             robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
         if (unused := unused_latency_flag(config.entry_latency, args, given)) is not None:
+            raise UsageError(unused)
+        if unused := unused_seed(config.entry_latency, config.ack_latency, args, given):
             raise UsageError(unused)
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)

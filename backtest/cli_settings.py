@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from backtest import realism
 from backtest.cli_values import UsageError, positive_usdt
 from backtest.data import DataError, Klines, MarketData, check_symbol, symbol_in_name
 from core.toml_text import toml_shown
@@ -247,6 +248,24 @@ def check_fixed_flags(
                 f"{typed[-1]} and the sweep file's [fixed] {key} = {toml_shown(value)} both set "
                 f"{key}: keep one"
             )
+
+
+def unused_seed(
+    entry_latency: str, ack_latency: str, args: argparse.Namespace, given: Mapping[str, str]
+) -> str | None:
+    """Why a --seed typed would change nothing, else None: only the Monte Carlo and the
+    latency distributions (`entry_latency`, `ack_latency`: lognormal or empirical) draw at
+    random; fixed latencies, slippage, fees and the fills are the same under any seed. A
+    sweep is left alone (its file may set a distribution for some of its runs)."""
+    if "seed" not in given or args.monte_carlo > 0 or args.sweep is not None:
+        return None
+    if realism.draws(entry_latency) or realism.draws(ack_latency):
+        return None
+    return (
+        f"{given['seed']} is for random draws (--monte-carlo N, or a --latency or "
+        "--ack-latency distribution: lognormal:... or empirical:...): this run draws "
+        "nothing, so every seed gives the same run"
+    )
 
 
 def unused_latency_flag(

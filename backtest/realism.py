@@ -100,6 +100,12 @@ class LatencyModel:
         return lambda: samples[rng.randrange(len(samples))]
 
 
+def draws(spec: str) -> bool:
+    """Whether a latency setting (`--latency`, `--ack-latency`; "" is --latency-ms's fixed
+    one) draws at random, i.e. whether the run's seed changes it."""
+    return bool(spec) and parse_latency(spec).kind is not LatencyKind.FIXED
+
+
 # A day. A longer latency means no order of the run is ever handled, and a far longer one (or
 # a lognormal draw of a huge sigma) overflows the simulated clock's int64 ms.
 MAX_LATENCY_MS = 86_400_000

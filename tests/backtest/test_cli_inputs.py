@@ -786,3 +786,58 @@ def test_no_warm_without_a_start_is_refused(tmp_path, capsys, monkeypatch):
         "backtest_trading_strategy.py: error: --no-warm is for --start: without it the run "
         "starts at the data's first bar, with nothing before it to warm the strategy\n"
     )
+
+
+class _Reached(Exception):
+    """The run went past its checks to read the data."""
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--seed", "3"],
+        ["--seed", "0"],  # typed, even the default: it said the run depends on it
+        ["--seed", "3", "--latency-ms", "50", "--slippage-bps", "2"],
+        ["--seed", "3", "--ack-latency", "20", "--latency", "40"],  # fixed ones draw nothing
+    ],
+)
+def test_a_seed_for_a_run_that_draws_nothing_is_refused(tmp_path, capsys, monkeypatch, flags):
+    # Only the Monte Carlo and latency distributions draw: the seed changed nothing, unsaid.
+    _no_run(monkeypatch)
+    err = refused(tmp_path, capsys, "--data", str(KLINES), *flags)
+    assert err == (
+        "backtest_trading_strategy.py: error: --seed is for random draws (--monte-carlo N, or "
+        "a --latency or --ack-latency distribution: lognormal:... or empirical:...): this run "
+        "draws nothing, so every seed gives the same run\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--latency", "lognormal:median=20,sigma=0.5"],
+        ["--ack-latency", "empirical:5,50"],
+        ["--monte-carlo", "2"],
+    ],
+)
+def test_a_seed_for_a_run_that_draws_is_taken(tmp_path, monkeypatch, flags):
+    def reached(*_args: object, **_kwargs: object) -> None:
+        raise _Reached
+
+    monkeypatch.setattr(cli, "load", reached)
+    with pytest.raises(_Reached):
+        cli.main(["--data", str(KLINES), "--out", str(tmp_path / "o"), "--seed", "3", *flags])
+
+
+def test_the_seed_changes_nothing_in_a_run_without_a_distribution():
+    # Why the refusal above is right: fixed latency and slippage, two seeds, the same run.
+    from backtest.data import load
+    from backtest.runner import BacktestConfig, run_backtest
+
+    data = load(KLINES, end_ms=1_746_403_200_000 + 6 * 3_600_000)  # the first 6 hours
+    runs = [
+        run_backtest(data, BacktestConfig(seed=s, latency_ms=50, slippage_bps=D(2))) for s in (1, 2)
+    ]
+    a, b = runs
+    assert a.summary.fills > 0
+    assert (list(a.equity), a.journal.fills) == (list(b.equity), b.journal.fills)
