@@ -598,6 +598,13 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def exact_utc(ms: int) -> str:
+    """An event's time to the millisecond, `2025-05-28 03:24:59.999 UTC`: a state changes at
+    a bar's close (its open + 59.999 s), which in minutes read as the bar's open, 03:24."""
+    when = datetime.fromtimestamp(ms // 1000, tz=UTC)
+    return f"{when:%Y-%m-%d %H:%M:%S}.{ms % 1000:03d} UTC"
+
+
 def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
     """A run the RiskManager halted says so above its metrics (they stop moving there)."""
     state = summary.get("trading_state") or {}
@@ -606,8 +613,7 @@ def _trading_state_html(summary: Mapping[str, Any]) -> list[str]:
     denied = summary.get("counters", {}).get("denied", 0)
     since = ""
     if changes := state.get("changes"):
-        when = datetime.fromtimestamp(changes[-1]["time_ms"] / 1000, tz=UTC)
-        since = f" since {when:%Y-%m-%d %H:%M} UTC"
+        since = f" since {exact_utc(changes[-1]['time_ms'])}"
     text = (
         f"Trading {state['at_end']} at the end{since}: {state.get('reason', '')}; {denied} denied."
     )

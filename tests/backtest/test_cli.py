@@ -926,7 +926,7 @@ def test_a_run_halted_by_the_daily_loss_limit_says_so(tmp_path, capsys):
     assert "risk: trading HALTED at the end (max daily loss" in printed
     page = (out / "report.html").read_text()
     assert re.search(
-        r"Trading HALTED at the end since 2025-05-\d\d \d\d:\d\d UTC: max daily loss", page
+        r"Trading HALTED at the end since 2025-05-\d\d \d\d:\d\d:59\.999 UTC: max daily loss", page
     )
 
 
@@ -956,9 +956,11 @@ def test_a_run_halted_by_the_drawdown_limit_says_so(tmp_path, capsys):
         bars = {int(row["time_ms"]): row for row in csv.DictReader(f)}
     assert changes[0]["time_ms"] <= changes[1]["time_ms"] and changes[1]["time_ms"] in bars
     assert bars[changes[1]["time_ms"]]["position"] == "0.0"  # flat when halted
-    when = datetime.fromtimestamp(changes[1]["time_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+    when = datetime.fromtimestamp(changes[1]["time_ms"] // 1000, UTC)
+    exact = f"{when:%Y-%m-%d %H:%M:%S}.{changes[1]['time_ms'] % 1000:03d}"
+    assert exact.endswith(":59.999")  # a bar's close
     assert (
-        f"Trading HALTED at the end since {when} UTC: max drawdown"
+        f"Trading HALTED at the end since {exact} UTC: max drawdown"
         in (out / "report.html").read_text()
     )
 

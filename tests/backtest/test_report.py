@@ -394,6 +394,21 @@ def test_the_charts_mark_where_the_trading_state_changed(tmp_path, monkeypatch):
     assert price_marks == marks and price_legend[-2:] == ["trading REDUCING", "trading HALTED"]
 
 
+def test_the_page_says_when_trading_halted_to_the_millisecond():
+    # Halted at a bar's close, 03:24:59.999: in minutes it read 03:24, the bar's open.
+    halted_at = ms(2025, 5, 28, 3, 24) + 59_999
+    summary = {
+        "trading_state": {
+            "at_end": "HALTED",
+            "reason": "max drawdown",
+            "changes": [{"time_ms": halted_at, "from": "REDUCING", "to": "HALTED"}],
+        },
+        "counters": {"denied": 2},
+    }
+    page = report.render_html(summary, [])
+    assert "Trading HALTED at the end since 2025-05-28 03:24:59.999 UTC: max drawdown" in page
+
+
 def test_the_fan_chart_says_so_when_no_trade_closed(tmp_path, monkeypatch):
     """With no closed trade each bootstrap path is one point: its bands drew nothing, an
     empty right panel next to the runs' bands."""
