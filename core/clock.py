@@ -100,11 +100,28 @@ class SimClock:
 SECONDS_LOOK_BELOW_MS = 10**11
 
 
+def _compact_date(text: str) -> str | None:
+    """`20250506` as the date it looks like, `2025-05-06`, else None: eight digits that are a
+    real date of a year from 1970 on (as epoch ms or seconds they are 1970)."""
+    if len(text) != 8:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        return None
+    return f"{day:%Y-%m-%d}" if day.year >= 1970 else None
+
+
 def parse_utc_ms(text: str) -> int:
     """Epoch ms, or a UTC date / ISO date-time (a naive one is UTC) -> epoch ms; the command
     lines' `--start`/`--end`. ValueError with a message meant for the user."""
     if text.isdigit():
         ms = int(text)
+        if (day := _compact_date(text)) is not None:  # not ms * 1000: that is 1970 too
+            raise ValueError(
+                f"bad time {text!r}: epoch milliseconds are expected, and as ms this is "
+                f"1970-01-01; as a date it is {day}: give {day}"
+            )
         if 0 < ms < SECONDS_LOOK_BELOW_MS:
             as_seconds = datetime.fromtimestamp(ms, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             raise ValueError(

@@ -108,3 +108,20 @@ def test_parse_utc_ms_refuses_epoch_seconds_given_by_mistake():
     )
     assert parse_utc_ms("0") == 0  # the epoch itself: "from the beginning"
     assert parse_utc_ms("100000000000") == 10**11
+
+
+def test_parse_utc_ms_hints_the_date_an_eight_digit_number_looks_like():
+    """20250506 is 2025-05-06 to its writer; as ms it is 1970-01-01, and the hint read
+    `give 20250506000`: as ms, 1970-08-23 (this number as seconds), no better."""
+    from core.clock import parse_utc_ms
+
+    with pytest.raises(ValueError) as e:
+        parse_utc_ms("20250506")
+    assert str(e.value) == (
+        "bad time '20250506': epoch milliseconds are expected, and as ms this is 1970-01-01; "
+        "as a date it is 2025-05-06: give 2025-05-06"
+    )
+    assert parse_utc_ms("2025-05-06") == 1_746_489_600_000
+    # Eight digits that are no date (month 13) keep the seconds hint.
+    with pytest.raises(ValueError, match=r"as seconds it is 1970-08-23 .*: give 20251306000 "):
+        parse_utc_ms("20251306")
