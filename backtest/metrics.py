@@ -412,7 +412,7 @@ def summarize(
         expectancy=expectancy(results),
         exposure=exposure(positions),
         turnover=turnover(fills, equity[0]),
-        fees=sum(f.commission for f in fills),
+        fees=sum((f.commission for f in fills), 0.0),  # 0.0, not the int 0, without fills
         funding=funding,
         fills=len(fills),
         closed_trades=len(results),

@@ -974,6 +974,15 @@ def test_a_run_whose_orders_risk_denies_says_how_many(tmp_path, capsys):
     assert f"risk: {denied} of {denied} decisions denied" in capsys.readouterr().out
 
 
+def test_a_run_without_fills_gives_its_fees_as_a_decimal_number_as_any_run(tmp_path, capsys):
+    out = run(tmp_path, "--notional", "1e9", "--end", "2025-05-05T06:00", "--no-html")
+
+    text = (out / "summary.json").read_text()
+    m = json.loads(text)["metrics"]
+    assert m["fills"] == 0 and type(m["fees"]) is float and m["fees"] == 0.0
+    assert '"fees": 0.0,' in text  # as "funding": 0.0 beside it; it read "fees": 0
+
+
 def test_a_run_whose_orders_risk_denies_says_the_first_reason(tmp_path, capsys):
     # It said only how many, and sent the user to rerun with --journal and read its SQLite.
     run(tmp_path, "--notional", "1e9", "--end", "2025-05-05T06:00", "--no-html")

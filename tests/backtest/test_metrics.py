@@ -1,6 +1,7 @@
 """The metric functions on curves small enough to check by hand."""
 
 import itertools
+import json
 import math
 
 import pytest
@@ -107,6 +108,13 @@ def test_closes_position_is_a_fill_against_the_position_it_met():
 def test_summary_has_no_inf_or_nan_on_a_flat_curve():
     s = m.summarize(times_ms=[0, 60_000], equity=[100.0, 100.0], positions=[0.0, 0.0], fills=[])
     assert s.total_return == 0 and s.sharpe is None and s.calmar is None and s.fills == 0
+
+
+def test_fees_without_fills_are_the_float_zero_as_with_fills():
+    # summary.json said "fees": 0 (an int) for a run without fills, 12.5 (a float) otherwise.
+    s = m.summarize(times_ms=[0, 60_000], equity=[100.0, 100.0], positions=[0.0, 0.0], fills=[])
+    assert type(s.fees) is float and s.fees == 0.0
+    assert json.dumps({"fees": s.fees}) == '{"fees": 0.0}'
 
 
 def _reference_curve_metrics(equity, times):
