@@ -19,8 +19,12 @@ REDACTED = "<redacted>"
 # listenKeys in URLs, and key=value pairs that name a secret; and any 64-character token of
 # letters and digits that is not a hex digest: the shape of Binance's API keys, secrets and
 # listenKeys, so that one never told to us (a listenKey made at run time, quoted as a combined
-# stream's name) is caught too; and the userinfo of a URL (what precedes the host's `@`).
-_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^\s/?#@'\"<>]+(?=@)")
+# stream's name) is caught too; and the userinfo of a URL (what precedes the host's `@`: up to
+# the last one before the path, as a URL's parser splits it, whatever the password holds that
+# the config and the websocket library accept: a quote, `<`, an `@`, which stopped the match
+# and left the password shown whole or in part); one redacted already is left as it is (a
+# second pass with another mark, --check-config's, read `<redacted>` as a password).
+_URL_USERINFO = re.compile(rf"(?i)(\b[a-z][a-z0-9+.-]*://)(?!{re.escape(REDACTED)}@)[^\s/?#]+(?=@)")
 _PATTERNS = (
     (_URL_USERINFO, True),
     (re.compile(r"(?i)(signature['\"]?\s*[:=,]\s*['\"]?)[0-9a-f]{16,}"), True),

@@ -43,6 +43,22 @@ def test_urls_without_userinfo_are_left_alone(text):
 
 
 @pytest.mark.parametrize(
+    "ws_url",
+    [
+        "wss://bob:pa'ss@proxy.lan:8443",  # a quote: one of RFC 3986's sub-delims
+        'wss://bob:pa"ss@proxy.lan:8443',
+        "wss://bob:pa<ss@proxy.lan:8443",
+        "wss://bob:p@ss@proxy.lan:8443",  # unescaped: the host is after the last '@'
+    ],
+)
+def test_a_password_the_config_accepts_is_redacted_whole_in_the_start_timeout_line(ws_url):
+    # [endpoints] ws_url takes these; the gateway's line names the URL as it is (LiveVenue.start)
+    line = f"user data stream at {ws_url} did not connect within 30.0 s"
+    shown = "user data stream at wss://<redacted>@proxy.lan:8443 did not connect within 30.0 s"
+    assert redact(line) == shown
+
+
+@pytest.mark.parametrize(
     ("url", "endpoint"),
     [
         ("http://bob:s3cret@proxy.lan:8080/fapi", "http://proxy.lan:8080/fapi"),
