@@ -553,6 +553,9 @@ class VenueSync:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()
+            # (a fresh one's by-time reads begin there, as the offset is measured at the end;
+            # a clock that is the exchange's own, a test's SimClock, has none)
+            offset_at_start = getattr(self.rest.clock, "offset_ms", 0)
             baseline_trades = {s: await self._latest_trade(s) for s in fresh}
             baseline = {s: t.trade_id if t else 0 for s, t in baseline_trades.items()}
             rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
@@ -627,8 +630,12 @@ class VenueSync:
                 self.last_trades[symbol] = KnownTrade.of(known)
             if baseline[symbol] == 0:  # none in userTrades' window: read on by time
                 # from when the reads began on the exchange's clock, which ours may be ahead
-                # of: a fill a moment later may bear an earlier time than `started_ms`
-                self.trades_since_ms[symbol] = started_ms - self.rest.clock_error_ms()
+                # of: a fill a moment later may bear an earlier time than `started_ms`. As
+                # the offset is measured now: one measured again during the reads (a -1021)
+                # moves that moment, and `clock_error_ms` is the error of the new measure only
+                remeasured = getattr(self.rest.clock, "offset_ms", 0) - offset_at_start
+                since = started_ms + remeasured - self.rest.clock_error_ms()
+                self.trades_since_ms[symbol] = since
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=started_ms,

@@ -504,6 +504,30 @@ async def test_a_fresh_starts_first_fill_on_a_clock_measured_ahead_is_read_back_
         assert len(b.rec.of(OrderFilled, order.client_order_id)) == 1
 
 
+async def test_a_fresh_starts_first_fill_is_read_back_by_time_after_a_resync_during_its_reads(
+    ex,
+) -> None:
+    """The offset measured before the start is ~1.2 s ahead (every answer was delayed 2.4 s
+    before the exchange read its clock): the start's first signed read is refused (-1021:
+    more than 1 s ahead) and the offset measured again, with a round trip of a few ms. The
+    by-time window began at our reading before that, ahead of the exchange's clock by more
+    than the new measure's error: the first fill, made a moment later, bore an earlier time
+    and no pass ever read it back. It begins at that reading as the offset is measured now."""
+    ex.faults.latency(rest_s=2.4)
+    async with session(ex, start=False) as b:
+        ex.faults.latency()
+        assert b.venue.rest.clock.now_ms() - ex.now_ms() > 1000  # ours ahead, as measured
+        await b.venue.start()
+        assert b.venue.rest.stats.resyncs == 1  # the start's reads were taken on the old offset
+        order = b.market(Side.BUY, qty="0.002")
+        b.venue.submit(order)
+        filled = await b.rec.wait_for(OrderFilled, order.client_order_id)
+        await b.venue.reconcile("check")
+
+        assert b.venue.sync.last_trade_ids[SYMBOL] == filled.fill.trade_id
+        assert len(b.rec.of(OrderFilled, order.client_order_id)) == 1
+
+
 async def test_a_settlement_behind_a_last_record_on_a_clock_ahead_is_read_at_restart() -> None:
     """The journal's last record is on our clock, here 1.5 s ahead of the exchange's: the
     settlement the exchange made after the daemon stopped, 1.5 s before that record's time, is
