@@ -469,9 +469,12 @@ def closed_trade_bars(t: Trades, symbol: str, count: int, before_ms: int) -> lis
     if count <= 0:
         return []
     oldest = before_ms - before_ms % MINUTE_MS - count * MINUTE_MS  # the first bar's open
+    # From the last trade before that bar: a quiet minute there is a bar at that trade's price
+    # (its own minute, partial here, is one more than `count` and is cut)
+    first = max(0, bisect.bisect_left(t.time, oldest) - 1)
     builder = BarBuilder(symbol, "1m")
     bars: list[Bar] = []
-    for i in range(bisect.bisect_left(t.time, oldest), bisect.bisect_left(t.time, before_ms)):
+    for i in range(first, bisect.bisect_left(t.time, before_ms)):
         ms, maker = t.time[i], t.buyer_is_maker[i]
         price, qty = Decimal(t.price[i]), Decimal(t.qty[i])
         bars += builder.add(Trade(symbol, i, price, qty, i, i, maker, ms, ms, ms))

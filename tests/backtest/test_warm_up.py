@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import backtest_trading_strategy as cli
-from backtest.data import DataError, Klines, load, load_klines
+from backtest.data import DataError, Klines, Trades, load, load_klines
 from backtest.runner import (
     BacktestConfig,
     closed_bars,
@@ -112,6 +112,26 @@ def test_closed_trade_bars_are_the_minutes_of_the_trades_before_the_start():
             qty,
         )
         assert bar.closed and bar.close_time_ms == bar.open_time_ms + MINUTE - 1
+
+
+def test_closed_trade_bars_hold_a_quiet_first_minute_as_the_run_builds_it():
+    # A minute without a trade is a bar at the last close, as the run's bars from trades
+    # are (and Binance's klines): the window's first minute was quiet, the trade before it
+    # left unread, and its bar was missing: the strategy warmed with one bar fewer.
+    t0 = START_2358
+    trades = Trades(
+        time=[t0 + 10_000, t0 + 2 * MINUTE + 5_000, t0 + 3 * MINUTE + 5_000],
+        price=["100.0", "101.5", "102.0"],
+        qty=["1", "2", "3"],
+        buyer_is_maker=[False, True, False],
+    )
+    bars = closed_trade_bars(trades, "BTCUSDT", 3, t0 + 4 * MINUTE)
+
+    assert [(b.open_time_ms, b.open, b.close, b.volume) for b in bars] == [
+        (t0 + MINUTE, Decimal("100.0"), Decimal("100.0"), Decimal(0)),
+        (t0 + 2 * MINUTE, Decimal("101.5"), Decimal("101.5"), Decimal(2)),
+        (t0 + 3 * MINUTE, Decimal("102.0"), Decimal("102.0"), Decimal(3)),
+    ]
 
 
 def test_trades_data_warms_from_the_trades_before_the_start(tmp_path):
