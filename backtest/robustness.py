@@ -839,9 +839,9 @@ def unused_latency_ms(base: BacktestConfig, spec: SweepSpec) -> str | None:
         return None
     in_file = "entry_latency" in spec.grid or "entry_latency" in spec.fixed
     dists = spec.grid.get("entry_latency", [spec.fixed.get("entry_latency", base.entry_latency)])
-    dist = next((d for d in dists if d), None)
-    if dist is None:
+    if not all(dists):  # a grid with "" among its distributions: those points run latency_ms
         return None
+    dist = dists[0]
     where = "the sweep file's" if in_file else "--latency"
     return (
         f"latency_ms = {toml_shown(table['latency_ms'])} would go unused: the latency "

@@ -179,6 +179,20 @@ def test_bad_sweep_files_are_refused_with_a_reason(tmp_path, text, says):
     assert says in str(e.value)
 
 
+def test_a_grid_of_latency_ms_beside_no_distribution_and_a_distribution_is_swept(tmp_path):
+    # The "" points run latency_ms: it was refused as going unused "in every run".
+    text = '[grid]\nentry_latency = ["", "empirical:5,10"]\nlatency_ms = [0, 50]\n'
+    base = BacktestConfig(strategy_params={"fast": 10, "slow": 50})
+    _, _, configs = rb.accepted_points(base, rb.load_sweep(write(tmp_path, text)))
+
+    assert [(c.entry_latency, c.latency_ms) for c in configs] == [
+        ("", 0),
+        ("", 50),
+        ("empirical:5,10", 0),
+        ("empirical:5,10", 50),
+    ]
+
+
 @pytest.mark.parametrize("metric", ["max_drawdown_duration_ms", "turnover"])
 def test_a_lower_is_better_metric_is_a_sweep_metric_and_ranks_lowest_first(tmp_path, metric):
     """The two metrics once ranked lower-is-better but refused by load_sweep: a sweep file
