@@ -191,12 +191,18 @@ class BacktestResult:
     # strategy's return; None only for a result made without `run_backtest`.
     buy_and_hold: BuyAndHold | None = None
 
-    def summary_dict(self) -> dict[str, Any]:
+    def metrics(self) -> dict[str, Any]:
+        """summary.json's `metrics`: the run's (`summary`) and the market's own move over it
+        (`buy_and_hold_return`), as every report of a run gives them (the model's holdout and
+        review backtests too)."""
         metric_values = self.summary.to_dict()
         if self.buy_and_hold is not None:
             metric_values["buy_and_hold_return"] = float(self.buy_and_hold.total_return)
+        return metric_values
+
+    def summary_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "metrics": metric_values,
+            "metrics": self.metrics(),
             "ledger": self.ledger,
             "settings": self.config.settings(),
             "data": {"kind": self.kind, "rows": self.units, "warm_bars": self.warm_bars},

@@ -106,9 +106,9 @@ def holdout_backtest(
         "fees": {"maker": str(lr.maker_fee), "taker": str(lr.taker_fee)},
         "notional_usdt": str(notional),
         "balance_usdt": str(lr.starting_balance),
-        "model": model_run.summary.to_dict(),
+        "model": model_run.metrics(),
         "baselines": {
-            "sma_crossover_10_50": sma_run.summary.to_dict(),
+            "sma_crossover_10_50": sma_run.metrics(),
             # Long `notional` USDT for the whole window, as a return on the same wallet.
             "buy_and_hold_no_fees": {
                 "total_return": hold_close * float(notional / lr.starting_balance),

@@ -757,7 +757,7 @@ def review(args: argparse.Namespace) -> int:
         "promoted": current_id,
         "promoted_unusable": unusable,
         "promoted_score": cur if cur is not None and math.isfinite(cur) else None,
-        "backtests": {name: r.summary.to_dict() for name, r in results.items()},
+        "backtests": {name: r.metrics() for name, r in results.items()},
         "training": train_report,
         "decision": decision,
         "promote": promote,

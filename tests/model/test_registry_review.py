@@ -666,7 +666,7 @@ def _oos_backtest(model_path: Path):
         strategy_params={"model_path": str(model_path), "order_notional_usdt": Decimal(1000)},
         trade_from_ms=EVAL_START,
     )
-    return run_backtest(data, config).summary
+    return run_backtest(data, config)
 
 
 def _seed(reg: Path, model: Path) -> str:
@@ -689,9 +689,10 @@ def test_review_promotes_the_better_and_refuses_the_worse_of_trained_and_scrambl
         _oos_backtest(rivals["trained"]),
         _oos_backtest(rivals["scrambled"]),
     )
-    assert trained_oos.fees > 0 and scrambled_oos.fees > 0  # both trade; fees are on
-    assert abs(trained_oos.total_return - scrambled_oos.total_return) > margin
-    trained_wins = trained_oos.total_return > scrambled_oos.total_return + margin
+    assert trained_oos.summary.fees > 0 and scrambled_oos.summary.fees > 0  # both trade, fees on
+    gap = trained_oos.summary.total_return - scrambled_oos.summary.total_return
+    assert abs(gap) > margin
+    trained_wins = gap > margin
 
     # (A) retrain vs a promoted scrambled model.
     reg_a = tmp_path / "a"
@@ -709,8 +710,8 @@ def test_review_promotes_the_better_and_refuses_the_worse_of_trained_and_scrambl
     (rev,) = cand_a["reviews"]
     assert rev["eval_window_ms"] == [EVAL_START, EVAL_END] and rev["promoted"] == scrambled
     assert rev["candidate_in_sample"] is False and "model" in rev["training"]["out_of_sample"]
-    assert rev["backtests"]["candidate"] == trained_oos.to_dict()
-    assert rev["backtests"]["promoted"] == scrambled_oos.to_dict()
+    assert rev["backtests"]["candidate"] == trained_oos.metrics()
+    assert rev["backtests"]["promoted"] == scrambled_oos.metrics()
     assert rev["promote"] is trained_wins
     assert registry.promoted_id(reg_a) == (cand_a["version_id"] if trained_wins else scrambled)
 
@@ -748,7 +749,7 @@ def test_review_flags_an_in_sample_candidate_and_rollback_restores(tmp_path, riv
             "--no-progress"]  # fmt: skip  # the same warmed replay as _oos_backtest's
     assert backtest_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())["metrics"]
-    assert summary == _oos_backtest(rivals["shuffled"]).to_dict()
+    assert summary == _oos_backtest(rivals["shuffled"]).metrics()
 
 
 def _trained_on(path: Path, start: str, end: str) -> Path:

@@ -504,7 +504,7 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
             trade_from_ms=start,
         ),
     )
-    assert rep["model"] == again.summary.to_dict()
+    assert rep["model"] == again.metrics()
     # The strategy's own warm-up, 61 bars for the features + 240 for the averages to settle.
     assert _ms(rep["replay_from"]) == start - 301 * 60_000 and again.warm_bars == 301
     assert json.loads((bt / "summary.json").read_text())["metrics"] == rep["model"]
