@@ -100,6 +100,12 @@ class SimClock:
 SECONDS_LOOK_BELOW_MS = 10**11
 
 
+# Epoch ms from this (2286-11-20) on are no market data's either: a compact date-time
+# (20250506000000) or epoch microseconds (Binance's spot files since 2025) given by mistake.
+MS_LOOK_FROM = 10**13
+_YEAR_10000_MS = 253_402_300_800_000  # datetime's limit
+
+
 def _compact_date(text: str) -> str | None:
     """`20250506` as the date it looks like, `2025-05-06`, else None: eight digits that are a
     real date of a year from 1970 on (as epoch ms or seconds they are 1970)."""
@@ -110,6 +116,26 @@ def _compact_date(text: str) -> str | None:
     except ValueError:
         return None
     return f"{day:%Y-%m-%d}" if day.year >= 1970 else None
+
+
+def _far_future_hint(text: str, ms: int) -> str:
+    """What a number of epoch ms from MS_LOOK_FROM on was meant to be: a compact date-time
+    (`20250506000000`), else epoch microseconds (or nanoseconds) of a year market data has."""
+    if len(text) == 14:
+        try:
+            when = datetime.strptime(text, "%Y%m%d%H%M%S")
+        except ValueError:
+            pass
+        else:
+            if when.year >= 1970:
+                return (
+                    f"as a date-time it is {when:%Y-%m-%dT%H:%M:%S}: give {when:%Y-%m-%dT%H:%M:%S}"
+                )
+    for unit, per_ms in (("microseconds", 1_000), ("nanoseconds", 1_000_000)):
+        if SECONDS_LOOK_BELOW_MS <= ms // per_ms < MS_LOOK_FROM:
+            when = datetime.fromtimestamp(ms // per_ms / 1000, UTC)
+            return f"as {unit} it is {when:%Y-%m-%d %H:%M:%S} UTC: give {ms // per_ms}"
+    return "give epoch ms or an ISO date"
 
 
 def parse_utc_ms(text: str) -> int:
@@ -129,6 +155,12 @@ def parse_utc_ms(text: str) -> int:
                 f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d}; as seconds it is "
                 f"{as_seconds}: give {ms * 1000} or an ISO date"
             )
+        if ms >= MS_LOOK_FROM:
+            year = f"in {_utc_year(ms)}" if ms < _YEAR_10000_MS else "beyond the year 9999"
+            raise ValueError(
+                f"bad time {text!r}: epoch milliseconds are expected, and as ms this is {year}; "
+                + _far_future_hint(text, ms)
+            )
         return ms
     try:
         dt = datetime.fromisoformat(text)
@@ -137,3 +169,7 @@ def parse_utc_ms(text: str) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
+
+
+def _utc_year(ms: int) -> int:
+    return datetime.fromtimestamp(ms / 1000, UTC).year

@@ -125,3 +125,35 @@ def test_parse_utc_ms_hints_the_date_an_eight_digit_number_looks_like():
     # Eight digits that are no date (month 13) keep the seconds hint.
     with pytest.raises(ValueError, match=r"as seconds it is 1970-08-23 .*: give 20251306000 "):
         parse_utc_ms("20251306")
+
+
+def test_parse_utc_ms_refuses_ms_no_market_data_has_with_what_they_look_like():
+    """Epoch ms from 10**13 on (2286-11-20) were taken as given: `--start 20250506000000` ran
+    from the year 2611 (no rows, or the whole file read as before it for an --end), and
+    Binance's spot files give epoch microseconds since 2025."""
+    from core.clock import parse_utc_ms
+
+    def refused(text: str) -> str:
+        with pytest.raises(ValueError) as e:
+            parse_utc_ms(text)
+        return str(e.value)
+
+    expected = "bad time '{}': epoch milliseconds are expected, and as ms this is {}; {}"
+    assert refused("20250506000000") == expected.format(
+        "20250506000000", "in 2611", "as a date-time it is 2025-05-06T00:00:00: give "
+        "2025-05-06T00:00:00"
+    )  # fmt: skip
+    # 1_746_489_600 s = 2025-05-06 00:00:00 UTC, here in microseconds and in nanoseconds
+    assert refused("1746489600000000") == expected.format(
+        "1746489600000000", "beyond the year 9999",
+        "as microseconds it is 2025-05-06 00:00:00 UTC: give 1746489600000",
+    )  # fmt: skip
+    assert refused("1746489600000000000").endswith(
+        "as nanoseconds it is 2025-05-06 00:00:00 UTC: give 1746489600000"
+    )
+    # 10**13 ms is 2286-11-20; a 14-digit number that is no date-time (month 13) has no hint
+    assert refused("20251306000000") == expected.format(
+        "20251306000000", "in 2611", "give epoch ms or an ISO date"
+    )
+    assert refused(str(10**13)).startswith("bad time '10000000000000': ")
+    assert parse_utc_ms(str(10**13 - 1)) == 10**13 - 1
