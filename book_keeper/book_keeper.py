@@ -24,7 +24,10 @@ every difference is logged, counted (`differences`) and resolved by adopting the
 value. A snapshot is compared only for what did not change after its `event_time_ms`, so
 a fill that raced the REST reads is not undone. A position or balance update (reason ORDER)
 that disagrees is held first: Binance can send it before the fills it reports; it is dropped
-once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot.
+once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot. A
+fill made by the exchange's time an adopted position (or wallet) holds, whose report comes
+after the adoption (lost on the stream, read back over REST), is in it: booked in the totals,
+the position left as adopted, the wallet's correction it explains taken back.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
 up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
@@ -167,6 +170,9 @@ class BookKeeper:
         self.starting_balances: dict[str, Decimal] = dict(self._wallets)
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
+        # The exchange's time (ms) up to which the margin wallet adopted last (booked as an
+        # adjustment) holds every fill: one made by then whose report comes later is in it.
+        self._wallet_adopted_ms = 0
         self._order_book = OrderBook(
             clock=clock,
             traded=self._books,
@@ -649,6 +655,8 @@ class BookKeeper:
             log.debug("books: fill %s %s already booked", f.symbol, f.trade_id)
             return False
         book.seen.add(f.trade_id)
+        if f.trade_time_ms <= book.adopted_ms:
+            return self._book_adopted_fill(book, f)
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
         recent = book.recent
@@ -693,6 +701,28 @@ class BookKeeper:
         self._book_money(f, realized)
         return True
 
+    def _book_adopted_fill(self, book: SymbolBook, f: Fill) -> bool:
+        """Book a fill made no later than the exchange's position the books adopted last
+        (`adopted_ms`): its report came after that (lost on the stream, read back over REST
+        seconds later), so the position adopted holds it already and stays as it is; its
+        realized PnL (the exchange's: the books cannot step a position that holds it) and fee
+        count as any fill's. Stepped onto that position, it was booked twice: the books held
+        a position the exchange did not, and traded on it, until the next reconciliation."""
+        log.info(
+            "books: fill %s %s arrived after the exchange's position that holds it was adopted; "
+            "booked, the position left as adopted",
+            f.symbol,
+            f.trade_id,
+        )
+        book.realized += f.realized_pnl
+        if f.commission_asset == self.asset:
+            book.fees += f.commission
+        book.fills += 1
+        book.position = None
+        book.update_ms = max(book.update_ms, f.trade_time_ms)
+        self._book_money(f, f.realized_pnl)
+        return True
+
     def _apply_untraded_fill(self, f: Fill) -> bool:
         """At a restore, a journaled fill of a symbol no longer traded (removed from the
         config): its position is not kept here (the daemon refuses to start while the exchange
@@ -722,12 +752,15 @@ class BookKeeper:
         fee_asset = f.commission_asset
         self.fees[fee_asset] = self.fees.get(fee_asset, ZERO) + fee
         wallets = self._wallets
-        if fee_asset == self.asset:
-            wallets[self.asset] = wallets.get(self.asset, ZERO) + realized - fee
+        # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet is
+        # the exchange's word (see _compare_balance), not computed here.
+        moved = realized - fee if fee_asset == self.asset else realized
+        if f.trade_time_ms <= self._wallet_adopted_ms:
+            # In the wallet adopted already (its report came later): what that adoption
+            # booked as a correction was this fill's
+            self.adjustments -= moved
         else:
-            # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet
-            # is the exchange's word (see _compare_balance), not computed here.
-            wallets[self.asset] = wallets.get(self.asset, ZERO) + realized
+            wallets[self.asset] = wallets.get(self.asset, ZERO) + moved
         if late:
             self._day_base += wallets[self.asset] - wallet_before
         self._wallet_ms = max(self._wallet_ms, f.trade_time_ms)
@@ -808,7 +841,8 @@ class BookKeeper:
                 self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
                 return
             self._held.balance = None
-        self._compare_balance(b, event.reason, event.event_time_ms)
+        time_ms = event.event_time_ms
+        self._compare_balance(b, event.reason, time_ms, as_of_ms=time_ms)
 
     # An ACCOUNT_UPDATE (reason ORDER) that disagrees with the books is held, not adopted at
     # once (`held_updates`): Binance may send it before the fills it reports.
@@ -816,10 +850,10 @@ class BookKeeper:
     def _release_held(self, now_ms: int) -> None:
         """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
         positions, balance = self._held.due(now_ms)
-        for p in positions:
-            self._compare_position(self._books[p.symbol], p, ORDER_REASON)
+        for p, at in positions:
+            self._compare_position(self._books[p.symbol], p, ORDER_REASON, at)
         if balance is not None:
-            self._compare_balance(balance[0], ORDER_REASON, balance[1])
+            self._compare_balance(balance[0], ORDER_REASON, balance[1], as_of_ms=balance[1])
 
     @property
     def _held_positions(self) -> Mapping[str, tuple[Position, int, int]]:
@@ -831,8 +865,13 @@ class BookKeeper:
         """The balance held (`HeldUpdates.balance`), as tests read it (read-only)."""
         return self._held.balance
 
-    def _compare_balance(self, b: Balance, reason: str, time_ms: int) -> str | None:
-        """Adopt the exchange's wallet balance of one asset; the difference sentence, if any."""
+    def _compare_balance(
+        self, b: Balance, reason: str, time_ms: int, *, as_of_ms: int = 0
+    ) -> str | None:
+        """Adopt the exchange's wallet balance of one asset; the difference sentence, if any.
+        `as_of_ms`: the exchange's time the balance holds every fill up to (an account
+        update's event time), besides the balance's own `update_time_ms`; 0: that alone (a
+        snapshot's time is our clock's, which a skew of the exchange's puts off)."""
         asset = b.asset
         theirs = b.wallet_balance
         ours = self._wallets.get(asset)
@@ -878,6 +917,7 @@ class BookKeeper:
             log.info("books: %s %s %s", reason.lower(), diff, asset)
         elif reason == INSURANCE_REASON:
             self.adjustments += diff
+            self._wallet_adopted(b, as_of_ms)
             log.warning(
                 "books: the insurance fund cleared a negative %s wallet of %s after a "
                 "liquidation (+%s %s, booked as an adjustment)",
@@ -900,6 +940,7 @@ class BookKeeper:
             self._difference(sentence)
         else:
             self.adjustments += diff
+            self._wallet_adopted(b, as_of_ms)
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
@@ -907,6 +948,11 @@ class BookKeeper:
             self._difference(sentence)
         self._sample()
         return sentence
+
+    def _wallet_adopted(self, b: Balance, as_of_ms: int) -> None:
+        """The margin wallet was set to the exchange's `b`, held to be as of `as_of_ms`: a fill
+        made by then that is booked later leaves it as it is (`_book_money`)."""
+        self._wallet_adopted_ms = max(self._wallet_adopted_ms, as_of_ms, b.update_time_ms)
 
     def _on_position(self, event: PositionChanged) -> None:
         p = event.position
@@ -922,9 +968,15 @@ class BookKeeper:
                 held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                 return
             held.pop(p.symbol, None)
-        self._compare_position(book, p, event.reason)
+        self._compare_position(book, p, event.reason, event.event_time_ms)
 
-    def _compare_position(self, book: SymbolBook, p: Position, reason: str) -> str | None:
+    def _compare_position(
+        self, book: SymbolBook, p: Position, reason: str, as_of_ms: int = 0
+    ) -> str | None:
+        """Adopt the exchange's position `p` when it is not ours; the difference sentence, if
+        any. `as_of_ms`: the exchange's time `p` holds every fill up to (an account update's
+        event time), besides its own `update_time_ms`; 0: that alone (as `_compare_balance`).
+        A fill made by then that comes later leaves the position adopted as it is."""
         if agrees(book, p):
             return None
         sentence = (
@@ -936,6 +988,7 @@ class BookKeeper:
         book.entry = p.entry_price if p.qty else ZERO
         book.recent.clear()  # the fills before no longer lead to this position
         book.position = None
+        book.adopted_ms = max(book.adopted_ms, as_of_ms, p.update_time_ms)
         return sentence
 
     # --- reconciliation ------------------------------------------------------------------
@@ -990,9 +1043,10 @@ class BookKeeper:
         positions, balance = self._held.settled_at_snapshot(
             symbols, at, fills_read_recv, self._books, self._wallet_ms
         )
-        adopted = [self._compare_position(book, p, ORDER_REASON) for book, p in positions]
+        adopted = [self._compare_position(book, p, ORDER_REASON, t) for book, p, t in positions]
         if balance is not None:
-            adopted.append(self._compare_balance(balance[0], ORDER_REASON, balance[1]))
+            b, t = balance
+            adopted.append(self._compare_balance(b, ORDER_REASON, t, as_of_ms=t))
         return [sentence for sentence in adopted if sentence is not None]
 
     # --- restore -----------------------------------------------------------------------------
@@ -1104,6 +1158,7 @@ class BookKeeper:
             "starting_balances": _texts(self.starting_balances),
             "wallet_known": self._wallet_known,
             "wallet_ms": self._wallet_ms,
+            "wallet_adopted_ms": self._wallet_adopted_ms,
             **self._funding.to_state(),  # funding_times, funding_paid
             "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
             **self._held.to_state(),  # held_positions, held_balance
@@ -1124,6 +1179,8 @@ class BookKeeper:
         self.starting_balances = _decimals(state["starting_balances"])
         self._wallet_known = bool(state["wallet_known"])
         self._wallet_ms = int(state["wallet_ms"])
+        # absent from a checkpoint an older daemon wrote: no wallet adopted holds a late fill
+        self._wallet_adopted_ms = int(state.get("wallet_adopted_ms", 0))
         self._funding.load_state(state)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
         self._held.load_state(state)

@@ -7,7 +7,8 @@ held update is dropped (nothing to adopt); a fill later than it is carried into 
 things stood before that fill). Otherwise it is compared and adopted once an event or a mark
 price comes HOLD_AHEAD_MS after it (`due`), or at a snapshot (`settled_at_snapshot`): one that
 compares the symbol (the wallet) supersedes it; one that cannot (the books moved after its
-reads began) adopts it.
+reads began) adopts it. A fill of its time or before that comes after it was adopted is in it
+(`BookKeeper._book_adopted_fill`).
 
 `HeldUpdates` keeps them and decides when each is settled; the books compare and adopt what it
 hands back (`BookKeeper._compare_position`, `_compare_balance`).
@@ -72,14 +73,14 @@ class HeldUpdates:
             if b.wallet_balance == wallet:
                 self.balance = None
 
-    def due(self, now_ms: int) -> tuple[list[Position], tuple[Balance, int] | None]:
+    def due(self, now_ms: int) -> tuple[list[tuple[Position, int]], tuple[Balance, int] | None]:
         """Take out the held updates HOLD_AHEAD_MS old at `now_ms`, to compare and adopt: the
-        positions, and the balance with its event time."""
+        positions and the balance, each with its event time."""
         positions = []
         for symbol, (p, t, _) in list(self.positions.items()):
             if now_ms - t >= HOLD_AHEAD_MS:
                 del self.positions[symbol]
-                positions.append(p)
+                positions.append((p, t))
         hb = self.balance
         if hb is None or now_ms - hb[1] < HOLD_AHEAD_MS:
             return positions, None
@@ -93,7 +94,7 @@ class HeldUpdates:
         fills_read_recv: int | None,
         books: Mapping[str, SymbolBook],
         wallet_ms: int,
-    ) -> tuple[list[tuple[SymbolBook, Position]], tuple[Balance, int] | None]:
+    ) -> tuple[list[tuple[SymbolBook, Position, int]], tuple[Balance, int] | None]:
         """At a snapshot of `symbols` whose reads began at `at`: the held updates whose fills
         were all emitted before it: those from before `at`, and those received before its
         reads of fills began (`fills_read_recv`, our clock: the exchange sent the update
@@ -105,12 +106,13 @@ class HeldUpdates:
         reads) the held update, carried forward by the fills after it (`after_fill`), is the
         exchange's word: taken out and returned, to adopt, so that the books end the pass as
         the exchange has them, not HOLD_AHEAD_MS later (a fill's own update that came during
-        the reads of a pass that booked that fill, its earlier ones left to the update)."""
+        the reads of a pass that booked that fill, its earlier ones left to the update).
+        Each is returned with its event time."""
 
         def settled(time_ms: int, recv_ms: int) -> bool:
             return time_ms <= at or (fills_read_recv is not None and recv_ms <= fills_read_recv)
 
-        positions: list[tuple[SymbolBook, Position]] = []
+        positions: list[tuple[SymbolBook, Position, int]] = []
         for symbol in symbols:
             held = self.positions.get(symbol)
             if held is None or not settled(held[1], held[2]):
@@ -120,7 +122,7 @@ class HeldUpdates:
             if held[1] <= at or moved:
                 del self.positions[symbol]
             if book is not None and moved:
-                positions.append((book, held[0]))
+                positions.append((book, held[0], held[1]))
         hb = self.balance
         balance = None
         if hb is not None and settled(hb[1], hb[2]):

@@ -95,6 +95,7 @@ class SymbolBook:
     """One symbol: the position, its totals and the latest prices (mutable, hot)."""
 
     __slots__ = (
+        "adopted_ms",
         "ask",
         "bid",
         "entry",
@@ -134,6 +135,9 @@ class SymbolBook:
         # where the exchange booked it.
         self.recent: deque[Applied] = deque(maxlen=RESEQUENCE_FILLS)
         self.update_ms = 0  # exchange time of the last change
+        # The exchange's time up to which the position adopted last holds every fill: one
+        # made by then whose report comes later is in it already.
+        self.adopted_ms = 0
 
     def ref_price(self) -> Decimal | None:
         if self.mark is not None:
@@ -156,6 +160,7 @@ class SymbolBook:
             "fills": self.fills,
             "leverage": self.leverage,
             "update_ms": self.update_ms,
+            "adopted_ms": self.adopted_ms,
             "seen": self.seen.to_json(),
             "recent": [
                 [
@@ -183,6 +188,7 @@ class SymbolBook:
         if data["leverage"]:
             self.leverage = int(data["leverage"])
         self.update_ms = int(data["update_ms"])
+        self.adopted_ms = int(data.get("adopted_ms", 0))  # absent from an older checkpoint
         self.seen = BookedTradeIds.from_json(data["seen"])
         self.recent = deque(
             (

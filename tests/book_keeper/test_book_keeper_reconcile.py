@@ -512,6 +512,68 @@ def test_a_snapshot_that_cannot_compare_adopts_a_held_update_carried_on_by_later
     assert len(sentences) == 2 and bk.differences == 2
 
 
+def _adopted_ahead_of_a_lost_fill():
+    """Books that adopted, 2 s on, an update ahead of a fill whose report was lost (the
+    chaos run's seed-11 kill-9 schedule did this), and that lost fill (trade 2) to book.
+
+    SELL 0.010 @ 60000 (fee 0.3): short, wallet 9999.7. Trade 2, BUY 0.010 @ 59900 at T0+100
+    (fee 0.2995, rp 0.010 * 100 = 1.0), closes it; its reports are lost. Trade 3, BUY 0.010
+    @ 59950 at T0+200 (fee 0.29975), opens a long at the exchange; the books, without trade
+    2, close their short with it (flat, wallet 9999.40025). The exchange's update of T0+200
+    (0.010 @ 59950, wallet 10000 - 0.3 + 1.0 - 0.2995 - 0.29975 = 10000.10075) is adopted
+    at T0+2200: a correction of 0.7005, which is trade 2's 1.0 - 0.2995."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, SELL, "0.010", "60000.0", fee="0.3")
+    bk.apply(submitted("t-2", BUY, "0.010", t=T0 + 100))
+    trade_fill(bk, "t-3", 3, BUY, "0.010", "59950.0", fee="0.29975", t=T0 + 200)
+    for event in _ahead("0.010", "59950", "10000.10075", t=T0 + 200):
+        bk.apply(event)
+    bk.mark(MarkPrice(SYMBOL, D("59950"), D("59950"), D(0), 0, T0 + 2_200, T0 + 2_200))
+    assert (bk.position(SYMBOL).qty, bk.wallet(), bk.adjustments) == (
+        D("0.010"),
+        D("10000.10075"),
+        D("0.7005"),
+    )
+    late = fill("t-2", 2, BUY, "0.010", "59900.0", fee="0.2995", rp="1.0", t=T0 + 100)
+    return bk, filled(dataclasses.replace(late, recv_time_ms=T0 + 2_500))
+
+
+def test_a_fill_whose_report_comes_after_the_update_holding_it_was_adopted_is_booked_once():
+    bk, late = _adopted_ahead_of_a_lost_fill()
+
+    bk.apply(late)
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.010"), D("59950"))  # as adopted
+    assert bk.wallet() == D("10000.10075")
+    assert bk.realized_pnl == D("1.0")  # trade 2's rp; trades 1 and 3 opened
+    assert bk.fees["USDT"] == D("0.89925")  # 0.3 + 0.2995 + 0.29975
+    assert bk.adjustments == 0  # the correction was trade 2's: taken back
+    assert bk.fill_count == 3
+
+
+def test_a_checkpoint_keeps_how_far_the_adopted_position_and_wallet_hold_fills():
+    bk, late = _adopted_ahead_of_a_lost_fill()
+    loaded = book()
+    loaded._load_replay_state(bk._replay_state())  # the books' part of a checkpoint
+    loaded.apply(submitted("t-2", BUY, "0.010", t=T0 + 100))  # orders come from their rows
+
+    loaded.apply(late)
+
+    assert (loaded.position(SYMBOL).qty, loaded.wallet()) == (D("0.010"), D("10000.10075"))
+    assert loaded.adjustments == 0
+
+
+def test_a_fill_made_after_the_adopted_update_moves_the_books_as_any_fill():
+    bk, _late = _adopted_ahead_of_a_lost_fill()
+
+    # SELL 0.010 @ 60050 at T0+3000 (fee 0.30025): closes the long, rp 0.010 * 100 = 1.0
+    trade_fill(bk, "t-4", 4, SELL, "0.010", "60050.0", fee="0.30025", rp="1.0", t=T0 + 3_000)
+
+    assert bk.position(SYMBOL).qty == 0
+    assert bk.wallet() == D("10000.80050")  # 10000.10075 + 1.0 - 0.30025
+
+
 def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_still_loads():
     """A checkpoint's held updates were [what, event time]; now [what, event time, receive
     time]. An older one loads, its event time standing for the receive time, and is adopted
