@@ -65,6 +65,12 @@ class LiveClock:
         return self._wall_ns() // 1_000_000
 
 
+def offset_of(clock: Clock) -> int:
+    """`clock`'s offset to this machine's time (ms): a LiveClock's, which each measurement of
+    the exchange's clock may move; 0 for a clock without one (a SimClock)."""
+    return clock.offset_ms if isinstance(clock, LiveClock) else 0
+
+
 class SimClock:
     """A clock that only moves when told to: backtests, the replaying exchange, tests."""
 

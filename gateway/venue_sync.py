@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.account import Position
-from core.clock import Clock
+from core.clock import Clock, offset_of
 from core.enums import MarginType, OrderStatus, PositionSide, ReconcileCause
 from core.errors import ExecutionStatusUnknown, FatalError, RejectedError, RetryableError
 from core.events import (
@@ -532,6 +532,8 @@ class VenueSync:
 
         The snapshot carries the time before the first read: what changed after it (a fill
         racing the reads) may or may not be in it, so the BookKeeper does not compare that.
+        That time is on the clock as the pass leaves it (an offset measured again during the
+        reads moves it too), as are the exchange's event times it is compared with.
         A fresh start (a symbol without a trade id) books nothing of what came before it, so
         its reads must agree with one another: the latest trade id is read before them and
         after, and they are taken again (at most FRESH_READS times) until no fill came in
@@ -553,9 +555,7 @@ class VenueSync:
         fresh = [s for s in self.symbols if s not in self.last_trade_ids]
         for attempt in range(1, FRESH_READS + 1):
             started_ms = self.rest.clock.now_ms()
-            # (a fresh one's by-time reads begin there, as the offset is measured at the end;
-            # a clock that is the exchange's own, a test's SimClock, has none)
-            offset_at_start = getattr(self.rest.clock, "offset_ms", 0)
+            started_offset = offset_of(self.rest.clock)
             baseline_trades = {s: await self._latest_trade(s) for s in fresh}
             baseline = {s: t.trade_id if t else 0 for s, t in baseline_trades.items()}
             rows_by_symbol = {s: await self.open_rows(s) for s in self.symbols}
@@ -564,6 +564,7 @@ class VenueSync:
             # The reads of fills begin now: by trade id from the last known, or (fresh) the
             # latest id, which must still be the baseline (`fills_read_recv_ms`).
             fills_read_recv: int | None = self.clock.now_ms()
+            fills_read_offset = offset_of(self.clock)
             if not fresh:
                 break
             # A fresh start's state reads hold every fill up to the baseline and none after
@@ -622,6 +623,15 @@ class VenueSync:
                 held, outside, adopted, unbooked, filled, self._seen_before_restart(outside_since)
             )
         await self.catch_up_funding()
+        # The times the reads began, on the clock as it is now: a read answered -1021 had the
+        # offset to the exchange's clock measured again (the exchange's clock had moved), and
+        # the event times the books compare them with (`VenueSnapshot.event_time_ms`) are the
+        # exchange's. Kept on the clock of before, a clock found 6 s ahead dated the reads 6 s
+        # late, and the books took an order placed after the open orders were read for one
+        # the exchange no longer had (and one cancelled since for one it still held).
+        started_ms += offset_of(self.rest.clock) - started_offset
+        if fills_read_recv is not None:
+            fills_read_recv += offset_of(self.clock) - fills_read_offset
         # A fresh start's baseline, once its pass got through (a failed one is taken again
         # from its first reads: no fill is read from a baseline before the books had them)
         for symbol in fresh:
@@ -629,12 +639,10 @@ class VenueSync:
             if (known := baseline_trades[symbol]) is not None:
                 self.last_trades[symbol] = KnownTrade.of(known)
             if baseline[symbol] == 0:  # none in userTrades' window: read on by time
-                # from when the reads began on the exchange's clock, which ours may be ahead
-                # of: a fill a moment later may bear an earlier time than `started_ms`. As
-                # the offset is measured now: one measured again during the reads (a -1021)
-                # moves that moment, and `clock_error_ms` is the error of the new measure only
-                remeasured = getattr(self.rest.clock, "offset_ms", 0) - offset_at_start
-                since = started_ms + remeasured - self.rest.clock_error_ms()
+                # from when the reads began on the exchange's clock (`started_ms`, on the
+                # offset measured last), which ours may be ahead of: a fill a moment later may
+                # bear an earlier time
+                since = started_ms - self.rest.clock_error_ms()
                 self.trades_since_ms[symbol] = since
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
