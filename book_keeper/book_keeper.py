@@ -24,8 +24,10 @@ every difference is logged, counted (`differences`) and resolved by adopting the
 value. A snapshot is compared only for what did not change after its `event_time_ms`, so
 a fill that raced the REST reads is not undone. A position or balance update (reason ORDER)
 that disagrees is held first: Binance can send it before the fills it reports; it is dropped
-once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot. A
-fill made by the exchange's time an adopted position (or wallet) holds, whose report comes
+once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot; one
+older than a fill the books hold (delivered after that fill's report) is how things stood
+before it: not held, not adopted. A
+fill made before the exchange's time an adopted position (or wallet) holds, whose report comes
 after the adoption (lost on the stream, read back over REST), is in it: booked in the totals,
 the position left as adopted, the wallet's correction it explains taken back.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
@@ -171,7 +173,7 @@ class BookKeeper:
         self._wallet_known = self.asset in self._wallets
         self._wallet_ms = 0
         # The exchange's time (ms) up to which the margin wallet adopted last (booked as an
-        # adjustment) holds every fill: one made by then whose report comes later is in it.
+        # adjustment) holds every fill: one made before it whose report comes later is in it.
         self._wallet_adopted_ms = 0
         self._order_book = OrderBook(
             clock=clock,
@@ -655,7 +657,8 @@ class BookKeeper:
             log.debug("books: fill %s %s already booked", f.symbol, f.trade_id)
             return False
         book.seen.add(f.trade_id)
-        if f.trade_time_ms <= book.adopted_ms:
+        # Before, not at: a fill of the same ms may have come after the read (a stepped clock)
+        if f.trade_time_ms < book.adopted_ms:
             return self._book_adopted_fill(book, f)
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
@@ -702,7 +705,7 @@ class BookKeeper:
         return True
 
     def _book_adopted_fill(self, book: SymbolBook, f: Fill) -> bool:
-        """Book a fill made no later than the exchange's position the books adopted last
+        """Book a fill made before the time of the exchange's position the books adopted last
         (`adopted_ms`): its report came after that (lost on the stream, read back over REST
         seconds later), so the position adopted holds it already and stays as it is; its
         realized PnL (the exchange's: the books cannot step a position that holds it) and fee
@@ -755,7 +758,7 @@ class BookKeeper:
         # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet is
         # the exchange's word (see _compare_balance), not computed here.
         moved = realized - fee if fee_asset == self.asset else realized
-        if f.trade_time_ms <= self._wallet_adopted_ms:
+        if f.trade_time_ms < self._wallet_adopted_ms:
             # In the wallet adopted already (its report came later): what that adoption
             # booked as a correction was this fill's
             self.adjustments -= moved
@@ -837,6 +840,9 @@ class BookKeeper:
         b = event.balance
         if event.reason == ORDER_REASON and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
+                if event.event_time_ms < self._wallet_ms:
+                    self._stale_update(event, f"{b.asset} wallet")
+                    return
                 # ahead of its fills?
                 self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
                 return
@@ -951,8 +957,20 @@ class BookKeeper:
 
     def _wallet_adopted(self, b: Balance, as_of_ms: int) -> None:
         """The margin wallet was set to the exchange's `b`, held to be as of `as_of_ms`: a fill
-        made by then that is booked later leaves it as it is (`_book_money`)."""
+        made before then that is booked later leaves it as it is (`_book_money`)."""
         self._wallet_adopted_ms = max(self._wallet_adopted_ms, as_of_ms, b.update_time_ms)
+
+    def _stale_update(self, event: BalanceChanged | PositionChanged, what: str) -> None:
+        """An account update (reason ORDER) older than a fill the books hold, which it does
+        not: the stream delivered it after that fill's report (reordered, or late on a
+        reconnect). It says how things stood before that fill: not held, never adopted. Held,
+        it was adopted 2 s on over the later fill, and the daemon traded on a position the
+        exchange had left (a fill it may hold that the books lack: the next snapshot)."""
+        log.info(
+            "books: %s of an account update of %d, older than a fill booked: not adopted",
+            what,
+            event.event_time_ms,
+        )
 
     def _on_position(self, event: PositionChanged) -> None:
         p = event.position
@@ -964,6 +982,9 @@ class BookKeeper:
         if event.reason == ORDER_REASON:
             held = self._held.positions
             if not agrees(book, p):
+                if event.event_time_ms < book.update_ms:
+                    self._stale_update(event, f"{p.symbol} position")
+                    return
                 # ahead of fills?
                 held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                 return
@@ -976,7 +997,7 @@ class BookKeeper:
         """Adopt the exchange's position `p` when it is not ours; the difference sentence, if
         any. `as_of_ms`: the exchange's time `p` holds every fill up to (an account update's
         event time), besides its own `update_time_ms`; 0: that alone (as `_compare_balance`).
-        A fill made by then that comes later leaves the position adopted as it is."""
+        A fill made before then that comes later leaves the position adopted as it is."""
         if agrees(book, p):
             return None
         sentence = (

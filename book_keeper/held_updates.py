@@ -2,13 +2,14 @@
 
 An ACCOUNT_UPDATE (reason ORDER) that disagrees with the books is held, not adopted at once:
 Binance may send it before the ORDER_TRADE_UPDATEs of the same fills, and adopting it then
-would book those fills twice. Each fill applied looks again (`after_fill`): agreeing now, the
-held update is dropped (nothing to adopt); a fill later than it is carried into it (it said how
-things stood before that fill). Otherwise it is compared and adopted once an event or a mark
-price comes HOLD_AHEAD_MS after it (`due`), or at a snapshot (`settled_at_snapshot`): one that
-compares the symbol (the wallet) supersedes it; one that cannot (the books moved after its
-reads began) adopts it. A fill of its time or before that comes after it was adopted is in it
-(`BookKeeper._book_adopted_fill`).
+would book those fills twice (one older than a fill the books hold is not held: it came after
+that fill's report, and tells how things stood before it). Each fill applied looks again
+(`after_fill`): agreeing now, the held update is dropped (nothing to adopt); a fill later than
+it is carried into it (it said how things stood before that fill). Otherwise it is compared and
+adopted once an event or a mark price comes HOLD_AHEAD_MS after it (`due`), or at a snapshot
+(`settled_at_snapshot`): one that compares the symbol (the wallet) supersedes it; one that
+cannot (the books moved after its reads began) adopts it. A fill made before its time that
+comes after it was adopted is in it (`BookKeeper._book_adopted_fill`).
 
 `HeldUpdates` keeps them and decides when each is settled; the books compare and adopt what it
 hands back (`BookKeeper._compare_position`, `_compare_balance`).

@@ -136,7 +136,7 @@ class SymbolBook:
         self.recent: deque[Applied] = deque(maxlen=RESEQUENCE_FILLS)
         self.update_ms = 0  # exchange time of the last change
         # The exchange's time up to which the position adopted last holds every fill: one
-        # made by then whose report comes later is in it already.
+        # made before it whose report comes later is in it already.
         self.adopted_ms = 0
 
     def ref_price(self) -> Decimal | None:

@@ -512,6 +512,29 @@ def test_a_snapshot_that_cannot_compare_adopts_a_held_update_carried_on_by_later
     assert len(sentences) == 2 and bk.differences == 2
 
 
+def test_an_account_update_that_comes_after_a_later_fill_is_not_adopted():
+    """The stream delivers a fill's account update after the report of a fill made later
+    (reordered: the chaos run's seed-13 kill-9 schedule did this). BUY 0.010 @ 60000 (fee
+    0.3): long, wallet 9999.7. SELL 0.020 @ 60100 at T0+100 (fee 0.601, rp 0.010 * 100 =
+    1.0): short 0.010 @ 60100, wallet 10000.099. BUY 0.020 @ 60050 at T0+200 (fee 0.6005,
+    rp 0.010 * 50 = 0.5): long 0.010 @ 60050, wallet 9999.9985. Then the SELL's update (short
+    0.010, 10000.099) comes: it is how things stood before the BUY. Held and adopted 2 s on,
+    the books went short while the exchange was long."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+    trade_fill(bk, "t-2", 2, SELL, "0.020", "60100.0", fee="0.601", rp="1.0", t=T0 + 100)
+    trade_fill(bk, "t-3", 3, BUY, "0.020", "60050.0", fee="0.6005", rp="0.5", t=T0 + 200)
+
+    for event in _ahead("-0.010", "60100", "10000.099", t=T0 + 100):
+        bk.apply(event)
+    bk.mark(MarkPrice(SYMBOL, D("60050"), D("60050"), D(0), 0, T0 + 2_200, T0 + 2_200))
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.010"), D("60050"))
+    assert bk.wallet() == D("9999.9985")
+    assert (bk.differences, bk.adjustments) == (0, 0)
+
+
 def _adopted_ahead_of_a_lost_fill():
     """Books that adopted, 2 s on, an update ahead of a fill whose report was lost (the
     chaos run's seed-11 kill-9 schedule did this), and that lost fill (trade 2) to book.
