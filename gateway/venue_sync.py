@@ -532,8 +532,8 @@ class VenueSync:
 
         The snapshot carries the time before the first read: what changed after it (a fill
         racing the reads) may or may not be in it, so the BookKeeper does not compare that.
-        That time is on the clock as the pass leaves it (an offset measured again during the
-        reads moves it too), as are the exchange's event times it is compared with.
+        When the offset to the exchange's clock is measured again during the reads, that
+        time is the earlier of it on the clock before and after (`reads_began`).
         A fresh start (a symbol without a trade id) books nothing of what came before it, so
         its reads must agree with one another: the latest trade id is read before them and
         after, and they are taken again (at most FRESH_READS times) until no fill came in
@@ -623,15 +623,14 @@ class VenueSync:
                 held, outside, adopted, unbooked, filled, self._seen_before_restart(outside_since)
             )
         await self.catch_up_funding()
-        # The times the reads began, on the clock as it is now: a read answered -1021 had the
-        # offset to the exchange's clock measured again (the exchange's clock had moved), and
-        # the event times the books compare them with (`VenueSnapshot.event_time_ms`) are the
-        # exchange's. Kept on the clock of before, a clock found 6 s ahead dated the reads 6 s
-        # late, and the books took an order placed after the open orders were read for one
-        # the exchange no longer had (and one cancelled since for one it still held).
-        started_ms += offset_of(self.rest.clock) - started_offset
+        # When the reads began, for the books to tell what changed after: the earlier of that
+        # time on the clock before and after the offset was measured again during the pass
+        # (a read answered -1021: the exchange's clock had moved; `reads_began`).
+        began_ms = reads_began(started_ms, offset_of(self.rest.clock) - started_offset)
         if fills_read_recv is not None:
-            fills_read_recv += offset_of(self.clock) - fills_read_offset
+            fills_read_recv = reads_began(
+                fills_read_recv, offset_of(self.clock) - fills_read_offset
+            )
         # A fresh start's baseline, once its pass got through (a failed one is taken again
         # from its first reads: no fill is read from a baseline before the books had them)
         for symbol in fresh:
@@ -646,7 +645,7 @@ class VenueSync:
                 self.trades_since_ms[symbol] = since
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
-            event_time_ms=started_ms,
+            event_time_ms=began_ms,
             recv_time_ms=self.clock.now_ms(),
             balances=acct.balances,
             positions=positions,
@@ -1033,6 +1032,20 @@ class VenueSync:
             if best is None or distance < best[0]:
                 best = (distance, rate)
         return best[1] if best is not None else Decimal(0)
+
+
+def reads_began(at_ms: int, moved_ms: int) -> int:
+    """The time reads began `at_ms` (our clock then), for the books to tell what changed after
+    it, when the clock's offset to the exchange's moved by `moved_ms` since: the earlier of it
+    on the clock before and after. The books compare it with times stamped on either: the
+    exchange's event times (the clock after holds them) and times of ours taken before the
+    move (an algo order's cancel answer has none of the exchange's). Nothing that changed
+    after the reads began can show an earlier time; a change before them that shows a later
+    one is left for the next pass. On the clock before only, a clock found 6 s ahead dated
+    the reads 6 s late: the books took orders placed after the open orders were read for ones
+    the exchange no longer had, and one cancelled since for one it still held; on the clock
+    after only, one found 8.5 s behind took cancels of ours during the reads for before."""
+    return min(at_ms, at_ms + moved_ms)
 
 
 def _trade_id(trade: UserTrade) -> int:

@@ -339,35 +339,6 @@ async def test_malformed_unknown_and_foreign_events_are_counted_and_ignored(ex):
         await s.rec.wait_for(OrderCanceled, request.client_order_id)
 
 
-# --- clock -------------------------------------------------------------------------------------
-
-
-async def test_a_reconciliation_that_measures_the_clock_again_dates_its_reads_on_the_new_one(ex):
-    """The exchange's clock goes 6 s back, so ours is 6 s ahead: the pass's first signed read
-    is answered -1021 and the offset is measured again. The snapshot's time (when its reads
-    began), which the books compare with the exchange's event times, is then on the
-    exchange's clock: within the pass. It was our clock's from before the measurement, 6 s
-    past the end of the pass: the books took what changed during the reads (an order placed
-    after the open orders were read) for what the reads had seen."""
-    creds = ex.create_account()
-    # A fill on the account first, so that the venue reads fills by trade id from its start:
-    # a read by time (an account without a fill) from a time our clock has gone back before
-    # is refused (-1023), another matter.
-    async with session(ex, creds=creds) as first:
-        request = first.market(Side.BUY)
-        first.venue.submit(request)
-        await first.rec.wait_for(OrderFilled, request.client_order_id)
-    async with session(ex, creds=creds, config=replace(FAST, deadman_countdown_ms=0)) as s:
-        ex.faults.clock_skew(-6_000)
-        resyncs = s.venue.rest.stats.resyncs
-        before = ex.clock.now_ms()
-        snapshot = await s.venue.reconcile("test")
-        after = ex.clock.now_ms()
-
-        assert s.venue.rest.stats.resyncs > resyncs  # measured again during the pass
-        assert before - 50 <= snapshot.event_time_ms <= after  # 50 ms: the offset's error
-
-
 # --- dead-man switch ---------------------------------------------------------------------------
 
 
