@@ -638,10 +638,11 @@ class VenueSync:
             if (known := baseline_trades[symbol]) is not None:
                 self.last_trades[symbol] = KnownTrade.of(known)
             if baseline[symbol] == 0:  # none in userTrades' window: read on by time
-                # from when the reads began on the exchange's clock (`started_ms`, on the
-                # offset measured last), which ours may be ahead of: a fill a moment later may
-                # bear an earlier time
-                since = started_ms - self.rest.clock_error_ms()
+                # from when the reads began on the exchange's clock, which ours may be ahead
+                # of by up to the offset's error: a fill a moment later may bear an earlier
+                # time (`began_ms`: the earlier of that time on the clock before and after an
+                # offset measured again during the reads)
+                since = began_ms - self.rest.clock_error_ms()
                 self.trades_since_ms[symbol] = since
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
