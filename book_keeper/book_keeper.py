@@ -27,9 +27,10 @@ that disagrees is held first: Binance can send it before the fills it reports; i
 once they arrive and agree, else adopted 2 s later (event time) or settled by a snapshot; one
 older than a fill the books hold (delivered after that fill's report) is how things stood
 before it: not held, not adopted. A
-fill made before the exchange's time an adopted position (or wallet) holds, whose report comes
-after the adoption (lost on the stream, read back over REST), is in it: booked in the totals,
-the position left as adopted, the wallet's correction it explains taken back.
+fill made by the exchange's time an adopted position (or wallet) holds (an account update's
+ms included: its own fill; a snapshot's excluded), whose report comes after the adoption
+(lost on the stream, read back over REST), is in it: booked in the totals, the position
+left as adopted, the wallet's correction it explains taken back.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
 up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
@@ -657,7 +658,8 @@ class BookKeeper:
             log.debug("books: fill %s %s already booked", f.symbol, f.trade_id)
             return False
         book.seen.add(f.trade_id)
-        # Before, not at: a fill of the same ms may have come after the read (a stepped clock)
+        # A snapshot's time is exclusive: a fill of its ms may have come after the read (a
+        # stepped clock); an account update's inclusive (`_update_holds_before`)
         if f.trade_time_ms < book.adopted_ms:
             return self._book_adopted_fill(book, f)
         price = f.price
@@ -958,7 +960,9 @@ class BookKeeper:
     def _wallet_adopted(self, b: Balance, as_of_ms: int) -> None:
         """The margin wallet was set to the exchange's `b`, held to be as of `as_of_ms`: a fill
         made before then that is booked later leaves it as it is (`_book_money`)."""
-        self._wallet_adopted_ms = max(self._wallet_adopted_ms, as_of_ms, b.update_time_ms)
+        self._wallet_adopted_ms = max(
+            self._wallet_adopted_ms, _update_holds_before(as_of_ms), b.update_time_ms
+        )
 
     def _stale_update(self, event: BalanceChanged | PositionChanged, what: str) -> None:
         """An account update (reason ORDER) older than a fill the books hold, which it does
@@ -995,9 +999,10 @@ class BookKeeper:
         self, book: SymbolBook, p: Position, reason: str, as_of_ms: int = 0
     ) -> str | None:
         """Adopt the exchange's position `p` when it is not ours; the difference sentence, if
-        any. `as_of_ms`: the exchange's time `p` holds every fill up to (an account update's
-        event time), besides its own `update_time_ms`; 0: that alone (as `_compare_balance`).
-        A fill made before then that comes later leaves the position adopted as it is."""
+        any. `as_of_ms`: the exchange's time `p` holds every fill up to, that ms included (an
+        account update's event time), besides its own `update_time_ms` (before it); 0: that
+        alone (as `_compare_balance`). A fill made by then that comes later leaves the
+        position adopted as it is."""
         if agrees(book, p):
             return None
         sentence = (
@@ -1009,7 +1014,7 @@ class BookKeeper:
         book.entry = p.entry_price if p.qty else ZERO
         book.recent.clear()  # the fills before no longer lead to this position
         book.position = None
-        book.adopted_ms = max(book.adopted_ms, as_of_ms, p.update_time_ms)
+        book.adopted_ms = max(book.adopted_ms, _update_holds_before(as_of_ms), p.update_time_ms)
         return sentence
 
     # --- reconciliation ------------------------------------------------------------------
@@ -1249,6 +1254,16 @@ _REPLAY_COUNTS = (
     "illegal_transitions",
 )
 _REPLAY_AMOUNTS = ("volume", "realized_pnl", "funding", "transfers", "adjustments", "max_drawdown")
+
+
+def _update_holds_before(as_of_ms: int) -> int:
+    """The exchange's time before which every fill is in an account update of `as_of_ms` (its
+    `T`, the time of the fill it reports: the gateway's event time), 0 for none: its own ms
+    too. Its own fill, whose reports were lost and read back after the update was adopted,
+    is made at that very ms; taken as after it, it was stepped onto the position a second
+    time. (A snapshot's `update_time_ms` stays exclusive: a fill of its ms may come after
+    the read.)"""
+    return as_of_ms + 1 if as_of_ms else 0
 
 
 def _texts(amounts: Mapping[str, Decimal]) -> dict[str, str]:

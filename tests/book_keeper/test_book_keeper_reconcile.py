@@ -597,6 +597,33 @@ def test_a_fill_made_after_the_adopted_update_moves_the_books_as_any_fill():
     assert bk.wallet() == D("10000.80050")  # 10000.10075 + 1.0 - 0.30025
 
 
+def test_a_lost_fill_read_back_after_its_own_update_was_adopted_is_booked_once():
+    """The update is its own fill's (Binance's ACCOUNT_UPDATE `T` is the fill's trade time,
+    the gateway's event time): BUY 0.010 @ 60000 (fee 0.3) at T0, its reports lost, its
+    update (0.010 @ 60000, wallet 10000 - 0.3 = 9999.7) adopted at T0+2000 as a correction
+    of -0.3. The fill, read back over REST, is made at the update's time: the update holds
+    it. Taken as after it (a fill of that ms only before it was taken as held), it was
+    stepped onto the adopted position: 0.020 long and a wallet of 9999.4."""
+    bk = book()  # 10000 USDT
+    bk.apply(submitted("t-1", BUY, "0.010"))
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_000, T0 + 2_000))
+    assert (bk.position(SYMBOL).qty, bk.wallet(), bk.adjustments) == (
+        D("0.010"),
+        D("9999.7"),
+        D("-0.3"),
+    )
+    late = fill("t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    bk.apply(filled(dataclasses.replace(late, recv_time_ms=T0 + 2_500)))
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.010"), D("60000"))  # as adopted
+    assert bk.wallet() == D("9999.7")
+    assert (bk.fees["USDT"], bk.adjustments, bk.fill_count) == (D("0.3"), 0, 1)
+
+
 def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_still_loads():
     """A checkpoint's held updates were [what, event time]; now [what, event time, receive
     time]. An older one loads, its event time standing for the receive time, and is adopted
