@@ -1,10 +1,13 @@
 """restore(journal) rebuilds the books exactly as they were when the daemon stopped."""
 
+import dataclasses
+
 from book_keeper import BookKeeper, SqliteJournal
 from core.account import Balance, Position
 from core.clock import SimClock
 from core.enums import OrderStatus
 from core.events import BalanceChanged, FundingPaid, PositionChanged, VenueSnapshot
+from core.market import MarkPrice
 from tests.book_keeper.support import (
     BUY,
     SELL,
@@ -145,6 +148,61 @@ def test_restore_gives_the_books_the_daemon_had(tmp_path):
         "t-5": OrderStatus.PENDING_SUBMIT,
     }
     assert restored.differences == 0  # replaying known history is not news
+
+
+def test_a_lost_fill_booked_after_its_own_update_was_adopted_restores_as_it_was(tmp_path):
+    """BUY 0.010 @ 60000 (fee 0.3) at T0: its account update (0.010 long, wallet 9999.7)
+    comes first and is held; a mark price (market data: not journaled) adopts it at T0+2000;
+    the fill, its reports lost, is read back at T0+2500. The replay, without the mark, books
+    the fill onto the held update. Both: 0.010 long, 9999.7, no adjustment. Before, the live
+    books stepped the fill onto the adopted update (0.020 long, 9999.4) and a restart gave
+    other books than the daemon had."""
+    live = book(start=None)
+    update_time = T0 + 1
+    with SqliteJournal(tmp_path) as journal:
+        for event in (
+            VenueSnapshot(
+                event_time_ms=T0,
+                recv_time_ms=T0,
+                reason="start",
+                symbols=(SYMBOL,),
+                balances=(
+                    Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),
+                ),
+                positions=(),
+                open_orders=(),
+            ),
+            submitted("t-1", BUY, "0.010"),
+            PositionChanged(
+                event_time_ms=update_time,
+                recv_time_ms=update_time,
+                reason="ORDER",
+                position=Position(symbol=SYMBOL, qty=D("0.010"), entry_price=D("60000")),
+            ),
+            BalanceChanged(
+                event_time_ms=update_time,
+                recv_time_ms=update_time,
+                reason="ORDER",
+                balance=Balance(
+                    asset="USDT", wallet_balance=D("9999.7"), available_balance=D("9999.7")
+                ),
+            ),
+        ):
+            journal.record(event)
+            live.apply(event)
+        live.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_001, T0 + 2_001))
+        late = fill("t-1", 1, BUY, "0.010", "60000.0", fee="0.3", t=update_time)
+        late_event = filled(dataclasses.replace(late, recv_time_ms=T0 + 2_500))
+        journal.record(late_event)
+        live.apply(late_event)
+
+    restored = book(start=None, clock=SimClock(T0 + 60_000))
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert _state(live)["positions"][0] == (SYMBOL, D("0.010"), D("60000"))
+    assert (live.wallet(), live.adjustments) == (D("9999.7"), 0)
+    assert _state(restored) == _state(live)
 
 
 def test_restore_does_not_log_an_old_balance_as_the_exchanges(tmp_path, caplog):
