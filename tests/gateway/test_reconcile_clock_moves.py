@@ -10,7 +10,7 @@ import pytest_asyncio
 
 from core.enums import Side
 from core.events import OrderFilled
-from tests.gateway.venue_harness import FAST, session, start_exchange
+from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,3 +69,22 @@ async def test_a_reconciliation_that_finds_the_clock_behind_keeps_its_reads_time
 
         assert s.venue.rest.stats.resyncs > resyncs
         assert before <= snapshot.event_time_ms <= before + 1_000  # not 6 s later
+
+
+async def test_a_fresh_start_that_finds_the_clock_ahead_reads_fills_by_time_from_its_reads(ex):
+    """A fresh account (no fill: its fills are read on by time) whose start-up pass finds our
+    clock 6 s ahead of the exchange's (-1021, the offset measured again): the time its fills
+    are read from is when the reads began on the exchange's clock (less the offset's error),
+    not later than the pass ended there. From our clock of before the measurement, 6 s
+    late, a fill made during those 6 s after the reads would bear an earlier time than the
+    window's start and never be read."""
+    async with session(ex, start=False, config=replace(FAST, deadman_countdown_ms=0)) as s:
+        ex.faults.clock_skew(-6_000)  # after the connection measured the offset
+        resyncs = s.venue.rest.stats.resyncs
+        before = ex.clock.now_ms()
+        await s.venue.start()
+        after = ex.clock.now_ms()
+
+        assert s.venue.rest.stats.resyncs > resyncs  # measured again during the pass
+        since = s.venue.sync.trades_since_ms[SYMBOL]
+        assert before - 1_000 <= since <= after  # 1 s: more than the offset's error
