@@ -48,19 +48,7 @@ def _trade_session(journal: SqliteJournal, bk: BookKeeper) -> None:
         journal.record(event)
         bk.apply(event)
 
-    both(
-        VenueSnapshot(
-            event_time_ms=T0,
-            recv_time_ms=T0,
-            reason="start",
-            symbols=(SYMBOL,),
-            balances=(
-                Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),
-            ),
-            positions=(),
-            open_orders=(),
-        )
-    )
+    both(_snapshot(T0, "10000"))
     both(submitted("t-1", BUY, "0.030", "60000.0"))
     both(accepted("t-1", 11))
     f1 = fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.12", maker=True, order_id=11)
@@ -161,17 +149,7 @@ def test_a_lost_fill_booked_after_its_own_update_was_adopted_restores_as_it_was(
     update_time = T0 + 1
     with SqliteJournal(tmp_path) as journal:
         for event in (
-            VenueSnapshot(
-                event_time_ms=T0,
-                recv_time_ms=T0,
-                reason="start",
-                symbols=(SYMBOL,),
-                balances=(
-                    Balance(asset="USDT", wallet_balance=D("10000"), available_balance=D("10000")),
-                ),
-                positions=(),
-                open_orders=(),
-            ),
+            _snapshot(T0, "10000"),
             submitted("t-1", BUY, "0.010"),
             PositionChanged(
                 event_time_ms=update_time,
