@@ -697,14 +697,7 @@ class BookKeeper:
                 f"{f.realized_pnl:f}; adopted the exchange's"
             )
             realized = f.realized_pnl
-        book.realized += realized
-        if f.commission_asset == self.asset:
-            book.fees += f.commission
-        book.fills += 1
-        book.position = None
-        book.update_ms = max(book.update_ms, f.trade_time_ms)
-        self._book_money(f, realized)
-        return True
+        return self._book_totals(book, f, realized)
 
     def _book_adopted_fill(self, book: SymbolBook, f: Fill) -> bool:
         """Book a fill made before the time of the exchange's position the books adopted last
@@ -719,13 +712,18 @@ class BookKeeper:
             f.symbol,
             f.trade_id,
         )
-        book.realized += f.realized_pnl
+        return self._book_totals(book, f, f.realized_pnl)
+
+    def _book_totals(self, book: SymbolBook, f: Fill, realized: Decimal) -> bool:
+        """A fill's realized PnL, fee and count into the symbol's totals and the wallet, once
+        its position step (or none: `_book_adopted_fill`) is done."""
+        book.realized += realized
         if f.commission_asset == self.asset:
             book.fees += f.commission
         book.fills += 1
         book.position = None
         book.update_ms = max(book.update_ms, f.trade_time_ms)
-        self._book_money(f, f.realized_pnl)
+        self._book_money(f, realized)
         return True
 
     def _apply_untraded_fill(self, f: Fill) -> bool:
