@@ -434,6 +434,18 @@ class ReplayDriver:
 
     # ---- async pacing -------------------------------------------------------------------------
 
+    def publish_start(self, exchange_ms: int) -> int:
+        """Publish what is due at start-up, before the server answers its first request, so a
+        client that orders the moment the exchange is up finds the book (a MARKET order sent
+        right after the ready line expired unfilled when the replay task had not run yet). At
+        most the first minute of data: at a huge speed far more is due at once, and
+        `run_live` publishes that in batches."""
+        first = self.replay.next_event_time()
+        if first is None:
+            return 0
+        due = max(self.time_map.to_data(exchange_ms), first)
+        return self.publish_data_until(min(due, first + MINUTE_MS))
+
     async def run_live(self, now_ms: Callable[[], int]) -> None:
         """Real time or N x: publish each event when the exchange clock reaches its time.
 

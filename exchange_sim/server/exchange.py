@@ -251,6 +251,7 @@ class LocalExchange:
         if not self.clock.stepped:
             self._spawn(self._housekeeping())
             if self.driver is not None:
+                self.driver.publish_start(self.clock.base_now_ms())
                 if self.speed == "max":
                     self._spawn(self.driver.run_max())
                 else:
