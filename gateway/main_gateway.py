@@ -93,12 +93,12 @@ from gateway.user_wire import (
 from gateway.venue_stats import VenueStats
 from gateway.venue_sync import (
     NO_SUCH_ORDER,
-    TRADES_SETTLE_MS,
     AccountChanged,
     KnownTrade,
     VenueSync,
     Vet,
     funding_resume_ms,
+    restart_trades_since,
 )
 from rest_connect.connection import RestConnection, SignedRequest, StartedCall
 
@@ -313,7 +313,8 @@ class LiveVenue:
         start-up books the fills made after it of orders nobody here sent (by hand, another
         program, an earlier journal: `VenueSync.outside_since_ms`), and a traded symbol with
         no journaled fill has its fills read from TRADES_SETTLE_MS before it, by time, instead
-        of from its latest trade on (which left out all it traded while the daemon was down).
+        of from its latest trade on (which left out all it traded while the daemon was down;
+        a record later than now is not: `restart_trades_since`).
         Which of those fills the daemon before had in its books is told by the exchange's
         trade ids and times (`VenueSync.seen_trade_ids`, `seen_until_ms`, from
         `SqliteJournal.last_snapshot_trade_ids` and `last_exchange_ms`), not by the last
@@ -356,10 +357,12 @@ class LiveVenue:
             self.sync.outside_since_ms = outside_since_ms
             self.sync.seen_trade_ids = seen_trade_ids
             self.sync.seen_until_ms = seen_until_ms
-            for symbol in self.symbols:
-                if symbol not in self.sync.last_trade_ids:
-                    self.sync.last_trade_ids[symbol] = 0
-                    self.sync.trades_since_ms[symbol] = outside_since_ms - TRADES_SETTLE_MS
+            unread = [s for s in self.symbols if s not in self.sync.last_trade_ids]
+            if unread:
+                since = restart_trades_since(outside_since_ms, seen_until_ms, now)
+            for symbol in unread:
+                self.sync.last_trade_ids[symbol] = 0
+                self.sync.trades_since_ms[symbol] = since
         self._funding_since_ms = funding_since_ms
         self.sync.funding_booked = frozenset(funding_booked)
 

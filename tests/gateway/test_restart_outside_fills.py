@@ -27,7 +27,7 @@ from core.errors import RetryableError
 from core.events import OrderFilled, OrderPartiallyFilled
 from gateway.order_tracker import OrderTracker
 from gateway.venue_stats import VenueStats
-from gateway.venue_sync import TRADES_SETTLE_MS, VenueSync
+from gateway.venue_sync import TRADES_SETTLE_MS, VenueSync, restart_trades_since
 from tests.book_keeper.support import instruments
 from tests.gateway.venue_harness import FAST, SYMBOL, session, start_exchange
 
@@ -201,6 +201,58 @@ async def test_a_fill_after_the_stop_behind_a_last_record_on_a_clock_ahead_is_bo
     assert books.fees == {"USDT": fees} and fees > 0
     assert books.wallet() == D(usdt["balance"]) == wallet - fees
     assert books.differences == 0
+
+
+async def test_a_last_record_dated_on_a_clock_minutes_ahead_leaves_the_restarts_window_valid(
+    ex, tmp_path
+):
+    """The first run starts and stops; a hand order fills after; the journal's last record is
+    a balance snapshot dated 2 min after the exchange's clock now (written on an offset that
+    was 2 min ahead, measured again since). The restart reads the fill and books it. Before,
+    its fills by time were asked from TRADES_SETTLE_MS before that record, after the window's
+    end (now): the exchange answered -1023 and the start failed, as every start after it
+    would have until our clock caught up with the record."""
+    creds = ex.create_account()
+    account = str(creds.account_id)
+    path = tmp_path / "journal"
+    journal = SqliteJournal(path)
+    async with session(ex, creds=creds, config=CONFIG, journal=journal):
+        pass
+    journal.close()
+    ex.engine.new_order(
+        account,
+        {"symbol": SYMBOL, "side": "BUY", "type": "MARKET", "quantity": "0.002",
+         "newClientOrderId": "web_Gh78"},
+    )  # fmt: skip
+    ex.flush_user_events()  # sent now, to no socket: the restart's stream must not bring it
+    rows = ex.engine.user_trades(account, {"symbol": SYMBOL, "limit": "1000"})
+    journal = SqliteJournal(path)
+    wallet = D(10_000)
+    ahead = ex.now_ms() + 2 * TRADES_SETTLE_MS
+    journal.snapshot(time_ms=ahead, equity=wallet, wallet=wallet, unrealized_pnl=D(0))
+    journal.close()
+
+    books, events, journal = await _restart(ex, creds, path)
+
+    fees = sum((D(r["commission"]) for r in rows), D(0))
+    booked = [e.fill for e in events if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    assert sorted(f.trade_id for f in booked) == sorted(int(r["id"]) for r in rows)
+    assert {f.client_order_id for f in booked} == {"outside:web_Gh78"}
+    assert books.position(SYMBOL).qty == D("0.002")
+    assert books.fees == {"USDT": fees} and fees > 0
+    assert books.wallet() == wallet - fees and books.differences == 0
+
+
+def test_a_restarts_window_after_a_record_ahead_begins_before_what_the_daemon_last_received():
+    """A record later than now: the window begins TRADES_SETTLE_MS before the earlier of now
+    and the latest time the exchange stamped on what the daemon received (fills made while
+    it was down, minutes before now, are in it); otherwise TRADES_SETTLE_MS before the
+    record, as ever."""
+    now = T0 + 600_000
+    assert restart_trades_since(T0, T0 - 5_000, now) == T0 - TRADES_SETTLE_MS
+    assert restart_trades_since(now + 120_000, T0, now) == T0 - TRADES_SETTLE_MS
+    assert restart_trades_since(now + 120_000, None, now) == now - TRADES_SETTLE_MS
+    assert restart_trades_since(now + 1, now + 5_000, now) == now - TRADES_SETTLE_MS
 
 
 # --- userTrades' 7-day window and pages, on a fake endpoint ----------------------------------
