@@ -243,7 +243,7 @@ async def test_a_last_record_dated_on_a_clock_minutes_ahead_leaves_the_restarts_
     assert books.wallet() == wallet - fees and books.differences == 0
 
 
-def test_a_restarts_window_after_a_record_ahead_begins_before_what_the_daemon_last_received():
+async def test_a_restart_window_after_a_record_ahead_begins_before_the_last_exchange_stamp():
     """A record later than now: the window begins TRADES_SETTLE_MS before the earlier of now
     and the latest time the exchange stamped on what the daemon received (fills made while
     it was down, minutes before now, are in it); otherwise TRADES_SETTLE_MS before the
