@@ -253,9 +253,10 @@ class VenueSnapshot(Event):
     # them as our orders, so their later events are of a known order.
     adopted: tuple[str, ...] = field(default=())
     # (symbol, trade id): the highest exchange trade id of each symbol its userTrades reads
-    # reached, but below a fill they read that no event booked and its position read did not
-    # hold (`gateway.venue_sync.seen_bound`). Every fill up to it, of any order, is in the
-    # books (booked, or in a position this snapshot adopts): a restart books a fill made
+    # reached, but below a fill they read that no event booked and its account and position
+    # reads did not both hold (`gateway.venue_sync.seen_bound`). Every fill up to it, of any
+    # order, is in the books (booked, or in the position and wallet this snapshot adopts): a
+    # restart books a fill made
     # while the daemon was down by its id against these, not by a time on our estimate of
     # the exchange's clock. Empty in a journal from before the field.
     trade_ids: tuple[tuple[str, int], ...] = field(default=())

@@ -666,6 +666,13 @@ class VenueSync:
                 # offset measured again during the reads)
                 since = began_ms - self.rest.clock_error_ms()
                 self.trades_since_ms[symbol] = since
+        seen = seen_bound(
+            self.last_trade_ids,
+            left_out,
+            positions,
+            wallet_ms=max((b.update_time_ms for b in acct.balances), default=0) or None,
+            earliest_ms=lambda: began_ms - self.rest.clock_error_ms(),
+        )
         taken = {cid: self.tracker.get(cid) for cid in late}
         snapshot = VenueSnapshot(
             event_time_ms=began_ms,
@@ -681,9 +688,7 @@ class VenueSync:
             reason=reason,
             symbols=self.symbols,
             adopted=tuple(self.take_overs.adopted),
-            trade_ids=tuple(
-                sorted(seen_bound(self.last_trade_ids, left_out, positions, started_ms).items())
-            ),
+            trade_ids=tuple(sorted(seen.items())),
             fills_read_recv_ms=fills_read_recv,
         )
         if vet is not None:
@@ -1088,29 +1093,47 @@ def seen_bound(
     trade_ids: Mapping[str, int],
     left_out: Iterable[UserTrade],
     positions: Iterable[Position],
-    started_ms: int,
+    *,
+    wallet_ms: int | None,
+    earliest_ms: Callable[[], int],
 ) -> dict[str, int]:
     """The trade id per symbol up to which every fill is in the books, for the snapshot to
     journal (`VenueSnapshot.trade_ids`; a restart's `_seen_before` counts a fill up to it as
     seen, never booked): what userTrades was read up to, but below the first fill this pass
-    read and no event booked (`left_out`) that its position read did not hold either.
+    read and no event booked (`left_out`) that its account and position reads did not both
+    hold.
 
-    Why: the position is read before the fills. A fill made in between, of an order no one
-    could attribute (or a running pass's adopted order), reaches the books only by its
-    account update, or the next snapshot; at the clean stop neither comes (the stream is
-    closed), and counted as seen the restart would adopt the position without its fee and
-    realized PnL. Below the bound, the restart reads it again and books it. A fill the
-    position read held (made at or before the row's `updateTime`, the exchange's time of its
-    last change; a symbol without a row: before the pass started, `started_ms`) came into
-    the books with the snapshot: it stays seen, not booked twice. The read and the fill
-    within one millisecond cannot be told apart; such a fill counts as held."""
+    Why: those reads come before the fills. A fill made in between, of an order no one could
+    attribute (or a running pass's adopted order), reaches the books only by its account
+    update, or the next snapshot; at the clean stop neither comes (the stream is closed), and
+    counted as seen the restart would adopt the position without its fee and realized PnL.
+    Below the bound, the restart reads it again and books it. A fill both reads held came
+    into the books with the snapshot: it stays seen, not booked twice. Each read's hold is
+    told by a time of the exchange's, which our clock's error cannot put on the wrong side:
+    the account read (first) holds every fill up to its assets' latest `updateTime`
+    (`wallet_ms`, the last change of a wallet, which a fill's fee or realized PnL moves), the
+    position read those up to its row's (a symbol without a row, flat: the wallet's alone).
+    Without either (an answer without them: None), a fill made before the pass began on the
+    exchange's clock (`earliest_ms`: our reading less its error). On our reading alone, a
+    clock behind the exchange's counted a fill made before the pass as missed (the restart
+    booked it a second time), and one ahead a fill made after the reads as held (lost); a
+    fill between the account and position reads counted as held by its row, its money never
+    booked. The read and the fill within one millisecond cannot be told apart; such a fill
+    counts as held."""
     changed: dict[str, int] = {}
     for p in positions:
         changed[p.symbol] = max(changed.get(p.symbol, 0), p.update_time_ms)
     bound = dict(trade_ids)
     for trade in left_out:
         symbol = trade.symbol
-        if symbol in bound and trade.time_ms > (changed.get(symbol) or started_ms):
+        if symbol not in bound:
+            continue
+        row = changed.get(symbol) or None
+        if wallet_ms is not None:
+            held = wallet_ms if row is None else min(row, wallet_ms)
+        else:
+            held = row if row is not None else earliest_ms()
+        if trade.time_ms > held:
             bound[symbol] = min(bound[symbol], trade.trade_id - 1)
     return bound
 

@@ -111,6 +111,9 @@ class Account:
             return {"assets": [], "positions": []}
         return []  # open orders, open algo orders, positions, income: none
 
+    def clock_error_ms(self) -> int:
+        return 1  # `clock` is the exchange's own
+
 
 def venue_sync(rest: Any, emitted: list[Event]) -> VenueSync:
     """A running session's VenueSync (client id prefix "rs"), userTrades read after trade 100."""

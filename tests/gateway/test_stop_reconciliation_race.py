@@ -124,11 +124,94 @@ def test_the_bound_stops_below_a_fill_left_out_only_when_the_position_read_misse
     ]
     read = {SYMBOL: 110, "ETHUSDT": 50}
 
-    assert seen_bound(read, left_out[:1], [position(SYMBOL, "0.005", T + 1_000)], T) == read
-    assert seen_bound(read, left_out, [position(SYMBOL, "0.005", T + 1_000)], T) == {
+    def bound(fills: list[Any], rows: list[Position], wallet_ms: int | None, earliest: int):
+        return seen_bound(read, fills, rows, wallet_ms=wallet_ms, earliest_ms=lambda: earliest)
+
+    row = [position(SYMBOL, "0.005", T + 1_000)]
+    assert bound(left_out[:1], row, None, T) == read
+    assert bound(left_out, row, None, T) == {
         SYMBOL: 105,  # below 106
         "ETHUSDT": 50,  # no fill of it left out
     }
-    # No row (flat, or an exchange without one): held only if made before the pass started.
-    assert seen_bound(read, left_out, [], T + 1_001)[SYMBOL] == 105
-    assert seen_bound(read, left_out, [], T + 1_002) == read
+    # No row (flat): held only if the account read (its wallets' last change) held it
+    assert bound(left_out, [], T + 1_001, T)[SYMBOL] == 105
+    assert bound(left_out, [], T + 1_002, T) == read
+    # nor a fill the row holds but the account read, before it, did not: its money is not in
+    # the wallet the snapshot adopts
+    assert bound(left_out, row, T + 999, T)[SYMBOL] == 104
+    # An answer with neither time: made before the pass began on the exchange's clock
+    assert bound(left_out, [], None, T + 1_001)[SYMBOL] == 105
+    assert bound(left_out, [], None, T + 1_002) == read
+
+
+# --- a flat symbol's fill and our clock's error -----------------------------------------------
+
+
+class FlatAccount(Account):
+    """The account flat at the stop (no position row) with trade 101 (its order FILLED, as in
+    `Account`) made at `fill_ms`; the wallet's last change (USDT `updateTime`) at
+    `wallet_ms`; our estimate of the exchange's clock reads `clock_ms` when the pass begins
+    (the exchange's own clock: T + 1 500)."""
+
+    def __init__(self, *, fill_ms: int, wallet_ms: int, clock_ms: int) -> None:
+        super().__init__()
+        self.clock = SimClock(clock_ms)
+        self.fill_ms, self.wallet_ms = fill_ms, wallet_ms
+
+    def clock_error_ms(self) -> int:
+        return 600
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_position_information":
+            return []
+        if method == "futures_account_trades":
+            return [trade_row(101, self.fill_ms)] if kw["fromId"] <= 101 else []
+        if method == "futures_account":
+            return {"assets": [{"asset": "USDT", "walletBalance": "1001.0",
+                                "availableBalance": "1001.0", "updateTime": self.wallet_ms}],
+                    "positions": []}  # fmt: skip
+        return await super().call(method, **kw)
+
+
+async def _booked_at_restart(account: FlatAccount) -> tuple[tuple[tuple[str, int], ...], list]:
+    """The stop's snapshot trade ids and the fills the restart then books (the daemon
+    received nothing the exchange stamped after T)."""
+    stop = sync_of(account, [])
+    snapshot = await stop.reconcile("stop")
+    emitted: list[Event] = []
+    restart = sync_of(account, emitted)
+    restart.outside_since_ms = T + 2_500
+    restart.seen_trade_ids = dict(snapshot.trade_ids)
+    restart.seen_until_ms = T
+    await restart.reconcile("start")
+    fills = [e.fill.trade_id for e in emitted if isinstance(e, OrderPartiallyFilled | OrderFilled)]
+    return snapshot.trade_ids, fills
+
+
+async def test_a_fill_the_flat_read_held_is_not_booked_again_when_our_clock_is_behind():
+    """Trade 101 closed the position at T + 1 000, before the stop's pass began (T + 1 500 on
+    the exchange's clock) and its reads, which show it: flat, the wallet changed by it at
+    T + 1 000. Our clock is 600 ms behind (the pass begins at T + 900 on it). The snapshot
+    counts the fill as held and the restart books nothing. Before, on our reading of the
+    pass's start, it was 'made after the pass began': the restart booked it again, onto the
+    flat position the snapshot adopted (0.002 short) and into the wallet that held it."""
+    account = FlatAccount(fill_ms=T + 1_000, wallet_ms=T + 1_000, clock_ms=T + 900)
+
+    trade_ids, booked = await _booked_at_restart(account)
+
+    assert trade_ids == ((SYMBOL, 101),)
+    assert booked == []
+
+
+async def test_a_fill_after_the_flat_read_is_booked_at_the_restart_when_our_clock_is_ahead():
+    """Trade 101 made at T + 1 800, after the stop's account and position reads (flat, the
+    wallet last changed at T + 500); our clock is 600 ms ahead (the pass begins at
+    T + 2 100 on it). The snapshot stops below it and the restart books it. Before, it was
+    'made before the pass began' on our reading: counted as held by reads that never saw it,
+    the restart left its fee and realized PnL out of the books (lost)."""
+    account = FlatAccount(fill_ms=T + 1_800, wallet_ms=T + 500, clock_ms=T + 2_100)
+
+    trade_ids, booked = await _booked_at_restart(account)
+
+    assert trade_ids == ((SYMBOL, 100),)
+    assert booked == [101]
