@@ -30,7 +30,9 @@ before it: not held, not adopted. A
 fill made by the exchange's time an adopted position (or wallet) holds (an account update's
 ms included: its own fill; a snapshot's excluded), whose report comes after the adoption
 (lost on the stream, read back over REST), is in it: booked in the totals, the position
-left as adopted, the wallet's correction it explains taken back.
+left as adopted, the wallet's correction it explains taken back; so is a fill made in that ms
+after the update (the books cannot tell them apart), and an update of that ms that disagrees,
+later on the stream, is adopted at once, not held.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
 up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
 with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
@@ -843,9 +845,10 @@ class BookKeeper:
                 if event.event_time_ms < self._wallet_ms:
                     self._stale_update(event, f"{b.asset} wallet")
                     return
-                # ahead of its fills?
-                self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
-                return
+                if not _of_the_adopted_ms(event.event_time_ms, self._wallet_adopted_ms):
+                    # ahead of its fills?
+                    self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
+                    return
             self._held.balance = None
         time_ms = event.event_time_ms
         self._compare_balance(b, event.reason, time_ms, as_of_ms=time_ms)
@@ -987,9 +990,10 @@ class BookKeeper:
                 if event.event_time_ms < book.update_ms:
                     self._stale_update(event, f"{p.symbol} position")
                     return
-                # ahead of fills?
-                held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
-                return
+                if not _of_the_adopted_ms(event.event_time_ms, book.adopted_ms):
+                    # ahead of fills?
+                    held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
+                    return
             held.pop(p.symbol, None)
         self._compare_position(book, p, event.reason, event.event_time_ms)
 
@@ -1262,6 +1266,19 @@ def _update_holds_before(as_of_ms: int) -> int:
     time. (A snapshot's `update_time_ms` stays exclusive: a fill of its ms may come after
     the read.)"""
     return as_of_ms + 1 if as_of_ms else 0
+
+
+def _of_the_adopted_ms(time_ms: int, adopted_ms: int) -> bool:
+    """Whether an account update (reason ORDER) that disagrees with the books is of the last
+    ms their position (or wallet) adopted holds (`adopted_ms`, exclusive): adopted at once,
+    not held for fills it may be ahead of. The books take every fill of that ms as held by
+    what they adopted (they cannot tell the update's own fill from another made in that ms
+    after it: `_book_adopted_fill`), so no fill of it moves them; this update, later on the
+    stream, is the exchange's newer word on it. Held, a second fill of that ms left the books
+    without it for 2 s more of the exchange's time, and the daemon traded on that: on Binance
+    after a sweep of several levels (its fills share one ms), on the local exchange for as
+    long as its clock is skewed back (its engine's time waits in one ms, never going back)."""
+    return adopted_ms > 0 and time_ms == adopted_ms - 1
 
 
 def _texts(amounts: Mapping[str, Decimal]) -> dict[str, str]:

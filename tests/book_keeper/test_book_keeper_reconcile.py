@@ -624,6 +624,68 @@ def test_a_lost_fill_read_back_after_its_own_update_was_adopted_is_booked_once()
     assert (bk.fees["USDT"], bk.adjustments, bk.fill_count) == (D("0.3"), 0, 1)
 
 
+def _adopted_then_another_fill_of_its_ms() -> tuple[object, list[object]]:
+    """BUY 0.010 @ 60000 (fee 0.3) at T0, its reports lost, its update adopted at T0+2000
+    (0.010 @ 60000, wallet 9999.7); then another BUY 0.010 @ 60100 (fee 0.3005) made in
+    that same ms T0, reported as usual: its fill and its update (0.020 @ 60050, wallet
+    9999.3995). Binance makes fills of one ms (a sweep of several levels); the local
+    exchange makes every fill in that ms for as long as its clock is skewed back (its
+    engine's time never goes back: it waits there)."""
+    bk = book()  # 10000 USDT
+    bk.apply(submitted("t-1", BUY, "0.010"))
+    for event in _ahead("0.010", "60000", "9999.7"):
+        bk.apply(event)
+    bk.mark(MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, T0 + 2_000, T0 + 2_000))
+    bk.apply(submitted("t-2", BUY, "0.010"))
+    second = filled(fill("t-2", 2, BUY, "0.010", "60100.0", fee="0.3005", order_id=2))
+    return bk, [second, *_ahead("0.020", "60050", "9999.3995")]
+
+
+def test_an_update_of_the_adopted_ones_ms_after_another_fill_of_it_is_adopted_at_once():
+    """The second fill is made in the adopted update's ms, so the books take it as held by
+    that position (they cannot tell it from the update's own fill) and do not step it: only
+    the exchange's word on that ms moves the position, and its own update, of the same ms
+    and later on the stream, says it. Adopted at once, the books hold 0.020 as the exchange
+    does; held (an update ahead of its fills), they stayed at 0.010 for 2 s more of the
+    exchange's time (for as long as a skew back lasts on the local exchange: its times wait
+    in that ms), and the daemon traded on 0.010."""
+    bk, reports = _adopted_then_another_fill_of_its_ms()
+
+    for event in reports:
+        bk.apply(event)
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.020"), D("60050"))
+    assert bk.wallet() == D("9999.3995")
+    assert bk.fees["USDT"] == D("0.3005") and bk.fill_count == 1  # the second's
+    assert bk.adjustments == D("-0.3")  # the first fill's, its report still lost
+
+
+def test_an_update_of_the_adopted_ones_ms_ahead_of_its_fill_is_adopted_at_once():
+    """As above, the update sent before its fill's report (Binance does that): adopted at
+    once, the fill then taken as held by it, booked once."""
+    bk, (second, *updates) = _adopted_then_another_fill_of_its_ms()
+
+    for event in [*updates, second]:
+        bk.apply(event)
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.020"), D("60050"))
+    assert bk.wallet() == D("9999.3995")
+    assert bk.fees["USDT"] == D("0.3005") and bk.adjustments == D("-0.3")
+
+
+def test_an_update_older_than_the_adopted_ones_ms_is_not_adopted_at_once():
+    """One of an earlier ms, delivered late, is how things stood before the update adopted:
+    not the exchange's newer word, not adopted over it at once."""
+    bk, _ = _adopted_then_another_fill_of_its_ms()
+
+    for event in _ahead("0.005", "60000", "9999.85", t=T0 - 1):
+        bk.apply(event)
+
+    assert bk.position(SYMBOL).qty == D("0.010") and bk.wallet() == D("9999.7")
+
+
 def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_still_loads():
     """A checkpoint's held updates were [what, event time]; now [what, event time, receive
     time]. An older one loads, its event time standing for the receive time, and is adopted

@@ -91,3 +91,37 @@ async def test_a_skew_back_in_time_set_before_the_start_still_replays() -> None:
 
     assert published > 0
     assert ex.agg_store.last("BTCUSDT") is not None
+
+
+async def test_a_skew_back_in_time_holds_the_accounts_times_at_the_last_ms(local_exchange) -> None:
+    """What an account is told is stamped by the matching engine, whose time never goes back:
+    after a skew of 3 s back, a fill is stamped at the ms of the last one (fills, userTrades
+    `time`, the position's `updateTime`) until the skewed clock passes it. The books' time
+    rules rely on it (an account update older than a fill booked is dropped as reordered):
+    under this fault an update is never older than the fills before it, and fills of one ms
+    are what the books must tell apart (`BookKeeper`, `_of_the_adopted_ms`)."""
+    ex = local_exchange
+    account = str(ex.create_account().account_id)
+    await ex.step(STEP_MS)
+
+    def market(cid: str) -> int:
+        """A MARKET BUY sent now (as every REST request, at the exchange's time); its time."""
+        ex.engine.on_time(ex.now_ms())
+        ex.engine.new_order(
+            account,
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001",
+             "newClientOrderId": cid},
+        )  # fmt: skip
+        rows = ex.engine.user_trades(account, {"symbol": "BTCUSDT", "limit": "1000"})
+        return int(rows[-1]["time"])
+
+    first = market("a1")
+    ex.faults.clock_skew(-3_000)
+    await ex.step(1_000)
+    second = market("a2")
+    await ex.step(3_000)  # the skewed clock is 1 s past the first fill now
+    third = market("a3")
+
+    assert second == first and third == first + 1_000
+    [row] = ex.engine.position_risk(account, {"symbol": "BTCUSDT"}, version=3)
+    assert row["updateTime"] == third
