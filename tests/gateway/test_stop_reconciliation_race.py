@@ -23,7 +23,7 @@ from gateway.order_tracker import OrderTracker
 from gateway.user_wire import parse_user_trade
 from gateway.venue_stats import VenueStats
 from gateway.venue_sync import VenueSync, seen_bound
-from tests.book_keeper.support import instruments
+from tests.book_keeper.support import BUY, book, instruments, trade_fill
 
 D = Decimal
 SYMBOL = "BTCUSDT"
@@ -215,3 +215,59 @@ async def test_a_fill_after_the_flat_read_is_booked_at_the_restart_when_our_cloc
 
     assert trade_ids == ((SYMBOL, 100),)
     assert booked == [101]
+
+
+# --- a fill between the account read and the position read ------------------------------------
+
+
+class RowAccount(Account):
+    """The account as `Account` has it (trade 101 at T + 2 000), its wallet's last change
+    (USDT `updateTime`) at T + 500: the stop's account read came before trade 101, its
+    position read (0.003 left, `updateTime` T + 2 000) after it. `wallet`: what the account
+    read answers."""
+
+    def __init__(self, wallet: str) -> None:
+        super().__init__()
+        self.wallet = wallet
+
+    async def call(self, method: str, /, **kw: Any) -> Any:
+        if method == "futures_position_information":
+            return [{"symbol": SYMBOL, "positionAmt": "0.003", "entryPrice": "60000.0",
+                     "positionSide": "BOTH", "updateTime": T + 2_000}]  # fmt: skip
+        if method == "futures_account":
+            return {"assets": [{"asset": "USDT", "walletBalance": self.wallet,
+                                "availableBalance": self.wallet, "updateTime": T + 500}],
+                    "positions": []}  # fmt: skip
+        return await super().call(method, **kw)
+
+
+async def test_a_fill_between_the_account_and_position_reads_has_its_money_booked_at_restart():
+    """The books hold 0.005 long @ 60000.0 (their fill, fee 0.15: wallet 9999.85). Trade 101
+    (SELL 0.002 @ 60500.0, realized 1.0, fee 0.0605) is made between the stop's account read
+    (9999.85) and its position read (0.003): the snapshot adopts the position with it, the
+    wallet without it. The restart books it: realized PnL, fees and wallet are the
+    exchange's (9999.85 + 1.0 - 0.0605 = 10000.7895), nothing taken for money moved. Before,
+    the row's time counted it as held: never booked, and the start-up snapshot adopted its
+    0.9395 as a transfer, the realized PnL and fee missing from the books."""
+    bk = book(D("10000"), SimClock(T))
+    trade_fill(bk, "rs-a1b2c3-1", 100, BUY, "0.005", "60000.0", fee="0.15", t=T + 1_000)
+    stop = sync_of(RowAccount("9999.85"), [])
+    snapshot = await stop.reconcile("stop")
+    bk.reconcile(snapshot)
+    assert bk.position(SYMBOL).qty == D("0.003")  # adopted with trade 101
+
+    emitted: list[Event] = []
+    later = RowAccount("10000.7895")
+    later.clock = SimClock(T + 5_000)  # the restart, after the stop
+    restart = sync_of(later, emitted)
+    restart.outside_since_ms = T + 2_500
+    restart.seen_trade_ids = dict(snapshot.trade_ids)
+    restart.seen_until_ms = T + 1_000
+    await restart.reconcile("start")
+    for event in emitted:
+        bk.reconcile(event) if isinstance(event, VenueSnapshot) else bk.apply(event)
+
+    assert bk.position(SYMBOL).qty == D("0.003")
+    assert bk.wallet() == D("10000.7895")
+    assert (bk.realized_pnl, bk.fees["USDT"]) == (D("1.0"), D("0.2105"))
+    assert bk.transfers == 0
