@@ -535,6 +535,26 @@ def test_an_account_update_that_comes_after_a_later_fill_is_not_adopted():
     assert (bk.differences, bk.adjustments) == (0, 0)
 
 
+def test_an_update_of_the_ms_of_the_last_fill_booked_is_held_not_dropped():
+    """Only an update older than a fill booked is dropped: one of its very ms may be of a
+    fill made after it in that ms (a sweep's on Binance; any fill on the local exchange while
+    its clock is skewed back, its engine's time waiting at the last ms it reached). BUY 0.010
+    @ 60000 at T0 (fee 0.3) booked; the update of a second BUY 0.010 @ 60100 of that ms
+    (0.020 @ 60050, wallet 9999.3995) comes before its report, which is lost: held, and
+    adopted 2 s on. Dropped as stale, the books stayed at 0.010 until the next pass."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+
+    for event in _ahead("0.020", "60050", "9999.3995"):
+        bk.apply(event)
+    assert SYMBOL in bk._held_positions and bk._held_balance is not None
+    bk.mark(MarkPrice(SYMBOL, D("60050"), D("60050"), D(0), 0, T0 + 2_000, T0 + 2_000))
+
+    position = bk.position(SYMBOL)
+    assert (position.qty, position.entry_price) == (D("0.020"), D("60050"))
+    assert bk.wallet() == D("9999.3995")
+
+
 def _adopted_ahead_of_a_lost_fill():
     """Books that adopted, 2 s on, an update ahead of a fill whose report was lost (the
     chaos run's seed-11 kill-9 schedule did this), and that lost fill (trade 2) to book.
