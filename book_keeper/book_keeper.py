@@ -178,6 +178,7 @@ class BookKeeper:
         # The exchange's time (ms) up to which the margin wallet adopted last (booked as an
         # adjustment) holds every fill: one made before it whose report comes later is in it.
         self._wallet_adopted_ms = 0
+        self._wallet_adopted_update_ms = 0  # that of an account update (`_of_the_adopted_ms`)
         self._order_book = OrderBook(
             clock=clock,
             traded=self._books,
@@ -845,7 +846,9 @@ class BookKeeper:
                 if event.event_time_ms < self._wallet_ms:
                     self._stale_update(event, f"{b.asset} wallet")
                     return
-                if not _of_the_adopted_ms(event.event_time_ms, self._wallet_adopted_ms):
+                if not _of_the_adopted_ms(
+                    event.event_time_ms, self._wallet_adopted_update_ms, self._wallet_adopted_ms
+                ):
                     # ahead of its fills?
                     self._held.balance = (b, event.event_time_ms, event.recv_time_ms)
                     return
@@ -964,6 +967,8 @@ class BookKeeper:
         self._wallet_adopted_ms = max(
             self._wallet_adopted_ms, _update_holds_before(as_of_ms), b.update_time_ms
         )
+        if as_of_ms:
+            self._wallet_adopted_update_ms = as_of_ms
 
     def _stale_update(self, event: BalanceChanged | PositionChanged, what: str) -> None:
         """An account update (reason ORDER) older than a fill the books hold, which it does
@@ -990,7 +995,9 @@ class BookKeeper:
                 if event.event_time_ms < book.update_ms:
                     self._stale_update(event, f"{p.symbol} position")
                     return
-                if not _of_the_adopted_ms(event.event_time_ms, book.adopted_ms):
+                if not _of_the_adopted_ms(
+                    event.event_time_ms, book.adopted_update_ms, book.adopted_ms
+                ):
                     # ahead of fills?
                     held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                     return
@@ -1017,6 +1024,8 @@ class BookKeeper:
         book.recent.clear()  # the fills before no longer lead to this position
         book.position = None
         book.adopted_ms = max(book.adopted_ms, _update_holds_before(as_of_ms), p.update_time_ms)
+        if as_of_ms:
+            book.adopted_update_ms = as_of_ms
         return sentence
 
     # --- reconciliation ------------------------------------------------------------------
@@ -1187,6 +1196,7 @@ class BookKeeper:
             "wallet_known": self._wallet_known,
             "wallet_ms": self._wallet_ms,
             "wallet_adopted_ms": self._wallet_adopted_ms,
+            "wallet_adopted_update_ms": self._wallet_adopted_update_ms,
             **self._funding.to_state(),  # funding_times, funding_paid
             "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
             **self._held.to_state(),  # held_positions, held_balance
@@ -1209,6 +1219,7 @@ class BookKeeper:
         self._wallet_ms = int(state["wallet_ms"])
         # absent from a checkpoint an older daemon wrote: no wallet adopted holds a late fill
         self._wallet_adopted_ms = int(state.get("wallet_adopted_ms", 0))
+        self._wallet_adopted_update_ms = int(state.get("wallet_adopted_update_ms", 0))
         self._funding.load_state(state)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
         self._held.load_state(state)
@@ -1268,17 +1279,20 @@ def _update_holds_before(as_of_ms: int) -> int:
     return as_of_ms + 1 if as_of_ms else 0
 
 
-def _of_the_adopted_ms(time_ms: int, adopted_ms: int) -> bool:
-    """Whether an account update (reason ORDER) that disagrees with the books is of the last
-    ms their position (or wallet) adopted holds (`adopted_ms`, exclusive): adopted at once,
-    not held for fills it may be ahead of. The books take every fill of that ms as held by
-    what they adopted (they cannot tell the update's own fill from another made in that ms
-    after it: `_book_adopted_fill`), so no fill of it moves them; this update, later on the
-    stream, is the exchange's newer word on it. Held, a second fill of that ms left the books
-    without it for 2 s more of the exchange's time, and the daemon traded on that: on Binance
-    after a sweep of several levels (its fills share one ms), on the local exchange for as
-    long as its clock is skewed back (its engine's time waits in one ms, never going back)."""
-    return adopted_ms > 0 and time_ms == adopted_ms - 1
+def _of_the_adopted_ms(time_ms: int, update_ms: int, adopted_ms: int) -> bool:
+    """Whether an account update (reason ORDER) of `time_ms` that disagrees with the books is
+    of the ms of the account update whose position (or wallet) they adopted last
+    (`update_ms`), which holds every fill up to and in that ms (`adopted_ms` is its next):
+    adopted at once, not held for fills it may be ahead of. The books take every fill of that
+    ms as held by what they adopted (they cannot tell the update's own fill from another made
+    in that ms after it: `_book_adopted_fill`), so no fill of it moves them; this update,
+    later on the stream, is the exchange's newer word on it. Held, a second fill of that ms
+    left the books without it for 2 s more of the exchange's time, and the daemon traded on
+    that: on Binance after a sweep of several levels (its fills share one ms), on the local
+    exchange for as long as its clock is skewed back (its engine's time waits in one ms, never
+    going back). A snapshot's adoption holds the fills before its ms only: an update of the
+    ms before it is older than its read, not adopted at once."""
+    return update_ms > 0 and time_ms == update_ms and adopted_ms == time_ms + 1
 
 
 def _texts(amounts: Mapping[str, Decimal]) -> dict[str, str]:

@@ -96,6 +96,7 @@ class SymbolBook:
 
     __slots__ = (
         "adopted_ms",
+        "adopted_update_ms",
         "ask",
         "bid",
         "entry",
@@ -138,6 +139,9 @@ class SymbolBook:
         # The exchange's time up to which the position adopted last holds every fill: one
         # made before it whose report comes later is in it already.
         self.adopted_ms = 0
+        # The time of the last account update whose position was adopted (0: none), which
+        # holds the fills of its very ms too (`BookKeeper._of_the_adopted_ms`).
+        self.adopted_update_ms = 0
 
     def ref_price(self) -> Decimal | None:
         if self.mark is not None:
@@ -161,6 +165,7 @@ class SymbolBook:
             "leverage": self.leverage,
             "update_ms": self.update_ms,
             "adopted_ms": self.adopted_ms,
+            "adopted_update_ms": self.adopted_update_ms,
             "seen": self.seen.to_json(),
             "recent": [
                 [
@@ -189,6 +194,7 @@ class SymbolBook:
             self.leverage = int(data["leverage"])
         self.update_ms = int(data["update_ms"])
         self.adopted_ms = int(data.get("adopted_ms", 0))  # absent from an older checkpoint
+        self.adopted_update_ms = int(data.get("adopted_update_ms", 0))  # so is this
         self.seen = BookedTradeIds.from_json(data["seen"])
         self.recent = deque(
             (

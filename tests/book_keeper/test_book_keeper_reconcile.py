@@ -706,6 +706,36 @@ def test_an_update_older_than_the_adopted_ones_ms_is_not_adopted_at_once():
     assert bk.position(SYMBOL).qty == D("0.010") and bk.wallet() == D("9999.7")
 
 
+def test_a_checkpoint_keeps_the_ms_of_the_account_update_adopted():
+    bk, reports = _adopted_then_another_fill_of_its_ms()
+    loaded = book()
+    loaded._load_replay_state(bk._replay_state())  # the books' part of a checkpoint
+    loaded.apply(submitted("t-2", BUY, "0.010"))  # orders come from their rows
+
+    for event in reports:
+        loaded.apply(event)
+
+    assert (loaded.position(SYMBOL).qty, loaded.wallet()) == (D("0.020"), D("9999.3995"))
+
+
+def test_an_update_of_the_ms_before_a_snapshots_adopted_position_is_not_adopted_at_once():
+    """A snapshot's position holds the fills made before its `updateTime` (T0+5000; one of
+    that ms may come after the read): an update of T0+4999 that disagrees, delivered after
+    the snapshot, is older than the read, not the exchange's newer word."""
+    bk = book()  # 10000 USDT
+    trade_fill(bk, "t-1", 1, BUY, "0.010", "60000.0", fee="0.3")
+    adopted = Position(
+        symbol=SYMBOL, qty=D("0.020"), entry_price=D("60050"), update_time_ms=T0 + 5_000
+    )
+    bk.reconcile(_snapshot(positions=[adopted], balances=[_usdt("9999.3995")]))
+    assert bk.position(SYMBOL).qty == D("0.020")
+
+    for event in _ahead("0.015", "60000", "9999.55", t=T0 + 4_999):
+        bk.apply(event)
+
+    assert bk.position(SYMBOL).qty == D("0.020") and bk.wallet() == D("9999.3995")
+
+
 def test_a_held_update_in_a_checkpoint_written_before_its_receive_time_was_kept_still_loads():
     """A checkpoint's held updates were [what, event time]; now [what, event time, receive
     time]. An older one loads, its event time standing for the receive time, and is adopted
