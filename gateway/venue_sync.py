@@ -166,18 +166,18 @@ def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
 
 def restart_trades_since(last_record_ms: int, seen_until_ms: int | None, now_ms: int) -> int:
     """Where a restart reads by time the fills of a symbol without a journaled fill (ms, on
-    our estimate of the exchange's clock, `now_ms` now): TRADES_SETTLE_MS before the
+    our estimate of the exchange's clock; `now_ms` now): TRADES_SETTLE_MS before the
     journal's last record. A record later than now was dated on an offset that has moved back
-    since (by more than the time the daemon was down): the window began up to
-    TRADES_SETTLE_MS before it, after its end once the move passed that, and Binance refused
-    it (-1023: the start failed, and every start after it until our clock caught up), and the
-    fills made while down fell before it. Then it begins TRADES_SETTLE_MS before the earlier of
-    now and the latest time the exchange stamped on what that daemon received
-    (`seen_until_ms`, the exchange's clock, which no offset moves): the fills it had are
-    counted as seen on their ids and times (`VenueSync._seen_before`), not booked again."""
+    since: from a minute before it, the window could begin after its end (now), which Binance
+    refuses (-1023: every start failed until our clock caught up), and the fills made while
+    down could fall before it. Then it begins TRADES_SETTLE_MS before the earlier of now and
+    the latest time the exchange stamped on what that daemon received (`seen_until_ms`: the
+    exchange's own clock, which no offset moves); the fills that daemon had are counted as
+    seen by their ids and times (`VenueSync._seen_before`), not booked again."""
     if last_record_ms <= now_ms:
         return last_record_ms - TRADES_SETTLE_MS
-    since = min(now_ms, now_ms if seen_until_ms is None else seen_until_ms) - TRADES_SETTLE_MS
+    anchor = now_ms if seen_until_ms is None else min(now_ms, seen_until_ms)
+    since = anchor - TRADES_SETTLE_MS
     log.warning(
         "restart: the journal's last record (%d) is %.1f s after the exchange's clock now "
         "(%d): it was dated on a clock offset that has moved since; fills are read from %d",
