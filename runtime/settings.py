@@ -192,10 +192,39 @@ def _ws_url_hint(v: str) -> str:
     return f"; {problem}" if problem else ""
 
 
+_rest_scheme_ok = _url("http", "https")
+
+
+def _rest_url_problem(v: str) -> str | None:
+    """Why the daemon could never call `v`, an http(s) URL with a host: every request is
+    `<rest_url>/fapi/...` (`rest_connect.rest_factory`), a path a query or a fragment swallows
+    (every request would ask the URL's own path: `http://host/?k=v/fapi/v1/time` asks `/`).
+    Said by the config check (exit 2), as for `ws_url`, not as a start that cannot reach the
+    exchange."""
+    if "?" in v or "#" in v:
+        return (
+            "the daemon appends its API paths (/fapi/...) to it, which a query (?...) or a "
+            "fragment (#...) would swallow"
+        )
+    return None
+
+
+def _rest_url_ok(v: str) -> bool:
+    return not v or (_rest_scheme_ok(v) and _rest_url_problem(v) is None)
+
+
+def _rest_url_hint(v: str) -> str:
+    problem = _rest_url_problem(v) if _rest_scheme_ok(v) else None
+    return f"; {problem}" if problem else ""
+
+
 @dataclass(frozen=True)
 class EndpointSettings:
     rest_url: str = _spec(
-        "", "an http(s) URL with a host, or empty for the mode's default", _url("http", "https")
+        "",
+        "an http(s) URL with a host and no query or fragment, or empty for the mode's default",
+        _rest_url_ok,
+        hint=_rest_url_hint,
     )
     ws_url: str = _spec(
         "",

@@ -261,7 +261,8 @@ def test_a_secret_pasted_into_a_url_or_symbol_is_not_echoed_to_the_terminal(tmp_
     assert in_url.returncode == in_flag.returncode == 2
     assert in_url.stderr.strip().splitlines() == [
         'config error: endpoints.rest_url = "<not shown: looks like a secret>" is not allowed: '
-        "expected an http(s) URL with a host, or empty for the mode's default"
+        "expected an http(s) URL with a host and no query or fragment, or empty for the "
+        "mode's default"
     ]
     assert in_flag.stderr.strip().splitlines() == [
         'config error: symbols = ["BTCUSDT", "<not shown: looks like a secret>"] is not '

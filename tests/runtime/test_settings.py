@@ -242,7 +242,7 @@ def test_the_largest_replay_speed_is_allowed(tmp_path):
         (
             f'[endpoints]\nrest_url = "{SECRET}"\n',
             'endpoints.rest_url = "<not shown: looks like a secret>" is not allowed: expected an '
-            "http(s) URL with a host, or empty for the mode's default",
+            "http(s) URL with a host and no query or fragment, or empty for the mode's default",
         ),
         (
             f'[endpoints]\nrest_url = "http://127.0.0.1:8080"\nws_url = "wss:{SECRET}"\n',
@@ -352,6 +352,43 @@ def test_a_ws_url_with_a_path_or_a_password_is_taken(ws_url):
         None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False
     )
     assert settings.endpoints.ws_url == ws_url
+
+
+REST_EXPECTED = (
+    "is not allowed: expected an http(s) URL with a host and no query or fragment, or empty "
+    "for the mode's default; the daemon appends its API paths (/fapi/...) to it, which a "
+    "query (?...) or a fragment (#...) would swallow"
+)
+
+
+@pytest.mark.parametrize(
+    "rest_url",
+    [
+        "http://127.0.0.1:8080?x=1",
+        "https://proxy.example.com/binance/?k=v",
+        "http://127.0.0.1:8080#a",
+    ],
+    ids=["query", "query_after_a_path", "fragment"],
+)
+def test_a_rest_url_with_a_query_or_a_fragment_is_a_config_error(rest_url):
+    """As for ws_url (2e1acb8): every request is `<rest_url>/fapi/...`, which a query or a
+    fragment swallows (`http://host/?x=1/fapi/v1/time` asks `/`), so the check took it and the
+    start failed to reach the exchange (exit 1, retried by a supervisor without end)."""
+    endpoints = {"rest_url": rest_url, "ws_url": "ws://127.0.0.1:8080"}
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False)
+    assert str(err.value) == f'endpoints.rest_url = "{rest_url}" {REST_EXPECTED}'
+
+
+@pytest.mark.parametrize(
+    "rest_url", ["http://127.0.0.1:8080", "https://proxy.example.com/binance/", "http://a:b@h:1"]
+)
+def test_a_rest_url_with_a_path_or_a_password_is_taken(rest_url):
+    endpoints = {"rest_url": rest_url, "ws_url": "ws://127.0.0.1:8080"}
+    settings = load_settings(
+        None, env_file=None, overrides={"endpoints": endpoints}, needs_keys=False
+    )
+    assert settings.endpoints.rest_url == rest_url
 
 
 def test_missing_config_file_is_reported(tmp_path):
