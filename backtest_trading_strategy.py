@@ -565,6 +565,7 @@ def _main(argv: list[str] | None) -> int:
         maker, taker = maker_taker_fees(args.fees)
         given = _given_flags(flags)[1]
         sweep_spec = _check_robustness_args(args, given)
+        sweep_configs: list[BacktestConfig] = []
         if "no_warm" in given and args.start is None:  # it changed nothing, unsaid
             raise UsageError(
                 "--no-warm is for --start: without it the run starts at the data's first bar, "
@@ -612,10 +613,12 @@ def _main(argv: list[str] | None) -> int:
                 # --config's cap, as for --notional (without it the caps follow the notional)
                 order = config.strategy_params.get("order_notional_usdt")
                 check_order_cap(order, config.risk, args.config, fixed=fixed)
-            robustness.accepted_points(config, sweep_spec)  # its file's errors, before the run
+            # its file's errors, before the run
+            _, _, sweep_configs = robustness.accepted_points(config, sweep_spec)
         if (unused := unused_latency_flag(config.entry_latency, args, given)) is not None:
             raise UsageError(unused)
-        if unused := unused_seed(config.entry_latency, config.ack_latency, args, given):
+        runs = [(c.entry_latency, c.ack_latency) for c in (config, *sweep_configs)]
+        if unused := unused_seed(runs, args, given):
             raise UsageError(unused)
         start_ms, end_ms = time_window(args.start, args.end)
         check_out_folder(args.out)

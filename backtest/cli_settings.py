@@ -3,7 +3,7 @@ starting balance, the strategy's keyword arguments and the risk limits."""
 
 import argparse
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -251,16 +251,26 @@ def check_fixed_flags(
 
 
 def unused_seed(
-    entry_latency: str, ack_latency: str, args: argparse.Namespace, given: Mapping[str, str]
+    latencies: Iterable[tuple[str | int, str | int]],
+    args: argparse.Namespace,
+    given: Mapping[str, str],
 ) -> str | None:
     """Why a --seed typed would change nothing, else None: only the Monte Carlo and the
-    latency distributions (`entry_latency`, `ack_latency`: lognormal or empirical) draw at
-    random; fixed latencies, slippage, fees and the fills are the same under any seed. A
-    sweep is left alone (its file may set a distribution for some of its runs)."""
-    if "seed" not in given or args.monte_carlo > 0 or args.sweep is not None:
+    latency distributions (each run's `entry_latency`, `ack_latency`: lognormal or empirical)
+    draw at random; fixed latencies, slippage, fees and the fills are the same under any seed.
+    `latencies` holds the main run's pair and, in a sweep, every grid point's that runs (its
+    file may give them a distribution the main run lacks)."""
+    if "seed" not in given or args.monte_carlo > 0:
         return None
-    if realism.draws(entry_latency) or realism.draws(ack_latency):
+    if any(realism.draws(str(e)) or realism.draws(str(a)) for e, a in latencies):
         return None
+    if args.sweep is not None:
+        return (
+            f"{given['seed']} is for random draws (--monte-carlo N, or a latency distribution, "
+            "lognormal:... or empirical:..., by --latency or --ack-latency or the sweep file's "
+            "entry_latency or ack_latency): neither this run nor any run of the sweep draws, "
+            "so every seed gives the same runs"
+        )
     return (
         f"{given['seed']} is for random draws (--monte-carlo N, or a --latency or "
         "--ack-latency distribution: lognormal:... or empirical:...): this run draws "

@@ -841,3 +841,51 @@ def test_the_seed_changes_nothing_in_a_run_without_a_distribution():
     a, b = runs
     assert a.summary.fills > 0
     assert (list(a.equity), a.journal.fills) == (list(b.equity), b.journal.fills)
+
+
+def _sweep_with_seed(tmp_path: Path, text: str) -> list[str]:
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    return ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--sweep", str(grid), "--seed", "3"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[grid]\nfast = [5, 10]\n",
+        '[fixed]\nentry_latency = "40"\n[grid]\nfast = [5, 10]\n',  # fixed ones draw nothing
+        '[grid]\nentry_latency = ["20", "30"]\nack_latency = ["0", "10"]\n',
+    ],
+    ids=["strategy_grid", "fixed_latency", "grid_of_fixed_latencies"],
+)
+def test_a_seed_for_a_sweep_whose_runs_draw_nothing_is_refused(tmp_path, capsys, monkeypatch, text):
+    # 4b1d5db refused --seed in a plain run that draws nothing and let any sweep through: a
+    # grid of strategy parameters or of fixed latencies gave the same runs under every seed.
+    _no_run(monkeypatch)
+    err = refused(tmp_path, capsys, *_sweep_with_seed(tmp_path, text))
+    assert err == (
+        "backtest_trading_strategy.py: error: --seed is for random draws (--monte-carlo N, or a "
+        "latency distribution, lognormal:... or empirical:..., by --latency or --ack-latency "
+        "or the sweep file's entry_latency or ack_latency): neither this run nor any run of the "
+        "sweep draws, so every seed gives the same runs\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "flags"),
+    [
+        ('[grid]\nentry_latency = ["", "empirical:5,10"]\nlatency_ms = [0, 50]\n', []),
+        ('[fixed]\nack_latency = "lognormal:median=20,sigma=0.5"\n[grid]\nfast = [5, 10]\n', []),
+        ("[grid]\nfast = [5, 10]\n", ["--latency", "empirical:5,10"]),
+        ("[grid]\nfast = [5, 10]\n", ["--monte-carlo", "2"]),
+    ],
+    ids=["grid_distribution", "fixed_distribution", "flag_distribution", "monte_carlo"],
+)
+def test_a_seed_for_a_sweep_with_a_run_that_draws_is_taken(tmp_path, monkeypatch, text, flags):
+    def reached(*_args: object, **_kwargs: object) -> None:
+        raise _Reached
+
+    monkeypatch.setattr(cli, "load", reached)
+    argv = [*_sweep_with_seed(tmp_path, text), *flags, "--out", str(tmp_path / "o")]
+    with pytest.raises(_Reached):
+        cli.main(argv)
