@@ -51,7 +51,8 @@ def holdout_backtest(
     first decision falls on the first holdout bar, on the features a long history gives rather
     than on RSI/ATR/MACD averages still near their seeds), next to baselines on the same bars:
     SMA crossover 10/50 through the same backtester, buy and hold (long the same notional from
-    the first to the last close, no fees, as a return on the same starting wallet) and flat."""
+    the first bar's open to the last bar's close, no fees, as a return on the same starting
+    wallet: its `price_return` is the model's `buy_and_hold_return`, summary.json's) and flat."""
     from backtest.data import DataError, Klines, load
     from backtest.outputs import write_outputs
     from backtest.report_folder import remove_earlier_outputs
@@ -98,7 +99,12 @@ def holdout_backtest(
         remove_earlier_outputs(out_dir)
         write_outputs(model_run, out_dir)
     first = next(i for i, t in enumerate(bars.open_time) if t >= start)
-    hold_close = float(bars.close[-1]) / float(bars.close[first]) - 1.0
+    # The market's move as summary.json's buy_and_hold_return measures it over the rows traded
+    # (the first bar's open to the last bar's close); it was close-to-close here, one bar's
+    # move less, and the holdout's figure differed from its own backtest's summary.
+    held = model_run.buy_and_hold
+    assert held is not None  # run_backtest always measures it
+    hold = float(held.total_return)
     return {
         "window": {"start": utc_iso(start), "end_exclusive": utc_iso(end)},
         "replay_from": utc_iso(bars.open_time[first - model_run.warm_bars]),
@@ -111,8 +117,9 @@ def holdout_backtest(
             "sma_crossover_10_50": sma_run.metrics(),
             # Long `notional` USDT for the whole window, as a return on the same wallet.
             "buy_and_hold_no_fees": {
-                "total_return": hold_close * float(notional / lr.starting_balance),
-                "price_return": hold_close,
+                "total_return": hold * float(notional / lr.starting_balance),
+                "price_return": hold,
+                "measured_on": str(held.measured_on),
             },
             "flat": {"total_return": 0.0},
         },

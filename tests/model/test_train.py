@@ -508,9 +508,14 @@ def _holdout_check(tmp_path, data, holdout_days, extra):
     # The strategy's own warm-up, 61 bars for the features + 240 for the averages to settle.
     assert _ms(rep["replay_from"]) == start - 301 * 60_000 and again.warm_bars == 301
     assert json.loads((bt / "summary.json").read_text())["metrics"] == rep["model"]
-    closes = [float(c) for t, c in zip(bars.open_time, bars.close, strict=True) if t >= start]
+    # The baseline's market move is summary.json's buy_and_hold_return: the first holdout bar's
+    # open to the last bar's close (it was close-to-close, one bar's move less).
+    first = next(i for i, t in enumerate(bars.open_time) if t >= start)
     hold = rep["baselines"]["buy_and_hold_no_fees"]
-    assert hold["price_return"] == pytest.approx(closes[-1] / closes[0] - 1, rel=1e-12)
+    moved = float(bars.close[-1]) / float(bars.open[first]) - 1
+    assert hold["price_return"] == pytest.approx(moved, rel=1e-12)
+    assert hold["price_return"] == rep["model"]["buy_and_hold_return"]
+    assert hold["measured_on"] == "the first bar's open to the last bar's close"
     assert hold["total_return"] == pytest.approx(hold["price_return"] * 0.1, rel=1e-12)
     assert rep["baselines"]["sma_crossover_10_50"]["fills"] > 0
     return rep, doc["metrics"]["out_of_sample"]
