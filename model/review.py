@@ -191,6 +191,13 @@ def metric_value(result: BacktestResult, metric: str) -> float:
     return float(value) * METRICS[metric]
 
 
+def summary_value(result: BacktestResult, metric: str) -> float | None:
+    """The metric as summary.json gives it (max_drawdown a depth >= 0, lower better), None
+    when the backtest cannot define it: review.json's `candidate_value`/`promoted_value`."""
+    value = getattr(result.summary, metric)
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 def backtest_model(
     model_path: Path,
     data: MarketData,
@@ -514,8 +521,12 @@ def _last_review(meta: dict[str, Any]) -> str:
         return "not reviewed"
     r = reviews[-1]
     metric = str(r.get("metric", "?"))
-    score = r.get("candidate_score")  # higher is better: a max_drawdown's is negated
-    value = score * METRICS.get(metric, 1) if isinstance(score, int | float) else None
+    value = r.get("candidate_value")  # as summary.json gives the metric
+    if "candidate_value" not in r:  # a review of before 2026-12-04: a max_drawdown's negated
+        score = r.get("candidate_score")
+        value = score * METRICS.get(metric, 1) if isinstance(score, int | float) else None
+    if not isinstance(value, int | float):
+        value = None
     score_text = _fmt(metric, value)
     window = str(r.get("window", "")).removeprefix(f"{r.get('symbol', '')} ")
     if r.get("promote"):
@@ -753,10 +764,16 @@ def review(args: argparse.Namespace) -> int:
         "notional_usdt": str(notional),
         "candidate_in_sample": in_sample,
         "promoted_in_sample": promoted_in_sample,
-        "candidate_score": cand if math.isfinite(cand) else None,
+        # The metric as summary.json and `backtests` give it: a max_drawdown is a depth >= 0,
+        # `better` says which way wins. Reviews before 2026-12-04 recorded `candidate_score`
+        # and `promoted_score`, higher-is-better scores (a max_drawdown's negated).
+        "better": "higher" if METRICS[args.metric] > 0 else "lower",
+        "candidate_value": summary_value(results["candidate"], args.metric),
         "promoted": current_id,
         "promoted_unusable": unusable,
-        "promoted_score": cur if cur is not None and math.isfinite(cur) else None,
+        "promoted_value": (
+            summary_value(results["promoted"], args.metric) if "promoted" in results else None
+        ),
         "backtests": {name: r.metrics() for name, r in results.items()},
         "training": train_report,
         "decision": decision,

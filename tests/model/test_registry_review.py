@@ -1166,7 +1166,7 @@ def test_list_says_what_a_review_decided_for_the_version(promote, promoted, verd
 
     review = {
         "metric": "total_return",
-        "candidate_score": -0.011522,
+        "candidate_value": -0.011522,
         "symbol": "BTCUSDT",
         "window": "BTCUSDT 2025-05-10 00:00 .. 2025-05-12 00:00",
         "reviewed_at": "2026-12-01T20:00:00+00:00",
@@ -1194,6 +1194,40 @@ def test_list_shows_a_reviews_max_drawdown_as_the_review_printed_it(tmp_path, mo
     assert review_main(["--registry", str(reg), "--list"]) == 0
 
     assert f": max_drawdown {depth} on " in capsys.readouterr().out
+
+
+def test_a_reviews_max_drawdown_is_recorded_as_summary_json_gives_it(tmp_path, models, capsys):
+    # review.json recorded candidate_score -0.0015 beside backtests.candidate.max_drawdown
+    # 0.0015 and min_metric 0.05 (the score negated so that higher is better): one file, two
+    # signs for the same depth. Now both models' values are summary.json's, `better` says
+    # which way wins.
+    reg = tmp_path / "reg"
+    promoted = _seed(reg, models["short"])
+    argv = ["--registry", str(reg), "--data", str(WEEK), "--candidate", str(models["long"]),
+            "--eval-days", "1", "--metric", "max_drawdown", "--min-metric", "0.05"]  # fmt: skip
+
+    assert review_main(argv) == 0
+
+    (version,) = [v for v in registry.versions(reg) if v["version_id"] != promoted]
+    (review,) = version["reviews"]
+    tests = review["backtests"]
+    assert review["candidate_value"] == tests["candidate"]["max_drawdown"] > 0
+    assert review["promoted_value"] == tests["promoted"]["max_drawdown"] > 0
+    assert (review["better"], review["min_metric"]) == ("lower", 0.05)
+    assert "candidate_score" not in review and "promoted_score" not in review
+
+
+def test_list_reads_a_review_recorded_before_the_values_were_summary_jsons():
+    # A review.json of before 2026-12-04 holds the higher-is-better score: still shown as a depth.
+    from model.review import _last_review
+
+    review = {"metric": "max_drawdown", "candidate_score": -0.001493, "promote": False,
+              "window": "BTCUSDT 2025-05-11 00:00 .. 2025-05-12 00:00", "symbol": "BTCUSDT",
+              "reviewed_at": "2026-12-01T20:00:00+00:00", "promoted": "v0"}  # fmt: skip
+
+    said = _last_review({"version_id": "v1", "reviews": [review]})
+
+    assert said.startswith("reviewed 2026-12-01: max_drawdown 0.1493% on 2025-05-11 00:00")
 
 
 def test_ctrl_c_during_a_review_exits_130_with_one_line(tmp_path, capsys, monkeypatch):
