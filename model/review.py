@@ -32,8 +32,10 @@ when nothing is promoted yet, when the promoted model cannot run with this code 
 other feature code, or damaged: said, and not compared), or when its metric beats the promoted
 model's by more than
 `--min-improvement` (an absolute margin in the metric's unit; for max_drawdown, lower is
-better; total_return, annualized_return and max_drawdown are fractions: 0.01, or `1%`, is 1
-percentage point, and a plain 1 or more, 1 meant as 1 %, is refused, as for `--min-metric`);
+better; total_return, annualized_return and max_drawdown are fractions, so a margin on them is
+in percentage points: 0.01, or `1%`, is 1 point, not 1 % of the value; a plain margin of 0.1 or
+more, 0.5 typed for half a point, is refused: write a margin that large `10%`; a plain floor
+of 1 or more, `--min-metric 1` meant as 1 %, is refused too);
 a metric the backtest cannot define (a Sharpe without trades) counts as the worst value. With
 `--min-metric X` the candidate must also beat X on its own, strictly (e.g. `--metric
 total_return --min-metric 0`: never promote a model that does not make money after fees, even
@@ -145,11 +147,20 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def metric_amount(flag: str, text: str, metric: str, *, at_least: float | None = None) -> float:
-    """A --min-improvement or --min-metric value in --metric's unit. On a fraction metric
-    (FRACTION_METRICS) `N%` is N percentage points (1% = 0.01) and a plain value of 1 or more
-    is refused, saying the unit and what was probably meant (a margin or floor of 100
-    percentage points or more is written `100%`); on any other metric a `%` is refused."""
+# A plain --min-improvement on a fraction metric from here on is refused: 0.5 read as 50
+# percentage points, where 0.5 typed for half a point (0.5 %) asked for a hundred times the
+# margin, and nothing was promoted. A margin that large is written unambiguously: `50%`.
+PLAIN_MARGIN_LIMIT = 0.1
+
+
+def metric_amount(
+    flag: str, text: str, metric: str, *, at_least: float | None = None, margin: bool = False
+) -> float:
+    """A --min-improvement (`margin`) or --min-metric value in --metric's unit. On a fraction
+    metric (FRACTION_METRICS) `N%` is N percentage points (1% = 0.01) and a plain value is a
+    fraction; a plain floor of 1 or more, and a plain margin of PLAIN_MARGIN_LIMIT (10 points)
+    or more, is refused, saying the unit and what was probably meant (the same amount written
+    with `%` is taken); on any other metric a `%` is refused."""
     typed = text.strip()
     percent = typed.endswith("%")
     try:
@@ -168,6 +179,13 @@ def metric_amount(flag: str, text: str, metric: str, *, at_least: float | None =
         return value
     if percent:
         return value / 100
+    if margin and abs(value) >= PLAIN_MARGIN_LIMIT:
+        raise UsageError(
+            f"bad {flag} {text!r}: --metric {metric} is a fraction (0.01 = 1 percentage "
+            f"point), so {value:g} would ask for {_points(value * 100)} more; for "
+            f"{_points(value)} give {value / 100:g} or {value:g}%, for {_points(value * 100)} "
+            f"{value * 100:g}%"
+        )
     if abs(value) >= 1:
         raise UsageError(
             f"bad {flag} {text!r}: --metric {metric} is a fraction (0.01 = 1 %), so {value:g} "
@@ -176,10 +194,17 @@ def metric_amount(flag: str, text: str, metric: str, *, at_least: float | None =
     return value
 
 
-def amount_text(metric: str, value: float) -> str:
-    """A margin or floor as given to the review: `0.01 (1 %)` on a fraction metric."""
+def _points(n: float) -> str:
+    return f"{n:g} point{'' if n == 1 else 's'}"
+
+
+def amount_text(metric: str, value: float, *, margin: bool = False) -> str:
+    """A margin or floor as given to the review: on a fraction metric `0.01 (1 %)` for a
+    floor, `0.01 (1 percentage point)` for a margin (an absolute one, not 1 % of the value)."""
     if metric not in FRACTION_METRICS or value == 0:
         return f"{value:g}"
+    if margin:
+        return f"{value:g} ({_points(value * 100).replace(' ', ' percentage ')})"
     return f"{value:g} ({value * 100:g} %)"
 
 
@@ -280,9 +305,10 @@ def parser() -> argparse.ArgumentParser:
         "--min-improvement",
         default="0",
         help="by more than this absolute margin on --metric, in its unit: total_return, "
-        "annualized_return and max_drawdown are fractions (0.01, or 1%%, = 1 percentage "
-        "point; a plain 1 or more is refused), the others plain numbers (default: "
-        "%(default)s)",
+        "annualized_return and max_drawdown are fractions, so the margin is in percentage "
+        "points, not relative (0.005, or 0.5%%, = half a point: a 2.0%% return must be "
+        "beaten by more than 2.5%%; a plain 0.1 or more is refused: write 10%%), the others "
+        "plain numbers (default: %(default)s)",
     )
     p.add_argument(
         "--min-metric",
@@ -642,7 +668,7 @@ def review(args: argparse.Namespace) -> int:
     args.symbol = normalized
     check_symbol(args.data, args.symbol)
     min_improvement = metric_amount(
-        "--min-improvement", args.min_improvement, args.metric, at_least=0
+        "--min-improvement", args.min_improvement, args.metric, at_least=0, margin=True
     )
     floor: float | None = None
     if args.min_metric is not None:
@@ -739,10 +765,10 @@ def review(args: argparse.Namespace) -> int:
             decision = f"the candidate's result is in-sample: not compared with {current_id}"
             promote = False
         elif cand > cur + min_improvement:
-            margin = amount_text(args.metric, min_improvement)
+            margin = amount_text(args.metric, min_improvement, margin=True)
             decision, promote = f"candidate beats {current_id} by more than {margin}", True
         else:
-            margin = amount_text(args.metric, min_improvement)
+            margin = amount_text(args.metric, min_improvement, margin=True)
             decision, promote = f"candidate does not beat {current_id} (+{margin})", False
     floor_text = None if floor is None else amount_text(args.metric, floor)
     if promote and floor is not None and in_sample:

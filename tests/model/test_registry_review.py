@@ -166,7 +166,7 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
     # A better candidate that does not clear the margin is refused too.
     better = write_model(tmp_path / "long2.json", 6.0)
     assert review_main([*args, "--candidate", str(better), "--min-improvement", "1%"]) == 0
-    assert f"does not beat {long_id} (+0.01 (1 %))" in capsys.readouterr().out
+    assert f"does not beat {long_id} (+0.01 (1 percentage point))" in capsys.readouterr().out
     assert registry.promoted_id(reg) == long_id
     # A floor on the metric itself: a losing candidate is not promoted even into an empty
     # registry (the short model lost money after fees on the week).
@@ -195,8 +195,17 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
         (
             ["--min-improvement", "1"],
             "model.review: error: bad --min-improvement '1': --metric total_return is a "
-            "fraction (0.01 = 1 %), so 1 would be 100 %; for 1 % give 0.01 or 1%\n",
+            "fraction (0.01 = 1 percentage point), so 1 would ask for 100 points more; for 1 "
+            "point give 0.01 or 1%, for 100 points 100%\n",
         ),
+        # 0.5 meant as half a point asked for 50 points: nothing was ever promoted.
+        (
+            ["--min-improvement", "0.5"],
+            "model.review: error: bad --min-improvement '0.5': --metric total_return is a "
+            "fraction (0.01 = 1 percentage point), so 0.5 would ask for 50 points more; for 0.5 "
+            "points give 0.005 or 0.5%, for 50 points 50%\n",
+        ),
+        (["--metric", "max_drawdown", "--min-improvement", "0.1"], "for 10 points 10%\n"),
         (["--min-metric", "2"], "bad --min-metric '2': --metric total_return is a fraction"),
         (["--metric", "max_drawdown", "--min-metric", "5"], "for 5 % give 0.05 or 5%"),
         (["--metric", "sharpe", "--min-improvement", "1%"], "sharpe is not a percentage"),
@@ -270,6 +279,28 @@ def test_a_negative_floor_is_taken_as_the_flags_value(tmp_path, models, capsys, 
 )
 def test_a_margin_is_read_in_the_metrics_unit(metric, typed, value):
     assert metric_amount("--min-improvement", typed, metric) == pytest.approx(value, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("metric", "typed", "value"),
+    [
+        ("total_return", "0.005", 0.005),  # half a percentage point
+        ("total_return", "0.099", 0.099),
+        ("total_return", "0.5%", 0.005),
+        ("total_return", "50%", 0.5),  # a margin of 10 points or more, written with its unit
+        ("annualized_return", "150%", 1.5),
+        ("sharpe", "0.5", 0.5),  # not a fraction: 0.5 is 0.5
+    ],
+)
+def test_a_margin_is_taken_in_percentage_points_on_a_fraction(metric, typed, value):
+    taken = metric_amount("--min-improvement", typed, metric, at_least=0, margin=True)
+    assert taken == pytest.approx(value, abs=1e-15)
+
+
+def test_a_floor_below_one_is_taken_as_a_fraction():
+    # Only a margin's plain 0.1 or more is refused: a floor of 0.5 (a 50 % return, a 50 %
+    # drawdown) reads as what it says.
+    assert metric_amount("--min-metric", "0.5", "max_drawdown") == 0.5
 
 
 @pytest.mark.parametrize(
