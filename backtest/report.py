@@ -451,7 +451,9 @@ def fmt_value(key: str, value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "n/a"
-        if key in PERCENT_METRICS or key.endswith(("total_return", "max_drawdown")):
+        if key in PERCENT_METRICS or key.endswith(
+            ("total_return", "max_drawdown", "buy_and_hold_return")
+        ):
             return f"{value:+.3%}" if "return" in key else f"{value:.3%}"
         return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -565,7 +567,7 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
     wf = sweep.get("walk_forward")
     if wf:
         header = ["window", "train", "test", "settings", f"in-sample {metric}"]
-        header += [f"out-of-sample {metric}", "out-of-sample return"]
+        header += [f"out-of-sample {metric}", "out-of-sample return", "buy and hold"]
         rows = [
             [
                 str(w["window"]),
@@ -579,6 +581,9 @@ def _sweep_html(sweep: Mapping[str, Any]) -> str:
                 fmt_value(metric, w[f"train_{metric}"]),
                 fmt_value(metric, w[f"test_{metric}"]),
                 fmt_value("total_return", w["test_total_return"]),
+                # the market's move over the same test window (`None` in a summary.json of
+                # before 2026-12-04)
+                fmt_value("buy_and_hold_return", w.get("test_buy_and_hold_return")),
             ]
             for w in wf["windows"]
         ]

@@ -43,6 +43,12 @@ def _value_or_why(value: object, metric: str) -> str:
     )
 
 
+def _held(value: object) -> str:
+    """A sweep row's buy-and-hold aside, as the run's console line gives it:
+    ` (buy and hold +2.4200%)`, nothing when the row has none (no rows traded)."""
+    return f" (buy and hold {value:+.4%})" if isinstance(value, float) else ""
+
+
 def utc_text(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -208,12 +214,12 @@ def print_robustness(
             print(
                 f"walk-forward window {c['window']}: best in-sample by {metric}: {settings}; "
                 f"out-of-sample {metric} {_value_or_why(c[f'test_{metric}'], metric)}, "
-                f"return {c['test_total_return']:+.4%}"
+                f"return {c['test_total_return']:+.4%}{_held(c['test_buy_and_hold_return'])}"
             )
         else:
             print(
                 f"sweep best by {metric}: {settings} -> {metric} {_metric(metric, c[metric])}, "
-                f"return {c['total_return']:+.4%}"
+                f"return {c['total_return']:+.4%}{_held(c['buy_and_hold_return'])}"
             )
     if sweep.spec.walk_forward:
         oos = robustness.oos_total_return(sweep.choices)

@@ -84,6 +84,10 @@ SWEEP_METRICS: Mapping[str, Better] = MappingProxyType(
         "closed_trades": Better.HIGHER,
     }
 )
+# Each sweep row's (and walk-forward window's) market move over its own range, as summary.json's
+# buy_and_hold_return measures a run's (`backtest.buy_and_hold`): not a metric to rank by (it is
+# the same for every grid point of a window), the return a row's total_return should beat.
+BUY_AND_HOLD = "buy_and_hold_return"
 # BacktestConfig fields a sweep file may not set (they are not assumptions of a run).
 _NOT_SWEEPABLE = frozenset({"strategy_params", "risk", "progress", "journal_dir"})
 
@@ -734,6 +738,8 @@ def _sweep_task(data: MarketData, task: SweepTask) -> dict[str, Any]:
         r = run_backtest(part, task.config)
     out: dict[str, Any] = {"rows": r.units}
     out.update({k: getattr(r.summary, k) for k in SWEEP_METRICS})
+    held = r.buy_and_hold
+    out[BUY_AND_HOLD] = None if held is None else float(held.total_return)
     return out
 
 
@@ -941,7 +947,7 @@ def run_sweep(
             "point": task.point,
             **points[task.point],
         }
-        row.update({k: result.get(k) for k in ("rows", *SWEEP_METRICS)})
+        row.update({k: result.get(k) for k in ("rows", *SWEEP_METRICS, BUY_AND_HOLD)})
         row["selected"] = False
         rows.append(row)
     choices = []
@@ -971,6 +977,8 @@ def run_sweep(
                     f"test_{metric}": test[metric],
                     "test_total_return": test["total_return"],
                     "test_max_drawdown": test["max_drawdown"],
+                    f"train_{BUY_AND_HOLD}": pick[BUY_AND_HOLD],
+                    f"test_{BUY_AND_HOLD}": test[BUY_AND_HOLD],
                 }
             )
     else:
@@ -983,6 +991,7 @@ def run_sweep(
                     metric: pick[metric],
                     "total_return": pick["total_return"],
                     "max_drawdown": pick["max_drawdown"],
+                    BUY_AND_HOLD: pick[BUY_AND_HOLD],
                 }
             )
     return SweepResult(
@@ -999,6 +1008,7 @@ def sweep_columns(result: SweepResult) -> list[str]:
         *result.spec.grid,
         "rows",
         *SWEEP_METRICS,
+        BUY_AND_HOLD,
         "selected",
     ]
 

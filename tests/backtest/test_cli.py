@@ -803,6 +803,24 @@ def test_a_walk_forward_window_of_one_day_says_why_it_has_no_daily_sharpe(tmp_pa
     assert "out-of-sample sharpe_daily None" not in printed
 
 
+def test_a_walk_forward_window_gives_the_buy_and_hold_of_its_test_range(tmp_path, capsys):
+    # Each window's out-of-sample return came without the market's move over those hours, in
+    # the console, summary.json and report.html alike.
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text("[grid]\nfast = [10]\n[walk_forward]\ntrain_days = 0.25\ntest_days = 0.25\n")
+    out = run(tmp_path, "--end", "2025-05-05T12:00", "--sweep", str(sweep))
+
+    (window,) = json.loads((out / "summary.json").read_text())["sweep"]["walk_forward"]["windows"]
+    held = window["test_buy_and_hold_return"]
+    test_rows = [r for r in rows(out / "sweep.csv") if r["phase"] == "test"]
+    assert [float(r["buy_and_hold_return"]) for r in test_rows] == [held]
+    assert f"return {window['test_total_return']:+.4%} (buy and hold {held:+.4%})\n" in (
+        capsys.readouterr().out
+    )
+    page = (out / "report.html").read_text()
+    assert "<th>buy and hold</th>" in page and f"{held:+.3%}" in page
+
+
 def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
     sweep = tmp_path / "grid.toml"
     sweep.write_text('metric = "win_rate"\n[grid]\nfast = [5, 10]\n')

@@ -455,6 +455,47 @@ def test_monte_carlo_knob_draws_repeat_for_a_seed_and_change_with_it():
         assert slippage * 10 == int(slippage * 10)  # in steps of 0.1 bps
 
 
+def _held_over(data: Klines, start_ms: int, end_ms: int) -> float:
+    """The market's move over the bars opening in [start_ms, end_ms), as summary.json's
+    buy_and_hold_return measures a run's: the first bar's open to the last bar's close."""
+    opens = [i for i, t in enumerate(data.open_time) if start_ms <= t < end_ms]
+    return float(data.close[opens[-1]]) / float(data.open[opens[0]]) - 1
+
+
+def test_each_sweep_row_and_window_has_the_buy_and_hold_of_its_own_range(tmp_path, day_data):
+    # sweep.csv and the walk-forward windows gave each row's return without the market's
+    # move over its range: only summary.json had one, over the main run's whole range.
+    text = SWEEP + "[walk_forward]\ntrain_days = 0.5\ntest_days = 0.25\n"
+    spec = rb.load_sweep(write(tmp_path, text))
+
+    result = rb.run_sweep(day_data, BASE, spec, jobs=1)
+
+    for row in result.rows:
+        held = _held_over(day_data, row["start_ms"], row["end_ms"])
+        assert row["buy_and_hold_return"] == pytest.approx(held, rel=1e-12, abs=1e-15)
+    first_test = _held_over(day_data, MAY5 + DAY // 2, MAY5 + 3 * DAY // 4)
+    assert first_test != _held_over(day_data, MAY5, MAY5 + DAY)  # its own range, not the day's
+    for w, choice in zip(result.windows, result.choices, strict=True):
+        test = _held_over(day_data, w.test_start, w.test_end)
+        train = _held_over(day_data, w.train_start, w.train_end)
+        assert choice["test_buy_and_hold_return"] == pytest.approx(test, rel=1e-12, abs=1e-15)
+        assert choice["train_buy_and_hold_return"] == pytest.approx(train, rel=1e-12, abs=1e-15)
+    with (rb.write_sweep_csv(result, tmp_path / "sweep.csv")).open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["buy_and_hold_return"]) for r in rows] == [
+        r["buy_and_hold_return"] for r in result.rows
+    ]
+
+
+def test_a_full_sweeps_best_point_has_the_buy_and_hold_of_the_traded_range(tmp_path, day_data):
+    spec = rb.load_sweep(write(tmp_path, SWEEP.replace("[20, 40]", "[20]")))
+
+    result = rb.run_sweep(day_data, BASE, spec, jobs=1)
+
+    held = _held_over(day_data, MAY5, MAY5 + DAY)
+    assert result.choices[0]["buy_and_hold_return"] == pytest.approx(held, rel=1e-12)
+
+
 def test_the_shipped_example_sweep_file_loads():
     spec = rb.load_sweep(ROOT / "backtest/sweep_example.toml")
     assert spec.grid == {"fast": [5, 10, 20], "slow": [30, 50]} and spec.walk_forward
