@@ -93,6 +93,7 @@ from backtest.report_folder import (
 )
 from backtest.result_lines import (
     print_no_orders,
+    print_not_annualized,
     print_rejected,
     print_risk,
     print_robustness,
@@ -673,6 +674,7 @@ def _main(argv: list[str] | None) -> int:
         f"{units} in {result.wall_s:.2f} s: return {m.total_return:+.4%}{held}, max drawdown "
         f"{m.max_drawdown:.4%}, {counted(m.fills, 'fill')}, fees {m.fees:.2f} USDT -> {out}"
     )
+    print_not_annualized(result)
     if result.model is not None:
         model = result.model
         version = f", registry version {model['version']}" if model["version"] else ""

@@ -20,6 +20,13 @@ a report, not a ledger). Conventions, each stated once here:
 - drawdown at a sample = 1 - equity / running peak; max drawdown duration = the longest time
   (ms) from a peak to the first sample back at or above it (or to the end if never);
 - Calmar = annualized return (compounded over the calendar time of the curve) / max drawdown;
+- a run spanning less than MIN_ANNUALIZED_SPAN_MS (1 day: its period, the first bar's open to
+  the last bar's close, or the first trade to the last) has no annualized figures: its
+  annualized return, Sharpe, Sortino and Calmar are None, `not_annualized_reason` says why. A
+  yearly figure of minutes or hours is an extrapolation by a factor of thousands (-1 % in 5
+  minutes "annualizes" to -99.99999 %, a Sharpe of 1-second samples is multiplied by 5,600);
+  backtesting.py annualizes daily returns (none within one day) and freqtrade counts such a
+  run as a day. At and above the span they are computed as above;
 - a closed trade is a round trip of the position: it opens when a fill leaves flat (or flips)
   and ends at the fill that brings it back to flat or flips it; fills that add to it or
   reduce it part of the way belong to it. Its result (`trade_pnls`) = the realized PnL of its
@@ -51,6 +58,10 @@ import numpy as np
 YEAR_MS = 365 * 24 * 60 * 60 * 1000
 DAY_MS = 24 * 60 * 60 * 1000
 DAYS_PER_YEAR = 365
+# The shortest period whose annualized figures are given (see the module docstring).
+MIN_ANNUALIZED_SPAN_MS = DAY_MS
+# The figures a shorter run has as None.
+ANNUALIZED_METRICS = ("annualized_return", "sharpe", "sortino", "calmar")
 # The drawdown of the equity after each closed trade only (the Monte Carlo bootstrap's, which
 # resamples trades): never named `max_drawdown`, the per-bar one.
 TRADE_CLOSE_DRAWDOWN = "max_drawdown_at_trade_closes"
@@ -172,6 +183,26 @@ def annualized_return(equity: Sequence[float], times_ms: Sequence[int]) -> float
     if exponent > _MAX_EXP:
         return None  # a short, steep run: a yearly figure past 1e300 % says nothing (and overflows)
     return math.expm1(exponent)
+
+
+def span_text(ms: int) -> str:
+    """A run's span in its largest whole unit: `42 s`, `5 min`, `6.5 h`."""
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.4g} min"
+    return f"{seconds / 3600:.4g} h"
+
+
+def not_annualized_reason(span_ms: int) -> str | None:
+    """Why a run of `span_ms` has no annualized figures, None when it has them."""
+    if span_ms >= MIN_ANNUALIZED_SPAN_MS:
+        return None
+    return (
+        f"the run spans {span_text(span_ms)}, under the 1 day below which a yearly figure is an "
+        "extrapolation that says nothing"
+    )
 
 
 def sharpe(rets: Sequence[float], per_year: float | None) -> float | None:
@@ -356,6 +387,9 @@ class Summary:
     sharpe_daily: float | None  # on UTC daily returns, x sqrt(365): comparable to quantstats
     sortino_daily: float | None
     calmar: float | None
+    # Why annualized_return, sharpe, sortino and calmar are None for the whole run (a span
+    # under MIN_ANNUALIZED_SPAN_MS), else None.
+    not_annualized_reason: str | None
     max_drawdown: float
     max_drawdown_duration_ms: int
     win_rate: float | None
@@ -388,8 +422,9 @@ def summarize(
     start_ms, end_ms = (times_ms[0], times_ms[-1]) if period is None else period
     rets = _returns(equity)  # an array: the metrics below take it as the list `returns` gives
     days = _daily_returns(times_ms, equity)
-    per_year = periods_per_year(times_ms)
-    ann = annualized_return(equity, times_ms)
+    short = not_annualized_reason(end_ms - start_ms)
+    per_year = None if short else periods_per_year(times_ms)
+    ann = None if short else annualized_return(equity, times_ms)
     mdd = max_drawdown(equity)
     results = closed_trade_results(fills)
     return Summary(
@@ -405,6 +440,7 @@ def summarize(
         sharpe_daily=sharpe(days, DAYS_PER_YEAR),
         sortino_daily=sortino(days, DAYS_PER_YEAR) if len(days) > 1 else None,
         calmar=calmar(ann, mdd),
+        not_annualized_reason=short,
         max_drawdown=mdd,
         max_drawdown_duration_ms=max_drawdown_duration_ms(equity, times_ms),
         win_rate=win_rate(results),

@@ -61,6 +61,7 @@ METRIC_ORDER = (
     "sharpe_daily",
     "sortino_daily",
     "calmar",
+    "not_annualized_reason",  # why the four above are n/a: a run under a day
     "max_drawdown",
     "max_drawdown_duration_ms",
     "win_rate",

@@ -20,12 +20,13 @@ def _metric(metric: str, v: object) -> str:
 # When a run has no value of a metric (summary.json's null), as `backtest.metrics` makes them:
 # a walk-forward window of one day has no daily Sharpe, and "None" alone did not say why.
 _NULL_WHEN = {
-    "annualized_return": "a single sample, or a short steep run (past 1e300 % a year)",
-    "sharpe": "a flat equity curve, or a single return",
-    "sortino": "no losing bar",
+    "annualized_return": "a run under a day, a single sample, or a short steep run (past 1e300 "
+    "% a year)",
+    "sharpe": "a run under a day, a flat equity curve, or a single return",
+    "sortino": "a run under a day, or no losing bar",
     "sharpe_daily": "fewer than two UTC days of returns",
     "sortino_daily": "fewer than two UTC days of returns, or no losing day",
-    "calmar": "no drawdown",
+    "calmar": "a run under a day, or no drawdown",
     "win_rate": "no closed trade",
     "profit_factor": "no losing closed trade",
     "expectancy": "no closed trade",
@@ -47,6 +48,14 @@ def _held(value: object) -> str:
     """A sweep row's buy-and-hold aside, as the run's console line gives it:
     ` (buy and hold +2.4200%)`, nothing when the row has none (no rows traded)."""
     return f" (buy and hold {value:+.4%})" if isinstance(value, float) else ""
+
+
+def print_not_annualized(result: BacktestResult) -> None:
+    """Why the run has no annualized figures, when it has none (a run under a day): summary.json
+    gives them as null, report.html as n/a, and they were absurd (-99.99999 % a year)."""
+    reason = result.summary.not_annualized_reason
+    if reason is not None:
+        print(f"annualized return, sharpe, sortino and calmar: n/a ({reason})")
 
 
 def utc_text(ms: int) -> str:

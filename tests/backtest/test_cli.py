@@ -807,7 +807,10 @@ def test_a_walk_forward_window_gives_the_buy_and_hold_of_its_test_range(tmp_path
     # Each window's out-of-sample return came without the market's move over those hours, in
     # the console, summary.json and report.html alike.
     sweep = tmp_path / "grid.toml"
-    sweep.write_text("[grid]\nfast = [10]\n[walk_forward]\ntrain_days = 0.25\ntest_days = 0.25\n")
+    sweep.write_text(
+        'metric = "total_return"\n[grid]\nfast = [10]\n'
+        "[walk_forward]\ntrain_days = 0.25\ntest_days = 0.25\n"
+    )
     out = run(tmp_path, "--end", "2025-05-05T12:00", "--sweep", str(sweep))
 
     (window,) = json.loads((out / "summary.json").read_text())["sweep"]["walk_forward"]["windows"]
@@ -1026,6 +1029,26 @@ class NoPrice(StrategyBase):
 """
 
 
+def test_a_run_under_a_day_gives_no_annualized_figures_and_says_why(tmp_path, capsys):
+    # 30 minutes of the week: the annualized return of its per-minute curve was a number of
+    # thousands of percent either way, and the Sharpe and Sortino x sqrt(525,600) alike.
+    out = run(tmp_path, "--end", "2025-05-05T00:30", "--fast", "3", "--slow", "5")
+
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    why = (
+        "the run spans 30 min, under the 1 day below which a yearly figure is an extrapolation "
+        "that says nothing"
+    )
+    assert [metrics[k] for k in ("annualized_return", "sharpe", "sortino", "calmar")] == [None] * 4
+    assert metrics["not_annualized_reason"] == why
+    assert metrics["total_return"] != 0  # it traded: the figures were there to be absurd
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1] == f"annualized return, sharpe, sortino and calmar: n/a ({why})"
+    page = (out / "report.html").read_text()
+    assert "<th>annualized_return</th><td>n/a</td>" in page
+    assert f"<th>not_annualized_reason</th><td>{why}</td>" in page
+
+
 def test_a_run_whose_orders_are_all_rejected_says_how_many_and_why(tmp_path, capsys):
     # It printed `return +0.0000%, 0 fills` only, as a strategy that chose not to trade.
     strategy = tmp_path / "no_price.py"
@@ -1034,7 +1057,8 @@ def test_a_run_whose_orders_are_all_rejected_says_how_many_and_why(tmp_path, cap
 
     lines = capsys.readouterr().out.splitlines()
 
-    assert lines[1:] == [
+    assert lines[1].startswith("annualized return, sharpe, sortino and calmar: n/a")  # hours
+    assert lines[2:] == [
         "orders: 360 of 360 rejected, most often (360): LIMIT needs a price "
         "(orders.csv keeps each reason)"
     ]
@@ -1067,7 +1091,8 @@ def test_post_only_refusals_are_said_short_and_kept_whole_in_orders_csv(tmp_path
 
     lines = capsys.readouterr().out.splitlines()
 
-    assert lines[1:] == [
+    assert lines[1].startswith("annualized return, sharpe, sortino and calmar: n/a")  # hours
+    assert lines[2:] == [
         "orders: 60 of 60 rejected, most often (60): -5022 post-only, it would have matched at "
         "once as taker (orders.csv keeps each reason)"
     ]

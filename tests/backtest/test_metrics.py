@@ -230,7 +230,45 @@ def test_a_run_inside_one_day_has_no_daily_ratio():
         times_ms=[0, MINUTE, 2 * MINUTE], equity=[100.0, 101.0, 99.0], positions=[0.0] * 3, fills=[]
     )
     assert s.sharpe_daily is None and s.sortino_daily is None  # one daily return: no std
-    assert s.sharpe is not None
+
+
+def test_a_run_shorter_than_a_day_has_no_annualized_figures_and_says_why():
+    # Five minutes that lost 1 %: its annualized return read -99.99999 % (-1 % compounded
+    # 105,120 times), its Sharpe was the per-minute one times sqrt(525,600).
+    times = [i * MINUTE for i in range(6)]
+    equity = [100.0, 100.5, 99.8, 99.5, 99.2, 99.0]
+
+    s = m.summarize(times_ms=times, equity=equity, positions=[0.0] * 6, fills=[])
+
+    assert (s.annualized_return, s.sharpe, s.sortino, s.calmar) == (None, None, None, None)
+    assert s.not_annualized_reason == (
+        "the run spans 5 min, under the 1 day below which a yearly figure is an extrapolation "
+        "that says nothing"
+    )
+    assert s.total_return == pytest.approx(-0.01) and s.max_drawdown > 0  # not annualized: kept
+
+
+@pytest.mark.parametrize(
+    ("span_ms", "said"), [(42_000, "42 s"), (6 * 3_600_000, "6 h"), (DAY - MINUTE, "23.98 h")]
+)
+def test_the_reason_says_the_runs_span(span_ms, said):
+    assert m.not_annualized_reason(span_ms).startswith(f"the run spans {said}, under the 1 day")
+
+
+def test_a_run_of_a_day_has_its_annualized_figures():
+    # A day of 1m bars (1,440 bars, the first open to the last close: exactly 1 day).
+    times = [i * MINUTE for i in range(1440)]
+    equity = [100.0 + (i % 7) - 0.001 * i for i in range(1440)]
+
+    s = m.summarize(
+        times_ms=times, equity=equity, positions=[0.0] * 1440, fills=[], period=(0, DAY)
+    )
+
+    rets = m.returns(equity)
+    assert s.not_annualized_reason is None
+    assert s.annualized_return == m.annualized_return(equity, times)
+    assert s.sharpe == m.sharpe(rets, 525_600) and s.sortino == m.sortino(rets, 525_600)
+    assert s.calmar == m.calmar(s.annualized_return, s.max_drawdown)
 
 
 def row(t: int, side: str, qty: str, after: str, fee: float, rp: float) -> m.FillRow:
