@@ -24,7 +24,8 @@ a report, not a ledger). Conventions, each stated once here:
   the last bar's close, or the first trade to the last) has no annualized figures: its
   annualized return, Sharpe, Sortino and Calmar are None, `not_annualized_reason` says why. A
   yearly figure of minutes or hours is an extrapolation by a factor of thousands (-1 % in 5
-  minutes "annualizes" to -99.99999 %, a Sharpe of 1-second samples is multiplied by 5,600);
+  minutes "annualizes" to -100 %, with a Sharpe of -333; a Sharpe of 1-second samples is
+  multiplied by 5,600);
   backtesting.py annualizes daily returns (none within one day) and freqtrade counts such a
   run as a day. At and above the span they are computed as above;
 - a closed trade is a round trip of the position: it opens when a fill leaves flat (or flips)

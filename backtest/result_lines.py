@@ -52,7 +52,8 @@ def _held(value: object) -> str:
 
 def print_not_annualized(result: BacktestResult) -> None:
     """Why the run has no annualized figures, when it has none (a run under a day): summary.json
-    gives them as null, report.html as n/a, and they were absurd (-99.99999 % a year)."""
+    gives them as null, report.html as n/a; they were absurd (-1 % in 5 minutes: -100 % a
+    year, a Sharpe of -333)."""
     reason = result.summary.not_annualized_reason
     if reason is not None:
         print(f"annualized return, sharpe, sortino and calmar: n/a ({reason})")

@@ -233,8 +233,8 @@ def test_a_run_inside_one_day_has_no_daily_ratio():
 
 
 def test_a_run_shorter_than_a_day_has_no_annualized_figures_and_says_why():
-    # Five minutes that lost 1 %: its annualized return read -99.99999 % (-1 % compounded
-    # 105,120 times), its Sharpe was the per-minute one times sqrt(525,600).
+    # Five minutes that lost 1 %: its annualized return read -100 % (-1 % compounded 105,120
+    # times), its Sharpe -333 (the per-minute one times sqrt(525,600)), its Calmar -67.
     times = [i * MINUTE for i in range(6)]
     equity = [100.0, 100.5, 99.8, 99.5, 99.2, 99.0]
 
