@@ -634,6 +634,8 @@ def _main(argv: list[str] | None) -> int:
         data = load(args.data, symbol=config.symbol, start_ms=start_ms, end_ms=end_ms)
         if strategy == "logistic_regression":
             config = replace(config, strategy_params={**params, **bars_of(data)})
+        if sweep_spec is not None:  # the errors of its windows on this data, before the run
+            robustness.sweep_tasks(data, config, sweep_spec)
         result = run_backtest(data, config)
         mc = _run_monte_carlo(args, data, result)
         sweep = _run_sweep(args, sweep_spec, data, config)

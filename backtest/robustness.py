@@ -88,6 +88,9 @@ SWEEP_METRICS: Mapping[str, Better] = MappingProxyType(
 # buy_and_hold_return measures a run's (`backtest.buy_and_hold`): not a metric to rank by (it is
 # the same for every grid point of a window), the return a row's total_return should beat.
 BUY_AND_HOLD = "buy_and_hold_return"
+# What to rank by when the runs are too short for an annualized metric (a run under a day has
+# none: metrics.MIN_ANNUALIZED_SPAN_MS); ranked by one, every point was None and none picked.
+_RANK_INSTEAD = "rank by total_return (or another metric that is not annualized)"
 # BacktestConfig fields a sweep file may not set (they are not assumptions of a run).
 _NOT_SWEEPABLE = frozenset({"strategy_params", "risk", "progress", "journal_dir"})
 
@@ -612,6 +615,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
         for name, v in (("train_days", train), ("test_days", test)):
             if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
                 raise RobustnessError(f"bad {where}: walk_forward.{name} must be a number > 0")
+    short_train = train is not None and train * DAY_MS < metrics.MIN_ANNUALIZED_SPAN_MS
+    if short_train and metric in metrics.ANNUALIZED_METRICS:
+        raise RobustnessError(
+            f"bad {where}: metric {metric!r} is annualized, and a train window of {train} "
+            f"days (under a day) has no annualized figures: {_RANK_INSTEAD}, or train on a "
+            "day or more"
+        )
     return SweepSpec(
         grid=dict(grid),
         fixed=dict(fixed),
@@ -880,6 +890,16 @@ def sweep_tasks(
     start, end = data_times(data)[0], data_end_ms(data)
     if base.trade_from_ms is not None:
         start = max(start, base.trade_from_ms)  # the rows before it only warm the strategy
+    if (
+        not spec.walk_forward
+        and spec.metric in metrics.ANNUALIZED_METRICS
+        and metrics.not_annualized_reason(end - start) is not None
+    ):
+        raise RobustnessError(
+            f"the sweep's metric {spec.metric!r} is annualized, and the data to trade spans "
+            f"{metrics.span_text(end - start)} (under a day): no run has annualized figures; "
+            f"{_RANK_INSTEAD} in the sweep file"
+        )
     windows: list[Window] = []
     tasks: list[SweepTask] = []
     if spec.walk_forward:

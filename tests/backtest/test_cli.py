@@ -824,6 +824,27 @@ def test_a_walk_forward_window_gives_the_buy_and_hold_of_its_test_range(tmp_path
     assert "<th>buy and hold</th>" in page and f"{held:+.3%}" in page
 
 
+def test_a_sweep_ranked_by_sharpe_on_data_under_a_day_is_refused_before_the_run(
+    tmp_path, capsys, monkeypatch
+):
+    """The sweep's default metric is the per-bar Sharpe, which a run under a day does not have
+    (metrics.MIN_ANNUALIZED_SPAN_MS): every point was None and none picked, after the main
+    run and every point had run. Exit 2, one line, before the main run."""
+    sweep = tmp_path / "grid.toml"
+    sweep.write_text("[grid]\nfast = [5, 10]\n")  # metric: sharpe by default
+    monkeypatch.setattr(cli, "run_backtest", lambda *a, **k: pytest.fail("the main run ran"))
+    argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--sweep", str(sweep)]
+
+    assert cli.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "backtest_trading_strategy.py: error: the sweep's metric 'sharpe' is annualized, and "
+        "the data to trade spans 6 h (under a day): no run has annualized figures; rank by "
+        "total_return (or another metric that is not annualized) in the sweep file"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_sweep_without_a_best_point_says_so(tmp_path, capsys):
     sweep = tmp_path / "grid.toml"
     sweep.write_text('metric = "win_rate"\n[grid]\nfast = [5, 10]\n')

@@ -550,7 +550,10 @@ def test_a_flag_the_sweep_files_fixed_also_sets_is_refused_naming_both(
 def test_flags_left_at_their_defaults_do_not_meet_the_sweep_files_fixed(tmp_path, capsys):
     """Not given, a flag sets nothing the file could contradict: the file's values run."""
     grid = tmp_path / "grid.toml"
-    grid.write_text("[fixed]\nfast = 7\nslippage_bps = 3\nlatency_ms = 20\n[grid]\nslow = [30]\n")
+    grid.write_text(
+        "metric = 'total_return'\n"
+        "[fixed]\nfast = 7\nslippage_bps = 3\nlatency_ms = 20\n[grid]\nslow = [30]\n"
+    )
     out = tmp_path / "o"
     argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-html", "--no-progress"]
 
@@ -613,7 +616,7 @@ def test_a_grid_notional_above_the_configs_order_cap_is_a_skipped_point(tmp_path
     why, as a point the strategy refuses; the one under it runs."""
     cfg = _order_cap_config(tmp_path)
     grid = tmp_path / "grid.toml"
-    grid.write_text("[grid]\norder_notional_usdt = [400, 2000]\n")
+    grid.write_text("metric = 'total_return'\n[grid]\norder_notional_usdt = [400, 2000]\n")
     out = tmp_path / "o"
     argv = ["--data", str(KLINES), "--end", "2025-05-05T06:00", "--no-html", "--no-progress"]
 

@@ -30,6 +30,7 @@ MAY5 = 1_746_403_200_000  # 2025-05-05 00:00 UTC, the week's first bar
 HALF_DAY = "2025-05-05T12:00"
 KLINE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
 BAND_KEYS = ("p5", "p25", "p50", "p75", "p95")
+TOTAL = "metric = 'total_return'\n"  # ranked without annualizing: the data is under a day
 
 
 @pytest.fixture(scope="module")
@@ -632,7 +633,7 @@ def test_the_runs_of_a_monte_carlo_and_a_sweep_print_no_warnings(day_data, caplo
 
     with caplog.at_level("WARNING"):
         mc = rb.monte_carlo(data, base, rb.MonteCarloSpec(runs=2, seed=1))
-        rb.run_sweep(data, config, rb.SweepSpec(grid={"fast": [5, 10]}))
+        rb.run_sweep(data, config, rb.SweepSpec(grid={"fast": [5, 10]}, metric="total_return"))
 
     assert any(line.startswith("trading state REDUCING -> HALTED") for line in base_lines)
     assert any("its stop-loss closed the" in line for line in base_lines)
@@ -644,7 +645,9 @@ def test_the_sweep_files_fixed_settings_apply_to_the_main_run_too(tmp_path):
     """`[fixed]` is "settings every run shares": the main run's report described trading at the
     default notional (1000) while every grid point traded the file's. With a one-point grid
     the main run and the point are the same backtest: equal metrics, the file's notional."""
-    sweep = write(tmp_path, "[fixed]\norder_notional_usdt = 500\n[grid]\nfast = [5]\nslow = [20]")
+    sweep = write(
+        tmp_path, TOTAL + "[fixed]\norder_notional_usdt = 500\n[grid]\nfast = [5]\nslow = [20]"
+    )
     out = tmp_path / "out"
     argv = ["--data", str(KLINES), "--end", HALF_DAY, "--no-html", "--no-progress"]
     flags = ["--fast", "5", "--slow", "20", "--sweep", str(sweep)]
@@ -694,3 +697,37 @@ def test_grid_notionals_above_the_order_cap_of_the_risk_limits_are_refused_point
     points, skipped, _ = rb.accepted_points(BASE, spec)
     assert len(points) == 4 and skipped == []
     assert backtest_risk(Decimal(2000)).max_order_notional_usdt == 6000
+
+
+@pytest.mark.parametrize("metric", ["sharpe", "sortino", "calmar", "annualized_return"])
+def test_ranking_by_an_annualized_metric_on_windows_under_a_day_is_refused(tmp_path, metric):
+    """A run under a day has no annualized figures (metrics.MIN_ANNUALIZED_SPAN_MS): ranked by
+    one, every point of such a window was None and the sweep picked nothing, after running
+    them all. Said at once, with what to rank by instead."""
+    windows = "[walk_forward]\ntrain_days = 0.5\ntest_days = 0.5"
+    text = f"metric = '{metric}'\n[grid]\nfast = [5]\n{windows}"
+    with pytest.raises(rb.RobustnessError) as e:
+        rb.load_sweep(write(tmp_path, text))
+    assert str(e.value).endswith(
+        f"metric {metric!r} is annualized, and a train window of 0.5 days (under a day) has "
+        "no annualized figures: rank by total_return (or another metric that is not "
+        "annualized), or train on a day or more"
+    )
+
+    half_day = load(KLINES, end_ms=MAY5 + DAY // 2)
+    plain = rb.load_sweep(write(tmp_path, f"metric = '{metric}'\n[grid]\nfast = [5]"))
+    with pytest.raises(rb.RobustnessError) as e:
+        rb.sweep_tasks(half_day, BASE, plain)
+    assert str(e.value) == (
+        f"the sweep's metric {metric!r} is annualized, and the data to trade spans 12 h "
+        "(under a day): no run has annualized figures; rank by total_return (or another "
+        "metric that is not annualized) in the sweep file"
+    )
+
+
+def test_ranking_by_an_annualized_metric_on_windows_of_a_day_is_taken(tmp_path, day_data):
+    windows = "[walk_forward]\ntrain_days = 1\ntest_days = 0.5"
+    text = f"metric = 'sharpe'\n[grid]\nfast = [5]\n{windows}"
+    assert rb.load_sweep(write(tmp_path, text)).metric == "sharpe"
+    plain = rb.load_sweep(write(tmp_path, "metric = 'sharpe'\n[grid]\nfast = [5]"))
+    assert len(rb.sweep_tasks(day_data, BASE, plain)[3]) == 1
