@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from backtest.data import DataError, Klines, MarketData, check_symbol, load
+from backtest.metrics import ANNUALIZED_METRICS, not_annualized_reason, span_text
 from backtest.run_lines import named_run
 from backtest.runner import WARM_HISTORY_BARS, BacktestConfig, BacktestResult, run_backtest
 from core.clock import parse_utc_ms
@@ -413,6 +414,12 @@ def _windows(args: argparse.Namespace, data_start: int, data_end: int) -> tuple[
     start, end = _ceil_minute(start), _ceil_minute(end)
     if end <= start:
         raise UsageError(f"empty evaluation window {_iso(start)} .. {_iso(end)}")
+    if args.metric in ANNUALIZED_METRICS and not_annualized_reason(end - start) is not None:
+        raise UsageError(  # both models would score None: the candidate never "beat" it
+            f"--metric {args.metric} is annualized, and the evaluation window {_iso(start)} .. "
+            f"{_iso(end)} spans {span_text(end - start)} (under a day): neither model has "
+            "one; evaluate on a day or more, or give --metric total_return"
+        )
     return start, end
 
 

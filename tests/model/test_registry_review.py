@@ -218,6 +218,14 @@ def test_review_promotes_a_better_and_refuses_a_worse_candidate(tmp_path, models
             "is reviewed as it was trained, and it would be ignored",
         ),
         (["--horizon", "30", "--jobs=2"], "--horizon and --jobs are training flags"),
+        # A window under a day has no annualized figures: both models scored None, and the
+        # candidate "did not beat" the promoted one.
+        (
+            ["--metric", "sharpe", "--eval-days", "0.5"],
+            "model.review: error: --metric sharpe is annualized, and the evaluation window "
+            "2025-05-11 12:00 .. 2025-05-12 00:00 spans 12 h (under a day): neither model has "
+            "one; evaluate on a day or more, or give --metric total_return\n",
+        ),
         (["--symbol", "NOPEUSDT"], "holds BTCUSDT, not --symbol NOPEUSDT"),  # by its name
         (["--data", str(ETH_WEEK)], "ETHUSDT-um-1m-2025-05-05_2025-05-11.csv.gz holds ETHUSDT"),
     ],
