@@ -385,6 +385,7 @@ class InProcessVenue:
             available_balance=wallet,
             cross_wallet_balance=wallet,
             update_time_ms=t,
+            balance_change=u.balance_change,
         )
         events: list[Event] = [
             BalanceChanged(event_time_ms=t, recv_time_ms=recv_ms, balance=balance, reason=u.reason)

@@ -35,9 +35,12 @@ after the update (the books cannot tell them apart), and an update of that ms th
 later on the stream, is adopted at once, not held.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
 up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
-with reason FUNDING_FEE (Binance sends only the new wallet balance) books the wallet
-difference as funding; a `FundingPaid` of a settlement already booked that way (a balance
-update within a minute of its time) is not booked twice. A `BalanceChanged` with reason
+with reason FUNDING_FEE books its balance change `bc` (the settlement's amount) as funding
+and compares its wallet as a fill's update is compared (held, or older than a fill booked:
+not adopted), since the stream may deliver it before or after the reports of a fill made
+next to it; one without a `bc` books the wallet difference as funding; a `FundingPaid` of a
+settlement already booked from a balance update (within a minute of its time) is not booked
+twice, nor the reverse. A `BalanceChanged` with reason
 INSURANCE_CLEAR (the insurance fund resetting the wallet a liquidation left negative to 0) is
 booked as an adjustment, not counted as a difference. The venue should emit fills
 recovered over REST before the `VenueSnapshot` of the same reconciliation (a fill arriving
@@ -824,6 +827,7 @@ class BookKeeper:
         self.funding += event.amount
         self._wallets[self.asset] = self.wallet() + event.amount
         self._wallet_ms = max(self._wallet_ms, event.event_time_ms)
+        self._funding_booked()
         if self._wallet_known:
             self._sample()
 
@@ -841,7 +845,17 @@ class BookKeeper:
 
     def _on_balance(self, event: BalanceChanged) -> None:
         b = event.balance
-        if event.reason == ORDER_REASON and b.asset == self.asset and self._wallet_known:
+        reason = event.reason
+        statement = reason == ORDER_REASON
+        if reason == FUNDING_REASON and b.balance_change and b.asset == self.asset:
+            # The settlement's own amount (`bc`). Its wallet may hold a fill whose report comes
+            # later, or lack one booked before it (the user stream orders events of one type
+            # only): the difference from ours, booked as funding, took that fill's money with
+            # it. (A `bc` absent or 0 says nothing of the amount, as the update comes only when
+            # the wallet moved: then the difference it is.)
+            self._book_funding_change(b.balance_change, event.event_time_ms)
+            statement = True  # the wallet as of its time, compared as a fill's update is
+        if statement and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
                 if event.event_time_ms < self._wallet_ms:
                     self._stale_update(event, f"{b.asset} wallet")
@@ -854,7 +868,31 @@ class BookKeeper:
                     return
             self._held.balance = None
         time_ms = event.event_time_ms
-        self._compare_balance(b, event.reason, time_ms, as_of_ms=time_ms)
+        self._compare_balance(b, ORDER_REASON if statement else reason, time_ms, as_of_ms=time_ms)
+
+    def _book_funding_change(self, amount: Decimal, time_ms: int) -> None:
+        """Book a FUNDING_FEE update's `bc` (USDT, signed) as funding, unless a `FundingPaid`
+        of that settlement (within FUNDING_MATCH_MS) was booked first (an income read that
+        came before the update)."""
+        if not self._wallet_known:
+            return  # the wallet learnt from this update holds it
+        if self._funding.paid_near(time_ms):
+            log.debug("books: funding at %s already booked from the income history", time_ms)
+            return
+        self._roll_day(time_ms)
+        self.funding += amount
+        self._wallets[self.asset] = self.wallet() + amount
+        self._wallet_ms = max(self._wallet_ms, time_ms)
+        self._funding.note_balance(time_ms)
+        self._funding_booked()
+        self._sample()
+
+    def _funding_booked(self) -> None:
+        """A balance update held (ahead of this settlement) that the wallet now agrees with is
+        settled: nothing to adopt."""
+        held = self._held.balance
+        if held is not None and held[0].wallet_balance == self.wallet():
+            self._held.balance = None
 
     # An ACCOUNT_UPDATE (reason ORDER) that disagrees with the books is held, not adopted at
     # once (`held_updates`): Binance may send it before the fills it reports.

@@ -149,17 +149,32 @@ ROWERS = _Rowers()
 
 def row_to_jsonable(cls: type, row: Any) -> dict[str, Any]:
     """The object form (`encode`'s JSON, parsed) of a `cls` written as a row by `ROWERS`;
-    UnknownValue for a row of another length (a newer version's fields)."""
+    UnknownValue for a row of another length (a newer version's fields), unless it lacks only
+    trailing fields with defaults (an earlier version's row: they take their defaults)."""
     names = _field_names(cls)
-    if not isinstance(row, list) or len(row) != len(names):
+    if not isinstance(row, list) or not _row_length_known(cls, len(row)):
         raise UnknownValue(f"{cls.__name__} row {row!r}")
     hints = _hints(cls)
+    names = names[: len(row)]
     data = dict(zip(names, row, strict=True))
     for name in names:
         nested = _nested_dataclass(hints[name])
         if nested is not None and data[name] is not None:
             data[name] = row_to_jsonable(nested, data[name])
     return data
+
+
+@cache
+def _row_length_known(cls: type, length: int) -> bool:
+    """A row of `length` values is `cls`'s now, or an earlier version's: the fields it lacks
+    are trailing ones that have defaults."""
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    if length > len(fields):
+        return False
+    return all(
+        f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        for f in fields[length:]
+    )
 
 
 def from_jsonable(tp: Any, data: Any) -> Any:

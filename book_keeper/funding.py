@@ -2,10 +2,10 @@
 
 A settlement comes two ways: a `FundingPaid` (the income history, by symbol and settlement
 time; read again after a restart, or by two passes racing) and a FUNDING_FEE balance update
-(Binance sends only the new wallet). `FundingSettlements` remembers the first by (symbol,
-settlement time), those of FUNDING_PAID_WINDOW_MS up to the newest (an older one counts as
-booked), and the times of the second, so that a `FundingPaid` of a settlement a balance update
-booked already (within FUNDING_MATCH_MS of its time) is not booked twice.
+(the new wallet and its change `bc`, no symbol). `FundingSettlements` remembers the first by
+(symbol, settlement time), those of FUNDING_PAID_WINDOW_MS up to the newest (an older one
+counts as booked), and the times of the second, so that a settlement booked one way (within
+FUNDING_MATCH_MS of its time) is not booked again the other.
 """
 
 import logging
@@ -89,6 +89,11 @@ class FundingSettlements:
         The income record's time and the update's need not be equal: settlements are an hour
         or more apart, so one within FUNDING_MATCH_MS is the same settlement."""
         return any(abs(t - time_ms) <= FUNDING_MATCH_MS for t in self._from_balance)
+
+    def paid_near(self, time_ms: int) -> bool:
+        """True if a `FundingPaid` within FUNDING_MATCH_MS of `time_ms` was booked: a FUNDING_FEE
+        balance update of that settlement that comes after it books nothing more."""
+        return any(abs(t - time_ms) <= FUNDING_MATCH_MS for _, t in self.paid)
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint's part (plain JSON values)."""

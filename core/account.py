@@ -44,6 +44,9 @@ class Balance:
     available_balance: Decimal
     cross_wallet_balance: Decimal | None = None
     update_time_ms: int = 0
+    # ACCOUNT_UPDATE `bc`: the change this update made besides realized PnL and commission
+    # (a FUNDING_FEE update's funding amount, signed), USDT; None where none is reported (REST).
+    balance_change: Decimal | None = None
 
 
 @fast_init

@@ -668,6 +668,7 @@ def parse_account_update(
                 available_balance=_dec(b["cw"], "B.cw"),
                 cross_wallet_balance=_dec(b["cw"], "B.cw"),
                 update_time_ms=tx_time,
+                balance_change=None if b.get("bc") is None else _dec(b["bc"], "B.bc"),
             )
             for b in (_obj(x, "B[]") for x in a.get("B") or ())
         )

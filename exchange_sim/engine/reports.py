@@ -112,6 +112,7 @@ class AccountReport:
 
     reason: str  # Binance `a.m`: ORDER, FUNDING_FEE, INSURANCE_CLEAR, ...
     wallet: Decimal
+    balance_change: Decimal  # Binance `bc`: a FUNDING_FEE update's amount, else 0
     positions: tuple[PositionReport, ...]
     event_time_ms: int
 
@@ -271,7 +272,11 @@ def account_report(ev: AccountUpdate, books: Mapping[str, SymbolBook]) -> Accoun
             )
         )
     return AccountReport(
-        reason=ev.reason, wallet=q8(ev.wallet), positions=tuple(positions), event_time_ms=ev.time_ms
+        reason=ev.reason,
+        wallet=q8(ev.wallet),
+        balance_change=ev.funding_amount,
+        positions=tuple(positions),
+        event_time_ms=ev.time_ms,
     )
 
 

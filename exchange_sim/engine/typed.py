@@ -205,6 +205,7 @@ def core_events(ev: EngineEvent, inst: Instrument | None) -> list[Event]:
             available_balance=ev.wallet,  # as the gateway reads ACCOUNT_UPDATE: cross wallet
             cross_wallet_balance=ev.wallet,
             update_time_ms=t,
+            balance_change=ev.funding_amount,  # as the wire's `bc`
         )
         out.append(
             BalanceChanged(event_time_ms=t, recv_time_ms=t, balance=balance, reason=ev.reason)

@@ -195,6 +195,11 @@ def break_even(pos: Position, taker_fee: Decimal) -> Decimal:
     return pos.entry * (1 + taker_fee) if pos.amt > 0 else pos.entry * (1 - taker_fee)
 
 
+def _bc(balance_change: Decimal) -> str:
+    """`bc` as Binance prints it: "0" for a pure trading update, else 8 decimals."""
+    return f8(balance_change) if balance_change else "0"
+
+
 def account_update(
     *,
     now_ms: int,
@@ -210,7 +215,7 @@ def account_update(
         "T": now_ms,
         "a": {
             "m": reason,
-            "B": [{"a": asset, "wb": f8(wallet), "cw": f8(wallet), "bc": plain(balance_change)}],
+            "B": [{"a": asset, "wb": f8(wallet), "cw": f8(wallet), "bc": _bc(balance_change)}],
             "P": positions,
         },
     }
@@ -355,7 +360,12 @@ def user_event(
             for st in ev.positions
         ]
         return account_update(
-            now_ms=ev.time_ms, reason=ev.reason, asset="USDT", wallet=ev.wallet, positions=entries
+            now_ms=ev.time_ms,
+            reason=ev.reason,
+            asset="USDT",
+            wallet=ev.wallet,
+            positions=entries,
+            balance_change=ev.funding_amount,  # FUNDING_FEE: the amount, as Binance's `bc`
         )
     if isinstance(ev, AlgoUpdate):
         return algo_update(ev.algo, books[ev.algo.symbol].inst, now_ms=ev.time_ms)

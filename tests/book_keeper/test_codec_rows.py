@@ -8,7 +8,9 @@ import pytest
 from book_keeper import codec
 from book_keeper.journal import SqliteJournal
 from book_keeper.journal_wal import _decode_body, _frame, read_wal
-from tests.book_keeper.support import BUY, fill, filled, submitted
+from core.account import Balance
+from core.events import BalanceChanged
+from tests.book_keeper.support import BUY, T0, D, fill, filled, submitted
 from tests.book_keeper.test_journal import _examples
 
 
@@ -86,3 +88,22 @@ def test_record_many_logs_rows_and_a_log_with_objects_of_earlier_versions_is_sti
         assert j.recovered_records == 1
         assert [e for _, e in j.load_events(["DecisionMade"])] == [decision]
         assert [o.client_order_id for o in j.open_orders()] == ["t-1"]
+
+
+def test_a_row_of_an_earlier_version_without_a_trailing_defaulted_field_reads_back():
+    """A write-ahead log left by a version before `Balance.balance_change` (a crash, then the
+    upgrade): its BalanceChanged rows hold a balance row one value shorter."""
+    event = BalanceChanged(
+        event_time_ms=T0,
+        recv_time_ms=T0 + 5,
+        balance=Balance(asset="USDT", wallet_balance=D("9996.292"), available_balance=D(0)),
+        reason="FUNDING_FEE",
+    )
+    row = orjson.loads(
+        orjson.dumps(codec.ROWERS[BalanceChanged](event), default=codec.orjson_default)
+    )
+    row[2] = row[2][:-1]  # the balance without balance_change
+
+    data = codec.row_to_jsonable(BalanceChanged, row)
+
+    assert codec.loads("BalanceChanged", orjson.dumps(data)) == event

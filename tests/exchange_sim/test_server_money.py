@@ -329,6 +329,7 @@ async def test_funding_account_update_shows_the_wallet_moved_by_the_funding_fee(
     assert update["a"]["B"][0]["a"] == "USDT"
     assert wallet == funding_run.wallet_before + expected
     assert funding_run.wallet_after == funding_run.wallet_before + expected
+    assert d(update["a"]["B"][0]["bc"]) == expected  # Binance's `bc`: the funding amount
 
 
 # --- 3. liquidation -----------------------------------------------------------------------

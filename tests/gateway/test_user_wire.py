@@ -31,6 +31,7 @@ from gateway.user_wire import (
     decode_user_frame,
     order_of,
     parse_account,
+    parse_account_update,
     parse_funding_income,
     parse_position_risk,
     parse_rest_algo_order,
@@ -240,6 +241,24 @@ def test_account_update_balances_and_positions():
     ]
     assert all(p.margin_type is MarginType.ISOLATED and p.leverage == 20 for p in u.positions)
     assert u.positions[0].update_time_ms == 1564745798939
+
+
+def test_a_funding_account_updates_balance_change_is_the_settlements_amount():
+    frame = {
+        "e": "ACCOUNT_UPDATE", "E": 1716019200050, "T": 1716019200000,
+        "a": {"m": "FUNDING_FEE", "B": [
+            {"a": "USDT", "wb": "9989.94991900", "cw": "9989.94991900", "bc": "-1.67507600"},
+        ], "P": []},
+    }  # fmt: skip
+
+    u = parse_user_event(frame, 5)
+    without_bc = parse_account_update({**frame, "a": {**frame["a"], "B": [
+        {"a": "USDT", "wb": "9989.94991900", "cw": "9989.94991900"},
+    ]}}, 5)  # fmt: skip
+
+    assert isinstance(u, AccountUpdate)
+    assert u.balances[0].balance_change == Decimal("-1.67507600")
+    assert without_bc.balances[0].balance_change is None
 
 
 def test_an_account_update_of_a_credit_asset_is_its_own_balance():
