@@ -53,6 +53,9 @@ class Books:
     def equity(self) -> Decimal:
         return Decimal(10000)
 
+    def carried_in(self, now_ms: int) -> Decimal:
+        return Decimal(0)
+
     def available_balance(self) -> Decimal:
         return Decimal(9000)
 

@@ -217,6 +217,11 @@ class BookKeeper:
         self._day = -1  # UTC day (ms // DAY_MS) of the last wallet change
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
+        # The equity moved by fills the exchange made on a UTC day before the one they reached
+        # us on (our clock: late on the stream, read back after a restart), summed for the
+        # latest such day (`carried_in`).
+        self._carried_day = -1
+        self._carried = ZERO
         # totals since the books began (restored history included)
         self.fill_count = 0
         self.maker_fills = 0
@@ -468,6 +473,13 @@ class BookKeeper:
         """Fills booked since 00:00 UTC of `now_ms` (by trade time)."""
         return self._day_fills if now_ms // DAY_MS == self._day else 0
 
+    def carried_in(self, now_ms: int) -> Decimal:
+        """The equity (USDT, net of transfers: fills move none) moved on the UTC day of
+        `now_ms` (our clock) by fills the exchange made on an earlier day: the day before's
+        loss or gain, learnt today. The daily-loss limit's day start takes it (`RiskManager`):
+        its equity before 00:00 lacked them."""
+        return self._carried if now_ms // DAY_MS == self._carried_day else ZERO
+
     def _roll_day(self, time_ms: int) -> None:
         """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
         day = time_ms // DAY_MS
@@ -626,7 +638,7 @@ class BookKeeper:
 
     def _on_fill_event(self, event: OrderPartiallyFilled | OrderFilled) -> None:
         f = event.fill
-        if not self._apply_fill(f):
+        if not self._book_fill(f):
             return
         order = self._orders.get(f.client_order_id)
         if order is not None:
@@ -647,6 +659,31 @@ class BookKeeper:
             or forced_close(client_order_id) is not None
             or outside_order(client_order_id)
         )
+
+    def _book_fill(self, f: Fill) -> bool:
+        """`_apply_fill`; for a fill the exchange made on a UTC day before the one it reached
+        us on, the equity it moved is remembered (`carried_in`)."""
+        day = f.recv_time_ms // DAY_MS
+        if f.trade_time_ms // DAY_MS >= day:
+            return self._apply_fill(f)
+        book = self._books.get(f.symbol)
+        before = self._value_at(book, f.price)
+        if not self._apply_fill(f):
+            return False
+        moved = self._value_at(book, f.price) - before
+        if day > self._carried_day:
+            self._carried_day, self._carried = day, ZERO
+        if day == self._carried_day:
+            self._carried += moved
+        return True
+
+    def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
+        """The margin wallet plus `book`'s unrealized PnL at its valuation price (none yet, as
+        in a restore's replay: at `price`), USDT: what a fill of that symbol moves of equity."""
+        value = self.wallet()
+        if book is not None and book.qty:
+            value += book.qty * ((book.ref_price() or price) - book.entry)
+        return value
 
     def _apply_fill(self, f: Fill) -> bool:
         """Book one fill; False when it was rejected or already booked."""
@@ -1212,7 +1249,7 @@ class BookKeeper:
             if isinstance(item, Fill):
                 self._journal_knows = known
                 try:
-                    if self._apply_fill(item):
+                    if self._book_fill(item):
                         self.restored_fills += 1
                 finally:
                     self._journal_knows = False
@@ -1241,6 +1278,8 @@ class BookKeeper:
             "day": self._day,
             "day_base": str(self._day_base),
             "day_fills": self._day_fills,
+            "carried_day": self._carried_day,
+            "carried": str(self._carried),
             "counts": {name: getattr(self, name) for name in _REPLAY_COUNTS},
             "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
             "fees": _texts(self.fees),
@@ -1264,6 +1303,9 @@ class BookKeeper:
         self._day = int(state["day"])
         self._day_base = Decimal(state["day_base"])
         self._day_fills = int(state["day_fills"])
+        # absent from a checkpoint an older daemon wrote: no late fill remembered
+        self._carried_day = int(state.get("carried_day", -1))
+        self._carried = Decimal(state.get("carried", "0"))
         for name in _REPLAY_COUNTS:
             setattr(self, name, int(state["counts"][name]))
         for name in _REPLAY_AMOUNTS:

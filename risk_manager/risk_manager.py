@@ -109,6 +109,11 @@ class RiskView(AccountView, Protocol):
         book's mid) before the first trade."""
         ...
 
+    def carried_in(self, now_ms: int) -> Decimal:
+        """The equity moved on the UTC day of `now_ms` by fills the exchange made on an
+        earlier day (see BookKeeper), USDT."""
+        ...
+
     @property
     def orders(self) -> Mapping[str, Order]:
         """Our orders that are or may be live, by client order id (what `open_order_count`
@@ -487,14 +492,20 @@ class RiskManager:
         00:00 UTC); returns the state change if a portfolio limit is reached.
 
         Daily loss is the larger of (a) equity lost since the day began (the last equity seen
-        before 00:00 UTC, or the first of the day) and (b) today's realized loss: (b) survives a
+        before 00:00 UTC, or the first of the day; moved by what fills the exchange made before
+        00:00 and we learnt of after it moved: `RiskView.carried_in`, the day before's) and
+        (b) today's realized loss: (b) survives a
         restart through the journal, (a) also counts open losses. Drawdown is measured from
         the highest equity seen. Reaching a limit (>=) trips it.
         """
-        self._roll_day(self._clock.now_ms())
+        now = self._clock.now_ms()
+        self._roll_day(now)
+        # Yesterday's fills learnt today: the equity before 00:00 lacked them.
+        carried = self._view.carried_in(now)
         start = self._day_start_equity
         if start is None:
-            start = self._day_start_equity = equity
+            start = self._day_start_equity = equity - carried  # the equity now holds them
+        start += carried
         self._last_equity = equity
         self._last_realized = realized_today
         peak = self._peak_equity
@@ -516,10 +527,11 @@ class RiskManager:
             return None
         start = self._day_start_equity
         peak = self._peak_equity
+        carried = self._view.carried_in(self._clock.now_ms())
         return self._portfolio_breach(
             equity,
             realized_today,
-            start=equity if start is None else start,
+            start=equity if start is None else start + carried,
             peak=equity if peak is None or equity > peak else peak,
         )
 

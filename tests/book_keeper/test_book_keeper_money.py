@@ -4,6 +4,7 @@ Fees: maker 0.0002, taker 0.0005 of the fill notional. Realized PnL (Binance `rp
 * (exit - entry) * (+1 long / -1 short), 8 decimals half-up. Start wallet 10000 USDT.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -646,3 +647,25 @@ def test_summary_says_an_average_entry_of_several_fills_to_the_tick():
 
     assert bk.positions()[0].entry_price > D("60000.066")  # the books keep it exact
     assert bk.summary().lines()[6] == "final position: BTCUSDT 0.030 @ 60000.1"
+
+
+def test_a_fill_of_yesterday_learnt_today_is_carried_into_todays_start_not_its_pnl():
+    """Long 0.100 @ 60000 valued at the mark 60000; its stop fills at 23:59:59.900 at 58800
+    (rp 0.1 * (58800 - 60000) = -120, fee 0.1 * 58800 * 0.0005 = 2.94) and its report comes
+    at 00:00:00.300 (our clock): equity moved 9997 -> 9874.06, the day before's."""
+    bk = book()
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "60000.0", fee="3")  # wallet 9997
+    bk.mark(_mark("60000.0", day2 - 1_000))
+    bk.apply(submitted("t-2", SELL, "0.100", None, t=day2 - 150))
+    late = dataclasses.replace(
+        fill("t-2", 2, SELL, "0.100", "58800.0", fee="2.94", rp="-120", t=day2 - 100),
+        recv_time_ms=day2 + 300,
+    )
+
+    bk.apply(filled(late))
+
+    assert bk.wallet() == D("9874.06")
+    assert bk.pnl_today(day2 + 400) == 0
+    assert bk.carried_in(day2 + 400) == D("-122.94")  # 9874.06 - 9997
+    assert bk.carried_in(day2 - 1) == 0 and bk.carried_in(day2 + 86_400_000) == 0

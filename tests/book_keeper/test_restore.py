@@ -402,3 +402,33 @@ def test_a_journal_with_history_says_what_it_restored(tmp_path, caplog):
 
     [said] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("books")]
     assert said.startswith("books restored: ") and "wallet 9995.4969 USDT" in said
+
+
+def test_a_fill_of_yesterday_learnt_today_is_carried_in_after_a_restart_at_its_own_price(tmp_path):
+    """The books' record of yesterday's fill learnt today survives a restart. The journal
+    has no mark prices: the replay values the position at the fill's price (58800), so the
+    equity the fill moved is its fee alone (-2.94; running, valued at the mark 60000, it was
+    -122.94): the move from the day's last equity to that price counts today, as a loss made
+    while the daemon was stopped does (`limits_restore`)."""
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC
+    with SqliteJournal(tmp_path) as journal:
+        bk = book()
+        for event in (
+            submitted("t-1", BUY, "0.100", None),
+            filled(fill("t-1", 1, BUY, "0.100", "60000.0", fee="3")),
+            submitted("t-2", SELL, "0.100", None, t=day2 - 150),
+            filled(
+                dataclasses.replace(
+                    fill("t-2", 2, SELL, "0.100", "58800.0", fee="2.94", rp="-120", t=day2 - 100),
+                    recv_time_ms=day2 + 300,
+                )
+            ),
+        ):
+            journal.record(event)
+            bk.apply(event)
+    restored = book()
+    with SqliteJournal(tmp_path) as journal:
+        restored.restore(journal)
+
+    assert restored.wallet() == D("9874.06")
+    assert restored.carried_in(day2 + 400) == D("-2.94")
