@@ -30,9 +30,10 @@ before it: not held, not adopted. A
 fill made by the exchange's time an adopted position (or wallet) holds (an account update's
 ms included: its own fill; a snapshot's excluded), whose report comes after the adoption
 (lost on the stream, read back over REST), is in it: booked in the totals, the position
-left as adopted, the wallet's correction it explains taken back; so is a fill made in that ms
-after the update (the books cannot tell them apart), and an update of that ms that disagrees,
-later on the stream, is adopted at once, not held.
+left as adopted, the wallet's correction it explains taken back. Of several fills of an
+account update's own ms (one order's, in one match), it holds those that make up the
+difference from what the books had, in the exchange's order; the rest are stepped on. An
+update of that ms that disagrees, later on the stream, is adopted at once, not held.
 Funding: `FundingPaid` books its amount (once per symbol and settlement: those of the 7 days
 up to the newest booked are remembered, an older one counts as booked); `BalanceChanged`
 with reason FUNDING_FEE books its balance change `bc` (the settlement's amount) as funding
@@ -84,6 +85,7 @@ from book_keeper.symbol_book import (
     Applied,
     SymbolBook,
     agrees,
+    held_by_adoption,
     position_step,
     rewind,
 )
@@ -182,6 +184,10 @@ class BookKeeper:
         # adjustment) holds every fill: one made before it whose report comes later is in it.
         self._wallet_adopted_ms = 0
         self._wallet_adopted_update_ms = 0  # that of an account update (`_of_the_adopted_ms`)
+        # The wallet an account update of ms `at` made the books adopt and the one they had,
+        # moved by the fills made by then booked since: (at, wallet, adopted wallet); None
+        # after a snapshot's adoption (`_held_by_wallet`).
+        self._wallet_step: tuple[int, Decimal, Decimal] | None = None
         self._order_book = OrderBook(
             clock=clock,
             traded=self._books,
@@ -703,10 +709,12 @@ class BookKeeper:
         book.seen.add(f.trade_id)
         # A snapshot's time is exclusive: a fill of its ms may have come after the read (a
         # stepped clock); an account update's inclusive (`_update_holds_before`)
-        if f.trade_time_ms < book.adopted_ms:
-            return self._book_adopted_fill(book, f)
         price = f.price
         signed = f.qty if f.side is Side.BUY else -f.qty
+        if f.trade_time_ms < book.adopted_ms and held_by_adoption(
+            book, f.trade_time_ms, signed, price
+        ):
+            return self._book_adopted_fill(book, f)
         recent = book.recent
         later = rewind(book, f.trade_id) if recent and f.trade_id < recent[-1].trade_id else ()
         old, old_entry = book.qty, book.entry
@@ -801,7 +809,7 @@ class BookKeeper:
         # A fee in another asset (BNB) leaves the margin wallet alone; that asset's wallet is
         # the exchange's word (see _compare_balance), not computed here.
         moved = realized - fee if fee_asset == self.asset else realized
-        if f.trade_time_ms < self._wallet_adopted_ms:
+        if f.trade_time_ms < self._wallet_adopted_ms and self._held_by_wallet(f, moved):
             # In the wallet adopted already (its report came later): what that adoption
             # booked as a correction was this fill's
             self.adjustments -= moved
@@ -819,6 +827,19 @@ class BookKeeper:
             held.after_fill(f, realized, self._books, wallets[self.asset])
         if self._wallet_known:
             self._sample()
+
+    def _held_by_wallet(self, f: Fill, moved: Decimal) -> bool:
+        """Whether fill `f` (moving the wallet by `moved`, USDT), made before the time of the
+        wallet adopted last, is in it: as `symbol_book.held_by_adoption` tells it of a
+        position, by the wallet the books had moved by the fills before."""
+        step = self._wallet_step
+        if step is None:
+            return True
+        at, wallet, held = step
+        if f.trade_time_ms == at and wallet == held:
+            return False
+        self._wallet_step = (at, wallet + moved, held)
+        return True
 
     def _reapply(self, book: SymbolBook, later: list[Applied]) -> None:
         """Apply again, after a late fill, the fills the exchange made after it: the position
@@ -1004,7 +1025,7 @@ class BookKeeper:
             log.info("books: %s %s %s", reason.lower(), diff, asset)
         elif reason == INSURANCE_REASON:
             self.adjustments += diff
-            self._wallet_adopted(b, as_of_ms)
+            self._wallet_adopted(b, as_of_ms, ours or ZERO)
             log.warning(
                 "books: the insurance fund cleared a negative %s wallet of %s after a "
                 "liquidation (+%s %s, booked as an adjustment)",
@@ -1027,7 +1048,7 @@ class BookKeeper:
             self._difference(sentence)
         else:
             self.adjustments += diff
-            self._wallet_adopted(b, as_of_ms)
+            self._wallet_adopted(b, as_of_ms, ours or ZERO)
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
@@ -1036,12 +1057,16 @@ class BookKeeper:
         self._sample()
         return sentence
 
-    def _wallet_adopted(self, b: Balance, as_of_ms: int) -> None:
-        """The margin wallet was set to the exchange's `b`, held to be as of `as_of_ms`: a fill
-        made before then that is booked later leaves it as it is (`_book_money`)."""
-        self._wallet_adopted_ms = max(
-            self._wallet_adopted_ms, _update_holds_before(as_of_ms), b.update_time_ms
-        )
+    def _wallet_adopted(self, b: Balance, as_of_ms: int, ours: Decimal) -> None:
+        """The margin wallet was set to the exchange's `b` (from `ours`), held to be as of
+        `as_of_ms`: a fill made before then that is booked later leaves it as it is
+        (`_book_money`), one of its very ms only if it is in it (`_held_by_wallet`)."""
+        before = self._wallet_adopted_ms
+        self._wallet_adopted_ms = max(before, _update_holds_before(as_of_ms), b.update_time_ms)
+        if as_of_ms and self._wallet_adopted_ms == _update_holds_before(as_of_ms):
+            self._wallet_step = (as_of_ms, ours, b.wallet_balance)
+        elif self._wallet_adopted_ms != before:
+            self._wallet_step = None
         if as_of_ms:
             self._wallet_adopted_update_ms = as_of_ms
 
@@ -1094,11 +1119,17 @@ class BookKeeper:
             f"{p.qty:f} @ {p.entry_price:f} ({reason}); adopted the exchange's"
         )
         self._difference(sentence)
+        ours = (as_of_ms, book.qty, book.entry)
         book.qty = p.qty
         book.entry = p.entry_price if p.qty else ZERO
         book.recent.clear()  # the fills before no longer lead to this position
         book.position = None
-        book.adopted_ms = max(book.adopted_ms, _update_holds_before(as_of_ms), p.update_time_ms)
+        before = book.adopted_ms
+        book.adopted_ms = max(before, _update_holds_before(as_of_ms), p.update_time_ms)
+        if as_of_ms and book.adopted_ms == _update_holds_before(as_of_ms):
+            book.adopted_step = (*ours, book.qty, book.entry)  # `held_by_adoption`
+        elif book.adopted_ms != before:
+            book.adopted_step = None
         if as_of_ms:
             book.adopted_update_ms = as_of_ms
         return sentence
@@ -1272,6 +1303,9 @@ class BookKeeper:
             "wallet_ms": self._wallet_ms,
             "wallet_adopted_ms": self._wallet_adopted_ms,
             "wallet_adopted_update_ms": self._wallet_adopted_update_ms,
+            "wallet_step": None
+            if self._wallet_step is None
+            else [self._wallet_step[0], str(self._wallet_step[1]), str(self._wallet_step[2])],
             **self._funding.to_state(),  # funding_times, funding_paid
             "untraded_seen": sorted([s, t] for s, t in self._untraded_seen),
             **self._held.to_state(),  # held_positions, held_balance
@@ -1297,6 +1331,10 @@ class BookKeeper:
         # absent from a checkpoint an older daemon wrote: no wallet adopted holds a late fill
         self._wallet_adopted_ms = int(state.get("wallet_adopted_ms", 0))
         self._wallet_adopted_update_ms = int(state.get("wallet_adopted_update_ms", 0))
+        step = state.get("wallet_step")  # absent from an older checkpoint: none
+        self._wallet_step = (
+            None if step is None else (int(step[0]), Decimal(step[1]), Decimal(step[2]))
+        )
         self._funding.load_state(state)
         self._untraded_seen = {(s, int(t)) for s, t in state["untraded_seen"]}
         self._held.load_state(state)
@@ -1363,10 +1401,10 @@ def _of_the_adopted_ms(time_ms: int, update_ms: int, adopted_ms: int) -> bool:
     """Whether an account update (reason ORDER) of `time_ms` that disagrees with the books is
     of the ms of the account update whose position (or wallet) they adopted last
     (`update_ms`), which holds every fill up to and in that ms (`adopted_ms` is its next):
-    adopted at once, not held for fills it may be ahead of. The books take every fill of that
-    ms as held by what they adopted (they cannot tell the update's own fill from another made
-    in that ms after it: `_book_adopted_fill`), so no fill of it moves them; this update,
-    later on the stream, is the exchange's newer word on it. Held, a second fill of that ms
+    adopted at once, not held for fills it may be ahead of: this update, later on the stream,
+    is the exchange's newer word on that ms, and a fill of it whose report comes later is
+    taken as held by it when it makes up the difference (`held_by_adoption`,
+    `_held_by_wallet`). Held, a second fill of that ms
     left the books without it for 2 s more of the exchange's time, and the daemon traded on
     that: on Binance after a sweep of several levels (its fills share one ms), on the local
     exchange for as long as its clock is skewed back (its engine's time waits in one ms, never

@@ -96,6 +96,7 @@ class SymbolBook:
 
     __slots__ = (
         "adopted_ms",
+        "adopted_step",
         "adopted_update_ms",
         "ask",
         "bid",
@@ -142,6 +143,10 @@ class SymbolBook:
         # The time of the last account update whose position was adopted (0: none), which
         # holds the fills of its very ms too (`BookKeeper._of_the_adopted_ms`).
         self.adopted_update_ms = 0
+        # The position an account update of ms `at` made the books adopt, and the one they
+        # had, stepped by the fills made by then that came after it: (at, qty, entry, adopted
+        # qty, adopted entry); None after a snapshot's adoption (`held_by_adoption`).
+        self.adopted_step: tuple[int, Decimal, Decimal, Decimal, Decimal] | None = None
 
     def ref_price(self) -> Decimal | None:
         if self.mark is not None:
@@ -166,6 +171,9 @@ class SymbolBook:
             "update_ms": self.update_ms,
             "adopted_ms": self.adopted_ms,
             "adopted_update_ms": self.adopted_update_ms,
+            "adopted_step": None
+            if self.adopted_step is None
+            else [self.adopted_step[0], *(str(v) for v in self.adopted_step[1:])],
             "seen": self.seen.to_json(),
             "recent": [
                 [
@@ -195,6 +203,18 @@ class SymbolBook:
         self.update_ms = int(data["update_ms"])
         self.adopted_ms = int(data.get("adopted_ms", 0))  # absent from an older checkpoint
         self.adopted_update_ms = int(data.get("adopted_update_ms", 0))  # so is this
+        step = data.get("adopted_step")
+        self.adopted_step = (
+            None
+            if step is None
+            else (
+                int(step[0]),
+                Decimal(step[1]),
+                Decimal(step[2]),
+                Decimal(step[3]),
+                Decimal(step[4]),
+            )
+        )
         self.seen = BookedTradeIds.from_json(data["seen"])
         self.recent = deque(
             (
@@ -239,6 +259,29 @@ def rewind(book: SymbolBook, trade_id: int) -> list[Applied]:
     later.reverse()
     book.qty, book.entry = later[0].qty_before, later[0].entry_before
     return later
+
+
+def held_by_adoption(book: SymbolBook, time_ms: int, signed: Decimal, price: Decimal) -> bool:
+    """Whether a fill (`signed` contracts at `price`) made at `time_ms`, before the time of the
+    position adopted last (`adopted_ms`), is in that position. One made before the account
+    update's own ms is. Of fills made at that very ms (one order's fills in one match), it
+    holds those up to its own, in the exchange's order: a fill of its ms is in it unless the
+    fills before (stepped onto the position the books had) already make it up; times cannot
+    tell them apart, the position does. After a snapshot's adoption (`adopted_step` None)
+    every fill made before its time is in it."""
+    step = book.adopted_step
+    if step is None:
+        return True
+    at, qty, entry, held_qty, held_entry = step
+    if (
+        time_ms == at
+        and qty == held_qty
+        and (qty == 0 or abs(entry - held_entry) <= ENTRY_TOLERANCE)
+    ):
+        return False
+    qty, entry, _ = position_step(qty, entry, signed, price)
+    book.adopted_step = (at, qty, entry, held_qty, held_entry)
+    return True
 
 
 def agrees(book: SymbolBook, p: Position) -> bool:
