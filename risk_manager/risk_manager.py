@@ -83,6 +83,9 @@ class LimitCounts:
     day_start_equity: Decimal | None = None  # None: the first equity of the day, as at a start
     realized_today: Decimal = _ZERO  # today's realized PnL as the books restored it
     realized_base: Decimal = _ZERO  # the part of it an operator reset today accepted
+    # what `day_start_equity` holds of the day's `RiskView.carried_in` (one of today: all of
+    # it, the careful side; one of the day before: none)
+    carried_base: Decimal = _ZERO
 
 
 class RiskView(AccountView, Protocol):
@@ -126,6 +129,7 @@ class RiskManager:
     """Pre-trade checks on the tick path, portfolio limits, kill switch, circuit breaker."""
 
     __slots__ = (
+        "_carried_base",
         "_clock",
         "_day",
         "_day_start_equity",
@@ -189,6 +193,9 @@ class RiskManager:
         )
         self._day: int | None = None  # UTC day number (ms // DAY_MS) of the counters below
         self._day_start_equity: Decimal | None = None
+        # What the day's start equity holds of the books' `carried_in` (the day before's fills
+        # learnt today): taken at a start or an operator reset, 0 at 00:00.
+        self._carried_base = _ZERO
         self._realized_base = _ZERO  # realized_today at the last operator reset (same day)
         self._trades_today = 0
         self._peak_equity: Decimal | None = None
@@ -500,12 +507,13 @@ class RiskManager:
         """
         now = self._clock.now_ms()
         self._roll_day(now)
-        # Yesterday's fills learnt today: the equity before 00:00 lacked them.
+        # Yesterday's fills learnt today: the equity the day started from lacked them.
         carried = self._view.carried_in(now)
         start = self._day_start_equity
         if start is None:
-            start = self._day_start_equity = equity - carried  # the equity now holds them
-        start += carried
+            start = self._day_start_equity = equity
+            self._carried_base = carried  # the equity now holds them
+        start += carried - self._carried_base
         self._last_equity = equity
         self._last_realized = realized_today
         peak = self._peak_equity
@@ -527,7 +535,7 @@ class RiskManager:
             return None
         start = self._day_start_equity
         peak = self._peak_equity
-        carried = self._view.carried_in(self._clock.now_ms())
+        carried = self._view.carried_in(self._clock.now_ms()) - self._carried_base
         return self._portfolio_breach(
             equity,
             realized_today,
@@ -608,6 +616,7 @@ class RiskManager:
             return
         self._day = day
         self._day_start_equity = self._last_equity  # None until the first on_equity
+        self._carried_base = _ZERO
         self._realized_base = _ZERO  # the caller's realized_today restarts at 00:00 UTC
         self._last_realized = _ZERO
         self._trades_today = 0
@@ -743,6 +752,7 @@ class RiskManager:
             if self._last_equity is not None:
                 self._peak_equity = self._last_equity
                 self._day_start_equity = self._last_equity
+                self._carried_base = self._view.carried_in(self._clock.now_ms())
             self._realized_base = self._last_realized
             self._trades_today = 0
             self._errors.clear()
@@ -766,6 +776,7 @@ class RiskManager:
             self._last_equity = counts.equity
         if counts.day_start_equity is not None:
             self._day_start_equity = counts.day_start_equity
+            self._carried_base = counts.carried_base
         self._last_realized = counts.realized_today
         self._realized_base = counts.realized_base
 

@@ -33,7 +33,9 @@ def restore_limits(
     # trading_engine/equity_watch.py).
     equity = book.equity() - book.transfers if book.wallet_known else None
     realized_today = book.pnl_today(now_ms)
-    day_start_equity, realized_base = _day_base(journal, book, since, day_start, realized_today)
+    day_start_equity, realized_base, of_today = _day_base(
+        journal, book, since, day_start, realized_today
+    )
     peak = (
         journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
     )
@@ -45,6 +47,9 @@ def restore_limits(
         day_start_equity=day_start_equity,
         realized_today=realized_today,
         realized_base=realized_base,
+        # A day start taken today holds the day before's fills learnt before it: all of
+        # them, on the careful side (one learnt after it counts today).
+        carried_base=book.carried_in(now_ms) if of_today else Decimal(0),
     )
     risk.restore_limits(counts)
     return counts
@@ -52,10 +57,10 @@ def restore_limits(
 
 def _day_base(
     journal: SqliteJournal, book: BookKeeper, since: int, day_start: int, realized_today: Decimal
-) -> tuple[Decimal | None, Decimal]:
+) -> tuple[Decimal | None, Decimal, bool]:
     """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
-    equity (None: the first equity seen, as at a first start) and the part of today's realized
-    PnL already accepted by an operator reset.
+    equity (None: the first equity seen, as at a first start), the part of today's realized
+    PnL already accepted by an operator reset, and whether that equity was journaled today.
 
     - An operator reset today re-armed the limit from its equity and realized PnL then: the
       balance snapshot journaled at the reset. None (an older journal without it): the equity
@@ -67,13 +72,13 @@ def _day_base(
     if since >= day_start:
         snap = journal.first_snapshot_since(since)
         if snap is None:
-            return None, Decimal(0)
+            return None, Decimal(0), True
         _, equity, wallet, transfers = snap
         moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
-        return equity - transfers, realized_today - moved_since
+        return equity - transfers, realized_today - moved_since, True
     snap = journal.last_snapshot_before(day_start)
     if snap is None or snap[0] < day_start - DAY_MS:
         snap = journal.first_snapshot_since(day_start)
     if snap is None:
-        return None, Decimal(0)
-    return snap[1] - snap[3], Decimal(0)
+        return None, Decimal(0), True
+    return snap[1] - snap[3], Decimal(0), snap[0] >= day_start
