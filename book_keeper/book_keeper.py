@@ -837,6 +837,7 @@ class BookKeeper:
             return True
         at, wallet, held = step
         if f.trade_time_ms == at and wallet == held:
+            self._wallet_step = (at, wallet + moved, held + moved)  # as `held_by_adoption`
             return False
         self._wallet_step = (at, wallet + moved, held)
         return True
@@ -1062,6 +1063,9 @@ class BookKeeper:
         `as_of_ms`: a fill made before then that is booked later leaves it as it is
         (`_book_money`), one of its very ms only if it is in it (`_held_by_wallet`)."""
         before = self._wallet_adopted_ms
+        step = self._wallet_step
+        if as_of_ms and step is not None and step[0] == as_of_ms:
+            ours = step[1]  # a newer update of that ms (as `_compare_position`)
         self._wallet_adopted_ms = max(before, _update_holds_before(as_of_ms), b.update_time_ms)
         if as_of_ms and self._wallet_adopted_ms == _update_holds_before(as_of_ms):
             self._wallet_step = (as_of_ms, ours, b.wallet_balance)
@@ -1119,7 +1123,14 @@ class BookKeeper:
             f"{p.qty:f} @ {p.entry_price:f} ({reason}); adopted the exchange's"
         )
         self._difference(sentence)
-        ours = (as_of_ms, book.qty, book.entry)
+        step = book.adopted_step
+        if as_of_ms and step is not None and step[0] == as_of_ms:
+            # A newer update of the ms adopted last: the fills of that ms still to come are
+            # told from what the books had before it, not from the position adopted then
+            # (which holds fills whose reports may come after this update's own)
+            ours = step[:3]
+        else:
+            ours = (as_of_ms, book.qty, book.entry)
         book.qty = p.qty
         book.entry = p.entry_price if p.qty else ZERO
         book.recent.clear()  # the fills before no longer lead to this position

@@ -278,6 +278,10 @@ def held_by_adoption(book: SymbolBook, time_ms: int, signed: Decimal, price: Dec
         and qty == held_qty
         and (qty == 0 or abs(entry - held_entry) <= ENTRY_TOLERANCE)
     ):
+        # Stepped onto the position, and onto what the books had: a later adoption of this
+        # ms starts from that (`BookKeeper._compare_position`)
+        qty, entry, _ = position_step(qty, entry, signed, price)
+        book.adopted_step = (at, qty, entry, qty, entry)
         return False
     qty, entry, _ = position_step(qty, entry, signed, price)
     book.adopted_step = (at, qty, entry, held_qty, held_entry)

@@ -85,3 +85,36 @@ def test_what_an_adoption_left_to_tell_survives_a_checkpoint():
     again.apply(filled(fill("t-1", 502, BUY, "0.020", "60000.0", fee="0.6", t=T), "0.030"))
 
     assert again.position(SYMBOL).qty == D("0.030") and again.wallet() == D("9999.1")
+
+
+def test_the_second_fills_update_adopted_at_once_still_holds_the_first_fill_read_back_last():
+    """The first fill's update is adopted (0.010, 9999.7: its report lost); the second fill's
+    update (0.030, 9999.1) comes next and is adopted at once (of the adopted update's ms);
+    then the second fill's report, then the first read back over REST. The second update holds
+    both: the books had 0 and 10000 before the ms, and both fills make up the difference."""
+    bk = book()
+    bk.apply(submitted("t-1", BUY, "0.030", None, t=T - 10))
+    _adopted_update(bk, "0.010", "9999.7")
+    for event in (
+        BalanceChanged(
+            event_time_ms=T,
+            recv_time_ms=T + 2_100,
+            balance=Balance(asset="USDT", wallet_balance=D("9999.1"), available_balance=D(0)),
+            reason="ORDER",
+        ),
+        PositionChanged(
+            event_time_ms=T,
+            recv_time_ms=T + 2_100,
+            position=Position(symbol=SYMBOL, qty=D("0.030"), entry_price=D("60000")),
+            reason="ORDER",
+        ),
+    ):
+        bk.apply(event)
+    assert bk.position(SYMBOL).qty == D("0.030")  # adopted at once
+
+    bk.apply(filled(fill("t-1", 502, BUY, "0.020", "60000.0", fee="0.6", t=T), final=False))
+    bk.apply(filled(fill("t-1", 501, BUY, "0.010", "60000.0", fee="0.3", t=T), "0.030"))
+
+    assert bk.position(SYMBOL).qty == D("0.030")
+    assert bk.wallet() == D("9999.1") and bk.adjustments == 0  # 10000 - 0.3 - 0.6
+    assert bk.fees["USDT"] == D("0.9") and bk.fill_count == 2
