@@ -40,13 +40,13 @@ with reason FUNDING_FEE books its balance change `bc` (the settlement's amount) 
 and compares its wallet as a fill's update is compared (held, or older than a fill booked:
 not adopted), since the stream may deliver it before or after the reports of a fill made
 next to it; one without a `bc` books the wallet difference as funding; a `FundingPaid` of a
-settlement already booked from a balance update (within a minute of its time) is not booked
-twice, nor the reverse. A `BalanceChanged` with reason
-INSURANCE_CLEAR (the insurance fund resetting the wallet a liquidation left negative to 0) is
-booked as an adjustment, not counted as a difference. The venue should emit fills
-recovered over REST before the `VenueSnapshot` of the same reconciliation (a fill arriving
-after a snapshot that already contains it would be counted twice until the next snapshot
-corrects it).
+settlement already booked from a balance update (within a minute of its time, of the same
+amount: several symbols settle at one time) is not booked twice, nor the reverse. A
+`BalanceChanged` with reason INSURANCE_CLEAR (the insurance fund resetting the wallet a
+liquidation left negative to 0) is booked as an adjustment, not counted as a difference. The
+venue should emit fills recovered over REST before the `VenueSnapshot` of the same
+reconciliation (a fill arriving after a snapshot that already contains it would be counted
+twice until the next snapshot corrects it).
 
 Bad input changes nothing: an event for a symbol without an instrument, a fill or order event
 of an order the daemon never sent (except the exchange's own liquidation orders) are logged
@@ -875,13 +875,14 @@ class BookKeeper:
             return
         if book is not None:
             book.funding += event.amount
-        if self._funding.from_balance(event.event_time_ms):
+        if self._funding.from_balance(event.event_time_ms, event.amount):
             log.debug(
                 "books: funding %s at %s already booked from the balance",
                 event.symbol,
                 event.event_time_ms,
             )
             return
+        self._funding.note_paid(event.event_time_ms, event.amount)
         self._roll_day(event.event_time_ms)
         self.funding += event.amount
         self._wallets[self.asset] = self.wallet() + event.amount
@@ -931,18 +932,18 @@ class BookKeeper:
 
     def _book_funding_change(self, amount: Decimal, time_ms: int) -> None:
         """Book a FUNDING_FEE update's `bc` (USDT, signed) as funding, unless a `FundingPaid`
-        of that settlement (within FUNDING_MATCH_MS) was booked first (an income read that
-        came before the update)."""
+        of that settlement (within FUNDING_MATCH_MS, of that amount: the update names no
+        symbol) was booked first (an income read that came before the update)."""
         if not self._wallet_known:
             return  # the wallet learnt from this update holds it
-        if self._funding.paid_near(time_ms):
+        if self._funding.paid_near(time_ms, amount):
             log.debug("books: funding at %s already booked from the income history", time_ms)
             return
         self._roll_day(time_ms)
         self.funding += amount
         self._wallets[self.asset] = self.wallet() + amount
         self._wallet_ms = max(self._wallet_ms, time_ms)
-        self._funding.note_balance(time_ms)
+        self._funding.note_balance(time_ms, amount)
         self._funding_booked()
         self._sample()
 

@@ -4,12 +4,15 @@ A settlement comes two ways: a `FundingPaid` (the income history, by symbol and 
 time; read again after a restart, or by two passes racing) and a FUNDING_FEE balance update
 (the new wallet and its change `bc`, no symbol). `FundingSettlements` remembers the first by
 (symbol, settlement time), those of FUNDING_PAID_WINDOW_MS up to the newest (an older one
-counts as booked), and the times of the second, so that a settlement booked one way (within
-FUNDING_MATCH_MS of its time) is not booked again the other.
+counts as booked), and the times and amounts of both, so that a settlement booked one way
+(within FUNDING_MATCH_MS of its time, of the same amount) is not booked again the other. The
+amount tells apart the symbols settled at one time (an update each, and no symbol in it); an
+update without its amount (no `bc`) matches any record of its time, as before `bc` was read.
 """
 
 import logging
 from collections import deque
+from decimal import Decimal
 from typing import Any
 
 # The books' logger: these lines were its own, and logging set-ups name it.
@@ -42,14 +45,17 @@ def recent_settlements(paid: set[tuple[str, int]], window_ms: int) -> set[tuple[
 class FundingSettlements:
     """The settlements booked (see the module docstring)."""
 
-    __slots__ = ("_from_balance", "newest_ms", "paid")
+    __slots__ = ("_from_balance", "_paid_amounts", "newest_ms", "paid")
 
     def __init__(self) -> None:
         # FundingPaid booked, by (symbol, settlement time): those of FUNDING_PAID_WINDOW_MS up
         # to the newest (`newest_ms`).
         self.paid: set[tuple[str, int]] = set()
         self.newest_ms = 0
-        self._from_balance: deque[int] = deque(maxlen=_BALANCE_SETTLEMENTS)
+        # (time, amount) of the settlements booked from a balance update (amount None: its
+        # wallet difference, no `bc`) and of the FundingPaid booked, each to be matched once
+        self._from_balance: deque[tuple[int, Decimal | None]] = deque(maxlen=_BALANCE_SETTLEMENTS)
+        self._paid_amounts: deque[tuple[int, Decimal | None]] = deque(maxlen=_BALANCE_SETTLEMENTS)
 
     def take(self, symbol: str, time_ms: int) -> bool:
         """Whether the `FundingPaid` of `symbol` at `time_ms` is still to book: then it is
@@ -80,32 +86,69 @@ class FundingSettlements:
             self.newest_ms = key[1]
             self.paid = recent_settlements(self.paid, FUNDING_PAID_WINDOW_MS)
 
-    def note_balance(self, time_ms: int) -> None:
-        """A FUNDING_FEE balance update at `time_ms` booked a settlement."""
-        self._from_balance.append(time_ms)
+    def note_balance(self, time_ms: int, amount: Decimal | None = None) -> None:
+        """A FUNDING_FEE balance update at `time_ms` booked a settlement of `amount` (USDT;
+        None: its wallet difference, which may hold more than the settlement)."""
+        self._from_balance.append((time_ms, amount))
 
-    def from_balance(self, time_ms: int) -> bool:
-        """True if a FUNDING_FEE balance update near `time_ms` booked this settlement already.
-        The income record's time and the update's need not be equal: settlements are an hour
-        or more apart, so one within FUNDING_MATCH_MS is the same settlement."""
-        return any(abs(t - time_ms) <= FUNDING_MATCH_MS for t in self._from_balance)
+    def note_paid(self, time_ms: int, amount: Decimal) -> None:
+        """A `FundingPaid` of `amount` (USDT) at `time_ms` was booked."""
+        self._paid_amounts.append((time_ms, amount))
 
-    def paid_near(self, time_ms: int) -> bool:
-        """True if a `FundingPaid` within FUNDING_MATCH_MS of `time_ms` was booked: a FUNDING_FEE
-        balance update of that settlement that comes after it books nothing more."""
-        return any(abs(t - time_ms) <= FUNDING_MATCH_MS for _, t in self.paid)
+    def from_balance(self, time_ms: int, amount: Decimal) -> bool:
+        """True if a FUNDING_FEE balance update near `time_ms` booked this settlement (of
+        `amount`) already; that update is matched then, by no other record. The income
+        record's time and the update's need not be equal: settlements are an hour or more
+        apart, so one within FUNDING_MATCH_MS is the same settlement; of several symbols
+        settled then, the one of the same amount."""
+        return _match(self._from_balance, time_ms, amount)
+
+    def paid_near(self, time_ms: int, amount: Decimal) -> bool:
+        """True if a `FundingPaid` of `amount` within FUNDING_MATCH_MS of `time_ms` was booked
+        (then matched, by no other update): a FUNDING_FEE balance update of that settlement
+        that comes after it books nothing more."""
+        return _match(self._paid_amounts, time_ms, amount)
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint's part (plain JSON values)."""
         return {
-            "funding_times": list(self._from_balance),
+            "funding_times": [_pair(t, a) for t, a in self._from_balance],
             "funding_paid": sorted([s, t] for s, t in self.paid),
+            "funding_paid_amounts": [_pair(t, a) for t, a in self._paid_amounts],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Take what `to_state` gave (the keys of a larger state are ignored)."""
-        self._from_balance = deque(state["funding_times"], maxlen=_BALANCE_SETTLEMENTS)
+        # A checkpoint of an earlier version holds times alone: they match any amount, as then
+        self._from_balance = deque(
+            (_unpair(x) for x in state["funding_times"]), maxlen=_BALANCE_SETTLEMENTS
+        )
         # A checkpoint written before the window was kept holds every settlement ever booked.
         paid = {(str(s), int(t)) for s, t in state["funding_paid"]}
         self.newest_ms = max((t for _, t in paid), default=0)
         self.paid = recent_settlements(paid, FUNDING_PAID_WINDOW_MS)
+        amounts = state.get("funding_paid_amounts")
+        if amounts is None:  # an earlier version's: the settlements' times, any amount
+            amounts = sorted(t for _, t in self.paid)[-_BALANCE_SETTLEMENTS:]
+        self._paid_amounts = deque((_unpair(x) for x in amounts), maxlen=_BALANCE_SETTLEMENTS)
+
+
+def _match(booked: deque[tuple[int, Decimal | None]], time_ms: int, amount: Decimal) -> bool:
+    """Take out of `booked` the first (time, amount) of the settlement at `time_ms` of
+    `amount` (an amount None: of any); whether there was one."""
+    for i, (t, a) in enumerate(booked):
+        if abs(t - time_ms) <= FUNDING_MATCH_MS and (a is None or a == amount):
+            del booked[i]
+            return True
+    return False
+
+
+def _pair(time_ms: int, amount: Decimal | None) -> list[Any]:
+    return [time_ms, None if amount is None else str(amount)]
+
+
+def _unpair(item: Any) -> tuple[int, Decimal | None]:
+    """A checkpoint's [time, amount] (an earlier version's: the time alone)."""
+    if isinstance(item, list):
+        return int(item[0]), None if item[1] is None else Decimal(item[1])
+    return int(item), None

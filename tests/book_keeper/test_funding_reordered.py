@@ -95,3 +95,30 @@ def test_a_funding_update_after_its_income_record_is_not_booked_again():
     assert bk.funding == D("-0.618")
     assert bk.wallet() == D("9996.292")
     assert bk.differences == 0
+
+
+def test_two_symbols_settled_together_each_book_their_own_funding_whatever_the_order():
+    """BTCUSDT pays 1 and ETHUSDT 2 at the same settlement (one FUNDING_FEE update each:
+    10000 -> 9999 -> 9997). BTCUSDT's update comes first and triggers an income read, whose
+    two records come before ETHUSDT's update: ETHUSDT's record is not BTCUSDT's settlement,
+    nor is ETHUSDT's update BTCUSDT's record."""
+    bk = book()
+    income = [
+        FundingPaid(
+            event_time_ms=FUNDING_T, recv_time_ms=FUNDING_T + 300, symbol=symbol,
+            amount=D(amount), rate=D("0.0001"),
+        )
+        for symbol, amount in (("BTCUSDT", "-1"), ("ETHUSDT", "-2"))
+    ]  # fmt: skip
+
+    bk.apply(_balance("9999", "FUNDING_FEE", FUNDING_T, bc="-1"))
+    for event in income:
+        bk.apply(event)
+    bk.apply(_balance("9997", "FUNDING_FEE", FUNDING_T, bc="-2"))
+    for event in income:  # read again by the next pass
+        bk.apply(event)
+
+    assert bk.funding == D("-3")
+    assert bk.wallet() == D("9997")
+    assert bk._held_balance is None
+    assert bk.adjustments == 0 and bk.differences == 0
