@@ -228,6 +228,7 @@ class BookKeeper:
         # latest such day (`carried_in`).
         self._carried_day = -1
         self._carried = ZERO
+        self._carried_learnt_ms = 0  # the latest receive time (our clock) of those fills
         # totals since the books began (restored history included)
         self.fill_count = 0
         self.maker_fills = 0
@@ -486,6 +487,11 @@ class BookKeeper:
         its equity before 00:00 lacked them."""
         return self._carried if now_ms // DAY_MS == self._carried_day else ZERO
 
+    def carried_learnt_ms(self, now_ms: int) -> int | None:
+        """When (ms, our clock) the last of the fills `carried_in(now_ms)` sums reached us;
+        None without one."""
+        return self._carried_learnt_ms if now_ms // DAY_MS == self._carried_day else None
+
     def _roll_day(self, time_ms: int) -> None:
         """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
         day = time_ms // DAY_MS
@@ -678,9 +684,10 @@ class BookKeeper:
             return False
         moved = self._value_at(book, f.price) - before
         if day > self._carried_day:
-            self._carried_day, self._carried = day, ZERO
+            self._carried_day, self._carried, self._carried_learnt_ms = day, ZERO, 0
         if day == self._carried_day:
             self._carried += moved
+            self._carried_learnt_ms = max(self._carried_learnt_ms, f.recv_time_ms)
         return True
 
     def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
@@ -1326,6 +1333,7 @@ class BookKeeper:
             "day_fills": self._day_fills,
             "carried_day": self._carried_day,
             "carried": str(self._carried),
+            "carried_learnt_ms": self._carried_learnt_ms,
             "counts": {name: getattr(self, name) for name in _REPLAY_COUNTS},
             "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
             "fees": _texts(self.fees),
@@ -1356,6 +1364,7 @@ class BookKeeper:
         # absent from a checkpoint an older daemon wrote: no late fill remembered
         self._carried_day = int(state.get("carried_day", -1))
         self._carried = Decimal(state.get("carried", "0"))
+        self._carried_learnt_ms = int(state.get("carried_learnt_ms", 0))
         for name in _REPLAY_COUNTS:
             setattr(self, name, int(state["counts"][name]))
         for name in _REPLAY_AMOUNTS:

@@ -34,7 +34,7 @@ def restore_limits(
     equity = book.equity() - book.transfers if book.wallet_known else None
     realized_today = book.pnl_today(now_ms)
     day_start_equity, realized_base, of_today = _day_base(
-        journal, book, since, day_start, realized_today
+        journal, book, since, day_start, realized_today, book.carried_learnt_ms(now_ms)
     )
     peak = (
         journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
@@ -56,7 +56,12 @@ def restore_limits(
 
 
 def _day_base(
-    journal: SqliteJournal, book: BookKeeper, since: int, day_start: int, realized_today: Decimal
+    journal: SqliteJournal,
+    book: BookKeeper,
+    since: int,
+    day_start: int,
+    realized_today: Decimal,
+    carried_learnt_ms: int | None,
 ) -> tuple[Decimal | None, Decimal, bool]:
     """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
     equity (None: the first equity seen, as at a first start), the part of today's realized
@@ -68,7 +73,12 @@ def _day_base(
     - Else the last equity journaled before 00:00 UTC, when it is of the day before (the daemon
       ran until midnight, or stopped that day holding what it held: its loss while stopped
       is today's, not forgiven); else the first equity journaled today (a run that began
-      today); else None."""
+      today); else None. When the books learnt today of fills the day before made
+      (`carried_learnt_ms`), the first equity journaled after the last of them, if any: the
+      equity they moved is the day before's, which the running daemon took at the fill's
+      mark price and the journal cannot value again (its replay has no mark: valued at the
+      fill's price, the move from the day's last equity to that price counted today, and the
+      restart tripped the limit on the day before's loss the running daemon had not)."""
     if since >= day_start:
         snap = journal.first_snapshot_since(since)
         if snap is None:
@@ -76,7 +86,11 @@ def _day_base(
         _, equity, wallet, transfers = snap
         moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
         return equity - transfers, realized_today - moved_since, True
-    snap = journal.last_snapshot_before(day_start)
+    snap = None
+    if carried_learnt_ms is not None:
+        snap = journal.first_snapshot_since(max(day_start, carried_learnt_ms + 1))
+    if snap is None:
+        snap = journal.last_snapshot_before(day_start)
     if snap is None or snap[0] < day_start - DAY_MS:
         snap = journal.first_snapshot_since(day_start)
     if snap is None:

@@ -417,3 +417,40 @@ def test_a_restart_after_an_automatic_resume_counts_the_limits_through_it(
     tripped = risk.on_equity(D(9500), books.pnl_today(NOON))
     assert (tripped and tripped.reason) == trips
     journal.close()
+
+
+def test_a_restart_after_a_late_stop_learnt_live_after_midnight_does_not_count_it_today(
+    tmp_path: Path,
+) -> None:
+    """Long 0.100 @ 60000 (fee 3: wallet 9997), its last equity before 00:00 UTC 9997 (mark
+    60000); its stop fills at 23:59:59.900 at 58800 (rp -120, fee 2.94: wallet 9874.06),
+    reported at 00:00:00.300. The running daemon valued it at its mark: 122.94 lost the day
+    before, none today (`test_late_fill_daily_loss`), and journaled 9874.06 at 00:00:05.
+    Restarted at 00:05, it must not find 120 of it lost today: the journal has no mark, and
+    its replay valued the fill at its own price (the day before's move: its fee alone)."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    stop = replace(
+        fill("t-2", 2, SELL, "0.100", "58800.0", fee="2.94", rp="-120", t=TODAY - 100),
+        recv_time_ms=TODAY + 300,
+    )
+    journal.record(submitted("t-1", BUY, "0.100", None, t=TODAY - HOUR))
+    journal.record(filled(fill("t-1", 1, BUY, "0.100", "60000.0", fee="3", t=TODAY - HOUR)))
+    journal.record(submitted("t-2", SELL, "0.100", None, t=TODAY - 150))
+    _snap(journal, TODAY - 1_000, "9997", wallet="9997")
+    journal.record(filled(stop))
+    _snap(journal, TODAY + 5_000, "9874.06", wallet="9874.06")
+    journal.apply_when_quiet()
+    now = TODAY + 5 * 60_000
+    clock = SimClock(now)
+    books = book(clock=clock)
+    books.restore(journal)
+    config = RiskConfig(max_daily_loss_usdt=D(50), max_daily_loss_pct=D(0), max_drawdown_pct=D(0))
+    risk = RiskManager(config=config, instruments=instruments(), clock=clock, view=books)
+
+    _restore_limits(journal, [], risk, books, now)
+
+    assert books.wallet() == D("9874.06") and books.pnl_today(now) == 0
+    assert risk.on_equity(D("9874.06"), D(0)) is None  # tripped: "lost 120.00 USDT today"
+    assert risk.on_equity(D("9824.07"), D(0)) is None  # 49.99 lost today
+    assert "lost 50.00 USDT today" in risk.on_equity(D("9824.06"), D(0)).reason
+    journal.close()
