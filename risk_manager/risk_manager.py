@@ -508,7 +508,7 @@ class RiskManager:
         now = self._clock.now_ms()
         self._roll_day(now)
         # Yesterday's fills learnt today: the equity the day started from lacked them.
-        carried = self._view.carried_in(now)
+        carried = self._carried_in(now)
         start = self._day_start_equity
         if start is None:
             start = self._day_start_equity = equity
@@ -535,7 +535,7 @@ class RiskManager:
             return None
         start = self._day_start_equity
         peak = self._peak_equity
-        carried = self._view.carried_in(self._clock.now_ms()) - self._carried_base
+        carried = self._carried_in(self._clock.now_ms()) - self._carried_base
         return self._portfolio_breach(
             equity,
             realized_today,
@@ -606,6 +606,15 @@ class RiskManager:
                 f"{peak:.2f} USDT (max {cfg.max_drawdown_pct}%)"
             )
         return self._trades_breach()
+
+    def _carried_in(self, now_ms: int) -> Decimal:
+        """The books' `carried_in` of the day these limits count (`_day`), USDT: a trade
+        that ends on the exchange's clock a few ms past 00:00 starts that day before our
+        clock does (`record_trade`), and our clock's day's figure is then the day before's,
+        which the new day's start equity holds already."""
+        if self._day is not None and now_ms // DAY_MS < self._day:
+            now_ms = self._day * DAY_MS
+        return self._view.carried_in(now_ms)
 
     def _roll_day(self, now_ms: int) -> None:
         """At the first event of a new UTC day, start the day's loss and trade counters. Only
@@ -752,7 +761,7 @@ class RiskManager:
             if self._last_equity is not None:
                 self._peak_equity = self._last_equity
                 self._day_start_equity = self._last_equity
-                self._carried_base = self._view.carried_in(self._clock.now_ms())
+                self._carried_base = self._carried_in(self._clock.now_ms())
             self._realized_base = self._last_realized
             self._trades_today = 0
             self._errors.clear()

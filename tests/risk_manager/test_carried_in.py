@@ -67,3 +67,25 @@ def test_a_restart_whose_day_start_was_journaled_today_holds_what_was_carried_by
 
     assert risk.on_equity(D(9831), Z) is None
     assert risk.on_equity(D(9830), Z) is not None
+
+
+def test_a_trade_that_starts_the_next_day_early_does_not_take_this_days_carried_figure_twice(
+    make_risk, clock, books
+):
+    """Today began with yesterday's late fill learnt (+116.94: its gain, in the day's start).
+    At 23:59:59.999 of our clock a trade ends at 00:00:00.002 of the exchange's, which starts
+    the next day (`record_trade`) from the equity now, which holds that gain: the figure the
+    books carry is of our clock's day, this one's, not of the day the limits count."""
+    day = NEXT_MIDNIGHT_MS // 86_400_000
+    books.carried_in = lambda now_ms: D("116.94") if now_ms // 86_400_000 == day else Z
+    risk = make_risk(max_daily_loss_usdt=D(50))
+    clock.set_ms(NEXT_MIDNIGHT_MS - 500)
+    risk.on_equity(D(9997), Z)
+    clock.set_ms(NEXT_MIDNIGHT_MS + 1_000)
+    assert risk.on_equity(D("10113.94"), Z) is None
+    clock.set_ms(NEXT_MIDNIGHT_MS + 86_400_000 - 1)
+
+    risk.record_trade(NEXT_MIDNIGHT_MS + 86_400_000 + 2)
+
+    assert risk.on_equity(D("10113.94"), Z) is None  # tripped: "lost 116.94 USDT today"
+    assert risk.state is TradingState.ACTIVE
