@@ -682,13 +682,18 @@ class BookKeeper:
         before = self._value_at(book, f.price)
         if not self._apply_fill(f):
             return False
-        moved = self._value_at(book, f.price) - before
+        self._carry(self._value_at(book, f.price) - before, f.recv_time_ms)
+        return True
+
+    def _carry(self, moved: Decimal, recv_ms: int) -> None:
+        """Count `moved` (USDT of equity, moved by what the exchange did on a UTC day before
+        the one of `recv_ms`, when it reached us) into `carried_in`."""
+        day = recv_ms // DAY_MS
         if day > self._carried_day:
             self._carried_day, self._carried, self._carried_learnt_ms = day, ZERO, 0
         if day == self._carried_day:
             self._carried += moved
-            self._carried_learnt_ms = max(self._carried_learnt_ms, f.recv_time_ms)
-        return True
+            self._carried_learnt_ms = max(self._carried_learnt_ms, recv_ms)
 
     def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
         """The margin wallet plus `book`'s unrealized PnL at its valuation price (none yet, as
@@ -935,7 +940,13 @@ class BookKeeper:
                     return
             self._held.balance = None
         time_ms = event.event_time_ms
-        self._compare_balance(b, ORDER_REASON if statement else reason, time_ms, as_of_ms=time_ms)
+        self._compare_balance(
+            b,
+            ORDER_REASON if statement else reason,
+            time_ms,
+            as_of_ms=time_ms,
+            recv_ms=event.recv_time_ms,
+        )
 
     def _book_funding_change(self, amount: Decimal, time_ms: int) -> None:
         """Book a FUNDING_FEE update's `bc` (USDT, signed) as funding, unless a `FundingPaid`
@@ -967,10 +978,11 @@ class BookKeeper:
     def _release_held(self, now_ms: int) -> None:
         """Compare and adopt the held updates HOLD_AHEAD_MS old at `now_ms` (event time)."""
         positions, balance = self._held.due(now_ms)
-        for p, at in positions:
-            self._compare_position(self._books[p.symbol], p, ORDER_REASON, at)
+        for p, at, recv in positions:
+            self._compare_position(self._books[p.symbol], p, ORDER_REASON, at, recv)
         if balance is not None:
-            self._compare_balance(balance[0], ORDER_REASON, balance[1], as_of_ms=balance[1])
+            b, at, recv = balance
+            self._compare_balance(b, ORDER_REASON, at, as_of_ms=at, recv_ms=recv)
 
     @property
     def _held_positions(self) -> Mapping[str, tuple[Position, int, int]]:
@@ -983,12 +995,14 @@ class BookKeeper:
         return self._held.balance
 
     def _compare_balance(
-        self, b: Balance, reason: str, time_ms: int, *, as_of_ms: int = 0
+        self, b: Balance, reason: str, time_ms: int, *, as_of_ms: int = 0, recv_ms: int = 0
     ) -> str | None:
         """Adopt the exchange's wallet balance of one asset; the difference sentence, if any.
         `as_of_ms`: the exchange's time the balance holds every fill up to (an account
         update's event time), besides the balance's own `update_time_ms`; 0: that alone (a
-        snapshot's time is our clock's, which a skew of the exchange's puts off)."""
+        snapshot's time is our clock's, which a skew of the exchange's puts off). `recv_ms`: when
+        that update reached us (our clock; 0: unsaid): one of a UTC day before, adopted, moved
+        the equity by the day before's fills (`carried_in`), as their own reports would have."""
         asset = b.asset
         theirs = b.wallet_balance
         ours = self._wallets.get(asset)
@@ -1058,6 +1072,8 @@ class BookKeeper:
         else:
             self.adjustments += diff
             self._wallet_adopted(b, as_of_ms, ours or ZERO)
+            if as_of_ms // DAY_MS < recv_ms // DAY_MS:
+                self._carry(diff, recv_ms)
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
@@ -1114,16 +1130,16 @@ class BookKeeper:
                     held[p.symbol] = (p, event.event_time_ms, event.recv_time_ms)
                     return
             held.pop(p.symbol, None)
-        self._compare_position(book, p, event.reason, event.event_time_ms)
+        self._compare_position(book, p, event.reason, event.event_time_ms, event.recv_time_ms)
 
     def _compare_position(
-        self, book: SymbolBook, p: Position, reason: str, as_of_ms: int = 0
+        self, book: SymbolBook, p: Position, reason: str, as_of_ms: int = 0, recv_ms: int = 0
     ) -> str | None:
         """Adopt the exchange's position `p` when it is not ours; the difference sentence, if
         any. `as_of_ms`: the exchange's time `p` holds every fill up to, that ms included (an
         account update's event time), besides its own `update_time_ms` (before it); 0: that
         alone (as `_compare_balance`). A fill made by then that comes later leaves the
-        position adopted as it is."""
+        position adopted as it is. `recv_ms`: as `_compare_balance`'s."""
         if agrees(book, p):
             return None
         sentence = (
@@ -1139,6 +1155,9 @@ class BookKeeper:
             ours = step[:3]
         else:
             ours = (as_of_ms, book.qty, book.entry)
+        carried = as_of_ms // DAY_MS < recv_ms // DAY_MS
+        if carried:  # valued as a fill's move is (`_value_at`): at the mark, else this price
+            value_before = self._value_at(book, p.entry_price or book.entry)
         book.qty = p.qty
         book.entry = p.entry_price if p.qty else ZERO
         book.recent.clear()  # the fills before no longer lead to this position
@@ -1151,6 +1170,8 @@ class BookKeeper:
             book.adopted_step = None
         if as_of_ms:
             book.adopted_update_ms = as_of_ms
+        if carried:
+            self._carry(self._value_at(book, p.entry_price or ours[2]) - value_before, recv_ms)
         return sentence
 
     # --- reconciliation ------------------------------------------------------------------
@@ -1205,10 +1226,12 @@ class BookKeeper:
         positions, balance = self._held.settled_at_snapshot(
             symbols, at, fills_read_recv, self._books, self._wallet_ms
         )
-        adopted = [self._compare_position(book, p, ORDER_REASON, t) for book, p, t in positions]
+        adopted = [
+            self._compare_position(book, p, ORDER_REASON, t, recv) for book, p, t, recv in positions
+        ]
         if balance is not None:
-            b, t = balance
-            adopted.append(self._compare_balance(b, ORDER_REASON, t, as_of_ms=t))
+            b, t, recv = balance
+            adopted.append(self._compare_balance(b, ORDER_REASON, t, as_of_ms=t, recv_ms=recv))
         return [sentence for sentence in adopted if sentence is not None]
 
     # --- restore -----------------------------------------------------------------------------

@@ -74,19 +74,21 @@ class HeldUpdates:
             if b.wallet_balance == wallet:
                 self.balance = None
 
-    def due(self, now_ms: int) -> tuple[list[tuple[Position, int]], tuple[Balance, int] | None]:
+    def due(
+        self, now_ms: int
+    ) -> tuple[list[tuple[Position, int, int]], tuple[Balance, int, int] | None]:
         """Take out the held updates HOLD_AHEAD_MS old at `now_ms`, to compare and adopt: the
-        positions and the balance, each with its event time."""
+        positions and the balance, each with its event and receive times."""
         positions = []
-        for symbol, (p, t, _) in list(self.positions.items()):
+        for symbol, (p, t, recv) in list(self.positions.items()):
             if now_ms - t >= HOLD_AHEAD_MS:
                 del self.positions[symbol]
-                positions.append((p, t))
+                positions.append((p, t, recv))
         hb = self.balance
         if hb is None or now_ms - hb[1] < HOLD_AHEAD_MS:
             return positions, None
         self.balance = None
-        return positions, (hb[0], hb[1])
+        return positions, hb
 
     def settled_at_snapshot(
         self,
@@ -95,7 +97,7 @@ class HeldUpdates:
         fills_read_recv: int | None,
         books: Mapping[str, SymbolBook],
         wallet_ms: int,
-    ) -> tuple[list[tuple[SymbolBook, Position, int]], tuple[Balance, int] | None]:
+    ) -> tuple[list[tuple[SymbolBook, Position, int, int]], tuple[Balance, int, int] | None]:
         """At a snapshot of `symbols` whose reads began at `at`: the held updates whose fills
         were all emitted before it: those from before `at`, and those received before its
         reads of fills began (`fills_read_recv`, our clock: the exchange sent the update
@@ -108,12 +110,12 @@ class HeldUpdates:
         exchange's word: taken out and returned, to adopt, so that the books end the pass as
         the exchange has them, not HOLD_AHEAD_MS later (a fill's own update that came during
         the reads of a pass that booked that fill, its earlier ones left to the update).
-        Each is returned with its event time."""
+        Each is returned with its event and receive times."""
 
         def settled(time_ms: int, recv_ms: int) -> bool:
             return time_ms <= at or (fills_read_recv is not None and recv_ms <= fills_read_recv)
 
-        positions: list[tuple[SymbolBook, Position, int]] = []
+        positions: list[tuple[SymbolBook, Position, int, int]] = []
         for symbol in symbols:
             held = self.positions.get(symbol)
             if held is None or not settled(held[1], held[2]):
@@ -123,7 +125,7 @@ class HeldUpdates:
             if held[1] <= at or moved:
                 del self.positions[symbol]
             if book is not None and moved:
-                positions.append((book, held[0], held[1]))
+                positions.append((book, *held))
         hb = self.balance
         balance = None
         if hb is not None and settled(hb[1], hb[2]):
@@ -131,7 +133,7 @@ class HeldUpdates:
             if hb[1] <= at or moved:
                 self.balance = None
             if moved:
-                balance = (hb[0], hb[1])
+                balance = hb
         return positions, balance
 
     def to_state(self) -> dict[str, Any]:

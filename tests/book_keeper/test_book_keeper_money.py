@@ -669,3 +669,36 @@ def test_a_fill_of_yesterday_learnt_today_is_carried_into_todays_start_not_its_p
     assert bk.pnl_today(day2 + 400) == 0
     assert bk.carried_in(day2 + 400) == D("-122.94")  # 9874.06 - 9997
     assert bk.carried_in(day2 - 1) == 0 and bk.carried_in(day2 + 86_400_000) == 0
+
+
+def test_yesterdays_fill_whose_account_update_was_adopted_today_is_carried_in():
+    """The same stop (23:59:59.900, 58800: wallet 9874.06, flat), its ACCOUNT_UPDATE first at
+    00:00:00.200 (held: ahead of its report), adopted 2 s on with its report still to come,
+    which then comes (held by the adoption): the equity that moved today, 9997 -> 9874.06,
+    is the day before's as when the report comes first."""
+    bk = book()
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "60000.0", fee="3")  # wallet 9997
+    bk.mark(_mark("60000.0", day2 - 1_000))
+    bk.apply(submitted("t-2", SELL, "0.100", None, t=day2 - 150))
+    t, recv = day2 - 100, day2 + 200
+    bk.apply(BalanceChanged(
+        event_time_ms=t, recv_time_ms=recv, reason="ORDER",
+        balance=Balance(asset="USDT", wallet_balance=D("9874.06"), available_balance=D(0)),
+    ))  # fmt: skip
+    bk.apply(PositionChanged(
+        event_time_ms=t, recv_time_ms=recv, reason="ORDER",
+        position=Position(symbol=SYMBOL, qty=D(0), entry_price=D(0)),
+    ))  # fmt: skip
+    bk.mark(_mark("60000.0", day2 + 1_900))  # adopted: 2 s after the update's time
+    assert bk.wallet() == D("9874.06") and bk.position(SYMBOL).qty == 0
+    late = dataclasses.replace(
+        fill("t-2", 2, SELL, "0.100", "58800.0", fee="2.94", rp="-120", t=t),
+        recv_time_ms=day2 + 2_500,
+    )
+
+    bk.apply(filled(late))
+
+    assert bk.wallet() == D("9874.06") and bk.adjustments == 0
+    assert bk.pnl_today(day2 + 3_000) == 0
+    assert bk.carried_in(day2 + 3_000) == D("-122.94")
