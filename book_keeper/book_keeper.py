@@ -1036,6 +1036,8 @@ class BookKeeper:
         if ours == theirs:
             return None
         diff = theirs - (ours or ZERO)
+        # of a UTC day before the books' (adopted late): that day's, as a late fill's money
+        late = time_ms // DAY_MS < self._day
         self._roll_day(time_ms)
         self._wallets[asset] = theirs
         self._wallet_ms = max(self._wallet_ms, time_ms)
@@ -1072,6 +1074,8 @@ class BookKeeper:
         else:
             self.adjustments += diff
             self._wallet_adopted(b, as_of_ms, ours or ZERO)
+            if late:
+                self._day_base += diff
             if as_of_ms // DAY_MS < recv_ms // DAY_MS:
                 self._carry(diff, recv_ms)
             sentence = (

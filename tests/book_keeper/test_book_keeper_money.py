@@ -702,3 +702,30 @@ def test_yesterdays_fill_whose_account_update_was_adopted_today_is_carried_in():
     assert bk.wallet() == D("9874.06") and bk.adjustments == 0
     assert bk.pnl_today(day2 + 3_000) == 0
     assert bk.carried_in(day2 + 3_000) == D("-122.94")
+
+
+def test_yesterdays_account_update_adopted_after_a_fill_of_today_is_not_todays_pnl():
+    """As above, with a fill of today first (ETHUSDT buy 1 @ 4000 at 00:00:00.100, fee 2: the
+    books' day is today's, from 9997): the adoption's -122.94 is the day before's, today's
+    PnL the ETHUSDT fee alone."""
+    bk = book()
+    day2 = 1723161600000  # 2024-08-09 00:00:00 UTC
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "60000.0", fee="3")  # wallet 9997
+    bk.mark(_mark("60000.0", day2 - 1_000))
+    bk.apply(submitted("t-2", SELL, "0.100", None, t=day2 - 150))
+    t, recv = day2 - 100, day2 + 200
+    bk.apply(BalanceChanged(
+        event_time_ms=t, recv_time_ms=recv, reason="ORDER",
+        balance=Balance(asset="USDT", wallet_balance=D("9874.06"), available_balance=D(0)),
+    ))  # fmt: skip
+    bk.apply(PositionChanged(
+        event_time_ms=t, recv_time_ms=recv, reason="ORDER",
+        position=Position(symbol=SYMBOL, qty=D(0), entry_price=D(0)),
+    ))  # fmt: skip
+    bk.apply(submitted("e-1", BUY, "1", None, t=day2 + 100, symbol="ETHUSDT"))
+    bk.apply(filled(fill("e-1", 7, BUY, "1", "4000", fee="2", t=day2 + 100, symbol="ETHUSDT")))
+
+    bk.mark(_mark("60000.0", day2 + 1_900))  # the held update adopted
+
+    assert bk.wallet() == D("9872.06")  # 9997 - 122.94 - 2
+    assert bk.pnl_today(day2 + 2_000) == D("-2")
