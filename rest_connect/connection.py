@@ -903,13 +903,28 @@ class RestConnection:
         return (self.stats.last_rtt_ms + 1) // 2 + 1
 
     async def _time_sample(self) -> tuple[int, int]:
-        """(round trip, serverTime - midpoint of the round trip) of one `GET /fapi/v1/time`."""
-        await self.governor.acquire(weight=1)
-        started = self._wall_ms()
-        try:
-            body = await self._send("futures_time", self.client.futures_time, {}, False)
-        except _RateLimited as exc:
-            raise RetryableError(exc.failure.message) from exc
+        """(round trip, serverTime - midpoint of the round trip) of one `GET /fapi/v1/time`.
+
+        A 429 is waited out as every other read waits it out (`_attempt`: the governor holds
+        the next request for its Retry-After, up to `max_rate_limited` times), not counted as
+        a failed attempt: the exchange answered, and asked to wait. Counted, a start into a
+        run of 4 gave up ("cannot reach the exchange"), and a supervisor's restart asked again.
+        The round trip is timed on the request that was answered, not across the waits."""
+        limited = 0
+        while True:
+            await self.governor.acquire(weight=1)
+            started = self._wall_ms()
+            try:
+                body = await self._send("futures_time", self.client.futures_time, {}, False)
+                break
+            except _RateLimited as exc:
+                limited += 1
+                if limited > self.max_rate_limited:
+                    raise RetryableError(
+                        f"futures_time: still rate limited after {limited - 1} waits "
+                        f"({exc.failure.message})",
+                        retry_after_s=exc.failure.retry_after_s,
+                    ) from exc
         ended = self._wall_ms()
         try:
             server_ms = int(body["serverTime"])

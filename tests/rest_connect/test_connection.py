@@ -15,6 +15,7 @@ from core.errors import (
     FatalError,
     IpBanned,
     RejectedError,
+    RetryableError,
 )
 from exchange_sim.server import LocalExchange, RateLimitConfig
 from rest_connect import LimitKind, RateGovernor, RateLimit, RestConnection
@@ -50,6 +51,31 @@ async def test_start_measures_the_offset_with_futures_time_only(exchange, connec
     # python-binance signs with the wall clock plus its offset: the clock's time (to the ms:
     # the clock counts from the wall clock when made, read a few hundred ns apart)
     assert abs(conn.client.timestamp_offset - conn.clock.offset_ms) <= 1
+
+
+async def test_a_429_run_at_start_is_waited_out_while_the_clock_is_measured(
+    exchange, connect
+) -> None:
+    """Every other read waits out up to `max_rate_limited` 429s (each Retry-After, as the
+    exchange asks); the clock's measurement counted each as a failed attempt and gave up after
+    the fourth, so a daemon started into a run of 5 exited "cannot reach the exchange: HTTP
+    429" (a kill -9 chaos run's restart, seed 31), and its supervisor's restart asked again."""
+    exchange.faults.rest_rate_limit(count=6, retry_after_s=0)
+
+    conn = await connect(exchange, time_samples=1)
+
+    assert exchange.faults.rest_429_next == 0  # all six were answered 429, then /time
+    assert conn.stats.rate_limited == 6
+    assert abs(conn.clock.offset_ms) < 50
+
+
+async def test_the_clock_measurement_still_rate_limited_after_the_waits_gives_up(
+    exchange, connect
+) -> None:
+    exchange.faults.rest_rate_limit(count=1000, retry_after_s=0)
+
+    with pytest.raises(RetryableError, match=r"futures_time: still rate limited after 10 waits"):
+        await connect(exchange, time_samples=1, max_attempts=1)
 
 
 async def test_429_storm_is_waited_out_and_the_order_placed_once(exchange, connect) -> None:
