@@ -8,6 +8,9 @@ counts as booked), and the times and amounts of both, so that a settlement booke
 (within FUNDING_MATCH_MS of its time, of the same amount) is not booked again the other. The
 amount tells apart the symbols settled at one time (an update each, and no symbol in it); an
 update without its amount (no `bc`) matches any record of its time, as before `bc` was read.
+An update delivered twice (a replayed message, a reconnecting stream: the same event time,
+`bc` and wallet) is one settlement: `repeated_update` tells it; a second symbol's update of
+that settlement has a wallet of its own (each update's wallet holds the ones before).
 """
 
 import logging
@@ -45,7 +48,7 @@ def recent_settlements(paid: set[tuple[str, int]], window_ms: int) -> set[tuple[
 class FundingSettlements:
     """The settlements booked (see the module docstring)."""
 
-    __slots__ = ("_from_balance", "_paid_amounts", "newest_ms", "paid")
+    __slots__ = ("_from_balance", "_paid_amounts", "_updates", "newest_ms", "paid")
 
     def __init__(self) -> None:
         # FundingPaid booked, by (symbol, settlement time): those of FUNDING_PAID_WINDOW_MS up
@@ -56,6 +59,17 @@ class FundingSettlements:
         # wallet difference, no `bc`) and of the FundingPaid booked, each to be matched once
         self._from_balance: deque[tuple[int, Decimal | None]] = deque(maxlen=_BALANCE_SETTLEMENTS)
         self._paid_amounts: deque[tuple[int, Decimal | None]] = deque(maxlen=_BALANCE_SETTLEMENTS)
+        # (event time, bc, wallet) of the FUNDING_FEE updates with a `bc` seen, booked or not
+        self._updates: deque[tuple[int, Decimal, Decimal]] = deque(maxlen=_BALANCE_SETTLEMENTS)
+
+    def repeated_update(self, time_ms: int, amount: Decimal, wallet: Decimal) -> bool:
+        """True if a FUNDING_FEE update of this event time, `bc` (`amount`) and wallet (USDT)
+        was seen already: this one is its duplicate, nothing to book. Else it is remembered."""
+        key = (time_ms, amount, wallet)
+        if key in self._updates:
+            return True
+        self._updates.append(key)
+        return False
 
     def take(self, symbol: str, time_ms: int) -> bool:
         """Whether the `FundingPaid` of `symbol` at `time_ms` is still to book: then it is
@@ -115,6 +129,7 @@ class FundingSettlements:
             "funding_times": [_pair(t, a) for t, a in self._from_balance],
             "funding_paid": sorted([s, t] for s, t in self.paid),
             "funding_paid_amounts": [_pair(t, a) for t, a in self._paid_amounts],
+            "funding_updates": [[t, str(a), str(w)] for t, a, w in self._updates],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -131,6 +146,11 @@ class FundingSettlements:
         if amounts is None:  # an earlier version's: the settlements' times, any amount
             amounts = sorted(t for _, t in self.paid)[-_BALANCE_SETTLEMENTS:]
         self._paid_amounts = deque((_unpair(x) for x in amounts), maxlen=_BALANCE_SETTLEMENTS)
+        # absent from an earlier version's checkpoint: no update seen (its duplicate books again)
+        self._updates = deque(
+            ((int(t), Decimal(a), Decimal(w)) for t, a, w in state.get("funding_updates", ())),
+            maxlen=_BALANCE_SETTLEMENTS,
+        )
 
 
 def _match(booked: deque[tuple[int, Decimal | None]], time_ms: int, amount: Decimal) -> bool:
