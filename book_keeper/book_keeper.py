@@ -41,7 +41,10 @@ and compares its wallet as a fill's update is compared (held, or older than a fi
 not adopted), since the stream may deliver it before or after the reports of a fill made
 next to it; one without a `bc` books the wallet difference as funding; a `FundingPaid` of a
 settlement already booked from a balance update (within a minute of its time, of the same
-amount: several symbols settle at one time) is not booked twice, nor the reverse. A
+amount: several symbols settle at one time) is not booked twice, nor the reverse; an update
+delivered twice (same time, `bc` and wallet) is booked once. Funding is of its settlement's
+UTC day (00:00 UTC: the day it begins): one of a day before learnt later is that day's, as a
+late fill is (today's PnL leaves it out, `carried_in` holds it). A
 `BalanceChanged` with reason INSURANCE_CLEAR (the insurance fund resetting the wallet a
 liquidation left negative to 0) is booked as an adjustment, not counted as a difference. The
 venue should emit fills recovered over REST before the `VenueSnapshot` of the same
@@ -223,9 +226,9 @@ class BookKeeper:
         self._day = -1  # UTC day (ms // DAY_MS) of the last wallet change
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
-        # The equity moved by fills the exchange made on a UTC day before the one they reached
-        # us on (our clock: late on the stream, read back after a restart), summed for the
-        # latest such day (`carried_in`).
+        # The equity moved by fills the exchange made (and funding it settled) on a UTC day
+        # before the one they reached us on (our clock: late on the stream, read back after a
+        # restart), summed for the latest such day (`carried_in`).
         self._carried_day = -1
         self._carried = ZERO
         self._carried_learnt_ms = 0  # the latest receive time (our clock) of those fills
@@ -482,9 +485,9 @@ class BookKeeper:
 
     def carried_in(self, now_ms: int) -> Decimal:
         """The equity (USDT, net of transfers: fills move none) moved on the UTC day of
-        `now_ms` (our clock) by fills the exchange made on an earlier day: the day before's
-        loss or gain, learnt today. The daily-loss limit's day start takes it (`RiskManager`):
-        its equity before 00:00 lacked them."""
+        `now_ms` (our clock) by fills the exchange made, and funding it settled, on an earlier
+        day: the day before's loss or gain, learnt today. The daily-loss limit's day start
+        takes it (`RiskManager`): its equity before 00:00 lacked them."""
         return self._carried if now_ms // DAY_MS == self._carried_day else ZERO
 
     def carried_learnt_ms(self, now_ms: int) -> int | None:
@@ -895,13 +898,26 @@ class BookKeeper:
             )
             return
         self._funding.note_paid(event.event_time_ms, event.amount)
-        self._roll_day(event.event_time_ms)
-        self.funding += event.amount
-        self._wallets[self.asset] = self.wallet() + event.amount
-        self._wallet_ms = max(self._wallet_ms, event.event_time_ms)
+        self._book_funding(event.amount, event.event_time_ms, event.recv_time_ms)
         self._funding_booked()
         if self._wallet_known:
             self._sample()
+
+    def _book_funding(self, amount: Decimal, time_ms: int, recv_ms: int) -> None:
+        """Book `amount` (USDT, signed) of funding settled at `time_ms` (the exchange's), learnt
+        at `recv_ms` (our clock). A settlement of a UTC day before the books' (read back after
+        a restart) is that day's, as a late fill's money (`_book_money`): today's PnL leaves it
+        out; one of a day before the one it reached us on moves `carried_in`. A settlement at
+        00:00:00 UTC is the day it begins (the day is [00:00, 24:00) of the time stamped)."""
+        late = time_ms // DAY_MS < self._day
+        self._roll_day(time_ms)
+        self.funding += amount
+        self._wallets[self.asset] = self.wallet() + amount
+        self._wallet_ms = max(self._wallet_ms, time_ms)
+        if late:
+            self._day_base += amount
+        if time_ms // DAY_MS < recv_ms // DAY_MS:
+            self._carry(amount, recv_ms)
 
     @property
     def funding_settlements(self) -> frozenset[tuple[str, int]]:
@@ -925,7 +941,9 @@ class BookKeeper:
             # only): the difference from ours, booked as funding, took that fill's money with
             # it. (A `bc` absent or 0 says nothing of the amount, as the update comes only when
             # the wallet moved: then the difference it is.)
-            self._book_funding_change(b.balance_change, event.event_time_ms, b.wallet_balance)
+            self._book_funding_change(
+                b.balance_change, event.event_time_ms, b.wallet_balance, event.recv_time_ms
+            )
             statement = True  # the wallet as of its time, compared as a fill's update is
         if statement and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
@@ -948,7 +966,9 @@ class BookKeeper:
             recv_ms=event.recv_time_ms,
         )
 
-    def _book_funding_change(self, amount: Decimal, time_ms: int, wallet: Decimal) -> None:
+    def _book_funding_change(
+        self, amount: Decimal, time_ms: int, wallet: Decimal, recv_ms: int
+    ) -> None:
         """Book a FUNDING_FEE update's `bc` (USDT, signed) as funding, unless a `FundingPaid`
         of that settlement (within FUNDING_MATCH_MS, of that amount: the update names no
         symbol) was booked first (an income read that came before the update), or the update
@@ -966,10 +986,7 @@ class BookKeeper:
         if self._funding.paid_near(time_ms, amount):
             log.debug("books: funding at %s already booked from the income history", time_ms)
             return
-        self._roll_day(time_ms)
-        self.funding += amount
-        self._wallets[self.asset] = self.wallet() + amount
-        self._wallet_ms = max(self._wallet_ms, time_ms)
+        self._book_funding(amount, time_ms, recv_ms)
         self._funding.note_balance(time_ms, amount)
         self._funding_booked()
         self._sample()
@@ -1054,6 +1071,10 @@ class BookKeeper:
         if reason == FUNDING_REASON:
             self.funding += diff
             self._funding.note_balance(time_ms)
+            if late:  # as `_book_funding`
+                self._day_base += diff
+            if time_ms // DAY_MS < recv_ms // DAY_MS:
+                self._carry(diff, recv_ms)
         elif reason in TRANSFER_REASONS:
             self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
