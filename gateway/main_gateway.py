@@ -307,7 +307,8 @@ class LiveVenue:
         trades must still hold (`VenueSync.last_trades`; else the start fails, `AccountChanged`);
         `funding_since_ms`: the journal's latest time (funding settled from FUNDING_OVERLAP_MS
         before it on is read back at start, the books skipping what they hold; without it,
-        from the start on); `funding_booked`: (symbol, settlement time) of the settlements the
+        from the start on; one later than now, before the earlier of now and `seen_until_ms`:
+        `funding_resume_ms`); `funding_booked`: (symbol, settlement time) of the settlements the
         books hold (`BookKeeper.funding_settlements`): read again, they are not emitted.
         `outside_since_ms`: the journal's last record (exchange ms; None without one): the
         start-up books the fills made after it of orders nobody here sent (by hand, another
@@ -382,7 +383,9 @@ class LiveVenue:
         self._running = True
         self._stopping = False
         self._stop_until = None
-        self.sync.funding_since_ms = funding_resume_ms(self._funding_since_ms, self._exchange_ms())
+        self.sync.funding_since_ms = funding_resume_ms(
+            self._funding_since_ms, self._exchange_ms(), self.sync.seen_until_ms
+        )
         self.stream.start()
         waits = {
             asyncio.ensure_future(self.stream.connected.wait()),

@@ -155,13 +155,30 @@ class KnownTrade:
         )
 
 
-def funding_resume_ms(last_record_ms: int | None, exchange_now_ms: int) -> int:
+def funding_resume_ms(
+    last_record_ms: int | None, exchange_now_ms: int, seen_until_ms: int | None = None
+) -> int:
     """Where the first income read starts: FUNDING_OVERLAP_MS before the journal's last record
     (a settlement just before it may have been published after it, or our clock ran ahead);
-    without a journal, the exchange's now (what settled before belongs to earlier sessions)."""
+    without a journal, the exchange's now (what settled before belongs to earlier sessions).
+    A record later than now was dated on a clock offset that has moved back since: from an
+    overlap before it, the funding settled while the daemon was down could fall before the
+    read (and the start-up snapshot book it as money moved out). Then, as
+    `restart_trades_since`, the read begins FUNDING_OVERLAP_MS before the earlier of now and
+    `seen_until_ms` (the latest time the exchange stamped on what that daemon received); the
+    settlements the books hold are not booked again (`VenueSync.funding_booked`)."""
     if last_record_ms is None:
         return exchange_now_ms
-    return last_record_ms - FUNDING_OVERLAP_MS
+    if last_record_ms <= exchange_now_ms:
+        return last_record_ms - FUNDING_OVERLAP_MS
+    anchor = exchange_now_ms if seen_until_ms is None else min(exchange_now_ms, seen_until_ms)
+    since = anchor - FUNDING_OVERLAP_MS
+    log.warning(
+        "restart: the journal's last record (%d) is %.1f s after the exchange's clock now "
+        "(%d): it was dated on a clock offset that has moved since; funding is read from %d",
+        last_record_ms, (last_record_ms - exchange_now_ms) / 1000, exchange_now_ms, since,
+    )  # fmt: skip
+    return since
 
 
 def restart_trades_since(last_record_ms: int, seen_until_ms: int | None, now_ms: int) -> int:

@@ -118,6 +118,22 @@ def test_a_restart_reads_from_an_overlap_before_the_journals_last_record() -> No
     assert funding_resume_ms(None, T + 600_000) == T + 600_000  # no journal: from now on
 
 
+def test_a_restart_after_a_record_later_than_now_reads_from_an_overlap_before_now(
+    caplog,
+) -> None:
+    """A record dated on an offset that has moved back since: the read begins an overlap
+    before the earlier of now and the last time the exchange stamped on what that daemon
+    received (`seen_until_ms`), as `restart_trades_since` does for fills, with a warning."""
+    now = T + 600_000
+    ahead = now + 2 * FUNDING_OVERLAP_MS
+
+    assert funding_resume_ms(ahead, now) == now - FUNDING_OVERLAP_MS
+    assert funding_resume_ms(ahead, now, T - 5_000) == T - 5_000 - FUNDING_OVERLAP_MS
+    assert funding_resume_ms(ahead, now, now + 5_000) == now - FUNDING_OVERLAP_MS
+    assert funding_resume_ms(now, now, T - 5_000) == now - FUNDING_OVERLAP_MS  # not later
+    assert "funding is read from" in caplog.text
+
+
 def _snapshot(time_ms: int, wallet: D) -> VenueSnapshot:
     """A start-up reconciliation's snapshot: the exchange's wallet, no position or order."""
     return VenueSnapshot(
@@ -223,6 +239,34 @@ async def test_a_settlement_after_the_last_heartbeat_on_a_clock_running_ahead_is
 
     books, _ = await _restart(path, feed, wallet=D("9997.124924"))
 
+    assert books.wallet() == D("9997.124924")
+    assert books.funding == D("-2.875076")
+    assert books.transfers == 0 and books.differences == 0
+
+
+async def test_a_settlement_while_down_behind_a_record_hours_ahead_of_now_is_booked(
+    tmp_path: Path,
+) -> None:
+    """The first daemon's offset put our estimate of the exchange's clock 3 h ahead: its last
+    heartbeat is dated T + 3 h, when the exchange's clock was before T; measured again since,
+    the restart's now is T + 10 min (exchange). BTC's settlement T (shown at T + 0.5 s) was
+    made while it was down. Read from an overlap before that record (T + 2 h) it was missed,
+    and the start-up snapshot took the 1.675076 as money moved out (a transfer); read from an
+    overlap before now, it is funding. Wallet: 10,000 - 1.20 - 1.675076 = 9,997.124924."""
+    path = tmp_path / "journal.sqlite"
+    _first_session(
+        path,
+        SimClock(EARLIER - 60_000),
+        [_funding(BTC, EARLIER, "-1.20")],
+        beat_ms=T + 3 * 3_600_000,
+    )
+    feed = IncomeFeed(SimClock(T + 600_000))
+    feed.settle(BTC, EARLIER, "-1.20000000", 1, shows_ms=EARLIER + 1_000)
+    feed.settle(BTC, T, "-1.67507600", 2, shows_ms=T + 500)
+
+    books, _ = await _restart(path, feed, wallet=D("9997.124924"))
+
+    assert feed.asked[0] == T + 600_000 - FUNDING_OVERLAP_MS
     assert books.wallet() == D("9997.124924")
     assert books.funding == D("-2.875076")
     assert books.transfers == 0 and books.differences == 0
