@@ -1,6 +1,7 @@
-"""A FUNDING_FEE account update delivered twice (a replayed message, a reconnecting stream,
-the local exchange's `duplicate` chaos fault) is one settlement: its `bc` is booked once. A
-second symbol's update of the same settlement, even of the same amount, is another.
+"""A FUNDING_FEE account update delivered twice (a replayed message, a reconnecting stream;
+the local exchange's `duplicate_frames` fault repeats market-stream frames only) is one
+settlement: its `bc` is booked once. A second symbol's update of the same settlement, even of
+the same amount, is another.
 
 Hand-computed, start wallet 10000 USDT; each settlement's update carries the wallet after it.
 """
