@@ -491,9 +491,14 @@ class BookKeeper:
         return self._carried if now_ms // DAY_MS == self._carried_day else ZERO
 
     def carried_learnt_ms(self, now_ms: int) -> int | None:
-        """When (ms, our clock) the last of the fills `carried_in(now_ms)` sums reached us;
-        None without one."""
-        return self._carried_learnt_ms if now_ms // DAY_MS == self._carried_day else None
+        """When (ms, our clock) the last of the fills (and adopted updates) `carried_in(now_ms)`
+        sums reached us; None without one. Not funding: its amount is exact, a replay books
+        what the running daemon did, so the day's last equity before 00:00 plus it is the
+        day's start (from a snapshot journaled after a restart read it back, the day's loss
+        while the daemon was down was forgiven at the next restart)."""
+        if now_ms // DAY_MS != self._carried_day or not self._carried_learnt_ms:
+            return None
+        return self._carried_learnt_ms
 
     def _roll_day(self, time_ms: int) -> None:
         """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
@@ -688,15 +693,18 @@ class BookKeeper:
         self._carry(self._value_at(book, f.price) - before, f.recv_time_ms)
         return True
 
-    def _carry(self, moved: Decimal, recv_ms: int) -> None:
+    def _carry(self, moved: Decimal, recv_ms: int, *, valued: bool = True) -> None:
         """Count `moved` (USDT of equity, moved by what the exchange did on a UTC day before
-        the one of `recv_ms`, when it reached us) into `carried_in`."""
+        the one of `recv_ms`, when it reached us) into `carried_in`. `valued`: a move valued
+        at a mark a replay does not have (a fill, an adoption), which `carried_learnt_ms`
+        tells; funding's is exact (False)."""
         day = recv_ms // DAY_MS
         if day > self._carried_day:
             self._carried_day, self._carried, self._carried_learnt_ms = day, ZERO, 0
         if day == self._carried_day:
             self._carried += moved
-            self._carried_learnt_ms = max(self._carried_learnt_ms, recv_ms)
+            if valued:
+                self._carried_learnt_ms = max(self._carried_learnt_ms, recv_ms)
 
     def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
         """The margin wallet plus `book`'s unrealized PnL at its valuation price (none yet, as
@@ -917,7 +925,7 @@ class BookKeeper:
         if late:
             self._day_base += amount
         if time_ms // DAY_MS < recv_ms // DAY_MS:
-            self._carry(amount, recv_ms)
+            self._carry(amount, recv_ms, valued=False)
 
     @property
     def funding_settlements(self) -> frozenset[tuple[str, int]]:
@@ -1074,7 +1082,7 @@ class BookKeeper:
             if late:  # as `_book_funding`
                 self._day_base += diff
             if time_ms // DAY_MS < recv_ms // DAY_MS:
-                self._carry(diff, recv_ms)
+                self._carry(diff, recv_ms, valued=False)
         elif reason in TRANSFER_REASONS:
             self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)

@@ -10,12 +10,13 @@ import pytest
 from book_keeper.journal import SqliteJournal
 from core.clock import SimClock
 from core.enums import OrderType, TimeInForce, TradingState
-from core.events import AUTOMATIC_RESET, OrderPartiallyFilled, TradingStateChanged
+from core.events import AUTOMATIC_RESET, FundingPaid, OrderPartiallyFilled, TradingStateChanged
 from core.orders import OrderProposal
 from risk_manager import RiskConfig, RiskManager
 from tests.book_keeper.support import (
     BUY,
     SELL,
+    SYMBOL,
     D,
     accepted,
     book,
@@ -453,4 +454,45 @@ def test_a_restart_after_a_late_stop_learnt_live_after_midnight_does_not_count_i
     assert risk.on_equity(D("9874.06"), D(0)) is None  # tripped: "lost 120.00 USDT today"
     assert risk.on_equity(D("9824.07"), D(0)) is None  # 49.99 lost today
     assert "lost 50.00 USDT today" in risk.on_equity(D("9824.06"), D(0)).reason
+    journal.close()
+
+
+def test_a_second_restart_after_yesterdays_funding_read_back_keeps_todays_loss_while_down(
+    tmp_path: Path,
+) -> None:
+    """Long 0.100 @ 60000 (fee 3: wallet 9997); the daemon stops at 15:00 the day before (its
+    last equity 9997). Yesterday's 16:00 settlement (-0.6) is made while it is down; a first
+    restart at 09:00 today reads it back (carried in: the day's start 9997 - 0.6 = 9996.4)
+    and journals 9956.4 (wallet 9996.4, the mark 59600: 40 lost today while down). The
+    running daemon counts 40 lost today: 10 more trip a 50 USDT limit (at 9946.4). A second
+    restart at 10:00 must count the same; from the first equity journaled after the funding
+    was read (9956.4) it forgave the 40 and tripped only at 9906.4."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    journal.record(submitted("t-1", BUY, "0.100", None, t=TODAY - 10 * HOUR))
+    journal.record(filled(fill("t-1", 1, BUY, "0.100", "60000.0", fee="3", t=TODAY - 10 * HOUR)))
+    _snap(journal, TODAY - 9 * HOUR, "9997", wallet="9997")
+    journal.record(
+        FundingPaid(
+            event_time_ms=TODAY - 8 * HOUR,
+            recv_time_ms=TODAY + 9 * HOUR,
+            symbol=SYMBOL,
+            amount=D("-0.6"),
+            rate=D("0.0001"),
+        )
+    )
+    _snap(journal, TODAY + 9 * HOUR + 1_000, "9956.4", wallet="9996.4")
+    journal.apply_when_quiet()
+    now = TODAY + 10 * HOUR
+    clock = SimClock(now)
+    books = book(clock=clock)
+    books.restore(journal)
+    config = RiskConfig(max_daily_loss_usdt=D(50), max_daily_loss_pct=D(0), max_drawdown_pct=D(0))
+    risk = RiskManager(config=config, instruments=instruments(), clock=clock, view=books)
+
+    _restore_limits(journal, [], risk, books, now)
+
+    assert books.wallet() == D("9996.4") and books.carried_in(now) == D("-0.6")
+    assert risk.on_equity(D("9946.41"), books.pnl_today(now)) is None  # 49.99 lost today
+    tripped = risk.on_equity(D("9946.40"), books.pnl_today(now))
+    assert tripped is not None and "lost 50.00 USDT today" in tripped.reason
     journal.close()
