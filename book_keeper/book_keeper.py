@@ -949,9 +949,20 @@ class BookKeeper:
             # only): the difference from ours, booked as funding, took that fill's money with
             # it. (A `bc` absent or 0 says nothing of the amount, as the update comes only when
             # the wallet moved: then the difference it is.)
-            self._book_funding_change(
-                b.balance_change, event.event_time_ms, b.wallet_balance, event.recv_time_ms
-            )
+            if self._funding.repeated_update(
+                event.event_time_ms, b.balance_change, b.wallet_balance
+            ):
+                # The update seen already, whole: its wallet was compared then. Compared again,
+                # a second symbol's update of that ms since made it look ahead of a fill, and
+                # 2 s on the wallet before that update was adopted back.
+                log.log(
+                    logging.DEBUG if self._restoring else logging.INFO,
+                    "books: the funding update at %s (bc %s) came again: booked once",
+                    event.event_time_ms,
+                    b.balance_change,
+                )
+                return
+            self._book_funding_change(b.balance_change, event.event_time_ms, event.recv_time_ms)
             statement = True  # the wallet as of its time, compared as a fill's update is
         if statement and b.asset == self.asset and self._wallet_known:
             if b.wallet_balance != self.wallet():
@@ -974,21 +985,12 @@ class BookKeeper:
             recv_ms=event.recv_time_ms,
         )
 
-    def _book_funding_change(
-        self, amount: Decimal, time_ms: int, wallet: Decimal, recv_ms: int
-    ) -> None:
+    def _book_funding_change(self, amount: Decimal, time_ms: int, recv_ms: int) -> None:
         """Book a FUNDING_FEE update's `bc` (USDT, signed) as funding, unless a `FundingPaid`
         of that settlement (within FUNDING_MATCH_MS, of that amount: the update names no
-        symbol) was booked first (an income read that came before the update), or the update
-        is a duplicate of one seen (same time, `bc` and `wallet`: a replayed message)."""
-        if self._funding.repeated_update(time_ms, amount, wallet):
-            log.log(
-                logging.DEBUG if self._restoring else logging.INFO,
-                "books: the funding update at %s (bc %s) came again: booked once",
-                time_ms,
-                amount,
-            )
-            return
+        symbol) was booked first (an income read that came before the update). A duplicate
+        of an update seen (same time, `bc` and wallet: a replayed message) does not come here
+        (`_on_balance`)."""
         if not self._wallet_known:
             return  # the wallet learnt from this update holds it
         if self._funding.paid_near(time_ms, amount):

@@ -7,6 +7,7 @@ Hand-computed, start wallet 10000 USDT; each settlement's update carries the wal
 """
 
 from core.events import FundingPaid
+from core.market import MarkPrice
 from tests.book_keeper.support import SYMBOL, D, book
 from tests.book_keeper.test_funding_reordered import FUNDING_T, _balance
 
@@ -96,3 +97,24 @@ def test_a_checkpoint_of_the_version_before_without_the_updates_seen_still_loads
 
     assert restored.funding == D("-2")
     assert restored.wallet() == D("9998")
+
+
+def test_a_duplicate_after_a_second_symbols_update_of_that_settlement_leaves_the_wallet():
+    """BTCUSDT pays 1 (10000 -> 9999), ETHUSDT 0.5 (9999 -> 9998.5), both updates stamped at
+    the settlement's ms; then BTCUSDT's comes again. Its wallet (9999) is the one before
+    ETHUSDT's, not one ahead of a fill: nothing is held, and 2 s on nothing is adopted (held,
+    it was adopted back as +0.5 of adjustment: a wallet 0.5 above the exchange's)."""
+    bk = book()
+    first = _balance("9999", "FUNDING_FEE", FUNDING_T, bc="-1")
+    bk.apply(first)
+    bk.apply(_balance("9998.5", "FUNDING_FEE", FUNDING_T, bc="-0.5"))
+
+    bk.apply(first)
+    bk.mark(
+        MarkPrice(SYMBOL, D("60000"), D("60000"), D(0), 0, FUNDING_T + 3_000, FUNDING_T + 3_000)
+    )
+
+    assert bk.funding == D("-1.5")
+    assert bk.wallet() == D("9998.5")
+    assert bk._held_balance is None
+    assert bk.adjustments == 0 and bk.differences == 0
