@@ -232,6 +232,9 @@ class BookKeeper:
         self._carried_day = -1
         self._carried = ZERO
         self._carried_learnt_ms = 0  # the latest receive time (our clock) of those fills
+        # (receive time, equity carried so far, wallet carried so far) of each of them (and of
+        # funding): what a snapshot journaled at a time held of them (`carried_since`)
+        self._carried_steps: list[tuple[int, Decimal, Decimal]] = []
         # totals since the books began (restored history included)
         self.fill_count = 0
         self.maker_fills = 0
@@ -500,6 +503,16 @@ class BookKeeper:
             return None
         return self._carried_learnt_ms
 
+    def carried_since(self, now_ms: int, since_ms: int) -> tuple[Decimal, Decimal]:
+        """Of `carried_in(now_ms)`, the part that reached us after `since_ms` (our clock: a
+        balance snapshot's time, which does not hold it): (equity, wallet), USDT."""
+        if now_ms // DAY_MS != self._carried_day:
+            return ZERO, ZERO
+        before = [(v, w) for recv, v, w in self._carried_steps if recv <= since_ms]
+        value, wallet = before[-1] if before else (ZERO, ZERO)
+        total_wallet = self._carried_steps[-1][2] if self._carried_steps else ZERO
+        return self._carried - value, total_wallet - wallet
+
     def _roll_day(self, time_ms: int) -> None:
         """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
         day = time_ms // DAY_MS
@@ -688,23 +701,29 @@ class BookKeeper:
             return self._apply_fill(f)
         book = self._books.get(f.symbol)
         before = self._value_at(book, f.price)
+        wallet_before = self.wallet()
         if not self._apply_fill(f):
             return False
-        self._carry(self._value_at(book, f.price) - before, f.recv_time_ms)
+        moved = self._value_at(book, f.price) - before
+        self._carry(moved, f.recv_time_ms, wallet=self.wallet() - wallet_before)
         return True
 
-    def _carry(self, moved: Decimal, recv_ms: int, *, valued: bool = True) -> None:
+    def _carry(self, moved: Decimal, recv_ms: int, *, wallet: Decimal, valued: bool = True) -> None:
         """Count `moved` (USDT of equity, moved by what the exchange did on a UTC day before
-        the one of `recv_ms`, when it reached us) into `carried_in`. `valued`: a move valued
-        at a mark a replay does not have (a fill, an adoption), which `carried_learnt_ms`
-        tells; funding's is exact (False)."""
+        the one of `recv_ms`, when it reached us; `wallet` of it the wallet's) into
+        `carried_in`. `valued`: a move valued at a mark a replay does not have (a fill, an
+        adoption), which `carried_learnt_ms` tells; funding's is exact (False)."""
         day = recv_ms // DAY_MS
         if day > self._carried_day:
             self._carried_day, self._carried, self._carried_learnt_ms = day, ZERO, 0
+            self._carried_steps = []
         if day == self._carried_day:
             self._carried += moved
             if valued:
                 self._carried_learnt_ms = max(self._carried_learnt_ms, recv_ms)
+            steps = self._carried_steps
+            carried_wallet = (steps[-1][2] if steps else ZERO) + wallet
+            steps.append((recv_ms, self._carried, carried_wallet))
 
     def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
         """The margin wallet plus `book`'s unrealized PnL at its valuation price (none yet, as
@@ -925,7 +944,7 @@ class BookKeeper:
         if late:
             self._day_base += amount
         if time_ms // DAY_MS < recv_ms // DAY_MS:
-            self._carry(amount, recv_ms, valued=False)
+            self._carry(amount, recv_ms, wallet=amount, valued=False)
 
     @property
     def funding_settlements(self) -> frozenset[tuple[str, int]]:
@@ -1084,7 +1103,7 @@ class BookKeeper:
             if late:  # as `_book_funding`
                 self._day_base += diff
             if time_ms // DAY_MS < recv_ms // DAY_MS:
-                self._carry(diff, recv_ms, valued=False)
+                self._carry(diff, recv_ms, wallet=diff, valued=False)
         elif reason in TRANSFER_REASONS:
             self.transfers += diff
             log.info("books: %s %s %s", reason.lower(), diff, asset)
@@ -1117,7 +1136,7 @@ class BookKeeper:
             if late:
                 self._day_base += diff
             if as_of_ms // DAY_MS < recv_ms // DAY_MS:
-                self._carry(diff, recv_ms)
+                self._carry(diff, recv_ms, wallet=diff)
             sentence = (
                 f"{asset} wallet balance: ours {ours or ZERO:f}, exchange {theirs:f} "
                 f"(difference {diff:f}, {reason}); adopted the exchange's"
@@ -1215,7 +1234,8 @@ class BookKeeper:
         if as_of_ms:
             book.adopted_update_ms = as_of_ms
         if carried:
-            self._carry(self._value_at(book, p.entry_price or ours[2]) - value_before, recv_ms)
+            moved = self._value_at(book, p.entry_price or ours[2]) - value_before
+            self._carry(moved, recv_ms, wallet=ZERO)
         return sentence
 
     # --- reconciliation ------------------------------------------------------------------
@@ -1401,6 +1421,7 @@ class BookKeeper:
             "carried_day": self._carried_day,
             "carried": str(self._carried),
             "carried_learnt_ms": self._carried_learnt_ms,
+            "carried_steps": [[t, str(v), str(w)] for t, v, w in self._carried_steps],
             "counts": {name: getattr(self, name) for name in _REPLAY_COUNTS},
             "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
             "fees": _texts(self.fees),
@@ -1432,6 +1453,11 @@ class BookKeeper:
         self._carried_day = int(state.get("carried_day", -1))
         self._carried = Decimal(state.get("carried", "0"))
         self._carried_learnt_ms = int(state.get("carried_learnt_ms", 0))
+        steps = state.get("carried_steps")
+        if steps is None:  # an older checkpoint's: all of it learnt at its last fill's time
+            carried = self._carried  # (its wallet's part unknown: taken as the equity's)
+            steps = [[self._carried_learnt_ms, carried, carried]] if carried else []
+        self._carried_steps = [(int(t), Decimal(v), Decimal(w)) for t, v, w in steps]
         for name in _REPLAY_COUNTS:
             setattr(self, name, int(state["counts"][name]))
         for name in _REPLAY_AMOUNTS:

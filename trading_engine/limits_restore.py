@@ -33,8 +33,8 @@ def restore_limits(
     # trading_engine/equity_watch.py).
     equity = book.equity() - book.transfers if book.wallet_known else None
     realized_today = book.pnl_today(now_ms)
-    day_start_equity, realized_base, of_today = _day_base(
-        journal, book, since, day_start, realized_today, book.carried_learnt_ms(now_ms)
+    day_start_equity, realized_base, carried_base = _day_base(
+        journal, book, since, day_start, realized_today, now_ms
     )
     peak = (
         journal.peak_net_equity(since) if replay is None else replay.peak_net_equity(journal, since)
@@ -47,9 +47,7 @@ def restore_limits(
         day_start_equity=day_start_equity,
         realized_today=realized_today,
         realized_base=realized_base,
-        # A day start taken today holds the day before's fills learnt before it: all of
-        # them, on the careful side (one learnt after it counts today).
-        carried_base=book.carried_in(now_ms) if of_today else Decimal(0),
+        carried_base=carried_base,
     )
     risk.restore_limits(counts)
     return counts
@@ -61,11 +59,15 @@ def _day_base(
     since: int,
     day_start: int,
     realized_today: Decimal,
-    carried_learnt_ms: int | None,
-) -> tuple[Decimal | None, Decimal, bool]:
+    now_ms: int,
+) -> tuple[Decimal | None, Decimal, Decimal]:
     """The daily-loss limit's base after a restart, net of transfers (USDT): the day's starting
     equity (None: the first equity seen, as at a first start), the part of today's realized
-    PnL already accepted by an operator reset, and whether that equity was journaled today.
+    PnL already accepted by an operator reset, and what that equity holds of the books'
+    `carried_in` (`LimitCounts.carried_base`: 0 for one of the day before; for one journaled
+    today, what reached the books by then, `BookKeeper.carried_since`: the day before's
+    fills and funding read back by a `--reset-halt` start after its reset's snapshot move
+    the day's start, and are not today's realized PnL, as for the running daemon).
 
     - An operator reset today re-armed the limit from its equity and realized PnL then: the
       balance snapshot journaled at the reset. None (an older journal without it): the equity
@@ -79,14 +81,17 @@ def _day_base(
       mark price and the journal cannot value again (its replay has no mark: valued at the
       fill's price, the move from the day's last equity to that price counted today, and the
       restart tripped the limit on the day before's loss the running daemon had not)."""
+    carried = book.carried_in(now_ms)
     if since >= day_start:
         snap = journal.first_snapshot_since(since)
         if snap is None:
-            return None, Decimal(0), True
-        _, equity, wallet, transfers = snap
-        moved_since = (book.wallet() - book.transfers) - (wallet - transfers)
-        return equity - transfers, realized_today - moved_since, True
+            return None, Decimal(0), carried
+        at, equity, wallet, transfers = snap
+        after, after_wallet = book.carried_since(now_ms, at)
+        moved_since = (book.wallet() - book.transfers) - (wallet - transfers) - after_wallet
+        return equity - transfers, realized_today - moved_since, carried - after
     snap = None
+    carried_learnt_ms = book.carried_learnt_ms(now_ms)
     if carried_learnt_ms is not None:
         snap = journal.first_snapshot_since(max(day_start, carried_learnt_ms + 1))
     if snap is None:
@@ -94,5 +99,7 @@ def _day_base(
     if snap is None or snap[0] < day_start - DAY_MS:
         snap = journal.first_snapshot_since(day_start)
     if snap is None:
-        return None, Decimal(0), True
-    return snap[1] - snap[3], Decimal(0), snap[0] >= day_start
+        return None, Decimal(0), carried
+    if snap[0] < day_start:
+        return snap[1] - snap[3], Decimal(0), Decimal(0)
+    return snap[1] - snap[3], Decimal(0), carried - book.carried_since(now_ms, snap[0])[0]

@@ -92,3 +92,20 @@ def test_yesterdays_funding_learnt_today_survives_a_checkpoint():
 
     assert restored.pnl_today(LEARNT) == D("-3.09")
     assert restored.carried_in(LEARNT) == D("-0.618")
+
+
+def test_a_checkpoint_without_the_carried_steps_still_loads():
+    """A checkpoint of the version before: all of carried_in taken as learnt at its last
+    fill's time (0 here: funding alone), so a snapshot journaled after it holds it all."""
+    bk = book()
+    trade_fill(bk, "t-1", 1, BUY, "0.100", "61800.0", fee="3.09", t=DAY2 + 60_000)
+    bk.apply(_paid(S16, LEARNT))
+    state = bk._replay_state()
+    del state["carried_steps"]
+    restored = book()
+
+    restored._load_replay_state(state)
+
+    assert restored.carried_in(LEARNT) == D("-0.618")
+    assert restored.carried_since(LEARNT, LEARNT) == (0, 0)
+    assert bk.carried_since(LEARNT, LEARNT - 1) == (D("-0.618"), D("-0.618"))

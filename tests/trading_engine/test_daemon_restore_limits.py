@@ -496,3 +496,53 @@ def test_a_second_restart_after_yesterdays_funding_read_back_keeps_todays_loss_w
     tripped = risk.on_equity(D("9946.40"), books.pnl_today(now))
     assert tripped is not None and "lost 50.00 USDT today" in tripped.reason
     journal.close()
+
+
+def test_a_restart_after_a_reset_halt_start_that_read_yesterdays_funding_keeps_it_out_of_today(
+    tmp_path: Path,
+) -> None:
+    """Long 0.100 @ 60000 (fee 3: wallet 9997), halted and stopped at 15:00 the day before.
+    At 09:00 today `--reset-halt`: the limit re-armed from 9957 (the mark 59600: 40 open
+    loss), journaled before the start-up's reads; those read back yesterday's 16:00 settlement
+    (-0.6), carried in: the running daemon's day starts at 9956.4 and counts 0 lost at 9956.4
+    (its realized PnL today 0). A restart at 10:00 must count the same: from the reset's
+    9957 with all of carried_in taken as held by it, and the wallet's -0.6 since taken as
+    today's realized, it counted 0.6 lost today (a 50 USDT limit tripped at 9907.0)."""
+    journal = SqliteJournal(tmp_path, writer_thread=False)
+    journal.record(submitted("t-1", BUY, "0.100", None, t=TODAY - 10 * HOUR))
+    journal.record(filled(fill("t-1", 1, BUY, "0.100", "60000.0", fee="3", t=TODAY - 10 * HOUR)))
+    _snap(journal, TODAY - 9 * HOUR, "9997", wallet="9997")
+    reset = TradingStateChanged(
+        event_time_ms=TODAY + 9 * HOUR,
+        recv_time_ms=TODAY + 9 * HOUR,
+        previous=TradingState.HALTED,
+        current=TradingState.ACTIVE,
+        reason="operator reset: --reset-halt",
+    )
+    journal.record(reset)
+    _snap(journal, TODAY + 9 * HOUR, "9957", wallet="9997")
+    journal.record(
+        FundingPaid(
+            event_time_ms=TODAY - 8 * HOUR,
+            recv_time_ms=TODAY + 9 * HOUR + 500,
+            symbol=SYMBOL,
+            amount=D("-0.6"),
+            rate=D("0.0001"),
+        )
+    )
+    _snap(journal, TODAY + 9 * HOUR + 1_000, "9956.4", wallet="9996.4")
+    journal.apply_when_quiet()
+    now = TODAY + 10 * HOUR
+    clock = SimClock(now)
+    books = book(clock=clock)
+    books.restore(journal)
+    config = RiskConfig(max_daily_loss_usdt=D(50), max_daily_loss_pct=D(0), max_drawdown_pct=D(0))
+    risk = RiskManager(config=config, instruments=instruments(), clock=clock, view=books)
+
+    _restore_limits(journal, [reset], risk, books, now)
+
+    assert books.pnl_today(now) == 0 and books.carried_in(now) == D("-0.6")
+    assert risk.on_equity(D("9906.41"), books.pnl_today(now)) is None  # 49.99 lost today
+    tripped = risk.on_equity(D("9906.40"), books.pnl_today(now))
+    assert tripped is not None and "lost 50.00 USDT today" in tripped.reason
+    journal.close()
