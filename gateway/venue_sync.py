@@ -169,16 +169,9 @@ def funding_resume_ms(
     settlements the books hold are not booked again (`VenueSync.funding_booked`)."""
     if last_record_ms is None:
         return exchange_now_ms
-    if last_record_ms <= exchange_now_ms:
-        return last_record_ms - FUNDING_OVERLAP_MS
-    anchor = exchange_now_ms if seen_until_ms is None else min(exchange_now_ms, seen_until_ms)
-    since = anchor - FUNDING_OVERLAP_MS
-    log.warning(
-        "restart: the journal's last record (%d) is %.1f s after the exchange's clock now "
-        "(%d): it was dated on a clock offset that has moved since; funding is read from %d",
-        last_record_ms, (last_record_ms - exchange_now_ms) / 1000, exchange_now_ms, since,
-    )  # fmt: skip
-    return since
+    return _read_from(
+        last_record_ms, seen_until_ms, exchange_now_ms, FUNDING_OVERLAP_MS, "funding is"
+    )
 
 
 def restart_trades_since(last_record_ms: int, seen_until_ms: int | None, now_ms: int) -> int:
@@ -191,14 +184,24 @@ def restart_trades_since(last_record_ms: int, seen_until_ms: int | None, now_ms:
     the latest time the exchange stamped on what that daemon received (`seen_until_ms`: the
     exchange's own clock, which no offset moves); the fills that daemon had are counted as
     seen by their ids and times (`VenueSync._seen_before`), not booked again."""
+    return _read_from(last_record_ms, seen_until_ms, now_ms, TRADES_SETTLE_MS, "fills are")
+
+
+def _read_from(
+    last_record_ms: int, seen_until_ms: int | None, now_ms: int, overlap_ms: int, what: str
+) -> int:
+    """`overlap_ms` before the journal's last record, or, when that record is later than now
+    (dated on an offset that has moved back since), before the earlier of now and
+    `seen_until_ms`, said in a warning: the rule `funding_resume_ms` and
+    `restart_trades_since` share."""
     if last_record_ms <= now_ms:
-        return last_record_ms - TRADES_SETTLE_MS
+        return last_record_ms - overlap_ms
     anchor = now_ms if seen_until_ms is None else min(now_ms, seen_until_ms)
-    since = anchor - TRADES_SETTLE_MS
+    since = anchor - overlap_ms
     log.warning(
         "restart: the journal's last record (%d) is %.1f s after the exchange's clock now "
-        "(%d): it was dated on a clock offset that has moved since; fills are read from %d",
-        last_record_ms, (last_record_ms - now_ms) / 1000, now_ms, since,
+        "(%d): it was dated on a clock offset that has moved since; %s read from %d",
+        last_record_ms, (last_record_ms - now_ms) / 1000, now_ms, what, since,
     )  # fmt: skip
     return since
 

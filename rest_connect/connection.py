@@ -521,12 +521,7 @@ class RestConnection:
                 return await pending
             except _RateLimited as exc:
                 limited += 1
-                if limited > self.max_rate_limited:
-                    raise RetryableError(
-                        f"{method}: still rate limited after {limited - 1} waits "
-                        f"({exc.failure.message})",
-                        retry_after_s=exc.failure.retry_after_s,
-                    ) from exc
+                self._check_waits(method, limited, exc)
             except _ClockRejected as exc:
                 if resynced:
                     raise RetryableError(
@@ -536,6 +531,15 @@ class RestConnection:
                 self.stats.resyncs += 1
                 log.warning("%s: %s; resyncing the clock offset", method, exc.failure.message)
                 await self._resync(syncs_before)
+
+    def _check_waits(self, method: str, limited: int, exc: "_RateLimited") -> None:
+        """After the `limited`-th 429 of one request: wait it out (the governor holds the next
+        send for its Retry-After) up to `max_rate_limited` times, then give up retryably."""
+        if limited > self.max_rate_limited:
+            raise RetryableError(
+                f"{method}: still rate limited after {limited - 1} waits ({exc.failure.message})",
+                retry_after_s=exc.failure.retry_after_s,
+            ) from exc
 
     async def _send(
         self,
@@ -919,12 +923,7 @@ class RestConnection:
                 break
             except _RateLimited as exc:
                 limited += 1
-                if limited > self.max_rate_limited:
-                    raise RetryableError(
-                        f"futures_time: still rate limited after {limited - 1} waits "
-                        f"({exc.failure.message})",
-                        retry_after_s=exc.failure.retry_after_s,
-                    ) from exc
+                self._check_waits("futures_time", limited, exc)
         ended = self._wall_ms()
         try:
             server_ms = int(body["serverTime"])
