@@ -77,6 +77,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from book_keeper.carried_in import CarriedIn
 from book_keeper.checkpoint import Replay
 from book_keeper.funding import FundingSettlements
 from book_keeper.held_updates import HeldUpdates
@@ -226,15 +227,7 @@ class BookKeeper:
         self._day = -1  # UTC day (ms // DAY_MS) of the last wallet change
         self._day_base = ZERO  # wallet - transfers when that day began
         self._day_fills = 0
-        # The equity moved by fills the exchange made (and funding it settled) on a UTC day
-        # before the one they reached us on (our clock: late on the stream, read back after a
-        # restart), summed for the latest such day (`carried_in`).
-        self._carried_day = -1
-        self._carried = ZERO
-        self._carried_learnt_ms = 0  # the latest receive time (our clock) of those fills
-        # (receive time, equity carried so far, wallet carried so far) of each of them (and of
-        # funding): what a snapshot journaled at a time held of them (`carried_since`)
-        self._carried_steps: list[tuple[int, Decimal, Decimal]] = []
+        self._carried = CarriedIn()  # what the exchange did on a day before it reached us
         # totals since the books began (restored history included)
         self.fill_count = 0
         self.maker_fills = 0
@@ -491,7 +484,7 @@ class BookKeeper:
         `now_ms` (our clock) by fills the exchange made, and funding it settled, on an earlier
         day: the day before's loss or gain, learnt today. The daily-loss limit's day start
         takes it (`RiskManager`): its equity before 00:00 lacked them."""
-        return self._carried if now_ms // DAY_MS == self._carried_day else ZERO
+        return self._carried.total(now_ms)
 
     def carried_learnt_ms(self, now_ms: int) -> int | None:
         """When (ms, our clock) the last of the fills (and adopted updates) `carried_in(now_ms)`
@@ -499,19 +492,12 @@ class BookKeeper:
         what the running daemon did, so the day's last equity before 00:00 plus it is the
         day's start (from a snapshot journaled after a restart read it back, the day's loss
         while the daemon was down was forgiven at the next restart)."""
-        if now_ms // DAY_MS != self._carried_day or not self._carried_learnt_ms:
-            return None
-        return self._carried_learnt_ms
+        return self._carried.learnt_ms(now_ms)
 
     def carried_since(self, now_ms: int, since_ms: int) -> tuple[Decimal, Decimal]:
         """Of `carried_in(now_ms)`, the part that reached us after `since_ms` (our clock: a
         balance snapshot's time, which does not hold it): (equity, wallet), USDT."""
-        if now_ms // DAY_MS != self._carried_day:
-            return ZERO, ZERO
-        before = [(v, w) for recv, v, w in self._carried_steps if recv <= since_ms]
-        value, wallet = before[-1] if before else (ZERO, ZERO)
-        total_wallet = self._carried_steps[-1][2] if self._carried_steps else ZERO
-        return self._carried - value, total_wallet - wallet
+        return self._carried.since(now_ms, since_ms)
 
     def _roll_day(self, time_ms: int) -> None:
         """Call before the wallet changes at `time_ms`: a new UTC day starts from here."""
@@ -713,17 +699,7 @@ class BookKeeper:
         the one of `recv_ms`, when it reached us; `wallet` of it the wallet's) into
         `carried_in`. `valued`: a move valued at a mark a replay does not have (a fill, an
         adoption), which `carried_learnt_ms` tells; funding's is exact (False)."""
-        day = recv_ms // DAY_MS
-        if day > self._carried_day:
-            self._carried_day, self._carried, self._carried_learnt_ms = day, ZERO, 0
-            self._carried_steps = []
-        if day == self._carried_day:
-            self._carried += moved
-            if valued:
-                self._carried_learnt_ms = max(self._carried_learnt_ms, recv_ms)
-            steps = self._carried_steps
-            carried_wallet = (steps[-1][2] if steps else ZERO) + wallet
-            steps.append((recv_ms, self._carried, carried_wallet))
+        self._carried.add(moved, recv_ms, wallet=wallet, valued=valued)
 
     def _value_at(self, book: SymbolBook | None, price: Decimal) -> Decimal:
         """The margin wallet plus `book`'s unrealized PnL at its valuation price (none yet, as
@@ -1418,10 +1394,7 @@ class BookKeeper:
             "day": self._day,
             "day_base": str(self._day_base),
             "day_fills": self._day_fills,
-            "carried_day": self._carried_day,
-            "carried": str(self._carried),
-            "carried_learnt_ms": self._carried_learnt_ms,
-            "carried_steps": [[t, str(v), str(w)] for t, v, w in self._carried_steps],
+            **self._carried.to_state(),  # carried_day, carried, carried_learnt_ms, _steps
             "counts": {name: getattr(self, name) for name in _REPLAY_COUNTS},
             "amounts": {name: str(getattr(self, name)) for name in _REPLAY_AMOUNTS},
             "fees": _texts(self.fees),
@@ -1449,15 +1422,7 @@ class BookKeeper:
         self._day = int(state["day"])
         self._day_base = Decimal(state["day_base"])
         self._day_fills = int(state["day_fills"])
-        # absent from a checkpoint an older daemon wrote: no late fill remembered
-        self._carried_day = int(state.get("carried_day", -1))
-        self._carried = Decimal(state.get("carried", "0"))
-        self._carried_learnt_ms = int(state.get("carried_learnt_ms", 0))
-        steps = state.get("carried_steps")
-        if steps is None:  # an older checkpoint's: all of it learnt at its last fill's time
-            carried = self._carried  # (its wallet's part unknown: taken as the equity's)
-            steps = [[self._carried_learnt_ms, carried, carried]] if carried else []
-        self._carried_steps = [(int(t), Decimal(v), Decimal(w)) for t, v, w in steps]
+        self._carried.load_state(state)
         for name in _REPLAY_COUNTS:
             setattr(self, name, int(state["counts"][name]))
         for name in _REPLAY_AMOUNTS:
